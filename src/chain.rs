@@ -1,0 +1,117 @@
+//! The fallback chain: a plain loop over a request's targets that sends one
+//! attempt each, keeps every failure, and stops at the first answer or at a
+//! failure that another provider could not fix.
+//!
+//! This is the one place attempt failures are logged and counted.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::chat::ChatRequest;
+use crate::config::{ModelRef, Target, Timeouts};
+use crate::metrics;
+use crate::rewrite::{self, Rules};
+use crate::upstream::{AttemptError, Reply, Upstream};
+
+/// A failed attempt.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub model_ref: ModelRef,
+    pub error: AttemptError,
+}
+
+/// The successful end of a chain.
+pub struct Answer {
+    pub target: Target,
+    /// The attempts that failed before this one.
+    pub failures: Vec<Failure>,
+    pub reply: Reply,
+}
+
+impl Answer {
+    pub fn attempts(&self) -> usize {
+        self.failures.len() + 1
+    }
+}
+
+/// An attempt as reported to clients and by `clawgate agent --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    pub provider: String,
+    pub model: String,
+    /// `ok` or the failure kind.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl From<&Failure> for AttemptReport {
+    fn from(failure: &Failure) -> Self {
+        AttemptReport {
+            provider: failure.model_ref.provider().to_string(),
+            model: failure.model_ref.to_string(),
+            outcome: failure.error.kind().label(),
+            status: failure.error.status().map(|s| s.as_u16()),
+            error_type: failure.error.error_type().map(str::to_string),
+            message: Some(failure.error.to_string()),
+        }
+    }
+}
+
+/// Tries `chain` in order. `Err` holds every failure, the last of which
+/// either could not fall over or ended the chain.
+pub async fn run(
+    upstream: &Upstream,
+    chain: &[Target],
+    request: ChatRequest,
+    timeouts: &Timeouts,
+) -> Result<Answer, Vec<Failure>> {
+    let ChatRequest { mut body, stream } = request;
+    let mut failures = Vec::new();
+    for (index, target) in chain.iter().enumerate() {
+        // Each target gets its own rewrite of the client's body; the last one
+        // may consume it.
+        let mut attempt_body = if index + 1 == chain.len() { std::mem::take(&mut body) } else { body.clone() };
+        rewrite::apply(&mut attempt_body, &Rules::for_target(target));
+        let bytes = serde_json::to_vec(&attempt_body).expect("a JSON object always serializes");
+        drop(attempt_body);
+
+        let provider = target.model_ref.provider();
+        let model = target.model_ref.as_str();
+        let started = Instant::now();
+        match upstream.attempt(target, bytes, stream, timeouts).await {
+            Ok(reply) => {
+                metrics::attempt(provider, model, "ok", started.elapsed());
+                if index > 0 {
+                    metrics::fallback(provider, model);
+                    tracing::info!(provider, model, attempt = index + 1, "answered by fallback");
+                }
+                return Ok(Answer { target: target.clone(), failures, reply });
+            }
+            Err(error) => {
+                let kind = error.kind();
+                metrics::attempt(provider, model, kind.label(), started.elapsed());
+                tracing::warn!(
+                    provider,
+                    model,
+                    attempt = index + 1,
+                    kind = kind.label(),
+                    status = error.status().map(|s| s.as_u16()),
+                    error_type = error.error_type(),
+                    falls_over = kind.falls_over(),
+                    "attempt failed: {error}"
+                );
+                failures.push(Failure { model_ref: target.model_ref.clone(), error });
+                if !kind.falls_over() {
+                    break;
+                }
+            }
+        }
+    }
+    Err(failures)
+}

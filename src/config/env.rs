@@ -1,0 +1,260 @@
+//! Values that come from outside the config file: the process environment,
+//! `--env-file` files (systemd `EnvironmentFile=` syntax) and the `${VAR}`
+//! substitution that draws on them.
+//!
+//! Nothing here reads the process environment implicitly: callers build an
+//! [`Environment`] once and pass it down, so tests never call `set_var`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A snapshot of environment variables, looked up by name.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    vars: HashMap<String, String>,
+}
+
+impl Environment {
+    /// The variables of the running process.
+    pub fn from_process() -> Self {
+        Self::from_pairs(std::env::vars())
+    }
+
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self { vars }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Adds the variables of an env file; variables already present win, as
+    /// they do when a user exports a variable before a manual run.
+    pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EnvFileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        for (name, value) in parse_env_file(&text).map_err(|e| e.with_path(path))? {
+            self.vars.entry(name).or_insert(value);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("cannot read env file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+impl EnvFileError {
+    fn with_path(self, path: &Path) -> Self {
+        match self {
+            EnvFileError::Syntax { line, message, .. } => EnvFileError::Syntax {
+                path: path.display().to_string(),
+                line,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Parses the subset of systemd's `EnvironmentFile=` syntax that people
+/// write: `NAME=value` lines, `#` and `;` comments, blank lines, single- or
+/// double-quoted values and lines continued with a trailing backslash.
+pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError> {
+    let mut pairs = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((index, first)) = lines.next() {
+        let mut line = first.to_string();
+        while line.ends_with('\\') {
+            line.pop();
+            match lines.next() {
+                Some((_, next)) => line.push_str(next),
+                None => break,
+            }
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        let syntax = |message: String| EnvFileError::Syntax {
+            path: String::new(),
+            line: index + 1,
+            message,
+        };
+        let Some((name, value)) = trimmed.split_once('=') else {
+            return Err(syntax("expected NAME=value".into()));
+        };
+        let name = name.trim();
+        if !is_env_name(name, true) {
+            return Err(syntax(format!("invalid variable name {name:?}")));
+        }
+        pairs.push((name.to_string(), unquote(value.trim())));
+    }
+    Ok(pairs)
+}
+
+fn unquote(value: &str) -> String {
+    let bytes = value.as_bytes();
+    if bytes.len() >= 2 && bytes[0] == b'\'' && bytes[bytes.len() - 1] == b'\'' {
+        return value[1..value.len() - 1].to_string();
+    }
+    if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+        let mut out = String::with_capacity(value.len());
+        let mut chars = value[1..value.len() - 1].chars();
+        while let Some(c) = chars.next() {
+            match (c, chars.clone().next()) {
+                ('\\', Some(next @ ('"' | '\\' | '$' | '`'))) => {
+                    out.push(next);
+                    chars.next();
+                }
+                ('\\', Some('n')) => {
+                    out.push('\n');
+                    chars.next();
+                }
+                _ => out.push(c),
+            }
+        }
+        return out;
+    }
+    value.to_string()
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`, or with `upper_only` the `[A-Z_][A-Z0-9_]*`
+/// form that `${VAR}` substitution accepts.
+fn is_env_name(name: &str, allow_lower: bool) -> bool {
+    let mut chars = name.chars();
+    let head_ok = |c: char| c == '_' || c.is_ascii_uppercase() || (allow_lower && c.is_ascii_lowercase());
+    let tail_ok = |c: char| head_ok(c) || c.is_ascii_digit();
+    matches!(chars.next(), Some(c) if head_ok(c)) && chars.all(tail_ok)
+}
+
+/// Replaces every `${NAME}` in `input` (NAME of the form `[A-Z_][A-Z0-9_]*`)
+/// with `lookup(NAME)`. `$${NAME}` yields a literal `${NAME}`, and any other
+/// `${...}` is kept as written. Returns the names that `lookup` did not know;
+/// their placeholders stay in the output unchanged.
+pub fn substitute<'a>(
+    input: &str,
+    lookup: impl Fn(&str) -> Option<&'a str>,
+) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(input.len());
+    let mut missing = Vec::new();
+    let mut rest = input;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        if let Some(escaped) = after.strip_prefix("$${") {
+            if let Some(end) = escaped.find('}').filter(|&end| is_env_name(&escaped[..end], false)) {
+                out.push_str("${");
+                out.push_str(&escaped[..=end]);
+                rest = &escaped[end + 1..];
+                continue;
+            }
+        }
+        if let Some(body) = after.strip_prefix("${") {
+            if let Some(end) = body.find('}').filter(|&end| is_env_name(&body[..end], false)) {
+                let name = &body[..end];
+                match lookup(name) {
+                    Some(value) => out.push_str(value),
+                    None => {
+                        out.push_str(&after[..end + 3]);
+                        missing.push(name.to_string());
+                    }
+                }
+                rest = &body[end + 1..];
+                continue;
+            }
+        }
+        out.push('$');
+        rest = &after[1..];
+    }
+    out.push_str(rest);
+    (out, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_sub(input: &str, expected: &str, expected_missing: &[&str]) {
+        let vars: HashMap<&str, &str> = [("KEY", "sk-1"), ("A_B2", "x")].into();
+        let (out, missing) = substitute(input, |n| vars.get(n).copied());
+        assert_eq!(out, expected, "input {input:?}");
+        assert_eq!(missing, expected_missing, "input {input:?}");
+    }
+
+    #[test]
+    fn substitution() {
+        check_sub("${KEY}", "sk-1", &[]);
+        check_sub("Bearer ${KEY}!", "Bearer sk-1!", &[]);
+        check_sub("${KEY}${A_B2}", "sk-1x", &[]);
+        check_sub("$${KEY}", "${KEY}", &[]);
+        // Left to right: a lone `$`, then the escape `$${KEY}`.
+        check_sub("$$${KEY}", "$${KEY}", &[]);
+        check_sub("${NOPE}", "${NOPE}", &["NOPE"]);
+        check_sub("${lower}", "${lower}", &[]);
+        check_sub("${1ABC}", "${1ABC}", &[]);
+        check_sub("${KEY", "${KEY", &[]);
+        check_sub("cost $5 and ${", "cost $5 and ${", &[]);
+        check_sub("plain", "plain", &[]);
+        check_sub("ünïcode ${KEY} ✓", "ünïcode sk-1 ✓", &[]);
+    }
+
+    fn check_file(text: &str, expected: &[(&str, &str)]) {
+        let got = parse_env_file(text).unwrap();
+        let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, expected, "text {text:?}");
+    }
+
+    #[test]
+    fn env_file_syntax() {
+        check_file("A=1\n", &[("A", "1")]);
+        check_file("# comment\n; other\n\nA = spaced \n", &[("A", "spaced")]);
+        check_file("A=\"quoted \\\"x\\\" $\"\n", &[("A", "quoted \"x\" $")]);
+        check_file("A='single $x'\n", &[("A", "single $x")]);
+        check_file("A=one\\\ntwo\n", &[("A", "onetwo")]);
+        check_file("A=x=y\nlower_case=1", &[("A", "x=y"), ("lower_case", "1")]);
+        check_file("A=", &[("A", "")]);
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line() {
+        let err = parse_env_file("A=1\nnot a pair\n").unwrap_err();
+        assert!(err.to_string().contains(":2: expected NAME=value"), "{err}");
+        let err = parse_env_file("1A=2").unwrap_err();
+        assert!(err.to_string().contains("invalid variable name"), "{err}");
+    }
+
+    #[test]
+    fn env_file_does_not_override_existing_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.env");
+        std::fs::write(&path, "KEEP=file\nNEW=file\n").unwrap();
+        let mut env = Environment::from_pairs([("KEEP", "process")]);
+        env.load_env_file(&path).unwrap();
+        assert_eq!(env.get("KEEP"), Some("process"));
+        assert_eq!(env.get("NEW"), Some("file"));
+        let missing = env.load_env_file(&dir.path().join("absent")).unwrap_err();
+        assert!(missing.to_string().starts_with("cannot read env file"), "{missing}");
+    }
+}

@@ -1,0 +1,471 @@
+//! Configuration: finding the file, reading it (JSON5, OpenClaw's shape),
+//! substituting `${VAR}` secrets and validating it into the runtime types
+//! the gateway serves from.
+//!
+//! Invariants: every error names the JSON path it is about, all errors are
+//! reported together, and secrets live only in [`SecretString`]s, so no
+//! `Debug` or `Display` of a config can print one.
+
+mod env;
+mod keys;
+mod raw;
+mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+pub use env::{EnvFileError, Environment, parse_env_file, substitute};
+
+use crate::provider::Dialect;
+use crate::rewrite::{MaxTokensField, ThinkingLevel};
+
+pub const DEFAULT_PORT: u16 = 18789;
+
+/// Where the config comes from, in the documented order of precedence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// No file: the built-in catalog and default chain.
+    Defaults,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Defaults => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// `--config PATH` > `$CLAWGATE_CONFIG` > `$XDG_CONFIG_HOME/clawgate/config.json`
+/// (`~/.config/...` when unset) if it exists > built-in defaults.
+pub fn locate(flag: Option<&Path>, env: &Environment) -> Source {
+    if let Some(path) = flag {
+        return Source::File(path.to_path_buf());
+    }
+    if let Some(path) = env.get("CLAWGATE_CONFIG").filter(|p| !p.is_empty()) {
+        return Source::File(PathBuf::from(path));
+    }
+    let config_home = env
+        .get("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")));
+    match config_home.map(|dir| dir.join("clawgate").join("config.json")) {
+        Some(path) if path.exists() => Source::File(path),
+        _ => Source::Defaults,
+    }
+}
+
+/// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
+pub fn state_dir(env: &Environment) -> Option<PathBuf> {
+    if let Some(dir) = env.get("CLAWGATE_STATE_DIR").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    env.get("XDG_STATE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".local/state")))
+        .map(|dir| dir.join("clawgate"))
+}
+
+/// Whether validation requires the referenced environment variables to be
+/// set. `Offline` is for checking a config where the secrets are absent,
+/// such as the Nix build sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Required,
+    Offline,
+}
+
+/// A validated config together with what the user should be told about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// Paths of keys clawgate accepted but does not use.
+    pub ignored: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates the config from `source`.
+pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
+    let text = match source {
+        Source::File(path) => std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
+        })?,
+        Source::Defaults => "{}".to_string(),
+    };
+    load_str(&text, env, secrets)
+}
+
+/// Validates config text; [`load`] without the file system.
+pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
+    let document: Value = json5::from_str(text)
+        .map_err(|e| ConfigErrors::single("", format!("invalid JSON5: {e}")))?;
+    validate::validate(document, env, secrets)
+}
+
+/// The runtime configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub gateway: GatewaySettings,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+    pub routing: Routing,
+}
+
+#[derive(Debug)]
+pub struct GatewaySettings {
+    pub port: u16,
+    pub bind: IpAddr,
+    pub auth_token: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub timeouts: Timeouts,
+}
+
+/// Limits on one upstream attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// To establish the connection.
+    pub connect: Duration,
+    /// Until the response headers and, when streaming, the first event.
+    /// Until then a failure can still fall over to the next provider.
+    pub first_byte: Duration,
+    /// The longest silence allowed while reading a response body.
+    pub idle: Duration,
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    pub id: String,
+    pub base_url: reqwest::Url,
+    /// `baseUrl` + `/chat/completions`.
+    pub completions_url: reqwest::Url,
+    pub api_key: ApiKey,
+    pub dialect: Dialect,
+    pub models: Vec<Arc<Model>>,
+}
+
+impl Provider {
+    pub fn model(&self, id: &str) -> Option<&Arc<Model>> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+/// A provider's key as far as the config could resolve it.
+#[derive(Debug)]
+pub enum ApiKey {
+    Set(SecretString),
+    /// The config names a variable that is not set.
+    Missing { var: String },
+    /// The provider has no `apiKey` (a local server, say).
+    None,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub reasoning: bool,
+    pub input: Vec<String>,
+    pub cost: Cost,
+    pub context_window: Option<u64>,
+    pub max_tokens: Option<u64>,
+    /// Dialect defaults, then provider headers, then model headers.
+    pub headers: HeaderMap,
+    pub compat: Compat,
+}
+
+/// USD per million tokens; zero means unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compat {
+    pub supports_developer_role: bool,
+    pub supports_usage_in_streaming: bool,
+    /// Which field carries the output limit; `None` passes the client's own.
+    pub max_tokens_field: Option<MaxTokensField>,
+}
+
+/// `provider/model-id`; the model id may itself contain `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelRef(String);
+
+impl ModelRef {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.split_once('/') {
+            Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+                Some(Self(text.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn new(provider: &str, model: &str) -> Self {
+        Self(format!("{provider}/{model}"))
+    }
+
+    pub fn provider(&self) -> &str {
+        self.0.split_once('/').map_or("", |(provider, _)| provider)
+    }
+
+    pub fn model(&self) -> &str {
+        self.0.split_once('/').map_or("", |(_, model)| model)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Routing {
+    pub primary: ModelRef,
+    pub fallbacks: Vec<ModelRef>,
+    pub aliases: BTreeMap<String, ModelRef>,
+    /// `agents.defaults.models.<ref>.params`: request fields to apply when
+    /// the client does not set them.
+    pub params: HashMap<ModelRef, Arc<Map<String, Value>>>,
+    pub thinking_default: Option<ThinkingLevel>,
+}
+
+/// One entry of a request's chain: everything an upstream attempt needs.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub model_ref: ModelRef,
+    pub provider: Arc<Provider>,
+    pub model: Arc<Model>,
+    pub params: Option<Arc<Map<String, Value>>>,
+    pub thinking_default: Option<ThinkingLevel>,
+}
+
+/// The client named a model clawgate does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown model `{0}`: not a configured provider/model ref or alias")]
+pub struct UnknownModel(pub String);
+
+impl Config {
+    /// Resolves a requested model (a ref, an alias, `default` or nothing) to
+    /// its chain: the model itself, then the configured fallbacks, each once.
+    pub fn chain(&self, requested: Option<&str>) -> Result<Vec<Target>, UnknownModel> {
+        let first = match requested {
+            None | Some("" | "default") => self.routing.primary.clone(),
+            Some(name) => self
+                .resolve(name)
+                .ok_or_else(|| UnknownModel(name.to_string()))?,
+        };
+        let mut refs = vec![first];
+        for fallback in &self.routing.fallbacks {
+            if !refs.contains(fallback) {
+                refs.push(fallback.clone());
+            }
+        }
+        // Every ref in routing was validated, so each resolves.
+        Ok(refs.iter().filter_map(|r| self.target(r)).collect())
+    }
+
+    /// An alias (exact, then ignoring ASCII case) or a known ref.
+    pub fn resolve(&self, name: &str) -> Option<ModelRef> {
+        if let Some(target) = self.routing.aliases.get(name) {
+            return Some(target.clone());
+        }
+        let by_case = self.routing.aliases.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name));
+        if let Some((_, target)) = by_case {
+            return Some(target.clone());
+        }
+        let model_ref = ModelRef::parse(name)?;
+        self.target(&model_ref).map(|_| model_ref)
+    }
+
+    pub fn target(&self, model_ref: &ModelRef) -> Option<Target> {
+        let provider = self.providers.get(model_ref.provider())?;
+        let model = provider.model(model_ref.model())?;
+        Some(Target {
+            model_ref: model_ref.clone(),
+            provider: provider.clone(),
+            model: model.clone(),
+            params: self.routing.params.get(model_ref).cloned(),
+            thinking_default: self.routing.thinking_default,
+        })
+    }
+
+    /// Aliases pointing at `model_ref`.
+    pub fn aliases_of<'a>(&'a self, model_ref: &'a ModelRef) -> impl Iterator<Item = &'a str> + 'a {
+        self.routing
+            .aliases
+            .iter()
+            .filter(move |(_, target)| *target == model_ref)
+            .map(|(alias, _)| alias.as_str())
+    }
+
+    /// Every model as `(ref, provider, model)`, in provider then config order.
+    pub fn models(&self) -> impl Iterator<Item = (ModelRef, &Arc<Provider>, &Arc<Model>)> {
+        self.providers.values().flat_map(|provider| {
+            provider
+                .models
+                .iter()
+                .map(move |model| (ModelRef::new(&provider.id, &model.id), provider, model))
+        })
+    }
+}
+
+/// One problem in a config, located by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config, in the order found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    fn single(path: &str, message: String) -> Self {
+        Self(vec![ConfigError { path: path.to_string(), message }])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// The resolved config as JSON, with every secret replaced by a marker
+    /// saying whether it is set. For `clawgate config show`.
+    pub fn redacted(&self) -> Value {
+        use crate::redact::{REDACTED, is_sensitive_header};
+        let headers = |headers: &HeaderMap| -> Value {
+            headers
+                .iter()
+                .map(|(name, value)| {
+                    let shown = if is_sensitive_header(name.as_str()) || value.is_sensitive() {
+                        REDACTED.to_string()
+                    } else {
+                        value.to_str().unwrap_or("<binary>").to_string()
+                    };
+                    (name.to_string(), Value::String(shown))
+                })
+                .collect::<Map<_, _>>()
+                .into()
+        };
+        let providers: Map<String, Value> = self
+            .providers
+            .values()
+            .map(|p| {
+                let models: Vec<Value> = p
+                    .models
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "id": m.id,
+                            "name": m.name,
+                            "reasoning": m.reasoning,
+                            "input": m.input,
+                            "cost": m.cost,
+                            "contextWindow": m.context_window,
+                            "maxTokens": m.max_tokens,
+                            "headers": headers(&m.headers),
+                            "compat": {
+                                "supportsDeveloperRole": m.compat.supports_developer_role,
+                                "supportsUsageInStreaming": m.compat.supports_usage_in_streaming,
+                                "maxTokensField": m.compat.max_tokens_field.map(|f| f.name()),
+                            },
+                        })
+                    })
+                    .collect();
+                let value = serde_json::json!({
+                    "baseUrl": p.base_url.as_str(),
+                    "api": "openai-completions",
+                    "dialect": p.dialect,
+                    "apiKey": p.api_key.describe(),
+                    "models": models,
+                });
+                (p.id.clone(), value)
+            })
+            .collect();
+        let g = &self.gateway;
+        serde_json::json!({
+            "gateway": {
+                "port": g.port,
+                "bind": g.bind.to_string(),
+                "auth": {"token": g.auth_token.as_ref().map(|_| REDACTED)},
+                "maxBodyBytes": g.max_body_bytes,
+                "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
+                "timeouts": {
+                    "connectSeconds": g.timeouts.connect.as_secs_f64(),
+                    "firstByteSeconds": g.timeouts.first_byte.as_secs_f64(),
+                    "idleSeconds": g.timeouts.idle.as_secs_f64(),
+                },
+            },
+            "models": {"providers": providers},
+            "agents": {"defaults": {
+                "model": {
+                    "primary": self.routing.primary.as_str(),
+                    "fallbacks": self.routing.fallbacks.iter().map(ModelRef::as_str).collect::<Vec<_>>(),
+                },
+                "aliases": self.routing.aliases.iter()
+                    .map(|(alias, target)| (alias.clone(), Value::String(target.to_string())))
+                    .collect::<Map<_, _>>(),
+                "thinkingDefault": self.routing.thinking_default,
+            }},
+        })
+    }
+}
+
+impl ApiKey {
+    /// A description that never contains the key.
+    pub fn describe(&self) -> String {
+        match self {
+            ApiKey::Set(_) => crate::redact::REDACTED.to_string(),
+            ApiKey::Missing { var } => format!("missing: ${{{var}}} is not set"),
+            ApiKey::None => "none".to_string(),
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        matches!(self, ApiKey::Set(_))
+    }
+}

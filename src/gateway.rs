@@ -1,0 +1,51 @@
+//! The gateway's shared state: the current config (swapped whole on reload)
+//! and the upstream client, which outlives reloads so pooled connections
+//! survive them.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::chain::{self, Answer, Failure};
+use crate::chat::ChatRequest;
+use crate::config::{Config, UnknownModel};
+use crate::upstream::Upstream;
+
+pub struct Gateway {
+    config: ArcSwap<Config>,
+    upstream: Upstream,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompletionError {
+    #[error(transparent)]
+    UnknownModel(#[from] UnknownModel),
+    #[error("every provider in the chain failed")]
+    Failed(Vec<Failure>),
+}
+
+impl Gateway {
+    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
+        let upstream = Upstream::new(config.gateway.timeouts.connect)?;
+        Ok(Self { config: ArcSwap::from_pointee(config), upstream })
+    }
+
+    /// The config in force now. Requests hold on to the one they started
+    /// with, so a reload never changes a request midway.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    pub fn replace_config(&self, config: Config) {
+        self.config.store(Arc::new(config));
+    }
+
+    /// Resolves the request's chain and runs it.
+    pub async fn complete(&self, request: ChatRequest) -> Result<Answer, CompletionError> {
+        let config = self.config();
+        let chain = config.chain(request.model())?;
+        chain::run(&self.upstream, &chain, request, &config.gateway.timeouts)
+            .await
+            .map_err(CompletionError::Failed)
+    }
+}

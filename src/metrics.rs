@@ -1,0 +1,63 @@
+//! Prometheus metrics. Labels are low-cardinality by construction: provider
+//! ids and model refs come from the config (a request naming an unknown model
+//! is rejected before any metric is labelled with it) and outcomes are the
+//! fixed [`crate::upstream::FailureKind`] labels. Never a message.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide recorder, installed on first use. Several gateways in one
+/// process (as in tests) share it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
+            .expect("static buckets are valid")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed by an embedding program;
+        // then this handle renders only what clawgate recorded through it.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub fn render() -> String {
+    handle().render()
+}
+
+/// A client request finished: `outcome` is `ok`, `fallback`, or an error kind.
+pub fn request(outcome: &'static str) {
+    handle();
+    metrics::counter!("clawgate_requests_total", "outcome" => outcome).increment(1);
+}
+
+/// One upstream attempt, with the time until its response started.
+pub fn attempt(provider: &str, model: &str, outcome: &'static str, latency: Duration) {
+    handle();
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+        ("outcome", outcome.to_string()),
+    ];
+    metrics::counter!("clawgate_attempts_total", &labels).increment(1);
+    metrics::histogram!("clawgate_upstream_latency_seconds", &labels).record(latency.as_secs_f64());
+}
+
+/// A request was answered by a target after an earlier one failed.
+pub fn fallback(provider: &str, model: &str) {
+    handle();
+    let labels = [("provider", provider.to_string()), ("model", model.to_string())];
+    metrics::counter!("clawgate_fallbacks_total", &labels).increment(1);
+}
+
+/// A stream that had started ended abnormally.
+pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
+    handle();
+    let labels = [("provider", provider.to_string()), ("model", model.to_string()), ("kind", kind.to_string())];
+    metrics::counter!("clawgate_stream_errors_total", &labels).increment(1);
+}

@@ -1,0 +1,276 @@
+//! `clawgate-mock`: a fake OpenAI-compatible provider for tests, demos and
+//! benchmarks, with fault injection. It answers `/v1/chat/completions`
+//! (streaming and not, with `reasoning_content` and usage) and `/v1/models`,
+//! and can fail the way real providers do: an error status with a body,
+//! `Retry-After`, a hang, a slow first byte, a connection dropped mid-stream,
+//! a stream that ends without `[DONE]`. It records every request it receives.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+/// How the mock behaves. Every field has a command-line flag.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockOptions {
+    /// The answer's text.
+    #[arg(long, default_value = "Hello from clawgate-mock.")]
+    pub reply: String,
+    /// The answer's `reasoning_content`; empty for none.
+    #[arg(long, default_value = "The user greets me; I greet back.")]
+    pub reasoning: String,
+    /// Delay before the response starts, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Delay between the stream's headers and its first chunk.
+    #[arg(long, default_value_t = 0)]
+    pub first_byte_delay_ms: u64,
+    /// Delay between stream chunks.
+    #[arg(long, default_value_t = 0)]
+    pub chunk_delay_ms: u64,
+    /// Answer with this status and an OpenAI-shaped error body.
+    #[arg(long)]
+    pub fail_status: Option<u16>,
+    /// The error body's `error.type`, e.g. `engine_overloaded_error`.
+    #[arg(long, default_value = "server_error")]
+    pub fail_type: String,
+    #[arg(long, default_value = "injected failure")]
+    pub fail_message: String,
+    /// Fail only the first N requests, then answer normally.
+    #[arg(long)]
+    pub fail_times: Option<u32>,
+    /// `Retry-After` seconds sent with failures.
+    #[arg(long)]
+    pub retry_after: Option<u64>,
+    /// Never answer.
+    #[arg(long)]
+    pub hang: bool,
+    /// Close the connection after this many stream chunks.
+    #[arg(long)]
+    pub drop_after_chunks: Option<usize>,
+    /// End streams without `data: [DONE]`.
+    #[arg(long)]
+    pub no_done: bool,
+    /// Answer 401 unless `Authorization: Bearer <KEY>` is sent.
+    #[arg(long, value_name = "KEY")]
+    pub require_key: Option<String>,
+    /// Answer 403 like Kimi Coding unless the User-Agent starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub require_user_agent: Option<String>,
+    /// Models listed by `/v1/models`.
+    #[arg(long, value_delimiter = ',', default_value = "mock-model")]
+    pub models: Vec<String>,
+    /// Append every received request to this file as a JSON line.
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            options: MockOptions,
+        }
+        Defaults::parse_from(["clawgate-mock"]).options
+    }
+}
+
+struct MockState {
+    options: MockOptions,
+    served: AtomicU32,
+    recorded: Mutex<Vec<Value>>,
+}
+
+/// A running mock.
+#[derive(Clone)]
+pub struct MockServer {
+    pub addr: SocketAddr,
+    state: Arc<MockState>,
+}
+
+impl MockServer {
+    /// Starts a mock on a free loopback port.
+    pub async fn start(options: MockOptions) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState { options, served: AtomicU32::new(0), recorded: Mutex::new(Vec::new()) });
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { addr, state })
+    }
+
+    /// The base URL to put in a provider's `baseUrl`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every request received so far: `{"path", "headers", "body"}`.
+    pub fn requests(&self) -> Vec<Value> {
+        self.state.recorded.lock().expect("the lock is never poisoned").clone()
+    }
+}
+
+/// Serves on `listener` until the process ends (the `clawgate-mock` binary).
+pub async fn serve(listener: TcpListener, options: MockOptions) -> std::io::Result<()> {
+    let state = Arc::new(MockState { options, served: AtomicU32::new(0), recorded: Mutex::new(Vec::new()) });
+    axum::serve(listener, router(state)).await
+}
+
+fn router(state: Arc<MockState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .with_state(state)
+}
+
+async fn models(State(state): State<Arc<MockState>>) -> Json<Value> {
+    let data: Vec<Value> =
+        state.options.models.iter().map(|id| json!({"id": id, "object": "model", "owned_by": "mock"})).collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+fn error(status: u16, kind: &str, message: &str, retry_after: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(json!({"error": {"message": message, "type": kind}}))).into_response();
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+async fn record(state: &MockState, headers: &HeaderMap, body: &Value) {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or_default())))
+        .collect();
+    let entry = json!({"path": "/v1/chat/completions", "headers": headers, "body": body});
+    if let Some(path) = &state.options.record {
+        let line = format!("{entry}\n");
+        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await;
+        if let Ok(mut file) = file {
+            let _ = file.write_all(line.as_bytes()).await;
+        }
+    }
+    state.recorded.lock().expect("the lock is never poisoned").push(entry);
+}
+
+async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let options = &state.options;
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "invalid_request_error", "the body is not JSON", None);
+    };
+    record(&state, &headers, &request).await;
+    let count = state.served.fetch_add(1, Ordering::SeqCst) + 1;
+
+    if options.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(options.latency_ms)).await;
+    }
+    if options.hang {
+        return std::future::pending().await;
+    }
+    if let Some(expected) = &options.require_key {
+        let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if sent != Some(&format!("Bearer {expected}")) {
+            return error(401, "invalid_authentication_error", "Invalid Authentication", None);
+        }
+    }
+    if let Some(prefix) = &options.require_user_agent {
+        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !agent.starts_with(prefix.as_str()) {
+            let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
+                           Claude Code, Roo Code, Kilo Code, etc.";
+            return error(403, "access_terminated_error", message, None);
+        }
+    }
+    if let Some(status) = options.fail_status {
+        if options.fail_times.is_none_or(|times| count <= times) {
+            return error(status, &options.fail_type, &options.fail_message, options.retry_after);
+        }
+    }
+
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock-model").to_string();
+    let prompt_tokens = words(&request["messages"].to_string());
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": words(&options.reply),
+        "total_tokens": prompt_tokens + words(&options.reply),
+        "prompt_tokens_details": {"cached_tokens": 0},
+    });
+    if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+        return stream(options.clone(), model, include_usage.then_some(usage));
+    }
+    let mut message = json!({"role": "assistant", "content": options.reply});
+    if !options.reasoning.is_empty() {
+        message["reasoning_content"] = json!(options.reasoning);
+    }
+    Json(json!({
+        "id": format!("chatcmpl-mock-{count}"),
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": usage,
+    }))
+    .into_response()
+}
+
+fn words(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}
+
+fn stream(options: MockOptions, model: String, usage: Option<Value>) -> Response {
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    events.extend(options.reasoning.split_inclusive(' ').map(|w| chunk(json!({"reasoning_content": w}), Value::Null)));
+    events.extend(options.reply.split_inclusive(' ').map(|w| chunk(json!({"content": w}), Value::Null)));
+    events.push(chunk(json!({}), json!("stop")));
+    if let Some(usage) = usage {
+        events.push(json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": [], "usage": usage}));
+    }
+    let mut frames: Vec<Bytes> = events.iter().map(|e| Bytes::from(format!("data: {e}\n\n"))).collect();
+    if !options.no_done {
+        frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+    let body = async_stream::stream! {
+        if options.first_byte_delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(options.first_byte_delay_ms)).await;
+        }
+        for (index, frame) in frames.into_iter().enumerate() {
+            if options.drop_after_chunks == Some(index) {
+                yield Err(std::io::Error::other("connection dropped by fault injection"));
+                return;
+            }
+            if index > 0 && options.chunk_delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(options.chunk_delay_ms)).await;
+            }
+            yield Ok(frame);
+        }
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(body))
+        .expect("static headers are valid")
+}
