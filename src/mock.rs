@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// How the mock behaves. Every field has a command-line flag.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,6 +93,33 @@ struct MockState {
     options: MockOptions,
     served: AtomicU32,
     recorded: Mutex<Vec<Value>>,
+    /// Signalled when a client goes away before a stream's end.
+    stream_abandoned: Notify,
+}
+
+impl MockState {
+    fn new(options: MockOptions) -> Arc<Self> {
+        Arc::new(Self {
+            options,
+            served: AtomicU32::new(0),
+            recorded: Mutex::new(Vec::new()),
+            stream_abandoned: Notify::new(),
+        })
+    }
+}
+
+/// Notifies when dropped before [`Self::finish`]: the client went away.
+struct AbandonGuard {
+    state: Arc<MockState>,
+    finished: bool,
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.state.stream_abandoned.notify_one();
+        }
+    }
 }
 
 /// A running mock.
@@ -106,7 +134,7 @@ impl MockServer {
     pub async fn start(options: MockOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(MockState { options, served: AtomicU32::new(0), recorded: Mutex::new(Vec::new()) });
+        let state = MockState::new(options);
         let app = router(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { addr, state })
@@ -121,12 +149,17 @@ impl MockServer {
     pub fn requests(&self) -> Vec<Value> {
         self.state.recorded.lock().expect("the lock is never poisoned").clone()
     }
+
+    /// Resolves when a client abandons a stream before its end (at once if
+    /// one already has).
+    pub async fn stream_abandoned(&self) {
+        self.state.stream_abandoned.notified().await
+    }
 }
 
 /// Serves on `listener` until the process ends (the `clawgate-mock` binary).
 pub async fn serve(listener: TcpListener, options: MockOptions) -> std::io::Result<()> {
-    let state = Arc::new(MockState { options, served: AtomicU32::new(0), recorded: Mutex::new(Vec::new()) });
-    axum::serve(listener, router(state)).await
+    axum::serve(listener, router(MockState::new(options))).await
 }
 
 fn router(state: Arc<MockState>) -> Router {
@@ -211,7 +244,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     });
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
         let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
-        return stream(options.clone(), model, include_usage.then_some(usage));
+        return stream(state.clone(), model, include_usage.then_some(usage));
     }
     let mut message = json!({"role": "assistant", "content": options.reply});
     if !options.reasoning.is_empty() {
@@ -232,7 +265,8 @@ fn words(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
-fn stream(options: MockOptions, model: String, usage: Option<Value>) -> Response {
+fn stream(state: Arc<MockState>, model: String, usage: Option<Value>) -> Response {
+    let options = state.options.clone();
     let chunk = |delta: Value, finish: Value| {
         json!({
             "id": "chatcmpl-mock",
@@ -255,11 +289,19 @@ fn stream(options: MockOptions, model: String, usage: Option<Value>) -> Response
         frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
     }
     let body = async_stream::stream! {
+        let mut guard = AbandonGuard { state, finished: false };
         if options.first_byte_delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(options.first_byte_delay_ms)).await;
         }
         for (index, frame) in frames.into_iter().enumerate() {
             if options.drop_after_chunks == Some(index) {
+                guard.finished = true;
+                if index > 0 {
+                    // Let the chunks already written leave before the reset,
+                    // as they would on a real network; otherwise the server
+                    // may discard its unflushed buffer with the connection.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 yield Err(std::io::Error::other("connection dropped by fault injection"));
                 return;
             }
@@ -268,6 +310,7 @@ fn stream(options: MockOptions, model: String, usage: Option<Value>) -> Response
             }
             yield Ok(frame);
         }
+        guard.finished = true;
     };
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")

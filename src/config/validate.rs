@@ -84,11 +84,20 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
     let raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
     let gateway = gateway_settings(raw_gateway, &missing, &mut v);
 
+    let raw_agents: RawAgentDefaults = v.parse("agents.defaults", document.pointer("/agents/defaults"));
+    let referenced = referenced_providers(&raw_agents);
+
     let mut providers = BTreeMap::new();
     if let Some(Value::Object(raw_providers)) = document.pointer("/models/providers") {
         for (id, raw) in raw_providers {
             let path = format!("models.providers.{id}");
             let raw: RawProvider = v.parse(&path, Some(raw));
+            if raw.base_url.is_none() && !referenced.contains(id.as_str()) {
+                // A fragment adding OpenClaw options to a provider defined
+                // elsewhere; nothing here routes to it.
+                v.warnings.push(format!("{path}: no baseUrl; the provider is skipped"));
+                continue;
+            }
             if let Some(provider) = provider(id, raw, &path, &missing, &mut v) {
                 providers.insert(id.clone(), Arc::new(provider));
             }
@@ -97,7 +106,6 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
         v.error("models.providers", "expected an object of providers by id");
     }
 
-    let raw_agents: RawAgentDefaults = v.parse("agents.defaults", document.pointer("/agents/defaults"));
     let routing = routing(raw_agents, &providers, &mut v);
 
     if let Some(routing) = &routing {
@@ -117,6 +125,22 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
         }),
         _ => Err(ConfigErrors(v.errors)),
     }
+}
+
+/// Provider ids named by the chain or by `agents.defaults.models`.
+fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
+    let chain: Vec<&str> = match &raw.model {
+        Some(RawModelChoice::Ref(primary)) => vec![primary.as_str()],
+        Some(RawModelChoice::Chain { primary, fallbacks }) => {
+            primary.iter().chain(fallbacks).map(String::as_str).collect()
+        }
+        None => Vec::new(),
+    };
+    chain
+        .into_iter()
+        .chain(raw.models.keys().map(String::as_str))
+        .filter_map(|text| text.split_once('/').map(|(provider, _)| provider.to_string()))
+        .collect()
 }
 
 /// The config's own `env` block: string values at its top level and in

@@ -1,0 +1,93 @@
+//! Helpers shared by the integration tests: mock providers and a gateway on
+//! port 0, configured from JSON. No fixed ports, no network, no sleeps.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use clawgate::config::{self, Environment, Secrets};
+use clawgate::gateway::Gateway;
+use clawgate::mock::{MockOptions, MockServer};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const KEY: &str = "sk-test-secret-0123456789";
+
+pub struct TestGateway {
+    pub url: String,
+    pub gateway: Arc<Gateway>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestGateway {
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.client()
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+}
+
+pub async fn mock(options: MockOptions) -> MockServer {
+    MockServer::start(options).await.expect("a mock starts on a free port")
+}
+
+pub async fn healthy_mock() -> MockServer {
+    mock(MockOptions::default()).await
+}
+
+pub async fn failing_mock(status: u16, kind: &str) -> MockServer {
+    mock(MockOptions { fail_status: Some(status), fail_type: kind.into(), ..MockOptions::default() }).await
+}
+
+/// A provider entry pointing at a mock, with one model `m` and the test key.
+pub fn provider(mock: &MockServer) -> Value {
+    json!({"baseUrl": mock.base_url(), "apiKey": KEY, "models": [{"id": "m", "name": "Mock"}]})
+}
+
+/// A config with providers `primary` and `backup`, chained in that order.
+pub fn chain_config(primary: &MockServer, backup: &MockServer) -> Value {
+    json!({
+        "models": {"mode": "replace", "providers": {"primary": provider(primary), "backup": provider(backup)}},
+        "agents": {"defaults": {"model": {"primary": "primary/m", "fallbacks": ["backup/m"]}}},
+    })
+}
+
+pub fn user_message() -> Value {
+    json!([{"role": "user", "content": "hello"}])
+}
+
+pub async fn gateway(config: Value) -> TestGateway {
+    gateway_with_env(config, &[]).await
+}
+
+pub async fn gateway_with_env(config: Value, env: &[(&str, &str)]) -> TestGateway {
+    let env = Environment::from_pairs(env.iter().copied());
+    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
+    let gateway = Arc::new(Gateway::new(loaded.config).expect("the HTTP client builds"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(clawgate::server::run(listener, gateway.clone(), async {
+        let _ = stopped.await;
+    }));
+    TestGateway { url, gateway, _stop: stop }
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
+        .map(str::to_string)
+        .collect()
+}
