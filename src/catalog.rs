@@ -53,17 +53,105 @@ fn moonshot_models() -> Value {
     let text = &["text"][..];
     let vision = &["text", "image"][..];
     json!([
-        model("kimi-k2.6", "Kimi K2.6", true, vision, 262_144, 262_144, [0.95, 4.0, 0.16]),
-        model("kimi-k2.7-code", "Kimi K2.7 Code", true, vision, 262_144, 262_144, [0.95, 4.0, 0.19]),
-        model("kimi-k2.5", "Kimi K2.5", true, vision, 262_144, 262_144, [0.60, 3.0, 0.10]),
-        model("kimi-k2-thinking", "Kimi K2 Thinking", true, text, 262_144, 262_144, [0.0; 3]),
-        model("kimi-k2-thinking-turbo", "Kimi K2 Thinking Turbo", true, text, 262_144, 262_144, [0.0; 3]),
-        model("kimi-k2-turbo", "Kimi K2 Turbo", false, text, 256_000, 16_384, [0.0; 3]),
-        model("kimi-k2-0905-preview", "Kimi K2 0905 Preview", false, text, 256_000, 8_192, [0.0; 3]),
-        model("kimi-k2-turbo-preview", "Kimi K2 Turbo Preview", false, text, 256_000, 8_192, [0.0; 3]),
-        model("moonshot-v1-8k", "Moonshot V1 8K", false, text, 8_192, 0, [0.0; 3]),
-        model("moonshot-v1-32k", "Moonshot V1 32K", false, text, 32_768, 0, [0.0; 3]),
-        model("moonshot-v1-128k", "Moonshot V1 128K", false, text, 131_072, 0, [0.0; 3]),
+        model(
+            "kimi-k2.6",
+            "Kimi K2.6",
+            true,
+            vision,
+            262_144,
+            262_144,
+            [0.95, 4.0, 0.16]
+        ),
+        model(
+            "kimi-k2.7-code",
+            "Kimi K2.7 Code",
+            true,
+            vision,
+            262_144,
+            262_144,
+            [0.95, 4.0, 0.19]
+        ),
+        model(
+            "kimi-k2.5",
+            "Kimi K2.5",
+            true,
+            vision,
+            262_144,
+            262_144,
+            [0.60, 3.0, 0.10]
+        ),
+        model(
+            "kimi-k2-thinking",
+            "Kimi K2 Thinking",
+            true,
+            text,
+            262_144,
+            262_144,
+            [0.0; 3]
+        ),
+        model(
+            "kimi-k2-thinking-turbo",
+            "Kimi K2 Thinking Turbo",
+            true,
+            text,
+            262_144,
+            262_144,
+            [0.0; 3]
+        ),
+        model(
+            "kimi-k2-turbo",
+            "Kimi K2 Turbo",
+            false,
+            text,
+            256_000,
+            16_384,
+            [0.0; 3]
+        ),
+        model(
+            "kimi-k2-0905-preview",
+            "Kimi K2 0905 Preview",
+            false,
+            text,
+            256_000,
+            8_192,
+            [0.0; 3]
+        ),
+        model(
+            "kimi-k2-turbo-preview",
+            "Kimi K2 Turbo Preview",
+            false,
+            text,
+            256_000,
+            8_192,
+            [0.0; 3]
+        ),
+        model(
+            "moonshot-v1-8k",
+            "Moonshot V1 8K",
+            false,
+            text,
+            8_192,
+            0,
+            [0.0; 3]
+        ),
+        model(
+            "moonshot-v1-32k",
+            "Moonshot V1 32K",
+            false,
+            text,
+            32_768,
+            0,
+            [0.0; 3]
+        ),
+        model(
+            "moonshot-v1-128k",
+            "Moonshot V1 128K",
+            false,
+            text,
+            131_072,
+            0,
+            [0.0; 3]
+        ),
     ])
 }
 
@@ -101,7 +189,9 @@ pub fn merge(base: &mut Value, user: Value) {
         (Value::Object(base), Value::Object(user)) => {
             for (key, value) in user {
                 match base.get_mut(&key) {
-                    Some(existing) if key == "models" && existing.is_array() && value.is_array() => {
+                    Some(existing)
+                        if key == "models" && existing.is_array() && value.is_array() =>
+                    {
                         merge_models_by_id(existing, value)
                     }
                     Some(existing) => merge(existing, value),
@@ -121,7 +211,10 @@ fn merge_models_by_id(base: &mut Value, user: Value) {
     };
     for entry in user {
         let id = entry.get("id").cloned();
-        match base.iter_mut().find(|b| id.is_some() && b.get("id") == id.as_ref()) {
+        match base
+            .iter_mut()
+            .find(|b| id.is_some() && b.get("id") == id.as_ref())
+        {
             Some(existing) => merge(existing, entry),
             None => base.push(entry),
         }

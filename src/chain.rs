@@ -76,7 +76,11 @@ pub async fn run(
     for (index, target) in chain.iter().enumerate() {
         // Each target gets its own rewrite of the client's body; the last one
         // may consume it.
-        let mut attempt_body = if index + 1 == chain.len() { std::mem::take(&mut body) } else { body.clone() };
+        let mut attempt_body = if index + 1 == chain.len() {
+            std::mem::take(&mut body)
+        } else {
+            body.clone()
+        };
         rewrite::apply(&mut attempt_body, &Rules::for_target(target));
         let bytes = serde_json::to_vec(&attempt_body).expect("a JSON object always serializes");
         drop(attempt_body);
@@ -91,7 +95,11 @@ pub async fn run(
                     metrics::fallback(provider, model);
                     tracing::info!(provider, model, attempt = index + 1, "answered by fallback");
                 }
-                return Ok(Answer { target: target.clone(), failures, reply });
+                return Ok(Answer {
+                    target: target.clone(),
+                    failures,
+                    reply,
+                });
             }
             Err(error) => {
                 let kind = error.kind();
@@ -106,7 +114,10 @@ pub async fn run(
                     falls_over = kind.falls_over(),
                     "attempt failed: {error}"
                 );
-                failures.push(Failure { model_ref: target.model_ref.clone(), error });
+                failures.push(Failure {
+                    model_ref: target.model_ref.clone(),
+                    error,
+                });
                 if !kind.falls_over() {
                     break;
                 }

@@ -26,9 +26,12 @@ pub enum RequestError {
 
 impl ChatRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, RequestError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| RequestError::Json(e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| RequestError::Json(e.to_string()))?;
         let Value::Object(body) = value else {
-            return Err(RequestError::Invalid("the request body must be a JSON object".into()));
+            return Err(RequestError::Invalid(
+                "the request body must be a JSON object".into(),
+            ));
         };
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
         match body.get("messages") {
@@ -83,7 +86,13 @@ impl Usage {
         let usage = response
             .get("usage")
             .filter(|u| u.is_object())
-            .or_else(|| response.get("choices")?.get(0)?.get("usage").filter(|u| u.is_object()))?;
+            .or_else(|| {
+                response
+                    .get("choices")?
+                    .get(0)?
+                    .get("usage")
+                    .filter(|u| u.is_object())
+            })?;
         let number = |value: Option<&Value>| value.and_then(Value::as_u64).unwrap_or(0);
         let input = number(usage.get("prompt_tokens"));
         let output = number(usage.get("completion_tokens"));
@@ -92,8 +101,16 @@ impl Usage {
             .or_else(|| usage.get("cached_tokens"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let total = usage.get("total_tokens").and_then(Value::as_u64).unwrap_or(input + output);
-        Some(Self { input, output, cache_read, total })
+        let total = usage
+            .get("total_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(input + output);
+        Some(Self {
+            input,
+            output,
+            cache_read,
+            total,
+        })
     }
 }
 
@@ -105,9 +122,19 @@ pub fn label_model(response: &mut Map<String, Value>, model_ref: &ModelRef) {
 
 /// `(content, reasoning)` of the first choice of a completion.
 pub fn message_text(response: &Map<String, Value>) -> (String, Option<String>) {
-    let message = response.get("choices").and_then(|c| c.get(0)).and_then(|c| c.get("message"));
-    let text = |key: &str| message.and_then(|m| m.get(key)).and_then(Value::as_str).map(str::to_string);
-    let reasoning = text("reasoning_content").or_else(|| text("reasoning")).filter(|r| !r.is_empty());
+    let message = response
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("message"));
+    let text = |key: &str| {
+        message
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let reasoning = text("reasoning_content")
+        .or_else(|| text("reasoning"))
+        .filter(|r| !r.is_empty());
     (text("content").unwrap_or_default(), reasoning)
 }
 
@@ -128,15 +155,26 @@ mod tests {
         check_invalid("{}", "`messages` is required");
         check_invalid(r#"{"messages": "hi"}"#, "`messages` must be an array");
         check_invalid(r#"{"messages": []}"#, "at least one message");
-        check_invalid(r#"{"messages": [{"content": "x"}]}"#, "`messages[0]` must be an object with a string `role`");
-        check_invalid(r#"{"messages": [{"role": "user"}], "model": 3}"#, "`model` must be a string");
-        check_invalid(r#"{"messages": [{"role": "user"}], "stream": "yes"}"#, "`stream` must be a boolean");
+        check_invalid(
+            r#"{"messages": [{"content": "x"}]}"#,
+            "`messages[0]` must be an object with a string `role`",
+        );
+        check_invalid(
+            r#"{"messages": [{"role": "user"}], "model": 3}"#,
+            "`model` must be a string",
+        );
+        check_invalid(
+            r#"{"messages": [{"role": "user"}], "stream": "yes"}"#,
+            "`stream` must be a boolean",
+        );
     }
 
     #[test]
     fn good_requests_keep_every_field() {
-        let request =
-            ChatRequest::parse(br#"{"model": "a/b", "stream": true, "messages": [{"role": "user"}], "x": 1}"#).unwrap();
+        let request = ChatRequest::parse(
+            br#"{"model": "a/b", "stream": true, "messages": [{"role": "user"}], "x": 1}"#,
+        )
+        .unwrap();
         assert!(request.stream);
         assert_eq!(request.model(), Some("a/b"));
         assert_eq!(request.body["x"], json!(1));
@@ -148,7 +186,12 @@ mod tests {
             "prompt_tokens_details": {"cached_tokens": 4}}});
         let moonshot = json!({"choices": [{"delta": {}, "usage": {"prompt_tokens": 10, "completion_tokens": 5,
             "cached_tokens": 4}}]});
-        let expected = Usage { input: 10, output: 5, cache_read: 4, total: 15 };
+        let expected = Usage {
+            input: 10,
+            output: 5,
+            cache_read: 4,
+            total: 15,
+        };
         assert_eq!(Usage::of(openai.as_object().unwrap()), Some(expected));
         assert_eq!(Usage::of(moonshot.as_object().unwrap()), Some(expected));
         assert_eq!(Usage::of(json!({"usage": null}).as_object().unwrap()), None);

@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::chain::AttemptReport;
 use crate::chat::{ChatRequest, Usage, message_text};
-use crate::config::{self, ApiKey, Config, ConfigErrors, EnvFileError, Environment, Loaded, Secrets, Source};
+use crate::config::{
+    self, ApiKey, Config, ConfigErrors, EnvFileError, Environment, Loaded, Secrets, Source,
+};
 use crate::gateway::{CompletionError, Gateway};
 use crate::logging::{self, LogFormat};
 use crate::rewrite::ThinkingLevel;
@@ -21,7 +23,11 @@ use crate::upstream::Reply;
 use crate::{server, systemd};
 
 #[derive(Debug, Parser)]
-#[command(name = "clawgate", version, about = "An OpenAI-compatible gateway for Kimi with fallbacks")]
+#[command(
+    name = "clawgate",
+    version,
+    about = "An OpenAI-compatible gateway for Kimi with fallbacks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -132,7 +138,10 @@ struct DoctorArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("invalid config ({origin}):\n{errors}")]
-    Config { origin: Source, errors: ConfigErrors },
+    Config {
+        origin: Source,
+        errors: ConfigErrors,
+    },
     #[error(transparent)]
     EnvFile(#[from] EnvFileError),
     #[error("{0}")]
@@ -142,7 +151,9 @@ pub enum CliError {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     logging::init(cli.log_format, &cli.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -153,13 +164,25 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Config { command: ConfigCommand::Validate { source, offline, json } } => {
-                validate(&source, offline, json)
-            }
-            Command::Config { command: ConfigCommand::Show { source } } => show(&source),
-            Command::Models { command: ModelsCommand::List { source, provider, json } } => {
-                list_models(&source, provider.as_deref(), json)
-            }
+            Command::Config {
+                command:
+                    ConfigCommand::Validate {
+                        source,
+                        offline,
+                        json,
+                    },
+            } => validate(&source, offline, json),
+            Command::Config {
+                command: ConfigCommand::Show { source },
+            } => show(&source),
+            Command::Models {
+                command:
+                    ModelsCommand::List {
+                        source,
+                        provider,
+                        json,
+                    },
+            } => list_models(&source, provider.as_deref(), json),
             Command::Agent(args) => agent(args).await,
             Command::Doctor(args) => doctor(&args.source),
         }
@@ -187,7 +210,10 @@ impl SourceArgs {
         let source = config::locate(self.config.as_deref(), &env);
         match config::load(&source, &env, secrets) {
             Ok(loaded) => Ok((source, loaded)),
-            Err(errors) => Err(CliError::Config { origin: source, errors }),
+            Err(errors) => Err(CliError::Config {
+                origin: source,
+                errors,
+            }),
         }
     }
 }
@@ -195,7 +221,10 @@ impl SourceArgs {
 /// Logs what the user should know about a config they loaded: once, at load.
 fn report(source: &Source, loaded: &Loaded) {
     if !loaded.ignored.is_empty() {
-        tracing::info!("config {source}: ignoring keys clawgate does not use: {}", loaded.ignored.join(", "));
+        tracing::info!(
+            "config {source}: ignoring keys clawgate does not use: {}",
+            loaded.ignored.join(", ")
+        );
     }
     for warning in &loaded.warnings {
         tracing::warn!("config {source}: {warning}");
@@ -227,7 +256,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let listener = TcpListener::bind(wanted)
         .await
         .map_err(|e| CliError::Other(format!("cannot listen on {wanted}: {e}")))?;
-    let addr = listener.local_addr().map_err(|e| CliError::Other(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Other(e.to_string()))?;
     let chain = chain_text(&config);
     let gateway = Arc::new(Gateway::new(config).map_err(|e| CliError::Other(e.to_string()))?);
 
@@ -291,7 +322,11 @@ async fn shutdown_signal() {
 }
 
 fn validate(source_args: &SourceArgs, offline: bool, json: bool) -> Result<ExitCode, CliError> {
-    let secrets = if offline { Secrets::Offline } else { Secrets::Required };
+    let secrets = if offline {
+        Secrets::Offline
+    } else {
+        Secrets::Required
+    };
     let result = source_args.load(secrets);
     let (valid, text, value) = match &result {
         Ok((source, loaded)) => {
@@ -313,7 +348,10 @@ fn validate(source_args: &SourceArgs, offline: bool, json: bool) -> Result<ExitC
             });
             (true, lines.join("\n"), value)
         }
-        Err(CliError::Config { origin: source, errors }) => {
+        Err(CliError::Config {
+            origin: source,
+            errors,
+        }) => {
             let value = json!({
                 "valid": false,
                 "source": source.to_string(),
@@ -324,18 +362,28 @@ fn validate(source_args: &SourceArgs, offline: bool, json: bool) -> Result<ExitC
         Err(_) => return result.map(|_| ExitCode::SUCCESS),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&value).expect("JSON values serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON values serialize")
+        );
     } else if valid {
         println!("{text}");
     } else {
         eprintln!("{text}");
     }
-    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn show(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
     let (_, loaded) = source_args.load(Secrets::Offline)?;
-    println!("{}", serde_json::to_string_pretty(&loaded.config.redacted()).expect("JSON values serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&loaded.config.redacted()).expect("JSON values serialize")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -347,7 +395,11 @@ fn key_status(key: &ApiKey) -> String {
     }
 }
 
-fn list_models(source_args: &SourceArgs, provider: Option<&str>, json: bool) -> Result<ExitCode, CliError> {
+fn list_models(
+    source_args: &SourceArgs,
+    provider: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
     let (_, loaded) = source_args.load(Secrets::Offline)?;
     let config = &loaded.config;
     if let Some(id) = provider.filter(|id| !config.providers.contains_key(*id)) {
@@ -370,24 +422,63 @@ fn list_models(source_args: &SourceArgs, provider: Option<&str>, json: bool) -> 
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("JSON values serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("JSON values serialize")
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let text = |v: &Value| match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
         Value::Array(items) if items.is_empty() => "-".to_string(),
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     };
-    let columns = ["ref", "name", "reasoning", "input", "contextWindow", "maxTokens", "aliases", "key"];
-    let headings = ["REF", "NAME", "REASONING", "INPUT", "CONTEXT", "MAX OUT", "ALIAS", "KEY"];
-    let cells: Vec<Vec<String>> = rows.iter().map(|row| columns.iter().map(|c| text(&row[c])).collect()).collect();
+    let columns = [
+        "ref",
+        "name",
+        "reasoning",
+        "input",
+        "contextWindow",
+        "maxTokens",
+        "aliases",
+        "key",
+    ];
+    let headings = [
+        "REF",
+        "NAME",
+        "REASONING",
+        "INPUT",
+        "CONTEXT",
+        "MAX OUT",
+        "ALIAS",
+        "KEY",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| columns.iter().map(|c| text(&row[c])).collect())
+        .collect();
     let widths: Vec<usize> = (0..columns.len())
-        .map(|i| cells.iter().map(|r| r[i].chars().count()).chain([headings[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([headings[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |fields: Vec<&str>| {
-        let padded: Vec<String> = fields.iter().zip(&widths).map(|(f, w)| format!("{f:<w$}")).collect();
+        let padded: Vec<String> = fields
+            .iter()
+            .zip(&widths)
+            .map(|(f, w)| format!("{f:<w$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(headings.to_vec());
@@ -403,23 +494,30 @@ async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
     let (source, loaded) = args.source.load(Secrets::Offline)?;
     report(&source, &loaded);
     let gateway = Gateway::new(loaded.config).map_err(|e| CliError::Other(e.to_string()))?;
-    let mut body = json!({"messages": [{"role": "user", "content": args.message}], "stream": false});
+    let mut body =
+        json!({"messages": [{"role": "user", "content": args.message}], "stream": false});
     if let Some(model) = &args.model {
         body["model"] = json!(model);
     }
     if let Some(level) = args.thinking {
         body["reasoning_effort"] = json!(level.as_effort());
     }
-    let request = ChatRequest::parse(body.to_string().as_bytes()).map_err(|e| CliError::Other(e.to_string()))?;
+    let request = ChatRequest::parse(body.to_string().as_bytes())
+        .map_err(|e| CliError::Other(e.to_string()))?;
     match gateway.complete(request).await {
         Ok(answer) => {
             let Reply::Complete(response) = &answer.reply else {
-                return Err(CliError::Other("the provider streamed an answer to a non-streaming request".into()));
+                return Err(CliError::Other(
+                    "the provider streamed an answer to a non-streaming request".into(),
+                ));
             };
             let (text, reasoning) = message_text(response);
             if args.json {
-                let mut attempts: Vec<Value> =
-                    answer.failures.iter().map(|f| json!(AttemptReport::from(f))).collect();
+                let mut attempts: Vec<Value> = answer
+                    .failures
+                    .iter()
+                    .map(|f| json!(AttemptReport::from(f)))
+                    .collect();
                 attempts.push(json!({"provider": answer.target.model_ref.provider(),
                     "model": answer.target.model_ref.as_str(), "outcome": "ok"}));
                 let value = json!({
@@ -430,7 +528,10 @@ async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
                     "usage": Usage::of(response).unwrap_or_default(),
                     "attempts": attempts,
                 });
-                println!("{}", serde_json::to_string_pretty(&value).expect("JSON values serialize"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("JSON values serialize")
+                );
             } else {
                 println!("{text}");
             }
@@ -440,8 +541,12 @@ async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
         Err(CompletionError::Failed(failures)) => {
             let attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
             if args.json {
-                let value = json!({"error": "every provider in the chain failed", "attempts": attempts});
-                println!("{}", serde_json::to_string_pretty(&value).expect("JSON values serialize"));
+                let value =
+                    json!({"error": "every provider in the chain failed", "attempts": attempts});
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("JSON values serialize")
+                );
             } else {
                 eprintln!("error: every provider in the chain failed:");
                 for failure in &failures {
@@ -472,11 +577,20 @@ fn doctor(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
     let source = config::locate(source_args.config.as_deref(), &env);
     let config = match config::load(&source, &env, Secrets::Offline) {
         Ok(loaded) => {
-            check(Some(true), format!("config {source} is valid; chain {}", chain_text(&loaded.config)));
+            check(
+                Some(true),
+                format!(
+                    "config {source} is valid; chain {}",
+                    chain_text(&loaded.config)
+                ),
+            );
             loaded.config
         }
         Err(errors) => {
-            check(Some(false), format!("config {source} is invalid:\n{errors}"));
+            check(
+                Some(false),
+                format!("config {source} is invalid:\n{errors}"),
+            );
             println!("1 or more checks failed");
             return Ok(ExitCode::FAILURE);
         }
@@ -484,10 +598,20 @@ fn doctor(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
     let chain = config.chain(None).unwrap_or_default();
     for provider in config.providers.values() {
         let in_chain = chain.iter().any(|t| t.provider.id == provider.id);
-        let role = if in_chain { "in the chain" } else { "not in the chain" };
+        let role = if in_chain {
+            "in the chain"
+        } else {
+            "not in the chain"
+        };
         match &provider.api_key {
-            ApiKey::Set(_) => check(Some(true), format!("provider {} ({role}): key set", provider.id)),
-            ApiKey::None => check(Some(true), format!("provider {} ({role}): no key configured", provider.id)),
+            ApiKey::Set(_) => check(
+                Some(true),
+                format!("provider {} ({role}): key set", provider.id),
+            ),
+            ApiKey::None => check(
+                Some(true),
+                format!("provider {} ({role}): no key configured", provider.id),
+            ),
             ApiKey::Missing { var } => check(
                 if in_chain { Some(false) } else { None },
                 format!("provider {} ({role}): {var} is not set", provider.id),
@@ -499,7 +623,11 @@ fn doctor(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
         Ok(_) => check(Some(true), format!("{addr} is free")),
         Err(err) => check(Some(false), format!("cannot listen on {addr}: {err}")),
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// An env file holds secrets: it must exist and be private to its owner.
@@ -515,6 +643,9 @@ fn env_file_check(path: &Path) -> (bool, String) {
                 meta.permissions().mode() & 0o777
             ),
         ),
-        Ok(_) => (true, format!("env file {} is private to its owner", path.display())),
+        Ok(_) => (
+            true,
+            format!("env file {} is private to its owner", path.display()),
+        ),
     }
 }

@@ -27,7 +27,10 @@ pub enum CompletionError {
 impl Gateway {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
         let upstream = Upstream::new(config.gateway.timeouts.connect)?;
-        Ok(Self { config: ArcSwap::from_pointee(config), upstream })
+        Ok(Self {
+            config: ArcSwap::from_pointee(config),
+            upstream,
+        })
     }
 
     /// The config in force now. Requests hold on to the one they started

@@ -30,16 +30,26 @@ pub fn init(format: LogFormat, level: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Journald => match tracing_journald::layer() {
-            Ok(journald) => registry.with(journald.with_syslog_identifier("clawgate".into())).init(),
+            Ok(journald) => registry
+                .with(journald.with_syslog_identifier("clawgate".into()))
+                .init(),
             Err(err) => {
-                registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init();
+                registry
+                    .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+                    .init();
                 tracing::warn!("journald is not reachable ({err}); logging to stderr");
             }
         },
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init(),
-        LogFormat::Text | LogFormat::Auto => {
-            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init()
-        }
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Text | LogFormat::Auto => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
     }
 }
 
@@ -49,8 +59,12 @@ fn stderr_is_journal() -> bool {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
-        let Ok(expected) = std::env::var("JOURNAL_STREAM") else { return false };
-        let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else { return false };
+        let Ok(expected) = std::env::var("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else {
+            return false;
+        };
         expected == format!("{}:{}", stderr.dev(), stderr.ino())
     }
     #[cfg(not(target_os = "linux"))]

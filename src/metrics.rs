@@ -15,7 +15,9 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets(&[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
+            .set_buckets(&[
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ])
             .expect("static buckets are valid")
             .build_recorder();
         let handle = recorder.handle();
@@ -51,13 +53,20 @@ pub fn attempt(provider: &str, model: &str, outcome: &'static str, latency: Dura
 /// A request was answered by a target after an earlier one failed.
 pub fn fallback(provider: &str, model: &str) {
     handle();
-    let labels = [("provider", provider.to_string()), ("model", model.to_string())];
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+    ];
     metrics::counter!("clawgate_fallbacks_total", &labels).increment(1);
 }
 
 /// A stream that had started ended abnormally.
 pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
     handle();
-    let labels = [("provider", provider.to_string()), ("model", model.to_string()), ("kind", kind.to_string())];
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+        ("kind", kind.to_string()),
+    ];
     metrics::counter!("clawgate_stream_errors_total", &labels).increment(1);
 }

@@ -147,7 +147,11 @@ impl MockServer {
 
     /// Every request received so far: `{"path", "headers", "body"}`.
     pub fn requests(&self) -> Vec<Value> {
-        self.state.recorded.lock().expect("the lock is never poisoned").clone()
+        self.state
+            .recorded
+            .lock()
+            .expect("the lock is never poisoned")
+            .clone()
     }
 
     /// Resolves when a client abandons a stream before its end (at once if
@@ -170,16 +174,26 @@ fn router(state: Arc<MockState>) -> Router {
 }
 
 async fn models(State(state): State<Arc<MockState>>) -> Json<Value> {
-    let data: Vec<Value> =
-        state.options.models.iter().map(|id| json!({"id": id, "object": "model", "owned_by": "mock"})).collect();
+    let data: Vec<Value> = state
+        .options
+        .models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "owned_by": "mock"}))
+        .collect();
     Json(json!({"object": "list", "data": data}))
 }
 
 fn error(status: u16, kind: &str, message: &str, retry_after: Option<u64>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, Json(json!({"error": {"message": message, "type": kind}}))).into_response();
+    let mut response = (
+        status,
+        Json(json!({"error": {"message": message, "type": kind}})),
+    )
+        .into_response();
     if let Some(seconds) = retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -192,12 +206,20 @@ async fn record(state: &MockState, headers: &HeaderMap, body: &Value) {
     let entry = json!({"path": "/v1/chat/completions", "headers": headers, "body": body});
     if let Some(path) = &state.options.record {
         let line = format!("{entry}\n");
-        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await;
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await;
         if let Ok(mut file) = file {
             let _ = file.write_all(line.as_bytes()).await;
         }
     }
-    state.recorded.lock().expect("the lock is never poisoned").push(entry);
+    state
+        .recorded
+        .lock()
+        .expect("the lock is never poisoned")
+        .push(entry);
 }
 
 async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -215,13 +237,23 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         return std::future::pending().await;
     }
     if let Some(expected) = &options.require_key {
-        let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         if sent != Some(&format!("Bearer {expected}")) {
-            return error(401, "invalid_authentication_error", "Invalid Authentication", None);
+            return error(
+                401,
+                "invalid_authentication_error",
+                "Invalid Authentication",
+                None,
+            );
         }
     }
     if let Some(prefix) = &options.require_user_agent {
-        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         if !agent.starts_with(prefix.as_str()) {
             let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
                            Claude Code, Roo Code, Kilo Code, etc.";
@@ -230,11 +262,20 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     }
     if let Some(status) = options.fail_status {
         if options.fail_times.is_none_or(|times| count <= times) {
-            return error(status, &options.fail_type, &options.fail_message, options.retry_after);
+            return error(
+                status,
+                &options.fail_type,
+                &options.fail_message,
+                options.retry_after,
+            );
         }
     }
 
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock-model").to_string();
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-model")
+        .to_string();
     let prompt_tokens = words(&request["messages"].to_string());
     let usage = json!({
         "prompt_tokens": prompt_tokens,
@@ -243,7 +284,10 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         "prompt_tokens_details": {"cached_tokens": 0},
     });
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
-        let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+        let include_usage = request
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true);
         return stream(state.clone(), model, include_usage.then_some(usage));
     }
     let mut message = json!({"role": "assistant", "content": options.reply});
@@ -276,15 +320,33 @@ fn stream(state: Arc<MockState>, model: String, usage: Option<Value>) -> Respons
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     };
-    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
-    events.extend(options.reasoning.split_inclusive(' ').map(|w| chunk(json!({"reasoning_content": w}), Value::Null)));
-    events.extend(options.reply.split_inclusive(' ').map(|w| chunk(json!({"content": w}), Value::Null)));
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    events.extend(
+        options
+            .reasoning
+            .split_inclusive(' ')
+            .map(|w| chunk(json!({"reasoning_content": w}), Value::Null)),
+    );
+    events.extend(
+        options
+            .reply
+            .split_inclusive(' ')
+            .map(|w| chunk(json!({"content": w}), Value::Null)),
+    );
     events.push(chunk(json!({}), json!("stop")));
     if let Some(usage) = usage {
-        events.push(json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
-            "model": model, "choices": [], "usage": usage}));
+        events.push(
+            json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": [], "usage": usage}),
+        );
     }
-    let mut frames: Vec<Bytes> = events.iter().map(|e| Bytes::from(format!("data: {e}\n\n"))).collect();
+    let mut frames: Vec<Bytes> = events
+        .iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
     if !options.no_done {
         frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
     }

@@ -8,7 +8,9 @@ pub fn is_sensitive_header(name: &str) -> bool {
     name == "authorization"
         || name == "proxy-authorization"
         || name == "cookie"
-        || ["key", "token", "secret", "auth", "password"].iter().any(|word| name.contains(word))
+        || ["key", "token", "secret", "auth", "password"]
+            .iter()
+            .any(|word| name.contains(word))
 }
 
 pub const REDACTED: &str = "[redacted]";
@@ -28,7 +30,13 @@ mod tests {
 
     #[test]
     fn credential_headers_are_sensitive() {
-        for name in ["Authorization", "x-api-key", "X-Auth-Token", "api-secret", "Cookie"] {
+        for name in [
+            "Authorization",
+            "x-api-key",
+            "X-Auth-Token",
+            "api-secret",
+            "Cookie",
+        ] {
             assert!(is_sensitive_header(name), "{name}");
         }
         for name in ["User-Agent", "HTTP-Referer", "X-Title", "content-type"] {
@@ -38,7 +46,10 @@ mod tests {
 
     #[test]
     fn scrub_replaces_every_occurrence() {
-        assert_eq!(scrub("bad key sk-abcd, sk-abcd", "sk-abcd"), "bad key [redacted], [redacted]");
+        assert_eq!(
+            scrub("bad key sk-abcd, sk-abcd", "sk-abcd"),
+            "bad key [redacted], [redacted]"
+        );
         assert_eq!(scrub("a b c", "a"), "a b c");
     }
 }

@@ -50,7 +50,9 @@ impl FromStr for ThinkingLevel {
             "low" => Ok(ThinkingLevel::Low),
             "medium" => Ok(ThinkingLevel::Medium),
             "high" => Ok(ThinkingLevel::High),
-            other => Err(format!("expected one of off, minimal, low, medium, high; found {other:?}")),
+            other => Err(format!(
+                "expected one of off, minimal, low, medium, high; found {other:?}"
+            )),
         }
     }
 }
@@ -128,12 +130,18 @@ fn thinking(body: &mut Map<String, Value>, rules: &Rules<'_>) {
                 return;
             }
             if let Some(effort) = effort {
-                let kind = if effort == "none" { "disabled" } else { "enabled" };
+                let kind = if effort == "none" {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
                 body.insert("thinking".into(), json!({ "type": kind }));
             }
         }
         Dialect::OpenRouter => {
-            let Some(effort) = body.remove("reasoning_effort") else { return };
+            let Some(effort) = body.remove("reasoning_effort") else {
+                return;
+            };
             if body.contains_key("reasoning") {
                 return;
             }
@@ -141,7 +149,11 @@ fn thinking(body: &mut Map<String, Value>, rules: &Rules<'_>) {
                 json!({ "enabled": false })
             } else {
                 // OpenRouter's efforts are low, medium and high.
-                let effort = if effort == "minimal" { json!("low") } else { effort };
+                let effort = if effort == "minimal" {
+                    json!("low")
+                } else {
+                    effort
+                };
                 json!({ "effort": effort })
             };
             body.insert("reasoning".into(), reasoning);
@@ -151,7 +163,9 @@ fn thinking(body: &mut Map<String, Value>, rules: &Rules<'_>) {
 }
 
 fn developer_to_system(body: &mut Map<String, Value>) {
-    let Some(Value::Array(messages)) = body.get_mut("messages") else { return };
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
     for message in messages {
         if let Some(role) = message.get_mut("role").filter(|role| *role == "developer") {
             *role = json!("system");
@@ -170,7 +184,9 @@ fn max_tokens_field(body: &mut Map<String, Value>, field: MaxTokensField) {
 }
 
 fn drop_stream_usage(body: &mut Map<String, Value>) {
-    let Some(Value::Object(options)) = body.get_mut("stream_options") else { return };
+    let Some(Value::Object(options)) = body.get_mut("stream_options") else {
+        return;
+    };
     options.remove("include_usage");
     if options.is_empty() {
         body.remove("stream_options");
@@ -181,22 +197,30 @@ fn drop_stream_usage(body: &mut Map<String, Value>) {
 mod tests {
     use super::*;
 
-    const DEFAULT_COMPAT: Compat =
-        Compat { supports_developer_role: true, supports_usage_in_streaming: true, max_tokens_field: None };
+    const DEFAULT_COMPAT: Compat = Compat {
+        supports_developer_role: true,
+        supports_usage_in_streaming: true,
+        max_tokens_field: None,
+    };
 
     fn rules(dialect: Dialect) -> Rules<'static> {
         Rules {
             dialect,
             model_id: "upstream-id",
             reasoning: true,
-            compat: Compat { supports_developer_role: dialect.supports_developer_role(), ..DEFAULT_COMPAT },
+            compat: Compat {
+                supports_developer_role: dialect.supports_developer_role(),
+                ..DEFAULT_COMPAT
+            },
             params: None,
             thinking_default: None,
         }
     }
 
     fn check(rules: Rules<'_>, input: Value, expected: Value) {
-        let Value::Object(mut body) = input.clone() else { panic!("input must be an object") };
+        let Value::Object(mut body) = input.clone() else {
+            panic!("input must be an object")
+        };
         apply(&mut body, &rules);
         assert_eq!(Value::Object(body), expected, "input {input}");
     }
@@ -232,16 +256,44 @@ mod tests {
     #[test]
     fn reasoning_effort_becomes_each_providers_switch() {
         let cases = [
-            (Dialect::Moonshot, json!("none"), json!({"thinking": {"type": "disabled"}})),
-            (Dialect::KimiCoding, json!("high"), json!({"thinking": {"type": "enabled"}})),
-            (Dialect::OpenRouter, json!("none"), json!({"reasoning": {"enabled": false}})),
-            (Dialect::OpenRouter, json!("minimal"), json!({"reasoning": {"effort": "low"}})),
-            (Dialect::OpenRouter, json!("medium"), json!({"reasoning": {"effort": "medium"}})),
-            (Dialect::Generic, json!("low"), json!({"reasoning_effort": "low"})),
+            (
+                Dialect::Moonshot,
+                json!("none"),
+                json!({"thinking": {"type": "disabled"}}),
+            ),
+            (
+                Dialect::KimiCoding,
+                json!("high"),
+                json!({"thinking": {"type": "enabled"}}),
+            ),
+            (
+                Dialect::OpenRouter,
+                json!("none"),
+                json!({"reasoning": {"enabled": false}}),
+            ),
+            (
+                Dialect::OpenRouter,
+                json!("minimal"),
+                json!({"reasoning": {"effort": "low"}}),
+            ),
+            (
+                Dialect::OpenRouter,
+                json!("medium"),
+                json!({"reasoning": {"effort": "medium"}}),
+            ),
+            (
+                Dialect::Generic,
+                json!("low"),
+                json!({"reasoning_effort": "low"}),
+            ),
         ];
         for (dialect, effort, mut expected) in cases {
             expected["model"] = json!("upstream-id");
-            check(rules(dialect), json!({"reasoning_effort": effort}), expected);
+            check(
+                rules(dialect),
+                json!({"reasoning_effort": effort}),
+                expected,
+            );
         }
     }
 
@@ -261,14 +313,28 @@ mod tests {
 
     #[test]
     fn non_reasoning_kimi_models_get_no_thinking_switch() {
-        let plain = Rules { reasoning: false, ..rules(Dialect::Moonshot) };
-        check(plain, json!({"reasoning_effort": "high"}), json!({"model": "upstream-id"}));
+        let plain = Rules {
+            reasoning: false,
+            ..rules(Dialect::Moonshot)
+        };
+        check(
+            plain,
+            json!({"reasoning_effort": "high"}),
+            json!({"model": "upstream-id"}),
+        );
     }
 
     #[test]
     fn thinking_default_applies_only_without_a_client_signal() {
-        let with_default = Rules { thinking_default: Some(ThinkingLevel::Off), ..rules(Dialect::Moonshot) };
-        check(with_default, json!({}), json!({"thinking": {"type": "disabled"}, "model": "upstream-id"}));
+        let with_default = Rules {
+            thinking_default: Some(ThinkingLevel::Off),
+            ..rules(Dialect::Moonshot)
+        };
+        check(
+            with_default,
+            json!({}),
+            json!({"thinking": {"type": "disabled"}, "model": "upstream-id"}),
+        );
         check(
             with_default,
             json!({"reasoning_effort": "low"}),
@@ -278,9 +344,14 @@ mod tests {
 
     #[test]
     fn params_fill_only_what_the_client_left_out() {
-        let params: Map<String, Value> =
-            serde_json::from_value(json!({"temperature": 1, "thinking": {"type": "enabled", "keep": "all"}})).unwrap();
-        let with_params = Rules { params: Some(&params), ..rules(Dialect::Moonshot) };
+        let params: Map<String, Value> = serde_json::from_value(
+            json!({"temperature": 1, "thinking": {"type": "enabled", "keep": "all"}}),
+        )
+        .unwrap();
+        let with_params = Rules {
+            params: Some(&params),
+            ..rules(Dialect::Moonshot)
+        };
         check(
             with_params,
             json!({"temperature": 0.5}),
@@ -291,7 +362,10 @@ mod tests {
     #[test]
     fn output_limit_moves_to_the_configured_field() {
         let to_max_tokens = Rules {
-            compat: Compat { max_tokens_field: Some(MaxTokensField::MaxTokens), ..DEFAULT_COMPAT },
+            compat: Compat {
+                max_tokens_field: Some(MaxTokensField::MaxTokens),
+                ..DEFAULT_COMPAT
+            },
             ..rules(Dialect::Generic)
         };
         check(
@@ -305,13 +379,20 @@ mod tests {
             json!({"max_tokens": 5, "max_completion_tokens": 100}),
             json!({"max_tokens": 5, "model": "upstream-id"}),
         );
-        check(rules(Dialect::Generic), json!({"max_completion_tokens": 7}), json!({"max_completion_tokens": 7, "model": "upstream-id"}));
+        check(
+            rules(Dialect::Generic),
+            json!({"max_completion_tokens": 7}),
+            json!({"max_completion_tokens": 7, "model": "upstream-id"}),
+        );
     }
 
     #[test]
     fn streamed_usage_is_not_requested_where_unsupported() {
         let no_usage = Rules {
-            compat: Compat { supports_usage_in_streaming: false, ..DEFAULT_COMPAT },
+            compat: Compat {
+                supports_usage_in_streaming: false,
+                ..DEFAULT_COMPAT
+            },
             ..rules(Dialect::Generic)
         };
         check(

@@ -82,7 +82,12 @@ fn frame(value: &Value) -> Bytes {
 /// The error event that ends a stream which cannot end cleanly.
 fn broken(model_ref: &ModelRef, code: &'static str, message: &str) -> Bytes {
     metrics::stream_error(model_ref.provider(), model_ref.as_str(), code);
-    tracing::warn!(provider = model_ref.provider(), model = model_ref.as_str(), code, "stream ended abnormally: {message}");
+    tracing::warn!(
+        provider = model_ref.provider(),
+        model = model_ref.as_str(),
+        code,
+        "stream ended abnormally: {message}"
+    );
     frame(&json!({
         "error": {
             "message": format!("{model_ref}: {message}"),

@@ -28,13 +28,17 @@ pub struct Upstream {
     client: reqwest::Client,
 }
 
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+pub type EventStream =
+    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
 /// A successful upstream response.
 pub enum Reply {
     Complete(Map<String, Value>),
     /// A stream whose first event has arrived and is not an error.
-    Stream { first: Event, rest: EventStream },
+    Stream {
+        first: Event,
+        rest: EventStream,
+    },
 }
 
 /// Why an attempt failed, in classes the chain loop decides on.
@@ -178,11 +182,22 @@ impl Upstream {
             .post(provider.completions_url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("clawgate/", env!("CARGO_PKG_VERSION")))
-            .header(ACCEPT, if stream { "text/event-stream" } else { "application/json" });
+            .header(
+                ACCEPT,
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            );
         let secret = match &provider.api_key {
             ApiKey::Set(key) => {
                 let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))
-                    .map_err(|_| AttemptError::InvalidResponse("the API key is not a valid header value".into()))?;
+                    .map_err(|_| {
+                        AttemptError::InvalidResponse(
+                            "the API key is not a valid header value".into(),
+                        )
+                    })?;
                 value.set_sensitive(true);
                 request = request.header(AUTHORIZATION, value);
                 Some(key.expose_secret())
@@ -220,7 +235,9 @@ impl Upstream {
             let mut events: EventStream = Box::pin(response.bytes_stream().eventsource());
             match timeout_at(deadline, events.next()).await {
                 Err(_) => Err(AttemptError::Timeout(timeouts.first_byte)),
-                Ok(None) => Err(AttemptError::InvalidResponse("the stream ended before its first event".into())),
+                Ok(None) => Err(AttemptError::InvalidResponse(
+                    "the stream ended before its first event".into(),
+                )),
                 Ok(Some(Err(err))) => Err(AttemptError::Connect(scrub(err.to_string()))),
                 Ok(Some(Ok(first))) => match error_event(&first.data) {
                     Some((error_type, message)) => Err(AttemptError::Upstream {
@@ -230,10 +247,13 @@ impl Upstream {
                         message: scrub(message),
                         retry_after: None,
                     }),
-                    None if first.data.trim() == "[DONE]" => {
-                        Err(AttemptError::InvalidResponse("the stream ended before any chunk".into()))
-                    }
-                    None => Ok(Reply::Stream { first, rest: events }),
+                    None if first.data.trim() == "[DONE]" => Err(AttemptError::InvalidResponse(
+                        "the stream ended before any chunk".into(),
+                    )),
+                    None => Ok(Reply::Stream {
+                        first,
+                        rest: events,
+                    }),
                 },
             }
         } else {
@@ -255,7 +275,9 @@ impl Upstream {
                         retry_after: None,
                     })
                 }
-                _ => Err(AttemptError::InvalidResponse("the body is not a chat completion".into())),
+                _ => Err(AttemptError::InvalidResponse(
+                    "the body is not a chat completion".into(),
+                )),
             }
         }
     }
@@ -300,7 +322,11 @@ pub fn error_details(body: &[u8]) -> (Option<String>, String) {
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let error_type = error
         .and_then(|e| e.get("type").or_else(|| e.get("code")))
-        .and_then(|t| t.as_str().map(str::to_string).or_else(|| t.as_u64().map(|n| n.to_string())));
+        .and_then(|t| {
+            t.as_str()
+                .map(str::to_string)
+                .or_else(|| t.as_u64().map(|n| n.to_string()))
+        });
     let message = match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
         Some(message) => message.to_string(),
         None if body.is_empty() => "empty response body".to_string(),
@@ -355,7 +381,11 @@ mod tests {
         ];
         for (status, kind, falls_over) in cases {
             let got = FailureKind::of_status(StatusCode::from_u16(status).unwrap());
-            assert_eq!((got, got.falls_over()), (kind, falls_over), "status {status}");
+            assert_eq!(
+                (got, got.falls_over()),
+                (kind, falls_over),
+                "status {status}"
+            );
         }
     }
 
@@ -364,14 +394,26 @@ mod tests {
         let moonshot = br#"{"error":{"message":"The engine is currently overloaded","type":"engine_overloaded_error"}}"#;
         assert_eq!(
             error_details(moonshot),
-            (Some("engine_overloaded_error".into()), "The engine is currently overloaded".into())
+            (
+                Some("engine_overloaded_error".into()),
+                "The engine is currently overloaded".into()
+            )
         );
         let openrouter = br#"{"error":{"message":"Insufficient credits","code":402}}"#;
-        assert_eq!(error_details(openrouter), (Some("402".into()), "Insufficient credits".into()));
-        assert_eq!(error_details(b"Bad Gateway\n"), (None, "Bad Gateway".into()));
+        assert_eq!(
+            error_details(openrouter),
+            (Some("402".into()), "Insufficient credits".into())
+        );
+        assert_eq!(
+            error_details(b"Bad Gateway\n"),
+            (None, "Bad Gateway".into())
+        );
         assert_eq!(error_details(b""), (None, "empty response body".into()));
         let long = "x".repeat(1000);
-        assert_eq!(error_details(long.as_bytes()).1.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(
+            error_details(long.as_bytes()).1.chars().count(),
+            MAX_MESSAGE_CHARS + 1
+        );
     }
 
     #[test]
@@ -386,7 +428,9 @@ mod tests {
     #[test]
     fn error_events_are_recognised() {
         assert!(error_event(r#"{"error":{"message":"boom","type":"server_error"}}"#).is_some());
-        assert!(error_event(r#"{"choices":[{"delta":{"content":"the word \"error\""}}]}"#).is_none());
+        assert!(
+            error_event(r#"{"choices":[{"delta":{"content":"the word \"error\""}}]}"#).is_none()
+        );
         assert!(error_event(r#"{"error":null,"choices":[]}"#).is_none());
     }
 }

@@ -20,13 +20,26 @@ async fn primary_answers_with_headers_and_relabelled_model() {
     assert_eq!(header(&response, "x-clawgate-attempts"), "1");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["model"], "primary/m");
-    assert_eq!(body["choices"][0]["message"]["content"], "Hello from clawgate-mock.");
-    assert_eq!(body["choices"][0]["message"]["reasoning_content"], "The user greets me; I greet back.");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from clawgate-mock."
+    );
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        "The user greets me; I greet back."
+    );
 
     let sent = primary.requests();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0]["body"]["model"], "m", "the provider sees its own model id");
-    assert_eq!(sent[0]["body"]["x_vendor_field"], json!({"keep": true}), "unknown fields pass through");
+    assert_eq!(
+        sent[0]["body"]["model"], "m",
+        "the provider sees its own model id"
+    );
+    assert_eq!(
+        sent[0]["body"]["x_vendor_field"],
+        json!({"keep": true}),
+        "unknown fields pass through"
+    );
     assert_eq!(sent[0]["headers"]["authorization"], format!("Bearer {KEY}"));
     assert!(backup.requests().is_empty());
 }
@@ -49,7 +62,11 @@ async fn default_absent_and_alias_resolve_to_the_configured_model() {
         }
         let response = gw.chat(body).await;
         assert_eq!(response.status(), 200, "model {model}");
-        assert_eq!(header(&response, "x-clawgate-model"), expected, "model {model}");
+        assert_eq!(
+            header(&response, "x-clawgate-model"),
+            expected,
+            "model {model}"
+        );
     }
 }
 
@@ -57,11 +74,18 @@ async fn default_absent_and_alias_resolve_to_the_configured_model() {
 async fn unknown_model_is_404_and_reaches_no_provider() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let gw = gateway(chain_config(&primary, &backup)).await;
-    let response = gw.chat(json!({"model": "nope/x", "messages": user_message()})).await;
+    let response = gw
+        .chat(json!({"model": "nope/x", "messages": user_message()}))
+        .await;
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "model_not_found");
-    assert!(body["error"]["message"].as_str().unwrap().contains("nope/x"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope/x")
+    );
     assert!(primary.requests().is_empty() && backup.requests().is_empty());
 }
 
@@ -84,9 +108,21 @@ async fn provider_failures_fall_over_to_the_backup() {
         let gw = gateway(chain_config(&primary, &backup)).await;
         let response = gw.chat(json!({"messages": user_message()})).await;
         assert_eq!(response.status(), 200, "{status} {kind}");
-        assert_eq!(header(&response, "x-clawgate-provider"), "backup", "{status} {kind}");
-        assert_eq!(header(&response, "x-clawgate-attempts"), "2", "{status} {kind}");
-        assert_eq!(primary.requests().len(), 1, "no retry of the failed provider");
+        assert_eq!(
+            header(&response, "x-clawgate-provider"),
+            "backup",
+            "{status} {kind}"
+        );
+        assert_eq!(
+            header(&response, "x-clawgate-attempts"),
+            "2",
+            "{status} {kind}"
+        );
+        assert_eq!(
+            primary.requests().len(),
+            1,
+            "no retry of the failed provider"
+        );
         assert_eq!(backup.requests().len(), 1);
     }
 }
@@ -109,15 +145,25 @@ async fn a_request_the_provider_rejects_does_not_fall_over() {
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["code"], "upstream_rejected_request");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("primary/m rejected the request") && message.contains("token limit"), "{message}");
+    assert!(
+        message.contains("primary/m rejected the request") && message.contains("token limit"),
+        "{message}"
+    );
     assert!(backup.requests().is_empty());
 }
 
 #[tokio::test]
 async fn unreachable_and_hanging_providers_fall_over() {
     // A port that was bound and released: connections are refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let hanging = mock(MockOptions { hang: true, ..MockOptions::default() }).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hanging = mock(MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    })
+    .await;
     let backup = healthy_mock().await;
     let config = json!({
         "gateway": {"timeouts": {"firstByteSeconds": 0.5}},
@@ -136,15 +182,25 @@ async fn unreachable_and_hanging_providers_fall_over() {
     assert_eq!(hanging.requests().len(), 1);
 }
 
-async fn all_failing(primary_opts: MockOptions, backup_opts: MockOptions) -> (reqwest::StatusCode, Option<String>, Value) {
+async fn all_failing(
+    primary_opts: MockOptions,
+    backup_opts: MockOptions,
+) -> (reqwest::StatusCode, Option<String>, Value) {
     let (primary, backup) = (mock(primary_opts).await, mock(backup_opts).await);
     let mut config = chain_config(&primary, &backup);
     config["gateway"] = json!({"timeouts": {"firstByteSeconds": 0.3}});
     let gw = gateway(config).await;
     let response = gw.chat(json!({"messages": user_message()})).await;
     assert_eq!(header(&response, "x-clawgate-attempts"), "2");
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-    (response.status(), retry_after, response.json().await.unwrap())
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        response.status(),
+        retry_after,
+        response.json().await.unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -156,9 +212,16 @@ async fn exhausted_chains_report_every_attempt_with_an_honest_status() {
         retry_after,
         ..MockOptions::default()
     };
-    let hang = MockOptions { hang: true, ..MockOptions::default() };
+    let hang = MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    };
 
-    let (status, _, body) = all_failing(fail(500, "server_error", None), fail(429, "rate_limit_reached_error", None)).await;
+    let (status, _, body) = all_failing(
+        fail(500, "server_error", None),
+        fail(429, "rate_limit_reached_error", None),
+    )
+    .await;
     assert_eq!(status, 502);
     assert_eq!(body["error"]["code"], "all_providers_failed");
     let attempts = body["error"]["attempts"].as_array().unwrap();
@@ -169,7 +232,12 @@ async fn exhausted_chains_report_every_attempt_with_an_honest_status() {
     assert_eq!(attempts[0]["type"], "server_error");
     assert_eq!(attempts[0]["outcome"], "provider_error");
     assert_eq!(attempts[1]["outcome"], "rate_limited");
-    assert!(attempts[1]["message"].as_str().unwrap().contains("rate_limit_reached_error happened"));
+    assert!(
+        attempts[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limit_reached_error happened")
+    );
 
     let (status, _, body) = all_failing(hang.clone(), hang).await;
     assert_eq!(status, 504);
@@ -181,7 +249,11 @@ async fn exhausted_chains_report_every_attempt_with_an_honest_status() {
     )
     .await;
     assert_eq!(status, 503);
-    assert_eq!(retry_after.as_deref(), Some("3"), "the soonest Retry-After is passed on");
+    assert_eq!(
+        retry_after.as_deref(),
+        Some("3"),
+        "the soonest Retry-After is passed on"
+    );
     assert_eq!(body["error"]["code"], "upstream_unavailable");
 }
 
@@ -189,8 +261,10 @@ async fn exhausted_chains_report_every_attempt_with_an_honest_status() {
 async fn configured_headers_win_over_the_client_and_model_headers_win_over_provider_headers() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let mut config = chain_config(&primary, &backup);
-    config["models"]["providers"]["primary"]["headers"] = json!({"User-Agent": "provider-agent", "X-Title": "clawgate"});
-    config["models"]["providers"]["primary"]["models"][0]["headers"] = json!({"User-Agent": "KimiCLI/0.77"});
+    config["models"]["providers"]["primary"]["headers"] =
+        json!({"User-Agent": "provider-agent", "X-Title": "clawgate"});
+    config["models"]["providers"]["primary"]["models"][0]["headers"] =
+        json!({"User-Agent": "KimiCLI/0.77"});
     let gw = gateway(config).await;
     let response = gw
         .client()
@@ -205,7 +279,11 @@ async fn configured_headers_win_over_the_client_and_model_headers_win_over_provi
     let sent = &primary.requests()[0]["headers"];
     assert_eq!(sent["user-agent"], "KimiCLI/0.77");
     assert_eq!(sent["x-title"], "clawgate");
-    assert_eq!(sent["authorization"], format!("Bearer {KEY}"), "the client's credentials never reach a provider");
+    assert_eq!(
+        sent["authorization"],
+        format!("Bearer {KEY}"),
+        "the client's credentials never reach a provider"
+    );
 }
 
 #[tokio::test]
@@ -218,18 +296,22 @@ async fn a_provider_without_its_key_is_skipped_at_request_time() {
     let gw = gateway(config).await;
     // `spare` is not in the default chain, so its missing key only warned;
     // asking for it directly falls over to the chain's fallback.
-    let response = gw.chat(json!({"model": "spare/m", "messages": user_message()})).await;
+    let response = gw
+        .chat(json!({"model": "spare/m", "messages": user_message()}))
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
-    assert!(primary.requests().is_empty(), "nothing was sent without a key");
+    assert!(
+        primary.requests().is_empty(),
+        "nothing was sent without a key"
+    );
 }
 
 #[tokio::test]
 async fn kimi_compat_rewrites_reach_the_provider() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let mut config = chain_config(&primary, &backup);
-    config["models"]["providers"]["primary"]["models"][0]["compat"] =
-        json!({"supportsDeveloperRole": false, "maxTokensField": "max_tokens", "supportsUsageInStreaming": false});
+    config["models"]["providers"]["primary"]["models"][0]["compat"] = json!({"supportsDeveloperRole": false, "maxTokensField": "max_tokens", "supportsUsageInStreaming": false});
     let gw = gateway(config).await;
     let response = gw
         .chat(json!({
@@ -248,12 +330,17 @@ async fn kimi_compat_rewrites_reach_the_provider() {
 
 #[tokio::test]
 async fn a_ref_already_in_the_chain_is_tried_once() {
-    let (primary, backup) = (failing_mock(500, "server_error").await, healthy_mock().await);
+    let (primary, backup) = (
+        failing_mock(500, "server_error").await,
+        healthy_mock().await,
+    );
     let mut config = chain_config(&primary, &backup);
     config["agents"]["defaults"]["models"] = json!({"backup/m": {"alias": "b"}});
     let gw = gateway(config).await;
     // Asking for the backup puts it first; the fallbacks then add nothing new.
-    let response = gw.chat(json!({"model": "b", "messages": user_message()})).await;
+    let response = gw
+        .chat(json!({"model": "b", "messages": user_message()}))
+        .await;
     assert_eq!(header(&response, "x-clawgate-attempts"), "1");
     assert!(primary.requests().is_empty());
 }

@@ -24,7 +24,10 @@ struct Streamed {
 
 impl Streamed {
     fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -32,7 +35,11 @@ async fn stream_body(gw: &TestGateway) -> Streamed {
     let response = gw.chat(stream_request()).await;
     let (status, headers) = (response.status(), response.headers().clone());
     let events = sse_data(&response.text().await.unwrap());
-    Streamed { status, headers, events }
+    Streamed {
+        status,
+        headers,
+        events,
+    }
 }
 
 #[tokio::test]
@@ -46,12 +53,23 @@ async fn a_stream_is_relayed_relabelled_and_ends_with_one_done() {
     assert_eq!(streamed.header("x-clawgate-model"), "primary/m");
     assert_eq!(events.iter().filter(|e| *e == "[DONE]").count(), 1);
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
-    assert!(chunks.iter().all(|c| c["model"] == "primary/m"), "every chunk names the ref");
-    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(
+        chunks.iter().all(|c| c["model"] == "primary/m"),
+        "every chunk names the ref"
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert_eq!(text, "Hello from clawgate-mock.");
-    let reasoning: String =
-        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str()).collect();
+    let reasoning: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
+        .collect();
     assert_eq!(reasoning, "The user greets me; I greet back.");
     let usage: Vec<&Value> = chunks.iter().filter(|c| c["usage"].is_object()).collect();
     assert_eq!(usage.len(), 1, "the usage chunk is relayed once");
@@ -59,10 +77,23 @@ async fn a_stream_is_relayed_relabelled_and_ends_with_one_done() {
 
 #[tokio::test]
 async fn failures_before_the_first_byte_fall_over() {
-    let slow_first_byte = MockOptions { first_byte_delay_ms: 5_000, ..MockOptions::default() };
-    let error_status = MockOptions { fail_status: Some(503), ..MockOptions::default() };
-    let dropped_at_once = MockOptions { drop_after_chunks: Some(0), ..MockOptions::default() };
-    for (name, options) in [("slow", slow_first_byte), ("503", error_status), ("dropped", dropped_at_once)] {
+    let slow_first_byte = MockOptions {
+        first_byte_delay_ms: 5_000,
+        ..MockOptions::default()
+    };
+    let error_status = MockOptions {
+        fail_status: Some(503),
+        ..MockOptions::default()
+    };
+    let dropped_at_once = MockOptions {
+        drop_after_chunks: Some(0),
+        ..MockOptions::default()
+    };
+    for (name, options) in [
+        ("slow", slow_first_byte),
+        ("503", error_status),
+        ("dropped", dropped_at_once),
+    ] {
         let (primary, backup) = (mock(options).await, healthy_mock().await);
         let mut config = chain_config(&primary, &backup);
         config["gateway"] = json!({"timeouts": {"firstByteSeconds": 0.3}});
@@ -77,28 +108,58 @@ async fn failures_before_the_first_byte_fall_over() {
 }
 
 fn assert_ends_with_error(events: &[String], code: &str) {
-    assert!(!events.iter().any(|e| e == "[DONE]"), "no fake clean ending: {events:?}");
+    assert!(
+        !events.iter().any(|e| e == "[DONE]"),
+        "no fake clean ending: {events:?}"
+    );
     let last: Value = serde_json::from_str(events.last().expect("at least one event")).unwrap();
     assert_eq!(last["error"]["code"], code, "{last}");
     assert_eq!(last["error"]["type"], "upstream_error");
-    assert!(last["error"]["message"].as_str().unwrap().starts_with("primary/m: "), "{last}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("primary/m: "),
+        "{last}"
+    );
 }
 
 #[tokio::test]
 async fn a_connection_dropped_mid_stream_ends_with_an_error_event() {
-    let (primary, backup) = (mock(MockOptions { drop_after_chunks: Some(3), ..MockOptions::default() }).await, healthy_mock().await);
+    let (primary, backup) = (
+        mock(MockOptions {
+            drop_after_chunks: Some(3),
+            ..MockOptions::default()
+        })
+        .await,
+        healthy_mock().await,
+    );
     let gw = gateway(chain_config(&primary, &backup)).await;
     let streamed = stream_body(&gw).await;
     let events = &streamed.events;
     assert_eq!(streamed.status, 200, "headers were already sent");
-    assert_eq!(events.len(), 4, "three relayed chunks and the error: {events:?}");
+    assert_eq!(
+        events.len(),
+        4,
+        "three relayed chunks and the error: {events:?}"
+    );
     assert_ends_with_error(events, "stream_interrupted");
-    assert!(backup.requests().is_empty(), "no fallback after the first byte");
+    assert!(
+        backup.requests().is_empty(),
+        "no fallback after the first byte"
+    );
 }
 
 #[tokio::test]
 async fn a_stream_ending_without_done_is_reported_as_truncated() {
-    let (primary, backup) = (mock(MockOptions { no_done: true, ..MockOptions::default() }).await, healthy_mock().await);
+    let (primary, backup) = (
+        mock(MockOptions {
+            no_done: true,
+            ..MockOptions::default()
+        })
+        .await,
+        healthy_mock().await,
+    );
     let gw = gateway(chain_config(&primary, &backup)).await;
     let events = stream_body(&gw).await.events;
     assert_ends_with_error(&events, "stream_truncated");
@@ -106,7 +167,10 @@ async fn a_stream_ending_without_done_is_reported_as_truncated() {
 
 #[tokio::test]
 async fn a_stream_that_falls_silent_ends_with_a_timeout_event() {
-    let stalling = MockOptions { chunk_delay_ms: 5_000, ..MockOptions::default() };
+    let stalling = MockOptions {
+        chunk_delay_ms: 5_000,
+        ..MockOptions::default()
+    };
     let (primary, backup) = (mock(stalling).await, healthy_mock().await);
     let mut config = chain_config(&primary, &backup);
     config["gateway"] = json!({"timeouts": {"idleSeconds": 0.3}});
@@ -118,7 +182,11 @@ async fn a_stream_that_falls_silent_ends_with_a_timeout_event() {
 
 #[tokio::test]
 async fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
-    let slow = MockOptions { chunk_delay_ms: 200, reply: "many words ".repeat(50), ..MockOptions::default() };
+    let slow = MockOptions {
+        chunk_delay_ms: 200,
+        reply: "many words ".repeat(50),
+        ..MockOptions::default()
+    };
     let (primary, backup) = (mock(slow).await, healthy_mock().await);
     let gw = gateway(chain_config(&primary, &backup)).await;
     let response = gw.chat(stream_request()).await;

@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "clawgate-mock", version, about = "A fake OpenAI-compatible provider for tests and demos")]
+#[command(
+    name = "clawgate-mock",
+    version,
+    about = "A fake OpenAI-compatible provider for tests and demos"
+)]
 struct Cli {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]

@@ -144,7 +144,8 @@ fn unquote(value: &str) -> String {
 /// form that `${VAR}` substitution accepts.
 fn is_env_name(name: &str, allow_lower: bool) -> bool {
     let mut chars = name.chars();
-    let head_ok = |c: char| c == '_' || c.is_ascii_uppercase() || (allow_lower && c.is_ascii_lowercase());
+    let head_ok =
+        |c: char| c == '_' || c.is_ascii_uppercase() || (allow_lower && c.is_ascii_lowercase());
     let tail_ok = |c: char| head_ok(c) || c.is_ascii_digit();
     matches!(chars.next(), Some(c) if head_ok(c)) && chars.all(tail_ok)
 }
@@ -164,7 +165,10 @@ pub fn substitute<'a>(
         out.push_str(&rest[..start]);
         let after = &rest[start..];
         if let Some(escaped) = after.strip_prefix("$${") {
-            if let Some(end) = escaped.find('}').filter(|&end| is_env_name(&escaped[..end], false)) {
+            if let Some(end) = escaped
+                .find('}')
+                .filter(|&end| is_env_name(&escaped[..end], false))
+            {
                 out.push_str("${");
                 out.push_str(&escaped[..=end]);
                 rest = &escaped[end + 1..];
@@ -172,7 +176,10 @@ pub fn substitute<'a>(
             }
         }
         if let Some(body) = after.strip_prefix("${") {
-            if let Some(end) = body.find('}').filter(|&end| is_env_name(&body[..end], false)) {
+            if let Some(end) = body
+                .find('}')
+                .filter(|&end| is_env_name(&body[..end], false))
+            {
                 let name = &body[..end];
                 match lookup(name) {
                     Some(value) => out.push_str(value),
@@ -255,6 +262,9 @@ mod tests {
         assert_eq!(env.get("KEEP"), Some("process"));
         assert_eq!(env.get("NEW"), Some("file"));
         let missing = env.load_env_file(&dir.path().join("absent")).unwrap_err();
-        assert!(missing.to_string().starts_with("cannot read env file"), "{missing}");
+        assert!(
+            missing.to_string().starts_with("cannot read env file"),
+            "{missing}"
+        );
     }
 }

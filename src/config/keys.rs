@@ -76,7 +76,10 @@ const ROOT: Shape = Shape::Object(&[
     ),
     (
         "models",
-        Shape::Object(&[("mode", Shape::Leaf), ("providers", Shape::MapOf(&PROVIDER))]),
+        Shape::Object(&[
+            ("mode", Shape::Leaf),
+            ("providers", Shape::MapOf(&PROVIDER)),
+        ]),
     ),
     (
         "agents",
@@ -92,7 +95,10 @@ const ROOT: Shape = Shape::Object(&[
                 ),
                 (
                     "models",
-                    Shape::MapOf(&Shape::Object(&[("alias", Shape::Leaf), ("params", Shape::Leaf)])),
+                    Shape::MapOf(&Shape::Object(&[
+                        ("alias", Shape::Leaf),
+                        ("params", Shape::Leaf),
+                    ])),
                 ),
                 ("thinkingDefault", Shape::Leaf),
             ]),
@@ -230,7 +236,10 @@ mod tests {
             &[
                 ("models.providers.moonshot.baseURL", "baseUrl"),
                 ("models.providers.moonshot.apikey", "apiKey"),
-                ("models.providers.moonshot.models[0].contextwindow", "contextWindow"),
+                (
+                    "models.providers.moonshot.models[0].contextwindow",
+                    "contextWindow",
+                ),
                 ("models.providers.moonshot.models[0].maxToken", "maxTokens"),
                 ("agents.defaults.model.fallback", "fallbacks"),
                 ("gateway.prot", "port"),
@@ -242,6 +251,10 @@ mod tests {
     #[test]
     fn short_unrelated_keys_are_not_mistaken_for_typos() {
         // `ui` is one letter from `id`'s length but two edits from any key.
-        check_keys(json!({"ui": {}, "web": {}, "tls": {}}), &["ui", "web", "tls"], &[]);
+        check_keys(
+            json!({"ui": {}, "web": {}, "tls": {}}),
+            &["ui", "web", "tls"],
+            &[],
+        );
     }
 }

@@ -74,7 +74,10 @@ pub fn state_dir(env: &Environment) -> Option<PathBuf> {
     env.get("XDG_STATE_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".local/state")))
+        .or_else(|| {
+            env.get("HOME")
+                .map(|home| Path::new(home).join(".local/state"))
+        })
         .map(|dir| dir.join("clawgate"))
 }
 
@@ -166,7 +169,9 @@ impl Provider {
 pub enum ApiKey {
     Set(SecretString),
     /// The config names a variable that is not set.
-    Missing { var: String },
+    Missing {
+        var: String,
+    },
     /// The provider has no `apiKey` (a local server, say).
     None,
 }
@@ -291,7 +296,11 @@ impl Config {
         if let Some(target) = self.routing.aliases.get(name) {
             return Some(target.clone());
         }
-        let by_case = self.routing.aliases.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name));
+        let by_case = self
+            .routing
+            .aliases
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(name));
         if let Some((_, target)) = by_case {
             return Some(target.clone());
         }
@@ -354,7 +363,10 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl ConfigErrors {
     fn single(path: &str, message: String) -> Self {
-        Self(vec![ConfigError { path: path.to_string(), message }])
+        Self(vec![ConfigError {
+            path: path.to_string(),
+            message,
+        }])
     }
 }
 

@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 
 use super::raw::{RawAgentDefaults, RawGateway, RawModel, RawModelChoice, RawProvider};
 use super::{
-    ApiKey, Compat, Config, ConfigError, ConfigErrors, Cost, DEFAULT_PORT, Environment, GatewaySettings,
-    Loaded, Model, ModelRef, Provider, Routing, Secrets, Timeouts, keys, substitute,
+    ApiKey, Compat, Config, ConfigError, ConfigErrors, Cost, DEFAULT_PORT, Environment,
+    GatewaySettings, Loaded, Model, ModelRef, Provider, Routing, Secrets, Timeouts, keys,
+    substitute,
 };
 use crate::catalog;
 use crate::provider::Dialect;
@@ -32,13 +33,18 @@ struct Validator {
 
 impl Validator {
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError { path: path.into(), message: message.into() });
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// Deserializes `value`, reporting a failure at `path` plus the path
     /// inside the value.
     fn parse<T: DeserializeOwned + Default>(&mut self, path: &str, value: Option<&Value>) -> T {
-        let Some(value) = value else { return T::default() };
+        let Some(value) = value else {
+            return T::default();
+        };
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(parsed) => parsed,
             Err(err) => {
@@ -61,10 +67,20 @@ struct MissingVar {
     var: String,
 }
 
-pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let mut v = Validator { errors: Vec::new(), warnings: Vec::new() };
+pub(super) fn validate(
+    user: Value,
+    env: &Environment,
+    secrets: Secrets,
+) -> Result<Loaded, ConfigErrors> {
+    let mut v = Validator {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     if !user.is_object() {
-        return Err(ConfigErrors::single("", "the config must be a JSON object".into()));
+        return Err(ConfigErrors::single(
+            "",
+            "the config must be a JSON object".into(),
+        ));
     }
     let report = keys::check(&user);
     for (path, message) in report.errors {
@@ -72,8 +88,15 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
     }
 
     let env_block = env_block(&user);
+    let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
+        Some(Value::Object(providers)) => providers.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    };
     let mut document = merged_with_catalog(user, &mut v);
-    let lookup = |name: &str| env.get(name).or_else(|| env_block.get(name).map(String::as_str));
+    let lookup = |name: &str| {
+        env.get(name)
+            .or_else(|| env_block.get(name).map(String::as_str))
+    };
     let mut missing = Vec::new();
     for section in ["gateway", "models", "agents"] {
         if let Some(value) = document.get_mut(section) {
@@ -84,7 +107,8 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
     let raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
     let gateway = gateway_settings(raw_gateway, &missing, &mut v);
 
-    let raw_agents: RawAgentDefaults = v.parse("agents.defaults", document.pointer("/agents/defaults"));
+    let raw_agents: RawAgentDefaults =
+        v.parse("agents.defaults", document.pointer("/agents/defaults"));
     let referenced = referenced_providers(&raw_agents);
 
     let mut providers = BTreeMap::new();
@@ -95,7 +119,8 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
             if raw.base_url.is_none() && !referenced.contains(id.as_str()) {
                 // A fragment adding OpenClaw options to a provider defined
                 // elsewhere; nothing here routes to it.
-                v.warnings.push(format!("{path}: no baseUrl; the provider is skipped"));
+                v.warnings
+                    .push(format!("{path}: no baseUrl; the provider is skipped"));
                 continue;
             }
             if let Some(provider) = provider(id, raw, &path, &missing, &mut v) {
@@ -109,17 +134,34 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
     let routing = routing(raw_agents, &providers, &mut v);
 
     if let Some(routing) = &routing {
-        check_keys_of_chain(routing, &providers, &missing, secrets, &mut v);
+        check_keys_of_chain(
+            routing,
+            &providers,
+            &user_providers,
+            &missing,
+            secrets,
+            &mut v,
+        );
     }
     if secrets == Secrets::Required {
-        for var in missing.iter().filter(|m| !m.path.starts_with("models.providers.")) {
-            v.error(&var.path, format!("environment variable {} is not set", var.var));
+        for var in missing
+            .iter()
+            .filter(|m| !m.path.starts_with("models.providers."))
+        {
+            v.error(
+                &var.path,
+                format!("environment variable {} is not set", var.var),
+            );
         }
     }
 
     match routing {
         Some(routing) if v.errors.is_empty() => Ok(Loaded {
-            config: Config { gateway, providers, routing },
+            config: Config {
+                gateway,
+                providers,
+                routing,
+            },
             ignored: report.ignored,
             warnings: v.warnings,
         }),
@@ -131,15 +173,20 @@ pub(super) fn validate(user: Value, env: &Environment, secrets: Secrets) -> Resu
 fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
     let chain: Vec<&str> = match &raw.model {
         Some(RawModelChoice::Ref(primary)) => vec![primary.as_str()],
-        Some(RawModelChoice::Chain { primary, fallbacks }) => {
-            primary.iter().chain(fallbacks).map(String::as_str).collect()
-        }
+        Some(RawModelChoice::Chain { primary, fallbacks }) => primary
+            .iter()
+            .chain(fallbacks)
+            .map(String::as_str)
+            .collect(),
         None => Vec::new(),
     };
     chain
         .into_iter()
         .chain(raw.models.keys().map(String::as_str))
-        .filter_map(|text| text.split_once('/').map(|(provider, _)| provider.to_string()))
+        .filter_map(|text| {
+            text.split_once('/')
+                .map(|(provider, _)| provider.to_string())
+        })
         .collect()
 }
 
@@ -147,8 +194,14 @@ fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
 /// `env.vars`. They feed `${VAR}` substitution after the process environment.
 fn env_block(user: &Value) -> HashMap<String, String> {
     let mut vars = HashMap::new();
-    let Some(Value::Object(env)) = user.get("env") else { return vars };
-    let nested = env.get("vars").and_then(Value::as_object).into_iter().flatten();
+    let Some(Value::Object(env)) = user.get("env") else {
+        return vars;
+    };
+    let nested = env
+        .get("vars")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten();
     for (name, value) in env.iter().chain(nested) {
         if let Value::String(value) = value {
             vars.insert(name.clone(), value.clone());
@@ -167,7 +220,10 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
         Some(Value::String(mode)) if mode == "replace" => {
             base["models"]["providers"] = Value::Object(Map::new());
         }
-        Some(other) => v.error("models.mode", format!("expected \"merge\" or \"replace\", found {other}")),
+        Some(other) => v.error(
+            "models.mode",
+            format!("expected \"merge\" or \"replace\", found {other}"),
+        ),
     }
     // A user's chain replaces the default chain whole: merging would keep
     // default fallbacks the user never asked for.
@@ -190,7 +246,10 @@ fn substitute_strings<'a>(
         Value::String(text) if text.contains("${") => {
             let (replaced, unknown) = substitute(text, lookup);
             *text = replaced;
-            missing.extend(unknown.into_iter().map(|var| MissingVar { path: path.clone(), var }));
+            missing.extend(unknown.into_iter().map(|var| MissingVar {
+                path: path.clone(),
+                var,
+            }));
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
@@ -211,7 +270,10 @@ fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> D
     if value.is_finite() && value > 0.0 && value <= 86_400.0 {
         Duration::from_secs_f64(value)
     } else {
-        v.error(path, format!("expected a number of seconds between 0 and 86400, found {value}"));
+        v.error(
+            path,
+            format!("expected a number of seconds between 0 and 86400, found {value}"),
+        );
         Duration::from_secs_f64(default)
     }
 }
@@ -221,7 +283,10 @@ fn gateway_settings(raw: RawGateway, missing: &[MissingVar], v: &mut Validator) 
         None => IpAddr::from([127, 0, 0, 1]),
         Some("loopback" | "localhost") => IpAddr::from([127, 0, 0, 1]),
         Some(text) => text.parse().unwrap_or_else(|_| {
-            v.error("gateway.bind", format!("expected an IP address, found {text:?}"));
+            v.error(
+                "gateway.bind",
+                format!("expected an IP address, found {text:?}"),
+            );
             IpAddr::from([127, 0, 0, 1])
         }),
     };
@@ -232,7 +297,10 @@ fn gateway_settings(raw: RawGateway, missing: &[MissingVar], v: &mut Validator) 
             None
         }
         Some(token) if token.is_empty() => {
-            v.error("gateway.auth.token", "must not be empty; remove it to disable authentication");
+            v.error(
+                "gateway.auth.token",
+                "must not be empty; remove it to disable authentication",
+            );
             None
         }
         Some(token) => Some(SecretString::from(token)),
@@ -246,25 +314,57 @@ fn gateway_settings(raw: RawGateway, missing: &[MissingVar], v: &mut Validator) 
     }
     let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes < 1024 {
-        v.error("gateway.maxBodyBytes", format!("must be at least 1024, found {max_body_bytes}"));
+        v.error(
+            "gateway.maxBodyBytes",
+            format!("must be at least 1024, found {max_body_bytes}"),
+        );
     }
     GatewaySettings {
         port: raw.port.unwrap_or(DEFAULT_PORT),
         bind,
         auth_token,
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
-        shutdown_grace: seconds(v, "gateway.shutdownGraceSeconds", raw.shutdown_grace_seconds, 30.0),
+        shutdown_grace: seconds(
+            v,
+            "gateway.shutdownGraceSeconds",
+            raw.shutdown_grace_seconds,
+            30.0,
+        ),
         timeouts: Timeouts {
-            connect: seconds(v, "gateway.timeouts.connectSeconds", raw.timeouts.connect_seconds, 10.0),
-            first_byte: seconds(v, "gateway.timeouts.firstByteSeconds", raw.timeouts.first_byte_seconds, 300.0),
-            idle: seconds(v, "gateway.timeouts.idleSeconds", raw.timeouts.idle_seconds, 300.0),
+            connect: seconds(
+                v,
+                "gateway.timeouts.connectSeconds",
+                raw.timeouts.connect_seconds,
+                10.0,
+            ),
+            first_byte: seconds(
+                v,
+                "gateway.timeouts.firstByteSeconds",
+                raw.timeouts.first_byte_seconds,
+                300.0,
+            ),
+            idle: seconds(
+                v,
+                "gateway.timeouts.idleSeconds",
+                raw.timeouts.idle_seconds,
+                300.0,
+            ),
         },
     }
 }
 
-fn provider(id: &str, raw: RawProvider, path: &str, missing: &[MissingVar], v: &mut Validator) -> Option<Provider> {
+fn provider(
+    id: &str,
+    raw: RawProvider,
+    path: &str,
+    missing: &[MissingVar],
+    v: &mut Validator,
+) -> Option<Provider> {
     if id.is_empty() || id.contains('/') || id.chars().any(char::is_whitespace) {
-        v.error(path, "a provider id must be non-empty, without `/` or spaces");
+        v.error(
+            path,
+            "a provider id must be non-empty, without `/` or spaces",
+        );
     }
     match raw.api.as_deref() {
         None | Some("openai-completions") => {}
@@ -279,16 +379,23 @@ fn provider(id: &str, raw: RawProvider, path: &str, missing: &[MissingVar], v: &
             None
         }
         Some(text) => match reqwest::Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
             _ => {
-                v.error(format!("{path}.baseUrl"), format!("expected an http(s) URL, found {text:?}"));
+                v.error(
+                    format!("{path}.baseUrl"),
+                    format!("expected an http(s) URL, found {text:?}"),
+                );
                 None
             }
         },
     };
     let key_path = format!("{path}.apiKey");
     let api_key = match (raw.api_key, missing.iter().find(|m| m.path == key_path)) {
-        (_, Some(unset)) => ApiKey::Missing { var: unset.var.clone() },
+        (_, Some(unset)) => ApiKey::Missing {
+            var: unset.var.clone(),
+        },
         (Some(key), None) if !key.is_empty() => ApiKey::Set(SecretString::from(key)),
         _ => ApiKey::None,
     };
@@ -297,7 +404,12 @@ fn provider(id: &str, raw: RawProvider, path: &str, missing: &[MissingVar], v: &
     for (name, value) in dialect.default_headers() {
         provider_headers.insert(*name, HeaderValue::from_static(value));
     }
-    extend_headers(&mut provider_headers, &raw.headers, &format!("{path}.headers"), v);
+    extend_headers(
+        &mut provider_headers,
+        &raw.headers,
+        &format!("{path}.headers"),
+        v,
+    );
 
     let mut seen = BTreeSet::new();
     let mut models = Vec::new();
@@ -305,14 +417,24 @@ fn provider(id: &str, raw: RawProvider, path: &str, missing: &[MissingVar], v: &
         let model_path = format!("{path}.models[{index}]");
         if let Some(model) = model(raw_model, &model_path, dialect, &provider_headers, v) {
             if !seen.insert(model.id.clone()) {
-                v.error(format!("{model_path}.id"), format!("duplicate model id {:?}", model.id));
+                v.error(
+                    format!("{model_path}.id"),
+                    format!("duplicate model id {:?}", model.id),
+                );
             }
             models.push(Arc::new(model));
         }
     }
     let base_url = base_url?;
     let completions_url = join_url(&base_url, "chat/completions");
-    Some(Provider { id: id.to_string(), base_url, completions_url, api_key, dialect, models })
+    Some(Provider {
+        id: id.to_string(),
+        base_url,
+        completions_url,
+        api_key,
+        dialect,
+        models,
+    })
 }
 
 /// `base` + `/` + `tail`, whatever the trailing slash of `base`.
@@ -323,7 +445,12 @@ fn join_url(base: &reqwest::Url, tail: &str) -> reqwest::Url {
     url
 }
 
-fn extend_headers(headers: &mut HeaderMap, raw: &BTreeMap<String, String>, path: &str, v: &mut Validator) {
+fn extend_headers(
+    headers: &mut HeaderMap,
+    raw: &BTreeMap<String, String>,
+    path: &str,
+    v: &mut Validator,
+) {
     for (name, value) in raw {
         let parsed_name = HeaderName::from_bytes(name.as_bytes());
         let parsed_value = HeaderValue::from_str(value);
@@ -338,7 +465,13 @@ fn extend_headers(headers: &mut HeaderMap, raw: &BTreeMap<String, String>, path:
     }
 }
 
-fn model(raw: RawModel, path: &str, dialect: Dialect, provider_headers: &HeaderMap, v: &mut Validator) -> Option<Model> {
+fn model(
+    raw: RawModel,
+    path: &str,
+    dialect: Dialect,
+    provider_headers: &HeaderMap,
+    v: &mut Validator,
+) -> Option<Model> {
     let id = match raw.id {
         Some(id) if !id.trim().is_empty() => id,
         _ => {
@@ -359,7 +492,10 @@ fn model(raw: RawModel, path: &str, dialect: Dialect, provider_headers: &HeaderM
         }
     };
     let cost = raw.cost;
-    if [cost.input, cost.output, cost.cache_read, cost.cache_write].iter().any(|c| !c.is_finite() || *c < 0.0) {
+    if [cost.input, cost.output, cost.cache_read, cost.cache_write]
+        .iter()
+        .any(|c| !c.is_finite() || *c < 0.0)
+    {
         v.error(format!("{path}.cost"), "costs must be non-negative numbers");
     }
     let mut headers = provider_headers.clone();
@@ -369,12 +505,20 @@ fn model(raw: RawModel, path: &str, dialect: Dialect, provider_headers: &HeaderM
         id,
         reasoning: raw.reasoning.unwrap_or(false),
         input: raw.input.unwrap_or_else(|| vec!["text".to_string()]),
-        cost: Cost { input: cost.input, output: cost.output, cache_read: cost.cache_read, cache_write: cost.cache_write },
+        cost: Cost {
+            input: cost.input,
+            output: cost.output,
+            cache_read: cost.cache_read,
+            cache_write: cost.cache_write,
+        },
         context_window: raw.context_window,
         max_tokens: raw.max_tokens,
         headers,
         compat: Compat {
-            supports_developer_role: raw.compat.supports_developer_role.unwrap_or(dialect.supports_developer_role()),
+            supports_developer_role: raw
+                .compat
+                .supports_developer_role
+                .unwrap_or(dialect.supports_developer_role()),
             supports_usage_in_streaming: raw.compat.supports_usage_in_streaming.unwrap_or(true),
             max_tokens_field,
         },
@@ -392,11 +536,17 @@ fn known_ref(
         return Some(target.clone());
     }
     let Some(model_ref) = ModelRef::parse(text) else {
-        v.error(path, format!("{text:?} is neither an alias nor a provider/model ref"));
+        v.error(
+            path,
+            format!("{text:?} is neither an alias nor a provider/model ref"),
+        );
         return None;
     };
     match providers.get(model_ref.provider()) {
-        None => v.error(path, format!("unknown provider {:?} in {text:?}", model_ref.provider())),
+        None => v.error(
+            path,
+            format!("unknown provider {:?} in {text:?}", model_ref.provider()),
+        ),
         Some(provider) if provider.model(model_ref.model()).is_none() => v.error(
             path,
             format!(
@@ -411,20 +561,32 @@ fn known_ref(
     None
 }
 
-fn routing(raw: RawAgentDefaults, providers: &BTreeMap<String, Arc<Provider>>, v: &mut Validator) -> Option<Routing> {
+fn routing(
+    raw: RawAgentDefaults,
+    providers: &BTreeMap<String, Arc<Provider>>,
+    v: &mut Validator,
+) -> Option<Routing> {
     let mut aliases = BTreeMap::new();
     let mut params = HashMap::new();
     let no_aliases = BTreeMap::new();
     for (key, entry) in &raw.models {
         let path = format!("agents.defaults.models.{key}");
-        let Some(model_ref) = known_ref(key, &path, providers, &no_aliases, v) else { continue };
+        let Some(model_ref) = known_ref(key, &path, providers, &no_aliases, v) else {
+            continue;
+        };
         if let Some(alias) = &entry.alias {
             if alias.trim().is_empty() {
                 v.error(format!("{path}.alias"), "must not be empty");
             } else if ModelRef::parse(alias).is_some_and(|r| providers.contains_key(r.provider())) {
-                v.error(format!("{path}.alias"), format!("{alias:?} would shadow a provider/model ref"));
+                v.error(
+                    format!("{path}.alias"),
+                    format!("{alias:?} would shadow a provider/model ref"),
+                );
             } else if let Some(previous) = aliases.insert(alias.clone(), model_ref.clone()) {
-                v.error(format!("{path}.alias"), format!("{alias:?} is already the alias of {previous}"));
+                v.error(
+                    format!("{path}.alias"),
+                    format!("{alias:?} is already the alias of {previous}"),
+                );
             }
         }
         if let Some(entry_params) = &entry.params {
@@ -438,9 +600,18 @@ fn routing(raw: RawAgentDefaults, providers: &BTreeMap<String, Arc<Provider>>, v
         None => (None, Vec::new()),
     };
     let primary = match primary {
-        Some(primary) => known_ref(&primary, "agents.defaults.model.primary", providers, &aliases, v),
+        Some(primary) => known_ref(
+            &primary,
+            "agents.defaults.model.primary",
+            providers,
+            &aliases,
+            v,
+        ),
         None => {
-            v.error("agents.defaults.model.primary", "required: the model to answer requests");
+            v.error(
+                "agents.defaults.model.primary",
+                "required: the model to answer requests",
+            );
             None
         }
     };
@@ -449,7 +620,9 @@ fn routing(raw: RawAgentDefaults, providers: &BTreeMap<String, Arc<Provider>>, v
         let path = format!("agents.defaults.model.fallbacks[{index}]");
         if let Some(model_ref) = known_ref(fallback, &path, providers, &aliases, v) {
             if resolved_fallbacks.contains(&model_ref) || primary.as_ref() == Some(&model_ref) {
-                v.warnings.push(format!("{path}: {fallback:?} is already in the chain; listed once"));
+                v.warnings.push(format!(
+                    "{path}: {fallback:?} is already in the chain; listed once"
+                ));
             } else {
                 resolved_fallbacks.push(model_ref);
             }
@@ -463,30 +636,50 @@ fn routing(raw: RawAgentDefaults, providers: &BTreeMap<String, Arc<Provider>>, v
         }
         parsed.ok()
     });
-    Some(Routing { primary: primary?, fallbacks: resolved_fallbacks, aliases, params, thinking_default })
+    Some(Routing {
+        primary: primary?,
+        fallbacks: resolved_fallbacks,
+        aliases,
+        params,
+        thinking_default,
+    })
 }
 
 /// A provider in the default chain without its key cannot serve: an error
-/// (unless offline). Any other provider without its key is a warning.
+/// (unless offline). Any other provider the user configured without its key
+/// is a warning; built-in providers the user never mentioned stay quiet
+/// (`clawgate models list` shows their key status).
 fn check_keys_of_chain(
     routing: &Routing,
     providers: &BTreeMap<String, Arc<Provider>>,
+    user_providers: &BTreeSet<String>,
     missing: &[MissingVar],
     secrets: Secrets,
     v: &mut Validator,
 ) {
-    let in_chain: BTreeSet<&str> =
-        std::iter::once(&routing.primary).chain(&routing.fallbacks).map(ModelRef::provider).collect();
-    for var in missing.iter().filter(|m| m.path.starts_with("models.providers.")) {
-        let provider = var.path["models.providers.".len()..].split('.').next().unwrap_or_default();
+    let in_chain: BTreeSet<&str> = std::iter::once(&routing.primary)
+        .chain(&routing.fallbacks)
+        .map(ModelRef::provider)
+        .collect();
+    for var in missing
+        .iter()
+        .filter(|m| m.path.starts_with("models.providers."))
+    {
+        let provider = var.path["models.providers.".len()..]
+            .split('.')
+            .next()
+            .unwrap_or_default();
         if !providers.contains_key(provider) {
             continue;
         }
         let message = format!("environment variable {} is not set", var.var);
         if in_chain.contains(provider) && secrets == Secrets::Required {
             v.error(&var.path, message);
-        } else if !in_chain.contains(provider) {
-            v.warnings.push(format!("{}: {message}; provider {provider:?} is not in the default chain", var.path));
+        } else if !in_chain.contains(provider) && user_providers.contains(provider) {
+            v.warnings.push(format!(
+                "{}: {message}; provider {provider:?} is not in the default chain",
+                var.path
+            ));
         }
     }
 }

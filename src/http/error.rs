@@ -42,12 +42,26 @@ impl From<CompletionError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, code) = match &self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found"),
-            ApiError::PayloadTooLarge(_) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "request_too_large")
-            }
+            ApiError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "invalid_request",
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid_api_key",
+            ),
+            ApiError::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large",
+            ),
             ApiError::Upstream(failures) => return upstream_failure(failures),
         };
         metrics::request(code);
@@ -60,36 +74,75 @@ impl IntoResponse for ApiError {
 /// The response when no target answered: the status says why, the body lists
 /// every attempt.
 fn upstream_failure(failures: &[Failure]) -> Response {
-    let last = failures.last().expect("a failed chain made at least one attempt");
+    let last = failures
+        .last()
+        .expect("a failed chain made at least one attempt");
     let kinds = || failures.iter().map(|f| f.error.kind());
     let attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
-    let summary = failures.iter().map(|f| format!("{}: {}", f.model_ref, f.error)).collect::<Vec<_>>().join("; ");
+    let summary = failures
+        .iter()
+        .map(|f| format!("{}: {}", f.model_ref, f.error))
+        .collect::<Vec<_>>()
+        .join("; ");
 
     let (status, kind, code, message) = if !last.error.kind().falls_over() {
         // The provider refused the request itself; pass its verdict on.
         let status = last.error.status().unwrap_or(StatusCode::BAD_REQUEST);
-        let kind = last.error.error_type().unwrap_or("invalid_request_error").to_string();
-        (status, kind, "upstream_rejected_request", format!("{} rejected the request: {}", last.model_ref, last.error))
+        let kind = last
+            .error
+            .error_type()
+            .unwrap_or("invalid_request_error")
+            .to_string();
+        (
+            status,
+            kind,
+            "upstream_rejected_request",
+            format!("{} rejected the request: {}", last.model_ref, last.error),
+        )
     } else if kinds().all(|k| k == FailureKind::Timeout) {
         let message = format!("every provider timed out: {summary}");
-        (StatusCode::GATEWAY_TIMEOUT, "upstream_error".into(), "upstream_timeout", message)
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error".into(),
+            "upstream_timeout",
+            message,
+        )
     } else if kinds().all(|k| matches!(k, FailureKind::RateLimited | FailureKind::MissingKey)) {
         let message = format!("no provider can take the request now: {summary}");
-        (StatusCode::SERVICE_UNAVAILABLE, "upstream_error".into(), "upstream_unavailable", message)
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_error".into(),
+            "upstream_unavailable",
+            message,
+        )
     } else {
         let message = format!("all {} attempts failed: {summary}", failures.len());
-        (StatusCode::BAD_GATEWAY, "upstream_error".into(), "all_providers_failed", message)
+        (
+            StatusCode::BAD_GATEWAY,
+            "upstream_error".into(),
+            "all_providers_failed",
+            message,
+        )
     };
     metrics::request(code);
-    tracing::warn!(status = status.as_u16(), code, attempts = failures.len(), "request failed");
+    tracing::warn!(
+        status = status.as_u16(),
+        code,
+        attempts = failures.len(),
+        "request failed"
+    );
 
-    let body: Value = json!({"error": {"message": message, "type": kind, "code": code, "attempts": attempts}});
+    let body: Value =
+        json!({"error": {"message": message, "type": kind, "code": code, "attempts": attempts}});
     let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(failures.len()));
     let retry_after = failures.iter().filter_map(|f| f.error.retry_after()).min();
     if let (Some(delay), StatusCode::SERVICE_UNAVAILABLE) = (retry_after, status) {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(delay.as_secs().max(1)));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(delay.as_secs().max(1)),
+        );
     }
     response
 }

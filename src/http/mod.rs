@@ -23,8 +23,8 @@ use crate::chat::{ChatRequest, label_model};
 use crate::config::ModelRef;
 use crate::gateway::Gateway;
 use crate::metrics;
-use crate::upstream::Reply;
 use crate::sse;
+use crate::upstream::Reply;
 
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
@@ -34,7 +34,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(list_models))
-        .route_layer(middleware::from_fn_with_state(gateway.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            require_token,
+        ));
     Router::new()
         .merge(api)
         .route("/healthz", get(|| async { "ok\n" }))
@@ -44,7 +47,11 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
 }
 
 /// With `gateway.auth.token` set, `/v1` requires `Authorization: Bearer <token>`.
-async fn require_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let config = gateway.config();
     if let Some(expected) = &config.gateway.auth_token {
         let presented = request
@@ -53,7 +60,10 @@ async fn require_token(State(gateway): State<Arc<Gateway>>, request: Request, ne
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or_default();
-        let matches: bool = presented.as_bytes().ct_eq(expected.expose_secret().as_bytes()).into();
+        let matches: bool = presented
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes())
+            .into();
         if !matches {
             return ApiError::Unauthorized.into_response();
         }
@@ -61,7 +71,10 @@ async fn require_token(State(gateway): State<Arc<Gateway>>, request: Request, ne
     next.run(request).await
 }
 
-async fn chat_completions(State(gateway): State<Arc<Gateway>>, request: Request) -> Result<Response, ApiError> {
+async fn chat_completions(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let config = gateway.config();
     let limit = config.gateway.max_body_bytes;
     let bytes = read_body(request.into_body(), limit).await?;
@@ -69,7 +82,11 @@ async fn chat_completions(State(gateway): State<Arc<Gateway>>, request: Request)
     drop(bytes);
     let answer = gateway.complete(request).await?;
 
-    metrics::request(if answer.failures.is_empty() { "ok" } else { "fallback" });
+    metrics::request(if answer.failures.is_empty() {
+        "ok"
+    } else {
+        "fallback"
+    });
     let model_ref = answer.target.model_ref.clone();
     let mut headers = HeaderMap::new();
     headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
@@ -81,10 +98,17 @@ async fn chat_completions(State(gateway): State<Arc<Gateway>>, request: Request)
             (headers, Json(Value::Object(body))).into_response()
         }
         Reply::Stream { first, rest } => {
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let idle = config.gateway.timeouts.idle;
-            (headers, Body::from_stream(sse::relay(first, rest, model_ref, idle))).into_response()
+            (
+                headers,
+                Body::from_stream(sse::relay(first, rest, model_ref, idle)),
+            )
+                .into_response()
         }
     };
     Ok(response)
@@ -99,8 +123,12 @@ fn header_value(text: &str) -> HeaderValue {
 async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge(limit)),
-        Err(err) => Err(ApiError::BadRequest(format!("could not read the request body: {err}"))),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::PayloadTooLarge(limit))
+        }
+        Err(err) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {err}"
+        ))),
     }
 }
 

@@ -34,7 +34,9 @@ impl TestGateway {
 }
 
 pub async fn mock(options: MockOptions) -> MockServer {
-    MockServer::start(options).await.expect("a mock starts on a free port")
+    MockServer::start(options)
+        .await
+        .expect("a mock starts on a free port")
 }
 
 pub async fn healthy_mock() -> MockServer {
@@ -42,7 +44,12 @@ pub async fn healthy_mock() -> MockServer {
 }
 
 pub async fn failing_mock(status: u16, kind: &str) -> MockServer {
-    mock(MockOptions { fail_status: Some(status), fail_type: kind.into(), ..MockOptions::default() }).await
+    mock(MockOptions {
+        fail_status: Some(status),
+        fail_type: kind.into(),
+        ..MockOptions::default()
+    })
+    .await
 }
 
 /// A provider entry pointing at a mock, with one model `m` and the test key.
@@ -71,17 +78,27 @@ pub async fn gateway_with_env(config: Value, env: &[(&str, &str)]) -> TestGatewa
     let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
         .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
     let gateway = Arc::new(Gateway::new(loaded.config).expect("the HTTP client builds"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(clawgate::server::run(listener, gateway.clone(), async {
         let _ = stopped.await;
     }));
-    TestGateway { url, gateway, _stop: stop }
+    TestGateway {
+        url,
+        gateway,
+        _stop: stop,
+    }
 }
 
 pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// The `data:` payloads of an SSE body, in order.

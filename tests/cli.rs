@@ -1,0 +1,604 @@
+//! The `clawgate` binary: every command, `--env-file`, and the `serve`
+//! lifecycle as systemd drives it (READY, reload on SIGHUP, STOPPING on
+//! SIGTERM), with logs checked for secrets.
+//!
+//! The tests run on a multi-threaded runtime: the in-process mocks keep
+//! serving while a test blocks on a `clawgate` child process.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clawgate::mock::{MockOptions, MockServer};
+use common::*;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
+const SECRET: &str = "sk-cli-secret-value-42";
+
+fn clawgate(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    clawgate(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("clawgate runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn write(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn config(&self, value: &Value) -> PathBuf {
+        self.write(
+            "config.json",
+            &serde_json::to_string_pretty(value).unwrap(),
+            0o644,
+        )
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A config whose keys come from `${MOCK_KEY}`.
+fn env_keyed_config(primary: &MockServer, backup: &MockServer) -> Value {
+    let mut config = chain_config(primary, backup);
+    for id in ["primary", "backup"] {
+        config["models"]["providers"][id]["apiKey"] = json!("${MOCK_KEY}");
+    }
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_every_error_and_exits_1() {
+    let files = Files::new();
+    let bad = files.write("bad.json5", r#"{ models: { providers: { p: { baseURL: "x" } } }, agents: { defaults: { model: "p/m" } } }"#, 0o644);
+    let output = run(&["config", "validate", "--config", s(&bad)], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("models.providers.p.baseURL: unknown key; did you mean `baseUrl`?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("models.providers.p.baseUrl: required"),
+        "{stderr}"
+    );
+
+    let json_out = run(&["config", "validate", "--config", s(&bad), "--json"], &[]);
+    assert_eq!(json_out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"][0]["path"], "models.providers.p.baseURL");
+
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let good = files.config(&env_keyed_config(&primary, &backup));
+    let missing = run(&["config", "validate", "--config", s(&good)], &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr)
+            .contains("models.providers.primary.apiKey: environment variable MOCK_KEY is not set")
+    );
+    let offline = run(
+        &["config", "validate", "--offline", "--config", s(&good)],
+        &[],
+    );
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline.stderr));
+    assert!(text(&offline.stdout).contains("valid; 2 providers; chain primary/m -> backup/m"));
+    let from_env = run(
+        &["config", "validate", "--config", s(&good)],
+        &[("MOCK_KEY", SECRET)],
+    );
+    assert_eq!(from_env.status.code(), Some(0));
+    let via_variable = run(&["config", "validate"], &[("CLAWGATE_CONFIG", s(&bad))]);
+    assert_eq!(
+        via_variable.status.code(),
+        Some(1),
+        "$CLAWGATE_CONFIG is read"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_files_provide_secrets_and_the_environment_wins() {
+    let files = Files::new();
+    let (primary, backup) = (
+        mock(MockOptions {
+            require_key: Some(SECRET.into()),
+            ..MockOptions::default()
+        })
+        .await,
+        healthy_mock().await,
+    );
+    let config = files.config(&env_keyed_config(&primary, &backup));
+    let env_file = files.write(
+        "secrets.env",
+        &format!("# keys\nMOCK_KEY=\"{SECRET}\"\n"),
+        0o600,
+    );
+
+    let output = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--env-file",
+            s(&env_file),
+            "--message",
+            "hi",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        answer["provider"], "primary",
+        "the key from the file was accepted"
+    );
+
+    let overridden = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--env-file",
+            s(&env_file),
+            "--message",
+            "hi",
+            "--json",
+        ],
+        &[("MOCK_KEY", "sk-from-the-environment")],
+    );
+    let answer: Value = serde_json::from_slice(&overridden.stdout).unwrap();
+    assert_eq!(
+        answer["provider"], "backup",
+        "the environment's (wrong) key won over the file"
+    );
+    assert_eq!(answer["attempts"][0]["outcome"], "denied");
+
+    let broken = files.write("broken.env", "this is not an assignment\n", 0o600);
+    let output = run(
+        &[
+            "config",
+            "validate",
+            "--config",
+            s(&config),
+            "--env-file",
+            s(&broken),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("broken.env:1: expected NAME=value"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reports_text_reasoning_usage_and_attempts() {
+    let files = Files::new();
+    let (primary, backup) = (
+        failing_mock(500, "server_error").await,
+        healthy_mock().await,
+    );
+    let config = files.config(&chain_config(&primary, &backup));
+    let output = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--message",
+            "hello there",
+            "--thinking",
+            "off",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["provider"], "backup");
+    assert_eq!(answer["model"], "backup/m");
+    assert_eq!(answer["text"], "Hello from clawgate-mock.");
+    assert_eq!(answer["reasoning"], "The user greets me; I greet back.");
+    assert_eq!(answer["usage"]["output"], 3);
+    assert_eq!(
+        answer["usage"]["total"],
+        answer["usage"]["input"].as_u64().unwrap() + 3
+    );
+    assert_eq!(answer["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(answer["attempts"][0]["status"], 500);
+    assert_eq!(answer["attempts"][1]["outcome"], "ok");
+    let sent = &backup.requests()[0]["body"];
+    assert_eq!(sent["messages"][0]["content"], "hello there");
+    assert_eq!(
+        sent["reasoning_effort"], "none",
+        "--thinking off reaches a generic provider as reasoning_effort"
+    );
+
+    let plain = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--message",
+            "hi",
+            "--model",
+            "backup/m",
+        ],
+        &[],
+    );
+    assert_eq!(text(&plain.stdout), "Hello from clawgate-mock.\n");
+
+    let unknown = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--message",
+            "hi",
+            "--model",
+            "x/y",
+        ],
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("unknown model `x/y`"));
+
+    let all_down = files.write(
+        "down.json",
+        &chain_config(
+            &failing_mock(503, "server_error").await,
+            &failing_mock(429, "engine_overloaded_error").await,
+        )
+        .to_string(),
+        0o644,
+    );
+    let failed = run(&["agent", "--config", s(&all_down), "--message", "hi"], &[]);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = text(&failed.stderr);
+    assert!(
+        stderr.contains("primary/m: injected failure")
+            && stderr.contains("backup/m: injected failure"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_and_models_list_never_print_a_key() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = env_keyed_config(&primary, &backup);
+    config["models"]["providers"]["primary"]["headers"] =
+        json!({"X-Api-Key": "${MOCK_KEY}", "X-Title": "visible"});
+    config["agents"]["defaults"]["models"] = json!({"primary/m": {"alias": "main"}});
+    let path = files.config(&config);
+    let env = [("MOCK_KEY", SECRET)];
+
+    let shown = run(&["config", "show", "--config", s(&path)], &env);
+    assert_eq!(shown.status.code(), Some(0));
+    let stdout = text(&shown.stdout);
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    let primary_json = &value["models"]["providers"]["primary"];
+    assert_eq!(primary_json["apiKey"], "[redacted]");
+    assert_eq!(
+        primary_json["models"][0]["headers"]["x-api-key"],
+        "[redacted]"
+    );
+    assert_eq!(primary_json["models"][0]["headers"]["x-title"], "visible");
+
+    let listed = run(&["models", "list", "--config", s(&path)], &env);
+    let table = text(&listed.stdout);
+    assert!(!table.contains(SECRET));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("REF") && lines[0].contains("KEY"),
+        "{table}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("primary/m") && l.contains("main") && l.ends_with("set")),
+        "{table}"
+    );
+
+    let json_list = run(
+        &[
+            "models",
+            "list",
+            "--config",
+            s(&path),
+            "--provider",
+            "backup",
+            "--json",
+        ],
+        &[],
+    );
+    let rows: Value = serde_json::from_slice(&json_list.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["ref"], "backup/m");
+    assert_eq!(rows[0]["key"], "missing (MOCK_KEY)");
+
+    let unknown = run(
+        &["models", "list", "--config", s(&path), "--provider", "nope"],
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("no provider \"nope\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_config_keys_env_file_and_port() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = env_keyed_config(&primary, &backup);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config["gateway"] = json!({"port": free_port});
+    let path = files.config(&config);
+    let private = files.write("private.env", &format!("MOCK_KEY={SECRET}\n"), 0o600);
+    let shared = files.write("shared.env", &format!("MOCK_KEY={SECRET}\n"), 0o644);
+
+    let ok = run(
+        &["doctor", "--config", s(&path), "--env-file", s(&private)],
+        &[],
+    );
+    let stdout = text(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("ok   env file")
+            && stdout.contains("ok   provider primary (in the chain): key set"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("ok   127.0.0.1:{free_port} is free")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET));
+
+    let exposed = run(
+        &["doctor", "--config", s(&path), "--env-file", s(&shared)],
+        &[],
+    );
+    assert_eq!(exposed.status.code(), Some(1));
+    assert!(text(&exposed.stdout).contains("readable by group or others (mode 644)"));
+
+    let no_key = run(&["doctor", "--config", s(&path)], &[]);
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(
+        text(&no_key.stdout).contains("FAIL provider primary (in the chain): MOCK_KEY is not set")
+    );
+
+    config["gateway"] = json!({"port": busy.local_addr().unwrap().port()});
+    let busy_path = files.write("busy.json", &config.to_string(), 0o644);
+    let in_use = run(
+        &[
+            "doctor",
+            "--config",
+            s(&busy_path),
+            "--env-file",
+            s(&private),
+        ],
+        &[],
+    );
+    assert_eq!(in_use.status.code(), Some(1));
+    assert!(
+        text(&in_use.stdout).contains("FAIL cannot listen on"),
+        "{}",
+        text(&in_use.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_public_address_without_a_token() {
+    let output = run(
+        &["serve", "--bind", "0.0.0.0", "--port", "0"],
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("refusing to listen on 0.0.0.0 without gateway.auth.token")
+    );
+}
+
+/// A running `clawgate serve` with its log lines collected.
+struct Served {
+    child: Child,
+    url: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Served {
+    async fn start(config: &Path, env_file: &Path, notify: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--log-format",
+                "text",
+                "--config",
+                s(config),
+                "--env-file",
+                s(env_file),
+            ])
+            .env_clear()
+            .env("NOTIFY_SOCKET", notify)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let url = loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("clawgate logs its address")
+                .unwrap()
+                .expect("clawgate is running");
+            logs.lock().unwrap().push(line.clone());
+            if let Some(at) = line.find("listening on http://") {
+                let rest = &line[at + "listening on ".len()..];
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, url, logs }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    async fn chat(&self) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&json!({"messages": user_message()}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+/// The next sd_notify datagram.
+async fn notification(socket: &tokio::net::UnixDatagram) -> String {
+    let mut buffer = vec![0; 4096];
+    let size = tokio::time::timeout(Duration::from_secs(20), socket.recv(&mut buffer))
+        .await
+        .expect("a notification arrives")
+        .unwrap();
+    String::from_utf8_lossy(&buffer[..size]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
+    let files = Files::new();
+    let primary = mock(MockOptions {
+        fail_status: Some(500),
+        fail_message: format!("echo {SECRET}"),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let config_path = files.config(&env_keyed_config(&primary, &backup));
+    let env_file = files.write("secrets.env", &format!("MOCK_KEY={SECRET}\n"), 0o600);
+    let notify_path = files.dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::from_std({
+        let socket = UnixDatagram::bind(&notify_path).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        socket
+    })
+    .unwrap();
+
+    let mut served = Served::start(&config_path, &env_file, &notify_path).await;
+    let ready = notification(&socket).await;
+    assert!(
+        ready.contains("READY=1") && ready.contains("STATUS=serving on"),
+        "{ready}"
+    );
+
+    let response = served.chat().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+
+    // Reload: the new config drops the failing primary.
+    let mut reloaded = env_keyed_config(&backup, &backup);
+    reloaded["agents"]["defaults"]["model"] = json!({"primary": "backup/m"});
+    std::fs::write(&config_path, reloaded.to_string()).unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert!(notification(&socket).await.contains("READY=1"));
+    let response = served.chat().await;
+    assert_eq!(
+        header(&response, "x-clawgate-attempts"),
+        "1",
+        "the reloaded chain serves"
+    );
+
+    // An invalid config is refused and the previous one keeps serving.
+    std::fs::write(&config_path, "{ agents: ").unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    let after = notification(&socket).await;
+    assert!(
+        after.contains("READY=1") && after.contains("last reload failed"),
+        "{after}"
+    );
+    assert_eq!(served.chat().await.status(), 200);
+
+    served.signal("TERM");
+    assert!(notification(&socket).await.contains("STOPPING=1"));
+    let status = tokio::time::timeout(Duration::from_secs(20), served.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    let logs = served.logs();
+    assert!(
+        logs.contains("attempt failed") && logs.contains("provider_error"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("reload failed; the previous config keeps serving"),
+        "{logs}"
+    );
+    assert!(logs.contains("config reloaded"), "{logs}");
+    assert!(!logs.contains(SECRET), "no secret in the logs:\n{logs}");
+}

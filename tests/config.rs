@@ -1,0 +1,376 @@
+//! Loading and validating configs: the user's reference examples, lookup
+//! order, `${VAR}` substitution, and errors that name their path.
+
+use std::path::{Path, PathBuf};
+
+use clawgate::config::{self, ApiKey, Environment, Loaded, Secrets, Source};
+use clawgate::provider::Dialect;
+use serde_json::json;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Loaded, Vec<String>> {
+    config::load_str(
+        text,
+        &Environment::from_pairs(env.iter().copied()),
+        Secrets::Required,
+    )
+    .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+}
+
+fn errors_of(text: &str, env: &[(&str, &str)]) -> Vec<String> {
+    match load(text, env) {
+        Ok(_) => panic!("expected errors for {text}"),
+        Err(errors) => errors,
+    }
+}
+
+const ALL_KEYS: [(&str, &str); 4] = [
+    ("MOONSHOT_API_KEY", "sk-moonshot"),
+    ("KIMI_API_KEY", "sk-kimi"),
+    ("KIMICODE_API_KEY", "sk-kimicode"),
+    ("OPENROUTER_API_KEY", "sk-or"),
+];
+
+#[test]
+fn every_reference_example_loads_unchanged() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 14, "fixtures are present");
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Err(errors) = load(&text, &ALL_KEYS) {
+            panic!("{} does not load:\n{}", path.display(), errors.join("\n"));
+        }
+    }
+}
+
+#[test]
+fn the_kimi_code_blog_config_is_read_as_written() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seeds/004-01.json5"
+    ))
+    .unwrap();
+    let loaded = load(&text, &[]).unwrap();
+    let config = &loaded.config;
+    assert_eq!(config.routing.primary.as_str(), "kimi-code/kimi-for-coding");
+    let provider = &config.providers["kimi-code"];
+    assert_eq!(provider.dialect, Dialect::KimiCoding);
+    assert_eq!(
+        provider.completions_url.as_str(),
+        "https://api.kimi.com/coding/v1/chat/completions"
+    );
+    let model = provider.model("kimi-for-coding").unwrap();
+    assert_eq!(model.headers["user-agent"], "KimiCLI/0.77");
+    assert!(!model.compat.supports_developer_role);
+    assert_eq!(model.max_tokens, Some(32768));
+    assert_eq!(
+        config.resolve("Kimi K2.5 (Kimi Code)").unwrap().as_str(),
+        "kimi-code/kimi-for-coding"
+    );
+}
+
+#[test]
+fn env_block_values_feed_substitution_after_the_process_environment() {
+    let text = r#"{
+        env: { FLAT_KEY: "from-flat", vars: { NESTED_KEY: "from-vars", SHADOWED: "from-config" } },
+        models: { mode: "replace", providers: {
+            a: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "${FLAT_KEY}", models: [{ id: "m" }] },
+            b: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "${NESTED_KEY}", models: [{ id: "m" }] },
+            c: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "${SHADOWED}", models: [{ id: "m" }] },
+            d: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "$${LITERAL}", models: [{ id: "m" }] },
+        }},
+        agents: { defaults: { model: { primary: "a/m", fallbacks: ["b/m", "c/m", "d/m"] } } },
+    }"#;
+    let loaded = load(text, &[("SHADOWED", "from-process")]).unwrap();
+    let key = |id: &str| match &loaded.config.providers[id].api_key {
+        ApiKey::Set(secret) => secrecy::ExposeSecret::expose_secret(secret).to_string(),
+        other => panic!("{id}: {other:?}"),
+    };
+    assert_eq!(key("a"), "from-flat");
+    assert_eq!(key("b"), "from-vars");
+    assert_eq!(key("c"), "from-process");
+    assert_eq!(key("d"), "${LITERAL}");
+}
+
+#[test]
+fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
+    let text = r#"{ agents: { defaults: { model: { primary: "moonshot/kimi-k2.6", fallbacks: ["openrouter/auto"] } } } }"#;
+    let errors = errors_of(text, &[]);
+    assert_eq!(
+        errors,
+        [
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set",
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set",
+        ]
+    );
+    let loaded = load(
+        text,
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    )
+    .unwrap();
+    assert!(
+        loaded.warnings.is_empty(),
+        "built-in providers the user did not mention stay quiet"
+    );
+    let with_spare = r#"{ models: { providers: { kimi: { headers: { "X-Title": "t" } } } },
+        agents: { defaults: { model: { primary: "moonshot/kimi-k2.6", fallbacks: ["openrouter/auto"] } } } }"#;
+    let loaded = load(
+        with_spare,
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "models.providers.kimi.apiKey: environment variable KIMI_API_KEY is not set; provider \"kimi\" is not in the default chain"
+        ]
+    );
+    // Offline validation (the Nix build) needs no secrets at all.
+    let offline = config::load_str(text, &Environment::default(), Secrets::Offline).unwrap();
+    assert!(
+        matches!(&offline.config.providers["moonshot"].api_key, ApiKey::Missing { var } if var == "MOONSHOT_API_KEY")
+    );
+}
+
+#[test]
+fn no_file_means_the_built_in_catalog_and_chain() {
+    let loaded = load("{}", &ALL_KEYS).unwrap();
+    let config = &loaded.config;
+    assert_eq!(config.gateway.port, 18789);
+    assert_eq!(config.gateway.bind.to_string(), "127.0.0.1");
+    assert_eq!(config.gateway.max_body_bytes, 32 * 1024 * 1024);
+    assert_eq!(config.routing.primary.as_str(), "moonshot/kimi-k2.6");
+    assert_eq!(
+        config.routing.fallbacks[0].as_str(),
+        "openrouter/moonshotai/kimi-k2.6"
+    );
+    let k27 = config.providers["moonshot"]
+        .model("kimi-k2.7-code")
+        .unwrap();
+    assert_eq!(
+        (k27.cost.input, k27.cost.output, k27.cost.cache_read),
+        (0.95, 4.0, 0.19)
+    );
+    assert_eq!(config.providers["kimi"].dialect, Dialect::KimiCoding);
+    assert_eq!(
+        config.providers["kimi"].models[0].headers["user-agent"],
+        "KimiCLI/0.77"
+    );
+}
+
+#[test]
+fn merge_extends_the_catalog_and_replace_discards_it() {
+    let merged = r#"{ models: { providers: { moonshot: { baseUrl: "https://api.moonshot.cn/v1",
+        models: [{ id: "kimi-k2.6", contextWindow: 1000 }, { id: "custom" }] } } } }"#;
+    let loaded = load(merged, &ALL_KEYS).unwrap();
+    let moonshot = &loaded.config.providers["moonshot"];
+    assert_eq!(moonshot.base_url.as_str(), "https://api.moonshot.cn/v1");
+    let k26 = moonshot.model("kimi-k2.6").unwrap();
+    assert_eq!(
+        (k26.context_window, k26.max_tokens),
+        (Some(1000), Some(262_144)),
+        "one field overridden"
+    );
+    assert!(moonshot.model("custom").is_some() && moonshot.model("kimi-k2.5").is_some());
+
+    let replaced = r#"{ models: { mode: "replace", providers: { local: { baseUrl: "http://127.0.0.1:8000/v1",
+        models: [{ id: "llama" }] } } }, agents: { defaults: { model: "local/llama" } } }"#;
+    let loaded = load(replaced, &[]).unwrap();
+    assert_eq!(
+        loaded.config.providers.keys().collect::<Vec<_>>(),
+        ["local"]
+    );
+    assert!(matches!(
+        loaded.config.providers["local"].api_key,
+        ApiKey::None
+    ));
+    assert!(
+        loaded.config.routing.fallbacks.is_empty(),
+        "a user's chain replaces the default one whole"
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once_with_its_path() {
+    let text = r#"{
+        gateway: { port: "eighty", bind: "0.0.0.0" },
+        models: { mode: "mix", providers: {
+            broken: { baseURL: "x", api: "anthropic-messages", models: [{ id: "m", contextwindow: 5 }, { name: "no id" }] },
+            bad: { baseUrl: "not a url", models: [{ id: "m", compat: { maxTokensField: "limit" } }, { id: "m" }] },
+        } },
+        agents: { defaults: {
+            model: { primary: "nowhere/m", fallback: ["bad/m"], fallbacks: ["moonshot/kimi-k9", "alias-missing"] },
+            models: { "bad/m": { alias: "x" }, "broken/m": { alias: "x" } },
+            thinkingDefault: "extreme",
+        } },
+    }"#;
+    let errors = errors_of(text, &ALL_KEYS);
+    let expected = [
+        "models.providers.broken.baseURL: unknown key; did you mean `baseUrl`?",
+        "models.providers.broken.models[0].contextwindow: unknown key; did you mean `contextWindow`?",
+        "agents.defaults.model.fallback: unknown key; did you mean `fallbacks`?",
+        "models.mode: expected \"merge\" or \"replace\", found \"mix\"",
+        "gateway.port: invalid type: string \"eighty\", expected u16",
+        "models.providers.broken.api: API \"anthropic-messages\" is not supported yet; clawgate speaks \"openai-completions\"",
+        "models.providers.broken.baseUrl: required",
+        "models.providers.broken.models[1].id: required",
+        "models.providers.bad.baseUrl: expected an http(s) URL, found \"not a url\"",
+        "models.providers.bad.models[0].compat.maxTokensField: expected \"max_tokens\" or \"max_completion_tokens\", found \"limit\"",
+        "models.providers.bad.models[1].id: duplicate model id \"m\"",
+        "agents.defaults.models.bad/m: unknown provider \"bad\" in \"bad/m\"",
+        "agents.defaults.models.broken/m: unknown provider \"broken\" in \"broken/m\"",
+        "agents.defaults.model.primary: unknown provider \"nowhere\" in \"nowhere/m\"",
+        "agents.defaults.model.fallbacks[0]: provider \"moonshot\" has no model \"kimi-k9\"; add it to models.providers.moonshot.models",
+        "agents.defaults.model.fallbacks[1]: \"alias-missing\" is neither an alias nor a provider/model ref",
+        "agents.defaults.thinkingDefault: expected one of off, minimal, low, medium, high; found \"extreme\"",
+    ];
+    for line in &expected {
+        assert!(
+            errors.contains(&line.to_string()),
+            "missing {line:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+#[test]
+fn aliases_must_be_unique_and_must_not_shadow_refs() {
+    let text = r#"{ agents: { defaults: { models: {
+        "moonshot/kimi-k2.6": { alias: "k" },
+        "moonshot/kimi-k2.5": { alias: "k" },
+        "openrouter/auto": { alias: "moonshot/kimi-k2.5" },
+    } } } }"#;
+    let errors = errors_of(text, &ALL_KEYS);
+    assert_eq!(
+        errors,
+        [
+            "agents.defaults.models.moonshot/kimi-k2.6.alias: \"k\" is already the alias of moonshot/kimi-k2.5",
+            "agents.defaults.models.openrouter/auto.alias: \"moonshot/kimi-k2.5\" would shadow a provider/model ref",
+        ]
+    );
+}
+
+#[test]
+fn a_non_loopback_bind_needs_a_token() {
+    let errors = errors_of(r#"{ gateway: { bind: "0.0.0.0" } }"#, &ALL_KEYS);
+    assert_eq!(
+        errors,
+        [
+            "gateway.bind: 0.0.0.0 is not a loopback address; set gateway.auth.token to serve beyond this machine"
+        ]
+    );
+    assert!(
+        load(
+            r#"{ gateway: { bind: "0.0.0.0", auth: { token: "t0ken" } } }"#,
+            &ALL_KEYS
+        )
+        .is_ok()
+    );
+    let errors = errors_of(r#"{ gateway: { auth: { token: "${TOKEN}" } } }"#, &ALL_KEYS);
+    assert_eq!(
+        errors,
+        ["gateway.auth.token: environment variable TOKEN is not set"]
+    );
+}
+
+#[test]
+fn syntax_errors_and_non_objects_are_reported() {
+    assert!(errors_of("{ models: ", &[])[0].starts_with("invalid JSON5: "));
+    assert_eq!(errors_of("[]", &[]), ["the config must be a JSON object"]);
+}
+
+#[test]
+fn ignored_keys_are_listed_and_debug_output_holds_no_secret() {
+    let text = r#"{ channels: { telegram: {} }, gateway: { mode: "local" },
+        models: { providers: { moonshot: { apiKey: "sk-very-secret-value", auth: "api-key" } } },
+        agents: { defaults: { workspace: "~/w" } } }"#;
+    let loaded = load(text, &ALL_KEYS).unwrap();
+    assert_eq!(
+        loaded.ignored,
+        [
+            "channels",
+            "gateway.mode",
+            "models.providers.moonshot.auth",
+            "agents.defaults.workspace"
+        ]
+    );
+    let debug = format!("{:?}", loaded.config);
+    assert!(
+        !debug.contains("sk-very-secret-value") && !debug.contains("sk-or"),
+        "Debug prints no key"
+    );
+    let shown = loaded.config.redacted().to_string();
+    assert!(!shown.contains("sk-very-secret-value") && !shown.contains("sk-or"));
+    assert_eq!(
+        loaded.config.redacted()["models"]["providers"]["moonshot"]["apiKey"],
+        json!("[redacted]")
+    );
+}
+
+#[test]
+fn the_config_file_is_found_in_the_documented_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("clawgate")).unwrap();
+    let xdg_file = xdg.join("clawgate/config.json");
+    let env = |pairs: &[(&str, &str)]| Environment::from_pairs(pairs.iter().copied());
+    let xdg_text = xdg.to_str().unwrap();
+    let home_text = dir.path().to_str().unwrap();
+
+    assert_eq!(
+        config::locate(None, &env(&[("XDG_CONFIG_HOME", xdg_text)])),
+        Source::Defaults
+    );
+    std::fs::write(&xdg_file, "{}").unwrap();
+    assert_eq!(
+        config::locate(None, &env(&[("XDG_CONFIG_HOME", xdg_text)])),
+        Source::File(xdg_file.clone())
+    );
+    assert_eq!(
+        config::locate(
+            None,
+            &env(&[
+                ("XDG_CONFIG_HOME", xdg_text),
+                ("CLAWGATE_CONFIG", "/etc/c.json")
+            ])
+        ),
+        Source::File("/etc/c.json".into())
+    );
+    assert_eq!(
+        config::locate(
+            Some(Path::new("/flag.json")),
+            &env(&[("CLAWGATE_CONFIG", "/etc/c.json")])
+        ),
+        Source::File("/flag.json".into())
+    );
+    std::fs::create_dir_all(dir.path().join(".config/clawgate")).unwrap();
+    std::fs::write(dir.path().join(".config/clawgate/config.json"), "{}").unwrap();
+    assert_eq!(
+        config::locate(None, &env(&[("HOME", home_text)])),
+        Source::File(dir.path().join(".config/clawgate/config.json"))
+    );
+    assert_eq!(
+        config::state_dir(&env(&[("HOME", "/home/a"), ("XDG_STATE_HOME", "/state")])),
+        Some("/state/clawgate".into())
+    );
+    assert_eq!(
+        config::state_dir(&env(&[("HOME", "/home/a"), ("CLAWGATE_STATE_DIR", "/s")])),
+        Some("/s".into())
+    );
+    assert_eq!(
+        config::state_dir(&env(&[("HOME", "/home/a")])),
+        Some("/home/a/.local/state/clawgate".into())
+    );
+
+    let missing = config::load(
+        &Source::File(dir.path().join("absent.json")),
+        &env(&[]),
+        Secrets::Offline,
+    )
+    .unwrap_err();
+    assert!(missing.to_string().starts_with("cannot read "), "{missing}");
+}
