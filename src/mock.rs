@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -136,7 +137,7 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let state = MockState::new(options);
         let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(listener.tap_io(no_delay), app).await });
         Ok(Self { addr, state })
     }
 
@@ -163,7 +164,11 @@ impl MockServer {
 
 /// Serves on `listener` until the process ends (the `clawgate-mock` binary).
 pub async fn serve(listener: TcpListener, options: MockOptions) -> std::io::Result<()> {
-    axum::serve(listener, router(MockState::new(options))).await
+    axum::serve(listener.tap_io(no_delay), router(MockState::new(options))).await
+}
+
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
 }
 
 fn router(state: Arc<MockState>) -> Router {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -17,6 +18,13 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (stopping_tx, mut stopping) = watch::channel(false);
     let app = http::app(gateway.clone());
+    // Streams are many small writes; without TCP_NODELAY each waits for the
+    // client's delayed ACK (~40 ms a chunk on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {err}");
+        }
+    });
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stopping_tx.send(true);
