@@ -98,6 +98,7 @@ struct SourceArgs {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Variables in systemd EnvironmentFile= syntax; the environment wins.
+    /// Files in $CREDENTIALS_DIRECTORY (systemd LoadCredential=) come last.
     #[arg(long, value_name = "PATH")]
     env_file: Vec<PathBuf>,
 }
@@ -201,6 +202,9 @@ impl SourceArgs {
         let mut env = Environment::from_process();
         for path in &self.env_file {
             env.load_env_file(path)?;
+        }
+        if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
+            env.load_credentials(&dir)?;
         }
         Ok(env)
     }

@@ -36,6 +36,35 @@ impl Environment {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Adds systemd credentials (`LoadCredential=`): each file in `dir`
+    /// defines the variable of its name, without a trailing newline.
+    /// Variables already present win.
+    pub fn load_credentials(&mut self, dir: &Path) -> Result<(), EnvFileError> {
+        let read_error = |source| EnvFileError::Read {
+            path: dir.display().to_string(),
+            source,
+        };
+        for entry in std::fs::read_dir(dir).map_err(read_error)? {
+            let path = entry.map_err(read_error)?.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| is_env_name(n, true))
+            else {
+                continue;
+            };
+            let value = std::fs::read_to_string(&path).map_err(|source| EnvFileError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let value = value.strip_suffix('\n').unwrap_or(&value);
+            self.vars
+                .entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+        Ok(())
+    }
+
     /// Adds the variables of an env file; variables already present win, as
     /// they do when a user exports a variable before a manual run.
     pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
@@ -250,6 +279,19 @@ mod tests {
         assert!(err.to_string().contains(":2: expected NAME=value"), "{err}");
         let err = parse_env_file("1A=2").unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
+    }
+
+    #[test]
+    fn credentials_define_variables_named_after_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("MOONSHOT_API_KEY"), "sk-cred\n").unwrap();
+        std::fs::write(dir.path().join("KEEP"), "cred").unwrap();
+        std::fs::write(dir.path().join("not a name"), "x").unwrap();
+        let mut env = Environment::from_pairs([("KEEP", "process")]);
+        env.load_credentials(dir.path()).unwrap();
+        assert_eq!(env.get("MOONSHOT_API_KEY"), Some("sk-cred"));
+        assert_eq!(env.get("KEEP"), Some("process"));
+        assert_eq!(env.get("not a name"), None);
     }
 
     #[test]

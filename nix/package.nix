@@ -1,0 +1,64 @@
+# The clawgate crate built with crane: one dependency build shared by the
+# package and every cargo check. Tests run once, in the nextest check.
+{ lib, craneLib }:
+let
+  root = ../.;
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      (craneLib.fileset.commonCargoSources root)
+      ../deny.toml
+      # Test fixtures: the user's reference configs.
+      ../tests/fixtures
+    ];
+  };
+  commonArgs = {
+    inherit src;
+    inherit (craneLib.crateNameFromCargoToml { cargoToml = ../Cargo.toml; }) pname version;
+    strictDeps = true;
+  };
+  cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+
+  clawgate = craneLib.buildPackage (
+    commonArgs
+    // {
+      inherit cargoArtifacts;
+      doCheck = false;
+      meta = {
+        description = "OpenAI-compatible gateway for Kimi, Kimi Code and OpenRouter with a fallback chain";
+        license = with lib.licenses; [ mit asl20 ];
+        mainProgram = "clawgate";
+        platforms = lib.platforms.unix;
+      };
+    }
+  );
+in
+{
+  inherit clawgate;
+  # The same build; only the program `nix run` starts differs.
+  clawgate-mock = clawgate.overrideAttrs (old: {
+    meta = old.meta // { mainProgram = "clawgate-mock"; };
+  });
+
+  checks = {
+    clawgate-clippy = craneLib.cargoClippy (
+      commonArgs
+      // {
+        inherit cargoArtifacts;
+        cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+      }
+    );
+    clawgate-fmt = craneLib.cargoFmt { inherit src; };
+    clawgate-nextest = craneLib.cargoNextest (
+      commonArgs
+      // {
+        inherit cargoArtifacts;
+        partitions = 1;
+        partitionType = "count";
+      }
+    );
+    clawgate-doc = craneLib.cargoDoc (commonArgs // { inherit cargoArtifacts; });
+    # Licenses, bans and sources; advisories need a database from the network.
+    clawgate-deny = craneLib.cargoDeny { inherit src; };
+  };
+}

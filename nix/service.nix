@@ -1,0 +1,110 @@
+# The one definition of the clawgate systemd service, shared by the
+# home-manager module, the NixOS module and the Debian systemd test, so they
+# cannot drift. Pure: it uses builtins only, so it evaluates without nixpkgs.
+#
+# Returns the unit as sections ({ Unit, Service, Install }), the shape
+# home-manager's systemd.user.services takes; the NixOS module maps it onto
+# systemd.services.
+{
+  # The command line, starting with the clawgate executable.
+  command,
+  # Paths (or strings with systemd specifiers, such as "%h/...") of files in
+  # EnvironmentFile= syntax holding the secrets.
+  environmentFiles ? [ ],
+  # An executable that sends signals, for ExecReload.
+  kill,
+  # true for the system manager: adds the namespace sandboxing that user
+  # managers do not offer the same way.
+  system ? false,
+  # Extra variables as NAME = value.
+  environment ? { },
+  # Store paths whose change should restart the service (home-manager).
+  restartTriggers ? [ ],
+}:
+let
+  # One ExecStart word: quoted when it holds characters systemd would split
+  # on or interpret. `%` stays as is so that specifiers such as %h work.
+  quote =
+    word:
+    if builtins.match "[A-Za-z0-9_@%+=:,./-]+" word != null then
+      word
+    else
+      "\"" + builtins.replaceStrings [ "\\" "\"" ] [ "\\\\" "\\\"" ] word + "\"";
+
+  # Settings that work in user and system managers alike (seccomp-based).
+  common = {
+    Type = "notify";
+    ExecStart = builtins.concatStringsSep " " (map quote command);
+    ExecReload = "${kill} -HUP $MAINPID";
+    Restart = "on-failure";
+    RestartSec = 2;
+    # clawgate pings every WatchdogSec/2 from its request runtime.
+    WatchdogSec = 30;
+    # Above the default gateway.shutdownGraceSeconds (30) so the drain ends
+    # before systemd's SIGKILL.
+    TimeoutStopSec = 45;
+    EnvironmentFile = environmentFiles;
+    Environment = map (name: "${name}=${environment.${name}}") (builtins.attrNames environment);
+    UMask = "0077";
+    NoNewPrivileges = true;
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    RestrictAddressFamilies = [
+      "AF_INET"
+      "AF_INET6"
+      "AF_UNIX"
+    ];
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+    ];
+  };
+
+  # Namespace sandboxing for the system manager.
+  systemOnly = {
+    DynamicUser = true;
+    StateDirectory = "clawgate";
+    StateDirectoryMode = "0700";
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    PrivateUsers = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectProc = "invisible";
+    ProcSubset = "pid";
+    RestrictNamespaces = true;
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    RemoveIPC = true;
+  };
+in
+{
+  Unit = {
+    Description = "clawgate, an OpenAI-compatible gateway for Kimi with fallbacks";
+    StartLimitIntervalSec = 60;
+    StartLimitBurst = 5;
+  }
+  // (
+    if system then
+      {
+        After = [ "network-online.target" ];
+        Wants = [ "network-online.target" ];
+      }
+    else
+      { }
+  )
+  // (if restartTriggers != [ ] then { X-Restart-Triggers = restartTriggers; } else { });
+
+  Service = common // (if system then systemOnly else { });
+
+  Install.WantedBy = [ (if system then "multi-user.target" else "default.target") ];
+}
