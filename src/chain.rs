@@ -93,7 +93,13 @@ pub async fn run(
                 metrics::attempt(provider, model, "ok", started.elapsed());
                 if index > 0 {
                     metrics::fallback(provider, model);
-                    tracing::info!(provider, model, attempt = index + 1, "answered by fallback");
+                    tracing::info!(
+                        provider,
+                        model,
+                        attempt = index + 1,
+                        "answered by fallback {model} (attempt {})",
+                        index + 1
+                    );
                 }
                 return Ok(Answer {
                     target: target.clone(),
@@ -112,7 +118,9 @@ pub async fn run(
                     status = error.status().map(|s| s.as_u16()),
                     error_type = error.error_type(),
                     falls_over = kind.falls_over(),
-                    "attempt failed: {error}"
+                    "attempt {} failed: {model}: {}: {error}",
+                    index + 1,
+                    kind.label()
                 );
                 failures.push(Failure {
                     model_ref: target.model_ref.clone(),

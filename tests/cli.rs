@@ -592,7 +592,7 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
 
     let logs = served.logs();
     assert!(
-        logs.contains("attempt failed") && logs.contains("provider_error"),
+        logs.contains("attempt 1 failed: primary/m: provider_error: echo [redacted]"),
         "{logs}"
     );
     assert!(

@@ -57,7 +57,8 @@ pkgs.testers.runNixOSTest {
     assert "serving on 127.0.0.1:18789" in status, status
 
     journal = machine.succeed("journalctl -u clawgate.service --no-pager")
-    assert "attempt failed" in journal and "answered by fallback" in journal, journal
+    assert "attempt 1 failed: kimi/kimi-for-coding: provider_error" in journal, journal
+    assert "answered by fallback openrouter/moonshotai/kimi-k2.6" in journal, journal
     assert "${fixture.secret}" not in journal, "the secret leaked into the journal"
 
     # The CLI on the PATH reads the same config.
