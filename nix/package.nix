@@ -8,8 +8,9 @@ let
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources root)
       ../deny.toml
-      # Test fixtures: the user's reference configs.
+      # Test data: the user's reference configs and the example configs.
       ../tests/fixtures
+      (lib.fileset.fileFilter (file: file.hasExt "json5") ../examples)
     ];
   };
   commonArgs = {

@@ -374,3 +374,20 @@ fn the_config_file_is_found_in_the_documented_order() {
     .unwrap_err();
     assert!(missing.to_string().starts_with("cannot read "), "{missing}");
 }
+
+#[test]
+fn the_shipped_examples_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json5") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if let Err(errors) = load(&text, &ALL_KEYS) {
+                panic!("{} does not load:\n{}", path.display(), errors.join("\n"));
+            }
+            count += 1;
+        }
+    }
+    assert_eq!(count, 2);
+}

@@ -1,0 +1,50 @@
+# A home-manager configuration running clawgate as a user service: Kimi
+# Coding first, OpenRouter as the fallback. Keys live in
+# ~/.config/clawgate/secrets.env (chmod 600), outside the Nix store.
+#
+#   home-manager switch --flake .#alice
+#   systemctl --user status clawgate
+{
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
+    home-manager = {
+      url = "github:nix-community/home-manager";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+    clawgate = {
+      # Where you get clawgate from: its repository, or a local checkout
+      # ("path:/home/alice/src/clawgate").
+      url = "github:clawgate/clawgate";
+      inputs.nixpkgs.follows = "nixpkgs";
+      inputs.home-manager.follows = "home-manager";
+    };
+  };
+
+  outputs =
+    { nixpkgs, home-manager, clawgate, ... }:
+    {
+      homeConfigurations.alice = home-manager.lib.homeManagerConfiguration {
+        pkgs = nixpkgs.legacyPackages.x86_64-linux;
+        modules = [
+          clawgate.homeManagerModules.default
+          {
+            home.username = "alice";
+            home.homeDirectory = "/home/alice";
+            home.stateVersion = "26.05";
+
+            services.clawgate = {
+              enable = true;
+              environmentFile = "%h/.config/clawgate/secrets.env";
+              settings = {
+                agents.defaults.model = {
+                  primary = "kimi/kimi-for-coding";
+                  fallbacks = [ "openrouter/moonshotai/kimi-k2.6" ];
+                };
+                agents.defaults.models."kimi/kimi-for-coding".alias = "kimi";
+              };
+            };
+          }
+        ];
+      };
+    };
+}
