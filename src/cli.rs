@@ -266,11 +266,23 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let chain = chain_text(&config);
     let gateway = Arc::new(Gateway::new(config).map_err(|e| CliError::Other(e.to_string()))?);
 
-    tokio::spawn(reload_on_sighup(gateway.clone(), args.source, addr));
+    // Signal handlers are installed before READY=1: from then on systemd may
+    // send SIGHUP or SIGTERM, whose default action would kill the process.
+    use tokio::signal::unix::{SignalKind, signal};
+    let signal_error =
+        |e: std::io::Error| CliError::Other(format!("cannot install signal handlers: {e}"));
+    let hangups = signal(SignalKind::hangup()).map_err(signal_error)?;
+    let terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    tokio::spawn(reload_on_sighup(
+        hangups,
+        gateway.clone(),
+        args.source,
+        addr,
+    ));
     systemd::spawn_watchdog();
     tracing::info!(%addr, chain, "listening on http://{addr}");
     systemd::ready(&format!("serving on {addr}; chain {chain}"));
-    server::run(listener, gateway, shutdown_signal())
+    server::run(listener, gateway, shutdown_signal(terminate))
         .await
         .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
     tracing::info!("stopped");
@@ -279,12 +291,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
 
 /// SIGHUP re-reads the env files and the config. An invalid new config is
 /// logged and the old one keeps serving.
-async fn reload_on_sighup(gateway: Arc<Gateway>, source: SourceArgs, addr: SocketAddr) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP; reload is unavailable");
-        return;
-    };
+async fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    gateway: Arc<Gateway>,
+    source: SourceArgs,
+    addr: SocketAddr,
+) {
     while hangups.recv().await.is_some() {
         systemd::reloading();
         match source.load(Secrets::Required) {
@@ -307,18 +319,9 @@ async fn reload_on_sighup(gateway: Arc<Gateway>, source: SourceArgs, addr: Socke
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
+async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
     tokio::select! {
-        _ = terminate => {}
+        _ = terminate.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down; draining in-flight requests");

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chain::{self, Answer, Failure};
 use crate::chat::ChatRequest;
@@ -14,6 +15,8 @@ use crate::upstream::Upstream;
 pub struct Gateway {
     config: ArcSwap<Config>,
     upstream: Upstream,
+    /// Cancelled when shutdown's grace is over: in-flight requests end.
+    abort: CancellationToken,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +33,19 @@ impl Gateway {
         Ok(Self {
             config: ArcSwap::from_pointee(config),
             upstream,
+            abort: CancellationToken::new(),
         })
+    }
+
+    /// Ends every in-flight request: waiting ones with 503, streams with an
+    /// error event. Called when shutdown's grace is over.
+    pub fn abort_in_flight(&self) {
+        self.abort.cancel();
+    }
+
+    /// Resolves when [`Self::abort_in_flight`] is called.
+    pub fn aborted(&self) -> WaitForCancellationFutureOwned {
+        self.abort.clone().cancelled_owned()
     }
 
     /// The config in force now. Requests hold on to the one they started

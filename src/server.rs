@@ -1,8 +1,10 @@
 //! Serving on an already-bound listener until a shutdown future resolves,
-//! then draining in-flight requests for at most the configured grace.
+//! then draining in-flight requests for at most the configured grace, after
+//! which they are ended (503, or an error event for streams).
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -36,13 +38,17 @@ pub async fn run(
         }
         let grace = gateway.config().gateway.shutdown_grace;
         tokio::time::sleep(grace).await;
-        grace
+        tracing::warn!("in-flight requests still running after {grace:?}; ending them");
+        gateway.abort_in_flight();
     };
+    let mut serve = std::pin::pin!(serve.into_future());
     tokio::select! {
-        result = serve => result,
-        grace = grace_over => {
-            tracing::warn!("in-flight requests still running after {grace:?}; closing them");
-            Ok(())
-        }
+        result = &mut serve => return result,
+        () = grace_over => {}
+    }
+    // Aborted requests end at once; give their last bytes a moment to leave.
+    match tokio::time::timeout(Duration::from_secs(1), serve).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
     }
 }

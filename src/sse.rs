@@ -5,10 +5,12 @@
 //! Each chunk is relabelled with the ref that answered. The stream ends in
 //! exactly one of two ways: `data: [DONE]` once, after the upstream's own
 //! `[DONE]`; or an OpenAI-shaped error event when the upstream breaks off,
-//! falls silent, reports an error, or ends without `[DONE]`. It never fakes
-//! a clean ending.
+//! falls silent, reports an error, or ends without `[DONE]`, or when the
+//! gateway gives up on in-flight requests at shutdown. It never fakes a
+//! clean ending.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,13 +29,27 @@ pub fn relay(
     mut rest: EventStream,
     model_ref: ModelRef,
     idle: Duration,
+    aborted: impl Future<Output = ()> + Send,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     async_stream::stream! {
+        let mut aborted = std::pin::pin!(aborted);
         let mut pending = Some(first);
         loop {
+            let next = async {
+                tokio::select! {
+                    biased;
+                    () = &mut aborted => None,
+                    next = tokio::time::timeout(idle, rest.next()) => Some(next),
+                }
+            };
             let event = match pending.take() {
                 Some(event) => event,
-                None => match tokio::time::timeout(idle, rest.next()).await {
+                None => match next.await {
+                    None => {
+                        yield Ok(broken(&model_ref, "gateway_shutdown", "the gateway is shutting down"));
+                        break;
+                    }
+                    Some(next) => match next {
                     Ok(Some(Ok(event))) => event,
                     Ok(Some(Err(err))) => {
                         yield Ok(broken(&model_ref, "stream_interrupted", &format!("the upstream stream broke off: {err}")));
@@ -48,6 +64,7 @@ pub fn relay(
                         yield Ok(broken(&model_ref, "stream_timeout", &message));
                         break;
                     }
+                    },
                 },
             };
             let data = event.data.trim();

@@ -602,3 +602,70 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(logs.contains("config reloaded"), "{logs}");
     assert!(!logs.contains(SECRET), "no secret in the logs:\n{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line_without_secrets() {
+    let files = Files::new();
+    let primary = mock(MockOptions {
+        fail_status: Some(502),
+        fail_message: format!("upstream saw {SECRET}"),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let config = files.config(&env_keyed_config(&primary, &backup));
+    let output = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--message",
+            "hi",
+            "--log-format",
+            "json",
+        ],
+        &[("MOCK_KEY", SECRET)],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let failure = lines
+        .iter()
+        .find(|l| l["fields"]["kind"] == "provider_error")
+        .expect("the failed attempt is logged");
+    assert_eq!(failure["level"], "WARN");
+    assert_eq!(failure["fields"]["provider"], "primary");
+    assert_eq!(failure["fields"]["status"], 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_records_requests_as_json_lines() {
+    let files = Files::new();
+    let record = files.dir.path().join("requests.jsonl");
+    let recorder = mock(MockOptions {
+        record: Some(record.clone()),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let config = files.config(&chain_config(&recorder, &backup));
+    for message in ["one", "two"] {
+        let output = run(
+            &["agent", "--config", s(&config), "--message", message],
+            &[],
+        );
+        assert_eq!(output.status.code(), Some(0));
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["body"]["messages"][0]["content"], "two");
+    assert_eq!(lines[1]["headers"]["content-type"], "application/json");
+}

@@ -28,6 +28,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("the upstream chain failed")]
     Upstream(Vec<Failure>),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
 }
 
 impl From<CompletionError> for ApiError {
@@ -61,6 +63,11 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
                 "request_too_large",
+            ),
+            ApiError::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_error",
+                "gateway_shutdown",
             ),
             ApiError::Upstream(failures) => return upstream_failure(failures),
         };

@@ -80,7 +80,10 @@ async fn chat_completions(
     let bytes = read_body(request.into_body(), limit).await?;
     let request = ChatRequest::parse(&bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(bytes);
-    let answer = gateway.complete(request).await?;
+    let answer = tokio::select! {
+        answer = gateway.complete(request) => answer?,
+        () = gateway.aborted() => return Err(ApiError::ShuttingDown),
+    };
 
     metrics::request(if answer.failures.is_empty() {
         "ok"
@@ -104,11 +107,8 @@ async fn chat_completions(
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let idle = config.gateway.timeouts.idle;
-            (
-                headers,
-                Body::from_stream(sse::relay(first, rest, model_ref, idle)),
-            )
-                .into_response()
+            let stream = sse::relay(first, rest, model_ref, idle, gateway.aborted());
+            (headers, Body::from_stream(stream)).into_response()
         }
     };
     Ok(response)

@@ -1,0 +1,167 @@
+//! Graceful shutdown: in-flight requests drain, but never for longer than
+//! `gateway.shutdownGraceSeconds`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawgate::config::{self, Environment, Secrets};
+use clawgate::gateway::Gateway;
+use clawgate::mock::MockOptions;
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A gateway whose shutdown the test triggers, and the server task.
+async fn stoppable(
+    config: Value,
+) -> (
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap();
+    let gateway = Arc::new(Gateway::new(loaded.config).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(clawgate::server::run(listener, gateway, async {
+        let _ = stopped.await;
+    }));
+    (url, stop, server)
+}
+
+async fn slow_stream_config(
+    chunk_delay_ms: u64,
+    grace: f64,
+) -> (Value, clawgate::mock::MockServer) {
+    let slow = mock(MockOptions {
+        chunk_delay_ms,
+        reasoning: String::new(),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&slow, &backup);
+    config["gateway"] = json!({"shutdownGraceSeconds": grace});
+    (config, slow)
+}
+
+fn stream_request() -> Value {
+    json!({"messages": user_message(), "stream": true})
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_streams_finish() {
+    let (config, _mock) = slow_stream_config(100, 30.0).await;
+    let (url, stop, server) = stoppable(config).await;
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&stream_request())
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+
+    stop.send(()).unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.expect("the stream is not cut"));
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.ends_with("data: [DONE]\n\n"), "{rest}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        reqwest::Client::new()
+            .post(&url)
+            .json(&stream_request())
+            .send()
+            .await
+            .is_err(),
+        "no new connections"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_waiting_after_the_grace() {
+    let (config, _mock) = slow_stream_config(60_000, 0.2).await;
+    let (url, stop, server) = stoppable(config).await;
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&stream_request())
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    body.next().await.unwrap().unwrap();
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops once the grace is over")
+        .unwrap()
+        .unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut rest = Vec::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            rest.extend_from_slice(&chunk);
+        }
+        String::from_utf8(rest).unwrap()
+    })
+    .await
+    .expect("the client's stream is closed, not left hanging");
+    let events = sse_data(&rest);
+    let last: Value = serde_json::from_str(events.last().expect("an error event")).unwrap();
+    assert_eq!(last["error"]["code"], "gateway_shutdown", "{rest}");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+}
+
+#[tokio::test]
+async fn requests_still_waiting_after_the_grace_get_503() {
+    let hanging = mock(MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&hanging, &backup);
+    config["gateway"] = json!({"shutdownGraceSeconds": 0.2});
+    let (url, stop, server) = stoppable(config).await;
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(&url)
+            .json(&json!({"messages": user_message()}))
+            .send()
+            .await
+    });
+    // Shut down only once the request is waiting on the provider.
+    while hanging.requests().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    stop.send(()).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "gateway_shutdown");
+    server.await.unwrap().unwrap();
+}
