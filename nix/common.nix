@@ -1,6 +1,11 @@
 # What the home-manager and NixOS modules share: the options both declare and
 # the validated config file. The modules themselves only wire these up.
-{ lib, pkgs }:
+{
+  lib,
+  pkgs,
+  # pkgs -> the flake's clawgate; null to use pkgs.clawgate (the overlay).
+  defaultPackage ? null,
+}:
 let
   inherit (lib) mkOption mkEnableOption types literalExpression;
   json = pkgs.formats.json { };
@@ -36,6 +41,13 @@ in
 {
   options = {
     enable = mkEnableOption "clawgate, an OpenAI-compatible gateway for Kimi with fallbacks";
+
+    package = mkOption {
+      type = types.package;
+      default = if defaultPackage == null then pkgs.clawgate else defaultPackage pkgs;
+      defaultText = literalExpression "the clawgate flake's package";
+      description = "The clawgate package.";
+    };
 
     settings = mkOption {
       type = types.submodule {

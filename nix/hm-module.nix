@@ -3,19 +3,12 @@
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.clawgate;
-  common = import ./common.nix { inherit lib pkgs; };
+  common = import ./common.nix { inherit lib pkgs defaultPackage; };
   configFile = common.configFile cfg.package cfg.settings;
   configPath = "${config.xdg.configHome}/clawgate/config.json";
 in
 {
-  options.services.clawgate = common.options // {
-    package = lib.mkOption {
-      type = lib.types.package;
-      default = if defaultPackage == null then pkgs.clawgate else defaultPackage pkgs;
-      defaultText = lib.literalExpression "the clawgate flake's package";
-      description = "The clawgate package.";
-    };
-  };
+  options.services.clawgate = common.options;
 
   config = lib.mkIf cfg.enable {
     assertions = common.secretAssertions cfg.environmentFile;

@@ -3,7 +3,7 @@
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.clawgate;
-  common = import ./common.nix { inherit lib pkgs; };
+  common = import ./common.nix { inherit lib pkgs defaultPackage; };
   configFile = common.configFile cfg.package cfg.settings;
   configPath = "/etc/clawgate/config.json";
   service = import ./service.nix {
@@ -16,12 +16,6 @@ let
 in
 {
   options.services.clawgate = common.options // {
-    package = lib.mkOption {
-      type = lib.types.package;
-      default = if defaultPackage == null then pkgs.clawgate else defaultPackage pkgs;
-      defaultText = lib.literalExpression "the clawgate flake's package";
-      description = "The clawgate package.";
-    };
     credentials = lib.mkOption {
       type = lib.types.attrsOf lib.types.str;
       default = { };

@@ -292,10 +292,8 @@ fn gateway_settings(raw: RawGateway, missing: &[MissingVar], v: &mut Validator) 
     };
     let token_unresolved = missing.iter().any(|m| m.path == "gateway.auth.token");
     let auth_token = match raw.auth.token {
-        Some(token) if token_unresolved => {
-            drop(token);
-            None
-        }
+        // Reported with the other unset variables.
+        Some(_) if token_unresolved => None,
         Some(token) if token.is_empty() => {
             v.error(
                 "gateway.auth.token",
