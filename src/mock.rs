@@ -96,6 +96,8 @@ struct MockState {
     recorded: Mutex<Vec<Value>>,
     /// Signalled when a client goes away before a stream's end.
     stream_abandoned: Notify,
+    /// TCP connections accepted so far.
+    connections: AtomicU32,
 }
 
 impl MockState {
@@ -105,6 +107,7 @@ impl MockState {
             served: AtomicU32::new(0),
             recorded: Mutex::new(Vec::new()),
             stream_abandoned: Notify::new(),
+            connections: AtomicU32::new(0),
         })
     }
 }
@@ -137,7 +140,12 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let state = MockState::new(options);
         let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener.tap_io(no_delay), app).await });
+        let counted = state.clone();
+        let listener = listener.tap_io(move |tcp| {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+            no_delay(tcp);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { addr, state })
     }
 
@@ -153,6 +161,11 @@ impl MockServer {
             .lock()
             .expect("the lock is never poisoned")
             .clone()
+    }
+
+    /// How many TCP connections the mock has accepted.
+    pub fn connections(&self) -> u32 {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Resolves when a client abandons a stream before its end (at once if

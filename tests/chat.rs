@@ -344,3 +344,22 @@ async fn a_ref_already_in_the_chain_is_tried_once() {
     assert_eq!(header(&response, "x-clawgate-attempts"), "1");
     assert!(primary.requests().is_empty());
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    for stream in [false, true, false, true, false] {
+        let response = gw
+            .chat(json!({"messages": user_message(), "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(primary.requests().len(), 5);
+    assert_eq!(
+        primary.connections(),
+        1,
+        "one pooled connection served every request"
+    );
+}
