@@ -14,10 +14,10 @@ let
   # Fails the build unless every line of `expected` is a line of the file.
   expectLines =
     name: file: expected:
-    pkgs.runCommand name { inherit expected; } ''
-      for line in "''${expected[@]}"; do
+    pkgs.runCommand name { } ''
+      while IFS= read -r line; do
         grep -qxF -- "$line" ${file} || { echo "missing: $line"; cat ${file}; exit 1; }
-      done
+      done < ${pkgs.writeText "${name}-expected" (lib.concatLines expected)}
       touch $out
     '';
 

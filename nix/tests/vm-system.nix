@@ -56,13 +56,14 @@ pkgs.testers.runNixOSTest {
     status = machine.succeed("systemctl status clawgate.service")
     assert "serving on 127.0.0.1:18789" in status, status
 
-    journal = machine.succeed("journalctl -u clawgate.service --no-pager")
+    journal = machine.succeed("journalctl -u clawgate.service --no-pager -o verbose")
     assert "attempt 1 failed: kimi/kimi-for-coding: provider_error" in journal, journal
     assert "answered by fallback openrouter/moonshotai/kimi-k2.6" in journal, journal
     assert "${fixture.secret}" not in journal, "the secret leaked into the journal"
 
-    # The CLI on the PATH reads the same config.
-    listed = machine.succeed("clawgate models list")
+    # The CLI on the PATH reads the same config ($CLAWGATE_CONFIG in login
+    # shells; named here because the test shell is not one).
+    listed = machine.succeed("clawgate models list --config /etc/clawgate/config.json")
     assert "openrouter/moonshotai/kimi-k2.6" in listed, listed
   '';
 }
