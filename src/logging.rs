@@ -5,6 +5,8 @@
 //! and counts, request headers are never logged, and upstream messages are
 //! scrubbed where they are read.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -35,7 +37,11 @@ pub fn init(format: LogFormat, level: &str) {
                 .init(),
             Err(err) => {
                 registry
-                    .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+                    .with(
+                        tracing_subscriber::fmt::layer()
+                            .with_ansi(std::io::stderr().is_terminal())
+                            .with_writer(std::io::stderr),
+                    )
                     .init();
                 tracing::warn!("journald is not reachable ({err}); logging to stderr");
             }
@@ -48,7 +54,11 @@ pub fn init(format: LogFormat, level: &str) {
             )
             .init(),
         LogFormat::Text | LogFormat::Auto => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
 }
