@@ -180,7 +180,7 @@ async fn unknown_routes_are_404_in_the_openai_shape() {
         .unwrap();
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_openai_error(&body, "invalid_request_error", "not_found");
 }
 
 #[tokio::test]

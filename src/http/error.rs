@@ -24,6 +24,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
+    #[error("no such route")]
+    NoRoute,
     #[error("the request body is larger than the limit of {0} bytes (gateway.maxBodyBytes)")]
     PayloadTooLarge(usize),
     #[error("the upstream chain failed")]
@@ -59,6 +61,7 @@ impl IntoResponse for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
+            ApiError::NoRoute => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",

@@ -42,7 +42,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .merge(api)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(|| async { metrics::render() }))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback(|| async { ApiError::NoRoute })
         .with_state(gateway)
 }
 
