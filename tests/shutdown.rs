@@ -3,43 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use clawgate::config::{self, Environment, Secrets};
-use clawgate::gateway::Gateway;
 use clawgate::mock::MockOptions;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-/// A gateway whose shutdown the test triggers, and the server task.
-async fn stoppable(
-    config: Value,
-) -> (
-    String,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let loaded = config::load_str(
-        &config.to_string(),
-        &Environment::default(),
-        Secrets::Required,
-    )
-    .unwrap();
-    let gateway = Arc::new(Gateway::new(loaded.config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/chat/completions",
-        listener.local_addr().unwrap()
-    );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(clawgate::server::run(listener, gateway, async {
-        let _ = stopped.await;
-    }));
-    (url, stop, server)
-}
 
 async fn slow_stream_config(
     chunk_delay_ms: u64,
@@ -64,7 +33,8 @@ fn stream_request() -> Value {
 #[tokio::test]
 async fn shutdown_lets_in_flight_streams_finish() {
     let (config, _mock) = slow_stream_config(100, 30.0).await;
-    let (url, stop, server) = stoppable(config).await;
+    let mut gw = gateway(config).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
     let response = reqwest::Client::new()
         .post(&url)
         .json(&stream_request())
@@ -75,7 +45,7 @@ async fn shutdown_lets_in_flight_streams_finish() {
     let first = body.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
 
-    stop.send(()).unwrap();
+    let server = gw.shut_down();
     let mut rest = Vec::new();
     while let Some(chunk) = body.next().await {
         rest.extend_from_slice(&chunk.expect("the stream is not cut"));
@@ -101,7 +71,8 @@ async fn shutdown_lets_in_flight_streams_finish() {
 #[tokio::test]
 async fn shutdown_stops_waiting_after_the_grace() {
     let (config, _mock) = slow_stream_config(60_000, 0.2).await;
-    let (url, stop, server) = stoppable(config).await;
+    let mut gw = gateway(config).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
     let response = reqwest::Client::new()
         .post(&url)
         .json(&stream_request())
@@ -111,7 +82,7 @@ async fn shutdown_stops_waiting_after_the_grace() {
     let mut body = response.bytes_stream();
     body.next().await.unwrap().unwrap();
 
-    stop.send(()).unwrap();
+    let server = gw.shut_down();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("the server stops once the grace is over")
@@ -142,7 +113,8 @@ async fn requests_still_waiting_after_the_grace_get_503() {
     let backup = healthy_mock().await;
     let mut config = chain_config(&hanging, &backup);
     config["gateway"] = json!({"shutdownGraceSeconds": 0.2});
-    let (url, stop, server) = stoppable(config).await;
+    let mut gw = gateway(config).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
     let request = tokio::spawn(async move {
         reqwest::Client::new()
             .post(&url)
@@ -154,7 +126,7 @@ async fn requests_still_waiting_after_the_grace_get_503() {
     while hanging.requests().is_empty() {
         tokio::task::yield_now().await;
     }
-    stop.send(()).unwrap();
+    let server = gw.shut_down();
     let response = tokio::time::timeout(Duration::from_secs(10), request)
         .await
         .unwrap()

@@ -15,10 +15,18 @@ pub const KEY: &str = "sk-test-secret-0123456789";
 pub struct TestGateway {
     pub url: String,
     pub gateway: Arc<Gateway>,
-    _stop: oneshot::Sender<()>,
+    /// Dropping it (with the gateway) shuts the server down.
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestGateway {
+    /// Starts a graceful shutdown; the handle resolves when the server stops.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        let _ = self.stop.take().expect("shut down once").send(());
+        self.server.take().expect("shut down once")
+    }
+
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::new()
     }
@@ -83,13 +91,14 @@ pub async fn gateway_with_env(config: Value, env: &[(&str, &str)]) -> TestGatewa
         .expect("a free port");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(clawgate::server::run(listener, gateway.clone(), async {
+    let server = tokio::spawn(clawgate::server::run(listener, gateway.clone(), async {
         let _ = stopped.await;
     }));
     TestGateway {
         url,
         gateway,
-        _stop: stop,
+        stop: Some(stop),
+        server: Some(server),
     }
 }
 
