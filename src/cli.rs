@@ -511,7 +511,7 @@ async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
     }
     let request = ChatRequest::parse(body.to_string().as_bytes())
         .map_err(|e| CliError::Other(e.to_string()))?;
-    match gateway.complete(request).await {
+    match gateway.complete(&gateway.config(), request).await {
         Ok(answer) => {
             let Reply::Complete(response) = &answer.reply else {
                 return Err(CliError::Other(

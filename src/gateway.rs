@@ -48,8 +48,8 @@ impl Gateway {
         self.abort.clone().cancelled_owned()
     }
 
-    /// The config in force now. Requests hold on to the one they started
-    /// with, so a reload never changes a request midway.
+    /// The config in force now. A request takes one snapshot and keeps it,
+    /// so a reload never changes a request midway.
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
     }
@@ -58,9 +58,13 @@ impl Gateway {
         self.config.store(Arc::new(config));
     }
 
-    /// Resolves the request's chain and runs it.
-    pub async fn complete(&self, request: ChatRequest) -> Result<Answer, CompletionError> {
-        let config = self.config();
+    /// Resolves the request's chain in `config` (the snapshot the request
+    /// started with, from [`Self::config`]) and runs it.
+    pub async fn complete(
+        &self,
+        config: &Config,
+        request: ChatRequest,
+    ) -> Result<Answer, CompletionError> {
         let chain = config.chain(request.model())?;
         chain::run(&self.upstream, &chain, request, &config.gateway.timeouts)
             .await

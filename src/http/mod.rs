@@ -81,7 +81,7 @@ async fn chat_completions(
     let request = ChatRequest::parse(&bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(bytes);
     let answer = tokio::select! {
-        answer = gateway.complete(request) => answer?,
+        answer = gateway.complete(&config, request) => answer?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
     };
 
