@@ -43,6 +43,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+fn assert_contains(output: &str, expected: &str) {
+    assert!(
+        output.contains(expected),
+        "expected {expected:?} in:\n{output}"
+    );
+}
+
 struct Files {
     dir: tempfile::TempDir,
 }
@@ -90,14 +97,11 @@ async fn validate_reports_every_error_and_exits_1() {
     let output = run(&["config", "validate", "--config", s(&bad)], &[]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("models.providers.p.baseURL: unknown key; did you mean `baseUrl`?"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "models.providers.p.baseURL: unknown key; did you mean `baseUrl`?",
     );
-    assert!(
-        stderr.contains("models.providers.p.baseUrl: required"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "models.providers.p.baseUrl: required");
 
     let json_out = run(&["config", "validate", "--config", s(&bad), "--json"], &[]);
     assert_eq!(json_out.status.code(), Some(1));
@@ -109,16 +113,19 @@ async fn validate_reports_every_error_and_exits_1() {
     let good = files.config(&env_keyed_config(&primary, &backup));
     let missing = run(&["config", "validate", "--config", s(&good)], &[]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr)
-            .contains("models.providers.primary.apiKey: environment variable MOCK_KEY is not set")
+    assert_contains(
+        &text(&missing.stderr),
+        "models.providers.primary.apiKey: environment variable MOCK_KEY is not set",
     );
     let offline = run(
         &["config", "validate", "--offline", "--config", s(&good)],
         &[],
     );
     assert_eq!(offline.status.code(), Some(0), "{}", text(&offline.stderr));
-    assert!(text(&offline.stdout).contains("valid; 2 providers; chain primary/m -> backup/m"));
+    assert_contains(
+        &text(&offline.stdout),
+        "valid; 2 providers; chain primary/m -> backup/m",
+    );
     let from_env = run(
         &["config", "validate", "--config", s(&good)],
         &[("MOCK_KEY", SECRET)],
@@ -203,11 +210,7 @@ async fn env_files_provide_secrets_and_the_environment_wins() {
         &[],
     );
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("broken.env:1: expected NAME=value"),
-        "{}",
-        text(&output.stderr)
-    );
+    assert_contains(&text(&output.stderr), "broken.env:1: expected NAME=value");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +282,7 @@ async fn agent_reports_text_reasoning_usage_and_attempts() {
         &[],
     );
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(text(&unknown.stderr).contains("unknown model `x/y`"));
+    assert_contains(&text(&unknown.stderr), "unknown model `x/y`");
 
     let all_down = files.write(
         "down.json",
@@ -293,11 +296,8 @@ async fn agent_reports_text_reasoning_usage_and_attempts() {
     let failed = run(&["agent", "--config", s(&all_down), "--message", "hi"], &[]);
     assert_eq!(failed.status.code(), Some(1));
     let stderr = text(&failed.stderr);
-    assert!(
-        stderr.contains("primary/m: injected failure")
-            && stderr.contains("backup/m: injected failure"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "primary/m: injected failure");
+    assert_contains(&stderr, "backup/m: injected failure");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +361,7 @@ async fn show_and_models_list_never_print_a_key() {
         &[],
     );
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(text(&unknown.stderr).contains("no provider \"nope\""));
+    assert_contains(&text(&unknown.stderr), "no provider \"nope\"");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,15 +386,9 @@ async fn doctor_checks_config_keys_env_file_and_port() {
     );
     let stdout = text(&ok.stdout);
     assert_eq!(ok.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains("ok   env file")
-            && stdout.contains("ok   provider primary (in the chain): key set"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("ok   127.0.0.1:{free_port} is free")),
-        "{stdout}"
-    );
+    assert_contains(&stdout, "ok   env file");
+    assert_contains(&stdout, "ok   provider primary (in the chain): key set");
+    assert_contains(&stdout, &format!("ok   127.0.0.1:{free_port} is free"));
     assert!(!stdout.contains(SECRET));
 
     let exposed = run(
@@ -402,12 +396,16 @@ async fn doctor_checks_config_keys_env_file_and_port() {
         &[],
     );
     assert_eq!(exposed.status.code(), Some(1));
-    assert!(text(&exposed.stdout).contains("readable by group or others (mode 644)"));
+    assert_contains(
+        &text(&exposed.stdout),
+        "readable by group or others (mode 644)",
+    );
 
     let no_key = run(&["doctor", "--config", s(&path)], &[]);
     assert_eq!(no_key.status.code(), Some(1));
-    assert!(
-        text(&no_key.stdout).contains("FAIL provider primary (in the chain): MOCK_KEY is not set")
+    assert_contains(
+        &text(&no_key.stdout),
+        "FAIL provider primary (in the chain): MOCK_KEY is not set",
     );
 
     config["gateway"] = json!({"port": busy.local_addr().unwrap().port()});
@@ -423,11 +421,7 @@ async fn doctor_checks_config_keys_env_file_and_port() {
         &[],
     );
     assert_eq!(in_use.status.code(), Some(1));
-    assert!(
-        text(&in_use.stdout).contains("FAIL cannot listen on"),
-        "{}",
-        text(&in_use.stdout)
-    );
+    assert_contains(&text(&in_use.stdout), "FAIL cannot listen on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,8 +431,9 @@ async fn serve_refuses_a_public_address_without_a_token() {
         &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
     );
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("refusing to listen on 0.0.0.0 without gateway.auth.token")
+    assert_contains(
+        &text(&output.stderr),
+        "refusing to listen on 0.0.0.0 without gateway.auth.token",
     );
 }
 
@@ -548,10 +543,8 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
 
     let mut served = Served::start(&config_path, &env_file, &notify_path).await;
     let ready = notification(&socket).await;
-    assert!(
-        ready.contains("READY=1") && ready.contains("STATUS=serving on"),
-        "{ready}"
-    );
+    assert_contains(&ready, "READY=1");
+    assert_contains(&ready, "STATUS=serving on");
 
     let response = served.chat().await;
     assert_eq!(response.status(), 200);
@@ -576,10 +569,8 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     served.signal("HUP");
     assert!(notification(&socket).await.contains("RELOADING=1"));
     let after = notification(&socket).await;
-    assert!(
-        after.contains("READY=1") && after.contains("last reload failed"),
-        "{after}"
-    );
+    assert_contains(&after, "READY=1");
+    assert_contains(&after, "last reload failed");
     assert_eq!(served.chat().await.status(), 200);
 
     served.signal("TERM");
@@ -591,14 +582,11 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(status.success(), "{status}");
 
     let logs = served.logs();
-    assert!(
-        logs.contains("attempt 1 failed: primary/m: provider_error: echo [redacted]"),
-        "{logs}"
+    assert_contains(
+        &logs,
+        "attempt 1 failed: primary/m: provider_error: echo [redacted]",
     );
-    assert!(
-        logs.contains("reload failed; the previous config keeps serving"),
-        "{logs}"
-    );
+    assert_contains(&logs, "reload failed; the previous config keeps serving");
     assert!(logs.contains("config reloaded"), "{logs}");
     assert!(!logs.contains(SECRET), "no secret in the logs:\n{logs}");
 }

@@ -34,14 +34,7 @@ fn stream_request() -> Value {
 async fn shutdown_lets_in_flight_streams_finish() {
     let (config, _mock) = slow_stream_config(100, 30.0).await;
     let mut gw = gateway(config).await;
-    let url = format!("{}/v1/chat/completions", gw.url);
-    let response = reqwest::Client::new()
-        .post(&url)
-        .json(&stream_request())
-        .send()
-        .await
-        .unwrap();
-    let mut body = response.bytes_stream();
+    let mut body = gw.chat(stream_request()).await.bytes_stream();
     let first = body.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
 
@@ -57,29 +50,19 @@ async fn shutdown_lets_in_flight_streams_finish() {
         .expect("the server stops")
         .unwrap()
         .unwrap();
-    assert!(
-        reqwest::Client::new()
-            .post(&url)
-            .json(&stream_request())
-            .send()
-            .await
-            .is_err(),
-        "no new connections"
-    );
+    let refused = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&stream_request())
+        .send()
+        .await;
+    assert!(refused.is_err(), "no new connections");
 }
 
 #[tokio::test]
 async fn shutdown_stops_waiting_after_the_grace() {
     let (config, _mock) = slow_stream_config(60_000, 0.2).await;
     let mut gw = gateway(config).await;
-    let url = format!("{}/v1/chat/completions", gw.url);
-    let response = reqwest::Client::new()
-        .post(&url)
-        .json(&stream_request())
-        .send()
-        .await
-        .unwrap();
-    let mut body = response.bytes_stream();
+    let mut body = gw.chat(stream_request()).await.bytes_stream();
     body.next().await.unwrap().unwrap();
 
     let server = gw.shut_down();
