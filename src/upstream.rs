@@ -266,7 +266,6 @@ impl Upstream {
                 Ok(Value::Object(map)) if map.contains_key("choices") => Ok(Reply::Complete(map)),
                 Ok(Value::Object(map)) if map.contains_key("error") => {
                     let (error_type, message) = error_details(&bytes);
-                    drop(map);
                     Err(AttemptError::Upstream {
                         status: None,
                         kind: FailureKind::ProviderError,
