@@ -8,9 +8,9 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chain::{self, Answer, Failure};
-use crate::chat::ChatRequest;
 use crate::config::{Config, UnknownModel};
 use crate::upstream::Upstream;
+use crate::wire::openai::ChatRequest;
 
 pub struct Gateway {
     config: ArcSwap<Config>,

@@ -1,35 +1,33 @@
 //! clawgate: an OpenAI-compatible gateway that forwards chat completions
-//! along a fallback chain of providers (Kimi, Kimi Code, OpenRouter, ...),
-//! fixing each provider's quirks on the way.
+//! along a fallback chain of providers (Kimi, Kimi Coding, OpenRouter, ...),
+//! applying each provider's and model's rules on the way.
 //!
-//! Map of the crate:
-//! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
-//!   [`catalog`] holds the built-in providers and models it merges with.
-//! - [`provider`]: provider dialects, recognised from the endpoint.
-//! - [`rewrite`]: pure request rewriting per provider and model.
-//! - [`chat`]: the request and response shapes the gateway reads.
-//! - [`upstream`]: one attempt against a provider, and its typed outcome.
-//! - [`chain`]: the fallback loop over a request's targets.
-//! - [`sse`]: relaying a stream to the client.
-//! - [`gateway`]: shared state (config, upstream client) and `complete`.
+//! Map of the crate, top to bottom (a module uses only those below it):
+//! - [`cli`]: the `clawgate` command, one file per command;
+//!   [`mock`]: the `clawgate-mock` fake provider.
 //! - [`http`]: the axum edge; [`server`]: serving with bounded shutdown.
-//! - [`systemd`], [`logging`], [`metrics`], [`redact`]: operations.
-//! - [`cli`]: the `clawgate` command; [`mock`]: the `clawgate-mock` provider.
+//! - [`gateway`]: shared state (config, upstream client) and `complete`.
+//! - [`chain`]: the fallback loop over a request's targets.
+//! - [`relay`]: relaying an upstream stream to the client.
+//! - [`providers`]: each provider dialect's request rules.
+//! - [`upstream`]: one attempt against a provider, and its typed outcome.
+//! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
+//!   [`catalog`]: the built-in providers and models it merges with.
+//! - [`wire`]: the OpenAI API shapes the gateway reads and writes.
+//! - [`capabilities`]: the shared vocabulary (dialects, thinking levels).
+//! - [`ops`]: systemd, logging, metrics, redaction.
 
+pub mod capabilities;
 pub mod catalog;
 pub mod chain;
-pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod http;
-pub mod logging;
-pub mod metrics;
 pub mod mock;
-pub mod provider;
-pub mod redact;
-pub mod rewrite;
+pub mod ops;
+pub mod providers;
+pub mod relay;
 pub mod server;
-pub mod sse;
-pub mod systemd;
 pub mod upstream;
+pub mod wire;

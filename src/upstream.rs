@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::config::{ApiKey, Target, Timeouts};
-use crate::redact;
+use crate::ops::redact;
 
 /// The shared HTTP client: one connection pool for every provider.
 #[derive(Debug, Clone)]

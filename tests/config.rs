@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use clawgate::capabilities::Dialect;
 use clawgate::config::{self, ApiKey, Environment, Loaded, Secrets, Source};
-use clawgate::provider::Dialect;
 use serde_json::json;
 
 fn load(text: &str, env: &[(&str, &str)]) -> Result<Loaded, Vec<String>> {

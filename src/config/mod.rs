@@ -9,6 +9,7 @@
 mod env;
 mod keys;
 mod raw;
+mod show;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,8 +25,7 @@ use serde_json::{Map, Value};
 
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
 
-use crate::provider::Dialect;
-use crate::rewrite::{MaxTokensField, ThinkingLevel};
+use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
 
 pub const DEFAULT_PORT: u16 = 18789;
 
@@ -384,94 +384,11 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-impl Config {
-    /// The resolved config as JSON, with every secret replaced by a marker
-    /// saying whether it is set. For `clawgate config show`.
-    pub fn redacted(&self) -> Value {
-        use crate::redact::{REDACTED, is_sensitive_header};
-        let headers = |headers: &HeaderMap| -> Value {
-            headers
-                .iter()
-                .map(|(name, value)| {
-                    let shown = if is_sensitive_header(name.as_str()) || value.is_sensitive() {
-                        REDACTED.to_string()
-                    } else {
-                        value.to_str().unwrap_or("<binary>").to_string()
-                    };
-                    (name.to_string(), Value::String(shown))
-                })
-                .collect::<Map<_, _>>()
-                .into()
-        };
-        let providers: Map<String, Value> = self
-            .providers
-            .values()
-            .map(|p| {
-                let models: Vec<Value> = p
-                    .models
-                    .iter()
-                    .map(|m| {
-                        serde_json::json!({
-                            "id": m.id,
-                            "name": m.name,
-                            "reasoning": m.reasoning,
-                            "input": m.input,
-                            "cost": m.cost,
-                            "contextWindow": m.context_window,
-                            "maxTokens": m.max_tokens,
-                            "headers": headers(&m.headers),
-                            "compat": {
-                                "supportsDeveloperRole": m.compat.supports_developer_role,
-                                "supportsUsageInStreaming": m.compat.supports_usage_in_streaming,
-                                "maxTokensField": m.compat.max_tokens_field.map(|f| f.name()),
-                            },
-                        })
-                    })
-                    .collect();
-                let value = serde_json::json!({
-                    "baseUrl": p.base_url.as_str(),
-                    "api": "openai-completions",
-                    "dialect": p.dialect,
-                    "apiKey": p.api_key.describe(),
-                    "models": models,
-                });
-                (p.id.clone(), value)
-            })
-            .collect();
-        let g = &self.gateway;
-        serde_json::json!({
-            "gateway": {
-                "port": g.port,
-                "bind": g.bind.to_string(),
-                "auth": {"token": g.auth_token.as_ref().map(|_| REDACTED)},
-                "maxBodyBytes": g.max_body_bytes,
-                "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
-                "timeouts": {
-                    "connectSeconds": g.timeouts.connect.as_secs_f64(),
-                    "firstByteSeconds": g.timeouts.first_byte.as_secs_f64(),
-                    "idleSeconds": g.timeouts.idle.as_secs_f64(),
-                },
-            },
-            "models": {"providers": providers},
-            "agents": {"defaults": {
-                "model": {
-                    "primary": self.routing.primary.as_str(),
-                    "fallbacks": self.routing.fallbacks.iter().map(ModelRef::as_str).collect::<Vec<_>>(),
-                },
-                "aliases": self.routing.aliases.iter()
-                    .map(|(alias, target)| (alias.clone(), Value::String(target.to_string())))
-                    .collect::<Map<_, _>>(),
-                "thinkingDefault": self.routing.thinking_default,
-            }},
-        })
-    }
-}
-
 impl ApiKey {
     /// A description that never contains the key.
     pub fn describe(&self) -> String {
         match self {
-            ApiKey::Set(_) => crate::redact::REDACTED.to_string(),
+            ApiKey::Set(_) => crate::ops::redact::REDACTED.to_string(),
             ApiKey::Missing { var } => format!("missing: ${{{var}}} is not set"),
             ApiKey::None => "none".to_string(),
         }

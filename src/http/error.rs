@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::chain::{AttemptReport, Failure};
 use crate::gateway::CompletionError;
-use crate::metrics;
+use crate::ops::metrics;
 use crate::upstream::FailureKind;
 
 pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";

@@ -19,12 +19,12 @@ use subtle::ConstantTimeEq;
 
 pub use error::{ATTEMPTS_HEADER, ApiError};
 
-use crate::chat::{ChatRequest, label_model};
 use crate::config::ModelRef;
 use crate::gateway::Gateway;
-use crate::metrics;
-use crate::sse;
+use crate::ops::metrics;
+use crate::relay;
 use crate::upstream::Reply;
+use crate::wire::openai::{ChatRequest, label_model};
 
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
@@ -107,7 +107,7 @@ async fn chat_completions(
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let idle = config.gateway.timeouts.idle;
-            let stream = sse::relay(first, rest, model_ref, idle, gateway.aborted());
+            let stream = relay::relay(first, rest, model_ref, idle, gateway.aborted());
             (headers, Body::from_stream(stream)).into_response()
         }
     };

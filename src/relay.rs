@@ -20,7 +20,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::config::ModelRef;
-use crate::metrics;
+use crate::ops::metrics;
 use crate::upstream::EventStream;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -105,7 +105,7 @@ fn relabel(data: &str, model_ref: &ModelRef) -> Frame {
             Frame::Error(format!("the provider reported: {message}"))
         }
         Ok(Value::Object(mut chunk)) => {
-            crate::chat::label_model(&mut chunk, model_ref);
+            crate::wire::openai::label_model(&mut chunk, model_ref);
             Frame::Chunk(frame(&Value::Object(chunk)))
         }
         // Not a JSON object: pass it on as the provider sent it.

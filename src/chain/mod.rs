@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::chat::ChatRequest;
 use crate::config::{ModelRef, Target, Timeouts};
-use crate::metrics;
-use crate::rewrite::{self, Rules};
+use crate::ops::metrics;
+use crate::providers::{self, Rules};
 use crate::upstream::{AttemptError, Reply, Upstream};
+use crate::wire::openai::ChatRequest;
 
 /// A failed attempt.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ pub async fn run(
         } else {
             body.clone()
         };
-        rewrite::apply(&mut attempt_body, &Rules::for_target(target));
+        providers::apply(&mut attempt_body, &Rules::for_target(target));
         let bytes = serde_json::to_vec(&attempt_body).expect("a JSON object always serializes");
         drop(attempt_body);
 

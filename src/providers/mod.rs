@@ -9,68 +9,10 @@
 //! output limit moves to the field the model expects; streamed usage is not
 //! asked of providers that cannot send it; `model` names the upstream id.
 
-use std::str::FromStr;
-
 use serde_json::{Map, Value, json};
 
+use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
 use crate::config::{Compat, Target};
-use crate::provider::Dialect;
-
-/// OpenClaw's thinking levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ThinkingLevel {
-    Off,
-    Minimal,
-    Low,
-    Medium,
-    High,
-}
-
-impl ThinkingLevel {
-    /// The OpenAI `reasoning_effort` value for this level.
-    pub fn as_effort(self) -> &'static str {
-        match self {
-            ThinkingLevel::Off => "none",
-            ThinkingLevel::Minimal => "minimal",
-            ThinkingLevel::Low => "low",
-            ThinkingLevel::Medium => "medium",
-            ThinkingLevel::High => "high",
-        }
-    }
-}
-
-impl FromStr for ThinkingLevel {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "off" => Ok(ThinkingLevel::Off),
-            "minimal" => Ok(ThinkingLevel::Minimal),
-            "low" => Ok(ThinkingLevel::Low),
-            "medium" => Ok(ThinkingLevel::Medium),
-            "high" => Ok(ThinkingLevel::High),
-            other => Err(format!(
-                "expected one of off, minimal, low, medium, high; found {other:?}"
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MaxTokensField {
-    MaxTokens,
-    MaxCompletionTokens,
-}
-
-impl MaxTokensField {
-    pub fn name(self) -> &'static str {
-        match self {
-            MaxTokensField::MaxTokens => "max_tokens",
-            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-        }
-    }
-}
 
 /// What the rules need to know about where a request is going.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,10 @@
-//! Provider dialects: which family of OpenAI-compatible API a provider
-//! speaks, recognised from its endpoint rather than its id (users name Kimi
-//! Coding `kimi`, `kimi-code` or `kimicode`), and the defaults each family
-//! needs.
+//! The small shared vocabulary of providers and models: which dialect a
+//! provider speaks, OpenClaw's thinking levels, and the output-limit field a
+//! model expects. A leaf: it imports nothing from the rest of the crate, so
+//! `config` and the provider rules can both use it without importing each
+//! other.
+
+use std::str::FromStr;
 
 use serde::Serialize;
 
@@ -45,6 +48,62 @@ impl Dialect {
         match self {
             Dialect::KimiCoding => &[("user-agent", KIMI_CODING_USER_AGENT)],
             _ => &[],
+        }
+    }
+}
+
+/// OpenClaw's thinking levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThinkingLevel {
+    Off,
+    Minimal,
+    Low,
+    Medium,
+    High,
+}
+
+impl ThinkingLevel {
+    /// The OpenAI `reasoning_effort` value for this level.
+    pub fn as_effort(self) -> &'static str {
+        match self {
+            ThinkingLevel::Off => "none",
+            ThinkingLevel::Minimal => "minimal",
+            ThinkingLevel::Low => "low",
+            ThinkingLevel::Medium => "medium",
+            ThinkingLevel::High => "high",
+        }
+    }
+}
+
+impl FromStr for ThinkingLevel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "off" => Ok(ThinkingLevel::Off),
+            "minimal" => Ok(ThinkingLevel::Minimal),
+            "low" => Ok(ThinkingLevel::Low),
+            "medium" => Ok(ThinkingLevel::Medium),
+            "high" => Ok(ThinkingLevel::High),
+            other => Err(format!(
+                "expected one of off, minimal, low, medium, high; found {other:?}"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxTokensField {
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    pub fn name(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
         }
     }
 }

@@ -1,0 +1,189 @@
+//! The `clawgate` command line: argument parsing here, one file per command.
+//! Commands print results to stdout and problems to stderr, and report
+//! failure through the exit code. The only place that knows about clap
+//! (with `clawgate-mock`'s own command line).
+
+mod agent;
+mod config_cmd;
+mod doctor;
+mod models;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use self::agent::AgentArgs;
+use self::config_cmd::ConfigCommand;
+use self::doctor::DoctorArgs;
+use self::models::ModelsCommand;
+use self::serve::ServeArgs;
+use crate::config::{
+    self, Config, ConfigErrors, EnvFileError, Environment, Loaded, Secrets, Source,
+};
+use crate::ops::logging::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clawgate",
+    version,
+    about = "An OpenAI-compatible gateway for Kimi with fallbacks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log output format: auto (journald under systemd, else text), text, json or journald.
+    #[arg(long, global = true, default_value = "auto", value_name = "FORMAT")]
+    log_format: LogFormat,
+    /// Log level or tracing filter (RUST_LOG overrides it).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Check or print the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List configured models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Send one message through the fallback chain, without a server.
+    Agent(AgentArgs),
+    /// Check the config, keys, env file and port.
+    Doctor(DoctorArgs),
+}
+
+/// Where the config and secrets come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Config file (default: $CLAWGATE_CONFIG, then $XDG_CONFIG_HOME/clawgate/config.json).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Variables in systemd EnvironmentFile= syntax; the environment wins.
+    /// Files in $CREDENTIALS_DIRECTORY (systemd LoadCredential=) come last.
+    #[arg(long, value_name = "PATH")]
+    env_file: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("invalid config ({origin}):\n{errors}")]
+    Config {
+        origin: Source,
+        errors: ConfigErrors,
+    },
+    #[error(transparent)]
+    EnvFile(#[from] EnvFileError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    logging::init(cli.log_format, &cli.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Config {
+                command:
+                    ConfigCommand::Validate {
+                        source,
+                        offline,
+                        json,
+                    },
+            } => config_cmd::validate(&source, offline, json),
+            Command::Config {
+                command: ConfigCommand::Show { source },
+            } => config_cmd::show(&source),
+            Command::Models {
+                command:
+                    ModelsCommand::List {
+                        source,
+                        provider,
+                        json,
+                    },
+            } => models::list_models(&source, provider.as_deref(), json),
+            Command::Agent(args) => agent::agent(args).await,
+            Command::Doctor(args) => doctor::doctor(&args.source),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl SourceArgs {
+    fn environment(&self) -> Result<Environment, CliError> {
+        let mut env = Environment::from_process();
+        for path in &self.env_file {
+            env.load_env_file(path)?;
+        }
+        if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
+            env.load_credentials(&dir)?;
+        }
+        Ok(env)
+    }
+
+    fn load(&self, secrets: Secrets) -> Result<(Source, Loaded), CliError> {
+        let env = self.environment()?;
+        let source = config::locate(self.config.as_deref(), &env);
+        match config::load(&source, &env, secrets) {
+            Ok(loaded) => Ok((source, loaded)),
+            Err(errors) => Err(CliError::Config {
+                origin: source,
+                errors,
+            }),
+        }
+    }
+}
+
+/// Logs what the user should know about a config they loaded: once, at load.
+fn report(source: &Source, loaded: &Loaded) {
+    if !loaded.ignored.is_empty() {
+        tracing::info!(
+            "config {source}: ignoring keys clawgate does not use: {}",
+            loaded.ignored.join(", ")
+        );
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("config {source}: {warning}");
+    }
+}
+
+fn chain_text(config: &Config) -> String {
+    let mut text = config.routing.primary.to_string();
+    for fallback in &config.routing.fallbacks {
+        text.push_str(" -> ");
+        text.push_str(fallback.as_str());
+    }
+    text
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialize")
+    );
+}

@@ -1,0 +1,120 @@
+//! `clawgate models list`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{CliError, SourceArgs, print_json};
+use crate::config::{ApiKey, Secrets};
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List models, aliases and whether each provider's key is set.
+    List {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn key_status(key: &ApiKey) -> String {
+    match key {
+        ApiKey::Set(_) => "set".to_string(),
+        ApiKey::Missing { var } => format!("missing ({var})"),
+        ApiKey::None => "none".to_string(),
+    }
+}
+
+pub fn list_models(
+    source_args: &SourceArgs,
+    provider: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let (_, loaded) = source_args.load(Secrets::Offline)?;
+    let config = &loaded.config;
+    if let Some(id) = provider.filter(|id| !config.providers.contains_key(*id)) {
+        return Err(CliError::Other(format!("no provider {id:?} in the config")));
+    }
+    let rows: Vec<Value> = config
+        .models()
+        .filter(|(_, p, _)| provider.is_none_or(|id| p.id == id))
+        .map(|(model_ref, p, m)| {
+            json!({
+                "ref": model_ref.as_str(),
+                "name": m.name,
+                "reasoning": m.reasoning,
+                "input": m.input,
+                "contextWindow": m.context_window,
+                "maxTokens": m.max_tokens,
+                "aliases": config.aliases_of(&model_ref).collect::<Vec<_>>(),
+                "key": key_status(&p.api_key),
+            })
+        })
+        .collect();
+    if json {
+        print_json(&rows);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".to_string(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    let columns = [
+        "ref",
+        "name",
+        "reasoning",
+        "input",
+        "contextWindow",
+        "maxTokens",
+        "aliases",
+        "key",
+    ];
+    let headings = [
+        "REF",
+        "NAME",
+        "REASONING",
+        "INPUT",
+        "CONTEXT",
+        "MAX OUT",
+        "ALIAS",
+        "KEY",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| columns.iter().map(|c| text(&row[c])).collect())
+        .collect();
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([headings[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |fields: Vec<&str>| {
+        let padded: Vec<String> = fields
+            .iter()
+            .zip(&widths)
+            .map(|(f, w)| format!("{f:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headings.to_vec());
+    for row in &cells {
+        line(row.iter().map(String::as_str).collect());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,240 @@
+//! From a parsed document to a [`Config`]: key check, merge with the
+//! built-in catalog, `${VAR}` substitution, deserialization section by
+//! section (one file each), then the cross-checks (chain refs, aliases, keys
+//! of the providers the chain uses). Errors are collected, never returned
+//! early, so a user fixes a config in one pass.
+
+mod gateway;
+mod providers;
+mod routing;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use self::gateway::gateway_settings;
+use self::providers::provider;
+use self::routing::{check_keys_of_chain, referenced_providers, routing};
+use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
+use super::{Config, ConfigError, ConfigErrors, Environment, Loaded, Secrets, keys, substitute};
+use crate::catalog;
+
+struct Validator {
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+}
+
+impl Validator {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Deserializes `value`, reporting a failure at `path` plus the path
+    /// inside the value.
+    fn parse<T: DeserializeOwned + Default>(&mut self, path: &str, value: Option<&Value>) -> T {
+        let Some(value) = value else {
+            return T::default();
+        };
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                let inner = err.path().to_string();
+                let full = match inner.as_str() {
+                    "." | "" => path.to_string(),
+                    inner if inner.starts_with('[') => format!("{path}{inner}"),
+                    inner => format!("{path}.{inner}"),
+                };
+                self.error(full, err.into_inner().to_string());
+                T::default()
+            }
+        }
+    }
+}
+
+/// A `${VAR}` that the environment does not define, and where it was used.
+pub(super) struct MissingVar {
+    path: String,
+    var: String,
+}
+
+pub(super) fn validate(
+    user: Value,
+    env: &Environment,
+    secrets: Secrets,
+) -> Result<Loaded, ConfigErrors> {
+    let mut v = Validator {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if !user.is_object() {
+        return Err(ConfigErrors::single(
+            "",
+            "the config must be a JSON object".into(),
+        ));
+    }
+    let report = keys::check(&user);
+    for (path, message) in report.errors {
+        v.error(path, message);
+    }
+
+    let env_block = env_block(&user);
+    let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
+        Some(Value::Object(providers)) => providers.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    };
+    let mut document = merged_with_catalog(user, &mut v);
+    let lookup = |name: &str| {
+        env.get(name)
+            .or_else(|| env_block.get(name).map(String::as_str))
+    };
+    let mut missing = Vec::new();
+    for section in ["gateway", "models", "agents"] {
+        if let Some(value) = document.get_mut(section) {
+            substitute_strings(value, section.to_string(), &lookup, &mut missing);
+        }
+    }
+
+    let raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
+    let gateway = gateway_settings(raw_gateway, &missing, &mut v);
+
+    let raw_agents: RawAgentDefaults =
+        v.parse("agents.defaults", document.pointer("/agents/defaults"));
+    let referenced = referenced_providers(&raw_agents);
+
+    let mut providers = BTreeMap::new();
+    if let Some(Value::Object(raw_providers)) = document.pointer("/models/providers") {
+        for (id, raw) in raw_providers {
+            let path = format!("models.providers.{id}");
+            let raw: RawProvider = v.parse(&path, Some(raw));
+            if raw.base_url.is_none() && !referenced.contains(id.as_str()) {
+                // A fragment adding OpenClaw options to a provider defined
+                // elsewhere; nothing here routes to it.
+                v.warnings
+                    .push(format!("{path}: no baseUrl; the provider is skipped"));
+                continue;
+            }
+            if let Some(provider) = provider(id, raw, &path, &missing, &mut v) {
+                providers.insert(id.clone(), Arc::new(provider));
+            }
+        }
+    } else if document.pointer("/models/providers").is_some() {
+        v.error("models.providers", "expected an object of providers by id");
+    }
+
+    let routing = routing(raw_agents, &providers, &mut v);
+
+    if let Some(routing) = &routing {
+        check_keys_of_chain(
+            routing,
+            &providers,
+            &user_providers,
+            &missing,
+            secrets,
+            &mut v,
+        );
+    }
+    if secrets == Secrets::Required {
+        for var in missing
+            .iter()
+            .filter(|m| !m.path.starts_with("models.providers."))
+        {
+            v.error(
+                &var.path,
+                format!("environment variable {} is not set", var.var),
+            );
+        }
+    }
+
+    match routing {
+        Some(routing) if v.errors.is_empty() => Ok(Loaded {
+            config: Config {
+                gateway,
+                providers,
+                routing,
+            },
+            ignored: report.ignored,
+            warnings: v.warnings,
+        }),
+        _ => Err(ConfigErrors(v.errors)),
+    }
+}
+
+/// The config's own `env` block: string values at its top level and in
+/// `env.vars`. They feed `${VAR}` substitution after the process environment.
+fn env_block(user: &Value) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    let Some(Value::Object(env)) = user.get("env") else {
+        return vars;
+    };
+    let nested = env
+        .get("vars")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten();
+    for (name, value) in env.iter().chain(nested) {
+        if let Value::String(value) = value {
+            vars.insert(name.clone(), value.clone());
+        }
+    }
+    vars
+}
+
+/// The built-in defaults with the user's config merged over them, per
+/// `models.mode`.
+fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
+    let mut base = catalog::defaults();
+    match user.pointer("/models/mode") {
+        None => {}
+        Some(Value::String(mode)) if mode == "merge" => {}
+        Some(Value::String(mode)) if mode == "replace" => {
+            base["models"]["providers"] = Value::Object(Map::new());
+        }
+        Some(other) => v.error(
+            "models.mode",
+            format!("expected \"merge\" or \"replace\", found {other}"),
+        ),
+    }
+    // A user's chain replaces the default chain whole: merging would keep
+    // default fallbacks the user never asked for.
+    if user.pointer("/agents/defaults/model").is_some() {
+        if let Some(Value::Object(defaults)) = base.pointer_mut("/agents/defaults") {
+            defaults.remove("model");
+        }
+    }
+    catalog::merge(&mut base, user);
+    base
+}
+
+fn substitute_strings<'a>(
+    value: &mut Value,
+    path: String,
+    lookup: &impl Fn(&str) -> Option<&'a str>,
+    missing: &mut Vec<MissingVar>,
+) {
+    match value {
+        Value::String(text) if text.contains("${") => {
+            let (replaced, unknown) = substitute(text, lookup);
+            *text = replaced;
+            missing.extend(unknown.into_iter().map(|var| MissingVar {
+                path: path.clone(),
+                var,
+            }));
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                substitute_strings(item, format!("{path}[{index}]"), lookup, missing);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                substitute_strings(item, format!("{path}.{key}"), lookup, missing);
+            }
+        }
+        _ => {}
+    }
+}

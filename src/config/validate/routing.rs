@@ -1,0 +1,190 @@
+//! `agents.defaults.*`: the chain, aliases, per-model params, the thinking
+//! default, and the keys the chain needs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::super::raw::{RawAgentDefaults, RawModelChoice};
+use super::super::{ModelRef, Provider, Routing, Secrets};
+use super::{MissingVar, Validator};
+use crate::capabilities::ThinkingLevel;
+
+/// Provider ids named by the chain or by `agents.defaults.models`.
+pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
+    let chain: Vec<&str> = match &raw.model {
+        Some(RawModelChoice::Ref(primary)) => vec![primary.as_str()],
+        Some(RawModelChoice::Chain { primary, fallbacks }) => primary
+            .iter()
+            .chain(fallbacks)
+            .map(String::as_str)
+            .collect(),
+        None => Vec::new(),
+    };
+    chain
+        .into_iter()
+        .chain(raw.models.keys().map(String::as_str))
+        .filter_map(|text| {
+            text.split_once('/')
+                .map(|(provider, _)| provider.to_string())
+        })
+        .collect()
+}
+
+fn known_ref(
+    text: &str,
+    path: &str,
+    providers: &BTreeMap<String, Arc<Provider>>,
+    aliases: &BTreeMap<String, ModelRef>,
+    v: &mut Validator,
+) -> Option<ModelRef> {
+    if let Some(target) = aliases.get(text) {
+        return Some(target.clone());
+    }
+    let Some(model_ref) = ModelRef::parse(text) else {
+        v.error(
+            path,
+            format!("{text:?} is neither an alias nor a provider/model ref"),
+        );
+        return None;
+    };
+    match providers.get(model_ref.provider()) {
+        None => v.error(
+            path,
+            format!("unknown provider {:?} in {text:?}", model_ref.provider()),
+        ),
+        Some(provider) if provider.model(model_ref.model()).is_none() => v.error(
+            path,
+            format!(
+                "provider {:?} has no model {:?}; add it to models.providers.{}.models",
+                provider.id,
+                model_ref.model(),
+                provider.id
+            ),
+        ),
+        Some(_) => return Some(model_ref),
+    }
+    None
+}
+
+pub(super) fn routing(
+    raw: RawAgentDefaults,
+    providers: &BTreeMap<String, Arc<Provider>>,
+    v: &mut Validator,
+) -> Option<Routing> {
+    let mut aliases = BTreeMap::new();
+    let mut params = HashMap::new();
+    let no_aliases = BTreeMap::new();
+    for (key, entry) in &raw.models {
+        let path = format!("agents.defaults.models.{key}");
+        let Some(model_ref) = known_ref(key, &path, providers, &no_aliases, v) else {
+            continue;
+        };
+        if let Some(alias) = &entry.alias {
+            if alias.trim().is_empty() {
+                v.error(format!("{path}.alias"), "must not be empty");
+            } else if ModelRef::parse(alias).is_some_and(|r| providers.contains_key(r.provider())) {
+                v.error(
+                    format!("{path}.alias"),
+                    format!("{alias:?} would shadow a provider/model ref"),
+                );
+            } else if let Some(previous) = aliases.insert(alias.clone(), model_ref.clone()) {
+                v.error(
+                    format!("{path}.alias"),
+                    format!("{alias:?} is already the alias of {previous}"),
+                );
+            }
+        }
+        if let Some(entry_params) = &entry.params {
+            params.insert(model_ref, Arc::new(entry_params.clone()));
+        }
+    }
+
+    let (primary, fallbacks) = match raw.model {
+        Some(RawModelChoice::Ref(primary)) => (Some(primary), Vec::new()),
+        Some(RawModelChoice::Chain { primary, fallbacks }) => (primary, fallbacks),
+        None => (None, Vec::new()),
+    };
+    let primary = match primary {
+        Some(primary) => known_ref(
+            &primary,
+            "agents.defaults.model.primary",
+            providers,
+            &aliases,
+            v,
+        ),
+        None => {
+            v.error(
+                "agents.defaults.model.primary",
+                "required: the model to answer requests",
+            );
+            None
+        }
+    };
+    let mut resolved_fallbacks = Vec::new();
+    for (index, fallback) in fallbacks.iter().enumerate() {
+        let path = format!("agents.defaults.model.fallbacks[{index}]");
+        if let Some(model_ref) = known_ref(fallback, &path, providers, &aliases, v) {
+            if resolved_fallbacks.contains(&model_ref) || primary.as_ref() == Some(&model_ref) {
+                v.warnings.push(format!(
+                    "{path}: {fallback:?} is already in the chain; listed once"
+                ));
+            } else {
+                resolved_fallbacks.push(model_ref);
+            }
+        }
+    }
+
+    let thinking_default = raw.thinking_default.as_deref().and_then(|level| {
+        let parsed = level.parse::<ThinkingLevel>();
+        if let Err(message) = &parsed {
+            v.error("agents.defaults.thinkingDefault", message.clone());
+        }
+        parsed.ok()
+    });
+    Some(Routing {
+        primary: primary?,
+        fallbacks: resolved_fallbacks,
+        aliases,
+        params,
+        thinking_default,
+    })
+}
+
+/// A provider in the default chain without its key cannot serve: an error
+/// (unless offline). Any other provider the user configured without its key
+/// is a warning; built-in providers the user never mentioned stay quiet
+/// (`clawgate models list` shows their key status).
+pub(super) fn check_keys_of_chain(
+    routing: &Routing,
+    providers: &BTreeMap<String, Arc<Provider>>,
+    user_providers: &BTreeSet<String>,
+    missing: &[MissingVar],
+    secrets: Secrets,
+    v: &mut Validator,
+) {
+    let in_chain: BTreeSet<&str> = std::iter::once(&routing.primary)
+        .chain(&routing.fallbacks)
+        .map(ModelRef::provider)
+        .collect();
+    for var in missing
+        .iter()
+        .filter(|m| m.path.starts_with("models.providers."))
+    {
+        let provider = var.path["models.providers.".len()..]
+            .split('.')
+            .next()
+            .unwrap_or_default();
+        if !providers.contains_key(provider) {
+            continue;
+        }
+        let message = format!("environment variable {} is not set", var.var);
+        if in_chain.contains(provider) && secrets == Secrets::Required {
+            v.error(&var.path, message);
+        } else if !in_chain.contains(provider) && user_providers.contains(provider) {
+            v.warnings.push(format!(
+                "{}: {message}; provider {provider:?} is not in the default chain",
+                var.path
+            ));
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The API shapes the gateway reads and writes on the wire.
+
+pub mod openai;
