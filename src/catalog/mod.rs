@@ -1,182 +1,27 @@
 //! The built-in defaults: the providers and models clawgate knows without a
-//! config file, in the config file's own shape so that `models.mode: merge`
-//! is a plain merge of two documents and both go through one validation.
-//!
-//! Costs are USD per million tokens; zero means unknown. Sources:
-//! Moonshot's published rates and the OpenClaw Moonshot catalog.
+//! config file. They live in one data file, `catalog.json`, in the config
+//! file's own shape, so that `models.mode: merge` is a plain merge of two
+//! documents and both go through one validation; the Nix modules read the
+//! same file with `builtins.fromJSON`.
 
-use serde_json::{Value, json};
+use std::sync::LazyLock;
 
-/// The config used when there is no file, and the base a file merges into.
+use serde_json::Value;
+
+/// The catalog file, compiled in.
+pub const CATALOG_JSON: &str = include_str!("catalog.json");
+
+static CATALOG: LazyLock<Value> =
+    LazyLock::new(|| serde_json::from_str(CATALOG_JSON).expect("catalog.json is valid JSON"));
+
+/// The config used when there is no file, and the base a file merges into:
+/// the catalog's `models` and `agents` sections.
 pub fn defaults() -> Value {
-    json!({
-        "models": {
-            "mode": "merge",
-            "providers": {
-                "moonshot": {
-                    "baseUrl": "https://api.moonshot.ai/v1",
-                    "apiKey": "${MOONSHOT_API_KEY}",
-                    "api": "openai-completions",
-                    "models": moonshot_models(),
-                },
-                "kimi": {
-                    "baseUrl": "https://api.kimi.com/coding/v1",
-                    "apiKey": "${KIMI_API_KEY}",
-                    "api": "openai-completions",
-                    "models": [
-                        model("kimi-for-coding", "Kimi For Coding", true, &["text", "image"], 262_144, 32_768, [0.0; 3]),
-                    ],
-                },
-                "openrouter": {
-                    "baseUrl": "https://openrouter.ai/api/v1",
-                    "apiKey": "${OPENROUTER_API_KEY}",
-                    "api": "openai-completions",
-                    "models": [
-                        model("auto", "OpenRouter Auto", true, &["text", "image"], 2_000_000, 0, [0.0; 3]),
-                        model("moonshotai/kimi-k2.6", "Kimi K2.6 (OpenRouter)", true, &["text", "image"], 262_144, 262_144, [0.0; 3]),
-                    ],
-                },
-            },
-        },
-        "agents": {
-            "defaults": {
-                "model": {
-                    "primary": "moonshot/kimi-k2.6",
-                    "fallbacks": ["openrouter/moonshotai/kimi-k2.6"],
-                },
-            },
-        },
-    })
-}
-
-fn moonshot_models() -> Value {
-    let text = &["text"][..];
-    let vision = &["text", "image"][..];
-    json!([
-        model(
-            "kimi-k2.6",
-            "Kimi K2.6",
-            true,
-            vision,
-            262_144,
-            262_144,
-            [0.95, 4.0, 0.16]
-        ),
-        model(
-            "kimi-k2.7-code",
-            "Kimi K2.7 Code",
-            true,
-            vision,
-            262_144,
-            262_144,
-            [0.95, 4.0, 0.19]
-        ),
-        model(
-            "kimi-k2.5",
-            "Kimi K2.5",
-            true,
-            vision,
-            262_144,
-            262_144,
-            [0.60, 3.0, 0.10]
-        ),
-        model(
-            "kimi-k2-thinking",
-            "Kimi K2 Thinking",
-            true,
-            text,
-            262_144,
-            262_144,
-            [0.0; 3]
-        ),
-        model(
-            "kimi-k2-thinking-turbo",
-            "Kimi K2 Thinking Turbo",
-            true,
-            text,
-            262_144,
-            262_144,
-            [0.0; 3]
-        ),
-        model(
-            "kimi-k2-turbo",
-            "Kimi K2 Turbo",
-            false,
-            text,
-            256_000,
-            16_384,
-            [0.0; 3]
-        ),
-        model(
-            "kimi-k2-0905-preview",
-            "Kimi K2 0905 Preview",
-            false,
-            text,
-            256_000,
-            8_192,
-            [0.0; 3]
-        ),
-        model(
-            "kimi-k2-turbo-preview",
-            "Kimi K2 Turbo Preview",
-            false,
-            text,
-            256_000,
-            8_192,
-            [0.0; 3]
-        ),
-        model(
-            "moonshot-v1-8k",
-            "Moonshot V1 8K",
-            false,
-            text,
-            8_192,
-            0,
-            [0.0; 3]
-        ),
-        model(
-            "moonshot-v1-32k",
-            "Moonshot V1 32K",
-            false,
-            text,
-            32_768,
-            0,
-            [0.0; 3]
-        ),
-        model(
-            "moonshot-v1-128k",
-            "Moonshot V1 128K",
-            false,
-            text,
-            131_072,
-            0,
-            [0.0; 3]
-        ),
-    ])
-}
-
-/// One catalog entry; `max_tokens` 0 means unknown and is left out.
-fn model(
-    id: &str,
-    name: &str,
-    reasoning: bool,
-    input: &[&str],
-    context_window: u64,
-    max_tokens: u64,
-    [cost_in, cost_out, cache_read]: [f64; 3],
-) -> Value {
-    let mut entry = json!({
-        "id": id,
-        "name": name,
-        "reasoning": reasoning,
-        "input": input,
-        "contextWindow": context_window,
-        "cost": {"input": cost_in, "output": cost_out, "cacheRead": cache_read, "cacheWrite": 0.0},
-    });
-    if max_tokens > 0 {
-        entry["maxTokens"] = json!(max_tokens);
+    let mut config = serde_json::Map::new();
+    for section in ["models", "agents"] {
+        config.insert(section.to_string(), CATALOG[section].clone());
     }
-    entry
+    Value::Object(config)
 }
 
 /// Merges a user's config over the built-in one (`models.mode: merge`):
@@ -224,6 +69,37 @@ fn merge_models_by_id(base: &mut Value, user: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_catalog_holds_every_model_of_the_facts_file() {
+        let defaults = defaults();
+        let ids = |provider: &str| -> Vec<String> {
+            defaults["models"]["providers"][provider]["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for id in [
+            "kimi-k3",
+            "kimi-k2.6",
+            "kimi-k2.7-code",
+            "kimi-k2.7-code-highspeed",
+            "kimi-k2.5",
+        ] {
+            assert!(ids("moonshot").contains(&id.to_string()), "{id}");
+        }
+        for id in [
+            "kimi-for-coding",
+            "kimi-for-coding-highspeed",
+            "k3",
+            "k3-256k",
+        ] {
+            assert!(ids("kimi").contains(&id.to_string()), "{id}");
+        }
+    }
 
     #[test]
     fn merge_overrides_fields_and_extends_model_lists() {
