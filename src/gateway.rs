@@ -66,8 +66,14 @@ impl Gateway {
         request: ChatRequest,
     ) -> Result<Answer, CompletionError> {
         let chain = config.chain(request.model())?;
-        chain::run(&self.upstream, &chain, request, &config.gateway.timeouts)
-            .await
-            .map_err(CompletionError::Failed)
+        chain::run(
+            &self.upstream,
+            &chain,
+            request,
+            &config.gateway.timeouts,
+            &config.redactor,
+        )
+        .await
+        .map_err(CompletionError::Failed)
     }
 }

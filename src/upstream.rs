@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::config::{ApiKey, Target, Timeouts};
-use crate::ops::redact;
+use crate::ops::redact::Redactor;
 
 /// The shared HTTP client: one connection pool for every provider.
 #[derive(Debug, Clone)]
@@ -174,6 +174,7 @@ impl Upstream {
         body: Vec<u8>,
         stream: bool,
         timeouts: &Timeouts,
+        redactor: &Redactor,
     ) -> Result<Reply, AttemptError> {
         let provider = &target.provider;
         let deadline = Instant::now() + timeouts.first_byte;
@@ -190,7 +191,7 @@ impl Upstream {
                     "application/json"
                 },
             );
-        let secret = match &provider.api_key {
+        match &provider.api_key {
             ApiKey::Set(key) => {
                 let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))
                     .map_err(|_| {
@@ -200,17 +201,13 @@ impl Upstream {
                     })?;
                 value.set_sensitive(true);
                 request = request.header(AUTHORIZATION, value);
-                Some(key.expose_secret())
             }
             ApiKey::Missing { var } => return Err(AttemptError::MissingKey { var: var.clone() }),
-            ApiKey::None => None,
+            ApiKey::None => {}
         };
         // Configured headers come last so they win, User-Agent included.
         let request = request.headers(target.model.headers.clone()).body(body);
-        let scrub = |text: String| match secret {
-            Some(secret) => redact::scrub(&text, secret),
-            None => text,
-        };
+        let scrub = |text: String| redactor.provider_text(&text);
 
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => return Err(AttemptError::Timeout(timeouts.first_byte)),
@@ -225,7 +222,7 @@ impl Upstream {
             return Err(AttemptError::Upstream {
                 status: Some(status),
                 kind: FailureKind::of_status(status),
-                error_type,
+                error_type: error_type.map(scrub),
                 message: scrub(message),
                 retry_after,
             });
@@ -243,7 +240,7 @@ impl Upstream {
                     Some((error_type, message)) => Err(AttemptError::Upstream {
                         status: None,
                         kind: FailureKind::ProviderError,
-                        error_type,
+                        error_type: error_type.map(scrub),
                         message: scrub(message),
                         retry_after: None,
                     }),
@@ -269,7 +266,7 @@ impl Upstream {
                     Err(AttemptError::Upstream {
                         status: None,
                         kind: FailureKind::ProviderError,
-                        error_type,
+                        error_type: error_type.map(scrub),
                         message: scrub(message),
                         retry_after: None,
                     })

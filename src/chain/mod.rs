@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{ModelRef, Target, Timeouts};
 use crate::ops::metrics;
+use crate::ops::redact::Redactor;
 use crate::providers::{self, Rules};
 use crate::upstream::{AttemptError, Reply, Upstream};
 use crate::wire::openai::ChatRequest;
@@ -70,6 +71,7 @@ pub async fn run(
     chain: &[Target],
     request: ChatRequest,
     timeouts: &Timeouts,
+    redactor: &Redactor,
 ) -> Result<Answer, Vec<Failure>> {
     let ChatRequest { mut body, stream } = request;
     let mut failures = Vec::new();
@@ -88,7 +90,10 @@ pub async fn run(
         let provider = target.model_ref.provider();
         let model = target.model_ref.as_str();
         let started = Instant::now();
-        match upstream.attempt(target, bytes, stream, timeouts).await {
+        match upstream
+            .attempt(target, bytes, stream, timeouts, redactor)
+            .await
+        {
             Ok(reply) => {
                 metrics::attempt(provider, model, "ok", started.elapsed());
                 if index > 0 {

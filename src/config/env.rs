@@ -185,7 +185,7 @@ fn is_env_name(name: &str, allow_lower: bool) -> bool {
 /// their placeholders stay in the output unchanged.
 pub fn substitute<'a>(
     input: &str,
-    lookup: impl Fn(&str) -> Option<&'a str>,
+    mut lookup: impl FnMut(&str) -> Option<&'a str>,
 ) -> (String, Vec<String>) {
     let mut out = String::with_capacity(input.len());
     let mut missing = Vec::new();

@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
 
 use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
+use crate::ops::redact::Redactor;
 
 pub const DEFAULT_PORT: u16 = 18789;
 
@@ -123,6 +124,8 @@ pub struct Config {
     pub gateway: GatewaySettings,
     pub providers: BTreeMap<String, Arc<Provider>>,
     pub routing: Routing,
+    /// Every secret of this config; all outside text is scrubbed with it.
+    pub redactor: Redactor,
 }
 
 #[derive(Debug)]

@@ -1,6 +1,19 @@
-//! Keeping secrets out of everything clawgate prints: which header values are
-//! secret, and scrubbing a known secret out of text that came from elsewhere
-//! (an upstream's error message may echo what it was sent).
+//! Keeping secrets out of everything clawgate prints.
+//!
+//! A [`Redactor`] knows every secret of one config (each value that came
+//! from `${VAR}` substitution, each key and token field, each credential
+//! header). Every path by which text from outside (a provider's answer, an
+//! error message, a config value being shown) reaches a client, a log or the
+//! terminal goes through [`Redactor::scrub`] or [`Redactor::provider_text`].
+//! Besides the known secrets they remove anything shaped like a credential
+//! (`Bearer ...`, `sk-...`, `key=...` in a URL), so a provider echoing a key
+//! clawgate never held is caught too.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+pub const REDACTED: &str = "[redacted]";
 
 /// Header names whose values are credentials.
 pub fn is_sensitive_header(name: &str) -> bool {
@@ -13,15 +26,146 @@ pub fn is_sensitive_header(name: &str) -> bool {
             .any(|word| name.contains(word))
 }
 
-pub const REDACTED: &str = "[redacted]";
+/// Secrets shorter than this are not searched for: they would mangle
+/// ordinary words. Keys and tokens are far longer.
+const MIN_SECRET_LEN: usize = 4;
 
-/// `text` with every occurrence of `secret` replaced. Secrets shorter than
-/// four characters are not searched for: they would mangle ordinary words.
-pub fn scrub(text: &str, secret: &str) -> String {
-    if secret.len() < 4 {
+/// The secrets of one config, and the scrubbing every outside text goes
+/// through. Cheap to clone; its `Debug` shows only how many it holds.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    /// Longest first, so a secret containing another is replaced whole.
+    secrets: Arc<[Box<str>]>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+impl Redactor {
+    pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
+        let mut secrets: Vec<Box<str>> = secrets
+            .into_iter()
+            .map(|s| s.as_ref().trim().into())
+            .filter(|s: &Box<str>| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
+        Self {
+            secrets: secrets.into(),
+        }
+    }
+
+    /// `text` without any known secret or credential-shaped word.
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
+        for secret in self.secrets.iter() {
+            if out.contains(&**secret) {
+                out = Cow::Owned(out.replace(&**secret, REDACTED));
+            }
+        }
+        match scrub_shapes(&out) {
+            Some(cleaned) => Cow::Owned(cleaned),
+            None => out,
+        }
+    }
+
+    /// Text that came from a provider, made safe for a client, a log line or
+    /// a terminal: scrubbed, and with control characters escaped (`\n`,
+    /// `\u{1b}`) so it cannot forge log lines or terminal output.
+    pub fn provider_text(&self, text: &str) -> String {
+        escape_controls(&self.scrub(text))
+    }
+}
+
+/// Control characters as Rust-style escapes; everything else as is.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
         return text.to_string();
     }
-    text.replace(secret, REDACTED)
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Replaces credential-shaped words; `None` when there are none.
+///
+/// - `Bearer <token>` (any case) keeps the scheme: `Bearer [redacted]`;
+/// - `sk-` followed by 8 or more key characters (OpenAI, Moonshot, Kimi and
+///   OpenRouter keys all look like this);
+/// - the value of a `key=`, `api_key=`, `token=` or `access_token=` pair,
+///   as in a URL query.
+fn scrub_shapes(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    let is_key_byte = |b: u8| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
+    };
+    while i < bytes.len() {
+        // The start of the secret value, if a credential shape begins at i.
+        let value_start = if starts_with_ignore_case(&bytes[i..], b"bearer ")
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+        {
+            let mut j = i + 7;
+            while j < bytes.len() && bytes[j] == b' ' {
+                j += 1;
+            }
+            Some(j)
+        } else if bytes[i..].starts_with(b"sk-")
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            && bytes[i + 3..]
+                .iter()
+                .take_while(|b| is_key_byte(**b))
+                .count()
+                >= 8
+        {
+            Some(i)
+        } else {
+            ["key=", "api_key=", "apikey=", "token=", "access_token="]
+                .iter()
+                .find(|shape| {
+                    starts_with_ignore_case(&bytes[i..], shape.as_bytes())
+                        && (i == 0 || matches!(bytes[i - 1], b'?' | b'&' | b' ' | b'"' | b'\''))
+                })
+                .map(|shape| i + shape.len())
+        };
+        let Some(start) = value_start else {
+            i += 1;
+            continue;
+        };
+        let end = start
+            + bytes[start..]
+                .iter()
+                .take_while(|b| is_key_byte(**b))
+                .count();
+        if end == start {
+            i += 1;
+            continue;
+        }
+        let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        buffer.push_str(&text[copied..start]);
+        buffer.push_str(REDACTED);
+        copied = end;
+        i = end;
+    }
+    out.map(|mut buffer| {
+        buffer.push_str(&text[copied..]);
+        buffer
+    })
+}
+
+fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
+    haystack.len() >= prefix.len() && haystack[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 #[cfg(test)]
@@ -44,12 +188,58 @@ mod tests {
         }
     }
 
+    fn check(redactor: &Redactor, text: &str, expected: &str) {
+        assert_eq!(redactor.scrub(text), expected, "text {text:?}");
+    }
+
     #[test]
-    fn scrub_replaces_every_occurrence() {
-        assert_eq!(
-            scrub("bad key sk-abcd, sk-abcd", "sk-abcd"),
-            "bad key [redacted], [redacted]"
+    fn known_secrets_are_replaced_everywhere() {
+        let redactor = Redactor::new(["hunter2-long-secret", "abc", "x9q7-token"]);
+        check(
+            &redactor,
+            "bad key hunter2-long-secret, hunter2-long-secret",
+            "bad key [redacted], [redacted]",
         );
-        assert_eq!(scrub("a b c", "a"), "a b c");
+        // Too short to search for: ordinary words stay intact.
+        check(&redactor, "abc def", "abc def");
+        check(&redactor, "t=x9q7-token;", "t=[redacted];");
+    }
+
+    #[test]
+    fn credential_shapes_are_replaced_without_knowing_the_key() {
+        let redactor = Redactor::default();
+        check(
+            &redactor,
+            "Invalid header Authorization: Bearer sk-live-0123456789abcdef",
+            "Invalid header Authorization: Bearer [redacted]",
+        );
+        check(&redactor, "bearer abc.def", "bearer [redacted]");
+        check(
+            &redactor,
+            "key sk-or-v1-0123456789abcdef is invalid",
+            "key [redacted] is invalid",
+        );
+        check(
+            &redactor,
+            "GET https://x.test/v1?key=AIzaSy123&alt=sse",
+            "GET https://x.test/v1?key=[redacted]&alt=sse",
+        );
+        check(
+            &redactor,
+            "the task-list is empty",
+            "the task-list is empty",
+        );
+        check(&redactor, "sk-short", "sk-short");
+        check(&redactor, "monkey=1 and turkey", "monkey=1 and turkey");
+        check(&redactor, "plain text", "plain text");
+    }
+
+    #[test]
+    fn provider_text_escapes_control_characters() {
+        let redactor = Redactor::new(["secret-value"]);
+        assert_eq!(
+            redactor.provider_text("line one\nFAKE log line secret-value\r\u{1b}[31m"),
+            "line one\\nFAKE log line [redacted]\\r\\u{1b}[31m"
+        );
     }
 }

@@ -20,6 +20,7 @@ use self::routing::{check_keys_of_chain, referenced_providers, routing};
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{Config, ConfigError, ConfigErrors, Environment, Loaded, Secrets, keys, substitute};
 use crate::catalog;
+use crate::ops::redact::{Redactor, is_sensitive_header};
 
 struct Validator {
     errors: Vec<ConfigError>,
@@ -93,11 +94,30 @@ pub(super) fn validate(
             .or_else(|| env_block.get(name).map(String::as_str))
     };
     let mut missing = Vec::new();
+    let mut used = Vec::new();
     for section in ["gateway", "models", "agents"] {
         if let Some(value) = document.get_mut(section) {
-            substitute_strings(value, section.to_string(), &lookup, &mut missing);
+            substitute_strings(value, section.to_string(), &lookup, &mut missing, &mut used);
         }
     }
+    for var in &used {
+        if var.value.chars().any(char::is_control) {
+            v.error(
+                &var.path,
+                format!(
+                    "environment variable {} contains a control character (a \\r from a file edited on Windows?); remove it",
+                    var.var
+                ),
+            );
+        }
+    }
+    // Every substituted value, and every key, token and credential header
+    // written literally, is a secret wherever the config is shown.
+    let redactor = Redactor::new(
+        used.iter()
+            .map(|var| var.value.clone())
+            .chain(literal_secrets(&document)),
+    );
 
     let raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
     let gateway = gateway_settings(raw_gateway, &missing, &mut v);
@@ -150,18 +170,65 @@ pub(super) fn validate(
         }
     }
 
+    // Messages may quote values (serde's `invalid type: string "..."`).
+    let scrub = |text: String| redactor.scrub(&text).into_owned();
     match routing {
         Some(routing) if v.errors.is_empty() => Ok(Loaded {
             config: Config {
                 gateway,
                 providers,
                 routing,
+                redactor: redactor.clone(),
             },
             ignored: report.ignored,
-            warnings: v.warnings,
+            warnings: v.warnings.into_iter().map(scrub).collect(),
         }),
-        _ => Err(ConfigErrors(v.errors)),
+        _ => Err(ConfigErrors(
+            v.errors
+                .into_iter()
+                .map(|error| ConfigError {
+                    message: scrub(error.message),
+                    ..error
+                })
+                .collect(),
+        )),
     }
+}
+
+/// Values written literally where a secret belongs: provider `apiKey`s,
+/// `gateway.auth.token`, and headers named like credentials.
+fn literal_secrets(document: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut push = |value: Option<&Value>| {
+        if let Some(Value::String(text)) = value {
+            found.push(text.clone());
+        }
+    };
+    push(document.pointer("/gateway/auth/token"));
+    let headers_of = |entry: &Value| -> Vec<Value> {
+        match entry.get("headers") {
+            Some(Value::Object(headers)) => headers
+                .iter()
+                .filter(|(name, _)| is_sensitive_header(name))
+                .map(|(_, value)| value.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    if let Some(Value::Object(providers)) = document.pointer("/models/providers") {
+        for provider in providers.values() {
+            push(provider.get("apiKey"));
+            for value in headers_of(provider) {
+                push(Some(&value));
+            }
+            if let Some(Value::Array(models)) = provider.get("models") {
+                for value in models.iter().flat_map(headers_of) {
+                    push(Some(&value));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The config's own `env` block: string values at its top level and in
@@ -210,15 +277,34 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
     base
 }
 
+/// A `${VAR}` that was substituted, with its value and where.
+struct UsedVar {
+    path: String,
+    var: String,
+    value: String,
+}
+
 fn substitute_strings<'a>(
     value: &mut Value,
     path: String,
     lookup: &impl Fn(&str) -> Option<&'a str>,
     missing: &mut Vec<MissingVar>,
+    used: &mut Vec<UsedVar>,
 ) {
     match value {
         Value::String(text) if text.contains("${") => {
-            let (replaced, unknown) = substitute(text, lookup);
+            let recording = |name: &str| {
+                let value = lookup(name);
+                if let Some(value) = value {
+                    used.push(UsedVar {
+                        path: path.clone(),
+                        var: name.to_string(),
+                        value: value.to_string(),
+                    });
+                }
+                value
+            };
+            let (replaced, unknown) = substitute(text, recording);
             *text = replaced;
             missing.extend(unknown.into_iter().map(|var| MissingVar {
                 path: path.clone(),
@@ -227,12 +313,12 @@ fn substitute_strings<'a>(
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                substitute_strings(item, format!("{path}[{index}]"), lookup, missing);
+                substitute_strings(item, format!("{path}[{index}]"), lookup, missing, used);
             }
         }
         Value::Object(map) => {
             for (key, item) in map.iter_mut() {
-                substitute_strings(item, format!("{path}.{key}"), lookup, missing);
+                substitute_strings(item, format!("{path}.{key}"), lookup, missing, used);
             }
         }
         _ => {}
