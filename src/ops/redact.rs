@@ -48,8 +48,9 @@ impl Redactor {
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
         let mut secrets: Vec<Box<str>> = secrets
             .into_iter()
-            .map(|s| s.as_ref().trim().into())
-            .filter(|s: &Box<str>| s.len() >= MIN_SECRET_LEN)
+            .map(|s| s.as_ref().trim().to_string())
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .map(String::into_boxed_str)
             .collect();
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
