@@ -140,7 +140,13 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
 fn no_file_means_the_built_in_catalog_and_chain() {
     let loaded = load("{}", &ALL_KEYS).unwrap();
     let config = &loaded.config;
-    assert_eq!(config.gateway.port, 18789);
+    assert_eq!(config.gateway.port, 18700);
+    // OpenClaw owns 18789-18793 and 18800-18899; both run side by side.
+    assert!(
+        !(18789..=18793).contains(&config.gateway.port)
+            && !(18800..=18899).contains(&config.gateway.port),
+        "the default port collides with OpenClaw's"
+    );
     assert_eq!(config.gateway.bind.to_string(), "127.0.0.1");
     assert_eq!(config.gateway.max_body_bytes, 32 * 1024 * 1024);
     assert_eq!(config.routing.primary.as_str(), "moonshot/kimi-k2.6");

@@ -28,7 +28,7 @@ pub use env::{EnvFileError, Environment, parse_env_file, substitute};
 use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
 use crate::ops::redact::Redactor;
 
-pub const DEFAULT_PORT: u16 = 18789;
+pub const DEFAULT_PORT: u16 = 18700;
 
 /// Where the config comes from, in the documented order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]

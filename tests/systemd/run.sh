@@ -100,7 +100,7 @@ result() { echo "$1=$2" >>$out/results; }
 ask() {
   curl -sS -m 20 -D $out/headers.$1 -o $out/body.$1 -H 'content-type: application/json' \
     -d "{\"model\":\"$2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
-    http://127.0.0.1:18789/v1/chat/completions
+    http://127.0.0.1:18700/v1/chat/completions
   echo $?
 }
 wait_for() { for _ in $(seq 1 100); do "$@" && return 0; sleep 0.2; done; return 1; }
@@ -119,7 +119,7 @@ result status_text "$(alice systemctl --user show -p StatusText --value clawgate
 result type "$(alice systemctl --user show -p Type --value clawgate.service)"
 # With Type=notify, `start` returns only after READY=1, which clawgate sends
 # once its listener is bound: the port must answer at once, without a retry.
-result healthz_at_active "$(curl -s -o /dev/null -m 5 http://127.0.0.1:18789/healthz; echo $?)"
+result healthz_at_active "$(curl -s -o /dev/null -m 5 http://127.0.0.1:18700/healthz; echo $?)"
 
 result first_request "$(ask first default)"
 
@@ -139,7 +139,7 @@ restarted() {
 }
 wait_for restarted && result restarted yes || result restarted no
 result restarts "$(alice systemctl --user show -p NRestarts --value clawgate.service)"
-wait_for curl -s -o /dev/null http://127.0.0.1:18789/healthz
+wait_for curl -s -o /dev/null http://127.0.0.1:18700/healthz
 result after_restart_request "$(ask restarted default)"
 
 alice systemctl --user status clawgate.service --no-pager >$out/status.txt
@@ -183,7 +183,7 @@ verdict() { if eval "$1"; then echo ok; else echo no; fi; }
 check "the driver ran" "$(verdict '[ -s "$e2e/results" ]')"
 check "systemctl --user start returned success" "$(verdict '[ "$(get start_exit)" = 0 ]')"
 check "the unit became active" "$(verdict '[ "$(get active)" = active ]')"
-check "StatusText came from clawgate over sd_notify" "$(verdict '[[ "$(get status_text)" == "serving on 127.0.0.1:18789; chain kimi/kimi-for-coding -> openrouter/moonshotai/kimi-k2.6" ]]')"
+check "StatusText came from clawgate over sd_notify" "$(verdict '[[ "$(get status_text)" == "serving on 127.0.0.1:18700; chain kimi/kimi-for-coding -> openrouter/moonshotai/kimi-k2.6" ]]')"
 check "Type=notify: active only once clawgate was serving (READY=1 after bind)" \
   "$(verdict '[ "$(get type)" = notify ] && [ "$(get healthz_at_active)" = 0 ]')"
 check "a chat completion was answered" "$(verdict '[ "$(get first_request)" = 0 ] && grep -q answer-from-the-fallback "$e2e/body.first"')"
