@@ -1,10 +1,11 @@
-//! The gateway's shared state: the current config (swapped whole on reload)
-//! and the upstream client, which outlives reloads so pooled connections
-//! survive them.
+//! The gateway's shared state: the current config (swapped whole on reload),
+//! the upstream client, which outlives reloads so pooled connections survive
+//! them, and the cap on requests in flight.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chain::{self, Answer, Failure};
@@ -14,7 +15,10 @@ use crate::wire::openai::ChatRequest;
 
 pub struct Gateway {
     config: ArcSwap<Config>,
-    upstream: Upstream,
+    /// Rebuilt only when a reload changes how connections are made.
+    upstream: ArcSwap<Upstream>,
+    /// `gateway.limits.maxConcurrentRequests` permits.
+    requests: ArcSwap<Semaphore>,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
 }
@@ -30,9 +34,11 @@ pub enum CompletionError {
 impl Gateway {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
         let upstream = Upstream::new(config.gateway.timeouts.connect)?;
+        let requests = Semaphore::new(config.gateway.client.max_concurrent_requests);
         Ok(Self {
             config: ArcSwap::from_pointee(config),
-            upstream,
+            upstream: ArcSwap::from_pointee(upstream),
+            requests: ArcSwap::from_pointee(requests),
             abort: CancellationToken::new(),
         })
     }
@@ -54,8 +60,61 @@ impl Gateway {
         self.config.load_full()
     }
 
-    pub fn replace_config(&self, config: Config) {
+    /// A slot for one request, or `None` when the cap is reached. The slot is
+    /// held until the response (a stream included) is finished.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.requests.load_full().try_acquire_owned().ok()
+    }
+
+    /// Puts `config` in force for new requests and applies whatever else it
+    /// changes. Returns what the user should be told: settings applied in a
+    /// particular way, or that need a restart. Never drops one silently.
+    pub fn replace_config(&self, config: Config) -> Vec<String> {
+        let mut notes = Vec::new();
+        let old = self.config();
+        let (old_g, new_g) = (&old.gateway, &config.gateway);
+        if old_g.timeouts.connect != new_g.timeouts.connect {
+            match Upstream::new(new_g.timeouts.connect) {
+                Ok(upstream) => {
+                    self.upstream.store(Arc::new(upstream));
+                    notes.push(format!(
+                        "gateway.timeouts.connectSeconds is now {}s for new upstream connections",
+                        new_g.timeouts.connect.as_secs_f64()
+                    ));
+                }
+                Err(err) => notes.push(format!(
+                    "gateway.timeouts.connectSeconds not applied ({err}); the previous value stays"
+                )),
+            }
+        }
+        if old_g.client.max_concurrent_requests != new_g.client.max_concurrent_requests {
+            self.requests.store(Arc::new(Semaphore::new(
+                new_g.client.max_concurrent_requests,
+            )));
+            notes.push(format!(
+                "gateway.limits.maxConcurrentRequests is now {} for new requests",
+                new_g.client.max_concurrent_requests
+            ));
+        }
+        let restart_only = [
+            (
+                "gateway.timeouts.clientHeaderSeconds",
+                old_g.client.header_timeout != new_g.client.header_timeout,
+            ),
+            (
+                "gateway.limits.maxConnections",
+                old_g.client.max_connections != new_g.client.max_connections,
+            ),
+        ];
+        for (key, changed) in restart_only {
+            if changed {
+                notes.push(format!(
+                    "{key} changed; it takes effect at the next restart"
+                ));
+            }
+        }
         self.config.store(Arc::new(config));
+        notes
     }
 
     /// Resolves the request's chain in `config` (the snapshot the request
@@ -66,8 +125,9 @@ impl Gateway {
         request: ChatRequest,
     ) -> Result<Answer, CompletionError> {
         let chain = config.chain(request.model())?;
+        let upstream = self.upstream.load_full();
         chain::run(
-            &self.upstream,
+            &upstream,
             &chain,
             request,
             &config.gateway.timeouts,

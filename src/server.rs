@@ -1,54 +1,114 @@
 //! Serving on an already-bound listener until a shutdown future resolves,
 //! then draining in-flight requests for at most the configured grace, after
 //! which they are ended (503, or an error event for streams).
+//!
+//! Everything a client can hold is bounded: the number of open connections
+//! (accepting pauses at the cap; the listen backlog holds a burst), the time
+//! to send a request's headers, which also bounds how long a kept-alive
+//! connection may sit idle, and (in `http/`) the time to send the body.
+//! HTTP/1.1 only: every client in this space speaks it, and its timeouts are
+//! the ones bounded here.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
 
 use crate::gateway::Gateway;
 use crate::http;
+
+/// Connections the kernel queues while the server is busy or at its cap.
+/// Linux caps it at `net.core.somaxconn` (4096 by default since 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// The most of a request head (request line and headers) hyper buffers; the
+/// router refuses heads over [`http::MAX_HEADER_BYTES`] with a JSON 431
+/// before this hard limit is reached.
+const MAX_HEAD_BUFFER: usize = 256 * 1024;
+
+/// Binds `addr` with a listen backlog that absorbs bursts of clients.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 pub async fn run(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stopping_tx, mut stopping) = watch::channel(false);
     let app = http::app(gateway.clone());
-    // Streams are many small writes; without TCP_NODELAY each waits for the
-    // client's delayed ACK (~40 ms a chunk on Linux).
-    let listener = listener.tap_io(|tcp| {
+    // Connection-level limits are fixed for the listener's lifetime.
+    let limits = gateway.config().gateway.client;
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BUFFER)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (tcp, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors or a client that left before
+                    // the accept: wait a moment rather than spin.
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Streams are many small writes; without TCP_NODELAY each waits for
+        // the client's delayed ACK (~40 ms a chunk on Linux).
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {err}");
         }
-    });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stopping_tx.send(true);
-    });
-    let grace_over = async move {
-        if stopping.wait_for(|stop| *stop).await.is_err() {
-            // The server ended on its own; nothing to bound.
-            return std::future::pending().await;
-        }
-        let grace = gateway.config().gateway.shutdown_grace;
-        tokio::time::sleep(grace).await;
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("connection ended: {err}");
+            }
+            drop(permit);
+        });
+    }
+
+    // Stop accepting; let in-flight requests finish within the grace.
+    drop(listener);
+    let grace = gateway.config().gateway.shutdown_grace;
+    let drained = tokio::time::timeout(grace, graceful.shutdown()).await;
+    if drained.is_err() {
         tracing::warn!("in-flight requests still running after {grace:?}; ending them");
         gateway.abort_in_flight();
-    };
-    let mut serve = std::pin::pin!(serve.into_future());
-    tokio::select! {
-        result = &mut serve => return result,
-        () = grace_over => {}
+        // Aborted requests end at once; give their last bytes a moment to leave.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            connections.acquire_many(limits.max_connections as u32),
+        )
+        .await;
     }
-    // Aborted requests end at once; give their last bytes a moment to leave.
-    match tokio::time::timeout(Duration::from_secs(1), serve).await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
-    }
+    Ok(())
 }

@@ -570,7 +570,7 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(notification(&socket).await.contains("RELOADING=1"));
     let after = notification(&socket).await;
     assert_contains(&after, "READY=1");
-    assert_contains(&after, "last reload failed");
+    assert_contains(&after, "last reload refused: invalid config");
     assert_eq!(served.chat().await.status(), 200);
 
     served.signal("TERM");
@@ -586,7 +586,7 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
         &logs,
         "attempt 1 failed: primary/m: provider_error: echo [redacted]",
     );
-    assert_contains(&logs, "reload failed; the previous config keeps serving");
+    assert_contains(&logs, "reload refused; the previous config keeps serving");
     assert!(logs.contains("config reloaded"), "{logs}");
     assert!(!logs.contains(SECRET), "no secret in the logs:\n{logs}");
 }

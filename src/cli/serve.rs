@@ -1,14 +1,18 @@
 //! `clawgate serve`: bind, tell systemd, serve until SIGTERM, reload on SIGHUP.
+//!
+//! Startup and every reload compute the settings to serve with in one place,
+//! [`effective`], so a reload can never weaken what startup enforced: the
+//! command line's overrides apply again, and a config that startup would
+//! refuse is refused, the previous one serving on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use tokio::net::TcpListener;
 
 use super::{CliError, SourceArgs, chain_text, report};
-use crate::config::Secrets;
+use crate::config::{Config, Secrets, is_loopback, parse_bind};
 use crate::gateway::Gateway;
 use crate::ops::systemd;
 use crate::server;
@@ -17,29 +21,67 @@ use crate::server;
 pub struct ServeArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Port to listen on (overrides gateway.port).
-    #[arg(long)]
+    /// Port to listen on (overrides gateway.port; default 18700).
+    #[arg(long, value_name = "PORT")]
     port: Option<u16>,
-    /// Address to listen on (overrides gateway.bind).
-    #[arg(long)]
+    /// Address to listen on: an IP address, or `localhost` (overrides
+    /// gateway.bind; default 127.0.0.1). Anything but loopback needs
+    /// gateway.auth.token.
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     bind: Option<IpAddr>,
 }
 
-pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
-    let (source, loaded) = args.source.load(Secrets::Required)?;
-    report(&source, &loaded);
-    let mut config = loaded.config;
-    config.gateway.port = args.port.unwrap_or(config.gateway.port);
-    config.gateway.bind = args.bind.unwrap_or(config.gateway.bind);
-    if !config.gateway.bind.is_loopback() && config.gateway.auth_token.is_none() {
-        return Err(CliError::Other(format!(
+/// The command line's overrides of the config.
+#[derive(Debug, Clone, Copy)]
+struct Overrides {
+    port: Option<u16>,
+    bind: Option<IpAddr>,
+}
+
+/// The config `serve` runs with: `config` with the command line's overrides
+/// applied, and refused if it would expose the keys. `listening` is the
+/// address already bound (on reload): bind and port cannot change without a
+/// restart, so the config keeps that address, is checked against it, and a
+/// note says so. Returns the config and what the user should be told.
+fn effective(
+    mut config: Config,
+    overrides: Overrides,
+    listening: Option<SocketAddr>,
+) -> Result<(Config, Vec<String>), String> {
+    let mut notes = Vec::new();
+    config.gateway.port = overrides.port.unwrap_or(config.gateway.port);
+    config.gateway.bind = overrides.bind.unwrap_or(config.gateway.bind);
+    if let Some(addr) = listening {
+        let wanted = SocketAddr::new(config.gateway.bind, config.gateway.port);
+        // Port 0 asks for any port: the one bound satisfies it.
+        let same = wanted.ip() == addr.ip() && (wanted.port() == addr.port() || wanted.port() == 0);
+        if !same {
+            notes.push(format!(
+                "gateway.bind/gateway.port now say {wanted}; that takes a restart, so clawgate keeps serving on {addr}"
+            ));
+        }
+        config.gateway.bind = addr.ip();
+        config.gateway.port = addr.port();
+    }
+    if !is_loopback(config.gateway.bind) && config.gateway.auth_token.is_none() {
+        return Err(format!(
             "refusing to listen on {} without gateway.auth.token: anyone who can reach it could spend your keys",
             config.gateway.bind
-        )));
+        ));
     }
+    Ok((config, notes))
+}
+
+pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let overrides = Overrides {
+        port: args.port,
+        bind: args.bind,
+    };
+    let (source, loaded) = args.source.load(Secrets::Required)?;
+    report(&source, &loaded);
+    let (config, _) = effective(loaded.config, overrides, None).map_err(CliError::Other)?;
     let wanted = SocketAddr::new(config.gateway.bind, config.gateway.port);
-    let listener = TcpListener::bind(wanted)
-        .await
+    let listener = server::bind(wanted)
         .map_err(|e| CliError::Other(format!("cannot listen on {wanted}: {e}")))?;
     let addr = listener
         .local_addr()
@@ -54,57 +96,81 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         |e: std::io::Error| CliError::Other(format!("cannot install signal handlers: {e}"));
     let hangups = signal(SignalKind::hangup()).map_err(signal_error)?;
     let terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    let interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     tokio::spawn(reload_on_sighup(
         hangups,
         gateway.clone(),
         args.source,
+        overrides,
         addr,
     ));
     systemd::spawn_watchdog();
-    tracing::info!(%addr, chain, "listening on http://{addr}");
+    tracing::info!(%addr, chain, "config {source}; listening on http://{addr}");
     systemd::ready(&format!("serving on {addr}; chain {chain}"));
-    server::run(listener, gateway, shutdown_signal(terminate))
+    server::run(listener, gateway, shutdown_signal(terminate, interrupt))
         .await
         .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGHUP re-reads the env files and the config. An invalid new config is
-/// logged and the old one keeps serving.
+/// SIGHUP re-reads the env files and the config and applies them exactly as
+/// startup would. A config startup would refuse is logged, shown in the
+/// systemd status, and the old one keeps serving.
 async fn reload_on_sighup(
     mut hangups: tokio::signal::unix::Signal,
     gateway: Arc<Gateway>,
     source: SourceArgs,
+    overrides: Overrides,
     addr: SocketAddr,
 ) {
     while hangups.recv().await.is_some() {
         systemd::reloading();
-        match source.load(Secrets::Required) {
-            Ok((path, loaded)) => {
-                report(&path, &loaded);
-                let config = loaded.config;
-                if SocketAddr::new(config.gateway.bind, config.gateway.port) != addr {
-                    tracing::warn!("gateway.port and gateway.bind take effect at the next restart");
-                }
+        let loaded = source.load(Secrets::Required).map_err(|e| e.to_string());
+        let applied = loaded.and_then(|(path, loaded)| {
+            report(&path, &loaded);
+            let (config, notes) = effective(loaded.config, overrides, Some(addr))?;
+            Ok((path, config, notes))
+        });
+        match applied {
+            Ok((path, config, mut notes)) => {
                 let chain = chain_text(&config);
-                gateway.replace_config(config);
+                notes.extend(gateway.replace_config(config));
+                for note in &notes {
+                    tracing::warn!("reload: {note}");
+                }
                 tracing::info!(chain, "config reloaded from {path}");
                 systemd::ready(&format!("serving on {addr}; chain {chain}"));
             }
-            Err(err) => {
-                tracing::error!("reload failed; the previous config keeps serving: {err}");
-                systemd::ready(&format!("serving on {addr}; last reload failed"));
+            Err(reason) => {
+                tracing::error!("reload refused; the previous config keeps serving: {reason}");
+                let first_line = reason.lines().next().unwrap_or_default();
+                systemd::ready(&format!(
+                    "serving on {addr}; last reload refused: {first_line}"
+                ));
             }
         }
     }
 }
 
-async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
+/// Resolves at the first SIGTERM or SIGINT; a second one while draining
+/// ends the process at once.
+async fn shutdown_signal(
+    mut terminate: tokio::signal::unix::Signal,
+    mut interrupt: tokio::signal::unix::Signal,
+) {
     tokio::select! {
         _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
     }
-    tracing::info!("shutting down; draining in-flight requests");
+    tracing::info!("shutting down; draining in-flight requests (a second signal stops at once)");
     systemd::stopping("draining in-flight requests");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!("second signal: stopping now without draining");
+        std::process::exit(1);
+    });
 }

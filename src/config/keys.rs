@@ -61,15 +61,29 @@ const ROOT: Shape = Shape::Object(&[
         Shape::Object(&[
             ("port", Shape::Leaf),
             ("bind", Shape::Leaf),
-            ("auth", Shape::Object(&[("token", Shape::Leaf)])),
+            (
+                "auth",
+                Shape::Object(&[("token", Shape::Leaf), ("openMetrics", Shape::Leaf)]),
+            ),
             ("maxBodyBytes", Shape::Leaf),
             ("shutdownGraceSeconds", Shape::Leaf),
+            ("allowedHosts", Shape::Leaf),
+            ("allowedOrigins", Shape::Leaf),
             (
                 "timeouts",
                 Shape::Object(&[
                     ("connectSeconds", Shape::Leaf),
                     ("firstByteSeconds", Shape::Leaf),
                     ("idleSeconds", Shape::Leaf),
+                    ("clientHeaderSeconds", Shape::Leaf),
+                    ("clientBodySeconds", Shape::Leaf),
+                ]),
+            ),
+            (
+                "limits",
+                Shape::Object(&[
+                    ("maxConnections", Shape::Leaf),
+                    ("maxConcurrentRequests", Shape::Leaf),
                 ]),
             ),
         ]),

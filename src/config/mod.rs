@@ -30,6 +30,23 @@ use crate::ops::redact::Redactor;
 
 pub const DEFAULT_PORT: u16 = 18700;
 
+/// A listen address as `gateway.bind` and `--bind` take it: an IP address,
+/// or `localhost`/`loopback` for 127.0.0.1.
+pub fn parse_bind(text: &str) -> Result<IpAddr, String> {
+    match text {
+        "localhost" | "loopback" => Ok(IpAddr::from([127, 0, 0, 1])),
+        text => text
+            .parse()
+            .map_err(|_| format!("expected an IP address or \"localhost\", found {text:?}")),
+    }
+}
+
+/// Whether only this machine can reach `ip`; an IPv4-mapped IPv6 loopback
+/// (`::ffff:127.0.0.1`) counts.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// Where the config comes from, in the documented order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -136,6 +153,28 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
+    /// Serve `/metrics` without the token (`gateway.auth.openMetrics`).
+    pub open_metrics: bool,
+    /// `Host` names accepted besides loopback names and the bind address,
+    /// lowercased, without port.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the API.
+    pub allowed_origins: Vec<String>,
+    pub client: ClientLimits,
+}
+
+/// Bounds on what clients may hold. Connection-level ones (the timeouts
+/// and `max_connections`) are read when the server starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientLimits {
+    /// Until a request's headers have arrived, counted from the moment the
+    /// connection is ready for one (accepted, or idle after a response).
+    pub header_timeout: Duration,
+    /// To receive a request's body.
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    /// Requests being answered at once; more get 503.
+    pub max_concurrent_requests: usize,
 }
 
 /// Limits on one upstream attempt.

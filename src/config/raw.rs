@@ -17,12 +17,23 @@ pub struct RawGateway {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_seconds: Option<f64>,
     pub timeouts: RawTimeouts,
+    pub limits: RawLimits,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RawAuth {
     pub token: Option<String>,
+    pub open_metrics: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawLimits {
+    pub max_connections: Option<u64>,
+    pub max_concurrent_requests: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +42,8 @@ pub struct RawTimeouts {
     pub connect_seconds: Option<f64>,
     pub first_byte_seconds: Option<f64>,
     pub idle_seconds: Option<f64>,
+    pub client_header_seconds: Option<f64>,
+    pub client_body_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -65,13 +65,21 @@ impl Config {
             "gateway": {
                 "port": g.port,
                 "bind": g.bind.to_string(),
-                "auth": {"token": g.auth_token.as_ref().map(|_| REDACTED)},
+                "auth": {"token": g.auth_token.as_ref().map(|_| REDACTED), "openMetrics": g.open_metrics},
+                "allowedHosts": g.allowed_hosts,
+                "allowedOrigins": g.allowed_origins,
+                "limits": {
+                    "maxConnections": g.client.max_connections,
+                    "maxConcurrentRequests": g.client.max_concurrent_requests,
+                },
                 "maxBodyBytes": g.max_body_bytes,
                 "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
                 "timeouts": {
                     "connectSeconds": g.timeouts.connect.as_secs_f64(),
                     "firstByteSeconds": g.timeouts.first_byte.as_secs_f64(),
                     "idleSeconds": g.timeouts.idle.as_secs_f64(),
+                    "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
+                    "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
                 },
             },
             "models": {"providers": providers},

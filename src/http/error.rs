@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::guard::request_id;
 use crate::chain::{AttemptReport, Failure};
 use crate::gateway::CompletionError;
 use crate::ops::metrics;
@@ -32,6 +33,26 @@ pub enum ApiError {
     Upstream(Vec<Failure>),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    #[error(
+        "the gateway is answering its limit of {0} requests at once (gateway.limits.maxConcurrentRequests); retry shortly"
+    )]
+    Busy(usize),
+    #[error(
+        "the request body did not arrive within {0} seconds (gateway.timeouts.clientBodySeconds)"
+    )]
+    BodyTimeout(u64),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("the request headers are larger than the limit of {0} bytes")]
+    HeadersTooLarge(usize),
+    #[error(
+        "Host {0:?} is not allowed: clawgate answers loopback names and gateway.allowedHosts only (this refuses DNS rebinding)"
+    )]
+    HostNotAllowed(String),
+    #[error(
+        "requests from web pages are refused unless their origin is in gateway.allowedOrigins (origin {0:?})"
+    )]
+    OriginNotAllowed(String),
 }
 
 impl From<CompletionError> for ApiError {
@@ -72,12 +93,51 @@ impl IntoResponse for ApiError {
                 "upstream_error",
                 "gateway_shutdown",
             ),
+            ApiError::Busy(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rate_limit_error",
+                "gateway_busy",
+            ),
+            ApiError::BodyTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                "request_timeout",
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method_not_allowed",
+            ),
+            ApiError::HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request_error",
+                "headers_too_large",
+            ),
+            ApiError::HostNotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "host_not_allowed",
+            ),
+            ApiError::OriginNotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "origin_not_allowed",
+            ),
             ApiError::Upstream(failures) => return upstream_failure(failures),
         };
         metrics::request(code);
         tracing::debug!(status = status.as_u16(), code, "request refused: {self}");
-        let body = json!({"error": {"message": self.to_string(), "type": kind, "code": code}});
-        (status, Json(body)).into_response()
+        let mut error = json!({"message": self.to_string(), "type": kind, "code": code});
+        if let Some(id) = request_id() {
+            error["request_id"] = json!(&*id);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if matches!(self, ApiError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -142,8 +202,11 @@ fn upstream_failure(failures: &[Failure]) -> Response {
         "request failed"
     );
 
-    let body: Value =
-        json!({"error": {"message": message, "type": kind, "code": code, "attempts": attempts}});
+    let mut error = json!({"message": message, "type": kind, "code": code, "attempts": attempts});
+    if let Some(id) = request_id() {
+        error["request_id"] = json!(&*id);
+    }
+    let body: Value = json!({ "error": error });
     let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(failures.len()));

@@ -6,10 +6,17 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::super::raw::RawGateway;
-use super::super::{DEFAULT_PORT, GatewaySettings, Timeouts};
+use super::super::{
+    ClientLimits, DEFAULT_PORT, GatewaySettings, Timeouts, is_loopback, parse_bind,
+};
 use super::{MissingVar, Validator};
 
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+/// Open client connections; each holds a file descriptor, and the units set
+/// `LimitNOFILE` well above this.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+/// Requests in flight; each also holds an upstream connection.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
 
 fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> Duration {
     let value = value.unwrap_or(default);
@@ -31,12 +38,8 @@ pub(super) fn gateway_settings(
 ) -> GatewaySettings {
     let bind = match raw.bind.as_deref() {
         None => IpAddr::from([127, 0, 0, 1]),
-        Some("loopback" | "localhost") => IpAddr::from([127, 0, 0, 1]),
-        Some(text) => text.parse().unwrap_or_else(|_| {
-            v.error(
-                "gateway.bind",
-                format!("expected an IP address, found {text:?}"),
-            );
+        Some(text) => parse_bind(text).unwrap_or_else(|message| {
+            v.error("gateway.bind", message);
             IpAddr::from([127, 0, 0, 1])
         }),
     };
@@ -54,7 +57,7 @@ pub(super) fn gateway_settings(
         Some(token) => Some(SecretString::from(token)),
         None => None,
     };
-    if !bind.is_loopback() && auth_token.is_none() && !token_unresolved {
+    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved {
         v.error(
             "gateway.bind",
             format!("{bind} is not a loopback address; set gateway.auth.token to serve beyond this machine"),
@@ -66,6 +69,61 @@ pub(super) fn gateway_settings(
             "gateway.maxBodyBytes",
             format!("must be at least 1024, found {max_body_bytes}"),
         );
+    }
+    let count = |v: &mut Validator, path: &str, value: Option<u64>, default: u64| {
+        let value = value.unwrap_or(default);
+        if (1..=1_000_000).contains(&value) {
+            value as usize
+        } else {
+            v.error(
+                path,
+                format!("expected a number from 1 to 1000000, found {value}"),
+            );
+            default as usize
+        }
+    };
+    let client = ClientLimits {
+        header_timeout: seconds(
+            v,
+            "gateway.timeouts.clientHeaderSeconds",
+            raw.timeouts.client_header_seconds,
+            30.0,
+        ),
+        body_timeout: seconds(
+            v,
+            "gateway.timeouts.clientBodySeconds",
+            raw.timeouts.client_body_seconds,
+            60.0,
+        ),
+        max_connections: count(
+            v,
+            "gateway.limits.maxConnections",
+            raw.limits.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+        ),
+        max_concurrent_requests: count(
+            v,
+            "gateway.limits.maxConcurrentRequests",
+            raw.limits.max_concurrent_requests,
+            DEFAULT_MAX_CONCURRENT_REQUESTS,
+        ),
+    };
+    let allowed_hosts = raw
+        .allowed_hosts
+        .iter()
+        .map(|host| host.trim().to_ascii_lowercase())
+        .collect();
+    let mut allowed_origins = Vec::new();
+    for (index, origin) in raw.allowed_origins.iter().enumerate() {
+        match reqwest::Url::parse(origin) {
+            Ok(url) if url.host().is_some() && matches!(url.path(), "" | "/") => {
+                allowed_origins.push(url.origin().ascii_serialization())
+            }
+            _ => v.error(
+                format!("gateway.allowedOrigins[{index}]"),
+                format!("expected an origin such as \"https://app.example.com\", found {origin:?}"),
+            ),
+        }
     }
     GatewaySettings {
         port: raw.port.unwrap_or(DEFAULT_PORT),
@@ -98,5 +156,9 @@ pub(super) fn gateway_settings(
                 300.0,
             ),
         },
+        open_metrics: raw.auth.open_metrics.unwrap_or(false),
+        allowed_hosts,
+        allowed_origins,
+        client,
     }
 }

@@ -1,0 +1,108 @@
+//! `POST /v1/chat/completions`: read the body within its limits, run the
+//! chain, and answer with JSON or a relayed stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::Value;
+
+use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
+use crate::gateway::Gateway;
+use crate::ops::metrics;
+use crate::relay;
+use crate::upstream::Reply;
+use crate::wire::openai::{ChatRequest, label_model};
+
+pub async fn chat_completions(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let config = gateway.config();
+    let Some(slot) = gateway.admit() else {
+        return Err(ApiError::Busy(
+            config.gateway.client.max_concurrent_requests,
+        ));
+    };
+    let limit = config.gateway.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let bytes = read_body(
+        request.into_body(),
+        limit,
+        config.gateway.client.body_timeout,
+    )
+    .await?;
+    let request = ChatRequest::parse(&bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    drop(bytes);
+    let answer = tokio::select! {
+        answer = gateway.complete(&config, request) => answer?,
+        () = gateway.aborted() => return Err(ApiError::ShuttingDown),
+    };
+
+    metrics::request(if answer.failures.is_empty() {
+        "ok"
+    } else {
+        "fallback"
+    });
+    let model_ref = answer.target.model_ref.clone();
+    let mut headers = HeaderMap::new();
+    headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
+    headers.insert(MODEL_HEADER, header_value(model_ref.as_str()));
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
+    let response = match answer.reply {
+        Reply::Complete(mut body) => {
+            label_model(&mut body, &model_ref);
+            (headers, Json(Value::Object(body))).into_response()
+        }
+        Reply::Stream { first, rest } => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let idle = config.gateway.timeouts.idle;
+            let stream = relay::relay(first, rest, model_ref, idle, gateway.aborted())
+                // The request's slot is held until the stream ends.
+                .map(move |frame| {
+                    let _ = &slot;
+                    frame
+                });
+            (headers, Body::from_stream(stream)).into_response()
+        }
+    };
+    Ok(response)
+}
+
+/// Refs are validated config text; this cannot fail for them, but a header
+/// is no place to panic.
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::Bytes, ApiError> {
+    let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| ApiError::BodyTimeout(within.as_secs()))?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::PayloadTooLarge(limit))
+        }
+        Err(err) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {err}"
+        ))),
+    }
+}

@@ -1,0 +1,246 @@
+//! What every request passes before a handler sees it: a request id, a cap
+//! on header size, the `Host` check that defeats DNS rebinding on loopback
+//! binds, the `Origin` check that keeps web pages out, and the bearer token.
+//! Each refusal is an [`ApiError`], so it has the OpenAI error shape.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+use super::ApiError;
+use crate::config::{Config, is_loopback};
+use crate::gateway::Gateway;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The most of all header names and values together; a larger head gets
+/// 431. hyper's own, larger buffer limit is the backstop.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request being handled, when called inside one.
+pub fn request_id() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
+
+/// The client's `x-request-id` when it is sane (1 to 128 characters of
+/// `[A-Za-z0-9._:-]`), else a new random one.
+fn choose_request_id(headers: &HeaderMap) -> Arc<str> {
+    let sane = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=128).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        });
+    match sane {
+        Some(id) => id.into(),
+        None => format!("req_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)).into(),
+    }
+}
+
+/// Gives the request an id: returned as `x-request-id`, carried by every log
+/// line of the request (a tracing span) and by error bodies.
+pub async fn with_request_id(request: Request, next: Next) -> Response {
+    let id = choose_request_id(request.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(request).instrument(span))
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Host, Origin and header size: the checks that do not depend on the
+/// route.
+pub async fn check_request(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = gateway.config();
+    let headers = request.headers();
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
+    }
+    if let Err(err) = check_host(&config, headers) {
+        return err.into_response();
+    }
+    let origin = match allowed_origin(&config, headers) {
+        Ok(origin) => origin,
+        Err(err) => return err.into_response(),
+    };
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    // A configured origin: answer the CORS preflight, and let the browser
+    // read the answer.
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut preflight = StatusCode::NO_CONTENT.into_response();
+        let headers = preflight.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, content-type, x-request-id, x-clawgate-fallback",
+            ),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        preflight
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "x-request-id, x-clawgate-provider, x-clawgate-model, x-clawgate-attempts",
+        ),
+    );
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
+    response
+}
+
+/// On a loopback bind only loopback names (and `gateway.allowedHosts`) may
+/// be in `Host`: a web page that rebinds its own name to 127.0.0.1 still
+/// sends that name. Other binds need the token anyway.
+fn check_host(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
+    let gateway = &config.gateway;
+    if !is_loopback(gateway.bind) {
+        return Ok(());
+    }
+    // HTTP/1.0 clients may send none; browsers always do.
+    let Some(host) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let host = host.to_str().unwrap_or_default().to_ascii_lowercase();
+    let name = host_name(&host);
+    let loopback_name = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .is_ok_and(is_loopback);
+    if loopback_name || gateway.allowed_hosts.iter().any(|allowed| *allowed == name) {
+        Ok(())
+    } else {
+        Err(ApiError::HostNotAllowed(host))
+    }
+}
+
+/// `host[:port]` without the port; IPv6 literals keep their brackets.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// A request from a web page carries `Origin`; it is refused unless the
+/// origin is configured. `Ok(Some(..))` is the value to echo in CORS headers.
+fn allowed_origin(config: &Config, headers: &HeaderMap) -> Result<Option<HeaderValue>, ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(None);
+    };
+    let text = origin.to_str().unwrap_or_default();
+    if config
+        .gateway
+        .allowed_origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(text))
+    {
+        Ok(Some(origin.clone()))
+    } else {
+        Err(ApiError::OriginNotAllowed(text.to_string()))
+    }
+}
+
+/// With `gateway.auth.token` set, the API (and `/metrics`, unless
+/// `gateway.auth.openMetrics`) requires `Authorization: Bearer <token>`; the
+/// scheme is matched in any case.
+pub async fn require_token(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = gateway.config();
+    let open = config.gateway.open_metrics && request.uri().path() == "/metrics";
+    if let (Some(expected), false) = (&config.gateway.auth_token, open) {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .unwrap_or_default();
+        let matches: bool = presented
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes())
+            .into();
+        if !matches {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_drop_the_port() {
+        for (host, name) in [
+            ("localhost:18700", "localhost"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::1]:18700", "[::1]"),
+            ("[::ffff:127.0.0.1]", "[::ffff:127.0.0.1]"),
+            ("evil.example:80", "evil.example"),
+        ] {
+            assert_eq!(host_name(host), name, "{host}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_sane() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(value).unwrap());
+            choose_request_id(&headers)
+        };
+        assert_eq!(&*with("abc-123_x.y:z"), "abc-123_x.y:z");
+        for insane in ["", "has space", "new\tline", &"x".repeat(129)] {
+            let id = with(insane);
+            assert!(
+                id.starts_with("req_") && id.len() == 36,
+                "{insane:?} -> {id}"
+            );
+        }
+    }
+}
