@@ -305,8 +305,15 @@ async fn show_and_models_list_never_print_a_key() {
     let files = Files::new();
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let mut config = env_keyed_config(&primary, &backup);
-    config["models"]["providers"]["primary"]["headers"] =
-        json!({"X-Api-Key": "${MOCK_KEY}", "X-Title": "visible"});
+    config["models"]["providers"]["primary"]["headers"] = json!({
+        "X-Api-Key": "${MOCK_KEY}",
+        "X-Title": "visible",
+        // A secret in a header not named like a credential.
+        "X-Custom": "tenant ${MOCK_KEY}",
+    });
+    // And one in a URL query.
+    config["models"]["providers"]["backup"]["baseUrl"] =
+        json!(format!("{}?key=${{MOCK_KEY}}", backup.base_url()));
     config["agents"]["defaults"]["models"] = json!({"primary/m": {"alias": "main"}});
     let path = files.config(&config);
     let env = [("MOCK_KEY", SECRET)];
@@ -323,6 +330,14 @@ async fn show_and_models_list_never_print_a_key() {
         "[redacted]"
     );
     assert_eq!(primary_json["models"][0]["headers"]["x-title"], "visible");
+    assert_eq!(
+        primary_json["models"][0]["headers"]["x-custom"],
+        "tenant [redacted]"
+    );
+    let backup_url = value["models"]["providers"]["backup"]["baseUrl"]
+        .as_str()
+        .unwrap();
+    assert!(backup_url.ends_with("?key=[redacted]"), "{backup_url}");
 
     let listed = run(&["models", "list", "--config", s(&path)], &env);
     let table = text(&listed.stdout);
@@ -446,6 +461,10 @@ struct Served {
 
 impl Served {
     async fn start(config: &Path, env_file: &Path, notify: &Path) -> Self {
+        Self::start_with(config, env_file, notify, &[]).await
+    }
+
+    async fn start_with(config: &Path, env_file: &Path, notify: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -458,6 +477,7 @@ impl Served {
                 "--env-file",
                 s(env_file),
             ])
+            .args(extra)
             .env_clear()
             .env("NOTIFY_SOCKET", notify)
             .stderr(Stdio::piped())
@@ -498,12 +518,17 @@ impl Served {
     }
 
     async fn chat(&self) -> reqwest::Response {
-        reqwest::Client::new()
+        self.chat_with_token(None).await
+    }
+
+    async fn chat_with_token(&self, token: Option<&str>) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
             .post(format!("{}/v1/chat/completions", self.url))
-            .json(&json!({"messages": user_message()}))
-            .send()
-            .await
-            .unwrap()
+            .json(&json!({"messages": user_message()}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
     }
 
     fn logs(&self) -> String {
@@ -589,6 +614,114 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     assert_contains(&logs, "reload refused; the previous config keeps serving");
     assert!(logs.contains("config reloaded"), "{logs}");
     assert!(!logs.contains(SECRET), "no secret in the logs:\n{logs}");
+}
+
+/// A notify socket in `files`' directory.
+fn notify_socket(files: &Files) -> (PathBuf, tokio::net::UnixDatagram) {
+    let path = files.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    (path, tokio::net::UnixDatagram::from_std(socket).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_never_weakens_what_startup_enforced() {
+    let files = Files::new();
+    let backup = healthy_mock().await;
+    let mut config = env_keyed_config(&backup, &backup);
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    let config_path = files.config(&config);
+    let env_file = files.write(
+        "secrets.env",
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\n"),
+        0o600,
+    );
+    let (notify_path, socket) = notify_socket(&files);
+    // The command line opens the listener to every interface.
+    let mut served = Served::start_with(
+        &config_path,
+        &env_file,
+        &notify_path,
+        &["--bind", "0.0.0.0"],
+    )
+    .await;
+    assert_contains(&notification(&socket).await, "READY=1");
+    assert_eq!(served.chat().await.status(), 401);
+
+    // The token is removed from the file: startup would refuse this.
+    config["gateway"] = json!({});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    let status = notification(&socket).await;
+    assert_contains(
+        &status,
+        "last reload refused: refusing to listen on 0.0.0.0 without gateway.auth.token",
+    );
+    assert_eq!(served.chat().await.status(), 401, "the API stays closed");
+    let answered = served.chat_with_token(Some("gateway-token-77")).await;
+    assert_eq!(answered.status(), 200);
+
+    // A reload that changes the connect timeout says what it did with it.
+    // (The port in the file is overridden by --port 0, as at startup.)
+    config["gateway"] = json!({
+        "auth": {"token": "${GATEWAY_TOKEN}"},
+        "port": 1,
+        "timeouts": {"connectSeconds": 3},
+    });
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert_contains(&notification(&socket).await, "READY=1");
+    let answered = served.chat_with_token(Some("gateway-token-77")).await;
+    assert_eq!(answered.status(), 200);
+    served.signal("TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(20), served.child.wait()).await;
+    let logs = served.logs();
+    assert_contains(&logs, "reload refused; the previous config keeps serving");
+    assert!(!logs.contains("takes a restart"), "{logs}");
+    assert_contains(&logs, "gateway.timeouts.connectSeconds is now 3s");
+    assert!(!logs.contains("gateway-token-77"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_while_draining_stops_at_once() {
+    let files = Files::new();
+    let hung = mock(MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    })
+    .await;
+    let mut config = env_keyed_config(&hung, &hung);
+    config["gateway"] = json!({"shutdownGraceSeconds": 60});
+    let config_path = files.config(&config);
+    let env_file = files.write("secrets.env", &format!("MOCK_KEY={SECRET}\n"), 0o600);
+    let (notify_path, socket) = notify_socket(&files);
+    let mut served = Served::start(&config_path, &env_file, &notify_path).await;
+    assert_contains(&notification(&socket).await, "READY=1");
+    let url = served.url.clone();
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{url}/v1/chat/completions"))
+            .json(&json!({"messages": user_message()}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    served.signal("TERM");
+    assert!(notification(&socket).await.contains("STOPPING=1"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "the first signal drains"
+    );
+    served.signal("INT");
+    let status = tokio::time::timeout(Duration::from_secs(5), served.child.wait())
+        .await
+        .expect("the second signal ends the process at once")
+        .unwrap();
+    assert!(!status.success());
+    in_flight.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

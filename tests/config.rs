@@ -397,3 +397,61 @@ fn the_shipped_examples_validate() {
     }
     assert_eq!(count, 2);
 }
+
+#[test]
+fn loopback_binds_include_mapped_ipv6_and_localhost() {
+    for bind in ["::ffff:127.0.0.1", "localhost", "::1", "127.0.0.2"] {
+        let text = format!("{{gateway: {{bind: '{bind}'}}}}");
+        assert!(load(&text, &ALL_KEYS).is_ok(), "{bind} needs no token");
+    }
+    let errors = errors_of("{gateway: {bind: '::ffff:10.0.0.1'}}", &ALL_KEYS);
+    assert!(
+        errors[0].contains("not a loopback address; set gateway.auth.token"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn errors_never_echo_a_substituted_secret() {
+    let secret = "sk-echo-me-not-0123456789";
+    let env = [
+        ("MOONSHOT_API_KEY", "k-moonshot"),
+        ("OPENROUTER_API_KEY", "k-openrouter"),
+        ("BIND", secret),
+        ("TOKEN", secret),
+    ];
+    // A wrong type quotes the value in serde's message; a bad bind address
+    // quotes it in ours.
+    for text in [
+        "{gateway: {bind: '${BIND}'}}",
+        "{gateway: {auth: '${TOKEN}'}}",
+        "{gateway: {port: '${TOKEN}'}}",
+    ] {
+        let errors = errors_of(text, &env);
+        assert!(
+            !errors.join("\n").contains("echo-me-not"),
+            "{text}: {errors:?}"
+        );
+        assert!(
+            errors.join("\n").contains("[redacted]"),
+            "{text}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn credentials_with_control_characters_are_refused_by_name() {
+    let errors = errors_of(
+        "{}",
+        &[
+            ("MOONSHOT_API_KEY", "sk-from-windows\r"),
+            ("OPENROUTER_API_KEY", "k-openrouter"),
+        ],
+    );
+    assert_eq!(
+        errors,
+        [
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY contains a control character (a \\r from a file edited on Windows?); remove it"
+        ]
+    );
+}

@@ -174,3 +174,71 @@ async fn shutdown_signal(
         std::process::exit(1);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Environment, load_str};
+
+    fn config(gateway: &str) -> Config {
+        let env = Environment::from_pairs([
+            ("MOONSHOT_API_KEY", "k-moonshot"),
+            ("OPENROUTER_API_KEY", "k-openrouter"),
+        ]);
+        load_str(&format!("{{gateway: {gateway}}}"), &env, Secrets::Required)
+            .unwrap()
+            .config
+    }
+
+    const NONE: Overrides = Overrides {
+        port: None,
+        bind: None,
+    };
+
+    #[test]
+    fn the_command_line_wins_and_exposure_needs_a_token() {
+        let public = Overrides {
+            port: Some(9),
+            bind: Some(IpAddr::from([0, 0, 0, 0])),
+        };
+        let refused = effective(config("{}"), public, None).unwrap_err();
+        assert!(
+            refused.contains("refusing to listen on 0.0.0.0"),
+            "{refused}"
+        );
+        let (served, notes) = effective(config("{auth: {token: 't0ken'}}"), public, None).unwrap();
+        assert_eq!(
+            (served.gateway.bind, served.gateway.port, notes.len()),
+            (IpAddr::from([0, 0, 0, 0]), 9, 0)
+        );
+    }
+
+    #[test]
+    fn a_reload_keeps_the_bound_address_and_is_checked_against_it() {
+        let bound: SocketAddr = "0.0.0.0:18700".parse().unwrap();
+        // The file now says loopback and drops the token: the listener is
+        // still public, so the reload is refused.
+        let refused = effective(config("{bind: '127.0.0.1'}"), NONE, Some(bound)).unwrap_err();
+        assert!(
+            refused.contains("refusing to listen on 0.0.0.0"),
+            "{refused}"
+        );
+
+        let (served, notes) = effective(
+            config("{bind: '127.0.0.1', port: 18701, auth: {token: 't0ken'}}"),
+            NONE,
+            Some(bound),
+        )
+        .unwrap();
+        assert_eq!(
+            SocketAddr::new(served.gateway.bind, served.gateway.port),
+            bound
+        );
+        assert_eq!(
+            notes,
+            [
+                "gateway.bind/gateway.port now say 127.0.0.1:18701; that takes a restart, so clawgate keeps serving on 0.0.0.0:18700"
+            ]
+        );
+    }
+}

@@ -1,16 +1,26 @@
 //! The resolved config as `clawgate config show` prints it: every secret
 //! replaced by a marker saying whether it is set.
 
+use std::borrow::Cow;
+
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::{Config, ModelRef};
-use crate::ops::redact::{REDACTED, is_sensitive_header};
+use crate::ops::redact::{REDACTED, Redactor, is_sensitive_header};
 
 impl Config {
     /// The resolved config as JSON, with every secret replaced by a marker
     /// saying whether it is set. For `clawgate config show`.
     pub fn redacted(&self) -> Value {
+        let mut shown = self.shown();
+        // Whatever came from `${VAR}` is a secret wherever it ended up: a
+        // header not named like a credential, a `baseUrl` query.
+        scrub_strings(&mut shown, &self.redactor);
+        shown
+    }
+
+    fn shown(&self) -> Value {
         let headers = |headers: &HeaderMap| -> Value {
             headers
                 .iter()
@@ -94,5 +104,18 @@ impl Config {
                 "thinkingDefault": self.routing.thinking_default,
             }},
         })
+    }
+}
+
+fn scrub_strings(value: &mut Value, redactor: &Redactor) {
+    match value {
+        Value::String(text) => {
+            if let Cow::Owned(scrubbed) = redactor.scrub(text) {
+                *text = scrubbed;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, redactor)),
+        Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, redactor)),
+        _ => {}
     }
 }
