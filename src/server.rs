@@ -45,6 +45,44 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// File descriptors the configured limits may need: one per client
+/// connection, one per upstream connection, and a margin for the rest.
+pub fn descriptors_needed(limits: &crate::config::ClientLimits) -> u64 {
+    (limits.max_connections + limits.max_concurrent_requests + 256) as u64
+}
+
+/// Raises the soft open-file limit towards the hard one (as Go and nginx
+/// do), and returns a warning when even that is below `needed`.
+pub fn raise_fd_limit(needed: u64) -> Option<String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    // `rlim_t` is not 64 bits on every platform.
+    #[allow(clippy::unnecessary_cast)]
+    let available = limit.rlim_cur as u64;
+    (available < needed).then(|| {
+        format!(
+            "the open-file limit is {available}, below the {needed} that gateway.limits may need; \
+             raise it (LimitNOFILE= in the unit, ulimit -n) or lower gateway.limits"
+        )
+    })
+}
+
 pub async fn run(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -111,4 +149,26 @@ pub async fn run(
         .await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        assert_eq!(raise_fd_limit(1), None);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!(limit.rlim_cur, limit.rlim_max);
+        let warning = raise_fd_limit(u64::MAX).expect("no system allows that many");
+        assert!(warning.contains("LimitNOFILE="), "{warning}");
+    }
 }

@@ -80,6 +80,11 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let (source, loaded) = args.source.load(Secrets::Required)?;
     report(&source, &loaded);
     let (config, _) = effective(loaded.config, overrides, None).map_err(CliError::Other)?;
+    if let Some(warning) =
+        server::raise_fd_limit(server::descriptors_needed(&config.gateway.client))
+    {
+        tracing::warn!("{warning}");
+    }
     let wanted = SocketAddr::new(config.gateway.bind, config.gateway.port);
     let listener = server::bind(wanted)
         .map_err(|e| CliError::Other(format!("cannot listen on {wanted}: {e}")))?;
