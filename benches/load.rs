@@ -63,7 +63,15 @@ async fn main() {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clawgate"))
-        .args(["serve", "--port", "0", "--log-format", "text", "--log-level", "warn,clawgate::cli=info"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "text",
+            "--log-level",
+            "warn,clawgate::cli=info",
+        ])
         .arg("--config")
         .arg(&config)
         .stderr(Stdio::piped())
@@ -138,7 +146,8 @@ async fn main() {
     // 2. A flood of connections that send nothing.
     let mut sockets = Vec::with_capacity(idle);
     for _ in 0..idle {
-        if let Ok(socket) = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await {
+        if let Ok(socket) = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await
+        {
             sockets.push(socket);
         }
     }
@@ -163,4 +172,5 @@ async fn main() {
     );
     drop(sockets);
     let _ = child.kill();
+    let _ = child.wait();
 }

@@ -21,33 +21,185 @@ pub enum Dialect {
     Generic,
 }
 
+/// Where a provider's dialect was learnt, in the order it is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DialectSource {
+    /// The provider entry's `dialect` key.
+    Config,
+    /// A well-known endpoint host.
+    Host,
+    /// A well-known provider id (`moonshot`, `kimi-code`, ...).
+    ProviderId,
+    /// Nothing known: plain OpenAI-compatible.
+    Default,
+}
+
 /// A `User-Agent` Kimi Coding accepts; sent when the config sets none.
 pub const KIMI_CODING_USER_AGENT: &str = "KimiCLI/0.77";
 
 impl Dialect {
-    pub fn detect(base_url: &reqwest::Url) -> Self {
-        match base_url.host_str().unwrap_or_default() {
-            "api.moonshot.ai" | "api.moonshot.cn" => Dialect::Moonshot,
-            "api.kimi.com" => Dialect::KimiCoding,
-            "openrouter.ai" => Dialect::OpenRouter,
-            _ => Dialect::Generic,
+    /// The dialect of a provider: its `dialect` key, else its host, else its
+    /// id, else generic. A provider called `moonshot` behind a proxy still
+    /// gets Moonshot's rules.
+    pub fn resolve(
+        explicit: Option<Dialect>,
+        base_url: Option<&reqwest::Url>,
+        provider_id: &str,
+    ) -> (Self, DialectSource) {
+        if let Some(dialect) = explicit {
+            return (dialect, DialectSource::Config);
+        }
+        let by_host = match base_url.and_then(|url| url.host_str()) {
+            Some("api.moonshot.ai" | "api.moonshot.cn") => Some(Dialect::Moonshot),
+            Some("api.kimi.com") => Some(Dialect::KimiCoding),
+            Some("openrouter.ai") => Some(Dialect::OpenRouter),
+            _ => None,
+        };
+        if let Some(dialect) = by_host {
+            return (dialect, DialectSource::Host);
+        }
+        match provider_id.to_ascii_lowercase().as_str() {
+            "moonshot" | "moonshot-cn" => (Dialect::Moonshot, DialectSource::ProviderId),
+            "kimi" | "kimi-coding" | "kimi-code" | "kimicode" => {
+                (Dialect::KimiCoding, DialectSource::ProviderId)
+            }
+            "openrouter" => (Dialect::OpenRouter, DialectSource::ProviderId),
+            _ => (Dialect::Generic, DialectSource::Default),
         }
     }
 
-    /// Moonshot-family APIs reject the `developer` role.
-    pub fn supports_developer_role(self) -> bool {
-        !self.is_kimi()
+    /// The `dialect` key's spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "moonshot" => Some(Dialect::Moonshot),
+            "kimi-coding" => Some(Dialect::KimiCoding),
+            "openrouter" => Some(Dialect::OpenRouter),
+            "openai" | "generic" => Some(Dialect::Generic),
+            _ => None,
+        }
     }
 
     pub fn is_kimi(self) -> bool {
         matches!(self, Dialect::Moonshot | Dialect::KimiCoding)
     }
 
+    /// The built-in provider whose catalog entries describe this dialect's
+    /// models.
+    pub fn catalog_provider(self) -> Option<&'static str> {
+        match self {
+            Dialect::Moonshot => Some("moonshot"),
+            Dialect::KimiCoding => Some("kimi"),
+            Dialect::OpenRouter => Some("openrouter"),
+            Dialect::Generic => None,
+        }
+    }
+
     /// Headers the provider needs that the user's config may leave out.
     pub fn default_headers(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Dialect::KimiCoding => &[("user-agent", KIMI_CODING_USER_AGENT)],
+            Dialect::OpenRouter => &[("x-openrouter-title", "clawgate")],
             _ => &[],
+        }
+    }
+}
+
+/// Whether a model thinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reasoning {
+    None,
+    /// A switch turns it on or off.
+    Optional,
+    /// Always on; it cannot be turned off.
+    Always,
+}
+
+/// How the provider is told about thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThinkingControl {
+    /// `thinking: {type: enabled | disabled}`.
+    Switch,
+    /// Nothing is sent (Kimi K2.7 Code rejects any `thinking` field).
+    Omit,
+    /// `reasoning_effort: "max"` (what OpenClaw sends Kimi K3).
+    EffortMax,
+}
+
+/// What happens to a `tool_choice` Kimi cannot take while thinking
+/// (`required`, or a pinned function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForcedToolChoice {
+    /// `required` becomes `auto`; a pinned function turns thinking off where
+    /// it can be turned off, else becomes `auto` (as OpenClaw does).
+    Relax,
+    /// Sent as the client set it (Kimi K3).
+    Keep,
+}
+
+/// Everything the rules need to know about one model at one provider.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    pub reasoning: Reasoning,
+    pub thinking_control: ThinkingControl,
+    /// Accepts `thinking.keep` (only with thinking on).
+    pub thinking_keep: bool,
+    /// Request fields the model fixes: never sent.
+    pub fixed_sampling: Vec<String>,
+    /// Fields the model fixes while thinking.
+    pub fixed_sampling_when_thinking: Vec<String>,
+    pub forced_tool_choice: ForcedToolChoice,
+    pub developer_role: bool,
+    /// Which field carries the output limit; `None` passes the client's own.
+    pub max_tokens_field: Option<MaxTokensField>,
+    pub streamed_usage: bool,
+}
+
+/// Capabilities as written in a model entry's `compat` (OpenClaw's keys and
+/// clawgate's): each field unset falls back to the dialect's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CapabilitySettings {
+    pub reasoning: Option<Reasoning>,
+    pub thinking_control: Option<ThinkingControl>,
+    pub thinking_keep: Option<bool>,
+    pub fixed_sampling: Option<Vec<String>>,
+    pub fixed_sampling_when_thinking: Option<Vec<String>>,
+    pub forced_tool_choice: Option<ForcedToolChoice>,
+    pub developer_role: Option<bool>,
+    pub max_tokens_field: Option<MaxTokensField>,
+    pub streamed_usage: Option<bool>,
+}
+
+impl CapabilitySettings {
+    /// The effective capabilities for a model of `dialect` that the entry
+    /// says reasons (`reasoning: true`) or not.
+    pub fn resolve(&self, dialect: Dialect, reasons: bool) -> Capabilities {
+        let reasoning = match (self.reasoning, reasons) {
+            (Some(reasoning), _) => reasoning,
+            (None, true) => Reasoning::Optional,
+            (None, false) => Reasoning::None,
+        };
+        let thinking_control = self.thinking_control.unwrap_or(match reasoning {
+            Reasoning::Optional => ThinkingControl::Switch,
+            Reasoning::None | Reasoning::Always => ThinkingControl::Omit,
+        });
+        Capabilities {
+            reasoning,
+            thinking_control,
+            thinking_keep: self.thinking_keep.unwrap_or(false),
+            fixed_sampling: self.fixed_sampling.clone().unwrap_or_default(),
+            fixed_sampling_when_thinking: self
+                .fixed_sampling_when_thinking
+                .clone()
+                .unwrap_or_default(),
+            forced_tool_choice: self.forced_tool_choice.unwrap_or(ForcedToolChoice::Relax),
+            developer_role: self.developer_role.unwrap_or(!dialect.is_kimi()),
+            max_tokens_field: self.max_tokens_field,
+            streamed_usage: self.streamed_usage.unwrap_or(true),
         }
     }
 }
@@ -93,7 +245,8 @@ impl FromStr for ThinkingLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MaxTokensField {
     MaxTokens,
     MaxCompletionTokens,
@@ -113,17 +266,101 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dialect_follows_the_endpoint() {
+    fn dialect_comes_from_the_key_then_the_host_then_the_id() {
+        use DialectSource::*;
         let cases = [
-            ("https://api.moonshot.ai/v1", Dialect::Moonshot),
-            ("https://api.moonshot.cn/v1", Dialect::Moonshot),
-            ("https://api.kimi.com/coding/v1", Dialect::KimiCoding),
-            ("https://openrouter.ai/api/v1", Dialect::OpenRouter),
-            ("http://127.0.0.1:9000/v1", Dialect::Generic),
-            ("https://moonshot.example.com/v1", Dialect::Generic),
+            (
+                Some(Dialect::OpenRouter),
+                "https://api.moonshot.ai/v1",
+                "x",
+                Dialect::OpenRouter,
+                Config,
+            ),
+            (
+                None,
+                "https://api.moonshot.ai/v1",
+                "x",
+                Dialect::Moonshot,
+                Host,
+            ),
+            (
+                None,
+                "https://api.moonshot.cn/v1",
+                "x",
+                Dialect::Moonshot,
+                Host,
+            ),
+            (
+                None,
+                "https://api.kimi.com/coding/v1",
+                "openrouter",
+                Dialect::KimiCoding,
+                Host,
+            ),
+            (
+                None,
+                "https://openrouter.ai/api/v1",
+                "x",
+                Dialect::OpenRouter,
+                Host,
+            ),
+            (
+                None,
+                "http://127.0.0.1:9000/v1",
+                "moonshot",
+                Dialect::Moonshot,
+                ProviderId,
+            ),
+            (
+                None,
+                "http://proxy.corp/v1",
+                "kimi-code",
+                Dialect::KimiCoding,
+                ProviderId,
+            ),
+            (
+                None,
+                "http://proxy.corp/v1",
+                "kimicode",
+                Dialect::KimiCoding,
+                ProviderId,
+            ),
+            (
+                None,
+                "http://proxy.corp/v1",
+                "kimi-coding",
+                Dialect::KimiCoding,
+                ProviderId,
+            ),
+            (
+                None,
+                "http://proxy.corp/v1",
+                "kimi",
+                Dialect::KimiCoding,
+                ProviderId,
+            ),
+            (
+                None,
+                "http://proxy.corp/v1",
+                "openrouter",
+                Dialect::OpenRouter,
+                ProviderId,
+            ),
+            (
+                None,
+                "https://moonshot.example.com/v1",
+                "local",
+                Dialect::Generic,
+                Default,
+            ),
         ];
-        for (url, expected) in cases {
-            assert_eq!(Dialect::detect(&url.parse().unwrap()), expected, "{url}");
+        for (explicit, url, id, dialect, source) in cases {
+            let url: reqwest::Url = url.parse().unwrap();
+            assert_eq!(
+                Dialect::resolve(explicit, Some(&url), id),
+                (dialect, source),
+                "{url} {id}"
+            );
         }
     }
 }

@@ -21,6 +21,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::config::{ApiKey, Target, Timeouts};
 use crate::ops::redact::Redactor;
+use crate::wire::body::Chunks;
 
 /// The shared HTTP client: one connection pool for every provider.
 #[derive(Debug, Clone)]
@@ -171,7 +172,7 @@ impl Upstream {
     pub async fn attempt(
         &self,
         target: &Target,
-        body: Vec<u8>,
+        body: Chunks,
         stream: bool,
         timeouts: &Timeouts,
         redactor: &Redactor,
@@ -206,7 +207,9 @@ impl Upstream {
             ApiKey::None => {}
         };
         // Configured headers come last so they win, User-Agent included.
-        let request = request.headers(target.model.headers.clone()).body(body);
+        let request = request
+            .headers(target.model.headers.clone())
+            .body(reqwest::Body::wrap(body));
         let scrub = |text: String| redactor.provider_text(&text);
 
         let response = match timeout_at(deadline, request.send()).await {

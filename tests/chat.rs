@@ -279,6 +279,14 @@ async fn configured_headers_win_over_the_client_and_model_headers_win_over_provi
     let sent = &primary.requests()[0]["headers"];
     assert_eq!(sent["user-agent"], "KimiCLI/0.77");
     assert_eq!(sent["x-title"], "clawgate");
+    // The edited body goes out with its length, not chunked.
+    assert!(
+        sent["content-length"]
+            .as_str()
+            .is_some_and(|n| n.parse::<u64>().is_ok()),
+        "{sent}"
+    );
+    assert!(sent.get("transfer-encoding").is_none(), "{sent}");
     assert_eq!(
         sent["authorization"],
         format!("Bearer {KEY}"),

@@ -65,7 +65,7 @@ fn the_kimi_code_blog_config_is_read_as_written() {
     );
     let model = provider.model("kimi-for-coding").unwrap();
     assert_eq!(model.headers["user-agent"], "KimiCLI/0.77");
-    assert!(!model.compat.supports_developer_role);
+    assert!(!model.capabilities.developer_role);
     assert_eq!(model.max_tokens, Some(32768));
     assert_eq!(
         config.resolve("Kimi K2.5 (Kimi Code)").unwrap().as_str(),
@@ -225,7 +225,7 @@ fn every_error_is_reported_at_once_with_its_path() {
         "models.providers.broken.baseUrl: required",
         "models.providers.broken.models[1].id: required",
         "models.providers.bad.baseUrl: expected an http(s) URL, found \"not a url\"",
-        "models.providers.bad.models[0].compat.maxTokensField: expected \"max_tokens\" or \"max_completion_tokens\", found \"limit\"",
+        "models.providers.bad.models[0].compat.maxTokensField: expected one of \"max_tokens\", \"max_completion_tokens\", found \"limit\"",
         "models.providers.bad.models[1].id: duplicate model id \"m\"",
         "agents.defaults.models.bad/m: unknown provider \"bad\" in \"bad/m\"",
         "agents.defaults.models.broken/m: unknown provider \"broken\" in \"broken/m\"",

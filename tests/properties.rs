@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use clawgate::config::{self, Environment, Secrets, substitute};
-use clawgate::providers::{self, Rules};
+use clawgate::providers;
+use clawgate::wire::openai::ChatRequest;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -170,27 +171,73 @@ proptest! {
         prop_assert_eq!(missing, expected_missing);
     }
 
-    /// Any request object goes out as a JSON object naming the upstream
-    /// model, for every dialect's rules.
+    /// Any request the gateway accepts goes out, for every dialect's rules,
+    /// as one valid JSON object naming the upstream model.
     #[test]
     fn any_request_object_yields_a_json_object(
-        document in json_value(),
-        dialect in 0usize..4,
+        extra in prop::collection::vec((prop::sample::select(REQUEST_KEYS), json_value()), 0..6),
+        messages in prop::collection::vec(message(), 1..6),
+        target in prop::sample::select(TARGETS),
     ) {
-        let Value::Object(mut body) = document else { return Ok(()) };
+        let mut body: Map<String, Value> = extra.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        body.insert("messages".into(), Value::Array(messages));
+        body.remove("model");
+        body.remove("stream");
+        let Ok(request) = ChatRequest::parse(Value::Object(body).to_string()) else {
+            return Ok(());
+        };
         let config = config::load_str("{}", &env(), Secrets::Required).unwrap().config;
-        let chain = config.chain(None).unwrap();
-        let providers = ["moonshot", "kimi", "openrouter", "moonshot"];
-        let target = config
-            .target(&config::ModelRef::parse(&format!("{}/{}", providers[dialect], match providers[dialect] {
-                "kimi" => "kimi-for-coding",
-                "openrouter" => "moonshotai/kimi-k2.6",
-                _ => "kimi-k2.6",
-            })).unwrap())
-            .unwrap_or_else(|| chain[0].clone());
-        providers::apply(&mut body, &Rules::for_target(&target));
-        let out = serde_json::to_vec(&Value::Object(body)).unwrap();
+        let target = config.target(&config::ModelRef::parse(target).unwrap()).unwrap();
+        let out = request.write(&providers::edits(&request, &target)).to_vec();
         let parsed: Map<String, Value> = serde_json::from_slice(&out).unwrap();
-        prop_assert!(parsed.get("model").is_some_and(Value::is_string));
+        prop_assert_eq!(parsed.get("model"), Some(&json!(target.model.id)));
     }
+}
+
+const REQUEST_KEYS: &[&str] = &[
+    "reasoning_effort",
+    "thinking",
+    "reasoning",
+    "tool_choice",
+    "tools",
+    "temperature",
+    "max_tokens",
+    "max_completion_tokens",
+    "stream_options",
+    "top_p",
+    "n",
+    "x_custom",
+];
+
+const TARGETS: &[&str] = &[
+    "moonshot/kimi-k2.6",
+    "moonshot/kimi-k2.7-code",
+    "moonshot/kimi-k3",
+    "moonshot/kimi-k2-turbo",
+    "kimi/kimi-for-coding",
+    "openrouter/moonshotai/kimi-k2.6",
+    "openrouter/auto",
+];
+
+fn message() -> impl Strategy<Value = Value> {
+    let id = prop::sample::select(&["functions.read:0", "functions read:1", "call_1", ""][..]);
+    prop_oneof![
+        "[a-z]{0,8}".prop_map(|text| json!({"role": "user", "content": text})),
+        Just(json!({"role": "developer", "content": "rules"})),
+        (prop::collection::vec(id.clone(), 0..3), any::<bool>()).prop_map(|(ids, reasoning)| {
+            let calls: Vec<Value> = ids
+                .iter()
+                .map(|id| {
+                    json!({"id": id, "type": "function",
+                "function": {"name": "read", "arguments": "{}"}})
+                })
+                .collect();
+            let mut message = json!({"role": "assistant", "content": "", "tool_calls": calls});
+            if reasoning {
+                message["reasoning_content"] = json!("r");
+            }
+            message
+        }),
+        id.prop_map(|id| json!({"role": "tool", "tool_call_id": id, "content": "ok"})),
+    ]
 }

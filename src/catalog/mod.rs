@@ -24,6 +24,31 @@ pub fn defaults() -> Value {
     Value::Object(config)
 }
 
+/// The catalog's entry for model `model_id` of built-in provider `provider`.
+pub fn model_entry(provider: &str, model_id: &str) -> Option<Value> {
+    CATALOG["models"]["providers"][provider]["models"]
+        .as_array()?
+        .iter()
+        .find(|m| m["id"] == model_id)
+        .cloned()
+}
+
+/// A legacy model id of a built-in provider (`kimi/k2p5`) as the id it now
+/// means (`kimi-for-coding`); any other id as it is.
+pub fn canonical_model<'a>(provider: &str, model_id: &'a str) -> &'a str {
+    let catalog: &'static Value = &CATALOG;
+    catalog["modelAliases"][format!("{provider}/{model_id}")]
+        .as_str()
+        .unwrap_or(model_id)
+}
+
+/// The built-in provider an OpenClaw provider id stands for (`kimi-coding`
+/// is `kimi`), if it is an alias.
+pub fn provider_alias(provider: &str) -> Option<&'static str> {
+    let catalog: &'static Value = &CATALOG;
+    catalog["providerAliases"][provider].as_str()
+}
+
 /// Merges a user's config over the built-in one (`models.mode: merge`):
 /// objects merge key by key with the user's values winning, and a provider's
 /// `models` list merges by `id`, so a user can override one field of a

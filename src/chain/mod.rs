@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config::{ModelRef, Target, Timeouts};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
-use crate::providers::{self, Rules};
+use crate::providers;
 use crate::upstream::{AttemptError, Reply, Upstream};
 use crate::wire::openai::ChatRequest;
 
@@ -73,25 +73,18 @@ pub async fn run(
     timeouts: &Timeouts,
     redactor: &Redactor,
 ) -> Result<Answer, Vec<Failure>> {
-    let ChatRequest { mut body, stream } = request;
+    let stream = request.stream;
     let mut failures = Vec::new();
     for (index, target) in chain.iter().enumerate() {
-        // Each target gets its own rewrite of the client's body; the last one
-        // may consume it.
-        let mut attempt_body = if index + 1 == chain.len() {
-            std::mem::take(&mut body)
-        } else {
-            body.clone()
-        };
-        providers::apply(&mut attempt_body, &Rules::for_target(target));
-        let bytes = serde_json::to_vec(&attempt_body).expect("a JSON object always serializes");
-        drop(attempt_body);
+        // Each target gets the client's bytes with its own rules' edits: the
+        // unchanged parts are shared slices, never copies.
+        let body = request.write(&providers::edits(&request, target));
 
         let provider = target.model_ref.provider();
         let model = target.model_ref.as_str();
         let started = Instant::now();
         match upstream
-            .attempt(target, bytes, stream, timeouts, redactor)
+            .attempt(target, body, stream, timeouts, redactor)
             .await
         {
             Ok(reply) => {

@@ -43,8 +43,8 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
     if let Some(level) = args.thinking {
         body["reasoning_effort"] = json!(level.as_effort());
     }
-    let request = ChatRequest::parse(body.to_string().as_bytes())
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    let request =
+        ChatRequest::parse(body.to_string()).map_err(|e| CliError::Other(e.to_string()))?;
     match gateway.complete(&gateway.config(), request).await {
         Ok(answer) => {
             let Reply::Complete(response) = &answer.reply else {

@@ -32,6 +32,12 @@ const COMPAT: Shape = Shape::Object(&[
     ("supportsDeveloperRole", Shape::Leaf),
     ("supportsUsageInStreaming", Shape::Leaf),
     ("maxTokensField", Shape::Leaf),
+    ("thinking", Shape::Leaf),
+    ("thinkingControl", Shape::Leaf),
+    ("thinkingKeep", Shape::Leaf),
+    ("fixedSampling", Shape::Leaf),
+    ("fixedSamplingWhenThinking", Shape::Leaf),
+    ("forcedToolChoice", Shape::Leaf),
 ]);
 
 const MODEL: Shape = Shape::Object(&[
@@ -47,6 +53,7 @@ const MODEL: Shape = Shape::Object(&[
 ]);
 
 const PROVIDER: Shape = Shape::Object(&[
+    ("dialect", Shape::Leaf),
     ("baseUrl", Shape::Leaf),
     ("apiKey", Shape::Leaf),
     ("api", Shape::Leaf),

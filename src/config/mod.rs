@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
 
-use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
+use crate::capabilities::{Capabilities, Dialect, DialectSource, ThinkingLevel};
 use crate::ops::redact::Redactor;
 
 pub const DEFAULT_PORT: u16 = 18700;
@@ -197,6 +197,7 @@ pub struct Provider {
     pub completions_url: reqwest::Url,
     pub api_key: ApiKey,
     pub dialect: Dialect,
+    pub dialect_source: DialectSource,
     pub models: Vec<Arc<Model>>,
 }
 
@@ -222,6 +223,7 @@ pub enum ApiKey {
 pub struct Model {
     pub id: String,
     pub name: String,
+    /// As written (OpenClaw's `reasoning`); `capabilities.reasoning` says how.
     pub reasoning: bool,
     pub input: Vec<String>,
     pub cost: Cost,
@@ -229,7 +231,7 @@ pub struct Model {
     pub max_tokens: Option<u64>,
     /// Dialect defaults, then provider headers, then model headers.
     pub headers: HeaderMap,
-    pub compat: Compat,
+    pub capabilities: Capabilities,
 }
 
 /// USD per million tokens; zero means unknown.
@@ -240,14 +242,6 @@ pub struct Cost {
     pub output: f64,
     pub cache_read: f64,
     pub cache_write: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Compat {
-    pub supports_developer_role: bool,
-    pub supports_usage_in_streaming: bool,
-    /// Which field carries the output limit; `None` passes the client's own.
-    pub max_tokens_field: Option<MaxTokensField>,
 }
 
 /// `provider/model-id`; the model id may itself contain `/`.

@@ -49,6 +49,7 @@ pub struct RawTimeouts {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawProvider {
+    pub dialect: Option<String>,
     pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub api: Option<String>,
@@ -56,7 +57,7 @@ pub struct RawProvider {
     pub models: Vec<RawModel>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawModel {
     pub id: Option<String>,
@@ -70,21 +71,63 @@ pub struct RawModel {
     pub compat: RawCompat,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawCost {
-    pub input: f64,
-    pub output: f64,
-    pub cache_read: f64,
-    pub cache_write: f64,
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A model's `compat`: OpenClaw's keys, and the capabilities clawgate adds.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawCompat {
     pub supports_developer_role: Option<bool>,
     pub supports_usage_in_streaming: Option<bool>,
     pub max_tokens_field: Option<String>,
+    pub thinking: Option<String>,
+    pub thinking_control: Option<String>,
+    pub thinking_keep: Option<bool>,
+    pub fixed_sampling: Option<Vec<String>>,
+    pub fixed_sampling_when_thinking: Option<Vec<String>>,
+    pub forced_tool_choice: Option<String>,
+}
+
+impl RawModel {
+    /// Fills every field this entry leaves out from `base` (the catalog's
+    /// entry for the same model): the user's entry wins field by field.
+    pub fn fill_from(&mut self, base: RawModel) {
+        macro_rules! fill {
+            ($($field:ident).+) => {
+                if self.$($field).+.is_none() {
+                    self.$($field).+ = base.$($field).+;
+                }
+            };
+        }
+        fill!(name);
+        fill!(reasoning);
+        fill!(input);
+        fill!(context_window);
+        fill!(max_tokens);
+        fill!(cost.input);
+        fill!(cost.output);
+        fill!(cost.cache_read);
+        fill!(cost.cache_write);
+        fill!(compat.supports_developer_role);
+        fill!(compat.supports_usage_in_streaming);
+        fill!(compat.max_tokens_field);
+        fill!(compat.thinking);
+        fill!(compat.thinking_control);
+        fill!(compat.thinking_keep);
+        fill!(compat.fixed_sampling);
+        fill!(compat.fixed_sampling_when_thinking);
+        fill!(compat.forced_tool_choice);
+        for (name, value) in base.headers {
+            self.headers.entry(name).or_insert(value);
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

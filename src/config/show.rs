@@ -52,11 +52,7 @@ impl Config {
                             "contextWindow": m.context_window,
                             "maxTokens": m.max_tokens,
                             "headers": headers(&m.headers),
-                            "compat": {
-                                "supportsDeveloperRole": m.compat.supports_developer_role,
-                                "supportsUsageInStreaming": m.compat.supports_usage_in_streaming,
-                                "maxTokensField": m.compat.max_tokens_field.map(|f| f.name()),
-                            },
+                            "capabilities": m.capabilities,
                         })
                     })
                     .collect();
@@ -64,6 +60,7 @@ impl Config {
                     "baseUrl": p.base_url.as_str(),
                     "api": "openai-completions",
                     "dialect": p.dialect,
+                    "dialectSource": p.dialect_source,
                     "apiKey": p.api_key.describe(),
                     "models": models,
                 });

@@ -45,8 +45,7 @@ pub async fn chat_completions(
         config.gateway.client.body_timeout,
     )
     .await?;
-    let request = ChatRequest::parse(&bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    drop(bytes);
+    let request = ChatRequest::parse(bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let answer = tokio::select! {
         answer = gateway.complete(&config, request) => answer?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),

@@ -1,351 +1,255 @@
-//! Request rewriting: pure functions from the client's request body to the
-//! body one provider/model expects. No I/O and no clock, so every rule is
-//! covered by table tests of the form "request in -> request out".
+//! The request rules: pure functions from a client's request and the target
+//! it is going to, to the [`Edits`] that make it right for that provider and
+//! model. No I/O, no clock, no config lookups beyond the [`Target`], so
+//! every rule is covered by "request in -> request out" table tests.
 //!
-//! Rules applied, in order: configured `params` fill fields the client left
-//! out; `thinkingDefault` applies when the client sent no thinking signal;
-//! the OpenAI `reasoning_effort` signal is translated to the provider's own
-//! switch; the `developer` role becomes `system` where unsupported; the
-//! output limit moves to the field the model expects; streamed usage is not
-//! asked of providers that cannot send it; `model` names the upstream id.
+//! One file per dialect ([`moonshot`] for Moonshot's rules, which
+//! [`kimi_coding`] shares; [`openrouter`]; [`openai`] for any other
+//! endpoint). This file holds what every dialect shares: the model's
+//! `params`, reading the client's thinking signal, the developer role, the
+//! output limit, streamed usage and the upstream model id.
 
-use serde_json::{Map, Value, json};
+mod kimi_coding;
+mod moonshot;
+mod openai;
+mod openrouter;
+
+use std::cell::OnceCell;
+
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
-use crate::config::{Compat, Target};
+use crate::config::Target;
+use crate::wire::body::{Edits, members};
+use crate::wire::openai::ChatRequest;
 
-/// What the rules need to know about where a request is going.
-#[derive(Debug, Clone, Copy)]
-pub struct Rules<'a> {
-    pub dialect: Dialect,
-    pub model_id: &'a str,
-    pub reasoning: bool,
-    pub compat: Compat,
-    pub params: Option<&'a Map<String, Value>>,
-    pub thinking_default: Option<ThinkingLevel>,
+/// The edits that make `request` right for `target`.
+pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
+    let mut draft = Draft::new(request);
+    let thinking = requested_thinking(request, target);
+    fill_params(&mut draft, target);
+    match target.provider.dialect {
+        Dialect::Moonshot => moonshot::apply(&mut draft, target, thinking),
+        Dialect::KimiCoding => kimi_coding::apply(&mut draft, target, thinking),
+        Dialect::OpenRouter => openrouter::apply(&mut draft, target, thinking),
+        Dialect::Generic => openai::apply(&mut draft, target, thinking),
+    }
+    developer_role(&mut draft, target);
+    output_limit(&mut draft, target);
+    streamed_usage(&mut draft, target);
+    draft.set("model", json!(target.model.id));
+    draft.edits
 }
 
-impl<'a> Rules<'a> {
-    pub fn for_target(target: &'a Target) -> Self {
-        Rules {
-            dialect: target.provider.dialect,
-            model_id: &target.model.id,
-            reasoning: target.model.reasoning,
-            compat: target.model.compat,
-            params: target.params.as_deref(),
-            thinking_default: target.thinking_default,
-        }
-    }
+/// What the client (or, failing that, the model's `params` or the
+/// `thinkingDefault`) asked of thinking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Thinking {
+    /// Nothing was asked: the provider's default applies.
+    Unspecified,
+    Off,
+    /// On, at an OpenAI `reasoning_effort` level when one was given.
+    On(Option<String>),
 }
 
-/// Rewrites `body` in place for `rules`.
-pub fn apply(body: &mut Map<String, Value>, rules: &Rules<'_>) {
-    if let Some(params) = rules.params {
-        for (key, value) in params {
-            body.entry(key.clone()).or_insert_with(|| value.clone());
+impl Thinking {
+    fn of_level(level: ThinkingLevel) -> Self {
+        match level {
+            ThinkingLevel::Off => Thinking::Off,
+            other => Thinking::On(Some(other.as_effort().to_string())),
         }
     }
-    thinking(body, rules);
-    if !rules.compat.supports_developer_role {
-        developer_to_system(body);
-    }
-    if let Some(field) = rules.compat.max_tokens_field {
-        max_tokens_field(body, field);
-    }
-    if !rules.compat.supports_usage_in_streaming {
-        drop_stream_usage(body);
-    }
-    body.insert("model".into(), Value::String(rules.model_id.to_string()));
-}
 
-const THINKING_SIGNALS: [&str; 3] = ["reasoning_effort", "thinking", "reasoning"];
-
-fn thinking(body: &mut Map<String, Value>, rules: &Rules<'_>) {
-    let has_signal = THINKING_SIGNALS.iter().any(|key| body.contains_key(*key));
-    if let (false, Some(level)) = (has_signal, rules.thinking_default) {
-        body.insert("reasoning_effort".into(), json!(level.as_effort()));
-    }
-    match rules.dialect {
-        Dialect::Moonshot | Dialect::KimiCoding => {
-            let effort = body.remove("reasoning_effort");
-            if !rules.reasoning || body.contains_key("thinking") {
-                return;
-            }
-            if let Some(effort) = effort {
-                let kind = if effort == "none" {
-                    "disabled"
-                } else {
-                    "enabled"
-                };
-                body.insert("thinking".into(), json!({ "type": kind }));
-            }
-        }
-        Dialect::OpenRouter => {
-            let Some(effort) = body.remove("reasoning_effort") else {
-                return;
+    /// The signal in one request-like object: `reasoning_effort`, else an
+    /// OpenAI-style `thinking` object, else OpenRouter's `reasoning`.
+    fn read(get: impl Fn(&str) -> Option<Value>) -> Self {
+        if let Some(Value::String(effort)) = get("reasoning_effort") {
+            return match effort.as_str() {
+                "none" | "off" => Thinking::Off,
+                _ => Thinking::On(Some(effort)),
             };
-            if body.contains_key("reasoning") {
-                return;
-            }
-            let reasoning = if effort == "none" {
-                json!({ "enabled": false })
-            } else {
-                // OpenRouter's efforts are low, medium and high.
-                let effort = if effort == "minimal" {
-                    json!("low")
-                } else {
-                    effort
-                };
-                json!({ "effort": effort })
-            };
-            body.insert("reasoning".into(), reasoning);
         }
-        Dialect::Generic => {}
+        if let Some(thinking) = get("thinking").filter(Value::is_object) {
+            return match thinking["type"].as_str() {
+                Some("disabled") => Thinking::Off,
+                _ => Thinking::On(None),
+            };
+        }
+        if let Some(reasoning) = get("reasoning").filter(Value::is_object) {
+            if reasoning["enabled"] == json!(false) || reasoning["effort"] == json!("none") {
+                return Thinking::Off;
+            }
+            return Thinking::On(reasoning["effort"].as_str().map(str::to_string));
+        }
+        Thinking::Unspecified
+    }
+
+    pub fn is_off(&self) -> bool {
+        *self == Thinking::Off
     }
 }
 
-fn developer_to_system(body: &mut Map<String, Value>) {
-    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+/// The request's signal, else the model's `params`, else `thinkingDefault`.
+fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
+    let from_request = Thinking::read(|key| request.value(key));
+    if from_request != Thinking::Unspecified {
+        return from_request;
+    }
+    if let Some(params) = &target.params {
+        let from_params = Thinking::read(|key| params.get(key).cloned());
+        if from_params != Thinking::Unspecified {
+            return from_params;
+        }
+    }
+    target
+        .thinking_default
+        .map_or(Thinking::Unspecified, Thinking::of_level)
+}
+
+/// A request with the edits made to it so far; what the rules work on.
+pub struct Draft<'r> {
+    request: &'r ChatRequest,
+    pub edits: Edits,
+    /// The raw `messages`, read when a rule first needs a message's member.
+    messages: OnceCell<Vec<&'r RawValue>>,
+}
+
+impl<'r> Draft<'r> {
+    fn new(request: &'r ChatRequest) -> Self {
+        Self {
+            request,
+            edits: Edits::default(),
+            messages: OnceCell::new(),
+        }
+    }
+
+    pub fn request(&self) -> &'r ChatRequest {
+        self.request
+    }
+
+    /// A top-level member as it stands after the edits so far.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        match self.edits.top.get(key) {
+            Some(edited) => edited.cloned(),
+            None => self.request.value(key),
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        match self.edits.top.get(key) {
+            Some(edited) => edited.is_some(),
+            None => self.request.contains(key),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.edits.top.set(key, value);
+    }
+
+    /// Removes `key` if it is there.
+    pub fn remove(&mut self, key: &str) {
+        if self.has(key) {
+            self.edits.top.remove(key);
+        }
+    }
+
+    pub fn set_in_message(&mut self, index: usize, key: &str, value: Value) {
+        self.edits.items.entry(index).or_default().set(key, value);
+    }
+
+    pub fn remove_in_message(&mut self, index: usize, key: &str) {
+        self.edits.items.entry(index).or_default().remove(key);
+    }
+
+    /// A member of message `index` as the client sent it.
+    pub fn message_member(&self, index: usize, key: &str) -> Option<Value> {
+        let messages = self.messages.get_or_init(|| {
+            self.request
+                .raw("messages")
+                .and_then(|raw| serde_json::from_str(raw).ok())
+                .unwrap_or_default()
+        });
+        let message = messages.get(index)?.get();
+        let member = members(message.as_bytes())
+            .ok()?
+            .into_iter()
+            .rev()
+            .find(|m| m.key == key)?;
+        serde_json::from_str(&message[member.value]).ok()
+    }
+}
+
+/// `agents.defaults.models.<ref>.params` fill the fields the client left out.
+fn fill_params(draft: &mut Draft, target: &Target) {
+    let Some(params) = &target.params else { return };
+    for (key, value) in params.iter() {
+        if !draft.has(key) {
+            draft.set(key, value.clone());
+        }
+    }
+}
+
+/// Where the model does not take the `developer` role, it becomes `system`.
+fn developer_role(draft: &mut Draft, target: &Target) {
+    if target.model.capabilities.developer_role {
+        return;
+    }
+    let request = draft.request();
+    for (index, message) in request.messages().iter().enumerate() {
+        if message.role == "developer" {
+            draft.set_in_message(index, "role", json!("system"));
+        }
+    }
+}
+
+/// The output limit moves to the field the model expects and is clamped to
+/// the model's maximum output.
+fn output_limit(draft: &mut Draft, target: &Target) {
+    if let Some(field) = target.model.capabilities.max_tokens_field {
+        let other = match field {
+            MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
+            MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
+        };
+        if let Some(limit) = draft.get(other.name()) {
+            draft.remove(other.name());
+            if !draft.has(field.name()) {
+                draft.set(field.name(), limit);
+            }
+        }
+    }
+    let Some(maximum) = target.model.max_tokens else {
         return;
     };
-    for message in messages {
-        if let Some(role) = message.get_mut("role").filter(|role| *role == "developer") {
-            *role = json!("system");
+    for field in [
+        MaxTokensField::MaxTokens,
+        MaxTokensField::MaxCompletionTokens,
+    ] {
+        if let Some(asked) = draft.get(field.name()).and_then(|v| v.as_u64()) {
+            if asked > maximum {
+                draft.set(field.name(), json!(maximum));
+            }
         }
     }
 }
 
-fn max_tokens_field(body: &mut Map<String, Value>, field: MaxTokensField) {
-    let other = match field {
-        MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
-        MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
-    };
-    if let Some(limit) = body.remove(other.name()) {
-        body.entry(field.name()).or_insert(limit);
+/// Providers that cannot stream usage are not asked to.
+fn streamed_usage(draft: &mut Draft, target: &Target) {
+    if target.model.capabilities.streamed_usage {
+        return;
     }
-}
-
-fn drop_stream_usage(body: &mut Map<String, Value>) {
-    let Some(Value::Object(options)) = body.get_mut("stream_options") else {
+    let Some(Value::Object(mut options)) = draft.get("stream_options") else {
         return;
     };
-    options.remove("include_usage");
+    if options.remove("include_usage").is_none() {
+        return;
+    }
     if options.is_empty() {
-        body.remove("stream_options");
+        draft.remove("stream_options");
+    } else {
+        draft.set("stream_options", Value::Object(options));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DEFAULT_COMPAT: Compat = Compat {
-        supports_developer_role: true,
-        supports_usage_in_streaming: true,
-        max_tokens_field: None,
-    };
-
-    fn rules(dialect: Dialect) -> Rules<'static> {
-        Rules {
-            dialect,
-            model_id: "upstream-id",
-            reasoning: true,
-            compat: Compat {
-                supports_developer_role: dialect.supports_developer_role(),
-                ..DEFAULT_COMPAT
-            },
-            params: None,
-            thinking_default: None,
-        }
-    }
-
-    fn check(rules: Rules<'_>, input: Value, expected: Value) {
-        let Value::Object(mut body) = input.clone() else {
-            panic!("input must be an object")
-        };
-        apply(&mut body, &rules);
-        assert_eq!(Value::Object(body), expected, "input {input}");
-    }
-
-    #[test]
-    fn model_is_replaced_and_unknown_fields_pass_untouched() {
-        check(
-            rules(Dialect::Generic),
-            json!({"model": "moonshot/kimi-k2.6", "messages": [], "x_custom": {"a": 1}, "temperature": 0.2}),
-            json!({"model": "upstream-id", "messages": [], "x_custom": {"a": 1}, "temperature": 0.2}),
-        );
-    }
-
-    #[test]
-    fn developer_role_becomes_system_for_kimi() {
-        let input = json!({"messages": [
-            {"role": "developer", "content": "be brief"},
-            {"role": "user", "content": "hi", "name": "developer"}
-        ]});
-        check(
-            rules(Dialect::Moonshot),
-            input.clone(),
-            json!({"model": "upstream-id", "messages": [
-                {"role": "system", "content": "be brief"},
-                {"role": "user", "content": "hi", "name": "developer"}
-            ]}),
-        );
-        let mut kept = input;
-        kept["model"] = json!("upstream-id");
-        check(rules(Dialect::OpenRouter), kept.clone(), kept);
-    }
-
-    #[test]
-    fn reasoning_effort_becomes_each_providers_switch() {
-        let cases = [
-            (
-                Dialect::Moonshot,
-                json!("none"),
-                json!({"thinking": {"type": "disabled"}}),
-            ),
-            (
-                Dialect::KimiCoding,
-                json!("high"),
-                json!({"thinking": {"type": "enabled"}}),
-            ),
-            (
-                Dialect::OpenRouter,
-                json!("none"),
-                json!({"reasoning": {"enabled": false}}),
-            ),
-            (
-                Dialect::OpenRouter,
-                json!("minimal"),
-                json!({"reasoning": {"effort": "low"}}),
-            ),
-            (
-                Dialect::OpenRouter,
-                json!("medium"),
-                json!({"reasoning": {"effort": "medium"}}),
-            ),
-            (
-                Dialect::Generic,
-                json!("low"),
-                json!({"reasoning_effort": "low"}),
-            ),
-        ];
-        for (dialect, effort, mut expected) in cases {
-            expected["model"] = json!("upstream-id");
-            check(
-                rules(dialect),
-                json!({"reasoning_effort": effort}),
-                expected,
-            );
-        }
-    }
-
-    #[test]
-    fn explicit_provider_switches_win_over_reasoning_effort() {
-        check(
-            rules(Dialect::Moonshot),
-            json!({"reasoning_effort": "high", "thinking": {"type": "disabled"}}),
-            json!({"thinking": {"type": "disabled"}, "model": "upstream-id"}),
-        );
-        check(
-            rules(Dialect::OpenRouter),
-            json!({"reasoning_effort": "high", "reasoning": {"max_tokens": 10}}),
-            json!({"reasoning": {"max_tokens": 10}, "model": "upstream-id"}),
-        );
-    }
-
-    #[test]
-    fn non_reasoning_kimi_models_get_no_thinking_switch() {
-        let plain = Rules {
-            reasoning: false,
-            ..rules(Dialect::Moonshot)
-        };
-        check(
-            plain,
-            json!({"reasoning_effort": "high"}),
-            json!({"model": "upstream-id"}),
-        );
-    }
-
-    #[test]
-    fn thinking_default_applies_only_without_a_client_signal() {
-        let with_default = Rules {
-            thinking_default: Some(ThinkingLevel::Off),
-            ..rules(Dialect::Moonshot)
-        };
-        check(
-            with_default,
-            json!({}),
-            json!({"thinking": {"type": "disabled"}, "model": "upstream-id"}),
-        );
-        check(
-            with_default,
-            json!({"reasoning_effort": "low"}),
-            json!({"thinking": {"type": "enabled"}, "model": "upstream-id"}),
-        );
-    }
-
-    #[test]
-    fn params_fill_only_what_the_client_left_out() {
-        let params: Map<String, Value> = serde_json::from_value(
-            json!({"temperature": 1, "thinking": {"type": "enabled", "keep": "all"}}),
-        )
-        .unwrap();
-        let with_params = Rules {
-            params: Some(&params),
-            ..rules(Dialect::Moonshot)
-        };
-        check(
-            with_params,
-            json!({"temperature": 0.5}),
-            json!({"temperature": 0.5, "thinking": {"type": "enabled", "keep": "all"}, "model": "upstream-id"}),
-        );
-    }
-
-    #[test]
-    fn output_limit_moves_to_the_configured_field() {
-        let to_max_tokens = Rules {
-            compat: Compat {
-                max_tokens_field: Some(MaxTokensField::MaxTokens),
-                ..DEFAULT_COMPAT
-            },
-            ..rules(Dialect::Generic)
-        };
-        check(
-            to_max_tokens,
-            json!({"max_completion_tokens": 100}),
-            json!({"max_tokens": 100, "model": "upstream-id"}),
-        );
-        // When both are present the configured field keeps its own value.
-        check(
-            to_max_tokens,
-            json!({"max_tokens": 5, "max_completion_tokens": 100}),
-            json!({"max_tokens": 5, "model": "upstream-id"}),
-        );
-        check(
-            rules(Dialect::Generic),
-            json!({"max_completion_tokens": 7}),
-            json!({"max_completion_tokens": 7, "model": "upstream-id"}),
-        );
-    }
-
-    #[test]
-    fn streamed_usage_is_not_requested_where_unsupported() {
-        let no_usage = Rules {
-            compat: Compat {
-                supports_usage_in_streaming: false,
-                ..DEFAULT_COMPAT
-            },
-            ..rules(Dialect::Generic)
-        };
-        check(
-            no_usage,
-            json!({"stream": true, "stream_options": {"include_usage": true}}),
-            json!({"stream": true, "model": "upstream-id"}),
-        );
-        check(
-            no_usage,
-            json!({"stream_options": {"include_usage": true, "other": 1}}),
-            json!({"stream_options": {"other": 1}, "model": "upstream-id"}),
-        );
-    }
-}
+mod tests;

@@ -1,18 +1,79 @@
-//! The chat-completions request and response as the gateway sees them:
-//! parsing and checking a client's request (once), and the few things read
-//! from or written into an answer.
+//! The chat-completions request and response as the gateway sees them: the
+//! client's request read once, without building it (its members and a
+//! summary of each message, the bytes kept as they came), and the few things
+//! read from or written into an answer.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::Deserialize;
 use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::body::{self, Chunks, Edits, Member};
 use crate::config::ModelRef;
 
-/// A client's request, parsed once. Fields the gateway does not know stay
-/// in `body` untouched and reach the provider as sent.
+/// A client's request, read once. Members the gateway does not know stay in
+/// the client's bytes untouched and reach the provider as sent.
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
-    pub body: Map<String, Value>,
+    body: Bytes,
+    members: Vec<Member>,
+    messages: Vec<MessageInfo>,
+    model: Option<String>,
     pub stream: bool,
+}
+
+/// What the rules need to know of one message; its content is not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageInfo {
+    pub role: String,
+    /// The ids of an assistant message's `tool_calls`, in order.
+    pub tool_call_ids: Vec<String>,
+    /// A tool result's `tool_call_id`.
+    pub tool_call_id: Option<String>,
+    pub has_reasoning_content: bool,
+}
+
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(default, borrow)]
+    tool_calls: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_call_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    reasoning_content: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawToolCall<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+impl RawMessage<'_> {
+    fn info(self) -> MessageInfo {
+        let tool_call_ids = self
+            .tool_calls
+            .and_then(|raw| serde_json::from_str::<Vec<RawToolCall>>(raw.get()).ok())
+            .map(|calls| {
+                calls
+                    .into_iter()
+                    .filter_map(|c| c.id.map(Cow::into_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        MessageInfo {
+            role: self.role.into_owned(),
+            tool_call_ids,
+            tool_call_id: self.tool_call_id.map(Cow::into_owned),
+            has_reasoning_content: self.reasoning_content.is_some(),
+        }
+    }
 }
 
 /// Why a request body was refused; the message names the field.
@@ -25,47 +86,101 @@ pub enum RequestError {
 }
 
 impl ChatRequest {
-    pub fn parse(bytes: &[u8]) -> Result<Self, RequestError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| RequestError::Json(e.to_string()))?;
-        let Value::Object(body) = value else {
-            return Err(RequestError::Invalid(
-                "the request body must be a JSON object".into(),
-            ));
-        };
+    pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
+        let body: Bytes = body.into();
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        match body.get("messages") {
-            None => return invalid("`messages` is required"),
-            Some(Value::Array(messages)) if messages.is_empty() => {
-                return invalid("`messages` must contain at least one message");
+        let members = match body::members(&body) {
+            Ok(members) => members,
+            Err(err) if err.is_data() => {
+                return invalid("the request body must be a JSON object");
             }
-            Some(Value::Array(messages)) => {
-                for (index, message) in messages.iter().enumerate() {
-                    if !message.get("role").is_some_and(Value::is_string) {
-                        return Err(RequestError::Invalid(format!(
-                            "`messages[{index}]` must be an object with a string `role`"
-                        )));
-                    }
-                }
-            }
-            Some(_) => return invalid("`messages` must be an array"),
-        }
-        match body.get("model") {
-            None | Some(Value::String(_)) | Some(Value::Null) => {}
-            Some(_) => return invalid("`model` must be a string"),
-        }
-        let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(stream)) => *stream,
-            Some(_) => return invalid("`stream` must be a boolean"),
+            Err(err) => return Err(RequestError::Json(err.to_string())),
         };
-        Ok(Self { body, stream })
+        let raw = |key: &str| {
+            members
+                .iter()
+                .rev()
+                .find(|m| m.key == key)
+                .map(|m| &body[m.value.clone()])
+        };
+        let messages = match raw("messages") {
+            None => return invalid("`messages` is required"),
+            Some(text) => match serde_json::from_slice::<Vec<RawMessage>>(text) {
+                Ok(messages) if messages.is_empty() => {
+                    return invalid("`messages` must contain at least one message");
+                }
+                Ok(messages) => messages.into_iter().map(RawMessage::info).collect(),
+                Err(_) => return Err(message_error(text)),
+            },
+        };
+        let model = match raw("model").map(serde_json::from_slice::<Option<String>>) {
+            None => None,
+            Some(Ok(model)) => model,
+            Some(Err(_)) => return invalid("`model` must be a string"),
+        };
+        let stream = match raw("stream").map(serde_json::from_slice::<Option<bool>>) {
+            None => false,
+            Some(Ok(stream)) => stream.unwrap_or(false),
+            Some(Err(_)) => return invalid("`stream` must be a boolean"),
+        };
+        Ok(Self {
+            body,
+            members,
+            messages,
+            model,
+            stream,
+        })
     }
 
     /// The model the client asked for, if any.
     pub fn model(&self) -> Option<&str> {
-        self.body.get("model").and_then(Value::as_str)
+        self.model.as_deref()
     }
+
+    pub fn messages(&self) -> &[MessageInfo] {
+        &self.messages
+    }
+
+    /// The JSON text of a top-level member as the client sent it (the last
+    /// one, should a key repeat).
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        let member = self.members.iter().rev().find(|m| m.key == key)?;
+        // The buffer was checked to be UTF-8 when it was read.
+        std::str::from_utf8(&self.body[member.value.clone()]).ok()
+    }
+
+    /// A top-level member as a JSON value; for the small members rules read.
+    pub fn value(&self, key: &str) -> Option<Value> {
+        serde_json::from_str(self.raw(key)?).ok()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.members.iter().any(|m| m.key == key)
+    }
+
+    /// The body to send: the client's bytes with `edits` applied.
+    pub fn write(&self, edits: &Edits) -> Chunks {
+        body::write(&self.body, &self.members, edits, "messages")
+    }
+
+    /// The client's bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+/// The first message that is not an object with a string `role`, named.
+fn message_error(text: &[u8]) -> RequestError {
+    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(text) else {
+        return RequestError::Invalid("`messages` must be an array".into());
+    };
+    let index = items
+        .iter()
+        .position(|item| serde_json::from_str::<RawMessage>(item.get()).is_err())
+        .unwrap_or(0);
+    RequestError::Invalid(format!(
+        "`messages[{index}]` must be an object with a string `role`"
+    ))
 }
 
 /// Token counts in OpenClaw's terms.
@@ -144,7 +259,7 @@ mod tests {
     use serde_json::json;
 
     fn check_invalid(body: &str, expected: &str) {
-        let err = ChatRequest::parse(body.as_bytes()).unwrap_err();
+        let err = ChatRequest::parse(body.to_string()).unwrap_err();
         assert!(err.to_string().contains(expected), "{body}: {err}");
     }
 
@@ -172,12 +287,31 @@ mod tests {
     #[test]
     fn good_requests_keep_every_field() {
         let request = ChatRequest::parse(
-            br#"{"model": "a/b", "stream": true, "messages": [{"role": "user"}], "x": 1}"#,
+            &br#"{"model": "a/b", "stream": true, "messages": [{"role": "user"}, {"role": "assistant",
+                "tool_calls": [{"id": "functions.read:0"}, {"id": "call_1"}], "reasoning_content": ""},
+                {"role": "tool", "tool_call_id": "call_1", "content": "x"}], "x": 1}"#[..],
         )
         .unwrap();
         assert!(request.stream);
         assert_eq!(request.model(), Some("a/b"));
-        assert_eq!(request.body["x"], json!(1));
+        assert_eq!(request.value("x"), Some(json!(1)));
+        assert_eq!(
+            request.messages()[1],
+            MessageInfo {
+                role: "assistant".into(),
+                tool_call_ids: vec!["functions.read:0".into(), "call_1".into()],
+                tool_call_id: None,
+                has_reasoning_content: true,
+            }
+        );
+        assert_eq!(
+            request.messages()[2].tool_call_id.as_deref(),
+            Some("call_1")
+        );
+        let out: Value =
+            serde_json::from_slice(&request.write(&Edits::default()).to_vec()).unwrap();
+        let original: Value = serde_json::from_slice(request.bytes()).unwrap();
+        assert_eq!(out, original);
     }
 
     #[test]

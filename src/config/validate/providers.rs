@@ -6,10 +6,14 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
 
+use super::super::raw::RawCompat;
 use super::super::raw::{RawModel, RawProvider};
-use super::super::{ApiKey, Compat, Cost, Model, Provider};
+use super::super::{ApiKey, Cost, Model, Provider};
 use super::{MissingVar, Validator};
-use crate::capabilities::{Dialect, MaxTokensField};
+use crate::capabilities::{
+    CapabilitySettings, Dialect, ForcedToolChoice, MaxTokensField, Reasoning, ThinkingControl,
+};
+use crate::catalog;
 
 pub(super) fn provider(
     id: &str,
@@ -57,7 +61,17 @@ pub(super) fn provider(
         (Some(key), None) if !key.is_empty() => ApiKey::Set(SecretString::from(key)),
         _ => ApiKey::None,
     };
-    let dialect = base_url.as_ref().map_or(Dialect::Generic, Dialect::detect);
+    let explicit = raw.dialect.as_deref().and_then(|text| {
+        let parsed = Dialect::parse(text);
+        if parsed.is_none() {
+            v.error(
+                format!("{path}.dialect"),
+                format!("expected \"moonshot\", \"kimi-coding\", \"openrouter\" or \"openai\", found {text:?}"),
+            );
+        }
+        parsed
+    });
+    let (dialect, dialect_source) = Dialect::resolve(explicit, base_url.as_ref(), id);
     let mut provider_headers = HeaderMap::new();
     for (name, value) in dialect.default_headers() {
         provider_headers.insert(*name, HeaderValue::from_static(value));
@@ -71,8 +85,17 @@ pub(super) fn provider(
 
     let mut seen = BTreeSet::new();
     let mut models = Vec::new();
-    for (index, raw_model) in raw.models.into_iter().enumerate() {
+    for (index, mut raw_model) in raw.models.into_iter().enumerate() {
         let model_path = format!("{path}.models[{index}]");
+        // A model the catalog knows for this dialect brings its facts; the
+        // entry overrides them field by field.
+        if let Some(known) = raw_model
+            .id
+            .as_deref()
+            .and_then(|model_id| catalog_model(dialect, model_id))
+        {
+            raw_model.fill_from(known);
+        }
         if let Some(model) = model(raw_model, &model_path, dialect, &provider_headers, v) {
             if !seen.insert(model.id.clone()) {
                 v.error(
@@ -91,8 +114,18 @@ pub(super) fn provider(
         completions_url,
         api_key,
         dialect,
+        dialect_source,
         models,
     })
+}
+
+/// The catalog's entry for `model_id` under the built-in provider of
+/// `dialect`, legacy ids included.
+fn catalog_model(dialect: Dialect, model_id: &str) -> Option<RawModel> {
+    let provider = dialect.catalog_provider()?;
+    let model_id = catalog::canonical_model(provider, model_id);
+    let entry = catalog::model_entry(provider, model_id)?;
+    serde_json::from_value(entry).ok()
 }
 
 /// `base` + `/` + `tail`, whatever the trailing slash of `base`.
@@ -137,19 +170,13 @@ fn model(
             return None;
         }
     };
-    let max_tokens_field = match raw.compat.max_tokens_field.as_deref() {
-        None => None,
-        Some("max_tokens") => Some(MaxTokensField::MaxTokens),
-        Some("max_completion_tokens") => Some(MaxTokensField::MaxCompletionTokens),
-        Some(other) => {
-            v.error(
-                format!("{path}.compat.maxTokensField"),
-                format!("expected \"max_tokens\" or \"max_completion_tokens\", found {other:?}"),
-            );
-            None
-        }
+    let settings = capability_settings(&raw.compat, &format!("{path}.compat"), v);
+    let cost = Cost {
+        input: raw.cost.input.unwrap_or(0.0),
+        output: raw.cost.output.unwrap_or(0.0),
+        cache_read: raw.cost.cache_read.unwrap_or(0.0),
+        cache_write: raw.cost.cache_write.unwrap_or(0.0),
     };
-    let cost = raw.cost;
     if [cost.input, cost.output, cost.cache_read, cost.cache_write]
         .iter()
         .any(|c| !c.is_finite() || *c < 0.0)
@@ -163,22 +190,81 @@ fn model(
         id,
         reasoning: raw.reasoning.unwrap_or(false),
         input: raw.input.unwrap_or_else(|| vec!["text".to_string()]),
-        cost: Cost {
-            input: cost.input,
-            output: cost.output,
-            cache_read: cost.cache_read,
-            cache_write: cost.cache_write,
-        },
+        cost,
         context_window: raw.context_window,
         max_tokens: raw.max_tokens,
         headers,
-        compat: Compat {
-            supports_developer_role: raw
-                .compat
-                .supports_developer_role
-                .unwrap_or(dialect.supports_developer_role()),
-            supports_usage_in_streaming: raw.compat.supports_usage_in_streaming.unwrap_or(true),
-            max_tokens_field,
-        },
+        capabilities: settings.resolve(dialect, raw.reasoning.unwrap_or(false)),
     })
+}
+
+/// A model's `compat`, each value checked against the words it may take.
+fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> CapabilitySettings {
+    fn word<T>(
+        v: &mut Validator,
+        path: String,
+        value: Option<&str>,
+        choices: &[(&str, T)],
+    ) -> Option<T>
+    where
+        T: Copy,
+    {
+        let value = value?;
+        match choices.iter().find(|(name, _)| *name == value) {
+            Some((_, parsed)) => Some(*parsed),
+            None => {
+                let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+                v.error(
+                    path,
+                    format!("expected one of {}, found {value:?}", names.join(", ")),
+                );
+                None
+            }
+        }
+    }
+    CapabilitySettings {
+        reasoning: word(
+            v,
+            format!("{path}.thinking"),
+            raw.thinking.as_deref(),
+            &[
+                ("none", Reasoning::None),
+                ("optional", Reasoning::Optional),
+                ("always", Reasoning::Always),
+            ],
+        ),
+        thinking_control: word(
+            v,
+            format!("{path}.thinkingControl"),
+            raw.thinking_control.as_deref(),
+            &[
+                ("switch", ThinkingControl::Switch),
+                ("omit", ThinkingControl::Omit),
+                ("effort-max", ThinkingControl::EffortMax),
+            ],
+        ),
+        thinking_keep: raw.thinking_keep,
+        fixed_sampling: raw.fixed_sampling.clone(),
+        fixed_sampling_when_thinking: raw.fixed_sampling_when_thinking.clone(),
+        forced_tool_choice: word(
+            v,
+            format!("{path}.forcedToolChoice"),
+            raw.forced_tool_choice.as_deref(),
+            &[
+                ("relax", ForcedToolChoice::Relax),
+                ("keep", ForcedToolChoice::Keep),
+            ],
+        ),
+        developer_role: raw.supports_developer_role,
+        max_tokens_field: word(
+            v,
+            format!("{path}.maxTokensField"),
+            raw.max_tokens_field.as_deref(),
+            &[
+                ("max_tokens", MaxTokensField::MaxTokens),
+                ("max_completion_tokens", MaxTokensField::MaxCompletionTokens),
+            ],
+        ),
+        streamed_usage: raw.supports_usage_in_streaming,
+    }
 }

@@ -1,0 +1,481 @@
+//! Request in -> request out, per rule and for combinations, through the
+//! catalog's own models (and a plain local provider for the generic rules).
+
+use serde_json::{Value, json};
+
+use super::edits;
+use crate::config::{Config, Environment, ModelRef, Secrets, load_str};
+use crate::wire::openai::ChatRequest;
+
+fn config(extra: Value) -> Config {
+    let mut document = json!({
+        "models": {"providers": {"local": {"baseUrl": "http://127.0.0.1:9/v1", "models": [
+            {"id": "plain"}, {"id": "thinker", "reasoning": true}
+        ]}}},
+    });
+    crate::catalog::merge(&mut document, extra);
+    let env = Environment::from_pairs([
+        ("MOONSHOT_API_KEY", "k1"),
+        ("KIMI_API_KEY", "k2"),
+        ("OPENROUTER_API_KEY", "k3"),
+    ]);
+    load_str(&document.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config
+}
+
+/// Applies the rules for `model_ref` under `extra` config to `input`; the
+/// result must equal `expected` once `model` (the upstream id) is left out.
+fn check_with(extra: Value, model_ref: &str, input: Value, expected: Value) {
+    let config = config(extra);
+    let target = config
+        .target(&ModelRef::parse(model_ref).unwrap())
+        .unwrap_or_else(|| panic!("no target {model_ref}"));
+    let request = ChatRequest::parse(input.to_string()).unwrap();
+    let out = request.write(&edits(&request, &target)).to_vec();
+    let mut out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["model"], json!(target.model.id), "{model_ref}");
+    out.as_object_mut().unwrap().remove("model");
+    assert_eq!(out, expected, "{model_ref}: {input}");
+}
+
+fn check(model_ref: &str, input: Value, expected: Value) {
+    check_with(json!({}), model_ref, input, expected);
+}
+
+fn user(text: &str) -> Value {
+    json!({"role": "user", "content": text})
+}
+
+/// `input` plus a user message, so that it is a valid request.
+fn with_messages(mut body: Value) -> Value {
+    if body.get("messages").is_none() {
+        body["messages"] = json!([user("hi")]);
+    }
+    body
+}
+
+#[test]
+fn unknown_fields_pass_untouched_and_model_is_the_upstream_id() {
+    check(
+        "local/plain",
+        json!({"model": "local/plain", "messages": [user("hi")], "x_custom": {"a": 1}, "temperature": 0.2}),
+        json!({"messages": [user("hi")], "x_custom": {"a": 1}, "temperature": 0.2}),
+    );
+}
+
+#[test]
+fn developer_becomes_system_where_unsupported() {
+    let messages = json!([{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi", "name": "developer"}]);
+    for kimi in ["moonshot/kimi-k2.5", "kimi/kimi-for-coding"] {
+        check(
+            kimi,
+            json!({"messages": messages}),
+            json!({"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi", "name": "developer"}]}),
+        );
+    }
+    check(
+        "openrouter/moonshotai/kimi-k2.6",
+        json!({"messages": messages}),
+        json!({"messages": messages}),
+    );
+}
+
+#[test]
+fn the_k2_switch_follows_reasoning_effort_and_thinking() {
+    let cases = [
+        (
+            json!({"reasoning_effort": "none"}),
+            json!({"thinking": {"type": "disabled"}}),
+        ),
+        (
+            json!({"reasoning_effort": "high"}),
+            json!({"thinking": {"type": "enabled"}}),
+        ),
+        (
+            json!({"reasoning_effort": "minimal"}),
+            json!({"thinking": {"type": "enabled"}}),
+        ),
+        (
+            json!({"thinking": {"type": "disabled"}}),
+            json!({"thinking": {"type": "disabled"}}),
+        ),
+        // Nothing asked: the provider's default.
+        (json!({}), json!({})),
+    ];
+    for (input, expected) in cases {
+        check(
+            "moonshot/kimi-k2.5",
+            with_messages(input),
+            with_messages(expected),
+        );
+    }
+}
+
+#[test]
+fn thinking_keep_reaches_only_k2_6_with_thinking_on() {
+    let keep = json!({"thinking": {"type": "enabled", "keep": "all"}});
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(keep.clone()),
+        with_messages(keep.clone()),
+    );
+    check(
+        "moonshot/kimi-k2.5",
+        with_messages(keep.clone()),
+        with_messages(json!({"thinking": {"type": "enabled"}})),
+    );
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(json!({"thinking": {"type": "disabled", "keep": "all"}})),
+        with_messages(json!({"thinking": {"type": "disabled"}})),
+    );
+}
+
+#[test]
+fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice() {
+    check(
+        "moonshot/kimi-k2.7-code",
+        with_messages(json!({
+            "reasoning_effort": "none", "thinking": {"type": "disabled"},
+            "temperature": 0.2, "top_p": 0.9, "n": 1, "presence_penalty": 0.1, "frequency_penalty": 0.1,
+            "max_tokens": 100, "tool_choice": "required",
+        })),
+        with_messages(json!({"max_tokens": 100, "tool_choice": "auto"})),
+    );
+    check(
+        "moonshot/kimi-k2.7-code",
+        with_messages(json!({"tool_choice": {"type": "function", "function": {"name": "read"}}})),
+        with_messages(json!({"tool_choice": "auto"})),
+    );
+}
+
+#[test]
+fn k3_gets_maximum_effort_and_keeps_its_tool_choice() {
+    let pinned = json!({"type": "function", "function": {"name": "read"}});
+    for k3 in ["moonshot/kimi-k3", "kimi/k3"] {
+        check(
+            k3,
+            with_messages(json!({"reasoning_effort": "low", "tool_choice": pinned})),
+            with_messages(json!({"reasoning_effort": "max", "tool_choice": pinned})),
+        );
+    }
+}
+
+#[test]
+fn under_thinking_required_becomes_auto_and_a_pinned_function_turns_thinking_off() {
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(json!({"reasoning_effort": "high", "tool_choice": "required"})),
+        with_messages(json!({"thinking": {"type": "enabled"}, "tool_choice": "auto"})),
+    );
+    let pinned = json!({"type": "function", "function": {"name": "read"}});
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(
+            json!({"reasoning_effort": "high", "tool_choice": pinned, "temperature": 0.7}),
+        ),
+        with_messages(
+            json!({"thinking": {"type": "disabled"}, "tool_choice": pinned, "temperature": 0.7}),
+        ),
+    );
+    // With thinking off nothing is changed.
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(
+            json!({"reasoning_effort": "none", "tool_choice": "required", "temperature": 0.7}),
+        ),
+        with_messages(
+            json!({"thinking": {"type": "disabled"}, "tool_choice": "required", "temperature": 0.7}),
+        ),
+    );
+}
+
+#[test]
+fn k2_6_drops_temperature_while_thinking() {
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(json!({"reasoning_effort": "low", "temperature": 0.7})),
+        with_messages(json!({"thinking": {"type": "enabled"}})),
+    );
+}
+
+#[test]
+fn models_that_do_not_reason_get_no_thinking_signal_not_even_the_default() {
+    check_with(
+        json!({"agents": {"defaults": {"thinkingDefault": "high"}}}),
+        "moonshot/kimi-k2-turbo",
+        with_messages(json!({"reasoning_effort": "high", "thinking": {"type": "enabled"}})),
+        with_messages(json!({})),
+    );
+    check_with(
+        json!({"agents": {"defaults": {"thinkingDefault": "off"}}}),
+        "moonshot/kimi-k2-turbo",
+        with_messages(json!({})),
+        with_messages(json!({})),
+    );
+}
+
+#[test]
+fn the_request_wins_then_params_then_the_thinking_default() {
+    let extra = json!({"agents": {"defaults": {
+        "thinkingDefault": "off",
+        "models": {"moonshot/kimi-k2.5": {"params": {"thinking": {"type": "enabled"}, "temperature": 0.6}}},
+    }}});
+    // The request's own signal.
+    check_with(
+        extra.clone(),
+        "moonshot/kimi-k2.5",
+        with_messages(json!({"reasoning_effort": "none"})),
+        with_messages(json!({"thinking": {"type": "disabled"}, "temperature": 0.6})),
+    );
+    // The model's params.
+    check_with(
+        extra,
+        "moonshot/kimi-k2.5",
+        with_messages(json!({})),
+        with_messages(json!({"thinking": {"type": "enabled"}, "temperature": 0.6})),
+    );
+    // The default.
+    check_with(
+        json!({"agents": {"defaults": {"thinkingDefault": "off"}}}),
+        "moonshot/kimi-k2.5",
+        with_messages(json!({})),
+        with_messages(json!({"thinking": {"type": "disabled"}})),
+    );
+}
+
+fn tool_turn(ids: &[&str], reasoning: Option<&str>) -> Value {
+    let calls: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "type": "function", "function": {"name": "read", "arguments": "{}"}}))
+        .collect();
+    let mut message = json!({"role": "assistant", "content": "", "tool_calls": calls});
+    if let Some(reasoning) = reasoning {
+        message["reasoning_content"] = json!(reasoning);
+    }
+    message
+}
+
+fn tool_result(id: &str) -> Value {
+    json!({"role": "tool", "tool_call_id": id, "content": "ok"})
+}
+
+#[test]
+fn replayed_tool_turns_carry_reasoning_content_only_while_thinking() {
+    let history = json!([
+        user("a"),
+        tool_turn(&["c1"], None),
+        tool_result("c1"),
+        tool_turn(&["c2"], Some("why"))
+    ]);
+    let mut on = history.clone();
+    on[1]["reasoning_content"] = json!("");
+    check(
+        "moonshot/kimi-k2.6",
+        json!({"messages": history, "reasoning_effort": "high"}),
+        json!({"messages": on, "thinking": {"type": "enabled"}}),
+    );
+    let mut off = history.clone();
+    off[3].as_object_mut().unwrap().remove("reasoning_content");
+    check(
+        "moonshot/kimi-k2.6",
+        json!({"messages": history, "reasoning_effort": "none"}),
+        json!({"messages": off, "thinking": {"type": "disabled"}}),
+    );
+}
+
+#[test]
+fn duplicate_tool_call_ids_are_rewritten_as_openclaw_does() {
+    // The first occurrence stays; later ones are call_ + 24 hex digits of
+    // sha256("<id>:<occurrence>:0"); results follow first-in first-out.
+    let history = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&["functions.read:0", "functions read:1"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_result("functions read:1"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+    ]);
+    let expected = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(
+            &["call_48530e21d1a951803b2f0bee", "functions.read:1"],
+            Some("r")
+        ),
+        tool_result("call_48530e21d1a951803b2f0bee"),
+        tool_result("functions.read:1"),
+        tool_turn(&["call_cb629c3ab1cdd19559c02863"], Some("r")),
+        tool_result("call_cb629c3ab1cdd19559c02863"),
+    ]);
+    check(
+        "kimi/kimi-for-coding",
+        json!({"messages": history}),
+        json!({"messages": expected}),
+    );
+}
+
+#[test]
+fn output_limits_move_to_the_models_field_and_are_clamped() {
+    // Kimi For Coding's maximum output is 32768.
+    check(
+        "kimi/kimi-for-coding",
+        with_messages(json!({"max_tokens": 242097})),
+        with_messages(json!({"max_tokens": 32768})),
+    );
+    check_with(
+        json!({"models": {"providers": {"local": {"models": [
+            {"id": "plain", "maxTokens": 1000, "compat": {"maxTokensField": "max_tokens"}}
+        ]}}}}),
+        "local/plain",
+        with_messages(json!({"max_completion_tokens": 5000})),
+        with_messages(json!({"max_tokens": 1000})),
+    );
+}
+
+#[test]
+fn streamed_usage_is_not_asked_of_models_that_cannot_send_it() {
+    check_with(
+        json!({"models": {"providers": {"local": {"models": [
+            {"id": "plain", "compat": {"supportsUsageInStreaming": false}}
+        ]}}}}),
+        "local/plain",
+        with_messages(
+            json!({"stream": true, "stream_options": {"include_usage": true, "other": 1}}),
+        ),
+        with_messages(json!({"stream": true, "stream_options": {"other": 1}})),
+    );
+}
+
+fn tools_with(schema: Value) -> Value {
+    json!([{"type": "function", "function": {"name": "t", "parameters": {"type": "object", "properties": {"x": schema}}}}])
+}
+
+#[test]
+fn typed_any_of_schemas_are_rewritten_for_moonshot_models() {
+    let mixed =
+        json!({"type": "string", "anyOf": [{"enum": ["a"]}, {"type": "string", "pattern": "b"}]});
+    let lifted =
+        json!({"anyOf": [{"enum": ["a"], "type": "string"}, {"type": "string", "pattern": "b"}]});
+    for moonshot in ["moonshot/kimi-k2.6", "openrouter/moonshotai/kimi-k2.6"] {
+        check(
+            moonshot,
+            with_messages(json!({"tools": tools_with(mixed.clone())})),
+            with_messages(json!({"tools": tools_with(lifted.clone())})),
+        );
+    }
+    // A branch with a $ref, or another type, is not plain: left alone.
+    let not_plain = json!({"type": "string", "anyOf": [{"$ref": "#/x"}]});
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(json!({"tools": tools_with(not_plain.clone())})),
+        with_messages(json!({"tools": tools_with(not_plain)})),
+    );
+    check(
+        "local/plain",
+        with_messages(json!({"tools": tools_with(mixed.clone())})),
+        with_messages(json!({"tools": tools_with(mixed)})),
+    );
+}
+
+#[test]
+fn openrouter_gets_its_reasoning_object() {
+    let cases = [
+        (
+            json!({"reasoning_effort": "none"}),
+            json!({"reasoning": {"enabled": false}}),
+        ),
+        (
+            json!({"reasoning_effort": "minimal"}),
+            json!({"reasoning": {"effort": "low"}}),
+        ),
+        (
+            json!({"reasoning_effort": "medium"}),
+            json!({"reasoning": {"effort": "medium"}}),
+        ),
+        (
+            json!({"thinking": {"type": "disabled"}}),
+            json!({"reasoning": {"enabled": false}}),
+        ),
+        (
+            json!({"reasoning_effort": "high", "reasoning": {"max_tokens": 10}}),
+            json!({"reasoning": {"max_tokens": 10}}),
+        ),
+    ];
+    for (input, expected) in cases {
+        check(
+            "openrouter/moonshotai/kimi-k2.6",
+            with_messages(input),
+            with_messages(expected),
+        );
+    }
+}
+
+#[test]
+fn generic_endpoints_get_the_clients_signal_and_a_default_only_for_models_that_reason() {
+    check(
+        "local/plain",
+        with_messages(json!({"reasoning_effort": "low"})),
+        with_messages(json!({"reasoning_effort": "low"})),
+    );
+    let default_high = json!({"agents": {"defaults": {"thinkingDefault": "high"}}});
+    check_with(
+        default_high.clone(),
+        "local/thinker",
+        with_messages(json!({})),
+        with_messages(json!({"reasoning_effort": "high"})),
+    );
+    check_with(
+        default_high,
+        "local/plain",
+        with_messages(json!({})),
+        with_messages(json!({})),
+    );
+}
+
+#[test]
+fn rules_combine() {
+    // Thinking on, duplicated ids, a developer message and tools at once.
+    let history = json!([
+        {"role": "developer", "content": "rules"},
+        user("a"),
+        tool_turn(&["functions.read:0"], None),
+        tool_result("functions.read:0"),
+        tool_turn(&["functions.read:0"], None),
+        tool_result("functions.read:0"),
+    ]);
+    let mut expected = history.clone();
+    expected[0]["role"] = json!("system");
+    expected[2]["reasoning_content"] = json!("");
+    expected[4] = tool_turn(&["call_48530e21d1a951803b2f0bee"], Some(""));
+    expected[5] = tool_result("call_48530e21d1a951803b2f0bee");
+    check(
+        "moonshot/kimi-k2.6",
+        json!({"messages": history, "reasoning_effort": "medium", "tools": tools_with(json!({"type": "string"}))}),
+        json!({"messages": expected, "thinking": {"type": "enabled"}, "tools": tools_with(json!({"type": "string"}))}),
+    );
+    // Thinking off with reasoning in the history.
+    let mut off = json!([user("a"), tool_turn(&["c1"], Some("r")), tool_result("c1")]);
+    let input = json!({"messages": off, "reasoning_effort": "none"});
+    off[1].as_object_mut().unwrap().remove("reasoning_content");
+    check(
+        "moonshot/kimi-k2.5",
+        input,
+        json!({"messages": off, "thinking": {"type": "disabled"}}),
+    );
+}
+
+#[test]
+fn a_provider_named_like_kimi_behind_any_url_gets_kimis_rules() {
+    check_with(
+        json!({"models": {"providers": {"kimi-code": {"baseUrl": "http://127.0.0.1:9/v1",
+            "models": [{"id": "kimi-for-coding"}]}}}}),
+        "kimi-code/kimi-for-coding",
+        json!({"messages": [{"role": "developer", "content": "x"}], "reasoning_effort": "none", "max_tokens": 99999}),
+        json!({"messages": [{"role": "system", "content": "x"}], "thinking": {"type": "disabled"}, "max_tokens": 32768}),
+    );
+}
