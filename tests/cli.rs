@@ -348,9 +348,10 @@ async fn show_and_models_list_never_print_a_key() {
         "{table}"
     );
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("primary/m") && l.contains("main") && l.ends_with("set")),
+        lines.iter().any(|l| l.starts_with("primary/m")
+            && l.contains("generic (default)")
+            && l.contains("main")
+            && l.ends_with("set")),
         "{table}"
     );
 

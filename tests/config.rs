@@ -455,3 +455,70 @@ fn credentials_with_control_characters_are_refused_by_name() {
         ]
     );
 }
+
+#[test]
+fn openclaw_provider_aliases_and_legacy_model_ids_resolve() {
+    let loaded = load(
+        r#"{agents: {defaults: {model: {primary: "kimi-coding/k2p5", fallbacks: ["kimi/kimi-code"]}}}}"#,
+        &ALL_KEYS,
+    )
+    .unwrap();
+    let config = &loaded.config;
+    assert_eq!(config.routing.primary.as_str(), "kimi/kimi-for-coding");
+    // The legacy fallback is the primary again: listed once.
+    assert!(
+        config.routing.fallbacks.is_empty(),
+        "{:?}",
+        config.routing.fallbacks
+    );
+    for name in [
+        "kimi-code/kimi-for-coding",
+        "kimicode/kimi-k2p5",
+        "kimi/k2p5",
+    ] {
+        assert_eq!(
+            config.resolve(name).map(|r| r.to_string()),
+            Some("kimi/kimi-for-coding".to_string()),
+            "{name}"
+        );
+    }
+    // A provider configured under an alias's name is that provider.
+    let own = load(
+        r#"{models: {providers: {"kimi-code": {baseUrl: "http://127.0.0.1:9/v1", models: [{id: "kimi-for-coding"}]}}},
+            agents: {defaults: {model: "kimi-code/kimi-for-coding"}}}"#,
+        &ALL_KEYS,
+    )
+    .unwrap();
+    assert_eq!(
+        own.config.routing.primary.as_str(),
+        "kimi-code/kimi-for-coding"
+    );
+}
+
+#[test]
+fn config_show_names_each_providers_dialect_and_where_it_came_from() {
+    let loaded = load(
+        r#"{models: {providers: {
+            moonshot: {baseUrl: "http://proxy.corp/v1"},
+            mine: {baseUrl: "http://127.0.0.1:9/v1", dialect: "kimi-coding", models: [{id: "k"}]},
+        }}}"#,
+        &ALL_KEYS,
+    )
+    .unwrap();
+    let shown = loaded.config.redacted();
+    let providers = &shown["models"]["providers"];
+    assert_eq!(providers["moonshot"]["dialect"], "moonshot");
+    assert_eq!(providers["moonshot"]["dialectSource"], "provider-id");
+    assert_eq!(providers["mine"]["dialect"], "kimi-coding");
+    assert_eq!(providers["mine"]["dialectSource"], "config");
+    assert_eq!(providers["openrouter"]["dialectSource"], "host");
+    // A catalog model's capabilities come along.
+    let k27 = providers["moonshot"]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "kimi-k2.7-code")
+        .unwrap();
+    assert_eq!(k27["capabilities"]["reasoning"], "always");
+    assert_eq!(k27["capabilities"]["thinkingControl"], "omit");
+}

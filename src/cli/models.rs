@@ -46,7 +46,9 @@ pub fn list_models(
             json!({
                 "ref": model_ref.as_str(),
                 "name": m.name,
-                "reasoning": m.reasoning,
+                "reasoning": m.capabilities.reasoning,
+                "dialect": p.dialect,
+                "dialectSource": p.dialect_source,
                 "input": m.input,
                 "contextWindow": m.context_window,
                 "maxTokens": m.max_tokens,
@@ -73,6 +75,7 @@ pub fn list_models(
     let columns = [
         "ref",
         "name",
+        "dialect",
         "reasoning",
         "input",
         "contextWindow",
@@ -83,6 +86,7 @@ pub fn list_models(
     let headings = [
         "REF",
         "NAME",
+        "DIALECT",
         "REASONING",
         "INPUT",
         "CONTEXT",
@@ -92,7 +96,15 @@ pub fn list_models(
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| columns.iter().map(|c| text(&row[c])).collect())
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| match *c {
+                    "dialect" => format!("{} ({})", text(&row[c]), text(&row["dialectSource"])),
+                    _ => text(&row[c]),
+                })
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = (0..columns.len())
         .map(|i| {

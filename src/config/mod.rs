@@ -292,6 +292,28 @@ pub struct Routing {
     pub thinking_default: Option<ThinkingLevel>,
 }
 
+/// A ref as OpenClaw users write it, as this config knows it: OpenClaw's
+/// provider aliases (`kimi-coding/...` for `kimi/...`) where that provider
+/// is not configured under the alias, and legacy model ids (`kimi/k2p5` for
+/// `kimi/kimi-for-coding`) where the old id is not configured.
+pub fn normalize_ref(providers: &BTreeMap<String, Arc<Provider>>, model_ref: ModelRef) -> ModelRef {
+    let mut provider = model_ref.provider();
+    if !providers.contains_key(provider) {
+        match crate::catalog::provider_alias(provider) {
+            Some(canonical) if providers.contains_key(canonical) => provider = canonical,
+            _ => return model_ref,
+        }
+    }
+    let model = model_ref.model();
+    let known = providers[provider].model(model).is_some();
+    let model = if known {
+        model
+    } else {
+        crate::catalog::canonical_model(provider, model)
+    };
+    ModelRef::new(provider, model)
+}
+
 /// One entry of a request's chain: everything an upstream attempt needs.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -340,7 +362,7 @@ impl Config {
         if let Some((_, target)) = by_case {
             return Some(target.clone());
         }
-        let model_ref = ModelRef::parse(name)?;
+        let model_ref = normalize_ref(&self.providers, ModelRef::parse(name)?);
         self.target(&model_ref).map(|_| model_ref)
     }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::super::raw::{RawAgentDefaults, RawModelChoice};
-use super::super::{ModelRef, Provider, Routing, Secrets};
+use super::super::{ModelRef, Provider, Routing, Secrets, normalize_ref};
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
 
@@ -47,6 +47,7 @@ fn known_ref(
         );
         return None;
     };
+    let model_ref = normalize_ref(providers, model_ref);
     match providers.get(model_ref.provider()) {
         None => v.error(
             path,
