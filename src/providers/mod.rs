@@ -14,14 +14,11 @@ mod moonshot;
 mod openai;
 mod openrouter;
 
-use std::cell::OnceCell;
-
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
 use crate::config::Target;
-use crate::wire::body::{Edits, members};
+use crate::wire::body::Edits;
 use crate::wire::openai::ChatRequest;
 
 /// The edits that make `request` right for `target`.
@@ -111,8 +108,6 @@ fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
 pub struct Draft<'r> {
     request: &'r ChatRequest,
     pub edits: Edits,
-    /// The raw `messages`, read when a rule first needs a message's member.
-    messages: OnceCell<Vec<&'r RawValue>>,
 }
 
 impl<'r> Draft<'r> {
@@ -120,7 +115,6 @@ impl<'r> Draft<'r> {
         Self {
             request,
             edits: Edits::default(),
-            messages: OnceCell::new(),
         }
     }
 
@@ -164,19 +158,7 @@ impl<'r> Draft<'r> {
 
     /// A member of message `index` as the client sent it.
     pub fn message_member(&self, index: usize, key: &str) -> Option<Value> {
-        let messages = self.messages.get_or_init(|| {
-            self.request
-                .raw("messages")
-                .and_then(|raw| serde_json::from_str(raw).ok())
-                .unwrap_or_default()
-        });
-        let message = messages.get(index)?.get();
-        let member = members(message.as_bytes())
-            .ok()?
-            .into_iter()
-            .rev()
-            .find(|m| m.key == key)?;
-        serde_json::from_str(&message[member.value]).ok()
+        self.request.message_member(index, key)
     }
 }
 

@@ -152,12 +152,19 @@ fn openai_style_id(id: &str, occurrence: usize, used: &HashSet<String>) -> Strin
     (0..)
         .map(|attempt| {
             let digest = Sha256::digest(format!("{id}:{occurrence}:{attempt}"));
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            format!("call_{}", &hex[..24])
+            let mut out = String::with_capacity(29);
+            out.push_str("call_");
+            for byte in &digest[..12] {
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+            out
         })
         .find(|candidate| !used.contains(candidate))
         .expect("an unused id exists")
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn rename_calls(draft: &mut Draft, index: usize, ids: &[String]) {
     let Some(Value::Array(mut calls)) = draft.message_member(index, "tool_calls") else {

@@ -25,42 +25,155 @@ pub struct Member {
 }
 
 /// The members of the JSON object in `buffer`, in order, or an error when
-/// the buffer is not one JSON object. Values are checked for syntax (in one linear
-/// pass) but not built.
+/// the buffer is not one JSON object. Values are checked for syntax (in one
+/// linear pass) but not built.
 pub fn members(buffer: &[u8]) -> Result<Vec<Member>, serde_json::Error> {
-    struct Members<'b> {
-        base: usize,
-        len: usize,
-        _buffer: std::marker::PhantomData<&'b ()>,
-    }
-    impl<'de> Visitor<'de> for Members<'de> {
-        type Value = Vec<Member>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Member>, A::Error> {
-            let mut out = Vec::new();
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                let raw: &'de RawValue = map.next_value()?;
-                let start = raw.get().as_ptr() as usize - self.base;
-                debug_assert!(start + raw.get().len() <= self.len);
-                out.push(Member {
-                    key: key.into_owned(),
-                    value: start..start + raw.get().len(),
-                });
-            }
-            Ok(out)
-        }
-    }
+    Ok(read_object(buffer, None)?.0)
+}
+
+/// [`members`], and also where each element of the array member `items_key`
+/// lies (when that member is an array), found in the same pass.
+pub fn members_and_items(
+    buffer: &[u8],
+    items_key: &str,
+) -> Result<Read, serde_json::Error> {
+    read_object(buffer, Some(items_key))
+}
+
+/// An object's members, and the element ranges of its items member.
+pub type Read = (Vec<Member>, Option<Vec<Range<usize>>>);
+
+fn read_object(buffer: &[u8], items_key: Option<&str>) -> Result<Read, serde_json::Error> {
     let text = std::str::from_utf8(buffer).map_err(serde::de::Error::custom)?;
+    let base = text.as_ptr() as usize;
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let members = deserializer.deserialize_map(Members {
-        base: text.as_ptr() as usize,
-        len: text.len(),
-        _buffer: std::marker::PhantomData,
+    let read = deserializer.deserialize_map(ObjectVisitor {
+        base,
+        text,
+        items_key,
     })?;
     deserializer.end()?;
-    Ok(members)
+    Ok(read)
+}
+
+/// Where a raw value lies in the buffer starting at `base`.
+fn range_of(raw: &RawValue, base: usize) -> Range<usize> {
+    let start = raw.get().as_ptr() as usize - base;
+    start..start + raw.get().len()
+}
+
+struct ObjectVisitor<'t> {
+    base: usize,
+    text: &'t str,
+    items_key: Option<&'t str>,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_> {
+    type Value = Read;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read, A::Error> {
+        let mut members = Vec::new();
+        let mut items = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let value = if Some(key.as_ref()) == self.items_key {
+                match map.next_value_seed(Elements)? {
+                    Some(elements) => {
+                        let ranges: Vec<Range<usize>> =
+                            elements.iter().map(|e| range_of(e, self.base)).collect();
+                        let value = array_range(self.text, &ranges);
+                        items = Some(ranges);
+                        value
+                    }
+                    // Not an array: the caller refuses it by its key.
+                    None => 0..0,
+                }
+            } else {
+                range_of(map.next_value::<&'de RawValue>()?, self.base)
+            };
+            members.push(Member {
+                key: key.into_owned(),
+                value,
+            });
+        }
+        Ok((members, items))
+    }
+}
+
+/// An array's elements as raw values, read in the same pass as the object
+/// around them; `None` for any other kind of value.
+struct Elements;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Elements {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Elements {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::new();
+        while let Some(element) = seq.next_element::<&'de RawValue>()? {
+            elements.push(element);
+        }
+        Ok(Some(elements))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// The range of the array holding elements at `ranges`: from its `[` to
+/// its `]`, found by skipping white space around the elements.
+fn array_range(text: &str, ranges: &[Range<usize>]) -> Range<usize> {
+    let bytes = text.as_bytes();
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        return 0..0;
+    };
+    let mut start = first.start;
+    while start > 0 && bytes[start - 1] != b'[' {
+        start -= 1;
+    }
+    let mut end = last.end;
+    while end < bytes.len() && bytes[end] != b']' {
+        end += 1;
+    }
+    start.saturating_sub(1)..(end + 1).min(bytes.len())
 }
 
 /// Changes to one JSON object: members set (replaced in place, or added at
@@ -108,31 +221,54 @@ pub struct Edits {
     pub items: BTreeMap<usize, ObjectEdits>,
 }
 
-/// The outgoing body: chunks that are either slices of the client's buffer
-/// or small new pieces. Its length is known, so it is sent with a
-/// `Content-Length` like any other body.
-#[derive(Debug, Clone, Default)]
+/// The outgoing body: large untouched parts of the client's buffer as
+/// slices of it (no copy), everything else (keys, new values, small
+/// untouched values) gathered into a few new buffers. Its length is known,
+/// so it is sent with a `Content-Length` like any other body.
+#[derive(Debug, Default)]
 pub struct Chunks {
     chunks: VecDeque<Bytes>,
+    /// Small pieces not yet closed into a chunk.
+    pending: BytesMut,
     len: usize,
 }
 
+/// Untouched values shorter than this are copied: a slice costs more than
+/// copying a few bytes, and fewer, larger chunks are cheaper to send.
+const SLICE_AT_LEAST: usize = 512;
+
 impl Chunks {
-    fn push(&mut self, bytes: Bytes) {
-        if !bytes.is_empty() {
-            self.len += bytes.len();
-            self.chunks.push_back(bytes);
+    fn copy(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Part of the client's buffer: sliced when large, else copied.
+    fn source(&mut self, source: &Bytes, range: Range<usize>) {
+        if range.len() < SLICE_AT_LEAST {
+            self.copy(&source[range]);
+            return;
+        }
+        self.flush();
+        self.len += range.len();
+        self.chunks.push_back(source.slice(range));
+    }
+
+    fn json(&mut self, value: &impl serde::Serialize) {
+        let before = self.pending.len();
+        serde_json::to_writer((&mut self.pending).writer(), value).expect("JSON values serialize");
+        self.len += self.pending.len() - before;
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.chunks.push_back(self.pending.split().freeze());
         }
     }
 
-    fn push_static(&mut self, bytes: &'static [u8]) {
-        self.push(Bytes::from_static(bytes));
-    }
-
-    fn push_json(&mut self, value: &impl serde::Serialize) {
-        let mut out = BytesMut::new().writer();
-        serde_json::to_writer(&mut out, value).expect("JSON values serialize");
-        self.push(out.into_inner().freeze());
+    fn finish(mut self) -> Self {
+        self.flush();
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -141,6 +277,11 @@ impl Chunks {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// How many chunks will be sent.
+    pub fn count(&self) -> usize {
+        self.chunks.len()
     }
 
     /// One contiguous copy (for tests, logs and recording).
@@ -164,18 +305,24 @@ impl Chunks {
 }
 
 /// Writes the object in `source` (whose members are `members`) with
-/// `edits` applied; members of the array member `items_key` are edited per
-/// `edits.items`.
-pub fn write(source: &Bytes, members: &[Member], edits: &Edits, items_key: &str) -> Chunks {
+/// `edits` applied; the elements of the array member `items_key` (at
+/// `items`) are edited per `edits.items`.
+pub fn write(
+    source: &Bytes,
+    members: &[Member],
+    edits: &Edits,
+    items_key: &str,
+    items: &[Range<usize>],
+) -> Chunks {
     let mut out = Chunks::default();
     write_object(&mut out, source, members, &edits.top, |out, member| {
-        if member.key != items_key || edits.items.is_empty() {
+        if member.key != items_key || edits.items.is_empty() || items.is_empty() {
             return false;
         }
-        write_items(out, source, member.value.clone(), &edits.items);
+        write_items(out, source, items, &edits.items);
         true
     });
-    out
+    out.finish()
 }
 
 fn write_object(
@@ -185,11 +332,11 @@ fn write_object(
     edits: &ObjectEdits,
     mut nested: impl FnMut(&mut Chunks, &Member) -> bool,
 ) {
-    out.push_static(b"{");
+    out.copy(b"{");
     let mut first = true;
     let mut separator = |out: &mut Chunks| {
         if !std::mem::take(&mut first) {
-            out.push_static(b",");
+            out.copy(b",");
         }
     };
     for member in members {
@@ -197,16 +344,16 @@ fn write_object(
             Some(None) => continue,
             Some(Some(value)) => {
                 separator(out);
-                out.push_json(&member.key);
-                out.push_static(b":");
-                out.push_json(value);
+                out.json(&member.key);
+                out.copy(b":");
+                out.json(value);
             }
             None => {
                 separator(out);
-                out.push_json(&member.key);
-                out.push_static(b":");
+                out.json(&member.key);
+                out.copy(b":");
                 if !nested(out, member) {
-                    out.push(source.slice(member.value.clone()));
+                    out.source(source, member.value.clone());
                 }
             }
         }
@@ -216,47 +363,60 @@ fn write_object(
             continue;
         };
         separator(out);
-        out.push_json(key);
-        out.push_static(b":");
-        out.push_json(value);
+        out.json(key);
+        out.copy(b":");
+        out.json(value);
     }
-    out.push_static(b"}");
+    out.copy(b"}");
 }
 
-/// The array at `range` with the objects at the edited indexes rewritten.
+/// The array whose elements lie at `elements`, with the objects at the
+/// edited indexes rewritten; each run of untouched elements goes out as one
+/// piece of the source, the separators between them included.
 fn write_items(
     out: &mut Chunks,
     source: &Bytes,
-    range: Range<usize>,
+    elements: &[Range<usize>],
     items: &BTreeMap<usize, ObjectEdits>,
 ) {
-    let array = &source[range.clone()];
-    let Ok(elements) = serde_json::from_slice::<Vec<&RawValue>>(array) else {
-        out.push(source.slice(range));
-        return;
-    };
-    out.push_static(b"[");
+    out.copy(b"[");
+    let mut run: Option<Range<usize>> = None;
     for (index, element) in elements.iter().enumerate() {
+        let edited = items.get(&index).and_then(|edits| {
+            let inner = members(&source[element.clone()]).ok()?;
+            Some((edits, inner))
+        });
+        let Some((edits, inner)) = edited else {
+            run = Some(match run {
+                Some(run) => run.start..element.end,
+                None => {
+                    if index > 0 {
+                        out.copy(b",");
+                    }
+                    element.clone()
+                }
+            });
+            continue;
+        };
+        if let Some(run) = run.take() {
+            out.source(source, run);
+        }
         if index > 0 {
-            out.push_static(b",");
+            out.copy(b",");
         }
-        let start = range.start + (element.get().as_ptr() as usize - array.as_ptr() as usize);
-        let element_range = start..start + element.get().len();
-        match (items.get(&index), members(element.get().as_bytes())) {
-            (Some(edits), Ok(inner)) => {
-                let inner: Vec<Member> = inner
-                    .into_iter()
-                    .map(|m| Member {
-                        key: m.key,
-                        value: m.value.start + start..m.value.end + start,
-                    })
-                    .collect();
-                write_object(out, source, &inner, edits, |_, _| false);
-            }
-            _ => out.push(source.slice(element_range)),
-        }
+        let inner: Vec<Member> = inner
+            .into_iter()
+            .map(|m| Member {
+                key: m.key,
+                value: m.value.start + element.start..m.value.end + element.start,
+            })
+            .collect();
+        write_object(out, source, &inner, edits, |_, _| false);
     }
-    out.push_static(b"]");
+    if let Some(run) = run {
+        out.source(source, run);
+    }
+    out.copy(b"]");
 }
 
 impl http_body::Body for Chunks {
@@ -290,10 +450,16 @@ mod tests {
 
     fn check(input: &str, edit: impl FnOnce(&mut Edits), expected: Value) {
         let source = Bytes::from(input.to_string());
-        let members = members(&source).unwrap();
+        let (members, items) = members_and_items(&source, "messages").unwrap();
         let mut edits = Edits::default();
         edit(&mut edits);
-        let out = write(&source, &members, &edits, "messages");
+        let out = write(
+            &source,
+            &members,
+            &edits,
+            "messages",
+            &items.unwrap_or_default(),
+        );
         let parsed: Value = serde_json::from_slice(&out.to_vec()).unwrap();
         assert_eq!(parsed, expected, "input {input}");
         assert_eq!(out.len(), out.to_vec().len());
@@ -351,10 +517,10 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": big}], "tools": [big]})
                 .to_string();
         let source = Bytes::from(input);
-        let members = members(&source).unwrap();
+        let (members, items) = members_and_items(&source, "messages").unwrap();
         let mut edits = Edits::default();
         edits.top.set("model", json!("upstream-id"));
-        let out = write(&source, &members, &edits, "messages");
+        let out = write(&source, &members, &edits, "messages", &items.unwrap());
         assert!(
             out.written_bytes(&source) < 100,
             "{}",
@@ -363,9 +529,84 @@ mod tests {
     }
 
     #[test]
+    fn array_elements_are_found_in_the_same_pass() {
+        let input = br#"{"a": 1, "messages" : [ {"x": 1} , [2], "s" ] }"#;
+        let (members, items) = members_and_items(input, "messages").unwrap();
+        let items = items.unwrap();
+        let text = |r: &Range<usize>| std::str::from_utf8(&input[r.clone()]).unwrap();
+        assert_eq!(
+            items.iter().map(text).collect::<Vec<_>>(),
+            [r#"{"x": 1}"#, "[2]", r#""s""#]
+        );
+        assert_eq!(text(&members[1].value), r#"[ {"x": 1} , [2], "s" ]"#);
+        let (_, none) = members_and_items(br#"{"messages": "hi"}"#, "messages").unwrap();
+        assert!(none.is_none());
+    }
+
+    #[test]
     fn non_objects_are_refused() {
         for input in ["[]", "1", "\"x\"", "{", "{} x", "{\"a\":}"] {
             assert!(members(input.as_bytes()).is_err(), "{input}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<i32>().prop_map(|n| json!(n)),
+                "[a-z\"\\\\ ]{0,6}".prop_map(Value::String),
+                "x{600,700}".prop_map(Value::String),
+            ]
+        }
+
+        fn object() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+            prop::collection::vec(("[a-d]", leaf()), 0..5)
+                .prop_map(|pairs| pairs.into_iter().collect())
+        }
+
+        proptest! {
+            /// Writing edits over the bytes gives what applying them to the
+            /// parsed value gives.
+            #[test]
+            fn writing_edits_equals_editing_the_value(
+                top in object(),
+                messages in prop::collection::vec(object(), 1..8),
+                top_changes in prop::collection::vec(("[a-f]", prop::option::of(leaf())), 0..4),
+                item_changes in prop::collection::vec((0usize..8, "[a-f]", prop::option::of(leaf())), 0..6),
+                pretty in any::<bool>(),
+            ) {
+                let mut value = Value::Object(top);
+                value["messages"] = json!(messages);
+                let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+                let source = Bytes::from(text);
+                let (members, items) = members_and_items(&source, "messages").unwrap();
+                let mut edits = Edits::default();
+                let mut expected = value.clone();
+                for (key, change) in top_changes {
+                    if key == "messages" { continue; }
+                    match change {
+                        Some(v) => { edits.top.set(&key, v.clone()); expected[&key] = v; }
+                        None => { edits.top.remove(&key); expected.as_object_mut().unwrap().remove(&key); }
+                    }
+                }
+                for (index, key, change) in item_changes {
+                    if index >= messages.len() { continue; }
+                    let item = edits.items.entry(index).or_default();
+                    let target = &mut expected["messages"][index];
+                    match change {
+                        Some(v) => { item.set(&key, v.clone()); target[&key] = v; }
+                        None => { item.remove(&key); target.as_object_mut().unwrap().remove(&key); }
+                    }
+                }
+                let out = write(&source, &members, &edits, "messages", &items.unwrap());
+                let written: Value = serde_json::from_slice(&out.to_vec()).unwrap();
+                prop_assert_eq!(written, expected);
+                prop_assert_eq!(out.len(), out.to_vec().len());
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! read from or written into an answer.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -21,6 +22,8 @@ use crate::config::ModelRef;
 pub struct ChatRequest {
     body: Bytes,
     members: Vec<Member>,
+    /// Where each message lies in `body`.
+    message_ranges: Vec<Range<usize>>,
     messages: Vec<MessageInfo>,
     model: Option<String>,
     pub stream: bool,
@@ -89,8 +92,8 @@ impl ChatRequest {
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
         let body: Bytes = body.into();
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let members = match body::members(&body) {
-            Ok(members) => members,
+        let (members, message_ranges) = match body::members_and_items(&body, "messages") {
+            Ok(read) => read,
             Err(err) if err.is_data() => {
                 return invalid("the request body must be a JSON object");
             }
@@ -103,16 +106,25 @@ impl ChatRequest {
                 .find(|m| m.key == key)
                 .map(|m| &body[m.value.clone()])
         };
-        let messages = match raw("messages") {
-            None => return invalid("`messages` is required"),
-            Some(text) => match serde_json::from_slice::<Vec<RawMessage>>(text) {
-                Ok(messages) if messages.is_empty() => {
-                    return invalid("`messages` must contain at least one message");
-                }
-                Ok(messages) => messages.into_iter().map(RawMessage::info).collect(),
-                Err(_) => return Err(message_error(text)),
-            },
+        let message_ranges = match (raw("messages"), message_ranges) {
+            (None, _) => return invalid("`messages` is required"),
+            (Some(_), None) => return invalid("`messages` must be an array"),
+            (Some(_), Some(ranges)) if ranges.is_empty() => {
+                return invalid("`messages` must contain at least one message");
+            }
+            (Some(_), Some(ranges)) => ranges,
         };
+        let mut messages = Vec::with_capacity(message_ranges.len());
+        for (index, range) in message_ranges.iter().enumerate() {
+            match serde_json::from_slice::<RawMessage>(&body[range.clone()]) {
+                Ok(message) => messages.push(message.info()),
+                Err(_) => {
+                    return Err(RequestError::Invalid(format!(
+                        "`messages[{index}]` must be an object with a string `role`"
+                    )));
+                }
+            }
+        }
         let model = match raw("model").map(serde_json::from_slice::<Option<String>>) {
             None => None,
             Some(Ok(model)) => model,
@@ -126,6 +138,7 @@ impl ChatRequest {
         Ok(Self {
             body,
             members,
+            message_ranges,
             messages,
             model,
             stream,
@@ -158,29 +171,33 @@ impl ChatRequest {
         self.members.iter().any(|m| m.key == key)
     }
 
+    /// A member of message `index` as the client sent it.
+    pub fn message_member(&self, index: usize, key: &str) -> Option<Value> {
+        let range = self.message_ranges.get(index)?;
+        let message = &self.body[range.clone()];
+        let member = body::members(message)
+            .ok()?
+            .into_iter()
+            .rev()
+            .find(|m| m.key == key)?;
+        serde_json::from_slice(&message[member.value]).ok()
+    }
+
     /// The body to send: the client's bytes with `edits` applied.
     pub fn write(&self, edits: &Edits) -> Chunks {
-        body::write(&self.body, &self.members, edits, "messages")
+        body::write(
+            &self.body,
+            &self.members,
+            edits,
+            "messages",
+            &self.message_ranges,
+        )
     }
 
     /// The client's bytes.
     pub fn bytes(&self) -> &Bytes {
         &self.body
     }
-}
-
-/// The first message that is not an object with a string `role`, named.
-fn message_error(text: &[u8]) -> RequestError {
-    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(text) else {
-        return RequestError::Invalid("`messages` must be an array".into());
-    };
-    let index = items
-        .iter()
-        .position(|item| serde_json::from_str::<RawMessage>(item.get()).is_err())
-        .unwrap_or(0);
-    RequestError::Invalid(format!(
-        "`messages[{index}]` must be an object with a string `role`"
-    ))
 }
 
 /// Token counts in OpenClaw's terms.
