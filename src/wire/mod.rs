@@ -1,3 +1,5 @@
-//! The API shapes the gateway reads and writes on the wire.
+//! The API shapes the gateway reads and writes on the wire, and the
+//! event-stream format streams arrive in.
 
 pub mod openai;
+pub mod sse;
