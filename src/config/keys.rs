@@ -72,6 +72,13 @@ const ROOT: Shape = Shape::Object(&[
                     ("idleSeconds", Shape::Leaf),
                 ]),
             ),
+            (
+                "limits",
+                Shape::Object(&[
+                    ("maxResponseBytes", Shape::Leaf),
+                    ("maxEventBytes", Shape::Leaf),
+                ]),
+            ),
         ]),
     ),
     (

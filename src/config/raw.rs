@@ -17,6 +17,7 @@ pub struct RawGateway {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_seconds: Option<f64>,
     pub timeouts: RawTimeouts,
+    pub limits: RawLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +32,13 @@ pub struct RawTimeouts {
     pub connect_seconds: Option<f64>,
     pub first_byte_seconds: Option<f64>,
     pub idle_seconds: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawLimits {
+    pub max_response_bytes: Option<u64>,
+    pub max_event_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

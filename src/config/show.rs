@@ -73,6 +73,10 @@ impl Config {
                     "firstByteSeconds": g.timeouts.first_byte.as_secs_f64(),
                     "idleSeconds": g.timeouts.idle.as_secs_f64(),
                 },
+                "limits": {
+                    "maxResponseBytes": g.limits.max_response_bytes,
+                    "maxEventBytes": g.limits.max_event_bytes,
+                },
             },
             "models": {"providers": providers},
             "agents": {"defaults": {
