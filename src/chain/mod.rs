@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{ModelRef, Target, Timeouts};
+use crate::config::{Limits, ModelRef, Target, Timeouts};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers::{self, Rules};
@@ -71,6 +71,7 @@ pub async fn run(
     chain: &[Target],
     request: ChatRequest,
     timeouts: &Timeouts,
+    limits: &Limits,
     redactor: &Redactor,
 ) -> Result<Answer, Vec<Failure>> {
     let ChatRequest { mut body, stream } = request;
@@ -91,7 +92,7 @@ pub async fn run(
         let model = target.model_ref.as_str();
         let started = Instant::now();
         match upstream
-            .attempt(target, bytes, stream, timeouts, redactor)
+            .attempt(target, bytes, stream, timeouts, limits, redactor)
             .await
         {
             Ok(reply) => {
