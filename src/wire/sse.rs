@@ -14,6 +14,10 @@
 //! At the end of input an unfinished event is an error, as the standard
 //! says, with one exception seen in the wild: a final `data: [DONE]` line
 //! without its blank line is taken as the end.
+//!
+//! Written here rather than taken from a crate (as `eventsource-stream` was):
+//! that one rescans its buffer for every chunk, which is superlinear on a
+//! large event, and holds an event of any size.
 
 use std::time::Duration;
 
@@ -357,9 +361,10 @@ pub enum ReadError<E> {
     Body(E),
 }
 
-/// The items of an event stream carried by `body`. The stream ends after
-/// the first error, or cleanly at the body's end (see [`Parser::finish`]).
-/// It holds at most one chunk of `body` and the event being read.
+/// The items of an event stream carried by `body` (pin a body that is not
+/// `Unpin` with `Box::pin`). The stream ends after the first error, or
+/// cleanly at the body's end (see [`Parser::finish`]). It holds at most one
+/// chunk of `body` and the event being read.
 pub fn items<S, E>(
     body: S,
     max_event_bytes: usize,
