@@ -131,6 +131,7 @@ impl Gateway {
             &chain,
             request,
             &config.gateway.timeouts,
+            &config.gateway.limits,
             &config.redactor,
         )
         .await

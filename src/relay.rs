@@ -8,6 +8,11 @@
 //! falls silent, reports an error, or ends without `[DONE]`, or when the
 //! gateway gives up on in-flight requests at shutdown. It never fakes a
 //! clean ending.
+//!
+//! Upstream comments (`: keep-alive`) restart the idle timeout but are not
+//! relayed. Every text of the provider's that the relay passes on outside a
+//! chunk (an error message, data that is not JSON) and every message it
+//! logs goes through the config's [`Redactor`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,13 +20,14 @@ use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::Event;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::config::ModelRef;
 use crate::ops::metrics;
-use crate::upstream::EventStream;
+use crate::ops::redact::Redactor;
+use crate::upstream::{EventStream, describe, error_details};
+use crate::wire::sse::{Event, Item, ReadError, SseError};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
@@ -30,6 +36,7 @@ pub fn relay(
     mut rest: EventStream,
     model_ref: ModelRef,
     idle: Duration,
+    redactor: Redactor,
     aborted: impl Future<Output = ()> + Send,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     async_stream::stream! {
@@ -41,19 +48,19 @@ pub fn relay(
                 None => match next_event(&mut rest, idle, aborted.as_mut()).await {
                     Ok(event) => event,
                     Err((code, message)) => {
-                        yield Ok(broken(&model_ref, code, &message));
+                        yield Ok(broken(&model_ref, &redactor, code, &message));
                         break;
                     }
                 },
             };
-            match relabel(&event.data, &model_ref) {
+            match relabel(&event.data, &model_ref, &redactor) {
                 Frame::Chunk(bytes) => yield Ok(bytes),
                 Frame::Done => {
                     yield Ok(Bytes::from_static(DONE));
                     break;
                 }
                 Frame::Error(message) => {
-                    yield Ok(broken(&model_ref, "upstream_error", &message));
+                    yield Ok(broken(&model_ref, &redactor, "upstream_error", &message));
                     break;
                 }
             }
@@ -66,20 +73,44 @@ pub fn relay(
 async fn next_event(
     rest: &mut EventStream,
     idle: Duration,
-    aborted: Pin<&mut impl Future<Output = ()>>,
+    mut aborted: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Event, (&'static str, String)> {
-    tokio::select! {
-        biased;
-        () = aborted => Err(("gateway_shutdown", "the gateway is shutting down".into())),
-        next = tokio::time::timeout(idle, rest.next()) => match next {
-            Ok(Some(Ok(event))) => Ok(event),
-            Ok(Some(Err(err))) => Err(("stream_interrupted", format!("the upstream stream broke off: {err}"))),
-            Ok(None) => Err(("stream_truncated", "the upstream stream ended before [DONE]".into())),
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = aborted.as_mut() => {
+                return Err(("gateway_shutdown", "the gateway is shutting down".into()));
+            }
+            next = tokio::time::timeout(idle, rest.next()) => next,
+        };
+        return match next {
+            Ok(Some(Ok(Item::Event(event)))) => Ok(event),
+            // A sign of life: the idle timeout starts again.
+            Ok(Some(Ok(Item::Comment(_)))) => continue,
+            Ok(Some(Err(ReadError::Body(err)))) => Err((
+                "stream_interrupted",
+                format!("the upstream stream broke off: {}", describe(&err)),
+            )),
+            Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => Err((
+                "event_too_large",
+                format!(
+                    "an upstream event is larger than the limit of {limit} bytes \
+                     (gateway.limits.maxEventBytes)"
+                ),
+            )),
+            Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => Err((
+                "stream_truncated",
+                "the upstream stream ended inside an event".into(),
+            )),
+            Ok(None) => Err((
+                "stream_truncated",
+                "the upstream stream ended before [DONE]".into(),
+            )),
             Err(_) => Err((
                 "stream_timeout",
                 format!("the upstream stream was silent for {}s", idle.as_secs_f64()),
             )),
-        },
+        };
     }
 }
 
@@ -87,29 +118,36 @@ async fn next_event(
 enum Frame {
     Chunk(Bytes),
     Done,
-    /// The provider reported an error inside the stream.
+    /// The provider reported an error inside the stream (unscrubbed).
     Error(String),
 }
 
-fn relabel(data: &str, model_ref: &ModelRef) -> Frame {
+fn relabel(data: &str, model_ref: &ModelRef, redactor: &Redactor) -> Frame {
     let data = data.trim();
     if data == "[DONE]" {
         return Frame::Done;
     }
     match serde_json::from_str::<Value>(data) {
         Ok(Value::Object(chunk)) if chunk.get("error").is_some_and(|e| !e.is_null()) => {
-            let message = chunk["error"]
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown error");
+            let (_, message) = error_details(data.as_bytes());
             Frame::Error(format!("the provider reported: {message}"))
         }
         Ok(Value::Object(mut chunk)) => {
             crate::wire::openai::label_model(&mut chunk, model_ref);
             Frame::Chunk(frame(&Value::Object(chunk)))
         }
-        // Not a JSON object: pass it on as the provider sent it.
-        _ => Frame::Chunk(Bytes::from(format!("data: {data}\n\n"))),
+        // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
+        _ => {
+            let data = redactor.scrub(data);
+            let mut out = String::with_capacity(data.len() + 16);
+            for line in data.split('\n') {
+                out.push_str("data: ");
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push('\n');
+            Frame::Chunk(Bytes::from(out))
+        }
     }
 }
 
@@ -120,8 +158,10 @@ fn frame(value: &Value) -> Bytes {
     Bytes::from(out)
 }
 
-/// The error event that ends a stream which cannot end cleanly.
-fn broken(model_ref: &ModelRef, code: &'static str, message: &str) -> Bytes {
+/// The error event that ends a stream which cannot end cleanly. `message`
+/// may hold provider text: it is scrubbed here, for the log and the client.
+fn broken(model_ref: &ModelRef, redactor: &Redactor, code: &'static str, message: &str) -> Bytes {
+    let message = redactor.provider_text(message);
     metrics::stream_error(model_ref.provider(), model_ref.as_str(), code);
     tracing::warn!(
         provider = model_ref.provider(),
@@ -144,7 +184,8 @@ mod tests {
 
     fn check(data: &str, expected: &str) {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
-        let got = match relabel(data, &model_ref) {
+        let redactor = Redactor::new(["configured-key-123"]);
+        let got = match relabel(data, &model_ref, &redactor) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
             Frame::Done => "DONE".to_string(),
             Frame::Error(message) => format!("ERROR {message}"),
@@ -169,5 +210,27 @@ mod tests {
             "data: {\"error\":null,\"choices\":[],\"model\":\"kimi/kimi-for-coding\"}\n\n",
         );
         check("keep-alive", "data: keep-alive\n\n");
+        check("two\nlines", "data: two\ndata: lines\n\n");
+        check(
+            "not json configured-key-123 Bearer sk-abcdefghijkl",
+            "data: not json [redacted] Bearer [redacted]\n\n",
+        );
+    }
+
+    #[test]
+    fn error_events_are_scrubbed_and_escaped_for_the_client_and_the_log() {
+        let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
+        let redactor = Redactor::new(["configured-key-123"]);
+        let frame = broken(
+            &model_ref,
+            &redactor,
+            "upstream_error",
+            "the provider reported: bad configured-key-123\nFAKE Bearer sk-abcdefghijkl",
+        );
+        let frame = String::from_utf8(frame.to_vec()).unwrap();
+        assert_eq!(
+            frame,
+            "data: {\"error\":{\"message\":\"kimi/kimi-for-coding: the provider reported: bad [redacted]\\\\nFAKE Bearer [redacted]\",\"type\":\"upstream_error\",\"code\":\"upstream_error\"}}\n\n"
+        );
     }
 }

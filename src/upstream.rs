@@ -6,22 +6,31 @@
 //! the chain may be tried. For streams the first event is read inside the
 //! attempt, so a provider that fails before its first byte can still fall
 //! over without the client noticing.
+//!
+//! What is read from a provider is bounded: a non-streamed answer by
+//! `gateway.limits.maxResponseBytes`, each stream event by `maxEventBytes`
+//! (see [`crate::wire::sse`]). Redirects are not followed, since following
+//! one would send the provider's credentials to another host. Every text the
+//! provider chose (a message, an error type, a redirect target) is passed
+//! through [`Redactor::provider_text`] where it is read.
 
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use eventsource_stream::{Event, EventStreamError, Eventsource};
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
+};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use crate::config::{ApiKey, Target, Timeouts};
+use crate::config::{ApiKey, Limits, Target, Timeouts};
 use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
+use crate::wire::sse::{self, Event, Item, ReadError, SseError};
 
 /// The shared HTTP client: one connection pool for every provider.
 #[derive(Debug, Clone)]
@@ -29,8 +38,8 @@ pub struct Upstream {
     client: reqwest::Client,
 }
 
-pub type EventStream =
-    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+/// The rest of an upstream stream, as event-stream items.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Item, ReadError<reqwest::Error>>> + Send>>;
 
 /// A successful upstream response.
 pub enum Reply {
@@ -60,6 +69,10 @@ pub enum FailureKind {
     ProviderError,
     /// A 2xx response that is not a chat completion.
     InvalidResponse,
+    /// A 3xx response: redirects are not followed.
+    Redirected,
+    /// The answer, or one event of it, is over its configured limit.
+    TooLarge,
     /// Any other 4xx: the request itself is at fault, so no other provider
     /// would accept it either.
     BadRequest,
@@ -82,6 +95,8 @@ impl FailureKind {
             FailureKind::NotFound => "not_found",
             FailureKind::ProviderError => "provider_error",
             FailureKind::InvalidResponse => "invalid_response",
+            FailureKind::Redirected => "redirected",
+            FailureKind::TooLarge => "too_large",
             FailureKind::BadRequest => "bad_request",
         }
     }
@@ -118,6 +133,19 @@ pub enum AttemptError {
     },
     #[error("invalid response: {0}")]
     InvalidResponse(String),
+    #[error("the provider answered {status} redirecting to {location}; redirects are not followed")]
+    Redirected {
+        status: StatusCode,
+        /// The `Location` target, scrubbed.
+        location: String,
+    },
+    #[error("{what} is larger than the limit of {limit} bytes (gateway.limits.{key})")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        /// The limit's key under `gateway.limits`.
+        key: &'static str,
+    },
 }
 
 impl AttemptError {
@@ -128,13 +156,32 @@ impl AttemptError {
             AttemptError::Timeout(_) => FailureKind::Timeout,
             AttemptError::Upstream { kind, .. } => *kind,
             AttemptError::InvalidResponse(_) => FailureKind::InvalidResponse,
+            AttemptError::Redirected { .. } => FailureKind::Redirected,
+            AttemptError::TooLarge { .. } => FailureKind::TooLarge,
         }
     }
 
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             AttemptError::Upstream { status, .. } => *status,
+            AttemptError::Redirected { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    fn response_too_large(limit: usize) -> Self {
+        AttemptError::TooLarge {
+            what: "the response",
+            limit,
+            key: "maxResponseBytes",
+        }
+    }
+
+    fn event_too_large(limit: usize) -> Self {
+        AttemptError::TooLarge {
+            what: "a stream event",
+            limit,
+            key: "maxEventBytes",
         }
     }
 
@@ -157,6 +204,9 @@ impl AttemptError {
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The most of an upstream error message that is kept.
 const MAX_MESSAGE_CHARS: usize = 300;
+/// The longest `Retry-After` passed on; a provider asking for more is
+/// asking for something clawgate will not promise its clients.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 impl Upstream {
     pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
@@ -164,6 +214,7 @@ impl Upstream {
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { client })
     }
@@ -175,6 +226,7 @@ impl Upstream {
         body: Chunks,
         stream: bool,
         timeouts: &Timeouts,
+        limits: &Limits,
         redactor: &Redactor,
     ) -> Result<Reply, AttemptError> {
         let provider = &target.provider;
@@ -218,8 +270,22 @@ impl Upstream {
             Ok(Ok(response)) => response,
         };
         let status = response.status();
+        if status.is_redirection() {
+            let location = match response.headers().get(LOCATION) {
+                Some(value) => truncate(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+                None => "nowhere (no Location header)".to_string(),
+            };
+            return Err(AttemptError::Redirected {
+                status,
+                location: scrub(location),
+            });
+        }
         if !status.is_success() {
-            let retry_after = retry_after(response.headers().get(RETRY_AFTER));
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| retry_after(value, SystemTime::now()));
             let body = read_limited(response, MAX_ERROR_BODY, timeouts.idle).await;
             let (error_type, message) = error_details(&body);
             return Err(AttemptError::Upstream {
@@ -232,36 +298,61 @@ impl Upstream {
         }
 
         if stream {
-            let mut events: EventStream = Box::pin(response.bytes_stream().eventsource());
-            match timeout_at(deadline, events.next()).await {
-                Err(_) => Err(AttemptError::Timeout(timeouts.first_byte)),
-                Ok(None) => Err(AttemptError::InvalidResponse(
-                    "the stream ended before its first event".into(),
+            let body = Box::pin(response.bytes_stream());
+            let mut events: EventStream = Box::pin(sse::items(body, limits.max_event_bytes));
+            let first = loop {
+                match timeout_at(deadline, events.next()).await {
+                    Err(_) => return Err(AttemptError::Timeout(timeouts.first_byte)),
+                    Ok(None) => {
+                        return Err(AttemptError::InvalidResponse(
+                            "the stream ended before its first event".into(),
+                        ));
+                    }
+                    Ok(Some(Err(ReadError::Body(err)))) => {
+                        return Err(AttemptError::Connect(scrub(describe(&err))));
+                    }
+                    Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => {
+                        return Err(AttemptError::event_too_large(limit));
+                    }
+                    Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => {
+                        return Err(AttemptError::InvalidResponse(
+                            "the stream ended inside its first event".into(),
+                        ));
+                    }
+                    // A comment is a sign of life, not the start of an answer.
+                    Ok(Some(Ok(Item::Comment(_)))) => continue,
+                    Ok(Some(Ok(Item::Event(event)))) => break event,
+                }
+            };
+            match first_event(&first.data) {
+                FirstEvent::Chunk => Ok(Reply::Stream {
+                    first,
+                    rest: events,
+                }),
+                FirstEvent::Error(error_type, message) => Err(AttemptError::Upstream {
+                    status: None,
+                    kind: FailureKind::ProviderError,
+                    error_type: error_type.map(scrub),
+                    message: scrub(message),
+                    retry_after: None,
+                }),
+                FirstEvent::Done => Err(AttemptError::InvalidResponse(
+                    "the stream ended before any chunk".into(),
                 )),
-                Ok(Some(Err(err))) => Err(AttemptError::Connect(scrub(err.to_string()))),
-                Ok(Some(Ok(first))) => match error_event(&first.data) {
-                    Some((error_type, message)) => Err(AttemptError::Upstream {
-                        status: None,
-                        kind: FailureKind::ProviderError,
-                        error_type: error_type.map(scrub),
-                        message: scrub(message),
-                        retry_after: None,
-                    }),
-                    None if first.data.trim() == "[DONE]" => Err(AttemptError::InvalidResponse(
-                        "the stream ended before any chunk".into(),
-                    )),
-                    None => Ok(Reply::Stream {
-                        first,
-                        rest: events,
-                    }),
-                },
+                FirstEvent::Malformed => Err(AttemptError::InvalidResponse(
+                    "the first stream event is not a chat completion chunk".into(),
+                )),
             }
         } else {
-            let bytes = match timeout(timeouts.idle, response.bytes()).await {
-                Err(_) => return Err(AttemptError::Timeout(timeouts.idle)),
-                Ok(Err(err)) => return Err(AttemptError::Connect(scrub(describe(&err)))),
-                Ok(Ok(bytes)) => bytes,
-            };
+            let bytes = read_body(response, limits.max_response_bytes, timeouts.idle)
+                .await
+                .map_err(|err| match err {
+                    BodyError::TooLarge => {
+                        AttemptError::response_too_large(limits.max_response_bytes)
+                    }
+                    BodyError::Silent => AttemptError::Timeout(timeouts.idle),
+                    BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
+                })?;
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) if map.contains_key("choices") => Ok(Reply::Complete(map)),
                 Ok(Value::Object(map)) if map.contains_key("error") => {
@@ -282,9 +373,45 @@ impl Upstream {
     }
 }
 
+/// Why a body could not be read whole.
+enum BodyError {
+    TooLarge,
+    /// The body fell silent for the idle timeout.
+    Silent,
+    Transport(reqwest::Error),
+}
+
+/// The whole body, read as it arrives and given up as soon as it is known
+/// to be over `limit` (from its `Content-Length`, or once that much has
+/// arrived). Returning drops the response, which closes its connection.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    idle: Duration,
+) -> Result<Bytes, BodyError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = BytesMut::with_capacity(announced.map_or(0, |length| length as usize));
+    loop {
+        match timeout(idle, response.chunk()).await {
+            Err(_) => return Err(BodyError::Silent),
+            Ok(Err(err)) => return Err(BodyError::Transport(err)),
+            Ok(Ok(None)) => return Ok(body.freeze()),
+            Ok(Ok(Some(chunk))) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
 /// A transport error's message with its causes, without the URL reqwest
 /// puts first (URLs are from the config, but keep messages short).
-fn describe(err: &reqwest::Error) -> String {
+pub(crate) fn describe(err: &reqwest::Error) -> String {
     let mut message = if err.is_connect() {
         "could not connect".to_string()
     } else if err.is_body() || err.is_decode() {
@@ -334,14 +461,29 @@ pub fn error_details(body: &[u8]) -> (Option<String>, String) {
     (error_type, truncate(message))
 }
 
-/// An error event inside a stream: `data: {"error": {...}}`.
-fn error_event(data: &str) -> Option<(Option<String>, String)> {
-    if !data.contains("\"error\"") {
-        return None;
+/// What a stream's first event says about the attempt.
+#[derive(Debug, PartialEq)]
+enum FirstEvent {
+    /// A chat completion chunk: the stream can be relayed.
+    Chunk,
+    /// `{"error": {...}}`: `(error.type, error.message)`, unscrubbed.
+    Error(Option<String>, String),
+    /// `[DONE]` before any chunk.
+    Done,
+    /// Neither JSON with `choices` or `error`, nor `[DONE]`.
+    Malformed,
+}
+
+fn first_event(data: &str) -> FirstEvent {
+    match serde_json::from_str::<Value>(data) {
+        Ok(Value::Object(event)) if event.get("error").is_some_and(|e| !e.is_null()) => {
+            let (error_type, message) = error_details(data.as_bytes());
+            FirstEvent::Error(error_type, message)
+        }
+        Ok(Value::Object(event)) if event.contains_key("choices") => FirstEvent::Chunk,
+        _ if data.trim() == "[DONE]" => FirstEvent::Done,
+        _ => FirstEvent::Malformed,
     }
-    let value: Value = serde_json::from_str(data).ok()?;
-    value.get("error").filter(|e| !e.is_null())?;
-    Some(error_details(data.as_bytes()))
 }
 
 fn truncate(mut message: String) -> String {
@@ -352,11 +494,43 @@ fn truncate(mut message: String) -> String {
     message
 }
 
-/// `Retry-After` in its delay-seconds form; HTTP dates are rare from APIs
-/// and are ignored.
-fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
-    let seconds: f64 = value?.to_str().ok()?.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+/// A `Retry-After` value as a delay from `now`, at most [`MAX_RETRY_AFTER`]:
+/// delay-seconds (an integer, or a decimal as some APIs send) or an HTTP
+/// date, a past date meaning now. Anything else is `None`.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match delay_seconds(value) {
+        Some(delay) => delay,
+        None => {
+            let date = httpdate::parse_http_date(value).ok()?;
+            date.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// `digits` or `digits.digits`; no sign, exponent or special value.
+fn delay_seconds(text: &str) -> Option<Duration> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() => (whole, fraction),
+        Some(_) => return None,
+        None => (text, ""),
+    };
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    // More digits than a u64 holds is certainly over the cap.
+    let seconds: u64 = whole.parse().unwrap_or(u64::MAX);
+    if seconds >= MAX_RETRY_AFTER.as_secs() {
+        return Some(MAX_RETRY_AFTER);
+    }
+    let nanos = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |nanos, digit| nanos * 10 + u32::from(digit - b'0'));
+    Some(Duration::new(seconds, nanos))
 }
 
 #[cfg(test)]
@@ -416,20 +590,78 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_accepts_seconds_only() {
-        let parse = |text: &str| retry_after(Some(&HeaderValue::from_str(text).unwrap()));
-        assert_eq!(parse("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse("-1"), None);
+    fn retry_after_is_parsed_defensively_and_capped() {
+        // 2015-10-21 07:28:00 UTC.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("5", secs(5)),
+            (" 7 ", secs(7)),
+            ("0", secs(0)),
+            ("1.5", Some(Duration::from_millis(1500))),
+            ("0.0000000001", secs(0)),
+            ("3599.999", Some(Duration::from_millis(3_599_999))),
+            ("3600", secs(3600)),
+            ("86400", secs(3600)),
+            ("18446744073709551616", secs(3600)),
+            (&"9".repeat(400), secs(3600)),
+            ("Wed, 21 Oct 2015 07:28:30 GMT", secs(30)),
+            ("Wednesday, 21-Oct-15 07:29:00 GMT", secs(60)),
+            ("Wed Oct 21 07:28:10 2015", secs(10)),
+            ("Wed, 21 Oct 2015 07:00:00 GMT", secs(0)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", secs(3600)),
+            ("1e20", None),
+            ("1E3", None),
+            ("NaN", None),
+            ("inf", None),
+            ("infinity", None),
+            ("-1", None),
+            ("+5", None),
+            ("", None),
+            ("   ", None),
+            (".5", None),
+            ("5.", None),
+            ("1.2.3", None),
+            ("0x10", None),
+            ("5 seconds", None),
+            ("Wed, 21 Oct 2015 25:00:00 GMT", None),
+            ("tomorrow", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(retry_after(text, now), *expected, "Retry-After {text:?}");
+        }
     }
 
     #[test]
-    fn error_events_are_recognised() {
-        assert!(error_event(r#"{"error":{"message":"boom","type":"server_error"}}"#).is_some());
-        assert!(
-            error_event(r#"{"choices":[{"delta":{"content":"the word \"error\""}}]}"#).is_none()
-        );
-        assert!(error_event(r#"{"error":null,"choices":[]}"#).is_none());
+    fn first_events_are_classified() {
+        let cases = [
+            (
+                r#"{"choices":[{"delta":{"content":"hi"}}]}"#,
+                FirstEvent::Chunk,
+            ),
+            (r#"{"choices":[],"usage":{}}"#, FirstEvent::Chunk),
+            (
+                r#"{"choices":[{"delta":{"content":"the word \"error\""}}]}"#,
+                FirstEvent::Chunk,
+            ),
+            (r#"{"error":null,"choices":[]}"#, FirstEvent::Chunk),
+            (
+                r#"{"error":{"message":"boom","type":"server_error"}}"#,
+                FirstEvent::Error(Some("server_error".into()), "boom".into()),
+            ),
+            ("[DONE]", FirstEvent::Done),
+            (" [DONE] ", FirstEvent::Done),
+            ("not json", FirstEvent::Malformed),
+            ("", FirstEvent::Malformed),
+            (
+                r#"{"id":"x","object":"chat.completion.chunk"}"#,
+                FirstEvent::Malformed,
+            ),
+            (r#"[{"choices":[]}]"#, FirstEvent::Malformed),
+            ("42", FirstEvent::Malformed),
+        ];
+        for (data, expected) in cases {
+            assert_eq!(first_event(data), expected, "first event {data:?}");
+        }
     }
 }

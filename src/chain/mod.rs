@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{ModelRef, Target, Timeouts};
+use crate::config::{Limits, ModelRef, Target, Timeouts};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers;
@@ -71,6 +71,7 @@ pub async fn run(
     chain: &[Target],
     request: ChatRequest,
     timeouts: &Timeouts,
+    limits: &Limits,
     redactor: &Redactor,
 ) -> Result<Answer, Vec<Failure>> {
     let stream = request.stream;
@@ -84,7 +85,7 @@ pub async fn run(
         let model = target.model_ref.as_str();
         let started = Instant::now();
         match upstream
-            .attempt(target, body, stream, timeouts, redactor)
+            .attempt(target, body, stream, timeouts, limits, redactor)
             .await
         {
             Ok(reply) => {

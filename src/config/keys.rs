@@ -91,6 +91,8 @@ const ROOT: Shape = Shape::Object(&[
                 Shape::Object(&[
                     ("maxConnections", Shape::Leaf),
                     ("maxConcurrentRequests", Shape::Leaf),
+                    ("maxResponseBytes", Shape::Leaf),
+                    ("maxEventBytes", Shape::Leaf),
                 ]),
             ),
         ]),

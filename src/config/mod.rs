@@ -161,6 +161,18 @@ pub struct GatewaySettings {
     /// Browser origins (`scheme://host[:port]`) allowed to call the API.
     pub allowed_origins: Vec<String>,
     pub client: ClientLimits,
+    pub limits: Limits,
+}
+
+/// Bounds on what is read from a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most of a non-streamed answer that is read; a larger one fails
+    /// its attempt.
+    pub max_response_bytes: usize,
+    /// The most one stream event may hold; a larger one fails the attempt
+    /// before the first event, or ends the stream with an error event.
+    pub max_event_bytes: usize,
 }
 
 /// Bounds on what clients may hold. Connection-level ones (the timeouts

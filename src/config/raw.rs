@@ -34,6 +34,8 @@ pub struct RawAuth {
 pub struct RawLimits {
     pub max_connections: Option<u64>,
     pub max_concurrent_requests: Option<u64>,
+    pub max_response_bytes: Option<u64>,
+    pub max_event_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

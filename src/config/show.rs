@@ -88,6 +88,10 @@ impl Config {
                     "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
                     "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
                 },
+                "limits": {
+                    "maxResponseBytes": g.limits.max_response_bytes,
+                    "maxEventBytes": g.limits.max_event_bytes,
+                },
             },
             "models": {"providers": providers},
             "agents": {"defaults": {

@@ -73,7 +73,8 @@ pub async fn chat_completions(
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let idle = config.gateway.timeouts.idle;
-            let stream = relay::relay(first, rest, model_ref, idle, gateway.aborted())
+            let redactor = config.redactor.clone();
+            let stream = relay::relay(first, rest, model_ref, idle, redactor, gateway.aborted())
                 // The request's slot is held until the stream ends.
                 .map(move |frame| {
                     let _ = &slot;

@@ -2,8 +2,10 @@
 //! benchmarks, with fault injection. It answers `/v1/chat/completions`
 //! (streaming and not, with `reasoning_content` and usage) and `/v1/models`,
 //! and can fail the way real providers do: an error status with a body,
-//! `Retry-After`, a hang, a slow first byte, a connection dropped mid-stream,
-//! a stream that ends without `[DONE]`. It records every request it receives.
+//! `Retry-After` (well-formed or not), a hang, a slow first byte, a
+//! connection dropped mid-stream, a stream that ends without `[DONE]`, an
+//! error event mid-stream, a malformed first event, SSE comments, a redirect,
+//! and answers or events of any size. It records every request it receives.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +31,11 @@ pub struct MockOptions {
     /// The answer's text.
     #[arg(long, default_value = "Hello from clawgate-mock.")]
     pub reply: String,
+    /// Answer with N bytes of `x` instead of `--reply`: one stream event,
+    /// or a non-streamed body sent in 64 KiB pieces (`--chunk-delay-ms`
+    /// apart).
+    #[arg(long, value_name = "N")]
+    pub reply_bytes: Option<usize>,
     /// The answer's `reasoning_content`; empty for none.
     #[arg(long, default_value = "The user greets me; I greet back.")]
     pub reasoning: String,
@@ -55,6 +62,24 @@ pub struct MockOptions {
     /// `Retry-After` seconds sent with failures.
     #[arg(long)]
     pub retry_after: Option<u64>,
+    /// A `Retry-After` value sent verbatim with failures, such as `1e20` or
+    /// an HTTP date; overrides `--retry-after`.
+    #[arg(long, value_name = "TEXT")]
+    pub retry_after_text: Option<String>,
+    /// Answer every chat request with `307 Temporary Redirect` to this URL.
+    #[arg(long, value_name = "URL")]
+    pub redirect_to: Option<String>,
+    /// Send this as the stream's first event's data instead of the first
+    /// chunk, e.g. `not json`.
+    #[arg(long, value_name = "DATA")]
+    pub first_event: Option<String>,
+    /// After this many stream chunks, send an error event (with
+    /// `--fail-type` and `--fail-message`) and end the stream.
+    #[arg(long, value_name = "N")]
+    pub error_after_chunks: Option<usize>,
+    /// Send an SSE comment line `: TEXT` before every stream event.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
     /// Never answer.
     #[arg(long)]
     pub hang: bool,
@@ -201,19 +226,34 @@ async fn models(State(state): State<Arc<MockState>>) -> Json<Value> {
     Json(json!({"object": "list", "data": data}))
 }
 
-fn error(status: u16, kind: &str, message: &str, retry_after: Option<u64>) -> Response {
+fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (
         status,
         Json(json!({"error": {"message": message, "type": kind}})),
     )
         .into_response();
-    if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    if let Some(value) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// The `Retry-After` header failures carry, if any.
+fn retry_after(options: &MockOptions) -> Option<HeaderValue> {
+    match &options.retry_after_text {
+        Some(text) => HeaderValue::from_str(text).ok(),
+        None => options.retry_after.map(HeaderValue::from),
+    }
+}
+
+impl MockOptions {
+    fn reply_text(&self) -> String {
+        match self.reply_bytes {
+            Some(size) => "x".repeat(size),
+            None => self.reply.clone(),
+        }
+    }
 }
 
 async fn record(state: &MockState, headers: &HeaderMap, body: &Value) {
@@ -278,16 +318,27 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             return error(403, "access_terminated_error", message, None);
         }
     }
+    if let Some(url) = &options.redirect_to {
+        let Ok(location) = HeaderValue::from_str(url) else {
+            return error(500, "server_error", "invalid --redirect-to", None);
+        };
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
     if let Some(status) = options.fail_status {
         if options.fail_times.is_none_or(|times| count <= times) {
             return error(
                 status,
                 &options.fail_type,
                 &options.fail_message,
-                options.retry_after,
+                retry_after(options),
             );
         }
     }
+    let reply = options.reply_text();
 
     let model = request
         .get("model")
@@ -297,8 +348,8 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     let prompt_tokens = words(&request["messages"].to_string());
     let usage = json!({
         "prompt_tokens": prompt_tokens,
-        "completion_tokens": words(&options.reply),
-        "total_tokens": prompt_tokens + words(&options.reply),
+        "completion_tokens": words(&reply),
+        "total_tokens": prompt_tokens + words(&reply),
         "prompt_tokens_details": {"cached_tokens": 0},
     });
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
@@ -306,28 +357,56 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
-        return stream(state.clone(), model, include_usage.then_some(usage));
+        return stream(state.clone(), model, reply, include_usage.then_some(usage));
     }
-    let mut message = json!({"role": "assistant", "content": options.reply});
+    let large = options.reply_bytes.is_some();
+    let mut message = json!({"role": "assistant", "content": reply});
     if !options.reasoning.is_empty() {
         message["reasoning_content"] = json!(options.reasoning);
     }
-    Json(json!({
+    let answer = json!({
         "id": format!("chatcmpl-mock-{count}"),
         "object": "chat.completion",
         "created": 0,
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": usage,
-    }))
-    .into_response()
+    });
+    if large {
+        return pieces(state.clone(), answer.to_string().into_bytes());
+    }
+    Json(answer).into_response()
+}
+
+/// A large JSON body sent in 64 KiB pieces without a length, so the reader
+/// cannot know its size in advance.
+fn pieces(state: Arc<MockState>, body: Vec<u8>) -> Response {
+    let delay = Duration::from_millis(state.options.chunk_delay_ms);
+    let body = Bytes::from(body);
+    let stream = async_stream::stream! {
+        let mut guard = AbandonGuard { state, finished: false };
+        let mut offset = 0;
+        while offset < body.len() {
+            if offset > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let end = (offset + 64 * 1024).min(body.len());
+            yield Ok::<_, std::io::Error>(body.slice(offset..end));
+            offset = end;
+        }
+        guard.finished = true;
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .expect("static headers are valid")
 }
 
 fn words(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
-fn stream(state: Arc<MockState>, model: String, usage: Option<Value>) -> Response {
+fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Value>) -> Response {
     let options = state.options.clone();
     let chunk = |delta: Value, finish: Value| {
         json!({
@@ -349,8 +428,7 @@ fn stream(state: Arc<MockState>, model: String, usage: Option<Value>) -> Respons
             .map(|w| chunk(json!({"reasoning_content": w}), Value::Null)),
     );
     events.extend(
-        options
-            .reply
+        reply
             .split_inclusive(' ')
             .map(|w| chunk(json!({"content": w}), Value::Null)),
     );
@@ -361,13 +439,24 @@ fn stream(state: Arc<MockState>, model: String, usage: Option<Value>) -> Respons
             "model": model, "choices": [], "usage": usage}),
         );
     }
-    let mut frames: Vec<Bytes> = events
-        .iter()
-        .map(|e| Bytes::from(format!("data: {e}\n\n")))
-        .collect();
-    if !options.no_done {
-        frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    let mut frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    if let Some(data) = &options.first_event {
+        frames[0] = format!("data: {data}\n\n");
     }
+    if let Some(count) = options.error_after_chunks {
+        frames.truncate(count);
+        let error = json!({"error": {"message": options.fail_message, "type": options.fail_type}});
+        frames.push(format!("data: {error}\n\n"));
+    } else if !options.no_done {
+        frames.push("data: [DONE]\n\n".to_string());
+    }
+    let frames: Vec<Bytes> = frames
+        .into_iter()
+        .map(|frame| match &options.comment {
+            Some(comment) => Bytes::from(format!(": {comment}\n{frame}")),
+            None => Bytes::from(frame),
+        })
+        .collect();
     let body = async_stream::stream! {
         let mut guard = AbandonGuard { state, finished: false };
         if options.first_byte_delay_ms > 0 {

@@ -33,10 +33,7 @@ pub fn members(buffer: &[u8]) -> Result<Vec<Member>, serde_json::Error> {
 
 /// [`members`], and also where each element of the array member `items_key`
 /// lies (when that member is an array), found in the same pass.
-pub fn members_and_items(
-    buffer: &[u8],
-    items_key: &str,
-) -> Result<Read, serde_json::Error> {
+pub fn members_and_items(buffer: &[u8], items_key: &str) -> Result<Read, serde_json::Error> {
     read_object(buffer, Some(items_key))
 }
 

@@ -1,4 +1,6 @@
-//! The API shapes the gateway reads and writes on the wire.
+//! The API shapes the gateway reads and writes on the wire, and the
+//! event-stream format streams arrive in.
 
 pub mod body;
 pub mod openai;
+pub mod sse;

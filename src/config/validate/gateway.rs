@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::super::raw::RawGateway;
+use super::super::raw::{RawGateway, RawLimits};
 use super::super::{
-    ClientLimits, DEFAULT_PORT, GatewaySettings, Timeouts, is_loopback, parse_bind,
+    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, Timeouts, is_loopback, parse_bind,
 };
 use super::{MissingVar, Validator};
 
@@ -160,5 +160,78 @@ pub(super) fn gateway_settings(
         allowed_hosts,
         allowed_origins,
         client,
+        limits: limits(&raw.limits, v),
+    }
+}
+
+/// A non-streamed answer is held whole (it is relabelled as JSON), so its
+/// bound is a memory bound per request; 32 MiB is far beyond any chat
+/// completion. One stream event is held while it arrives; 16 MiB leaves
+/// room for large tool-call arguments or images sent in one chunk.
+const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+const DEFAULT_MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
+
+fn limits(raw: &RawLimits, v: &mut Validator) -> Limits {
+    let mut bytes = |path: &str, value: Option<u64>, default: u64| {
+        let value = value.unwrap_or(default);
+        if value < 1024 {
+            v.error(path, format!("must be at least 1024, found {value}"));
+            return usize::try_from(default).unwrap_or(usize::MAX);
+        }
+        usize::try_from(value).unwrap_or(usize::MAX)
+    };
+    Limits {
+        max_response_bytes: bytes(
+            "gateway.limits.maxResponseBytes",
+            raw.max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        ),
+        max_event_bytes: bytes(
+            "gateway.limits.maxEventBytes",
+            raw.max_event_bytes,
+            DEFAULT_MAX_EVENT_BYTES,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Environment, Secrets, load_str};
+
+    /// `(maxResponseBytes, maxEventBytes)` read from `gateway.limits`, or the
+    /// config's errors.
+    fn check(limits: &str, expected: Result<(usize, usize), &str>) {
+        let text = format!("{{ gateway: {{ limits: {limits} }} }}");
+        let got = load_str(
+            &text,
+            &Environment::from_pairs::<&str, &str>([]),
+            Secrets::Offline,
+        )
+        .map(|loaded| {
+            let limits = loaded.config.gateway.limits;
+            (limits.max_response_bytes, limits.max_event_bytes)
+        })
+        .map_err(|errors| errors.to_string());
+        assert_eq!(got, expected.map_err(str::to_string), "limits {limits}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_a_floor() {
+        check("{}", Ok((32 << 20, 16 << 20)));
+        check(
+            "{ maxResponseBytes: 1048576, maxEventBytes: 65536 }",
+            Ok((1 << 20, 1 << 16)),
+        );
+        check(
+            "{ maxResponseBytes: 10, maxEventBytes: 0 }",
+            Err(
+                "gateway.limits.maxResponseBytes: must be at least 1024, found 10\n\
+                 gateway.limits.maxEventBytes: must be at least 1024, found 0",
+            ),
+        );
+        check(
+            "{ maxEventBytes: -1 }",
+            Err("gateway.limits.maxEventBytes: invalid value: integer `-1`, expected u64"),
+        );
     }
 }
