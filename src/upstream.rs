@@ -208,11 +208,17 @@ const MAX_MESSAGE_CHARS: usize = 300;
 /// asking for something clawgate will not promise its clients.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
+/// Idle pooled connections kept per provider host.
+pub const MAX_IDLE_PER_PROVIDER: usize = 32;
+
 impl Upstream {
     pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            // Enough for steady traffic to reuse connections; a burst's
+            // surplus is closed instead of holding descriptors for 90 s.
+            .pool_max_idle_per_host(MAX_IDLE_PER_PROVIDER)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;

@@ -791,3 +791,162 @@ async fn the_mock_records_requests_as_json_lines() {
     assert_eq!(lines[1]["body"]["messages"][0]["content"], "two");
     assert_eq!(lines[1]["headers"]["content-type"], "application/json");
 }
+
+/// A distinctive fake key, run through every scenario: it must appear in no
+/// log line, body, event, header, metrics scrape or CLI output.
+const CANARY: &str = "sk-LEAKCANARY-7f3a9c2e1d5b";
+const CANARY_TOKEN: &str = "gw-LEAKCANARY-token-4c1e";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_leaks_nowhere_in_any_scenario() {
+    let files = Files::new();
+    let echo = format!("bad key {CANARY} (Authorization: Bearer {CANARY})\nFORGED LOG LINE");
+    let denied = mock(MockOptions {
+        fail_status: Some(401),
+        fail_type: format!("invalid_authentication_error {CANARY}"),
+        fail_message: echo.clone(),
+        ..MockOptions::default()
+    })
+    .await;
+    let redirect = mock(MockOptions {
+        redirect_to: Some(format!("http://127.0.0.1:1/steal?key={CANARY}")),
+        ..MockOptions::default()
+    })
+    .await;
+    let midstream = mock(MockOptions {
+        error_after_chunks: Some(2),
+        fail_type: "server_error".into(),
+        fail_message: echo.clone(),
+        ..MockOptions::default()
+    })
+    .await;
+    let good = healthy_mock().await;
+    let provider = |mock: &MockServer| json!({"baseUrl": mock.base_url(), "apiKey": "${LEAK_KEY}", "models": [{"id": "m"}]});
+    let mut good_entry = provider(&good);
+    good_entry["baseUrl"] = json!(format!("{}?key=${{LEAK_KEY}}", good.base_url()));
+    good_entry["headers"] = json!({"X-Tenant": "tenant ${LEAK_KEY}"});
+    let config = json!({
+        "gateway": {"auth": {"token": "${GATEWAY_TOKEN}"}},
+        "models": {"mode": "replace", "providers": {
+            "denied": provider(&denied),
+            "redirect": provider(&redirect),
+            "midstream": provider(&midstream),
+            "good": good_entry,
+        }},
+        "agents": {"defaults": {"model": {"primary": "denied/m", "fallbacks": ["redirect/m", "good/m"]}}},
+    });
+    let config_path = files.config(&config);
+    let env_file = files.write(
+        "secrets.env",
+        &format!("LEAK_KEY={CANARY}\nGATEWAY_TOKEN={CANARY_TOKEN}\n"),
+        0o600,
+    );
+    let (notify_path, socket) = notify_socket(&files);
+    let mut served = Served::start(&config_path, &env_file, &notify_path).await;
+    assert_contains(&notification(&socket).await, "READY=1");
+
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    let record = |response: reqwest::Response| async {
+        let status = response.status();
+        let headers = format!("{:?}", response.headers());
+        let body = response.text().await.unwrap();
+        (status.as_u16(), format!("{headers}\n{body}"))
+    };
+    let post = |body: Value, token: Option<&str>| {
+        let mut request = client
+            .post(format!("{}/v1/chat/completions", served.url))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let token = Some(CANARY_TOKEN);
+    let scenarios = [
+        (json!({"messages": user_message()}), token, 200),
+        (
+            json!({"messages": user_message(), "stream": true}),
+            token,
+            200,
+        ),
+        (
+            json!({"messages": user_message(), "stream": true, "model": "midstream/m"}),
+            token,
+            200,
+        ),
+        (json!({"messages": user_message()}), None, 401),
+        (json!({"messages": user_message()}), Some("wrong"), 401),
+        (
+            json!({"messages": user_message(), "model": "nope/m"}),
+            token,
+            404,
+        ),
+    ];
+    for (body, token, status) in scenarios {
+        let (got, text) = record(post(body.clone(), token).await.unwrap()).await;
+        assert_eq!(got, status, "{body}: {text}");
+        seen.push(text);
+    }
+    let midstream_event = &seen[2];
+    assert!(midstream_event.contains("\"error\""), "{midstream_event}");
+    let bad_json = client
+        .post(format!("{}/v1/chat/completions", served.url))
+        .bearer_auth(CANARY_TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    seen.push(record(bad_json).await.1);
+    for path in ["/v1/models", "/metrics"] {
+        let response = client
+            .get(format!("{}{path}", served.url))
+            .bearer_auth(CANARY_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        seen.push(record(response).await.1);
+    }
+    served.signal("TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(20), served.child.wait()).await;
+    seen.push(served.logs());
+
+    let source = ["--config", s(&config_path), "--env-file", s(&env_file)];
+    let commands: [&[&str]; 6] = [
+        &["config", "show"],
+        &["config", "validate"],
+        &["config", "validate", "--json"],
+        &["models", "list"],
+        &["doctor"],
+        &["agent", "--message", "hi", "--json"],
+    ];
+    for command in commands {
+        let args: Vec<&str> = command.iter().chain(source.iter()).copied().collect();
+        let output = run(&args, &[]);
+        seen.push(format!(
+            "{command:?}\n{}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        ));
+    }
+
+    // The key was in play: the provider received it, with the tenant header.
+    let sent = &good.requests()[0]["headers"];
+    assert_eq!(sent["authorization"], format!("Bearer {CANARY}"));
+    assert_eq!(sent["x-tenant"], format!("tenant {CANARY}"));
+    for text in &seen {
+        for secret in [CANARY, CANARY_TOKEN, "LEAKCANARY"] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+    }
+    // The provider's forged line never became a log line of its own.
+    let logs = &seen[seen.len() - 7];
+    assert!(
+        !logs.lines().any(|line| line.starts_with("FORGED LOG LINE")),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("[redacted]"),
+        "the scrubbing is visible:\n{logs}"
+    );
+}
