@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
@@ -27,6 +27,7 @@ use crate::config::ModelRef;
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::upstream::{EventStream, describe, error_details};
+use crate::wire::body::{self, Member};
 use crate::wire::sse::{Event, Item, ReadError, SseError};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -127,15 +128,27 @@ fn relabel(data: &str, model_ref: &ModelRef, redactor: &Redactor) -> Frame {
     if data == "[DONE]" {
         return Frame::Done;
     }
-    match serde_json::from_str::<Value>(data) {
-        Ok(Value::Object(chunk)) if chunk.get("error").is_some_and(|e| !e.is_null()) => {
+    match body::members(data.as_bytes()) {
+        Ok(members)
+            if members
+                .iter()
+                .any(|m| m.key == "error" && &data[m.value.clone()] != "null") =>
+        {
             let (_, message) = error_details(data.as_bytes());
             Frame::Error(format!("the provider reported: {message}"))
         }
-        Ok(Value::Object(mut chunk)) => {
-            crate::wire::openai::label_model(&mut chunk, model_ref);
-            Frame::Chunk(frame(&Value::Object(chunk)))
+        Ok(members) if !data.contains(['\n', '\r']) => {
+            Frame::Chunk(with_model(data, &members, model_ref))
         }
+        // An object written over several lines: re-written on one, as an
+        // event's data must be.
+        Ok(_) => match serde_json::from_str::<Value>(data) {
+            Ok(Value::Object(mut chunk)) => {
+                crate::wire::openai::label_model(&mut chunk, model_ref);
+                Frame::Chunk(frame(&Value::Object(chunk)))
+            }
+            _ => Frame::Error("the provider sent an unreadable event".into()),
+        },
         // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
         _ => {
             let data = redactor.scrub(data);
@@ -149,6 +162,34 @@ fn relabel(data: &str, model_ref: &ModelRef, redactor: &Redactor) -> Frame {
             Frame::Chunk(Bytes::from(out))
         }
     }
+}
+
+/// The event `data` (one JSON object on one line, whose members are
+/// `members`) naming `model_ref` as its model: the bytes as they came, with
+/// only the `model` value replaced (or added at the end).
+fn with_model(data: &str, members: &[Member], model_ref: &ModelRef) -> Bytes {
+    let model = serde_json::to_string(model_ref.as_str()).expect("a string serializes");
+    let mut out = BytesMut::with_capacity(data.len() + model.len() + 20);
+    out.extend_from_slice(b"data: ");
+    match members.iter().rev().find(|m| m.key == "model") {
+        Some(member) => {
+            out.extend_from_slice(&data.as_bytes()[..member.value.start]);
+            out.extend_from_slice(model.as_bytes());
+            out.extend_from_slice(&data.as_bytes()[member.value.end..]);
+        }
+        None => {
+            let close = data.rfind('}').unwrap_or(data.len());
+            out.extend_from_slice(&data.as_bytes()[..close]);
+            if !members.is_empty() {
+                out.extend_from_slice(b",");
+            }
+            out.extend_from_slice(b"\"model\":");
+            out.extend_from_slice(model.as_bytes());
+            out.extend_from_slice(&data.as_bytes()[close..]);
+        }
+    }
+    out.extend_from_slice(b"\n\n");
+    out.freeze()
 }
 
 fn frame(value: &Value) -> Bytes {
@@ -208,6 +249,17 @@ mod tests {
         check(
             r#"{"error":null,"choices":[]}"#,
             "data: {\"error\":null,\"choices\":[],\"model\":\"kimi/kimi-for-coding\"}\n\n",
+        );
+        // Bytes as they came, only the model replaced or added.
+        check(
+            r#"{ "id" : "c1" , "model" : "x" , "choices": [] }"#,
+            "data: { \"id\" : \"c1\" , \"model\" : \"kimi/kimi-for-coding\" , \"choices\": [] }\n\n",
+        );
+        check("{}", "data: {\"model\":\"kimi/kimi-for-coding\"}\n\n");
+        // An object over several lines comes out on one.
+        check(
+            "{\n\"model\": \"x\",\n\"choices\": []\n}",
+            "data: {\"model\":\"kimi/kimi-for-coding\",\"choices\":[]}\n\n",
         );
         check("keep-alive", "data: keep-alive\n\n");
         check("two\nlines", "data: two\ndata: lines\n\n");
