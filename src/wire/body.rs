@@ -6,171 +6,25 @@
 //! change, not the size of the body.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-/// One member of a JSON object: its (unescaped) key and where its value
-/// lies in the buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub key: String,
-    pub value: Range<usize>,
-}
+pub use super::scan::{Element, Member, ScanError, Scanned};
 
 /// The members of the JSON object in `buffer`, in order, or an error when
-/// the buffer is not one JSON object. Values are checked for syntax (in one
-/// linear pass) but not built.
-pub fn members(buffer: &[u8]) -> Result<Vec<Member>, serde_json::Error> {
-    Ok(read_object(buffer, None)?.0)
+/// the buffer is not one JSON object. Values are checked, not built.
+pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
+    super::scan::members(buffer)
 }
 
-/// [`members`], and also where each element of the array member `items_key`
-/// lies (when that member is an array), found in the same pass.
-pub fn members_and_items(buffer: &[u8], items_key: &str) -> Result<Read, serde_json::Error> {
-    read_object(buffer, Some(items_key))
-}
-
-/// An object's members, and the element ranges of its items member.
-pub type Read = (Vec<Member>, Option<Vec<Range<usize>>>);
-
-fn read_object(buffer: &[u8], items_key: Option<&str>) -> Result<Read, serde_json::Error> {
-    let text = std::str::from_utf8(buffer).map_err(serde::de::Error::custom)?;
-    let base = text.as_ptr() as usize;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let read = deserializer.deserialize_map(ObjectVisitor {
-        base,
-        text,
-        items_key,
-    })?;
-    deserializer.end()?;
-    Ok(read)
-}
-
-/// Where a raw value lies in the buffer starting at `base`.
-fn range_of(raw: &RawValue, base: usize) -> Range<usize> {
-    let start = raw.get().as_ptr() as usize - base;
-    start..start + raw.get().len()
-}
-
-struct ObjectVisitor<'t> {
-    base: usize,
-    text: &'t str,
-    items_key: Option<&'t str>,
-}
-
-impl<'de> Visitor<'de> for ObjectVisitor<'_> {
-    type Value = Read;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read, A::Error> {
-        let mut members = Vec::new();
-        let mut items = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let value = if Some(key.as_ref()) == self.items_key {
-                match map.next_value_seed(Elements)? {
-                    Some(elements) => {
-                        let ranges: Vec<Range<usize>> =
-                            elements.iter().map(|e| range_of(e, self.base)).collect();
-                        let value = array_range(self.text, &ranges);
-                        items = Some(ranges);
-                        value
-                    }
-                    // Not an array: the caller refuses it by its key.
-                    None => 0..0,
-                }
-            } else {
-                range_of(map.next_value::<&'de RawValue>()?, self.base)
-            };
-            members.push(Member {
-                key: key.into_owned(),
-                value,
-            });
-        }
-        Ok((members, items))
-    }
-}
-
-/// An array's elements as raw values, read in the same pass as the object
-/// around them; `None` for any other kind of value.
-struct Elements;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Elements {
-    type Value = Option<Vec<&'de RawValue>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Elements {
-    type Value = Option<Vec<&'de RawValue>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut elements = Vec::new();
-        while let Some(element) = seq.next_element::<&'de RawValue>()? {
-            elements.push(element);
-        }
-        Ok(Some(elements))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map
-            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(None)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-/// The range of the array holding elements at `ranges`: from its `[` to
-/// its `]`, found by skipping white space around the elements.
-fn array_range(text: &str, ranges: &[Range<usize>]) -> Range<usize> {
-    let bytes = text.as_bytes();
-    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
-        return 0..0;
-    };
-    let mut start = first.start;
-    while start > 0 && bytes[start - 1] != b'[' {
-        start -= 1;
-    }
-    let mut end = last.end;
-    while end < bytes.len() && bytes[end] != b']' {
-        end += 1;
-    }
-    start.saturating_sub(1)..(end + 1).min(bytes.len())
+/// [`members`], and the elements of the array member `items_key` (with the
+/// members of those that are objects), found in the same pass.
+pub fn members_and_items(buffer: &[u8], items_key: &str) -> Result<Scanned, ScanError> {
+    super::scan::object(buffer, Some(items_key))
 }
 
 /// Changes to one JSON object: members set (replaced in place, or added at
@@ -309,7 +163,7 @@ pub fn write(
     members: &[Member],
     edits: &Edits,
     items_key: &str,
-    items: &[Range<usize>],
+    items: &[Element],
 ) -> Chunks {
     let mut out = Chunks::default();
     write_object(&mut out, source, members, &edits.top, |out, member| {
@@ -367,30 +221,27 @@ fn write_object(
     out.copy(b"}");
 }
 
-/// The array whose elements lie at `elements`, with the objects at the
-/// edited indexes rewritten; each run of untouched elements goes out as one
-/// piece of the source, the separators between them included.
+/// The array of `elements`, with the objects at the edited indexes
+/// rewritten; each run of untouched elements goes out as one piece of the
+/// source, the separators between them included.
 fn write_items(
     out: &mut Chunks,
     source: &Bytes,
-    elements: &[Range<usize>],
+    elements: &[Element],
     items: &BTreeMap<usize, ObjectEdits>,
 ) {
     out.copy(b"[");
     let mut run: Option<Range<usize>> = None;
     for (index, element) in elements.iter().enumerate() {
-        let edited = items.get(&index).and_then(|edits| {
-            let inner = members(&source[element.clone()]).ok()?;
-            Some((edits, inner))
-        });
+        let edited = items.get(&index).zip(element.members.as_ref());
         let Some((edits, inner)) = edited else {
             run = Some(match run {
-                Some(run) => run.start..element.end,
+                Some(run) => run.start..element.range.end,
                 None => {
                     if index > 0 {
                         out.copy(b",");
                     }
-                    element.clone()
+                    element.range.clone()
                 }
             });
             continue;
@@ -401,14 +252,7 @@ fn write_items(
         if index > 0 {
             out.copy(b",");
         }
-        let inner: Vec<Member> = inner
-            .into_iter()
-            .map(|m| Member {
-                key: m.key,
-                value: m.value.start + element.start..m.value.end + element.start,
-            })
-            .collect();
-        write_object(out, source, &inner, edits, |_, _| false);
+        write_object(out, source, inner, edits, |_, _| false);
     }
     if let Some(run) = run {
         out.source(source, run);
@@ -447,7 +291,7 @@ mod tests {
 
     fn check(input: &str, edit: impl FnOnce(&mut Edits), expected: Value) {
         let source = Bytes::from(input.to_string());
-        let (members, items) = members_and_items(&source, "messages").unwrap();
+        let Scanned { members, items } = members_and_items(&source, "messages").unwrap();
         let mut edits = Edits::default();
         edit(&mut edits);
         let out = write(
@@ -514,7 +358,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": big}], "tools": [big]})
                 .to_string();
         let source = Bytes::from(input);
-        let (members, items) = members_and_items(&source, "messages").unwrap();
+        let Scanned { members, items } = members_and_items(&source, "messages").unwrap();
         let mut edits = Edits::default();
         edits.top.set("model", json!("upstream-id"));
         let out = write(&source, &members, &edits, "messages", &items.unwrap());
@@ -523,21 +367,6 @@ mod tests {
             "{}",
             out.written_bytes(&source)
         );
-    }
-
-    #[test]
-    fn array_elements_are_found_in_the_same_pass() {
-        let input = br#"{"a": 1, "messages" : [ {"x": 1} , [2], "s" ] }"#;
-        let (members, items) = members_and_items(input, "messages").unwrap();
-        let items = items.unwrap();
-        let text = |r: &Range<usize>| std::str::from_utf8(&input[r.clone()]).unwrap();
-        assert_eq!(
-            items.iter().map(text).collect::<Vec<_>>(),
-            [r#"{"x": 1}"#, "[2]", r#""s""#]
-        );
-        assert_eq!(text(&members[1].value), r#"[ {"x": 1} , [2], "s" ]"#);
-        let (_, none) = members_and_items(br#"{"messages": "hi"}"#, "messages").unwrap();
-        assert!(none.is_none());
     }
 
     #[test]
@@ -580,7 +409,7 @@ mod tests {
                 value["messages"] = json!(messages);
                 let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
                 let source = Bytes::from(text);
-                let (members, items) = members_and_items(&source, "messages").unwrap();
+                let Scanned { members, items } = members_and_items(&source, "messages").unwrap();
                 let mut edits = Edits::default();
                 let mut expected = value.clone();
                 for (key, change) in top_changes {

@@ -3,4 +3,5 @@
 
 pub mod body;
 pub mod openai;
+pub mod scan;
 pub mod sse;

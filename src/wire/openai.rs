@@ -4,16 +4,13 @@
 //! read from or written into an answer.
 
 use std::borrow::Cow;
-use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde::Serialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::body::{self, Chunks, Edits, Member};
+use super::body::{self, Chunks, Edits, Element, Member, ScanError, Scanned};
 use crate::config::ModelRef;
 
 /// A client's request, read once. Members the gateway does not know stay in
@@ -22,8 +19,8 @@ use crate::config::ModelRef;
 pub struct ChatRequest {
     body: Bytes,
     members: Vec<Member>,
-    /// Where each message lies in `body`.
-    message_ranges: Vec<Range<usize>>,
+    /// Where each message and its members lie in `body`.
+    message_items: Vec<Element>,
     messages: Vec<MessageInfo>,
     model: Option<String>,
     pub stream: bool,
@@ -41,28 +38,25 @@ pub struct MessageInfo {
 }
 
 #[derive(Deserialize)]
-struct RawMessage<'a> {
-    #[serde(borrow)]
-    role: Cow<'a, str>,
-    #[serde(default, borrow)]
-    tool_calls: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    tool_call_id: Option<Cow<'a, str>>,
-    #[serde(default)]
-    reasoning_content: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
 struct RawToolCall<'a> {
     #[serde(default, borrow)]
     id: Option<Cow<'a, str>>,
 }
 
-impl RawMessage<'_> {
-    fn info(self) -> MessageInfo {
-        let tool_call_ids = self
-            .tool_calls
-            .and_then(|raw| serde_json::from_str::<Vec<RawToolCall>>(raw.get()).ok())
+impl MessageInfo {
+    /// The summary of a message from its members; `None` when it has no
+    /// string `role`. Only the small members are read.
+    fn read(body: &[u8], members: &[Member]) -> Option<Self> {
+        let member = |key: &str| {
+            members
+                .iter()
+                .rev()
+                .find(|m| m.key == key)
+                .map(|m| &body[m.value.clone()])
+        };
+        let role: String = serde_json::from_slice(member("role")?).ok()?;
+        let tool_call_ids = member("tool_calls")
+            .and_then(|raw| serde_json::from_slice::<Vec<RawToolCall>>(raw).ok())
             .map(|calls| {
                 calls
                     .into_iter()
@@ -70,12 +64,12 @@ impl RawMessage<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        MessageInfo {
-            role: self.role.into_owned(),
+        Some(MessageInfo {
+            role,
             tool_call_ids,
-            tool_call_id: self.tool_call_id.map(Cow::into_owned),
-            has_reasoning_content: self.reasoning_content.is_some(),
-        }
+            tool_call_id: member("tool_call_id").and_then(|raw| serde_json::from_slice(raw).ok()),
+            has_reasoning_content: member("reasoning_content").is_some_and(|raw| raw != b"null"),
+        })
     }
 }
 
@@ -92,9 +86,9 @@ impl ChatRequest {
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
         let body: Bytes = body.into();
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let (members, message_ranges) = match body::members_and_items(&body, "messages") {
-            Ok(read) => read,
-            Err(err) if err.is_data() => {
+        let Scanned { members, items } = match body::members_and_items(&body, "messages") {
+            Ok(scanned) => scanned,
+            Err(ScanError::NotObject) => {
                 return invalid("the request body must be a JSON object");
             }
             Err(err) => return Err(RequestError::Json(err.to_string())),
@@ -106,19 +100,23 @@ impl ChatRequest {
                 .find(|m| m.key == key)
                 .map(|m| &body[m.value.clone()])
         };
-        let message_ranges = match (raw("messages"), message_ranges) {
+        let message_items = match (raw("messages"), items) {
             (None, _) => return invalid("`messages` is required"),
             (Some(_), None) => return invalid("`messages` must be an array"),
-            (Some(_), Some(ranges)) if ranges.is_empty() => {
+            (Some(_), Some(items)) if items.is_empty() => {
                 return invalid("`messages` must contain at least one message");
             }
-            (Some(_), Some(ranges)) => ranges,
+            (Some(_), Some(items)) => items,
         };
-        let mut messages = Vec::with_capacity(message_ranges.len());
-        for (index, range) in message_ranges.iter().enumerate() {
-            match serde_json::from_slice::<RawMessage>(&body[range.clone()]) {
-                Ok(message) => messages.push(message.info()),
-                Err(_) => {
+        let mut messages = Vec::with_capacity(message_items.len());
+        for (index, item) in message_items.iter().enumerate() {
+            let info = item
+                .members
+                .as_deref()
+                .and_then(|members| MessageInfo::read(&body, members));
+            match info {
+                Some(info) => messages.push(info),
+                None => {
                     return Err(RequestError::Invalid(format!(
                         "`messages[{index}]` must be an object with a string `role`"
                     )));
@@ -138,7 +136,7 @@ impl ChatRequest {
         Ok(Self {
             body,
             members,
-            message_ranges,
+            message_items,
             messages,
             model,
             stream,
@@ -173,14 +171,9 @@ impl ChatRequest {
 
     /// A member of message `index` as the client sent it.
     pub fn message_member(&self, index: usize, key: &str) -> Option<Value> {
-        let range = self.message_ranges.get(index)?;
-        let message = &self.body[range.clone()];
-        let member = body::members(message)
-            .ok()?
-            .into_iter()
-            .rev()
-            .find(|m| m.key == key)?;
-        serde_json::from_slice(&message[member.value]).ok()
+        let members = self.message_items.get(index)?.members.as_ref()?;
+        let member = members.iter().rev().find(|m| m.key == key)?;
+        serde_json::from_slice(&self.body[member.value.clone()]).ok()
     }
 
     /// The body to send: the client's bytes with `edits` applied.
@@ -190,7 +183,7 @@ impl ChatRequest {
             &self.members,
             edits,
             "messages",
-            &self.message_ranges,
+            &self.message_items,
         )
     }
 

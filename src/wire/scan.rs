@@ -1,0 +1,456 @@
+//! A one-pass JSON scanner: it checks a whole document against the JSON
+//! grammar (RFC 8259) and records where the members of the top-level object
+//! lie, the elements of one of its arrays, and the members of those
+//! elements, without building anything. Strings, the bulk of a chat
+//! request, are skipped with `memchr`; the cost is one fast pass over the
+//! bytes.
+
+use std::ops::Range;
+
+/// One member of an object: its key (unescaped) and where its value lies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub key: String,
+    pub value: Range<usize>,
+}
+
+/// An element of the recorded array; its members when it is an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub range: Range<usize>,
+    pub members: Option<Vec<Member>>,
+}
+
+/// A scanned object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    pub members: Vec<Member>,
+    /// The elements of the member named by `items_key`, when it is an array
+    /// (of the last such member, should the key repeat).
+    pub items: Option<Vec<Element>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error("{what} at byte {at}")]
+    Syntax { what: &'static str, at: usize },
+    /// Valid JSON, but not an object.
+    #[error("not a JSON object")]
+    NotObject,
+}
+
+/// Nesting deeper than this is refused (serde_json's own limit is 128).
+const MAX_DEPTH: usize = 128;
+
+/// Scans `buffer`, which must hold exactly one JSON object.
+pub fn object(buffer: &[u8], items_key: Option<&str>) -> Result<Scanned, ScanError> {
+    if std::str::from_utf8(buffer).is_err() {
+        return Err(ScanError::Syntax {
+            what: "invalid UTF-8",
+            at: 0,
+        });
+    }
+    let mut scanner = Scanner { b: buffer, i: 0 };
+    scanner.ws();
+    if scanner.peek() != Some(b'{') {
+        // Report a syntax error first, if there is one.
+        scanner.value(0)?;
+        scanner.ws();
+        return Err(match scanner.peek() {
+            None => ScanError::NotObject,
+            Some(_) => scanner.error("trailing characters"),
+        });
+    }
+    let mut items = None;
+    let members = scanner.object(0, |scanner, key, depth| {
+        if Some(key) == items_key && scanner.peek() == Some(b'[') {
+            let elements = scanner.array_elements(depth)?;
+            items = Some(elements);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    })?;
+    scanner.ws();
+    if scanner.i != buffer.len() {
+        return Err(scanner.error("trailing characters"));
+    }
+    Ok(Scanned { members, items })
+}
+
+/// The members of the object in `buffer` (its values checked, not built).
+pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
+    Ok(object(buffer, None)?.members)
+}
+
+/// Whether `bytes` holds a control character (below 0x20), which JSON
+/// strings may not hold raw. Written without an early exit so the compiler
+/// can check many bytes at a time.
+fn has_control(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |found, &c| found | (c < 0x20)))
+}
+
+struct Scanner<'b> {
+    b: &'b [u8],
+    i: usize,
+}
+
+type Nested<'s, 'b> = dyn FnMut(&mut Scanner<'b>, &str, usize) -> Result<bool, ScanError> + 's;
+
+impl<'b> Scanner<'b> {
+    fn error(&self, what: &'static str) -> ScanError {
+        ScanError::Syntax { what, at: self.i }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), ScanError> {
+        self.ws();
+        if self.peek() == Some(byte) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.error(what))
+        }
+    }
+
+    /// Skips one value, returning where it lay.
+    fn value(&mut self, depth: usize) -> Result<Range<usize>, ScanError> {
+        self.ws();
+        let start = self.i;
+        match self.peek() {
+            Some(b'{') => {
+                self.object(depth, |_, _, _| Ok(false))?;
+            }
+            Some(b'[') => self.array(depth)?,
+            Some(b'"') => self.string()?,
+            Some(b't') => self.literal(b"true")?,
+            Some(b'f') => self.literal(b"false")?,
+            Some(b'n') => self.literal(b"null")?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            Some(_) => return Err(self.error("expected a value")),
+            None => return Err(self.error("unexpected end of input")),
+        }
+        Ok(start..self.i)
+    }
+
+    /// Reads an object starting at `{`; `nested` may consume a member's
+    /// value itself (returning true), else it is skipped.
+    fn object(
+        &mut self,
+        depth: usize,
+        mut nested: impl FnMut(&mut Scanner<'b>, &str, usize) -> Result<bool, ScanError>,
+    ) -> Result<Vec<Member>, ScanError> {
+        self.object_dyn(depth, &mut nested)
+    }
+
+    fn object_dyn(
+        &mut self,
+        depth: usize,
+        nested: &mut Nested<'_, 'b>,
+    ) -> Result<Vec<Member>, ScanError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.i += 1;
+        let mut members = Vec::new();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(members);
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a string key"));
+            }
+            let key_start = self.i;
+            self.string()?;
+            let raw_key = &self.b[key_start + 1..self.i - 1];
+            let key = if raw_key.contains(&b'\\') {
+                serde_json::from_slice::<String>(&self.b[key_start..self.i])
+                    .map_err(|_| self.error("invalid string"))?
+            } else {
+                // Checked as UTF-8 before the scan.
+                String::from_utf8_lossy(raw_key).into_owned()
+            };
+            self.expect(b':', "expected `:`")?;
+            self.ws();
+            let start = self.i;
+            let value = if nested(self, &key, depth + 1)? {
+                start..self.i
+            } else {
+                self.value(depth + 1)?
+            };
+            members.push(Member { key, value });
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(members);
+                }
+                _ => return Err(self.error("expected `,` or `}`")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), ScanError> {
+        self.elements(depth, |scanner, depth| scanner.value(depth).map(drop))
+    }
+
+    /// Reads an array starting at `[`, recording each element and, for
+    /// objects, their members.
+    fn array_elements(&mut self, depth: usize) -> Result<Vec<Element>, ScanError> {
+        let mut elements = Vec::new();
+        self.elements(depth, |scanner, depth| {
+            scanner.ws();
+            let start = scanner.i;
+            let members = if scanner.peek() == Some(b'{') {
+                Some(scanner.object(depth, |_, _, _| Ok(false))?)
+            } else {
+                scanner.value(depth)?;
+                None
+            };
+            elements.push(Element {
+                range: start..scanner.i,
+                members,
+            });
+            Ok(())
+        })?;
+        Ok(elements)
+    }
+
+    fn elements(
+        &mut self,
+        depth: usize,
+        mut each: impl FnMut(&mut Self, usize) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            each(self, depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected `,` or `]`")),
+            }
+        }
+    }
+
+    /// Skips a string starting at `"`: long runs of plain text are skipped
+    /// with `memchr`, then checked for raw control characters.
+    fn string(&mut self) -> Result<(), ScanError> {
+        self.i += 1;
+        loop {
+            let rest = &self.b[self.i..];
+            let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.i = self.b.len();
+                return Err(self.error("unterminated string"));
+            };
+            if has_control(&rest[..offset]) {
+                self.i += rest[..offset].iter().position(|&c| c < 0x20).unwrap_or(0);
+                return Err(self.error("control character in a string"));
+            }
+            self.i += offset;
+            if self.b[self.i] == b'"' {
+                self.i += 1;
+                return Ok(());
+            }
+            // A backslash: one escape.
+            match self.b.get(self.i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                Some(b'u')
+                    if self
+                        .b
+                        .get(self.i + 2..self.i + 6)
+                        .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    self.i += 6
+                }
+                _ => return Err(self.error("invalid escape")),
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), ScanError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a value"))
+        }
+    }
+
+    fn number(&mut self) -> Result<(), ScanError> {
+        let digits = |s: &mut Self| {
+            let start = s.i;
+            while s.peek().is_some_and(|c| c.is_ascii_digit()) {
+                s.i += 1;
+            }
+            s.i > start
+        };
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !digits(self) {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !digits(self) {
+                return Err(self.error("invalid number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text<'a>(buffer: &'a str, range: &Range<usize>) -> &'a str {
+        &buffer[range.clone()]
+    }
+
+    #[test]
+    fn members_items_and_their_members_are_found() {
+        let input = r#" { "a" : 1 , "m\u0065ssages" : [ {"role":"user","content":"x\"y"} , 2 ], "z": {"k": [true, null]} } "#;
+        let scanned = object(input.as_bytes(), Some("messages")).unwrap();
+        let keys: Vec<&str> = scanned.members.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(keys, ["a", "messages", "z"]);
+        assert_eq!(
+            text(input, &scanned.members[2].value),
+            r#"{"k": [true, null]}"#
+        );
+        let items = scanned.items.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(text(input, &items[1].range), "2");
+        let first = items[0].members.as_ref().unwrap();
+        assert_eq!(first[1].key, "content");
+        assert_eq!(text(input, &first[1].value), r#""x\"y""#);
+    }
+
+    #[test]
+    fn what_is_not_json_is_refused() {
+        for input in [
+            "",
+            "{",
+            "{]",
+            "[]",
+            "1",
+            "\"s\"",
+            "{} x",
+            "{\"a\":}",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "{a:1}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":-}",
+            "{\"a\":1e}",
+            "{\"a\":tru}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12\"}",
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":[1,]}",
+            "{\"a\":\"unterminated}",
+        ] {
+            let scanned = object(input.as_bytes(), None);
+            let by_serde =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(input);
+            assert!(
+                scanned.is_err() && by_serde.is_err(),
+                "{input:?}: {scanned:?}"
+            );
+        }
+        assert_eq!(object(b"[1]", None), Err(ScanError::NotObject));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(object(deep.as_bytes(), None).is_err());
+    }
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            // Quarters: exact in binary, so they read back equal.
+            any::<i32>().prop_map(|n| serde_json::json!(f64::from(n) / 4.0)),
+            "\\PC{0,12}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map("\\PC{0,6}", inner, 0..5)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// On any valid document the scanner agrees with serde_json on the
+        /// members and their values.
+        #[test]
+        fn valid_documents_are_read_as_serde_reads_them(
+            members in prop::collection::btree_map("\\PC{0,6}", json(), 0..6),
+            pretty in any::<bool>(),
+        ) {
+            let value = serde_json::Value::Object(members.into_iter().collect());
+            let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+            let scanned = object(text.as_bytes(), None).unwrap();
+            let object = value.as_object().unwrap();
+            prop_assert_eq!(scanned.members.len(), object.len());
+            for member in &scanned.members {
+                let parsed: serde_json::Value = serde_json::from_str(&text[member.value.clone()]).unwrap();
+                prop_assert_eq!(&parsed, &object[&member.key]);
+            }
+        }
+
+        /// Any bytes: the scanner accepts exactly what serde_json accepts as
+        /// an object, and never panics.
+        #[test]
+        fn any_bytes_are_judged_as_serde_judges_them(bytes in prop::collection::vec(
+            prop::sample::select(&b"{}[]\",:0123456789-+.eEtrufalsn \\\n\tabu"[..]), 0..40)
+        ) {
+            let scanned = object(&bytes, None).is_ok();
+            let by_serde = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok();
+            prop_assert_eq!(scanned, by_serde, "{:?}", String::from_utf8_lossy(&bytes));
+        }
+    }
+}
