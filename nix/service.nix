@@ -43,6 +43,10 @@ let
     # Above the default gateway.shutdownGraceSeconds (30) so the drain ends
     # before systemd's SIGKILL.
     TimeoutStopSec = 45;
+    # One descriptor per client connection and one per request in flight:
+    # well above the defaults (gateway.limits: 4096 connections, 1024
+    # requests) so the limits, not the kernel, bound them.
+    LimitNOFILE = 65536;
     EnvironmentFile = environmentFiles;
     Environment = map (name: "${name}=${environment.${name}}") (builtins.attrNames environment);
     UMask = "0077";

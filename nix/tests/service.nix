@@ -39,6 +39,10 @@ let
       ok = has userUnit ''ExecStart=/bin/clawgate serve --config %h/.config/clawgate/config.json --log-level info,clawgate=debug "it's quoted"'';
     }
     {
+      name = "both units allow the descriptors the documented limits need";
+      ok = has userUnit "LimitNOFILE=65536" && has systemUnit "LimitNOFILE=65536";
+    }
+    {
       name = "secrets come from the EnvironmentFile";
       ok = has userUnit "EnvironmentFile=-%h/.config/clawgate/secrets.env";
     }
