@@ -55,7 +55,7 @@ in
         options = {
           gateway.port = mkOption {
             type = types.port;
-            default = 18789;
+            default = 18700;
             description = "Port to listen on.";
           };
           gateway.bind = mkOption {

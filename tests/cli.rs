@@ -856,6 +856,7 @@ async fn the_key_leaks_nowhere_in_any_scenario() {
     let post = |body: Value, token: Option<&str>| {
         let mut request = client
             .post(format!("{}/v1/chat/completions", served.url))
+            .header("x-request-id", "leak-scenario")
             .json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -949,4 +950,13 @@ async fn the_key_leaks_nowhere_in_any_scenario() {
         logs.contains("[redacted]"),
         "the scrubbing is visible:\n{logs}"
     );
+    // Every line a request logs carries its id.
+    let attempts: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("attempt 1 failed"))
+        .collect();
+    assert!(!attempts.is_empty(), "{logs}");
+    for line in attempts {
+        assert!(line.contains("request{id=leak-scenario}"), "{line}");
+    }
 }

@@ -192,7 +192,7 @@ let
       ok =
         generated.agents.defaults.model.primary == "kimi/kimi-for-coding"
         && generated.agents.defaults.model.fallbacks == [ "openrouter/moonshotai/kimi-k2.6" ]
-        && generated.gateway.port == 18789
+        && generated.gateway.port == 18700
         && generated.models.providers == { };
     }
     {
@@ -222,7 +222,7 @@ let
       ok =
         nixos.environment.variables.CLAWGATE_CONFIG == "/etc/clawgate/config.json"
         && nixos.environment.systemPackages == [ package ]
-        && nixos.networking.firewall.allowedTCPPorts == [ 18789 ]
+        && nixos.networking.firewall.allowedTCPPorts == [ 18700 ]
         && system.restartTriggers == [ nixos.environment.etc."clawgate/config.json".source ];
     }
     {
