@@ -23,9 +23,10 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
-use crate::config::ModelRef;
+use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
+use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
 use crate::upstream::{EventStream, describe, error_details};
 use crate::wire::body::{self, Member};
 use crate::wire::sse::{Event, Item, ReadError, SseError};
@@ -36,12 +37,14 @@ pub fn relay(
     first: Event,
     mut rest: EventStream,
     model_ref: ModelRef,
+    cost: Cost,
     idle: Duration,
     redactor: Redactor,
     aborted: impl Future<Output = ()> + Send,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     async_stream::stream! {
         let mut aborted = pin!(aborted);
+        let mut shaping = StreamShaping::default();
         let mut pending = Some(first);
         loop {
             let event = match pending.take() {
@@ -54,8 +57,9 @@ pub fn relay(
                     }
                 },
             };
-            match relabel(&event.data, &model_ref, &redactor) {
+            match relabel(&event.data, &model_ref, &redactor, &cost, &mut shaping) {
                 Frame::Chunk(bytes) => yield Ok(bytes),
+                Frame::Skip => {}
                 Frame::Done => {
                     yield Ok(Bytes::from_static(DONE));
                     break;
@@ -118,12 +122,20 @@ async fn next_event(
 /// What one upstream event becomes for the client.
 enum Frame {
     Chunk(Bytes),
+    /// Nothing for the client (a repeated usage chunk).
+    Skip,
     Done,
     /// The provider reported an error inside the stream (unscrubbed).
     Error(String),
 }
 
-fn relabel(data: &str, model_ref: &ModelRef, redactor: &Redactor) -> Frame {
+fn relabel(
+    data: &str,
+    model_ref: &ModelRef,
+    redactor: &Redactor,
+    cost: &Cost,
+    shaping: &mut StreamShaping,
+) -> Frame {
     let data = data.trim();
     if data == "[DONE]" {
         return Frame::Done;
@@ -137,13 +149,16 @@ fn relabel(data: &str, model_ref: &ModelRef, redactor: &Redactor) -> Frame {
             let (_, message) = error_details(data.as_bytes());
             Frame::Error(format!("the provider reported: {message}"))
         }
-        Ok(members) if !data.contains(['\n', '\r']) => {
+        Ok(members) if !data.contains(['\n', '\r']) && !may_need_shaping(data) => {
             Frame::Chunk(with_model(data, &members, model_ref))
         }
-        // An object written over several lines: re-written on one, as an
-        // event's data must be.
+        // A chunk to shape, or an object written over several lines (an
+        // event's data must be on one): read and written again.
         Ok(_) => match serde_json::from_str::<Value>(data) {
             Ok(Value::Object(mut chunk)) => {
+                if !shape_chunk(&mut chunk, cost, shaping) {
+                    return Frame::Skip;
+                }
                 crate::wire::openai::label_model(&mut chunk, model_ref);
                 Frame::Chunk(frame(&Value::Object(chunk)))
             }
@@ -226,8 +241,10 @@ mod tests {
     fn check(data: &str, expected: &str) {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
         let redactor = Redactor::new(["configured-key-123"]);
-        let got = match relabel(data, &model_ref, &redactor) {
+        let mut shaping = StreamShaping::default();
+        let got = match relabel(data, &model_ref, &redactor, &Cost::default(), &mut shaping) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            Frame::Skip => "SKIP".to_string(),
             Frame::Done => "DONE".to_string(),
             Frame::Error(message) => format!("ERROR {message}"),
         };

@@ -10,6 +10,7 @@ use crate::capabilities::ThinkingLevel;
 use crate::chain::AttemptReport;
 use crate::config::Secrets;
 use crate::gateway::{CompletionError, Gateway};
+use crate::providers::response::shape_completion;
 use crate::upstream::Reply;
 use crate::wire::openai::{ChatRequest, Usage, message_text};
 
@@ -47,11 +48,13 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
         ChatRequest::parse(body.to_string()).map_err(|e| CliError::Other(e.to_string()))?;
     match gateway.complete(&gateway.config(), request).await {
         Ok(answer) => {
-            let Reply::Complete(response) = &answer.reply else {
+            let Reply::Complete(mut response) = answer.reply else {
                 return Err(CliError::Other(
                     "the provider streamed an answer to a non-streaming request".into(),
                 ));
             };
+            shape_completion(&mut response, &answer.target.model.cost);
+            let response = &response;
             let (text, reasoning) = message_text(response);
             if args.json {
                 let mut attempts: Vec<Value> = answer

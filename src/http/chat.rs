@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
 use crate::gateway::Gateway;
 use crate::ops::metrics;
+use crate::providers::response::shape_completion;
 use crate::relay;
 use crate::upstream::Reply;
 use crate::wire::openai::{ChatRequest, label_model};
@@ -63,6 +64,7 @@ pub async fn chat_completions(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
     let response = match answer.reply {
         Reply::Complete(mut body) => {
+            shape_completion(&mut body, &answer.target.model.cost);
             label_model(&mut body, &model_ref);
             (headers, Json(Value::Object(body))).into_response()
         }
@@ -74,12 +76,21 @@ pub async fn chat_completions(
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let idle = config.gateway.timeouts.idle;
             let redactor = config.redactor.clone();
-            let stream = relay::relay(first, rest, model_ref, idle, redactor, gateway.aborted())
-                // The request's slot is held until the stream ends.
-                .map(move |frame| {
-                    let _ = &slot;
-                    frame
-                });
+            let cost = answer.target.model.cost;
+            let stream = relay::relay(
+                first,
+                rest,
+                model_ref,
+                cost,
+                idle,
+                redactor,
+                gateway.aborted(),
+            )
+            // The request's slot is held until the stream ends.
+            .map(move |frame| {
+                let _ = &slot;
+                frame
+            });
             (headers, Body::from_stream(stream)).into_response()
         }
     };

@@ -101,6 +101,14 @@ pub struct MockOptions {
     /// Append every received request to this file as a JSON line.
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
+    /// Answer in a provider's own shape: `openai`; `moonshot` (usage with
+    /// `cached_tokens`, streamed inside `choices[0]` of the last chunk, and
+    /// sent twice); `openrouter` (reasoning as `reasoning`).
+    #[arg(long, default_value = "openai", value_parser = ["openai", "moonshot", "openrouter"])]
+    pub style: String,
+    /// Cache hits reported in usage.
+    #[arg(long, default_value_t = 0)]
+    pub cached_tokens: u64,
 }
 
 impl Default for MockOptions {
@@ -346,12 +354,21 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         .unwrap_or("mock-model")
         .to_string();
     let prompt_tokens = words(&request["messages"].to_string());
-    let usage = json!({
+    let mut usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": words(&reply),
         "total_tokens": prompt_tokens + words(&reply),
-        "prompt_tokens_details": {"cached_tokens": 0},
     });
+    if options.style == "moonshot" {
+        usage["cached_tokens"] = json!(options.cached_tokens);
+    } else {
+        usage["prompt_tokens_details"] = json!({"cached_tokens": options.cached_tokens});
+    }
+    let reasoning_field = if options.style == "openrouter" {
+        "reasoning"
+    } else {
+        "reasoning_content"
+    };
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
         let include_usage = request
             .pointer("/stream_options/include_usage")
@@ -362,7 +379,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     let large = options.reply_bytes.is_some();
     let mut message = json!({"role": "assistant", "content": reply});
     if !options.reasoning.is_empty() {
-        message["reasoning_content"] = json!(options.reasoning);
+        message[reasoning_field] = json!(options.reasoning);
     }
     let answer = json!({
         "id": format!("chatcmpl-mock-{count}"),
@@ -421,23 +438,37 @@ fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Val
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
-    events.extend(
-        options
-            .reasoning
-            .split_inclusive(' ')
-            .map(|w| chunk(json!({"reasoning_content": w}), Value::Null)),
-    );
+    events.extend(options.reasoning.split_inclusive(' ').map(|w| {
+        let field = if options.style == "openrouter" {
+            "reasoning"
+        } else {
+            "reasoning_content"
+        };
+        chunk(json!({ field: w }), Value::Null)
+    }));
     events.extend(
         reply
             .split_inclusive(' ')
             .map(|w| chunk(json!({"content": w}), Value::Null)),
     );
-    events.push(chunk(json!({}), json!("stop")));
-    if let Some(usage) = usage {
-        events.push(
-            json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
-            "model": model, "choices": [], "usage": usage}),
-        );
+    match usage {
+        // Moonshot: usage inside the last chunk's choice, and sent twice.
+        Some(usage) if options.style == "moonshot" => {
+            let mut last = chunk(json!({}), json!("stop"));
+            last["choices"][0]["usage"] = usage.clone();
+            events.push(last);
+            let mut repeat = chunk(json!({}), Value::Null);
+            repeat["choices"][0]["usage"] = usage;
+            events.push(repeat);
+        }
+        Some(usage) => {
+            events.push(chunk(json!({}), json!("stop")));
+            events.push(
+                json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
+                "model": model, "choices": [], "usage": usage}),
+            );
+        }
+        None => events.push(chunk(json!({}), json!("stop"))),
     }
     let mut frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     if let Some(data) = &options.first_event {

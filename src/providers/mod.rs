@@ -13,6 +13,7 @@ mod kimi_coding;
 mod moonshot;
 mod openai;
 mod openrouter;
+pub mod response;
 
 use serde_json::{Value, json};
 

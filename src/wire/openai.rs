@@ -193,14 +193,17 @@ impl ChatRequest {
     }
 }
 
-/// Token counts in OpenClaw's terms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Token counts in OpenClaw's terms, and the cost in USD when the shaping
+/// could price them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub input: u64,
     pub output: u64,
     pub cache_read: u64,
     pub total: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
 }
 
 impl Usage {
@@ -235,6 +238,7 @@ impl Usage {
             output,
             cache_read,
             total,
+            cost: usage.get("cost").and_then(Value::as_f64),
         })
     }
 }
@@ -335,6 +339,7 @@ mod tests {
             output: 5,
             cache_read: 4,
             total: 15,
+            cost: None,
         };
         assert_eq!(Usage::of(openai.as_object().unwrap()), Some(expected));
         assert_eq!(Usage::of(moonshot.as_object().unwrap()), Some(expected));

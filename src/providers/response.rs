@@ -1,0 +1,257 @@
+//! Response shaping, one module for every dialect, streamed and not: what
+//! the client gets is the OpenAI shape whichever provider answered.
+//!
+//! - Reasoning arrives as `reasoning_content` (message and delta), also when
+//!   the provider says `reasoning` or `reasoning_details` (OpenRouter).
+//! - Usage is top-level (Moonshot streams it inside `choices[0]`), counted
+//!   once (some models send it twice), with cache hits also in
+//!   `prompt_tokens_details.cached_tokens` (where OpenAI clients, OpenClaw
+//!   included, read them; Moonshot reports `cached_tokens`), and `cost` in
+//!   USD from the model's prices when they are known.
+//!
+//! Pure: no I/O; chunks that cannot need shaping are never parsed (see
+//! [`may_need_shaping`]).
+
+use serde_json::{Map, Value, json};
+
+use crate::config::Cost;
+
+/// What shaping one stream remembers from event to event.
+#[derive(Debug, Default)]
+pub struct StreamShaping {
+    usage_sent: bool,
+}
+
+/// Whether a chunk's text may need shaping; the others pass as bytes.
+pub fn may_need_shaping(data: &str) -> bool {
+    data.contains("\"usage\"")
+        || data.contains("\"reasoning\"")
+        || data.contains("\"reasoning_details\"")
+}
+
+/// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
+/// usage chunk with nothing else in it).
+pub fn shape_chunk(chunk: &mut Map<String, Value>, cost: &Cost, state: &mut StreamShaping) -> bool {
+    for choice in choices(chunk) {
+        if let Some(Value::Object(delta)) = choice.get_mut("delta") {
+            reasoning_as_content(delta);
+        }
+    }
+    let nested = first_choice_usage(chunk);
+    let usage = match (chunk.remove("usage"), nested) {
+        (Some(Value::Object(usage)), _) | (_, Some(usage)) => Some(usage),
+        _ => None,
+    };
+    let Some(mut usage) = usage else {
+        return true;
+    };
+    if state.usage_sent {
+        // Counted once: a repeat keeps whatever else the chunk carries, and
+        // is dropped when it carries nothing else.
+        return choices(chunk).any(carries_something);
+    }
+    state.usage_sent = true;
+    normalize_usage(&mut usage, cost);
+    chunk.insert("usage".into(), Value::Object(usage));
+    true
+}
+
+/// Shapes a whole (non-streamed) completion.
+pub fn shape_completion(body: &mut Map<String, Value>, cost: &Cost) {
+    for choice in choices(body) {
+        if let Some(Value::Object(message)) = choice.get_mut("message") {
+            reasoning_as_content(message);
+        }
+    }
+    let nested = first_choice_usage(body);
+    let usage = match (body.remove("usage"), nested) {
+        (Some(Value::Object(usage)), _) | (_, Some(usage)) => Some(usage),
+        (Some(other), None) => {
+            body.insert("usage".into(), other);
+            None
+        }
+        (None, None) => None,
+    };
+    if let Some(mut usage) = usage {
+        normalize_usage(&mut usage, cost);
+        body.insert("usage".into(), Value::Object(usage));
+    }
+}
+
+/// Whether a streamed choice says anything: a delta with content, or a
+/// finish reason.
+fn carries_something(choice: &mut Map<String, Value>) -> bool {
+    let delta = choice
+        .get("delta")
+        .and_then(Value::as_object)
+        .is_some_and(|d| d.iter().any(|(_, v)| !v.is_null() && *v != json!("")));
+    let finish = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+    delta || finish
+}
+
+fn choices(body: &mut Map<String, Value>) -> impl Iterator<Item = &mut Map<String, Value>> {
+    body.get_mut("choices")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+}
+
+/// Moonshot's usage inside the first choice, taken out of it.
+fn first_choice_usage(body: &mut Map<String, Value>) -> Option<Map<String, Value>> {
+    let choice = body.get_mut("choices")?.get_mut(0)?.as_object_mut()?;
+    match choice.remove("usage")? {
+        Value::Object(usage) => Some(usage),
+        _ => None,
+    }
+}
+
+/// `reasoning` (or the text of `reasoning_details`) as `reasoning_content`.
+fn reasoning_as_content(message: &mut Map<String, Value>) {
+    if message.contains_key("reasoning_content") {
+        message.remove("reasoning");
+        return;
+    }
+    let text = match message.remove("reasoning") {
+        Some(Value::String(text)) => Some(text),
+        _ => message
+            .get("reasoning_details")
+            .and_then(Value::as_array)
+            .map(|details| {
+                details
+                    .iter()
+                    .filter_map(|d| d.get("text").and_then(Value::as_str))
+                    .collect::<String>()
+            })
+            .filter(|text| !text.is_empty()),
+    };
+    if let Some(text) = text {
+        message.insert("reasoning_content".into(), json!(text));
+    }
+}
+
+fn normalize_usage(usage: &mut Map<String, Value>, cost: &Cost) {
+    let number = |usage: &Map<String, Value>, key: &str| usage.get(key).and_then(Value::as_u64);
+    let prompt = number(usage, "prompt_tokens").unwrap_or(0);
+    let completion = number(usage, "completion_tokens").unwrap_or(0);
+    let cached = usage
+        .get("prompt_tokens_details")
+        .and_then(|d| d.get("cached_tokens"))
+        .and_then(Value::as_u64)
+        .or_else(|| number(usage, "cached_tokens"));
+    if number(usage, "total_tokens").is_none() {
+        usage.insert("total_tokens".into(), json!(prompt + completion));
+    }
+    if let Some(cached) = cached {
+        let details = usage
+            .entry("prompt_tokens_details")
+            .or_insert_with(|| json!({}));
+        if let Value::Object(details) = details {
+            details.insert("cached_tokens".into(), json!(cached));
+        }
+    }
+    let priced = cost.input > 0.0 || cost.output > 0.0;
+    if priced && !usage.contains_key("cost") {
+        let cached = cached.unwrap_or(0).min(prompt);
+        let cache_rate = if cost.cache_read > 0.0 {
+            cost.cache_read
+        } else {
+            cost.input
+        };
+        let usd = ((prompt - cached) as f64 * cost.input
+            + cached as f64 * cache_rate
+            + completion as f64 * cost.output)
+            / 1_000_000.0;
+        usage.insert("cost".into(), json!(usd));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K2_6: Cost = Cost {
+        input: 0.95,
+        output: 4.0,
+        cache_read: 0.16,
+        cache_write: 0.0,
+    };
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("an object"),
+        }
+    }
+
+    #[test]
+    fn moonshot_usage_moves_up_gets_cached_tokens_and_a_cost_and_counts_once() {
+        let mut state = StreamShaping::default();
+        let mut chunk = object(
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+            "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "total_tokens": 1_100_000, "cached_tokens": 400_000}}]}),
+        );
+        assert!(shape_chunk(&mut chunk, &K2_6, &mut state));
+        let usage = &chunk["usage"];
+        assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
+        // 600k fresh at 0.95, 400k cached at 0.16, 100k out at 4.00.
+        let cost = usage["cost"].as_f64().unwrap();
+        assert!((cost - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{cost}");
+        assert!(chunk["choices"][0].get("usage").is_none());
+
+        let mut repeat =
+            object(json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}));
+        assert!(
+            !shape_chunk(&mut repeat, &K2_6, &mut state),
+            "a repeated usage chunk is dropped"
+        );
+        let mut nested_repeat =
+            object(json!({"choices": [{"index": 0, "delta": {}, "usage": {"prompt_tokens": 1}}]}));
+        assert!(!shape_chunk(&mut nested_repeat, &K2_6, &mut state));
+        let mut content_and_repeat = object(
+            json!({"choices": [{"delta": {"content": "x"}, "usage": {"prompt_tokens": 1}}]}),
+        );
+        assert!(shape_chunk(&mut content_and_repeat, &K2_6, &mut state));
+        assert!(content_and_repeat.get("usage").is_none());
+    }
+
+    #[test]
+    fn openrouter_reasoning_becomes_reasoning_content() {
+        let mut state = StreamShaping::default();
+        let mut chunk =
+            object(json!({"choices": [{"delta": {"reasoning": "think", "content": ""}}]}));
+        shape_chunk(&mut chunk, &Cost::default(), &mut state);
+        assert_eq!(
+            chunk["choices"][0]["delta"],
+            json!({"reasoning_content": "think", "content": ""})
+        );
+
+        let mut completion = object(json!({"choices": [{"message": {"content": "a",
+            "reasoning_details": [{"type": "reasoning.text", "text": "one "}, {"text": "two"}]}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2}}));
+        shape_completion(&mut completion, &Cost::default());
+        assert_eq!(
+            completion["choices"][0]["message"]["reasoning_content"],
+            "one two"
+        );
+        assert_eq!(completion["usage"]["total_tokens"], 5);
+        assert!(
+            completion["usage"].get("cost").is_none(),
+            "unknown prices give no cost"
+        );
+    }
+
+    #[test]
+    fn chunks_without_usage_or_reasoning_are_not_parsed() {
+        assert!(!may_need_shaping(
+            r#"{"choices":[{"delta":{"content":"hi"}}]}"#
+        ));
+        assert!(may_need_shaping(r#"{"choices":[],"usage":{}}"#));
+        assert!(!may_need_shaping(
+            r#"{"choices":[{"delta":{"reasoning_content":"x"}}]}"#
+        ));
+        assert!(may_need_shaping(
+            r#"{"choices":[{"delta":{"reasoning":"x"}}]}"#
+        ));
+    }
+}
