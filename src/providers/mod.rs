@@ -153,13 +153,17 @@ impl<'r> Draft<'r> {
         self.edits.items.entry(index).or_default().set(key, value);
     }
 
-    pub fn remove_in_message(&mut self, index: usize, key: &str) {
-        self.edits.items.entry(index).or_default().remove(key);
+    /// Sets a member of message `index` to JSON text.
+    pub fn set_raw_in_message(&mut self, index: usize, key: &str, json: String) {
+        self.edits
+            .items
+            .entry(index)
+            .or_default()
+            .set_raw(key, json);
     }
 
-    /// A member of message `index` as the client sent it.
-    pub fn message_member(&self, index: usize, key: &str) -> Option<Value> {
-        self.request.message_member(index, key)
+    pub fn remove_in_message(&mut self, index: usize, key: &str) {
+        self.edits.items.entry(index).or_default().remove(key);
     }
 }
 

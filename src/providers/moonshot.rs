@@ -167,19 +167,9 @@ fn openai_style_id(id: &str, occurrence: usize, used: &HashSet<String>) -> Strin
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn rename_calls(draft: &mut Draft, index: usize, ids: &[String]) {
-    let Some(Value::Array(mut calls)) = draft.message_member(index, "tool_calls") else {
-        return;
-    };
-    let mut ids = ids.iter();
-    for call in calls
-        .iter_mut()
-        .filter(|c| c.get("id").is_some_and(Value::is_string))
-    {
-        if let Some(id) = ids.next() {
-            call["id"] = json!(id);
-        }
+    if let Some(json) = draft.request().tool_calls_with_ids(index, ids) {
+        draft.set_raw_in_message(index, "tool_calls", json);
     }
-    draft.set_in_message(index, "tool_calls", Value::Array(calls));
 }
 
 /// Moonshot's schema validator refuses an object with both a simple `type`

@@ -32,9 +32,27 @@ pub fn members_and_items(buffer: &[u8], items_key: &str) -> Result<Scanned, Scan
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectEdits {
     changes: Vec<(String, Option<Value>)>,
+    /// Members set to JSON text built from the source's own bytes.
+    raw: Vec<(String, String)>,
 }
 
 impl ObjectEdits {
+    /// Sets `key` to `json`, which must be one valid JSON value.
+    pub fn set_raw(&mut self, key: &str, json: String) {
+        self.changes.retain(|(k, _)| k != key);
+        match self.raw.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = json,
+            None => self.raw.push((key.to_string(), json)),
+        }
+    }
+
+    fn raw(&self, key: &str) -> Option<&str> {
+        self.raw
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, json)| json.as_str())
+    }
+
     pub fn set(&mut self, key: &str, value: Value) {
         self.change(key, Some(value));
     }
@@ -44,6 +62,7 @@ impl ObjectEdits {
     }
 
     fn change(&mut self, key: &str, value: Option<Value>) {
+        self.raw.retain(|(k, _)| k != key);
         match self.changes.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value,
             None => self.changes.push((key.to_string(), value)),
@@ -60,7 +79,7 @@ impl ObjectEdits {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.raw.is_empty()
     }
 }
 
@@ -191,17 +210,24 @@ fn write_object(
         }
     };
     for member in members {
+        if let Some(json) = edits.raw(&member.key) {
+            separator(out);
+            out.copy(&source[member.raw_key.clone()]);
+            out.copy(b":");
+            out.copy(json.as_bytes());
+            continue;
+        }
         match edits.get(&member.key) {
             Some(None) => continue,
             Some(Some(value)) => {
                 separator(out);
-                out.json(&member.key);
+                out.copy(&source[member.raw_key.clone()]);
                 out.copy(b":");
                 out.json(value);
             }
             None => {
                 separator(out);
-                out.json(&member.key);
+                out.copy(&source[member.raw_key.clone()]);
                 out.copy(b":");
                 if !nested(out, member) {
                     out.source(source, member.value.clone());
@@ -217,6 +243,15 @@ fn write_object(
         out.json(key);
         out.copy(b":");
         out.json(value);
+    }
+    for (key, json) in &edits.raw {
+        if members.iter().any(|m| &m.key == key) {
+            continue;
+        }
+        separator(out);
+        out.json(key);
+        out.copy(b":");
+        out.copy(json.as_bytes());
     }
     out.copy(b"}");
 }

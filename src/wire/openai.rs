@@ -169,11 +169,34 @@ impl ChatRequest {
         self.members.iter().any(|m| m.key == key)
     }
 
-    /// A member of message `index` as the client sent it.
-    pub fn message_member(&self, index: usize, key: &str) -> Option<Value> {
+    /// Message `index`'s `tool_calls` as the client wrote them, with the
+    /// `id` of each call that has one replaced, in order, by `ids`: the
+    /// JSON text, built from the client's bytes (nothing parsed into a tree).
+    pub fn tool_calls_with_ids(&self, index: usize, ids: &[String]) -> Option<String> {
         let members = self.message_items.get(index)?.members.as_ref()?;
-        let member = members.iter().rev().find(|m| m.key == key)?;
-        serde_json::from_slice(&self.body[member.value.clone()]).ok()
+        let member = members.iter().rev().find(|m| m.key == "tool_calls")?;
+        let raw = &self.body[member.value.clone()];
+        let calls = super::scan::array(raw).ok()?;
+        let mut out = String::with_capacity(raw.len() + 16 * ids.len());
+        let mut copied = 0;
+        let mut ids = ids.iter();
+        let text = std::str::from_utf8(raw).ok()?;
+        for call in &calls {
+            let Some(id) = call
+                .members
+                .as_ref()
+                .and_then(|m| m.iter().rev().find(|m| m.key == "id"))
+                .filter(|m| raw[m.value.start] == b'"')
+            else {
+                continue;
+            };
+            let Some(new_id) = ids.next() else { break };
+            out.push_str(&text[copied..id.value.start]);
+            out.push_str(&serde_json::to_string(new_id).ok()?);
+            copied = id.value.end;
+        }
+        out.push_str(&text[copied..]);
+        Some(out)
     }
 
     /// The body to send: the client's bytes with `edits` applied.

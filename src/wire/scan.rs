@@ -7,10 +7,12 @@
 
 use std::ops::Range;
 
-/// One member of an object: its key (unescaped) and where its value lies.
+/// One member of an object: its key (unescaped), where the key lies as
+/// written (quotes included), and where its value lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub key: String,
+    pub raw_key: Range<usize>,
     pub value: Range<usize>,
 }
 
@@ -78,6 +80,22 @@ pub fn object(buffer: &[u8], items_key: Option<&str>) -> Result<Scanned, ScanErr
     Ok(Scanned { members, items })
 }
 
+/// The elements of the array in `buffer`, with the members of those that are
+/// objects.
+pub fn array(buffer: &[u8]) -> Result<Vec<Element>, ScanError> {
+    let mut scanner = Scanner { b: buffer, i: 0 };
+    scanner.ws();
+    if scanner.peek() != Some(b'[') {
+        return Err(scanner.error("expected an array"));
+    }
+    let elements = scanner.array_elements(0)?;
+    scanner.ws();
+    if scanner.i != buffer.len() {
+        return Err(scanner.error("trailing characters"));
+    }
+    Ok(elements)
+}
+
 /// The members of the object in `buffer` (its values checked, not built).
 pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
     Ok(object(buffer, None)?.members)
@@ -129,9 +147,7 @@ impl<'b> Scanner<'b> {
         self.ws();
         let start = self.i;
         match self.peek() {
-            Some(b'{') => {
-                self.object(depth, |_, _, _| Ok(false))?;
-            }
+            Some(b'{') => self.skip_object(depth)?,
             Some(b'[') => self.array(depth)?,
             Some(b'"') => self.string()?,
             Some(b't') => self.literal(b"true")?,
@@ -181,9 +197,11 @@ impl<'b> Scanner<'b> {
                 serde_json::from_slice::<String>(&self.b[key_start..self.i])
                     .map_err(|_| self.error("invalid string"))?
             } else {
-                // Checked as UTF-8 before the scan.
-                String::from_utf8_lossy(raw_key).into_owned()
+                std::str::from_utf8(raw_key)
+                    .map_err(|_| self.error("invalid UTF-8"))?
+                    .to_owned()
             };
+            let raw_key = key_start..self.i;
             self.expect(b':', "expected `:`")?;
             self.ws();
             let start = self.i;
@@ -192,13 +210,48 @@ impl<'b> Scanner<'b> {
             } else {
                 self.value(depth + 1)?
             };
-            members.push(Member { key, value });
+            members.push(Member {
+                key,
+                raw_key,
+                value,
+            });
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
                     return Ok(members);
+                }
+                _ => return Err(self.error("expected `,` or `}`")),
+            }
+        }
+    }
+
+    /// Skips an object starting at `{`, recording nothing.
+    fn skip_object(&mut self, depth: usize) -> Result<(), ScanError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a string key"));
+            }
+            self.string()?;
+            self.expect(b':', "expected `:`")?;
+            self.value(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected `,` or `}`")),
             }
