@@ -18,8 +18,10 @@
   system ? false,
   # Extra variables as NAME = value.
   environment ? { },
-  # Store paths whose change should restart the service (home-manager).
-  restartTriggers ? [ ],
+  # Store paths whose change should reload the service (home-manager's
+  # X-Reload-Triggers; the unit handles SIGHUP). A changed ExecStart (a new
+  # package) still restarts it.
+  reloadTriggers ? [ ],
 }:
 let
   # One ExecStart word: quoted when it holds characters systemd would split
@@ -43,6 +45,10 @@ let
     # Above the default gateway.shutdownGraceSeconds (30) so the drain ends
     # before systemd's SIGKILL.
     TimeoutStopSec = 45;
+    # One descriptor per client connection and one per request in flight:
+    # well above the defaults (gateway.limits: 4096 connections, 1024
+    # requests) so the limits, not the kernel, bound them.
+    LimitNOFILE = 65536;
     EnvironmentFile = environmentFiles;
     Environment = map (name: "${name}=${environment.${name}}") (builtins.attrNames environment);
     UMask = "0077";
@@ -102,7 +108,7 @@ in
     else
       { }
   )
-  // (if restartTriggers != [ ] then { X-Restart-Triggers = restartTriggers; } else { });
+  // (if reloadTriggers != [ ] then { X-Reload-Triggers = reloadTriggers; } else { });
 
   Service = common // (if system then systemOnly else { });
 
