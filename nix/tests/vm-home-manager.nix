@@ -14,6 +14,10 @@ pkgs.testers.runNixOSTest {
   name = "clawgate-home-manager";
   nodes.machine = {
     imports = [ home-manager.nixosModules.home-manager ];
+    # As most NixOS users run home-manager: the system's pkgs, packages in
+    # the user's profile.
+    home-manager.useGlobalPkgs = true;
+    home-manager.useUserPackages = true;
     environment.systemPackages = [ pkgs.curl ];
     users.users.alice = {
       isNormalUser = true;
@@ -27,7 +31,7 @@ pkgs.testers.runNixOSTest {
       "f /home/alice/.config/clawgate/secrets.env 0600 alice users - MOCK_KEY=${fixture.secret}"
     ];
     home-manager.users.alice = {
-      imports = [ self.homeManagerModules.default ];
+      imports = [ self.homeModules.default ];
       home.stateVersion = "26.05";
       services.clawgate = {
         enable = true;
@@ -52,7 +56,7 @@ pkgs.testers.runNixOSTest {
         return machine.succeed(
             "curl -sS --fail-with-body -D /tmp/headers -H 'content-type: application/json' "
             + "-d '{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' "
-            + "http://127.0.0.1:18789/v1/chat/completions"
+            + "http://127.0.0.1:18700/v1/chat/completions"
         )
 
     def main_pid():
@@ -60,7 +64,7 @@ pkgs.testers.runNixOSTest {
 
     machine.wait_for_unit("user@1000.service")
     machine.wait_for_unit("clawgate.service", "alice")
-    machine.wait_for_open_port(18789)
+    machine.wait_for_open_port(18700)
 
     assert "answer-from-the-fallback" in ask()
     assert "x-clawgate-provider: openrouter" in machine.succeed("cat /tmp/headers").lower()
@@ -78,7 +82,7 @@ pkgs.testers.runNixOSTest {
         "${user}systemctl --user is-active clawgate.service' && "
         + f"[ \"$(${user}systemctl --user show -p MainPID --value clawgate.service')\" != {first} ]"
     )
-    machine.wait_for_open_port(18789)
+    machine.wait_for_open_port(18700)
     assert "answer-from-the-fallback" in ask()
 
     # As alice: her journal is hers (root's --user-unit view proved unreliable

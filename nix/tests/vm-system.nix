@@ -40,12 +40,12 @@ pkgs.testers.runNixOSTest {
     machine.wait_for_unit("mock-primary.service")
     machine.wait_for_unit("mock-backup.service")
     machine.wait_for_unit("clawgate.service")
-    machine.wait_for_open_port(18789)
+    machine.wait_for_open_port(18700)
 
     body = machine.succeed(
         "curl -sS --fail-with-body -D /tmp/headers -H 'content-type: application/json' "
         + "-d '{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' "
-        + "http://127.0.0.1:18789/v1/chat/completions"
+        + "http://127.0.0.1:18700/v1/chat/completions"
     )
     assert "answer-from-the-fallback" in body, body
     headers = machine.succeed("cat /tmp/headers").lower()
@@ -54,7 +54,7 @@ pkgs.testers.runNixOSTest {
 
     machine.succeed("systemctl is-active clawgate.service")
     status = machine.succeed("systemctl status clawgate.service")
-    assert "serving on 127.0.0.1:18789" in status, status
+    assert "serving on 127.0.0.1:18700" in status, status
 
     journal = machine.succeed("journalctl -u clawgate.service --no-pager -o verbose")
     assert "attempt 1 failed: kimi/kimi-for-coding: provider_error" in journal, journal
