@@ -1,6 +1,8 @@
 # Flake checks beyond cargo's: the modules evaluated with real nixpkgs and
-# home-manager (NixOS from the nixpkgs flake's lib.nixosSystem), the module
-# evaluation suite, the examples validated, and NixOS VM tests (Linux only).
+# home-manager (NixOS from the nixpkgs flake's lib.nixosSystem), the examples
+# validated, and NixOS VM tests (Linux only). The evaluation suite
+# (nix/tests/modules-eval.nix) reads back files it writes, which pure
+# evaluation forbids; nix/tests/run.sh runs it.
 {
   pkgs,
   self,
@@ -73,17 +75,6 @@ let
   homeFiles = home.config.xdg.configFile;
 in
 {
-  # The evaluation suite (nix/tests/modules-eval.nix) against this flake's
-  # own nixpkgs and home-manager; CI runs it with nix-instantiate.
-  modules-eval = pkgs.writeText "clawgate-modules-eval.json" (
-    builtins.toJSON (
-      import ./tests/modules-eval.nix {
-        nixpkgsLib = nixpkgs;
-        homeManager = home-manager;
-      }
-    )
-  );
-
   module-home-manager-config = expectJq "clawgate-module-home-manager-config" homeFiles."clawgate/config.json".source chainFilter;
 
   # Every example config validates.

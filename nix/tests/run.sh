@@ -135,10 +135,31 @@ NIX
     }).home-manager;
 }
 NIX
-  if log=$(nix --extra-experimental-features 'nix-command flakes' flake check --no-build \
-      --no-write-lock-file --override-input nixpkgs "path:$n" --override-input crane "path:$c" \
-      --override-input home-manager "path:$h" . 2>&1); then
-    pass "nix flake check --no-build with stand-in inputs (every output, every system)"
+  flake_args=(--no-write-lock-file --override-input nixpkgs "path:$n" --override-input crane "path:$c"
+    --override-input home-manager "path:$h" ${CLAWGATE_NIX_FLAGS:-})
+  # First `nix eval` of every derivation path (it writes the files the
+  # stand-ins create with builtins.toFile; Nix 2.8's `flake check --no-build`
+  # evaluates read-only and would find them missing), then the check itself.
+  drvs='set: builtins.mapAttrs (_: builtins.mapAttrs (_: d: d.drvPath)) set'
+  evaluated=0 evaluation_failed=0
+  for output in checks packages devShells formatter apps; do
+    case $output in
+      formatter) apply='set: builtins.mapAttrs (_: d: d.drvPath) set' ;;
+      apps) apply='set: builtins.mapAttrs (_: builtins.mapAttrs (_: a: a.program)) set' ;;
+      *) apply=$drvs ;;
+    esac
+    if out=$(nix --extra-experimental-features 'nix-command flakes' eval --json "${flake_args[@]}" \
+        ".#$output" --apply "$apply" 2>"$scratch/eval.log"); then
+      evaluated=$((evaluated + $(python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(len(v) if isinstance(v, dict) else 1 for v in d.values()))' <<<"$out")))
+    else
+      grep -v 'cache.nixos.org' "$scratch/eval.log" | tail -20
+      fail "nix eval .#$output with stand-in inputs"
+      evaluation_failed=1
+    fi
+  done
+  [ "$evaluation_failed" -eq 1 ] || pass "nix eval of checks, packages, devShells, formatter and apps on every system with stand-in inputs ($evaluated derivations or programs)"
+  if log=$(nix --extra-experimental-features 'nix-command flakes' flake check --no-build "${flake_args[@]}" . 2>&1); then
+    pass "nix flake check --no-build with stand-in inputs"
   else
     echo "$log" | grep -v 'cache.nixos.org' | tail -20
     fail "nix flake check --no-build with stand-in inputs"
