@@ -18,6 +18,7 @@
       home-manager,
     }:
     let
+      # The nixpkgs flake's own lib: it has nixosSystem (pkgs.lib does not).
       inherit (nixpkgs) lib;
       systems = [
         "x86_64-linux"
@@ -26,11 +27,27 @@
         "aarch64-darwin"
       ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
-      build = pkgs: import ./nix/package.nix {
-        inherit (pkgs) lib;
-        craneLib = crane.mkLib pkgs;
-      };
-      defaultPackage = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+      build =
+        pkgs:
+        import ./nix/package.nix {
+          inherit (pkgs) lib;
+          craneLib = crane.mkLib pkgs;
+        };
+      packageFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+
+      # The modules as users import them: the module file, with this flake's
+      # package as the default (pkgs.clawgate, from the overlay, otherwise).
+      withPackage =
+        class: file:
+        { lib, pkgs, ... }:
+        {
+          _class = class;
+          # One key: importing homeModules.default and .clawgate (or the old
+          # homeManagerModules name) together declares the options once.
+          key = "clawgate-flake-${class}-module";
+          imports = [ file ];
+          services.clawgate.package = lib.mkDefault (packageFor pkgs);
+        };
     in
     {
       packages = forAllSystems (
@@ -47,11 +64,13 @@
       apps = forAllSystems (pkgs: {
         default = {
           type = "app";
-          program = lib.getExe self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+          program = lib.getExe (packageFor pkgs);
+          meta.description = "Run clawgate (clawgate serve starts the gateway)";
         };
         clawgate-mock = {
           type = "app";
           program = lib.getExe self.packages.${pkgs.stdenv.hostPlatform.system}.clawgate-mock;
+          meta.description = "A fake OpenAI-compatible provider with injectable faults, for trying clawgate without keys";
         };
       });
 
@@ -59,19 +78,22 @@
         inherit (build final) clawgate clawgate-mock;
       };
 
-      homeManagerModules = {
-        default = self.homeManagerModules.clawgate;
-        clawgate = import ./nix/hm-module.nix { inherit defaultPackage; };
+      homeModules = {
+        default = self.homeModules.clawgate;
+        clawgate = withPackage "homeManager" ./nix/hm-module.nix;
       };
+      # The older name, kept for existing configurations.
+      homeManagerModules = self.homeModules;
 
       nixosModules = {
         default = self.nixosModules.clawgate;
-        clawgate = import ./nix/nixos-module.nix { inherit defaultPackage; };
+        clawgate = withPackage "nixos" ./nix/nixos-module.nix;
       };
 
+      # The cargo checks only: the module checks and VM tests need no shell.
       devShells = forAllSystems (pkgs: {
         default = (crane.mkLib pkgs).devShell {
-          checks = self.checks.${pkgs.stdenv.hostPlatform.system};
+          checks = (build pkgs).checks;
           packages = [
             pkgs.cargo-nextest
             pkgs.python3Packages.openai
@@ -79,13 +101,18 @@
         };
       });
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt);
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-tree);
 
       checks = forAllSystems (
         pkgs:
         (build pkgs).checks
         // import ./nix/checks.nix {
-          inherit pkgs self home-manager;
+          inherit
+            pkgs
+            self
+            nixpkgs
+            home-manager
+            ;
         }
       );
     };

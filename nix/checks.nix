@@ -1,13 +1,18 @@
 # Flake checks beyond cargo's: the modules evaluated with real nixpkgs and
-# home-manager, the examples validated, and NixOS VM tests (Linux only).
+# home-manager (NixOS from the nixpkgs flake's lib.nixosSystem), the examples
+# validated, and NixOS VM tests (Linux only). The evaluation suite
+# (nix/tests/modules-eval.nix) reads back files it writes, which pure
+# evaluation forbids; nix/tests/run.sh runs it.
 {
   pkgs,
   self,
+  nixpkgs,
   home-manager,
 }:
 let
-  inherit (pkgs) lib;
-  system = pkgs.stdenv.hostPlatform.system;
+  # The nixpkgs flake's lib (nixosSystem lives there, not in pkgs.lib).
+  inherit (nixpkgs) lib;
+  inherit (pkgs.stdenv.hostPlatform) system isLinux isDarwin;
   clawgate = self.packages.${system}.default;
   fixture = import ./tests/fixture.nix;
 
@@ -21,22 +26,27 @@ let
       touch $out
     '';
 
-  # The generated config holds the fixture's chain and no null left over
-  # from unset options.
-  expectJson =
-    name: file:
+  # Fails the build unless jq finds `filter` true of the JSON file.
+  expectJq =
+    name: file: filter:
     pkgs.runCommand name { nativeBuildInputs = [ pkgs.jq ]; } ''
-      jq -e '.agents.defaults.model.primary == "kimi/kimi-for-coding"
-        and .agents.defaults.model.fallbacks == ["openrouter/moonshotai/kimi-k2.6"]
-        and ([.. | select(. == null)] | length == 0)' ${file}
+      jq -e ${lib.escapeShellArg filter} ${file}
       touch $out
     '';
 
+  # The generated config holds the fixture's chain and no null left over
+  # from unset options.
+  chainFilter = ''
+    .agents.defaults.model.primary == "kimi/kimi-for-coding"
+    and .agents.defaults.model.fallbacks == ["openrouter/moonshotai/kimi-k2.6"]
+    and ([.. | select(. == null)] | length == 0)
+  '';
+
   nixos = lib.nixosSystem {
-    inherit system;
     modules = [
       self.nixosModules.default
       {
+        nixpkgs.hostPlatform = system;
         services.clawgate = fixture.serviceOptions // {
           environmentFile = "/run/keys/clawgate.env";
           credentials.OPENROUTER_API_KEY = "/run/keys/openrouter";
@@ -51,10 +61,10 @@ let
   home = home-manager.lib.homeManagerConfiguration {
     inherit pkgs;
     modules = [
-      self.homeManagerModules.default
+      self.homeModules.default
       {
         home.username = "alice";
-        home.homeDirectory = "/home/alice";
+        home.homeDirectory = if isDarwin then "/Users/alice" else "/home/alice";
         home.stateVersion = "26.05";
         services.clawgate = fixture.serviceOptions // {
           environmentFile = "%h/.config/clawgate/secrets.env";
@@ -65,32 +75,7 @@ let
   homeFiles = home.config.xdg.configFile;
 in
 {
-  module-nixos = expectLines "clawgate-module-nixos" (pkgs.writeText "clawgate.service"
-    nixos.config.systemd.units."clawgate.service".text) [
-    "Type=notify"
-    "DynamicUser=true"
-    "StateDirectory=clawgate"
-    "EnvironmentFile=/run/keys/clawgate.env"
-    "LoadCredential=OPENROUTER_API_KEY:/run/keys/openrouter"
-    "ExecReload=${pkgs.coreutils}/bin/kill -HUP $MAINPID"
-    "WatchdogSec=30"
-    "ProtectSystem=strict"
-  ];
-
-  module-nixos-config = expectJson "clawgate-module-nixos-config"
-    nixos.config.environment.etc."clawgate/config.json".source;
-
-  module-home-manager = expectLines "clawgate-module-home-manager"
-    homeFiles."systemd/user/clawgate.service".source [
-    "Type=notify"
-    "ExecStart=${lib.getExe clawgate} serve --config /home/alice/.config/clawgate/config.json --log-level info"
-    "EnvironmentFile=%h/.config/clawgate/secrets.env"
-    "WantedBy=default.target"
-    "NoNewPrivileges=true"
-  ];
-
-  module-home-manager-config = expectJson "clawgate-module-home-manager-config"
-    homeFiles."clawgate/config.json".source;
+  module-home-manager-config = expectJq "clawgate-module-home-manager-config" homeFiles."clawgate/config.json".source chainFilter;
 
   # Every example config validates.
   examples = pkgs.runCommand "clawgate-examples" { nativeBuildInputs = [ clawgate ]; } ''
@@ -100,7 +85,45 @@ in
     touch $out
   '';
 }
-// lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+// lib.optionalAttrs isLinux {
+  module-nixos =
+    expectLines "clawgate-module-nixos"
+      (pkgs.writeText "clawgate.service" nixos.config.systemd.units."clawgate.service".text)
+      [
+        "Type=notify"
+        "DynamicUser=true"
+        "StateDirectory=clawgate"
+        "EnvironmentFile=/run/keys/clawgate.env"
+        "LoadCredential=OPENROUTER_API_KEY:/run/keys/openrouter"
+        "ExecReload=${pkgs.coreutils}/bin/kill -HUP $MAINPID"
+        "WatchdogSec=30"
+        "ProtectSystem=strict"
+        "X-Reload-Triggers=${nixos.config.environment.etc."clawgate/config.json".source}"
+      ];
+
+  module-nixos-config = expectJq "clawgate-module-nixos-config" nixos.config.environment.etc."clawgate/config.json".source chainFilter;
+
+  module-home-manager = expectLines "clawgate-module-home-manager" homeFiles."systemd/user/clawgate.service".source [
+    "Type=notify"
+    "ExecStart=${lib.getExe clawgate} serve --config /home/alice/.config/clawgate/config.json --log-level info"
+    "EnvironmentFile=%h/.config/clawgate/secrets.env"
+    "WantedBy=default.target"
+    "NoNewPrivileges=true"
+    "X-Reload-Triggers=${homeFiles."clawgate/config.json".source}"
+  ];
+
   vm-system = import ./tests/vm-system.nix { inherit pkgs self; };
   vm-home-manager = import ./tests/vm-home-manager.nix { inherit pkgs self home-manager; };
+}
+// lib.optionalAttrs isDarwin {
+  # The launchd agent: clawgate itself reads the env file, logs go to
+  # ~/Library/Logs.
+  module-home-manager-launchd = expectJq "clawgate-module-home-manager-launchd" (pkgs.writeText "clawgate-agent.json" (
+    builtins.toJSON home.config.launchd.agents.clawgate.config
+  )) ''
+    .ProgramArguments == ["${lib.getExe clawgate}", "serve", "--config", "/Users/alice/.config/clawgate/config.json",
+      "--log-level", "info", "--env-file", "/Users/alice/.config/clawgate/secrets.env"]
+    and .StandardOutPath == "/Users/alice/Library/Logs/clawgate.log"
+    and .KeepAlive.SuccessfulExit == false
+  '';
 }

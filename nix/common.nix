@@ -1,86 +1,151 @@
-# What the home-manager and NixOS modules share: the options both declare and
-# the validated config file. The modules themselves only wire these up.
+# What the home-manager and NixOS modules share: the options both declare,
+# the validated config file, the literal-secret warnings and the OpenClaw
+# provider entry. The modules themselves only wire these up.
+#
+# The typed options cover only the keys the modules read themselves; every
+# level is freeform JSON, so any config the binary accepts (OpenClaw's keys,
+# aliases, the string form of agents.defaults.model) is accepted here, and
+# the binary validates the generated file at build time. Nothing is added to
+# the file beyond what the user wrote and the documented gateway defaults:
+# the default chain is the binary's own, applied when no model is set, so
+# `models.mode = "replace"` means replace.
 {
   lib,
   pkgs,
-  # pkgs -> the flake's clawgate; null to use pkgs.clawgate (the overlay).
-  defaultPackage ? null,
 }:
 let
-  inherit (lib) mkOption mkEnableOption types literalExpression;
+  inherit (lib)
+    mkOption
+    mkEnableOption
+    types
+    literalExpression
+    ;
   json = pkgs.formats.json { };
+  catalog = builtins.fromJSON (builtins.readFile ../src/catalog/catalog.json);
 
-  modelRef = types.strMatching "[^/]+/.+" // {
+  # A level of the config: freeform JSON plus the typed options given.
+  section =
+    options:
+    types.submodule {
+      freeformType = json.type;
+      inherit options;
+    };
+  nullOr =
+    type: description:
+    mkOption {
+      type = types.nullOr type;
+      default = null;
+      inherit description;
+    };
+
+  # A `provider/model-id` ref or an alias from agents.defaults.models; the
+  # binary checks which at build time.
+  modelName = types.nonEmptyStr // {
     description = "model ref (provider/model-id) or alias";
   };
-
-  provider = types.submodule {
-    freeformType = json.type;
-    options = {
-      baseUrl = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "https://api.moonshot.ai/v1";
-        description = ''
-          The provider's OpenAI-compatible base URL; may be left out for the
-          built-in providers (moonshot, kimi, openrouter).
-        '';
-      };
-      apiKey = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "\${MOONSHOT_API_KEY}";
-        description = ''
-          The key, as a `''${VAR}` reference to a variable from
-          `environmentFile`. A literal key here would land in the Nix store.
-        '';
-      };
-    };
+  chain = section {
+    primary = nullOr modelName "The model that answers requests that name none.";
+    fallbacks = nullOr (types.listOf modelName) "Models tried in order when the primary fails.";
   };
+
+  provider = section {
+    baseUrl = nullOr types.str ''
+      The provider's OpenAI-compatible base URL; may be left out for the
+      built-in providers (moonshot, kimi, openrouter).
+    '';
+    apiKey = nullOr types.str ''
+      The key, as a `''${VAR}` reference to a variable from
+      `environmentFile`. A literal key here lands in the Nix store, which
+      every user can read: the modules warn about it.
+    '';
+  };
+
+  isReference = value: builtins.isString value && lib.hasInfix "\${" value;
+  isLiteral = value: builtins.isString value && value != "" && !(isReference value);
+  credentialName =
+    name:
+    let
+      lower = lib.toLower name;
+    in
+    lower == "authorization"
+    || builtins.any (word: lib.hasInfix word lower) [
+      "key"
+      "token"
+      "secret"
+      "auth"
+      "password"
+    ];
+  # Header values under `path` that look like credentials and are literal.
+  literalHeaders =
+    path: headers:
+    lib.mapAttrsToList (name: _: "${path}.headers.${name}") (
+      lib.filterAttrs (name: value: credentialName name && isLiteral value) (
+        if builtins.isAttrs headers then headers else { }
+      )
+    );
 in
-{
+rec {
+  inherit catalog;
+
   options = {
     enable = mkEnableOption "clawgate, an OpenAI-compatible gateway for Kimi with fallbacks";
 
-    package = mkOption {
-      type = types.package;
-      default = if defaultPackage == null then pkgs.clawgate else defaultPackage pkgs;
-      defaultText = literalExpression "the clawgate flake's package";
-      description = "The clawgate package.";
-    };
+    # The flake's modules set this to the flake's own package (mkDefault);
+    # with the overlay, pkgs.clawgate is the same build.
+    package = lib.mkPackageOption pkgs "clawgate" { };
 
     settings = mkOption {
-      type = types.submodule {
-        freeformType = json.type;
-        options = {
-          gateway.port = mkOption {
-            type = types.port;
-            default = 18700;
-            description = "Port to listen on.";
+      type = section {
+        gateway = mkOption {
+          type = section {
+            port = mkOption {
+              type = types.port;
+              default = 18700;
+              description = "Port to listen on (the binary's default).";
+            };
+            bind = mkOption {
+              type = types.str;
+              default = "127.0.0.1";
+              description = "Address to listen on; a non-loopback address needs gateway.auth.token.";
+            };
           };
-          gateway.bind = mkOption {
-            type = types.str;
-            default = "127.0.0.1";
-            description = "Address to listen on; a non-loopback address needs gateway.auth.token.";
+          default = { };
+          description = "The gateway section; `port` and `bind` are typed, the rest is passed through.";
+        };
+        models = mkOption {
+          type = section {
+            mode = nullOr (types.enum [
+              "merge"
+              "replace"
+            ]) ''"merge" (the binary's default) keeps the built-in providers; "replace" uses only those listed.'';
+            providers = mkOption {
+              type = types.attrsOf provider;
+              default = { };
+              description = ''
+                Providers by id, merged with clawgate's built-in catalog
+                (moonshot, kimi, openrouter) unless `models.mode` is "replace".
+              '';
+            };
           };
-          models.providers = mkOption {
-            type = types.attrsOf provider;
-            default = { };
-            description = ''
-              Providers by id, merged with clawgate's built-in catalog
-              (moonshot, kimi, openrouter) unless `models.mode` is "replace".
-            '';
+          default = { };
+          description = "The models section.";
+        };
+        agents = mkOption {
+          type = section {
+            defaults = mkOption {
+              type = section {
+                model = nullOr (types.either modelName chain) ''
+                  The chain: a ref or alias (OpenClaw's string form), or
+                  `{ primary, fallbacks }`. Unset, the binary uses its
+                  built-in chain moonshot/kimi-k2.6 -> openrouter/moonshotai/kimi-k2.6.
+                '';
+              };
+              default = { };
+              description = "agents.defaults: model, models (aliases, params), thinkingDefault.";
+            };
           };
-          agents.defaults.model.primary = mkOption {
-            type = modelRef;
-            default = "moonshot/kimi-k2.6";
-            description = "The model that answers requests that name none.";
-          };
-          agents.defaults.model.fallbacks = mkOption {
-            type = types.listOf modelRef;
-            default = [ "openrouter/moonshotai/kimi-k2.6" ];
-            description = "Models tried in order when the primary fails.";
-          };
+          default = { };
+          description = "The agents section.";
         };
       };
       default = { };
@@ -105,9 +170,9 @@ in
       example = "%h/.config/clawgate/secrets.env";
       description = ''
         File(s) in systemd EnvironmentFile= syntax with the API keys
-        (`MOONSHOT_API_KEY=sk-...`). Strings may use systemd specifiers such
-        as `%h`; a leading `-` makes a file optional. Never a store path:
-        the store is world-readable.
+        (`MOONSHOT_API_KEY=sk-...`). Strings may use `%h` for the home
+        directory; a leading `-` makes a file optional (systemd only). Never
+        a store path: the store is world-readable.
       '';
     };
 
@@ -125,18 +190,36 @@ in
     };
   };
 
+  # The settings as written: without the nulls of unset typed options (in
+  # clawgate's schema, absent) and the empty sections they leave behind.
+  cleanSettings =
+    let
+      prune =
+        value:
+        if builtins.isAttrs value then
+          lib.filterAttrs (_: v: v != null && v != { }) (builtins.mapAttrs (_: prune) value)
+        else
+          value;
+    in
+    prune;
+
   # The settings as a JSON file, checked by clawgate itself at build time
   # (offline: the build sandbox has no secrets and no network).
   configFile =
     package: settings:
     let
-      # Unset typed options are null; in clawgate's schema that means absent.
-      raw = json.generate "clawgate-config.json" (lib.filterAttrsRecursive (_: value: value != null) settings);
+      clean = cleanSettings settings;
+      raw = json.generate "clawgate-config.json" clean;
     in
-    pkgs.runCommand "clawgate-config.json" { nativeBuildInputs = [ package ]; } ''
-      clawgate config validate --offline --config ${raw}
-      cp ${raw} $out
-    '';
+    pkgs.runCommand "clawgate-config.json"
+      {
+        nativeBuildInputs = [ package ];
+        passthru.settings = clean;
+      }
+      ''
+        clawgate config validate --offline --config ${raw}
+        cp ${raw} $out
+      '';
 
   # Assertions that no environment file is a store path.
   secretAssertions =
@@ -146,7 +229,72 @@ in
       message = "services.clawgate.environmentFile: ${toString file} is in the Nix store, which every user can read; point it at a file outside the store";
     }) files;
 
-  # The command line shared by both modules.
+  # The settings paths that hold a literal secret: a provider's apiKey, the
+  # gateway token, credential-looking headers (provider and model level) and
+  # credential-looking variables of the `env` block. `${VAR}` never counts.
+  literalSecrets =
+    settings:
+    let
+      s = cleanSettings settings;
+      providers = lib.attrByPath [ "models" "providers" ] { } s;
+      env = s.env or { };
+      envVars = lib.filterAttrs (name: value: name != "vars") env // (if builtins.isAttrs (env.vars or null) then env.vars else { });
+    in
+    lib.optional (isLiteral (lib.attrByPath [ "gateway" "auth" "token" ] null s)) "gateway.auth.token"
+    ++ lib.concatLists (
+      lib.mapAttrsToList (
+        id: p:
+        let
+          path = "models.providers.${id}";
+        in
+        lib.optional (isLiteral (p.apiKey or null)) "${path}.apiKey"
+        ++ literalHeaders path (p.headers or { })
+        ++ lib.concatLists (
+          lib.imap0 (i: m: literalHeaders "${path}.models[${toString i}]" (m.headers or { })) (
+            if builtins.isList (p.models or null) then p.models else [ ]
+          )
+        )
+      ) providers
+    )
+    ++ map (name: "env.${name}") (
+      lib.attrNames (lib.filterAttrs (name: value: credentialName name && isLiteral value) envVars)
+    );
+
+  secretWarnings =
+    settings:
+    map (
+      path:
+      "services.clawgate.settings.${path} holds a literal secret, which lands in the world-readable Nix store; write \"\${VAR}\" and put VAR in services.clawgate.environmentFile"
+    ) (literalSecrets settings);
+
+  # The OpenClaw provider entry for these settings (nix/openclaw.nix).
+  openclaw =
+    settings:
+    import ./openclaw.nix {
+      inherit lib catalog;
+      settings = cleanSettings settings;
+    };
+
+  openclawOptions = {
+    enable = mkEnableOption ''
+      writing the `clawgate` provider into nix-openclaw's
+      `programs.openclaw.config` (needs nix-openclaw's home-manager module),
+      pointing OpenClaw's default model at the chain and ordering OpenClaw's
+      user service after clawgate's'';
+    provider = mkOption {
+      type = json.type;
+      readOnly = true;
+      description = ''
+        The `models.providers.clawgate` entry an OpenClaw config needs to
+        use this gateway: base URL with the configured port, the token
+        reference, and every model of the chain with its limits, costs and
+        the compat flags that let OpenClaw send its thinking level. The same
+        JSON as `clawgate openclaw provider`.
+      '';
+    };
+  };
+
+  # The command line shared by the units: config, log level, extra args.
   command =
     cfg: configPath:
     [

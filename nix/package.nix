@@ -7,6 +7,9 @@ let
     inherit root;
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources root)
+      # The built-in catalog, compiled in with include_str! (not a Cargo
+      # source by crane's rules; the Nix modules read it too).
+      ../src/catalog/catalog.json
       ../deny.toml
       # Test data: the user's reference configs and the example configs.
       ../tests/fixtures

@@ -18,8 +18,10 @@
   system ? false,
   # Extra variables as NAME = value.
   environment ? { },
-  # Store paths whose change should restart the service (home-manager).
-  restartTriggers ? [ ],
+  # Store paths whose change should reload the service (home-manager's
+  # X-Reload-Triggers; the unit handles SIGHUP). A changed ExecStart (a new
+  # package) still restarts it.
+  reloadTriggers ? [ ],
 }:
 let
   # One ExecStart word: quoted when it holds characters systemd would split
@@ -106,7 +108,7 @@ in
     else
       { }
   )
-  // (if restartTriggers != [ ] then { X-Restart-Triggers = restartTriggers; } else { });
+  // (if reloadTriggers != [ ] then { X-Reload-Triggers = reloadTriggers; } else { });
 
   Service = common // (if system then systemOnly else { });
 

@@ -1,9 +1,11 @@
-# A home-manager configuration running clawgate as a user service: Kimi
-# Coding first, OpenRouter as the fallback. Keys live in
-# ~/.config/clawgate/secrets.env (chmod 600), outside the Nix store.
+# A home-manager configuration running clawgate as a user service (a
+# systemd user unit on Linux, a launchd agent on macOS): Kimi Coding first,
+# OpenRouter as the fallback. Keys live in ~/.config/clawgate/secrets.env
+# (chmod 600), outside the Nix store.
 #
 #   home-manager switch --flake .#alice
-#   systemctl --user status clawgate
+#   systemctl --user status clawgate            # Linux
+#   launchctl print gui/$UID/org.nix-community.home.clawgate   # macOS
 {
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
@@ -24,9 +26,10 @@
     { nixpkgs, home-manager, clawgate, ... }:
     {
       homeConfigurations.alice = home-manager.lib.homeManagerConfiguration {
+        # aarch64-darwin on a Mac (and home.homeDirectory = "/Users/alice").
         pkgs = nixpkgs.legacyPackages.x86_64-linux;
         modules = [
-          clawgate.homeManagerModules.default
+          clawgate.homeModules.default
           {
             home.username = "alice";
             home.homeDirectory = "/home/alice";

@@ -1,272 +1,754 @@
-# Evaluates both modules with nixpkgs' real module system (lib.evalModules
-# from nixpkgs.lib) against small stand-ins for the options they set; with a
-# home-manager checkout, the user unit goes through home-manager's own
-# modules/systemd.nix, so its option types and merging apply. No nixpkgs
-# package set is needed. Run by nix/tests/run.sh:
+# The module-evaluation suite: the flake's `outputs` called with stand-in
+# inputs (nix/tests/stubs: the real nixpkgs.lib, home-manager's own
+# modules/systemd.nix, modules/launchd and lib when a checkout is given,
+# nix-openclaw's real home-manager module when one is given), then both
+# modules evaluated as users import them (homeModules / nixosModules from
+# those outputs), with every example flake in examples/. No nixpkgs package
+# set is needed. Run by nix/tests/run.sh:
 #
 #   nix-instantiate --read-write-mode --eval --strict --json nix/tests/modules-eval.nix \
-#     --arg nixpkgsLib PATH [--arg homeManager PATH]
+#     --arg nixpkgsLib PATH [--arg homeManager PATH] [--arg crane PATH] [--arg nixOpenclaw PATH]
 #
-# Returns a list of the checks that ran; throws naming the first that fails.
+# Returns the names of the checks
+# that ran; throws naming every check that failed.
 {
+  # A tree with lib/ in it: nixpkgs.lib's repository or nixpkgs itself.
   nixpkgsLib,
   homeManager ? null,
+  crane ? null,
+  nixOpenclaw ? null,
+  # An index into the checks: evaluate that one alone and return
+  # { name, ok } (for finding which check an uncatchable error comes from).
+  only ? null,
 }:
 let
-  baseLib = import "${nixpkgsLib}/lib";
-  lib =
-    if homeManager == null then baseLib else import "${homeManager}/modules/lib/stdlib-extended.nix" baseLib;
-  inherit (lib) mkOption types;
+  stubs = import ./stubs/inputs.nix {
+    lib = import "${nixpkgsLib}/lib";
+    nixpkgsTree = nixpkgsLib;
+    inherit homeManager crane;
+  };
+  lib = stubs.hmLib;
+  realHm = homeManager != null;
   fixture = import ./fixture.nix;
-  secretsInStore = "${builtins.storeDir}/0000000000000000000000000000000-secrets.env";
+  catalog = builtins.fromJSON (builtins.readFile ../../src/catalog/catalog.json);
 
-  package = {
-    type = "derivation";
-    name = "clawgate-0.1.0";
-    outPath = "${builtins.storeDir}/00000000000000000000000000000000-clawgate-0.1.0";
-    meta.mainProgram = "clawgate";
+  # The flake as `nix` would call it, inputs replaced by the stand-ins.
+  # outPath is a string, so nothing copies the work tree.
+  flake = (import ../../flake.nix).outputs {
+    self = flake // {
+      outPath = toString ../..;
+    };
+    inherit (stubs) nixpkgs crane home-manager;
+  };
+  clawgateInput = flake // {
+    outPath = toString ../..;
   };
 
-  # Just enough of a package set: files land in the store with
-  # builtins.toFile, and a build is its script.
-  pkgs = {
-    clawgate = package;
-    coreutils = "/coreutils";
-    systemd = "/systemd";
-    sd-switch = package;
-    emptyDirectory = "/empty";
-    stdenv.hostPlatform = {
-      system = "x86_64-linux";
-      isLinux = true;
+  # nix-openclaw's home-manager module: the real one from a checkout (with
+  # home-manager's lib for its DAG entries), else a stand-in declaring the
+  # options clawgate's module uses, with nix-openclaw's names and defaults.
+  openclawStandIn =
+    { lib, ... }:
+    let
+      inherit (lib) mkOption types;
+    in
+    {
+      options.programs.openclaw = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        config = mkOption {
+          type = types.submodule { freeformType = types.attrsOf types.anything; };
+          default = { };
+        };
+        systemd.enable = mkOption {
+          type = types.bool;
+          default = true;
+        };
+        systemd.unitName = mkOption {
+          type = types.str;
+          default = "openclaw-gateway";
+        };
+        instances = mkOption {
+          type = types.attrsOf types.unspecified;
+          default = { };
+        };
+        environment = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+        };
+      };
     };
-    formats.json = { }: {
-      type = types.attrsOf types.anything;
-      generate = name: value: builtins.toFile name (builtins.toJSON value);
-    };
-    formats.ini = { ... }: {
-      type = types.attrsOf (types.attrsOf types.anything);
-      generate = name: value: builtins.toFile name (lib.generators.toINI { } value);
-    };
-    runCommand = name: _env: script: builtins.toFile name script;
-    writeText = builtins.toFile;
-    writeTextFile = { name, text, ... }: builtins.toFile name text;
-    symlinkJoin = { name, ... }: "/${name}";
+  realOpenclaw = nixOpenclaw != null && realHm;
+  openclawModule =
+    if realOpenclaw then import "${nixOpenclaw}/nix/modules/home-manager/openclaw.nix" else openclawStandIn;
+  nixOpenclawInput = {
+    homeManagerModules.openclaw = openclawModule;
+    overlays.default = _final: _prev: { };
   };
 
-  stubs = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      warnings = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
-      meta = mkOption {
-        type = types.attrsOf types.unspecified;
-        default = { };
-      };
-      home.packages = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      home.homeDirectory = mkOption {
-        type = types.str;
-        default = "/home/alice";
-      };
-      home.activation = mkOption {
-        type = types.attrsOf types.unspecified;
-        default = { };
-      };
-      xdg.configHome = mkOption {
-        type = types.str;
-        default = "/home/alice/.config";
-      };
-      xdg.configFile = mkOption {
-        type = types.attrsOf (types.attrsOf types.unspecified);
-        default = { };
-      };
-      xdg.dataFile = mkOption {
-        type = types.attrsOf (types.attrsOf types.unspecified);
-        default = { };
-      };
-      environment.etc = mkOption {
-        type = types.attrsOf (types.attrsOf types.unspecified);
-        default = { };
-      };
-      environment.systemPackages = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      environment.variables = mkOption {
-        type = types.attrsOf types.str;
-        default = { };
-      };
-      networking.firewall.allowedTCPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
-      systemd.services = mkOption {
-        type = types.attrsOf (types.attrsOf types.unspecified);
-        default = { };
-      };
-    };
-  };
-  userSystemdStub.options.systemd.user.services = mkOption {
-    type = types.attrsOf (types.attrsOf (types.attrsOf types.unspecified));
-    default = { };
-  };
-
-  # `userSystemd`: home-manager's modules/systemd.nix when a checkout is
-  # given, else a stand-in option.
-  evaluate =
-    module: userSystemd: extra:
-    (lib.evalModules {
+  home =
+    {
+      system ? "x86_64-linux",
+      modules,
+    }:
+    (stubs.homeManagerConfiguration {
+      pkgs = stubs.pkgsFor system;
+      modules = [ flake.homeModules.default ] ++ modules;
+    }).config;
+  homeWith =
+    extra:
+    home {
       modules = [
-        stubs
-        module
-        userSystemd
         { services.clawgate = fixture.serviceOptions // extra; }
       ];
-      specialArgs = { inherit pkgs; };
+    };
+  nixos =
+    extra:
+    (stubs.nixpkgs.lib.nixosSystem {
+      modules = [
+        flake.nixosModules.default
+        { services.clawgate = fixture.serviceOptions // extra; }
+      ];
     }).config;
-  realUserSystemd = homeManager != null;
-  hmSystemd = if realUserSystemd then "${homeManager}/modules/systemd.nix" else userSystemdStub;
 
-  hmModule = import ../hm-module.nix { defaultPackage = _: package; };
-  nixosModule = import ../nixos-module.nix { defaultPackage = _: package; };
+  # What clawgate validates and reads: the file the validation build copies.
+  configSource = config: config.xdg.configFile."clawgate/config.json".source or config.environment.etc."clawgate/config.json".source;
+  written =
+    config:
+    builtins.fromJSON (
+      builtins.readFile (
+        builtins.head (
+          builtins.match ".*--config ([^ \n]+).*" (builtins.readFile (configSource config).scriptFile)
+        )
+      )
+    );
+  failedAssertions = config: map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
+  clawgateWarnings = config: builtins.filter (lib.hasPrefix "services.clawgate") config.warnings;
+  accepted = settings: written (homeWith { inherit settings; });
 
-  home = evaluate hmModule hmSystemd { environmentFile = "%h/.config/clawgate/secrets.env"; };
-  homeInStore = evaluate hmModule hmSystemd { environmentFile = [ "-${secretsInStore}" ]; };
-  nixos = evaluate nixosModule userSystemdStub {
-    environmentFile = "/run/keys/clawgate.env";
-    credentials.OPENROUTER_API_KEY = "/run/keys/openrouter";
-    openFirewall = true;
+  package = flake.packages.x86_64-linux.default;
+  exe = "${package}/bin/clawgate";
+
+  # The entry the binary's `clawgate openclaw provider` prints for the
+  # default chain, written out by hand from catalog.json.
+  defaultProvider = {
+    baseUrl = "http://127.0.0.1:18700/v1";
+    api = "openai-completions";
+    apiKey = "clawgate-local";
+    models = [
+      {
+        id = "moonshot/kimi-k2.6";
+        name = "Kimi K2.6 via clawgate";
+        reasoning = true;
+        input = [
+          "text"
+          "image"
+        ];
+        contextWindow = 262144;
+        maxTokens = 262144;
+        cost = {
+          input = 0.95;
+          output = 4.0;
+          cacheRead = 0.16;
+          cacheWrite = 0;
+        };
+        compat = {
+          supportsReasoningEffort = true;
+          supportsUsageInStreaming = true;
+        };
+      }
+      {
+        id = "openrouter/moonshotai/kimi-k2.6";
+        name = "Kimi K2.6 (OpenRouter) via clawgate";
+        reasoning = true;
+        input = [
+          "text"
+          "image"
+        ];
+        contextWindow = 262144;
+        maxTokens = 262144;
+        cost = {
+          input = 0.8;
+          output = 3.5;
+          cacheRead = 0.2;
+          cacheWrite = 0;
+        };
+        compat = {
+          supportsReasoningEffort = true;
+          supportsUsageInStreaming = true;
+        };
+      }
+    ];
   };
 
-  unit = home.systemd.user.services.clawgate;
-  system = nixos.systemd.services.clawgate;
-  # The validation build's script, and the JSON it validates.
-  buildScript = builtins.readFile home.xdg.configFile."clawgate/config.json".source;
-  generated = builtins.fromJSON (
-    builtins.readFile (builtins.head (builtins.match ".*--config ([^ \n]+).*" buildScript))
-  );
-  failedAssertions = config: builtins.filter (a: !a.assertion) config.assertions;
+  # ---- the cases -------------------------------------------------------
+
+  linux = "x86_64-linux";
+  darwin = "aarch64-darwin";
+  cargoChecks = [
+    "clawgate-clippy"
+    "clawgate-deny"
+    "clawgate-doc"
+    "clawgate-fmt"
+    "clawgate-nextest"
+  ];
+
+  defaultHome = homeWith { environmentFile = "%h/.config/clawgate/secrets.env"; };
+  defaultUnit = defaultHome.systemd.user.services.clawgate;
+  defaultNixos = nixos {
+    environmentFile = "/run/keys/clawgate.env";
+    credentials.OPENROUTER_API_KEY = "/run/keys/openrouter";
+  };
+  system = defaultNixos.systemd.services.clawgate;
+
+  localOnly = {
+    models.mode = "replace";
+    models.providers.local = {
+      baseUrl = "http://127.0.0.1:8080/v1";
+      models = [
+        {
+          id = "qwen3-coder";
+          contextWindow = 131072;
+          maxTokens = 8192;
+        }
+      ];
+    };
+    agents.defaults.model = "local/qwen3-coder";
+  };
+
+  literalSettings = {
+    gateway.auth.token = "hunter2-token";
+    models.providers.moonshot = {
+      apiKey = "sk-literal";
+      headers = {
+        Authorization = "Bearer sk-literal";
+        X-Trace = "not-a-secret";
+      };
+    };
+    models.providers.kimi.models = [
+      {
+        id = "kimi-for-coding";
+        headers.x-api-key = "sk-kimi-literal";
+      }
+    ];
+    env.vars.KIMI_API_KEY = "sk-kimi-literal";
+  };
+  referenceSettings = {
+    gateway.auth.token = "\${CLAWGATE_TOKEN}";
+    models.providers.moonshot = {
+      apiKey = "\${MOONSHOT_API_KEY}";
+      headers.Authorization = "Bearer \${MOONSHOT_API_KEY}";
+    };
+    env.vars.KIMI_API_KEY = "\${KIMI_KEY_FROM_SOPS}";
+  };
+
+  darwinHome = home {
+    system = darwin;
+    modules = [
+      {
+        home.homeDirectory = "/Users/alice";
+        services.clawgate = fixture.serviceOptions // {
+          environmentFile = [
+            "%h/.config/clawgate/secrets.env"
+            "-/Users/alice/.config/clawgate/more.env"
+          ];
+        };
+      }
+    ];
+  };
+  agent = darwinHome.launchd.agents.clawgate;
+
+  firewall =
+    settings:
+    nixos {
+      openFirewall = true;
+      inherit settings;
+    };
+
+  withOpenclaw =
+    extra:
+    home {
+      modules = [
+        openclawModule
+        {
+          programs.openclaw = {
+            enable = true;
+          }
+          // extra;
+          services.clawgate = fixture.serviceOptions // {
+            openclaw.enable = true;
+            settings = fixture.serviceOptions.settings // {
+              gateway.auth.token = "\${CLAWGATE_TOKEN}";
+            };
+          };
+        }
+      ];
+    };
+  wired = withOpenclaw { };
+  # nix-openclaw's schema types fill every unset key with null, and it strips
+  # them when it writes openclaw.json; so do we before comparing.
+  stripNulls =
+    value:
+    if builtins.isAttrs value then
+      lib.filterAttrs (_: v: v != null) (builtins.mapAttrs (_: stripNulls) value)
+    else if builtins.isList value then
+      map stripNulls (builtins.filter (v: v != null) value)
+    else
+      value;
+  openclawConfig = stripNulls wired.programs.openclaw.config;
+
+  # The example flakes, their inputs replaced by the stand-ins and clawgate
+  # by this flake.
+  example =
+    file: inputs:
+    (import file).outputs (
+      {
+        inherit (stubs) nixpkgs home-manager;
+        clawgate = clawgateInput;
+      }
+      // inputs
+    );
+  exampleHome = (example ../../examples/home-manager/flake.nix { }).homeConfigurations.alice.config;
+  exampleNixos = (example ../../examples/nixos/flake.nix { }).nixosConfigurations.gateway.config;
+  exampleOpenclaw =
+    (example ../../examples/openclaw/flake.nix { nix-openclaw = nixOpenclawInput; })
+    .homeConfigurations.alice.config;
 
   checks = [
+    # 1. Evaluation that works everywhere.
     {
-      name = "home-manager: the user unit is Type=notify with reload and watchdog";
-      ok =
-        unit.Service.Type == "notify"
-        && unit.Service.ExecReload == "/coreutils/bin/kill -HUP $MAINPID"
-        && unit.Service.WatchdogSec == 30;
+      name = "flake: the NixOS configuration comes from the nixpkgs flake's lib.nixosSystem (pkgs.lib has none)";
+      ok = lib.hasSuffix ".drv" flake.checks.${linux}.module-nixos.drvPath;
     }
     {
-      name = "home-manager: ExecStart reads the file it writes";
-      # home-manager's own type turns ExecStart into a list.
-      ok =
-        lib.toList unit.Service.ExecStart
-        == [ "${package}/bin/clawgate serve --config /home/alice/.config/clawgate/config.json --log-level info" ];
+      name = "flake: every check evaluates to a derivation on every system, VM tests only on Linux";
+      ok = builtins.all (
+        system:
+        let
+          checks = flake.checks.${system};
+          isLinux = lib.hasSuffix "-linux" system;
+        in
+        builtins.all (check: lib.hasSuffix ".drv" check.drvPath) (builtins.attrValues checks)
+        && (checks ? vm-system) == isLinux
+        && (checks ? vm-home-manager) == isLinux
+        && (checks ? module-home-manager-launchd) == !isLinux
+      ) stubs.systems;
     }
     {
-      name = "home-manager: secrets come from the EnvironmentFile";
-      ok = unit.Service.EnvironmentFile == [ "%h/.config/clawgate/secrets.env" ];
+      name = "flake: the dev shell is built from the cargo checks only, on every system";
+      ok = builtins.all (
+        system:
+        builtins.attrNames flake.devShells.${system}.default.shellArgs.checks == cargoChecks
+        && lib.hasSuffix ".drv" flake.devShells.${system}.default.drvPath
+      ) stubs.systems;
     }
-    {
-      name = "home-manager: WantedBy default.target and restart on config change";
-      ok =
-        unit.Install.WantedBy == [ "default.target" ]
-        && unit.Unit.X-Restart-Triggers == [ "${home.xdg.configFile."clawgate/config.json".source}" ];
-    }
-    {
-      name = "home-manager: clawgate is on the PATH";
-      ok = home.home.packages == [ package ];
-    }
-    {
-      name = "home-manager: the config is validated offline at build time";
-      ok = builtins.match ".*clawgate config validate --offline --config .*" buildScript != null;
-    }
-    {
-      name = "home-manager: the generated JSON holds the chain and no nulls";
-      ok =
-        generated.agents.defaults.model.primary == "kimi/kimi-for-coding"
-        && generated.agents.defaults.model.fallbacks == [ "openrouter/moonshotai/kimi-k2.6" ]
-        && generated.gateway.port == 18700
-        && generated.models.providers == { };
-    }
-    {
-      name = "home-manager: no assertion fails for a file outside the store";
-      ok = failedAssertions home == [ ];
-    }
-    {
-      name = "home-manager: an environment file in the store is refused";
-      ok = builtins.length (failedAssertions homeInStore) == 1;
-    }
-    {
-      name = "nixos: a sandboxed system service";
-      ok =
-        system.serviceConfig.DynamicUser
-        && system.serviceConfig.ProtectSystem == "strict"
-        && system.serviceConfig.Type == "notify"
-        && system.wantedBy == [ "multi-user.target" ];
-    }
-    {
-      name = "nixos: secrets through EnvironmentFile and LoadCredential";
-      ok =
-        system.serviceConfig.EnvironmentFile == [ "/run/keys/clawgate.env" ]
-        && system.serviceConfig.LoadCredential == [ "OPENROUTER_API_KEY:/run/keys/openrouter" ];
-    }
-    {
-      name = "nixos: config in /etc, CLI on the PATH, firewall opened on request";
-      ok =
-        nixos.environment.variables.CLAWGATE_CONFIG == "/etc/clawgate/config.json"
-        && nixos.environment.systemPackages == [ package ]
-        && nixos.networking.firewall.allowedTCPPorts == [ 18700 ]
-        && system.restartTriggers == [ nixos.environment.etc."clawgate/config.json".source ];
-    }
-    {
-      name = "both modules share one service definition";
-      ok = builtins.all (key: lib.toList unit.Service.${key} == lib.toList system.serviceConfig.${key}) [
-        "Type"
-        "Restart"
-        "WatchdogSec"
-        "NoNewPrivileges"
-        "SystemCallFilter"
-        "RestrictAddressFamilies"
-      ];
-    }
-  ]
-  ++ (
-    if realUserSystemd then
-      let
-        rendered = lib.generators.toINI { listsAsDuplicateKeys = true; } (
-          lib.mapAttrs (_: lib.filterAttrs (_: value: value != null && value != [ ])) unit
-        );
-        lines = lib.splitString "\n" rendered;
-      in
-      [
+    (
+      if builtins ? readFileType then
         {
-          name = "home-manager systemd.nix: the unit type-checks and becomes systemd/user/clawgate.service";
-          ok = home.xdg.configFile ? "systemd/user/clawgate.service";
+          name = "flake: the crane source holds src/catalog/catalog.json (include_str! in the crate)";
+          ok = builtins.pathExists "${package.src}/src/catalog/catalog.json";
         }
+      else
         {
-          name = "home-manager systemd.nix: the merged unit renders with repeated keys";
-          ok = builtins.all (line: builtins.elem line lines) [
-            "Type=notify"
-            "EnvironmentFile=%h/.config/clawgate/secrets.env"
-            "SystemCallFilter=@system-service"
-            "SystemCallFilter=~@privileged"
-            "WantedBy=default.target"
+          # lib.fileset needs builtins.readFileType (Nix 2.14); older Nix
+          # (Debian's 2.8) can only read the fileset's definition.
+          name = "flake: nix/package.nix's fileset names src/catalog/catalog.json (text only: this Nix has no builtins.readFileType for lib.fileset)";
+          ok = lib.hasInfix "../src/catalog/catalog.json\n" (builtins.readFile ../package.nix);
+        }
+    )
+    {
+      name = "flake: homeModules, with homeManagerModules kept as an alias; importing both declares the options once";
+      ok =
+        flake.homeManagerModules == flake.homeModules
+        && (home {
+          modules = [
+            flake.homeManagerModules.default
+            flake.homeModules.clawgate
+            { services.clawgate.enable = true; }
+          ];
+        }).systemd.user.services ? clawgate;
+    }
+    {
+      name = "flake: apps have meta.description; the formatter is nixfmt-tree";
+      ok = builtins.all (
+        system:
+        builtins.all (app: app.type == "app" && app.meta.description != "") (builtins.attrValues flake.apps.${system})
+        && flake.formatter.${system}.pname == "nixfmt-tree"
+      ) stubs.systems;
+    }
+
+    # 2. Options that never reject or invent.
+    {
+      name = "options: an alias as primary";
+      ok =
+        (accepted {
+          agents.defaults.models."kimi/kimi-for-coding".alias = "kimi";
+          agents.defaults.model = {
+            primary = "kimi";
+            fallbacks = [ "openrouter/moonshotai/kimi-k2.6" ];
+          };
+        }).agents.defaults.model.primary == "kimi";
+    }
+    {
+      name = "options: OpenClaw's string form agents.defaults.model";
+      ok = (accepted { agents.defaults.model = "kimi/kimi-for-coding"; }).agents.defaults.model == "kimi/kimi-for-coding";
+    }
+    {
+      name = "options: every key the binary reads and OpenClaw's others pass through";
+      ok =
+        let
+          settings = {
+            gateway = {
+              auth.token = "\${CLAWGATE_TOKEN}";
+              bind = "0.0.0.0";
+              maxBodyBytes = 1048576;
+              timeouts.firstByteSeconds = 20;
+              mode = "local";
+            };
+            models.mode = "merge";
+            models.providers.kimi-code = {
+              baseUrl = "https://api.kimi.com/coding/v1";
+              apiKey = "\${KIMI_API_KEY}";
+              api = "openai-completions";
+              headers.User-Agent = "KimiCLI/0.77";
+              models = [
+                {
+                  id = "kimi-for-coding";
+                  reasoning = true;
+                  compat.supportsDeveloperRole = false;
+                }
+              ];
+            };
+            agents.defaults = {
+              model.primary = "kimi-code/kimi-for-coding";
+              models."kimi-code/kimi-for-coding" = {
+                alias = "Kimi K2.5 (Kimi Code)";
+                params.temperature = 0.6;
+              };
+              thinkingDefault = "low";
+              workspace = "~/.openclaw/workspace";
+            };
+            env.vars.EXTRA = "x";
+            channels.telegram.enabled = false;
+          };
+          out = accepted settings;
+        in
+        out.gateway.auth.token == "\${CLAWGATE_TOKEN}"
+        && out.gateway.timeouts.firstByteSeconds == 20
+        && out.models.providers.kimi-code.headers.User-Agent == "KimiCLI/0.77"
+        && out.agents.defaults.thinkingDefault == "low"
+        && out.agents.defaults.models."kimi-code/kimi-for-coding".params.temperature == 0.6
+        && out.channels.telegram.enabled == false
+        && out.env.vars.EXTRA == "x";
+    }
+    {
+      name = "options: replace mode with one local provider writes exactly what the user wrote (no default fallback)";
+      ok =
+        accepted localOnly == {
+          gateway = {
+            port = 18700;
+            bind = "127.0.0.1";
+          };
+          inherit (localOnly) models agents;
+        };
+    }
+    {
+      name = "options: no chain set writes none (the binary applies catalog.json's own)";
+      ok =
+        written defaultHome == {
+          gateway = {
+            port = 18700;
+            bind = "127.0.0.1";
+          };
+          inherit (fixture.serviceOptions.settings) agents;
+        }
+        && !((accepted { }) ? agents);
+    }
+    {
+      name = "options: the config is still validated offline by the binary at build time";
+      ok =
+        builtins.match ".*clawgate config validate --offline --config .*" (
+          builtins.readFile (configSource defaultHome).scriptFile
+        ) != null;
+    }
+
+    # 3. Secrets.
+    {
+      name = "secrets: a warning for each literal apiKey, token, credential header and env variable";
+      ok =
+        let
+          warnings = clawgateWarnings (homeWith { settings = literalSettings; });
+          about = path: builtins.any (lib.hasPrefix "services.clawgate.settings.${path} holds a literal secret") warnings;
+        in
+        builtins.length warnings == 5
+        && about "gateway.auth.token"
+        && about "models.providers.moonshot.apiKey"
+        && about "models.providers.moonshot.headers.Authorization"
+        && about "models.providers.kimi.models[0].headers.x-api-key"
+        && about "env.KIMI_API_KEY"
+        && clawgateWarnings (nixos { settings = literalSettings; }) == warnings;
+    }
+    {
+      name = "secrets: \${VAR} references raise nothing";
+      ok = clawgateWarnings (homeWith { settings = referenceSettings; }) == [ ];
+    }
+    {
+      name = "secrets: an environment file in the store is refused";
+      ok =
+        builtins.length (
+          failedAssertions (homeWith { environmentFile = [ "-${builtins.storeDir}/0000-secrets.env" ]; })
+        ) == 1
+        && failedAssertions defaultHome == [ ];
+    }
+
+    # 4. macOS.
+    {
+      name = "macOS: a launchd agent runs clawgate with the same config, the env files read by clawgate itself";
+      ok =
+        agent.enable
+        && agent.config.ProgramArguments == [
+          "${flake.packages.${darwin}.default}/bin/clawgate"
+          "serve"
+          "--config"
+          "/Users/alice/.config/clawgate/config.json"
+          "--log-level"
+          "info"
+          "--env-file"
+          "/Users/alice/.config/clawgate/secrets.env"
+          "--env-file"
+          "/Users/alice/.config/clawgate/more.env"
+        ]
+        && written darwinHome == written defaultHome;
+    }
+    {
+      name = "macOS: logs go to ~/Library/Logs, a crash restarts, no systemd unit";
+      ok =
+        agent.config.StandardOutPath == "/Users/alice/Library/Logs/clawgate.log"
+        && agent.config.StandardErrorPath == agent.config.StandardOutPath
+        && agent.config.KeepAlive.SuccessfulExit == false
+        && !(darwinHome.systemd.user.services ? clawgate);
+    }
+    {
+      name = "macOS: a config change sends SIGHUP to the running agent (launchctl kill)";
+      ok =
+        let
+          onChange = darwinHome.xdg.configFile."clawgate/config.json".onChange;
+        in
+        lib.hasInfix "/bin/launchctl kill SIGHUP \"gui/$UID/${agent.config.Label}\"" onChange
+        && defaultHome.xdg.configFile."clawgate/config.json".onChange == "";
+    }
+
+    # 5. Conventions of the ecosystem.
+    {
+      name = "conventions: package is a mkPackageOption (pkgs.clawgate) defaulting to the flake's package";
+      ok =
+        let
+          evaluated = stubs.homeManagerConfiguration {
+            pkgs = stubs.pkgsFor linux;
+            modules = [ flake.homeModules.default ];
+          };
+        in
+        evaluated.options.services.clawgate.package.defaultText.text == "pkgs.clawgate"
+        && evaluated.config.services.clawgate.package.outPath == package.outPath;
+    }
+    {
+      name = "conventions: the modules declare their class (a NixOS module in home-manager is refused)";
+      ok =
+        let
+          args = {
+            inherit lib;
+            pkgs = stubs.pkgsFor linux;
+          };
+        in
+        (flake.homeModules.default args)._class == "homeManager"
+        && (flake.nixosModules.default args)._class == "nixos"
+        && !(builtins.tryEval (home { modules = [ flake.nixosModules.default ]; }).services.clawgate.enable).success;
+    }
+    {
+      name = "conventions: a config change reloads (X-Reload-Triggers / reloadTriggers), it does not restart";
+      ok =
+        defaultUnit.Unit.X-Reload-Triggers == [ "${configSource defaultHome}" ]
+        && (defaultUnit.Unit.X-Restart-Triggers or [ ]) == [ ]
+        && system.reloadTriggers == [ (configSource defaultNixos) ]
+        && system.restartTriggers == [ ];
+    }
+    {
+      name = "conventions: openFirewall is refused on loopback or without a token, allowed with both";
+      ok =
+        builtins.length (failedAssertions (firewall { })) == 1
+        && builtins.length (failedAssertions (firewall { gateway.bind = "0.0.0.0"; })) == 1
+        && builtins.length (failedAssertions (firewall { gateway.auth.token = "\${T}"; })) == 1
+        && (
+          let
+            open = firewall {
+              gateway.bind = "0.0.0.0";
+              gateway.auth.token = "\${T}";
+            };
+          in
+          failedAssertions open == [ ] && open.networking.firewall.allowedTCPPorts == [ 18700 ]
+        );
+    }
+    {
+      name = "conventions: the home-manager VM test uses useGlobalPkgs and useUserPackages";
+      ok =
+        let
+          machine = flake.checks.${linux}.vm-home-manager.test.nodes.machine;
+        in
+        machine.home-manager.useGlobalPkgs && machine.home-manager.useUserPackages;
+    }
+
+    # 6. OpenClaw, in one line.
+    {
+      name = "openclaw: services.clawgate.openclaw.provider is the entry for the default chain (catalog.json)";
+      ok = (homeWith { settings = { }; }).services.clawgate.openclaw.provider == defaultProvider;
+    }
+    {
+      name = "openclaw: the provider follows port, bind, token, aliases and the user's own model facts";
+      ok =
+        let
+          provider =
+            (homeWith {
+              settings = {
+                gateway = {
+                  port = 18711;
+                  bind = "192.168.1.5";
+                  auth.token = "\${CLAWGATE_TOKEN}";
+                };
+                models.mode = "replace";
+                models.providers.local = {
+                  baseUrl = "http://127.0.0.1:8080/v1";
+                  models = [
+                    {
+                      id = "qwen3-coder";
+                      name = "Qwen3 Coder";
+                      contextWindow = 131072;
+                    }
+                  ];
+                };
+                agents.defaults.models."local/qwen3-coder".alias = "qwen";
+                agents.defaults.model = "qwen";
+              };
+            }).services.clawgate.openclaw.provider;
+        in
+        provider == {
+          baseUrl = "http://192.168.1.5:18711/v1";
+          api = "openai-completions";
+          apiKey = "\${CLAWGATE_TOKEN}";
+          models = [
+            {
+              id = "local/qwen3-coder";
+              name = "Qwen3 Coder via clawgate";
+              reasoning = false;
+              input = [ "text" ];
+              contextWindow = 131072;
+              cost = {
+                input = 0;
+                output = 0;
+                cacheRead = 0;
+                cacheWrite = 0;
+              };
+              inherit (builtins.head defaultProvider.models) compat;
+            }
           ];
         }
-      ]
-    else
-      [ ]
-  );
-  failed = builtins.filter (check: !check.ok) checks;
+        && (nixos { settings.gateway.bind = "0.0.0.0"; }).services.clawgate.openclaw.provider.baseUrl
+          == "http://127.0.0.1:18700/v1";
+    }
+    {
+      name = "openclaw: with programs.openclaw (${if realOpenclaw then "nix-openclaw's real module" else "a stand-in"}), one line writes the provider and the default model";
+      ok =
+        openclawConfig.models.providers.clawgate == wired.services.clawgate.openclaw.provider
+        && openclawConfig.agents.defaults.model.primary == "clawgate/kimi/kimi-for-coding"
+        && wired.services.clawgate.openclaw.provider.apiKey == "\${CLAWGATE_TOKEN}"
+        && map (m: m.id) wired.services.clawgate.openclaw.provider.models == [
+          "kimi/kimi-for-coding"
+          "openrouter/moonshotai/kimi-k2.6"
+        ];
+    }
+    {
+      name = "openclaw: OpenClaw's user service is ordered after clawgate's; OpenClaw's own default model wins";
+      ok =
+        builtins.elem "clawgate.service" (lib.toList wired.systemd.user.services.openclaw-gateway.Unit.After)
+        && (withOpenclaw { config.agents.defaults.model = "moonshot/kimi-k2.6"; })
+          .programs.openclaw.config.agents.defaults.model == "moonshot/kimi-k2.6";
+    }
+    {
+      name = "openclaw: enabling it without nix-openclaw's module is refused with a message";
+      ok =
+        builtins.any (lib.hasInfix "needs nix-openclaw's home-manager module") (
+          failedAssertions (homeWith { openclaw.enable = true; })
+        );
+    }
+
+    # The examples, as users write them.
+    {
+      name = "examples: home-manager/flake.nix evaluates (unit, config, no failed assertion or warning)";
+      ok =
+        exampleHome.systemd.user.services ? clawgate
+        && (written exampleHome).agents.defaults.model.primary == "kimi/kimi-for-coding"
+        && failedAssertions exampleHome == [ ]
+        && clawgateWarnings exampleHome == [ ];
+    }
+    {
+      name = "examples: nixos/flake.nix evaluates (service, config, no failed assertion or warning)";
+      ok =
+        exampleNixos.systemd.services ? clawgate
+        && (written exampleNixos).agents.defaults.model.primary == "moonshot/kimi-k2.6"
+        && failedAssertions exampleNixos == [ ]
+        && clawgateWarnings exampleNixos == [ ];
+    }
+    {
+      name = "examples: openclaw/flake.nix (the seed setup: OpenClaw + clawgate, Kimi -> OpenRouter) wires OpenClaw to clawgate";
+      ok =
+        (stripNulls exampleOpenclaw.programs.openclaw.config).models.providers.clawgate.baseUrl == "http://127.0.0.1:18700/v1"
+        && (stripNulls exampleOpenclaw.programs.openclaw.config).agents.defaults.model.primary == "clawgate/kimi/kimi-for-coding"
+        && builtins.elem "clawgate.service" (
+          lib.toList exampleOpenclaw.systemd.user.services.openclaw-gateway.Unit.After
+        )
+        && clawgateWarnings exampleOpenclaw == [ ];
+    }
+  ]
+  ++ lib.optionals realHm [
+    {
+      name = "home-manager's systemd.nix: the unit type-checks and renders with repeated keys";
+      ok =
+        let
+          rendered = lib.generators.toINI { listsAsDuplicateKeys = true; } (
+            lib.mapAttrs (_: lib.filterAttrs (_: value: value != null && value != [ ])) defaultUnit
+          );
+          lines = lib.splitString "\n" rendered;
+        in
+        defaultHome.xdg.configFile ? "systemd/user/clawgate.service"
+        && builtins.all (line: builtins.elem line lines) [
+          "Type=notify"
+          "EnvironmentFile=%h/.config/clawgate/secrets.env"
+          "SystemCallFilter=@system-service"
+          "SystemCallFilter=~@privileged"
+          "WantedBy=default.target"
+          "X-Reload-Triggers=${configSource defaultHome}"
+        ];
+    }
+  ];
+
+  run =
+    check:
+    let
+      result = builtins.tryEval check.ok;
+    in
+    result.success && result.value == true;
+  failed = builtins.filter (check: !run check) checks;
 in
-if failed == [ ] then
+if only != null then
+  let
+    check = builtins.elemAt checks only;
+  in
+  {
+    inherit (check) name;
+    ok = run check;
+  }
+else if failed == [ ] then
   map (check: check.name) checks
 else
-  throw "modules-eval: failed: ${builtins.concatStringsSep "; " (map (c: c.name) failed)}"
+  throw "modules-eval: failed:\n  ${builtins.concatStringsSep "\n  " (map (c: c.name) failed)}"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The Nix checks that run without nixpkgs (Debian's nix-bin is enough):
 # syntax of every .nix file, the pure test of the shared service definition,
-# the flake.lock pins, and the modules evaluated with nixpkgs.lib (and
-# home-manager's systemd.nix) when checkouts of those are available.
+# the flake.lock pins, and, when checkouts are available, the module
+# evaluation suite (nix/tests/modules-eval.nix) and `nix flake check
+# --no-build` with stand-in inputs.
 #
-# Checkouts: $CLAWGATE_NIXPKGS_LIB and $CLAWGATE_HOME_MANAGER (directories),
-# or git mirrors under ../.mirror as the search tool's fetch leaves them.
+# Checkouts: $CLAWGATE_NIXPKGS_LIB, $CLAWGATE_HOME_MANAGER, $CLAWGATE_CRANE
+# and $CLAWGATE_NIX_OPENCLAW (directories), or git mirrors under ../.mirror
+# or /work/.mirror as the search tool's fetch leaves them. Without
+# nixpkgs.lib the evaluation steps say SKIP and why.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export NIX_CONFIG="experimental-features = nix-command"
@@ -43,53 +46,126 @@ assert lock["nodes"]["nixpkgs"]["original"]["ref"] == "nixpkgs-unstable"
 PY
 then pass "flake.lock pins nixpkgs, crane and home-manager"; else fail "flake.lock"; fi
 
-# A directory holding the tree of a checkout: given, or unpacked from a mirror.
+# A directory holding the tree of a checkout: given, or unpacked from a git
+# mirror (as the search tool's fetch leaves them: ../.mirror next to the
+# repository, or /work/.mirror).
 tree() {
-  local given=$1 mirror=$2 out=$3
+  local given=$1 name=$2 out=$3 mirror
   if [ -n "$given" ] && [ -d "$given" ]; then echo "$given"; return; fi
-  if [ -d "$mirror" ]; then
-    rm -rf "$out" && mkdir -p "$out"
-    git --git-dir="$mirror" archive HEAD | tar -x -C "$out" && echo "$out"
-  fi
+  for mirror in "../.mirror/$name/repo" "/work/.mirror/$name/repo"; do
+    if [ -d "$mirror" ]; then
+      rm -rf "$out" && mkdir -p "$out"
+      git --git-dir="$mirror" archive HEAD | tar -x -C "$out" && echo "$out"
+      return
+    fi
+  done
 }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-lib_tree=$(tree "${CLAWGATE_NIXPKGS_LIB:-}" ../.mirror/nix-community+nixpkgs.lib/repo "$scratch/nixpkgs.lib")
-hm_tree=$(tree "${CLAWGATE_HOME_MANAGER:-}" ../.mirror/nix-community+home-manager/repo "$scratch/home-manager")
+lib_tree=$(tree "${CLAWGATE_NIXPKGS_LIB:-}" nix-community+nixpkgs.lib "$scratch/nixpkgs.lib")
+hm_tree=$(tree "${CLAWGATE_HOME_MANAGER:-}" nix-community+home-manager "$scratch/home-manager")
+crane_tree=$(tree "${CLAWGATE_CRANE:-}" ipetkov+crane "$scratch/crane")
+openclaw_tree=$(tree "${CLAWGATE_NIX_OPENCLAW:-}" openclaw+nix-openclaw "$scratch/nix-openclaw")
 
 if [ -z "$lib_tree" ]; then
-  echo "SKIP module evaluation: no nixpkgs.lib checkout (set CLAWGATE_NIXPKGS_LIB); a fresh machine has none"
-else
-  args=(--arg nixpkgsLib "$lib_tree")
-  what="nixpkgs.lib"
-  if [ -n "$hm_tree" ]; then
-    args+=(--arg homeManager "$hm_tree")
-    what="nixpkgs.lib and home-manager's systemd.nix"
-  else
-    echo "note: no home-manager checkout (set CLAWGATE_HOME_MANAGER); the user unit is checked against a stand-in"
-  fi
-  if out=$(nix-instantiate --read-write-mode --eval --strict --json nix/tests/modules-eval.nix "${args[@]}"); then
-    pass "modules evaluated with $what ($(python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' <<<"$out") checks)"
-  else
-    fail "modules evaluated with $what"
-  fi
+  echo "SKIP module evaluation suite (nix/tests/modules-eval.nix): no nixpkgs.lib checkout"
+  echo "     (set CLAWGATE_NIXPKGS_LIB, or fetch nix-community/nixpkgs.lib); a fresh CI machine has none"
+  echo "SKIP nix flake check --no-build: needs the same checkout"
+  echo "nix: $passed passed, $failed failed (module evaluation skipped)"
+  [ "$failed" -eq 0 ]
+  exit
 fi
 
-# The flake's system-independent outputs, with every input overridden to a
-# local tree (packages and checks need nixpkgs' package set: not here).
-crane_tree=$(tree "${CLAWGATE_CRANE:-}" ../.mirror/ipetkov+crane/repo "$scratch/crane")
-if [ -n "$lib_tree" ] && [ -n "$hm_tree" ] && [ -n "$crane_tree" ]; then
-  if names=$(nix --extra-experimental-features 'nix-command flakes' eval --json --no-write-lock-file \
-      --override-input nixpkgs "path:$lib_tree" --override-input crane "path:$crane_tree" \
-      --override-input home-manager "path:$hm_tree" \
-      .#homeManagerModules --apply 'ms: builtins.attrNames ms' 2>/dev/null) \
-    && [ "$names" = '["clawgate","default"]' ]; then
-    pass "flake outputs evaluate with local inputs (homeManagerModules: $names)"
+args=(--arg nixpkgsLib "$lib_tree")
+what="nixpkgs.lib"
+for pair in "homeManager:$hm_tree:home-manager's systemd.nix, launchd and lib:CLAWGATE_HOME_MANAGER" \
+            "crane:$crane_tree:crane's filesets:CLAWGATE_CRANE" \
+            "nixOpenclaw:$openclaw_tree:nix-openclaw's home-manager module:CLAWGATE_NIX_OPENCLAW"; do
+  IFS=: read -r arg dir desc var <<<"$pair"
+  if [ -n "$dir" ]; then
+    args+=(--arg "$arg" "$dir")
+    what="$what, $desc"
   else
-    fail "flake outputs evaluate with local inputs"
+    echo "note: no $arg checkout (set $var); a stand-in is used for $desc"
+  fi
+done
+if out=$(nix-instantiate --read-write-mode --eval --strict --json nix/tests/modules-eval.nix "${args[@]}"); then
+  python3 -c 'import json,sys; [print("     -", n) for n in json.load(sys.stdin)]' <<<"$out"
+  pass "module evaluation suite with $what ($(python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' <<<"$out") checks)"
+else
+  fail "module evaluation suite with $what"
+fi
+
+# `nix flake check --no-build` on this flake, every input overridden to a
+# stand-in flake wrapped around nix/tests/stubs (and the real nixpkgs.lib,
+# home-manager and crane trees): every output a user's `nix flake check`
+# and `nix develop` force is evaluated, on every system, down to the
+# derivations, which nothing here can build.
+if [ -n "$hm_tree" ]; then
+  stub() { # DIR: a flake source holding the stand-ins at their repo paths
+    mkdir -p "$1/nix/tests"
+    cp -r nix/tests/stubs "$1/nix/tests/" && cp nix/unit-file.nix "$1/nix/"
+  }
+  n="$scratch/stub-nixpkgs" c="$scratch/stub-crane" h="$scratch/stub-home-manager"
+  stub "$n" && cp -r "$lib_tree/lib" "$n/"
+  cat >"$n/flake.nix" <<'NIX'
+{
+  outputs = { self }:
+    (import ./nix/tests/stubs/inputs.nix { lib = import ./lib; nixpkgsTree = ./.; }).nixpkgs;
+}
+NIX
+  stub "$c"
+  if [ -n "$crane_tree" ]; then mkdir -p "$c/lib" && cp -r "$crane_tree/lib/fileset" "$c/lib/"; fi
+  cat >"$c/flake.nix" <<NIX
+{
+  outputs = { self }: {
+    mkLib = pkgs: import ./nix/tests/stubs/crane.nix { inherit pkgs; crane = $([ -n "$crane_tree" ] && echo ./. || echo null); };
+  };
+}
+NIX
+  mkdir -p "$h" && cp -r "$hm_tree/modules" "$h/" && stub "$h"
+  cat >"$h/flake.nix" <<'NIX'
+{
+  inputs.nixpkgs.url = "path:/nonexistent"; # follows clawgate's nixpkgs
+  outputs = { self, nixpkgs }:
+    (import ./nix/tests/stubs/inputs.nix {
+      lib = import "${nixpkgs}/lib";
+      nixpkgsTree = nixpkgs;
+      homeManager = ./.;
+    }).home-manager;
+}
+NIX
+  flake_args=(--no-write-lock-file --override-input nixpkgs "path:$n" --override-input crane "path:$c"
+    --override-input home-manager "path:$h" ${CLAWGATE_NIX_FLAGS:-})
+  # First `nix eval` of every derivation path (it writes the files the
+  # stand-ins create with builtins.toFile; Nix 2.8's `flake check --no-build`
+  # evaluates read-only and would find them missing), then the check itself.
+  drvs='set: builtins.mapAttrs (_: builtins.mapAttrs (_: d: d.drvPath)) set'
+  evaluated=0 evaluation_failed=0
+  for output in checks packages devShells formatter apps; do
+    case $output in
+      formatter) apply='set: builtins.mapAttrs (_: d: d.drvPath) set' ;;
+      apps) apply='set: builtins.mapAttrs (_: builtins.mapAttrs (_: a: a.program)) set' ;;
+      *) apply=$drvs ;;
+    esac
+    if out=$(nix --extra-experimental-features 'nix-command flakes' eval --json "${flake_args[@]}" \
+        ".#$output" --apply "$apply" 2>"$scratch/eval.log"); then
+      evaluated=$((evaluated + $(python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(len(v) if isinstance(v, dict) else 1 for v in d.values()))' <<<"$out")))
+    else
+      grep -v 'cache.nixos.org' "$scratch/eval.log" | tail -20
+      fail "nix eval .#$output with stand-in inputs"
+      evaluation_failed=1
+    fi
+  done
+  [ "$evaluation_failed" -eq 1 ] || pass "nix eval of checks, packages, devShells, formatter and apps on every system with stand-in inputs ($evaluated derivations or programs)"
+  if log=$(nix --extra-experimental-features 'nix-command flakes' flake check --no-build "${flake_args[@]}" . 2>&1); then
+    pass "nix flake check --no-build with stand-in inputs"
+  else
+    echo "$log" | grep -v 'cache.nixos.org' | tail -20
+    fail "nix flake check --no-build with stand-in inputs"
   fi
 else
-  echo "SKIP flake output evaluation: needs nixpkgs.lib, crane and home-manager checkouts"
+  echo "SKIP nix flake check --no-build: needs a home-manager checkout (set CLAWGATE_HOME_MANAGER)"
 fi
 
 echo "nix: $passed passed, $failed failed"

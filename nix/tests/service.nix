@@ -18,7 +18,7 @@ let
     environmentFiles = [ "-%h/.config/clawgate/secrets.env" ];
     kill = "/bin/kill";
     environment.CLAWGATE_STATE_DIR = "%S/clawgate";
-    restartTriggers = [ "/nix/store/0000-config.json" ];
+    reloadTriggers = [ "/nix/store/0000-config.json" ];
   };
   system = service {
     command = [ "/bin/clawgate" "serve" ];
@@ -63,8 +63,8 @@ let
       ok = !(has userUnit "ProtectSystem=strict") && !(has userUnit "DynamicUser=true");
     }
     {
-      name = "restart triggers reach the Unit section";
-      ok = has userUnit "X-Restart-Triggers=/nix/store/0000-config.json";
+      name = "a config change reloads (X-Reload-Triggers), it does not restart";
+      ok = has userUnit "X-Reload-Triggers=/nix/store/0000-config.json" && !(has userUnit "X-Restart-Triggers=/nix/store/0000-config.json");
     }
     {
       name = "system units are fully sandboxed";

@@ -14,6 +14,10 @@ pkgs.testers.runNixOSTest {
   name = "clawgate-home-manager";
   nodes.machine = {
     imports = [ home-manager.nixosModules.home-manager ];
+    # As most NixOS users run home-manager: the system's pkgs, packages in
+    # the user's profile.
+    home-manager.useGlobalPkgs = true;
+    home-manager.useUserPackages = true;
     environment.systemPackages = [ pkgs.curl ];
     users.users.alice = {
       isNormalUser = true;
@@ -27,7 +31,7 @@ pkgs.testers.runNixOSTest {
       "f /home/alice/.config/clawgate/secrets.env 0600 alice users - MOCK_KEY=${fixture.secret}"
     ];
     home-manager.users.alice = {
-      imports = [ self.homeManagerModules.default ];
+      imports = [ self.homeModules.default ];
       home.stateVersion = "26.05";
       services.clawgate = {
         enable = true;
