@@ -100,13 +100,60 @@ let
       lib.optional ((choice.primary or null) != null) choice.primary ++ (choice.fallbacks or [ ]);
   chain = lib.unique (map (text: (resolve text).ref) refs);
 
+  # The built-in provider whose catalog describes a provider's models, as
+  # the binary finds its dialect (capabilities.rs Dialect::resolve): the
+  # `dialect` key, else a well-known host, else a well-known id.
+  catalogProvider =
+    id:
+    let
+      p = providers.${id} or { };
+      host =
+        let
+          m = builtins.match "[a-z]+://([^/:]+).*" (p.baseUrl or "");
+        in
+        if m == null then null else builtins.head m;
+      byDialect = {
+        moonshot = "moonshot";
+        kimi-coding = "kimi";
+        openrouter = "openrouter";
+      };
+      byHost = {
+        "api.moonshot.ai" = "moonshot";
+        "api.moonshot.cn" = "moonshot";
+        "api.kimi.com" = "kimi";
+        "openrouter.ai" = "openrouter";
+      };
+      byId = {
+        moonshot = "moonshot";
+        moonshot-cn = "moonshot";
+        kimi = "kimi";
+        kimi-coding = "kimi";
+        kimi-code = "kimi";
+        kimicode = "kimi";
+        openrouter = "openrouter";
+      };
+    in
+    if p ? dialect then
+      byDialect.${p.dialect} or null
+    else if host != null && byHost ? ${host} then
+      byHost.${host}
+    else
+      byId.${lib.toLower id} or null;
+
+  # A model's facts: its entry, over the catalog's entry for the same model
+  # under the provider's dialect (legacy ids too), field by field.
   modelFacts =
     ref:
     let
       r = resolve ref;
-      matches = builtins.filter (m: (m.id or null) == r.model) (providers.${r.provider}.models or [ ]);
+      find = id: list: builtins.filter (m: (m.id or null) == id) list;
+      own = find r.model (providers.${r.provider}.models or [ ]);
+      base = catalogProvider r.provider;
+      canonical = if base == null then null else catalog.modelAliases."${base}/${r.model}" or r.model;
+      known = if base == null then [ ] else find canonical catalog.models.providers.${base}.models;
+      entry = if own == [ ] then { } else builtins.head own;
     in
-    if matches == [ ] then { } else builtins.head matches;
+    if known == [ ] then entry else merge (builtins.head known) entry;
 
   entry =
     ref:

@@ -960,3 +960,46 @@ async fn the_key_leaks_nowhere_in_any_scenario() {
         assert!(line.contains("request{id=leak-scenario}"), "{line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openclaw_provider_prints_the_entry_and_never_a_literal_token() {
+    let files = Files::new();
+    let referenced = files.config(&json!({
+        "gateway": {"port": 18701, "auth": {"token": "${CLAWGATE_TOKEN}"}},
+        "agents": {"defaults": {"model": {"primary": "kimi-coding/k2p5", "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}},
+    }));
+    let output = run(&["openclaw", "provider", "--config", s(&referenced)], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let entry: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(entry["baseUrl"], "http://127.0.0.1:18701/v1");
+    assert_eq!(entry["api"], "openai-completions");
+    assert_eq!(entry["apiKey"], "${CLAWGATE_TOKEN}");
+    let ids: Vec<&str> = entry["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["kimi/kimi-for-coding", "openrouter/moonshotai/kimi-k2.6"]
+    );
+    let first = &entry["models"][0];
+    assert_eq!(first["contextWindow"], 262_144);
+    assert_eq!(first["maxTokens"], 32_768);
+    assert_eq!(first["compat"]["supportsReasoningEffort"], true);
+
+    let literal = files.write(
+        "literal.json",
+        &json!({"gateway": {"auth": {"token": SECRET}}}).to_string(),
+        0o600,
+    );
+    let output = run(
+        &["openclaw", "provider", "--config", s(&literal)],
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    );
+    let shown = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert_contains(&shown, "\"apiKey\": \"${CLAWGATE_TOKEN}\"");
+    assert_contains(&shown, "gateway.auth.token is written literally");
+}

@@ -168,5 +168,35 @@ else
   echo "SKIP nix flake check --no-build: needs a home-manager checkout (set CLAWGATE_HOME_MANAGER)"
 fi
 
+# `clawgate openclaw provider` prints what nix/openclaw.nix computes, for the
+# same settings (the binary from `cargo build`; CI builds it before this).
+binary=${CLAWGATE_BIN:-target/debug/clawgate}
+if [ -z "$lib_tree" ] || [ ! -x "$binary" ]; then
+  echo "SKIP openclaw provider: Nix and binary agree (needs nixpkgs.lib and $binary)"
+else
+  agree=1
+  for settings in \
+    '{}' \
+    '{"gateway": {"port": 18701, "auth": {"token": "${CLAWGATE_TOKEN}"}}, "agents": {"defaults": {"model": {"primary": "kimi-coding/k2p5", "fallbacks": ["openrouter/moonshotai/kimi-k2.6", "kimi/kimi-code"]}}}}' \
+    '{"agents": {"defaults": {"model": "k", "models": {"kimi/k3": {"alias": "k"}}}}}' \
+    '{"gateway": {"bind": "0.0.0.0", "auth": {"token": "${T}"}}, "models": {"providers": {"moonshot": {"models": [{"id": "kimi-k2.6", "contextWindow": 1000}]}}}}' \
+    '{"models": {"mode": "replace", "providers": {"local": {"baseUrl": "http://127.0.0.1:9/v1", "models": [{"id": "m", "name": "Mine"}]}}}, "agents": {"defaults": {"model": "local/m"}}}' \
+    '{"models": {"providers": {"kimi-code": {"baseUrl": "http://127.0.0.1:9/v1", "models": [{"id": "kimi-for-coding", "maxTokens": 8192}]}, "mine": {"baseUrl": "https://api.moonshot.cn/v1", "models": [{"id": "kimi-k2.5"}]}}}, "agents": {"defaults": {"model": {"primary": "kimi-code/kimi-for-coding", "fallbacks": ["mine/kimi-k2.5"]}}}}'; do
+    printf '%s' "$settings" >"$scratch/settings.json"
+    from_nix=$(nix-instantiate --eval --strict --json -E "(import ./nix/openclaw.nix {
+      lib = import $lib_tree/lib;
+      catalog = builtins.fromJSON (builtins.readFile ./src/catalog/catalog.json);
+      settings = builtins.fromJSON (builtins.readFile $scratch/settings.json);
+    }).provider") || { agree=0; echo "nix failed for $settings"; continue; }
+    from_binary=$("$binary" openclaw provider --config "$scratch/settings.json" 2>/dev/null) \
+      || { agree=0; echo "clawgate failed for $settings"; continue; }
+    if ! python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); sys.exit(0 if a==b else 1)' "$from_nix" "$from_binary"; then
+      agree=0
+      echo "differ for $settings:"; echo " nix:     $from_nix"; echo " clawgate: $from_binary"
+    fi
+  done
+  if [ "$agree" -eq 1 ]; then pass "openclaw provider: nix/openclaw.nix and clawgate agree on 6 configs"; else fail "openclaw provider: nix/openclaw.nix and clawgate agree"; fi
+fi
+
 echo "nix: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

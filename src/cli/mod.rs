@@ -7,6 +7,7 @@ mod agent;
 mod config_cmd;
 mod doctor;
 mod models;
+mod openclaw;
 mod serve;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use self::agent::AgentArgs;
 use self::config_cmd::ConfigCommand;
 use self::doctor::DoctorArgs;
 use self::models::ModelsCommand;
+use self::openclaw::OpenclawCommand;
 use self::serve::ServeArgs;
 use crate::config::{
     self, Config, ConfigErrors, EnvFileError, Environment, Loaded, Secrets, Source,
@@ -59,6 +61,11 @@ enum Command {
     Agent(AgentArgs),
     /// Check the config, keys, env file and port.
     Doctor(DoctorArgs),
+    /// What OpenClaw needs to use this gateway.
+    Openclaw {
+        #[command(subcommand)]
+        command: OpenclawCommand,
+    },
 }
 
 /// Where the config and secrets come from.
@@ -123,6 +130,9 @@ pub fn run(cli: Cli) -> ExitCode {
             } => models::list_models(&source, provider.as_deref(), json),
             Command::Agent(args) => agent::agent(args).await,
             Command::Doctor(args) => doctor::doctor(&args.source),
+            Command::Openclaw {
+                command: OpenclawCommand::Provider { source },
+            } => openclaw::provider(&source),
         }
     });
     match result {

@@ -1,0 +1,98 @@
+//! `clawgate openclaw provider`: the `models.providers.clawgate` entry an
+//! OpenClaw config needs to use this gateway, for users without Nix (the
+//! Nix modules compute the same entry in `nix/openclaw.nix`).
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Map, Value, json};
+
+use super::{CliError, SourceArgs, print_json};
+use crate::config::{Config, Secrets, Source, is_loopback};
+
+#[derive(Debug, Subcommand)]
+pub enum OpenclawCommand {
+    /// Print the provider entry (JSON) for OpenClaw's `models.providers.clawgate`.
+    Provider {
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+}
+
+pub fn provider(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
+    let (source, loaded) = source_args.load(Secrets::Offline)?;
+    let token = token_as_written(&source)?;
+    if token.as_deref().is_some_and(|t| !t.contains("${")) {
+        eprintln!(
+            "warning: gateway.auth.token is written literally; the entry names it as ${{CLAWGATE_TOKEN}}: \
+             put the token in OpenClaw's environment under that name"
+        );
+    }
+    print_json(&entry(&loaded.config, token.as_deref()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gateway.auth.token` as the file writes it: a `${VAR}` reference is
+/// kept (OpenClaw resolves it from its own environment); a literal token is
+/// never printed.
+fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
+    let Source::File(path) = source else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
+    let document: Value = json5::from_str(&text).unwrap_or(Value::Null);
+    Ok(document
+        .pointer("/gateway/auth/token")
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+/// The entry for `config`: the gateway's address, the token reference, and
+/// every model of the default chain with its facts.
+pub fn entry(config: &Config, token: Option<&str>) -> Value {
+    let gateway = &config.gateway;
+    let host = match gateway.bind {
+        bind if is_loopback(bind) || bind.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(bind) => format!("[{bind}]"),
+        bind => bind.to_string(),
+    };
+    let api_key = match token {
+        None => "clawgate-local".to_string(),
+        Some(token) if token.contains("${") => token.to_string(),
+        Some(_) => "${CLAWGATE_TOKEN}".to_string(),
+    };
+    let models: Vec<Value> = config
+        .chain(None)
+        .unwrap_or_default()
+        .iter()
+        .map(|target| {
+            let model = &target.model;
+            let mut entry = json!({
+                "id": target.model_ref.as_str(),
+                "name": format!("{} via clawgate", model.name),
+                "reasoning": model.reasoning,
+                "input": model.input,
+                "cost": model.cost,
+                "compat": {"supportsReasoningEffort": true, "supportsUsageInStreaming": true},
+            });
+            let object = entry.as_object_mut().expect("an object");
+            insert_some(object, "contextWindow", model.context_window);
+            insert_some(object, "maxTokens", model.max_tokens);
+            entry
+        })
+        .collect();
+    json!({
+        "baseUrl": format!("http://{host}:{}/v1", gateway.port),
+        "api": "openai-completions",
+        "apiKey": api_key,
+        "models": models,
+    })
+}
+
+fn insert_some(object: &mut Map<String, Value>, key: &str, value: Option<u64>) {
+    if let Some(value) = value {
+        object.insert(key.to_string(), json!(value));
+    }
+}
