@@ -177,6 +177,42 @@ async fn env_files_provide_secrets_and_the_environment_wins() {
         "the key from the file was accepted"
     );
 
+    // A leading `-` makes a file optional, as in systemd (what the launchd
+    // agent passes): present, it is read; absent, it is skipped.
+    let optional = format!("-{}", s(&env_file));
+    let absent = format!("-{}", files.dir.path().join("absent.env").display());
+    let output = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--env-file",
+            &optional,
+            "--env-file",
+            &absent,
+            "--message",
+            "hi",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["provider"], "primary");
+    let required_absent = run(
+        &[
+            "agent",
+            "--config",
+            s(&config),
+            "--env-file",
+            &absent[1..],
+            "--message",
+            "hi",
+        ],
+        &[],
+    );
+    assert_eq!(required_absent.status.code(), Some(1));
+
     let overridden = run(
         &[
             "agent",

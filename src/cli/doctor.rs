@@ -27,8 +27,21 @@ pub fn doctor(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
         println!("{mark} {text}");
     };
     for path in &source_args.env_file {
-        let (ok, text) = env_file_check(path);
-        check(Some(ok), text);
+        let text = path.to_string_lossy();
+        match text.strip_prefix('-') {
+            Some(optional) if !Path::new(optional).exists() => check(
+                Some(true),
+                format!("optional env file {optional} is absent"),
+            ),
+            Some(optional) => {
+                let (ok, text) = env_file_check(Path::new(optional));
+                check(Some(ok), text);
+            }
+            None => {
+                let (ok, text) = env_file_check(path);
+                check(Some(ok), text);
+            }
+        }
     }
     let env = source_args.environment()?;
     let source = config::locate(source_args.config.as_deref(), &env);

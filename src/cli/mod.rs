@@ -10,7 +10,7 @@ mod models;
 mod openclaw;
 mod serve;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -75,8 +75,9 @@ pub struct SourceArgs {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Variables in systemd EnvironmentFile= syntax; the environment wins.
-    /// Files in $CREDENTIALS_DIRECTORY (systemd LoadCredential=) come last.
-    #[arg(long, value_name = "PATH")]
+    /// A leading `-` makes the file optional, as in systemd. Files in
+    /// $CREDENTIALS_DIRECTORY (systemd LoadCredential=) come last.
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     env_file: Vec<PathBuf>,
 }
 
@@ -148,7 +149,12 @@ impl SourceArgs {
     fn environment(&self) -> Result<Environment, CliError> {
         let mut env = Environment::from_process();
         for path in &self.env_file {
-            env.load_env_file(path)?;
+            let text = path.to_string_lossy();
+            match text.strip_prefix('-') {
+                Some(optional) if !Path::new(optional).exists() => {}
+                Some(optional) => env.load_env_file(Path::new(optional))?,
+                None => env.load_env_file(path)?,
+            }
         }
         if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
             env.load_credentials(&dir)?;
