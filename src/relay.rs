@@ -38,13 +38,14 @@ pub fn relay(
     mut rest: EventStream,
     model_ref: ModelRef,
     cost: Cost,
+    client_wants_usage: bool,
     idle: Duration,
     redactor: Redactor,
     aborted: impl Future<Output = ()> + Send,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     async_stream::stream! {
         let mut aborted = pin!(aborted);
-        let mut shaping = StreamShaping::default();
+        let mut shaping = StreamShaping::new(client_wants_usage);
         let mut pending = Some(first);
         loop {
             let event = match pending.take() {
@@ -241,7 +242,7 @@ mod tests {
     fn check(data: &str, expected: &str) {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
         let redactor = Redactor::new(["configured-key-123"]);
-        let mut shaping = StreamShaping::default();
+        let mut shaping = StreamShaping::new(true);
         let got = match relabel(data, &model_ref, &redactor, &Cost::default(), &mut shaping) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
             Frame::Skip => "SKIP".to_string(),

@@ -155,6 +155,16 @@ async fn openrouter_gets_its_reasoning_object_and_the_client_gets_reasoning_cont
     let events = chunks(&streamed.text().await.unwrap());
     let sent = &provider.requests()[0];
     assert_eq!(sent["body"]["reasoning"], json!({"effort": "low"}));
+    // clawgate asked for usage for itself; the client, which did not, gets
+    // no usage chunk.
+    assert_eq!(
+        sent["body"]["stream_options"],
+        json!({"include_usage": true})
+    );
+    assert!(
+        events.iter().all(|e| e.get("usage").is_none()),
+        "{events:?}"
+    );
     assert!(sent["body"].get("reasoning_effort").is_none());
     assert_eq!(sent["headers"]["x-openrouter-title"], "clawgate");
     let reasoning: String = events

@@ -47,6 +47,7 @@ pub async fn chat_completions(
     )
     .await?;
     let request = ChatRequest::parse(bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let wants_usage = request.wants_usage();
     let answer = tokio::select! {
         answer = gateway.complete(&config, request) => answer?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
@@ -82,6 +83,7 @@ pub async fn chat_completions(
                 rest,
                 model_ref,
                 cost,
+                wants_usage,
                 idle,
                 redactor,
                 gateway.aborted(),

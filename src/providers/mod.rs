@@ -221,8 +221,19 @@ fn output_limit(draft: &mut Draft, target: &Target) {
 }
 
 /// Providers that cannot stream usage are not asked to.
+/// Providers that can stream usage are asked to, so that usage and cost
+/// are known for every stream (the client gets the usage chunk only if it
+/// asked: see [`ChatRequest::wants_usage`]).
 fn streamed_usage(draft: &mut Draft, target: &Target) {
     if target.model.capabilities.streamed_usage {
+        if draft.request().stream && !draft.request().wants_usage() {
+            let mut options = match draft.get("stream_options") {
+                Some(Value::Object(options)) => options,
+                _ => serde_json::Map::new(),
+            };
+            options.insert("include_usage".into(), json!(true));
+            draft.set("stream_options", Value::Object(options));
+        }
         return;
     }
     let Some(Value::Object(mut options)) = draft.get("stream_options") else {

@@ -20,6 +20,17 @@ use crate::config::Cost;
 #[derive(Debug, Default)]
 pub struct StreamShaping {
     usage_sent: bool,
+    /// The client did not ask for usage: the gateway asked for itself.
+    hide_usage: bool,
+}
+
+impl StreamShaping {
+    pub fn new(client_wants_usage: bool) -> Self {
+        Self {
+            usage_sent: false,
+            hide_usage: !client_wants_usage,
+        }
+    }
 }
 
 /// Whether a chunk's text may need shaping; the others pass as bytes.
@@ -45,9 +56,11 @@ pub fn shape_chunk(chunk: &mut Map<String, Value>, cost: &Cost, state: &mut Stre
     let Some(mut usage) = usage else {
         return true;
     };
-    if state.usage_sent {
-        // Counted once: a repeat keeps whatever else the chunk carries, and
-        // is dropped when it carries nothing else.
+    if state.usage_sent || state.hide_usage {
+        // Counted once, and shown only to a client that asked: otherwise
+        // the chunk keeps whatever else it carries, and is dropped when it
+        // carries nothing else.
+        state.usage_sent = true;
         return choices(chunk).any(carries_something);
     }
     state.usage_sent = true;
@@ -186,7 +199,7 @@ mod tests {
 
     #[test]
     fn moonshot_usage_moves_up_gets_cached_tokens_and_a_cost_and_counts_once() {
-        let mut state = StreamShaping::default();
+        let mut state = StreamShaping::new(true);
         let mut chunk = object(
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
             "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "total_tokens": 1_100_000, "cached_tokens": 400_000}}]}),
@@ -213,6 +226,18 @@ mod tests {
         );
         assert!(shape_chunk(&mut content_and_repeat, &K2_6, &mut state));
         assert!(content_and_repeat.get("usage").is_none());
+    }
+
+    #[test]
+    fn usage_the_client_did_not_ask_for_is_not_shown() {
+        let mut state = StreamShaping::new(false);
+        let mut usage_only = object(json!({"choices": [], "usage": {"prompt_tokens": 1}}));
+        assert!(!shape_chunk(&mut usage_only, &K2_6, &mut state));
+        let mut finish = object(
+            json!({"choices": [{"delta": {}, "finish_reason": "stop", "usage": {"prompt_tokens": 1}}]}),
+        );
+        assert!(shape_chunk(&mut finish, &K2_6, &mut state));
+        assert!(finish.get("usage").is_none() && finish["choices"][0].get("usage").is_none());
     }
 
     #[test]

@@ -479,3 +479,25 @@ fn a_provider_named_like_kimi_behind_any_url_gets_kimis_rules() {
         json!({"messages": [{"role": "system", "content": "x"}], "thinking": {"type": "disabled"}, "max_tokens": 32768}),
     );
 }
+
+#[test]
+fn streams_ask_for_usage_where_the_provider_can_send_it() {
+    check(
+        "moonshot/kimi-k2.5",
+        with_messages(json!({"stream": true})),
+        with_messages(json!({"stream": true, "stream_options": {"include_usage": true}})),
+    );
+    check(
+        "local/plain",
+        with_messages(json!({"stream": true, "stream_options": {"other": 1}})),
+        with_messages(
+            json!({"stream": true, "stream_options": {"other": 1, "include_usage": true}}),
+        ),
+    );
+    // Not for answers that are not streamed.
+    check(
+        "moonshot/kimi-k2.5",
+        with_messages(json!({})),
+        with_messages(json!({})),
+    );
+}

@@ -143,6 +143,13 @@ impl ChatRequest {
         })
     }
 
+    /// Whether a streaming client asked for the usage chunk
+    /// (`stream_options.include_usage`).
+    pub fn wants_usage(&self) -> bool {
+        self.value("stream_options")
+            .is_some_and(|o| o.get("include_usage") == Some(&Value::Bool(true)))
+    }
+
     /// The model the client asked for, if any.
     pub fn model(&self) -> Option<&str> {
         self.model.as_deref()
