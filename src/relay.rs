@@ -33,16 +33,28 @@ use crate::wire::sse::{Event, Item, ReadError, SseError};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
+/// Who answered, and what the shaping of their stream needs to know.
+pub struct Answering {
+    pub model_ref: ModelRef,
+    /// The model's prices, for `usage.cost`.
+    pub cost: Cost,
+    /// The client asked for the usage chunk.
+    pub client_wants_usage: bool,
+}
+
 pub fn relay(
     first: Event,
     mut rest: EventStream,
-    model_ref: ModelRef,
-    cost: Cost,
-    client_wants_usage: bool,
+    answering: Answering,
     idle: Duration,
     redactor: Redactor,
     aborted: impl Future<Output = ()> + Send,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    let Answering {
+        model_ref,
+        cost,
+        client_wants_usage,
+    } = answering;
     async_stream::stream! {
         let mut aborted = pin!(aborted);
         let mut shaping = StreamShaping::new(client_wants_usage);

@@ -78,21 +78,17 @@ pub async fn chat_completions(
             let idle = config.gateway.timeouts.idle;
             let redactor = config.redactor.clone();
             let cost = answer.target.model.cost;
-            let stream = relay::relay(
-                first,
-                rest,
+            let answering = relay::Answering {
                 model_ref,
                 cost,
-                wants_usage,
-                idle,
-                redactor,
-                gateway.aborted(),
-            )
-            // The request's slot is held until the stream ends.
-            .map(move |frame| {
-                let _ = &slot;
-                frame
-            });
+                client_wants_usage: wants_usage,
+            };
+            let stream = relay::relay(first, rest, answering, idle, redactor, gateway.aborted())
+                // The request's slot is held until the stream ends.
+                .map(move |frame| {
+                    let _ = &slot;
+                    frame
+                });
             (headers, Body::from_stream(stream)).into_response()
         }
     };
