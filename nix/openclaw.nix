@@ -185,23 +185,21 @@ let
 
   port = get [ "gateway" "port" ] 18700;
   bind = get [ "gateway" "bind" ] "127.0.0.1";
-  # Where a client on this machine reaches the gateway.
+  # Where a client on this machine reaches the listener (as the binary's
+  # `clawgate openclaw provider`): the bind address itself, bracketed when
+  # IPv6, or loopback of the same family for a wildcard.
   host =
-    if
-      builtins.elem bind [
-        ""
-        "localhost"
-        "loopback"
-        "0.0.0.0"
-        "::"
-        "[::]"
-        "::1"
-        "[::1]"
-      ]
-      || lib.hasPrefix "127." bind
-      || lib.hasPrefix "::ffff:127." bind
-    then
+    if builtins.elem bind [
+      "localhost"
+      "loopback"
+      "0.0.0.0"
+    ] then
       "127.0.0.1"
+    else if builtins.elem bind [
+      "::"
+      "[::]"
+    ] then
+      "[::1]"
     else if lib.hasInfix ":" bind && !(lib.hasPrefix "[" bind) then
       "[${bind}]"
     else
@@ -214,8 +212,16 @@ in
   provider = {
     baseUrl = "http://${host}:${toString port}/v1";
     api = "openai-completions";
-    # OpenClaw resolves `${VAR}` itself, from its own environment.
-    apiKey = if token == null then "clawgate-local" else token;
+    # OpenClaw resolves `${VAR}` itself, from its own environment; a literal
+    # token is never copied into OpenClaw's config: it is named
+    # CLAWGATE_TOKEN there instead.
+    apiKey =
+      if token == null then
+        "clawgate-local"
+      else if builtins.match "\\$\\{[A-Z_][A-Z0-9_]*}" token != null then
+        token
+      else
+        "\${CLAWGATE_TOKEN}";
     models = map entry chain;
   };
 }

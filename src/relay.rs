@@ -27,7 +27,7 @@ use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
-use crate::upstream::{EventStream, describe, error_details};
+use crate::upstream::{EventStream, describe, error_details, truncate};
 use crate::wire::body::{self, Member};
 use crate::wire::sse::{Event, Item, ReadError, SseError};
 
@@ -230,7 +230,7 @@ fn frame(value: &Value) -> Bytes {
 /// The error event that ends a stream which cannot end cleanly. `message`
 /// may hold provider text: it is scrubbed here, for the log and the client.
 fn broken(model_ref: &ModelRef, redactor: &Redactor, code: &'static str, message: &str) -> Bytes {
-    let message = redactor.provider_text(message);
+    let message = truncate(redactor.provider_text(message));
     metrics::stream_error(model_ref.provider(), model_ref.as_str(), code);
     tracing::warn!(
         provider = model_ref.provider(),

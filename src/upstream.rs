@@ -268,7 +268,9 @@ impl Upstream {
         let request = request
             .headers(target.model.headers.clone())
             .body(reqwest::Body::wrap(body));
-        let scrub = |text: String| redactor.provider_text(&text);
+        // Scrubbed whole, then shortened: a key cut in two by the shortening
+        // would no longer be recognised.
+        let scrub = |text: String| truncate(redactor.provider_text(&text));
 
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => return Err(AttemptError::Timeout(timeouts.first_byte)),
@@ -278,7 +280,7 @@ impl Upstream {
         let status = response.status();
         if status.is_redirection() {
             let location = match response.headers().get(LOCATION) {
-                Some(value) => truncate(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+                Some(value) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 None => "nowhere (no Location header)".to_string(),
             };
             return Err(AttemptError::Redirected {
@@ -464,7 +466,7 @@ pub fn error_details(body: &[u8]) -> (Option<String>, String) {
         None if body.is_empty() => "empty response body".to_string(),
         None => String::from_utf8_lossy(body).trim().to_string(),
     };
-    (error_type, truncate(message))
+    (error_type, message)
 }
 
 /// What a stream's first event says about the attempt.
@@ -492,7 +494,7 @@ fn first_event(data: &str) -> FirstEvent {
     }
 }
 
-fn truncate(mut message: String) -> String {
+pub(crate) fn truncate(mut message: String) -> String {
     if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
         message.truncate(cut);
         message.push('…');
@@ -590,7 +592,7 @@ mod tests {
         assert_eq!(error_details(b""), (None, "empty response body".into()));
         let long = "x".repeat(1000);
         assert_eq!(
-            error_details(long.as_bytes()).1.chars().count(),
+            truncate(error_details(long.as_bytes()).1).chars().count(),
             MAX_MESSAGE_CHARS + 1
         );
     }

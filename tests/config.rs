@@ -506,6 +506,15 @@ fn config_show_names_each_providers_dialect_and_where_it_came_from() {
     )
     .unwrap();
     let shown = loaded.config.redacted();
+    let limits = &shown["gateway"]["limits"];
+    for key in [
+        "maxConnections",
+        "maxConcurrentRequests",
+        "maxResponseBytes",
+        "maxEventBytes",
+    ] {
+        assert!(limits[key].is_u64(), "{key} in {limits}");
+    }
     let providers = &shown["models"]["providers"];
     assert_eq!(providers["moonshot"]["dialect"], "moonshot");
     assert_eq!(providers["moonshot"]["dialectSource"], "provider-id");

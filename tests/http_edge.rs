@@ -201,6 +201,23 @@ async fn upstream_errors_that_echo_the_key_are_scrubbed() {
         text.contains("Incorrect API key provided: [redacted]"),
         "{text}"
     );
+
+    // A key that straddles the point where long messages are cut is
+    // scrubbed before the cut, so no piece of it is left.
+    let straddling = MockOptions {
+        fail_status: Some(401),
+        fail_message: format!("{}{KEY} and more", "x".repeat(290)),
+        ..MockOptions::default()
+    };
+    let (primary, backup) = (mock(straddling.clone()).await, mock(straddling).await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let text = gw
+        .chat(json!({"messages": user_message()}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains(&KEY[..8]), "{text}");
 }
 
 #[tokio::test]

@@ -181,6 +181,8 @@ else
     '{"agents": {"defaults": {"model": "k", "models": {"kimi/k3": {"alias": "k"}}}}}' \
     '{"gateway": {"bind": "0.0.0.0", "auth": {"token": "${T}"}}, "models": {"providers": {"moonshot": {"models": [{"id": "kimi-k2.6", "contextWindow": 1000}]}}}}' \
     '{"models": {"mode": "replace", "providers": {"local": {"baseUrl": "http://127.0.0.1:9/v1", "models": [{"id": "m", "name": "Mine"}]}}}, "agents": {"defaults": {"model": "local/m"}}}' \
+    '{"gateway": {"bind": "::1", "auth": {"token": "literal-token-abc"}}}' \
+    '{"gateway": {"bind": "127.0.0.2", "auth": {"token": "abc-${SUFFIX}"}}}' \
     '{"models": {"providers": {"kimi-code": {"baseUrl": "http://127.0.0.1:9/v1", "models": [{"id": "kimi-for-coding", "maxTokens": 8192}]}, "mine": {"baseUrl": "https://api.moonshot.cn/v1", "models": [{"id": "kimi-k2.5"}]}}}, "agents": {"defaults": {"model": {"primary": "kimi-code/kimi-for-coding", "fallbacks": ["mine/kimi-k2.5"]}}}}'; do
     printf '%s' "$settings" >"$scratch/settings.json"
     from_nix=$(nix-instantiate --eval --strict --json -E "(import ./nix/openclaw.nix {
@@ -195,7 +197,7 @@ else
       echo "differ for $settings:"; echo " nix:     $from_nix"; echo " clawgate: $from_binary"
     fi
   done
-  if [ "$agree" -eq 1 ]; then pass "openclaw provider: nix/openclaw.nix and clawgate agree on 6 configs"; else fail "openclaw provider: nix/openclaw.nix and clawgate agree"; fi
+  if [ "$agree" -eq 1 ]; then pass "openclaw provider: nix/openclaw.nix and clawgate agree on 8 configs"; else fail "openclaw provider: nix/openclaw.nix and clawgate agree"; fi
 fi
 
 echo "nix: $passed passed, $failed failed"

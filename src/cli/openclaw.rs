@@ -9,7 +9,7 @@ use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
 use super::{CliError, SourceArgs, print_json};
-use crate::config::{Config, Secrets, Source, is_loopback};
+use crate::config::{Config, Secrets, Source};
 
 #[derive(Debug, Subcommand)]
 pub enum OpenclawCommand {
@@ -23,7 +23,7 @@ pub enum OpenclawCommand {
 pub fn provider(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
     let (source, loaded) = source_args.load(Secrets::Offline)?;
     let token = token_as_written(&source)?;
-    if token.as_deref().is_some_and(|t| !t.contains("${")) {
+    if token.as_deref().is_some_and(|t| !is_reference(t)) {
         eprintln!(
             "warning: gateway.auth.token is written literally; the entry names it as ${{CLAWGATE_TOKEN}}: \
              put the token in OpenClaw's environment under that name"
@@ -53,14 +53,17 @@ fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
 /// every model of the default chain with its facts.
 pub fn entry(config: &Config, token: Option<&str>) -> Value {
     let gateway = &config.gateway;
+    // Where a client on this machine reaches the listener: the bind
+    // address itself, or loopback of the same family for a wildcard.
     let host = match gateway.bind {
-        bind if is_loopback(bind) || bind.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V4(bind) if bind.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(bind) if bind.is_unspecified() => "[::1]".to_string(),
         IpAddr::V6(bind) => format!("[{bind}]"),
-        bind => bind.to_string(),
+        IpAddr::V4(bind) => bind.to_string(),
     };
     let api_key = match token {
         None => "clawgate-local".to_string(),
-        Some(token) if token.contains("${") => token.to_string(),
+        Some(token) if is_reference(token) => token.to_string(),
         Some(_) => "${CLAWGATE_TOKEN}".to_string(),
     };
     let models: Vec<Value> = config
@@ -89,6 +92,20 @@ pub fn entry(config: &Config, token: Option<&str>) -> Value {
         "apiKey": api_key,
         "models": models,
     })
+}
+
+/// Exactly one `${NAME}` reference: safe to print, OpenClaw resolves it.
+fn is_reference(token: &str) -> bool {
+    token
+        .strip_prefix("${")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name
+                    .chars()
+                    .all(|c| c == '_' || c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
 }
 
 fn insert_some(object: &mut Map<String, Value>, key: &str, value: Option<u64>) {

@@ -78,6 +78,8 @@ impl Config {
                 "limits": {
                     "maxConnections": g.client.max_connections,
                     "maxConcurrentRequests": g.client.max_concurrent_requests,
+                    "maxResponseBytes": g.limits.max_response_bytes,
+                    "maxEventBytes": g.limits.max_event_bytes,
                 },
                 "maxBodyBytes": g.max_body_bytes,
                 "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
@@ -87,10 +89,6 @@ impl Config {
                     "idleSeconds": g.timeouts.idle.as_secs_f64(),
                     "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
                     "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
-                },
-                "limits": {
-                    "maxResponseBytes": g.limits.max_response_bytes,
-                    "maxEventBytes": g.limits.max_event_bytes,
                 },
             },
             "models": {"providers": providers},

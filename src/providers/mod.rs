@@ -167,11 +167,14 @@ impl<'r> Draft<'r> {
     }
 }
 
+/// Fields `params` may not set: the gateway itself decides them.
+const NOT_PARAMS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
+
 /// `agents.defaults.models.<ref>.params` fill the fields the client left out.
 fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
     for (key, value) in params.iter() {
-        if !draft.has(key) {
+        if !NOT_PARAMS.contains(&key.as_str()) && !draft.has(key) {
             draft.set(key, value.clone());
         }
     }

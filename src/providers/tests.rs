@@ -501,3 +501,15 @@ fn streams_ask_for_usage_where_the_provider_can_send_it() {
         with_messages(json!({})),
     );
 }
+
+#[test]
+fn params_cannot_set_what_the_gateway_decides() {
+    check_with(
+        json!({"agents": {"defaults": {"models": {"local/plain": {"params": {
+            "stream": true, "model": "x", "messages": [], "stream_options": {}, "temperature": 0.3
+        }}}}}}),
+        "local/plain",
+        with_messages(json!({})),
+        with_messages(json!({"temperature": 0.3})),
+    );
+}

@@ -100,6 +100,9 @@ impl ChatRequest {
                 .find(|m| m.key == key)
                 .map(|m| &body[m.value.clone()])
         };
+        if members.iter().filter(|m| m.key == "messages").count() > 1 {
+            return invalid("`messages` must appear once");
+        }
         let message_items = match (raw("messages"), items) {
             (None, _) => return invalid("`messages` is required"),
             (Some(_), None) => return invalid("`messages` must be an array"),
@@ -314,6 +317,10 @@ mod tests {
         check_invalid("{}", "`messages` is required");
         check_invalid(r#"{"messages": "hi"}"#, "`messages` must be an array");
         check_invalid(r#"{"messages": []}"#, "at least one message");
+        check_invalid(
+            r#"{"messages": [{"role": "user"}], "messages": "x"}"#,
+            "`messages` must appear once",
+        );
         check_invalid(
             r#"{"messages": [{"content": "x"}]}"#,
             "`messages[0]` must be an object with a string `role`",
