@@ -531,3 +531,25 @@ fn config_show_names_each_providers_dialect_and_where_it_came_from() {
     assert_eq!(k27["capabilities"]["reasoning"], "always");
     assert_eq!(k27["capabilities"]["thinkingControl"], "omit");
 }
+
+#[test]
+fn allowed_hosts_are_names_without_ports() {
+    let loaded = load(
+        "{gateway: {allowedHosts: ['Clawgate.Internal', '::1', '[fd00::1]']}}",
+        &ALL_KEYS,
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.config.gateway.allowed_hosts,
+        ["clawgate.internal", "[::1]", "[fd00::1]"]
+    );
+    let errors = errors_of(
+        "{gateway: {allowedHosts: ['myhost:8080', 'http://x/']}}",
+        &ALL_KEYS,
+    );
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("gateway.allowedHosts[0]: expected a host name"),
+        "{errors:?}"
+    );
+}

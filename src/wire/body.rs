@@ -37,7 +37,9 @@ pub struct ObjectEdits {
 }
 
 impl ObjectEdits {
-    /// Sets `key` to `json`, which must be one valid JSON value.
+    /// Sets `key` to `json`, which must be one valid JSON value. Such a
+    /// change is written but not read back by [`Self::get`]: it is for
+    /// values spliced from the source's own text, which no later rule reads.
     pub fn set_raw(&mut self, key: &str, json: String) {
         self.changes.retain(|(k, _)| k != key);
         match self.raw.iter_mut().find(|(k, _)| k == key) {

@@ -108,11 +108,24 @@ pub(super) fn gateway_settings(
             DEFAULT_MAX_CONCURRENT_REQUESTS,
         ),
     };
-    let allowed_hosts = raw
-        .allowed_hosts
-        .iter()
-        .map(|host| host.trim().to_ascii_lowercase())
-        .collect();
+    // Compared with the Host header's name: no port; IPv6 in brackets.
+    let mut allowed_hosts = Vec::new();
+    for (index, host) in raw.allowed_hosts.iter().enumerate() {
+        let host = host.trim().to_ascii_lowercase();
+        let name = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) => format!("[{ip}]"),
+            Err(_) => host.clone(),
+        };
+        let bracketed = name.starts_with('[') && name.ends_with(']');
+        if name.is_empty() || name.contains('/') || (!bracketed && name.contains(':')) {
+            v.error(
+                format!("gateway.allowedHosts[{index}]"),
+                format!("expected a host name or address without a port, found {host:?}"),
+            );
+        } else {
+            allowed_hosts.push(name);
+        }
+    }
     let mut allowed_origins = Vec::new();
     for (index, origin) in raw.allowed_origins.iter().enumerate() {
         match reqwest::Url::parse(origin) {
