@@ -13,19 +13,7 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
 
-pub use super::scan::{Element, Member, ScanError, Scanned};
-
-/// The members of the JSON object in `buffer`, in order, or an error when
-/// the buffer is not one JSON object. Values are checked, not built.
-pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
-    super::scan::members(buffer)
-}
-
-/// [`members`], and the elements of the array member `items_key` (with the
-/// members of those that are objects), found in the same pass.
-pub fn members_and_items(buffer: &[u8], items_key: &str) -> Result<Scanned, ScanError> {
-    super::scan::object(buffer, Some(items_key))
-}
+pub use super::scan::{Element, Member, ScanError, Scanned, members};
 
 /// Changes to one JSON object: members set (replaced in place, or added at
 /// the end) or removed. The last change to a key wins.
@@ -328,7 +316,8 @@ mod tests {
 
     fn check(input: &str, edit: impl FnOnce(&mut Edits), expected: Value) {
         let source = Bytes::from(input.to_string());
-        let Scanned { members, items } = members_and_items(&source, "messages").unwrap();
+        let Scanned { members, items } =
+            crate::wire::scan::object(&source, Some("messages")).unwrap();
         let mut edits = Edits::default();
         edit(&mut edits);
         let out = write(
@@ -395,7 +384,8 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": big}], "tools": [big]})
                 .to_string();
         let source = Bytes::from(input);
-        let Scanned { members, items } = members_and_items(&source, "messages").unwrap();
+        let Scanned { members, items } =
+            crate::wire::scan::object(&source, Some("messages")).unwrap();
         let mut edits = Edits::default();
         edits.top.set("model", json!("upstream-id"));
         let out = write(&source, &members, &edits, "messages", &items.unwrap());
@@ -446,7 +436,7 @@ mod tests {
                 value["messages"] = json!(messages);
                 let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
                 let source = Bytes::from(text);
-                let Scanned { members, items } = members_and_items(&source, "messages").unwrap();
+                let Scanned { members, items } = crate::wire::scan::object(&source, Some("messages")).unwrap();
                 let mut edits = Edits::default();
                 let mut expected = value.clone();
                 for (key, change) in top_changes {

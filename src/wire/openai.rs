@@ -86,7 +86,7 @@ impl ChatRequest {
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
         let body: Bytes = body.into();
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let Scanned { members, items } = match body::members_and_items(&body, "messages") {
+        let Scanned { members, items } = match super::scan::object(&body, Some("messages")) {
             Ok(scanned) => scanned,
             Err(ScanError::NotObject) => {
                 return invalid("the request body must be a JSON object");
