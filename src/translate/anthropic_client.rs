@@ -503,7 +503,7 @@ enum Open {
 
 /// Turns the relay's OpenAI chunks (already shaped: reasoning as
 /// `reasoning_content`, usage once and top-level, errors as `{"error"}`)
-/// into Anthropic's event sequence: one `message_start`, blocks with
+/// into Anthropic's event sequence: one `message_start` (and a `ping`), blocks with
 /// contiguous indices and one open at a time, deltas matching their block,
 /// and `message_delta` (stop reason and cumulative usage) held until the
 /// end, then `message_stop`; or an `error` event.
@@ -574,6 +574,8 @@ impl StreamTranslator {
                     usage: UsageOut::default(),
                 },
             });
+            // As Anthropic's own streams do.
+            events.push(StreamEvent::Ping);
         }
         let data = data.trim();
         if data == "[DONE]" {

@@ -319,6 +319,7 @@ fn a_stream_becomes_the_exact_event_sequence() {
         got,
         vec![
             start,
+            json!({"type": "ping"}),
             json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
             json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Think"}}),
             json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "ing."}}),
@@ -361,7 +362,7 @@ fn tool_calls_stream_as_input_json_deltas_and_no_argument_is_lost() {
         json!("[DONE]"),
     ]);
     assert_eq!(
-        got[1..],
+        got[2..],
         vec![
             json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use",
                    "id": "cgid_66756e6374696f6e732e426173683a30", "name": "Bash", "input": {}}}),
@@ -407,7 +408,7 @@ fn an_error_frame_ends_the_stream_with_an_error_event() {
         got.last().unwrap(),
         &json!({"type": "error", "error": {"type": "api_error", "message": "kimi/k2: the upstream stream broke off"}})
     );
-    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!(got.len(), 5, "{got:#?}");
 }
 
 #[test]
