@@ -296,11 +296,17 @@ async fn a_provider_context_overflow_reads_as_claude_code_expects() {
 #[tokio::test]
 async fn models_resolve_like_the_openai_api_and_unknown_claude_names_take_the_default_chain() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
-    let gw = gateway(chain_config(&primary, &backup)).await;
+    let mut config = chain_config(&primary, &backup);
+    config["agents"]["defaults"]["models"] = json!({"backup/m": {"alias": "claude-haiku-4-5"}});
+    let gw = gateway(config).await;
     let ask = |model: &str| json!({"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]});
 
     let response = gw.messages(ask("backup/m")).await;
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+
+    // A Claude name the config maps goes where it says.
+    let response = gw.messages(ask("claude-haiku-4-5")).await;
+    assert_eq!(header(&response, "x-clawgate-model"), "backup/m");
 
     let response = gw.messages(ask("claude-3-5-haiku-20241022")).await;
     assert_eq!(response.status(), 200);
