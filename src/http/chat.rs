@@ -97,7 +97,7 @@ pub async fn chat_completions(
 
 /// Refs are validated config text; this cannot fail for them, but a header
 /// is no place to panic.
-fn header_value(text: &str) -> HeaderValue {
+pub(super) fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 

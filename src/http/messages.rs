@@ -30,7 +30,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use super::chat::read_body;
+use super::chat::{header_value, read_body};
 use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -249,12 +249,6 @@ fn anthropic_error_body(status: StatusCode, openai: &Value) -> Value {
         body["request_id"] = json!(id);
     }
     body
-}
-
-/// Refs are validated config text; this cannot fail for them, but a header
-/// is no place to panic.
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 #[cfg(test)]
