@@ -453,3 +453,33 @@ async fn the_base_url_answers_head_and_get() {
     assert_eq!(client.head(&gw.url).send().await.unwrap().status(), 200);
     assert_eq!(client.get(&gw.url).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn moonshot_usage_streams_once_with_cache_reads_apart() {
+    let primary = mock(MockOptions {
+        style: "moonshot".into(),
+        cached_tokens: 3,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let ask = json!({"max_tokens": 50, "stream": true,
+                     "messages": [{"role": "user", "content": "one two three four five six"}]});
+    let events = sse_events(&gw.messages(ask).await.text().await.unwrap());
+    let deltas: Vec<&Value> = events
+        .iter()
+        .filter(|(name, _)| name == "message_delta")
+        .map(|(_, data)| data)
+        .collect();
+    // The mock counts the prompt's words: the whole messages array as JSON.
+    assert_eq!(
+        deltas,
+        [
+            &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                 "usage": {"input_tokens": 3, "output_tokens": 3, "cache_creation_input_tokens": 0,
+                           "cache_read_input_tokens": 3}})
+        ]
+    );
+    assert_eq!(events.last().unwrap().0, "message_stop");
+}
