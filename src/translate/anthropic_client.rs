@@ -196,7 +196,11 @@ fn user_message(
                     Some(Content::Blocks(blocks)) => {
                         let mut texts = Vec::new();
                         let mut images = Vec::new();
-                        for block in blocks {
+                        // Blocks a tool result may hold that have no OpenAI
+                        // form (tool references, search results) are left
+                        // out rather than failing the whole turn.
+                        let known = blocks.iter().filter(|b| !matches!(b, Block::Unsupported));
+                        for block in known {
                             match part(index, block)? {
                                 Some(Part::Text(text)) => texts.push(text),
                                 Some(Part::Image(image)) => images.push(image),

@@ -72,6 +72,7 @@ fn tool_use_and_results_become_tool_calls_and_tool_messages_with_their_ids_decod
                 {"type": "tool_result", "tool_use_id": "cgid_66756e6374696f6e732e426173683a30", "content": "a.txt"},
                 {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true, "content": [
                     {"type": "text", "text": "no"},
+                    {"type": "tool_reference", "tool_name": "Read"},
                     {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]},
                 {"type": "text", "text": "go on"}]}]}),
         json!({"model": "kimi/k2", "messages": [
