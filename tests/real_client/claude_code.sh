@@ -3,8 +3,10 @@
 # binary from the optional platform package) in print mode against a real
 # `clawgate serve` backed by `clawgate-mock`, with one tool round trip: the
 # mock asks for a Bash call first, Claude Code runs it, and the mock answers
-# in text once the result is in. Asserts on Claude Code's output and on what
-# the mock received; exits non-zero on failure.
+# in text once the result is in. Then, through an alias, a provider whose
+# streams break after their start: Claude Code gets an `error` event and
+# asks again without streaming. Asserts on Claude Code's output and on what
+# the mocks received; exits non-zero on failure.
 #
 #   bash tests/real_client/claude_code.sh target/debug
 #
@@ -62,26 +64,38 @@ start "$work/mock.log" "$bin/clawgate-mock" --record "$work/requests.jsonl" \
   --reply "Done: the command printed its number." \
   --tool-call 'Bash={"command":"echo clawgate-$((6*7))","description":"Print a marker"}'
 mock=$url
+start "$work/flaky.log" "$bin/clawgate-mock" --record "$work/flaky.jsonl" \
+  --reply "Answered without streaming." --error-after-chunks 3 --fail-message "engine hiccup"
+flaky=$url
 cat >"$work/config.json" <<JSON
 {"gateway": {"auth": {"token": "$token"}},
- "models": {"mode": "replace", "providers": {"kimi": {"baseUrl": "$mock/v1", "models": [{"id": "k2"}]}}},
- "agents": {"defaults": {"model": {"primary": "kimi/k2"}}}}
+ "models": {"mode": "replace", "providers": {
+   "kimi": {"baseUrl": "$mock/v1", "models": [{"id": "k2"}]},
+   "flaky": {"baseUrl": "$flaky/v1", "models": [{"id": "f"}]}}},
+ "agents": {"defaults": {"model": {"primary": "kimi/k2"}, "models": {"flaky/f": {"alias": "flaky"}}}}}
 JSON
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
 gateway=$url
 
 mkdir -p "$work/home" "$work/project"
+# Runs Claude Code in print mode with `$@` as extra environment; its output
+# goes to $work/$name.txt.
+claude_code() {
+  local name=$1 prompt=$2; shift 2
+  (cd "$work/project" && env -i PATH="$PATH" HOME="$work/home" \
+    ANTHROPIC_BASE_URL="$gateway" ANTHROPIC_AUTH_TOKEN="$token" \
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 "$@" \
+    timeout 180 "$claude" -p "$prompt" --allowedTools Bash \
+    >"$work/$name.txt" 2>"$work/$name.err") || {
+    echo "claude_code.sh: Claude Code failed ($name):" >&2
+    cat "$work/$name.txt" "$work/$name.err" "$work/gateway.log" >&2
+    exit 1
+  }
+}
 # No model variables: Claude Code sends its own claude-* ids, which the
 # gateway serves with its default chain.
-(cd "$work/project" && env -i PATH="$PATH" HOME="$work/home" \
-  ANTHROPIC_BASE_URL="$gateway" ANTHROPIC_AUTH_TOKEN="$token" \
-  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
-  timeout 180 "$claude" -p "Run the marker command" --allowedTools Bash \
-  >"$work/out.txt" 2>"$work/err.txt") || {
-  echo "claude_code.sh: Claude Code failed:" >&2
-  cat "$work/out.txt" "$work/err.txt" "$work/gateway.log" >&2
-  exit 1
-}
+claude_code out "Run the marker command"
+claude_code recovered "Say hello" ANTHROPIC_MODEL=flaky ANTHROPIC_DEFAULT_HAIKU_MODEL=flaky
 
 python3 - "$work" "$token" <<'PY'
 import json, sys
@@ -105,7 +119,12 @@ check(call["tool_calls"][0]["id"] == "functions.Bash:0", f"the call's id did not
 check(result == {"role": "tool", "tool_call_id": "functions.Bash:0", "content": "clawgate-42"},
       f"the tool result is not the command's output: {result}")
 check(token not in log, "the gateway token leaked into the log")
+recovered = open(f"{work}/recovered.txt").read()
+flaky = [json.loads(line)["body"] for line in open(f"{work}/flaky.jsonl")]
+check("Answered without streaming." in recovered, f"Claude Code did not recover from the broken stream: {recovered}")
+check([r.get("stream") for r in flaky] == [True, None],
+      f"not one broken stream then one plain request: {[r.get('stream') for r in flaky]}")
 check("served by the default chain" in log, "the claude-* model was not served by the default chain")
 PY
 version_line=$("$claude" --version)
-echo "claude-code $version_line: tool round trip passed in $(( $(date +%s) - started ))s"
+echo "claude-code $version_line: tool round trip and stream recovery passed in $(( $(date +%s) - started ))s"
