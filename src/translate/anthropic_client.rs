@@ -544,18 +544,22 @@ impl StreamTranslator {
         self.finished
     }
 
-    /// The events for one relay frame (`data: ...` lines).
+    /// The events for a piece of the relay's output: whole SSE events
+    /// (`data: ...` lines, a blank line after each), one or more.
     pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
         let text = String::from_utf8_lossy(frame);
-        let data: Vec<&str> = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if data.is_empty() {
-            return Vec::new();
+        let mut events = Vec::new();
+        for event in text.split("\n\n") {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if !data.is_empty() {
+                events.extend(self.data(&data.join("\n")));
+            }
         }
-        self.data(&data.join("\n"))
+        events
     }
 
     /// The events for one event's data.

@@ -429,3 +429,31 @@ fn a_stream_cut_off_without_a_word_ends_with_an_error() {
     ));
     assert!(translator.cut_off().is_none());
 }
+
+#[test]
+fn several_events_in_one_piece_are_each_translated() {
+    let mut translator = StreamTranslator::new("m");
+    let piece = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk(json!({"content": "a"}), Value::Null),
+        chunk(json!({"content": "b"}), json!("stop")),
+    );
+    let names: Vec<&str> = translator
+        .frame(piece.as_bytes())
+        .iter()
+        .map(StreamEvent::name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+}
