@@ -202,8 +202,8 @@ fn anthropic_events(
 /// Rewrites error responses on the Messages routes into Anthropic's shape,
 /// `{"type": "error", "error": {"type", "message"}, "request_id"}`, keeping
 /// the status and headers (`Retry-After`, `x-clawgate-attempts`) the OpenAI
-/// API would give. A provider's context-overflow message becomes the
-/// `prompt is too long: N tokens > M` Claude Code recovers from.
+/// API would give. A provider's context-overflow message is worded as
+/// Claude Code needs to recover from it.
 pub async fn anthropic_errors(request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with("/v1/messages") {
         return next.run(request).await;
@@ -237,7 +237,7 @@ fn anthropic_error_body(status: StatusCode, openai: &Value) -> Value {
         .unwrap_or("the request failed")
         .to_string();
     if status == StatusCode::BAD_REQUEST {
-        if let Some(rewritten) = anthropic_client::prompt_too_long(&message) {
+        if let Some(rewritten) = anthropic_client::context_overflow(&message) {
             message = rewritten;
         }
     }

@@ -462,11 +462,14 @@ fn tool_input(arguments: &str) -> Value {
     }
 }
 
-/// Claude Code recovers from a context overflow only when the message reads
-/// `prompt is too long: N tokens > M`: a provider's overflow message with
-/// both numbers, rewritten so. The numbers are read after the phrase that
-/// names the limit, so digits in a model name do not count.
-pub fn prompt_too_long(message: &str) -> Option<String> {
+/// A provider's context-overflow message in the two wordings Claude Code
+/// recovers from: `prompt is too long: N tokens > M` (it compacts the
+/// conversation) and ``input length and `max_tokens` exceed context limit:
+/// X + Y > Z`` (it asks again for less output); `None` unless the numbers
+/// are known. They are read after the phrase that names the limit, so digits
+/// in a model name do not count: the limit, the tokens requested, and, where
+/// the provider splits them (OpenRouter, OpenAI), the input and the output.
+pub fn context_overflow(message: &str) -> Option<String> {
     let lower = message.to_ascii_lowercase();
     let phrases = [
         "maximum context length",
@@ -476,12 +479,21 @@ pub fn prompt_too_long(message: &str) -> Option<String> {
         "too long",
     ];
     let start = phrases.iter().find_map(|p| lower.find(p))?;
-    let mut numbers = lower[start..]
+    let numbers: Vec<u64> = lower[start..]
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|n| !n.is_empty())
-        .filter_map(|n| n.parse::<u64>().ok());
-    let (limit, requested) = (numbers.next()?, numbers.next()?);
-    (requested > limit).then(|| format!("prompt is too long: {requested} tokens > {limit}"))
+        .filter_map(|n| n.parse().ok())
+        .take(4)
+        .collect();
+    match numbers[..] {
+        [limit, _, input, output, ..] if input <= limit => Some(format!(
+            "input length and `max_tokens` exceed context limit: {input} + {output} > {limit}"
+        )),
+        [limit, _, input, _, ..] => Some(format!("prompt is too long: {input} tokens > {limit}")),
+        [limit, requested, ..] if requested > limit => {
+            Some(format!("prompt is too long: {requested} tokens > {limit}"))
+        }
+        _ => None,
+    }
 }
 
 /// The OpenAI-side tool call a `tool_use` block is being built from.

@@ -254,17 +254,22 @@ fn provider_overflow_messages_become_claude_codes_wording() {
             Some("prompt is too long: 300123 tokens > 262144"),
         ),
         (
-            "openrouter/x rejected the request: This endpoint's maximum context length is 131072 tokens. However, you requested about 140000 tokens (139000 of text input, 1000 in the output).",
-            Some("prompt is too long: 140000 tokens > 131072"),
+            "openrouter/x rejected the request: This endpoint's maximum context length is 131072 tokens. However, you requested about 140000 tokens (139000 of text input, 1000 in the output). Please reduce the length.",
+            Some("prompt is too long: 139000 tokens > 131072"),
+        ),
+        (
+            "This endpoint's maximum context length is 131072 tokens. However, you requested about 160000 tokens (100000 of text input, 60000 in the output).",
+            Some("input length and `max_tokens` exceed context limit: 100000 + 60000 > 131072"),
         ),
         (
             "This model's maximum context length is 128000 tokens. However, your messages resulted in 130500 tokens.",
             Some("prompt is too long: 130500 tokens > 128000"),
         ),
+        ("Your request exceeded model token limit: 8192", None),
         ("Input token length too long", None),
         ("rate limited, retry in 20 of 60 seconds", None),
     ] {
-        assert_eq!(prompt_too_long(message).as_deref(), expected, "{message}");
+        assert_eq!(context_overflow(message).as_deref(), expected, "{message}");
     }
 }
 
