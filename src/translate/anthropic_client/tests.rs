@@ -462,3 +462,159 @@ fn several_events_in_one_piece_are_each_translated() {
         ]
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One tool call as a provider streams it: its id (Kimi's or OpenAI's
+    /// form), its name, its arguments in pieces, and whether the first
+    /// piece rides on the chunk with the id and name.
+    #[derive(Debug, Clone)]
+    struct Call {
+        id: String,
+        name: String,
+        pieces: Vec<String>,
+        first_piece_with_name: bool,
+    }
+
+    fn call() -> impl Strategy<Value = Call> {
+        (
+            prop_oneof!["functions\\.[a-z]{1,6}:[0-9]", "call_[a-z0-9]{1,8}"],
+            "[A-Za-z]{1,8}",
+            prop::collection::vec("[ -~]{1,6}", 0..5),
+            any::<bool>(),
+        )
+            .prop_map(|(id, name, pieces, first_piece_with_name)| Call {
+                id,
+                name,
+                pieces,
+                first_piece_with_name,
+            })
+    }
+
+    /// The chunks a provider sends: reasoning, then text, then tool calls,
+    /// each in pieces, then the finish reason, the usage and `[DONE]`.
+    fn chunks(reasoning: &[String], text: &[String], calls: &[Call], finish: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        out.push(chunk(json!({"role": "assistant", "content": ""}), Value::Null).to_string());
+        for piece in reasoning {
+            out.push(chunk(json!({"reasoning_content": piece}), Value::Null).to_string());
+        }
+        for piece in text {
+            out.push(chunk(json!({"content": piece}), Value::Null).to_string());
+        }
+        for (index, call) in calls.iter().enumerate() {
+            let mut pieces = call.pieces.iter();
+            let first = match call.first_piece_with_name {
+                true => pieces.next().cloned().unwrap_or_default(),
+                false => String::new(),
+            };
+            out.push(
+                chunk(
+                    json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+                           "function": {"name": call.name, "arguments": first}}]}),
+                    Value::Null,
+                )
+                .to_string(),
+            );
+            for piece in pieces {
+                out.push(
+                    chunk(
+                        json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                        Value::Null,
+                    )
+                    .to_string(),
+                );
+            }
+        }
+        out.push(chunk(json!({}), json!(finish)).to_string());
+        out.push(
+            json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}})
+                .to_string(),
+        );
+        out.push("[DONE]".to_string());
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn every_stream_translates_to_a_well_formed_event_sequence(
+            reasoning in prop::collection::vec("[ -~]{1,5}", 0..4),
+            text in prop::collection::vec("[ -~]{1,5}", 0..4),
+            calls in prop::collection::vec(call(), 0..4),
+            finish in prop_oneof!["stop", "length", "tool_calls"],
+        ) {
+            let mut translator = StreamTranslator::new("m");
+            let mut events = Vec::new();
+            for data in chunks(&reasoning, &text, &calls, &finish) {
+                events.extend(translator.frame(format!("data: {data}\n\n").as_bytes()));
+            }
+            prop_assert!(translator.is_finished());
+            let starts = matches!(events.first(), Some(StreamEvent::MessageStart { .. }));
+            prop_assert!(starts);
+            prop_assert_eq!(events.iter().filter(|e| e.name() == "message_start").count(), 1);
+            let stops = matches!(events.last(), Some(StreamEvent::MessageStop));
+            prop_assert!(stops);
+
+            // Blocks: contiguous indices, one open at a time, deltas of
+            // their block's type; what they carry, in full.
+            let mut open: Option<(usize, BlockOut)> = None;
+            let mut next = 0;
+            let mut blocks: Vec<(BlockOut, String)> = Vec::new();
+            for event in &events {
+                match event {
+                    StreamEvent::ContentBlockStart { index, content_block } => {
+                        prop_assert!(open.is_none());
+                        prop_assert_eq!(*index, next);
+                        next += 1;
+                        open = Some((*index, content_block.clone()));
+                        blocks.push((content_block.clone(), String::new()));
+                    }
+                    StreamEvent::ContentBlockDelta { index, delta } => {
+                        let (at, block) = open.clone().expect("a delta inside a block");
+                        prop_assert_eq!(*index, at);
+                        let piece = match (delta, &block) {
+                            (Delta::TextDelta { text }, BlockOut::Text { .. }) => text,
+                            (Delta::ThinkingDelta { thinking }, BlockOut::Thinking { .. }) => thinking,
+                            (Delta::InputJsonDelta { partial_json }, BlockOut::ToolUse { .. }) => partial_json,
+                            other => panic!("a delta of the wrong type: {other:?}"),
+                        };
+                        blocks.last_mut().unwrap().1.push_str(piece);
+                    }
+                    StreamEvent::ContentBlockStop { index } => {
+                        prop_assert_eq!(open.take().map(|(at, _)| at), Some(*index));
+                    }
+                    _ => prop_assert!(open.is_none()),
+                }
+            }
+            let mut expected = Vec::new();
+            if !reasoning.is_empty() {
+                expected.push((BlockOut::Thinking { thinking: String::new(), signature: String::new() }, reasoning.concat()));
+            }
+            if !text.is_empty() {
+                expected.push((BlockOut::Text { text: String::new() }, text.concat()));
+            }
+            for call in &calls {
+                expected.push((
+                    BlockOut::ToolUse { id: ids::encode(&call.id).into_owned(), name: call.name.clone(), input: json!({}) },
+                    call.pieces.concat(),
+                ));
+            }
+            prop_assert_eq!(blocks, expected);
+
+            let Some(StreamEvent::MessageDelta { delta, usage }) = events.iter().rev().nth(1) else {
+                panic!("message_delta before message_stop");
+            };
+            let stop = match (calls.is_empty(), finish.as_str()) {
+                (false, _) => "tool_use",
+                (true, "length") => "max_tokens",
+                _ => "end_turn",
+            };
+            prop_assert_eq!(delta.stop_reason, Some(stop));
+            prop_assert_eq!(usage.output_tokens, 4);
+            prop_assert_eq!(usage.input_tokens, 9);
+        }
+    }
+}
