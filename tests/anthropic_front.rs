@@ -89,12 +89,20 @@ async fn kimi_rules_apply_to_translated_requests() {
         "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2.6"}}},
     });
     let gw = gateway(config).await;
+    // Claude Code's adaptive thinking at high effort: Kimi's switch on.
+    assert_eq!(gw.messages(claude_code_request(false)).await.status(), 200);
     let mut request = claude_code_request(false);
     request["thinking"] = json!({"type": "disabled"});
     assert_eq!(gw.messages(request).await.status(), 200);
-    let sent = &mock.requests()[0]["body"];
-    assert_eq!(sent["thinking"], json!({"type": "disabled"}), "{sent:#}");
-    assert!(sent.get("reasoning_effort").is_none(), "{sent:#}");
+    let sent: Vec<Value> = mock
+        .requests()
+        .into_iter()
+        .map(|r| r["body"].clone())
+        .collect();
+    for (sent, switch) in sent.iter().zip(["enabled", "disabled"]) {
+        assert_eq!(sent["thinking"], json!({"type": switch}), "{sent:#}");
+        assert!(sent.get("reasoning_effort").is_none(), "{sent:#}");
+    }
 }
 
 #[tokio::test]
