@@ -5,7 +5,13 @@
 //! Only what the gateway acts on is typed. Members it does not read
 //! (`metadata`, `top_k`, `cache_control`, `context_management`, beta fields)
 //! are ignored by serde; tool inputs and schemas stay [`Value`]s because
-//! they pass through as they are. Sources: `../shared/facts/anthropic.md`.
+//! they pass through as they are. Texts are owned rather than borrowed:
+//! nearly every text a client like Claude Code sends holds escapes (`\n`),
+//! which a borrowed view cannot hold without a copy anyway, and the
+//! translation builds a new body either way. The client's bytes themselves
+//! are kept whole on the translated request
+//! ([`crate::wire::openai::ChatRequest::anthropic_original`]).
+//! Sources: `../shared/facts/anthropic.md`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
