@@ -13,7 +13,8 @@
 //! - [`upstream`]: one attempt against a provider, and its typed outcome.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
 //!   [`catalog`]: the built-in providers and models it merges with.
-//! - [`wire`]: the OpenAI API shapes the gateway reads and writes.
+//! - [`translate`]: OpenAI <-> Anthropic Messages, pure.
+//! - [`wire`]: the OpenAI and Anthropic API shapes the gateway reads and writes.
 //! - [`capabilities`]: the shared vocabulary (dialects, thinking levels).
 //! - [`ops`]: systemd, logging, metrics, redaction.
 
@@ -29,5 +30,6 @@ pub mod ops;
 pub mod providers;
 pub mod relay;
 pub mod server;
+pub mod translate;
 pub mod upstream;
 pub mod wire;

@@ -97,11 +97,15 @@ pub async fn chat_completions(
 
 /// Refs are validated config text; this cannot fail for them, but a header
 /// is no place to panic.
-fn header_value(text: &str) -> HeaderValue {
+pub(super) fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::Bytes, ApiError> {
+pub(super) async fn read_body(
+    body: Body,
+    limit: usize,
+    within: Duration,
+) -> Result<bytes::Bytes, ApiError> {
     let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
         .await
         .map_err(|_| ApiError::BodyTimeout(within.as_secs()))?;

@@ -1,6 +1,7 @@
 //! What every request passes before a handler sees it: a request id, a cap
 //! on header size, the `Host` check that defeats DNS rebinding on loopback
-//! binds, the `Origin` check that keeps web pages out, and the bearer token.
+//! binds, the `Origin` check that keeps web pages out, and the token
+//! (`Authorization: Bearer` or `x-api-key`).
 //! Each refusal is an [`ApiError`], so it has the OpenAI error shape.
 
 use std::sync::Arc;
@@ -102,7 +103,8 @@ pub async fn check_request(
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static(
-                "authorization, content-type, x-request-id, x-clawgate-fallback",
+                "authorization, content-type, x-request-id, x-clawgate-fallback, x-api-key, \
+                 anthropic-version, anthropic-beta",
             ),
         );
         headers.insert(
@@ -181,8 +183,9 @@ fn allowed_origin(config: &Config, headers: &HeaderMap) -> Result<Option<HeaderV
 }
 
 /// With `gateway.auth.token` set, the API (and `/metrics`, unless
-/// `gateway.auth.openMetrics`) requires `Authorization: Bearer <token>`; the
-/// scheme is matched in any case.
+/// `gateway.auth.openMetrics`) requires the token, as
+/// `Authorization: Bearer <token>` (the scheme matched in any case) or as
+/// `x-api-key: <token>` (how Anthropic's SDKs send it).
 pub async fn require_token(
     State(gateway): State<Arc<Gateway>>,
     request: Request,
@@ -191,19 +194,28 @@ pub async fn require_token(
     let config = gateway.config();
     let open = config.gateway.open_metrics && request.uri().path() == "/metrics";
     if let (Some(expected), false) = (&config.gateway.auth_token, open) {
-        let presented = request
-            .headers()
+        let headers = request.headers();
+        let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .unwrap_or_default();
-        let matches: bool = presented
-            .as_bytes()
-            .ct_eq(expected.expose_secret().as_bytes())
-            .into();
-        if !matches {
+            .map(|(_, token)| token.trim());
+        let api_key = headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim);
+        let expected = expected.expose_secret().as_bytes();
+        // Both are compared, so the time taken does not say which matched.
+        let matches = |presented: Option<&str>| -> bool {
+            presented
+                .unwrap_or_default()
+                .as_bytes()
+                .ct_eq(expected)
+                .into()
+        };
+        let (by_bearer, by_key) = (matches(bearer), matches(api_key));
+        if !(by_bearer || by_key) {
             return ApiError::Unauthorized.into_response();
         }
     }

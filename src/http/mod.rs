@@ -2,11 +2,14 @@
 //! gateway, and shape the response. Only this module knows about axum.
 //!
 //! Every route passes the guards in [`guard`] (request id, header size,
-//! `Host`, `Origin`); the API and `/metrics` also the bearer token.
+//! `Host`, `Origin`); the API and `/metrics` also the token. The OpenAI
+//! API is `chat.rs` and `models.rs`; Anthropic's Messages API, whose error
+//! bodies take Anthropic's shape, is `messages.rs`.
 
 mod chat;
 mod error;
 mod guard;
+mod messages;
 mod models;
 
 use std::sync::Arc;
@@ -28,6 +31,8 @@ pub const MODEL_HEADER: &str = "x-clawgate-model";
 pub fn app(gateway: Arc<Gateway>) -> Router {
     let guarded = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list_models))
         .route("/metrics", get(|| async { metrics::render() }))
         .route_layer(middleware::from_fn_with_state(
@@ -37,12 +42,15 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .merge(guarded)
         .route("/healthz", get(|| async { "ok\n" }))
+        // Claude Code checks its base URL with `HEAD /` first.
+        .route("/", get(|| async { "clawgate\n" }))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             gateway.clone(),
             guard::check_request,
         ))
+        .layer(middleware::from_fn(messages::anthropic_errors))
         .layer(middleware::from_fn(guard::with_request_id))
         .with_state(gateway)
 }

@@ -5,7 +5,8 @@
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
 //! error event mid-stream, a malformed first event, SSE comments, a redirect,
-//! and answers or events of any size. It records every request it receives.
+//! and answers or events of any size. It can answer with a tool call. It
+//! records every request it receives.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +110,12 @@ pub struct MockOptions {
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
+    /// `NAME=ARGS`: answer a request that offers the tool NAME, unless its
+    /// last message is a tool result, with a call to it taking ARGS (a JSON
+    /// object), under a Kimi-style id `functions.NAME:0`. Streamed, the
+    /// arguments come in two pieces, the first with the id and name.
+    #[arg(long, value_name = "NAME=ARGS")]
+    pub tool_call: Option<String>,
 }
 
 impl Default for MockOptions {
@@ -347,6 +354,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         }
     }
     let reply = options.reply_text();
+    let call = tool_call(options, &request);
 
     let model = request
         .get("model")
@@ -374,10 +382,22 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
-        return stream(state.clone(), model, reply, include_usage.then_some(usage));
+        return stream(
+            state.clone(),
+            model,
+            reply,
+            call,
+            include_usage.then_some(usage),
+        );
     }
     let large = options.reply_bytes.is_some();
     let mut message = json!({"role": "assistant", "content": reply});
+    let mut finish = "stop";
+    if let Some((name, arguments)) = call {
+        message = json!({"role": "assistant", "content": "", "tool_calls": [{"id": format!("functions.{name}:0"),
+            "type": "function", "function": {"name": name, "arguments": arguments}}]});
+        finish = "tool_calls";
+    }
     if !options.reasoning.is_empty() {
         message[reasoning_field] = json!(options.reasoning);
     }
@@ -386,7 +406,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": usage,
     });
     if large {
@@ -419,11 +439,32 @@ fn pieces(state: Arc<MockState>, body: Vec<u8>) -> Response {
         .expect("static headers are valid")
 }
 
+/// The tool call `--tool-call` asks for, if this request gets one:
+/// `(name, arguments)`.
+fn tool_call(options: &MockOptions, request: &Value) -> Option<(String, String)> {
+    let (name, arguments) = options.tool_call.as_deref()?.split_once('=')?;
+    let offered = request["tools"]
+        .as_array()?
+        .iter()
+        .any(|tool| tool["function"]["name"] == name);
+    let answered = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|last| last["role"] == "tool");
+    (offered && !answered).then(|| (name.to_string(), arguments.to_string()))
+}
+
 fn words(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
-fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Value>) -> Response {
+fn stream(
+    state: Arc<MockState>,
+    model: String,
+    reply: String,
+    call: Option<(String, String)>,
+    usage: Option<Value>,
+) -> Response {
     let options = state.options.clone();
     let chunk = |delta: Value, finish: Value| {
         json!({
@@ -446,15 +487,37 @@ fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Val
         };
         chunk(json!({ field: w }), Value::Null)
     }));
-    events.extend(
-        reply
-            .split_inclusive(' ')
-            .map(|w| chunk(json!({"content": w}), Value::Null)),
-    );
+    let finish = match call {
+        Some((name, arguments)) => {
+            let mut middle = arguments.len() / 2;
+            while !arguments.is_char_boundary(middle) {
+                middle -= 1;
+            }
+            let (head, tail) = arguments.split_at(middle);
+            events.push(chunk(
+                json!({"tool_calls": [{"index": 0, "id": format!("functions.{name}:0"), "type": "function",
+                    "function": {"name": name, "arguments": head}}]}),
+                Value::Null,
+            ));
+            events.push(chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": tail}}]}),
+                Value::Null,
+            ));
+            "tool_calls"
+        }
+        None => {
+            events.extend(
+                reply
+                    .split_inclusive(' ')
+                    .map(|w| chunk(json!({"content": w}), Value::Null)),
+            );
+            "stop"
+        }
+    };
     match usage {
         // Moonshot: usage inside the last chunk's choice, and sent twice.
         Some(usage) if options.style == "moonshot" => {
-            let mut last = chunk(json!({}), json!("stop"));
+            let mut last = chunk(json!({}), json!(finish));
             last["choices"][0]["usage"] = usage.clone();
             events.push(last);
             let mut repeat = chunk(json!({}), Value::Null);
@@ -462,13 +525,13 @@ fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Val
             events.push(repeat);
         }
         Some(usage) => {
-            events.push(chunk(json!({}), json!("stop")));
+            events.push(chunk(json!({}), json!(finish)));
             events.push(
                 json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
                 "model": model, "choices": [], "usage": usage}),
             );
         }
-        None => events.push(chunk(json!({}), json!("stop"))),
+        None => events.push(chunk(json!({}), json!(finish))),
     }
     let mut frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     if let Some(data) = &options.first_event {

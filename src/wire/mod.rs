@@ -1,6 +1,7 @@
-//! The API shapes the gateway reads and writes on the wire, and the
-//! event-stream format streams arrive in.
+//! The API shapes the gateway reads and writes on the wire (OpenAI chat,
+//! Anthropic Messages), and the event-stream format streams arrive in.
 
+pub mod anthropic;
 pub mod body;
 pub mod openai;
 pub mod scan;

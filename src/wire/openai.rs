@@ -24,6 +24,9 @@ pub struct ChatRequest {
     messages: Vec<MessageInfo>,
     model: Option<String>,
     pub stream: bool,
+    /// The Anthropic Messages body this request was translated from
+    /// (`POST /v1/messages`), for a target that speaks Anthropic itself.
+    anthropic_original: Option<Bytes>,
 }
 
 /// What the rules need to know of one message; its content is not read.
@@ -143,7 +146,20 @@ impl ChatRequest {
             messages,
             model,
             stream,
+            anthropic_original: None,
         })
+    }
+
+    /// Marks the request as translated from the Anthropic Messages `body`.
+    pub fn with_anthropic_original(mut self, body: Bytes) -> Self {
+        self.anthropic_original = Some(body);
+        self
+    }
+
+    /// The Anthropic Messages body this request was translated from, if
+    /// any: a target speaking Anthropic can send it with minimal change.
+    pub fn anthropic_original(&self) -> Option<&Bytes> {
+        self.anthropic_original.as_ref()
     }
 
     /// Whether a streaming client asked for the usage chunk

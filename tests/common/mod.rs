@@ -41,6 +41,38 @@ impl TestGateway {
     }
 }
 
+impl TestGateway {
+    /// `POST /v1/messages` (Anthropic's API) with `body`, no credentials.
+    pub async fn messages(&self, body: Value) -> reqwest::Response {
+        self.client()
+            .post(format!("{}/v1/messages?beta=true", self.url))
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+}
+
+/// The `(event, data)` pairs of an SSE body with named events, in order.
+pub fn sse_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| {
+            let name = event
+                .lines()
+                .find_map(|line| line.strip_prefix("event: "))
+                .unwrap_or_default();
+            let data = event
+                .lines()
+                .find_map(|line| line.strip_prefix("data: "))
+                .unwrap_or("null");
+            let data = serde_json::from_str(data).unwrap_or_else(|_| panic!("JSON data: {data}"));
+            (name.to_string(), data)
+        })
+        .collect()
+}
+
 pub async fn mock(options: MockOptions) -> MockServer {
     MockServer::start(options)
         .await

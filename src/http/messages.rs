@@ -1,0 +1,305 @@
+//! Anthropic's Messages API in front of the same chain:
+//! `POST /v1/messages` and `POST /v1/messages/count_tokens`, for Claude Code
+//! and the Anthropic SDKs.
+//!
+//! A request is translated into a chat-completions request
+//! ([`crate::translate::anthropic_client`]), resolved and run exactly as
+//! `POST /v1/chat/completions` is (same refs, aliases, `default`, chain and
+//! provider rules, same `x-clawgate-*` headers), and the answer translated
+//! back: a message, or the relay's stream mapped event by event into
+//! Anthropic's named events, with a `ping` whenever the upstream is silent
+//! for [`PING_EVERY`]. A `claude-*` model the config does not know is served
+//! by the default chain (Claude Code sends them whatever it is told).
+//!
+//! Errors keep the OpenAI API's statuses and headers: [`anthropic_errors`]
+//! rewrites the body of every error response on these routes (the guards'
+//! included) into Anthropic's shape, with the error type its status implies.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use super::chat::{header_value, read_body};
+use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::ops::metrics;
+use crate::providers::response::shape_completion;
+use crate::relay;
+use crate::translate::anthropic_client::{self, StreamTranslator};
+use crate::translate::token_estimate;
+use crate::upstream::Reply;
+use crate::wire::anthropic::{self, MessagesRequest, StreamEvent};
+use crate::wire::openai::ChatRequest;
+
+/// How long a stream may be silent before the client gets a `ping`.
+pub const PING_EVERY: Duration = Duration::from_secs(10);
+
+/// The most of an error body [`anthropic_errors`] reads: the gateway's own
+/// error bodies are far smaller.
+const MAX_ERROR_BODY: usize = 256 * 1024;
+
+pub async fn messages(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let config = gateway.config();
+    let Some(slot) = gateway.admit() else {
+        return Err(ApiError::Busy(
+            config.gateway.client.max_concurrent_requests,
+        ));
+    };
+    let original = read_limited(request, &config).await?;
+    let parsed =
+        MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let model = chain_model(&config, parsed.model.as_deref());
+    let translated = anthropic_client::request(&parsed, model)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let body = serde_json::to_vec(&translated).expect("a JSON value always serializes");
+    let request = ChatRequest::parse(body)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .with_anthropic_original(original);
+    let answer = tokio::select! {
+        answer = gateway.complete(&config, request) => answer?,
+        () = gateway.aborted() => return Err(ApiError::ShuttingDown),
+    };
+
+    metrics::request(if answer.failures.is_empty() {
+        "ok"
+    } else {
+        "fallback"
+    });
+    let model_ref = answer.target.model_ref.clone();
+    let mut headers = HeaderMap::new();
+    headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
+    headers.insert(MODEL_HEADER, header_value(model_ref.as_str()));
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
+    let response = match answer.reply {
+        Reply::Complete(mut body) => {
+            shape_completion(&mut body, &answer.target.model.cost);
+            let message = anthropic_client::message(&body, model_ref.as_str());
+            (headers, Json(message)).into_response()
+        }
+        Reply::Stream { first, rest } => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let answering = relay::Answering {
+                model_ref: model_ref.clone(),
+                cost: answer.target.model.cost,
+                // The translation needs the usage chunk for `message_delta`.
+                client_wants_usage: true,
+            };
+            let frames = relay::relay(
+                first,
+                rest,
+                answering,
+                config.gateway.timeouts.idle,
+                config.redactor.clone(),
+                gateway.aborted(),
+            );
+            let translator = StreamTranslator::new(model_ref.as_str());
+            let events = anthropic_events(frames, translator, PING_EVERY).map(move |event| {
+                // The request's slot is held until the stream ends.
+                let _ = &slot;
+                event
+            });
+            (headers, Body::from_stream(events)).into_response()
+        }
+    };
+    Ok(response)
+}
+
+/// `POST /v1/messages/count_tokens`: an estimate, without calling a
+/// provider (see [`token_estimate`] for the rule and its accuracy).
+pub async fn count_tokens(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let config = gateway.config();
+    let body = read_limited(request, &config).await?;
+    let parsed = MessagesRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let tokens = token_estimate::input_tokens(&parsed);
+    Ok(Json(json!({ "input_tokens": tokens })).into_response())
+}
+
+/// The model name to resolve: the client's, except that a `claude-*` name
+/// the config does not know means the default chain.
+fn chain_model<'a>(config: &Config, requested: Option<&'a str>) -> Option<&'a str> {
+    let name = requested.filter(|name| !name.is_empty())?;
+    if name == "default" || config.resolve(name).is_some() {
+        return Some(name);
+    }
+    if name.to_ascii_lowercase().starts_with("claude") {
+        tracing::info!(
+            requested = name,
+            "model {name:?} is not configured; served by the default chain"
+        );
+        return None;
+    }
+    Some(name)
+}
+
+async fn read_limited(request: Request, config: &Config) -> Result<Bytes, ApiError> {
+    let limit = config.gateway.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    read_body(
+        request.into_body(),
+        limit,
+        config.gateway.client.body_timeout,
+    )
+    .await
+}
+
+/// The relay's frames as Anthropic events, with a `ping` after each `every`
+/// of silence. A mapping of the relay stream: nothing is spawned, and
+/// dropping it drops the upstream request.
+fn anthropic_events(
+    frames: impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send,
+    mut translator: StreamTranslator,
+    every: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    async_stream::stream! {
+        let mut frames = pin!(frames);
+        while !translator.is_finished() {
+            match tokio::time::timeout(every, frames.next()).await {
+                Err(_) => yield Ok(Bytes::from(StreamEvent::Ping.to_sse())),
+                Ok(Some(Ok(frame))) => {
+                    for event in translator.frame(&frame) {
+                        yield Ok(Bytes::from(event.to_sse()));
+                    }
+                }
+                Ok(None) => {
+                    if let Some(event) = translator.cut_off() {
+                        yield Ok(Bytes::from(event.to_sse()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rewrites error responses on the Messages routes into Anthropic's shape,
+/// `{"type": "error", "error": {"type", "message"}, "request_id"}`, keeping
+/// the status and headers (`Retry-After`, `x-clawgate-attempts`) the OpenAI
+/// API would give. A provider's context-overflow message is worded as
+/// Claude Code needs to recover from it.
+pub async fn anthropic_errors(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/v1/messages") {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status().is_success() || !json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(collected) = http_body_util::Limited::new(body, MAX_ERROR_BODY)
+        .collect()
+        .await
+    else {
+        return (parts.status, "error body unavailable").into_response();
+    };
+    let openai: Value = serde_json::from_slice(&collected.to_bytes()).unwrap_or(Value::Null);
+    let body = anthropic_error_body(parts.status, &openai);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// The Anthropic error body for an OpenAI-shaped one with `status`.
+fn anthropic_error_body(status: StatusCode, openai: &Value) -> Value {
+    let error = &openai["error"];
+    let mut message = error["message"]
+        .as_str()
+        .unwrap_or("the request failed")
+        .to_string();
+    if status == StatusCode::BAD_REQUEST {
+        if let Some(rewritten) = anthropic_client::context_overflow(&message) {
+            message = rewritten;
+        }
+    }
+    let mut body = json!({
+        "type": "error",
+        "error": {"type": anthropic::error_type(status.as_u16()), "message": message},
+    });
+    if let Some(id) = error["request_id"].as_str() {
+        body["request_id"] = json!(id);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_take_anthropics_shape_and_type() {
+        let openai = json!({"error": {"message": "no provider can take the request now", "type": "upstream_error",
+                                      "code": "upstream_unavailable", "request_id": "req_1"}});
+        assert_eq!(
+            anthropic_error_body(StatusCode::SERVICE_UNAVAILABLE, &openai),
+            json!({"type": "error", "error": {"type": "overloaded_error",
+                   "message": "no provider can take the request now"}, "request_id": "req_1"})
+        );
+        let overflow = json!({"error": {"message": "kimi/k2 rejected the request: Your request exceeded model token limit: 262144 (requested: 262200)"}});
+        assert_eq!(
+            anthropic_error_body(StatusCode::BAD_REQUEST, &overflow)["error"],
+            json!({"type": "invalid_request_error", "message": "prompt is too long: 262200 tokens > 262144"})
+        );
+        assert_eq!(
+            anthropic_error_body(StatusCode::TOO_MANY_REQUESTS, &Value::Null)["error"]["type"],
+            json!("rate_limit_error")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_upstream_gets_pings_and_a_stream_that_stops_gets_an_error() {
+        let frames = async_stream::stream! {
+            yield Ok(Bytes::from_static(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"));
+            tokio::time::sleep(Duration::from_secs(25)).await;
+        };
+        let events: Vec<String> = anthropic_events(frames, StreamTranslator::new("m"), PING_EVERY)
+            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+            .collect()
+            .await;
+        let names: Vec<&str> = events
+            .iter()
+            .map(|e| e.lines().next().unwrap().trim_start_matches("event: "))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta",
+                "ping",
+                "ping",
+                "error"
+            ]
+        );
+    }
+}

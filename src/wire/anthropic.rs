@@ -1,0 +1,394 @@
+//! The Anthropic Messages API shapes the gateway reads and writes: the
+//! request as a client sends it (`POST /v1/messages`, `count_tokens`), the
+//! message it answers with, and the stream's events.
+//!
+//! Only what the gateway acts on is typed. Members it does not read
+//! (`metadata`, `top_k`, `cache_control`, `context_management`, beta fields)
+//! are ignored by serde; tool inputs and schemas stay [`Value`]s because
+//! they pass through as they are. Texts are owned rather than borrowed:
+//! nearly every text a client like Claude Code sends holds escapes (`\n`),
+//! which a borrowed view cannot hold without a copy anyway, and the
+//! translation builds a new body either way. The client's bytes themselves
+//! are kept whole on the translated request
+//! ([`crate::wire::openai::ChatRequest::anthropic_original`]).
+//! Sources: `../shared/facts/anthropic.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A Messages request (also the `count_tokens` body, without `max_tokens`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessagesRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    pub messages: Vec<Message>,
+    #[serde(default)]
+    pub system: Option<Content>,
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(default)]
+    pub thinking: Option<ThinkingConfig>,
+    #[serde(default)]
+    pub output_config: Option<OutputConfig>,
+    #[serde(default)]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+/// Why a request body was refused; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Messages request: {0}")]
+pub struct RequestError(String);
+
+impl MessagesRequest {
+    /// Reads a request body; errors name the path of the offending field.
+    pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
+        let mut reader = serde_json::Deserializer::from_slice(body);
+        let request: Self = serde_path_to_error::deserialize(&mut reader).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            RequestError(if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            })
+        })?;
+        reader
+            .end()
+            .map_err(|err| RequestError(format!("trailing data: {err}")))?;
+        Ok(request)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Message {
+    /// `user`, `assistant`, or `system` (Claude Code's mid-conversation
+    /// system beta).
+    pub role: String,
+    pub content: Content,
+}
+
+/// Message or system content: a string, or blocks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Blocks(Vec<Block>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Text {
+        text: String,
+    },
+    Image {
+        source: ImageSource,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        #[serde(default)]
+        content: Option<Content>,
+        #[serde(default)]
+        is_error: Option<bool>,
+    },
+    Thinking {
+        thinking: String,
+    },
+    RedactedThinking {},
+    Document {
+        source: DocumentSource,
+    },
+    /// Any other block (server tool results, search results, ...).
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ImageSource {
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Url {
+        url: String,
+    },
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DocumentSource {
+    /// A plain-text document: its text is usable as is.
+    Text { data: String },
+    #[serde(other)]
+    Unsupported,
+}
+
+/// A client tool has an `input_schema`; a server tool (web search, ...)
+/// has a `type` instead.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub input_schema: Option<Value>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToolChoice {
+    Auto {
+        #[serde(default)]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Any {
+        #[serde(default)]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Tool {
+        name: String,
+        #[serde(default)]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    None {},
+}
+
+impl ToolChoice {
+    pub fn disables_parallel_calls(&self) -> bool {
+        match self {
+            ToolChoice::Auto {
+                disable_parallel_tool_use,
+            }
+            | ToolChoice::Any {
+                disable_parallel_tool_use,
+            }
+            | ToolChoice::Tool {
+                disable_parallel_tool_use,
+                ..
+            } => *disable_parallel_tool_use == Some(true),
+            ToolChoice::None {} => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingConfig {
+    Enabled {
+        #[serde(default)]
+        budget_tokens: Option<u64>,
+    },
+    Disabled {},
+    /// The model decides how much to think.
+    Adaptive {},
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputConfig {
+    /// `low`, `medium`, `high`, `xhigh` or `max`.
+    #[serde(default)]
+    pub effort: Option<String>,
+}
+
+/// A message as the gateway answers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub role: &'static str,
+    pub model: String,
+    pub content: Vec<BlockOut>,
+    pub stop_reason: Option<&'static str>,
+    pub stop_sequence: Option<String>,
+    pub usage: UsageOut,
+}
+
+/// A content block of an answer; in a stream's `content_block_start` the
+/// text, thinking and input are empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BlockOut {
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+}
+
+/// Usage in Anthropic's terms: `input_tokens` excludes cache reads. All
+/// four figures are always present (Claude Code sums the three inputs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageOut {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+}
+
+/// A stream delta, matching its block's type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Delta {
+    TextDelta { text: String },
+    ThinkingDelta { thinking: String },
+    InputJsonDelta { partial_json: String },
+}
+
+/// One stream event; its `type` is also the SSE event name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    MessageStart {
+        message: MessageOut,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: BlockOut,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: Delta,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        delta: MessageDeltaBody,
+        usage: UsageOut,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        error: ErrorBody,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageDeltaBody {
+    pub stop_reason: Option<&'static str>,
+    pub stop_sequence: Option<String>,
+}
+
+/// `{"type": T, "message": M}`, inside `{"type": "error", "error": ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl StreamEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::MessageStart { .. } => "message_start",
+            StreamEvent::ContentBlockStart { .. } => "content_block_start",
+            StreamEvent::ContentBlockDelta { .. } => "content_block_delta",
+            StreamEvent::ContentBlockStop { .. } => "content_block_stop",
+            StreamEvent::MessageDelta { .. } => "message_delta",
+            StreamEvent::MessageStop => "message_stop",
+            StreamEvent::Ping => "ping",
+            StreamEvent::Error { .. } => "error",
+        }
+    }
+
+    /// The event as SSE: `event: NAME` then `data: JSON`.
+    pub fn to_sse(&self) -> String {
+        let data = serde_json::to_string(self).expect("stream events always serialize");
+        format!("event: {}\ndata: {data}\n\n", self.name())
+    }
+}
+
+/// Anthropic's error type for an HTTP status.
+pub fn error_type(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_follow_the_status() {
+        for (status, kind) in [
+            (400, "invalid_request_error"),
+            (401, "authentication_error"),
+            (402, "billing_error"),
+            (403, "permission_error"),
+            (404, "not_found_error"),
+            (405, "invalid_request_error"),
+            (408, "invalid_request_error"),
+            (413, "request_too_large"),
+            (429, "rate_limit_error"),
+            (500, "api_error"),
+            (502, "api_error"),
+            (503, "overloaded_error"),
+            (504, "timeout_error"),
+            (529, "overloaded_error"),
+        ] {
+            assert_eq!(error_type(status), kind, "{status}");
+        }
+    }
+
+    #[test]
+    fn requests_name_the_bad_field() {
+        let err = MessagesRequest::parse(br#"{"messages": [{"role": "user", "content": 3}]}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("messages[0]"), "{err}");
+        let err = MessagesRequest::parse(br#"{"model": "m"}"#).unwrap_err();
+        assert!(err.to_string().contains("messages"), "{err}");
+    }
+
+    #[test]
+    fn events_are_named_like_their_type() {
+        let event = StreamEvent::ContentBlockStop { index: 2 };
+        assert_eq!(
+            event.to_sse(),
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n"
+        );
+        assert_eq!(
+            StreamEvent::Ping.to_sse(),
+            "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
+    }
+}

@@ -1,0 +1,493 @@
+//! `POST /v1/messages` and `count_tokens` for Anthropic clients: what the
+//! provider receives (recorded by the mock), the answer and the exact event
+//! sequence, tool calls both ways, errors in Anthropic's shape, auth.
+
+mod common;
+
+use clawgate::mock::MockOptions;
+use common::*;
+use serde_json::{Value, json};
+
+const TOOL_ARGS: &str = r#"{"command":"echo from-the-tool"}"#;
+
+fn bash_tool() -> Value {
+    json!({"name": "Bash", "description": "Runs a command",
+           "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+           "cache_control": {"type": "ephemeral"}})
+}
+
+/// A request shaped like Claude Code's (trimmed): billing header, cached
+/// system blocks, adaptive thinking, effort, context management, metadata,
+/// a mid-conversation system message.
+fn claude_code_request(stream: bool) -> Value {
+    json!({
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 32000,
+        "stream": stream,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=sdk-cli; cch=1a2b;"},
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "Plan mode is off."},
+        ],
+        "tools": [bash_tool()],
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "metadata": {"user_id": "{\"device_id\":\"d\"}"},
+    })
+}
+
+#[tokio::test]
+async fn a_claude_code_request_is_translated_for_an_openai_provider() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw.messages(claude_code_request(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "primary");
+    assert_eq!(header(&response, "x-clawgate-attempts"), "1");
+    let sent = &primary.requests()[0]["body"];
+    assert_eq!(
+        sent,
+        &json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "You are Claude Code."},
+                {"role": "user", "content": "Say hello"},
+                {"role": "system", "content": "Plan mode is off."},
+            ],
+            "max_tokens": 32000,
+            "tools": [{"type": "function", "function": {"name": "Bash", "description": "Runs a command",
+                       "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}],
+            "reasoning_effort": "high",
+        })
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "id": "msg_chatcmpl-mock-1", "type": "message", "role": "assistant", "model": "primary/m",
+            "content": [
+                {"type": "thinking", "thinking": "The user greets me; I greet back.", "signature": ""},
+                {"type": "text", "text": "Hello from clawgate-mock."},
+            ],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 8, "output_tokens": 3, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0},
+        })
+    );
+}
+
+#[tokio::test]
+async fn kimi_rules_apply_to_translated_requests() {
+    let mock = healthy_mock().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"moonshot": {"baseUrl": mock.base_url(), "apiKey": KEY,
+            "models": [{"id": "kimi-k2.6", "reasoning": true, "compat": {"thinking": "optional"}}]}}},
+        "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2.6"}}},
+    });
+    let gw = gateway(config).await;
+    // Claude Code's adaptive thinking at high effort: Kimi's switch on.
+    assert_eq!(gw.messages(claude_code_request(false)).await.status(), 200);
+    let mut request = claude_code_request(false);
+    request["thinking"] = json!({"type": "disabled"});
+    assert_eq!(gw.messages(request).await.status(), 200);
+    let sent: Vec<Value> = mock
+        .requests()
+        .into_iter()
+        .map(|r| r["body"].clone())
+        .collect();
+    for (sent, switch) in sent.iter().zip(["enabled", "disabled"]) {
+        assert_eq!(sent["thinking"], json!({"type": switch}), "{sent:#}");
+        assert!(sent.get("reasoning_effort").is_none(), "{sent:#}");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_is_the_exact_anthropic_event_sequence() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw.messages(claude_code_request(true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), "text/event-stream");
+    let sent = &primary.requests()[0]["body"];
+    assert_eq!(sent["stream_options"], json!({"include_usage": true}));
+    let events = sse_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+    );
+    for (name, data) in &events {
+        assert_eq!(data["type"], json!(name));
+    }
+    assert_eq!(events[0].1["message"]["model"], "primary/m");
+    assert_eq!(
+        events[2].1["content_block"],
+        json!({"type": "thinking", "thinking": "", "signature": ""})
+    );
+    assert_eq!(
+        events[11].1["content_block"],
+        json!({"type": "text", "text": ""})
+    );
+    let text = |kind: &str| -> String {
+        events
+            .iter()
+            .filter_map(|(_, data)| data["delta"][kind].as_str())
+            .collect()
+    };
+    assert_eq!(text("thinking"), "The user greets me; I greet back.");
+    assert_eq!(text("text"), "Hello from clawgate-mock.");
+    assert_eq!(
+        events[16].1,
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+               "usage": {"input_tokens": 8, "output_tokens": 3, "cache_creation_input_tokens": 0,
+                         "cache_read_input_tokens": 0}})
+    );
+}
+
+async fn tool_calling_gateway() -> (TestGateway, clawgate::mock::MockServer) {
+    let primary = mock(MockOptions {
+        tool_call: Some(format!("Bash={TOOL_ARGS}")),
+        reply: "The tool said from-the-tool.".into(),
+        reasoning: String::new(),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    (gateway(chain_config(&primary, &backup)).await, primary)
+}
+
+#[tokio::test]
+async fn a_tool_round_trip_keeps_ids_paired_and_arguments_whole() {
+    let (gw, primary) = tool_calling_gateway().await;
+    let ask = json!({"model": "default", "max_tokens": 100, "stream": true, "tools": [bash_tool()],
+                     "messages": [{"role": "user", "content": "run it"}]});
+    let events = sse_events(&gw.messages(ask.clone()).await.text().await.unwrap());
+    let start = events
+        .iter()
+        .find(|(name, _)| name == "content_block_start")
+        .unwrap();
+    let id = start.1["content_block"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        start.1["content_block"],
+        json!({"type": "tool_use", "id": id, "name": "Bash", "input": {}})
+    );
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    );
+    let pieces: Vec<&str> = events
+        .iter()
+        .filter_map(|(_, data)| data["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(pieces.len(), 2, "the first piece rode with the id");
+    assert_eq!(pieces.concat(), TOOL_ARGS);
+    let delta = events
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
+
+    // The non-streamed answer carries the same call.
+    let mut whole = ask.clone();
+    whole["stream"] = json!(false);
+    let message: Value = gw.messages(whole).await.json().await.unwrap();
+    assert_eq!(
+        message["content"],
+        json!([{"type": "tool_use", "id": id, "name": "Bash", "input": {"command": "echo from-the-tool"}}])
+    );
+    assert_eq!(message["stop_reason"], "tool_use");
+
+    // The client answers the call; the provider sees its own id again.
+    let mut answer = ask;
+    answer["stream"] = json!(false);
+    answer["messages"] = json!([
+        {"role": "user", "content": "run it"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "Bash",
+                                           "input": {"command": "echo from-the-tool"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "from-the-tool\n"}]},
+    ]);
+    let message: Value = gw.messages(answer).await.json().await.unwrap();
+    assert_eq!(
+        message["content"],
+        json!([{"type": "text", "text": "The tool said from-the-tool."}])
+    );
+    let sent = &primary.requests()[2]["body"]["messages"];
+    assert_eq!(
+        sent[1]["tool_calls"][0]["id"], "functions.Bash:0",
+        "{sent:#}"
+    );
+    assert_eq!(
+        sent[2],
+        json!({"role": "tool", "tool_call_id": "functions.Bash:0", "content": "from-the-tool\n"})
+    );
+}
+
+#[tokio::test]
+async fn errors_take_anthropics_shape_with_the_openai_apis_status() {
+    let (primary, backup) = (
+        mock(MockOptions {
+            fail_status: Some(429),
+            fail_type: "rate_limit_reached_error".into(),
+            retry_after: Some(7),
+            ..MockOptions::default()
+        })
+        .await,
+        failing_mock(429, "engine_overloaded_error").await,
+    );
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw.messages(claude_code_request(false)).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, "retry-after"), "7");
+    assert_eq!(header(&response, "x-clawgate-attempts"), "2");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert!(body["request_id"].as_str().unwrap().starts_with("req_"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no provider can take the request now"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_context_overflow_reads_as_claude_code_expects() {
+    let primary = mock(MockOptions {
+        fail_status: Some(400),
+        fail_type: "invalid_request_error".into(),
+        fail_message:
+            "Invalid request: Your request exceeded model token limit: 262144 (requested: 270001)"
+                .into(),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw.messages(claude_code_request(true)).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        json!({"type": "invalid_request_error", "message": "prompt is too long: 270001 tokens > 262144"})
+    );
+    assert!(
+        backup.requests().is_empty(),
+        "a bad request does not fall over"
+    );
+}
+
+#[tokio::test]
+async fn models_resolve_like_the_openai_api_and_unknown_claude_names_take_the_default_chain() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["agents"]["defaults"]["models"] = json!({"backup/m": {"alias": "claude-haiku-4-5"}});
+    let gw = gateway(config).await;
+    let ask = |model: &str| json!({"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]});
+
+    let response = gw.messages(ask("backup/m")).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+
+    // A Claude name the config maps goes where it says.
+    let response = gw.messages(ask("claude-haiku-4-5")).await;
+    assert_eq!(header(&response, "x-clawgate-model"), "backup/m");
+
+    let response = gw.messages(ask("claude-3-5-haiku-20241022")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-model"), "primary/m");
+
+    let response = gw.messages(ask("gpt-nope")).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "not_found_error");
+}
+
+#[tokio::test]
+async fn bad_requests_are_invalid_request_errors() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    for (body, expected) in [
+        (json!({"max_tokens": 5}), "messages"),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "document",
+                   "source": {"type": "base64", "media_type": "application/pdf", "data": "x"}}]}]}),
+            "document block",
+        ),
+    ] {
+        let response = gw.messages(body).await;
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    assert!(primary.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_stream_broken_after_its_start_ends_with_an_error_event() {
+    let primary = mock(MockOptions {
+        error_after_chunks: Some(3),
+        fail_message: "engine hiccup".into(),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw.messages(claude_code_request(true)).await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error");
+    assert_eq!(data["error"]["type"], "api_error");
+    assert!(
+        data["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("engine hiccup")
+    );
+    assert_eq!(
+        events.iter().filter(|(n, _)| n == "message_start").count(),
+        1
+    );
+    assert!(!events.iter().any(|(n, _)| n == "message_stop"));
+}
+
+#[tokio::test]
+async fn the_token_is_accepted_as_x_api_key_or_bearer() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"auth": {"token": "gw-token-123"}});
+    let gw = gateway(config).await;
+    let body = json!({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]});
+    let send = |header: Option<(&'static str, &'static str)>| {
+        let mut request = gw
+            .client()
+            .post(format!("{}/v1/messages", gw.url))
+            .json(&body);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for header in [
+        ("x-api-key", "gw-token-123"),
+        ("authorization", "Bearer gw-token-123"),
+    ] {
+        assert_eq!(
+            send(Some(header)).await.unwrap().status(),
+            200,
+            "{header:?}"
+        );
+    }
+    for header in [
+        None,
+        Some(("x-api-key", "wrong")),
+        Some(("authorization", "Bearer wrong")),
+    ] {
+        let response = send(header).await.unwrap();
+        assert_eq!(response.status(), 401, "{header:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "authentication_error");
+    }
+    // The OpenAI API takes the key header too, and keeps its own error shape.
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn count_tokens_estimates_without_calling_a_provider() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let count = |body: Value| {
+        let request = gw
+            .client()
+            .post(format!("{}/v1/messages/count_tokens?beta=true", gw.url))
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            body["input_tokens"].as_u64().unwrap()
+        }
+    };
+    let short =
+        count(json!({"model": "claude-x", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let long = count(claude_code_request(false)).await;
+    assert!(short > 0 && long > short, "{short} {long}");
+    assert!(primary.requests().is_empty() && backup.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_base_url_answers_head_and_get() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"auth": {"token": "gw-token-123"}});
+    let gw = gateway(config).await;
+    let client = gw.client();
+    assert_eq!(client.head(&gw.url).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(&gw.url).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn moonshot_usage_streams_once_with_cache_reads_apart() {
+    let primary = mock(MockOptions {
+        style: "moonshot".into(),
+        cached_tokens: 3,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let ask = json!({"max_tokens": 50, "stream": true,
+                     "messages": [{"role": "user", "content": "one two three four five six"}]});
+    let events = sse_events(&gw.messages(ask).await.text().await.unwrap());
+    let deltas: Vec<&Value> = events
+        .iter()
+        .filter(|(name, _)| name == "message_delta")
+        .map(|(_, data)| data)
+        .collect();
+    // The mock counts the prompt's words: the whole messages array as JSON.
+    assert_eq!(
+        deltas,
+        [
+            &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                 "usage": {"input_tokens": 3, "output_tokens": 3, "cache_creation_input_tokens": 0,
+                           "cache_read_input_tokens": 3}})
+        ]
+    );
+    assert_eq!(events.last().unwrap().0, "message_stop");
+}
