@@ -115,6 +115,9 @@ pub struct Loaded {
     /// Paths of keys clawgate accepted but does not use.
     pub ignored: Vec<String>,
     pub warnings: Vec<String>,
+    /// Paths of secrets written literally in the file rather than as
+    /// `${VAR}` (each also a warning): the file then needs mode 600.
+    pub literal_secrets: Vec<String>,
 }
 
 /// Reads and validates the config from `source`.

@@ -30,13 +30,21 @@ pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
         .collect()
 }
 
+/// The providers a config defines: the valid ones, and the ids of those
+/// whose entry has errors (reported at the entry, not again at each use).
+pub(super) struct Known<'a> {
+    pub providers: &'a BTreeMap<String, Arc<Provider>>,
+    pub broken: &'a BTreeSet<String>,
+}
+
 fn known_ref(
     text: &str,
     path: &str,
-    providers: &BTreeMap<String, Arc<Provider>>,
+    known: &Known<'_>,
     aliases: &BTreeMap<String, ModelRef>,
     v: &mut Validator,
 ) -> Option<ModelRef> {
+    let providers = known.providers;
     if let Some(target) = aliases.get(text) {
         return Some(target.clone());
     }
@@ -49,6 +57,7 @@ fn known_ref(
     };
     let model_ref = normalize_ref(providers, model_ref);
     match providers.get(model_ref.provider()) {
+        None if known.broken.contains(model_ref.provider()) => {}
         None => v.error(
             path,
             format!("unknown provider {:?} in {text:?}", model_ref.provider()),
@@ -70,14 +79,16 @@ fn known_ref(
 pub(super) fn routing(
     raw: RawAgentDefaults,
     providers: &BTreeMap<String, Arc<Provider>>,
+    broken: &BTreeSet<String>,
     v: &mut Validator,
 ) -> Option<Routing> {
+    let known = Known { providers, broken };
     let mut aliases = BTreeMap::new();
     let mut params = HashMap::new();
     let no_aliases = BTreeMap::new();
     for (key, entry) in &raw.models {
         let path = format!("agents.defaults.models.{key}");
-        let Some(model_ref) = known_ref(key, &path, providers, &no_aliases, v) else {
+        let Some(model_ref) = known_ref(key, &path, &known, &no_aliases, v) else {
             continue;
         };
         if let Some(alias) = &entry.alias {
@@ -109,7 +120,7 @@ pub(super) fn routing(
         Some(primary) => known_ref(
             &primary,
             "agents.defaults.model.primary",
-            providers,
+            &known,
             &aliases,
             v,
         ),
@@ -124,7 +135,7 @@ pub(super) fn routing(
     let mut resolved_fallbacks = Vec::new();
     for (index, fallback) in fallbacks.iter().enumerate() {
         let path = format!("agents.defaults.model.fallbacks[{index}]");
-        if let Some(model_ref) = known_ref(fallback, &path, providers, &aliases, v) {
+        if let Some(model_ref) = known_ref(fallback, &path, &known, &aliases, v) {
             if resolved_fallbacks.contains(&model_ref) || primary.as_ref() == Some(&model_ref) {
                 v.warnings.push(format!(
                     "{path}: {fallback:?} is already in the chain; listed once"
