@@ -228,7 +228,7 @@ fn every_error_is_reported_at_once_with_its_path() {
         "models.providers.bad.models[0].compat.maxTokensField: expected one of \"max_tokens\", \"max_completion_tokens\", found \"limit\"",
         "models.providers.bad.models[1].id: duplicate model id \"m\"",
         "agents.defaults.model.primary: unknown provider \"nowhere\" in \"nowhere/m\"",
-        "agents.defaults.model.fallbacks[0]: provider \"moonshot\" has no model \"kimi-k9\"; add it to models.providers.moonshot.models",
+        "agents.defaults.model.fallbacks[0]: provider \"moonshot\" has no model \"kimi-k9\"; to use it, add it to models.providers.moonshot.models; did you mean `moonshot/kimi-k3`?",
         "agents.defaults.model.fallbacks[1]: \"alias-missing\" is neither an alias nor a provider/model ref",
         "agents.defaults.thinkingDefault: expected one of off, minimal, low, medium, high; found \"extreme\"",
     ];
@@ -651,4 +651,41 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
         );
     }
     assert!(!warnings.contains("sk-literal"), "{warnings}");
+}
+
+#[test]
+fn unknown_refs_suggest_the_nearest_and_a_bare_id_is_found_under_its_provider() {
+    let errors = errors_of(
+        r#"{agents: {defaults: {model: {primary: "kimi-for-coding", fallbacks: ["openruter/moonshotai/kimi-k2.6"]}}}}"#,
+        &ALL_KEYS,
+    );
+    assert_eq!(
+        errors,
+        [
+            "agents.defaults.model.primary: \"kimi-for-coding\" is neither an alias nor a provider/model ref; did you mean `kimi/kimi-for-coding`?",
+            "agents.defaults.model.fallbacks[0]: unknown provider \"openruter\" in \"openruter/moonshotai/kimi-k2.6\"; did you mean `openrouter/moonshotai/kimi-k2.6`?",
+        ]
+    );
+    let config = load("{}", &ALL_KEYS).unwrap().config;
+    // A bare id one provider has is that provider's; OpenRouter's ids hold a `/`.
+    for (name, resolved) in [
+        ("kimi-for-coding", Some("kimi/kimi-for-coding")),
+        (
+            "moonshotai/kimi-k2.6",
+            Some("openrouter/moonshotai/kimi-k2.6"),
+        ),
+        ("kimi-k2.6", Some("moonshot/kimi-k2.6")),
+        ("kimi-k9", None),
+    ] {
+        assert_eq!(
+            config.resolve(name).map(|r| r.to_string()).as_deref(),
+            resolved,
+            "{name}"
+        );
+    }
+    let unknown = config.chain(Some("moonshot/kimi-k2.66")).unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "unknown model `moonshot/kimi-k2.66`: not a configured provider/model ref or alias; did you mean `moonshot/kimi-k2.6`? (GET /v1/models and `clawgate models list` list them)"
+    );
 }

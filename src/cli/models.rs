@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{CliError, SourceArgs, print_json};
+use crate::config::suggest;
 use crate::config::{ApiKey, Secrets};
 
 #[derive(Debug, Subcommand)]
@@ -37,7 +38,14 @@ pub fn list_models(
     let (_, loaded) = source_args.load(Secrets::Offline)?;
     let config = &loaded.config;
     if let Some(id) = provider.filter(|id| !config.providers.contains_key(*id)) {
-        return Err(CliError::Other(format!("no provider {id:?} in the config")));
+        let ids = config.providers.keys().map(String::as_str);
+        let hint = suggest::did_you_mean(&suggest::nearest(id, ids.clone()))
+            .map(|hint| format!("; {hint}"))
+            .unwrap_or_default();
+        let all = ids.collect::<Vec<_>>().join(", ");
+        return Err(CliError::Other(format!(
+            "no provider {id:?} in the config{hint} (configured: {all})"
+        )));
     }
     let rows: Vec<Value> = config
         .models()

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::super::raw::{RawAgentDefaults, RawModelChoice};
-use super::super::{ModelRef, Provider, Routing, Secrets, normalize_ref};
+use super::super::{ModelRef, Provider, Routing, Secrets, normalize_ref, suggest};
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
 
@@ -48,10 +48,26 @@ fn known_ref(
     if let Some(target) = aliases.get(text) {
         return Some(target.clone());
     }
+    let hint = || {
+        let refs: Vec<String> = providers
+            .values()
+            .flat_map(|p| p.models.iter().map(|m| format!("{}/{}", p.id, m.id)))
+            .collect();
+        let candidates = refs
+            .iter()
+            .map(String::as_str)
+            .chain(aliases.keys().map(String::as_str));
+        suggest::did_you_mean(&suggest::nearest(text, candidates))
+            .map(|hint| format!("; {hint}"))
+            .unwrap_or_default()
+    };
     let Some(model_ref) = ModelRef::parse(text) else {
         v.error(
             path,
-            format!("{text:?} is neither an alias nor a provider/model ref"),
+            format!(
+                "{text:?} is neither an alias nor a provider/model ref{}",
+                hint()
+            ),
         );
         return None;
     };
@@ -60,15 +76,20 @@ fn known_ref(
         None if known.broken.contains(model_ref.provider()) => {}
         None => v.error(
             path,
-            format!("unknown provider {:?} in {text:?}", model_ref.provider()),
+            format!(
+                "unknown provider {:?} in {text:?}{}",
+                model_ref.provider(),
+                hint()
+            ),
         ),
         Some(provider) if provider.model(model_ref.model()).is_none() => v.error(
             path,
             format!(
-                "provider {:?} has no model {:?}; add it to models.providers.{}.models",
+                "provider {:?} has no model {:?}; to use it, add it to models.providers.{}.models{}",
                 provider.id,
                 model_ref.model(),
-                provider.id
+                provider.id,
+                hint()
             ),
         ),
         Some(_) => return Some(model_ref),
