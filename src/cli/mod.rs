@@ -59,7 +59,7 @@ enum Command {
     },
     /// Send one message through the fallback chain, without a server.
     Agent(AgentArgs),
-    /// Check the config, keys, env file and port.
+    /// Check the env files, the config, the keys, the port (and, with --probe, each provider).
     Doctor(DoctorArgs),
     /// What OpenClaw needs to use this gateway.
     Openclaw {
@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     },
             } => models::list_models(&source, provider.as_deref(), json),
             Command::Agent(args) => agent::agent(args).await,
-            Command::Doctor(args) => doctor::doctor(&args.source),
+            Command::Doctor(args) => Ok(doctor::doctor(&args).await),
             Command::Openclaw {
                 command: OpenclawCommand::Provider { source },
             } => openclaw::provider(&source),
