@@ -1131,3 +1131,27 @@ async fn doctor_probe_contacts_each_target_and_classifies_failures() {
     assert_eq!(healthy.requests().len(), 1);
     assert!(!stdout.contains(SECRET), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_what_it_loaded_and_takes_bind_localhost() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let config_path = files.config(&env_keyed_config(&primary, &backup));
+    let env_file = files.write("keys.env", &format!("MOCK_KEY={SECRET}\n"), 0o600);
+    let (notify, _socket) = notify_socket(&files);
+    let served =
+        Served::start_with(&config_path, &env_file, &notify, &["--bind", "localhost"]).await;
+    assert!(
+        served.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    assert_contains(
+        &served.logs(),
+        &format!(
+            "config {}; chain primary/m -> backup/m; listening on http://127.0.0.1:",
+            config_path.display()
+        ),
+    );
+    assert_eq!(served.chat().await.status(), 200);
+}

@@ -103,8 +103,16 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         errors,
         [
-            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set",
-            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set",
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 needs it: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model",
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; chain target openrouter/auto needs it: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model",
+        ]
+    );
+    // With only the fallback's key, clawgate starts and says what it skips.
+    let partial = load(text, &[("OPENROUTER_API_KEY", "k")]).unwrap();
+    assert_eq!(
+        partial.warnings,
+        [
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
         ]
     );
     let loaded = load(

@@ -124,3 +124,16 @@ async fn a_request_for_an_unknown_model_is_told_the_nearest_known_ones() {
     assert_eq!(answered.status(), 200);
     assert_eq!(header(&answered, "x-clawgate-model"), "backup/only-here");
 }
+
+#[tokio::test]
+async fn a_primary_without_its_key_is_skipped_and_the_fallback_answers() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["models"]["providers"]["primary"]["apiKey"] = json!("${PRIMARY_KEY}");
+    let gw = gateway(config).await;
+    let answered = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(header(&answered, "x-clawgate-model"), "backup/m");
+    assert_eq!(header(&answered, "x-clawgate-attempts"), "2");
+    assert!(primary.requests().is_empty(), "no request without a key");
+}

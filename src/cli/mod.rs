@@ -45,7 +45,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gateway.
+    /// Run the gateway; it listens on http://127.0.0.1:18700 unless told otherwise.
     Serve(ServeArgs),
     /// Check or print the configuration.
     Config {
@@ -202,4 +202,38 @@ fn print_json(value: &impl serde::Serialize) {
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values serialize")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag of every command, with the command's path, that `--help`
+    /// shows without a description.
+    fn undescribed(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.get_help().is_none() && !arg.is_positional() {
+                out.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            undescribed(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_is_described_and_serve_shows_the_default_address() {
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        undescribed(&command, "clawgate", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
+        let serve = command.find_subcommand_mut("serve").unwrap();
+        let help = serve.render_help().to_string();
+        assert!(help.contains("127.0.0.1:18700"), "{help}");
+        assert!(help.contains("[default: 18700]"), "{help}");
+        assert!(help.contains("[default: 127.0.0.1]"), "{help}");
+    }
 }

@@ -15,8 +15,10 @@ pub enum ModelsCommand {
     List {
         #[command(flatten)]
         source: SourceArgs,
-        #[arg(long)]
+        /// Only this provider's models (a provider id such as `moonshot`).
+        #[arg(long, value_name = "ID")]
         provider: Option<String>,
+        /// Print the models as JSON.
         #[arg(long)]
         json: bool,
     },

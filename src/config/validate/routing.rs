@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::super::raw::{RawAgentDefaults, RawModelChoice};
-use super::super::{ModelRef, Provider, Routing, Secrets, normalize_ref, suggest};
+use super::super::{ApiKey, ModelRef, Provider, Routing, Secrets, normalize_ref, suggest};
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
 
@@ -183,10 +183,16 @@ pub(super) fn routing(
     })
 }
 
-/// A provider in the default chain without its key cannot serve: an error
-/// (unless offline). Any other provider the user configured without its key
-/// is a warning; built-in providers the user never mentioned stay quiet
-/// (`clawgate models list` shows their key status).
+/// A chain target whose provider lacks its key cannot answer. When no
+/// target of the default chain has its key, each missing one is an error
+/// (unless offline); when some have, the others are warnings: clawgate
+/// starts and serves from the targets it can (a target without its key
+/// fails as `missing_key` and the chain falls over), as LiteLLM does with
+/// a deployment whose key is unset. Either way the message names the
+/// targets that need the variable and the ways to provide it. Any other
+/// provider the user configured without its key is a warning; built-in
+/// providers the user never mentioned stay quiet (`clawgate models list`
+/// shows their key status).
 pub(super) fn check_keys_of_chain(
     routing: &Routing,
     providers: &BTreeMap<String, Arc<Provider>>,
@@ -195,9 +201,17 @@ pub(super) fn check_keys_of_chain(
     secrets: Secrets,
     v: &mut Validator,
 ) {
-    let in_chain: BTreeSet<&str> = std::iter::once(&routing.primary)
+    let chain: Vec<&ModelRef> = std::iter::once(&routing.primary)
         .chain(&routing.fallbacks)
-        .map(ModelRef::provider)
+        .collect();
+    let servable: Vec<&str> = chain
+        .iter()
+        .filter(|r| {
+            providers
+                .get(r.provider())
+                .is_some_and(|p| !matches!(p.api_key, ApiKey::Missing { .. }))
+        })
+        .map(|r| r.as_str())
         .collect();
     for var in missing
         .iter()
@@ -211,12 +225,37 @@ pub(super) fn check_keys_of_chain(
             continue;
         }
         let message = format!("environment variable {} is not set", var.var);
-        if in_chain.contains(provider) && secrets == Secrets::Required {
-            v.error(&var.path, message);
-        } else if !in_chain.contains(provider) && user_providers.contains(provider) {
+        let targets: Vec<&str> = chain
+            .iter()
+            .filter(|r| r.provider() == provider)
+            .map(|r| r.as_str())
+            .collect();
+        if targets.is_empty() {
+            if user_providers.contains(provider) {
+                v.warnings.push(format!(
+                    "{}: {message}; provider {provider:?} is not in the default chain",
+                    var.path
+                ));
+            }
+            continue;
+        }
+        if secrets == Secrets::Offline {
+            continue;
+        }
+        let targets = targets.join(", ");
+        let how = format!(
+            "export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take {targets} out of agents.defaults.model"
+        );
+        if servable.is_empty() {
+            v.error(
+                &var.path,
+                format!("{message}; chain target {targets} needs it: {how}"),
+            );
+        } else {
             v.warnings.push(format!(
-                "{}: {message}; provider {provider:?} is not in the default chain",
-                var.path
+                "{}: {message}; chain target {targets} is skipped (its requests fall over to {}) until it is set: {how}",
+                var.path,
+                servable.join(", ")
             ));
         }
     }
