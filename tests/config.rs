@@ -297,7 +297,10 @@ fn a_non_loopback_bind_needs_a_token() {
 
 #[test]
 fn syntax_errors_and_non_objects_are_reported() {
-    assert!(errors_of("{ models: ", &[])[0].starts_with("invalid JSON5: "));
+    assert!(
+        errors_of("{ models: ", &[])[0]
+            .starts_with("invalid JSON5 at line 1, column 1: this `{` is never closed: add `}`")
+    );
     assert_eq!(errors_of("[]", &[]), ["the config must be a JSON object"]);
 }
 

@@ -11,6 +11,7 @@ mod keys;
 mod raw;
 mod show;
 pub mod suggest;
+mod syntax;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -134,8 +135,8 @@ pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Load
 
 /// Validates config text; [`load`] without the file system.
 pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let document: Value = json5::from_str(text)
-        .map_err(|e| ConfigErrors::single("", format!("invalid JSON5: {e}")))?;
+    let document: Value =
+        json5::from_str(text).map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))?;
     validate::validate(document, env, secrets)
 }
 
