@@ -414,6 +414,48 @@ async fn show_and_models_list_never_print_a_key() {
     );
     assert_eq!(unknown.status.code(), Some(1));
     assert_contains(&text(&unknown.stderr), "no provider \"nope\"");
+    let misspelt = run(
+        &[
+            "models",
+            "list",
+            "--config",
+            s(&path),
+            "--provider",
+            "backpu",
+        ],
+        &[],
+    );
+    assert_eq!(misspelt.status.code(), Some(1));
+    assert_contains(
+        &text(&misspelt.stderr),
+        "error: no provider \"backpu\" in the config; did you mean `backup`? (configured: backup, primary)",
+    );
+}
+
+#[test]
+fn serve_without_a_config_file_says_it_runs_on_built_in_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--port", "0", "--log-format", "text"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("MOONSHOT_API_KEY", "k")
+        .env("OPENROUTER_API_KEY", "k")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
+        .map(Result::unwrap)
+        .find(|line| line.contains("listening on"))
+        .expect("serve logs its address");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_contains(
+        &line,
+        "no config file, built-in defaults; chain moonshot/kimi-k2.6 -> openrouter/moonshotai/kimi-k2.6; listening on http://127.0.0.1:",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
