@@ -662,6 +662,24 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
         );
     }
     assert!(!warnings.contains("sk-literal"), "{warnings}");
+
+    // A key in the config's own env block is in the file too, unless the
+    // environment overrides it.
+    let text = r#"{ env: { vars: { OPENROUTER_API_KEY: "sk-in-file" } } }"#;
+    let loaded = load(text, &[("MOONSHOT_API_KEY", "k")]).unwrap();
+    assert_eq!(loaded.literal_secrets, ["env.vars.OPENROUTER_API_KEY"]);
+    assert_eq!(
+        loaded.warnings,
+        [
+            "env.vars.OPENROUTER_API_KEY: a secret written in the config file (used by models.providers.openrouter.apiKey); move it to an env file (chmod 600, passed with --env-file)"
+        ]
+    );
+    let overridden = load(
+        text,
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    )
+    .unwrap();
+    assert!(overridden.literal_secrets.is_empty());
 }
 
 #[test]

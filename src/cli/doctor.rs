@@ -7,12 +7,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::{SourceArgs, chain_text};
-use crate::config::{self, ApiKey, Config, Environment, Secrets, Source};
+use crate::config::{self, ApiKey, Config, Environment, Secrets, Source, Timeouts};
 use crate::providers;
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
@@ -165,8 +165,14 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
     }
 }
 
+/// Each provider's key. A chain target without its key fails the check
+/// when no target of the chain has one (nothing could answer), and is a
+/// warning otherwise (`serve` starts and skips it), as at startup.
 fn check_keys(config: &Config, report: &mut Report) {
     let chain = config.chain(None).unwrap_or_default();
+    let servable = chain
+        .iter()
+        .any(|t| !matches!(t.provider.api_key, ApiKey::Missing { .. }));
     for provider in config.providers.values() {
         let in_chain = chain.iter().any(|t| t.provider.id == provider.id);
         let role = if in_chain {
@@ -183,13 +189,25 @@ fn check_keys(config: &Config, report: &mut Report) {
                 Mark::Ok,
                 format!("provider {} ({role}): no key configured", provider.id),
             ),
-            ApiKey::Missing { var } => report.check(
-                if in_chain { Mark::Fail } else { Mark::Warn },
-                format!(
-                    "provider {} ({role}): {var} is not set; export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
-                    provider.id
-                ),
-            ),
+            ApiKey::Missing { var } => {
+                let mark = if in_chain && !servable {
+                    Mark::Fail
+                } else {
+                    Mark::Warn
+                };
+                let skipped = if in_chain && servable {
+                    "; requests skip it until it is"
+                } else {
+                    ""
+                };
+                report.check(
+                    mark,
+                    format!(
+                        "provider {} ({role}): {var} is not set{skipped}; export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
+                        provider.id
+                    ),
+                );
+            }
         }
     }
 }
@@ -205,6 +223,9 @@ fn check_port(config: &Config, report: &mut Report) {
     }
 }
 
+/// The longest a probe waits for a provider's answer to begin.
+const PROBE_FIRST_BYTE: Duration = Duration::from_secs(30);
+
 /// Sends each target of the default chain one minimal, non-streamed request.
 async fn probe(config: &Config, report: &mut Report) {
     let upstream = match Upstream::new(config.gateway.timeouts.connect) {
@@ -213,6 +234,12 @@ async fn probe(config: &Config, report: &mut Report) {
             report.check(Mark::Fail, format!("probe: no HTTP client: {err}"));
             return;
         }
+    };
+    // A probe waits for a first byte at most this long, whatever the
+    // config allows a real request.
+    let timeouts = Timeouts {
+        first_byte: config.gateway.timeouts.first_byte.min(PROBE_FIRST_BYTE),
+        ..config.gateway.timeouts
     };
     let body =
         r#"{"messages":[{"role":"user","content":"Reply with one word: ok"}],"max_tokens":16}"#;
@@ -225,7 +252,7 @@ async fn probe(config: &Config, report: &mut Report) {
                 &target,
                 body,
                 false,
-                &config.gateway.timeouts,
+                &timeouts,
                 &config.gateway.limits,
                 &config.redactor,
             )

@@ -68,13 +68,12 @@ impl AccessRecord {
     }
 
     /// Records the attempts of a chain's result and passes it on.
-    pub fn chain<T: std::borrow::Borrow<Answer>>(
+    pub fn chain(
         &self,
-        result: Result<T, CompletionError>,
-    ) -> Result<T, CompletionError> {
+        result: Result<Answer, CompletionError>,
+    ) -> Result<Answer, CompletionError> {
         self.update(|entry| match &result {
             Ok(answer) => {
-                let answer = answer.borrow();
                 entry.attempts = answer
                     .failures
                     .iter()

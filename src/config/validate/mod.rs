@@ -91,6 +91,20 @@ pub(super) fn validate(
         ));
     }
     let env_block = env_block(&user);
+    let nested_env = |name: &str| {
+        user.pointer("/env/vars")
+            .is_some_and(|vars| vars.get(name).is_some())
+    };
+    let env_paths: HashMap<&String, String> = env_block
+        .keys()
+        .map(
+            |name| match user.pointer("/env").and_then(|e| e.get(name)) {
+                Some(Value::String(_)) => (name, format!("env.{name}")),
+                _ if nested_env(name) => (name, format!("env.vars.{name}")),
+                _ => (name, format!("env.{name}")),
+            },
+        )
+        .collect();
     let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
         Some(Value::Object(providers)) => providers.keys().cloned().collect(),
         _ => BTreeSet::new(),
@@ -116,6 +130,25 @@ pub(super) fn validate(
                     var.var
                 ),
             );
+        }
+    }
+    // A secret whose value comes from the config's own `env` block is
+    // written in the file as much as a literal `apiKey` is.
+    let mut literal = literal;
+    for var in &used {
+        let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
+        let in_file = env_paths
+            .get(&var.var)
+            .filter(|_| env.get(&var.var).is_none());
+        let Some(path) = in_file.filter(|_| is_secret).cloned() else {
+            continue;
+        };
+        if !literal.iter().any(|(p, _)| *p == path) {
+            v.warnings.push(format!(
+                "{path}: a secret written in the config file (used by {}); move it to an env file (chmod 600, passed with --env-file)",
+                var.path
+            ));
+            literal.push((path, var.var.clone()));
         }
     }
     // Every substituted value, and every key, token and credential header
