@@ -91,20 +91,7 @@ pub(super) fn validate(
         ));
     }
     let env_block = env_block(&user);
-    let nested_env = |name: &str| {
-        user.pointer("/env/vars")
-            .is_some_and(|vars| vars.get(name).is_some())
-    };
-    let env_paths: HashMap<&String, String> = env_block
-        .keys()
-        .map(
-            |name| match user.pointer("/env").and_then(|e| e.get(name)) {
-                Some(Value::String(_)) => (name, format!("env.{name}")),
-                _ if nested_env(name) => (name, format!("env.vars.{name}")),
-                _ => (name, format!("env.{name}")),
-            },
-        )
-        .collect();
+    let env_section = user.get("env").cloned();
     let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
         Some(Value::Object(providers)) => providers.keys().cloned().collect(),
         _ => BTreeSet::new(),
@@ -137,13 +124,9 @@ pub(super) fn validate(
     let mut literal = literal;
     for var in &used {
         let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
-        let in_file = env_paths
-            .get(&var.var)
-            .filter(|_| env.get(&var.var).is_none());
-        let Some(path) = in_file.filter(|_| is_secret).cloned() else {
-            continue;
-        };
-        if !literal.iter().any(|(p, _)| *p == path) {
+        let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
+        let path = env_block_path(env_section.as_ref(), &var.var);
+        if is_secret && from_file && !literal.iter().any(|(p, _)| *p == path) {
             v.warnings.push(format!(
                 "{path}: a secret written in the config file (used by {}); move it to an env file (chmod 600, passed with --env-file)",
                 var.path
@@ -340,6 +323,15 @@ fn env_block(user: &Value) -> HashMap<String, String> {
         }
     }
     vars
+}
+
+/// Where the config's `env` block defines `name`: at its top level, else in
+/// `env.vars`.
+fn env_block_path(env_section: Option<&Value>, name: &str) -> String {
+    match env_section.and_then(|env| env.get(name)) {
+        Some(Value::String(_)) => format!("env.{name}"),
+        _ => format!("env.vars.{name}"),
+    }
 }
 
 /// The built-in defaults with the user's config merged over them, per
