@@ -153,6 +153,25 @@ async fn every_request_gets_one_line_whatever_its_outcome() {
     assert!(field(&lines[1], "answered_by").is_null());
     assert_eq!(field(&lines[2], "status"), 413);
     assert_eq!(field(&lines[3], "status"), 401);
+
+    // Probes and scrapers are logged at debug only: the next info line is
+    // the request after them.
+    let health = client
+        .get(format!("{}/healthz", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    health.bytes().await.unwrap();
+    let unknown_route = client
+        .get(format!("{}/v2/models", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_route.status(), 404);
+    let lines = captured.wait_for(5).await;
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(field(&lines[4], "message"), "GET /v2/models 404");
 }
 
 #[tokio::test]
