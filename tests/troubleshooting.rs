@@ -75,6 +75,13 @@ fn config_errors_and_warnings_are_quoted() {
         ("{agents: {defaults: {model: 'openruter/auto'}}}", &KEYS),
         ("{gateway: {bind: '0.0.0.0'}}", &KEYS),
         ("{models: {mode: 'mix'}}", &KEYS),
+        (
+            "{}",
+            &[
+                ("MOONSHOT_API_KEY", "sk-copied\r"),
+                ("OPENROUTER_API_KEY", "k"),
+            ],
+        ),
     ];
     let mut messages = Vec::new();
     for (text, env) in cases {
@@ -104,6 +111,8 @@ fn startup_errors_are_quoted() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
     let missing_env = dir.path().join("secrets.env");
+    let exported = dir.path().join("exported.env");
+    std::fs::write(&exported, "export MOONSHOT_API_KEY=sk-x\n").unwrap();
     let cases = [
         run(&["serve", "--bind", "0.0.0.0", "--port", "0"], &KEYS),
         run(&["serve", "--port", &port], &KEYS).replace(&port, "18700"),
@@ -112,6 +121,8 @@ fn startup_errors_are_quoted() {
             &KEYS,
         )
         .replace(dir.path().to_str().unwrap(), "~/.config/clawgate"),
+        run(&["serve", "--env-file", exported.to_str().unwrap()], &KEYS)
+            .replace(exported.to_str().unwrap(), "~/.config/clawgate/secrets.env"),
     ];
     let messages: Vec<String> = cases
         .iter()
