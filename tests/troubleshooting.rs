@@ -367,20 +367,74 @@ async fn every_upstream_failure_class_is_explained() {
 }
 
 #[tokio::test]
+async fn a_busy_gateway_is_quoted() {
+    let hanging = mock(MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    })
+    .await;
+    let mut config = chain_config(&hanging, &hanging);
+    config["gateway"] = json!({"limits": {"maxConcurrentRequests": 1}});
+    let gw = gateway(config).await;
+    let held = tokio::spawn({
+        let request = gw.client().post(format!("{}/v1/chat/completions", gw.url));
+        request.json(&json!({"messages": user_message()})).send()
+    });
+    // The first request holds the only slot once the mock has it.
+    let arrived = async {
+        while hanging.requests().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), arrived)
+        .await
+        .expect("the first request reaches the mock");
+    let refused = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(refused.status(), 503);
+    let message = refusal(refused)
+        .await
+        .replace("limit of 1 requests", "limit of 1024 requests");
+    held.abort();
+    assert_quoted(&[message]);
+}
+
+#[tokio::test]
 async fn broken_streams_are_explained() {
     let mut messages = Vec::new();
-    for options in [
-        MockOptions {
-            drop_after_chunks: Some(1),
-            ..MockOptions::default()
-        },
-        MockOptions {
-            no_done: true,
-            ..MockOptions::default()
-        },
+    for (options, gateway_extra) in [
+        (
+            MockOptions {
+                drop_after_chunks: Some(1),
+                ..MockOptions::default()
+            },
+            json!({}),
+        ),
+        (
+            MockOptions {
+                no_done: true,
+                ..MockOptions::default()
+            },
+            json!({}),
+        ),
+        (
+            MockOptions {
+                error_after_chunks: Some(1),
+                ..MockOptions::default()
+            },
+            json!({}),
+        ),
+        (
+            MockOptions {
+                chunk_delay_ms: 60_000,
+                ..MockOptions::default()
+            },
+            json!({"timeouts": {"idleSeconds": 0.3}}),
+        ),
     ] {
         let mock = mock(options).await;
-        let gw = gateway(chain_config(&mock, &mock)).await;
+        let mut config = chain_config(&mock, &mock);
+        config["gateway"] = gateway_extra;
+        let gw = gateway(config).await;
         let body = gw
             .chat(json!({"stream": true, "messages": user_message()}))
             .await
