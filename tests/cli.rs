@@ -414,6 +414,48 @@ async fn show_and_models_list_never_print_a_key() {
     );
     assert_eq!(unknown.status.code(), Some(1));
     assert_contains(&text(&unknown.stderr), "no provider \"nope\"");
+    let misspelt = run(
+        &[
+            "models",
+            "list",
+            "--config",
+            s(&path),
+            "--provider",
+            "backpu",
+        ],
+        &[],
+    );
+    assert_eq!(misspelt.status.code(), Some(1));
+    assert_contains(
+        &text(&misspelt.stderr),
+        "error: no provider \"backpu\" in the config; did you mean `backup`? (configured: backup, primary)",
+    );
+}
+
+#[test]
+fn serve_without_a_config_file_says_it_runs_on_built_in_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--port", "0", "--log-format", "text"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("MOONSHOT_API_KEY", "k")
+        .env("OPENROUTER_API_KEY", "k")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
+        .map(Result::unwrap)
+        .find(|line| line.contains("listening on"))
+        .expect("serve logs its address");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_contains(
+        &line,
+        "no config file, built-in defaults; chain moonshot/kimi-k2.6 -> openrouter/moonshotai/kimi-k2.6; listening on http://127.0.0.1:",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1038,4 +1080,121 @@ async fn openclaw_provider_prints_the_entry_and_never_a_literal_token() {
     assert!(!shown.contains(SECRET), "{shown}");
     assert_contains(&shown, "\"apiKey\": \"${CLAWGATE_TOKEN}\"");
     assert_contains(&shown, "gateway.auth.token is written literally");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_runs_every_check_and_reports_each_problem_once() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    // A literal key in a file others can read, a missing env file, and a
+    // chain whose keys are not set: all reported, each once.
+    let mut config = env_keyed_config(&primary, &backup);
+    config["models"]["providers"]["backup"]["apiKey"] = json!(SECRET);
+    config["gateway"] = json!({"port": 0});
+    let path = files.config(&config);
+    let missing_env = files.dir.path().join("absent.env");
+    let output = run(
+        &[
+            "doctor",
+            "--config",
+            s(&path),
+            "--env-file",
+            s(&missing_env),
+        ],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    assert!(
+        !text(&output.stderr).contains("error:"),
+        "{}",
+        text(&output.stderr)
+    );
+    for expected in [
+        "FAIL cannot read env file",
+        "ok   config",
+        &format!(
+            "FAIL config {} is readable by group or others (mode 644); run chmod 600 on it (it holds secrets)",
+            path.display()
+        ),
+        "warn config: models.providers.backup.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${BACKUP_API_KEY}\" here",
+        // The backup has its key: serve would start and skip the primary.
+        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it is; export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
+        "ok   provider backup (in the chain): key set",
+        "ok   127.0.0.1:0 is free",
+        "checks: ",
+    ] {
+        assert_eq!(
+            stdout.matches(expected).count(),
+            1,
+            "{expected:?} once in:\n{stdout}"
+        );
+    }
+
+    // An invalid config is one failure listing every error; the checks that
+    // need a config say they were skipped.
+    let bad = files.write("bad.json", r#"{"gateway": {"authToken": "t"}}"#, 0o600);
+    let output = run(&["doctor", "--config", s(&bad)], &[]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout.matches("FAIL").count(), 1, "{stdout}");
+    assert_contains(&stdout, "gateway.authToken: unknown key");
+    assert_contains(&stdout, "warn keys, port and probes not checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_probe_contacts_each_target_and_classifies_failures() {
+    let files = Files::new();
+    let healthy = healthy_mock().await;
+    let overloaded = failing_mock(503, "engine_overloaded_error").await;
+    let mut config = env_keyed_config(&healthy, &overloaded);
+    config["gateway"] = json!({"port": 0});
+    let path = files.config(&config);
+    let env = files.write("keys.env", &format!("MOCK_KEY={SECRET}\n"), 0o600);
+    let output = run(
+        &[
+            "doctor",
+            "--probe",
+            "--config",
+            s(&path),
+            "--env-file",
+            s(&env),
+        ],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_contains(&stdout, "ok   probe primary/m: 200 in ");
+    assert_contains(&stdout, "FAIL probe backup/m: provider_error (503) in ");
+    assert_contains(
+        &stdout,
+        &format!("({}/chat/completions)", overloaded.base_url()),
+    );
+    assert_eq!(healthy.requests().len(), 1);
+    assert!(!stdout.contains(SECRET), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_what_it_loaded_and_takes_bind_localhost() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let config_path = files.config(&env_keyed_config(&primary, &backup));
+    let env_file = files.write("keys.env", &format!("MOCK_KEY={SECRET}\n"), 0o600);
+    let (notify, _socket) = notify_socket(&files);
+    let served =
+        Served::start_with(&config_path, &env_file, &notify, &["--bind", "localhost"]).await;
+    assert!(
+        served.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    assert_contains(
+        &served.logs(),
+        &format!(
+            "config {}; chain primary/m -> backup/m; listening on http://127.0.0.1:",
+            config_path.display()
+        ),
+    );
+    assert_eq!(served.chat().await.status(), 200);
 }

@@ -103,8 +103,16 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         errors,
         [
-            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set",
-            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set",
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 needs it: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model",
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; chain target openrouter/auto needs it: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model",
+        ]
+    );
+    // With only the fallback's key, clawgate starts and says what it skips.
+    let partial = load(text, &[("OPENROUTER_API_KEY", "k")]).unwrap();
+    assert_eq!(
+        partial.warnings,
+        [
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
         ]
     );
     let loaded = load(
@@ -218,7 +226,7 @@ fn every_error_is_reported_at_once_with_its_path() {
     let expected = [
         "models.providers.broken.baseURL: unknown key; did you mean `baseUrl`?",
         "models.providers.broken.models[0].contextwindow: unknown key; did you mean `contextWindow`?",
-        "agents.defaults.model.fallback: unknown key; did you mean `fallbacks`?",
+        "agents.defaults.model.fallback: unknown key; clawgate does not read it here; did you mean `agents.defaults.model.fallbacks`? (see docs/configuration.md#agentsdefaults)",
         "models.mode: expected \"merge\" or \"replace\", found \"mix\"",
         "gateway.port: invalid type: string \"eighty\", expected u16",
         "models.providers.broken.api: API \"anthropic-messages\" is not supported yet; clawgate speaks \"openai-completions\"",
@@ -227,10 +235,8 @@ fn every_error_is_reported_at_once_with_its_path() {
         "models.providers.bad.baseUrl: expected an http(s) URL, found \"not a url\"",
         "models.providers.bad.models[0].compat.maxTokensField: expected one of \"max_tokens\", \"max_completion_tokens\", found \"limit\"",
         "models.providers.bad.models[1].id: duplicate model id \"m\"",
-        "agents.defaults.models.bad/m: unknown provider \"bad\" in \"bad/m\"",
-        "agents.defaults.models.broken/m: unknown provider \"broken\" in \"broken/m\"",
         "agents.defaults.model.primary: unknown provider \"nowhere\" in \"nowhere/m\"",
-        "agents.defaults.model.fallbacks[0]: provider \"moonshot\" has no model \"kimi-k9\"; add it to models.providers.moonshot.models",
+        "agents.defaults.model.fallbacks[0]: provider \"moonshot\" has no model \"kimi-k9\"; to use it, add it to models.providers.moonshot.models; did you mean `moonshot/kimi-k3`?",
         "agents.defaults.model.fallbacks[1]: \"alias-missing\" is neither an alias nor a provider/model ref",
         "agents.defaults.thinkingDefault: expected one of off, minimal, low, medium, high; found \"extreme\"",
     ];
@@ -241,6 +247,12 @@ fn every_error_is_reported_at_once_with_its_path() {
             errors.join("\n")
         );
     }
+    // A provider with errors is reported once, at its entry: the refs to it
+    // do not add "unknown provider".
+    assert!(
+        !errors.iter().any(|e| e.contains("unknown provider \"b")),
+        "{errors:#?}"
+    );
 }
 
 #[test]
@@ -285,7 +297,10 @@ fn a_non_loopback_bind_needs_a_token() {
 
 #[test]
 fn syntax_errors_and_non_objects_are_reported() {
-    assert!(errors_of("{ models: ", &[])[0].starts_with("invalid JSON5: "));
+    assert!(
+        errors_of("{ models: ", &[])[0]
+            .starts_with("invalid JSON5 at line 1, column 1: this `{` is never closed: add `}`")
+    );
     assert_eq!(errors_of("[]", &[]), ["the config must be a JSON object"]);
 }
 
@@ -551,5 +566,155 @@ fn allowed_hosts_are_names_without_ports() {
     assert!(
         errors[0].starts_with("gateway.allowedHosts[0]: expected a host name"),
         "{errors:?}"
+    );
+}
+
+#[test]
+fn unknown_keys_in_clawgate_sections_fail_the_config() {
+    for (text, path, nearest) in [
+        (
+            "{gateway: {authToken: 't'}}",
+            "gateway.authToken",
+            "gateway.auth.token",
+        ),
+        (
+            "{gateway: {timeouts: {firstByte: 5}}}",
+            "gateway.timeouts.firstByte",
+            "gateway.timeouts.firstByteSeconds",
+        ),
+        (
+            "{gateway: {maxBody: 5}}",
+            "gateway.maxBody",
+            "gateway.maxBodyBytes",
+        ),
+        (
+            "{agents: {defaults: {fallbacks: ['openrouter/moonshotai/kimi-k2.6']}}}",
+            "agents.defaults.fallbacks",
+            "agents.defaults.model.fallbacks",
+        ),
+        (
+            "{agents: {defaults: {thinking: 'low'}}}",
+            "agents.defaults.thinking",
+            "agents.defaults.thinkingDefault",
+        ),
+    ] {
+        let errors = errors_of(text, &ALL_KEYS);
+        assert_eq!(errors.len(), 1, "{text}: {errors:#?}");
+        assert!(
+            errors[0].starts_with(&format!("{path}: unknown key"))
+                && errors[0].contains(&format!("did you mean `{nearest}`?")),
+            "{text}: {}",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn impossible_base_urls_are_errors_at_the_provider_only() {
+    let text = r#"{
+        models: { providers: { local: { baseUrl: "http://127.0.0.1:8080/v1/chat/completions", models: [{ id: "m" }] } } },
+        agents: { defaults: { model: { primary: "local/m" } } },
+    }"#;
+    assert_eq!(
+        errors_of(text, &ALL_KEYS),
+        [
+            "models.providers.local.baseUrl: ends in /chat/completions, which clawgate appends itself; use \"http://127.0.0.1:8080/v1\""
+        ]
+    );
+    let text =
+        r#"{ models: { providers: { openrouter: { baseUrl: "https://openrouter.ai/v1" } } } }"#;
+    assert_eq!(
+        errors_of(text, &ALL_KEYS),
+        [
+            "models.providers.openrouter.baseUrl: openrouter.ai serves the openai-completions API under \"/api/v1\", not \"/v1\"; use \"https://openrouter.ai/api/v1\""
+        ]
+    );
+}
+
+#[test]
+fn literal_secrets_are_warned_about_with_the_variable_to_use() {
+    let text = r#"{
+        gateway: { auth: { token: "plain-token" } },
+        models: { providers: {
+            moonshot: { apiKey: "sk-literal-moonshot" },
+            "my-llm": { baseUrl: "http://127.0.0.1:8080/v1", apiKey: "sk-literal-local", models: [{ id: "m" }] },
+            openrouter: { apiKey: "${OPENROUTER_API_KEY}" },
+        } },
+    }"#;
+    let loaded = load(text, &ALL_KEYS).unwrap();
+    assert_eq!(
+        loaded.literal_secrets,
+        [
+            "models.providers.moonshot.apiKey",
+            "models.providers.my-llm.apiKey",
+            "gateway.auth.token"
+        ]
+    );
+    let warnings = loaded.warnings.join("\n");
+    for expected in [
+        "models.providers.moonshot.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${MOONSHOT_API_KEY}\" here",
+        "models.providers.my-llm.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${MY_LLM_API_KEY}\" here",
+        "gateway.auth.token: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_TOKEN}\" here",
+    ] {
+        assert!(
+            warnings.contains(expected),
+            "{expected} not in:\n{warnings}"
+        );
+    }
+    assert!(!warnings.contains("sk-literal"), "{warnings}");
+
+    // A key in the config's own env block is in the file too, unless the
+    // environment overrides it.
+    let text = r#"{ env: { vars: { OPENROUTER_API_KEY: "sk-in-file" } } }"#;
+    let loaded = load(text, &[("MOONSHOT_API_KEY", "k")]).unwrap();
+    assert_eq!(loaded.literal_secrets, ["env.vars.OPENROUTER_API_KEY"]);
+    assert_eq!(
+        loaded.warnings,
+        [
+            "env.vars.OPENROUTER_API_KEY: a secret written in the config file (used by models.providers.openrouter.apiKey); move it to an env file (chmod 600, passed with --env-file)"
+        ]
+    );
+    let overridden = load(
+        text,
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    )
+    .unwrap();
+    assert!(overridden.literal_secrets.is_empty());
+}
+
+#[test]
+fn unknown_refs_suggest_the_nearest_and_a_bare_id_is_found_under_its_provider() {
+    let errors = errors_of(
+        r#"{agents: {defaults: {model: {primary: "kimi-for-coding", fallbacks: ["openruter/moonshotai/kimi-k2.6"]}}}}"#,
+        &ALL_KEYS,
+    );
+    assert_eq!(
+        errors,
+        [
+            "agents.defaults.model.primary: \"kimi-for-coding\" is neither an alias nor a provider/model ref; did you mean `kimi/kimi-for-coding`?",
+            "agents.defaults.model.fallbacks[0]: unknown provider \"openruter\" in \"openruter/moonshotai/kimi-k2.6\"; did you mean `openrouter/moonshotai/kimi-k2.6`?",
+        ]
+    );
+    let config = load("{}", &ALL_KEYS).unwrap().config;
+    // A bare id one provider has is that provider's; OpenRouter's ids hold a `/`.
+    for (name, resolved) in [
+        ("kimi-for-coding", Some("kimi/kimi-for-coding")),
+        (
+            "moonshotai/kimi-k2.6",
+            Some("openrouter/moonshotai/kimi-k2.6"),
+        ),
+        ("kimi-k2.6", Some("moonshot/kimi-k2.6")),
+        ("kimi-k9", None),
+    ] {
+        assert_eq!(
+            config.resolve(name).map(|r| r.to_string()).as_deref(),
+            resolved,
+            "{name}"
+        );
+    }
+    let unknown = config.chain(Some("moonshot/kimi-k2.66")).unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "unknown model `moonshot/kimi-k2.66`: not a configured provider/model ref or alias; did you mean `moonshot/kimi-k2.6`? (GET /v1/models and `clawgate models list` list them)"
     );
 }

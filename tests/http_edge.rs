@@ -158,14 +158,15 @@ async fn models_lists_refs_and_aliases_with_their_limits_and_never_a_key() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["backup/m", "primary/m", "fast"]);
-    let primary_entry = &body["data"][1];
+    assert_eq!(ids, ["default", "backup/m", "primary/m", "fast"]);
+    let primary_entry = &body["data"][2];
     assert_eq!(primary_entry["context_window"], 1000);
     assert_eq!(primary_entry["max_output_tokens"], 100);
     assert_eq!(primary_entry["reasoning"], true);
     assert_eq!(primary_entry["input"], json!(["text", "image"]));
     assert_eq!(primary_entry["owned_by"], "primary");
-    assert_eq!(body["data"][2]["alias_of"], "primary/m");
+    assert_eq!(body["data"][3]["alias_of"], "primary/m");
+    assert_eq!(body["data"][0]["alias_of"], "primary/m");
 }
 
 #[tokio::test]

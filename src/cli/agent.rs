@@ -18,6 +18,7 @@ use crate::wire::openai::{ChatRequest, Usage, message_text};
 pub struct AgentArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// The user message to send.
     #[arg(long)]
     message: String,
     /// A ref or alias; default: agents.defaults.model.primary.
@@ -26,6 +27,7 @@ pub struct AgentArgs {
     /// Thinking level: off, minimal, low, medium or high.
     #[arg(long, value_name = "LEVEL")]
     thinking: Option<ThinkingLevel>,
+    /// Print the answer, reasoning, usage and every attempt as JSON.
     #[arg(long)]
     json: bool,
 }

@@ -17,6 +17,7 @@ pub enum ConfigCommand {
         /// Do not require referenced environment variables to be set.
         #[arg(long)]
         offline: bool,
+        /// Print the result (valid, errors, warnings, ignored keys) as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -1,71 +1,178 @@
-//! `clawgate doctor`: every check of the config, keys, files and port.
+//! `clawgate doctor`: every check of the env files, the config file, the
+//! config, the keys of the chain and the port, each run and reported once
+//! whatever the others found (as OpenClaw's own `doctor` and `brew doctor`
+//! do); the exit code is 1 if any failed. `--probe` also sends each target
+//! of the chain a minimal request through the real upstream code.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{CliError, SourceArgs, chain_text};
-use crate::config::{self, ApiKey, Secrets};
+use super::{SourceArgs, chain_text};
+use crate::config::{self, ApiKey, Config, Environment, Secrets, Source, Timeouts};
+use crate::providers;
+use crate::upstream::Upstream;
+use crate::wire::openai::ChatRequest;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Also send each target of the chain a minimal chat request (a few
+    /// tokens each) and report its latency, status and failure class.
+    #[arg(long)]
+    pub probe: bool,
 }
 
-pub fn doctor(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
-    let mut failed = false;
-    let mut check = |ok: Option<bool>, text: String| {
-        let mark = match ok {
-            Some(true) => "ok  ",
-            Some(false) => "FAIL",
-            None => "warn",
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// The checks' results, printed as they come, counted at the end.
+#[derive(Default)]
+struct Report {
+    ok: usize,
+    warned: usize,
+    failed: usize,
+}
+
+impl Report {
+    fn check(&mut self, mark: Mark, text: impl AsRef<str>) {
+        let label = match mark {
+            Mark::Ok => {
+                self.ok += 1;
+                "ok  "
+            }
+            Mark::Warn => {
+                self.warned += 1;
+                "warn"
+            }
+            Mark::Fail => {
+                self.failed += 1;
+                "FAIL"
+            }
         };
-        failed |= ok == Some(false);
-        println!("{mark} {text}");
-    };
-    for path in &source_args.env_file {
+        // A check's text may span lines (every error of a config): they are
+        // indented under its mark.
+        let text = text.as_ref().replace('\n', "\n     ");
+        println!("{label} {text}");
+    }
+}
+
+pub async fn doctor(args: &DoctorArgs) -> ExitCode {
+    let mut report = Report::default();
+    let env = environment(&args.source, &mut report);
+    let source = config::locate(args.source.config.as_deref(), &env);
+    let config = check_config(&source, &env, &mut report);
+    if let Some(config) = &config {
+        check_keys(config, &mut report);
+        check_port(config, &mut report);
+        if args.probe {
+            probe(config, &mut report).await;
+        }
+    } else {
+        report.check(
+            Mark::Warn,
+            "keys, port and probes not checked: they need a valid config",
+        );
+    }
+    println!(
+        "{} checks: {} ok, {} warnings, {} failed",
+        report.ok + report.warned + report.failed,
+        report.ok,
+        report.warned,
+        report.failed
+    );
+    if report.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The process environment with every env file that can be read, each
+/// file checked (exists, private) and reported once.
+fn environment(source: &SourceArgs, report: &mut Report) -> Environment {
+    let mut env = Environment::from_process();
+    for path in &source.env_file {
         let text = path.to_string_lossy();
-        match text.strip_prefix('-') {
-            Some(optional) if !Path::new(optional).exists() => check(
-                Some(true),
-                format!("optional env file {optional} is absent"),
-            ),
-            Some(optional) => {
-                let (ok, text) = env_file_check(Path::new(optional));
-                check(Some(ok), text);
-            }
-            None => {
-                let (ok, text) = env_file_check(path);
-                check(Some(ok), text);
-            }
+        let (path, optional) = match text.strip_prefix('-') {
+            Some(optional) => (PathBuf::from(optional), true),
+            None => (path.clone(), false),
+        };
+        if optional && !path.exists() {
+            report.check(
+                Mark::Ok,
+                format!("optional env file {} is absent", path.display()),
+            );
+            continue;
+        }
+        let (mark, text) = private_file_check("env file", &path);
+        match env.load_env_file(&path) {
+            Ok(()) => report.check(mark, text),
+            Err(err) => report.check(Mark::Fail, err.to_string()),
         }
     }
-    let env = source_args.environment()?;
-    let source = config::locate(source_args.config.as_deref(), &env);
-    let config = match config::load(&source, &env, Secrets::Offline) {
+    if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
+        match env.load_credentials(&dir) {
+            Ok(()) => report.check(
+                Mark::Ok,
+                format!("systemd credentials read from {}", dir.display()),
+            ),
+            Err(err) => report.check(Mark::Fail, err.to_string()),
+        }
+    }
+    env
+}
+
+/// The config file and the config: valid or every error; each warning; a
+/// file holding secrets must be private.
+fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Option<Config> {
+    match config::load(source, env, Secrets::Offline) {
         Ok(loaded) => {
-            check(
-                Some(true),
+            report.check(
+                Mark::Ok,
                 format!(
                     "config {source} is valid; chain {}",
                     chain_text(&loaded.config)
                 ),
             );
-            loaded.config
+            if let (Source::File(path), false) = (source, loaded.literal_secrets.is_empty()) {
+                let (mark, text) = private_file_check("config", path);
+                let mark = if mark == Mark::Ok {
+                    Mark::Ok
+                } else {
+                    Mark::Fail
+                };
+                report.check(mark, format!("{text} (it holds secrets)"));
+            }
+            for warning in &loaded.warnings {
+                report.check(Mark::Warn, format!("config: {warning}"));
+            }
+            Some(loaded.config)
         }
         Err(errors) => {
-            check(
-                Some(false),
-                format!("config {source} is invalid:\n{errors}"),
-            );
-            println!("1 or more checks failed");
-            return Ok(ExitCode::FAILURE);
+            report.check(Mark::Fail, format!("config {source} is invalid:\n{errors}"));
+            None
         }
-    };
+    }
+}
+
+/// Each provider's key. A chain target without its key fails the check
+/// when no target of the chain has one (nothing could answer), and is a
+/// warning otherwise (`serve` starts and skips it), as at startup.
+fn check_keys(config: &Config, report: &mut Report) {
     let chain = config.chain(None).unwrap_or_default();
+    let servable = chain
+        .iter()
+        .any(|t| !matches!(t.provider.api_key, ApiKey::Missing { .. }));
     for provider in config.providers.values() {
         let in_chain = chain.iter().any(|t| t.provider.id == provider.id);
         let role = if in_chain {
@@ -74,48 +181,122 @@ pub fn doctor(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
             "not in the chain"
         };
         match &provider.api_key {
-            ApiKey::Set(_) => check(
-                Some(true),
+            ApiKey::Set(_) => report.check(
+                Mark::Ok,
                 format!("provider {} ({role}): key set", provider.id),
             ),
-            ApiKey::None => check(
-                Some(true),
+            ApiKey::None => report.check(
+                Mark::Ok,
                 format!("provider {} ({role}): no key configured", provider.id),
             ),
-            ApiKey::Missing { var } => check(
-                if in_chain { Some(false) } else { None },
-                format!("provider {} ({role}): {var} is not set", provider.id),
-            ),
+            ApiKey::Missing { var } => {
+                let mark = if in_chain && !servable {
+                    Mark::Fail
+                } else {
+                    Mark::Warn
+                };
+                let skipped = if in_chain && servable {
+                    "; requests skip it until it is"
+                } else {
+                    ""
+                };
+                report.check(
+                    mark,
+                    format!(
+                        "provider {} ({role}): {var} is not set{skipped}; export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
+                        provider.id
+                    ),
+                );
+            }
         }
     }
-    let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
-    match std::net::TcpListener::bind(addr) {
-        Ok(_) => check(Some(true), format!("{addr} is free")),
-        Err(err) => check(Some(false), format!("cannot listen on {addr}: {err}")),
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
-/// An env file holds secrets: it must exist and be private to its owner.
-fn env_file_check(path: &Path) -> (bool, String) {
+fn check_port(config: &Config, report: &mut Report) {
+    let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
+        Err(err) => report.check(
+            Mark::Fail,
+            format!("cannot listen on {addr}: {err} (is clawgate already running? `--port` picks another)"),
+        ),
+    }
+}
+
+/// The longest a probe waits for a provider's answer to begin.
+const PROBE_FIRST_BYTE: Duration = Duration::from_secs(30);
+
+/// Sends each target of the default chain one minimal, non-streamed request.
+async fn probe(config: &Config, report: &mut Report) {
+    let upstream = match Upstream::new(config.gateway.timeouts.connect) {
+        Ok(upstream) => upstream,
+        Err(err) => {
+            report.check(Mark::Fail, format!("probe: no HTTP client: {err}"));
+            return;
+        }
+    };
+    // A probe waits for a first byte at most this long, whatever the
+    // config allows a real request.
+    let timeouts = Timeouts {
+        first_byte: config.gateway.timeouts.first_byte.min(PROBE_FIRST_BYTE),
+        ..config.gateway.timeouts
+    };
+    let body =
+        r#"{"messages":[{"role":"user","content":"Reply with one word: ok"}],"max_tokens":16}"#;
+    let request = ChatRequest::parse(body).expect("the probe request is valid");
+    for target in config.chain(None).unwrap_or_default() {
+        let started = Instant::now();
+        let body = request.write(&providers::edits(&request, &target));
+        let result = upstream
+            .attempt(
+                &target,
+                body,
+                false,
+                &timeouts,
+                &config.gateway.limits,
+                &config.redactor,
+            )
+            .await;
+        let millis = started.elapsed().as_millis();
+        let url = target.provider.completions_url.as_str();
+        match result {
+            Ok(_) => report.check(
+                Mark::Ok,
+                format!("probe {}: 200 in {millis} ms ({url})", target.model_ref),
+            ),
+            Err(error) => {
+                let status = error
+                    .status()
+                    .map_or("no status".to_string(), |s| s.as_u16().to_string());
+                report.check(
+                    Mark::Fail,
+                    format!(
+                        "probe {}: {} ({status}) in {millis} ms ({url}): {error}",
+                        target.model_ref,
+                        error.kind().label()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A file that holds secrets must exist and be private to its owner.
+fn private_file_check(what: &str, path: &Path) -> (Mark, String) {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(path) {
-        Err(err) => (false, format!("env file {}: {err}", path.display())),
+        Err(err) => (Mark::Fail, format!("{what} {}: {err}", path.display())),
         Ok(meta) if meta.permissions().mode() & 0o077 != 0 => (
-            false,
+            Mark::Fail,
             format!(
-                "env file {} is readable by group or others (mode {:o}); run chmod 600 on it",
+                "{what} {} is readable by group or others (mode {:o}); run chmod 600 on it",
                 path.display(),
                 meta.permissions().mode() & 0o777
             ),
         ),
         Ok(_) => (
-            true,
-            format!("env file {} is private to its owner", path.display()),
+            Mark::Ok,
+            format!("{what} {} is private to its owner", path.display()),
         ),
     }
 }

@@ -45,7 +45,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gateway.
+    /// Run the gateway; it listens on http://127.0.0.1:18700 unless told otherwise.
     Serve(ServeArgs),
     /// Check or print the configuration.
     Config {
@@ -59,7 +59,7 @@ enum Command {
     },
     /// Send one message through the fallback chain, without a server.
     Agent(AgentArgs),
-    /// Check the config, keys, env file and port.
+    /// Check the env files, the config, the keys, the port (and, with --probe, each provider).
     Doctor(DoctorArgs),
     /// What OpenClaw needs to use this gateway.
     Openclaw {
@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     },
             } => models::list_models(&source, provider.as_deref(), json),
             Command::Agent(args) => agent::agent(args).await,
-            Command::Doctor(args) => doctor::doctor(&args.source),
+            Command::Doctor(args) => Ok(doctor::doctor(&args).await),
             Command::Openclaw {
                 command: OpenclawCommand::Provider { source },
             } => openclaw::provider(&source),
@@ -202,4 +202,38 @@ fn print_json(value: &impl serde::Serialize) {
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values serialize")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag of every command, with the command's path, that `--help`
+    /// shows without a description.
+    fn undescribed(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.get_help().is_none() && !arg.is_positional() {
+                out.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            undescribed(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_is_described_and_serve_shows_the_default_address() {
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        undescribed(&command, "clawgate", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
+        let serve = command.find_subcommand_mut("serve").unwrap();
+        let help = serve.render_help().to_string();
+        assert!(help.contains("127.0.0.1:18700"), "{help}");
+        assert!(help.contains("[default: 18700]"), "{help}");
+        assert!(help.contains("[default: 127.0.0.1]"), "{help}");
+    }
 }

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{CliError, SourceArgs, print_json};
+use crate::config::suggest;
 use crate::config::{ApiKey, Secrets};
 
 #[derive(Debug, Subcommand)]
@@ -14,8 +15,10 @@ pub enum ModelsCommand {
     List {
         #[command(flatten)]
         source: SourceArgs,
-        #[arg(long)]
+        /// Only this provider's models (a provider id such as `moonshot`).
+        #[arg(long, value_name = "ID")]
         provider: Option<String>,
+        /// Print the models as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -37,7 +40,14 @@ pub fn list_models(
     let (_, loaded) = source_args.load(Secrets::Offline)?;
     let config = &loaded.config;
     if let Some(id) = provider.filter(|id| !config.providers.contains_key(*id)) {
-        return Err(CliError::Other(format!("no provider {id:?} in the config")));
+        let ids = config.providers.keys().map(String::as_str);
+        let hint = suggest::did_you_mean(&suggest::nearest(id, ids.clone()))
+            .map(|hint| format!("; {hint}"))
+            .unwrap_or_default();
+        let all = ids.collect::<Vec<_>>().join(", ");
+        return Err(CliError::Other(format!(
+            "no provider {id:?} in the config{hint} (configured: {all})"
+        )));
     }
     let rows: Vec<Value> = config
         .models()

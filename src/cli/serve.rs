@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, SourceArgs, chain_text, report};
-use crate::config::{Config, Secrets, is_loopback, parse_bind};
+use crate::config::{Config, Secrets, Source, is_loopback, parse_bind};
 use crate::gateway::Gateway;
 use crate::ops::systemd;
 use crate::server;
@@ -21,11 +21,11 @@ use crate::server;
 pub struct ServeArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Port to listen on (overrides gateway.port; default 18700).
+    /// Port to listen on (overrides gateway.port) [default: 18700].
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
     /// Address to listen on: an IP address, or `localhost` (overrides
-    /// gateway.bind; default 127.0.0.1). Anything but loopback needs
+    /// gateway.bind) [default: 127.0.0.1]. Anything but loopback needs
     /// gateway.auth.token.
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     bind: Option<IpAddr>,
@@ -110,7 +110,11 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         addr,
     ));
     systemd::spawn_watchdog();
-    tracing::info!(%addr, chain, "config {source}; listening on http://{addr}");
+    let loaded_from = match &source {
+        Source::File(path) => format!("config {}", path.display()),
+        Source::Defaults => "no config file, built-in defaults".to_string(),
+    };
+    tracing::info!(%addr, chain, "{loaded_from}; chain {chain}; listening on http://{addr}");
     systemd::ready(&format!("serving on {addr}; chain {chain}"));
     server::run(listener, gateway, shutdown_signal(terminate, interrupt))
         .await

@@ -2,10 +2,16 @@
 //! ignores (an OpenClaw setting for something else) from a misspelling of a
 //! key it reads.
 //!
-//! An unknown key is accepted and reported once as ignored, unless it differs
-//! from a key read at the same place only by case or by a small edit
-//! (`baseURL`, `fallback`, `apikey`): that is an error, because a typo must
-//! never silently drop a setting.
+//! Outside clawgate's own sections, an unknown key is accepted and reported
+//! once as ignored, unless it differs from a key read at the same place only
+//! by case or by a small edit (`baseURL`, `fallback`, `apikey`): that is an
+//! error, because a typo must never silently drop a setting.
+//!
+//! Inside clawgate's own sections ([`Shape::Section`]: `gateway`, its
+//! `auth`, `timeouts` and `limits`, and `agents.defaults` with its `model`)
+//! every key is either read by clawgate, a known OpenClaw key (ignored), or
+//! an error naming the nearest key clawgate reads there and the docs: a
+//! user who writes `gateway.authToken` must not believe auth is on.
 
 use serde_json::Value;
 
@@ -14,12 +20,28 @@ enum Shape {
     /// A value clawgate reads without looking at its keys.
     Leaf,
     Object(&'static [(&'static str, Shape)]),
+    /// One of clawgate's own sections: unknown keys that OpenClaw does not
+    /// define there either are errors.
+    Section(&'static Section),
     /// An object whose keys are names chosen by the user.
     MapOf(&'static Shape),
     ListOf(&'static Shape),
     /// `agents.defaults.model`: a ref string or `{primary, fallbacks}`.
     StringOr(&'static Shape),
 }
+
+/// A section clawgate owns.
+struct Section {
+    /// The keys clawgate reads here.
+    read: &'static [(&'static str, Shape)],
+    /// Keys OpenClaw defines here that clawgate does not read.
+    openclaw: &'static [&'static str],
+    /// The anchor of the section in docs/configuration.md.
+    docs: &'static str,
+}
+
+/// Where the sections are documented; an error names the anchor too.
+pub const DOCS: &str = "docs/configuration.md";
 
 const COST: Shape = Shape::Object(&[
     ("input", Shape::Leaf),
@@ -63,40 +85,7 @@ const PROVIDER: Shape = Shape::Object(&[
 
 const ROOT: Shape = Shape::Object(&[
     ("env", Shape::Leaf),
-    (
-        "gateway",
-        Shape::Object(&[
-            ("port", Shape::Leaf),
-            ("bind", Shape::Leaf),
-            (
-                "auth",
-                Shape::Object(&[("token", Shape::Leaf), ("openMetrics", Shape::Leaf)]),
-            ),
-            ("maxBodyBytes", Shape::Leaf),
-            ("shutdownGraceSeconds", Shape::Leaf),
-            ("allowedHosts", Shape::Leaf),
-            ("allowedOrigins", Shape::Leaf),
-            (
-                "timeouts",
-                Shape::Object(&[
-                    ("connectSeconds", Shape::Leaf),
-                    ("firstByteSeconds", Shape::Leaf),
-                    ("idleSeconds", Shape::Leaf),
-                    ("clientHeaderSeconds", Shape::Leaf),
-                    ("clientBodySeconds", Shape::Leaf),
-                ]),
-            ),
-            (
-                "limits",
-                Shape::Object(&[
-                    ("maxConnections", Shape::Leaf),
-                    ("maxConcurrentRequests", Shape::Leaf),
-                    ("maxResponseBytes", Shape::Leaf),
-                    ("maxEventBytes", Shape::Leaf),
-                ]),
-            ),
-        ]),
-    ),
+    ("gateway", Shape::Section(&GATEWAY)),
     (
         "models",
         Shape::Object(&[
@@ -106,28 +95,163 @@ const ROOT: Shape = Shape::Object(&[
     ),
     (
         "agents",
-        Shape::Object(&[(
-            "defaults",
-            Shape::Object(&[
-                (
-                    "model",
-                    Shape::StringOr(&Shape::Object(&[
-                        ("primary", Shape::Leaf),
-                        ("fallbacks", Shape::Leaf),
-                    ])),
-                ),
-                (
-                    "models",
-                    Shape::MapOf(&Shape::Object(&[
-                        ("alias", Shape::Leaf),
-                        ("params", Shape::Leaf),
-                    ])),
-                ),
-                ("thinkingDefault", Shape::Leaf),
-            ]),
-        )]),
+        Shape::Object(&[("defaults", Shape::Section(&AGENT_DEFAULTS))]),
     ),
 ]);
+
+const GATEWAY: Section = Section {
+    read: &[
+        ("port", Shape::Leaf),
+        ("bind", Shape::Leaf),
+        ("auth", Shape::Section(&GATEWAY_AUTH)),
+        ("maxBodyBytes", Shape::Leaf),
+        ("shutdownGraceSeconds", Shape::Leaf),
+        ("allowedHosts", Shape::Leaf),
+        ("allowedOrigins", Shape::Leaf),
+        ("timeouts", Shape::Section(&GATEWAY_TIMEOUTS)),
+        ("limits", Shape::Section(&GATEWAY_LIMITS)),
+    ],
+    // OpenClaw's own gateway settings (its config schema, 2026): they
+    // configure OpenClaw's gateway, not this one.
+    openclaw: &[
+        "mode",
+        "customBindHost",
+        "controlUi",
+        "trustedProxies",
+        "allowRealIpFallback",
+        "tools",
+        "handshakeTimeoutMs",
+        "channelHealthCheckMinutes",
+        "channelStaleEventThresholdMinutes",
+        "channelMaxRestartsPerHour",
+        "tailscale",
+        "remote",
+        "reload",
+        "tls",
+        "http",
+        "push",
+        "nodes",
+    ],
+    docs: "gateway",
+};
+
+const GATEWAY_AUTH: Section = Section {
+    read: &[("token", Shape::Leaf), ("openMetrics", Shape::Leaf)],
+    openclaw: &[
+        "mode",
+        "password",
+        "allowTailscale",
+        "rateLimit",
+        "trustedProxy",
+    ],
+    docs: "gateway",
+};
+
+const GATEWAY_TIMEOUTS: Section = Section {
+    read: &[
+        ("connectSeconds", Shape::Leaf),
+        ("firstByteSeconds", Shape::Leaf),
+        ("idleSeconds", Shape::Leaf),
+        ("clientHeaderSeconds", Shape::Leaf),
+        ("clientBodySeconds", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "gateway",
+};
+
+const GATEWAY_LIMITS: Section = Section {
+    read: &[
+        ("maxConnections", Shape::Leaf),
+        ("maxConcurrentRequests", Shape::Leaf),
+        ("maxResponseBytes", Shape::Leaf),
+        ("maxEventBytes", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "gateway",
+};
+
+const AGENT_DEFAULTS: Section = Section {
+    read: &[
+        ("model", Shape::StringOr(&Shape::Section(&AGENT_MODEL))),
+        (
+            "models",
+            Shape::MapOf(&Shape::Object(&[
+                ("alias", Shape::Leaf),
+                ("params", Shape::Leaf),
+            ])),
+        ),
+        ("thinkingDefault", Shape::Leaf),
+    ],
+    // OpenClaw's agent settings that are not about the model chain (its
+    // config schema, 2026, and keys of earlier releases).
+    openclaw: &[
+        "params",
+        "imageModel",
+        "imageGenerationModel",
+        "videoGenerationModel",
+        "musicGenerationModel",
+        "voiceModel",
+        "mediaGenerationAutoProviderFallback",
+        "pdfModel",
+        "pdfMaxBytesMb",
+        "pdfMaxPages",
+        "workspace",
+        "skills",
+        "silentReply",
+        "repoRoot",
+        "promptOverlays",
+        "systemPromptOverride",
+        "skipBootstrap",
+        "skipOptionalBootstrapFiles",
+        "contextInjection",
+        "bootstrapMaxChars",
+        "bootstrapTotalMaxChars",
+        "bootstrapPromptTruncationWarning",
+        "experimental",
+        "userTimezone",
+        "startupContext",
+        "contextLimits",
+        "timeFormat",
+        "envelopeTimezone",
+        "envelopeTimestamp",
+        "envelopeElapsed",
+        "contextTokens",
+        "cliBackends",
+        "memorySearch",
+        "contextPruning",
+        "compaction",
+        "runRetries",
+        "embeddedAgent",
+        "verboseDefault",
+        "toolProgressDetail",
+        "reasoningDefault",
+        "elevatedDefault",
+        "blockStreamingDefault",
+        "blockStreamingBreak",
+        "blockStreamingChunk",
+        "blockStreamingCoalesce",
+        "humanDelay",
+        "timeoutSeconds",
+        "mediaMaxMb",
+        "imageMaxDimensionPx",
+        "imageQuality",
+        "typingIntervalSeconds",
+        "typingMode",
+        "heartbeat",
+        "maxConcurrent",
+        "subagents",
+        "sandbox",
+        "tools",
+        "identity",
+    ],
+    docs: "agentsdefaults",
+};
+
+const AGENT_MODEL: Section = Section {
+    read: &[("primary", Shape::Leaf), ("fallbacks", Shape::Leaf)],
+    openclaw: &["timeoutMs"],
+    docs: "agentsdefaults",
+};
 
 /// The outcome of checking a config's keys.
 #[derive(Debug, Default, PartialEq)]
@@ -161,6 +285,19 @@ fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
                 }
             }
         }
+        (Shape::Section(section), Value::Object(map)) => {
+            for (key, child) in map {
+                let child_path = join(path, key);
+                if let Some((_, child_shape)) = section.read.iter().find(|(name, _)| name == key) {
+                    walk(child, child_shape, &child_path, report);
+                } else if section.openclaw.contains(&key.as_str()) {
+                    report.ignored.push(child_path);
+                } else {
+                    let message = unknown_in_section(key, path, section);
+                    report.errors.push((child_path, message));
+                }
+            }
+        }
         (Shape::MapOf(inner), Value::Object(map)) => {
             for (key, child) in map {
                 walk(child, inner, &join(path, key), report);
@@ -175,6 +312,62 @@ fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
         // Type mismatches are reported by deserialization, with the same path.
         _ => {}
     }
+}
+
+/// The error for `key`, unknown inside `section` at `path`: the nearest key
+/// clawgate reads there (nested ones included, so `authToken` finds
+/// `auth.token`), and where the section is documented.
+fn unknown_in_section(key: &str, path: &str, section: &Section) -> String {
+    let mut candidates = Vec::new();
+    section_keys(section.read, "", &mut candidates);
+    let nearest = candidates
+        .iter()
+        .map(|candidate| (closeness(key, candidate), candidate))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| join(path, candidate));
+    let docs = format!("{DOCS}#{}", section.docs);
+    match nearest {
+        Some(nearest) => format!(
+            "unknown key; clawgate does not read it here; did you mean `{nearest}`? (see {docs})"
+        ),
+        None => format!("unknown key; clawgate does not read it here (see {docs})"),
+    }
+}
+
+/// Every key path read under `read`, relative to it (`auth.token`).
+fn section_keys(read: &[(&str, Shape)], prefix: &str, out: &mut Vec<String>) {
+    for (name, shape) in read {
+        let path = join(prefix, name);
+        match shape {
+            Shape::Section(inner) => section_keys(inner.read, &path, out),
+            Shape::StringOr(inner) => {
+                out.push(path.clone());
+                if let Shape::Section(inner) = inner {
+                    section_keys(inner.read, &path, out);
+                }
+            }
+            _ => out.push(path),
+        }
+    }
+}
+
+/// How far `key` is from the key path `candidate`, lower is nearer: the
+/// path's last segment or whole path spelled differently (case and dots
+/// ignored) by so many edits, with a key that abbreviates the candidate
+/// (`firstByte` for `firstByteSeconds`) counting as almost equal.
+fn closeness(key: &str, candidate: &str) -> f64 {
+    let key = key.to_ascii_lowercase();
+    let candidate = candidate.to_ascii_lowercase();
+    let last = candidate.rsplit('.').next().unwrap_or(&candidate);
+    let flat = candidate.replace('.', "");
+    if key == flat || key == last {
+        return 0.0;
+    }
+    if last.starts_with(&key) || flat.starts_with(&key) || key.starts_with(last) {
+        return 0.5;
+    }
+    let edits = strsim::osa_distance(&key, last).min(strsim::osa_distance(&key, &flat));
+    edits as f64
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -213,7 +406,7 @@ mod tests {
         assert_eq!(report.ignored, ignored, "ignored keys of {config}");
         let errors: Vec<(String, String)> = errors
             .iter()
-            .map(|(p, s)| (p.to_string(), format!("unknown key; did you mean `{s}`?")))
+            .map(|(p, s)| (p.to_string(), s.to_string()))
             .collect();
         assert_eq!(report.errors, errors, "errors of {config}");
     }
@@ -257,16 +450,31 @@ mod tests {
             }),
             &[],
             &[
-                ("models.providers.moonshot.baseURL", "baseUrl"),
-                ("models.providers.moonshot.apikey", "apiKey"),
+                (
+                    "models.providers.moonshot.baseURL",
+                    "unknown key; did you mean `baseUrl`?",
+                ),
+                (
+                    "models.providers.moonshot.apikey",
+                    "unknown key; did you mean `apiKey`?",
+                ),
                 (
                     "models.providers.moonshot.models[0].contextwindow",
-                    "contextWindow",
+                    "unknown key; did you mean `contextWindow`?",
                 ),
-                ("models.providers.moonshot.models[0].maxToken", "maxTokens"),
-                ("agents.defaults.model.fallback", "fallbacks"),
-                ("gateway.prot", "port"),
-                ("agent", "agents"),
+                (
+                    "models.providers.moonshot.models[0].maxToken",
+                    "unknown key; did you mean `maxTokens`?",
+                ),
+                (
+                    "agents.defaults.model.fallback",
+                    "unknown key; clawgate does not read it here; did you mean `agents.defaults.model.fallbacks`? (see docs/configuration.md#agentsdefaults)",
+                ),
+                (
+                    "gateway.prot",
+                    "unknown key; clawgate does not read it here; did you mean `gateway.port`? (see docs/configuration.md#gateway)",
+                ),
+                ("agent", "unknown key; did you mean `agents`?"),
             ],
         );
     }
@@ -277,6 +485,66 @@ mod tests {
         check_keys(
             json!({"ui": {}, "web": {}, "tls": {}}),
             &["ui", "web", "tls"],
+            &[],
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_clawgate_sections_are_errors_naming_the_nearest_key() {
+        let cases = [
+            (json!({"gateway": {"authToken": "t"}}), "gateway.auth.token"),
+            (
+                json!({"gateway": {"timeouts": {"firstByte": 9}}}),
+                "gateway.timeouts.firstByteSeconds",
+            ),
+            (json!({"gateway": {"maxBody": 9}}), "gateway.maxBodyBytes"),
+            (
+                json!({"agents": {"defaults": {"fallbacks": []}}}),
+                "agents.defaults.model.fallbacks",
+            ),
+            (
+                json!({"agents": {"defaults": {"thinking": "low"}}}),
+                "agents.defaults.thinkingDefault",
+            ),
+            (
+                json!({"gateway": {"limits": {"maxConnection": 9}}}),
+                "gateway.limits.maxConnections",
+            ),
+            (
+                json!({"gateway": {"auth": {"bearer": "t"}}}),
+                "gateway.auth.token",
+            ),
+        ];
+        for (config, nearest) in cases {
+            let report = check(&config);
+            assert!(report.ignored.is_empty(), "{config}: {report:?}");
+            let [(_, message)] = &report.errors[..] else {
+                panic!("one error expected for {config}: {report:?}");
+            };
+            assert!(
+                message.contains(&format!("did you mean `{nearest}`?")),
+                "{config}: {message}"
+            );
+            assert!(message.contains("docs/configuration.md#"), "{message}");
+        }
+    }
+
+    #[test]
+    fn openclaw_keys_inside_clawgate_sections_stay_accepted() {
+        check_keys(
+            json!({
+                "gateway": {"mode": "local", "controlUi": {}, "auth": {"mode": "token", "password": "p"}},
+                "agents": {"defaults": {"heartbeat": {}, "sandbox": {}, "contextTokens": 1}},
+            }),
+            &[
+                "gateway.mode",
+                "gateway.controlUi",
+                "gateway.auth.mode",
+                "gateway.auth.password",
+                "agents.defaults.heartbeat",
+                "agents.defaults.sandbox",
+                "agents.defaults.contextTokens",
+            ],
             &[],
         );
     }

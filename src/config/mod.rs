@@ -10,6 +10,8 @@ mod env;
 mod keys;
 mod raw;
 mod show;
+pub mod suggest;
+mod syntax;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -115,6 +117,9 @@ pub struct Loaded {
     /// Paths of keys clawgate accepted but does not use.
     pub ignored: Vec<String>,
     pub warnings: Vec<String>,
+    /// Paths of secrets written literally in the file rather than as
+    /// `${VAR}` (each also a warning): the file then needs mode 600.
+    pub literal_secrets: Vec<String>,
 }
 
 /// Reads and validates the config from `source`.
@@ -130,8 +135,8 @@ pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Load
 
 /// Validates config text; [`load`] without the file system.
 pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let document: Value = json5::from_str(text)
-        .map_err(|e| ConfigErrors::single("", format!("invalid JSON5: {e}")))?;
+    let document: Value =
+        json5::from_str(text).map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))?;
     validate::validate(document, env, secrets)
 }
 
@@ -336,10 +341,29 @@ pub struct Target {
     pub thinking_default: Option<ThinkingLevel>,
 }
 
-/// The client named a model clawgate does not know.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown model `{0}`: not a configured provider/model ref or alias")]
-pub struct UnknownModel(pub String);
+/// The client named a model clawgate does not know; `suggestions` are the
+/// refs and aliases it most likely meant.
+#[derive(Debug)]
+pub struct UnknownModel {
+    pub name: String,
+    pub suggestions: Vec<String>,
+}
+
+impl fmt::Display for UnknownModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown model `{}`: not a configured provider/model ref or alias",
+            self.name
+        )?;
+        if let Some(hint) = suggest::did_you_mean(&self.suggestions) {
+            write!(f, "; {hint}")?;
+        }
+        f.write_str(" (GET /v1/models and `clawgate models list` list them)")
+    }
+}
+
+impl std::error::Error for UnknownModel {}
 
 impl Config {
     /// Resolves a requested model (a ref, an alias, `default` or nothing) to
@@ -347,9 +371,10 @@ impl Config {
     pub fn chain(&self, requested: Option<&str>) -> Result<Vec<Target>, UnknownModel> {
         let first = match requested {
             None | Some("" | "default") => self.routing.primary.clone(),
-            Some(name) => self
-                .resolve(name)
-                .ok_or_else(|| UnknownModel(name.to_string()))?,
+            Some(name) => self.resolve(name).ok_or_else(|| UnknownModel {
+                name: name.to_string(),
+                suggestions: self.suggest(name),
+            })?,
         };
         let mut refs = vec![first];
         for fallback in &self.routing.fallbacks {
@@ -361,7 +386,23 @@ impl Config {
         Ok(refs.iter().filter_map(|r| self.target(r)).collect())
     }
 
-    /// An alias (exact, then ignoring ASCII case) or a known ref.
+    /// The refs and aliases `name` most likely meant, nearest first.
+    pub fn suggest(&self, name: &str) -> Vec<String> {
+        let refs: Vec<ModelRef> = self.models().map(|(model_ref, _, _)| model_ref).collect();
+        let candidates = refs
+            .iter()
+            .map(ModelRef::as_str)
+            .chain(self.routing.aliases.keys().map(String::as_str))
+            .chain(["default"]);
+        suggest::nearest(name, candidates)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// An alias (exact, then ignoring ASCII case), a known ref, or a bare
+    /// model id that exactly one provider has (`kimi-for-coding`, or
+    /// `moonshotai/kimi-k2.6` for OpenRouter's).
     pub fn resolve(&self, name: &str) -> Option<ModelRef> {
         if let Some(target) = self.routing.aliases.get(name) {
             return Some(target.clone());
@@ -374,8 +415,14 @@ impl Config {
         if let Some((_, target)) = by_case {
             return Some(target.clone());
         }
-        let model_ref = normalize_ref(&self.providers, ModelRef::parse(name)?);
-        self.target(&model_ref).map(|_| model_ref)
+        let as_ref = ModelRef::parse(name).map(|r| normalize_ref(&self.providers, r));
+        if let Some(model_ref) = as_ref.filter(|r| self.target(r).is_some()) {
+            return Some(model_ref);
+        }
+        match &suggest::refs_with_model_id(&self.providers, name)[..] {
+            [only] => Some(only.clone()),
+            _ => None,
+        }
     }
 
     pub fn target(&self, model_ref: &ModelRef) -> Option<Target> {

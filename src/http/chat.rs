@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
-use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
+use super::{ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER};
 use crate::gateway::Gateway;
 use crate::ops::metrics;
 use crate::providers::response::shape_completion;
@@ -26,6 +26,7 @@ pub async fn chat_completions(
     request: Request,
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
+    let record = AccessRecord::of(&request);
     let Some(slot) = gateway.admit() else {
         return Err(ApiError::Busy(
             config.gateway.client.max_concurrent_requests,
@@ -48,8 +49,9 @@ pub async fn chat_completions(
     .await?;
     let request = ChatRequest::parse(bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let wants_usage = request.wants_usage();
+    record.model_asked(request.model());
     let answer = tokio::select! {
-        answer = gateway.complete(&config, request) => answer?,
+        answer = gateway.complete(&config, request) => record.chain(answer)?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
     };
 
@@ -65,11 +67,13 @@ pub async fn chat_completions(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
     let response = match answer.reply {
         Reply::Complete(mut body) => {
+            record.usage_of(&body);
             shape_completion(&mut body, &answer.target.model.cost);
             label_model(&mut body, &model_ref);
             (headers, Json(Value::Object(body))).into_response()
         }
         Reply::Stream { first, rest } => {
+            let rest = record.watch_usage(&first, rest);
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/event-stream"),

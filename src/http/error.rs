@@ -25,8 +25,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
-    #[error("no such route")]
-    NoRoute,
+    #[error("no route {method} {path}; clawgate serves {routes}")]
+    NoRoute {
+        method: String,
+        path: String,
+        routes: String,
+    },
     #[error("the request body is larger than the limit of {0} bytes (gateway.maxBodyBytes)")]
     PayloadTooLarge(usize),
     #[error("the upstream chain failed")]
@@ -82,7 +86,9 @@ impl IntoResponse for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
-            ApiError::NoRoute => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
+            ApiError::NoRoute { .. } => {
+                (StatusCode::NOT_FOUND, "invalid_request_error", "not_found")
+            }
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",

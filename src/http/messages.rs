@@ -31,7 +31,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::chat::{header_value, read_body};
-use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
+use super::{ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::ops::metrics;
@@ -55,6 +55,7 @@ pub async fn messages(
     request: Request,
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
+    let record = AccessRecord::of(&request);
     let Some(slot) = gateway.admit() else {
         return Err(ApiError::Busy(
             config.gateway.client.max_concurrent_requests,
@@ -63,6 +64,7 @@ pub async fn messages(
     let original = read_limited(request, &config).await?;
     let parsed =
         MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    record.model_asked(parsed.model.as_deref());
     let model = chain_model(&config, parsed.model.as_deref());
     let translated = anthropic_client::request(&parsed, model)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -71,7 +73,7 @@ pub async fn messages(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .with_anthropic_original(original);
     let answer = tokio::select! {
-        answer = gateway.complete(&config, request) => answer?,
+        answer = gateway.complete(&config, request) => record.chain(answer)?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
     };
 
@@ -88,6 +90,7 @@ pub async fn messages(
     let response = match answer.reply {
         Reply::Complete(mut body) => {
             shape_completion(&mut body, &answer.target.model.cost);
+            record.usage_of(&body);
             let message = anthropic_client::message(&body, model_ref.as_str());
             (headers, Json(message)).into_response()
         }
@@ -103,6 +106,7 @@ pub async fn messages(
                 // The translation needs the usage chunk for `message_delta`.
                 client_wants_usage: true,
             };
+            let rest = record.watch_usage(&first, rest);
             let frames = relay::relay(
                 first,
                 rest,

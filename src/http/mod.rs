@@ -2,10 +2,13 @@
 //! gateway, and shape the response. Only this module knows about axum.
 //!
 //! Every route passes the guards in [`guard`] (request id, header size,
-//! `Host`, `Origin`); the API and `/metrics` also the token. The OpenAI
-//! API is `chat.rs` and `models.rs`; Anthropic's Messages API, whose error
-//! bodies take Anthropic's shape, is `messages.rs`.
+//! `Host`, `Origin`); the API and `/metrics` also the token. Every
+//! request gets one line in the log ([`access_log`]). The routes are listed
+//! once, in [`routes`]: the router and the answer to an unknown route both
+//! read that list. The OpenAI API is `chat.rs` and `models.rs`; Anthropic's
+//! Messages API, whose error bodies take Anthropic's shape, is `messages.rs`.
 
+mod access_log;
 mod chat;
 mod error;
 mod guard;
@@ -15,9 +18,11 @@ mod models;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{Method, Uri};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
+pub use access_log::AccessRecord;
 pub use error::{ATTEMPTS_HEADER, ApiError};
 pub use guard::{MAX_HEADER_BYTES, REQUEST_ID_HEADER};
 
@@ -27,30 +32,99 @@ use crate::ops::metrics;
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
 
+/// One route: what it answers (for the list an unknown route gets), where,
+/// and whether it needs the bearer token.
+struct Route {
+    methods: &'static str,
+    path: &'static str,
+    guarded: bool,
+    handler: MethodRouter<Arc<Gateway>>,
+}
+
+/// Every route the gateway serves. The paths without `/v1` are served too,
+/// for clients that strip it from their base URL.
+fn routes() -> Vec<Route> {
+    let route = |methods, path, guarded, handler| Route {
+        methods,
+        path,
+        guarded,
+        handler,
+    };
+    vec![
+        route(
+            "POST",
+            "/v1/chat/completions",
+            true,
+            post(chat::chat_completions),
+        ),
+        route("POST", "/v1/messages", true, post(messages::messages)),
+        route(
+            "POST",
+            "/v1/messages/count_tokens",
+            true,
+            post(messages::count_tokens),
+        ),
+        route("GET", "/v1/models", true, get(models::list_models)),
+        route("GET", "/v1/models/{id}", true, get(models::get_model)),
+        route(
+            "POST",
+            "/chat/completions",
+            true,
+            post(chat::chat_completions),
+        ),
+        route("GET", "/models", true, get(models::list_models)),
+        route("GET", "/models/{id}", true, get(models::get_model)),
+        route("GET", "/metrics", true, get(|| async { metrics::render() })),
+        route("GET", "/healthz", false, get(|| async { "ok\n" })),
+        // Claude Code may check its base URL with `HEAD /` first.
+        route("GET, HEAD", "/", false, get(|| async { "clawgate\n" })),
+    ]
+}
+
+/// `GET /v1/models`, `POST /v1/chat/completions`, ...: what an unknown
+/// route's answer lists.
+fn route_list() -> String {
+    routes()
+        .iter()
+        .map(|route| format!("{} {}", route.methods, route.path))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The gateway's routes. Tests call it without a socket.
 pub fn app(gateway: Arc<Gateway>) -> Router {
-    let guarded = Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/v1/messages", post(messages::messages))
-        .route("/v1/messages/count_tokens", post(messages::count_tokens))
-        .route("/v1/models", get(models::list_models))
-        .route("/metrics", get(|| async { metrics::render() }))
-        .route_layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            guard::require_token,
-        ));
+    let mut guarded = Router::new();
+    let mut open = Router::new();
+    for route in routes() {
+        // Model ids hold `/`: the id route takes the rest of the path.
+        let path = route.path.replace("{id}", "{*id}");
+        if route.guarded {
+            guarded = guarded.route(&path, route.handler);
+        } else {
+            open = open.route(&path, route.handler);
+        }
+    }
+    let guarded = guarded.route_layer(middleware::from_fn_with_state(
+        gateway.clone(),
+        guard::require_token,
+    ));
     Router::new()
         .merge(guarded)
-        .route("/healthz", get(|| async { "ok\n" }))
-        // Claude Code checks its base URL with `HEAD /` first.
-        .route("/", get(|| async { "clawgate\n" }))
-        .fallback(|| async { ApiError::NoRoute })
+        .merge(open)
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::NoRoute {
+                method: method.to_string(),
+                path: uri.path().to_string(),
+                routes: route_list(),
+            }
+        })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             gateway.clone(),
             guard::check_request,
         ))
         .layer(middleware::from_fn(messages::anthropic_errors))
+        .layer(middleware::from_fn(access_log::access_log))
         .layer(middleware::from_fn(guard::with_request_id))
         .with_state(gateway)
 }

@@ -1,36 +1,71 @@
-//! `GET /v1/models`: every configured model and alias, never a key.
+//! `GET /v1/models` and `GET /v1/models/{id}`: every configured model,
+//! `default` and every alias, never a key.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use crate::config::ModelRef;
+use super::ApiError;
+use crate::config::{Config, ModelRef, UnknownModel};
 use crate::gateway::Gateway;
 
+/// The entry for `id`, a name that resolves to `model_ref` (itself, an
+/// alias, or `default`); `alias_of` is set when the name is not the ref.
+fn entry(config: &Config, id: &str, model_ref: &ModelRef) -> Option<Value> {
+    let target = config.target(model_ref)?;
+    let (provider, model) = (&target.provider, &target.model);
+    let alias_of = (id != model_ref.as_str()).then(|| model_ref.as_str());
+    Some(json!({
+        "id": id,
+        "object": "model",
+        "created": 0,
+        "owned_by": provider.id,
+        "name": model.name,
+        "context_window": model.context_window,
+        "max_output_tokens": model.max_tokens,
+        "reasoning": model.reasoning,
+        "input": model.input,
+        "alias_of": alias_of,
+    }))
+}
+
+/// `default` (the chain's primary) first, then each model followed by its
+/// aliases.
 pub async fn list_models(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let config = gateway.config();
-    let mut data = Vec::new();
-    for (model_ref, provider, model) in config.models() {
-        let entry = |id: &str, alias_of: Option<&ModelRef>| {
-            json!({
-                "id": id,
-                "object": "model",
-                "created": 0,
-                "owned_by": provider.id,
-                "name": model.name,
-                "context_window": model.context_window,
-                "max_output_tokens": model.max_tokens,
-                "reasoning": model.reasoning,
-                "input": model.input,
-                "alias_of": alias_of.map(ModelRef::as_str),
-            })
-        };
-        data.push(entry(model_ref.as_str(), None));
+    let mut data: Vec<Value> = entry(&config, "default", &config.routing.primary)
+        .into_iter()
+        .collect();
+    for (model_ref, _, _) in config.models() {
+        data.extend(entry(&config, model_ref.as_str(), &model_ref));
         for alias in config.aliases_of(&model_ref) {
-            data.push(entry(alias, Some(&model_ref)));
+            data.extend(entry(&config, alias, &model_ref));
         }
     }
     Json(json!({"object": "list", "data": data}))
+}
+
+/// One model by any name a request may use: a ref, an alias, `default` or
+/// a bare id one provider has.
+pub async fn get_model(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let config = gateway.config();
+    let resolved = match id.as_str() {
+        "default" => Some(config.routing.primary.clone()),
+        name => config.resolve(name),
+    };
+    resolved
+        .and_then(|model_ref| entry(&config, &id, &model_ref))
+        .map(Json)
+        .ok_or_else(|| {
+            let unknown = UnknownModel {
+                suggestions: config.suggest(&id),
+                name: id,
+            };
+            ApiError::NotFound(unknown.to_string())
+        })
 }

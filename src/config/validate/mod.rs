@@ -4,6 +4,7 @@
 //! of the providers the chain uses). Errors are collected, never returned
 //! early, so a user fixes a config in one pass.
 
+mod base_url;
 mod gateway;
 mod providers;
 mod routing;
@@ -83,7 +84,14 @@ pub(super) fn validate(
         v.error(path, message);
     }
 
+    let literal = literal_secret_paths(&user);
+    for (path, var) in &literal {
+        v.warnings.push(format!(
+            "{path}: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${{{var}}}\" here"
+        ));
+    }
     let env_block = env_block(&user);
+    let env_section = user.get("env").cloned();
     let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
         Some(Value::Object(providers)) => providers.keys().cloned().collect(),
         _ => BTreeSet::new(),
@@ -111,6 +119,21 @@ pub(super) fn validate(
             );
         }
     }
+    // A secret whose value comes from the config's own `env` block is
+    // written in the file as much as a literal `apiKey` is.
+    let mut literal = literal;
+    for var in &used {
+        let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
+        let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
+        let path = env_block_path(env_section.as_ref(), &var.var);
+        if is_secret && from_file && !literal.iter().any(|(p, _)| *p == path) {
+            v.warnings.push(format!(
+                "{path}: a secret written in the config file (used by {}); move it to an env file (chmod 600, passed with --env-file)",
+                var.path
+            ));
+            literal.push((path, var.var.clone()));
+        }
+    }
     // Every substituted value, and every key, token and credential header
     // written literally, is a secret wherever the config is shown.
     let redactor = Redactor::new(
@@ -127,10 +150,18 @@ pub(super) fn validate(
     let referenced = referenced_providers(&raw_agents);
 
     let mut providers = BTreeMap::new();
+    // Providers whose entry has errors: already reported where they are, so
+    // a chain naming them does not add a misleading "unknown provider".
+    let mut broken = BTreeSet::new();
     if let Some(Value::Object(raw_providers)) = document.pointer("/models/providers") {
         for (id, raw) in raw_providers {
             let path = format!("models.providers.{id}");
+            let errors_before = v.errors.len();
             let raw: RawProvider = v.parse(&path, Some(raw));
+            if v.errors.len() > errors_before {
+                broken.insert(id.clone());
+                continue;
+            }
             if raw.base_url.is_none() && !referenced.contains(id.as_str()) {
                 // A fragment adding OpenClaw options to a provider defined
                 // elsewhere; nothing here routes to it.
@@ -138,15 +169,20 @@ pub(super) fn validate(
                     .push(format!("{path}: no baseUrl; the provider is skipped"));
                 continue;
             }
-            if let Some(provider) = provider(id, raw, &path, &missing, &mut v) {
-                providers.insert(id.clone(), Arc::new(provider));
+            match provider(id, raw, &path, &missing, &mut v) {
+                Some(provider) => {
+                    providers.insert(id.clone(), Arc::new(provider));
+                }
+                None => {
+                    broken.insert(id.clone());
+                }
             }
         }
     } else if document.pointer("/models/providers").is_some() {
         v.error("models.providers", "expected an object of providers by id");
     }
 
-    let routing = routing(raw_agents, &providers, &mut v);
+    let routing = routing(raw_agents, &providers, &broken, &mut v);
 
     if let Some(routing) = &routing {
         check_keys_of_chain(
@@ -182,6 +218,7 @@ pub(super) fn validate(
             },
             ignored: report.ignored,
             warnings: v.warnings.into_iter().map(scrub).collect(),
+            literal_secrets: literal.into_iter().map(|(path, _)| path).collect(),
         }),
         _ => Err(ConfigErrors(
             v.errors
@@ -193,6 +230,43 @@ pub(super) fn validate(
                 .collect(),
         )),
     }
+}
+
+/// Where the user's own document writes a secret literally (a provider's
+/// `apiKey`, `gateway.auth.token`) instead of `${VAR}`, with the variable
+/// to use instead: the built-in provider's, else `<ID>_API_KEY`.
+fn literal_secret_paths(user: &Value) -> Vec<(String, String)> {
+    let literal = |value: Option<&Value>| matches!(value, Some(Value::String(text)) if !text.is_empty() && !text.contains("${"));
+    let mut found = Vec::new();
+    if let Some(Value::Object(providers)) = user.pointer("/models/providers") {
+        for (id, provider) in providers {
+            if literal(provider.get("apiKey")) {
+                let var = catalog::defaults()
+                    .pointer(&format!("/models/providers/{id}/apiKey"))
+                    .and_then(Value::as_str)
+                    .and_then(|text| text.strip_prefix("${")?.strip_suffix('}'))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        let id: String = id
+                            .chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() {
+                                    c.to_ascii_uppercase()
+                                } else {
+                                    '_'
+                                }
+                            })
+                            .collect();
+                        format!("{id}_API_KEY")
+                    });
+                found.push((format!("models.providers.{id}.apiKey"), var));
+            }
+        }
+    }
+    if literal(user.pointer("/gateway/auth/token")) {
+        found.push(("gateway.auth.token".into(), "CLAWGATE_TOKEN".into()));
+    }
+    found
 }
 
 /// Values written literally where a secret belongs: provider `apiKey`s,
@@ -249,6 +323,15 @@ fn env_block(user: &Value) -> HashMap<String, String> {
         }
     }
     vars
+}
+
+/// Where the config's `env` block defines `name`: at its top level, else in
+/// `env.vars`.
+fn env_block_path(env_section: Option<&Value>, name: &str) -> String {
+    match env_section.and_then(|env| env.get(name)) {
+        Some(Value::String(_)) => format!("env.{name}"),
+        _ => format!("env.vars.{name}"),
+    }
 }
 
 /// The built-in defaults with the user's config merged over them, per

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use super::super::raw::RawCompat;
 use super::super::raw::{RawModel, RawProvider};
 use super::super::{ApiKey, Cost, Model, Provider};
+use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
     CapabilitySettings, Dialect, ForcedToolChoice, MaxTokensField, Reasoning, ThinkingControl,
@@ -42,7 +43,20 @@ pub(super) fn provider(
         }
         Some(text) => match reqwest::Url::parse(text) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
+                let api = raw.api.as_deref().unwrap_or("openai-completions");
+                let mut usable = true;
+                for problem in base_url::check(api, &url) {
+                    match problem {
+                        Problem::Error(message) => {
+                            usable = false;
+                            v.error(format!("{path}.baseUrl"), message);
+                        }
+                        Problem::Warning(message) => {
+                            v.warnings.push(format!("{path}.baseUrl: {message}"));
+                        }
+                    }
+                }
+                usable.then_some(url)
             }
             _ => {
                 v.error(

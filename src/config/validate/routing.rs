@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::super::raw::{RawAgentDefaults, RawModelChoice};
-use super::super::{ModelRef, Provider, Routing, Secrets, normalize_ref};
+use super::super::{ApiKey, ModelRef, Provider, Routing, Secrets, normalize_ref, suggest};
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
 
@@ -30,36 +30,66 @@ pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
         .collect()
 }
 
+/// The providers a config defines: the valid ones, and the ids of those
+/// whose entry has errors (reported at the entry, not again at each use).
+pub(super) struct Known<'a> {
+    pub providers: &'a BTreeMap<String, Arc<Provider>>,
+    pub broken: &'a BTreeSet<String>,
+}
+
 fn known_ref(
     text: &str,
     path: &str,
-    providers: &BTreeMap<String, Arc<Provider>>,
+    known: &Known<'_>,
     aliases: &BTreeMap<String, ModelRef>,
     v: &mut Validator,
 ) -> Option<ModelRef> {
+    let providers = known.providers;
     if let Some(target) = aliases.get(text) {
         return Some(target.clone());
     }
+    let hint = || {
+        let refs: Vec<String> = providers
+            .values()
+            .flat_map(|p| p.models.iter().map(|m| format!("{}/{}", p.id, m.id)))
+            .collect();
+        let candidates = refs
+            .iter()
+            .map(String::as_str)
+            .chain(aliases.keys().map(String::as_str));
+        suggest::did_you_mean(&suggest::nearest(text, candidates))
+            .map(|hint| format!("; {hint}"))
+            .unwrap_or_default()
+    };
     let Some(model_ref) = ModelRef::parse(text) else {
         v.error(
             path,
-            format!("{text:?} is neither an alias nor a provider/model ref"),
+            format!(
+                "{text:?} is neither an alias nor a provider/model ref{}",
+                hint()
+            ),
         );
         return None;
     };
     let model_ref = normalize_ref(providers, model_ref);
     match providers.get(model_ref.provider()) {
+        None if known.broken.contains(model_ref.provider()) => {}
         None => v.error(
             path,
-            format!("unknown provider {:?} in {text:?}", model_ref.provider()),
+            format!(
+                "unknown provider {:?} in {text:?}{}",
+                model_ref.provider(),
+                hint()
+            ),
         ),
         Some(provider) if provider.model(model_ref.model()).is_none() => v.error(
             path,
             format!(
-                "provider {:?} has no model {:?}; add it to models.providers.{}.models",
+                "provider {:?} has no model {:?}; to use it, add it to models.providers.{}.models{}",
                 provider.id,
                 model_ref.model(),
-                provider.id
+                provider.id,
+                hint()
             ),
         ),
         Some(_) => return Some(model_ref),
@@ -70,14 +100,16 @@ fn known_ref(
 pub(super) fn routing(
     raw: RawAgentDefaults,
     providers: &BTreeMap<String, Arc<Provider>>,
+    broken: &BTreeSet<String>,
     v: &mut Validator,
 ) -> Option<Routing> {
+    let known = Known { providers, broken };
     let mut aliases = BTreeMap::new();
     let mut params = HashMap::new();
     let no_aliases = BTreeMap::new();
     for (key, entry) in &raw.models {
         let path = format!("agents.defaults.models.{key}");
-        let Some(model_ref) = known_ref(key, &path, providers, &no_aliases, v) else {
+        let Some(model_ref) = known_ref(key, &path, &known, &no_aliases, v) else {
             continue;
         };
         if let Some(alias) = &entry.alias {
@@ -109,7 +141,7 @@ pub(super) fn routing(
         Some(primary) => known_ref(
             &primary,
             "agents.defaults.model.primary",
-            providers,
+            &known,
             &aliases,
             v,
         ),
@@ -124,7 +156,7 @@ pub(super) fn routing(
     let mut resolved_fallbacks = Vec::new();
     for (index, fallback) in fallbacks.iter().enumerate() {
         let path = format!("agents.defaults.model.fallbacks[{index}]");
-        if let Some(model_ref) = known_ref(fallback, &path, providers, &aliases, v) {
+        if let Some(model_ref) = known_ref(fallback, &path, &known, &aliases, v) {
             if resolved_fallbacks.contains(&model_ref) || primary.as_ref() == Some(&model_ref) {
                 v.warnings.push(format!(
                     "{path}: {fallback:?} is already in the chain; listed once"
@@ -151,10 +183,16 @@ pub(super) fn routing(
     })
 }
 
-/// A provider in the default chain without its key cannot serve: an error
-/// (unless offline). Any other provider the user configured without its key
-/// is a warning; built-in providers the user never mentioned stay quiet
-/// (`clawgate models list` shows their key status).
+/// A chain target whose provider lacks its key cannot answer. When no
+/// target of the default chain has its key, each missing one is an error
+/// (unless offline); when some have, the others are warnings: clawgate
+/// starts and serves from the targets it can (a target without its key
+/// fails as `missing_key` and the chain falls over), as LiteLLM does with
+/// a deployment whose key is unset. Either way the message names the
+/// targets that need the variable and the ways to provide it. Any other
+/// provider the user configured without its key is a warning; built-in
+/// providers the user never mentioned stay quiet (`clawgate models list`
+/// shows their key status).
 pub(super) fn check_keys_of_chain(
     routing: &Routing,
     providers: &BTreeMap<String, Arc<Provider>>,
@@ -163,9 +201,17 @@ pub(super) fn check_keys_of_chain(
     secrets: Secrets,
     v: &mut Validator,
 ) {
-    let in_chain: BTreeSet<&str> = std::iter::once(&routing.primary)
+    let chain: Vec<&ModelRef> = std::iter::once(&routing.primary)
         .chain(&routing.fallbacks)
-        .map(ModelRef::provider)
+        .collect();
+    let servable: Vec<&str> = chain
+        .iter()
+        .filter(|r| {
+            providers
+                .get(r.provider())
+                .is_some_and(|p| !matches!(p.api_key, ApiKey::Missing { .. }))
+        })
+        .map(|r| r.as_str())
         .collect();
     for var in missing
         .iter()
@@ -179,12 +225,37 @@ pub(super) fn check_keys_of_chain(
             continue;
         }
         let message = format!("environment variable {} is not set", var.var);
-        if in_chain.contains(provider) && secrets == Secrets::Required {
-            v.error(&var.path, message);
-        } else if !in_chain.contains(provider) && user_providers.contains(provider) {
+        let targets: Vec<&str> = chain
+            .iter()
+            .filter(|r| r.provider() == provider)
+            .map(|r| r.as_str())
+            .collect();
+        if targets.is_empty() {
+            if user_providers.contains(provider) {
+                v.warnings.push(format!(
+                    "{}: {message}; provider {provider:?} is not in the default chain",
+                    var.path
+                ));
+            }
+            continue;
+        }
+        if secrets == Secrets::Offline {
+            continue;
+        }
+        let targets = targets.join(", ");
+        let how = format!(
+            "export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take {targets} out of agents.defaults.model"
+        );
+        if servable.is_empty() {
+            v.error(
+                &var.path,
+                format!("{message}; chain target {targets} needs it: {how}"),
+            );
+        } else {
             v.warnings.push(format!(
-                "{}: {message}; provider {provider:?} is not in the default chain",
-                var.path
+                "{}: {message}; chain target {targets} is skipped (its requests fall over to {}) until it is set: {how}",
+                var.path,
+                servable.join(", ")
             ));
         }
     }

@@ -1,0 +1,118 @@
+//! The names a user most likely meant when they wrote one the config does
+//! not know: model refs, aliases, provider ids. Pure, for errors that guide
+//! (as rustc's "a similar name exists").
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{ModelRef, Provider};
+
+/// At most this many suggestions: more is a list, not a hint.
+const MAX: usize = 3;
+
+/// The `candidates` nearest `name` (all those equally near, up to three),
+/// and only if near enough to be a likely misspelling, a different case, or
+/// the same model id under another provider.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter_map(|candidate| distance(&name, candidate).map(|d| (d, candidate)))
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    let best = scored.first().map(|&(d, _)| d);
+    scored
+        .into_iter()
+        .take_while(|&(d, _)| Some(d) == best)
+        .take(MAX)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// How many edits separate `name` (lowercase) from `candidate`, when few
+/// enough: a third of the longer one, at least two. A ref whose model part
+/// is `name`'s (a bare id, or the id under another provider) counts as one.
+fn distance(name: &str, candidate: &str) -> Option<usize> {
+    let lower = candidate.to_ascii_lowercase();
+    let whole = strsim::osa_distance(name, &lower);
+    let asked_model = name.split_once('/').map_or(name, |(_, model)| model);
+    let same_model = lower.ends_with(&format!("/{asked_model}"));
+    let allowed = (name.len().max(lower.len()) / 3).max(2);
+    match (same_model, whole) {
+        (true, _) => Some(1.min(whole)),
+        (false, d) if d <= allowed => Some(d),
+        _ => None,
+    }
+}
+
+/// Every ref of `providers` whose model id is exactly `id`.
+pub fn refs_with_model_id(providers: &BTreeMap<String, Arc<Provider>>, id: &str) -> Vec<ModelRef> {
+    providers
+        .values()
+        .filter(|provider| provider.model(id).is_some())
+        .map(|provider| ModelRef::new(&provider.id, id))
+        .collect()
+}
+
+/// `did you mean `a` or `b`?`, or nothing.
+pub fn did_you_mean(suggestions: &[impl AsRef<str>]) -> Option<String> {
+    let quoted: Vec<String> = suggestions
+        .iter()
+        .map(|s| format!("`{}`", s.as_ref()))
+        .collect();
+    match quoted.as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean {one}?")),
+        [init @ .., last] => Some(format!("did you mean {} or {last}?", init.join(", "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[&str] = &[
+        "moonshot/kimi-k2.6",
+        "moonshot/kimi-k2.5",
+        "kimi/kimi-for-coding",
+        "openrouter/moonshotai/kimi-k2.6",
+        "openrouter/auto",
+        "kimi",
+        "default",
+    ];
+
+    #[test]
+    fn near_names_are_suggested_nearest_first() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "moonshot/kimi-k2.7",
+                &["moonshot/kimi-k2.5", "moonshot/kimi-k2.6"],
+            ),
+            ("kimi/kimi-for-code", &["kimi/kimi-for-coding"]),
+            ("Moonshot/Kimi-K2.6", &["moonshot/kimi-k2.6"]),
+            (
+                "openrouter/kimi-k2.6",
+                &["moonshot/kimi-k2.6", "openrouter/moonshotai/kimi-k2.6"],
+            ),
+            ("openruter/auto", &["openrouter/auto"]),
+            ("kimmi", &["kimi"]),
+            ("auto", &["openrouter/auto"]),
+            ("gpt-4o", &[]),
+            ("anthropic/claude-sonnet-4", &[]),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(nearest(name, KNOWN.iter().copied()), *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn suggestions_read_as_a_sentence() {
+        assert_eq!(did_you_mean(&[] as &[&str]), None);
+        assert_eq!(did_you_mean(&["a"]).unwrap(), "did you mean `a`?");
+        assert_eq!(
+            did_you_mean(&["a", "b", "c"]).unwrap(),
+            "did you mean `a`, `b` or `c`?"
+        );
+    }
+}

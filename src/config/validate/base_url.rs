@@ -1,0 +1,202 @@
+//! What can be known about a provider's `baseUrl` without calling it: the
+//! mistakes that otherwise surface as a bare 404 at the first request.
+//!
+//! The rules depend on the provider's `api`: an `openai-completions` base
+//! ends at the API version (`.../v1`, clawgate appends
+//! `/chat/completions`), an `anthropic-messages` base does not
+//! (requests go to `{base}/v1/messages`).
+
+use reqwest::Url;
+
+/// A problem with a `baseUrl`: an error when the URL cannot work, a
+/// warning when it probably does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Problem {
+    Error(String),
+    Warning(String),
+}
+
+/// Where the well-known providers serve each API: `(host, api, path)`.
+const KNOWN_BASES: &[(&str, &str, &str)] = &[
+    ("api.moonshot.ai", "openai-completions", "/v1"),
+    ("api.moonshot.cn", "openai-completions", "/v1"),
+    ("api.kimi.com", "openai-completions", "/coding/v1"),
+    ("openrouter.ai", "openai-completions", "/api/v1"),
+    ("api.openai.com", "openai-completions", "/v1"),
+    ("api.moonshot.ai", "anthropic-messages", "/anthropic"),
+    ("api.moonshot.cn", "anthropic-messages", "/anthropic"),
+    ("api.kimi.com", "anthropic-messages", "/coding"),
+    ("api.anthropic.com", "anthropic-messages", ""),
+];
+
+/// Ports local model servers answer in plain HTTP on (Ollama, LM Studio,
+/// vLLM, LiteLLM, llama.cpp, clawgate itself).
+const PLAIN_HTTP_PORTS: &[u16] = &[11434, 1234, 8000, 4000, 8080, 18700];
+
+/// Every problem with `url` as the base of `api`.
+pub(super) fn check(api: &str, url: &Url) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let path = url.path().trim_end_matches('/');
+    let trimmed = |tail: &str| {
+        let mut fixed = url.clone();
+        fixed.set_path(&path[..path.len() - tail.len()]);
+        fixed.to_string().trim_end_matches('/').to_string()
+    };
+    let endpoint = match api {
+        "anthropic-messages" => "/v1/messages",
+        _ => "/chat/completions",
+    };
+    if path.ends_with(endpoint) {
+        problems.push(Problem::Error(format!(
+            "ends in {endpoint}, which clawgate appends itself; use {:?}",
+            trimmed(endpoint)
+        )));
+    } else if api == "anthropic-messages" && path.ends_with("/v1") {
+        problems.push(Problem::Error(format!(
+            "an anthropic-messages base has no /v1 (requests go to {{baseUrl}}/v1/messages); use {:?}",
+            trimmed("/v1")
+        )));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let expected = KNOWN_BASES
+        .iter()
+        .find(|(known, known_api, _)| *known == host && *known_api == api);
+    if let (Some((_, _, expected)), true) = (expected, problems.is_empty()) {
+        if path != *expected {
+            let mut fixed = url.clone();
+            fixed.set_path(expected);
+            problems.push(Problem::Error(format!(
+                "{host} serves the {api} API under {:?}, not {:?}; use {:?}",
+                if expected.is_empty() { "/" } else { expected },
+                if path.is_empty() { "/" } else { path },
+                fixed.to_string().trim_end_matches('/')
+            )));
+        }
+    }
+    let port = url.port();
+    match url.scheme() {
+        "https" if port == Some(80) => problems.push(Problem::Error(
+            "https:// to port 80, which speaks plain HTTP; use http:// or drop the port".into(),
+        )),
+        "http" if port == Some(443) => problems.push(Problem::Error(
+            "http:// to port 443, which speaks TLS; use https:// and drop the port".into(),
+        )),
+        "https" if is_local(url) && port.is_some_and(|p| PLAIN_HTTP_PORTS.contains(&p)) => {
+            let mut fixed = url.clone();
+            let _ = fixed.set_scheme("http");
+            problems.push(Problem::Warning(format!(
+                "https:// to a local server on port {}, which usually speaks plain HTTP; if requests fail with a TLS error, use {:?}",
+                port.unwrap_or_default(),
+                fixed.to_string().trim_end_matches('/')
+            )));
+        }
+        _ => {}
+    }
+    problems
+}
+
+/// This machine or a private network: where local model servers run.
+fn is_local(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let ip = host.trim_start_matches('[').trim_end_matches(']').parse();
+    match ip {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_url(api: &str, url: &str) -> Vec<Problem> {
+        check(api, &Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn bases_that_cannot_be_right_are_named_with_the_fix() {
+        let errors = [
+            (
+                "openai-completions",
+                "https://api.moonshot.ai/v1/chat/completions",
+                "ends in /chat/completions, which clawgate appends itself; use \"https://api.moonshot.ai/v1\"",
+            ),
+            (
+                "openai-completions",
+                "http://127.0.0.1:9001/v1/chat/completions/",
+                "ends in /chat/completions, which clawgate appends itself; use \"http://127.0.0.1:9001/v1\"",
+            ),
+            (
+                "openai-completions",
+                "https://api.moonshot.ai",
+                "api.moonshot.ai serves the openai-completions API under \"/v1\", not \"/\"; use \"https://api.moonshot.ai/v1\"",
+            ),
+            (
+                "openai-completions",
+                "https://openrouter.ai/v1",
+                "openrouter.ai serves the openai-completions API under \"/api/v1\", not \"/v1\"; use \"https://openrouter.ai/api/v1\"",
+            ),
+            (
+                "openai-completions",
+                "https://api.kimi.com/coding/",
+                "api.kimi.com serves the openai-completions API under \"/coding/v1\", not \"/coding\"; use \"https://api.kimi.com/coding/v1\"",
+            ),
+            (
+                "anthropic-messages",
+                "https://api.kimi.com/coding/v1",
+                "an anthropic-messages base has no /v1 (requests go to {baseUrl}/v1/messages); use \"https://api.kimi.com/coding\"",
+            ),
+            (
+                "anthropic-messages",
+                "https://api.kimi.com/coding/v1/messages",
+                "ends in /v1/messages, which clawgate appends itself; use \"https://api.kimi.com/coding\"",
+            ),
+            (
+                "openai-completions",
+                "https://10.0.0.5:80/v1",
+                "https:// to port 80, which speaks plain HTTP; use http:// or drop the port",
+            ),
+            (
+                "openai-completions",
+                "http://example.com:443/v1",
+                "http:// to port 443, which speaks TLS; use https:// and drop the port",
+            ),
+        ];
+        for (api, url, message) in errors {
+            assert_eq!(
+                check_url(api, url),
+                [Problem::Error(message.into())],
+                "{api} {url}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_https_on_a_plain_http_port_is_a_warning() {
+        assert_eq!(
+            check_url("openai-completions", "https://localhost:11434/v1"),
+            [Problem::Warning(
+                "https:// to a local server on port 11434, which usually speaks plain HTTP; if requests fail with a TLS error, use \"http://localhost:11434/v1\"".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn right_bases_pass() {
+        for (api, url) in [
+            ("openai-completions", "https://api.moonshot.ai/v1"),
+            ("openai-completions", "https://api.moonshot.cn/v1/"),
+            ("openai-completions", "https://api.kimi.com/coding/v1"),
+            ("openai-completions", "https://openrouter.ai/api/v1"),
+            ("openai-completions", "http://127.0.0.1:9001/v1"),
+            ("openai-completions", "http://localhost:11434/v1"),
+            ("openai-completions", "https://llm.example.com/custom/path"),
+            ("anthropic-messages", "https://api.kimi.com/coding/"),
+            ("anthropic-messages", "https://api.anthropic.com"),
+            ("anthropic-messages", "https://api.moonshot.ai/anthropic"),
+        ] {
+            assert_eq!(check_url(api, url), [], "{api} {url}");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! One log line per request, whatever its outcome, written when the
+//! response ends and carrying the request id.
+//!
+//! Each test runs on a current-thread runtime with a log subscriber set for
+//! that thread, so every line the gateway writes is captured. Every test in
+//! this file sets one: a test without would leave tracing's per-callsite
+//! cache saying nobody listens.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use clawgate::mock::MockOptions;
+use common::*;
+use serde_json::{Value, json};
+
+/// The JSON log lines written while the guard lives.
+#[derive(Clone, Default)]
+struct Captured(Arc<(Mutex<Vec<u8>>, tokio::sync::Notify)>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.0.lock().unwrap().extend_from_slice(bytes);
+        self.0.1.notify_one();
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The access lines (target `clawgate::access`) logged so far.
+    fn access_lines(&self) -> Vec<Value> {
+        let bytes = self.0.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|line| line["target"] == "clawgate::access")
+            .collect()
+    }
+
+    /// Waits (at most 10 s) until `count` access lines were written: a line
+    /// is written when the server drops the response body, which may come
+    /// just after the client has read it.
+    async fn wait_for(&self, count: usize) -> Vec<Value> {
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let lines = self.access_lines();
+                if lines.len() >= count {
+                    return lines;
+                }
+                self.0.1.notified().await;
+            }
+        });
+        match waited.await {
+            Ok(lines) => lines,
+            Err(_) => panic!(
+                "expected {count} access lines, got:\n{}",
+                String::from_utf8_lossy(&self.0.0.lock().unwrap())
+            ),
+        }
+    }
+}
+
+fn field<'a>(line: &'a Value, name: &str) -> &'a Value {
+    &line["fields"][name]
+}
+
+#[tokio::test]
+async fn every_request_gets_one_line_whatever_its_outcome() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(503, "overloaded").await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"auth": {"token": "t0ken"}, "maxBodyBytes": 2048});
+    let gw = gateway(config).await;
+    let client = gw.client();
+    let post = |body: Value| {
+        client
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth("t0ken")
+            .header("x-request-id", "req-first-hour")
+            .json(&body)
+    };
+
+    let answered = post(json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    answered.bytes().await.unwrap();
+    let unknown = post(json!({"model": "primary/n", "messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let too_large = post(json!({"messages": [{"role": "user", "content": "x".repeat(4096)}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+    let no_token = client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+
+    let lines = captured.wait_for(4).await;
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    for line in &lines {
+        assert_eq!(line["level"], "INFO", "{line}");
+        let expected = format!("POST /v1/chat/completions {}", field(line, "status"));
+        assert_eq!(field(line, "message"), &json!(expected));
+        assert!(field(line, "total_ms").is_u64(), "{line}");
+        assert!(field(line, "first_byte_ms").is_u64(), "{line}");
+        assert_eq!(field(line, "end"), "complete", "{line}");
+        assert!(
+            line["span"]["id"].is_string(),
+            "the line carries the request id: {line}"
+        );
+    }
+    let answered = &lines[0];
+    assert_eq!(answered["span"]["id"], "req-first-hour");
+    assert_eq!(field(answered, "status"), 200);
+    assert_eq!(field(answered, "model"), "default");
+    assert_eq!(field(answered, "answered_by"), "backup/m");
+    assert_eq!(
+        field(answered, "attempts"),
+        "primary/m:provider_error,backup/m:ok"
+    );
+    assert!(field(answered, "tokens_in").is_u64(), "{answered}");
+    assert!(field(answered, "tokens_out").is_u64(), "{answered}");
+
+    assert_eq!(field(&lines[1], "status"), 404);
+    assert_eq!(field(&lines[1], "model"), "primary/n");
+    assert!(field(&lines[1], "answered_by").is_null());
+    assert_eq!(field(&lines[2], "status"), 413);
+    assert_eq!(field(&lines[3], "status"), 401);
+
+    // Probes and scrapers are logged at debug only: the next info line is
+    // the request after them.
+    let health = client
+        .get(format!("{}/healthz", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    health.bytes().await.unwrap();
+    let unknown_route = client
+        .get(format!("{}/v2/models", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_route.status(), 404);
+    let lines = captured.wait_for(5).await;
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(field(&lines[4], "message"), "GET /v2/models 404");
+}
+
+#[tokio::test]
+async fn a_stream_is_logged_at_its_end_and_a_client_that_leaves_is_marked() {
+    let (captured, _guard) = Captured::start();
+    let upstream = healthy_mock().await;
+    let slow = mock(MockOptions {
+        chunk_delay_ms: 60_000,
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"fast": provider(&upstream), "slow": provider(&slow)}},
+        "agents": {"defaults": {"model": {"primary": "fast/m"}}},
+    });
+    let gw = gateway(config).await;
+
+    // The client did not ask for usage; the log still has the tokens.
+    let streamed = gw
+        .chat(json!({"stream": true, "messages": user_message()}))
+        .await;
+    let body = streamed.text().await.unwrap();
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert!(!body.contains("\"usage\""), "{body}");
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "end"), "complete");
+    assert_eq!(field(&lines[0], "answered_by"), "fast/m");
+    assert!(field(&lines[0], "tokens_out").is_u64(), "{}", lines[0]);
+
+    // The slow stream sends its first chunk, then nothing for a minute:
+    // the client reads the head and leaves.
+    let mut left = gw
+        .chat(json!({"model": "slow/m", "stream": true, "messages": user_message()}))
+        .await;
+    assert_eq!(left.status(), 200);
+    left.chunk().await.unwrap();
+    drop(left);
+    let lines = captured.wait_for(2).await;
+    assert_eq!(field(&lines[1], "end"), "client_left", "{}", lines[1]);
+    assert_eq!(field(&lines[1], "answered_by"), "slow/m");
+}
