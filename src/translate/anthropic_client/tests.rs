@@ -595,6 +595,22 @@ fn calls_that_share_an_index_but_not_an_id_are_separate_blocks() {
 }
 
 #[test]
+fn a_call_that_never_gets_a_name_is_left_out() {
+    let got = blocks_of(&[chunk(
+        json!({"tool_calls": [call(0, json!("a"), Value::Null, "{}")]}),
+        json!("tool_calls"),
+    )]);
+    assert_eq!(
+        got,
+        [
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                   "usage": {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}),
+            json!({"type": "message_stop"}),
+        ]
+    );
+}
+
+#[test]
 fn error_frames_end_the_stream_with_an_error_event_of_their_kind() {
     for (code, kind) in [
         ("stream_interrupted", "api_error"),
