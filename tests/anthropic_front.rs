@@ -202,47 +202,58 @@ async fn a_tool_round_trip_keeps_ids_paired_and_arguments_whole() {
         .iter()
         .filter_map(|(_, data)| data["delta"]["partial_json"].as_str())
         .collect();
-    assert_eq!(pieces.len(), 2, "the first piece rode with the id");
-    assert_eq!(pieces.concat(), TOOL_ARGS);
+    assert_eq!(pieces, [TOOL_ARGS], "the call is sent whole");
     let delta = events
         .iter()
         .find(|(name, _)| name == "message_delta")
         .unwrap();
     assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
 
-    // The non-streamed answer carries the same call.
+    // The non-streamed answer carries the same call, under an id of its
+    // own: the provider says `functions.Bash:0` every time, and Claude Code
+    // pairs results by id.
     let mut whole = ask.clone();
     whole["stream"] = json!(false);
     let message: Value = gw.messages(whole).await.json().await.unwrap();
+    let second_id = message["content"][0]["id"].as_str().unwrap().to_string();
+    assert_ne!(second_id, id, "a tool_use id repeats across answers");
     assert_eq!(
         message["content"],
-        json!([{"type": "tool_use", "id": id, "name": "Bash", "input": {"command": "echo from-the-tool"}}])
+        json!([{"type": "tool_use", "id": second_id, "name": "Bash", "input": {"command": "echo from-the-tool"}}])
     );
     assert_eq!(message["stop_reason"], "tool_use");
 
-    // The client answers the call; the provider sees its own id again.
+    // The client answers both calls; the provider sees its own id again,
+    // each result after its call.
     let mut answer = ask;
     answer["stream"] = json!(false);
-    answer["messages"] = json!([
-        {"role": "user", "content": "run it"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "Bash",
-                                           "input": {"command": "echo from-the-tool"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "from-the-tool\n"}]},
-    ]);
+    let round = |id: &str, output: &str| {
+        [
+            json!({"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "Bash",
+                                                     "input": {"command": "echo from-the-tool"}}]}),
+            json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": output}]}),
+        ]
+    };
+    let mut history = vec![json!({"role": "user", "content": "run it"})];
+    history.extend(round(&id, "first\n"));
+    history.extend(round(&second_id, "from-the-tool\n"));
+    answer["messages"] = json!(history);
     let message: Value = gw.messages(answer).await.json().await.unwrap();
     assert_eq!(
         message["content"],
         json!([{"type": "text", "text": "The tool said from-the-tool."}])
     );
     let sent = &primary.requests()[2]["body"]["messages"];
-    assert_eq!(
-        sent[1]["tool_calls"][0]["id"], "functions.Bash:0",
-        "{sent:#}"
-    );
-    assert_eq!(
-        sent[2],
-        json!({"role": "tool", "tool_call_id": "functions.Bash:0", "content": "from-the-tool\n"})
-    );
+    for (call, result, output) in [(1, 2, "first\n"), (3, 4, "from-the-tool\n")] {
+        assert_eq!(
+            sent[call]["tool_calls"][0]["id"], "functions.Bash:0",
+            "{sent:#}"
+        );
+        assert_eq!(
+            sent[result],
+            json!({"role": "tool", "tool_call_id": "functions.Bash:0", "content": output})
+        );
+    }
 }
 
 #[tokio::test]
@@ -416,15 +427,73 @@ async fn the_token_is_accepted_as_x_api_key_or_bearer() {
         assert_eq!(body["error"]["type"], "authentication_error");
     }
     // The OpenAI API takes the key header too, and keeps its own error shape.
-    let response = gw
+    let chat = |key: &'static str| {
+        gw.client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("x-api-key", key)
+            .json(&json!({"messages": user_message()}))
+            .send()
+    };
+    assert_eq!(chat("gw-token-123").await.unwrap().status(), 200);
+    let response = chat("wrong").await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn a_guards_refusal_other_than_401_takes_anthropics_shape() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"maxBodyBytes": 2048});
+    let gw = gateway(config).await;
+    let big = json!({"max_tokens": 5, "messages": [{"role": "user", "content": "x".repeat(4096)}]});
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let response = gw
+            .client()
+            .post(format!("{}{path}", gw.url))
+            .json(&big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "error", "{path}");
+        assert_eq!(body["error"]["type"], "request_too_large", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn count_tokens_takes_a_slot_under_the_concurrency_cap() {
+    let hanging = mock(MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    })
+    .await;
+    let mut config = chain_config(&hanging, &hanging);
+    config["gateway"] = json!({"limits": {"maxConcurrentRequests": 1}});
+    let gw = gateway(config).await;
+    let holder = tokio::spawn(
+        gw.client()
+            .post(format!("{}/v1/messages", gw.url))
+            .json(&json!({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+            .send(),
+    );
+    // The held request has its slot once it reached the provider.
+    while hanging.requests().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let refused = gw
         .client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"messages": user_message()}))
+        .post(format!("{}/v1/messages/count_tokens", gw.url))
+        .json(&json!({"messages": [{"role": "user", "content": "x"}]}))
         .send()
         .await
         .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "invalid_api_key");
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    holder.abort();
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ use crate::ops::metrics;
 use crate::providers::response::shape_completion;
 use crate::relay;
 use crate::translate::anthropic_client::{self, StreamTranslator};
+use crate::translate::ids::Nonce;
 use crate::translate::token_estimate;
 use crate::upstream::Reply;
 use crate::wire::anthropic::{self, MessagesRequest, StreamEvent};
@@ -62,16 +63,19 @@ pub async fn messages(
         ));
     };
     let original = read_limited(request, &config).await?;
-    let parsed =
-        MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    record.model_asked(parsed.model.as_deref());
-    let model = chain_model(&config, parsed.model.as_deref());
-    let translated = anthropic_client::request(&parsed, model)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let body = serde_json::to_vec(&translated).expect("a JSON value always serializes");
-    let request = ChatRequest::parse(body)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?
-        .with_anthropic_original(original);
+    // The parsed and translated copies end here: only the chat request
+    // (and the client's bytes it keeps) lives on while the chain runs.
+    let request = {
+        let parsed =
+            MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        record.model_asked(parsed.model.as_deref().map(shown));
+        let model = chain_model(&config, parsed.model.as_deref());
+        let translated = anthropic_client::request(&parsed, model)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let body = serde_json::to_vec(&translated).expect("a JSON value always serializes");
+        ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    }
+    .with_anthropic_original(original);
     let answer = tokio::select! {
         answer = gateway.complete(&config, request) => record.chain(answer)?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
@@ -91,7 +95,7 @@ pub async fn messages(
         Reply::Complete(mut body) => {
             shape_completion(&mut body, &answer.target.model.cost);
             record.usage_of(&body);
-            let message = anthropic_client::message(&body, model_ref.as_str());
+            let message = anthropic_client::message(&body, model_ref.as_str(), Nonce::random());
             (headers, Json(message)).into_response()
         }
         Reply::Stream { first, rest } => {
@@ -115,7 +119,7 @@ pub async fn messages(
                 config.redactor.clone(),
                 gateway.aborted(),
             );
-            let translator = StreamTranslator::new(model_ref.as_str());
+            let translator = StreamTranslator::new(model_ref.as_str(), Nonce::random());
             let events = anthropic_events(frames, translator, PING_EVERY).map(move |event| {
                 // The request's slot is held until the stream ends.
                 let _ = &slot;
@@ -134,6 +138,12 @@ pub async fn count_tokens(
     request: Request,
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
+    // Cheap, but it reads a whole body: it counts against the same cap.
+    let Some(_slot) = gateway.admit() else {
+        return Err(ApiError::Busy(
+            config.gateway.client.max_concurrent_requests,
+        ));
+    };
     let body = read_limited(request, &config).await?;
     let parsed = MessagesRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let tokens = token_estimate::input_tokens(&parsed);
@@ -149,12 +159,23 @@ fn chain_model<'a>(config: &Config, requested: Option<&'a str>) -> Option<&'a st
     }
     if name.to_ascii_lowercase().starts_with("claude") {
         tracing::info!(
-            requested = name,
-            "model {name:?} is not configured; served by the default chain"
+            "model {:?} is not configured; served by the default chain",
+            shown(name)
         );
         return None;
     }
     Some(name)
+}
+
+/// The most of a client-chosen model name that goes into a log line.
+const SHOWN_NAME_CHARS: usize = 128;
+
+/// A client-chosen name as logged: cut to [`SHOWN_NAME_CHARS`] characters.
+fn shown(name: &str) -> &str {
+    match name.char_indices().nth(SHOWN_NAME_CHARS) {
+        Some((end, _)) => &name[..end],
+        None => name,
+    }
 }
 
 async fn read_limited(request: Request, config: &Config) -> Result<Bytes, ApiError> {
@@ -221,13 +242,15 @@ pub async fn anthropic_errors(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(collected) = http_body_util::Limited::new(body, MAX_ERROR_BODY)
+    // A body that cannot be read still gets Anthropic's shape, with the
+    // type its status implies.
+    let openai: Value = match http_body_util::Limited::new(body, MAX_ERROR_BODY)
         .collect()
         .await
-    else {
-        return (parts.status, "error body unavailable").into_response();
+    {
+        Ok(collected) => serde_json::from_slice(&collected.to_bytes()).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
     };
-    let openai: Value = serde_json::from_slice(&collected.to_bytes()).unwrap_or(Value::Null);
     let body = anthropic_error_body(parts.status, &openai);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
@@ -279,16 +302,53 @@ mod tests {
         );
     }
 
+    #[test]
+    fn logged_model_names_are_cut() {
+        assert_eq!(shown("claude-sonnet-4-5"), "claude-sonnet-4-5");
+        let long = "é".repeat(300);
+        assert_eq!(shown(&long).chars().count(), SHOWN_NAME_CHARS);
+    }
+
+    #[tokio::test]
+    async fn an_error_body_that_cannot_be_read_keeps_status_and_headers() {
+        async fn huge_error() -> Response {
+            let headers = [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::RETRY_AFTER, "9"),
+            ];
+            let body = format!(
+                "{{\"error\": {{\"message\": \"{}\"}}}}",
+                "x".repeat(MAX_ERROR_BODY)
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
+        }
+        let app = axum::Router::new()
+            .route("/v1/messages", axum::routing::post(huge_error))
+            .layer(axum::middleware::from_fn(anthropic_errors));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/messages", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::Client::new().post(url).send().await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "9");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "the request failed"}})
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_upstream_gets_pings_and_a_stream_that_stops_gets_an_error() {
         let frames = async_stream::stream! {
             yield Ok(Bytes::from_static(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"));
             tokio::time::sleep(Duration::from_secs(25)).await;
         };
-        let events: Vec<String> = anthropic_events(frames, StreamTranslator::new("m"), PING_EVERY)
-            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
-            .collect()
-            .await;
+        let events: Vec<String> =
+            anthropic_events(frames, StreamTranslator::new("m", Nonce(0)), PING_EVERY)
+                .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+                .collect()
+                .await;
         let names: Vec<&str> = events
             .iter()
             .map(|e| e.lines().next().unwrap().trim_start_matches("event: "))

@@ -1,42 +1,64 @@
 //! Tool-call ids across the two APIs. Anthropic's `tool_use` ids must match
-//! `[A-Za-z0-9_-]+`; OpenAI-side ids need not (Kimi's look like
-//! `functions.read:0`). The mapping is reversible and stateless, so a
+//! `[A-Za-z0-9_-]+` and must not repeat within a conversation; OpenAI-side
+//! ids need not be either (Kimi's look like `functions.Bash:0` and come back
+//! the same on every turn). So every id an answer hands out carries that
+//! answer's [`Nonce`], and the mapping stays reversible without state, so a
 //! client replaying an id gets the provider's own id back:
 //!
-//! - an id of `[A-Za-z0-9_-]+` that does not start with `cgid_` passes
-//!   unchanged;
-//! - any other id becomes `cgid_` + the lowercase hex of its UTF-8 bytes;
-//! - decoding reverses that, and leaves every other id unchanged.
+//! - an id becomes `cgid_` + the nonce (8 lowercase hex digits) + `_` + the
+//!   lowercase hex of its UTF-8 bytes;
+//! - a call that came without an id becomes `toolu_clawgate_` + the nonce +
+//!   `_` + its position, and is replayed as such;
+//! - decoding drops the nonce and reverses the hex (it also reads the
+//!   nonce-less `cgid_<hex>` of earlier versions, so a conversation begun
+//!   before an upgrade still pairs up), and leaves every other id unchanged.
 
 use std::borrow::Cow;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 const PREFIX: &str = "cgid_";
 
-/// The Anthropic-safe form of an OpenAI-side tool-call id.
-pub fn encode(id: &str) -> Cow<'_, str> {
-    let safe = !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if safe && !id.starts_with(PREFIX) {
-        return Cow::Borrowed(id);
+/// What makes one answer's tool-use ids differ from every other answer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nonce(pub u32);
+
+impl Nonce {
+    pub fn random() -> Self {
+        Self(fastrand::u32(..))
     }
-    let mut out = String::with_capacity(PREFIX.len() + 2 * id.len());
-    out.push_str(PREFIX);
+}
+
+impl fmt::Display for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// The Anthropic id of an OpenAI-side tool call: `id`, or the call's
+/// `position` in the answer when it came without one.
+pub fn encode(id: Option<&str>, position: usize, nonce: Nonce) -> String {
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return format!("toolu_clawgate_{nonce}_{position}");
+    };
+    let mut out = String::with_capacity(PREFIX.len() + 9 + 2 * id.len());
+    write!(out, "{PREFIX}{nonce}_").expect("writing to a String cannot fail");
     for byte in id.bytes() {
         write!(out, "{byte:02x}").expect("writing to a String cannot fail");
     }
-    Cow::Owned(out)
+    out
 }
 
 /// The OpenAI-side id an Anthropic id stands for.
 pub fn decode(id: &str) -> Cow<'_, str> {
-    let Some(hex) = id.strip_prefix(PREFIX) else {
+    let Some(rest) = id.strip_prefix(PREFIX) else {
         return Cow::Borrowed(id);
     };
-    let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
-    if hex.len() % 2 != 0 || !hex.as_bytes().iter().all(lower_hex) {
+    let hex = match rest.split_once('_') {
+        Some((nonce, hex)) if nonce.len() == 8 && is_lower_hex(nonce) => hex,
+        Some(_) => return Cow::Borrowed(id),
+        None => rest,
+    };
+    if hex.len() % 2 != 0 || !is_lower_hex(hex) {
         return Cow::Borrowed(id);
     }
     let bytes: Vec<u8> = hex
@@ -53,28 +75,74 @@ pub fn decode(id: &str) -> Cow<'_, str> {
     }
 }
 
+fn is_lower_hex(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const NONCE: Nonce = Nonce(0x0badcafe);
+
     fn check(id: &str, encoded: &str) {
-        assert_eq!(encode(id), encoded, "encode {id:?}");
+        assert_eq!(encode(Some(id), 0, NONCE), encoded, "encode {id:?}");
         assert_eq!(decode(encoded), id, "decode {encoded:?}");
     }
 
     #[test]
-    fn ids_map_reversibly() {
-        check("toolu_01A-b", "toolu_01A-b");
-        check("call_abc123", "call_abc123");
-        check("functions.read:0", "cgid_66756e6374696f6e732e726561643a30");
-        check("cgid_x", "cgid_636769645f78");
-        check("", "cgid_");
-        check("é", "cgid_c3a9");
+    fn ids_map_reversibly_through_the_nonce() {
+        check("toolu_01A-b", "cgid_0badcafe_746f6f6c755f3031412d62");
+        check("call_1", "cgid_0badcafe_63616c6c5f31");
+        check(
+            "functions.read:0",
+            "cgid_0badcafe_66756e6374696f6e732e726561643a30",
+        );
+        check("cgid_x", "cgid_0badcafe_636769645f78");
+        check("é", "cgid_0badcafe_c3a9");
+    }
+
+    #[test]
+    fn the_same_provider_id_gets_a_new_anthropic_id_in_every_answer() {
+        let first = encode(Some("functions.Bash:0"), 0, Nonce(1));
+        let second = encode(Some("functions.Bash:0"), 0, Nonce(2));
+        assert_ne!(first, second);
+        assert_eq!(decode(&first), decode(&second));
+        assert_eq!(decode(&first), "functions.Bash:0");
+    }
+
+    #[test]
+    fn calls_without_an_id_get_one_per_answer_and_position() {
+        assert_eq!(encode(None, 1, NONCE), "toolu_clawgate_0badcafe_1");
+        assert_eq!(encode(Some(""), 0, NONCE), "toolu_clawgate_0badcafe_0");
+        assert_ne!(encode(None, 0, Nonce(1)), encode(None, 0, Nonce(2)));
+        assert_eq!(
+            decode("toolu_clawgate_0badcafe_1"),
+            "toolu_clawgate_0badcafe_1"
+        );
+    }
+
+    #[test]
+    fn ids_of_earlier_versions_still_decode() {
+        assert_eq!(
+            decode("cgid_66756e6374696f6e732e726561643a30"),
+            "functions.read:0"
+        );
     }
 
     #[test]
     fn ids_that_are_not_encodings_decode_unchanged() {
-        for id in ["cgid_zz", "cgid_abc", "cgid_ABCD", "cgid_ff", "plain"] {
+        for id in [
+            "cgid_zz",
+            "cgid_abc",
+            "cgid_ABCD",
+            "cgid_ff",
+            "cgid_0badcafe_abc",
+            "cgid_0badcafX_abcd",
+            "cgid_short_abcd",
+            "plain",
+        ] {
             assert_eq!(decode(id), id);
         }
     }

@@ -9,7 +9,9 @@
 //! and 1,600 per image (Anthropic's figure for a full-size image). Its
 //! accuracy is measured in `docs/claude-code.md`.
 
-use crate::wire::anthropic::{Block, Content, DocumentSource, MessagesRequest};
+use crate::wire::anthropic::{
+    Block, Content, DocumentSource, MessagesRequest, without_billing_header,
+};
 
 const PER_MESSAGE: u64 = 4;
 const PER_TOOL: u64 = 8;
@@ -21,7 +23,7 @@ const PER_IMAGE: u64 = 1_600;
 pub fn input_tokens(request: &MessagesRequest) -> u64 {
     let mut total = 0;
     if let Some(system) = &request.system {
-        total += PER_MESSAGE + content(system);
+        total += PER_MESSAGE + system_content(system);
     }
     for message in &request.messages {
         total += PER_MESSAGE + content(&message.content);
@@ -41,6 +43,21 @@ pub fn input_tokens(request: &MessagesRequest) -> u64 {
     total
 }
 
+/// The system prompt as the provider gets it: without Claude Code's
+/// attribution line, in a block of its own or leading a plain string.
+fn system_content(system: &Content) -> u64 {
+    match system {
+        Content::Text(t) => text(without_billing_header(t)),
+        Content::Blocks(blocks) => blocks
+            .iter()
+            .map(|b| match b {
+                Block::Text { text: t } => text(without_billing_header(t)),
+                other => block(other),
+            })
+            .sum(),
+    }
+}
+
 fn content(content: &Content) -> u64 {
     match content {
         Content::Text(t) => text(t),
@@ -50,7 +67,6 @@ fn content(content: &Content) -> u64 {
 
 fn block(block: &Block) -> u64 {
     match block {
-        Block::Text { text: t } if t.starts_with("x-anthropic-billing-header:") => 0,
         Block::Text { text: t } => text(t),
         Block::Thinking { thinking } => text(thinking),
         Block::Image { .. } => PER_IMAGE,
@@ -101,6 +117,11 @@ mod tests {
                 "messages": [{"role": "user", "content": [{"type": "text", "text": "abcd"},
                 {"type": "image", "source": {"type": "url", "url": "http://x"}}]}]}"#,
             (4 + 1) + (4 + 1 + 1_600),
+        );
+        check(
+            r#"{"system": "x-anthropic-billing-header: cc_version=2.1; cch=1;\nabcd",
+                "messages": [{"role": "user", "content": "abcd"}]}"#,
+            (4 + 1) + (4 + 1),
         );
         check(
             r#"{"messages": [{"role": "user", "content": "abcd"}],

@@ -11,7 +11,7 @@
 //! translation builds a new body either way. The client's bytes themselves
 //! are kept whole on the translated request
 //! ([`crate::wire::openai::ChatRequest::anthropic_original`]).
-//! Sources: `../shared/facts/anthropic.md`.
+//! The rules it follows are summed up in `docs/claude-code.md`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -78,11 +78,58 @@ pub struct Message {
 }
 
 /// Message or system content: a string, or blocks.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Content {
     Text(String),
     Blocks(Vec<Block>),
+}
+
+impl<'de> Deserialize<'de> for Content {
+    /// A string or an array of blocks, where a block that does not read
+    /// is named by its index and type (`block 2 (tool_use): missing field
+    /// `id``) rather than with serde's "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Blocks(Vec<Value>),
+        }
+        let blocks = match Raw::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("expected a string or an array of content blocks")
+        })? {
+            Raw::Text(text) => return Ok(Content::Text(text)),
+            Raw::Blocks(blocks) => blocks,
+        };
+        blocks
+            .into_iter()
+            .enumerate()
+            .map(|(index, block)| {
+                let kind = match block.get("type").and_then(Value::as_str) {
+                    Some(kind) => kind.chars().take(40).collect(),
+                    None => "no type".to_string(),
+                };
+                Block::deserialize(block).map_err(|err| {
+                    serde::de::Error::custom(format!("block {index} ({kind}): {err}"))
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Content::Blocks)
+    }
+}
+
+/// The line Claude Code starts its system prompt with (an attribution
+/// whose hash changes on every request, which defeats prompt caching
+/// upstream): a block of its own, or the first line of a plain string.
+pub const BILLING_HEADER: &str = "x-anthropic-billing-header:";
+
+/// System text without a leading billing-header line.
+pub fn without_billing_header(text: &str) -> &str {
+    if !text.starts_with(BILLING_HEADER) {
+        return text;
+    }
+    text.split_once('\n')
+        .map_or("", |(_, rest)| rest.trim_start_matches('\n'))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +424,44 @@ mod tests {
         assert!(err.to_string().contains("messages[0]"), "{err}");
         let err = MessagesRequest::parse(br#"{"model": "m"}"#).unwrap_err();
         assert!(err.to_string().contains("messages"), "{err}");
+    }
+
+    #[test]
+    fn a_block_that_does_not_read_is_named_by_index_and_type() {
+        let err = MessagesRequest::parse(
+            br#"{"messages": [{"role": "assistant", "content": [{"type": "text", "text": "a"},
+                {"type": "tool_use", "name": "Bash", "input": {}}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid Messages request: messages[0].content: block 1 (tool_use): missing field `id`"
+            ),
+            "{err}"
+        );
+        let err = MessagesRequest::parse(
+            br#"{"messages": [{"role": "user", "content": [{"text": "a"}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("block 0 (no type)"), "{err}");
+    }
+
+    #[test]
+    fn the_billing_header_line_is_stripped_from_system_text() {
+        for (text, expected) in [
+            ("x-anthropic-billing-header: cch=1;", ""),
+            (
+                "x-anthropic-billing-header: cch=1;\nYou are Claude Code.",
+                "You are Claude Code.",
+            ),
+            ("You are Claude Code.", "You are Claude Code."),
+            (
+                "Say x-anthropic-billing-header: no",
+                "Say x-anthropic-billing-header: no",
+            ),
+        ] {
+            assert_eq!(without_billing_header(text), expected, "{text:?}");
+        }
     }
 
     #[test]

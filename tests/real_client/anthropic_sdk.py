@@ -23,6 +23,8 @@ SECRET = "sk-real-client-secret-77"
 TOKEN = "gateway-token-for-the-sdk"
 TOOL_ARGS = '{"city": "Paris"}'
 processes = []
+# The thread draining each process's output, to join before reading it whole.
+drains = {}
 
 
 def start(args, pattern, **kwargs):
@@ -37,7 +39,9 @@ def start(args, pattern, **kwargs):
         match = re.search(pattern, line)
         if match:
             # Keep draining so the child never blocks on a full pipe.
-            threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
+            drain = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
+            drain.start()
+            drains[proc] = drain
             return match.group(1), lines
     raise SystemExit(f"{args[0]} exited before it was ready:\n{''.join(lines)}")
 
@@ -181,6 +185,9 @@ def main():
 
         gateway.terminate()
         gateway.wait(timeout=20)
+        # The log is whole only once its pipe is read to the end.
+        drains[gateway].join(timeout=20)
+        assert not drains[gateway].is_alive(), "the gateway's log did not end"
         all_logs = "".join(logs)
         assert SECRET not in all_logs and TOKEN not in all_logs, "a secret leaked into the logs"
         assert "served by the default chain" in all_logs, all_logs

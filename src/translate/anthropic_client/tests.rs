@@ -1,9 +1,13 @@
 //! Table tests: Anthropic request in, OpenAI request out; OpenAI answer in,
 //! Anthropic message or events out.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::translate::ids::{self, Nonce};
+use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, StreamEvent};
+
+const NONCE: Nonce = Nonce(0x0badcafe);
 
 fn check(anthropic: Value, expected: Value) {
     let parsed = MessagesRequest::parse(anthropic.to_string().as_bytes()).unwrap();
@@ -81,10 +85,38 @@ fn tool_use_and_results_become_tool_calls_and_tool_messages_with_their_ids_decod
                 {"id": "functions.Bash:0", "type": "function", "function": {"name": "Bash", "arguments": "{\"command\":\"ls\"}"}},
                 {"id": "toolu_2", "type": "function", "function": {"name": "Read", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "functions.Bash:0", "content": "a.txt"},
-            {"role": "tool", "tool_call_id": "toolu_2", "content": "no"},
+            {"role": "tool", "tool_call_id": "toolu_2", "content": "Error: no"},
             {"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
                 {"type": "text", "text": "go on"}]}]}),
+    );
+}
+
+#[test]
+fn a_plain_string_system_prompt_loses_its_billing_header_line() {
+    check(
+        json!({"system": "x-anthropic-billing-header: cc_version=2.1; cch=abc;\nYou are Claude Code.",
+               "messages": [{"role": "user", "content": "hi"}]}),
+        json!({"model": "kimi/k2", "messages": [
+                {"role": "system", "content": "You are Claude Code."},
+                {"role": "user", "content": "hi"}]}),
+    );
+}
+
+#[test]
+fn server_tool_blocks_of_a_conversation_begun_on_claude_are_left_out() {
+    check(
+        json!({"messages": [
+            {"role": "user", "content": "news?"},
+            {"role": "assistant", "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "news"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "text", "text": "Nothing new."}]},
+            {"role": "user", "content": "ok"}]}),
+        json!({"model": "kimi/k2", "messages": [
+            {"role": "user", "content": "news?"},
+            {"role": "assistant", "content": "Nothing new."},
+            {"role": "user", "content": "ok"}]}),
     );
 }
 
@@ -214,6 +246,7 @@ fn answers_become_messages_thinking_then_text_then_tool_use() {
             "stop",
         ),
         "kimi/k2",
+        NONCE,
     );
     assert_eq!(
         serde_json::to_value(&got).unwrap(),
@@ -221,8 +254,8 @@ fn answers_become_messages_thinking_then_text_then_tool_use() {
                "content": [
                    {"type": "thinking", "thinking": "Hmm.", "signature": ""},
                    {"type": "text", "text": "Let me look."},
-                   {"type": "tool_use", "id": "cgid_66756e6374696f6e732e426173683a30", "name": "Bash", "input": {"command": "ls"}},
-                   {"type": "tool_use", "id": "call_2", "name": "Read", "input": {}}],
+                   {"type": "tool_use", "id": "cgid_0badcafe_66756e6374696f6e732e426173683a30", "name": "Bash", "input": {"command": "ls"}},
+                   {"type": "tool_use", "id": "cgid_0badcafe_63616c6c5f32", "name": "Read", "input": {}}],
                "stop_reason": "tool_use", "stop_sequence": null,
                "usage": {"input_tokens": 60, "output_tokens": 7, "cache_creation_input_tokens": 0,
                          "cache_read_input_tokens": 40}})
@@ -240,6 +273,7 @@ fn finish_reasons_become_stop_reasons_and_empty_text_gives_no_block() {
         let got = message(
             &completion(json!({"role": "assistant", "content": ""}), finish),
             "m",
+            NONCE,
         );
         assert_eq!(got.stop_reason, Some(expected), "{finish}");
         assert!(got.content.is_empty());
@@ -265,6 +299,16 @@ fn provider_overflow_messages_become_claude_codes_wording() {
             "This model's maximum context length is 128000 tokens. However, your messages resulted in 130500 tokens.",
             Some("prompt is too long: 130500 tokens > 128000"),
         ),
+        (
+            "This model's maximum context length is 128,000 tokens. However, your messages resulted in 130,500 tokens.",
+            Some("prompt is too long: 130500 tokens > 128000"),
+        ),
+        // Other 400s that mention a length are left alone.
+        (
+            "Invalid 'tools[0].function.name': string too long. Expected a string with maximum length 64, but got a string with length 80 instead.",
+            None,
+        ),
+        ("context length 64 exceeded: 80", None),
         ("Your request exceeded model token limit: 8192", None),
         ("Input token length too long", None),
         ("rate limited, retry in 20 of 60 seconds", None),
@@ -273,9 +317,91 @@ fn provider_overflow_messages_become_claude_codes_wording() {
     }
 }
 
-/// The SSE text of every event a sequence of relay frames produces.
+#[test]
+fn every_tool_round_gets_new_ids_that_still_pair_up() {
+    // Kimi numbers its calls per answer: every round says `functions.Bash:0`.
+    let answer = |nonce| {
+        message(
+            &completion(
+                json!({"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "functions.Bash:0", "type": "function", "function": {"name": "Bash", "arguments": "{}"}},
+                    {"type": "function", "function": {"name": "Read", "arguments": "{}"}}]}),
+                "tool_calls",
+            ),
+            "m",
+            nonce,
+        )
+    };
+    let ids_of = |answer: &MessageOut| -> Vec<String> {
+        answer
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                BlockOut::ToolUse { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (first, second) = (ids_of(&answer(Nonce(1))), ids_of(&answer(Nonce(2))));
+    assert_eq!(first.len(), 2);
+    for (a, b) in first.iter().zip(&second) {
+        assert_ne!(a, b, "a tool_use id repeats across rounds");
+    }
+    // Replayed, each result pairs with its call and the provider gets its
+    // own ids back.
+    let round = |ids: &[String]| {
+        json!([
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": ids[0], "name": "Bash", "input": {}},
+                {"type": "tool_use", "id": ids[1], "name": "Read", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": ids[0], "content": "bash out"},
+                {"type": "tool_result", "tool_use_id": ids[1], "content": "read out"}]}])
+    };
+    let mut history = vec![json!({"role": "user", "content": "go"})];
+    history.extend(round(&first).as_array().unwrap().iter().cloned());
+    history.extend(round(&second).as_array().unwrap().iter().cloned());
+    let parsed =
+        MessagesRequest::parse(json!({"messages": history}).to_string().as_bytes()).unwrap();
+    let got = request(&parsed, None).unwrap();
+    let pairs: Vec<(Value, Value)> = got["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| (m["tool_call_id"].clone(), m["content"].clone()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (json!("functions.Bash:0"), json!("bash out")),
+            (json!("toolu_clawgate_00000001_1"), json!("read out")),
+            (json!("functions.Bash:0"), json!("bash out")),
+            (json!("toolu_clawgate_00000002_1"), json!("read out")),
+        ]
+    );
+    let calls: Vec<&Value> = got["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["tool_calls"].as_array())
+        .flatten()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "functions.Bash:0",
+            "toolu_clawgate_00000001_1",
+            "functions.Bash:0",
+            "toolu_clawgate_00000002_1"
+        ]
+    );
+}
+
+/// Every event a sequence of relay frames produces, as JSON.
 fn events(frames: &[Value]) -> Vec<Value> {
-    let mut translator = StreamTranslator::new("kimi/k2");
+    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
     let mut out = Vec::new();
     for frame in frames {
         let data = match frame {
@@ -302,7 +428,7 @@ fn events(frames: &[Value]) -> Vec<Value> {
 }
 
 fn chunk(delta: Value, finish: Value) -> Value {
-    json!({"id": "c", "model": "kimi/k2", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    json!({"id": "chatcmpl-7", "model": "kimi/k2", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 }
 
 #[test]
@@ -314,11 +440,11 @@ fn a_stream_becomes_the_exact_event_sequence() {
         chunk(json!({"content": "Hi"}), Value::Null),
         chunk(json!({"content": " there"}), Value::Null),
         chunk(json!({}), json!("stop")),
-        json!({"id": "c", "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 4,
+        json!({"id": "chatcmpl-7", "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 4,
                "prompt_tokens_details": {"cached_tokens": 3}}}),
         json!("[DONE]"),
     ]);
-    let start = json!({"type": "message_start", "message": {"id": "msg_clawgate", "type": "message",
+    let start = json!({"type": "message_start", "message": {"id": "msg_chatcmpl-7", "type": "message",
         "role": "assistant", "model": "kimi/k2", "content": [], "stop_reason": null, "stop_sequence": null,
         "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}});
     assert_eq!(
@@ -342,9 +468,51 @@ fn a_stream_becomes_the_exact_event_sequence() {
 }
 
 #[test]
-fn tool_calls_stream_as_input_json_deltas_and_no_argument_is_lost() {
-    let call = |index: u64, id: Value, name: Value, arguments: &str| json!({"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}});
-    let got = events(&[
+fn a_stream_without_a_chunk_id_gets_a_message_id_of_its_own() {
+    let id_of = |nonce| {
+        let mut translator = StreamTranslator::new("m", nonce);
+        match &translator.data(r#"{"choices": [{"delta": {"content": "a"}}]}"#)[0] {
+            StreamEvent::MessageStart { message } => message.id.clone(),
+            other => panic!("not a message_start: {other:?}"),
+        }
+    };
+    assert_eq!(id_of(Nonce(1)), "msg_clawgate_00000001");
+    assert_ne!(id_of(Nonce(1)), id_of(Nonce(2)));
+}
+
+fn call(index: u64, id: Value, name: Value, arguments: &str) -> Value {
+    json!({"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+}
+
+/// The events from the first block on, for a stream ending with usage and
+/// `[DONE]`.
+fn blocks_of(frames: &[Value]) -> Vec<Value> {
+    let mut frames = frames.to_vec();
+    frames.push(json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}));
+    frames.push(json!("[DONE]"));
+    events(&frames)[2..].to_vec()
+}
+
+fn tool_use(index: usize, id: &str, name: &str, arguments: &str) -> [Value; 3] {
+    [
+        json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use",
+               "id": id, "name": name, "input": {}}}),
+        json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": arguments}}),
+        json!({"type": "content_block_stop", "index": index}),
+    ]
+}
+
+fn tool_use_end() -> [Value; 2] {
+    [
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+               "usage": {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}),
+        json!({"type": "message_stop"}),
+    ]
+}
+
+#[test]
+fn tool_calls_are_held_and_sent_whole_so_no_argument_is_lost() {
+    let got = blocks_of(&[
         // Arguments riding on the same chunk as the id and name.
         chunk(
             json!({"tool_calls": [call(0, json!("functions.Bash:0"), json!("Bash"), "{\"comm")]}),
@@ -355,7 +523,7 @@ fn tool_calls_stream_as_input_json_deltas_and_no_argument_is_lost() {
             json!({"tool_calls": [call(0, Value::Null, json!("Bash"), "and\":\"ls\"}")]}),
             Value::Null,
         ),
-        // The name after the arguments: they wait for the block.
+        // The name after the arguments.
         chunk(
             json!({"tool_calls": [call(1, json!("call_2"), json!(""), "{}")]}),
             Value::Null,
@@ -364,70 +532,117 @@ fn tool_calls_stream_as_input_json_deltas_and_no_argument_is_lost() {
             json!({"tool_calls": [call(1, Value::Null, json!("Read"), "")]}),
             json!("stop"),
         ),
-        json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}),
-        json!("[DONE]"),
     ]);
-    assert_eq!(
-        got[2..],
-        vec![
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use",
-                   "id": "cgid_66756e6374696f6e732e426173683a30", "name": "Bash", "input": {}}}),
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"comm"}}),
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "and\":\"ls\"}"}}),
-            json!({"type": "content_block_stop", "index": 0}),
-            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use",
-                   "id": "call_2", "name": "Read", "input": {}}}),
-            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
-            json!({"type": "content_block_stop", "index": 1}),
-            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
-                   "usage": {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}),
-            json!({"type": "message_stop"}),
-        ][..]
-    );
+    let mut expected = Vec::new();
+    expected.extend(tool_use(
+        0,
+        "cgid_0badcafe_66756e6374696f6e732e426173683a30",
+        "Bash",
+        r#"{"command":"ls"}"#,
+    ));
+    expected.extend(tool_use(1, "cgid_0badcafe_63616c6c5f32", "Read", "{}"));
+    expected.extend(tool_use_end());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn interleaved_calls_and_text_after_a_call_keep_every_argument() {
+    let got = blocks_of(&[
+        // One chunk opens two calls, the next carries both calls' arguments.
+        chunk(
+            json!({"tool_calls": [call(0, json!("a"), json!("A"), ""), call(1, json!("b"), json!("B"), "")]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"tool_calls": [call(0, Value::Null, Value::Null, "{\"x\":"),
+                                  call(1, Value::Null, Value::Null, "{\"y\":2}")]}),
+            Value::Null,
+        ),
+        // Text with the rest of the first call's arguments in one chunk.
+        chunk(
+            json!({"content": "Done.", "tool_calls": [call(0, Value::Null, Value::Null, "1}")]}),
+            json!("tool_calls"),
+        ),
+    ]);
+    let mut expected = vec![
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Done."}}),
+        json!({"type": "content_block_stop", "index": 0}),
+    ];
+    expected.extend(tool_use(1, "cgid_0badcafe_61", "A", r#"{"x":1}"#));
+    expected.extend(tool_use(2, "cgid_0badcafe_62", "B", r#"{"y":2}"#));
+    expected.extend(tool_use_end());
+    assert_eq!(got, expected);
 }
 
 #[test]
 fn calls_that_share_an_index_but_not_an_id_are_separate_blocks() {
-    let call = |id: &str, name: &str| json!({"index": 0, "id": id, "function": {"name": name, "arguments": "{}"}});
-    let got = events(&[
-        chunk(json!({"tool_calls": [call("a", "A")]}), Value::Null),
-        chunk(json!({"tool_calls": [call("b", "B")]}), json!("tool_calls")),
-        json!("[DONE]"),
+    let got = blocks_of(&[
+        chunk(
+            json!({"tool_calls": [call(0, json!("a"), json!("A"), "{}")]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"tool_calls": [call(0, json!("b"), json!("B"), "{}")]}),
+            json!("tool_calls"),
+        ),
     ]);
-    let starts: Vec<&Value> = got
-        .iter()
-        .filter(|e| e["type"] == "content_block_start")
-        .map(|e| &e["content_block"]["name"])
-        .collect();
-    assert_eq!(starts, [&json!("A"), &json!("B")]);
+    let mut expected = Vec::new();
+    expected.extend(tool_use(0, "cgid_0badcafe_61", "A", "{}"));
+    expected.extend(tool_use(1, "cgid_0badcafe_62", "B", "{}"));
+    expected.extend(tool_use_end());
+    assert_eq!(got, expected);
 }
 
 #[test]
-fn an_error_frame_ends_the_stream_with_an_error_event() {
-    let got = events(&[
-        chunk(json!({"content": "par"}), Value::Null),
-        json!({"error": {"message": "kimi/k2: the upstream stream broke off", "type": "upstream_error",
-                         "code": "stream_interrupted"}}),
-        chunk(json!({"content": "ignored"}), Value::Null),
-    ]);
+fn a_call_that_never_gets_a_name_is_left_out() {
+    let got = blocks_of(&[chunk(
+        json!({"tool_calls": [call(0, json!("a"), Value::Null, "{}")]}),
+        json!("tool_calls"),
+    )]);
     assert_eq!(
-        got.last().unwrap(),
-        &json!({"type": "error", "error": {"type": "api_error", "message": "kimi/k2: the upstream stream broke off"}})
+        got,
+        [
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                   "usage": {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}),
+            json!({"type": "message_stop"}),
+        ]
     );
-    assert_eq!(got.len(), 5, "{got:#?}");
+}
+
+#[test]
+fn error_frames_end_the_stream_with_an_error_event_of_their_kind() {
+    for (code, kind) in [
+        ("stream_interrupted", "api_error"),
+        ("stream_timeout", "timeout_error"),
+        ("gateway_shutdown", "overloaded_error"),
+    ] {
+        let got = events(&[
+            chunk(json!({"content": "par"}), Value::Null),
+            json!({"error": {"message": "kimi/k2: the upstream stream broke off", "type": "upstream_error",
+                             "code": code}}),
+            chunk(json!({"content": "ignored"}), Value::Null),
+        ]);
+        assert_eq!(
+            got.last().unwrap(),
+            &json!({"type": "error", "error": {"type": kind, "message": "kimi/k2: the upstream stream broke off"}}),
+            "{code}"
+        );
+        assert_eq!(got.len(), 5, "{got:#?}");
+    }
 }
 
 #[test]
 fn a_stream_cut_off_without_a_word_ends_with_an_error() {
-    let mut translator = StreamTranslator::new("m");
+    let mut translator = StreamTranslator::new("m", NONCE);
     translator
         .frame(format!("data: {}\n\n", chunk(json!({"content": "x"}), Value::Null)).as_bytes());
-    assert!(
-        translator
-            .frame(b"data: {\"choices\":[{\"delta\":{\"content\":\"y\"}}]}\n\n")
-            .len()
-            == 1
-    );
+    let names: Vec<&str> = translator
+        .frame(b"data: {\"choices\":[{\"delta\":{\"content\":\"y\"}}]}\n\n")
+        .iter()
+        .map(StreamEvent::name)
+        .collect();
+    assert_eq!(names, ["content_block_delta"]);
     assert!(matches!(
         translator.cut_off(),
         Some(StreamEvent::Error { .. })
@@ -437,7 +652,7 @@ fn a_stream_cut_off_without_a_word_ends_with_an_error() {
 
 #[test]
 fn several_events_in_one_piece_are_each_translated() {
-    let mut translator = StreamTranslator::new("m");
+    let mut translator = StreamTranslator::new("m", NONCE);
     let piece = format!(
         "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
         chunk(json!({"content": "a"}), Value::Null),
@@ -469,12 +684,13 @@ mod properties {
     use super::*;
 
     /// One tool call as a provider streams it: its id (Kimi's or OpenAI's
-    /// form), its name, its arguments in pieces, and whether the first
-    /// piece rides on the chunk with the id and name.
+    /// form), its name, its arguments (a JSON object) cut into pieces, and
+    /// whether the first piece rides on the chunk with the id and name.
     #[derive(Debug, Clone)]
     struct Call {
         id: String,
         name: String,
+        arguments: String,
         pieces: Vec<String>,
         first_piece_with_name: bool,
     }
@@ -483,57 +699,152 @@ mod properties {
         (
             prop_oneof!["functions\\.[a-z]{1,6}:[0-9]", "call_[a-z0-9]{1,8}"],
             "[A-Za-z]{1,8}",
-            prop::collection::vec("[ -~]{1,6}", 0..5),
+            prop::collection::btree_map("[a-z]{1,4}", "[ -~]{0,6}", 0..3),
+            prop::collection::vec(1..6usize, 1..8),
             any::<bool>(),
         )
-            .prop_map(|(id, name, pieces, first_piece_with_name)| Call {
-                id,
-                name,
-                pieces,
-                first_piece_with_name,
+            .prop_map(|(id, name, object, cuts, first_piece_with_name)| {
+                let arguments = serde_json::to_string(&object).unwrap();
+                let chars: Vec<char> = arguments.chars().collect();
+                let mut pieces = Vec::new();
+                let mut at = 0;
+                for cut in cuts.iter().cycle() {
+                    if at >= chars.len() {
+                        break;
+                    }
+                    let end = (at + cut).min(chars.len());
+                    pieces.push(chars[at..end].iter().collect());
+                    at = end;
+                }
+                Call {
+                    id,
+                    name,
+                    arguments,
+                    pieces,
+                    first_piece_with_name,
+                }
             })
     }
 
-    /// The chunks a provider sends: reasoning, then text, then tool calls,
-    /// each in pieces, then the finish reason, the usage and `[DONE]`.
-    fn chunks(reasoning: &[String], text: &[String], calls: &[Call], finish: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        out.push(chunk(json!({"role": "assistant", "content": ""}), Value::Null).to_string());
+    /// How the provider lays out its chunks.
+    #[derive(Debug, Clone)]
+    struct Layout {
+        /// All calls open first, then each chunk carries the next piece of
+        /// every call (as parallel calls stream), rather than one call
+        /// after the other.
+        interleaved: bool,
+        /// The first piece of `text_after` rides on the last chunk of
+        /// arguments.
+        text_with_arguments: bool,
+        /// The usage rides on the last chunk of arguments rather than a
+        /// chunk of its own.
+        usage_with_arguments: bool,
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c)| Layout {
+            interleaved: a,
+            text_with_arguments: b,
+            usage_with_arguments: c,
+        })
+    }
+
+    const USAGE: &str = r#"{"prompt_tokens": 9, "completion_tokens": 4}"#;
+
+    /// The chunks a provider sends: reasoning, then text, then tool calls
+    /// (with text after them), each in pieces, then the finish reason, the
+    /// usage and `[DONE]`.
+    fn chunks(
+        reasoning: &[String],
+        text: &[String],
+        calls: &[Call],
+        text_after: &[String],
+        layout: &Layout,
+        finish: &str,
+    ) -> Vec<String> {
+        let mut out: Vec<Value> = Vec::new();
+        out.push(chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        ));
         for piece in reasoning {
-            out.push(chunk(json!({"reasoning_content": piece}), Value::Null).to_string());
+            out.push(chunk(json!({"reasoning_content": piece}), Value::Null));
         }
         for piece in text {
-            out.push(chunk(json!({"content": piece}), Value::Null).to_string());
+            out.push(chunk(json!({"content": piece}), Value::Null));
         }
-        for (index, call) in calls.iter().enumerate() {
-            let mut pieces = call.pieces.iter();
+        let opening = |index: usize, call: &Call| {
             let first = match call.first_piece_with_name {
-                true => pieces.next().cloned().unwrap_or_default(),
+                true => call.pieces.first().cloned().unwrap_or_default(),
                 false => String::new(),
             };
-            out.push(
-                chunk(
-                    json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
-                           "function": {"name": call.name, "arguments": first}}]}),
-                    Value::Null,
-                )
-                .to_string(),
+            json!({"index": index, "id": call.id, "type": "function",
+                   "function": {"name": call.name, "arguments": first}})
+        };
+        let rest = |call: &Call| -> Vec<String> {
+            let skip = usize::from(call.first_piece_with_name);
+            call.pieces.iter().skip(skip).cloned().collect()
+        };
+        let argument =
+            |index: usize, piece: &str| json!({"index": index, "function": {"arguments": piece}});
+        let mut argument_chunks: Vec<Vec<Value>> = Vec::new();
+        if layout.interleaved && !calls.is_empty() {
+            argument_chunks.push(
+                calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| opening(i, c))
+                    .collect(),
             );
-            for piece in pieces {
-                out.push(
-                    chunk(
-                        json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
-                        Value::Null,
-                    )
-                    .to_string(),
+            let rests: Vec<Vec<String>> = calls.iter().map(rest).collect();
+            let longest = rests.iter().map(Vec::len).max().unwrap_or(0);
+            for round in 0..longest {
+                argument_chunks.push(
+                    rests
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, pieces)| pieces.get(round).map(|p| argument(i, p)))
+                        .collect(),
                 );
             }
+        } else {
+            for (index, call) in calls.iter().enumerate() {
+                argument_chunks.push(vec![opening(index, call)]);
+                for piece in rest(call) {
+                    argument_chunks.push(vec![argument(index, &piece)]);
+                }
+            }
         }
-        out.push(chunk(json!({}), json!(finish)).to_string());
-        out.push(
-            json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}})
-                .to_string(),
-        );
+        let mut text_after = text_after.iter();
+        let last = argument_chunks.len().saturating_sub(1);
+        let mut usage_sent = false;
+        for (at, calls) in argument_chunks.into_iter().enumerate() {
+            let mut delta = json!({"tool_calls": calls});
+            let mut data = chunk(Value::Null, Value::Null);
+            if at == last {
+                if layout.text_with_arguments {
+                    if let Some(piece) = text_after.next() {
+                        delta["content"] = json!(piece);
+                    }
+                }
+                if layout.usage_with_arguments {
+                    data["usage"] = serde_json::from_str(USAGE).unwrap();
+                    usage_sent = true;
+                }
+            }
+            data["choices"][0]["delta"] = delta;
+            out.push(data);
+        }
+        for piece in text_after {
+            out.push(chunk(json!({"content": piece}), Value::Null));
+        }
+        out.push(chunk(json!({}), json!(finish)));
+        if !usage_sent {
+            out.push(
+                json!({"choices": [], "usage": serde_json::from_str::<Value>(USAGE).unwrap()}),
+            );
+        }
+        let mut out: Vec<String> = out.iter().map(Value::to_string).collect();
         out.push("[DONE]".to_string());
         out
     }
@@ -544,11 +855,13 @@ mod properties {
             reasoning in prop::collection::vec("[ -~]{1,5}", 0..4),
             text in prop::collection::vec("[ -~]{1,5}", 0..4),
             calls in prop::collection::vec(call(), 0..4),
+            text_after in prop::collection::vec("[ -~]{1,5}", 0..3),
+            layout in layout(),
             finish in prop_oneof!["stop", "length", "tool_calls"],
         ) {
-            let mut translator = StreamTranslator::new("m");
+            let mut translator = StreamTranslator::new("m", NONCE);
             let mut events = Vec::new();
-            for data in chunks(&reasoning, &text, &calls, &finish) {
+            for data in chunks(&reasoning, &text, &calls, &text_after, &layout, &finish) {
                 events.extend(translator.frame(format!("data: {data}\n\n").as_bytes()));
             }
             prop_assert!(translator.is_finished());
@@ -593,13 +906,14 @@ mod properties {
             if !reasoning.is_empty() {
                 expected.push((BlockOut::Thinking { thinking: String::new(), signature: String::new() }, reasoning.concat()));
             }
-            if !text.is_empty() {
-                expected.push((BlockOut::Text { text: String::new() }, text.concat()));
+            let all_text = text.concat() + &text_after.concat();
+            if !all_text.is_empty() {
+                expected.push((BlockOut::Text { text: String::new() }, all_text));
             }
-            for call in &calls {
+            for (position, call) in calls.iter().enumerate() {
                 expected.push((
-                    BlockOut::ToolUse { id: ids::encode(&call.id).into_owned(), name: call.name.clone(), input: json!({}) },
-                    call.pieces.concat(),
+                    BlockOut::ToolUse { id: ids::encode(Some(&call.id), position, NONCE), name: call.name.clone(), input: json!({}) },
+                    call.arguments.clone(),
                 ));
             }
             prop_assert_eq!(blocks, expected);

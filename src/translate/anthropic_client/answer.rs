@@ -1,0 +1,75 @@
+//! A whole chat completion in, an Anthropic message out.
+
+use serde_json::{Map, Value};
+
+use super::{message_id, stop_reason, tool_input, usage_out};
+use crate::translate::ids::{self, Nonce};
+use crate::wire::anthropic::{BlockOut, MessageOut};
+use crate::wire::openai::Usage;
+
+/// The Anthropic message for a (shaped) chat completion, labelled `model`;
+/// its tool-use ids carry `nonce` (see [`ids`]).
+pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> MessageOut {
+    let choice = completion.get("choices").and_then(|c| c.get(0));
+    let message = choice.and_then(|c| c.get("message"));
+    let text = |key: &str| {
+        message
+            .and_then(|m| m.get(key))
+            .map(content_text)
+            .unwrap_or_default()
+    };
+    let mut content = Vec::new();
+    let thinking = text("reasoning_content");
+    if !thinking.is_empty() {
+        content.push(BlockOut::Thinking {
+            thinking,
+            signature: String::new(),
+        });
+    }
+    let answer = text("content");
+    if !answer.is_empty() {
+        content.push(BlockOut::Text { text: answer });
+    }
+    let calls = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array);
+    for (position, call) in calls.into_iter().flatten().enumerate() {
+        let function = &call["function"];
+        let arguments = function["arguments"].as_str().unwrap_or_default();
+        content.push(BlockOut::ToolUse {
+            id: ids::encode(call["id"].as_str(), position, nonce),
+            name: function["name"].as_str().unwrap_or_default().to_string(),
+            input: tool_input(arguments),
+        });
+    }
+    let has_tool_use = content
+        .iter()
+        .any(|b| matches!(b, BlockOut::ToolUse { .. }));
+    let finish = choice
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str);
+    MessageOut {
+        id: message_id(completion.get("id").and_then(Value::as_str), nonce),
+        kind: "message",
+        role: "assistant",
+        model: model.to_string(),
+        content,
+        stop_reason: Some(stop_reason(finish, has_tool_use)),
+        stop_sequence: None,
+        usage: Usage::of(completion)
+            .map(|u| usage_out(&u))
+            .unwrap_or_default(),
+    }
+}
+
+/// A message's `content`: a string, or the text of its parts.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,85 @@
+//! Serving an Anthropic Messages client from the gateway's OpenAI-shaped
+//! pipeline: the request becomes a chat-completions request (which the
+//! provider rules then shape for each target like any other), and the
+//! answer, whole or streamed, becomes an Anthropic message or the exact
+//! Anthropic event sequence. The wire rules it follows are summed up in
+//! `docs/claude-code.md`.
+//!
+//! - [`request`]: the Anthropic request in, the OpenAI request out;
+//! - [`answer`]: a whole completion out as a message;
+//! - [`stream`]: the relay's chunks out as Anthropic's events;
+//! - [`overflow`]: a provider's context-overflow error in Claude Code's
+//!   wording.
+//!
+//! What has no OpenAI counterpart is dropped, not faked: `cache_control`,
+//! `context_management`, `metadata`, `top_k`, server tools and their
+//! blocks, redacted thinking and thinking signatures. Blocks the pipeline
+//! cannot carry (binary documents) are refused with a message that names
+//! them.
+
+mod answer;
+mod overflow;
+mod request;
+mod stream;
+
+use serde_json::{Value, json};
+
+pub use answer::message;
+pub use overflow::context_overflow;
+pub use request::{TranslateError, request};
+pub use stream::StreamTranslator;
+
+use crate::translate::ids::Nonce;
+use crate::wire::anthropic::UsageOut;
+use crate::wire::openai::Usage;
+
+/// Usage in Anthropic's terms: cache reads are not part of `input_tokens`.
+fn usage_out(usage: &Usage) -> UsageOut {
+    UsageOut {
+        input_tokens: usage.input.saturating_sub(usage.cache_read),
+        output_tokens: usage.output,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: usage.cache_read,
+    }
+}
+
+fn stop_reason(finish_reason: Option<&str>, has_tool_use: bool) -> &'static str {
+    if has_tool_use {
+        // Kimi sometimes says `stop` with tool calls present.
+        return "tool_use";
+    }
+    match finish_reason {
+        Some("length") => "max_tokens",
+        Some("content_filter") => "refusal",
+        _ => "end_turn",
+    }
+}
+
+/// An Anthropic message id from the completion's id; without one, an id
+/// of the answer's own.
+fn message_id(openai_id: Option<&str>, nonce: Nonce) -> String {
+    let id: String = openai_id
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        format!("msg_clawgate_{nonce}")
+    } else {
+        format!("msg_{id}")
+    }
+}
+
+/// A tool call's arguments as the object Anthropic's `input` must be. Text
+/// that is not a JSON object gives `{}`: the client then reports invalid
+/// parameters to the model, which can try again.
+fn tool_input(arguments: &str) -> Value {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests;
