@@ -11,6 +11,8 @@
 //! - [`relay`]: relaying an upstream stream to the client.
 //! - [`providers`]: each provider dialect's request rules.
 //! - [`upstream`]: one attempt against a provider, and its typed outcome.
+//! - [`translate`]: rewriting requests, answers and streams between the
+//!   OpenAI and Anthropic wire protocols.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
 //!   [`catalog`]: the built-in providers and models it merges with.
 //! - [`wire`]: the OpenAI API shapes the gateway reads and writes.
@@ -29,5 +31,6 @@ pub mod ops;
 pub mod providers;
 pub mod relay;
 pub mod server;
+pub mod translate;
 pub mod upstream;
 pub mod wire;
