@@ -608,3 +608,6 @@ fn data_item(data: String) -> Item {
         id: None,
     })
 }
+
+#[cfg(test)]
+mod tests;
