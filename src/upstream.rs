@@ -266,8 +266,9 @@ impl Upstream {
             || AttemptError::InvalidResponse("the API key is not a valid header value".into());
         match &provider.api_key {
             ApiKey::Set(key) if api == Api::AnthropicMessages => {
-                let value = anthropic::key_header(key.expose_secret()).ok_or_else(invalid_key)?;
-                request = request.header(anthropic::KEY_HEADER, value);
+                let (name, value) = anthropic::auth_header(provider.dialect, key.expose_secret())
+                    .ok_or_else(invalid_key)?;
+                request = request.header(name, value);
             }
             ApiKey::Set(key) => {
                 let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))

@@ -213,6 +213,10 @@ async fn tool_calls_stream_their_arguments_and_replay_with_reasoning() {
         .filter_map(|c| c.pointer("/choices/0/finish_reason")?.as_str())
         .next_back();
     assert_eq!(finish, Some("tool_calls"));
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "no usage chunk for a client that did not ask"
+    );
     let sent = &upstream.requests()[0]["body"];
     assert_eq!(sent["tools"][0]["name"], "get_weather");
     assert_eq!(

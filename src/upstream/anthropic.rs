@@ -11,19 +11,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::{EventStream, FailureKind};
+use crate::capabilities::Dialect;
 use crate::translate::anthropic_provider::{self, StreamTranslator};
 use crate::wire::sse::Item;
 
 /// The API version every request names.
 pub const VERSION: &str = "2023-06-01";
 
-/// The header carrying the key: Kimi Coding's Anthropic endpoint, like
-/// Anthropic's, reads `x-api-key`.
-pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
+/// The header carrying the key on Anthropic's and Kimi Coding's endpoints.
+const KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 
 pub const VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
@@ -45,12 +45,18 @@ pub fn classify(status: Option<StatusCode>, error_type: Option<&str>) -> Failure
     }
 }
 
-/// A key as the sensitive `x-api-key` value, or `None` when it cannot be a
-/// header value.
-pub fn key_header(key: &str) -> Option<HeaderValue> {
-    let mut value = HeaderValue::from_str(key).ok()?;
+/// The header that carries `key` to a provider of `dialect`, marked
+/// sensitive, or `None` when the key cannot be a header value. Moonshot's
+/// Anthropic endpoint (`api.moonshot.ai/anthropic`) documents Bearer auth;
+/// Kimi Coding's, like Anthropic's, reads `x-api-key`.
+pub fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)> {
+    let (name, text) = match dialect {
+        Dialect::Moonshot => (AUTHORIZATION, format!("Bearer {key}")),
+        _ => (KEY_HEADER, key.to_string()),
+    };
+    let mut value = HeaderValue::try_from(text).ok()?;
     value.set_sensitive(true);
-    Some(value)
+    Some((name, value))
 }
 
 /// A non-streamed answer as a chat completion; `None` when it is not an
@@ -152,5 +158,23 @@ mod tests {
                 "{status:?} {error_type:?}"
             );
         }
+    }
+
+    #[test]
+    fn keys_go_in_the_header_each_endpoint_reads() {
+        let cases = [
+            (Dialect::KimiCoding, "x-api-key", "sk-1"),
+            (Dialect::Generic, "x-api-key", "sk-1"),
+            (Dialect::Moonshot, "authorization", "Bearer sk-1"),
+        ];
+        for (dialect, name, value) in cases {
+            let (got_name, got_value) = auth_header(dialect, "sk-1").unwrap();
+            assert_eq!(
+                (got_name.as_str(), got_value.to_str().unwrap()),
+                (name, value)
+            );
+            assert!(got_value.is_sensitive());
+        }
+        assert!(auth_header(Dialect::KimiCoding, "bad\nkey").is_none());
     }
 }
