@@ -621,3 +621,57 @@ async fn openclaws_kimi_coding_entry_works_against_the_mock() {
     );
     assert!(sent["body"].get("reasoning_effort").is_none());
 }
+
+#[test]
+fn config_show_and_models_list_name_the_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clawgate.json");
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": openclaw_kimi_entry("https://api.kimi.com/coding/"),
+            "local": {"baseUrl": "http://127.0.0.1:9/v1", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding", "fallbacks": ["local/m"]}}},
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .env_clear()
+            .env("KIMI_API_KEY", "sk-kimi-secret-value")
+            .output()
+            .expect("clawgate runs");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    let shown: Value = serde_json::from_str(&run(&["config", "show"])).unwrap();
+    let providers = &shown["models"]["providers"];
+    assert_eq!(providers["kimi"]["api"], "anthropic-messages");
+    assert_eq!(providers["local"]["api"], "openai-completions");
+
+    let listed: Value = serde_json::from_str(&run(&["models", "list", "--json"])).unwrap();
+    let api_of = |model: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["ref"] == model)
+            .map(|row| row["api"].clone())
+    };
+    assert_eq!(
+        api_of("kimi/kimi-for-coding"),
+        Some(json!("anthropic-messages"))
+    );
+    assert_eq!(api_of("local/m"), Some(json!("openai-completions")));
+
+    let table = run(&["models", "list"]);
+    let kimi_row = table
+        .lines()
+        .find(|line| line.starts_with("kimi/kimi-for-coding"))
+        .unwrap();
+    assert!(table.lines().next().unwrap().contains("API"), "{table}");
+    assert!(kimi_row.contains("anthropic-messages"), "{table}");
+    assert!(!table.contains("sk-kimi-secret-value"));
+}
