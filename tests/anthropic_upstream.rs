@@ -675,3 +675,130 @@ fn config_show_and_models_list_name_the_transport() {
     assert!(kimi_row.contains("anthropic-messages"), "{table}");
     assert!(!table.contains("sk-kimi-secret-value"));
 }
+
+/// A chain from an Anthropic provider at `primary` to an OpenAI one at
+/// `backup`, with `gateway` settings.
+async fn faulty_chain(primary: &MockServer, backup: &MockServer, settings: Value) -> TestGateway {
+    gateway(json!({
+        "gateway": settings,
+        "models": {"mode": "replace", "providers": {
+            "claude-like": anthropic_provider(primary), "backup": openai_provider(backup)}},
+        "agents": {"defaults": {"model": {"primary": "claude-like/m", "fallbacks": ["backup/m"]}}},
+    }))
+    .await
+}
+
+async fn streamed(gw: &TestGateway) -> (String, Vec<String>) {
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": true}))
+        .await;
+    let provider = header(&response, "x-clawgate-provider").to_string();
+    let body = response.text().await.unwrap();
+    (provider, sse_data(&body))
+}
+
+#[tokio::test]
+async fn faults_before_the_first_event_fall_over_to_the_next_transport() {
+    let faults = [
+        (
+            "silent",
+            MockOptions {
+                first_byte_delay_ms: 5_000,
+                ..MockOptions::default()
+            },
+        ),
+        (
+            "dropped",
+            MockOptions {
+                drop_after_chunks: Some(0),
+                ..MockOptions::default()
+            },
+        ),
+        (
+            "hang",
+            MockOptions {
+                hang: true,
+                ..MockOptions::default()
+            },
+        ),
+    ];
+    for (name, options) in faults {
+        let (primary, backup) = (mock(options).await, common::healthy_mock().await);
+        let gw = faulty_chain(
+            &primary,
+            &backup,
+            json!({"timeouts": {"firstByteSeconds": 0.3}}),
+        )
+        .await;
+        let (provider, events) = streamed(&gw).await;
+        assert_eq!(provider, "backup", "{name}");
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn faults_after_the_first_event_end_the_stream_with_an_error_event() {
+    let faults = [
+        (
+            "dropped",
+            MockOptions {
+                drop_after_chunks: Some(6),
+                ..MockOptions::default()
+            },
+            "stream_interrupted",
+        ),
+        (
+            "no message_stop",
+            MockOptions {
+                no_done: true,
+                ..MockOptions::default()
+            },
+            "stream_truncated",
+        ),
+        (
+            "stalled",
+            MockOptions {
+                chunk_delay_ms: 5_000,
+                ..MockOptions::default()
+            },
+            "stream_timeout",
+        ),
+    ];
+    for (name, options, code) in faults {
+        let (primary, backup) = (mock(options).await, common::healthy_mock().await);
+        let gw = faulty_chain(&primary, &backup, json!({"timeouts": {"idleSeconds": 0.3}})).await;
+        let (provider, events) = streamed(&gw).await;
+        assert_eq!(provider, "claude-like", "{name}");
+        assert!(!events.iter().any(|e| e == "[DONE]"), "{name}: {events:?}");
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert_eq!(last["error"]["code"], code, "{name}: {last}");
+        assert!(backup.requests().is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_leaving_cancels_the_anthropic_stream() {
+    let slow = MockOptions {
+        chunk_delay_ms: 200,
+        reply: "many words ".repeat(50),
+        ..MockOptions::default()
+    };
+    let upstream = mock(slow).await;
+    let gw = single(&upstream).await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": true}))
+        .await;
+    let mut body = response.bytes_stream();
+    let first = futures_util::StreamExt::next(&mut body)
+        .await
+        .expect("a first chunk")
+        .unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(body);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        upstream.stream_abandoned(),
+    )
+    .await
+    .expect("the upstream stream is dropped when the client leaves");
+}
