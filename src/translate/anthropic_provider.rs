@@ -8,7 +8,7 @@
 //! Choices this translation makes, each documented in `docs/providers.md`:
 //! - `system` and `developer` messages become the `system` blocks, in order,
 //!   wherever they stood in the history.
-//! - Tool-call ids go through the reversible scheme of [`encode_id`], so
+//! - Tool-call ids go through a reversible scheme (`encode_id`), so
 //!   Kimi's `functions.<name>:<n>` ids survive Anthropic's id alphabet and
 //!   clients see the ids they sent.
 //! - Tool-call `arguments` that are not a JSON object (invalid JSON from a
@@ -40,7 +40,7 @@ const ID_PREFIX: &str = "cgid_";
 /// A tool-call id as an Anthropic `tool_use` id: one of `[A-Za-z0-9_-]+`
 /// that does not start with `cgid_` passes unchanged; any other becomes
 /// `cgid_` and the lowercase hex of its UTF-8 bytes.
-pub fn encode_id(id: &str) -> String {
+fn encode_id(id: &str) -> String {
     let plain = !id.is_empty()
         && !id.starts_with(ID_PREFIX)
         && id
@@ -59,7 +59,7 @@ pub fn encode_id(id: &str) -> String {
 
 /// The inverse of [`encode_id`]; an id that is not a valid encoding (the
 /// provider's own ids) passes unchanged.
-pub fn decode_id(id: &str) -> String {
+fn decode_id(id: &str) -> String {
     let Some(hex) = id.strip_prefix(ID_PREFIX) else {
         return id.to_string();
     };
@@ -423,39 +423,43 @@ pub fn answer(message: &Map<String, Value>, created: u64) -> Option<Map<String, 
     }
     let mut usage = Usage::default();
     usage.update(message.get("usage"));
-    let completion = json!({
-        "id": message.get("id").cloned().unwrap_or_else(|| json!("msg")),
-        "object": "chat.completion",
-        "created": created,
-        "model": message.get("model").cloned().unwrap_or(Value::Null),
-        "choices": [{"index": 0, "message": reply, "finish_reason": finish}],
-        "usage": usage.openai(),
-    });
-    match completion {
-        Value::Object(map) => Some(map),
-        _ => unreachable!("json! of an object literal is an object"),
-    }
-}
-
-/// The kind of the content block that is open, if any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Block {
-    Text,
-    Thinking,
-    /// A tool call, with its index among the answer's tool calls.
-    Tool(u64),
-    Other,
+    let fields = [
+        (
+            "id",
+            message.get("id").cloned().unwrap_or_else(|| json!("msg")),
+        ),
+        ("object", json!("chat.completion")),
+        ("created", json!(created)),
+        (
+            "model",
+            message.get("model").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "choices",
+            json!([{"index": 0, "message": reply, "finish_reason": finish}]),
+        ),
+        ("usage", usage.openai()),
+    ];
+    Some(
+        fields
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+    )
 }
 
 /// Rewrites an Anthropic event stream as OpenAI chunk events, one event at
 /// a time. Its state is a few fields whatever the stream's length: the
-/// message's id and model, the open block, the tool-call count and usage.
+/// message's id and model, the open tool call, the tool-call count and
+/// usage.
 #[derive(Debug)]
 pub struct StreamTranslator {
     created: u64,
     id: String,
     model: Value,
-    open: Option<Block>,
+    /// The index among the answer's tool calls of the open `tool_use`
+    /// block, if the open block is one.
+    open_tool: Option<u64>,
     tool_calls: u64,
     usage: Usage,
 }
@@ -467,7 +471,7 @@ impl StreamTranslator {
             created,
             id: "msg".to_string(),
             model: Value::Null,
-            open: None,
+            open_tool: None,
             tool_calls: 0,
             usage: Usage::default(),
         }
@@ -498,7 +502,7 @@ impl StreamTranslator {
             "content_block_start" => self.block_start(&data["content_block"]),
             "content_block_delta" => self.block_delta(&data["delta"]),
             "content_block_stop" => {
-                self.open = None;
+                self.open_tool = None;
                 Vec::new()
             }
             "message_delta" => {
@@ -525,19 +529,14 @@ impl StreamTranslator {
     }
 
     fn block_start(&mut self, block: &Value) -> Vec<Item> {
+        self.open_tool = None;
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => {
-                self.open = Some(Block::Text);
-                self.text("content", block.get("text"))
-            }
-            Some("thinking") => {
-                self.open = Some(Block::Thinking);
-                self.text("reasoning_content", block.get("thinking"))
-            }
+            Some("text") => self.text("content", block.get("text")),
+            Some("thinking") => self.text("reasoning_content", block.get("thinking")),
             Some("tool_use") => {
                 let index = self.tool_calls;
                 self.tool_calls += 1;
-                self.open = Some(Block::Tool(index));
+                self.open_tool = Some(index);
                 // Anthropic starts a call with `input: {}` and streams the
                 // input; a provider that sends it whole here is honoured.
                 let arguments = match block.get("input") {
@@ -554,10 +553,9 @@ impl StreamTranslator {
                 });
                 vec![self.chunk(json!({"tool_calls": [call]}), Value::Null)]
             }
-            _ => {
-                self.open = Some(Block::Other);
-                Vec::new()
-            }
+            // `redacted_thinking` and blocks yet unknown have no OpenAI
+            // place.
+            _ => Vec::new(),
         }
     }
 
@@ -566,7 +564,7 @@ impl StreamTranslator {
             Some("text_delta") => self.text("content", delta.get("text")),
             Some("thinking_delta") => self.text("reasoning_content", delta.get("thinking")),
             Some("input_json_delta") => {
-                let Some(Block::Tool(index)) = self.open else {
+                let Some(index) = self.open_tool else {
                     return Vec::new();
                 };
                 match delta.get("partial_json").and_then(Value::as_str) {
