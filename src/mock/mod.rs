@@ -1,7 +1,7 @@
 //! `clawgate-mock`: a fake OpenAI-compatible provider for tests, demos and
 //! benchmarks, with fault injection. It answers `/v1/chat/completions`
 //! (streaming and not, with `reasoning_content` and usage), `/v1/models`,
-//! and Anthropic Messages at `/v1/messages` (see [`anthropic`]),
+//! and Anthropic Messages at `/v1/messages` (see `mock/anthropic.rs`),
 //! and can fail the way real providers do: an error status with a body,
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
