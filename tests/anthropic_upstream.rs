@@ -802,3 +802,138 @@ async fn a_client_leaving_cancels_the_anthropic_stream() {
     .await
     .expect("the upstream stream is dropped when the client leaves");
 }
+
+/// `(event name, data)` of each frame of an SSE body.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let field = |name: &str| {
+                frame
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {frame:?}"))
+                    .to_string()
+            };
+            (
+                field("event: "),
+                serde_json::from_str(&field("data: ")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_mock_speaks_anthropic_messages_as_clients_expect() {
+    let upstream = mock(MockOptions {
+        require_key: Some(KEY.into()),
+        cached_tokens: 3,
+        cache_write_tokens: 2,
+        ..MockOptions::default()
+    })
+    .await;
+    let url = format!("http://{}/v1/messages", upstream.addr);
+    let client = reqwest::Client::new();
+    let request = json!({"model": "k", "max_tokens": 100, "stream": true,
+        "tools": [{"name": "f", "input_schema": {"type": "object", "required": ["a"]}}],
+        "messages": [{"role": "user", "content": "hi"}]});
+
+    let refused = client.post(&url).json(&request).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "authentication_error");
+
+    let body = client
+        .post(&url)
+        .header("x-api-key", KEY)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = named_events(&body);
+    for (name, data) in &events {
+        assert_eq!(
+            data["type"],
+            name.as_str(),
+            "every frame is named by its type"
+        );
+    }
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names[..2], ["message_start", "ping"]);
+    assert_eq!(names[names.len() - 2..], ["message_delta", "message_stop"]);
+    assert_eq!(
+        events[0].1["message"]["usage"]["cache_read_input_tokens"],
+        3
+    );
+    // Blocks open one at a time, indices from 0, each delta of its block's
+    // kind: thinking, text, then the tool call with its input in pieces.
+    let mut open: Option<(u64, String)> = None;
+    let mut starts = Vec::new();
+    let mut input = String::new();
+    for (name, data) in &events {
+        match name.as_str() {
+            "content_block_start" => {
+                assert!(open.is_none());
+                let index = data["index"].as_u64().unwrap();
+                assert_eq!(index, starts.len() as u64);
+                let kind = data["content_block"]["type"].as_str().unwrap().to_string();
+                starts.push(kind.clone());
+                open = Some((index, kind));
+            }
+            "content_block_delta" => {
+                let (index, kind) = open.clone().expect("a block is open");
+                assert_eq!(data["index"], index);
+                let delta = data["delta"]["type"].as_str().unwrap();
+                let allowed: &[&str] = match kind.as_str() {
+                    "thinking" => &["thinking_delta", "signature_delta"],
+                    "text" => &["text_delta"],
+                    _ => &["input_json_delta"],
+                };
+                assert!(allowed.contains(&delta), "{delta} in a {kind} block");
+                if delta == "input_json_delta" {
+                    input.push_str(data["delta"]["partial_json"].as_str().unwrap());
+                }
+            }
+            "content_block_stop" => {
+                assert_eq!(data["index"], open.take().expect("a block is open").0);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(starts, ["thinking", "text", "tool_use"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({"a": "mock"})
+    );
+    let delta = &events[events.len() - 2].1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    // Not streamed: the same blocks in one message.
+    let mut plain = request.clone();
+    plain["stream"] = json!(false);
+    let message: Value = client
+        .post(&url)
+        .header("x-api-key", KEY)
+        .json(&plain)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(message["type"], "message");
+    let kinds: Vec<&str> = message["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["thinking", "text", "tool_use"]);
+    assert_eq!(message["usage"]["cache_creation_input_tokens"], 2);
+    assert_eq!(upstream.requests()[1]["path"], "/v1/messages");
+}
