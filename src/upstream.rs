@@ -311,13 +311,9 @@ impl Upstream {
                 .and_then(|value| retry_after(value, SystemTime::now()));
             let body = read_limited(response, MAX_ERROR_BODY, timeouts.idle).await;
             let (error_type, message) = error_details(&body);
-            let kind = match api {
-                Api::OpenAiCompletions => FailureKind::of_status(status),
-                Api::AnthropicMessages => anthropic::classify(Some(status), error_type.as_deref()),
-            };
             return Err(AttemptError::Upstream {
                 status: Some(status),
-                kind,
+                kind: failure_kind(api, Some(status), error_type.as_deref()),
                 error_type: error_type.map(scrub),
                 message: scrub(message),
                 retry_after,
@@ -361,10 +357,7 @@ impl Upstream {
                 }),
                 FirstEvent::Error(error_type, message) => Err(AttemptError::Upstream {
                     status: None,
-                    kind: match api {
-                        Api::OpenAiCompletions => FailureKind::ProviderError,
-                        Api::AnthropicMessages => anthropic::classify(None, error_type.as_deref()),
-                    },
+                    kind: failure_kind(api, None, error_type.as_deref()),
                     error_type: error_type.map(scrub),
                     message: scrub(message),
                     retry_after: None,
@@ -386,32 +379,19 @@ impl Upstream {
                     BodyError::Silent => AttemptError::Timeout(timeouts.idle),
                     BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
                 })?;
-            let parsed = match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(message))
-                    if api == Api::AnthropicMessages
-                        && message.get("type") == Some(&"message".into()) =>
-                {
-                    anthropic::completion(&message)
-                        .map(Value::Object)
-                        .ok_or_else(|| {
-                            AttemptError::InvalidResponse(
-                                "the body is not an Anthropic message".into(),
-                            )
-                        })?
+            let mut parsed = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+            if api == Api::AnthropicMessages {
+                if let Some(completion) = parsed.as_object().and_then(anthropic::completion) {
+                    parsed = Value::Object(completion);
                 }
-                parsed => parsed.unwrap_or(Value::Null),
-            };
+            }
             match parsed {
                 Value::Object(map) if map.contains_key("choices") => Ok(Reply::Complete(map)),
                 Value::Object(map) if map.contains_key("error") => {
                     let (error_type, message) = error_details(&bytes);
-                    let kind = match api {
-                        Api::OpenAiCompletions => FailureKind::ProviderError,
-                        Api::AnthropicMessages => anthropic::classify(None, error_type.as_deref()),
-                    };
                     Err(AttemptError::Upstream {
                         status: None,
-                        kind,
+                        kind: failure_kind(api, None, error_type.as_deref()),
                         error_type: error_type.map(scrub),
                         message: scrub(message),
                         retry_after: None,
@@ -422,6 +402,17 @@ impl Upstream {
                 )),
             }
         }
+    }
+}
+
+/// The class of a failure the provider reported: an error status, or
+/// (`status` `None`) an error body or event inside a 2xx answer, with the
+/// error type it named. The one place failures are classified.
+fn failure_kind(api: Api, status: Option<StatusCode>, error_type: Option<&str>) -> FailureKind {
+    match (api, status) {
+        (Api::OpenAiCompletions, Some(status)) => FailureKind::of_status(status),
+        (Api::OpenAiCompletions, None) => FailureKind::ProviderError,
+        (Api::AnthropicMessages, status) => anthropic::classify(status, error_type),
     }
 }
 
