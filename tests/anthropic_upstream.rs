@@ -937,3 +937,42 @@ async fn the_mock_speaks_anthropic_messages_as_clients_expect() {
     assert_eq!(message["usage"]["cache_creation_input_tokens"], 2);
     assert_eq!(upstream.requests()[1]["path"], "/v1/messages");
 }
+
+#[tokio::test]
+async fn limits_and_scrubbing_apply_to_the_anthropic_transport() {
+    // An answer over gateway.limits.maxResponseBytes falls over.
+    let (large, backup) = (
+        mock(MockOptions {
+            reply_bytes: Some(64 * 1024),
+            ..MockOptions::default()
+        })
+        .await,
+        common::healthy_mock().await,
+    );
+    let gw = faulty_chain(
+        &large,
+        &backup,
+        json!({"limits": {"maxResponseBytes": 16384}}),
+    )
+    .await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message()}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+
+    // A provider's error text that echoes the key is scrubbed.
+    let leaky = mock(MockOptions {
+        fail_status: Some(401),
+        fail_message: format!("invalid x-api-key {KEY}"),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = single(&leaky).await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message()}))
+        .await;
+    let body = response.text().await.unwrap();
+    assert!(body.contains("invalid x-api-key"), "{body}");
+    assert!(!body.contains(KEY), "{body}");
+}
