@@ -1,8 +1,8 @@
 //! The small shared vocabulary of providers and models: which dialect a
 //! provider speaks and over which transport, OpenClaw's thinking levels,
-//! and the output-limit field a model expects. A leaf: it imports nothing from the rest of the crate, so
-//! `config` and the provider rules can both use it without importing each
-//! other.
+//! and the output-limit field a model expects. A leaf: it imports nothing
+//! from the rest of the crate, so `config` and the provider rules can both
+//! use it without importing each other.
 
 use std::str::FromStr;
 
