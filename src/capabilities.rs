@@ -1,8 +1,8 @@
 //! The small shared vocabulary of providers and models: which dialect a
-//! provider speaks, OpenClaw's thinking levels, and the output-limit field a
-//! model expects. A leaf: it imports nothing from the rest of the crate, so
-//! `config` and the provider rules can both use it without importing each
-//! other.
+//! provider speaks and over which transport, OpenClaw's thinking levels,
+//! and the output-limit field a model expects. A leaf: it imports nothing
+//! from the rest of the crate, so `config` and the provider rules can both
+//! use it without importing each other.
 
 use std::str::FromStr;
 
@@ -21,6 +21,36 @@ pub enum Dialect {
     Generic,
 }
 
+/// The wire protocol a provider speaks (OpenClaw's `api` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Api {
+    /// OpenAI chat completions: `POST {baseUrl}/chat/completions`.
+    #[serde(rename = "openai-completions")]
+    OpenAiCompletions,
+    /// Anthropic Messages: `POST {baseUrl}/v1/messages`, `baseUrl` given
+    /// without `/v1` as OpenClaw writes it.
+    #[serde(rename = "anthropic-messages")]
+    AnthropicMessages,
+}
+
+impl Api {
+    /// The `api` key's spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "openai-completions" => Some(Api::OpenAiCompletions),
+            "anthropic-messages" => Some(Api::AnthropicMessages),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::OpenAiCompletions => "openai-completions",
+            Api::AnthropicMessages => "anthropic-messages",
+        }
+    }
+}
+
 /// Where a provider's dialect was learnt, in the order it is looked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -37,6 +67,10 @@ pub enum DialectSource {
 
 /// A `User-Agent` Kimi Coding accepts; sent when the config sets none.
 pub const KIMI_CODING_USER_AGENT: &str = "KimiCLI/0.77";
+
+/// The `User-Agent` OpenClaw sends to Kimi Coding's Anthropic endpoint,
+/// which applies the same coding-agent gate.
+pub const KIMI_CODING_ANTHROPIC_USER_AGENT: &str = "claude-code/0.1.0";
 
 impl Dialect {
     /// The dialect of a provider: its `dialect` key, else its host, else its
@@ -95,9 +129,13 @@ impl Dialect {
         }
     }
 
-    /// Headers the provider needs that the user's config may leave out.
-    pub fn default_headers(self) -> &'static [(&'static str, &'static str)] {
+    /// Headers the provider needs that the user's config may leave out,
+    /// for the protocol it is reached over.
+    pub fn default_headers(self, api: Api) -> &'static [(&'static str, &'static str)] {
         match self {
+            Dialect::KimiCoding if api == Api::AnthropicMessages => {
+                &[("user-agent", KIMI_CODING_ANTHROPIC_USER_AGENT)]
+            }
             Dialect::KimiCoding => &[("user-agent", KIMI_CODING_USER_AGENT)],
             Dialect::OpenRouter => &[("x-openrouter-title", "clawgate")],
             _ => &[],

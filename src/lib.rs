@@ -11,6 +11,8 @@
 //! - [`relay`]: relaying an upstream stream to the client.
 //! - [`providers`]: each provider dialect's request rules.
 //! - [`upstream`]: one attempt against a provider, and its typed outcome.
+//! - [`translate`]: rewriting requests, answers and streams between the
+//!   OpenAI and Anthropic wire protocols.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
 //!   [`catalog`]: the built-in providers and models it merges with.
 //! - [`translate`]: OpenAI <-> Anthropic Messages, pure.

@@ -1,5 +1,7 @@
-//! One upstream attempt over the `openai-completions` transport, and the
-//! typed outcome the chain loop decides on.
+//! One upstream attempt, over the provider's transport (`openai-completions`
+//! here, `anthropic-messages` with the help of [`anthropic`]), and the typed
+//! outcome the chain loop decides on. Whatever the transport, a reply is in
+//! OpenAI's shapes: an Anthropic answer is translated as it is read.
 //!
 //! An attempt ends either in a [`Reply`] the client can be given, or in an
 //! [`AttemptError`] whose [`FailureKind`] says whether the next provider in
@@ -27,6 +29,9 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
+pub mod anthropic;
+
+use crate::capabilities::Api;
 use crate::config::{ApiKey, Limits, Target, Timeouts};
 use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
@@ -101,7 +106,7 @@ impl FailureKind {
         }
     }
 
-    fn of_status(status: StatusCode) -> Self {
+    pub(crate) fn of_status(status: StatusCode) -> Self {
         match status.as_u16() {
             429 => FailureKind::RateLimited,
             401..=403 => FailureKind::Denied,
@@ -236,6 +241,7 @@ impl Upstream {
         redactor: &Redactor,
     ) -> Result<Reply, AttemptError> {
         let provider = &target.provider;
+        let api = provider.api;
         let deadline = Instant::now() + timeouts.first_byte;
         let mut request = self
             .client
@@ -250,14 +256,23 @@ impl Upstream {
                     "application/json"
                 },
             );
+        if api == Api::AnthropicMessages {
+            request = request.header(
+                anthropic::VERSION_HEADER,
+                HeaderValue::from_static(anthropic::VERSION),
+            );
+        }
+        let invalid_key =
+            || AttemptError::InvalidResponse("the API key is not a valid header value".into());
         match &provider.api_key {
+            ApiKey::Set(key) if api == Api::AnthropicMessages => {
+                let (name, value) = anthropic::auth_header(provider.dialect, key.expose_secret())
+                    .ok_or_else(invalid_key)?;
+                request = request.header(name, value);
+            }
             ApiKey::Set(key) => {
                 let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))
-                    .map_err(|_| {
-                        AttemptError::InvalidResponse(
-                            "the API key is not a valid header value".into(),
-                        )
-                    })?;
+                    .map_err(|_| invalid_key())?;
                 value.set_sensitive(true);
                 request = request.header(AUTHORIZATION, value);
             }
@@ -298,7 +313,7 @@ impl Upstream {
             let (error_type, message) = error_details(&body);
             return Err(AttemptError::Upstream {
                 status: Some(status),
-                kind: FailureKind::of_status(status),
+                kind: failure_kind(api, Some(status), error_type.as_deref()),
                 error_type: error_type.map(scrub),
                 message: scrub(message),
                 retry_after,
@@ -308,6 +323,9 @@ impl Upstream {
         if stream {
             let body = Box::pin(response.bytes_stream());
             let mut events: EventStream = Box::pin(sse::items(body, limits.max_event_bytes));
+            if api == Api::AnthropicMessages {
+                events = anthropic::openai_events(events);
+            }
             let first = loop {
                 match timeout_at(deadline, events.next()).await {
                     Err(_) => return Err(AttemptError::Timeout(timeouts.first_byte)),
@@ -339,7 +357,7 @@ impl Upstream {
                 }),
                 FirstEvent::Error(error_type, message) => Err(AttemptError::Upstream {
                     status: None,
-                    kind: FailureKind::ProviderError,
+                    kind: failure_kind(api, None, error_type.as_deref()),
                     error_type: error_type.map(scrub),
                     message: scrub(message),
                     retry_after: None,
@@ -361,13 +379,19 @@ impl Upstream {
                     BodyError::Silent => AttemptError::Timeout(timeouts.idle),
                     BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
                 })?;
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) if map.contains_key("choices") => Ok(Reply::Complete(map)),
-                Ok(Value::Object(map)) if map.contains_key("error") => {
+            let mut parsed = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+            if api == Api::AnthropicMessages {
+                if let Some(completion) = parsed.as_object().and_then(anthropic::completion) {
+                    parsed = Value::Object(completion);
+                }
+            }
+            match parsed {
+                Value::Object(map) if map.contains_key("choices") => Ok(Reply::Complete(map)),
+                Value::Object(map) if map.contains_key("error") => {
                     let (error_type, message) = error_details(&bytes);
                     Err(AttemptError::Upstream {
                         status: None,
-                        kind: FailureKind::ProviderError,
+                        kind: failure_kind(api, None, error_type.as_deref()),
                         error_type: error_type.map(scrub),
                         message: scrub(message),
                         retry_after: None,
@@ -378,6 +402,17 @@ impl Upstream {
                 )),
             }
         }
+    }
+}
+
+/// The class of a failure the provider reported: an error status, or
+/// (`status` `None`) an error body or event inside a 2xx answer, with the
+/// error type it named. The one place failures are classified.
+fn failure_kind(api: Api, status: Option<StatusCode>, error_type: Option<&str>) -> FailureKind {
+    match (api, status) {
+        (Api::OpenAiCompletions, Some(status)) => FailureKind::of_status(status),
+        (Api::OpenAiCompletions, None) => FailureKind::ProviderError,
+        (Api::AnthropicMessages, status) => anthropic::classify(status, error_type),
     }
 }
 

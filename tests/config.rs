@@ -213,7 +213,7 @@ fn every_error_is_reported_at_once_with_its_path() {
     let text = r#"{
         gateway: { port: "eighty", bind: "0.0.0.0" },
         models: { mode: "mix", providers: {
-            broken: { baseURL: "x", api: "anthropic-messages", models: [{ id: "m", contextwindow: 5 }, { name: "no id" }] },
+            broken: { baseURL: "x", api: "anthropic-chat", models: [{ id: "m", contextwindow: 5 }, { name: "no id" }] },
             bad: { baseUrl: "not a url", models: [{ id: "m", compat: { maxTokensField: "limit" } }, { id: "m" }] },
         } },
         agents: { defaults: {
@@ -229,7 +229,7 @@ fn every_error_is_reported_at_once_with_its_path() {
         "agents.defaults.model.fallback: unknown key; clawgate does not read it here; did you mean `agents.defaults.model.fallbacks`? (see docs/configuration.md#agentsdefaults)",
         "models.mode: expected \"merge\" or \"replace\", found \"mix\"",
         "gateway.port: invalid type: string \"eighty\", expected u16",
-        "models.providers.broken.api: API \"anthropic-messages\" is not supported yet; clawgate speaks \"openai-completions\"",
+        "models.providers.broken.api: expected \"openai-completions\" or \"anthropic-messages\", found \"anthropic-chat\"",
         "models.providers.broken.baseUrl: required",
         "models.providers.broken.models[1].id: required",
         "models.providers.bad.baseUrl: expected an http(s) URL, found \"not a url\"",

@@ -77,9 +77,9 @@ pub async fn run(
     let stream = request.stream;
     let mut failures = Vec::new();
     for (index, target) in chain.iter().enumerate() {
-        // Each target gets the client's bytes with its own rules' edits: the
-        // unchanged parts are shared slices, never copies.
-        let body = request.write(&providers::edits(&request, target));
+        // Each target gets the client's request with its own rules' edits,
+        // in its provider's protocol (see `providers::transport`).
+        let body = providers::transport::body(&request, target);
 
         let provider = target.model_ref.provider();
         let model = target.model_ref.as_str();

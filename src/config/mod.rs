@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
 
-use crate::capabilities::{Capabilities, Dialect, DialectSource, ThinkingLevel};
+use crate::capabilities::{Api, Capabilities, Dialect, DialectSource, ThinkingLevel};
 use crate::ops::redact::Redactor;
 
 pub const DEFAULT_PORT: u16 = 18700;
@@ -210,7 +210,10 @@ pub struct Timeouts {
 pub struct Provider {
     pub id: String,
     pub base_url: reqwest::Url,
-    /// `baseUrl` + `/chat/completions`.
+    /// The protocol requests are sent in.
+    pub api: Api,
+    /// Where requests go: `baseUrl` + `/chat/completions`, or for
+    /// `anthropic-messages` `baseUrl` + `/v1/messages`.
     pub completions_url: reqwest::Url,
     pub api_key: ApiKey,
     pub dialect: Dialect,

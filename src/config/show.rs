@@ -58,7 +58,7 @@ impl Config {
                     .collect();
                 let value = serde_json::json!({
                     "baseUrl": p.base_url.as_str(),
-                    "api": "openai-completions",
+                    "api": p.api,
                     "dialect": p.dialect,
                     "dialectSource": p.dialect_source,
                     "apiKey": p.api_key.describe(),

@@ -1,6 +1,7 @@
 //! `clawgate-mock`: a fake OpenAI-compatible provider for tests, demos and
 //! benchmarks, with fault injection. It answers `/v1/chat/completions`
-//! (streaming and not, with `reasoning_content` and usage) and `/v1/models`,
+//! (streaming and not, with `reasoning_content` and usage), `/v1/models`,
+//! and Anthropic Messages at `/v1/messages` (see `mock/anthropic.rs`),
 //! and can fail the way real providers do: an error status with a body,
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
@@ -25,6 +26,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+
+mod anthropic;
 
 /// How the mock behaves. Every field has a command-line flag.
 #[derive(Debug, Clone, clap::Args)]
@@ -116,6 +119,10 @@ pub struct MockOptions {
     /// arguments come in two pieces, the first with the id and name.
     #[arg(long, value_name = "NAME=ARGS")]
     pub tool_call: Option<String>,
+    /// Cache writes reported in Anthropic usage
+    /// (`cache_creation_input_tokens`).
+    #[arg(long, default_value_t = 0)]
+    pub cache_write_tokens: u64,
 }
 
 impl Default for MockOptions {
@@ -227,6 +234,7 @@ fn no_delay(tcp: &mut tokio::net::TcpStream) {
 fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(models))
         .with_state(state)
 }
@@ -271,12 +279,12 @@ impl MockOptions {
     }
 }
 
-async fn record(state: &MockState, headers: &HeaderMap, body: &Value) {
+async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value) {
     let headers: serde_json::Map<String, Value> = headers
         .iter()
         .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or_default())))
         .collect();
-    let entry = json!({"path": "/v1/chat/completions", "headers": headers, "body": body});
+    let entry = json!({"path": path, "headers": headers, "body": body});
     if let Some(path) = &state.options.record {
         let line = format!("{entry}\n");
         let file = tokio::fs::OpenOptions::new()
@@ -300,7 +308,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "invalid_request_error", "the body is not JSON", None);
     };
-    record(&state, &headers, &request).await;
+    record(&state, "/v1/chat/completions", &headers, &request).await;
     let count = state.served.fetch_add(1, Ordering::SeqCst) + 1;
 
     if options.latency_ms > 0 {

@@ -14,6 +14,7 @@ mod moonshot;
 mod openai;
 mod openrouter;
 pub mod response;
+pub mod transport;
 
 use serde_json::{Value, json};
 

@@ -48,6 +48,29 @@ pub fn encode(id: Option<&str>, position: usize, nonce: Nonce) -> String {
     out
 }
 
+/// The Anthropic id of an OpenAI-side tool call sent TO an Anthropic
+/// provider: the same on every request (so the provider's prompt cache
+/// keeps working), which is safe there because the provider rules have
+/// already made the history's ids unique. An id that is already valid and
+/// does not start with `cgid_` passes unchanged; any other becomes `cgid_`
+/// and the hex of its bytes, which [`decode`] reverses.
+pub fn encode_stable(id: &str) -> Cow<'_, str> {
+    let plain = !id.is_empty()
+        && !id.starts_with(PREFIX)
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        return Cow::Borrowed(id);
+    }
+    let mut out = String::with_capacity(PREFIX.len() + 2 * id.len());
+    out.push_str(PREFIX);
+    for byte in id.bytes() {
+        write!(out, "{byte:02x}").expect("writing to a String cannot fail");
+    }
+    Cow::Owned(out)
+}
+
 /// The OpenAI-side id an Anthropic id stands for.
 pub fn decode(id: &str) -> Cow<'_, str> {
     let Some(rest) = id.strip_prefix(PREFIX) else {
@@ -144,6 +167,28 @@ mod tests {
             "plain",
         ] {
             assert_eq!(decode(id), id);
+        }
+    }
+
+    #[test]
+    fn stable_ids_round_trip_and_only_foreign_ones_are_encoded() {
+        let cases = [
+            ("call_abc-123", "call_abc-123"),
+            ("toolu_01A", "toolu_01A"),
+            (
+                "functions.get_weather:0",
+                "cgid_66756e6374696f6e732e6765745f776561746865723a30",
+            ),
+            ("cgid_41", "cgid_636769645f3431"),
+            ("", "cgid_"),
+            ("é", "cgid_c3a9"),
+        ];
+        for (id, encoded) in cases {
+            assert_eq!(encode_stable(id), encoded, "encode {id:?}");
+            assert_eq!(decode(encoded), id, "decode {encoded:?}");
+        }
+        for id in ["cgid_zz", "cgid_4", "cgid_ff"] {
+            assert_eq!(decode(id), id, "not an encoding: unchanged");
         }
     }
 }

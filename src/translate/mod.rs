@@ -4,9 +4,13 @@
 //! - [`anthropic_client`]: serving an Anthropic client (`POST /v1/messages`)
 //!   from the OpenAI-shaped chain: its request in, the answer and the
 //!   stream's events back out.
+//! - [`anthropic_provider`]: reaching a provider that speaks Anthropic
+//!   (`api: "anthropic-messages"`): the chain's OpenAI request out, its
+//!   answer and events back in OpenAI's shape.
 //! - [`ids`]: the reversible mapping of tool-call ids between the two APIs.
 //! - [`token_estimate`]: `count_tokens` without a provider.
 
 pub mod anthropic_client;
+pub mod anthropic_provider;
 pub mod ids;
 pub mod token_estimate;

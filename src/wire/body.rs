@@ -97,6 +97,18 @@ pub struct Chunks {
 /// copying a few bytes, and fewer, larger chunks are cheaper to send.
 const SLICE_AT_LEAST: usize = 512;
 
+impl From<Bytes> for Chunks {
+    /// A body that is one buffer, such as a translated request.
+    fn from(bytes: Bytes) -> Self {
+        let len = bytes.len();
+        Self {
+            chunks: VecDeque::from([bytes]),
+            pending: BytesMut::new(),
+            len,
+        }
+    }
+}
+
 impl Chunks {
     fn copy(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);

@@ -1,7 +1,9 @@
 """The official OpenAI Python SDK against a real `clawgate serve`.
 
 Two `clawgate-mock` providers stand behind the gateway: the primary answers
-503, so every answer must come from the fallback. Run with the directory of
+503, so every answer must come from the fallback. A third is cut mid-stream,
+and a fourth speaks Anthropic Messages (`api: "anthropic-messages"`), reached
+with a streamed tool call. Run with the directory of
 the built binaries as the only argument:
 
     python3 tests/real_client/openai_sdk.py target/debug
@@ -45,11 +47,15 @@ def main():
                        "stdout", r"listening on (http://\S+)")
     dropping, _ = start([f"{BIN}/clawgate-mock", "--drop-after-chunks", "3"],
                         "stdout", r"listening on (http://\S+)")
+    anthropic, _ = start([f"{BIN}/clawgate-mock", "--require-key", SECRET, "--cached-tokens", "5"],
+                         "stdout", r"listening on (http://\S+)")
     config = {
         "models": {"mode": "replace", "providers": {
             "kimi": {"baseUrl": failing + "/v1", "apiKey": "${MOCK_KEY}", "models": [{"id": "kimi-for-coding"}]},
             "openrouter": {"baseUrl": healthy + "/v1", "apiKey": "${MOCK_KEY}", "models": [{"id": "moonshotai/kimi-k2.6"}]},
             "flaky": {"baseUrl": dropping + "/v1", "models": [{"id": "m"}]},
+            "claude-like": {"baseUrl": anthropic + "/", "apiKey": "${MOCK_KEY}", "api": "anthropic-messages",
+                            "models": [{"id": "m"}]},
         }},
         "agents": {"defaults": {
             "model": {"primary": "kimi/kimi-for-coding", "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]},
@@ -115,6 +121,28 @@ def main():
             raise AssertionError("a stream cut mid-way must raise, not end cleanly")
         except openai.APIError as err:
             assert "broke off" in str(err), err
+        checks += 1
+
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+        stream = client.chat.completions.create(
+            model="claude-like/m", messages=[{"role": "user", "content": "weather?"}], tools=tools,
+            stream=True, stream_options={"include_usage": True})
+        calls, finish, usage = {}, None, None
+        for chunk in stream:
+            if chunk.usage:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                finish = choice.finish_reason or finish
+                for call in choice.delta.tool_calls or []:
+                    entry = calls.setdefault(call.index, {"id": None, "name": None, "arguments": ""})
+                    entry["id"] = call.id or entry["id"]
+                    entry["name"] = (call.function and call.function.name) or entry["name"]
+                    entry["arguments"] += (call.function and call.function.arguments) or ""
+        assert finish == "tool_calls", finish
+        assert len(calls) == 1 and calls[0]["name"] == "get_weather", calls
+        assert json.loads(calls[0]["arguments"]) == {"city": "mock"}, calls
+        assert usage is not None and usage.prompt_tokens_details.cached_tokens == 5, usage
         checks += 1
 
         models = client.models.list()

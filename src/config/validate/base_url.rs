@@ -3,8 +3,9 @@
 //!
 //! The rules depend on the provider's `api`: an `openai-completions` base
 //! ends at the API version (`.../v1`, clawgate appends
-//! `/chat/completions`), an `anthropic-messages` base does not
-//! (requests go to `{base}/v1/messages`).
+//! `/chat/completions`), an `anthropic-messages` base usually does not
+//! (requests go to `{base}/v1/messages`; a base ending in `/v1` means the
+//! same endpoint).
 
 use reqwest::Url;
 
@@ -51,18 +52,19 @@ pub(super) fn check(api: &str, url: &Url) -> Vec<Problem> {
             "ends in {endpoint}, which clawgate appends itself; use {:?}",
             trimmed(endpoint)
         )));
-    } else if api == "anthropic-messages" && path.ends_with("/v1") {
-        problems.push(Problem::Error(format!(
-            "an anthropic-messages base has no /v1 (requests go to {{baseUrl}}/v1/messages); use {:?}",
-            trimmed("/v1")
-        )));
     }
+    // OpenClaw writes an anthropic-messages base without `/v1`; one with it
+    // names the same endpoint (requests go to `.../v1/messages` either way).
+    let compared = match api {
+        "anthropic-messages" => path.strip_suffix("/v1").unwrap_or(path),
+        _ => path,
+    };
     let host = url.host_str().unwrap_or_default();
     let expected = KNOWN_BASES
         .iter()
         .find(|(known, known_api, _)| *known == host && *known_api == api);
     if let (Some((_, _, expected)), true) = (expected, problems.is_empty()) {
-        if path != *expected {
+        if compared != *expected {
             let mut fixed = url.clone();
             fixed.set_path(expected);
             problems.push(Problem::Error(format!(
@@ -144,11 +146,6 @@ mod tests {
             ),
             (
                 "anthropic-messages",
-                "https://api.kimi.com/coding/v1",
-                "an anthropic-messages base has no /v1 (requests go to {baseUrl}/v1/messages); use \"https://api.kimi.com/coding\"",
-            ),
-            (
-                "anthropic-messages",
                 "https://api.kimi.com/coding/v1/messages",
                 "ends in /v1/messages, which clawgate appends itself; use \"https://api.kimi.com/coding\"",
             ),
@@ -193,6 +190,7 @@ mod tests {
             ("openai-completions", "http://localhost:11434/v1"),
             ("openai-completions", "https://llm.example.com/custom/path"),
             ("anthropic-messages", "https://api.kimi.com/coding/"),
+            ("anthropic-messages", "https://api.kimi.com/coding/v1"),
             ("anthropic-messages", "https://api.anthropic.com"),
             ("anthropic-messages", "https://api.moonshot.ai/anthropic"),
         ] {

@@ -12,7 +12,7 @@ use super::super::{ApiKey, Cost, Model, Provider};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
-    CapabilitySettings, Dialect, ForcedToolChoice, MaxTokensField, Reasoning, ThinkingControl,
+    Api, CapabilitySettings, Dialect, ForcedToolChoice, MaxTokensField, Reasoning, ThinkingControl,
 };
 use crate::catalog;
 
@@ -29,13 +29,18 @@ pub(super) fn provider(
             "a provider id must be non-empty, without `/` or spaces",
         );
     }
-    match raw.api.as_deref() {
-        None | Some("openai-completions") => {}
-        Some(other) => v.error(
-            format!("{path}.api"),
-            format!("API {other:?} is not supported yet; clawgate speaks \"openai-completions\""),
-        ),
-    }
+    let api = match raw.api.as_deref() {
+        None => Api::OpenAiCompletions,
+        Some(text) => Api::parse(text).unwrap_or_else(|| {
+            v.error(
+                format!("{path}.api"),
+                format!(
+                    "expected \"openai-completions\" or \"anthropic-messages\", found {text:?}"
+                ),
+            );
+            Api::OpenAiCompletions
+        }),
+    };
     let base_url = match raw.base_url.as_deref() {
         None => {
             v.error(format!("{path}.baseUrl"), "required");
@@ -87,7 +92,7 @@ pub(super) fn provider(
     });
     let (dialect, dialect_source) = Dialect::resolve(explicit, base_url.as_ref(), id);
     let mut provider_headers = HeaderMap::new();
-    for (name, value) in dialect.default_headers() {
+    for (name, value) in dialect.default_headers(api) {
         provider_headers.insert(*name, HeaderValue::from_static(value));
     }
     extend_headers(
@@ -121,10 +126,11 @@ pub(super) fn provider(
         }
     }
     let base_url = base_url?;
-    let completions_url = join_url(&base_url, "chat/completions");
+    let completions_url = request_url(&base_url, api);
     Some(Provider {
         id: id.to_string(),
         base_url,
+        api,
         completions_url,
         api_key,
         dialect,
@@ -140,6 +146,23 @@ fn catalog_model(dialect: Dialect, model_id: &str) -> Option<RawModel> {
     let model_id = catalog::canonical_model(provider, model_id);
     let entry = catalog::model_entry(provider, model_id)?;
     serde_json::from_value(entry).ok()
+}
+
+/// Where requests to a provider go. An Anthropic `baseUrl` is written
+/// without `/v1` (`https://api.kimi.com/coding/`); one that ends in `/v1`
+/// anyway (the OpenAI-style URL a built-in provider switched to
+/// `anthropic-messages` keeps) means the same endpoint, not `/v1/v1`.
+fn request_url(base: &reqwest::Url, api: Api) -> reqwest::Url {
+    match api {
+        Api::OpenAiCompletions => join_url(base, "chat/completions"),
+        Api::AnthropicMessages => {
+            let path = base.path().trim_end_matches('/');
+            let root = path.strip_suffix("/v1").unwrap_or(path);
+            let mut url = base.clone();
+            url.set_path(&format!("{root}/v1/messages"));
+            url
+        }
+    }
 }
 
 /// `base` + `/` + `tail`, whatever the trailing slash of `base`.
@@ -280,5 +303,65 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
             ],
         ),
         streamed_usage: raw.supports_usage_in_streaming,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_urls_follow_the_api() {
+        let cases = [
+            (
+                "https://api.kimi.com/coding/v1",
+                Api::OpenAiCompletions,
+                "https://api.kimi.com/coding/v1/chat/completions",
+            ),
+            (
+                "https://api.kimi.com/coding/v1/",
+                Api::OpenAiCompletions,
+                "https://api.kimi.com/coding/v1/chat/completions",
+            ),
+            (
+                "https://api.kimi.com/coding/",
+                Api::AnthropicMessages,
+                "https://api.kimi.com/coding/v1/messages",
+            ),
+            (
+                "https://api.kimi.com/coding",
+                Api::AnthropicMessages,
+                "https://api.kimi.com/coding/v1/messages",
+            ),
+            (
+                "https://api.kimi.com/coding/v1",
+                Api::AnthropicMessages,
+                "https://api.kimi.com/coding/v1/messages",
+            ),
+            (
+                "https://api.kimi.com/coding/v1/",
+                Api::AnthropicMessages,
+                "https://api.kimi.com/coding/v1/messages",
+            ),
+            (
+                "https://api.moonshot.ai/anthropic",
+                Api::AnthropicMessages,
+                "https://api.moonshot.ai/anthropic/v1/messages",
+            ),
+            (
+                "http://127.0.0.1:9/",
+                Api::AnthropicMessages,
+                "http://127.0.0.1:9/v1/messages",
+            ),
+            (
+                "http://127.0.0.1:9/xv1",
+                Api::AnthropicMessages,
+                "http://127.0.0.1:9/xv1/v1/messages",
+            ),
+        ];
+        for (base, api, expected) in cases {
+            let url = request_url(&reqwest::Url::parse(base).unwrap(), api);
+            assert_eq!(url.as_str(), expected, "{base} over {api:?}");
+        }
     }
 }

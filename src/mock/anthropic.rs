@@ -1,0 +1,324 @@
+//! The mock's Anthropic Messages endpoint, `POST /v1/messages`, shaped like
+//! Kimi Coding's: a `thinking` block (`--reasoning`), a text block
+//! (`--reply`), and, when the request offers tools and its last message is
+//! not a tool result, a `tool_use` block calling the first tool with every
+//! required property set to `"mock"`. Usage carries `--cached-tokens` as
+//! cache reads and `--cache-write-tokens` as cache writes, with
+//! `input_tokens` excluding both, as Anthropic counts.
+//!
+//! Streams are the named event sequence (`message_start`, `ping`, each
+//! block's start, deltas and stop, `message_delta`, `message_stop`). The
+//! faults that make sense here are honoured: `--latency-ms`, `--hang`,
+//! `--require-key` (checked against `x-api-key`), `--require-user-agent`
+//! (403 `permission_error` with Kimi's message), `--fail-status` (an
+//! Anthropic error body whose type follows the status unless `--fail-type`
+//! names one), `--fail-times`, `--retry-after`, `--first-byte-delay-ms`,
+//! `--chunk-delay-ms`, `--comment`, `--drop-after-chunks`,
+//! `--error-after-chunks` (an `error` event) and `--no-done` (no
+//! `message_stop`). Requests are recorded like the OpenAI path's.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{AbandonGuard, MockOptions, MockState, record, retry_after, words};
+
+/// `--fail-type`'s default, which here means "the type for the status".
+const DEFAULT_FAIL_TYPE: &str = "server_error";
+
+pub(super) async fn messages(
+    State(state): State<Arc<MockState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let options = &state.options;
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "invalid_request_error", "the body is not JSON", None);
+    };
+    record(&state, "/v1/messages", &headers, &request).await;
+    let count = state.served.fetch_add(1, Ordering::SeqCst) + 1;
+
+    if options.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(options.latency_ms)).await;
+    }
+    if options.hang {
+        return std::future::pending().await;
+    }
+    if let Some(expected) = &options.require_key {
+        let sent = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        if sent != Some(expected.as_str()) {
+            return error(401, "authentication_error", "invalid x-api-key", None);
+        }
+    }
+    if let Some(prefix) = &options.require_user_agent {
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !agent.starts_with(prefix.as_str()) {
+            let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
+                           Claude Code, Roo Code, Kilo Code, etc.";
+            return error(403, "permission_error", message, None);
+        }
+    }
+    if let Some(status) = options.fail_status {
+        if options.fail_times.is_none_or(|times| count <= times) {
+            let kind = match options.fail_type.as_str() {
+                DEFAULT_FAIL_TYPE => error_type(status),
+                named => named,
+            };
+            return error(status, kind, &options.fail_message, retry_after(options));
+        }
+    }
+
+    let blocks = blocks(options, &request, count);
+    let usage = Usage {
+        input: words(&request["messages"].to_string()) + words(&request["system"].to_string()),
+        output: words(&options.reasoning) + words(&options.reply_text()),
+        cache_read: options.cached_tokens,
+        cache_write: options.cache_write_tokens,
+    };
+    let model = request["model"]
+        .as_str()
+        .unwrap_or("mock-model")
+        .to_string();
+    let stop_reason = if blocks.iter().any(|b| b["type"] == "tool_use") {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    let id = format!("msg_mock_{count}");
+    if request["stream"] == true {
+        return stream(state.clone(), &id, &model, &blocks, stop_reason, usage);
+    }
+    Json(json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": blocks,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": usage.full(),
+    }))
+    .into_response()
+}
+
+/// The Anthropic error type sent with `status`.
+fn error_type(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    let mut response = (status, Json(body)).into_response();
+    if let Some(value) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The answer's content blocks, thinking first, then text, then a tool call
+/// when one is asked for.
+fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if !options.reasoning.is_empty() {
+        blocks.push(json!({"type": "thinking", "thinking": options.reasoning, "signature": "mock-signature"}));
+    }
+    blocks.push(json!({"type": "text", "text": options.reply_text()}));
+    let last_is_result = request["messages"]
+        .as_array()
+        .and_then(|messages| messages.last())
+        .and_then(|message| message["content"].as_array())
+        .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"));
+    if let Some(tool) = request["tools"].as_array().and_then(|tools| tools.first()) {
+        if !last_is_result {
+            let input: serde_json::Map<String, Value> = tool
+                .pointer("/input_schema/required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|name| (name.to_string(), json!("mock")))
+                .collect();
+            blocks.push(json!({
+                "type": "tool_use",
+                "id": format!("toolu_mock_{count}"),
+                "name": tool["name"],
+                "input": input,
+            }));
+        }
+    }
+    blocks
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+}
+
+impl Usage {
+    fn full(self) -> Value {
+        json!({
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "cache_read_input_tokens": self.cache_read,
+            "cache_creation_input_tokens": self.cache_write,
+        })
+    }
+}
+
+fn frame(name: &str, data: &Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// The named event sequence for `blocks`: text and thinking word by word,
+/// tool input in two `input_json_delta` pieces.
+fn stream(
+    state: Arc<MockState>,
+    id: &str,
+    model: &str,
+    blocks: &[Value],
+    stop_reason: &str,
+    usage: Usage,
+) -> Response {
+    let options = state.options.clone();
+    let mut start_usage = usage.full();
+    start_usage["output_tokens"] = json!(1);
+    let message = json!({"id": id, "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage});
+    let mut frames = vec![
+        frame(
+            "message_start",
+            &json!({"type": "message_start", "message": message}),
+        ),
+        frame("ping", &json!({"type": "ping"})),
+    ];
+    for (index, block) in blocks.iter().enumerate() {
+        let delta = |delta: Value| {
+            frame(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            )
+        };
+        let (start, deltas): (Value, Vec<String>) = match block["type"].as_str() {
+            Some("thinking") => {
+                let text = block["thinking"].as_str().unwrap_or_default();
+                let mut deltas: Vec<String> = text
+                    .split_inclusive(' ')
+                    .map(|w| delta(json!({"type": "thinking_delta", "thinking": w})))
+                    .collect();
+                deltas.push(delta(
+                    json!({"type": "signature_delta", "signature": block["signature"]}),
+                ));
+                (
+                    json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    deltas,
+                )
+            }
+            Some("tool_use") => {
+                let input = block["input"].to_string();
+                let (head, tail) = input.split_at(input.len() / 2);
+                let deltas = [head, tail]
+                    .iter()
+                    .map(|piece| delta(json!({"type": "input_json_delta", "partial_json": piece})))
+                    .collect();
+                let start = json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}});
+                (start, deltas)
+            }
+            _ => {
+                let text = block["text"].as_str().unwrap_or_default();
+                let deltas = text
+                    .split_inclusive(' ')
+                    .map(|w| delta(json!({"type": "text_delta", "text": w})))
+                    .collect();
+                (json!({"type": "text", "text": ""}), deltas)
+            }
+        };
+        frames.push(frame(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": start}),
+        ));
+        frames.extend(deltas);
+        frames.push(frame(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    frames.push(frame(
+        "message_delta",
+        &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+            "usage": {"output_tokens": usage.output}}),
+    ));
+    if let Some(data) = &options.first_event {
+        frames[0] = format!("event: message_start\ndata: {data}\n\n");
+    }
+    if let Some(count) = options.error_after_chunks {
+        frames.truncate(count);
+        let kind = match options.fail_type.as_str() {
+            DEFAULT_FAIL_TYPE => "api_error",
+            named => named,
+        };
+        let error =
+            json!({"type": "error", "error": {"type": kind, "message": options.fail_message}});
+        frames.push(frame("error", &error));
+    } else if !options.no_done {
+        frames.push(frame("message_stop", &json!({"type": "message_stop"})));
+    }
+    let frames: Vec<Bytes> = frames
+        .into_iter()
+        .map(|frame| match &options.comment {
+            Some(comment) => Bytes::from(format!(": {comment}\n{frame}")),
+            None => Bytes::from(frame),
+        })
+        .collect();
+    let body = async_stream::stream! {
+        let mut guard = AbandonGuard { state, finished: false };
+        if options.first_byte_delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(options.first_byte_delay_ms)).await;
+        }
+        for (index, frame) in frames.into_iter().enumerate() {
+            if options.drop_after_chunks == Some(index) {
+                guard.finished = true;
+                if index > 0 {
+                    // As on the OpenAI path: let the written frames leave
+                    // before the reset.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                yield Err(std::io::Error::other("connection dropped by fault injection"));
+                return;
+            }
+            if index > 0 && options.chunk_delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(options.chunk_delay_ms)).await;
+            }
+            yield Ok(frame);
+        }
+        guard.finished = true;
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(body))
+        .expect("static headers are valid")
+}

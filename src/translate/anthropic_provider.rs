@@ -1,0 +1,570 @@
+//! Reaching an Anthropic Messages provider from the gateway's OpenAI-shaped
+//! pipeline: the chat-completions body (after the provider rules' edits) is
+//! rewritten as a Messages body, and the provider's answer, streamed or not,
+//! is rewritten as the chat completion or chunks an OpenAI client expects.
+//! Pure functions over `serde_json` values; the transport that calls them is
+//! [`crate::upstream::anthropic`].
+//!
+//! Choices this translation makes, each documented in `docs/providers.md`:
+//! - `system` and `developer` messages become the `system` blocks, in order,
+//!   wherever they stood in the history.
+//! - Tool-call ids go through a reversible scheme ([`ids::encode_stable`]), so
+//!   Kimi's `functions.<name>:<n>` ids survive Anthropic's id alphabet and
+//!   clients see the ids they sent.
+//! - Tool-call `arguments` that are not a JSON object (invalid JSON from a
+//!   model, say) are kept as `{"_raw_arguments": "<text>"}` rather than lost;
+//!   empty arguments become `{}`.
+//! - `reasoning_content` replayed on an assistant message becomes a
+//!   `thinking` block (signature empty), even when empty: the Kimi rules add
+//!   `""` where Kimi insists on reasoning being replayed.
+//! - The OpenAI-side thinking switch `{type: enabled}` becomes
+//!   `{type: enabled, budget_tokens}` with half of `max_tokens`, at least
+//!   1,024 and below `max_tokens` where that is possible.
+//! - Fields Anthropic has no place for (`n`, penalties, `response_format`,
+//!   `logprobs`, `seed`, `reasoning_effort`, `stream_options`, ...) are
+//!   dropped; `user` becomes `metadata.user_id`.
+
+use serde_json::{Map, Value, json};
+
+use super::ids;
+use crate::wire::sse::{Event, Item};
+
+/// The output limit used when neither the client nor the model's catalog
+/// entry gives one (`max_tokens` is required by Anthropic).
+pub const FALLBACK_MAX_TOKENS: u64 = 4096;
+
+/// The smallest thinking budget Anthropic accepts.
+const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// The Anthropic Messages body for an OpenAI chat-completions body.
+/// `default_max_tokens` is used when the body sets no output limit.
+pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(model) = openai.get("model") {
+        out.insert("model".into(), model.clone());
+    }
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|key| openai.get(*key).and_then(Value::as_u64))
+        .unwrap_or(default_max_tokens);
+    out.insert("max_tokens".into(), json!(max_tokens));
+
+    let (system, messages) = messages(openai.get("messages"));
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    out.insert("messages".into(), Value::Array(messages));
+
+    let tools: Vec<Value> = openai
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(tool)
+        .collect();
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+    }
+    let mut choice = openai.get("tool_choice").and_then(tool_choice);
+    if openai.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
+        let choice = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        choice["disable_parallel_tool_use"] = Value::Bool(true);
+    }
+    if let Some(choice) = choice {
+        out.insert("tool_choice".into(), choice);
+    }
+
+    let stop: Vec<Value> = match openai.get("stop") {
+        Some(Value::String(text)) => vec![json!(text)],
+        Some(Value::Array(items)) => items.iter().filter(|v| v.is_string()).cloned().collect(),
+        _ => Vec::new(),
+    };
+    if !stop.is_empty() {
+        out.insert("stop_sequences".into(), Value::Array(stop));
+    }
+    for key in ["temperature", "top_p", "top_k", "stream"] {
+        if let Some(value) = openai.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.into(), value.clone());
+        }
+    }
+    let thinking = openai.get("thinking").and_then(|t| t.get("type"));
+    match thinking.and_then(Value::as_str) {
+        Some("enabled") => {
+            let budget = (max_tokens / 2)
+                .max(MIN_THINKING_BUDGET)
+                .min(max_tokens.saturating_sub(1).max(1));
+            out.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
+        }
+        Some("disabled") => {
+            out.insert("thinking".into(), json!({"type": "disabled"}));
+        }
+        _ => {}
+    }
+    if let Some(user) = openai.get("user").and_then(Value::as_str) {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    out
+}
+
+/// `(system blocks, messages)`: consecutive messages of one role are merged,
+/// and a user message's tool results come before its other blocks.
+fn messages(messages: Option<&Value>) -> (Vec<Value>, Vec<Value>) {
+    let mut system = Vec::new();
+    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for message in messages.and_then(Value::as_array).into_iter().flatten() {
+        let content = message.get("content");
+        let (role, blocks) = match message.get("role").and_then(Value::as_str) {
+            Some("system" | "developer") => {
+                system.extend(text_blocks(content));
+                continue;
+            }
+            Some("assistant") => ("assistant", assistant_blocks(message)),
+            Some("tool") => {
+                let id = message
+                    .get("tool_call_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let result = json!({
+                    "type": "tool_result",
+                    "tool_use_id": ids::encode_stable(id),
+                    "content": tool_result_content(content),
+                });
+                ("user", vec![result])
+            }
+            _ => ("user", user_blocks(content)),
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => out.push((role, blocks)),
+        }
+    }
+    let messages = out
+        .into_iter()
+        .map(|(role, mut blocks)| {
+            // A stable sort keeps the results' own order.
+            blocks.sort_by_key(|block| block["type"] != "tool_result");
+            json!({"role": role, "content": blocks})
+        })
+        .collect();
+    (system, messages)
+}
+
+/// Text blocks of a string or an array of parts; other parts are dropped.
+fn text_blocks(content: Option<&Value>) -> Vec<Value> {
+    match content {
+        Some(Value::String(text)) if !text.is_empty() => {
+            vec![json!({"type": "text", "text": text})]
+        }
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .filter(|text| !text.is_empty())
+            .map(|text| json!({"type": "text", "text": text}))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn user_blocks(content: Option<&Value>) -> Vec<Value> {
+    let Some(Value::Array(parts)) = content else {
+        return text_blocks(content);
+    };
+    parts
+        .iter()
+        .filter_map(|part| match part.get("type").and_then(Value::as_str) {
+            Some("text") => part
+                .get("text")
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(|text| json!({"type": "text", "text": text})),
+            Some("image_url") => {
+                let url = part
+                    .pointer("/image_url/url")
+                    .or_else(|| part.get("image_url"))
+                    .and_then(Value::as_str)?;
+                Some(json!({"type": "image", "source": image_source(url)}))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A data URL as a base64 source, anything else as a URL source.
+fn image_source(url: &str) -> Value {
+    let data = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"));
+    match data {
+        Some((media_type, data)) => {
+            json!({"type": "base64", "media_type": media_type, "data": data})
+        }
+        None => json!({"type": "url", "url": url}),
+    }
+}
+
+fn tool_result_content(content: Option<&Value>) -> Value {
+    match content {
+        Some(Value::String(text)) => json!(text),
+        Some(Value::Array(_)) => Value::Array(text_blocks(content)),
+        _ => json!(""),
+    }
+}
+
+fn assistant_blocks(message: &Value) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if let Some(reasoning) = message.get("reasoning_content").and_then(Value::as_str) {
+        blocks.push(json!({"type": "thinking", "thinking": reasoning, "signature": ""}));
+    }
+    blocks.extend(text_blocks(message.get("content")));
+    for call in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
+        let name = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let arguments = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        blocks.push(json!({
+            "type": "tool_use",
+            "id": ids::encode_stable(id),
+            "name": name,
+            "input": tool_input(arguments),
+        }));
+    }
+    blocks
+}
+
+/// A tool call's `arguments` string as a `tool_use` input object.
+fn tool_input(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return json!({});
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(object @ Value::Object(_)) => object,
+        _ => json!({"_raw_arguments": arguments}),
+    }
+}
+
+fn tool(tool: &Value) -> Option<Value> {
+    if tool.get("type").and_then(Value::as_str) != Some("function") {
+        return None;
+    }
+    let function = tool.get("function")?;
+    let mut out = json!({
+        "name": function.get("name")?.as_str()?,
+        "input_schema": function.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
+    });
+    if let Some(description) = function.get("description").filter(|d| d.is_string()) {
+        out["description"] = description.clone();
+    }
+    Some(out)
+}
+
+fn tool_choice(choice: &Value) -> Option<Value> {
+    match choice {
+        Value::String(kind) => match kind.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "none" => Some(json!({"type": "none"})),
+            "required" => Some(json!({"type": "any"})),
+            _ => None,
+        },
+        Value::Object(_) => {
+            let name = choice.pointer("/function/name").and_then(Value::as_str)?;
+            Some(json!({"type": "tool", "name": name}))
+        }
+        _ => None,
+    }
+}
+
+/// An OpenAI `finish_reason` for an Anthropic `stop_reason`; `tool_calls`
+/// whenever the answer holds tool calls (Kimi may say `end_turn` then).
+fn finish_reason(stop_reason: Option<&str>, has_tool_calls: bool) -> &'static str {
+    if has_tool_calls {
+        return "tool_calls";
+    }
+    match stop_reason {
+        Some("max_tokens" | "model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Anthropic usage figures, kept as they arrive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Usage {
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_creation: u64,
+}
+
+impl Usage {
+    /// Overwrites the figures `usage` carries (Anthropic's stream figures
+    /// are cumulative).
+    fn update(&mut self, usage: Option<&Value>) {
+        let Some(usage) = usage else { return };
+        let fields = [
+            ("input_tokens", &mut self.input),
+            ("output_tokens", &mut self.output),
+            ("cache_read_input_tokens", &mut self.cache_read),
+            ("cache_creation_input_tokens", &mut self.cache_creation),
+        ];
+        for (key, slot) in fields {
+            if let Some(value) = usage.get(key).and_then(Value::as_u64) {
+                *slot = value;
+            }
+        }
+    }
+
+    /// In OpenAI's terms: `prompt_tokens` counts cached input too.
+    fn openai(self) -> Value {
+        let prompt = self.input + self.cache_read + self.cache_creation;
+        json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": self.output,
+            "total_tokens": prompt + self.output,
+            "prompt_tokens_details": {
+                "cached_tokens": self.cache_read,
+                "cache_write_tokens": self.cache_creation,
+            },
+        })
+    }
+}
+
+/// An Anthropic message as an OpenAI `chat.completion`, or `None` when the
+/// body is not a message.
+pub fn answer(message: &Map<String, Value>, created: u64) -> Option<Map<String, Value>> {
+    if message.get("type").and_then(Value::as_str) != Some("message") {
+        return None;
+    }
+    let mut content = String::new();
+    let mut reasoning = String::new();
+    let mut calls = Vec::new();
+    for block in message.get("content")?.as_array()? {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => content.push_str(block["text"].as_str().unwrap_or_default()),
+            Some("thinking") => {
+                reasoning.push_str(block["thinking"].as_str().unwrap_or_default());
+            }
+            Some("tool_use") => calls.push(json!({
+                "id": ids::decode(block["id"].as_str().unwrap_or_default()),
+                "type": "function",
+                "function": {
+                    "name": block["name"],
+                    "arguments": block.get("input").unwrap_or(&json!({})).to_string(),
+                },
+            })),
+            _ => {}
+        }
+    }
+    let mut reply = json!({"role": "assistant", "content": content});
+    if !reasoning.is_empty() {
+        reply["reasoning_content"] = json!(reasoning);
+    }
+    let stop_reason = message.get("stop_reason").and_then(Value::as_str);
+    let finish = finish_reason(stop_reason, !calls.is_empty());
+    if !calls.is_empty() {
+        reply["tool_calls"] = Value::Array(calls);
+    }
+    let mut usage = Usage::default();
+    usage.update(message.get("usage"));
+    let fields = [
+        (
+            "id",
+            message.get("id").cloned().unwrap_or_else(|| json!("msg")),
+        ),
+        ("object", json!("chat.completion")),
+        ("created", json!(created)),
+        (
+            "model",
+            message.get("model").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "choices",
+            json!([{"index": 0, "message": reply, "finish_reason": finish}]),
+        ),
+        ("usage", usage.openai()),
+    ];
+    Some(
+        fields
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+    )
+}
+
+/// Rewrites an Anthropic event stream as OpenAI chunk events, one event at
+/// a time. Its state is a few fields whatever the stream's length: the
+/// message's id and model, the open tool call, the tool-call count and
+/// usage.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    created: u64,
+    id: String,
+    model: Value,
+    /// The index among the answer's tool calls of the open `tool_use`
+    /// block, if the open block is one.
+    open_tool: Option<u64>,
+    tool_calls: u64,
+    usage: Usage,
+}
+
+impl StreamTranslator {
+    /// `created` is the chunks' `created` time.
+    pub fn new(created: u64) -> Self {
+        Self {
+            created,
+            id: "msg".to_string(),
+            model: Value::Null,
+            open_tool: None,
+            tool_calls: 0,
+            usage: Usage::default(),
+        }
+    }
+
+    /// The OpenAI items for one Anthropic event: chunks, a `[DONE]`, an
+    /// error event, or a comment for a `ping`. Data that is not JSON is
+    /// passed on as it is, for the reader to reject.
+    pub fn translate(&mut self, event: &Event) -> Vec<Item> {
+        let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
+            return vec![data_item(event.data.clone())];
+        };
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or_default();
+        match kind {
+            "message_start" => {
+                let message = &data["message"];
+                if let Some(id) = message.get("id").and_then(Value::as_str) {
+                    self.id = id.to_string();
+                }
+                self.model = message.get("model").cloned().unwrap_or(Value::Null);
+                self.usage.update(message.get("usage"));
+                vec![self.chunk(json!({"role": "assistant", "content": ""}), Value::Null)]
+            }
+            "content_block_start" => self.block_start(&data["content_block"]),
+            "content_block_delta" => self.block_delta(&data["delta"]),
+            "content_block_stop" => {
+                self.open_tool = None;
+                Vec::new()
+            }
+            "message_delta" => {
+                self.usage.update(data.get("usage"));
+                let stop_reason = data.pointer("/delta/stop_reason").and_then(Value::as_str);
+                let finish = finish_reason(stop_reason, self.tool_calls > 0);
+                let usage = json!({
+                    "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                    "model": self.model, "choices": [], "usage": self.usage.openai(),
+                });
+                vec![
+                    self.chunk(json!({}), json!(finish)),
+                    data_item(usage.to_string()),
+                ]
+            }
+            "message_stop" => vec![data_item("[DONE]".to_string())],
+            "ping" => vec![Item::Comment("ping".to_string())],
+            "error" => {
+                let error = data.get("error").cloned().unwrap_or_else(|| json!({}));
+                vec![data_item(json!({"error": error}).to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn block_start(&mut self, block: &Value) -> Vec<Item> {
+        self.open_tool = None;
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => self.text("content", block.get("text")),
+            Some("thinking") => self.text("reasoning_content", block.get("thinking")),
+            Some("tool_use") => {
+                let index = self.tool_calls;
+                self.tool_calls += 1;
+                self.open_tool = Some(index);
+                // Anthropic starts a call with `input: {}` and streams the
+                // input; a provider that sends it whole here is honoured.
+                let arguments = match block.get("input") {
+                    Some(Value::Object(input)) if !input.is_empty() => {
+                        Value::Object(input.clone()).to_string()
+                    }
+                    _ => String::new(),
+                };
+                let call = json!({
+                    "index": index,
+                    "id": ids::decode(block["id"].as_str().unwrap_or_default()),
+                    "type": "function",
+                    "function": {"name": block["name"], "arguments": arguments},
+                });
+                vec![self.chunk(json!({"tool_calls": [call]}), Value::Null)]
+            }
+            // `redacted_thinking` and blocks yet unknown have no OpenAI
+            // place.
+            _ => Vec::new(),
+        }
+    }
+
+    fn block_delta(&mut self, delta: &Value) -> Vec<Item> {
+        match delta.get("type").and_then(Value::as_str) {
+            Some("text_delta") => self.text("content", delta.get("text")),
+            Some("thinking_delta") => self.text("reasoning_content", delta.get("thinking")),
+            Some("input_json_delta") => {
+                let Some(index) = self.open_tool else {
+                    return Vec::new();
+                };
+                match delta.get("partial_json").and_then(Value::as_str) {
+                    Some(piece) if !piece.is_empty() => {
+                        let call = json!({"index": index, "function": {"arguments": piece}});
+                        vec![self.chunk(json!({"tool_calls": [call]}), Value::Null)]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A chunk with `delta[field] = text`, or nothing for empty text.
+    fn text(&self, field: &str, text: Option<&Value>) -> Vec<Item> {
+        match text.and_then(Value::as_str) {
+            Some(text) if !text.is_empty() => vec![self.chunk(json!({ field: text }), Value::Null)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Value) -> Item {
+        let chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        data_item(chunk.to_string())
+    }
+}
+
+fn data_item(data: String) -> Item {
+    Item::Event(Event {
+        event: None,
+        data,
+        id: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

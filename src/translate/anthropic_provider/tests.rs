@@ -1,0 +1,388 @@
+//! Table tests: OpenAI request in, Anthropic request out; Anthropic answer
+//! and events in, OpenAI completion and chunks out.
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn check(openai: Value, expected: Value) {
+    let got = Value::Object(request(&object(openai.clone()), 4096));
+    assert_eq!(got, expected, "request {openai}");
+}
+
+#[test]
+fn requests_are_translated() {
+    // The smallest request: max_tokens from the default.
+    check(
+        json!({"model": "k", "messages": [{"role": "user", "content": "hi"}]}),
+        json!({"model": "k", "max_tokens": 4096,
+               "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}),
+    );
+    // System and developer messages, wherever they are, become system
+    // blocks; the client's limit wins; sampling and stream pass; fields
+    // without an Anthropic place are dropped; user becomes metadata.
+    check(
+        json!({"model": "k", "max_completion_tokens": 100, "temperature": 0.5, "top_p": 0.9,
+               "stream": true, "stream_options": {"include_usage": true}, "n": 1,
+               "presence_penalty": 0, "response_format": {"type": "json_object"},
+               "reasoning_effort": "max", "user": "u1", "stop": "END",
+               "messages": [
+                   {"role": "system", "content": "be brief"},
+                   {"role": "user", "content": "a"},
+                   {"role": "developer", "content": [{"type": "text", "text": "mid"}]},
+                   {"role": "user", "content": "b"}]}),
+        json!({"model": "k", "max_tokens": 100, "temperature": 0.5, "top_p": 0.9, "stream": true,
+               "metadata": {"user_id": "u1"}, "stop_sequences": ["END"],
+               "system": [{"type": "text", "text": "be brief"}, {"type": "text", "text": "mid"}],
+               "messages": [{"role": "user", "content": [
+                   {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}),
+    );
+    // Images, as data URLs and URLs.
+    check(
+        json!({"max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}),
+        json!({"max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]}]}),
+    );
+}
+
+#[test]
+fn tool_turns_are_translated_with_reasoning_and_paired_ids() {
+    check(
+        json!({"max_tokens": 10, "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": "", "reasoning_content": "I should look",
+             "tool_calls": [
+                {"id": "functions.get_weather:0", "type": "function",
+                 "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_2", "type": "function",
+                 "function": {"name": "get_weather", "arguments": ""}},
+                {"id": "call_3", "type": "function",
+                 "function": {"name": "get_weather", "arguments": "not json"}}]},
+            {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "sunny"},
+            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "rain"}]},
+            {"role": "user", "content": "and?"},
+            {"role": "tool", "tool_call_id": "call_3", "content": "snow"}]}),
+        json!({"max_tokens": 10, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "weather?"}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "I should look", "signature": ""},
+                {"type": "tool_use", "id": "cgid_66756e6374696f6e732e6765745f776561746865723a30",
+                 "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {}},
+                {"type": "tool_use", "id": "call_3", "name": "get_weather",
+                 "input": {"_raw_arguments": "not json"}}]},
+            // Results first, in their order, then the user's text.
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "cgid_66756e6374696f6e732e6765745f776561746865723a30",
+                 "content": "sunny"},
+                {"type": "tool_result", "tool_use_id": "call_2",
+                 "content": [{"type": "text", "text": "rain"}]},
+                {"type": "tool_result", "tool_use_id": "call_3", "content": "snow"},
+                {"type": "text", "text": "and?"}]}]}),
+    );
+    // An empty reasoning_content (what the Kimi rules add) still replays.
+    check(
+        json!({"max_tokens": 10, "messages": [
+            {"role": "assistant", "reasoning_content": "", "content": "ok"}]}),
+        json!({"max_tokens": 10, "messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "", "signature": ""},
+            {"type": "text", "text": "ok"}]}]}),
+    );
+}
+
+#[test]
+fn tools_and_tool_choice_are_translated() {
+    let tools = json!([
+        {"type": "function", "function": {"name": "f", "description": "does f",
+         "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}},
+        {"type": "function", "function": {"name": "g"}},
+        {"type": "web_search"}]);
+    let translated_tools = json!([
+        {"name": "f", "description": "does f",
+         "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}},
+        {"name": "g", "input_schema": {"type": "object"}}]);
+    let cases = [
+        (json!("auto"), None, json!({"type": "auto"})),
+        (json!("none"), None, json!({"type": "none"})),
+        (json!("required"), None, json!({"type": "any"})),
+        (
+            json!({"type": "function", "function": {"name": "f"}}),
+            None,
+            json!({"type": "tool", "name": "f"}),
+        ),
+        (
+            json!("required"),
+            Some(false),
+            json!({"type": "any", "disable_parallel_tool_use": true}),
+        ),
+        (
+            Value::Null,
+            Some(false),
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        ),
+    ];
+    for (choice, parallel, expected) in cases {
+        let mut openai = json!({"max_tokens": 5, "messages": [], "tools": tools});
+        if !choice.is_null() {
+            openai["tool_choice"] = choice;
+        }
+        if let Some(parallel) = parallel {
+            openai["parallel_tool_calls"] = json!(parallel);
+        }
+        check(
+            openai,
+            json!({"max_tokens": 5, "messages": [], "tools": translated_tools, "tool_choice": expected}),
+        );
+    }
+}
+
+#[test]
+fn the_thinking_switch_gets_a_budget_below_max_tokens() {
+    let cases = [
+        (
+            json!({"type": "enabled"}),
+            32768,
+            json!({"type": "enabled", "budget_tokens": 16384}),
+        ),
+        (
+            json!({"type": "enabled", "keep": "all"}),
+            1500,
+            json!({"type": "enabled", "budget_tokens": 1024}),
+        ),
+        (
+            json!({"type": "enabled"}),
+            600,
+            json!({"type": "enabled", "budget_tokens": 599}),
+        ),
+        (
+            json!({"type": "disabled"}),
+            600,
+            json!({"type": "disabled"}),
+        ),
+    ];
+    for (thinking, max_tokens, expected) in cases {
+        check(
+            json!({"max_tokens": max_tokens, "messages": [], "thinking": thinking}),
+            json!({"max_tokens": max_tokens, "messages": [], "thinking": expected}),
+        );
+    }
+}
+
+#[test]
+fn answers_are_translated() {
+    let message = json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "kimi-for-coding",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "text", "text": "Calling."},
+            {"type": "tool_use", "id": "cgid_66756e6374696f6e732e663a30", "name": "f", "input": {"x": 1}}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "output_tokens": 5,
+                  "cache_read_input_tokens": 100, "cache_creation_input_tokens": 7}});
+    let got = Value::Object(answer(&object(message), 42).unwrap());
+    assert_eq!(
+        got,
+        json!({
+            "id": "msg_1", "object": "chat.completion", "created": 42, "model": "kimi-for-coding",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": "Calling.", "reasoning_content": "hmm",
+                "tool_calls": [{"id": "functions.f:0", "type": "function",
+                                "function": {"name": "f", "arguments": "{\"x\":1}"}}]}}],
+            "usage": {"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122,
+                      "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 7}}})
+    );
+    assert!(answer(&object(json!({"type": "error"})), 0).is_none());
+}
+
+#[test]
+fn stop_reasons_become_finish_reasons() {
+    let cases = [
+        (Some("end_turn"), false, "stop"),
+        (Some("stop_sequence"), false, "stop"),
+        (Some("pause_turn"), false, "stop"),
+        (Some("max_tokens"), false, "length"),
+        (Some("model_context_window_exceeded"), false, "length"),
+        (Some("tool_use"), false, "tool_calls"),
+        (Some("refusal"), false, "content_filter"),
+        (None, false, "stop"),
+        (Some("end_turn"), true, "tool_calls"),
+    ];
+    for (stop, calls, expected) in cases {
+        assert_eq!(
+            finish_reason(stop, calls),
+            expected,
+            "{stop:?} with calls {calls}"
+        );
+    }
+}
+
+/// The OpenAI data (or `: comment`) each event becomes.
+fn run(events: &[(&str, Value)]) -> Vec<String> {
+    let mut translator = StreamTranslator::new(7);
+    events
+        .iter()
+        .flat_map(|(name, data)| {
+            let event = Event {
+                event: Some(name.to_string()),
+                data: data.to_string(),
+                id: None,
+            };
+            translator.translate(&event)
+        })
+        .map(|item| match item {
+            Item::Event(event) => event.data,
+            Item::Comment(text) => format!(": {text}"),
+        })
+        .collect()
+}
+
+fn chunk(delta: Value, finish: Value) -> String {
+    json!({"id": "msg_1", "object": "chat.completion.chunk", "created": 7, "model": "k",
+           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    .to_string()
+}
+
+#[test]
+fn streams_are_translated_event_by_event() {
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": "k",
+        "usage": {"input_tokens": 3, "output_tokens": 1, "cache_read_input_tokens": 20,
+                  "cache_creation_input_tokens": 2}}});
+    let block = |index: u64, block: Value| {
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        )
+    };
+    let delta = |index: u64, delta: Value| {
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        )
+    };
+    let stop = |index: u64| {
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        )
+    };
+    let events = [
+        ("message_start", start),
+        ("ping", json!({"type": "ping"})),
+        block(
+            0,
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+        ),
+        delta(
+            0,
+            json!({"type": "thinking_delta", "thinking": "Let me see."}),
+        ),
+        delta(0, json!({"type": "signature_delta", "signature": "sig"})),
+        stop(0),
+        block(1, json!({"type": "text", "text": ""})),
+        delta(1, json!({"type": "text_delta", "text": "Hi"})),
+        stop(1),
+        block(
+            2,
+            json!({"type": "tool_use", "id": "cgid_612e623a30", "name": "f", "input": {}}),
+        ),
+        delta(2, json!({"type": "input_json_delta", "partial_json": ""})),
+        delta(
+            2,
+            json!({"type": "input_json_delta", "partial_json": "{\"x\":"}),
+        ),
+        delta(2, json!({"type": "input_json_delta", "partial_json": "1}"})),
+        stop(2),
+        block(
+            3,
+            json!({"type": "tool_use", "id": "toolu_2", "name": "g", "input": {"y": 2}}),
+        ),
+        stop(3),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                 "usage": {"output_tokens": 9}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    let usage = json!({"id": "msg_1", "object": "chat.completion.chunk", "created": 7, "model": "k",
+        "choices": [], "usage": {"prompt_tokens": 25, "completion_tokens": 9, "total_tokens": 34,
+        "prompt_tokens_details": {"cached_tokens": 20, "cache_write_tokens": 2}}});
+    assert_eq!(
+        run(&events),
+        vec![
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            ": ping".to_string(),
+            chunk(json!({"reasoning_content": "Let me see."}), Value::Null),
+            chunk(json!({"content": "Hi"}), Value::Null),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "a.b:0", "type": "function",
+                                         "function": {"name": "f", "arguments": ""}}]}),
+                Value::Null
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"x\":"}}]}),
+                Value::Null
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
+                Value::Null
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 1, "id": "toolu_2", "type": "function",
+                                         "function": {"name": "g", "arguments": "{\"y\":2}"}}]}),
+                Value::Null
+            ),
+            chunk(json!({}), json!("tool_calls")),
+            usage.to_string(),
+            "[DONE]".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn stream_errors_and_odd_events_are_passed_on() {
+    let error =
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+    assert_eq!(
+        run(&[("error", error)]),
+        vec![json!({"error": {"type": "overloaded_error", "message": "Overloaded"}}).to_string()]
+    );
+    // Unknown events are skipped; a delta outside a tool block is not a
+    // tool call.
+    assert!(run(&[("mystery", json!({"type": "mystery"}))]).is_empty());
+    assert!(
+        run(&[(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "input_json_delta", "partial_json": "{}"}})
+        )])
+        .is_empty()
+    );
+    // Data that is not JSON is passed on for the reader to reject.
+    let mut translator = StreamTranslator::new(0);
+    let odd = Event {
+        event: None,
+        data: "not json".into(),
+        id: None,
+    };
+    assert_eq!(
+        translator.translate(&odd),
+        vec![Item::Event(Event {
+            event: None,
+            data: "not json".into(),
+            id: None
+        })]
+    );
+}

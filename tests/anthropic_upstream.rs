@@ -1,0 +1,978 @@
+//! Providers reached over Anthropic Messages (`api: "anthropic-messages"`):
+//! an OpenAI client talks to clawgate, clawgate talks to the mock's
+//! `/v1/messages`, and every answer comes back in OpenAI's shape. Also the
+//! config side (OpenClaw's Kimi Coding entry, the built-in provider
+//! switched over) and chains that mix transports.
+
+mod common;
+
+use clawgate::capabilities::Api;
+use clawgate::config::{self, Environment, Secrets};
+use clawgate::mock::{MockOptions, MockServer};
+use common::{KEY, TestGateway, gateway, header, mock, sse_data, user_message};
+use serde_json::{Value, json};
+
+/// OpenClaw 2026.9.6's Kimi Coding provider entry (as described in
+/// `shared/facts/anthropic.md`), with `baseUrl` as given.
+fn openclaw_kimi_entry(base_url: &str) -> Value {
+    json!({
+        "baseUrl": base_url,
+        "apiKey": "${KIMI_API_KEY}",
+        "api": "anthropic-messages",
+        "headers": {"User-Agent": "claude-code/0.1.0"},
+        "models": [{
+            "id": "kimi-for-coding", "name": "Kimi For Coding", "reasoning": true,
+            "input": ["text", "image"], "contextWindow": 262144, "maxTokens": 32768,
+            "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+        }],
+    })
+}
+
+/// A provider entry for an Anthropic mock, the way OpenClaw writes one:
+/// `baseUrl` without `/v1`.
+fn anthropic_provider(mock: &MockServer) -> Value {
+    json!({"baseUrl": format!("http://{}/", mock.addr), "apiKey": KEY,
+           "api": "anthropic-messages", "models": [{"id": "m", "maxTokens": 2048}]})
+}
+
+fn openai_provider(mock: &MockServer) -> Value {
+    common::provider(mock)
+}
+
+async fn single(mock: &MockServer) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {"claude-like": anthropic_provider(mock)}},
+        "agents": {"defaults": {"model": "claude-like/m"}},
+    }))
+    .await
+}
+
+/// A chain of two providers given as `(id, entry)`.
+async fn chain(primary: (&str, Value), backup: (&str, Value)) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {primary.0: primary.1, backup.0: backup.1}},
+        "agents": {"defaults": {"model": {"primary": format!("{}/m", primary.0),
+                                          "fallbacks": [format!("{}/m", backup.0)]}}},
+    }))
+    .await
+}
+
+fn weather_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
+}
+
+/// The JSON chunks of an SSE body and whether it ended in `[DONE]`.
+async fn chunks(response: reqwest::Response) -> (Vec<Value>, bool) {
+    let body = response.text().await.unwrap();
+    let data = sse_data(&body);
+    let done = data.last().map(String::as_str) == Some("[DONE]");
+    let chunks = data
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| panic!("not JSON: {d}")))
+        .collect();
+    (chunks, done)
+}
+
+/// The concatenation of `choices[0].delta[field]` over the chunks.
+fn joined(chunks: &[Value], field: &str) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c.pointer(&format!("/choices/0/delta/{field}"))?.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_non_streamed_answer_comes_back_in_openai_shape_with_usage() {
+    let upstream = mock(MockOptions {
+        cached_tokens: 100,
+        cache_write_tokens: 7,
+        require_key: Some(KEY.into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = single(&upstream).await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello there"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "claude-like/m");
+    let choice = &body["choices"][0];
+    assert_eq!(choice["message"]["content"], "Hello from clawgate-mock.");
+    assert_eq!(
+        choice["message"]["reasoning_content"],
+        "The user greets me; I greet back."
+    );
+    assert_eq!(choice["finish_reason"], "stop");
+    let usage = &body["usage"];
+    assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 100);
+    assert_eq!(usage["prompt_tokens_details"]["cache_write_tokens"], 7);
+    // The mock counts whitespace-separated words of the messages and
+    // system JSON (2 + 2), and reads and writes the cache as told:
+    // OpenAI's prompt_tokens counts all three.
+    assert_eq!(usage["prompt_tokens"], 4 + 100 + 7);
+    assert_eq!(usage["completion_tokens"], 7 + 3);
+    assert_eq!(usage["total_tokens"], 4 + 100 + 7 + 7 + 3);
+
+    // What the provider received: Anthropic Messages at /v1/messages, the
+    // key in x-api-key and nowhere else.
+    let requests = upstream.requests();
+    let sent = &requests[0];
+    assert_eq!(sent["path"], "/v1/messages");
+    assert_eq!(sent["headers"]["x-api-key"], KEY);
+    assert_eq!(sent["headers"]["anthropic-version"], "2023-06-01");
+    assert!(sent["headers"].get("authorization").is_none());
+    assert_eq!(
+        sent["body"],
+        json!({"model": "m", "max_tokens": 2048,
+               "system": [{"type": "text", "text": "Be brief."}],
+               "messages": [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]})
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_relayed_as_openai_chunks() {
+    let upstream = mock(MockOptions {
+        cached_tokens: 40,
+        comment: Some("keep-alive".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = single(&upstream).await;
+    let response = gw
+        .chat(
+            json!({"model": "claude-like/m", "messages": user_message(), "stream": true,
+                     "stream_options": {"include_usage": true}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(header(&response, "content-type").starts_with("text/event-stream"));
+    let (chunks, done) = chunks(response).await;
+    assert!(done, "the stream ends in [DONE]");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(joined(&chunks, "content"), "Hello from clawgate-mock.");
+    assert_eq!(
+        joined(&chunks, "reasoning_content"),
+        "The user greets me; I greet back."
+    );
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/finish_reason"))
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finishes, [&json!("stop")]);
+    let usage: Vec<&Value> = chunks.iter().filter_map(|c| c.get("usage")).collect();
+    assert_eq!(usage.len(), 1, "one usage chunk");
+    assert_eq!(usage[0]["prompt_tokens_details"]["cached_tokens"], 40);
+    assert_eq!(
+        usage[0]["completion_tokens"].as_u64().unwrap(),
+        7 + 3,
+        "reasoning and reply words"
+    );
+    assert!(chunks.iter().all(|c| c["model"] == "claude-like/m"));
+    assert_eq!(upstream.requests()[0]["body"]["stream"], true);
+}
+
+#[tokio::test]
+async fn tool_calls_stream_their_arguments_and_replay_with_reasoning() {
+    let upstream = mock(MockOptions::default()).await;
+    let gw = single(&upstream).await;
+    let response = gw
+        .chat(
+            json!({"model": "claude-like/m", "stream": true, "tools": weather_tool(),
+                     "messages": [{"role": "user", "content": "weather in Paris?"}]}),
+        )
+        .await;
+    let (chunks, done) = chunks(response).await;
+    assert!(done);
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0"))
+        .collect();
+    assert_eq!(calls[0]["id"], "toolu_mock_1");
+    assert_eq!(calls[0]["function"]["name"], "get_weather");
+    assert!(
+        calls.len() >= 3,
+        "the arguments arrive in pieces after the call's start: {calls:?}"
+    );
+    let arguments: String = calls
+        .iter()
+        .filter_map(|c| c.pointer("/function/arguments")?.as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"city": "mock"})
+    );
+    let finish = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/finish_reason")?.as_str())
+        .next_back();
+    assert_eq!(finish, Some("tool_calls"));
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "no usage chunk for a client that did not ask"
+    );
+    let sent = &upstream.requests()[0]["body"];
+    assert_eq!(sent["tools"][0]["name"], "get_weather");
+    assert_eq!(
+        sent["tools"][0]["input_schema"]["required"],
+        json!(["city"])
+    );
+
+    // The next turn replays the call with Kimi's id and its reasoning: the
+    // provider sees a thinking block and paired, encoded ids; the answer
+    // is text.
+    let kimi_id = "functions.get_weather:0";
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "tools": weather_tool(), "messages": [
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": "", "reasoning_content": "I need the tool.",
+             "tool_calls": [{"id": kimi_id, "type": "function",
+                             "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": kimi_id, "content": "sunny"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(body["choices"][0]["message"].get("tool_calls").is_none());
+    let sent = &upstream.requests()[1]["body"];
+    let assistant = &sent["messages"][1];
+    assert_eq!(assistant["role"], "assistant");
+    assert_eq!(
+        assistant["content"][0],
+        json!({"type": "thinking", "thinking": "I need the tool.", "signature": ""})
+    );
+    let tool_use = &assistant["content"][1];
+    assert_eq!(tool_use["input"], json!({"city": "Paris"}));
+    let encoded = tool_use["id"].as_str().unwrap();
+    assert!(encoded.starts_with("cgid_"), "{encoded}");
+    assert_eq!(
+        sent["messages"][2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": encoded, "content": "sunny"})
+    );
+}
+
+#[tokio::test]
+async fn a_non_streamed_tool_call_comes_back_with_its_arguments_as_a_string() {
+    let upstream = mock(MockOptions::default()).await;
+    let gw = single(&upstream).await;
+    let body: Value = gw
+        .chat(
+            json!({"model": "claude-like/m", "tools": weather_tool(), "tool_choice": "required",
+                     "messages": [{"role": "user", "content": "weather?"}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let message = &body["choices"][0]["message"];
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(message["tool_calls"][0]["id"], "toolu_mock_1");
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"mock\"}"
+    );
+    assert_eq!(
+        upstream.requests()[0]["body"]["tool_choice"],
+        json!({"type": "any"})
+    );
+}
+
+/// The status and JSON body a request to `gw` ends with.
+async fn outcome(gw: &TestGateway, stream: bool) -> (u16, Value) {
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": stream}))
+        .await;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if stream && status == 200 {
+        json!(text)
+    } else {
+        serde_json::from_str(&text).unwrap_or(json!(text))
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn anthropic_errors_fall_over_or_end_the_chain_like_openai_ones() {
+    // (status, Anthropic type, falls over)
+    let cases = [
+        (429, "rate_limit_error", true),
+        (529, "overloaded_error", true),
+        (500, "api_error", true),
+        (401, "authentication_error", true),
+        (404, "resource_not_found_error", true),
+        (400, "invalid_request_error", false),
+    ];
+    for (status, kind, falls_over) in cases {
+        let failing = mock(MockOptions {
+            fail_status: Some(status),
+            fail_type: kind.into(),
+            fail_message: format!("injected {kind}"),
+            ..MockOptions::default()
+        })
+        .await;
+        let backup = common::healthy_mock().await;
+        let gw = chain(
+            ("claude-like", anthropic_provider(&failing)),
+            ("backup", openai_provider(&backup)),
+        )
+        .await;
+        for stream in [false, true] {
+            let (got, body) = outcome(&gw, stream).await;
+            if falls_over {
+                assert_eq!(
+                    got, 200,
+                    "{status} {kind} stream={stream} falls over: {body}"
+                );
+            } else {
+                assert_eq!(
+                    got, status,
+                    "{status} {kind} stream={stream} is final: {body}"
+                );
+                let text = body.to_string();
+                assert!(text.contains(&format!("injected {kind}")), "{text}");
+            }
+        }
+        let expected_backup_calls = if falls_over { 2 } else { 0 };
+        assert_eq!(
+            backup.requests().len(),
+            expected_backup_calls,
+            "{status} {kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_error_event_before_any_chunk_falls_over() {
+    let failing = mock(MockOptions {
+        error_after_chunks: Some(0),
+        fail_type: "overloaded_error".into(),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = common::healthy_mock().await;
+    let gw = chain(
+        ("claude-like", anthropic_provider(&failing)),
+        ("backup", openai_provider(&backup)),
+    )
+    .await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": true}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let (chunks, done) = chunks(response).await;
+    assert!(done);
+    assert!(chunks.iter().all(|c| c["model"] == "backup/m"));
+    assert_eq!(failing.requests().len(), 1);
+    assert_eq!(backup.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_error_event_mid_stream_ends_the_stream_with_an_error() {
+    let failing = mock(MockOptions {
+        error_after_chunks: Some(6),
+        fail_type: "api_error".into(),
+        fail_message: "broke mid-way".into(),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = single(&failing).await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": true}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let data = sse_data(&body);
+    assert_ne!(data.last().map(String::as_str), Some("[DONE]"));
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("broke mid-way"),
+        "{last}"
+    );
+}
+
+/// A config with the built-in `kimi` provider over Anthropic at `mock`,
+/// then `backup`.
+async fn kimi_over_anthropic(
+    mock: &MockServer,
+    headers: Value,
+    backup: &MockServer,
+) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": {"baseUrl": format!("http://{}/", mock.addr), "apiKey": KEY, "api": "anthropic-messages",
+                     "headers": headers, "models": [{"id": "m"}]},
+            "backup": openai_provider(backup)}},
+        "agents": {"defaults": {"model": {"primary": "kimi/m", "fallbacks": ["backup/m"]}}},
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn kimi_codings_user_agent_gate_applies_to_its_anthropic_endpoint() {
+    let gated = || {
+        mock(MockOptions {
+            require_user_agent: Some("claude-code/".into()),
+            ..MockOptions::default()
+        })
+    };
+    let backup = common::healthy_mock().await;
+
+    // Without a configured User-Agent, Kimi Coding over Anthropic sends the
+    // one OpenClaw sends there, and passes the gate.
+    let upstream = gated().await;
+    let gw = kimi_over_anthropic(&upstream, json!({}), &backup).await;
+    let (status, _) = outcome_of(&gw, "kimi/m").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        upstream.requests()[0]["headers"]["user-agent"],
+        "claude-code/0.1.0"
+    );
+    assert!(backup.requests().is_empty());
+
+    // A User-Agent the gate refuses: 403, skipped for the next provider,
+    // and the attempt report says why.
+    let upstream = gated().await;
+    let gw = kimi_over_anthropic(&upstream, json!({"User-Agent": "curl/8"}), &backup).await;
+    let response = gw
+        .chat(json!({"model": "kimi/m", "messages": user_message()}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["model"], "backup/m");
+    assert_eq!(upstream.requests()[0]["headers"]["user-agent"], "curl/8");
+    assert_eq!(backup.requests().len(), 1);
+
+    // Alone, the refusal reaches the client clearly: the final status is the
+    // chain's rule, the attempt keeps the provider's 403 and its message.
+    let upstream = gated().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": {"baseUrl": format!("http://{}/", upstream.addr), "apiKey": KEY,
+                     "api": "anthropic-messages", "headers": {"User-Agent": "curl/8"},
+                     "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "kimi/m"}},
+    }))
+    .await;
+    let (_, body) = outcome_of(&gw, "kimi/m").await;
+    let attempt = &body["error"]["attempts"][0];
+    assert_eq!(
+        (&attempt["outcome"], &attempt["status"], &attempt["type"]),
+        (&json!("denied"), &json!(403), &json!("permission_error")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only available for Coding Agents"),
+        "{body}"
+    );
+}
+
+async fn outcome_of(gw: &TestGateway, model: &str) -> (u16, Value) {
+    let response = gw
+        .chat(json!({"model": model, "messages": user_message()}))
+        .await;
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_chain_mixing_transports_falls_over_both_ways() {
+    for stream in [false, true] {
+        // Kimi Coding over Anthropic fails, OpenRouter over OpenAI answers.
+        let anthropic = common::failing_mock(529, "overloaded_error").await;
+        let openai = common::healthy_mock().await;
+        let gw = chain(
+            ("kimi", anthropic_provider(&anthropic)),
+            ("openrouter", openai_provider(&openai)),
+        )
+        .await;
+        let response = gw
+            .chat(json!({"model": "kimi/m", "messages": user_message(), "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        let answered_by = answered_model(response, stream).await;
+        assert_eq!(answered_by, "openrouter/m", "stream={stream}");
+        assert_eq!(anthropic.requests()[0]["path"], "/v1/messages");
+        assert_eq!(openai.requests()[0]["path"], "/v1/chat/completions");
+        assert!(openai.requests()[0]["body"].get("max_tokens").is_none());
+
+        // The other way: OpenAI fails, Anthropic answers.
+        let openai = common::failing_mock(503, "server_error").await;
+        let anthropic = common::healthy_mock().await;
+        let gw = chain(
+            ("openrouter", openai_provider(&openai)),
+            ("kimi", anthropic_provider(&anthropic)),
+        )
+        .await;
+        let response = gw
+            .chat(json!({"model": "openrouter/m", "messages": user_message(), "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(answered_model(response, stream).await, "kimi/m");
+        assert_eq!(anthropic.requests()[0]["path"], "/v1/messages");
+        assert_eq!(anthropic.requests()[0]["body"]["max_tokens"], 2048);
+    }
+}
+
+/// The `model` the answer is labelled with.
+async fn answered_model(response: reqwest::Response, stream: bool) -> String {
+    if stream {
+        let (chunks, done) = chunks(response).await;
+        assert!(done);
+        chunks[0]["model"].as_str().unwrap().to_string()
+    } else {
+        let body: Value = response.json().await.unwrap();
+        body["model"].as_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn openclaws_kimi_coding_entry_is_accepted_as_written() {
+    let config = json!({"models": {"providers": {"kimi": openclaw_kimi_entry("https://api.kimi.com/coding/")}},
+                        "agents": {"defaults": {"model": "kimi/kimi-for-coding"}}});
+    let env = Environment::from_pairs([("KIMI_API_KEY", "sk-kimi")]);
+    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|errors| panic!("refused:\n{errors}"));
+    let kimi = &loaded.config.providers["kimi"];
+    assert_eq!(kimi.api, Api::AnthropicMessages);
+    assert_eq!(
+        kimi.completions_url.as_str(),
+        "https://api.kimi.com/coding/v1/messages"
+    );
+    let model = kimi.model("kimi-for-coding").unwrap();
+    assert_eq!(model.headers["user-agent"], "claude-code/0.1.0");
+    assert_eq!(model.max_tokens, Some(32768));
+}
+
+#[test]
+fn the_built_in_kimi_coding_provider_switches_to_anthropic_by_its_api_key() {
+    let config = json!({"models": {"providers": {"kimi": {"api": "anthropic-messages"}}}});
+    let env = Environment::from_pairs([
+        ("KIMI_API_KEY", "sk-kimi"),
+        ("MOONSHOT_API_KEY", "sk-moonshot"),
+        ("OPENROUTER_API_KEY", "sk-or"),
+    ]);
+    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|errors| panic!("refused:\n{errors}"));
+    let kimi = &loaded.config.providers["kimi"];
+    assert_eq!(kimi.api, Api::AnthropicMessages);
+    assert_eq!(
+        kimi.completions_url.as_str(),
+        "https://api.kimi.com/coding/v1/messages",
+        "the catalog's /v1 base means the same endpoint"
+    );
+    let model = kimi.model("kimi-for-coding").unwrap();
+    assert_eq!(model.headers["user-agent"], "claude-code/0.1.0");
+    // The other providers keep the OpenAI transport.
+    assert_eq!(
+        loaded.config.providers["moonshot"].api,
+        Api::OpenAiCompletions
+    );
+}
+
+#[tokio::test]
+async fn openclaws_kimi_coding_entry_works_against_the_mock() {
+    let upstream = mock(MockOptions {
+        require_key: Some("sk-kimi".into()),
+        require_user_agent: Some("claude-code/".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": openclaw_kimi_entry(&format!("http://{}/", upstream.addr))}},
+        "agents": {"defaults": {"model": "kimi/kimi-for-coding"}},
+    });
+    let gw = common::gateway_with_env(config, &[("KIMI_API_KEY", "sk-kimi")]).await;
+    let response = gw
+        .chat(
+            json!({"model": "kimi/kimi-for-coding", "messages": user_message(), "stream": true,
+                     "reasoning_effort": "high"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (chunks, done) = chunks(response).await;
+    assert!(done);
+    assert_eq!(joined(&chunks, "content"), "Hello from clawgate-mock.");
+    let sent = &upstream.requests()[0];
+    // The Kimi rules ran before the translation: the thinking switch they
+    // set from the client's reasoning_effort, and the model's output limit,
+    // arrive in Anthropic's terms.
+    assert_eq!(sent["body"]["model"], "kimi-for-coding");
+    assert_eq!(sent["body"]["max_tokens"], 32768);
+    assert!(sent["body"].get("stream_options").is_none());
+    assert_eq!(
+        sent["body"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 16384})
+    );
+    assert!(sent["body"].get("reasoning_effort").is_none());
+}
+
+#[test]
+fn config_show_and_models_list_name_the_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clawgate.json");
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": openclaw_kimi_entry("https://api.kimi.com/coding/"),
+            "local": {"baseUrl": "http://127.0.0.1:9/v1", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding", "fallbacks": ["local/m"]}}},
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .env_clear()
+            .env("KIMI_API_KEY", "sk-kimi-secret-value")
+            .output()
+            .expect("clawgate runs");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    let shown: Value = serde_json::from_str(&run(&["config", "show"])).unwrap();
+    let providers = &shown["models"]["providers"];
+    assert_eq!(providers["kimi"]["api"], "anthropic-messages");
+    assert_eq!(providers["local"]["api"], "openai-completions");
+
+    let listed: Value = serde_json::from_str(&run(&["models", "list", "--json"])).unwrap();
+    let api_of = |model: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["ref"] == model)
+            .map(|row| row["api"].clone())
+    };
+    assert_eq!(
+        api_of("kimi/kimi-for-coding"),
+        Some(json!("anthropic-messages"))
+    );
+    assert_eq!(api_of("local/m"), Some(json!("openai-completions")));
+
+    let table = run(&["models", "list"]);
+    let kimi_row = table
+        .lines()
+        .find(|line| line.starts_with("kimi/kimi-for-coding"))
+        .unwrap();
+    assert!(table.lines().next().unwrap().contains("API"), "{table}");
+    assert!(kimi_row.contains("anthropic-messages"), "{table}");
+    assert!(!table.contains("sk-kimi-secret-value"));
+}
+
+/// A chain from an Anthropic provider at `primary` to an OpenAI one at
+/// `backup`, with `gateway` settings.
+async fn faulty_chain(primary: &MockServer, backup: &MockServer, settings: Value) -> TestGateway {
+    gateway(json!({
+        "gateway": settings,
+        "models": {"mode": "replace", "providers": {
+            "claude-like": anthropic_provider(primary), "backup": openai_provider(backup)}},
+        "agents": {"defaults": {"model": {"primary": "claude-like/m", "fallbacks": ["backup/m"]}}},
+    }))
+    .await
+}
+
+async fn streamed(gw: &TestGateway) -> (String, Vec<String>) {
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": true}))
+        .await;
+    let provider = header(&response, "x-clawgate-provider").to_string();
+    let body = response.text().await.unwrap();
+    (provider, sse_data(&body))
+}
+
+#[tokio::test]
+async fn faults_before_the_first_event_fall_over_to_the_next_transport() {
+    let faults = [
+        (
+            "silent",
+            MockOptions {
+                first_byte_delay_ms: 5_000,
+                ..MockOptions::default()
+            },
+        ),
+        (
+            "dropped",
+            MockOptions {
+                drop_after_chunks: Some(0),
+                ..MockOptions::default()
+            },
+        ),
+        (
+            "hang",
+            MockOptions {
+                hang: true,
+                ..MockOptions::default()
+            },
+        ),
+    ];
+    for (name, options) in faults {
+        let (primary, backup) = (mock(options).await, common::healthy_mock().await);
+        let gw = faulty_chain(
+            &primary,
+            &backup,
+            json!({"timeouts": {"firstByteSeconds": 0.3}}),
+        )
+        .await;
+        let (provider, events) = streamed(&gw).await;
+        assert_eq!(provider, "backup", "{name}");
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn faults_after_the_first_event_end_the_stream_with_an_error_event() {
+    let faults = [
+        (
+            "dropped",
+            MockOptions {
+                drop_after_chunks: Some(6),
+                ..MockOptions::default()
+            },
+            "stream_interrupted",
+        ),
+        (
+            "no message_stop",
+            MockOptions {
+                no_done: true,
+                ..MockOptions::default()
+            },
+            "stream_truncated",
+        ),
+        (
+            "stalled",
+            MockOptions {
+                chunk_delay_ms: 5_000,
+                ..MockOptions::default()
+            },
+            "stream_timeout",
+        ),
+    ];
+    for (name, options, code) in faults {
+        let (primary, backup) = (mock(options).await, common::healthy_mock().await);
+        let gw = faulty_chain(&primary, &backup, json!({"timeouts": {"idleSeconds": 0.3}})).await;
+        let (provider, events) = streamed(&gw).await;
+        assert_eq!(provider, "claude-like", "{name}");
+        assert!(!events.iter().any(|e| e == "[DONE]"), "{name}: {events:?}");
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert_eq!(last["error"]["code"], code, "{name}: {last}");
+        assert!(backup.requests().is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_leaving_cancels_the_anthropic_stream() {
+    let slow = MockOptions {
+        chunk_delay_ms: 200,
+        reply: "many words ".repeat(50),
+        ..MockOptions::default()
+    };
+    let upstream = mock(slow).await;
+    let gw = single(&upstream).await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message(), "stream": true}))
+        .await;
+    let mut body = response.bytes_stream();
+    let first = futures_util::StreamExt::next(&mut body)
+        .await
+        .expect("a first chunk")
+        .unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(body);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        upstream.stream_abandoned(),
+    )
+    .await
+    .expect("the upstream stream is dropped when the client leaves");
+}
+
+/// `(event name, data)` of each frame of an SSE body.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let field = |name: &str| {
+                frame
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {frame:?}"))
+                    .to_string()
+            };
+            (
+                field("event: "),
+                serde_json::from_str(&field("data: ")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_mock_speaks_anthropic_messages_as_clients_expect() {
+    let upstream = mock(MockOptions {
+        require_key: Some(KEY.into()),
+        cached_tokens: 3,
+        cache_write_tokens: 2,
+        ..MockOptions::default()
+    })
+    .await;
+    let url = format!("http://{}/v1/messages", upstream.addr);
+    let client = reqwest::Client::new();
+    let request = json!({"model": "k", "max_tokens": 100, "stream": true,
+        "tools": [{"name": "f", "input_schema": {"type": "object", "required": ["a"]}}],
+        "messages": [{"role": "user", "content": "hi"}]});
+
+    let refused = client.post(&url).json(&request).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "authentication_error");
+
+    let body = client
+        .post(&url)
+        .header("x-api-key", KEY)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = named_events(&body);
+    for (name, data) in &events {
+        assert_eq!(
+            data["type"],
+            name.as_str(),
+            "every frame is named by its type"
+        );
+    }
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names[..2], ["message_start", "ping"]);
+    assert_eq!(names[names.len() - 2..], ["message_delta", "message_stop"]);
+    assert_eq!(
+        events[0].1["message"]["usage"]["cache_read_input_tokens"],
+        3
+    );
+    // Blocks open one at a time, indices from 0, each delta of its block's
+    // kind: thinking, text, then the tool call with its input in pieces.
+    let mut open: Option<(u64, String)> = None;
+    let mut starts = Vec::new();
+    let mut input = String::new();
+    for (name, data) in &events {
+        match name.as_str() {
+            "content_block_start" => {
+                assert!(open.is_none());
+                let index = data["index"].as_u64().unwrap();
+                assert_eq!(index, starts.len() as u64);
+                let kind = data["content_block"]["type"].as_str().unwrap().to_string();
+                starts.push(kind.clone());
+                open = Some((index, kind));
+            }
+            "content_block_delta" => {
+                let (index, kind) = open.clone().expect("a block is open");
+                assert_eq!(data["index"], index);
+                let delta = data["delta"]["type"].as_str().unwrap();
+                let allowed: &[&str] = match kind.as_str() {
+                    "thinking" => &["thinking_delta", "signature_delta"],
+                    "text" => &["text_delta"],
+                    _ => &["input_json_delta"],
+                };
+                assert!(allowed.contains(&delta), "{delta} in a {kind} block");
+                if delta == "input_json_delta" {
+                    input.push_str(data["delta"]["partial_json"].as_str().unwrap());
+                }
+            }
+            "content_block_stop" => {
+                assert_eq!(data["index"], open.take().expect("a block is open").0);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(starts, ["thinking", "text", "tool_use"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({"a": "mock"})
+    );
+    let delta = &events[events.len() - 2].1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    // Not streamed: the same blocks in one message.
+    let mut plain = request.clone();
+    plain["stream"] = json!(false);
+    let message: Value = client
+        .post(&url)
+        .header("x-api-key", KEY)
+        .json(&plain)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(message["type"], "message");
+    let kinds: Vec<&str> = message["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["thinking", "text", "tool_use"]);
+    assert_eq!(message["usage"]["cache_creation_input_tokens"], 2);
+    assert_eq!(upstream.requests()[1]["path"], "/v1/messages");
+}
+
+#[tokio::test]
+async fn limits_and_scrubbing_apply_to_the_anthropic_transport() {
+    // An answer over gateway.limits.maxResponseBytes falls over.
+    let (large, backup) = (
+        mock(MockOptions {
+            reply_bytes: Some(64 * 1024),
+            ..MockOptions::default()
+        })
+        .await,
+        common::healthy_mock().await,
+    );
+    let gw = faulty_chain(
+        &large,
+        &backup,
+        json!({"limits": {"maxResponseBytes": 16384}}),
+    )
+    .await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message()}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+
+    // A provider's error text that echoes the key is scrubbed.
+    let leaky = mock(MockOptions {
+        fail_status: Some(401),
+        fail_message: format!("invalid x-api-key {KEY}"),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = single(&leaky).await;
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": user_message()}))
+        .await;
+    let body = response.text().await.unwrap();
+    assert!(body.contains("invalid x-api-key"), "{body}");
+    assert!(!body.contains(KEY), "{body}");
+}
