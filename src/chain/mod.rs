@@ -79,15 +79,22 @@ pub async fn run(
     for (index, target) in chain.iter().enumerate() {
         // Each target gets the client's request with its own rules' edits,
         // in its provider's protocol (see `providers::transport`).
-        let body = providers::transport::body(&request, target);
+        let edits = providers::edits(&request, target);
+        let body = providers::transport::body(&request, target, &edits, stream);
 
         let provider = target.model_ref.provider();
         let model = target.model_ref.as_str();
         let started = Instant::now();
-        match upstream
-            .attempt(target, body, stream, timeouts, limits, redactor)
-            .await
-        {
+        let result = match body {
+            Ok(body) => {
+                upstream
+                    .attempt(target, body, stream, timeouts, limits, redactor)
+                    .await
+            }
+            // A body clawgate will not send fails like a provider's refusal.
+            Err(refused) => Err(refused.into()),
+        };
+        match result {
             Ok(reply) => {
                 metrics::attempt(provider, model, "ok", started.elapsed());
                 if index > 0 {
