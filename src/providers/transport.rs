@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
 use super::{Thinking, requested_thinking};
-use crate::capabilities::{Api, Dialect, ForcedToolChoice, Reasoning};
+use crate::capabilities::{Api, ForcedToolChoice, Reasoning};
 use crate::config::Target;
 use crate::translate::anthropic_provider::passthrough::{self, Facts};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS};
@@ -83,11 +83,7 @@ pub fn body(
         .get("tools")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
-    let kimi = matches!(
-        target.provider.dialect,
-        Dialect::Moonshot | Dialect::KimiCoding
-    );
-    if kimi && tools > KIMI_MAX_TOOLS {
+    if target.provider.dialect.is_kimi() && tools > KIMI_MAX_TOOLS {
         return Err(Refusal::TooManyTools {
             count: tools,
             max: KIMI_MAX_TOOLS,
