@@ -138,7 +138,9 @@ fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue
 }
 
 /// The answer's content blocks, thinking first, then text, then a tool call
-/// when one is asked for.
+/// unless the last message holds a tool result: to `--tool-call`'s tool
+/// with its arguments when that is offered, else (without `--tool-call`)
+/// to the first tool offered, with `"mock"` for each required field.
 fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
     let mut blocks = Vec::new();
     if !options.reasoning.is_empty() {
@@ -150,25 +152,39 @@ fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
         .and_then(|messages| messages.last())
         .and_then(|message| message["content"].as_array())
         .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"));
-    if let Some(tool) = request["tools"].as_array().and_then(|tools| tools.first()) {
-        if !last_is_result {
-            let input: serde_json::Map<String, Value> = tool
-                .pointer("/input_schema/required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|name| (name.to_string(), json!("mock")))
-                .collect();
-            blocks.push(json!({
-                "type": "tool_use",
-                "id": format!("toolu_mock_{count}"),
-                "name": tool["name"],
-                "input": input,
-            }));
-        }
+    if last_is_result {
+        return blocks;
+    }
+    if let Some((name, input)) = tool_use(options, request) {
+        blocks.push(json!({
+            "type": "tool_use",
+            "id": format!("toolu_mock_{count}"),
+            "name": name,
+            "input": input,
+        }));
     }
     blocks
+}
+
+/// The tool to call and its input, if the request offers it.
+fn tool_use(options: &MockOptions, request: &Value) -> Option<(Value, Value)> {
+    let tools = request["tools"].as_array()?;
+    if let Some(asked) = &options.tool_call {
+        let (name, arguments) = asked.split_once('=')?;
+        tools.iter().find(|tool| tool["name"] == name)?;
+        let input = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+        return Some((json!(name), input));
+    }
+    let tool = tools.first()?;
+    let input: serde_json::Map<String, Value> = tool
+        .pointer("/input_schema/required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|name| (name.to_string(), json!("mock")))
+        .collect();
+    Some((tool["name"].clone(), Value::Object(input)))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -116,7 +116,8 @@ pub struct MockOptions {
     /// `NAME=ARGS`: answer a request that offers the tool NAME, unless its
     /// last message is a tool result, with a call to it taking ARGS (a JSON
     /// object), under a Kimi-style id `functions.NAME:0`. Streamed, the
-    /// arguments come in two pieces, the first with the id and name.
+    /// arguments come in two pieces, the first with the id and name. On
+    /// `/v1/messages` the id is `toolu_mock_<n>`.
     #[arg(long, value_name = "NAME=ARGS")]
     pub tool_call: Option<String>,
     /// Cache writes reported in Anthropic usage
