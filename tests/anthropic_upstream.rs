@@ -1016,6 +1016,7 @@ fn claude_code_request(stream: bool) -> Value {
         ],
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "Auto mode is on."},
         ],
         "tools": [bash_tool(), {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
         "tool_choice": {"type": "any"},
@@ -1054,12 +1055,14 @@ async fn an_anthropic_clients_body_reaches_an_anthropic_provider_with_the_least_
     let backup = common::healthy_mock().await;
     let gw = kimi_first(&kimi, &backup, json!({})).await;
     // The target's model id and output limit; no billing header, no
-    // cache_control, no Anthropic-only members or server tools; the forced
-    // choice relaxed for a thinking Kimi; the rest as the client wrote it.
+    // cache_control, no Anthropic-only members or server tools; the system
+    // message moved to the system prompt; the forced choice relaxed for a
+    // thinking Kimi; the rest as the client wrote it.
     let expected = json!({
         "model": "m",
         "max_tokens": 4096,
-        "system": [{"type": "text", "text": "You are Claude Code."}],
+        "system": [{"type": "text", "text": "You are Claude Code."},
+                   {"type": "text", "text": "Auto mode is on."}],
         "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello"}]}],
         "tools": [bash_tool()],
         "tool_choice": {"type": "auto"},

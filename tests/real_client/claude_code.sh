@@ -146,6 +146,8 @@ check(first["model"] == "k2a" and first["stream"] is True and first["max_tokens"
       f"model, stream or limit not the target's: {first['model']} {first.get('stream')} {first['max_tokens']}")
 for dropped in ["x-anthropic-billing-header", "cache_control", "context_management", "output_config"]:
     check(dropped not in json.dumps(first), f"{dropped} reached the Anthropic provider")
+check(all(m["role"] in ("user", "assistant") for r in (first, second) for m in r["messages"]),
+      "a system message reached the Anthropic provider")
 check(any(t["name"] == "Bash" for t in first["tools"]), "the Bash tool was not passed on")
 check(all("input_schema" in t for t in first["tools"]), "a server tool was passed on")
 uses = [b for m in second["messages"] if m["role"] == "assistant" and isinstance(m["content"], list)

@@ -7,6 +7,8 @@
 //!   model's output limit (and a thinking budget kept below it);
 //! - Claude Code's billing-header system block (or first line) goes: its
 //!   hash changes on every request and defeats the provider's cache;
+//! - `role: "system"` messages (Claude Code's mid-conversation system beta)
+//!   move to the end of `system`;
 //! - `cache_control` goes from every block, and so do the members only
 //!   Anthropic serves (`context_management`, `output_config`, `container`,
 //!   `mcp_servers`) and server tools (those without an `input_schema`);
@@ -66,6 +68,7 @@ pub fn passthrough(body: &Map<String, Value>, facts: Facts) -> Map<String, Value
         out.remove(key);
     }
     strip_billing_header(&mut out);
+    system_messages_to_system(&mut out);
     strip_cache_control(&mut out);
     keep_client_tools(&mut out);
     thinking(&mut out, facts.default_thinking, max_tokens);
@@ -101,6 +104,55 @@ fn strip_billing_header(body: &mut Map<String, Value>) {
     };
     if empty {
         body.remove("system");
+    }
+}
+
+/// Moves the `role: "system"` messages of Claude Code's mid-conversation
+/// system beta, which Messages APIs other than Anthropic's refuse, to the
+/// end of `system`, in order (as the translation does with OpenAI system
+/// messages); the turns on either side, now neighbours of one role, become
+/// one turn.
+fn system_messages_to_system(body: &mut Map<String, Value>) {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    if !messages.iter().any(|m| m["role"] == "system") {
+        return;
+    }
+    let mut moved = Vec::new();
+    let mut kept: Vec<Value> = Vec::with_capacity(messages.len());
+    for message in messages.drain(..) {
+        if message["role"] == "system" {
+            moved.extend(content_blocks(&message["content"]));
+            continue;
+        }
+        match kept.last_mut() {
+            Some(last) if last["role"] == message["role"] => {
+                let mut blocks = content_blocks(&last["content"]);
+                blocks.extend(content_blocks(&message["content"]));
+                last["content"] = Value::Array(blocks);
+            }
+            _ => kept.push(message),
+        }
+    }
+    *messages = kept;
+    let mut system = match body.remove("system") {
+        Some(system) => content_blocks(&system),
+        None => Vec::new(),
+    };
+    system.extend(moved);
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+}
+
+/// Content as blocks: a string is one text block (none when empty).
+fn content_blocks(content: &Value) -> Vec<Value> {
+    match content {
+        Value::Array(blocks) => blocks.clone(),
+        Value::String(text) if text.is_empty() => Vec::new(),
+        Value::String(text) => vec![json!({"type": "text", "text": text})],
+        _ => Vec::new(),
     }
 }
 

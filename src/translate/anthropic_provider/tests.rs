@@ -564,3 +564,40 @@ mod passthrough {
         );
     }
 }
+
+#[test]
+fn mid_conversation_system_messages_move_to_the_system_prompt() {
+    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    let facts = Facts {
+        model: "k",
+        max_output: None,
+        default_max_tokens: 100,
+        default_thinking: None,
+        relax_forced_choice: false,
+        stream: false,
+    };
+    let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": [{"type": "text", "text": "go"}]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "system", "content": "Plan mode is off."},
+    ]});
+    assert_eq!(
+        Value::Object(passthrough(&object(body), facts)),
+        json!({"model": "k", "max_tokens": 10,
+        "system": [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Plan mode is on."},
+                   {"type": "text", "text": "Plan mode is off."}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "go"}]},
+            {"role": "assistant", "content": "ok"},
+        ]})
+    );
+    // Without system messages, the messages are not touched.
+    let body = json!({"max_tokens": 10, "messages": [
+        {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
+    assert_eq!(
+        passthrough(&object(body.clone()), facts)["messages"],
+        body["messages"]
+    );
+}
