@@ -1282,3 +1282,23 @@ async fn more_tools_than_kimi_takes_are_refused_by_clawgate_on_both_paths() {
         129
     );
 }
+
+#[tokio::test]
+async fn a_passed_through_request_falls_over_to_an_openai_provider() {
+    let kimi = common::failing_mock(503, "overloaded_error").await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    let response = gw.messages(claude_code_request(true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    let events = messages_events(response).await;
+    assert_eq!(streamed_text(&events), "Hello from clawgate-mock.");
+    // Kimi got the client's body, the backup the translated one.
+    assert_eq!(
+        kimi.requests()[0]["body"]["tool_choice"],
+        json!({"type": "auto"})
+    );
+    let sent = &backup.requests()[0];
+    assert_eq!(sent["path"], "/v1/chat/completions");
+    assert_eq!(sent["body"]["tools"][0]["function"]["name"], "Bash");
+}
