@@ -82,8 +82,18 @@ const ROOT: Shape = Shape::Object(&[
                     ("connectSeconds", Shape::Leaf),
                     ("firstByteSeconds", Shape::Leaf),
                     ("idleSeconds", Shape::Leaf),
+                    ("chainSeconds", Shape::Leaf),
                     ("clientHeaderSeconds", Shape::Leaf),
                     ("clientBodySeconds", Shape::Leaf),
+                ]),
+            ),
+            (
+                "retries",
+                Shape::Object(&[
+                    ("perTarget", Shape::Leaf),
+                    ("backoffBaseSeconds", Shape::Leaf),
+                    ("backoffMaxSeconds", Shape::Leaf),
+                    ("maxRetryAfterSeconds", Shape::Leaf),
                 ]),
             ),
             (

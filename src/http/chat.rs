@@ -14,12 +14,15 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, RequestOptions};
 use crate::ops::metrics;
 use crate::providers::response::shape_completion;
 use crate::relay;
 use crate::upstream::Reply;
 use crate::wire::openai::{ChatRequest, label_model};
+
+/// `x-clawgate-fallback: off` limits the chain to its first target.
+pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
 
 pub async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
@@ -40,6 +43,12 @@ pub async fn chat_completions(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    let options = RequestOptions {
+        fallback: !request
+            .headers()
+            .get(FALLBACK_HEADER)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
+    };
     let bytes = read_body(
         request.into_body(),
         limit,
@@ -49,15 +58,15 @@ pub async fn chat_completions(
     let request = ChatRequest::parse(bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let wants_usage = request.wants_usage();
     let answer = tokio::select! {
-        answer = gateway.complete(&config, request) => answer?,
+        answer = gateway.complete_with(&config, request, options) => answer?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
     };
 
-    metrics::request(if answer.failures.is_empty() {
+    let outcome = if answer.failures.is_empty() {
         "ok"
     } else {
         "fallback"
-    });
+    };
     let model_ref = answer.target.model_ref.clone();
     let mut headers = HeaderMap::new();
     headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
@@ -65,6 +74,7 @@ pub async fn chat_completions(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
     let response = match answer.reply {
         Reply::Complete(mut body) => {
+            metrics::request(outcome);
             shape_completion(&mut body, &answer.target.model.cost);
             label_model(&mut body, &model_ref);
             (headers, Json(Value::Object(body))).into_response()
@@ -82,6 +92,7 @@ pub async fn chat_completions(
                 model_ref,
                 cost,
                 client_wants_usage: wants_usage,
+                outcome,
             };
             let stream = relay::relay(first, rest, answering, idle, redactor, gateway.aborted())
                 // The request's slot is held until the stream ends.

@@ -8,6 +8,7 @@ mod chat;
 mod error;
 mod guard;
 mod models;
+mod status;
 
 use std::sync::Arc;
 
@@ -19,7 +20,6 @@ pub use error::{ATTEMPTS_HEADER, ApiError};
 pub use guard::{MAX_HEADER_BYTES, REQUEST_ID_HEADER};
 
 use crate::gateway::Gateway;
-use crate::ops::metrics;
 
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
@@ -29,7 +29,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     let guarded = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(models::list_models))
-        .route("/metrics", get(|| async { metrics::render() }))
+        .route("/v1/status", get(status::status))
+        .route("/metrics", get(status::metrics_page))
         .route_layer(middleware::from_fn_with_state(
             gateway.clone(),
             guard::require_token,
