@@ -221,6 +221,8 @@ pub async fn run(
                 .redactor
                 .provider_text(target.provider.completions_url.as_str());
             let permit = settings.cooldowns.force(&target.model_ref);
+            // Reported once, as tried, not also as skipped.
+            failures.retain(|f| f.model_ref != target.model_ref);
             match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
                 Ok(reply) => return Ok(answer(target, failures, reply)),
                 Err(failure) => failures.push(failure),

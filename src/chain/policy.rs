@@ -324,7 +324,10 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
         return status(504, "upstream_timeout");
     }
     if all(|c| c == Class::Auth) {
-        let forbidden = failures.iter().all(|f| f.status() == Some(403));
+        // Skipped targets have no status of their own; the tried ones say
+        // whether the key was refused (401) or forbidden (403).
+        let mut statuses = failures.iter().filter_map(Failure::status).peekable();
+        let forbidden = statuses.peek().is_some() && statuses.all(|s| s == 403);
         return status(if forbidden { 403 } else { 401 }, "upstream_auth_failed");
     }
     if all(|c| matches!(c, Class::Billing | Class::Quota)) {
