@@ -60,7 +60,7 @@ pub enum AttemptError {
     MissingKey { var: String },
     #[error("connection failed: {0}")]
     Connect(String),
-    #[error("no {waiting_for} within {}s", after.as_secs_f64())]
+    #[error("no {waiting_for} within {:.2}s", after.as_secs_f64())]
     Timeout {
         /// What did not arrive: `response headers`, `first event`, ...
         waiting_for: &'static str,

@@ -429,21 +429,33 @@ async fn with_every_target_hung_the_chain_deadline_holds() {
     };
     let (a, b, c) = (hang().await, hang().await, hang().await);
     let config = json!({
-        "gateway": {"timeouts": {"firstByteSeconds": 0.4, "chainSeconds": 1}},
+        "gateway": {"timeouts": {"firstByteSeconds": 0.5, "chainSeconds": 1.3}},
         "models": {"mode": "replace", "providers": {"a": provider(&a), "b": provider(&b), "c": provider(&c)}},
         "agents": {"defaults": {"model": {"primary": "a/m", "fallbacks": ["b/m", "c/m"]}}},
     });
     let gw = gateway(config).await;
     let outcome = send(&gw, true).await;
     assert_eq!(outcome.status, 504, "{}", outcome.body);
-    // 0.4 + 0.4 + what is left of the 1 s chain deadline.
+    // 0.5 + 0.5 + the 0.3 s left of the chain deadline.
     assert!(
-        outcome.elapsed >= Duration::from_millis(950)
-            && outcome.elapsed < Duration::from_millis(1800),
+        outcome.elapsed >= Duration::from_millis(1250)
+            && outcome.elapsed < Duration::from_millis(2300),
         "{:?}",
         outcome.elapsed
     );
-    assert_eq!(c.requests().len(), 1, "the third target got the rest");
+    let body: Value = serde_json::from_str(&outcome.body).unwrap();
+    let attempts = body["error"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{body}");
+    for attempt in attempts {
+        assert_eq!(attempt["outcome"], "timeout", "{body}");
+        assert_eq!(attempt["tries"], 1, "{body}");
+    }
+    let last = attempts[2]["message"].as_str().unwrap();
+    assert!(last.starts_with("no response headers within 0."), "{last}");
+    assert!(
+        !last.contains("within 0.5"),
+        "the last attempt got only what was left: {last}"
+    );
 }
 
 #[tokio::test]
@@ -553,4 +565,89 @@ async fn the_default_timeouts_start_the_fallback_well_within_a_minute() {
     assert!(timeouts.first_byte + timeouts.connect <= Duration::from_secs(30));
     assert!(timeouts.chain < Duration::from_secs(120));
     assert!(timeouts.idle < Duration::from_secs(120));
+}
+
+/// The mock's own non-streamed answer for `options`, shaped and labelled
+/// as the gateway shapes any complete answer, without its `id`.
+async fn native_answer(mock: &MockServer) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat/completions", mock.base_url()))
+        .json(&json!({"model": "m", "messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    let Value::Object(mut body) = response.json().await.unwrap() else {
+        panic!("an object");
+    };
+    clawgate::providers::response::shape_completion(&mut body, &Default::default());
+    let model_ref = clawgate::config::ModelRef::new("primary", "m");
+    clawgate::wire::openai::label_model(&mut body, &model_ref);
+    body.remove("id");
+    Value::Object(body)
+}
+
+#[tokio::test]
+async fn non_streaming_requests_are_streamed_upstream_and_assembled_exactly() {
+    for style in ["openai", "moonshot", "openrouter"] {
+        let options = MockOptions {
+            style: style.into(),
+            cached_tokens: 2,
+            tool_calls: vec![
+                r#"read_file:{"path":"src/main.rs","lines":[1,20]}"#.into(),
+                r#"list_dir:{"path":"é/ü"}"#.into(),
+            ],
+            ..MockOptions::default()
+        };
+        let (primary, backup) = (mock(options).await, healthy_mock().await);
+        let gw = gateway(fast(chain_config(&primary, &backup))).await;
+        let outcome = send(&gw, false).await;
+        assert_eq!(outcome.status, 200, "{style}: {}", outcome.body);
+        let sent = &primary.requests()[0]["body"];
+        assert_eq!(sent["stream"], true, "{style}: asked as a stream");
+        let mut assembled: Value = serde_json::from_str(&outcome.body).unwrap();
+        assembled.as_object_mut().unwrap().remove("id");
+        let native = native_answer(&primary).await;
+        assert_eq!(assembled, native, "{style}");
+        assert_eq!(
+            assembled["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"path":"src/main.rs","lines":[1,20]}"#
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_non_streaming_answer_that_breaks_midway_still_falls_over() {
+    let rows = [
+        (
+            "dropped midway",
+            MockOptions {
+                drop_after_chunks: Some(4),
+                ..MockOptions::default()
+            },
+        ),
+        (
+            "silent midway",
+            MockOptions {
+                chunk_delay_ms: 5_000,
+                first_event: Some(r#"{"choices":[{"index":0,"delta":{"content":"Hi "}}]}"#.into()),
+                ..MockOptions::default()
+            },
+        ),
+        (
+            "an error event midway",
+            MockOptions {
+                error_after_chunks: Some(4),
+                ..MockOptions::default()
+            },
+        ),
+    ];
+    for (name, options) in rows {
+        let (primary, backup) = (mock(options).await, healthy_mock().await);
+        let gw = gateway(fast(chain_config(&primary, &backup))).await;
+        let outcome = send(&gw, false).await;
+        assert_eq!(outcome.status, 200, "{name}: {}", outcome.body);
+        assert_eq!(outcome.provider, "backup", "{name}");
+        assert_complete(&outcome, false, name);
+        assert!(outcome.elapsed < Duration::from_secs(3), "{name}");
+    }
 }

@@ -9,6 +9,7 @@
 //! `gateway.timeouts.chainSeconds`. This is the one place attempt failures
 //! are logged and counted.
 
+pub mod assemble;
 pub mod cooldown;
 pub mod policy;
 
@@ -267,21 +268,37 @@ async fn try_target(
     loop {
         tries += 1;
         // Each target gets the client's bytes with its own rules' edits: the
-        // unchanged parts are shared slices, never copies.
-        let body = request.write(&providers::edits(request, target));
+        // unchanged parts are shared slices, never copies. Every request is
+        // streamed upstream; a non-streaming one is assembled below.
+        let body = request.write(&assemble::streaming(
+            providers::edits(request, target),
+            request,
+            target,
+        ));
         let started = Instant::now();
-        let stream = request.stream;
         let result = upstream
             .attempt(
                 target,
                 body,
-                stream,
+                true,
                 settings.timeouts,
                 deadline,
                 settings.limits,
                 settings.redactor,
             )
             .await;
+        let result = match result {
+            Ok(Reply::Stream { first, rest }) if !request.stream => assemble::collect(
+                first,
+                rest,
+                settings.timeouts.idle,
+                settings.limits.max_response_bytes,
+                settings.redactor,
+            )
+            .await
+            .map(Reply::Complete),
+            other => other,
+        };
         let latency = started.elapsed();
         let error = match result {
             Ok(reply) => {

@@ -5,7 +5,7 @@
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
 //! error event mid-stream, a malformed first event, SSE comments, a redirect,
-//! and answers or events of any size. It records every request it receives.
+//! and answers or events of any size. It can answer with tool calls. It records every request it receives.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +109,10 @@ pub struct MockOptions {
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
+    /// Answer with a tool call `NAME:ARGUMENTS` (repeatable); streamed, each
+    /// call's arguments arrive in pieces.
+    #[arg(long = "tool-call", value_name = "NAME:ARGUMENTS")]
+    pub tool_calls: Vec<String>,
 }
 
 impl Default for MockOptions {
@@ -256,6 +260,26 @@ fn retry_after(options: &MockOptions) -> Option<HeaderValue> {
 }
 
 impl MockOptions {
+    /// The tool calls to answer with, as `(id, name, arguments)`.
+    fn calls(&self) -> Vec<(String, String, String)> {
+        self.tool_calls
+            .iter()
+            .enumerate()
+            .map(|(index, call)| {
+                let (name, arguments) = call.split_once(':').unwrap_or((call, "{}"));
+                (format!("call_mock_{index}"), name.into(), arguments.into())
+            })
+            .collect()
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        if self.tool_calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        }
+    }
+
     fn reply_text(&self) -> String {
         match self.reply_bytes {
             Some(size) => "x".repeat(size),
@@ -381,12 +405,21 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     if !options.reasoning.is_empty() {
         message[reasoning_field] = json!(options.reasoning);
     }
+    let calls = options.calls();
+    if !calls.is_empty() {
+        message["tool_calls"] = calls
+            .iter()
+            .map(|(id, name, arguments)| {
+                json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            })
+            .collect();
+    }
     let answer = json!({
         "id": format!("chatcmpl-mock-{count}"),
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": options.finish_reason()}],
         "usage": usage,
     });
     if large {
@@ -451,10 +484,25 @@ fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Val
             .split_inclusive(' ')
             .map(|w| chunk(json!({"content": w}), Value::Null)),
     );
+    for (index, (id, name, arguments)) in options.calls().into_iter().enumerate() {
+        let call = |value: Value| chunk(json!({"tool_calls": [value]}), Value::Null);
+        events.push(call(json!({"index": index, "id": id, "type": "function",
+                                "function": {"name": name, "arguments": ""}})));
+        let middle = arguments
+            .char_indices()
+            .nth(arguments.chars().count() / 2)
+            .map_or(arguments.len(), |(at, _)| at);
+        for piece in [&arguments[..middle], &arguments[middle..]] {
+            events.push(call(
+                json!({"index": index, "function": {"arguments": piece}}),
+            ));
+        }
+    }
+    let finish = json!(options.finish_reason());
     match usage {
         // Moonshot: usage inside the last chunk's choice, and sent twice.
         Some(usage) if options.style == "moonshot" => {
-            let mut last = chunk(json!({}), json!("stop"));
+            let mut last = chunk(json!({}), finish.clone());
             last["choices"][0]["usage"] = usage.clone();
             events.push(last);
             let mut repeat = chunk(json!({}), Value::Null);
@@ -462,13 +510,13 @@ fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Val
             events.push(repeat);
         }
         Some(usage) => {
-            events.push(chunk(json!({}), json!("stop")));
+            events.push(chunk(json!({}), finish.clone()));
             events.push(
                 json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
                 "model": model, "choices": [], "usage": usage}),
             );
         }
-        None => events.push(chunk(json!({}), json!("stop"))),
+        None => events.push(chunk(json!({}), finish)),
     }
     let mut frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     if let Some(data) = &options.first_event {
