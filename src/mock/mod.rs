@@ -109,6 +109,14 @@ pub struct MockOptions {
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
+    /// After this many stream chunks, fall silent and never finish.
+    #[arg(long, value_name = "N")]
+    pub stall_after_chunks: Option<usize>,
+    /// Fail each request at a random point, or not: 40% answer; 60% split
+    /// evenly between a 500, a hang before headers, silence after headers,
+    /// a drop mid-stream, silence mid-stream and an error event mid-stream.
+    #[arg(long)]
+    pub chaos: bool,
     /// Answer with a tool call `NAME:ARGUMENTS` (repeatable); streamed, each
     /// call's arguments arrive in pieces.
     #[arg(long = "tool-call", value_name = "NAME:ARGUMENTS")]
@@ -313,7 +321,11 @@ async fn record(state: &MockState, headers: &HeaderMap, body: &Value) {
 }
 
 async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let options = &state.options;
+    let options = &if state.options.chaos {
+        chaos(&state.options)
+    } else {
+        state.options.clone()
+    };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "invalid_request_error", "the body is not JSON", None);
     };
@@ -398,7 +410,13 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
-        return stream(state.clone(), model, reply, include_usage.then_some(usage));
+        return stream(
+            state.clone(),
+            options.clone(),
+            model,
+            reply,
+            include_usage.then_some(usage),
+        );
     }
     let large = options.reply_bytes.is_some();
     let mut message = json!({"role": "assistant", "content": reply});
@@ -456,8 +474,28 @@ fn words(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
-fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Value>) -> Response {
-    let options = state.options.clone();
+/// One of `--chaos`'s faults, or none, chosen at random for one request.
+fn chaos(options: &MockOptions) -> MockOptions {
+    let mut options = options.clone();
+    match fastrand::u8(0..10) {
+        0..=3 => {}
+        4 => options.fail_status = Some(500),
+        5 => options.hang = true,
+        6 => options.first_byte_delay_ms = 3_600_000,
+        7 => options.drop_after_chunks = Some(3),
+        8 => options.stall_after_chunks = Some(3),
+        _ => options.error_after_chunks = Some(3),
+    }
+    options
+}
+
+fn stream(
+    state: Arc<MockState>,
+    options: MockOptions,
+    model: String,
+    reply: String,
+    usage: Option<Value>,
+) -> Response {
     let chunk = |delta: Value, finish: Value| {
         json!({
             "id": "chatcmpl-mock",
@@ -552,6 +590,9 @@ fn stream(state: Arc<MockState>, model: String, reply: String, usage: Option<Val
                 }
                 yield Err(std::io::Error::other("connection dropped by fault injection"));
                 return;
+            }
+            if options.stall_after_chunks == Some(index) {
+                std::future::pending::<()>().await;
             }
             if index > 0 && options.chunk_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(options.chunk_delay_ms)).await;
