@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::soak::{chaos_providers, chaos_routing, soak, soak_gateway_settings};
+use common::soak::{SoakTimeouts, chaos_providers, chaos_routing, soak};
 use common::*;
 use serde_json::json;
 
@@ -46,12 +46,13 @@ async fn concurrent_streams_through_chaos_end_explicitly_and_leak_nothing() {
     let (tasks_before, fds_before) = (tasks(), open_fds());
 
     let gw = gateway(json!({
-        "gateway": soak_gateway_settings(),
+        "gateway": SoakTimeouts::SMALL.gateway_settings(),
         "models": models,
         "agents": chaos_routing(),
     }))
     .await;
-    let report = soak(&format!("{}/v1/chat/completions", gw.url), count).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let report = soak(&url, count, SoakTimeouts::SMALL).await;
     assert!(report.unexplained.is_empty(), "{:#?}", report.unexplained);
     assert_eq!(report.complete + report.explicit_errors, count);
     // With three providers each failing 60% of the time (retried once),

@@ -9,19 +9,42 @@ use clawgate::mock::{MockOptions, MockServer};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-/// Timeouts short enough for a soak to end quickly; a request's bound is
-/// the chain deadline (first event) plus idle silences while streaming.
-pub fn soak_gateway_settings() -> Value {
-    json!({
-        "timeouts": {"firstByteSeconds": 0.3, "idleSeconds": 0.3, "chainSeconds": 1.5},
-        "retries": {"perTarget": 1, "backoffBaseSeconds": 0.01, "backoffMaxSeconds": 0.05},
-        "limits": {"maxConcurrentRequests": 4096},
-    })
+/// The gateway's timeouts for a soak: short enough for it to end quickly,
+/// long enough for the machine to open every connection in time.
+#[derive(Debug, Clone, Copy)]
+pub struct SoakTimeouts {
+    pub first_byte: f64,
+    pub chain: f64,
 }
 
-/// The most one soak request may take: the chain deadline, one idle
-/// timeout while streaming, and slack for a loaded machine.
-pub const SOAK_BOUND: Duration = Duration::from_secs(6);
+impl SoakTimeouts {
+    /// The CI soak's: a few hundred requests.
+    pub const SMALL: Self = Self {
+        first_byte: 0.3,
+        chain: 1.5,
+    };
+    /// The full soak's: a thousand requests, their connections opened at
+    /// once on one machine.
+    pub const LARGE: Self = Self {
+        first_byte: 3.0,
+        chain: 12.0,
+    };
+
+    pub fn gateway_settings(self) -> Value {
+        json!({
+            "timeouts": {"firstByteSeconds": self.first_byte, "idleSeconds": self.first_byte,
+                         "chainSeconds": self.chain},
+            "retries": {"perTarget": 1, "backoffBaseSeconds": 0.01, "backoffMaxSeconds": 0.05},
+            "limits": {"maxConcurrentRequests": 4096},
+        })
+    }
+
+    /// The most one request may take: the chain deadline (its first event),
+    /// one idle timeout while streaming, and slack for a loaded machine.
+    pub fn bound(self) -> Duration {
+        Duration::from_secs_f64(self.chain + self.first_byte + 5.0)
+    }
+}
 
 /// Three chaos mocks, and the `models` section chaining them.
 pub async fn chaos_providers() -> (Vec<MockServer>, Value) {
@@ -56,6 +79,8 @@ pub struct SoakReport {
     /// An error status with an OpenAI error body, or a stream ending in an
     /// error event.
     pub explicit_errors: usize,
+    /// Explicit errors by their `error.code`.
+    pub error_codes: std::collections::BTreeMap<String, usize>,
     /// Anything else: a hang past the bound, a silent end, a broken
     /// connection. Must be zero.
     pub unexplained: Vec<String>,
@@ -63,15 +88,16 @@ pub struct SoakReport {
 }
 
 /// Sends `count` concurrent streaming requests to `url` and sorts out how
-/// each ended.
-pub async fn soak(url: &str, count: usize) -> SoakReport {
+/// each ended (past `timeouts.bound()` is unexplained).
+pub async fn soak(url: &str, count: usize, timeouts: SoakTimeouts) -> SoakReport {
+    let bound = timeouts.bound();
     let client = reqwest::Client::new();
     let tasks: Vec<_> = (0..count)
         .map(|_| {
             let (client, url) = (client.clone(), url.to_string());
             tokio::spawn(async move {
                 let started = Instant::now();
-                let ending = tokio::time::timeout(SOAK_BOUND, one(&client, &url)).await;
+                let ending = tokio::time::timeout(bound, one(&client, &url)).await;
                 (
                     ending.unwrap_or(Ending::Unexplained("no end within the bound".into())),
                     started.elapsed(),
@@ -85,7 +111,10 @@ pub async fn soak(url: &str, count: usize) -> SoakReport {
         report.slowest = report.slowest.max(elapsed);
         match ending {
             Ending::Complete => report.complete += 1,
-            Ending::Error => report.explicit_errors += 1,
+            Ending::Error(code) => {
+                report.explicit_errors += 1;
+                *report.error_codes.entry(code).or_default() += 1;
+            }
             Ending::Unexplained(why) => report.unexplained.push(why),
         }
     }
@@ -94,7 +123,8 @@ pub async fn soak(url: &str, count: usize) -> SoakReport {
 
 enum Ending {
     Complete,
-    Error,
+    /// With the error's code.
+    Error(String),
     Unexplained(String),
 }
 
@@ -116,8 +146,8 @@ async fn one(client: &reqwest::Client, url: &str) -> Ending {
     let text = String::from_utf8_lossy(&text);
     if !status.is_success() {
         let body: Value = serde_json::from_str(&text).unwrap_or_default();
-        return if body["error"]["code"].is_string() {
-            Ending::Error
+        return if let Some(code) = body["error"]["code"].as_str() {
+            Ending::Error(format!("{} {code}", status.as_u16()))
         } else {
             Ending::Unexplained(format!("{status} without an error body: {text}"))
         };
@@ -143,9 +173,13 @@ async fn one(client: &reqwest::Client, url: &str) -> Ending {
                 Ending::Unexplained(format!("[DONE] after a partial answer: {content:?}"))
             }
         }
-        Some(last) if serde_json::from_str::<Value>(last).is_ok_and(|e| e["error"].is_object()) => {
-            Ending::Error
-        }
+        Some(last) => match serde_json::from_str::<Value>(last) {
+            Ok(event) if event["error"].is_object() => Ending::Error(format!(
+                "event {}",
+                event["error"]["code"].as_str().unwrap_or("?")
+            )),
+            _ => Ending::Unexplained(format!("a stream without an end: {text}")),
+        },
         _ => Ending::Unexplained(format!("a stream without an end: {text}")),
     }
 }
