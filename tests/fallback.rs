@@ -651,3 +651,32 @@ async fn a_non_streaming_answer_that_breaks_midway_still_falls_over() {
         assert!(outcome.elapsed < Duration::from_secs(3), "{name}");
     }
 }
+
+#[tokio::test]
+async fn kimi_codings_user_agent_gate_is_reported_as_configuration() {
+    let gated = mock(MockOptions {
+        require_user_agent: Some("KimiCLI/".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(fast(chain_config(&gated, &backup))).await;
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-clawgate-fallback", "off")
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    let attempt = &body["error"]["attempts"][0];
+    assert_eq!(attempt["outcome"], "config", "{body}");
+    assert_eq!(attempt["status"], 403);
+    assert!(
+        attempt["hint"].as_str().unwrap().contains("User-Agent"),
+        "{body}"
+    );
+    assert_eq!(gated.requests().len(), 1, "not retried");
+}

@@ -106,6 +106,9 @@ pub struct AttemptReport {
     pub error_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the user can do about it, when it is theirs to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<&'static str>,
 }
 
 impl From<&Failure> for AttemptReport {
@@ -120,6 +123,10 @@ impl From<&Failure> for AttemptReport {
             status: failure.status(),
             error_type: failure.error_type().map(str::to_string),
             message: Some(failure.cause.to_string()),
+            hint: match failure.cause {
+                Cause::Attempt(_) => policy::hint(failure.class, failure.status()),
+                _ => None,
+            },
         }
     }
 }
@@ -345,6 +352,7 @@ async fn try_target(
             error_type = error.error_type(),
             latency_ms = latency.as_millis() as u64,
             next = decision.label(),
+            hint = policy::hint(class, error.status().map(|s| s.as_u16())),
             "attempt failed: {model} ({url}): {}: {error}; next: {}",
             class.label(),
             decision.label()

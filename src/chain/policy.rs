@@ -143,6 +143,25 @@ impl Class {
     }
 }
 
+/// What the user can do about a failure that is theirs to fix, for the
+/// attempt report and the log.
+pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
+    match (class, status) {
+        (Class::Config, Some(403)) => Some(
+            "the provider admits coding agents only (Kimi Coding's User-Agent gate): \
+             set the User-Agent it expects in the provider's or model's headers",
+        ),
+        (Class::Config, Some(300..=399)) => {
+            Some("check the provider's baseUrl: redirects are not followed")
+        }
+        (Class::Config, None) => Some("set the provider's API key variable"),
+        (Class::Auth, _) => Some("check the provider's API key"),
+        (Class::Billing | Class::Quota, _) => Some("the provider account needs credit or quota"),
+        (Class::NotFound, _) => Some("check the model id: the provider does not serve it"),
+        _ => None,
+    }
+}
+
 /// What the chain does after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -508,6 +527,19 @@ mod tests {
         for (outcome, class, decision) in cases {
             assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
         }
+    }
+
+    #[test]
+    fn configuration_failures_say_what_to_fix() {
+        let gate = classify(refused(
+            403,
+            "access_terminated_error",
+            "only for Coding Agents",
+        ));
+        assert!(hint(gate.0, Some(403)).unwrap().contains("User-Agent"));
+        assert!(hint(Class::Auth, Some(401)).unwrap().contains("API key"));
+        assert_eq!(hint(Class::Timeout, None), None);
+        assert_eq!(hint(Class::ProviderError, Some(500)), None);
     }
 
     #[test]
