@@ -1041,3 +1041,81 @@ async fn openclaw_provider_prints_the_entry_and_never_a_literal_token() {
     assert_contains(&shown, "\"apiKey\": \"${CLAWGATE_TOKEN}\"");
     assert_contains(&shown, "gateway.auth.token is written literally");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_every_targets_health_from_the_running_gateway() {
+    let files = Files::new();
+    let (primary, backup) = (
+        failing_mock(401, "invalid_authentication_error").await,
+        healthy_mock().await,
+    );
+    let mut config = env_keyed_config(&primary, &backup);
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    let config_path = files.config(&config);
+    let env_file = files.write(
+        "secrets.env",
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\n"),
+        0o600,
+    );
+    let (notify_path, _socket) = notify_socket(&files);
+    let served = Served::start(&config_path, &env_file, &notify_path).await;
+    let answered = served.chat_with_token(Some("gateway-token-77")).await;
+    assert_eq!(header(&answered, "x-clawgate-provider"), "backup");
+
+    let status = |extra: &[&str]| {
+        let mut args = vec![
+            "status",
+            "--config",
+            s(&config_path),
+            "--env-file",
+            s(&env_file),
+            "--url",
+            &served.url,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+    let table = status(&[]);
+    assert_eq!(table.status.code(), Some(0), "{}", text(&table.stderr));
+    let table = text(&table.stdout);
+    let row = |target: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(target))
+            .unwrap_or_else(|| panic!("a row for {target}:\n{table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert!(table.starts_with("TARGET"), "{table}");
+    let primary_row = row("primary/m");
+    assert_eq!(&primary_row[1..3], ["1", "cooling_down"], "{table}");
+    assert!(primary_row[3].ends_with('s'), "{table}");
+    assert_eq!(primary_row[4], "auth=1", "{table}");
+    assert_eq!(&row("backup/m")[1..3], ["2", "healthy"], "{table}");
+
+    let json = status(&["--json"]);
+    let body: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body["defaultChain"], json!(["primary/m", "backup/m"]));
+
+    // Without the token the gateway refuses, and the command says so.
+    let wrong = files.write(
+        "wrong.env",
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=nope\n"),
+        0o600,
+    );
+    let refused = run(
+        &[
+            "status",
+            "--config",
+            s(&config_path),
+            "--env-file",
+            s(&wrong),
+            "--url",
+            &served.url,
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert_contains(&text(&refused.stderr), "answered 401");
+    assert!(!text(&refused.stderr).contains(SECRET));
+}

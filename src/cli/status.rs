@@ -20,6 +20,10 @@ pub struct StatusArgs {
     /// Print the gateway's JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The gateway's base URL, when it does not listen where the config
+    /// says (`serve --port`/`--bind`); the token still comes from the config.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
 }
 
 /// How long the running gateway has to answer.
@@ -34,7 +38,11 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         IpAddr::V6(bind) => format!("[{bind}]"),
         IpAddr::V4(bind) => bind.to_string(),
     };
-    let url = format!("http://{host}:{}/v1/status", gateway.port);
+    let base = match &args.url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{host}:{}", gateway.port),
+    };
+    let url = format!("{base}/v1/status");
     let unreachable = |err: reqwest::Error| {
         CliError::Other(format!(
             "the gateway at {url} did not answer ({err}); is `clawgate serve` running?"
