@@ -23,7 +23,7 @@ pub struct Gateway {
     requests: ArcSwap<Semaphore>,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
-    cooldowns: Cooldowns,
+    cooldowns: Arc<Cooldowns>,
 }
 
 /// How one request may use its chain.
@@ -56,7 +56,7 @@ impl Gateway {
             upstream: ArcSwap::from_pointee(upstream),
             requests: ArcSwap::from_pointee(requests),
             abort: CancellationToken::new(),
-            cooldowns: Cooldowns::default(),
+            cooldowns: Arc::default(),
         })
     }
 

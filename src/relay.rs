@@ -25,6 +25,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
+use crate::chain::cooldown::LateFailures;
+use crate::chain::policy::Class;
 use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -45,6 +47,8 @@ pub struct Answering {
     /// The request's metric outcome if the stream completes: `ok` or
     /// `fallback`.
     pub outcome: &'static str,
+    /// Where the target's health learns how the stream ended.
+    pub health: LateFailures,
 }
 
 /// Records the request's outcome once the stream is over: as given when it
@@ -71,6 +75,7 @@ pub fn relay(
         cost,
         client_wants_usage,
         outcome,
+        health,
     } = answering;
     async_stream::stream! {
         let mut recorded = RequestOutcome(None);
@@ -88,6 +93,9 @@ pub fn relay(
                     }
                     Err((code, message)) => {
                         recorded.0 = Some("stream_broken");
+                        if let Some(class) = late_class(code) {
+                            health.report(class);
+                        }
                         yield Ok(broken(&model_ref, &redactor, code, &message));
                         break;
                     }
@@ -98,11 +106,13 @@ pub fn relay(
                 Frame::Skip => {}
                 Frame::Done => {
                     recorded.0 = Some(outcome);
+                    health.completed();
                     yield Ok(Bytes::from_static(DONE));
                     break;
                 }
                 Frame::Error(message) => {
                     recorded.0 = Some("stream_broken");
+                    health.report(Class::ProviderError);
                     yield Ok(broken(&model_ref, &redactor, "upstream_error", &message));
                     break;
                 }
@@ -151,6 +161,18 @@ async fn next_event(
             "stream_timeout",
             format!("the upstream stream was silent for {}s", idle.as_secs_f64()),
         )),
+    }
+}
+
+/// What a broken stream's error code says about the provider; `None` when
+/// it says nothing (the gateway is shutting down).
+fn late_class(code: &str) -> Option<Class> {
+    match code {
+        "stream_interrupted" => Some(Class::Transport),
+        "stream_timeout" => Some(Class::Timeout),
+        "stream_truncated" => Some(Class::InvalidResponse),
+        "event_too_large" => Some(Class::TooLarge),
+        _ => None,
     }
 }
 

@@ -680,3 +680,30 @@ async fn kimi_codings_user_agent_gate_is_reported_as_configuration() {
     );
     assert_eq!(gated.requests().len(), 1, "not retried");
 }
+
+#[tokio::test]
+async fn a_target_whose_streams_keep_breaking_midway_cools_down() {
+    let primary = mock(MockOptions {
+        drop_after_chunks: Some(3),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(fast(chain_config(&primary, &backup))).await;
+    for _ in 0..2 {
+        let outcome = send(&gw, true).await;
+        assert_eq!(outcome.provider, "primary");
+        let events = sse_data(&outcome.body);
+        assert!(
+            events.last().unwrap().contains("stream_interrupted"),
+            "{events:?}"
+        );
+    }
+    let outcome = send(&gw, true).await;
+    assert_eq!(
+        outcome.provider, "backup",
+        "two broken streams in a row cool the primary"
+    );
+    assert_complete(&outcome, true, "after the cooldown opened");
+    assert_eq!(primary.requests().len(), 2);
+}

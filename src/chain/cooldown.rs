@@ -8,7 +8,7 @@
 //! mid-attempt records nothing, and its [`Permit`] gives back the probe slot.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -99,6 +99,25 @@ impl Cooldowns {
         }
     }
 
+    /// A failure after the target's answer had started (a stream that broke
+    /// off, fell silent or reported an error): it counts like a failed
+    /// attempt, so a provider that always breaks midway cools down too.
+    pub fn record_late_failure(&self, model_ref: &ModelRef, class: Class, now: Instant) {
+        self.with(|targets| {
+            let health = targets.entry(model_ref.clone()).or_default();
+            *health.failures.entry(class).or_default() += 1;
+            if !class.counts_against_target() {
+                return;
+            }
+            health.consecutive = health.consecutive.saturating_add(1);
+            health.last_class = Some(class);
+            health.last_failure = Some(now);
+            if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
+                health.open_until = Some(now + cooldown);
+            }
+        });
+    }
+
     /// When `model_ref` last failed, for choosing among cooling targets.
     pub fn last_failure(&self, model_ref: &ModelRef) -> Option<Instant> {
         self.with(|targets| targets.get(model_ref).and_then(|h| h.last_failure))
@@ -152,6 +171,37 @@ impl Cooldowns {
     }
 }
 
+/// Lets whoever relays a started answer report that it broke later.
+#[derive(Clone)]
+pub struct LateFailures {
+    cooldowns: Arc<Cooldowns>,
+    model_ref: ModelRef,
+}
+
+impl LateFailures {
+    pub fn new(cooldowns: Arc<Cooldowns>, model_ref: ModelRef) -> Self {
+        Self {
+            cooldowns,
+            model_ref,
+        }
+    }
+
+    pub fn report(&self, class: Class) {
+        self.cooldowns
+            .record_late_failure(&self.model_ref, class, Instant::now());
+    }
+
+    /// The stream ended with `[DONE]`: the target is healthy again.
+    pub fn completed(&self) {
+        self.cooldowns.with(|targets| {
+            let health = targets.entry(self.model_ref.clone()).or_default();
+            health.consecutive = 0;
+            health.open_until = None;
+            health.last_success = Some(SystemTime::now());
+        });
+    }
+}
+
 /// One target's health as `/v1/status` reports it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -187,7 +237,17 @@ impl Permit<'_> {
         self.probe
     }
 
-    /// The attempt answered: the target is healthy again.
+    /// The answer started streaming to the client: the cooldown (if this
+    /// was the probe) closes, but the failure count stands until the stream
+    /// completes ([`LateFailures::completed`]) or breaks.
+    pub fn started(self) {
+        self.cooldowns.with(|targets| {
+            let health = targets.entry(self.model_ref.clone()).or_default();
+            health.open_until = None;
+        });
+    }
+
+    /// The attempt answered whole: the target is healthy again.
     pub fn succeeded(self) {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
@@ -301,6 +361,29 @@ mod tests {
         let status = &cooldowns.snapshot(later)[&target()];
         assert_eq!(status.consecutive_failures, 1);
         assert_eq!(status.state, "half_open");
+    }
+
+    #[test]
+    fn streams_that_break_after_starting_cool_their_target_too() {
+        let cooldowns = Arc::new(Cooldowns::default());
+        let now = Instant::now();
+        let late = LateFailures::new(cooldowns.clone(), target());
+        for _ in 0..2 {
+            cooldowns.admit(&target(), now).unwrap().started();
+            late.report(Class::Transport);
+        }
+        let refused = cooldowns.admit(&target(), Instant::now()).err();
+        assert_eq!(refused.map(|c| c.class), Some(Class::Transport));
+
+        // A stream that completes resets the count.
+        let other = ModelRef::new("q", "m");
+        let late = LateFailures::new(cooldowns.clone(), other.clone());
+        for _ in 0..3 {
+            cooldowns.admit(&other, now).unwrap().started();
+            late.report(Class::Timeout);
+            late.completed();
+        }
+        assert!(cooldowns.admit(&other, now).is_ok());
     }
 
     #[test]

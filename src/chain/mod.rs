@@ -13,12 +13,13 @@ pub mod assemble;
 pub mod cooldown;
 pub mod policy;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
-use self::cooldown::{Cooldowns, CoolingDown, Permit};
+use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
 use crate::ops::metrics;
@@ -80,6 +81,9 @@ pub struct Answer {
     /// The targets that failed before this one.
     pub failures: Vec<Failure>,
     pub reply: Reply,
+    /// For a stream: where to report how it ended (`[DONE]` or broken), so
+    /// that the target's health counts failures after the start too.
+    pub health: LateFailures,
 }
 
 impl Answer {
@@ -137,7 +141,7 @@ pub struct Settings<'a> {
     pub retries: &'a Retries,
     pub limits: &'a Limits,
     pub redactor: &'a Redactor,
-    pub cooldowns: &'a Cooldowns,
+    pub cooldowns: &'a Arc<Cooldowns>,
     /// `false` for `x-clawgate-fallback: off`: only the first target.
     pub fallback: bool,
 }
@@ -205,7 +209,7 @@ pub async fn run(
         };
         tried_any = true;
         match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
-            Ok(reply) => return Ok(answer(target, failures, reply)),
+            Ok(reply) => return Ok(answer(target, failures, reply, settings)),
             Err(failure) => {
                 let decision = failure.decision;
                 if decision == Decision::NextLarger {
@@ -232,7 +236,7 @@ pub async fn run(
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);
             match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
-                Ok(reply) => return Ok(answer(target, failures, reply)),
+                Ok(reply) => return Ok(answer(target, failures, reply, settings)),
                 Err(failure) => failures.push(failure),
             }
         }
@@ -244,7 +248,7 @@ fn std_now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
-fn answer(target: &Target, failures: Vec<Failure>, reply: Reply) -> Answer {
+fn answer(target: &Target, failures: Vec<Failure>, reply: Reply, settings: &Settings) -> Answer {
     let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
     if !failures.is_empty() {
         let reason = failures.last().map_or("none", |f| f.class.label());
@@ -254,6 +258,7 @@ fn answer(target: &Target, failures: Vec<Failure>, reply: Reply) -> Answer {
         target: target.clone(),
         failures,
         reply,
+        health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone()),
     }
 }
 
@@ -309,7 +314,10 @@ async fn try_target(
         let latency = started.elapsed();
         let error = match result {
             Ok(reply) => {
-                permit.succeeded();
+                match reply {
+                    Reply::Complete(_) => permit.succeeded(),
+                    Reply::Stream { .. } => permit.started(),
+                }
                 metrics::attempt(provider, model, "ok", latency);
                 tracing::info!(
                     provider,

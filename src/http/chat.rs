@@ -93,6 +93,7 @@ pub async fn chat_completions(
                 cost,
                 client_wants_usage: wants_usage,
                 outcome,
+                health: answer.health,
             };
             let stream = relay::relay(first, rest, answering, idle, redactor, gateway.aborted())
                 // The request's slot is held until the stream ends.
