@@ -707,3 +707,33 @@ async fn a_target_whose_streams_keep_breaking_midway_cools_down() {
     assert_complete(&outcome, true, "after the cooldown opened");
     assert_eq!(primary.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn targets_left_when_the_deadline_passes_are_listed_as_not_tried() {
+    let hang = MockOptions {
+        hang: true,
+        ..MockOptions::default()
+    };
+    let (primary, backup) = (mock(hang).await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"timeouts": {"firstByteSeconds": 0.5, "chainSeconds": 0.4}});
+    let gw = gateway(config).await;
+    let outcome = send(&gw, false).await;
+    assert_eq!(outcome.status, 504, "{}", outcome.body);
+    assert!(
+        outcome.elapsed < Duration::from_secs(2),
+        "{:?}",
+        outcome.elapsed
+    );
+    let body: Value = serde_json::from_str(&outcome.body).unwrap();
+    let attempts = body["error"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts[1]["tries"], 0, "{body}");
+    assert!(
+        attempts[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deadline"),
+        "{body}"
+    );
+    assert!(backup.requests().is_empty());
+}

@@ -178,6 +178,11 @@ pub async fn run(
             wait,
             tries: 0,
         };
+        if Instant::now() >= deadline {
+            let after = settings.timeouts.chain;
+            failures.push(skip(Cause::DeadlinePassed { after }, Class::Timeout, None));
+            continue;
+        }
         if let Some(floor) = needs_window_over {
             if target
                 .model
@@ -216,7 +221,7 @@ pub async fn run(
                     needs_window_over = Some(target.model.context_window.unwrap_or(0));
                 }
                 failures.push(failure);
-                if decision == Decision::Stop || Instant::now() >= deadline {
+                if decision == Decision::Stop {
                     return Err(failures);
                 }
             }
@@ -224,7 +229,7 @@ pub async fn run(
     }
     // Every target was cooling down: rather than fail without trying, try
     // the one that failed longest ago.
-    if !tried_any {
+    if !tried_any && Instant::now() < deadline {
         let oldest = cooling
             .iter()
             .min_by_key(|t| settings.cooldowns.last_failure(&t.model_ref));
