@@ -310,4 +310,50 @@ mod tests {
             Err("gateway.limits.maxEventBytes: invalid value: integer `-1`, expected u64"),
         );
     }
+
+    /// `(perTarget, backoffBase, backoffMax, maxRetryAfter, chain)` read from
+    /// `gateway`, or the config's errors.
+    fn retries(gateway: &str) -> Result<(u32, f64, f64, f64, f64), String> {
+        load_str(
+            &format!("{{ gateway: {gateway} }}"),
+            &Environment::from_pairs::<&str, &str>([]),
+            Secrets::Offline,
+        )
+        .map(|loaded| {
+            let g = loaded.config.gateway;
+            (
+                g.retries.per_target,
+                g.retries.backoff_base.as_secs_f64(),
+                g.retries.backoff_max.as_secs_f64(),
+                g.retries.max_retry_after.as_secs_f64(),
+                g.timeouts.chain.as_secs_f64(),
+            )
+        })
+        .map_err(|errors| errors.to_string())
+    }
+
+    #[test]
+    fn retries_and_the_chain_deadline_have_defaults_and_bounds() {
+        assert_eq!(retries("{}"), Ok((1, 0.25, 2.0, 10.0, 90.0)));
+        assert_eq!(
+            retries(
+                "{ retries: { perTarget: 0, backoffBaseSeconds: 0.5, backoffMaxSeconds: 1, \
+                 maxRetryAfterSeconds: 3 }, timeouts: { chainSeconds: 30 } }"
+            ),
+            Ok((0, 0.5, 1.0, 3.0, 30.0))
+        );
+        assert_eq!(
+            retries("{ retries: { perTarget: 9, backoffBaseSeconds: 3, backoffMaxSeconds: 1 } }"),
+            Err(
+                "gateway.retries.perTarget: expected 0 to 5 retries, found 9\n\
+                 gateway.retries.backoffMaxSeconds: must not be less than backoffBaseSeconds (3s)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            retries("{ timeouts: { chainSeconds: 0 } }"),
+            Err("gateway.timeouts.chainSeconds: expected a number of seconds between 0 and 86400, found 0"
+                .to_string())
+        );
+    }
 }
