@@ -737,3 +737,27 @@ async fn targets_left_when_the_deadline_passes_are_listed_as_not_tried() {
     );
     assert!(backup.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_stalled_error_body_is_bounded_like_a_first_byte() {
+    let primary = mock(MockOptions {
+        stall_error_body: true,
+        ..fail(503, "", "")
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(fast(chain_config(&primary, &backup))).await;
+    for stream in [false, true] {
+        let outcome = tokio::time::timeout(Duration::from_secs(10), send(&gw, stream))
+            .await
+            .expect("the stalled body does not hold the request");
+        assert_eq!(outcome.provider, "backup", "{}", outcome.body);
+        // Two tries (a 503 is retried), each cut at 0.3 s.
+        assert!(
+            outcome.elapsed < Duration::from_secs(2),
+            "{:?}",
+            outcome.elapsed
+        );
+    }
+    assert_eq!(primary.requests().len(), 4);
+}

@@ -109,6 +109,9 @@ pub struct MockOptions {
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
+    /// Send a failure's status and headers, then never the body.
+    #[arg(long)]
+    pub stall_error_body: bool,
     /// After this many stream chunks, fall silent and never finish.
     #[arg(long, value_name = "N")]
     pub stall_after_chunks: Option<usize>,
@@ -373,6 +376,15 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .into_response();
     }
     if let Some(status) = options.fail_status {
+        if options.fail_times.is_none_or(|times| count <= times) && options.stall_error_body {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let silence = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+            return Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(silence))
+                .expect("static headers are valid");
+        }
         if options.fail_times.is_none_or(|times| count <= times) {
             return error(
                 status,
