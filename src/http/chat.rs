@@ -13,16 +13,13 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
-use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER};
-use crate::gateway::{Gateway, RequestOptions};
+use super::{ATTEMPTS_HEADER, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options};
+use crate::gateway::Gateway;
 use crate::ops::metrics;
 use crate::providers::response::shape_completion;
 use crate::relay;
 use crate::upstream::Reply;
 use crate::wire::openai::{ChatRequest, label_model};
-
-/// `x-clawgate-fallback: off` limits the chain to its first target.
-pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
 
 pub async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
@@ -43,12 +40,7 @@ pub async fn chat_completions(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let options = RequestOptions {
-        fallback: !request
-            .headers()
-            .get(FALLBACK_HEADER)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
-    };
+    let options = request_options(request.headers());
     let bytes = read_body(
         request.into_body(),
         limit,

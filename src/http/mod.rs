@@ -19,10 +19,22 @@ use axum::routing::{get, post};
 pub use error::{ATTEMPTS_HEADER, ApiError};
 pub use guard::{MAX_HEADER_BYTES, REQUEST_ID_HEADER};
 
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, RequestOptions};
 
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
+/// `x-clawgate-fallback: off` limits the chain to its first target.
+pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
+
+/// What a request's headers ask of its chain; every API front end reads
+/// them the same way.
+pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
+    RequestOptions {
+        fallback: !headers
+            .get(FALLBACK_HEADER)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
+    }
+}
 
 /// The gateway's routes. Tests call it without a socket.
 pub fn app(gateway: Arc<Gateway>) -> Router {
