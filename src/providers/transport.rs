@@ -4,18 +4,18 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::edits;
 use crate::capabilities::Api;
 use crate::config::Target;
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS};
-use crate::wire::body::Chunks;
+use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
 
-/// The request body for `target`. For an OpenAI target it is the client's
-/// bytes with the rules' edits (untouched parts shared, never copied); for
-/// an Anthropic target that edited body translated to Anthropic Messages.
-pub fn body(request: &ChatRequest, target: &Target) -> Chunks {
-    let edited = request.write(&edits(request, target));
+/// The request body for `target`, given the `edits` its rules (and the
+/// chain) make. For an OpenAI target it is the client's bytes with the
+/// edits (untouched parts shared, never copied); for an Anthropic target
+/// that edited body translated to Anthropic Messages.
+pub fn body(request: &ChatRequest, target: &Target, edits: &Edits) -> Chunks {
+    let edited = request.write(edits);
     match target.provider.api {
         Api::OpenAiCompletions => edited,
         Api::AnthropicMessages => {
