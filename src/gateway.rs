@@ -1,6 +1,7 @@
 //! The gateway's shared state: the current config (swapped whole on reload),
 //! the upstream client, which outlives reloads so pooled connections survive
-//! them, and the cap on requests in flight.
+//! them, each target's health (kept across reloads for targets that still
+//! exist), and the cap on requests in flight.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
 use crate::config::{Config, UnknownModel};
 use crate::upstream::Upstream;
@@ -21,6 +23,20 @@ pub struct Gateway {
     requests: ArcSwap<Semaphore>,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
+    cooldowns: Arc<Cooldowns>,
+}
+
+/// How one request may use its chain.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestOptions {
+    /// `false` for `x-clawgate-fallback: off`: the first target only.
+    pub fallback: bool,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        Self { fallback: true }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +56,7 @@ impl Gateway {
             upstream: ArcSwap::from_pointee(upstream),
             requests: ArcSwap::from_pointee(requests),
             abort: CancellationToken::new(),
+            cooldowns: Arc::default(),
         })
     }
 
@@ -113,8 +130,15 @@ impl Gateway {
                 ));
             }
         }
+        let targets: Vec<_> = config.models().map(|(model_ref, _, _)| model_ref).collect();
+        self.cooldowns.retain(&targets);
         self.config.store(Arc::new(config));
         notes
+    }
+
+    /// Every target's health, for `/v1/status`.
+    pub fn cooldowns(&self) -> &Cooldowns {
+        &self.cooldowns
     }
 
     /// Resolves the request's chain in `config` (the snapshot the request
@@ -124,17 +148,29 @@ impl Gateway {
         config: &Config,
         request: ChatRequest,
     ) -> Result<Answer, CompletionError> {
+        self.complete_with(config, request, RequestOptions::default())
+            .await
+    }
+
+    /// [`Self::complete`] with per-request options.
+    pub async fn complete_with(
+        &self,
+        config: &Config,
+        request: ChatRequest,
+        options: RequestOptions,
+    ) -> Result<Answer, CompletionError> {
         let chain = config.chain(request.model())?;
         let upstream = self.upstream.load_full();
-        chain::run(
-            &upstream,
-            &chain,
-            request,
-            &config.gateway.timeouts,
-            &config.gateway.limits,
-            &config.redactor,
-        )
-        .await
-        .map_err(CompletionError::Failed)
+        let settings = chain::Settings {
+            timeouts: &config.gateway.timeouts,
+            retries: &config.gateway.retries,
+            limits: &config.gateway.limits,
+            redactor: &config.redactor,
+            cooldowns: &self.cooldowns,
+            fallback: options.fallback,
+        };
+        chain::run(&upstream, &chain, request, &settings)
+            .await
+            .map_err(CompletionError::Failed)
     }
 }

@@ -9,8 +9,10 @@
 //! gateway gives up on in-flight requests at shutdown. It never fakes a
 //! clean ending.
 //!
-//! Upstream comments (`: keep-alive`) restart the idle timeout but are not
-//! relayed. Every text of the provider's that the relay passes on outside a
+//! Upstream comments (`: keep-alive`, `: OPENROUTER PROCESSING`) restart
+//! the idle timeout and are relayed, so the client sees the stream is
+//! alive. The request's outcome metric is recorded when the stream ends,
+//! not when it starts. Every text of the provider's that the relay passes on outside a
 //! chunk (an error message, data that is not JSON) and every message it
 //! logs goes through the config's [`Redactor`].
 
@@ -23,6 +25,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
+use crate::chain::cooldown::LateFailures;
+use crate::chain::policy::Class;
 use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -40,6 +44,22 @@ pub struct Answering {
     pub cost: Cost,
     /// The client asked for the usage chunk.
     pub client_wants_usage: bool,
+    /// The request's metric outcome if the stream completes: `ok` or
+    /// `fallback`.
+    pub outcome: &'static str,
+    /// Where the target's health learns how the stream ended.
+    pub health: LateFailures,
+}
+
+/// Records the request's outcome once the stream is over: as given when it
+/// completed, `stream_broken` when it ended with an error event, and
+/// `client_closed` when the client went away first.
+struct RequestOutcome(Option<&'static str>);
+
+impl Drop for RequestOutcome {
+    fn drop(&mut self) {
+        metrics::request(self.0.unwrap_or("client_closed"));
+    }
 }
 
 pub fn relay(
@@ -54,8 +74,11 @@ pub fn relay(
         model_ref,
         cost,
         client_wants_usage,
+        outcome,
+        health,
     } = answering;
     async_stream::stream! {
+        let mut recorded = RequestOutcome(None);
         let mut aborted = pin!(aborted);
         let mut shaping = StreamShaping::new(client_wants_usage);
         let mut pending = Some(first);
@@ -63,8 +86,16 @@ pub fn relay(
             let event = match pending.take() {
                 Some(event) => event,
                 None => match next_event(&mut rest, idle, aborted.as_mut()).await {
-                    Ok(event) => event,
+                    Ok(Item::Event(event)) => event,
+                    Ok(Item::Comment(text)) => {
+                        yield Ok(comment(&redactor, &text));
+                        continue;
+                    }
                     Err((code, message)) => {
+                        recorded.0 = Some("stream_broken");
+                        if let Some(class) = late_class(code) {
+                            health.report(class);
+                        }
                         yield Ok(broken(&model_ref, &redactor, code, &message));
                         break;
                     }
@@ -74,10 +105,14 @@ pub fn relay(
                 Frame::Chunk(bytes) => yield Ok(bytes),
                 Frame::Skip => {}
                 Frame::Done => {
+                    recorded.0 = Some(outcome);
+                    health.completed();
                     yield Ok(Bytes::from_static(DONE));
                     break;
                 }
                 Frame::Error(message) => {
+                    recorded.0 = Some("stream_broken");
+                    health.report(Class::ProviderError);
                     yield Ok(broken(&model_ref, &redactor, "upstream_error", &message));
                     break;
                 }
@@ -92,44 +127,59 @@ async fn next_event(
     rest: &mut EventStream,
     idle: Duration,
     mut aborted: Pin<&mut impl Future<Output = ()>>,
-) -> Result<Event, (&'static str, String)> {
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = aborted.as_mut() => {
-                return Err(("gateway_shutdown", "the gateway is shutting down".into()));
-            }
-            next = tokio::time::timeout(idle, rest.next()) => next,
-        };
-        return match next {
-            Ok(Some(Ok(Item::Event(event)))) => Ok(event),
-            // A sign of life: the idle timeout starts again.
-            Ok(Some(Ok(Item::Comment(_)))) => continue,
-            Ok(Some(Err(ReadError::Body(err)))) => Err((
-                "stream_interrupted",
-                format!("the upstream stream broke off: {}", describe(&err)),
-            )),
-            Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => Err((
-                "event_too_large",
-                format!(
-                    "an upstream event is larger than the limit of {limit} bytes \
-                     (gateway.limits.maxEventBytes)"
-                ),
-            )),
-            Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => Err((
-                "stream_truncated",
-                "the upstream stream ended inside an event".into(),
-            )),
-            Ok(None) => Err((
-                "stream_truncated",
-                "the upstream stream ended before [DONE]".into(),
-            )),
-            Err(_) => Err((
-                "stream_timeout",
-                format!("the upstream stream was silent for {}s", idle.as_secs_f64()),
-            )),
-        };
+) -> Result<Item, (&'static str, String)> {
+    let next = tokio::select! {
+        biased;
+        () = aborted.as_mut() => {
+            return Err(("gateway_shutdown", "the gateway is shutting down".into()));
+        }
+        next = tokio::time::timeout(idle, rest.next()) => next,
+    };
+    match next {
+        // A comment is a sign of life: the idle timeout starts again.
+        Ok(Some(Ok(item))) => Ok(item),
+        Ok(Some(Err(ReadError::Body(err)))) => Err((
+            "stream_interrupted",
+            format!("the upstream stream broke off: {}", describe(&err)),
+        )),
+        Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => Err((
+            "event_too_large",
+            format!(
+                "an upstream event is larger than the limit of {limit} bytes \
+                 (gateway.limits.maxEventBytes)"
+            ),
+        )),
+        Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => Err((
+            "stream_truncated",
+            "the upstream stream ended inside an event".into(),
+        )),
+        Ok(None) => Err((
+            "stream_truncated",
+            "the upstream stream ended before [DONE]".into(),
+        )),
+        Err(_) => Err((
+            "stream_timeout",
+            format!("the upstream stream was silent for {}s", idle.as_secs_f64()),
+        )),
     }
+}
+
+/// What a broken stream's error code says about the provider; `None` when
+/// it says nothing (the gateway is shutting down).
+fn late_class(code: &str) -> Option<Class> {
+    match code {
+        "stream_interrupted" => Some(Class::Transport),
+        "stream_timeout" => Some(Class::Timeout),
+        "stream_truncated" => Some(Class::InvalidResponse),
+        "event_too_large" => Some(Class::TooLarge),
+        _ => None,
+    }
+}
+
+/// An upstream comment as the client gets it: scrubbed, on one line.
+fn comment(redactor: &Redactor, text: &str) -> Bytes {
+    let text = redactor.provider_text(text).replace(['\n', '\r'], " ");
+    Bytes::from(format!(": {text}\n\n"))
 }
 
 /// What one upstream event becomes for the client.

@@ -4,10 +4,13 @@
 //! OpenAI's shapes: an Anthropic answer is translated as it is read.
 //!
 //! An attempt ends either in a [`Reply`] the client can be given, or in an
-//! [`AttemptError`] whose [`FailureKind`] says whether the next provider in
-//! the chain may be tried. For streams the first event is read inside the
-//! attempt, so a provider that fails before its first byte can still fall
-//! over without the client noticing.
+//! [`AttemptError`], which `chain::policy` classifies. For streams the
+//! attempt reads until the first meaningful event (content, reasoning, a
+//! tool call, a finish reason or usage: not a role-only chunk, not a
+//! comment), so a provider that fails or hangs before it can still fall
+//! over without the client noticing. Everything until then, an error
+//! body included, is bounded by one deadline: the per-attempt
+//! `firstByteSeconds`, or the chain's deadline if that comes first.
 //!
 //! What is read from a provider is bounded: a non-streamed answer by
 //! `gateway.limits.maxResponseBytes`, each stream event by `maxEventBytes`
@@ -56,81 +59,22 @@ pub enum Reply {
     },
 }
 
-/// Why an attempt failed, in classes the chain loop decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The provider's key variable is not set.
-    MissingKey,
-    /// No connection, or it broke before a response.
-    Connect,
-    Timeout,
-    /// 429: rate limit, overload or exhausted quota.
-    RateLimited,
-    /// 401, 402, 403: the provider refuses this account or client.
-    Denied,
-    /// 404: the provider does not serve this model.
-    NotFound,
-    /// 5xx, or an error reported inside a 200 response.
-    ProviderError,
-    /// A 2xx response that is not a chat completion.
-    InvalidResponse,
-    /// A 3xx response: redirects are not followed.
-    Redirected,
-    /// The answer, or one event of it, is over its configured limit.
-    TooLarge,
-    /// Any other 4xx: the request itself is at fault, so no other provider
-    /// would accept it either.
-    BadRequest,
-}
-
-impl FailureKind {
-    /// Whether the next target in the chain should be tried.
-    pub fn falls_over(self) -> bool {
-        self != FailureKind::BadRequest
-    }
-
-    /// The metric and log label.
-    pub fn label(self) -> &'static str {
-        match self {
-            FailureKind::MissingKey => "missing_key",
-            FailureKind::Connect => "connect",
-            FailureKind::Timeout => "timeout",
-            FailureKind::RateLimited => "rate_limited",
-            FailureKind::Denied => "denied",
-            FailureKind::NotFound => "not_found",
-            FailureKind::ProviderError => "provider_error",
-            FailureKind::InvalidResponse => "invalid_response",
-            FailureKind::Redirected => "redirected",
-            FailureKind::TooLarge => "too_large",
-            FailureKind::BadRequest => "bad_request",
-        }
-    }
-
-    pub(crate) fn of_status(status: StatusCode) -> Self {
-        match status.as_u16() {
-            429 => FailureKind::RateLimited,
-            401..=403 => FailureKind::Denied,
-            404 => FailureKind::NotFound,
-            408 => FailureKind::Timeout,
-            400..=499 => FailureKind::BadRequest,
-            _ => FailureKind::ProviderError,
-        }
-    }
-}
-
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AttemptError {
     #[error("no API key: environment variable {var} is not set")]
     MissingKey { var: String },
     #[error("connection failed: {0}")]
     Connect(String),
-    #[error("no response within {0:?}")]
-    Timeout(Duration),
-    #[error("{message}")]
+    #[error("no {waiting_for} within {:.2}s", after.as_secs_f64())]
+    Timeout {
+        /// What did not arrive: `response headers`, `first event`, ...
+        waiting_for: &'static str,
+        after: Duration,
+    },
+    #[error("{}{message}", status.map(|s| format!("{} ", s.as_u16())).unwrap_or_default())]
     Upstream {
         /// The HTTP status, or `None` for an error event in a 200 stream.
         status: Option<StatusCode>,
-        kind: FailureKind,
         /// The provider's `error.type`, such as `engine_overloaded_error`.
         error_type: Option<String>,
         message: String,
@@ -154,18 +98,6 @@ pub enum AttemptError {
 }
 
 impl AttemptError {
-    pub fn kind(&self) -> FailureKind {
-        match self {
-            AttemptError::MissingKey { .. } => FailureKind::MissingKey,
-            AttemptError::Connect(_) => FailureKind::Connect,
-            AttemptError::Timeout(_) => FailureKind::Timeout,
-            AttemptError::Upstream { kind, .. } => *kind,
-            AttemptError::InvalidResponse(_) => FailureKind::InvalidResponse,
-            AttemptError::Redirected { .. } => FailureKind::Redirected,
-            AttemptError::TooLarge { .. } => FailureKind::TooLarge,
-        }
-    }
-
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             AttemptError::Upstream { status, .. } => *status,
@@ -205,6 +137,9 @@ impl AttemptError {
     }
 }
 
+/// Role-only chunks held before a stream counts as started; a provider
+/// sending more than this without content has started in its own way.
+const MAX_HELD_EVENTS: usize = 8;
 /// The most of an error body that is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The most of an upstream error message that is kept.
@@ -230,19 +165,27 @@ impl Upstream {
         Ok(Self { client })
     }
 
-    /// Sends `body` to `target` and waits for the start of its answer.
+    /// Sends `body` to `target` and waits for the start of its answer, at
+    /// most `firstByteSeconds` and never past `chain_deadline`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn attempt(
         &self,
         target: &Target,
         body: Chunks,
         stream: bool,
         timeouts: &Timeouts,
+        chain_deadline: Instant,
         limits: &Limits,
         redactor: &Redactor,
     ) -> Result<Reply, AttemptError> {
         let provider = &target.provider;
         let api = provider.api;
-        let deadline = Instant::now() + timeouts.first_byte;
+        let started = Instant::now();
+        let deadline = (started + timeouts.first_byte).min(chain_deadline);
+        let timed_out = |waiting_for| AttemptError::Timeout {
+            waiting_for,
+            after: started.elapsed(),
+        };
         let mut request = self
             .client
             .post(provider.completions_url.clone())
@@ -288,7 +231,7 @@ impl Upstream {
         let scrub = |text: String| truncate(redactor.provider_text(&text));
 
         let response = match timeout_at(deadline, request.send()).await {
-            Err(_) => return Err(AttemptError::Timeout(timeouts.first_byte)),
+            Err(_) => return Err(timed_out("response headers")),
             Ok(Err(err)) => return Err(AttemptError::Connect(scrub(describe(&err)))),
             Ok(Ok(response)) => response,
         };
@@ -309,11 +252,12 @@ impl Upstream {
                 .get(RETRY_AFTER)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| retry_after(value, SystemTime::now()));
-            let body = read_limited(response, MAX_ERROR_BODY, timeouts.idle).await;
+            // A stalled error body is bounded like a first byte; the status
+            // alone still says what happened.
+            let body = read_limited(response, MAX_ERROR_BODY, deadline).await;
             let (error_type, message) = error_details(&body);
             return Err(AttemptError::Upstream {
                 status: Some(status),
-                kind: failure_kind(api, Some(status), error_type.as_deref()),
                 error_type: error_type.map(scrub),
                 message: scrub(message),
                 retry_after,
@@ -326,9 +270,12 @@ impl Upstream {
             if api == Api::AnthropicMessages {
                 events = anthropic::openai_events(events);
             }
-            let first = loop {
-                match timeout_at(deadline, events.next()).await {
-                    Err(_) => return Err(AttemptError::Timeout(timeouts.first_byte)),
+            // Events before the first meaningful one (a role-only chunk) are
+            // held, so that failover stays possible until the answer starts.
+            let mut held: Vec<Event> = Vec::new();
+            loop {
+                let event = match timeout_at(deadline, events.next()).await {
+                    Err(_) => return Err(timed_out("first event")),
                     Ok(None) => {
                         return Err(AttemptError::InvalidResponse(
                             "the stream ended before its first event".into(),
@@ -347,28 +294,46 @@ impl Upstream {
                     }
                     // A comment is a sign of life, not the start of an answer.
                     Ok(Some(Ok(Item::Comment(_)))) => continue,
-                    Ok(Some(Ok(Item::Event(event)))) => break event,
+                    Ok(Some(Ok(Item::Event(event)))) => event,
+                };
+                match first_event(&event.data) {
+                    FirstEvent::Chunk { meaningful } => {
+                        held.push(event);
+                        if meaningful || held.len() >= MAX_HELD_EVENTS {
+                            break;
+                        }
+                    }
+                    FirstEvent::Error(error_type, message) => {
+                        return Err(AttemptError::Upstream {
+                            status: None,
+                            error_type: error_type.map(scrub),
+                            message: scrub(message),
+                            retry_after: None,
+                        });
+                    }
+                    FirstEvent::Done => {
+                        return Err(AttemptError::InvalidResponse(
+                            "the stream ended before any chunk".into(),
+                        ));
+                    }
+                    FirstEvent::Malformed => {
+                        return Err(AttemptError::InvalidResponse(
+                            "the first stream event is not a chat completion chunk".into(),
+                        ));
+                    }
                 }
-            };
-            match first_event(&first.data) {
-                FirstEvent::Chunk => Ok(Reply::Stream {
-                    first,
-                    rest: events,
-                }),
-                FirstEvent::Error(error_type, message) => Err(AttemptError::Upstream {
-                    status: None,
-                    kind: failure_kind(api, None, error_type.as_deref()),
-                    error_type: error_type.map(scrub),
-                    message: scrub(message),
-                    retry_after: None,
-                }),
-                FirstEvent::Done => Err(AttemptError::InvalidResponse(
-                    "the stream ended before any chunk".into(),
-                )),
-                FirstEvent::Malformed => Err(AttemptError::InvalidResponse(
-                    "the first stream event is not a chat completion chunk".into(),
-                )),
             }
+            let mut held = held.into_iter();
+            let first = held.next().expect("the loop ends with an event held");
+            let rest: EventStream = if held.len() == 0 {
+                events
+            } else {
+                Box::pin(
+                    futures_util::stream::iter(held.map(|event| Ok(Item::Event(event))))
+                        .chain(events),
+                )
+            };
+            Ok(Reply::Stream { first, rest })
         } else {
             let bytes = read_body(response, limits.max_response_bytes, timeouts.idle)
                 .await
@@ -376,7 +341,10 @@ impl Upstream {
                     BodyError::TooLarge => {
                         AttemptError::response_too_large(limits.max_response_bytes)
                     }
-                    BodyError::Silent => AttemptError::Timeout(timeouts.idle),
+                    BodyError::Silent => AttemptError::Timeout {
+                        waiting_for: "the rest of the body",
+                        after: timeouts.idle,
+                    },
                     BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
                 })?;
             let mut parsed = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
@@ -391,7 +359,6 @@ impl Upstream {
                     let (error_type, message) = error_details(&bytes);
                     Err(AttemptError::Upstream {
                         status: None,
-                        kind: failure_kind(api, None, error_type.as_deref()),
                         error_type: error_type.map(scrub),
                         message: scrub(message),
                         retry_after: None,
@@ -402,17 +369,6 @@ impl Upstream {
                 )),
             }
         }
-    }
-}
-
-/// The class of a failure the provider reported: an error status, or
-/// (`status` `None`) an error body or event inside a 2xx answer, with the
-/// error type it named. The one place failures are classified.
-fn failure_kind(api: Api, status: Option<StatusCode>, error_type: Option<&str>) -> FailureKind {
-    match (api, status) {
-        (Api::OpenAiCompletions, Some(status)) => FailureKind::of_status(status),
-        (Api::OpenAiCompletions, None) => FailureKind::ProviderError,
-        (Api::AnthropicMessages, status) => anthropic::classify(status, error_type),
     }
 }
 
@@ -471,10 +427,11 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
     message
 }
 
-async fn read_limited(response: reqwest::Response, limit: usize, idle: Duration) -> Bytes {
+/// What arrives of a body by `deadline`, at most `limit` bytes.
+async fn read_limited(response: reqwest::Response, limit: usize, deadline: Instant) -> Bytes {
     let mut body = Vec::new();
     let mut chunks = response.bytes_stream();
-    while let Ok(Some(Ok(chunk))) = timeout(idle, chunks.next()).await {
+    while let Ok(Some(Ok(chunk))) = timeout_at(deadline, chunks.next()).await {
         let room = limit.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= limit {
@@ -507,8 +464,10 @@ pub fn error_details(body: &[u8]) -> (Option<String>, String) {
 /// What a stream's first event says about the attempt.
 #[derive(Debug, PartialEq)]
 enum FirstEvent {
-    /// A chat completion chunk: the stream can be relayed.
-    Chunk,
+    /// A chat completion chunk. `meaningful` when it carries content,
+    /// reasoning, a tool call, a finish reason or usage: the answer has
+    /// started and the stream can be relayed.
+    Chunk { meaningful: bool },
     /// `{"error": {...}}`: `(error.type, error.message)`, unscrubbed.
     Error(Option<String>, String),
     /// `[DONE]` before any chunk.
@@ -523,10 +482,36 @@ fn first_event(data: &str) -> FirstEvent {
             let (error_type, message) = error_details(data.as_bytes());
             FirstEvent::Error(error_type, message)
         }
-        Ok(Value::Object(event)) if event.contains_key("choices") => FirstEvent::Chunk,
+        Ok(Value::Object(event)) if event.contains_key("choices") => FirstEvent::Chunk {
+            meaningful: is_meaningful(&event),
+        },
         _ if data.trim() == "[DONE]" => FirstEvent::Done,
         _ => FirstEvent::Malformed,
     }
+}
+
+/// Whether a chunk starts the answer: anything but a bare role (or empty
+/// text) in every choice.
+fn is_meaningful(chunk: &Map<String, Value>) -> bool {
+    let nonempty = |value: Option<&Value>| match value {
+        None | Some(Value::Null) => false,
+        Some(Value::String(text)) => !text.is_empty(),
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(_) => true,
+    };
+    let choices = chunk.get("choices").and_then(Value::as_array);
+    nonempty(chunk.get("usage"))
+        || choices.is_some_and(|choices| {
+            choices.iter().any(|choice| {
+                let delta = choice.get("delta");
+                let field = |name| delta.and_then(|d| d.get(name));
+                nonempty(choice.get("finish_reason"))
+                    || nonempty(choice.get("usage"))
+                    || ["content", "reasoning_content", "reasoning", "tool_calls"]
+                        .into_iter()
+                        .any(|name| nonempty(field(name)))
+            })
+        })
 }
 
 pub(crate) fn truncate(mut message: String) -> String {
@@ -579,31 +564,6 @@ fn delay_seconds(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_are_classified() {
-        let cases = [
-            (400, FailureKind::BadRequest, false),
-            (413, FailureKind::BadRequest, false),
-            (422, FailureKind::BadRequest, false),
-            (401, FailureKind::Denied, true),
-            (402, FailureKind::Denied, true),
-            (403, FailureKind::Denied, true),
-            (404, FailureKind::NotFound, true),
-            (408, FailureKind::Timeout, true),
-            (429, FailureKind::RateLimited, true),
-            (500, FailureKind::ProviderError, true),
-            (503, FailureKind::ProviderError, true),
-        ];
-        for (status, kind, falls_over) in cases {
-            let got = FailureKind::of_status(StatusCode::from_u16(status).unwrap());
-            assert_eq!(
-                (got, got.falls_over()),
-                (kind, falls_over),
-                "status {status}"
-            );
-        }
-    }
 
     #[test]
     fn error_bodies_are_read_in_every_shape() {
@@ -675,19 +635,44 @@ mod tests {
         }
     }
 
+    fn started(meaningful: bool) -> FirstEvent {
+        FirstEvent::Chunk { meaningful }
+    }
+
     #[test]
     fn first_events_are_classified() {
         let cases = [
+            (r#"{"choices":[{"delta":{"content":"hi"}}]}"#, started(true)),
             (
-                r#"{"choices":[{"delta":{"content":"hi"}}]}"#,
-                FirstEvent::Chunk,
+                r#"{"choices":[],"usage":{"total_tokens":3}}"#,
+                started(true),
             ),
-            (r#"{"choices":[],"usage":{}}"#, FirstEvent::Chunk),
+            (r#"{"choices":[],"usage":{}}"#, started(true)),
             (
                 r#"{"choices":[{"delta":{"content":"the word \"error\""}}]}"#,
-                FirstEvent::Chunk,
+                started(true),
             ),
-            (r#"{"error":null,"choices":[]}"#, FirstEvent::Chunk),
+            (r#"{"error":null,"choices":[]}"#, started(false)),
+            (
+                r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+                started(false),
+            ),
+            (
+                r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"reasoning":"hmm"}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+                started(true),
+            ),
             (
                 r#"{"error":{"message":"boom","type":"server_error"}}"#,
                 FirstEvent::Error(Some("server_error".into()), "boom".into()),

@@ -179,7 +179,7 @@ async fn a_stream_is_logged_at_its_end_and_a_client_that_leaves_is_marked() {
     let (captured, _guard) = Captured::start();
     let upstream = healthy_mock().await;
     let slow = mock(MockOptions {
-        chunk_delay_ms: 60_000,
+        stall_after_chunks: Some(2),
         ..MockOptions::default()
     })
     .await;
@@ -201,8 +201,8 @@ async fn a_stream_is_logged_at_its_end_and_a_client_that_leaves_is_marked() {
     assert_eq!(field(&lines[0], "answered_by"), "fast/m");
     assert!(field(&lines[0], "tokens_out").is_u64(), "{}", lines[0]);
 
-    // The slow stream sends its first chunk, then nothing for a minute:
-    // the client reads the head and leaves.
+    // The slow stream sends its first two chunks (a role, then the start of
+    // the answer), then nothing: the client reads the head and leaves.
     let mut left = gw
         .chat(json!({"model": "slow/m", "stream": true, "messages": user_message()}))
         .await;

@@ -62,13 +62,16 @@ async fn a_claude_code_request_is_translated_for_an_openai_provider() {
             "tools": [{"type": "function", "function": {"name": "Bash", "description": "Runs a command",
                        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}],
             "reasoning_effort": "high",
+            // Streamed upstream even for a client that did not stream.
+            "stream": true,
+            "stream_options": {"include_usage": true},
         })
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
         json!({
-            "id": "msg_chatcmpl-mock-1", "type": "message", "role": "assistant", "model": "primary/m",
+            "id": "msg_chatcmpl-mock", "type": "message", "role": "assistant", "model": "primary/m",
             "content": [
                 {"type": "thinking", "thinking": "The user greets me; I greet back.", "signature": ""},
                 {"type": "text", "text": "Hello from clawgate-mock."},
@@ -169,7 +172,7 @@ async fn a_stream_is_the_exact_anthropic_event_sequence() {
 
 async fn tool_calling_gateway() -> (TestGateway, clawgate::mock::MockServer) {
     let primary = mock(MockOptions {
-        tool_call: Some(format!("Bash={TOOL_ARGS}")),
+        tool_calls: vec![format!("Bash={TOOL_ARGS}")],
         reply: "The tool said from-the-tool.".into(),
         reasoning: String::new(),
         ..MockOptions::default()
@@ -270,18 +273,19 @@ async fn errors_take_anthropics_shape_with_the_openai_apis_status() {
     );
     let gw = gateway(chain_config(&primary, &backup)).await;
     let response = gw.messages(claude_code_request(false)).await;
-    assert_eq!(response.status(), 503);
+    // Every target rate limited: 429, as OpenClaw and the SDKs read it.
+    assert_eq!(response.status(), 429);
     assert_eq!(header(&response, "retry-after"), "7");
     assert_eq!(header(&response, "x-clawgate-attempts"), "2");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["type"], "error");
-    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(body["error"]["type"], "rate_limit_error");
     assert!(body["request_id"].as_str().unwrap().starts_with("req_"));
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no provider can take the request now"),
+            .contains("every provider is rate limited"),
         "{body}"
     );
 }

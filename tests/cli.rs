@@ -231,7 +231,7 @@ async fn env_files_provide_secrets_and_the_environment_wins() {
         answer["provider"], "backup",
         "the environment's (wrong) key won over the file"
     );
-    assert_eq!(answer["attempts"][0]["outcome"], "denied");
+    assert_eq!(answer["attempts"][0]["outcome"], "auth");
 
     let broken = files.write("broken.env", "this is not an assignment\n", 0o600);
     let output = run(
@@ -332,8 +332,10 @@ async fn agent_reports_text_reasoning_usage_and_attempts() {
     let failed = run(&["agent", "--config", s(&all_down), "--message", "hi"], &[]);
     assert_eq!(failed.status.code(), Some(1));
     let stderr = text(&failed.stderr);
-    assert_contains(&stderr, "primary/m: injected failure");
-    assert_contains(&stderr, "backup/m: injected failure");
+    assert_contains(&stderr, "primary/m (http://");
+    assert_contains(&stderr, "/v1/chat/completions): 503 injected failure");
+    assert_contains(&stderr, "backup/m (http://");
+    assert_contains(&stderr, "/v1/chat/completions): 429 injected failure");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,7 +690,7 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     let logs = served.logs();
     assert_contains(
         &logs,
-        "attempt 1 failed: primary/m: provider_error: echo [redacted]",
+        "/v1/chat/completions): provider_error: 500 echo [redacted]; next: retry",
     );
     assert_contains(&logs, "reload refused; the previous config keeps serving");
     assert!(logs.contains("config reloaded"), "{logs}");
@@ -835,7 +837,7 @@ async fn json_logs_are_one_object_a_line_without_secrets() {
         .collect();
     let failure = lines
         .iter()
-        .find(|l| l["fields"]["kind"] == "provider_error")
+        .find(|l| l["fields"]["outcome"] == "provider_error")
         .expect("the failed attempt is logged");
     assert_eq!(failure["level"], "WARN");
     assert_eq!(failure["fields"]["provider"], "primary");
@@ -1031,7 +1033,7 @@ async fn the_key_leaks_nowhere_in_any_scenario() {
     // Every line a request logs carries its id.
     let attempts: Vec<&str> = logs
         .lines()
-        .filter(|l| l.contains("attempt 1 failed"))
+        .filter(|l| l.contains("attempt failed"))
         .collect();
     assert!(!attempts.is_empty(), "{logs}");
     for line in attempts {
@@ -1197,4 +1199,82 @@ async fn serve_says_what_it_loaded_and_takes_bind_localhost() {
         ),
     );
     assert_eq!(served.chat().await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_every_targets_health_from_the_running_gateway() {
+    let files = Files::new();
+    let (primary, backup) = (
+        failing_mock(401, "invalid_authentication_error").await,
+        healthy_mock().await,
+    );
+    let mut config = env_keyed_config(&primary, &backup);
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    let config_path = files.config(&config);
+    let env_file = files.write(
+        "secrets.env",
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\n"),
+        0o600,
+    );
+    let (notify_path, _socket) = notify_socket(&files);
+    let served = Served::start(&config_path, &env_file, &notify_path).await;
+    let answered = served.chat_with_token(Some("gateway-token-77")).await;
+    assert_eq!(header(&answered, "x-clawgate-provider"), "backup");
+
+    let status = |extra: &[&str]| {
+        let mut args = vec![
+            "status",
+            "--config",
+            s(&config_path),
+            "--env-file",
+            s(&env_file),
+            "--url",
+            &served.url,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+    let table = status(&[]);
+    assert_eq!(table.status.code(), Some(0), "{}", text(&table.stderr));
+    let table = text(&table.stdout);
+    let row = |target: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(target))
+            .unwrap_or_else(|| panic!("a row for {target}:\n{table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert!(table.starts_with("TARGET"), "{table}");
+    let primary_row = row("primary/m");
+    assert_eq!(&primary_row[1..3], ["1", "cooling_down"], "{table}");
+    assert!(primary_row[3].ends_with('s'), "{table}");
+    assert_eq!(primary_row[4], "auth=1", "{table}");
+    assert_eq!(&row("backup/m")[1..3], ["2", "healthy"], "{table}");
+
+    let json = status(&["--json"]);
+    let body: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body["defaultChain"], json!(["primary/m", "backup/m"]));
+
+    // Without the token the gateway refuses, and the command says so.
+    let wrong = files.write(
+        "wrong.env",
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=nope\n"),
+        0o600,
+    );
+    let refused = run(
+        &[
+            "status",
+            "--config",
+            s(&config_path),
+            "--env-file",
+            s(&wrong),
+            "--url",
+            &served.url,
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert_contains(&text(&refused.stderr), "answered 401");
+    assert!(!text(&refused.stderr).contains(SECRET));
 }

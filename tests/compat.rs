@@ -227,5 +227,9 @@ async fn a_plain_endpoint_gets_the_request_as_sent() {
     sent["model"] = Value::Null;
     let mut expected = request;
     expected["model"] = Value::Null;
+    // The one change: a non-streaming request is streamed upstream (with
+    // usage) and assembled, so that liveness timeouts protect it too.
+    expected["stream"] = json!(true);
+    expected["stream_options"] = json!({"include_usage": true});
     assert_eq!(sent, expected);
 }

@@ -195,7 +195,7 @@ async fn upstream_errors_that_echo_the_key_are_scrubbed() {
     let (primary, backup) = (mock(echo.clone()).await, mock(echo).await);
     let gw = gateway(chain_config(&primary, &backup)).await;
     let response = gw.chat(json!({"messages": user_message()})).await;
-    assert_eq!(response.status(), 502);
+    assert_eq!(response.status(), 401, "every provider refused its key");
     let text = response.text().await.unwrap();
     assert!(!text.contains(KEY), "{text}");
     assert!(
@@ -261,13 +261,19 @@ async fn metrics_count_requests_attempts_and_fallbacks_by_low_cardinality_labels
     );
     assert_eq!(
         line("clawgate_attempts_total{provider=\"metrics-primary\",model=\"metrics-primary/m\",outcome=\"provider_error\"}").as_deref(),
-        Some("clawgate_attempts_total{provider=\"metrics-primary\",model=\"metrics-primary/m\",outcome=\"provider_error\"} 1"),
+        // Tried, then retried once (gateway.retries.perTarget).
+        Some("clawgate_attempts_total{provider=\"metrics-primary\",model=\"metrics-primary/m\",outcome=\"provider_error\"} 2"),
         "{text}"
     );
     assert!(line("clawgate_attempts_total{provider=\"metrics-backup\",model=\"metrics-backup/m\",outcome=\"ok\"} 1").is_some());
     assert!(
-        line("clawgate_fallbacks_total{provider=\"metrics-backup\",model=\"metrics-backup/m\"} 1")
+        line("clawgate_fallbacks_total{provider=\"metrics-backup\",model=\"metrics-backup/m\",reason=\"provider_error\"} 1")
             .is_some()
+    );
+    assert!(
+        line("clawgate_retries_total{provider=\"metrics-primary\",model=\"metrics-primary/m\",class=\"provider_error\"} 1")
+            .is_some(),
+        "{text}"
     );
     assert!(
         line("clawgate_upstream_latency_seconds_bucket{provider=\"metrics-backup\"").is_some(),

@@ -17,6 +17,11 @@ async fn slow_stream_config(
     let slow = mock(MockOptions {
         chunk_delay_ms,
         reasoning: String::new(),
+        // The answer starts at once (a role-only chunk would not count as
+        // its start), then slows down.
+        first_event: Some(
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi "}}]}"#.into(),
+        ),
         ..MockOptions::default()
     })
     .await;

@@ -404,7 +404,7 @@ async fn broken_streams_are_explained() {
     for (options, gateway_extra) in [
         (
             MockOptions {
-                drop_after_chunks: Some(1),
+                drop_after_chunks: Some(2),
                 ..MockOptions::default()
             },
             json!({}),
@@ -418,14 +418,14 @@ async fn broken_streams_are_explained() {
         ),
         (
             MockOptions {
-                error_after_chunks: Some(1),
+                error_after_chunks: Some(2),
                 ..MockOptions::default()
             },
             json!({}),
         ),
         (
             MockOptions {
-                chunk_delay_ms: 60_000,
+                stall_after_chunks: Some(2),
                 ..MockOptions::default()
             },
             json!({"timeouts": {"idleSeconds": 0.3}}),

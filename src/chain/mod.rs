@@ -1,38 +1,95 @@
 //! The fallback chain: a plain loop over a request's targets that sends one
-//! attempt each, keeps every failure, and stops at the first answer or at a
-//! failure that another provider could not fix.
+//! attempt each (retrying transient failures on the same target), keeps
+//! every failure, and stops at the first answer or at a failure no other
+//! target could fix. `policy.rs` decides what each outcome means,
+//! `cooldown.rs` keeps each target's health.
 //!
-//! This is the one place attempt failures are logged and counted.
+//! Everything a request waits for before its first event (attempts,
+//! retries, backoffs, `Retry-After` waits) fits inside one deadline,
+//! `gateway.timeouts.chainSeconds`. This is the one place attempt failures
+//! are logged and counted.
 
-use std::time::Instant;
+pub mod assemble;
+pub mod cooldown;
+pub mod policy;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
-use crate::config::{Limits, ModelRef, Target, Timeouts};
+use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
+use self::policy::{Class, Decision, Outcome, classify};
+use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers;
 use crate::upstream::{AttemptError, Reply, Upstream};
 use crate::wire::openai::ChatRequest;
 
-/// A failed attempt.
+/// Why a target ended without an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Attempt(#[from] AttemptError),
+    #[error("not tried: cooling down for {}s after {}", remaining.as_secs(), class.label())]
+    CoolingDown { class: Class, remaining: Duration },
+    #[error(
+        "not tried: its context window ({window} tokens) is not larger than that of a model that found the request too long"
+    )]
+    WindowTooSmall { window: u64 },
+    #[error("not tried: the chain's deadline of {}s had passed", after.as_secs_f64())]
+    DeadlinePassed { after: Duration },
+}
+
+/// A target that did not answer: a failed attempt, or a target skipped.
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub model_ref: ModelRef,
-    pub error: AttemptError,
+    /// The URL called, scrubbed of secrets.
+    pub url: String,
+    pub cause: Cause,
+    pub class: Class,
+    pub decision: Decision,
+    /// How long the provider asked to be left alone (`Retry-After`), or the
+    /// cooldown left on a skipped target.
+    pub wait: Option<Duration>,
+    /// Attempts made on this target (0 when skipped).
+    pub tries: u32,
+}
+
+impl Failure {
+    pub fn status(&self) -> Option<u16> {
+        match &self.cause {
+            Cause::Attempt(error) => error.status().map(|s| s.as_u16()),
+            _ => None,
+        }
+    }
+
+    pub fn error_type(&self) -> Option<&str> {
+        match &self.cause {
+            Cause::Attempt(error) => error.error_type(),
+            _ => None,
+        }
+    }
 }
 
 /// The successful end of a chain.
 pub struct Answer {
     pub target: Target,
-    /// The attempts that failed before this one.
+    /// The targets that failed before this one.
     pub failures: Vec<Failure>,
     pub reply: Reply,
+    /// For a stream: where to report how it ended (`[DONE]` or broken), so
+    /// that the target's health counts failures after the start too.
+    pub health: LateFailures,
 }
 
 impl Answer {
+    /// Targets tried, this one included (skipped ones are not counted).
     pub fn attempts(&self) -> usize {
-        self.failures.len() + 1
+        self.failures.iter().filter(|f| f.tries > 0).count() + 1
     }
 }
 
@@ -41,14 +98,21 @@ impl Answer {
 pub struct AttemptReport {
     pub provider: String,
     pub model: String,
-    /// `ok` or the failure kind.
+    pub url: String,
+    /// `ok` or the failure class.
     pub outcome: &'static str,
+    /// What the chain did next: `retry`, `next`, `next_larger`, `stop`.
+    pub next: &'static str,
+    pub tries: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the user can do about it, when it is theirs to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<&'static str>,
 }
 
 impl From<&Failure> for AttemptReport {
@@ -56,12 +120,30 @@ impl From<&Failure> for AttemptReport {
         AttemptReport {
             provider: failure.model_ref.provider().to_string(),
             model: failure.model_ref.to_string(),
-            outcome: failure.error.kind().label(),
-            status: failure.error.status().map(|s| s.as_u16()),
-            error_type: failure.error.error_type().map(str::to_string),
-            message: Some(failure.error.to_string()),
+            url: failure.url.clone(),
+            outcome: failure.class.label(),
+            next: failure.decision.label(),
+            tries: failure.tries,
+            status: failure.status(),
+            error_type: failure.error_type().map(str::to_string),
+            message: Some(failure.cause.to_string()),
+            hint: match failure.cause {
+                Cause::Attempt(_) => policy::hint(failure.class, failure.status()),
+                _ => None,
+            },
         }
     }
+}
+
+/// What a chain run needs besides the request.
+pub struct Settings<'a> {
+    pub timeouts: &'a Timeouts,
+    pub retries: &'a Retries,
+    pub limits: &'a Limits,
+    pub redactor: &'a Redactor,
+    pub cooldowns: &'a Arc<Cooldowns>,
+    /// `false` for `x-clawgate-fallback: off`: only the first target.
+    pub fallback: bool,
 }
 
 /// Tries `chain` in order. `Err` holds every failure, the last of which
@@ -70,73 +152,276 @@ pub async fn run(
     upstream: &Upstream,
     chain: &[Target],
     request: ChatRequest,
-    timeouts: &Timeouts,
-    limits: &Limits,
-    redactor: &Redactor,
+    settings: &Settings<'_>,
 ) -> Result<Answer, Vec<Failure>> {
-    let stream = request.stream;
+    let deadline = Instant::now() + settings.timeouts.chain;
+    let chain = if settings.fallback {
+        chain
+    } else {
+        &chain[..chain.len().min(1)]
+    };
     let mut failures = Vec::new();
-    for (index, target) in chain.iter().enumerate() {
-        // Each target gets the client's request with its own rules' edits,
-        // in its provider's protocol (see `providers::transport`).
-        let edits = providers::edits(&request, target);
-        let body = providers::transport::body(&request, target, &edits, stream);
+    // After a context-length failure: the window a target must exceed.
+    let mut needs_window_over: Option<u64> = None;
+    let mut cooling: Vec<&Target> = Vec::new();
+    let mut tried_any = false;
+    for target in chain {
+        let url = settings
+            .redactor
+            .provider_text(target.provider.completions_url.as_str());
+        let skip = |cause: Cause, class, wait| Failure {
+            model_ref: target.model_ref.clone(),
+            url: url.clone(),
+            cause,
+            class,
+            decision: Decision::Next,
+            wait,
+            tries: 0,
+        };
+        if Instant::now() >= deadline {
+            let after = settings.timeouts.chain;
+            failures.push(skip(Cause::DeadlinePassed { after }, Class::Timeout, None));
+            continue;
+        }
+        if let Some(floor) = needs_window_over {
+            if target
+                .model
+                .context_window
+                .is_none_or(|window| window <= floor)
+            {
+                let window = target.model.context_window.unwrap_or(0);
+                failures.push(skip(
+                    Cause::WindowTooSmall { window },
+                    Class::ContextLength,
+                    None,
+                ));
+                continue;
+            }
+        }
+        let permit = match settings.cooldowns.admit(&target.model_ref, std_now()) {
+            Ok(permit) => permit,
+            Err(CoolingDown { class, remaining }) => {
+                log_skip(target, remaining, class);
+                metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
+                failures.push(skip(
+                    Cause::CoolingDown { class, remaining },
+                    class,
+                    Some(remaining),
+                ));
+                cooling.push(target);
+                continue;
+            }
+        };
+        tried_any = true;
+        match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
+            Ok(reply) => return Ok(answer(target, failures, reply, settings)),
+            Err(failure) => {
+                let decision = failure.decision;
+                if decision == Decision::NextLarger {
+                    needs_window_over = Some(target.model.context_window.unwrap_or(0));
+                }
+                failures.push(failure);
+                if decision == Decision::Stop {
+                    return Err(failures);
+                }
+            }
+        }
+    }
+    // Every target was cooling down: rather than fail without trying, try
+    // the one that failed longest ago.
+    if !tried_any && Instant::now() < deadline {
+        let oldest = cooling
+            .iter()
+            .min_by_key(|t| settings.cooldowns.last_failure(&t.model_ref));
+        if let Some(target) = oldest {
+            let url = settings
+                .redactor
+                .provider_text(target.provider.completions_url.as_str());
+            let permit = settings.cooldowns.force(&target.model_ref);
+            // Reported once, as tried, not also as skipped.
+            failures.retain(|f| f.model_ref != target.model_ref);
+            match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
+                Ok(reply) => return Ok(answer(target, failures, reply, settings)),
+                Err(failure) => failures.push(failure),
+            }
+        }
+    }
+    Err(failures)
+}
 
-        let provider = target.model_ref.provider();
-        let model = target.model_ref.as_str();
+fn std_now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+fn answer(target: &Target, failures: Vec<Failure>, reply: Reply, settings: &Settings) -> Answer {
+    let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
+    if !failures.is_empty() {
+        let reason = failures.last().map_or("none", |f| f.class.label());
+        metrics::fallback(provider, model, reason);
+    }
+    Answer {
+        target: target.clone(),
+        failures,
+        reply,
+        health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone()),
+    }
+}
+
+/// Attempts `target`, retrying transient failures within its budget and the
+/// chain's deadline.
+async fn try_target(
+    upstream: &Upstream,
+    target: &Target,
+    request: &ChatRequest,
+    settings: &Settings<'_>,
+    deadline: Instant,
+    permit: Permit<'_>,
+    url: &str,
+) -> Result<Reply, Failure> {
+    let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
+    let retries = settings.retries;
+    let mut tries = 0;
+    let mut backoff = retries.backoff_base;
+    loop {
+        tries += 1;
+        // Each target gets the client's request with its own rules' edits,
+        // in its provider's protocol (see `providers::transport`). Every
+        // request is streamed upstream; a non-streaming one is assembled
+        // below.
+        let edits = assemble::streaming(providers::edits(request, target), request, target);
+        let body = providers::transport::body(request, target, &edits, true);
         let started = Instant::now();
         let result = match body {
             Ok(body) => {
                 upstream
-                    .attempt(target, body, stream, timeouts, limits, redactor)
+                    .attempt(
+                        target,
+                        body,
+                        true,
+                        settings.timeouts,
+                        deadline,
+                        settings.limits,
+                        settings.redactor,
+                    )
                     .await
             }
             // A body clawgate will not send fails like a provider's refusal.
             Err(refused) => Err(refused.into()),
         };
-        match result {
+        let result = match result {
+            Ok(Reply::Stream { first, rest }) if !request.stream => assemble::collect(
+                first,
+                rest,
+                settings.timeouts.idle,
+                settings.limits.max_response_bytes,
+                settings.redactor,
+            )
+            .await
+            .map(Reply::Complete),
+            other => other,
+        };
+        let latency = started.elapsed();
+        let error = match result {
             Ok(reply) => {
-                metrics::attempt(provider, model, "ok", started.elapsed());
-                if index > 0 {
-                    metrics::fallback(provider, model);
-                    tracing::info!(
-                        provider,
-                        model,
-                        attempt = index + 1,
-                        "answered by fallback {model} (attempt {})",
-                        index + 1
-                    );
+                match reply {
+                    Reply::Complete(_) => permit.succeeded(),
+                    Reply::Stream { .. } => permit.started(),
                 }
-                return Ok(Answer {
-                    target: target.clone(),
-                    failures,
-                    reply,
-                });
-            }
-            Err(error) => {
-                let kind = error.kind();
-                metrics::attempt(provider, model, kind.label(), started.elapsed());
-                tracing::warn!(
+                metrics::attempt(provider, model, "ok", latency);
+                tracing::info!(
                     provider,
                     model,
-                    attempt = index + 1,
-                    kind = kind.label(),
-                    status = error.status().map(|s| s.as_u16()),
-                    error_type = error.error_type(),
-                    falls_over = kind.falls_over(),
-                    "attempt {} failed: {model}: {}: {error}",
-                    index + 1,
-                    kind.label()
+                    url,
+                    tries,
+                    outcome = "ok",
+                    latency_ms = latency.as_millis() as u64,
+                    "attempt answered"
                 );
-                failures.push(Failure {
-                    model_ref: target.model_ref.clone(),
-                    error,
-                });
-                if !kind.falls_over() {
-                    break;
+                return Ok(reply);
+            }
+            Err(error) => error,
+        };
+        let (class, mut decision) = classify(Outcome::of(&error));
+        let retry_after = error.retry_after();
+        // A retry happens only if its wait fits the budget and the deadline.
+        let mut wait = None;
+        if decision == Decision::Retry {
+            let delay = match retry_after {
+                Some(asked) if asked > retries.max_retry_after => None,
+                Some(asked) => Some(asked),
+                None => Some(jitter(backoff)),
+            };
+            let fits = delay
+                .filter(|delay| tries <= retries.per_target && Instant::now() + *delay < deadline);
+            match fits {
+                Some(delay) => wait = Some(delay),
+                None => decision = Decision::Next,
+            }
+        }
+        metrics::attempt(provider, model, class.label(), latency);
+        tracing::warn!(
+            provider,
+            model,
+            url,
+            tries,
+            outcome = class.label(),
+            status = error.status().map(|s| s.as_u16()),
+            error_type = error.error_type(),
+            latency_ms = latency.as_millis() as u64,
+            next = decision.label(),
+            hint = policy::hint(class, error.status().map(|s| s.as_u16())),
+            "attempt failed: {model} ({url}): {}: {error}; next: {}",
+            class.label(),
+            decision.label()
+        );
+        match wait {
+            Some(delay) => {
+                metrics::retry(provider, model, class.label());
+                tokio::time::sleep(delay).await;
+                backoff = (backoff * 2).min(retries.backoff_max);
+            }
+            None => {
+                // Only the target's last try counts towards its health.
+                let cooldown = permit.failed(class, retry_after, std_now());
+                if let Some(cooldown) = cooldown {
+                    tracing::warn!(
+                        provider,
+                        model,
+                        cooldown_s = cooldown.as_secs(),
+                        "{model} cools down for {}s after {}",
+                        cooldown.as_secs(),
+                        class.label()
+                    );
                 }
+                return Err(Failure {
+                    model_ref: target.model_ref.clone(),
+                    url: url.to_string(),
+                    cause: Cause::Attempt(error),
+                    class,
+                    decision,
+                    wait: retry_after,
+                    tries,
+                });
             }
         }
     }
-    Err(failures)
+}
+
+/// `delay` scaled by a random factor in [0.5, 1.0): retries of many
+/// requests spread out instead of arriving together.
+fn jitter(delay: Duration) -> Duration {
+    delay.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+fn log_skip(target: &Target, remaining: Duration, class: Class) {
+    let model = target.model_ref.as_str();
+    tracing::info!(
+        provider = target.model_ref.provider(),
+        model,
+        outcome = "cooling_down",
+        next = "next",
+        "skipped {model}: cooling down for {}s after {}",
+        remaining.as_secs(),
+        class.label()
+    );
 }

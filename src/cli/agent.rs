@@ -90,7 +90,10 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
             } else {
                 eprintln!("error: every provider in the chain failed:");
                 for failure in &failures {
-                    eprintln!("  {}: {}", failure.model_ref, failure.error);
+                    eprintln!(
+                        "  {} ({}): {}",
+                        failure.model_ref, failure.url, failure.cause
+                    );
                 }
             }
             Ok(ExitCode::FAILURE)

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::{SourceArgs, chain_text};
+use crate::chain::policy::{self, Outcome};
 use crate::config::{self, ApiKey, Config, Environment, Secrets, Source, Timeouts};
 use crate::providers;
 use crate::upstream::Upstream;
@@ -246,13 +247,16 @@ async fn probe(config: &Config, report: &mut Report) {
     let request = ChatRequest::parse(body).expect("the probe request is valid");
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();
-        let body = request.write(&providers::edits(&request, &target));
+        let edits = providers::edits(&request, &target);
+        let body = providers::transport::body(&request, &target, &edits, false)
+            .expect("the probe offers no tools, so no target refuses it");
         let result = upstream
             .attempt(
                 &target,
                 body,
                 false,
                 &timeouts,
+                tokio::time::Instant::now() + timeouts.first_byte,
                 &config.gateway.limits,
                 &config.redactor,
             )
@@ -273,7 +277,7 @@ async fn probe(config: &Config, report: &mut Report) {
                     format!(
                         "probe {}: {} ({status}) in {millis} ms ({url}): {error}",
                         target.model_ref,
-                        error.kind().label()
+                        policy::classify(Outcome::of(&error)).0.label()
                     ),
                 );
             }

@@ -9,6 +9,7 @@ mod doctor;
 mod models;
 mod openclaw;
 mod serve;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ use self::doctor::DoctorArgs;
 use self::models::ModelsCommand;
 use self::openclaw::OpenclawCommand;
 use self::serve::ServeArgs;
+use self::status::StatusArgs;
 use crate::config::{
     self, Config, ConfigErrors, EnvFileError, Environment, Loaded, Secrets, Source,
 };
@@ -61,6 +63,8 @@ enum Command {
     Agent(AgentArgs),
     /// Check the env files, the config, the keys, the port (and, with --probe, each provider).
     Doctor(DoctorArgs),
+    /// Every target's health, from the running gateway.
+    Status(StatusArgs),
     /// What OpenClaw needs to use this gateway.
     Openclaw {
         #[command(subcommand)]
@@ -131,6 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
             } => models::list_models(&source, provider.as_deref(), json),
             Command::Agent(args) => agent::agent(args).await,
             Command::Doctor(args) => Ok(doctor::doctor(&args).await),
+            Command::Status(args) => status::status(&args).await,
             Command::Openclaw {
                 command: OpenclawCommand::Provider { source },
             } => openclaw::provider(&source),

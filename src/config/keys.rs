@@ -109,6 +109,7 @@ const GATEWAY: Section = Section {
         ("allowedHosts", Shape::Leaf),
         ("allowedOrigins", Shape::Leaf),
         ("timeouts", Shape::Section(&GATEWAY_TIMEOUTS)),
+        ("retries", Shape::Section(&GATEWAY_RETRIES)),
         ("limits", Shape::Section(&GATEWAY_LIMITS)),
     ],
     // OpenClaw's own gateway settings (its config schema, 2026): they
@@ -152,8 +153,20 @@ const GATEWAY_TIMEOUTS: Section = Section {
         ("connectSeconds", Shape::Leaf),
         ("firstByteSeconds", Shape::Leaf),
         ("idleSeconds", Shape::Leaf),
+        ("chainSeconds", Shape::Leaf),
         ("clientHeaderSeconds", Shape::Leaf),
         ("clientBodySeconds", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "gateway",
+};
+
+const GATEWAY_RETRIES: Section = Section {
+    read: &[
+        ("perTarget", Shape::Leaf),
+        ("backoffBaseSeconds", Shape::Leaf),
+        ("backoffMaxSeconds", Shape::Leaf),
+        ("maxRetryAfterSeconds", Shape::Leaf),
     ],
     openclaw: &[],
     docs: "gateway",

@@ -158,6 +158,7 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
+    pub retries: Retries,
     /// Serve `/metrics` without the token (`gateway.auth.openMetrics`).
     pub open_metrics: bool,
     /// `Host` names accepted besides loopback names and the bind address,
@@ -204,6 +205,22 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// The longest silence allowed while reading a response body.
     pub idle: Duration,
+    /// The most a request waits for its first event across every attempt,
+    /// retry and backoff of its chain.
+    pub chain: Duration,
+}
+
+/// How a failing target is retried before the chain moves on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retries {
+    /// Extra attempts on the same target after a transient failure.
+    pub per_target: u32,
+    /// The first backoff; each further retry doubles it, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// The longest `Retry-After` waited for; a provider asking for more is
+    /// left for the next target.
+    pub max_retry_after: Duration,
 }
 
 #[derive(Debug)]

@@ -17,6 +17,7 @@ pub struct RawGateway {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_seconds: Option<f64>,
     pub timeouts: RawTimeouts,
+    pub retries: RawRetries,
     pub limits: RawLimits,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
@@ -40,10 +41,20 @@ pub struct RawLimits {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+pub struct RawRetries {
+    pub per_target: Option<u64>,
+    pub backoff_base_seconds: Option<f64>,
+    pub backoff_max_seconds: Option<f64>,
+    pub max_retry_after_seconds: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RawTimeouts {
     pub connect_seconds: Option<f64>,
     pub first_byte_seconds: Option<f64>,
     pub idle_seconds: Option<f64>,
+    pub chain_seconds: Option<f64>,
     pub client_header_seconds: Option<f64>,
     pub client_body_seconds: Option<f64>,
 }

@@ -83,10 +83,17 @@ impl Config {
                 },
                 "maxBodyBytes": g.max_body_bytes,
                 "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
+                "retries": {
+                    "perTarget": g.retries.per_target,
+                    "backoffBaseSeconds": g.retries.backoff_base.as_secs_f64(),
+                    "backoffMaxSeconds": g.retries.backoff_max.as_secs_f64(),
+                    "maxRetryAfterSeconds": g.retries.max_retry_after.as_secs_f64(),
+                },
                 "timeouts": {
                     "connectSeconds": g.timeouts.connect.as_secs_f64(),
                     "firstByteSeconds": g.timeouts.first_byte.as_secs_f64(),
                     "idleSeconds": g.timeouts.idle.as_secs_f64(),
+                    "chainSeconds": g.timeouts.chain.as_secs_f64(),
                     "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
                     "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
                 },

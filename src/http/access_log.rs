@@ -77,7 +77,7 @@ impl AccessRecord {
                 entry.attempts = answer
                     .failures
                     .iter()
-                    .map(|f| format!("{}:{}", f.model_ref, f.error.kind().label()))
+                    .map(|f| format!("{}:{}", f.model_ref, f.class.label()))
                     .collect();
                 entry
                     .attempts
@@ -87,7 +87,7 @@ impl AccessRecord {
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures
                     .iter()
-                    .map(|f| format!("{}:{}", f.model_ref, f.error.kind().label()))
+                    .map(|f| format!("{}:{}", f.model_ref, f.class.label()))
                     .collect();
             }
             Err(CompletionError::UnknownModel(_)) => {}

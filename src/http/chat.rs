@@ -13,7 +13,9 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
-use super::{ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER};
+use super::{
+    ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
+};
 use crate::gateway::Gateway;
 use crate::ops::metrics;
 use crate::providers::response::shape_completion;
@@ -41,6 +43,7 @@ pub async fn chat_completions(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    let options = request_options(request.headers());
     let bytes = read_body(
         request.into_body(),
         limit,
@@ -51,15 +54,15 @@ pub async fn chat_completions(
     let wants_usage = request.wants_usage();
     record.model_asked(request.model());
     let answer = tokio::select! {
-        answer = gateway.complete(&config, request) => record.chain(answer)?,
+        answer = gateway.complete_with(&config, request, options) => record.chain(answer)?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
     };
 
-    metrics::request(if answer.failures.is_empty() {
+    let outcome = if answer.failures.is_empty() {
         "ok"
     } else {
         "fallback"
-    });
+    };
     let model_ref = answer.target.model_ref.clone();
     let mut headers = HeaderMap::new();
     headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
@@ -68,6 +71,7 @@ pub async fn chat_completions(
     let response = match answer.reply {
         Reply::Complete(mut body) => {
             record.usage_of(&body);
+            metrics::request(outcome);
             shape_completion(&mut body, &answer.target.model.cost);
             label_model(&mut body, &model_ref);
             (headers, Json(Value::Object(body))).into_response()
@@ -86,6 +90,8 @@ pub async fn chat_completions(
                 model_ref,
                 cost,
                 client_wants_usage: wants_usage,
+                outcome,
+                health: answer.health,
             };
             let stream = relay::relay(first, rest, answering, idle, redactor, gateway.aborted())
                 // The request's slot is held until the stream ends.

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::guard::request_id;
+use crate::chain::policy::{final_status, refusal};
 use crate::chain::{AttemptReport, Failure};
 use crate::gateway::CompletionError;
 use crate::ops::metrics;
-use crate::upstream::FailureKind;
 
 pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
 
@@ -147,81 +147,72 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The response when no target answered: the status says why, the body lists
-/// every attempt.
+/// The response when no target answered: the status says why (one
+/// function, [`final_status`], decides it for every front end), the body
+/// lists every attempt with the URL it called.
 fn upstream_failure(failures: &[Failure]) -> Response {
-    let last = failures
-        .last()
-        .expect("a failed chain made at least one attempt");
-    let kinds = || failures.iter().map(|f| f.error.kind());
     let attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
     let summary = failures
         .iter()
-        .map(|f| format!("{}: {}", f.model_ref, f.error))
+        .map(|f| format!("{} ({}): {}", f.model_ref, f.url, f.cause))
         .collect::<Vec<_>>()
         .join("; ");
-
-    let (status, kind, code, message) = if !last.error.kind().falls_over() {
+    let verdict = final_status(failures);
+    let status = StatusCode::from_u16(verdict.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let (kind, message) = match verdict.code {
         // The provider refused the request itself; pass its verdict on.
-        let status = last.error.status().unwrap_or(StatusCode::BAD_REQUEST);
-        let kind = last
-            .error
-            .error_type()
-            .unwrap_or("invalid_request_error")
-            .to_string();
-        (
-            status,
-            kind,
-            "upstream_rejected_request",
-            format!("{} rejected the request: {}", last.model_ref, last.error),
-        )
-    } else if kinds().all(|k| k == FailureKind::Timeout) {
-        let message = format!("every provider timed out: {summary}");
-        (
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_error".into(),
-            "upstream_timeout",
-            message,
-        )
-    } else if kinds().all(|k| matches!(k, FailureKind::RateLimited | FailureKind::MissingKey)) {
-        let message = format!("no provider can take the request now: {summary}");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "upstream_error".into(),
-            "upstream_unavailable",
-            message,
-        )
-    } else {
-        let message = format!("all {} attempts failed: {summary}", failures.len());
-        (
-            StatusCode::BAD_GATEWAY,
-            "upstream_error".into(),
-            "all_providers_failed",
-            message,
-        )
+        "upstream_rejected_request" => {
+            let last = refusal(failures).expect("a refusal has its failure");
+            (
+                last.error_type()
+                    .unwrap_or("invalid_request_error")
+                    .to_string(),
+                format!("{} rejected the request: {}", last.model_ref, last.cause),
+            )
+        }
+        "upstream_rate_limited" => (
+            "rate_limit_error".to_string(),
+            format!("every provider is rate limited: {summary}"),
+        ),
+        "upstream_timeout" => (
+            "upstream_error".to_string(),
+            format!("every provider timed out: {summary}"),
+        ),
+        "upstream_auth_failed" => (
+            "authentication_error".to_string(),
+            format!("every provider refused its API key: {summary}"),
+        ),
+        "upstream_out_of_credit" => (
+            "insufficient_quota".to_string(),
+            format!("every provider is out of credit or quota: {summary}"),
+        ),
+        _ => (
+            "upstream_error".to_string(),
+            format!("all {} attempts failed: {summary}", failures.len()),
+        ),
     };
-    metrics::request(code);
+    metrics::request(verdict.code);
     tracing::warn!(
         status = status.as_u16(),
-        code,
+        code = verdict.code,
         attempts = failures.len(),
-        "request failed"
+        "request failed: {message}"
     );
 
-    let mut error = json!({"message": message, "type": kind, "code": code, "attempts": attempts});
+    let mut error =
+        json!({"message": message, "type": kind, "code": verdict.code, "attempts": attempts});
     if let Some(id) = request_id() {
         error["request_id"] = json!(&*id);
     }
     let body: Value = json!({ "error": error });
     let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(failures.len()));
-    let retry_after = failures.iter().filter_map(|f| f.error.retry_after()).min();
-    if let (Some(delay), StatusCode::SERVICE_UNAVAILABLE) = (retry_after, status) {
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(delay.as_secs().max(1)),
-        );
+    let tried = failures.iter().filter(|f| f.tries > 0).count();
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(tried));
+    if let Some(delay) = verdict.retry_after {
+        // Whole seconds, rounded up: never sooner than asked.
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
     response
 }

@@ -31,7 +31,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::chat::{header_value, read_body};
-use super::{ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER};
+use super::{
+    ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
+};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::ops::metrics;
@@ -62,6 +64,7 @@ pub async fn messages(
             config.gateway.client.max_concurrent_requests,
         ));
     };
+    let options = request_options(request.headers());
     let original = read_limited(request, &config).await?;
     // The parsed and translated copies end here: only the chat request
     // (and the client's bytes it keeps) lives on while the chain runs.
@@ -77,15 +80,15 @@ pub async fn messages(
     }
     .with_anthropic_original(original);
     let answer = tokio::select! {
-        answer = gateway.complete(&config, request) => record.chain(answer)?,
+        answer = gateway.complete_with(&config, request, options) => record.chain(answer)?,
         () = gateway.aborted() => return Err(ApiError::ShuttingDown),
     };
 
-    metrics::request(if answer.failures.is_empty() {
+    let outcome = if answer.failures.is_empty() {
         "ok"
     } else {
         "fallback"
-    });
+    };
     let model_ref = answer.target.model_ref.clone();
     let mut headers = HeaderMap::new();
     headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
@@ -93,6 +96,7 @@ pub async fn messages(
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
     let response = match answer.reply {
         Reply::Complete(mut body) => {
+            metrics::request(outcome);
             shape_completion(&mut body, &answer.target.model.cost);
             record.usage_of(&body);
             let message = anthropic_client::message(&body, model_ref.as_str(), Nonce::random());
@@ -109,6 +113,8 @@ pub async fn messages(
                 cost: answer.target.model.cost,
                 // The translation needs the usage chunk for `message_delta`.
                 client_wants_usage: true,
+                outcome,
+                health: answer.health,
             };
             let rest = record.watch_usage(&first, rest);
             let frames = relay::relay(

@@ -14,6 +14,7 @@ mod error;
 mod guard;
 mod messages;
 mod models;
+mod status;
 
 use std::sync::Arc;
 
@@ -26,11 +27,22 @@ pub use access_log::AccessRecord;
 pub use error::{ATTEMPTS_HEADER, ApiError};
 pub use guard::{MAX_HEADER_BYTES, REQUEST_ID_HEADER};
 
-use crate::gateway::Gateway;
-use crate::ops::metrics;
+use crate::gateway::{Gateway, RequestOptions};
 
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
+/// `x-clawgate-fallback: off` limits the chain to its first target.
+pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
+
+/// What a request's headers ask of its chain; every API front end reads
+/// them the same way.
+pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
+    RequestOptions {
+        fallback: !headers
+            .get(FALLBACK_HEADER)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
+    }
+}
 
 /// One route: what it answers (for the list an unknown route gets), where,
 /// and whether it needs the bearer token.
@@ -66,6 +78,7 @@ fn routes() -> Vec<Route> {
         ),
         route("GET", "/v1/models", true, get(models::list_models)),
         route("GET", "/v1/models/{id}", true, get(models::get_model)),
+        route("GET", "/v1/status", true, get(status::status)),
         route(
             "POST",
             "/chat/completions",
@@ -74,7 +87,7 @@ fn routes() -> Vec<Route> {
         ),
         route("GET", "/models", true, get(models::list_models)),
         route("GET", "/models/{id}", true, get(models::get_model)),
-        route("GET", "/metrics", true, get(|| async { metrics::render() })),
+        route("GET", "/metrics", true, get(status::metrics_page)),
         route("GET", "/healthz", false, get(|| async { "ok\n" })),
         // Claude Code may check its base URL with `HEAD /` first.
         route("GET, HEAD", "/", false, get(|| async { "clawgate\n" })),

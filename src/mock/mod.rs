@@ -6,7 +6,7 @@
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
 //! error event mid-stream, a malformed first event, SSE comments, a redirect,
-//! and answers or events of any size. It can answer with a tool call. It
+//! and answers or events of any size. It can answer with tool calls. It
 //! records every request it receives.
 
 use std::net::SocketAddr;
@@ -113,17 +113,30 @@ pub struct MockOptions {
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
-    /// `NAME=ARGS`: answer a request that offers the tool NAME, unless its
-    /// last message is a tool result, with a call to it taking ARGS (a JSON
-    /// object), under a Kimi-style id `functions.NAME:0`. Streamed, the
-    /// arguments come in two pieces, the first with the id and name. On
-    /// `/v1/messages` the id is `toolu_mock_<n>`.
-    #[arg(long, value_name = "NAME=ARGS")]
-    pub tool_call: Option<String>,
     /// Cache writes reported in Anthropic usage
     /// (`cache_creation_input_tokens`).
     #[arg(long, default_value_t = 0)]
     pub cache_write_tokens: u64,
+    /// Send a failure's status and headers, then never the body.
+    #[arg(long)]
+    pub stall_error_body: bool,
+    /// After this many stream chunks, fall silent and never finish.
+    #[arg(long, value_name = "N")]
+    pub stall_after_chunks: Option<usize>,
+    /// Fail each request at a random point, or not: 40% answer; 60% split
+    /// evenly between a 500, a hang before headers, silence after headers,
+    /// a drop mid-stream, silence mid-stream and an error event mid-stream.
+    #[arg(long)]
+    pub chaos: bool,
+    /// `NAME=ARGS` (repeatable): answer with a call to the tool NAME taking
+    /// ARGS (a JSON object), under a Kimi-style id `functions.NAME:INDEX`,
+    /// instead of the reply text; when the request offers tools, only those
+    /// it offers are called, and none when its last message is a tool
+    /// result. Streamed, the arguments come in two pieces, the first with
+    /// the id and name. On `/v1/messages` the ids are `toolu_mock_<n>`,
+    /// and without this option the first tool offered is called.
+    #[arg(long = "tool-call", value_name = "NAME=ARGS")]
+    pub tool_calls: Vec<String>,
 }
 
 impl Default for MockOptions {
@@ -272,6 +285,34 @@ fn retry_after(options: &MockOptions) -> Option<HeaderValue> {
 }
 
 impl MockOptions {
+    /// The tool calls `request` is answered with, as `(id, name,
+    /// arguments)` (see `--tool-call`).
+    fn calls(&self, request: &Value) -> Vec<(String, String, String)> {
+        let answered = request["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .is_some_and(|last| last["role"] == "tool");
+        if answered {
+            return Vec::new();
+        }
+        let offered = request["tools"].as_array();
+        self.tool_calls
+            .iter()
+            .map(|call| call.split_once('=').unwrap_or((call, "{}")))
+            .filter(|(name, _)| {
+                offered.is_none_or(|tools| tools.iter().any(|t| t["function"]["name"] == *name))
+            })
+            .enumerate()
+            .map(|(index, (name, arguments))| {
+                (
+                    format!("functions.{name}:{index}"),
+                    name.into(),
+                    arguments.into(),
+                )
+            })
+            .collect()
+    }
+
     fn reply_text(&self) -> String {
         match self.reply_bytes {
             Some(size) => "x".repeat(size),
@@ -305,7 +346,11 @@ async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value
 }
 
 async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let options = &state.options;
+    let options = &if state.options.chaos {
+        chaos(&state.options)
+    } else {
+        state.options.clone()
+    };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "invalid_request_error", "the body is not JSON", None);
     };
@@ -353,6 +398,15 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             .into_response();
     }
     if let Some(status) = options.fail_status {
+        if options.fail_times.is_none_or(|times| count <= times) && options.stall_error_body {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let silence = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+            return Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(silence))
+                .expect("static headers are valid");
+        }
         if options.fail_times.is_none_or(|times| count <= times) {
             return error(
                 status,
@@ -362,8 +416,12 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             );
         }
     }
-    let reply = options.reply_text();
-    let call = tool_call(options, &request);
+    let calls = options.calls(&request);
+    let reply = if calls.is_empty() {
+        options.reply_text()
+    } else {
+        String::new()
+    };
 
     let model = request
         .get("model")
@@ -393,29 +451,32 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             == Some(true);
         return stream(
             state.clone(),
+            options.clone(),
             model,
             reply,
-            call,
+            calls,
             include_usage.then_some(usage),
         );
     }
     let large = options.reply_bytes.is_some();
     let mut message = json!({"role": "assistant", "content": reply});
-    let mut finish = "stop";
-    if let Some((name, arguments)) = call {
-        message = json!({"role": "assistant", "content": "", "tool_calls": [{"id": format!("functions.{name}:0"),
-            "type": "function", "function": {"name": name, "arguments": arguments}}]});
-        finish = "tool_calls";
-    }
     if !options.reasoning.is_empty() {
         message[reasoning_field] = json!(options.reasoning);
+    }
+    if !calls.is_empty() {
+        message["tool_calls"] = calls
+            .iter()
+            .map(|(id, name, arguments)| {
+                json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            })
+            .collect();
     }
     let answer = json!({
         "id": format!("chatcmpl-mock-{count}"),
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(&calls)}],
         "usage": usage,
     });
     if large {
@@ -448,33 +509,41 @@ fn pieces(state: Arc<MockState>, body: Vec<u8>) -> Response {
         .expect("static headers are valid")
 }
 
-/// The tool call `--tool-call` asks for, if this request gets one:
-/// `(name, arguments)`.
-fn tool_call(options: &MockOptions, request: &Value) -> Option<(String, String)> {
-    let (name, arguments) = options.tool_call.as_deref()?.split_once('=')?;
-    let offered = request["tools"]
-        .as_array()?
-        .iter()
-        .any(|tool| tool["function"]["name"] == name);
-    let answered = request["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .is_some_and(|last| last["role"] == "tool");
-    (offered && !answered).then(|| (name.to_string(), arguments.to_string()))
+fn finish_reason(calls: &[(String, String, String)]) -> &'static str {
+    if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    }
 }
 
 fn words(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
+/// One of `--chaos`'s faults, or none, chosen at random for one request.
+fn chaos(options: &MockOptions) -> MockOptions {
+    let mut options = options.clone();
+    match fastrand::u8(0..10) {
+        0..=3 => {}
+        4 => options.fail_status = Some(500),
+        5 => options.hang = true,
+        6 => options.first_byte_delay_ms = 3_600_000,
+        7 => options.drop_after_chunks = Some(3),
+        8 => options.stall_after_chunks = Some(3),
+        _ => options.error_after_chunks = Some(3),
+    }
+    options
+}
+
 fn stream(
     state: Arc<MockState>,
+    options: MockOptions,
     model: String,
     reply: String,
-    call: Option<(String, String)>,
+    calls: Vec<(String, String, String)>,
     usage: Option<Value>,
 ) -> Response {
-    let options = state.options.clone();
     let chunk = |delta: Value, finish: Value| {
         json!({
             "id": "chatcmpl-mock",
@@ -496,37 +565,29 @@ fn stream(
         };
         chunk(json!({ field: w }), Value::Null)
     }));
-    let finish = match call {
-        Some((name, arguments)) => {
-            let mut middle = arguments.len() / 2;
-            while !arguments.is_char_boundary(middle) {
-                middle -= 1;
-            }
-            let (head, tail) = arguments.split_at(middle);
-            events.push(chunk(
-                json!({"tool_calls": [{"index": 0, "id": format!("functions.{name}:0"), "type": "function",
-                    "function": {"name": name, "arguments": head}}]}),
-                Value::Null,
-            ));
-            events.push(chunk(
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": tail}}]}),
-                Value::Null,
-            ));
-            "tool_calls"
-        }
-        None => {
-            events.extend(
-                reply
-                    .split_inclusive(' ')
-                    .map(|w| chunk(json!({"content": w}), Value::Null)),
-            );
-            "stop"
-        }
-    };
+    events.extend(
+        reply
+            .split_inclusive(' ')
+            .map(|w| chunk(json!({"content": w}), Value::Null)),
+    );
+    let finish = json!(finish_reason(&calls));
+    for (index, (id, name, arguments)) in calls.into_iter().enumerate() {
+        let call = |value: Value| chunk(json!({"tool_calls": [value]}), Value::Null);
+        let middle = arguments
+            .char_indices()
+            .nth(arguments.chars().count() / 2)
+            .map_or(arguments.len(), |(at, _)| at);
+        // The first half rides with the id and name, as Kimi sends it.
+        events.push(call(json!({"index": index, "id": id, "type": "function",
+                                "function": {"name": name, "arguments": &arguments[..middle]}})));
+        events.push(call(
+            json!({"index": index, "function": {"arguments": &arguments[middle..]}}),
+        ));
+    }
     match usage {
         // Moonshot: usage inside the last chunk's choice, and sent twice.
         Some(usage) if options.style == "moonshot" => {
-            let mut last = chunk(json!({}), json!(finish));
+            let mut last = chunk(json!({}), finish.clone());
             last["choices"][0]["usage"] = usage.clone();
             events.push(last);
             let mut repeat = chunk(json!({}), Value::Null);
@@ -534,13 +595,13 @@ fn stream(
             events.push(repeat);
         }
         Some(usage) => {
-            events.push(chunk(json!({}), json!(finish)));
+            events.push(chunk(json!({}), finish.clone()));
             events.push(
                 json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
                 "model": model, "choices": [], "usage": usage}),
             );
         }
-        None => events.push(chunk(json!({}), json!(finish))),
+        None => events.push(chunk(json!({}), finish)),
     }
     let mut frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     if let Some(data) = &options.first_event {
@@ -576,6 +637,9 @@ fn stream(
                 }
                 yield Err(std::io::Error::other("connection dropped by fault injection"));
                 return;
+            }
+            if options.stall_after_chunks == Some(index) {
+                std::future::pending::<()>().await;
             }
             if index > 0 && options.chunk_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(options.chunk_delay_ms)).await;

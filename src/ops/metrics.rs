@@ -1,7 +1,7 @@
 //! Prometheus metrics. Labels are low-cardinality by construction: provider
 //! ids and model refs come from the config (a request naming an unknown model
 //! is rejected before any metric is labelled with it) and outcomes are the
-//! fixed [`crate::upstream::FailureKind`] labels. Never a message.
+//! fixed [`crate::chain::policy::Class`] labels. Never a message.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -50,14 +50,52 @@ pub fn attempt(provider: &str, model: &str, outcome: &'static str, latency: Dura
     metrics::histogram!("clawgate_upstream_latency_seconds", &labels).record(latency.as_secs_f64());
 }
 
-/// A request was answered by a target after an earlier one failed.
-pub fn fallback(provider: &str, model: &str) {
+/// A request was answered by a target after an earlier one failed;
+/// `reason` is the class of the failure just before it.
+pub fn fallback(provider: &str, model: &str, reason: &'static str) {
+    handle();
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+        ("reason", reason.to_string()),
+    ];
+    metrics::counter!("clawgate_fallbacks_total", &labels).increment(1);
+}
+
+/// A target is tried again after a transient failure of class `class`.
+pub fn retry(provider: &str, model: &str, class: &'static str) {
+    handle();
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+        ("class", class.to_string()),
+    ];
+    metrics::counter!("clawgate_retries_total", &labels).increment(1);
+}
+
+/// A target was skipped because it is cooling down.
+pub fn skipped(provider: &str, model: &str) {
     handle();
     let labels = [
         ("provider", provider.to_string()),
         ("model", model.to_string()),
     ];
-    metrics::counter!("clawgate_fallbacks_total", &labels).increment(1);
+    metrics::counter!("clawgate_cooldown_skips_total", &labels).increment(1);
+}
+
+/// A target's cooldown state: 0 healthy, 1 half open, 2 cooling down.
+pub fn cooldown_state(provider: &str, model: &str, state: &'static str) {
+    handle();
+    let value = match state {
+        "cooling_down" => 2.0,
+        "half_open" => 1.0,
+        _ => 0.0,
+    };
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+    ];
+    metrics::gauge!("clawgate_target_cooldown_state", &labels).set(value);
 }
 
 /// A stream that had started ended abnormally.

@@ -11,7 +11,7 @@ use crate::capabilities::{Api, ForcedToolChoice, Reasoning};
 use crate::config::Target;
 use crate::translate::anthropic_provider::passthrough::{self, Facts};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS};
-use crate::upstream::{AttemptError, FailureKind};
+use crate::upstream::AttemptError;
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
 
@@ -27,13 +27,12 @@ pub enum Refusal {
     TooManyTools { count: usize, max: usize },
 }
 
-/// The request's own fault, so no other target is tried: as a provider's
-/// 400 would be, but said to be clawgate's.
+/// The request's own fault, classified as a provider's 400 would be (no
+/// retry, no other target, no cooldown), but said to be clawgate's.
 impl From<Refusal> for AttemptError {
     fn from(refusal: Refusal) -> Self {
         AttemptError::Upstream {
             status: Some(StatusCode::BAD_REQUEST),
-            kind: FailureKind::BadRequest,
             error_type: Some("invalid_request_error".into()),
             message: refusal.to_string(),
             retry_after: None,

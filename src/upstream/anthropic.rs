@@ -1,5 +1,5 @@
-//! The `anthropic-messages` transport's part of an attempt: its headers,
-//! how its errors are classified, and its answers read back into the
+//! The `anthropic-messages` transport's part of an attempt: its headers
+//! and its answers read back into the
 //! OpenAI shapes the rest of the attempt and the relay work on. The
 //! translation itself is [`crate::translate::anthropic_provider`].
 //!
@@ -10,11 +10,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::{EventStream, FailureKind};
+use super::EventStream;
 use crate::capabilities::Dialect;
 use crate::translate::anthropic_provider::{self, StreamTranslator};
 use crate::wire::sse::Item;
@@ -26,24 +25,6 @@ pub const VERSION: &str = "2023-06-01";
 const KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 
 pub const VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
-
-/// How a failure is classified for the fallback chain: by HTTP status when
-/// there is one, exactly as for the OpenAI transport, else (an `error`
-/// event inside a 200 stream) by Anthropic's error type mapped to the
-/// status that type is sent with.
-pub fn classify(status: Option<StatusCode>, error_type: Option<&str>) -> FailureKind {
-    if let Some(status) = status {
-        return FailureKind::of_status(status);
-    }
-    match error_type {
-        Some("rate_limit_error" | "overloaded_error") => FailureKind::RateLimited,
-        Some("authentication_error" | "permission_error" | "billing_error") => FailureKind::Denied,
-        Some("not_found_error" | "resource_not_found_error") => FailureKind::NotFound,
-        Some("invalid_request_error" | "request_too_large") => FailureKind::BadRequest,
-        Some("timeout_error") => FailureKind::Timeout,
-        _ => FailureKind::ProviderError,
-    }
-}
 
 /// The header that carries `key` to a provider of `dialect`, marked
 /// sensitive, or `None` when the key cannot be a header value. Moonshot's
@@ -92,73 +73,6 @@ fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failures_are_classified_like_their_openai_equivalents() {
-        let status = |code: u16| Some(StatusCode::from_u16(code).unwrap());
-        let cases = [
-            (
-                status(529),
-                Some("overloaded_error"),
-                FailureKind::ProviderError,
-            ),
-            (
-                status(429),
-                Some("rate_limit_error"),
-                FailureKind::RateLimited,
-            ),
-            (
-                status(401),
-                Some("authentication_error"),
-                FailureKind::Denied,
-            ),
-            (status(402), Some("billing_error"), FailureKind::Denied),
-            (status(403), Some("permission_error"), FailureKind::Denied),
-            (
-                status(404),
-                Some("resource_not_found_error"),
-                FailureKind::NotFound,
-            ),
-            (
-                status(400),
-                Some("invalid_request_error"),
-                FailureKind::BadRequest,
-            ),
-            (
-                status(413),
-                Some("request_too_large"),
-                FailureKind::BadRequest,
-            ),
-            (status(500), Some("api_error"), FailureKind::ProviderError),
-            (
-                status(504),
-                Some("timeout_error"),
-                FailureKind::ProviderError,
-            ),
-            (None, Some("overloaded_error"), FailureKind::RateLimited),
-            (None, Some("rate_limit_error"), FailureKind::RateLimited),
-            (None, Some("authentication_error"), FailureKind::Denied),
-            (None, Some("permission_error"), FailureKind::Denied),
-            (None, Some("billing_error"), FailureKind::Denied),
-            (None, Some("not_found_error"), FailureKind::NotFound),
-            (
-                None,
-                Some("resource_not_found_error"),
-                FailureKind::NotFound,
-            ),
-            (None, Some("invalid_request_error"), FailureKind::BadRequest),
-            (None, Some("timeout_error"), FailureKind::Timeout),
-            (None, Some("api_error"), FailureKind::ProviderError),
-            (None, None, FailureKind::ProviderError),
-        ];
-        for (status, error_type, expected) in cases {
-            assert_eq!(
-                classify(status, error_type),
-                expected,
-                "{status:?} {error_type:?}"
-            );
-        }
-    }
 
     #[test]
     fn keys_go_in_the_header_each_endpoint_reads() {

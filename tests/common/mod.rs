@@ -2,6 +2,8 @@
 //! port 0, configured from JSON. No fixed ports, no network, no sleeps.
 #![allow(dead_code)]
 
+pub mod soak;
+
 use std::sync::Arc;
 
 use clawgate::config::{self, Environment, Secrets};

@@ -5,11 +5,20 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::super::raw::{RawGateway, RawLimits};
+use super::super::raw::{RawGateway, RawLimits, RawRetries};
 use super::super::{
-    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, Timeouts, is_loopback, parse_bind,
+    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, Retries, Timeouts, is_loopback, parse_bind,
 };
 use super::{MissingVar, Validator};
+
+/// Per attempt, until the response headers and the first meaningful event.
+/// With a hung primary the fallback starts after this: well inside the
+/// minute a user waits, and far inside OpenClaw's 120 s.
+const DEFAULT_FIRST_BYTE_SECONDS: f64 = 20.0;
+/// Silence allowed inside a body; under OpenClaw's 120 s between events.
+const DEFAULT_IDLE_SECONDS: f64 = 90.0;
+/// A request's whole wait for its first event, every attempt included.
+const DEFAULT_CHAIN_SECONDS: f64 = 90.0;
 
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 /// Open client connections; each holds a file descriptor, and the units set
@@ -160,15 +169,22 @@ pub(super) fn gateway_settings(
                 v,
                 "gateway.timeouts.firstByteSeconds",
                 raw.timeouts.first_byte_seconds,
-                300.0,
+                DEFAULT_FIRST_BYTE_SECONDS,
             ),
             idle: seconds(
                 v,
                 "gateway.timeouts.idleSeconds",
                 raw.timeouts.idle_seconds,
-                300.0,
+                DEFAULT_IDLE_SECONDS,
+            ),
+            chain: seconds(
+                v,
+                "gateway.timeouts.chainSeconds",
+                raw.timeouts.chain_seconds,
+                DEFAULT_CHAIN_SECONDS,
             ),
         },
+        retries: retries(&raw.retries, v),
         open_metrics: raw.auth.open_metrics.unwrap_or(false),
         allowed_hosts,
         allowed_origins,
@@ -203,6 +219,53 @@ fn limits(raw: &RawLimits, v: &mut Validator) -> Limits {
             "gateway.limits.maxEventBytes",
             raw.max_event_bytes,
             DEFAULT_MAX_EVENT_BYTES,
+        ),
+    }
+}
+
+/// `gateway.retries`: how often and how patiently one target is retried.
+fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
+    let per_target = match raw.per_target {
+        None => 1,
+        Some(count @ 0..=5) => count as u32,
+        Some(count) => {
+            v.error(
+                "gateway.retries.perTarget",
+                format!("expected 0 to 5 retries, found {count}"),
+            );
+            1
+        }
+    };
+    let backoff_base = seconds(
+        v,
+        "gateway.retries.backoffBaseSeconds",
+        raw.backoff_base_seconds,
+        0.25,
+    );
+    let backoff_max = seconds(
+        v,
+        "gateway.retries.backoffMaxSeconds",
+        raw.backoff_max_seconds,
+        2.0,
+    );
+    if backoff_max < backoff_base {
+        v.error(
+            "gateway.retries.backoffMaxSeconds",
+            format!(
+                "must not be less than backoffBaseSeconds ({}s)",
+                backoff_base.as_secs_f64()
+            ),
+        );
+    }
+    Retries {
+        per_target,
+        backoff_base,
+        backoff_max: backoff_max.max(backoff_base),
+        max_retry_after: seconds(
+            v,
+            "gateway.retries.maxRetryAfterSeconds",
+            raw.max_retry_after_seconds,
+            10.0,
         ),
     }
 }
@@ -245,6 +308,52 @@ mod tests {
         check(
             "{ maxEventBytes: -1 }",
             Err("gateway.limits.maxEventBytes: invalid value: integer `-1`, expected u64"),
+        );
+    }
+
+    /// `(perTarget, backoffBase, backoffMax, maxRetryAfter, chain)` read from
+    /// `gateway`, or the config's errors.
+    fn retries(gateway: &str) -> Result<(u32, f64, f64, f64, f64), String> {
+        load_str(
+            &format!("{{ gateway: {gateway} }}"),
+            &Environment::from_pairs::<&str, &str>([]),
+            Secrets::Offline,
+        )
+        .map(|loaded| {
+            let g = loaded.config.gateway;
+            (
+                g.retries.per_target,
+                g.retries.backoff_base.as_secs_f64(),
+                g.retries.backoff_max.as_secs_f64(),
+                g.retries.max_retry_after.as_secs_f64(),
+                g.timeouts.chain.as_secs_f64(),
+            )
+        })
+        .map_err(|errors| errors.to_string())
+    }
+
+    #[test]
+    fn retries_and_the_chain_deadline_have_defaults_and_bounds() {
+        assert_eq!(retries("{}"), Ok((1, 0.25, 2.0, 10.0, 90.0)));
+        assert_eq!(
+            retries(
+                "{ retries: { perTarget: 0, backoffBaseSeconds: 0.5, backoffMaxSeconds: 1, \
+                 maxRetryAfterSeconds: 3 }, timeouts: { chainSeconds: 30 } }"
+            ),
+            Ok((0, 0.5, 1.0, 3.0, 30.0))
+        );
+        assert_eq!(
+            retries("{ retries: { perTarget: 9, backoffBaseSeconds: 3, backoffMaxSeconds: 1 } }"),
+            Err(
+                "gateway.retries.perTarget: expected 0 to 5 retries, found 9\n\
+                 gateway.retries.backoffMaxSeconds: must not be less than backoffBaseSeconds (3s)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            retries("{ timeouts: { chainSeconds: 0 } }"),
+            Err("gateway.timeouts.chainSeconds: expected a number of seconds between 0 and 86400, found 0"
+                .to_string())
         );
     }
 }

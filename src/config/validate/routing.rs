@@ -187,7 +187,7 @@ pub(super) fn routing(
 /// target of the default chain has its key, each missing one is an error
 /// (unless offline); when some have, the others are warnings: clawgate
 /// starts and serves from the targets it can (a target without its key
-/// fails as `missing_key` and the chain falls over), as LiteLLM does with
+/// fails as `config` and the chain falls over), as LiteLLM does with
 /// a deployment whose key is unset. Either way the message names the
 /// targets that need the variable and the ways to provide it. Any other
 /// provider the user configured without its key is a warning; built-in

@@ -1,0 +1,337 @@
+//! Non-streaming requests are sent upstream as streams, so that the first
+//! event and idle timeouts protect them as well; this module asks for the
+//! stream and assembles its chunks into the one `chat.completion` the
+//! client asked for: content, reasoning (under the field the provider used),
+//! tool calls with their arguments concatenated per index, finish reason,
+//! usage (top-level or Moonshot's per choice; the last one wins, so a
+//! repeated usage chunk is not counted twice).
+//!
+//! Nothing has reached the client while a stream is assembled, so a stream
+//! that breaks, falls silent or reports an error midway fails its attempt
+//! and the chain can still fall over.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::config::Target;
+use crate::ops::redact::Redactor;
+use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
+use crate::wire::body::Edits;
+use crate::wire::openai::ChatRequest;
+use crate::wire::sse::{Event, Item, ReadError, SseError};
+
+/// `edits` for a request the client did not stream, changed to ask the
+/// provider for a stream (with usage, where it can send it).
+pub fn streaming(mut edits: Edits, request: &ChatRequest, target: &Target) -> Edits {
+    if !request.stream {
+        edits.top.set("stream", json!(true));
+        if target.model.capabilities.streamed_usage {
+            edits
+                .top
+                .set("stream_options", json!({"include_usage": true}));
+        } else {
+            edits.top.remove("stream_options");
+        }
+    }
+    edits
+}
+
+/// Reads the rest of a stream whose first meaningful event is `first` and
+/// returns the completion it spells, or why it could not.
+pub async fn collect(
+    first: Event,
+    mut rest: EventStream,
+    idle: Duration,
+    max_bytes: usize,
+    redactor: &Redactor,
+) -> Result<Map<String, Value>, AttemptError> {
+    let scrub = |text: String| truncate(redactor.provider_text(&text));
+    let mut completion = Completion::default();
+    let mut read = 0usize;
+    let mut event = first;
+    loop {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Ok(completion.finish());
+        }
+        read += data.len();
+        if read > max_bytes {
+            return Err(AttemptError::TooLarge {
+                what: "the response",
+                limit: max_bytes,
+                key: "maxResponseBytes",
+            });
+        }
+        match serde_json::from_str::<Value>(data) {
+            Ok(Value::Object(chunk)) if chunk.get("error").is_some_and(|e| !e.is_null()) => {
+                let (error_type, message) = error_details(data.as_bytes());
+                return Err(AttemptError::Upstream {
+                    status: None,
+                    error_type: error_type.map(scrub),
+                    message: scrub(message),
+                    retry_after: None,
+                });
+            }
+            Ok(Value::Object(chunk)) => completion.push(&chunk),
+            _ => {
+                return Err(AttemptError::InvalidResponse(
+                    "a stream event is not a chat completion chunk".into(),
+                ));
+            }
+        }
+        event = loop {
+            match tokio::time::timeout(idle, rest.next()).await {
+                Err(_) => {
+                    return Err(AttemptError::Timeout {
+                        waiting_for: "the rest of the stream",
+                        after: idle,
+                    });
+                }
+                Ok(Some(Ok(Item::Event(event)))) => break event,
+                Ok(Some(Ok(Item::Comment(_)))) => continue,
+                Ok(Some(Err(ReadError::Body(err)))) => {
+                    return Err(AttemptError::Connect(scrub(describe(&err))));
+                }
+                Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => {
+                    return Err(AttemptError::TooLarge {
+                        what: "a stream event",
+                        limit,
+                        key: "maxEventBytes",
+                    });
+                }
+                // A provider that ends without `[DONE]` after finishing
+                // every choice has still said everything.
+                Ok(None) if completion.finished() => return Ok(completion.finish()),
+                Ok(None) | Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => {
+                    return Err(AttemptError::InvalidResponse(
+                        "the stream ended before the answer did".into(),
+                    ));
+                }
+            }
+        };
+    }
+}
+
+/// A completion being assembled from chunks.
+#[derive(Debug, Default)]
+struct Completion {
+    /// `id`, `created`, `model`, `system_fingerprint`: the first seen.
+    head: Map<String, Value>,
+    choices: BTreeMap<u64, Choice>,
+    usage: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+struct Choice {
+    role: Option<Value>,
+    content: Option<String>,
+    /// `reasoning_content`, or OpenRouter's `reasoning`, as sent.
+    reasoning: BTreeMap<String, String>,
+    tool_calls: BTreeMap<u64, ToolCall>,
+    finish_reason: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+struct ToolCall {
+    id: Option<Value>,
+    kind: Option<Value>,
+    name: String,
+    arguments: String,
+}
+
+impl Completion {
+    fn push(&mut self, chunk: &Map<String, Value>) {
+        for key in ["id", "created", "model", "system_fingerprint"] {
+            if let Some(value) = chunk.get(key).filter(|v| !v.is_null()) {
+                self.head
+                    .entry(key.to_string())
+                    .or_insert_with(|| value.clone());
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(usage.clone());
+        }
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let entry = self.choices.entry(index).or_default();
+            // Moonshot sends usage inside the choice.
+            if let Some(usage) = choice.get("usage").filter(|u| u.is_object()) {
+                self.usage = Some(usage.clone());
+            }
+            if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
+                entry.finish_reason = Some(reason.clone());
+            }
+            let Some(delta) = choice.get("delta").and_then(Value::as_object) else {
+                continue;
+            };
+            if let Some(role) = delta.get("role").filter(|r| !r.is_null()) {
+                entry.role = Some(role.clone());
+            }
+            if let Some(text) = delta.get("content").and_then(Value::as_str) {
+                entry.content.get_or_insert_default().push_str(text);
+            }
+            for field in ["reasoning_content", "reasoning"] {
+                if let Some(text) = delta.get(field).and_then(Value::as_str) {
+                    entry
+                        .reasoning
+                        .entry(field.to_string())
+                        .or_default()
+                        .push_str(text);
+                }
+            }
+            for call in delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let tool = entry.tool_calls.entry(index).or_default();
+                if let Some(id) = call.get("id").filter(|v| !v.is_null()) {
+                    tool.id = Some(id.clone());
+                }
+                if let Some(kind) = call.get("type").filter(|v| !v.is_null()) {
+                    tool.kind = Some(kind.clone());
+                }
+                let function = call.get("function");
+                let part = |name| function.and_then(|f| f.get(name)).and_then(Value::as_str);
+                tool.name.push_str(part("name").unwrap_or_default());
+                tool.arguments
+                    .push_str(part("arguments").unwrap_or_default());
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        !self.choices.is_empty() && self.choices.values().all(|c| c.finish_reason.is_some())
+    }
+
+    fn finish(self) -> Map<String, Value> {
+        let choices: Vec<Value> = self
+            .choices
+            .into_iter()
+            .map(|(index, choice)| {
+                let mut message = Map::new();
+                message.insert(
+                    "role".into(),
+                    choice.role.unwrap_or_else(|| json!("assistant")),
+                );
+                message.insert(
+                    "content".into(),
+                    choice.content.map_or(Value::Null, Value::String),
+                );
+                for (field, text) in choice.reasoning {
+                    message.insert(field, Value::String(text));
+                }
+                if !choice.tool_calls.is_empty() {
+                    let calls: Vec<Value> = choice
+                        .tool_calls
+                        .into_values()
+                        .map(|call| {
+                            json!({
+                                "id": call.id.unwrap_or(Value::Null),
+                                "type": call.kind.unwrap_or_else(|| json!("function")),
+                                "function": {"name": call.name, "arguments": call.arguments},
+                            })
+                        })
+                        .collect();
+                    message.insert("tool_calls".into(), Value::Array(calls));
+                }
+                json!({
+                    "index": index,
+                    "message": message,
+                    "finish_reason": choice.finish_reason.unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        let mut completion = self.head;
+        completion.insert("object".into(), json!("chat.completion"));
+        completion.insert("choices".into(), Value::Array(choices));
+        if let Some(usage) = self.usage {
+            completion.insert("usage".into(), usage);
+        }
+        completion
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assemble(chunks: &[Value]) -> Value {
+        let mut completion = Completion::default();
+        for chunk in chunks {
+            completion.push(chunk.as_object().unwrap());
+        }
+        Value::Object(completion.finish())
+    }
+
+    #[test]
+    fn content_reasoning_tool_calls_and_usage_are_assembled() {
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id": "c1", "created": 7, "model": "m", "object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        };
+        let chunks = [
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"reasoning_content": "Think "}), Value::Null),
+            chunk(json!({"reasoning_content": "hard."}), Value::Null),
+            chunk(json!({"content": "Calling."}), Value::Null),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
+                                        "function": {"name": "read", "arguments": ""}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"pa"}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function",
+                                        "function": {"name": "ls", "arguments": "{}"}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "th\":\"a\"}"}}]}),
+                Value::Null,
+            ),
+            chunk(json!({}), json!("tool_calls")),
+            json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}),
+        ];
+        assert_eq!(
+            assemble(&chunks),
+            json!({
+                "id": "c1", "created": 7, "model": "m", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": "Calling.", "reasoning_content": "Think hard.",
+                    "tool_calls": [
+                        {"id": "call_a", "type": "function", "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}},
+                        {"id": "call_b", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
+                    ]}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5},
+            })
+        );
+    }
+
+    #[test]
+    fn moonshot_usage_in_the_choice_is_taken_once() {
+        let usage = json!({"prompt_tokens": 1, "completion_tokens": 2, "cached_tokens": 1});
+        let chunks = [
+            json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": usage}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "usage": usage}]}),
+        ];
+        let completion = assemble(&chunks);
+        assert_eq!(completion["usage"], usage);
+        assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+        assert_eq!(completion["choices"][0]["message"]["content"], "hi");
+    }
+}

@@ -1,0 +1,426 @@
+//! Per-target health: consecutive failures, the cooldown they open, the
+//! single half-open probe after it, and what `/v1/status` shows.
+//!
+//! Targets are keyed by their model ref (provider + model). The state lives
+//! in the `Gateway` and survives config reloads for refs that still exist.
+//! The lock is a plain mutex held only for a map lookup, never across an
+//! await. Only finished attempts are recorded: a request the client drops
+//! mid-attempt records nothing, and its [`Permit`] gives back the probe slot.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::policy::{self, Class};
+use crate::config::ModelRef;
+
+#[derive(Debug, Default)]
+pub struct Cooldowns {
+    targets: Mutex<HashMap<ModelRef, Health>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Health {
+    /// Failures in a row that count against the target.
+    consecutive: u32,
+    last_class: Option<Class>,
+    open_until: Option<Instant>,
+    /// A half-open probe is in flight.
+    probing: bool,
+    last_failure: Option<Instant>,
+    last_success: Option<SystemTime>,
+    /// Failures by class since start (or since the target appeared).
+    failures: BTreeMap<Class, u64>,
+}
+
+/// Why a target is not tried now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoolingDown {
+    /// The class of the failure that opened the cooldown.
+    pub class: Class,
+    /// Zero while the half-open probe of another request is in flight.
+    pub remaining: Duration,
+}
+
+/// Leave to attempt a target. Dropped without a verdict (the client went
+/// away), it records nothing and frees the probe slot if it held it.
+#[must_use]
+pub struct Permit<'a> {
+    cooldowns: &'a Cooldowns,
+    model_ref: ModelRef,
+    probe: bool,
+}
+
+impl Cooldowns {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<ModelRef, Health>) -> T) -> T {
+        f(&mut self.targets.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A permit for `model_ref`, or why it is cooling down. After a cooldown
+    /// one request at a time is let through as the probe.
+    pub fn admit(&self, model_ref: &ModelRef, now: Instant) -> Result<Permit<'_>, CoolingDown> {
+        self.with(|targets| {
+            let health = targets.entry(model_ref.clone()).or_default();
+            let mut probe = false;
+            if let Some(until) = health.open_until {
+                let class = health.last_class.unwrap_or(Class::ProviderError);
+                if now < until {
+                    return Err(CoolingDown {
+                        class,
+                        remaining: until - now,
+                    });
+                }
+                if health.probing {
+                    return Err(CoolingDown {
+                        class,
+                        remaining: Duration::ZERO,
+                    });
+                }
+                health.probing = true;
+                probe = true;
+            }
+            Ok(Permit {
+                cooldowns: self,
+                model_ref: model_ref.clone(),
+                probe,
+            })
+        })
+    }
+
+    /// A permit regardless of any cooldown: used when every target is
+    /// cooling down, so that the request is tried rather than refused.
+    pub fn force(&self, model_ref: &ModelRef) -> Permit<'_> {
+        Permit {
+            cooldowns: self,
+            model_ref: model_ref.clone(),
+            probe: false,
+        }
+    }
+
+    /// A failure after the target's answer had started (a stream that broke
+    /// off, fell silent or reported an error): it counts like a failed
+    /// attempt, so a provider that always breaks midway cools down too.
+    pub fn record_late_failure(&self, model_ref: &ModelRef, class: Class, now: Instant) {
+        self.with(|targets| {
+            let health = targets.entry(model_ref.clone()).or_default();
+            *health.failures.entry(class).or_default() += 1;
+            if !class.counts_against_target() {
+                return;
+            }
+            health.consecutive = health.consecutive.saturating_add(1);
+            health.last_class = Some(class);
+            health.last_failure = Some(now);
+            if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
+                health.open_until = Some(now + cooldown);
+            }
+        });
+    }
+
+    /// When `model_ref` last failed, for choosing among cooling targets.
+    pub fn last_failure(&self, model_ref: &ModelRef) -> Option<Instant> {
+        self.with(|targets| targets.get(model_ref).and_then(|h| h.last_failure))
+    }
+
+    /// Forgets targets not in `keep`, and the cooldowns a reload may have
+    /// mended (auth, config, unknown model).
+    pub fn retain(&self, keep: &[ModelRef]) {
+        self.with(|targets| {
+            targets.retain(|model_ref, _| keep.contains(model_ref));
+            for health in targets.values_mut() {
+                if health.last_class.is_some_and(Class::fixed_by_reload) {
+                    health.open_until = None;
+                    health.consecutive = 0;
+                }
+            }
+        });
+    }
+
+    /// Every known target's health, for `/v1/status`.
+    pub fn snapshot(&self, now: Instant) -> BTreeMap<ModelRef, TargetStatus> {
+        self.with(|targets| {
+            targets
+                .iter()
+                .map(|(model_ref, h)| {
+                    let remaining = h
+                        .open_until
+                        .map(|until| until.saturating_duration_since(now));
+                    let state = match remaining {
+                        None => "healthy",
+                        Some(left) if !left.is_zero() => "cooling_down",
+                        Some(_) => "half_open",
+                    };
+                    let status = TargetStatus {
+                        state,
+                        consecutive_failures: h.consecutive,
+                        last_failure_class: h.last_class.map(Class::label),
+                        cooldown_remaining_seconds: remaining
+                            .filter(|left| !left.is_zero())
+                            .map(|left| left.as_secs_f64()),
+                        failures: h.failures.iter().map(|(c, n)| (c.label(), *n)).collect(),
+                        last_failure_seconds_ago: h
+                            .last_failure
+                            .map(|at| now.saturating_duration_since(at).as_secs_f64()),
+                        last_success: h.last_success.map(httpdate::fmt_http_date),
+                    };
+                    (model_ref.clone(), status)
+                })
+                .collect()
+        })
+    }
+}
+
+/// Lets whoever relays a started answer report that it broke later.
+#[derive(Clone)]
+pub struct LateFailures {
+    cooldowns: Arc<Cooldowns>,
+    model_ref: ModelRef,
+}
+
+impl LateFailures {
+    pub fn new(cooldowns: Arc<Cooldowns>, model_ref: ModelRef) -> Self {
+        Self {
+            cooldowns,
+            model_ref,
+        }
+    }
+
+    pub fn report(&self, class: Class) {
+        self.cooldowns
+            .record_late_failure(&self.model_ref, class, Instant::now());
+    }
+
+    /// The stream ended with `[DONE]`: the target is healthy again.
+    pub fn completed(&self) {
+        self.cooldowns.with(|targets| {
+            let health = targets.entry(self.model_ref.clone()).or_default();
+            health.consecutive = 0;
+            health.open_until = None;
+            health.last_success = Some(SystemTime::now());
+        });
+    }
+}
+
+/// One target's health as `/v1/status` reports it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetStatus {
+    /// `healthy`, `cooling_down` or `half_open`.
+    pub state: &'static str,
+    pub consecutive_failures: u32,
+    pub last_failure_class: Option<&'static str>,
+    pub cooldown_remaining_seconds: Option<f64>,
+    pub failures: BTreeMap<&'static str, u64>,
+    pub last_failure_seconds_ago: Option<f64>,
+    /// An HTTP date.
+    pub last_success: Option<String>,
+}
+
+impl TargetStatus {
+    /// A target no request has used yet.
+    pub fn unused() -> Self {
+        Self {
+            state: "healthy",
+            consecutive_failures: 0,
+            last_failure_class: None,
+            cooldown_remaining_seconds: None,
+            failures: BTreeMap::new(),
+            last_failure_seconds_ago: None,
+            last_success: None,
+        }
+    }
+}
+
+impl Permit<'_> {
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The answer started streaming to the client: the cooldown (if this
+    /// was the probe) closes, but the failure count stands until the stream
+    /// completes ([`LateFailures::completed`]) or breaks.
+    pub fn started(self) {
+        self.cooldowns.with(|targets| {
+            let health = targets.entry(self.model_ref.clone()).or_default();
+            health.open_until = None;
+        });
+    }
+
+    /// The attempt answered whole: the target is healthy again.
+    pub fn succeeded(self) {
+        self.cooldowns.with(|targets| {
+            let health = targets.entry(self.model_ref.clone()).or_default();
+            health.consecutive = 0;
+            health.open_until = None;
+            health.last_success = Some(SystemTime::now());
+        });
+    }
+
+    /// The attempt failed with `class`. Returns the cooldown it opened.
+    pub fn failed(
+        self,
+        class: Class,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) -> Option<Duration> {
+        self.cooldowns.with(|targets| {
+            let health = targets.entry(self.model_ref.clone()).or_default();
+            *health.failures.entry(class).or_default() += 1;
+            if !class.counts_against_target() {
+                return None;
+            }
+            health.consecutive = health.consecutive.saturating_add(1);
+            health.last_class = Some(class);
+            health.last_failure = Some(now);
+            // A failed probe reopens the cooldown even below the threshold.
+            let consecutive = if self.probe {
+                health.consecutive.max(policy::PASSING_FAILURES_TO_OPEN)
+            } else {
+                health.consecutive
+            };
+            let cooldown = policy::cooldown(class, consecutive, retry_after);
+            if let Some(cooldown) = cooldown {
+                health.open_until = Some(now + cooldown);
+            }
+            cooldown
+        })
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.cooldowns.with(|targets| {
+                if let Some(health) = targets.get_mut(&self.model_ref) {
+                    health.probing = false;
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> ModelRef {
+        ModelRef::new("p", "m")
+    }
+
+    #[test]
+    fn two_timeouts_open_a_cooldown_then_one_probe_closes_it() {
+        let cooldowns = Cooldowns::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let failed = |now| {
+            cooldowns
+                .admit(&target(), now)
+                .expect("admitted")
+                .failed(Class::Timeout, None, now)
+        };
+        assert_eq!(failed(at(0)), None);
+        assert_eq!(failed(at(1)), Some(Duration::from_secs(30)));
+        let refused = cooldowns.admit(&target(), at(11)).err().expect("cooling");
+        assert_eq!(refused.remaining, Duration::from_secs(20));
+        assert_eq!(refused.class, Class::Timeout);
+
+        // Half open: one probe; others are refused while it is out.
+        let probe = cooldowns.admit(&target(), at(31)).expect("the probe");
+        assert!(probe.is_probe());
+        let other = cooldowns
+            .admit(&target(), at(31))
+            .err()
+            .expect("probe in flight");
+        assert_eq!(other.remaining, Duration::ZERO);
+        // The probe fails: a longer cooldown.
+        assert_eq!(
+            probe.failed(Class::Timeout, None, at(32)),
+            Some(Duration::from_secs(60))
+        );
+        assert!(cooldowns.admit(&target(), at(91)).is_err());
+        let probe = cooldowns.admit(&target(), at(92)).expect("next probe");
+        probe.succeeded();
+        let permit = cooldowns.admit(&target(), at(92)).expect("closed again");
+        assert!(!permit.is_probe());
+    }
+
+    #[test]
+    fn a_dropped_probe_frees_its_slot_and_counts_nothing() {
+        let cooldowns = Cooldowns::default();
+        let now = Instant::now();
+        let permit = cooldowns.admit(&target(), now).unwrap();
+        permit.failed(Class::Auth, None, now);
+        let later = now + Duration::from_secs(601);
+        let probe = cooldowns.admit(&target(), later).unwrap();
+        assert!(probe.is_probe());
+        drop(probe);
+        let again = cooldowns.admit(&target(), later).expect("the slot is free");
+        assert!(again.is_probe());
+        drop(again);
+        let status = &cooldowns.snapshot(later)[&target()];
+        assert_eq!(status.consecutive_failures, 1);
+        assert_eq!(status.state, "half_open");
+    }
+
+    #[test]
+    fn streams_that_break_after_starting_cool_their_target_too() {
+        let cooldowns = Arc::new(Cooldowns::default());
+        let now = Instant::now();
+        let late = LateFailures::new(cooldowns.clone(), target());
+        for _ in 0..2 {
+            cooldowns.admit(&target(), now).unwrap().started();
+            late.report(Class::Transport);
+        }
+        let refused = cooldowns.admit(&target(), Instant::now()).err();
+        assert_eq!(refused.map(|c| c.class), Some(Class::Transport));
+
+        // A stream that completes resets the count.
+        let other = ModelRef::new("q", "m");
+        let late = LateFailures::new(cooldowns.clone(), other.clone());
+        for _ in 0..3 {
+            cooldowns.admit(&other, now).unwrap().started();
+            late.report(Class::Timeout);
+            late.completed();
+        }
+        assert!(cooldowns.admit(&other, now).is_ok());
+    }
+
+    #[test]
+    fn the_requests_own_faults_never_cool_a_target() {
+        let cooldowns = Cooldowns::default();
+        let now = Instant::now();
+        for _ in 0..5 {
+            let permit = cooldowns.admit(&target(), now).unwrap();
+            assert_eq!(permit.failed(Class::BadRequest, None, now), None);
+        }
+        let status = &cooldowns.snapshot(now)[&target()];
+        assert_eq!(status.state, "healthy");
+        assert_eq!(status.failures["bad_request"], 5);
+    }
+
+    #[test]
+    fn a_reload_keeps_existing_targets_and_clears_what_it_may_have_fixed() {
+        let cooldowns = Cooldowns::default();
+        let now = Instant::now();
+        let (auth, busy, gone) = (
+            ModelRef::new("a", "m"),
+            ModelRef::new("b", "m"),
+            ModelRef::new("c", "m"),
+        );
+        // Until each target cools down.
+        let fail = |r: &ModelRef, class| {
+            while let Ok(permit) = cooldowns.admit(r, now) {
+                permit.failed(class, None, now);
+            }
+        };
+        fail(&auth, Class::Auth);
+        fail(&busy, Class::Overloaded);
+        fail(&gone, Class::Timeout);
+        cooldowns.retain(&[auth.clone(), busy.clone()]);
+        let snapshot = cooldowns.snapshot(now);
+        assert_eq!(snapshot.len(), 2);
+        assert_eq!(snapshot[&auth].state, "healthy");
+        assert_eq!(snapshot[&busy].state, "cooling_down");
+    }
+}

@@ -1,0 +1,621 @@
+//! The fallback policy, as pure functions: what an attempt's outcome means
+//! ([`classify`]: a [`Class`] and the [`Decision`] for the chain), how long
+//! a class cools its target down ([`cooldown`]), and what status a client
+//! gets when every target failed ([`final_status`]).
+//!
+//! `docs/fallback.md` holds the same table in prose; the tests below check
+//! it row by row.
+
+use std::time::Duration;
+
+use super::Failure;
+use crate::upstream::AttemptError;
+
+/// An attempt's outcome, as far as the policy needs to see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The provider's key variable is not set.
+    MissingKey,
+    /// No connection, or it broke before a response.
+    Transport,
+    /// Nothing arrived in time (headers, first event, an error body).
+    Timeout,
+    /// A 3xx: redirects are not followed.
+    Redirected,
+    /// A 2xx that is not a chat completion.
+    InvalidResponse,
+    /// The answer or one event is over its configured limit.
+    TooLarge,
+    /// The provider said no: an HTTP status, or an error inside a 200
+    /// (`status: None`), with its `error.type` and message.
+    Refused {
+        status: Option<u16>,
+        error_type: Option<&'a str>,
+        message: &'a str,
+    },
+}
+
+impl<'a> Outcome<'a> {
+    pub fn of(error: &'a AttemptError) -> Self {
+        match error {
+            AttemptError::MissingKey { .. } => Outcome::MissingKey,
+            AttemptError::Connect(_) => Outcome::Transport,
+            AttemptError::Timeout { .. } => Outcome::Timeout,
+            AttemptError::Redirected { .. } => Outcome::Redirected,
+            AttemptError::InvalidResponse(_) => Outcome::InvalidResponse,
+            AttemptError::TooLarge { .. } => Outcome::TooLarge,
+            AttemptError::Upstream {
+                status,
+                error_type,
+                message,
+                ..
+            } => Outcome::Refused {
+                status: status.map(|s| s.as_u16()),
+                error_type: error_type.as_deref(),
+                message,
+            },
+        }
+    }
+}
+
+/// What went wrong, in the classes clients and cooldowns care about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    Transport,
+    Timeout,
+    /// The provider is overloaded (Moonshot `engine_overloaded_error`, 529).
+    Overloaded,
+    /// This account is over its request or token rate.
+    RateLimited,
+    /// The account's quota is spent (`exceeded_current_quota_error`).
+    Quota,
+    /// 402, or a refusal that speaks of balance, credit or billing.
+    Billing,
+    /// 401 or 403: the key is refused.
+    Auth,
+    /// clawgate's configuration is at fault: a missing key, a redirect,
+    /// Kimi Coding's User-Agent gate.
+    Config,
+    /// 404: the provider does not serve the model.
+    NotFound,
+    /// The request is longer than the model's context window.
+    ContextLength,
+    /// The provider's content policy refused the request.
+    ContentFilter,
+    /// Any other refusal of the request itself (400, 422, ...).
+    BadRequest,
+    /// 5xx, or an error reported inside a 200.
+    ProviderError,
+    /// A 2xx that is not a chat completion.
+    InvalidResponse,
+    /// The answer or one event is over its configured limit.
+    TooLarge,
+}
+
+impl Class {
+    /// The metric and log label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Class::Transport => "transport",
+            Class::Timeout => "timeout",
+            Class::Overloaded => "overloaded",
+            Class::RateLimited => "rate_limited",
+            Class::Quota => "quota",
+            Class::Billing => "billing",
+            Class::Auth => "auth",
+            Class::Config => "config",
+            Class::NotFound => "not_found",
+            Class::ContextLength => "context_length",
+            Class::ContentFilter => "content_filter",
+            Class::BadRequest => "bad_request",
+            Class::ProviderError => "provider_error",
+            Class::InvalidResponse => "invalid_response",
+            Class::TooLarge => "too_large",
+        }
+    }
+
+    /// Whether the failure says something about the target's health. The
+    /// request's own faults never cool a target down.
+    pub fn counts_against_target(self) -> bool {
+        !matches!(
+            self,
+            Class::ContextLength | Class::ContentFilter | Class::BadRequest | Class::TooLarge
+        )
+    }
+
+    /// Failures that will not mend by themselves: they cool their target
+    /// down from the first one, and for long.
+    fn is_lasting(self) -> bool {
+        matches!(
+            self,
+            Class::Quota | Class::Billing | Class::Auth | Class::Config | Class::NotFound
+        )
+    }
+
+    /// Whether a config reload may have fixed it (a key, a header, a model
+    /// id): such cooldowns are cleared by a reload.
+    pub fn fixed_by_reload(self) -> bool {
+        matches!(self, Class::Auth | Class::Config | Class::NotFound)
+    }
+
+    fn is_rate_limit(self) -> bool {
+        matches!(self, Class::RateLimited | Class::Overloaded)
+    }
+}
+
+/// What the user can do about a failure that is theirs to fix, for the
+/// attempt report and the log.
+pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
+    match (class, status) {
+        (Class::Config, Some(403)) => Some(
+            "the provider admits coding agents only (Kimi Coding's User-Agent gate): \
+             set the User-Agent it expects in the provider's or model's headers",
+        ),
+        (Class::Config, Some(300..=399)) => {
+            Some("check the provider's baseUrl: redirects are not followed")
+        }
+        (Class::Config, None) => Some("set the provider's API key variable"),
+        (Class::Auth, _) => Some("check the provider's API key"),
+        (Class::Billing | Class::Quota, _) => Some("the provider account needs credit or quota"),
+        (Class::NotFound, _) => Some("check the model id: the provider does not serve it"),
+        _ => None,
+    }
+}
+
+/// What the chain does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Try the same target again after a backoff (within its retry budget
+    /// and the chain deadline), else move on.
+    Retry,
+    /// Move on to the next target.
+    Next,
+    /// Move on only to targets whose context window is known to be larger.
+    NextLarger,
+    /// Stop: no other target would answer differently; pass the failure on.
+    Stop,
+}
+
+impl Decision {
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Retry => "retry",
+            Decision::Next => "next",
+            Decision::NextLarger => "next_larger",
+            Decision::Stop => "stop",
+        }
+    }
+}
+
+/// The one classification of an attempt's outcome.
+pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
+    use Decision::{Next, NextLarger, Retry, Stop};
+    match outcome {
+        Outcome::MissingKey | Outcome::Redirected => (Class::Config, Next),
+        Outcome::Transport => (Class::Transport, Retry),
+        // A target that kept us waiting once is not waited for again.
+        Outcome::Timeout => (Class::Timeout, Next),
+        Outcome::InvalidResponse => (Class::InvalidResponse, Next),
+        Outcome::TooLarge => (Class::TooLarge, Next),
+        Outcome::Refused {
+            status,
+            error_type,
+            message,
+        } => {
+            let error_type = error_type.unwrap_or_default().to_ascii_lowercase();
+            let message = message.to_ascii_lowercase();
+            let says = |words: &[&str]| words.iter().any(|w| message.contains(w));
+            let is_type = |words: &[&str]| words.iter().any(|w| error_type.contains(w));
+            let billing = is_type(&["billing", "insufficient", "payment"])
+                || says(&["balance", "billing", "credit", "insufficient", "payment"]);
+            let quota = is_type(&["quota"]) || says(&["quota"]);
+            let overloaded = is_type(&["overload"]) || says(&["overloaded"]);
+            let context = is_type(&["context_length"])
+                || (says(&["context"]) && says(&["length", "window", "limit", "too long"]))
+                || says(&["token limit", "token length", "too many tokens"]);
+            let filter = is_type(&["content_filter"])
+                || says(&["content filter", "content_filter", "high risk"]);
+            match status {
+                Some(402) => (Class::Billing, Next),
+                Some(429) if overloaded => (Class::Overloaded, Retry),
+                Some(429) if billing => (Class::Billing, Next),
+                Some(429) if quota => (Class::Quota, Next),
+                Some(429) => (Class::RateLimited, Retry),
+                Some(401) => (Class::Auth, Next),
+                Some(403) if is_type(&["access_terminated"]) || says(&["coding agents"]) => {
+                    (Class::Config, Next)
+                }
+                Some(403) => (Class::Auth, Next),
+                Some(404) => (Class::NotFound, Next),
+                Some(408 | 499 | 504 | 522 | 524) => (Class::Timeout, Next),
+                Some(529) => (Class::Overloaded, Retry),
+                Some(400..=499) if context => (Class::ContextLength, NextLarger),
+                Some(400..=499) if filter => (Class::ContentFilter, Stop),
+                Some(400..=499) => (Class::BadRequest, Stop),
+                // An error inside a 200 carries only its type and text.
+                None if overloaded => (Class::Overloaded, Retry),
+                None if is_type(&["rate_limit"]) => (Class::RateLimited, Retry),
+                None if billing => (Class::Billing, Next),
+                None if quota => (Class::Quota, Next),
+                None if context => (Class::ContextLength, NextLarger),
+                None if filter => (Class::ContentFilter, Stop),
+                // Anthropic's error types, as its streams report them.
+                None if is_type(&["authentication", "permission", "invalid_api_key"]) => {
+                    (Class::Auth, Next)
+                }
+                None if is_type(&["not_found"]) => (Class::NotFound, Next),
+                None if is_type(&["timeout"]) => (Class::Timeout, Next),
+                None if is_type(&["invalid_request", "request_too_large"]) => {
+                    (Class::BadRequest, Stop)
+                }
+                _ => (Class::ProviderError, Retry),
+            }
+        }
+    }
+}
+
+/// Consecutive failures of a passing kind before a target cools down; one
+/// slow answer does not bench a primary.
+pub const PASSING_FAILURES_TO_OPEN: u32 = 2;
+
+/// How long a target cools down after its `consecutive`-th failure in a
+/// row of class `class`, or `None` when it stays in use.
+///
+/// Lasting failures (auth, billing, quota, config, unknown model): 10 min
+/// from the first, doubling, at most 1 h, as OpenClaw. Passing ones (rate
+/// limits, overloads, timeouts, transport and provider errors): from the
+/// second in a row, 30 s, 60 s, then 5 min, as OpenClaw's timeout and
+/// overload steps; a rate limit's `Retry-After` lengthens it.
+pub fn cooldown(class: Class, consecutive: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    if !class.counts_against_target() || consecutive == 0 {
+        return None;
+    }
+    if class.is_lasting() {
+        let doublings = (consecutive - 1).min(3);
+        return Some(Duration::from_secs(600 << doublings).min(Duration::from_secs(3600)));
+    }
+    if consecutive < PASSING_FAILURES_TO_OPEN {
+        return None;
+    }
+    let step = match consecutive - PASSING_FAILURES_TO_OPEN {
+        0 => Duration::from_secs(30),
+        1 => Duration::from_secs(60),
+        _ => Duration::from_secs(300),
+    };
+    Some(step.max(retry_after.unwrap_or_default()))
+}
+
+/// The status a client gets when no target answered, and the wait it is
+/// told about. Shared by every front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinalStatus {
+    pub status: u16,
+    /// The OpenAI-shaped error's `code`.
+    pub code: &'static str,
+    pub retry_after: Option<Duration>,
+}
+
+/// The failure whose verdict on the request is passed on as is, if the
+/// chain ended because the request itself was refused: the last attempt,
+/// when it said stop or was a context-length failure no later target could
+/// take (later targets all skipped for a window too small).
+pub fn refusal(failures: &[Failure]) -> Option<&Failure> {
+    let last = failures.iter().rev().find(|f| f.tries > 0)?;
+    let after_it_only_smaller_windows = failures
+        .iter()
+        .skip_while(|f| !std::ptr::eq(*f, last))
+        .skip(1)
+        .all(|f| f.tries == 0 && f.class == Class::ContextLength);
+    let refused = match last.decision {
+        Decision::Stop => true,
+        Decision::NextLarger => after_it_only_smaller_windows,
+        _ => false,
+    };
+    refused.then_some(last)
+}
+
+/// What no `Retry-After` and no cooldown says, when all were rate limited.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The status that means to the client what happened upstream: the
+/// provider's own when it refused the request itself; 429 with
+/// `Retry-After` when every target was rate limited or overloaded; 504 when
+/// all timed out; 401/403 when all refused the key; 402 when all were out
+/// of money; else 502.
+pub fn final_status(failures: &[Failure]) -> FinalStatus {
+    let all =
+        |test: fn(Class) -> bool| !failures.is_empty() && failures.iter().all(|f| test(f.class));
+    let status = |status: u16, code: &'static str| FinalStatus {
+        status,
+        code,
+        retry_after: None,
+    };
+    // The request itself was refused: content policy, a bad request, or
+    // too long for every window there was to try.
+    if let Some(refusal) = refusal(failures) {
+        return status(refusal.status().unwrap_or(400), "upstream_rejected_request");
+    }
+    if all(Class::is_rate_limit) {
+        let wait = failures
+            .iter()
+            .filter_map(|f| f.wait)
+            .min()
+            .unwrap_or(DEFAULT_RETRY_AFTER)
+            .max(Duration::from_secs(1));
+        return FinalStatus {
+            status: 429,
+            code: "upstream_rate_limited",
+            retry_after: Some(wait),
+        };
+    }
+    if all(|c| c == Class::Timeout) {
+        return status(504, "upstream_timeout");
+    }
+    if all(|c| c == Class::Auth) {
+        // Skipped targets have no status of their own; the tried ones say
+        // whether the key was refused (401) or forbidden (403).
+        let mut statuses = failures.iter().filter_map(Failure::status).peekable();
+        let forbidden = statuses.peek().is_some() && statuses.all(|s| s == 403);
+        return status(if forbidden { 403 } else { 401 }, "upstream_auth_failed");
+    }
+    if all(|c| matches!(c, Class::Billing | Class::Quota)) {
+        return status(402, "upstream_out_of_credit");
+    }
+    status(502, "all_providers_failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, error_type: &'static str, message: &'static str) -> Outcome<'static> {
+        Outcome::Refused {
+            status: (status != 0).then_some(status),
+            error_type: (!error_type.is_empty()).then_some(error_type),
+            message,
+        }
+    }
+
+    #[test]
+    fn every_outcome_in_the_issue_is_classified() {
+        use Decision::*;
+        let cases: &[(Outcome, Class, Decision)] = &[
+            (Outcome::Transport, Class::Transport, Retry),
+            (Outcome::Timeout, Class::Timeout, Next),
+            (Outcome::MissingKey, Class::Config, Next),
+            (Outcome::Redirected, Class::Config, Next),
+            (Outcome::InvalidResponse, Class::InvalidResponse, Next),
+            (Outcome::TooLarge, Class::TooLarge, Next),
+            (
+                refused(
+                    429,
+                    "engine_overloaded_error",
+                    "The engine is currently overloaded",
+                ),
+                Class::Overloaded,
+                Retry,
+            ),
+            (
+                refused(429, "rate_limit_reached_error", "max RPM reached"),
+                Class::RateLimited,
+                Retry,
+            ),
+            (
+                refused(
+                    429,
+                    "exceeded_current_quota_error",
+                    "You exceeded your current quota",
+                ),
+                Class::Quota,
+                Next,
+            ),
+            (
+                refused(429, "", "Your account balance is insufficient"),
+                Class::Billing,
+                Next,
+            ),
+            (
+                refused(429, "", "Too Many Requests"),
+                Class::RateLimited,
+                Retry,
+            ),
+            (
+                refused(402, "", "Insufficient credits"),
+                Class::Billing,
+                Next,
+            ),
+            (
+                refused(
+                    401,
+                    "invalid_authentication_error",
+                    "Invalid Authentication",
+                ),
+                Class::Auth,
+                Next,
+            ),
+            (
+                refused(403, "permission_denied_error", "forbidden"),
+                Class::Auth,
+                Next,
+            ),
+            (
+                refused(
+                    403,
+                    "access_terminated_error",
+                    "Kimi For Coding is currently only available for Coding Agents",
+                ),
+                Class::Config,
+                Next,
+            ),
+            (
+                refused(404, "resource_not_found_error", "Not found the model"),
+                Class::NotFound,
+                Next,
+            ),
+            (refused(408, "", ""), Class::Timeout, Next),
+            (refused(499, "", ""), Class::Timeout, Next),
+            (refused(504, "", "Gateway Timeout"), Class::Timeout, Next),
+            (refused(522, "", ""), Class::Timeout, Next),
+            (refused(524, "", ""), Class::Timeout, Next),
+            (refused(529, "", "overloaded"), Class::Overloaded, Retry),
+            (
+                refused(500, "server_error", "boom"),
+                Class::ProviderError,
+                Retry,
+            ),
+            (refused(502, "", "Bad Gateway"), Class::ProviderError, Retry),
+            (
+                refused(503, "", "Service Unavailable"),
+                Class::ProviderError,
+                Retry,
+            ),
+            (
+                refused(
+                    400,
+                    "invalid_request_error",
+                    "Invalid request: Your request exceeded model token limit: 262144",
+                ),
+                Class::ContextLength,
+                NextLarger,
+            ),
+            (
+                refused(400, "invalid_request_error", "Input token length too long"),
+                Class::ContextLength,
+                NextLarger,
+            ),
+            (
+                refused(
+                    400,
+                    "",
+                    "This model's maximum context length is 8192 tokens",
+                ),
+                Class::ContextLength,
+                NextLarger,
+            ),
+            (
+                refused(
+                    400,
+                    "content_filter",
+                    "The request was rejected because it was considered high risk",
+                ),
+                Class::ContentFilter,
+                Stop,
+            ),
+            (
+                refused(400, "invalid_request_error", "messages: missing"),
+                Class::BadRequest,
+                Stop,
+            ),
+            (
+                refused(422, "", "Unprocessable Entity"),
+                Class::BadRequest,
+                Stop,
+            ),
+            (refused(413, "", "too big"), Class::BadRequest, Stop),
+            (
+                refused(0, "engine_overloaded_error", "overloaded"),
+                Class::Overloaded,
+                Retry,
+            ),
+            (
+                refused(0, "rate_limit_reached_error", "slow down"),
+                Class::RateLimited,
+                Retry,
+            ),
+            (
+                refused(0, "server_error", "boom"),
+                Class::ProviderError,
+                Retry,
+            ),
+            (
+                refused(0, "", "exceeded model token limit"),
+                Class::ContextLength,
+                NextLarger,
+            ),
+            // Anthropic error events inside a 200 stream, by type.
+            (
+                refused(0, "overloaded_error", "Overloaded"),
+                Class::Overloaded,
+                Retry,
+            ),
+            (
+                refused(0, "rate_limit_error", "slow down"),
+                Class::RateLimited,
+                Retry,
+            ),
+            (refused(0, "billing_error", "no"), Class::Billing, Next),
+            (
+                refused(0, "authentication_error", "bad key"),
+                Class::Auth,
+                Next,
+            ),
+            (refused(0, "permission_error", "no"), Class::Auth, Next),
+            (refused(0, "not_found_error", "no"), Class::NotFound, Next),
+            (
+                refused(0, "resource_not_found_error", "no"),
+                Class::NotFound,
+                Next,
+            ),
+            (refused(0, "timeout_error", "slow"), Class::Timeout, Next),
+            (
+                refused(0, "invalid_request_error", "bad field"),
+                Class::BadRequest,
+                Stop,
+            ),
+            (refused(0, "api_error", "boom"), Class::ProviderError, Retry),
+            (
+                refused(529, "overloaded_error", "Overloaded"),
+                Class::Overloaded,
+                Retry,
+            ),
+        ];
+        for (outcome, class, decision) in cases {
+            assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn configuration_failures_say_what_to_fix() {
+        let gate = classify(refused(
+            403,
+            "access_terminated_error",
+            "only for Coding Agents",
+        ));
+        assert!(hint(gate.0, Some(403)).unwrap().contains("User-Agent"));
+        assert!(hint(Class::Auth, Some(401)).unwrap().contains("API key"));
+        assert_eq!(hint(Class::Timeout, None), None);
+        assert_eq!(hint(Class::ProviderError, Some(500)), None);
+    }
+
+    #[test]
+    fn cooldowns_grow_and_differ_by_class() {
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        let cases: &[(Class, u32, Option<Duration>, Option<Duration>)] = &[
+            (Class::Timeout, 1, None, None),
+            (Class::Timeout, 2, None, secs(30)),
+            (Class::Timeout, 3, None, secs(60)),
+            (Class::Timeout, 4, None, secs(300)),
+            (Class::Timeout, 40, None, secs(300)),
+            (Class::RateLimited, 1, secs(90), None),
+            (Class::RateLimited, 2, secs(90), secs(90)),
+            (Class::Overloaded, 2, None, secs(30)),
+            (Class::Auth, 1, None, secs(600)),
+            (Class::Auth, 2, None, secs(1200)),
+            (Class::Billing, 3, None, secs(2400)),
+            (Class::Quota, 9, None, secs(3600)),
+            (Class::Config, 1, None, secs(600)),
+            (Class::NotFound, 1, None, secs(600)),
+            (Class::BadRequest, 5, None, None),
+            (Class::ContextLength, 5, None, None),
+            (Class::ContentFilter, 5, None, None),
+            (Class::TooLarge, 5, None, None),
+        ];
+        for (class, consecutive, retry_after, expected) in cases {
+            assert_eq!(
+                cooldown(*class, *consecutive, *retry_after),
+                *expected,
+                "{class:?} x{consecutive}"
+            );
+        }
+    }
+}

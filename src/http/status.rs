@@ -1,0 +1,51 @@
+//! `GET /v1/status`: every configured target's health, from the gateway's
+//! cooldown state, in the order of the default chain first.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::chain::cooldown::TargetStatus;
+use crate::gateway::Gateway;
+use crate::ops::metrics;
+
+pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let config = gateway.config();
+    let mut health = gateway.cooldowns().snapshot(Instant::now());
+    let chain: Vec<String> = config
+        .chain(None)
+        .map(|targets| targets.iter().map(|t| t.model_ref.to_string()).collect())
+        .unwrap_or_default();
+    let targets: Vec<Value> = config
+        .models()
+        .map(|(model_ref, _, _)| {
+            let status = health
+                .remove(&model_ref)
+                .unwrap_or_else(TargetStatus::unused);
+            let mut entry = json!({
+                "ref": model_ref.as_str(),
+                "provider": model_ref.provider(),
+            });
+            if let Some(position) = chain.iter().position(|r| r == model_ref.as_str()) {
+                entry["chainPosition"] = json!(position + 1);
+            }
+            let fields = serde_json::to_value(status).expect("a status serializes");
+            if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
+                entry.extend(fields);
+            }
+            entry
+        })
+        .collect();
+    Json(json!({ "defaultChain": chain, "targets": targets }))
+}
+
+/// `/metrics`, with each target's cooldown state brought up to date first.
+pub async fn metrics_page(State(gateway): State<Arc<Gateway>>) -> String {
+    for (model_ref, status) in gateway.cooldowns().snapshot(Instant::now()) {
+        metrics::cooldown_state(model_ref.provider(), model_ref.as_str(), status.state);
+    }
+    metrics::render()
+}
