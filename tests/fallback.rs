@@ -569,10 +569,16 @@ async fn the_default_timeouts_start_the_fallback_well_within_a_minute() {
 
 /// The mock's own non-streamed answer for `options`, shaped and labelled
 /// as the gateway shapes any complete answer, without its `id`.
+/// Two tools the mock's `--tool-call`s name (it calls only tools offered).
+fn offered_tools() -> Value {
+    let tool = |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {"type": "object"}}});
+    json!([tool("read_file"), tool("list_dir")])
+}
+
 async fn native_answer(mock: &MockServer) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{}/chat/completions", mock.base_url()))
-        .json(&json!({"model": "m", "messages": user_message()}))
+        .json(&json!({"model": "m", "messages": user_message(), "tools": offered_tools()}))
         .send()
         .await
         .unwrap();
@@ -600,11 +606,13 @@ async fn non_streaming_requests_are_streamed_upstream_and_assembled_exactly() {
         };
         let (primary, backup) = (mock(options).await, healthy_mock().await);
         let gw = gateway(fast(chain_config(&primary, &backup))).await;
-        let outcome = send(&gw, false).await;
-        assert_eq!(outcome.status, 200, "{style}: {}", outcome.body);
+        let response = gw
+            .chat(json!({"messages": user_message(), "tools": offered_tools()}))
+            .await;
+        assert_eq!(response.status(), 200, "{style}");
         let sent = &primary.requests()[0]["body"];
         assert_eq!(sent["stream"], true, "{style}: asked as a stream");
-        let mut assembled: Value = serde_json::from_str(&outcome.body).unwrap();
+        let mut assembled: Value = response.json().await.unwrap();
         assembled.as_object_mut().unwrap().remove("id");
         let native = native_answer(&primary).await;
         assert_eq!(assembled, native, "{style}");

@@ -60,7 +60,9 @@ pub struct MockOptions {
     pub fail_type: String,
     #[arg(long, default_value = "injected failure")]
     pub fail_message: String,
-    /// Fail only the first N requests, then answer normally.
+    /// Apply the faults (a failure status, a hang, a broken, stalled or
+    /// malformed stream, a redirect) to the first N requests only, then
+    /// answer normally.
     #[arg(long)]
     pub fail_times: Option<u32>,
     /// `Retry-After` seconds sent with failures.
@@ -130,11 +132,11 @@ pub struct MockOptions {
     pub chaos: bool,
     /// `NAME=ARGS` (repeatable): answer with a call to the tool NAME taking
     /// ARGS (a JSON object), under a Kimi-style id `functions.NAME:INDEX`,
-    /// instead of the reply text; when the request offers tools, only those
-    /// it offers are called, and none when its last message is a tool
-    /// result. Streamed, the arguments come in two pieces, the first with
-    /// the id and name. On `/v1/messages` the ids are `toolu_mock_<n>`,
-    /// and without this option the first tool offered is called.
+    /// instead of the reply text, when the request offers that tool and its
+    /// last message is not a tool result. Streamed, the arguments come in
+    /// two pieces, the first with the id and name. On `/v1/messages` the
+    /// ids are `toolu_mock_<n>`, and without this option the first tool
+    /// offered is called.
     #[arg(long = "tool-call", value_name = "NAME=ARGS")]
     pub tool_calls: Vec<String>,
 }
@@ -295,13 +297,15 @@ impl MockOptions {
         if answered {
             return Vec::new();
         }
-        let offered = request["tools"].as_array();
+        let offered = |name: &str| {
+            request["tools"]
+                .as_array()
+                .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == name))
+        };
         self.tool_calls
             .iter()
             .map(|call| call.split_once('=').unwrap_or((call, "{}")))
-            .filter(|(name, _)| {
-                offered.is_none_or(|tools| tools.iter().any(|t| t["function"]["name"] == *name))
-            })
+            .filter(|(name, _)| offered(name))
             .enumerate()
             .map(|(index, (name, arguments))| {
                 (
@@ -311,6 +315,23 @@ impl MockOptions {
                 )
             })
             .collect()
+    }
+
+    /// These options without their faults: what `--fail-times` answers
+    /// with once its count is used up.
+    fn healed(&self) -> Self {
+        Self {
+            hang: false,
+            fail_status: None,
+            stall_error_body: false,
+            first_event: None,
+            error_after_chunks: None,
+            drop_after_chunks: None,
+            stall_after_chunks: None,
+            no_done: false,
+            redirect_to: None,
+            ..self.clone()
+        }
     }
 
     fn reply_text(&self) -> String {
@@ -356,6 +377,13 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     };
     record(&state, "/v1/chat/completions", &headers, &request).await;
     let count = state.served.fetch_add(1, Ordering::SeqCst) + 1;
+    let healed;
+    let options = if options.fail_times.is_some_and(|times| count > times) {
+        healed = options.healed();
+        &healed
+    } else {
+        options
+    };
 
     if options.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(options.latency_ms)).await;

@@ -64,7 +64,8 @@ def main():
         "models": {"mode": "replace", "providers": {
             "kimi": {"baseUrl": failing + "/v1", "apiKey": "${MOCK_KEY}", "models": [{"id": "kimi-for-coding"}]},
             "openrouter": {"baseUrl": healthy + "/v1", "apiKey": "${MOCK_KEY}", "models": [{"id": "moonshotai/kimi-k2.6"}]},
-            "long": {"baseUrl": overflowing + "/v1", "models": [{"id": "m"}]},
+            # A known window: after its overflow the chain skips every target no larger.
+            "long": {"baseUrl": overflowing + "/v1", "models": [{"id": "m", "contextWindow": 262144}]},
         }},
         "agents": {"defaults": {
             "model": {"primary": "kimi/kimi-for-coding", "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]},
@@ -147,10 +148,10 @@ def main():
             anthropic.Anthropic(base_url=busy_url, api_key="any", max_retries=0).messages.create(
                 model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
             raise AssertionError("a rate-limited chain must fail")
-        except anthropic.InternalServerError as err:
-            # Every provider rate-limited: 503, Anthropic's overloaded_error.
-            assert err.status_code == 503, err.status_code
-            assert err.body["error"]["type"] == "overloaded_error", err.body
+        except anthropic.RateLimitError as err:
+            # Every provider rate-limited: 429, Anthropic's rate_limit_error.
+            assert err.status_code == 429, err.status_code
+            assert err.body["error"]["type"] == "rate_limit_error", err.body
             assert err.response.headers["retry-after"] == "9"
         checks += 1
 

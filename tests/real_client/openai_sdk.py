@@ -153,7 +153,7 @@ def main():
         gateway.wait(timeout=20)
         all_logs = "".join(logs)
         assert SECRET not in all_logs, "the key leaked into the logs"
-        assert "attempt 1 failed: kimi/kimi-for-coding: provider_error" in all_logs, all_logs
+        assert "attempt failed: kimi/kimi-for-coding (http://" in all_logs, all_logs
         checks += 1
     print(f"openai-python {openai.__version__}: {checks} passed, 0 failed")
 

@@ -188,7 +188,7 @@ check "Type=notify: active only once clawgate was serving (READY=1 after bind)" 
   "$(verdict '[ "$(get type)" = notify ] && [ "$(get healthz_at_active)" = 0 ]')"
 check "a chat completion was answered" "$(verdict '[ "$(get first_request)" = 0 ] && grep -q answer-from-the-fallback "$e2e/body.first"')"
 check "the fallback answered (headers)" "$(verdict 'grep -qi "^x-clawgate-provider: openrouter" "$e2e/headers.first" && grep -qi "^x-clawgate-attempts: 2" "$e2e/headers.first"')"
-check "the journal has the failed attempt" "$(verdict 'grep -q "MESSAGE=attempt 1 failed: kimi/kimi-for-coding: provider_error: injected failure" "$e2e/journal.txt" && grep -q "answered by fallback" "$e2e/journal.txt"')"
+check "the journal has the failed attempt" "$(verdict 'grep -q "MESSAGE=attempt failed: kimi/kimi-for-coding (http://127.0.0.1:9001/v1/chat/completions): provider_error: 503 injected failure; next: next" "$e2e/journal.txt" && grep -q "F_ANSWERED_BY=openrouter/moonshotai/kimi-k2.6" "$e2e/journal.txt"')"
 check "the journal does not contain the secret" "$(verdict '[ -s "$e2e/journal.txt" ] && ! grep -qF "$secret" "$e2e/journal.txt"')"
 check "systemctl --user reload re-read the config" \
   "$(verdict '[ "$(get reload_exit)" = 0 ] && [ "$(get reloaded_request)" = 0 ] && grep -q "^HTTP/1.1 200" "$e2e/headers.reloaded"')"
