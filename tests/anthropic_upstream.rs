@@ -980,3 +980,329 @@ async fn limits_and_scrubbing_apply_to_the_anthropic_transport() {
     assert!(body.contains("invalid x-api-key"), "{body}");
     assert!(!body.contains(KEY), "{body}");
 }
+
+// An Anthropic client in front of an Anthropic provider: the client's own
+// body passes with the least change (`translate::anthropic_provider::passthrough`).
+
+/// Kimi Coding over Anthropic at `kimi` (a thinking model with a 4,096-token
+/// output limit), then an OpenAI-speaking backup; `defaults` are merged into
+/// `agents.defaults`.
+async fn kimi_first(kimi: &MockServer, backup: &MockServer, defaults: Value) -> TestGateway {
+    let mut agents = json!({"model": {"primary": "kimi/m", "fallbacks": ["backup/m"]}});
+    for (key, value) in defaults.as_object().unwrap() {
+        agents[key] = value.clone();
+    }
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": {"baseUrl": format!("http://{}/", kimi.addr), "apiKey": KEY, "api": "anthropic-messages",
+                     "models": [{"id": "m", "reasoning": true, "maxTokens": 4096}]},
+            "backup": openai_provider(backup)}},
+        "agents": {"defaults": agents},
+    }))
+    .await
+}
+
+fn bash_tool() -> Value {
+    json!({"name": "Bash", "description": "Runs a command",
+           "input_schema": {"type": "object", "properties": {"command": {"type": "string"}},
+                            "required": ["command"]}})
+}
+
+/// A trimmed Claude Code request, with what it sends that Kimi cannot take.
+fn claude_code_request(stream: bool) -> Value {
+    json!({
+        "model": "kimi/m",
+        "max_tokens": 32000,
+        "stream": stream,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=sdk-cli; cch=1a2b;"},
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "Auto mode is on."},
+        ],
+        "tools": [bash_tool(), {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
+        "tool_choice": {"type": "any"},
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "metadata": {"user_id": "{\"device_id\":\"d\"}"},
+    })
+}
+
+/// The `(event, data)` pairs of a Messages stream, pings left out.
+async fn messages_events(response: reqwest::Response) -> Vec<(String, Value)> {
+    let body = response.text().await.unwrap();
+    common::sse_events(&body)
+        .into_iter()
+        .filter(|(name, _)| name != "ping")
+        .collect()
+}
+
+/// The text of a Messages stream's `text_delta`s.
+fn streamed_text(events: &[(String, Value)]) -> String {
+    events
+        .iter()
+        .filter(|(_, data)| data["delta"]["type"] == "text_delta")
+        .filter_map(|(_, data)| data["delta"]["text"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_anthropic_clients_body_reaches_an_anthropic_provider_with_the_least_change() {
+    let kimi = mock(MockOptions {
+        cached_tokens: 100,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    // The target's model id and output limit; no billing header, no
+    // cache_control, no Anthropic-only members or server tools; the system
+    // message moved to the system prompt; the forced choice relaxed for a
+    // thinking Kimi; streamed whatever the client asked (the chain streams
+    // every request); the rest as the client wrote it.
+    let expected = json!({
+        "model": "m",
+        "max_tokens": 4096,
+        "stream": true,
+        "system": [{"type": "text", "text": "You are Claude Code."},
+                   {"type": "text", "text": "Auto mode is on."}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello"}]}],
+        "tools": [bash_tool()],
+        "tool_choice": {"type": "auto"},
+        "thinking": {"type": "adaptive"},
+        "metadata": {"user_id": "{\"device_id\":\"d\"}"},
+    });
+
+    let mut request = claude_code_request(false);
+    // Without a tool to call, the mock answers in text.
+    request["tools"] = json!([]);
+    request.as_object_mut().unwrap().remove("tool_choice");
+    let response = gw.messages(request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "kimi");
+    let mut unstreamed = expected.clone();
+    for key in ["tools", "tool_choice"] {
+        unstreamed.as_object_mut().unwrap().remove(key);
+    }
+    assert_eq!(kimi.requests()[0]["path"], "/v1/messages");
+    assert_eq!(kimi.requests()[0]["body"], unstreamed);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["content"][0]["type"], "thinking");
+    assert_eq!(body["content"][1]["text"], "Hello from clawgate-mock.");
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["usage"]["cache_read_input_tokens"], 100);
+
+    let response = gw.messages(claude_code_request(true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(kimi.requests()[1]["body"], expected);
+    let events = messages_events(response).await;
+    assert_eq!(events.first().map(|e| e.0.as_str()), Some("message_start"));
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("message_stop"));
+    assert_eq!(streamed_text(&events), "Hello from clawgate-mock.");
+    assert!(backup.requests().is_empty());
+}
+
+#[tokio::test]
+async fn claude_codes_streamed_tool_round_trip_pairs_up_through_an_anthropic_provider() {
+    let kimi = common::healthy_mock().await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    let mut request = claude_code_request(true);
+    request["tool_choice"] = json!({"type": "auto"});
+
+    // Turn one: the provider calls Bash; the client gets the call whole.
+    let events = messages_events(gw.messages(request.clone()).await).await;
+    let (index, call) = events
+        .iter()
+        .find_map(|(name, data)| {
+            (name == "content_block_start" && data["content_block"]["type"] == "tool_use")
+                .then(|| (data["index"].clone(), data["content_block"].clone()))
+        })
+        .expect("a tool_use block");
+    assert_eq!(call["name"], "Bash");
+    let id = call["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("cgid_"), "{id}");
+    let input: String = events
+        .iter()
+        .filter(|(_, data)| data["index"] == index && data["delta"]["type"] == "input_json_delta")
+        .filter_map(|(_, data)| data["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({"command": "mock"})
+    );
+    let stop = events
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .map(|(_, data)| data["delta"]["stop_reason"].clone());
+    assert_eq!(stop, Some(json!("tool_use")));
+    let thinking: String = events
+        .iter()
+        .filter_map(|(_, data)| data["delta"]["thinking"].as_str())
+        .collect();
+
+    // Turn two: Claude Code replays the call and its result under the id it
+    // was given; the provider gets them as sent, paired, and answers.
+    let messages = request["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": [
+        {"type": "thinking", "thinking": thinking, "signature": "sig"},
+        {"type": "tool_use", "id": id, "name": "Bash", "input": {"command": "mock"}},
+    ]}));
+    messages.push(json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": id, "content": "a.txt"},
+    ]}));
+    let response = gw.messages(request).await;
+    assert_eq!(response.status(), 200);
+    let events = messages_events(response).await;
+    assert_eq!(streamed_text(&events), "Hello from clawgate-mock.");
+    let stop = events
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .map(|(_, data)| data["delta"]["stop_reason"].clone());
+    assert_eq!(stop, Some(json!("end_turn")));
+
+    let sent = &kimi.requests()[1]["body"]["messages"];
+    assert_eq!(
+        sent[1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "The user greets me; I greet back.", "signature": "sig"},
+            {"type": "tool_use", "id": id, "name": "Bash", "input": {"command": "mock"}},
+        ])
+    );
+    assert_eq!(
+        sent[2]["content"],
+        json!([{"type": "tool_result", "tool_use_id": id, "content": "a.txt"}])
+    );
+    assert!(backup.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_models_thinking_default_applies_where_the_client_says_nothing() {
+    let kimi = common::healthy_mock().await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({"thinkingDefault": "off"})).await;
+    let mut request = claude_code_request(false);
+    let effort = request.as_object_mut().unwrap().remove("output_config");
+    request.as_object_mut().unwrap().remove("thinking");
+    assert_eq!(gw.messages(request.clone()).await.status(), 200);
+    let sent = &kimi.requests()[0]["body"];
+    assert_eq!(sent["thinking"], json!({"type": "disabled"}));
+    // With thinking off, the forced choice is honoured as sent.
+    assert_eq!(sent["tool_choice"], json!({"type": "any"}));
+
+    // Claude Code's effort asks for thinking, as it does on the OpenAI
+    // path: on, with half the output limit as its budget.
+    request["output_config"] = effort.unwrap();
+    assert_eq!(gw.messages(request.clone()).await.status(), 200);
+    let sent = &kimi.requests()[1]["body"];
+    assert_eq!(
+        sent["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
+    assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
+
+    // The client's own switch is kept, its budget below the clamped limit.
+    request["thinking"] = json!({"type": "enabled", "budget_tokens": 10000});
+    assert_eq!(gw.messages(request).await.status(), 200);
+    assert_eq!(
+        kimi.requests()[2]["body"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 4095})
+    );
+}
+
+/// `count` tools, in the Anthropic or the OpenAI shape.
+fn many_tools(count: usize, anthropic: bool) -> Vec<Value> {
+    (0..count)
+        .map(|i| match anthropic {
+            true => json!({"name": format!("tool_{i}"), "input_schema": {"type": "object"}}),
+            false => json!({"type": "function", "function": {"name": format!("tool_{i}")}}),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn more_tools_than_kimi_takes_are_refused_by_clawgate_on_both_paths() {
+    let kimi = common::healthy_mock().await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+
+    // An OpenAI client: the translated path.
+    let response = gw
+        .chat(
+            json!({"model": "kimi/m", "messages": user_message(), "tools": many_tools(129, false)}),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "clawgate refused to send it: 129 tools offered and Kimi accepts at most 128"
+        ),
+        "{message}"
+    );
+    assert_eq!(body["error"]["attempts"].as_array().unwrap().len(), 1);
+
+    // An Anthropic client: the passthrough.
+    let mut request = claude_code_request(false);
+    request["tools"] = json!(many_tools(129, true));
+    let response = gw.messages(request.clone()).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("clawgate refused to send it: 129 tools offered"),
+        "{message}"
+    );
+    assert!(kimi.requests().is_empty());
+    assert!(backup.requests().is_empty());
+
+    // 128 pass, and so do 129 for a provider that is not Kimi.
+    request["tools"] = json!(many_tools(128, true));
+    assert_eq!(gw.messages(request.clone()).await.status(), 200);
+    assert_eq!(
+        kimi.requests()[0]["body"]["tools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        128
+    );
+    let other = mock(MockOptions::default()).await;
+    let gw = single(&other).await;
+    request["model"] = json!("claude-like/m");
+    request["tools"] = json!(many_tools(129, true));
+    assert_eq!(gw.messages(request).await.status(), 200);
+    assert_eq!(
+        other.requests()[0]["body"]["tools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        129
+    );
+}
+
+#[tokio::test]
+async fn a_passed_through_request_falls_over_to_an_openai_provider() {
+    let kimi = common::failing_mock(503, "overloaded_error").await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    let response = gw.messages(claude_code_request(true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    let events = messages_events(response).await;
+    assert_eq!(streamed_text(&events), "Hello from clawgate-mock.");
+    // Kimi got the client's body, the backup the translated one.
+    assert_eq!(
+        kimi.requests()[0]["body"]["tool_choice"],
+        json!({"type": "auto"})
+    );
+    let sent = &backup.requests()[0];
+    assert_eq!(sent["path"], "/v1/chat/completions");
+    assert_eq!(sent["body"]["tools"][0]["function"]["name"], "Bash");
+}

@@ -289,19 +289,25 @@ async fn try_target(
         // request is streamed upstream; a non-streaming one is assembled
         // below.
         let edits = assemble::streaming(providers::edits(request, target), request, target);
-        let body = providers::transport::body(request, target, &edits);
+        let body = providers::transport::body(request, target, &edits, true);
         let started = Instant::now();
-        let result = upstream
-            .attempt(
-                target,
-                body,
-                true,
-                settings.timeouts,
-                deadline,
-                settings.limits,
-                settings.redactor,
-            )
-            .await;
+        let result = match body {
+            Ok(body) => {
+                upstream
+                    .attempt(
+                        target,
+                        body,
+                        true,
+                        settings.timeouts,
+                        deadline,
+                        settings.limits,
+                        settings.redactor,
+                    )
+                    .await
+            }
+            // A body clawgate will not send fails like a provider's refusal.
+            Err(refused) => Err(refused.into()),
+        };
         let result = match result {
             Ok(Reply::Stream { first, rest }) if !request.stream => assemble::collect(
                 first,

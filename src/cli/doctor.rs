@@ -248,7 +248,8 @@ async fn probe(config: &Config, report: &mut Report) {
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();
         let edits = providers::edits(&request, &target);
-        let body = providers::transport::body(&request, &target, &edits);
+        let body = providers::transport::body(&request, &target, &edits, false)
+            .expect("the probe offers no tools, so no target refuses it");
         let result = upstream
             .attempt(
                 &target,

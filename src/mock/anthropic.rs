@@ -137,8 +137,11 @@ fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue
     response
 }
 
-/// The answer's content blocks, thinking first, then text, then a tool call
-/// when one is asked for.
+/// The answer's content blocks, thinking first, then text, then tool
+/// calls unless the last message holds a tool result: to `--tool-call`'s
+/// tools that the request offers, with their arguments, or (without
+/// `--tool-call`) to the first tool offered, with `"mock"` for each
+/// required field.
 fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
     let mut blocks = Vec::new();
     if !options.reasoning.is_empty() {
@@ -150,25 +153,48 @@ fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
         .and_then(|messages| messages.last())
         .and_then(|message| message["content"].as_array())
         .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"));
-    if let Some(tool) = request["tools"].as_array().and_then(|tools| tools.first()) {
-        if !last_is_result {
-            let input: serde_json::Map<String, Value> = tool
-                .pointer("/input_schema/required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|name| (name.to_string(), json!("mock")))
-                .collect();
-            blocks.push(json!({
-                "type": "tool_use",
-                "id": format!("toolu_mock_{count}"),
-                "name": tool["name"],
-                "input": input,
-            }));
-        }
+    if last_is_result {
+        return blocks;
+    }
+    for (index, (name, input)) in tool_uses(options, request).into_iter().enumerate() {
+        let id = match index {
+            0 => format!("toolu_mock_{count}"),
+            _ => format!("toolu_mock_{count}_{index}"),
+        };
+        blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
     }
     blocks
+}
+
+/// The tools to call and their inputs, among those the request offers.
+fn tool_uses(options: &MockOptions, request: &Value) -> Vec<(Value, Value)> {
+    let Some(tools) = request["tools"].as_array() else {
+        return Vec::new();
+    };
+    if !options.tool_calls.is_empty() {
+        return options
+            .tool_calls
+            .iter()
+            .map(|call| call.split_once('=').unwrap_or((call, "{}")))
+            .filter(|(name, _)| tools.iter().any(|tool| tool["name"] == *name))
+            .map(|(name, arguments)| {
+                let input = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+                (json!(name), input)
+            })
+            .collect();
+    }
+    let Some(tool) = tools.first() else {
+        return Vec::new();
+    };
+    let input: serde_json::Map<String, Value> = tool
+        .pointer("/input_schema/required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|name| (name.to_string(), json!("mock")))
+        .collect();
+    vec![(tool["name"].clone(), Value::Object(input))]
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -133,8 +133,10 @@ pub struct MockOptions {
     /// `NAME=ARGS` (repeatable): answer with a call to the tool NAME taking
     /// ARGS (a JSON object), under a Kimi-style id `functions.NAME:INDEX`,
     /// instead of the reply text, when the request offers that tool and its
-    /// last message is not a tool result. Streamed, the arguments come in two pieces, the first with
-    /// the id and name.
+    /// last message is not a tool result. Streamed, the arguments come in
+    /// two pieces, the first with the id and name. On `/v1/messages` the
+    /// ids are `toolu_mock_<n>`, and without this option the first tool
+    /// offered is called.
     #[arg(long = "tool-call", value_name = "NAME=ARGS")]
     pub tool_calls: Vec<String>,
 }

@@ -2,6 +2,7 @@
 //! pipeline: the chat-completions body (after the provider rules' edits) is
 //! rewritten as a Messages body, and the provider's answer, streamed or not,
 //! is rewritten as the chat completion or chunks an OpenAI client expects.
+//! An Anthropic client's own body skips the first rewrite: [`passthrough`].
 //! Pure functions over `serde_json` values; the transport that calls them is
 //! [`crate::upstream::anthropic`].
 //!
@@ -23,6 +24,8 @@
 //! - Fields Anthropic has no place for (`n`, penalties, `response_format`,
 //!   `logprobs`, `seed`, `reasoning_effort`, `stream_options`, ...) are
 //!   dropped; `user` becomes `metadata.user_id`.
+
+pub mod passthrough;
 
 use serde_json::{Map, Value, json};
 
@@ -90,12 +93,9 @@ pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<Stri
     let thinking = openai.get("thinking").and_then(|t| t.get("type"));
     match thinking.and_then(Value::as_str) {
         Some("enabled") => {
-            let budget = (max_tokens / 2)
-                .max(MIN_THINKING_BUDGET)
-                .min(max_tokens.saturating_sub(1).max(1));
             out.insert(
                 "thinking".into(),
-                json!({"type": "enabled", "budget_tokens": budget}),
+                json!({"type": "enabled", "budget_tokens": thinking_budget(max_tokens)}),
             );
         }
         Some("disabled") => {
@@ -107,6 +107,14 @@ pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<Stri
         out.insert("metadata".into(), json!({"user_id": user}));
     }
     out
+}
+
+/// The thinking budget for an output limit: half of it, at least 1,024,
+/// and below the limit where that is possible.
+fn thinking_budget(max_tokens: u64) -> u64 {
+    (max_tokens / 2)
+        .max(MIN_THINKING_BUDGET)
+        .min(max_tokens.saturating_sub(1).max(1))
 }
 
 /// `(system blocks, messages)`: consecutive messages of one role are merged,

@@ -5,8 +5,10 @@
 # mock asks for a Bash call first, Claude Code runs it, and the mock answers
 # in text once the result is in. Then, through an alias, a provider whose
 # streams break after their start: Claude Code gets an `error` event and
-# asks again without streaming. Asserts on Claude Code's output and on what
-# the mocks received; exits non-zero on failure.
+# asks again without streaming. Then the tool round trip again against a
+# provider that speaks Anthropic Messages, which gets Claude Code's own body
+# with the least change. Asserts on Claude Code's output and on what the
+# mocks received; exits non-zero on failure.
 #
 #   bash tests/real_client/claude_code.sh target/debug
 #
@@ -68,12 +70,19 @@ start "$work/flaky.log" "$bin/clawgate-mock" --record "$work/flaky.jsonl" \
   --reply "Answered without streaming." --error-after-chunks 3 --fail-times 1 \
   --fail-message "engine hiccup"
 flaky=$url
+start "$work/anthropic.log" "$bin/clawgate-mock" --record "$work/anthropic.jsonl" \
+  --reply "Done through the Anthropic transport." \
+  --tool-call 'Bash={"command":"echo clawgate-$((6*7))","description":"Print a marker"}'
+anthropic=$url
 cat >"$work/config.json" <<JSON
 {"gateway": {"auth": {"token": "$token"}},
  "models": {"mode": "replace", "providers": {
    "kimi": {"baseUrl": "$mock/v1", "models": [{"id": "k2"}]},
-   "flaky": {"baseUrl": "$flaky/v1", "models": [{"id": "f"}]}}},
- "agents": {"defaults": {"model": {"primary": "kimi/k2"}, "models": {"flaky/f": {"alias": "flaky"}}}}}
+   "flaky": {"baseUrl": "$flaky/v1", "models": [{"id": "f"}]},
+   "kc": {"baseUrl": "$anthropic/", "api": "anthropic-messages", "apiKey": "sk-mock-anthropic",
+          "dialect": "kimi-coding", "models": [{"id": "k2a", "reasoning": true, "maxTokens": 8192}]}}},
+ "agents": {"defaults": {"model": {"primary": "kimi/k2"},
+   "models": {"flaky/f": {"alias": "flaky"}, "kc/k2a": {"alias": "passthrough"}}}}}
 JSON
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
 gateway=$url
@@ -97,6 +106,8 @@ claude_code() {
 # gateway serves with its default chain.
 claude_code out "Run the marker command"
 claude_code recovered "Say hello" ANTHROPIC_MODEL=flaky ANTHROPIC_DEFAULT_HAIKU_MODEL=flaky
+# An Anthropic provider: Claude Code's own body passes through.
+claude_code passed "Run the marker command" ANTHROPIC_MODEL=passthrough ANTHROPIC_DEFAULT_HAIKU_MODEL=passthrough
 
 python3 - "$work" "$token" <<'PY'
 import json, sys
@@ -131,6 +142,30 @@ check(len(flaky_lines) == 2 and all(" 200 " in l for l in flaky_lines),
       f"not two answered requests for the flaky model: {flaky_lines}")
 check("stream ended abnormally" in log, "the first stream did not break")
 check("served by the default chain" in log, "the claude-* model was not served by the default chain")
+
+passed = open(f"{work}/passed.txt").read()
+sent = [json.loads(line) for line in open(f"{work}/anthropic.jsonl")]
+check("Done through the Anthropic transport." in passed, f"no final answer through the Anthropic provider: {passed}")
+check([r["path"] for r in sent] == ["/v1/messages"] * 2, f"not two Messages requests: {[r['path'] for r in sent]}")
+first, second = (r["body"] for r in sent)
+check(first["model"] == "k2a" and first["stream"] is True and first["max_tokens"] <= 8192,
+      f"model, stream or limit not the target's: {first['model']} {first.get('stream')} {first['max_tokens']}")
+for dropped in ["x-anthropic-billing-header", "cache_control", "context_management", "output_config"]:
+    check(dropped not in json.dumps(first), f"{dropped} reached the Anthropic provider")
+check(all(m["role"] in ("user", "assistant") for r in (first, second) for m in r["messages"]),
+      "a system message reached the Anthropic provider")
+check(any(t["name"] == "Bash" for t in first["tools"]), "the Bash tool was not passed on")
+check(all("input_schema" in t for t in first["tools"]), "a server tool was passed on")
+uses = [b for m in second["messages"] if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"] if b["type"] == "tool_use"]
+results = [b for m in second["messages"] if m["role"] == "user" and isinstance(m["content"], list)
+           for b in m["content"] if b["type"] == "tool_result"]
+check(len(uses) == 1 and len(results) == 1, f"not one call and one result: {uses} {results}")
+# Passed, not translated: the ids are the ones Claude Code was given (a
+# translation would restore the provider's own `toolu_mock_1`).
+check(uses[0]["id"].startswith("cgid_") and results[0]["tool_use_id"] == uses[0]["id"],
+      f"the call and its result do not pair up: {uses[0]['id']} {results[0]['tool_use_id']}")
+check("clawgate-42" in json.dumps(results[0]["content"]), f"the tool result is not the output: {results[0]}")
 PY
 version_line=$("$claude" --version)
-echo "claude-code $version_line: tool round trip and stream recovery passed in $(( $(date +%s) - started ))s"
+echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers) and stream recovery passed in $(( $(date +%s) - started ))s"

@@ -386,3 +386,218 @@ fn stream_errors_and_odd_events_are_passed_on() {
         })]
     );
 }
+
+mod passthrough {
+    use serde_json::{Value, json};
+
+    use super::object;
+    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+
+    const KIMI: Facts = Facts {
+        model: "kimi-for-coding",
+        max_output: Some(4096),
+        default_max_tokens: 8192,
+        default_thinking: None,
+        relax_forced_choice: true,
+        stream: false,
+    };
+
+    fn check(facts: Facts, body: Value, expected: Value) {
+        let got = Value::Object(passthrough(&object(body.clone()), facts));
+        assert_eq!(got, expected, "body {body}");
+    }
+
+    #[test]
+    fn claude_codes_body_passes_with_the_least_change() {
+        check(
+            KIMI,
+            json!({
+                "model": "claude-opus-4-7", "max_tokens": 32000, "stream": true,
+                "system": [
+                    {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1; cch=1a2b;"},
+                    {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+                ],
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+                    {"role": "assistant", "content": [
+                        {"type": "thinking", "thinking": "t", "signature": "s"},
+                        {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
+                    ]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
+                        "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
+                ],
+                "tools": [
+                    {"name": "Bash", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}},
+                    {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+                ],
+                "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
+                "thinking": {"type": "enabled", "budget_tokens": 31999},
+                "context_management": {"edits": []}, "output_config": {"effort": "high"},
+                "container": "c", "mcp_servers": [],
+                "metadata": {"user_id": "u"}, "temperature": 1,
+            }),
+            json!({
+                "model": "kimi-for-coding", "max_tokens": 4096,
+                "system": [{"type": "text", "text": "You are Claude Code."}],
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                    {"role": "assistant", "content": [
+                        {"type": "thinking", "thinking": "t", "signature": "s"},
+                        {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
+                    ]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
+                        "content": [{"type": "text", "text": "a.txt"}]}]},
+                ],
+                "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+                "thinking": {"type": "enabled", "budget_tokens": 4095},
+                "metadata": {"user_id": "u"}, "temperature": 1,
+            }),
+        );
+    }
+
+    #[test]
+    fn the_stream_is_the_chains_and_limits_come_from_the_model() {
+        let body = json!({"model": "x", "stream": false,
+                          "messages": [{"role": "user", "content": "hi"}]});
+        let streamed = Facts {
+            stream: true,
+            ..KIMI
+        };
+        check(
+            streamed,
+            body.clone(),
+            json!({"model": "kimi-for-coding", "max_tokens": 4096, "stream": true,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        // No limit anywhere: the default. A limit under the model's stays.
+        let unknown = Facts {
+            max_output: None,
+            ..KIMI
+        };
+        check(
+            unknown,
+            body,
+            json!({"model": "kimi-for-coding", "max_tokens": 8192,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        check(
+            KIMI,
+            json!({"max_tokens": 100, "messages": []}),
+            json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": []}),
+        );
+    }
+
+    #[test]
+    fn a_string_system_prompt_loses_its_billing_line_only() {
+        check(
+            KIMI,
+            json!({"max_tokens": 10, "system": "x-anthropic-billing-header: cch=1;\nBe brief.", "messages": []}),
+            json!({"model": "kimi-for-coding", "max_tokens": 10, "system": "Be brief.", "messages": []}),
+        );
+        check(
+            KIMI,
+            json!({"max_tokens": 10, "system": "x-anthropic-billing-header: cch=1;", "messages": []}),
+            json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": []}),
+        );
+        check(
+            KIMI,
+            json!({"max_tokens": 10, "system": "Be brief.", "messages": []}),
+            json!({"model": "kimi-for-coding", "max_tokens": 10, "system": "Be brief.", "messages": []}),
+        );
+    }
+
+    #[test]
+    fn tool_choice_and_thinking_follow_the_model() {
+        let forced = json!({"max_tokens": 10, "messages": [],
+                            "tools": [{"name": "Bash", "input_schema": {}}],
+                            "tool_choice": {"type": "tool", "name": "Bash"}});
+        // Thinking unsaid (on by the provider's default) or on: relaxed.
+        let mut relaxed = forced.clone();
+        relaxed["model"] = json!("kimi-for-coding");
+        relaxed["tool_choice"] = json!({"type": "auto"});
+        check(KIMI, forced.clone(), relaxed);
+        // Thinking off, or a model that honours both: kept.
+        let mut off = forced.clone();
+        off["thinking"] = json!({"type": "disabled"});
+        let mut expected = off.clone();
+        expected["model"] = json!("kimi-for-coding");
+        check(KIMI, off, expected);
+        let keeps = Facts {
+            relax_forced_choice: false,
+            ..KIMI
+        };
+        let mut expected = forced.clone();
+        expected["model"] = json!("kimi-for-coding");
+        check(keeps, forced.clone(), expected);
+        // Only server tools: no tools and no choice left.
+        check(
+            KIMI,
+            json!({"max_tokens": 10, "messages": [], "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+                   "tool_choice": {"type": "any"}}),
+            json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": []}),
+        );
+        // The model's default applies only where the body says nothing.
+        let default_on = Facts {
+            default_thinking: Some(true),
+            ..KIMI
+        };
+        check(
+            default_on,
+            json!({"max_tokens": 4000, "messages": []}),
+            json!({"model": "kimi-for-coding", "max_tokens": 4000, "messages": [],
+                   "thinking": {"type": "enabled", "budget_tokens": 2000}}),
+        );
+        let default_off = Facts {
+            default_thinking: Some(false),
+            ..KIMI
+        };
+        check(
+            default_off,
+            json!({"max_tokens": 10, "messages": []}),
+            json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "disabled"}}),
+        );
+        check(
+            default_off,
+            json!({"max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
+            json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
+        );
+    }
+}
+
+#[test]
+fn mid_conversation_system_messages_move_to_the_system_prompt() {
+    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    let facts = Facts {
+        model: "k",
+        max_output: None,
+        default_max_tokens: 100,
+        default_thinking: None,
+        relax_forced_choice: false,
+        stream: false,
+    };
+    let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": [{"type": "text", "text": "go"}]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "system", "content": "Plan mode is off."},
+    ]});
+    assert_eq!(
+        Value::Object(passthrough(&object(body), facts)),
+        json!({"model": "k", "max_tokens": 10,
+        "system": [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Plan mode is on."},
+                   {"type": "text", "text": "Plan mode is off."}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "go"}]},
+            {"role": "assistant", "content": "ok"},
+        ]})
+    );
+    // Without system messages, the messages are not touched.
+    let body = json!({"max_tokens": 10, "messages": [
+        {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
+    assert_eq!(
+        passthrough(&object(body.clone()), facts)["messages"],
+        body["messages"]
+    );
+}

@@ -1,0 +1,234 @@
+//! An Anthropic client's own Messages body for an Anthropic target, with the
+//! least change: rather than translating it to chat completions and back,
+//! the body the client sent goes on with the few edits the target needs.
+//!
+//! What changes (each documented in `docs/providers.md`):
+//! - `model` becomes the target's model id; `max_tokens` is clamped to the
+//!   model's output limit (and a thinking budget kept below it);
+//! - Claude Code's billing-header system block (or first line) goes: its
+//!   hash changes on every request and defeats the provider's cache;
+//! - `role: "system"` messages (Claude Code's mid-conversation system beta)
+//!   move to the end of `system`;
+//! - `cache_control` goes from every block, and so do the members only
+//!   Anthropic serves (`context_management`, `output_config`, `container`,
+//!   `mcp_servers`) and server tools (those without an `input_schema`);
+//! - a forced `tool_choice` (`any`, `tool`) becomes `auto` while thinking
+//!   is on, for a model that cannot honour both;
+//! - a body that does not say whether to think gets the model's default
+//!   (`params`, `thinkingDefault`) when there is one;
+//! - `stream` is what the chain asks for, not what the client asked.
+//!
+//! Tool-use ids are left as the client sent them: the ids clawgate hands an
+//! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
+//! are valid Anthropic ids, and a call and its result carry the same one.
+
+use serde_json::{Map, Value, json};
+
+use super::thinking_budget;
+use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
+
+/// Members of a Messages body that only Anthropic serves: beta features
+/// and server-side execution.
+const ANTHROPIC_ONLY: [&str; 4] = [
+    "context_management",
+    "output_config",
+    "container",
+    "mcp_servers",
+];
+
+/// What the body needs to know of its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// The provider's model id.
+    pub model: &'a str,
+    /// The model's output limit, if known.
+    pub max_output: Option<u64>,
+    /// The output limit when neither the body nor the model gives one.
+    pub default_max_tokens: u64,
+    /// Thinking on or off, for a body that does not say (the model's
+    /// `params` or `thinkingDefault`); `None` leaves the provider's default.
+    pub default_thinking: Option<bool>,
+    /// The model cannot honour a forced tool choice while it thinks.
+    pub relax_forced_choice: bool,
+    /// Whether to ask for a streamed answer.
+    pub stream: bool,
+}
+
+/// The body to send for the client's Messages `body`.
+pub fn passthrough(body: &Map<String, Value>, facts: Facts) -> Map<String, Value> {
+    let mut out = body.clone();
+    out.insert("model".into(), json!(facts.model));
+    let asked = out.get("max_tokens").and_then(Value::as_u64);
+    let max_tokens = match (asked, facts.max_output) {
+        (Some(asked), Some(max)) => asked.min(max),
+        (asked, max) => asked.or(max).unwrap_or(facts.default_max_tokens),
+    };
+    out.insert("max_tokens".into(), json!(max_tokens));
+    for key in ANTHROPIC_ONLY {
+        out.remove(key);
+    }
+    strip_billing_header(&mut out);
+    system_messages_to_system(&mut out);
+    strip_cache_control(&mut out);
+    keep_client_tools(&mut out);
+    thinking(&mut out, facts.default_thinking, max_tokens);
+    if facts.relax_forced_choice {
+        relax_forced_choice(&mut out);
+    }
+    if facts.stream {
+        out.insert("stream".into(), json!(true));
+    } else {
+        out.remove("stream");
+    }
+    out
+}
+
+fn strip_billing_header(body: &mut Map<String, Value>) {
+    let empty = match body.get_mut("system") {
+        Some(Value::Array(blocks)) => {
+            blocks.retain(|block| {
+                !block["text"]
+                    .as_str()
+                    .is_some_and(|text| text.starts_with(BILLING_HEADER))
+            });
+            blocks.is_empty()
+        }
+        Some(Value::String(text)) => {
+            let rest = without_billing_header(text);
+            if rest.len() != text.len() {
+                *text = rest.to_string();
+            }
+            text.is_empty()
+        }
+        _ => false,
+    };
+    if empty {
+        body.remove("system");
+    }
+}
+
+/// Moves the `role: "system"` messages of Claude Code's mid-conversation
+/// system beta, which Messages APIs other than Anthropic's refuse, to the
+/// end of `system`, in order (as the translation does with OpenAI system
+/// messages); the turns on either side, now neighbours of one role, become
+/// one turn.
+fn system_messages_to_system(body: &mut Map<String, Value>) {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    if !messages.iter().any(|m| m["role"] == "system") {
+        return;
+    }
+    let mut moved = Vec::new();
+    let mut kept: Vec<Value> = Vec::with_capacity(messages.len());
+    for message in messages.drain(..) {
+        if message["role"] == "system" {
+            moved.extend(content_blocks(&message["content"]));
+            continue;
+        }
+        match kept.last_mut() {
+            Some(last) if last["role"] == message["role"] => {
+                let mut blocks = content_blocks(&last["content"]);
+                blocks.extend(content_blocks(&message["content"]));
+                last["content"] = Value::Array(blocks);
+            }
+            _ => kept.push(message),
+        }
+    }
+    *messages = kept;
+    let mut system = match body.remove("system") {
+        Some(system) => content_blocks(&system),
+        None => Vec::new(),
+    };
+    system.extend(moved);
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+}
+
+/// Content as blocks: a string is one text block (none when empty).
+fn content_blocks(content: &Value) -> Vec<Value> {
+    match content {
+        Value::Array(blocks) => blocks.clone(),
+        Value::String(text) if text.is_empty() => Vec::new(),
+        Value::String(text) => vec![json!({"type": "text", "text": text})],
+        _ => Vec::new(),
+    }
+}
+
+/// Removes `cache_control` from system, tool, message and nested
+/// tool-result blocks: Kimi caches on its own.
+fn strip_cache_control(body: &mut Map<String, Value>) {
+    fn blocks(value: &mut Value) {
+        let Value::Array(items) = value else { return };
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.remove("cache_control");
+            if let Some(content) = item.get_mut("content") {
+                blocks(content);
+            }
+        }
+    }
+    for key in ["system", "tools", "messages"] {
+        if let Some(value) = body.get_mut(key) {
+            blocks(value);
+        }
+    }
+}
+
+/// Keeps the client's own tools: server tools (web search, code execution,
+/// ...) have a `type` and no `input_schema`, and run only at Anthropic.
+fn keep_client_tools(body: &mut Map<String, Value>) {
+    let Some(Value::Array(tools)) = body.get_mut("tools") else {
+        return;
+    };
+    tools.retain(|tool| tool.get("input_schema").is_some());
+    if tools.is_empty() {
+        body.remove("tools");
+        body.remove("tool_choice");
+    }
+}
+
+/// The model's default where the body does not say, and a budget kept
+/// below `max_tokens` (Anthropic refuses one that is not).
+fn thinking(body: &mut Map<String, Value>, default: Option<bool>, max_tokens: u64) {
+    match (body.get_mut("thinking"), default) {
+        (Some(thinking), _) => {
+            if let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64) {
+                let below = max_tokens.saturating_sub(1).max(1);
+                if budget > below {
+                    thinking["budget_tokens"] = json!(below);
+                }
+            }
+        }
+        (None, Some(true)) => {
+            let budget = thinking_budget(max_tokens);
+            body.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
+        }
+        (None, Some(false)) => {
+            body.insert("thinking".into(), json!({"type": "disabled"}));
+        }
+        (None, None) => {}
+    }
+}
+
+/// A forced choice becomes `auto` unless thinking is off, keeping
+/// `disable_parallel_tool_use`.
+fn relax_forced_choice(body: &mut Map<String, Value>) {
+    let thinking_off = body
+        .get("thinking")
+        .is_some_and(|thinking| thinking["type"] == "disabled");
+    let Some(choice) = body.get_mut("tool_choice") else {
+        return;
+    };
+    if thinking_off || !matches!(choice["type"].as_str(), Some("any" | "tool")) {
+        return;
+    }
+    let mut auto = json!({"type": "auto"});
+    if let Some(flag) = choice.get("disable_parallel_tool_use") {
+        auto["disable_parallel_tool_use"] = flag.clone();
+    }
+    *choice = auto;
+}
