@@ -1256,6 +1256,20 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     let body: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(body["defaultChain"], json!(["primary/m", "backup/m"]));
 
+    // A shell that has the gateway token but none of the providers' keys
+    // (they live in the service's environment file) still gets the table.
+    let token_only = run(
+        &["status", "--config", s(&config_path), "--url", &served.url],
+        &[("GATEWAY_TOKEN", "gateway-token-77")],
+    );
+    assert_eq!(
+        token_only.status.code(),
+        Some(0),
+        "{}",
+        text(&token_only.stderr)
+    );
+    assert!(text(&token_only.stdout).starts_with("TARGET"));
+
     // Without the token the gateway refuses, and the command says so.
     let wrong = files.write(
         "wrong.env",

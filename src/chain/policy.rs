@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::Failure;
+use super::{Cause, Failure};
 use crate::upstream::AttemptError;
 
 /// An attempt's outcome, as far as the policy needs to see it.
@@ -323,8 +323,15 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// all timed out; 401/403 when all refused the key; 402 when all were out
 /// of money; else 502.
 pub fn final_status(failures: &[Failure]) -> FinalStatus {
+    // A target left untried because the deadline had passed says nothing
+    // about why the tried ones failed.
+    let telling = || {
+        failures
+            .iter()
+            .filter(|f| !(f.tries == 0 && matches!(f.cause, Cause::DeadlinePassed { .. })))
+    };
     let all =
-        |test: fn(Class) -> bool| !failures.is_empty() && failures.iter().all(|f| test(f.class));
+        |test: fn(Class) -> bool| telling().next().is_some() && telling().all(|f| test(f.class));
     let status = |status: u16, code: &'static str| FinalStatus {
         status,
         code,
@@ -617,5 +624,68 @@ mod tests {
                 "{class:?} x{consecutive}"
             );
         }
+    }
+
+    #[test]
+    fn targets_left_untried_by_the_deadline_do_not_change_the_final_status() {
+        use crate::config::ModelRef;
+        let failure =
+            |name: &str, cause: Cause, class: Class, wait: Option<u64>, tries: u32| Failure {
+                model_ref: ModelRef::new(name, "m"),
+                url: String::new(),
+                cause,
+                class,
+                decision: Decision::Next,
+                wait: wait.map(Duration::from_secs),
+                tries,
+            };
+        let limited = || {
+            failure(
+                "a",
+                Cause::Attempt(AttemptError::Connect("x".into())),
+                Class::RateLimited,
+                Some(8),
+                2,
+            )
+        };
+        let untried = || {
+            failure(
+                "b",
+                Cause::DeadlinePassed {
+                    after: Duration::from_secs(90),
+                },
+                Class::Timeout,
+                None,
+                0,
+            )
+        };
+        let got = final_status(&[limited(), untried()]);
+        assert_eq!(
+            (got.status, got.code, got.retry_after),
+            (429, "upstream_rate_limited", Some(Duration::from_secs(8)))
+        );
+        // Untried targets alone would say nothing; a tried timeout does.
+        let timed_out = failure(
+            "c",
+            Cause::Attempt(AttemptError::Connect("x".into())),
+            Class::Timeout,
+            None,
+            1,
+        );
+        assert_eq!(final_status(&[timed_out, untried()]).status, 504);
+        assert_eq!(
+            final_status(&[
+                limited(),
+                failure(
+                    "d",
+                    Cause::Attempt(AttemptError::Connect("x".into())),
+                    Class::Transport,
+                    None,
+                    1
+                )
+            ])
+            .status,
+            502
+        );
     }
 }

@@ -262,7 +262,9 @@ async fn probe(config: &Config, report: &mut Report) {
             )
             .await;
         let millis = started.elapsed().as_millis();
-        let url = target.provider.completions_url.as_str();
+        let url = config
+            .redactor
+            .provider_text(target.provider.completions_url.as_str());
         match result {
             Ok(_) => report.check(
                 Mark::Ok,

@@ -62,8 +62,15 @@ impl AccessRecord {
 
     /// The `model` of the request as the client wrote it (`default` when
     /// absent).
+    /// The model the client named (cut to 128 characters: it is the
+    /// client's text, of any length).
     pub fn model_asked(&self, model: Option<&str>) {
-        let model = model.unwrap_or("default").to_string();
+        let model = model.unwrap_or("default");
+        let model = match model.char_indices().nth(128) {
+            Some((end, _)) => &model[..end],
+            None => model,
+        }
+        .to_string();
         self.update(|entry| entry.model_asked = Some(model));
     }
 

@@ -54,7 +54,15 @@ pub fn openai_events(events: EventStream) -> EventStream {
         .scan(translator, |translator, item| {
             let items: Vec<_> = match item {
                 Ok(Item::Event(event)) => {
-                    translator.translate(&event).into_iter().map(Ok).collect()
+                    let items: Vec<_> = translator.translate(&event).into_iter().map(Ok).collect();
+                    if items.is_empty() {
+                        // An event with no OpenAI counterpart (a block's
+                        // end, a signature) is still a sign of life for
+                        // the idle timer, as a comment is.
+                        vec![Ok(Item::Comment(String::new()))]
+                    } else {
+                        items
+                    }
                 }
                 other => vec![other],
             };

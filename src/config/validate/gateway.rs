@@ -147,6 +147,49 @@ pub(super) fn gateway_settings(
             ),
         }
     }
+    let timeouts = Timeouts {
+        connect: seconds(
+            v,
+            "gateway.timeouts.connectSeconds",
+            raw.timeouts.connect_seconds,
+            10.0,
+        ),
+        first_byte: seconds(
+            v,
+            "gateway.timeouts.firstByteSeconds",
+            raw.timeouts.first_byte_seconds,
+            DEFAULT_FIRST_BYTE_SECONDS,
+        ),
+        idle: seconds(
+            v,
+            "gateway.timeouts.idleSeconds",
+            raw.timeouts.idle_seconds,
+            DEFAULT_IDLE_SECONDS,
+        ),
+        chain: seconds(
+            v,
+            "gateway.timeouts.chainSeconds",
+            raw.timeouts.chain_seconds,
+            DEFAULT_CHAIN_SECONDS,
+        ),
+    };
+    // OpenClaw gives up on a model after 120 s without an event: a chain
+    // that may wait that long never lets its fallback answer in time.
+    if timeouts.chain >= OPENCLAW_PATIENCE {
+        v.warnings.push(format!(
+            "gateway.timeouts.chainSeconds is {}s: OpenClaw gives up after {}s without an event, so a hung chain would never reach its fallback in time; keep it under {}",
+            timeouts.chain.as_secs_f64(),
+            OPENCLAW_PATIENCE.as_secs(),
+            OPENCLAW_PATIENCE.as_secs()
+        ));
+    }
+    if timeouts.first_byte >= timeouts.chain {
+        v.warnings.push(format!(
+            "gateway.timeouts.firstByteSeconds ({}s) is not shorter than chainSeconds ({}s): a hung primary uses the whole chain deadline and no fallback is tried",
+            timeouts.first_byte.as_secs_f64(),
+            timeouts.chain.as_secs_f64()
+        ));
+    }
     GatewaySettings {
         port: raw.port.unwrap_or(DEFAULT_PORT),
         bind,
@@ -158,32 +201,7 @@ pub(super) fn gateway_settings(
             raw.shutdown_grace_seconds,
             30.0,
         ),
-        timeouts: Timeouts {
-            connect: seconds(
-                v,
-                "gateway.timeouts.connectSeconds",
-                raw.timeouts.connect_seconds,
-                10.0,
-            ),
-            first_byte: seconds(
-                v,
-                "gateway.timeouts.firstByteSeconds",
-                raw.timeouts.first_byte_seconds,
-                DEFAULT_FIRST_BYTE_SECONDS,
-            ),
-            idle: seconds(
-                v,
-                "gateway.timeouts.idleSeconds",
-                raw.timeouts.idle_seconds,
-                DEFAULT_IDLE_SECONDS,
-            ),
-            chain: seconds(
-                v,
-                "gateway.timeouts.chainSeconds",
-                raw.timeouts.chain_seconds,
-                DEFAULT_CHAIN_SECONDS,
-            ),
-        },
+        timeouts,
         retries: retries(&raw.retries, v),
         open_metrics: raw.auth.open_metrics.unwrap_or(false),
         allowed_hosts,
@@ -192,6 +210,9 @@ pub(super) fn gateway_settings(
         limits: limits(&raw.limits, v),
     }
 }
+
+/// How long OpenClaw waits for a model's first event, and between events.
+const OPENCLAW_PATIENCE: Duration = Duration::from_secs(120);
 
 /// A non-streamed answer is held whole (it is relabelled as JSON), so its
 /// bound is a memory bound per request; 32 MiB is far beyond any chat
@@ -330,6 +351,36 @@ mod tests {
             )
         })
         .map_err(|errors| errors.to_string())
+    }
+
+    #[test]
+    fn a_chain_deadline_that_outlasts_openclaws_patience_is_a_warning() {
+        let warnings = |gateway: &str| {
+            load_str(
+                &format!("{{ gateway: {gateway} }}"),
+                &Environment::from_pairs::<&str, &str>([]),
+                Secrets::Offline,
+            )
+            .map(|loaded| loaded.warnings)
+            .unwrap()
+        };
+        assert!(
+            !warnings("{}").iter().any(|w| w.contains("Seconds")),
+            "the defaults fit"
+        );
+        let long = warnings("{ timeouts: { chainSeconds: 150 } }");
+        assert!(
+            long.iter()
+                .any(|w| w.starts_with("gateway.timeouts.chainSeconds is 150s: OpenClaw gives up")),
+            "{long:?}"
+        );
+        let first = warnings("{ timeouts: { chainSeconds: 30, firstByteSeconds: 30 } }");
+        assert!(
+            first
+                .iter()
+                .any(|w| w.starts_with("gateway.timeouts.firstByteSeconds (30s) is not shorter")),
+            "{first:?}"
+        );
     }
 
     #[test]

@@ -55,9 +55,16 @@ pub struct StreamTranslator {
     next_index: usize,
     open: Option<(usize, Open)>,
     calls: Vec<ToolCall>,
+    /// The bytes of tool-call arguments held so far.
+    held: usize,
     finish_reason: Option<String>,
     usage: UsageOut,
 }
+
+/// The most of tool-call arguments one answer may hold until `[DONE]`
+/// (the default `gateway.limits.maxResponseBytes`): past it the stream
+/// ends with an error rather than growing without end.
+pub const MAX_HELD_ARGUMENT_BYTES: usize = 32 * 1024 * 1024;
 
 impl StreamTranslator {
     /// A translator labelling the message `model`, its tool-use ids (and
@@ -70,6 +77,7 @@ impl StreamTranslator {
             next_index: 0,
             open: None,
             calls: Vec::new(),
+            held: 0,
             finish_reason: None,
             usage: UsageOut::default(),
         }
@@ -160,6 +168,13 @@ impl StreamTranslator {
             .enumerate()
         {
             self.hold(call, position as u64);
+        }
+        if self.held > MAX_HELD_ARGUMENT_BYTES {
+            let message = format!(
+                "the tool calls' arguments are larger than {MAX_HELD_ARGUMENT_BYTES} bytes"
+            );
+            events.push(self.error(&json!({ "message": message })));
+            return events;
         }
         if let Some(reason) = choice["finish_reason"].as_str() {
             self.finish_reason = Some(reason.to_string());
@@ -259,6 +274,7 @@ impl StreamTranslator {
             entry.name = name.map(str::to_string);
         }
         entry.arguments.push_str(arguments);
+        self.held += arguments.len();
     }
 
     /// The held tool calls as whole blocks, then `message_delta` and

@@ -932,3 +932,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn held_tool_arguments_are_bounded() {
+    let mut translator = StreamTranslator::new("m", NONCE);
+    let piece = "x".repeat(1024 * 1024);
+    let chunk = |arguments: &str| {
+        json!({"choices": [{"delta": {"tool_calls": [call(0, json!("c1"), json!("run"), arguments)]}}]})
+            .to_string()
+    };
+    let mut ended = None;
+    for _ in 0..=stream::MAX_HELD_ARGUMENT_BYTES / piece.len() {
+        let events = translator.data(&chunk(&piece));
+        if let Some(StreamEvent::Error { error }) = events.last() {
+            ended = Some(error.message.clone());
+            break;
+        }
+    }
+    let message = ended.expect("the stream ends once the limit is passed");
+    assert!(message.contains("larger than"), "{message}");
+    assert!(translator.is_finished());
+}
