@@ -12,6 +12,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
 use crate::config::{Config, UnknownModel};
+use crate::ops::memory;
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
 
@@ -36,6 +37,24 @@ pub struct RequestOptions {
 impl Default for RequestOptions {
     fn default() -> Self {
         Self { fallback: true }
+    }
+}
+
+/// One request's place among those in flight. When the last one in flight
+/// ends, the memory a burst left behind is given back
+/// ([`memory::release_after_burst`]).
+pub struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    requests: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        if self.requests.available_permits() >= self.capacity {
+            memory::release_after_burst();
+        }
     }
 }
 
@@ -79,8 +98,15 @@ impl Gateway {
 
     /// A slot for one request, or `None` when the cap is reached. The slot is
     /// held until the response (a stream included) is finished.
-    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.requests.load_full().try_acquire_owned().ok()
+    pub fn admit(&self) -> Option<Slot> {
+        let requests = self.requests.load_full();
+        let capacity = self.config().gateway.client.max_concurrent_requests;
+        let permit = requests.clone().try_acquire_owned().ok()?;
+        Some(Slot {
+            permit: Some(permit),
+            requests,
+            capacity,
+        })
     }
 
     /// Puts `config` in force for new requests and applies whatever else it

@@ -564,3 +564,25 @@ async fn moonshot_usage_streams_once_with_cache_reads_apart() {
     );
     assert_eq!(events.last().unwrap().0, "message_stop");
 }
+
+#[tokio::test]
+async fn a_request_too_long_for_every_window_reads_as_claude_code_expects() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["models"]["providers"]["primary"]["models"][0]["contextWindow"] = json!(1000);
+    config["models"]["providers"]["backup"]["models"][0]["contextWindow"] = json!(2000);
+    let gw = gateway(config).await;
+    let response = gw
+        .messages(json!({"model": "default", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "word ".repeat(8000)}]}))
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("prompt is too long: ") && message.ends_with(" tokens > 2000"),
+        "{body}"
+    );
+    assert!(primary.requests().is_empty() && backup.requests().is_empty());
+}

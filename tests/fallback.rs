@@ -769,3 +769,44 @@ async fn a_stalled_error_body_is_bounded_like_a_first_byte() {
     }
     assert_eq!(primary.requests().len(), 4);
 }
+
+#[tokio::test]
+async fn targets_whose_window_is_known_too_small_are_skipped_before_trying() {
+    let (small, large) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&small, &large);
+    config["models"]["providers"]["primary"]["models"][0]["contextWindow"] = json!(1000);
+    config["models"]["providers"]["backup"]["models"][0]["contextWindow"] = json!(1_000_000);
+    let gw = gateway(config).await;
+    // 40 KB of text is at least 5,000 tokens: more than 1,000.
+    let long = json!([{"role": "user", "content": "word ".repeat(8000)}]);
+    let response = gw.chat(json!({"messages": long})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(header(&response, "x-clawgate-attempts"), "1");
+    assert!(
+        small.requests().is_empty(),
+        "the small window was not asked"
+    );
+
+    // Too long for every window: 400, and no provider is called.
+    let mut config = chain_config(&small, &large);
+    config["models"]["providers"]["primary"]["models"][0]["contextWindow"] = json!(1000);
+    config["models"]["providers"]["backup"]["models"][0]["contextWindow"] = json!(2000);
+    let gw = gateway(config).await;
+    let response = gw.chat(json!({"messages": long})).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "context_length_exceeded", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds at least 5005 tokens, more than its context window (1000 tokens)"),
+        "{body}"
+    );
+    assert!(small.requests().is_empty() && large.requests().len() == 1);
+
+    // A short request is not affected.
+    let response = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "primary");
+}

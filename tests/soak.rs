@@ -55,9 +55,11 @@ async fn concurrent_streams_through_chaos_end_explicitly_and_leak_nothing() {
     let report = soak(&url, count, SoakTimeouts::SMALL).await;
     assert!(report.unexplained.is_empty(), "{:#?}", report.unexplained);
     assert_eq!(report.complete + report.explicit_errors, count);
-    // With three providers each failing 60% of the time (retried once),
-    // most requests are answered; all failing is a bug, not bad luck.
-    assert!(report.complete > count / 2, "{report:?}");
+    // Each attempt answers 40% of the time and breaks after its start 30%
+    // of the time (no failover then), so about 4 in 7 requests complete:
+    // a quarter is far below that (about 9 standard deviations at 200
+    // requests), while none or few answered is a bug, not bad luck.
+    assert!(report.complete > count / 4, "{report:?}");
     assert!(
         report.explicit_errors > 0,
         "the chaos reached clients: {report:?}"

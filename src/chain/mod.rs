@@ -41,6 +41,10 @@ pub enum Cause {
     WindowTooSmall { window: u64 },
     #[error("not tried: the chain's deadline of {}s had passed", after.as_secs_f64())]
     DeadlinePassed { after: Duration },
+    #[error(
+        "not tried: the request holds at least {least} tokens, more than its context window ({window} tokens)"
+    )]
+    RequestTooLong { least: u64, window: u64 },
 }
 
 /// A target that did not answer: a failed attempt, or a target skipped.
@@ -161,6 +165,8 @@ pub async fn run(
         &chain[..chain.len().min(1)]
     };
     let mut failures = Vec::new();
+    // Before any attempt: the fewest tokens the request can hold.
+    let least = policy::least_tokens(request.bytes());
     // After a context-length failure: the window a target must exceed.
     let mut needs_window_over: Option<u64> = None;
     let mut cooling: Vec<&Target> = Vec::new();
@@ -181,6 +187,14 @@ pub async fn run(
         if Instant::now() >= deadline {
             let after = settings.timeouts.chain;
             failures.push(skip(Cause::DeadlinePassed { after }, Class::Timeout, None));
+            continue;
+        }
+        if let Some(window) = target.model.context_window.filter(|&w| least > w) {
+            failures.push(skip(
+                Cause::RequestTooLong { least, window },
+                Class::ContextLength,
+                None,
+            ));
             continue;
         }
         if let Some(floor) = needs_window_over {

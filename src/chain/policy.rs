@@ -314,6 +314,30 @@ pub fn refusal(failures: &[Failure]) -> Option<&Failure> {
     refused.then_some(last)
 }
 
+/// The most bytes of request text one token can stand for, in the
+/// tokenizers Kimi and OpenRouter's models use: English averages about 4,
+/// Chinese fewer; only runs of one repeated character go higher. Dividing
+/// by it gives a number of tokens the request certainly exceeds, in
+/// practice: a target whose window is smaller is skipped without asking.
+const MAX_BYTES_PER_TOKEN: u64 = 8;
+
+/// A lower bound of the tokens in a request body: its bytes, less inline
+/// `data:` URLs (images are counted by the provider in their own way),
+/// over [`MAX_BYTES_PER_TOKEN`].
+pub fn least_tokens(body: &[u8]) -> u64 {
+    let finder = memchr::memmem::Finder::new(b"\"data:");
+    let mut inline = 0usize;
+    let mut at = 0usize;
+    while let Some(found) = finder.find(&body[at..]) {
+        let start = at + found + 1;
+        // A JSON string ends at the next quote (a data URL holds none).
+        let end = memchr::memchr(b'"', &body[start..]).map_or(body.len(), |n| start + n);
+        inline += end - start;
+        at = end;
+    }
+    (body.len() - inline) as u64 / MAX_BYTES_PER_TOKEN
+}
+
 /// What no `Retry-After` and no cooldown says, when all were rate limited.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -341,6 +365,15 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
     // too long for every window there was to try.
     if let Some(refusal) = refusal(failures) {
         return status(refusal.status().unwrap_or(400), "upstream_rejected_request");
+    }
+    // Too long for every window, known before or learnt by trying.
+    if failures.iter().all(|f| f.class == Class::ContextLength) {
+        let status = failures.iter().find_map(Failure::status).unwrap_or(400);
+        return FinalStatus {
+            status,
+            code: "context_length_exceeded",
+            retry_after: None,
+        };
     }
     if all(Class::is_rate_limit) {
         let wait = failures
@@ -687,5 +720,25 @@ mod tests {
             .status,
             502
         );
+    }
+
+    #[test]
+    fn the_least_tokens_of_a_request_leave_inline_images_out() {
+        let text = |n: usize| {
+            format!(
+                r#"{{"messages":[{{"role":"user","content":"{}"}}]}}"#,
+                "a".repeat(n)
+            )
+        };
+        let plain = text(8000);
+        assert_eq!(least_tokens(plain.as_bytes()), plain.len() as u64 / 8);
+        let image = format!(
+            r#"{{"messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{}"}}}}]}}]}}"#,
+            "A".repeat(1_000_000)
+        );
+        assert!(least_tokens(image.as_bytes()) < 20, "an image is not text");
+        // A quote-less tail (not JSON) still ends the scan.
+        assert_eq!(least_tokens(br#""data:abc"#), 0);
+        assert_eq!(least_tokens(b""), 0);
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::guard::request_id;
 use crate::chain::policy::{final_status, refusal};
-use crate::chain::{AttemptReport, Failure};
+use crate::chain::{AttemptReport, Cause, Failure};
 use crate::gateway::CompletionError;
 use crate::ops::metrics;
 
@@ -168,6 +168,27 @@ fn upstream_failure(failures: &[Failure]) -> Response {
                     .unwrap_or("invalid_request_error")
                     .to_string(),
                 format!("{} rejected the request: {}", last.model_ref, last.cause),
+            )
+        }
+        "context_length_exceeded" => {
+            // Worded so that Claude Code's overflow recovery can read it:
+            // the largest window, then the request's size.
+            let known = failures.iter().filter_map(|f| match f.cause {
+                Cause::RequestTooLong { least, window } => Some((least, window)),
+                _ => None,
+            });
+            let size = match (
+                known.clone().map(|(least, _)| least).max(),
+                known.map(|(_, w)| w).max(),
+            ) {
+                (Some(least), Some(window)) => format!(
+                    " the largest context window is {window} tokens and the request holds at least {least};"
+                ),
+                _ => String::new(),
+            };
+            (
+                "invalid_request_error".to_string(),
+                format!("the request is too long for every model in the chain:{size} {summary}"),
             )
         }
         "upstream_rate_limited" => (

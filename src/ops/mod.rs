@@ -1,7 +1,9 @@
 //! Operations: what the service tells systemd, how it logs, the metrics it
-//! exports, and keeping secrets out of all three.
+//! exports, keeping secrets out of all three, and giving memory back after
+//! a burst.
 
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod redact;
 pub mod systemd;

@@ -29,7 +29,13 @@ const MIN_LIMIT: u64 = 1_000;
 pub fn context_overflow(message: &str) -> Option<String> {
     let lower = without_digit_separators(&message.to_ascii_lowercase());
     let start = PHRASES.iter().filter_map(|p| lower.find(p)).min()?;
-    let window: String = lower[start..].chars().take(WINDOW).collect();
+    // The numbers of one clause: a `;` starts another (clawgate's own
+    // messages list each attempt after one).
+    let window: String = lower[start..]
+        .chars()
+        .take(WINDOW)
+        .take_while(|&c| c != ';')
+        .collect();
     let numbers: Vec<u64> = window
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())

@@ -284,6 +284,15 @@ fn finish_reasons_become_stop_reasons_and_empty_text_gives_no_block() {
 fn provider_overflow_messages_become_claude_codes_wording() {
     for (message, expected) in [
         (
+            "the request is too long for every model in the chain: the largest context window is 2000 tokens and the request holds at least 5005; a/m (http://127.0.0.1:9/v1/chat/completions): not tried",
+            Some("prompt is too long: 5005 tokens > 2000"),
+        ),
+        (
+            // Numbers after a `;` belong to another clause.
+            "a/m: its context window (1000 tokens); b/m (http://127.0.0.1:4000/v1)",
+            None,
+        ),
+        (
             "kimi/kimi-k2-0905 rejected the request: Invalid request: Your request exceeded model token limit: 262144 (requested: 300123)",
             Some("prompt is too long: 300123 tokens > 262144"),
         ),
