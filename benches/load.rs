@@ -14,19 +14,10 @@ use clawgate::mock::{MockOptions, MockServer};
 use futures_util::StreamExt;
 use serde_json::json;
 
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
-}
+#[path = "common/process.rs"]
+mod process;
 
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
-}
+use process::{open_fds, proc_status};
 
 #[tokio::main]
 async fn main() {

@@ -18,19 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
-}
+#[path = "common/process.rs"]
+mod process;
 
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
-}
+use process::{open_fds, proc_status};
 
 #[tokio::main]
 async fn main() {

@@ -16,7 +16,11 @@ use serde_json::Value;
 use super::{
     ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
 };
-use crate::gateway::Gateway;
+use bytes::Bytes;
+
+use crate::chain::Answer;
+use crate::config::Config;
+use crate::gateway::{Gateway, RequestOptions};
 use crate::ops::metrics;
 use crate::providers::response::shape_completion;
 use crate::relay;
@@ -34,40 +38,14 @@ pub async fn chat_completions(
             config.gateway.client.max_concurrent_requests,
         ));
     };
-    let limit = config.gateway.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::PayloadTooLarge(limit));
-    }
     let options = request_options(request.headers());
-    let bytes = read_body(
-        request.into_body(),
-        limit,
-        config.gateway.client.body_timeout,
-    )
-    .await?;
+    let bytes = read_limited(request, &config).await?;
     let request = ChatRequest::parse(bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let wants_usage = request.wants_usage();
     record.model_asked(request.model());
-    let answer = tokio::select! {
-        answer = gateway.complete_with(&config, request, options) => record.chain(answer)?,
-        () = gateway.aborted() => return Err(ApiError::ShuttingDown),
-    };
-
-    let outcome = if answer.failures.is_empty() {
-        "ok"
-    } else {
-        "fallback"
-    };
+    let answer = run_chain(&gateway, &config, request, options, &record).await?;
+    let (mut headers, outcome) = answered(&answer);
     let model_ref = answer.target.model_ref.clone();
-    let mut headers = HeaderMap::new();
-    headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
-    headers.insert(MODEL_HEADER, header_value(model_ref.as_str()));
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
     let response = match answer.reply {
         Reply::Complete(mut body) => {
             record.usage_of(&body);
@@ -105,17 +83,65 @@ pub async fn chat_completions(
     Ok(response)
 }
 
+/// The request body, refused early when its `Content-Length` is over
+/// `gateway.maxBodyBytes`, else read within that limit and
+/// `clientBodySeconds`.
+pub(super) async fn read_limited(request: Request, config: &Config) -> Result<Bytes, ApiError> {
+    let limit = config.gateway.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    read_body(
+        request.into_body(),
+        limit,
+        config.gateway.client.body_timeout,
+    )
+    .await
+}
+
+/// Runs the request's chain in `config`, recording its attempts for the
+/// access log; shutdown's end of grace ends the wait.
+pub(super) async fn run_chain(
+    gateway: &Gateway,
+    config: &Config,
+    request: ChatRequest,
+    options: RequestOptions,
+    record: &AccessRecord,
+) -> Result<Answer, ApiError> {
+    tokio::select! {
+        answer = gateway.complete_with(config, request, options) => Ok(record.chain(answer)?),
+        () = gateway.aborted() => Err(ApiError::ShuttingDown),
+    }
+}
+
+/// The `x-clawgate-*` headers of an answer, and its metric outcome (`ok`,
+/// or `fallback` when an earlier target failed).
+pub(super) fn answered(answer: &Answer) -> (HeaderMap, &'static str) {
+    let model_ref = &answer.target.model_ref;
+    let mut headers = HeaderMap::new();
+    headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
+    headers.insert(MODEL_HEADER, header_value(model_ref.as_str()));
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
+    let outcome = if answer.failures.is_empty() {
+        "ok"
+    } else {
+        "fallback"
+    };
+    (headers, outcome)
+}
+
 /// Refs are validated config text; this cannot fail for them, but a header
 /// is no place to panic.
-pub(super) fn header_value(text: &str) -> HeaderValue {
+fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-pub(super) async fn read_body(
-    body: Body,
-    limit: usize,
-    within: Duration,
-) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::Bytes, ApiError> {
     let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
         .await
         .map_err(|_| ApiError::BodyTimeout(within.as_secs()))?;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -30,10 +30,8 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use super::chat::{header_value, read_body};
-use super::{
-    ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
-};
+use super::chat::{answered, read_limited, run_chain};
+use super::{AccessRecord, ApiError, request_options};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::ops::metrics;
@@ -79,21 +77,9 @@ pub async fn messages(
         ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
     }
     .with_anthropic_original(original);
-    let answer = tokio::select! {
-        answer = gateway.complete_with(&config, request, options) => record.chain(answer)?,
-        () = gateway.aborted() => return Err(ApiError::ShuttingDown),
-    };
-
-    let outcome = if answer.failures.is_empty() {
-        "ok"
-    } else {
-        "fallback"
-    };
+    let answer = run_chain(&gateway, &config, request, options, &record).await?;
+    let (mut headers, outcome) = answered(&answer);
     let model_ref = answer.target.model_ref.clone();
-    let mut headers = HeaderMap::new();
-    headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
-    headers.insert(MODEL_HEADER, header_value(model_ref.as_str()));
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
     let response = match answer.reply {
         Reply::Complete(mut body) => {
             metrics::request(outcome);
@@ -182,24 +168,6 @@ fn shown(name: &str) -> &str {
         Some((end, _)) => &name[..end],
         None => name,
     }
-}
-
-async fn read_limited(request: Request, config: &Config) -> Result<Bytes, ApiError> {
-    let limit = config.gateway.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::PayloadTooLarge(limit));
-    }
-    read_body(
-        request.into_body(),
-        limit,
-        config.gateway.client.body_timeout,
-    )
-    .await
 }
 
 /// The relay's frames as Anthropic events, with a `ping` after each `every`

@@ -22,13 +22,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{AbandonGuard, MockOptions, MockState, record, retry_after, words};
+use super::{MockOptions, MockState, record, retry_after, send_frames, words};
 
 /// `--fail-type`'s default, which here means "the type for the status".
 const DEFAULT_FAIL_TYPE: &str = "server_error";
@@ -313,38 +313,5 @@ fn stream(
     } else if !options.no_done {
         frames.push(frame("message_stop", &json!({"type": "message_stop"})));
     }
-    let frames: Vec<Bytes> = frames
-        .into_iter()
-        .map(|frame| match &options.comment {
-            Some(comment) => Bytes::from(format!(": {comment}\n{frame}")),
-            None => Bytes::from(frame),
-        })
-        .collect();
-    let body = async_stream::stream! {
-        let mut guard = AbandonGuard { state, finished: false };
-        if options.first_byte_delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(options.first_byte_delay_ms)).await;
-        }
-        for (index, frame) in frames.into_iter().enumerate() {
-            if options.drop_after_chunks == Some(index) {
-                guard.finished = true;
-                if index > 0 {
-                    // As on the OpenAI path: let the written frames leave
-                    // before the reset.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                yield Err(std::io::Error::other("connection dropped by fault injection"));
-                return;
-            }
-            if index > 0 && options.chunk_delay_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(options.chunk_delay_ms)).await;
-            }
-            yield Ok(frame);
-        }
-        guard.finished = true;
-    };
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .body(Body::from_stream(body))
-        .expect("static headers are valid")
+    send_frames(state, options.clone(), frames)
 }

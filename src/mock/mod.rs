@@ -642,6 +642,14 @@ fn stream(
     } else if !options.no_done {
         frames.push("data: [DONE]\n\n".to_string());
     }
+    send_frames(state, options, frames)
+}
+
+/// An event stream of `frames` (each a whole event), with the stream faults
+/// of `options`: a comment before each, a delay before the first and
+/// between them, a dropped connection or silence after some. Shared by
+/// both APIs the mock speaks.
+fn send_frames(state: Arc<MockState>, options: MockOptions, frames: Vec<String>) -> Response {
     let frames: Vec<Bytes> = frames
         .into_iter()
         .map(|frame| match &options.comment {
