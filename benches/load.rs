@@ -6,8 +6,6 @@
 //! 1000 and 1100). Everything is on loopback; the mock provider and the
 //! clients run in this process, the gateway in its own.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clawgate::mock::{MockOptions, MockServer};
@@ -53,34 +51,8 @@ async fn main() {
         .to_string(),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clawgate"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "text",
-            "--log-level",
-            "warn,clawgate::cli=info",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, base) = process::serve(&config, "warn,clawgate::cli=info");
     let pid = child.id();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("clawgate logs its address").unwrap();
-        if let Some(at) = line.find("listening on http://") {
-            break line[at + "listening on ".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
     tokio::time::sleep(Duration::from_millis(200)).await;
     let fds_idle = open_fds(pid);
     let rss_idle = proc_status(pid, "VmRSS:");

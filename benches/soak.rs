@@ -12,8 +12,6 @@
 #[path = "../tests/common/soak.rs"]
 mod soak;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -44,34 +42,8 @@ async fn main() {
             .to_string(),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clawgate"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "text",
-            "--log-level",
-            "error,clawgate::cli=info",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, base) = process::serve(&config, "error,clawgate::cli=info");
     let pid = child.id();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("clawgate logs its address").unwrap();
-        if let Some(at) = line.find("listening on http://") {
-            break line[at + "listening on ".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
     let url = format!("{base}/v1/chat/completions");
     // One request first, so that the idle figures include a warmed process.
     let _ = soak::soak(&url, 1, timeouts).await;

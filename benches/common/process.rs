@@ -17,3 +17,33 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
 }
+
+/// A real `clawgate serve` on a free port with `config`, logging at
+/// `log_level`: the process and the base URL it announced. Its log is
+/// drained on a thread so that it never blocks on a full pipe.
+pub fn serve(config: &std::path::Path, log_level: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clawgate"))
+        .args(["serve", "--port", "0", "--log-format", "text"])
+        .args(["--log-level", log_level])
+        .arg("--config")
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("clawgate starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let base = loop {
+        let line = lines.next().expect("clawgate logs its address").unwrap();
+        if let Some(at) = line.find("listening on http://") {
+            break line[at + "listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
