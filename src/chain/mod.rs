@@ -166,7 +166,9 @@ pub async fn run(
     };
     let mut failures = Vec::new();
     // Before any attempt: the fewest tokens the request can hold.
-    let least = policy::least_tokens(request.bytes());
+    // Counted only when some window is small enough for it to matter: the
+    // body's length bounds it from above, and most windows are far larger.
+    let mut least_tokens = None;
     // After a context-length failure: the window a target must exceed.
     let mut needs_window_over: Option<u64> = None;
     let mut cooling: Vec<&Target> = Vec::new();
@@ -189,13 +191,19 @@ pub async fn run(
             failures.push(skip(Cause::DeadlinePassed { after }, Class::Timeout, None));
             continue;
         }
-        if let Some(window) = target.model.context_window.filter(|&w| least > w) {
-            failures.push(skip(
-                Cause::RequestTooLong { least, window },
-                Class::ContextLength,
-                None,
-            ));
-            continue;
+        if let Some(window) = target.model.context_window {
+            if policy::most_tokens(request.bytes()) > window {
+                let least =
+                    *least_tokens.get_or_insert_with(|| policy::least_tokens(request.bytes()));
+                if least > window {
+                    failures.push(skip(
+                        Cause::RequestTooLong { least, window },
+                        Class::ContextLength,
+                        None,
+                    ));
+                    continue;
+                }
+            }
         }
         if let Some(floor) = needs_window_over {
             if target

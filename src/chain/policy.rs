@@ -321,6 +321,12 @@ pub fn refusal(failures: &[Failure]) -> Option<&Failure> {
 /// practice: a target whose window is smaller is skipped without asking.
 const MAX_BYTES_PER_TOKEN: u64 = 8;
 
+/// What [`least_tokens`] can at most be, without reading the body: its
+/// length over [`MAX_BYTES_PER_TOKEN`].
+pub fn most_tokens(body: &[u8]) -> u64 {
+    body.len() as u64 / MAX_BYTES_PER_TOKEN
+}
+
 /// A lower bound of the tokens in a request body: its bytes, less inline
 /// `data:` URLs (images are counted by the provider in their own way),
 /// over [`MAX_BYTES_PER_TOKEN`].

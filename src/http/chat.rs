@@ -20,7 +20,7 @@ use bytes::Bytes;
 
 use crate::chain::Answer;
 use crate::config::Config;
-use crate::gateway::{Gateway, RequestOptions};
+use crate::gateway::{Gateway, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::providers::response::shape_completion;
 use crate::relay;
@@ -33,11 +33,7 @@ pub async fn chat_completions(
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
     let record = AccessRecord::of(&request);
-    let Some(slot) = gateway.admit() else {
-        return Err(ApiError::Busy(
-            config.gateway.client.max_concurrent_requests,
-        ));
-    };
+    let slot = admit(&gateway, &config)?;
     let options = request_options(request.headers());
     let bytes = read_limited(request, &config).await?;
     let request = ChatRequest::parse(bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -81,6 +77,14 @@ pub async fn chat_completions(
         }
     };
     Ok(response)
+}
+
+/// A place among the requests in flight, or 503 when they are at
+/// `gateway.limits.maxConcurrentRequests`.
+pub(super) fn admit(gateway: &Gateway, config: &Config) -> Result<Slot, ApiError> {
+    gateway.admit().ok_or(ApiError::Busy(
+        config.gateway.client.max_concurrent_requests,
+    ))
 }
 
 /// The request body, refused early when its `Content-Length` is over

@@ -30,7 +30,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use super::chat::{answered, read_limited, run_chain};
+use super::chat::{admit, answered, read_limited, run_chain};
 use super::{AccessRecord, ApiError, request_options};
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -57,11 +57,7 @@ pub async fn messages(
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
     let record = AccessRecord::of(&request);
-    let Some(slot) = gateway.admit() else {
-        return Err(ApiError::Busy(
-            config.gateway.client.max_concurrent_requests,
-        ));
-    };
+    let slot = admit(&gateway, &config)?;
     let options = request_options(request.headers());
     let original = read_limited(request, &config).await?;
     // The parsed and translated copies end here: only the chat request
@@ -131,11 +127,7 @@ pub async fn count_tokens(
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
     // Cheap, but it reads a whole body: it counts against the same cap.
-    let Some(_slot) = gateway.admit() else {
-        return Err(ApiError::Busy(
-            config.gateway.client.max_concurrent_requests,
-        ));
-    };
+    let _slot = admit(&gateway, &config)?;
     let body = read_limited(request, &config).await?;
     let parsed = MessagesRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let tokens = token_estimate::input_tokens(&parsed);
