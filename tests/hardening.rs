@@ -347,3 +347,70 @@ async fn every_response_carries_a_request_id_and_errors_repeat_it() {
     let id = header(&long, "x-request-id").to_string();
     assert!(id.starts_with("req_") && id.len() == 36, "{id}");
 }
+
+/// Counts allocations made on the current thread, so a test can assert that
+/// a path allocates nothing while other tests run beside it.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|count| count.set(count.get() + 1));
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.with(|count| count.set(count.get() + 1));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// How many allocations `f` made on this thread.
+    pub fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let before = ALLOCATIONS.with(Cell::get);
+        let out = f();
+        (out, ALLOCATIONS.with(Cell::get) - before)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[test]
+fn scrubbing_bytes_without_a_key_allocates_nothing() {
+    use bytes::Bytes;
+    use clawgate::ops::scrub::Scrubber;
+
+    let scrubber = Scrubber::new([KEY, "gw-token-abcdef", "sk-or-v1-0123456789abcdef"]);
+    // A stream chunk with escapes, backslashes and the keys' first bytes.
+    let chunk = Bytes::from(
+        "data: {\"choices\":[{\"delta\":{\"content\":\"s sk- gw \\u00e9\\\\ \\\"quoted\\\" \\/\"}}]}\n\n".repeat(50),
+    );
+    let (scrubbed, count) = counting::allocations(|| scrubber.scrub(&chunk).len());
+    assert_eq!((scrubbed, count), (chunk.len(), 0));
+    // A `Bytes` made from a `Vec` allocates its shared header on its first
+    // clone: that is the bytes crate's, not the scrubber's.
+    drop(chunk.clone());
+    let mut stream = scrubber.stream();
+    let (passed, count) = counting::allocations(|| {
+        (0..10)
+            .map(|_| stream.feed(chunk.clone()).len())
+            .sum::<usize>()
+    });
+    assert_eq!((passed, count), (10 * chunk.len(), 0));
+
+    // The same chunk holding a key does allocate (the test can fail).
+    let leaky = Bytes::from(format!("data: {{\"echo\":\"{KEY}\"}}\n\n"));
+    let (out, count) = counting::allocations(|| stream.feed(leaky.clone()));
+    assert!(count > 0);
+    assert!(!String::from_utf8_lossy(&out).contains(KEY));
+}
