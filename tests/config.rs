@@ -228,7 +228,7 @@ fn every_error_is_reported_at_once_with_its_path() {
         "models.providers.broken.models[0].contextwindow: unknown key; did you mean `contextWindow`?",
         "agents.defaults.model.fallback: unknown key; clawgate does not read it here; did you mean `agents.defaults.model.fallbacks`? (see docs/configuration.md#agentsdefaults)",
         "models.mode: expected \"merge\" or \"replace\", found \"mix\"",
-        "gateway.port: invalid type: string \"eighty\", expected u16",
+        "gateway.port: invalid type: string, expected u16",
         "models.providers.broken.api: expected \"openai-completions\" or \"anthropic-messages\", found \"anthropic-chat\"",
         "models.providers.broken.baseUrl: required",
         "models.providers.broken.models[1].id: required",
