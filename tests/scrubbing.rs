@@ -40,7 +40,7 @@ async fn echoing_provider() -> String {
                     format!(r#"{{"id":"c1","echo":"{SECRET}","choices":[{{"index":0,"delta":{{"role":"assistant","content":"the key is {SECRET}"}}}}]}}"#),
                     format!(r#"{{"id":"c1","choices":[{{"index":0,"delta":{{"content":" or {esc}"}}}}]}}"#),
                     format!(r#"{{"id":"c1","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"call_1","type":"function","function":{{"name":"read","arguments":"{{\"k\":\"{SECRET}\"}}"}}}}]}},"finish_reason":"tool_calls"}}]}}"#),
-                    format!(r#"{{"id":"c1","choices":[],"usage":{{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}}}"#),
+                    r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#.to_string(),
                     "[DONE]".to_string(),
                 ];
                 let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
