@@ -148,6 +148,9 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError>
 /// Only a leading part that is a name is shown.
 fn invalid_name(name: &str) -> String {
     let rule = "a name is letters, digits and `_`, not starting with a digit";
+    if name.starts_with("export ") {
+        return "invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it".into();
+    }
     let valid = name
         .char_indices()
         .find(|&(at, c)| !(c == '_' || c.is_ascii_alphabetic() || (at > 0 && c.is_ascii_digit())))
@@ -308,7 +311,11 @@ mod tests {
             ),
             (
                 "export KEY sk-live-0123456789=x",
-                ":1: invalid variable name: \"export\" is followed by ' '; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+                ":1: invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it",
+            ),
+            (
+                "MY KEY sk-live-0123456789=x",
+                ":1: invalid variable name: \"MY\" is followed by ' '; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
             ),
             (
                 "sk-live-0123456789==",
