@@ -22,10 +22,28 @@ pub fn open_fds(pid: u32) -> usize {
 /// `log_level`: the process and the base URL it announced. Its log is
 /// drained on a thread so that it never blocks on a full pipe.
 pub fn serve(config: &std::path::Path, log_level: &str) -> (std::process::Child, String) {
+    serve_pinned(config, log_level, None)
+}
+
+/// [`serve`], pinned to core `cpu` when one is given (with `taskset`).
+pub fn serve_pinned(
+    config: &std::path::Path,
+    log_level: &str,
+    cpu: Option<usize>,
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clawgate"))
+    let clawgate = env!("CARGO_BIN_EXE_clawgate");
+    let mut command = match cpu {
+        Some(cpu) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", &cpu.to_string(), clawgate]);
+            taskset
+        }
+        None => Command::new(clawgate),
+    };
+    let mut child = command
         .args(["serve", "--port", "0", "--log-format", "text"])
         .args(["--log-level", log_level])
         .arg("--config")

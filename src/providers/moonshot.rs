@@ -5,6 +5,7 @@
 //! validator accepts. Sources: `../shared/facts/providers.md`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -175,18 +176,118 @@ fn rename_calls(draft: &mut Draft, index: usize, ids: &[String]) {
 /// Moonshot's schema validator refuses an object with both a simple `type`
 /// and an `anyOf` of plain branches; the equivalent form moves the type
 /// into each branch that has none.
+///
+/// Only a tool whose bytes mention `anyOf` (or hold a `\u` escape) can need
+/// this, so the others are never parsed: the tools array is split into its elements by the scanner,
+/// and each element with `anyOf` is looked up in [`SchemaMemo`] (OpenClaw
+/// sends the same tools every turn) before being parsed and rewritten. The
+/// outgoing `tools` is the client's text with the rewritten elements
+/// spliced in.
 pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
+    if draft.edits.top.get("tools").is_some() {
+        // An earlier edit replaced the tools (none does today): work on
+        // the tree it left.
+        return plain_any_of_schemas_in_tree(draft);
+    }
+    let Some(tools) = draft.request().raw("tools") else {
+        return;
+    };
+    let Ok(elements) = crate::wire::scan::element_ranges(tools.as_bytes()) else {
+        return;
+    };
+    let any_of = memchr::memmem::Finder::new(b"anyOf");
+    let mut spliced = String::new();
+    let mut copied = 0;
+    for range in elements {
+        let tool = &tools[range.clone()];
+        // A key may be spelt with escapes (`\u0061nyOf`): such a tool is
+        // read too.
+        let bytes = tool.as_bytes();
+        if any_of.find(bytes).is_none() && memchr::memmem::find(bytes, b"\\u").is_none() {
+            continue;
+        }
+        let Some(rewritten) = MEMO.rewritten(tool) else {
+            continue;
+        };
+        spliced.push_str(&tools[copied..range.start]);
+        spliced.push_str(&rewritten);
+        copied = range.end;
+    }
+    if copied > 0 {
+        spliced.push_str(&tools[copied..]);
+        draft.edits.top.set_raw("tools", spliced);
+    }
+}
+
+fn plain_any_of_schemas_in_tree(draft: &mut Draft) {
     let Some(Value::Array(mut tools)) = draft.get("tools") else {
         return;
     };
     let mut changed = false;
     for tool in &mut tools {
-        if let Some(schema) = tool.pointer_mut("/function/parameters") {
-            changed |= rewrite_schema(schema);
-        }
+        changed |= rewrite_tool(tool);
     }
     if changed {
         draft.set("tools", Value::Array(tools));
+    }
+}
+
+fn rewrite_tool(tool: &mut Value) -> bool {
+    tool.pointer_mut("/function/parameters")
+        .is_some_and(rewrite_schema)
+}
+
+/// One tool's JSON text rewritten, or `None` when it needs no change (or is
+/// not JSON, which the provider will judge): the only place a tool is
+/// parsed into a tree.
+fn rewrite_tool_text(tool: &str) -> Option<String> {
+    #[cfg(test)]
+    tests::TREES.with(|trees| trees.set(trees.get() + 1));
+    let mut tree: Value = serde_json::from_str(tool).ok()?;
+    rewrite_tool(&mut tree).then(|| tree.to_string())
+}
+
+/// What [`rewrite_tool_text`] made of the tools seen lately, keyed by their
+/// exact text (so a hit is never a different tool), bounded in entries and
+/// bytes; when full it starts over. A memo of a pure function: the rule
+/// stays pure, only cheaper on the second turn.
+struct SchemaMemo {
+    seen: Mutex<HashMap<Box<str>, Option<Arc<str>>>>,
+}
+
+static MEMO: LazyLock<SchemaMemo> = LazyLock::new(|| SchemaMemo {
+    seen: Mutex::new(HashMap::new()),
+});
+
+/// At most this many tools are remembered...
+const MEMO_ENTRIES: usize = 256;
+/// ...and none longer than this (a larger tool is rewritten every time).
+const MEMO_TOOL_BYTES: usize = 16 * 1024;
+
+impl SchemaMemo {
+    fn rewritten(&self, tool: &str) -> Option<Arc<str>> {
+        if tool.len() > MEMO_TOOL_BYTES {
+            return rewrite_tool_text(tool).map(Arc::from);
+        }
+        if let Some(known) = self.lock().get(tool) {
+            return known.clone();
+        }
+        // Rewritten outside the lock; two requests racing both compute the
+        // same answer.
+        let rewritten = rewrite_tool_text(tool).map(Arc::<str>::from);
+        let mut seen = self.lock();
+        if seen.len() >= MEMO_ENTRIES {
+            seen.clear();
+        }
+        seen.insert(tool.into(), rewritten.clone());
+        rewritten
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Option<Arc<str>>>> {
+        // A panic cannot leave the map half-updated: take it as it is.
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -231,7 +332,7 @@ fn rewrite_schema(schema: &mut Value) -> bool {
 }
 
 fn lift_type(object: &mut Map<String, Value>) -> bool {
-    let Some(Value::String(parent)) = object.get("type").cloned() else {
+    let Some(Value::String(parent)) = object.get("type") else {
         return false;
     };
     let Some(Value::Array(branches)) = object.get("anyOf") else {
@@ -242,17 +343,240 @@ fn lift_type(object: &mut Map<String, Value>) -> bool {
             !b.contains_key("$ref")
                 && !b.contains_key("anyOf")
                 && !b.contains_key("oneOf")
-                && b.get("type").is_none_or(|t| *t == json!(parent))
+                && b.get("type").is_none_or(|t| t.as_str() == Some(parent))
         })
     });
     if !plain || branches.is_empty() {
         return false;
     }
+    let parent = parent.clone();
     object.remove("type");
     if let Some(Value::Array(branches)) = object.get_mut("anyOf") {
         for branch in branches.iter_mut().filter_map(Value::as_object_mut) {
-            branch.entry("type").or_insert_with(|| json!(parent));
+            branch
+                .entry("type")
+                .or_insert_with(|| Value::String(parent.clone()));
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use serde_json::{Value, json};
+
+    use super::{Draft, plain_any_of_schemas, plain_any_of_schemas_in_tree};
+    use crate::wire::openai::ChatRequest;
+
+    thread_local! {
+        /// Tools parsed into a tree on this thread.
+        pub static TREES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn trees() -> usize {
+        TREES.with(Cell::get)
+    }
+
+    /// The request `text` after `rule`, read back as a value.
+    fn run(text: &str, rule: fn(&mut Draft)) -> Value {
+        let request = ChatRequest::parse(text.to_string()).unwrap();
+        let mut draft = Draft::new(&request);
+        rule(&mut draft);
+        serde_json::from_slice(&request.write(&draft.edits).to_vec()).unwrap()
+    }
+
+    fn request(tools: &Value) -> String {
+        json!({"messages": [{"role": "user", "content": "hi"}], "tools": tools}).to_string()
+    }
+
+    fn tool(name: &str, parameters: Value) -> Value {
+        json!({"type": "function", "function": {"name": name, "description": "d", "parameters": parameters}})
+    }
+
+    /// The rule on `tools` gives `expected`, exactly as the whole-tree
+    /// rewrite it replaced does.
+    fn check(tools: Value, expected: Value) {
+        let text = request(&tools);
+        let out = run(&text, plain_any_of_schemas);
+        assert_eq!(out["tools"], expected, "{tools}");
+        assert_eq!(out, run(&text, plain_any_of_schemas_in_tree), "{tools}");
+    }
+
+    #[test]
+    fn the_rewrite_is_the_whole_tree_rewrite() {
+        let mixed = json!({"type": "string", "anyOf": [{"enum": ["a"]}, {"type": "string"}]});
+        let lifted = json!({"anyOf": [{"enum": ["a"], "type": "string"}, {"type": "string"}]});
+        let object = |x: Value| json!({"type": "object", "properties": {"x": x}});
+        let plain = tool("plain", object(json!({"type": "string"})));
+        let cases = [
+            // No anyOf anywhere.
+            (json!([plain.clone()]), json!([plain.clone()])),
+            // One tool among plain ones, nested under properties.
+            (
+                json!([
+                    plain.clone(),
+                    tool("m", object(mixed.clone())),
+                    plain.clone()
+                ]),
+                json!([
+                    plain.clone(),
+                    tool("m", object(lifted.clone())),
+                    plain.clone()
+                ]),
+            ),
+            // Under items, $defs, additionalProperties and anyOf itself.
+            (
+                json!([tool("i", json!({"type": "array", "items": mixed.clone()}))]),
+                json!([tool("i", json!({"type": "array", "items": lifted.clone()}))]),
+            ),
+            (
+                json!([tool(
+                    "d",
+                    json!({"$defs": {"a": mixed.clone()}, "additionalProperties": mixed.clone()})
+                )]),
+                json!([tool(
+                    "d",
+                    json!({"$defs": {"a": lifted.clone()}, "additionalProperties": lifted.clone()})
+                )]),
+            ),
+            (
+                json!([tool(
+                    "n",
+                    json!({"anyOf": [mixed.clone(), {"type": "null"}]})
+                )]),
+                json!([tool(
+                    "n",
+                    json!({"anyOf": [lifted.clone(), {"type": "null"}]})
+                )]),
+            ),
+            // Two tools rewritten, the same one twice.
+            (
+                json!([
+                    tool("m", mixed.clone()),
+                    plain.clone(),
+                    tool("m", mixed.clone())
+                ]),
+                json!([
+                    tool("m", lifted.clone()),
+                    plain.clone(),
+                    tool("m", lifted.clone())
+                ]),
+            ),
+            // Not plain: a $ref, a nested anyOf, another type, no branches.
+            (
+                json!([tool(
+                    "r",
+                    json!({"type": "string", "anyOf": [{"$ref": "#/x"}]})
+                )]),
+                json!([tool(
+                    "r",
+                    json!({"type": "string", "anyOf": [{"$ref": "#/x"}]})
+                )]),
+            ),
+            (
+                json!([tool(
+                    "t",
+                    json!({"type": "string", "anyOf": [{"type": "number"}]})
+                )]),
+                json!([tool(
+                    "t",
+                    json!({"type": "string", "anyOf": [{"type": "number"}]})
+                )]),
+            ),
+            (
+                json!([tool("e", json!({"type": "string", "anyOf": []}))]),
+                json!([tool("e", json!({"type": "string", "anyOf": []}))]),
+            ),
+            (
+                json!([tool(
+                    "a",
+                    json!({"type": "string", "anyOf": [{"anyOf": [{}]}]})
+                )]),
+                json!([tool(
+                    "a",
+                    json!({"type": "string", "anyOf": [{"anyOf": [{}]}]})
+                )]),
+            ),
+            // anyOf only in a description, outside the parameters, or in
+            // something that is not a tool.
+            (
+                json!([tool("s", json!({"type": "string", "description": "anyOf"}))]),
+                json!([tool("s", json!({"type": "string", "description": "anyOf"}))]),
+            ),
+            (
+                json!([{"type": "function", "anyOf": mixed.clone(), "function": {"name": "o"}}]),
+                json!([{"type": "function", "anyOf": mixed.clone(), "function": {"name": "o"}}]),
+            ),
+            (json!(["anyOf", 1, null]), json!(["anyOf", 1, null])),
+            (json!([]), json!([])),
+            // Not an array at all.
+            (
+                json!({"anyOf": mixed.clone()}),
+                json!({"anyOf": mixed.clone()}),
+            ),
+        ];
+        for (tools, expected) in cases {
+            check(tools, expected);
+        }
+    }
+
+    #[test]
+    fn untouched_tools_keep_their_bytes_and_escapes_are_read() {
+        // Written by hand: spaces, an escaped key, a non-ASCII escape.
+        let text = r#"{"messages":[{"role":"user","content":"hi"}], "tools" : [ {"type": "function", "function": {"name": "keep", "parameters": {"type": "object", "description": "caf\u00e9"}}} ,
+            {"type":"function","function":{"name":"fix","parameters":{"type":"string","\u0061nyOf":[{"enum":["a"]}]}}} ]}"#;
+        let request = ChatRequest::parse(text.to_string()).unwrap();
+        let mut draft = Draft::new(&request);
+        plain_any_of_schemas(&mut draft);
+        let out = String::from_utf8(request.write(&draft.edits).to_vec()).unwrap();
+        // `\u0061nyOf` is anyOf to Moonshot's validator: a tool with an
+        // escape is read as a tree. The first tool, which needs no change,
+        // goes out exactly as written.
+        assert!(
+            out.contains(r#"[ {"type": "function", "function": {"name": "keep", "parameters": {"type": "object", "description": "caf\u00e9"}}} ,"#),
+            "{out}"
+        );
+        let out: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out, run(text, plain_any_of_schemas_in_tree));
+        assert_eq!(
+            out["tools"][1]["function"]["parameters"],
+            json!({"anyOf": [{"enum": ["a"], "type": "string"}]})
+        );
+    }
+
+    #[test]
+    fn tools_without_any_of_are_never_parsed_and_rewritten_ones_are_remembered() {
+        let plain: Vec<Value> = (0..14)
+            .map(|i| {
+                tool(
+                    &format!("plain_{i}"),
+                    json!({"type": "object", "properties": {"p": {"type": "string"}}}),
+                )
+            })
+            .collect();
+        let text = request(&json!(plain));
+        let before = trees();
+        run(&text, plain_any_of_schemas);
+        assert_eq!(trees(), before, "no tool was parsed");
+
+        // A tool this test alone uses, so the memo starts without it.
+        let mut tools = plain.clone();
+        tools.push(tool(
+            "remembered_by_this_test",
+            json!({"type": "string", "anyOf": [{"enum": ["a"]}]}),
+        ));
+        let text = request(&json!(tools));
+        let before = trees();
+        let first = run(&text, plain_any_of_schemas);
+        assert_eq!(trees(), before + 1, "only the tool with anyOf is parsed");
+        let second = run(&text, plain_any_of_schemas);
+        assert_eq!(trees(), before + 1, "the second turn parses nothing");
+        assert_eq!(first, second);
+        assert_eq!(
+            first["tools"][14]["function"]["parameters"],
+            json!({"anyOf": [{"enum": ["a"], "type": "string"}]})
+        );
+    }
 }

@@ -96,6 +96,26 @@ pub fn array(buffer: &[u8]) -> Result<Vec<Element>, ScanError> {
     Ok(elements)
 }
 
+/// Where each element of the array in `buffer` lies (nothing else is
+/// recorded).
+pub fn element_ranges(buffer: &[u8]) -> Result<Vec<Range<usize>>, ScanError> {
+    let mut scanner = Scanner { b: buffer, i: 0 };
+    scanner.ws();
+    if scanner.peek() != Some(b'[') {
+        return Err(scanner.error("expected an array"));
+    }
+    let mut ranges = Vec::new();
+    scanner.elements(0, |scanner, depth| {
+        ranges.push(scanner.value(depth)?);
+        Ok(())
+    })?;
+    scanner.ws();
+    if scanner.i != buffer.len() {
+        return Err(scanner.error("trailing characters"));
+    }
+    Ok(ranges)
+}
+
 /// The members of the object in `buffer` (its values checked, not built).
 pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
     Ok(object(buffer, None)?.members)

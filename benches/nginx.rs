@@ -1,0 +1,838 @@
+//! clawgate against nginx, side by side in one run, in front of the same
+//! fake upstream: CPU per request and throughput per scenario, p99 added
+//! latency at a fixed rate, and clawgate's allocations per request.
+//!
+//! - nginx (Debian's `nginx-light`: `proxy_pass` with upstream keepalive,
+//!   unbuffered answers, one worker, an access log) and a real
+//!   `clawgate serve` (this build, a provider called `moonshot` so Kimi's
+//!   rules are active, logging its access lines) run pinned to core 0.
+//! - The fake upstream and the load generator run in this process, pinned
+//!   to core 1. The upstream answers every request with bytes recorded
+//!   once from `clawgate-mock` (a chat stream or completion, an Anthropic
+//!   event stream or message, chosen by path and `"stream":true`), so it
+//!   costs little and answers both proxies identically.
+//! - CPU per request is each proxy's CPU time (`/proc/PID/task/*/schedstat`,
+//!   cross-checked with `utime + stime` of `/proc/PID/stat`) over the
+//!   requests it served: it does not depend on how busy the machine is.
+//! - Allocations are counted by this binary's global allocator, per thread,
+//!   on a second clawgate (the same code, `server::run` in this process on
+//!   a thread of its own, without the access log's output).
+//!
+//! Run: `cargo bench --bench nginx` (optionally `-- REQUESTS CONCURRENCY
+//! SECONDS`: requests per scenario and proxy, default 2000, 8 at a time;
+//! seconds of the 500 req/s latency run, default 5). It installs nothing:
+//! without `nginx` on the PATH (or in `/usr/sbin`) it says so and stops.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{Response, Uri};
+use clawgate::config::{self, Environment, Secrets};
+use clawgate::gateway::Gateway;
+use clawgate::mock::{MockOptions, MockServer};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+#[path = "common/bodies.rs"]
+mod bodies;
+#[allow(dead_code)]
+#[path = "common/process.rs"]
+mod process;
+
+// ---------------------------------------------------------------------------
+// Counting allocations per thread.
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread, and their bytes.
+    static ALLOCATED: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn counted(size: usize) {
+    let _ = ALLOCATED.try_with(|count| {
+        let (n, bytes) = count.get();
+        count.set((n + 1, bytes + size as u64));
+    });
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; counting
+// touches only a const-initialised thread-local without a destructor.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        counted(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        counted(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        counted(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    ChatStream,
+    ChatJson,
+    MessagesStream,
+    ResponsesStream,
+}
+
+impl Answer {
+    /// Whether `body` is a whole answer of this kind.
+    fn complete(self, body: &[u8]) -> bool {
+        match self {
+            Answer::ChatStream => body.ends_with(b"data: [DONE]\n\n"),
+            Answer::ChatJson => serde_json::from_slice::<serde_json::Value>(body)
+                .is_ok_and(|answer| answer["choices"][0]["message"].is_object()),
+            Answer::MessagesStream => contains(body, b"event: message_stop"),
+            Answer::ResponsesStream => contains(body, b"response.completed"),
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+struct Scenario {
+    name: &'static str,
+    path: &'static str,
+    body: Arc<Vec<u8>>,
+    answer: Answer,
+    /// clawgate's CPU per request may be at most this many times nginx's.
+    target: Option<f64>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let scenario = |name, path, body: Vec<u8>, answer, target| Scenario {
+        name,
+        path,
+        body: Arc::new(body),
+        answer,
+        target,
+    };
+    vec![
+        scenario(
+            "66 KB OpenClaw turn, streamed",
+            "/v1/chat/completions",
+            bodies::openclaw_turn(true),
+            Answer::ChatStream,
+            Some(3.0),
+        ),
+        scenario(
+            "66 KB OpenClaw turn, not streamed",
+            "/v1/chat/completions",
+            bodies::openclaw_turn(false),
+            Answer::ChatJson,
+            None,
+        ),
+        scenario(
+            "2 KB request, streamed",
+            "/v1/chat/completions",
+            bodies::small_request(true),
+            Answer::ChatStream,
+            Some(2.0),
+        ),
+        scenario(
+            "2 KB request, not streamed",
+            "/v1/chat/completions",
+            bodies::small_request(false),
+            Answer::ChatJson,
+            Some(2.0),
+        ),
+        scenario(
+            "/v1/messages, Claude Code's request, streamed",
+            "/v1/messages",
+            bodies::claude_code_request(),
+            Answer::MessagesStream,
+            Some(4.0),
+        ),
+        scenario(
+            "/v1/responses, Codex-style request, streamed",
+            "/v1/responses",
+            bodies::responses_request(),
+            Answer::ResponsesStream,
+            None,
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// The fake upstream.
+
+/// An answer recorded from `clawgate-mock`: its content type and its body,
+/// in the pieces (stream events) it is sent as.
+#[derive(Clone)]
+struct Canned {
+    content_type: &'static str,
+    pieces: Vec<Bytes>,
+}
+
+struct Upstream {
+    chat_stream: Canned,
+    chat_json: Canned,
+    messages_stream: Canned,
+    messages_json: Canned,
+    responses_stream: Canned,
+}
+
+/// The pieces of an event stream, one event each.
+fn events(text: &[u8]) -> Vec<Bytes> {
+    let text = String::from_utf8_lossy(text);
+    text.split_inclusive("\n\n")
+        .map(|event| Bytes::from(event.to_string()))
+        .collect()
+}
+
+async fn record(client: &reqwest::Client, url: &str, body: serde_json::Value) -> Bytes {
+    let answer = client.post(url).json(&body).send().await.unwrap();
+    assert!(answer.status().is_success(), "the mock answers {url}");
+    answer.bytes().await.unwrap()
+}
+
+impl Upstream {
+    /// The mock's answers, recorded once.
+    async fn record() -> Self {
+        let mock = MockServer::start(MockOptions {
+            reasoning: "Let me think.".into(),
+            ..MockOptions::default()
+        })
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let chat = format!("{}/chat/completions", mock.base_url());
+        let messages = format!("{}/messages", mock.base_url());
+        let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let stream = |mut body: serde_json::Value| {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({"include_usage": true});
+            body
+        };
+        let anthropic = json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]});
+        let mut anthropic_stream = anthropic.clone();
+        anthropic_stream["stream"] = json!(true);
+        let sse = "text/event-stream";
+        let whole = |bytes: Bytes| vec![bytes];
+        Self {
+            chat_stream: Canned {
+                content_type: sse,
+                pieces: events(&record(&client, &chat, stream(ask.clone())).await),
+            },
+            chat_json: Canned {
+                content_type: "application/json",
+                pieces: whole(record(&client, &chat, ask).await),
+            },
+            messages_stream: Canned {
+                content_type: sse,
+                pieces: events(&record(&client, &messages, anthropic_stream).await),
+            },
+            messages_json: Canned {
+                content_type: "application/json",
+                pieces: whole(record(&client, &messages, anthropic).await),
+            },
+            // The mock has no Responses endpoint: the shortest stream the
+            // API defines, for nginx's row.
+            responses_stream: Canned {
+                content_type: sse,
+                pieces: events(
+                    concat!(
+                        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n",
+                        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hello from clawgate-mock.\"}\n\n",
+                        "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":8,\"output_tokens\":3,\"total_tokens\":11}}}\n\n",
+                    )
+                    .as_bytes(),
+                ),
+            },
+        }
+    }
+
+    fn answer(&self, path: &str, body: &[u8]) -> &Canned {
+        let stream = contains(body, b"\"stream\":true") || contains(body, b"\"stream\": true");
+        match (
+            path.ends_with("/messages"),
+            path.ends_with("/responses"),
+            stream,
+        ) {
+            (true, _, true) => &self.messages_stream,
+            (true, _, false) => &self.messages_json,
+            (_, true, _) => &self.responses_stream,
+            (_, _, true) => &self.chat_stream,
+            (_, _, false) => &self.chat_json,
+        }
+    }
+}
+
+async fn upstream(State(upstream): State<Arc<Upstream>>, uri: Uri, body: Bytes) -> Response<Body> {
+    let canned = upstream.answer(uri.path(), &body).clone();
+    let pieces = futures_util::stream::iter(canned.pieces.into_iter().map(Ok::<_, std::io::Error>));
+    Response::builder()
+        .header("content-type", canned.content_type)
+        .body(Body::from_stream(pieces))
+        .unwrap()
+}
+
+async fn start_upstream() -> std::net::SocketAddr {
+    let state = Arc::new(Upstream::record().await);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(upstream).with_state(state);
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+// ---------------------------------------------------------------------------
+// The proxies and their CPU time.
+
+/// A proxy process on core 0 (and, for nginx, its worker).
+struct Proxy {
+    name: &'static str,
+    base: String,
+    child: Child,
+}
+
+impl Proxy {
+    /// The processes whose CPU time is the proxy's: the process and its
+    /// children (nginx's worker).
+    fn pids(&self) -> Vec<u32> {
+        let pid = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        std::iter::once(pid)
+            .chain(children.split_whitespace().filter_map(|p| p.parse().ok()))
+            .collect()
+    }
+
+    fn cpu(&self) -> Cpu {
+        self.pids().iter().map(|&pid| Cpu::of(pid)).sum()
+    }
+}
+
+impl Drop for Proxy {
+    /// SIGTERM, so that nginx's master stops its worker too; SIGKILL after
+    /// five seconds.
+    fn drop(&mut self) {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time used so far: from the scheduler (nanoseconds, threads alive
+/// now) and from `utime + stime` (clock ticks, every thread ever).
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    sched_ns: u64,
+    ticks: u64,
+}
+
+impl Cpu {
+    fn of(pid: u32) -> Self {
+        let sched_ns = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+                    .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: utime and stime
+        // are the 12th and 13th.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        Self { sched_ns, ticks }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            sched_ns: self.sched_ns.saturating_sub(before.sched_ns),
+            ticks: self.ticks.saturating_sub(before.ticks),
+        }
+    }
+}
+
+impl std::iter::Sum for Cpu {
+    fn sum<I: Iterator<Item = Cpu>>(iter: I) -> Self {
+        iter.fold(Cpu::default(), |a, b| Cpu {
+            sched_ns: a.sched_ns + b.sched_ns,
+            ticks: a.ticks + b.ticks,
+        })
+    }
+}
+
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
+}
+
+fn find_nginx() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nginx_config(dir: &Path, port: u16, upstream: std::net::SocketAddr) -> String {
+    let dir = dir.display();
+    // As root, the worker stays root: it must reach this private directory.
+    // SAFETY: geteuid has no preconditions.
+    let user = if unsafe { libc::geteuid() } == 0 {
+        "user root;"
+    } else {
+        ""
+    };
+    format!(
+        "{user}
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    client_max_body_size 16m;
+    client_body_buffer_size 1m;
+    keepalive_requests 1000000;
+    upstream fake {{ server {upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_buffering off;
+        }}
+    }}
+}}
+"
+    )
+}
+
+/// Whether something accepts connections on `port` within ten seconds.
+async fn listening(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+async fn start_nginx(nginx: &Path, dir: &Path, upstream: std::net::SocketAddr) -> Proxy {
+    let port = free_port();
+    let config = dir.join("nginx.conf");
+    std::fs::write(&config, nginx_config(dir, port, upstream)).unwrap();
+    let child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    if !listening(port).await {
+        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+        panic!("nginx does not listen on {port}:\n{log}");
+    }
+    Proxy {
+        name: "nginx",
+        base: format!("http://127.0.0.1:{port}"),
+        child,
+    }
+}
+
+fn clawgate_config(upstream: std::net::SocketAddr) -> serde_json::Value {
+    // The provider is called `moonshot`: Moonshot's rules apply at any URL.
+    json!({
+        "models": {"providers": {"moonshot": {"baseUrl": format!("http://{upstream}/v1"), "apiKey": "sk-bench"}}},
+        "agents": {"defaults": {"model": "moonshot/kimi-k2.6"}},
+    })
+}
+
+fn start_clawgate(dir: &Path, upstream: std::net::SocketAddr) -> Proxy {
+    let config = dir.join("clawgate.json");
+    std::fs::write(&config, clawgate_config(upstream).to_string()).unwrap();
+    let (child, base) = process::serve_pinned(&config, "info", Some(0));
+    Proxy {
+        name: "clawgate",
+        base,
+        child,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Load.
+
+async fn send(client: &reqwest::Client, url: &str, scenario: &Scenario) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(scenario.body.as_ref().clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let mut chunks = response.bytes_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        body.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+    }
+    if !status.is_success() || !scenario.answer.complete(&body) {
+        return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+    }
+    Ok(())
+}
+
+/// `requests` requests, `concurrency` at a time: the wall time they took.
+async fn closed_loop(
+    client: &reqwest::Client,
+    url: &str,
+    scenario: &Scenario,
+    requests: usize,
+    concurrency: usize,
+) -> Duration {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let share = requests / concurrency + usize::from(worker < requests % concurrency);
+            async move {
+                for _ in 0..share {
+                    if let Err(error) = send(client, url, scenario).await {
+                        panic!("{url}: {}: {error:.300}", scenario.name);
+                    }
+                }
+            }
+        })
+        .collect();
+    futures_util::future::join_all(workers).await;
+    started.elapsed()
+}
+
+struct Measured {
+    cpu_us: f64,
+    per_second: f64,
+    /// `utime + stime` disagreed with the scheduler's figure.
+    doubtful: bool,
+}
+
+async fn measure(
+    proxy: &Proxy,
+    client: &reqwest::Client,
+    scenario: &Scenario,
+    requests: usize,
+    concurrency: usize,
+) -> Measured {
+    let url = format!("{}{}", proxy.base, scenario.path);
+    let before = proxy.cpu();
+    let wall = closed_loop(client, &url, scenario, requests, concurrency).await;
+    let spent = proxy.cpu().since(before);
+    let sched = spent.sched_ns as f64 / 1e9;
+    let ticks = spent.ticks as f64 / ticks_per_second();
+    Measured {
+        cpu_us: sched / requests as f64 * 1e6,
+        per_second: requests as f64 / wall.as_secs_f64(),
+        doubtful: (ticks - sched).abs() > 0.03 + 0.1 * sched,
+    }
+}
+
+/// Requests sent at `rate` per second for `seconds` whatever the answers'
+/// pace: each request's time to its answer's last byte, sorted.
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    scenario: &Arc<Scenario>,
+    rate: u32,
+    seconds: u32,
+) -> Vec<Duration> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+    let mut requests = Vec::new();
+    for _ in 0..rate * seconds {
+        tick.tick().await;
+        let (client, url, scenario) = (client.clone(), url.to_string(), scenario.clone());
+        requests.push(tokio::spawn(async move {
+            let started = Instant::now();
+            send(&client, &url, &scenario).await.unwrap();
+            started.elapsed()
+        }));
+    }
+    let mut latencies = Vec::new();
+    for request in requests {
+        latencies.push(request.await.unwrap());
+    }
+    latencies.sort();
+    latencies
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------
+// Allocations, counted on an in-process clawgate thread.
+
+struct Counted {
+    url: String,
+    counts: mpsc::UnboundedSender<oneshot::Sender<(u64, u64)>>,
+}
+
+impl Counted {
+    fn start(upstream: std::net::SocketAddr) -> Self {
+        let env = Environment::from_pairs([("OPENROUTER_API_KEY", "sk-unused")]);
+        let loaded = config::load_str(
+            &clawgate_config(upstream).to_string(),
+            &env,
+            Secrets::Required,
+        )
+        .unwrap();
+        let gateway = Arc::new(Gateway::new(loaded.config).unwrap());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (counts_tx, mut counts_rx) = mpsc::unbounded_channel::<oneshot::Sender<(u64, u64)>>();
+        let _ = std::thread::Builder::new()
+            .name("clawgate".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    ready_tx.send(listener.local_addr().unwrap()).unwrap();
+                    tokio::spawn(async move {
+                        let _ =
+                            clawgate::server::run(listener, gateway, std::future::pending()).await;
+                    });
+                    while let Some(reply) = counts_rx.recv().await {
+                        let _ = reply.send(ALLOCATED.with(Cell::get));
+                    }
+                });
+            });
+        let addr = ready_rx.recv().unwrap();
+        Self {
+            url: format!("http://{addr}"),
+            counts: counts_tx,
+        }
+    }
+
+    async fn counts(&self) -> (u64, u64) {
+        let (tx, rx) = oneshot::channel();
+        self.counts.send(tx).unwrap();
+        rx.await.unwrap()
+    }
+
+    /// Allocations and kilobytes allocated per request.
+    async fn per_request(&self, client: &reqwest::Client, scenario: &Scenario) -> (f64, f64) {
+        const REQUESTS: usize = 200;
+        let url = format!("{}{}", self.url, scenario.path);
+        closed_loop(client, &url, scenario, 50, 4).await;
+        let (n0, b0) = self.counts().await;
+        closed_loop(client, &url, scenario, REQUESTS, 4).await;
+        let (n1, b1) = self.counts().await;
+        (
+            (n1 - n0) as f64 / REQUESTS as f64,
+            (b1 - b0) as f64 / REQUESTS as f64 / 1024.0,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Pins the calling thread (and the threads it starts later) to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let requests = args.first().copied().unwrap_or(2000);
+    let concurrency = args.get(1).copied().unwrap_or(8);
+    let seconds = args.get(2).copied().unwrap_or(5) as u32;
+    let Some(nginx) = find_nginx() else {
+        eprintln!("nginx is not installed: apt-get install nginx-light");
+        std::process::exit(2);
+    };
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        eprintln!("this benchmark needs two cores (proxies on 0, load on 1)");
+        std::process::exit(2);
+    }
+    pin_to(1);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run(&nginx, requests, concurrency, seconds));
+}
+
+async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = start_upstream().await;
+    let nginx = start_nginx(nginx, dir.path(), upstream).await;
+    let clawgate = start_clawgate(dir.path(), upstream);
+    let counted = Counted::start(upstream);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+
+    println!(
+        "{requests} requests per scenario and proxy, {concurrency} at a time; proxies pinned to core 0, \
+         load and upstream to core 1; CPU time of each proxy's processes per request\n"
+    );
+    println!(
+        "| scenario | body | nginx µs/req | clawgate µs/req | ratio | target | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for scenario in scenarios() {
+        let probe = format!("{}{}", clawgate.base, scenario.path);
+        if let Err(error) = send(&client, &probe, &scenario).await {
+            println!(
+                "| {} | {:.1} KB | | | | | | | not run: clawgate answers {:.60} |",
+                scenario.name,
+                scenario.body.len() as f64 / 1024.0,
+                error.replace('\n', " ")
+            );
+            continue;
+        }
+        // Warm both: connection pools, allocators, caches.
+        for proxy in [&nginx, &clawgate] {
+            let url = format!("{}{}", proxy.base, scenario.path);
+            closed_loop(&client, &url, &scenario, 200, concurrency).await;
+        }
+        let base = measure(&nginx, &client, &scenario, requests, concurrency).await;
+        let ours = measure(&clawgate, &client, &scenario, requests, concurrency).await;
+        let (allocs, kb) = counted.per_request(&client, &scenario).await;
+        let ratio = ours.cpu_us / base.cpu_us;
+        let target = match scenario.target {
+            Some(target) if ratio <= target => format!("≤ {target}x met"),
+            Some(target) => format!("≤ {target}x **missed**"),
+            None => "-".into(),
+        };
+        let doubt = if base.doubtful || ours.doubtful {
+            " (utime+stime disagrees)"
+        } else {
+            ""
+        };
+        println!(
+            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt} | {target} | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            scenario.name,
+            scenario.body.len() as f64 / 1024.0,
+            base.cpu_us,
+            ours.cpu_us,
+            ratio,
+            base.per_second,
+            ours.per_second,
+            allocs,
+            kb,
+        );
+    }
+
+    // Added latency at a fixed rate, on the 66 KB streamed turn.
+    let rate = 500;
+    let scenario = Arc::new(scenarios().swap_remove(0));
+    let direct_url = format!("http://{upstream}{}", scenario.path);
+    let direct = open_loop(&client, &direct_url, &scenario, rate, seconds).await;
+    let mut rows = Vec::new();
+    for proxy in [&nginx, &clawgate] {
+        let url = format!("{}{}", proxy.base, scenario.path);
+        let through = open_loop(&client, &url, &scenario, rate, seconds).await;
+        rows.push((proxy.name, through));
+    }
+    println!(
+        "\n{} at {rate} req/s for {seconds} s: time to the answer's last byte\n",
+        scenario.name
+    );
+    println!("| path | p50 ms | p99 ms | p99 added ms |");
+    println!("|---|---|---|---|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| upstream directly | {:.2} | {:.2} | - |",
+        ms(quantile(&direct, 0.5)),
+        ms(quantile(&direct, 0.99))
+    );
+    let mut added = Vec::new();
+    for (name, through) in &rows {
+        let extra = ms(quantile(through, 0.99)) - ms(quantile(&direct, 0.99));
+        added.push(extra);
+        println!(
+            "| through {name} | {:.2} | {:.2} | {:.2} |",
+            ms(quantile(through, 0.5)),
+            ms(quantile(through, 0.99)),
+            extra
+        );
+    }
+    let ratio = added[1] / added[0];
+    println!(
+        "\np99 added latency: clawgate {:.2} ms, nginx {:.2} ms, ratio {:.2}x (target ≤ 1.5x: {})",
+        added[1],
+        added[0],
+        ratio,
+        if ratio <= 1.5 { "met" } else { "missed" }
+    );
+}
