@@ -137,7 +137,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
             guard::check_request,
         ))
         .layer(middleware::from_fn(messages::anthropic_errors))
-        .layer(middleware::from_fn(access_log::access_log))
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            access_log::access_log,
+        ))
         .layer(middleware::from_fn(guard::with_request_id))
         .with_state(gateway)
 }
