@@ -14,7 +14,9 @@ mod error;
 mod guard;
 mod messages;
 mod models;
+mod page;
 mod status;
+mod usage;
 
 use std::sync::Arc;
 
@@ -79,6 +81,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/v1/models", true, get(models::list_models)),
         route("GET", "/v1/models/{id}", true, get(models::get_model)),
         route("GET", "/v1/status", true, get(status::status)),
+        route("GET", "/v1/usage", true, get(usage::usage)),
         route(
             "POST",
             "/chat/completions",
@@ -89,8 +92,9 @@ fn routes() -> Vec<Route> {
         route("GET", "/models/{id}", true, get(models::get_model)),
         route("GET", "/metrics", true, get(status::metrics_page)),
         route("GET", "/healthz", false, get(|| async { "ok\n" })),
-        // Claude Code may check its base URL with `HEAD /` first.
-        route("GET, HEAD", "/", false, get(|| async { "clawgate\n" })),
+        // Claude Code may check its base URL with `HEAD /` first; a
+        // browser gets the status page, which checks the token itself.
+        route("GET, HEAD", "/", false, get(page::root)),
     ]
 }
 

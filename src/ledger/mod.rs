@@ -256,7 +256,6 @@ impl Ledger {
         if !settings.enabled {
             return Self::build(None, clock);
         }
-        let ledger = Self::build(Some(path.to_path_buf()), clock);
         let store = match Store::open(path) {
             Ok((store, note)) => {
                 if let Some(note) = note {
@@ -265,12 +264,20 @@ impl Ledger {
                 store
             }
             Err(err) => {
+                let ledger = Self::build(Some(path.to_path_buf()), clock);
                 let why = format!("cannot open the ledger: {err}");
                 tracing::error!("{why}; usage is counted in memory only until a restart");
                 *ledger.shared.last_error.lock().unwrap() = Some(why);
                 return ledger;
             }
         };
+        Self::start(store, settings, clock)
+    }
+
+    /// The ledger writing into `store`, its totals rebuilt from it.
+    pub fn start(store: Store, settings: &LedgerSettings, clock: Clock) -> Self {
+        let path = store.path().to_path_buf();
+        let ledger = Self::build(Some(path.clone()), clock);
         let today = day_of((ledger.clock)());
         match store.spend_since(today - TOTAL_DAYS) {
             Ok(days) => {

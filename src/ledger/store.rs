@@ -171,6 +171,18 @@ impl Store {
         &self.path
     }
 
+    /// Refuses every write from now on, as a read-only mount does. For
+    /// tests of a failing writer.
+    pub fn forbid_writes(&self) -> rusqlite::Result<()> {
+        self.conn.pragma_update(None, "query_only", true)
+    }
+
+    /// Caps the database at `pages` pages, so that writes past it fail as
+    /// on a full disk (`SQLITE_FULL`). For tests of a failing writer.
+    pub fn limit_pages(&self, pages: u32) -> rusqlite::Result<()> {
+        self.conn.pragma_update(None, "max_page_count", pages)
+    }
+
     /// Writes `rows` and their rollups in one transaction.
     pub fn write(&mut self, rows: &[Row]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
