@@ -169,9 +169,10 @@ impl Totals {
 
 /// Whether rows reach the database, for `/v1/status` and the page.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// `writing`, `memory_only` (disabled, or the database could not be
-    /// opened) .
+    /// `writing`, or `memory_only` (disabled, or the database could not
+    /// be opened).
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
