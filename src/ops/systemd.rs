@@ -33,9 +33,10 @@ pub fn status(status: &str) {
     notify(&[NotifyState::Status(status)]);
 }
 
-/// Sends `STATUS=` with `summary()` every `every`, when it changed, so
-/// that `systemctl status` shows how the gateway is doing. Nothing outside
-/// systemd.
+/// Sends `STATUS=` with `summary()` every `every`, when it changed since
+/// the last look (the first look only remembers it: until the gateway has
+/// done something, the status [`ready`] set stays), so that `systemctl
+/// status` shows how the gateway is doing. Nothing outside systemd.
 pub fn spawn_live_status(every: Duration, summary: impl Fn() -> String + Send + 'static) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
@@ -43,7 +44,8 @@ pub fn spawn_live_status(every: Duration, summary: impl Fn() -> String + Send + 
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut last = String::new();
+        ticks.tick().await;
+        let mut last = summary();
         loop {
             ticks.tick().await;
             let line = summary();

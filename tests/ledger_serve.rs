@@ -1,7 +1,8 @@
-//! The ledger survives a crash: `clawgate serve` is killed (SIGKILL) while
-//! requests are being written, started again on the same state directory,
-//! and the database is whole, its rollups agree with its rows, the budgets'
-//! totals come back, and `clawgate usage` reads it.
+//! The ledger in a running `clawgate serve`. It survives a crash: the
+//! process is killed (SIGKILL) while requests are being written, started
+//! again on the same state directory, and the database is whole, its
+//! rollups agree with its rows, and `clawgate usage` reads it. And systemd's
+//! `STATUS=` follows the traffic.
 
 mod common;
 
@@ -18,10 +19,22 @@ use tokio::process::{Child, Command};
 const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
 
 async fn serve(config: &std::path::Path, state: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    serve_with(config, state, None).await
+}
+
+async fn serve_with(
+    config: &std::path::Path,
+    state: &std::path::Path,
+    notify: Option<&std::path::Path>,
+) -> (Child, String) {
+    let mut command = Command::new(BIN);
+    command.env_clear();
+    if let Some(socket) = notify {
+        command.env("NOTIFY_SOCKET", socket);
+    }
+    let mut child = command
         .args(["serve", "--port", "0", "--log-format", "text", "--config"])
         .arg(config)
-        .env_clear()
         .env("CLAWGATE_STATE_DIR", state)
         .env("MOCK_KEY", KEY)
         .stderr(Stdio::piped())
@@ -51,12 +64,8 @@ fn chat(client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
         .json(&json!({"messages": user_message()}))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
-    let mock = healthy_mock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
-    let state = dir.path().join("state");
+fn write_config(dir: &std::path::Path, mock: &clawgate::mock::MockServer) -> std::path::PathBuf {
+    let config = dir.join("config.json");
     std::fs::write(
         &config,
         json!({
@@ -68,6 +77,43 @@ async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
         .to_string(),
     )
     .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_status_follows_the_traffic() {
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &mock);
+    let socket_path = dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let (_child, url) = serve_with(&config, &dir.path().join("state"), Some(&socket_path)).await;
+    let mut buffer = vec![0; 4096];
+    let mut next = async || {
+        let size = tokio::time::timeout(Duration::from_secs(30), socket.recv(&mut buffer))
+            .await
+            .expect("a notification within 30 s")
+            .unwrap();
+        String::from_utf8_lossy(&buffer[..size]).into_owned()
+    };
+    let ready = next().await;
+    assert!(ready.contains("READY=1") && ready.contains("STATUS=serving on"), "{ready}");
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        chat(&client, &url).send().await.unwrap().text().await.unwrap();
+    }
+    // The next STATUS= says what happened (sent within 5 s of the change).
+    let status = next().await;
+    assert!(status.starts_with("STATUS=2 req/h, $0.00"), "{status}");
+    assert!(status.trim_end().ends_with(" today"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &mock);
+    let state = dir.path().join("state");
 
     let (mut child, url) = serve(&config, &state).await;
     let client = reqwest::Client::new();
