@@ -40,13 +40,27 @@ impl LedgerGateway {
     /// A gateway on port 0 whose ledger is a database in a fresh directory.
     async fn start(config: Value) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let loaded = config::load_str(&config.to_string(), &Environment::from_pairs::<&str, &str>([]), Secrets::Required)
-            .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
+        let loaded = config::load_str(
+            &config.to_string(),
+            &Environment::from_pairs::<&str, &str>([]),
+            Secrets::Required,
+        )
+        .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
         let path = dir.path().join("state/ledger.db");
-        let ledger = Arc::new(Ledger::open(&path, &loaded.config.ledger, ledger::system_clock()));
-        let gateway = Gateway::new(loaded.config).unwrap().with_ledger(ledger.clone());
+        let ledger = Arc::new(Ledger::open(
+            &path,
+            &loaded.config.ledger,
+            ledger::system_clock(),
+        ));
+        let gateway = Gateway::new(loaded.config)
+            .unwrap()
+            .with_ledger(ledger.clone());
         let test = serve(Arc::new(gateway)).await;
-        LedgerGateway { test, ledger, _dir: dir }
+        LedgerGateway {
+            test,
+            ledger,
+            _dir: dir,
+        }
     }
 
     fn path(&self) -> std::path::PathBuf {
@@ -124,14 +138,34 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
             .json(&body)
             .send()
     };
-    let plain = send("/v1/chat/completions", chat_body(false)).await.unwrap();
-    let usage: Value = plain.json().await.unwrap();
-    send("/v1/chat/completions", chat_body(true)).await.unwrap().text().await.unwrap();
-    send("/v1/messages", messages_body(false)).await.unwrap().text().await.unwrap();
-    send("/v1/messages", messages_body(true)).await.unwrap().text().await.unwrap();
-    let unknown = send("/v1/chat/completions", json!({"model": "nope/x", "messages": user_message()}))
+    let plain = send("/v1/chat/completions", chat_body(false))
         .await
         .unwrap();
+    let usage: Value = plain.json().await.unwrap();
+    send("/v1/chat/completions", chat_body(true))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    send("/v1/messages", messages_body(false))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    send("/v1/messages", messages_body(true))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let unknown = send(
+        "/v1/chat/completions",
+        json!({"model": "nope/x", "messages": user_message()}),
+    )
+    .await
+    .unwrap();
     assert_eq!(unknown.status(), 404);
     let bad = client
         .post(format!("{url}/v1/chat/completions"))
@@ -145,15 +179,32 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
 
     let rows = gw.rows(6).await;
     assert_eq!(rows.len(), 6, "{rows:#?}");
-    let fronts: Vec<&str> = rows.iter().map(|r| r["front_end"].as_str().unwrap()).collect();
+    let fronts: Vec<&str> = rows
+        .iter()
+        .map(|r| r["front_end"].as_str().unwrap())
+        .collect();
     assert_eq!(fronts.iter().filter(|f| **f == "openai-chat").count(), 4);
-    assert_eq!(fronts.iter().filter(|f| **f == "anthropic-messages").count(), 2);
-    let answered: Vec<&Value> = rows.iter().filter(|r| r["answered_by"] == "primary/m").collect();
+    assert_eq!(
+        fronts
+            .iter()
+            .filter(|f| **f == "anthropic-messages")
+            .count(),
+        2
+    );
+    let answered: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["answered_by"] == "primary/m")
+        .collect();
     assert_eq!(answered.len(), 4);
     for row in &answered {
-        let (input, output) = (row["tokens_in"].as_f64().unwrap(), row["tokens_out"].as_f64().unwrap());
+        let (input, output) = (
+            row["tokens_in"].as_f64().unwrap(),
+            row["tokens_out"].as_f64().unwrap(),
+        );
         let expected = (input * 1000.0 + output * 2000.0) / 1e6;
-        let cost = row["cost_usd"].as_f64().expect("a priced answer has a cost");
+        let cost = row["cost_usd"]
+            .as_f64()
+            .expect("a priced answer has a cost");
         assert!((cost - expected).abs() < 1e-12, "{row}");
         assert_eq!(row["status"], 200);
         assert_eq!(row["end"], "complete");
@@ -164,8 +215,15 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
     assert!((answered[0]["cost_usd"].as_f64().unwrap() - told).abs() < 1e-12);
     let refused: Vec<&Value> = rows.iter().filter(|r| r["answered_by"].is_null()).collect();
     assert_eq!(refused.len(), 2);
-    assert!(refused.iter().all(|r| r["cost_usd"].is_null()), "no cost, not 0");
-    assert!(rows.iter().filter(|r| r["status"] != 400).all(|r| r["client"] == "openai-python"));
+    assert!(
+        refused.iter().all(|r| r["cost_usd"].is_null()),
+        "no cost, not 0"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] != 400)
+            .all(|r| r["client"] == "openai-python")
+    );
 
     // /v1/usage reads the same numbers from the rollups.
     let report: Value = client
@@ -178,9 +236,17 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
         .unwrap();
     assert_eq!(report["total"]["requests"], 6, "{report}");
     assert_eq!(report["total"]["failures"], 2);
-    let sum: f64 = answered.iter().map(|r| r["cost_usd"].as_f64().unwrap()).sum();
+    let sum: f64 = answered
+        .iter()
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
     assert!((report["total"]["costUsd"].as_f64().unwrap() - sum).abs() < 1e-9);
-    let keys: Vec<&str> = report["lines"].as_array().unwrap().iter().map(|l| l["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = report["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["anthropic-messages", "openai-chat"]);
 }
 
@@ -189,7 +255,13 @@ async fn usage_refuses_unknown_parameters_and_values() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let gw = LedgerGateway::start(priced_chain(&primary, &backup, json!({}))).await;
     for query in ["since=yesterday", "per=year", "by=colour", "limit=3"] {
-        let response = gw.test.client().get(format!("{}/v1/usage?{query}", gw.test.url)).send().await.unwrap();
+        let response = gw
+            .test
+            .client()
+            .get(format!("{}/v1/usage?{query}", gw.test.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{query}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_request", "{query}: {body}");
@@ -200,7 +272,11 @@ async fn usage_refuses_unknown_parameters_and_values() {
 async fn a_client_that_leaves_mid_stream_still_gets_a_row() {
     // The mock falls silent after its third chunk; the client reads until
     // some content has come, then leaves.
-    let primary = mock(MockOptions { stall_after_chunks: Some(3), ..MockOptions::default() }).await;
+    let primary = mock(MockOptions {
+        stall_after_chunks: Some(3),
+        ..MockOptions::default()
+    })
+    .await;
     let gw = LedgerGateway::start(json!({
         "models": {"mode": "replace", "providers": {"primary": priced_provider(&primary)}},
         "agents": {"defaults": {"model": {"primary": "primary/m"}}},
@@ -210,7 +286,11 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_row() {
     assert_eq!(response.status(), 200);
     let mut seen = String::new();
     while !seen.contains("\"content\"") {
-        let chunk = response.chunk().await.unwrap().expect("the stream has begun");
+        let chunk = response
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the stream has begun");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     drop(response);
@@ -231,15 +311,36 @@ async fn a_spent_provider_budget_is_skipped_like_a_cooling_target() {
     let second = gw.test.chat(chat_body(false)).await;
     assert_eq!(second.status(), 200);
     assert_eq!(header(&second, "x-clawgate-provider"), "backup");
-    assert_eq!(header(&second, "x-clawgate-attempts"), "1", "the skipped target was not tried");
+    assert_eq!(
+        header(&second, "x-clawgate-attempts"),
+        "1",
+        "the skipped target was not tried"
+    );
     second.text().await.unwrap();
-    assert_eq!(primary.requests().len(), 1, "the spent target got no second call");
+    assert_eq!(
+        primary.requests().len(),
+        1,
+        "the spent target got no second call"
+    );
     let rows = gw.rows(2).await;
     assert_eq!(rows[1]["attempts"], "primary/m:billing,backup/m:ok");
 
-    let status: Value = gw.test.client().get(format!("{}/v1/status", gw.test.url)).send().await.unwrap().json().await.unwrap();
+    let status: Value = gw
+        .test
+        .client()
+        .get(format!("{}/v1/status", gw.test.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let budget = &status["budgets"][0];
-    assert_eq!((budget["exceeded"].as_bool(), budget["warning"].as_bool()), (Some(true), Some(true)), "{status}");
+    assert_eq!(
+        (budget["exceeded"].as_bool(), budget["warning"].as_bool()),
+        (Some(true), Some(true)),
+        "{status}"
+    );
     assert_eq!(budget["scope"], "provider primary");
 }
 
@@ -265,15 +366,29 @@ async fn no_target_within_budget_is_402_in_each_apis_shape_and_a_stream_that_pas
     assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
     assert_eq!(body["error"]["budget"]["period"], "day");
     assert_eq!(body["error"]["budget"]["limitUsd"], 0.000001);
-    assert!(body["error"]["budget"]["resetsAt"].as_str().unwrap().ends_with("T00:00:00Z"));
+    assert!(
+        body["error"]["budget"]["resetsAt"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00Z")
+    );
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("the daily budget of $0.00 for all traffic is spent"), "{message}");
+    assert!(
+        message.contains("the daily budget of $0.00 for all traffic is spent"),
+        "{message}"
+    );
 
     let anthropic = gw.test.messages(messages_body(false)).await;
     assert_eq!(anthropic.status(), 402);
     let body: Value = anthropic.json().await.unwrap();
     assert_eq!(body["type"], "error", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("budget"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget"),
+        "{body}"
+    );
     assert_eq!(primary.requests().len() + backup.requests().len(), 1);
 }
 
@@ -299,8 +414,20 @@ async fn an_unpriced_model_under_a_budget_is_refused_or_counted_apart() {
     assert_eq!(response.status(), 200);
     response.text().await.unwrap();
     let rows = allowing.rows(1).await;
-    assert!(rows[0]["cost_usd"].is_null(), "unpriced is not $0: {rows:?}");
-    let status: Value = allowing.test.client().get(format!("{}/v1/status", allowing.test.url)).send().await.unwrap().json().await.unwrap();
+    assert!(
+        rows[0]["cost_usd"].is_null(),
+        "unpriced is not $0: {rows:?}"
+    );
+    let status: Value = allowing
+        .test
+        .client()
+        .get(format!("{}/v1/status", allowing.test.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["budgets"][0]["uncosted"], 1, "{status}");
     assert_eq!(status["budgets"][0]["spentUsd"], 0.0);
 }
@@ -308,21 +435,41 @@ async fn an_unpriced_model_under_a_budget_is_refused_or_counted_apart() {
 #[tokio::test]
 async fn the_status_page_shows_the_ledgers_numbers_to_a_browser_only() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
-    let gw = LedgerGateway::start(priced_chain(&primary, &backup, json!({"budgets": {"daily": 10}}))).await;
+    let gw = LedgerGateway::start(priced_chain(
+        &primary,
+        &backup,
+        json!({"budgets": {"daily": 10}}),
+    ))
+    .await;
     gw.test.chat(chat_body(false)).await.text().await.unwrap();
     let rows = gw.rows(1).await;
     let client = gw.test.client();
     let url = &gw.test.url;
 
     let plain = client.get(format!("{url}/")).send().await.unwrap();
-    assert_eq!(plain.text().await.unwrap(), "clawgate\n", "non-browsers get the old answer");
-    let page = client.get(format!("{url}/")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(
+        plain.text().await.unwrap(),
+        "clawgate\n",
+        "non-browsers get the old answer"
+    );
+    let page = client
+        .get(format!("{url}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert!(header(&page, "content-security-policy").contains("default-src 'none'"));
     let html = page.text().await.unwrap();
     let cost = rows[0]["cost_usd"].as_f64().unwrap();
-    assert!(html.contains(&format!("id=\"spend-today\" data-value=\"{cost}\"")), "{html}");
-    assert!(html.contains("id=\"requests-today\" data-value=\"1\""), "{html}");
+    assert!(
+        html.contains(&format!("id=\"spend-today\" data-value=\"{cost}\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"requests-today\" data-value=\"1\""),
+        "{html}"
+    );
     assert!(html.contains("<code>primary/m</code>"));
     assert!(html.contains("<svg id=\"spend-chart\""));
     assert!(html.contains("http-equiv=\"refresh\""));
@@ -332,10 +479,17 @@ async fn the_status_page_shows_the_ledgers_numbers_to_a_browser_only() {
 #[tokio::test]
 async fn the_status_page_needs_the_token_when_one_is_set() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
-    let gw = LedgerGateway::start(priced_chain(&primary, &backup, json!({"auth": {"token": "t0ken-page"}}))).await;
+    let gw = LedgerGateway::start(priced_chain(
+        &primary,
+        &backup,
+        json!({"auth": {"token": "t0ken-page"}}),
+    ))
+    .await;
     let client = gw.test.client();
     let get = |auth: Option<&str>| {
-        let mut request = client.get(format!("{}/", gw.test.url)).header("accept", "text/html");
+        let mut request = client
+            .get(format!("{}/", gw.test.url))
+            .header("accept", "text/html");
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
@@ -345,8 +499,17 @@ async fn the_status_page_needs_the_token_when_one_is_set() {
     assert_eq!(anonymous.status(), 401);
     assert!(header(&anonymous, "www-authenticate").starts_with("Basic "));
     // "anyone:t0ken-page" and "anyone:wrong".
-    assert_eq!(get(Some("Basic YW55b25lOnQwa2VuLXBhZ2U=")).await.unwrap().status(), 200);
-    assert_eq!(get(Some("Basic YW55b25lOndyb25n")).await.unwrap().status(), 401);
+    assert_eq!(
+        get(Some("Basic YW55b25lOnQwa2VuLXBhZ2U="))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(Some("Basic YW55b25lOndyb25n")).await.unwrap().status(),
+        401
+    );
     assert_eq!(get(Some("Bearer t0ken-page")).await.unwrap().status(), 200);
     assert_eq!(get(Some("Basic !!!")).await.unwrap().status(), 401);
     // The Host check still applies.
@@ -360,6 +523,10 @@ async fn the_status_page_needs_the_token_when_one_is_set() {
         .unwrap();
     assert_eq!(rebinding.status(), 403);
     // /v1/usage is behind the token like the API.
-    let usage = client.get(format!("{}/v1/usage", gw.test.url)).send().await.unwrap();
+    let usage = client
+        .get(format!("{}/v1/usage", gw.test.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(usage.status(), 401);
 }

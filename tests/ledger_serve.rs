@@ -97,10 +97,19 @@ async fn systemd_status_follows_the_traffic() {
         String::from_utf8_lossy(&buffer[..size]).into_owned()
     };
     let ready = next().await;
-    assert!(ready.contains("READY=1") && ready.contains("STATUS=serving on"), "{ready}");
+    assert!(
+        ready.contains("READY=1") && ready.contains("STATUS=serving on"),
+        "{ready}"
+    );
     let client = reqwest::Client::new();
     for _ in 0..2 {
-        chat(&client, &url).send().await.unwrap().text().await.unwrap();
+        chat(&client, &url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
     }
     // The next STATUS= says what happened (sent within 5 s of the change).
     let status = next().await;
@@ -123,7 +132,12 @@ async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
     let (enough, mut reached) = tokio::sync::mpsc::channel::<()>(1);
     let mut senders = Vec::new();
     for _ in 0..16 {
-        let (client, url, answered, enough) = (client.clone(), url.clone(), answered.clone(), enough.clone());
+        let (client, url, answered, enough) = (
+            client.clone(),
+            url.clone(),
+            answered.clone(),
+            enough.clone(),
+        );
         senders.push(tokio::spawn(async move {
             while let Ok(response) = chat(&client, &url).send().await {
                 if response.text().await.is_err() {
@@ -151,35 +165,69 @@ async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
         assert_eq!(response.status(), 200);
         response.text().await.unwrap();
     }
-    let status: Value = client.get(format!("{url}/v1/status")).send().await.unwrap().json().await.unwrap();
+    let status: Value = client
+        .get(format!("{url}/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let written_before_restart = status["ledger"]["rowsWritten"].as_u64().unwrap();
     assert!(written_before_restart <= 5);
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success(), "{exit:?}");
 
     let path = state.join("ledger.db");
     let conn = clawgate::ledger::store::open_read_only(&path).unwrap();
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
-    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0)).unwrap();
-    let rolled: i64 = conn.query_row("SELECT SUM(requests) FROM daily", [], |r| r.get(0)).unwrap();
-    assert_eq!(rows, rolled, "rows and rollups are written together or not at all");
-    assert!(rows >= 5 + 1, "rows from before the kill survive: {rows}");
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))
+        .unwrap();
+    let rolled: i64 = conn
+        .query_row("SELECT SUM(requests) FROM daily", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        rows, rolled,
+        "rows and rollups are written together or not at all"
+    );
+    // 200 were answered before the kill; the writer keeps up within
+    // milliseconds, so most of them must be there.
+    assert!(rows > 5 + 100, "rows from before the kill survive: {rows}");
     let costed: i64 = conn
-        .query_row("SELECT COUNT(*) FROM requests WHERE cost_usd > 0", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM requests WHERE cost_usd > 0",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(costed, rows);
 
     // `clawgate usage` reads the same ledger.
     let output = std::process::Command::new(BIN)
-        .args(["usage", "--json", "--since", "today", "--by", "model", "--ledger"])
+        .args([
+            "usage", "--json", "--since", "today", "--by", "model", "--ledger",
+        ])
         .arg(&path)
         .env_clear()
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["total"]["requests"], rows, "{report}");
     assert_eq!(report["lines"][0]["key"], "p/m");
@@ -190,14 +238,20 @@ async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
         .output()
         .unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
-    assert!(table.contains("requests") && table.contains(&rows.to_string()), "{table}");
+    assert!(
+        table.contains("requests") && table.contains(&rows.to_string()),
+        "{table}"
+    );
     let missing = std::process::Command::new(BIN)
         .args(["usage", "--ledger", "/nonexistent/ledger.db"])
         .env_clear()
         .output()
         .unwrap();
     assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no usage ledger at /nonexistent/ledger.db"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no usage ledger at /nonexistent/ledger.db")
+    );
     let bad_since = std::process::Command::new(BIN)
         .args(["usage", "--since", "soon", "--ledger"])
         .arg(&path)

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{CliError, SourceArgs, print_json};
-use crate::config::{self, Secrets};
 use crate::config::ledger::Period;
+use crate::config::{self, Secrets};
 use crate::ledger::{self, calendar, query, store};
 
 #[derive(Debug, Args)]

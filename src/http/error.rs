@@ -195,16 +195,21 @@ fn budget_exceeded(refusal: &Refusal) -> Response {
     if let Some(id) = request_id() {
         error["request_id"] = json!(&*id);
     }
-    let mut response = (StatusCode::PAYMENT_REQUIRED, Json(json!({ "error": error }))).into_response();
+    let mut response = (
+        StatusCode::PAYMENT_REQUIRED,
+        Json(json!({ "error": error })),
+    )
+        .into_response();
     response
         .headers_mut()
         .insert(ATTEMPTS_HEADER, HeaderValue::from(0));
     if let Refusal::Spent(state) = refusal {
         let reset = crate::ledger::calendar::start_of_day(state.resets_day);
         if let Ok(wait) = reset.duration_since(std::time::SystemTime::now()) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
         }
     }
     response

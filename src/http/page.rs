@@ -65,7 +65,10 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -193,7 +196,7 @@ fn render(gateway: &Gateway) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\
          <title>clawgate status</title><style>{STYLE}</style></head><body><main>\
-         <header><h1><span>claw</span>gate</h1><div class=\"muted\">{} UTC · refreshes every {REFRESH_SECONDS}s</div></header>",
+         <header><h1><span>claw</span>gate</h1><div class=\"muted\">{} · refreshes every {REFRESH_SECONDS}s</div></header>",
         escape(&httpdate::fmt_http_date(now))
     );
 
@@ -297,7 +300,9 @@ fn render(gateway: &Gateway) -> String {
     // Budgets.
     page.push_str("<section><h2>Budgets</h2>");
     if budgets.is_empty() {
-        page.push_str("<p class=\"muted\" id=\"budgets\">No budgets set (<code>gateway.budgets</code>).</p>");
+        page.push_str(
+            "<p class=\"muted\" id=\"budgets\">No budgets set (<code>gateway.budgets</code>).</p>",
+        );
     } else {
         page.push_str("<table id=\"budgets\"><tr><th>Scope</th><th>Period</th><th>Spent</th><th>Limit</th><th></th><th>Resets</th></tr>");
         for state in &budgets {

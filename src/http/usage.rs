@@ -26,7 +26,10 @@ pub async fn usage(
     let today = calendar::day_of(ledger.now());
     let question = question(&params, today).map_err(ApiError::BadRequest)?;
     let Some(path) = ledger.path().map(|p| p.to_path_buf()) else {
-        return Ok(unavailable("the usage ledger is off (ledger.enabled is false, or there is no state directory)".into()));
+        return Ok(unavailable(
+            "the usage ledger is off (ledger.enabled is false, or there is no state directory)"
+                .into(),
+        ));
     };
     let report = tokio::task::spawn_blocking(move || {
         let conn = store::open_read_only(&path).map_err(|e| e.to_string())?;
@@ -37,14 +40,19 @@ pub async fn usage(
     .and_then(|r| r);
     match report {
         Ok(report) => Ok(Json(report).into_response()),
-        Err(message) => Ok(unavailable(format!("cannot read the usage ledger: {message}"))),
+        Err(message) => Ok(unavailable(format!(
+            "cannot read the usage ledger: {message}"
+        ))),
     }
 }
 
 /// The report's question from the query string; an unknown parameter or
 /// value is refused, not ignored.
 fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query, String> {
-    if let Some(unknown) = params.keys().find(|k| !matches!(k.as_str(), "since" | "per" | "by")) {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !matches!(k.as_str(), "since" | "per" | "by"))
+    {
         return Err(format!(
             "unknown parameter {unknown:?}; /v1/usage takes since, per and by"
         ));
@@ -52,9 +60,10 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
     let since_day = query::parse_since(params.get("since").map_or("30d", String::as_str), today)?;
     let per = match params.get("per") {
         None => None,
-        Some(text) => Some(Period::parse(text).ok_or_else(|| {
-            format!("per: expected day, week or month, found {text:?}")
-        })?),
+        Some(text) => Some(
+            Period::parse(text)
+                .ok_or_else(|| format!("per: expected day, week or month, found {text:?}"))?,
+        ),
     };
     let by = match params.get("by") {
         None => None,

@@ -23,7 +23,7 @@ pub const WARN_AT: f64 = 0.8;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
     /// The budget is spent for its period.
-    Spent(State),
+    Spent(Box<State>),
     /// The model has no price and the budget refuses unpriced calls.
     Unpriced { budget: Budget },
 }
@@ -144,7 +144,7 @@ pub fn check(ledger: &Ledger, budgets: &Budgets, target: &Target) -> Result<(), 
         // The one that resets last says when the target is back.
         .max_by(|a, b| a.resets_at.cmp(&b.resets_at));
     match spent {
-        Some(state) => Err(Refusal::Spent(state)),
+        Some(state) => Err(Refusal::Spent(Box::new(state))),
         None => Ok(()),
     }
 }

@@ -149,8 +149,16 @@ mod tests {
             (Period::Month, "2028-02-29", "2028-02-01", "2028-03-01"),
         ];
         for (period, at, start, next) in cases {
-            assert_eq!(date(period_start(period, day(at))), start, "{period:?} {at}");
-            assert_eq!(date(next_period_start(period, day(at))), next, "{period:?} {at}");
+            assert_eq!(
+                date(period_start(period, day(at))),
+                start,
+                "{period:?} {at}"
+            );
+            assert_eq!(
+                date(next_period_start(period, day(at))),
+                next,
+                "{period:?} {at}"
+            );
         }
     }
 

@@ -52,7 +52,10 @@ mod tests {
             (Some("Anthropic/Python 0.60.0"), "anthropic-python"),
             (Some("ai-sdk/openai-compatible/1.0.5"), "ai-sdk"),
             (Some("curl/8.1.0"), "curl"),
-            (Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/156"), "browser"),
+            (
+                Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/156"),
+                "browser",
+            ),
             (Some("made-up-thing/1.0"), "other"),
         ];
         for (agent, expected) in cases {

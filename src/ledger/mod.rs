@@ -564,7 +564,9 @@ pub fn price_usd(price: &Cost, input: u64, cached: u64, output: u64) -> Option<f
         price.input
     };
     Some(
-        ((input - cached) as f64 * price.input + cached as f64 * cache_rate + output as f64 * price.output)
+        ((input - cached) as f64 * price.input
+            + cached as f64 * cache_rate
+            + output as f64 * price.output)
             / 1_000_000.0,
     )
 }

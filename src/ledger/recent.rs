@@ -33,7 +33,12 @@ pub struct Stats {
 
 impl Recent {
     pub fn add(&mut self, row: &Row) {
-        self.add_at(Instant::now(), row.total_ms, row.fallback(), !row.succeeded());
+        self.add_at(
+            Instant::now(),
+            row.total_ms,
+            row.fallback(),
+            !row.succeeded(),
+        );
     }
 
     fn add_at(&mut self, at: Instant, total_ms: u64, fallback: bool, failed: bool) {
@@ -90,7 +95,11 @@ mod tests {
         }
         let stats = recent.stats(later);
         assert_eq!(
-            (stats.requests_last_hour, stats.fallbacks_last_hour, stats.failures_last_hour),
+            (
+                stats.requests_last_hour,
+                stats.fallbacks_last_hour,
+                stats.failures_last_hour
+            ),
             (100, 1, 0)
         );
         assert_eq!((stats.p50_ms, stats.p99_ms), (Some(50), Some(99)));

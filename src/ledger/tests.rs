@@ -70,7 +70,10 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     ledger.record(row(ts, Some("moonshot/kimi-k2.6"), Some(0.25)), &budgets);
     ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
     let mut fell_over = row(ts, Some("openrouter/x"), Some(0.5));
-    fell_over.attempts = vec!["moonshot/kimi-k2.6:timeout".into(), "openrouter/x:ok".into()];
+    fell_over.attempts = vec![
+        "moonshot/kimi-k2.6:timeout".into(),
+        "openrouter/x:ok".into(),
+    ];
     ledger.record(fell_over, &budgets);
     ledger.record(row(ts, None, None), &budgets);
     assert!(ledger.flush(Duration::from_secs(10)));
@@ -78,7 +81,10 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 4);
     assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 4);
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM requests WHERE cost_usd IS NULL"),
+        count(
+            &path,
+            "SELECT COUNT(*) FROM requests WHERE cost_usd IS NULL"
+        ),
         2,
         "an unknown cost is NULL, not 0"
     );
@@ -95,11 +101,25 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
         },
     )
     .unwrap();
-    let line = |key: &str| report.lines.iter().find(|l| l.key.as_deref() == Some(key)).unwrap().clone();
+    let line = |key: &str| {
+        report
+            .lines
+            .iter()
+            .find(|l| l.key.as_deref() == Some(key))
+            .unwrap()
+            .clone()
+    };
     let kimi = line("moonshot/kimi-k2.6");
     assert_eq!((kimi.requests, kimi.uncosted, kimi.cost_usd), (2, 1, 0.25));
     let backup = line("openrouter/x");
-    assert_eq!((backup.fallbacks, backup.primary_failures, backup.fallback_cost_usd), (1, 1, 0.5));
+    assert_eq!(
+        (
+            backup.fallbacks,
+            backup.primary_failures,
+            backup.fallback_cost_usd
+        ),
+        (1, 1, 0.5)
+    );
     let failed = line("(none)");
     assert_eq!((failed.requests, failed.failures), (1, 1));
     assert_eq!(report.total.requests, 4);
@@ -121,12 +141,23 @@ fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
     let budgets = Budgets {
         limits: vec![
-            Budget { scope: Scope::All, period: Period::Day, usd: 1.0 },
-            Budget { scope: Scope::All, period: Period::Week, usd: 1.5 },
+            Budget {
+                scope: Scope::All,
+                period: Period::Day,
+                usd: 1.0,
+            },
+            Budget {
+                scope: Scope::All,
+                period: Period::Week,
+                usd: 1.5,
+            },
         ],
         unpriced: Unpriced::Refuse,
     };
-    ledger.record(row(now.load(Ordering::SeqCst), Some("p/m"), Some(1.0)), &budgets);
+    ledger.record(
+        row(now.load(Ordering::SeqCst), Some("p/m"), Some(1.0)),
+        &budgets,
+    );
     let states = budget::states(&ledger, &budgets, day_of(ledger.now()));
     assert!(states[0].exceeded && !states[1].exceeded);
     assert_eq!(states[0].resets_at, "2026-11-25T00:00:00Z");
@@ -136,7 +167,10 @@ fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     now.store(ms_of("2026-11-25", 0), Ordering::SeqCst);
     let states = budget::states(&ledger, &budgets, day_of(ledger.now()));
     assert_eq!((states[0].spent_usd, states[1].spent_usd), (0.0, 1.0));
-    ledger.record(row(now.load(Ordering::SeqCst), Some("p/m"), Some(0.25)), &budgets);
+    ledger.record(
+        row(now.load(Ordering::SeqCst), Some("p/m"), Some(0.25)),
+        &budgets,
+    );
     assert!(ledger.flush(Duration::from_secs(10)));
     assert_eq!(
         count(&path, "SELECT COUNT(DISTINCT day) FROM daily"),
@@ -160,21 +194,29 @@ fn budgets_refuse_spent_and_unpriced_targets() {
         Secrets::Required,
     )
     .unwrap();
-    let warned = config.warnings.iter().any(|w| w.contains("free/m has no price"));
+    let warned = config
+        .warnings
+        .iter()
+        .any(|w| w.contains("free/m has no price"));
     assert!(warned, "{:?}", config.warnings);
     let config = config.config;
     let chain = config.chain(None).unwrap();
     let ledger = Ledger::in_memory();
     assert_eq!(budget::check(&ledger, &config.budgets, &chain[0]), Ok(()));
     let refusal = budget::check(&ledger, &config.budgets, &chain[1]).unwrap_err();
-    assert!(matches!(refusal, budget::Refusal::Unpriced { .. }), "{refusal}");
+    assert!(
+        matches!(refusal, budget::Refusal::Unpriced { .. }),
+        "{refusal}"
+    );
 
     let now = millis(ledger.now());
     ledger.record(row(now, Some("paid/m"), Some(1.0)), &config.budgets);
     let spent = budget::check(&ledger, &config.budgets, &chain[0]).unwrap_err();
     let text = spent.to_string();
     assert!(
-        text.starts_with("the daily budget of $1.00 for provider paid is spent ($1.0000); it resets at "),
+        text.starts_with(
+            "the daily budget of $1.00 for provider paid is spent ($1.0000); it resets at "
+        ),
         "{text}"
     );
 
@@ -206,7 +248,10 @@ fn bad_budget_and_ledger_settings_are_refused_with_their_paths() {
         "ledger.path: expected an absolute path",
         "ledger.retentionDays: expected a number of days between 1 and 3650, found 0",
     ] {
-        assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
     }
     let typo = load_str(
         r#"{gateway: {budgets: {dialy: 1}}, ledger: {retention: 3}}"#,
@@ -223,16 +268,27 @@ fn bad_budget_and_ledger_settings_are_refused_with_their_paths() {
 fn a_corrupt_database_is_moved_aside_and_a_new_one_started() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
-    std::fs::write(&path, b"this is not a database, but it is someone's file".repeat(100)).unwrap();
+    std::fs::write(
+        &path,
+        b"this is not a database, but it is someone's file".repeat(100),
+    )
+    .unwrap();
     let ledger = Ledger::open(&path, &settings(), system_clock());
     assert_eq!(ledger.health().state, "writing");
-    ledger.record(row(millis(SystemTime::now()), Some("p/m"), Some(0.1)), &Budgets::default());
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
     assert!(ledger.flush(Duration::from_secs(10)));
     assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 1);
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ledger.db.corrupt-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ledger.db.corrupt-")
+        })
         .collect();
     assert_eq!(aside.len(), 1, "the old file is kept");
     let kept = std::fs::read(aside[0].path()).unwrap();
@@ -248,10 +304,22 @@ fn a_database_that_cannot_be_opened_leaves_a_memory_only_ledger() {
     let ledger = Ledger::open(&path, &settings(), system_clock());
     let health = ledger.health();
     assert_eq!(health.state, "memory_only");
-    assert!(health.last_error.unwrap().contains("cannot open the ledger"));
+    assert!(
+        health
+            .last_error
+            .unwrap()
+            .contains("cannot open the ledger")
+    );
     let budgets = all_daily(0.5);
-    ledger.record(row(millis(SystemTime::now()), Some("p/m"), Some(1.0)), &budgets);
-    assert_eq!(ledger.health().rows_dropped, 1, "the row is counted as dropped");
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(1.0)),
+        &budgets,
+    );
+    assert_eq!(
+        ledger.health().rows_dropped,
+        1,
+        "the row is counted as dropped"
+    );
     let spent = ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true));
     assert_eq!(spent, 1.0, "budgets still count in memory");
 }
@@ -264,11 +332,17 @@ fn a_read_only_database_drops_rows_and_counts_them() {
     // As on a read-only mount (mode bits do not stop root).
     store.forbid_writes().unwrap();
     let ledger = Ledger::start(store, &settings(), system_clock());
-    ledger.record(row(millis(SystemTime::now()), Some("p/m"), Some(0.1)), &Budgets::default());
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
     assert!(ledger.flush(Duration::from_secs(10)));
     let health = ledger.health();
     assert_eq!((health.rows_written, health.rows_dropped), (0, 1));
-    assert!(health.last_error.unwrap().contains("readonly"), "the reason is kept");
+    assert!(
+        health.last_error.unwrap().contains("readonly"),
+        "the reason is kept"
+    );
 }
 
 #[test]
@@ -278,7 +352,8 @@ fn a_full_disk_drops_rows_without_failing_the_caller() {
     let (store, _) = store::Store::open(&path).unwrap();
     let pages: u32 = {
         let conn = store::open_read_only(&path).unwrap();
-        conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap()
+        conn.query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap()
     };
     store.limit_pages(pages + 2).unwrap();
     let ledger = Ledger::start(store, &settings(), system_clock());
@@ -318,12 +393,18 @@ fn old_rows_expire_and_their_rollups_stay() {
     let path = dir.path().join("ledger.db");
     let now = Arc::new(AtomicI64::new(ms_of("2026-01-01", 0)));
     let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
-    ledger.record(row(ms_of("2026-01-01", 0), Some("p/m"), Some(0.1)), &Budgets::default());
+    ledger.record(
+        row(ms_of("2026-01-01", 0), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
     ledger.close(Duration::from_secs(5));
     // 91 days later, a start expires it.
     now.store(ms_of("2026-04-02", 0), Ordering::SeqCst);
     let ledger = Ledger::open(&path, &settings(), clock_at(now));
-    ledger.record(row(ms_of("2026-04-02", 0), Some("p/m"), Some(0.1)), &Budgets::default());
+    ledger.record(
+        row(ms_of("2026-04-02", 0), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
     ledger.close(Duration::from_secs(5));
     assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 1);
     assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 2);
@@ -331,11 +412,20 @@ fn old_rows_expire_and_their_rollups_stay() {
 
 #[test]
 fn the_price_rule_counts_cache_reads_at_their_price_and_unknown_as_none() {
-    let price = Cost { input: 0.95, output: 4.0, cache_read: 0.16, cache_write: 0.0 };
+    let price = Cost {
+        input: 0.95,
+        output: 4.0,
+        cache_read: 0.16,
+        cache_write: 0.0,
+    };
     let usd = price_usd(&price, 1_000_000, 400_000, 100_000).unwrap();
     assert!((usd - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{usd}");
     assert_eq!(price_usd(&Cost::default(), 10, 0, 10), None);
-    let no_cache_price = Cost { input: 1.0, output: 1.0, ..Cost::default() };
+    let no_cache_price = Cost {
+        input: 1.0,
+        output: 1.0,
+        ..Cost::default()
+    };
     assert_eq!(price_usd(&no_cache_price, 10, 50, 0), Some(10.0 / 1e6));
 }
 
@@ -345,7 +435,10 @@ fn since_and_csv() {
     assert_eq!(query::parse_since("30d", today), Ok(today - 29));
     assert_eq!(query::parse_since("1w", today), Ok(today - 6));
     assert_eq!(query::parse_since("today", today), Ok(today));
-    assert_eq!(query::parse_since("2026-11-01", today), parse_date("2026-11-01").ok_or(String::new()));
+    assert_eq!(
+        query::parse_since("2026-11-01", today),
+        parse_date("2026-11-01").ok_or(String::new())
+    );
     for bad in ["", "30", "30x", "-3d", "0d", "99999999d"] {
         assert!(query::parse_since(bad, today).is_err(), "{bad:?}");
     }
@@ -362,7 +455,13 @@ fn since_and_csv() {
         total: query::Line::default(),
     };
     let csv = query::csv(&report);
-    assert!(csv.lines().nth(1).unwrap().starts_with("2026-11-01,\"'=cmd,\"\"x\"\"\",1,"), "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("2026-11-01,\"'=cmd,\"\"x\"\"\",1,"),
+        "{csv}"
+    );
 }
 
 #[test]

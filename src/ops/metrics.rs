@@ -112,7 +112,12 @@ pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
 /// What one answered request used: tokens by kind (those the provider
 /// reported) and its cost, when known, in millionths of a dollar (a counter
 /// counts whole units).
-pub fn usage(provider: &str, model: &str, tokens: [(&'static str, Option<u64>); 4], cost: Option<f64>) {
+pub fn usage(
+    provider: &str,
+    model: &str,
+    tokens: [(&'static str, Option<u64>); 4],
+    cost: Option<f64>,
+) {
     handle();
     for (kind, count) in tokens {
         if let Some(count) = count {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::super::ledger::{Budget, Budgets, DEFAULT_RETENTION_DAYS, LedgerSettings, Period, Scope, Unpriced};
+use super::super::ledger::{
+    Budget, Budgets, DEFAULT_RETENTION_DAYS, LedgerSettings, Period, Scope, Unpriced,
+};
 use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
 use super::super::{ModelRef, Provider, normalize_ref};
 use super::Validator;
@@ -34,7 +36,9 @@ pub(super) fn ledger_settings(raw: RawLedger, v: &mut Validator) -> LedgerSettin
     }
     match raw.retention_days {
         None => settings.retention_days = DEFAULT_RETENTION_DAYS,
-        Some(days) if (1..=MAX_RETENTION_DAYS).contains(&days) => settings.retention_days = days as u32,
+        Some(days) if (1..=MAX_RETENTION_DAYS).contains(&days) => {
+            settings.retention_days = days as u32
+        }
         Some(days) => v.error(
             "ledger.retentionDays",
             format!("expected a number of days between 1 and {MAX_RETENTION_DAYS}, found {days}"),

@@ -146,7 +146,8 @@ pub(super) fn validate(
     let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
     let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
     let gateway = gateway_settings(raw_gateway, &missing, &mut v);
-    let ledger_settings = ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &mut v);
+    let ledger_settings =
+        ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &mut v);
 
     let raw_agents: RawAgentDefaults =
         v.parse("agents.defaults", document.pointer("/agents/defaults"));
