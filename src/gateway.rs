@@ -163,6 +163,7 @@ impl Gateway {
                 "gateway.limits.maxConnections",
                 old_g.client.max_connections != new_g.client.max_connections,
             ),
+            ("ledger", old.ledger != config.ledger),
         ];
         for (key, changed) in restart_only {
             if changed {

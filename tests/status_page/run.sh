@@ -14,9 +14,11 @@ bin=$(cd "${1:-target/debug}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 chromium=${CHROMIUM:-$(command -v chromium || true)}
 [ -x "$chromium" ] || { echo "status_page: chromium not found (apt-get install chromium)" >&2; exit 1; }
-# Node 22 has WebSocket; Node 20 behind a flag.
+# Node 22 has WebSocket; Node 20 behind a flag. $NODE picks another node.
+node=${NODE:-node}
+command -v "$node" >/dev/null || { echo "status_page: node (20 or later) not found" >&2; exit 1; }
 node_flags=()
-node -e 'if (typeof WebSocket !== "function") process.exit(1)' 2>/dev/null || node_flags=(--experimental-websocket)
+"$node" -e 'if (typeof WebSocket !== "function") process.exit(1)' 2>/dev/null || node_flags=(--experimental-websocket)
 
 work=$(mktemp -d)
 pids=()
@@ -113,7 +115,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'accept: text/html' "$gateway/"
 [ "$code" = 401 ] || { echo "status_page: without the token the page answered $code" >&2; exit 1; }
 
 basic=$(printf 'me:%s' "$token" | base64 -w0)
-node "${node_flags[@]}" "$here/cdp.mjs" "$chromium" "$gateway/" "Basic $basic" "$screenshot" >"$work/page.json"
+"$node" "${node_flags[@]}" "$here/cdp.mjs" "$chromium" "$gateway/" "Basic $basic" "$screenshot" >"$work/page.json"
 "$bin/clawgate" usage --json --since 30d --per day --ledger "$ledger" >"$work/usage.json"
 
 python3 - "$work/page.json" "$ledger" "$work/usage.json" "$screenshot" <<'PY'
