@@ -60,6 +60,13 @@ let
     '';
   };
 
+  # A budget: USD per UTC day, week (from Monday) or month.
+  budgetLimits = {
+    daily = nullOr types.number "USD per UTC day.";
+    weekly = nullOr types.number "USD per week (Monday to Sunday, UTC).";
+    monthly = nullOr types.number "USD per calendar month (UTC).";
+  };
+
   isReference = value: builtins.isString value && lib.hasInfix "\${" value;
   isLiteral = value: builtins.isString value && value != "" && !(isReference value);
   credentialName =
@@ -108,6 +115,40 @@ rec {
               default = "127.0.0.1";
               description = "Address to listen on; a non-loopback address needs gateway.auth.token.";
             };
+            budgets = mkOption {
+              type = section (
+                budgetLimits
+                // {
+                  providers = mkOption {
+                    type = types.attrsOf (section budgetLimits);
+                    default = { };
+                    description = "Budgets per provider id.";
+                  };
+                  models = mkOption {
+                    type = types.attrsOf (section budgetLimits);
+                    default = { };
+                    description = "Budgets per model ref (provider/model-id).";
+                  };
+                  unpriced = nullOr (types.enum [
+                    "refuse"
+                    "allow"
+                  ]) ''What a budget does with a model that has no price: "refuse" (the binary's default) or "allow" (counted apart, never as $0).'';
+                }
+              );
+              default = { };
+              example = literalExpression ''
+                {
+                  daily = 5;
+                  providers.openrouter.monthly = 20;
+                }
+              '';
+              description = ''
+                Spending limits in USD, checked before each call against the
+                usage ledger: a target whose budget is spent is skipped like
+                a cooling one, and with none left clients get 402
+                budget_exceeded. Days, weeks and months are UTC.
+              '';
+            };
           };
           default = { };
           description = "The gateway section; `port` and `bind` are typed, the rest is passed through.";
@@ -129,6 +170,18 @@ rec {
           };
           default = { };
           description = "The models section.";
+        };
+        ledger = mkOption {
+          type = section {
+            enabled = nullOr types.bool "Record every request in the usage ledger (the binary's default: true).";
+            path = nullOr types.str ''
+              The ledger database (default: ledger.db in the state directory,
+              /var/lib/clawgate for the system service). Absolute.
+            '';
+            retentionDays = nullOr types.ints.positive "Days raw rows are kept (the binary's default: 90); daily totals are kept for ever.";
+          };
+          default = { };
+          description = "The usage ledger (clawgate usage, /v1/usage, the status page, budgets).";
         };
         agents = mkOption {
           type = section {

@@ -26,6 +26,8 @@ let
     command = common.command cfg configPath;
     environmentFiles = map launchdPath cfg.environmentFile;
     logFile = "${home}/Library/Logs/clawgate.log";
+    # Where `clawgate usage` looks too when XDG_STATE_HOME is that directory.
+    stateDir = "${config.xdg.stateHome or "${home}/.local/state"}/clawgate";
   };
   label = config.launchd.agents.clawgate.config.Label;
 

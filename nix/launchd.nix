@@ -12,6 +12,8 @@
   environmentFiles ? [ ],
   # Where stdout and stderr go: a file under ~/Library/Logs.
   logFile,
+  # The state directory (the usage ledger); clawgate creates it (0700).
+  stateDir ? null,
 }:
 {
   ProgramArguments = command ++ builtins.concatMap (file: [ "--env-file" file ]) environmentFiles;
@@ -27,3 +29,4 @@
   StandardOutPath = logFile;
   StandardErrorPath = logFile;
 }
+// (if stateDir != null then { EnvironmentVariables.CLAWGATE_STATE_DIR = stateDir; } else { })

@@ -28,6 +28,12 @@ let
     || lib.hasPrefix "127." bind
     || lib.hasPrefix "::ffff:127." bind;
   token = lib.attrByPath [ "gateway" "auth" "token" ] null cfg.settings;
+  # A ledger outside the state directory must be writable through
+  # ProtectSystem=strict.
+  ledgerPath = lib.attrByPath [ "ledger" "path" ] null cfg.settings;
+  ledgerDirs = lib.optional (
+    ledgerPath != null && !(lib.hasPrefix "/var/lib/clawgate/" ledgerPath)
+  ) (dirOf ledgerPath);
 in
 {
   _class = "nixos";
@@ -89,6 +95,7 @@ in
         unitConfig = { inherit (service.Unit) StartLimitIntervalSec StartLimitBurst; };
         serviceConfig = service.Service // {
           LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
+          ReadWritePaths = ledgerDirs;
         };
       };
     })

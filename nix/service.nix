@@ -52,6 +52,13 @@ let
     EnvironmentFile = environmentFiles;
     Environment = map (name: "${name}=${environment.${name}}") (builtins.attrNames environment);
     UMask = "0077";
+    # The usage ledger's home: /var/lib/clawgate for the system manager
+    # (the NixOS module passes it as CLAWGATE_STATE_DIR), ~/.local/state/clawgate
+    # for user managers from systemd 254 on, which is also where clawgate and
+    # `clawgate usage` look by default (clawgate creates it, 0700, on an
+    # older manager, whose StateDirectory= is ~/.config/clawgate instead).
+    StateDirectory = "clawgate";
+    StateDirectoryMode = "0700";
     NoNewPrivileges = true;
     LockPersonality = true;
     MemoryDenyWriteExecute = true;
@@ -72,8 +79,6 @@ let
   # Namespace sandboxing for the system manager.
   systemOnly = {
     DynamicUser = true;
-    StateDirectory = "clawgate";
-    StateDirectoryMode = "0700";
     ProtectSystem = "strict";
     ProtectHome = true;
     PrivateTmp = true;

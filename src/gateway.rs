@@ -12,6 +12,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
 use crate::config::{Config, UnknownModel};
+use crate::ledger::Ledger;
 use crate::ops::memory;
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
@@ -25,6 +26,9 @@ pub struct Gateway {
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
+    /// Usage and spend; in memory only unless [`Self::with_ledger`] is given
+    /// one with a database.
+    ledger: Arc<Ledger>,
 }
 
 /// How one request may use its chain.
@@ -76,7 +80,18 @@ impl Gateway {
             requests: ArcSwap::from_pointee(requests),
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
+            ledger: Arc::new(Ledger::in_memory()),
         })
+    }
+
+    /// The gateway recording into `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
     }
 
     /// Ends every in-flight request: waiting ones with 503, streams with an
@@ -148,6 +163,7 @@ impl Gateway {
                 "gateway.limits.maxConnections",
                 old_g.client.max_connections != new_g.client.max_connections,
             ),
+            ("ledger", old.ledger != config.ledger),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -194,6 +210,8 @@ impl Gateway {
             redactor: &config.redactor,
             cooldowns: &self.cooldowns,
             fallback: options.fallback,
+            ledger: &self.ledger,
+            budgets: &config.budgets,
         };
         chain::run(&upstream, &chain, request, &settings)
             .await

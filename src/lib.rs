@@ -13,6 +13,7 @@
 //! - [`upstream`]: one attempt against a provider, and its typed outcome.
 //! - [`translate`]: rewriting requests, answers and streams between the
 //!   OpenAI and Anthropic wire protocols.
+//! - [`ledger`]: the usage ledger (SQLite), budgets, the last hour's figures.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
 //!   [`catalog`]: the built-in providers and models it merges with.
 //! - [`translate`]: OpenAI <-> Anthropic Messages, pure.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod ledger;
 pub mod mock;
 pub mod ops;
 pub mod providers;

@@ -646,6 +646,46 @@ let
         );
     }
     {
+      name = "ledger: budgets and the ledger pass through typed; unset, nothing is written";
+      ok =
+        let
+          out = accepted {
+            gateway.budgets = {
+              daily = 5;
+              providers.openrouter.monthly = 20;
+              models."moonshot/kimi-k2.6".weekly = 2.5;
+              unpriced = "allow";
+            };
+            ledger = {
+              retentionDays = 30;
+              path = "/srv/clawgate/ledger.db";
+            };
+          };
+        in
+        out.gateway.budgets == {
+          daily = 5;
+          providers.openrouter.monthly = 20;
+          models."moonshot/kimi-k2.6".weekly = 2.5;
+          unpriced = "allow";
+        }
+        && out.ledger == {
+          retentionDays = 30;
+          path = "/srv/clawgate/ledger.db";
+        }
+        && !((written defaultHome) ? ledger)
+        && !((written defaultHome).gateway ? budgets)
+        && !(builtins.tryEval (builtins.deepSeq (accepted { gateway.budgets.unpriced = "sometimes"; }) true)).success;
+    }
+    {
+      name = "ledger: the units create the state directory; a ledger elsewhere is writable under ProtectSystem=strict";
+      ok =
+        defaultUnit.Service.StateDirectory == "clawgate"
+        && system.serviceConfig.StateDirectory == "clawgate"
+        && system.serviceConfig.ReadWritePaths == [ ]
+        && (nixos { settings.ledger.path = "/srv/clawgate/ledger.db"; }).systemd.services.clawgate.serviceConfig.ReadWritePaths == [ "/srv/clawgate" ]
+        && agent.config.EnvironmentVariables.CLAWGATE_STATE_DIR == "/Users/alice/.local/state/clawgate";
+    }
+    {
       name = "conventions: the home-manager VM test uses useGlobalPkgs and useUserPackages";
       ok =
         let

@@ -48,7 +48,7 @@ let
     }
     {
       name = "environment variables render one per line";
-      ok = has userUnit "Environment=CLAWGATE_STATE_DIR=%S/clawgate";
+      ok = has userUnit "Environment=CLAWGATE_STATE_DIR=%S/clawgate" && has userUnit "StateDirectory=clawgate" && has userUnit "StateDirectoryMode=0700";
     }
     {
       name = "lists become repeated keys";

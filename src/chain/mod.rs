@@ -21,7 +21,9 @@ use tokio::time::Instant;
 
 use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
+use crate::config::ledger::Budgets;
 use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
+use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers;
@@ -47,6 +49,8 @@ pub enum Cause {
         "not tried: the request holds at least {least} tokens, more than its context window ({window} tokens)"
     )]
     RequestTooLong { least: u64, window: u64 },
+    #[error("not tried: {0}")]
+    OverBudget(budget::Refusal),
 }
 
 /// A target that did not answer: a failed attempt, or a target skipped.
@@ -150,6 +154,9 @@ pub struct Settings<'a> {
     pub cooldowns: &'a Arc<Cooldowns>,
     /// `false` for `x-clawgate-fallback: off`: only the first target.
     pub fallback: bool,
+    /// Spending so far, and the budgets each target is checked against.
+    pub ledger: &'a Ledger,
+    pub budgets: &'a Budgets,
 }
 
 /// Tries `chain` in order. `Err` holds every failure, the last of which
@@ -221,6 +228,12 @@ pub async fn run(
                 ));
                 continue;
             }
+        }
+        // A target whose budget is spent is skipped like a cooling one.
+        if let Err(refusal) = budget::check(settings.ledger, settings.budgets, target) {
+            log_over_budget(target, &refusal);
+            failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
+            continue;
         }
         let permit = match settings.cooldowns.admit(&target.model_ref, std_now()) {
             Ok(permit) => permit,
@@ -472,5 +485,16 @@ fn log_skip(target: &Target, remaining: Duration, class: Class) {
         "skipped {model}: cooling down for {}s after {}",
         remaining.as_secs(),
         class.label()
+    );
+}
+
+fn log_over_budget(target: &Target, refusal: &budget::Refusal) {
+    let model = target.model_ref.as_str();
+    tracing::info!(
+        provider = target.model_ref.provider(),
+        model,
+        outcome = "over_budget",
+        next = "next",
+        "skipped {model}: {refusal}"
     );
 }

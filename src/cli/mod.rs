@@ -10,6 +10,7 @@ mod models;
 mod openclaw;
 mod serve;
 mod status;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ use self::models::ModelsCommand;
 use self::openclaw::OpenclawCommand;
 use self::serve::ServeArgs;
 use self::status::StatusArgs;
+use self::usage::UsageArgs;
 use crate::config::{
     self, Config, ConfigErrors, EnvFileError, Environment, Loaded, Secrets, Source,
 };
@@ -65,6 +67,8 @@ enum Command {
     Doctor(DoctorArgs),
     /// Every target's health, from the running gateway.
     Status(StatusArgs),
+    /// Usage and cost from the ledger: by day, week or month, by model, provider, client or front end.
+    Usage(UsageArgs),
     /// What OpenClaw needs to use this gateway.
     Openclaw {
         #[command(subcommand)]
@@ -136,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Agent(args) => agent::agent(args).await,
             Command::Doctor(args) => Ok(doctor::doctor(&args).await),
             Command::Status(args) => status::status(&args).await,
+            Command::Usage(args) => usage::usage(&args),
             Command::Openclaw {
                 command: OpenclawCommand::Provider { source },
             } => openclaw::provider(&source),

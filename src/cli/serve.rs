@@ -12,8 +12,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, SourceArgs, chain_text, report};
-use crate::config::{Config, Secrets, Source, is_loopback, parse_bind};
+use crate::config::{self, Config, Secrets, Source, is_loopback, parse_bind};
 use crate::gateway::Gateway;
+use crate::ledger::{self, Ledger};
 use crate::ops::systemd;
 use crate::server;
 
@@ -92,7 +93,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .local_addr()
         .map_err(|e| CliError::Other(e.to_string()))?;
     let chain = chain_text(&config);
-    let gateway = Arc::new(Gateway::new(config).map_err(|e| CliError::Other(e.to_string()))?);
+    let ledger = open_ledger(&config, &args.source)?;
+    let gateway = Gateway::new(config).map_err(|e| CliError::Other(e.to_string()))?;
+    let gateway = Arc::new(gateway.with_ledger(ledger.clone()));
 
     // Signal handlers are installed before READY=1: from then on systemd may
     // send SIGHUP or SIGTERM, whose default action would kill the process.
@@ -116,11 +119,68 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     };
     tracing::info!(%addr, chain, "{loaded_from}; chain {chain}; listening on http://{addr}");
     systemd::ready(&format!("serving on {addr}; chain {chain}"));
+    systemd::spawn_live_status(LIVE_STATUS_EVERY, {
+        let gateway = gateway.clone();
+        move || live_status(&gateway)
+    });
     server::run(listener, gateway, shutdown_signal(terminate, interrupt))
         .await
         .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
+    // Rows of the last requests are written before the process ends.
+    tokio::task::spawn_blocking(move || ledger.close(std::time::Duration::from_secs(5)))
+        .await
+        .ok();
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often `STATUS=` is brought up to date (only sent when it changed).
+const LIVE_STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The ledger at `ledger.path`, else `ledger.db` in the state directory;
+/// in memory only when `ledger.enabled` is false or there is no state
+/// directory. A database that cannot be opened is logged, not fatal.
+fn open_ledger(config: &Config, source: &SourceArgs) -> Result<Arc<Ledger>, CliError> {
+    let env = source.environment()?;
+    let state_dir = config::state_dir(&env);
+    let path = ledger::default_path(&config.ledger, state_dir.as_deref());
+    let ledger = match path {
+        Some(path) if config.ledger.enabled => {
+            let ledger = Ledger::open(&path, &config.ledger, ledger::system_clock());
+            tracing::info!("usage ledger: {}", path.display());
+            ledger
+        }
+        Some(_) => Ledger::in_memory(),
+        None => {
+            tracing::warn!(
+                "usage ledger: no state directory ($CLAWGATE_STATE_DIR, $XDG_STATE_HOME or $HOME); usage is counted in memory only"
+            );
+            Ledger::in_memory()
+        }
+    };
+    Ok(Arc::new(ledger))
+}
+
+/// The `STATUS=` line: the last hour's requests and fallbacks, cooling
+/// targets, today's spend.
+fn live_status(gateway: &Gateway) -> String {
+    let now = std::time::Instant::now();
+    let cooling: Vec<(String, std::time::Duration)> = gateway
+        .cooldowns()
+        .snapshot(now)
+        .into_iter()
+        .filter_map(|(model_ref, status)| {
+            let remaining = status.cooldown_remaining_seconds?;
+            Some((
+                model_ref.to_string(),
+                std::time::Duration::from_secs_f64(remaining.max(0.0)),
+            ))
+        })
+        .collect();
+    let ledger = gateway.ledger();
+    let today = ledger::calendar::day_of(ledger.now());
+    let spent = ledger.with_totals(|totals| totals.spent(today, |_| true));
+    ledger::summary::line(&ledger.recent(), &cooling, spent)
 }
 
 /// SIGHUP re-reads the env files and the config and applies them exactly as

@@ -97,7 +97,41 @@ const ROOT: Shape = Shape::Object(&[
         "agents",
         Shape::Object(&[("defaults", Shape::Section(&AGENT_DEFAULTS))]),
     ),
+    ("ledger", Shape::Section(&LEDGER)),
 ]);
+
+const LEDGER: Section = Section {
+    read: &[
+        ("enabled", Shape::Leaf),
+        ("path", Shape::Leaf),
+        ("retentionDays", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "ledger",
+};
+
+const BUDGET_LIMITS: Section = Section {
+    read: &[
+        ("daily", Shape::Leaf),
+        ("weekly", Shape::Leaf),
+        ("monthly", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "budgets",
+};
+
+const GATEWAY_BUDGETS: Section = Section {
+    read: &[
+        ("daily", Shape::Leaf),
+        ("weekly", Shape::Leaf),
+        ("monthly", Shape::Leaf),
+        ("providers", Shape::MapOf(&Shape::Section(&BUDGET_LIMITS))),
+        ("models", Shape::MapOf(&Shape::Section(&BUDGET_LIMITS))),
+        ("unpriced", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "budgets",
+};
 
 const GATEWAY: Section = Section {
     read: &[
@@ -111,6 +145,7 @@ const GATEWAY: Section = Section {
         ("timeouts", Shape::Section(&GATEWAY_TIMEOUTS)),
         ("retries", Shape::Section(&GATEWAY_RETRIES)),
         ("limits", Shape::Section(&GATEWAY_LIMITS)),
+        ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
     ],
     // OpenClaw's own gateway settings (its config schema, 2026): they
     // configure OpenClaw's gateway, not this one.

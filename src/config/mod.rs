@@ -8,6 +8,7 @@
 
 mod env;
 mod keys;
+pub mod ledger;
 mod raw;
 mod show;
 pub mod suggest;
@@ -296,6 +297,10 @@ pub struct Config {
     pub routing: Routing,
     /// Every secret of this config; all outside text is scrubbed with it.
     pub redactor: Redactor,
+    /// `ledger.*`: where usage is recorded.
+    pub ledger: ledger::LedgerSettings,
+    /// `gateway.budgets`: spending limits checked before each call.
+    pub budgets: ledger::Budgets,
 }
 
 #[derive(Debug)]

@@ -21,6 +21,37 @@ pub struct RawGateway {
     pub limits: RawLimits,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    pub budgets: RawBudgets,
+}
+
+/// `gateway.budgets`: USD per period for all traffic, per provider, per
+/// model; and what to do with models that have no price.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawBudgets {
+    pub daily: Option<f64>,
+    pub weekly: Option<f64>,
+    pub monthly: Option<f64>,
+    pub providers: BTreeMap<String, RawBudgetLimits>,
+    pub models: BTreeMap<String, RawBudgetLimits>,
+    pub unpriced: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RawBudgetLimits {
+    pub daily: Option<f64>,
+    pub weekly: Option<f64>,
+    pub monthly: Option<f64>,
+}
+
+/// `ledger`: where usage is recorded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawLedger {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub retention_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,6 +9,10 @@
 //! add what only they know through the [`AccessRecord`] found in the
 //! request's extensions. `/healthz` and `/metrics`, which probes and
 //! scrapers poll, are logged at debug.
+//!
+//! The same record becomes the request's row in the usage ledger
+//! ([`crate::ledger`]) when the request was to one of the completion APIs:
+//! written once, where the line is, whatever the outcome.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,8 +20,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
@@ -26,7 +30,9 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use serde_json::{Map, Value};
 
 use crate::chain::Answer;
-use crate::gateway::CompletionError;
+use crate::config::Cost;
+use crate::gateway::{CompletionError, Gateway};
+use crate::ledger::{self, Row, Tokens};
 use crate::upstream::EventStream;
 use crate::wire::sse::{Event, Item};
 
@@ -43,6 +49,28 @@ struct Entry {
     attempts: Vec<String>,
     tokens_in: Option<u64>,
     tokens_out: Option<u64>,
+    tokens_cached: Option<u64>,
+    tokens_reasoning: Option<u64>,
+    /// The cost the provider reported (`usage.cost`), if it did.
+    reported_cost: Option<f64>,
+    /// The prices of the target that answered.
+    price: Option<Cost>,
+}
+
+impl Entry {
+    /// The request's cost: as the provider reported it, else from the
+    /// answering model's prices; `None` when neither is known.
+    fn cost(&self) -> Option<f64> {
+        if let Some(cost) = self.reported_cost.filter(|c| c.is_finite() && *c >= 0.0) {
+            return Some(cost);
+        }
+        ledger::price_usd(
+            self.price.as_ref()?,
+            self.tokens_in?,
+            self.tokens_cached.unwrap_or(0),
+            self.tokens_out?,
+        )
+    }
 }
 
 impl AccessRecord {
@@ -90,6 +118,7 @@ impl AccessRecord {
                     .attempts
                     .push(format!("{}:ok", answer.target.model_ref));
                 entry.answered_by = Some(answer.target.model_ref.to_string());
+                entry.price = Some(answer.target.model.cost);
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures
@@ -104,10 +133,13 @@ impl AccessRecord {
 
     /// The tokens of a whole completion.
     pub fn usage_of(&self, body: &Map<String, Value>) {
-        if let Some((tokens_in, tokens_out)) = usage(body) {
+        if let Some(usage) = usage(body) {
             self.update(|entry| {
-                entry.tokens_in = Some(tokens_in);
-                entry.tokens_out = Some(tokens_out);
+                entry.tokens_in = Some(usage.input);
+                entry.tokens_out = Some(usage.output);
+                entry.tokens_cached = usage.cached;
+                entry.tokens_reasoning = usage.reasoning;
+                entry.reported_cost = usage.cost;
             });
         }
     }
@@ -136,9 +168,21 @@ impl AccessRecord {
     }
 }
 
-/// `(prompt_tokens, completion_tokens)` of a completion or chunk, top-level
-/// or inside the first choice (Moonshot streams it there).
-fn usage(body: &Map<String, Value>) -> Option<(u64, u64)> {
+/// What a completion's or chunk's usage says.
+#[derive(Debug, PartialEq)]
+struct Usage {
+    input: u64,
+    output: u64,
+    cached: Option<u64>,
+    reasoning: Option<u64>,
+    cost: Option<f64>,
+}
+
+/// The usage of a completion or chunk, top-level or inside the first
+/// choice (Moonshot streams it there): prompt and completion tokens, cache
+/// hits (`prompt_tokens_details.cached_tokens`, or Moonshot's
+/// `cached_tokens`), reasoning tokens and a reported cost when present.
+fn usage(body: &Map<String, Value>) -> Option<Usage> {
     let usage = body.get("usage").filter(|u| u.is_object()).or_else(|| {
         body.get("choices")?
             .get(0)?
@@ -146,16 +190,38 @@ fn usage(body: &Map<String, Value>) -> Option<(u64, u64)> {
             .filter(|u| u.is_object())
     })?;
     let count = |name: &str| usage.get(name).and_then(Value::as_u64);
-    Some((count("prompt_tokens")?, count("completion_tokens")?))
+    let nested = |outer: &str, name: &str| usage.get(outer)?.get(name)?.as_u64();
+    Some(Usage {
+        input: count("prompt_tokens")?,
+        output: count("completion_tokens")?,
+        cached: nested("prompt_tokens_details", "cached_tokens").or_else(|| count("cached_tokens")),
+        reasoning: nested("completion_tokens_details", "reasoning_tokens"),
+        cost: usage.get("cost").and_then(Value::as_f64),
+    })
 }
 
 /// The middleware: lets the request through with a fresh [`AccessRecord`],
 /// and hands the response body the line to write when it ends.
-pub async fn access_log(mut request: Request, next: Next) -> Response {
+pub async fn access_log(
+    State(gateway): State<Arc<Gateway>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let record = AccessRecord::default();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let ledger = front_end(&method, &path).map(|front_end| LedgerRow {
+        gateway,
+        front_end,
+        client: ledger::client::family(
+            request
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        ),
+        request_id: super::guard::request_id(),
+    });
     request.extensions_mut().insert(record.clone());
     let response = next.run(request).await;
     let line = Line {
@@ -166,6 +232,7 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
         record,
         started,
         head_after: started.elapsed(),
+        ledger,
     };
     response.map(|body| {
         Body::new(Logged {
@@ -174,6 +241,28 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
             ended: false,
         })
     })
+}
+
+/// The API a request to `path` is for, when it is one whose requests the
+/// ledger records.
+fn front_end(method: &Method, path: &str) -> Option<&'static str> {
+    if method != Method::POST {
+        return None;
+    }
+    match path.strip_prefix("/v1").unwrap_or(path) {
+        "/chat/completions" => Some("openai-chat"),
+        "/messages" => Some("anthropic-messages"),
+        "/responses" => Some("openai-responses"),
+        _ => None,
+    }
+}
+
+/// What the ledger's row needs besides the line.
+struct LedgerRow {
+    gateway: Arc<Gateway>,
+    front_end: &'static str,
+    client: &'static str,
+    request_id: Option<Arc<str>>,
 }
 
 /// Everything the line says but the end.
@@ -185,6 +274,7 @@ struct Line {
     record: AccessRecord,
     started: Instant,
     head_after: Duration,
+    ledger: Option<LedgerRow>,
 }
 
 impl Line {
@@ -218,6 +308,31 @@ impl Line {
             line!(tracing::Level::DEBUG);
         } else {
             line!(tracing::Level::INFO);
+        }
+        if let Some(to) = self.ledger {
+            let ledger = to.gateway.ledger();
+            let row = Row {
+                ts_ms: ledger::calendar::millis(ledger.now()),
+                request_id: to.request_id.map(|id| id.to_string()),
+                front_end: to.front_end,
+                model_asked: entry.model_asked.clone(),
+                answered_by: entry.answered_by.clone(),
+                attempts: entry.attempts.clone(),
+                status: self.status.as_u16(),
+                end,
+                first_byte_ms: self.head_after.as_millis() as u64,
+                total_ms: self.started.elapsed().as_millis() as u64,
+                tokens: Tokens {
+                    input: entry.tokens_in,
+                    cached: entry.tokens_cached,
+                    output: entry.tokens_out,
+                    reasoning: entry.tokens_reasoning,
+                },
+                cost_usd: entry.cost(),
+                client: to.client,
+            };
+            drop(entry);
+            ledger.record(row, &to.gateway.config().budgets);
         }
     }
 }
@@ -296,7 +411,8 @@ mod tests {
             let Value::Object(body) = body else {
                 unreachable!()
             };
-            assert_eq!(usage(&body), expected, "{body:?}");
+            let found = usage(&body).map(|u| (u.input, u.output));
+            assert_eq!(found, expected, "{body:?}");
         }
     }
 }

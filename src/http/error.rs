@@ -15,6 +15,7 @@ use super::guard::request_id;
 use crate::chain::policy::{final_status, refusal};
 use crate::chain::{AttemptReport, Cause, Failure};
 use crate::gateway::CompletionError;
+use crate::ledger::budget::Refusal;
 use crate::ops::metrics;
 
 pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
@@ -47,6 +48,8 @@ pub enum ApiError {
         "the request body did not arrive within {0} seconds (gateway.timeouts.clientBodySeconds)"
     )]
     BodyTimeout(u64),
+    #[error("no target of the chain is within its budget: {0}")]
+    BudgetExceeded(Refusal),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error("the request headers are larger than the limit of {0} bytes")]
@@ -65,7 +68,10 @@ impl From<CompletionError> for ApiError {
     fn from(err: CompletionError) -> Self {
         match err {
             CompletionError::UnknownModel(unknown) => ApiError::NotFound(unknown.to_string()),
-            CompletionError::Failed(failures) => ApiError::Upstream(failures),
+            CompletionError::Failed(failures) => match over_budget(&failures) {
+                Some(refusal) => ApiError::BudgetExceeded(refusal),
+                None => ApiError::Upstream(failures),
+            },
         }
     }
 }
@@ -186,6 +192,7 @@ impl ApiError {
                 "permission_error",
                 "origin_not_allowed",
             ),
+            ApiError::BudgetExceeded(refusal) => return budget_exceeded(refusal),
             ApiError::Upstream(failures) => return upstream_failure(failures),
         };
         metrics::request(code);
@@ -213,6 +220,67 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(report);
         response
     }
+}
+
+/// The budget that left no target to try: when no target was tried and
+/// one was skipped for its budget (the others cooling, too long, ...).
+fn over_budget(failures: &[Failure]) -> Option<Refusal> {
+    if failures.iter().any(|f| f.tries > 0) {
+        return None;
+    }
+    failures.iter().find_map(|f| match &f.cause {
+        Cause::OverBudget(refusal) => Some(refusal.clone()),
+        _ => None,
+    })
+}
+
+/// 402 `budget_exceeded`, with the budget and when it resets (also as
+/// `Retry-After` when the budget is spent rather than refusing unpriced
+/// calls).
+fn budget_exceeded(refusal: &Refusal) -> Response {
+    let code = "budget_exceeded";
+    let budget = refusal.budget();
+    let message = format!("no target of the chain is within its budget: {refusal}");
+    metrics::request(code);
+    tracing::warn!(status = 402, code, "request refused: {message}");
+    let mut detail = json!({
+        "scope": budget.scope.describe(),
+        "period": budget.period.label(),
+        "limitUsd": budget.usd,
+    });
+    if let Refusal::Spent(state) = refusal {
+        detail["spentUsd"] = json!(state.spent_usd);
+        detail["resetsAt"] = json!(state.resets_at);
+    } else {
+        detail["unpriced"] = json!(true);
+    }
+    let mut error = json!({
+        "message": message,
+        "type": "insufficient_quota",
+        "code": code,
+        "budget": detail,
+    });
+    if let Some(id) = request_id() {
+        error["request_id"] = json!(&*id);
+    }
+    let mut response = (
+        StatusCode::PAYMENT_REQUIRED,
+        Json(json!({ "error": error })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(ATTEMPTS_HEADER, HeaderValue::from(0));
+    if let Refusal::Spent(state) = refusal {
+        let reset = crate::ledger::calendar::start_of_day(state.resets_day);
+        if let Ok(wait) = reset.duration_since(std::time::SystemTime::now()) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+        }
+    }
+    response
 }
 
 /// The response when no target answered: the status says why (one

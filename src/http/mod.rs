@@ -18,7 +18,9 @@ pub mod front;
 mod guard;
 mod messages;
 mod models;
+mod page;
 mod status;
+mod usage;
 
 use std::sync::Arc;
 
@@ -95,6 +97,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/v1/models", true, get(models::list_models)),
         route("GET", "/v1/models/{id}", true, get(models::get_model)),
         route("GET", "/v1/status", true, get(status::status)),
+        route("GET", "/v1/usage", true, get(usage::usage)),
         route(
             "POST",
             "/chat/completions",
@@ -105,8 +108,9 @@ fn routes() -> Vec<Route> {
         route("GET", "/models/{id}", true, get(models::get_model)),
         route("GET", "/metrics", true, get(status::metrics_page)),
         route("GET", "/healthz", false, get(|| async { "ok\n" })),
-        // Claude Code may check its base URL with `HEAD /` first.
-        route("GET, HEAD", "/", false, get(|| async { "clawgate\n" })),
+        // Claude Code may check its base URL with `HEAD /` first; a
+        // browser gets the status page, which checks the token itself.
+        route("GET, HEAD", "/", false, get(page::root)),
     ]
 }
 
@@ -168,7 +172,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
             guard::check_request,
         ))
         .layer(middleware::from_fn(error_shapes))
-        .layer(middleware::from_fn(access_log::access_log))
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            access_log::access_log,
+        ))
         .layer(middleware::from_fn(guard::with_request_id))
         .with_state(gateway)
 }

@@ -39,7 +39,16 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             entry
         })
         .collect();
-    Json(json!({ "defaultChain": chain, "targets": targets }))
+    let ledger = gateway.ledger();
+    let today = crate::ledger::calendar::day_of(ledger.now());
+    let budgets = crate::ledger::budget::states(ledger, &config.budgets, today);
+    Json(json!({
+        "defaultChain": chain,
+        "targets": targets,
+        "budgets": budgets,
+        "ledger": ledger.health(),
+        "lastHour": ledger.recent(),
+    }))
 }
 
 /// `/metrics`, with each target's cooldown state brought up to date first.

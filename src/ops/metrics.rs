@@ -108,3 +108,42 @@ pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
     ];
     metrics::counter!("clawgate_stream_errors_total", &labels).increment(1);
 }
+
+/// What one answered request used: tokens by kind (those the provider
+/// reported) and its cost, when known, in millionths of a dollar (a counter
+/// counts whole units).
+pub fn usage(
+    provider: &str,
+    model: &str,
+    tokens: [(&'static str, Option<u64>); 4],
+    cost: Option<f64>,
+) {
+    handle();
+    for (kind, count) in tokens {
+        if let Some(count) = count {
+            let labels = [
+                ("provider", provider.to_string()),
+                ("model", model.to_string()),
+                ("kind", kind.to_string()),
+            ];
+            metrics::counter!("clawgate_tokens_total", &labels).increment(count);
+        }
+    }
+    let labels = [
+        ("provider", provider.to_string()),
+        ("model", model.to_string()),
+    ];
+    match cost {
+        Some(usd) if usd.is_finite() && usd >= 0.0 => {
+            metrics::counter!("clawgate_cost_microdollars_total", &labels)
+                .increment((usd * 1e6).round() as u64);
+        }
+        _ => metrics::counter!("clawgate_uncosted_requests_total", &labels).increment(1),
+    }
+}
+
+/// Ledger rows `written` to the database or `dropped`.
+pub fn ledger_rows(result: &'static str, rows: u64) {
+    handle();
+    metrics::counter!("clawgate_ledger_rows_total", "result" => result).increment(rows);
+}

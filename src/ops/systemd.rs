@@ -33,6 +33,30 @@ pub fn status(status: &str) {
     notify(&[NotifyState::Status(status)]);
 }
 
+/// Sends `STATUS=` with `summary()` every `every`, when it changed since
+/// the last look (the first look only remembers it: until the gateway has
+/// done something, the status [`ready`] set stays), so that `systemctl
+/// status` shows how the gateway is doing. Nothing outside systemd.
+pub fn spawn_live_status(every: Duration, summary: impl Fn() -> String + Send + 'static) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        ticks.tick().await;
+        let mut last = summary();
+        loop {
+            ticks.tick().await;
+            let line = summary();
+            if line != last {
+                status(&line);
+                last = line;
+            }
+        }
+    });
+}
+
 /// Sends `WATCHDOG=1` every half `WatchdogSec` while the runtime is alive.
 /// The pings come from a task on the same runtime as the request handlers,
 /// so a wedged runtime stops them and systemd restarts the service.

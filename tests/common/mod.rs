@@ -120,6 +120,11 @@ pub async fn gateway_with_env(config: Value, env: &[(&str, &str)]) -> TestGatewa
     let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
         .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
     let gateway = Arc::new(Gateway::new(loaded.config).expect("the HTTP client builds"));
+    serve(gateway).await
+}
+
+/// Serves `gateway` on port 0.
+pub async fn serve(gateway: Arc<Gateway>) -> TestGateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");

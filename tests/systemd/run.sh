@@ -122,6 +122,13 @@ result type "$(alice systemctl --user show -p Type --value clawgate.service)"
 result healthz_at_active "$(curl -s -o /dev/null -m 5 http://127.0.0.1:18700/healthz; echo $?)"
 
 result first_request "$(ask first default)"
+# STATUS= follows the traffic (clawgate looks every 5 s and sends changes).
+status_moved() { alice systemctl --user show -p StatusText --value clawgate.service | grep -q 'req/h'; }
+wait_for status_moved
+result status_after_traffic "$(alice systemctl --user show -p StatusText --value clawgate.service)"
+# The request is in alice's usage ledger (~/.local/state/clawgate).
+ledger_rows() { runuser -u alice -- env HOME=/home/alice /usr/local/bin/clawgate usage --json --since today 2>/dev/null | grep -q '"requests": 1,'; }
+wait_for ledger_rows && result ledger_request yes || result ledger_request no
 
 cp /home/alice/.config/clawgate/config.reloaded.json /home/alice/.config/clawgate/config.json
 pid_before_reload=$(alice systemctl --user show -p MainPID --value clawgate.service)
@@ -186,6 +193,9 @@ check "the unit became active" "$(verdict '[ "$(get active)" = active ]')"
 check "StatusText came from clawgate over sd_notify" "$(verdict '[[ "$(get status_text)" == "serving on 127.0.0.1:18700; chain kimi/kimi-for-coding -> openrouter/moonshotai/kimi-k2.6" ]]')"
 check "Type=notify: active only once clawgate was serving (READY=1 after bind)" \
   "$(verdict '[ "$(get type)" = notify ] && [ "$(get healthz_at_active)" = 0 ]')"
+check "STATUS= changed after traffic: requests, the fallback, spend" \
+  "$(verdict '[[ "$(get status_after_traffic)" =~ ^1\ req/h,\ 1\ fallback,\ .*\$0\.00\ today$ ]]')"
+check "clawgate usage reads the request from the user's ledger" "$(verdict '[ "$(get ledger_request)" = yes ]')"
 check "a chat completion was answered" "$(verdict '[ "$(get first_request)" = 0 ] && grep -q answer-from-the-fallback "$e2e/body.first"')"
 check "the fallback answered (headers)" "$(verdict 'grep -qi "^x-clawgate-provider: openrouter" "$e2e/headers.first" && grep -qi "^x-clawgate-attempts: 2" "$e2e/headers.first"')"
 check "the journal has the failed attempt" "$(verdict 'grep -q "MESSAGE=attempt failed: kimi/kimi-for-coding (http://127.0.0.1:9001/v1/chat/completions): provider_error: 503 injected failure; next: next" "$e2e/journal.txt" && grep -q "F_ANSWERED_BY=openrouter/moonshotai/kimi-k2.6" "$e2e/journal.txt"')"
@@ -198,7 +208,7 @@ check "requests are served after the restart" "$(verdict '[ "$(get after_restart
 check "systemctl --user status is active at the end" \
   "$(verdict '[ "$(get final_status_exit)" = 0 ] && grep -q "Active: active (running)" "$e2e/status.txt"')"
 
-passed=$(( 14 - failures ))
+passed=$(( 16 - failures ))
 if [ "$failures" -gt 0 ]; then
   echo "--- results"; cat "$e2e/results" 2>/dev/null || true
   echo "--- driver log"; tail -60 "$e2e/driver.log" 2>/dev/null || true

@@ -6,6 +6,7 @@
 
 mod base_url;
 mod gateway;
+mod ledger;
 mod providers;
 mod routing;
 
@@ -225,8 +226,11 @@ pub(super) fn validate(
             .chain(literal_secrets(&document)),
     );
 
-    let raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
+    let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
+    let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
     let gateway = gateway_settings(raw_gateway, &missing, &mut v);
+    let ledger_settings =
+        ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &mut v);
 
     let raw_agents: RawAgentDefaults =
         v.parse("agents.defaults", document.pointer("/agents/defaults"));
@@ -266,6 +270,7 @@ pub(super) fn validate(
     }
 
     let routing = routing(raw_agents, &providers, &broken, &mut v);
+    let budgets = ledger::budgets(raw_budgets, &providers, &mut v);
 
     if let Some(routing) = &routing {
         check_keys_of_chain(
@@ -298,6 +303,8 @@ pub(super) fn validate(
                 providers,
                 routing,
                 redactor: redactor.clone(),
+                ledger: ledger_settings,
+                budgets,
             },
             ignored: report.ignored,
             warnings: v.warnings.into_iter().map(scrub).collect(),

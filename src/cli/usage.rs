@@ -1,0 +1,146 @@
+//! `clawgate usage`: totals from the usage ledger by day, week or month,
+//! by model, provider, client or front end, as a table, JSON or CSV. Reads
+//! the database directly (read-only; the running gateway keeps writing),
+//! so it works whether or not the gateway runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{CliError, SourceArgs, print_json};
+use crate::config::ledger::Period;
+use crate::config::{self, Secrets};
+use crate::ledger::{self, calendar, query, store};
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// From when: 30d (the last 30 days, today included), 4w, 3mo, today, or a date YYYY-MM-DD (UTC).
+    #[arg(long, default_value = "30d", value_name = "WHEN")]
+    since: String,
+    /// One line per day, week or month (default: one line for the whole range).
+    #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month"])]
+    per: Option<String>,
+    /// Group by model, provider, client or front-end.
+    #[arg(long, value_name = "WHAT", value_parser = ["model", "provider", "client", "front-end"])]
+    by: Option<String>,
+    /// Print JSON (the same as GET /v1/usage).
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    csv: bool,
+    /// The ledger database (default: ledger.path, else ledger.db in the state directory).
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
+}
+
+pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
+    let path = match &args.ledger {
+        Some(path) => path.clone(),
+        None => {
+            let (_, loaded) = args.source.load(Secrets::Offline)?;
+            let env = args.source.environment()?;
+            let state_dir = config::state_dir(&env);
+            ledger::default_path(&loaded.config.ledger, state_dir.as_deref()).ok_or_else(|| {
+                CliError::Other(
+                    "no state directory: set CLAWGATE_STATE_DIR or XDG_STATE_HOME, or pass --ledger"
+                        .into(),
+                )
+            })?
+        }
+    };
+    if !path.exists() {
+        return Err(CliError::Other(format!(
+            "no usage ledger at {} yet: clawgate serve creates it with the first request (or pass --ledger)",
+            path.display()
+        )));
+    }
+    let today = calendar::day_of(std::time::SystemTime::now());
+    let since_day = query::parse_since(&args.since, today)
+        .map_err(|e| CliError::Other(format!("--since: {e}")))?;
+    let question = query::Query {
+        since_day,
+        until_day: today,
+        per: args.per.as_deref().and_then(Period::parse),
+        by: args.by.as_deref().and_then(query::Dimension::parse),
+    };
+    let conn = store::open_read_only(&path).map_err(|e| CliError::Other(e.to_string()))?;
+    let report = query::run(&conn, &question)
+        .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
+    if args.json {
+        print_json(&report);
+    } else if args.csv {
+        print!("{}", query::csv(&report));
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report as an aligned table with a total line.
+fn table(report: &query::Report) -> String {
+    let mut rows: Vec<Vec<String>> = vec![vec![
+        report.per.map_or("since".to_string(), |p| p.to_string()),
+        report.by.unwrap_or("").to_string(),
+        "requests".into(),
+        "failed".into(),
+        "fallbacks".into(),
+        "primary failed".into(),
+        "tokens in".into(),
+        "cached".into(),
+        "out".into(),
+        "cost".into(),
+        "fallback cost".into(),
+        "uncosted".into(),
+    ]];
+    let cells = |period: String, key: String, line: &query::Line| {
+        vec![
+            period,
+            key,
+            line.requests.to_string(),
+            line.failures.to_string(),
+            line.fallbacks.to_string(),
+            line.primary_failures.to_string(),
+            line.tokens_in.to_string(),
+            line.tokens_cached.to_string(),
+            line.tokens_out.to_string(),
+            format!("${:.4}", line.cost_usd),
+            format!("${:.4}", line.fallback_cost_usd),
+            line.uncosted.to_string(),
+        ]
+    };
+    for line in &report.lines {
+        rows.push(cells(
+            line.period.clone().unwrap_or_else(|| report.since.clone()),
+            line.key.clone().unwrap_or_default(),
+            line,
+        ));
+    }
+    if report.lines.len() != 1 {
+        rows.push(cells("total".into(), String::new(), &report.total));
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("usage {} .. {} (UTC days)\n", report.since, report.until);
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1 || report.by.is_some())
+            .map(|(i, cell)| {
+                if i < 2 {
+                    format!("{cell:<w$}", w = widths[i])
+                } else {
+                    format!("{cell:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

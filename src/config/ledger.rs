@@ -1,0 +1,141 @@
+//! The ledger's and the budgets' runtime settings (`ledger.*`,
+//! `gateway.budgets`), validated in `validate/ledger.rs`.
+
+use std::path::PathBuf;
+
+use super::ModelRef;
+
+/// Raw rows are kept this many days by default; daily rollups for ever.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// `ledger.*`: where usage is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerSettings {
+    /// `ledger.enabled` (default true).
+    pub enabled: bool,
+    /// `ledger.path`; `None`: `ledger.db` in the state directory.
+    pub path: Option<PathBuf>,
+    /// `ledger.retentionDays`: how long raw rows are kept.
+    pub retention_days: u32,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: None,
+            retention_days: DEFAULT_RETENTION_DAYS,
+        }
+    }
+}
+
+/// A budget period, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Day, Period::Week, Period::Month];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+        }
+    }
+
+    /// The config key of a budget for this period.
+    pub fn key(self) -> &'static str {
+        match self {
+            Period::Day => "daily",
+            Period::Week => "weekly",
+            Period::Month => "monthly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "day" | "daily" => Some(Period::Day),
+            "week" | "weekly" => Some(Period::Week),
+            "month" | "monthly" => Some(Period::Month),
+            _ => None,
+        }
+    }
+}
+
+/// What a budget counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    All,
+    Provider(String),
+    Model(ModelRef),
+}
+
+impl Scope {
+    pub fn covers(&self, model_ref: &ModelRef) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Provider(id) => model_ref.provider() == id,
+            Scope::Model(model) => model == model_ref,
+        }
+    }
+
+    /// `all`, `provider openrouter`, `model moonshot/kimi-k2.6`.
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::All => "all traffic".to_string(),
+            Scope::Provider(id) => format!("provider {id}"),
+            Scope::Model(model) => format!("model {model}"),
+        }
+    }
+
+    /// Where it is set in the config.
+    pub fn path(&self, period: Period) -> String {
+        match self {
+            Scope::All => format!("gateway.budgets.{}", period.key()),
+            Scope::Provider(id) => format!("gateway.budgets.providers.{id}.{}", period.key()),
+            Scope::Model(model) => format!("gateway.budgets.models.{model}.{}", period.key()),
+        }
+    }
+}
+
+/// One limit: at most `usd` per `period` for `scope`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub scope: Scope,
+    pub period: Period,
+    pub usd: f64,
+}
+
+/// `gateway.budgets.unpriced`: what a budget does with a model that has no
+/// price, whose calls it cannot count in dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unpriced {
+    /// Skip it like a spent target (the default: never counted as $0).
+    #[default]
+    Refuse,
+    /// Let it through; its calls are counted as unpriced, not as $0.
+    Allow,
+}
+
+/// `gateway.budgets`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Budgets {
+    pub limits: Vec<Budget>,
+    pub unpriced: Unpriced,
+}
+
+impl Budgets {
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty()
+    }
+
+    /// The budgets that count calls to `model_ref`.
+    pub fn covering<'a>(&'a self, model_ref: &'a ModelRef) -> impl Iterator<Item = &'a Budget> {
+        self.limits.iter().filter(|b| b.scope.covers(model_ref))
+    }
+}

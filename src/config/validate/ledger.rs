@@ -1,0 +1,139 @@
+//! `ledger.*` and `gateway.budgets`: where usage is recorded, and the
+//! spending limits checked before each call.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::super::ledger::{
+    Budget, Budgets, DEFAULT_RETENTION_DAYS, LedgerSettings, Period, Scope, Unpriced,
+};
+use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
+use super::super::{ModelRef, Provider, normalize_ref};
+use super::Validator;
+
+/// Raw rows kept at most ten years: a longer retention is a typo.
+const MAX_RETENTION_DAYS: u64 = 3650;
+
+pub(super) fn ledger_settings(raw: RawLedger, v: &mut Validator) -> LedgerSettings {
+    let mut settings = LedgerSettings::default();
+    if let Some(enabled) = raw.enabled {
+        settings.enabled = enabled;
+    }
+    if let Some(path) = raw.path {
+        let path = PathBuf::from(path);
+        if path.is_absolute() {
+            settings.path = Some(path);
+        } else {
+            v.error(
+                "ledger.path",
+                format!(
+                    "expected an absolute path, found {:?} (leave it out for ledger.db in the state directory)",
+                    path.display().to_string()
+                ),
+            );
+        }
+    }
+    match raw.retention_days {
+        None => settings.retention_days = DEFAULT_RETENTION_DAYS,
+        Some(days) if (1..=MAX_RETENTION_DAYS).contains(&days) => {
+            settings.retention_days = days as u32
+        }
+        Some(days) => v.error(
+            "ledger.retentionDays",
+            format!("expected a number of days between 1 and {MAX_RETENTION_DAYS}, found {days}"),
+        ),
+    }
+    settings
+}
+
+pub(super) fn budgets(
+    raw: RawBudgets,
+    providers: &BTreeMap<String, Arc<Provider>>,
+    v: &mut Validator,
+) -> Budgets {
+    let mut budgets = Budgets::default();
+    match raw.unpriced.as_deref() {
+        None | Some("refuse") => {}
+        Some("allow") => budgets.unpriced = Unpriced::Allow,
+        Some(other) => v.error(
+            "gateway.budgets.unpriced",
+            format!("expected \"refuse\" or \"allow\", found {other:?}"),
+        ),
+    }
+    let all = RawBudgetLimits {
+        daily: raw.daily,
+        weekly: raw.weekly,
+        monthly: raw.monthly,
+    };
+    limits(Scope::All, &all, &mut budgets, v);
+    for (id, limits_of) in &raw.providers {
+        if !providers.contains_key(id) {
+            v.error(
+                format!("gateway.budgets.providers.{id}"),
+                format!("no provider {id:?} is configured"),
+            );
+            continue;
+        }
+        limits(Scope::Provider(id.clone()), limits_of, &mut budgets, v);
+    }
+    for (name, limits_of) in &raw.models {
+        let path = format!("gateway.budgets.models.{name}");
+        let Some(model_ref) = ModelRef::parse(name) else {
+            v.error(path, "expected a model ref, provider/model-id");
+            continue;
+        };
+        let model_ref = normalize_ref(providers, model_ref);
+        let known = providers
+            .get(model_ref.provider())
+            .is_some_and(|p| p.model(model_ref.model()).is_some());
+        if !known {
+            v.error(path, format!("no model {model_ref} is configured"));
+            continue;
+        }
+        limits(Scope::Model(model_ref), limits_of, &mut budgets, v);
+    }
+    if budgets.unpriced == Unpriced::Refuse {
+        let refused: Vec<String> = providers
+            .values()
+            .flat_map(|p| p.models.iter().map(move |m| (p, m)))
+            .filter(|(_, m)| m.cost.input <= 0.0 && m.cost.output <= 0.0)
+            .map(|(p, m)| ModelRef::new(&p.id, &m.id))
+            .filter(|model_ref| budgets.covering(model_ref).next().is_some())
+            .map(|model_ref| model_ref.to_string())
+            .collect();
+        if !refused.is_empty() {
+            v.warnings.push(format!(
+                "gateway.budgets: {} ha{} no price, so the budgets covering {} refuse {} (gateway.budgets.unpriced is \"refuse\"; set a cost, or \"allow\" to let unpriced calls through, counted apart)",
+                refused.join(", "),
+                if refused.len() == 1 { "s" } else { "ve" },
+                if refused.len() == 1 { "it" } else { "them" },
+                if refused.len() == 1 { "it" } else { "them" },
+            ));
+        }
+    }
+    budgets
+}
+
+fn limits(scope: Scope, raw: &RawBudgetLimits, budgets: &mut Budgets, v: &mut Validator) {
+    for period in Period::ALL {
+        let usd = match period {
+            Period::Day => raw.daily,
+            Period::Week => raw.weekly,
+            Period::Month => raw.monthly,
+        };
+        let Some(usd) = usd else { continue };
+        if usd.is_finite() && usd >= 0.0 {
+            budgets.limits.push(Budget {
+                scope: scope.clone(),
+                period,
+                usd,
+            });
+        } else {
+            v.error(
+                scope.path(period),
+                format!("expected an amount in USD, 0 or more, found {usd}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! `GET /` for a browser: the status page. Server-rendered HTML with an
+//! inline SVG chart, no script, refreshing itself every
+//! [`REFRESH_SECONDS`]: the chain with each target's state, the last
+//! hour's requests, fallbacks and latency, today's spend against the
+//! budgets, and the spend of the last 30 days.
+//!
+//! A request that does not ask for HTML (Claude Code's check of its base
+//! URL, a probe) gets the one-line answer it always got. The page needs the
+//! gateway's token when one is set: as a bearer token, or as the password of
+//! HTTP Basic authentication (any user name), which a browser asks for
+//! itself. Host and Origin are checked for every route as before. Every
+//! text on the page is escaped; none comes from a client.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::chain::cooldown::TargetStatus;
+use crate::gateway::Gateway;
+use crate::ledger::budget;
+use crate::ledger::calendar::{date, day_of};
+
+pub const REFRESH_SECONDS: u32 = 10;
+/// Days in the spend chart, today included.
+const CHART_DAYS: i64 = 30;
+
+pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let headers = request.headers();
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html {
+        return "clawgate\n".into_response();
+    }
+    if !authorized(&gateway, headers) {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            "the status page needs the gateway's token (gateway.auth.token) as the password\n",
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"clawgate\", charset=\"UTF-8\""),
+        );
+        return response;
+    }
+    let mut response = render(&gateway).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// No token configured, or the token as a bearer token or a Basic password.
+fn authorized(gateway: &Gateway, headers: &HeaderMap) -> bool {
+    let config = gateway.config();
+    let Some(expected) = &config.gateway.auth_token else {
+        return true;
+    };
+    let expected = expected.expose_secret().as_bytes();
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, value)| {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                Some(value.trim().as_bytes().to_vec())
+            } else if scheme.eq_ignore_ascii_case("basic") {
+                let decoded = base64_decode(value.trim())?;
+                let colon = decoded.iter().position(|&b| b == b':')?;
+                Some(decoded[colon + 1..].to_vec())
+            } else {
+                None
+            }
+        })
+        .unwrap_or_default();
+    presented.ct_eq(expected).into()
+}
+
+/// Standard base64 with padding, as HTTP Basic sends it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() > 4096 || text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        format!("${amount:.4}")
+    } else {
+        format!("${amount:.2}")
+    }
+}
+
+fn ms(value: Option<u64>) -> String {
+    value.map_or("–".to_string(), |v| format!("{v} ms"))
+}
+
+const STYLE: &str = "
+:root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--ink:#1b1f24;--muted:#5f6b7a;--line:#e3e6ea;--accent:#2f6fed;--ok:#1a7f37;--warn:#b35900;--bad:#c62828}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1216;--card:#171b21;--ink:#e6e9ee;--muted:#9aa5b4;--line:#262c35;--accent:#6d9cff;--ok:#3fb950;--warn:#e3a008;--bad:#f85149}}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:var(--bg);color:var(--ink)}
+main{max-width:1080px;margin:0 auto;padding:24px}
+header{display:flex;align-items:baseline;justify-content:space-between;margin-bottom:18px}
+h1{font-size:22px;margin:0}h1 span{color:var(--accent)}h2{font-size:15px;margin:0 0 12px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.04em}
+.muted{color:var(--muted)}.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin-bottom:16px}
+.card,section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
+section{margin-bottom:16px}.card .v{font-size:24px;font-weight:650;font-variant-numeric:tabular-nums}.card .k{color:var(--muted);font-size:12px}
+table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{text-align:left;padding:7px 8px;border-bottom:1px solid var(--line)}th{color:var(--muted);font-weight:600;font-size:12px}
+tr:last-child td{border-bottom:0}.badge{display:inline-block;padding:1px 8px;border-radius:99px;font-size:12px;font-weight:600}
+.healthy{background:color-mix(in srgb,var(--ok) 15%,transparent);color:var(--ok)}.half_open{background:color-mix(in srgb,var(--warn) 15%,transparent);color:var(--warn)}
+.cooling_down,.exceeded{background:color-mix(in srgb,var(--bad) 15%,transparent);color:var(--bad)}.warning{background:color-mix(in srgb,var(--warn) 15%,transparent);color:var(--warn)}
+.bar{height:8px;background:var(--line);border-radius:4px;overflow:hidden;min-width:120px}.bar i{display:block;height:100%;background:var(--accent)}
+.bar i.warning{background:var(--warn)}.bar i.exceeded{background:var(--bad)}
+svg text{fill:var(--muted);font-size:10px}svg rect.spend{fill:var(--accent)}svg line{stroke:var(--line)}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
+";
+
+/// The page.
+fn render(gateway: &Gateway) -> String {
+    let config = gateway.config();
+    let ledger = gateway.ledger();
+    let now = ledger.now();
+    let today = day_of(now);
+    let stats = ledger.recent();
+    let days = ledger.with_totals(|t| t.per_day(today - CHART_DAYS + 1));
+    let today_total = days.get(&today).copied().unwrap_or_default();
+    let budgets = budget::states(ledger, &config.budgets, today);
+    let health = ledger.health();
+
+    let mut page = String::with_capacity(16 * 1024);
+    let _ = write!(
+        page,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\
+         <title>clawgate status</title><style>{STYLE}</style></head><body><main>\
+         <header><h1><span>claw</span>gate</h1><div class=\"muted\">{} · refreshes every {REFRESH_SECONDS}s</div></header>",
+        escape(&httpdate::fmt_http_date(now))
+    );
+
+    // The figures.
+    let card = |page: &mut String, id: &str, value: &str, data: &str, label: &str| {
+        let _ = write!(
+            page,
+            "<div class=\"card\"><div class=\"v\" id=\"{id}\" data-value=\"{}\">{}</div><div class=\"k\">{}</div></div>",
+            escape(data),
+            escape(value),
+            escape(label)
+        );
+    };
+    page.push_str("<div class=\"cards\">");
+    card(
+        &mut page,
+        "spend-today",
+        &usd(today_total.cost_usd),
+        &format!("{}", today_total.cost_usd),
+        "spent today (UTC)",
+    );
+    card(
+        &mut page,
+        "requests-today",
+        &today_total.requests.to_string(),
+        &today_total.requests.to_string(),
+        "answered today",
+    );
+    card(
+        &mut page,
+        "requests-per-minute",
+        &format!("{:.2}", stats.requests_per_minute),
+        &stats.requests_last_hour.to_string(),
+        "requests / min (last hour)",
+    );
+    card(
+        &mut page,
+        "fallbacks-per-minute",
+        &format!("{:.2}", stats.fallbacks_per_minute),
+        &stats.fallbacks_last_hour.to_string(),
+        "fallbacks / min (last hour)",
+    );
+    card(
+        &mut page,
+        "p50",
+        &ms(stats.p50_ms),
+        &stats.p50_ms.map_or(String::new(), |v| v.to_string()),
+        "p50 latency (last hour)",
+    );
+    card(
+        &mut page,
+        "p99",
+        &ms(stats.p99_ms),
+        &stats.p99_ms.map_or(String::new(), |v| v.to_string()),
+        "p99 latency (last hour)",
+    );
+    page.push_str("</div>");
+
+    // The chain.
+    page.push_str("<section><h2>Chain</h2><table id=\"chain\"><tr><th>#</th><th>Target</th><th>State</th><th>Cooldown</th><th>Last error</th><th>Last success</th></tr>");
+    let mut health_of = gateway.cooldowns().snapshot(Instant::now());
+    let chain: Vec<String> = config
+        .chain(None)
+        .map(|targets| targets.iter().map(|t| t.model_ref.to_string()).collect())
+        .unwrap_or_default();
+    let mut refs: Vec<String> = chain.clone();
+    for (model_ref, _, _) in config.models() {
+        if !refs.contains(&model_ref.to_string()) && health_of.contains_key(&model_ref) {
+            refs.push(model_ref.to_string());
+        }
+    }
+    for model_ref in &refs {
+        let status = crate::config::ModelRef::parse(model_ref)
+            .and_then(|r| health_of.remove(&r))
+            .unwrap_or_else(TargetStatus::unused);
+        let position = chain
+            .iter()
+            .position(|r| r == model_ref)
+            .map_or("–".to_string(), |p| (p + 1).to_string());
+        let cooldown = status
+            .cooldown_remaining_seconds
+            .map_or("–".to_string(), |s| format!("{s:.0}s left"));
+        let last_error = match (status.last_failure_class, status.last_failure_seconds_ago) {
+            (Some(class), Some(ago)) => format!("{class}, {ago:.0}s ago"),
+            (Some(class), None) => class.to_string(),
+            _ => "–".to_string(),
+        };
+        let _ = write!(
+            page,
+            "<tr data-target=\"{r}\"><td>{position}</td><td><code>{r}</code></td><td><span class=\"badge {state}\">{label}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&cooldown),
+            escape(&last_error),
+            escape(status.last_success.as_deref().unwrap_or("–")),
+            r = escape(model_ref),
+            state = status.state,
+            label = status.state.replace('_', " "),
+        );
+    }
+    page.push_str("</table></section>");
+
+    // Budgets.
+    page.push_str("<section><h2>Budgets</h2>");
+    if budgets.is_empty() {
+        page.push_str(
+            "<p class=\"muted\" id=\"budgets\">No budgets set (<code>gateway.budgets</code>).</p>",
+        );
+    } else {
+        page.push_str("<table id=\"budgets\"><tr><th>Scope</th><th>Period</th><th>Spent</th><th>Limit</th><th></th><th>Resets</th></tr>");
+        for state in &budgets {
+            let share = if state.limit_usd > 0.0 {
+                (state.spent_usd / state.limit_usd).min(1.0)
+            } else {
+                1.0
+            };
+            let class = if state.exceeded {
+                "exceeded"
+            } else if state.warning {
+                "warning"
+            } else {
+                ""
+            };
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td data-usd=\"{}\">{}</td><td>{}</td><td><div class=\"bar\"><i class=\"{class}\" style=\"width:{:.1}%\"></i></div></td><td>{}</td></tr>",
+                escape(&state.scope),
+                state.period,
+                state.spent_usd,
+                usd(state.spent_usd),
+                usd(state.limit_usd),
+                share * 100.0,
+                escape(&state.resets_at),
+            );
+        }
+        page.push_str("</table>");
+    }
+    page.push_str("</section>");
+
+    // Spend, last 30 days.
+    page.push_str("<section><h2>Spend, last 30 days</h2>");
+    page.push_str(&chart(&days, today));
+    page.push_str("</section>");
+
+    let _ = write!(
+        page,
+        "<p class=\"muted\" id=\"ledger\">Ledger: {} · {} rows written, {} dropped{}</p></main></body></html>",
+        escape(
+            &health
+                .path
+                .as_ref()
+                .map_or("in memory only".to_string(), |p| p.display().to_string())
+        ),
+        health.rows_written,
+        health.rows_dropped,
+        health
+            .last_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" · last error: {}", escape(e)))
+    );
+    page
+}
+
+/// Bars of each day's spend, oldest on the left, with the largest day's
+/// amount as the scale.
+fn chart(days: &std::collections::BTreeMap<i64, crate::ledger::DayTotal>, today: i64) -> String {
+    const WIDTH: f64 = 1000.0;
+    const HEIGHT: f64 = 180.0;
+    const TOP: f64 = 16.0;
+    const BOTTOM: f64 = 22.0;
+    let first = today - CHART_DAYS + 1;
+    let max = days.values().map(|d| d.cost_usd).fold(0.0_f64, f64::max);
+    let slot = WIDTH / CHART_DAYS as f64;
+    let mut svg = format!(
+        "<svg id=\"spend-chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"100%\" role=\"img\" aria-label=\"spend per day, last 30 days\">\
+         <line x1=\"0\" y1=\"{y}\" x2=\"{WIDTH}\" y2=\"{y}\"/>\
+         <text x=\"4\" y=\"11\">max {}</text>",
+        escape(&usd(max)),
+        y = HEIGHT - BOTTOM
+    );
+    for i in 0..CHART_DAYS {
+        let day = first + i;
+        let cost = days.get(&day).map_or(0.0, |d| d.cost_usd);
+        let h = if max > 0.0 {
+            (cost / max) * (HEIGHT - TOP - BOTTOM)
+        } else {
+            0.0
+        };
+        let x = i as f64 * slot + slot * 0.15;
+        let _ = write!(
+            svg,
+            "<rect class=\"spend\" data-day=\"{d}\" data-usd=\"{cost}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{d}: {}</title></rect>",
+            HEIGHT - BOTTOM - h,
+            slot * 0.7,
+            escape(&usd(cost)),
+            d = date(day),
+        );
+        if i % 5 == 0 || day == today {
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                i as f64 * slot + 2.0,
+                HEIGHT - 6.0,
+                &date(day)[5..]
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_decode() {
+        // "user:s3cret" and ":t" in base64.
+        assert_eq!(base64_decode("dXNlcjpzM2NyZXQ=").unwrap(), b"user:s3cret");
+        assert_eq!(base64_decode("OnQ=").unwrap(), b":t");
+        assert_eq!(base64_decode("!!!!"), None);
+        assert_eq!(base64_decode("a"), None);
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! `GET /v1/usage`: the ledger's report, as `clawgate usage --json` prints
+//! it. Query: `since` (`30d`, `4w`, `3mo`, `today`, `YYYY-MM-DD`; default
+//! 30d), `per` (`day`, `week`, `month`), `by` (`model`, `provider`,
+//! `client`, `front-end`). Read from the daily rollups on a blocking
+//! thread with a read-only connection of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ApiError;
+use crate::config::ledger::Period;
+use crate::gateway::Gateway;
+use crate::ledger::{calendar, query, store};
+
+pub async fn usage(
+    State(gateway): State<Arc<Gateway>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let ledger = gateway.ledger();
+    let today = calendar::day_of(ledger.now());
+    let question = question(&params, today).map_err(ApiError::BadRequest)?;
+    let Some(path) = ledger.path().map(|p| p.to_path_buf()) else {
+        return Ok(unavailable(
+            "the usage ledger is off (ledger.enabled is false, or there is no state directory)"
+                .into(),
+        ));
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        let conn = store::open_read_only(&path).map_err(|e| e.to_string())?;
+        query::run(&conn, &question).map_err(|e| format!("{}: {e}", path.display()))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match report {
+        Ok(report) => Ok(Json(report).into_response()),
+        Err(message) => Ok(unavailable(format!(
+            "cannot read the usage ledger: {message}"
+        ))),
+    }
+}
+
+/// The report's question from the query string; an unknown parameter or
+/// value is refused, not ignored.
+fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query, String> {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !matches!(k.as_str(), "since" | "per" | "by"))
+    {
+        return Err(format!(
+            "unknown parameter {unknown:?}; /v1/usage takes since, per and by"
+        ));
+    }
+    let since_day = query::parse_since(params.get("since").map_or("30d", String::as_str), today)?;
+    let per = match params.get("per") {
+        None => None,
+        Some(text) => Some(
+            Period::parse(text)
+                .ok_or_else(|| format!("per: expected day, week or month, found {text:?}"))?,
+        ),
+    };
+    let by = match params.get("by") {
+        None => None,
+        Some(text) => Some(query::Dimension::parse(text).ok_or_else(|| {
+            format!("by: expected model, provider, client or front-end, found {text:?}")
+        })?),
+    };
+    Ok(query::Query {
+        since_day,
+        until_day: today,
+        per,
+        by,
+    })
+}
+
+fn unavailable(message: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": {"message": message, "type": "upstream_error", "code": "ledger_unavailable"}})),
+    )
+        .into_response()
+}

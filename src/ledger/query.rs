@@ -1,0 +1,253 @@
+//! Usage reports (`clawgate usage`, `GET /v1/usage`): totals per day, week
+//! or month, by model, provider, client or front end, read from the daily
+//! rollups only, so a report costs the same with 5 million raw rows as
+//! with 5.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::calendar::{date, parse_date, period_start};
+use crate::config::ledger::Period;
+
+/// What a report groups by besides time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Model,
+    Provider,
+    Client,
+    FrontEnd,
+}
+
+impl Dimension {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "model" => Some(Dimension::Model),
+            "provider" => Some(Dimension::Provider),
+            "client" => Some(Dimension::Client),
+            "front-end" | "frontend" | "front_end" | "api" => Some(Dimension::FrontEnd),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Dimension::Model => "model",
+            Dimension::Provider => "provider",
+            Dimension::Client => "client",
+            Dimension::FrontEnd => "front-end",
+        }
+    }
+
+    /// The rollup column: from this fixed list, never from the caller.
+    fn column(self) -> &'static str {
+        match self {
+            Dimension::Model => "model",
+            Dimension::Provider => "provider",
+            Dimension::Client => "client",
+            Dimension::FrontEnd => "front_end",
+        }
+    }
+}
+
+/// A report's question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// First and last day, inclusive.
+    pub since_day: i64,
+    pub until_day: i64,
+    /// One line per period, or one for the whole range.
+    pub per: Option<Period>,
+    pub by: Option<Dimension>,
+}
+
+/// `--since`: `30d` (the last 30 days, today included), `4w`, `3mo`,
+/// `today`, or a date `YYYY-MM-DD`.
+pub fn parse_since(text: &str, today: i64) -> Result<i64, String> {
+    let text = text.trim();
+    if text == "today" {
+        return Ok(today);
+    }
+    if let Some(day) = parse_date(text) {
+        return Ok(day);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let days_per = match unit {
+        "d" | "day" | "days" => Some(1),
+        "w" | "week" | "weeks" => Some(7),
+        "mo" | "month" | "months" => Some(30),
+        _ => None,
+    };
+    match (number.parse::<i64>(), days_per) {
+        (Ok(n), Some(per)) if (1..=36_500).contains(&(n * per)) => Ok(today - n * per + 1),
+        _ => Err(format!(
+            "expected a duration such as 30d, 4w or 3mo, \"today\", or a date YYYY-MM-DD; found {text:?}"
+        )),
+    }
+}
+
+/// One line of a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Line {
+    /// The first day of the line's period (`None` for the whole range).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The model, provider, client or front end (`None` when not grouped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub requests: u64,
+    pub failures: u64,
+    /// Answered by a fallback after the primary failed or was skipped.
+    pub fallbacks: u64,
+    /// The chain's first target did not answer.
+    pub primary_failures: u64,
+    /// What the answers of fallbacks cost.
+    pub fallback_cost_usd: f64,
+    pub tokens_in: u64,
+    pub tokens_cached: u64,
+    pub tokens_out: u64,
+    pub tokens_reasoning: u64,
+    /// What the answers with a known cost cost.
+    pub cost_usd: f64,
+    /// Answers without a known cost (no price, or no usage sent).
+    pub uncosted: u64,
+    pub total_ms: u64,
+}
+
+impl Line {
+    fn add(&mut self, other: &Line) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.fallbacks += other.fallbacks;
+        self.primary_failures += other.primary_failures;
+        self.fallback_cost_usd += other.fallback_cost_usd;
+        self.tokens_in += other.tokens_in;
+        self.tokens_cached += other.tokens_cached;
+        self.tokens_out += other.tokens_out;
+        self.tokens_reasoning += other.tokens_reasoning;
+        self.cost_usd += other.cost_usd;
+        self.uncosted += other.uncosted;
+        self.total_ms += other.total_ms;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub since: String,
+    pub until: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'static str>,
+    pub lines: Vec<Line>,
+    pub total: Line,
+}
+
+/// Runs `query` against the rollups.
+pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
+    let key = query.by.map_or("''", Dimension::column);
+    let sql = format!(
+        "SELECT day, {key}, SUM(requests), SUM(failures), SUM(fallbacks), SUM(primary_failures), \
+         SUM(fallback_cost_usd), SUM(tokens_in), SUM(tokens_cached), SUM(tokens_out), \
+         SUM(tokens_reasoning), SUM(cost_usd), SUM(uncosted), SUM(total_ms) \
+         FROM daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day, {key}"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let count = |r: &rusqlite::Row, i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    let rows = statement.query_map([query.since_day, query.until_day], |r| {
+        let day: i64 = r.get(0)?;
+        let key: String = r.get(1)?;
+        let line = Line {
+            period: None,
+            key: None,
+            requests: count(r, 2)?,
+            failures: count(r, 3)?,
+            fallbacks: count(r, 4)?,
+            primary_failures: count(r, 5)?,
+            fallback_cost_usd: r.get(6)?,
+            tokens_in: count(r, 7)?,
+            tokens_cached: count(r, 8)?,
+            tokens_out: count(r, 9)?,
+            tokens_reasoning: count(r, 10)?,
+            cost_usd: r.get(11)?,
+            uncosted: count(r, 12)?,
+            total_ms: count(r, 13)?,
+        };
+        Ok((day, key, line))
+    })?;
+    let mut grouped: BTreeMap<(i64, String), Line> = BTreeMap::new();
+    let mut total = Line::default();
+    for row in rows {
+        let (day, key, line) = row?;
+        total.add(&line);
+        let bucket = query.per.map_or(query.since_day, |p| period_start(p, day));
+        let key = match (query.by, key.is_empty()) {
+            (Some(_), true) => "(none)".to_string(),
+            _ => key,
+        };
+        grouped.entry((bucket, key)).or_default().add(&line);
+    }
+    let lines = grouped
+        .into_iter()
+        .map(|((bucket, key), mut line)| {
+            line.period = query.per.map(|_| date(bucket));
+            line.key = query.by.map(|_| key);
+            line
+        })
+        .collect();
+    Ok(Report {
+        since: date(query.since_day),
+        until: date(query.until_day),
+        per: query.per.map(Period::label),
+        by: query.by.map(Dimension::label),
+        lines,
+        total,
+    })
+}
+
+/// The report as CSV, one header line then one line per row.
+pub fn csv(report: &Report) -> String {
+    let mut out = String::from(
+        "period,key,requests,failures,fallbacks,primary_failures,fallback_cost_usd,tokens_in,tokens_cached,tokens_out,tokens_reasoning,cost_usd,uncosted\n",
+    );
+    for line in &report.lines {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{:.6},{},{},{},{},{:.6},{}\n",
+            line.period.as_deref().unwrap_or(&report.since),
+            csv_field(line.key.as_deref().unwrap_or("all")),
+            line.requests,
+            line.failures,
+            line.fallbacks,
+            line.primary_failures,
+            line.fallback_cost_usd,
+            line.tokens_in,
+            line.tokens_cached,
+            line.tokens_out,
+            line.tokens_reasoning,
+            line.cost_usd,
+            line.uncosted
+        ));
+    }
+    out
+}
+
+/// Quoted when it holds a comma, quote or line break; a leading `=`, `+`,
+/// `-` or `@` is escaped so that a spreadsheet does not run it.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}

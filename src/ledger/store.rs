@@ -1,0 +1,332 @@
+//! The ledger's SQLite database: one table of raw rows (`requests`, kept
+//! `ledger.retentionDays`) and one of daily rollups (`daily`, kept for
+//! ever), written together in one transaction per batch so that a crash
+//! leaves both or neither. WAL journal: readers (`clawgate usage`,
+//! `/v1/usage`) never wait for the writer, and a killed process loses at
+//! most the batch it was writing.
+//!
+//! Only the writer thread ([`super::writer`]) writes; queries open their
+//! own read-only connection.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+
+use super::Row;
+use super::calendar::day_of_millis;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    request_id TEXT,
+    front_end TEXT NOT NULL,
+    model_asked TEXT,
+    answered_by TEXT,
+    provider TEXT,
+    attempts TEXT,
+    fallback INTEGER NOT NULL,
+    primary_failed INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    end_state TEXT NOT NULL,
+    first_byte_ms INTEGER NOT NULL,
+    total_ms INTEGER NOT NULL,
+    tokens_in INTEGER,
+    tokens_cached INTEGER,
+    tokens_out INTEGER,
+    tokens_reasoning INTEGER,
+    cost_usd REAL,
+    client TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts_ms);
+CREATE TABLE IF NOT EXISTS daily (
+    day INTEGER NOT NULL,
+    front_end TEXT NOT NULL,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    client TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    fallbacks INTEGER NOT NULL,
+    primary_failures INTEGER NOT NULL,
+    fallback_cost_usd REAL NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_cached INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    tokens_reasoning INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    uncosted INTEGER NOT NULL,
+    total_ms INTEGER NOT NULL,
+    PRIMARY KEY (day, front_end, model, provider, client)
+) WITHOUT ROWID;
+";
+
+const INSERT_ROW: &str = "INSERT INTO requests (ts_ms, request_id, front_end, model_asked, \
+    answered_by, provider, attempts, fallback, primary_failed, status, end_state, first_byte_ms, \
+    total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, client) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, client, requests, \
+    failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out, \
+    tokens_reasoning, cost_usd, uncosted, total_ms) \
+    VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+    ON CONFLICT (day, front_end, model, provider, client) DO UPDATE SET \
+    requests = requests + 1, failures = failures + excluded.failures, \
+    fallbacks = fallbacks + excluded.fallbacks, \
+    primary_failures = primary_failures + excluded.primary_failures, \
+    fallback_cost_usd = fallback_cost_usd + excluded.fallback_cost_usd, \
+    tokens_in = tokens_in + excluded.tokens_in, tokens_cached = tokens_cached + excluded.tokens_cached, \
+    tokens_out = tokens_out + excluded.tokens_out, \
+    tokens_reasoning = tokens_reasoning + excluded.tokens_reasoning, \
+    cost_usd = cost_usd + excluded.cost_usd, uncosted = uncosted + excluded.uncosted, \
+    total_ms = total_ms + excluded.total_ms";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+/// The database, open for writing.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What one day of one model cost, for the running totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaySpend {
+    pub day: i64,
+    pub model: String,
+    pub requests: u64,
+    pub fallbacks: u64,
+    pub cost_usd: f64,
+    pub uncosted: u64,
+}
+
+impl Store {
+    /// Opens (creating) the database at `path`. A file that is not a
+    /// database, or a corrupt one, is moved aside (never deleted) and a new
+    /// one started; the returned note says where it went.
+    pub fn open(path: &Path) -> Result<(Self, Option<String>), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|source| StoreError::Dir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        match Self::open_once(path) {
+            Ok(store) => Ok((store, None)),
+            Err(StoreError::Sqlite { source, .. }) if is_corrupt(&source) => {
+                let aside = aside_name(path);
+                std::fs::rename(path, &aside).map_err(|e| StoreError::Sqlite {
+                    path: path.to_path_buf(),
+                    source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
+                }
+                let note = format!(
+                    "{} was not a readable ledger ({source}); moved it to {} and started a new one",
+                    path.display(),
+                    aside.display()
+                );
+                Ok((Self::open_once(path)?, Some(note)))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Self, StoreError> {
+        let error = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(error)?;
+        conn.busy_timeout(Duration::from_secs(2)).map_err(error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(error)?;
+        // In WAL mode NORMAL loses no committed transaction on a process
+        // crash, only possibly the last ones on a power cut.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(error)?;
+        conn.execute_batch(SCHEMA).map_err(error)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Refuses every write from now on, as a read-only mount does. For
+    /// tests of a failing writer.
+    pub fn forbid_writes(&self) -> rusqlite::Result<()> {
+        self.conn.pragma_update(None, "query_only", true)
+    }
+
+    /// Caps the database at `pages` pages, so that writes past it fail as
+    /// on a full disk (`SQLITE_FULL`). For tests of a failing writer.
+    pub fn limit_pages(&self, pages: u32) -> rusqlite::Result<()> {
+        self.conn.pragma_update(None, "max_page_count", pages)
+    }
+
+    /// Writes `rows` and their rollups in one transaction.
+    pub fn write(&mut self, rows: &[Row]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_ROW)?;
+            let mut upsert = tx.prepare_cached(UPSERT_DAY)?;
+            for row in rows {
+                let attempts = row.attempts.join(",");
+                insert.execute(params![
+                    row.ts_ms,
+                    row.request_id,
+                    row.front_end,
+                    row.model_asked,
+                    row.answered_by,
+                    row.provider(),
+                    (!attempts.is_empty()).then_some(attempts),
+                    row.fallback(),
+                    row.primary_failed(),
+                    row.status,
+                    row.end,
+                    to_i64(row.first_byte_ms),
+                    to_i64(row.total_ms),
+                    row.tokens.input.map(to_i64),
+                    row.tokens.cached.map(to_i64),
+                    row.tokens.output.map(to_i64),
+                    row.tokens.reasoning.map(to_i64),
+                    row.cost_usd,
+                    row.client,
+                ])?;
+                let cost = row.cost_usd.unwrap_or(0.0);
+                upsert.execute(params![
+                    day_of_millis(row.ts_ms),
+                    row.front_end,
+                    row.answered_by.as_deref().unwrap_or(""),
+                    row.provider().unwrap_or(""),
+                    row.client,
+                    !row.succeeded(),
+                    row.fallback(),
+                    row.primary_failed(),
+                    if row.fallback() { cost } else { 0.0 },
+                    to_i64(row.tokens.input.unwrap_or(0)),
+                    to_i64(row.tokens.cached.unwrap_or(0)),
+                    to_i64(row.tokens.output.unwrap_or(0)),
+                    to_i64(row.tokens.reasoning.unwrap_or(0)),
+                    cost,
+                    row.uncosted(),
+                    to_i64(row.total_ms),
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Deletes raw rows older than `before_ms`, a chunk at a time so that
+    /// readers are never held long; rollups stay. Returns the rows deleted.
+    pub fn expire(&mut self, before_ms: i64) -> rusqlite::Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = self.conn.execute(
+                "DELETE FROM requests WHERE id IN \
+                 (SELECT id FROM requests WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT 20000)",
+                [before_ms],
+            )?;
+            deleted += n as u64;
+            if n < 20000 {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Each model's spend per day from `since_day` on, to rebuild the
+    /// running totals at start.
+    pub fn spend_since(&self, since_day: i64) -> rusqlite::Result<Vec<DaySpend>> {
+        let mut statement = self.conn.prepare(
+            "SELECT day, model, SUM(requests), SUM(fallbacks), SUM(cost_usd), SUM(uncosted) \
+             FROM daily WHERE day >= ?1 GROUP BY day, model",
+        )?;
+        let rows = statement.query_map([since_day], |r| {
+            Ok(DaySpend {
+                day: r.get(0)?,
+                model: r.get(1)?,
+                requests: r.get::<_, i64>(2)? as u64,
+                fallbacks: r.get::<_, i64>(3)? as u64,
+                cost_usd: r.get(4)?,
+                uncosted: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+/// Opens the ledger at `path` for reading only (queries, `clawgate usage`).
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let error = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(error)?;
+    conn.busy_timeout(Duration::from_secs(2)).map_err(error)?;
+    Ok(conn)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// `ledger.db.corrupt-<unix seconds>`, unused.
+fn aside_name(path: &Path) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut n = 0;
+    loop {
+        let name = match n {
+            0 => format!("{}.corrupt-{now}", path.display()),
+            n => format!("{}.corrupt-{now}-{n}", path.display()),
+        };
+        let candidate = PathBuf::from(name);
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// The state directory, readable by its owner only when it is created.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}

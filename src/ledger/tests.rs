@@ -1,0 +1,473 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::calendar::parse_date;
+use super::*;
+use crate::config::ledger::{Budget, Period, Scope, Unpriced};
+use crate::config::{Environment, ModelRef, Secrets, load_str};
+
+/// A clock the test sets, in milliseconds since the epoch.
+fn clock_at(ms: Arc<AtomicI64>) -> Clock {
+    Arc::new(move || UNIX_EPOCH + Duration::from_millis(ms.load(Ordering::SeqCst) as u64))
+}
+
+fn ms_of(date: &str, seconds_into_day: i64) -> i64 {
+    parse_date(date).unwrap() * 86_400_000 + seconds_into_day * 1000
+}
+
+fn row(ts_ms: i64, model: Option<&str>, cost: Option<f64>) -> Row {
+    Row {
+        ts_ms,
+        request_id: Some("req_1".into()),
+        front_end: "openai-chat",
+        model_asked: Some("default".into()),
+        answered_by: model.map(str::to_string),
+        attempts: model.map(|m| vec![format!("{m}:ok")]).unwrap_or_default(),
+        status: if model.is_some() { 200 } else { 502 },
+        end: "complete",
+        first_byte_ms: 5,
+        total_ms: 40,
+        tokens: Tokens {
+            input: Some(1000),
+            cached: Some(200),
+            output: Some(100),
+            reasoning: None,
+        },
+        cost_usd: cost,
+        client: "openclaw",
+    }
+}
+
+fn settings() -> LedgerSettings {
+    LedgerSettings::default()
+}
+
+fn all_daily(usd: f64) -> Budgets {
+    Budgets {
+        limits: vec![Budget {
+            scope: Scope::All,
+            period: Period::Day,
+            usd,
+        }],
+        unpriced: Unpriced::Refuse,
+    }
+}
+
+fn count(path: &std::path::Path, sql: &str) -> i64 {
+    let conn = store::open_read_only(path).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/ledger.db");
+    let now = Arc::new(AtomicI64::new(ms_of("2026-11-23", 3600)));
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let budgets = Budgets::default();
+    let ts = now.load(Ordering::SeqCst);
+    ledger.record(row(ts, Some("moonshot/kimi-k2.6"), Some(0.25)), &budgets);
+    ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
+    let mut fell_over = row(ts, Some("openrouter/x"), Some(0.5));
+    fell_over.attempts = vec![
+        "moonshot/kimi-k2.6:timeout".into(),
+        "openrouter/x:ok".into(),
+    ];
+    ledger.record(fell_over, &budgets);
+    ledger.record(row(ts, None, None), &budgets);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    assert_eq!(ledger.health().rows_written, 4);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 4);
+    assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 4);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM requests WHERE cost_usd IS NULL"
+        ),
+        2,
+        "an unknown cost is NULL, not 0"
+    );
+
+    let conn = store::open_read_only(&path).unwrap();
+    let today = parse_date("2026-11-23").unwrap();
+    let report = query::run(
+        &conn,
+        &query::Query {
+            since_day: today - 29,
+            until_day: today,
+            per: None,
+            by: Some(query::Dimension::Model),
+        },
+    )
+    .unwrap();
+    let line = |key: &str| {
+        report
+            .lines
+            .iter()
+            .find(|l| l.key.as_deref() == Some(key))
+            .unwrap()
+            .clone()
+    };
+    let kimi = line("moonshot/kimi-k2.6");
+    assert_eq!((kimi.requests, kimi.uncosted, kimi.cost_usd), (2, 1, 0.25));
+    let backup = line("openrouter/x");
+    assert_eq!(
+        (
+            backup.fallbacks,
+            backup.primary_failures,
+            backup.fallback_cost_usd
+        ),
+        (1, 1, 0.5)
+    );
+    let failed = line("(none)");
+    assert_eq!((failed.requests, failed.failures), (1, 1));
+    assert_eq!(report.total.requests, 4);
+    assert_eq!(report.total.tokens_cached, 800);
+    ledger.close(Duration::from_secs(5));
+
+    // A restart rebuilds the running totals from the rollups.
+    let again = Ledger::open(&path, &settings(), clock_at(now));
+    let spent = again.with_totals(|t| t.spent(today, |_| true));
+    assert!((spent - 0.75).abs() < 1e-12, "{spent}");
+}
+
+#[test]
+fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    // Tuesday 2026-11-24, one second before midnight.
+    let now = Arc::new(AtomicI64::new(ms_of("2026-11-24", 86_399)));
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let budgets = Budgets {
+        limits: vec![
+            Budget {
+                scope: Scope::All,
+                period: Period::Day,
+                usd: 1.0,
+            },
+            Budget {
+                scope: Scope::All,
+                period: Period::Week,
+                usd: 1.5,
+            },
+        ],
+        unpriced: Unpriced::Refuse,
+    };
+    ledger.record(
+        row(now.load(Ordering::SeqCst), Some("p/m"), Some(1.0)),
+        &budgets,
+    );
+    let states = budget::states(&ledger, &budgets, day_of(ledger.now()));
+    assert!(states[0].exceeded && !states[1].exceeded);
+    assert_eq!(states[0].resets_at, "2026-11-25T00:00:00Z");
+    assert_eq!(states[1].resets_at, "2026-11-30T00:00:00Z");
+
+    // Midnight: the day's budget starts again, the week's does not.
+    now.store(ms_of("2026-11-25", 0), Ordering::SeqCst);
+    let states = budget::states(&ledger, &budgets, day_of(ledger.now()));
+    assert_eq!((states[0].spent_usd, states[1].spent_usd), (0.0, 1.0));
+    ledger.record(
+        row(now.load(Ordering::SeqCst), Some("p/m"), Some(0.25)),
+        &budgets,
+    );
+    assert!(ledger.flush(Duration::from_secs(10)));
+    assert_eq!(
+        count(&path, "SELECT COUNT(DISTINCT day) FROM daily"),
+        2,
+        "each row rolls up into its own day"
+    );
+}
+
+#[test]
+fn budgets_refuse_spent_and_unpriced_targets() {
+    let env = Environment::from_pairs([("K", "k")]);
+    let config = load_str(
+        r#"{
+          models: {mode: "replace", providers: {
+            paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1, output: 2}}]},
+            free: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}]}}},
+          agents: {defaults: {model: {primary: "paid/m", fallbacks: ["free/m"]}}},
+          gateway: {budgets: {providers: {paid: {daily: 1}}, daily: 10}}
+        }"#,
+        &env,
+        Secrets::Required,
+    )
+    .unwrap();
+    let warned = config
+        .warnings
+        .iter()
+        .any(|w| w.contains("free/m has no price"));
+    assert!(warned, "{:?}", config.warnings);
+    let config = config.config;
+    let chain = config.chain(None).unwrap();
+    let ledger = Ledger::in_memory();
+    assert_eq!(budget::check(&ledger, &config.budgets, &chain[0]), Ok(()));
+    let refusal = budget::check(&ledger, &config.budgets, &chain[1]).unwrap_err();
+    assert!(
+        matches!(refusal, budget::Refusal::Unpriced { .. }),
+        "{refusal}"
+    );
+
+    let now = millis(ledger.now());
+    ledger.record(row(now, Some("paid/m"), Some(1.0)), &config.budgets);
+    let spent = budget::check(&ledger, &config.budgets, &chain[0]).unwrap_err();
+    let text = spent.to_string();
+    assert!(
+        text.starts_with(
+            "the daily budget of $1.00 for provider paid is spent ($1.0000); it resets at "
+        ),
+        "{text}"
+    );
+
+    let mut allow = config.budgets.clone();
+    allow.unpriced = Unpriced::Allow;
+    assert_eq!(budget::check(&ledger, &allow, &chain[1]), Ok(()));
+}
+
+#[test]
+fn bad_budget_and_ledger_settings_are_refused_with_their_paths() {
+    let env = Environment::from_pairs([("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")]);
+    let errors = load_str(
+        r#"{
+          gateway: {budgets: {daily: -1, unpriced: "maybe", providers: {nope: {daily: 1}},
+                              models: {"moonshot/not-a-model": {weekly: 1}, "bare": {daily: 1}}}},
+          ledger: {path: "relative/ledger.db", retentionDays: 0}
+        }"#,
+        &env,
+        Secrets::Required,
+    )
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "gateway.budgets.daily: expected an amount in USD, 0 or more, found -1",
+        "gateway.budgets.unpriced: expected \"refuse\" or \"allow\", found \"maybe\"",
+        "gateway.budgets.providers.nope: no provider \"nope\" is configured",
+        "gateway.budgets.models.moonshot/not-a-model: no model moonshot/not-a-model is configured",
+        "gateway.budgets.models.bare: expected a model ref, provider/model-id",
+        "ledger.path: expected an absolute path",
+        "ledger.retentionDays: expected a number of days between 1 and 3650, found 0",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+    let typo = load_str(
+        r#"{gateway: {budgets: {dialy: 1}}, ledger: {retention: 3}}"#,
+        &env,
+        Secrets::Required,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(typo.contains("gateway.budgets.dialy"), "{typo}");
+    assert!(typo.contains("ledger.retention"), "{typo}");
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_a_new_one_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    std::fs::write(
+        &path,
+        b"this is not a database, but it is someone's file".repeat(100),
+    )
+    .unwrap();
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    assert_eq!(ledger.health().state, "writing");
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
+    assert!(ledger.flush(Duration::from_secs(10)));
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 1);
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ledger.db.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the old file is kept");
+    let kept = std::fs::read(aside[0].path()).unwrap();
+    assert!(kept.starts_with(b"this is not a database"));
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_leaves_a_memory_only_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: SQLite cannot open it.
+    let path = dir.path().join("ledger.db");
+    std::fs::create_dir(&path).unwrap();
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    let health = ledger.health();
+    assert_eq!(health.state, "memory_only");
+    assert!(
+        health
+            .last_error
+            .unwrap()
+            .contains("cannot open the ledger")
+    );
+    let budgets = all_daily(0.5);
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(1.0)),
+        &budgets,
+    );
+    assert_eq!(
+        ledger.health().rows_dropped,
+        1,
+        "the row is counted as dropped"
+    );
+    let spent = ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true));
+    assert_eq!(spent, 1.0, "budgets still count in memory");
+}
+
+#[test]
+fn a_read_only_database_drops_rows_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let (store, _) = store::Store::open(&path).unwrap();
+    // As on a read-only mount (mode bits do not stop root).
+    store.forbid_writes().unwrap();
+    let ledger = Ledger::start(store, &settings(), system_clock());
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
+    assert!(ledger.flush(Duration::from_secs(10)));
+    let health = ledger.health();
+    assert_eq!((health.rows_written, health.rows_dropped), (0, 1));
+    assert!(
+        health.last_error.unwrap().contains("readonly"),
+        "the reason is kept"
+    );
+}
+
+#[test]
+fn a_full_disk_drops_rows_without_failing_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let (store, _) = store::Store::open(&path).unwrap();
+    let pages: u32 = {
+        let conn = store::open_read_only(&path).unwrap();
+        conn.query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap()
+    };
+    store.limit_pages(pages + 2).unwrap();
+    let ledger = Ledger::start(store, &settings(), system_clock());
+    let now = millis(SystemTime::now());
+    for i in 0..3000 {
+        let mut r = row(now, Some("p/m"), Some(0.001));
+        r.request_id = Some(format!("req_{i:0>100}"));
+        ledger.record(r, &Budgets::default());
+    }
+    assert!(ledger.flush(Duration::from_secs(20)));
+    let health = ledger.health();
+    assert!(health.rows_dropped > 0, "{health:?}");
+    assert_eq!(health.rows_written + health.rows_dropped, 3000);
+    assert!(health.last_error.unwrap().contains("full"));
+    // The totals the budgets read counted every request anyway.
+    let requests = ledger.with_totals(|t| t.per_day(0).values().map(|d| d.requests).sum::<u64>());
+    assert_eq!(requests, 3000);
+}
+
+#[test]
+fn a_full_queue_drops_instead_of_waiting() {
+    // A ledger whose writer never runs: its queue fills and then drops.
+    let ledger = Ledger::build(Some("/nonexistent/ledger.db".into()), system_clock());
+    let (sender, _receiver) = mpsc::sync_channel(2);
+    *ledger.queue.lock().unwrap() = Some(sender);
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        ledger.record(row(0, Some("p/m"), None), &Budgets::default());
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(ledger.health().rows_dropped, 8);
+}
+
+#[test]
+fn old_rows_expire_and_their_rollups_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let now = Arc::new(AtomicI64::new(ms_of("2026-01-01", 0)));
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    ledger.record(
+        row(ms_of("2026-01-01", 0), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
+    ledger.close(Duration::from_secs(5));
+    // 91 days later, a start expires it.
+    now.store(ms_of("2026-04-02", 0), Ordering::SeqCst);
+    let ledger = Ledger::open(&path, &settings(), clock_at(now));
+    ledger.record(
+        row(ms_of("2026-04-02", 0), Some("p/m"), Some(0.1)),
+        &Budgets::default(),
+    );
+    ledger.close(Duration::from_secs(5));
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 1);
+    assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 2);
+}
+
+#[test]
+fn the_price_rule_counts_cache_reads_at_their_price_and_unknown_as_none() {
+    let price = Cost {
+        input: 0.95,
+        output: 4.0,
+        cache_read: 0.16,
+        cache_write: 0.0,
+    };
+    let usd = price_usd(&price, 1_000_000, 400_000, 100_000).unwrap();
+    assert!((usd - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{usd}");
+    assert_eq!(price_usd(&Cost::default(), 10, 0, 10), None);
+    let no_cache_price = Cost {
+        input: 1.0,
+        output: 1.0,
+        ..Cost::default()
+    };
+    assert_eq!(price_usd(&no_cache_price, 10, 50, 0), Some(10.0 / 1e6));
+}
+
+#[test]
+fn since_and_csv() {
+    let today = parse_date("2026-11-23").unwrap();
+    assert_eq!(query::parse_since("30d", today), Ok(today - 29));
+    assert_eq!(query::parse_since("1w", today), Ok(today - 6));
+    assert_eq!(query::parse_since("today", today), Ok(today));
+    assert_eq!(
+        query::parse_since("2026-11-01", today),
+        parse_date("2026-11-01").ok_or(String::new())
+    );
+    for bad in ["", "30", "30x", "-3d", "0d", "99999999d"] {
+        assert!(query::parse_since(bad, today).is_err(), "{bad:?}");
+    }
+    let report = query::Report {
+        since: "2026-11-01".into(),
+        until: "2026-11-23".into(),
+        per: None,
+        by: Some("client"),
+        lines: vec![query::Line {
+            key: Some("=cmd,\"x\"".into()),
+            requests: 1,
+            ..query::Line::default()
+        }],
+        total: query::Line::default(),
+    };
+    let csv = query::csv(&report);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("2026-11-01,\"'=cmd,\"\"x\"\"\",1,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_model_ref_scope_covers_only_its_model() {
+    let scope = Scope::Model(ModelRef::new("p", "m"));
+    assert!(scope.covers(&ModelRef::new("p", "m")));
+    assert!(!scope.covers(&ModelRef::new("p", "n")));
+    assert!(Scope::Provider("p".into()).covers(&ModelRef::new("p", "n")));
+}
