@@ -199,7 +199,7 @@ else
       lib = import $lib_tree/lib;
       catalog = builtins.fromJSON (builtins.readFile ./src/catalog/catalog.json);
       settings = builtins.fromJSON (builtins.readFile $scratch/settings.json);
-    }).provider") || { agree=0; echo "nix failed for $settings"; continue; }
+    }).snippet") || { agree=0; echo "nix failed for $settings"; continue; }
     from_binary=$("$binary" openclaw provider --config "$scratch/settings.json" 2>/dev/null) \
       || { agree=0; echo "clawgate failed for $settings"; continue; }
     if ! python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); sys.exit(0 if a==b else 1)' "$from_nix" "$from_binary"; then
