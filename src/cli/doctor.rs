@@ -70,8 +70,13 @@ impl Report {
 pub async fn doctor(args: &DoctorArgs) -> ExitCode {
     let mut report = Report::default();
     let env = environment(&args.source, &mut report);
-    let source = config::locate(args.source.config.as_deref(), &env);
-    let config = check_config(&source, &env, &mut report);
+    let config = match config::locate(args.source.config.as_deref(), &env) {
+        Ok(source) => check_config(&source, &env, &mut report),
+        Err(ambiguous) => {
+            report.check(Mark::Fail, ambiguous.to_string());
+            None
+        }
+    };
     if let Some(config) = &config {
         check_keys(config, &mut report);
         check_port(config, &mut report);

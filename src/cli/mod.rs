@@ -75,7 +75,7 @@ enum Command {
 /// Where the config and secrets come from.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Config file (default: $CLAWGATE_CONFIG, then $XDG_CONFIG_HOME/clawgate/config.json).
+    /// Config file (default: $CLAWGATE_CONFIG, then $XDG_CONFIG_HOME/clawgate/config.json or config.json5).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Variables in systemd EnvironmentFile= syntax; the environment wins.
@@ -169,7 +169,8 @@ impl SourceArgs {
 
     fn load(&self, secrets: Secrets) -> Result<(Source, Loaded), CliError> {
         let env = self.environment()?;
-        let source = config::locate(self.config.as_deref(), &env);
+        let source = config::locate(self.config.as_deref(), &env)
+            .map_err(|e| CliError::Other(e.to_string()))?;
         match config::load(&source, &env, secrets) {
             Ok(loaded) => Ok((source, loaded)),
             Err(errors) => Err(CliError::Config {

@@ -67,23 +67,43 @@ impl fmt::Display for Source {
 }
 
 /// `--config PATH` > `$CLAWGATE_CONFIG` > `$XDG_CONFIG_HOME/clawgate/config.json`
-/// (`~/.config/...` when unset) if it exists > built-in defaults.
-pub fn locate(flag: Option<&Path>, env: &Environment) -> Source {
+/// or `config.json5` (`~/.config/...` when unset), whichever exists >
+/// built-in defaults. Both existing is an error: silently reading one
+/// would hide what the user wrote in the other.
+pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, AmbiguousConfig> {
     if let Some(path) = flag {
-        return Source::File(path.to_path_buf());
+        return Ok(Source::File(path.to_path_buf()));
     }
     if let Some(path) = env.get("CLAWGATE_CONFIG").filter(|p| !p.is_empty()) {
-        return Source::File(PathBuf::from(path));
+        return Ok(Source::File(PathBuf::from(path)));
     }
     let config_home = env
         .get("XDG_CONFIG_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")));
-    match config_home.map(|dir| dir.join("clawgate").join("config.json")) {
-        Some(path) if path.exists() => Source::File(path),
-        _ => Source::Defaults,
+    let Some(dir) = config_home.map(|dir| dir.join("clawgate")) else {
+        return Ok(Source::Defaults);
+    };
+    let (json, json5) = (dir.join("config.json"), dir.join("config.json5"));
+    match (json.exists(), json5.exists()) {
+        (true, true) => Err(AmbiguousConfig { json, json5 }),
+        (true, false) => Ok(Source::File(json)),
+        (false, true) => Ok(Source::File(json5)),
+        (false, false) => Ok(Source::Defaults),
     }
+}
+
+/// Both `config.json` and `config.json5` exist where clawgate looks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "both {} and {} exist; clawgate reads one config file: merge them into one and remove the other, or choose with --config",
+    json.display(),
+    json5.display()
+)]
+pub struct AmbiguousConfig {
+    pub json: PathBuf,
+    pub json5: PathBuf,
 }
 
 /// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
