@@ -414,7 +414,10 @@ fn config_json5_is_found_and_both_files_are_an_error() {
     // Both: neither is silently ignored.
     std::fs::write(folder.join("config.json"), "{}").unwrap();
     let error = config::locate(None, &env).unwrap_err().to_string();
-    assert!(error.contains("config.json5") && error.contains("config.json "), "{error}");
+    assert!(
+        error.contains("config.json5") && error.contains("config.json "),
+        "{error}"
+    );
     assert!(error.contains("--config"), "{error}");
     // An explicit choice settles it.
     assert_eq!(

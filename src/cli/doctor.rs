@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use secrecy::ExposeSecret;
 
 use super::{SourceArgs, chain_text};
 use crate::chain::policy::{self, Outcome};
@@ -159,7 +160,12 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
                 };
                 report.check(mark, format!("{text} (it holds secrets)"));
             }
-            for warning in &loaded.warnings {
+            // A placeholder key is the key check's to report.
+            for warning in loaded
+                .warnings
+                .iter()
+                .filter(|w| !w.contains(config::PLACEHOLDER))
+            {
                 report.check(Mark::Warn, format!("config: {warning}"));
             }
             Some(loaded.config)
@@ -187,10 +193,20 @@ fn check_keys(config: &Config, report: &mut Report) {
             "not in the chain"
         };
         match &provider.api_key {
-            ApiKey::Set(_) => report.check(
-                Mark::Ok,
-                format!("provider {} ({role}): key set", provider.id),
-            ),
+            ApiKey::Set(key) => match config::placeholder_key(key.expose_secret()) {
+                None => report.check(
+                    Mark::Ok,
+                    format!("provider {} ({role}): key set", provider.id),
+                ),
+                Some(marker) => report.check(
+                    if in_chain { Mark::Fail } else { Mark::Warn },
+                    format!(
+                        "provider {} ({role}): {} (it has `{marker}`); put the real key in its variable",
+                        provider.id,
+                        config::PLACEHOLDER
+                    ),
+                ),
+            },
             ApiKey::None => report.check(
                 Mark::Ok,
                 format!("provider {} ({role}): no key configured", provider.id),

@@ -526,16 +526,27 @@ mod tests {
         let expected = |path: &str, nested: &str| {
             (
                 path.to_string(),
-                format!("a dotted key is one key with dots in its name, not a path; nest it: `{nested}`"),
+                format!(
+                    "a dotted key is one key with dots in its name, not a path; nest it: `{nested}`"
+                ),
             )
         };
         assert_eq!(
             report.errors,
             [
-                expected("agents.defaults.model.primary", "agents: { defaults: { model: { primary: ... } } }"),
-                expected("agents.defaults.model.fallbacks", "model: { fallbacks: ... }"),
+                expected(
+                    "agents.defaults.model.primary",
+                    "agents: { defaults: { model: { primary: ... } } }"
+                ),
+                expected(
+                    "agents.defaults.model.fallbacks",
+                    "model: { fallbacks: ... }"
+                ),
                 expected("gateway.auth.token", "auth: { token: ... }"),
-                expected("agents.defaults.models", "agents: { defaults: { models: ... } }"),
+                expected(
+                    "agents.defaults.models",
+                    "agents: { defaults: { models: ... } }"
+                ),
             ]
         );
         // A key whose first part clawgate does not read stays ignored.

@@ -26,6 +26,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
+pub use validate::{PLACEHOLDER, placeholder as placeholder_key};
 
 use crate::capabilities::{Api, Capabilities, Dialect, DialectSource, ThinkingLevel};
 use crate::ops::redact::Redactor;
@@ -261,6 +262,22 @@ pub struct Provider {
 impl Provider {
     pub fn model(&self, id: &str) -> Option<&Arc<Model>> {
         self.models.iter().find(|m| m.id == id)
+    }
+}
+
+impl Config {
+    /// A `baseUrl`-naming error for each provider reached at this gateway's
+    /// own address (checked again once `--port`/`--bind` apply).
+    pub fn self_loops(&self) -> Vec<String> {
+        let (bind, port) = (self.gateway.bind, self.gateway.port);
+        self.providers
+            .values()
+            .filter(|p| validate::calls_itself(p, bind, port))
+            .map(|p| {
+                let message = validate::self_loop_message(p, bind, port);
+                format!("models.providers.{}.baseUrl: {message}", p.id)
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,203 @@
+//! The traps a newcomer walked into (issue 21), each reproduced: a config
+//! that points a provider at clawgate itself, keys copied from the docs,
+//! a variable name the config does not use, dotted keys.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use clawgate::config::{self, Environment, Secrets, Source};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("clawgate runs")
+}
+
+/// stdout and stderr together.
+fn shown(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+    path
+}
+
+fn load(value: Value, env: &[(&str, &str)]) -> Result<config::Loaded, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "config.json", &value);
+    let env = Environment::from_pairs(env.iter().copied());
+    config::load(&Source::File(path), &env, Secrets::Offline).map_err(|e| e.to_string())
+}
+
+/// The README's invitation: one file for OpenClaw and clawgate, so
+/// `models.providers.clawgate` points at clawgate's own address.
+fn shared_with_openclaw(base_url: &str, port: Option<u16>) -> Value {
+    let mut config = json!({
+        "models": {"providers": {"clawgate": {
+            "baseUrl": base_url, "api": "openai-completions",
+            "models": [{"id": "moonshot/kimi-k2.6"}]}}},
+        "agents": {"defaults": {"model": {"primary": "clawgate/moonshot/kimi-k2.6"}}},
+    });
+    if let Some(port) = port {
+        config["gateway"] = json!({"port": port});
+    }
+    config
+}
+
+#[test]
+fn a_provider_at_the_gateways_own_address_is_a_config_error() {
+    for (base_url, port) in [
+        ("http://127.0.0.1:18700/v1", None),
+        ("http://localhost:18700/v1", None),
+        ("http://127.0.0.1:18711/v1", Some(18711)),
+        ("http://[::1]:18700/v1", None),
+    ] {
+        let error = load(shared_with_openclaw(base_url, port), &[]).unwrap_err();
+        assert!(
+            error.contains("models.providers.clawgate.baseUrl")
+                && error.contains("this gateway's own address"),
+            "{base_url}: {error}"
+        );
+    }
+    // Another port, or another machine, is a provider like any other.
+    for base_url in ["http://127.0.0.1:18701/v1", "http://192.0.2.7:18700/v1"] {
+        let loaded = load(shared_with_openclaw(base_url, None), &[]);
+        assert!(loaded.is_ok(), "{base_url}: {:?}", loaded.err());
+    }
+}
+
+#[test]
+fn serve_refuses_a_provider_at_the_port_its_flag_chooses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "config.json",
+        &shared_with_openclaw("http://127.0.0.1:18719/v1", None),
+    );
+    let output = run(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--port",
+            "18719",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    let text = shown(&output);
+    assert!(text.contains("this gateway's own address"), "{text}");
+    assert!(!text.contains("listening on"), "{text}");
+}
+
+#[test]
+fn placeholder_keys_are_flagged_by_validate_and_doctor_never_as_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "config.json",
+        &json!({
+            "models": {"providers": {
+                "moonshot": {"apiKey": "${MOONSHOT_API_KEY}"},
+                "openrouter": {"apiKey": "${OPENROUTER_API_KEY}"}}},
+        }),
+    );
+    let path = config.to_str().unwrap();
+    let env = [
+        ("MOONSHOT_API_KEY", "sk-..."),
+        ("OPENROUTER_API_KEY", "sk-or-v1-real-looking-key"),
+    ];
+    let validate = shown(&run(&["config", "validate", "--config", path], &env));
+    assert!(
+        validate.contains("models.providers.moonshot.apiKey: the key looks like a placeholder"),
+        "{validate}"
+    );
+    assert!(
+        !validate.contains("openrouter.apiKey: the key"),
+        "{validate}"
+    );
+
+    let doctor = run(&["doctor", "--config", path], &env);
+    let text = shown(&doctor);
+    assert!(
+        text.contains("FAIL provider moonshot (in the chain): the key looks like a placeholder"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("provider moonshot (in the chain): key set"),
+        "{text}"
+    );
+    assert!(
+        text.contains("provider openrouter (in the chain): key set"),
+        "{text}"
+    );
+    // Reported once, by the key check.
+    assert_eq!(
+        text.matches("looks like a placeholder").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(doctor.status.code(), Some(1), "{text}");
+}
+
+#[test]
+fn seed_004s_literal_key_suggests_the_variable_its_env_block_defines() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds/004-01.json5"),
+    )
+    .unwrap();
+    let value: Value = json5::from_str(&text).unwrap();
+    let loaded = load(value, &[]).unwrap();
+    let warnings = loaded.warnings.join("\n");
+    assert!(
+        warnings.contains("models.providers.kimi-code.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${KIMICODE_API_KEY}\" here"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("KIMI_CODE_API_KEY"), "{warnings}");
+    // And the key itself is the blog's placeholder.
+    assert!(
+        warnings.contains("kimi-code.apiKey: the key looks like a placeholder"),
+        "{warnings}"
+    );
+
+    // Without a variable in the file, OpenClaw's alias finds the built-in one.
+    let loaded = load(
+        json!({"models": {"providers": {"kimi-code": {
+            "baseUrl": "https://api.kimi.com/coding/v1", "apiKey": "sk-kimi-0123456789abcdef",
+            "models": [{"id": "kimi-for-coding"}]}}}}),
+        &[],
+    )
+    .unwrap();
+    let warnings = loaded.warnings.join("\n");
+    assert!(
+        warnings.contains("write \"${KIMI_API_KEY}\" here"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn a_dotted_key_is_explained_not_ignored() {
+    let error = load(
+        json!({"agents.defaults.model.primary": "openrouter/moonshotai/kimi-k2.6"}),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("agents.defaults.model.primary")
+            && error.contains("nest it: `agents: { defaults: { model: { primary: ... } } }`"),
+        "{error}"
+    );
+}
