@@ -1,11 +1,18 @@
 //! The traps a newcomer walked into (issue 21), each reproduced: a config
 //! that points a provider at clawgate itself, keys copied from the docs,
-//! a variable name the config does not use, dotted keys.
+//! a variable name the config does not use, dotted keys, a status that
+//! called a keyless target healthy.
+//!
+//! The async tests run on a multi-threaded runtime: the in-process gateway
+//! and mocks keep serving while a test blocks on a `clawgate` child process.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use clawgate::config::{self, Environment, Secrets, Source};
+use common::*;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
@@ -200,4 +207,82 @@ fn a_dotted_key_is_explained_not_ignored() {
             && error.contains("nest it: `agents: { defaults: { model: { primary: ... } } }`"),
         "{error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
+    let (down, up) = (
+        failing_mock(503, "server_error").await,
+        healthy_mock().await,
+    );
+    let mut config = chain_config(&down, &up);
+    config["models"]["providers"]["spare"] =
+        json!({"baseUrl": up.base_url(), "apiKey": "${SPARE_KEY}", "models": [{"id": "m"}]});
+    config["agents"]["defaults"]["model"]["fallbacks"] = json!(["backup/m", "spare/m"]);
+    let gw = gateway(config.clone()).await;
+    let answer = gw
+        .chat(json!({"model": "default", "messages": user_message()}))
+        .await;
+    assert_eq!(answer.status(), 200);
+
+    let status: Value = gw
+        .client()
+        .get(format!("{}/v1/status", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spare = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["ref"] == "spare/m")
+        .unwrap();
+    assert_eq!(spare["state"], "no_key", "{status}");
+    assert_eq!(spare["missingKey"], "SPARE_KEY", "{status}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "config.json", &config);
+    let port = gw.url.rsplit(':').next().unwrap().to_string();
+    for how in [["--url", gw.url.as_str()], ["--port", port.as_str()]] {
+        let output = run(
+            &["status", "--config", file.to_str().unwrap(), how[0], how[1]],
+            &[],
+        );
+        let text = shown(&output);
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        let row = |target: &str| {
+            text.lines()
+                .find(|l| l.starts_with(target))
+                .unwrap_or_else(|| panic!("no {target} row in:\n{text}"))
+                .to_string()
+        };
+        assert!(
+            row("spare/m").contains("no key (SPARE_KEY unset)"),
+            "{text}"
+        );
+        assert!(row("primary/m").contains("provider_error"), "{text}");
+        assert!(row("backup/m").contains("healthy"), "{text}");
+    }
+
+    // A URL without its scheme says so, not "is clawgate serve running?".
+    let output = run(
+        &[
+            "status",
+            "--config",
+            file.to_str().unwrap(),
+            "--url",
+            "127.0.0.1:18700",
+        ],
+        &[],
+    );
+    let text = shown(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("no scheme; write it as http://127.0.0.1:18700"),
+        "{text}"
+    );
+    assert!(!text.contains("running"), "{text}");
 }
