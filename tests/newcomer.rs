@@ -286,3 +286,46 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
     );
     assert!(!text.contains("running"), "{text}");
 }
+
+#[test]
+fn the_cli_reads_the_services_env_file_without_being_told() {
+    let home = tempfile::tempdir().unwrap();
+    let folder = home.path().join(".config/clawgate");
+    std::fs::create_dir_all(&folder).unwrap();
+    let home = home.path().to_str().unwrap();
+    // The built-in chain needs both keys: without them, validation fails.
+    let output = run(&["config", "validate"], &[("HOME", home)]);
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    assert!(shown(&output).contains("MOONSHOT_API_KEY is not set"));
+
+    // Where docs/nix.md and the Nix modules put the service's keys.
+    let secrets = folder.join("secrets.env");
+    std::fs::write(
+        &secrets,
+        "MOONSHOT_API_KEY=sk-moonshot-from-file\nOPENROUTER_API_KEY=sk-or-from-file\n",
+    )
+    .unwrap();
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&secrets, private).unwrap();
+    let output = run(&["config", "validate"], &[("HOME", home)]);
+    assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
+    let doctor = shown(&run(&["doctor"], &[("HOME", home)]));
+    assert!(
+        doctor.contains("provider moonshot (in the chain): key set"),
+        "{doctor}"
+    );
+    assert!(
+        doctor.contains("secrets.env is private to its owner"),
+        "{doctor}"
+    );
+    assert!(!doctor.contains("sk-moonshot-from-file"), "{doctor}");
+
+    // An explicit --env-file replaces it.
+    let other = folder.join("other.env");
+    std::fs::write(&other, "UNRELATED=1\n").unwrap();
+    let output = run(
+        &["config", "validate", "--env-file", other.to_str().unwrap()],
+        &[("HOME", home)],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+}

@@ -108,7 +108,7 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
 /// file checked (exists, private) and reported once.
 fn environment(source: &SourceArgs, report: &mut Report) -> Environment {
     let mut env = Environment::from_process();
-    for path in &source.env_file {
+    for path in &source.env_files(&env) {
         let text = path.to_string_lossy();
         let (path, optional) = match text.strip_prefix('-') {
             Some(optional) => (PathBuf::from(optional), true),

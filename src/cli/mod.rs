@@ -79,7 +79,9 @@ pub struct SourceArgs {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Variables in systemd EnvironmentFile= syntax; the environment wins.
-    /// A leading `-` makes the file optional, as in systemd. Files in
+    /// A leading `-` makes the file optional, as in systemd. Without this
+    /// flag, $XDG_CONFIG_HOME/clawgate/secrets.env (the Nix modules'
+    /// environmentFile) is read if it exists. Files in
     /// $CREDENTIALS_DIRECTORY (systemd LoadCredential=) come last.
     #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     env_file: Vec<PathBuf>,
@@ -151,9 +153,25 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 impl SourceArgs {
+    /// The env files to read: those given, else the default one (optional,
+    /// so `-`-prefixed), where the service's environment file lives.
+    fn env_files(&self, env: &Environment) -> Vec<PathBuf> {
+        if !self.env_file.is_empty() {
+            return self.env_file.clone();
+        }
+        config::default_env_file(env)
+            .map(|path| {
+                let mut optional = std::ffi::OsString::from("-");
+                optional.push(path);
+                PathBuf::from(optional)
+            })
+            .into_iter()
+            .collect()
+    }
+
     fn environment(&self) -> Result<Environment, CliError> {
         let mut env = Environment::from_process();
-        for path in &self.env_file {
+        for path in &self.env_files(&env) {
             let text = path.to_string_lossy();
             match text.strip_prefix('-') {
                 Some(optional) if !Path::new(optional).exists() => {}

@@ -107,6 +107,17 @@ pub struct AmbiguousConfig {
     pub json5: PathBuf,
 }
 
+/// `$XDG_CONFIG_HOME/clawgate/secrets.env` (`~/.config/...`): where the
+/// docs and the Nix modules' example put the service's environment file,
+/// so the CLI reads the keys the service has.
+pub fn default_env_file(env: &Environment) -> Option<PathBuf> {
+    env.get("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
+        .map(|dir| dir.join("clawgate").join("secrets.env"))
+}
+
 /// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
 pub fn state_dir(env: &Environment) -> Option<PathBuf> {
     if let Some(dir) = env.get("CLAWGATE_STATE_DIR").filter(|p| !p.is_empty()) {
