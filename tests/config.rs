@@ -566,6 +566,8 @@ fn config_show_names_each_providers_dialect_and_where_it_came_from() {
     assert_eq!(providers["mine"]["dialect"], "kimi-coding");
     assert_eq!(providers["mine"]["dialectSource"], "config");
     assert_eq!(providers["openrouter"]["dialectSource"], "host");
+    // The spelling the `dialect` key accepts, not `open-router`.
+    assert_eq!(providers["openrouter"]["dialect"], "openrouter");
     // A catalog model's capabilities come along.
     let k27 = providers["moonshot"]["models"]
         .as_array()
