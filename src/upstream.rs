@@ -40,6 +40,19 @@ use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
 use crate::wire::sse::{self, Event, Item, ReadError, SseError};
 
+/// The header every upstream request carries with this process's mark, so
+/// that a provider which is in fact this gateway (a `baseUrl` pointing back
+/// at it) is refused at once (`http::guard`) instead of calling itself
+/// until it is full.
+pub const LOOP_HEADER: &str = "x-clawgate-via";
+
+/// This process's mark: random, so that one clawgate can still be another's
+/// provider.
+pub fn loop_mark() -> &'static str {
+    static MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARK.get_or_init(|| format!("{:016x}", fastrand::u64(..)))
+}
+
 /// The shared HTTP client: one connection pool for every provider.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -191,6 +204,7 @@ impl Upstream {
             .post(provider.completions_url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("clawgate/", env!("CARGO_PKG_VERSION")))
+            .header(LOOP_HEADER, loop_mark())
             .header(
                 ACCEPT,
                 if stream {

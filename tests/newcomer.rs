@@ -14,6 +14,7 @@ use std::process::Output;
 use clawgate::config::{self, Environment, Secrets, Source};
 use common::*;
 use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
 
@@ -70,7 +71,6 @@ fn a_provider_at_the_gateways_own_address_is_a_config_error() {
         ("http://127.0.0.1:18700/v1", None),
         ("http://localhost:18700/v1", None),
         ("http://127.0.0.1:18711/v1", Some(18711)),
-        ("http://[::1]:18700/v1", None),
     ] {
         let error = load(shared_with_openclaw(base_url, port), &[]).unwrap_err();
         assert!(
@@ -80,7 +80,11 @@ fn a_provider_at_the_gateways_own_address_is_a_config_error() {
         );
     }
     // Another port, or another machine, is a provider like any other.
-    for base_url in ["http://127.0.0.1:18701/v1", "http://192.0.2.7:18700/v1"] {
+    for base_url in [
+        "http://127.0.0.1:18701/v1",
+        "http://192.0.2.7:18700/v1",
+        "http://[::1]:18700/v1",
+    ] {
         let loaded = load(shared_with_openclaw(base_url, None), &[]);
         assert!(loaded.is_ok(), "{base_url}: {:?}", loaded.err());
     }
@@ -328,4 +332,169 @@ fn the_cli_reads_the_services_env_file_without_being_told() {
         &[("HOME", home)],
     );
     assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+}
+
+/// Serves `config` (its one provider pointing at the gateway's own port,
+/// which only a bound listener knows) and returns the gateway's URL.
+async fn gateway_at_itself() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // A name the config check cannot resolve to this address, as a LAN name
+    // or a second address of the machine would be.
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"me": {
+            "baseUrl": format!("{url}/v1").replace("127.0.0.1", "127.0.0.1."),
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "me/m"}}},
+    });
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = std::sync::Arc::new(clawgate::gateway::Gateway::new(loaded.config).unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(clawgate::server::run(listener, gateway, async {
+        let _ = stopped.await;
+    }));
+    (url, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_from_this_gateway_itself_is_refused_at_once() {
+    let (url, _stop) = gateway_at_itself().await;
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&json!({"model": "default", "messages": user_message()}))
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    // One hop: the inner request is refused with 508, the outer one fails.
+    assert_eq!(status, 502, "{body}");
+    let attempts = body["error"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{body}");
+    assert_eq!(attempts[0]["status"], 508, "{body}");
+    assert!(
+        attempts[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("baseUrl points back at the gateway"),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_hears_that_the_providers_refused_their_keys() {
+    let refusing = mock(clawgate::mock::MockOptions {
+        require_key: Some("the-right-key".into()),
+        ..Default::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": {"baseUrl": refusing.base_url(), "apiKey": "${KIMI_API_KEY}", "models": [{"id": "m"}]},
+            "spare": {"baseUrl": refusing.base_url(), "apiKey": "sk-spare-literal", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/m", "fallbacks": ["spare/m"]}}},
+    });
+    let gw = gateway_with_env(config, &[("KIMI_API_KEY", "sk-wrong-kimi-key")]).await;
+    let response = gw
+        .messages(json!({"model": "default", "max_tokens": 16, "messages": user_message()}))
+        .await;
+    // Not 401: Claude Code would take it for its own token and retry.
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["x-should-retry"], "false");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "api_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("not your token"), "{message}");
+    assert!(
+        message.contains("kimi/m answered 401 (the key in KIMI_API_KEY)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("spare/m answered 401 (the apiKey of models.providers.spare)"),
+        "{message}"
+    );
+    assert!(!message.contains("sk-wrong-kimi-key") && !message.contains("sk-spare-literal"));
+
+    // The OpenAI API keeps its 401: its clients read it as the upstream's.
+    let response = gw
+        .chat(json!({"model": "default", "messages": user_message()}))
+        .await;
+    assert_eq!(response.status(), 401);
+}
+
+/// The next line of a child's log, within a bound.
+async fn next_log_line(
+    log: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(10), log.next_line())
+        .await
+        .expect("a log line in time")
+        .unwrap()
+        .expect("serve runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_gateway_token_is_a_warning_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "config.json",
+        &json!({"gateway": {"auth": {"token": "the-gateway-token-77"}},
+                "models": {"providers": {"moonshot": {"apiKey": "k"}, "openrouter": {"apiKey": "k"}}}}),
+    );
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--port", "0", "--log-format", "text", "--config"])
+        .arg(&config)
+        .env_clear()
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = None;
+    while url.is_none() {
+        url = next_log_line(&mut log)
+            .await
+            .split("listening on ")
+            .nth(1)
+            .map(|rest| rest.split_whitespace().next().unwrap().to_string());
+    }
+    let url = url.unwrap();
+    let client = reqwest::Client::new();
+    for (name, value) in [("x-api-key", "not-the-token"), ("x-unrelated", "1")] {
+        let response = client
+            .post(format!("{url}/v1/messages"))
+            .header(name, value)
+            .json(&json!({"model": "default", "max_tokens": 8, "messages": user_message()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let mut warnings = Vec::new();
+    while warnings.len() < 2 {
+        let line = next_log_line(&mut log).await;
+        if line.contains("WARN") && line.contains("request refused (401)") {
+            warnings.push(line);
+        }
+    }
+    assert!(
+        warnings[0].contains("the token sent is not gateway.auth.token"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("no token sent"), "{warnings:?}");
+    assert!(
+        !warnings.join("\n").contains("not-the-token"),
+        "{warnings:?}"
+    );
+    child.kill().await.unwrap();
 }

@@ -265,6 +265,9 @@ pub struct Provider {
     /// `anthropic-messages` `baseUrl` + `/v1/messages`.
     pub completions_url: reqwest::Url,
     pub api_key: ApiKey,
+    /// The variable `apiKey` names (`${VAR}`), whether or not it is set:
+    /// what an error about a refused key tells the user to fix.
+    pub key_var: Option<String>,
     pub dialect: Dialect,
     pub dialect_source: DialectSource,
     pub models: Vec<Arc<Model>>,

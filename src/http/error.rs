@@ -59,6 +59,10 @@ pub enum ApiError {
         "requests from web pages are refused unless their origin is in gateway.allowedOrigins (origin {0:?})"
     )]
     OriginNotAllowed(String),
+    #[error(
+        "this request came from this clawgate itself (x-clawgate-via): a provider's baseUrl points back at the gateway; point it at the provider's real endpoint"
+    )]
+    LoopDetected,
 }
 
 impl From<CompletionError> for ApiError {
@@ -185,6 +189,11 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "permission_error",
                 "origin_not_allowed",
+            ),
+            ApiError::LoopDetected => (
+                StatusCode::LOOP_DETECTED,
+                "invalid_request_error",
+                "loop_detected",
             ),
             ApiError::Upstream(failures) => return upstream_failure(failures),
         };

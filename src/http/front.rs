@@ -67,6 +67,12 @@ pub trait FrontEnd: Send + Sync + 'static {
     fn error_body(report: &ErrorReport) -> Value {
         report.openai_body()
     }
+
+    /// The response for an error of this front end's route; a front end
+    /// whose clients read a status differently may restate it.
+    fn error_response(report: ErrorReport, _config: &Config) -> Response {
+        report.response(Self::error_body)
+    }
 }
 
 /// Writes a stream in one API's format from the relay's typed items.
@@ -131,7 +137,7 @@ pub async fn error_shape(
 pub async fn serve<F: FrontEnd>(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     match answer::<F>(&gateway, request).await {
         Ok(response) => response,
-        Err(error) => error.render(F::error_body),
+        Err(error) => F::error_response(error.report(), &gateway.config()),
     }
 }
 

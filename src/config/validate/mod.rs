@@ -171,7 +171,14 @@ pub(super) fn validate(
                 continue;
             }
             match provider(id, raw, &path, &missing, &mut v) {
-                Some(provider) => {
+                Some(mut provider) => {
+                    let key_path = format!("{path}.apiKey");
+                    provider.key_var = used
+                        .iter()
+                        .map(|u| (&u.path, &u.var))
+                        .chain(missing.iter().map(|m| (&m.path, &m.var)))
+                        .find(|(used_at, _)| **used_at == key_path)
+                        .map(|(_, var)| var.clone());
                     providers.insert(id.clone(), Arc::new(provider));
                 }
                 None => {

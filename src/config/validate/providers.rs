@@ -141,6 +141,7 @@ pub(super) fn provider(
         api,
         completions_url,
         api_key,
+        key_var: None,
         dialect,
         dialect_source,
         models,
@@ -399,28 +400,25 @@ pub fn placeholder(key: &str) -> Option<&'static str> {
 }
 
 /// Whether `provider` is reached at this gateway's own address, so that
-/// clawgate would call itself: the same port on the bind address, or on a
-/// loopback address (`localhost`) when clawgate listens on loopback or on
-/// every address.
+/// clawgate would call itself: the same port on the bind address, on
+/// `localhost` when clawgate listens on loopback, or on any loopback
+/// address when it listens on every address. (A name that resolves here is
+/// caught at run time: `upstream::LOOP_HEADER`.)
 pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
     let url = &provider.base_url;
     if url.port_or_known_default() != Some(port) {
         return false;
     }
     let name = url.host_str().unwrap_or_default();
-    let host: Option<IpAddr> = if name.eq_ignore_ascii_case("localhost") {
-        Some(IpAddr::from([127, 0, 0, 1]))
-    } else {
-        name.trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .ok()
-    };
-    host.is_some_and(|host| {
-        host == bind
-            || (host.is_loopback() && (bind.is_loopback() || bind.is_unspecified()))
-            || (host.is_unspecified() && port != 0)
-    })
+    if name.eq_ignore_ascii_case("localhost") {
+        return bind.is_loopback() || bind.is_unspecified();
+    }
+    let host: Option<IpAddr> = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok();
+    host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
 }
 
 /// The error for a provider that [`calls_itself`].
