@@ -82,15 +82,16 @@ pub async fn check_request(
     if size > MAX_HEADER_BYTES {
         return ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
     }
-    if let Err(err) = check_host(&config, headers) {
-        return err.into_response();
-    }
+    // First: a loop through a name the Host check refuses is still a loop.
     if headers
         .get(LOOP_HEADER)
         .is_some_and(|mark| mark == loop_mark())
     {
         tracing::warn!("{}", ApiError::LoopDetected);
         return ApiError::LoopDetected.into_response();
+    }
+    if let Err(err) = check_host(&config, headers) {
+        return err.into_response();
     }
     let origin = match allowed_origin(&config, headers) {
         Ok(origin) => origin,
