@@ -23,7 +23,9 @@ pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("missing or invalid bearer token")]
+    #[error(
+        "missing or invalid token: send clawgate's gateway.auth.token as Authorization: Bearer or x-api-key (Claude Code: ANTHROPIC_AUTH_TOKEN)"
+    )]
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
