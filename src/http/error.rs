@@ -24,7 +24,7 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error(
-        "missing or invalid token: send clawgate's gateway.auth.token as Authorization: Bearer or x-api-key (Claude Code: ANTHROPIC_AUTH_TOKEN)"
+        "missing or invalid token: send clawgate's gateway.auth.token (Claude Code: ANTHROPIC_AUTH_TOKEN; OpenAI clients: their API key)"
     )]
     Unauthorized,
     #[error("{0}")]
