@@ -269,7 +269,10 @@ impl Upstream {
             // A stalled error body is bounded like a first byte; the status
             // alone still says what happened.
             let body = read_limited(response, MAX_ERROR_BODY, deadline).await;
-            let (error_type, message) = error_details(&body);
+            let (error_type, mut message) = error_details(&body);
+            if status == StatusCode::NOT_FOUND && error_type.is_none() {
+                message.push_str(NOTHING_SERVED_HERE);
+            }
             return Err(AttemptError::Upstream {
                 status: Some(status),
                 error_type: error_type.map(scrub),
@@ -438,8 +441,18 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
+    // rustls reading a plain-HTTP answer as a TLS record.
+    if message.contains("InvalidContentType") {
+        message.push_str(
+            " (the server answered in plain HTTP, not TLS: its baseUrl should start with http://, not https://)",
+        );
+    }
     message
 }
+
+/// Added to a 404 without an API error in its body: the URL, not the
+/// model, is what the server does not know.
+const NOTHING_SERVED_HERE: &str = " (a 404 without an API error: nothing is served at this URL; check the provider's baseUrl, which for an OpenAI-compatible server usually ends in /v1)";
 
 /// What arrives of a body by `deadline`, at most `limit` bytes.
 async fn read_limited(response: reqwest::Response, limit: usize, deadline: Instant) -> Bytes {

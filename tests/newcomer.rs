@@ -498,3 +498,53 @@ async fn a_wrong_gateway_token_is_a_warning_with_the_reason() {
     );
     child.kill().await.unwrap();
 }
+
+/// The one attempt's message of a chat that failed through `base_url`.
+async fn attempt_message(base_url: String) -> String {
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"local": {
+            "baseUrl": base_url, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "local/m"}}},
+    });
+    let gw = gateway(config).await;
+    let body: Value = gw
+        .chat(json!({"model": "default", "messages": user_message()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["error"]["attempts"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_port_says_so() {
+    let plain = healthy_mock().await;
+    let url = plain.base_url().replace("http://", "https://");
+    let message = attempt_message(url).await;
+    assert!(
+        message.contains(
+            "the server answered in plain HTTP, not TLS: its baseUrl should start with http://"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_404_without_an_api_error_points_at_the_base_url() {
+    let server = healthy_mock().await;
+    // The mock serves /v1/chat/completions; without /v1 the path is unknown.
+    let url = server.base_url().trim_end_matches("/v1").to_string();
+    let message = attempt_message(url).await;
+    assert!(
+        message.starts_with("404 ")
+            && message.contains("nothing is served at this URL; check the provider's baseUrl"),
+        "{message}"
+    );
+    // A provider's own 404 about the model keeps its words.
+    let missing = failing_mock(404, "model_not_found").await;
+    let message = attempt_message(missing.base_url()).await;
+    assert!(!message.contains("nothing is served"), "{message}");
+}
