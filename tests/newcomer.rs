@@ -548,3 +548,51 @@ async fn a_404_without_an_api_error_points_at_the_base_url() {
     let message = attempt_message(missing.base_url()).await;
     assert!(!message.contains("nothing is served"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_placeholder_key_is_named_in_the_hint() {
+    let refusing = mock(clawgate::mock::MockOptions {
+        require_key: Some("the-right-key".into()),
+        ..Default::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": {"baseUrl": refusing.base_url(), "apiKey": "${KIMI_API_KEY}", "models": [{"id": "m"}]},
+            "spare": {"baseUrl": refusing.base_url(), "apiKey": "${SPARE_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/m", "fallbacks": ["spare/m"]}}},
+    });
+    let env = [
+        ("KIMI_API_KEY", "sk-kimi-YOUR_API_KEY_HERE"),
+        ("SPARE_KEY", "sk-a-wrong-but-real-looking-key"),
+    ];
+    let gw = gateway_with_env(config, &env).await;
+    let body: Value = gw
+        .chat(json!({"model": "default", "messages": user_message()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hints: Vec<&str> = body["error"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["hint"].as_str().unwrap())
+        .collect();
+    assert!(
+        hints[0].contains("looks like a placeholder from the docs"),
+        "{body}"
+    );
+    assert!(!hints[1].contains("placeholder"), "{body}");
+    let body: Value = gw
+        .messages(json!({"model": "default", "max_tokens": 8, "messages": user_message()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("(the key in KIMI_API_KEY, a placeholder from the docs)"),
+        "{message}"
+    );
+}

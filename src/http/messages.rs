@@ -27,7 +27,9 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use super::error::ErrorReport;
-use super::front::{Encoder, FrontEnd, admit, read_limited};
+use super::front::{
+    Encoder, FrontEnd, PLACEHOLDER_HINT, admit, flag_placeholder_keys, read_limited,
+};
 use super::{AccessRecord, ApiError};
 use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
@@ -91,6 +93,7 @@ impl FrontEnd for Messages {
     /// `api_error` naming the variable that holds that key, marked as not
     /// worth retrying, which Claude Code prints.
     fn error_response(mut report: ErrorReport, config: &Config) -> Response {
+        flag_placeholder_keys(&mut report, config);
         if report.code != "upstream_auth_failed" {
             return report.response(Self::error_body);
         }
@@ -115,13 +118,16 @@ fn refused_keys(report: &ErrorReport, config: &Config) -> String {
             let status = attempt
                 .status
                 .map_or("refused its key".to_string(), |s| format!("answered {s}"));
-            let source = match config.providers.get(&attempt.provider) {
+            let mut source = match config.providers.get(&attempt.provider) {
                 Some(provider) => match &provider.key_var {
                     Some(var) => format!("the key in {var}"),
                     None => format!("the apiKey of models.providers.{}", provider.id),
                 },
                 None => "its key".to_string(),
             };
+            if attempt.hint == Some(PLACEHOLDER_HINT) {
+                source.push_str(", a placeholder from the docs");
+            }
             format!("{} {status} ({source})", attempt.model)
         })
         .collect();
