@@ -315,6 +315,61 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
     }
 }
 
+/// How a placeholder key is described, wherever it is reported.
+pub const PLACEHOLDER: &str = "the key looks like a placeholder from the docs";
+
+/// What makes a key a placeholder copied from docs or a blog
+/// (`sk-...`, `sk-kimi-YOUR_API_KEY_HERE`, `<your key>`), if it is one.
+/// Only these markers are named, never the key itself.
+pub fn placeholder(key: &str) -> Option<&'static str> {
+    let upper = key.to_ascii_uppercase();
+    const MARKERS: [(&str, &str); 8] = [
+        ("...", "..."),
+        ("\u{2026}", "\u{2026}"),
+        ("YOUR", "YOUR"),
+        ("HERE", "HERE"),
+        ("XXXX", "xxxx"),
+        ("CHANGEME", "CHANGEME"),
+        ("PLACEHOLDER", "PLACEHOLDER"),
+        ("REPLACE", "REPLACE"),
+    ];
+    if let Some((_, shown)) = MARKERS.iter().find(|(marker, _)| upper.contains(marker)) {
+        return Some(shown);
+    }
+    (key.starts_with('<') && key.ends_with('>')).then_some("<...>")
+}
+
+/// Whether `provider` is reached at this gateway's own address, so that
+/// clawgate would call itself: the same port on the bind address, on
+/// `localhost` when clawgate listens on loopback, or on any loopback
+/// address when it listens on every address. (A name that resolves here is
+/// caught at run time: `upstream::LOOP_HEADER`.)
+pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
+    let url = &provider.base_url;
+    if url.port_or_known_default() != Some(port) {
+        return false;
+    }
+    let name = url.host_str().unwrap_or_default();
+    if name.eq_ignore_ascii_case("localhost") {
+        return bind.is_loopback() || bind.is_unspecified();
+    }
+    let host: Option<IpAddr> = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok();
+    host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
+}
+
+/// The error for a provider that [`calls_itself`].
+pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String {
+    format!(
+        "{} is this gateway's own address ({}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
+        provider.base_url,
+        std::net::SocketAddr::new(bind, port)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,59 +428,4 @@ mod tests {
             assert_eq!(url.as_str(), expected, "{base} over {api:?}");
         }
     }
-}
-
-/// How a placeholder key is described, wherever it is reported.
-pub const PLACEHOLDER: &str = "the key looks like a placeholder from the docs";
-
-/// What makes a key a placeholder copied from docs or a blog
-/// (`sk-...`, `sk-kimi-YOUR_API_KEY_HERE`, `<your key>`), if it is one.
-/// Only these markers are named, never the key itself.
-pub fn placeholder(key: &str) -> Option<&'static str> {
-    let upper = key.to_ascii_uppercase();
-    const MARKERS: [(&str, &str); 8] = [
-        ("...", "..."),
-        ("\u{2026}", "\u{2026}"),
-        ("YOUR", "YOUR"),
-        ("HERE", "HERE"),
-        ("XXXX", "xxxx"),
-        ("CHANGEME", "CHANGEME"),
-        ("PLACEHOLDER", "PLACEHOLDER"),
-        ("REPLACE", "REPLACE"),
-    ];
-    if let Some((_, shown)) = MARKERS.iter().find(|(marker, _)| upper.contains(marker)) {
-        return Some(shown);
-    }
-    (key.starts_with('<') && key.ends_with('>')).then_some("<...>")
-}
-
-/// Whether `provider` is reached at this gateway's own address, so that
-/// clawgate would call itself: the same port on the bind address, on
-/// `localhost` when clawgate listens on loopback, or on any loopback
-/// address when it listens on every address. (A name that resolves here is
-/// caught at run time: `upstream::LOOP_HEADER`.)
-pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
-    let url = &provider.base_url;
-    if url.port_or_known_default() != Some(port) {
-        return false;
-    }
-    let name = url.host_str().unwrap_or_default();
-    if name.eq_ignore_ascii_case("localhost") {
-        return bind.is_loopback() || bind.is_unspecified();
-    }
-    let host: Option<IpAddr> = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok();
-    host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
-}
-
-/// The error for a provider that [`calls_itself`].
-pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String {
-    format!(
-        "{} is this gateway's own address ({}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
-        provider.base_url,
-        std::net::SocketAddr::new(bind, port)
-    )
 }
