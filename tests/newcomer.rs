@@ -479,6 +479,12 @@ async fn a_wrong_gateway_token_is_a_warning_with_the_reason() {
             .await
             .unwrap();
         assert_eq!(response.status(), 401);
+        // A wrong token stays wrong: clients stop instead of retrying.
+        assert_eq!(response.headers()["x-should-retry"], "false");
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        // Claude Code shows "Not logged in" instead of a message naming x-api-key.
+        assert!(message.contains("gateway.auth.token") && !message.contains("x-api-key"));
     }
     let mut warnings = Vec::new();
     while warnings.len() < 2 {
