@@ -9,7 +9,8 @@
 #   printed  what `clawgate openclaw provider` prints, verbatim, --thinking off
 #   printed  the same, --thinking high
 #   nix      services.clawgate.openclaw's entry (nix/openclaw.nix, evaluated with
-#            nix-instantiate), --thinking high, with the primary down
+#            nix-instantiate) for a second gateway whose primary is down,
+#            --thinking high
 #
 # and the script asserts what reached each mock (model, Moonshot's thinking
 # switch, OpenRouter's reasoning effort), OpenClaw's answer, the fallback,
@@ -79,29 +80,39 @@ start() {
 
 start "$work/moonshot.log" "$bin/clawgate-mock" --record "$work/moonshot.jsonl" --style moonshot \
   --reply "Pong from Kimi." --cached-tokens 1200
-moonshot=$url moonshot_pid=$pid
+moonshot=$url
 start "$work/openrouter.log" "$bin/clawgate-mock" --record "$work/openrouter.jsonl" --style openrouter \
   --reply "Pong from OpenRouter."
 openrouter=$url
-# The entry OpenClaw gets names the gateway's port, so the gateway gets a
-# free one up front (the printed entry is used verbatim).
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$work/clawgate.json" <<JSON
-{"gateway": {"port": $port},
+# The entry OpenClaw gets names the gateway's port, so each gateway gets a
+# free one up front (the printed entry is used verbatim). A second gateway
+# has its primary down (a port nothing listens on) for the fallback run.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+gateway_config() { # FILE PORT MOONSHOT_URL
+  cat >"$1" <<JSON
+{"gateway": {"port": $2},
  "models": {"providers": {
-   "moonshot": {"baseUrl": "$moonshot/v1"},
+   "moonshot": {"baseUrl": "$3/v1"},
    "openrouter": {"baseUrl": "$openrouter/v1"}}},
  "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2.6",
    "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}}}
 JSON
-MOONSHOT_API_KEY=sk-openclaw-ci-moonshot OPENROUTER_API_KEY=sk-or-openclaw-ci \
-  start "$work/gateway.log" "$bin/clawgate" serve --log-format text --config "$work/clawgate.json"
+}
+port=$(free_port) down_port=$(free_port)
+gateway_config "$work/clawgate.json" "$port" "$moonshot"
+gateway_config "$work/down.json" "$down_port" "http://127.0.0.1:$(free_port)"
+export MOONSHOT_API_KEY=sk-openclaw-ci-moonshot OPENROUTER_API_KEY=sk-or-openclaw-ci
+start "$work/gateway.log" "$bin/clawgate" serve --log-format text --config "$work/clawgate.json"
+[ "$url" = "http://127.0.0.1:$port" ] || { say "gateway at $url, not port $port"; exit 1; }
 gateway=$url
-[ "$gateway" = "http://127.0.0.1:$port" ] || { say "gateway at $gateway, not port $port"; exit 1; }
+start "$work/down-gateway.log" "$bin/clawgate" serve --log-format text --config "$work/down.json"
+[ "$url" = "http://127.0.0.1:$down_port" ] || { say "gateway at $url, not port $down_port"; exit 1; }
+unset MOONSHOT_API_KEY OPENROUTER_API_KEY
 
 "$bin/clawgate" openclaw provider --config "$work/clawgate.json" >"$work/printed.json"
+"$bin/clawgate" openclaw provider --config "$work/down.json" >"$work/printed-down.json"
 
-# services.clawgate.openclaw: nix/openclaw.nix for the same settings.
+# services.clawgate.openclaw: nix/openclaw.nix for the second gateway's settings.
 lib_dir=${CLAWGATE_NIXPKGS_LIB:-}
 vendored="$repo/../shared/vendor/nix-community+nixpkgs.lib.tar.gz"
 if [ -z "$lib_dir" ] && [ -f "$vendored" ]; then
@@ -111,14 +122,14 @@ if command -v nix-instantiate >/dev/null && [ -n "$lib_dir" ]; then
   nix-instantiate --eval --strict --json -E "(import $repo/nix/openclaw.nix {
       lib = import $lib_dir/lib;
       catalog = builtins.fromJSON (builtins.readFile $repo/src/catalog/catalog.json);
-      settings = builtins.fromJSON (builtins.readFile $work/clawgate.json);
+      settings = builtins.fromJSON (builtins.readFile $work/down.json);
     }).snippet" >"$work/nix.json"
   nix_source="services.clawgate.openclaw (nix-instantiate)"
 elif [ "${CI:-}" = true ]; then
   say "CI needs nix-instantiate and nixpkgs.lib ($vendored) for the Nix entry"; exit 1
 else
   say "note: no nix-instantiate or nixpkgs.lib; the Nix run uses the printed entry"
-  cp "$work/printed.json" "$work/nix.json"
+  cp "$work/printed-down.json" "$work/nix.json"
   nix_source="the printed entry (no Nix here)"
 fi
 
@@ -157,23 +168,22 @@ agent() {
     >"$work/$name.out" 2>"$work/$name.err" || {
     say "OpenClaw failed ($name, --thinking $level):"
     tail -n 30 "$work/$name.out" "$work/$name.err" >&2
-    tail -n 20 "$work/gateway.log" >&2
+    tail -n 20 "$work/gateway.log" "$work/down-gateway.log" >&2
     exit 1
   }
 }
-# Three runs against the healthy primary at once (each its own home and
-# message), then the primary goes down for the last.
+# All four at once, each with its own home and message.
 agent hand high "openclaw-ci hand" & hand=$!
 agent off off "openclaw-ci off" & off=$!
 agent high high "openclaw-ci high" & high=$!
-wait "$hand" && wait "$off" && wait "$high"
-kill "$moonshot_pid" && wait "$moonshot_pid" 2>/dev/null || true
-agent nix high "openclaw-ci nix"
+agent nix high "openclaw-ci nix" & nix=$!
+wait "$hand" && wait "$off" && wait "$high" && wait "$nix"
 
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
 log = open(f"{work}/gateway.log").read()
+down_log = open(f"{work}/down-gateway.log").read()
 def fail(what, name=None):
     extra = ""
     if name:
@@ -185,7 +195,8 @@ def check(ok, what, name=None):
         fail(what, name)
 
 printed, nix = json.load(open(f"{work}/printed.json")), json.load(open(f"{work}/nix.json"))
-check(printed == nix, f"the Nix entry differs from the printed one:\n{nix}\n{printed}")
+printed_down = json.load(open(f"{work}/printed-down.json"))
+check(printed_down == nix, f"the Nix entry differs from the printed one:\n{nix}\n{printed_down}")
 check(printed["agents"]["defaults"]["model"]["primary"] == "clawgate/moonshot/kimi-k2.6",
       f"the printed default model: {printed['agents']}")
 
@@ -237,8 +248,10 @@ for name, thinking in [("hand", "enabled"), ("off", "disabled"), ("high", "enabl
 body = received("openrouter", "nix")
 check(body["model"] == "moonshotai/kimi-k2.6", f"nix: openrouter got model {body['model']}", "nix")
 check(body.get("reasoning") == {"effort": "high"}, f"nix: openrouter got reasoning {body.get('reasoning')}", "nix")
-check("moonshot/kimi-k2.6:" in log and "openrouter/moonshotai/kimi-k2.6:ok" in log,
-      "the access log does not show the fallback")
+check("moonshot/kimi-k2.6:" in down_log and "openrouter/moonshotai/kimi-k2.6:ok" in down_log,
+      f"the access log does not show the fallback:\n{down_log[-2000:]}")
+check("openrouter" not in " ".join(l for l in log.splitlines() if "clawgate::access" in l),
+      "a run against the healthy primary fell over")
 
 # The cost OpenClaw reports: the cache hits clawgate relayed, priced at
 # the entry's rates (per million tokens).
