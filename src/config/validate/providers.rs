@@ -319,24 +319,24 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
 pub const PLACEHOLDER: &str = "the key looks like a placeholder from the docs";
 
 /// What makes a key a placeholder copied from docs or a blog
-/// (`sk-...`, `sk-kimi-YOUR_API_KEY_HERE`, `<your key>`), if it is one.
-/// Only these markers are named, never the key itself.
+/// (`sk-...`, `sk-kimi-YOUR_API_KEY_HERE`, `<your key>`), if it is one:
+/// an ellipsis, or a word of its own (between `-`, `_`, spaces or `<>`)
+/// that no random key has. Only the marker is ever shown, never the key.
 pub fn placeholder(key: &str) -> Option<&'static str> {
-    let upper = key.to_ascii_uppercase();
-    const MARKERS: [(&str, &str); 8] = [
-        ("...", "..."),
-        ("\u{2026}", "\u{2026}"),
-        ("YOUR", "YOUR"),
-        ("HERE", "HERE"),
-        ("XXXX", "xxxx"),
-        ("CHANGEME", "CHANGEME"),
-        ("PLACEHOLDER", "PLACEHOLDER"),
-        ("REPLACE", "REPLACE"),
-    ];
-    if let Some((_, shown)) = MARKERS.iter().find(|(marker, _)| upper.contains(marker)) {
-        return Some(shown);
+    if key.contains("...") || key.contains('\u{2026}') {
+        return Some("...");
     }
-    (key.starts_with('<') && key.ends_with('>')).then_some("<...>")
+    const WORDS: [&str; 6] = ["your", "here", "changeme", "placeholder", "replace", "xxx"];
+    key.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|word| {
+            let lower = word.to_ascii_lowercase();
+            if lower.len() >= 3 && lower.bytes().all(|b| b == b'x') {
+                "xxx".to_string()
+            } else {
+                lower
+            }
+        })
+        .find_map(|word| WORDS.into_iter().find(|w| *w == word))
 }
 
 /// Whether `provider` is reached at this gateway's own address, so that
@@ -372,6 +372,26 @@ pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn placeholders_from_docs_are_told_from_random_keys() {
+        for (key, marker) in [
+            ("sk-...", "..."),
+            ("sk-kimi-YOUR_API_KEY_HERE", "your"),
+            ("<your key>", "your"),
+            ("sk-or-v1-xxxxxxxx", "xxx"),
+            ("CHANGEME", "changeme"),
+        ] {
+            assert_eq!(super::placeholder(key), Some(marker), "{key}");
+        }
+        for key in [
+            "sk-1YOURHEREabcXXXXdef0123456789",
+            "sk-or-v1-0123456789abcdef0123456789abcdef",
+            "sk-kimi-Here4YouR9xxxxQ",
+        ] {
+            assert_eq!(super::placeholder(key), None, "{key}");
+        }
+    }
     use super::*;
 
     #[test]
