@@ -399,7 +399,8 @@ rec {
         use this gateway: base URL with the configured port, the token
         reference, and every model of the chain with its limits, costs and
         the compat flags that let OpenClaw send its thinking level. The same
-        JSON as `clawgate openclaw provider`.
+        JSON as `models.providers.clawgate` in what `clawgate openclaw
+        provider` prints.
       '';
     };
   };

@@ -5,8 +5,16 @@
 #
 #   import ./openclaw.nix { inherit lib; catalog = builtins.fromJSON (...); settings = { ... }; }
 #
-# returns { provider, primary, chain }: the provider entry, OpenClaw's model
-# ref for the primary (`clawgate/<ref>`), and the chain's canonical refs.
+# returns { provider, primary, chain, snippet }: the provider entry,
+# OpenClaw's model ref for the primary (`clawgate/<ref>`), the chain's
+# canonical refs, and the OpenClaw config excerpt holding the first two
+# (what `clawgate openclaw provider` prints).
+#
+# OpenClaw 2026.9 offers `/think` levels off to high for a model whose entry
+# says `reasoning: true` (only `off` otherwise) and sends them to a custom
+# provider only with `compat.supportsReasoningEffort`; its bundled Moonshot
+# policies key on the provider id, so it takes a `clawgate` model as its
+# entry describes it.
 # Only `lib` functions that nixpkgs.lib has had for years are used, so the
 # evaluation tests can call it with plain settings.
 {
@@ -205,9 +213,6 @@ let
     else
       bind;
   token = get [ "gateway" "auth" "token" ] null;
-in
-{
-  inherit chain;
   primary = "clawgate/${builtins.head chain}";
   provider = {
     baseUrl = "http://${host}:${toString port}/v1";
@@ -223,5 +228,15 @@ in
       else
         "\${CLAWGATE_TOKEN}";
     models = map entry chain;
+  };
+in
+{
+  inherit chain primary provider;
+  snippet = {
+    models = {
+      mode = "merge";
+      providers.clawgate = provider;
+    };
+    agents.defaults.model = { inherit primary; };
   };
 }

@@ -16,6 +16,8 @@ pub enum Dialect {
     /// Kimi Coding, `api.kimi.com/coding`: Moonshot's rules plus an access
     /// gate on the `User-Agent`.
     KimiCoding,
+    /// Spelt as the `dialect` key takes it (not kebab-case's `open-router`).
+    #[serde(rename = "openrouter")]
     OpenRouter,
     /// Any other OpenAI-compatible endpoint: requests pass as they are.
     Generic,
@@ -399,6 +401,25 @@ mod tests {
                 (dialect, source),
                 "{url} {id}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod dialect_spelling {
+    use super::Dialect;
+
+    #[test]
+    fn every_dialect_is_shown_as_the_config_spells_it() {
+        for dialect in [
+            Dialect::Moonshot,
+            Dialect::KimiCoding,
+            Dialect::OpenRouter,
+            Dialect::Generic,
+        ] {
+            let shown = serde_json::to_value(dialect).unwrap();
+            let shown = shown.as_str().unwrap();
+            assert_eq!(Dialect::parse(shown), Some(dialect), "{shown}");
         }
     }
 }

@@ -43,6 +43,19 @@ use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
 use crate::wire::sse::{self, Event, Item, ReadError, SseError};
 
+/// The header every upstream request carries with this process's mark, so
+/// that a provider which is in fact this gateway (a `baseUrl` pointing back
+/// at it) is refused at once (`http::guard`) instead of calling itself
+/// until it is full.
+pub const LOOP_HEADER: &str = "x-clawgate-via";
+
+/// This process's mark: random, so that one clawgate can still be another's
+/// provider.
+pub fn loop_mark() -> &'static str {
+    static MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARK.get_or_init(|| format!("{:016x}", fastrand::u64(..)))
+}
+
 /// The shared HTTP client: one connection pool for every provider.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -205,6 +218,7 @@ impl Upstream {
             .post(provider.completions_url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("clawgate/", env!("CARGO_PKG_VERSION")))
+            .header(LOOP_HEADER, loop_mark())
             .header(ACCEPT, "text/event-stream")
             .headers(headers);
         // Configured headers come last so they win, User-Agent included.
@@ -249,7 +263,10 @@ impl Upstream {
                     });
                 }
             };
-            let (error_type, message) = error_details(&body);
+            let (error_type, mut message) = error_details(&body);
+            if status == StatusCode::NOT_FOUND && error_type.is_none() {
+                message.push_str(NOTHING_SERVED_HERE);
+            }
             return Err(AttemptError::Upstream {
                 status: Some(status),
                 error_type: error_type.map(scrub),
@@ -429,8 +446,18 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
+    // rustls reading a plain-HTTP answer as a TLS record.
+    if message.contains("InvalidContentType") {
+        message.push_str(
+            " (the server answered in plain HTTP, not TLS: its baseUrl should start with http://, not https://)",
+        );
+    }
     message
 }
+
+/// Added to a 404 without an API error in its body: the URL, not the
+/// model, is what the server does not know.
+const NOTHING_SERVED_HERE: &str = " (a 404 without an API error: nothing is served at this URL; check the provider's baseUrl, which for an OpenAI-compatible server usually ends in /v1)";
 
 /// A body's first `limit` bytes (what arrived, should it break off), or
 /// `None` when it did not arrive by `deadline`.

@@ -213,3 +213,30 @@ async fn a_stream_is_logged_at_its_end_and_a_client_that_leaves_is_marked() {
     assert_eq!(field(&lines[1], "end"), "client_left", "{}", lines[1]);
     assert_eq!(field(&lines[1], "answered_by"), "slow/m");
 }
+
+#[tokio::test]
+async fn a_target_skipped_while_cooling_down_says_so() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(503, "overloaded").await;
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    // Failures cool the primary down (after a few, at most); from then on
+    // requests skip it, and the access line says skipped, not the failure
+    // that started the cooldown.
+    for sent in 1..=6 {
+        let answer = gw.chat(json!({"messages": user_message()})).await;
+        assert_eq!(answer.status(), 200);
+        answer.bytes().await.unwrap();
+        let lines = captured.wait_for(sent).await;
+        let attempts = field(&lines[sent - 1], "attempts")
+            .as_str()
+            .unwrap()
+            .to_string();
+        if attempts.contains("skipped") {
+            assert_eq!(attempts, "primary/m:skipped(cooling_down),backup/m:ok");
+            return;
+        }
+        assert_eq!(attempts, "primary/m:provider_error,backup/m:ok");
+    }
+    panic!("the primary never cooled down");
+}

@@ -1058,7 +1058,7 @@ async fn the_key_leaks_nowhere_in_any_scenario() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openclaw_provider_prints_the_entry_and_never_a_literal_token() {
+async fn openclaw_provider_prints_the_snippet_and_never_a_literal_token() {
     let files = Files::new();
     let referenced = files.config(&json!({
         "gateway": {"port": 18701, "auth": {"token": "${CLAWGATE_TOKEN}"}},
@@ -1066,7 +1066,15 @@ async fn openclaw_provider_prints_the_entry_and_never_a_literal_token() {
     }));
     let output = run(&["openclaw", "provider", "--config", s(&referenced)], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let entry: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let snippet: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The whole excerpt of OpenClaw's config: the entry and the default
+    // model that uses it, the chain's primary under the provider's id.
+    assert_eq!(snippet["models"]["mode"], "merge");
+    assert_eq!(
+        snippet["agents"]["defaults"]["model"]["primary"],
+        "clawgate/kimi/kimi-for-coding"
+    );
+    let entry = &snippet["models"]["providers"]["clawgate"];
     assert_eq!(entry["baseUrl"], "http://127.0.0.1:18701/v1");
     assert_eq!(entry["api"], "openai-completions");
     assert_eq!(entry["apiKey"], "${CLAWGATE_TOKEN}");
@@ -1083,6 +1091,8 @@ async fn openclaw_provider_prints_the_entry_and_never_a_literal_token() {
     let first = &entry["models"][0];
     assert_eq!(first["contextWindow"], 262_144);
     assert_eq!(first["maxTokens"], 32_768);
+    // What makes OpenClaw offer /think off..high and send it.
+    assert_eq!(first["reasoning"], true);
     assert_eq!(first["compat"]["supportsReasoningEffort"], true);
 
     let literal = files.write(

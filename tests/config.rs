@@ -343,12 +343,12 @@ fn the_config_file_is_found_in_the_documented_order() {
     let home_text = dir.path().to_str().unwrap();
 
     assert_eq!(
-        config::locate(None, &env(&[("XDG_CONFIG_HOME", xdg_text)])),
+        config::locate(None, &env(&[("XDG_CONFIG_HOME", xdg_text)])).unwrap(),
         Source::Defaults
     );
     std::fs::write(&xdg_file, "{}").unwrap();
     assert_eq!(
-        config::locate(None, &env(&[("XDG_CONFIG_HOME", xdg_text)])),
+        config::locate(None, &env(&[("XDG_CONFIG_HOME", xdg_text)])).unwrap(),
         Source::File(xdg_file.clone())
     );
     assert_eq!(
@@ -358,20 +358,22 @@ fn the_config_file_is_found_in_the_documented_order() {
                 ("XDG_CONFIG_HOME", xdg_text),
                 ("CLAWGATE_CONFIG", "/etc/c.json")
             ])
-        ),
+        )
+        .unwrap(),
         Source::File("/etc/c.json".into())
     );
     assert_eq!(
         config::locate(
             Some(Path::new("/flag.json")),
             &env(&[("CLAWGATE_CONFIG", "/etc/c.json")])
-        ),
+        )
+        .unwrap(),
         Source::File("/flag.json".into())
     );
     std::fs::create_dir_all(dir.path().join(".config/clawgate")).unwrap();
     std::fs::write(dir.path().join(".config/clawgate/config.json"), "{}").unwrap();
     assert_eq!(
-        config::locate(None, &env(&[("HOME", home_text)])),
+        config::locate(None, &env(&[("HOME", home_text)])).unwrap(),
         Source::File(dir.path().join(".config/clawgate/config.json"))
     );
     assert_eq!(
@@ -394,6 +396,34 @@ fn the_config_file_is_found_in_the_documented_order() {
     )
     .unwrap_err();
     assert!(missing.to_string().starts_with("cannot read "), "{missing}");
+}
+
+#[test]
+fn config_json5_is_found_and_both_files_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let env = Environment::from_pairs([("HOME", home)]);
+    let folder = dir.path().join(".config/clawgate");
+    std::fs::create_dir_all(&folder).unwrap();
+    // Every example is .json5: that name is found too.
+    std::fs::write(folder.join("config.json5"), "{ gateway: { port: 18777 } }").unwrap();
+    let found = config::locate(None, &env).unwrap();
+    assert_eq!(found, Source::File(folder.join("config.json5")));
+    let loaded = config::load(&found, &env, Secrets::Offline).unwrap();
+    assert_eq!(loaded.config.gateway.port, 18777);
+    // Both: neither is silently ignored.
+    std::fs::write(folder.join("config.json"), "{}").unwrap();
+    let error = config::locate(None, &env).unwrap_err().to_string();
+    assert!(
+        error.contains("config.json5") && error.contains("config.json "),
+        "{error}"
+    );
+    assert!(error.contains("--config"), "{error}");
+    // An explicit choice settles it.
+    assert_eq!(
+        config::locate(Some(&folder.join("config.json")), &env).unwrap(),
+        Source::File(folder.join("config.json"))
+    );
 }
 
 #[test]
@@ -539,6 +569,8 @@ fn config_show_names_each_providers_dialect_and_where_it_came_from() {
     assert_eq!(providers["mine"]["dialect"], "kimi-coding");
     assert_eq!(providers["mine"]["dialectSource"], "config");
     assert_eq!(providers["openrouter"]["dialectSource"], "host");
+    // The spelling the `dialect` key accepts, not `open-router`.
+    assert_eq!(providers["openrouter"]["dialect"], "openrouter");
     // A catalog model's capabilities come along.
     let k27 = providers["moonshot"]["models"]
         .as_array()

@@ -82,6 +82,20 @@ fn config_errors_and_warnings_are_quoted() {
                 ("OPENROUTER_API_KEY", "k"),
             ],
         ),
+        // The newcomer traps (issue 21).
+        (
+            "{models: {providers: {clawgate: {baseUrl: 'http://127.0.0.1:18700/v1', models: [{id: 'm'}]}}}}",
+            &KEYS,
+        ),
+        (
+            "{'agents.defaults.model.primary': 'moonshot/kimi-k2.6'}",
+            &KEYS,
+        ),
+        (
+            "{}",
+            &[("MOONSHOT_API_KEY", "sk-..."), ("OPENROUTER_API_KEY", "k")],
+        ),
+        ("{agents: {defaults: {model: 'moonshot/kimi-k2.6'}}}", &KEYS),
     ];
     let mut messages = Vec::new();
     for (text, env) in cases {

@@ -6,8 +6,11 @@
 # --no-build` with stand-in inputs.
 #
 # Checkouts: $CLAWGATE_NIXPKGS_LIB, $CLAWGATE_HOME_MANAGER, $CLAWGATE_CRANE
-# and $CLAWGATE_NIX_OPENCLAW (directories), or git mirrors under ../.mirror
-# or /work/.mirror as the search tool's fetch leaves them. Without
+# and $CLAWGATE_NIX_OPENCLAW (directories), else git mirrors under ../.mirror
+# or /work/.mirror as the search tool's fetch leaves them, else the
+# `git archive` snapshots in $CLAWGATE_NIX_VENDOR (default ../shared/vendor,
+# next to the clone, as CI has it: OWNER+REPO.tar.gz, test inputs only,
+# unpacked into a scratch directory and never into the repository). Without
 # nixpkgs.lib the evaluation steps say SKIP and why.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +19,8 @@ passed=0
 failed=0
 pass() { echo "ok   $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+# In CI (CI=true) nothing may be skipped: the snapshots are there.
+skip() { if [ "${CI:-}" = true ]; then fail "$1 (skipped in CI)"; else echo "SKIP $1"; fi; }
 
 for file in $(git ls-files '*.nix'); do
   if nix-instantiate --parse "$file" >/dev/null; then pass "parse $file"; else fail "parse $file"; fi
@@ -48,7 +53,8 @@ then pass "flake.lock pins nixpkgs, crane and home-manager"; else fail "flake.lo
 
 # A directory holding the tree of a checkout: given, or unpacked from a git
 # mirror (as the search tool's fetch leaves them: ../.mirror next to the
-# repository, or /work/.mirror).
+# repository, or /work/.mirror), or from a vendored snapshot.
+vendor=${CLAWGATE_NIX_VENDOR:-../shared/vendor}
 tree() {
   local given=$1 name=$2 out=$3 mirror
   if [ -n "$given" ] && [ -d "$given" ]; then echo "$given"; return; fi
@@ -59,6 +65,10 @@ tree() {
       return
     fi
   done
+  if [ -f "$vendor/$name.tar.gz" ]; then
+    rm -rf "$out" && mkdir -p "$out"
+    tar -xzf "$vendor/$name.tar.gz" -C "$out" && echo "$out"
+  fi
 }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -68,9 +78,9 @@ crane_tree=$(tree "${CLAWGATE_CRANE:-}" ipetkov+crane "$scratch/crane")
 openclaw_tree=$(tree "${CLAWGATE_NIX_OPENCLAW:-}" openclaw+nix-openclaw "$scratch/nix-openclaw")
 
 if [ -z "$lib_tree" ]; then
-  echo "SKIP module evaluation suite (nix/tests/modules-eval.nix): no nixpkgs.lib checkout"
-  echo "     (set CLAWGATE_NIXPKGS_LIB, or fetch nix-community/nixpkgs.lib); a fresh CI machine has none"
-  echo "SKIP nix flake check --no-build: needs the same checkout"
+  skip "module evaluation suite (nix/tests/modules-eval.nix): no nixpkgs.lib checkout"
+  echo "     (set CLAWGATE_NIXPKGS_LIB or CLAWGATE_NIX_VENDOR; $vendor has no nix-community+nixpkgs.lib.tar.gz)"
+  skip "nix flake check --no-build: needs the same checkout"
   echo "nix: $passed passed, $failed failed (module evaluation skipped)"
   [ "$failed" -eq 0 ]
   exit
@@ -165,14 +175,14 @@ NIX
     fail "nix flake check --no-build with stand-in inputs"
   fi
 else
-  echo "SKIP nix flake check --no-build: needs a home-manager checkout (set CLAWGATE_HOME_MANAGER)"
+  skip "nix flake check --no-build: needs a home-manager checkout (set CLAWGATE_HOME_MANAGER)"
 fi
 
 # `clawgate openclaw provider` prints what nix/openclaw.nix computes, for the
 # same settings (the binary from `cargo build`; CI builds it before this).
 binary=${CLAWGATE_BIN:-target/debug/clawgate}
 if [ -z "$lib_tree" ] || [ ! -x "$binary" ]; then
-  echo "SKIP openclaw provider: Nix and binary agree (needs nixpkgs.lib and $binary)"
+  skip "openclaw provider: Nix and binary agree (needs nixpkgs.lib and $binary)"
 else
   agree=1
   for settings in \
@@ -189,7 +199,7 @@ else
       lib = import $lib_tree/lib;
       catalog = builtins.fromJSON (builtins.readFile ./src/catalog/catalog.json);
       settings = builtins.fromJSON (builtins.readFile $scratch/settings.json);
-    }).provider") || { agree=0; echo "nix failed for $settings"; continue; }
+    }).snippet") || { agree=0; echo "nix failed for $settings"; continue; }
     from_binary=$("$binary" openclaw provider --config "$scratch/settings.json" 2>/dev/null) \
       || { agree=0; echo "clawgate failed for $settings"; continue; }
     if ! python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); sys.exit(0 if a==b else 1)' "$from_nix" "$from_binary"; then

@@ -161,7 +161,9 @@ pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
         (Class::Config, None) => Some("set the provider's API key variable"),
         (Class::Auth, _) => Some("check the provider's API key"),
         (Class::Billing | Class::Quota, _) => Some("the provider account needs credit or quota"),
-        (Class::NotFound, _) => Some("check the model id: the provider does not serve it"),
+        (Class::NotFound, _) => Some(
+            "check the model id: the provider does not serve it (or, when the message says nothing is served at the URL, the baseUrl)",
+        ),
         _ => None,
     }
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use secrecy::ExposeSecret;
 
 use super::{SourceArgs, chain_text};
 use crate::chain;
@@ -70,8 +71,13 @@ impl Report {
 pub async fn doctor(args: &DoctorArgs) -> ExitCode {
     let mut report = Report::default();
     let env = environment(&args.source, &mut report);
-    let source = config::locate(args.source.config.as_deref(), &env);
-    let config = check_config(&source, &env, &mut report);
+    let config = match config::locate(args.source.config.as_deref(), &env) {
+        Ok(source) => check_config(&source, &env, &mut report),
+        Err(ambiguous) => {
+            report.check(Mark::Fail, ambiguous.to_string());
+            None
+        }
+    };
     if let Some(config) = &config {
         check_keys(config, &mut report);
         check_port(config, &mut report);
@@ -102,7 +108,7 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
 /// file checked (exists, private) and reported once.
 fn environment(source: &SourceArgs, report: &mut Report) -> Environment {
     let mut env = Environment::from_process();
-    for path in &source.env_file {
+    for path in &source.env_files(&env) {
         let text = path.to_string_lossy();
         let (path, optional) = match text.strip_prefix('-') {
             Some(optional) => (PathBuf::from(optional), true),
@@ -154,7 +160,12 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
                 };
                 report.check(mark, format!("{text} (it holds secrets)"));
             }
-            for warning in &loaded.warnings {
+            // A placeholder key is the key check's to report.
+            for warning in loaded
+                .warnings
+                .iter()
+                .filter(|w| !w.contains(config::PLACEHOLDER))
+            {
                 report.check(Mark::Warn, format!("config: {warning}"));
             }
             Some(loaded.config)
@@ -182,10 +193,20 @@ fn check_keys(config: &Config, report: &mut Report) {
             "not in the chain"
         };
         match &provider.api_key {
-            ApiKey::Set(_) => report.check(
-                Mark::Ok,
-                format!("provider {} ({role}): key set", provider.id),
-            ),
+            ApiKey::Set(key) => match config::placeholder_key(key.expose_secret()) {
+                None => report.check(
+                    Mark::Ok,
+                    format!("provider {} ({role}): key set", provider.id),
+                ),
+                Some(marker) => report.check(
+                    if in_chain { Mark::Fail } else { Mark::Warn },
+                    format!(
+                        "provider {} ({role}): {} (it has `{marker}`); put the real key in its variable",
+                        provider.id,
+                        config::PLACEHOLDER
+                    ),
+                ),
+            },
             ApiKey::None => report.check(
                 Mark::Ok,
                 format!("provider {} ({role}): no key configured", provider.id),

@@ -79,11 +79,13 @@ enum Command {
 /// Where the config and secrets come from.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Config file (default: $CLAWGATE_CONFIG, then $XDG_CONFIG_HOME/clawgate/config.json).
+    /// Config file (default: $CLAWGATE_CONFIG, then $XDG_CONFIG_HOME/clawgate/config.json or config.json5).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Variables in systemd EnvironmentFile= syntax; the environment wins.
-    /// A leading `-` makes the file optional, as in systemd. Files in
+    /// A leading `-` makes the file optional, as in systemd. Without this
+    /// flag, $XDG_CONFIG_HOME/clawgate/secrets.env (the Nix modules'
+    /// environmentFile) is read if it exists. Files in
     /// $CREDENTIALS_DIRECTORY (systemd LoadCredential=) come last.
     #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     env_file: Vec<PathBuf>,
@@ -156,9 +158,25 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 impl SourceArgs {
+    /// The env files to read: those given, else the default one (optional,
+    /// so `-`-prefixed), where the service's environment file lives.
+    fn env_files(&self, env: &Environment) -> Vec<PathBuf> {
+        if !self.env_file.is_empty() {
+            return self.env_file.clone();
+        }
+        config::default_env_file(env)
+            .map(|path| {
+                let mut optional = std::ffi::OsString::from("-");
+                optional.push(path);
+                PathBuf::from(optional)
+            })
+            .into_iter()
+            .collect()
+    }
+
     fn environment(&self) -> Result<Environment, CliError> {
         let mut env = Environment::from_process();
-        for path in &self.env_file {
+        for path in &self.env_files(&env) {
             let text = path.to_string_lossy();
             match text.strip_prefix('-') {
                 Some(optional) if !Path::new(optional).exists() => {}
@@ -174,7 +192,8 @@ impl SourceArgs {
 
     fn load(&self, secrets: Secrets) -> Result<(Source, Loaded), CliError> {
         let env = self.environment()?;
-        let source = config::locate(self.config.as_deref(), &env);
+        let source = config::locate(self.config.as_deref(), &env)
+            .map_err(|e| CliError::Other(e.to_string()))?;
         match config::load(&source, &env, secrets) {
             Ok(loaded) => Ok((source, loaded)),
             Err(errors) => Err(CliError::Config {

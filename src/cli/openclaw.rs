@@ -1,6 +1,13 @@
-//! `clawgate openclaw provider`: the `models.providers.clawgate` entry an
-//! OpenClaw config needs to use this gateway, for users without Nix (the
-//! Nix modules compute the same entry in `nix/openclaw.nix`).
+//! `clawgate openclaw provider`: what an OpenClaw config needs to use this
+//! gateway, for users without Nix: the `models.providers.clawgate` entry
+//! and the `agents.defaults.model.primary` that points at it (the Nix
+//! modules compute the same JSON in `nix/openclaw.nix`).
+//!
+//! OpenClaw 2026.9 offers `/think` levels off to high for a model whose
+//! entry says `reasoning: true` (and only `off` otherwise), and sends them
+//! to a custom provider only with `compat.supportsReasoningEffort`; its
+//! bundled Moonshot policies key on the provider id, so a `clawgate`
+//! provider's models are taken as the entry describes them.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -13,7 +20,8 @@ use crate::config::{Config, Secrets, Source};
 
 #[derive(Debug, Subcommand)]
 pub enum OpenclawCommand {
-    /// Print the provider entry (JSON) for OpenClaw's `models.providers.clawgate`.
+    /// Print the OpenClaw config excerpt (JSON) to merge into ~/.openclaw/openclaw.json:
+    /// `models.providers.clawgate` and `agents.defaults.model.primary`.
     Provider {
         #[command(flatten)]
         source: SourceArgs,
@@ -29,8 +37,22 @@ pub fn provider(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
              put the token in OpenClaw's environment under that name"
         );
     }
-    print_json(&entry(&loaded.config, token.as_deref()));
+    print_json(&snippet(&loaded.config, token.as_deref()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The excerpt of OpenClaw's config that wires it to this gateway: the
+/// provider entry and OpenClaw's default model, the chain's primary.
+pub fn snippet(config: &Config, token: Option<&str>) -> Value {
+    let primary = config
+        .chain(None)
+        .unwrap_or_default()
+        .first()
+        .map(|target| format!("clawgate/{}", target.model_ref.as_str()));
+    json!({
+        "models": {"mode": "merge", "providers": {"clawgate": entry(config, token)}},
+        "agents": {"defaults": {"model": {"primary": primary}}},
+    })
 }
 
 /// `gateway.auth.token` as the file writes it: a `${VAR}` reference is

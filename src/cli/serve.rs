@@ -64,6 +64,9 @@ fn effective(
         config.gateway.bind = addr.ip();
         config.gateway.port = addr.port();
     }
+    if let Some(error) = config.self_loops().into_iter().next() {
+        return Err(error);
+    }
     if !is_loopback(config.gateway.bind) && config.gateway.auth_token.is_none() {
         return Err(format!(
             "refusing to listen on {} without gateway.auth.token: anyone who can reach it could spend your keys",

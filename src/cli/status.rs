@@ -20,10 +20,13 @@ pub struct StatusArgs {
     /// Print the gateway's JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// The gateway's base URL, when it does not listen where the config
-    /// says (`serve --port`/`--bind`); the token still comes from the config.
-    #[arg(long, value_name = "URL")]
+    /// The gateway's base URL (`http://HOST:PORT`), when it does not listen
+    /// where the config says; the token still comes from the config.
+    #[arg(long, value_name = "URL", conflicts_with = "port")]
     url: Option<String>,
+    /// The gateway's port, when `serve --port` chose another than the config's.
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
 }
 
 /// How long the running gateway has to answer.
@@ -41,8 +44,8 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         IpAddr::V4(bind) => bind.to_string(),
     };
     let base = match &args.url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => format!("http://{host}:{}", gateway.port),
+        Some(url) => base_url(url).map_err(CliError::Other)?,
+        None => format!("http://{host}:{}", args.port.unwrap_or(gateway.port)),
     };
     let url = format!("{base}/v1/status");
     let unreachable = |err: reqwest::Error| {
@@ -74,6 +77,25 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--url` as a base URL, or what is wrong with it.
+fn base_url(text: &str) -> Result<String, String> {
+    let problem = |what: &str| format!("--url {text:?}: {what}");
+    if !text.contains("://") {
+        return Err(problem(&format!(
+            "no scheme; write it as http://{}",
+            text.trim_start_matches('/')
+        )));
+    }
+    let url = reqwest::Url::parse(text).map_err(|e| problem(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(problem("expected an http:// or https:// URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(problem("no host"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
 /// The status as aligned columns, one target a row.
 fn table(body: &Value) -> String {
     let header = [
@@ -82,6 +104,7 @@ fn table(body: &Value) -> String {
         "STATE",
         "COOLDOWN",
         "FAILURES",
+        "LAST ERROR",
         "LAST SUCCESS",
     ];
     let mut rows = vec![header.map(str::to_string).to_vec()];
@@ -96,16 +119,29 @@ fn table(body: &Value) -> String {
                     .collect::<Vec<_>>()
                     .join(",")
             });
+        let state = match target["missingKey"].as_str() {
+            Some(var) => format!("no key ({var} unset)"),
+            None => text("state"),
+        };
+        let last_error = match (
+            target["lastFailureClass"].as_str(),
+            target["lastFailureSecondsAgo"].as_f64(),
+        ) {
+            (Some(class), Some(ago)) => format!("{class} {}s ago", ago.round()),
+            (Some(class), None) => class.to_string(),
+            _ => "-".to_string(),
+        };
         rows.push(vec![
             text("ref"),
             target["chainPosition"]
                 .as_u64()
                 .map_or("-".to_string(), |p| p.to_string()),
-            text("state"),
+            state,
             target["cooldownRemainingSeconds"]
                 .as_f64()
                 .map_or("-".to_string(), |s| format!("{}s", s.ceil())),
             failures,
+            last_error,
             text("lastSuccess"),
         ]);
     }
@@ -134,21 +170,39 @@ fn table(body: &Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::table;
+    use super::{base_url, table};
 
     #[test]
     fn the_table_has_a_row_per_target_in_aligned_columns() {
         let body = json!({"targets": [
             {"ref": "kimi/k2", "chainPosition": 1, "state": "cooling_down",
-             "cooldownRemainingSeconds": 29.2, "failures": {"timeout": 2}},
+             "cooldownRemainingSeconds": 29.2, "failures": {"timeout": 2},
+             "lastFailureClass": "timeout", "lastFailureSecondsAgo": 0.6},
             {"ref": "openrouter/a-long-model", "state": "healthy", "failures": {},
              "lastSuccess": "Mon, 23 Nov 2026 10:00:00 GMT"},
+            {"ref": "moonshot/k", "state": "no_key", "missingKey": "MOONSHOT_API_KEY", "failures": {}},
         ]});
         assert_eq!(
             table(&body),
-            "TARGET                   CHAIN  STATE         COOLDOWN  FAILURES   LAST SUCCESS\n\
-             kimi/k2                  1      cooling_down  30s       timeout=2  -\n\
-             openrouter/a-long-model  -      healthy       -         -          Mon, 23 Nov 2026 10:00:00 GMT\n"
+            "TARGET                   CHAIN  STATE                            COOLDOWN  FAILURES   LAST ERROR      LAST SUCCESS\n\
+             kimi/k2                  1      cooling_down                     30s       timeout=2  timeout 1s ago  -\n\
+             openrouter/a-long-model  -      healthy                          -         -          -               Mon, 23 Nov 2026 10:00:00 GMT\n\
+             moonshot/k               -      no key (MOONSHOT_API_KEY unset)  -         -          -               -\n"
         );
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_or_host_says_so() {
+        assert_eq!(
+            base_url("http://127.0.0.1:18700/").unwrap(),
+            "http://127.0.0.1:18700"
+        );
+        let error = base_url("127.0.0.1:18700").unwrap_err();
+        assert!(
+            error.contains("no scheme; write it as http://127.0.0.1:18700"),
+            "{error}"
+        );
+        assert!(base_url("ftp://h/").unwrap_err().contains("http://"));
+        assert!(base_url("http://").is_err());
     }
 }

@@ -323,6 +323,9 @@ fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
                 let child_path = join(path, key);
                 match known.iter().find(|(name, _)| name == key) {
                     Some((_, child_shape)) => walk(child, child_shape, &child_path, report),
+                    None if dotted(key, known.iter().map(|(name, _)| *name)) => {
+                        report.errors.push((child_path, dotted_message(key)));
+                    }
                     None => match near_miss(key, known.iter().map(|(name, _)| *name)) {
                         Some(suggestion) => report.errors.push((
                             child_path,
@@ -338,6 +341,8 @@ fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
                 let child_path = join(path, key);
                 if let Some((_, child_shape)) = section.read.iter().find(|(name, _)| name == key) {
                     walk(child, child_shape, &child_path, report);
+                } else if dotted(key, section.read.iter().map(|(name, _)| *name)) {
+                    report.errors.push((child_path, dotted_message(key)));
                 } else if section.openclaw.contains(&key.as_str()) {
                     report.ignored.push(child_path);
                 } else {
@@ -360,6 +365,23 @@ fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
         // Type mismatches are reported by deserialization, with the same path.
         _ => {}
     }
+}
+
+/// A quoted key written as a path (`"agents.defaults.model.primary"`), its
+/// first part a key read here: JSON5 takes it as one key of that name.
+fn dotted<'a>(key: &str, mut known: impl Iterator<Item = &'a str>) -> bool {
+    key.split_once('.')
+        .is_some_and(|(head, _)| known.any(|name| name == head))
+}
+
+fn dotted_message(key: &str) -> String {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, outer) = parts.split_last().expect("a dotted key has parts");
+    let mut nested = format!("{last}: ...");
+    for part in outer.iter().rev() {
+        nested = format!("{part}: {{ {nested} }}");
+    }
+    format!("a dotted key is one key with dots in its name, not a path; nest it: `{nested}`")
 }
 
 /// The error for `key`, unknown inside `section` at `path`: the nearest key
@@ -525,6 +547,45 @@ mod tests {
                 ("agent", "unknown key; did you mean `agents`?"),
             ],
         );
+    }
+
+    #[test]
+    fn dotted_keys_are_errors_that_show_the_nesting() {
+        let report = check(&json!({
+            "agents.defaults.model.primary": "kimi/kimi-for-coding",
+            "agents": {"defaults": {"model.fallbacks": []}},
+            "gateway": {"auth.token": "${T}"},
+            "channels.telegram": {},
+            "agents.defaults.models": {"kimi/k2.5": {}},
+        }));
+        let expected = |path: &str, nested: &str| {
+            (
+                path.to_string(),
+                format!(
+                    "a dotted key is one key with dots in its name, not a path; nest it: `{nested}`"
+                ),
+            )
+        };
+        assert_eq!(
+            report.errors,
+            [
+                expected(
+                    "agents.defaults.model.primary",
+                    "agents: { defaults: { model: { primary: ... } } }"
+                ),
+                expected(
+                    "agents.defaults.model.fallbacks",
+                    "model: { fallbacks: ... }"
+                ),
+                expected("gateway.auth.token", "auth: { token: ... }"),
+                expected(
+                    "agents.defaults.models",
+                    "agents: { defaults: { models: ... } }"
+                ),
+            ]
+        );
+        // A key whose first part clawgate does not read stays ignored.
+        assert_eq!(report.ignored, ["channels.telegram"]);
     }
 
     #[test]

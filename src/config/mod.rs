@@ -27,6 +27,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
+pub use validate::{PLACEHOLDER, placeholder as placeholder_key};
 
 use crate::capabilities::{Api, Capabilities, Dialect, DialectSource, ThinkingLevel};
 use crate::ops::redact::Redactor;
@@ -68,23 +69,54 @@ impl fmt::Display for Source {
 }
 
 /// `--config PATH` > `$CLAWGATE_CONFIG` > `$XDG_CONFIG_HOME/clawgate/config.json`
-/// (`~/.config/...` when unset) if it exists > built-in defaults.
-pub fn locate(flag: Option<&Path>, env: &Environment) -> Source {
+/// or `config.json5` (`~/.config/...` when unset), whichever exists >
+/// built-in defaults. Both existing is an error: silently reading one
+/// would hide what the user wrote in the other.
+pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, AmbiguousConfig> {
     if let Some(path) = flag {
-        return Source::File(path.to_path_buf());
+        return Ok(Source::File(path.to_path_buf()));
     }
     if let Some(path) = env.get("CLAWGATE_CONFIG").filter(|p| !p.is_empty()) {
-        return Source::File(PathBuf::from(path));
+        return Ok(Source::File(PathBuf::from(path)));
     }
     let config_home = env
         .get("XDG_CONFIG_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")));
-    match config_home.map(|dir| dir.join("clawgate").join("config.json")) {
-        Some(path) if path.exists() => Source::File(path),
-        _ => Source::Defaults,
+    let Some(dir) = config_home.map(|dir| dir.join("clawgate")) else {
+        return Ok(Source::Defaults);
+    };
+    let (json, json5) = (dir.join("config.json"), dir.join("config.json5"));
+    match (json.exists(), json5.exists()) {
+        (true, true) => Err(AmbiguousConfig { json, json5 }),
+        (true, false) => Ok(Source::File(json)),
+        (false, true) => Ok(Source::File(json5)),
+        (false, false) => Ok(Source::Defaults),
     }
+}
+
+/// Both `config.json` and `config.json5` exist where clawgate looks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "both {} and {} exist; clawgate reads one config file: merge them into one and remove the other, or choose with --config",
+    json.display(),
+    json5.display()
+)]
+pub struct AmbiguousConfig {
+    pub json: PathBuf,
+    pub json5: PathBuf,
+}
+
+/// `$XDG_CONFIG_HOME/clawgate/secrets.env` (`~/.config/...`): where the
+/// docs and the Nix modules' example put the service's environment file,
+/// so the CLI reads the keys the service has.
+pub fn default_env_file(env: &Environment) -> Option<PathBuf> {
+    env.get("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
+        .map(|dir| dir.join("clawgate").join("secrets.env"))
 }
 
 /// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
@@ -386,6 +418,9 @@ pub struct Provider {
     /// `anthropic-messages` `baseUrl` + `/v1/messages`.
     pub completions_url: reqwest::Url,
     pub api_key: ApiKey,
+    /// The variable `apiKey` names (`${VAR}`), whether or not it is set:
+    /// what an error about a refused key tells the user to fix.
+    pub key_var: Option<String>,
     pub dialect: Dialect,
     pub dialect_source: DialectSource,
     pub models: Vec<Arc<Model>>,
@@ -394,6 +429,22 @@ pub struct Provider {
 impl Provider {
     pub fn model(&self, id: &str) -> Option<&Arc<Model>> {
         self.models.iter().find(|m| m.id == id)
+    }
+}
+
+impl Config {
+    /// A `baseUrl`-naming error for each provider reached at this gateway's
+    /// own address (checked again once `--port`/`--bind` apply).
+    pub fn self_loops(&self) -> Vec<String> {
+        let (bind, port) = (self.gateway.bind, self.gateway.port);
+        self.providers
+            .values()
+            .filter(|p| validate::calls_itself(p, bind, port))
+            .map(|p| {
+                let message = validate::self_loop_message(p, bind, port);
+                format!("models.providers.{}.baseUrl: {message}", p.id)
+            })
+            .collect()
     }
 }
 

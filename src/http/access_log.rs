@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use serde_json::{Map, Value};
 
-use crate::chain::Answer;
+use crate::chain::{Answer, Cause, Failure};
 use crate::config::Cost;
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
@@ -109,11 +109,7 @@ impl AccessRecord {
     ) -> Result<Answer, CompletionError> {
         self.update(|entry| match &result {
             Ok(answer) => {
-                entry.attempts = answer
-                    .failures
-                    .iter()
-                    .map(|f| format!("{}:{}", f.model_ref, f.class.label()))
-                    .collect();
+                entry.attempts = answer.failures.iter().map(attempt_label).collect();
                 entry
                     .attempts
                     .push(format!("{}:ok", answer.target.model_ref));
@@ -121,10 +117,7 @@ impl AccessRecord {
                 entry.price = Some(answer.target.model.cost);
             }
             Err(CompletionError::Failed(failures)) => {
-                entry.attempts = failures
-                    .iter()
-                    .map(|f| format!("{}:{}", f.model_ref, f.class.label()))
-                    .collect();
+                entry.attempts = failures.iter().map(attempt_label).collect();
             }
             Err(CompletionError::UnknownModel(_)) => {}
         });
@@ -385,6 +378,15 @@ impl Drop for Logged {
             };
             line.write(end);
         }
+    }
+}
+
+/// `ref:outcome` for the access line: a target skipped because it was
+/// cooling down says so, not the failure that started its cooldown.
+fn attempt_label(failure: &Failure) -> String {
+    match failure.cause {
+        Cause::CoolingDown { .. } => format!("{}:skipped(cooling_down)", failure.model_ref),
+        _ => format!("{}:{}", failure.model_ref, failure.class.label()),
     }
 }
 

@@ -24,7 +24,9 @@ pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("missing or invalid bearer token")]
+    #[error(
+        "missing or invalid token: send clawgate's gateway.auth.token (Claude Code: ANTHROPIC_AUTH_TOKEN; OpenAI clients: their API key)"
+    )]
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
@@ -62,6 +64,10 @@ pub enum ApiError {
         "requests from web pages are refused unless their origin is in gateway.allowedOrigins (origin {0:?})"
     )]
     OriginNotAllowed(String),
+    #[error(
+        "this request came from this clawgate itself (x-clawgate-via): a provider's baseUrl points back at the gateway; point it at the provider's real endpoint"
+    )]
+    LoopDetected,
 }
 
 impl From<CompletionError> for ApiError {
@@ -193,6 +199,11 @@ impl ApiError {
                 "origin_not_allowed",
             ),
             ApiError::BudgetExceeded(refusal) => return budget_exceeded(refusal),
+            ApiError::LoopDetected => (
+                StatusCode::LOOP_DETECTED,
+                "invalid_request_error",
+                "loop_detected",
+            ),
             ApiError::Upstream(failures) => return upstream_failure(failures),
         };
         metrics::request(code);

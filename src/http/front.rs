@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorReport, ErrorShape};
@@ -31,7 +32,7 @@ use super::{
     ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
 };
 use crate::chain::Answer;
-use crate::config::{Config, ModelRef};
+use crate::config::{ApiKey, Config, ModelRef, placeholder_key};
 use crate::gateway::{Gateway, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -67,6 +68,29 @@ pub trait FrontEnd: Send + Sync + 'static {
     /// An error's body in this API's shape; OpenAI's by default.
     fn error_body(report: &ErrorReport) -> Value {
         report.openai_body()
+    }
+
+    /// The response for an error of this front end's route; a front end
+    /// whose clients read a status differently may restate it.
+    fn error_response(mut report: ErrorReport, config: &Config) -> Response {
+        flag_placeholder_keys(&mut report, config);
+        report.response(Self::error_body)
+    }
+}
+
+/// The hint of an attempt whose key was refused and looks like a
+/// placeholder copied from the docs.
+pub const PLACEHOLDER_HINT: &str = "the provider's key looks like a placeholder from the docs (sk-..., YOUR_API_KEY_HERE): put the real key in its variable";
+
+/// Points the refused attempts whose key is a placeholder at that.
+pub fn flag_placeholder_keys(report: &mut ErrorReport, config: &Config) {
+    for attempt in report.attempts.iter_mut().flatten() {
+        let placeholder = config.providers.get(&attempt.provider).is_some_and(|p| {
+            matches!(&p.api_key, ApiKey::Set(key) if placeholder_key(key.expose_secret()).is_some())
+        });
+        if attempt.outcome == "auth" && placeholder {
+            attempt.hint = Some(PLACEHOLDER_HINT);
+        }
     }
 }
 
@@ -139,7 +163,7 @@ pub async fn error_shape(
 pub async fn serve<F: FrontEnd>(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     match answer::<F>(&gateway, request).await {
         Ok(response) => response,
-        Err(error) => error.render(F::error_body),
+        Err(error) => F::error_response(error.report(), &gateway.config()),
     }
 }
 

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use super::ApiError;
 use crate::config::{Config, is_loopback};
 use crate::gateway::Gateway;
+use crate::upstream::{LOOP_HEADER, loop_mark};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -80,6 +81,14 @@ pub async fn check_request(
         .sum();
     if size > MAX_HEADER_BYTES {
         return ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
+    }
+    // First: a loop through a name the Host check refuses is still a loop.
+    if headers
+        .get(LOOP_HEADER)
+        .is_some_and(|mark| mark == loop_mark())
+    {
+        tracing::warn!("{}", ApiError::LoopDetected);
+        return ApiError::LoopDetected.into_response();
     }
     if let Err(err) = check_host(&config, headers) {
         return err.into_response();
@@ -261,7 +270,24 @@ pub async fn require_token(
         };
         let (by_bearer, by_key) = (matches(bearer), matches(api_key));
         if !(by_bearer || by_key) {
-            return ApiError::Unauthorized.into_response();
+            // Said once, at WARN: clients such as Claude Code retry a 401
+            // without a word, so the log is where the user learns why.
+            let reason = if bearer.is_none() && api_key.is_none() {
+                "no token sent (as Authorization: Bearer or x-api-key)"
+            } else {
+                "the token sent is not gateway.auth.token"
+            };
+            tracing::warn!(
+                path = request.uri().path(),
+                "request refused (401): {reason}; set the client's key (ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY, OpenClaw's apiKey) to gateway.auth.token"
+            );
+            // A wrong token stays wrong: the SDKs (Claude Code's too) stop
+            // retrying and show the error.
+            let mut response = ApiError::Unauthorized.into_response();
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static("false"));
+            return response;
         }
     }
     next.run(request).await

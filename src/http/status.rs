@@ -1,5 +1,6 @@
 //! `GET /v1/status`: every configured target's health, from the gateway's
-//! cooldown state, in the order of the default chain first.
+//! cooldown state (`no_key` for a target whose key variable is unset), in
+//! the order of the default chain first.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::chain::cooldown::TargetStatus;
+use crate::config::ApiKey;
 use crate::gateway::Gateway;
 use crate::ops::metrics;
 
@@ -21,7 +23,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         .unwrap_or_default();
     let targets: Vec<Value> = config
         .models()
-        .map(|(model_ref, _, _)| {
+        .map(|(model_ref, provider, _)| {
             let status = health
                 .remove(&model_ref)
                 .unwrap_or_else(TargetStatus::unused);
@@ -35,6 +37,12 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             let fields = serde_json::to_value(status).expect("a status serializes");
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
                 entry.extend(fields);
+            }
+            // Requests skip a target whose key variable is unset: it is not
+            // healthy, whatever its history.
+            if let ApiKey::Missing { var } = &provider.api_key {
+                entry["state"] = json!("no_key");
+                entry["missingKey"] = json!(var);
             }
             entry
         })

@@ -8,7 +8,9 @@
 # asks again without streaming. Then the tool round trip again against a
 # provider that speaks Anthropic Messages, which gets Claude Code's own body
 # with the least change. Asserts on Claude Code's output and on what the
-# mocks received; exits non-zero on failure.
+# mocks received. Last, Claude Code with a wrong gateway token and with keys
+# the provider refuses: each must end within 30 s with a message saying what
+# to fix. Exits non-zero on failure.
 #
 #   bash tests/real_client/claude_code.sh target/debug
 #
@@ -167,5 +169,41 @@ check(uses[0]["id"].startswith("cgid_") and results[0]["tool_use_id"] == uses[0]
       f"the call and its result do not pair up: {uses[0]['id']} {results[0]['tool_use_id']}")
 check("clawgate-42" in json.dumps(results[0]["content"]), f"the tool result is not the output: {results[0]}")
 PY
+# Never silent (issue 21): a wrong gateway token, then providers that refuse
+# clawgate's keys. Each ends within 30 s with a message naming the fix.
+start "$work/refusing.log" "$bin/clawgate-mock" --require-key the-right-provider-key
+refusing=$url
+cat >"$work/refusing.json" <<JSON
+{"gateway": {"auth": {"token": "\${CLAWGATE_TOKEN}"}},
+ "models": {"mode": "replace", "providers": {
+   "kimi": {"baseUrl": "$refusing/v1", "apiKey": "\${KIMI_API_KEY}", "models": [{"id": "k2"}]}}},
+ "agents": {"defaults": {"model": {"primary": "kimi/k2"}}}}
+JSON
+CLAWGATE_TOKEN=$token KIMI_API_KEY=sk-refused-key \
+  start "$work/refusing-gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/refusing.json"
+refusing_gateway=$url
+# Runs Claude Code expecting it to fail: name, then env; at most 30 s.
+fails_with() {
+  local name=$1 expected=$2; shift 2
+  local began=$(date +%s) status=0
+  (cd "$work/project" && env -i PATH="$PATH" HOME="$work/home" ANTHROPIC_BASE_URL="$refusing_gateway" \
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 "$@" timeout 30 "$claude" -p "Say hello" \
+    >"$work/$name.txt" 2>&1) || status=$?
+  if [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || ! grep -qF "$expected" "$work/$name.txt"; then
+    echo "claude_code.sh: $name: exit $status after $(( $(date +%s) - began ))s, not a prompt failure saying: $expected" >&2
+    cat "$work/$name.txt" "$work/refusing-gateway.log" >&2
+    exit 1
+  fi
+}
+fails_with refused-keys "kimi/k2 answered 401 (the key in KIMI_API_KEY)" ANTHROPIC_AUTH_TOKEN="$token"
+# (Claude Code prints its own "Not logged in · Please run /login" instead of
+# a 401's message when the message names x-api-key.)
+fails_with wrong-token "send clawgate's gateway.auth.token" ANTHROPIC_AUTH_TOKEN=not-the-token
+grep -q "WARN.*request refused (401): the token sent is not gateway.auth.token" "$work/refusing-gateway.log" \
+  || { echo "claude_code.sh: no WARN line for the wrong token" >&2; cat "$work/refusing-gateway.log" >&2; exit 1; }
+if grep -q "sk-refused-key\|$token" "$work/wrong-token.txt" "$work/refused-keys.txt" "$work/refusing-gateway.log"; then
+  echo "claude_code.sh: a key or the token leaked" >&2; exit 1
+fi
+
 version_line=$("$claude" --version)
-echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers) and stream recovery passed in $(( $(date +%s) - started ))s"
+echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers), stream recovery, a wrong token and refused keys passed in $(( $(date +%s) - started ))s"

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use self::gateway::gateway_settings;
 use self::providers::provider;
+pub use self::providers::{PLACEHOLDER, calls_itself, placeholder, self_loop_message};
 use self::routing::{check_keys_of_chain, referenced_providers, routing};
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{Config, ConfigError, ConfigErrors, Environment, Loaded, Secrets, keys, substitute};
@@ -168,13 +169,13 @@ pub(super) fn validate(
         v.error(path, message);
     }
 
-    let literal = literal_secret_paths(&user);
+    let env_block = env_block(&user);
+    let literal = literal_secret_paths(&user, &env_block);
     for (path, var) in &literal {
         v.warnings.push(format!(
             "{path}: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${{{var}}}\" here"
         ));
     }
-    let env_block = env_block(&user);
     let env_section = user.get("env").cloned();
     let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
         Some(Value::Object(providers)) => providers.keys().cloned().collect(),
@@ -257,7 +258,14 @@ pub(super) fn validate(
                 continue;
             }
             match provider(id, raw, &path, &missing, &mut v) {
-                Some(provider) => {
+                Some(mut provider) => {
+                    let key_path = format!("{path}.apiKey");
+                    provider.key_var = used
+                        .iter()
+                        .map(|u| (&u.path, &u.var))
+                        .chain(missing.iter().map(|m| (&m.path, &m.var)))
+                        .find(|(used_at, _)| **used_at == key_path)
+                        .map(|(_, var)| var.clone());
                     providers.insert(id.clone(), Arc::new(provider));
                 }
                 None => {
@@ -269,6 +277,12 @@ pub(super) fn validate(
         v.error("models.providers", "expected an object of providers by id");
     }
 
+    for (id, provider) in &providers {
+        if calls_itself(provider, gateway.bind, gateway.port) {
+            let message = self_loop_message(provider, gateway.bind, gateway.port);
+            v.error(format!("models.providers.{id}.baseUrl"), message);
+        }
+    }
     let routing = routing(raw_agents, &providers, &broken, &mut v);
     let budgets = ledger::budgets(raw_budgets, &providers, &mut v);
 
@@ -324,18 +338,36 @@ pub(super) fn validate(
 
 /// Where the user's own document writes a secret literally (a provider's
 /// `apiKey`, `gateway.auth.token`) instead of `${VAR}`, with the variable
-/// to use instead: the built-in provider's, else `<ID>_API_KEY`.
-fn literal_secret_paths(user: &Value) -> Vec<(String, String)> {
+/// to use instead: one the config's `env` block already sets to that value,
+/// else the built-in provider's (OpenClaw's aliases such as `kimi-code`
+/// included), else `<ID>_API_KEY`.
+fn literal_secret_paths(
+    user: &Value,
+    env_block: &HashMap<String, String>,
+) -> Vec<(String, String)> {
     let literal = |value: Option<&Value>| matches!(value, Some(Value::String(text)) if !text.is_empty() && !text.contains("${"));
     let mut found = Vec::new();
     if let Some(Value::Object(providers)) = user.pointer("/models/providers") {
         for (id, provider) in providers {
             if literal(provider.get("apiKey")) {
-                let var = catalog::defaults()
-                    .pointer(&format!("/models/providers/{id}/apiKey"))
-                    .and_then(Value::as_str)
-                    .and_then(|text| text.strip_prefix("${")?.strip_suffix('}'))
-                    .map(str::to_string)
+                let written = provider.get("apiKey").and_then(Value::as_str);
+                let mut defined: Vec<&String> = env_block
+                    .iter()
+                    .filter(|(_, value)| Some(value.as_str()) == written)
+                    .map(|(name, _)| name)
+                    .collect();
+                defined.sort();
+                let canonical = catalog::provider_alias(id).unwrap_or(id);
+                let var = defined
+                    .first()
+                    .map(|name| name.to_string())
+                    .or_else(|| {
+                        catalog::defaults()
+                            .pointer(&format!("/models/providers/{canonical}/apiKey"))
+                            .and_then(Value::as_str)
+                            .and_then(|text| text.strip_prefix("${")?.strip_suffix('}'))
+                            .map(str::to_string)
+                    })
                     .unwrap_or_else(|| {
                         let id: String = id
                             .chars()
@@ -364,7 +396,14 @@ fn literal_secret_paths(user: &Value) -> Vec<(String, String)> {
 fn literal_secrets(document: &Value) -> Vec<String> {
     let mut found = Vec::new();
     let mut push = |value: Option<&Value>| {
-        if let Some(Value::String(text)) = value {
+        // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
+        // scrubbing it would hide the variable from the messages naming it.
+        let unresolved = |text: &str| {
+            text.strip_prefix("${")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .is_some_and(|name| !name.contains(['$', '{', '}']))
+        };
+        if let Some(Value::String(text)) = value.filter(|v| !v.as_str().is_some_and(unresolved)) {
             found.push(text.clone());
         }
     };

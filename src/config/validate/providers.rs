@@ -1,6 +1,7 @@
 //! `models.providers.*`: endpoints, keys, headers and each provider's models.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -77,7 +78,14 @@ pub(super) fn provider(
         (_, Some(unset)) => ApiKey::Missing {
             var: unset.var.clone(),
         },
-        (Some(key), None) if !key.is_empty() => ApiKey::Set(SecretString::from(key)),
+        (Some(key), None) if !key.is_empty() => {
+            if let Some(marker) = placeholder(&key) {
+                v.warnings.push(format!(
+                    "{key_path}: {PLACEHOLDER} (it has `{marker}`), not a real key; the provider will refuse it (401)"
+                ));
+            }
+            ApiKey::Set(SecretString::from(key))
+        }
         _ => ApiKey::None,
     };
     let explicit = raw.dialect.as_deref().and_then(|text| {
@@ -133,6 +141,7 @@ pub(super) fn provider(
         api,
         completions_url,
         api_key,
+        key_var: None,
         dialect,
         dialect_source,
         models,
@@ -306,8 +315,83 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
     }
 }
 
+/// How a placeholder key is described, wherever it is reported.
+pub const PLACEHOLDER: &str = "the key looks like a placeholder from the docs";
+
+/// What makes a key a placeholder copied from docs or a blog
+/// (`sk-...`, `sk-kimi-YOUR_API_KEY_HERE`, `<your key>`), if it is one:
+/// an ellipsis, or a word of its own (between `-`, `_`, spaces or `<>`)
+/// that no random key has. Only the marker is ever shown, never the key.
+pub fn placeholder(key: &str) -> Option<&'static str> {
+    if key.contains("...") || key.contains('\u{2026}') {
+        return Some("...");
+    }
+    const WORDS: [&str; 6] = ["your", "here", "changeme", "placeholder", "replace", "xxx"];
+    key.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|word| {
+            let lower = word.to_ascii_lowercase();
+            if lower.len() >= 3 && lower.bytes().all(|b| b == b'x') {
+                "xxx".to_string()
+            } else {
+                lower
+            }
+        })
+        .find_map(|word| WORDS.into_iter().find(|w| *w == word))
+}
+
+/// Whether `provider` is reached at this gateway's own address, so that
+/// clawgate would call itself: the same port on the bind address, on
+/// `localhost` when clawgate listens on loopback, or on any loopback
+/// address when it listens on every address. (A name that resolves here is
+/// caught at run time: `upstream::LOOP_HEADER`.)
+pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
+    let url = &provider.base_url;
+    if url.port_or_known_default() != Some(port) {
+        return false;
+    }
+    let name = url.host_str().unwrap_or_default();
+    if name.eq_ignore_ascii_case("localhost") {
+        return bind.is_loopback() || bind.is_unspecified();
+    }
+    let host: Option<IpAddr> = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok();
+    host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
+}
+
+/// The error for a provider that [`calls_itself`].
+pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String {
+    format!(
+        "{} is this gateway's own address ({}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
+        provider.base_url,
+        std::net::SocketAddr::new(bind, port)
+    )
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn placeholders_from_docs_are_told_from_random_keys() {
+        for (key, marker) in [
+            ("sk-...", "..."),
+            ("sk-kimi-YOUR_API_KEY_HERE", "your"),
+            ("<your key>", "your"),
+            ("sk-or-v1-xxxxxxxx", "xxx"),
+            ("CHANGEME", "changeme"),
+        ] {
+            assert_eq!(super::placeholder(key), Some(marker), "{key}");
+        }
+        for key in [
+            "sk-1YOURHEREabcXXXXdef0123456789",
+            "sk-or-v1-0123456789abcdef0123456789abcdef",
+            "sk-kimi-Here4YouR9xxxxQ",
+        ] {
+            assert_eq!(super::placeholder(key), None, "{key}");
+        }
+    }
     use super::*;
 
     #[test]

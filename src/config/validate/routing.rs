@@ -167,6 +167,11 @@ pub(super) fn routing(
         }
     }
 
+    if let (Some(primary), true) = (&primary, resolved_fallbacks.is_empty()) {
+        v.warnings.push(format!(
+            "agents.defaults.model: the chain is {primary} alone; when it fails, every request fails: add agents.defaults.model.fallbacks (e.g. [\"openrouter/moonshotai/kimi-k2.6\"])"
+        ));
+    }
     let thinking_default = raw.thinking_default.as_deref().and_then(|level| {
         let parsed = level.parse::<ThinkingLevel>();
         if let Err(message) = &parsed {
