@@ -6,7 +6,8 @@
 //! request gets one line in the log ([`access_log`]). The routes are listed
 //! once, in [`routes`]: the router and the answer to an unknown route both
 //! read that list. The OpenAI API is `chat.rs` and `models.rs`; Anthropic's
-//! Messages API, whose error bodies take Anthropic's shape, is `messages.rs`.
+//! Messages API, whose error bodies take Anthropic's shape, is `messages.rs`;
+//! OpenAI's Responses API (Codex) is `responses.rs`.
 
 mod access_log;
 mod chat;
@@ -14,6 +15,7 @@ mod error;
 mod guard;
 mod messages;
 mod models;
+mod responses;
 mod status;
 
 use std::sync::Arc;
@@ -76,6 +78,7 @@ fn routes() -> Vec<Route> {
             true,
             post(messages::count_tokens),
         ),
+        route("POST", "/v1/responses", true, post(responses::responses)),
         route("GET", "/v1/models", true, get(models::list_models)),
         route("GET", "/v1/models/{id}", true, get(models::get_model)),
         route("GET", "/v1/status", true, get(status::status)),
@@ -85,6 +88,7 @@ fn routes() -> Vec<Route> {
             true,
             post(chat::chat_completions),
         ),
+        route("POST", "/responses", true, post(responses::responses)),
         route("GET", "/models", true, get(models::list_models)),
         route("GET", "/models/{id}", true, get(models::get_model)),
         route("GET", "/metrics", true, get(status::metrics_page)),
