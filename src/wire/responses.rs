@@ -116,6 +116,9 @@ pub struct Item<'a> {
     /// A function call's result: text, or content parts.
     #[serde(default, borrow)]
     pub output: Option<Content<'a>>,
+    /// A custom tool call's free-form input.
+    #[serde(default, borrow)]
+    pub input: Option<Cow<'a, str>>,
 }
 
 impl Item<'_> {
@@ -153,8 +156,8 @@ pub struct Part<'a> {
 }
 
 /// A tool offered to the model. `function` tools (also inside a
-/// `namespace`) reach the provider; the other types are refused or
-/// dropped by name.
+/// `namespace`) and `custom` (free-form input) tools reach the provider;
+/// the other types are refused or dropped by name.
 #[derive(Debug, Deserialize)]
 pub struct Tool<'a> {
     #[serde(rename = "type", borrow)]
@@ -170,6 +173,20 @@ pub struct Tool<'a> {
     /// A namespace's own tools.
     #[serde(default, borrow)]
     pub tools: Option<Vec<Tool<'a>>>,
+    /// A custom tool's input format: `text`, or a `grammar`.
+    #[serde(default, borrow)]
+    pub format: Option<CustomFormat<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomFormat<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// `lark` or `regex`.
+    #[serde(default, borrow)]
+    pub syntax: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub definition: Option<Cow<'a, str>>,
 }
 
 /// `tool_choice`: a mode, or an object naming a tool or the allowed tools.
@@ -297,6 +314,13 @@ pub enum OutputItem {
         namespace: Option<String>,
         arguments: String,
     },
+    /// A call to a `custom` tool, with its free-form input.
+    CustomToolCall {
+        id: String,
+        call_id: String,
+        name: String,
+        input: String,
+    },
 }
 
 /// `output_text` (with its empty `annotations`) or `summary_text`.
@@ -396,6 +420,18 @@ pub enum StreamEvent {
         output_index: usize,
         arguments: String,
     },
+    #[serde(rename = "response.custom_tool_call_input.delta")]
+    CustomToolCallInputDelta {
+        item_id: String,
+        output_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.custom_tool_call_input.done")]
+    CustomToolCallInputDone {
+        item_id: String,
+        output_index: usize,
+        input: String,
+    },
     #[serde(rename = "response.completed")]
     Completed { response: ResponseOut },
     #[serde(rename = "response.incomplete")]
@@ -430,6 +466,8 @@ impl StreamEvent {
             StreamEvent::FunctionCallArgumentsDone { .. } => {
                 "response.function_call_arguments.done"
             }
+            StreamEvent::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
+            StreamEvent::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",
             StreamEvent::Completed { .. } => "response.completed",
             StreamEvent::Incomplete { .. } => "response.incomplete",
             StreamEvent::Failed { .. } => "response.failed",

@@ -7,7 +7,10 @@
 #   2. the default chain, whose primary answers 503: the fallback asks for
 #      an `exec_command` call, Codex runs it, and the output reaches the
 #      provider as a tool message under the provider's own call id;
-#   3. an unknown model: Codex's run ends with clawgate's message.
+#   3. an unknown model: Codex's run ends with clawgate's message;
+#   4. a model aliased as one Codex knows (`gpt-5.5`), for which Codex
+#      offers `apply_patch` as a `custom` (free-form) tool: the mock calls
+#      it, and Codex writes the file.
 #
 # Asserts on Codex's JSON events, on what the mocks received and on the
 # gateway's access log; exits non-zero on failure.
@@ -69,14 +72,18 @@ start "$work/tools.log" "$bin/clawgate-mock" --record "$work/tools.jsonl" \
   --reply "Done: the command printed its number." \
   --tool-call 'exec_command={"cmd":"echo clawgate-$((6*7))"}'
 tools=$url
+start "$work/patch.log" "$bin/clawgate-mock" --record "$work/patch.jsonl" --reply "Patched." \
+  --tool-call 'apply_patch={"input":"*** Begin Patch\n*** Add File: hello.txt\n+hello from clawgate\n*** End Patch\n"}'
+patch=$url
 cat >"$work/config.json" <<JSON
 {"gateway": {"auth": {"token": "$token"}},
  "models": {"mode": "replace", "providers": {
    "down": {"baseUrl": "$down/v1", "models": [{"id": "d"}]},
    "kimi": {"baseUrl": "$tools/v1", "models": [{"id": "k2"}]},
-   "plain": {"baseUrl": "$plain/v1", "models": [{"id": "p"}]}}},
+   "plain": {"baseUrl": "$plain/v1", "models": [{"id": "p"}]},
+   "patch": {"baseUrl": "$patch/v1", "models": [{"id": "k"}]}}},
  "agents": {"defaults": {"model": {"primary": "down/d", "fallbacks": ["kimi/k2"]},
-   "models": {"plain/p": {"alias": "plain"}}}}}
+   "models": {"plain/p": {"alias": "plain"}, "patch/k": {"alias": "gpt-5.5"}}}}}
 JSON
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
 gateway=$url
@@ -105,6 +112,7 @@ codex_exec() {
 codex_exec plain plain "Say hello"
 codex_exec tool default "Run the marker command"
 codex_exec unknown gpt-nope "Say hello"
+codex_exec patch gpt-5.5 "Add the file"
 
 python3 - "$work" "$token" <<'PY'
 import json, sys
@@ -165,5 +173,18 @@ check(len(failed) == 1 and "unknown model `gpt-nope`" in failed[0]["error"]["mes
       f"the run did not end with clawgate's message: {failed}", "unknown")
 check(log.count("POST /v1/responses 404") == 1, "Codex retried the unknown model")
 check(token not in log, "the gateway token leaked into the log")
+
+# 4. A custom tool: apply_patch's free-form input as one string argument.
+patch = events("patch")
+changes = items(patch, "file_change")
+check(len(changes) == 1 and changes[0]["status"] == "completed", f"no file change: {changes}", "patch")
+check(open(f"{work}/project/hello.txt").read() == "hello from clawgate\n", "the patch was not applied", "patch")
+sent = recorded("patch")
+offered = [t["function"] for t in sent[0]["tools"] if t["function"]["name"] == "apply_patch"]
+check(len(offered) == 1 and list(offered[0]["parameters"]["properties"]) == ["input"]
+      and "grammar" in offered[0]["description"], f"apply_patch not offered as a function of one string: {offered}", "patch")
+check(len(sent) == 2 and sent[1]["messages"][-1]["role"] == "tool"
+      and "hello.txt" in sent[1]["messages"][-1]["content"], "the patch's result did not reach the provider", "patch")
+check([m["text"] for m in items(patch, "agent_message")] == ["Patched."], "no answer after the patch", "patch")
 PY
-echo "codex $version: plain answer, fallback with a tool round trip, unknown model passed in $(( $(date +%s) - started ))s"
+echo "codex $version: plain answer, fallback with a tool round trip, unknown model, apply_patch passed in $(( $(date +%s) - started ))s"

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Identity, ToolNames, arguments, status, usage_out};
+use super::{Identity, ToolNames, status, usage_out};
 use crate::translate::ids;
 use crate::wire::responses::{OutputItem, ResponseOut, TextPart};
 
@@ -50,15 +50,12 @@ pub fn response(
     }
     for (position, call) in calls.iter().enumerate() {
         let function = &call["function"];
-        let (name, namespace) = names.split(function["name"].as_str().unwrap_or_default());
-        output.push(OutputItem::FunctionCall {
-            id: identity.item_id("fc", output.len()),
-            status: "completed",
-            call_id: ids::encode(call["id"].as_str(), position, identity.nonce),
-            name,
-            namespace,
-            arguments: arguments(function["arguments"].as_str().unwrap_or_default()),
-        });
+        let call_id = ids::encode(call["id"].as_str(), position, identity.nonce);
+        let call = names.call(
+            function["name"].as_str().unwrap_or_default(),
+            function["arguments"].as_str().unwrap_or_default(),
+        );
+        output.push(call.item(identity.item_id("fc", output.len()), call_id, true));
     }
     let finish = choice
         .and_then(|c| c.get("finish_reason"))

@@ -28,13 +28,19 @@ pub use stream::{MAX_HELD_BYTES, ResponseEncoder};
 
 use crate::translate::ids::Nonce;
 use crate::wire::openai::Usage;
-use crate::wire::responses::{IncompleteDetails, InputDetails, OutputDetails, UsageOut};
+use crate::wire::responses::{
+    IncompleteDetails, InputDetails, OutputDetails, OutputItem, UsageOut,
+};
 
-/// The names under which the request's namespaced tools reach the
-/// provider (`<namespace>__<name>`), to tell them apart again in answers.
+/// What a provider's function name stands for in the request: the names
+/// under which namespaced tools reach the provider
+/// (`<namespace>__<name>`), and which tools are `custom` (their free-form
+/// input travels as a function's one `input` argument).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolNames {
+    /// `(flat name, namespace)`.
     flat: BTreeSet<(String, String)>,
+    custom: BTreeSet<String>,
 }
 
 impl ToolNames {
@@ -48,6 +54,10 @@ impl ToolNames {
         self.flat.insert((flat.to_string(), namespace.to_string()));
     }
 
+    fn add_custom(&mut self, name: &str) {
+        self.custom.insert(name.to_string());
+    }
+
     /// A provider's function name as the client offered it: the name and,
     /// for a namespaced tool, its namespace.
     pub fn split(&self, name: &str) -> (String, Option<String>) {
@@ -59,6 +69,90 @@ impl ToolNames {
             }
             _ => (name.to_string(), None),
         }
+    }
+
+    /// The provider's call to `name` with `arguments`, as the client's
+    /// tools know it.
+    fn call(&self, name: &str, arguments: &str) -> Call {
+        if self.custom.contains(name) {
+            return Call::Custom {
+                name: name.to_string(),
+                input: custom_input(arguments),
+            };
+        }
+        let (name, namespace) = self.split(name);
+        Call::Function {
+            name,
+            namespace,
+            arguments: self::arguments(arguments),
+        }
+    }
+}
+
+/// A tool call in the client's terms.
+#[derive(Debug, Clone, PartialEq)]
+enum Call {
+    Function {
+        name: String,
+        namespace: Option<String>,
+        arguments: String,
+    },
+    Custom {
+        name: String,
+        input: String,
+    },
+}
+
+impl Call {
+    /// What the call's deltas carry: the arguments, or the input.
+    fn payload(&self) -> &str {
+        match self {
+            Call::Function { arguments, .. } => arguments,
+            Call::Custom { input, .. } => input,
+        }
+    }
+
+    /// The output item: whole when `done`, else as `output_item.added`
+    /// announces it (in progress, nothing in it yet).
+    fn item(&self, id: String, call_id: String, done: bool) -> OutputItem {
+        match self {
+            Call::Function {
+                name,
+                namespace,
+                arguments,
+            } => OutputItem::FunctionCall {
+                id,
+                status: if done { "completed" } else { "in_progress" },
+                call_id,
+                name: name.clone(),
+                namespace: namespace.clone(),
+                arguments: if done {
+                    arguments.clone()
+                } else {
+                    String::new()
+                },
+            },
+            Call::Custom { name, input } => OutputItem::CustomToolCall {
+                id,
+                call_id,
+                name: name.clone(),
+                input: if done { input.clone() } else { String::new() },
+            },
+        }
+    }
+}
+
+/// A custom tool's input from the function arguments it was called with:
+/// `{"input": "..."}` as offered; a model that wrote the input bare (a JSON
+/// string, or text that is no JSON) is taken at its word.
+fn custom_input(arguments: &str) -> String {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(mut object)) => match object.remove("input") {
+            Some(Value::String(input)) => input,
+            _ => String::new(),
+        },
+        Ok(Value::String(input)) => input,
+        _ => arguments.to_string(),
     }
 }
 

@@ -1,5 +1,8 @@
 //! The Responses request in, a chat-completions request out.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -136,7 +139,7 @@ struct ChatTool<'r> {
 struct ChatFunction<'r> {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'r str>,
+    description: Option<Cow<'r, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameters: Option<&'r RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,10 +164,25 @@ struct JsonSchema<'r> {
     strict: Option<bool>,
 }
 
-/// Tool types the provider cannot run and that cannot matter to the
-/// answer when left out: Codex offers `web_search` (often with
-/// `external_web_access: false`) whatever the model.
-const DROPPED_TOOLS: &[&str] = &["web_search", "web_search_preview", "web_search_2025_08_26"];
+/// Tool types the provider cannot run, left out: Codex offers `web_search`
+/// (often with `external_web_access: false`) whatever the model, and, for
+/// the models it knows, `tool_search` over deferred (MCP) tools, which
+/// only OpenAI's own models can call.
+const DROPPED_TOOLS: &[&str] = &[
+    "web_search",
+    "web_search_preview",
+    "web_search_2025_08_26",
+    "tool_search",
+];
+
+/// The one parameter a `custom` tool's function takes: its free-form input.
+static CUSTOM_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+    RawValue::from_string(
+        r#"{"type":"object","properties":{"input":{"type":"string","description":"The tool's whole input, as free-form text"}},"required":["input"],"additionalProperties":false}"#
+            .to_string(),
+    )
+    .expect("valid JSON")
+});
 
 /// The chat tools for the request's `function` tools, namespaces flattened
 /// (`<namespace>__<name>`); dropped hosted tools logged, the others refused.
@@ -190,6 +208,11 @@ fn tools<'r>(offered: &'r [Tool<'r>]) -> Result<(Vec<ChatTool<'r>>, ToolNames), 
                     out.push(chat);
                 }
             }
+            "custom" => {
+                let chat = custom(&at, tool)?;
+                names.add_custom(&chat.function.name);
+                out.push(chat);
+            }
             kind if DROPPED_TOOLS.contains(&kind) => {
                 tracing::info!(
                     "{at}: the hosted tool {kind:?} has no counterpart at chat-completions providers; left out"
@@ -198,7 +221,9 @@ fn tools<'r>(offered: &'r [Tool<'r>]) -> Result<(Vec<ChatTool<'r>>, ToolNames), 
             kind => {
                 return Err(unsupported(
                     at,
-                    format!("a tool of type {kind:?} (only `function` and `namespace` tools are)"),
+                    format!(
+                        "a tool of type {kind:?} (only `function`, `namespace` and `custom` tools are)"
+                    ),
                 ));
             }
         }
@@ -222,9 +247,48 @@ fn function<'r>(
                 Some(namespace) => ToolNames::flat(namespace, name),
                 None => name.to_string(),
             },
-            description: tool.description.as_deref(),
+            description: tool.description.as_deref().map(Cow::Borrowed),
             parameters: tool.parameters,
             strict: tool.strict,
+        },
+    })
+}
+
+/// A `custom` tool as a function taking its free-form input as one string
+/// argument, `input`; its grammar, if any, is told in the description.
+fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<ChatTool<'r>, TranslateError> {
+    let name = tool.name.as_deref().ok_or(TranslateError::Invalid {
+        at: at.to_string(),
+        what: "a custom tool needs a `name`",
+    })?;
+    let mut description = tool.description.as_deref().unwrap_or_default().to_string();
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str("Pass the whole input as the string argument `input`");
+    match &tool.format {
+        Some(format) if format.kind == "grammar" => {
+            let syntax = format.syntax.as_deref().unwrap_or("lark");
+            let definition = format.definition.as_deref().unwrap_or_default();
+            description.push_str(&format!(
+                "; it must follow this {syntax} grammar:\n{definition}"
+            ));
+        }
+        Some(format) if format.kind != "text" => {
+            return Err(unsupported(
+                format!("{at}.format"),
+                format!("a custom tool format of type {:?}", format.kind),
+            ));
+        }
+        _ => description.push('.'),
+    }
+    Ok(ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: name.to_string(),
+            description: Some(Cow::Owned(description)),
+            parameters: Some(&**CUSTOM_PARAMETERS),
+            strict: None,
         },
     })
 }
@@ -387,12 +451,28 @@ fn item_messages(
                 "function": {"name": name, "arguments": arguments},
             }));
         }
-        "function_call_output" => {
+        "custom_tool_call" => {
+            let call_id = item
+                .call_id
+                .as_deref()
+                .ok_or(invalid("a custom_tool_call needs a `call_id`"))?;
+            let name = item
+                .name
+                .as_deref()
+                .ok_or(invalid("a custom_tool_call needs a `name`"))?;
+            let input = item.input.as_deref().unwrap_or_default();
+            turn.calls.push(json!({
+                "id": ids::decode(call_id),
+                "type": "function",
+                "function": {"name": name, "arguments": json!({"input": input}).to_string()},
+            }));
+        }
+        "function_call_output" | "custom_tool_call_output" => {
             turn.flush(out);
             let call_id = item
                 .call_id
                 .as_deref()
-                .ok_or(invalid("a function_call_output needs a `call_id`"))?;
+                .ok_or(invalid("an output item needs a `call_id`"))?;
             let (text, images) = match &item.output {
                 None => (String::new(), Vec::new()),
                 Some(Content::Text(text)) => (text.to_string(), Vec::new()),

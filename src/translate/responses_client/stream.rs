@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Identity, ToolNames, arguments, status, usage_out};
+use super::{Call, Identity, ToolNames, status, usage_out};
 use crate::translate::anthropic_client::context_overflow;
 use crate::translate::ids;
 use crate::wire::responses::{
@@ -346,31 +346,39 @@ impl ResponseEncoder {
             let id = self.identity.item_id("fc", output_index);
             let call_id = ids::encode(call.id.as_deref(), position, self.identity.nonce);
             position += 1;
-            let (name, namespace) = self.names.split(&name);
-            let arguments = arguments(&call.arguments);
-            let item = |status, arguments: String| OutputItem::FunctionCall {
-                id: id.clone(),
-                status,
-                call_id: call_id.clone(),
-                name: name.clone(),
-                namespace: namespace.clone(),
-                arguments,
-            };
+            let call = self.names.call(&name, &call.arguments);
             events.push(StreamEvent::OutputItemAdded {
                 output_index,
-                item: item("in_progress", String::new()),
+                item: call.item(id.clone(), call_id.clone(), false),
             });
-            events.push(StreamEvent::FunctionCallArgumentsDelta {
-                item_id: id.clone(),
-                output_index,
-                delta: arguments.clone(),
+            let payload = call.payload().to_string();
+            events.extend(match call {
+                Call::Function { .. } => [
+                    StreamEvent::FunctionCallArgumentsDelta {
+                        item_id: id.clone(),
+                        output_index,
+                        delta: payload.clone(),
+                    },
+                    StreamEvent::FunctionCallArgumentsDone {
+                        item_id: id.clone(),
+                        output_index,
+                        arguments: payload,
+                    },
+                ],
+                Call::Custom { .. } => [
+                    StreamEvent::CustomToolCallInputDelta {
+                        item_id: id.clone(),
+                        output_index,
+                        delta: payload.clone(),
+                    },
+                    StreamEvent::CustomToolCallInputDone {
+                        item_id: id.clone(),
+                        output_index,
+                        input: payload,
+                    },
+                ],
             });
-            events.push(StreamEvent::FunctionCallArgumentsDone {
-                item_id: id.clone(),
-                output_index,
-                arguments: arguments.clone(),
-            });
-            let done = item("completed", arguments);
+            let done = call.item(id, call_id, true);
             events.push(StreamEvent::OutputItemDone {
                 output_index,
                 item: done.clone(),

@@ -257,11 +257,11 @@ fn what_the_chain_cannot_carry_is_refused_by_name() {
     let cases = [
         (
             json!({"input": "hi", "tools": [{"type": "file_search", "vector_store_ids": []}]}),
-            "tools[0]: a tool of type \"file_search\" (only `function` and `namespace` tools are) is not supported",
+            "tools[0]: a tool of type \"file_search\" (only `function`, `namespace` and `custom` tools are) is not supported",
         ),
         (
-            json!({"input": "hi", "tools": [{"type": "custom", "name": "apply_patch"}]}),
-            "tools[0]: a tool of type \"custom\"",
+            json!({"input": "hi", "tools": [{"type": "custom", "name": "p", "format": {"type": "regex"}}]}),
+            "tools[0].format: a custom tool format of type \"regex\"",
         ),
         (
             json!({"input": "hi", "tools": [{"type": "namespace", "name": "n", "tools": [{"type": "mcp"}]}]}),
@@ -549,4 +549,80 @@ fn namespaced_names_split_back_only_for_offered_namespaces() {
         {"type": "namespace", "name": "a", "tools": [{"type": "function", "name": "b"}]}]}))
     .unwrap();
     assert_eq!(names.split("a__b"), ("b".into(), Some("a".into())));
+}
+
+/// Codex's `apply_patch` for the models it knows: a `custom` tool with a
+/// grammar, offered as a function of one string; its call comes back as a
+/// `custom_tool_call` with the input, and is replayed as that function's
+/// call. `tool_search` is left out.
+#[test]
+fn custom_tools_travel_as_a_function_of_one_string() {
+    let (got, tool_names) = translate(&json!({"input": [
+        {"role": "user", "content": "patch it"},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** Begin Patch\n*** End Patch\n"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "Success."},
+    ], "tools": [
+        {"type": "custom", "name": "apply_patch", "description": "Edit files.",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}},
+        {"type": "custom", "name": "note"},
+        {"type": "tool_search", "execution": "client", "parameters": {"type": "object"}},
+    ]}))
+    .unwrap();
+    let parameters = json!({"type": "object", "properties": {"input": {"type": "string",
+        "description": "The tool's whole input, as free-form text"}}, "required": ["input"],
+        "additionalProperties": false});
+    assert_eq!(
+        got,
+        json!({"model": "kimi/k2", "messages": [
+            {"role": "user", "content": "patch it"},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function":
+                {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "Success."},
+        ], "tools": [
+            {"type": "function", "function": {"name": "apply_patch", "parameters": parameters,
+             "description": "Edit files.\n\nPass the whole input as the string argument `input`; it must follow this lark grammar:\nstart: begin_patch"}},
+            {"type": "function", "function": {"name": "note", "parameters": parameters,
+             "description": "Pass the whole input as the string argument `input`."}},
+        ]})
+    );
+    let answer = completion(
+        json!({"content": null, "tool_calls": [
+            {"id": "functions.apply_patch:0", "type": "function",
+             "function": {"name": "apply_patch", "arguments": "{\"input\": \"*** Begin Patch\\n\"}"}},
+            {"id": "functions.note:1", "type": "function", "function": {"name": "note", "arguments": "bare text"}}]}),
+        "tool_calls",
+    );
+    let out = serde_json::to_value(response(&answer, "m", &identity(), &tool_names, true)).unwrap();
+    assert_eq!(
+        out["output"],
+        json!([
+            {"type": "custom_tool_call", "id": "fc_0badcafe_0",
+             "call_id": ids::encode(Some("functions.apply_patch:0"), 0, Nonce(0x0badcafe)),
+             "name": "apply_patch", "input": "*** Begin Patch\n"},
+            {"type": "custom_tool_call", "id": "fc_0badcafe_1",
+             "call_id": ids::encode(Some("functions.note:1"), 1, Nonce(0x0badcafe)),
+             "name": "note", "input": "bare text"},
+        ])
+    );
+    let mut encoder = ResponseEncoder::new("m", identity(), tool_names, true);
+    let mut events = encoder.frame(&sse(&[json!({"choices": [{"delta": {"tool_calls": [
+        {"index": 0, "id": "functions.apply_patch:0",
+         "function": {"name": "apply_patch", "arguments": "{\"input\": \"x\"}"}}]}}]})]));
+    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    assert_eq!(
+        names(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.custom_tool_call_input.delta",
+            "response.custom_tool_call_input.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert_eq!(
+        serde_json::to_value(&events[5]).unwrap()["item"]["input"],
+        "x"
+    );
 }
