@@ -431,7 +431,8 @@ async fn a_failure_after_the_start_ends_the_stream_with_response_failed() {
     let (_captured, _guard) = Captured::start();
     let primary = mock(MockOptions {
         error_after_chunks: Some(3),
-        fail_message: "rate limit reached for this organization".into(),
+        fail_type: "rate_limit_error".into(),
+        fail_message: "slow down".into(),
         ..MockOptions::default()
     })
     .await;

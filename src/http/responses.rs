@@ -1,114 +1,98 @@
-//! OpenAI's Responses API in front of the same chain: `POST /v1/responses`
-//! (and `/responses`), for Codex CLI and the SDKs' `responses` clients.
+//! `POST /v1/responses` (and `/responses`), OpenAI's Responses API, for
+//! Codex CLI and the SDKs' `responses` clients: a front end like the
+//! others ([`FrontEnd`]), so the same model resolution, chain, rules,
+//! deadlines, access line, metrics and `x-clawgate-*` headers apply.
 //!
-//! A request is translated into a chat-completions request
-//! ([`crate::translate::responses_client`]), resolved and run exactly as
-//! `POST /v1/chat/completions` is (same refs, aliases, `default`, chain,
-//! provider rules, deadlines, access line, metrics and `x-clawgate-*`
-//! headers), and the answer translated back: a response object, or the
-//! relay's stream mapped into the Responses event sequence, with an SSE
-//! comment whenever the upstream is silent for [`KEEP_ALIVE_EVERY`].
-//! Errors before the start are the OpenAI API's, which is the Responses
-//! API's error shape too; after it, `response.failed`.
+//! The body is read into the Responses shapes and translated into the
+//! request model ([`crate::translate::responses_client`]); whole answers
+//! are response objects, streams the Responses event sequence written from
+//! the relay's typed items, with an SSE comment after each
+//! [`KEEP_ALIVE_EVERY`] of silence. Errors before the start keep OpenAI's
+//! shape, which is the Responses API's too; after it, `response.failed`.
 
-use std::pin::pin;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use serde_json::{Map, Value};
 
-use super::chat::{admit, answered, read_limited, run_chain};
-use super::{AccessRecord, ApiError, request_options};
-use crate::gateway::Gateway;
-use crate::ops::metrics;
-use crate::providers::response::shape_completion;
-use crate::relay;
-use crate::translate::responses_client::{self, Identity, ResponseEncoder};
-use crate::upstream::Reply;
-use crate::wire::openai::ChatRequest;
-use crate::wire::responses::ResponsesRequest;
+use super::front::{Encoder, FrontEnd};
+use super::{AccessRecord, ApiError};
+use crate::chain::policy::Class;
+use crate::config::{Config, ModelRef};
+use crate::relay::Item;
+use crate::translate::responses_client::{
+    self, Identity, ResponseEncoder, ToolNames, failure_code,
+};
+use crate::wire::openai::{ChatRequest, Part};
+use crate::wire::responses::{ResponsesRequest, StreamEvent};
 
 /// How long a stream may be silent before the client gets a comment.
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(10);
 
-pub async fn responses(
-    State(gateway): State<Arc<Gateway>>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let config = gateway.config();
-    let record = AccessRecord::of(&request);
-    let slot = admit(&gateway, &config)?;
-    let options = request_options(request.headers());
-    let original = read_limited(request, &config).await?;
-    let bad = |err: &dyn std::fmt::Display| ApiError::BadRequest(err.to_string());
-    // The parsed and translated copies end here: only the chat request
-    // lives on while the chain runs.
-    let (request, names, parallel_tool_calls) = {
-        let parsed = ResponsesRequest::parse(&original).map_err(|e| bad(&e))?;
+/// The Responses API front end.
+pub struct Responses;
+
+/// What an answer needs of the request: how its tools reached the
+/// provider, and whether it allowed parallel calls (echoed in the
+/// response object).
+pub struct Context {
+    names: ToolNames,
+    parallel_tool_calls: bool,
+}
+
+impl FrontEnd for Responses {
+    type Encoder = ResponsesEncoder;
+    type Context = Context;
+
+    /// The body is read into the Responses shapes (borrowed) and translated
+    /// into the request model; the parsed copy ends here.
+    fn decode(
+        _config: &Config,
+        body: Bytes,
+        record: &AccessRecord,
+    ) -> Result<(ChatRequest, Context), ApiError> {
+        let bad = |err: &dyn std::fmt::Display| ApiError::BadRequest(err.to_string());
+        let parsed = ResponsesRequest::parse(&body).map_err(|e| bad(&e))?;
         let model = parsed.model.as_deref().filter(|m| !m.is_empty());
         record.model_asked(model);
-        let (body, names) = responses_client::request(&parsed, model).map_err(|e| bad(&e))?;
-        let request = ChatRequest::parse(body).map_err(|e| bad(&e))?;
-        (request, names, parsed.parallel_tool_calls.unwrap_or(true))
-    };
-    let answer = run_chain(&gateway, &config, request, options, &record).await?;
-    let (mut headers, outcome) = answered(&answer);
-    let model_ref = answer.target.model_ref.clone();
-    let identity = Identity::new(unix_seconds());
-    let response = match answer.reply {
-        Reply::Complete(mut body) => {
-            metrics::request(outcome);
-            shape_completion(&mut body, &answer.target.model.cost);
-            record.usage_of(&body);
-            let response = responses_client::response(
-                &body,
+        let (chat, names) = responses_client::request(&parsed, model).map_err(|e| bad(&e))?;
+        let request = ChatRequest::parse(chat).map_err(|e| bad(&e))?;
+        let context = Context {
+            names,
+            parallel_tool_calls: parsed.parallel_tool_calls.unwrap_or(true),
+        };
+        Ok((request, context))
+    }
+
+    /// `response.completed` carries the usage.
+    fn wants_usage(_request: &ChatRequest) -> bool {
+        true
+    }
+
+    fn answer(completion: Map<String, Value>, model_ref: &ModelRef, context: &Context) -> Bytes {
+        let response = responses_client::response(
+            &completion,
+            model_ref.as_str(),
+            &Identity::new(unix_seconds()),
+            &context.names,
+            context.parallel_tool_calls,
+        );
+        serde_json::to_vec(&response)
+            .expect("a response always serializes")
+            .into()
+    }
+
+    fn encoder(model_ref: &ModelRef, context: Context) -> ResponsesEncoder {
+        ResponsesEncoder {
+            events: ResponseEncoder::new(
                 model_ref.as_str(),
-                &identity,
-                &names,
-                parallel_tool_calls,
-            );
-            (headers, Json(response)).into_response()
+                Identity::new(unix_seconds()),
+                context.names,
+                context.parallel_tool_calls,
+            ),
+            sequence: 0,
         }
-        Reply::Stream { first, rest } => {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            let answering = relay::Answering {
-                model_ref: model_ref.clone(),
-                cost: answer.target.model.cost,
-                // `response.completed` carries the usage.
-                client_wants_usage: true,
-                outcome,
-                health: answer.health,
-            };
-            let rest = record.watch_usage(&first, rest);
-            let frames = relay::relay(
-                first,
-                rest,
-                answering,
-                config.gateway.timeouts.idle,
-                config.redactor.clone(),
-                gateway.aborted(),
-            );
-            let encoder =
-                ResponseEncoder::new(model_ref.as_str(), identity, names, parallel_tool_calls);
-            let events = response_events(frames, encoder, KEEP_ALIVE_EVERY).map(move |event| {
-                // The request's slot is held until the stream ends.
-                let _ = &slot;
-                event
-            });
-            (headers, Body::from_stream(events)).into_response()
-        }
-    };
-    Ok(response)
+    }
 }
 
 fn unix_seconds() -> u64 {
@@ -117,73 +101,189 @@ fn unix_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The relay's frames as Responses events, numbered in order, with a
-/// comment after each `every` of silence. A mapping of the relay stream:
-/// nothing is spawned, and dropping it drops the upstream request.
-fn response_events(
-    frames: impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send,
-    mut encoder: ResponseEncoder,
-    every: Duration,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    async_stream::stream! {
-        let mut frames = pin!(frames);
-        let mut sequence = 0;
-        while !encoder.is_finished() {
-            let events = match tokio::time::timeout(every, frames.next()).await {
-                Err(_) => {
-                    yield Ok(Bytes::from_static(b": keep-alive\n\n"));
-                    continue;
-                }
-                Ok(Some(Ok(frame))) => encoder.frame(&frame),
-                Ok(None) => encoder.cut_off(),
-            };
-            for event in events {
-                yield Ok(Bytes::from(event.to_sse(sequence)));
-                sequence += 1;
-            }
+/// The relay's items as the Responses event sequence (see
+/// [`ResponseEncoder`]), each event named and numbered.
+pub struct ResponsesEncoder {
+    events: ResponseEncoder,
+    sequence: u64,
+}
+
+impl ResponsesEncoder {
+    fn sse(&mut self, events: Vec<StreamEvent>) -> Option<Bytes> {
+        if events.is_empty() {
+            return None;
         }
+        let mut text = String::new();
+        for event in events {
+            text.push_str(&event.to_sse(self.sequence));
+            self.sequence += 1;
+        }
+        Some(Bytes::from(text))
+    }
+}
+
+impl Encoder for ResponsesEncoder {
+    fn encode(&mut self, item: Item) -> Option<Bytes> {
+        let events = match item {
+            Item::Chunk(chunk) => {
+                let parts = chunk.parts();
+                // Only the usage chunk is read again, for what the parts
+                // leave out.
+                let reasoning = if parts.iter().any(|p| matches!(p, Part::Usage(_))) {
+                    match serde_json::from_slice::<Value>(chunk.data()) {
+                        Ok(Value::Object(chunk)) => responses_client::reasoning_tokens(&chunk),
+                        _ => 0,
+                    }
+                } else {
+                    0
+                };
+                self.events.parts(&parts, reasoning)
+            }
+            // A sign of life from the provider: a comment keeps the
+            // client's idle timer alive too.
+            Item::KeepAlive(text) => return Some(Bytes::from(format!(": {text}\n\n"))),
+            Item::Done => {
+                let mut events = Vec::new();
+                self.events.done(&mut events);
+                events
+            }
+            Item::Error(error) => {
+                let code = failure_code(error.class.and_then(class_code), &error.message);
+                let mut events = Vec::new();
+                self.events.fail(code, error.message, &mut events);
+                events
+            }
+        };
+        self.sse(events)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.events.is_finished()
+    }
+
+    fn keep_alive(&self) -> Option<(Duration, Bytes)> {
+        Some((KEEP_ALIVE_EVERY, Bytes::from_static(b": keep-alive\n\n")))
+    }
+
+    fn cut_off(&mut self) -> Option<Bytes> {
+        let events = self.events.cut_off();
+        self.sse(events)
+    }
+}
+
+/// The `response.failed` code a failure's class gives, when it gives one:
+/// what `chain::policy` decided, not read again from the message.
+fn class_code(class: Class) -> Option<&'static str> {
+    match class {
+        Class::ContextLength => Some("context_length_exceeded"),
+        Class::Quota | Class::Billing => Some("insufficient_quota"),
+        Class::RateLimited => Some("rate_limit_exceeded"),
+        Class::Transport
+        | Class::Timeout
+        | Class::Overloaded
+        | Class::ProviderError
+        | Class::InvalidResponse
+        | Class::TooLarge => Some("server_error"),
+        // A refusal inside a stream says nothing a code can: the message
+        // is read.
+        Class::Auth
+        | Class::Config
+        | Class::NotFound
+        | Class::ContentFilter
+        | Class::BadRequest => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::ids::Nonce;
-    use crate::translate::responses_client::ToolNames;
+    use crate::http::front::{Outgoing, encode};
+    use crate::ops::redact::Redactor;
+    use crate::relay::{Chunk, StreamError};
+    use futures_util::StreamExt;
+
+    fn names(bytes: &[String]) -> Vec<String> {
+        bytes
+            .iter()
+            .flat_map(|e| e.split("\n\n"))
+            .filter_map(|e| e.lines().next())
+            .map(|line| line.trim_start_matches("event: ").to_string())
+            .collect()
+    }
+
+    fn encoder() -> ResponsesEncoder {
+        Responses::encoder(
+            &ModelRef::parse("p/m").unwrap(),
+            Context {
+                names: ToolNames::default(),
+                parallel_tool_calls: true,
+            },
+        )
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_upstream_gets_comments_and_a_stream_that_stops_fails() {
-        let frames = async_stream::stream! {
-            yield Ok(Bytes::from_static(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"));
+        let items = async_stream::stream! {
+            yield Item::Chunk(Chunk::of_json(br#"{"choices":[{"delta":{"content":"a"}}]}"#));
+            yield Item::KeepAlive("OPENROUTER PROCESSING".into());
             tokio::time::sleep(Duration::from_secs(25)).await;
         };
-        let identity = Identity {
-            response_id: "resp_1".into(),
-            nonce: Nonce(0),
-            created_at: 0,
-        };
-        let encoder = ResponseEncoder::new("m", identity, ToolNames::default(), true);
-        let events: Vec<String> = response_events(frames, encoder, KEEP_ALIVE_EVERY)
+        let outgoing = Outgoing::new(&Redactor::new(["k"]));
+        let events: Vec<String> = encode(items, encoder(), outgoing, ())
             .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
             .collect()
             .await;
-        let names: Vec<&str> = events
-            .iter()
-            .map(|e| e.lines().next().unwrap().trim_start_matches("event: "))
-            .collect();
         assert_eq!(
-            names,
+            names(&events),
             [
                 "response.created",
                 "response.in_progress",
                 "response.output_item.added",
                 "response.content_part.added",
                 "response.output_text.delta",
+                ": OPENROUTER PROCESSING",
                 ": keep-alive",
                 ": keep-alive",
                 "response.failed"
             ]
         );
-        assert!(events[7].contains("\"sequence_number\":5"), "{}", events[7]);
+        let last = events.last().unwrap();
+        assert!(last.contains("\"sequence_number\":5"), "{last}");
+        assert!(last.contains("\"code\":\"server_error\""), "{last}");
+    }
+
+    #[test]
+    fn a_failure_takes_the_code_its_class_gives() {
+        let cases = [
+            (Some(Class::RateLimited), "x", "rate_limit_exceeded"),
+            (Some(Class::Quota), "x", "insufficient_quota"),
+            (Some(Class::ContextLength), "x", "context_length_exceeded"),
+            (
+                Some(Class::Timeout),
+                "rate limit in the text",
+                "server_error",
+            ),
+            (None, "the gateway is shutting down", "server_error"),
+            (
+                Some(Class::BadRequest),
+                "maximum context length is 8192 tokens, you requested 9000",
+                "context_length_exceeded",
+            ),
+        ];
+        for (class, message, code) in cases {
+            let mut encoder = encoder();
+            let error = StreamError {
+                class,
+                code: "upstream_error",
+                message: message.into(),
+            };
+            let out = encoder.encode(Item::Error(error)).unwrap();
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            assert!(
+                text.contains(&format!("\"code\":\"{code}\"")),
+                "{class:?}: {text}"
+            );
+            assert!(encoder.is_finished());
+        }
     }
 }

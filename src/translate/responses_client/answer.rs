@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{Identity, ToolNames, status, usage_out};
+use super::{Identity, ToolNames, reasoning_tokens, status, usage_out};
 use crate::translate::ids;
+use crate::wire::openai::Usage;
 use crate::wire::responses::{OutputItem, ResponseOut, TextPart};
 
 /// The response object for a (shaped) chat completion, labelled `model`:
@@ -68,7 +69,7 @@ pub fn response(
         status,
         model: model.to_string(),
         output,
-        usage: usage_out(completion),
+        usage: Usage::of(completion).map(|usage| usage_out(&usage, reasoning_tokens(completion))),
         error: None,
         incomplete_details,
         parallel_tool_calls,

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 pub use answer::response;
 pub use request::{TranslateError, request};
-pub use stream::{MAX_HELD_BYTES, ResponseEncoder};
+pub use stream::{MAX_HELD_BYTES, ResponseEncoder, failure_code};
 
 use crate::translate::ids::Nonce;
 use crate::wire::openai::Usage;
@@ -180,27 +180,29 @@ impl Identity {
     }
 }
 
-/// Usage in the Responses API's terms from a (shaped) completion or
-/// chunk: `input_tokens` includes the cached ones, as in OpenAI's.
-fn usage_out(chunk: &Map<String, Value>) -> Option<UsageOut> {
-    let usage = Usage::of(chunk)?;
-    let reasoning = chunk
-        .get("usage")
-        .and_then(|u| u.pointer("/completion_tokens_details/reasoning_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    Some(UsageOut {
+/// Usage in the Responses API's terms: `input_tokens` includes the cached
+/// ones, as in OpenAI's.
+fn usage_out(usage: &Usage, reasoning_tokens: u64) -> UsageOut {
+    UsageOut {
         input_tokens: usage.input,
         input_tokens_details: InputDetails {
             cached_tokens: usage.cache_read,
         },
         output_tokens: usage.output,
-        output_tokens_details: OutputDetails {
-            reasoning_tokens: reasoning,
-        },
+        output_tokens_details: OutputDetails { reasoning_tokens },
         total_tokens: usage.input + usage.output,
         cost: usage.cost,
-    })
+    }
+}
+
+/// The reasoning tokens a (shaped) completion or chunk reports, 0 when it
+/// does not.
+pub fn reasoning_tokens(chunk: &Map<String, Value>) -> u64 {
+    chunk
+        .get("usage")
+        .and_then(|u| u.pointer("/completion_tokens_details/reasoning_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
 /// The response's status for a finish reason: `incomplete` (and why) when

@@ -1,15 +1,16 @@
 //! An answer's pieces in, the Responses event sequence out.
 //!
-//! [`ResponseEncoder`] is written against the pieces of an answer (text,
-//! reasoning, a tool call's parts, usage, the finish reason, the end, a
-//! failure), so it does not depend on where they come from;
-//! [`ResponseEncoder::frame`] reads them from the relay's OpenAI chunks.
+//! [`ResponseEncoder`] is written against the pieces of an answer (the
+//! typed [`Part`]s of the relay's chunks, the end, a failure);
+//! [`ResponseEncoder::frame`] reads them from OpenAI-shaped SSE text, for
+//! tests and tools.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Call, Identity, ToolNames, status, usage_out};
+use super::{Call, Identity, ToolNames, reasoning_tokens, status, usage_out};
 use crate::translate::anthropic_client::context_overflow;
 use crate::translate::ids;
+use crate::wire::openai::Part;
 use crate::wire::responses::{
     OutputItem, ResponseError, ResponseOut, StreamEvent, TextPart, UsageOut,
 };
@@ -418,9 +419,42 @@ impl ResponseEncoder {
         }
     }
 
-    /// The events for a piece of the relay's output: whole SSE events
-    /// (`data: ...` lines, a blank line after each), one or more.
-    /// Comments (keep-alives) give none.
+    /// The events for one chunk's parts; `reasoning_tokens` is what its
+    /// usage, if any, says of them.
+    pub fn parts(&mut self, parts: &[Part], reasoning_tokens: u64) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        if self.state == State::Finished {
+            return events;
+        }
+        self.start(&mut events);
+        for part in parts {
+            match part {
+                Part::Id(_) => {}
+                Part::Usage(usage) => self.usage(usage_out(usage, reasoning_tokens)),
+                Part::Reasoning(text) => self.reasoning(text, &mut events),
+                Part::Text(text) => self.text(text, &mut events),
+                Part::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => self.tool_call(
+                    *index,
+                    id.as_deref(),
+                    name.as_deref(),
+                    arguments,
+                    &mut events,
+                ),
+                Part::Finish(reason) => self.finish_reason(reason),
+            }
+        }
+        events
+    }
+
+    /// The events for a piece of OpenAI-shaped SSE text: whole events
+    /// (`data: ...` lines, a blank line after each), one or more: chunks,
+    /// `[DONE]`, or an error (`{"error": {"message", "code"}}`). Comments
+    /// give none.
     pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
         let text = String::from_utf8_lossy(frame);
         let mut events = Vec::new();
@@ -431,70 +465,34 @@ impl ResponseEncoder {
                 .map(|d| d.strip_prefix(' ').unwrap_or(d))
                 .collect();
             if !data.is_empty() {
-                self.data(&data.join("\n"), &mut events);
+                events.extend(self.data(&data.join("\n")));
             }
         }
         events
     }
 
-    /// The events for one event's data: an OpenAI chunk, `[DONE]`, or the
-    /// relay's error (`{"error": {"message", "code"}}`, already scrubbed).
-    fn data(&mut self, data: &str, events: &mut Vec<StreamEvent>) {
-        if self.state == State::Finished {
-            return;
-        }
+    fn data(&mut self, data: &str) -> Vec<StreamEvent> {
         let data = data.trim();
         if data == "[DONE]" {
-            self.done(events);
-            return;
+            let mut events = Vec::new();
+            self.done(&mut events);
+            return events;
         }
-        self.start(events);
         let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(data) else {
             // Scrubbed provider text that is no chunk says nothing here.
-            return;
+            return self.parts(&[], 0);
         };
-        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            let message = error["message"]
-                .as_str()
-                .unwrap_or("the upstream stream failed")
-                .to_string();
-            let code = failure_code(error["code"].as_str(), &message);
-            self.fail(code, message, events);
-            return;
-        }
-        self.chunk(&chunk, events);
-    }
-
-    fn chunk(&mut self, chunk: &Map<String, Value>, events: &mut Vec<StreamEvent>) {
-        if let Some(usage) = usage_out(chunk) {
-            self.usage(usage);
-        }
-        let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
-            return;
-        };
-        let delta = &choice["delta"];
-        if let Some(reasoning) = delta["reasoning_content"].as_str() {
-            self.reasoning(reasoning, events);
-        }
-        if let Some(text) = delta["content"].as_str() {
-            self.text(text, events);
-        }
-        for (position, call) in delta["tool_calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            self.tool_call(
-                call["index"].as_u64().unwrap_or(position as u64),
-                call["id"].as_str(),
-                call["function"]["name"].as_str(),
-                call["function"]["arguments"].as_str().unwrap_or_default(),
-                events,
-            );
-        }
-        if let Some(reason) = choice["finish_reason"].as_str() {
-            self.finish_reason(reason);
+        match chunk.get("error").filter(|e| !e.is_null()) {
+            Some(error) => {
+                let message = error["message"]
+                    .as_str()
+                    .unwrap_or("the upstream stream failed")
+                    .to_string();
+                let mut events = Vec::new();
+                self.fail(failure_code(None, &message), message, &mut events);
+                events
+            }
+            None => self.parts(&Part::read(&chunk), reasoning_tokens(&chunk)),
         }
     }
 
@@ -511,20 +509,18 @@ impl ResponseEncoder {
 }
 
 /// The `response.failed` code for a stream's failure: the codes Codex
-/// acts on (`context_length_exceeded` stops, `insufficient_quota` stops,
-/// `rate_limit_exceeded` waits and retries), else `server_error`, on which
-/// Codex retries.
-fn failure_code(code: Option<&str>, message: &str) -> &'static str {
+/// tells apart (`context_length_exceeded` and `insufficient_quota` stop
+/// it, `rate_limit_exceeded` makes it wait and retry), else
+/// `server_error`, on which it retries. `known` is the code the failure's
+/// class gives, when it gives one; else the message is read.
+pub fn failure_code(known: Option<&'static str>, message: &str) -> &'static str {
+    if let Some(code) = known {
+        return code;
+    }
     let lower = message.to_ascii_lowercase();
-    if code == Some("context_length_exceeded")
-        || context_overflow(message).is_some()
-        || lower.contains("context_length_exceeded")
-    {
+    if context_overflow(message).is_some() || lower.contains("context_length_exceeded") {
         "context_length_exceeded"
-    } else if lower.contains("insufficient_quota")
-        || lower.contains("quota")
-        || lower.contains("insufficient balance")
-    {
+    } else if lower.contains("quota") || lower.contains("insufficient balance") {
         "insufficient_quota"
     } else if lower.contains("rate limit") || lower.contains("rate_limit") {
         "rate_limit_exceeded"
