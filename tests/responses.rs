@@ -518,3 +518,46 @@ async fn the_token_guards_the_route_like_the_others() {
         .unwrap();
     assert_eq!(answered.status(), 200);
 }
+
+/// A provider that speaks Anthropic Messages (Kimi Coding's other
+/// endpoint): the Responses request reaches it translated like any chat
+/// request, and its tool call comes back as a function call whose id
+/// decodes to the provider's own.
+#[tokio::test]
+async fn a_provider_speaking_anthropic_messages_answers_a_responses_client() {
+    let (_captured, _guard) = Captured::start();
+    let upstream = mock(MockOptions {
+        tool_calls: vec![format!("exec_command={EXEC_ARGS}")],
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"kc": {
+            "baseUrl": format!("http://{}/", upstream.addr), "apiKey": KEY,
+            "api": "anthropic-messages", "models": [{"id": "m", "maxTokens": 2048}]}}},
+        "agents": {"defaults": {"model": {"primary": "kc/m"}}},
+    });
+    let gw = gateway(config).await;
+    let response = responses(&gw, codex_request(false)).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let sent = &upstream.requests()[0];
+    assert_eq!(sent["path"], "/v1/messages");
+    assert_eq!(
+        sent["body"]["system"],
+        json!([{"type": "text", "text": "You are Codex."}])
+    );
+    let call = body["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == "function_call")
+        .cloned()
+        .unwrap_or_else(|| panic!("a function call: {body}"));
+    assert_eq!(call["name"], "exec_command");
+    assert_eq!(call["arguments"], EXEC_ARGS);
+    assert_eq!(
+        clawgate::translate::ids::decode(call["call_id"].as_str().unwrap()),
+        "toolu_mock_1"
+    );
+}
