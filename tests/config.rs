@@ -439,8 +439,14 @@ fn errors_never_echo_a_substituted_secret() {
     // is named without its value.
     for (text, expected) in [
         ("{gateway: {bind: '${BIND}'}}", "[redacted]"),
-        ("{gateway: {auth: '${TOKEN}'}}", "invalid type: string, expected"),
-        ("{gateway: {port: '${TOKEN}'}}", "invalid type: string, expected"),
+        (
+            "{gateway: {auth: '${TOKEN}'}}",
+            "invalid type: string, expected",
+        ),
+        (
+            "{gateway: {port: '${TOKEN}'}}",
+            "invalid type: string, expected",
+        ),
     ] {
         let errors = errors_of(text, &env);
         assert!(
