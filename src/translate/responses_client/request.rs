@@ -54,11 +54,11 @@ pub fn request<'r>(
     let (tools, names) = tools(request.tools.as_deref().unwrap_or_default())?;
     let mut messages = Vec::new();
     if let Some(instructions) = request.instructions.as_deref().filter(|i| !i.is_empty()) {
-        messages.push(json!({"role": "system", "content": instructions}));
+        messages.push(ChatMessage::text("system", Cow::Borrowed(instructions)));
     }
     match &request.input {
         None => return Err(TranslateError::NoInput),
-        Some(Input::Text(text)) => messages.push(json!({"role": "user", "content": text})),
+        Some(Input::Text(text)) => messages.push(ChatMessage::text("user", Cow::Borrowed(text))),
         Some(Input::Items(items)) => {
             let mut turn = Turn::default();
             for (index, item) in items.iter().enumerate() {
@@ -105,7 +105,7 @@ pub fn request<'r>(
 struct ChatBody<'r> {
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<&'r str>,
-    messages: Vec<Value>,
+    messages: Vec<ChatMessage<'r>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +126,70 @@ struct ChatBody<'r> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+}
+
+/// One chat message, its texts borrowed from the client's request where
+/// they pass whole.
+#[derive(Serialize)]
+struct ChatMessage<'r> {
+    role: &'static str,
+    content: ChatContent<'r>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ChatToolCall<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<Cow<'r, str>>,
+}
+
+impl<'r> ChatMessage<'r> {
+    fn text(role: &'static str, text: Cow<'r, str>) -> Self {
+        Self::new(role, ChatContent::Text(text))
+    }
+
+    fn new(role: &'static str, content: ChatContent<'r>) -> Self {
+        Self {
+            role,
+            content,
+            reasoning_content: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChatContent<'r> {
+    Text(Cow<'r, str>),
+    Parts(Vec<ChatPart<'r>>),
+}
+
+/// A part of a user message's content.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ChatPart<'r> {
+    Text { text: Cow<'r, str> },
+    ImageUrl { image_url: ImageUrl<'r> },
+}
+
+#[derive(Serialize)]
+struct ImageUrl<'r> {
+    url: &'r str,
+}
+
+#[derive(Serialize)]
+struct ChatToolCall<'r> {
+    id: Cow<'r, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ChatCall<'r>,
+}
+
+#[derive(Serialize)]
+struct ChatCall<'r> {
+    name: Cow<'r, str>,
+    arguments: Cow<'r, str>,
 }
 
 #[derive(Serialize)]
@@ -368,18 +432,18 @@ fn response_format<'r>(
 /// assistant `message` and `function_call` items: chat puts them in one
 /// message, which the tool results then follow.
 #[derive(Default)]
-struct Turn {
-    reasoning: Vec<String>,
-    text: Vec<String>,
-    calls: Vec<Value>,
+struct Turn<'r> {
+    reasoning: Vec<Cow<'r, str>>,
+    text: Vec<Cow<'r, str>>,
+    calls: Vec<ChatToolCall<'r>>,
 }
 
-impl Turn {
+impl<'r> Turn<'r> {
     fn is_empty(&self) -> bool {
         self.reasoning.is_empty() && self.text.is_empty() && self.calls.is_empty()
     }
 
-    fn flush(&mut self, out: &mut Vec<Value>) {
+    fn flush(&mut self, out: &mut Vec<ChatMessage<'r>>) {
         if self.is_empty() {
             return;
         }
@@ -388,23 +452,30 @@ impl Turn {
             text,
             calls,
         } = std::mem::take(self);
-        let mut message = json!({"role": "assistant", "content": text.join("\n\n")});
-        let reasoning = reasoning.join("\n\n");
+        let mut message = ChatMessage::text("assistant", joined(text));
+        let reasoning = joined(reasoning);
         if !reasoning.is_empty() {
-            message["reasoning_content"] = json!(reasoning);
+            message.reasoning_content = Some(reasoning.into_owned());
         }
-        if !calls.is_empty() {
-            message["tool_calls"] = Value::Array(calls);
-        }
+        message.tool_calls = calls;
         out.push(message);
     }
 }
 
-fn item_messages(
+/// Texts joined by a blank line; one text passes as it is.
+fn joined(mut texts: Vec<Cow<'_, str>>) -> Cow<'_, str> {
+    match texts.len() {
+        0 => Cow::Borrowed(""),
+        1 => texts.pop().expect("one text"),
+        _ => Cow::Owned(texts.join("\n\n")),
+    }
+}
+
+fn item_messages<'r>(
     index: usize,
-    item: &Item,
-    turn: &mut Turn,
-    out: &mut Vec<Value>,
+    item: &'r Item<'r>,
+    turn: &mut Turn<'r>,
+    out: &mut Vec<ChatMessage<'r>>,
 ) -> Result<(), TranslateError> {
     let at = || format!("input[{index}]");
     let invalid = |what| TranslateError::Invalid { at: at(), what };
@@ -419,53 +490,48 @@ fn item_messages(
             let raw = item.content.as_ref().map(|c| texts(index, c)).transpose()?;
             let text = match raw.filter(|t| !t.is_empty()) {
                 Some(text) => text,
-                None => item
-                    .summary
-                    .iter()
-                    .flatten()
-                    .filter_map(|p| p.text.as_deref())
-                    .collect::<Vec<_>>()
-                    .join("\n\n"),
+                None => joined(
+                    item.summary
+                        .iter()
+                        .flatten()
+                        .filter_map(|p| p.text.as_deref().map(Cow::Borrowed))
+                        .collect(),
+                ),
             };
             if !text.is_empty() {
                 turn.reasoning.push(text);
             }
         }
-        "function_call" => {
-            let call_id = item
-                .call_id
-                .as_deref()
-                .ok_or(invalid("a function_call needs a `call_id`"))?;
-            let name = item
-                .name
-                .as_deref()
-                .ok_or(invalid("a function_call needs a `name`"))?;
-            let name = match item.namespace.as_deref() {
-                Some(namespace) => ToolNames::flat(namespace, name),
-                None => name.to_string(),
+        "function_call" | "custom_tool_call" => {
+            let custom = item.kind() == "custom_tool_call";
+            let (needs_id, needs_name) = if custom {
+                (
+                    "a custom_tool_call needs a `call_id`",
+                    "a custom_tool_call needs a `name`",
+                )
+            } else {
+                (
+                    "a function_call needs a `call_id`",
+                    "a function_call needs a `name`",
+                )
             };
-            let arguments = item.arguments.as_deref().unwrap_or("{}");
-            turn.calls.push(json!({
-                "id": ids::decode(call_id),
-                "type": "function",
-                "function": {"name": name, "arguments": arguments},
-            }));
-        }
-        "custom_tool_call" => {
-            let call_id = item
-                .call_id
-                .as_deref()
-                .ok_or(invalid("a custom_tool_call needs a `call_id`"))?;
-            let name = item
-                .name
-                .as_deref()
-                .ok_or(invalid("a custom_tool_call needs a `name`"))?;
-            let input = item.input.as_deref().unwrap_or_default();
-            turn.calls.push(json!({
-                "id": ids::decode(call_id),
-                "type": "function",
-                "function": {"name": name, "arguments": json!({"input": input}).to_string()},
-            }));
+            let call_id = item.call_id.as_deref().ok_or(invalid(needs_id))?;
+            let name = item.name.as_deref().ok_or(invalid(needs_name))?;
+            let name = match item.namespace.as_deref() {
+                Some(namespace) => Cow::Owned(ToolNames::flat(namespace, name)),
+                None => Cow::Borrowed(name),
+            };
+            let arguments = if custom {
+                let input = item.input.as_deref().unwrap_or_default();
+                Cow::Owned(json!({ "input": input }).to_string())
+            } else {
+                Cow::Borrowed(item.arguments.as_deref().unwrap_or("{}"))
+            };
+            turn.calls.push(ChatToolCall {
+                id: ids::decode(call_id),
+                kind: "function",
+                function: ChatCall { name, arguments },
+            });
         }
         "function_call_output" | "custom_tool_call_output" => {
             turn.flush(out);
@@ -474,27 +540,27 @@ fn item_messages(
                 .as_deref()
                 .ok_or(invalid("an output item needs a `call_id`"))?;
             let (text, images) = match &item.output {
-                None => (String::new(), Vec::new()),
-                Some(Content::Text(text)) => (text.to_string(), Vec::new()),
+                None => (Cow::Borrowed(""), Vec::new()),
+                Some(Content::Text(text)) => (Cow::Borrowed(&**text), Vec::new()),
                 Some(Content::Parts(parts)) => {
                     let mut texts = Vec::new();
                     let mut images = Vec::new();
                     for part in parts {
                         match content_part(index, part)? {
-                            ChatPart::Text(text) => texts.push(text),
-                            ChatPart::Image(image) => images.push(image),
+                            ChatPart::Text { text } => texts.push(text),
+                            image => images.push(image),
                         }
                     }
-                    (texts.join("\n\n"), images)
+                    (joined(texts), images)
                 }
             };
-            out.push(
-                json!({"role": "tool", "tool_call_id": ids::decode(call_id), "content": text}),
-            );
+            let mut message = ChatMessage::text("tool", text);
+            message.tool_call_id = Some(ids::decode(call_id));
+            out.push(message);
             // A tool message carries text only: its images follow as the
             // user's.
             if !images.is_empty() {
-                out.push(json!({"role": "user", "content": images}));
+                out.push(ChatMessage::new("user", ChatContent::Parts(images)));
             }
         }
         "message" => {
@@ -518,11 +584,11 @@ fn item_messages(
                 }
                 "system" | "developer" => {
                     turn.flush(out);
-                    out.push(json!({"role": "system", "content": texts(index, content)?}));
+                    out.push(ChatMessage::text("system", texts(index, content)?));
                 }
                 "user" => {
                     turn.flush(out);
-                    out.push(json!({"role": "user", "content": user_content(index, content)?}));
+                    out.push(ChatMessage::new("user", user_content(index, content)?));
                 }
                 _ => {
                     return Err(invalid(
@@ -545,24 +611,20 @@ fn item_messages(
     Ok(())
 }
 
-enum ChatPart {
-    Text(String),
-    Image(Value),
-}
-
-fn content_part(index: usize, part: &Part) -> Result<ChatPart, TranslateError> {
+fn content_part<'r>(index: usize, part: &'r Part<'r>) -> Result<ChatPart<'r>, TranslateError> {
     let at = || format!("input[{index}]");
+    let text = |text: &'r Option<Cow<'r, str>>| ChatPart::Text {
+        text: Cow::Borrowed(text.as_deref().unwrap_or_default()),
+    };
     match part.kind.as_deref().unwrap_or("input_text") {
-        "input_text" | "output_text" | "text" | "summary_text" | "reasoning_text" => Ok(
-            ChatPart::Text(part.text.as_deref().unwrap_or_default().to_string()),
-        ),
-        "refusal" => Ok(ChatPart::Text(
-            part.refusal.as_deref().unwrap_or_default().to_string(),
-        )),
+        "input_text" | "output_text" | "text" | "summary_text" | "reasoning_text" => {
+            Ok(text(&part.text))
+        }
+        "refusal" => Ok(text(&part.refusal)),
         "input_image" => match part.image_url.as_deref() {
-            Some(url) => Ok(ChatPart::Image(
-                json!({"type": "image_url", "image_url": {"url": url}}),
-            )),
+            Some(url) => Ok(ChatPart::ImageUrl {
+                image_url: ImageUrl { url },
+            }),
             None => Err(unsupported(
                 at(),
                 "an input_image by file_id (send an image_url or a data URL)".into(),
@@ -577,15 +639,15 @@ fn content_part(index: usize, part: &Part) -> Result<ChatPart, TranslateError> {
 
 /// The text of content: the string, or the parts' texts joined by a blank
 /// line. Images have no place here (system and assistant content).
-fn texts(index: usize, content: &Content) -> Result<String, TranslateError> {
+fn texts<'r>(index: usize, content: &'r Content<'r>) -> Result<Cow<'r, str>, TranslateError> {
     match content {
-        Content::Text(text) => Ok(text.to_string()),
+        Content::Text(text) => Ok(Cow::Borrowed(text)),
         Content::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             for part in parts {
                 match content_part(index, part)? {
-                    ChatPart::Text(text) => out.push(text),
-                    ChatPart::Image(_) => {
+                    ChatPart::Text { text } => out.push(text),
+                    ChatPart::ImageUrl { .. } => {
                         return Err(unsupported(
                             format!("input[{index}]"),
                             "an image outside a user message".into(),
@@ -593,31 +655,33 @@ fn texts(index: usize, content: &Content) -> Result<String, TranslateError> {
                     }
                 }
             }
-            Ok(out.join("\n\n"))
+            Ok(joined(out))
         }
     }
 }
 
 /// A user message's content: one string when it is text only, else the
 /// chat API's parts.
-fn user_content(index: usize, content: &Content) -> Result<Value, TranslateError> {
+fn user_content<'r>(
+    index: usize,
+    content: &'r Content<'r>,
+) -> Result<ChatContent<'r>, TranslateError> {
     let Content::Parts(parts) = content else {
-        return texts(index, content).map(Value::String);
+        return texts(index, content).map(ChatContent::Text);
     };
     let parts = parts
         .iter()
         .map(|part| content_part(index, part))
         .collect::<Result<Vec<_>, _>>()?;
-    if parts.iter().all(|p| matches!(p, ChatPart::Text(_))) {
-        return texts(index, content).map(Value::String);
-    }
-    Ok(Value::Array(
-        parts
+    if parts.iter().all(|p| matches!(p, ChatPart::Text { .. })) {
+        let texts = parts
             .into_iter()
-            .map(|p| match p {
-                ChatPart::Text(text) => json!({"type": "text", "text": text}),
-                ChatPart::Image(image) => image,
+            .filter_map(|p| match p {
+                ChatPart::Text { text } => Some(text),
+                ChatPart::ImageUrl { .. } => None,
             })
-            .collect(),
-    ))
+            .collect();
+        return Ok(ChatContent::Text(joined(texts)));
+    }
+    Ok(ChatContent::Parts(parts))
 }
