@@ -561,3 +561,171 @@ async fn a_provider_speaking_anthropic_messages_answers_a_responses_client() {
         "toolu_mock_1"
     );
 }
+
+mod properties {
+    //! Whatever the body, the Responses reader and translation answer
+    //! without panicking, with a chat request the pipeline accepts or an
+    //! error that says something; whatever the pieces of an answer, the
+    //! stream keeps the order Codex parses.
+
+    use clawgate::translate::ids::Nonce;
+    use clawgate::translate::responses_client::{self, Identity, ResponseEncoder, ToolNames};
+    use clawgate::wire::openai::{ChatRequest, Part, Usage};
+    use clawgate::wire::responses::{ResponsesRequest, StreamEvent};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    const KEYS: &[&str] = &[
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "type",
+        "role",
+        "content",
+        "text",
+        "name",
+        "namespace",
+        "call_id",
+        "arguments",
+        "output",
+        "summary",
+        "input",
+        "parameters",
+        "format",
+        "reasoning",
+        "effort",
+        "stream",
+        "store",
+        "image_url",
+        "previous_response_id",
+        "max_output_tokens",
+        "parallel_tool_calls",
+    ];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u32>().prop_map(|n| json!(n)),
+            prop_oneof![
+                "[a-z_ ]{0,8}",
+                Just("message".to_string()),
+                Just("function_call".to_string()),
+                Just("function_call_output".to_string()),
+                Just("custom_tool_call".to_string()),
+                Just("reasoning".to_string()),
+                Just("function".to_string()),
+                Just("namespace".to_string()),
+                Just("custom".to_string()),
+                Just("input_text".to_string()),
+                Just("input_image".to_string()),
+                Just("user".to_string()),
+                Just("assistant".to_string()),
+                Just("developer".to_string()),
+                Just("{}".to_string()),
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(
+                    |pairs| {
+                        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn part() -> impl Strategy<Value = Part> {
+        prop_oneof![
+            "[a-z ]{0,6}".prop_map(Part::Text),
+            "[a-z ]{0,6}".prop_map(Part::Reasoning),
+            (
+                0u64..3,
+                proptest::option::of("[a-z0-9:._]{1,6}"),
+                proptest::option::of("[a-z]{1,4}"),
+                "[{}a-z\":]{0,6}"
+            )
+                .prop_map(|(index, id, name, arguments)| Part::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments
+                }),
+            Just(Part::Usage(Usage {
+                input: 5,
+                output: 2,
+                ..Usage::default()
+            })),
+            prop_oneof![Just("stop"), Just("length"), Just("tool_calls")]
+                .prop_map(|r| Part::Finish(r.to_string())),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_body_is_a_chat_request_or_an_error_that_says_something(body in json_value()) {
+            let bytes = body.to_string();
+            match ResponsesRequest::parse(bytes.as_bytes()) {
+                Err(err) => prop_assert!(!err.to_string().is_empty()),
+                Ok(parsed) => match responses_client::request(&parsed, None) {
+                    Err(err) => prop_assert!(!err.to_string().is_empty()),
+                    Ok((chat, _)) => {
+                        let parsed = ChatRequest::parse(chat);
+                        prop_assert!(parsed.is_ok(), "{body}: {parsed:?}");
+                    }
+                },
+            }
+        }
+
+        #[test]
+        fn any_answer_streams_in_the_order_codex_parses(
+            chunks in prop::collection::vec(prop::collection::vec(part(), 0..4), 0..8),
+            fails in any::<bool>(),
+        ) {
+            let identity = Identity { response_id: "resp_1".into(), nonce: Nonce(1), created_at: 0 };
+            let mut encoder = ResponseEncoder::new("m", identity, ToolNames::default(), true);
+            let mut events = Vec::new();
+            for parts in &chunks {
+                events.extend(encoder.parts(parts, 0));
+            }
+            if fails {
+                encoder.fail("server_error", "broken".into(), &mut events);
+            } else {
+                encoder.done(&mut events);
+            }
+            prop_assert!(encoder.is_finished());
+            let names: Vec<&str> = events.iter().map(StreamEvent::name).collect();
+            prop_assert_eq!(&names[..2], &["response.created", "response.in_progress"][..]);
+            let last = *names.last().unwrap();
+            prop_assert!(
+                ["response.completed", "response.incomplete", "response.failed"].contains(&last),
+                "{names:?}"
+            );
+            prop_assert_eq!(names.iter().filter(|n| **n == "response.created").count(), 1);
+            // Every delta belongs to an item added before it and not yet done.
+            let mut open: Vec<String> = Vec::new();
+            for event in &events {
+                let value = serde_json::to_value(event).unwrap();
+                let name = event.name();
+                if name == "response.output_item.added" {
+                    open.push(value["item"]["id"].as_str().unwrap().to_string());
+                } else if name == "response.output_item.done" {
+                    let id = value["item"]["id"].as_str().unwrap();
+                    prop_assert!(open.iter().any(|o| o == id), "{name} before its item");
+                    open.retain(|o| o != id);
+                } else if let Some(item) = value.get("item_id").and_then(Value::as_str) {
+                    prop_assert!(open.iter().any(|o| o == item), "{name} outside its item: {names:?}");
+                }
+                prop_assert!(open.len() <= 1, "two items open at once: {names:?}");
+            }
+            prop_assert!(open.is_empty() || fails, "an item left open: {names:?}");
+        }
+    }
+}

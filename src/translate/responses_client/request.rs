@@ -29,6 +29,8 @@ pub enum TranslateError {
     Background,
     #[error("`input` is required")]
     NoInput,
+    #[error("`input` holds nothing to answer: send at least one message or item")]
+    EmptyInput,
     #[error("{at}: {what} is not supported by clawgate's chat-completions providers")]
     Unsupported { at: String, what: String },
     #[error("{at}: {what}")]
@@ -66,6 +68,9 @@ pub fn request<'r>(
             }
             turn.flush(&mut messages);
         }
+    }
+    if messages.is_empty() {
+        return Err(TranslateError::EmptyInput);
     }
     let stream = request.stream == Some(true);
     let tool_choice = match (&request.tool_choice, tools.is_empty()) {

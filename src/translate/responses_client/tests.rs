@@ -250,6 +250,14 @@ fn what_a_stateless_bridge_cannot_serve_is_refused_with_what_to_do() {
         "input[0]: an item_reference (clawgate stores no items; send the item itself)",
     );
     check_refused(json!({"model": "m"}), "`input` is required");
+    check_refused(
+        json!({"input": []}),
+        "`input` holds nothing to answer: send at least one message or item",
+    );
+    check_refused(
+        json!({"input": [{"type": "web_search_call", "id": "ws_1"}]}),
+        "`input` holds nothing to answer",
+    );
 }
 
 #[test]
