@@ -95,7 +95,7 @@ async fn chat_without_v1_is_served_and_unknown_routes_list_the_real_ones() {
     assert_eq!(error["error"]["code"], "not_found");
     assert_eq!(
         error["error"]["message"],
-        "no route POST /v1/completions; clawgate serves POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /v1/status, GET /v1/usage, POST /chat/completions, GET /models, GET /models/{id}, GET /metrics, GET /healthz, GET, HEAD /"
+        "no route POST /v1/completions; clawgate serves POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/models, GET /v1/models/{id}, GET /v1/status, GET /v1/usage, POST /chat/completions, POST /responses, GET /models, GET /models/{id}, GET /metrics, GET /healthz, GET, HEAD /"
     );
 }
 

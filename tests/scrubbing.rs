@@ -1,7 +1,7 @@
 //! Issue 23 item 4: a provider that echoes its key anywhere in what it
 //! sends (a chunk's text, a tool call's arguments, an unknown member, a
 //! whole answer), raw or `\u`-escaped, never gets it to the client, on
-//! either front end, streamed or not: every relayed byte passes one place
+//! any front end, streamed or not: every relayed byte passes one place
 //! (`http::front::Outgoing`), the scrubber.
 
 mod common;
@@ -87,6 +87,19 @@ async fn an_echoed_key_reaches_no_client_in_any_field() {
         assert_eq!(response.status(), 200);
         answers.push((
             format!("messages stream={stream}"),
+            response.text().await.unwrap(),
+        ));
+        let response = gw
+            .client()
+            .post(format!("{}/v1/responses", gw.url))
+            .json(&json!({"model": "echo/m", "input": "hi", "stream": stream,
+                "tools": [{"type": "function", "name": "read", "parameters": {"type": "object"}}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        answers.push((
+            format!("responses stream={stream}"),
             response.text().await.unwrap(),
         ));
     }

@@ -17,29 +17,30 @@ pub struct Chat;
 
 impl FrontEnd for Chat {
     type Encoder = OpenAiEncoder;
+    type Context = ();
 
     fn decode(
         _config: &Config,
         body: Bytes,
         record: &AccessRecord,
-    ) -> Result<ChatRequest, ApiError> {
+    ) -> Result<(ChatRequest, ()), ApiError> {
         let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(request.model());
-        Ok(request)
+        Ok((request, ()))
     }
 
     fn wants_usage(request: &ChatRequest) -> bool {
         request.wants_usage()
     }
 
-    fn answer(mut completion: Map<String, Value>, model_ref: &ModelRef) -> Bytes {
+    fn answer(mut completion: Map<String, Value>, model_ref: &ModelRef, _: &()) -> Bytes {
         label_model(&mut completion, model_ref.as_str());
         serde_json::to_vec(&completion)
             .expect("a JSON value always serializes")
             .into()
     }
 
-    fn encoder(_model_ref: &ModelRef) -> OpenAiEncoder {
+    fn encoder(_model_ref: &ModelRef, _: ()) -> OpenAiEncoder {
         OpenAiEncoder { finished: false }
     }
 }

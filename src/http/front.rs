@@ -48,10 +48,18 @@ pub trait FrontEnd: Send + Sync + 'static {
     /// Writes one streamed answer.
     type Encoder: Encoder;
 
+    /// What the answer needs to know of the client's request besides the
+    /// model (the Responses API: which tools were namespaced or custom);
+    /// `()` for most.
+    type Context: Send + 'static;
+
     /// Decodes the client's body, once, into the request model, noting the
     /// model the client asked for on `record`.
-    fn decode(config: &Config, body: Bytes, record: &AccessRecord)
-    -> Result<ChatRequest, ApiError>;
+    fn decode(
+        config: &Config,
+        body: Bytes,
+        record: &AccessRecord,
+    ) -> Result<(ChatRequest, Self::Context), ApiError>;
 
     /// Whether the stream should carry the usage chunk (the OpenAI API's
     /// `stream_options.include_usage`; an encoder that needs usage itself
@@ -60,10 +68,14 @@ pub trait FrontEnd: Send + Sync + 'static {
 
     /// The body of a whole answer: `completion` (a chat completion, usage
     /// priced) in this API's format, naming `model_ref`.
-    fn answer(completion: Map<String, Value>, model_ref: &ModelRef) -> Bytes;
+    fn answer(
+        completion: Map<String, Value>,
+        model_ref: &ModelRef,
+        context: &Self::Context,
+    ) -> Bytes;
 
     /// The encoder for one streamed answer from `model_ref`.
-    fn encoder(model_ref: &ModelRef) -> Self::Encoder;
+    fn encoder(model_ref: &ModelRef, context: Self::Context) -> Self::Encoder;
 
     /// An error's body in this API's shape; OpenAI's by default.
     fn error_body(report: &ErrorReport) -> Value {
@@ -173,7 +185,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let slot = admit(gateway, &config)?;
     let options = request_options(request.headers());
     let bytes = read_limited(request, &config).await?;
-    let request = F::decode(&config, bytes, &record)?;
+    let (request, context) = F::decode(&config, bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
     let answer = run_chain(gateway, &config, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
@@ -184,7 +196,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             metrics::request(outcome);
             shape_completion(&mut completion, &answer.target.model.cost);
             record.usage_of(&completion);
-            let body = outgoing.pass(F::answer(completion, &model_ref));
+            let body = outgoing.pass(F::answer(completion, &model_ref, &context));
             let body = match outgoing.finish() {
                 Some(rest) => [body, rest].concat().into(),
                 None => body,
@@ -217,7 +229,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 config.redactor.clone(),
                 gateway.aborted(),
             );
-            let stream = encode(items, F::encoder(&model_ref), outgoing, slot);
+            let stream = encode(items, F::encoder(&model_ref, context), outgoing, slot);
             (headers, Body::from_stream(stream)).into_response()
         }
     };

@@ -48,6 +48,7 @@ pub struct Messages;
 
 impl FrontEnd for Messages {
     type Encoder = AnthropicEncoder;
+    type Context = ();
 
     /// The body is read into Anthropic's shapes and translated into the
     /// request model; the client's bytes go with it, for a target that
@@ -56,7 +57,7 @@ impl FrontEnd for Messages {
         config: &Config,
         original: Bytes,
         record: &AccessRecord,
-    ) -> Result<ChatRequest, ApiError> {
+    ) -> Result<(ChatRequest, ()), ApiError> {
         let parsed =
             MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(parsed.model.as_deref().map(shown));
@@ -65,7 +66,7 @@ impl FrontEnd for Messages {
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let body = serde_json::to_vec(&translated).expect("a JSON value always serializes");
         let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        Ok(request.with_anthropic_original(original))
+        Ok((request.with_anthropic_original(original), ()))
     }
 
     /// `message_delta` needs the usage chunk.
@@ -73,14 +74,14 @@ impl FrontEnd for Messages {
         true
     }
 
-    fn answer(completion: Map<String, Value>, model_ref: &ModelRef) -> Bytes {
+    fn answer(completion: Map<String, Value>, model_ref: &ModelRef, _: &()) -> Bytes {
         let message = anthropic_client::message(&completion, model_ref.as_str(), Nonce::random());
         serde_json::to_vec(&message)
             .expect("a message always serializes")
             .into()
     }
 
-    fn encoder(model_ref: &ModelRef) -> AnthropicEncoder {
+    fn encoder(model_ref: &ModelRef, _: ()) -> AnthropicEncoder {
         AnthropicEncoder(StreamTranslator::new(model_ref.as_str(), Nonce::random()))
     }
 
@@ -302,7 +303,7 @@ mod tests {
             yield Item::Chunk(Chunk::of_json(br#"{"choices":[{"delta":{"content":"a"}}]}"#));
             tokio::time::sleep(Duration::from_secs(25)).await;
         };
-        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap());
+        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap(), ());
         let outgoing = Outgoing::new(&Redactor::new(["k"]));
         let events: Vec<String> = encode(items, encoder, outgoing, ())
             .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())

@@ -8,8 +8,9 @@
 //! read that list. Each API front end is one module implementing
 //! [`front::FrontEnd`], served by [`front::serve`]: the OpenAI chat API is
 //! `chat.rs` (and `models.rs`); Anthropic's Messages API, whose error
-//! bodies take Anthropic's shape, is `messages.rs`. A front end whose
-//! errors are not OpenAI-shaped lists its path prefix in [`ERROR_SHAPES`].
+//! bodies take Anthropic's shape, is `messages.rs`; OpenAI's Responses API
+//! (Codex) is `responses.rs`. A front end whose errors are not
+//! OpenAI-shaped lists its path prefix in [`ERROR_SHAPES`].
 
 mod access_log;
 mod chat;
@@ -19,6 +20,7 @@ mod guard;
 mod messages;
 mod models;
 mod page;
+mod responses;
 mod status;
 mod usage;
 
@@ -94,6 +96,12 @@ fn routes() -> Vec<Route> {
             true,
             post(messages::count_tokens),
         ),
+        route(
+            "POST",
+            "/v1/responses",
+            true,
+            post(front::serve::<responses::Responses>),
+        ),
         route("GET", "/v1/models", true, get(models::list_models)),
         route("GET", "/v1/models/{id}", true, get(models::get_model)),
         route("GET", "/v1/status", true, get(status::status)),
@@ -103,6 +111,12 @@ fn routes() -> Vec<Route> {
             "/chat/completions",
             true,
             post(front::serve::<chat::Chat>),
+        ),
+        route(
+            "POST",
+            "/responses",
+            true,
+            post(front::serve::<responses::Responses>),
         ),
         route("GET", "/models", true, get(models::list_models)),
         route("GET", "/models/{id}", true, get(models::get_model)),

@@ -9,6 +9,7 @@ use super::AccessRecord;
 use super::chat::Chat;
 use super::front::FrontEnd;
 use super::messages::Messages;
+use super::responses::Responses;
 use crate::capabilities::Api;
 use crate::chain;
 use crate::config::{Config, Environment, Secrets, Target, load_str};
@@ -37,8 +38,9 @@ fn config(anthropic: bool) -> Config {
 }
 
 /// A turn as an OpenAI client writes it, and the same turn as an
-/// Anthropic client does, both asking for sampling a model may fix.
-fn bodies(model: &str) -> [(&'static str, Value); 2] {
+/// Anthropic client and a Responses client do, all asking for sampling a
+/// model may fix.
+fn bodies(model: &str) -> [(&'static str, Value); 3] {
     let schema =
         json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]});
     [
@@ -54,6 +56,12 @@ fn bodies(model: &str) -> [(&'static str, Value); 2] {
                 "system": "be brief", "messages": [{"role": "user", "content": "hi"}],
                 "tools": [{"name": "read", "description": "Read a file", "input_schema": schema}]}),
         ),
+        (
+            "responses",
+            json!({"model": model, "stream": true, "max_output_tokens": 1_000_000, "temperature": 0.2, "top_p": 0.5,
+                "instructions": "be brief", "input": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "name": "read", "description": "Read a file", "parameters": schema}]}),
+        ),
     ]
 }
 
@@ -62,8 +70,9 @@ fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Valu
     let bytes = Bytes::from(body.to_string());
     let record = AccessRecord::default();
     let request = match front_end {
-        "openai" => Chat::decode(config, bytes, &record),
-        _ => Messages::decode(config, bytes, &record),
+        "openai" => Chat::decode(config, bytes, &record).map(|(request, ())| request),
+        "anthropic" => Messages::decode(config, bytes, &record).map(|(request, ())| request),
+        _ => Responses::decode(config, bytes, &record).map(|(request, _)| request),
     }
     .unwrap_or_else(|e| panic!("{front_end}: {e}"));
     let out = chain::body(&request, target).expect("no refusal");
@@ -97,13 +106,18 @@ fn every_catalog_model_gets_the_same_request_from_either_front_end_over_either_t
     for (model_ref, _, _) in openai.models() {
         for config in [&openai, &anthropic] {
             let target = config.target(&model_ref).expect("a catalog target");
-            let [(a, first), (b, second)] = bodies(model_ref.as_str());
+            let [(a, first), (b, second), (c, third)] = bodies(model_ref.as_str());
             let from_openai = sent(config, a, &first, &target);
             let from_anthropic = sent(config, b, &second, &target);
+            let from_responses = sent(config, c, &third, &target);
             let transport = format!("{:?}", target.provider.api);
             assert_eq!(
                 from_openai, from_anthropic,
                 "{model_ref} over {transport}: the OpenAI client's request (left) and the Anthropic client's (right) differ"
+            );
+            assert_eq!(
+                from_openai, from_responses,
+                "{model_ref} over {transport}: the OpenAI client's request (left) and the Responses client's (right) differ"
             );
             // The rules did run: the model is the provider's id, and a
             // model that fixes sampling gets none of it from either client.

@@ -7,10 +7,13 @@
 //! - [`anthropic_provider`]: reaching a provider that speaks Anthropic
 //!   (`api: "anthropic-messages"`): the chain's OpenAI request out, its
 //!   answer and events back in OpenAI's shape.
+//! - [`responses_client`]: serving an OpenAI Responses client
+//!   (`POST /v1/responses`, Codex) from the chat-completions chain.
 //! - [`ids`]: the reversible mapping of tool-call ids between the two APIs.
 //! - [`token_estimate`]: `count_tokens` without a provider.
 
 pub mod anthropic_client;
 pub mod anthropic_provider;
 pub mod ids;
+pub mod responses_client;
 pub mod token_estimate;

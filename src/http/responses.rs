@@ -1,0 +1,289 @@
+//! `POST /v1/responses` (and `/responses`), OpenAI's Responses API, for
+//! Codex CLI and the SDKs' `responses` clients: a front end like the
+//! others ([`FrontEnd`]), so the same model resolution, chain, rules,
+//! deadlines, access line, metrics and `x-clawgate-*` headers apply.
+//!
+//! The body is read into the Responses shapes and translated into the
+//! request model ([`crate::translate::responses_client`]); whole answers
+//! are response objects, streams the Responses event sequence written from
+//! the relay's typed items, with an SSE comment after each
+//! [`KEEP_ALIVE_EVERY`] of silence. Errors before the start keep OpenAI's
+//! shape, which is the Responses API's too; after it, `response.failed`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::front::{Encoder, FrontEnd};
+use super::{AccessRecord, ApiError};
+use crate::chain::policy::Class;
+use crate::config::{Config, ModelRef};
+use crate::relay::Item;
+use crate::translate::responses_client::{
+    self, Identity, ResponseEncoder, ToolNames, failure_code,
+};
+use crate::wire::openai::{ChatRequest, Part};
+use crate::wire::responses::{ResponsesRequest, StreamEvent};
+
+/// How long a stream may be silent before the client gets a comment.
+pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(10);
+
+/// The Responses API front end.
+pub struct Responses;
+
+/// What an answer needs of the request: how its tools reached the
+/// provider, and whether it allowed parallel calls (echoed in the
+/// response object).
+pub struct Context {
+    names: ToolNames,
+    parallel_tool_calls: bool,
+}
+
+impl FrontEnd for Responses {
+    type Encoder = ResponsesEncoder;
+    type Context = Context;
+
+    /// The body is read into the Responses shapes (borrowed) and translated
+    /// into the request model; the parsed copy ends here.
+    fn decode(
+        _config: &Config,
+        body: Bytes,
+        record: &AccessRecord,
+    ) -> Result<(ChatRequest, Context), ApiError> {
+        let bad = |err: &dyn std::fmt::Display| ApiError::BadRequest(err.to_string());
+        let parsed = ResponsesRequest::parse(&body).map_err(|e| bad(&e))?;
+        let model = parsed.model.as_deref().filter(|m| !m.is_empty());
+        record.model_asked(model);
+        let (chat, names) = responses_client::request(&parsed, model).map_err(|e| bad(&e))?;
+        let request = ChatRequest::parse(chat).map_err(|e| bad(&e))?;
+        let context = Context {
+            names,
+            parallel_tool_calls: parsed.parallel_tool_calls.unwrap_or(true),
+        };
+        Ok((request, context))
+    }
+
+    /// `response.completed` carries the usage.
+    fn wants_usage(_request: &ChatRequest) -> bool {
+        true
+    }
+
+    fn answer(completion: Map<String, Value>, model_ref: &ModelRef, context: &Context) -> Bytes {
+        let response = responses_client::response(
+            &completion,
+            model_ref.as_str(),
+            &Identity::new(unix_seconds()),
+            &context.names,
+            context.parallel_tool_calls,
+        );
+        serde_json::to_vec(&response)
+            .expect("a response always serializes")
+            .into()
+    }
+
+    fn encoder(model_ref: &ModelRef, context: Context) -> ResponsesEncoder {
+        ResponsesEncoder {
+            events: ResponseEncoder::new(
+                model_ref.as_str(),
+                Identity::new(unix_seconds()),
+                context.names,
+                context.parallel_tool_calls,
+            ),
+            sequence: 0,
+        }
+    }
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The relay's items as the Responses event sequence (see
+/// [`ResponseEncoder`]), each event named and numbered.
+pub struct ResponsesEncoder {
+    events: ResponseEncoder,
+    sequence: u64,
+}
+
+impl ResponsesEncoder {
+    fn sse(&mut self, events: Vec<StreamEvent>) -> Option<Bytes> {
+        if events.is_empty() {
+            return None;
+        }
+        let mut text = String::new();
+        for event in events {
+            text.push_str(&event.to_sse(self.sequence));
+            self.sequence += 1;
+        }
+        Some(Bytes::from(text))
+    }
+}
+
+impl Encoder for ResponsesEncoder {
+    fn encode(&mut self, item: Item) -> Option<Bytes> {
+        let events = match item {
+            Item::Chunk(chunk) => {
+                let parts = chunk.parts();
+                // Only the usage chunk is read again, for what the parts
+                // leave out.
+                let reasoning = if parts.iter().any(|p| matches!(p, Part::Usage(_))) {
+                    match serde_json::from_slice::<Value>(chunk.data()) {
+                        Ok(Value::Object(chunk)) => responses_client::reasoning_tokens(&chunk),
+                        _ => 0,
+                    }
+                } else {
+                    0
+                };
+                self.events.parts(&parts, reasoning)
+            }
+            // A sign of life from the provider: a comment keeps the
+            // client's idle timer alive too.
+            Item::KeepAlive(text) => return Some(Bytes::from(format!(": {text}\n\n"))),
+            Item::Done => {
+                let mut events = Vec::new();
+                self.events.done(&mut events);
+                events
+            }
+            Item::Error(error) => {
+                let code = failure_code(error.class.and_then(class_code), &error.message);
+                let mut events = Vec::new();
+                self.events.fail(code, error.message, &mut events);
+                events
+            }
+        };
+        self.sse(events)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.events.is_finished()
+    }
+
+    fn keep_alive(&self) -> Option<(Duration, Bytes)> {
+        Some((KEEP_ALIVE_EVERY, Bytes::from_static(b": keep-alive\n\n")))
+    }
+
+    fn cut_off(&mut self) -> Option<Bytes> {
+        let events = self.events.cut_off();
+        self.sse(events)
+    }
+}
+
+/// The `response.failed` code a failure's class gives, when it gives one:
+/// what `chain::policy` decided, not read again from the message.
+fn class_code(class: Class) -> Option<&'static str> {
+    match class {
+        Class::ContextLength => Some("context_length_exceeded"),
+        Class::Quota | Class::Billing => Some("insufficient_quota"),
+        Class::RateLimited => Some("rate_limit_exceeded"),
+        Class::Transport
+        | Class::Timeout
+        | Class::Overloaded
+        | Class::ProviderError
+        | Class::InvalidResponse
+        | Class::TooLarge => Some("server_error"),
+        // A refusal inside a stream says nothing a code can: the message
+        // is read.
+        Class::Auth
+        | Class::Config
+        | Class::NotFound
+        | Class::ContentFilter
+        | Class::BadRequest => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::front::{Outgoing, encode};
+    use crate::ops::redact::Redactor;
+    use crate::relay::{Chunk, StreamError};
+    use futures_util::StreamExt;
+
+    fn names(bytes: &[String]) -> Vec<String> {
+        bytes
+            .iter()
+            .flat_map(|e| e.split("\n\n"))
+            .filter_map(|e| e.lines().next())
+            .map(|line| line.trim_start_matches("event: ").to_string())
+            .collect()
+    }
+
+    fn encoder() -> ResponsesEncoder {
+        Responses::encoder(
+            &ModelRef::parse("p/m").unwrap(),
+            Context {
+                names: ToolNames::default(),
+                parallel_tool_calls: true,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_upstream_gets_comments_and_a_stream_that_stops_fails() {
+        let items = async_stream::stream! {
+            yield Item::Chunk(Chunk::of_json(br#"{"choices":[{"delta":{"content":"a"}}]}"#));
+            yield Item::KeepAlive("OPENROUTER PROCESSING".into());
+            tokio::time::sleep(Duration::from_secs(25)).await;
+        };
+        let outgoing = Outgoing::new(&Redactor::new(["k"]));
+        let events: Vec<String> = encode(items, encoder(), outgoing, ())
+            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+            .collect()
+            .await;
+        assert_eq!(
+            names(&events),
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                ": OPENROUTER PROCESSING",
+                ": keep-alive",
+                ": keep-alive",
+                "response.failed"
+            ]
+        );
+        let last = events.last().unwrap();
+        assert!(last.contains("\"sequence_number\":5"), "{last}");
+        assert!(last.contains("\"code\":\"server_error\""), "{last}");
+    }
+
+    #[test]
+    fn a_failure_takes_the_code_its_class_gives() {
+        let cases = [
+            (Some(Class::RateLimited), "x", "rate_limit_exceeded"),
+            (Some(Class::Quota), "x", "insufficient_quota"),
+            (Some(Class::ContextLength), "x", "context_length_exceeded"),
+            (
+                Some(Class::Timeout),
+                "rate limit in the text",
+                "server_error",
+            ),
+            (None, "the gateway is shutting down", "server_error"),
+            (
+                Some(Class::BadRequest),
+                "maximum context length is 8192 tokens, you requested 9000",
+                "context_length_exceeded",
+            ),
+        ];
+        for (class, message, code) in cases {
+            let mut encoder = encoder();
+            let error = StreamError {
+                class,
+                code: "upstream_error",
+                message: message.into(),
+            };
+            let out = encoder.encode(Item::Error(error)).unwrap();
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            assert!(
+                text.contains(&format!("\"code\":\"{code}\"")),
+                "{class:?}: {text}"
+            );
+            assert!(encoder.is_finished());
+        }
+    }
+}

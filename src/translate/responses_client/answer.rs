@@ -1,0 +1,92 @@
+//! A whole chat completion in, a response object out.
+
+use serde_json::{Map, Value};
+
+use super::{Identity, ToolNames, reasoning_tokens, status, usage_out};
+use crate::translate::ids;
+use crate::wire::openai::Usage;
+use crate::wire::responses::{OutputItem, ResponseOut, TextPart};
+
+/// The response object for a (shaped) chat completion, labelled `model`:
+/// output items in the order reasoning, message, function calls.
+pub fn response(
+    completion: &Map<String, Value>,
+    model: &str,
+    identity: &Identity,
+    names: &ToolNames,
+    parallel_tool_calls: bool,
+) -> ResponseOut {
+    let choice = completion.get("choices").and_then(|c| c.get(0));
+    let message = choice.and_then(|c| c.get("message"));
+    let text = |key: &str| {
+        message
+            .and_then(|m| m.get(key))
+            .map(content_text)
+            .unwrap_or_default()
+    };
+    let mut output = Vec::new();
+    let reasoning = text("reasoning_content");
+    if !reasoning.is_empty() {
+        output.push(OutputItem::Reasoning {
+            id: identity.item_id("rs", output.len()),
+            summary: vec![TextPart::SummaryText { text: reasoning }],
+        });
+    }
+    let calls = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let answer = text("content");
+    if !answer.is_empty() || calls.is_empty() {
+        output.push(OutputItem::Message {
+            id: identity.item_id("msg", output.len()),
+            status: "completed",
+            role: "assistant",
+            content: vec![TextPart::OutputText {
+                text: answer,
+                annotations: [],
+            }],
+        });
+    }
+    for (position, call) in calls.iter().enumerate() {
+        let function = &call["function"];
+        let call_id = ids::encode(call["id"].as_str(), position, identity.nonce);
+        let call = names.call(
+            function["name"].as_str().unwrap_or_default(),
+            function["arguments"].as_str().unwrap_or_default(),
+        );
+        output.push(call.item(identity.item_id("fc", output.len()), call_id, true));
+    }
+    let finish = choice
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str);
+    let (status, incomplete_details) = status(finish);
+    ResponseOut {
+        id: identity.response_id.clone(),
+        object: "response",
+        created_at: identity.created_at,
+        status,
+        model: model.to_string(),
+        output,
+        usage: Usage::of(completion).map(|usage| usage_out(&usage, reasoning_tokens(completion))),
+        error: None,
+        incomplete_details,
+        parallel_tool_calls,
+        tool_choice: "auto",
+        tools: [],
+        store: false,
+    }
+}
+
+/// A message's `content`: a string, or the text of its parts.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,692 @@
+//! The Responses request in, a chat-completions request out.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use super::ToolNames;
+use crate::translate::ids;
+use crate::wire::responses::{
+    Content, Input, Item, Part, ResponsesRequest, TextFormat, Tool, ToolChoice,
+};
+
+/// Why a request cannot be served; the message names the field and what
+/// to do instead.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TranslateError {
+    #[error(
+        "previous_response_id is not supported: clawgate stores no responses; send the whole conversation in `input` (Codex does)"
+    )]
+    PreviousResponse,
+    #[error(
+        "conversation is not supported: clawgate stores no conversations; send the whole conversation in `input`"
+    )]
+    Conversation,
+    #[error("background is not supported: clawgate stores no responses to poll; stream instead")]
+    Background,
+    #[error("`input` is required")]
+    NoInput,
+    #[error("`input` holds nothing to answer: send at least one message or item")]
+    EmptyInput,
+    #[error("{at}: {what} is not supported by clawgate's chat-completions providers")]
+    Unsupported { at: String, what: String },
+    #[error("{at}: {what}")]
+    Invalid { at: String, what: &'static str },
+}
+
+/// The chat-completions body for `request`, asking for `model` (`None`
+/// for the default chain), and the names under which namespaced tools
+/// reach the provider. Tool schemas pass as the client's bytes.
+pub fn request<'r>(
+    request: &'r ResponsesRequest<'r>,
+    model: Option<&'r str>,
+) -> Result<(Vec<u8>, ToolNames), TranslateError> {
+    if request.previous_response_id.is_some() {
+        return Err(TranslateError::PreviousResponse);
+    }
+    if request.conversation.is_some_and(|c| c.get() != "null") {
+        return Err(TranslateError::Conversation);
+    }
+    if request.background == Some(true) {
+        return Err(TranslateError::Background);
+    }
+    let (tools, names) = tools(request.tools.as_deref().unwrap_or_default())?;
+    let mut messages = Vec::new();
+    if let Some(instructions) = request.instructions.as_deref().filter(|i| !i.is_empty()) {
+        messages.push(ChatMessage::text("system", Cow::Borrowed(instructions)));
+    }
+    match &request.input {
+        None => return Err(TranslateError::NoInput),
+        Some(Input::Text(text)) => messages.push(ChatMessage::text("user", Cow::Borrowed(text))),
+        Some(Input::Items(items)) => {
+            let mut turn = Turn::default();
+            for (index, item) in items.iter().enumerate() {
+                item_messages(index, item, &mut turn, &mut messages)?;
+            }
+            turn.flush(&mut messages);
+        }
+    }
+    if messages.is_empty() {
+        return Err(TranslateError::EmptyInput);
+    }
+    let stream = request.stream == Some(true);
+    let tool_choice = match (&request.tool_choice, tools.is_empty()) {
+        (Some(choice), false) => Some(tool_choice(choice)?),
+        _ => None,
+    };
+    let body = ChatBody {
+        model,
+        messages,
+        max_tokens: request.max_output_tokens,
+        stream: stream.then_some(true),
+        stream_options: stream.then(|| json!({"include_usage": true})),
+        parallel_tool_calls: request.parallel_tool_calls.filter(|_| !tools.is_empty()),
+        tools,
+        tool_choice,
+        reasoning_effort: request
+            .reasoning
+            .as_ref()
+            .and_then(|r| r.effort.as_deref())
+            .map(reasoning_effort)
+            .transpose()?,
+        response_format: request
+            .text
+            .as_ref()
+            .and_then(|t| t.format.as_ref())
+            .map(response_format)
+            .transpose()?
+            .flatten(),
+        temperature: request.temperature,
+        top_p: request.top_p,
+    };
+    let bytes = serde_json::to_vec(&body).expect("a chat body always serializes");
+    Ok((bytes, names))
+}
+
+#[derive(Serialize)]
+struct ChatBody<'r> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'r str>,
+    messages: Vec<ChatMessage<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<ChatTool<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+/// One chat message, its texts borrowed from the client's request where
+/// they pass whole.
+#[derive(Serialize)]
+struct ChatMessage<'r> {
+    role: &'static str,
+    content: ChatContent<'r>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ChatToolCall<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<Cow<'r, str>>,
+}
+
+impl<'r> ChatMessage<'r> {
+    fn text(role: &'static str, text: Cow<'r, str>) -> Self {
+        Self::new(role, ChatContent::Text(text))
+    }
+
+    fn new(role: &'static str, content: ChatContent<'r>) -> Self {
+        Self {
+            role,
+            content,
+            reasoning_content: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChatContent<'r> {
+    Text(Cow<'r, str>),
+    Parts(Vec<ChatPart<'r>>),
+}
+
+/// A part of a user message's content.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ChatPart<'r> {
+    Text { text: Cow<'r, str> },
+    ImageUrl { image_url: ImageUrl<'r> },
+}
+
+#[derive(Serialize)]
+struct ImageUrl<'r> {
+    url: &'r str,
+}
+
+#[derive(Serialize)]
+struct ChatToolCall<'r> {
+    id: Cow<'r, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ChatCall<'r>,
+}
+
+#[derive(Serialize)]
+struct ChatCall<'r> {
+    name: Cow<'r, str>,
+    arguments: Cow<'r, str>,
+}
+
+#[derive(Serialize)]
+struct ChatTool<'r> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ChatFunction<'r>,
+}
+
+#[derive(Serialize)]
+struct ChatFunction<'r> {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<Cow<'r, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<&'r RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ResponseFormat<'r> {
+    JsonObject,
+    JsonSchema { json_schema: JsonSchema<'r> },
+}
+
+#[derive(Serialize)]
+struct JsonSchema<'r> {
+    name: &'r str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'r str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<&'r RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+/// Tool types the provider cannot run, left out: Codex offers `web_search`
+/// (often with `external_web_access: false`) whatever the model, and, for
+/// the models it knows, `tool_search` over deferred (MCP) tools, which
+/// only OpenAI's own models can call.
+const DROPPED_TOOLS: &[&str] = &[
+    "web_search",
+    "web_search_preview",
+    "web_search_2025_08_26",
+    "tool_search",
+];
+
+/// The one parameter a `custom` tool's function takes: its free-form input.
+static CUSTOM_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+    RawValue::from_string(
+        r#"{"type":"object","properties":{"input":{"type":"string","description":"The tool's whole input, as free-form text"}},"required":["input"],"additionalProperties":false}"#
+            .to_string(),
+    )
+    .expect("valid JSON")
+});
+
+/// The chat tools for the request's `function` tools, namespaces flattened
+/// (`<namespace>__<name>`); dropped hosted tools logged, the others refused.
+fn tools<'r>(offered: &'r [Tool<'r>]) -> Result<(Vec<ChatTool<'r>>, ToolNames), TranslateError> {
+    let mut out = Vec::new();
+    let mut names = ToolNames::default();
+    for (index, tool) in offered.iter().enumerate() {
+        let at = format!("tools[{index}]");
+        match &*tool.kind {
+            "function" => out.push(function(&at, tool, None)?),
+            "namespace" => {
+                let namespace = tool.name.as_deref().ok_or(TranslateError::Invalid {
+                    at: at.clone(),
+                    what: "a namespace needs a `name`",
+                })?;
+                for (inner, nested) in tool.tools.iter().flatten().enumerate() {
+                    let at = format!("{at}.tools[{inner}]");
+                    if nested.kind != "function" {
+                        return Err(unsupported(at, format!("a tool of type {:?}", nested.kind)));
+                    }
+                    let chat = function(&at, nested, Some(namespace))?;
+                    names.add(namespace, &chat.function.name);
+                    out.push(chat);
+                }
+            }
+            "custom" => {
+                let chat = custom(&at, tool)?;
+                names.add_custom(&chat.function.name);
+                out.push(chat);
+            }
+            kind if DROPPED_TOOLS.contains(&kind) => {
+                tracing::info!(
+                    "{at}: the hosted tool {kind:?} has no counterpart at chat-completions providers; left out"
+                );
+            }
+            kind => {
+                return Err(unsupported(
+                    at,
+                    format!(
+                        "a tool of type {kind:?} (only `function`, `namespace` and `custom` tools are)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((out, names))
+}
+
+fn function<'r>(
+    at: &str,
+    tool: &'r Tool<'r>,
+    namespace: Option<&str>,
+) -> Result<ChatTool<'r>, TranslateError> {
+    let name = tool.name.as_deref().ok_or(TranslateError::Invalid {
+        at: at.to_string(),
+        what: "a function tool needs a `name`",
+    })?;
+    Ok(ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: match namespace {
+                Some(namespace) => ToolNames::flat(namespace, name),
+                None => name.to_string(),
+            },
+            description: tool.description.as_deref().map(Cow::Borrowed),
+            parameters: tool.parameters,
+            strict: tool.strict,
+        },
+    })
+}
+
+/// A `custom` tool as a function taking its free-form input as one string
+/// argument, `input`; its grammar, if any, is told in the description.
+fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<ChatTool<'r>, TranslateError> {
+    let name = tool.name.as_deref().ok_or(TranslateError::Invalid {
+        at: at.to_string(),
+        what: "a custom tool needs a `name`",
+    })?;
+    let mut description = tool.description.as_deref().unwrap_or_default().to_string();
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str("Pass the whole input as the string argument `input`");
+    match &tool.format {
+        Some(format) if format.kind == "grammar" => {
+            let syntax = format.syntax.as_deref().unwrap_or("lark");
+            let definition = format.definition.as_deref().unwrap_or_default();
+            description.push_str(&format!(
+                "; it must follow this {syntax} grammar:\n{definition}"
+            ));
+        }
+        Some(format) if format.kind != "text" => {
+            return Err(unsupported(
+                format!("{at}.format"),
+                format!("a custom tool format of type {:?}", format.kind),
+            ));
+        }
+        _ => description.push('.'),
+    }
+    Ok(ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: name.to_string(),
+            description: Some(Cow::Owned(description)),
+            parameters: Some(&**CUSTOM_PARAMETERS),
+            strict: None,
+        },
+    })
+}
+
+fn unsupported(at: String, what: String) -> TranslateError {
+    TranslateError::Unsupported { at, what }
+}
+
+fn tool_choice(choice: &ToolChoice) -> Result<Value, TranslateError> {
+    let at = || "tool_choice".to_string();
+    match choice {
+        ToolChoice::Mode(mode) => match &**mode {
+            "auto" | "none" | "required" => Ok(json!(mode)),
+            other => Err(unsupported(at(), format!("the mode {other:?}"))),
+        },
+        ToolChoice::Object(object) => match &*object.kind {
+            "function" => {
+                let name = object.name.as_deref().ok_or(TranslateError::Invalid {
+                    at: at(),
+                    what: "a function choice needs a `name`",
+                })?;
+                Ok(json!({"type": "function", "function": {"name": name}}))
+            }
+            // The provider sees every tool; the mode still applies.
+            "allowed_tools" => match object.mode.as_deref() {
+                Some("required") => Ok(json!("required")),
+                _ => Ok(json!("auto")),
+            },
+            kind => Err(unsupported(at(), format!("a choice of type {kind:?}"))),
+        },
+    }
+}
+
+/// `reasoning.effort` as the chat API's `reasoning_effort`, which the
+/// provider rules turn into each target's own switch.
+fn reasoning_effort(effort: &str) -> Result<&'static str, TranslateError> {
+    Ok(match effort {
+        "none" => "none",
+        "minimal" => "minimal",
+        "low" => "low",
+        "medium" => "medium",
+        "high" | "xhigh" => "high",
+        _ => {
+            return Err(TranslateError::Invalid {
+                at: "reasoning.effort".into(),
+                what: "must be none, minimal, low, medium, high or xhigh",
+            });
+        }
+    })
+}
+
+fn response_format<'r>(
+    format: &'r TextFormat<'r>,
+) -> Result<Option<ResponseFormat<'r>>, TranslateError> {
+    match &*format.kind {
+        "text" => Ok(None),
+        "json_object" => Ok(Some(ResponseFormat::JsonObject)),
+        "json_schema" => Ok(Some(ResponseFormat::JsonSchema {
+            json_schema: JsonSchema {
+                name: format.name.as_deref().ok_or(TranslateError::Invalid {
+                    at: "text.format".into(),
+                    what: "a json_schema format needs a `name`",
+                })?,
+                description: format.description.as_deref(),
+                schema: format.schema,
+                strict: format.strict,
+            },
+        })),
+        kind => Err(unsupported(
+            "text.format".into(),
+            format!("a format of type {kind:?}"),
+        )),
+    }
+}
+
+/// The assistant turn being gathered from consecutive `reasoning`,
+/// assistant `message` and `function_call` items: chat puts them in one
+/// message, which the tool results then follow.
+#[derive(Default)]
+struct Turn<'r> {
+    reasoning: Vec<Cow<'r, str>>,
+    text: Vec<Cow<'r, str>>,
+    calls: Vec<ChatToolCall<'r>>,
+}
+
+impl<'r> Turn<'r> {
+    fn is_empty(&self) -> bool {
+        self.reasoning.is_empty() && self.text.is_empty() && self.calls.is_empty()
+    }
+
+    fn flush(&mut self, out: &mut Vec<ChatMessage<'r>>) {
+        if self.is_empty() {
+            return;
+        }
+        let Turn {
+            reasoning,
+            text,
+            calls,
+        } = std::mem::take(self);
+        let mut message = ChatMessage::text("assistant", joined(text));
+        let reasoning = joined(reasoning);
+        if !reasoning.is_empty() {
+            message.reasoning_content = Some(reasoning.into_owned());
+        }
+        message.tool_calls = calls;
+        out.push(message);
+    }
+}
+
+/// Texts joined by a blank line; one text passes as it is.
+fn joined(mut texts: Vec<Cow<'_, str>>) -> Cow<'_, str> {
+    match texts.len() {
+        0 => Cow::Borrowed(""),
+        1 => texts.pop().expect("one text"),
+        _ => Cow::Owned(texts.join("\n\n")),
+    }
+}
+
+fn item_messages<'r>(
+    index: usize,
+    item: &'r Item<'r>,
+    turn: &mut Turn<'r>,
+    out: &mut Vec<ChatMessage<'r>>,
+) -> Result<(), TranslateError> {
+    let at = || format!("input[{index}]");
+    let invalid = |what| TranslateError::Invalid { at: at(), what };
+    match item.kind() {
+        "reasoning" => {
+            // A new answer's reasoning starts a new turn.
+            if !turn.text.is_empty() || !turn.calls.is_empty() {
+                turn.flush(out);
+            }
+            // The raw text when the client kept it, else the summary
+            // (where clawgate puts a provider's reasoning).
+            let raw = item.content.as_ref().map(|c| texts(index, c)).transpose()?;
+            let text = match raw.filter(|t| !t.is_empty()) {
+                Some(text) => text,
+                None => joined(
+                    item.summary
+                        .iter()
+                        .flatten()
+                        .filter_map(|p| p.text.as_deref().map(Cow::Borrowed))
+                        .collect(),
+                ),
+            };
+            if !text.is_empty() {
+                turn.reasoning.push(text);
+            }
+        }
+        "function_call" | "custom_tool_call" => {
+            let custom = item.kind() == "custom_tool_call";
+            let (needs_id, needs_name) = if custom {
+                (
+                    "a custom_tool_call needs a `call_id`",
+                    "a custom_tool_call needs a `name`",
+                )
+            } else {
+                (
+                    "a function_call needs a `call_id`",
+                    "a function_call needs a `name`",
+                )
+            };
+            let call_id = item.call_id.as_deref().ok_or(invalid(needs_id))?;
+            let name = item.name.as_deref().ok_or(invalid(needs_name))?;
+            let name = match item.namespace.as_deref() {
+                Some(namespace) => Cow::Owned(ToolNames::flat(namespace, name)),
+                None => Cow::Borrowed(name),
+            };
+            let arguments = if custom {
+                let input = item.input.as_deref().unwrap_or_default();
+                Cow::Owned(json!({ "input": input }).to_string())
+            } else {
+                Cow::Borrowed(item.arguments.as_deref().unwrap_or("{}"))
+            };
+            turn.calls.push(ChatToolCall {
+                id: ids::decode(call_id),
+                kind: "function",
+                function: ChatCall { name, arguments },
+            });
+        }
+        "function_call_output" | "custom_tool_call_output" => {
+            turn.flush(out);
+            let call_id = item
+                .call_id
+                .as_deref()
+                .ok_or(invalid("an output item needs a `call_id`"))?;
+            let (text, images) = match &item.output {
+                None => (Cow::Borrowed(""), Vec::new()),
+                Some(Content::Text(text)) => (Cow::Borrowed(&**text), Vec::new()),
+                Some(Content::Parts(parts)) => {
+                    let mut texts = Vec::new();
+                    let mut images = Vec::new();
+                    for part in parts {
+                        match content_part(index, part)? {
+                            ChatPart::Text { text } => texts.push(text),
+                            image => images.push(image),
+                        }
+                    }
+                    (joined(texts), images)
+                }
+            };
+            let mut message = ChatMessage::text("tool", text);
+            message.tool_call_id = Some(ids::decode(call_id));
+            out.push(message);
+            // A tool message carries text only: its images follow as the
+            // user's.
+            if !images.is_empty() {
+                out.push(ChatMessage::new("user", ChatContent::Parts(images)));
+            }
+        }
+        "message" => {
+            let role = item
+                .role
+                .as_deref()
+                .ok_or(invalid("a message needs a `role`"))?;
+            let content = item
+                .content
+                .as_ref()
+                .ok_or(invalid("a message needs `content`"))?;
+            match role {
+                "assistant" => {
+                    if !turn.calls.is_empty() {
+                        turn.flush(out);
+                    }
+                    let text = texts(index, content)?;
+                    if !text.is_empty() {
+                        turn.text.push(text);
+                    }
+                }
+                "system" | "developer" => {
+                    turn.flush(out);
+                    out.push(ChatMessage::text("system", texts(index, content)?));
+                }
+                "user" => {
+                    turn.flush(out);
+                    out.push(ChatMessage::new("user", user_content(index, content)?));
+                }
+                _ => {
+                    return Err(invalid(
+                        "a message's role must be user, assistant, system or developer",
+                    ));
+                }
+            }
+        }
+        // A search the model ran at OpenAI, in a conversation begun there:
+        // its results are in the assistant's text already.
+        "web_search_call" => turn.flush(out),
+        "item_reference" => {
+            return Err(unsupported(
+                at(),
+                "an item_reference (clawgate stores no items; send the item itself)".into(),
+            ));
+        }
+        kind => return Err(unsupported(at(), format!("an input item of type {kind:?}"))),
+    }
+    Ok(())
+}
+
+fn content_part<'r>(index: usize, part: &'r Part<'r>) -> Result<ChatPart<'r>, TranslateError> {
+    let at = || format!("input[{index}]");
+    let text = |text: &'r Option<Cow<'r, str>>| ChatPart::Text {
+        text: Cow::Borrowed(text.as_deref().unwrap_or_default()),
+    };
+    match part.kind.as_deref().unwrap_or("input_text") {
+        "input_text" | "output_text" | "text" | "summary_text" | "reasoning_text" => {
+            Ok(text(&part.text))
+        }
+        "refusal" => Ok(text(&part.refusal)),
+        "input_image" => match part.image_url.as_deref() {
+            Some(url) => Ok(ChatPart::ImageUrl {
+                image_url: ImageUrl { url },
+            }),
+            None => Err(unsupported(
+                at(),
+                "an input_image by file_id (send an image_url or a data URL)".into(),
+            )),
+        },
+        kind => Err(unsupported(
+            at(),
+            format!("a content part of type {kind:?}"),
+        )),
+    }
+}
+
+/// The text of content: the string, or the parts' texts joined by a blank
+/// line. Images have no place here (system and assistant content).
+fn texts<'r>(index: usize, content: &'r Content<'r>) -> Result<Cow<'r, str>, TranslateError> {
+    match content {
+        Content::Text(text) => Ok(Cow::Borrowed(text)),
+        Content::Parts(parts) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for part in parts {
+                match content_part(index, part)? {
+                    ChatPart::Text { text } => out.push(text),
+                    ChatPart::ImageUrl { .. } => {
+                        return Err(unsupported(
+                            format!("input[{index}]"),
+                            "an image outside a user message".into(),
+                        ));
+                    }
+                }
+            }
+            Ok(joined(out))
+        }
+    }
+}
+
+/// A user message's content: one string when it is text only, else the
+/// chat API's parts.
+fn user_content<'r>(
+    index: usize,
+    content: &'r Content<'r>,
+) -> Result<ChatContent<'r>, TranslateError> {
+    let Content::Parts(parts) = content else {
+        return texts(index, content).map(ChatContent::Text);
+    };
+    let parts = parts
+        .iter()
+        .map(|part| content_part(index, part))
+        .collect::<Result<Vec<_>, _>>()?;
+    if parts.iter().all(|p| matches!(p, ChatPart::Text { .. })) {
+        let texts = parts
+            .into_iter()
+            .filter_map(|p| match p {
+                ChatPart::Text { text } => Some(text),
+                ChatPart::ImageUrl { .. } => None,
+            })
+            .collect();
+        return Ok(ChatContent::Text(joined(texts)));
+    }
+    Ok(ChatContent::Parts(parts))
+}

@@ -1,0 +1,636 @@
+//! Table tests: Responses request in, chat request out; chat answer in,
+//! response object or events out.
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::translate::ids::{self, Nonce};
+use crate::wire::responses::{ResponsesRequest, StreamEvent};
+
+fn translate(body: &Value) -> Result<(Value, ToolNames), TranslateError> {
+    let bytes = body.to_string();
+    let parsed = ResponsesRequest::parse(bytes.as_bytes()).unwrap();
+    let (chat, names) = request(&parsed, Some("kimi/k2"))?;
+    Ok((serde_json::from_slice(&chat).unwrap(), names))
+}
+
+fn check(responses: Value, expected: Value) {
+    let (got, _) = translate(&responses).unwrap();
+    assert_eq!(got, expected, "\nfrom {responses:#}");
+}
+
+fn check_refused(responses: Value, expected: &str) {
+    let err = translate(&responses).unwrap_err().to_string();
+    assert!(err.contains(expected), "{err}");
+}
+
+fn identity() -> Identity {
+    Identity {
+        response_id: "resp_1".into(),
+        nonce: Nonce(0x0badcafe),
+        created_at: 1700000000,
+    }
+}
+
+#[test]
+fn a_plain_string_input_is_one_user_message_with_the_instructions_as_system() {
+    check(
+        json!({"model": "x", "instructions": "Be brief.", "input": "hi", "max_output_tokens": 100,
+               "temperature": 0.5, "top_p": 0.9, "store": true, "metadata": {"a": "b"}, "user": "u",
+               "service_tier": "auto", "truncation": "auto"}),
+        json!({"model": "kimi/k2", "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "hi"}],
+               "max_tokens": 100, "temperature": 0.5, "top_p": 0.9}),
+    );
+}
+
+#[test]
+fn streams_ask_for_usage() {
+    check(
+        json!({"input": "hi", "stream": true}),
+        json!({"model": "kimi/k2", "messages": [{"role": "user", "content": "hi"}],
+               "stream": true, "stream_options": {"include_usage": true}}),
+    );
+}
+
+/// A Codex turn after a tool call (trimmed): developer messages, the
+/// user's, reasoning, the call (namespaced too) and its output, web search
+/// offered, everything Codex sends that a stateless bridge ignores.
+#[test]
+fn a_codex_turn_with_a_tool_round_trip_becomes_chat_messages() {
+    let call_id = ids::encode(Some("functions.exec_command:0"), 0, Nonce(7));
+    check(
+        json!({
+            "model": "kimi/k2", "stream": false, "store": false, "include": ["reasoning.encrypted_content"],
+            "prompt_cache_key": "p", "client_metadata": {"turn_id": "t"}, "parallel_tool_calls": true,
+            "reasoning": {"effort": "high", "summary": "auto"}, "tool_choice": "auto",
+            "input": [
+                {"type": "message", "id": "msg_a", "role": "developer",
+                 "content": [{"type": "input_text", "text": "You are Codex."}]},
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<env/>"},
+                                                                {"type": "input_text", "text": "list files"}]},
+                {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "I should run ls."}],
+                 "encrypted_content": null},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Running ls."}]},
+                {"type": "function_call", "id": "fc_1", "call_id": call_id, "name": "exec_command",
+                 "arguments": "{\"cmd\":\"ls\"}", "status": "completed"},
+                {"type": "function_call", "call_id": "call_2", "name": "wait_agent", "namespace": "multi_agent_v1",
+                 "arguments": "{}"},
+                {"type": "function_call_output", "call_id": call_id, "output": "a.txt"},
+                {"type": "function_call_output", "call_id": "call_2",
+                 "output": [{"type": "input_text", "text": "done"}]},
+            ],
+            "tools": [
+                {"type": "function", "name": "exec_command", "description": "Runs a command", "strict": false,
+                 "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}},
+                {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents",
+                 "tools": [{"type": "function", "name": "wait_agent", "parameters": {"type": "object"}}]},
+                {"type": "web_search", "external_web_access": false},
+            ],
+        }),
+        json!({
+            "model": "kimi/k2",
+            "messages": [
+                {"role": "system", "content": "You are Codex."},
+                {"role": "user", "content": "<env/>\n\nlist files"},
+                {"role": "assistant", "content": "Running ls.", "reasoning_content": "I should run ls.",
+                 "tool_calls": [
+                    {"id": "functions.exec_command:0", "type": "function",
+                     "function": {"name": "exec_command", "arguments": "{\"cmd\":\"ls\"}"}},
+                    {"id": "call_2", "type": "function",
+                     "function": {"name": "multi_agent_v1__wait_agent", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "functions.exec_command:0", "content": "a.txt"},
+                {"role": "tool", "tool_call_id": "call_2", "content": "done"},
+            ],
+            "tools": [
+                {"type": "function", "function": {"name": "exec_command", "description": "Runs a command",
+                 "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}, "strict": false}},
+                {"type": "function", "function": {"name": "multi_agent_v1__wait_agent",
+                 "parameters": {"type": "object"}}},
+            ],
+            "tool_choice": "auto",
+            "parallel_tool_calls": true,
+            "reasoning_effort": "high",
+        }),
+    );
+}
+
+#[test]
+fn raw_reasoning_text_wins_over_the_summary_and_each_answer_is_its_own_turn() {
+    check(
+        json!({"input": [
+            {"role": "user", "content": "a"},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "short"}],
+             "content": [{"type": "reasoning_text", "text": "long"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "x"},
+            {"type": "reasoning", "summary": []},
+            {"type": "message", "role": "assistant", "content": "first"},
+            {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
+            {"role": "system", "content": "mid"},
+        ]}),
+        json!({"model": "kimi/k2", "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "", "reasoning_content": "long",
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "x"},
+            {"role": "assistant", "content": "first\n\nno"},
+            {"role": "system", "content": "mid"},
+        ]}),
+    );
+}
+
+#[test]
+fn images_are_image_url_parts_and_tool_output_images_follow_as_the_users() {
+    check(
+        json!({"input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "see"},
+                                         {"type": "input_image", "image_url": "data:image/png;base64,AA", "detail": "auto"}]},
+            {"type": "function_call", "call_id": "c1", "name": "view_image", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1",
+             "output": [{"type": "input_image", "image_url": "https://x/i.png"}]},
+        ]}),
+        json!({"model": "kimi/k2", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "see"},
+                                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]},
+            {"role": "assistant", "content": "",
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "view_image", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": ""},
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/i.png"}}]},
+        ]}),
+    );
+}
+
+#[test]
+fn tool_choice_effort_and_text_format_take_their_chat_forms() {
+    let tool = json!({"type": "function", "name": "f", "parameters": {"type": "object"}});
+    let cases = [
+        (
+            json!({"tool_choice": "required"}),
+            json!({"tool_choice": "required"}),
+        ),
+        (
+            json!({"tool_choice": {"type": "function", "name": "f"}}),
+            json!({"tool_choice": {"type": "function", "function": {"name": "f"}}}),
+        ),
+        (
+            json!({"tool_choice": {"type": "allowed_tools", "mode": "required", "tools": []}}),
+            json!({"tool_choice": "required"}),
+        ),
+        (
+            json!({"parallel_tool_calls": false}),
+            json!({"parallel_tool_calls": false}),
+        ),
+        (
+            json!({"reasoning": {"effort": "xhigh"}}),
+            json!({"reasoning_effort": "high"}),
+        ),
+        (
+            json!({"reasoning": {"effort": "none"}}),
+            json!({"reasoning_effort": "none"}),
+        ),
+        (
+            json!({"reasoning": {"effort": "minimal"}}),
+            json!({"reasoning_effort": "minimal"}),
+        ),
+        (json!({"reasoning": {"summary": "auto"}}), json!({})),
+        (
+            json!({"text": {"format": {"type": "text"}, "verbosity": "low"}}),
+            json!({}),
+        ),
+        (
+            json!({"text": {"format": {"type": "json_object"}}}),
+            json!({"response_format": {"type": "json_object"}}),
+        ),
+        (
+            json!({"text": {"format": {"type": "json_schema", "name": "answer", "strict": true,
+                                       "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}}}),
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "strict": true,
+                   "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}}}),
+        ),
+    ];
+    for (extra, expected_extra) in cases {
+        let mut body = json!({"input": "hi", "tools": [tool]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (got, _) = translate(&body).unwrap();
+        let mut expected = json!({"model": "kimi/k2", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]});
+        expected
+            .as_object_mut()
+            .unwrap()
+            .extend(expected_extra.as_object().unwrap().clone());
+        assert_eq!(got, expected, "{extra}");
+    }
+    // Without tools, tool_choice and parallel_tool_calls say nothing.
+    check(
+        json!({"input": "hi", "tool_choice": "required", "parallel_tool_calls": false}),
+        json!({"model": "kimi/k2", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+}
+
+#[test]
+fn what_a_stateless_bridge_cannot_serve_is_refused_with_what_to_do() {
+    check_refused(
+        json!({"input": "hi", "previous_response_id": "resp_1"}),
+        "previous_response_id is not supported: clawgate stores no responses; send the whole conversation in `input`",
+    );
+    check_refused(
+        json!({"input": "hi", "conversation": "conv_1"}),
+        "conversation is not supported",
+    );
+    check_refused(
+        json!({"input": "hi", "background": true}),
+        "background is not supported",
+    );
+    check_refused(
+        json!({"input": [{"type": "item_reference", "id": "msg_1"}]}),
+        "input[0]: an item_reference (clawgate stores no items; send the item itself)",
+    );
+    check_refused(json!({"model": "m"}), "`input` is required");
+    check_refused(
+        json!({"input": []}),
+        "`input` holds nothing to answer: send at least one message or item",
+    );
+    check_refused(
+        json!({"input": [{"type": "web_search_call", "id": "ws_1"}]}),
+        "`input` holds nothing to answer",
+    );
+}
+
+#[test]
+fn what_the_chain_cannot_carry_is_refused_by_name() {
+    let cases = [
+        (
+            json!({"input": "hi", "tools": [{"type": "file_search", "vector_store_ids": []}]}),
+            "tools[0]: a tool of type \"file_search\" (only `function`, `namespace` and `custom` tools are) is not supported",
+        ),
+        (
+            json!({"input": "hi", "tools": [{"type": "custom", "name": "p", "format": {"type": "regex"}}]}),
+            "tools[0].format: a custom tool format of type \"regex\"",
+        ),
+        (
+            json!({"input": "hi", "tools": [{"type": "namespace", "name": "n", "tools": [{"type": "mcp"}]}]}),
+            "tools[0].tools[0]: a tool of type \"mcp\"",
+        ),
+        (
+            json!({"input": "hi", "tools": [{"type": "function"}]}),
+            "tools[0]: a function tool needs a `name`",
+        ),
+        (
+            json!({"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}),
+            "input[0]: a content part of type \"input_file\"",
+        ),
+        (
+            json!({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}),
+            "input[0]: an input_image by file_id",
+        ),
+        (
+            json!({"input": [{"type": "local_shell_call"}]}),
+            "input[0]: an input item of type \"local_shell_call\"",
+        ),
+        (
+            json!({"input": [{"role": "tool", "content": "x"}]}),
+            "input[0]: a message's role must be",
+        ),
+        (
+            json!({"input": [{"type": "function_call", "name": "f"}]}),
+            "input[0]: a function_call needs a `call_id`",
+        ),
+        (
+            json!({"input": "hi", "reasoning": {"effort": "max"}}),
+            "reasoning.effort: must be none",
+        ),
+        (
+            json!({"input": "hi", "text": {"format": {"type": "json_schema"}}}),
+            "text.format: a json_schema format needs a `name`",
+        ),
+        (
+            json!({"input": "hi", "text": {"format": {"type": "grammar"}}}),
+            "text.format: a format of type \"grammar\"",
+        ),
+        (
+            json!({"input": "hi", "tools": [{"type": "function", "name": "f"}],
+                   "tool_choice": {"type": "web_search"}}),
+            "tool_choice: a choice of type \"web_search\"",
+        ),
+    ];
+    for (body, expected) in cases {
+        check_refused(body, expected);
+    }
+}
+
+fn completion(message: Value, finish: &str) -> Map<String, Value> {
+    match json!({"id": "chatcmpl-1", "choices": [{"message": message, "finish_reason": finish}],
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                           "prompt_tokens_details": {"cached_tokens": 4},
+                           "completion_tokens_details": {"reasoning_tokens": 2}, "cost": 0.5}})
+    {
+        Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_whole_answer_becomes_a_response_with_items_in_order() {
+    let mut names = ToolNames::default();
+    names.add("multi_agent_v1", "multi_agent_v1__wait_agent");
+    let answer = completion(
+        json!({"role": "assistant", "content": "Listing.", "reasoning_content": "Think.",
+               "tool_calls": [
+                   {"id": "functions.exec_command:0", "type": "function",
+                    "function": {"name": "exec_command", "arguments": "{\"cmd\":\"ls\"}"}},
+                   {"type": "function", "function": {"name": "multi_agent_v1__wait_agent", "arguments": ""}}]}),
+        "tool_calls",
+    );
+    let out =
+        serde_json::to_value(response(&answer, "kimi/k2", &identity(), &names, true)).unwrap();
+    assert_eq!(
+        out,
+        json!({
+            "id": "resp_1", "object": "response", "created_at": 1700000000, "status": "completed",
+            "model": "kimi/k2",
+            "output": [
+                {"type": "reasoning", "id": "rs_0badcafe_0", "summary": [{"type": "summary_text", "text": "Think."}]},
+                {"type": "message", "id": "msg_0badcafe_1", "status": "completed", "role": "assistant",
+                 "content": [{"type": "output_text", "text": "Listing.", "annotations": []}]},
+                {"type": "function_call", "id": "fc_0badcafe_2", "status": "completed",
+                 "call_id": ids::encode(Some("functions.exec_command:0"), 0, Nonce(0x0badcafe)),
+                 "name": "exec_command", "arguments": "{\"cmd\":\"ls\"}"},
+                {"type": "function_call", "id": "fc_0badcafe_3", "status": "completed",
+                 "call_id": "toolu_clawgate_0badcafe_1", "name": "wait_agent", "namespace": "multi_agent_v1",
+                 "arguments": "{}"},
+            ],
+            "usage": {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 5,
+                      "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 15, "cost": 0.5},
+            "error": null, "incomplete_details": null, "parallel_tool_calls": true, "tool_choice": "auto",
+            "tools": [], "store": false,
+        })
+    );
+    // The replayed call id gives the provider its own id back.
+    assert_eq!(
+        ids::decode(out["output"][2]["call_id"].as_str().unwrap()),
+        "functions.exec_command:0"
+    );
+}
+
+#[test]
+fn a_cut_answer_is_incomplete_and_an_empty_one_has_an_empty_message() {
+    let out = response(
+        &completion(json!({"content": ""}), "length"),
+        "m",
+        &identity(),
+        &ToolNames::default(),
+        true,
+    );
+    let out = serde_json::to_value(out).unwrap();
+    assert_eq!(out["status"], "incomplete");
+    assert_eq!(
+        out["incomplete_details"],
+        json!({"reason": "max_output_tokens"})
+    );
+    assert_eq!(out["output"][0]["content"][0]["text"], "");
+}
+
+fn sse(chunks: &[Value]) -> Vec<u8> {
+    let mut out = String::new();
+    for chunk in chunks {
+        out.push_str(&format!("data: {chunk}\n\n"));
+    }
+    out.into_bytes()
+}
+
+fn names(events: &[StreamEvent]) -> Vec<&'static str> {
+    events.iter().map(StreamEvent::name).collect()
+}
+
+fn encoder() -> ResponseEncoder {
+    ResponseEncoder::new("kimi/k2", identity(), ToolNames::default(), true)
+}
+
+#[test]
+fn a_stream_is_the_exact_event_sequence_codex_parses() {
+    let mut encoder = encoder();
+    let mut events = encoder.frame(&sse(&[
+        json!({"id": "c", "choices": [{"delta": {"role": "assistant"}}]}),
+        json!({"choices": [{"delta": {"reasoning_content": "Th"}}]}),
+        json!({"choices": [{"delta": {"reasoning_content": "ink."}}]}),
+        json!({"choices": [{"delta": {"content": "Hel"}}]}),
+    ]));
+    events.extend(encoder.frame(b": keep-alive\n\n"));
+    events.extend(encoder.frame(&sse(&[
+        json!({"choices": [{"delta": {"content": "lo", "tool_calls": [
+            {"index": 0, "id": "functions.f:0", "function": {"name": "f", "arguments": "{\"a\""}}]}}]}),
+        json!({"choices": [{"delta": {"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "g", "arguments": ""}}]}}]}),
+        json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}, "finish_reason": "tool_calls"}]}),
+        json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 4}, "cost": 0.25}}),
+    ])));
+    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    assert_eq!(
+        names(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert!(encoder.is_finished());
+    let value = |i: usize| serde_json::to_value(&events[i]).unwrap();
+    assert_eq!(value(0)["response"]["status"], "in_progress");
+    assert_eq!(value(0)["response"]["id"], "resp_1");
+    assert_eq!(
+        value(2)["item"],
+        json!({"type": "reasoning", "id": "rs_0badcafe_0", "summary": []})
+    );
+    assert_eq!(value(11)["item_id"], "msg_0badcafe_1");
+    assert_eq!(value(11)["output_index"], 1);
+    assert_eq!(
+        value(16)["item"],
+        json!({"type": "function_call", "id": "fc_0badcafe_2", "status": "in_progress",
+               "call_id": ids::encode(Some("functions.f:0"), 0, Nonce(0x0badcafe)), "name": "f", "arguments": ""})
+    );
+    assert_eq!(value(17)["delta"], "{\"a\":1}");
+    assert_eq!(value(23)["item"]["arguments"], "{}");
+    let completed = value(24);
+    assert_eq!(completed["response"]["status"], "completed");
+    assert_eq!(completed["response"]["output"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        completed["response"]["output"][1]["content"][0]["text"],
+        "Hello"
+    );
+    assert_eq!(
+        completed["response"]["usage"],
+        json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 5,
+               "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15, "cost": 0.25})
+    );
+    // Nothing after the end.
+    assert!(encoder.frame(b"data: [DONE]\n\n").is_empty());
+}
+
+#[test]
+fn failures_after_the_start_carry_the_codes_codex_knows() {
+    let cases = [
+        (
+            json!({"message": "kimi/k2: the provider reported: Your request exceeded model token limit: 262144 (requested: 262200)", "code": "upstream_error"}),
+            "context_length_exceeded",
+        ),
+        (
+            json!({"message": "the provider reported: rate limit reached", "code": "upstream_error"}),
+            "rate_limit_exceeded",
+        ),
+        (
+            json!({"message": "the provider reported: insufficient balance on your account", "code": "upstream_error"}),
+            "insufficient_quota",
+        ),
+        (
+            json!({"message": "the upstream stream was silent for 30s", "code": "stream_timeout"}),
+            "server_error",
+        ),
+    ];
+    for (error, code) in cases {
+        let mut encoder = encoder();
+        let mut events = encoder.frame(&sse(&[
+            json!({"choices": [{"delta": {"content": "partial"}}]}),
+        ]));
+        events.extend(encoder.frame(&sse(&[json!({ "error": error })])));
+        let last = serde_json::to_value(events.last().unwrap()).unwrap();
+        assert_eq!(last["type"], "response.failed", "{error}");
+        assert_eq!(last["response"]["status"], "failed");
+        assert_eq!(last["response"]["error"]["code"], code, "{error}");
+        assert_eq!(last["response"]["error"]["message"], error["message"]);
+        assert!(encoder.is_finished());
+    }
+    let mut encoder = encoder();
+    encoder.frame(&sse(&[json!({"choices": [{"delta": {"content": "a"}}]})]));
+    let events = encoder.cut_off();
+    assert_eq!(names(&events), ["response.failed"]);
+    assert!(encoder.cut_off().is_empty());
+}
+
+#[test]
+fn a_stream_cut_at_the_output_limit_is_incomplete() {
+    let mut encoder = encoder();
+    let mut events = encoder.frame(&sse(&[
+        json!({"choices": [{"delta": {"content": "a"}, "finish_reason": "length"}]}),
+    ]));
+    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    let last = serde_json::to_value(events.last().unwrap()).unwrap();
+    assert_eq!(last["type"], "response.incomplete");
+    assert_eq!(
+        last["response"]["incomplete_details"]["reason"],
+        "max_output_tokens"
+    );
+}
+
+#[test]
+fn namespaced_names_split_back_only_for_offered_namespaces() {
+    let mut names = ToolNames::default();
+    names.add("ns", "ns__tool");
+    assert_eq!(names.split("ns__tool"), ("tool".into(), Some("ns".into())));
+    assert_eq!(names.split("ns__other"), ("ns__other".into(), None));
+    assert_eq!(names.split("plain"), ("plain".into(), None));
+    let (_, names) = translate(&json!({"input": "x", "tools": [
+        {"type": "namespace", "name": "a", "tools": [{"type": "function", "name": "b"}]}]}))
+    .unwrap();
+    assert_eq!(names.split("a__b"), ("b".into(), Some("a".into())));
+}
+
+/// Codex's `apply_patch` for the models it knows: a `custom` tool with a
+/// grammar, offered as a function of one string; its call comes back as a
+/// `custom_tool_call` with the input, and is replayed as that function's
+/// call. `tool_search` is left out.
+#[test]
+fn custom_tools_travel_as_a_function_of_one_string() {
+    let (got, tool_names) = translate(&json!({"input": [
+        {"role": "user", "content": "patch it"},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** Begin Patch\n*** End Patch\n"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "Success."},
+    ], "tools": [
+        {"type": "custom", "name": "apply_patch", "description": "Edit files.",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}},
+        {"type": "custom", "name": "note"},
+        {"type": "tool_search", "execution": "client", "parameters": {"type": "object"}},
+    ]}))
+    .unwrap();
+    let parameters = json!({"type": "object", "properties": {"input": {"type": "string",
+        "description": "The tool's whole input, as free-form text"}}, "required": ["input"],
+        "additionalProperties": false});
+    assert_eq!(
+        got,
+        json!({"model": "kimi/k2", "messages": [
+            {"role": "user", "content": "patch it"},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function":
+                {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "Success."},
+        ], "tools": [
+            {"type": "function", "function": {"name": "apply_patch", "parameters": parameters,
+             "description": "Edit files.\n\nPass the whole input as the string argument `input`; it must follow this lark grammar:\nstart: begin_patch"}},
+            {"type": "function", "function": {"name": "note", "parameters": parameters,
+             "description": "Pass the whole input as the string argument `input`."}},
+        ]})
+    );
+    let answer = completion(
+        json!({"content": null, "tool_calls": [
+            {"id": "functions.apply_patch:0", "type": "function",
+             "function": {"name": "apply_patch", "arguments": "{\"input\": \"*** Begin Patch\\n\"}"}},
+            {"id": "functions.note:1", "type": "function", "function": {"name": "note", "arguments": "bare text"}}]}),
+        "tool_calls",
+    );
+    let out = serde_json::to_value(response(&answer, "m", &identity(), &tool_names, true)).unwrap();
+    assert_eq!(
+        out["output"],
+        json!([
+            {"type": "custom_tool_call", "id": "fc_0badcafe_0",
+             "call_id": ids::encode(Some("functions.apply_patch:0"), 0, Nonce(0x0badcafe)),
+             "name": "apply_patch", "input": "*** Begin Patch\n"},
+            {"type": "custom_tool_call", "id": "fc_0badcafe_1",
+             "call_id": ids::encode(Some("functions.note:1"), 1, Nonce(0x0badcafe)),
+             "name": "note", "input": "bare text"},
+        ])
+    );
+    let mut encoder = ResponseEncoder::new("m", identity(), tool_names, true);
+    let mut events = encoder.frame(&sse(&[json!({"choices": [{"delta": {"tool_calls": [
+        {"index": 0, "id": "functions.apply_patch:0",
+         "function": {"name": "apply_patch", "arguments": "{\"input\": \"x\"}"}}]}}]})]));
+    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    assert_eq!(
+        names(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.custom_tool_call_input.delta",
+            "response.custom_tool_call_input.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert_eq!(
+        serde_json::to_value(&events[5]).unwrap()["item"]["input"],
+        "x"
+    );
+}

@@ -1,0 +1,554 @@
+//! The OpenAI Responses API shapes the gateway reads and writes
+//! (`POST /v1/responses`, for Codex CLI and the SDKs' `responses` clients):
+//! the request as a client sends it, and the response object, output items
+//! and stream events it answers with.
+//!
+//! The request is read through borrowed views: texts are `Cow`s over the
+//! client's bytes (owned only when they hold escapes), tool schemas and
+//! JSON schemas stay [`RawValue`]s and pass through as their bytes, never
+//! built into a tree. Members the gateway does not act on (`store`,
+//! `include`, `prompt_cache_key`, `client_metadata`, `metadata`, `user`,
+//! `service_tier`, `truncation`, `text.verbosity`, ...) are ignored by
+//! serde. The rules it follows are summed up in `docs/codex.md`.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A Responses request, borrowing from the client's body.
+#[derive(Debug, Deserialize)]
+pub struct ResponsesRequest<'a> {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default, borrow)]
+    pub instructions: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub input: Option<Input<'a>>,
+    #[serde(default, borrow)]
+    pub tools: Option<Vec<Tool<'a>>>,
+    #[serde(default, borrow)]
+    pub tool_choice: Option<ToolChoice<'a>>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub reasoning: Option<Reasoning>,
+    #[serde(default, borrow)]
+    pub text: Option<TextConfig<'a>>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Stateful continuation, which a stateless gateway cannot serve.
+    #[serde(default)]
+    pub previous_response_id: Option<String>,
+    /// A stored conversation: stateful too.
+    #[serde(default, borrow)]
+    pub conversation: Option<&'a RawValue>,
+    /// Run in the background and poll: needs stored responses.
+    #[serde(default)]
+    pub background: Option<bool>,
+}
+
+/// Why a request body was refused; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Responses request: {0}")]
+pub struct RequestError(String);
+
+impl<'a> ResponsesRequest<'a> {
+    /// Reads a request body; errors name the path of the offending field.
+    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        let mut reader = serde_json::Deserializer::from_slice(body);
+        let request: Self = serde_path_to_error::deserialize(&mut reader).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            RequestError(if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            })
+        })?;
+        reader
+            .end()
+            .map_err(|err| RequestError(format!("trailing data: {err}")))?;
+        Ok(request)
+    }
+}
+
+/// `input`: one user text, or items.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Input<'a> {
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+    #[serde(borrow)]
+    Items(Vec<Item<'a>>),
+}
+
+/// One input item, read flat: a `message` (whose `type` clients may leave
+/// out), `function_call`, `function_call_output`, `reasoning`, or another
+/// type the translation refuses or skips by name.
+#[derive(Debug, Default, Deserialize)]
+pub struct Item<'a> {
+    #[serde(default, rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub role: Option<Cow<'a, str>>,
+    /// A message's content, or a reasoning item's raw text.
+    #[serde(default, borrow)]
+    pub content: Option<Content<'a>>,
+    /// A reasoning item's summary.
+    #[serde(default, borrow)]
+    pub summary: Option<Vec<Part<'a>>>,
+    #[serde(default, borrow)]
+    pub call_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    /// The namespace tool a function call belongs to.
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub arguments: Option<Cow<'a, str>>,
+    /// A function call's result: text, or content parts.
+    #[serde(default, borrow)]
+    pub output: Option<Content<'a>>,
+    /// A custom tool call's free-form input.
+    #[serde(default, borrow)]
+    pub input: Option<Cow<'a, str>>,
+}
+
+impl Item<'_> {
+    /// The item's type; a message when the client leaves it out.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("message")
+    }
+}
+
+/// Message content, or a function call's output: a string, or parts.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content<'a> {
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+    #[serde(borrow)]
+    Parts(Vec<Part<'a>>),
+}
+
+/// One content part, read flat: `input_text`, `output_text`,
+/// `summary_text`, `reasoning_text` (a `text`), `refusal`, `input_image`
+/// (an `image_url`), or another type refused by name.
+#[derive(Debug, Default, Deserialize)]
+pub struct Part<'a> {
+    #[serde(default, rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub image_url: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub file_id: Option<Cow<'a, str>>,
+}
+
+/// A tool offered to the model. `function` tools (also inside a
+/// `namespace`) and `custom` (free-form input) tools reach the provider;
+/// the other types are refused or dropped by name.
+#[derive(Debug, Deserialize)]
+pub struct Tool<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub parameters: Option<&'a RawValue>,
+    #[serde(default)]
+    pub strict: Option<bool>,
+    /// A namespace's own tools.
+    #[serde(default, borrow)]
+    pub tools: Option<Vec<Tool<'a>>>,
+    /// A custom tool's input format: `text`, or a `grammar`.
+    #[serde(default, borrow)]
+    pub format: Option<CustomFormat<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomFormat<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// `lark` or `regex`.
+    #[serde(default, borrow)]
+    pub syntax: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub definition: Option<Cow<'a, str>>,
+}
+
+/// `tool_choice`: a mode, or an object naming a tool or the allowed tools.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ToolChoice<'a> {
+    #[serde(borrow)]
+    Mode(Cow<'a, str>),
+    #[serde(borrow)]
+    Object(ToolChoiceObject<'a>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolChoiceObject<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    /// `allowed_tools`: `auto` or `required`.
+    #[serde(default, borrow)]
+    pub mode: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Reasoning {
+    #[serde(default)]
+    pub effort: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TextConfig<'a> {
+    #[serde(default, borrow)]
+    pub format: Option<TextFormat<'a>>,
+}
+
+/// `text.format`: `text`, `json_object`, or `json_schema`.
+#[derive(Debug, Deserialize)]
+pub struct TextFormat<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub schema: Option<&'a RawValue>,
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+/// The response object: the non-streamed answer, and what
+/// `response.created`, `response.completed` and the like carry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ResponseOut {
+    pub id: String,
+    pub object: &'static str,
+    pub created_at: u64,
+    /// `in_progress`, `completed`, `incomplete` or `failed`.
+    pub status: &'static str,
+    pub model: String,
+    pub output: Vec<OutputItem>,
+    pub usage: Option<UsageOut>,
+    pub error: Option<ResponseError>,
+    pub incomplete_details: Option<IncompleteDetails>,
+    pub parallel_tool_calls: bool,
+    pub tool_choice: &'static str,
+    pub tools: [(); 0],
+    pub store: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ResponseError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IncompleteDetails {
+    pub reason: &'static str,
+}
+
+/// Usage in the Responses API's terms (`input_tokens` includes the cached
+/// ones), with the cost in USD when the model's prices are known.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct UsageOut {
+    pub input_tokens: u64,
+    pub input_tokens_details: InputDetails,
+    pub output_tokens: u64,
+    pub output_tokens_details: OutputDetails,
+    pub total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct InputDetails {
+    pub cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct OutputDetails {
+    pub reasoning_tokens: u64,
+}
+
+/// An output item.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputItem {
+    Reasoning {
+        id: String,
+        summary: Vec<TextPart>,
+    },
+    Message {
+        id: String,
+        status: &'static str,
+        role: &'static str,
+        content: Vec<TextPart>,
+    },
+    FunctionCall {
+        id: String,
+        status: &'static str,
+        call_id: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        arguments: String,
+    },
+    /// A call to a `custom` tool, with its free-form input.
+    CustomToolCall {
+        id: String,
+        call_id: String,
+        name: String,
+        input: String,
+    },
+}
+
+/// `output_text` (with its empty `annotations`) or `summary_text`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TextPart {
+    OutputText { text: String, annotations: [(); 0] },
+    SummaryText { text: String },
+}
+
+/// A stream event. Each is sent as `event: <type>` and its JSON, which
+/// carries `type` and the event's `sequence_number`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum StreamEvent {
+    #[serde(rename = "response.created")]
+    Created { response: ResponseOut },
+    #[serde(rename = "response.in_progress")]
+    InProgress { response: ResponseOut },
+    #[serde(rename = "response.output_item.added")]
+    OutputItemAdded {
+        output_index: usize,
+        item: OutputItem,
+    },
+    #[serde(rename = "response.output_item.done")]
+    OutputItemDone {
+        output_index: usize,
+        item: OutputItem,
+    },
+    #[serde(rename = "response.content_part.added")]
+    ContentPartAdded {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        part: TextPart,
+    },
+    #[serde(rename = "response.content_part.done")]
+    ContentPartDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        part: TextPart,
+    },
+    #[serde(rename = "response.output_text.delta")]
+    OutputTextDelta {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        delta: String,
+        logprobs: [(); 0],
+    },
+    #[serde(rename = "response.output_text.done")]
+    OutputTextDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        text: String,
+        logprobs: [(); 0],
+    },
+    #[serde(rename = "response.reasoning_summary_part.added")]
+    ReasoningSummaryPartAdded {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        part: TextPart,
+    },
+    #[serde(rename = "response.reasoning_summary_part.done")]
+    ReasoningSummaryPartDone {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        part: TextPart,
+    },
+    #[serde(rename = "response.reasoning_summary_text.delta")]
+    ReasoningSummaryTextDelta {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.reasoning_summary_text.done")]
+    ReasoningSummaryTextDone {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        text: String,
+    },
+    #[serde(rename = "response.function_call_arguments.delta")]
+    FunctionCallArgumentsDelta {
+        item_id: String,
+        output_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.function_call_arguments.done")]
+    FunctionCallArgumentsDone {
+        item_id: String,
+        output_index: usize,
+        arguments: String,
+    },
+    #[serde(rename = "response.custom_tool_call_input.delta")]
+    CustomToolCallInputDelta {
+        item_id: String,
+        output_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.custom_tool_call_input.done")]
+    CustomToolCallInputDone {
+        item_id: String,
+        output_index: usize,
+        input: String,
+    },
+    #[serde(rename = "response.completed")]
+    Completed { response: ResponseOut },
+    #[serde(rename = "response.incomplete")]
+    Incomplete { response: ResponseOut },
+    #[serde(rename = "response.failed")]
+    Failed { response: ResponseOut },
+}
+
+impl StreamEvent {
+    /// The event's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Created { .. } => "response.created",
+            StreamEvent::InProgress { .. } => "response.in_progress",
+            StreamEvent::OutputItemAdded { .. } => "response.output_item.added",
+            StreamEvent::OutputItemDone { .. } => "response.output_item.done",
+            StreamEvent::ContentPartAdded { .. } => "response.content_part.added",
+            StreamEvent::ContentPartDone { .. } => "response.content_part.done",
+            StreamEvent::OutputTextDelta { .. } => "response.output_text.delta",
+            StreamEvent::OutputTextDone { .. } => "response.output_text.done",
+            StreamEvent::ReasoningSummaryPartAdded { .. } => {
+                "response.reasoning_summary_part.added"
+            }
+            StreamEvent::ReasoningSummaryPartDone { .. } => "response.reasoning_summary_part.done",
+            StreamEvent::ReasoningSummaryTextDelta { .. } => {
+                "response.reasoning_summary_text.delta"
+            }
+            StreamEvent::ReasoningSummaryTextDone { .. } => "response.reasoning_summary_text.done",
+            StreamEvent::FunctionCallArgumentsDelta { .. } => {
+                "response.function_call_arguments.delta"
+            }
+            StreamEvent::FunctionCallArgumentsDone { .. } => {
+                "response.function_call_arguments.done"
+            }
+            StreamEvent::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
+            StreamEvent::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",
+            StreamEvent::Completed { .. } => "response.completed",
+            StreamEvent::Incomplete { .. } => "response.incomplete",
+            StreamEvent::Failed { .. } => "response.failed",
+        }
+    }
+
+    /// The event as SSE text, numbered `sequence`.
+    pub fn to_sse(&self, sequence: u64) -> String {
+        #[derive(Serialize)]
+        struct Numbered<'e> {
+            #[serde(flatten)]
+            event: &'e StreamEvent,
+            sequence_number: u64,
+        }
+        let data = serde_json::to_string(&Numbered {
+            event: self,
+            sequence_number: sequence,
+        })
+        .expect("stream events always serialize");
+        format!("event: {}\ndata: {data}\n\n", self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_codex_request_is_read_without_copying_plain_texts() {
+        let body = br#"{"model": "kimi/k2", "stream": true, "store": false, "include": ["reasoning.encrypted_content"],
+            "input": [{"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "be brief"}]},
+                      {"role": "user", "content": "hi"},
+                      {"type": "function_call", "call_id": "c1", "name": "exec_command", "arguments": "{}"},
+                      {"type": "function_call_output", "call_id": "c1", "output": "ok"}],
+            "tools": [{"type": "function", "name": "exec_command", "parameters": {"type": "object"}, "strict": false},
+                      {"type": "web_search", "external_web_access": false}],
+            "tool_choice": "auto", "reasoning": {"summary": "auto"}, "client_metadata": {"a": "b"}}"#;
+        let request = ResponsesRequest::parse(body).unwrap();
+        let Some(Input::Items(items)) = &request.input else {
+            panic!("items")
+        };
+        assert_eq!(items[0].kind(), "message");
+        assert_eq!(items[1].kind(), "message");
+        assert!(matches!(
+            items[1].content,
+            Some(Content::Text(Cow::Borrowed("hi")))
+        ));
+        assert_eq!(items[3].kind(), "function_call_output");
+        let tools = request.tools.as_ref().unwrap();
+        assert_eq!(tools[0].parameters.unwrap().get(), r#"{"type": "object"}"#);
+        assert_eq!(tools[1].kind, "web_search");
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        for (body, expected) in [
+            (&br#"{"input": 3}"#[..], "input: data did not match"),
+            (
+                br#"{"tools": [{"name": "x"}]}"#,
+                "tools[0]: missing field `type`",
+            ),
+            (br#"{"stream": "yes"}"#, "stream: invalid type"),
+            (br#"{} x"#, "trailing data"),
+        ] {
+            let err = ResponsesRequest::parse(body).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn events_carry_their_type_and_sequence_number() {
+        let event = StreamEvent::OutputTextDelta {
+            item_id: "msg_1".into(),
+            output_index: 0,
+            content_index: 0,
+            delta: "hi".into(),
+            logprobs: [],
+        };
+        assert_eq!(
+            event.to_sse(3),
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"hi\",\"logprobs\":[],\"sequence_number\":3}\n\n"
+        );
+    }
+}
