@@ -13,6 +13,7 @@ use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
 use crate::config::{Config, UnknownModel};
 use crate::ops::memory;
+use crate::quota::Quotas;
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
 
@@ -25,6 +26,8 @@ pub struct Gateway {
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
+    /// Each provider account's quota or balance, kept across reloads.
+    quotas: Arc<Quotas>,
 }
 
 /// How one request may use its chain.
@@ -76,6 +79,7 @@ impl Gateway {
             requests: ArcSwap::from_pointee(requests),
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
+            quotas: Arc::default(),
         })
     }
 
@@ -167,6 +171,11 @@ impl Gateway {
         &self.cooldowns
     }
 
+    /// Every provider account's quota, for `/v1/status` and `/metrics`.
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
+    }
+
     /// Resolves the request's chain in `config` (the snapshot the request
     /// started with, from [`Self::config`]) and runs it.
     pub async fn complete(
@@ -193,6 +202,7 @@ impl Gateway {
             limits: &config.gateway.limits,
             redactor: &config.redactor,
             cooldowns: &self.cooldowns,
+            quotas: &self.quotas,
             fallback: options.fallback,
         };
         chain::run(&upstream, &chain, request, &settings)

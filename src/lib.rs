@@ -10,7 +10,8 @@
 //! - [`chain`]: the fallback loop over a request's targets.
 //! - [`relay`]: relaying an upstream stream to the client.
 //! - [`providers`]: each provider dialect's request rules.
-//! - [`upstream`]: one attempt against a provider, and its typed outcome.
+//! - [`upstream`]: one attempt against a provider, and its typed outcome;
+//!   [`quota`]: what each provider account has left (Kimi Coding, Moonshot).
 //! - [`translate`]: rewriting requests, answers and streams between the
 //!   OpenAI and Anthropic wire protocols.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
@@ -30,6 +31,7 @@ pub mod http;
 pub mod mock;
 pub mod ops;
 pub mod providers;
+pub mod quota;
 pub mod relay;
 pub mod server;
 pub mod translate;

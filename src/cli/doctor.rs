@@ -274,12 +274,15 @@ async fn probe(config: &Config, report: &mut Report) {
                 let status = error
                     .status()
                     .map_or("no status".to_string(), |s| s.as_u16().to_string());
+                let class = policy::classify(Outcome::of(&error)).0;
+                let hint = policy::hint(class, error.status().map(|s| s.as_u16()))
+                    .map_or(String::new(), |hint| format!("; {hint}"));
                 report.check(
                     Mark::Fail,
                     format!(
-                        "probe {}: {} ({status}) in {millis} ms ({url}): {error}",
+                        "probe {}: {} ({status}) in {millis} ms ({url}): {error}{hint}",
                         target.model_ref,
-                        policy::classify(Outcome::of(&error)).0.label()
+                        class.label()
                     ),
                 );
             }

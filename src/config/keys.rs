@@ -81,6 +81,7 @@ const PROVIDER: Shape = Shape::Object(&[
     ("api", Shape::Leaf),
     ("headers", Shape::Leaf),
     ("models", Shape::ListOf(&MODEL)),
+    ("quota", Shape::Leaf),
 ]);
 
 const ROOT: Shape = Shape::Object(&[

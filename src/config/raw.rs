@@ -68,6 +68,8 @@ pub struct RawProvider {
     pub api: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub models: Vec<RawModel>,
+    /// `true`, `false` or `{enabled, thresholdPercent, refreshSeconds}`.
+    pub quota: Option<Value>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -2,7 +2,7 @@
 //! cooldown state, in the order of the default chain first.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::extract::State;
@@ -12,8 +12,16 @@ use crate::chain::cooldown::TargetStatus;
 use crate::gateway::Gateway;
 use crate::ops::metrics;
 
+/// A quota older than this is read again when the status is asked for.
+const STATUS_QUOTA_AGE: Duration = Duration::from_secs(60);
+
 pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let config = gateway.config();
+    gateway
+        .quotas()
+        .refresh_stale(&config, STATUS_QUOTA_AGE)
+        .await;
+    let quotas = gateway.quotas().snapshot(&config, SystemTime::now());
     let mut health = gateway.cooldowns().snapshot(Instant::now());
     let chain: Vec<String> = config
         .chain(None)
@@ -32,6 +40,12 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             if let Some(position) = chain.iter().position(|r| r == model_ref.as_str()) {
                 entry["chainPosition"] = json!(position + 1);
             }
+            if quotas
+                .get(model_ref.provider())
+                .is_some_and(|q| q.exhausted)
+            {
+                entry["quotaExhausted"] = json!(true);
+            }
             let fields = serde_json::to_value(status).expect("a status serializes");
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
                 entry.extend(fields);
@@ -39,7 +53,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             entry
         })
         .collect();
-    Json(json!({ "defaultChain": chain, "targets": targets }))
+    Json(json!({ "defaultChain": chain, "targets": targets, "quotas": quotas }))
 }
 
 /// `/metrics`, with each target's cooldown state brought up to date first.
@@ -47,5 +61,6 @@ pub async fn metrics_page(State(gateway): State<Arc<Gateway>>) -> String {
     for (model_ref, status) in gateway.cooldowns().snapshot(Instant::now()) {
         metrics::cooldown_state(model_ref.provider(), model_ref.as_str(), status.state);
     }
+    gateway.quotas().record_metrics(&gateway.config());
     metrics::render()
 }

@@ -7,6 +7,7 @@
 mod base_url;
 mod gateway;
 mod providers;
+mod quota;
 mod routing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -127,6 +127,13 @@ pub(super) fn provider(
     }
     let base_url = base_url?;
     let completions_url = request_url(&base_url, api);
+    let quota = super::quota::settings(
+        raw.quota.as_ref(),
+        &format!("{path}.quota"),
+        dialect,
+        &completions_url,
+        v,
+    );
     Some(Provider {
         id: id.to_string(),
         base_url,
@@ -136,6 +143,7 @@ pub(super) fn provider(
         dialect,
         dialect_source,
         models,
+        quota,
     })
 }
 
