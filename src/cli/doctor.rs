@@ -77,6 +77,7 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
         check_port(config, &mut report);
         if args.probe {
             probe(config, &mut report).await;
+            probe_quotas(config, &mut report).await;
         }
     } else {
         report.check(
@@ -286,6 +287,56 @@ async fn probe(config: &Config, report: &mut Report) {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Reads the quota or balance of each provider of the chain that has one
+/// (`models.providers.<id>.quota`): a spent account is a warning (the
+/// chain skips it until the reset), an unreadable endpoint too.
+async fn probe_quotas(config: &Config, report: &mut Report) {
+    let quotas = crate::quota::Quotas::new();
+    let chain = config.chain(None).unwrap_or_default();
+    let mut seen = Vec::new();
+    for target in &chain {
+        let provider = &target.provider;
+        let Some(settings) = &provider.quota else {
+            continue;
+        };
+        if seen.contains(&provider.id) || !provider.api_key.is_set() {
+            continue;
+        }
+        seen.push(provider.id.clone());
+        let url = config.redactor.provider_text(settings.url.as_str());
+        match quotas.read_now(provider).await {
+            Ok(reading) => {
+                let now = std::time::SystemTime::now();
+                let text = crate::quota::describe(&reading, now);
+                match crate::quota::exhausted(&reading, settings.threshold_percent, true, now) {
+                    Some(spent) => report.check(
+                        Mark::Warn,
+                        format!(
+                            "quota {}: {text} ({url}): spent ({}): requests skip it{}",
+                            provider.id,
+                            spent.what,
+                            spent.until.map_or(String::new(), |at| format!(
+                                " until {}",
+                                httpdate::fmt_http_date(at)
+                            ))
+                        ),
+                    ),
+                    None => {
+                        report.check(Mark::Ok, format!("quota {}: {text} ({url})", provider.id))
+                    }
+                }
+            }
+            Err(problem) => report.check(
+                Mark::Warn,
+                format!(
+                    "quota {}: cannot read it ({url}): {problem}; requests are not affected",
+                    provider.id
+                ),
+            ),
         }
     }
 }

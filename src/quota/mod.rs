@@ -178,6 +178,11 @@ impl Quotas {
         });
     }
 
+    /// One reading of `provider`'s quota now, not stored (`doctor --probe`).
+    pub async fn read_now(&self, provider: &Provider) -> Result<Reading, String> {
+        fetch(&self.client, provider).await
+    }
+
     /// Every provider's reading, for `/v1/status`.
     pub fn snapshot(&self, config: &Config, now: SystemTime) -> BTreeMap<String, QuotaStatus> {
         let entries = self.with(|entries| entries.clone());
@@ -267,6 +272,34 @@ pub fn exhausted(
                 what: format!("{} {}/{}", w.name, w.used, w.limit),
                 until: w.reset_at,
             }),
+    }
+}
+
+/// A reading in one line: `Weekly limit 10/100 (10%, resets in 3d 2h);
+/// 5h limit 2/20 (10%)` or `balance 49.5`.
+pub fn describe(reading: &Reading, now: SystemTime) -> String {
+    match reading {
+        Reading::Balance { available } => format!("balance {available}"),
+        Reading::Windows(windows) => windows
+            .iter()
+            .map(|w| {
+                let reset = w
+                    .reset_at
+                    .and_then(|at| at.duration_since(now).ok())
+                    .map_or(String::new(), |left| {
+                        let hours = left.as_secs() / 3600;
+                        format!(", resets in {}d {}h", hours / 24, hours % 24)
+                    });
+                format!(
+                    "{} {}/{} ({:.0}%{reset})",
+                    w.name,
+                    w.used,
+                    w.limit,
+                    w.used_percent()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
