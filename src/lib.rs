@@ -11,7 +11,8 @@
 //! - [`relay`]: relaying an upstream stream to the client.
 //! - [`providers`]: each provider dialect's request rules.
 //! - [`upstream`]: one attempt against a provider, and its typed outcome;
-//!   [`quota`]: what each provider account has left (Kimi Coding, Moonshot).
+//!   [`quota`]: what each provider account has left (Kimi Coding, Moonshot);
+//!   [`reasoning_cache`]: reasoning kept to give back on replayed tool-call turns.
 //! - [`translate`]: rewriting requests, answers and streams between the
 //!   OpenAI and Anthropic wire protocols.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
@@ -32,6 +33,7 @@ pub mod mock;
 pub mod ops;
 pub mod providers;
 pub mod quota;
+pub mod reasoning_cache;
 pub mod relay;
 pub mod server;
 pub mod translate;

@@ -112,6 +112,7 @@ const GATEWAY: Section = Section {
         ("timeouts", Shape::Section(&GATEWAY_TIMEOUTS)),
         ("retries", Shape::Section(&GATEWAY_RETRIES)),
         ("limits", Shape::Section(&GATEWAY_LIMITS)),
+        ("reasoningCache", Shape::Leaf),
     ],
     // OpenClaw's own gateway settings (its config schema, 2026): they
     // configure OpenClaw's gateway, not this one.

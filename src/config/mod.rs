@@ -168,6 +168,8 @@ pub struct GatewaySettings {
     pub allowed_origins: Vec<String>,
     pub client: ClientLimits,
     pub limits: Limits,
+    /// `None` with `gateway.reasoningCache: false`.
+    pub reasoning_cache: Option<crate::reasoning_cache::Limits>,
 }
 
 /// Bounds on what is read from a provider.

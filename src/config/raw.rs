@@ -21,6 +21,8 @@ pub struct RawGateway {
     pub limits: RawLimits,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    /// `true`, `false` or `{maxEntries, maxBytes, maxAgeSeconds}`.
+    pub reasoning_cache: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@ mod base_url;
 mod gateway;
 mod providers;
 mod quota;
+mod reasoning_cache;
 mod routing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
