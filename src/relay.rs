@@ -1,13 +1,17 @@
-//! Relaying an upstream event stream to the client as it arrives.
+//! Relaying an upstream event stream to the client as it arrives, as typed
+//! [`Item`]s that each front end's encoder turns into its own bytes (see
+//! `http::front`).
 //!
 //! The relay maps the upstream stream; it spawns nothing and buffers at most
 //! one event, so dropping the client's response drops the upstream request.
 //! Each chunk is relabelled with the ref that answered. The stream ends in
-//! exactly one of two ways: `data: [DONE]` once, after the upstream's own
-//! `[DONE]`; or an OpenAI-shaped error event when the upstream breaks off,
-//! falls silent, reports an error, or ends without `[DONE]`, or when the
-//! gateway gives up on in-flight requests at shutdown. It never fakes a
-//! clean ending.
+//! exactly one of two ways: [`Item::Done`] once, after the upstream's own
+//! `[DONE]`; or an [`Item::Error`] when the upstream breaks off, falls
+//! silent, reports an error, or ends without `[DONE]`, or when the gateway
+//! gives up on in-flight requests at shutdown. It never fakes a clean
+//! ending. A failure after the start is classified by
+//! [`crate::chain::policy::classify`], like any attempt's, and reported to
+//! the target's health.
 //!
 //! Upstream comments (`: keep-alive`, `: OPENROUTER PROCESSING`) restart
 //! the idle timeout and are relayed, so the client sees the stream is
@@ -16,7 +20,6 @@
 //! chunk (an error message, data that is not JSON) and every message it
 //! logs goes through the config's [`Redactor`].
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::time::Duration;
@@ -26,16 +29,84 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::chain::cooldown::LateFailures;
-use crate::chain::policy::Class;
+use crate::chain::policy::{Class, Outcome, classify};
 use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
-use crate::upstream::{EventStream, describe, error_details, truncate};
+use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::body::{self, Member};
-use crate::wire::sse::{Event, Item, ReadError, SseError};
+use crate::wire::sse::{self, Event, ReadError, SseError};
 
-const DONE: &[u8] = b"data: [DONE]\n\n";
+/// What the relay passes to a front end's encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A chat-completion chunk, relabelled and shaped.
+    Chunk(Chunk),
+    /// An upstream comment, scrubbed and on one line: a sign of life.
+    KeepAlive(String),
+    /// The upstream's `[DONE]`: the answer is complete.
+    Done,
+    /// The stream cannot go on; nothing follows.
+    Error(StreamError),
+}
+
+/// One chunk as an OpenAI client gets it, `data: <json>\n\n`: the OpenAI
+/// encoder sends these bytes as they are, other encoders read
+/// [`Chunk::parts`]. Data from the provider that is not JSON (passed on
+/// scrubbed) is a chunk whose parts are empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    frame: Bytes,
+}
+
+impl Chunk {
+    /// A chunk of `json` (one JSON object on one line).
+    pub fn of_json(json: &[u8]) -> Self {
+        let mut out = BytesMut::with_capacity(json.len() + 8);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(json);
+        out.extend_from_slice(b"\n\n");
+        Self {
+            frame: out.freeze(),
+        }
+    }
+
+    /// The chunk as one server-sent event, `data: ...` and a blank line.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// The event's data: the chunk's JSON text.
+    pub fn data(&self) -> &[u8] {
+        let frame = &self.frame[..];
+        let frame = frame.strip_prefix(b"data: ").unwrap_or(frame);
+        frame.strip_suffix(b"\n\n").unwrap_or(frame)
+    }
+
+    /// What the chunk says, typed (read from its JSON once, here).
+    pub fn parts(&self) -> Vec<Part> {
+        match serde_json::from_slice::<Value>(self.data()) {
+            Ok(Value::Object(chunk)) => Part::read(&chunk),
+            _ => Vec::new(),
+        }
+    }
+}
+
+pub use crate::wire::openai::Part;
+
+/// Why a started stream ended without `[DONE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError {
+    /// What the failure says about the provider, as
+    /// [`crate::chain::policy::classify`] decides it; `None` when it says
+    /// nothing (the gateway is shutting down).
+    pub class: Option<Class>,
+    /// The error code clients get: `stream_timeout`, `upstream_error`, ...
+    pub code: &'static str,
+    /// Scrubbed and shortened, naming the ref that answered.
+    pub message: String,
+}
 
 /// Who answered, and what the shaping of their stream needs to know.
 pub struct Answering {
@@ -69,7 +140,7 @@ pub fn relay(
     idle: Duration,
     redactor: Redactor,
     aborted: impl Future<Output = ()> + Send,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+) -> impl Stream<Item = Item> + Send {
     let Answering {
         model_ref,
         cost,
@@ -86,34 +157,38 @@ pub fn relay(
             let event = match pending.take() {
                 Some(event) => event,
                 None => match next_event(&mut rest, idle, aborted.as_mut()).await {
-                    Ok(Item::Event(event)) => event,
-                    Ok(Item::Comment(text)) => {
-                        yield Ok(comment(&redactor, &text));
+                    Ok(sse::Item::Event(event)) => event,
+                    Ok(sse::Item::Comment(text)) => {
+                        yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
-                    Err((code, message)) => {
+                    Err(cut) => {
                         recorded.0 = Some("stream_broken");
-                        if let Some(class) = late_class(code) {
+                        let error = broken(&model_ref, &redactor, cut);
+                        if let Some(class) = error.class {
                             health.report(class);
                         }
-                        yield Ok(broken(&model_ref, &redactor, code, &message));
+                        yield Item::Error(error);
                         break;
                     }
                 },
             };
             match relabel(&event.data, &model_ref, &redactor, &cost, &mut shaping) {
-                Frame::Chunk(bytes) => yield Ok(bytes),
+                Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
                 Frame::Skip => {}
                 Frame::Done => {
                     recorded.0 = Some(outcome);
                     health.completed();
-                    yield Ok(Bytes::from_static(DONE));
+                    yield Item::Done;
                     break;
                 }
-                Frame::Error(message) => {
+                Frame::Error(error) => {
                     recorded.0 = Some("stream_broken");
-                    health.report(Class::ProviderError);
-                    yield Ok(broken(&model_ref, &redactor, "upstream_error", &message));
+                    let error = broken(&model_ref, &redactor, Cut::Reported(error));
+                    if let Some(class) = error.class {
+                        health.report(class);
+                    }
+                    yield Item::Error(error);
                     break;
                 }
             }
@@ -121,65 +196,66 @@ pub fn relay(
     }
 }
 
-/// The next upstream event, or why the stream cannot go on: an error code
-/// for the client and a message.
+/// Why a started stream cannot go on.
+#[derive(Debug)]
+enum Cut {
+    /// The gateway is shutting down: nothing to say about the provider.
+    Shutdown,
+    /// The upstream broke off, fell silent, sent too much or ended early:
+    /// the client's code for it, and the failure as an attempt's would be.
+    Upstream(&'static str, AttemptError),
+    /// The provider reported an error inside the stream (unscrubbed).
+    Reported(AttemptError),
+}
+
+/// The next upstream event, or why the stream cannot go on.
 async fn next_event(
     rest: &mut EventStream,
     idle: Duration,
     mut aborted: Pin<&mut impl Future<Output = ()>>,
-) -> Result<Item, (&'static str, String)> {
+) -> Result<sse::Item, Cut> {
     let next = tokio::select! {
         biased;
-        () = aborted.as_mut() => {
-            return Err(("gateway_shutdown", "the gateway is shutting down".into()));
-        }
+        () = aborted.as_mut() => return Err(Cut::Shutdown),
         next = tokio::time::timeout(idle, rest.next()) => next,
     };
-    match next {
+    let (code, error) = match next {
         // A comment is a sign of life: the idle timeout starts again.
-        Ok(Some(Ok(item))) => Ok(item),
-        Ok(Some(Err(ReadError::Body(err)))) => Err((
+        Ok(Some(Ok(item))) => return Ok(item),
+        Ok(Some(Err(ReadError::Body(err)))) => (
             "stream_interrupted",
-            format!("the upstream stream broke off: {}", describe(&err)),
-        )),
-        Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => Err((
+            AttemptError::Connect(format!("the upstream stream broke off: {}", describe(&err))),
+        ),
+        Ok(Some(Err(ReadError::Sse(SseError::TooLarge { limit })))) => (
             "event_too_large",
-            format!(
-                "an upstream event is larger than the limit of {limit} bytes \
-                 (gateway.limits.maxEventBytes)"
-            ),
-        )),
-        Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => Err((
+            AttemptError::TooLarge {
+                what: "an upstream event",
+                limit,
+                key: "maxEventBytes",
+            },
+        ),
+        Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => (
             "stream_truncated",
-            "the upstream stream ended inside an event".into(),
-        )),
-        Ok(None) => Err((
+            AttemptError::InvalidResponse("the upstream stream ended inside an event".into()),
+        ),
+        Ok(None) => (
             "stream_truncated",
-            "the upstream stream ended before [DONE]".into(),
-        )),
-        Err(_) => Err((
+            AttemptError::InvalidResponse("the upstream stream ended before [DONE]".into()),
+        ),
+        Err(_) => (
             "stream_timeout",
-            format!("the upstream stream was silent for {}s", idle.as_secs_f64()),
-        )),
-    }
-}
-
-/// What a broken stream's error code says about the provider; `None` when
-/// it says nothing (the gateway is shutting down).
-fn late_class(code: &str) -> Option<Class> {
-    match code {
-        "stream_interrupted" => Some(Class::Transport),
-        "stream_timeout" => Some(Class::Timeout),
-        "stream_truncated" => Some(Class::InvalidResponse),
-        "event_too_large" => Some(Class::TooLarge),
-        _ => None,
-    }
+            AttemptError::Timeout {
+                waiting_for: "the next stream event",
+                after: idle,
+            },
+        ),
+    };
+    Err(Cut::Upstream(code, error))
 }
 
 /// An upstream comment as the client gets it: scrubbed, on one line.
-fn comment(redactor: &Redactor, text: &str) -> Bytes {
-    let text = redactor.provider_text(text).replace(['\n', '\r'], " ");
-    Bytes::from(format!(": {text}\n\n"))
+fn comment(redactor: &Redactor, text: &str) -> String {
+    redactor.provider_text(text).replace(['\n', '\r'], " ")
 }
 
 /// What one upstream event becomes for the client.
@@ -189,7 +265,7 @@ enum Frame {
     Skip,
     Done,
     /// The provider reported an error inside the stream (unscrubbed).
-    Error(String),
+    Error(AttemptError),
 }
 
 fn relabel(
@@ -209,8 +285,13 @@ fn relabel(
                 .iter()
                 .any(|m| m.key == "error" && &data[m.value.clone()] != "null") =>
         {
-            let (_, message) = error_details(data.as_bytes());
-            Frame::Error(format!("the provider reported: {message}"))
+            let (error_type, message) = error_details(data.as_bytes());
+            Frame::Error(AttemptError::Upstream {
+                status: None,
+                error_type,
+                message: format!("the provider reported: {message}"),
+                retry_after: None,
+            })
         }
         Ok(members) if !data.contains(['\n', '\r']) && !may_need_shaping(data) => {
             Frame::Chunk(with_model(data, &members, model_ref))
@@ -225,7 +306,9 @@ fn relabel(
                 crate::wire::openai::label_model(&mut chunk, model_ref);
                 Frame::Chunk(frame(&Value::Object(chunk)))
             }
-            _ => Frame::Error("the provider sent an unreadable event".into()),
+            _ => Frame::Error(AttemptError::InvalidResponse(
+                "the provider sent an unreadable event".into(),
+            )),
         },
         // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
         _ => {
@@ -277,22 +360,56 @@ fn frame(value: &Value) -> Bytes {
     Bytes::from(out)
 }
 
-/// The error event that ends a stream which cannot end cleanly. `message`
-/// may hold provider text: it is scrubbed here, for the log and the client.
-fn broken(model_ref: &ModelRef, redactor: &Redactor, code: &'static str, message: &str) -> Bytes {
-    let message = truncate(redactor.provider_text(message));
+/// The error that ends a stream which cannot end cleanly, classified as
+/// an attempt's failure would be. Provider text in it is scrubbed here, for
+/// the log and the client.
+fn broken(model_ref: &ModelRef, redactor: &Redactor, cut: Cut) -> StreamError {
+    let (code, class, message) = match &cut {
+        Cut::Shutdown => (
+            "gateway_shutdown",
+            None,
+            "the gateway is shutting down".to_string(),
+        ),
+        Cut::Upstream(code, error) => (
+            *code,
+            Some(classify(Outcome::of(error)).0),
+            error.to_string(),
+        ),
+        Cut::Reported(error) => {
+            let message = match error {
+                AttemptError::Upstream { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            (
+                "upstream_error",
+                Some(classify(Outcome::of(error)).0),
+                message,
+            )
+        }
+    };
+    let message = truncate(redactor.provider_text(&message));
     metrics::stream_error(model_ref.provider(), model_ref.as_str(), code);
     tracing::warn!(
         provider = model_ref.provider(),
         model = model_ref.as_str(),
         code,
+        outcome = class.map(Class::label),
         "stream ended abnormally: {message}"
     );
+    StreamError {
+        class,
+        code,
+        message: format!("{model_ref}: {message}"),
+    }
+}
+
+/// The OpenAI error event for `error`.
+pub fn error_frame(error: &StreamError) -> Bytes {
     frame(&json!({
         "error": {
-            "message": format!("{model_ref}: {message}"),
+            "message": error.message,
             "type": "upstream_error",
-            "code": code,
+            "code": error.code,
         }
     }))
 }
@@ -353,16 +470,80 @@ mod tests {
     fn error_events_are_scrubbed_and_escaped_for_the_client_and_the_log() {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
         let redactor = Redactor::new(["configured-key-123"]);
-        let frame = broken(
+        let error = broken(
             &model_ref,
             &redactor,
-            "upstream_error",
-            "the provider reported: bad configured-key-123\nFAKE Bearer sk-abcdefghijkl",
+            Cut::Reported(reported(
+                None,
+                "the provider reported: bad configured-key-123\nFAKE Bearer sk-abcdefghijkl",
+            )),
         );
-        let frame = String::from_utf8(frame.to_vec()).unwrap();
+        let frame = String::from_utf8(error_frame(&error).to_vec()).unwrap();
         assert_eq!(
             frame,
             "data: {\"error\":{\"message\":\"kimi/kimi-for-coding: the provider reported: bad [redacted]\\\\nFAKE Bearer [redacted]\",\"type\":\"upstream_error\",\"code\":\"upstream_error\"}}\n\n"
         );
+    }
+
+    fn reported(error_type: Option<&str>, message: &str) -> AttemptError {
+        AttemptError::Upstream {
+            status: None,
+            error_type: error_type.map(str::to_string),
+            message: message.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A failure after the start is classified by the one policy, as the
+    /// same failure before it would be.
+    #[test]
+    fn late_failures_are_classified_by_the_policy() {
+        let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
+        let redactor = Redactor::new(["configured-key-123"]);
+        let timeout = AttemptError::Timeout {
+            waiting_for: "the next stream event",
+            after: Duration::from_secs(1),
+        };
+        let cases = [
+            (Cut::Shutdown, None, "gateway_shutdown"),
+            (
+                Cut::Upstream("stream_timeout", timeout),
+                Some(Class::Timeout),
+                "stream_timeout",
+            ),
+            (
+                Cut::Upstream(
+                    "stream_truncated",
+                    AttemptError::InvalidResponse("x".into()),
+                ),
+                Some(Class::InvalidResponse),
+                "stream_truncated",
+            ),
+            (
+                Cut::Reported(reported(Some("engine_overloaded_error"), "busy")),
+                Some(Class::Overloaded),
+                "upstream_error",
+            ),
+            (
+                Cut::Reported(reported(Some("rate_limit_error"), "slow down")),
+                Some(Class::RateLimited),
+                "upstream_error",
+            ),
+            (
+                Cut::Reported(reported(None, "You exceeded your current quota")),
+                Some(Class::Quota),
+                "upstream_error",
+            ),
+            (
+                Cut::Reported(reported(None, "something broke")),
+                Some(Class::ProviderError),
+                "upstream_error",
+            ),
+        ];
+        for (cut, class, code) in cases {
+            let label = format!("{cut:?}");
+            let error = broken(&model_ref, &redactor, cut);
+            assert_eq!((error.class, error.code), (class, code), "{label}");
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! upstream messages are scrubbed where they are read and nothing else here
 //! carries a secret.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,8 +70,63 @@ impl From<CompletionError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+/// Writes an error's body in one API's shape.
+pub type ErrorShape = fn(&ErrorReport) -> Value;
+
+/// An error as every front end renders it: the status, headers and the
+/// parts of its body, before any API's shape is chosen.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub status: StatusCode,
+    /// OpenAI's `error.type`.
+    pub kind: String,
+    /// OpenAI's `error.code`.
+    pub code: &'static str,
+    pub message: String,
+    pub request_id: Option<Arc<str>>,
+    /// Every attempt, when the chain failed.
+    pub attempts: Option<Vec<AttemptReport>>,
+    /// `x-clawgate-attempts`, when the chain failed.
+    pub tried: Option<usize>,
+    /// Whole seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorReport {
+    /// `{"error": {"message", "type", "code", ...}}`.
+    pub fn openai_body(&self) -> Value {
+        let mut error = json!({"message": self.message, "type": self.kind, "code": self.code});
+        if let Some(attempts) = &self.attempts {
+            error["attempts"] = json!(attempts);
+        }
+        if let Some(id) = &self.request_id {
+            error["request_id"] = json!(&**id);
+        }
+        json!({ "error": error })
+    }
+
+    /// The response, its body in the shape `body` gives.
+    pub fn response(&self, body: ErrorShape) -> Response {
+        let mut response = (self.status, Json(body(self))).into_response();
+        let headers = response.headers_mut();
+        if let Some(tried) = self.tried {
+            headers.insert(ATTEMPTS_HEADER, HeaderValue::from(tried));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// The response, its body in the shape `body` gives (the front end's).
+    pub fn render(self, body: ErrorShape) -> Response {
+        self.report().response(body)
+    }
+
+    /// What the error says, counted and logged once.
+    pub fn report(&self) -> ErrorReport {
         let (status, kind, code) = match &self {
             ApiError::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,
@@ -133,16 +190,27 @@ impl IntoResponse for ApiError {
         };
         metrics::request(code);
         tracing::debug!(status = status.as_u16(), code, "request refused: {self}");
-        let mut error = json!({"message": self.to_string(), "type": kind, "code": code});
-        if let Some(id) = request_id() {
-            error["request_id"] = json!(&*id);
+        ErrorReport {
+            status,
+            kind: kind.to_string(),
+            code,
+            message: self.to_string(),
+            request_id: request_id(),
+            attempts: None,
+            tried: None,
+            retry_after: matches!(self, ApiError::Busy(_)).then_some(1),
         }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if matches!(self, ApiError::Busy(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
+    }
+}
+
+/// Rendered in OpenAI's shape, the report kept in the response's
+/// extensions: a front end with another shape re-renders it from there
+/// (see `http::front::error_shape`), never from the body.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let report = self.report();
+        let mut response = report.response(ErrorReport::openai_body);
+        response.extensions_mut().insert(report);
         response
     }
 }
@@ -150,7 +218,7 @@ impl IntoResponse for ApiError {
 /// The response when no target answered: the status says why (one
 /// function, [`final_status`], decides it for every front end), the body
 /// lists every attempt with the URL it called.
-fn upstream_failure(failures: &[Failure]) -> Response {
+fn upstream_failure(failures: &[Failure]) -> ErrorReport {
     let attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
     let summary = failures
         .iter()
@@ -220,20 +288,18 @@ fn upstream_failure(failures: &[Failure]) -> Response {
         "request failed: {message}"
     );
 
-    let mut error =
-        json!({"message": message, "type": kind, "code": verdict.code, "attempts": attempts});
-    if let Some(id) = request_id() {
-        error["request_id"] = json!(&*id);
-    }
-    let body: Value = json!({ "error": error });
-    let mut response = (status, Json(body)).into_response();
-    let headers = response.headers_mut();
     let tried = failures.iter().filter(|f| f.tries > 0).count();
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(tried));
-    if let Some(delay) = verdict.retry_after {
+    ErrorReport {
+        status,
+        kind,
+        code: verdict.code,
+        message,
+        request_id: request_id(),
+        attempts: Some(attempts),
+        tried: Some(tried),
         // Whole seconds, rounded up: never sooner than asked.
-        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        retry_after: verdict
+            .retry_after
+            .map(|delay| (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1)),
     }
-    response
 }

@@ -11,112 +11,118 @@
 //! for [`PING_EVERY`]. A `claude-*` model the config does not know is served
 //! by the default chain (Claude Code sends them whatever it is told).
 //!
-//! Errors keep the OpenAI API's statuses and headers: [`anthropic_errors`]
-//! rewrites the body of every error response on these routes (the guards'
-//! included) into Anthropic's shape, with the error type its status implies.
+//! Errors keep the OpenAI API's statuses and headers, their bodies in
+//! Anthropic's shape with the error type the status implies
+//! ([`FrontEnd::error_body`]; the guards' errors on these routes too, see
+//! `http::ERROR_SHAPES`).
 
-use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
-use super::chat::{admit, answered, read_limited, run_chain};
-use super::{AccessRecord, ApiError, request_options};
-use crate::config::Config;
+use super::error::ErrorReport;
+use super::front::{Encoder, FrontEnd, admit, read_limited};
+use super::{AccessRecord, ApiError};
+use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
-use crate::ops::metrics;
-use crate::providers::response::shape_completion;
-use crate::relay;
-use crate::translate::anthropic_client::{self, StreamTranslator};
+use crate::relay::Item;
+use crate::translate::anthropic_client::{self, StreamTranslator, error_kind};
 use crate::translate::ids::Nonce;
 use crate::translate::token_estimate;
-use crate::upstream::Reply;
 use crate::wire::anthropic::{self, MessagesRequest, StreamEvent};
 use crate::wire::openai::ChatRequest;
 
 /// How long a stream may be silent before the client gets a `ping`.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
 
-/// The most of an error body [`anthropic_errors`] reads: the gateway's own
-/// error bodies are far smaller.
-const MAX_ERROR_BODY: usize = 256 * 1024;
+/// Anthropic's Messages API front end.
+pub struct Messages;
 
-pub async fn messages(
-    State(gateway): State<Arc<Gateway>>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let config = gateway.config();
-    let record = AccessRecord::of(&request);
-    let slot = admit(&gateway, &config)?;
-    let options = request_options(request.headers());
-    let original = read_limited(request, &config).await?;
-    // The parsed and translated copies end here: only the chat request
-    // (and the client's bytes it keeps) lives on while the chain runs.
-    let request = {
+impl FrontEnd for Messages {
+    type Encoder = AnthropicEncoder;
+
+    /// The body is read into Anthropic's shapes and translated into the
+    /// request model; the client's bytes go with it, for a target that
+    /// speaks Anthropic itself. The parsed and translated copies end here.
+    fn decode(
+        config: &Config,
+        original: Bytes,
+        record: &AccessRecord,
+    ) -> Result<ChatRequest, ApiError> {
         let parsed =
             MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(parsed.model.as_deref().map(shown));
-        let model = chain_model(&config, parsed.model.as_deref());
+        let model = chain_model(config, parsed.model.as_deref());
         let translated = anthropic_client::request(&parsed, model)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let body = serde_json::to_vec(&translated).expect("a JSON value always serializes");
-        ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+        let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(request.with_anthropic_original(original))
     }
-    .with_anthropic_original(original);
-    let answer = run_chain(&gateway, &config, request, options, &record).await?;
-    let (mut headers, outcome) = answered(&answer);
-    let model_ref = answer.target.model_ref.clone();
-    let response = match answer.reply {
-        Reply::Complete(mut body) => {
-            metrics::request(outcome);
-            shape_completion(&mut body, &answer.target.model.cost);
-            record.usage_of(&body);
-            let message = anthropic_client::message(&body, model_ref.as_str(), Nonce::random());
-            (headers, Json(message)).into_response()
+
+    /// `message_delta` needs the usage chunk.
+    fn wants_usage(_request: &ChatRequest) -> bool {
+        true
+    }
+
+    fn answer(completion: Map<String, Value>, model_ref: &ModelRef) -> Bytes {
+        let message = anthropic_client::message(&completion, model_ref.as_str(), Nonce::random());
+        serde_json::to_vec(&message)
+            .expect("a message always serializes")
+            .into()
+    }
+
+    fn encoder(model_ref: &ModelRef) -> AnthropicEncoder {
+        AnthropicEncoder(StreamTranslator::new(model_ref.as_str(), Nonce::random()))
+    }
+
+    fn error_body(report: &ErrorReport) -> Value {
+        anthropic_error_body(report)
+    }
+}
+
+/// The relay's items as Anthropic's named events (see
+/// [`StreamTranslator`]), with a `ping` after each [`PING_EVERY`] of
+/// silence.
+pub struct AnthropicEncoder(StreamTranslator);
+
+fn sse(events: Vec<StreamEvent>) -> Option<Bytes> {
+    if events.is_empty() {
+        return None;
+    }
+    let text: String = events.iter().map(StreamEvent::to_sse).collect();
+    Some(Bytes::from(text))
+}
+
+impl Encoder for AnthropicEncoder {
+    fn encode(&mut self, item: Item) -> Option<Bytes> {
+        let translator = &mut self.0;
+        match item {
+            Item::Chunk(chunk) => sse(translator.parts(&chunk.parts())),
+            // Anthropic's keep-alive is the `ping` after a silence.
+            Item::KeepAlive(_) => None,
+            Item::Done => sse(translator.done()),
+            Item::Error(error) => sse(translator.failed(error_kind(error.code), &error.message)),
         }
-        Reply::Stream { first, rest } => {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            let answering = relay::Answering {
-                model_ref: model_ref.clone(),
-                cost: answer.target.model.cost,
-                // The translation needs the usage chunk for `message_delta`.
-                client_wants_usage: true,
-                outcome,
-                health: answer.health,
-            };
-            let rest = record.watch_usage(&first, rest);
-            let frames = relay::relay(
-                first,
-                rest,
-                answering,
-                config.gateway.timeouts.idle,
-                config.redactor.clone(),
-                gateway.aborted(),
-            );
-            let translator = StreamTranslator::new(model_ref.as_str(), Nonce::random());
-            let events = anthropic_events(frames, translator, PING_EVERY).map(move |event| {
-                // The request's slot is held until the stream ends.
-                let _ = &slot;
-                event
-            });
-            (headers, Body::from_stream(events)).into_response()
-        }
-    };
-    Ok(response)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    fn keep_alive(&self) -> Option<(Duration, Bytes)> {
+        Some((PING_EVERY, Bytes::from(StreamEvent::Ping.to_sse())))
+    }
+
+    fn cut_off(&mut self) -> Option<Bytes> {
+        self.0.cut_off().map(|event| Bytes::from(event.to_sse()))
+    }
 }
 
 /// `POST /v1/messages/count_tokens`: an estimate, without calling a
@@ -162,84 +168,25 @@ fn shown(name: &str) -> &str {
     }
 }
 
-/// The relay's frames as Anthropic events, with a `ping` after each `every`
-/// of silence. A mapping of the relay stream: nothing is spawned, and
-/// dropping it drops the upstream request.
-fn anthropic_events(
-    frames: impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send,
-    mut translator: StreamTranslator,
-    every: Duration,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    async_stream::stream! {
-        let mut frames = pin!(frames);
-        while !translator.is_finished() {
-            match tokio::time::timeout(every, frames.next()).await {
-                Err(_) => yield Ok(Bytes::from(StreamEvent::Ping.to_sse())),
-                Ok(Some(Ok(frame))) => {
-                    for event in translator.frame(&frame) {
-                        yield Ok(Bytes::from(event.to_sse()));
-                    }
-                }
-                Ok(None) => {
-                    if let Some(event) = translator.cut_off() {
-                        yield Ok(Bytes::from(event.to_sse()));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Rewrites error responses on the Messages routes into Anthropic's shape,
-/// `{"type": "error", "error": {"type", "message"}, "request_id"}`, keeping
-/// the status and headers (`Retry-After`, `x-clawgate-attempts`) the OpenAI
-/// API would give. A provider's context-overflow message is worded as
-/// Claude Code needs to recover from it.
-pub async fn anthropic_errors(request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/v1/messages") {
-        return next.run(request).await;
-    }
-    let response = next.run(request).await;
-    let json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status().is_success() || !json {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    // A body that cannot be read still gets Anthropic's shape, with the
-    // type its status implies.
-    let openai: Value = match http_body_util::Limited::new(body, MAX_ERROR_BODY)
-        .collect()
-        .await
-    {
-        Ok(collected) => serde_json::from_slice(&collected.to_bytes()).unwrap_or(Value::Null),
-        Err(_) => Value::Null,
-    };
-    let body = anthropic_error_body(parts.status, &openai);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body.to_string()))
-}
-
-/// The Anthropic error body for an OpenAI-shaped one with `status`.
-fn anthropic_error_body(status: StatusCode, openai: &Value) -> Value {
-    let error = &openai["error"];
-    let mut message = error["message"]
-        .as_str()
-        .unwrap_or("the request failed")
-        .to_string();
-    if status == StatusCode::BAD_REQUEST {
+/// The Anthropic error body for `report`:
+/// `{"type": "error", "error": {"type", "message"}, "request_id"}`, the
+/// type the status implies. The status and headers (`Retry-After`,
+/// `x-clawgate-attempts`) are the OpenAI API's. A provider's
+/// context-overflow message is worded as Claude Code needs to recover from
+/// it.
+fn anthropic_error_body(report: &ErrorReport) -> Value {
+    let mut message = report.message.clone();
+    if report.status == StatusCode::BAD_REQUEST {
         if let Some(rewritten) = anthropic_client::context_overflow(&message) {
             message = rewritten;
         }
     }
     let mut body = json!({
         "type": "error",
-        "error": {"type": anthropic::error_type(status.as_u16()), "message": message},
+        "error": {"type": anthropic::error_type(report.status.as_u16()), "message": message},
     });
-    if let Some(id) = error["request_id"].as_str() {
-        body["request_id"] = json!(id);
+    if let Some(id) = &report.request_id {
+        body["request_id"] = json!(&**id);
     }
     body
 }
@@ -247,23 +194,47 @@ fn anthropic_error_body(status: StatusCode, openai: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::front::{Outgoing, encode};
+    use crate::ops::redact::Redactor;
+    use crate::relay::Chunk;
+    use futures_util::StreamExt;
+
+    fn report(status: StatusCode, message: &str, request_id: Option<&str>) -> ErrorReport {
+        ErrorReport {
+            status,
+            kind: "upstream_error".into(),
+            code: "upstream_unavailable",
+            message: message.into(),
+            request_id: request_id.map(Into::into),
+            attempts: None,
+            tried: None,
+            retry_after: None,
+        }
+    }
 
     #[test]
     fn error_bodies_take_anthropics_shape_and_type() {
-        let openai = json!({"error": {"message": "no provider can take the request now", "type": "upstream_error",
-                                      "code": "upstream_unavailable", "request_id": "req_1"}});
+        let unavailable = report(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no provider can take the request now",
+            Some("req_1"),
+        );
         assert_eq!(
-            anthropic_error_body(StatusCode::SERVICE_UNAVAILABLE, &openai),
+            Messages::error_body(&unavailable),
             json!({"type": "error", "error": {"type": "overloaded_error",
                    "message": "no provider can take the request now"}, "request_id": "req_1"})
         );
-        let overflow = json!({"error": {"message": "kimi/k2 rejected the request: Your request exceeded model token limit: 262144 (requested: 262200)"}});
+        let overflow = report(
+            StatusCode::BAD_REQUEST,
+            "kimi/k2 rejected the request: Your request exceeded model token limit: 262144 (requested: 262200)",
+            None,
+        );
         assert_eq!(
-            anthropic_error_body(StatusCode::BAD_REQUEST, &overflow)["error"],
+            Messages::error_body(&overflow)["error"],
             json!({"type": "invalid_request_error", "message": "prompt is too long: 262200 tokens > 262144"})
         );
         assert_eq!(
-            anthropic_error_body(StatusCode::TOO_MANY_REQUESTS, &Value::Null)["error"]["type"],
+            Messages::error_body(&report(StatusCode::TOO_MANY_REQUESTS, "", None))["error"]["type"],
             json!("rate_limit_error")
         );
     }
@@ -275,49 +246,23 @@ mod tests {
         assert_eq!(shown(&long).chars().count(), SHOWN_NAME_CHARS);
     }
 
-    #[tokio::test]
-    async fn an_error_body_that_cannot_be_read_keeps_status_and_headers() {
-        async fn huge_error() -> Response {
-            let headers = [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::RETRY_AFTER, "9"),
-            ];
-            let body = format!(
-                "{{\"error\": {{\"message\": \"{}\"}}}}",
-                "x".repeat(MAX_ERROR_BODY)
-            );
-            (StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
-        }
-        let app = axum::Router::new()
-            .route("/v1/messages", axum::routing::post(huge_error))
-            .layer(axum::middleware::from_fn(anthropic_errors));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1/messages", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let response = reqwest::Client::new().post(url).send().await.unwrap();
-        assert_eq!(response.status(), 503);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "9");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(
-            body,
-            json!({"type": "error", "error": {"type": "overloaded_error", "message": "the request failed"}})
-        );
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_silent_upstream_gets_pings_and_a_stream_that_stops_gets_an_error() {
-        let frames = async_stream::stream! {
-            yield Ok(Bytes::from_static(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"));
+        let items = async_stream::stream! {
+            yield Item::Chunk(Chunk::of_json(br#"{"choices":[{"delta":{"content":"a"}}]}"#));
             tokio::time::sleep(Duration::from_secs(25)).await;
         };
-        let events: Vec<String> =
-            anthropic_events(frames, StreamTranslator::new("m", Nonce(0)), PING_EVERY)
-                .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
-                .collect()
-                .await;
+        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap());
+        let outgoing = Outgoing::new(&Redactor::new(["k"]));
+        let events: Vec<String> = encode(items, encoder, outgoing, ())
+            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+            .collect()
+            .await;
         let names: Vec<&str> = events
             .iter()
-            .map(|e| e.lines().next().unwrap().trim_start_matches("event: "))
+            .flat_map(|e| e.split("\n\n"))
+            .filter_map(|e| e.lines().next())
+            .map(|line| line.trim_start_matches("event: "))
             .collect();
         assert_eq!(
             names,

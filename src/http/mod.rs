@@ -5,12 +5,16 @@
 //! `Host`, `Origin`); the API and `/metrics` also the token. Every
 //! request gets one line in the log ([`access_log`]). The routes are listed
 //! once, in [`routes`]: the router and the answer to an unknown route both
-//! read that list. The OpenAI API is `chat.rs` and `models.rs`; Anthropic's
-//! Messages API, whose error bodies take Anthropic's shape, is `messages.rs`.
+//! read that list. Each API front end is one module implementing
+//! [`front::FrontEnd`], served by [`front::serve`]: the OpenAI chat API is
+//! `chat.rs` (and `models.rs`); Anthropic's Messages API, whose error
+//! bodies take Anthropic's shape, is `messages.rs`. A front end whose
+//! errors are not OpenAI-shaped lists its path prefix in [`ERROR_SHAPES`].
 
 mod access_log;
 mod chat;
 mod error;
+pub mod front;
 mod guard;
 mod messages;
 mod models;
@@ -24,7 +28,7 @@ use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 
 pub use access_log::AccessRecord;
-pub use error::{ATTEMPTS_HEADER, ApiError};
+pub use error::{ATTEMPTS_HEADER, ApiError, ErrorReport, ErrorShape};
 pub use guard::{MAX_HEADER_BYTES, REQUEST_ID_HEADER};
 
 use crate::gateway::{Gateway, RequestOptions};
@@ -43,6 +47,13 @@ pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
     }
 }
+
+/// Path prefixes whose error bodies (the guards' and unknown routes'
+/// included) take a front end's shape rather than OpenAI's.
+const ERROR_SHAPES: &[(&str, ErrorShape)] = &[(
+    "/v1/messages",
+    <messages::Messages as front::FrontEnd>::error_body,
+)];
 
 /// One route: what it answers (for the list an unknown route gets), where,
 /// and whether it needs the bearer token.
@@ -67,9 +78,14 @@ fn routes() -> Vec<Route> {
             "POST",
             "/v1/chat/completions",
             true,
-            post(chat::chat_completions),
+            post(front::serve::<chat::Chat>),
         ),
-        route("POST", "/v1/messages", true, post(messages::messages)),
+        route(
+            "POST",
+            "/v1/messages",
+            true,
+            post(front::serve::<messages::Messages>),
+        ),
         route(
             "POST",
             "/v1/messages/count_tokens",
@@ -83,7 +99,7 @@ fn routes() -> Vec<Route> {
             "POST",
             "/chat/completions",
             true,
-            post(chat::chat_completions),
+            post(front::serve::<chat::Chat>),
         ),
         route("GET", "/models", true, get(models::list_models)),
         route("GET", "/models/{id}", true, get(models::get_model)),
@@ -102,6 +118,21 @@ fn route_list() -> String {
         .map(|route| format!("{} {}", route.methods, route.path))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Errors in the shape of the front end whose path they are on.
+async fn error_shapes(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    match ERROR_SHAPES
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+    {
+        Some((_, shape)) => front::error_shape(request, next, *shape).await,
+        None => next.run(request).await,
+    }
 }
 
 /// The gateway's routes. Tests call it without a socket.
@@ -136,7 +167,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
             gateway.clone(),
             guard::check_request,
         ))
-        .layer(middleware::from_fn(messages::anthropic_errors))
+        .layer(middleware::from_fn(error_shapes))
         .layer(middleware::from_fn(access_log::access_log))
         .layer(middleware::from_fn(guard::with_request_id))
         .with_state(gateway)

@@ -292,6 +292,71 @@ impl Usage {
     }
 }
 
+/// What one chat-completion chunk says, typed: what encoders other than
+/// the OpenAI one write from (the OpenAI encoder relays the chunk's bytes).
+/// Only the first choice is read: clawgate's front ends answer one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    /// The chunk's `id`.
+    Id(String),
+    Reasoning(String),
+    Text(String),
+    /// One `delta.tool_calls[]` entry: a call starts with its id and name,
+    /// then its arguments arrive in pieces under the same index.
+    ToolCall {
+        index: u64,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
+    Usage(Usage),
+    /// The choice's `finish_reason`.
+    Finish(String),
+}
+
+impl Part {
+    /// The parts of `chunk`, in the order an encoder needs them: id,
+    /// usage, reasoning, text, tool calls, finish.
+    pub fn read(chunk: &Map<String, Value>) -> Vec<Part> {
+        let mut parts = Vec::new();
+        if let Some(id) = chunk.get("id").and_then(Value::as_str) {
+            parts.push(Part::Id(id.to_string()));
+        }
+        if let Some(usage) = Usage::of(chunk) {
+            parts.push(Part::Usage(usage));
+        }
+        let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
+            return parts;
+        };
+        let delta = &choice["delta"];
+        let text = |key: &str| delta[key].as_str().filter(|t| !t.is_empty());
+        if let Some(thinking) = text("reasoning_content") {
+            parts.push(Part::Reasoning(thinking.to_string()));
+        }
+        if let Some(content) = text("content") {
+            parts.push(Part::Text(content.to_string()));
+        }
+        let calls = delta["tool_calls"].as_array().into_iter().flatten();
+        for (position, call) in calls.enumerate() {
+            let string =
+                |value: &Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+            parts.push(Part::ToolCall {
+                index: call["index"].as_u64().unwrap_or(position as u64),
+                id: string(&call["id"]),
+                name: string(&call["function"]["name"]),
+                arguments: call["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            parts.push(Part::Finish(reason.to_string()));
+        }
+        parts
+    }
+}
+
 /// Makes an upstream response name the ref that answered, not the
 /// provider's own model id.
 pub fn label_model(response: &mut Map<String, Value>, model_ref: &ModelRef) {

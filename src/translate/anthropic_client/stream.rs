@@ -1,13 +1,13 @@
-//! The relay's OpenAI chunks in, Anthropic's stream events out.
+//! The relay's typed items in, Anthropic's stream events out.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{message_id, stop_reason, tool_input, usage_out};
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{
     BlockOut, Delta, ErrorBody, MessageDeltaBody, MessageOut, StreamEvent, UsageOut,
 };
-use crate::wire::openai::Usage;
+use crate::wire::openai::Part;
 
 /// A tool call as its chunks arrive: held whole until the stream ends.
 #[derive(Debug)]
@@ -88,8 +88,9 @@ impl StreamTranslator {
         self.state == State::Finished
     }
 
-    /// The events for a piece of the relay's output: whole SSE events
-    /// (`data: ...` lines, a blank line after each), one or more.
+    /// The events for a piece of OpenAI-shaped SSE text: whole events
+    /// (`data: ...` lines, a blank line after each), one or more. For
+    /// tests and tools; the gateway's encoder hands over typed items.
     pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
         let text = String::from_utf8_lossy(frame);
         let mut events = Vec::new();
@@ -106,87 +107,113 @@ impl StreamTranslator {
         events
     }
 
-    /// The events for one event's data.
+    /// The events for one event's data: a chunk, `[DONE]`, or an error
+    /// object (`{"error": {"message", "code"}}`).
     pub fn data(&mut self, data: &str) -> Vec<StreamEvent> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            return self.done();
+        }
+        // What is not a JSON object (scrubbed provider text) is no chunk.
+        let chunk = match serde_json::from_str::<Value>(data) {
+            Ok(Value::Object(chunk)) => chunk,
+            _ => return self.parts(&[]),
+        };
+        match chunk.get("error").filter(|e| !e.is_null()) {
+            Some(error) => {
+                let kind = error_kind(error["code"].as_str().unwrap_or_default());
+                let message = error["message"]
+                    .as_str()
+                    .unwrap_or("the upstream stream failed");
+                self.failed(kind, message)
+            }
+            None => self.parts(&Part::read(&chunk)),
+        }
+    }
+
+    /// The events for one chunk's parts.
+    pub fn parts(&mut self, parts: &[Part]) -> Vec<StreamEvent> {
         let mut events = Vec::new();
         if self.state == State::Finished {
             return events;
         }
-        let data = data.trim();
-        // What is not a JSON object (`[DONE]`, scrubbed provider text) is
-        // no chunk.
-        let chunk = match serde_json::from_str::<Value>(data) {
-            Ok(Value::Object(chunk)) => Some(chunk),
-            _ => None,
-        };
         if self.state == State::Fresh {
-            self.start(chunk.as_ref(), &mut events);
-        }
-        if data == "[DONE]" {
-            self.finish(&mut events);
-            return events;
-        }
-        let Some(chunk) = chunk else {
-            return events;
-        };
-        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            events.push(self.error(error));
-            return events;
-        }
-        if let Some(usage) = Usage::of(&chunk) {
-            self.usage = usage_out(&usage);
-        }
-        let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
-            return events;
-        };
-        let delta = &choice["delta"];
-        if let Some(thinking) = delta["reasoning_content"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-        {
-            let index = self.ensure_open(Open::Thinking, &mut events);
-            events.push(StreamEvent::ContentBlockDelta {
-                index,
-                delta: Delta::ThinkingDelta {
-                    thinking: thinking.to_string(),
-                },
+            let id = parts.iter().find_map(|part| match part {
+                Part::Id(id) => Some(id.as_str()),
+                _ => None,
             });
+            self.start(id, &mut events);
         }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            let index = self.ensure_open(Open::Text, &mut events);
-            events.push(StreamEvent::ContentBlockDelta {
-                index,
-                delta: Delta::TextDelta {
-                    text: text.to_string(),
-                },
-            });
+        for part in parts {
+            match part {
+                Part::Id(_) => {}
+                Part::Usage(usage) => self.usage = usage_out(usage),
+                Part::Reasoning(thinking) => {
+                    let index = self.ensure_open(Open::Thinking, &mut events);
+                    events.push(StreamEvent::ContentBlockDelta {
+                        index,
+                        delta: Delta::ThinkingDelta {
+                            thinking: thinking.clone(),
+                        },
+                    });
+                }
+                Part::Text(text) => {
+                    let index = self.ensure_open(Open::Text, &mut events);
+                    events.push(StreamEvent::ContentBlockDelta {
+                        index,
+                        delta: Delta::TextDelta { text: text.clone() },
+                    });
+                }
+                Part::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => {
+                    self.hold(*index, id.as_deref(), name.as_deref(), arguments);
+                    if self.held > MAX_HELD_ARGUMENT_BYTES {
+                        let message = format!(
+                            "the tool calls' arguments are larger than {MAX_HELD_ARGUMENT_BYTES} bytes"
+                        );
+                        events.push(self.error("api_error", &message));
+                        return events;
+                    }
+                }
+                Part::Finish(reason) => self.finish_reason = Some(reason.clone()),
+            }
         }
-        for (position, call) in delta["tool_calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            self.hold(call, position as u64);
+        events
+    }
+
+    /// The events for the end of the answer (`[DONE]`).
+    pub fn done(&mut self) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        match self.state {
+            State::Finished => return events,
+            State::Fresh => self.start(None, &mut events),
+            State::Streaming => {}
         }
-        if self.held > MAX_HELD_ARGUMENT_BYTES {
-            let message = format!(
-                "the tool calls' arguments are larger than {MAX_HELD_ARGUMENT_BYTES} bytes"
-            );
-            events.push(self.error(&json!({ "message": message })));
-            return events;
+        self.finish(&mut events);
+        events
+    }
+
+    /// The events for a stream that failed: an `error` event of `kind`
+    /// with `message` (already scrubbed); it ends the stream.
+    pub fn failed(&mut self, kind: &'static str, message: &str) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        match self.state {
+            State::Finished => return events,
+            State::Fresh => self.start(None, &mut events),
+            State::Streaming => {}
         }
-        if let Some(reason) = choice["finish_reason"].as_str() {
-            self.finish_reason = Some(reason.to_string());
-        }
+        events.push(self.error(kind, message));
         events
     }
 
     /// `message_start`, with the first chunk's id, and a `ping` after it
     /// as Anthropic's own streams have.
-    fn start(&mut self, chunk: Option<&Map<String, Value>>, events: &mut Vec<StreamEvent>) {
+    fn start(&mut self, openai_id: Option<&str>, events: &mut Vec<StreamEvent>) {
         self.state = State::Streaming;
-        let openai_id = chunk.and_then(|c| c.get("id")).and_then(Value::as_str);
         events.push(StreamEvent::MessageStart {
             message: MessageOut {
                 id: message_id(openai_id, self.nonce),
@@ -244,11 +271,7 @@ impl StreamTranslator {
     /// Adds one `delta.tool_calls[]` entry to the call it belongs to: the
     /// latest with its index, unless a new id starts another (some
     /// providers give every call index 0). The first id and name stay.
-    fn hold(&mut self, call: &Value, position: u64) {
-        let openai_index = call["index"].as_u64().unwrap_or(position);
-        let id = call["id"].as_str().filter(|id| !id.is_empty());
-        let name = call["function"]["name"].as_str().filter(|n| !n.is_empty());
-        let arguments = call["function"]["arguments"].as_str().unwrap_or_default();
+    fn hold(&mut self, openai_index: u64, id: Option<&str>, name: Option<&str>, arguments: &str) {
         let existing = self
             .calls
             .iter()
@@ -316,22 +339,13 @@ impl StreamTranslator {
         self.state = State::Finished;
     }
 
-    /// The event for the relay's error frame (`{"error": {"message",
-    /// "code"}}`, already scrubbed); it ends the stream.
-    fn error(&mut self, error: &Value) -> StreamEvent {
+    /// The `error` event that ends the stream.
+    fn error(&mut self, kind: &'static str, message: &str) -> StreamEvent {
         self.state = State::Finished;
-        let kind = match error["code"].as_str() {
-            Some("gateway_shutdown") => "overloaded_error",
-            Some("stream_timeout") => "timeout_error",
-            _ => "api_error",
-        };
         StreamEvent::Error {
             error: ErrorBody {
                 kind,
-                message: error["message"]
-                    .as_str()
-                    .unwrap_or("the upstream stream failed")
-                    .to_string(),
+                message: message.to_string(),
             },
         }
     }
@@ -341,6 +355,15 @@ impl StreamTranslator {
         if self.is_finished() {
             return None;
         }
-        Some(self.error(&json!({"message": "the stream ended unexpectedly"})))
+        Some(self.error("api_error", "the stream ended unexpectedly"))
+    }
+}
+
+/// Anthropic's error type for the relay's error code.
+pub fn error_kind(code: &str) -> &'static str {
+    match code {
+        "gateway_shutdown" => "overloaded_error",
+        "stream_timeout" => "timeout_error",
+        _ => "api_error",
     }
 }

@@ -1,0 +1,319 @@
+//! The seam every API front end plugs into, and the handler skeleton they
+//! share, written once: admit, read the body, decode it (once) into the
+//! request model, run the chain, the `x-clawgate-*` headers, the access
+//! record, then the answer or the stream in the front end's own format.
+//!
+//! A front end is one module implementing [`FrontEnd`]: how its body is
+//! decoded into the request model ([`ChatRequest`]), how a whole answer is
+//! written, an [`Encoder`] that writes a stream from the relay's typed
+//! [`Item`]s, and the shape of its error bodies. Its route is one line in
+//! `http::mod`'s table, served by [`serve`].
+//!
+//! Every byte of an answer or a stream the gateway sends a client passes
+//! through one place, [`Outgoing`]: where the key scrubber is wired in.
+
+use std::convert::Infallible;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Map, Value};
+
+use super::error::{ErrorReport, ErrorShape};
+use super::{
+    ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
+};
+use crate::chain::Answer;
+use crate::config::{Config, ModelRef};
+use crate::gateway::{Gateway, RequestOptions, Slot};
+use crate::ops::metrics;
+use crate::ops::redact::Redactor;
+use crate::providers::response::shape_completion;
+use crate::relay::{self, Item};
+use crate::upstream::Reply;
+use crate::wire::openai::ChatRequest;
+
+/// One API the gateway serves (the OpenAI chat API, Anthropic's Messages
+/// API, ...). Everything else about a request is the same for all.
+pub trait FrontEnd: Send + Sync + 'static {
+    /// Writes one streamed answer.
+    type Encoder: Encoder;
+
+    /// Decodes the client's body, once, into the request model, noting the
+    /// model the client asked for on `record`.
+    fn decode(config: &Config, body: Bytes, record: &AccessRecord)
+    -> Result<ChatRequest, ApiError>;
+
+    /// Whether the stream should carry the usage chunk (the OpenAI API's
+    /// `stream_options.include_usage`; an encoder that needs usage itself
+    /// says `true`).
+    fn wants_usage(request: &ChatRequest) -> bool;
+
+    /// The body of a whole answer: `completion` (a chat completion, usage
+    /// priced) in this API's format, naming `model_ref`.
+    fn answer(completion: Map<String, Value>, model_ref: &ModelRef) -> Bytes;
+
+    /// The encoder for one streamed answer from `model_ref`.
+    fn encoder(model_ref: &ModelRef) -> Self::Encoder;
+
+    /// An error's body in this API's shape; OpenAI's by default.
+    fn error_body(report: &ErrorReport) -> Value {
+        report.openai_body()
+    }
+}
+
+/// Writes a stream in one API's format from the relay's typed items.
+pub trait Encoder: Send + 'static {
+    /// The bytes for `item` (whole events), if it has any in this format.
+    fn encode(&mut self, item: Item) -> Option<Bytes>;
+
+    /// Whether the stream has ended (its last event written).
+    fn is_finished(&self) -> bool;
+
+    /// What to send after a silence of the given length, if anything
+    /// (Anthropic's `ping`).
+    fn keep_alive(&self) -> Option<(Duration, Bytes)> {
+        None
+    }
+
+    /// The closing event of a stream whose items stopped without
+    /// [`Item::Done`] or [`Item::Error`] (the relay never does this).
+    fn cut_off(&mut self) -> Option<Bytes>;
+}
+
+/// The one place the bytes of an answer or stream pass on their way to the
+/// client, one buffer at a time, in order.
+pub struct Outgoing {}
+
+impl Outgoing {
+    /// For one response, under the config whose `redactor` knows its keys.
+    pub fn new(_redactor: &Redactor) -> Self {
+        Self {}
+    }
+
+    /// `bytes` as the client gets them.
+    pub fn pass(&mut self, bytes: Bytes) -> Bytes {
+        bytes
+    }
+
+    /// Whatever is still held back at the end of the response.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        None
+    }
+}
+
+/// Errors on `paths` (answered by the guards, or by no route at all) take
+/// the front end's shape: re-rendered from the [`ErrorReport`] the response
+/// carries, never by reading its body. Status and headers stay.
+pub async fn error_shape(
+    request: Request,
+    next: axum::middleware::Next,
+    shape: ErrorShape,
+) -> Response {
+    let response = next.run(request).await;
+    let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = serde_json::to_vec(&shape(&report)).expect("a JSON value always serializes");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The handler of a front end's main route.
+pub async fn serve<F: FrontEnd>(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    match answer::<F>(&gateway, request).await {
+        Ok(response) => response,
+        Err(error) => error.render(F::error_body),
+    }
+}
+
+async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Response, ApiError> {
+    let config = gateway.config();
+    let record = AccessRecord::of(&request);
+    let slot = admit(gateway, &config)?;
+    let options = request_options(request.headers());
+    let bytes = read_limited(request, &config).await?;
+    let request = F::decode(&config, bytes, &record)?;
+    let wants_usage = F::wants_usage(&request);
+    let answer = run_chain(gateway, &config, request, options, &record).await?;
+    let (mut headers, outcome) = answered(&answer);
+    let model_ref = answer.target.model_ref.clone();
+    let mut outgoing = Outgoing::new(&config.redactor);
+    let response = match answer.reply {
+        Reply::Complete(mut completion) => {
+            metrics::request(outcome);
+            shape_completion(&mut completion, &answer.target.model.cost);
+            record.usage_of(&completion);
+            let body = outgoing.pass(F::answer(completion, &model_ref));
+            let body = match outgoing.finish() {
+                Some(rest) => [body, rest].concat().into(),
+                None => body,
+            };
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            (headers, body).into_response()
+        }
+        Reply::Stream { first, rest } => {
+            let rest = record.watch_usage(&first, rest);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let answering = relay::Answering {
+                model_ref: model_ref.clone(),
+                cost: answer.target.model.cost,
+                client_wants_usage: wants_usage,
+                outcome,
+                health: answer.health,
+            };
+            let items = relay::relay(
+                first,
+                rest,
+                answering,
+                config.gateway.timeouts.idle,
+                config.redactor.clone(),
+                gateway.aborted(),
+            );
+            let stream = encode(items, F::encoder(&model_ref), outgoing, slot);
+            (headers, Body::from_stream(stream)).into_response()
+        }
+    };
+    Ok(response)
+}
+
+/// The relay's items written by `encoder`, with its keep-alive after each
+/// silence. A mapping of the relay's stream (nothing spawned): dropping it
+/// drops the upstream request. `slot` (the request's place among those in
+/// flight) is held until the stream ends.
+pub fn encode(
+    items: impl Stream<Item = Item> + Send,
+    mut encoder: impl Encoder,
+    mut outgoing: Outgoing,
+    slot: impl Send,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    async_stream::stream! {
+        let _slot = slot;
+        let mut items = pin!(items);
+        let keep_alive = encoder.keep_alive();
+        while !encoder.is_finished() {
+            let next = match &keep_alive {
+                Some((every, ping)) => match tokio::time::timeout(*every, items.next()).await {
+                    Err(_) => {
+                        yield Ok(outgoing.pass(ping.clone()));
+                        continue;
+                    }
+                    Ok(next) => next,
+                },
+                None => items.next().await,
+            };
+            let bytes = match next {
+                Some(item) => encoder.encode(item),
+                None => {
+                    let last = encoder.cut_off();
+                    if let Some(bytes) = last {
+                        yield Ok(outgoing.pass(bytes));
+                    }
+                    break;
+                }
+            };
+            if let Some(bytes) = bytes {
+                yield Ok(outgoing.pass(bytes));
+            }
+        }
+        if let Some(bytes) = outgoing.finish() {
+            yield Ok(bytes);
+        }
+    }
+}
+
+/// A place among the requests in flight, or 503 when they are at
+/// `gateway.limits.maxConcurrentRequests`.
+pub fn admit(gateway: &Gateway, config: &Config) -> Result<Slot, ApiError> {
+    gateway.admit().ok_or(ApiError::Busy(
+        config.gateway.client.max_concurrent_requests,
+    ))
+}
+
+/// The request body, refused early when its `Content-Length` is over
+/// `gateway.maxBodyBytes`, else read within that limit and
+/// `clientBodySeconds`.
+pub async fn read_limited(request: Request, config: &Config) -> Result<Bytes, ApiError> {
+    let limit = config.gateway.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    read_body(
+        request.into_body(),
+        limit,
+        config.gateway.client.body_timeout,
+    )
+    .await
+}
+
+/// Runs the request's chain in `config`, recording its attempts for the
+/// access log; shutdown's end of grace ends the wait.
+async fn run_chain(
+    gateway: &Gateway,
+    config: &Config,
+    request: ChatRequest,
+    options: RequestOptions,
+    record: &AccessRecord,
+) -> Result<Answer, ApiError> {
+    tokio::select! {
+        answer = gateway.complete_with(config, request, options) => Ok(record.chain(answer)?),
+        () = gateway.aborted() => Err(ApiError::ShuttingDown),
+    }
+}
+
+/// The `x-clawgate-*` headers of an answer, and its metric outcome (`ok`,
+/// or `fallback` when an earlier target failed).
+fn answered(answer: &Answer) -> (HeaderMap, &'static str) {
+    let model_ref = &answer.target.model_ref;
+    let mut headers = HeaderMap::new();
+    headers.insert(PROVIDER_HEADER, header_value(model_ref.provider()));
+    headers.insert(MODEL_HEADER, header_value(model_ref.as_str()));
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(answer.attempts()));
+    let outcome = if answer.failures.is_empty() {
+        "ok"
+    } else {
+        "fallback"
+    };
+    (headers, outcome)
+}
+
+/// Refs are validated config text; this cannot fail for them, but a header
+/// is no place to panic.
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::Bytes, ApiError> {
+    let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| ApiError::BodyTimeout(within.as_secs()))?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::PayloadTooLarge(limit))
+        }
+        Err(err) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {err}"
+        ))),
+    }
+}
