@@ -169,6 +169,10 @@ pub struct MockOptions {
     /// when it filters its own answer mid-way.
     #[arg(long, value_name = "N")]
     pub filter_after_chunks: Option<usize>,
+    /// The `finish_reason` of `--filter-after-chunks` (K3 has also been
+    /// seen to say `filtered`).
+    #[arg(long, value_name = "REASON", default_value = "content_filter")]
+    pub filter_reason: String,
 }
 
 impl Default for MockOptions {
@@ -673,7 +677,7 @@ fn stream(
     }
     if let Some(count) = options.filter_after_chunks {
         frames.truncate(count);
-        let filtered = chunk(json!({}), json!("content_filter"));
+        let filtered = chunk(json!({}), json!(options.filter_reason));
         frames.push(format!("data: {filtered}\n\n"));
         frames.push("data: [DONE]\n\n".to_string());
     } else if let Some(count) = options.error_after_chunks {

@@ -105,6 +105,11 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
 /// first-out. A `functions <name>:<n>` with a space is repaired too.
 fn unique_tool_call_ids(draft: &mut Draft) {
     let request = draft.request();
+    // Results whose empty id was paired again (see `tool_results`).
+    let paired_again: HashMap<usize, String> = super::tool_results::repairs(request.messages())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let mut used: HashSet<String> = HashSet::new();
     let mut occurrences: HashMap<&str, usize> = HashMap::new();
     let mut pending: HashMap<&str, VecDeque<String>> = HashMap::new();
@@ -127,13 +132,13 @@ fn unique_tool_call_ids(draft: &mut Draft) {
                 rename_calls(draft, index, &renamed);
             }
         } else if message.role == "tool" {
-            let Some(id) = &message.tool_call_id else {
+            let Some(id) = paired_again.get(&index).or(message.tool_call_id.as_ref()) else {
                 continue;
             };
             let Some(new_id) = pending.get_mut(id.as_str()).and_then(VecDeque::pop_front) else {
                 continue;
             };
-            if new_id != *id {
+            if new_id != *id || paired_again.contains_key(&index) {
                 draft.set_in_message(index, "tool_call_id", json!(new_id));
             }
         }

@@ -320,6 +320,39 @@ fn duplicate_tool_call_ids_are_rewritten_as_openclaw_does() {
 }
 
 #[test]
+fn a_tool_result_without_its_id_is_paired_again_before_ids_are_made_unique() {
+    // The second turn repeats Kimi's id; its result lost the id. It is
+    // paired with its own call, then follows that call's new id.
+    let history = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result(""),
+    ]);
+    let expected = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&["call_48530e21d1a951803b2f0bee"], Some("r")),
+        tool_result("call_48530e21d1a951803b2f0bee"),
+    ]);
+    check(
+        "kimi/kimi-for-coding",
+        json!({"messages": history}),
+        json!({"messages": expected}),
+    );
+    // Any provider: the id is given back.
+    let plain = json!([user("a"), tool_turn(&["c1"], None), tool_result("")]);
+    let repaired = json!([user("a"), tool_turn(&["c1"], None), tool_result("c1")]);
+    check(
+        "local/plain",
+        json!({"messages": plain}),
+        json!({"messages": repaired}),
+    );
+}
+
+#[test]
 fn output_limits_move_to_the_models_field_and_are_clamped() {
     // Kimi For Coding's maximum output is 32768.
     check(

@@ -25,6 +25,12 @@ pub enum Refusal {
         "clawgate refused to send it: {count} tools offered and Kimi accepts at most {max} (clawgate does not choose which to drop)"
     )]
     TooManyTools { count: usize, max: usize },
+    #[error(
+        "clawgate refused to send it: messages[{index}] is a tool result without a tool_call_id, and {} (give each result its call's id)",
+        if *candidates == 0 { "no call of the turn before it is left unanswered".to_string() }
+        else { format!("{candidates} calls of the turn before it could be its call") }
+    )]
+    UnpairedToolResult { index: usize, candidates: usize },
 }
 
 /// The request's own fault, classified as a provider's 400 would be (no
@@ -55,6 +61,12 @@ pub fn body(
     edits: &Edits,
     stream: bool,
 ) -> Result<Chunks, Refusal> {
+    if let Err(unpaired) = super::tool_results::repairs(request.messages()) {
+        return Err(Refusal::UnpairedToolResult {
+            index: unpaired.index,
+            candidates: unpaired.candidates,
+        });
+    }
     if target.provider.api == Api::OpenAiCompletions {
         return Ok(request.write(edits));
     }
