@@ -104,13 +104,15 @@ mod tests {
         }
     }
 
+    type Case = (Vec<MessageInfo>, Result<Vec<(usize, String)>, Unpaired>);
+
     #[test]
     fn a_result_without_an_id_is_paired_only_when_it_can_only_be_one_call() {
         let ok = |messages: Vec<MessageInfo>| repairs(&messages);
         let unpaired = |index, candidates| Err(Unpaired { index, candidates });
         let a = "functions.read:0";
         let b = "functions.grep:1";
-        let cases: Vec<(Vec<MessageInfo>, Result<Vec<(usize, String)>, Unpaired>)> = vec![
+        let cases: Vec<Case> = vec![
             // Nothing to repair.
             (vec![user(), assistant(&[a]), tool(Some(a))], Ok(vec![])),
             // The one call, with "" or no id at all.
