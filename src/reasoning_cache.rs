@@ -213,6 +213,169 @@ impl ReasoningCache {
     }
 }
 
+/// A tool call as the cache keeps its key's parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+impl OwnedCall {
+    fn borrowed(&self) -> Call<'_> {
+        Call {
+            id: &self.id,
+            name: &self.name,
+            arguments: &self.arguments,
+        }
+    }
+}
+
+/// The calls of a `tool_calls` array as the client or provider wrote it.
+pub fn calls_of(tool_calls: &Value) -> Vec<OwnedCall> {
+    tool_calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|call| {
+            let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+            OwnedCall {
+                id: text(&call["id"]),
+                name: text(&call["function"]["name"]),
+                arguments: match &call["function"]["arguments"] {
+                    Value::String(text) => text.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                },
+            }
+        })
+        .collect()
+}
+
+impl ReasoningCache {
+    /// Keeps the reasoning of a whole answer (a chat completion) that
+    /// made tool calls.
+    pub fn remember_completion(&self, scope: Scope, completion: &serde_json::Map<String, Value>) {
+        let message = &completion
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .map_or(&Value::Null, |choice| &choice["message"]);
+        let calls = calls_of(&message["tool_calls"]);
+        if let (Some(reasoning), false) = (message["reasoning_content"].as_str(), calls.is_empty())
+        {
+            let calls: Vec<Call> = calls.iter().map(OwnedCall::borrowed).collect();
+            self.insert(Key::new(scope, &calls), reasoning, Instant::now());
+        }
+    }
+
+    /// The reasoning kept for a replayed assistant turn with these calls.
+    pub fn recall(&self, scope: Scope, calls: &[OwnedCall]) -> Option<Arc<str>> {
+        let calls: Vec<Call> = calls.iter().map(OwnedCall::borrowed).collect();
+        self.get(&Key::new(scope, &calls), Instant::now())
+    }
+}
+
+/// `request` with the reasoning kept for each replayed assistant turn that
+/// made tool calls and arrives without `reasoning_content`.
+pub fn restore(
+    cache: &ReasoningCache,
+    scope: Scope,
+    request: crate::wire::openai::ChatRequest,
+) -> crate::wire::openai::ChatRequest {
+    let found: Vec<(usize, Arc<str>)> = request
+        .messages()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            m.role == "assistant" && !m.tool_call_ids.is_empty() && !m.has_reasoning_content
+        })
+        .filter_map(|(index, _)| {
+            let raw = request.message_member(index, "tool_calls")?;
+            let calls = calls_of(&serde_json::from_str(raw).ok()?);
+            Some((index, cache.recall(scope, &calls)?))
+        })
+        .collect();
+    if found.is_empty() {
+        return request;
+    }
+    tracing::debug!(
+        turns = found.len(),
+        "reasoning restored into replayed tool-call turns"
+    );
+    request.with_restored_reasoning(found)
+}
+
+/// Gathers one streamed answer's reasoning and tool calls from its
+/// chunks, to keep them when the stream completes. Only chunks that can
+/// carry either are parsed; what it holds is bounded like an entry.
+#[derive(Debug, Default)]
+pub struct Collector {
+    reasoning: String,
+    calls: Vec<OwnedCall>,
+    /// Over a bound: nothing is kept for this answer.
+    given_up: bool,
+}
+
+impl Collector {
+    /// One chunk's JSON text.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.given_up {
+            return;
+        }
+        let finder = |needle: &[u8]| memchr::memmem::find(data, needle).is_some();
+        if !finder(b"\"reasoning_content\"") && !finder(b"\"tool_calls\"") {
+            return;
+        }
+        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        let delta = &chunk["choices"][0]["delta"];
+        if let Some(text) = delta["reasoning_content"].as_str() {
+            self.reasoning.push_str(text);
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().unwrap_or(0) as usize;
+            if index >= 128 {
+                self.given_up = true;
+                return;
+            }
+            if self.calls.len() <= index {
+                self.calls.resize_with(index + 1, OwnedCall::default);
+            }
+            let slot = &mut self.calls[index];
+            if let Some(id) = call["id"].as_str() {
+                slot.id = id.to_string();
+            }
+            if let Some(name) = call["function"]["name"].as_str() {
+                slot.name = name.to_string();
+            }
+            if let Some(piece) = call["function"]["arguments"].as_str() {
+                slot.arguments.push_str(piece);
+            }
+        }
+        let held = self.reasoning.len()
+            + self
+                .calls
+                .iter()
+                .map(|c| c.arguments.len() + c.name.len() + c.id.len())
+                .sum::<usize>();
+        if held > 2 * MAX_ENTRY_BYTES {
+            self.given_up = true;
+            self.reasoning = String::new();
+            self.calls = Vec::new();
+        }
+    }
+
+    /// The stream completed: keeps its reasoning if it made tool calls.
+    pub fn finish(self, cache: &ReasoningCache, scope: Scope) {
+        if self.given_up || self.calls.is_empty() {
+            return;
+        }
+        let calls: Vec<Call> = self.calls.iter().map(OwnedCall::borrowed).collect();
+        cache.insert(Key::new(scope, &calls), &self.reasoning, Instant::now());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +390,43 @@ mod tests {
 
     fn scope(token: &str) -> Scope {
         Scope::of_token(Some(&SecretString::from(token.to_string())))
+    }
+
+    #[test]
+    fn a_streamed_answer_is_kept_under_the_calls_a_replay_carries() {
+        let cache = ReasoningCache::new(Limits::default());
+        let scope = scope("t");
+        let mut collector = Collector::default();
+        for chunk in [
+            r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"I need "}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"the file."}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"functions.read:0","type":"function","function":{"name":"read","arguments":"{\"pa"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"th\": \"a\"}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ] {
+            collector.feed(chunk.as_bytes());
+        }
+        collector.finish(&cache, scope);
+        let replayed = calls_of(
+            &serde_json::json!([{"id": "functions.read:0", "type": "function",
+            "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]),
+        );
+        assert_eq!(
+            cache.recall(scope, &replayed).as_deref(),
+            Some("I need the file.")
+        );
+
+        // A whole answer likewise; one without tool calls is not kept.
+        let completion = serde_json::json!({"choices": [{"message": {"role": "assistant",
+            "reasoning_content": "Then grep.", "tool_calls": [{"id": "functions.grep:1",
+            "type": "function", "function": {"name": "grep", "arguments": "{}"}}]}}]});
+        cache.remember_completion(scope, completion.as_object().unwrap());
+        let grep = calls_of(&completion["choices"][0]["message"]["tool_calls"]);
+        assert_eq!(cache.recall(scope, &grep).as_deref(), Some("Then grep."));
+        let plain = serde_json::json!({"choices": [{"message": {"reasoning_content": "x", "content": "hi"}}]});
+        cache.remember_completion(scope, plain.as_object().unwrap());
+        assert_eq!(cache.usage().0, 2);
     }
 
     #[test]

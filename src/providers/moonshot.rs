@@ -80,8 +80,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 }
 
 /// With thinking on, every replayed assistant turn that made tool calls
-/// carries `reasoning_content` (Kimi answers 400 otherwise; `""` is
-/// accepted); with thinking off, none does.
+/// carries `reasoning_content` (Kimi answers 400 otherwise): the reasoning
+/// the model produced for it when the gateway kept it
+/// (`crate::reasoning_cache`), else `""`, which is accepted; with thinking
+/// off, none does.
 fn reasoning_content(draft: &mut Draft, on: bool) {
     let request = draft.request();
     for (index, message) in request.messages().iter().enumerate() {
@@ -89,7 +91,8 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
             continue;
         }
         if on && !message.tool_call_ids.is_empty() && !message.has_reasoning_content {
-            draft.set_in_message(index, "reasoning_content", json!(""));
+            let kept = request.restored_reasoning(index).unwrap_or_default();
+            draft.set_in_message(index, "reasoning_content", json!(kept));
         } else if !on && message.has_reasoning_content {
             draft.remove_in_message(index, "reasoning_content");
         }
