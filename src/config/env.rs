@@ -136,11 +136,29 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError>
         };
         let name = name.trim();
         if !is_env_name(name, true) {
-            return Err(syntax(format!("invalid variable name {name:?}")));
+            return Err(syntax(invalid_name(name)));
         }
         pairs.push((name.to_string(), unquote(value.trim())));
     }
     Ok(pairs)
+}
+
+/// Why `name` (what came before the first `=`) is no variable name, without
+/// quoting it: in a line like `NAME: sk-...=` that would print the key.
+/// Only a leading part that is a name is shown.
+fn invalid_name(name: &str) -> String {
+    let rule = "a name is letters, digits and `_`, not starting with a digit";
+    let valid = name
+        .char_indices()
+        .find(|&(at, c)| !(c == '_' || c.is_ascii_alphabetic() || (at > 0 && c.is_ascii_digit())))
+        .map_or(name.len(), |(at, _)| at);
+    match name[valid..].chars().next() {
+        Some(c) if valid > 0 && c.is_ascii_punctuation() || c == ' ' => format!(
+            "invalid variable name: {:?} is followed by {c:?}; expected NAME=value ({rule})",
+            &name[..valid]
+        ),
+        _ => format!("invalid variable name before `=`; expected NAME=value ({rule})"),
+    }
 }
 
 fn unquote(value: &str) -> String {
@@ -279,6 +297,32 @@ mod tests {
         assert!(err.to_string().contains(":2: expected NAME=value"), "{err}");
         let err = parse_env_file("1A=2").unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
+    }
+
+    #[test]
+    fn env_file_errors_never_quote_a_value() {
+        for (line, expected) in [
+            (
+                "MOONSHOT_API_KEY: sk-live-0123456789=",
+                ":1: invalid variable name: \"MOONSHOT_API_KEY\" is followed by ':'; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+            ),
+            (
+                "export KEY sk-live-0123456789=x",
+                ":1: invalid variable name: \"export\" is followed by ' '; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+            ),
+            (
+                "sk-live-0123456789==",
+                ":1: invalid variable name: \"sk\" is followed by '-'; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+            ),
+            (
+                "0sk-live-0123456789=x",
+                ":1: invalid variable name before `=`; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+            ),
+        ] {
+            let err = parse_env_file(line).unwrap_err().to_string();
+            assert_eq!(err, expected, "{line}");
+            assert!(!err.contains("0123456789"), "{err}");
+        }
     }
 
     #[test]

@@ -122,22 +122,82 @@ pub struct Loaded {
     pub literal_secrets: Vec<String>,
 }
 
+/// The largest config file clawgate reads. A config is a few kilobytes;
+/// the bound keeps a wrong path (a log, a disk image) from being read whole.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of objects and arrays a config may have. Configs
+/// are about six levels deep; the bound is checked before the recursive
+/// parse, so no file can exhaust the stack.
+pub const MAX_CONFIG_DEPTH: usize = 64;
+
 /// Reads and validates the config from `source`.
 pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
     let text = match source {
-        Source::File(path) => std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
-        })?,
+        Source::File(path) => read_bounded(path)?,
         Source::Defaults => "{}".to_string(),
     };
     load_str(&text, env, secrets)
 }
 
+/// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
+/// more than that is read.
+fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(&path.display().to_string()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ConfigErrors::single(
+            "",
+            format!(
+                "cannot read {}: not UTF-8 text (at byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+fn too_large(what: &str) -> ConfigErrors {
+    ConfigErrors::single(
+        "",
+        format!(
+            "{what} is larger than {} KiB, the most clawgate reads as a config; is it the right file?",
+            MAX_CONFIG_BYTES / 1024
+        ),
+    )
+}
+
 /// Validates config text; [`load`] without the file system.
 pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let document: Value =
-        json5::from_str(text).map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))?;
+    let document = parse_document(text)?;
     validate::validate(document, env, secrets)
+}
+
+/// Parses config text (JSON5) within the size and depth bounds. Plain JSON,
+/// what Nix writes, is read by the faster JSON parser; the JSON5 parser is
+/// for the rest. Errors never quote a value.
+pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(too_large("the config"));
+    }
+    if let Some(message) = syntax::too_deep(text, MAX_CONFIG_DEPTH) {
+        return Err(ConfigErrors::single("", message));
+    }
+    if let Ok(document) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+        return Ok(document);
+    }
+    json5::from_str(text).map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))
 }
 
 /// The runtime configuration.

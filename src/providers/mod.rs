@@ -15,7 +15,6 @@ mod openai;
 mod openrouter;
 pub mod response;
 pub mod tool_results;
-pub mod transport;
 
 use serde_json::{Value, json};
 
@@ -95,7 +94,7 @@ impl Thinking {
 }
 
 /// The request's signal, else the model's `params`, else `thinkingDefault`.
-fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
+pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
     let from_request = Thinking::read(|key| request.value(key));
     if from_request != Thinking::Unspecified {
         return from_request;
