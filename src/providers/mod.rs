@@ -26,7 +26,7 @@ use crate::wire::openai::ChatRequest;
 /// The edits that make `request` right for `target`.
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     let mut draft = Draft::new(request);
-    // A result that cannot be paired is refused in `transport::body`.
+    // A result that cannot be paired is refused in `chain::body`.
     for (index, id) in tool_results::repairs(request.messages()).unwrap_or_default() {
         draft.set_in_message(index, "tool_call_id", json!(id));
     }

@@ -44,6 +44,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             draft.remove("thinking");
             draft.set("reasoning_effort", json!("max"));
         }
+        (_, ThinkingControl::Effort) => {
+            draft.remove("thinking");
+            draft.set("reasoning_effort", json!(k3_effort(&thinking)));
+        }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {
             draft.remove("thinking");
         }
@@ -68,6 +72,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         }
     }
 
+    if caps.forced_tool_choice == ForcedToolChoice::Narrow && pinned {
+        narrow_tool_choice(draft);
+    }
+
     reasoning_content(draft, on);
     unique_tool_call_ids(draft);
     if draft
@@ -76,6 +84,45 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         .is_some_and(|t| t.contains("anyOf"))
     {
         plain_any_of_schemas(draft);
+    }
+}
+
+/// K3's effort (`low`, `high`, `max`) for the client's level: OpenAI's
+/// `minimal` and `low` are low, `medium` and `high` are high, `max` (or
+/// `xhigh`) and no level at all are max (OpenClaw's default for K3). K3
+/// cannot stop thinking: off is the least, low.
+fn k3_effort(thinking: &Thinking) -> &'static str {
+    match thinking {
+        Thinking::Off => "low",
+        Thinking::Unspecified | Thinking::On(None) => "max",
+        Thinking::On(Some(level)) => match level.as_str() {
+            "minimal" | "low" => "low",
+            "medium" | "high" => "high",
+            _ => "max",
+        },
+    }
+}
+
+/// A named function on a model that takes only `required` (K3): the
+/// choice becomes `required` with only that tool offered, which keeps its
+/// intent; when the tool is not offered at all, `auto`.
+fn narrow_tool_choice(draft: &mut Draft) {
+    let name = draft
+        .get("tool_choice")
+        .and_then(|choice| choice.pointer("/function/name").cloned());
+    let Some(Value::Array(tools)) = draft.get("tools") else {
+        draft.set("tool_choice", json!("auto"));
+        return;
+    };
+    let chosen: Vec<Value> = tools
+        .into_iter()
+        .filter(|tool| name.is_some() && tool.pointer("/function/name") == name.as_ref())
+        .collect();
+    if chosen.is_empty() {
+        draft.set("tool_choice", json!("auto"));
+    } else {
+        draft.set("tools", Value::Array(chosen));
+        draft.set("tool_choice", json!("required"));
     }
 }
 

@@ -286,6 +286,7 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
                 ("switch", ThinkingControl::Switch),
                 ("omit", ThinkingControl::Omit),
                 ("effort-max", ThinkingControl::EffortMax),
+                ("effort", ThinkingControl::Effort),
             ],
         ),
         thinking_keep: raw.thinking_keep,
@@ -298,6 +299,7 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
             &[
                 ("relax", ForcedToolChoice::Relax),
                 ("keep", ForcedToolChoice::Keep),
+                ("narrow", ForcedToolChoice::Narrow),
             ],
         ),
         developer_role: raw.supports_developer_role,
