@@ -188,7 +188,7 @@ fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
         // What this step writes, and how many characters it reads.
         let mut written: Vec<char> = Vec::new();
         let mut taken = 1;
-        let mut mask = |written: &mut Vec<char>, masked: &mut bool| {
+        let mask = |written: &mut Vec<char>, masked: &mut bool| {
             if !*masked {
                 written.push(MASK);
             }
