@@ -607,7 +607,7 @@ async fn native_answer(mock: &MockServer) -> Value {
     };
     clawgate::providers::response::shape_completion(&mut body, &Default::default());
     let model_ref = clawgate::config::ModelRef::new("primary", "m");
-    clawgate::wire::openai::label_model(&mut body, &model_ref);
+    clawgate::wire::openai::label_model(&mut body, model_ref.as_str());
     body.remove("id");
     Value::Object(body)
 }

@@ -116,6 +116,25 @@ async fn a_stalled_body_gets_408_and_a_declared_oversize_body_413_before_it_is_s
     assert!(primary.requests().is_empty());
 }
 
+/// Sends one request on `connection` and reads its whole answer: the
+/// server has accepted the connection and keeps it open.
+async fn served_once(connection: &mut TcpStream) {
+    connection
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 512];
+    while !answer.ends_with(b"ok\n") {
+        let read = tokio::time::timeout(Duration::from_secs(5), connection.read(&mut buffer))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(read > 0, "closed before answering");
+        answer.extend_from_slice(&buffer[..read]);
+    }
+}
+
 #[tokio::test]
 async fn open_connections_are_capped_and_the_next_client_waits_its_turn() {
     let (gw, _) = gateway_with(json!({
@@ -123,11 +142,13 @@ async fn open_connections_are_capped_and_the_next_client_waits_its_turn() {
         "timeouts": {"clientHeaderSeconds": 30},
     }))
     .await;
-    let first = TcpStream::connect(addr(&gw)).await.unwrap();
-    let _second = TcpStream::connect(addr(&gw)).await.unwrap();
-    // Let the server accept both.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let waiting = tokio::spawn({
+    // Two connections the server has accepted: each has answered a request.
+    let mut first = TcpStream::connect(addr(&gw)).await.unwrap();
+    let mut second = TcpStream::connect(addr(&gw)).await.unwrap();
+    for connection in [&mut first, &mut second] {
+        served_once(connection).await;
+    }
+    let mut waiting = tokio::spawn({
         let url = gw.url.clone();
         async move {
             reqwest::Client::new()
@@ -137,9 +158,10 @@ async fn open_connections_are_capped_and_the_next_client_waits_its_turn() {
                 .map(|r| r.status().as_u16())
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !waiting.is_finished(),
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
         "a third connection is not served while two are open"
     );
     drop(first);
@@ -171,7 +193,12 @@ async fn requests_over_the_concurrency_cap_get_503_with_retry_after() {
             .unwrap();
         response.text().await.unwrap()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The holder's request is in flight once the provider has it.
+    let started = Instant::now();
+    while slow.requests().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let refused = gw.chat(json!({"messages": user_message()})).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(header(&refused, "retry-after"), "1");

@@ -614,8 +614,4 @@ impl ApiKey {
             ApiKey::None => "none".to_string(),
         }
     }
-
-    pub fn is_set(&self) -> bool {
-        matches!(self, ApiKey::Set(_))
-    }
 }
