@@ -166,6 +166,10 @@ pub enum ThinkingControl {
     Omit,
     /// `reasoning_effort: "max"` (what OpenClaw sends Kimi K3).
     EffortMax,
+    /// `reasoning_effort` `low`, `high` or `max` from the client's level
+    /// (or `thinkingDefault`), `max` when none is given; no `thinking`
+    /// (Kimi K3 since September 2026).
+    Effort,
 }
 
 /// What happens to a `tool_choice` Kimi cannot take while thinking
@@ -176,8 +180,12 @@ pub enum ForcedToolChoice {
     /// `required` becomes `auto`; a pinned function turns thinking off where
     /// it can be turned off, else becomes `auto` (as OpenClaw does).
     Relax,
-    /// Sent as the client set it (Kimi K3).
+    /// Sent as the client set it.
     Keep,
+    /// `required` is kept; a named function becomes `required` with only
+    /// that tool offered, or `auto` when it is not offered (Kimi K3, which
+    /// accepts `required` but not a named function).
+    Narrow,
 }
 
 /// Everything the rules need to know about one model at one provider.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -14,6 +14,8 @@ use crate::chain::{self, Answer, Failure};
 use crate::config::{Config, UnknownModel};
 use crate::ledger::Ledger;
 use crate::ops::memory;
+use crate::quota::Quotas;
+use crate::reasoning_cache::ReasoningCache;
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
 
@@ -29,6 +31,12 @@ pub struct Gateway {
     /// Usage and spend; in memory only unless [`Self::with_ledger`] is given
     /// one with a database.
     ledger: Arc<Ledger>,
+    /// Each provider account's quota or balance, kept across reloads.
+    quotas: Arc<Quotas>,
+    /// Reasoning to give back on replayed tool-call turns; `None` when
+    /// `gateway.reasoningCache` is off. Kept across reloads that leave its
+    /// bounds as they are.
+    reasoning: ArcSwapOption<ReasoningCache>,
 }
 
 /// How one request may use its chain.
@@ -74,6 +82,10 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
         let upstream = Upstream::new(config.gateway.timeouts.connect)?;
         let requests = Semaphore::new(config.gateway.client.max_concurrent_requests);
+        let reasoning = config
+            .gateway
+            .reasoning_cache
+            .map(|limits| Arc::new(ReasoningCache::new(limits)));
         Ok(Self {
             config: ArcSwap::from_pointee(config),
             upstream: ArcSwap::from_pointee(upstream),
@@ -81,6 +93,8 @@ impl Gateway {
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
             ledger: Arc::new(Ledger::in_memory()),
+            quotas: Arc::default(),
+            reasoning: ArcSwapOption::new(reasoning),
         })
     }
 
@@ -172,6 +186,19 @@ impl Gateway {
                 ));
             }
         }
+        // A new token is a new owner: what the old one's clients were
+        // given is forgotten with it.
+        let token = |g: &crate::config::GatewaySettings| {
+            g.auth_token
+                .as_ref()
+                .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string())
+        };
+        if old_g.reasoning_cache != new_g.reasoning_cache || token(old_g) != token(new_g) {
+            let cache = new_g
+                .reasoning_cache
+                .map(|limits| Arc::new(ReasoningCache::new(limits)));
+            self.reasoning.store(cache);
+        }
         let targets: Vec<_> = config.models().map(|(model_ref, _, _)| model_ref).collect();
         self.cooldowns.retain(&targets);
         self.config.store(Arc::new(config));
@@ -181,6 +208,16 @@ impl Gateway {
     /// Every target's health, for `/v1/status`.
     pub fn cooldowns(&self) -> &Cooldowns {
         &self.cooldowns
+    }
+
+    /// The reasoning cache, unless `gateway.reasoningCache` is off.
+    pub fn reasoning_cache(&self) -> Option<Arc<ReasoningCache>> {
+        self.reasoning.load_full()
+    }
+
+    /// Every provider account's quota, for `/v1/status` and `/metrics`.
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     /// Resolves the request's chain in `config` (the snapshot the request
@@ -209,6 +246,7 @@ impl Gateway {
             limits: &config.gateway.limits,
             redactor: &config.redactor,
             cooldowns: &self.cooldowns,
+            quotas: &self.quotas,
             fallback: options.fallback,
             ledger: &self.ledger,
             budgets: &config.budgets,

@@ -10,7 +10,9 @@
 //! - [`chain`]: the fallback loop over a request's targets.
 //! - [`relay`]: relaying an upstream stream to the client.
 //! - [`providers`]: each provider dialect's request rules.
-//! - [`upstream`]: one attempt against a provider, and its typed outcome.
+//! - [`upstream`]: one attempt against a provider, and its typed outcome;
+//!   [`quota`]: what each provider account has left (Kimi Coding, Moonshot);
+//!   [`reasoning_cache`]: reasoning kept to give back on replayed tool-call turns.
 //! - [`translate`]: rewriting requests, answers and streams between the
 //!   OpenAI and Anthropic wire protocols.
 //! - [`ledger`]: the usage ledger (SQLite), budgets, the last hour's figures.
@@ -32,6 +34,8 @@ pub mod ledger;
 pub mod mock;
 pub mod ops;
 pub mod providers;
+pub mod quota;
+pub mod reasoning_cache;
 pub mod relay;
 pub mod server;
 pub mod translate;

@@ -213,7 +213,9 @@ async fn kimi_coding_passes_its_gate_and_gets_moonshots_rules() {
             .starts_with("KimiCLI/")
     );
     assert_eq!(sent["body"]["messages"][0]["role"], "system");
-    assert_eq!(sent["body"]["max_tokens"], 32_768);
+    // Where OpenClaw 2026.9.6 puts it for Kimi Coding.
+    assert_eq!(sent["body"]["max_completion_tokens"], 32_768);
+    assert!(sent["body"].get("max_tokens").is_none());
     assert_eq!(sent["body"]["thinking"], json!({"type": "enabled"}));
 }
 

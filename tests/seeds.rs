@@ -173,7 +173,15 @@ async fn every_seed_config_sends_what_the_facts_call_for() {
             None => assert!(body.get("thinking").is_none(), "{seed}: {body}"),
         }
         assert!(body.get("reasoning_effort").is_none(), "{seed}: {body}");
-        assert_eq!(body["max_tokens"], expected.max_tokens, "{seed}");
+        // The field each endpoint takes: Kimi Coding's is the one OpenClaw
+        // 2026.9.6 sends there.
+        let (field, other) = if expected.kimi_coding {
+            ("max_completion_tokens", "max_tokens")
+        } else {
+            ("max_tokens", "max_completion_tokens")
+        };
+        assert_eq!(body[field], expected.max_tokens, "{seed}");
+        assert!(body.get(other).is_none(), "{seed}: {body}");
         assert_eq!(body["messages"][0]["role"], "system", "{seed}");
         assert_eq!(
             body["messages"][4]["tool_calls"][0]["id"], "call_48530e21d1a951803b2f0bee",

@@ -155,6 +155,10 @@ impl Cooldowns {
                         state,
                         consecutive_failures: h.consecutive,
                         last_failure_class: h.last_class.map(Class::label),
+                        hint: h
+                            .last_class
+                            .filter(|_| h.consecutive > 0)
+                            .and_then(policy::class_hint),
                         cooldown_remaining_seconds: remaining
                             .filter(|left| !left.is_zero())
                             .map(|left| left.as_secs_f64()),
@@ -210,6 +214,9 @@ pub struct TargetStatus {
     pub state: &'static str,
     pub consecutive_failures: u32,
     pub last_failure_class: Option<&'static str>,
+    /// What to do about the last failure, while it stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<&'static str>,
     pub cooldown_remaining_seconds: Option<f64>,
     pub failures: BTreeMap<&'static str, u64>,
     pub last_failure_seconds_ago: Option<f64>,
@@ -224,6 +231,7 @@ impl TargetStatus {
             state: "healthy",
             consecutive_failures: 0,
             last_failure_class: None,
+            hint: None,
             cooldown_remaining_seconds: None,
             failures: BTreeMap::new(),
             last_failure_seconds_ago: None,

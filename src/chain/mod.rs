@@ -51,6 +51,9 @@ pub enum Cause {
     RequestTooLong { least: u64, window: u64 },
     #[error("not tried: {0}")]
     OverBudget(budget::Refusal),
+    #[error("not tried: the account's quota is spent ({}){}", exhausted.what,
+        exhausted.until.map_or(String::new(), |at| format!(" until {}", httpdate::fmt_http_date(at))))]
+    QuotaExhausted { exhausted: crate::quota::Exhausted },
 }
 
 /// A target that did not answer: a failed attempt, or a target skipped.
@@ -152,6 +155,7 @@ pub struct Settings<'a> {
     pub limits: &'a Limits,
     pub redactor: &'a Redactor,
     pub cooldowns: &'a Arc<Cooldowns>,
+    pub quotas: &'a Arc<crate::quota::Quotas>,
     /// `false` for `x-clawgate-fallback: off`: only the first target.
     pub fallback: bool,
     /// Spending so far, and the budgets each target is checked against.
@@ -235,6 +239,28 @@ pub async fn run(
             failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
             continue;
         }
+        if target.provider.quota.is_some() {
+            settings
+                .quotas
+                .refresh_in_background(&target.provider, false);
+            let now = std::time::SystemTime::now();
+            if let Some(exhausted) = settings.quotas.exhausted(&target.provider, now) {
+                let wait = exhausted.until.and_then(|at| at.duration_since(now).ok());
+                let cause = Cause::QuotaExhausted { exhausted };
+                tracing::info!(
+                    provider = target.model_ref.provider(),
+                    model = target.model_ref.as_str(),
+                    outcome = "quota",
+                    next = "next",
+                    "skipped {}: {cause}",
+                    target.model_ref
+                );
+                metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
+                failures.push(skip(cause, Class::Quota, wait));
+                cooling.push(target);
+                continue;
+            }
+        }
         let permit = match settings.cooldowns.admit(&target.model_ref, std_now()) {
             Ok(permit) => permit,
             Err(CoolingDown { class, remaining }) => {
@@ -254,6 +280,12 @@ pub async fn run(
             Ok(reply) => return Ok(answer(target, failures, reply, settings)),
             Err(failure) => {
                 let decision = failure.decision;
+                // The quota endpoint says when the spent window resets.
+                if failure.class == Class::Quota {
+                    settings
+                        .quotas
+                        .refresh_in_background(&target.provider, true);
+                }
                 if decision == Decision::NextLarger {
                     needs_window_over = Some(target.model.context_window.unwrap_or(0));
                 }
@@ -373,6 +405,7 @@ async fn try_target(
             latency_ms = latency.as_millis() as u64,
             next = decision.label(),
             hint = policy::hint(class, error.status().map(|s| s.as_u16())),
+            rate_limit = policy::rate_limit_figures(&error.to_string()).as_deref(),
             "attempt failed: {model} ({url}): {}: {error}; next: {}",
             class.label(),
             decision.label()
@@ -453,6 +486,14 @@ async fn attempt(
 /// provider's transport (asking for a stream); or why clawgate will not
 /// send it.
 pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Refusal> {
+    // A tool result that cannot be paired with its call (see
+    // `providers::tool_results`; the others are repaired by the rules).
+    if let Err(unpaired) = providers::tool_results::repairs(request.messages()) {
+        return Err(Refusal::UnpairedToolResult {
+            index: unpaired.index,
+            candidates: unpaired.candidates,
+        });
+    }
     let edits = assemble::streaming(providers::edits(request, target), request, target);
     transport::of(target.provider.api).body(request, target, &edits)
 }

@@ -147,8 +147,9 @@ impl Class {
     }
 }
 
-/// What the user can do about a failure that is theirs to fix, for the
-/// attempt report and the log.
+/// What the user can do about a failure, for the attempt report, the log,
+/// `doctor --probe` and `clawgate status`; `None` where there is nothing to
+/// do but let the chain fall over.
 pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
     match (class, status) {
         (Class::Config, Some(403)) => Some(
@@ -159,13 +160,53 @@ pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
             Some("check the provider's baseUrl: redirects are not followed")
         }
         (Class::Config, None) => Some("set the provider's API key variable"),
-        (Class::Auth, _) => Some("check the provider's API key"),
-        (Class::Billing | Class::Quota, _) => Some("the provider account needs credit or quota"),
-        (Class::NotFound, _) => Some(
+        (Class::Config, _) => Some("a configuration problem: see `clawgate doctor --probe`"),
+        _ => class_hint(class),
+    }
+}
+
+/// [`hint`] for a class alone, where the status is not at hand (a target's
+/// cooldown in `clawgate status`).
+pub fn class_hint(class: Class) -> Option<&'static str> {
+    match class {
+        Class::Config => Some("a configuration problem: see `clawgate doctor --probe`"),
+        Class::Auth => Some("check the provider's API key"),
+        Class::Quota => Some(
+            "the account's usage quota is used up (Kimi Coding's weekly or 5-hour window): \
+             the key is fine; the target is skipped until the window resets",
+        ),
+        Class::Billing => Some("the account's balance is used up: top it up; the key is fine"),
+        Class::RateLimited => Some(
+            "the account is over its request or token rate (shared by all its models): \
+             clawgate backs off; lower the concurrency if it persists",
+        ),
+        Class::Overloaded => {
+            Some("the provider is overloaded for now: clawgate retries and falls over meanwhile")
+        }
+        Class::NotFound => Some(
             "check the model id: the provider does not serve it (or, when the message says nothing is served at the URL, the baseUrl)",
         ),
         _ => None,
     }
+}
+
+/// A rate limit's figures as Moonshot states them ("... request reached
+/// TPM rate limit, current:1200, limit:1000"): `TPM current=1200
+/// limit=1000`, for the log.
+pub fn rate_limit_figures(message: &str) -> Option<String> {
+    let (before, after) = message.split_once(" rate limit")?;
+    let kind = before.rsplit(' ').next().filter(|k| !k.is_empty())?;
+    let number = |key: &str| -> Option<u64> {
+        let start = after.find(key)? + key.len();
+        let digits: String = after[start..]
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let (current, limit) = (number("current:")?, number("limit:")?);
+    Some(format!("{kind} current={current} limit={limit}"))
 }
 
 /// What the chain does after a failed attempt.
@@ -214,7 +255,10 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
             let is_type = |words: &[&str]| words.iter().any(|w| error_type.contains(w));
             let billing = is_type(&["billing", "insufficient", "payment"])
                 || says(&["balance", "billing", "credit", "insufficient", "payment"]);
-            let quota = is_type(&["quota"]) || says(&["quota"]);
+            // Kimi Coding's weekly and 5-hour windows speak of a usage
+            // limit; its weekly 403 shares the User-Agent gate's type.
+            let quota =
+                is_type(&["quota"]) || says(&["quota", "usage limit", "5h limit", "5-hour limit"]);
             let overloaded = is_type(&["overload"]) || says(&["overloaded"]);
             let context = is_type(&["context_length"])
                 || (says(&["context"]) && says(&["length", "window", "limit", "too long"]))
@@ -228,6 +272,7 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
                 Some(429) if quota => (Class::Quota, Next),
                 Some(429) => (Class::RateLimited, Retry),
                 Some(401) => (Class::Auth, Next),
+                Some(403) if quota => (Class::Quota, Next),
                 Some(403) if is_type(&["access_terminated"]) || says(&["coding agents"]) => {
                     (Class::Config, Next)
                 }
@@ -242,9 +287,9 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
                 Some(400..=499) => (Class::BadRequest, Stop),
                 // An error inside a 200 carries only its type and text.
                 None if overloaded => (Class::Overloaded, Retry),
-                None if is_type(&["rate_limit"]) => (Class::RateLimited, Retry),
                 None if billing => (Class::Billing, Next),
                 None if quota => (Class::Quota, Next),
+                None if is_type(&["rate_limit"]) => (Class::RateLimited, Retry),
                 None if context => (Class::ContextLength, NextLarger),
                 None if filter => (Class::ContentFilter, Stop),
                 // Anthropic's error types, as its streams report them.
@@ -280,7 +325,13 @@ pub fn cooldown(class: Class, consecutive: u32, retry_after: Option<Duration>) -
     }
     if class.is_lasting() {
         let doublings = (consecutive - 1).min(3);
-        return Some(Duration::from_secs(600 << doublings).min(Duration::from_secs(3600)));
+        let step = Duration::from_secs(600 << doublings).min(Duration::from_secs(3600));
+        // A spent quota is spent until its window resets, when the answer
+        // says when.
+        if class == Class::Quota {
+            return Some(step.max(retry_after.unwrap_or_default()));
+        }
+        return Some(step);
     }
     if consecutive < PASSING_FAILURES_TO_OPEN {
         return None;
@@ -631,6 +682,135 @@ mod tests {
         for (outcome, class, decision) in cases {
             assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
         }
+    }
+
+    /// The answers Kimi users met in 2026, verbatim (facts: "Kimi in the
+    /// field, 2026"), each told apart from the others.
+    #[test]
+    fn quota_billing_rate_limits_and_overload_are_told_apart() {
+        use Decision::*;
+        let weekly = "You've reached your weekly (7-day) usage limit. Your quota will reset \
+                      when the current 7-day window ends. Upgrade your plan for more quota.";
+        let gate = "Kimi For Coding is currently only available for Coding Agents such as \
+                    Kimi CLI, Claude Code, Roo Code, Kilo Code, etc.";
+        let tpm = "Your account org-abc<ak-def> request reached TPM rate limit, \
+                   current:1200345, limit:1000000";
+        let cases: &[(Outcome, Class, Decision)] = &[
+            // The weekly quota shares the gate's type: quota, not config.
+            (
+                refused(403, "access_terminated_error", weekly),
+                Class::Quota,
+                Next,
+            ),
+            (
+                refused(403, "access_terminated_error", gate),
+                Class::Config,
+                Next,
+            ),
+            (
+                refused(429, "rate_limit_error", "You've reached your 5h limit"),
+                Class::Quota,
+                Next,
+            ),
+            (
+                refused(429, "", "5-hour limit reached, resets at 14:00"),
+                Class::Quota,
+                Next,
+            ),
+            (
+                refused(
+                    429,
+                    "exceeded_current_quota_error",
+                    "Your account org-abc<ak-def> is suspended due to insufficient balance, \
+                     please recharge your account or check your plan and billing details",
+                ),
+                Class::Billing,
+                Next,
+            ),
+            (
+                refused(
+                    429,
+                    "engine_overloaded_error",
+                    "The engine is currently overloaded, please try again later",
+                ),
+                Class::Overloaded,
+                Retry,
+            ),
+            (
+                refused(429, "rate_limit_reached_error", tpm),
+                Class::RateLimited,
+                Retry,
+            ),
+            // The Anthropic endpoint's type for a rate limit.
+            (
+                refused(429, "rate_limit_error", "Too many requests"),
+                Class::RateLimited,
+                Retry,
+            ),
+            // Inside a stream: a quota in a rate-limit type is still quota.
+            (refused(0, "rate_limit_error", weekly), Class::Quota, Next),
+            (
+                refused(0, "rate_limit_error", tpm),
+                Class::RateLimited,
+                Retry,
+            ),
+        ];
+        for (outcome, class, decision) in cases {
+            assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
+        }
+        assert_eq!(
+            rate_limit_figures(tpm).as_deref(),
+            Some("TPM current=1200345 limit=1000000")
+        );
+        assert_eq!(rate_limit_figures("Too many requests"), None);
+        assert_eq!(rate_limit_figures("reached TPM rate limit"), None);
+        assert_eq!(
+            rate_limit_figures(" rate limit, current:1, limit:2"),
+            None,
+            "no kind"
+        );
+    }
+
+    #[test]
+    fn each_class_says_the_right_thing_to_do() {
+        let quota = hint(Class::Quota, Some(403)).unwrap();
+        assert!(quota.contains("quota") && quota.contains("the key is fine"));
+        assert!(!quota.contains("check the provider's API key"));
+        assert!(
+            hint(Class::Billing, Some(429))
+                .unwrap()
+                .contains("top it up")
+        );
+        assert!(
+            hint(Class::RateLimited, Some(429))
+                .unwrap()
+                .contains("backs off")
+        );
+        assert!(
+            hint(Class::Overloaded, Some(429))
+                .unwrap()
+                .contains("retries")
+        );
+        assert!(
+            hint(Class::Config, Some(403))
+                .unwrap()
+                .contains("User-Agent")
+        );
+        assert_eq!(class_hint(Class::Timeout), None);
+        assert_eq!(class_hint(Class::Quota), hint(Class::Quota, None));
+    }
+
+    #[test]
+    fn a_quota_cools_down_until_the_reset_it_announced() {
+        let hour = Duration::from_secs(3600);
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(cooldown(Class::Quota, 1, day), day);
+        assert_eq!(cooldown(Class::Quota, 9, None), Some(hour));
+        assert_eq!(
+            cooldown(Class::Billing, 1, day),
+            Some(Duration::from_secs(600)),
+            "billing has no window"
+        );
     }
 
     /// Issue 23 item 3: an attempt cut because its headers or body did not

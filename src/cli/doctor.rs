@@ -83,6 +83,7 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
         check_port(config, &mut report);
         if args.probe {
             probe(config, &mut report).await;
+            probe_quotas(config, &mut report).await;
         }
     } else {
         report.check(
@@ -266,13 +267,14 @@ async fn probe(config: &Config, report: &mut Report) {
     let body =
         r#"{"messages":[{"role":"user","content":"Reply with one word: ok"}],"max_tokens":16}"#;
     let request = ChatRequest::parse(body).expect("the probe request is valid");
-    let cooldowns = Default::default();
+    let (cooldowns, quotas) = Default::default();
     let settings = chain::Settings {
         timeouts: &timeouts,
         retries: &config.gateway.retries,
         limits: &config.gateway.limits,
         redactor: &config.redactor,
         cooldowns: &cooldowns,
+        quotas: &quotas,
         fallback: false,
     };
     for target in config.chain(None).unwrap_or_default() {
@@ -291,15 +293,69 @@ async fn probe(config: &Config, report: &mut Report) {
                 let status = error
                     .status()
                     .map_or("no status".to_string(), |s| s.as_u16().to_string());
+                let class = policy::classify(Outcome::of(&error)).0;
+                let hint = policy::hint(class, error.status().map(|s| s.as_u16()))
+                    .map_or(String::new(), |hint| format!("; {hint}"));
                 report.check(
                     Mark::Fail,
                     format!(
-                        "probe {}: {} ({status}) in {millis} ms ({url}): {error}",
+                        "probe {}: {} ({status}) in {millis} ms ({url}): {error}{hint}",
                         target.model_ref,
-                        policy::classify(Outcome::of(&error)).0.label()
+                        class.label()
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Reads the quota or balance of each provider of the chain that has one
+/// (`models.providers.<id>.quota`): a spent account is a warning (the
+/// chain skips it until the reset), an unreadable endpoint too.
+async fn probe_quotas(config: &Config, report: &mut Report) {
+    let quotas = crate::quota::Quotas::new();
+    let chain = config.chain(None).unwrap_or_default();
+    let mut seen = Vec::new();
+    for target in &chain {
+        let provider = &target.provider;
+        let Some(settings) = &provider.quota else {
+            continue;
+        };
+        if seen.contains(&provider.id) || !matches!(provider.api_key, crate::config::ApiKey::Set(_))
+        {
+            continue;
+        }
+        seen.push(provider.id.clone());
+        let url = config.redactor.provider_text(settings.url.as_str());
+        match quotas.read_now(provider).await {
+            Ok(reading) => {
+                let now = std::time::SystemTime::now();
+                let text = crate::quota::describe(&reading, now);
+                match crate::quota::exhausted(&reading, settings.threshold_percent, true, now) {
+                    Some(spent) => report.check(
+                        Mark::Warn,
+                        format!(
+                            "quota {}: {text} ({url}): spent ({}): requests skip it{}",
+                            provider.id,
+                            spent.what,
+                            spent.until.map_or(String::new(), |at| format!(
+                                " until {}",
+                                httpdate::fmt_http_date(at)
+                            ))
+                        ),
+                    ),
+                    None => {
+                        report.check(Mark::Ok, format!("quota {}: {text} ({url})", provider.id))
+                    }
+                }
+            }
+            Err(problem) => report.check(
+                Mark::Warn,
+                format!(
+                    "quota {}: cannot read it ({url}): {problem}; requests are not affected",
+                    provider.id
+                ),
+            ),
         }
     }
 }

@@ -73,6 +73,8 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         print_json(&body);
     } else {
         print!("{}", table(&body));
+        print!("{}", hints(&body));
+        print!("{}", quota_table(&body));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -94,6 +96,104 @@ fn base_url(text: &str) -> Result<String, String> {
         return Err(problem("no host"));
     }
     Ok(text.trim_end_matches('/').to_string())
+}
+
+/// What to do about each target's last failure, one line each.
+fn hints(body: &Value) -> String {
+    let mut out = String::new();
+    for target in body["targets"].as_array().into_iter().flatten() {
+        if let (Some(reference), Some(hint)) = (target["ref"].as_str(), target["hint"].as_str()) {
+            let class = target["lastFailureClass"].as_str().unwrap_or("failure");
+            out.push_str(&format!("{reference}: {class}: {hint}\n"));
+        }
+    }
+    out
+}
+
+/// Each provider account's quota windows or balance, under the targets.
+fn quota_table(body: &Value) -> String {
+    let Some(quotas) = body["quotas"].as_object().filter(|q| !q.is_empty()) else {
+        return String::new();
+    };
+    let header = [
+        "QUOTA",
+        "WINDOW",
+        "USED",
+        "LIMIT",
+        "USED%",
+        "RESETS IN",
+        "STATE",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let number = |value: &Value| match value.as_f64() {
+        Some(n) if n.fract() == 0.0 => format!("{n}"),
+        Some(n) => format!("{n:.2}"),
+        None => "-".to_string(),
+    };
+    for (provider, quota) in quotas {
+        let state = match (quota["exhausted"].as_bool(), quota["problem"].as_str()) {
+            (Some(true), _) => match quota["skippedUntil"].as_str() {
+                Some(until) => format!("exhausted: skipped until {until}"),
+                None => "exhausted: skipped".to_string(),
+            },
+            (_, Some(problem)) => format!("unread: {problem}"),
+            _ if quota["readSecondsAgo"].is_null() => "not read yet".to_string(),
+            _ => "ok".to_string(),
+        };
+        let mut cells: Vec<[String; 5]> = Vec::new();
+        for window in quota["windows"].as_array().into_iter().flatten() {
+            cells.push([
+                window["name"].as_str().unwrap_or("-").to_string(),
+                number(&window["used"]),
+                number(&window["limit"]),
+                format!("{}%", number(&window["usedPercent"])),
+                window["resetInSeconds"]
+                    .as_u64()
+                    .map_or("-".to_string(), duration),
+            ]);
+        }
+        if !quota["balance"].is_null() {
+            let balance = number(&quota["balance"]);
+            cells.push([
+                "balance".into(),
+                balance,
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+        if cells.is_empty() {
+            cells.push(["-".into(), "-".into(), "-".into(), "-".into(), "-".into()]);
+        }
+        for (index, cells) in cells.into_iter().enumerate() {
+            let mut row = vec![provider.clone()];
+            row.extend(cells);
+            row.push(if index == 0 {
+                state.clone()
+            } else {
+                String::new()
+            });
+            rows.push(row);
+        }
+    }
+    let mut out = String::from("\n");
+    out.push_str(&aligned(rows));
+    out
+}
+
+/// `3d 4h`, `4h 12m`, `12m`, `40s`.
+fn duration(seconds: u64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
 }
 
 /// The status as aligned columns, one target a row.
@@ -145,7 +245,13 @@ fn table(body: &Value) -> String {
             text("lastSuccess"),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
+    aligned(rows)
+}
+
+/// Rows as columns padded to their widest cell.
+fn aligned(rows: Vec<Vec<String>>) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|column| {
             rows.iter()
                 .map(|row| row[column].chars().count())
@@ -170,7 +276,7 @@ fn table(body: &Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{base_url, table};
+    use super::{base_url, hints, quota_table, table};
 
     #[test]
     fn the_table_has_a_row_per_target_in_aligned_columns() {
@@ -204,5 +310,38 @@ mod tests {
         );
         assert!(base_url("ftp://h/").unwrap_err().contains("http://"));
         assert!(base_url("http://").is_err());
+    }
+
+    #[test]
+    fn quota_windows_and_hints_are_shown_under_the_targets() {
+        let body = json!({
+            "targets": [{"ref": "kimi/k3", "lastFailureClass": "quota",
+                         "hint": "the account's usage quota is used up"}],
+            "quotas": {
+                "kimi": {"kind": "usages", "exhausted": true, "readSecondsAgo": 3,
+                         "skippedUntil": "Thu, 26 Nov 2026 10:00:00 GMT",
+                         "windows": [
+                             {"name": "Weekly limit", "used": 100.0, "limit": 100.0,
+                              "usedPercent": 100.0, "resetInSeconds": 266_400},
+                             {"name": "5h limit", "used": 2.0, "limit": 20.0, "usedPercent": 10.0}]},
+                "moonshot": {"kind": "balance", "exhausted": false, "readSecondsAgo": 3,
+                             "windows": [], "balance": 12.5},
+                "proxy": {"kind": "usages", "exhausted": false, "windows": [],
+                          "problem": "the endpoint answered 404 (not served here)"}
+            }
+        });
+        assert_eq!(
+            hints(&body),
+            "kimi/k3: quota: the account's usage quota is used up\n"
+        );
+        assert_eq!(
+            quota_table(&body),
+            "\nQUOTA     WINDOW        USED   LIMIT  USED%  RESETS IN  STATE\n\
+             kimi      Weekly limit  100    100    100%   3d 2h      exhausted: skipped until Thu, 26 Nov 2026 10:00:00 GMT\n\
+             kimi      5h limit      2      20     10%    -\n\
+             moonshot  balance       12.50  -      -      -          ok\n\
+             proxy     -             -      -      -      -          unread: the endpoint answered 404 (not served here)\n"
+        );
+        assert_eq!(quota_table(&json!({"quotas": {}})), "");
     }
 }

@@ -81,6 +81,7 @@ const PROVIDER: Shape = Shape::Object(&[
     ("api", Shape::Leaf),
     ("headers", Shape::Leaf),
     ("models", Shape::ListOf(&MODEL)),
+    ("quota", Shape::Leaf),
 ]);
 
 const ROOT: Shape = Shape::Object(&[
@@ -146,6 +147,7 @@ const GATEWAY: Section = Section {
         ("retries", Shape::Section(&GATEWAY_RETRIES)),
         ("limits", Shape::Section(&GATEWAY_LIMITS)),
         ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
+        ("reasoningCache", Shape::Leaf),
     ],
     // OpenClaw's own gateway settings (its config schema, 2026): they
     // configure OpenClaw's gateway, not this one.

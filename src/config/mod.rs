@@ -353,6 +353,8 @@ pub struct GatewaySettings {
     pub allowed_origins: Vec<String>,
     pub client: ClientLimits,
     pub limits: Limits,
+    /// `None` with `gateway.reasoningCache: false`.
+    pub reasoning_cache: Option<crate::reasoning_cache::Limits>,
 }
 
 /// Bounds on what is read from a provider.
@@ -424,6 +426,28 @@ pub struct Provider {
     pub dialect: Dialect,
     pub dialect_source: DialectSource,
     pub models: Vec<Arc<Model>>,
+    /// Where the account's quota or balance is read, if it is.
+    pub quota: Option<QuotaSettings>,
+}
+
+/// What a provider's account allows, and where clawgate reads it
+/// (`models.providers.<id>.quota`; see `crate::quota`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaSettings {
+    pub kind: QuotaKind,
+    pub url: reqwest::Url,
+    /// A window used this far (in percent of its limit) is skipped.
+    pub threshold_percent: f64,
+    /// How long a reading is used before it is read again.
+    pub refresh: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Kimi Coding's `GET {baseUrl}/usages`: weekly and 5-hour windows.
+    Usages,
+    /// Moonshot's `GET /v1/users/me/balance`.
+    Balance,
 }
 
 impl Provider {

@@ -21,6 +21,8 @@ pub struct RawGateway {
     pub limits: RawLimits,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    /// `true`, `false` or `{maxEntries, maxBytes, maxAgeSeconds}`.
+    pub reasoning_cache: Option<Value>,
     pub budgets: RawBudgets,
 }
 
@@ -99,6 +101,8 @@ pub struct RawProvider {
     pub api: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub models: Vec<RawModel>,
+    /// `true`, `false` or `{enabled, thresholdPercent, refreshSeconds}`.
+    pub quota: Option<Value>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -38,6 +38,7 @@ use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::scrub::StreamScrub;
 use crate::providers::response::shape_completion;
+use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
@@ -187,6 +188,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let bytes = read_limited(request, &config).await?;
     let (request, context) = F::decode(&config, bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
+    // The reasoning the model produced for replayed tool-call turns.
+    let reasoning = gateway.reasoning_cache();
+    let scope = Scope::of_token(config.gateway.auth_token.as_ref());
+    let request = match &reasoning {
+        Some(cache) => reasoning_cache::restore(cache, scope, request),
+        None => request,
+    };
     let answer = run_chain(gateway, &config, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
     let model_ref = answer.target.model_ref.clone();
@@ -196,6 +204,9 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             metrics::request(outcome);
             shape_completion(&mut completion, &answer.target.model.cost);
             record.usage_of(&completion);
+            if let Some(cache) = &reasoning {
+                cache.remember_completion(scope, &completion);
+            }
             let body = outgoing.pass(F::answer(completion, &model_ref, &context));
             let body = match outgoing.finish() {
                 Some(rest) => [body, rest].concat().into(),
@@ -229,6 +240,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 config.redactor.clone(),
                 gateway.aborted(),
             );
+            let items = remember_reasoning(items, reasoning, scope);
             let stream = encode(items, F::encoder(&model_ref, context), outgoing, slot);
             (headers, Body::from_stream(stream)).into_response()
         }
@@ -281,6 +293,33 @@ pub fn encode(
             yield Ok(bytes);
         }
     }
+}
+
+/// The relay's items as they are, the stream's reasoning and tool calls
+/// kept in the reasoning cache when it completes (a mapping, nothing
+/// spawned).
+fn remember_reasoning(
+    items: impl Stream<Item = Item> + Send,
+    cache: Option<Arc<ReasoningCache>>,
+    scope: Scope,
+) -> impl Stream<Item = Item> + Send {
+    let mut collector = cache.map(|cache| (cache, Collector::default()));
+    items.map(move |item| {
+        match &item {
+            Item::Chunk(chunk) => {
+                if let Some((_, collector)) = &mut collector {
+                    collector.feed(chunk.data());
+                }
+            }
+            Item::Done => {
+                if let Some((cache, collector)) = collector.take() {
+                    collector.finish(&cache, scope);
+                }
+            }
+            _ => {}
+        }
+        item
+    })
 }
 
 /// A place among the requests in flight, or 503 when they are at

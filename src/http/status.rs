@@ -3,7 +3,7 @@
 //! the order of the default chain first.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::extract::State;
@@ -14,8 +14,16 @@ use crate::config::ApiKey;
 use crate::gateway::Gateway;
 use crate::ops::metrics;
 
+/// A quota older than this is read again when the status is asked for.
+const STATUS_QUOTA_AGE: Duration = Duration::from_secs(60);
+
 pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let config = gateway.config();
+    gateway
+        .quotas()
+        .refresh_stale(&config, STATUS_QUOTA_AGE)
+        .await;
+    let quotas = gateway.quotas().snapshot(&config, SystemTime::now());
     let mut health = gateway.cooldowns().snapshot(Instant::now());
     let chain: Vec<String> = config
         .chain(None)
@@ -33,6 +41,12 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             });
             if let Some(position) = chain.iter().position(|r| r == model_ref.as_str()) {
                 entry["chainPosition"] = json!(position + 1);
+            }
+            if quotas
+                .get(model_ref.provider())
+                .is_some_and(|q| q.exhausted)
+            {
+                entry["quotaExhausted"] = json!(true);
             }
             let fields = serde_json::to_value(status).expect("a status serializes");
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
@@ -56,6 +70,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         "budgets": budgets,
         "ledger": ledger.health(),
         "lastHour": ledger.recent(),
+        "quotas": quotas,
     }))
 }
 
@@ -64,5 +79,6 @@ pub async fn metrics_page(State(gateway): State<Arc<Gateway>>) -> String {
     for (model_ref, status) in gateway.cooldowns().snapshot(Instant::now()) {
         metrics::cooldown_state(model_ref.provider(), model_ref.as_str(), status.state);
     }
+    gateway.quotas().record_metrics(&gateway.config());
     metrics::render()
 }

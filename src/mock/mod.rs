@@ -6,8 +6,10 @@
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
 //! error event mid-stream, a malformed first event, SSE comments, a redirect,
-//! and answers or events of any size. It can answer with tool calls. It
-//! records every request it receives.
+//! a content filter mid-stream, and answers or events of any size. It can
+//! answer with tool calls. It serves an account's quota and balance, and
+//! refuses requests when they are spent (see `mock/quota.rs`). It records
+//! every request it receives.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +30,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 mod anthropic;
+mod quota;
+
+pub use quota::{INSUFFICIENT_BALANCE_MESSAGE, WEEKLY_QUOTA_MESSAGE};
 
 /// How the mock behaves. Every field has a command-line flag.
 #[derive(Debug, Clone, clap::Args)]
@@ -139,6 +144,35 @@ pub struct MockOptions {
     /// offered is called.
     #[arg(long = "tool-call", value_name = "NAME=ARGS")]
     pub tool_calls: Vec<String>,
+    /// Kimi Coding's weekly window as `GET /v1/usages` reports it; used up
+    /// (USED >= LIMIT), chat requests get Kimi Coding's weekly-quota 403.
+    #[arg(long, value_name = "USED/LIMIT", default_value = "10/100", value_parser = quota::parse_fraction)]
+    pub weekly_quota: (u64, u64),
+    /// The 5-hour window `GET /v1/usages` reports.
+    #[arg(long, value_name = "USED/LIMIT", default_value = "2/20", value_parser = quota::parse_fraction)]
+    pub five_hour_quota: (u64, u64),
+    /// Seconds from now to the weekly window's `reset_at`.
+    #[arg(long, value_name = "SECONDS", default_value_t = 259_200)]
+    pub quota_reset_seconds: u64,
+    /// Answer `GET /v1/usages` with this status (404: not served).
+    #[arg(long, value_name = "STATUS")]
+    pub usages_status: Option<u16>,
+    /// Answer `GET /v1/usages` with this body (a changed shape).
+    #[arg(long, value_name = "JSON")]
+    pub usages_answer: Option<String>,
+    /// Moonshot's `available_balance` at `GET /v1/users/me/balance`; at 0
+    /// or less, chat requests get Moonshot's 429 for insufficient balance.
+    #[arg(long, default_value_t = 50.0, allow_negative_numbers = true)]
+    pub balance: f64,
+    /// After this many stream chunks, end the stream with a chunk whose
+    /// `finish_reason` is `content_filter` and `[DONE]`, as Kimi K3 does
+    /// when it filters its own answer mid-way.
+    #[arg(long, value_name = "N")]
+    pub filter_after_chunks: Option<usize>,
+    /// The `finish_reason` of `--filter-after-chunks` (K3 has also been
+    /// seen to say `filtered`).
+    #[arg(long, value_name = "REASON", default_value = "content_filter")]
+    pub filter_reason: String,
 }
 
 impl Default for MockOptions {
@@ -252,6 +286,8 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(models))
+        .route("/v1/usages", get(quota::usages))
+        .route("/v1/users/me/balance", get(quota::balance))
         .with_state(state)
 }
 
@@ -338,6 +374,7 @@ impl MockOptions {
             stall_error_body: false,
             first_event: None,
             error_after_chunks: None,
+            filter_after_chunks: None,
             drop_after_chunks: None,
             stall_after_chunks: None,
             no_done: false,
@@ -426,6 +463,9 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
                            Claude Code, Roo Code, Kilo Code, etc.";
             return error(403, "access_terminated_error", message, None);
         }
+    }
+    if let Some(refused) = quota::refusal(options) {
+        return refused;
     }
     if let Some(url) = &options.redirect_to {
         let Ok(location) = HeaderValue::from_str(url) else {
@@ -641,7 +681,12 @@ fn stream(
     if let Some(data) = &options.first_event {
         frames[0] = format!("data: {data}\n\n");
     }
-    if let Some(count) = options.error_after_chunks {
+    if let Some(count) = options.filter_after_chunks {
+        frames.truncate(count);
+        let filtered = chunk(json!({}), json!(options.filter_reason));
+        frames.push(format!("data: {filtered}\n\n"));
+        frames.push("data: [DONE]\n\n".to_string());
+    } else if let Some(count) = options.error_after_chunks {
         frames.truncate(count);
         let error = json!({"error": {"message": options.fail_message, "type": options.fail_type}});
         frames.push(format!("data: {error}\n\n"));

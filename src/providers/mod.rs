@@ -14,6 +14,7 @@ mod moonshot;
 mod openai;
 mod openrouter;
 pub mod response;
+pub mod tool_results;
 
 use serde_json::{Value, json};
 
@@ -25,6 +26,10 @@ use crate::wire::openai::ChatRequest;
 /// The edits that make `request` right for `target`.
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     let mut draft = Draft::new(request);
+    // A result that cannot be paired is refused in `chain::body`.
+    for (index, id) in tool_results::repairs(request.messages()).unwrap_or_default() {
+        draft.set_in_message(index, "tool_call_id", json!(id));
+    }
     let thinking = requested_thinking(request, target);
     fill_params(&mut draft, target);
     match target.provider.dialect {

@@ -45,6 +45,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             draft.remove("thinking");
             draft.set("reasoning_effort", json!("max"));
         }
+        (_, ThinkingControl::Effort) => {
+            draft.remove("thinking");
+            draft.set("reasoning_effort", json!(k3_effort(&thinking)));
+        }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {
             draft.remove("thinking");
         }
@@ -69,6 +73,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         }
     }
 
+    if caps.forced_tool_choice == ForcedToolChoice::Narrow && pinned {
+        narrow_tool_choice(draft);
+    }
+
     reasoning_content(draft, on);
     unique_tool_call_ids(draft);
     if draft
@@ -80,9 +88,50 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     }
 }
 
+/// K3's effort (`low`, `high`, `max`) for the client's level: OpenAI's
+/// `minimal` and `low` are low, `medium` and `high` are high, `max` (or
+/// `xhigh`) and no level at all are max (OpenClaw's default for K3). K3
+/// cannot stop thinking: off is the least, low.
+fn k3_effort(thinking: &Thinking) -> &'static str {
+    match thinking {
+        Thinking::Off => "low",
+        Thinking::Unspecified | Thinking::On(None) => "max",
+        Thinking::On(Some(level)) => match level.as_str() {
+            "minimal" | "low" => "low",
+            "medium" | "high" => "high",
+            _ => "max",
+        },
+    }
+}
+
+/// A named function on a model that takes only `required` (K3): the
+/// choice becomes `required` with only that tool offered, which keeps its
+/// intent; when the tool is not offered at all, `auto`.
+fn narrow_tool_choice(draft: &mut Draft) {
+    let name = draft
+        .get("tool_choice")
+        .and_then(|choice| choice.pointer("/function/name").cloned());
+    let Some(Value::Array(tools)) = draft.get("tools") else {
+        draft.set("tool_choice", json!("auto"));
+        return;
+    };
+    let chosen: Vec<Value> = tools
+        .into_iter()
+        .filter(|tool| name.is_some() && tool.pointer("/function/name") == name.as_ref())
+        .collect();
+    if chosen.is_empty() {
+        draft.set("tool_choice", json!("auto"));
+    } else {
+        draft.set("tools", Value::Array(chosen));
+        draft.set("tool_choice", json!("required"));
+    }
+}
+
 /// With thinking on, every replayed assistant turn that made tool calls
-/// carries `reasoning_content` (Kimi answers 400 otherwise; `""` is
-/// accepted); with thinking off, none does.
+/// carries `reasoning_content` (Kimi answers 400 otherwise): the reasoning
+/// the model produced for it when the gateway kept it
+/// (`crate::reasoning_cache`), else `""`, which is accepted; with thinking
+/// off, none does.
 fn reasoning_content(draft: &mut Draft, on: bool) {
     let request = draft.request();
     for (index, message) in request.messages().iter().enumerate() {
@@ -90,7 +139,8 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
             continue;
         }
         if on && !message.tool_call_ids.is_empty() && !message.has_reasoning_content {
-            draft.set_in_message(index, "reasoning_content", json!(""));
+            let kept = request.restored_reasoning(index).unwrap_or_default();
+            draft.set_in_message(index, "reasoning_content", json!(kept));
         } else if !on && message.has_reasoning_content {
             draft.remove_in_message(index, "reasoning_content");
         }
@@ -106,6 +156,11 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
 /// first-out. A `functions <name>:<n>` with a space is repaired too.
 fn unique_tool_call_ids(draft: &mut Draft) {
     let request = draft.request();
+    // Results whose empty id was paired again (see `tool_results`).
+    let paired_again: HashMap<usize, String> = super::tool_results::repairs(request.messages())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let mut used: HashSet<String> = HashSet::new();
     let mut occurrences: HashMap<&str, usize> = HashMap::new();
     let mut pending: HashMap<&str, VecDeque<String>> = HashMap::new();
@@ -128,13 +183,13 @@ fn unique_tool_call_ids(draft: &mut Draft) {
                 rename_calls(draft, index, &renamed);
             }
         } else if message.role == "tool" {
-            let Some(id) = &message.tool_call_id else {
+            let Some(id) = paired_again.get(&index).or(message.tool_call_id.as_ref()) else {
                 continue;
             };
             let Some(new_id) = pending.get_mut(id.as_str()).and_then(VecDeque::pop_front) else {
                 continue;
             };
-            if new_id != *id {
+            if new_id != *id || paired_again.contains_key(&index) {
                 draft.set_in_message(index, "tool_call_id", json!(new_id));
             }
         }

@@ -9,6 +9,9 @@
 //!   included, read them; Moonshot reports `cached_tokens`), and `cost` in
 //!   USD from the model's prices when they are known.
 //!
+//! - A content filter's ending is OpenAI's `content_filter`, also when the
+//!   provider says `filtered` (Kimi K3 mid-stream, kimi-code #1952).
+//!
 //! Pure: no I/O; chunks that cannot need shaping are never parsed (see
 //! [`may_need_shaping`]).
 
@@ -36,6 +39,7 @@ impl StreamShaping {
 /// Whether a chunk's text may need shaping; the others pass as bytes.
 pub fn may_need_shaping(data: &str) -> bool {
     data.contains("\"usage\"")
+        || data.contains("\"filtered\"")
         || data.contains("\"reasoning\"")
         || data.contains("\"reasoning_details\"")
 }
@@ -47,6 +51,7 @@ pub fn shape_chunk(chunk: &mut Map<String, Value>, cost: &Cost, state: &mut Stre
         if let Some(Value::Object(delta)) = choice.get_mut("delta") {
             reasoning_as_content(delta);
         }
+        filter_ending(choice);
     }
     let nested = first_choice_usage(chunk);
     let usage = match (chunk.remove("usage"), nested) {
@@ -69,12 +74,20 @@ pub fn shape_chunk(chunk: &mut Map<String, Value>, cost: &Cost, state: &mut Stre
     true
 }
 
+/// `finish_reason: "filtered"` as OpenAI's `content_filter`.
+fn filter_ending(choice: &mut Map<String, Value>) {
+    if choice.get("finish_reason") == Some(&json!("filtered")) {
+        choice.insert("finish_reason".into(), json!("content_filter"));
+    }
+}
+
 /// Shapes a whole (non-streamed) completion.
 pub fn shape_completion(body: &mut Map<String, Value>, cost: &Cost) {
     for choice in choices(body) {
         if let Some(Value::Object(message)) = choice.get_mut("message") {
             reasoning_as_content(message);
         }
+        filter_ending(choice);
     }
     let nested = first_choice_usage(body);
     let usage = match (body.remove("usage"), nested) {
@@ -278,5 +291,26 @@ mod tests {
         assert!(may_need_shaping(
             r#"{"choices":[{"delta":{"reasoning":"x"}}]}"#
         ));
+    }
+
+    #[test]
+    fn kimis_filtered_ending_is_openais_content_filter() {
+        let data = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"filtered"}]}"#;
+        assert!(may_need_shaping(data));
+        let mut chunk = serde_json::from_str(data).unwrap();
+        assert!(shape_chunk(
+            &mut chunk,
+            &K2_6,
+            &mut StreamShaping::new(true)
+        ));
+        assert_eq!(chunk["choices"][0]["finish_reason"], "content_filter");
+        let mut completion = object(json!({"choices": [{"message": {"content": "a"},
+            "finish_reason": "filtered"}]}));
+        shape_completion(&mut completion, &Cost::default());
+        assert_eq!(completion["choices"][0]["finish_reason"], "content_filter");
+        // The word in content is left alone.
+        let mut text = object(json!({"choices": [{"delta": {"content": "filtered"}}]}));
+        shape_chunk(&mut text, &K2_6, &mut StreamShaping::new(true));
+        assert_eq!(text["choices"][0]["delta"]["content"], "filtered");
     }
 }

@@ -151,15 +151,138 @@ fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice
 }
 
 #[test]
-fn k3_gets_maximum_effort_and_keeps_its_tool_choice() {
-    let pinned = json!({"type": "function", "function": {"name": "read"}});
-    for k3 in ["moonshot/kimi-k3", "kimi/k3"] {
+fn k3_effort_follows_the_clients_level_with_no_thinking_member() {
+    // K3 takes low, high and max (req_llm #904); it has no switch.
+    let cases = [
+        (json!({}), "max"),
+        (json!({"reasoning_effort": "minimal"}), "low"),
+        (json!({"reasoning_effort": "low"}), "low"),
+        (json!({"reasoning_effort": "medium"}), "high"),
+        (json!({"reasoning_effort": "high"}), "high"),
+        (json!({"reasoning_effort": "max"}), "max"),
+        (json!({"reasoning_effort": "none"}), "low"),
+        (json!({"thinking": {"type": "enabled"}}), "max"),
+        (json!({"thinking": {"type": "disabled"}}), "low"),
+    ];
+    for k3 in ["moonshot/kimi-k3", "kimi/k3", "kimi/k3-256k"] {
+        for (input, effort) in &cases {
+            check(
+                k3,
+                with_messages(input.clone()),
+                with_messages(json!({"reasoning_effort": effort})),
+            );
+        }
+    }
+    // Or from thinkingDefault when the client says nothing.
+    check_with(
+        json!({"agents": {"defaults": {"thinkingDefault": "low"}}}),
+        "kimi/k3",
+        with_messages(json!({})),
+        with_messages(json!({"reasoning_effort": "low"})),
+    );
+}
+
+#[test]
+fn k3_drops_the_sampling_it_fixes() {
+    for k3 in ["moonshot/kimi-k3", "kimi/k3", "kimi/k3-256k"] {
         check(
             k3,
-            with_messages(json!({"reasoning_effort": "low", "tool_choice": pinned})),
-            with_messages(json!({"reasoning_effort": "max", "tool_choice": pinned})),
+            with_messages(json!({"temperature": 0.7, "top_p": 0.9, "n": 1,
+                "presence_penalty": 0.1, "frequency_penalty": 0.1, "reasoning_effort": "high"})),
+            with_messages(json!({"reasoning_effort": "high"})),
         );
     }
+}
+
+#[test]
+fn k3_takes_required_and_a_named_tool_as_required_with_only_that_tool() {
+    let tool =
+        |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {}}});
+    let pinned = json!({"type": "function", "function": {"name": "read"}});
+    for k3 in ["moonshot/kimi-k3", "kimi/k3"] {
+        // `required` is accepted by K3 (oh-my-pi #5994).
+        check(
+            k3,
+            with_messages(json!({"tools": [tool("read")], "tool_choice": "required"})),
+            with_messages(
+                json!({"tools": [tool("read")], "tool_choice": "required", "reasoning_effort": "max"}),
+            ),
+        );
+        // A named function keeps its intent as `required` over that tool.
+        check(
+            k3,
+            with_messages(json!({"tools": [tool("grep"), tool("read")], "tool_choice": pinned})),
+            with_messages(
+                json!({"tools": [tool("read")], "tool_choice": "required", "reasoning_effort": "max"}),
+            ),
+        );
+        // A named function not offered cannot hold: auto.
+        check(
+            k3,
+            with_messages(json!({"tools": [tool("grep")], "tool_choice": pinned})),
+            with_messages(
+                json!({"tools": [tool("grep")], "tool_choice": "auto", "reasoning_effort": "max"}),
+            ),
+        );
+    }
+    // Every other thinking model refuses `required` and a named function
+    // (inspect_ai PR #5152): relaxed as before.
+    for model in [
+        "kimi/kimi-for-coding",
+        "moonshot/kimi-k2.7-code-highspeed",
+        "moonshot/kimi-k2.5",
+    ] {
+        let out = {
+            let config = config(json!({}));
+            let target = config.target(&ModelRef::parse(model).unwrap()).unwrap();
+            let input = with_messages(
+                json!({"tools": [tool("read")], "tool_choice": "required", "reasoning_effort": "high"}),
+            );
+            let request = ChatRequest::parse(input.to_string()).unwrap();
+            let out: Value =
+                serde_json::from_slice(&request.write(&edits(&request, &target)).to_vec()).unwrap();
+            out
+        };
+        assert_eq!(out["tool_choice"], "auto", "{model}");
+    }
+}
+
+#[test]
+fn k2_7_code_highspeed_never_gets_thinking_disabled() {
+    // "invalid thinking: only type=enabled is allowed" (kimi-code #797).
+    for input in [
+        json!({"reasoning_effort": "none"}),
+        json!({"thinking": {"type": "disabled"}}),
+        json!({"reasoning_effort": "high"}),
+    ] {
+        check(
+            "moonshot/kimi-k2.7-code-highspeed",
+            with_messages(input),
+            with_messages(json!({})),
+        );
+    }
+}
+
+#[test]
+fn the_output_limit_goes_in_the_field_each_endpoint_takes() {
+    // Moonshot takes max_tokens (pi-ai's max_completion_tokens broke it,
+    // oh-my-pi #2289); Kimi Coding gets max_completion_tokens, as
+    // OpenClaw 2026.9.6 sends it there. Both ways.
+    check(
+        "moonshot/kimi-k2.6",
+        with_messages(json!({"max_completion_tokens": 1000, "reasoning_effort": "none"})),
+        with_messages(json!({"max_tokens": 1000, "thinking": {"type": "disabled"}})),
+    );
+    check(
+        "kimi/kimi-for-coding",
+        with_messages(json!({"max_tokens": 1000})),
+        with_messages(json!({"max_completion_tokens": 1000})),
+    );
+    check(
+        "kimi/kimi-for-coding",
+        with_messages(json!({"max_completion_tokens": 1000})),
+        with_messages(json!({"max_completion_tokens": 1000})),
+    );
 }
 
 #[test]
@@ -320,12 +443,45 @@ fn duplicate_tool_call_ids_are_rewritten_as_openclaw_does() {
 }
 
 #[test]
+fn a_tool_result_without_its_id_is_paired_again_before_ids_are_made_unique() {
+    // The second turn repeats Kimi's id; its result lost the id. It is
+    // paired with its own call, then follows that call's new id.
+    let history = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result(""),
+    ]);
+    let expected = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&["call_48530e21d1a951803b2f0bee"], Some("r")),
+        tool_result("call_48530e21d1a951803b2f0bee"),
+    ]);
+    check(
+        "kimi/kimi-for-coding",
+        json!({"messages": history}),
+        json!({"messages": expected}),
+    );
+    // Any provider: the id is given back.
+    let plain = json!([user("a"), tool_turn(&["c1"], None), tool_result("")]);
+    let repaired = json!([user("a"), tool_turn(&["c1"], None), tool_result("c1")]);
+    check(
+        "local/plain",
+        json!({"messages": plain}),
+        json!({"messages": repaired}),
+    );
+}
+
+#[test]
 fn output_limits_move_to_the_models_field_and_are_clamped() {
     // Kimi For Coding's maximum output is 32768.
     check(
         "kimi/kimi-for-coding",
         with_messages(json!({"max_tokens": 242097})),
-        with_messages(json!({"max_tokens": 32768})),
+        with_messages(json!({"max_completion_tokens": 32768})),
     );
     check_with(
         json!({"models": {"providers": {"local": {"models": [
@@ -476,7 +632,7 @@ fn a_provider_named_like_kimi_behind_any_url_gets_kimis_rules() {
             "models": [{"id": "kimi-for-coding"}]}}}}),
         "kimi-code/kimi-for-coding",
         json!({"messages": [{"role": "developer", "content": "x"}], "reasoning_effort": "none", "max_tokens": 99999}),
-        json!({"messages": [{"role": "system", "content": "x"}], "thinking": {"type": "disabled"}, "max_tokens": 32768}),
+        json!({"messages": [{"role": "system", "content": "x"}], "thinking": {"type": "disabled"}, "max_completion_tokens": 32768}),
     );
 }
 

@@ -59,6 +59,12 @@ pub enum Refusal {
         "clawgate refused to send it: {count} tools offered and Kimi accepts at most {max} (clawgate does not choose which to drop)"
     )]
     TooManyTools { count: usize, max: usize },
+    #[error(
+        "clawgate refused to send it: messages[{index}] is a tool result without a tool_call_id, and {} (give each result its call's id)",
+        if *candidates == 0 { "no call of the turn before it is left unanswered".to_string() }
+        else { format!("{candidates} calls of the turn before it could be its call") }
+    )]
+    UnpairedToolResult { index: usize, candidates: usize },
 }
 
 /// The request's own fault, classified as a provider's 400 would be (no

@@ -26,6 +26,9 @@ pub struct ChatRequest {
     /// The Anthropic Messages body this request was translated from
     /// (`POST /v1/messages`), for a target that speaks Anthropic itself.
     anthropic_original: Option<Bytes>,
+    /// Reasoning the gateway kept for replayed assistant tool-call turns
+    /// that arrived without it, by message index (`crate::reasoning_cache`).
+    restored_reasoning: Vec<(usize, std::sync::Arc<str>)>,
 }
 
 /// What the rules need to know of one message; its content is not read.
@@ -146,7 +149,31 @@ impl ChatRequest {
             model,
             stream,
             anthropic_original: None,
+            restored_reasoning: Vec::new(),
         })
+    }
+
+    /// Gives replayed tool-call turns the reasoning the model produced for
+    /// them: `(message index, text)`.
+    pub fn with_restored_reasoning(mut self, found: Vec<(usize, std::sync::Arc<str>)>) -> Self {
+        self.restored_reasoning = found;
+        self
+    }
+
+    /// The reasoning kept for message `index`, if the client left it out.
+    pub fn restored_reasoning(&self, index: usize) -> Option<&str> {
+        self.restored_reasoning
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, text)| &**text)
+    }
+
+    /// The JSON text of member `key` of message `index`, as the client
+    /// wrote it.
+    pub fn message_member(&self, index: usize, key: &str) -> Option<&str> {
+        let members = self.message_items.get(index)?.members.as_ref()?;
+        let member = members.iter().rev().find(|m| m.key == key)?;
+        std::str::from_utf8(&self.body[member.value.clone()]).ok()
     }
 
     /// Marks the request as translated from the Anthropic Messages `body`.

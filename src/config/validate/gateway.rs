@@ -210,6 +210,7 @@ pub(super) fn gateway_settings(
         allowed_origins,
         client,
         limits: limits(&raw.limits, v),
+        reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
     }
 }
 

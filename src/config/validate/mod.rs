@@ -8,6 +8,8 @@ mod base_url;
 mod gateway;
 mod ledger;
 mod providers;
+mod quota;
+mod reasoning_cache;
 mod routing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

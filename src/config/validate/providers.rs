@@ -135,6 +135,13 @@ pub(super) fn provider(
     }
     let base_url = base_url?;
     let completions_url = request_url(&base_url, api);
+    let quota = super::quota::settings(
+        raw.quota.as_ref(),
+        &format!("{path}.quota"),
+        dialect,
+        &completions_url,
+        v,
+    );
     Some(Provider {
         id: id.to_string(),
         base_url,
@@ -145,6 +152,7 @@ pub(super) fn provider(
         dialect,
         dialect_source,
         models,
+        quota,
     })
 }
 
@@ -287,6 +295,7 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
                 ("switch", ThinkingControl::Switch),
                 ("omit", ThinkingControl::Omit),
                 ("effort-max", ThinkingControl::EffortMax),
+                ("effort", ThinkingControl::Effort),
             ],
         ),
         thinking_keep: raw.thinking_keep,
@@ -299,6 +308,7 @@ fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> Capabi
             &[
                 ("relax", ForcedToolChoice::Relax),
                 ("keep", ForcedToolChoice::Keep),
+                ("narrow", ForcedToolChoice::Narrow),
             ],
         ),
         developer_role: raw.supports_developer_role,

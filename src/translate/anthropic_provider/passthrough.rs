@@ -16,6 +16,10 @@
 //!   is on, for a model that cannot honour both;
 //! - a body that does not say whether to think gets the model's default
 //!   (`params`, `thinkingDefault`) when there is one;
+//! - `tool_reference` blocks (Claude Code's tool search), which Kimi
+//!   refuses, become text naming the tool, which stays offered; a
+//!   reference to a tool not offered is dropped with a log line; tools'
+//!   `defer_loading` goes (every tool offered is sent whole);
 //! - `stream` is what the chain asks for, not what the client asked.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
@@ -71,6 +75,7 @@ pub fn passthrough(body: &Map<String, Value>, facts: Facts) -> Map<String, Value
     system_messages_to_system(&mut out);
     strip_cache_control(&mut out);
     keep_client_tools(&mut out);
+    tool_references(&mut out);
     thinking(&mut out, facts.default_thinking, max_tokens);
     if facts.relax_forced_choice {
         relax_forced_choice(&mut out);
@@ -185,6 +190,62 @@ fn keep_client_tools(body: &mut Map<String, Value>) {
     if tools.is_empty() {
         body.remove("tools");
         body.remove("tool_choice");
+    }
+}
+
+/// Claude Code's tool search answers with `tool_reference` blocks in a
+/// tool result, naming the tools it loads; Kimi refuses the request
+/// ("Invalid request Error", kimi-cli #1449). A reference to a tool the
+/// body offers becomes a text block naming it (the tool itself is in
+/// `tools`, sent whole: `defer_loading` goes); one to a tool not offered is
+/// dropped, with a log line.
+fn tool_references(body: &mut Map<String, Value>) {
+    let mut offered: Vec<String> = Vec::new();
+    if let Some(Value::Array(tools)) = body.get_mut("tools") {
+        for tool in tools.iter_mut().filter_map(Value::as_object_mut) {
+            tool.remove("defer_loading");
+            if let Some(name) = tool.get("name").and_then(Value::as_str) {
+                offered.push(name.to_string());
+            }
+        }
+    }
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    for message in messages.iter_mut() {
+        let Some(Value::Array(blocks)) = message.get_mut("content") else {
+            continue;
+        };
+        for block in blocks.iter_mut() {
+            let Some(Value::Array(content)) = block.get_mut("content") else {
+                continue;
+            };
+            if !content.iter().any(|b| b["type"] == "tool_reference") {
+                continue;
+            }
+            let mut kept = Vec::with_capacity(content.len());
+            for inner in content.drain(..) {
+                if inner["type"] != "tool_reference" {
+                    kept.push(inner);
+                    continue;
+                }
+                let name = inner["tool_name"].as_str().unwrap_or_default();
+                if offered.iter().any(|o| o == name) {
+                    kept.push(
+                        json!({"type": "text", "text": format!("Tool {name} is available.")}),
+                    );
+                } else {
+                    tracing::info!(
+                        tool = name.chars().take(64).collect::<String>(),
+                        "a tool_reference to a tool not offered was dropped (Kimi refuses tool_reference blocks)"
+                    );
+                }
+            }
+            if kept.is_empty() {
+                kept.push(json!({"type": "text", "text": "No tool was loaded."}));
+            }
+            *content = kept;
+        }
     }
 }
 

@@ -456,6 +456,48 @@ mod passthrough {
         );
     }
 
+    /// Claude Code's tool search (kimi-cli #1449, cc-switch #2941); the
+    /// thinking block of the earlier turn stays (ccx #213).
+    #[test]
+    fn tool_references_become_text_and_deferred_tools_are_sent_whole() {
+        let result = |content: Value| json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": content}]});
+        let turn = json!({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "I need a tool for this.", "signature": "s"},
+            {"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {"query": "github"}}]});
+        check(
+            KIMI,
+            json!({"model": "x", "max_tokens": 100, "messages": [
+                {"role": "user", "content": "open a PR"}, turn.clone(),
+                result(json!([
+                    {"type": "tool_reference", "tool_name": "mcp__github__create_pr"},
+                    {"type": "tool_reference", "tool_name": "mcp__gone__x"},
+                ])),
+            ],
+            "tools": [
+                {"name": "ToolSearch", "input_schema": {"type": "object"}},
+                {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}, "defer_loading": true},
+            ]}),
+            json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": [
+                {"role": "user", "content": "open a PR"}, turn.clone(),
+                result(json!([{"type": "text", "text": "Tool mcp__github__create_pr is available."}])),
+            ],
+            "tools": [
+                {"name": "ToolSearch", "input_schema": {"type": "object"}},
+                {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}},
+            ]}),
+        );
+        // Only references to tools not offered: the result says so.
+        check(
+            KIMI,
+            json!({"model": "x", "max_tokens": 100, "messages": [
+                {"role": "user", "content": "x"}, turn.clone(),
+                result(json!([{"type": "tool_reference", "tool_name": "nope"}]))]}),
+            json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": [
+                {"role": "user", "content": "x"}, turn,
+                result(json!([{"type": "text", "text": "No tool was loaded."}]))]}),
+        );
+    }
+
     #[test]
     fn the_stream_is_the_chains_and_limits_come_from_the_model() {
         let body = json!({"model": "x", "stream": false,

@@ -1,0 +1,257 @@
+//! `models.providers.<id>.quota`: whether clawgate reads the account's
+//! quota (Kimi Coding's `/usages`) or balance (Moonshot's
+//! `/users/me/balance`), and when a target counts as exhausted. On by
+//! default for the providers' own hosts; off for any other `baseUrl` (a
+//! proxy may not forward it) unless configured on.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::super::{QuotaKind, QuotaSettings};
+use super::Validator;
+use crate::capabilities::Dialect;
+
+/// Windows used this far (in percent) are skipped.
+const DEFAULT_THRESHOLD_PERCENT: f64 = 100.0;
+/// A reading is used this long; Kimi Coding allows 30 concurrent requests
+/// per account, and its endpoint is undocumented: ask rarely.
+const DEFAULT_REFRESH_SECONDS: f64 = 300.0;
+const MIN_REFRESH_SECONDS: f64 = 60.0;
+
+pub(super) fn settings(
+    raw: Option<&Value>,
+    path: &str,
+    dialect: Dialect,
+    completions_url: &reqwest::Url,
+    v: &mut Validator,
+) -> Option<QuotaSettings> {
+    let host = completions_url.host_str().unwrap_or_default();
+    let (kind, own_host) = match dialect {
+        Dialect::KimiCoding => (Some(QuotaKind::Usages), host == "api.kimi.com"),
+        Dialect::Moonshot => (
+            Some(QuotaKind::Balance),
+            matches!(host, "api.moonshot.ai" | "api.moonshot.cn"),
+        ),
+        Dialect::OpenRouter | Dialect::Generic => (None, false),
+    };
+    let (enabled, object) = match raw {
+        None => (None, None),
+        Some(Value::Bool(on)) => (Some(*on), None),
+        Some(Value::Object(object)) => {
+            let enabled = match object.get("enabled") {
+                None => None,
+                Some(Value::Bool(on)) => Some(*on),
+                Some(other) => {
+                    v.error(
+                        format!("{path}.enabled"),
+                        format!("expected true or false, found {other}"),
+                    );
+                    None
+                }
+            };
+            for key in object.keys() {
+                if !["enabled", "thresholdPercent", "refreshSeconds"].contains(&key.as_str()) {
+                    v.error(
+                        format!("{path}.{key}"),
+                        "unknown key; expected enabled, thresholdPercent or refreshSeconds",
+                    );
+                }
+            }
+            // Writing the settings out means them on.
+            (Some(enabled.unwrap_or(true)), Some(object))
+        }
+        Some(other) => {
+            v.error(
+                path,
+                format!(
+                    "expected true, false or {{enabled, thresholdPercent, refreshSeconds}}, found {other}"
+                ),
+            );
+            return None;
+        }
+    };
+    let number = |v: &mut Validator, key: &str, default: f64, range: (f64, f64)| match object
+        .and_then(|o| o.get(key))
+    {
+        None => default,
+        Some(value) => match value.as_f64() {
+            Some(n) if n >= range.0 && n <= range.1 => n,
+            _ => {
+                v.error(
+                    format!("{path}.{key}"),
+                    format!(
+                        "expected a number from {} to {}, found {value}",
+                        range.0, range.1
+                    ),
+                );
+                default
+            }
+        },
+    };
+    let threshold_percent = number(
+        v,
+        "thresholdPercent",
+        DEFAULT_THRESHOLD_PERCENT,
+        (1.0, 100.0),
+    );
+    let refresh = number(
+        v,
+        "refreshSeconds",
+        DEFAULT_REFRESH_SECONDS,
+        (MIN_REFRESH_SECONDS, 86_400.0),
+    );
+    if !enabled.unwrap_or(own_host) {
+        return None;
+    }
+    let Some(kind) = kind else {
+        v.error(
+            path,
+            "clawgate reads the quota of Kimi Coding and the balance of Moonshot only; \
+             set the provider's dialect to kimi-coding or moonshot, or remove the key",
+        );
+        return None;
+    };
+    Some(QuotaSettings {
+        kind,
+        url: quota_url(kind, completions_url),
+        threshold_percent,
+        refresh: Duration::from_secs_f64(refresh),
+    })
+}
+
+/// Beside the request URL: `.../v1/chat/completions` or `.../v1/messages`
+/// becomes `.../v1/usages` or `.../v1/users/me/balance`.
+fn quota_url(kind: QuotaKind, completions_url: &reqwest::Url) -> reqwest::Url {
+    let path = completions_url.path();
+    let root = path
+        .strip_suffix("/chat/completions")
+        .or_else(|| path.strip_suffix("/messages"))
+        .unwrap_or(path.trim_end_matches('/'));
+    let tail = match kind {
+        QuotaKind::Usages => "usages",
+        QuotaKind::Balance => "users/me/balance",
+    };
+    let mut url = completions_url.clone();
+    url.set_path(&format!("{root}/{tail}"));
+    url.set_query(None);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn check(
+        raw: Option<Value>,
+        dialect: Dialect,
+        url: &str,
+    ) -> Result<Option<(QuotaKind, String, f64, u64)>, String> {
+        let mut v = Validator {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let url: reqwest::Url = url.parse().unwrap();
+        let got = settings(raw.as_ref(), "q", dialect, &url, &mut v);
+        if !v.errors.is_empty() {
+            return Err(v.errors.iter().map(|e| e.to_string()).collect());
+        }
+        Ok(got.map(|s| {
+            (
+                s.kind,
+                s.url.to_string(),
+                s.threshold_percent,
+                s.refresh.as_secs(),
+            )
+        }))
+    }
+
+    #[test]
+    fn on_for_the_providers_own_hosts_off_for_others_unless_asked() {
+        use QuotaKind::*;
+        let kimi = "https://api.kimi.com/coding/v1/chat/completions";
+        let kimi_anthropic = "https://api.kimi.com/coding/v1/messages";
+        let moonshot = "https://api.moonshot.cn/v1/chat/completions";
+        let proxy = "http://127.0.0.1:9000/v1/chat/completions";
+        let usages = "https://api.kimi.com/coding/v1/usages".to_string();
+        assert_eq!(
+            check(None, Dialect::KimiCoding, kimi),
+            Ok(Some((Usages, usages.clone(), 100.0, 300)))
+        );
+        assert_eq!(
+            check(None, Dialect::KimiCoding, kimi_anthropic),
+            Ok(Some((Usages, usages, 100.0, 300)))
+        );
+        assert_eq!(
+            check(None, Dialect::Moonshot, moonshot),
+            Ok(Some((
+                Balance,
+                "https://api.moonshot.cn/v1/users/me/balance".into(),
+                100.0,
+                300
+            )))
+        );
+        assert_eq!(check(None, Dialect::KimiCoding, proxy), Ok(None));
+        assert_eq!(
+            check(Some(json!(false)), Dialect::KimiCoding, kimi),
+            Ok(None)
+        );
+        assert_eq!(check(None, Dialect::OpenRouter, proxy), Ok(None));
+        assert_eq!(
+            check(
+                Some(json!({"thresholdPercent": 90, "refreshSeconds": 120})),
+                Dialect::KimiCoding,
+                proxy
+            ),
+            Ok(Some((
+                Usages,
+                "http://127.0.0.1:9000/v1/usages".into(),
+                90.0,
+                120
+            )))
+        );
+        assert_eq!(
+            check(
+                Some(json!({"enabled": false, "thresholdPercent": 90})),
+                Dialect::KimiCoding,
+                kimi
+            ),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_errors_that_name_the_key() {
+        let kimi = "https://api.kimi.com/coding/v1/chat/completions";
+        let cases = [
+            (json!("yes"), "q: expected true, false or"),
+            (
+                json!({"thresholdPercent": 0}),
+                "q.thresholdPercent: expected a number from 1 to 100",
+            ),
+            (json!({"thresholdPercent": "90"}), "q.thresholdPercent"),
+            (
+                json!({"refreshSeconds": 5}),
+                "q.refreshSeconds: expected a number from 60",
+            ),
+            (
+                json!({"enabled": "on"}),
+                "q.enabled: expected true or false",
+            ),
+            (json!({"treshold": 90}), "q.treshold: unknown key"),
+        ];
+        for (raw, expected) in cases {
+            let got = check(Some(raw.clone()), Dialect::KimiCoding, kimi).unwrap_err();
+            assert!(got.contains(expected), "{raw}: {got}");
+        }
+        let generic = check(
+            Some(json!(true)),
+            Dialect::Generic,
+            "http://127.0.0.1:9000/v1/chat/completions",
+        )
+        .unwrap_err();
+        assert!(generic.contains("Kimi Coding"), "{generic}");
+    }
+}

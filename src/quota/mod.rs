@@ -1,0 +1,503 @@
+//! What each provider account has left: Kimi Coding's usage windows
+//! (`GET {baseUrl}/usages`, weekly and 5-hour) and Moonshot's balance
+//! (`GET /v1/users/me/balance`), read at most once per `refreshSeconds`
+//! (in the background when a request meets a stale reading, at once after a
+//! quota failure, and on demand for `/v1/status` and `doctor --probe`).
+//!
+//! A target whose window is used past its threshold (until the window's
+//! reset) or whose balance is zero is skipped by the chain, which then
+//! falls over before the provider's 403 or 429. Reading never fails or
+//! delays a request: an absent endpoint or a changed shape is one log line
+//! and no skip. This module and `upstream` are the only ones that call
+//! providers; it sends the same key and headers as requests do.
+
+pub mod parse;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use self::parse::{Reading, Window};
+use crate::config::{ApiKey, Config, Provider, QuotaKind};
+
+/// The most of a quota answer that is read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The longest a reading may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a quota failure a reading is taken again at once, but not more
+/// often than this.
+const MIN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Every provider's last reading; shared by the gateway across reloads.
+#[derive(Debug)]
+pub struct Quotas {
+    client: reqwest::Client,
+    providers: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Entry {
+    reading: Option<Reading>,
+    read_at: Option<Instant>,
+    /// When the last attempt to read started, successful or not.
+    tried_at: Option<Instant>,
+    /// Why the last reading failed; logged when it changes.
+    problem: Option<String>,
+    reading_now: bool,
+}
+
+/// Why a provider's targets are skipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exhausted {
+    /// `Weekly limit 100/100`, `balance 0`.
+    pub what: String,
+    /// The window's reset, when known.
+    pub until: Option<SystemTime>,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Quotas {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(READ_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            client,
+            providers: Mutex::default(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
+        f(&mut self.providers.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether `provider`'s account is exhausted now, by its last reading.
+    pub fn exhausted(&self, provider: &Provider, now: SystemTime) -> Option<Exhausted> {
+        let settings = provider.quota.as_ref()?;
+        self.with(|entries| {
+            let entry = entries.get(&provider.id)?;
+            // A reading with no reset to go by holds for two refreshes.
+            let fresh = entry
+                .read_at
+                .is_some_and(|at| at.elapsed() < settings.refresh * 2);
+            exhausted(
+                entry.reading.as_ref()?,
+                settings.threshold_percent,
+                fresh,
+                now,
+            )
+        })
+    }
+
+    /// Reads `provider`'s quota in the background if its reading is due
+    /// (or, with `soon`, if the last one is older than [`MIN_INTERVAL`]).
+    /// Never waits.
+    pub fn refresh_in_background(self: &Arc<Self>, provider: &Arc<Provider>, soon: bool) {
+        if !self.begin(provider, soon) {
+            return;
+        }
+        let (quotas, provider) = (self.clone(), provider.clone());
+        tokio::spawn(async move { quotas.read(&provider).await });
+    }
+
+    /// Reads every configured provider whose reading is older than
+    /// `max_age`, waiting for them (each bounded by its timeout).
+    pub async fn refresh_stale(&self, config: &Config, max_age: Duration) {
+        let due: Vec<&Arc<Provider>> = config
+            .providers
+            .values()
+            .filter(|p| p.quota.is_some() && self.begin_if_older(p, max_age))
+            .collect();
+        futures_util::future::join_all(due.into_iter().map(|p| self.read(p))).await;
+    }
+
+    fn begin(&self, provider: &Provider, soon: bool) -> bool {
+        let Some(settings) = &provider.quota else {
+            return false;
+        };
+        let age = if soon { MIN_INTERVAL } else { settings.refresh };
+        self.begin_if_older(provider, age)
+    }
+
+    /// Marks a reading of `provider` as started if none is under way and the
+    /// last try is older than `age`; whether it was.
+    fn begin_if_older(&self, provider: &Provider, age: Duration) -> bool {
+        if !matches!(provider.api_key, crate::config::ApiKey::Set(_)) {
+            return false;
+        }
+        self.with(|entries| {
+            let entry = entries.entry(provider.id.clone()).or_default();
+            let due = entry.tried_at.is_none_or(|at| at.elapsed() >= age);
+            if entry.reading_now || !due {
+                return false;
+            }
+            entry.reading_now = true;
+            entry.tried_at = Some(Instant::now());
+            true
+        })
+    }
+
+    /// One reading, stored; a failure is logged once per change.
+    async fn read(&self, provider: &Provider) {
+        let result = fetch(&self.client, provider).await;
+        let id = &provider.id;
+        self.with(|entries| {
+            let entry = entries.entry(id.clone()).or_default();
+            entry.reading_now = false;
+            match result {
+                Ok(reading) => {
+                    if entry.problem.take().is_some() {
+                        tracing::info!(provider = %id, "quota of {id} is readable again");
+                    }
+                    entry.reading = Some(reading);
+                    entry.read_at = Some(Instant::now());
+                }
+                Err(problem) => {
+                    if entry.problem.as_ref() != Some(&problem) {
+                        tracing::warn!(
+                            provider = %id,
+                            "cannot read the quota of {id}: {problem}; requests are not affected"
+                        );
+                    }
+                    entry.problem = Some(problem);
+                }
+            }
+        });
+    }
+
+    /// One reading of `provider`'s quota now, not stored (`doctor --probe`).
+    pub async fn read_now(&self, provider: &Provider) -> Result<Reading, String> {
+        fetch(&self.client, provider).await
+    }
+
+    /// Every provider's reading, for `/v1/status`.
+    pub fn snapshot(&self, config: &Config, now: SystemTime) -> BTreeMap<String, QuotaStatus> {
+        let entries = self.with(|entries| entries.clone());
+        config
+            .providers
+            .values()
+            .filter_map(|provider| {
+                let settings = provider.quota.as_ref()?;
+                let entry = entries.get(&provider.id).cloned().unwrap_or_default();
+                let exhausted = self.exhausted(provider, now);
+                let (windows, balance) = match &entry.reading {
+                    Some(Reading::Windows(windows)) => (
+                        windows.iter().map(|w| WindowStatus::of(w, now)).collect(),
+                        None,
+                    ),
+                    Some(Reading::Balance { available }) => (Vec::new(), Some(*available)),
+                    None => (Vec::new(), None),
+                };
+                let status = QuotaStatus {
+                    kind: match settings.kind {
+                        QuotaKind::Usages => "usages",
+                        QuotaKind::Balance => "balance",
+                    },
+                    threshold_percent: settings.threshold_percent,
+                    read_seconds_ago: entry.read_at.map(|at| at.elapsed().as_secs()),
+                    windows,
+                    balance,
+                    exhausted: exhausted.is_some(),
+                    skipped_until: exhausted.and_then(|e| e.until).map(httpdate::fmt_http_date),
+                    problem: entry.problem.clone(),
+                };
+                Some((provider.id.clone(), status))
+            })
+            .collect()
+    }
+
+    /// Brings the quota gauges up to date, for `/metrics`.
+    pub fn record_metrics(&self, config: &Config) {
+        crate::ops::metrics::handle();
+        let now = SystemTime::now();
+        for (provider, status) in self.snapshot(config, now) {
+            for window in &status.windows {
+                let labels = [
+                    ("provider", provider.clone()),
+                    ("window", window.label.to_string()),
+                ];
+                metrics::gauge!("clawgate_quota_used", &labels).set(window.used);
+                metrics::gauge!("clawgate_quota_limit", &labels).set(window.limit);
+                if let Some(reset) = window.reset_in_seconds {
+                    metrics::gauge!("clawgate_quota_reset_seconds", &labels).set(reset as f64);
+                }
+            }
+            if let Some(balance) = status.balance {
+                metrics::gauge!("clawgate_balance", "provider" => provider.clone()).set(balance);
+            }
+            metrics::gauge!("clawgate_quota_exhausted", "provider" => provider)
+                .set(if status.exhausted { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+/// Whether a reading says the account is exhausted: a window used to
+/// `threshold_percent` whose reset is ahead (or unknown, while the reading
+/// is `fresh`), or a balance of zero or less (while `fresh`).
+pub fn exhausted(
+    reading: &Reading,
+    threshold_percent: f64,
+    fresh: bool,
+    now: SystemTime,
+) -> Option<Exhausted> {
+    match reading {
+        Reading::Balance { available } if *available <= 0.0 && fresh => Some(Exhausted {
+            what: format!("balance {available}"),
+            until: None,
+        }),
+        Reading::Balance { .. } => None,
+        Reading::Windows(windows) => windows
+            .iter()
+            .filter(|w| w.used_percent() >= threshold_percent)
+            .filter(|w| match w.reset_at {
+                Some(reset) => reset > now,
+                None => fresh,
+            })
+            // The window that resets last decides.
+            .max_by_key(|w| w.reset_at)
+            .map(|w| Exhausted {
+                what: format!("{} {}/{}", w.name, w.used, w.limit),
+                until: w.reset_at,
+            }),
+    }
+}
+
+/// A reading in one line: `Weekly limit 10/100 (10%, resets in 3d 2h);
+/// 5h limit 2/20 (10%)` or `balance 49.5`.
+pub fn describe(reading: &Reading, now: SystemTime) -> String {
+    match reading {
+        Reading::Balance { available } => format!("balance {available}"),
+        Reading::Windows(windows) => windows
+            .iter()
+            .map(|w| {
+                let reset = w
+                    .reset_at
+                    .and_then(|at| at.duration_since(now).ok())
+                    .map_or(String::new(), |left| {
+                        let hours = left.as_secs() / 3600;
+                        format!(", resets in {}d {}h", hours / 24, hours % 24)
+                    });
+                format!(
+                    "{} {}/{} ({:.0}%{reset})",
+                    w.name,
+                    w.used,
+                    w.limit,
+                    w.used_percent()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// A provider's quota as `/v1/status` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaStatus {
+    /// `usages` (Kimi Coding) or `balance` (Moonshot).
+    pub kind: &'static str,
+    pub threshold_percent: f64,
+    pub read_seconds_ago: Option<u64>,
+    pub windows: Vec<WindowStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<f64>,
+    /// Its targets are skipped now.
+    pub exhausted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_until: Option<String>,
+    /// Why the last reading failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowStatus {
+    pub name: String,
+    /// `weekly`, `5h` or `other`.
+    pub label: &'static str,
+    pub used: f64,
+    pub limit: f64,
+    pub remaining: f64,
+    pub used_percent: f64,
+    /// An HTTP date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_in_seconds: Option<u64>,
+}
+
+impl WindowStatus {
+    fn of(window: &Window, now: SystemTime) -> Self {
+        Self {
+            name: window.name.clone(),
+            label: window.label(),
+            used: window.used,
+            limit: window.limit,
+            remaining: window.remaining,
+            used_percent: (window.used_percent() * 10.0).round() / 10.0,
+            reset_at: window.reset_at.map(httpdate::fmt_http_date),
+            reset_in_seconds: window
+                .reset_at
+                .and_then(|at| at.duration_since(now).ok())
+                .map(|d| d.as_secs()),
+        }
+    }
+}
+
+/// One reading of `provider`'s quota endpoint. The error is clawgate's own
+/// words (a status, a shape), never the provider's text.
+pub async fn fetch(client: &reqwest::Client, provider: &Provider) -> Result<Reading, String> {
+    let settings = provider.quota.as_ref().ok_or("no quota endpoint")?;
+    let ApiKey::Set(key) = &provider.api_key else {
+        return Err("the provider's key is not set".into());
+    };
+    let mut request = client.get(settings.url.clone());
+    // The same headers as its requests: Kimi Coding's User-Agent gate.
+    if let Some(model) = provider.models.first() {
+        request = request.headers(model.headers.clone());
+    }
+    let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))
+        .map_err(|_| "the API key is not a valid header value".to_string())?;
+    auth.set_sensitive(true);
+    let response = request
+        .header(AUTHORIZATION, auth)
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|err| {
+            if err.is_timeout() {
+                format!("no answer within {}s", READ_TIMEOUT.as_secs())
+            } else {
+                "could not connect".to_string()
+            }
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!(
+            "the endpoint answered {}{}",
+            status.as_u16(),
+            if status.as_u16() == 404 {
+                " (not served here)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| "the answer broke off".to_string())?;
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!("the answer is over {MAX_ANSWER_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let answer: Value =
+        serde_json::from_slice(&body).map_err(|_| "the answer is not JSON".to_string())?;
+    match settings.kind {
+        QuotaKind::Usages => parse::usages(&answer),
+        QuotaKind::Balance => parse::balance(&answer),
+    }
+    .map_err(|problem| format!("its shape has changed: {problem}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(used: f64, limit: f64, reset: Option<u64>) -> Window {
+        Window {
+            name: "Weekly limit".into(),
+            used,
+            limit,
+            remaining: limit - used,
+            reset_at: reset.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        }
+    }
+
+    #[test]
+    fn a_target_is_skipped_while_a_window_is_spent_until_its_reset() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let windows = |list: Vec<Window>| Reading::Windows(list);
+        let cases: &[(Reading, f64, bool, Option<Option<u64>>)] = &[
+            (
+                windows(vec![window(100.0, 100.0, Some(2000))]),
+                100.0,
+                true,
+                Some(Some(2000)),
+            ),
+            // The reset has passed: the window is open again.
+            (
+                windows(vec![window(100.0, 100.0, Some(900))]),
+                100.0,
+                true,
+                None,
+            ),
+            (
+                windows(vec![window(99.0, 100.0, Some(2000))]),
+                100.0,
+                true,
+                None,
+            ),
+            (
+                windows(vec![window(90.0, 100.0, Some(2000))]),
+                90.0,
+                true,
+                Some(Some(2000)),
+            ),
+            // No reset known: only while the reading is fresh.
+            (
+                windows(vec![window(100.0, 100.0, None)]),
+                100.0,
+                true,
+                Some(None),
+            ),
+            (
+                windows(vec![window(100.0, 100.0, None)]),
+                100.0,
+                false,
+                None,
+            ),
+            // Of two spent windows, the later reset.
+            (
+                windows(vec![
+                    window(5.0, 5.0, Some(1500)),
+                    window(100.0, 100.0, Some(9000)),
+                ]),
+                100.0,
+                true,
+                Some(Some(9000)),
+            ),
+            (Reading::Balance { available: 0.0 }, 100.0, true, Some(None)),
+            (
+                Reading::Balance { available: -1.5 },
+                100.0,
+                true,
+                Some(None),
+            ),
+            (Reading::Balance { available: 0.01 }, 100.0, true, None),
+            (Reading::Balance { available: 0.0 }, 100.0, false, None),
+        ];
+        for (reading, threshold, fresh, expected) in cases {
+            let got = exhausted(reading, *threshold, *fresh, now).map(|e| {
+                e.until
+                    .map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs())
+            });
+            assert_eq!(got, *expected, "{reading:?} at {threshold}%");
+        }
+    }
+}

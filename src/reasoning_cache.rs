@@ -1,0 +1,519 @@
+//! The reasoning a model produced before its tool calls, kept so that it
+//! can be given back when a client replays the turn without it (LangChain's
+//! `ChatOpenAI`, `@ai-sdk/openai`, history compaction): Kimi refuses such a
+//! turn while thinking ("reasoning_content is missing in assistant tool
+//! call message"), and `""` keeps it going but loses what the model thought.
+//!
+//! Bounded three ways (entries, bytes, age); the oldest entry goes first.
+//! A key is a digest of the gateway token the client used (so nothing is
+//! shared between tokens, and a reload that changes the token forgets
+//! everything) and of the turn's tool calls: their ids, names and
+//! arguments (parsed and written back with sorted keys, so a client that
+//! re-serialises them still finds the turn). Kimi's ids repeat across
+//! turns (`functions.read:0`); with names and arguments, two turns meet
+//! only when they made the same calls, for the same token.
+//!
+//! Off with `gateway.reasoningCache: false`. Nothing here is logged: the
+//! reasoning is the user's content.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The bounds (`gateway.reasoningCache`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_entries: usize,
+    /// The reasoning text held, in bytes, all entries together.
+    pub max_bytes: usize,
+    pub max_age: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 32 * 1024 * 1024,
+            max_age: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// Reasoning longer than this is not kept: one turn must not push out
+/// hundreds of others.
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+
+/// Bytes an entry costs besides its text, in the cache's accounting: the
+/// key (twice: map and queue), the map slot, the `Arc` header, the time.
+/// `tests/reasoning_cache.rs` measures the real cost against it.
+pub const ENTRY_OVERHEAD_BYTES: usize = 128;
+
+/// Whose request it is: a digest of the gateway token (empty without
+/// authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope([u8; 16]);
+
+impl Scope {
+    pub fn of_token(token: Option<&SecretString>) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"clawgate reasoning scope\0");
+        if let Some(token) = token {
+            hasher.update(token.expose_secret().as_bytes());
+        }
+        Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
+    }
+}
+
+/// One assistant turn's tool calls, for a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key([u8; 16]);
+
+/// A tool call as the answer gave it and the replay carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub arguments: &'a str,
+}
+
+impl Key {
+    pub fn new(scope: Scope, calls: &[Call<'_>]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(scope.0);
+        for call in calls {
+            for part in [call.id, call.name, &canonical(call.arguments)] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+        }
+        Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
+    }
+}
+
+/// JSON arguments with sorted keys and no spaces; anything else as it is.
+fn canonical(arguments: &str) -> String {
+    fn sorted(value: Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(value) => sorted(value).to_string(),
+        Err(_) => arguments.to_string(),
+    }
+}
+
+#[derive(Debug)]
+pub struct ReasoningCache {
+    limits: Limits,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Key, Entry>,
+    /// Keys in the order they were stored; a key stored again appears
+    /// twice, and the stale place is skipped when it comes up.
+    order: VecDeque<(Key, u64, Instant)>,
+    bytes: usize,
+    /// Counts stores: tells a key's current place from its stale ones.
+    stores: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    text: Arc<str>,
+    store: u64,
+}
+
+impl ReasoningCache {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            inner: Mutex::default(),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Keeps `reasoning` for the turn `key`; empty or oversized reasoning is
+    /// not kept.
+    pub fn insert(&self, key: Key, reasoning: &str, now: Instant) {
+        if reasoning.is_empty() || reasoning.len() > MAX_ENTRY_BYTES.min(self.limits.max_bytes) {
+            return;
+        }
+        let text: Arc<str> = Arc::from(reasoning);
+        self.with(|inner| {
+            let added = text.len() + ENTRY_OVERHEAD_BYTES;
+            inner.stores += 1;
+            let store = inner.stores;
+            if let Some(old) = inner.entries.insert(key, Entry { text, store }) {
+                inner.bytes -= old.text.len() + ENTRY_OVERHEAD_BYTES;
+            }
+            inner.bytes += added;
+            inner.order.push_back((key, store, now));
+            self.evict(inner, now);
+        });
+    }
+
+    /// The reasoning kept for `key`, if it is younger than the age limit.
+    pub fn get(&self, key: &Key, now: Instant) -> Option<Arc<str>> {
+        self.with(|inner| {
+            self.evict(inner, now);
+            inner.entries.get(key).map(|entry| entry.text.clone())
+        })
+    }
+
+    /// Entries held and the bytes they count for.
+    pub fn usage(&self) -> (usize, usize) {
+        self.with(|inner| (inner.entries.len(), inner.bytes))
+    }
+
+    /// Drops the oldest entries until every bound holds.
+    fn evict(&self, inner: &mut Inner, now: Instant) {
+        let limits = &self.limits;
+        while let Some(&(key, store, stored)) = inner.order.front() {
+            let over = inner.entries.len() > limits.max_entries
+                || inner.bytes > limits.max_bytes
+                || now.saturating_duration_since(stored) >= limits.max_age;
+            // A place left by a key stored again later: skip it.
+            let current = inner.entries.get(&key).is_some_and(|e| e.store == store);
+            if current && !over {
+                break;
+            }
+            inner.order.pop_front();
+            if current {
+                let entry = inner.entries.remove(&key).expect("present");
+                inner.bytes -= entry.text.len() + ENTRY_OVERHEAD_BYTES;
+            }
+        }
+        // Stale places pile up only as fast as keys are stored again.
+        if inner.order.len() > 2 * limits.max_entries + 64 {
+            let entries = &inner.entries;
+            inner
+                .order
+                .retain(|(key, store, _)| entries.get(key).is_some_and(|e| e.store == *store));
+        }
+    }
+}
+
+/// A tool call as the cache keeps its key's parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+impl OwnedCall {
+    fn borrowed(&self) -> Call<'_> {
+        Call {
+            id: &self.id,
+            name: &self.name,
+            arguments: &self.arguments,
+        }
+    }
+}
+
+/// The calls of a `tool_calls` array as the client or provider wrote it.
+pub fn calls_of(tool_calls: &Value) -> Vec<OwnedCall> {
+    tool_calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|call| {
+            let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+            OwnedCall {
+                id: text(&call["id"]),
+                name: text(&call["function"]["name"]),
+                arguments: match &call["function"]["arguments"] {
+                    Value::String(text) => text.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                },
+            }
+        })
+        .collect()
+}
+
+impl ReasoningCache {
+    /// Keeps the reasoning of a whole answer (a chat completion) that
+    /// made tool calls.
+    pub fn remember_completion(&self, scope: Scope, completion: &serde_json::Map<String, Value>) {
+        let message = &completion
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .map_or(&Value::Null, |choice| &choice["message"]);
+        let calls = calls_of(&message["tool_calls"]);
+        if let (Some(reasoning), false) = (message["reasoning_content"].as_str(), calls.is_empty())
+        {
+            let calls: Vec<Call> = calls.iter().map(OwnedCall::borrowed).collect();
+            self.insert(Key::new(scope, &calls), reasoning, Instant::now());
+        }
+    }
+
+    /// The reasoning kept for a replayed assistant turn with these calls.
+    pub fn recall(&self, scope: Scope, calls: &[OwnedCall]) -> Option<Arc<str>> {
+        let calls: Vec<Call> = calls.iter().map(OwnedCall::borrowed).collect();
+        self.get(&Key::new(scope, &calls), Instant::now())
+    }
+}
+
+/// `request` with the reasoning kept for each replayed assistant turn that
+/// made tool calls and arrives without `reasoning_content`.
+pub fn restore(
+    cache: &ReasoningCache,
+    scope: Scope,
+    request: crate::wire::openai::ChatRequest,
+) -> crate::wire::openai::ChatRequest {
+    let found: Vec<(usize, Arc<str>)> = request
+        .messages()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            m.role == "assistant" && !m.tool_call_ids.is_empty() && !m.has_reasoning_content
+        })
+        .filter_map(|(index, _)| {
+            let raw = request.message_member(index, "tool_calls")?;
+            let calls = calls_of(&serde_json::from_str(raw).ok()?);
+            Some((index, cache.recall(scope, &calls)?))
+        })
+        .collect();
+    if found.is_empty() {
+        return request;
+    }
+    tracing::debug!(
+        turns = found.len(),
+        "reasoning restored into replayed tool-call turns"
+    );
+    request.with_restored_reasoning(found)
+}
+
+/// Gathers one streamed answer's reasoning and tool calls from its
+/// chunks, to keep them when the stream completes. Only chunks that can
+/// carry either are parsed; what it holds is bounded like an entry.
+#[derive(Debug, Default)]
+pub struct Collector {
+    reasoning: String,
+    calls: Vec<OwnedCall>,
+    /// Over a bound: nothing is kept for this answer.
+    given_up: bool,
+}
+
+impl Collector {
+    /// One chunk's JSON text.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.given_up {
+            return;
+        }
+        let finder = |needle: &[u8]| memchr::memmem::find(data, needle).is_some();
+        if !finder(b"\"reasoning_content\"") && !finder(b"\"tool_calls\"") {
+            return;
+        }
+        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        let delta = &chunk["choices"][0]["delta"];
+        if let Some(text) = delta["reasoning_content"].as_str() {
+            self.reasoning.push_str(text);
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().unwrap_or(0) as usize;
+            if index >= 128 {
+                self.given_up = true;
+                return;
+            }
+            if self.calls.len() <= index {
+                self.calls.resize_with(index + 1, OwnedCall::default);
+            }
+            let slot = &mut self.calls[index];
+            if let Some(id) = call["id"].as_str() {
+                slot.id = id.to_string();
+            }
+            if let Some(name) = call["function"]["name"].as_str() {
+                slot.name = name.to_string();
+            }
+            if let Some(piece) = call["function"]["arguments"].as_str() {
+                slot.arguments.push_str(piece);
+            }
+        }
+        let held = self.reasoning.len()
+            + self
+                .calls
+                .iter()
+                .map(|c| c.arguments.len() + c.name.len() + c.id.len())
+                .sum::<usize>();
+        if held > 2 * MAX_ENTRY_BYTES {
+            self.given_up = true;
+            self.reasoning = String::new();
+            self.calls = Vec::new();
+        }
+    }
+
+    /// The stream completed: keeps its reasoning if it made tool calls.
+    pub fn finish(self, cache: &ReasoningCache, scope: Scope) {
+        if self.given_up || self.calls.is_empty() {
+            return;
+        }
+        let calls: Vec<Call> = self.calls.iter().map(OwnedCall::borrowed).collect();
+        cache.insert(Key::new(scope, &calls), &self.reasoning, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call<'a>(id: &'a str, arguments: &'a str) -> Call<'a> {
+        Call {
+            id,
+            name: "read",
+            arguments,
+        }
+    }
+
+    fn scope(token: &str) -> Scope {
+        Scope::of_token(Some(&SecretString::from(token.to_string())))
+    }
+
+    #[test]
+    fn a_streamed_answer_is_kept_under_the_calls_a_replay_carries() {
+        let cache = ReasoningCache::new(Limits::default());
+        let scope = scope("t");
+        let mut collector = Collector::default();
+        for chunk in [
+            r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"I need "}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"the file."}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"functions.read:0","type":"function","function":{"name":"read","arguments":"{\"pa"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"th\": \"a\"}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ] {
+            collector.feed(chunk.as_bytes());
+        }
+        collector.finish(&cache, scope);
+        let replayed = calls_of(
+            &serde_json::json!([{"id": "functions.read:0", "type": "function",
+            "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]),
+        );
+        assert_eq!(
+            cache.recall(scope, &replayed).as_deref(),
+            Some("I need the file.")
+        );
+
+        // A whole answer likewise; one without tool calls is not kept.
+        let completion = serde_json::json!({"choices": [{"message": {"role": "assistant",
+            "reasoning_content": "Then grep.", "tool_calls": [{"id": "functions.grep:1",
+            "type": "function", "function": {"name": "grep", "arguments": "{}"}}]}}]});
+        cache.remember_completion(scope, completion.as_object().unwrap());
+        let grep = calls_of(&completion["choices"][0]["message"]["tool_calls"]);
+        assert_eq!(cache.recall(scope, &grep).as_deref(), Some("Then grep."));
+        let plain = serde_json::json!({"choices": [{"message": {"reasoning_content": "x", "content": "hi"}}]});
+        cache.remember_completion(scope, plain.as_object().unwrap());
+        assert_eq!(cache.usage().0, 2);
+    }
+
+    #[test]
+    fn a_turn_is_found_again_by_its_calls_for_its_token_only() {
+        let cache = ReasoningCache::new(Limits::default());
+        let now = Instant::now();
+        let (a, b) = (scope("token-a"), scope("token-b"));
+        let turn = [call("functions.read:0", r#"{"path": "a.txt", "n": 1}"#)];
+        cache.insert(Key::new(a, &turn), "I should read a.txt first.", now);
+
+        // Re-serialised arguments (another key order, no spaces) still match.
+        let replayed = [call("functions.read:0", r#"{"n":1,"path":"a.txt"}"#)];
+        assert_eq!(
+            cache.get(&Key::new(a, &replayed), now).as_deref(),
+            Some("I should read a.txt first.")
+        );
+        // Another token, another id, other arguments, no authentication: no.
+        assert_eq!(cache.get(&Key::new(b, &replayed), now), None);
+        assert_eq!(
+            cache.get(&Key::new(Scope::of_token(None), &replayed), now),
+            None
+        );
+        let other_id = [call("functions.read:1", r#"{"n":1,"path":"a.txt"}"#)];
+        assert_eq!(cache.get(&Key::new(a, &other_id), now), None);
+        let other_args = [call("functions.read:0", r#"{"n":2,"path":"a.txt"}"#)];
+        assert_eq!(cache.get(&Key::new(a, &other_args), now), None);
+        // Ids and names are framed: ("ab", "c") is not ("a", "bc").
+        let framed = |id, name| {
+            Key::new(
+                a,
+                &[Call {
+                    id,
+                    name,
+                    arguments: "{}",
+                }],
+            )
+        };
+        assert_ne!(framed("ab", "c"), framed("a", "bc"));
+    }
+
+    #[test]
+    fn entries_bytes_and_age_are_bounded_oldest_first() {
+        let limits = Limits {
+            max_entries: 3,
+            max_bytes: 3 * (10 + ENTRY_OVERHEAD_BYTES),
+            max_age: Duration::from_secs(60),
+        };
+        let cache = ReasoningCache::new(limits);
+        let t0 = Instant::now();
+        let key = |n: usize| Key::new(scope("t"), &[call(&format!("c{n}"), "{}")]);
+        for n in 0..5 {
+            cache.insert(key(n), "0123456789", t0);
+        }
+        assert_eq!(cache.usage(), (3, 3 * (10 + ENTRY_OVERHEAD_BYTES)));
+        assert_eq!(cache.get(&key(1), t0), None, "the oldest went first");
+        assert!(cache.get(&key(4), t0).is_some());
+
+        // A longer text pushes out as many as its bytes need.
+        cache.insert(key(9), &"x".repeat(10 + ENTRY_OVERHEAD_BYTES + 10), t0);
+        assert_eq!(cache.usage().0, 2);
+        assert_eq!(cache.get(&key(2), t0), None);
+
+        // Too old is gone; oversized and empty are never kept.
+        assert_eq!(cache.get(&key(4), t0 + Duration::from_secs(60)), None);
+        assert_eq!(cache.usage(), (0, 0));
+        cache.insert(key(7), "", t0);
+        cache.insert(key(8), &"x".repeat(MAX_ENTRY_BYTES + 1), t0);
+        assert_eq!(cache.usage(), (0, 0));
+    }
+
+    #[test]
+    fn storing_a_key_again_replaces_it_and_counts_it_once() {
+        let limits = Limits {
+            max_entries: 2,
+            ..Limits::default()
+        };
+        let cache = ReasoningCache::new(limits);
+        let t0 = Instant::now();
+        let key = |n: usize| Key::new(scope("t"), &[call(&format!("c{n}"), "{}")]);
+        for _ in 0..1000 {
+            cache.insert(key(0), "first", t0);
+        }
+        cache.insert(key(0), "second", t0);
+        cache.insert(key(1), "other", t0);
+        assert_eq!(cache.get(&key(0), t0).as_deref(), Some("second"));
+        assert_eq!(cache.usage(), (2, 11 + 2 * ENTRY_OVERHEAD_BYTES));
+        let stale = cache.with(|inner| inner.order.len());
+        assert!(stale <= 2 * 2 + 64 + 1, "stale places are swept: {stale}");
+    }
+}

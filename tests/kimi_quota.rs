@@ -1,0 +1,398 @@
+//! Issue 20 items 1 and 2 end to end through `clawgate-mock`: Kimi Coding's
+//! weekly-quota 403 is a quota failure (not the User-Agent gate, not a bad
+//! key), Moonshot's zero balance is billing; the quota endpoint and the
+//! balance are read, shown in `/v1/status`, `/metrics` and `clawgate
+//! status`, and a spent account's targets are skipped before they refuse.
+
+mod common;
+
+use clawgate::mock::{MockOptions, MockServer, WEEKLY_QUOTA_MESSAGE};
+use common::*;
+use serde_json::{Value, json};
+
+/// A Kimi Coding provider on a mock (a custom `baseUrl`, so `quota` is
+/// set on explicitly unless `quota` is `null`).
+fn kimi_provider(mock: &MockServer, quota: Value) -> Value {
+    let mut provider = json!({"dialect": "kimi-coding", "baseUrl": mock.base_url(), "apiKey": KEY,
+                              "models": [{"id": "m", "name": "Mock", "reasoning": true}]});
+    if !quota.is_null() {
+        provider["quota"] = quota;
+    }
+    provider
+}
+
+fn config(primary: Value, backup: &MockServer) -> Value {
+    json!({
+        "models": {"mode": "replace", "providers": {"primary": primary, "backup": provider(backup)}},
+        "agents": {"defaults": {"model": {"primary": "primary/m", "fallbacks": ["backup/m"]}}},
+    })
+}
+
+fn chat_requests(mock: &MockServer) -> usize {
+    mock.requests()
+        .iter()
+        .filter(|r| r["path"] == "/v1/chat/completions")
+        .count()
+}
+
+fn quota_reads(mock: &MockServer, path: &str) -> usize {
+    mock.requests().iter().filter(|r| r["path"] == path).count()
+}
+
+async fn status(gw: &TestGateway) -> Value {
+    gw.client()
+        .get(format!("{}/v1/status", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn ask() -> Value {
+    json!({"model": "primary/m", "messages": user_message()})
+}
+
+#[tokio::test]
+async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until_the_reset() {
+    let primary = mock(MockOptions {
+        weekly_quota: (100, 100),
+        require_user_agent: Some("KimiCLI".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+
+    // The first request meets the 403 itself: not a key problem, not the
+    // gate; the backup answers.
+    let response = gw.chat(ask()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&primary), 1);
+
+    // The quota failure had the endpoint read (in the background, with the
+    // same User-Agent as requests): the status shows the spent window.
+    let mut shown = Value::Null;
+    for _ in 0..200 {
+        shown = status(&gw).await;
+        if shown["quotas"]["primary"]["exhausted"] == true {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let quota = &shown["quotas"]["primary"];
+    assert_eq!(quota["exhausted"], true, "{shown:#}");
+    assert_eq!(quota["windows"][0]["name"], "Weekly limit");
+    assert_eq!(quota["windows"][0]["usedPercent"], 100.0);
+    assert_eq!(quota["windows"][1]["name"], "5h limit");
+    assert!(quota["skippedUntil"].as_str().unwrap().ends_with("GMT"));
+    let target = &shown["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["ref"] == "primary/m")
+        .unwrap();
+    assert_eq!(target["lastFailureClass"], "quota");
+    assert!(target["hint"].as_str().unwrap().contains("the key is fine"));
+    assert_eq!(target["quotaExhausted"], true);
+
+    // Now the primary is skipped before it is asked.
+    let response = gw.chat(ask()).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&primary), 1, "a spent account is not asked");
+
+    let metrics = gw
+        .client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"clawgate_quota_used{provider="primary",window="weekly"} 100"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"clawgate_quota_exhausted{provider="primary"} 1"#));
+}
+
+#[tokio::test]
+async fn when_every_target_is_spent_the_client_is_told_it_is_quota_not_a_bad_key() {
+    let primary = mock(MockOptions {
+        weekly_quota: (100, 100),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"primary": kimi_provider(&primary, Value::Null)}},
+        "agents": {"defaults": {"model": {"primary": "primary/m"}}},
+    }))
+    .await;
+    let response = gw.chat(ask()).await;
+    assert_eq!(response.status(), 402);
+    let body: Value = response.json().await.unwrap();
+    let attempt = &body["error"]["attempts"][0];
+    assert_eq!(attempt["outcome"], "quota");
+    assert_eq!(attempt["status"], 403);
+    assert_eq!(attempt["type"], "access_terminated_error");
+    let hint = attempt["hint"].as_str().unwrap();
+    assert!(hint.contains("quota") && !hint.contains("User-Agent") && !hint.contains("API key"));
+    assert!(
+        attempt["message"]
+            .as_str()
+            .unwrap()
+            .contains(&WEEKLY_QUOTA_MESSAGE[..40])
+    );
+    // No quota key on a custom baseUrl: the endpoint is left alone.
+    status(&gw).await;
+    assert_eq!(quota_reads(&primary, "/v1/usages"), 0);
+}
+
+#[tokio::test]
+async fn a_window_over_the_threshold_is_skipped_before_the_provider_refuses() {
+    let primary = mock(MockOptions {
+        weekly_quota: (95, 100),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    // At the default threshold (100%), 95% still goes to the primary.
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    let shown = status(&gw).await;
+    assert_eq!(shown["quotas"]["primary"]["exhausted"], false);
+    let response = gw.chat(ask()).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "primary");
+
+    // At 90%, it is skipped: read on demand by the status, then no request.
+    let primary = mock(MockOptions {
+        weekly_quota: (95, 100),
+        ..MockOptions::default()
+    })
+    .await;
+    let quota = json!({"thresholdPercent": 90});
+    let gw = gateway(config(kimi_provider(&primary, quota), &backup)).await;
+    let shown = status(&gw).await;
+    assert_eq!(shown["quotas"]["primary"]["exhausted"], true, "{shown:#}");
+    assert_eq!(shown["quotas"]["primary"]["thresholdPercent"], 90.0);
+    let response = gw.chat(ask()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&primary), 0);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from clawgate-mock."
+    );
+}
+
+#[tokio::test]
+async fn a_zero_balance_is_billing_and_skips_the_target() {
+    let broke = mock(MockOptions {
+        balance: 0.0,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let moonshot = |quota: Value| {
+        let mut p = json!({"dialect": "moonshot", "baseUrl": broke.base_url(), "apiKey": KEY,
+                           "models": [{"id": "m", "name": "Mock"}]});
+        if !quota.is_null() {
+            p["quota"] = quota;
+        }
+        p
+    };
+    // Without the balance read: the 429 is billing, not a passing limit
+    // (no retry on the same target).
+    let gw = gateway(config(moonshot(Value::Null), &backup)).await;
+    let response = gw.chat(ask()).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&broke), 1, "billing is not retried");
+    let shown = status(&gw).await;
+    let target = shown["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["ref"] == "primary/m")
+        .unwrap()
+        .clone();
+    assert_eq!(target["lastFailureClass"], "billing");
+    assert!(target["hint"].as_str().unwrap().contains("top it up"));
+    assert!(shown["quotas"].as_object().unwrap().is_empty());
+
+    // With it: read, shown, and the target is skipped.
+    let gw = gateway(config(moonshot(json!(true)), &backup)).await;
+    let shown = status(&gw).await;
+    assert_eq!(shown["quotas"]["primary"]["kind"], "balance");
+    assert_eq!(shown["quotas"]["primary"]["balance"], 0.0);
+    assert_eq!(shown["quotas"]["primary"]["exhausted"], true);
+    assert_eq!(quota_reads(&broke, "/v1/users/me/balance"), 1);
+    let before = chat_requests(&broke);
+    let response = gw.chat(ask()).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&broke), before);
+    // The status asked again within a minute does not read again.
+    status(&gw).await;
+    assert_eq!(quota_reads(&broke, "/v1/users/me/balance"), 1);
+}
+
+#[tokio::test]
+async fn an_absent_or_changed_quota_endpoint_never_fails_a_request() {
+    let backup = healthy_mock().await;
+    for (options, problem) in [
+        (
+            MockOptions {
+                usages_status: Some(404),
+                ..MockOptions::default()
+            },
+            "the endpoint answered 404 (not served here)",
+        ),
+        (
+            MockOptions {
+                usages_answer: Some(r#"{"quota": {"weekly": "plenty"}}"#.into()),
+                ..MockOptions::default()
+            },
+            "its shape has changed: the answer holds no usage window",
+        ),
+        (
+            MockOptions {
+                usages_answer: Some("<html>".into()),
+                ..MockOptions::default()
+            },
+            "the answer is not JSON",
+        ),
+    ] {
+        let primary = mock(options).await;
+        let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+        let shown = status(&gw).await;
+        let quota = &shown["quotas"]["primary"];
+        assert!(
+            quota["problem"].as_str().unwrap().starts_with(problem),
+            "{quota}"
+        );
+        assert_eq!(quota["exhausted"], false);
+        let response = gw.chat(ask()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-clawgate-provider"), "primary");
+    }
+}
+
+#[tokio::test]
+async fn the_5h_window_is_a_quota_too() {
+    let primary = mock(MockOptions {
+        five_hour_quota: (20, 20),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    let shown = status(&gw).await;
+    let quota = &shown["quotas"]["primary"];
+    assert_eq!(quota["exhausted"], true, "{quota}");
+    // The 5-hour window's reset is not in the answer: skipped until the
+    // next reading says otherwise.
+    assert!(quota["skippedUntil"].is_null());
+    let response = gw.chat(ask()).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&primary), 0);
+}
+
+/// `clawgate status` against a gateway whose primary is a mock Kimi
+/// Coding account: the quota windows under the targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clawgate_status_shows_the_quota_windows() {
+    let primary = mock(MockOptions {
+        weekly_quota: (100, 100),
+        quota_reset_seconds: 2 * 86_400 + 3 * 3600 + 120,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    gw.chat(ask()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, "{}").unwrap();
+    let url = gw.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
+            .args(["status", "--config", file.to_str().unwrap(), "--url", &url])
+            .env_clear()
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    // Lines with their columns' padding squeezed to one space.
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in:\n{stdout}"))
+    };
+    assert!(line("QUOTA").starts_with("QUOTA WINDOW USED LIMIT USED% RESETS IN STATE"));
+    let weekly = line("primary Weekly limit");
+    assert!(
+        weekly.starts_with("primary Weekly limit 100 100 100% 2d 3h exhausted: skipped until "),
+        "{weekly}"
+    );
+    assert_eq!(line("primary 5h limit"), "primary 5h limit 2 20 10% -");
+    assert!(line("primary/m:").starts_with("primary/m: quota: the account's usage quota"));
+}
+
+/// `doctor --probe` reads the quota of each provider of the chain that
+/// has one, and says what the spent one means.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_probe_reads_the_quota() {
+    use std::os::unix::fs::PermissionsExt;
+    let primary = mock(MockOptions {
+        weekly_quota: (100, 100),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    let config = config(kimi_provider(&primary, json!(true)), &backup);
+    std::fs::write(&file, config.to_string()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
+            .args(["doctor", "--probe", "--config", file.to_str().unwrap()])
+            .env_clear()
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let probe = stdout
+        .lines()
+        .find(|l| l.contains("probe primary/m"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        probe.starts_with("FAIL probe primary/m: quota (403)"),
+        "{probe}"
+    );
+    assert!(probe.contains("the key is fine"), "{probe}");
+    let quota = stdout
+        .lines()
+        .find(|l| l.contains("quota primary:"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        quota.starts_with(
+            "warn quota primary: Weekly limit 100/100 (100%, resets in 2d 23h); 5h limit 2/20 (10%)"
+        ),
+        "{quota}"
+    );
+    assert!(
+        quota.contains("spent (Weekly limit 100/100): requests skip it until"),
+        "{quota}"
+    );
+    assert!(!stdout.contains(KEY), "no key in doctor's output");
+}

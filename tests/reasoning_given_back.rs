@@ -1,0 +1,123 @@
+//! Issue 20 item 4 end to end: a client that replays an assistant
+//! tool-call turn without its reasoning (LangChain, `@ai-sdk/openai`,
+//! compaction) gets the reasoning the model actually produced sent to Kimi
+//! in its place, not `""`; unless `gateway.reasoningCache` is off.
+
+mod common;
+
+use clawgate::mock::{MockOptions, MockServer};
+use common::*;
+use serde_json::{Value, json};
+
+const REASONING: &str = "The user wants a.txt; I should read it before answering.";
+
+async fn kimi_mock() -> MockServer {
+    mock(MockOptions {
+        reasoning: REASONING.into(),
+        tool_calls: vec![r#"read={"path": "a.txt"}"#.into()],
+        ..MockOptions::default()
+    })
+    .await
+}
+
+fn config(mock: &MockServer, cache: Option<bool>) -> Value {
+    let mut config = json!({
+        "models": {"mode": "replace", "providers": {"moonshot": {
+            "baseUrl": mock.base_url(), "apiKey": KEY, "models": [{"id": "kimi-k2.6"}]}}},
+        "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2.6"}}},
+    });
+    if let Some(cache) = cache {
+        config["gateway"] = json!({"reasoningCache": cache});
+    }
+    config
+}
+
+fn tools() -> Value {
+    json!([{"type": "function", "function": {"name": "read", "parameters": {
+        "type": "object", "properties": {"path": {"type": "string"}}}}}])
+}
+
+/// The first turn (streamed or not): the model reasons, then calls `read`.
+/// Returns the tool calls as the client got them.
+async fn first_turn(gw: &TestGateway, stream: bool) -> Value {
+    let response = gw
+        .chat(json!({"model": "moonshot/kimi-k2.6", "stream": stream, "reasoning_effort": "high",
+                     "tools": tools(), "messages": [{"role": "user", "content": "what is in a.txt?"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    if !stream {
+        let answer: Value = response.json().await.unwrap();
+        return answer["choices"][0]["message"]["tool_calls"].clone();
+    }
+    // Put the streamed call back together as a client does.
+    let (mut id, mut name, mut arguments) = (String::new(), String::new(), String::new());
+    for data in sse_data(&response.text().await.unwrap()) {
+        let Ok(chunk) = serde_json::from_str::<Value>(&data) else {
+            continue;
+        };
+        for call in chunk["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            id.push_str(call["id"].as_str().unwrap_or_default());
+            name.push_str(call["function"]["name"].as_str().unwrap_or_default());
+            arguments.push_str(call["function"]["arguments"].as_str().unwrap_or_default());
+        }
+    }
+    json!([{"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}])
+}
+
+/// The second turn, replaying the first without its reasoning (as
+/// LangChain does, re-serialising the arguments); what the provider got
+/// as that turn's `reasoning_content`.
+async fn replay(gw: &TestGateway, mock: &MockServer, calls: Value) -> Value {
+    let mut calls = calls;
+    let arguments: Value =
+        serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
+    calls[0]["function"]["arguments"] = json!(arguments.to_string());
+    let response = gw
+        .chat(
+            json!({"model": "moonshot/kimi-k2.6", "reasoning_effort": "high", "tools": tools(),
+            "messages": [
+                {"role": "user", "content": "what is in a.txt?"},
+                {"role": "assistant", "content": null, "tool_calls": calls},
+                {"role": "tool", "tool_call_id": calls[0]["id"], "content": "hello"},
+            ]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let sent = mock.requests().last().unwrap()["body"].clone();
+    assert_eq!(sent["thinking"], json!({"type": "enabled"}));
+    sent["messages"][1]["reasoning_content"].clone()
+}
+
+#[tokio::test]
+async fn the_provider_receives_the_original_reasoning_of_a_replayed_turn() {
+    for stream in [true, false] {
+        let mock = kimi_mock().await;
+        let gw = gateway(config(&mock, None)).await;
+        let calls = first_turn(&gw, stream).await;
+        assert_eq!(calls[0]["id"], "functions.read:0", "{calls}");
+        assert_eq!(
+            replay(&gw, &mock, calls).await,
+            REASONING,
+            "streamed first turn: {stream}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_the_cache_or_for_unknown_turns_the_placeholder_is_empty() {
+    let mock = kimi_mock().await;
+    let gw = gateway(config(&mock, Some(false))).await;
+    let calls = first_turn(&gw, true).await;
+    assert_eq!(replay(&gw, &mock, calls).await, "");
+
+    // A turn the gateway never answered (or made other calls).
+    let mock = kimi_mock().await;
+    let gw = gateway(config(&mock, None)).await;
+    let mut calls = first_turn(&gw, true).await;
+    calls[0]["function"]["arguments"] = json!(r#"{"path": "b.txt"}"#);
+    assert_eq!(replay(&gw, &mock, calls).await, "");
+}
