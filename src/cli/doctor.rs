@@ -268,6 +268,9 @@ async fn probe(config: &Config, report: &mut Report) {
         r#"{"messages":[{"role":"user","content":"Reply with one word: ok"}],"max_tokens":16}"#;
     let request = ChatRequest::parse(body).expect("the probe request is valid");
     let (cooldowns, quotas) = Default::default();
+    // A probe is not traffic: no ledger row, no budget.
+    let ledger = crate::ledger::Ledger::in_memory();
+    let budgets = crate::config::ledger::Budgets::default();
     let settings = chain::Settings {
         timeouts: &timeouts,
         retries: &config.gateway.retries,
@@ -276,6 +279,8 @@ async fn probe(config: &Config, report: &mut Report) {
         cooldowns: &cooldowns,
         quotas: &quotas,
         fallback: false,
+        ledger: &ledger,
+        budgets: &budgets,
     };
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();

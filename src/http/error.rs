@@ -102,6 +102,8 @@ pub struct ErrorReport {
     pub tried: Option<usize>,
     /// Whole seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// `error.budget`: the budget that refused the request.
+    pub budget: Option<Value>,
 }
 
 impl ErrorReport {
@@ -110,6 +112,9 @@ impl ErrorReport {
         let mut error = json!({"message": self.message, "type": self.kind, "code": self.code});
         if let Some(attempts) = &self.attempts {
             error["attempts"] = json!(attempts);
+        }
+        if let Some(budget) = &self.budget {
+            error["budget"] = budget.clone();
         }
         if let Some(id) = &self.request_id {
             error["request_id"] = json!(&**id);
@@ -217,6 +222,7 @@ impl ApiError {
             attempts: None,
             tried: None,
             retry_after: matches!(self, ApiError::Busy(_)).then_some(1),
+            budget: None,
         }
     }
 }
@@ -248,7 +254,7 @@ fn over_budget(failures: &[Failure]) -> Option<Refusal> {
 /// 402 `budget_exceeded`, with the budget and when it resets (also as
 /// `Retry-After` when the budget is spent rather than refusing unpriced
 /// calls).
-fn budget_exceeded(refusal: &Refusal) -> Response {
+fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
     let code = "budget_exceeded";
     let budget = refusal.budget();
     let message = format!("no target of the chain is within its budget: {refusal}");
@@ -259,39 +265,29 @@ fn budget_exceeded(refusal: &Refusal) -> Response {
         "period": budget.period.label(),
         "limitUsd": budget.usd,
     });
+    let mut retry_after = None;
     if let Refusal::Spent(state) = refusal {
         detail["spentUsd"] = json!(state.spent_usd);
         detail["resetsAt"] = json!(state.resets_at);
+        let reset = crate::ledger::calendar::start_of_day(state.resets_day);
+        retry_after = reset
+            .duration_since(std::time::SystemTime::now())
+            .ok()
+            .map(|wait| wait.as_secs().max(1));
     } else {
         detail["unpriced"] = json!(true);
     }
-    let mut error = json!({
-        "message": message,
-        "type": "insufficient_quota",
-        "code": code,
-        "budget": detail,
-    });
-    if let Some(id) = request_id() {
-        error["request_id"] = json!(&*id);
+    ErrorReport {
+        status: StatusCode::PAYMENT_REQUIRED,
+        kind: "insufficient_quota".to_string(),
+        code,
+        message,
+        request_id: request_id(),
+        attempts: None,
+        tried: Some(0),
+        retry_after,
+        budget: Some(detail),
     }
-    let mut response = (
-        StatusCode::PAYMENT_REQUIRED,
-        Json(json!({ "error": error })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(ATTEMPTS_HEADER, HeaderValue::from(0));
-    if let Refusal::Spent(state) = refusal {
-        let reset = crate::ledger::calendar::start_of_day(state.resets_day);
-        if let Ok(wait) = reset.duration_since(std::time::SystemTime::now()) {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.as_secs().max(1)),
-            );
-        }
-    }
-    response
 }
 
 /// The response when no target answered: the status says why (one
@@ -380,5 +376,6 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
         retry_after: verdict
             .retry_after
             .map(|delay| (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1)),
+        budget: None,
     }
 }

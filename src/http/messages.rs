@@ -260,6 +260,7 @@ mod tests {
             attempts: None,
             tried: None,
             retry_after: None,
+            budget: None,
         }
     }
 
