@@ -78,7 +78,7 @@ fn rows(count: usize, now_ms: i64) -> impl Iterator<Item = Row> {
                 output: Some(200 + n % 3_000),
                 reasoning: Some(n % 500),
             },
-            cost_usd: (!failed && n % 11 != 0).then(|| input as f64 * 0.95e-6),
+            cost_usd: (!failed && n % 11 != 0).then_some(input as f64 * 0.95e-6),
             client: CLIENTS[(n % 5) as usize],
         }
     })

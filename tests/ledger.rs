@@ -530,3 +530,33 @@ async fn the_status_page_needs_the_token_when_one_is_set() {
         .unwrap();
     assert_eq!(usage.status(), 401);
 }
+
+#[tokio::test]
+async fn without_a_database_usage_is_unavailable_and_a_ledger_change_needs_a_restart() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    // common::gateway's ledger counts in memory only.
+    let gw = gateway(priced_chain(&primary, &backup, json!({}))).await;
+    let response = gw
+        .client()
+        .get(format!("{}/v1/usage", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "ledger_unavailable", "{body}");
+
+    let mut changed = priced_chain(&primary, &backup, json!({}));
+    changed["ledger"] = json!({"retentionDays": 30});
+    let loaded = config::load_str(
+        &changed.to_string(),
+        &Environment::from_pairs::<&str, &str>([]),
+        Secrets::Required,
+    )
+    .unwrap();
+    let notes = gw.gateway.replace_config(loaded.config);
+    assert_eq!(
+        notes,
+        ["ledger changed; it takes effect at the next restart"]
+    );
+}

@@ -77,10 +77,17 @@ pub enum Scope {
 
 impl Scope {
     pub fn covers(&self, model_ref: &ModelRef) -> bool {
+        self.covers_ref(model_ref.as_str())
+    }
+
+    /// [`Self::covers`] for a ref as text (`provider/model-id`).
+    pub fn covers_ref(&self, model_ref: &str) -> bool {
         match self {
             Scope::All => true,
-            Scope::Provider(id) => model_ref.provider() == id,
-            Scope::Model(model) => model == model_ref,
+            Scope::Provider(id) => model_ref
+                .split_once('/')
+                .is_some_and(|(provider, _)| provider == id),
+            Scope::Model(model) => model.as_str() == model_ref,
         }
     }
 

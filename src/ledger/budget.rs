@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::Ledger;
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
-use crate::config::ModelRef;
 use crate::config::ledger::{Budget, Budgets, Unpriced};
 use crate::config::{Cost, Target};
 
@@ -95,9 +94,7 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
             .iter()
             .map(|budget| {
                 let start = period_start(budget.period, day);
-                let covers = |model: &str| {
-                    ModelRef::parse(model).is_some_and(|model_ref| budget.scope.covers(&model_ref))
-                };
+                let covers = |model: &str| budget.scope.covers_ref(model);
                 let spent = totals.spent(start, covers);
                 let uncosted = totals
                     .days

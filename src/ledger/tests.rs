@@ -471,3 +471,24 @@ fn a_model_ref_scope_covers_only_its_model() {
     assert!(!scope.covers(&ModelRef::new("p", "n")));
     assert!(Scope::Provider("p".into()).covers(&ModelRef::new("p", "n")));
 }
+
+#[test]
+fn a_budget_warns_once_per_period_at_80_percent() {
+    let now = Arc::new(AtomicI64::new(ms_of("2026-11-24", 3600)));
+    let ledger = Ledger::build(None, clock_at(now.clone()));
+    let budgets = all_daily(1.0);
+    let ts = now.load(Ordering::SeqCst);
+    ledger.record(row(ts, Some("p/m"), Some(0.5)), &budgets);
+    assert!(
+        ledger.warned.lock().unwrap().is_empty(),
+        "50% is no warning"
+    );
+    ledger.record(row(ts, Some("p/m"), Some(0.3)), &budgets);
+    ledger.record(row(ts, Some("p/m"), Some(0.1)), &budgets);
+    assert_eq!(ledger.warned.lock().unwrap().len(), 1, "80% warns, once");
+    // The next day is a new period: a new warning when it gets there.
+    let tomorrow = ms_of("2026-11-25", 60);
+    now.store(tomorrow, Ordering::SeqCst);
+    ledger.record(row(tomorrow, Some("p/m"), Some(0.9)), &budgets);
+    assert_eq!(ledger.warned.lock().unwrap().len(), 2);
+}
