@@ -303,7 +303,7 @@ fn relabel(
                 if !shape_chunk(&mut chunk, cost, shaping) {
                     return Frame::Skip;
                 }
-                crate::wire::openai::label_model(&mut chunk, model_ref);
+                crate::wire::openai::label_model(&mut chunk, model_ref.as_str());
                 Frame::Chunk(frame(&Value::Object(chunk)))
             }
             _ => Frame::Error(AttemptError::InvalidResponse(

@@ -1,7 +1,11 @@
-//! One upstream attempt, over the provider's transport (`openai-completions`
-//! here, `anthropic-messages` with the help of [`anthropic`]), and the typed
-//! outcome the chain loop decides on. Whatever the transport, a reply is in
-//! OpenAI's shapes: an Anthropic answer is translated as it is read.
+//! One upstream attempt, over the provider's transport (one module each,
+//! [`openai`] and [`anthropic`], behind [`transport::Transport`]), and the
+//! typed outcome the chain loop decides on. Whatever the transport, a reply
+//! is in OpenAI's shapes: an Anthropic answer is translated as it is read.
+//!
+//! Every request asks for a stream. A provider that answers it with one
+//! `application/json` body instead (some OpenAI-compatible servers ignore
+//! `stream`) is taken at its word: that body is the whole answer.
 //!
 //! An attempt ends either in a [`Reply`] the client can be given, or in an
 //! [`AttemptError`], which `chain::policy` classifies. For streams the
@@ -25,16 +29,15 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
-};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
 pub mod anthropic;
+pub mod openai;
+pub mod transport;
 
-use crate::capabilities::Api;
 use crate::config::{ApiKey, Limits, Target, Timeouts};
 use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
@@ -93,6 +96,10 @@ pub enum AttemptError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// An error status whose body did not arrive in time: a timeout for
+    /// the policy, whatever the status.
+    #[error("{} and no error body within {:.2}s", status.as_u16(), after.as_secs_f64())]
+    StalledErrorBody { status: StatusCode, after: Duration },
     #[error("invalid response: {0}")]
     InvalidResponse(String),
     #[error("the provider answered {status} redirecting to {location}; redirects are not followed")]
@@ -115,6 +122,7 @@ impl AttemptError {
         match self {
             AttemptError::Upstream { status, .. } => *status,
             AttemptError::Redirected { status, .. } => Some(*status),
+            AttemptError::StalledErrorBody { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -180,62 +188,39 @@ impl Upstream {
 
     /// Sends `body` to `target` and waits for the start of its answer, at
     /// most `firstByteSeconds` and never past `chain_deadline`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn attempt(
         &self,
         target: &Target,
         body: Chunks,
-        stream: bool,
         timeouts: &Timeouts,
         chain_deadline: Instant,
         limits: &Limits,
         redactor: &Redactor,
     ) -> Result<Reply, AttemptError> {
         let provider = &target.provider;
-        let api = provider.api;
+        let transport = transport::of(provider.api);
         let started = Instant::now();
         let deadline = (started + timeouts.first_byte).min(chain_deadline);
         let timed_out = |waiting_for| AttemptError::Timeout {
             waiting_for,
             after: started.elapsed(),
         };
-        let mut request = self
+        let key = match &provider.api_key {
+            ApiKey::Set(key) => Some(key.expose_secret()),
+            ApiKey::Missing { var } => return Err(AttemptError::MissingKey { var: var.clone() }),
+            ApiKey::None => None,
+        };
+        let headers = transport.headers(target, key).ok_or_else(|| {
+            AttemptError::InvalidResponse("the API key is not a valid header value".into())
+        })?;
+        let request = self
             .client
             .post(provider.completions_url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("clawgate/", env!("CARGO_PKG_VERSION")))
             .header(LOOP_HEADER, loop_mark())
-            .header(
-                ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            );
-        if api == Api::AnthropicMessages {
-            request = request.header(
-                anthropic::VERSION_HEADER,
-                HeaderValue::from_static(anthropic::VERSION),
-            );
-        }
-        let invalid_key =
-            || AttemptError::InvalidResponse("the API key is not a valid header value".into());
-        match &provider.api_key {
-            ApiKey::Set(key) if api == Api::AnthropicMessages => {
-                let (name, value) = anthropic::auth_header(provider.dialect, key.expose_secret())
-                    .ok_or_else(invalid_key)?;
-                request = request.header(name, value);
-            }
-            ApiKey::Set(key) => {
-                let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))
-                    .map_err(|_| invalid_key())?;
-                value.set_sensitive(true);
-                request = request.header(AUTHORIZATION, value);
-            }
-            ApiKey::Missing { var } => return Err(AttemptError::MissingKey { var: var.clone() }),
-            ApiKey::None => {}
-        };
+            .header(ACCEPT, "text/event-stream")
+            .headers(headers);
         // Configured headers come last so they win, User-Agent included.
         let request = request
             .headers(target.model.headers.clone())
@@ -266,9 +251,18 @@ impl Upstream {
                 .get(RETRY_AFTER)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| retry_after(value, SystemTime::now()));
-            // A stalled error body is bounded like a first byte; the status
-            // alone still says what happened.
-            let body = read_limited(response, MAX_ERROR_BODY, deadline).await;
+            // An error body is bounded like a first byte. One that stalls is
+            // a timeout, whatever the status said: the target kept us
+            // waiting and is not waited for again.
+            let body = match read_limited(response, MAX_ERROR_BODY, deadline).await {
+                Some(body) => body,
+                None => {
+                    return Err(AttemptError::StalledErrorBody {
+                        status,
+                        after: started.elapsed(),
+                    });
+                }
+            };
             let (error_type, mut message) = error_details(&body);
             if status == StatusCode::NOT_FOUND && error_type.is_none() {
                 message.push_str(NOTHING_SERVED_HERE);
@@ -281,12 +275,16 @@ impl Upstream {
             });
         }
 
-        if stream {
+        let json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if json {
+            return whole_answer(response, transport, timeouts, limits, scrub).await;
+        }
+        {
             let body = Box::pin(response.bytes_stream());
-            let mut events: EventStream = Box::pin(sse::items(body, limits.max_event_bytes));
-            if api == Api::AnthropicMessages {
-                events = anthropic::openai_events(events);
-            }
+            let mut events = transport.events(Box::pin(sse::items(body, limits.max_event_bytes)));
             // Events before the first meaningful one (a role-only chunk) are
             // held, so that failover stays possible until the answer starts.
             let mut held: Vec<Event> = Vec::new();
@@ -351,41 +349,48 @@ impl Upstream {
                 )
             };
             Ok(Reply::Stream { first, rest })
-        } else {
-            let bytes = read_body(response, limits.max_response_bytes, timeouts.idle)
-                .await
-                .map_err(|err| match err {
-                    BodyError::TooLarge => {
-                        AttemptError::response_too_large(limits.max_response_bytes)
-                    }
-                    BodyError::Silent => AttemptError::Timeout {
-                        waiting_for: "the rest of the body",
-                        after: timeouts.idle,
-                    },
-                    BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
-                })?;
-            let mut parsed = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
-            if api == Api::AnthropicMessages {
-                if let Some(completion) = parsed.as_object().and_then(anthropic::completion) {
-                    parsed = Value::Object(completion);
-                }
-            }
-            match parsed {
-                Value::Object(map) if map.contains_key("choices") => Ok(Reply::Complete(map)),
-                Value::Object(map) if map.contains_key("error") => {
-                    let (error_type, message) = error_details(&bytes);
-                    Err(AttemptError::Upstream {
-                        status: None,
-                        error_type: error_type.map(scrub),
-                        message: scrub(message),
-                        retry_after: None,
-                    })
-                }
-                _ => Err(AttemptError::InvalidResponse(
-                    "the body is not a chat completion".into(),
-                )),
-            }
         }
+    }
+}
+
+/// A JSON answer to a request for a stream, read whole (within
+/// `maxResponseBytes`, each wait within the idle timeout) as the answer.
+async fn whole_answer(
+    response: reqwest::Response,
+    transport: &dyn transport::Transport,
+    timeouts: &Timeouts,
+    limits: &Limits,
+    scrub: impl Fn(String) -> String,
+) -> Result<Reply, AttemptError> {
+    let bytes = read_body(response, limits.max_response_bytes, timeouts.idle)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge => AttemptError::response_too_large(limits.max_response_bytes),
+            BodyError::Silent => AttemptError::Timeout {
+                waiting_for: "the rest of the body",
+                after: timeouts.idle,
+            },
+            BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
+        })?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) if map.get("error").is_some_and(|e| !e.is_null()) => {
+            let (error_type, message) = error_details(&bytes);
+            Err(AttemptError::Upstream {
+                status: None,
+                error_type: error_type.map(&scrub),
+                message: scrub(message),
+                retry_after: None,
+            })
+        }
+        Ok(Value::Object(map)) => transport
+            .completion(map)
+            .map(Reply::Complete)
+            .ok_or_else(|| {
+                AttemptError::InvalidResponse("the body is not a chat completion".into())
+            }),
+        _ => Err(AttemptError::InvalidResponse(
+            "the body is not a chat completion".into(),
+        )),
     }
 }
 
@@ -454,18 +459,29 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
 /// model, is what the server does not know.
 const NOTHING_SERVED_HERE: &str = " (a 404 without an API error: nothing is served at this URL; check the provider's baseUrl, which for an OpenAI-compatible server usually ends in /v1)";
 
-/// What arrives of a body by `deadline`, at most `limit` bytes.
-async fn read_limited(response: reqwest::Response, limit: usize, deadline: Instant) -> Bytes {
+/// A body's first `limit` bytes (what arrived, should it break off), or
+/// `None` when it did not arrive by `deadline`.
+async fn read_limited(
+    response: reqwest::Response,
+    limit: usize,
+    deadline: Instant,
+) -> Option<Bytes> {
     let mut body = Vec::new();
     let mut chunks = response.bytes_stream();
-    while let Ok(Some(Ok(chunk))) = timeout_at(deadline, chunks.next()).await {
-        let room = limit.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= limit {
-            break;
+    loop {
+        match timeout_at(deadline, chunks.next()).await {
+            Err(_) => return None,
+            Ok(Some(Ok(chunk))) => {
+                let room = limit.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= limit {
+                    break;
+                }
+            }
+            Ok(Some(Err(_)) | None) => break,
         }
     }
-    Bytes::from(body)
+    Some(Bytes::from(body))
 }
 
 /// `(error.type, error.message)` of an OpenAI-shaped error body, or the

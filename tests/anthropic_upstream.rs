@@ -725,6 +725,14 @@ async fn faults_before_the_first_event_fall_over_to_the_next_transport() {
                 ..MockOptions::default()
             },
         ),
+        (
+            "503 headers, then no error body",
+            MockOptions {
+                fail_status: Some(503),
+                stall_error_body: true,
+                ..MockOptions::default()
+            },
+        ),
     ];
     for (name, options) in faults {
         let (primary, backup) = (mock(options).await, common::healthy_mock().await);
@@ -737,6 +745,10 @@ async fn faults_before_the_first_event_fall_over_to_the_next_transport() {
         let (provider, events) = streamed(&gw).await;
         assert_eq!(provider, "backup", "{name}");
         assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{name}");
+        if name.contains("no error body") {
+            // A stall is a timeout: not retried on its target.
+            assert_eq!(primary.requests().len(), 1, "{name}");
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clawgate::mock::{MockOptions, MockServer};
 use common::*;
@@ -788,12 +788,21 @@ async fn a_second_signal_while_draining_stops_at_once() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request is in flight once the hung provider has it.
+    let arrived = Instant::now();
+    while hung.requests().is_empty() {
+        assert!(
+            arrived.elapsed() < Duration::from_secs(10),
+            "the request never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     served.signal("TERM");
     assert!(notification(&socket).await.contains("STOPPING=1"));
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        served.child.try_wait().unwrap().is_none(),
+        tokio::time::timeout(Duration::from_millis(300), served.child.wait())
+            .await
+            .is_err(),
         "the first signal drains"
     );
     served.signal("INT");

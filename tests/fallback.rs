@@ -160,6 +160,26 @@ async fn the_fault_matrix() {
             Final(400),
         ),
         ("422", fail(422, "", "Unprocessable Entity"), Final(422)),
+        // One provider's body limit: the next may take the body.
+        ("413", fail(413, "", "Request Entity Too Large"), Backup),
+        // A stall is a stall, whatever the status said (issue 23 item 3):
+        // cut at the first-byte timeout, not retried.
+        (
+            "503 headers, then no body",
+            MockOptions {
+                stall_error_body: true,
+                ..fail(503, "", "")
+            },
+            Backup,
+        ),
+        (
+            "429 headers, then no body",
+            MockOptions {
+                stall_error_body: true,
+                ..fail(429, "", "")
+            },
+            Backup,
+        ),
     ];
     for (name, options, expect) in rows {
         for stream in [false, true] {
@@ -587,7 +607,7 @@ async fn native_answer(mock: &MockServer) -> Value {
     };
     clawgate::providers::response::shape_completion(&mut body, &Default::default());
     let model_ref = clawgate::config::ModelRef::new("primary", "m");
-    clawgate::wire::openai::label_model(&mut body, &model_ref);
+    clawgate::wire::openai::label_model(&mut body, model_ref.as_str());
     body.remove("id");
     Value::Object(body)
 }
@@ -747,7 +767,7 @@ async fn targets_left_when_the_deadline_passes_are_listed_as_not_tried() {
 }
 
 #[tokio::test]
-async fn a_stalled_error_body_is_bounded_like_a_first_byte() {
+async fn a_stalled_error_body_is_a_timeout_waited_for_once() {
     let primary = mock(MockOptions {
         stall_error_body: true,
         ..fail(503, "", "")
@@ -760,14 +780,78 @@ async fn a_stalled_error_body_is_bounded_like_a_first_byte() {
             .await
             .expect("the stalled body does not hold the request");
         assert_eq!(outcome.provider, "backup", "{}", outcome.body);
-        // Two tries (a 503 is retried), each cut at 0.3 s.
+        // One try, cut at 0.3 s: a timeout is not retried on its target.
         assert!(
-            outcome.elapsed < Duration::from_secs(2),
+            outcome.elapsed < Duration::from_millis(1500),
             "{:?}",
             outcome.elapsed
         );
     }
-    assert_eq!(primary.requests().len(), 4);
+    assert_eq!(primary.requests().len(), 2);
+    // Two timeouts in a row cool the target down: the next request does
+    // not wait for it at all.
+    let outcome = send(&gw, false).await;
+    assert_eq!(outcome.provider, "backup", "{}", outcome.body);
+    assert_eq!(primary.requests().len(), 2);
+    let status: Value = gw
+        .client()
+        .get(format!("{}/v1/status", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(status.to_string().contains("timeout"), "{status}");
+}
+
+/// Some OpenAI-compatible servers ignore `stream`: one JSON body answers a
+/// request for a stream, and it is the whole answer, streamed or not.
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_is_the_whole_answer() {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            axum::Json(
+                json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "whole answer"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"plain": {"baseUrl": base, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "plain/m"}}},
+    });
+    let gw = gateway(fast(config)).await;
+    let response = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "whole answer");
+    assert_eq!(body["usage"]["total_tokens"], 5);
+
+    let response = gw
+        .chat(json!({"messages": user_message(), "stream": true,
+            "stream_options": {"include_usage": true}}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("\"content\":\"whole answer\""), "{text}");
+    assert!(text.contains("\"total_tokens\":5"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+
+    let response = gw
+        .messages(json!({"model": "plain/m", "max_tokens": 10, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    let text = response.text().await.unwrap();
+    assert!(text.contains("\"text\":\"whole answer\""), "{text}");
+    assert!(text.contains("event: message_stop"), "{text}");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Target;
 use crate::ops::redact::Redactor;
-use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
+use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::body::Edits;
 use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item, ReadError, SseError};
@@ -37,6 +37,60 @@ pub fn streaming(mut edits: Edits, request: &ChatRequest, target: &Target) -> Ed
         }
     }
     edits
+}
+
+/// A whole answer given to a request for a stream (a provider that ignored
+/// `stream`), as the stream it spells: one chunk holding each choice's
+/// message as its delta, a usage chunk when there is usage, `[DONE]`.
+pub fn replay(completion: Map<String, Value>) -> Reply {
+    let choices: Vec<Value> = completion
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(position, choice)| {
+            let mut delta = choice.get("message").cloned().unwrap_or_else(|| json!({}));
+            let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
+            for (index, call) in calls.into_iter().flatten().enumerate() {
+                if let Value::Object(call) = call {
+                    call.entry("index").or_insert(json!(index));
+                }
+            }
+            json!({
+                "index": choice.get("index").cloned().unwrap_or(json!(position)),
+                "delta": delta,
+                "finish_reason": choice.get("finish_reason").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    let mut chunk = Map::new();
+    for key in ["id", "created", "model"] {
+        if let Some(value) = completion.get(key) {
+            chunk.insert(key.into(), value.clone());
+        }
+    }
+    chunk.insert("object".into(), json!("chat.completion.chunk"));
+    let mut usage_chunk = chunk.clone();
+    chunk.insert("choices".into(), Value::Array(choices));
+    let event = |data: String| Event {
+        event: None,
+        data,
+        id: None,
+    };
+    let mut rest = Vec::new();
+    if let Some(usage) = completion.get("usage").filter(|u| u.is_object()) {
+        usage_chunk.insert("choices".into(), json!([]));
+        usage_chunk.insert("usage".into(), usage.clone());
+        rest.push(Ok(Item::Event(event(
+            Value::Object(usage_chunk).to_string(),
+        ))));
+    }
+    rest.push(Ok(Item::Event(event("[DONE]".into()))));
+    Reply::Stream {
+        first: event(Value::Object(chunk).to_string()),
+        rest: Box::pin(futures_util::stream::iter(rest)),
+    }
 }
 
 /// Reads the rest of a stream whose first meaningful event is `first` and

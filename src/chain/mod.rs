@@ -25,7 +25,9 @@ use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers;
+use crate::upstream::transport::{self, Refusal};
 use crate::upstream::{AttemptError, Reply, Upstream};
+use crate::wire::body::Chunks;
 use crate::wire::openai::ChatRequest;
 
 /// Why a target ended without an answer.
@@ -306,42 +308,8 @@ async fn try_target(
     let mut backoff = retries.backoff_base;
     loop {
         tries += 1;
-        // Each target gets the client's request with its own rules' edits,
-        // in its provider's protocol (see `providers::transport`). Every
-        // request is streamed upstream; a non-streaming one is assembled
-        // below.
-        let edits = assemble::streaming(providers::edits(request, target), request, target);
-        let body = providers::transport::body(request, target, &edits, true);
         let started = Instant::now();
-        let result = match body {
-            Ok(body) => {
-                upstream
-                    .attempt(
-                        target,
-                        body,
-                        true,
-                        settings.timeouts,
-                        deadline,
-                        settings.limits,
-                        settings.redactor,
-                    )
-                    .await
-            }
-            // A body clawgate will not send fails like a provider's refusal.
-            Err(refused) => Err(refused.into()),
-        };
-        let result = match result {
-            Ok(Reply::Stream { first, rest }) if !request.stream => assemble::collect(
-                first,
-                rest,
-                settings.timeouts.idle,
-                settings.limits.max_response_bytes,
-                settings.redactor,
-            )
-            .await
-            .map(Reply::Complete),
-            other => other,
-        };
+        let result = attempt(upstream, target, request, settings, deadline).await;
         let latency = started.elapsed();
         let error = match result {
             Ok(reply) => {
@@ -427,6 +395,65 @@ async fn try_target(
             }
         }
     }
+}
+
+/// One attempt on `target`: the request model with the target's rules
+/// (made once, whatever the front end and the transport), in its
+/// provider's protocol ([`transport::of`]). Every request is streamed
+/// upstream; a non-streaming one is assembled here, and a whole answer to
+/// a streaming one is replayed as a stream.
+async fn attempt(
+    upstream: &Upstream,
+    target: &Target,
+    request: &ChatRequest,
+    settings: &Settings<'_>,
+    deadline: Instant,
+) -> Result<Reply, AttemptError> {
+    let body = body(request, target)?;
+    let reply = upstream
+        .attempt(
+            target,
+            body,
+            settings.timeouts,
+            deadline,
+            settings.limits,
+            settings.redactor,
+        )
+        .await?;
+    match reply {
+        Reply::Stream { first, rest } if !request.stream => assemble::collect(
+            first,
+            rest,
+            settings.timeouts.idle,
+            settings.limits.max_response_bytes,
+            settings.redactor,
+        )
+        .await
+        .map(Reply::Complete),
+        Reply::Complete(completion) if request.stream => Ok(assemble::replay(completion)),
+        reply => Ok(reply),
+    }
+}
+
+/// What `target` is sent for `request`: the target's rules, made once on
+/// the request model whatever the front end, then written by the
+/// provider's transport (asking for a stream); or why clawgate will not
+/// send it.
+pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Refusal> {
+    let edits = assemble::streaming(providers::edits(request, target), request, target);
+    transport::of(target.provider.api).body(request, target, &edits)
+}
+
+/// One non-streaming attempt on `target` outside any chain (`clawgate
+/// doctor --probe`), through the same path as a request's.
+pub async fn probe(
+    upstream: &Upstream,
+    target: &Target,
+    request: &ChatRequest,
+    settings: &Settings<'_>,
+) -> Result<Reply, AttemptError> {
+    let deadline = Instant::now() + settings.timeouts.first_byte;
+    attempt(upstream, target, request, settings, deadline).await
 }
 
 /// `delay` scaled by a random factor in [0.5, 1.0): retries of many

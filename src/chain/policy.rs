@@ -18,7 +18,8 @@ pub enum Outcome<'a> {
     MissingKey,
     /// No connection, or it broke before a response.
     Transport,
-    /// Nothing arrived in time (headers, first event, an error body).
+    /// Nothing arrived in time (headers, first event, an error body after
+    /// any status).
     Timeout,
     /// A 3xx: redirects are not followed.
     Redirected,
@@ -40,7 +41,10 @@ impl<'a> Outcome<'a> {
         match error {
             AttemptError::MissingKey { .. } => Outcome::MissingKey,
             AttemptError::Connect(_) => Outcome::Transport,
-            AttemptError::Timeout { .. } => Outcome::Timeout,
+            // A stall is a stall, whatever the status line said.
+            AttemptError::Timeout { .. } | AttemptError::StalledErrorBody { .. } => {
+                Outcome::Timeout
+            }
             AttemptError::Redirected { .. } => Outcome::Redirected,
             AttemptError::InvalidResponse(_) => Outcome::InvalidResponse,
             AttemptError::TooLarge { .. } => Outcome::TooLarge,
@@ -232,6 +236,8 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
                 Some(408 | 499 | 504 | 522 | 524) => (Class::Timeout, Next),
                 Some(529) => (Class::Overloaded, Retry),
                 Some(400..=499) if context => (Class::ContextLength, NextLarger),
+                // Too large for this provider's limit; the next may take it.
+                Some(413) => (Class::TooLarge, Next),
                 Some(400..=499) if filter => (Class::ContentFilter, Stop),
                 Some(400..=499) => (Class::BadRequest, Stop),
                 // An error inside a 200 carries only its type and text.
@@ -396,6 +402,11 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
             retry_after: Some(wait),
         };
     }
+    // Every provider that was asked found the body too large.
+    let tried = || failures.iter().filter(|f| f.tries > 0);
+    if tried().next().is_some() && tried().all(|f| f.status() == Some(413)) {
+        return status(413, "upstream_request_too_large");
+    }
     if all(|c| c == Class::Timeout) {
         return status(504, "upstream_timeout");
     }
@@ -559,7 +570,7 @@ mod tests {
                 Class::BadRequest,
                 Stop,
             ),
-            (refused(413, "", "too big"), Class::BadRequest, Stop),
+            (refused(413, "", "too big"), Class::TooLarge, Next),
             (
                 refused(0, "engine_overloaded_error", "overloaded"),
                 Class::Overloaded,
@@ -620,6 +631,66 @@ mod tests {
         for (outcome, class, decision) in cases {
             assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
         }
+    }
+
+    /// Issue 23 item 3: an attempt cut because its headers or body did not
+    /// arrive in time is a timeout (no retry on the same target, counted
+    /// towards its cooldown), whatever status came before the stall.
+    #[test]
+    fn a_stall_is_a_timeout_whatever_the_status() {
+        let after = Duration::from_secs(20);
+        let stalls = [
+            AttemptError::Timeout {
+                waiting_for: "response headers",
+                after,
+            },
+            AttemptError::Timeout {
+                waiting_for: "first event",
+                after,
+            },
+            AttemptError::StalledErrorBody {
+                status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
+                after,
+            },
+            AttemptError::StalledErrorBody {
+                status: reqwest::StatusCode::TOO_MANY_REQUESTS,
+                after,
+            },
+            AttemptError::StalledErrorBody {
+                status: reqwest::StatusCode::BAD_REQUEST,
+                after,
+            },
+        ];
+        for stall in &stalls {
+            assert_eq!(
+                classify(Outcome::of(stall)),
+                (Class::Timeout, Decision::Next),
+                "{stall}"
+            );
+            assert!(Class::Timeout.counts_against_target());
+        }
+        assert_eq!(
+            cooldown(Class::Timeout, PASSING_FAILURES_TO_OPEN, None),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    /// A 413 is this provider's limit: the next one may take the body.
+    #[test]
+    fn a_body_too_large_for_one_provider_moves_on() {
+        assert_eq!(
+            classify(refused(413, "", "Request Entity Too Large")),
+            (Class::TooLarge, Decision::Next)
+        );
+        assert_eq!(
+            classify(refused(
+                413,
+                "",
+                "the context length of this model is exceeded"
+            )),
+            (Class::ContextLength, Decision::NextLarger)
+        );
+        assert!(!Class::TooLarge.counts_against_target());
     }
 
     #[test]

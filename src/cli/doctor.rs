@@ -13,9 +13,9 @@ use clap::Args;
 use secrecy::ExposeSecret;
 
 use super::{SourceArgs, chain_text};
+use crate::chain;
 use crate::chain::policy::{self, Outcome};
 use crate::config::{self, ApiKey, Config, Environment, Secrets, Source, Timeouts};
-use crate::providers;
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
 
@@ -266,22 +266,18 @@ async fn probe(config: &Config, report: &mut Report) {
     let body =
         r#"{"messages":[{"role":"user","content":"Reply with one word: ok"}],"max_tokens":16}"#;
     let request = ChatRequest::parse(body).expect("the probe request is valid");
+    let cooldowns = Default::default();
+    let settings = chain::Settings {
+        timeouts: &timeouts,
+        retries: &config.gateway.retries,
+        limits: &config.gateway.limits,
+        redactor: &config.redactor,
+        cooldowns: &cooldowns,
+        fallback: false,
+    };
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();
-        let edits = providers::edits(&request, &target);
-        let body = providers::transport::body(&request, &target, &edits, false)
-            .expect("the probe offers no tools, so no target refuses it");
-        let result = upstream
-            .attempt(
-                &target,
-                body,
-                false,
-                &timeouts,
-                tokio::time::Instant::now() + timeouts.first_byte,
-                &config.gateway.limits,
-                &config.redactor,
-            )
-            .await;
+        let result = chain::probe(&upstream, &target, &request, &settings).await;
         let millis = started.elapsed().as_millis();
         let url = config
             .redactor

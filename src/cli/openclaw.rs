@@ -64,7 +64,7 @@ fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-    let document: Value = json5::from_str(&text).unwrap_or(Value::Null);
+    let document: Value = crate::config::parse_document(&text).unwrap_or(Value::Null);
     Ok(document
         .pointer("/gateway/auth/token")
         .and_then(Value::as_str)

@@ -136,31 +136,58 @@ async fn reload_on_sighup(
     overrides: Overrides,
     addr: SocketAddr,
 ) {
+    let source = Arc::new(source);
     while hangups.recv().await.is_some() {
-        systemd::reloading();
-        let loaded = source.load(Secrets::Required).map_err(|e| e.to_string());
-        let applied = loaded.and_then(|(path, loaded)| {
+        let source = source.clone();
+        reload(&gateway, addr, move || {
+            let (path, loaded) = source.load(Secrets::Required).map_err(|e| e.to_string())?;
             report(&path, &loaded);
             let (config, notes) = effective(loaded.config, overrides, Some(addr))?;
             Ok((path, config, notes))
-        });
-        match applied {
-            Ok((path, config, mut notes)) => {
-                let chain = chain_text(&config);
-                notes.extend(gateway.replace_config(config));
-                for note in &notes {
-                    tracing::warn!("reload: {note}");
-                }
-                tracing::info!(chain, "config reloaded from {path}");
-                systemd::ready(&format!("serving on {addr}; chain {chain}"));
+        })
+        .await;
+    }
+}
+
+/// What a reload read: where from, the config to serve, notes for the log.
+type Reloaded = (Source, Config, Vec<String>);
+
+/// One reload: `read` runs on a blocking thread (it reads files), and
+/// whatever it does, failing or panicking included, the gateway either
+/// serves the new config or keeps the old one and the log says why.
+/// Returns the reason a reload was refused.
+async fn reload(
+    gateway: &Gateway,
+    addr: SocketAddr,
+    read: impl FnOnce() -> Result<Reloaded, String> + Send + 'static,
+) -> Option<String> {
+    systemd::reloading();
+    let applied = match tokio::task::spawn_blocking(read).await {
+        Ok(read) => read,
+        // The panic's own message went to stderr; it may quote the file.
+        Err(failed) if failed.is_panic() => Err(
+            "reading the config failed unexpectedly (a bug in clawgate: please report it)".into(),
+        ),
+        Err(failed) => Err(format!("reading the config was cancelled: {failed}")),
+    };
+    match applied {
+        Ok((path, config, mut notes)) => {
+            let chain = chain_text(&config);
+            notes.extend(gateway.replace_config(config));
+            for note in &notes {
+                tracing::warn!("reload: {note}");
             }
-            Err(reason) => {
-                tracing::error!("reload refused; the previous config keeps serving: {reason}");
-                let first_line = reason.lines().next().unwrap_or_default();
-                systemd::ready(&format!(
-                    "serving on {addr}; last reload refused: {first_line}"
-                ));
-            }
+            tracing::info!(chain, "config reloaded from {path}");
+            systemd::ready(&format!("serving on {addr}; chain {chain}"));
+            None
+        }
+        Err(reason) => {
+            tracing::error!("reload refused; the previous config keeps serving: {reason}");
+            let first_line = reason.lines().next().unwrap_or_default();
+            systemd::ready(&format!(
+                "serving on {addr}; last reload refused: {first_line}"
+            ));
+            Some(reason)
         }
     }
 }
@@ -222,6 +249,34 @@ mod tests {
         assert_eq!(
             (served.gateway.bind, served.gateway.port, notes.len()),
             (IpAddr::from([0, 0, 0, 0]), 9, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_fails_or_panics_keeps_the_old_config() {
+        let gateway = Gateway::new(config("{port: 18701}")).unwrap();
+        let addr: SocketAddr = "127.0.0.1:18701".parse().unwrap();
+        let before = gateway.config().gateway.timeouts.connect;
+
+        let refused = reload(&gateway, addr, || Err("invalid config (x)".into())).await;
+        assert_eq!(refused.as_deref(), Some("invalid config (x)"));
+        let refused = reload(&gateway, addr, || panic!("a bug while reading")).await;
+        assert_eq!(
+            refused.as_deref(),
+            Some("reading the config failed unexpectedly (a bug in clawgate: please report it)")
+        );
+        assert_eq!(gateway.config().gateway.timeouts.connect, before);
+
+        // And the gateway still takes a good one afterwards.
+        let next = config("{port: 18701, timeouts: {connectSeconds: 3.5}}");
+        let applied = reload(&gateway, addr, move || {
+            Ok((Source::Defaults, next, Vec::new()))
+        })
+        .await;
+        assert_eq!(applied, None);
+        assert_eq!(
+            gateway.config().gateway.timeouts.connect,
+            std::time::Duration::from_millis(3500)
         );
     }
 

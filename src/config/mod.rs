@@ -154,22 +154,170 @@ pub struct Loaded {
     pub literal_secrets: Vec<String>,
 }
 
+/// The largest config file clawgate reads. A config is a few kilobytes;
+/// the bound keeps a wrong path (a log, a disk image) from being read whole.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of objects and arrays a config may have. Configs
+/// are about six levels deep; the bound is checked before the recursive
+/// parse, so no file can exhaust the stack.
+pub const MAX_CONFIG_DEPTH: usize = 64;
+
 /// Reads and validates the config from `source`.
 pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
     let text = match source {
-        Source::File(path) => std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
-        })?,
+        Source::File(path) => read_bounded(path)?,
         Source::Defaults => "{}".to_string(),
     };
     load_str(&text, env, secrets)
 }
 
+/// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
+/// more than that is read.
+fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(&path.display().to_string()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ConfigErrors::single(
+            "",
+            format!(
+                "cannot read {}: not UTF-8 text (at byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+fn too_large(what: &str) -> ConfigErrors {
+    ConfigErrors::single(
+        "",
+        format!(
+            "{what} is larger than {} KiB, the most clawgate reads as a config; is it the right file?",
+            MAX_CONFIG_BYTES / 1024
+        ),
+    )
+}
+
 /// Validates config text; [`load`] without the file system.
 pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let document: Value =
-        json5::from_str(text).map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))?;
+    let document = parse_document(text)?;
     validate::validate(document, env, secrets)
+}
+
+/// Parses config text (JSON5) within the size and depth bounds. Plain JSON,
+/// what Nix writes, is read by the faster JSON parser; the JSON5 parser is
+/// for the rest. Errors never quote a value.
+pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(too_large("the config"));
+    }
+    if let Some(message) = syntax::too_deep(text, MAX_CONFIG_DEPTH) {
+        return Err(ConfigErrors::single("", message));
+    }
+    if let Ok(document) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+        return Ok(document);
+    }
+    json5::from_str(text)
+        .map(|Json5Value(document)| document)
+        .map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))
+}
+
+/// Stands in for JSON5's `NaN`, `Infinity` and `-Infinity`, which a JSON
+/// value cannot hold (serde_json would make them `null`, and the key would
+/// silently take its default). Validation reports each by its path.
+pub(crate) const NON_FINITE_PREFIX: &str = "\u{0}clawgate-non-finite:";
+
+/// A JSON value read from JSON5, keeping non-finite numbers as
+/// [`NON_FINITE_PREFIX`] strings. Recursive: only read after the depth
+/// check.
+struct Json5Value(Value);
+
+impl<'de> serde::Deserialize<'de> for Json5Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Json5Visitor).map(Json5Value)
+    }
+}
+
+struct Json5Visitor;
+
+impl<'de> serde::de::Visitor<'de> for Json5Visitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON5 value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        let name = match value {
+            value if value.is_nan() => "NaN",
+            value if value > 0.0 => "Infinity",
+            _ => "-Infinity",
+        };
+        Ok(serde_json::Number::from_f64(value).map_or_else(
+            || Value::String(format!("{NON_FINITE_PREFIX}{name}")),
+            Value::Number,
+        ))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Json5Value(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some((key, Json5Value(value))) = map.next_entry::<String, Json5Value>()? {
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
 }
 
 /// The runtime configuration.
@@ -580,9 +728,5 @@ impl ApiKey {
             ApiKey::Missing { var } => format!("missing: ${{{var}}} is not set"),
             ApiKey::None => "none".to_string(),
         }
-    }
-
-    pub fn is_set(&self) -> bool {
-        matches!(self, ApiKey::Set(_))
     }
 }

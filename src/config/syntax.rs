@@ -6,6 +6,13 @@
 //! missing `:`, a string or comment never closed, a bracket never closed or
 //! closed by the wrong one. The message says what is probably missing and
 //! shows the line with a caret under the place, as rustc does.
+//!
+//! The line shown is an excerpt with every value masked (string literals,
+//! comments, bare words other than keys, literals and short numbers become
+//! `…`): a config may hold literal keys, and an error must never print one.
+//!
+//! [`too_deep`] is the bound checked before any recursive parse: a linear
+//! scan for nesting deeper than the limit.
 
 /// The message for a config that `json5` refused with `error`.
 pub fn explain(text: &str, error: &json5::Error) -> String {
@@ -13,8 +20,16 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
         return found.render(text);
     }
     let json5::Error::Message { msg, location } = error;
-    // The parser's own words, first line only: the rest is its grammar.
-    let msg = msg.lines().next().unwrap_or_default().trim();
+    // The parser's own words: its `= expected ...` line, when the message
+    // quotes the source (which may hold a key) as pest's do; else its first
+    // line (`error parsing integer`).
+    let msg = if msg.contains("-->") {
+        msg.lines()
+            .find_map(|line| line.trim().strip_prefix("= "))
+            .unwrap_or("the parser gave up here")
+    } else {
+        msg.lines().next().unwrap_or_default().trim()
+    };
     match location {
         Some(location) => Found {
             line: location.line,
@@ -26,6 +41,74 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     }
 }
 
+/// The message for the first place where `text` nests objects and arrays
+/// deeper than `max`, if there is one. A linear scan that skips strings
+/// and comments, so it runs before any recursive parse.
+pub fn too_deep(text: &str, max: usize) -> Option<String> {
+    let bytes = text.as_bytes();
+    let (mut i, mut line, mut line_start) = (0, 1, 0);
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    let column = text[line_start..i].chars().count() + 1;
+                    let message = format!(
+                        "nested more than {max} levels deep; clawgate reads configs up to {max} levels of objects and arrays"
+                    );
+                    return Some(
+                        Found {
+                            line,
+                            column,
+                            message,
+                        }
+                        .render(text),
+                    );
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            quote @ (b'"' | b'\'') => {
+                // To the closing quote, or to the line's end, where JSON5
+                // ends the string with an error.
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    let escaped = bytes[i] == b'\\' && bytes.get(i + 1) != Some(&b'\n');
+                    i += if escaped { 2 } else { 1 };
+                }
+                if bytes.get(i) == Some(&quote) {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !bytes[i..].starts_with(b"*/") {
+                    if bytes[i] == b'\n' {
+                        line += 1;
+                        line_start = i + 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A mistake at a place: 1-based line and column (in characters).
 #[derive(Debug, PartialEq, Eq)]
 struct Found {
@@ -34,17 +117,167 @@ struct Found {
     message: String,
 }
 
+/// The most characters of a line shown on either side of the caret.
+const EXCERPT_REACH: usize = 60;
+
 impl Found {
     fn render(&self, text: &str) -> String {
-        let source = text.lines().nth(self.line.saturating_sub(1)).unwrap_or("");
+        let (source, caret) = masked_line(text, self.line, self.column);
+        // A long line is shown around the caret.
+        let chars: Vec<char> = source.chars().collect();
+        let from = caret.saturating_sub(EXCERPT_REACH);
+        let to = (caret + EXCERPT_REACH).min(chars.len());
+        let mut shown: String = chars[from.min(to)..to].iter().collect();
+        let mut caret = caret - from;
+        if from > 0 {
+            shown.insert(0, MASK);
+            caret += 1;
+        }
+        if to < chars.len() {
+            shown.push(MASK);
+        }
         let number = self.line.to_string();
         let pad = " ".repeat(number.len());
-        let caret = " ".repeat(self.column.saturating_sub(1));
+        let caret = " ".repeat(caret);
         format!(
-            "invalid JSON5 at line {}, column {}: {}\n{pad} |\n{number} | {source}\n{pad} | {caret}^",
+            "invalid JSON5 at line {}, column {}: {}\n{pad} |\n{number} | {shown}\n{pad} | {caret}^",
             self.line, self.column, self.message
         )
     }
+}
+
+/// What the text is in at a character, for masking.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lexeme {
+    Code,
+    Str(char),
+    LineComment,
+    BlockComment,
+}
+
+/// What stands in for a masked value.
+const MASK: char = '…';
+
+/// Line `line` (1-based) of `text` with every value masked, and the
+/// 0-based character offset in it of `column` (1-based) of the original.
+/// Strings' and comments' contents, and bare words other than keys and
+/// [shown literals](is_shown_literal), become one [`MASK`]. The text is
+/// lexed from its start, so a line that begins inside a string or a
+/// comment is masked too.
+fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<char> = Vec::new();
+    let mut caret = None;
+    let (mut at_line, mut col) = (1, 1);
+    let mut state = Lexeme::Code;
+    // Whether the mask for the current string or comment is out already.
+    let mut masked = false;
+    let mut i = 0;
+    while i < chars.len() && at_line <= line {
+        let c = chars[i];
+        let here = at_line == line;
+        if c == '\n' {
+            if here && caret.is_none() && col <= column {
+                caret = Some(out.len());
+            }
+            at_line += 1;
+            col = 1;
+            i += 1;
+            if matches!(state, Lexeme::LineComment | Lexeme::Str(_)) {
+                state = Lexeme::Code;
+            }
+            masked = false;
+            continue;
+        }
+        // What this step writes, and how many characters it reads.
+        let mut written: Vec<char> = Vec::new();
+        let mut taken = 1;
+        let mask = |written: &mut Vec<char>, masked: &mut bool| {
+            if !*masked {
+                written.push(MASK);
+            }
+            *masked = true;
+        };
+        match state {
+            Lexeme::Str(quote) if c == quote => {
+                written.push(c);
+                state = Lexeme::Code;
+            }
+            Lexeme::Str(_) => {
+                mask(&mut written, &mut masked);
+                if c == '\\' && chars.get(i + 1).is_some_and(|next| *next != '\n') {
+                    taken = 2;
+                }
+            }
+            Lexeme::LineComment => mask(&mut written, &mut masked),
+            Lexeme::BlockComment if c == '*' && chars.get(i + 1) == Some(&'/') => {
+                written.extend(['*', '/']);
+                taken = 2;
+                state = Lexeme::Code;
+            }
+            Lexeme::BlockComment => mask(&mut written, &mut masked),
+            Lexeme::Code => {
+                masked = false;
+                if c == '"' || c == '\'' {
+                    written.push(c);
+                    state = Lexeme::Str(c);
+                } else if c == '/' && matches!(chars.get(i + 1), Some('/' | '*')) {
+                    written.extend(['/', chars[i + 1]]);
+                    state = if chars[i + 1] == '/' {
+                        Lexeme::LineComment
+                    } else {
+                        Lexeme::BlockComment
+                    };
+                    taken = 2;
+                } else if is_delimiter(c) {
+                    written.push(if c.is_control() { ' ' } else { c });
+                } else {
+                    let end = (i..chars.len())
+                        .find(|&j| is_delimiter(chars[j]))
+                        .unwrap_or(chars.len());
+                    let word = &chars[i..end];
+                    let is_key =
+                        chars[end..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
+                    let text: String = word.iter().collect();
+                    if is_key || is_shown_literal(&text) {
+                        if here && caret.is_none() && (col..col + word.len()).contains(&column) {
+                            caret = Some(out.len() + column - col);
+                        }
+                        written.extend(word);
+                    } else {
+                        mask(&mut written, &mut masked);
+                        masked = false;
+                    }
+                    taken = end - i;
+                }
+            }
+        }
+        if here {
+            // A caret inside what was read goes on the first character
+            // written for it.
+            if caret.is_none() && (col..col + taken).contains(&column) {
+                caret = Some(out.len());
+            }
+            out.extend(written);
+        }
+        i += taken;
+        col += taken;
+    }
+    let len = out.len();
+    (out.into_iter().collect(), caret.unwrap_or(len).min(len))
+}
+
+/// Numbers longer than this are masked: a port, a timeout or a price is
+/// shorter, a key written as a number is not.
+const SHOWN_NUMBER_LEN: usize = 8;
+
+/// A bare word shown in an excerpt: a JSON5 literal or a short number.
+fn is_shown_literal(word: &str) -> bool {
+    let unsigned = word.trim_start_matches(['+', '-']);
+    let short_number = word.len() <= SHOWN_NUMBER_LEN
+        && unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && (unsigned.parse::<f64>().is_ok() || unsigned.starts_with("0x"));
+    short_number || matches!(unsigned, "true" | "false" | "null" | "Infinity" | "NaN")
 }
 
 /// A position in the text.
@@ -287,19 +520,19 @@ mod tests {
     fn common_mistakes_are_found_where_they_are() {
         check(
             "{\n  gateway: {\n    port: 18700,\n  },\n  models: { mode: \"merge\" }\n  agents: {},\n}",
-            "invalid JSON5 at line 5, column 27: expected `,` after this value: a comma is probably missing between members\n  |\n5 |   models: { mode: \"merge\" }\n  |                           ^",
+            "invalid JSON5 at line 5, column 27: expected `,` after this value: a comma is probably missing between members\n  |\n5 |   models: { mode: \"…\" }\n  |                       ^",
         );
         check(
             "{\n  a: \"x\"\n  b: 1\n}",
-            "invalid JSON5 at line 2, column 8: expected `,` after this value: a comma is probably missing between members\n  |\n2 |   a: \"x\"\n  |        ^",
+            "invalid JSON5 at line 2, column 8: expected `,` after this value: a comma is probably missing between members\n  |\n2 |   a: \"…\"\n  |        ^",
         );
         check(
             "{ fallbacks: [\"a/b\" \"c/d\"] }",
-            "invalid JSON5 at line 1, column 19: expected `,` after this value: a comma is probably missing between elements\n  |\n1 | { fallbacks: [\"a/b\" \"c/d\"] }\n  |                   ^",
+            "invalid JSON5 at line 1, column 19: expected `,` after this value: a comma is probably missing between elements\n  |\n1 | { fallbacks: [\"…\" \"…\"] }\n  |                 ^",
         );
         check(
             "{\n  a: \"open,\n  b: 1\n}",
-            "invalid JSON5 at line 2, column 6: this string is never closed: add `\"` at its end\n  |\n2 |   a: \"open,\n  |      ^",
+            "invalid JSON5 at line 2, column 6: this string is never closed: add `\"` at its end\n  |\n2 |   a: \"…\n  |      ^",
         );
         check(
             "{\n  models: {\n    mode: \"merge\",\n}",
@@ -311,11 +544,11 @@ mod tests {
         );
         check(
             "{ a 1 }",
-            "invalid JSON5 at line 1, column 5: expected `:` after the key before this\n  |\n1 | { a 1 }\n  |     ^",
+            "invalid JSON5 at line 1, column 5: expected `:` after the key before this\n  |\n1 | { … 1 }\n  |     ^",
         );
         check(
             "{ a: 1 /* note }",
-            "invalid JSON5 at line 1, column 8: this comment is never closed: add `*/`\n  |\n1 | { a: 1 /* note }\n  |        ^",
+            "invalid JSON5 at line 1, column 8: this comment is never closed: add `*/`\n  |\n1 | { a: 1 /*…\n  |        ^",
         );
         check(
             "{ a: 1,, }",
@@ -340,6 +573,89 @@ mod tests {
         }
     }
 
+    const SECRET: &str = "sk-live-0123456789abcdef";
+
+    fn explained(text: &str) -> String {
+        let error = json5::from_str::<serde_json::Value>(text).expect_err("invalid JSON5");
+        explain(text, &error)
+    }
+
+    #[test]
+    fn the_line_shown_never_holds_a_value() {
+        for text in [
+            // A missing comma after a literal key, the commonest mistake.
+            format!("{{\n  apiKey: \"{SECRET}\"\n  b: 1\n}}"),
+            format!("{{ apiKey: '{SECRET}' token: 1 }}"),
+            // Quotes forgotten, or one of them.
+            format!("{{ apiKey: {SECRET}, }}"),
+            format!("{{ apiKey: {SECRET}\", }}"),
+            format!("{{ apiKey: \"{SECRET}, }}"),
+            // In a comment, on the line or around it.
+            format!("{{ a: 1 // old key {SECRET}\n b: 2 c: 3 }}"),
+            format!("{{ a: 1 /* old key\n {SECRET} */ b: 2 c: 3 }}"),
+            // A key written as a number, and a key before an escape.
+            "{ token: 12345678901234567890 x }".to_string(),
+            format!("{{ a: \"\\\"{SECRET}\" b }}"),
+        ] {
+            let message = explained(&text);
+            assert!(message.starts_with("invalid JSON5 at line "), "{message}");
+            assert!(!message.contains(&SECRET[..10]), "{text}\n{message}");
+            assert!(!message.contains("1234567890"), "{text}\n{message}");
+        }
+    }
+
+    #[test]
+    fn keys_literals_and_short_numbers_stay_readable() {
+        assert_eq!(
+            explained("{ port: 18700, open: true x: null }"),
+            "invalid JSON5 at line 1, column 25: expected `,` after this value: a comma is probably missing between members\n  |\n1 | { port: 18700, open: true x: null }\n  |                         ^"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret() {
+        let text = format!("{{ a: [{}] b: 1 }}", "1, ".repeat(10_000));
+        let message = explained(&text);
+        let shown = message.lines().nth(2).unwrap();
+        assert!(shown.chars().count() < 2 * EXCERPT_REACH + 10, "{shown}");
+        assert!(
+            shown.starts_with("1 | …1, 1, ") && shown.ends_with(" b: 1 }"),
+            "{shown}"
+        );
+        let caret = message.lines().nth(3).unwrap();
+        let bracket = shown.find("] b").unwrap();
+        let bracket = shown.char_indices().position(|(at, _)| at == bracket);
+        assert_eq!(caret.chars().position(|c| c == '^'), bracket, "{message}");
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_parsing() {
+        assert_eq!(too_deep("{a: [[{b: 1}]]}", 4), None);
+        assert_eq!(
+            too_deep("{a: [[{b: [1]}]]}", 4).as_deref(),
+            Some(
+                "invalid JSON5 at line 1, column 11: nested more than 4 levels deep; clawgate reads configs up to 4 levels of objects and arrays\n  |\n1 | {a: [[{b: [1]}]]}\n  |           ^"
+            )
+        );
+        // Brackets in strings and comments do not count.
+        assert_eq!(
+            too_deep(
+                "{a: '[[[[[', b: \"{{{{\\\"[[[[\", // [[[[[\n /* {{{{{\n[[[[ */ c: [1]}",
+                2
+            ),
+            None
+        );
+        // A string ends at the line's end (as JSON5 ends it, with an error).
+        assert!(too_deep("{a: \"open\n[[[[[[", 4).is_some());
+        // A million levels: found at once, without recursion.
+        let deep = "[".repeat(1_000_000);
+        let message = too_deep(&deep, 64).unwrap();
+        assert!(
+            message.starts_with("invalid JSON5 at line 1, column 65: nested more than 64"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn other_errors_keep_the_parsers_words_with_a_caret() {
         let text = "{ a: tru }";
@@ -350,5 +666,8 @@ mod tests {
             "{explained}"
         );
         assert!(explained.ends_with("\n  |      ^"), "{explained}");
+        // Only the parser's words: not its own quote of the line.
+        assert!(!explained.contains("-->"), "{explained}");
+        assert!(explained.contains("\n1 | { a: … }\n"), "{explained}");
     }
 }

@@ -33,7 +33,7 @@ impl FrontEnd for Chat {
     }
 
     fn answer(mut completion: Map<String, Value>, model_ref: &ModelRef) -> Bytes {
-        label_model(&mut completion, model_ref);
+        label_model(&mut completion, model_ref.as_str());
         serde_json::to_vec(&completion)
             .expect("a JSON value always serializes")
             .into()

@@ -36,6 +36,7 @@ use crate::config::{ApiKey, Config, ModelRef, placeholder_key};
 use crate::gateway::{Gateway, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
+use crate::ops::scrub::StreamScrub;
 use crate::providers::response::shape_completion;
 use crate::relay::{self, Item};
 use crate::upstream::Reply;
@@ -113,23 +114,30 @@ pub trait Encoder: Send + 'static {
 }
 
 /// The one place the bytes of an answer or stream pass on their way to the
-/// client, one buffer at a time, in order.
-pub struct Outgoing {}
+/// client, one buffer at a time, in order: every configured key in them,
+/// raw or JSON-escaped, in any field, is replaced (issue 23 item 4; see
+/// [`crate::ops::scrub`]), also when it straddles two buffers.
+pub struct Outgoing {
+    scrub: StreamScrub,
+}
 
 impl Outgoing {
     /// For one response, under the config whose `redactor` knows its keys.
-    pub fn new(_redactor: &Redactor) -> Self {
-        Self {}
+    pub fn new(redactor: &Redactor) -> Self {
+        Self {
+            scrub: redactor.scrubber().stream(),
+        }
     }
 
-    /// `bytes` as the client gets them.
+    /// `bytes` as the client gets them (less a tail that could still be
+    /// the start of a key, held until the next buffer or [`Self::finish`]).
     pub fn pass(&mut self, bytes: Bytes) -> Bytes {
-        bytes
+        self.scrub.feed(bytes)
     }
 
     /// Whatever is still held back at the end of the response.
     pub fn finish(&mut self) -> Option<Bytes> {
-        None
+        Some(self.scrub.finish()).filter(|rest| !rest.is_empty())
     }
 }
 
@@ -251,8 +259,10 @@ pub fn encode(
                     break;
                 }
             };
-            if let Some(bytes) = bytes {
-                yield Ok(outgoing.pass(bytes));
+            if let Some(bytes) = bytes.map(|bytes| outgoing.pass(bytes)) {
+                if !bytes.is_empty() {
+                    yield Ok(bytes);
+                }
             }
         }
         if let Some(bytes) = outgoing.finish() {

@@ -172,3 +172,6 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .layer(middleware::from_fn(guard::with_request_id))
         .with_state(gateway)
 }
+
+#[cfg(test)]
+mod tests;

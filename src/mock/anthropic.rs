@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{MockOptions, MockState, record, retry_after, send_frames, words};
+use super::{MockOptions, MockState, record, retry_after, send_frames, stalled_error_body, words};
 
 /// `--fail-type`'s default, which here means "the type for the status".
 const DEFAULT_FAIL_TYPE: &str = "server_error";
@@ -69,9 +69,14 @@ pub(super) async fn messages(
         }
     }
     if let Some(status) = options.fail_status {
+        if options.fail_times.is_none_or(|times| count <= times) && options.stall_error_body {
+            return stalled_error_body(status);
+        }
         if options.fail_times.is_none_or(|times| count <= times) {
+            // The gateway's own map, so that the mock and the gateway
+            // agree on what each status means.
             let kind = match options.fail_type.as_str() {
-                DEFAULT_FAIL_TYPE => error_type(status),
+                DEFAULT_FAIL_TYPE => crate::wire::anthropic::error_type(status),
                 named => named,
             };
             return error(status, kind, &options.fail_message, retry_after(options));
@@ -109,22 +114,6 @@ pub(super) async fn messages(
         "usage": usage.full(),
     }))
     .into_response()
-}
-
-/// The Anthropic error type sent with `status`.
-fn error_type(status: u16) -> &'static str {
-    match status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        402 => "billing_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        504 => "timeout_error",
-        529 => "overloaded_error",
-        _ => "api_error",
-    }
 }
 
 fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue>) -> Response {

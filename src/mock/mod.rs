@@ -278,6 +278,18 @@ fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue
     response
 }
 
+/// A failure's status and headers, then never its body
+/// (`--stall-error-body`, on either endpoint).
+fn stalled_error_body(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let silence = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(silence))
+        .expect("static headers are valid")
+}
+
 /// The `Retry-After` header failures carry, if any.
 fn retry_after(options: &MockOptions) -> Option<HeaderValue> {
     match &options.retry_after_text {
@@ -427,13 +439,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     }
     if let Some(status) = options.fail_status {
         if options.fail_times.is_none_or(|times| count <= times) && options.stall_error_body {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let silence = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
-            return Response::builder()
-                .status(status)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from_stream(silence))
-                .expect("static headers are valid");
+            return stalled_error_body(status);
         }
         if options.fail_times.is_none_or(|times| count <= times) {
             return error(

@@ -6,4 +6,5 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod redact;
+pub mod scrub;
 pub mod systemd;

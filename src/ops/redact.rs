@@ -13,6 +13,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use super::scrub::Scrubber;
+
 pub const REDACTED: &str = "[redacted]";
 
 /// Header names whose values are credentials.
@@ -36,6 +38,8 @@ const MIN_SECRET_LEN: usize = 4;
 pub struct Redactor {
     /// Longest first, so a secret containing another is replaced whole.
     secrets: Arc<[Box<str>]>,
+    /// The same secrets, for relayed bytes.
+    scrubber: Scrubber,
 }
 
 impl fmt::Debug for Redactor {
@@ -55,8 +59,15 @@ impl Redactor {
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Self {
+            scrubber: Scrubber::new(secrets.iter().map(|secret| secret.as_bytes())),
             secrets: secrets.into(),
         }
+    }
+
+    /// The streaming scrubber for relayed bytes (answers, stream chunks):
+    /// every secret, raw or JSON-escaped, and nothing else.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
     }
 
     /// `text` without any known secret or credential-shaped word.
@@ -233,6 +244,17 @@ mod tests {
         check(&redactor, "sk-short", "sk-short");
         check(&redactor, "monkey=1 and turkey", "monkey=1 and turkey");
         check(&redactor, "plain text", "plain text");
+    }
+
+    #[test]
+    fn the_scrubber_holds_the_same_secrets() {
+        let redactor = Redactor::new(["hunter2-long-secret", "abc", " x9q7-token "]);
+        assert_eq!(
+            &*redactor
+                .scrubber()
+                .scrub(br#"{"a":"hunter2-long-secret","b":"x9q7-\u0074oken","c":"abc"}"#),
+            br#"{"a":"[redacted]","b":"[redacted]","c":"abc"}"#
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@ mod moonshot;
 mod openai;
 mod openrouter;
 pub mod response;
-pub mod transport;
 
 use serde_json::{Value, json};
 
@@ -90,7 +89,7 @@ impl Thinking {
 }
 
 /// The request's signal, else the model's `params`, else `thinkingDefault`.
-fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
+pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
     let from_request = Thinking::read(|key| request.value(key));
     if from_request != Thinking::Unspecified {
         return from_request;

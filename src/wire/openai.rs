@@ -11,7 +11,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::body::{self, Chunks, Edits, Element, Member, ScanError, Scanned};
-use crate::config::ModelRef;
 
 /// A client's request, read once. Members the gateway does not know stay in
 /// the client's bytes untouched and reach the provider as sent.
@@ -359,7 +358,7 @@ impl Part {
 
 /// Makes an upstream response name the ref that answered, not the
 /// provider's own model id.
-pub fn label_model(response: &mut Map<String, Value>, model_ref: &ModelRef) {
+pub fn label_model(response: &mut Map<String, Value>, model_ref: &str) {
     response.insert("model".into(), Value::String(model_ref.to_string()));
 }
 

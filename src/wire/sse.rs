@@ -19,8 +19,6 @@
 //! that one rescans its buffer for every chunk, which is superlinear on a
 //! large event, and holds an event of any size.
 
-use std::time::Duration;
-
 use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt};
 
@@ -70,9 +68,9 @@ enum Field {
     Data,
     Event,
     Id,
-    Retry,
     Comment,
-    /// A field the standard says to ignore; its value is not kept.
+    /// A field the standard says to ignore, or `retry` (clawgate never
+    /// reconnects); its value is not kept.
     Other,
 }
 
@@ -89,14 +87,13 @@ pub struct Parser {
     /// The last line ended in `\r`: a `\n` right after it belongs to it.
     after_cr: bool,
     name: Vec<u8>,
-    /// The value of an `event:`, `id:`, `retry:` or comment line.
+    /// The value of an `event:`, `id:` or comment line.
     value: Vec<u8>,
     data: Vec<u8>,
     /// A `data` field was seen in this event (its data may still be empty).
     has_data: bool,
     event_type: Option<String>,
     last_id: Option<String>,
-    retry: Option<Duration>,
     failed: Option<SseError>,
 }
 
@@ -113,15 +110,8 @@ impl Parser {
             has_data: false,
             event_type: None,
             last_id: None,
-            retry: None,
             failed: None,
         }
-    }
-
-    /// The reconnection time the stream asked for with `retry:`. Kept for
-    /// completeness: clawgate never reconnects.
-    pub fn retry(&self) -> Option<Duration> {
-        self.retry
     }
 
     /// Consumes `input` from its front until an item is complete, which is
@@ -273,7 +263,6 @@ impl Parser {
             b"data" => Field::Data,
             b"event" => Field::Event,
             b"id" => Field::Id,
-            b"retry" => Field::Retry,
             _ => Field::Other,
         };
         self.name.clear();
@@ -314,14 +303,6 @@ impl Parser {
             Field::Id => {
                 if !value.contains(&0) {
                     self.last_id = (!value.is_empty()).then(|| text(value));
-                }
-                None
-            }
-            Field::Retry => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    if let Ok(millis) = std::str::from_utf8(&value).unwrap_or("").parse() {
-                        self.retry = Some(Duration::from_millis(millis));
-                    }
                 }
                 None
             }

@@ -52,10 +52,91 @@ impl Validator {
                     inner if inner.starts_with('[') => format!("{path}{inner}"),
                     inner => format!("{path}.{inner}"),
                 };
-                self.error(full, err.into_inner().to_string());
+                self.error(full, without_value(&err.into_inner().to_string()));
                 T::default()
             }
         }
+    }
+}
+
+/// serde's message without the value it quotes, which may be a key written
+/// where another type belongs (`auth: "sk-..."`): `invalid type: string
+/// "...", expected a map` becomes `invalid type: string, expected a map`,
+/// and `unknown variant `...`, expected one of ...` loses the variant. Only
+/// a number out of range where a number belongs is kept.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // What was expected is the program's words, never the user's.
+        let Some(at) = rest.rfind(", expected ") else {
+            return format!("{prefix}not as expected");
+        };
+        let (found, expected) = rest.split_at(at);
+        let kind = found.split(['`', '"']).next().unwrap_or_default().trim();
+        // A number out of range in a number's place is no secret, and
+        // worth seeing (`integer `-1`, expected u64`).
+        if prefix == "invalid value: " && matches!(kind, "integer" | "floating point") {
+            return message.to_string();
+        }
+        return format!("{prefix}{kind}{expected}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        return match rest.rfind("`, expected ") {
+            Some(at) => format!("unknown value{}", &rest[at + 1..]),
+            None => "unknown value".to_string(),
+        };
+    }
+    message.to_string()
+}
+
+/// Reports each JSON5 `NaN`, `Infinity` and `-Infinity` by its path (with
+/// the range a number of seconds takes there), and leaves `null` in its
+/// place so that nothing else reports it again.
+fn non_finite_numbers(value: &mut Value, path: String, v: &mut Validator) {
+    match value {
+        Value::String(text) if text.starts_with(super::NON_FINITE_PREFIX) => {
+            let number = &text[super::NON_FINITE_PREFIX.len()..];
+            let message = if path.ends_with("Seconds") {
+                format!("expected {}, found {number}", gateway::SECONDS_RANGE)
+            } else {
+                format!("expected a finite number, found {number}")
+            };
+            v.error(path, message);
+            *value = Value::Null;
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                non_finite_numbers(member, path, v);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                non_finite_numbers(item, format!("{path}[{index}]"), v);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A value as an error shows it: a short string quoted (most likely a typo
+/// the user will recognise; known secrets are scrubbed from every message
+/// anyway), anything else by its type alone.
+fn found(value: &Value) -> String {
+    match value {
+        Value::String(text) if text.chars().count() <= 32 => format!("{text:?}"),
+        Value::String(_) => "a long string".into(),
+        Value::Number(_) => "a number".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Null => "null".into(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
     }
 }
 
@@ -80,6 +161,8 @@ pub(super) fn validate(
             "the config must be a JSON object".into(),
         ));
     }
+    let mut user = user;
+    non_finite_numbers(&mut user, String::new(), &mut v);
     let report = keys::check(&user);
     for (path, message) in report.errors {
         v.error(path, message);
@@ -385,7 +468,7 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
         }
         Some(other) => v.error(
             "models.mode",
-            format!("expected \"merge\" or \"replace\", found {other}"),
+            format!("expected \"merge\" or \"replace\", found {}", found(other)),
         ),
     }
     // A user's chain replaces the default chain whole: merging would keep

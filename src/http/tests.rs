@@ -1,0 +1,138 @@
+//! The same request through every front end and every transport: for each
+//! catalog model, what reaches the provider must not depend on the API the
+//! client used (issue 17: the rules run once, on the one request model).
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::AccessRecord;
+use super::chat::Chat;
+use super::front::FrontEnd;
+use super::messages::Messages;
+use crate::capabilities::Api;
+use crate::chain;
+use crate::config::{Config, Environment, Secrets, Target, load_str};
+
+fn config(anthropic: bool) -> Config {
+    let mut document = json!({});
+    if anthropic {
+        // The catalog's providers, each spoken to over its Anthropic
+        // endpoint instead.
+        document = json!({"models": {"providers": {
+            "moonshot": {"api": "anthropic-messages", "baseUrl": "https://api.moonshot.ai/anthropic"},
+            "kimi": {"api": "anthropic-messages", "baseUrl": "https://api.kimi.com/coding"},
+            "openrouter": {"api": "anthropic-messages", "baseUrl": "https://openrouter.ai/api"},
+        }}});
+    }
+    let mut base = json!({});
+    crate::catalog::merge(&mut base, document);
+    let env = Environment::from_pairs([
+        ("MOONSHOT_API_KEY", "k1"),
+        ("KIMI_API_KEY", "k2"),
+        ("OPENROUTER_API_KEY", "k3"),
+    ]);
+    load_str(&base.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config
+}
+
+/// A turn as an OpenAI client writes it, and the same turn as an
+/// Anthropic client does, both asking for sampling a model may fix.
+fn bodies(model: &str) -> [(&'static str, Value); 2] {
+    let schema =
+        json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]});
+    [
+        (
+            "openai",
+            json!({"model": model, "stream": true, "max_tokens": 1_000_000, "temperature": 0.2, "top_p": 0.5,
+                "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "read", "description": "Read a file", "parameters": schema}}]}),
+        ),
+        (
+            "anthropic",
+            json!({"model": model, "stream": true, "max_tokens": 1_000_000, "temperature": 0.2, "top_p": 0.5,
+                "system": "be brief", "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"name": "read", "description": "Read a file", "input_schema": schema}]}),
+        ),
+    ]
+}
+
+/// What the provider gets, in the members the rules decide.
+fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Value {
+    let bytes = Bytes::from(body.to_string());
+    let record = AccessRecord::default();
+    let request = match front_end {
+        "openai" => Chat::decode(config, bytes, &record),
+        _ => Messages::decode(config, bytes, &record),
+    }
+    .unwrap_or_else(|e| panic!("{front_end}: {e}"));
+    let out = chain::body(&request, target).expect("no refusal");
+    let out: Value = serde_json::from_slice(&out.to_vec()).unwrap();
+    let keys = [
+        "model",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+        "max_tokens",
+        "max_completion_tokens",
+        "thinking",
+        "reasoning_effort",
+        "tool_choice",
+    ];
+    keys.iter()
+        .filter_map(|key| out.get(*key).map(|value| (key.to_string(), value.clone())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+#[test]
+fn every_catalog_model_gets_the_same_request_from_either_front_end_over_either_transport() {
+    let openai = config(false);
+    let anthropic = config(true);
+    let mut checked = 0;
+    for (model_ref, _, _) in openai.models() {
+        for config in [&openai, &anthropic] {
+            let target = config.target(&model_ref).expect("a catalog target");
+            let [(a, first), (b, second)] = bodies(model_ref.as_str());
+            let from_openai = sent(config, a, &first, &target);
+            let from_anthropic = sent(config, b, &second, &target);
+            let transport = format!("{:?}", target.provider.api);
+            assert_eq!(
+                from_openai, from_anthropic,
+                "{model_ref} over {transport}: the OpenAI client's request (left) and the Anthropic client's (right) differ"
+            );
+            // The rules did run: the model is the provider's id, and a
+            // model that fixes sampling gets none of it from either client.
+            assert_eq!(from_openai["model"], json!(target.model.id));
+            for fixed in &target.model.capabilities.fixed_sampling {
+                assert!(
+                    from_openai.get(fixed).is_none(),
+                    "{model_ref} over {transport}: fixed {fixed} was forwarded"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked} combinations");
+}
+
+/// Issue 17's case: kimi-k2.7-code fixes temperature and top_p; an
+/// Anthropic client's own body passed through to an Anthropic endpoint
+/// must not carry them (Moonshot refuses them).
+#[test]
+fn the_passthrough_honours_fixed_sampling() {
+    let config = config(true);
+    let target = config
+        .target(&crate::config::ModelRef::parse("moonshot/kimi-k2.7-code").unwrap())
+        .unwrap();
+    assert_eq!(target.provider.api, Api::AnthropicMessages);
+    let body = json!({"model": "moonshot/kimi-k2.7-code", "max_tokens": 100, "temperature": 0.2, "top_p": 0.5,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let sent = sent(&config, "anthropic", &body, &target);
+    assert_eq!(sent.get("temperature"), None, "{sent}");
+    assert_eq!(sent.get("top_p"), None, "{sent}");
+}

@@ -1,0 +1,428 @@
+//! Removing known keys from relayed bytes, as they stream.
+//!
+//! A [`Scrubber`] holds the keys of one config and replaces each occurrence
+//! of any of them in a byte stream with `[redacted]`: written raw, or with
+//! any of its characters JSON-escaped (`\u0073k-...`, `\/`, a surrogate pair
+//! for a character outside the BMP), so a provider that echoes a key inside
+//! any field of an answer or a stream chunk cannot hand it to a client.
+//!
+//! It is a search over bytes, not a JSON parse: a multi-pattern search
+//! (Aho-Corasick) for the raw keys, and around each JSON escape a check of
+//! the few places a key with escaped characters could start. Nothing is
+//! allocated or copied when nothing matches. A [`StreamScrub`] carries one
+//! stream's state across chunks: it holds back only the tail of a chunk
+//! that could still be the start of a key (at most a few times the longest
+//! key), never the stream.
+//!
+//! An escape is decoded wherever a backslash is followed by one, inside a
+//! JSON string or not, so a literal `\u0073` in text may be taken for an
+//! `s`: the scrubber errs on the side of redacting.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use bytes::{Bytes, BytesMut};
+
+use super::redact::REDACTED;
+
+/// Keys shorter than this are not searched for (as in the `Redactor`):
+/// they would mangle ordinary words.
+pub const MIN_KEY_LEN: usize = 4;
+
+/// The longest JSON escape of one key byte: `\u0041` for one ASCII byte
+/// (a character of 2 to 4 bytes takes at most 12 escaped bytes).
+const MAX_ESCAPED_PER_BYTE: usize = 6;
+
+/// The keys of one config and the search for them. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    keys: Box<[Box<[u8]>]>,
+    /// The raw keys, leftmost-longest.
+    raw: AhoCorasick,
+    /// Bytes a key starts with.
+    first: [bool; 256],
+    /// Bytes that occur in some key.
+    in_key: [bool; 256],
+    /// The longest a key can be once written with escapes.
+    longest_escaped: usize,
+}
+
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = self.inner.as_ref().map_or(0, |inner| inner.keys.len());
+        write!(f, "Scrubber({keys} keys)")
+    }
+}
+
+impl Scrubber {
+    /// A scrubber for `keys`; those shorter than [`MIN_KEY_LEN`] (after
+    /// trimming whitespace) are left out.
+    pub fn new<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> Self {
+        let mut keys: Vec<Box<[u8]>> = keys
+            .into_iter()
+            .map(|key| -> Box<[u8]> { key.as_ref().trim_ascii().into() })
+            .filter(|key| key.len() >= MIN_KEY_LEN)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        if keys.is_empty() {
+            return Self::default();
+        }
+        let raw = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&keys)
+            .expect("a handful of short keys always builds");
+        let mut first = [false; 256];
+        let mut in_key = [false; 256];
+        for key in &keys {
+            first[usize::from(key[0])] = true;
+            for &byte in key.iter() {
+                in_key[usize::from(byte)] = true;
+            }
+        }
+        let longest_escaped =
+            keys.iter().map(|key| key.len()).max().unwrap_or(0) * MAX_ESCAPED_PER_BYTE;
+        Self {
+            inner: Some(Arc::new(Inner {
+                keys: keys.into(),
+                raw,
+                first,
+                in_key,
+                longest_escaped,
+            })),
+        }
+    }
+
+    /// Whether there is anything to search for.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// `bytes` with every key replaced; borrowed when there was none.
+    pub fn scrub<'b>(&self, bytes: &'b [u8]) -> Cow<'b, [u8]> {
+        let Some(inner) = &self.inner else {
+            return Cow::Borrowed(bytes);
+        };
+        let found = inner.find(bytes);
+        if found.is_empty() {
+            Cow::Borrowed(bytes)
+        } else {
+            let mut out = Vec::with_capacity(bytes.len());
+            replace_into(&mut out, bytes, &found);
+            Cow::Owned(out)
+        }
+    }
+
+    /// The state for scrubbing one stream, chunk by chunk.
+    pub fn stream(&self) -> StreamScrub {
+        StreamScrub {
+            scrubber: self.clone(),
+            held: Bytes::new(),
+        }
+    }
+}
+
+/// One stream being scrubbed: feed it each chunk in order and pass on what
+/// it returns, then [`finish`](Self::finish) when the stream ends.
+#[derive(Debug)]
+pub struct StreamScrub {
+    scrubber: Scrubber,
+    /// The tail of what was fed that could still be the start of a key.
+    held: Bytes,
+}
+
+impl StreamScrub {
+    /// The part of everything fed so far that can be passed on: scrubbed,
+    /// without the tail that could still be the start of a key. The chunk
+    /// itself (or a slice of it) when nothing was held and nothing matched.
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        let Some(inner) = &self.scrubber.inner else {
+            return chunk;
+        };
+        let bytes = if self.held.is_empty() {
+            chunk
+        } else {
+            let mut joined = BytesMut::with_capacity(self.held.len() + chunk.len());
+            joined.extend_from_slice(&self.held);
+            joined.extend_from_slice(&chunk);
+            joined.freeze()
+        };
+        let found = inner.find(&bytes);
+        let hold = inner.hold_from(&bytes, &found);
+        self.held = bytes.slice(hold..);
+        let ready = found.iter().take_while(|m| m.end <= hold).count();
+        if ready == 0 {
+            bytes.slice(..hold)
+        } else {
+            let mut out = Vec::with_capacity(hold + REDACTED.len() * ready);
+            replace_into(&mut out, &bytes[..hold], &found[..ready]);
+            Bytes::from(out)
+        }
+    }
+
+    /// What was held back, scrubbed: the stream has ended.
+    pub fn finish(&mut self) -> Bytes {
+        let held = std::mem::take(&mut self.held);
+        match self.scrubber.scrub(&held) {
+            Cow::Borrowed(_) => held,
+            Cow::Owned(out) => Bytes::from(out),
+        }
+    }
+
+    /// How many bytes are held back now (bounded by a few times the
+    /// longest key).
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+/// How a key fares against the bytes from some position on.
+#[derive(Debug, PartialEq, Eq)]
+enum Fit {
+    /// The key ends at this position.
+    Whole(usize),
+    /// The bytes ran out while they still fitted the key.
+    Prefix,
+    No,
+}
+
+/// A JSON escape at the start of some bytes (which start with `\`).
+enum Escape {
+    /// `len` bytes standing for the character whose UTF-8 is `utf8[..n]`.
+    Whole {
+        len: usize,
+        utf8: [u8; 4],
+        n: usize,
+    },
+    /// The bytes end inside what is so far a valid escape.
+    Cut,
+    None,
+}
+
+impl Inner {
+    /// The ranges of every key in `bytes`, sorted and disjoint (overlapping
+    /// matches merged). Allocates only when there is one.
+    fn find(&self, bytes: &[u8]) -> Vec<Range<usize>> {
+        let mut found: Vec<Range<usize>> = self
+            .raw
+            .find_iter(bytes)
+            .map(|m| widen(bytes, m.start())..m.end())
+            .collect();
+        let mut escaped_any = false;
+        // Starts before this were tried already.
+        let mut tried = 0;
+        for slash in memchr::memchr_iter(b'\\', bytes) {
+            let Escape::Whole { utf8, n, .. } = escape(&bytes[slash..]) else {
+                continue;
+            };
+            if !utf8[..n].iter().any(|b| self.in_key[usize::from(*b)]) {
+                continue;
+            }
+            // A key holding this escape starts here or at most a key's
+            // length before it.
+            let longest = self.longest_escaped / MAX_ESCAPED_PER_BYTE;
+            let from = tried.max(slash.saturating_sub(longest - 1));
+            for start in from..=slash {
+                if start != slash && !self.first[usize::from(bytes[start])] {
+                    continue;
+                }
+                if let Some(end) = self.longest_whole(bytes, start) {
+                    found.push(widen(bytes, start)..end);
+                    escaped_any = true;
+                }
+            }
+            tried = slash + 1;
+        }
+        if escaped_any {
+            found.sort_by_key(|m| m.start);
+        }
+        merge(&mut found);
+        found
+    }
+
+    /// The end of the longest key that starts at `start`, if one does.
+    fn longest_whole(&self, bytes: &[u8], start: usize) -> Option<usize> {
+        self.keys
+            .iter()
+            .filter_map(|key| match fit(bytes, start, key) {
+                Fit::Whole(end) => Some(end),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// Where to stop passing bytes on: the first position near the end
+    /// from which the bytes are still the beginning of some key (or the
+    /// start of a match reaching past it); the length when there is none.
+    fn hold_from(&self, bytes: &[u8], found: &[Range<usize>]) -> usize {
+        let from = bytes
+            .len()
+            .saturating_sub(self.longest_escaped.saturating_sub(1));
+        let mut hold = (from..bytes.len())
+            .find(|&start| {
+                let byte = bytes[start];
+                (byte == b'\\' || self.first[usize::from(byte)])
+                    && self
+                        .keys
+                        .iter()
+                        .any(|key| fit(bytes, start, key) == Fit::Prefix)
+            })
+            .map_or(bytes.len(), |start| widen(bytes, start));
+        // A match that a held key overlaps is held with it, so the two are
+        // judged together once more bytes have come.
+        if let Some(straddling) = found.iter().find(|m| m.start < hold && hold < m.end) {
+            hold = straddling.start;
+        }
+        hold
+    }
+}
+
+/// The most backslashes just before a key that are replaced with it.
+const MAX_BACKSLASHES_BEFORE: usize = 15;
+
+/// `start` moved back over the backslashes just before it, so that a key
+/// escaped once more inside a string in a string (`\\u0073k-...`) is
+/// replaced whole and leaves no backslash escaping the replacement.
+fn widen(bytes: &[u8], start: usize) -> usize {
+    let before = bytes[..start]
+        .iter()
+        .rev()
+        .take(MAX_BACKSLASHES_BEFORE)
+        .take_while(|&&b| b == b'\\')
+        .count();
+    start - before
+}
+
+/// How `key` fits the bytes from `start` on, each key byte written raw or
+/// as part of a JSON escape.
+fn fit(bytes: &[u8], start: usize, key: &[u8]) -> Fit {
+    let mut at = start;
+    let mut k = 0;
+    while k < key.len() {
+        let Some(&byte) = bytes.get(at) else {
+            return Fit::Prefix;
+        };
+        if byte == b'\\' {
+            match escape(&bytes[at..]) {
+                Escape::Whole { len, utf8, n } if key[k..].starts_with(&utf8[..n]) => {
+                    at += len;
+                    k += n;
+                    continue;
+                }
+                Escape::Cut => return Fit::Prefix,
+                _ => {}
+            }
+        }
+        if byte != key[k] {
+            return Fit::No;
+        }
+        at += 1;
+        k += 1;
+    }
+    Fit::Whole(at)
+}
+
+/// The JSON escape that `bytes` (starting with `\`) begins with.
+fn escape(bytes: &[u8]) -> Escape {
+    debug_assert_eq!(bytes.first(), Some(&b'\\'));
+    match bytes.get(1) {
+        None => Escape::Cut,
+        Some(&byte @ (b'/' | b'\\' | b'"')) => Escape::Whole {
+            len: 2,
+            utf8: [byte, 0, 0, 0],
+            n: 1,
+        },
+        Some(b'u') => unicode_escape(bytes),
+        Some(_) => Escape::None,
+    }
+}
+
+/// `\uXXXX`, or a surrogate pair `\uD83D\uDE00`.
+fn unicode_escape(bytes: &[u8]) -> Escape {
+    let unit = match hex4(&bytes[2..]) {
+        Hex::Unit(unit) => unit,
+        Hex::Cut => return Escape::Cut,
+        Hex::No => return Escape::None,
+    };
+    let code = match unit {
+        0xD800..=0xDBFF => {
+            let low = match bytes.get(6..8) {
+                None if bytes.len() == 6 || bytes[6..] == *b"\\" => return Escape::Cut,
+                Some(b"\\u") => match hex4(&bytes[8..]) {
+                    Hex::Unit(low @ 0xDC00..=0xDFFF) => low,
+                    Hex::Cut => return Escape::Cut,
+                    _ => return Escape::None,
+                },
+                _ => return Escape::None,
+            };
+            0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00)
+        }
+        0xDC00..=0xDFFF => return Escape::None,
+        _ => u32::from(unit),
+    };
+    let Some(c) = char::from_u32(code) else {
+        return Escape::None;
+    };
+    let mut utf8 = [0; 4];
+    let n = c.encode_utf8(&mut utf8).len();
+    Escape::Whole {
+        len: if code > 0xFFFF { 12 } else { 6 },
+        utf8,
+        n,
+    }
+}
+
+enum Hex {
+    Unit(u16),
+    Cut,
+    No,
+}
+
+/// Four hex digits at the start of `bytes`.
+fn hex4(bytes: &[u8]) -> Hex {
+    let mut unit = 0u16;
+    for i in 0..4 {
+        let Some(&byte) = bytes.get(i) else {
+            return Hex::Cut;
+        };
+        let Some(digit) = char::from(byte).to_digit(16) else {
+            return Hex::No;
+        };
+        unit = unit << 4 | digit as u16;
+    }
+    Hex::Unit(unit)
+}
+
+/// Merges overlapping ranges of a list sorted by start.
+fn merge(found: &mut Vec<Range<usize>>) {
+    let mut merged = 0;
+    for i in 0..found.len() {
+        if merged > 0 && found[i].start < found[merged - 1].end {
+            found[merged - 1].end = found[merged - 1].end.max(found[i].end);
+        } else {
+            found[merged] = found[i].clone();
+            merged += 1;
+        }
+    }
+    found.truncate(merged);
+}
+
+/// `bytes` into `out` with each (sorted, disjoint) range replaced.
+fn replace_into(out: &mut Vec<u8>, bytes: &[u8], found: &[Range<usize>]) {
+    let mut copied = 0;
+    for range in found {
+        out.extend_from_slice(&bytes[copied..range.start]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        copied = range.end;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+}
+
+#[cfg(test)]
+mod tests;

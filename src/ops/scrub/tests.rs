@@ -1,0 +1,233 @@
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::*;
+
+const KEY: &str = "sk-live-0123456789abcdef";
+const TOKEN: &str = "gw-token/with+signs";
+
+fn scrubber() -> Scrubber {
+    Scrubber::new([KEY, TOKEN, "ab", "  "])
+}
+
+fn check(input: &str, expected: &str) {
+    let got = scrubber().scrub(input.as_bytes()).into_owned();
+    assert_eq!(String::from_utf8_lossy(&got), expected, "input {input:?}");
+    // Fed in two pieces, split anywhere, the stream says the same.
+    for split in 0..=input.len() {
+        let streamed = stream(
+            &scrubber(),
+            &[&input.as_bytes()[..split], &input.as_bytes()[split..]],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&streamed),
+            expected,
+            "input {input:?} split at {split}"
+        );
+    }
+}
+
+fn stream(scrubber: &Scrubber, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut state = scrubber.stream();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        out.extend_from_slice(&state.feed(Bytes::copy_from_slice(chunk)));
+    }
+    out.extend_from_slice(&state.finish());
+    out
+}
+
+#[test]
+fn raw_keys_are_replaced() {
+    check(
+        &format!("{{\"echo\":\"{KEY}\",\"t\":\"x{TOKEN}y\"}}"),
+        "{\"echo\":\"[redacted]\",\"t\":\"x[redacted]y\"}",
+    );
+    check(&format!("{KEY}{KEY}"), "[redacted][redacted]");
+    // Too short to search for.
+    check("ab cd", "ab cd");
+    check("nothing here", "nothing here");
+}
+
+#[test]
+fn keys_with_escaped_characters_are_replaced() {
+    // Every character escaped, lower and upper case hex.
+    let all: String = KEY
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    check(&format!("\"{all}\""), "\"[redacted]\"");
+    check(
+        &format!("\"{}\"", all.to_uppercase().replace("\\U", "\\u")),
+        "\"[redacted]\"",
+    );
+    // Some characters escaped, the first raw.
+    check(
+        "x sk-live-\\u00301234\\u0035\\u0036789abcdef y",
+        "x [redacted] y",
+    );
+    // The solidus escape, and a key inside a JSON string inside a JSON
+    // string (its escape escaped once more).
+    check("\"gw-token\\/with+signs\"", "\"[redacted]\"");
+    check(
+        "\"{\\\"k\\\":\\\"\\\\u0073k-live-0123456789abcdef\\\"}\"",
+        "\"{\\\"k\\\":\\\"[redacted]\\\"}\"",
+    );
+    check("a\\\\\\\\sk-live-0123456789abcdef", "a[redacted]");
+    // An escape that stands for something else is left alone.
+    check(
+        "sk-live-\\u0031123456789abcdef",
+        "sk-live-\\u0031123456789abcdef",
+    );
+    check("\\u12 \\x \\uZZZZ \\", "\\u12 \\x \\uZZZZ \\");
+}
+
+#[test]
+fn characters_outside_the_basic_plane_match_as_surrogate_pairs() {
+    let scrubber = Scrubber::new(["key-\u{1F600}-end"]);
+    for input in [
+        "key-\\ud83d\\ude00-end",
+        "key-\\uD83D\\uDE00-end",
+        "key-\u{1F600}-end",
+    ] {
+        assert_eq!(&*scrubber.scrub(input.as_bytes()), b"[redacted]", "{input}");
+    }
+    // A lone or mismatched surrogate is no character.
+    let lone = "key-\\ud83d-end \\ude00 \\ud83d\\u0041";
+    assert_eq!(&*scrubber.scrub(lone.as_bytes()), lone.as_bytes());
+}
+
+#[test]
+fn a_key_containing_another_is_replaced_whole() {
+    let scrubber = Scrubber::new(["secret", "secret-longer"]);
+    assert_eq!(
+        &*scrubber.scrub(b"a secret-longer b secret c"),
+        b"a [redacted] b [redacted] c"
+    );
+    // Streamed: "secret" at the end of a chunk waits for what follows.
+    assert_eq!(
+        stream(&scrubber, &[b"a secret", b"-longer b"]),
+        b"a [redacted] b"
+    );
+    assert_eq!(
+        stream(&scrubber, &[b"a secret", b"-long"]),
+        b"a [redacted]-long"
+    );
+}
+
+#[test]
+fn nothing_matched_is_passed_on_without_copying() {
+    let scrubber = scrubber();
+    let input = b"data: {\"choices\":[{\"delta\":{\"content\":\"hello \\u00e9\"}}]}\n\n";
+    assert!(matches!(scrubber.scrub(input), Cow::Borrowed(_)));
+    let chunk = Bytes::from_static(input);
+    let mut state = scrubber.stream();
+    let out = state.feed(chunk.clone());
+    assert_eq!(out.as_ptr(), chunk.as_ptr());
+    assert_eq!(out.len(), chunk.len());
+    assert!(state.finish().is_empty());
+    // Without keys, everything is passed through.
+    let none = Scrubber::new(Vec::<String>::new());
+    assert!(none.is_empty());
+    assert_eq!(none.stream().feed(chunk.clone()), chunk);
+}
+
+#[test]
+fn only_what_could_start_a_key_is_held_back() {
+    let scrubber = scrubber();
+    let mut state = scrubber.stream();
+    assert_eq!(state.feed(Bytes::from_static(b"hello sk-li")), "hello ");
+    assert_eq!(state.held(), 5);
+    assert_eq!(state.feed(Bytes::from_static(b"ke it")), "sk-like it");
+    assert_eq!(state.held(), 0);
+    assert_eq!(state.feed(Bytes::from_static(b"tail \\u00")), "tail ");
+    assert_eq!(state.finish(), "\\u00");
+}
+
+/// A key written with a random choice, character by character, of raw and
+/// escaped (`\uXXXX` in either case, `\/` for a solidus).
+fn encoded(key: &str, escapes: &[u8]) -> String {
+    key.chars()
+        .zip(escapes.iter().cycle())
+        .map(|(c, how)| match how % 4 {
+            0 | 1 => c.to_string(),
+            2 if c == '/' => "\\/".to_string(),
+            2 => format!("\\u{:04x}", c as u32),
+            _ => format!("\\u{:04X}", c as u32),
+        })
+        .collect()
+}
+
+/// The text with every JSON escape decoded, left to right.
+fn decoded(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'\\' {
+            if let Escape::Whole { len, utf8, n } = escape(&bytes[at..]) {
+                out.extend_from_slice(&utf8[..n]);
+                at += len;
+                continue;
+            }
+        }
+        out.push(bytes[at]);
+        at += 1;
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn streams_split_anywhere_never_pass_a_key_on(
+        pieces in prop::collection::vec(("[a-z0-9 \\\\u\"{}:/-]{0,12}", any::<bool>(), prop::collection::vec(any::<u8>(), 1..8)), 1..8),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let scrubber = scrubber();
+        let mut text = String::new();
+        for (filler, which, escapes) in &pieces {
+            text.push_str(filler);
+            text.push_str(&encoded(if *which { KEY } else { TOKEN }, escapes));
+        }
+        let bytes = text.as_bytes();
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        cuts.sort();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            chunks.push(&bytes[from..cut]);
+            from = cut;
+        }
+        chunks.push(&bytes[from..]);
+
+        let whole = scrubber.scrub(bytes).into_owned();
+        let mut state = scrubber.stream();
+        let mut streamed = Vec::new();
+        for chunk in &chunks {
+            streamed.extend_from_slice(&state.feed(Bytes::copy_from_slice(chunk)));
+            prop_assert!(state.held() <= 2 * KEY.len() * MAX_ESCAPED_PER_BYTE + MAX_BACKSLASHES_BEFORE);
+        }
+        streamed.extend_from_slice(&state.finish());
+
+        prop_assert_eq!(&streamed, &whole);
+        for key in [KEY, TOKEN] {
+            prop_assert!(!contains(&decoded(&streamed), key.as_bytes()), "{:?}", String::from_utf8_lossy(&streamed));
+        }
+    }
+
+    #[test]
+    fn text_without_keys_is_unchanged(text in "[a-z0-9 \\\\u\"{}:/-]{0,64}") {
+        prop_assume!(![KEY, TOKEN].iter().any(|key| contains(&decoded(text.as_bytes()), key.as_bytes())));
+        let scrubber = scrubber();
+        prop_assert!(matches!(scrubber.scrub(text.as_bytes()), Cow::Borrowed(_)));
+        let streamed = stream(&scrubber, &[text.as_bytes()]);
+        prop_assert_eq!(streamed, text.as_bytes());
+    }
+}

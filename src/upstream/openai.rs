@@ -1,0 +1,45 @@
+//! The `openai-completions` transport: the request model is this
+//! protocol's own body, so a target gets the client's bytes with its edits
+//! (untouched parts shared, never copied); the key goes in
+//! `Authorization: Bearer`; answers and streams are already in the shapes
+//! the pipeline reads.
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde_json::{Map, Value};
+
+use super::EventStream;
+use super::transport::{Refusal, Transport};
+use crate::config::Target;
+use crate::wire::body::{Chunks, Edits};
+use crate::wire::openai::ChatRequest;
+
+pub struct OpenAi;
+
+impl Transport for OpenAi {
+    fn body(
+        &self,
+        request: &ChatRequest,
+        _target: &Target,
+        edits: &Edits,
+    ) -> Result<Chunks, Refusal> {
+        Ok(request.write(edits))
+    }
+
+    fn headers(&self, _target: &Target, key: Option<&str>) -> Option<HeaderMap> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = key {
+            let mut value = HeaderValue::try_from(format!("Bearer {key}")).ok()?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Some(headers)
+    }
+
+    fn events(&self, events: EventStream) -> EventStream {
+        events
+    }
+
+    fn completion(&self, answer: Map<String, Value>) -> Option<Map<String, Value>> {
+        answer.contains_key("choices").then_some(answer)
+    }
+}

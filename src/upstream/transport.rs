@@ -1,0 +1,82 @@
+//! The seam a provider protocol plugs into: one module per transport
+//! ([`super::openai`], [`super::anthropic`]) implementing [`Transport`],
+//! chosen by the provider's `api` in [`of`]. The attempt itself (limits,
+//! timeouts, redirects, scrubbing, reading the first event) is shared, in
+//! `upstream.rs`; the URL is the provider's `completions_url`, made for its
+//! `api` when the config is validated.
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::{AttemptError, EventStream};
+use crate::capabilities::Api;
+use crate::config::Target;
+use crate::wire::body::{Chunks, Edits};
+use crate::wire::openai::ChatRequest;
+
+/// How one provider protocol is spoken. Every body asks for a stream.
+pub trait Transport: Sync {
+    /// The body for `target`: the request model with `edits` (the target's
+    /// rules, made once on the model, and whatever the chain adds), in this
+    /// protocol; or why clawgate will not send it.
+    fn body(
+        &self,
+        request: &ChatRequest,
+        target: &Target,
+        edits: &Edits,
+    ) -> Result<Chunks, Refusal>;
+
+    /// The headers this protocol adds: its version, and `key` where the
+    /// provider reads it (marked sensitive). `None` when the key cannot be
+    /// a header value.
+    fn headers(&self, target: &Target, key: Option<&str>) -> Option<HeaderMap>;
+
+    /// The provider's event stream, read as OpenAI chunk events.
+    fn events(&self, events: EventStream) -> EventStream;
+
+    /// A whole JSON answer as a chat completion; `None` when it is not an
+    /// answer of this protocol.
+    fn completion(&self, answer: Map<String, Value>) -> Option<Map<String, Value>>;
+}
+
+/// The transport of a provider's `api`.
+pub fn of(api: Api) -> &'static dyn Transport {
+    match api {
+        Api::OpenAiCompletions => &super::openai::OpenAi,
+        Api::AnthropicMessages => &super::anthropic::Anthropic,
+    }
+}
+
+/// The most tools Kimi accepts in one request.
+pub const KIMI_MAX_TOOLS: usize = 128;
+
+/// A request clawgate will not send to a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "clawgate refused to send it: {count} tools offered and Kimi accepts at most {max} (clawgate does not choose which to drop)"
+    )]
+    TooManyTools { count: usize, max: usize },
+}
+
+/// The request's own fault, classified as a provider's 400 would be (no
+/// retry, no other target, no cooldown), but said to be clawgate's.
+impl From<Refusal> for AttemptError {
+    fn from(refusal: Refusal) -> Self {
+        AttemptError::Upstream {
+            status: Some(StatusCode::BAD_REQUEST),
+            error_type: Some("invalid_request_error".into()),
+            message: refusal.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+/// A whole body, as one buffer.
+pub(super) fn whole(body: &impl serde::Serialize) -> Chunks {
+    Chunks::from(Bytes::from(
+        serde_json::to_vec(body).expect("JSON values serialize"),
+    ))
+}

@@ -1,0 +1,101 @@
+//! Issue 23 item 4: a provider that echoes its key anywhere in what it
+//! sends (a chunk's text, a tool call's arguments, an unknown member, a
+//! whole answer), raw or `\u`-escaped, never gets it to the client, on
+//! either front end, streamed or not: every relayed byte passes one place
+//! (`http::front::Outgoing`), the scrubber.
+
+mod common;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use common::*;
+use serde_json::{Value, json};
+
+const SECRET: &str = "sk-echoed-0123456789abcdef";
+
+/// `SECRET` with its letters `\u`-escaped, as a JSON writer may send it.
+fn escaped() -> String {
+    SECRET
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A provider that echoes the key everywhere it can.
+async fn echoing_provider() -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|body: axum::body::Bytes| async move {
+            let request: Value = serde_json::from_slice(&body).unwrap();
+            let esc = escaped();
+            if request["stream"] == json!(true) {
+                let events = [
+                    format!(r#"{{"id":"c1","echo":"{SECRET}","choices":[{{"index":0,"delta":{{"role":"assistant","content":"the key is {SECRET}"}}}}]}}"#),
+                    format!(r#"{{"id":"c1","choices":[{{"index":0,"delta":{{"content":" or {esc}"}}}}]}}"#),
+                    format!(r#"{{"id":"c1","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"call_1","type":"function","function":{{"name":"read","arguments":"{{\"k\":\"{SECRET}\"}}"}}}}]}},"finish_reason":"tool_calls"}}]}}"#),
+                    r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#.to_string(),
+                    "[DONE]".to_string(),
+                ];
+                let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+                ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+            } else {
+                unreachable!("clawgate asks every provider for a stream")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn an_echoed_key_reaches_no_client_in_any_field() {
+    let base = echoing_provider().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"echo": {"baseUrl": base, "apiKey": "${ECHO_KEY}",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "echo/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("ECHO_KEY", SECRET)]).await;
+    let turn = json!([{"role": "user", "content": "hi"}]);
+    let tools = json!([{"type": "function", "function": {"name": "read", "parameters": {"type": "object"}}}]);
+    let mut answers = Vec::new();
+    for stream in [false, true] {
+        let response = gw
+            .chat(json!({"messages": turn, "tools": tools, "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        answers.push((
+            format!("chat stream={stream}"),
+            response.text().await.unwrap(),
+        ));
+        let response = gw
+            .messages(
+                json!({"model": "echo/m", "max_tokens": 10, "stream": stream,
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"name": "read", "input_schema": {"type": "object"}}]}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        answers.push((
+            format!("messages stream={stream}"),
+            response.text().await.unwrap(),
+        ));
+    }
+    let escaped = escaped();
+    for (what, text) in &answers {
+        assert!(!text.contains(SECRET), "{what}: {text}");
+        assert!(!text.contains(&escaped), "{what}: {text}");
+        // The answer went through, scrubbed, not refused.
+        assert!(text.contains("the key is "), "{what}: {text}");
+        assert!(text.contains("[redacted]"), "{what}: {text}");
+    }
+}
