@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clawgate::config::{Environment, Secrets, load_str};
+use clawgate::translate::responses_client;
 use clawgate::wire::anthropic::MessagesRequest;
 use clawgate::wire::openai::ChatRequest;
+use clawgate::wire::responses::ResponsesRequest;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -47,8 +49,15 @@ fn messages_body(data: &[u8]) {
     let _ = MessagesRequest::parse(data);
 }
 
-// The Responses API front end (being added on its own branch) gets its
-// reader here, and a line in `targets()`.
+/// The Responses reader and its translation into the request model, as
+/// the front end's decode runs them.
+fn responses_body(data: &[u8]) {
+    if let Ok(request) = ResponsesRequest::parse(data) {
+        if let Ok((chat, _)) = responses_client::request(&request, None) {
+            let _ = ChatRequest::parse(chat);
+        }
+    }
+}
 
 struct Target {
     name: &'static str,
@@ -77,6 +86,12 @@ fn targets() -> Vec<Target> {
             name: "messages_body",
             run: messages_body,
             seeds: vec![messages_seed().to_string().into_bytes()],
+            parent_len: 64 * 1024,
+        },
+        Target {
+            name: "responses_body",
+            run: responses_body,
+            seeds: vec![responses_seed().to_string().into_bytes()],
             parent_len: 64 * 1024,
         },
     ]
@@ -117,6 +132,34 @@ fn chat_seed() -> Value {
         "max_tokens": 100,
         "temperature": 0.5,
         "reasoning_effort": "high"
+    })
+}
+
+/// Codex-shaped: developer and user items, reasoning, a call and its
+/// output, function, namespace, custom and hosted tools.
+fn responses_seed() -> Value {
+    json!({
+        "model": "kimi/kimi-for-coding",
+        "stream": true,
+        "store": false,
+        "instructions": "be brief",
+        "reasoning": {"effort": "high", "summary": "auto"},
+        "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}}},
+        "input": [
+            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "rules"}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "hi"}, {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "think"}], "content": null},
+            {"type": "function_call", "call_id": "cgid_0badcafe_66", "name": "wait", "namespace": "agents", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "cgid_0badcafe_66", "output": "42"},
+            {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin Patch"}
+        ],
+        "tools": [
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "agents", "tools": [{"type": "function", "name": "wait"}]},
+            {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}},
+            {"type": "web_search"}
+        ],
+        "tool_choice": {"type": "function", "name": "f"}
     })
 }
 

@@ -4,22 +4,30 @@
 
 use bytes::Bytes;
 use clawgate::wire::anthropic::MessagesRequest;
+use clawgate::translate::responses_client;
 use clawgate::wire::openai::ChatRequest;
+use clawgate::wire::responses::ResponsesRequest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 2 {
+    match which % 3 {
         0 => {
             if let Ok(request) = ChatRequest::parse(Bytes::copy_from_slice(body)) {
                 let _ = request.model();
             }
         }
-        // The Responses API front end (its own branch) becomes `2` here.
-        _ => {
+        1 => {
             let _ = MessagesRequest::parse(body);
+        }
+        _ => {
+            if let Ok(request) = ResponsesRequest::parse(body) {
+                if let Ok((chat, _)) = responses_client::request(&request, None) {
+                    let _ = ChatRequest::parse(chat);
+                }
+            }
         }
     }
 });

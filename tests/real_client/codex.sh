@@ -53,7 +53,7 @@ start() {
   pids+=("$pid")
   url=
   for _ in $(seq 1 200); do
-    url=$(grep -o 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
+    url=$(grep -so 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
     [ -n "$url" ] && return
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
