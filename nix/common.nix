@@ -221,17 +221,44 @@ rec {
         cp ${raw} $out
       '';
 
+  inStore = file: lib.hasPrefix builtins.storeDir (lib.removePrefix "-" (toString file));
+
   # Assertions that no environment file is a store path.
   secretAssertions =
     files:
     map (file: {
-      assertion = !(lib.hasPrefix builtins.storeDir (lib.removePrefix "-" (toString file)));
+      assertion = !(inStore file);
       message = "services.clawgate.environmentFile: ${toString file} is in the Nix store, which every user can read; point it at a file outside the store";
     }) files;
 
+  # The files `--env-file` names in extraArgs (`--env-file PATH` or
+  # `--env-file=PATH`).
+  envFilesInArgs =
+    args:
+    lib.concatLists (
+      lib.imap0 (
+        i: arg:
+        if arg == "--env-file" then
+          lib.optional (i + 1 < builtins.length args) (builtins.elemAt args (i + 1))
+        else if lib.hasPrefix "--env-file=" arg then
+          [ (lib.removePrefix "--env-file=" arg) ]
+        else
+          [ ]
+      ) args
+    );
+
+  # The same assertion for an env file passed through extraArgs.
+  extraArgsAssertions =
+    args:
+    map (file: {
+      assertion = !(inStore file);
+      message = "services.clawgate.extraArgs: --env-file ${file} is in the Nix store, which every user can read; point it at a file outside the store (services.clawgate.environmentFile)";
+    }) (envFilesInArgs args);
+
   # The settings paths that hold a literal secret: a provider's apiKey, the
   # gateway token, credential-looking headers (provider and model level) and
-  # credential-looking variables of the `env` block. `${VAR}` never counts.
+  # the variables of the `env` block that look like credentials or that
+  # any of those use as `${VAR}`. `${VAR}` itself never counts.
   literalSecrets =
     settings:
     let
@@ -239,6 +266,32 @@ rec {
       providers = lib.attrByPath [ "models" "providers" ] { } s;
       env = s.env or { };
       envVars = lib.filterAttrs (name: value: name != "vars") env // (if builtins.isAttrs (env.vars or null) then env.vars else { });
+      credentialHeaderValues =
+        headers:
+        if builtins.isAttrs headers then
+          lib.attrValues (lib.filterAttrs (name: _: credentialName name) headers)
+        else
+          [ ];
+      # Every value that is a credential when `${VAR}` is substituted in it.
+      credentialValues =
+        [ (lib.attrByPath [ "gateway" "auth" "token" ] null s) ]
+        ++ lib.concatLists (
+          lib.mapAttrsToList (
+            _: p:
+            [ (p.apiKey or null) ]
+            ++ credentialHeaderValues (p.headers or null)
+            ++ lib.concatMap (m: credentialHeaderValues (m.headers or null)) (
+              if builtins.isList (p.models or null) then p.models else [ ]
+            )
+          ) providers
+        );
+      referencedVars = lib.concatMap (
+        value:
+        if builtins.isString value then
+          lib.concatLists (builtins.filter builtins.isList (builtins.split "\\$\\{([A-Za-z_][A-Za-z0-9_]*)}" value))
+        else
+          [ ]
+      ) credentialValues;
     in
     lib.optional (isLiteral (lib.attrByPath [ "gateway" "auth" "token" ] null s)) "gateway.auth.token"
     ++ lib.concatLists (
@@ -257,7 +310,11 @@ rec {
       ) providers
     )
     ++ map (name: "env.${name}") (
-      lib.attrNames (lib.filterAttrs (name: value: credentialName name && isLiteral value) envVars)
+      lib.attrNames (
+        lib.filterAttrs (
+          name: value: (credentialName name || builtins.elem name referencedVars) && isLiteral value
+        ) envVars
+      )
     );
 
   secretWarnings =

@@ -45,7 +45,7 @@ in
     { services.clawgate.openclaw.provider = openclaw.provider; }
 
     (lib.mkIf cfg.enable {
-      assertions = common.secretAssertions cfg.environmentFile ++ [
+      assertions = common.secretAssertions cfg.environmentFile ++ common.extraArgsAssertions cfg.extraArgs ++ [
         {
           assertion = !cfg.openclaw.enable || hasOpenclaw;
           message = "services.clawgate.openclaw.enable needs nix-openclaw's home-manager module (programs.openclaw): add its homeManagerModules.openclaw to your imports, or use services.clawgate.openclaw.provider yourself";

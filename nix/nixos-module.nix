@@ -62,12 +62,15 @@ in
     { services.clawgate.openclaw.provider = (common.openclaw cfg.settings).provider; }
 
     (lib.mkIf cfg.enable {
-      assertions = common.secretAssertions (cfg.environmentFile ++ lib.attrValues cfg.credentials) ++ [
-        {
-          assertion = !cfg.openFirewall || (!loopback && token != null);
-          message = "services.clawgate.openFirewall: the gateway must bind a non-loopback address (settings.gateway.bind = \"${bind}\") and have settings.gateway.auth.token set before its port is opened";
-        }
-      ];
+      assertions =
+        common.secretAssertions (cfg.environmentFile ++ lib.attrValues cfg.credentials)
+        ++ common.extraArgsAssertions cfg.extraArgs
+        ++ [
+          {
+            assertion = !cfg.openFirewall || (!loopback && token != null);
+            message = "services.clawgate.openFirewall: the gateway must bind a non-loopback address (settings.gateway.bind = \"${bind}\") and have settings.gateway.auth.token set before its port is opened";
+          }
+        ];
       warnings = common.secretWarnings cfg.settings;
 
       environment.etc."clawgate/config.json".source = configFile;

@@ -284,6 +284,44 @@ async fn web_pages_and_rebound_names_cannot_reach_a_loopback_gateway() {
 }
 
 #[tokio::test]
+async fn host_is_one_name_and_port_without_userinfo() {
+    let (gw, primary) = gateway_with(json!({})).await;
+    let port = addr(&gw).rsplit(':').next().unwrap().to_string();
+
+    // Userinfo: the part before `@` is not the host, nor echoed.
+    for host in [
+        format!("127.0.0.1:{port}@evil.example"),
+        format!("user:pass@127.0.0.1:{port}"),
+        format!("localhost:{port}:1"),
+        "localhost:http".to_string(),
+    ] {
+        let response = send_raw(&gw, &chat_request(&host, "")).await;
+        assert!(response.starts_with("HTTP/1.1 403"), "{host}: {response}");
+        assert_eq!(body_of(&response)["error"]["code"], "host_not_allowed");
+        assert!(!response.contains("pass@"), "{response}");
+    }
+    // Two Host headers: neither is believed.
+    for second in ["evil.example", "localhost"] {
+        let response = send_raw(
+            &gw,
+            &chat_request(&format!("localhost:{port}"), &format!("Host: {second}\r\n")),
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+        assert!(
+            body_of(&response)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than one Host header"),
+            "{response}"
+        );
+    }
+    assert!(primary.requests().is_empty());
+    let response = send_raw(&gw, &chat_request(&format!("localhost:{port}"), "")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
 async fn metrics_need_the_token_unless_opened_for_a_scraper() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let mut config = chain_config(&primary, &backup);

@@ -491,6 +491,45 @@ let
         && clawgateWarnings (nixos { settings = literalSettings; }) == warnings;
     }
     {
+      name = "secrets: a literal in env that a key, token or header uses as \${VAR} is warned about, whatever its name";
+      ok =
+        let
+          settings = {
+            gateway.auth.token = "\${GATE}";
+            models.providers.moonshot = {
+              apiKey = "\${MOON}";
+              headers.Authorization = "Bearer \${HDR}";
+              headers.X-Trace = "\${TRACE}";
+            };
+            models.providers.kimi.models = [
+              {
+                id = "kimi-for-coding";
+                headers.x-api-key = "\${MODEL_HDR}";
+              }
+            ];
+            env.vars = {
+              GATE = "gate-literal";
+              MOON = "sk-moon-literal";
+              HDR = "hdr-literal";
+              MODEL_HDR = "model-hdr-literal";
+              # Used by a header that is no credential, or not at all.
+              TRACE = "trace-id";
+              REGION = "eu";
+              # Defined elsewhere: a reference, not a literal.
+              FROM_FILE = "\${SOPS_VALUE}";
+            };
+          };
+          warnings = clawgateWarnings (homeWith { inherit settings; });
+          about = name: builtins.any (lib.hasPrefix "services.clawgate.settings.env.${name} holds a literal secret") warnings;
+        in
+        builtins.length warnings == 4
+        && about "GATE"
+        && about "MOON"
+        && about "HDR"
+        && about "MODEL_HDR"
+        && clawgateWarnings (nixos { inherit settings; }) == warnings;
+    }
+    {
       name = "secrets: \${VAR} references raise nothing";
       ok = clawgateWarnings (homeWith { settings = referenceSettings; }) == [ ];
     }
@@ -501,6 +540,22 @@ let
           failedAssertions (homeWith { environmentFile = [ "-${builtins.storeDir}/0000-secrets.env" ]; })
         ) == 1
         && failedAssertions defaultHome == [ ];
+    }
+    {
+      name = "secrets: an --env-file in the store passed through extraArgs is refused";
+      ok =
+        let
+          store = "${builtins.storeDir}/0000-secrets.env";
+          refused = extraArgs: failedAssertions (homeWith { inherit extraArgs; });
+          refusedSystem = extraArgs: failedAssertions (nixos { inherit extraArgs; });
+        in
+        builtins.length (refused [ "--env-file" store ]) == 1
+        && builtins.length (refused [ "--env-file=-${store}" ]) == 1
+        && builtins.length (refused [ "--log-level" "debug" "--env-file" store "--env-file=${store}" ]) == 2
+        && lib.hasPrefix "services.clawgate.extraArgs: --env-file ${store} is in the Nix store" (builtins.head (refused [ "--env-file" store ]))
+        && builtins.length (refusedSystem [ "--env-file" store ]) == 1
+        && refused [ "--env-file" "/run/keys/clawgate.env" "--env-file=-/etc/clawgate.env" ] == [ ]
+        && refused [ "--env-file" ] == [ ];
     }
 
     # 4. macOS.

@@ -53,10 +53,7 @@ impl Environment {
             else {
                 continue;
             };
-            let value = std::fs::read_to_string(&path).map_err(|source| EnvFileError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let value = read_bounded(&path)?;
             let value = value.strip_suffix('\n').unwrap_or(&value);
             self.vars
                 .entry(name.to_string())
@@ -68,15 +65,38 @@ impl Environment {
     /// Adds the variables of an env file; variables already present win, as
     /// they do when a user exports a variable before a manual run.
     pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EnvFileError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read_bounded(path)?;
         for (name, value) in parse_env_file(&text).map_err(|e| e.with_path(path))? {
             self.vars.entry(name).or_insert(value);
         }
         Ok(())
     }
+}
+
+/// The largest env file or credential read: a few keys take a few hundred
+/// bytes.
+pub const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
+
+/// The file's text; at most [`MAX_ENV_FILE_BYTES`] are read.
+fn read_bounded(path: &Path) -> Result<String, EnvFileError> {
+    use std::io::Read;
+    let error = |source| EnvFileError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(error)?
+        .take(MAX_ENV_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(error)?;
+    if text.len() as u64 > MAX_ENV_FILE_BYTES {
+        return Err(error(std::io::Error::other(format!(
+            "larger than {} KiB; is it the right file?",
+            MAX_ENV_FILE_BYTES / 1024
+        ))));
+    }
+    Ok(text)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +168,9 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError>
 /// Only a leading part that is a name is shown.
 fn invalid_name(name: &str) -> String {
     let rule = "a name is letters, digits and `_`, not starting with a digit";
+    if name.starts_with("export ") {
+        return "invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it".into();
+    }
     let valid = name
         .char_indices()
         .find(|&(at, c)| !(c == '_' || c.is_ascii_alphabetic() || (at > 0 && c.is_ascii_digit())))
@@ -308,7 +331,11 @@ mod tests {
             ),
             (
                 "export KEY sk-live-0123456789=x",
-                ":1: invalid variable name: \"export\" is followed by ' '; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+                ":1: invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it",
+            ),
+            (
+                "MY KEY sk-live-0123456789=x",
+                ":1: invalid variable name: \"MY\" is followed by ' '; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
             ),
             (
                 "sk-live-0123456789==",
@@ -336,6 +363,19 @@ mod tests {
         assert_eq!(env.get("MOONSHOT_API_KEY"), Some("sk-cred"));
         assert_eq!(env.get("KEEP"), Some("process"));
         assert_eq!(env.get("not a name"), None);
+    }
+
+    #[test]
+    fn a_huge_env_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.env");
+        std::fs::write(&path, format!("A={}\n", "x".repeat(2 << 20))).unwrap();
+        let err = Environment::default().load_env_file(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("huge.env: larger than 1024 KiB; is it the right file?"),
+            "{err}"
+        );
     }
 
     #[test]

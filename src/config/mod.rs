@@ -197,7 +197,95 @@ pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
     if let Ok(document) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
         return Ok(document);
     }
-    json5::from_str(text).map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))
+    json5::from_str(text)
+        .map(|Json5Value(document)| document)
+        .map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))
+}
+
+/// Stands in for JSON5's `NaN`, `Infinity` and `-Infinity`, which a JSON
+/// value cannot hold (serde_json would make them `null`, and the key would
+/// silently take its default). Validation reports each by its path.
+pub(crate) const NON_FINITE_PREFIX: &str = "\u{0}clawgate-non-finite:";
+
+/// A JSON value read from JSON5, keeping non-finite numbers as
+/// [`NON_FINITE_PREFIX`] strings. Recursive: only read after the depth
+/// check.
+struct Json5Value(Value);
+
+impl<'de> serde::Deserialize<'de> for Json5Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Json5Visitor).map(Json5Value)
+    }
+}
+
+struct Json5Visitor;
+
+impl<'de> serde::de::Visitor<'de> for Json5Visitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON5 value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        let name = match value {
+            value if value.is_nan() => "NaN",
+            value if value > 0.0 => "Infinity",
+            _ => "-Infinity",
+        };
+        Ok(serde_json::Number::from_f64(value).map_or_else(
+            || Value::String(format!("{NON_FINITE_PREFIX}{name}")),
+            Value::Number,
+        ))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Json5Value(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some((key, Json5Value(value))) = map.next_entry::<String, Json5Value>()? {
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
 }
 
 /// The runtime configuration.

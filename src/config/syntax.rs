@@ -20,12 +20,16 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
         return found.render(text);
     }
     let json5::Error::Message { msg, location } = error;
-    // The parser's own words: its `= expected ...` line. The others quote
-    // the source, which may hold a key.
-    let msg = msg
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("= "))
-        .unwrap_or("the parser gave up here");
+    // The parser's own words: its `= expected ...` line, when the message
+    // quotes the source (which may hold a key) as pest's do; else its first
+    // line (`error parsing integer`).
+    let msg = if msg.contains("-->") {
+        msg.lines()
+            .find_map(|line| line.trim().strip_prefix("= "))
+            .unwrap_or("the parser gave up here")
+    } else {
+        msg.lines().next().unwrap_or_default().trim()
+    };
     match location {
         Some(location) => Found {
             line: location.line,

@@ -127,19 +127,36 @@ pub async fn check_request(
     response
 }
 
-/// On a loopback bind only loopback names (and `gateway.allowedHosts`) may
-/// be in `Host`: a web page that rebinds its own name to 127.0.0.1 still
-/// sends that name. Other binds need the token anyway.
+/// `Host` is one `name[:port]` on every bind: two `Host` headers are a 400
+/// (which one would a proxy in front have checked?), and userinfo
+/// (`127.0.0.1:18700@evil.example`) a 403, as is anything else that is not
+/// a host name or address. On a loopback bind only loopback names (and
+/// `gateway.allowedHosts`) may be in it: a web page that rebinds its own
+/// name to 127.0.0.1 still sends that name. Other binds need the token
+/// anyway.
 fn check_host(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    // HTTP/1.0 clients may send none; browsers always do.
+    let Some(host) = hosts.next() else {
+        return Ok(());
+    };
+    if hosts.next().is_some() {
+        return Err(ApiError::BadRequest(
+            "more than one Host header; send exactly one".into(),
+        ));
+    }
+    let host = host.to_str().unwrap_or_default().to_ascii_lowercase();
+    if let Some((_, after)) = host.rsplit_once('@') {
+        // What came before `@` may be a password: it is not echoed.
+        return Err(ApiError::HostNotAllowed(format!("[userinfo]@{after}")));
+    }
+    if !is_authority(&host) {
+        return Err(ApiError::HostNotAllowed(host));
+    }
     let gateway = &config.gateway;
     if !is_loopback(gateway.bind) {
         return Ok(());
     }
-    // HTTP/1.0 clients may send none; browsers always do.
-    let Some(host) = headers.get(header::HOST) else {
-        return Ok(());
-    };
-    let host = host.to_str().unwrap_or_default().to_ascii_lowercase();
     let name = host_name(&host);
     let loopback_name = name == "localhost"
         || name.ends_with(".localhost")
@@ -153,6 +170,34 @@ fn check_host(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
     } else {
         Err(ApiError::HostNotAllowed(host))
     }
+}
+
+/// Whether `host` is `name[:port]`: a name of letters, digits, `-`, `.` and
+/// `_`, or a bracketed IPv6 address, and a port of 1 to 5 digits.
+fn is_authority(host: &str) -> bool {
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((address, port)) = rest.split_once(']') else {
+                return false;
+            };
+            let address_ok = address
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+            (!address.is_empty() && address_ok, port)
+        }
+        None => {
+            let (name, port) = host.split_at(host.find(':').unwrap_or(host.len()));
+            let name_ok = name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            (!name.is_empty() && name_ok, port)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|digits| {
+            (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+    name_ok && port_ok
 }
 
 /// `host[:port]` without the port; IPv6 literals keep their brackets.
@@ -236,6 +281,37 @@ mod tests {
             ("evil.example:80", "evil.example"),
         ] {
             assert_eq!(host_name(host), name, "{host}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_a_name_or_address_and_an_optional_port() {
+        for good in [
+            "localhost",
+            "localhost:18700",
+            "127.0.0.1:1",
+            "[::1]:18700",
+            "[::ffff:127.0.0.1]",
+            "my-box.local_domain",
+        ] {
+            assert!(is_authority(good), "{good}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1:18700@evil.example",
+            "localhost:",
+            "localhost:123456",
+            "localhost:80:80",
+            "localhost:http",
+            "local host",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "[::1]:",
+            "evil.example/path",
+            "evil.example\\",
+        ] {
+            assert!(!is_authority(bad), "{bad}");
         }
     }
 

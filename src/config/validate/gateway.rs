@@ -27,15 +27,17 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
 /// Requests in flight; each also holds an upstream connection.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
 
+/// What every `*Seconds` key takes. Below a millisecond a timeout is a
+/// typo (or `1e-300`), not a setting: every wait would end at once.
+pub(super) const SECONDS_RANGE: &str = "a number of seconds from 0.001 to 86400";
+
 fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> Duration {
     let value = value.unwrap_or(default);
-    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+    if value.is_finite() && (0.001..=86_400.0).contains(&value) {
         Duration::from_secs_f64(value)
     } else {
-        v.error(
-            path,
-            format!("expected a number of seconds between 0 and 86400, found {value}"),
-        );
+        // Debug, so `1e-300` reads as written rather than as 300 zeros.
+        v.error(path, format!("expected {SECONDS_RANGE}, found {value:?}"));
         Duration::from_secs_f64(default)
     }
 }
@@ -314,6 +316,56 @@ mod tests {
     }
 
     #[test]
+    fn odd_numbers_of_seconds_are_errors_naming_the_key_and_range() {
+        let env = Environment::from_pairs([
+            ("MOONSHOT_API_KEY", "k-moonshot"),
+            ("OPENROUTER_API_KEY", "k-openrouter"),
+        ]);
+        let errors = |timeouts: &str| match load_str(
+            &format!("{{gateway: {{timeouts: {timeouts}}}}}"),
+            &env,
+            Secrets::Required,
+        ) {
+            Ok(loaded) => Ok(loaded.config.gateway.timeouts.idle),
+            Err(errors) => Err(errors.to_string()),
+        };
+        for (value, found) in [
+            ("NaN", "NaN"),
+            ("Infinity", "Infinity"),
+            ("-Infinity", "-Infinity"),
+            ("1e-300", "found 1e-300"),
+            ("0.0005", "0.0005"),
+            ("0", "found 0.0"),
+            ("-1", "found -1.0"),
+            ("1e300", "found 1e300"),
+        ] {
+            let got = errors(&format!("{{idleSeconds: {value}}}")).unwrap_err();
+            assert!(
+                got.starts_with(
+                    "gateway.timeouts.idleSeconds: expected a number of seconds from 0.001 to 86400, found "
+                ) && got.contains(found),
+                "{value}: {got}"
+            );
+        }
+        // Elsewhere a non-finite number is named too, never taken as unset.
+        let got = load_str(
+            "{models: {providers: {moonshot: {models: [{id: 'kimi-k2.6', cost: {input: NaN}}]}}}}",
+            &env,
+            Secrets::Required,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            got.contains("models.providers.moonshot.models[0].cost.input: expected a finite number, found NaN"),
+            "{got}"
+        );
+        assert_eq!(
+            errors("{idleSeconds: 0.001}"),
+            Ok(std::time::Duration::from_millis(1))
+        );
+    }
+
+    #[test]
     fn limits_have_defaults_and_a_floor() {
         check("{}", Ok((32 << 20, 16 << 20)));
         check(
@@ -404,7 +456,7 @@ mod tests {
         );
         assert_eq!(
             retries("{ timeouts: { chainSeconds: 0 } }"),
-            Err("gateway.timeouts.chainSeconds: expected a number of seconds between 0 and 86400, found 0"
+            Err("gateway.timeouts.chainSeconds: expected a number of seconds from 0.001 to 86400, found 0.0"
                 .to_string())
         );
     }

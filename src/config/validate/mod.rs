@@ -92,6 +92,40 @@ fn without_value(message: &str) -> String {
     message.to_string()
 }
 
+/// Reports each JSON5 `NaN`, `Infinity` and `-Infinity` by its path (with
+/// the range a number of seconds takes there), and leaves `null` in its
+/// place so that nothing else reports it again.
+fn non_finite_numbers(value: &mut Value, path: String, v: &mut Validator) {
+    match value {
+        Value::String(text) if text.starts_with(super::NON_FINITE_PREFIX) => {
+            let number = &text[super::NON_FINITE_PREFIX.len()..];
+            let message = if path.ends_with("Seconds") {
+                format!("expected {}, found {number}", gateway::SECONDS_RANGE)
+            } else {
+                format!("expected a finite number, found {number}")
+            };
+            v.error(path, message);
+            *value = Value::Null;
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                non_finite_numbers(member, path, v);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                non_finite_numbers(item, format!("{path}[{index}]"), v);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A value as an error shows it: a short string quoted (most likely a typo
 /// the user will recognise; known secrets are scrubbed from every message
 /// anyway), anything else by its type alone.
@@ -128,6 +162,8 @@ pub(super) fn validate(
             "the config must be a JSON object".into(),
         ));
     }
+    let mut user = user;
+    non_finite_numbers(&mut user, String::new(), &mut v);
     let report = keys::check(&user);
     for (path, message) in report.errors {
         v.error(path, message);
