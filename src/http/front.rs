@@ -188,8 +188,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let bytes = read_limited(request, &config).await?;
     let (request, context) = F::decode(&config, bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
-    // The reasoning the model produced for replayed tool-call turns.
-    let reasoning = gateway.reasoning_cache();
+    // The reasoning the model produced for replayed tool-call turns, for
+    // chains that reach Kimi (the only provider that needs it back).
+    let reasoning = gateway.reasoning_cache().filter(|_| {
+        config
+            .chain(request.model())
+            .is_ok_and(|chain| chain.iter().any(|t| t.provider.dialect.is_kimi()))
+    });
     let scope = Scope::of_token(config.gateway.auth_token.as_ref());
     let request = match &reasoning {
         Some(cache) => reasoning_cache::restore(cache, scope, request),

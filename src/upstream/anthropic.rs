@@ -124,6 +124,7 @@ fn facts<'a>(request: &ChatRequest, target: &'a Target) -> Facts<'a> {
         max_output: target.model.max_tokens,
         default_max_tokens: FALLBACK_MAX_TOKENS,
         default_thinking,
+        narrow_forced_choice: caps.forced_tool_choice == ForcedToolChoice::Narrow,
         relax_forced_choice: caps.forced_tool_choice == ForcedToolChoice::Relax
             && caps.reasoning != Reasoning::None,
         stream: true,

@@ -54,6 +54,9 @@ pub struct Facts<'a> {
     pub default_thinking: Option<bool>,
     /// The model cannot honour a forced tool choice while it thinks.
     pub relax_forced_choice: bool,
+    /// The model takes `any` but not a named tool (Kimi K3): a named one
+    /// becomes `any` with only that tool offered (`auto` if not offered).
+    pub narrow_forced_choice: bool,
     /// Whether to ask for a streamed answer.
     pub stream: bool,
 }
@@ -79,6 +82,9 @@ pub fn passthrough(body: &Map<String, Value>, facts: Facts) -> Map<String, Value
     thinking(&mut out, facts.default_thinking, max_tokens);
     if facts.relax_forced_choice {
         relax_forced_choice(&mut out);
+    }
+    if facts.narrow_forced_choice {
+        narrow_forced_choice(&mut out);
     }
     if facts.stream {
         out.insert("stream".into(), json!(true));
@@ -277,6 +283,32 @@ fn thinking(body: &mut Map<String, Value>, default: Option<bool>, max_tokens: u6
 
 /// A forced choice becomes `auto` unless thinking is off, keeping
 /// `disable_parallel_tool_use`.
+/// A named tool choice as `any` over that tool alone, keeping its intent
+/// on a model that refuses a named one; `auto` when it is not offered.
+fn narrow_forced_choice(body: &mut Map<String, Value>) {
+    let name = match body.get("tool_choice") {
+        Some(choice) if choice["type"] == "tool" => choice["name"].as_str().map(str::to_string),
+        _ => return,
+    };
+    let offered = match body.get_mut("tools") {
+        Some(Value::Array(tools)) => {
+            tools.retain(|tool| name.is_some() && tool["name"].as_str() == name.as_deref());
+            !tools.is_empty()
+        }
+        _ => false,
+    };
+    if !offered {
+        body.remove("tools");
+    }
+    if let Some(choice) = body.get_mut("tool_choice") {
+        let mut narrowed = json!({"type": if offered { "any" } else { "auto" }});
+        if let Some(flag) = choice.get("disable_parallel_tool_use") {
+            narrowed["disable_parallel_tool_use"] = flag.clone();
+        }
+        *choice = narrowed;
+    }
+}
+
 fn relax_forced_choice(body: &mut Map<String, Value>) {
     let thinking_off = body
         .get("thinking")

@@ -399,6 +399,7 @@ mod passthrough {
         default_max_tokens: 8192,
         default_thinking: None,
         relax_forced_choice: true,
+        narrow_forced_choice: false,
         stream: false,
     };
 
@@ -572,6 +573,30 @@ mod passthrough {
         let mut expected = forced.clone();
         expected["model"] = json!("kimi-for-coding");
         check(keeps, forced.clone(), expected);
+        // K3 (oh-my-pi #5994): a named tool as `any` over that tool alone;
+        // one not offered as `auto` with no tools.
+        let k3 = Facts {
+            relax_forced_choice: false,
+            narrow_forced_choice: true,
+            ..KIMI
+        };
+        let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
+        let named = json!({"model": "x", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [tool("Bash"), tool("Read")],
+            "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
+        let mut expected = named.clone();
+        expected["model"] = json!("kimi-for-coding");
+        expected["tools"] = json!([tool("Read")]);
+        expected["tool_choice"] = json!({"type": "any", "disable_parallel_tool_use": true});
+        check(k3, named.clone(), expected);
+        let mut absent = named.clone();
+        absent["tool_choice"] = json!({"type": "tool", "name": "Gone"});
+        let mut expected = absent.clone();
+        expected["model"] = json!("kimi-for-coding");
+        expected.as_object_mut().unwrap().remove("tools");
+        expected["tool_choice"] = json!({"type": "auto"});
+        check(k3, absent, expected);
         // Only server tools: no tools and no choice left.
         check(
             KIMI,
@@ -616,6 +641,7 @@ fn mid_conversation_system_messages_move_to_the_system_prompt() {
         default_max_tokens: 100,
         default_thinking: None,
         relax_forced_choice: false,
+        narrow_forced_choice: false,
         stream: false,
     };
     let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
