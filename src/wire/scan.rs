@@ -45,13 +45,10 @@ pub enum ScanError {
 const MAX_DEPTH: usize = 128;
 
 /// Scans `buffer`, which must hold exactly one JSON object.
+///
+/// The bytes must be UTF-8. Outside strings the grammar admits only ASCII,
+/// so only strings that hold other bytes are checked, as they are skipped.
 pub fn object(buffer: &[u8], items_key: Option<&str>) -> Result<Scanned, ScanError> {
-    if std::str::from_utf8(buffer).is_err() {
-        return Err(ScanError::Syntax {
-            what: "invalid UTF-8",
-            at: 0,
-        });
-    }
     let mut scanner = Scanner { b: buffer, i: 0 };
     scanner.ws();
     if scanner.peek() != Some(b'{') {
@@ -121,13 +118,35 @@ pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
     Ok(object(buffer, None)?.members)
 }
 
-/// Whether `bytes` holds a control character (below 0x20), which JSON
-/// strings may not hold raw. Written without an early exit so the compiler
-/// can check many bytes at a time.
-fn has_control(bytes: &[u8]) -> bool {
-    bytes
-        .chunks(64)
-        .any(|chunk| chunk.iter().fold(false, |found, &c| found | (c < 0x20)))
+/// What a run of string text holds that needs a closer look.
+#[derive(Debug, PartialEq, Eq)]
+struct Unusual {
+    /// A control character (below 0x20), which JSON strings may not hold
+    /// raw.
+    control: bool,
+    /// A byte above 0x7f: the run must then be checked to be UTF-8.
+    non_ascii: bool,
+}
+
+/// Eight bytes at a time: a byte below 0x20 borrows in `x - 0x20..20` and
+/// leaves its top bit set in the result where the byte's own top bit was
+/// clear (exact for any byte, as a yes or no for the word); a byte above
+/// 0x7f has its top bit set. No early exit, so the loop stays branch-free.
+fn unusual(bytes: &[u8]) -> Unusual {
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let (mut control, mut high) = (0u64, 0u64);
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        control |= x.wrapping_sub(EACH * 0x20) & !x & TOP;
+        high |= x & TOP;
+    }
+    let rest = words.remainder();
+    Unusual {
+        control: control != 0 || rest.iter().any(|&c| c < 0x20),
+        non_ascii: high != 0 || rest.iter().any(|&c| c > 0x7f),
+    }
 }
 
 struct Scanner<'b> {
@@ -342,9 +361,19 @@ impl<'b> Scanner<'b> {
                 self.i = self.b.len();
                 return Err(self.error("unterminated string"));
             };
-            if has_control(&rest[..offset]) {
-                self.i += rest[..offset].iter().position(|&c| c < 0x20).unwrap_or(0);
+            let text = &rest[..offset];
+            let unusual = unusual(text);
+            if unusual.control {
+                self.i += text.iter().position(|&c| c < 0x20).unwrap_or(0);
                 return Err(self.error("control character in a string"));
+            }
+            // A run ends before an ASCII byte, which never continues a
+            // character: the runs are UTF-8 exactly when the string is.
+            if unusual.non_ascii {
+                if let Err(error) = std::str::from_utf8(text) {
+                    self.i += error.valid_up_to();
+                    return Err(self.error("invalid UTF-8"));
+                }
             }
             self.i += offset;
             if self.b[self.i] == b'"' {
@@ -478,6 +507,35 @@ mod tests {
         assert!(object(deep.as_bytes(), None).is_err());
     }
 
+    #[test]
+    fn text_is_utf8_inside_strings_and_ascii_outside() {
+        let valid = "{\"caf\u{e9}\": \"\u{1f600} na\u{ef}ve \\n \u{4e2d}\u{6587}\"}";
+        assert!(object(valid.as_bytes(), None).is_ok());
+        for bad in [
+            &b"{\"a\":\"\xff\"}"[..],
+            b"{\"a\":\"ok \xc3\"}",
+            b"{\"a\":\"\xc3\\n\xa9\"}",
+            b"{\"\xe2\x82\":1}",
+            b"{\"a\":1}\xc3\xa9",
+            b"{\xc3\xa9:1}",
+            b"{\"a\":\xc3\xa9}",
+        ] {
+            let scanned = object(bad, None);
+            let by_serde = serde_json::from_slice::<serde_json::Value>(bad);
+            assert!(
+                scanned.is_err() && by_serde.is_err(),
+                "{bad:?}: {scanned:?}"
+            );
+        }
+        assert_eq!(
+            object(b"{\"a\":\"abc\xff\"}", None),
+            Err(ScanError::Syntax {
+                what: "invalid UTF-8",
+                at: 9
+            })
+        );
+    }
+
     fn json() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
@@ -515,11 +573,21 @@ mod tests {
             }
         }
 
+        /// The word-at-a-time check finds what a byte-by-byte look finds.
+        #[test]
+        fn unusual_bytes_are_found_as_one_by_one(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
+            let expected = Unusual {
+                control: bytes.iter().any(|&c| c < 0x20),
+                non_ascii: bytes.iter().any(|&c| c > 0x7f),
+            };
+            prop_assert_eq!(unusual(&bytes), expected);
+        }
+
         /// Any bytes: the scanner accepts exactly what serde_json accepts as
         /// an object, and never panics.
         #[test]
         fn any_bytes_are_judged_as_serde_judges_them(bytes in prop::collection::vec(
-            prop::sample::select(&b"{}[]\",:0123456789-+.eEtrufalsn \\\n\tabu"[..]), 0..40)
+            prop::sample::select(&b"{}[]\",:0123456789-+.eEtrufalsn \\\n\tabu\xc3\xa9\xff"[..]), 0..40)
         ) {
             let scanned = object(&bytes, None).is_ok();
             let by_serde = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok();
