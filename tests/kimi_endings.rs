@@ -1,7 +1,8 @@
 //! Issue 20 item 5 end to end through `clawgate-mock`: a stream Kimi K3
 //! ends with its content filter reaches each API's client as that API's
-//! content-filter ending; a tool result that lost its `tool_call_id` is
-//! paired again with its call, or refused before any provider is asked.
+//! content-filter ending (OpenAI chat, Anthropic Messages, Responses); a
+//! tool result that lost its `tool_call_id` is paired again with its call,
+//! or refused before any provider is asked.
 
 mod common;
 
@@ -124,4 +125,48 @@ async fn an_empty_tool_call_id_is_paired_with_its_call_or_refused_naming_the_mes
         "{message}"
     );
     assert_eq!(primary.requests().len(), 1, "no provider was asked");
+}
+
+#[tokio::test]
+async fn a_filtered_stream_ends_as_an_incomplete_response_for_responses_clients() {
+    for reason in ["content_filter", "filtered"] {
+        let primary = filtering(reason).await;
+        let gw = gateway(single(&primary)).await;
+        let ask = |stream: bool| {
+            json!({"model": "primary/m", "stream": stream,
+                   "input": [{"type": "message", "role": "user",
+                              "content": [{"type": "input_text", "text": "hello"}]}]})
+        };
+        let post = |body: Value| {
+            gw.client()
+                .post(format!("{}/v1/responses", gw.url))
+                .json(&body)
+                .send()
+        };
+
+        let response = post(ask(true)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let events = sse_events(&response.text().await.unwrap());
+        let (last, ending) = events.last().unwrap_or_else(|| panic!("{events:?}"));
+        assert_eq!(last, "response.incomplete", "{reason}: {events:?}");
+        assert_eq!(ending["response"]["status"], "incomplete");
+        assert_eq!(
+            ending["response"]["incomplete_details"]["reason"], "content_filter",
+            "{reason}: {ending}"
+        );
+        assert!(
+            !events.iter().any(|(name, _)| name == "response.completed"),
+            "{events:?}"
+        );
+
+        // Not streamed: the response object says the same.
+        let response = post(ask(false)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["status"], "incomplete", "{reason}: {answer}");
+        assert_eq!(
+            answer["incomplete_details"]["reason"], "content_filter",
+            "{answer}"
+        );
+    }
 }
