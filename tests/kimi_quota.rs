@@ -1,8 +1,9 @@
 //! Issue 20 items 1 and 2 end to end through `clawgate-mock`: Kimi Coding's
 //! weekly-quota 403 is a quota failure (not the User-Agent gate, not a bad
 //! key), Moonshot's zero balance is billing; the quota endpoint and the
-//! balance are read, shown in `/v1/status`, `/metrics` and `clawgate
-//! status`, and a spent account's targets are skipped before they refuse.
+//! balance are read, shown in `/v1/status`, `/metrics`, `clawgate status`
+//! and the status page, and a spent account's targets are skipped before
+//! they refuse.
 
 mod common;
 
@@ -395,4 +396,135 @@ async fn doctor_probe_reads_the_quota() {
         "{quota}"
     );
     assert!(!stdout.contains(KEY), "no key in doctor's output");
+}
+
+/// The status page as a browser gets it.
+async fn page(gw: &TestGateway) -> String {
+    let response = gw
+        .client()
+        .get(format!("{}/", gw.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// The page's quota row for `provider`'s `window` (`weekly`, `5h`,
+/// `balance`, or `""` for a provider with nothing read).
+fn quota_row<'a>(html: &'a str, provider: &str, window: &str) -> Option<&'a str> {
+    let start = html.find(&format!(
+        "<tr data-provider=\"{provider}\" data-window=\"{window}\""
+    ))?;
+    let row = &html[start..];
+    Some(&row[..row.find("</tr>")? + 5])
+}
+
+/// The Quotas section of the status page: each window of a Kimi Coding
+/// account with its use, its reset and whether it is spent, read by the
+/// page itself (no request or status call before it).
+#[tokio::test]
+async fn the_status_page_shows_the_quota_windows() {
+    let primary = mock(MockOptions {
+        weekly_quota: (100, 100),
+        quota_reset_seconds: 2 * 86_400 + 3 * 3600 + 120,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    // The page waits a moment for a stale reading; under load a slow one
+    // shows on a later load (bounded).
+    let mut html = page(&gw).await;
+    for _ in 0..100 {
+        if html.contains("id=\"quotas\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        html = page(&gw).await;
+    }
+    assert!(html.contains("<h2>Quotas</h2>"), "{html}");
+    assert_eq!(quota_reads(&primary, "/v1/usages"), 1);
+    let weekly = quota_row(&html, "primary", "weekly").unwrap_or_else(|| panic!("{html}"));
+    assert!(weekly.contains("data-state=\"exhausted\""), "{weekly}");
+    assert!(weekly.contains("<td>Weekly limit</td>"), "{weekly}");
+    assert!(weekly.contains(">100 / 100</td><td>100%</td>"), "{weekly}");
+    assert!(weekly.contains("style=\"width:100.0%\""), "{weekly}");
+    assert!(weekly.contains(">2d 3h</td>"), "{weekly}");
+    assert!(weekly.contains("skipped until "), "{weekly}");
+    let five = quota_row(&html, "primary", "5h").unwrap_or_else(|| panic!("{html}"));
+    assert!(five.contains("data-state=\"ok\""), "{five}");
+    assert!(five.contains(">2 / 20</td><td>10%</td>"), "{five}");
+    // The backup has no quota endpoint: no row.
+    assert!(!html.contains("data-provider=\"backup\""));
+
+    // A later load within the minute does not read again.
+    page(&gw).await;
+    assert_eq!(quota_reads(&primary, "/v1/usages"), 1);
+}
+
+#[tokio::test]
+async fn the_status_page_shows_a_balance_and_an_unreadable_quota_escaped() {
+    let broke = mock(MockOptions {
+        balance: 0.0,
+        ..MockOptions::default()
+    })
+    .await;
+    let absent = mock(MockOptions {
+        usages_status: Some(404),
+        ..MockOptions::default()
+    })
+    .await;
+    // A window whose name is markup: the provider's text is shown, escaped.
+    let hostile = mock(MockOptions {
+        usages_answer: Some(
+            r#"{"usage": {"name": "<img src=x onerror=alert(1)>", "limit": "100", "used": "40", "remaining": "60"}}"#
+                .into(),
+        ),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "broke": {"dialect": "moonshot", "baseUrl": broke.base_url(), "apiKey": KEY,
+                      "models": [{"id": "m", "name": "Mock"}], "quota": true},
+            "absent": kimi_provider(&absent, json!(true)),
+            "hostile": kimi_provider(&hostile, json!(true)),
+        }},
+        "agents": {"defaults": {"model": {"primary": "absent/m", "fallbacks": ["hostile/m", "broke/m"]}}},
+    }))
+    .await;
+    // The status reads every quota and waits for them: the page then shows
+    // them all.
+    status(&gw).await;
+    let html = page(&gw).await;
+    let balance = quota_row(&html, "broke", "balance").unwrap_or_else(|| panic!("{html}"));
+    assert!(balance.contains("data-state=\"exhausted\""), "{balance}");
+    assert!(balance.contains(">0 available<"), "{balance}");
+    let unread = quota_row(&html, "absent", "").unwrap_or_else(|| panic!("{html}"));
+    assert!(unread.contains("data-state=\"unread\""), "{unread}");
+    assert!(
+        unread.contains("the endpoint answered 404 (not served here)"),
+        "{unread}"
+    );
+    let named = quota_row(&html, "hostile", "other").unwrap_or_else(|| panic!("{html}"));
+    assert!(named.contains("data-state=\"ok\""), "{named}");
+    assert!(
+        named.contains("<td>&lt;img src=x onerror=alert(1)&gt;</td>"),
+        "{named}"
+    );
+    assert!(!html.contains("<img"), "no markup from a provider's answer");
+}
+
+#[tokio::test]
+async fn the_status_page_has_no_quotas_section_without_a_quota_endpoint() {
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    // A custom baseUrl: the quota is off unless configured on.
+    let gw = gateway(config(kimi_provider(&primary, Value::Null), &backup)).await;
+    let html = page(&gw).await;
+    assert!(html.contains("id=\"chain\""), "{html}");
+    assert!(!html.contains("id=\"quotas\""), "{html}");
+    assert_eq!(quota_reads(&primary, "/v1/usages"), 0);
 }

@@ -1,8 +1,10 @@
 //! `GET /` for a browser: the status page. Server-rendered HTML with an
 //! inline SVG chart, no script, refreshing itself every
 //! [`REFRESH_SECONDS`]: the chain with each target's state, the last
-//! hour's requests, fallbacks and latency, today's spend against the
-//! budgets, and the spend of the last 30 days.
+//! hour's requests, fallbacks and latency, each provider account's quota
+//! windows or balance (read again when stale, waited for at most
+//! [`QUOTA_WAIT`]), today's spend against the budgets, and the spend of the
+//! last 30 days.
 //!
 //! A request that does not ask for HTML (Claude Code's check of its base
 //! URL, a probe) gets the one-line answer it always got. The page needs the
@@ -11,9 +13,10 @@
 //! itself. Host and Origin are checked for every route as before. Every
 //! text on the page is escaped; none comes from a client.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -25,10 +28,14 @@ use crate::chain::cooldown::TargetStatus;
 use crate::gateway::Gateway;
 use crate::ledger::budget;
 use crate::ledger::calendar::{date, day_of};
+use crate::quota::QuotaStatus;
 
 pub const REFRESH_SECONDS: u32 = 10;
 /// Days in the spend chart, today included.
 const CHART_DAYS: i64 = 30;
+/// The longest the page waits for a stale quota reading; a slower one is
+/// stored when it comes and shown by a later refresh.
+const QUOTA_WAIT: Duration = Duration::from_secs(1);
 
 pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let headers = request.headers();
@@ -51,6 +58,7 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         );
         return response;
     }
+    refresh_quotas(&gateway).await;
     let mut response = render(&gateway).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -74,6 +82,29 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// Reads the quotas older than `/v1/status` would show, waiting for them
+/// at most [`QUOTA_WAIT`]. The reading runs in its own task so that one
+/// outliving the wait still finishes and is stored.
+async fn refresh_quotas(gateway: &Arc<Gateway>) {
+    if !gateway
+        .config()
+        .providers
+        .values()
+        .any(|p| p.quota.is_some())
+    {
+        return;
+    }
+    let gateway = gateway.clone();
+    let reading = tokio::spawn(async move {
+        let config = gateway.config();
+        gateway
+            .quotas()
+            .refresh_stale(&config, super::status::STATUS_QUOTA_AGE)
+            .await;
+    });
+    let _ = tokio::time::timeout(QUOTA_WAIT, reading).await;
 }
 
 /// No token configured, or the token as a bearer token or a Basic password.
@@ -297,6 +328,11 @@ fn render(gateway: &Gateway) -> String {
     }
     page.push_str("</table></section>");
 
+    quotas(
+        &mut page,
+        &gateway.quotas().snapshot(&config, SystemTime::now()),
+    );
+
     // Budgets.
     page.push_str("<section><h2>Budgets</h2>");
     if budgets.is_empty() {
@@ -358,6 +394,131 @@ fn render(gateway: &Gateway) -> String {
     page
 }
 
+/// Each provider account's usage windows or balance, a row each, when some
+/// provider has a reading or a problem to show. A window's name comes from
+/// the provider's answer and is escaped like every other text.
+fn quotas(page: &mut String, quotas: &BTreeMap<String, QuotaStatus>) {
+    let shown = quotas
+        .values()
+        .any(|q| !q.windows.is_empty() || q.balance.is_some() || q.problem.is_some());
+    if !shown {
+        return;
+    }
+    page.push_str("<section><h2>Quotas</h2><table id=\"quotas\"><tr><th>Provider</th><th>Window</th><th>Used / limit</th><th>Used</th><th></th><th>Resets in</th><th>State</th></tr>");
+    let row = |page: &mut String,
+               provider: &str,
+               window: &str,
+               cells: &str,
+               state: QuotaState,
+               note: &str| {
+        let (badge, label) = match state {
+            QuotaState::Ok => ("healthy", "ok"),
+            QuotaState::Exhausted => ("exceeded", "exhausted"),
+            QuotaState::Unread => ("warning", "unread"),
+        };
+        let _ = write!(
+            page,
+            "<tr data-provider=\"{p}\" data-window=\"{}\" data-state=\"{label}\"><td><code>{p}</code></td>{cells}<td><span class=\"badge {badge}\">{label}</span> <span class=\"muted\">{}</span></td></tr>",
+            escape(window),
+            escape(note),
+            p = escape(provider),
+        );
+    };
+    for (provider, quota) in quotas {
+        // A reading that could not be taken again: what is shown may be old.
+        let (quiet, note) = match &quota.problem {
+            Some(problem) => (
+                QuotaState::Unread,
+                format!("last reading failed: {problem}"),
+            ),
+            None => (QuotaState::Ok, String::new()),
+        };
+        let skipped = match &quota.skipped_until {
+            Some(until) => format!("skipped until {until}"),
+            None => "skipped until a reading says otherwise".to_string(),
+        };
+        for window in &quota.windows {
+            let share = window.used_percent.clamp(0.0, 100.0);
+            let bar = if window.exhausted {
+                "exceeded"
+            } else if share >= 80.0 {
+                "warning"
+            } else {
+                ""
+            };
+            let cells = format!(
+                "<td>{}</td><td data-used=\"{}\" data-limit=\"{}\">{} / {}</td><td>{:.0}%</td><td><div class=\"bar\"><i class=\"{bar}\" style=\"width:{share:.1}%\"></i></div></td><td title=\"{}\">{}</td>",
+                escape(&window.name),
+                window.used,
+                window.limit,
+                amount(window.used),
+                amount(window.limit),
+                window.used_percent,
+                escape(window.reset_at.as_deref().unwrap_or("")),
+                window.reset_in_seconds.map_or("–".to_string(), duration),
+            );
+            let (state, note) = if window.exhausted {
+                (QuotaState::Exhausted, &skipped)
+            } else {
+                (quiet, &note)
+            };
+            row(page, provider, window.label, &cells, state, note);
+        }
+        if let Some(balance) = quota.balance {
+            let cells = format!(
+                "<td>balance</td><td data-balance=\"{balance}\">{} available</td><td>–</td><td></td><td>–</td>",
+                amount(balance)
+            );
+            let (state, note) = if quota.exhausted {
+                (QuotaState::Exhausted, &skipped)
+            } else {
+                (quiet, &note)
+            };
+            row(page, provider, "balance", &cells, state, note);
+        }
+        if quota.windows.is_empty() && quota.balance.is_none() {
+            let cells = "<td>–</td><td>–</td><td>–</td><td></td><td>–</td>";
+            let note = quota.problem.as_deref().unwrap_or("not read yet");
+            row(page, provider, "", cells, QuotaState::Unread, note);
+        }
+    }
+    page.push_str("</table></section>");
+}
+
+/// A quota row's state.
+#[derive(Clone, Copy)]
+enum QuotaState {
+    Ok,
+    /// The provider's targets are skipped because of it.
+    Exhausted,
+    /// Not read yet, or the last reading failed.
+    Unread,
+}
+
+/// A whole number as it is, else two decimals.
+fn amount(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// `3d 4h`, `4h 12m`, `12m`, `40s`.
+fn duration(seconds: u64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
 /// Bars of each day's spend, oldest on the left, with the largest day's
 /// amount as the scale.
 fn chart(days: &std::collections::BTreeMap<i64, crate::ledger::DayTotal>, today: i64) -> String {
@@ -409,6 +570,7 @@ fn chart(days: &std::collections::BTreeMap<i64, crate::ledger::DayTotal>, today:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::WindowStatus;
 
     #[test]
     fn basic_credentials_decode() {
@@ -417,6 +579,146 @@ mod tests {
         assert_eq!(base64_decode("OnQ=").unwrap(), b":t");
         assert_eq!(base64_decode("!!!!"), None);
         assert_eq!(base64_decode("a"), None);
+    }
+
+    fn window(name: &str, used: f64, limit: f64, exhausted: bool) -> WindowStatus {
+        WindowStatus {
+            name: name.into(),
+            label: "weekly",
+            used,
+            limit,
+            remaining: limit - used,
+            used_percent: 100.0 * used / limit,
+            reset_at: Some("Thu, 26 Nov 2026 10:00:00 GMT".into()),
+            reset_in_seconds: Some(2 * 86_400 + 3 * 3600 + 59),
+            exhausted,
+        }
+    }
+
+    fn quota(windows: Vec<WindowStatus>) -> QuotaStatus {
+        QuotaStatus {
+            kind: "usages",
+            threshold_percent: 100.0,
+            read_seconds_ago: Some(3),
+            exhausted: windows.iter().any(|w| w.exhausted),
+            windows,
+            balance: None,
+            skipped_until: None,
+            problem: None,
+        }
+    }
+
+    fn section(list: Vec<(&str, QuotaStatus)>) -> String {
+        let mut page = String::new();
+        quotas(
+            &mut page,
+            &list.into_iter().map(|(p, q)| (p.to_string(), q)).collect(),
+        );
+        page
+    }
+
+    #[test]
+    fn the_quotas_section_shows_each_window_with_its_state() {
+        let mut spent = quota(vec![
+            window("Weekly limit", 100.0, 100.0, true),
+            window("5h limit", 17.0, 20.0, false),
+        ]);
+        spent.skipped_until = Some("Thu, 26 Nov 2026 10:00:00 GMT".into());
+        let mut broke = quota(Vec::new());
+        broke.kind = "balance";
+        broke.balance = Some(0.0);
+        broke.exhausted = true;
+        let mut moonshot = quota(Vec::new());
+        moonshot.kind = "balance";
+        moonshot.balance = Some(49.5);
+        let html = section(vec![
+            ("kimi", spent),
+            ("moonshot", moonshot),
+            ("broke", broke),
+        ]);
+        let rows: Vec<&str> = html.split("<tr").skip(2).collect();
+        assert_eq!(rows.len(), 4, "{html}");
+        // Providers in order of their ids.
+        let weekly = rows[1];
+        assert!(weekly.contains("data-state=\"exhausted\""), "{weekly}");
+        assert!(weekly.contains("<td>Weekly limit</td>"), "{weekly}");
+        assert!(weekly.contains(">100 / 100</td><td>100%</td>"), "{weekly}");
+        assert!(weekly.contains("<i class=\"exceeded\" style=\"width:100.0%\">"));
+        assert!(weekly.contains(">2d 3h</td>"));
+        assert!(weekly.contains("skipped until Thu, 26 Nov 2026 10:00:00 GMT"));
+        let five = rows[2];
+        assert!(five.contains("data-state=\"ok\""), "{five}");
+        assert!(five.contains(">17 / 20</td><td>85%</td>"), "{five}");
+        assert!(five.contains("<i class=\"warning\" style=\"width:85.0%\">"));
+        assert!(
+            rows[0].contains(
+                "data-provider=\"broke\" data-window=\"balance\" data-state=\"exhausted\""
+            )
+        );
+        assert!(rows[0].contains(">0 available<"));
+        assert!(
+            rows[3]
+                .contains("data-provider=\"moonshot\" data-window=\"balance\" data-state=\"ok\"")
+        );
+        assert!(rows[3].contains(">49.50 available<"));
+    }
+
+    #[test]
+    fn the_quotas_section_says_what_could_not_be_read() {
+        let mut absent = quota(Vec::new());
+        absent.problem = Some("the endpoint answered 404 (not served here)".into());
+        let mut stale = quota(vec![window("Weekly limit", 10.0, 100.0, false)]);
+        stale.problem = Some("could not connect".into());
+        let html = section(vec![("kimi", absent), ("proxy", stale)]);
+        assert!(html.contains("data-provider=\"kimi\" data-window=\"\" data-state=\"unread\""));
+        assert!(html.contains("the endpoint answered 404 (not served here)"));
+        assert!(
+            html.contains("data-provider=\"proxy\" data-window=\"weekly\" data-state=\"unread\"")
+        );
+        assert!(html.contains("last reading failed: could not connect"));
+    }
+
+    #[test]
+    fn the_quotas_section_is_left_out_until_there_is_something_to_show() {
+        assert_eq!(section(Vec::new()), "");
+        let unread = quota(Vec::new());
+        assert_eq!(section(vec![("kimi", unread)]), "");
+        // Once one provider has a reading, the others show as not read yet.
+        let html = section(vec![
+            ("a", quota(Vec::new())),
+            ("b", quota(vec![window("Weekly limit", 1.0, 100.0, false)])),
+        ]);
+        assert!(html.contains("data-provider=\"a\" data-window=\"\" data-state=\"unread\""));
+        assert!(html.contains("not read yet"));
+    }
+
+    #[test]
+    fn the_quotas_section_escapes_the_providers_texts() {
+        let mut hostile = quota(vec![window(
+            "<img src=x onerror=alert(1)>",
+            1.0,
+            2.0,
+            false,
+        )]);
+        hostile.problem = Some("<b>\"</b>".into());
+        let html = section(vec![("a<b>\"", hostile)]);
+        assert!(!html.contains("<img") && !html.contains("<b>"), "{html}");
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(html.contains("data-provider=\"a&lt;b&gt;&quot;\""));
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        for (seconds, text) in [
+            (40, "40s"),
+            (720, "12m"),
+            (15_120, "4h 12m"),
+            (273_600, "3d 4h"),
+        ] {
+            assert_eq!(duration(seconds), text);
+        }
+        assert_eq!(amount(100.0), "100");
+        assert_eq!(amount(49.5), "49.50");
     }
 
     #[test]

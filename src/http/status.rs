@@ -15,7 +15,7 @@ use crate::gateway::Gateway;
 use crate::ops::metrics;
 
 /// A quota older than this is read again when the status is asked for.
-const STATUS_QUOTA_AGE: Duration = Duration::from_secs(60);
+pub(super) const STATUS_QUOTA_AGE: Duration = Duration::from_secs(60);
 
 pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let config = gateway.config();

@@ -52,6 +52,14 @@ struct Entry {
     reading_now: bool,
 }
 
+impl Entry {
+    /// Whether the reading is recent enough to hold without a reset to go
+    /// by: two refreshes.
+    fn fresh(&self, refresh: Duration) -> bool {
+        self.read_at.is_some_and(|at| at.elapsed() < refresh * 2)
+    }
+}
+
 /// Why a provider's targets are skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exhausted {
@@ -89,14 +97,10 @@ impl Quotas {
         let settings = provider.quota.as_ref()?;
         self.with(|entries| {
             let entry = entries.get(&provider.id)?;
-            // A reading with no reset to go by holds for two refreshes.
-            let fresh = entry
-                .read_at
-                .is_some_and(|at| at.elapsed() < settings.refresh * 2);
             exhausted(
                 entry.reading.as_ref()?,
                 settings.threshold_percent,
-                fresh,
+                entry.fresh(settings.refresh),
                 now,
             )
         })
@@ -193,9 +197,13 @@ impl Quotas {
                 let settings = provider.quota.as_ref()?;
                 let entry = entries.get(&provider.id).cloned().unwrap_or_default();
                 let exhausted = self.exhausted(provider, now);
+                let fresh = entry.fresh(settings.refresh);
                 let (windows, balance) = match &entry.reading {
                     Some(Reading::Windows(windows)) => (
-                        windows.iter().map(|w| WindowStatus::of(w, now)).collect(),
+                        windows
+                            .iter()
+                            .map(|w| WindowStatus::of(w, settings.threshold_percent, fresh, now))
+                            .collect(),
                         None,
                     ),
                     Some(Reading::Balance { available }) => (Vec::new(), Some(*available)),
@@ -261,11 +269,7 @@ pub fn exhausted(
         Reading::Balance { .. } => None,
         Reading::Windows(windows) => windows
             .iter()
-            .filter(|w| w.used_percent() >= threshold_percent)
-            .filter(|w| match w.reset_at {
-                Some(reset) => reset > now,
-                None => fresh,
-            })
+            .filter(|w| spent(w, threshold_percent, fresh, now))
             // The window that resets last decides.
             .max_by_key(|w| w.reset_at)
             .map(|w| Exhausted {
@@ -273,6 +277,16 @@ pub fn exhausted(
                 until: w.reset_at,
             }),
     }
+}
+
+/// Whether `window` is used to `threshold_percent` and its reset is ahead
+/// (or unknown, while the reading is `fresh`).
+fn spent(window: &Window, threshold_percent: f64, fresh: bool, now: SystemTime) -> bool {
+    window.used_percent() >= threshold_percent
+        && match window.reset_at {
+            Some(reset) => reset > now,
+            None => fresh,
+        }
 }
 
 /// A reading in one line: `Weekly limit 10/100 (10%, resets in 3d 2h);
@@ -338,11 +352,14 @@ pub struct WindowStatus {
     pub reset_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reset_in_seconds: Option<u64>,
+    /// This window is spent: it skips the provider's targets now.
+    pub exhausted: bool,
 }
 
 impl WindowStatus {
-    fn of(window: &Window, now: SystemTime) -> Self {
+    fn of(window: &Window, threshold_percent: f64, fresh: bool, now: SystemTime) -> Self {
         Self {
+            exhausted: spent(window, threshold_percent, fresh, now),
             name: window.name.clone(),
             label: window.label(),
             used: window.used,
