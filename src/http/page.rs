@@ -404,7 +404,7 @@ fn quotas(page: &mut String, quotas: &BTreeMap<String, QuotaStatus>) {
     if !shown {
         return;
     }
-    page.push_str("<section><h2>Quotas</h2><table id=\"quotas\"><tr><th>Provider</th><th>Window</th><th>Used / limit</th><th>Used</th><th></th><th>Resets in</th><th>State</th></tr>");
+    page.push_str("<section><h2>Quotas</h2><table id=\"quotas\"><tr><th>Provider</th><th>Window</th><th>Used / limit</th><th>%</th><th></th><th>Resets in</th><th>State</th></tr>");
     let row = |page: &mut String,
                provider: &str,
                window: &str,

@@ -123,6 +123,14 @@ const { result } = await send("Runtime.evaluate", {
         state: r.querySelector(".badge").textContent,
       })),
       budgets: [...document.querySelectorAll("#budgets td[data-usd]")].map((c) => Number(c.dataset.usd)),
+      quotas: [...document.querySelectorAll("#quotas tr[data-provider]")].map((r) => ({
+        provider: r.dataset.provider,
+        window: r.dataset.window,
+        state: r.dataset.state,
+        used: r.querySelector("td[data-used]")?.dataset.used ?? null,
+        limit: r.querySelector("td[data-used]")?.dataset.limit ?? null,
+        resets: r.cells[5]?.textContent ?? null,
+      })),
       bars: [...document.querySelectorAll("#spend-chart rect.spend")].map((b) => ({
         day: b.dataset.day,
         usd: Number(b.dataset.usd),

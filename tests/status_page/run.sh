@@ -3,9 +3,10 @@
 # over the DevTools protocol by cdp.mjs: a `clawgate serve` with a token, a
 # ledger holding 29 earlier days (written into its rollups while it was
 # stopped, so the restart rebuilds its totals from them) and live traffic
-# through a chain whose primary fails at first (fallbacks, a cooldown). The
-# page's figures are checked against the ledger database and `clawgate
-# usage`; the screenshot is saved (default: the work directory; docs/ when
+# through a chain whose primary fails at first (fallbacks, a cooldown), and a
+# Kimi Coding account whose quota windows the page reads from the mock. The
+# page's figures are checked against the ledger database, `clawgate usage`
+# and the mock's windows; the screenshot is saved (default: the work directory; docs/ when
 # STATUS_PAGE_SCREENSHOT says so).
 #
 #   bash tests/status_page/run.sh target/debug
@@ -50,11 +51,16 @@ start "$work/flaky.log" "$bin/clawgate-mock" --fail-status 503 --fail-times 3 \
 flaky=$url
 start "$work/backup.log" "$bin/clawgate-mock" --reply "Answered by the fallback, which costs more."
 backup=$url
+start "$work/kimi.log" "$bin/clawgate-mock" --weekly-quota 71/100 --five-hour-quota 17/20 \
+  --quota-reset-seconds 221400
+kimi=$url
 cat >"$work/config.json" <<JSON
 {"gateway": {"auth": {"token": "$token"}, "budgets": {"daily": 2, "monthly": 40, "providers": {"openrouter": {"daily": 0.5}}}},
  "models": {"mode": "replace", "providers": {
    "moonshot": {"baseUrl": "$flaky/v1", "models": [{"id": "kimi-k2.6", "cost": {"input": 950, "output": 4000, "cacheRead": 160}}]},
-   "openrouter": {"baseUrl": "$backup/v1", "models": [{"id": "moonshotai/kimi-k2.6", "cost": {"input": 1900, "output": 8000}}]}}},
+   "openrouter": {"baseUrl": "$backup/v1", "models": [{"id": "moonshotai/kimi-k2.6", "cost": {"input": 1900, "output": 8000}}]},
+   "kimi": {"dialect": "kimi-coding", "baseUrl": "$kimi/v1", "apiKey": "sk-kimi-status-page", "quota": true,
+            "models": [{"id": "k3", "reasoning": true}]}}},
  "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2.6", "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}}}
 JSON
 export CLAWGATE_STATE_DIR=$work/state
@@ -114,6 +120,10 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'accept: text/html' "$gateway/")
 [ "$code" = 401 ] || { echo "status_page: without the token the page answered $code" >&2; exit 1; }
 
+# /v1/status reads the Kimi Coding quota and waits for it, so the page has
+# it whatever the machine's load (the page itself waits only a second).
+curl -sS --fail-with-body -o "$work/status.json" -H "authorization: Bearer $token" "$gateway/v1/status"
+
 basic=$(printf 'me:%s' "$token" | base64 -w0)
 "$node" "${node_flags[@]}" "$here/cdp.mjs" "$chromium" "$gateway/" "Basic $basic" "$screenshot" >"$work/page.json"
 "$bin/clawgate" usage --json --since 30d --per day --ledger "$ledger" >"$work/usage.json"
@@ -165,6 +175,14 @@ month_first = (month_start - date(1970, 1, 1)).days
 month = db.execute("SELECT SUM(cost_usd) FROM daily WHERE model != '' AND day >= ?", (month_first,)).fetchone()[0]
 check(close(page["budgets"][0], spent), "the daily budget's spend")
 check(close(page["budgets"][1], month), "the monthly budget's spend")
+# Quotas: the Kimi Coding account's windows as the mock serves them.
+quotas = {q["window"]: q for q in page["quotas"] if q["provider"] == "kimi"}
+check(set(quotas) == {"weekly", "5h"}, f"quota rows {page['quotas']}")
+check(quotas["weekly"]["used"] == "71" and quotas["weekly"]["limit"] == "100", "the weekly window's use")
+check(quotas["weekly"]["resets"] == "2d 13h", "the weekly window's reset")
+check(quotas["5h"]["used"] == "17" and quotas["5h"]["limit"] == "20", "the 5-hour window's use")
+check(all(q["state"] == "ok" for q in quotas.values()), "a window under its limit is not ok")
 check(os.path.getsize(screenshot) > 20_000, "the screenshot is empty")
-print(f"status page: {answered} requests today, ${spent:.4f} today, 30 bars and 3 budgets agree with the ledger; screenshot {screenshot}")
+print(f"status page: {answered} requests today, ${spent:.4f} today, 30 bars and 3 budgets agree with the ledger, "
+      f"2 quota windows with the mock's; screenshot {screenshot}")
 PY
