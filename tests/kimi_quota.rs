@@ -87,7 +87,9 @@ async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until
     assert_eq!(quota["exhausted"], true, "{shown:#}");
     assert_eq!(quota["windows"][0]["name"], "Weekly limit");
     assert_eq!(quota["windows"][0]["usedPercent"], 100.0);
+    assert_eq!(quota["windows"][0]["exhausted"], true);
     assert_eq!(quota["windows"][1]["name"], "5h limit");
+    assert_eq!(quota["windows"][1]["exhausted"], false);
     assert!(quota["skippedUntil"].as_str().unwrap().ends_with("GMT"));
     let target = &shown["targets"]
         .as_array()
