@@ -128,26 +128,21 @@ struct Unusual {
     non_ascii: bool,
 }
 
-/// Eight bytes at a time: a byte below 0x20 borrows in `x - 0x20..20` and
-/// leaves its top bit set in the result where the byte's own top bit was
-/// clear (exact for any byte, as a yes or no for the word); a byte above
-/// 0x7f has its top bit set. No early exit, so the loop stays branch-free.
+/// The least and the greatest byte of the run: a minimum and maximum
+/// reduction, which the compiler turns into vector code (16 bytes per
+/// instruction pair on any x86-64), with no branch per byte.
 fn unusual(bytes: &[u8]) -> Unusual {
-    const EACH: u64 = 0x0101_0101_0101_0101;
-    const TOP: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let (mut control, mut high) = (0u64, 0u64);
-    for word in &mut words {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        control |= x.wrapping_sub(EACH * 0x20) & !x & TOP;
-        high |= x & TOP;
-    }
-    let rest = words.remainder();
+    let (least, greatest) = bytes
+        .iter()
+        .fold((u8::MAX, 0u8), |(lo, hi), &b| (lo.min(b), hi.max(b)));
     Unusual {
-        control: control != 0 || rest.iter().any(|&c| c < 0x20),
-        non_ascii: high != 0 || rest.iter().any(|&c| c > 0x7f),
+        control: least < 0x20,
+        non_ascii: greatest > 0x7f,
     }
 }
+
+/// Strings are read one byte at a time up to this length.
+const SHORT_STRING: usize = 16;
 
 struct Scanner<'b> {
     b: &'b [u8],
@@ -355,6 +350,21 @@ impl<'b> Scanner<'b> {
     /// with `memchr`, then checked for raw control characters.
     fn string(&mut self) -> Result<(), ScanError> {
         self.i += 1;
+        // Most strings (keys, roles, ids) end within a few bytes: they are
+        // read one byte at a time, cheaper than starting a vector search.
+        let short = self.b.len().min(self.i + SHORT_STRING);
+        while self.i < short {
+            match self.b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                0..=0x1f => return Err(self.error("control character in a string")),
+                // Escapes and other characters than ASCII: as below.
+                b'\\' | 0x80.. => break,
+                _ => self.i += 1,
+            }
+        }
         loop {
             let rest = &self.b[self.i..];
             let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
@@ -534,6 +544,31 @@ mod tests {
                 at: 9
             })
         );
+    }
+
+    #[test]
+    fn short_and_long_strings_are_read_alike() {
+        // Across the length where strings stop being read byte by byte.
+        for n in 0..40 {
+            let text = "a".repeat(n);
+            let at = 6 + n;
+            let control = format!("{{\"a\":\"{text}\u{1}\"}}");
+            assert_eq!(
+                object(control.as_bytes(), None),
+                Err(ScanError::Syntax {
+                    what: "control character in a string",
+                    at
+                }),
+                "{n}"
+            );
+            for ok in [
+                format!("{{\"a\":\"{text}\"}}"),
+                format!("{{\"a\":\"{text}\u{e9}\\\"{text}\"}}"),
+            ] {
+                let scanned = object(ok.as_bytes(), None).unwrap();
+                assert_eq!(scanned.members[0].value, 5..ok.len() - 1, "{ok}");
+            }
+        }
     }
 
     fn json() -> impl Strategy<Value = serde_json::Value> {
