@@ -924,6 +924,13 @@ async fn no_reload_however_broken_stops_the_gateway_or_prints_a_secret() {
     assert_eq!(served.answers().await, 200);
 
     let deep = format!("{{ a: {}1{} }}", "[".repeat(4_000), "]".repeat(4_000));
+    // The depth check once lost count after a JSON5 line continuation
+    // (a backslash before the line break), and the reload overflowed.
+    let continued = format!(
+        "{{ k: \"a\\\nb\", a: {}1{} }}",
+        "[".repeat(4_000),
+        "]".repeat(4_000)
+    );
     let huge = format!("{{ a: \"{}\" }}", "x".repeat(2 << 20));
     let missing_comma = good.replace(
         &format!("apiKey: \"{LITERAL_KEY}\","),
@@ -935,6 +942,7 @@ async fn no_reload_however_broken_stops_the_gateway_or_prints_a_secret() {
     );
     for (text, why) in [
         (&deep, "nested more than 64 levels deep"),
+        (&continued, "nested more than 64 levels deep"),
         (&huge, "larger than 1024 KiB"),
         (
             &missing_comma,

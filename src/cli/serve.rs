@@ -212,23 +212,42 @@ async fn reload_on_sighup(
 /// What a reload read: where from, the config to serve, notes for the log.
 type Reloaded = (Source, Config, Vec<String>);
 
-/// One reload: `read` runs on a blocking thread (it reads files), and
-/// whatever it does, failing or panicking included, the gateway either
-/// serves the new config or keeps the old one and the log says why.
-/// Returns the reason a reload was refused.
+/// The stack of the thread a reload reads on: far more than the config's
+/// depth limit needs, so that a file the depth check misjudged still cannot
+/// overflow it and take the gateway down (pages are only committed when
+/// touched).
+const RELOAD_STACK_BYTES: usize = 256 << 20;
+
+/// One reload: `read` runs on a thread of its own with a deep stack (it
+/// reads files and parses them), and whatever it does, failing or
+/// panicking included, the gateway either serves the new config or keeps
+/// the old one and the log says why. Returns the reason a reload was
+/// refused.
 async fn reload(
     gateway: &Gateway,
     addr: SocketAddr,
     read: impl FnOnce() -> Result<Reloaded, String> + Send + 'static,
 ) -> Option<String> {
     systemd::reloading();
-    let applied = match tokio::task::spawn_blocking(read).await {
-        Ok(read) => read,
-        // The panic's own message went to stderr; it may quote the file.
-        Err(failed) if failed.is_panic() => Err(
-            "reading the config failed unexpectedly (a bug in clawgate: please report it)".into(),
-        ),
-        Err(failed) => Err(format!("reading the config was cancelled: {failed}")),
+    let (done, result) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("clawgate-reload".into())
+        .stack_size(RELOAD_STACK_BYTES)
+        .spawn(move || {
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+            let _ = done.send(read);
+        });
+    let applied = match spawned {
+        Err(err) => Err(format!("could not start reading the config: {err}")),
+        Ok(_) => match result.await {
+            Ok(Ok(read)) => read,
+            // The panic's own message went to stderr; it may quote the file.
+            Ok(Err(_panic)) => Err(
+                "reading the config failed unexpectedly (a bug in clawgate: please report it)"
+                    .into(),
+            ),
+            Err(_) => Err("reading the config was cancelled".into()),
+        },
     };
     match applied {
         Ok((path, config, mut notes)) => {

@@ -75,10 +75,21 @@ pub fn too_deep(text: &str, max: usize) -> Option<String> {
             quote @ (b'"' | b'\'') => {
                 // To the closing quote, or to the line's end, where JSON5
                 // ends the string with an error.
+                // A backslash escapes whatever follows it, a line break
+                // included (JSON5's line continuation: the string goes on).
                 i += 1;
                 while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
-                    let escaped = bytes[i] == b'\\' && bytes.get(i + 1) != Some(&b'\n');
-                    i += if escaped { 2 } else { 1 };
+                    if bytes[i] == b'\\' {
+                        // `\r\n` is one line break.
+                        let skip = if bytes[i + 1..].starts_with(b"\r\n") { 3 } else { 2 };
+                        if bytes.get(i + skip - 1) == Some(&b'\n') {
+                            line += 1;
+                            line_start = i + skip;
+                        }
+                        i += skip;
+                    } else {
+                        i += 1;
+                    }
                 }
                 if bytes.get(i) == Some(&quote) {
                     i += 1;
@@ -647,6 +658,17 @@ mod tests {
         );
         // A string ends at the line's end (as JSON5 ends it, with an error).
         assert!(too_deep("{a: \"open\n[[[[[[", 4).is_some());
+        // A backslash before the line break continues the string (JSON5's
+        // line continuation, LF or CRLF): what follows is still counted,
+        // and json5 itself parses it.
+        for (continued, line) in [("{k: \"a\\\nb\", x: [[[[[1]]]]]}", 2), ("{k: 'a\\\r\nb', x: [[[[[1]]]]]}", 2)] {
+            assert!(json5::from_str::<serde_json::Value>(continued).is_ok(), "{continued}");
+            let message = too_deep(continued, 4).expect("counted after the continuation");
+            assert!(
+                message.starts_with(&format!("invalid JSON5 at line {line}, column ")),
+                "{message}"
+            );
+        }
         // A million levels: found at once, without recursion.
         let deep = "[".repeat(1_000_000);
         let message = too_deep(&deep, 64).unwrap();
