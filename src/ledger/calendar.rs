@@ -71,6 +71,10 @@ pub fn midnight_rfc3339(day: i64) -> String {
 pub fn parse_date(text: &str) -> Option<i64> {
     let mut parts = text.splitn(3, '-');
     let year: i64 = parts.next()?.parse().ok()?;
+    // Beyond these the day arithmetic would overflow; no ledger holds them.
+    if !(1970..=9999).contains(&year) {
+        return None;
+    }
     let month: u32 = parts.next()?.parse().ok()?;
     let dom: u32 = parts.next()?.parse().ok()?;
     if !(1..=12).contains(&month) || dom == 0 || dom > days_in_month(year, month) {
