@@ -72,7 +72,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
     let mut parts = text.splitn(3, '-');
     let year: i64 = parts.next()?.parse().ok()?;
     // Beyond these the day arithmetic would overflow; no ledger holds them.
-    if !(1970..=9999).contains(&year) {
+    if !(1..=9999).contains(&year) {
         return None;
     }
     let month: u32 = parts.next()?.parse().ok()?;
