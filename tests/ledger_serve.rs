@@ -87,7 +87,7 @@ async fn systemd_status_follows_the_traffic() {
     let config = write_config(dir.path(), &mock);
     let socket_path = dir.path().join("notify.sock");
     let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
-    let (_child, url) = serve_with(&config, &dir.path().join("state"), Some(&socket_path)).await;
+    let (child, url) = serve_with(&config, &dir.path().join("state"), Some(&socket_path)).await;
     let mut buffer = vec![0; 4096];
     let mut next = async || {
         let size = tokio::time::timeout(Duration::from_secs(30), socket.recv(&mut buffer))
@@ -115,6 +115,26 @@ async fn systemd_status_follows_the_traffic() {
     let status = next().await;
     assert!(status.starts_with("STATUS=2 req/h, $0.00"), "{status}");
     assert!(status.trim_end().ends_with(" today"), "{status}");
+
+    // A refused reload stays in the status line through later traffic,
+    // until a reload succeeds.
+    std::fs::write(&config, "{ not json").unwrap();
+    let pid = child.id().expect("running") as libc::pid_t;
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let refused = loop {
+        let note = next().await;
+        if note.contains("READY=1") {
+            break note;
+        }
+    };
+    assert!(refused.contains("last reload refused"), "{refused}");
+    chat(&client, &url).send().await.unwrap().text().await.unwrap();
+    let status = next().await;
+    assert!(
+        status.starts_with("STATUS=last reload refused: ") && status.contains("3 req/h"),
+        "{status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

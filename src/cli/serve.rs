@@ -108,12 +108,16 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let hangups = signal(SignalKind::hangup()).map_err(signal_error)?;
     let terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    // Why the last reload was refused, until one succeeds: the live status
+    // line keeps saying it.
+    let refused: RefusedReload = Arc::default();
     tokio::spawn(reload_on_sighup(
         hangups,
         gateway.clone(),
         args.source,
         overrides,
         addr,
+        refused.clone(),
     ));
     systemd::spawn_watchdog();
     let loaded_from = match &source {
@@ -124,7 +128,13 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     systemd::ready(&format!("serving on {addr}; chain {chain}"));
     systemd::spawn_live_status(LIVE_STATUS_EVERY, {
         let gateway = gateway.clone();
-        move || live_status(&gateway)
+        move || {
+            let line = live_status(&gateway);
+            match refused.lock().map(|r| r.clone()) {
+                Ok(Some(why)) => format!("last reload refused: {why}; {line}"),
+                _ => line,
+            }
+        }
     });
     server::run(listener, gateway, shutdown_signal(terminate, interrupt))
         .await
@@ -186,26 +196,34 @@ fn live_status(gateway: &Gateway) -> String {
     ledger::summary::line(&ledger.recent(), &cooling, spent)
 }
 
+/// The first line of why the last reload was refused, until one succeeds.
+type RefusedReload = Arc<std::sync::Mutex<Option<String>>>;
+
 /// SIGHUP re-reads the env files and the config and applies them exactly as
 /// startup would. A config startup would refuse is logged, shown in the
-/// systemd status, and the old one keeps serving.
+/// systemd status (`refused` keeps it there), and the old one keeps
+/// serving.
 async fn reload_on_sighup(
     mut hangups: tokio::signal::unix::Signal,
     gateway: Arc<Gateway>,
     source: SourceArgs,
     overrides: Overrides,
     addr: SocketAddr,
+    refused: RefusedReload,
 ) {
     let source = Arc::new(source);
     while hangups.recv().await.is_some() {
         let source = source.clone();
-        reload(&gateway, addr, move || {
+        let reason = reload(&gateway, addr, move || {
             let (path, loaded) = source.load(Secrets::Required).map_err(|e| e.to_string())?;
             report(&path, &loaded);
             let (config, notes) = effective(loaded.config, overrides, Some(addr))?;
             Ok((path, config, notes))
         })
         .await;
+        if let Ok(mut refused) = refused.lock() {
+            *refused = reason.map(|why| why.lines().next().unwrap_or_default().to_string());
+        }
     }
 }
 
