@@ -267,15 +267,22 @@ pub fn encode(
         let _slot = slot;
         let mut items = pin!(items);
         let keep_alive = encoder.keep_alive();
+        // The silence is the client's: it counts from the last bytes sent,
+        // not from the last item (items the encoder holds, such as a tool
+        // call's argument deltas, send nothing).
+        let mut last_sent = tokio::time::Instant::now();
         while !encoder.is_finished() {
             let next = match &keep_alive {
-                Some((every, ping)) => match tokio::time::timeout(*every, items.next()).await {
-                    Err(_) => {
-                        yield Ok(outgoing.pass(ping.clone()));
-                        continue;
+                Some((every, ping)) => {
+                    match tokio::time::timeout_at(last_sent + *every, items.next()).await {
+                        Err(_) => {
+                            last_sent = tokio::time::Instant::now();
+                            yield Ok(outgoing.pass(ping.clone()));
+                            continue;
+                        }
+                        Ok(next) => next,
                     }
-                    Ok(next) => next,
-                },
+                }
                 None => items.next().await,
             };
             let bytes = match next {
@@ -290,6 +297,7 @@ pub fn encode(
             };
             if let Some(bytes) = bytes.map(|bytes| outgoing.pass(bytes)) {
                 if !bytes.is_empty() {
+                    last_sent = tokio::time::Instant::now();
                     yield Ok(bytes);
                 }
             }

@@ -298,6 +298,47 @@ mod tests {
         assert_eq!(shown(&long).chars().count(), SHOWN_NAME_CHARS);
     }
 
+    /// A tool call's argument deltas are held until the call is whole, so
+    /// they send the client nothing: the silence it sees still gets pings.
+    #[tokio::test(start_paused = true)]
+    async fn a_tool_call_streamed_for_long_still_gets_pings() {
+        let items = async_stream::stream! {
+            yield Item::Chunk(Chunk::of_json(
+                br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            ));
+            for _ in 0..8 {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                yield Item::Chunk(Chunk::of_json(
+                    br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":" "}}]}}]}"#,
+                ));
+            }
+            yield Item::Chunk(Chunk::of_json(
+                br#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+            ));
+            yield Item::Done;
+        };
+        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap(), ());
+        let outgoing = Outgoing::new(&Redactor::new(["k"]));
+        let events: Vec<String> = encode(items, encoder, outgoing, ())
+            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+            .collect()
+            .await;
+        let names: Vec<&str> = events
+            .iter()
+            .flat_map(|e| e.split("\n\n"))
+            .filter_map(|e| e.lines().next())
+            .map(|line| line.trim_start_matches("event: "))
+            .collect();
+        let before_the_call = names
+            .iter()
+            .take_while(|name| **name != "content_block_start")
+            .filter(|name| **name == "ping")
+            .count();
+        // 32 s of held deltas: a ping at 10, 20 and 30 s.
+        assert_eq!(before_the_call, 3, "{names:?}");
+        assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_upstream_gets_pings_and_a_stream_that_stops_gets_an_error() {
         let items = async_stream::stream! {
