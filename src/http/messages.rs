@@ -334,8 +334,9 @@ mod tests {
             .take_while(|name| **name != "content_block_start")
             .filter(|name| **name == "ping")
             .count();
-        // 32 s of held deltas: a ping at 10, 20 and 30 s.
-        assert_eq!(before_the_call, 3, "{names:?}");
+        // The ping after message_start (as Anthropic sends one), then 32 s
+        // of held deltas: a ping at 10, 20 and 30 s.
+        assert_eq!(before_the_call, 4, "{names:?}");
         assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
     }
 
