@@ -79,6 +79,7 @@ fn rows(count: usize, now_ms: i64) -> impl Iterator<Item = Row> {
                 reasoning: Some(n % 500),
             },
             cost_usd: (!failed && n % 11 != 0).then_some(input as f64 * 0.95e-6),
+            budget_estimate_usd: None,
             client: CLIENTS[(n % 5) as usize],
         }
     })

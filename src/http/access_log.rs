@@ -57,7 +57,28 @@ struct Entry {
     price: Option<Cost>,
 }
 
+/// Bytes per token for an estimate that should not fall short: a token is
+/// about four bytes of English or code, and JSON or SSE framing only adds
+/// bytes, so the estimate errs on the high side.
+const BYTES_PER_TOKEN: u64 = 4;
+
 impl Entry {
+    /// What a budget counts for an answered, priced request whose provider
+    /// sent no usage (the client left before the usage chunk, the stream
+    /// broke): the request's and the response's bytes as tokens at the
+    /// model's prices. `None` when the cost is known or there is no price.
+    fn estimate(&self, request_bytes: Option<u64>, sent: u64) -> Option<f64> {
+        if self.answered_by.is_none() || self.cost().is_some() {
+            return None;
+        }
+        ledger::price_usd(
+            self.price.as_ref()?,
+            request_bytes.unwrap_or(0) / BYTES_PER_TOKEN,
+            0,
+            sent / BYTES_PER_TOKEN,
+        )
+    }
+
     /// The request's cost: as the provider reported it, else from the
     /// answering model's prices; `None` when neither is known.
     fn cost(&self) -> Option<f64> {
@@ -204,6 +225,11 @@ pub async fn access_log(
     let record = AccessRecord::default();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let request_bytes = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let ledger = front_end(&method, &path).map(|front_end| LedgerRow {
         gateway,
         front_end,
@@ -226,12 +252,14 @@ pub async fn access_log(
         started,
         head_after: started.elapsed(),
         ledger,
+        request_bytes,
     };
     response.map(|body| {
         Body::new(Logged {
             inner: body,
             line: Some(line),
             ended: false,
+            sent: 0,
         })
     })
 }
@@ -268,10 +296,13 @@ struct Line {
     started: Instant,
     head_after: Duration,
     ledger: Option<LedgerRow>,
+    /// The request body's declared length.
+    request_bytes: Option<u64>,
 }
 
 impl Line {
-    fn write(self, end: &'static str) {
+    /// `sent`: the bytes of the response body sent before it ended.
+    fn write(self, end: &'static str, sent: u64) {
         let _in_request = self.span.enter();
         let entry = self.record.0.lock().unwrap_or_else(PoisonError::into_inner);
         let attempts = (!entry.attempts.is_empty()).then(|| entry.attempts.join(","));
@@ -322,6 +353,7 @@ impl Line {
                     reasoning: entry.tokens_reasoning,
                 },
                 cost_usd: entry.cost(),
+                budget_estimate_usd: entry.estimate(self.request_bytes, sent),
                 client: to.client,
             };
             drop(entry);
@@ -336,6 +368,8 @@ struct Logged {
     inner: Body,
     line: Option<Line>,
     ended: bool,
+    /// Body bytes passed on so far.
+    sent: u64,
 }
 
 impl HttpBody for Logged {
@@ -349,9 +383,12 @@ impl HttpBody for Logged {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.ended = true,
+            Poll::Ready(Some(Ok(frame))) => {
+                self.sent += frame.data_ref().map_or(0, |data| data.len() as u64);
+            }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(line) = self.line.take() {
-                    line.write("body_error");
+                    line.write("body_error", self.sent);
                 }
             }
             _ => {}
@@ -376,7 +413,7 @@ impl Drop for Logged {
             } else {
                 "client_left"
             };
-            line.write(end);
+            line.write(end, self.sent);
         }
     }
 }
@@ -394,6 +431,41 @@ fn attempt_label(failure: &Failure) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_priced_answer_without_usage_is_estimated_from_its_bytes() {
+        let price = Cost {
+            input: 1.0,
+            output: 2.0,
+            cache_read: 0.0,
+            cache_write: 0.0,
+        };
+        let answered = Entry {
+            answered_by: Some("p/m".into()),
+            price: Some(price),
+            ..Entry::default()
+        };
+        // 4,000 bytes in, 400 out: 1,000 and 100 tokens at $1 and $2 per
+        // million.
+        assert_eq!(answered.estimate(Some(4_000), 400), Some(0.0012));
+        // A known cost, no price, or nothing answered: no estimate.
+        let known = Entry {
+            tokens_in: Some(10),
+            tokens_out: Some(10),
+            ..Entry {
+                answered_by: Some("p/m".into()),
+                price: Some(price),
+                ..Entry::default()
+            }
+        };
+        assert_eq!(known.estimate(Some(4_000), 400), None);
+        let unpriced = Entry {
+            answered_by: Some("p/m".into()),
+            ..Entry::default()
+        };
+        assert_eq!(unpriced.estimate(Some(4_000), 400), None);
+        assert_eq!(Entry::default().estimate(Some(4_000), 400), None);
+    }
 
     #[test]
     fn usage_is_read_at_the_top_or_in_the_first_choice() {

@@ -79,6 +79,10 @@ pub struct Row {
     pub tokens: Tokens,
     /// `None` when the provider sent no usage or the model has no price.
     pub cost_usd: Option<f64>,
+    /// What budgets count when `cost_usd` is `None` but the model has a
+    /// price: an estimate from the bytes sent each way, never written to the
+    /// database (a client that leaves before the usage chunk still spends).
+    pub budget_estimate_usd: Option<f64>,
     /// The client's family (`openclaw`, `claude-code`, `codex`, ...).
     pub client: &'static str,
 }
@@ -351,7 +355,7 @@ impl Ledger {
                 DayTotal {
                     requests: 1,
                     fallbacks: u64::from(row.fallback()),
-                    cost_usd: row.cost_usd.unwrap_or(0.0),
+                    cost_usd: row.cost_usd.or(row.budget_estimate_usd).unwrap_or(0.0),
                     uncosted: u64::from(row.uncosted()),
                 },
             );
@@ -361,7 +365,7 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(&row);
-        if row.cost_usd.is_some() {
+        if row.cost_usd.or(row.budget_estimate_usd).is_some() {
             self.warn_near_budgets(budgets, day);
         }
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);

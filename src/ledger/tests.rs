@@ -35,6 +35,7 @@ fn row(ts_ms: i64, model: Option<&str>, cost: Option<f64>) -> Row {
             reasoning: None,
         },
         cost_usd: cost,
+        budget_estimate_usd: None,
         client: "openclaw",
     }
 }
@@ -503,4 +504,22 @@ fn a_budget_warns_once_per_period_at_80_percent() {
     now.store(tomorrow, Ordering::SeqCst);
     ledger.record(row(tomorrow, Some("p/m"), Some(0.9)), &budgets);
     assert_eq!(ledger.warned.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
+    // A client that leaves before the usage chunk: the row's cost stays
+    // unknown (NULL), but budgets count the estimate from the bytes.
+    let ledger = Ledger::in_memory();
+    let budgets = all_daily(0.5);
+    let mut left = row(millis(SystemTime::now()), Some("p/m"), None);
+    left.budget_estimate_usd = Some(0.25);
+    ledger.record(left, &budgets);
+    let today = day_of(SystemTime::now());
+    assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.25);
+    // A known cost wins over an estimate.
+    let mut known = row(millis(SystemTime::now()), Some("p/m"), Some(0.1));
+    known.budget_estimate_usd = Some(9.0);
+    ledger.record(known, &budgets);
+    assert!((ledger.with_totals(|t| t.spent(today, |_| true)) - 0.35).abs() < 1e-9);
 }
