@@ -86,10 +86,7 @@ impl Chunk {
 
     /// What the chunk says, typed (read from its JSON once, here).
     pub fn parts(&self) -> Vec<Part> {
-        match serde_json::from_slice::<Value>(self.data()) {
-            Ok(Value::Object(chunk)) => Part::read(&chunk),
-            _ => Vec::new(),
-        }
+        Part::read_json(self.data())
     }
 }
 

@@ -10,10 +10,13 @@
 //! that breaks, falls silent or reports an error midway fails its attempt
 //! and the chain can still fall over.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::config::Target;
@@ -119,8 +122,8 @@ pub async fn collect(
                 key: "maxResponseBytes",
             });
         }
-        match serde_json::from_str::<Value>(data) {
-            Ok(Value::Object(chunk)) if chunk.get("error").is_some_and(|e| !e.is_null()) => {
+        match ChunkView::read(data) {
+            Some(chunk) if chunk.error.is_some() => {
                 let (error_type, message) = error_details(data.as_bytes());
                 return Err(AttemptError::Upstream {
                     status: None,
@@ -129,8 +132,8 @@ pub async fn collect(
                     retry_after: None,
                 });
             }
-            Ok(Value::Object(chunk)) => completion.push(&chunk),
-            _ => {
+            Some(chunk) => completion.push(chunk),
+            None => {
                 return Err(AttemptError::InvalidResponse(
                     "a stream event is not a chat completion chunk".into(),
                 ));
@@ -169,13 +172,114 @@ pub async fn collect(
     }
 }
 
+/// One chunk as the assembly reads it: its structure typed, its values
+/// borrowed from the event's text (strings are read when they are
+/// appended, other values kept as text until the answer is built), so that
+/// assembling costs no more than relaying. A value of an unexpected type
+/// is ignored, as in a tree.
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    created: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    system_fingerprint: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<ChoiceView<'a>>>,
+}
+
+impl<'a> ChunkView<'a> {
+    /// The chunk that `data` is, if it is a JSON object of this shape
+    /// (serde would also read a struct from an array).
+    fn read(data: &'a str) -> Option<Self> {
+        data.starts_with('{')
+            .then(|| serde_json::from_str(data).ok())
+            .flatten()
+    }
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(borrow, default)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(borrow, default)]
+    role: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reasoning: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<CallView<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct CallView<'a> {
+    #[serde(borrow, default)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    function: Option<FunctionView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionView<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+}
+
+/// A JSON string's text (borrowed when it has no escapes); `None` for any
+/// other value.
+fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    serde_json::from_str::<Text>(raw?.get()).ok().map(|t| t.0)
+}
+
+fn number(raw: Option<&RawValue>) -> Option<u64> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// The value of `raw`, read once when it is kept.
+fn value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+fn is_object(raw: &&RawValue) -> bool {
+    raw.get().starts_with('{')
+}
+
 /// A completion being assembled from chunks.
 #[derive(Debug, Default)]
 struct Completion {
     /// `id`, `created`, `model`, `system_fingerprint`: the first seen.
     head: Map<String, Value>,
     choices: BTreeMap<u64, Choice>,
-    usage: Option<Value>,
+    /// The last usage object, as its text.
+    usage: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Default)]
@@ -183,7 +287,7 @@ struct Choice {
     role: Option<Value>,
     content: Option<String>,
     /// `reasoning_content`, or OpenRouter's `reasoning`, as sent.
-    reasoning: BTreeMap<String, String>,
+    reasoning: BTreeMap<&'static str, String>,
     tool_calls: BTreeMap<u64, ToolCall>,
     finish_reason: Option<Value>,
 }
@@ -197,69 +301,65 @@ struct ToolCall {
 }
 
 impl Completion {
-    fn push(&mut self, chunk: &Map<String, Value>) {
-        for key in ["id", "created", "model", "system_fingerprint"] {
-            if let Some(value) = chunk.get(key).filter(|v| !v.is_null()) {
-                self.head
-                    .entry(key.to_string())
-                    .or_insert_with(|| value.clone());
+    fn push(&mut self, chunk: ChunkView) {
+        let head = [
+            ("id", chunk.id),
+            ("created", chunk.created),
+            ("model", chunk.model),
+            ("system_fingerprint", chunk.system_fingerprint),
+        ];
+        for (key, raw) in head {
+            if let Some(raw) = raw
+                && !self.head.contains_key(key)
+            {
+                self.head.insert(key.to_string(), value(raw));
             }
         }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(usage.clone());
+        if let Some(usage) = chunk.usage.filter(is_object) {
+            self.usage = Some(usage.to_owned());
         }
-        for choice in chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+        for choice in chunk.choices.into_iter().flatten() {
+            let index = number(choice.index).unwrap_or(0);
             let entry = self.choices.entry(index).or_default();
             // Moonshot sends usage inside the choice.
-            if let Some(usage) = choice.get("usage").filter(|u| u.is_object()) {
-                self.usage = Some(usage.clone());
+            if let Some(usage) = choice.usage.filter(is_object) {
+                self.usage = Some(usage.to_owned());
             }
-            if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
-                entry.finish_reason = Some(reason.clone());
+            if let Some(reason) = choice.finish_reason {
+                entry.finish_reason = Some(value(reason));
             }
-            let Some(delta) = choice.get("delta").and_then(Value::as_object) else {
+            let Some(delta) = choice.delta else {
                 continue;
             };
-            if let Some(role) = delta.get("role").filter(|r| !r.is_null()) {
-                entry.role = Some(role.clone());
+            if let Some(role) = delta.role {
+                entry.role = Some(value(role));
             }
-            if let Some(text) = delta.get("content").and_then(Value::as_str) {
-                entry.content.get_or_insert_default().push_str(text);
+            if let Some(text) = string(delta.content) {
+                entry.content.get_or_insert_default().push_str(&text);
             }
-            for field in ["reasoning_content", "reasoning"] {
-                if let Some(text) = delta.get(field).and_then(Value::as_str) {
-                    entry
-                        .reasoning
-                        .entry(field.to_string())
-                        .or_default()
-                        .push_str(text);
+            for (field, raw) in [
+                ("reasoning_content", delta.reasoning_content),
+                ("reasoning", delta.reasoning),
+            ] {
+                if let Some(text) = string(raw) {
+                    entry.reasoning.entry(field).or_default().push_str(&text);
                 }
             }
-            for call in delta
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            for call in delta.tool_calls.into_iter().flatten() {
+                let index = number(call.index).unwrap_or(0);
                 let tool = entry.tool_calls.entry(index).or_default();
-                if let Some(id) = call.get("id").filter(|v| !v.is_null()) {
-                    tool.id = Some(id.clone());
+                if let Some(id) = call.id {
+                    tool.id = Some(value(id));
                 }
-                if let Some(kind) = call.get("type").filter(|v| !v.is_null()) {
-                    tool.kind = Some(kind.clone());
+                if let Some(kind) = call.kind {
+                    tool.kind = Some(value(kind));
                 }
-                let function = call.get("function");
-                let part = |name| function.and_then(|f| f.get(name)).and_then(Value::as_str);
-                tool.name.push_str(part("name").unwrap_or_default());
-                tool.arguments
-                    .push_str(part("arguments").unwrap_or_default());
+                if let Some(function) = call.function {
+                    tool.name
+                        .push_str(&string(function.name).unwrap_or_default());
+                    tool.arguments
+                        .push_str(&string(function.arguments).unwrap_or_default());
+                }
             }
         }
     }
@@ -283,7 +383,7 @@ impl Completion {
                     choice.content.map_or(Value::Null, Value::String),
                 );
                 for (field, text) in choice.reasoning {
-                    message.insert(field, Value::String(text));
+                    message.insert(field.into(), Value::String(text));
                 }
                 if !choice.tool_calls.is_empty() {
                     let calls: Vec<Value> = choice
@@ -310,7 +410,7 @@ impl Completion {
         completion.insert("object".into(), json!("chat.completion"));
         completion.insert("choices".into(), Value::Array(choices));
         if let Some(usage) = self.usage {
-            completion.insert("usage".into(), usage);
+            completion.insert("usage".into(), value(&usage));
         }
         completion
     }
@@ -322,8 +422,9 @@ mod tests {
 
     fn assemble(chunks: &[Value]) -> Value {
         let mut completion = Completion::default();
-        for chunk in chunks {
-            completion.push(chunk.as_object().unwrap());
+        let texts: Vec<String> = chunks.iter().map(Value::to_string).collect();
+        for text in &texts {
+            completion.push(serde_json::from_str(text).unwrap());
         }
         Value::Object(completion.finish())
     }
@@ -373,6 +474,41 @@ mod tests {
                 "usage": {"prompt_tokens": 3, "completion_tokens": 5},
             })
         );
+    }
+
+    #[test]
+    fn escapes_are_read_and_values_of_other_types_ignored() {
+        let chunks = [
+            json!({"id": null, "choices": [{"index": 0, "delta": {"role": "assistant",
+                   "content": "a \"quoted\"\nline \u{e9}", "reasoning": 5}}]}),
+            json!({"id": "c2", "usage": "none", "choices": [{"delta": {"content": ["x"],
+                   "tool_calls": [{"id": "call_1", "function": {"name": "f\u{f6}", "arguments": "{\"k\":"}},
+                                  {"function": {"arguments": 3}}]}}]}),
+            json!({"choices": [{"delta": {"tool_calls": [{"function": {"arguments": "1}"}}]},
+                   "finish_reason": "tool_calls"}]}),
+        ];
+        assert_eq!(
+            assemble(&chunks),
+            json!({
+                "id": "c2", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": "a \"quoted\"\nline \u{e9}",
+                    "tool_calls": [{"id": "call_1", "type": "function",
+                                    "function": {"name": "f\u{f6}", "arguments": "{\"k\":1}"}}]}}],
+            })
+        );
+    }
+
+    #[test]
+    fn a_chunk_of_the_wrong_shape_does_not_read() {
+        for data in [
+            "[1]",
+            "{\"choices\": 3}",
+            "{\"choices\": [{\"delta\": \"x\"}]}",
+            "nope",
+        ] {
+            assert!(ChunkView::read(data).is_none(), "{data}");
+        }
     }
 
     #[test]

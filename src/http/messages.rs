@@ -62,9 +62,8 @@ impl FrontEnd for Messages {
             MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(parsed.model.as_deref().map(shown));
         let model = chain_model(config, parsed.model.as_deref());
-        let translated = anthropic_client::request(&parsed, model)
+        let body = anthropic_client::request(&parsed, model)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let body = serde_json::to_vec(&translated).expect("a JSON value always serializes");
         let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Ok((request.with_anthropic_original(original), ()))
     }

@@ -4,8 +4,9 @@
 //!
 //! Only what the gateway acts on is typed. Members it does not read
 //! (`metadata`, `top_k`, `cache_control`, `context_management`, beta fields)
-//! are ignored by serde; tool inputs and schemas stay [`Value`]s because
-//! they pass through as they are. Texts are owned rather than borrowed:
+//! are ignored by serde; tool inputs and schemas stay raw JSON text
+//! ([`RawValue`]) because they pass through as they are, and no block is
+//! read through a tree. Texts are owned rather than borrowed:
 //! nearly every text a client like Claude Code sends holds escapes (`\n`),
 //! which a borrowed view cannot hold without a copy anyway, and the
 //! translation builds a new body either way. The client's bytes themselves
@@ -15,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A Messages request (also the `count_tokens` body, without `max_tokens`).
 #[derive(Debug, Clone, Deserialize)]
@@ -87,34 +89,40 @@ pub enum Content {
 impl<'de> Deserialize<'de> for Content {
     /// A string or an array of blocks, where a block that does not read
     /// is named by its index and type (`block 2 (tool_use): missing field
-    /// `id``) rather than with serde's "did not match any variant".
+    /// `id``) rather than with serde's "did not match any variant". Each
+    /// block is held as its raw text and read straight into its variant:
+    /// no tree of the content is built.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Blocks(Vec<Value>),
+        deserializer.deserialize_any(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ContentVisitor {
+    type Value = Content;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string or an array of content blocks")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Content, E> {
+        Ok(Content::Text(text.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Content, E> {
+        Ok(Content::Text(text))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+        let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            let block = Block::read(raw.get()).map_err(|(kind, err)| {
+                serde::de::Error::custom(format!("block {} ({kind}): {err}", blocks.len()))
+            })?;
+            blocks.push(block);
         }
-        let blocks = match Raw::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom("expected a string or an array of content blocks")
-        })? {
-            Raw::Text(text) => return Ok(Content::Text(text)),
-            Raw::Blocks(blocks) => blocks,
-        };
-        blocks
-            .into_iter()
-            .enumerate()
-            .map(|(index, block)| {
-                let kind = match block.get("type").and_then(Value::as_str) {
-                    Some(kind) => kind.chars().take(40).collect(),
-                    None => "no type".to_string(),
-                };
-                Block::deserialize(block).map_err(|err| {
-                    serde::de::Error::custom(format!("block {index} ({kind}): {err}"))
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map(Content::Blocks)
+        Ok(Content::Blocks(blocks))
     }
 }
 
@@ -132,8 +140,7 @@ pub fn without_billing_header(text: &str) -> &str {
         .map_or("", |(_, rest)| rest.trim_start_matches('\n'))
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum Block {
     Text {
         text: String,
@@ -144,14 +151,13 @@ pub enum Block {
     ToolUse {
         id: String,
         name: String,
-        #[serde(default)]
-        input: Value,
+        /// The input as the client wrote it (`null` when absent): passed on
+        /// as text, never parsed.
+        input: Box<RawValue>,
     },
     ToolResult {
         tool_use_id: String,
-        #[serde(default)]
         content: Option<Content>,
-        #[serde(default)]
         is_error: Option<bool>,
     },
     Thinking {
@@ -162,8 +168,96 @@ pub enum Block {
         source: DocumentSource,
     },
     /// Any other block (server tool results, search results, ...).
-    #[serde(other)]
     Unsupported,
+}
+
+impl Block {
+    /// The block whose JSON text is `raw`, read by its `type` into its
+    /// variant's fields; on failure, the type (for the message) and why.
+    fn read(raw: &str) -> Result<Block, (String, serde_json::Error)> {
+        use serde::de::Error;
+        use serde_json::from_str;
+
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "type", borrow, default)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        #[derive(Deserialize)]
+        struct Text {
+            text: String,
+        }
+        #[derive(Deserialize)]
+        struct Image {
+            source: ImageSource,
+        }
+        #[derive(Deserialize)]
+        struct ToolUse {
+            id: String,
+            name: String,
+            #[serde(default)]
+            input: Option<Box<RawValue>>,
+        }
+        #[derive(Deserialize)]
+        struct ToolResult {
+            tool_use_id: String,
+            #[serde(default)]
+            content: Option<Content>,
+            #[serde(default)]
+            is_error: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct Thinking {
+            thinking: String,
+        }
+        #[derive(Deserialize)]
+        struct Document {
+            source: DocumentSource,
+        }
+
+        let kind = match from_str::<Head>(raw) {
+            Ok(Head { kind: Some(kind) }) => kind,
+            Ok(Head { kind: None }) => {
+                return Err(("no type".into(), Error::missing_field("type")));
+            }
+            Err(err) => return Err(("no type".into(), err)),
+        };
+        let named = |err| (kind.chars().take(40).collect::<String>(), err);
+        Ok(match kind.as_ref() {
+            "text" => Block::Text {
+                text: from_str::<Text>(raw).map_err(named)?.text,
+            },
+            "image" => Block::Image {
+                source: from_str::<Image>(raw).map_err(named)?.source,
+            },
+            "tool_use" => {
+                let ToolUse { id, name, input } = from_str(raw).map_err(named)?;
+                let input = input
+                    .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"));
+                Block::ToolUse { id, name, input }
+            }
+            "tool_result" => {
+                let ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } = from_str(raw).map_err(named)?;
+                Block::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                }
+            }
+            "thinking" => Block::Thinking {
+                thinking: from_str::<Thinking>(raw).map_err(named)?.thinking,
+            },
+            "redacted_thinking" => Block::RedactedThinking {},
+            "document" => Block::Document {
+                source: from_str::<Document>(raw).map_err(named)?.source,
+            },
+            _ => Block::Unsupported,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,8 +290,9 @@ pub struct Tool {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// The schema as the client wrote it: passed on as text, never parsed.
     #[serde(default)]
-    pub input_schema: Option<Value>,
+    pub input_schema: Option<Box<RawValue>>,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
 }

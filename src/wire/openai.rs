@@ -383,6 +383,110 @@ impl Part {
     }
 }
 
+impl Part {
+    /// The parts of the chunk whose JSON text is `json`, as [`Part::read`]
+    /// gives them, read through borrowed views of the text: no tree is
+    /// built for the chunks of an answer (text, reasoning, tool-call
+    /// pieces). A chunk with usage, or of an unexpected shape, is read
+    /// through a tree, as rare as it is.
+    pub fn read_json(json: &[u8]) -> Vec<Part> {
+        #[derive(Deserialize)]
+        struct ChunkView<'a> {
+            #[serde(borrow, default)]
+            id: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            usage: Option<&'a serde_json::value::RawValue>,
+            #[serde(borrow, default)]
+            choices: Option<Vec<ChoiceView<'a>>>,
+        }
+        #[derive(Deserialize)]
+        struct ChoiceView<'a> {
+            #[serde(borrow, default)]
+            usage: Option<&'a serde_json::value::RawValue>,
+            #[serde(borrow, default)]
+            delta: Option<DeltaView<'a>>,
+            #[serde(borrow, default)]
+            finish_reason: Option<Cow<'a, str>>,
+        }
+        #[derive(Deserialize)]
+        struct DeltaView<'a> {
+            #[serde(borrow, default)]
+            reasoning_content: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            content: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            tool_calls: Option<Vec<CallView<'a>>>,
+        }
+        #[derive(Deserialize)]
+        struct CallView<'a> {
+            #[serde(default)]
+            index: Option<u64>,
+            #[serde(borrow, default)]
+            id: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            function: Option<FunctionView<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct FunctionView<'a> {
+            #[serde(borrow, default)]
+            name: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            arguments: Option<Cow<'a, str>>,
+        }
+
+        let through_a_tree = || match serde_json::from_slice::<Value>(json) {
+            Ok(Value::Object(chunk)) => Part::read(&chunk),
+            _ => Vec::new(),
+        };
+        let view = json
+            .first()
+            .is_some_and(|b| *b == b'{')
+            .then(|| serde_json::from_slice::<ChunkView>(json).ok())
+            .flatten();
+        let Some(chunk) = view else {
+            return through_a_tree();
+        };
+        let mut choices = chunk.choices.unwrap_or_default();
+        if chunk.usage.is_some() || choices.first().is_some_and(|c| c.usage.is_some()) {
+            return through_a_tree();
+        }
+        let mut parts = Vec::new();
+        if let Some(id) = chunk.id {
+            parts.push(Part::Id(id.into_owned()));
+        }
+        if choices.is_empty() {
+            return parts;
+        }
+        let choice = choices.swap_remove(0);
+        let nonempty = |text: Option<Cow<str>>| text.filter(|t| !t.is_empty()).map(Cow::into_owned);
+        if let Some(delta) = choice.delta {
+            if let Some(thinking) = nonempty(delta.reasoning_content) {
+                parts.push(Part::Reasoning(thinking));
+            }
+            if let Some(content) = nonempty(delta.content) {
+                parts.push(Part::Text(content));
+            }
+            let calls = delta.tool_calls.into_iter().flatten();
+            for (position, call) in calls.enumerate() {
+                let (name, arguments) = match call.function {
+                    Some(function) => (function.name, function.arguments),
+                    None => (None, None),
+                };
+                parts.push(Part::ToolCall {
+                    index: call.index.unwrap_or(position as u64),
+                    id: nonempty(call.id),
+                    name: nonempty(name),
+                    arguments: arguments.map(Cow::into_owned).unwrap_or_default(),
+                });
+            }
+        }
+        if let Some(reason) = choice.finish_reason {
+            parts.push(Part::Finish(reason.into_owned()));
+        }
+        parts
+    }
+}
+
 /// Makes an upstream response name the ref that answered, not the
 /// provider's own model id.
 pub fn label_model(response: &mut Map<String, Value>, model_ref: &str) {
@@ -411,6 +515,36 @@ pub fn message_text(response: &Map<String, Value>) -> (String, Option<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parts_read_through_views_are_those_read_through_a_tree() {
+        let chunks = [
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"id":"c1","choices":[{"delta":{"reasoning_content":"think \"x\"\n"}}]}"#,
+            r#"{"id":"c1","choices":[{"delta":{"content":"caf\u00e9"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function",
+                "function":{"name":"Bash","arguments":""}},{"function":{"arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":"x","id":"","function":{"name":""}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}],"system_fingerprint":"fp"}"#,
+            r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#,
+            r#"{"choices":[{"delta":{},"usage":{"prompt_tokens":1,"cached_tokens":1}}]}"#,
+            r#"{"id":7,"choices":"none"}"#,
+            r#"{"choices":[{"delta":{"content":["a"]}},{"delta":3}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":{"a":1}}}]}}]}"#,
+            r#"[{"id":"c1"}]"#,
+            "not json",
+            "",
+        ];
+        for chunk in chunks {
+            let through_a_tree = match serde_json::from_str::<Value>(chunk) {
+                Ok(Value::Object(map)) => Part::read(&map),
+                _ => Vec::new(),
+            };
+            assert_eq!(Part::read_json(chunk.as_bytes()), through_a_tree, "{chunk}");
+        }
+        let parts = Part::read_json(chunks[3].as_bytes());
+        assert_eq!(parts.len(), 2, "{parts:?}");
+    }
 
     fn check_invalid(body: &str, expected: &str) {
         let err = ChatRequest::parse(body.to_string()).unwrap_err();

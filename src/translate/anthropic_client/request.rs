@@ -1,6 +1,9 @@
 //! The Anthropic request in, a chat-completions request out.
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::translate::ids;
 use crate::wire::anthropic::{
@@ -18,75 +21,192 @@ pub enum TranslateError {
 }
 
 /// The chat-completions request for `request`, asking for `model` (the
-/// name the gateway resolves; `None` for its default chain).
-pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Value, TranslateError> {
-    let mut out = Map::new();
-    if let Some(model) = model {
-        out.insert("model".into(), json!(model));
-    }
-    let mut messages = Vec::new();
+/// name the gateway resolves; `None` for its default chain), as the bytes
+/// of its JSON: written straight from the Anthropic request's fields, with
+/// tool schemas and tool inputs copied as the client wrote them (no tree of
+/// either body is built).
+pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = &request.system {
         let text = system_text(system);
         if !text.is_empty() {
-            messages.push(json!({"role": "system", "content": text}));
+            messages.push(Out::text("system", text));
         }
     }
     for (index, message) in request.messages.iter().enumerate() {
         translate_message(index, message, &mut messages)?;
     }
-    out.insert("messages".into(), Value::Array(messages));
-    if let Some(max_tokens) = request.max_tokens {
-        out.insert("max_tokens".into(), json!(max_tokens));
-    }
-    if request.stream == Some(true) {
-        out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    let tools: Vec<Value> = request
+    let tools: Vec<Tool> = request
         .tools
         .iter()
         .flatten()
         .filter_map(|tool| {
             // Server tools (web search, ...) have no schema and no
             // OpenAI-side counterpart.
-            let schema = tool.input_schema.as_ref()?;
-            let mut function = json!({"name": tool.name, "parameters": schema});
-            if let Some(description) = &tool.description {
-                function["description"] = json!(description);
-            }
-            Some(json!({"type": "function", "function": function}))
+            Some(Tool {
+                kind: "function",
+                function: Function {
+                    name: &tool.name,
+                    description: tool.description.as_deref(),
+                    parameters: tool.input_schema.as_deref()?,
+                },
+            })
         })
         .collect();
-    if !tools.is_empty() {
-        out.insert("tools".into(), Value::Array(tools));
-        if let Some(choice) = &request.tool_choice {
-            let openai = match choice {
-                ToolChoice::Auto { .. } => json!("auto"),
-                ToolChoice::Any { .. } => json!("required"),
-                ToolChoice::None {} => json!("none"),
-                ToolChoice::Tool { name, .. } => {
-                    json!({"type": "function", "function": {"name": name}})
-                }
-            };
-            out.insert("tool_choice".into(), openai);
-            if choice.disables_parallel_calls() {
-                out.insert("parallel_tool_calls".into(), json!(false));
-            }
+    let choice = request.tool_choice.as_ref().filter(|_| !tools.is_empty());
+    let body = Request {
+        model,
+        messages,
+        max_tokens: request.max_tokens,
+        stream: (request.stream == Some(true)).then_some(true),
+        stream_options: (request.stream == Some(true)).then_some(StreamOptions {
+            include_usage: true,
+        }),
+        tools,
+        tool_choice: choice.map(|choice| match choice {
+            ToolChoice::Auto { .. } => Choice::Mode("auto"),
+            ToolChoice::Any { .. } => Choice::Mode("required"),
+            ToolChoice::None {} => Choice::Mode("none"),
+            ToolChoice::Tool { name, .. } => Choice::Named {
+                kind: "function",
+                function: Named { name },
+            },
+        }),
+        parallel_tool_calls: choice
+            .filter(|choice| choice.disables_parallel_calls())
+            .map(|_| false),
+        reasoning_effort: reasoning_effort(request),
+        stop: request.stop_sequences.as_deref().filter(|s| !s.is_empty()),
+        temperature: request.temperature,
+        top_p: request.top_p,
+    };
+    Ok(serde_json::to_vec(&body).expect("a translated request always serializes"))
+}
+
+/// The chat-completions request as written: members in this order,
+/// absent ones left out.
+#[derive(Serialize)]
+struct Request<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    messages: Vec<Out<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Choice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Function<'a>,
+}
+
+#[derive(Serialize)]
+struct Function<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    /// The client's `input_schema`, copied as its text.
+    parameters: &'a RawValue,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Choice<'a> {
+    Mode(&'static str),
+    Named {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: Named<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+/// One chat message.
+#[derive(Serialize)]
+struct Out<'a> {
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<Cow<'a, str>>,
+    content: Body<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Call<'a>>,
+}
+
+impl<'a> Out<'a> {
+    fn text(role: &'static str, text: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            role,
+            tool_call_id: None,
+            content: Body::Text(text.into()),
+            reasoning_content: None,
+            tool_calls: Vec::new(),
         }
     }
-    if let Some(effort) = reasoning_effort(request) {
-        out.insert("reasoning_effort".into(), json!(effort));
-    }
-    if let Some(stop) = request.stop_sequences.as_ref().filter(|s| !s.is_empty()) {
-        out.insert("stop".into(), json!(stop));
-    }
-    if let Some(temperature) = request.temperature {
-        out.insert("temperature".into(), json!(temperature));
-    }
-    if let Some(top_p) = request.top_p {
-        out.insert("top_p".into(), json!(top_p));
-    }
-    Ok(Value::Object(out))
+}
+
+/// A message's `content`: a string, or parts.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<PartOut<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PartOut<'a> {
+    Text { text: Cow<'a, str> },
+    ImageUrl { image_url: Url },
+}
+
+#[derive(Serialize)]
+struct Url {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    id: Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CallFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct CallFunction<'a> {
+    name: &'a str,
+    /// The tool input as its JSON text, as the client wrote it.
+    arguments: &'a str,
 }
 
 /// `thinking` and `output_config.effort` as an OpenAI `reasoning_effort`,
@@ -116,30 +236,33 @@ fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
 }
 
 /// The system prompt's text, without Claude Code's attribution line (in a
-/// block of its own or leading a plain string).
-fn system_text(system: &Content) -> String {
+/// block of its own or leading a plain string); borrowed when it is one
+/// string.
+fn system_text(system: &Content) -> Cow<'_, str> {
     match system {
-        Content::Text(text) => without_billing_header(text).to_string(),
-        Content::Blocks(blocks) => blocks
-            .iter()
-            .filter_map(|block| match block {
-                Block::Text { text } => Some(without_billing_header(text)),
-                _ => None,
-            })
-            .filter(|text| !text.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n"),
+        Content::Text(text) => Cow::Borrowed(without_billing_header(text)),
+        Content::Blocks(blocks) => Cow::Owned(
+            blocks
+                .iter()
+                .filter_map(|block| match block {
+                    Block::Text { text } => Some(without_billing_header(text)),
+                    _ => None,
+                })
+                .filter(|text| !text.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        ),
     }
 }
 
-fn translate_message(
+fn translate_message<'a>(
     index: usize,
-    message: &Message,
-    out: &mut Vec<Value>,
+    message: &'a Message,
+    out: &mut Vec<Out<'a>>,
 ) -> Result<(), TranslateError> {
     match message.role.as_str() {
         "system" => {
-            out.push(json!({"role": "system", "content": system_text(&message.content)}));
+            out.push(Out::text("system", system_text(&message.content)));
             Ok(())
         }
         "user" => user_message(index, &message.content, out),
@@ -156,14 +279,14 @@ fn translate_message(
 
 /// A user turn: its tool results first, as `tool` messages, then whatever
 /// else it holds as one user message.
-fn user_message(
+fn user_message<'a>(
     index: usize,
-    content: &Content,
-    out: &mut Vec<Value>,
+    content: &'a Content,
+    out: &mut Vec<Out<'a>>,
 ) -> Result<(), TranslateError> {
     let blocks = match content {
         Content::Text(text) => {
-            out.push(json!({"role": "user", "content": text}));
+            out.push(Out::text("user", text.as_str()));
             return Ok(());
         }
         Content::Blocks(blocks) => blocks,
@@ -176,9 +299,9 @@ fn user_message(
                 content,
                 is_error,
             } => {
-                let (text, images) = match content {
-                    None => (String::new(), Vec::new()),
-                    Some(Content::Text(text)) => (text.clone(), Vec::new()),
+                let (text, images): (Cow<str>, _) = match content {
+                    None => (Cow::Borrowed(""), Vec::new()),
+                    Some(Content::Text(text)) => (Cow::Borrowed(text), Vec::new()),
                     Some(Content::Blocks(blocks)) => {
                         let mut texts = Vec::new();
                         let mut images = Vec::new();
@@ -188,28 +311,26 @@ fn user_message(
                         let known = blocks.iter().filter(|b| !matches!(b, Block::Unsupported));
                         for block in known {
                             match part(index, block)? {
-                                Some(Part::Text(text)) => texts.push(text),
-                                Some(Part::Image(image)) => images.push(image),
+                                Some(PartOut::Text { text }) => texts.push(text),
+                                Some(image @ PartOut::ImageUrl { .. }) => images.push(image),
                                 None => {}
                             }
                         }
-                        (texts.join("\n\n"), images)
+                        (Cow::Owned(texts.join("\n\n")), images)
                     }
                 };
                 // OpenAI's tool message has no failure flag: the model
                 // learns of the failure from the text.
                 let text = match is_error {
-                    Some(true) => format!("Error: {text}"),
+                    Some(true) => Cow::Owned(format!("Error: {text}")),
                     _ => text,
                 };
-                out.push(json!({
-                    "role": "tool",
-                    "tool_call_id": ids::decode(tool_use_id),
-                    "content": text,
-                }));
+                let mut message = Out::text("tool", text);
+                message.tool_call_id = Some(ids::decode(tool_use_id));
+                out.push(message);
                 // A tool message carries text only: its images follow in
                 // the user message.
-                parts.extend(images.into_iter().map(Part::Image));
+                parts.extend(images);
             }
             Block::ToolUse { .. } => {
                 return Err(TranslateError::Unsupported {
@@ -221,22 +342,21 @@ fn user_message(
         }
     }
     if !parts.is_empty() {
-        out.push(json!({"role": "user", "content": parts_content(parts)}));
+        out.push(Out {
+            content: parts_content(parts),
+            ..Out::text("user", "")
+        });
     }
     Ok(())
 }
 
-enum Part {
-    Text(String),
-    /// An OpenAI `image_url` part.
-    Image(Value),
-}
-
 /// A text-like or image block of user content; `None` for what is dropped.
-fn part(index: usize, block: &Block) -> Result<Option<Part>, TranslateError> {
+fn part(index: usize, block: &Block) -> Result<Option<PartOut<'_>>, TranslateError> {
     let unsupported = |what| Err(TranslateError::Unsupported { index, what });
     Ok(Some(match block {
-        Block::Text { text } => Part::Text(text.clone()),
+        Block::Text { text } => PartOut::Text {
+            text: Cow::Borrowed(text),
+        },
         Block::Image { source } => {
             let url = match source {
                 ImageSource::Base64 { media_type, data } => {
@@ -245,11 +365,15 @@ fn part(index: usize, block: &Block) -> Result<Option<Part>, TranslateError> {
                 ImageSource::Url { url } => url.clone(),
                 ImageSource::Unsupported => return unsupported("an image source of this type"),
             };
-            Part::Image(json!({"type": "image_url", "image_url": {"url": url}}))
+            PartOut::ImageUrl {
+                image_url: Url { url },
+            }
         }
         Block::Document {
             source: DocumentSource::Text { data },
-        } => Part::Text(data.clone()),
+        } => PartOut::Text {
+            text: Cow::Borrowed(data),
+        },
         Block::Document { .. } => return unsupported("a document block (PDF or file)"),
         // Thinking belongs to assistant turns; in a user turn it says nothing.
         Block::Thinking { .. } | Block::RedactedThinking {} => return Ok(None),
@@ -262,25 +386,18 @@ fn part(index: usize, block: &Block) -> Result<Option<Part>, TranslateError> {
 
 /// Text only: one string (blocks joined by a blank line); with images, the
 /// OpenAI parts array.
-fn parts_content(parts: Vec<Part>) -> Value {
-    if parts.iter().all(|p| matches!(p, Part::Text(_))) {
-        let texts: Vec<String> = parts
+fn parts_content(parts: Vec<PartOut<'_>>) -> Body<'_> {
+    if parts.iter().all(|p| matches!(p, PartOut::Text { .. })) {
+        let texts: Vec<Cow<str>> = parts
             .into_iter()
             .map(|p| match p {
-                Part::Text(text) => text,
-                Part::Image(_) => unreachable!("checked: text only"),
+                PartOut::Text { text } => text,
+                PartOut::ImageUrl { .. } => unreachable!("checked: text only"),
             })
             .collect();
-        return json!(texts.join("\n\n"));
+        return Body::Text(Cow::Owned(texts.join("\n\n")));
     }
-    let parts: Vec<Value> = parts
-        .into_iter()
-        .map(|p| match p {
-            Part::Text(text) => json!({"type": "text", "text": text}),
-            Part::Image(image) => image,
-        })
-        .collect();
-    Value::Array(parts)
+    Body::Parts(parts)
 }
 
 /// An assistant turn: text, thinking as `reasoning_content` (what Kimi needs
@@ -288,9 +405,9 @@ fn parts_content(parts: Vec<Part>) -> Value {
 /// Blocks of Anthropic's server tools (`server_tool_use`,
 /// `web_search_tool_result`, ...), found in a conversation begun on Claude,
 /// are left out: the model's own text already says what it learnt.
-fn assistant_message(index: usize, content: &Content) -> Result<Value, TranslateError> {
+fn assistant_message(index: usize, content: &Content) -> Result<Out<'_>, TranslateError> {
     let blocks = match content {
-        Content::Text(text) => return Ok(json!({"role": "assistant", "content": text})),
+        Content::Text(text) => return Ok(Out::text("assistant", text.as_str())),
         Content::Blocks(blocks) => blocks,
     };
     let mut texts = Vec::new();
@@ -302,15 +419,15 @@ fn assistant_message(index: usize, content: &Content) -> Result<Value, Translate
             Block::Thinking { thinking: text } => thinking.push(text.as_str()),
             Block::RedactedThinking {} | Block::Unsupported => {}
             Block::ToolUse { id, name, input } => {
-                let arguments = match input {
-                    Value::Null => "{}".to_string(),
-                    input => input.to_string(),
+                let arguments = match input.get() {
+                    "null" => "{}",
+                    input => input,
                 };
-                calls.push(json!({
-                    "id": ids::decode(id),
-                    "type": "function",
-                    "function": {"name": name, "arguments": arguments},
-                }));
+                calls.push(Call {
+                    id: ids::decode(id),
+                    kind: "function",
+                    function: CallFunction { name, arguments },
+                });
             }
             Block::Image { .. } | Block::Document { .. } | Block::ToolResult { .. } => {
                 return Err(TranslateError::Unsupported {
@@ -320,13 +437,10 @@ fn assistant_message(index: usize, content: &Content) -> Result<Value, Translate
             }
         }
     }
-    let mut message = json!({"role": "assistant", "content": texts.join("\n\n")});
     let thinking = thinking.join("\n\n");
-    if !thinking.is_empty() {
-        message["reasoning_content"] = json!(thinking);
-    }
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    Ok(message)
+    Ok(Out {
+        reasoning_content: (!thinking.is_empty()).then_some(thinking),
+        tool_calls: calls,
+        ..Out::text("assistant", texts.join("\n\n"))
+    })
 }

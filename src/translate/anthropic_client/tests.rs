@@ -11,7 +11,7 @@ const NONCE: Nonce = Nonce(0x0badcafe);
 
 fn check(anthropic: Value, expected: Value) {
     let parsed = MessagesRequest::parse(anthropic.to_string().as_bytes()).unwrap();
-    let got = request(&parsed, Some("kimi/k2")).unwrap();
+    let got: Value = serde_json::from_slice(&request(&parsed, Some("kimi/k2")).unwrap()).unwrap();
     assert_eq!(got, expected, "\nfrom {anthropic:#}");
 }
 
@@ -372,7 +372,7 @@ fn every_tool_round_gets_new_ids_that_still_pair_up() {
     history.extend(round(&second).as_array().unwrap().iter().cloned());
     let parsed =
         MessagesRequest::parse(json!({"messages": history}).to_string().as_bytes()).unwrap();
-    let got = request(&parsed, None).unwrap();
+    let got: Value = serde_json::from_slice(&request(&parsed, None).unwrap()).unwrap();
     let pairs: Vec<(Value, Value)> = got["messages"]
         .as_array()
         .unwrap()
