@@ -129,7 +129,13 @@ async fn systemd_status_follows_the_traffic() {
         }
     };
     assert!(refused.contains("last reload refused"), "{refused}");
-    chat(&client, &url).send().await.unwrap().text().await.unwrap();
+    chat(&client, &url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let status = next().await;
     assert!(
         status.starts_with("STATUS=last reload refused: ") && status.contains("3 req/h"),

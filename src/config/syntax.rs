@@ -81,7 +81,11 @@ pub fn too_deep(text: &str, max: usize) -> Option<String> {
                 while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
                     if bytes[i] == b'\\' {
                         // `\r\n` is one line break.
-                        let skip = if bytes[i + 1..].starts_with(b"\r\n") { 3 } else { 2 };
+                        let skip = if bytes[i + 1..].starts_with(b"\r\n") {
+                            3
+                        } else {
+                            2
+                        };
                         if bytes.get(i + skip - 1) == Some(&b'\n') {
                             line += 1;
                             line_start = i + skip;
@@ -661,8 +665,14 @@ mod tests {
         // A backslash before the line break continues the string (JSON5's
         // line continuation, LF or CRLF): what follows is still counted,
         // and json5 itself parses it.
-        for (continued, line) in [("{k: \"a\\\nb\", x: [[[[[1]]]]]}", 2), ("{k: 'a\\\r\nb', x: [[[[[1]]]]]}", 2)] {
-            assert!(json5::from_str::<serde_json::Value>(continued).is_ok(), "{continued}");
+        for (continued, line) in [
+            ("{k: \"a\\\nb\", x: [[[[[1]]]]]}", 2),
+            ("{k: 'a\\\r\nb', x: [[[[[1]]]]]}", 2),
+        ] {
+            assert!(
+                json5::from_str::<serde_json::Value>(continued).is_ok(),
+                "{continued}"
+            );
             let message = too_deep(continued, 4).expect("counted after the continuation");
             assert!(
                 message.starts_with(&format!("invalid JSON5 at line {line}, column ")),

@@ -83,7 +83,10 @@ pub fn parse_since(text: &str, today: i64) -> Result<i64, String> {
         _ => None,
     };
     match (number.parse::<i64>(), days_per) {
-        (Ok(n), Some(per)) if n.checked_mul(per).is_some_and(|d| (1..=36_500).contains(&d)) => {
+        (Ok(n), Some(per))
+            if n.checked_mul(per)
+                .is_some_and(|d| (1..=36_500).contains(&d)) =>
+        {
             Ok(today - n * per + 1)
         }
         _ => Err(format!(
