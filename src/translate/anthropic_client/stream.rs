@@ -3,21 +3,12 @@
 use serde_json::{Value, json};
 
 use super::{message_id, stop_reason, tool_input, usage_out};
+use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{
     BlockOut, Delta, ErrorBody, MessageDeltaBody, MessageOut, StreamEvent, UsageOut,
 };
 use crate::wire::openai::Part;
-
-/// A tool call as its chunks arrive: held whole until the stream ends.
-#[derive(Debug)]
-struct ToolCall {
-    /// `tool_calls[].index` in the chunks.
-    openai_index: u64,
-    id: Option<String>,
-    name: Option<String>,
-    arguments: String,
-}
 
 /// The streamed block that is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +45,7 @@ pub struct StreamTranslator {
     state: State,
     next_index: usize,
     open: Option<(usize, Open)>,
-    calls: Vec<ToolCall>,
+    calls: HeldCalls,
     /// The bytes of tool-call arguments held so far.
     held: usize,
     finish_reason: Option<String>,
@@ -76,7 +67,7 @@ impl StreamTranslator {
             state: State::Fresh,
             next_index: 0,
             open: None,
-            calls: Vec::new(),
+            calls: HeldCalls::default(),
             held: 0,
             finish_reason: None,
             usage: UsageOut::default(),
@@ -268,35 +259,9 @@ impl StreamTranslator {
         }
     }
 
-    /// Adds one `delta.tool_calls[]` entry to the call it belongs to: the
-    /// latest with its index, unless a new id starts another (some
-    /// providers give every call index 0). The first id and name stay.
+    /// Adds one `delta.tool_calls[]` entry to its held call.
     fn hold(&mut self, openai_index: u64, id: Option<&str>, name: Option<&str>, arguments: &str) {
-        let existing = self
-            .calls
-            .iter()
-            .rposition(|c| c.openai_index == openai_index)
-            .filter(|&at| match (id, &self.calls[at].id) {
-                (Some(new), Some(old)) => new == old,
-                _ => true,
-            });
-        let at = existing.unwrap_or_else(|| {
-            self.calls.push(ToolCall {
-                openai_index,
-                id: None,
-                name: None,
-                arguments: String::new(),
-            });
-            self.calls.len() - 1
-        });
-        let entry = &mut self.calls[at];
-        if entry.id.is_none() {
-            entry.id = id.map(str::to_string);
-        }
-        if entry.name.is_none() {
-            entry.name = name.map(str::to_string);
-        }
-        entry.arguments.push_str(arguments);
+        self.calls.hold(openai_index, id, name, arguments);
         self.held += arguments.len();
     }
 
@@ -306,7 +271,7 @@ impl StreamTranslator {
     fn finish(&mut self, events: &mut Vec<StreamEvent>) {
         self.close(events);
         let mut has_tool_use = false;
-        for (position, call) in std::mem::take(&mut self.calls).into_iter().enumerate() {
+        for (position, call) in self.calls.take().into_iter().enumerate() {
             let Some(name) = call.name else {
                 tracing::warn!("a streamed tool call came without a name; left out");
                 continue;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{Call, Identity, ToolNames, reasoning_tokens, status, usage_out};
 use crate::translate::anthropic_client::context_overflow;
+use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids;
 use crate::wire::openai::Part;
 use crate::wire::responses::{
@@ -43,15 +44,6 @@ struct Open {
     text: String,
 }
 
-/// A tool call as its chunks arrive: held whole until the answer ends.
-#[derive(Debug)]
-struct ToolCall {
-    openai_index: u64,
-    id: Option<String>,
-    name: Option<String>,
-    arguments: String,
-}
-
 /// Turns an answer's pieces into the Responses event sequence Codex and
 /// the SDKs parse: `response.created` and `response.in_progress` first;
 /// each item's `response.output_item.added` before any delta of it, one
@@ -72,7 +64,7 @@ pub struct ResponseEncoder {
     state: State,
     open: Option<Open>,
     done: Vec<OutputItem>,
-    calls: Vec<ToolCall>,
+    calls: HeldCalls,
     held: usize,
     usage: Option<UsageOut>,
     finish_reason: Option<String>,
@@ -93,7 +85,7 @@ impl ResponseEncoder {
             state: State::Fresh,
             open: None,
             done: Vec::new(),
-            calls: Vec::new(),
+            calls: HeldCalls::default(),
             held: 0,
             usage: None,
             finish_reason: None,
@@ -291,31 +283,7 @@ impl ResponseEncoder {
         self.start(events);
         let id = id.filter(|id| !id.is_empty());
         let name = name.filter(|n| !n.is_empty());
-        let existing = self
-            .calls
-            .iter()
-            .rposition(|c| c.openai_index == openai_index)
-            .filter(|&at| match (id, &self.calls[at].id) {
-                (Some(new), Some(old)) => new == old,
-                _ => true,
-            });
-        let at = existing.unwrap_or_else(|| {
-            self.calls.push(ToolCall {
-                openai_index,
-                id: None,
-                name: None,
-                arguments: String::new(),
-            });
-            self.calls.len() - 1
-        });
-        let call = &mut self.calls[at];
-        if call.id.is_none() {
-            call.id = id.map(str::to_string);
-        }
-        if call.name.is_none() {
-            call.name = name.map(str::to_string);
-        }
-        call.arguments.push_str(arguments);
+        self.calls.hold(openai_index, id, name, arguments);
         self.held += arguments.len();
         self.check_held(events);
     }
@@ -338,7 +306,7 @@ impl ResponseEncoder {
         self.start(events);
         self.close(events);
         let mut position = 0;
-        for call in std::mem::take(&mut self.calls) {
+        for call in self.calls.take() {
             let Some(name) = call.name else {
                 tracing::warn!("a streamed tool call came without a name; left out");
                 continue;
