@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use bytes::{Bytes, BytesMut};
 
 use super::redact::REDACTED;
@@ -74,8 +74,12 @@ impl Scrubber {
         if keys.is_empty() {
             return Self::default();
         }
+        // A contiguous NFA, never a DFA: a DFA's construction grows with a
+        // key's length times its failure chain, and a config may hold a
+        // key of any length (a 64 KB run of one letter took minutes).
         let raw = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&keys)
             .expect("a handful of short keys always builds");
         let mut first = [false; 256];
