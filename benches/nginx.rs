@@ -749,7 +749,10 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         "| scenario | body | nginx µs/req | clawgate µs/req | ratio | target | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for scenario in scenarios() {
+    // CLAWGATE_BENCH_ONLY=text runs only the scenarios whose name holds it
+    // (to profile one: `perf record -p` on the clawgate it starts).
+    let only = std::env::var("CLAWGATE_BENCH_ONLY").unwrap_or_default();
+    for scenario in scenarios().into_iter().filter(|s| s.name.contains(&only)) {
         let probe = format!("{}{}", clawgate.base, scenario.path);
         if let Err(error) = send(&client, &probe, &scenario).await {
             println!(
@@ -793,6 +796,9 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         );
     }
 
+    if !only.is_empty() {
+        return;
+    }
     // Added latency at a fixed rate, on the 66 KB streamed turn.
     let rate = 500;
     let scenario = Arc::new(scenarios().swap_remove(0));

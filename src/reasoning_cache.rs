@@ -17,12 +17,15 @@
 //! reasoning is the user's content.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use memchr::memmem::Finder;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::wire::openai::Part;
 
 /// The bounds (`gateway.reasoningCache`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -322,35 +325,40 @@ impl Collector {
         if self.given_up {
             return;
         }
-        let finder = |needle: &[u8]| memchr::memmem::find(data, needle).is_some();
-        if !finder(b"\"reasoning_content\"") && !finder(b"\"tool_calls\"") {
+        static REASONING: LazyLock<Finder<'static>> =
+            LazyLock::new(|| Finder::new(b"\"reasoning_content\""));
+        static TOOL_CALLS: LazyLock<Finder<'static>> =
+            LazyLock::new(|| Finder::new(b"\"tool_calls\""));
+        if REASONING.find(data).is_none() && TOOL_CALLS.find(data).is_none() {
             return;
         }
-        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
-            return;
-        };
-        let delta = &chunk["choices"][0]["delta"];
-        if let Some(text) = delta["reasoning_content"].as_str() {
-            self.reasoning.push_str(text);
-        }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            let index = call["index"].as_u64().unwrap_or(0) as usize;
-            if index >= 128 {
-                self.given_up = true;
-                return;
-            }
-            if self.calls.len() <= index {
-                self.calls.resize_with(index + 1, OwnedCall::default);
-            }
-            let slot = &mut self.calls[index];
-            if let Some(id) = call["id"].as_str() {
-                slot.id = id.to_string();
-            }
-            if let Some(name) = call["function"]["name"].as_str() {
-                slot.name = name.to_string();
-            }
-            if let Some(piece) = call["function"]["arguments"].as_str() {
-                slot.arguments.push_str(piece);
+        // Read through borrowed views of the chunk's text, not a tree.
+        for part in Part::read_json(data) {
+            match part {
+                Part::Reasoning(text) => self.reasoning.push_str(&text),
+                Part::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => {
+                    let Some(index) = usize::try_from(index).ok().filter(|i| *i < 128) else {
+                        self.given_up = true;
+                        return;
+                    };
+                    if self.calls.len() <= index {
+                        self.calls.resize_with(index + 1, OwnedCall::default);
+                    }
+                    let slot = &mut self.calls[index];
+                    if let Some(id) = id {
+                        slot.id = id;
+                    }
+                    if let Some(name) = name {
+                        slot.name = name;
+                    }
+                    slot.arguments.push_str(&arguments);
+                }
+                _ => {}
             }
         }
         let held = self.reasoning.len()

@@ -149,6 +149,7 @@ pub fn relay(
         let mut recorded = RequestOutcome(None);
         let mut aborted = pin!(aborted);
         let mut shaping = StreamShaping::new(client_wants_usage);
+        let model_json = serde_json::to_string(model_ref.as_str()).expect("a string serializes");
         let mut pending = Some(first);
         loop {
             let event = match pending.take() {
@@ -170,7 +171,7 @@ pub fn relay(
                     }
                 },
             };
-            match relabel(&event.data, &model_ref, &redactor, &cost, &mut shaping) {
+            match relabel(&event.data, &model_ref, &model_json, &redactor, &cost, &mut shaping) {
                 Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
                 Frame::Skip => {}
                 Frame::Done => {
@@ -265,9 +266,11 @@ enum Frame {
     Error(AttemptError),
 }
 
+/// `model_json` is `model_ref` as a JSON string.
 fn relabel(
     data: &str,
     model_ref: &ModelRef,
+    model_json: &str,
     redactor: &Redactor,
     cost: &Cost,
     shaping: &mut StreamShaping,
@@ -291,7 +294,7 @@ fn relabel(
             })
         }
         Ok(members) if !data.contains(['\n', '\r']) && !may_need_shaping(data) => {
-            Frame::Chunk(with_model(data, &members, model_ref))
+            Frame::Chunk(with_model(data, &members, model_json))
         }
         // A chunk to shape, or an object written over several lines (an
         // event's data must be on one): read and written again.
@@ -323,10 +326,9 @@ fn relabel(
 }
 
 /// The event `data` (one JSON object on one line, whose members are
-/// `members`) naming `model_ref` as its model: the bytes as they came, with
-/// only the `model` value replaced (or added at the end).
-fn with_model(data: &str, members: &[Member], model_ref: &ModelRef) -> Bytes {
-    let model = serde_json::to_string(model_ref.as_str()).expect("a string serializes");
+/// `members`) naming `model` (a JSON string) as its model: the bytes as
+/// they came, with only the `model` value replaced (or added at the end).
+fn with_model(data: &str, members: &[Member], model: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(data.len() + model.len() + 20);
     out.extend_from_slice(b"data: ");
     match members.iter().rev().find(|m| m.key == "model") {
@@ -419,7 +421,15 @@ mod tests {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
         let redactor = Redactor::new(["configured-key-123"]);
         let mut shaping = StreamShaping::new(true);
-        let got = match relabel(data, &model_ref, &redactor, &Cost::default(), &mut shaping) {
+        let model_json = serde_json::to_string(model_ref.as_str()).unwrap();
+        let got = match relabel(
+            data,
+            &model_ref,
+            &model_json,
+            &redactor,
+            &Cost::default(),
+            &mut shaping,
+        ) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
             Frame::Skip => "SKIP".to_string(),
             Frame::Done => "DONE".to_string(),

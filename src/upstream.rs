@@ -31,6 +31,8 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
 use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -520,41 +522,81 @@ enum FirstEvent {
 }
 
 fn first_event(data: &str) -> FirstEvent {
-    match serde_json::from_str::<Value>(data) {
-        Ok(Value::Object(event)) if event.get("error").is_some_and(|e| !e.is_null()) => {
+    // Read through borrowed views of the event's text, not a tree.
+    #[derive(Deserialize)]
+    struct EventView<'a> {
+        #[serde(borrow, default)]
+        error: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        choices: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        usage: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct ChoiceView<'a> {
+        #[serde(borrow, default)]
+        delta: Option<DeltaView<'a>>,
+        #[serde(borrow, default)]
+        finish_reason: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        usage: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct DeltaView<'a> {
+        #[serde(borrow, default)]
+        content: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        reasoning_content: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        reasoning: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        tool_calls: Option<&'a RawValue>,
+    }
+    // Absent, null, "", [] say nothing; any other value does.
+    let nonempty = |value: Option<&RawValue>| {
+        value.is_some_and(|v| {
+            let text = v.get().trim();
+            let empty_array = text
+                .strip_prefix('[')
+                .and_then(|inner| inner.strip_suffix(']'))
+                .is_some_and(|inner| inner.trim().is_empty());
+            !(text == "null" || text == "\"\"" || empty_array)
+        })
+    };
+    let view = data
+        .trim_start()
+        .starts_with('{')
+        .then(|| serde_json::from_str::<EventView>(data).ok())
+        .flatten();
+    match view {
+        // `"error": null` reads as absent.
+        Some(event) if event.error.is_some() => {
             let (error_type, message) = error_details(data.as_bytes());
             FirstEvent::Error(error_type, message)
         }
-        Ok(Value::Object(event)) if event.contains_key("choices") => FirstEvent::Chunk {
-            meaningful: is_meaningful(&event),
-        },
+        Some(EventView {
+            choices: Some(choices),
+            usage,
+            ..
+        }) => {
+            let choices: Vec<ChoiceView> = serde_json::from_str(choices.get()).unwrap_or_default();
+            let meaningful = nonempty(usage)
+                || choices.iter().any(|choice| {
+                    let delta = choice.delta.as_ref();
+                    nonempty(choice.finish_reason)
+                        || nonempty(choice.usage)
+                        || delta.is_some_and(|d| {
+                            nonempty(d.content)
+                                || nonempty(d.reasoning_content)
+                                || nonempty(d.reasoning)
+                                || nonempty(d.tool_calls)
+                        })
+                });
+            FirstEvent::Chunk { meaningful }
+        }
         _ if data.trim() == "[DONE]" => FirstEvent::Done,
         _ => FirstEvent::Malformed,
     }
-}
-
-/// Whether a chunk starts the answer: anything but a bare role (or empty
-/// text) in every choice.
-fn is_meaningful(chunk: &Map<String, Value>) -> bool {
-    let nonempty = |value: Option<&Value>| match value {
-        None | Some(Value::Null) => false,
-        Some(Value::String(text)) => !text.is_empty(),
-        Some(Value::Array(items)) => !items.is_empty(),
-        Some(_) => true,
-    };
-    let choices = chunk.get("choices").and_then(Value::as_array);
-    nonempty(chunk.get("usage"))
-        || choices.is_some_and(|choices| {
-            choices.iter().any(|choice| {
-                let delta = choice.get("delta");
-                let field = |name| delta.and_then(|d| d.get(name));
-                nonempty(choice.get("finish_reason"))
-                    || nonempty(choice.get("usage"))
-                    || ["content", "reasoning_content", "reasoning", "tool_calls"]
-                        .into_iter()
-                        .any(|name| nonempty(field(name)))
-            })
-        })
 }
 
 pub(crate) fn truncate(mut message: String) -> String {
@@ -729,6 +771,17 @@ mod tests {
                 FirstEvent::Malformed,
             ),
             (r#"[{"choices":[]}]"#, FirstEvent::Malformed),
+            // Read through views of the text: empty values spelt with
+            // spaces, other members and other value types.
+            (
+                r#"{ "choices" : [ { "delta" : { "tool_calls" : [ ] , "content" : null } } ] }"#,
+                started(false),
+            ),
+            (
+                r#"{"id":"c","choices":[{"index":0,"delta":{"content":"a"},"logprobs":null}]}"#,
+                started(true),
+            ),
+            (r#"{"choices":[{"delta":{"content":7}}]}"#, started(true)),
             ("42", FirstEvent::Malformed),
         ];
         for (data, expected) in cases {

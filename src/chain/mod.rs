@@ -363,7 +363,8 @@ async fn try_target(
                     Reply::Stream { .. } => permit.started(),
                 }
                 metrics::attempt(provider, model, "ok", latency);
-                tracing::info!(
+                // The access line says who answered; this is for debugging.
+                tracing::debug!(
                     provider,
                     model,
                     url,

@@ -39,6 +39,11 @@ use crate::ops::metrics;
 pub const QUEUE_ROWS: usize = 16_384;
 /// Rows written in one transaction at most.
 const BATCH_ROWS: usize = 1024;
+/// Transactions start at most this often: under load the rows of the gap
+/// go in one transaction (a commit costs far more than a row), while the
+/// first row after a quiet spell is written at once. A gateway killed
+/// outright loses at most this much of its rows.
+const COMMIT_GAP: Duration = Duration::from_millis(20);
 /// Running totals are kept (and rebuilt) this many days back: a month and
 /// the week that may straddle it, and the status page's 30 days.
 const TOTAL_DAYS: i64 = 40;
@@ -503,6 +508,7 @@ fn write_rows(
     let mut expired_on = None;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
     let mut flushes = Vec::new();
+    let mut last_commit: Option<Instant> = None;
     loop {
         let today = day_of(clock());
         if expired_on != Some(today) {
@@ -522,6 +528,9 @@ fn write_rows(
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
+            std::thread::sleep(wait);
+        }
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
@@ -533,6 +542,7 @@ fn write_rows(
             }
         }
         if !batch.is_empty() {
+            last_commit = Some(Instant::now());
             match store.write(&batch) {
                 Ok(()) => {
                     shared

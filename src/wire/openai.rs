@@ -34,7 +34,8 @@ pub struct ChatRequest {
 /// What the rules need to know of one message; its content is not read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageInfo {
-    pub role: String,
+    /// Borrowed for the five roles of the API: no allocation per message.
+    pub role: Cow<'static, str>,
     /// The ids of an assistant message's `tool_calls`, in order.
     pub tool_call_ids: Vec<String>,
     /// A tool result's `tool_call_id`.
@@ -59,7 +60,14 @@ impl MessageInfo {
                 .find(|m| m.key == key)
                 .map(|m| &body[m.value.clone()])
         };
-        let role: String = serde_json::from_slice(member("role")?).ok()?;
+        let role = match member("role")? {
+            b"\"system\"" => Cow::Borrowed("system"),
+            b"\"user\"" => Cow::Borrowed("user"),
+            b"\"assistant\"" => Cow::Borrowed("assistant"),
+            b"\"tool\"" => Cow::Borrowed("tool"),
+            b"\"developer\"" => Cow::Borrowed("developer"),
+            raw => Cow::Owned(serde_json::from_slice::<String>(raw).ok()?),
+        };
         let tool_call_ids = member("tool_calls")
             .and_then(|raw| serde_json::from_slice::<Vec<RawToolCall>>(raw).ok())
             .map(|calls| {

@@ -5,15 +5,66 @@
 //! request, are skipped with `memchr`; the cost is one fast pass over the
 //! bytes.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// One member of an object: its key (unescaped), where the key lies as
 /// written (quotes included), and where its value lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub key: String,
+    /// Borrowed for the keys chat requests and answers are made of (see
+    /// [`known_key`]), so that recording a member allocates nothing.
+    pub key: Cow<'static, str>,
     pub raw_key: Range<usize>,
     pub value: Range<usize>,
+}
+
+/// The keys of chat requests, messages and stream chunks, as written
+/// without escapes.
+const KNOWN_KEYS: &[&str] = &[
+    "role",
+    "content",
+    "name",
+    "tool_calls",
+    "tool_call_id",
+    "reasoning_content",
+    "id",
+    "type",
+    "function",
+    "arguments",
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "thinking",
+    "object",
+    "created",
+    "choices",
+    "usage",
+    "index",
+    "delta",
+    "finish_reason",
+    "error",
+    "text",
+    "parallel_tool_calls",
+    "response_format",
+    "stop",
+    "seed",
+    "user",
+    "metadata",
+    "reasoning_effort",
+    "prompt_cache_key",
+];
+
+/// `raw` as one of [`KNOWN_KEYS`], if it is one.
+fn known_key(raw: &[u8]) -> Option<&'static str> {
+    KNOWN_KEYS.iter().copied().find(|key| key.as_bytes() == raw)
 }
 
 /// An element of the recorded array; its members when it is an object.
@@ -227,13 +278,19 @@ impl<'b> Scanner<'b> {
             let key_start = self.i;
             self.string()?;
             let raw_key = &self.b[key_start + 1..self.i - 1];
-            let key = if raw_key.contains(&b'\\') {
-                serde_json::from_slice::<String>(&self.b[key_start..self.i])
-                    .map_err(|_| self.error("invalid string"))?
+            let key = if let Some(known) = known_key(raw_key) {
+                Cow::Borrowed(known)
+            } else if raw_key.contains(&b'\\') {
+                Cow::Owned(
+                    serde_json::from_slice::<String>(&self.b[key_start..self.i])
+                        .map_err(|_| self.error("invalid string"))?,
+                )
             } else {
-                std::str::from_utf8(raw_key)
-                    .map_err(|_| self.error("invalid UTF-8"))?
-                    .to_owned()
+                Cow::Owned(
+                    std::str::from_utf8(raw_key)
+                        .map_err(|_| self.error("invalid UTF-8"))?
+                        .to_owned(),
+                )
             };
             let raw_key = key_start..self.i;
             self.expect(b':', "expected `:`")?;
@@ -465,7 +522,7 @@ mod tests {
     fn members_items_and_their_members_are_found() {
         let input = r#" { "a" : 1 , "m\u0065ssages" : [ {"role":"user","content":"x\"y"} , 2 ], "z": {"k": [true, null]} } "#;
         let scanned = object(input.as_bytes(), Some("messages")).unwrap();
-        let keys: Vec<&str> = scanned.members.iter().map(|m| m.key.as_str()).collect();
+        let keys: Vec<&str> = scanned.members.iter().map(|m| m.key.as_ref()).collect();
         assert_eq!(keys, ["a", "messages", "z"]);
         assert_eq!(
             text(input, &scanned.members[2].value),
@@ -604,7 +661,7 @@ mod tests {
             prop_assert_eq!(scanned.members.len(), object.len());
             for member in &scanned.members {
                 let parsed: serde_json::Value = serde_json::from_str(&text[member.value.clone()]).unwrap();
-                prop_assert_eq!(&parsed, &object[&member.key]);
+                prop_assert_eq!(&parsed, &object[member.key.as_ref()]);
             }
         }
 
