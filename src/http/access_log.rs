@@ -79,18 +79,25 @@ impl Entry {
         )
     }
 
-    /// The request's cost: as the provider reported it, else from the
-    /// answering model's prices; `None` when neither is known.
+    /// The request's cost: from the answering model's configured prices and
+    /// the reported tokens, or as the provider reported it (`usage.cost`),
+    /// whichever is higher; `None` when neither is known. A provider's
+    /// answer never lowers what the user's prices say a call cost, so a
+    /// reported `cost: 0` cannot take a priced call past a budget.
     fn cost(&self) -> Option<f64> {
-        if let Some(cost) = self.reported_cost.filter(|c| c.is_finite() && *c >= 0.0) {
-            return Some(cost);
+        let reported = self.reported_cost.filter(|c| c.is_finite() && *c >= 0.0);
+        let priced = self.price.as_ref().and_then(|price| {
+            ledger::price_usd(
+                price,
+                self.tokens_in?,
+                self.tokens_cached.unwrap_or(0),
+                self.tokens_out?,
+            )
+        });
+        match (reported, priced) {
+            (Some(reported), Some(priced)) => Some(reported.max(priced)),
+            (reported, priced) => reported.or(priced),
         }
-        ledger::price_usd(
-            self.price.as_ref()?,
-            self.tokens_in?,
-            self.tokens_cached.unwrap_or(0),
-            self.tokens_out?,
-        )
     }
 }
 
@@ -465,6 +472,36 @@ mod tests {
         };
         assert_eq!(unpriced.estimate(Some(4_000), 400), None);
         assert_eq!(Entry::default().estimate(Some(4_000), 400), None);
+    }
+
+    /// A provider's reported cost never lowers what the configured prices
+    /// say (a `cost: 0` would otherwise take a priced call past a budget);
+    /// it counts when it is higher, or when there is no price.
+    #[test]
+    fn a_reported_cost_never_lowers_the_priced_one() {
+        let price = Cost {
+            input: 1.0,
+            output: 2.0,
+            cache_read: 0.0,
+            cache_write: 0.0,
+        };
+        let entry = |price: Option<Cost>, reported: Option<f64>| Entry {
+            answered_by: Some("p/m".into()),
+            price,
+            tokens_in: Some(1_000_000),
+            tokens_out: Some(1_000_000),
+            reported_cost: reported,
+            ..Entry::default()
+        };
+        // $1 + $2 for a million tokens each way.
+        assert_eq!(entry(Some(price), None).cost(), Some(3.0));
+        assert_eq!(entry(Some(price), Some(0.0)).cost(), Some(3.0));
+        assert_eq!(entry(Some(price), Some(1.5)).cost(), Some(3.0));
+        assert_eq!(entry(Some(price), Some(4.0)).cost(), Some(4.0));
+        assert_eq!(entry(Some(price), Some(f64::NAN)).cost(), Some(3.0));
+        assert_eq!(entry(Some(price), Some(-1.0)).cost(), Some(3.0));
+        assert_eq!(entry(None, Some(0.25)).cost(), Some(0.25));
+        assert_eq!(entry(None, None).cost(), None);
     }
 
     #[test]
