@@ -54,20 +54,7 @@ pub struct RequestError(String);
 impl MessagesRequest {
     /// Reads a request body; errors name the path of the offending field.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
-        let mut reader = serde_json::Deserializer::from_slice(body);
-        let request: Self = serde_path_to_error::deserialize(&mut reader).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            RequestError(if path == "." {
-                inner.to_string()
-            } else {
-                format!("{path}: {inner}")
-            })
-        })?;
-        reader
-            .end()
-            .map_err(|err| RequestError(format!("trailing data: {err}")))?;
-        Ok(request)
+        super::read_request(body).map_err(RequestError)
     }
 }
 
