@@ -31,7 +31,6 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
@@ -43,6 +42,7 @@ pub mod transport;
 use crate::config::{ApiKey, Limits, Target, Timeouts};
 use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
+use crate::wire::chunk::ChunkView;
 use crate::wire::sse::{self, Event, Item, ReadError, SseError};
 
 /// The header every upstream request carries with this process's mark, so
@@ -522,36 +522,6 @@ enum FirstEvent {
 }
 
 fn first_event(data: &str) -> FirstEvent {
-    // Read through borrowed views of the event's text, not a tree.
-    #[derive(Deserialize)]
-    struct EventView<'a> {
-        #[serde(borrow, default)]
-        error: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        choices: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        usage: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct ChoiceView<'a> {
-        #[serde(borrow, default)]
-        delta: Option<DeltaView<'a>>,
-        #[serde(borrow, default)]
-        finish_reason: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        usage: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct DeltaView<'a> {
-        #[serde(borrow, default)]
-        content: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        reasoning_content: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        reasoning: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        tool_calls: Option<&'a RawValue>,
-    }
     // Absent, null, "", [] say nothing; any other value does.
     let nonempty = |value: Option<&RawValue>| {
         value.is_some_and(|v| {
@@ -563,33 +533,26 @@ fn first_event(data: &str) -> FirstEvent {
             !(text == "null" || text == "\"\"" || empty_array)
         })
     };
-    let view = data
-        .trim_start()
-        .starts_with('{')
-        .then(|| serde_json::from_str::<EventView>(data).ok())
-        .flatten();
-    match view {
+    match ChunkView::read(data.trim_start()) {
         // `"error": null` reads as absent.
-        Some(event) if event.error.is_some() => {
+        Some(chunk) if chunk.error.is_some() => {
             let (error_type, message) = error_details(data.as_bytes());
             FirstEvent::Error(error_type, message)
         }
-        Some(EventView {
+        Some(ChunkView {
             choices: Some(choices),
             usage,
             ..
         }) => {
-            let choices: Vec<ChoiceView> = serde_json::from_str(choices.get()).unwrap_or_default();
             let meaningful = nonempty(usage)
                 || choices.iter().any(|choice| {
-                    let delta = choice.delta.as_ref();
                     nonempty(choice.finish_reason)
                         || nonempty(choice.usage)
-                        || delta.is_some_and(|d| {
+                        || choice.delta.as_ref().is_some_and(|d| {
                             nonempty(d.content)
                                 || nonempty(d.reasoning_content)
                                 || nonempty(d.reasoning)
-                                || nonempty(d.tool_calls)
+                                || d.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty())
                         })
                 });
             FirstEvent::Chunk { meaningful }

@@ -23,6 +23,7 @@ use crate::config::Target;
 use crate::ops::redact::Redactor;
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::body::Edits;
+use crate::wire::chunk::ChunkView;
 use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item, ReadError, SseError};
 
@@ -170,85 +171,6 @@ pub async fn collect(
             }
         };
     }
-}
-
-/// One chunk as the assembly reads it: its structure typed, its values
-/// borrowed from the event's text (strings are read when they are
-/// appended, other values kept as text until the answer is built), so that
-/// assembling costs no more than relaying. A value of an unexpected type
-/// is ignored, as in a tree.
-#[derive(Deserialize)]
-struct ChunkView<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    created: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    system_fingerprint: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    error: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    choices: Option<Vec<ChoiceView<'a>>>,
-}
-
-impl<'a> ChunkView<'a> {
-    /// The chunk that `data` is, if it is a JSON object of this shape
-    /// (serde would also read a struct from an array).
-    fn read(data: &'a str) -> Option<Self> {
-        data.starts_with('{')
-            .then(|| serde_json::from_str(data).ok())
-            .flatten()
-    }
-}
-
-#[derive(Deserialize)]
-struct ChoiceView<'a> {
-    #[serde(borrow, default)]
-    index: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    finish_reason: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    delta: Option<DeltaView<'a>>,
-}
-
-#[derive(Deserialize)]
-struct DeltaView<'a> {
-    #[serde(borrow, default)]
-    role: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    reasoning_content: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    reasoning: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    tool_calls: Option<Vec<CallView<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct CallView<'a> {
-    #[serde(borrow, default)]
-    index: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    function: Option<FunctionView<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionView<'a> {
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
 }
 
 /// A JSON string's text (borrowed when it has no escapes); `None` for any

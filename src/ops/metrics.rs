@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::Label;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -28,6 +29,18 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// A metric's provider and model labels, and one more of a fixed name and
+/// value: moved into the metric's key, the fixed one never copied.
+fn labels(provider: &str, model: &str, more: Option<(&'static str, &'static str)>) -> Vec<Label> {
+    let mut labels = Vec::with_capacity(3);
+    labels.push(Label::new("provider", provider.to_owned()));
+    labels.push(Label::new("model", model.to_owned()));
+    if let Some((key, value)) = more {
+        labels.push(Label::from_static_parts(key, value));
+    }
+    labels
+}
+
 pub fn render() -> String {
     handle().render()
 }
@@ -41,46 +54,31 @@ pub fn request(outcome: &'static str) {
 /// One upstream attempt, with the time until its response started.
 pub fn attempt(provider: &str, model: &str, outcome: &'static str, latency: Duration) {
     handle();
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-        ("outcome", outcome.to_string()),
-    ];
-    metrics::counter!("clawgate_attempts_total", &labels).increment(1);
-    metrics::histogram!("clawgate_upstream_latency_seconds", &labels).record(latency.as_secs_f64());
+    let labels = labels(provider, model, Some(("outcome", outcome)));
+    metrics::counter!("clawgate_attempts_total", labels.clone()).increment(1);
+    metrics::histogram!("clawgate_upstream_latency_seconds", labels).record(latency.as_secs_f64());
 }
 
 /// A request was answered by a target after an earlier one failed;
 /// `reason` is the class of the failure just before it.
 pub fn fallback(provider: &str, model: &str, reason: &'static str) {
     handle();
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-        ("reason", reason.to_string()),
-    ];
-    metrics::counter!("clawgate_fallbacks_total", &labels).increment(1);
+    let labels = labels(provider, model, Some(("reason", reason)));
+    metrics::counter!("clawgate_fallbacks_total", labels).increment(1);
 }
 
 /// A target is tried again after a transient failure of class `class`.
 pub fn retry(provider: &str, model: &str, class: &'static str) {
     handle();
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-        ("class", class.to_string()),
-    ];
-    metrics::counter!("clawgate_retries_total", &labels).increment(1);
+    let labels = labels(provider, model, Some(("class", class)));
+    metrics::counter!("clawgate_retries_total", labels).increment(1);
 }
 
 /// A target was skipped because it is cooling down.
 pub fn skipped(provider: &str, model: &str) {
     handle();
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-    ];
-    metrics::counter!("clawgate_cooldown_skips_total", &labels).increment(1);
+    let labels = labels(provider, model, None);
+    metrics::counter!("clawgate_cooldown_skips_total", labels).increment(1);
 }
 
 /// A target's cooldown state: 0 healthy, 1 half open, 2 cooling down.
@@ -91,22 +89,15 @@ pub fn cooldown_state(provider: &str, model: &str, state: &'static str) {
         "half_open" => 1.0,
         _ => 0.0,
     };
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-    ];
-    metrics::gauge!("clawgate_target_cooldown_state", &labels).set(value);
+    let labels = labels(provider, model, None);
+    metrics::gauge!("clawgate_target_cooldown_state", labels).set(value);
 }
 
 /// A stream that had started ended abnormally.
 pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
     handle();
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-        ("kind", kind.to_string()),
-    ];
-    metrics::counter!("clawgate_stream_errors_total", &labels).increment(1);
+    let labels = labels(provider, model, Some(("kind", kind)));
+    metrics::counter!("clawgate_stream_errors_total", labels).increment(1);
 }
 
 /// What one answered request used: tokens by kind (those the provider
@@ -121,24 +112,17 @@ pub fn usage(
     handle();
     for (kind, count) in tokens {
         if let Some(count) = count {
-            let labels = [
-                ("provider", provider.to_string()),
-                ("model", model.to_string()),
-                ("kind", kind.to_string()),
-            ];
-            metrics::counter!("clawgate_tokens_total", &labels).increment(count);
+            let labels = labels(provider, model, Some(("kind", kind)));
+            metrics::counter!("clawgate_tokens_total", labels).increment(count);
         }
     }
-    let labels = [
-        ("provider", provider.to_string()),
-        ("model", model.to_string()),
-    ];
+    let labels = labels(provider, model, None);
     match cost {
         Some(usd) if usd.is_finite() && usd >= 0.0 => {
-            metrics::counter!("clawgate_cost_microdollars_total", &labels)
+            metrics::counter!("clawgate_cost_microdollars_total", labels)
                 .increment((usd * 1e6).round() as u64);
         }
-        _ => metrics::counter!("clawgate_uncosted_requests_total", &labels).increment(1),
+        _ => metrics::counter!("clawgate_uncosted_requests_total", labels).increment(1),
     }
 }
 

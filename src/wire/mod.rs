@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod body;
+pub mod chunk;
 pub mod openai;
 pub mod responses;
 pub mod scan;

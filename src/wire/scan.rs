@@ -264,12 +264,14 @@ impl<'b> Scanner<'b> {
             return Err(self.error("nested too deeply"));
         }
         self.i += 1;
-        let mut members = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(members);
+            return Ok(Vec::new());
         }
+        // Room for a chat message's or a stream chunk's members at once,
+        // not grown from one.
+        let mut members = Vec::with_capacity(8);
         loop {
             self.ws();
             if self.peek() != Some(b'"') {

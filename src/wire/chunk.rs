@@ -1,0 +1,84 @@
+//! A chat-completion stream chunk read through borrowed views of its text:
+//! what the assembly of a whole answer and the check of a stream's first
+//! event read, without a `serde_json::Value` tree.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// One chunk: its structure typed, its values borrowed from the event's
+/// text (read when they are used, kept as text otherwise), so that reading
+/// a chunk builds no tree. A value of an unexpected type is ignored, as in
+/// a tree.
+#[derive(Deserialize)]
+pub(crate) struct ChunkView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) created: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) system_fingerprint: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) choices: Option<Vec<ChoiceView<'a>>>,
+}
+
+impl<'a> ChunkView<'a> {
+    /// The chunk that `data` is, if it is a JSON object of this shape
+    /// (serde would also read a pub(crate) struct from an array).
+    pub(crate) fn read(data: &'a str) -> Option<Self> {
+        data.starts_with('{')
+            .then(|| serde_json::from_str(data).ok())
+            .flatten()
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ChoiceView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) index: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) finish_reason: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeltaView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) role: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) reasoning_content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) reasoning: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) tool_calls: Option<Vec<CallView<'a>>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CallView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) index: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    pub(crate) kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) function: Option<FunctionView<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FunctionView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) arguments: Option<&'a RawValue>,
+}
