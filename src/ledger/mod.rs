@@ -393,14 +393,32 @@ impl Ledger {
     /// dropped (at most `within`). For shutdown and tests.
     pub fn flush(&self, within: Duration) -> bool {
         let (done, wait) = mpsc::channel();
-        let sent = {
-            let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            match queue.as_ref() {
-                Some(queue) => queue.send(Message::Flush(done)).is_ok(),
-                None => return true,
-            }
+        // The sender is taken out of the lock before the send, which may
+        // wait for room: requests recording rows meanwhile must not wait on
+        // the lock (they drop their row when the queue is full).
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(queue) = queue else {
+            return true;
         };
-        sent && wait.recv_timeout(within).is_ok()
+        let deadline = Instant::now() + within;
+        let mut message = Message::Flush(done);
+        loop {
+            match queue.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TrySendError::Full(_)) => return false,
+            }
+        }
+        wait.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
     }
 
     /// Flushes and stops the writer (at shutdown).

@@ -523,3 +523,39 @@ fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     ledger.record(known, &budgets);
     assert!((ledger.with_totals(|t| t.spent(today, |_| true)) - 0.35).abs() < 1e-9);
 }
+
+/// A flush that waits for room in a full queue (the writer stuck on a
+/// locked database) does not hold up requests recording rows meanwhile:
+/// they drop their row at once, as with any full queue, and the flush
+/// gives up at its deadline.
+#[test]
+fn a_flush_waiting_for_room_does_not_hold_up_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    assert!(ledger.flush(Duration::from_secs(10)), "the writer runs");
+    // Another connection holds the database: the writer waits on it (its
+    // busy timeout), and the queue fills up behind it.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let budgets = Budgets::default();
+    let ts = calendar::millis(SystemTime::now());
+    for _ in 0..QUEUE_ROWS + BATCH_ROWS + 10 {
+        ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
+    }
+    std::thread::scope(|scope| {
+        let flushed = scope.spawn(|| ledger.flush(Duration::from_millis(500)));
+        // Let the flush start waiting for room.
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(100),
+            "recording waited {took:?}"
+        );
+        assert!(!flushed.join().unwrap(), "no room came before the deadline");
+    });
+    assert!(ledger.health().rows_dropped > 0);
+    blocker.execute_batch("ROLLBACK").unwrap();
+}
