@@ -706,7 +706,93 @@ fn pin_to(cpu: usize) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The stack's floor: the same HTTP stack as clawgate doing none of its work.
+
+/// Set in the environment of this binary run as the forwarder: the
+/// upstream's address.
+const FORWARDER_ENV: &str = "CLAWGATE_BENCH_FORWARDER";
+
+/// The forwarder's request handler: the body forwarded to the same path
+/// upstream with its content type (and `anthropic-version`), the answer
+/// streamed back as it comes. No JSON is read.
+async fn forward(
+    State((client, upstream)): State<(reqwest::Client, String)>,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let mut request = client.post(format!("{upstream}{}", uri.path())).body(body);
+    for name in ["content-type", "anthropic-version"] {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(answer) => {
+            let kind = answer.headers().get("content-type").cloned();
+            let mut response = Response::builder().status(answer.status().as_u16());
+            if let Some(kind) = kind {
+                response = response.header("content-type", kind);
+            }
+            response
+                .body(Body::from_stream(answer.bytes_stream()))
+                .unwrap()
+        }
+        Err(_) => Response::builder().status(502).body(Body::empty()).unwrap(),
+    }
+}
+
+/// This binary as the forwarder: axum + hyper serving, a reqwest client,
+/// tokio's multi-thread runtime as `clawgate serve` has them; prints its
+/// address and serves until killed.
+fn serve_forwarder(upstream: String) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("http://{}", listener.local_addr().unwrap());
+            let client = reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let app = axum::Router::new()
+                .fallback(forward)
+                .with_state((client, format!("http://{upstream}")));
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app).await.unwrap();
+        });
+}
+
+fn start_forwarder(upstream: std::net::SocketAddr) -> Proxy {
+    use std::io::BufRead;
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(std::env::current_exe().unwrap())
+        .env(FORWARDER_ENV, upstream.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the forwarder starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Proxy {
+        name: "forwarder",
+        base: line.trim().to_string(),
+        child,
+    }
+}
+
 fn main() {
+    if let Ok(upstream) = std::env::var(FORWARDER_ENV) {
+        return serve_forwarder(upstream);
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -735,6 +821,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
     let upstream = start_upstream().await;
     let nginx = start_nginx(nginx, dir.path(), upstream).await;
     let clawgate = start_clawgate(dir.path(), upstream);
+    let forwarder = start_forwarder(upstream);
     let counted = Counted::start(upstream);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -746,9 +833,9 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
          load and upstream to core 1; CPU time of each proxy's processes per request\n"
     );
     println!(
-        "| scenario | body | nginx µs/req | clawgate µs/req | ratio | target | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
+        "| scenario | body | nginx µs/req | clawgate µs/req | ratio | target | forwarder µs/req (ratio) | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     // CLAWGATE_BENCH_ONLY=text runs only the scenarios whose name holds it
     // (to profile one: `perf record -p` on the clawgate it starts).
     let only = std::env::var("CLAWGATE_BENCH_ONLY").unwrap_or_default();
@@ -756,7 +843,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         let probe = format!("{}{}", clawgate.base, scenario.path);
         if let Err(error) = send(&client, &probe, &scenario).await {
             println!(
-                "| {} | {:.1} KB | | | | | | | not run: clawgate answers {:.60} |",
+                "| {} | {:.1} KB | | | | | | | | not run: clawgate answers {:.60} |",
                 scenario.name,
                 scenario.body.len() as f64 / 1024.0,
                 error.replace('\n', " ")
@@ -764,12 +851,13 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             continue;
         }
         // Warm both: connection pools, allocators, caches.
-        for proxy in [&nginx, &clawgate] {
+        for proxy in [&nginx, &clawgate, &forwarder] {
             let url = format!("{}{}", proxy.base, scenario.path);
             closed_loop(&client, &url, &scenario, 200, concurrency).await;
         }
         let base = measure(&nginx, &client, &scenario, requests, concurrency).await;
         let ours = measure(&clawgate, &client, &scenario, requests, concurrency).await;
+        let floor = measure(&forwarder, &client, &scenario, requests, concurrency).await;
         let (allocs, kb) = counted.per_request(&client, &scenario).await;
         let ratio = ours.cpu_us / base.cpu_us;
         let target = match scenario.target {
@@ -777,18 +865,20 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             Some(target) => format!("≤ {target}x **missed**"),
             None => "-".into(),
         };
-        let doubt = if base.doubtful || ours.doubtful {
+        let doubt = if base.doubtful || ours.doubtful || floor.doubtful {
             " (utime+stime disagrees)"
         } else {
             ""
         };
         println!(
-            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt} | {target} | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt} | {target} | {:.1} ({:.2}x) | {:.0} | {:.0} | {:.0} ({:.0}) |",
             scenario.name,
             scenario.body.len() as f64 / 1024.0,
             base.cpu_us,
             ours.cpu_us,
             ratio,
+            floor.cpu_us,
+            floor.cpu_us / base.cpu_us,
             base.per_second,
             ours.per_second,
             allocs,
