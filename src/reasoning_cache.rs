@@ -25,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::wire::openai::Part;
+use crate::wire::openai::{ChatRequest, Part};
 
 /// The bounds (`gateway.reasoningCache`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,6 +69,39 @@ impl Scope {
         }
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }
+}
+
+impl Scope {
+    /// This scope narrowed to one conversation: the text of the user
+    /// message the turn answers (the last `user` message before it). Kimi's
+    /// tool-call ids repeat in every conversation (`functions.exec:0`), so
+    /// without it the same call with the same arguments in two
+    /// conversations of one token would share an entry.
+    pub fn within(self, user_message: Option<&str>) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(self.0);
+        if let Some(text) = user_message {
+            hasher.update((text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
+        Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
+    }
+}
+
+/// The content, as its JSON text, of the last `user` message among the
+/// first `before` messages of `request`.
+pub fn user_message_before(request: &ChatRequest, before: usize) -> Option<&str> {
+    let messages = request.messages();
+    (0..before.min(messages.len()))
+        .rev()
+        .find(|&index| messages[index].role == "user")
+        .and_then(|index| request.message_member(index, "content"))
+}
+
+/// The scope of the answer to `request`: its token's, narrowed to the
+/// conversation by the request's last user message.
+pub fn answer_scope(scope: Scope, request: &ChatRequest) -> Scope {
+    scope.within(user_message_before(request, request.messages().len()))
 }
 
 /// One assistant turn's tool calls, for a scope.
@@ -280,11 +313,7 @@ impl ReasoningCache {
 
 /// `request` with the reasoning kept for each replayed assistant turn that
 /// made tool calls and arrives without `reasoning_content`.
-pub fn restore(
-    cache: &ReasoningCache,
-    scope: Scope,
-    request: crate::wire::openai::ChatRequest,
-) -> crate::wire::openai::ChatRequest {
+pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> ChatRequest {
     let found: Vec<(usize, Arc<str>)> = request
         .messages()
         .iter()
@@ -295,6 +324,7 @@ pub fn restore(
         .filter_map(|(index, _)| {
             let raw = request.message_member(index, "tool_calls")?;
             let calls = calls_of(&serde_json::from_str(raw).ok()?);
+            let scope = scope.within(user_message_before(&request, index));
             Some((index, cache.recall(scope, &calls)?))
         })
         .collect();
@@ -398,6 +428,71 @@ mod tests {
 
     fn scope(token: &str) -> Scope {
         Scope::of_token(Some(&SecretString::from(token.to_string())))
+    }
+
+    /// Two conversations of one token make the same call with the same
+    /// arguments (Kimi's ids repeat: `functions.read:0`): each replay gets
+    /// its own conversation's reasoning back, told apart by the user
+    /// message the turn answers, not the one kept last.
+    #[test]
+    fn the_same_call_in_two_conversations_keeps_two_reasonings() {
+        let cache = ReasoningCache::new(Limits::default());
+        let token = scope("t");
+        let calls = serde_json::json!([{"id": "functions.read:0", "type": "function",
+            "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]);
+        let asked = |question: &str| {
+            ChatRequest::parse(
+                serde_json::json!({"model": "m", "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": question}]})
+                .to_string(),
+            )
+            .unwrap()
+        };
+        for (question, reasoning) in [
+            ("what is in a?", "For the first."),
+            ("summarise a", "For the second."),
+        ] {
+            let answer = serde_json::json!({"choices": [{"message": {"role": "assistant",
+                "reasoning_content": reasoning, "tool_calls": calls}}]});
+            cache.remember_completion(
+                answer_scope(token, &asked(question)),
+                answer.as_object().unwrap(),
+            );
+        }
+        for (question, reasoning) in [
+            ("what is in a?", "For the first."),
+            ("summarise a", "For the second."),
+        ] {
+            let replay = ChatRequest::parse(
+                serde_json::json!({"model": "m", "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": null, "tool_calls": calls},
+                    {"role": "tool", "tool_call_id": "functions.read:0", "content": "hello"},
+                    {"role": "user", "content": "and then?"}]})
+                .to_string(),
+            )
+            .unwrap();
+            let restored = restore(&cache, token, replay);
+            assert_eq!(
+                restored.restored_reasoning(2),
+                Some(reasoning),
+                "{question}"
+            );
+        }
+        // Another token never gets either.
+        let replay = ChatRequest::parse(
+            serde_json::json!({"model": "m", "messages": [
+                {"role": "user", "content": "what is in a?"},
+                {"role": "assistant", "content": null, "tool_calls": calls}]})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            restore(&cache, scope("other"), replay).restored_reasoning(1),
+            None
+        );
     }
 
     #[test]

@@ -199,10 +199,15 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             .chain(request.model())
             .is_ok_and(|chain| chain.iter().any(|t| t.provider.dialect.is_kimi()))
     });
-    let scope = Scope::of_token(config.gateway.auth_token.as_ref());
-    let request = match &reasoning {
-        Some(cache) => reasoning_cache::restore(cache, scope, request),
-        None => request,
+    // Restored per turn; the answer's kept for this token's conversation.
+    let (request, scope) = match &reasoning {
+        Some(cache) => {
+            let scope = Scope::of_token(config.gateway.auth_token.as_ref());
+            let request = reasoning_cache::restore(cache, scope, request);
+            let answer_scope = reasoning_cache::answer_scope(scope, &request);
+            (request, answer_scope)
+        }
+        None => (request, Scope::of_token(None)),
     };
     let answer = run_chain(gateway, &config, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
