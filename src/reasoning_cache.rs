@@ -69,9 +69,7 @@ impl Scope {
         }
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }
-}
 
-impl Scope {
     /// This scope narrowed to one conversation: the text of the user
     /// message the turn answers (the last `user` message before it). Kimi's
     /// tool-call ids repeat in every conversation (`functions.exec:0`), so
