@@ -9,12 +9,15 @@
 //!   answer and events back in OpenAI's shape.
 //! - [`responses_client`]: serving an OpenAI Responses client
 //!   (`POST /v1/responses`, Codex) from the chat-completions chain.
+//! - [`completion`]: a whole chat completion's first choice, as both
+//!   answer translations read it.
 //! - [`held_calls`]: streamed tool calls held until they are whole.
 //! - [`ids`]: the reversible mapping of tool-call ids between the two APIs.
 //! - [`token_estimate`]: `count_tokens` without a provider.
 
 pub mod anthropic_client;
 pub mod anthropic_provider;
+pub mod completion;
 pub mod held_calls;
 pub mod ids;
 pub mod responses_client;

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{message_id, stop_reason, tool_input, usage_out};
+use crate::translate::completion::FirstChoice;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, MessageOut};
 use crate::wire::openai::Usage;
@@ -10,30 +11,20 @@ use crate::wire::openai::Usage;
 /// The Anthropic message for a (shaped) chat completion, labelled `model`;
 /// its tool-use ids carry `nonce` (see [`ids`]).
 pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> MessageOut {
-    let choice = completion.get("choices").and_then(|c| c.get(0));
-    let message = choice.and_then(|c| c.get("message"));
-    let text = |key: &str| {
-        message
-            .and_then(|m| m.get(key))
-            .map(content_text)
-            .unwrap_or_default()
-    };
+    let first = FirstChoice::of(completion);
     let mut content = Vec::new();
-    let thinking = text("reasoning_content");
+    let thinking = first.text("reasoning_content");
     if !thinking.is_empty() {
         content.push(BlockOut::Thinking {
             thinking,
             signature: String::new(),
         });
     }
-    let answer = text("content");
+    let answer = first.text("content");
     if !answer.is_empty() {
         content.push(BlockOut::Text { text: answer });
     }
-    let calls = message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array);
-    for (position, call) in calls.into_iter().flatten().enumerate() {
+    for (position, call) in first.tool_calls().iter().enumerate() {
         let function = &call["function"];
         let arguments = function["arguments"].as_str().unwrap_or_default();
         content.push(BlockOut::ToolUse {
@@ -45,9 +36,7 @@ pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> Me
     let has_tool_use = content
         .iter()
         .any(|b| matches!(b, BlockOut::ToolUse { .. }));
-    let finish = choice
-        .and_then(|c| c.get("finish_reason"))
-        .and_then(Value::as_str);
+    let finish = first.finish_reason();
     MessageOut {
         id: message_id(completion.get("id").and_then(Value::as_str), nonce),
         kind: "message",
@@ -59,17 +48,5 @@ pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> Me
         usage: Usage::of(completion)
             .map(|u| usage_out(&u))
             .unwrap_or_default(),
-    }
-}
-
-/// A message's `content`: a string, or the text of its parts.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{Identity, ToolNames, reasoning_tokens, status, usage_out};
+use crate::translate::completion::FirstChoice;
 use crate::translate::ids;
 use crate::wire::openai::Usage;
 use crate::wire::responses::{OutputItem, ResponseOut, TextPart};
@@ -16,28 +17,17 @@ pub fn response(
     names: &ToolNames,
     parallel_tool_calls: bool,
 ) -> ResponseOut {
-    let choice = completion.get("choices").and_then(|c| c.get(0));
-    let message = choice.and_then(|c| c.get("message"));
-    let text = |key: &str| {
-        message
-            .and_then(|m| m.get(key))
-            .map(content_text)
-            .unwrap_or_default()
-    };
+    let first = FirstChoice::of(completion);
     let mut output = Vec::new();
-    let reasoning = text("reasoning_content");
+    let reasoning = first.text("reasoning_content");
     if !reasoning.is_empty() {
         output.push(OutputItem::Reasoning {
             id: identity.item_id("rs", output.len()),
             summary: vec![TextPart::SummaryText { text: reasoning }],
         });
     }
-    let calls = message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let answer = text("content");
+    let calls = first.tool_calls();
+    let answer = first.text("content");
     if !answer.is_empty() || calls.is_empty() {
         output.push(OutputItem::Message {
             id: identity.item_id("msg", output.len()),
@@ -58,9 +48,7 @@ pub fn response(
         );
         output.push(call.item(identity.item_id("fc", output.len()), call_id, true));
     }
-    let finish = choice
-        .and_then(|c| c.get("finish_reason"))
-        .and_then(Value::as_str);
+    let finish = first.finish_reason();
     let (status, incomplete_details) = status(finish);
     ResponseOut {
         id: identity.response_id.clone(),
@@ -76,17 +64,5 @@ pub fn response(
         tool_choice: "auto",
         tools: [],
         store: false,
-    }
-}
-
-/// A message's `content`: a string, or the text of its parts.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
     }
 }
