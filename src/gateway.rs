@@ -11,7 +11,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
-use crate::config::{Config, UnknownModel};
+use crate::config::{Config, Target, UnknownModel};
 use crate::ledger::Ledger;
 use crate::ops::memory;
 use crate::quota::Quotas;
@@ -239,6 +239,17 @@ impl Gateway {
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
         let chain = config.chain(request.model())?;
+        self.run_chain(config, &chain, request, options).await
+    }
+
+    /// [`Self::complete_with`] along a chain already resolved in `config`.
+    pub async fn run_chain(
+        &self,
+        config: &Config,
+        chain: &[Target],
+        request: ChatRequest,
+        options: RequestOptions,
+    ) -> Result<Answer, CompletionError> {
         let upstream = self.upstream.load_full();
         let settings = chain::Settings {
             timeouts: &config.gateway.timeouts,
@@ -251,7 +262,7 @@ impl Gateway {
             ledger: &self.ledger,
             budgets: &config.budgets,
         };
-        chain::run(&upstream, &chain, request, &settings)
+        chain::run(&upstream, chain, request, &settings)
             .await
             .map_err(CompletionError::Failed)
     }

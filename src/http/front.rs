@@ -32,7 +32,7 @@ use super::{
     ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
 };
 use crate::chain::Answer;
-use crate::config::{ApiKey, Config, ModelRef, placeholder_key};
+use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::gateway::{Gateway, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -194,9 +194,10 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let wants_usage = F::wants_usage(&request);
     // The reasoning the model produced for replayed tool-call turns, for
     // chains that reach Kimi (the only provider that needs it back).
+    let chain = config.chain(request.model());
     let reasoning = gateway.reasoning_cache().filter(|_| {
-        config
-            .chain(request.model())
+        chain
+            .as_ref()
             .is_ok_and(|chain| chain.iter().any(|t| t.provider.dialect.is_kimi()))
     });
     // Restored per turn; the answer's kept for this token's conversation.
@@ -209,7 +210,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         }
         None => (request, Scope::of_token(None)),
     };
-    let answer = run_chain(gateway, &config, request, options, &record).await?;
+    let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
     let model_ref = answer.target.model_ref.clone();
     let mut outgoing = Outgoing::new(&config.redactor);
@@ -414,17 +415,19 @@ pub async fn read_limited(request: Request, config: &Config) -> Result<Bytes, Ap
     .await
 }
 
-/// Runs the request's chain in `config`, recording its attempts for the
-/// access log; shutdown's end of grace ends the wait.
+/// Runs the request's `chain` (as resolved in `config`), recording its
+/// attempts for the access log; shutdown's end of grace ends the wait.
 async fn run_chain(
     gateway: &Gateway,
     config: &Config,
+    chain: Result<Vec<Target>, UnknownModel>,
     request: ChatRequest,
     options: RequestOptions,
     record: &AccessRecord,
 ) -> Result<Answer, ApiError> {
+    let answer = async { gateway.run_chain(config, &chain?, request, options).await };
     tokio::select! {
-        answer = gateway.complete_with(config, request, options) => Ok(record.chain(answer)?),
+        answer = answer => Ok(record.chain(answer)?),
         () = gateway.aborted() => Err(ApiError::ShuttingDown),
     }
 }
