@@ -160,7 +160,6 @@ pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
             Some("check the provider's baseUrl: redirects are not followed")
         }
         (Class::Config, None) => Some("set the provider's API key variable"),
-        (Class::Config, _) => Some("a configuration problem: see `clawgate doctor --probe`"),
         _ => class_hint(class),
     }
 }

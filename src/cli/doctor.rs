@@ -326,8 +326,7 @@ async fn probe_quotas(config: &Config, report: &mut Report) {
         let Some(settings) = &provider.quota else {
             continue;
         };
-        if seen.contains(&provider.id) || !matches!(provider.api_key, crate::config::ApiKey::Set(_))
-        {
+        if seen.contains(&provider.id) || !provider.api_key.is_set() {
             continue;
         }
         seen.push(provider.id.clone());

@@ -750,6 +750,11 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl ApiKey {
+    /// Whether a key is configured and its variable set.
+    pub fn is_set(&self) -> bool {
+        matches!(self, ApiKey::Set(_))
+    }
+
     /// A description that never contains the key.
     pub fn describe(&self) -> String {
         match self {

@@ -137,11 +137,6 @@ impl ErrorReport {
 }
 
 impl ApiError {
-    /// The response, its body in the shape `body` gives (the front end's).
-    pub fn render(self, body: ErrorShape) -> Response {
-        self.report().response(body)
-    }
-
     /// What the error says, counted and logged once.
     pub fn report(&self) -> ErrorReport {
         let (status, kind, code) = match &self {

@@ -139,7 +139,7 @@ impl Quotas {
     /// Marks a reading of `provider` as started if none is under way and the
     /// last try is older than `age`; whether it was.
     fn begin_if_older(&self, provider: &Provider, age: Duration) -> bool {
-        if !matches!(provider.api_key, crate::config::ApiKey::Set(_)) {
+        if !provider.api_key.is_set() {
             return false;
         }
         self.with(|entries| {
