@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{CliError, SourceArgs, print_json};
 use crate::config::Secrets;
+use crate::quota::{amount, duration};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -125,11 +126,7 @@ fn quota_table(body: &Value) -> String {
         "STATE",
     ];
     let mut rows = vec![header.map(str::to_string).to_vec()];
-    let number = |value: &Value| match value.as_f64() {
-        Some(n) if n.fract() == 0.0 => format!("{n}"),
-        Some(n) => format!("{n:.2}"),
-        None => "-".to_string(),
-    };
+    let number = |value: &Value| value.as_f64().map_or("-".to_string(), amount);
     for (provider, quota) in quotas {
         let state = match (quota["exhausted"].as_bool(), quota["problem"].as_str()) {
             (Some(true), _) => match quota["skippedUntil"].as_str() {
@@ -179,21 +176,6 @@ fn quota_table(body: &Value) -> String {
     let mut out = String::from("\n");
     out.push_str(&aligned(rows));
     out
-}
-
-/// `3d 4h`, `4h 12m`, `12m`, `40s`.
-fn duration(seconds: u64) -> String {
-    let (d, h, m) = (
-        seconds / 86_400,
-        seconds % 86_400 / 3600,
-        seconds % 3600 / 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
 }
 
 /// The status as aligned columns, one target a row.

@@ -28,7 +28,7 @@ use crate::chain::cooldown::TargetStatus;
 use crate::gateway::Gateway;
 use crate::ledger::budget;
 use crate::ledger::calendar::{date, day_of};
-use crate::quota::QuotaStatus;
+use crate::quota::{QuotaStatus, amount, duration};
 
 pub const REFRESH_SECONDS: u32 = 10;
 /// Days in the spend chart, today included.
@@ -493,30 +493,6 @@ enum QuotaState {
     Exhausted,
     /// Not read yet, or the last reading failed.
     Unread,
-}
-
-/// A whole number as it is, else two decimals.
-fn amount(value: f64) -> String {
-    if value.fract() == 0.0 {
-        format!("{value}")
-    } else {
-        format!("{value:.2}")
-    }
-}
-
-/// `3d 4h`, `4h 12m`, `12m`, `40s`.
-fn duration(seconds: u64) -> String {
-    let (d, h, m) = (
-        seconds / 86_400,
-        seconds % 86_400 / 3600,
-        seconds % 3600 / 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
 }
 
 /// Bars of each day's spend, oldest on the left, with the largest day's

@@ -289,6 +289,31 @@ fn spent(window: &Window, threshold_percent: f64, fresh: bool, now: SystemTime) 
         }
 }
 
+/// A quota figure as people read it: a whole number as it is, else two
+/// decimals (the status page, `clawgate status`).
+pub fn amount(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// Time left until a reset, at a glance: `3d 4h`, `4h 12m`, `12m`, `40s`.
+pub fn duration(seconds: u64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
 /// A reading in one line: `Weekly limit 10/100 (10%, resets in 3d 2h);
 /// 5h limit 2/20 (10%)` or `balance 49.5`.
 pub fn describe(reading: &Reading, now: SystemTime) -> String {
