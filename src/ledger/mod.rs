@@ -118,6 +118,11 @@ impl Row {
     pub fn uncosted(&self) -> bool {
         self.answered_by.is_some() && self.cost_usd.is_none()
     }
+
+    /// What the budgets count: the cost, else the estimate.
+    pub fn budget_cost(&self) -> Option<f64> {
+        self.cost_usd.or(self.budget_estimate_usd)
+    }
 }
 
 enum Message {
@@ -360,7 +365,7 @@ impl Ledger {
                 DayTotal {
                     requests: 1,
                     fallbacks: u64::from(row.fallback()),
-                    cost_usd: row.cost_usd.or(row.budget_estimate_usd).unwrap_or(0.0),
+                    cost_usd: row.budget_cost().unwrap_or(0.0),
                     uncosted: u64::from(row.uncosted()),
                 },
             );
@@ -370,7 +375,7 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(&row);
-        if row.cost_usd.or(row.budget_estimate_usd).is_some() {
+        if row.budget_cost().is_some() {
             self.warn_near_budgets(budgets, day);
         }
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);

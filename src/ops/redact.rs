@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use super::scrub::Scrubber;
+use super::scrub::{MIN_KEY_LEN, Scrubber};
 
 pub const REDACTED: &str = "[redacted]";
 
@@ -27,10 +27,6 @@ pub fn is_sensitive_header(name: &str) -> bool {
             .iter()
             .any(|word| name.contains(word))
 }
-
-/// Secrets shorter than this are not searched for: they would mangle
-/// ordinary words. Keys and tokens are far longer.
-const MIN_SECRET_LEN: usize = 4;
 
 /// The secrets of one config, and the scrubbing every outside text goes
 /// through. Cheap to clone; its `Debug` shows only how many it holds.
@@ -53,7 +49,7 @@ impl Redactor {
         let mut secrets: Vec<Box<str>> = secrets
             .into_iter()
             .map(|s| s.as_ref().trim().to_string())
-            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .filter(|s| s.len() >= MIN_KEY_LEN)
             .map(String::into_boxed_str)
             .collect();
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));

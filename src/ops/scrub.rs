@@ -27,8 +27,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::redact::REDACTED;
 
-/// Keys shorter than this are not searched for (as in the `Redactor`):
-/// they would mangle ordinary words.
+/// Keys and secrets shorter than this are not searched for, here or by the
+/// `Redactor`: they would mangle ordinary words.
 pub const MIN_KEY_LEN: usize = 4;
 
 /// The longest JSON escape of one key byte: `\u0041` for one ASCII byte
