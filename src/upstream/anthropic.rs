@@ -41,7 +41,7 @@ impl Transport for Anthropic {
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok());
         let body = match original {
             Some(original) => {
-                let mut body = passthrough::passthrough(&original, facts(request, target));
+                let mut body = passthrough::passthrough(original, facts(request, target));
                 rules_edits(&mut body, edits);
                 body
             }

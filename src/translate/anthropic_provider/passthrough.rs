@@ -62,8 +62,7 @@ pub struct Facts<'a> {
 }
 
 /// The body to send for the client's Messages `body`.
-pub fn passthrough(body: &Map<String, Value>, facts: Facts) -> Map<String, Value> {
-    let mut out = body.clone();
+pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Value> {
     out.insert("model".into(), json!(facts.model));
     let asked = out.get("max_tokens").and_then(Value::as_u64);
     let max_tokens = match (asked, facts.max_output) {
@@ -281,8 +280,6 @@ fn thinking(body: &mut Map<String, Value>, default: Option<bool>, max_tokens: u6
     }
 }
 
-/// A forced choice becomes `auto` unless thinking is off, keeping
-/// `disable_parallel_tool_use`.
 /// A named tool choice as `any` over that tool alone, keeping its intent
 /// on a model that refuses a named one; `auto` when it is not offered.
 fn narrow_forced_choice(body: &mut Map<String, Value>) {
@@ -301,14 +298,12 @@ fn narrow_forced_choice(body: &mut Map<String, Value>) {
         body.remove("tools");
     }
     if let Some(choice) = body.get_mut("tool_choice") {
-        let mut narrowed = json!({"type": if offered { "any" } else { "auto" }});
-        if let Some(flag) = choice.get("disable_parallel_tool_use") {
-            narrowed["disable_parallel_tool_use"] = flag.clone();
-        }
-        *choice = narrowed;
+        replace_choice(choice, if offered { "any" } else { "auto" });
     }
 }
 
+/// A forced choice becomes `auto` unless thinking is off, keeping
+/// `disable_parallel_tool_use`.
 fn relax_forced_choice(body: &mut Map<String, Value>) {
     let thinking_off = body
         .get("thinking")
@@ -319,9 +314,14 @@ fn relax_forced_choice(body: &mut Map<String, Value>) {
     if thinking_off || !matches!(choice["type"].as_str(), Some("any" | "tool")) {
         return;
     }
-    let mut auto = json!({"type": "auto"});
+    replace_choice(choice, "auto");
+}
+
+/// `choice` as one of type `kind`, keeping `disable_parallel_tool_use`.
+fn replace_choice(choice: &mut Value, kind: &str) {
+    let mut replaced = json!({"type": kind});
     if let Some(flag) = choice.get("disable_parallel_tool_use") {
-        auto["disable_parallel_tool_use"] = flag.clone();
+        replaced["disable_parallel_tool_use"] = flag.clone();
     }
-    *choice = auto;
+    *choice = replaced;
 }

@@ -404,7 +404,7 @@ mod passthrough {
     };
 
     fn check(facts: Facts, body: Value, expected: Value) {
-        let got = Value::Object(passthrough(&object(body.clone()), facts));
+        let got = Value::Object(passthrough(object(body.clone()), facts));
         assert_eq!(got, expected, "body {body}");
     }
 
@@ -652,7 +652,7 @@ fn mid_conversation_system_messages_move_to_the_system_prompt() {
         {"role": "system", "content": "Plan mode is off."},
     ]});
     assert_eq!(
-        Value::Object(passthrough(&object(body), facts)),
+        Value::Object(passthrough(object(body), facts)),
         json!({"model": "k", "max_tokens": 10,
         "system": [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Plan mode is on."},
                    {"type": "text", "text": "Plan mode is off."}],
@@ -665,7 +665,7 @@ fn mid_conversation_system_messages_move_to_the_system_prompt() {
     let body = json!({"max_tokens": 10, "messages": [
         {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
     assert_eq!(
-        passthrough(&object(body.clone()), facts)["messages"],
+        passthrough(object(body.clone()), facts)["messages"],
         body["messages"]
     );
 }
