@@ -802,7 +802,10 @@ async fn a_stalled_error_body_is_a_timeout_waited_for_once() {
         .json()
         .await
         .unwrap();
-    assert!(status.to_string().contains("timeout"), "{status}");
+    let targets = status["targets"].as_array().unwrap();
+    let primary_status = targets.iter().find(|t| t["ref"] == "primary/m").unwrap();
+    assert_eq!(primary_status["state"], "cooling_down", "{status}");
+    assert_eq!(primary_status["failures"]["timeout"], 2, "{status}");
 }
 
 /// Some OpenAI-compatible servers ignore `stream`: one JSON body answers a

@@ -142,24 +142,13 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
         .await
         .unwrap();
     let usage: Value = plain.json().await.unwrap();
-    send("/v1/chat/completions", chat_body(true))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    send("/v1/messages", messages_body(false))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    send("/v1/messages", messages_body(true))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    for (path, body) in [
+        ("/v1/chat/completions", chat_body(true)),
+        ("/v1/messages", messages_body(false)),
+        ("/v1/messages", messages_body(true)),
+    ] {
+        send(path, body).await.unwrap().text().await.unwrap();
+    }
     let unknown = send(
         "/v1/chat/completions",
         json!({"model": "nope/x", "messages": user_message()}),
