@@ -484,8 +484,6 @@ fn scrubbing_bytes_without_a_key_allocates_nothing() {
 
 // ---- Configs: bounded reading, and no secret in any error ----
 
-const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
-
 /// Secrets a config holds literally, long enough that any part of one
 /// found in an output is a leak.
 const LITERAL_KEY: &str = "sk-literal-Q7w8e9r0t1y2u3i4o5";
@@ -725,15 +723,6 @@ proptest::proptest! {
     }
 }
 
-fn clawgate_cli(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("clawgate runs")
-}
-
 #[test]
 fn every_command_refuses_a_deep_or_huge_config_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -765,7 +754,7 @@ fn every_command_refuses_a_deep_or_huge_config_with_a_clear_error() {
             &["models", "list", "--config", path],
             &["serve", "--port", "0", "--config", path],
         ] {
-            let output = clawgate_cli(args);
+            let output = run(args, &[]);
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
             assert!(stderr.contains(expected), "{args:?}: {stderr}");
@@ -804,7 +793,7 @@ fn the_cli_never_prints_a_secret_from_a_broken_config_or_env_file() {
             &["config", "validate", "--json", "--config", path],
             &["serve", "--port", "0", "--config", path],
         ] {
-            let output = clawgate_cli(args);
+            let output = run(args, &[]);
             let all = format!(
                 "{}{}",
                 String::from_utf8_lossy(&output.stdout),
@@ -819,12 +808,15 @@ fn the_cli_never_prints_a_secret_from_a_broken_config_or_env_file() {
     // An env file with `NAME: value` where `NAME=value` belongs.
     let env_file = dir.path().join("secrets.env");
     std::fs::write(&env_file, format!("MOONSHOT_API_KEY: {LITERAL_KEY}=\n")).unwrap();
-    let output = clawgate_cli(&[
-        "config",
-        "validate",
-        "--env-file",
-        env_file.to_str().unwrap(),
-    ]);
+    let output = run(
+        &[
+            "config",
+            "validate",
+            "--env-file",
+            env_file.to_str().unwrap(),
+        ],
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

@@ -16,8 +16,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
-
 async fn serve(config: &std::path::Path, state: &std::path::Path) -> (Child, String) {
     serve_with(config, state, None).await
 }

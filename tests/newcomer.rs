@@ -16,18 +16,6 @@ use common::*;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .output()
-        .expect("clawgate runs")
-}
-
 /// stdout and stderr together.
 fn shown(output: &Output) -> String {
     format!(

@@ -11,7 +11,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const DOC: &str = include_str!("../docs/troubleshooting.md");
-const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
 
 /// Fails with every message the doc does not quote.
 fn assert_quoted(messages: &[String]) {

@@ -14,6 +14,27 @@ use tokio::sync::oneshot;
 
 pub const KEY: &str = "sk-test-secret-0123456789";
 
+/// The `clawgate` binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_clawgate");
+
+/// `clawgate args` with an empty environment but `PATH`.
+pub fn clawgate(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+/// Runs `clawgate args` with only `env` (and `PATH`) set.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    clawgate(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("clawgate runs")
+}
+
 pub struct TestGateway {
     pub url: String,
     pub gateway: Arc<Gateway>,
