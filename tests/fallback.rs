@@ -496,22 +496,13 @@ async fn a_failing_target_cools_down_and_is_skipped_and_status_shows_it() {
         "two failures in a row open the cooldown; the third request skips it"
     );
 
-    let status: Value = gw
-        .client()
-        .get(format!("{}/v1/status", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let targets = status["targets"].as_array().unwrap();
-    let primary_status = targets.iter().find(|t| t["ref"] == "primary/m").unwrap();
+    let status = gw.status().await;
+    let primary_status = target(&status, "primary/m");
     assert_eq!(primary_status["state"], "cooling_down", "{status}");
     assert_eq!(primary_status["failures"]["provider_error"], 2);
     let remaining = primary_status["cooldownRemainingSeconds"].as_f64().unwrap();
     assert!(remaining > 25.0 && remaining <= 30.0, "{remaining}");
-    let backup_status = targets.iter().find(|t| t["ref"] == "backup/m").unwrap();
+    let backup_status = target(&status, "backup/m");
     assert_eq!(backup_status["state"], "healthy");
     assert!(backup_status["lastSuccess"].is_string());
     assert_eq!(status["defaultChain"], json!(["primary/m", "backup/m"]));
@@ -793,17 +784,8 @@ async fn a_stalled_error_body_is_a_timeout_waited_for_once() {
     let outcome = send(&gw, false).await;
     assert_eq!(outcome.provider, "backup", "{}", outcome.body);
     assert_eq!(primary.requests().len(), 2);
-    let status: Value = gw
-        .client()
-        .get(format!("{}/v1/status", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let targets = status["targets"].as_array().unwrap();
-    let primary_status = targets.iter().find(|t| t["ref"] == "primary/m").unwrap();
+    let status = gw.status().await;
+    let primary_status = target(&status, "primary/m");
     assert_eq!(primary_status["state"], "cooling_down", "{status}");
     assert_eq!(primary_status["failures"]["timeout"], 2, "{status}");
 }

@@ -40,17 +40,6 @@ fn quota_reads(mock: &MockServer, path: &str) -> usize {
     mock.requests().iter().filter(|r| r["path"] == path).count()
 }
 
-async fn status(gw: &TestGateway) -> Value {
-    gw.client()
-        .get(format!("{}/v1/status", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 fn ask() -> Value {
     json!({"model": "primary/m", "messages": user_message()})
 }
@@ -77,7 +66,7 @@ async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until
     // same User-Agent as requests): the status shows the spent window.
     let mut shown = Value::Null;
     for _ in 0..200 {
-        shown = status(&gw).await;
+        shown = gw.status().await;
         if shown["quotas"]["primary"]["exhausted"] == true {
             break;
         }
@@ -150,7 +139,7 @@ async fn when_every_target_is_spent_the_client_is_told_it_is_quota_not_a_bad_key
             .contains(&WEEKLY_QUOTA_MESSAGE[..40])
     );
     // No quota key on a custom baseUrl: the endpoint is left alone.
-    status(&gw).await;
+    gw.status().await;
     assert_eq!(quota_reads(&primary, "/v1/usages"), 0);
 }
 
@@ -164,7 +153,7 @@ async fn a_window_over_the_threshold_is_skipped_before_the_provider_refuses() {
     let backup = healthy_mock().await;
     // At the default threshold (100%), 95% still goes to the primary.
     let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
-    let shown = status(&gw).await;
+    let shown = gw.status().await;
     assert_eq!(shown["quotas"]["primary"]["exhausted"], false);
     let response = gw.chat(ask()).await;
     assert_eq!(header(&response, "x-clawgate-provider"), "primary");
@@ -177,7 +166,7 @@ async fn a_window_over_the_threshold_is_skipped_before_the_provider_refuses() {
     .await;
     let quota = json!({"thresholdPercent": 90});
     let gw = gateway(config(kimi_provider(&primary, quota), &backup)).await;
-    let shown = status(&gw).await;
+    let shown = gw.status().await;
     assert_eq!(shown["quotas"]["primary"]["exhausted"], true, "{shown:#}");
     assert_eq!(shown["quotas"]["primary"]["thresholdPercent"], 90.0);
     let response = gw.chat(ask()).await;
@@ -213,7 +202,7 @@ async fn a_zero_balance_is_billing_and_skips_the_target() {
     let response = gw.chat(ask()).await;
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
     assert_eq!(chat_requests(&broke), 1, "billing is not retried");
-    let shown = status(&gw).await;
+    let shown = gw.status().await;
     let target = shown["targets"]
         .as_array()
         .unwrap()
@@ -227,7 +216,7 @@ async fn a_zero_balance_is_billing_and_skips_the_target() {
 
     // With it: read, shown, and the target is skipped.
     let gw = gateway(config(moonshot(json!(true)), &backup)).await;
-    let shown = status(&gw).await;
+    let shown = gw.status().await;
     assert_eq!(shown["quotas"]["primary"]["kind"], "balance");
     assert_eq!(shown["quotas"]["primary"]["balance"], 0.0);
     assert_eq!(shown["quotas"]["primary"]["exhausted"], true);
@@ -237,7 +226,7 @@ async fn a_zero_balance_is_billing_and_skips_the_target() {
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
     assert_eq!(chat_requests(&broke), before);
     // The status asked again within a minute does not read again.
-    status(&gw).await;
+    gw.status().await;
     assert_eq!(quota_reads(&broke, "/v1/users/me/balance"), 1);
 }
 
@@ -269,7 +258,7 @@ async fn an_absent_or_changed_quota_endpoint_never_fails_a_request() {
     ] {
         let primary = mock(options).await;
         let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
-        let shown = status(&gw).await;
+        let shown = gw.status().await;
         let quota = &shown["quotas"]["primary"];
         assert!(
             quota["problem"].as_str().unwrap().starts_with(problem),
@@ -291,7 +280,7 @@ async fn the_5h_window_is_a_quota_too() {
     .await;
     let backup = healthy_mock().await;
     let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
-    let shown = status(&gw).await;
+    let shown = gw.status().await;
     let quota = &shown["quotas"]["primary"];
     assert_eq!(quota["exhausted"], true, "{quota}");
     // The 5-hour window's reset is not in the answer: skipped until the
@@ -499,7 +488,7 @@ async fn the_status_page_shows_a_balance_and_an_unreadable_quota_escaped() {
     .await;
     // The status reads every quota and waits for them: the page then shows
     // them all.
-    status(&gw).await;
+    gw.status().await;
     let html = page(&gw).await;
     let balance = quota_row(&html, "broke", "balance").unwrap_or_else(|| panic!("{html}"));
     assert!(balance.contains("data-state=\"exhausted\""), "{balance}");

@@ -314,16 +314,7 @@ async fn a_spent_provider_budget_is_skipped_like_a_cooling_target() {
     let rows = gw.rows(2).await;
     assert_eq!(rows[1]["attempts"], "primary/m:billing,backup/m:ok");
 
-    let status: Value = gw
-        .test
-        .client()
-        .get(format!("{}/v1/status", gw.test.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = gw.test.status().await;
     let budget = &status["budgets"][0];
     assert_eq!(
         (budget["exceeded"].as_bool(), budget["warning"].as_bool()),
@@ -407,16 +398,7 @@ async fn an_unpriced_model_under_a_budget_is_refused_or_counted_apart() {
         rows[0]["cost_usd"].is_null(),
         "unpriced is not $0: {rows:?}"
     );
-    let status: Value = allowing
-        .test
-        .client()
-        .get(format!("{}/v1/status", allowing.test.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = allowing.test.status().await;
     assert_eq!(status["budgets"][0]["uncosted"], 1, "{status}");
     assert_eq!(status["budgets"][0]["spentUsd"], 0.0);
 }

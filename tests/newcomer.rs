@@ -217,21 +217,8 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
         .await;
     assert_eq!(answer.status(), 200);
 
-    let status: Value = gw
-        .client()
-        .get(format!("{}/v1/status", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let spare = status["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["ref"] == "spare/m")
-        .unwrap();
+    let status = gw.status().await;
+    let spare = target(&status, "spare/m");
     assert_eq!(spare["state"], "no_key", "{status}");
     assert_eq!(spare["missingKey"], "SPARE_KEY", "{status}");
 

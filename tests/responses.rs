@@ -367,30 +367,16 @@ async fn a_failing_primary_falls_over_and_status_and_the_access_line_show_it() {
     assert_eq!(fields["end"], "complete");
     assert!(fields["tokens_in"].as_u64().unwrap() > 0, "{fields}");
 
-    let status: Value = gw
-        .client()
-        .get(format!("{}/v1/status", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let target = |r: &str| {
-        status["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["ref"] == r)
-            .cloned()
-            .unwrap()
-    };
+    let status = gw.status().await;
     assert_eq!(
-        target("primary/m")["failures"]["provider_error"],
+        target(&status, "primary/m")["failures"]["provider_error"],
         1,
         "{status}"
     );
-    assert!(target("backup/m")["lastSuccess"].is_string(), "{status}");
+    assert!(
+        target(&status, "backup/m")["lastSuccess"].is_string(),
+        "{status}"
+    );
 }
 
 #[tokio::test]

@@ -65,6 +65,18 @@ impl TestGateway {
 }
 
 impl TestGateway {
+    /// `GET /v1/status`, read as JSON.
+    pub async fn status(&self) -> Value {
+        self.client()
+            .get(format!("{}/v1/status", self.url))
+            .send()
+            .await
+            .expect("the gateway answers")
+            .json()
+            .await
+            .expect("the status is JSON")
+    }
+
     /// `POST /v1/messages` (Anthropic's API) with `body`, no credentials.
     pub async fn messages(&self, body: Value) -> reqwest::Response {
         self.client()
@@ -75,6 +87,14 @@ impl TestGateway {
             .await
             .expect("the gateway answers")
     }
+}
+
+/// The target `model_ref` in a `/v1/status` answer.
+pub fn target<'a>(status: &'a Value, model_ref: &str) -> &'a Value {
+    status["targets"]
+        .as_array()
+        .and_then(|targets| targets.iter().find(|t| t["ref"] == model_ref))
+        .unwrap_or_else(|| panic!("no target {model_ref} in {status}"))
 }
 
 /// The `(event, data)` pairs of an SSE body with named events, in order.
