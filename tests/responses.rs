@@ -9,68 +9,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use clawgate::mock::{MockOptions, MockServer};
+use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};
-
-/// The JSON log lines written while the guard lives.
-#[derive(Clone, Default)]
-struct Captured(Arc<(Mutex<Vec<u8>>, tokio::sync::Notify)>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.0.lock().unwrap().extend_from_slice(bytes);
-        self.0.1.notify_one();
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap())
-            .collect()
-    }
-
-    /// Waits (at most 10 s) for `count` access lines: one is written when
-    /// the server drops the response body, just after the client read it.
-    async fn access_lines(&self, count: usize) -> Vec<Value> {
-        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            loop {
-                let lines: Vec<Value> = self
-                    .lines()
-                    .into_iter()
-                    .filter(|line| line["target"] == "clawgate::access")
-                    .collect();
-                if lines.len() >= count {
-                    return lines;
-                }
-                self.0.1.notified().await;
-            }
-        });
-        waited.await.expect("the access lines are written")
-    }
-}
 
 async fn post(gw: &TestGateway, path: &str, body: Value) -> reqwest::Response {
     gw.client()
@@ -359,7 +301,7 @@ async fn a_failing_primary_falls_over_and_status_and_the_access_line_show_it() {
     let text = response.text().await.unwrap();
     assert!(text.contains("event: response.completed"), "{text}");
 
-    let lines = captured.access_lines(1).await;
+    let lines = captured.wait_for(1).await;
     let fields = &lines[0]["fields"];
     assert_eq!(fields["message"], "POST /v1/responses 200");
     assert_eq!(fields["model"], "primary/m");
