@@ -143,7 +143,12 @@ impl Quotas {
             return false;
         }
         self.with(|entries| {
-            let entry = entries.entry(provider.id.clone()).or_default();
+            // Looked up first: the id is copied only the first time (this
+            // runs for every request to the provider).
+            if !entries.contains_key(&provider.id) {
+                entries.insert(provider.id.clone(), Entry::default());
+            }
+            let entry = entries.get_mut(&provider.id).expect("inserted above");
             let due = entry.tried_at.is_none_or(|at| at.elapsed() >= age);
             if entry.reading_now || !due {
                 return false;
