@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -232,12 +233,14 @@ fn rename_calls(draft: &mut Draft, index: usize, ids: &[String]) {
 /// and an `anyOf` of plain branches; the equivalent form moves the type
 /// into each branch that has none.
 ///
-/// Only a tool whose bytes mention `anyOf` (or hold a `\u` escape) can need
-/// this, so the others are never parsed: the tools array is split into its elements by the scanner,
-/// and each element with `anyOf` is looked up in [`SchemaMemo`] (OpenClaw
-/// sends the same tools every turn) before being parsed and rewritten. The
-/// outgoing `tools` is the client's text with the rewritten elements
-/// spliced in.
+/// OpenClaw and Claude Code send the same tools every turn, so the outcome
+/// for a whole `tools` text is remembered ([`ToolsMemo`]): a repeated turn
+/// costs one comparison of bytes. Otherwise only a tool whose bytes mention
+/// `anyOf` (or hold a `\u` escape) can need the rule, so the others are
+/// never parsed: the tools array is split into its elements by the scanner,
+/// each element with `anyOf` is looked up in [`SchemaMemo`] before being
+/// parsed and rewritten, and the outgoing `tools` is the client's text with
+/// the rewritten elements spliced in.
 pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     if draft.edits.top.get("tools").is_some() {
         // An earlier edit replaced the tools (none does today): work on
@@ -247,9 +250,18 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     let Some(tools) = draft.request().raw("tools") else {
         return;
     };
-    let Ok(elements) = crate::wire::scan::element_ranges(tools.as_bytes()) else {
-        return;
-    };
+    let outcome = TOOLS.outcome(tools, spliced_tools);
+    if let Some(rewritten) = outcome {
+        draft.edits.top.set_raw("tools", rewritten);
+    }
+}
+
+/// The `tools` text with each tool that needs the rule rewritten, or `None`
+/// when none does.
+fn spliced_tools(tools: &str) -> Option<Bytes> {
+    #[cfg(test)]
+    tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
+    let elements = crate::wire::scan::element_ranges(tools.as_bytes()).ok()?;
     let any_of = memchr::memmem::Finder::new(b"anyOf");
     let mut spliced = String::new();
     let mut copied = 0;
@@ -268,10 +280,58 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
         spliced.push_str(&rewritten);
         copied = range.end;
     }
-    if copied > 0 {
-        spliced.push_str(&tools[copied..]);
-        draft.edits.top.set_raw("tools", spliced);
+    if copied == 0 {
+        return None;
     }
+    spliced.push_str(&tools[copied..]);
+    Some(Bytes::from(spliced))
+}
+
+/// The outcome of [`spliced_tools`] for the last few `tools` texts seen,
+/// keyed by the exact text, newest first. A lookup compares lengths, then
+/// bytes: cheaper than hashing a text of tens of kilobytes.
+struct ToolsMemo {
+    seen: Mutex<VecDeque<(Box<str>, Option<Bytes>)>>,
+}
+
+static TOOLS: LazyLock<ToolsMemo> = LazyLock::new(|| ToolsMemo {
+    seen: Mutex::new(VecDeque::new()),
+});
+
+/// The texts remembered (clients and agents with different tool sets)...
+const TOOLS_ENTRIES: usize = 16;
+/// ...none longer than this: a larger `tools` is worked out every time.
+const TOOLS_BYTES: usize = 512 * 1024;
+
+impl ToolsMemo {
+    fn outcome(&self, tools: &str, work_out: fn(&str) -> Option<Bytes>) -> Option<Bytes> {
+        if tools.len() > TOOLS_BYTES {
+            return work_out(tools);
+        }
+        if let Some((_, known)) = lock(&self.seen)
+            .iter()
+            .find(|(text, _)| text.len() == tools.len() && **text == *tools)
+        {
+            return known.clone();
+        }
+        // Worked out outside the lock; two requests racing both compute
+        // the same answer.
+        let outcome = work_out(tools);
+        let mut seen = lock(&self.seen);
+        if seen.len() >= TOOLS_ENTRIES {
+            seen.pop_back();
+        }
+        seen.push_front((tools.into(), outcome.clone()));
+        outcome
+    }
+}
+
+/// A memo's contents; a panic cannot leave one half-updated, so a poisoned
+/// lock is taken as it is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn plain_any_of_schemas_in_tree(draft: &mut Draft) {
@@ -324,25 +384,18 @@ impl SchemaMemo {
         if tool.len() > MEMO_TOOL_BYTES {
             return rewrite_tool_text(tool).map(Arc::from);
         }
-        if let Some(known) = self.lock().get(tool) {
+        if let Some(known) = lock(&self.seen).get(tool) {
             return known.clone();
         }
         // Rewritten outside the lock; two requests racing both compute the
         // same answer.
         let rewritten = rewrite_tool_text(tool).map(Arc::<str>::from);
-        let mut seen = self.lock();
+        let mut seen = lock(&self.seen);
         if seen.len() >= MEMO_ENTRIES {
             seen.clear();
         }
         seen.insert(tool.into(), rewritten.clone());
         rewritten
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Option<Arc<str>>>> {
-        // A panic cannot leave the map half-updated: take it as it is.
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -428,6 +481,8 @@ mod tests {
     thread_local! {
         /// Tools parsed into a tree on this thread.
         pub static TREES: Cell<usize> = const { Cell::new(0) };
+        /// `tools` texts split into their elements on this thread.
+        pub static SPLITS: Cell<usize> = const { Cell::new(0) };
     }
 
     fn trees() -> usize {
@@ -626,8 +681,14 @@ mod tests {
         let before = trees();
         let first = run(&text, plain_any_of_schemas);
         assert_eq!(trees(), before + 1, "only the tool with anyOf is parsed");
+        let splits = SPLITS.with(Cell::get);
         let second = run(&text, plain_any_of_schemas);
         assert_eq!(trees(), before + 1, "the second turn parses nothing");
+        assert_eq!(
+            SPLITS.with(Cell::get),
+            splits,
+            "the second turn's tools are known whole: not even split"
+        );
         assert_eq!(first, second);
         assert_eq!(
             first["tools"][14]["function"]["parameters"],

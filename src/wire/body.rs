@@ -21,14 +21,17 @@ pub use super::scan::{Element, Member, ScanError, Scanned, members};
 pub struct ObjectEdits {
     changes: Vec<(String, Option<Value>)>,
     /// Members set to JSON text built from the source's own bytes.
-    raw: Vec<(String, String)>,
+    raw: Vec<(String, Bytes)>,
 }
 
 impl ObjectEdits {
     /// Sets `key` to `json`, which must be one valid JSON value. Such a
     /// change is written but not read back by [`Self::get`]: it is for
     /// values spliced from the source's own text, which no later rule reads.
-    pub fn set_raw(&mut self, key: &str, json: String) {
+    /// `json` may be shared (a remembered rewrite): it is sent without a
+    /// copy when large.
+    pub fn set_raw(&mut self, key: &str, json: impl Into<Bytes>) {
+        let json = json.into();
         self.changes.retain(|(k, _)| k != key);
         match self.raw.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = json,
@@ -36,11 +39,11 @@ impl ObjectEdits {
         }
     }
 
-    fn raw(&self, key: &str) -> Option<&str> {
+    fn raw(&self, key: &str) -> Option<&Bytes> {
         self.raw
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, json)| json.as_str())
+            .map(|(_, json)| json)
     }
 
     pub fn set(&mut self, key: &str, value: Value) {
@@ -124,6 +127,11 @@ impl Chunks {
         self.flush();
         self.len += range.len();
         self.chunks.push_back(source.slice(range));
+    }
+
+    /// A value of the edits' own: shared when large, else copied.
+    fn shared(&mut self, bytes: &Bytes) {
+        self.source(bytes, 0..bytes.len());
     }
 
     fn json(&mut self, value: &impl serde::Serialize) {
@@ -216,7 +224,7 @@ fn write_object(
             separator(out);
             out.copy(&source[member.raw_key.clone()]);
             out.copy(b":");
-            out.copy(json.as_bytes());
+            out.shared(json);
             continue;
         }
         match edits.get(&member.key) {
@@ -253,7 +261,7 @@ fn write_object(
         separator(out);
         out.json(key);
         out.copy(b":");
-        out.copy(json.as_bytes());
+        out.shared(json);
     }
     out.copy(b"}");
 }
