@@ -408,22 +408,28 @@ impl<'b> Scanner<'b> {
     /// Skips a string starting at `"`: long runs of plain text are skipped
     /// with `memchr`, then checked for raw control characters.
     fn string(&mut self) -> Result<(), ScanError> {
-        self.i += 1;
         // Most strings (keys, roles, ids) end within a few bytes: they are
-        // read one byte at a time, cheaper than starting a vector search.
-        let short = self.b.len().min(self.i + SHORT_STRING);
-        while self.i < short {
-            match self.b[self.i] {
+        // read one byte at a time, cheaper than starting a vector search,
+        // with the position in a register until the end.
+        let start = self.i + 1;
+        let head = &self.b[start.min(self.b.len())..self.b.len().min(start + SHORT_STRING)];
+        let mut read = 0;
+        for &byte in head {
+            match byte {
                 b'"' => {
-                    self.i += 1;
+                    self.i = start + read + 1;
                     return Ok(());
                 }
-                0..=0x1f => return Err(self.error("control character in a string")),
+                0..=0x1f => {
+                    self.i = start + read;
+                    return Err(self.error("control character in a string"));
+                }
                 // Escapes and other characters than ASCII: as below.
                 b'\\' | 0x80.. => break,
-                _ => self.i += 1,
+                _ => read += 1,
             }
         }
+        self.i = start + read;
         loop {
             let rest = &self.b[self.i..];
             let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
