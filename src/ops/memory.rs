@@ -1,8 +1,10 @@
-//! Giving memory back after a burst. glibc's allocator keeps what a burst
-//! of large requests freed in its arenas for reuse, so the resident size
-//! stays at the burst's peak long after; when the gateway falls idle it
-//! asks the allocator to return that memory to the system. Elsewhere (musl,
-//! macOS) nothing is needed or done.
+//! Giving memory back after a burst. The gateway allocates through
+//! mimalloc (`src/main.rs`), which keeps freed pages of a thread's heap for
+//! a while for reuse; glibc's allocator, which the bundled SQLite still
+//! uses, keeps what it freed in its arenas, so the resident size would stay
+//! near the burst's peak long after. When the gateway falls idle it asks
+//! both to return that memory to the system. Elsewhere (musl, macOS) only
+//! mimalloc is asked.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,17 +32,21 @@ pub fn release_after_burst() {
     }
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn release() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it
-    // takes no pointer from us and is safe to call from any thread.
+    // SAFETY: mi_collect frees only pages mimalloc itself holds and no longer
+    // uses; it takes no pointer from us and is safe on any thread (when
+    // mimalloc is not the global allocator, as in tests, it has nothing to
+    // give back).
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it takes no
+    // pointer from us and is safe to call from any thread.
     unsafe {
         libc::malloc_trim(0);
     }
 }
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release() {}
 
 #[cfg(test)]
 mod tests {
