@@ -10,12 +10,10 @@
 //! that breaks, falls silent or reports an error midway fails its attempt
 //! and the chain can still fall over.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
@@ -23,7 +21,7 @@ use crate::config::Target;
 use crate::ops::redact::Redactor;
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::body::Edits;
-use crate::wire::chunk::ChunkView;
+use crate::wire::chunk::{ChunkView, number, text as string};
 use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item, ReadError, SseError};
 
@@ -175,16 +173,6 @@ pub async fn collect(
 
 /// A JSON string's text (borrowed when it has no escapes); `None` for any
 /// other value.
-fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    #[derive(Deserialize)]
-    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-    serde_json::from_str::<Text>(raw?.get()).ok().map(|t| t.0)
-}
-
-fn number(raw: Option<&RawValue>) -> Option<u64> {
-    serde_json::from_str(raw?.get()).ok()
-}
-
 /// The value of `raw`, read once when it is kept.
 fn value(raw: &RawValue) -> Value {
     serde_json::from_str(raw.get()).unwrap_or(Value::Null)

@@ -2,8 +2,23 @@
 //! what the assembly of a whole answer and the check of a stream's first
 //! event read, without a `serde_json::Value` tree.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+/// The string `raw` holds, unescaped (borrowed when it has no escapes);
+/// `None` when absent or not a string, as a tree's `as_str` would say.
+pub(crate) fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    serde_json::from_str::<Text>(raw?.get()).ok().map(|t| t.0)
+}
+
+/// The unsigned integer `raw` holds; `None` when absent or not one.
+pub(crate) fn number(raw: Option<&RawValue>) -> Option<u64> {
+    serde_json::from_str(raw?.get()).ok()
+}
 
 /// One chunk: its structure typed, its values borrowed from the event's
 /// text (read when they are used, kept as text otherwise), so that reading

@@ -398,60 +398,13 @@ impl Part {
     /// pieces). A chunk with usage, or of an unexpected shape, is read
     /// through a tree, as rare as it is.
     pub fn read_json(json: &[u8]) -> Vec<Part> {
-        #[derive(Deserialize)]
-        struct ChunkView<'a> {
-            #[serde(borrow, default)]
-            id: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            usage: Option<&'a serde_json::value::RawValue>,
-            #[serde(borrow, default)]
-            choices: Option<Vec<ChoiceView<'a>>>,
-        }
-        #[derive(Deserialize)]
-        struct ChoiceView<'a> {
-            #[serde(borrow, default)]
-            usage: Option<&'a serde_json::value::RawValue>,
-            #[serde(borrow, default)]
-            delta: Option<DeltaView<'a>>,
-            #[serde(borrow, default)]
-            finish_reason: Option<Cow<'a, str>>,
-        }
-        #[derive(Deserialize)]
-        struct DeltaView<'a> {
-            #[serde(borrow, default)]
-            reasoning_content: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            content: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            tool_calls: Option<Vec<CallView<'a>>>,
-        }
-        #[derive(Deserialize)]
-        struct CallView<'a> {
-            #[serde(default)]
-            index: Option<u64>,
-            #[serde(borrow, default)]
-            id: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            function: Option<FunctionView<'a>>,
-        }
-        #[derive(Deserialize)]
-        struct FunctionView<'a> {
-            #[serde(borrow, default)]
-            name: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            arguments: Option<Cow<'a, str>>,
-        }
+        use super::chunk::{ChunkView, number, text};
 
         let through_a_tree = || match serde_json::from_slice::<Value>(json) {
             Ok(Value::Object(chunk)) => Part::read(&chunk),
             _ => Vec::new(),
         };
-        let view = json
-            .first()
-            .is_some_and(|b| *b == b'{')
-            .then(|| serde_json::from_slice::<ChunkView>(json).ok())
-            .flatten();
-        let Some(chunk) = view else {
+        let Some(chunk) = std::str::from_utf8(json).ok().and_then(ChunkView::read) else {
             return through_a_tree();
         };
         let mut choices = chunk.choices.unwrap_or_default();
@@ -459,14 +412,14 @@ impl Part {
             return through_a_tree();
         }
         let mut parts = Vec::new();
-        if let Some(id) = chunk.id {
+        if let Some(id) = text(chunk.id) {
             parts.push(Part::Id(id.into_owned()));
         }
         if choices.is_empty() {
             return parts;
         }
         let choice = choices.swap_remove(0);
-        let nonempty = |text: Option<Cow<str>>| text.filter(|t| !t.is_empty()).map(Cow::into_owned);
+        let nonempty = |raw| text(raw).filter(|t| !t.is_empty()).map(Cow::into_owned);
         if let Some(delta) = choice.delta {
             if let Some(thinking) = nonempty(delta.reasoning_content) {
                 parts.push(Part::Reasoning(thinking));
@@ -481,14 +434,14 @@ impl Part {
                     None => (None, None),
                 };
                 parts.push(Part::ToolCall {
-                    index: call.index.unwrap_or(position as u64),
+                    index: number(call.index).unwrap_or(position as u64),
                     id: nonempty(call.id),
                     name: nonempty(name),
-                    arguments: arguments.map(Cow::into_owned).unwrap_or_default(),
+                    arguments: text(arguments).map(Cow::into_owned).unwrap_or_default(),
                 });
             }
         }
-        if let Some(reason) = choice.finish_reason {
+        if let Some(reason) = text(choice.finish_reason) {
             parts.push(Part::Finish(reason.into_owned()));
         }
         parts
