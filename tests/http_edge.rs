@@ -241,15 +241,7 @@ async fn metrics_count_requests_attempts_and_fallbacks_by_low_cardinality_labels
         gw.chat(json!({"messages": user_message()})).await.status(),
         200
     );
-    let text = gw
-        .client()
-        .get(format!("{}/metrics", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     let line = |prefix: &str| {
         text.lines()
             .find(|l| l.starts_with(prefix))

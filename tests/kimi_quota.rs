@@ -95,15 +95,7 @@ async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
     assert_eq!(chat_requests(&primary), 1, "a spent account is not asked");
 
-    let metrics = gw
-        .client()
-        .get(format!("{}/metrics", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(r#"clawgate_quota_used{provider="primary",window="weekly"} 100"#),
         "{metrics}"
@@ -291,10 +283,10 @@ async fn the_5h_window_is_a_quota_too() {
     assert_eq!(chat_requests(&primary), 0);
 }
 
-/// `clawgate status` against a gateway whose primary is a mock Kimi
-/// Coding account: the quota windows under the targets.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clawgate_status_shows_the_quota_windows() {
+/// A gateway whose primary is a Kimi Coding account with its weekly window
+/// spent, resetting in 2 days, 3 hours and 2 minutes; the mocks are kept
+/// alive with it.
+async fn spent_weekly_window() -> (MockServer, MockServer, TestGateway) {
     let primary = mock(MockOptions {
         weekly_quota: (100, 100),
         quota_reset_seconds: 2 * 86_400 + 3 * 3600 + 120,
@@ -303,6 +295,14 @@ async fn clawgate_status_shows_the_quota_windows() {
     .await;
     let backup = healthy_mock().await;
     let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    (primary, backup, gw)
+}
+
+/// `clawgate status` against a gateway whose primary is a mock Kimi
+/// Coding account: the quota windows under the targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clawgate_status_shows_the_quota_windows() {
+    let (_primary, _backup, gw) = spent_weekly_window().await;
     gw.chat(ask()).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.json");
@@ -417,14 +417,7 @@ fn quota_row<'a>(html: &'a str, provider: &str, window: &str) -> Option<&'a str>
 /// page itself (no request or status call before it).
 #[tokio::test]
 async fn the_status_page_shows_the_quota_windows() {
-    let primary = mock(MockOptions {
-        weekly_quota: (100, 100),
-        quota_reset_seconds: 2 * 86_400 + 3 * 3600 + 120,
-        ..MockOptions::default()
-    })
-    .await;
-    let backup = healthy_mock().await;
-    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    let (primary, _backup, gw) = spent_weekly_window().await;
     // The page waits a moment for a stale reading; under load a slow one
     // shows on a later load (bounded).
     let mut html = page(&gw).await;

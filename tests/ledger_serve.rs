@@ -62,6 +62,17 @@ fn chat(client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
         .json(&json!({"messages": user_message()}))
 }
 
+/// One chat request, its answer read to the end.
+async fn chat_to_the_end(client: &reqwest::Client, url: &str) {
+    chat(client, url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+}
+
 fn write_config(dir: &std::path::Path, mock: &clawgate::mock::MockServer) -> std::path::PathBuf {
     let config = dir.join("config.json");
     std::fs::write(
@@ -101,13 +112,7 @@ async fn systemd_status_follows_the_traffic() {
     );
     let client = reqwest::Client::new();
     for _ in 0..2 {
-        chat(&client, &url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        chat_to_the_end(&client, &url).await;
     }
     // The next STATUS= says what happened (sent within 5 s of the change).
     let status = next().await;
@@ -127,13 +132,7 @@ async fn systemd_status_follows_the_traffic() {
         }
     };
     assert!(refused.contains("last reload refused"), "{refused}");
-    chat(&client, &url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    chat_to_the_end(&client, &url).await;
     let status = next().await;
     assert!(
         status.starts_with("STATUS=last reload refused: ") && status.contains("3 req/h"),

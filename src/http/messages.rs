@@ -263,6 +263,24 @@ mod tests {
         }
     }
 
+    /// The names of the events the Messages encoder writes for `items`.
+    async fn event_names(
+        items: impl futures_util::Stream<Item = Item> + Send + 'static,
+    ) -> Vec<String> {
+        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap(), ());
+        let outgoing = Outgoing::new(&Redactor::new(["k"]));
+        let events: Vec<String> = encode(items, encoder, outgoing, ())
+            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+            .collect()
+            .await;
+        events
+            .iter()
+            .flat_map(|e| e.split("\n\n"))
+            .filter_map(|e| e.lines().next())
+            .map(|line| line.trim_start_matches("event: ").to_string())
+            .collect()
+    }
+
     #[test]
     fn error_bodies_take_anthropics_shape_and_type() {
         let unavailable = report(
@@ -316,18 +334,7 @@ mod tests {
             ));
             yield Item::Done;
         };
-        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap(), ());
-        let outgoing = Outgoing::new(&Redactor::new(["k"]));
-        let events: Vec<String> = encode(items, encoder, outgoing, ())
-            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
-            .collect()
-            .await;
-        let names: Vec<&str> = events
-            .iter()
-            .flat_map(|e| e.split("\n\n"))
-            .filter_map(|e| e.lines().next())
-            .map(|line| line.trim_start_matches("event: "))
-            .collect();
+        let names = event_names(items).await;
         let before_the_call = names
             .iter()
             .take_while(|name| **name != "content_block_start")
@@ -336,7 +343,11 @@ mod tests {
         // The ping after message_start (as Anthropic sends one), then 32 s
         // of held deltas: a ping at 10, 20 and 30 s.
         assert_eq!(before_the_call, 4, "{names:?}");
-        assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("message_stop"),
+            "{names:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -345,18 +356,7 @@ mod tests {
             yield Item::Chunk(Chunk::of_json(br#"{"choices":[{"delta":{"content":"a"}}]}"#));
             tokio::time::sleep(Duration::from_secs(25)).await;
         };
-        let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap(), ());
-        let outgoing = Outgoing::new(&Redactor::new(["k"]));
-        let events: Vec<String> = encode(items, encoder, outgoing, ())
-            .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
-            .collect()
-            .await;
-        let names: Vec<&str> = events
-            .iter()
-            .flat_map(|e| e.split("\n\n"))
-            .filter_map(|e| e.lines().next())
-            .map(|line| line.trim_start_matches("event: "))
-            .collect();
+        let names = event_names(items).await;
         assert_eq!(
             names,
             [

@@ -78,6 +78,18 @@ impl TestGateway {
             .expect("the status is JSON")
     }
 
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.client()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("the gateway answers")
+            .text()
+            .await
+            .expect("the metrics are text")
+    }
+
     /// `POST /v1/messages` (Anthropic's API) with `body`, no credentials.
     pub async fn messages(&self, body: Value) -> reqwest::Response {
         self.client()
