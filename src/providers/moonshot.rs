@@ -5,7 +5,7 @@
 //! validator accepts. Sources: `../shared/facts/providers.md`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -234,13 +234,12 @@ fn rename_calls(draft: &mut Draft, index: usize, ids: &[String]) {
 /// into each branch that has none.
 ///
 /// OpenClaw and Claude Code send the same tools every turn, so the outcome
-/// for a whole `tools` text is remembered ([`ToolsMemo`]): a repeated turn
+/// for a whole `tools` text is remembered ([`TOOLS`]): a repeated turn
 /// costs one comparison of bytes. Otherwise only a tool whose bytes mention
 /// `anyOf` (or hold a `\u` escape) can need the rule, so the others are
 /// never parsed: the tools array is split into its elements by the scanner,
-/// each element with `anyOf` is looked up in [`SchemaMemo`] before being
-/// parsed and rewritten, and the outgoing `tools` is the client's text with
-/// the rewritten elements spliced in.
+/// each element with `anyOf` is parsed and rewritten, and the outgoing
+/// `tools` is the client's text with the rewritten elements spliced in.
 pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     if draft.edits.top.get("tools").is_some() {
         // An earlier edit replaced the tools (none does today): work on
@@ -250,8 +249,7 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     let Some(tools) = draft.request().raw("tools") else {
         return;
     };
-    let outcome = TOOLS.outcome(tools, spliced_tools);
-    if let Some(rewritten) = outcome {
+    if let Some(rewritten) = remembered_spliced_tools(tools) {
         draft.edits.top.set_raw("tools", rewritten);
     }
 }
@@ -273,7 +271,7 @@ fn spliced_tools(tools: &str) -> Option<Bytes> {
         if any_of.find(bytes).is_none() && memchr::memmem::find(bytes, b"\\u").is_none() {
             continue;
         }
-        let Some(rewritten) = MEMO.rewritten(tool) else {
+        let Some(rewritten) = rewrite_tool_text(tool) else {
             continue;
         };
         spliced.push_str(&tools[copied..range.start]);
@@ -288,50 +286,42 @@ fn spliced_tools(tools: &str) -> Option<Bytes> {
 }
 
 /// The outcome of [`spliced_tools`] for the last few `tools` texts seen,
-/// keyed by the exact text, newest first. A lookup compares lengths, then
-/// bytes: cheaper than hashing a text of tens of kilobytes.
-struct ToolsMemo {
-    seen: Mutex<VecDeque<(Box<str>, Option<Bytes>)>>,
-}
-
-static TOOLS: LazyLock<ToolsMemo> = LazyLock::new(|| ToolsMemo {
-    seen: Mutex::new(VecDeque::new()),
-});
+/// keyed by the exact text, newest first.
+static TOOLS: Mutex<VecDeque<(Box<str>, Option<Bytes>)>> = Mutex::new(VecDeque::new());
 
 /// The texts remembered (clients and agents with different tool sets)...
 const TOOLS_ENTRIES: usize = 16;
 /// ...none longer than this: a larger `tools` is worked out every time.
 const TOOLS_BYTES: usize = 512 * 1024;
 
-impl ToolsMemo {
-    fn outcome(&self, tools: &str, work_out: fn(&str) -> Option<Bytes>) -> Option<Bytes> {
-        if tools.len() > TOOLS_BYTES {
-            return work_out(tools);
-        }
-        if let Some((_, known)) = lock(&self.seen)
-            .iter()
-            .find(|(text, _)| text.len() == tools.len() && **text == *tools)
-        {
-            return known.clone();
-        }
-        // Worked out outside the lock; two requests racing both compute
-        // the same answer.
-        let outcome = work_out(tools);
-        let mut seen = lock(&self.seen);
-        if seen.len() >= TOOLS_ENTRIES {
-            seen.pop_back();
-        }
-        seen.push_front((tools.into(), outcome.clone()));
-        outcome
+/// [`spliced_tools`], remembered in [`TOOLS`]. A lookup compares lengths,
+/// then bytes: cheaper than hashing a text of tens of kilobytes.
+fn remembered_spliced_tools(tools: &str) -> Option<Bytes> {
+    if tools.len() > TOOLS_BYTES {
+        return spliced_tools(tools);
     }
-}
-
-/// A memo's contents; a panic cannot leave one half-updated, so a poisoned
-/// lock is taken as it is.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    // A panic cannot leave the memo half-updated: a poisoned lock is taken
+    // as it is.
+    let lock = || {
+        TOOLS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some((_, known)) = lock()
+        .iter()
+        .find(|(text, _)| text.len() == tools.len() && **text == *tools)
+    {
+        return known.clone();
+    }
+    // Worked out outside the lock; two requests racing both compute the
+    // same answer.
+    let outcome = spliced_tools(tools);
+    let mut seen = lock();
+    if seen.len() >= TOOLS_ENTRIES {
+        seen.pop_back();
+    }
+    seen.push_front((tools.into(), outcome.clone()));
+    outcome
 }
 
 fn plain_any_of_schemas_in_tree(draft: &mut Draft) {
@@ -360,43 +350,6 @@ fn rewrite_tool_text(tool: &str) -> Option<String> {
     tests::TREES.with(|trees| trees.set(trees.get() + 1));
     let mut tree: Value = serde_json::from_str(tool).ok()?;
     rewrite_tool(&mut tree).then(|| tree.to_string())
-}
-
-/// What [`rewrite_tool_text`] made of the tools seen lately, keyed by their
-/// exact text (so a hit is never a different tool), bounded in entries and
-/// bytes; when full it starts over. A memo of a pure function: the rule
-/// stays pure, only cheaper on the second turn.
-struct SchemaMemo {
-    seen: Mutex<HashMap<Box<str>, Option<Arc<str>>>>,
-}
-
-static MEMO: LazyLock<SchemaMemo> = LazyLock::new(|| SchemaMemo {
-    seen: Mutex::new(HashMap::new()),
-});
-
-/// At most this many tools are remembered...
-const MEMO_ENTRIES: usize = 256;
-/// ...and none longer than this (a larger tool is rewritten every time).
-const MEMO_TOOL_BYTES: usize = 16 * 1024;
-
-impl SchemaMemo {
-    fn rewritten(&self, tool: &str) -> Option<Arc<str>> {
-        if tool.len() > MEMO_TOOL_BYTES {
-            return rewrite_tool_text(tool).map(Arc::from);
-        }
-        if let Some(known) = lock(&self.seen).get(tool) {
-            return known.clone();
-        }
-        // Rewritten outside the lock; two requests racing both compute the
-        // same answer.
-        let rewritten = rewrite_tool_text(tool).map(Arc::<str>::from);
-        let mut seen = lock(&self.seen);
-        if seen.len() >= MEMO_ENTRIES {
-            seen.clear();
-        }
-        seen.insert(tool.into(), rewritten.clone());
-        rewritten
-    }
 }
 
 /// Keywords whose values are schemas, or maps or lists of schemas.
