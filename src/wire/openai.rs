@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -43,16 +42,12 @@ pub struct MessageInfo {
     pub has_reasoning_content: bool,
 }
 
-#[derive(Deserialize)]
-struct RawToolCall<'a> {
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-}
-
 impl MessageInfo {
-    /// The summary of a message from its members; `None` when it has no
-    /// string `role`. Only the small members are read.
-    fn read(body: &[u8], members: &[Member]) -> Option<Self> {
+    /// The summary of a message (an item of `messages` scanned with its
+    /// `tool_calls`); `None` when it has no string `role`. Only the small
+    /// members are read.
+    fn read(body: &[u8], item: &Element) -> Option<Self> {
+        let members = item.members.as_deref()?;
         let member = |key: &str| {
             members
                 .iter()
@@ -68,22 +63,43 @@ impl MessageInfo {
             b"\"developer\"" => Cow::Borrowed("developer"),
             raw => Cow::Owned(serde_json::from_slice::<String>(raw).ok()?),
         };
-        let tool_call_ids = member("tool_calls")
-            .and_then(|raw| serde_json::from_slice::<Vec<RawToolCall>>(raw).ok())
-            .map(|calls| {
-                calls
-                    .into_iter()
-                    .filter_map(|c| c.id.map(Cow::into_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
         Some(MessageInfo {
             role,
-            tool_call_ids,
+            tool_call_ids: tool_call_ids(body, item).unwrap_or_default(),
             tool_call_id: member("tool_call_id").and_then(|raw| serde_json::from_slice(raw).ok()),
             has_reasoning_content: member("reasoning_content").is_some_and(|raw| raw != b"null"),
         })
     }
+}
+
+/// The calls of a message's `tool_calls` (its last member of that name),
+/// as the scan recorded them; `None` when it is not an array.
+fn tool_calls<'e>(body: &[u8], item: &'e Element) -> Option<&'e [Element]> {
+    let members = item.members.as_deref()?;
+    let last = members.iter().rev().find(|m| m.key == "tool_calls")?;
+    // The scan records the last `tool_calls` that is an array: it is this
+    // member when this one is an array.
+    (body[last.value.start] == b'[').then_some(item.nested.as_deref()?)
+}
+
+/// The ids of a message's tool calls, in order (calls without one are
+/// skipped); `None` when `tool_calls` is absent or not an array of objects
+/// each with at most one `id`, a string or null.
+fn tool_call_ids(body: &[u8], item: &Element) -> Option<Vec<String>> {
+    let mut ids = Vec::new();
+    for call in tool_calls(body, item)? {
+        let mut id = call.members.as_ref()?.iter().filter(|m| m.key == "id");
+        let member = match (id.next(), id.next()) {
+            (None, _) => continue,
+            (Some(member), None) => member,
+            (Some(_), Some(_)) => return None,
+        };
+        match &body[member.value.clone()] {
+            b"null" => {}
+            raw => ids.push(serde_json::from_slice::<String>(raw).ok()?),
+        }
+    }
+    Some(ids)
 }
 
 /// Why a request body was refused; the message names the field.
@@ -99,7 +115,8 @@ impl ChatRequest {
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
         let body: Bytes = body.into();
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let Scanned { members, items } = match super::scan::object(&body, Some("messages")) {
+        let scanned = super::scan::object_nested(&body, Some("messages"), Some("tool_calls"));
+        let Scanned { members, items } = match scanned {
             Ok(scanned) => scanned,
             Err(ScanError::NotObject) => {
                 return invalid("the request body must be a JSON object");
@@ -126,10 +143,7 @@ impl ChatRequest {
         };
         let mut messages = Vec::with_capacity(message_items.len());
         for (index, item) in message_items.iter().enumerate() {
-            let info = item
-                .members
-                .as_deref()
-                .and_then(|members| MessageInfo::read(&body, members));
+            let info = MessageInfo::read(&body, item);
             match info {
                 Some(info) => messages.push(info),
                 None => {
@@ -233,27 +247,29 @@ impl ChatRequest {
     /// `id` of each call that has one replaced, in order, by `ids`: the
     /// JSON text, built from the client's bytes (nothing parsed into a tree).
     pub fn tool_calls_with_ids(&self, index: usize, ids: &[String]) -> Option<String> {
-        let members = self.message_items.get(index)?.members.as_ref()?;
+        let item = self.message_items.get(index)?;
+        let members = item.members.as_ref()?;
         let member = members.iter().rev().find(|m| m.key == "tool_calls")?;
-        let raw = &self.body[member.value.clone()];
-        let calls = super::scan::array(raw).ok()?;
-        let mut out = String::with_capacity(raw.len() + 16 * ids.len());
+        let calls = tool_calls(&self.body, item)?;
+        let text = std::str::from_utf8(&self.body[member.value.clone()]).ok()?;
+        // The scan's ranges are in the whole body; `text` starts here.
+        let base = member.value.start;
+        let mut out = String::with_capacity(text.len() + 16 * ids.len());
         let mut copied = 0;
         let mut ids = ids.iter();
-        let text = std::str::from_utf8(raw).ok()?;
-        for call in &calls {
+        for call in calls {
             let Some(id) = call
                 .members
                 .as_ref()
                 .and_then(|m| m.iter().rev().find(|m| m.key == "id"))
-                .filter(|m| raw[m.value.start] == b'"')
+                .filter(|m| self.body[m.value.start] == b'"')
             else {
                 continue;
             };
             let Some(new_id) = ids.next() else { break };
-            out.push_str(&text[copied..id.value.start]);
+            out.push_str(&text[copied..id.value.start - base]);
             out.push_str(&serde_json::to_string(new_id).ok()?);
-            copied = id.value.end;
+            copied = id.value.end - base;
         }
         out.push_str(&text[copied..]);
         Some(out)
@@ -505,6 +521,30 @@ mod tests {
         }
         let parts = Part::read_json(chunks[3].as_bytes());
         assert_eq!(parts.len(), 2, "{parts:?}");
+    }
+
+    #[test]
+    fn tool_call_ids_are_read_from_the_scan_as_a_typed_read_would() {
+        let cases = [
+            (
+                r#"[{"id":"a"},{"type":"function"},{"id":null},{"id":"b\u0021"}]"#,
+                vec!["a", "b!"],
+            ),
+            // An id of another type, or twice in one call: none is read.
+            (r#"[{"id":"a"},{"id":5}]"#, vec![]),
+            (r#"[{"id":"a","id":"b"}]"#, vec![]),
+            (r#"[{"id":"a"},3]"#, vec![]),
+            (r#"{"id":"a"}"#, vec![]),
+            ("null", vec![]),
+            // The last `tool_calls` counts.
+            (r#"[{"id":"a"}],"tool_calls":[{"id":"b"}]"#, vec!["b"]),
+            (r#"[{"id":"a"}],"tool_calls":null"#, vec![]),
+        ];
+        for (calls, expected) in cases {
+            let body = format!(r#"{{"messages":[{{"role":"assistant","tool_calls":{calls}}}]}}"#);
+            let request = ChatRequest::parse(body.clone()).unwrap();
+            assert_eq!(request.messages()[0].tool_call_ids, expected, "{body}");
+        }
     }
 
     fn check_invalid(body: &str, expected: &str) {

@@ -72,6 +72,10 @@ fn known_key(raw: &[u8]) -> Option<&'static str> {
 pub struct Element {
     pub range: Range<usize>,
     pub members: Option<Vec<Member>>,
+    /// The elements of its member named by the scan's `nested_key`, when
+    /// it is an object and that member an array (of the last such member,
+    /// should the key repeat): a message's `tool_calls`.
+    pub nested: Option<Vec<Element>>,
 }
 
 /// A scanned object.
@@ -100,6 +104,16 @@ const MAX_DEPTH: usize = 128;
 /// The bytes must be UTF-8. Outside strings the grammar admits only ASCII,
 /// so only strings that hold other bytes are checked, as they are skipped.
 pub fn object(buffer: &[u8], items_key: Option<&str>) -> Result<Scanned, ScanError> {
+    object_nested(buffer, items_key, None)
+}
+
+/// [`object`], also recording the elements of the array member
+/// `nested_key` of each item ([`Element::nested`]), in the same pass.
+pub fn object_nested(
+    buffer: &[u8],
+    items_key: Option<&str>,
+    nested_key: Option<&str>,
+) -> Result<Scanned, ScanError> {
     let mut scanner = Scanner { b: buffer, i: 0 };
     scanner.ws();
     if scanner.peek() != Some(b'{') {
@@ -114,7 +128,7 @@ pub fn object(buffer: &[u8], items_key: Option<&str>) -> Result<Scanned, ScanErr
     let mut items = None;
     let members = scanner.object(0, |scanner, key, depth| {
         if Some(key) == items_key && scanner.peek() == Some(b'[') {
-            let elements = scanner.array_elements(depth)?;
+            let elements = scanner.array_elements(depth, nested_key)?;
             items = Some(elements);
             Ok(true)
         } else {
@@ -136,7 +150,7 @@ pub fn array(buffer: &[u8]) -> Result<Vec<Element>, ScanError> {
     if scanner.peek() != Some(b'[') {
         return Err(scanner.error("expected an array"));
     }
-    let elements = scanner.array_elements(0)?;
+    let elements = scanner.array_elements(0, None)?;
     scanner.ws();
     if scanner.i != buffer.len() {
         return Err(scanner.error("trailing characters"));
@@ -356,14 +370,27 @@ impl<'b> Scanner<'b> {
     }
 
     /// Reads an array starting at `[`, recording each element and, for
-    /// objects, their members.
-    fn array_elements(&mut self, depth: usize) -> Result<Vec<Element>, ScanError> {
+    /// objects, their members and the elements of their array member
+    /// `nested_key`.
+    fn array_elements(
+        &mut self,
+        depth: usize,
+        nested_key: Option<&str>,
+    ) -> Result<Vec<Element>, ScanError> {
         let mut elements = Vec::new();
         self.elements(depth, |scanner, depth| {
             scanner.ws();
             let start = scanner.i;
+            let mut nested = None;
             let members = if scanner.peek() == Some(b'{') {
-                Some(scanner.object(depth, |_, _, _| Ok(false))?)
+                Some(scanner.object(depth, |scanner, key, depth| {
+                    if Some(key) == nested_key && scanner.peek() == Some(b'[') {
+                        nested = Some(scanner.array_elements(depth, None)?);
+                        Ok(true)
+                    } else {
+                        Ok(false)
+                    }
+                })?)
             } else {
                 scanner.value(depth)?;
                 None
@@ -371,6 +398,7 @@ impl<'b> Scanner<'b> {
             elements.push(Element {
                 range: start..scanner.i,
                 members,
+                nested,
             });
             Ok(())
         })?;
@@ -542,6 +570,33 @@ mod tests {
         let first = items[0].members.as_ref().unwrap();
         assert_eq!(first[1].key, "content");
         assert_eq!(text(input, &first[1].value), r#""x\"y""#);
+    }
+
+    #[test]
+    fn the_nested_arrays_of_items_are_found_in_the_same_pass() {
+        let input = r#"{"messages": [{"tool_calls": [{"id": "a"}, 3], "tool_calls": [{"id": "b"}]},
+            {"role": "user"}, {"tool_calls": null}, [1]]}"#;
+        let plain = object(input.as_bytes(), Some("messages")).unwrap();
+        let scanned =
+            object_nested(input.as_bytes(), Some("messages"), Some("tool_calls")).unwrap();
+        assert_eq!(scanned.members, plain.members);
+        let items = scanned.items.unwrap();
+        let nested: Vec<Option<Vec<&str>>> = items
+            .iter()
+            .map(|item| {
+                let calls = item.nested.as_ref()?;
+                Some(calls.iter().map(|call| text(input, &call.range)).collect())
+            })
+            .collect();
+        // The last `tool_calls` of the first message, as for `items`.
+        assert_eq!(nested, [Some(vec![r#"{"id": "b"}"#]), None, None, None]);
+        let calls = items[0].nested.as_ref().unwrap();
+        let id = &calls[0].members.as_ref().unwrap()[0];
+        assert_eq!((id.key.as_ref(), text(input, &id.value)), ("id", r#""b""#));
+        // Apart from the nested elements, the items are those a plain scan finds.
+        for (item, plain) in items.iter().zip(plain.items.unwrap()) {
+            assert_eq!((&item.range, &item.members), (&plain.range, &plain.members));
+        }
     }
 
     #[test]
