@@ -34,7 +34,7 @@ pub fn input_tokens(request: &MessagesRequest) -> u64 {
     }
     for tool in tools {
         total += PER_TOOL + text(&tool.name);
-        total += tool.description.as_deref().map_or(0, text);
+        total += tool.description.as_ref().map_or(0, |d| text(&d.text()));
         total += tool
             .input_schema
             .as_ref()

@@ -275,8 +275,9 @@ pub enum DocumentSource {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Tool {
     pub name: String,
+    /// As the client wrote it: passed on without unescaping it.
     #[serde(default)]
-    pub description: Option<String>,
+    pub description: Option<super::RawText>,
     /// The schema as the client wrote it: passed on as text, never parsed.
     #[serde(default)]
     pub input_schema: Option<Box<RawValue>>,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::translate::ids;
+use crate::wire::RawText;
 use crate::wire::anthropic::{
     Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, ThinkingConfig,
     ToolChoice, without_billing_header,
@@ -47,7 +48,7 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
                 kind: "function",
                 function: Function {
                     name: &tool.name,
-                    description: tool.description.as_deref(),
+                    description: tool.description.as_ref().map(RawText::json),
                     parameters: tool.input_schema.as_deref()?,
                 },
             })
@@ -127,8 +128,9 @@ struct Tool<'a> {
 #[derive(Serialize)]
 struct Function<'a> {
     name: &'a str,
+    /// The client's description, copied as its JSON text.
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    description: Option<&'a RawValue>,
     /// The client's `input_schema`, copied as its text.
     parameters: &'a RawValue,
 }
