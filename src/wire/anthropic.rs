@@ -507,6 +507,15 @@ mod tests {
         assert!(err.to_string().contains("messages[0]"), "{err}");
         let err = MessagesRequest::parse(br#"{"model": "m"}"#).unwrap_err();
         assert!(err.to_string().contains("messages"), "{err}");
+        let err = MessagesRequest::parse(
+            br#"{"messages": [], "tools": [{"name": "t", "description": 5}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("tools[0].description: invalid type: integer `5`, expected a string"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 /// A JSON string kept as the client wrote it, escapes and all: read without
 /// unescaping it and written out again without escaping it, for long texts
-/// the gateway passes on unread (tool descriptions). Escaping a long text
+/// the gateway passes on unread (tool descriptions, a Responses request's
+/// instructions). Escaping a long text
 /// again cost more than reading it.
 #[derive(Debug, Clone)]
 pub struct RawText(Box<RawValue>);
@@ -22,6 +23,11 @@ impl RawText {
     /// The JSON string literal, quotes included.
     pub fn json(&self) -> &RawValue {
         &self.0
+    }
+
+    /// Whether it is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.get() == "\"\""
     }
 
     /// The text itself (borrowed when it holds no escape).
@@ -93,6 +99,8 @@ mod tests {
         let text: RawText = serde_json::from_str(json).unwrap();
         assert_eq!(text.text(), "line one\nsays \"hi\" é");
         assert_eq!(serde_json::to_string(&text.json()).unwrap(), json);
+        assert!(!text.is_empty());
+        assert!(serde_json::from_str::<RawText>(r#""""#).unwrap().is_empty());
         for (json, expected) in [
             ("5", "invalid type: integer `5`, expected a string"),
             (

@@ -21,8 +21,9 @@ use serde_json::value::RawValue;
 pub struct ResponsesRequest<'a> {
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default, borrow)]
-    pub instructions: Option<Cow<'a, str>>,
+    /// As the client wrote it: passed on without unescaping it.
+    #[serde(default)]
+    pub instructions: Option<super::RawText>,
     #[serde(default, borrow)]
     pub input: Option<Input<'a>>,
     #[serde(default, borrow)]
@@ -151,8 +152,9 @@ pub struct Tool<'a> {
     pub kind: Cow<'a, str>,
     #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub description: Option<Cow<'a, str>>,
+    /// As the client wrote it: passed on without unescaping it.
+    #[serde(default)]
+    pub description: Option<super::RawText>,
     #[serde(default, borrow)]
     pub parameters: Option<&'a RawValue>,
     #[serde(default)]
@@ -517,6 +519,14 @@ mod tests {
                 "tools[0]: missing field `type`",
             ),
             (br#"{"stream": "yes"}"#, "stream: invalid type"),
+            (
+                br#"{"instructions": 5}"#,
+                "instructions: invalid type: integer `5`, expected a string",
+            ),
+            (
+                br#"{"tools": [{"type": "function", "description": []}]}"#,
+                "tools[0].description: invalid type: sequence, expected a string",
+            ),
             (br#"{} x"#, "trailing data"),
         ] {
             let err = ResponsesRequest::parse(body).unwrap_err().to_string();

@@ -55,8 +55,11 @@ pub fn request<'r>(
     }
     let (tools, names) = tools(request.tools.as_deref().unwrap_or_default())?;
     let mut messages = Vec::new();
-    if let Some(instructions) = request.instructions.as_deref().filter(|i| !i.is_empty()) {
-        messages.push(ChatMessage::text("system", Cow::Borrowed(instructions)));
+    if let Some(instructions) = request.instructions.as_ref().filter(|i| !i.is_empty()) {
+        messages.push(ChatMessage::new(
+            "system",
+            ChatContent::Raw(instructions.json()),
+        ));
     }
     match &request.input {
         None => return Err(TranslateError::NoInput),
@@ -167,6 +170,8 @@ impl<'r> ChatMessage<'r> {
 #[serde(untagged)]
 enum ChatContent<'r> {
     Text(Cow<'r, str>),
+    /// A string as the client wrote it (the instructions).
+    Raw(&'r RawValue),
     Parts(Vec<ChatPart<'r>>),
 }
 
@@ -208,11 +213,20 @@ struct ChatTool<'r> {
 struct ChatFunction<'r> {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<Cow<'r, str>>,
+    description: Option<Description<'r>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameters: Option<&'r RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     strict: Option<bool>,
+}
+
+/// A function's description: the client's own, as its JSON text, or one
+/// the translation wrote (a custom tool's).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Description<'r> {
+    Raw(&'r RawValue),
+    Text(String),
 }
 
 #[derive(Serialize)]
@@ -316,7 +330,10 @@ fn function<'r>(
                 Some(namespace) => ToolNames::flat(namespace, name),
                 None => name.to_string(),
             },
-            description: tool.description.as_deref().map(Cow::Borrowed),
+            description: tool
+                .description
+                .as_ref()
+                .map(|d| Description::Raw(d.json())),
             parameters: tool.parameters,
             strict: tool.strict,
         },
@@ -330,7 +347,11 @@ fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<ChatTool<'r>, TranslateErr
         at: at.to_string(),
         what: "a custom tool needs a `name`",
     })?;
-    let mut description = tool.description.as_deref().unwrap_or_default().to_string();
+    let mut description = tool
+        .description
+        .as_ref()
+        .map(|d| d.text().into_owned())
+        .unwrap_or_default();
     if !description.is_empty() {
         description.push_str("\n\n");
     }
@@ -355,7 +376,7 @@ fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<ChatTool<'r>, TranslateErr
         kind: "function",
         function: ChatFunction {
             name: name.to_string(),
-            description: Some(Cow::Owned(description)),
+            description: Some(Description::Text(description)),
             parameters: Some(&**CUSTOM_PARAMETERS),
             strict: None,
         },
