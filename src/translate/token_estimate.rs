@@ -47,11 +47,11 @@ pub fn input_tokens(request: &MessagesRequest) -> u64 {
 /// attribution line, in a block of its own or leading a plain string.
 fn system_content(system: &Content) -> u64 {
     match system {
-        Content::Text(t) => text(without_billing_header(t)),
+        Content::Text(t) => text(without_billing_header(&t.text())),
         Content::Blocks(blocks) => blocks
             .iter()
             .map(|b| match b {
-                Block::Text { text: t } => text(without_billing_header(t)),
+                Block::Text { text: t } => text(without_billing_header(&t.text())),
                 other => block(other),
             })
             .sum(),
@@ -60,15 +60,15 @@ fn system_content(system: &Content) -> u64 {
 
 fn content(content: &Content) -> u64 {
     match content {
-        Content::Text(t) => text(t),
+        Content::Text(t) => text(&t.text()),
         Content::Blocks(blocks) => blocks.iter().map(block).sum(),
     }
 }
 
 fn block(block: &Block) -> u64 {
     match block {
-        Block::Text { text: t } => text(t),
-        Block::Thinking { thinking } => text(thinking),
+        Block::Text { text: t } => text(&t.text()),
+        Block::Thinking { thinking } => text(&thinking.text()),
         Block::Image { .. } => PER_IMAGE,
         Block::ToolUse { name, input, .. } => PER_TOOL + text(name) + text(&input.to_string()),
         Block::ToolResult { content: c, .. } => PER_TOOL + c.as_ref().map_or(0, content),

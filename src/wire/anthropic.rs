@@ -6,17 +6,21 @@
 //! (`metadata`, `top_k`, `cache_control`, `context_management`, beta fields)
 //! are ignored by serde; tool inputs and schemas stay raw JSON text
 //! ([`RawValue`]) because they pass through as they are, and no block is
-//! read through a tree. Texts are owned rather than borrowed:
-//! nearly every text a client like Claude Code sends holds escapes (`\n`),
-//! which a borrowed view cannot hold without a copy anyway, and the
-//! translation builds a new body either way. The client's bytes themselves
-//! are kept whole on the translated request
+//! read through a tree. Texts are kept as the client's JSON string literals
+//! ([`RawText`]): nearly every text a client like Claude Code sends holds
+//! escapes (`\n`), and unescaping them only to escape them again in the
+//! translated body cost more than the rest of the translation. The client's
+//! bytes themselves are kept whole on the translated request
 //! ([`crate::wire::openai::ChatRequest::anthropic_original`]).
 //! The rules it follows are summed up in `docs/claude-code.md`.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use super::RawText;
 
 /// A Messages request (also the `count_tokens` body, without `max_tokens`).
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +73,7 @@ pub struct Message {
 /// Message or system content: a string, or blocks.
 #[derive(Debug, Clone)]
 pub enum Content {
-    Text(String),
+    Text(RawText),
     Blocks(Vec<Block>),
 }
 
@@ -93,17 +97,18 @@ impl<'de> serde::de::Visitor<'de> for ContentVisitor {
         f.write_str("a string or an array of content blocks")
     }
 
+    /// A plain string arrives unescaped (serde gives no other view of it
+    /// here) and is escaped again; blocks, the common case, keep their texts
+    /// as written.
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Content, E> {
-        Ok(Content::Text(text.to_string()))
-    }
-
-    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Content, E> {
-        Ok(Content::Text(text))
+        Ok(Content::Text(RawText::from_text(text)))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
         let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+        // Each block borrowed from the body, not copied: bodies are always
+        // read from a slice.
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
             let block = Block::read(raw.get()).map_err(|(kind, err)| {
                 serde::de::Error::custom(format!("block {} ({kind}): {err}", blocks.len()))
             })?;
@@ -127,10 +132,29 @@ pub fn without_billing_header(text: &str) -> &str {
         .map_or("", |(_, rest)| rest.trim_start_matches('\n'))
 }
 
+/// [`without_billing_header`] on a string literal: the literal itself
+/// (borrowed) unless it starts with the header, which is rare and short
+/// (Claude Code sends it as a block of its own).
+pub fn literal_without_billing_header(text: &RawText) -> Cow<'_, RawValue> {
+    let escaped = text.inner();
+    let head = &escaped.as_bytes()[..escaped.len().min(BILLING_HEADER.len())];
+    // The header has nothing to escape, but a client may have escaped
+    // some of its letters anyway: those are read unescaped.
+    if !escaped.starts_with(BILLING_HEADER) && !head.contains(&b'\\') {
+        return Cow::Borrowed(text.json());
+    }
+    let plain = text.text();
+    let rest = without_billing_header(&plain);
+    if rest.len() == plain.len() {
+        return Cow::Borrowed(text.json());
+    }
+    Cow::Owned(RawText::from_text(rest).into_json())
+}
+
 #[derive(Debug, Clone)]
 pub enum Block {
     Text {
-        text: String,
+        text: RawText,
     },
     Image {
         source: ImageSource,
@@ -148,7 +172,7 @@ pub enum Block {
         is_error: Option<bool>,
     },
     Thinking {
-        thinking: String,
+        thinking: RawText,
     },
     RedactedThinking {},
     Document {
@@ -172,7 +196,7 @@ impl Block {
         }
         #[derive(Deserialize)]
         struct Text {
-            text: String,
+            text: RawText,
         }
         #[derive(Deserialize)]
         struct Image {
@@ -195,7 +219,7 @@ impl Block {
         }
         #[derive(Deserialize)]
         struct Thinking {
-            thinking: String,
+            thinking: RawText,
         }
         #[derive(Deserialize)]
         struct Document {
@@ -553,6 +577,28 @@ mod tests {
             ),
         ] {
             assert_eq!(without_billing_header(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_billing_header_is_stripped_from_a_literal_as_from_its_text() {
+        for json in [
+            r#""x-anthropic-billing-header: cch=1;""#,
+            r#""x-anthropic-billing-header: cch=1;\n\nYou are \"Claude Code\".""#,
+            // Letters of the header escaped: still the header.
+            r#""\u0078-anthropic-billing-header: cch=1;\nYou are Claude Code.""#,
+            r#""You are Claude Code.\nx-anthropic-billing-header: no""#,
+            r#""Say \"x-anthropic-billing-header:\" twice""#,
+            r#""""#,
+        ] {
+            let literal: RawText = serde_json::from_str(json).unwrap();
+            let stripped = literal_without_billing_header(&literal);
+            let text: String = serde_json::from_str(stripped.get()).unwrap();
+            assert_eq!(text, without_billing_header(&literal.text()), "{json}");
+            // Untouched literals are the client's own, not a copy.
+            if text == literal.text() {
+                assert!(matches!(stripped, Cow::Borrowed(_)), "{json}");
+            }
         }
     }
 

@@ -9,6 +9,8 @@ pub mod responses;
 pub mod scan;
 pub mod sse;
 
+use std::borrow::Cow;
+
 use serde_json::value::RawValue;
 
 /// A JSON string kept as the client wrote it, escapes and all: read without
@@ -34,6 +36,65 @@ impl RawText {
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         serde_json::from_str(self.0.get()).expect("checked to be a string when read")
     }
+
+    /// The string literal for `text`, escaped here.
+    pub fn from_text(text: &str) -> Self {
+        let json = serde_json::to_string(text).expect("a str always serializes");
+        // SAFETY: serde_json wrote it: one string literal, no whitespace around.
+        Self(unsafe { RawValue::from_string_unchecked(json) })
+    }
+
+    /// The literal's escaped content, without its quotes.
+    pub fn inner(&self) -> &str {
+        inner(&self.0)
+    }
+
+    /// The string literals `texts` joined by `separator` (escaped content:
+    /// `r"\n\n"` for a blank line) as one string literal, written from their
+    /// escaped content: nothing is unescaped or escaped again. One text is
+    /// returned as it is.
+    pub fn join<'a>(texts: &[Cow<'a, RawValue>], separator: &str) -> Cow<'a, RawValue> {
+        debug_assert!(serde_json::from_str::<String>(&format!("\"{separator}\"")).is_ok());
+        match texts {
+            [] => Cow::Borrowed(empty()),
+            [one] => one.clone(),
+            _ => {
+                let length = texts.iter().map(|t| t.get().len()).sum::<usize>()
+                    + texts.len() * separator.len();
+                let mut json = String::with_capacity(length);
+                json.push('"');
+                for (index, text) in texts.iter().enumerate() {
+                    if index > 0 {
+                        json.push_str(separator);
+                    }
+                    json.push_str(inner(text));
+                }
+                json.push('"');
+                // SAFETY: the escaped content of string literals and of the
+                // separator, between quotes: one string literal.
+                Cow::Owned(unsafe { RawValue::from_string_unchecked(json) })
+            }
+        }
+    }
+
+    /// The literal itself, for a place that takes a raw JSON value.
+    pub fn into_json(self) -> Box<RawValue> {
+        self.0
+    }
+}
+
+/// The escaped content of `literal`, a JSON string literal.
+fn inner(literal: &RawValue) -> &str {
+    let json = literal.get();
+    debug_assert!(json.len() >= 2 && json.starts_with('"') && json.ends_with('"'));
+    &json[1..json.len() - 1]
+}
+
+/// The empty string literal.
+pub fn empty() -> &'static RawValue {
+    static EMPTY: std::sync::LazyLock<Box<RawValue>> =
+        std::sync::LazyLock::new(|| RawText::from_text("").into_json());
+    &EMPTY
 }
 
 impl<'de> serde::Deserialize<'de> for RawText {
@@ -91,6 +152,10 @@ pub(crate) fn read_request<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Res
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use serde_json::value::RawValue;
+
     use super::RawText;
 
     #[test]
@@ -120,5 +185,26 @@ mod tests {
             // The same words as a typed read gives.
             assert!(typed.starts_with(expected), "{typed}");
         }
+    }
+
+    #[test]
+    fn literals_join_from_their_escaped_content() {
+        let literal = |json: &str| -> Cow<RawValue> {
+            Cow::Owned(serde_json::from_str::<Box<RawValue>>(json).unwrap())
+        };
+        let texts = [
+            literal(r#""a \"quoted\" line\n""#),
+            literal(r#""""#),
+            literal(r#""\u00e9\\""#),
+        ];
+        let joined = RawText::join(&texts, r"\n\n");
+        let text: String = serde_json::from_str(joined.get()).unwrap();
+        assert_eq!(text, "a \"quoted\" line\n\n\n\n\né\\");
+        let one = RawText::join(&texts[..1], r"\n\n");
+        assert_eq!(one.get(), texts[0].get());
+        assert_eq!(RawText::join(&[], "").get(), r#""""#);
+        let made = RawText::from_text("tab\t \"é\"");
+        assert_eq!(made.text(), "tab\t \"é\"");
+        assert_eq!(made.inner(), r#"tab\t \"é\""#);
     }
 }

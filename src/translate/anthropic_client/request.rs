@@ -6,11 +6,18 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::translate::ids;
-use crate::wire::RawText;
 use crate::wire::anthropic::{
     Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, ThinkingConfig,
-    ToolChoice, without_billing_header,
+    ToolChoice, literal_without_billing_header,
 };
+use crate::wire::{RawText, empty};
+
+/// A text of the translated body as a JSON string literal: the client's
+/// own, borrowed, or one joined or made here.
+type Text<'a> = Cow<'a, RawValue>;
+
+/// Between texts joined into one: a blank line, escaped.
+const BLANK_LINE: &str = r"\n\n";
 
 /// Why a request cannot be translated; the message names the block.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -30,7 +37,7 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = &request.system {
         let text = system_text(system);
-        if !text.is_empty() {
+        if !is_empty(&text) {
             messages.push(Out::text("system", text));
         }
     }
@@ -159,17 +166,17 @@ struct Out<'a> {
     tool_call_id: Option<Cow<'a, str>>,
     content: Body<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<String>,
+    reasoning_content: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<Call<'a>>,
 }
 
 impl<'a> Out<'a> {
-    fn text(role: &'static str, text: impl Into<Cow<'a, str>>) -> Self {
+    fn text(role: &'static str, text: Text<'a>) -> Self {
         Self {
             role,
             tool_call_id: None,
-            content: Body::Text(text.into()),
+            content: Body::Text(text),
             reasoning_content: None,
             tool_calls: Vec::new(),
         }
@@ -180,14 +187,14 @@ impl<'a> Out<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Body<'a> {
-    Text(Cow<'a, str>),
+    Text(Text<'a>),
     Parts(Vec<PartOut<'a>>),
 }
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum PartOut<'a> {
-    Text { text: Cow<'a, str> },
+    Text { text: Text<'a> },
     ImageUrl { image_url: Url },
 }
 
@@ -240,21 +247,26 @@ fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
 /// The system prompt's text, without Claude Code's attribution line (in a
 /// block of its own or leading a plain string); borrowed when it is one
 /// string.
-fn system_text(system: &Content) -> Cow<'_, str> {
+fn system_text(system: &Content) -> Text<'_> {
     match system {
-        Content::Text(text) => Cow::Borrowed(without_billing_header(text)),
-        Content::Blocks(blocks) => Cow::Owned(
-            blocks
+        Content::Text(text) => literal_without_billing_header(text),
+        Content::Blocks(blocks) => {
+            let texts: Vec<Text> = blocks
                 .iter()
                 .filter_map(|block| match block {
-                    Block::Text { text } => Some(without_billing_header(text)),
+                    Block::Text { text } => Some(literal_without_billing_header(text)),
                     _ => None,
                 })
-                .filter(|text| !text.is_empty())
-                .collect::<Vec<_>>()
-                .join("\n\n"),
-        ),
+                .filter(|text| !is_empty(text))
+                .collect();
+            RawText::join(&texts, BLANK_LINE)
+        }
     }
+}
+
+/// Whether `text` is the empty string literal.
+fn is_empty(text: &RawValue) -> bool {
+    text.get() == empty().get()
 }
 
 fn translate_message<'a>(
@@ -288,7 +300,7 @@ fn user_message<'a>(
 ) -> Result<(), TranslateError> {
     let blocks = match content {
         Content::Text(text) => {
-            out.push(Out::text("user", text.as_str()));
+            out.push(Out::text("user", Cow::Borrowed(text.json())));
             return Ok(());
         }
         Content::Blocks(blocks) => blocks,
@@ -301,9 +313,9 @@ fn user_message<'a>(
                 content,
                 is_error,
             } => {
-                let (text, images): (Cow<str>, _) = match content {
-                    None => (Cow::Borrowed(""), Vec::new()),
-                    Some(Content::Text(text)) => (Cow::Borrowed(text), Vec::new()),
+                let (text, images): (Text, _) = match content {
+                    None => (Cow::Borrowed(empty()), Vec::new()),
+                    Some(Content::Text(text)) => (Cow::Borrowed(text.json()), Vec::new()),
                     Some(Content::Blocks(blocks)) => {
                         let mut texts = Vec::new();
                         let mut images = Vec::new();
@@ -318,13 +330,13 @@ fn user_message<'a>(
                                 None => {}
                             }
                         }
-                        (Cow::Owned(texts.join("\n\n")), images)
+                        (RawText::join(&texts, BLANK_LINE), images)
                     }
                 };
                 // OpenAI's tool message has no failure flag: the model
                 // learns of the failure from the text.
                 let text = match is_error {
-                    Some(true) => Cow::Owned(format!("Error: {text}")),
+                    Some(true) => RawText::join(&[error_prefix(), text], ""),
                     _ => text,
                 };
                 let mut message = Out::text("tool", text);
@@ -346,7 +358,7 @@ fn user_message<'a>(
     if !parts.is_empty() {
         out.push(Out {
             content: parts_content(parts),
-            ..Out::text("user", "")
+            ..Out::text("user", Cow::Borrowed(empty()))
         });
     }
     Ok(())
@@ -357,7 +369,7 @@ fn part(index: usize, block: &Block) -> Result<Option<PartOut<'_>>, TranslateErr
     let unsupported = |what| Err(TranslateError::Unsupported { index, what });
     Ok(Some(match block {
         Block::Text { text } => PartOut::Text {
-            text: Cow::Borrowed(text),
+            text: Cow::Borrowed(text.json()),
         },
         Block::Image { source } => {
             let url = match source {
@@ -374,7 +386,7 @@ fn part(index: usize, block: &Block) -> Result<Option<PartOut<'_>>, TranslateErr
         Block::Document {
             source: DocumentSource::Text { data },
         } => PartOut::Text {
-            text: Cow::Borrowed(data),
+            text: Cow::Owned(RawText::from_text(data).into_json()),
         },
         Block::Document { .. } => return unsupported("a document block (PDF or file)"),
         // Thinking belongs to assistant turns; in a user turn it says nothing.
@@ -390,14 +402,14 @@ fn part(index: usize, block: &Block) -> Result<Option<PartOut<'_>>, TranslateErr
 /// OpenAI parts array.
 fn parts_content(parts: Vec<PartOut<'_>>) -> Body<'_> {
     if parts.iter().all(|p| matches!(p, PartOut::Text { .. })) {
-        let texts: Vec<Cow<str>> = parts
+        let texts: Vec<Text> = parts
             .into_iter()
             .map(|p| match p {
                 PartOut::Text { text } => text,
                 PartOut::ImageUrl { .. } => unreachable!("checked: text only"),
             })
             .collect();
-        return Body::Text(Cow::Owned(texts.join("\n\n")));
+        return Body::Text(RawText::join(&texts, BLANK_LINE));
     }
     Body::Parts(parts)
 }
@@ -409,7 +421,7 @@ fn parts_content(parts: Vec<PartOut<'_>>) -> Body<'_> {
 /// are left out: the model's own text already says what it learnt.
 fn assistant_message(index: usize, content: &Content) -> Result<Out<'_>, TranslateError> {
     let blocks = match content {
-        Content::Text(text) => return Ok(Out::text("assistant", text.as_str())),
+        Content::Text(text) => return Ok(Out::text("assistant", Cow::Borrowed(text.json()))),
         Content::Blocks(blocks) => blocks,
     };
     let mut texts = Vec::new();
@@ -417,8 +429,8 @@ fn assistant_message(index: usize, content: &Content) -> Result<Out<'_>, Transla
     let mut calls = Vec::new();
     for block in blocks {
         match block {
-            Block::Text { text } => texts.push(text.as_str()),
-            Block::Thinking { thinking: text } => thinking.push(text.as_str()),
+            Block::Text { text } => texts.push(Cow::Borrowed(text.json())),
+            Block::Thinking { thinking: text } => thinking.push(Cow::Borrowed(text.json())),
             Block::RedactedThinking {} | Block::Unsupported => {}
             Block::ToolUse { id, name, input } => {
                 let arguments = match input.get() {
@@ -439,10 +451,17 @@ fn assistant_message(index: usize, content: &Content) -> Result<Out<'_>, Transla
             }
         }
     }
-    let thinking = thinking.join("\n\n");
+    let thinking = RawText::join(&thinking, BLANK_LINE);
     Ok(Out {
-        reasoning_content: (!thinking.is_empty()).then_some(thinking),
+        reasoning_content: (!is_empty(&thinking)).then_some(thinking),
         tool_calls: calls,
-        ..Out::text("assistant", texts.join("\n\n"))
+        ..Out::text("assistant", RawText::join(&texts, BLANK_LINE))
     })
+}
+
+/// What a failed tool's text starts with.
+fn error_prefix() -> Text<'static> {
+    static PREFIX: std::sync::LazyLock<Box<RawValue>> =
+        std::sync::LazyLock::new(|| RawText::from_text("Error: ").into_json());
+    Cow::Borrowed(&PREFIX)
 }

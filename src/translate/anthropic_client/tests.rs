@@ -93,6 +93,35 @@ fn tool_use_and_results_become_tool_calls_and_tool_messages_with_their_ids_decod
 }
 
 #[test]
+fn texts_with_escapes_are_joined_and_passed_as_the_client_wrote_them() {
+    // Texts reach the provider as the client's JSON text: quotes, control
+    // characters, non-ASCII and backslashes must survive joins, the
+    // "Error: " prefix and reasoning.
+    let odd = "say \"hi\"\n\ttab \\ back \u{1} é 😀 </script>";
+    check(
+        json!({"system": [{"type": "text", "text": odd}, {"type": "text", "text": ""}, {"type": "text", "text": odd}],
+               "messages": [
+                {"role": "user", "content": [{"type": "text", "text": odd}, {"type": "text", "text": odd}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": odd}, {"type": "thinking", "thinking": "b"},
+                    {"type": "text", "text": odd},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": true, "content": odd},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": odd}}]},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": ""}, {"type": "text", "text": "ok"}]}]}),
+        json!({"model": "kimi/k2", "messages": [
+                {"role": "system", "content": format!("{odd}\n\n{odd}")},
+                {"role": "user", "content": format!("{odd}\n\n{odd}")},
+                {"role": "assistant", "content": odd, "reasoning_content": format!("{odd}\n\nb"), "tool_calls": [
+                    {"id": "toolu_1", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "toolu_1", "content": format!("Error: {odd}")},
+                {"role": "user", "content": odd},
+                {"role": "assistant", "content": "ok"}]}),
+    );
+}
+
+#[test]
 fn a_plain_string_system_prompt_loses_its_billing_header_line() {
     check(
         json!({"system": "x-anthropic-billing-header: cc_version=2.1; cch=abc;\nYou are Claude Code.",
