@@ -189,10 +189,16 @@ impl Block {
         use serde::de::Error;
         use serde_json::from_str;
 
+        /// The type and, for the commonest blocks, their one member, read
+        /// in one pass; any other block is read again into its variant.
         #[derive(Deserialize)]
         struct Head<'a> {
             #[serde(rename = "type", borrow, default)]
             kind: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            text: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            thinking: Option<&'a RawValue>,
         }
         #[derive(Deserialize)]
         struct Text {
@@ -226,13 +232,29 @@ impl Block {
             source: DocumentSource,
         }
 
-        let kind = match from_str::<Head>(raw) {
-            Ok(Head { kind: Some(kind) }) => kind,
-            Ok(Head { kind: None }) => {
+        let (kind, text, thinking) = match from_str::<Head>(raw) {
+            Ok(Head {
+                kind: Some(kind),
+                text,
+                thinking,
+            }) => (kind, text, thinking),
+            Ok(Head { kind: None, .. }) => {
                 return Err(("no type".into(), Error::missing_field("type")));
             }
             Err(err) => return Err(("no type".into(), err)),
         };
+        // A string read in the first pass needs no second one; anything
+        // else is read again below for serde's own error.
+        let literal = |member: Option<&RawValue>| {
+            member
+                .filter(|member| member.get().starts_with('"'))
+                .map(RawText::from_literal)
+        };
+        match (kind.as_ref(), literal(text), literal(thinking)) {
+            ("text", Some(text), _) => return Ok(Block::Text { text }),
+            ("thinking", _, Some(thinking)) => return Ok(Block::Thinking { thinking }),
+            _ => {}
+        }
         let named = |err| (kind.chars().take(40).collect::<String>(), err);
         Ok(match kind.as_ref() {
             "text" => Block::Text {

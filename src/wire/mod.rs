@@ -37,6 +37,12 @@ impl RawText {
         serde_json::from_str(self.0.get()).expect("checked to be a string when read")
     }
 
+    /// `literal`, already read as a JSON string literal, kept.
+    pub(crate) fn from_literal(literal: &RawValue) -> Self {
+        debug_assert!(literal.get().starts_with('"'));
+        Self(literal.to_owned())
+    }
+
     /// The string literal for `text`, escaped here.
     pub fn from_text(text: &str) -> Self {
         let json = serde_json::to_string(text).expect("a str always serializes");
