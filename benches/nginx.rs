@@ -509,10 +509,27 @@ fn clawgate_config(upstream: std::net::SocketAddr) -> serde_json::Value {
     })
 }
 
+/// `CLAWGATE_BENCH_WITHOUT=ledger,access-log`: clawgate runs without its
+/// ledger or its access line, to measure what each costs (docs/performance.md,
+/// "What the floor is made of"). Both are on by default, as for users.
+fn without(feature: &str) -> bool {
+    std::env::var("CLAWGATE_BENCH_WITHOUT").is_ok_and(|list| list.split(',').any(|f| f == feature))
+}
+
 fn start_clawgate(dir: &Path, upstream: std::net::SocketAddr) -> Proxy {
     let config = dir.join("clawgate.json");
-    std::fs::write(&config, clawgate_config(upstream).to_string()).unwrap();
-    let (child, base) = process::serve_pinned(&config, "info", Some(0));
+    let mut settings = clawgate_config(upstream);
+    if without("ledger") {
+        settings["ledger"] = json!({"enabled": false});
+    }
+    std::fs::write(&config, settings.to_string()).unwrap();
+    // The startup line is logged at info; the access lines are muted by target.
+    let level = if without("access-log") {
+        "info,clawgate::access=warn"
+    } else {
+        "info"
+    };
+    let (child, base) = process::serve_pinned(&config, level, Some(0));
     Proxy {
         name: "clawgate",
         base,
@@ -833,6 +850,9 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         "{requests} requests per scenario and proxy, {concurrency} at a time; proxies pinned to core 0, \
          load and upstream to core 1; CPU time of each proxy's processes per request\n"
     );
+    if let Ok(list) = std::env::var("CLAWGATE_BENCH_WITHOUT") {
+        println!("**clawgate runs without: {list}** (not the configuration users run)\n");
+    }
     println!(
         "| scenario | body | nginx µs/req | clawgate µs/req | ratio | target | forwarder µs/req (ratio) | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
     );
