@@ -146,7 +146,10 @@ fn sse(events: Vec<StreamEvent>) -> Option<Bytes> {
     if events.is_empty() {
         return None;
     }
-    let text: String = events.iter().map(StreamEvent::to_sse).collect();
+    let mut text = Vec::with_capacity(256 * events.len());
+    for event in &events {
+        event.write_sse(&mut text);
+    }
     Some(Bytes::from(text))
 }
 

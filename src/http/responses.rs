@@ -113,9 +113,9 @@ impl ResponsesEncoder {
         if events.is_empty() {
             return None;
         }
-        let mut text = String::new();
+        let mut text = Vec::with_capacity(256 * events.len());
         for event in events {
-            text.push_str(&event.to_sse(self.sequence));
+            event.write_sse(self.sequence, &mut text);
             self.sequence += 1;
         }
         Some(Bytes::from(text))

@@ -498,8 +498,18 @@ impl StreamEvent {
 
     /// The event as SSE: `event: NAME` then `data: JSON`.
     pub fn to_sse(&self) -> String {
-        let data = serde_json::to_string(self).expect("stream events always serialize");
-        format!("event: {}\ndata: {data}\n\n", self.name())
+        let mut out = Vec::new();
+        self.write_sse(&mut out);
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+
+    /// [`Self::to_sse`], appended to `out`.
+    pub fn write_sse(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(self.name().as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        serde_json::to_writer(&mut *out, self).expect("stream events always serialize");
+        out.extend_from_slice(b"\n\n");
     }
 }
 

@@ -465,18 +465,24 @@ impl StreamEvent {
 
     /// The event as SSE text, numbered `sequence`.
     pub fn to_sse(&self, sequence: u64) -> String {
-        #[derive(Serialize)]
-        struct Numbered<'e> {
-            #[serde(flatten)]
-            event: &'e StreamEvent,
-            sequence_number: u64,
-        }
-        let data = serde_json::to_string(&Numbered {
-            event: self,
-            sequence_number: sequence,
-        })
-        .expect("stream events always serialize");
-        format!("event: {}\ndata: {data}\n\n", self.name())
+        let mut out = Vec::new();
+        self.write_sse(sequence, &mut out);
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+
+    /// [`Self::to_sse`], appended to `out`: the event's object is written
+    /// straight into it and `sequence_number` added before its closing
+    /// brace (no map of the event is built, as `#[serde(flatten)]` would).
+    pub fn write_sse(&self, sequence: u64, out: &mut Vec<u8>) {
+        use std::io::Write;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(self.name().as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        serde_json::to_writer(&mut *out, self).expect("stream events always serialize");
+        // Every event is an object with at least its `type`.
+        debug_assert!(out.ends_with(b"}") && !out.ends_with(b"{}"));
+        out.pop();
+        write!(out, ",\"sequence_number\":{sequence}}}\n\n").expect("writing to a Vec");
     }
 }
 
