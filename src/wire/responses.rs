@@ -68,13 +68,77 @@ impl<'a> ResponsesRequest<'a> {
 }
 
 /// `input`: one user text, or items.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Input<'a> {
-    #[serde(borrow)]
     Text(Cow<'a, str>),
-    #[serde(borrow)]
     Items(Vec<Item<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Input<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(
+            match TextOr::read(deserializer, "a string or an array of input items")? {
+                TextOr::Text(text) => Input::Text(text),
+                TextOr::List(items) => Input::Items(items),
+            },
+        )
+    }
+}
+
+/// A string or an array of `T`, read in one pass: an untagged enum would
+/// first copy the value into a tree of its own to try each variant, and
+/// could only say that none matched.
+enum TextOr<'a, T> {
+    Text(Cow<'a, str>),
+    List(Vec<T>),
+}
+
+impl<'a, T> TextOr<'a, T> {
+    fn read<'de: 'a, D: serde::Deserializer<'de>>(
+        deserializer: D,
+        expecting: &'static str,
+    ) -> Result<Self, D::Error>
+    where
+        T: Deserialize<'de>,
+    {
+        struct Visitor<'a, T>(&'static str, std::marker::PhantomData<(&'a (), T)>);
+
+        impl<'de: 'a, 'a, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<'a, T> {
+            type Value = TextOr<'a, T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                text: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(TextOr::Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(TextOr::Text(Cow::Owned(text.to_string())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
+                Ok(TextOr::Text(Cow::Owned(text)))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(element) = seq.next_element()? {
+                    list.push(element);
+                }
+                Ok(TextOr::List(list))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor(expecting, std::marker::PhantomData))
+    }
 }
 
 /// One input item, read flat: a `message` (whose `type` clients may leave
@@ -117,13 +181,21 @@ impl Item<'_> {
 }
 
 /// Message content, or a function call's output: a string, or parts.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Content<'a> {
-    #[serde(borrow)]
     Text(Cow<'a, str>),
-    #[serde(borrow)]
     Parts(Vec<Part<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(
+            match TextOr::read(deserializer, "a string or an array of content parts")? {
+                TextOr::Text(text) => Content::Text(text),
+                TextOr::List(parts) => Content::Parts(parts),
+            },
+        )
+    }
 }
 
 /// One content part, read flat: `input_text`, `output_text`,
@@ -519,7 +591,18 @@ mod tests {
     #[test]
     fn bad_requests_name_the_field() {
         for (body, expected) in [
-            (&br#"{"input": 3}"#[..], "input: data did not match"),
+            (
+                &br#"{"input": 3}"#[..],
+                "input: invalid type: integer `3`, expected a string or an array of input items",
+            ),
+            (
+                br#"{"input": [{"role": "user", "content": {"text": "hi"}}]}"#,
+                "input[0].content: invalid type: map, expected a string or an array of content parts",
+            ),
+            (
+                br#"{"input": [{"role": "user", "content": [{"type": "input_text", "text": 7}]}]}"#,
+                "input[0].content[0].text: invalid type: integer `7`",
+            ),
             (
                 br#"{"tools": [{"name": "x"}]}"#,
                 "tools[0]: missing field `type`",
