@@ -206,6 +206,57 @@ fn unusual(bytes: &[u8]) -> Unusual {
     }
 }
 
+/// Where the plain text at the start of `bytes` ends: at a quote, a
+/// backslash, a control character or a byte beyond ASCII, whichever comes
+/// first. Sixteen bytes are compared at a time (SSE2, on every x86-64),
+/// so the runs between the escapes of a long prompt, a few dozen bytes
+/// each, cost a few instructions rather than a search started per run.
+#[cfg(target_arch = "x86_64")]
+fn plain_run(bytes: &[u8]) -> Option<usize> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    let mut at = 0;
+    while at + 16 <= bytes.len() {
+        // SAFETY: SSE2 is part of x86-64; the load reads the 16 bytes at
+        // `at`, inside `bytes` (checked above), unaligned.
+        let mask = unsafe {
+            let chunk = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned byte <= 0x1f exactly when max(byte, 0x1f) is 0x1f.
+            let limit = _mm_set1_epi8(0x1f);
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, limit), limit);
+            let special = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            // The top bit of each byte: beyond ASCII.
+            _mm_movemask_epi8(special) | _mm_movemask_epi8(chunk)
+        };
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    plain_run_portable(&bytes[at..]).map(|offset| at + offset)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn plain_run(bytes: &[u8]) -> Option<usize> {
+    plain_run_portable(bytes)
+}
+
+/// [`plain_run`] without vector code: the next quote or backslash by
+/// `memchr`, then the run before it checked for the other two.
+fn plain_run_portable(bytes: &[u8]) -> Option<usize> {
+    let end = memchr::memchr2(b'"', b'\\', bytes).unwrap_or(bytes.len());
+    let run = &bytes[..end];
+    let unusual = unusual(run);
+    if unusual.control || unusual.non_ascii {
+        return run.iter().position(|&b| !(0x20..=0x7f).contains(&b));
+    }
+    (end < bytes.len()).then_some(end)
+}
+
 /// Strings are read one byte at a time up to this length.
 const SHORT_STRING: usize = 16;
 
@@ -434,7 +485,8 @@ impl<'b> Scanner<'b> {
     }
 
     /// Skips a string starting at `"`: long runs of plain text are skipped
-    /// with `memchr`, then checked for raw control characters.
+    /// sixteen bytes at a time ([`plain_run`]), text beyond ASCII a run at a
+    /// time (checked as UTF-8).
     fn string(&mut self) -> Result<(), ScanError> {
         // Most strings (keys, roles, ids) end within a few bytes: they are
         // read one byte at a time, cheaper than starting a vector search,
@@ -459,42 +511,51 @@ impl<'b> Scanner<'b> {
         }
         self.i = start + read;
         loop {
-            let rest = &self.b[self.i..];
-            let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
+            let Some(offset) = plain_run(&self.b[self.i..]) else {
                 self.i = self.b.len();
                 return Err(self.error("unterminated string"));
             };
-            let text = &rest[..offset];
-            let unusual = unusual(text);
-            if unusual.control {
-                self.i += text.iter().position(|&c| c < 0x20).unwrap_or(0);
-                return Err(self.error("control character in a string"));
-            }
-            // A run ends before an ASCII byte, which never continues a
-            // character: the runs are UTF-8 exactly when the string is.
-            if unusual.non_ascii {
-                if let Err(error) = std::str::from_utf8(text) {
-                    self.i += error.valid_up_to();
-                    return Err(self.error("invalid UTF-8"));
-                }
-            }
             self.i += offset;
-            if self.b[self.i] == b'"' {
-                self.i += 1;
-                return Ok(());
-            }
-            // A backslash: one escape.
-            match self.b.get(self.i + 1) {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
-                Some(b'u')
-                    if self
-                        .b
-                        .get(self.i + 2..self.i + 6)
-                        .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
-                {
-                    self.i += 6
+            match self.b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(());
                 }
-                _ => return Err(self.error("invalid escape")),
+                b'\\' => match self.b.get(self.i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                    Some(b'u')
+                        if self
+                            .b
+                            .get(self.i + 2..self.i + 6)
+                            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
+                    {
+                        self.i += 6
+                    }
+                    _ => return Err(self.error("invalid escape")),
+                },
+                0..=0x1f => return Err(self.error("control character in a string")),
+                // Text beyond ASCII: the run up to the next quote or
+                // backslash is checked whole. It starts and ends next to
+                // ASCII bytes, which never continue a character, so the
+                // runs are UTF-8 exactly when the string is.
+                _ => {
+                    let rest = &self.b[self.i..];
+                    let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
+                        self.i = self.b.len();
+                        return Err(self.error("unterminated string"));
+                    };
+                    let text = &rest[..offset];
+                    let unusual = unusual(text);
+                    if unusual.control {
+                        self.i += text.iter().position(|&c| c < 0x20).unwrap_or(0);
+                        return Err(self.error("control character in a string"));
+                    }
+                    if let Err(error) = std::str::from_utf8(text) {
+                        self.i += error.valid_up_to();
+                        return Err(self.error("invalid UTF-8"));
+                    }
+                    self.i += offset;
+                }
             }
         }
     }
@@ -736,6 +797,38 @@ mod tests {
                 non_ascii: bytes.iter().any(|&c| c > 0x7f),
             };
             prop_assert_eq!(unusual(&bytes), expected);
+        }
+
+        /// The vector search for the end of plain text finds what the
+        /// portable one finds, at any length and alignment.
+        #[test]
+        fn plain_runs_end_where_the_portable_search_says(
+            bytes in prop::collection::vec(
+                prop::sample::select(&b"ab \"\\\n\x1f\x20\x7f\x80\xc3\xa9\xff"[..]), 0..80),
+            plain in 0usize..70,
+        ) {
+            // A plain prefix of its own length, so the special byte falls
+            // anywhere in a block of sixteen.
+            let mut text = vec![b'x'; plain];
+            text.extend(bytes);
+            prop_assert_eq!(plain_run(&text), plain_run_portable(&text));
+        }
+
+        /// Long strings of any bytes: accepted exactly as serde_json accepts
+        /// them.
+        #[test]
+        fn long_strings_are_judged_as_serde_judges_them(
+            bytes in prop::collection::vec(
+                prop::sample::select(&b"ab \"\\\nu0\x1f\x7f\xc3\xa9\xe4\xb8\xad\xff"[..]), 0..120),
+            plain in 0usize..40,
+        ) {
+            let mut text = b"{\"k\": \"".to_vec();
+            text.extend(std::iter::repeat_n(b'x', plain));
+            text.extend(bytes);
+            text.extend(b"\"}");
+            let scanned = object(&text, None).is_ok();
+            let by_serde = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&text).is_ok();
+            prop_assert_eq!(scanned, by_serde, "{:?}", String::from_utf8_lossy(&text));
         }
 
         /// Any bytes: the scanner accepts exactly what serde_json accepts as
