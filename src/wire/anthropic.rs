@@ -137,10 +137,13 @@ pub fn without_billing_header(text: &str) -> &str {
 /// (Claude Code sends it as a block of its own).
 pub fn literal_without_billing_header(text: &RawText) -> Cow<'_, RawValue> {
     let escaped = text.inner();
+    // The header has nothing to escape, but a client may have escaped some
+    // of its letters anyway (its first, `x`, as `\u0078`): then a backslash
+    // comes within its length, and only then is the text read unescaped.
     let head = &escaped.as_bytes()[..escaped.len().min(BILLING_HEADER.len())];
-    // The header has nothing to escape, but a client may have escaped
-    // some of its letters anyway: those are read unescaped.
-    if !escaped.starts_with(BILLING_HEADER) && !head.contains(&b'\\') {
+    let escaped_header =
+        (escaped.starts_with('x') || escaped.starts_with(r"\u0078")) && head.contains(&b'\\');
+    if !escaped.starts_with(BILLING_HEADER) && !escaped_header {
         return Cow::Borrowed(text.json());
     }
     let plain = text.text();
@@ -621,6 +624,8 @@ mod tests {
             r#""\u0078-anthropic-billing-header: cch=1;\nYou are Claude Code.""#,
             r#""You are Claude Code.\nx-anthropic-billing-header: no""#,
             r#""Say \"x-anthropic-billing-header:\" twice""#,
+            r#""x-anthropic-billing-heade\u0072: cch=1;\nrest""#,
+            r#""x\ny""#,
             r#""""#,
         ] {
             let literal: RawText = serde_json::from_str(json).unwrap();
