@@ -4,10 +4,11 @@
 //! turns, duplicate tool-call ids, and the tool-schema form Moonshot's
 //! validator accepts. Sources: `../shared/facts/providers.md`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -162,9 +163,16 @@ fn unique_tool_call_ids(draft: &mut Draft) {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let mut used: HashSet<String> = HashSet::new();
-    let mut occurrences: HashMap<&str, usize> = HashMap::new();
-    let mut pending: HashMap<&str, VecDeque<String>> = HashMap::new();
+    // Ids are looked up a few times each: a fast hash (foldhash, seeded per
+    // process), the maps sized once.
+    let calls = request
+        .messages()
+        .iter()
+        .map(|message| message.tool_call_ids.len())
+        .sum();
+    let mut used: HashSet<String> = HashSet::with_capacity(calls);
+    let mut occurrences: HashMap<&str, usize> = HashMap::with_capacity(calls);
+    let mut pending: HashMap<&str, VecDeque<String>> = HashMap::with_capacity(calls);
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "assistant" && !message.tool_call_ids.is_empty() {
             let mut renamed = Vec::new();
