@@ -165,6 +165,20 @@ fn a_block_that_does_not_read_is_refused_by_index_and_type() {
         (r#"[{"type": 3}]"#, "block 0 (no type)"),
         (r#"[{"type": "text", "text": "a"}, 7]"#, "block 1 (no type)"),
         (r#"{"type": "text"}"#, "expected a string or an array"),
+        // Texts are read in one pass with the type; what is not a string
+        // still gets serde's own words.
+        (
+            r#"[{"type": "text", "text": 5}]"#,
+            "block 0 (text): invalid type: integer `5`, expected a string",
+        ),
+        (
+            r#"[{"type": "thinking", "thinking": null}]"#,
+            "block 0 (thinking): invalid type: null, expected a string",
+        ),
+        (
+            r#"[{"type": "text"}]"#,
+            "block 0 (text): missing field `text`",
+        ),
     ] {
         let body = format!(r#"{{"messages": [{{"role": "user", "content": {content}}}]}}"#);
         let err = MessagesRequest::parse(body.as_bytes()).unwrap_err();
