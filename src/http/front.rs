@@ -469,6 +469,17 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::
     }
 }
 
+/// The event names (`event:` lines) in encoded buffers, in order.
+#[cfg(test)]
+pub(crate) fn event_names(buffers: &[String]) -> Vec<String> {
+    buffers
+        .iter()
+        .flat_map(|e| e.split("\n\n"))
+        .filter_map(|e| e.lines().next())
+        .map(|line| line.trim_start_matches("event: ").to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

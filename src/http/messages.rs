@@ -276,12 +276,7 @@ mod tests {
             .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
             .collect()
             .await;
-        events
-            .iter()
-            .flat_map(|e| e.split("\n\n"))
-            .filter_map(|e| e.lines().next())
-            .map(|line| line.trim_start_matches("event: ").to_string())
-            .collect()
+        crate::http::front::event_names(&events)
     }
 
     #[test]

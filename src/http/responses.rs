@@ -197,19 +197,10 @@ fn class_code(class: Class) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::front::{Outgoing, encode};
+    use crate::http::front::{Outgoing, encode, event_names};
     use crate::ops::redact::Redactor;
     use crate::relay::{Chunk, StreamError};
     use futures_util::StreamExt;
-
-    fn names(bytes: &[String]) -> Vec<String> {
-        bytes
-            .iter()
-            .flat_map(|e| e.split("\n\n"))
-            .filter_map(|e| e.lines().next())
-            .map(|line| line.trim_start_matches("event: ").to_string())
-            .collect()
-    }
 
     fn encoder() -> ResponsesEncoder {
         Responses::encoder(
@@ -234,7 +225,7 @@ mod tests {
             .collect()
             .await;
         assert_eq!(
-            names(&events),
+            event_names(&events),
             [
                 "response.created",
                 "response.in_progress",

@@ -14,9 +14,9 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 /// A JSON string kept as the client wrote it, escapes and all: read without
-/// unescaping it and written out again without escaping it, for long texts
-/// the gateway passes on unread (tool descriptions, a Responses request's
-/// instructions). Escaping a long text
+/// unescaping it and written out again without escaping it, for texts the
+/// gateway passes on unread (every text of a Messages request, tool
+/// descriptions, a Responses request's instructions). Escaping a long text
 /// again cost more than reading it.
 #[derive(Debug, Clone)]
 pub struct RawText(Box<RawValue>);
@@ -29,7 +29,7 @@ impl RawText {
 
     /// Whether it is the empty string.
     pub fn is_empty(&self) -> bool {
-        self.0.get() == "\"\""
+        is_empty(&self.0)
     }
 
     /// The text itself (borrowed when it holds no escape).
@@ -94,6 +94,11 @@ fn inner(literal: &RawValue) -> &str {
     let json = literal.get();
     debug_assert!(json.len() >= 2 && json.starts_with('"') && json.ends_with('"'));
     &json[1..json.len() - 1]
+}
+
+/// Whether the string literal `literal` is the empty string.
+pub fn is_empty(literal: &RawValue) -> bool {
+    literal.get() == empty().get()
 }
 
 /// The empty string literal.

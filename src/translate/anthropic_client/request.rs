@@ -10,7 +10,7 @@ use crate::wire::anthropic::{
     Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, ThinkingConfig,
     ToolChoice, literal_without_billing_header,
 };
-use crate::wire::{RawText, empty};
+use crate::wire::{RawText, empty, is_empty};
 
 /// A text of the translated body as a JSON string literal: the client's
 /// own, borrowed, or one joined or made here.
@@ -262,11 +262,6 @@ fn system_text(system: &Content) -> Text<'_> {
             RawText::join(&texts, BLANK_LINE)
         }
     }
-}
-
-/// Whether `text` is the empty string literal.
-fn is_empty(text: &RawValue) -> bool {
-    text.get() == empty().get()
 }
 
 fn translate_message<'a>(
