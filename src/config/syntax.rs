@@ -254,7 +254,7 @@ fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
                     let is_key =
                         chars[end..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
                     let text: String = word.iter().collect();
-                    if is_key || is_shown_literal(&text) {
+                    if (is_key && is_shown_key(&text)) || is_shown_literal(&text) {
                         if here && caret.is_none() && (col..col + word.len()).contains(&column) {
                             caret = Some(out.len() + column - col);
                         }
@@ -281,6 +281,24 @@ fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
     let len = out.len();
     (out.into_iter().collect(), caret.unwrap_or(len).min(len))
 }
+
+/// A bare word before a colon, shown as a key only if it could be one: a
+/// JSON5 identifier (letters, digits, `_`, `$`) of a key's length. A
+/// misplaced quote can leave part of a secret bare before a colon
+/// (`hdr-secret-P0o9:8u7y…` once its opening quote has moved), and that
+/// is no key.
+fn is_shown_key(word: &str) -> bool {
+    let mut chars = word.chars();
+    word.len() <= SHOWN_KEY_LEN
+        && chars
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Longer bare words are masked even before a colon: config keys, provider
+/// names and variable names are shorter.
+const SHOWN_KEY_LEN: usize = 40;
 
 /// Numbers longer than this are masked: a port, a timeout or a price is
 /// shorter, a key written as a number is not.
@@ -611,6 +629,13 @@ mod tests {
             // A key written as a number, and a key before an escape.
             "{ token: 12345678901234567890 x }".to_string(),
             format!("{{ a: \"\\\"{SECRET}\" b }}"),
+            // A quote typed over a line break moves every string boundary
+            // after it: a secret's first part is left bare before a colon.
+            format!(
+                "{{\n  apiKey: \"x\",\"  h: {{ \"X-Api-Key\": \"{}:{}\" }},\n}}",
+                &SECRET[..12],
+                &SECRET[12..]
+            ),
         ] {
             let message = explained(&text);
             assert!(message.starts_with("invalid JSON5 at line "), "{message}");
