@@ -35,10 +35,22 @@ const browser = spawn(
 let browserLog = "";
 browser.stderr.on("data", (d) => (browserLog += d));
 
+// Chromium's helper processes may still write into the profile for a
+// moment after the browser process has exited: the removal is retried, and
+// a profile left behind in the temporary directory is reported, not fatal
+// (what the page showed is already out).
+function removeProfile() {
+  try {
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  } catch (error) {
+    console.error(`cdp.mjs: could not remove ${profile}: ${error.message}`);
+  }
+}
+
 const fail = (message) => {
   console.error(`cdp.mjs: ${message}\n--- chromium\n${browserLog}`);
   browser.kill("SIGKILL");
-  rmSync(profile, { recursive: true, force: true });
+  removeProfile();
   process.exit(1);
 };
 const deadline = setTimeout(() => fail("timed out after 60 s"), 60_000);
@@ -162,4 +174,4 @@ clearTimeout(deadline);
 socket.close();
 browser.kill("SIGTERM");
 await new Promise((r) => browser.once("exit", r));
-rmSync(profile, { recursive: true, force: true });
+removeProfile();
