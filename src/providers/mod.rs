@@ -159,7 +159,7 @@ impl<'r> Draft<'r> {
     }
 
     /// Sets a member of message `index` to JSON text.
-    pub fn set_raw_in_message(&mut self, index: usize, key: &str, json: String) {
+    pub fn set_raw_in_message(&mut self, index: usize, key: &str, json: impl Into<bytes::Bytes>) {
         self.edits
             .items
             .entry(index)

@@ -158,24 +158,28 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
 /// first-out. A `functions <name>:<n>` with a space is repaired too.
 fn unique_tool_call_ids(draft: &mut Draft) {
     let request = draft.request();
-    // Results whose empty id was paired again (see `tool_results`).
-    let paired_again: HashMap<usize, String> = super::tool_results::repairs(request.messages())
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    // Ids are looked up a few times each: a fast hash (foldhash, seeded per
-    // process), the maps sized once.
-    let calls = request
+    let calls: usize = request
         .messages()
         .iter()
         .map(|message| message.tool_call_ids.len())
         .sum();
-    let mut used: HashSet<String> = HashSet::with_capacity(calls);
+    if calls == 0 {
+        return;
+    }
+    // Results whose empty id was paired again (see `tool_results`); in
+    // the common case none, and nothing is allocated.
+    let paired_again: Vec<(usize, String)> =
+        super::tool_results::repairs(request.messages()).unwrap_or_default();
+    // Ids are looked up a few times each: a fast hash (foldhash, seeded per
+    // process), the maps sized once. Kept ids are borrowed from the
+    // request and made ones held inline ([`NewId`]): nothing is copied.
+    let mut used: HashSet<NewId> = HashSet::with_capacity(calls);
     let mut occurrences: HashMap<&str, usize> = HashMap::with_capacity(calls);
-    let mut pending: HashMap<&str, VecDeque<String>> = HashMap::with_capacity(calls);
+    let mut pending: HashMap<&str, VecDeque<NewId>> = HashMap::with_capacity(calls);
+    let mut renamed: Vec<NewId> = Vec::new();
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "assistant" && !message.tool_call_ids.is_empty() {
-            let mut renamed = Vec::new();
+            renamed.clear();
             for id in &message.tool_call_ids {
                 let occurrence = occurrences.entry(id).or_default();
                 *occurrence += 1;
@@ -188,42 +192,122 @@ fn unique_tool_call_ids(draft: &mut Draft) {
                 pending.entry(id).or_default().push_back(new_id.clone());
                 renamed.push(new_id);
             }
-            if renamed != message.tool_call_ids {
-                rename_calls(draft, index, &renamed);
+            let same = renamed
+                .iter()
+                .map(NewId::as_str)
+                .eq(message.tool_call_ids.iter().map(String::as_str));
+            if !same {
+                if let Some(json) = request.tool_calls_with_ids(index, &renamed) {
+                    draft.set_raw_in_message(index, "tool_calls", json);
+                }
             }
         } else if message.role == "tool" {
-            let Some(id) = paired_again.get(&index).or(message.tool_call_id.as_ref()) else {
+            let again = paired_again.iter().find(|(i, _)| *i == index);
+            let Some(id) = again.map(|(_, id)| id).or(message.tool_call_id.as_ref()) else {
                 continue;
             };
             let Some(new_id) = pending.get_mut(id.as_str()).and_then(VecDeque::pop_front) else {
                 continue;
             };
-            if new_id != *id || paired_again.contains_key(&index) {
-                draft.set_in_message(index, "tool_call_id", json!(new_id));
+            if new_id.as_str() != id || again.is_some() {
+                draft.set_raw_in_message(index, "tool_call_id", new_id.json());
             }
         }
     }
 }
 
-/// `functions read:0` (a space where a dot belongs) as `functions.read:0`.
-fn repaired(id: &str) -> String {
-    match id.strip_prefix("functions ") {
-        Some(rest) if !rest.contains(' ') => format!("functions.{rest}"),
-        _ => id.to_string(),
+/// A call's id as sent: the client's own, repaired, or made
+/// ([`openai_style_id`], held inline: `call_` and 24 hex digits).
+#[derive(Debug, Clone)]
+enum NewId<'r> {
+    Kept(&'r str),
+    Repaired(String),
+    Made([u8; MADE_LEN]),
+}
+
+const MADE_LEN: usize = "call_".len() + 24;
+
+impl NewId<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            NewId::Kept(id) => id,
+            NewId::Repaired(id) => id,
+            // Only ASCII is written into it.
+            NewId::Made(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+        }
+    }
+
+    /// The id as a JSON string.
+    fn json(&self) -> Bytes {
+        match self {
+            NewId::Made(bytes) => {
+                let mut json = Vec::with_capacity(MADE_LEN + 2);
+                json.push(b'"');
+                json.extend_from_slice(bytes);
+                json.push(b'"');
+                Bytes::from(json)
+            }
+            other => Bytes::from(serde_json::to_vec(other.as_str()).unwrap_or_default()),
+        }
     }
 }
 
-fn openai_style_id(id: &str, occurrence: usize, used: &HashSet<String>) -> String {
+impl AsRef<str> for NewId<'_> {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for NewId<'_> {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for NewId<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for NewId<'_> {}
+
+/// As the text's own hash, which `Borrow<str>` requires.
+impl std::hash::Hash for NewId<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+/// `functions read:0` (a space where a dot belongs) as `functions.read:0`.
+fn repaired(id: &str) -> NewId<'_> {
+    match id.strip_prefix("functions ") {
+        Some(rest) if !rest.contains(' ') => NewId::Repaired(format!("functions.{rest}")),
+        _ => NewId::Kept(id),
+    }
+}
+
+fn openai_style_id<'r>(id: &str, occurrence: usize, used: &HashSet<NewId>) -> NewId<'r> {
+    let mut digits = [0u8; 20];
+    let occurrence = decimal(occurrence, &mut digits);
     (0..)
         .map(|attempt| {
-            let digest = Sha256::digest(format!("{id}:{occurrence}:{attempt}"));
-            let mut out = String::with_capacity(29);
-            out.push_str("call_");
-            for byte in &digest[..12] {
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            // sha256("<id>:<occurrence>:<attempt>"), fed in pieces.
+            let mut digits = [0u8; 20];
+            let digest = Sha256::new()
+                .chain_update(id)
+                .chain_update(":")
+                .chain_update(occurrence)
+                .chain_update(":")
+                .chain_update(decimal(attempt, &mut digits))
+                .finalize();
+            let mut out = [0u8; MADE_LEN];
+            out[..5].copy_from_slice(b"call_");
+            for (pair, byte) in out[5..].chunks_exact_mut(2).zip(&digest[..12]) {
+                pair[0] = HEX[usize::from(byte >> 4)];
+                pair[1] = HEX[usize::from(byte & 0xf)];
             }
-            out
+            NewId::Made(out)
         })
         .find(|candidate| !used.contains(candidate))
         .expect("an unused id exists")
@@ -231,9 +315,16 @@ fn openai_style_id(id: &str, occurrence: usize, used: &HashSet<String>) -> Strin
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn rename_calls(draft: &mut Draft, index: usize, ids: &[String]) {
-    if let Some(json) = draft.request().tool_calls_with_ids(index, ids) {
-        draft.set_raw_in_message(index, "tool_calls", json);
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
     }
 }
 

@@ -36,35 +36,34 @@ pub fn repairs(messages: &[MessageInfo]) -> Result<Vec<(usize, String)>, Unpaire
             index += 1;
             continue;
         }
-        // The results that follow this turn.
-        let results: Vec<usize> = (index + 1..messages.len())
-            .take_while(|&i| messages[i].role == "tool")
-            .collect();
-        let unanswered: Vec<&String> = message
-            .tool_call_ids
+        // The results that follow this turn, and those without an id: in
+        // the common case none, and nothing is collected.
+        let end = messages[index + 1..]
             .iter()
-            .filter(|id| {
-                !results
-                    .iter()
-                    .any(|&i| messages[i].tool_call_id.as_ref() == Some(*id))
-            })
-            .collect();
-        let without: Vec<usize> = results
-            .iter()
-            .copied()
-            .filter(|&i| empty(&messages[i]))
-            .collect();
-        match (without.as_slice(), unanswered.as_slice()) {
-            ([], _) => {}
-            ([only], [call]) => repairs.push((*only, (*call).clone())),
-            ([first, ..], _) => {
-                return Err(Unpaired {
-                    index: *first,
-                    candidates: unanswered.len(),
-                });
+            .position(|m| m.role != "tool")
+            .map_or(messages.len(), |offset| index + 1 + offset);
+        let results = &messages[index + 1..end];
+        let mut without = (index + 1..end).filter(|&i| empty(&messages[i]));
+        if let Some(first) = without.next() {
+            let unanswered = || {
+                message.tool_call_ids.iter().filter(|id| {
+                    !results
+                        .iter()
+                        .any(|result| result.tool_call_id.as_ref() == Some(*id))
+                })
+            };
+            let candidates = unanswered().count();
+            match (without.next(), unanswered().next()) {
+                (None, Some(call)) if candidates == 1 => repairs.push((first, call.clone())),
+                _ => {
+                    return Err(Unpaired {
+                        index: first,
+                        candidates,
+                    });
+                }
             }
         }
-        index += 1 + results.len();
+        index = end;
     }
     Ok(repairs)
 }

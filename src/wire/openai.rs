@@ -246,15 +246,15 @@ impl ChatRequest {
     /// Message `index`'s `tool_calls` as the client wrote them, with the
     /// `id` of each call that has one replaced, in order, by `ids`: the
     /// JSON text, built from the client's bytes (nothing parsed into a tree).
-    pub fn tool_calls_with_ids(&self, index: usize, ids: &[String]) -> Option<String> {
+    pub fn tool_calls_with_ids(&self, index: usize, ids: &[impl AsRef<str>]) -> Option<Bytes> {
         let item = self.message_items.get(index)?;
         let members = item.members.as_ref()?;
         let member = members.iter().rev().find(|m| m.key == "tool_calls")?;
         let calls = tool_calls(&self.body, item)?;
-        let text = std::str::from_utf8(&self.body[member.value.clone()]).ok()?;
+        let text = &self.body[member.value.clone()];
         // The scan's ranges are in the whole body; `text` starts here.
         let base = member.value.start;
-        let mut out = String::with_capacity(text.len() + 16 * ids.len());
+        let mut out = Vec::with_capacity(text.len() + 16 * ids.len());
         let mut copied = 0;
         let mut ids = ids.iter();
         for call in calls {
@@ -267,12 +267,12 @@ impl ChatRequest {
                 continue;
             };
             let Some(new_id) = ids.next() else { break };
-            out.push_str(&text[copied..id.value.start - base]);
-            out.push_str(&serde_json::to_string(new_id).ok()?);
+            out.extend_from_slice(&text[copied..id.value.start - base]);
+            serde_json::to_writer(&mut out, new_id.as_ref()).ok()?;
             copied = id.value.end - base;
         }
-        out.push_str(&text[copied..]);
-        Some(out)
+        out.extend_from_slice(&text[copied..]);
+        Some(Bytes::from(out))
     }
 
     /// The body to send: the client's bytes with `edits` applied.

@@ -19,52 +19,53 @@ pub struct Member {
     pub value: Range<usize>,
 }
 
-/// The keys of chat requests, messages and stream chunks, as written
-/// without escapes.
-const KNOWN_KEYS: &[&str] = &[
-    "role",
-    "content",
-    "name",
-    "tool_calls",
-    "tool_call_id",
-    "reasoning_content",
-    "id",
-    "type",
-    "function",
-    "arguments",
-    "model",
-    "messages",
-    "tools",
-    "tool_choice",
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "thinking",
-    "object",
-    "created",
-    "choices",
-    "usage",
-    "index",
-    "delta",
-    "finish_reason",
-    "error",
-    "text",
-    "parallel_tool_calls",
-    "response_format",
-    "stop",
-    "seed",
-    "user",
-    "metadata",
-    "reasoning_effort",
-    "prompt_cache_key",
-];
-
-/// `raw` as one of [`KNOWN_KEYS`], if it is one.
+/// `raw` as one of the keys of chat requests, messages and stream chunks
+/// (written without escapes), if it is one. A `match` on the bytes: the
+/// compiler compares the length first and each candidate of that length
+/// with a few loads, where a search through a list called `memcmp` per
+/// candidate.
 fn known_key(raw: &[u8]) -> Option<&'static str> {
-    KNOWN_KEYS.iter().copied().find(|key| key.as_bytes() == raw)
+    Some(match raw {
+        b"role" => "role",
+        b"content" => "content",
+        b"name" => "name",
+        b"tool_calls" => "tool_calls",
+        b"tool_call_id" => "tool_call_id",
+        b"reasoning_content" => "reasoning_content",
+        b"id" => "id",
+        b"type" => "type",
+        b"function" => "function",
+        b"arguments" => "arguments",
+        b"model" => "model",
+        b"messages" => "messages",
+        b"tools" => "tools",
+        b"tool_choice" => "tool_choice",
+        b"stream" => "stream",
+        b"stream_options" => "stream_options",
+        b"temperature" => "temperature",
+        b"top_p" => "top_p",
+        b"max_tokens" => "max_tokens",
+        b"max_completion_tokens" => "max_completion_tokens",
+        b"thinking" => "thinking",
+        b"object" => "object",
+        b"created" => "created",
+        b"choices" => "choices",
+        b"usage" => "usage",
+        b"index" => "index",
+        b"delta" => "delta",
+        b"finish_reason" => "finish_reason",
+        b"error" => "error",
+        b"text" => "text",
+        b"parallel_tool_calls" => "parallel_tool_calls",
+        b"response_format" => "response_format",
+        b"stop" => "stop",
+        b"seed" => "seed",
+        b"user" => "user",
+        b"metadata" => "metadata",
+        b"reasoning_effort" => "reasoning_effort",
+        b"prompt_cache_key" => "prompt_cache_key",
+        _ => return None,
+    })
 }
 
 /// An element of the recorded array; its members when it is an object.
@@ -257,7 +258,8 @@ fn plain_run_portable(bytes: &[u8]) -> Option<usize> {
     (end < bytes.len()).then_some(end)
 }
 
-/// Strings are read one byte at a time up to this length.
+/// Strings are read one byte at a time up to this length when the vector
+/// search cannot be used.
 const SHORT_STRING: usize = 16;
 
 struct Scanner<'b> {
@@ -488,11 +490,18 @@ impl<'b> Scanner<'b> {
     /// sixteen bytes at a time ([`plain_run`]), text beyond ASCII a run at a
     /// time (checked as UTF-8).
     fn string(&mut self) -> Result<(), ScanError> {
-        // Most strings (keys, roles, ids) end within a few bytes: they are
-        // read one byte at a time, cheaper than starting a vector search,
-        // with the position in a register until the end.
+        // Most strings (keys, roles, ids) end within a few bytes. With
+        // sixteen bytes left, the first comparison of sixteen at a time
+        // finds their end; nearer the end of the buffer (and without the
+        // vector search) they are read one byte at a time, cheaper than a
+        // `memchr`, with the position in a register until the end.
         let start = self.i + 1;
-        let head = &self.b[start.min(self.b.len())..self.b.len().min(start + SHORT_STRING)];
+        let vector = cfg!(target_arch = "x86_64") && self.b.len() >= start + SHORT_STRING;
+        let head = if vector {
+            &[][..]
+        } else {
+            &self.b[start.min(self.b.len())..self.b.len().min(start + SHORT_STRING)]
+        };
         let mut read = 0;
         for &byte in head {
             match byte {
