@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
 
-pub use super::scan::{Element, Member, ScanError, Scanned, members};
+pub use super::scan::{ElementRef, Items, Member, ScanError, Scanned, members};
 
 /// Changes to one JSON object: members set (replaced in place, or added at
 /// the end) or removed. The last change to a key wins.
@@ -192,7 +192,7 @@ pub fn write(
     members: &[Member],
     edits: &Edits,
     items_key: &str,
-    items: &[Element],
+    items: &Items,
 ) -> Chunks {
     let mut out = Chunks::default();
     write_object(&mut out, source, members, &edits.top, |out, member| {
@@ -272,21 +272,21 @@ fn write_object(
 fn write_items(
     out: &mut Chunks,
     source: &Bytes,
-    elements: &[Element],
+    elements: &Items,
     items: &BTreeMap<usize, ObjectEdits>,
 ) {
     out.copy(b"[");
     let mut run: Option<Range<usize>> = None;
     for (index, element) in elements.iter().enumerate() {
-        let edited = items.get(&index).zip(element.members.as_ref());
+        let edited = items.get(&index).zip(element.members());
         let Some((edits, inner)) = edited else {
             run = Some(match run {
-                Some(run) => run.start..element.range.end,
+                Some(run) => run.start..element.range().end,
                 None => {
                     if index > 0 {
                         out.copy(b",");
                     }
-                    element.range.clone()
+                    element.range()
                 }
             });
             continue;

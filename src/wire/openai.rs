@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::body::{self, Chunks, Edits, Element, Member, ScanError, Scanned};
+use super::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
 
 /// A client's request, read once. Members the gateway does not know stay in
 /// the client's bytes untouched and reach the provider as sent.
@@ -18,7 +18,7 @@ pub struct ChatRequest {
     body: Bytes,
     members: Vec<Member>,
     /// Where each message and its members lie in `body`.
-    message_items: Vec<Element>,
+    message_items: Items,
     messages: Vec<MessageInfo>,
     model: Option<String>,
     pub stream: bool,
@@ -46,8 +46,8 @@ impl MessageInfo {
     /// The summary of a message (an item of `messages` scanned with its
     /// `tool_calls`); `None` when it has no string `role`. Only the small
     /// members are read.
-    fn read(body: &[u8], item: &Element) -> Option<Self> {
-        let members = item.members.as_deref()?;
+    fn read(body: &[u8], item: ElementRef) -> Option<Self> {
+        let members = item.members()?;
         let member = |key: &str| {
             members
                 .iter()
@@ -74,21 +74,28 @@ impl MessageInfo {
 
 /// The calls of a message's `tool_calls` (its last member of that name),
 /// as the scan recorded them; `None` when it is not an array.
-fn tool_calls<'e>(body: &[u8], item: &'e Element) -> Option<&'e [Element]> {
-    let members = item.members.as_deref()?;
+fn tool_calls<'e>(
+    body: &[u8],
+    item: ElementRef<'e>,
+) -> Option<impl ExactSizeIterator<Item = ElementRef<'e>>> {
+    let members = item.members()?;
     let last = members.iter().rev().find(|m| m.key == "tool_calls")?;
     // The scan records the last `tool_calls` that is an array: it is this
     // member when this one is an array.
-    (body[last.value.start] == b'[').then_some(item.nested.as_deref()?)
+    if body[last.value.start] != b'[' {
+        return None;
+    }
+    item.nested()
 }
 
 /// The ids of a message's tool calls, in order (calls without one are
 /// skipped); `None` when `tool_calls` is absent or not an array of objects
 /// each with at most one `id`, a string or null.
-fn tool_call_ids(body: &[u8], item: &Element) -> Option<Vec<String>> {
-    let mut ids = Vec::new();
-    for call in tool_calls(body, item)? {
-        let mut id = call.members.as_ref()?.iter().filter(|m| m.key == "id");
+fn tool_call_ids(body: &[u8], item: ElementRef) -> Option<Vec<String>> {
+    let calls = tool_calls(body, item)?;
+    let mut ids = Vec::with_capacity(calls.len());
+    for call in calls {
+        let mut id = call.members()?.iter().filter(|m| m.key == "id");
         let member = match (id.next(), id.next()) {
             (None, _) => continue,
             (Some(member), None) => member,
@@ -193,7 +200,7 @@ impl ChatRequest {
     /// The JSON text of member `key` of message `index`, as the client
     /// wrote it.
     pub fn message_member(&self, index: usize, key: &str) -> Option<&str> {
-        let members = self.message_items.get(index)?.members.as_ref()?;
+        let members = self.message_items.get(index)?.members()?;
         let member = members.iter().rev().find(|m| m.key == key)?;
         std::str::from_utf8(&self.body[member.value.clone()]).ok()
     }
@@ -248,7 +255,7 @@ impl ChatRequest {
     /// JSON text, built from the client's bytes (nothing parsed into a tree).
     pub fn tool_calls_with_ids(&self, index: usize, ids: &[impl AsRef<str>]) -> Option<Bytes> {
         let item = self.message_items.get(index)?;
-        let members = item.members.as_ref()?;
+        let members = item.members()?;
         let member = members.iter().rev().find(|m| m.key == "tool_calls")?;
         let calls = tool_calls(&self.body, item)?;
         let text = &self.body[member.value.clone()];
@@ -259,8 +266,7 @@ impl ChatRequest {
         let mut ids = ids.iter();
         for call in calls {
             let Some(id) = call
-                .members
-                .as_ref()
+                .members()
                 .and_then(|m| m.iter().rev().find(|m| m.key == "id"))
                 .filter(|m| self.body[m.value.start] == b'"')
             else {

@@ -68,15 +68,85 @@ fn known_key(raw: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// An element of the recorded array; its members when it is an object.
+/// The recorded array's elements, the members of those that are objects,
+/// and the elements (and members) of their array member `nested_key`:
+/// four pools, so that recording a message or a call allocates nothing of
+/// its own. Read through [`ElementRef`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Items {
+    elements: Vec<Element>,
+    members: Vec<Member>,
+    nested: Vec<Element>,
+    nested_members: Vec<Member>,
+}
+
+/// Where an element lies, and where its members and nested elements lie in
+/// the pools of its [`Items`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Element {
-    pub range: Range<usize>,
-    pub members: Option<Vec<Member>>,
-    /// The elements of its member named by the scan's `nested_key`, when
-    /// it is an object and that member an array (of the last such member,
-    /// should the key repeat): a message's `tool_calls`.
-    pub nested: Option<Vec<Element>>,
+struct Element {
+    range: Range<usize>,
+    members: Option<Range<usize>>,
+    nested: Option<Range<usize>>,
+}
+
+/// One recorded element: where it lies, its members when it is an object,
+/// and the elements of its member named by the scan's `nested_key` when
+/// that is an array (of the last such member, should the key repeat): a
+/// message's `tool_calls`.
+#[derive(Debug, Clone, Copy)]
+pub struct ElementRef<'s> {
+    element: &'s Element,
+    members: &'s [Member],
+    /// The pools of the nested elements; `None` for a nested element.
+    nested: Option<(&'s [Element], &'s [Member])>,
+}
+
+impl Items {
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<ElementRef<'_>> {
+        Some(self.element(self.elements.get(index)?))
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = ElementRef<'_>> {
+        self.elements.iter().map(|element| self.element(element))
+    }
+
+    fn element<'s>(&'s self, element: &'s Element) -> ElementRef<'s> {
+        ElementRef {
+            element,
+            members: &self.members,
+            nested: Some((&self.nested, &self.nested_members)),
+        }
+    }
+}
+
+impl<'s> ElementRef<'s> {
+    pub fn range(&self) -> Range<usize> {
+        self.element.range.clone()
+    }
+
+    /// Its members, when it is an object.
+    pub fn members(&self) -> Option<&'s [Member]> {
+        Some(&self.members[self.element.members.clone()?])
+    }
+
+    /// The elements of its nested array, when it has one.
+    pub fn nested(self) -> Option<impl ExactSizeIterator<Item = ElementRef<'s>> + 's> {
+        let (elements, members) = self.nested?;
+        let nested = &elements[self.element.nested.clone()?];
+        Some(nested.iter().map(move |element| ElementRef {
+            element,
+            members,
+            nested: None,
+        }))
+    }
 }
 
 /// A scanned object.
@@ -85,7 +155,7 @@ pub struct Scanned {
     pub members: Vec<Member>,
     /// The elements of the member named by `items_key`, when it is an array
     /// (of the last such member, should the key repeat).
-    pub items: Option<Vec<Element>>,
+    pub items: Option<Items>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,9 +197,11 @@ pub fn object_nested(
         });
     }
     let mut items = None;
-    let members = scanner.object(0, |scanner, key, depth| {
+    let mut members = Vec::with_capacity(16);
+    scanner.object(0, &mut members, |scanner, key, depth| {
         if Some(key) == items_key && scanner.peek() == Some(b'[') {
-            let elements = scanner.array_elements(depth, nested_key)?;
+            let mut elements = Items::default();
+            scanner.array_elements(depth, &mut elements, nested_key)?;
             items = Some(elements);
             Ok(true)
         } else {
@@ -141,22 +213,6 @@ pub fn object_nested(
         return Err(scanner.error("trailing characters"));
     }
     Ok(Scanned { members, items })
-}
-
-/// The elements of the array in `buffer`, with the members of those that are
-/// objects.
-pub fn array(buffer: &[u8]) -> Result<Vec<Element>, ScanError> {
-    let mut scanner = Scanner { b: buffer, i: 0 };
-    scanner.ws();
-    if scanner.peek() != Some(b'[') {
-        return Err(scanner.error("expected an array"));
-    }
-    let elements = scanner.array_elements(0, None)?;
-    scanner.ws();
-    if scanner.i != buffer.len() {
-        return Err(scanner.error("trailing characters"));
-    }
-    Ok(elements)
 }
 
 /// Where each element of the array in `buffer` lies (nothing else is
@@ -314,19 +370,24 @@ impl<'b> Scanner<'b> {
 
     /// Reads an object starting at `{`; `nested` may consume a member's
     /// value itself (returning true), else it is skipped.
+    /// Reads an object starting at `{`, its members pushed onto `members`;
+    /// `nested` may consume a member's value itself (returning true), else
+    /// it is skipped.
     fn object(
         &mut self,
         depth: usize,
+        members: &mut Vec<Member>,
         mut nested: impl FnMut(&mut Scanner<'b>, &str, usize) -> Result<bool, ScanError>,
-    ) -> Result<Vec<Member>, ScanError> {
-        self.object_dyn(depth, &mut nested)
+    ) -> Result<(), ScanError> {
+        self.object_dyn(depth, members, &mut nested)
     }
 
     fn object_dyn(
         &mut self,
         depth: usize,
+        members: &mut Vec<Member>,
         nested: &mut Nested<'_, 'b>,
-    ) -> Result<Vec<Member>, ScanError> {
+    ) -> Result<(), ScanError> {
         if depth >= MAX_DEPTH {
             return Err(self.error("nested too deeply"));
         }
@@ -334,11 +395,8 @@ impl<'b> Scanner<'b> {
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(Vec::new());
+            return Ok(());
         }
-        // Room for a chat message's or a stream chunk's members at once,
-        // not grown from one.
-        let mut members = Vec::with_capacity(8);
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
@@ -380,7 +438,7 @@ impl<'b> Scanner<'b> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(members);
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected `,` or `}`")),
             }
@@ -422,40 +480,77 @@ impl<'b> Scanner<'b> {
         self.elements(depth, |scanner, depth| scanner.value(depth).map(drop))
     }
 
-    /// Reads an array starting at `[`, recording each element and, for
-    /// objects, their members and the elements of their array member
-    /// `nested_key`.
+    /// Reads an array starting at `[`, recording each element into
+    /// `items` and, for objects, their members and the elements of their
+    /// array member `nested_key` (with their members).
     fn array_elements(
         &mut self,
         depth: usize,
+        items: &mut Items,
         nested_key: Option<&str>,
-    ) -> Result<Vec<Element>, ScanError> {
-        let mut elements = Vec::new();
+    ) -> Result<(), ScanError> {
+        let Items {
+            elements,
+            members,
+            nested,
+            nested_members,
+        } = items;
         self.elements(depth, |scanner, depth| {
             scanner.ws();
             let start = scanner.i;
-            let mut nested = None;
-            let members = if scanner.peek() == Some(b'{') {
-                Some(scanner.object(depth, |scanner, key, depth| {
+            let mut nested_range = None;
+            let element_members = if scanner.peek() == Some(b'{') {
+                let first = members.len();
+                scanner.object(depth, members, |scanner, key, depth| {
                     if Some(key) == nested_key && scanner.peek() == Some(b'[') {
-                        nested = Some(scanner.array_elements(depth, None)?);
+                        let first = nested.len();
+                        scanner.flat_elements(depth, nested, nested_members)?;
+                        nested_range = Some(first..nested.len());
                         Ok(true)
                     } else {
                         Ok(false)
                     }
-                })?)
+                })?;
+                Some(first..members.len())
             } else {
                 scanner.value(depth)?;
                 None
             };
             elements.push(Element {
                 range: start..scanner.i,
-                members,
-                nested,
+                members: element_members,
+                nested: nested_range,
             });
             Ok(())
-        })?;
-        Ok(elements)
+        })
+    }
+
+    /// [`Self::array_elements`] for a nested array: each element, and the
+    /// members of those that are objects, nothing deeper.
+    fn flat_elements(
+        &mut self,
+        depth: usize,
+        elements: &mut Vec<Element>,
+        members: &mut Vec<Member>,
+    ) -> Result<(), ScanError> {
+        self.elements(depth, |scanner, depth| {
+            scanner.ws();
+            let start = scanner.i;
+            let element_members = if scanner.peek() == Some(b'{') {
+                let first = members.len();
+                scanner.object(depth, members, |_, _, _| Ok(false))?;
+                Some(first..members.len())
+            } else {
+                scanner.value(depth)?;
+                None
+            };
+            elements.push(Element {
+                range: start..scanner.i,
+                members: element_members,
+                nested: None,
+            });
+            Ok(())
+        })
     }
 
     fn elements(
@@ -636,8 +731,9 @@ mod tests {
         );
         let items = scanned.items.unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(text(input, &items[1].range), "2");
-        let first = items[0].members.as_ref().unwrap();
+        assert_eq!(text(input, &items.get(1).unwrap().range()), "2");
+        assert!(items.get(1).unwrap().members().is_none());
+        let first = items.get(0).unwrap().members().unwrap();
         assert_eq!(first[1].key, "content");
         assert_eq!(text(input, &first[1].value), r#""x\"y""#);
     }
@@ -654,18 +750,38 @@ mod tests {
         let nested: Vec<Option<Vec<&str>>> = items
             .iter()
             .map(|item| {
-                let calls = item.nested.as_ref()?;
-                Some(calls.iter().map(|call| text(input, &call.range)).collect())
+                Some(
+                    item.nested()?
+                        .map(|call| text(input, &call.range()))
+                        .collect(),
+                )
             })
             .collect();
         // The last `tool_calls` of the first message, as for `items`.
         assert_eq!(nested, [Some(vec![r#"{"id": "b"}"#]), None, None, None]);
-        let calls = items[0].nested.as_ref().unwrap();
-        let id = &calls[0].members.as_ref().unwrap()[0];
+        let call = items.get(0).unwrap().nested().unwrap().next().unwrap();
+        assert!(call.nested().is_none());
+        let id = &call.members().unwrap()[0];
         assert_eq!((id.key.as_ref(), text(input, &id.value)), ("id", r#""b""#));
+        // The second message's members follow the first's calls in the
+        // scan, but not in its pool.
+        let keys: Vec<&str> = items
+            .get(1)
+            .unwrap()
+            .members()
+            .unwrap()
+            .iter()
+            .map(|m| m.key.as_ref())
+            .collect();
+        assert_eq!(keys, ["role"]);
         // Apart from the nested elements, the items are those a plain scan finds.
-        for (item, plain) in items.iter().zip(plain.items.unwrap()) {
-            assert_eq!((&item.range, &item.members), (&plain.range, &plain.members));
+        let plain = plain.items.unwrap();
+        assert_eq!(items.len(), plain.len());
+        for (item, plain) in items.iter().zip(plain.iter()) {
+            assert_eq!(
+                (item.range(), item.members()),
+                (plain.range(), plain.members())
+            );
         }
     }
 
