@@ -325,8 +325,10 @@ fn made_str(made: &[u8; MADE_LEN]) -> &str {
 /// The first made id of each `(id, occurrence)` seen: OpenClaw's history
 /// repeats the same Kimi ids every turn, and each would otherwise cost a
 /// sha256 per request. Index `occurrence - 1` of an id's list.
-static MADE: LazyLock<Mutex<HashMap<Box<str>, Vec<Option<[u8; MADE_LEN]>>>>> =
-    LazyLock::new(Mutex::default);
+static MADE: LazyLock<Mutex<MadeIds>> = LazyLock::new(Mutex::default);
+
+/// Each id's made ids, by occurrence.
+type MadeIds = HashMap<Box<str>, Vec<Option<[u8; MADE_LEN]>>>;
 
 /// At most this many ids are remembered, when full the memo starts
 /// again; and occurrences up to this one (a longer history's later ones
