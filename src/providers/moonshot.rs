@@ -81,13 +81,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 
     reasoning_content(draft, on);
     unique_tool_call_ids(draft);
-    if draft
-        .request()
-        .raw("tools")
-        .is_some_and(|t| t.contains("anyOf"))
-    {
-        plain_any_of_schemas(draft);
-    }
+    plain_any_of_schemas(draft);
 }
 
 /// K3's effort (`low`, `high`, `max`) for the client's level: OpenAI's

@@ -32,12 +32,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             }
         }
     }
-    if target.model.id.starts_with("moonshotai/")
-        && draft
-            .request()
-            .raw("tools")
-            .is_some_and(|t| t.contains("anyOf"))
-    {
+    if target.model.id.starts_with("moonshotai/") {
         moonshot::plain_any_of_schemas(draft);
     }
 }

@@ -538,6 +538,26 @@ fn typed_any_of_schemas_are_rewritten_for_moonshot_models() {
     );
 }
 
+/// `\u0061nyOf` is `anyOf` to Moonshot's validator: a tool that spells the
+/// key with an escape is rewritten too, through the whole rule set.
+#[test]
+fn an_any_of_spelt_with_an_escape_is_rewritten_for_moonshot_models() {
+    let lifted = json!({"anyOf": [{"enum": ["a"], "type": "string"}]});
+    for moonshot in ["moonshot/kimi-k2.6", "openrouter/moonshotai/kimi-k2.6"] {
+        let config = config(json!({}));
+        let target = config.target(&ModelRef::parse(moonshot).unwrap()).unwrap();
+        let text = r#"{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"t","parameters":{"type":"object","properties":{"x":{"type":"string","\u0061nyOf":[{"enum":["a"]}]}}}}}]}"#;
+        let request = ChatRequest::parse(text.to_string()).unwrap();
+        let out: Value =
+            serde_json::from_slice(&request.write(&edits(&request, &target)).to_vec()).unwrap();
+        assert_eq!(
+            out["tools"],
+            tools_with(lifted.clone()),
+            "{moonshot}: {out}"
+        );
+    }
+}
+
 #[test]
 fn openrouter_gets_its_reasoning_object() {
     let cases = [

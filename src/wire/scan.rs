@@ -267,34 +267,85 @@ fn unusual(bytes: &[u8]) -> Unusual {
 /// backslash, a control character or a byte beyond ASCII, whichever comes
 /// first. Sixteen bytes are compared at a time (SSE2, on every x86-64),
 /// so the runs between the escapes of a long prompt, a few dozen bytes
-/// each, cost a few instructions rather than a search started per run.
+/// each, cost a few instructions rather than a search started per run;
+/// past the first sixteen, sixty-four are checked per step with one
+/// branch, for the long prompts that run for kilobytes without an escape.
 #[cfg(target_arch = "x86_64")]
 fn plain_run(bytes: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
+    use std::arch::x86_64::{__m128i, _mm_movemask_epi8, _mm_or_si128};
     let mut at = 0;
-    while at + 16 <= bytes.len() {
-        // SAFETY: SSE2 is part of x86-64; the load reads the 16 bytes at
-        // `at`, inside `bytes` (checked above), unaligned.
-        let mask = unsafe {
-            let chunk = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
-            // Unsigned byte <= 0x1f exactly when max(byte, 0x1f) is 0x1f.
-            let limit = _mm_set1_epi8(0x1f);
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, limit), limit);
-            let special = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-            // The top bit of each byte: beyond ASCII.
-            _mm_movemask_epi8(special) | _mm_movemask_epi8(chunk)
+    // SAFETY (each `block` below): it loads the sixteen bytes at the
+    // offset given, which the loop conditions keep inside `bytes`.
+    let block = |at: usize| unsafe { sse2::special(bytes.as_ptr().add(at)) };
+    if at + 16 <= bytes.len() {
+        let mask = block(at);
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    while at + 64 <= bytes.len() {
+        // SAFETY: SSE2 is part of x86-64; the four loads read the 64
+        // bytes at `at`, inside `bytes` (checked above), unaligned.
+        let any = unsafe {
+            let [a, b, c, d] =
+                [0, 16, 32, 48].map(|offset| sse2::flags(bytes.as_ptr().add(at + offset)));
+            let or = |x: __m128i, y: __m128i| _mm_or_si128(x, y);
+            _mm_movemask_epi8(or(or(a, b), or(c, d)))
         };
+        if any != 0 {
+            break;
+        }
+        at += 64;
+    }
+    while at + 16 <= bytes.len() {
+        let mask = block(at);
         if mask != 0 {
             return Some(at + mask.trailing_zeros() as usize);
         }
         at += 16;
     }
     plain_run_portable(&bytes[at..]).map(|offset| at + offset)
+}
+
+/// The comparisons of [`plain_run`], sixteen bytes at a time.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// The sixteen bytes at `at`, each with its top bit set when it is a
+    /// quote, a backslash, a control character or beyond ASCII.
+    ///
+    /// # Safety
+    /// `at` must point at sixteen readable bytes.
+    #[inline(always)]
+    pub(super) unsafe fn flags(at: *const u8) -> __m128i {
+        // SAFETY: SSE2 is part of x86-64; the caller vouches for the 16
+        // bytes, read unaligned.
+        unsafe {
+            let chunk = _mm_loadu_si128(at.cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned byte <= 0x1f exactly when max(byte, 0x1f) is 0x1f.
+            let limit = _mm_set1_epi8(0x1f);
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, limit), limit);
+            // A byte beyond ASCII has its top bit set already.
+            _mm_or_si128(_mm_or_si128(quote, backslash), _mm_or_si128(control, chunk))
+        }
+    }
+
+    /// [`flags`] as a mask: bit `n` for byte `n`.
+    ///
+    /// # Safety
+    /// As [`flags`].
+    #[inline(always)]
+    pub(super) unsafe fn special(at: *const u8) -> u32 {
+        // SAFETY: as `flags`.
+        unsafe { _mm_movemask_epi8(flags(at)) as u32 }
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
