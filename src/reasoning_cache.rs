@@ -338,14 +338,24 @@ pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> Ch
 
 /// Gathers one streamed answer's reasoning and tool calls from its
 /// chunks, to keep them when the stream completes. Only chunks that can
-/// carry either are parsed; what it holds is bounded like an entry.
+/// carry either are parsed, and reasoning only once the answer makes a
+/// call: most answers make none, and their reasoning is never kept, so
+/// its chunks wait as text (up to [`UNREAD_BYTES`]) instead of being read.
+/// What it holds is bounded like an entry.
 #[derive(Debug, Default)]
 pub struct Collector {
     reasoning: String,
     calls: Vec<OwnedCall>,
+    /// Chunks with reasoning not read yet, one per line (a chunk's JSON
+    /// text is on one line).
+    unread: Vec<u8>,
     /// Over a bound: nothing is kept for this answer.
     given_up: bool,
 }
+
+/// Reasoning chunks wait unread up to this many bytes; past it they are
+/// read as they come.
+const UNREAD_BYTES: usize = 64 * 1024;
 
 impl Collector {
     /// One chunk's JSON text.
@@ -357,7 +367,33 @@ impl Collector {
             LazyLock::new(|| Finder::new(b"\"reasoning_content\""));
         static TOOL_CALLS: LazyLock<Finder<'static>> =
             LazyLock::new(|| Finder::new(b"\"tool_calls\""));
-        if REASONING.find(data).is_none() && TOOL_CALLS.find(data).is_none() {
+        if TOOL_CALLS.find(data).is_some() {
+            self.read_unread();
+        } else if REASONING.find(data).is_none() {
+            return;
+        } else if self.calls.is_empty()
+            && self.unread.len() + data.len() < UNREAD_BYTES
+            && !data.contains(&b'\n')
+        {
+            self.unread.extend_from_slice(data);
+            self.unread.push(b'\n');
+            return;
+        } else {
+            self.read_unread();
+        }
+        self.read(data);
+    }
+
+    /// The chunks that waited, read in their order.
+    fn read_unread(&mut self) {
+        let unread = std::mem::take(&mut self.unread);
+        for chunk in unread.split(|&b| b == b'\n').filter(|c| !c.is_empty()) {
+            self.read(chunk);
+        }
+    }
+
+    fn read(&mut self, data: &[u8]) {
+        if self.given_up {
             return;
         }
         // Read through borrowed views of the chunk's text, not a tree.
@@ -528,6 +564,61 @@ mod tests {
         let plain = serde_json::json!({"choices": [{"message": {"reasoning_content": "x", "content": "hi"}}]});
         cache.remember_completion(scope, plain.as_object().unwrap());
         assert_eq!(cache.usage().0, 2);
+    }
+
+    /// Reasoning waits unread until a call comes, and past
+    /// `UNREAD_BYTES` is read as it comes: either way all of it is kept,
+    /// in order, also reasoning that comes between calls.
+    #[test]
+    fn reasoning_read_late_or_early_is_kept_whole_and_in_order() {
+        let chunk = |text: &str| {
+            serde_json::json!({"choices": [{"delta": {"reasoning_content": text}}]}).to_string()
+        };
+        let call = |id: &str| {
+            serde_json::json!({"choices": [{"delta": {"tool_calls": [{"index": id.len() - 1,
+                "id": id, "type": "function", "function": {"name": "read", "arguments": "{}"}}]}}]})
+            .to_string()
+        };
+        // 200 chunks of 500 characters: past the unread bound.
+        let long: Vec<String> = (0..200).map(|i| format!("{:0>500}", i)).collect();
+        for (before, after) in [
+            (
+                vec!["a ".to_string(), "b ".to_string()],
+                vec!["c".to_string()],
+            ),
+            (long.clone(), vec!["end".to_string()]),
+        ] {
+            let cache = ReasoningCache::new(Limits::default());
+            let scope = scope("t");
+            let mut collector = Collector::default();
+            for text in &before {
+                collector.feed(chunk(text).as_bytes());
+            }
+            collector.feed(call("1").as_bytes());
+            for text in &after {
+                collector.feed(chunk(text).as_bytes());
+            }
+            collector.feed(call("22").as_bytes());
+            collector.finish(&cache, scope);
+            let calls = calls_of(&serde_json::json!([
+                {"id": "1", "type": "function", "function": {"name": "read", "arguments": "{}"}},
+                {"id": "22", "type": "function", "function": {"name": "read", "arguments": "{}"}}]));
+            let expected: String = before.iter().chain(&after).map(String::as_str).collect();
+            assert_eq!(
+                cache.recall(scope, &calls).as_deref(),
+                Some(expected.as_str()),
+                "{} chunks before the first call",
+                before.len()
+            );
+        }
+        // No call: nothing is kept, whatever was read.
+        let cache = ReasoningCache::new(Limits::default());
+        let mut collector = Collector::default();
+        for text in &long {
+            collector.feed(chunk(text).as_bytes());
+        }
+        collector.finish(&cache, scope("t"));
+        assert_eq!(cache.usage().0, 0);
     }
 
     #[test]
