@@ -43,6 +43,15 @@ pub fn serve_pinned(
         }
         None => Command::new(clawgate),
     };
+    // A fixed, small environment, so that what the bench was started from
+    // (`cargo bench` adds some thirty variables) does not move the figures:
+    // the size of a process's environment shifts its stack, and with it
+    // nginx's cost per request by a quarter. The state (the ledger) goes
+    // beside the config.
+    command.env_clear();
+    if let Some(dir) = config.parent() {
+        command.env("CLAWGATE_STATE_DIR", dir);
+    }
     let mut child = command
         .args(["serve", "--port", "0", "--log-format", "text"])
         .args(["--log-level", log_level])
