@@ -213,15 +213,17 @@ async fn an_answer_over_the_limit_fails_its_attempt_and_releases_the_provider() 
 
 #[tokio::test]
 async fn a_client_leaving_during_a_slow_large_answer_cancels_the_upstream_request() {
+    // The gateway streams from the provider also for a client that does not
+    // stream: the provider sends 8 MB of text, then nothing more (the
+    // answer never ends, so the mock cannot have finished it however fast
+    // the machine); the client gives up after a second.
     let slow = MockOptions {
         reply_bytes: Some(8 * 1024 * 1024),
-        chunk_delay_ms: 50,
+        stall_after_chunks: Some(2),
         ..MockOptions::default()
     };
     let (primary, backup) = (mock(slow).await, healthy_mock().await);
     let gw = gateway(chain_config(&primary, &backup)).await;
-    // The answer takes over six seconds to arrive; the client gives up long
-    // before.
     let request = gw.chat(json!({"messages": user_message()}));
     assert!(
         tokio::time::timeout(Duration::from_secs(1), request)

@@ -148,6 +148,10 @@ pub fn run(cli: Cli) -> ExitCode {
             } => openclaw::provider(&source),
         }
     });
+    // The runtime's last tasks may log; then the access lines still
+    // waiting are written, before the process exits.
+    drop(runtime);
+    logging::flush();
     match result {
         Ok(code) => code,
         Err(err) => {

@@ -86,8 +86,18 @@ cat >"$work/config.json" <<JSON
  "agents": {"defaults": {"model": {"primary": "kimi/k2"},
    "models": {"flaky/f": {"alias": "flaky"}, "kc/k2a": {"alias": "passthrough"}}}}}
 JSON
+# Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
+# writes its access lines in batches, the last of them as it exits.
+stop_gateway() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 200); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.05
+  done
+}
+
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
-gateway=$url
+gateway=$url gateway_pid=${pids[-1]}
 
 mkdir -p "$work/home" "$work/project"
 # Runs Claude Code in print mode with `$@` as extra environment; its output
@@ -110,6 +120,8 @@ claude_code out "Run the marker command"
 claude_code recovered "Say hello" ANTHROPIC_MODEL=flaky ANTHROPIC_DEFAULT_HAIKU_MODEL=flaky
 # An Anthropic provider: Claude Code's own body passes through.
 claude_code passed "Run the marker command" ANTHROPIC_MODEL=passthrough ANTHROPIC_DEFAULT_HAIKU_MODEL=passthrough
+
+stop_gateway "$gateway_pid"
 
 python3 - "$work" "$token" <<'PY'
 import json, sys

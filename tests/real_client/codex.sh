@@ -61,6 +61,16 @@ start() {
   echo "codex.sh: $1 did not start:" >&2; cat "$log" >&2; exit 1
 }
 
+# Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
+# writes its access lines in batches, the last of them as it exits.
+stop_gateway() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 200); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.05
+  done
+}
+
 token=codex-gateway-token-53
 start "$work/plain.log" "$bin/clawgate-mock" --record "$work/plain.jsonl" \
   --reply "Hello from the plain mock." --reasoning "Codex asked for a greeting."
@@ -86,7 +96,7 @@ cat >"$work/config.json" <<JSON
    "models": {"plain/p": {"alias": "plain"}, "patch/k": {"alias": "gpt-5.5"}}}}}
 JSON
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
-gateway=$url
+gateway=$url gateway_pid=${pids[-1]}
 
 mkdir -p "$work/home" "$work/codex-home" "$work/project"
 cat >"$work/codex-home/config.toml" <<TOML
@@ -113,6 +123,8 @@ codex_exec plain plain "Say hello"
 codex_exec tool default "Run the marker command"
 codex_exec unknown gpt-nope "Say hello"
 codex_exec patch gpt-5.5 "Add the file"
+
+stop_gateway "$gateway_pid"
 
 python3 - "$work" "$token" <<'PY'
 import json, sys

@@ -98,15 +98,26 @@ gateway_config() { # FILE PORT MOONSHOT_URL
    "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}}}
 JSON
 }
+# Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
+# writes its access lines in batches, the last of them as it exits.
+stop_gateway() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 200); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.05
+  done
+}
+
 port=$(free_port) down_port=$(free_port)
 gateway_config "$work/clawgate.json" "$port" "$moonshot"
 gateway_config "$work/down.json" "$down_port" "http://127.0.0.1:$(free_port)"
 export MOONSHOT_API_KEY=sk-openclaw-ci-moonshot OPENROUTER_API_KEY=sk-or-openclaw-ci
 start "$work/gateway.log" "$bin/clawgate" serve --log-format text --config "$work/clawgate.json"
 [ "$url" = "http://127.0.0.1:$port" ] || { say "gateway at $url, not port $port"; exit 1; }
-gateway=$url
+gateway=$url gateway_pid=${pids[-1]}
 start "$work/down-gateway.log" "$bin/clawgate" serve --log-format text --config "$work/down.json"
 [ "$url" = "http://127.0.0.1:$down_port" ] || { say "gateway at $url, not port $down_port"; exit 1; }
+down_pid=${pids[-1]}
 unset MOONSHOT_API_KEY OPENROUTER_API_KEY
 
 "$bin/clawgate" openclaw provider --config "$work/clawgate.json" >"$work/printed.json"
@@ -178,6 +189,9 @@ agent off off "openclaw-ci off" & off=$!
 agent high high "openclaw-ci high" & high=$!
 agent nix high "openclaw-ci nix" & nix=$!
 wait "$hand" && wait "$off" && wait "$high" && wait "$nix"
+
+stop_gateway "$gateway_pid"
+stop_gateway "$down_pid"
 
 python3 - "$work" <<'PY'
 import json, sys
