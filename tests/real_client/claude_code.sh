@@ -86,15 +86,7 @@ cat >"$work/config.json" <<JSON
  "agents": {"defaults": {"model": {"primary": "kimi/k2"},
    "models": {"flaky/f": {"alias": "flaky"}, "kc/k2a": {"alias": "passthrough"}}}}}
 JSON
-# Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
-# writes its access lines in batches, the last of them as it exits.
-stop_gateway() {
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 200); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.05
-  done
-}
+. "$(dirname "$0")/lib.sh"
 
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
 gateway=$url gateway_pid=${pids[-1]}

@@ -61,15 +61,7 @@ start() {
   echo "codex.sh: $1 did not start:" >&2; cat "$log" >&2; exit 1
 }
 
-# Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
-# writes its access lines in batches, the last of them as it exits.
-stop_gateway() {
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 200); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.05
-  done
-}
+. "$(dirname "$0")/lib.sh"
 
 token=codex-gateway-token-53
 start "$work/plain.log" "$bin/clawgate-mock" --record "$work/plain.jsonl" \

@@ -98,15 +98,7 @@ gateway_config() { # FILE PORT MOONSHOT_URL
    "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}}}
 JSON
 }
-# Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
-# writes its access lines in batches, the last of them as it exits.
-stop_gateway() {
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 200); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.05
-  done
-}
+. "$(dirname "$0")/lib.sh"
 
 port=$(free_port) down_port=$(free_port)
 gateway_config "$work/clawgate.json" "$port" "$moonshot"
