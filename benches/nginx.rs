@@ -478,10 +478,10 @@ async fn start_nginx(nginx: &Path, dir: &Path, upstream: std::net::SocketAddr) -
     let port = free_port();
     let config = dir.join("nginx.conf");
     std::fs::write(&config, nginx_config(dir, port, upstream)).unwrap();
-    // nginx starts with an empty environment: its cost per request moved
-    // by a quarter with the size of the environment it inherited (the
-    // variables `cargo bench` adds), whatever their names. clawgate and
-    // the forwarder start with fixed ones too.
+    // nginx starts with an empty environment: with the one `cargo bench`
+    // passes (some thirty variables more than a shell's) its cost per
+    // request read up to a quarter higher in most starts (docs/performance.md).
+    // clawgate and the forwarder start with fixed ones too.
     let child = Command::new("taskset")
         .env_clear()
         .args(["-c", "0"])

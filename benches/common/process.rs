@@ -45,9 +45,9 @@ pub fn serve_pinned(
     };
     // A fixed, small environment, so that what the bench was started from
     // (`cargo bench` adds some thirty variables) does not move the figures:
-    // the size of a process's environment shifts its stack, and with it
-    // nginx's cost per request by a quarter. The state (the ledger) goes
-    // beside the config.
+    // the size of a process's environment shifts its stack, which moved
+    // nginx's cost per request by up to a quarter. The state (the ledger)
+    // goes beside the config.
     command.env_clear();
     if let Some(dir) = config.parent() {
         command.env("CLAWGATE_STATE_DIR", dir);

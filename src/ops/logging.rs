@@ -102,15 +102,15 @@ pub fn flush() {
 const ACCESS: &str = "clawgate::access";
 
 /// An access line waits at most this long to be written.
-pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// Waiting lines are written at once past this many bytes.
 const FLUSH_BYTES: usize = 64 * 1024;
 
 static STDERR: OnceLock<Stderr> = OnceLock::new();
 
-/// A log output that writes access lines (info and below, target
-/// [`ACCESS`]) in batches and every other line at once, after the lines
+/// A log output that writes access lines (target [`ACCESS`], at info,
+/// debug or trace) in batches and every other line at once, after the lines
 /// waiting. A thread writes the waiting lines [`FLUSH_AFTER`] after the
 /// first of them; while lines keep coming it wakes that often, and when
 /// none came it sleeps until one does.

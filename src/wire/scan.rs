@@ -272,34 +272,34 @@ fn unusual(bytes: &[u8]) -> Unusual {
 /// branch, for the long prompts that run for kilobytes without an escape.
 #[cfg(target_arch = "x86_64")]
 fn plain_run(bytes: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{__m128i, _mm_movemask_epi8, _mm_or_si128};
+    use std::arch::x86_64::{_mm_movemask_epi8, _mm_or_si128};
+    // The sixteen bytes at `at` (the loop conditions keep them inside
+    // `bytes`, so the compiler drops the check).
+    let block = |at: usize| -> &[u8; 16] {
+        bytes[at..at + 16]
+            .try_into()
+            .expect("a range of sixteen bytes")
+    };
     let mut at = 0;
-    // SAFETY (each `block` below): it loads the sixteen bytes at the
-    // offset given, which the loop conditions keep inside `bytes`.
-    let block = |at: usize| unsafe { sse2::special(bytes.as_ptr().add(at)) };
     if at + 16 <= bytes.len() {
-        let mask = block(at);
+        let mask = sse2::mask(sse2::flags(block(at)));
         if mask != 0 {
             return Some(at + mask.trailing_zeros() as usize);
         }
         at += 16;
     }
     while at + 64 <= bytes.len() {
-        // SAFETY: SSE2 is part of x86-64; the four loads read the 64
-        // bytes at `at`, inside `bytes` (checked above), unaligned.
-        let any = unsafe {
-            let [a, b, c, d] =
-                [0, 16, 32, 48].map(|offset| sse2::flags(bytes.as_ptr().add(at + offset)));
-            let or = |x: __m128i, y: __m128i| _mm_or_si128(x, y);
-            _mm_movemask_epi8(or(or(a, b), or(c, d)))
-        };
-        if any != 0 {
+        let [a, b, c, d] = [0, 16, 32, 48].map(|offset| sse2::flags(block(at + offset)));
+        // SAFETY: SSE2 is part of x86-64.
+        let any = unsafe { _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d)) };
+        // SAFETY: as above.
+        if unsafe { _mm_movemask_epi8(any) } != 0 {
             break;
         }
         at += 64;
     }
     while at + 16 <= bytes.len() {
-        let mask = block(at);
+        let mask = sse2::mask(sse2::flags(block(at)));
         if mask != 0 {
             return Some(at + mask.trailing_zeros() as usize);
         }
@@ -316,17 +316,14 @@ mod sse2 {
         _mm_set1_epi8,
     };
 
-    /// The sixteen bytes at `at`, each with its top bit set when it is a
-    /// quote, a backslash, a control character or beyond ASCII.
-    ///
-    /// # Safety
-    /// `at` must point at sixteen readable bytes.
+    /// `chunk`, each byte with its top bit set when it is a quote, a
+    /// backslash, a control character or beyond ASCII.
     #[inline(always)]
-    pub(super) unsafe fn flags(at: *const u8) -> __m128i {
-        // SAFETY: SSE2 is part of x86-64; the caller vouches for the 16
-        // bytes, read unaligned.
+    pub(super) fn flags(chunk: &[u8; 16]) -> __m128i {
+        // SAFETY: SSE2 is part of x86-64; the load reads the sixteen bytes
+        // of `chunk`, unaligned.
         unsafe {
-            let chunk = _mm_loadu_si128(at.cast::<__m128i>());
+            let chunk = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
             let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
             let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
             // Unsigned byte <= 0x1f exactly when max(byte, 0x1f) is 0x1f.
@@ -337,14 +334,11 @@ mod sse2 {
         }
     }
 
-    /// [`flags`] as a mask: bit `n` for byte `n`.
-    ///
-    /// # Safety
-    /// As [`flags`].
+    /// The top bits of `flags`: bit `n` for byte `n`.
     #[inline(always)]
-    pub(super) unsafe fn special(at: *const u8) -> u32 {
-        // SAFETY: as `flags`.
-        unsafe { _mm_movemask_epi8(flags(at)) as u32 }
+    pub(super) fn mask(flags: __m128i) -> u32 {
+        // SAFETY: SSE2 is part of x86-64.
+        unsafe { _mm_movemask_epi8(flags) as u32 }
     }
 }
 
