@@ -134,7 +134,7 @@ impl ChatRequest {
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
         let body: Bytes = body.into();
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let scanned = super::scan::object_nested(&body, Some("messages"), Some("tool_calls"));
+        let scanned = super::scan::request(&body, "messages", "tool_calls");
         let Scanned { members, items } = match scanned {
             Ok(scanned) => scanned,
             Err(ScanError::NotObject) => {

@@ -185,6 +185,23 @@ pub fn object_nested(
     items_key: Option<&str>,
     nested_key: Option<&str>,
 ) -> Result<Scanned, ScanError> {
+    scan_object(buffer, items_key, nested_key, false)
+}
+
+/// [`object_nested`] for a client's request: the large value of a member
+/// other than `items_key` (the `tools` OpenClaw and Codex send unchanged
+/// every turn) is not read again when an earlier request sent it byte for
+/// byte ([`known`]).
+pub fn request(buffer: &[u8], items_key: &str, nested_key: &str) -> Result<Scanned, ScanError> {
+    scan_object(buffer, Some(items_key), Some(nested_key), true)
+}
+
+fn scan_object(
+    buffer: &[u8],
+    items_key: Option<&str>,
+    nested_key: Option<&str>,
+    known_values: bool,
+) -> Result<Scanned, ScanError> {
     let mut scanner = Scanner { b: buffer, i: 0 };
     scanner.ws();
     if scanner.peek() != Some(b'{') {
@@ -203,6 +220,9 @@ pub fn object_nested(
             let mut elements = Items::default();
             scanner.array_elements(depth, &mut elements, nested_key)?;
             items = Some(elements);
+            Ok(true)
+        } else if known_values && matches!(scanner.peek(), Some(b'[' | b'{')) {
+            scanner.known_value(key, depth)?;
             Ok(true)
         } else {
             Ok(false)
@@ -359,6 +379,72 @@ fn plain_run_portable(bytes: &[u8]) -> Option<usize> {
     (end < bytes.len()).then_some(end)
 }
 
+/// Large member values of requests read before, by key, newest first.
+///
+/// The bytes of a JSON value fix where it ends, so bytes equal to a value
+/// already read whole are that same valid value, at the same depth (a
+/// member of the request): it need not be read again. Bounded in count and
+/// size; a value is copied once, when first read.
+mod known {
+    use std::collections::VecDeque;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    /// (key, value), newest first.
+    type Values = VecDeque<(Box<str>, Box<[u8]>)>;
+
+    static VALUES: Mutex<Values> = Mutex::new(VecDeque::new());
+
+    /// Smaller values cost less to read than to look up and keep.
+    const SMALLEST: usize = 4 * 1024;
+    const LARGEST: usize = 512 * 1024;
+    const ENTRIES: usize = 16;
+
+    fn values() -> MutexGuard<'static, Values> {
+        VALUES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The length of the value of `key` that `rest` starts with, if it is
+    /// one read before.
+    pub(super) fn length(key: &str, rest: &[u8]) -> Option<usize> {
+        if rest.len() < SMALLEST {
+            return None;
+        }
+        let length = values()
+            .iter()
+            .find(|(known, value)| **known == *key && rest.starts_with(value))
+            .map(|(_, value)| value.len());
+        #[cfg(test)]
+        if length.is_some() {
+            HITS.with(|hits| hits.set(hits.get() + 1));
+        }
+        length
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Values found known on this thread.
+        pub(super) static HITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Keeps `value`, read whole and valid, as the value of `key`.
+    pub(super) fn remember(key: &str, value: &[u8]) {
+        if !(SMALLEST..=LARGEST).contains(&value.len()) {
+            return;
+        }
+        let mut values = values();
+        if values
+            .iter()
+            .any(|(known, kept)| **known == *key && **kept == *value)
+        {
+            return;
+        }
+        if values.len() >= ENTRIES {
+            values.pop_back();
+        }
+        values.push_front((key.into(), value.into()));
+    }
+}
+
 /// Strings are read one byte at a time up to this length when the vector
 /// search cannot be used.
 const SHORT_STRING: usize = 16;
@@ -488,6 +574,19 @@ impl<'b> Scanner<'b> {
                 _ => return Err(self.error("expected `,` or `}`")),
             }
         }
+    }
+
+    /// Skips the value of member `key`, an array or an object: at once when
+    /// it is a value read before ([`known`]), else read and remembered.
+    fn known_value(&mut self, key: &str, depth: usize) -> Result<(), ScanError> {
+        if let Some(length) = known::length(key, &self.b[self.i..]) {
+            self.i += length;
+            return Ok(());
+        }
+        let start = self.i;
+        self.value(depth)?;
+        known::remember(key, &self.b[start..self.i]);
+        Ok(())
     }
 
     /// Skips an object starting at `{`, recording nothing.
@@ -759,6 +858,48 @@ impl<'b> Scanner<'b> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A request's large `tools` read once is skipped the next time, with
+    /// the same result; bytes that only start like it, or differ in one
+    /// byte, are read (and refused when invalid) as if it were unknown.
+    #[test]
+    fn a_large_value_read_before_is_skipped_and_only_that_value() {
+        let hits = || known::HITS.with(std::cell::Cell::get);
+        // Unique to this test, so that the memo starts without it.
+        let tools: Vec<String> = (0..80)
+            .map(|i| format!(r#"{{"type":"function","function":{{"name":"known_value_test_{i}","parameters":{{"type":"object"}}}}}}"#))
+            .collect();
+        let tools = format!("[{}]", tools.join(","));
+        assert!(tools.len() > 4096);
+        let body = format!(
+            r#"{{"messages":[{{"role":"user","content":"hi"}}],"tools":{tools},"stream":true}}"#
+        );
+        let before = hits();
+        let first = request(body.as_bytes(), "messages", "tool_calls").unwrap();
+        assert_eq!(hits(), before, "read the first time");
+        let second = request(body.as_bytes(), "messages", "tool_calls").unwrap();
+        assert_eq!(hits(), before + 1, "skipped the second time");
+        assert_eq!(first, second);
+        let tools_member = second.members.iter().find(|m| m.key == "tools").unwrap();
+        assert_eq!(text(&body, &tools_member.value), tools);
+
+        // The known value followed by what cannot follow a member.
+        let trailing =
+            format!(r#"{{"messages":[{{"role":"user","content":"hi"}}],"tools":{tools} x}}"#);
+        assert!(request(trailing.as_bytes(), "messages", "tool_calls").is_err());
+        // One byte of it changed into a control character inside a string:
+        // not the known value, read, refused.
+        let mut bytes = body.clone().into_bytes();
+        let at = body.find("known_value_test_7").unwrap() + "known_value_test".len();
+        bytes[at] = 0x01;
+        let before = hits();
+        assert!(request(&bytes, "messages", "tool_calls").is_err());
+        assert_eq!(hits(), before, "not taken for the known value");
+        // Chunks and other objects are never looked up.
+        let before = hits();
+        object(body.as_bytes(), Some("messages")).unwrap();
+        assert_eq!(hits(), before);
+    }
 
     fn text<'a>(buffer: &'a str, range: &Range<usize>) -> &'a str {
         &buffer[range.clone()]
