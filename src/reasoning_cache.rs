@@ -367,20 +367,20 @@ impl Collector {
             LazyLock::new(|| Finder::new(b"\"reasoning_content\""));
         static TOOL_CALLS: LazyLock<Finder<'static>> =
             LazyLock::new(|| Finder::new(b"\"tool_calls\""));
-        if TOOL_CALLS.find(data).is_some() {
-            self.read_unread();
-        } else if REASONING.find(data).is_none() {
+        let calls = TOOL_CALLS.find(data).is_some();
+        if !calls && REASONING.find(data).is_none() {
             return;
-        } else if self.calls.is_empty()
+        }
+        if !calls
+            && self.calls.is_empty()
             && self.unread.len() + data.len() < UNREAD_BYTES
             && !data.contains(&b'\n')
         {
             self.unread.extend_from_slice(data);
             self.unread.push(b'\n');
             return;
-        } else {
-            self.read_unread();
         }
+        self.read_unread();
         self.read(data);
     }
 

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{Draft, Thinking};
 use crate::capabilities::{ForcedToolChoice, Reasoning, ThinkingControl};
 use crate::config::Target;
+use crate::wire::recent::Recent;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
@@ -429,42 +430,20 @@ fn spliced_tools(tools: &str) -> Option<Bytes> {
     Some(Bytes::from(spliced))
 }
 
-/// The outcome of [`spliced_tools`] for the last few `tools` texts seen,
-/// keyed by the exact text, newest first.
-static TOOLS: Mutex<VecDeque<(Box<str>, Option<Bytes>)>> = Mutex::new(VecDeque::new());
+/// The outcome of [`spliced_tools`] for the last few `tools` texts seen
+/// (clients and agents with different tool sets), none longer than 512 KB:
+/// a larger `tools` is worked out every time.
+static TOOLS: Recent<Option<Bytes>> = Recent::new(16, 512 * 1024);
 
-/// The texts remembered (clients and agents with different tool sets)...
-const TOOLS_ENTRIES: usize = 16;
-/// ...none longer than this: a larger `tools` is worked out every time.
-const TOOLS_BYTES: usize = 512 * 1024;
-
-/// [`spliced_tools`], remembered in [`TOOLS`]. A lookup compares lengths,
-/// then bytes: cheaper than hashing a text of tens of kilobytes.
+/// [`spliced_tools`], remembered in [`TOOLS`].
 fn remembered_spliced_tools(tools: &str) -> Option<Bytes> {
-    if tools.len() > TOOLS_BYTES {
-        return spliced_tools(tools);
-    }
-    // A panic cannot leave the memo half-updated: a poisoned lock is taken
-    // as it is.
-    let lock = || {
-        TOOLS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    };
-    if let Some((_, known)) = lock()
-        .iter()
-        .find(|(text, _)| text.len() == tools.len() && **text == *tools)
-    {
-        return known.clone();
+    if let Some(known) = TOOLS.get(tools.as_bytes()) {
+        return known;
     }
     // Worked out outside the lock; two requests racing both compute the
     // same answer.
     let outcome = spliced_tools(tools);
-    let mut seen = lock();
-    if seen.len() >= TOOLS_ENTRIES {
-        seen.pop_back();
-    }
-    seen.push_front((tools.into(), outcome.clone()));
+    TOOLS.insert(tools.as_bytes(), outcome.clone());
     outcome
 }
 

@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod body;
 pub mod chunk;
 pub mod openai;
+pub mod recent;
 pub mod responses;
 pub mod scan;
 pub mod sse;

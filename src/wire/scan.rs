@@ -386,22 +386,13 @@ fn plain_run_portable(bytes: &[u8]) -> Option<usize> {
 /// member of the request): it need not be read again. Bounded in count and
 /// size; a value is copied once, when first read.
 mod known {
-    use std::collections::VecDeque;
-    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use crate::wire::recent::Recent;
 
-    /// (key, value), newest first.
-    type Values = VecDeque<(Box<str>, Box<[u8]>)>;
-
-    static VALUES: Mutex<Values> = Mutex::new(VecDeque::new());
+    /// Each value's text, with its member's key.
+    static VALUES: Recent<Box<str>> = Recent::new(16, 512 * 1024);
 
     /// Smaller values cost less to read than to look up and keep.
     const SMALLEST: usize = 4 * 1024;
-    const LARGEST: usize = 512 * 1024;
-    const ENTRIES: usize = 16;
-
-    fn values() -> MutexGuard<'static, Values> {
-        VALUES.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 
     /// The length of the value of `key` that `rest` starts with, if it is
     /// one read before.
@@ -409,10 +400,9 @@ mod known {
         if rest.len() < SMALLEST {
             return None;
         }
-        let length = values()
-            .iter()
-            .find(|(known, value)| **known == *key && rest.starts_with(value))
-            .map(|(_, value)| value.len());
+        let length = VALUES.find(|value, known| {
+            (**known == *key && rest.starts_with(value)).then_some(value.len())
+        });
         #[cfg(test)]
         if length.is_some() {
             HITS.with(|hits| hits.set(hits.get() + 1));
@@ -428,20 +418,9 @@ mod known {
 
     /// Keeps `value`, read whole and valid, as the value of `key`.
     pub(super) fn remember(key: &str, value: &[u8]) {
-        if !(SMALLEST..=LARGEST).contains(&value.len()) {
-            return;
+        if value.len() >= SMALLEST {
+            VALUES.insert(value, key.into());
         }
-        let mut values = values();
-        if values
-            .iter()
-            .any(|(known, kept)| **known == *key && **kept == *value)
-        {
-            return;
-        }
-        if values.len() >= ENTRIES {
-            values.pop_back();
-        }
-        values.push_front((key.into(), value.into()));
     }
 }
 
