@@ -128,5 +128,12 @@ mod tests {
                 "tools": [{"name": "Bash", "description": "Runs", "input_schema": {}}]}"#,
             (4 + 1) + 300 + 8 + 1 + 1 + 1,
         );
+        // A lone surrogate escape (JSON admits it) counts as one character:
+        // it once stopped the count with a panic.
+        check(
+            r#"{"system": [{"type": "text", "text": "x-anthropic-billing-header: cch=1;\nab\ud800"}],
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "\udc00abcd"}]}]}"#,
+            (4 + 2) + (4 + 2),
+        );
     }
 }

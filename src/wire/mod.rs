@@ -33,9 +33,27 @@ impl RawText {
         is_empty(&self.0)
     }
 
-    /// The text itself (borrowed when it holds no escape).
+    /// The text itself (borrowed when it holds no escape). A lone
+    /// surrogate escape (`\ud800`), which JSON's grammar admits but no
+    /// Unicode text holds, reads as U+FFFD.
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        serde_json::from_str(self.0.get()).expect("checked to be a string when read")
+        serde_json::from_str(self.0.get()).unwrap_or_else(|_| {
+            let mut reader = serde_json::Deserializer::from_str(self.0.get());
+            let mut bytes = serde::Deserializer::deserialize_bytes(&mut reader, LossyBytes)
+                .expect("checked to be a string when read");
+            // A surrogate in WTF-8 is three bytes, ED A0..BF 80..BF; U+FFFD
+            // is three too.
+            let mut at = 0;
+            while at + 2 < bytes.len() {
+                if bytes[at] == 0xED && (0xA0..=0xBF).contains(&bytes[at + 1]) {
+                    bytes[at..at + 3].copy_from_slice("\u{fffd}".as_bytes());
+                    at += 3;
+                } else {
+                    at += 1;
+                }
+            }
+            std::borrow::Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+        })
     }
 
     /// `literal`, already read as a JSON string literal, kept.
@@ -107,6 +125,22 @@ pub fn empty() -> &'static RawValue {
     static EMPTY: std::sync::LazyLock<Box<RawValue>> =
         std::sync::LazyLock::new(|| RawText::from_text("").into_json());
     &EMPTY
+}
+
+/// A string's bytes, lone surrogates included (serde_json gives them as
+/// WTF-8), for [`RawText::text`].
+struct LossyBytes;
+
+impl serde::de::Visitor<'_> for LossyBytes {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_bytes<E>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(bytes.to_vec())
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for RawText {
@@ -240,6 +274,9 @@ mod tests {
         let one = RawText::join(&texts[..1], r"\n\n");
         assert_eq!(one.get(), texts[0].get());
         assert_eq!(RawText::join(&[], "").get(), r#""""#);
+        // A lone surrogate, which serde refuses to read into a `str`.
+        let lone: RawText = serde_json::from_str(r#""a\ud800b \ud83d\ude00""#).unwrap();
+        assert_eq!(lone.text(), "a\u{fffd}b \u{1f600}");
         let made = RawText::from_text("tab\t \"é\"");
         assert_eq!(made.text(), "tab\t \"é\"");
         assert_eq!(made.inner(), r#"tab\t \"é\""#);
