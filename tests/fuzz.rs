@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clawgate::config::{Environment, Secrets, load_str};
-use clawgate::translate::responses_client;
+use clawgate::translate::{anthropic_client, responses_client};
 use clawgate::wire::anthropic::MessagesRequest;
 use clawgate::wire::openai::ChatRequest;
 use clawgate::wire::responses::ResponsesRequest;
@@ -45,18 +45,55 @@ fn chat_body(data: &[u8]) {
     }
 }
 
+/// The Messages reader as the front end's decode runs it (member by
+/// member, remembering the system prompt and tools), held to serde reading
+/// the whole body: the same verdict and the same translation, twice over
+/// (the second time from what the first remembered).
 fn messages_body(data: &[u8]) {
-    let _ = MessagesRequest::parse(data);
+    let whole = MessagesRequest::parse(data);
+    for _ in 0..2 {
+        let read = anthropic_client::Read::parse(data);
+        assert_eq!(read.is_ok(), whole.is_ok(), "read: {:?}", read.err());
+        if let (Ok(read), Ok(whole)) = (&read, &whole) {
+            let translated = read.translate(None);
+            assert_eq!(translated, anthropic_client::request(whole, None));
+            if let Ok(chat) = translated {
+                let _ = ChatRequest::parse(chat);
+            }
+        }
+    }
 }
 
 /// The Responses reader and its translation into the request model, as
-/// the front end's decode runs them.
+/// the front end's decode runs them, held to serde reading the whole body
+/// like [`messages_body`].
 fn responses_body(data: &[u8]) {
-    if let Ok(request) = ResponsesRequest::parse(data) {
-        if let Ok((chat, _)) = responses_client::request(&request, None) {
-            let _ = ChatRequest::parse(chat);
+    let whole = ResponsesRequest::parse(data);
+    for _ in 0..2 {
+        let read = responses_client::Read::parse(data);
+        assert_eq!(read.is_ok(), whole.is_ok(), "read: {:?}", read.err());
+        if let (Ok(read), Ok(whole)) = (&read, &whole) {
+            let translated = read.translate(None);
+            assert_eq!(translated, responses_client::request(whole, None));
+            if let Ok((chat, _)) = translated {
+                let _ = ChatRequest::parse(chat);
+            }
         }
     }
+}
+
+/// `seed` with its long texts longer than what the readers remember
+/// (a kilobyte).
+fn with_long_texts(mut seed: Value) -> Value {
+    let long = "Long enough to be remembered. ".repeat(40);
+    if seed.get("instructions").is_some() {
+        seed["instructions"] = json!(long);
+        seed["tools"][0]["description"] = json!(long);
+    } else {
+        seed["system"][0]["text"] = json!(format!("x-anthropic-billing-header: cc\n{long}"));
+        seed["tools"][0]["description"] = json!(long);
+    }
+    seed
 }
 
 struct Target {
@@ -85,13 +122,19 @@ fn targets() -> Vec<Target> {
         Target {
             name: "messages_body",
             run: messages_body,
-            seeds: vec![messages_seed().to_string().into_bytes()],
+            seeds: vec![
+                messages_seed().to_string().into_bytes(),
+                with_long_texts(messages_seed()).to_string().into_bytes(),
+            ],
             parent_len: 64 * 1024,
         },
         Target {
             name: "responses_body",
             run: responses_body,
-            seeds: vec![responses_seed().to_string().into_bytes()],
+            seeds: vec![
+                responses_seed().to_string().into_bytes(),
+                with_long_texts(responses_seed()).to_string().into_bytes(),
+            ],
             parent_len: 64 * 1024,
         },
     ]

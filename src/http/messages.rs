@@ -58,11 +58,12 @@ impl FrontEnd for Messages {
         original: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, ()), ApiError> {
-        let parsed =
-            MessagesRequest::parse(&original).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        record.model_asked(parsed.model.as_deref().map(shown));
-        let model = chain_model(config, parsed.model.as_deref());
-        let body = anthropic_client::request(&parsed, model)
+        let read = anthropic_client::Read::parse(&original)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let asked = read.request.model.as_deref();
+        record.model_asked(asked.map(shown));
+        let body = read
+            .translate(chain_model(config, asked))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Ok((request.with_anthropic_original(original), ()))

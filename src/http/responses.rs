@@ -24,7 +24,7 @@ use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
 };
 use crate::wire::openai::{ChatRequest, Part};
-use crate::wire::responses::{ResponsesRequest, StreamEvent};
+use crate::wire::responses::StreamEvent;
 
 /// How long a stream may be silent before the client gets a comment.
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(10);
@@ -52,10 +52,11 @@ impl FrontEnd for Responses {
         record: &AccessRecord,
     ) -> Result<(ChatRequest, Context), ApiError> {
         let bad = |err: &dyn std::fmt::Display| ApiError::BadRequest(err.to_string());
-        let parsed = ResponsesRequest::parse(&body).map_err(|e| bad(&e))?;
+        let read = responses_client::Read::parse(&body).map_err(|e| bad(&e))?;
+        let parsed = &read.request;
         let model = parsed.model.as_deref().filter(|m| !m.is_empty());
         record.model_asked(model);
-        let (chat, names) = responses_client::request(&parsed, model).map_err(|e| bad(&e))?;
+        let (chat, names) = read.translate(model).map_err(|e| bad(&e))?;
         let request = ChatRequest::parse(chat).map_err(|e| bad(&e))?;
         let context = Context {
             names,

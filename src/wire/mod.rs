@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod body;
 pub mod chunk;
+pub mod members;
 pub mod openai;
 pub mod recent;
 pub mod responses;

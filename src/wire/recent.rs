@@ -35,6 +35,11 @@ impl<V: Clone> Recent<V> {
         self.find(|kept, value| (kept == text).then(|| value.clone()))
     }
 
+    /// The length of a kept text that `bytes` start with, and its value.
+    pub fn starting(&self, bytes: &[u8]) -> Option<(usize, V)> {
+        self.find(|text, value| bytes.starts_with(text).then(|| (text.len(), value.clone())))
+    }
+
     /// The first answer `found` gives for a kept text and its value,
     /// newest first.
     pub fn find<R>(&self, mut found: impl FnMut(&[u8], &V) -> Option<R>) -> Option<R> {
@@ -59,6 +64,27 @@ impl<V: Clone> Recent<V> {
         entries.push_front((text.into(), value));
     }
 
+    /// What `work` makes of `text`: the value kept under it, else worked
+    /// out and kept, when `work` gives one and the text is at least
+    /// `smallest` bytes long (shorter ones cost less to work out again than
+    /// to look up and keep); `None` when `work` fails.
+    pub fn remembered(
+        &self,
+        text: &[u8],
+        smallest: usize,
+        work: impl FnOnce() -> Option<V>,
+    ) -> Option<V> {
+        if text.len() < smallest {
+            return work();
+        }
+        if let Some(value) = self.get(text) {
+            return Some(value);
+        }
+        let value = work()?;
+        self.insert(text, value.clone());
+        Some(value)
+    }
+
     fn entries(&self) -> MutexGuard<'_, VecDeque<(Box<[u8]>, V)>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -78,6 +104,9 @@ mod tests {
         recent.insert(b"a", 3);
         assert_eq!(recent.get(b"a"), Some(3));
         assert_eq!(recent.find(|_, v| Some(*v)), Some(3));
+        assert_eq!(recent.starting(b"ab"), Some((1, 3)));
+        assert_eq!(recent.starting(b"b,"), Some((1, 2)));
+        assert_eq!(recent.starting(b"c"), None);
         // A third text: the oldest (b) goes.
         recent.insert(b"c", 4);
         assert_eq!(recent.get(b"b"), None);
@@ -88,5 +117,22 @@ mod tests {
         recent.insert(b"long!", 5);
         assert_eq!(recent.get(b"long!"), None);
         assert_eq!(recent.get(b"c"), Some(4));
+    }
+
+    #[test]
+    fn work_is_remembered_for_long_texts_and_failures_are_not() {
+        let recent = Recent::new(2, 8);
+        let mut runs = 0;
+        let mut work = |value: Option<u8>| {
+            runs += 1;
+            value
+        };
+        assert_eq!(recent.remembered(b"long", 3, || work(Some(1))), Some(1));
+        assert_eq!(recent.remembered(b"long", 3, || work(Some(2))), Some(1));
+        assert_eq!(recent.remembered(b"ab", 3, || work(Some(3))), Some(3));
+        assert_eq!(recent.remembered(b"ab", 3, || work(Some(4))), Some(4));
+        assert_eq!(recent.remembered(b"fails", 3, || work(None)), None);
+        assert_eq!(recent.remembered(b"fails", 3, || work(Some(5))), Some(5));
+        assert_eq!(runs, 5);
     }
 }

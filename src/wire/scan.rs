@@ -64,6 +64,16 @@ fn known_key(raw: &[u8]) -> Option<&'static str> {
         b"metadata" => "metadata",
         b"reasoning_effort" => "reasoning_effort",
         b"prompt_cache_key" => "prompt_cache_key",
+        // Messages and Responses requests.
+        b"system" => "system",
+        b"output_config" => "output_config",
+        b"context_management" => "context_management",
+        b"instructions" => "instructions",
+        b"input" => "input",
+        b"reasoning" => "reasoning",
+        b"store" => "store",
+        b"include" => "include",
+        b"max_output_tokens" => "max_output_tokens",
         _ => return None,
     })
 }
@@ -185,7 +195,7 @@ pub fn object_nested(
     items_key: Option<&str>,
     nested_key: Option<&str>,
 ) -> Result<Scanned, ScanError> {
-    scan_object(buffer, items_key, nested_key, false)
+    scan_object(buffer, items_key, nested_key, false, None)
 }
 
 /// [`object_nested`] for a client's request: the large value of a member
@@ -193,14 +203,34 @@ pub fn object_nested(
 /// every turn) is not read again when an earlier request sent it byte for
 /// byte ([`known`]).
 pub fn request(buffer: &[u8], items_key: &str, nested_key: &str) -> Result<Scanned, ScanError> {
-    scan_object(buffer, Some(items_key), Some(nested_key), true)
+    scan_object(buffer, Some(items_key), Some(nested_key), true, None)
 }
+
+/// The members of a client's request, as [`request`] reads it (large
+/// values read before are stepped over), without recording the elements
+/// of `changing`, the member that differs from turn to turn and is not
+/// remembered. Before anything else, `recognized` is asked about each
+/// member's value (its key, and the bytes from the value on): the length
+/// of a whole value it has seen before, checked and valid, which the
+/// bytes start with, to be stepped over.
+pub fn request_members(
+    buffer: &[u8],
+    changing: &str,
+    recognized: &mut Recognized<'_>,
+) -> Result<Vec<Member>, ScanError> {
+    Ok(scan_object(buffer, Some(changing), None, true, Some(recognized))?.members)
+}
+
+/// What [`request_members`] asks about each member's value: given its key
+/// and the bytes from the value on, the length of a value seen before.
+pub type Recognized<'r> = dyn FnMut(&str, &[u8]) -> Option<usize> + 'r;
 
 fn scan_object(
     buffer: &[u8],
     items_key: Option<&str>,
     nested_key: Option<&str>,
     known_values: bool,
+    mut recognized: Option<&mut Recognized<'_>>,
 ) -> Result<Scanned, ScanError> {
     let mut scanner = Scanner { b: buffer, i: 0 };
     scanner.ws();
@@ -216,6 +246,12 @@ fn scan_object(
     let mut items = None;
     let mut members = Vec::with_capacity(16);
     scanner.object(0, &mut members, |scanner, key, depth| {
+        let rest = &scanner.b[scanner.i..];
+        if let Some(length) = recognized.as_mut().and_then(|known| known(key, rest)) {
+            debug_assert!(length <= rest.len());
+            scanner.i += length.min(rest.len());
+            return Ok(true);
+        }
         if Some(key) == items_key && scanner.peek() == Some(b'[') {
             let mut elements = Items::default();
             scanner.array_elements(depth, &mut elements, nested_key)?;

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use answer::message;
 pub use overflow::context_overflow;
-pub use request::{TranslateError, request};
+pub use request::{Read, TranslateError, request};
 pub use stream::{StreamTranslator, error_kind};
 
 use crate::translate::ids::Nonce;

@@ -2,14 +2,18 @@
 
 use std::borrow::Cow;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::translate::ids;
 use crate::wire::anthropic::{
-    Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, ThinkingConfig,
-    ToolChoice, literal_without_billing_header,
+    Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, RequestError,
+    ThinkingConfig, Tool as AnthropicTool, ToolChoice, literal_without_billing_header,
 };
+use crate::wire::members::Members;
+use crate::wire::recent::Recent;
 use crate::wire::{RawText, empty, is_empty};
 
 /// A text of the translated body as a JSON string literal: the client's
@@ -34,20 +38,111 @@ pub enum TranslateError {
 /// tool schemas and tool inputs copied as the client wrote them (no tree of
 /// either body is built).
 pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
-    let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if let Some(system) = &request.system {
-        let text = system_text(system);
-        if !is_empty(&text) {
-            messages.push(Out::text("system", text));
+    let system = request.system.as_ref().and_then(translated_system);
+    let tools = request.tools.as_deref().and_then(translated_tools);
+    write(request, system.as_deref(), tools.as_deref(), model)
+}
+
+/// A Messages request body read for translation.
+///
+/// Claude Code sends the same system prompt and tools every turn (two
+/// thirds of its request): their translations are remembered by the
+/// client's bytes ([`Recent`]), and a body that repeats them is read by
+/// the scanner, which steps over them, and serde reads only the rest.
+pub struct Read {
+    /// The request, without `system` and `tools` (see the fields below).
+    pub request: MessagesRequest,
+    /// The system prompt as one chat text; `None` when there is none.
+    system: Option<Arc<RawValue>>,
+    /// The chat `tools` array; `None` when no tool has a chat form.
+    tools: Option<Arc<RawValue>>,
+}
+
+/// Shorter texts cost less to translate than to look up and keep.
+const SMALLEST_REMEMBERED: usize = 1024;
+
+static SYSTEMS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
+static TOOLS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
+
+impl Read {
+    /// Reads `body`; a body serde refuses is refused with its message and
+    /// the path of the offending field.
+    pub fn parse(body: &[u8]) -> Result<Read, RequestError> {
+        if let Some(read) = Read::by_members(body) {
+            return Ok(read);
         }
+        let mut request = MessagesRequest::parse(body)?;
+        Ok(Read {
+            system: request.system.take().as_ref().and_then(translated_system),
+            tools: request.tools.take().as_deref().and_then(translated_tools),
+            request,
+        })
     }
-    for (index, message) in request.messages.iter().enumerate() {
-        translate_message(index, message, &mut messages)?;
+
+    /// `body` with its system prompt and tools taken aside (stepped over
+    /// by the scan when translated before); `None` when serde would refuse
+    /// any of it.
+    fn by_members(body: &[u8]) -> Option<Read> {
+        let (mut system, mut tools) = (None, None);
+        let mut members = Members::scan(body, "messages", &mut |key, rest| {
+            let (memo, found) = match key {
+                "system" => (&SYSTEMS, &mut system),
+                "tools" => (&TOOLS, &mut tools),
+                _ => return None,
+            };
+            let (length, translated) = memo.starting(rest)?;
+            *found = Some(translated);
+            Some(length)
+        })?;
+        let system_text = members.take("system").ok()?;
+        let tools_text = members.take("tools").ok()?;
+        let request: MessagesRequest = members.rest().ok()?;
+        let system = match (system, system_text) {
+            (Some(translated), _) => translated,
+            (None, None) => None,
+            (None, Some(text)) => {
+                SYSTEMS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
+                    let system: Option<Content> = serde_json::from_str(text).ok()?;
+                    Some(system.as_ref().and_then(translated_system))
+                })?
+            }
+        };
+        let tools = match (tools, tools_text) {
+            (Some(translated), _) => translated,
+            (None, None) => None,
+            (None, Some(text)) => TOOLS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
+                let tools: Option<Vec<AnthropicTool>> = serde_json::from_str(text).ok()?;
+                Some(tools.as_deref().and_then(translated_tools))
+            })?,
+        };
+        Some(Read {
+            request,
+            system,
+            tools,
+        })
     }
-    let tools: Vec<Tool> = request
-        .tools
+
+    /// The chat-completions request, asking for `model` (see [`request`]).
+    pub fn translate(&self, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
+        write(
+            &self.request,
+            self.system.as_deref(),
+            self.tools.as_deref(),
+            model,
+        )
+    }
+}
+
+/// The system prompt as one chat text, `None` when it holds none.
+fn translated_system(system: &Content) -> Option<Arc<RawValue>> {
+    let text = system_text(system);
+    (!is_empty(&text)).then(|| Arc::from(text.into_owned()))
+}
+
+/// The chat `tools` array for `tools`, `None` when none has a chat form.
+fn translated_tools(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
+    let tools: Vec<Tool> = tools
         .iter()
-        .flatten()
         .filter_map(|tool| {
             // Server tools (web search, ...) have no schema and no
             // OpenAI-side counterpart.
@@ -61,7 +156,29 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
             })
         })
         .collect();
-    let choice = request.tool_choice.as_ref().filter(|_| !tools.is_empty());
+    if tools.is_empty() {
+        return None;
+    }
+    let text = serde_json::value::to_raw_value(&tools).expect("tools always serialize");
+    Some(Arc::from(text))
+}
+
+/// The chat-completions request for `request` with its system prompt and
+/// tools already translated.
+fn write(
+    request: &MessagesRequest,
+    system: Option<&RawValue>,
+    tools: Option<&RawValue>,
+    model: Option<&str>,
+) -> Result<Vec<u8>, TranslateError> {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if let Some(system) = system {
+        messages.push(Out::text("system", Cow::Borrowed(system)));
+    }
+    for (index, message) in request.messages.iter().enumerate() {
+        translate_message(index, message, &mut messages)?;
+    }
+    let choice = request.tool_choice.as_ref().filter(|_| tools.is_some());
     let body = Request {
         model,
         messages,
@@ -104,8 +221,8 @@ struct Request<'a> {
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<Choice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,16 +9,79 @@ use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, Strea
 
 const NONCE: Nonce = Nonce(0x0badcafe);
 
+/// `anthropic` translated, the same bytes whether read whole or member by
+/// member ([`Read`]), the first time and again.
+fn translated(anthropic: &Value, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
+    let body = anthropic.to_string();
+    let parsed = MessagesRequest::parse(body.as_bytes()).unwrap();
+    let whole = request(&parsed, model);
+    for _ in 0..2 {
+        let read = Read::parse(body.as_bytes()).unwrap();
+        assert_eq!(read.translate(model), whole, "\nfrom {anthropic:#}");
+    }
+    whole
+}
+
 fn check(anthropic: Value, expected: Value) {
-    let parsed = MessagesRequest::parse(anthropic.to_string().as_bytes()).unwrap();
-    let got: Value = serde_json::from_slice(&request(&parsed, Some("kimi/k2")).unwrap()).unwrap();
+    let got: Value =
+        serde_json::from_slice(&translated(&anthropic, Some("kimi/k2")).unwrap()).unwrap();
     assert_eq!(got, expected, "\nfrom {anthropic:#}");
 }
 
 fn check_refused(anthropic: Value, expected: &str) {
-    let parsed = MessagesRequest::parse(anthropic.to_string().as_bytes()).unwrap();
-    let err = request(&parsed, None).unwrap_err();
+    let err = translated(&anthropic, None).unwrap_err();
     assert!(err.to_string().contains(expected), "{err}");
+}
+
+/// Claude Code's system prompt and tools, long enough to be remembered:
+/// the second turn translates from what the first one left, to the same
+/// bytes, and a changed byte in either is translated anew; what serde
+/// refuses in them is refused with its path, remembered or not.
+#[test]
+fn a_repeated_system_prompt_and_tools_translate_as_the_first_time() {
+    let long = "Use the tools with care. ".repeat(60);
+    let turn = |system: &str, description: &str, question: &str| {
+        json!({"model": "claude-x", "max_tokens": 10, "stream": true,
+               "system": [{"type": "text", "text": "x-anthropic-billing-header: cc=1;"},
+                          {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+               "tools": [{"name": "Bash", "description": description,
+                          "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
+                         {"type": "web_search_20250305", "name": "web_search"}],
+               "tool_choice": {"type": "auto"},
+               "messages": [{"role": "user", "content": question}]})
+    };
+    let first = translated(&turn(&long, &long, "hi"), None).unwrap();
+    let again = translated(&turn(&long, &long, "and now?"), None).unwrap();
+    let first: Value = serde_json::from_slice(&first).unwrap();
+    let again: Value = serde_json::from_slice(&again).unwrap();
+    assert_eq!(first["tools"], again["tools"]);
+    assert_eq!(first["messages"][0], again["messages"][0]);
+    assert_eq!(again["messages"][0]["content"], json!(long));
+    assert_eq!(again["tools"][0]["function"]["description"], json!(long));
+    assert_eq!(again["tool_choice"], json!("auto"));
+    assert_eq!(again["messages"][1]["content"], json!("and now?"));
+    // One byte changed in each: translated anew.
+    let changed = format!("{long}!");
+    let other: Value =
+        serde_json::from_slice(&translated(&turn(&changed, &changed, "hi"), None).unwrap())
+            .unwrap();
+    assert_eq!(other["messages"][0]["content"], json!(changed));
+    assert_eq!(other["tools"][0]["function"]["description"], json!(changed));
+    // Refused with the path, also after the same texts were remembered.
+    let mut bad = turn(&long, &long, "hi");
+    bad["tools"][0]["name"] = json!(5);
+    for _ in 0..2 {
+        let err = Read::parse(bad.to_string().as_bytes()).err().unwrap();
+        assert!(err.to_string().contains("tools[0].name"), "{err}");
+    }
+    let mut bad = turn(&long, &long, "hi");
+    bad["system"][1]["text"] = json!(["not text"]);
+    let err = Read::parse(bad.to_string().as_bytes()).err().unwrap();
+    assert!(err.to_string().contains("system"), "{err}");
+    let mut twice = turn(&long, &long, "hi").to_string();
+    twice.insert_str(1, r#""tools": [], "#);
+    let err = Read::parse(twice.as_bytes()).err().unwrap();
+    assert!(err.to_string().contains("duplicate field `tools`"), "{err}");
 }
 
 #[test]

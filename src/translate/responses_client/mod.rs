@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 pub use answer::response;
-pub use request::{TranslateError, request};
+pub use request::{Read, TranslateError, request};
 pub use stream::{MAX_HELD_BYTES, ResponseEncoder, failure_code};
 
 use crate::translate::ids::Nonce;

@@ -1,7 +1,7 @@
 //! The Responses request in, a chat-completions request out.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -9,8 +9,11 @@ use serde_json::{Value, json};
 
 use super::ToolNames;
 use crate::translate::ids;
+use crate::wire::RawText;
+use crate::wire::members::Members;
+use crate::wire::recent::Recent;
 use crate::wire::responses::{
-    Content, Input, Item, Part, ResponsesRequest, TextFormat, Tool, ToolChoice,
+    Content, Input, Item, Part, RequestError, ResponsesRequest, TextFormat, Tool, ToolChoice,
 };
 
 /// Why a request cannot be served; the message names the field and what
@@ -44,6 +47,134 @@ pub fn request<'r>(
     request: &'r ResponsesRequest<'r>,
     model: Option<&'r str>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
+    write(request, None, None, model)
+}
+
+/// A Responses request body read for translation.
+///
+/// Codex sends the same instructions and tools every turn (most of its
+/// request): their translations are remembered by the client's bytes
+/// ([`Recent`]), and a body that repeats them is read by the scanner,
+/// which steps over the tools, and serde reads only the rest.
+pub struct Read<'a> {
+    /// The request; without `instructions` and `tools` when those are
+    /// below.
+    pub request: ResponsesRequest<'a>,
+    /// The instructions as a chat text, when taken aside (`None` inside:
+    /// none, or empty).
+    instructions: Option<Option<Arc<RawValue>>>,
+    /// The tools as the chat request offers them, when taken aside.
+    tools: Option<Arc<Tools>>,
+}
+
+/// A request's tools as the chat request offers them.
+#[derive(Default)]
+struct Tools {
+    /// The chat `tools` array; `None` when no tool has a chat form.
+    json: Option<Box<RawValue>>,
+    names: ToolNames,
+}
+
+impl Tools {
+    fn of(offered: &[Tool]) -> Result<Tools, TranslateError> {
+        let (tools, names) = tools(offered)?;
+        let json = (!tools.is_empty())
+            .then(|| serde_json::value::to_raw_value(&tools).expect("tools always serialize"));
+        Ok(Tools { json, names })
+    }
+}
+
+/// Shorter texts cost less to translate than to look up and keep.
+const SMALLEST_REMEMBERED: usize = 1024;
+
+static INSTRUCTIONS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
+static TOOLS: Recent<Arc<Tools>> = Recent::new(8, 512 * 1024);
+
+impl<'a> Read<'a> {
+    /// Reads `body`; a body serde refuses is refused with its message and
+    /// the path of the offending field.
+    pub fn parse(body: &'a [u8]) -> Result<Read<'a>, RequestError> {
+        if let Some(read) = Read::by_members(body) {
+            return Ok(read);
+        }
+        Ok(Read {
+            request: ResponsesRequest::parse(body)?,
+            instructions: None,
+            tools: None,
+        })
+    }
+
+    /// `body` with its instructions and tools taken aside (stepped over by
+    /// the scan when translated before); `None` when serde would refuse
+    /// any of it, or its tools cannot be translated (the whole body is then
+    /// read again, for the message).
+    fn by_members(body: &'a [u8]) -> Option<Read<'a>> {
+        let (mut instructions, mut tools) = (None, None);
+        let mut members = Members::scan(body, "input", &mut |key, rest| match key {
+            "instructions" => {
+                let (length, translated) = INSTRUCTIONS.starting(rest)?;
+                instructions = Some(translated);
+                Some(length)
+            }
+            "tools" => {
+                let (length, translated) = TOOLS.starting(rest)?;
+                tools = Some(translated);
+                Some(length)
+            }
+            _ => None,
+        })?;
+        let instructions_text = members.take("instructions").ok()?;
+        let tools_text = members.take("tools").ok()?;
+        let request: ResponsesRequest = members.rest().ok()?;
+        let instructions = match (instructions, instructions_text) {
+            (Some(translated), _) => translated,
+            (None, None) => None,
+            (None, Some(text)) => {
+                INSTRUCTIONS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
+                    let text: Option<RawText> = serde_json::from_str(text).ok()?;
+                    Some(
+                        text.filter(|t| !t.is_empty())
+                            .map(|t| Arc::from(t.into_json())),
+                    )
+                })?
+            }
+        };
+        let tools = match (tools, tools_text) {
+            (Some(translated), _) => translated,
+            (None, None) => Arc::default(),
+            (None, Some(text)) => TOOLS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
+                let tools: Option<Vec<Tool>> = serde_json::from_str(text).ok()?;
+                Tools::of(tools.as_deref().unwrap_or_default())
+                    .ok()
+                    .map(Arc::new)
+            })?,
+        };
+        Some(Read {
+            request,
+            instructions: Some(instructions),
+            tools: Some(tools),
+        })
+    }
+
+    /// The chat-completions body, asking for `model` (see [`request`]).
+    pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, ToolNames), TranslateError> {
+        write(
+            &self.request,
+            self.instructions.as_ref().map(Option::as_deref),
+            self.tools.as_deref(),
+            model,
+        )
+    }
+}
+
+/// The chat-completions body for `request`, with its instructions and
+/// tools already translated when they were taken aside.
+fn write(
+    request: &ResponsesRequest,
+    instructions: Option<Option<&RawValue>>,
+    tools: Option<&Tools>,
+    model: Option<&str>,
+) -> Result<(Vec<u8>, ToolNames), TranslateError> {
     if request.previous_response_id.is_some() {
         return Err(TranslateError::PreviousResponse);
     }
@@ -53,17 +184,31 @@ pub fn request<'r>(
     if request.background == Some(true) {
         return Err(TranslateError::Background);
     }
-    let (tools, names) = tools(request.tools.as_deref().unwrap_or_default())?;
+    let offered_here;
+    let tools = match tools {
+        Some(tools) => tools,
+        None => {
+            offered_here = Tools::of(request.tools.as_deref().unwrap_or_default())?;
+            &offered_here
+        }
+    };
+    let instructions = match instructions {
+        Some(taken) => taken,
+        None => request
+            .instructions
+            .as_ref()
+            .filter(|i| !i.is_empty())
+            .map(RawText::json),
+    };
     let mut messages = Vec::new();
-    if let Some(instructions) = request.instructions.as_ref().filter(|i| !i.is_empty()) {
-        messages.push(ChatMessage::new(
-            "system",
-            ChatContent::Raw(instructions.json()),
-        ));
+    if let Some(instructions) = instructions {
+        messages.push(ChatMessage::new("system", ChatContent::Raw(instructions)));
     }
     match &request.input {
         None => return Err(TranslateError::NoInput),
-        Some(Input::Text(text)) => messages.push(ChatMessage::text("user", Cow::Borrowed(text))),
+        Some(Input::Text(text)) => {
+            messages.push(ChatMessage::text("user", Cow::Borrowed(text)));
+        }
         Some(Input::Items(items)) => {
             let mut turn = Turn::default();
             for (index, item) in items.iter().enumerate() {
@@ -76,8 +221,9 @@ pub fn request<'r>(
         return Err(TranslateError::EmptyInput);
     }
     let stream = request.stream == Some(true);
-    let tool_choice = match (&request.tool_choice, tools.is_empty()) {
-        (Some(choice), false) => Some(tool_choice(choice)?),
+    let offered = tools.json.as_deref();
+    let tool_choice = match (&request.tool_choice, offered) {
+        (Some(choice), Some(_)) => Some(tool_choice(choice)?),
         _ => None,
     };
     let body = ChatBody {
@@ -86,8 +232,8 @@ pub fn request<'r>(
         max_tokens: request.max_output_tokens,
         stream: stream.then_some(true),
         stream_options: stream.then(|| json!({"include_usage": true})),
-        parallel_tool_calls: request.parallel_tool_calls.filter(|_| !tools.is_empty()),
-        tools,
+        parallel_tool_calls: request.parallel_tool_calls.filter(|_| offered.is_some()),
+        tools: offered,
         tool_choice,
         reasoning_effort: request
             .reasoning
@@ -106,7 +252,7 @@ pub fn request<'r>(
         top_p: request.top_p,
     };
     let bytes = serde_json::to_vec(&body).expect("a chat body always serializes");
-    Ok((bytes, names))
+    Ok((bytes, tools.names.clone()))
 }
 
 #[derive(Serialize)]
@@ -120,8 +266,8 @@ struct ChatBody<'r> {
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<ChatTool<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'r RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,11 +7,67 @@ use super::*;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::responses::{ResponsesRequest, StreamEvent};
 
+/// `body` translated, the same whether read whole or member by member
+/// ([`Read`]), the first time and again.
 fn translate(body: &Value) -> Result<(Value, ToolNames), TranslateError> {
     let bytes = body.to_string();
     let parsed = ResponsesRequest::parse(bytes.as_bytes()).unwrap();
-    let (chat, names) = request(&parsed, Some("kimi/k2"))?;
+    let whole = request(&parsed, Some("kimi/k2"));
+    for _ in 0..2 {
+        let read = Read::parse(bytes.as_bytes()).unwrap();
+        assert_eq!(read.translate(Some("kimi/k2")), whole, "\nfrom {body:#}");
+    }
+    let (chat, names) = whole?;
     Ok((serde_json::from_slice(&chat).unwrap(), names))
+}
+
+/// Codex's instructions and tools, long enough to be remembered: the
+/// second turn translates from what the first one left, to the same
+/// bytes; a changed byte is translated anew; tools that cannot be
+/// translated and bodies serde refuses are refused as when read whole.
+#[test]
+fn repeated_instructions_and_tools_translate_as_the_first_time() {
+    let long = "Work in small steps. ".repeat(60);
+    let turn = |instructions: &str, tools: Value, question: &str| {
+        json!({"model": "m", "instructions": instructions, "stream": true,
+               "tools": tools, "tool_choice": "auto", "parallel_tool_calls": false,
+               "input": [{"type": "message", "role": "user",
+                          "content": [{"type": "input_text", "text": question}]}]})
+    };
+    let tools = |description: &str| {
+        json!([{"type": "function", "name": "shell", "description": description,
+                "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}},
+               {"type": "namespace", "name": "mcp", "tools": [
+                   {"type": "function", "name": "read", "description": description}]},
+               {"type": "web_search", "external_web_access": false}])
+    };
+    let (first, first_names) = translate(&turn(&long, tools(&long), "hi")).unwrap();
+    let (again, again_names) = translate(&turn(&long, tools(&long), "and now?")).unwrap();
+    assert_eq!(first["tools"], again["tools"]);
+    assert_eq!(first_names, again_names);
+    assert_eq!(again["messages"][0]["content"], json!(long));
+    assert_eq!(again["tools"][1]["function"]["name"], json!("mcp__read"));
+    assert_eq!(again["tool_choice"], json!("auto"));
+    assert_eq!(again["parallel_tool_calls"], json!(false));
+    assert_eq!(again["messages"][1]["content"], json!("and now?"));
+    let changed = format!("{long}!");
+    let (other, _) = translate(&turn(&changed, tools(&changed), "hi")).unwrap();
+    assert_eq!(other["messages"][0]["content"], json!(changed));
+    assert_eq!(other["tools"][0]["function"]["description"], json!(changed));
+    // Refused as when read whole, before and after the texts are known.
+    let mut unknown = tools(&long);
+    unknown[2]["type"] = json!("file_search");
+    for _ in 0..2 {
+        check_refused(turn(&long, unknown.clone(), "hi"), "tools[2]");
+    }
+    let mut bad = turn(&long, tools(&long), "hi");
+    bad["tools"][0]["parameters"] = json!("{");
+    bad["input"] = json!(5);
+    let err = Read::parse(bad.to_string().as_bytes()).err().unwrap();
+    assert!(err.to_string().contains("input"), "{err}");
+    let mut previous = turn(&long, tools(&long), "hi");
+    previous["previous_response_id"] = json!("resp_1");
+    check_refused(previous, "previous_response_id");
 }
 
 fn check(responses: Value, expected: Value) {
