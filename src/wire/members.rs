@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
+use super::recent::Recent;
 use super::scan::{self, Member, Recognized};
 
 /// A scanned request body.
@@ -70,6 +71,60 @@ impl<'b> Members<'b> {
             members: self,
             next: 0,
         })
+    }
+}
+
+/// A member a front end takes aside, whose translation it remembers by
+/// the member's bytes.
+pub struct Aside<'m, V> {
+    key: &'static str,
+    memo: &'m Recent<V>,
+    /// The translation the scan recognized.
+    found: Option<V>,
+}
+
+impl<'m, V: Clone> Aside<'m, V> {
+    /// Texts shorter than this cost less to translate than to look up and
+    /// keep.
+    const SMALLEST: usize = 1024;
+
+    pub fn new(key: &'static str, memo: &'m Recent<V>) -> Self {
+        Self {
+            key,
+            memo,
+            found: None,
+        }
+    }
+
+    /// For [`Members::scan`]: the length of this member's value when its
+    /// translation is remembered (kept for [`Aside::translation`]).
+    pub fn recognize(&mut self, key: &str, rest: &[u8]) -> Option<usize> {
+        if key != self.key {
+            return None;
+        }
+        let (length, translation) = self.memo.starting(rest)?;
+        self.found = Some(translation);
+        Some(length)
+    }
+
+    /// The member's translation: the one the scan recognized, else what
+    /// `work` makes of its text (remembered when the text is long);
+    /// `absent` when the body has no such member. `None` when the member is
+    /// there twice or `work` fails.
+    pub fn translation(
+        self,
+        members: &mut Members,
+        absent: V,
+        work: impl FnOnce(&str) -> Option<V>,
+    ) -> Option<V> {
+        let text = members.take(self.key).ok()?;
+        match (self.found, text) {
+            (Some(translation), _) => Some(translation),
+            (None, None) => Some(absent),
+            (None, Some(text)) => self
+                .memo
+                .remembered(text.as_bytes(), Self::SMALLEST, || work(text)),
+        }
     }
 }
 
@@ -249,5 +304,42 @@ mod tests {
         );
         let rest: Body = members.rest().unwrap();
         assert_eq!(rest.model.as_deref(), Some("m"));
+    }
+
+    /// An aside's translation: worked out the first time (remembered, the
+    /// text being long), recognized by the scan the second, the absent
+    /// value without the member, nothing when it repeats or `work` fails.
+    #[test]
+    fn an_aside_is_translated_once_then_recognized() {
+        use super::Aside;
+        use crate::wire::recent::Recent;
+        let memo: Recent<usize> = Recent::new(2, 1 << 20);
+        let long = format!(r#"{{"tools": "{}", "model": "m"}}"#, "t".repeat(2000));
+        let mut works = 0;
+        for round in 0..2 {
+            let mut tools = Aside::new("tools", &memo);
+            let mut members = Members::scan(long.as_bytes(), "messages", &mut |key, rest| {
+                tools.recognize(key, rest)
+            })
+            .unwrap();
+            assert_eq!(tools.found.is_some(), round == 1);
+            let translated = tools.translation(&mut members, 0, |text| {
+                works += 1;
+                Some(text.len())
+            });
+            assert_eq!(translated, Some(2002));
+            let rest: Body = members.rest().unwrap();
+            assert_eq!(rest.model.as_deref(), Some("m"));
+        }
+        assert_eq!(works, 1);
+        let mut absent = scan(r#"{"model": "m"}"#).unwrap();
+        let aside = Aside::new("tools", &memo);
+        assert_eq!(aside.translation(&mut absent, 7, |_| None), Some(7));
+        let mut twice = scan(r#"{"tools": 1, "tools": 2}"#).unwrap();
+        let aside = Aside::new("tools", &memo);
+        assert_eq!(aside.translation(&mut twice, 7, |_| Some(1)), None);
+        let mut failing = scan(r#"{"tools": 1}"#).unwrap();
+        let aside = Aside::new("tools", &memo);
+        assert_eq!(aside.translation(&mut failing, 7, |_| None), None);
     }
 }

@@ -12,7 +12,7 @@ use crate::wire::anthropic::{
     Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, RequestError,
     ThinkingConfig, Tool as AnthropicTool, ToolChoice, literal_without_billing_header,
 };
-use crate::wire::members::Members;
+use crate::wire::members::{Aside, Members};
 use crate::wire::recent::Recent;
 use crate::wire::{RawText, empty, is_empty};
 
@@ -45,8 +45,8 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
 
 /// A Messages request body read for translation.
 ///
-/// Claude Code sends the same system prompt and tools every turn (two
-/// thirds of its request): their translations are remembered by the
+/// Claude Code sends the same system prompt and tools every turn (most
+/// of its request): their translations are remembered by the
 /// client's bytes ([`Recent`]), and a body that repeats them is read by
 /// the scanner, which steps over them, and serde reads only the rest.
 pub struct Read {
@@ -57,9 +57,6 @@ pub struct Read {
     /// The chat `tools` array; `None` when no tool has a chat form.
     tools: Option<Arc<RawValue>>,
 }
-
-/// Shorter texts cost less to translate than to look up and keep.
-const SMALLEST_REMEMBERED: usize = 1024;
 
 static SYSTEMS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
 static TOOLS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
@@ -83,40 +80,23 @@ impl Read {
     /// by the scan when translated before); `None` when serde would refuse
     /// any of it.
     fn by_members(body: &[u8]) -> Option<Read> {
-        let (mut system, mut tools) = (None, None);
+        let mut system = Aside::new("system", &SYSTEMS);
+        let mut tools = Aside::new("tools", &TOOLS);
         let mut members = Members::scan(body, "messages", &mut |key, rest| {
-            let (memo, found) = match key {
-                "system" => (&SYSTEMS, &mut system),
-                "tools" => (&TOOLS, &mut tools),
-                _ => return None,
-            };
-            let (length, translated) = memo.starting(rest)?;
-            *found = Some(translated);
-            Some(length)
+            system
+                .recognize(key, rest)
+                .or_else(|| tools.recognize(key, rest))
         })?;
-        let system_text = members.take("system").ok()?;
-        let tools_text = members.take("tools").ok()?;
-        let request: MessagesRequest = members.rest().ok()?;
-        let system = match (system, system_text) {
-            (Some(translated), _) => translated,
-            (None, None) => None,
-            (None, Some(text)) => {
-                SYSTEMS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
-                    let system: Option<Content> = serde_json::from_str(text).ok()?;
-                    Some(system.as_ref().and_then(translated_system))
-                })?
-            }
-        };
-        let tools = match (tools, tools_text) {
-            (Some(translated), _) => translated,
-            (None, None) => None,
-            (None, Some(text)) => TOOLS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
-                let tools: Option<Vec<AnthropicTool>> = serde_json::from_str(text).ok()?;
-                Some(tools.as_deref().and_then(translated_tools))
-            })?,
-        };
+        let system = system.translation(&mut members, None, |text| {
+            let system: Option<Content> = serde_json::from_str(text).ok()?;
+            Some(system.as_ref().and_then(translated_system))
+        })?;
+        let tools = tools.translation(&mut members, None, |text| {
+            let tools: Option<Vec<AnthropicTool>> = serde_json::from_str(text).ok()?;
+            Some(tools.as_deref().and_then(translated_tools))
+        })?;
         Some(Read {
-            request,
+            request: members.rest().ok()?,
             system,
             tools,
         })

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ToolNames;
 use crate::translate::ids;
 use crate::wire::RawText;
-use crate::wire::members::Members;
+use crate::wire::members::{Aside, Members};
 use crate::wire::recent::Recent;
 use crate::wire::responses::{
     Content, Input, Item, Part, RequestError, ResponsesRequest, TextFormat, Tool, ToolChoice,
@@ -84,9 +84,6 @@ impl Tools {
     }
 }
 
-/// Shorter texts cost less to translate than to look up and keep.
-const SMALLEST_REMEMBERED: usize = 1024;
-
 static INSTRUCTIONS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
 static TOOLS: Recent<Arc<Tools>> = Recent::new(8, 512 * 1024);
 
@@ -109,48 +106,28 @@ impl<'a> Read<'a> {
     /// any of it, or its tools cannot be translated (the whole body is then
     /// read again, for the message).
     fn by_members(body: &'a [u8]) -> Option<Read<'a>> {
-        let (mut instructions, mut tools) = (None, None);
-        let mut members = Members::scan(body, "input", &mut |key, rest| match key {
-            "instructions" => {
-                let (length, translated) = INSTRUCTIONS.starting(rest)?;
-                instructions = Some(translated);
-                Some(length)
-            }
-            "tools" => {
-                let (length, translated) = TOOLS.starting(rest)?;
-                tools = Some(translated);
-                Some(length)
-            }
-            _ => None,
+        let mut instructions = Aside::new("instructions", &INSTRUCTIONS);
+        let mut tools = Aside::new("tools", &TOOLS);
+        let mut members = Members::scan(body, "input", &mut |key, rest| {
+            instructions
+                .recognize(key, rest)
+                .or_else(|| tools.recognize(key, rest))
         })?;
-        let instructions_text = members.take("instructions").ok()?;
-        let tools_text = members.take("tools").ok()?;
-        let request: ResponsesRequest = members.rest().ok()?;
-        let instructions = match (instructions, instructions_text) {
-            (Some(translated), _) => translated,
-            (None, None) => None,
-            (None, Some(text)) => {
-                INSTRUCTIONS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
-                    let text: Option<RawText> = serde_json::from_str(text).ok()?;
-                    Some(
-                        text.filter(|t| !t.is_empty())
-                            .map(|t| Arc::from(t.into_json())),
-                    )
-                })?
-            }
-        };
-        let tools = match (tools, tools_text) {
-            (Some(translated), _) => translated,
-            (None, None) => Arc::default(),
-            (None, Some(text)) => TOOLS.remembered(text.as_bytes(), SMALLEST_REMEMBERED, || {
-                let tools: Option<Vec<Tool>> = serde_json::from_str(text).ok()?;
-                Tools::of(tools.as_deref().unwrap_or_default())
-                    .ok()
-                    .map(Arc::new)
-            })?,
-        };
+        let instructions = instructions.translation(&mut members, None, |text| {
+            let text: Option<RawText> = serde_json::from_str(text).ok()?;
+            Some(
+                text.filter(|t| !t.is_empty())
+                    .map(|t| Arc::from(t.into_json())),
+            )
+        })?;
+        let tools = tools.translation(&mut members, Arc::default(), |text| {
+            let tools: Option<Vec<Tool>> = serde_json::from_str(text).ok()?;
+            Tools::of(tools.as_deref().unwrap_or_default())
+                .ok()
+                .map(Arc::new)
+        })?;
         Some(Read {
-            request,
+            request: members.rest().ok()?,
             instructions: Some(instructions),
             tools: Some(tools),
         })
