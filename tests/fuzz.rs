@@ -90,7 +90,11 @@ fn with_long_texts(mut seed: Value) -> Value {
         seed["instructions"] = json!(long);
         seed["tools"][0]["description"] = json!(long);
     } else {
-        seed["system"][0]["text"] = json!(format!("x-anthropic-billing-header: cc\n{long}"));
+        // Claude Code's attribution block first, then a long prompt.
+        seed["system"] = json!([
+            {"type": "text", "text": "x-anthropic-billing-header: cch=1;"},
+            {"type": "text", "text": long, "cache_control": {"type": "ephemeral"}},
+        ]);
         seed["tools"][0]["description"] = json!(long);
     }
     seed

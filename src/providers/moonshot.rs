@@ -443,7 +443,7 @@ fn remembered_spliced_tools(tools: &str) -> Option<Bytes> {
     // Worked out outside the lock; two requests racing both compute the
     // same answer.
     let outcome = spliced_tools(tools);
-    TOOLS.insert(tools.as_bytes(), outcome.clone());
+    TOOLS.insert(tools, outcome.clone());
     outcome
 }
 

@@ -154,6 +154,15 @@ pub fn literal_without_billing_header(text: &RawText) -> Cow<'_, RawValue> {
     Cow::Owned(RawText::from_text(rest).into_json())
 }
 
+/// Whether `raw`, the JSON text of a system block, is Claude Code's
+/// attribution line alone (a text block whose text is the billing header
+/// and nothing else): a block a chat provider's translation leaves out
+/// whole.
+pub fn is_attribution_block(raw: &str) -> bool {
+    matches!(Block::read(raw), Ok(Block::Text { text })
+        if super::is_empty(&literal_without_billing_header(&text)))
+}
+
 #[derive(Debug, Clone)]
 pub enum Block {
     Text {
@@ -536,6 +545,37 @@ pub fn error_type(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_block_holding_the_attribution_line_alone_is_one() {
+        for (raw, expected) in [
+            (
+                r#"{"type":"text","text":"x-anthropic-billing-header: cch=1;"}"#,
+                true,
+            ),
+            (
+                r#"{"type":"text","text":"x-anthropic-billing-header: cch=2;","cache_control":{"type":"ephemeral"}}"#,
+                true,
+            ),
+            (
+                r#"{"type":"text","text":"\u0078-anthropic-billing-header: cch=3;"}"#,
+                true,
+            ),
+            (
+                r#"{"type":"text","text":"x-anthropic-billing-header: cch=1;\nmore"}"#,
+                false,
+            ),
+            (r#"{"type":"text","text":"You are Claude Code."}"#, false),
+            (r#"{"type":"text","text":5}"#, false),
+            (
+                r#"{"type":"image","source":{"type":"url","url":"http://x"}}"#,
+                false,
+            ),
+            ("5", false),
+        ] {
+            assert_eq!(is_attribution_block(raw), expected, "{raw}");
+        }
+    }
 
     #[test]
     fn error_types_follow_the_status() {

@@ -1,14 +1,15 @@
 //! A client's request read member by member: the scanner checks the whole
-//! body once (stepping over large values it has read before, see
-//! [`scan::request_members`]), a front end takes aside the members whose
-//! work it remembers by their bytes (the `tools` and system prompt a client
-//! sends unchanged every turn), and serde reads the rest as if it were the
-//! whole body, each value straight from the client's bytes.
+//! body once, a front end takes aside the members whose translation it
+//! remembers by their bytes ([`Aside`]: the `tools` and system prompt a
+//! client sends unchanged every turn, which the scan steps over when their
+//! translation is known), and serde reads the rest as if it were the whole
+//! body, each value straight from the client's bytes.
 //!
 //! Read so, a request gives what serde reading the whole body would give,
-//! with the members taken aside left at their defaults; a body serde would
-//! refuse is refused here too (the caller then reads the whole body again
-//! for serde's message and path).
+//! with the members taken aside left at their defaults. What serde would
+//! refuse in the whole body is refused by the scan (nesting included) or
+//! by serde reading a member; the caller then reads the whole body again,
+//! for serde's own message and path.
 
 use std::borrow::Cow;
 
@@ -16,7 +17,7 @@ use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use super::recent::Recent;
-use super::scan::{self, Member, Recognized};
+use super::scan::{self, Member};
 
 /// A scanned request body.
 pub struct Members<'b> {
@@ -27,16 +28,20 @@ pub struct Members<'b> {
 }
 
 impl<'b> Members<'b> {
-    /// Scans `body`, a JSON object, whose member `changing` differs from
-    /// turn to turn (the conversation) and is not remembered; `None` when
-    /// the body is not one valid JSON object (UTF-8 included). The values
-    /// `recognized` knows are stepped over (see
-    /// [`scan::request_members`]).
-    pub fn scan(body: &'b [u8], changing: &str, recognized: &mut Recognized<'_>) -> Option<Self> {
-        let members = scan::request_members(body, changing, recognized).ok()?;
+    /// Scans `body`, a JSON object, stepping over the values of members
+    /// whose translation an aside remembers; `None` when the body is not
+    /// one valid JSON object (UTF-8 included).
+    pub fn scan(body: &'b [u8], asides: &mut [&mut dyn Recognize]) -> Option<Self> {
+        let members = scan::request_members(body, &mut |key, rest| {
+            asides
+                .iter_mut()
+                .find_map(|aside| aside.recognize(key, rest))
+        })
+        .ok()?;
         // SAFETY: the scan succeeded, so `body` is UTF-8: outside strings
         // it admits only ASCII, it checks every string holding other bytes,
-        // and the values it stepped over are texts it checked before.
+        // and what an aside had it step over is an element it read itself
+        // and a text kept as `str` (`Recent` keeps nothing else).
         let body = unsafe { std::str::from_utf8_unchecked(body) };
         let taken = vec![false; members.len()];
         Some(Self {
@@ -74,13 +79,43 @@ impl<'b> Members<'b> {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What steps [`Members::scan`] over a member's value: only an [`Aside`],
+/// which steps over nothing but what it read itself and texts it kept.
+pub trait Recognize: sealed::Sealed {
+    /// The length of the value of member `key` that `rest` starts with,
+    /// when its translation is remembered.
+    fn recognize(&mut self, key: &str, rest: &[u8]) -> Option<usize>;
+}
+
 /// A member a front end takes aside, whose translation it remembers by
 /// the member's bytes.
 pub struct Aside<'m, V> {
     key: &'static str,
     memo: &'m Recent<V>,
+    /// Whether the first element of the member's array is left out of
+    /// the translation whatever it holds (given its text, read and
+    /// checked); such an element is left out of the remembered bytes too.
+    ignorable_first: Option<fn(&str) -> bool>,
     /// The translation the scan recognized.
     found: Option<V>,
+}
+
+impl<V> sealed::Sealed for Aside<'_, V> {}
+
+impl<V: Clone> Recognize for Aside<'_, V> {
+    fn recognize(&mut self, key: &str, rest: &[u8]) -> Option<usize> {
+        if key != self.key {
+            return None;
+        }
+        let skipped = self.ignored(rest);
+        let (length, translation) = self.memo.starting(&rest[skipped..])?;
+        self.found = Some(translation);
+        Some(skipped + length)
+    }
 }
 
 impl<'m, V: Clone> Aside<'m, V> {
@@ -92,19 +127,34 @@ impl<'m, V: Clone> Aside<'m, V> {
         Self {
             key,
             memo,
+            ignorable_first: None,
             found: None,
         }
     }
 
-    /// For [`Members::scan`]: the length of this member's value when its
-    /// translation is remembered (kept for [`Aside::translation`]).
-    pub fn recognize(&mut self, key: &str, rest: &[u8]) -> Option<usize> {
-        if key != self.key {
-            return None;
+    /// The same, for a member whose array's first element may be one that
+    /// `ignorable` says the translation leaves out (Claude Code's
+    /// attribution block, whose hash changes on every request, before a
+    /// system prompt that does not): remembered without it.
+    pub fn ignoring_first(mut self, ignorable: fn(&str) -> bool) -> Self {
+        self.ignorable_first = Some(ignorable);
+        self
+    }
+
+    /// How many bytes of the value `bytes` start with are an ignorable
+    /// first element (0 when there is none).
+    fn ignored(&self, bytes: &[u8]) -> usize {
+        let Some(ignorable) = self.ignorable_first else {
+            return 0;
+        };
+        // A member's value lies at depth 1.
+        let Some(element) = scan::first_element(bytes, 1) else {
+            return 0;
+        };
+        match std::str::from_utf8(&bytes[element.clone()]) {
+            Ok(text) if ignorable(text) => element.end,
+            _ => 0,
         }
-        let (length, translation) = self.memo.starting(rest)?;
-        self.found = Some(translation);
-        Some(length)
     }
 
     /// The member's translation: the one the scan recognized, else what
@@ -112,18 +162,19 @@ impl<'m, V: Clone> Aside<'m, V> {
     /// `absent` when the body has no such member. `None` when the member is
     /// there twice or `work` fails.
     pub fn translation(
-        self,
+        mut self,
         members: &mut Members,
         absent: V,
         work: impl FnOnce(&str) -> Option<V>,
     ) -> Option<V> {
         let text = members.take(self.key).ok()?;
-        match (self.found, text) {
+        match (self.found.take(), text) {
             (Some(translation), _) => Some(translation),
             (None, None) => Some(absent),
-            (None, Some(text)) => self
-                .memo
-                .remembered(text.as_bytes(), Self::SMALLEST, || work(text)),
+            (None, Some(text)) => {
+                let kept = &text[self.ignored(text.as_bytes())..];
+                self.memo.remembered(kept, Self::SMALLEST, || work(text))
+            }
         }
     }
 }
@@ -217,7 +268,8 @@ mod tests {
     use serde::Deserialize;
     use serde_json::value::RawValue;
 
-    use super::Members;
+    use super::{Aside, Members, Repeated};
+    use crate::wire::recent::Recent;
 
     #[derive(Debug, Deserialize)]
     struct Body<'a> {
@@ -232,7 +284,7 @@ mod tests {
     }
 
     fn scan(body: &str) -> Option<Members<'_>> {
-        Members::scan(body.as_bytes(), "messages", &mut |_, _| None)
+        Members::scan(body.as_bytes(), &mut [])
     }
 
     fn raw(body: &Body) -> Vec<String> {
@@ -245,7 +297,7 @@ mod tests {
     #[test]
     fn the_rest_reads_like_the_body_without_the_members_taken() {
         let body = r#"{"model":"m","\u0074ools":[{"a":1}], "messages":[{"role":"user"} , "x"],"stream":true,"other":{"deep":[1,2]}}"#;
-        let mut members = Members::scan(body.as_bytes(), "messages", &mut |_, _| None).unwrap();
+        let mut members = scan(body).unwrap();
         assert_eq!(members.take("tools"), Ok(Some(r#"[{"a":1}]"#)));
         assert_eq!(members.take("absent"), Ok(None));
         let rest: Body = members.rest().unwrap();
@@ -258,9 +310,9 @@ mod tests {
         assert_eq!(whole.tools.unwrap().get(), r#"[{"a":1}]"#);
     }
 
-    /// What serde refuses in the whole body it refuses in the rest; a key
-    /// taken aside that repeats is refused by `take`; a body that is not
-    /// one JSON object does not scan.
+    /// What serde refuses in the whole body it refuses in the rest or the
+    /// scan refuses; a key taken aside that repeats is refused by `take`; a
+    /// body that is not one JSON object does not scan.
     #[test]
     fn what_serde_refuses_is_refused() {
         let wrong_type = r#"{"model":5,"messages":[]}"#;
@@ -272,7 +324,7 @@ mod tests {
         assert!(members.rest::<Body>().is_err());
         assert!(serde_json::from_str::<Body>(repeated).is_err());
         let mut twice = scan(r#"{"tools":[],"tools":[1]}"#).unwrap();
-        assert_eq!(twice.take("tools"), Err(super::Repeated));
+        assert_eq!(twice.take("tools"), Err(Repeated));
         for broken in [
             r#"{"model":"m""#,
             "[1]",
@@ -282,28 +334,19 @@ mod tests {
         ] {
             assert!(scan(broken).is_none(), "{broken}");
         }
-        let not_utf8 = b"{\"a\":\"caf\xc3\"}";
-        assert!(Members::scan(not_utf8, "messages", &mut |_, _| None).is_none());
-    }
-
-    /// A value recognized is stepped over whatever it holds, and taken
-    /// aside like any other.
-    #[test]
-    fn recognized_values_are_stepped_over() {
-        let body = r#"{"tools": [{"a": "\u12 not even read"}], "model": "m"}"#;
-        let mut asked = Vec::new();
-        let mut members = Members::scan(body.as_bytes(), "messages", &mut |key, rest| {
-            asked.push(key.to_string());
-            (key == "tools").then(|| rest.iter().position(|&b| b == b']').unwrap() + 1)
-        })
-        .unwrap();
-        assert_eq!(asked, ["tools", "model"]);
-        assert_eq!(
-            members.take("tools"),
-            Ok(Some(r#"[{"a": "\u12 not even read"}]"#))
-        );
-        let rest: Body = members.rest().unwrap();
-        assert_eq!(rest.model.as_deref(), Some("m"));
+        assert!(Members::scan(b"{\"a\":\"caf\xc3\"}", &mut []).is_none());
+        // Nesting: 127 levels in all scan, 128 do not (serde's limit for
+        // what it reads typed: a member read alone gets the whole of it
+        // again, so the scan holds the body to it).
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"model":"m","other":{}{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(scan(&nested(126)).is_some());
+        assert!(scan(&nested(127)).is_none());
     }
 
     /// An aside's translation: worked out the first time (remembered, the
@@ -311,17 +354,12 @@ mod tests {
     /// value without the member, nothing when it repeats or `work` fails.
     #[test]
     fn an_aside_is_translated_once_then_recognized() {
-        use super::Aside;
-        use crate::wire::recent::Recent;
         let memo: Recent<usize> = Recent::new(2, 1 << 20);
         let long = format!(r#"{{"tools": "{}", "model": "m"}}"#, "t".repeat(2000));
         let mut works = 0;
         for round in 0..2 {
             let mut tools = Aside::new("tools", &memo);
-            let mut members = Members::scan(long.as_bytes(), "messages", &mut |key, rest| {
-                tools.recognize(key, rest)
-            })
-            .unwrap();
+            let mut members = Members::scan(long.as_bytes(), &mut [&mut tools]).unwrap();
             assert_eq!(tools.found.is_some(), round == 1);
             let translated = tools.translation(&mut members, 0, |text| {
                 works += 1;
@@ -341,5 +379,43 @@ mod tests {
         let mut failing = scan(r#"{"tools": 1}"#).unwrap();
         let aside = Aside::new("tools", &memo);
         assert_eq!(aside.translation(&mut failing, 7, |_| None), None);
+    }
+
+    /// An ignorable first element is left out of the remembered bytes: a
+    /// turn whose first element changed is recognized all the same; one
+    /// whose first element is not ignorable, or whose rest changed, is not.
+    #[test]
+    fn an_ignorable_first_element_is_not_remembered() {
+        let memo: Recent<usize> = Recent::new(4, 1 << 20);
+        let tail = "t".repeat(2000);
+        let body =
+            |first: &str, rest: &str| format!(r#"{{"system": [{first}, "{rest}"], "model": "m"}}"#);
+        let ignorable = |element: &str| element.starts_with(r#"{"hash""#);
+        let mut works = 0;
+        for (first, rest, recognized) in [
+            (r#"{"hash": 1}"#, tail.as_str(), false),
+            (r#"{"hash": 2}"#, tail.as_str(), true),
+            (r#"{"hash": [3, {"deep": "x"}]}"#, tail.as_str(), true),
+            (r#"{"other": 1}"#, tail.as_str(), false),
+            (r#"{"hash": 4}"#, &tail[1..], false),
+            ("5", tail.as_str(), false),
+        ] {
+            let text = body(first, rest);
+            let mut system = Aside::new("system", &memo).ignoring_first(ignorable);
+            let mut members = Members::scan(text.as_bytes(), &mut [&mut system]).unwrap();
+            assert_eq!(system.found.is_some(), recognized, "{first}");
+            let translated = system.translation(&mut members, 0, |text| {
+                works += 1;
+                Some(text.len())
+            });
+            assert!(translated.is_some());
+            let rest: Body = members.rest().unwrap();
+            assert_eq!(rest.model.as_deref(), Some("m"));
+        }
+        assert_eq!(works, 4);
+        // An ignorable element that does not read stops the scan.
+        let broken = body(r#"{"hash": [}"#, &tail);
+        let mut system = Aside::new("system", &memo).ignoring_first(ignorable);
+        assert!(Members::scan(broken.as_bytes(), &mut [&mut system]).is_none());
     }
 }

@@ -2,14 +2,16 @@
 //! first: for work on a text a client sends unchanged every turn (the
 //! `tools` of OpenClaw, Codex and Claude Code). Bounded in count and in the
 //! size of each text; a lookup compares bytes, cheaper than hashing a text
-//! of tens of kilobytes. A poisoned lock is taken as it is: an entry is
-//! added or replaced whole, never half.
+//! of tens of kilobytes. Texts are kept as `str`, so a run of bytes found
+//! equal to one is UTF-8 (the scan relies on it when it steps over one). A
+//! poisoned lock is taken as it is: an entry is added or replaced whole,
+//! never half.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub struct Recent<V> {
-    entries: Mutex<VecDeque<(Box<[u8]>, V)>>,
+    entries: Mutex<VecDeque<(Box<str>, V)>>,
     /// How many texts are kept...
     capacity: usize,
     /// ...none longer than this.
@@ -36,6 +38,7 @@ impl<V: Clone> Recent<V> {
     }
 
     /// The length of a kept text that `bytes` start with, and its value.
+    /// Texts are kept as `str`: the bytes of that length are UTF-8.
     pub fn starting(&self, bytes: &[u8]) -> Option<(usize, V)> {
         self.find(|text, value| bytes.starts_with(text).then(|| (text.len(), value.clone())))
     }
@@ -45,13 +48,13 @@ impl<V: Clone> Recent<V> {
     pub fn find<R>(&self, mut found: impl FnMut(&[u8], &V) -> Option<R>) -> Option<R> {
         self.entries()
             .iter()
-            .find_map(|(text, value)| found(text, value))
+            .find_map(|(text, value)| found(text.as_bytes(), value))
     }
 
     /// Keeps `value` under `text` (replacing what an equal text had), the
     /// oldest text going when there are too many; a text too long is not
     /// kept.
-    pub fn insert(&self, text: &[u8], value: V) {
+    pub fn insert(&self, text: &str, value: V) {
         if !self.keeps(text.len()) {
             return;
         }
@@ -70,14 +73,14 @@ impl<V: Clone> Recent<V> {
     /// to look up and keep); `None` when `work` fails.
     pub fn remembered(
         &self,
-        text: &[u8],
+        text: &str,
         smallest: usize,
         work: impl FnOnce() -> Option<V>,
     ) -> Option<V> {
         if text.len() < smallest {
             return work();
         }
-        if let Some(value) = self.get(text) {
+        if let Some(value) = self.get(text.as_bytes()) {
             return Some(value);
         }
         let value = work()?;
@@ -85,7 +88,7 @@ impl<V: Clone> Recent<V> {
         Some(value)
     }
 
-    fn entries(&self) -> MutexGuard<'_, VecDeque<(Box<[u8]>, V)>> {
+    fn entries(&self) -> MutexGuard<'_, VecDeque<(Box<str>, V)>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -97,24 +100,24 @@ mod tests {
     #[test]
     fn texts_are_kept_newest_first_bounded_in_count_and_size() {
         let recent = Recent::new(2, 4);
-        recent.insert(b"a", 1);
-        recent.insert(b"b", 2);
+        recent.insert("a", 1);
+        recent.insert("b", 2);
         assert_eq!(recent.get(b"a"), Some(1));
         // An equal text replaces its value, and is newest again.
-        recent.insert(b"a", 3);
+        recent.insert("a", 3);
         assert_eq!(recent.get(b"a"), Some(3));
         assert_eq!(recent.find(|_, v| Some(*v)), Some(3));
         assert_eq!(recent.starting(b"ab"), Some((1, 3)));
         assert_eq!(recent.starting(b"b,"), Some((1, 2)));
         assert_eq!(recent.starting(b"c"), None);
         // A third text: the oldest (b) goes.
-        recent.insert(b"c", 4);
+        recent.insert("c", 4);
         assert_eq!(recent.get(b"b"), None);
         assert_eq!(recent.get(b"a"), Some(3));
         assert_eq!(recent.get(b"c"), Some(4));
         // Too long: not kept.
         assert!(!recent.keeps(5));
-        recent.insert(b"long!", 5);
+        recent.insert("long!", 5);
         assert_eq!(recent.get(b"long!"), None);
         assert_eq!(recent.get(b"c"), Some(4));
     }
@@ -127,12 +130,12 @@ mod tests {
             runs += 1;
             value
         };
-        assert_eq!(recent.remembered(b"long", 3, || work(Some(1))), Some(1));
-        assert_eq!(recent.remembered(b"long", 3, || work(Some(2))), Some(1));
-        assert_eq!(recent.remembered(b"ab", 3, || work(Some(3))), Some(3));
-        assert_eq!(recent.remembered(b"ab", 3, || work(Some(4))), Some(4));
-        assert_eq!(recent.remembered(b"fails", 3, || work(None)), None);
-        assert_eq!(recent.remembered(b"fails", 3, || work(Some(5))), Some(5));
+        assert_eq!(recent.remembered("long", 3, || work(Some(1))), Some(1));
+        assert_eq!(recent.remembered("long", 3, || work(Some(2))), Some(1));
+        assert_eq!(recent.remembered("ab", 3, || work(Some(3))), Some(3));
+        assert_eq!(recent.remembered("ab", 3, || work(Some(4))), Some(4));
+        assert_eq!(recent.remembered("fails", 3, || work(None)), None);
+        assert_eq!(recent.remembered("fails", 3, || work(Some(5))), Some(5));
         assert_eq!(runs, 5);
     }
 }

@@ -177,8 +177,11 @@ pub enum ScanError {
     NotObject,
 }
 
-/// Nesting deeper than this is refused (serde_json's own limit is 128).
-const MAX_DEPTH: usize = 128;
+/// Nesting this deep is refused: serde_json reads at most 127 levels of
+/// arrays and objects, the top one included, and a body the scanner
+/// passes must read with serde alike (`wire::members` reads a body's
+/// members one by one, each with a fresh serde limit).
+const MAX_DEPTH: usize = 127;
 
 /// Scans `buffer`, which must hold exactly one JSON object.
 ///
@@ -206,19 +209,34 @@ pub fn request(buffer: &[u8], items_key: &str, nested_key: &str) -> Result<Scann
     scan_object(buffer, Some(items_key), Some(nested_key), true, None)
 }
 
-/// The members of a client's request, as [`request`] reads it (large
-/// values read before are stepped over), without recording the elements
-/// of `changing`, the member that differs from turn to turn and is not
-/// remembered. Before anything else, `recognized` is asked about each
-/// member's value (its key, and the bytes from the value on): the length
-/// of a whole value it has seen before, checked and valid, which the
-/// bytes start with, to be stepped over.
+/// The members of a client's request, nothing else recorded. Before
+/// anything else, `recognized` is asked about each member's value (its
+/// key, and the bytes from the value on): the length of a whole value it
+/// has seen before, checked, valid and UTF-8, which the bytes start with,
+/// to be stepped over.
 pub fn request_members(
     buffer: &[u8],
-    changing: &str,
     recognized: &mut Recognized<'_>,
 ) -> Result<Vec<Member>, ScanError> {
-    Ok(scan_object(buffer, Some(changing), None, true, Some(recognized))?.members)
+    Ok(scan_object(buffer, None, None, false, Some(recognized))?.members)
+}
+
+/// Where the first element of the array `bytes` starts with lies, read
+/// and checked as far as its end, the array lying at `depth` (1 for a
+/// member of the body); `None` when `bytes` does not start with an array,
+/// the array is empty or its first element does not read.
+pub fn first_element(bytes: &[u8], depth: usize) -> Option<Range<usize>> {
+    let mut scanner = Scanner { b: bytes, i: 0 };
+    scanner.ws();
+    if scanner.peek() != Some(b'[') {
+        return None;
+    }
+    scanner.i += 1;
+    scanner.ws();
+    if scanner.peek() == Some(b']') {
+        return None;
+    }
+    scanner.value(depth + 1).ok()
 }
 
 /// What [`request_members`] asks about each member's value: given its key
@@ -454,7 +472,12 @@ mod known {
 
     /// Keeps `value`, read whole and valid, as the value of `key`.
     pub(super) fn remember(key: &str, value: &[u8]) {
-        if value.len() >= SMALLEST {
+        if value.len() < SMALLEST {
+            return;
+        }
+        // Read whole, so UTF-8; checked again as it is kept (once per
+        // text), so that what is stepped over later is UTF-8 by its type.
+        if let Ok(value) = std::str::from_utf8(value) {
             VALUES.insert(value, key.into());
         }
     }

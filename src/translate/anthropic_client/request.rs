@@ -10,7 +10,8 @@ use serde_json::value::RawValue;
 use crate::translate::ids;
 use crate::wire::anthropic::{
     Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, RequestError,
-    ThinkingConfig, Tool as AnthropicTool, ToolChoice, literal_without_billing_header,
+    ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
+    literal_without_billing_header,
 };
 use crate::wire::members::{Aside, Members};
 use crate::wire::recent::Recent;
@@ -80,13 +81,11 @@ impl Read {
     /// by the scan when translated before); `None` when serde would refuse
     /// any of it.
     fn by_members(body: &[u8]) -> Option<Read> {
-        let mut system = Aside::new("system", &SYSTEMS);
+        // Claude Code's attribution block changes on every request; the
+        // system prompt after it does not.
+        let mut system = Aside::new("system", &SYSTEMS).ignoring_first(is_attribution_block);
         let mut tools = Aside::new("tools", &TOOLS);
-        let mut members = Members::scan(body, "messages", &mut |key, rest| {
-            system
-                .recognize(key, rest)
-                .or_else(|| tools.recognize(key, rest))
-        })?;
+        let mut members = Members::scan(body, &mut [&mut system, &mut tools])?;
         let system = system.translation(&mut members, None, |text| {
             let system: Option<Content> = serde_json::from_str(text).ok()?;
             Some(system.as_ref().and_then(translated_system))

@@ -33,6 +33,24 @@ fn check_refused(anthropic: Value, expected: &str) {
     assert!(err.to_string().contains(expected), "{err}");
 }
 
+/// A member nested as deep as serde refuses in the whole body is refused
+/// by the member-by-member reader too (read alone, it would have had
+/// serde's whole allowance); one level less is read by both.
+#[test]
+fn nesting_serde_refuses_in_the_whole_body_is_refused() {
+    let body = |levels: usize| {
+        format!(
+            r#"{{"messages":[{{"role":"user","content":"hi"}}],"tool_choice":{{"type":"auto","x":{}{}}}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    assert!(MessagesRequest::parse(body(126).as_bytes()).is_err());
+    assert!(Read::parse(body(126).as_bytes()).is_err());
+    assert!(MessagesRequest::parse(body(120).as_bytes()).is_ok());
+    assert!(Read::parse(body(120).as_bytes()).is_ok());
+}
+
 /// Claude Code's system prompt and tools, long enough to be remembered:
 /// the second turn translates from what the first one left, to the same
 /// bytes, and a changed byte in either is translated anew; what serde
@@ -40,9 +58,11 @@ fn check_refused(anthropic: Value, expected: &str) {
 #[test]
 fn a_repeated_system_prompt_and_tools_translate_as_the_first_time() {
     let long = "Use the tools with care. ".repeat(60);
+    // Claude Code's attribution line changes on every turn.
     let turn = |system: &str, description: &str, question: &str| {
+        let header = format!("x-anthropic-billing-header: cch={};", question.len());
         json!({"model": "claude-x", "max_tokens": 10, "stream": true,
-               "system": [{"type": "text", "text": "x-anthropic-billing-header: cc=1;"},
+               "system": [{"type": "text", "text": header},
                           {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
                "tools": [{"name": "Bash", "description": description,
                           "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
@@ -58,6 +78,14 @@ fn a_repeated_system_prompt_and_tools_translate_as_the_first_time() {
     assert_eq!(first["messages"][0], again["messages"][0]);
     assert_eq!(again["messages"][0]["content"], json!(long));
     assert_eq!(again["tools"][0]["function"]["description"], json!(long));
+    // A first block that is more than the attribution line is translated.
+    let mut more = turn(&long, &long, "hi");
+    more["system"][0]["text"] = json!("x-anthropic-billing-header: cch=1;\nKeep this.");
+    let more: Value = serde_json::from_slice(&translated(&more, None).unwrap()).unwrap();
+    assert_eq!(
+        more["messages"][0]["content"],
+        json!(format!("Keep this.\n\n{long}"))
+    );
     assert_eq!(again["tool_choice"], json!("auto"));
     assert_eq!(again["messages"][1]["content"], json!("and now?"));
     // One byte changed in each: translated anew.

@@ -108,11 +108,7 @@ impl<'a> Read<'a> {
     fn by_members(body: &'a [u8]) -> Option<Read<'a>> {
         let mut instructions = Aside::new("instructions", &INSTRUCTIONS);
         let mut tools = Aside::new("tools", &TOOLS);
-        let mut members = Members::scan(body, "input", &mut |key, rest| {
-            instructions
-                .recognize(key, rest)
-                .or_else(|| tools.recognize(key, rest))
-        })?;
+        let mut members = Members::scan(body, &mut [&mut instructions, &mut tools])?;
         let instructions = instructions.translation(&mut members, None, |text| {
             let text: Option<RawText> = serde_json::from_str(text).ok()?;
             Some(

@@ -21,6 +21,23 @@ fn translate(body: &Value) -> Result<(Value, ToolNames), TranslateError> {
     Ok((serde_json::from_slice(&chat).unwrap(), names))
 }
 
+/// A member nested as deep as serde refuses in the whole body is refused
+/// by the member-by-member reader too; one level less is read by both.
+#[test]
+fn nesting_serde_refuses_in_the_whole_body_is_refused() {
+    let body = |levels: usize| {
+        format!(
+            r#"{{"input":"hi","tool_choice":{{"type":"function","name":"f","x":{}{}}}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    assert!(ResponsesRequest::parse(body(126).as_bytes()).is_err());
+    assert!(Read::parse(body(126).as_bytes()).is_err());
+    assert!(ResponsesRequest::parse(body(120).as_bytes()).is_ok());
+    assert!(Read::parse(body(120).as_bytes()).is_ok());
+}
+
 /// Codex's instructions and tools, long enough to be remembered: the
 /// second turn translates from what the first one left, to the same
 /// bytes; a changed byte is translated anew; tools that cannot be
