@@ -100,6 +100,9 @@ pub struct Aside<'m, V> {
     /// the translation whatever it holds (given its text, read and
     /// checked); such an element is left out of the remembered bytes too.
     ignorable_first: Option<fn(&str) -> bool>,
+    /// How many bytes of the member's value the scan found to be an
+    /// ignorable first element.
+    ignored: usize,
     /// The translation the scan recognized.
     found: Option<V>,
 }
@@ -111,10 +114,10 @@ impl<V: Clone> Recognize for Aside<'_, V> {
         if key != self.key {
             return None;
         }
-        let skipped = self.ignored(rest);
-        let (length, translation) = self.memo.starting(&rest[skipped..])?;
+        self.ignored = self.ignorable_length(rest);
+        let (length, translation) = self.memo.starting(&rest[self.ignored..])?;
         self.found = Some(translation);
-        Some(skipped + length)
+        Some(self.ignored + length)
     }
 }
 
@@ -128,6 +131,7 @@ impl<'m, V: Clone> Aside<'m, V> {
             key,
             memo,
             ignorable_first: None,
+            ignored: 0,
             found: None,
         }
     }
@@ -143,7 +147,7 @@ impl<'m, V: Clone> Aside<'m, V> {
 
     /// How many bytes of the value `bytes` start with are an ignorable
     /// first element (0 when there is none).
-    fn ignored(&self, bytes: &[u8]) -> usize {
+    fn ignorable_length(&self, bytes: &[u8]) -> usize {
         let Some(ignorable) = self.ignorable_first else {
             return 0;
         };
@@ -157,10 +161,12 @@ impl<'m, V: Clone> Aside<'m, V> {
         }
     }
 
-    /// The member's translation: the one the scan recognized, else what
-    /// `work` makes of its text (remembered when the text is long);
-    /// `absent` when the body has no such member. `None` when the member is
-    /// there twice or `work` fails.
+    /// The member's translation, after [`Members::scan`] asked this aside
+    /// about it: the one the scan recognized, else what `work` makes of its
+    /// text (remembered when the text is long: shorter ones cost less to
+    /// translate again than to look up and keep); `absent` when the body
+    /// has no such member. `None` when the member is there twice or `work`
+    /// fails (nothing is remembered then).
     pub fn translation(
         mut self,
         members: &mut Members,
@@ -172,8 +178,13 @@ impl<'m, V: Clone> Aside<'m, V> {
             (Some(translation), _) => Some(translation),
             (None, None) => Some(absent),
             (None, Some(text)) => {
-                let kept = &text[self.ignored(text.as_bytes())..];
-                self.memo.remembered(kept, Self::SMALLEST, || work(text))
+                let translation = work(text)?;
+                // The scan found it is not kept: no need to look again.
+                let kept = &text[self.ignored..];
+                if kept.len() >= Self::SMALLEST {
+                    self.memo.insert(kept, translation.clone());
+                }
+                Some(translation)
             }
         }
     }
@@ -379,6 +390,23 @@ mod tests {
         let mut failing = scan(r#"{"tools": 1}"#).unwrap();
         let aside = Aside::new("tools", &memo);
         assert_eq!(aside.translation(&mut failing, 7, |_| None), None);
+        // A short text is translated every time; a failure is not kept.
+        for (text, fails, expected_works) in [
+            (r#"{"tools": "short"}"#.to_string(), false, 2),
+            (format!(r#"{{"tools": "{}"}}"#, "f".repeat(2000)), true, 2),
+        ] {
+            let mut works = 0;
+            for round in 0..2 {
+                let mut tools = Aside::new("tools", &memo);
+                let mut members = Members::scan(text.as_bytes(), &mut [&mut tools]).unwrap();
+                let translated = tools.translation(&mut members, 0, |_| {
+                    works += 1;
+                    (!fails || round == 1).then_some(1)
+                });
+                assert_eq!(translated.is_some(), !fails || round == 1);
+            }
+            assert_eq!(works, expected_works, "{text:.20}");
+        }
     }
 
     /// An ignorable first element is left out of the remembered bytes: a

@@ -67,27 +67,6 @@ impl<V: Clone> Recent<V> {
         entries.push_front((text.into(), value));
     }
 
-    /// What `work` makes of `text`: the value kept under it, else worked
-    /// out and kept, when `work` gives one and the text is at least
-    /// `smallest` bytes long (shorter ones cost less to work out again than
-    /// to look up and keep); `None` when `work` fails.
-    pub fn remembered(
-        &self,
-        text: &str,
-        smallest: usize,
-        work: impl FnOnce() -> Option<V>,
-    ) -> Option<V> {
-        if text.len() < smallest {
-            return work();
-        }
-        if let Some(value) = self.get(text.as_bytes()) {
-            return Some(value);
-        }
-        let value = work()?;
-        self.insert(text, value.clone());
-        Some(value)
-    }
-
     fn entries(&self) -> MutexGuard<'_, VecDeque<(Box<str>, V)>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -120,22 +99,5 @@ mod tests {
         recent.insert("long!", 5);
         assert_eq!(recent.get(b"long!"), None);
         assert_eq!(recent.get(b"c"), Some(4));
-    }
-
-    #[test]
-    fn work_is_remembered_for_long_texts_and_failures_are_not() {
-        let recent = Recent::new(2, 8);
-        let mut runs = 0;
-        let mut work = |value: Option<u8>| {
-            runs += 1;
-            value
-        };
-        assert_eq!(recent.remembered("long", 3, || work(Some(1))), Some(1));
-        assert_eq!(recent.remembered("long", 3, || work(Some(2))), Some(1));
-        assert_eq!(recent.remembered("ab", 3, || work(Some(3))), Some(3));
-        assert_eq!(recent.remembered("ab", 3, || work(Some(4))), Some(4));
-        assert_eq!(recent.remembered("fails", 3, || work(None)), None);
-        assert_eq!(recent.remembered("fails", 3, || work(Some(5))), Some(5));
-        assert_eq!(runs, 5);
     }
 }

@@ -47,7 +47,7 @@ pub fn request<'r>(
     request: &'r ResponsesRequest<'r>,
     model: Option<&'r str>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-    write(request, None, None, model)
+    write(request, None, model)
 }
 
 /// A Responses request body read for translation.
@@ -57,14 +57,18 @@ pub fn request<'r>(
 /// ([`Recent`]), and a body that repeats them is read by the scanner,
 /// which steps over the tools, and serde reads only the rest.
 pub struct Read<'a> {
-    /// The request; without `instructions` and `tools` when those are
-    /// below.
+    /// The request; without `instructions` and `tools` when those were
+    /// taken aside.
     pub request: ResponsesRequest<'a>,
-    /// The instructions as a chat text, when taken aside (`None` inside:
-    /// none, or empty).
-    instructions: Option<Option<Arc<RawValue>>>,
-    /// The tools as the chat request offers them, when taken aside.
-    tools: Option<Arc<Tools>>,
+    /// Their translations, when taken aside.
+    taken: Option<Taken>,
+}
+
+/// A request's instructions and tools, translated.
+struct Taken {
+    /// The instructions as a chat text; `None` when none, or empty.
+    instructions: Option<Arc<RawValue>>,
+    tools: Arc<Tools>,
 }
 
 /// A request's tools as the chat request offers them.
@@ -96,8 +100,7 @@ impl<'a> Read<'a> {
         }
         Ok(Read {
             request: ResponsesRequest::parse(body)?,
-            instructions: None,
-            tools: None,
+            taken: None,
         })
     }
 
@@ -124,28 +127,24 @@ impl<'a> Read<'a> {
         })?;
         Some(Read {
             request: members.rest().ok()?,
-            instructions: Some(instructions),
-            tools: Some(tools),
+            taken: Some(Taken {
+                instructions,
+                tools,
+            }),
         })
     }
 
     /// The chat-completions body, asking for `model` (see [`request`]).
     pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-        write(
-            &self.request,
-            self.instructions.as_ref().map(Option::as_deref),
-            self.tools.as_deref(),
-            model,
-        )
+        write(&self.request, self.taken.as_ref(), model)
     }
 }
 
 /// The chat-completions body for `request`, with its instructions and
-/// tools already translated when they were taken aside.
+/// tools translated already when they were taken aside.
 fn write(
     request: &ResponsesRequest,
-    instructions: Option<Option<&RawValue>>,
-    tools: Option<&Tools>,
+    taken: Option<&Taken>,
     model: Option<&str>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
     if request.previous_response_id.is_some() {
@@ -158,20 +157,13 @@ fn write(
         return Err(TranslateError::Background);
     }
     let offered_here;
-    let tools = match tools {
-        Some(tools) => tools,
+    let (instructions, tools) = match taken {
+        Some(taken) => (taken.instructions.as_deref(), &*taken.tools),
         None => {
             offered_here = Tools::of(request.tools.as_deref().unwrap_or_default())?;
-            &offered_here
+            let instructions = request.instructions.as_ref().filter(|i| !i.is_empty());
+            (instructions.map(RawText::json), &offered_here)
         }
-    };
-    let instructions = match instructions {
-        Some(taken) => taken,
-        None => request
-            .instructions
-            .as_ref()
-            .filter(|i| !i.is_empty())
-            .map(RawText::json),
     };
     let mut messages = Vec::new();
     if let Some(instructions) = instructions {
