@@ -8,6 +8,7 @@
 //! Only the writer thread ([`super::writer`]) writes; queries open their
 //! own read-only connection.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,9 +71,9 @@ const INSERT_ROW: &str = "INSERT INTO requests (ts_ms, request_id, front_end, mo
 const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, client, requests, \
     failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out, \
     tokens_reasoning, cost_usd, uncosted, total_ms) \
-    VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
     ON CONFLICT (day, front_end, model, provider, client) DO UPDATE SET \
-    requests = requests + 1, failures = failures + excluded.failures, \
+    requests = requests + excluded.requests, failures = failures + excluded.failures, \
     fallbacks = fallbacks + excluded.fallbacks, \
     primary_failures = primary_failures + excluded.primary_failures, \
     fallback_cost_usd = fallback_cost_usd + excluded.fallback_cost_usd, \
@@ -81,6 +82,58 @@ const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, cl
     tokens_reasoning = tokens_reasoning + excluded.tokens_reasoning, \
     cost_usd = cost_usd + excluded.cost_usd, uncosted = uncosted + excluded.uncosted, \
     total_ms = total_ms + excluded.total_ms";
+
+/// The rollup of one day, front end, model, provider and client: what a
+/// batch's rows add to its `daily` row (one upsert per rollup, not per row:
+/// under load a batch holds hundreds of rows and a handful of rollups).
+#[derive(Default)]
+struct Rollup {
+    requests: i64,
+    failures: i64,
+    fallbacks: i64,
+    primary_failures: i64,
+    fallback_cost_usd: f64,
+    tokens_in: i64,
+    tokens_cached: i64,
+    tokens_out: i64,
+    tokens_reasoning: i64,
+    cost_usd: f64,
+    uncosted: i64,
+    total_ms: i64,
+}
+
+/// Which rollup a row adds to.
+type RollupKey<'a> = (i64, &'static str, &'a str, &'a str, &'static str);
+
+impl Rollup {
+    fn key(row: &Row) -> RollupKey<'_> {
+        (
+            day_of_millis(row.ts_ms),
+            row.front_end,
+            row.answered_by.as_deref().unwrap_or(""),
+            row.provider().unwrap_or(""),
+            row.client,
+        )
+    }
+
+    fn add(&mut self, row: &Row) {
+        let cost = row.cost_usd.unwrap_or(0.0);
+        self.requests += 1;
+        self.failures += i64::from(!row.succeeded());
+        self.fallbacks += i64::from(row.fallback());
+        self.primary_failures += i64::from(row.primary_failed());
+        if row.fallback() {
+            self.fallback_cost_usd += cost;
+        }
+        self.tokens_in += to_i64(row.tokens.input.unwrap_or(0));
+        self.tokens_cached += to_i64(row.tokens.cached.unwrap_or(0));
+        self.tokens_out += to_i64(row.tokens.output.unwrap_or(0));
+        self.tokens_reasoning += to_i64(row.tokens.reasoning.unwrap_or(0));
+        self.cost_usd += cost;
+        self.uncosted += i64::from(row.uncosted());
+        self.total_ms += to_i64(row.total_ms);
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -183,12 +236,13 @@ impl Store {
         self.conn.pragma_update(None, "max_page_count", pages)
     }
 
-    /// Writes `rows` and their rollups in one transaction.
+    /// Writes `rows` and their rollups in one transaction: each row, and
+    /// each rollup once with what all its rows add.
     pub fn write(&mut self, rows: &[Row]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(INSERT_ROW)?;
-            let mut upsert = tx.prepare_cached(UPSERT_DAY)?;
+            let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
             for row in rows {
                 let attempts = row.attempts.join(",");
                 insert.execute(params![
@@ -212,24 +266,28 @@ impl Store {
                     row.cost_usd,
                     row.client,
                 ])?;
-                let cost = row.cost_usd.unwrap_or(0.0);
+                rollups.entry(Rollup::key(row)).or_default().add(row);
+            }
+            let mut upsert = tx.prepare_cached(UPSERT_DAY)?;
+            for ((day, front_end, model, provider, client), r) in rollups {
                 upsert.execute(params![
-                    day_of_millis(row.ts_ms),
-                    row.front_end,
-                    row.answered_by.as_deref().unwrap_or(""),
-                    row.provider().unwrap_or(""),
-                    row.client,
-                    !row.succeeded(),
-                    row.fallback(),
-                    row.primary_failed(),
-                    if row.fallback() { cost } else { 0.0 },
-                    to_i64(row.tokens.input.unwrap_or(0)),
-                    to_i64(row.tokens.cached.unwrap_or(0)),
-                    to_i64(row.tokens.output.unwrap_or(0)),
-                    to_i64(row.tokens.reasoning.unwrap_or(0)),
-                    cost,
-                    row.uncosted(),
-                    to_i64(row.total_ms),
+                    day,
+                    front_end,
+                    model,
+                    provider,
+                    client,
+                    r.requests,
+                    r.failures,
+                    r.fallbacks,
+                    r.primary_failures,
+                    r.fallback_cost_usd,
+                    r.tokens_in,
+                    r.tokens_cached,
+                    r.tokens_out,
+                    r.tokens_reasoning,
+                    r.cost_usd,
+                    r.uncosted,
+                    r.total_ms,
                 ])?;
             }
         }

@@ -559,3 +559,63 @@ fn a_flush_waiting_for_room_does_not_hold_up_recording() {
     assert!(ledger.health().rows_dropped > 0);
     blocker.execute_batch("ROLLBACK").unwrap();
 }
+
+#[test]
+fn a_batch_adds_each_rollup_once_with_all_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let (mut store, _) = store::Store::open(&path).unwrap();
+    let day_one = ms_of("2026-11-23", 100);
+    let day_two = ms_of("2026-11-24", 100);
+    let mut fell_over = row(day_one, Some("openrouter/x"), Some(0.5));
+    fell_over.attempts = vec!["moonshot/k:timeout".into(), "openrouter/x:ok".into()];
+    // Two rollups on the first day (two models), one on the second; rows
+    // of one rollup apart in the batch.
+    let batch = [
+        row(day_one, Some("moonshot/k"), Some(0.25)),
+        fell_over.clone(),
+        row(day_one, Some("moonshot/k"), None),
+        row(day_two, Some("moonshot/k"), Some(1.0)),
+        row(day_one, Some("moonshot/k"), Some(0.25)),
+    ];
+    store.write(&batch).unwrap();
+    // A second batch adds onto the rollups the first made.
+    store
+        .write(&[row(day_one, Some("moonshot/k"), Some(0.5)), fell_over])
+        .unwrap();
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 7);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM daily"), 3);
+    let conn = store::open_read_only(&path).unwrap();
+    let rollup = |day: &str, model: &str| -> (i64, i64, i64, i64, f64, f64, i64, i64) {
+        conn.query_row(
+            "SELECT requests, fallbacks, primary_failures, uncosted, cost_usd, \
+             fallback_cost_usd, tokens_in, total_ms FROM daily WHERE day = ?1 AND model = ?2",
+            rusqlite::params![parse_date(day).unwrap(), model],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        rollup("2026-11-23", "moonshot/k"),
+        (4, 0, 0, 1, 1.0, 0.0, 4000, 160)
+    );
+    assert_eq!(
+        rollup("2026-11-23", "openrouter/x"),
+        (2, 2, 2, 0, 1.0, 1.0, 2000, 80)
+    );
+    assert_eq!(
+        rollup("2026-11-24", "moonshot/k"),
+        (1, 0, 0, 0, 1.0, 0.0, 1000, 40)
+    );
+}
