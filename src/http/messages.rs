@@ -24,7 +24,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::ErrorReport;
 use super::front::{
@@ -202,13 +203,35 @@ fn chain_model<'a>(config: &Config, requested: Option<&'a str>) -> Option<&'a st
         return Some(name);
     }
     if name.to_ascii_lowercase().starts_with("claude") {
-        tracing::info!(
-            "model {:?} is not configured; served by the default chain",
-            shown(name)
-        );
+        if first_time(name) {
+            tracing::info!(
+                "model {:?} is not configured; served by the default chain (said once per name)",
+                shown(name)
+            );
+        }
         return None;
     }
     Some(name)
+}
+
+/// Names [`first_time`] remembers at most; past that it starts over.
+const SAID_NAMES: usize = 256;
+
+/// Whether `name` is met for the first time in this process: Claude Code
+/// sends the same few `claude-*` names on every request, and the line that
+/// says where they go is worth reading once, not beside every access line.
+fn first_time(name: &str) -> bool {
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
+    let said = said.get_or_insert_with(HashSet::new);
+    if said.contains(name) {
+        return false;
+    }
+    if said.len() >= SAID_NAMES {
+        said.clear();
+    }
+    said.insert(name.to_owned());
+    true
 }
 
 /// The most of a client-chosen model name that goes into a log line.
@@ -265,6 +288,20 @@ mod tests {
             retry_after: None,
             budget: None,
         }
+    }
+
+    #[test]
+    fn an_unknown_claude_name_is_said_once_and_the_memory_is_bounded() {
+        // Names of this test's own, so that other tests' names do not count.
+        assert!(first_time("claude-said-once-a"));
+        assert!(!first_time("claude-said-once-a"));
+        assert!(first_time("claude-said-once-b"));
+        // More names than are remembered: the set starts over, so the first
+        // name is said again rather than the set growing.
+        for n in 0..SAID_NAMES {
+            first_time(&format!("claude-said-once-{n}"));
+        }
+        assert!(first_time("claude-said-once-a"));
     }
 
     /// The names of the events the Messages encoder writes for `items`.
