@@ -293,7 +293,10 @@ fn relabel(
                 retry_after: None,
             })
         }
-        Ok(members) if !data.contains(['\n', '\r']) && !may_need_shaping(data) => {
+        Ok(members)
+            if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none()
+                && !may_need_shaping(data) =>
+        {
             Frame::Chunk(with_model(data, &members, model_json))
         }
         // A chunk to shape, or an object written over several lines (an
@@ -463,6 +466,10 @@ mod tests {
         // An object over several lines comes out on one.
         check(
             "{\n\"model\": \"x\",\n\"choices\": []\n}",
+            "data: {\"model\":\"kimi/kimi-for-coding\",\"choices\":[]}\n\n",
+        );
+        check(
+            "{\"model\": \"x\",\r\"choices\": []}",
             "data: {\"model\":\"kimi/kimi-for-coding\",\"choices\":[]}\n\n",
         );
         check("keep-alive", "data: keep-alive\n\n");
