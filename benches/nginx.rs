@@ -730,6 +730,55 @@ fn pin_to(cpu: usize) {
 }
 
 // ---------------------------------------------------------------------------
+// What a wake-up costs on this machine.
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    // SAFETY: clock_gettime writes into the timespec it is given.
+    unsafe {
+        let mut t: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+}
+
+/// Microseconds of CPU a thread on core 0 spends per round trip of one byte
+/// through a socket pair with a thread on `other` (1: the load's core, as
+/// the proxies' writes to the load generator and the upstream are; 0: the
+/// same core). Where waking an idle core is dear (a virtual machine whose
+/// idle cores halt at once: a wake-up is an exit to the hypervisor), the
+/// first figure is many times the second, and a proxy pays it on each write
+/// that finds the load's core idle: the slower the proxy, the idler that
+/// core, so the dearer each request. Printed with the table to read its
+/// ratios by.
+fn wake_round_trip_us(other: usize) -> f64 {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    const TRIPS: u32 = 20_000;
+    let (mut near, mut far) = UnixStream::pair().unwrap();
+    let echo = std::thread::spawn(move || {
+        pin_to(other);
+        let mut byte = [0u8];
+        while far.read_exact(&mut byte).is_ok() {
+            far.write_all(&byte).unwrap();
+        }
+    });
+    let timed = std::thread::spawn(move || {
+        pin_to(0);
+        let mut byte = [0u8];
+        let before = thread_cpu_ns();
+        for _ in 0..TRIPS {
+            near.write_all(&byte).unwrap();
+            near.read_exact(&mut byte).unwrap();
+        }
+        (thread_cpu_ns() - before) as f64 / 1e3 / f64::from(TRIPS)
+    });
+    let us = timed.join().unwrap();
+    echo.join().unwrap();
+    us
+}
+
+// ---------------------------------------------------------------------------
 // The stack's floor: the same HTTP stack as clawgate doing none of its work.
 
 /// Set in the environment of this binary run as the forwarder: the
@@ -855,6 +904,12 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
     println!(
         "{requests} requests per scenario and proxy, {concurrency} at a time; proxies pinned to core 0, \
          load and upstream to core 1; CPU time of each proxy's processes per request\n"
+    );
+    println!(
+        "This machine: a thread on core 0 spends {:.1} µs of CPU per round trip of a byte with a thread on core 1, \
+         {:.1} µs with one on core 0 (wake-ups across cores; see docs/performance.md)\n",
+        wake_round_trip_us(1),
+        wake_round_trip_us(0)
     );
     if let Ok(list) = std::env::var("CLAWGATE_BENCH_WITHOUT") {
         println!("**clawgate runs without: {list}** (not the configuration users run)\n");
