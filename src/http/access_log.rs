@@ -14,15 +14,15 @@
 //! ([`crate::ledger`]) when the request was to one of the completion APIs:
 //! written once, where the line is, whatever the outcome.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -221,13 +221,17 @@ fn usage(body: &Map<String, Value>) -> Option<Usage> {
     })
 }
 
-/// The middleware: lets the request through with a fresh [`AccessRecord`],
-/// and hands the response body the line to write when it ends.
-pub async fn access_log(
-    State(gateway): State<Arc<Gateway>>,
+/// Lets the request through to `next` (see `http::way_in`) with a fresh
+/// [`AccessRecord`], and hands the response body the line to write when it
+/// ends.
+pub async fn access_log<F>(
+    gateway: Arc<Gateway>,
     mut request: Request,
-    next: Next,
-) -> Response {
+    next: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let started = Instant::now();
     let record = AccessRecord::default();
     let method = request.method().clone();
@@ -249,7 +253,7 @@ pub async fn access_log(
         request_id: super::guard::request_id(),
     });
     request.extensions_mut().insert(record.clone());
-    let response = next.run(request).await;
+    let response = next(request).await;
     let line = Line {
         span: tracing::Span::current(),
         method,

@@ -13,6 +13,7 @@
 //! through one place, [`Outgoing`]: where the key scrubber is wired in.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,12 +162,15 @@ impl Outgoing {
 /// Errors on `paths` (answered by the guards, or by no route at all) take
 /// the front end's shape: re-rendered from the [`ErrorReport`] the response
 /// carries, never by reading its body. Status and headers stay.
-pub async fn error_shape(
+pub async fn error_shape<F>(
     request: Request,
-    next: axum::middleware::Next,
+    next: impl FnOnce(Request) -> F,
     shape: ErrorShape,
-) -> Response {
-    let response = next.run(request).await;
+) -> Response
+where
+    F: Future<Output = Response>,
+{
+    let response = next(request).await;
     let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
         return response;
     };

@@ -4,6 +4,7 @@
 //! (`Authorization: Bearer` or `x-api-key`).
 //! Each refusal is an [`ApiError`], so it has the OpenAI error shape.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -53,12 +54,16 @@ fn choose_request_id(headers: &HeaderMap) -> Arc<str> {
 }
 
 /// Gives the request an id: returned as `x-request-id`, carried by every log
-/// line of the request (a tracing span) and by error bodies.
-pub async fn with_request_id(request: Request, next: Next) -> Response {
+/// line of the request (a tracing span) and by error bodies. `next` is what
+/// comes after (see `http::way_in`).
+pub async fn with_request_id<F>(request: Request, next: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let id = choose_request_id(request.headers());
     let span = tracing::info_span!("request", id = %id);
     let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request).instrument(span))
+        .scope(id.clone(), next(request).instrument(span))
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -68,11 +73,14 @@ pub async fn with_request_id(request: Request, next: Next) -> Response {
 
 /// Host, Origin and header size: the checks that do not depend on the
 /// route.
-pub async fn check_request(
-    State(gateway): State<Arc<Gateway>>,
+pub async fn check_request<F>(
+    gateway: &Gateway,
     request: Request,
-    next: Next,
-) -> Response {
+    next: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let config = gateway.config();
     let headers = request.headers();
     let size: usize = headers
@@ -98,7 +106,7 @@ pub async fn check_request(
         Err(err) => return err.into_response(),
     };
     let Some(origin) = origin else {
-        return next.run(request).await;
+        return next(request).await;
     };
     // A configured origin: answer the CORS preflight, and let the browser
     // read the answer.
@@ -122,7 +130,7 @@ pub async fn check_request(
         );
         preflight
     } else {
-        next.run(request).await
+        next(request).await
     };
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);

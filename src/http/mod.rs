@@ -139,18 +139,43 @@ fn route_list() -> String {
 }
 
 /// Errors in the shape of the front end whose path they are on.
-async fn error_shapes(
+async fn error_shapes<F>(
     request: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
+    next: impl FnOnce(axum::extract::Request) -> F,
+) -> axum::response::Response
+where
+    F: std::future::Future<Output = axum::response::Response>,
+{
     let path = request.uri().path();
     match ERROR_SHAPES
         .iter()
         .find(|(prefix, _)| path.starts_with(prefix))
     {
         Some((_, shape)) => front::error_shape(request, next, *shape).await,
-        None => next.run(request).await,
+        None => next(request).await,
     }
+}
+
+/// What every request passes on its way to a route, outermost first: its
+/// id ([`guard::with_request_id`]), its access line
+/// ([`access_log::access_log`]), its front end's error shape, and the checks
+/// that do not depend on the route ([`guard::check_request`]). One
+/// middleware calling each in turn with what comes after it: as four layers
+/// they boxed and cloned the services beneath them on every request.
+async fn way_in(
+    axum::extract::State(gateway): axum::extract::State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let checks = gateway.clone();
+    guard::with_request_id(request, |request| {
+        access_log::access_log(gateway, request, |request| {
+            error_shapes(request, |request| async move {
+                guard::check_request(&checks, request, |request| next.run(request)).await
+            })
+        })
+    })
+    .await
 }
 
 /// The gateway's routes. Tests call it without a socket.
@@ -181,16 +206,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
             }
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            guard::check_request,
-        ))
-        .layer(middleware::from_fn(error_shapes))
-        .layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            access_log::access_log,
-        ))
-        .layer(middleware::from_fn(guard::with_request_id))
+        .layer(middleware::from_fn_with_state(gateway.clone(), way_in))
         .with_state(gateway)
 }
 
