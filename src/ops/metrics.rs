@@ -3,10 +3,11 @@
 //! is rejected before any metric is labelled with it) and outcomes are the
 //! fixed [`crate::chain::policy::Class`] labels. Never a message.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use metrics::Label;
+use metrics::{Counter, Histogram, Label};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -54,6 +55,12 @@ pub fn request(outcome: &'static str) {
 /// One upstream attempt, with the time until its response started.
 pub fn attempt(provider: &str, model: &str, outcome: &'static str, latency: Duration) {
     handle();
+    if outcome == "ok" {
+        let series = series(provider, model);
+        series.answered.increment(1);
+        series.answered_latency.record(latency.as_secs_f64());
+        return;
+    }
     let labels = labels(provider, model, Some(("outcome", outcome)));
     metrics::counter!("clawgate_attempts_total", labels.clone()).increment(1);
     metrics::histogram!("clawgate_upstream_latency_seconds", labels).record(latency.as_secs_f64());
@@ -110,24 +117,172 @@ pub fn usage(
     cost: Option<f64>,
 ) {
     handle();
+    let series = series(provider, model);
     for (kind, count) in tokens {
-        if let Some(count) = count {
-            let labels = labels(provider, model, Some(("kind", kind)));
-            metrics::counter!("clawgate_tokens_total", labels).increment(count);
+        let Some(count) = count else { continue };
+        match TOKEN_KINDS.iter().position(|known| *known == kind) {
+            Some(at) => series.tokens[at].increment(count),
+            None => {
+                let labels = labels(provider, model, Some(("kind", kind)));
+                metrics::counter!("clawgate_tokens_total", labels).increment(count);
+            }
         }
     }
-    let labels = labels(provider, model, None);
     match cost {
         Some(usd) if usd.is_finite() && usd >= 0.0 => {
-            metrics::counter!("clawgate_cost_microdollars_total", labels)
-                .increment((usd * 1e6).round() as u64);
+            series.cost.increment((usd * 1e6).round() as u64);
         }
-        _ => metrics::counter!("clawgate_uncosted_requests_total", labels).increment(1),
+        _ => series.uncosted.increment(1),
     }
+}
+
+/// The kinds of `clawgate_tokens_total` a target's [`Series`] holds.
+const TOKEN_KINDS: [&str; 4] = ["input", "cached", "output", "reasoning"];
+
+/// The series of one target that every answered request adds to,
+/// registered once: a `counter!` with owned labels builds, hashes and looks
+/// up its whole key (and allocates its labels) on every call, a dozen times
+/// per request.
+struct Series {
+    tokens: [Counter; 4],
+    cost: Counter,
+    uncosted: Counter,
+    /// `clawgate_attempts_total` and the latency, outcome `ok`.
+    answered: Counter,
+    answered_latency: Histogram,
+}
+
+impl Series {
+    fn register(provider: &str, model: &str) -> Self {
+        let target = || labels(provider, model, None);
+        Self {
+            tokens: TOKEN_KINDS.map(|kind| {
+                metrics::counter!(
+                    "clawgate_tokens_total",
+                    labels(provider, model, Some(("kind", kind)))
+                )
+            }),
+            cost: metrics::counter!("clawgate_cost_microdollars_total", target()),
+            uncosted: metrics::counter!("clawgate_uncosted_requests_total", target()),
+            answered: metrics::counter!(
+                "clawgate_attempts_total",
+                labels(provider, model, Some(("outcome", "ok")))
+            ),
+            answered_latency: metrics::histogram!(
+                "clawgate_upstream_latency_seconds",
+                labels(provider, model, Some(("outcome", "ok")))
+            ),
+        }
+    }
+}
+
+/// Targets whose [`Series`] are kept at most; past that the memory starts
+/// over (targets come from the config, so only reloads that keep renaming
+/// them get there).
+const SERIES_KEPT: usize = 1024;
+
+/// The [`Series`] of `provider`'s `model`, registered on first use.
+fn series(provider: &str, model: &str) -> Arc<Series> {
+    type ByProvider = HashMap<String, HashMap<String, Arc<Series>>>;
+    static KEPT: Mutex<Option<(ByProvider, usize)>> = Mutex::new(None);
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    let (by_provider, count) = kept.get_or_insert_with(Default::default);
+    if let Some(series) = by_provider
+        .get(provider)
+        .and_then(|models| models.get(model))
+    {
+        return series.clone();
+    }
+    if *count >= SERIES_KEPT {
+        by_provider.clear();
+        *count = 0;
+    }
+    let series = Arc::new(Series::register(provider, model));
+    by_provider
+        .entry(provider.to_owned())
+        .or_default()
+        .insert(model.to_owned(), series.clone());
+    *count += 1;
+    series
 }
 
 /// Ledger rows `written` to the database or `dropped`.
 pub fn ledger_rows(result: &'static str, rows: u64) {
     handle();
     metrics::counter!("clawgate_ledger_rows_total", "result" => result).increment(rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line of `text` that starts with `series`' name and labels.
+    fn value(text: &str, series: &str) -> Option<String> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(str::to_string)
+    }
+
+    #[test]
+    fn a_targets_series_registered_once_add_up_across_requests() {
+        // A target of this test's own: the registry is process-wide.
+        let (provider, model) = ("series-test", "series-test/m");
+        for (input, cost) in [(10, Some(0.25)), (5, None), (1, Some(0.5))] {
+            usage(
+                provider,
+                model,
+                [
+                    ("input", Some(input)),
+                    ("cached", None),
+                    ("output", Some(2)),
+                    ("surprise", Some(7)),
+                ],
+                cost,
+            );
+            attempt(provider, model, "ok", Duration::from_millis(20));
+        }
+        attempt(provider, model, "timeout", Duration::from_millis(20));
+        let text = render();
+        let labels = "provider=\"series-test\",model=\"series-test/m\"";
+        let at = |name: &str, more: &str| value(&text, &format!("{name}{{{labels}{more}}}"));
+        assert_eq!(
+            at("clawgate_tokens_total", ",kind=\"input\"").as_deref(),
+            Some("16"),
+            "{text}"
+        );
+        assert_eq!(
+            at("clawgate_tokens_total", ",kind=\"output\"").as_deref(),
+            Some("6")
+        );
+        // Registered with the others, so at 0 until reported.
+        assert_eq!(
+            at("clawgate_tokens_total", ",kind=\"cached\"").as_deref(),
+            Some("0")
+        );
+        // A kind the series does not hold is counted all the same.
+        assert_eq!(
+            at("clawgate_tokens_total", ",kind=\"surprise\"").as_deref(),
+            Some("21")
+        );
+        assert_eq!(
+            at("clawgate_cost_microdollars_total", "").as_deref(),
+            Some("750000")
+        );
+        assert_eq!(
+            at("clawgate_uncosted_requests_total", "").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            at("clawgate_attempts_total", ",outcome=\"ok\"").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            at("clawgate_attempts_total", ",outcome=\"timeout\"").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            at("clawgate_upstream_latency_seconds_count", ",outcome=\"ok\"").as_deref(),
+            Some("3")
+        );
+    }
 }
