@@ -232,8 +232,17 @@ impl ChatRequest {
     /// Whether a streaming client asked for the usage chunk
     /// (`stream_options.include_usage`).
     pub fn wants_usage(&self) -> bool {
-        self.value("stream_options")
-            .is_some_and(|o| o.get("include_usage") == Some(&Value::Bool(true)))
+        // Read from the member's bytes (the last `include_usage`, as serde
+        // would keep), not parsed into a tree: it is asked twice a request.
+        self.raw("stream_options").is_some_and(|raw| {
+            body::members(raw.as_bytes()).is_ok_and(|members| {
+                members
+                    .iter()
+                    .rev()
+                    .find(|m| m.key == "include_usage")
+                    .is_some_and(|m| &raw[m.value.clone()] == "true")
+            })
+        })
     }
 
     /// The model the client asked for, if any.
@@ -521,6 +530,48 @@ pub fn message_text(response: &Map<String, Value>) -> (String, Option<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn wants_usage_reads_the_members_bytes_as_serde_reads_the_tree() {
+        for (options, wanted) in [
+            (None, false),
+            (Some(r#"{"include_usage":true}"#), true),
+            (Some(r#"{ "include_usage" : true }"#), true),
+            (Some(r#"{"include_usage":false}"#), false),
+            (Some(r#"{"include_usage":"true"}"#), false),
+            (Some(r#"{"include_usage":1}"#), false),
+            // A repeated key: the last one, as serde keeps.
+            (
+                Some(r#"{"include_usage":true,"include_usage":false}"#),
+                false,
+            ),
+            (
+                Some(r#"{"include_usage":false,"include_usage":true}"#),
+                true,
+            ),
+            (Some(r#"{"include_\u0075sage":true}"#), true),
+            (Some(r#"{"other":{"include_usage":true}}"#), false),
+            (Some("null"), false),
+            (Some("[true]"), false),
+        ] {
+            let body = match options {
+                Some(options) => {
+                    format!(
+                        r#"{{"messages":[{{"role":"user","content":"hi"}}],"stream":true,"stream_options":{options}}}"#
+                    )
+                }
+                None => {
+                    r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#.to_string()
+                }
+            };
+            let request = ChatRequest::parse(Bytes::from(body)).unwrap();
+            let through_a_tree = request
+                .value("stream_options")
+                .is_some_and(|o| o.get("include_usage") == Some(&Value::Bool(true)));
+            assert_eq!(through_a_tree, wanted, "{options:?}");
+            assert_eq!(request.wants_usage(), wanted, "{options:?}");
+        }
+    }
 
     #[test]
     fn parts_read_through_views_are_those_read_through_a_tree() {
