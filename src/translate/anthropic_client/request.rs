@@ -41,7 +41,19 @@ pub enum TranslateError {
 pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
     let system = request.system.as_ref().and_then(translated_system);
     let tools = request.tools.as_deref().and_then(translated_tools);
-    write(request, system.as_deref(), tools.as_deref(), model)
+    let capacity = [system.as_deref(), tools.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(|text| text.get().len())
+        .sum::<usize>()
+        + 4096;
+    write(
+        request,
+        system.as_deref(),
+        tools.as_deref(),
+        model,
+        capacity,
+    )
 }
 
 /// A Messages request body read for translation.
@@ -57,6 +69,10 @@ pub struct Read {
     system: Option<Arc<RawValue>>,
     /// The chat `tools` array; `None` when no tool has a chat form.
     tools: Option<Arc<RawValue>>,
+    /// The length of the body read: about that of its translation, which
+    /// is written into a buffer of that size rather than one grown (and
+    /// copied) a dozen times.
+    body_len: usize,
 }
 
 static SYSTEMS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
@@ -74,6 +90,7 @@ impl Read {
             system: request.system.take().as_ref().and_then(translated_system),
             tools: request.tools.take().as_deref().and_then(translated_tools),
             request,
+            body_len: body.len(),
         })
     }
 
@@ -98,6 +115,7 @@ impl Read {
             request: members.rest().ok()?,
             system,
             tools,
+            body_len: body.len(),
         })
     }
 
@@ -108,6 +126,7 @@ impl Read {
             self.system.as_deref(),
             self.tools.as_deref(),
             model,
+            self.body_len,
         )
     }
 }
@@ -149,6 +168,7 @@ fn write(
     system: Option<&RawValue>,
     tools: Option<&RawValue>,
     model: Option<&str>,
+    capacity: usize,
 ) -> Result<Vec<u8>, TranslateError> {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = system {
@@ -184,7 +204,9 @@ fn write(
         temperature: request.temperature,
         top_p: request.top_p,
     };
-    Ok(serde_json::to_vec(&body).expect("a translated request always serializes"))
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, &body).expect("a translated request always serializes");
+    Ok(out)
 }
 
 /// The chat-completions request as written: members in this order,

@@ -47,7 +47,8 @@ pub fn request<'r>(
     request: &'r ResponsesRequest<'r>,
     model: Option<&'r str>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-    write(request, None, model)
+    // Without the body's length, the buffer grows as it is written.
+    write(request, None, model, 0)
 }
 
 /// A Responses request body read for translation.
@@ -62,6 +63,10 @@ pub struct Read<'a> {
     pub request: ResponsesRequest<'a>,
     /// Their translations, when taken aside.
     taken: Option<Taken>,
+    /// The length of the body read: about that of its translation, which
+    /// is written into a buffer of that size rather than one grown (and
+    /// copied) a dozen times.
+    body_len: usize,
 }
 
 /// A request's instructions and tools, translated.
@@ -101,6 +106,7 @@ impl<'a> Read<'a> {
         Ok(Read {
             request: ResponsesRequest::parse(body)?,
             taken: None,
+            body_len: body.len(),
         })
     }
 
@@ -131,12 +137,13 @@ impl<'a> Read<'a> {
                 instructions,
                 tools,
             }),
+            body_len: body.len(),
         })
     }
 
     /// The chat-completions body, asking for `model` (see [`request`]).
     pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-        write(&self.request, self.taken.as_ref(), model)
+        write(&self.request, self.taken.as_ref(), model, self.body_len)
     }
 }
 
@@ -146,6 +153,7 @@ fn write(
     request: &ResponsesRequest,
     taken: Option<&Taken>,
     model: Option<&str>,
+    capacity: usize,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
     if request.previous_response_id.is_some() {
         return Err(TranslateError::PreviousResponse);
@@ -216,7 +224,8 @@ fn write(
         temperature: request.temperature,
         top_p: request.top_p,
     };
-    let bytes = serde_json::to_vec(&body).expect("a chat body always serializes");
+    let mut bytes = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut bytes, &body).expect("a chat body always serializes");
     Ok((bytes, tools.names.clone()))
 }
 
