@@ -27,6 +27,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::chain::{Answer, Cause, Failure};
@@ -155,13 +157,7 @@ impl AccessRecord {
     /// The tokens of a whole completion.
     pub fn usage_of(&self, body: &Map<String, Value>) {
         if let Some(usage) = usage(body) {
-            self.update(|entry| {
-                entry.tokens_in = Some(usage.input);
-                entry.tokens_out = Some(usage.output);
-                entry.tokens_cached = usage.cached;
-                entry.tokens_reasoning = usage.reasoning;
-                entry.reported_cost = usage.cost;
-            });
+            self.note(usage);
         }
     }
 
@@ -179,13 +175,31 @@ impl AccessRecord {
     }
 
     fn event(&self, event: &Event) {
-        // Only usage chunks are parsed.
+        // Only usage chunks are read.
         if !event.data.contains("\"usage\"") {
             return;
         }
-        if let Ok(Value::Object(chunk)) = serde_json::from_str(&event.data) {
-            self.usage_of(&chunk);
+        let usage = match usage_in_chunk(&event.data) {
+            Some(usage) => usage,
+            // Not plainly read: the whole chunk as a tree, as always.
+            None => match serde_json::from_str(&event.data) {
+                Ok(Value::Object(chunk)) => usage(&chunk),
+                _ => None,
+            },
+        };
+        if let Some(usage) = usage {
+            self.note(usage);
         }
+    }
+
+    fn note(&self, usage: Usage) {
+        self.update(|entry| {
+            entry.tokens_in = Some(usage.input);
+            entry.tokens_out = Some(usage.output);
+            entry.tokens_cached = usage.cached;
+            entry.tokens_reasoning = usage.reasoning;
+            entry.reported_cost = usage.cost;
+        });
     }
 }
 
@@ -219,6 +233,97 @@ fn usage(body: &Map<String, Value>) -> Option<Usage> {
         reasoning: nested("completion_tokens_details", "reasoning_tokens"),
         cost: usage.get("cost").and_then(Value::as_f64),
     })
+}
+
+/// [`usage`] of a stream chunk, read from its text without building a tree
+/// (members borrowed, numbers read where they are): `Some(answer)` when
+/// the chunk is read plainly, `None` when it is not (a repeated key, a value
+/// of another shape), to be read as a tree.
+fn usage_in_chunk(data: &str) -> Option<Option<Usage>> {
+    #[derive(Deserialize)]
+    struct Chunk<'a> {
+        #[serde(borrow, default)]
+        usage: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        choices: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow, default)]
+        usage: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Counts<'a> {
+        #[serde(borrow, default)]
+        prompt_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        completion_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        cached_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        cost: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        prompt_tokens_details: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        completion_tokens_details: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Details<'a> {
+        #[serde(borrow, default)]
+        cached_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        reasoning_tokens: Option<&'a RawValue>,
+    }
+    fn object(raw: Option<&RawValue>) -> Option<&RawValue> {
+        raw.filter(|raw| raw.get().starts_with('{'))
+    }
+    let u64_of =
+        |raw: Option<&RawValue>| raw.and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok());
+    // A member that is an object: read plainly, or `Err` (read as a tree);
+    // any other value counts as absent, as in a tree.
+    fn read<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, ()> {
+        match raw.filter(|raw| raw.get().starts_with('{')) {
+            Some(raw) => serde_json::from_str(raw.get()).map(Some).map_err(|_| ()),
+            None => Ok(None),
+        }
+    }
+    if !data.starts_with('{') {
+        return None;
+    }
+    let chunk: Chunk = serde_json::from_str(data).ok()?;
+    let usage = match object(chunk.usage) {
+        Some(usage) => usage,
+        None => {
+            let Some(choices) = chunk.choices.filter(|raw| raw.get().starts_with('[')) else {
+                return Some(None);
+            };
+            let choices: Vec<&RawValue> = serde_json::from_str(choices.get()).ok()?;
+            let choice: Option<Choice> = read(choices.first().copied()).ok()?;
+            match object(choice.and_then(|c| c.usage)) {
+                Some(usage) => usage,
+                None => return Some(None),
+            }
+        }
+    };
+    let counts: Counts = read(Some(usage)).ok()??;
+    let prompt: Option<Details> = read(counts.prompt_tokens_details).ok()?;
+    let completion: Option<Details> = read(counts.completion_tokens_details).ok()?;
+    let (Some(input), Some(output)) = (
+        u64_of(counts.prompt_tokens),
+        u64_of(counts.completion_tokens),
+    ) else {
+        return Some(None);
+    };
+    Some(Some(Usage {
+        input,
+        output,
+        cached: u64_of(prompt.and_then(|d| d.cached_tokens))
+            .or_else(|| u64_of(counts.cached_tokens)),
+        reasoning: u64_of(completion.and_then(|d| d.reasoning_tokens)),
+        cost: counts
+            .cost
+            .and_then(|raw| serde_json::from_str::<f64>(raw.get()).ok()),
+    }))
 }
 
 /// Lets the request through to `next` (see `http::way_in`) with a fresh
@@ -528,6 +633,114 @@ mod tests {
             };
             let found = usage(&body).map(|u| (u.input, u.output));
             assert_eq!(found, expected, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_chunks_usage_read_from_its_text_is_the_usage_read_from_its_tree() {
+        // (chunk, whether its text is read plainly, without the tree)
+        let chunks = [
+            (
+                r#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#,
+                true,
+            ),
+            (
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"cached_tokens":4}}]}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":6},
+                   "completion_tokens_details":{"reasoning_tokens":12},"cached_tokens":1,"cost":0.0025}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"cost":3}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"cost":"3"}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":null,"choices":[{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
+                true,
+            ),
+            (
+                r#"{"usage":5,"choices":[{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":1.5,"completion_tokens":2}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":-1,"completion_tokens":2}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":1e3,"completion_tokens":2}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":18446744073709551616,"completion_tokens":2}}"#,
+                true,
+            ),
+            (r#"{"usage":{"prompt_tokens":3}}"#, true),
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":[1]}}"#,
+                true,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":null},"cached_tokens":7}}"#,
+                true,
+            ),
+            (
+                r#"{"choices":[3,{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
+                true,
+            ),
+            (r#"{"choices":[],"usage":"none"}"#, true),
+            (
+                r#"{"choices":{"usage":{"prompt_tokens":1,"completion_tokens":1}}}"#,
+                true,
+            ),
+            // Repeated keys: serde's tree keeps the last; read as a tree.
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+                false,
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":1,"prompt_tokens":5,"completion_tokens":2}}"#,
+                false,
+            ),
+            (
+                r#" {"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+                false,
+            ),
+            (r#"["usage"]"#, false),
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2}"#,
+                false,
+            ),
+        ];
+        for (chunk, plainly) in chunks {
+            let through_a_tree = match serde_json::from_str::<Value>(chunk) {
+                Ok(Value::Object(map)) => usage(&map),
+                _ => None,
+            };
+            let read = usage_in_chunk(chunk);
+            assert_eq!(read.is_some(), plainly, "{chunk}");
+            if let Some(read) = read {
+                assert_eq!(read, through_a_tree, "{chunk}");
+            }
+            // What the record notes either way.
+            let record = AccessRecord::default();
+            record.event(&Event {
+                event: None,
+                data: chunk.to_string(),
+                id: None,
+            });
+            let noted = record.0.lock().unwrap().tokens_in;
+            assert_eq!(noted, through_a_tree.map(|u| u.input), "{chunk}");
         }
     }
 }
