@@ -149,6 +149,7 @@ pub fn relay(
         let mut recorded = RequestOutcome(None);
         let mut aborted = pin!(aborted);
         let mut shaping = StreamShaping::new(client_wants_usage);
+        let mut members = Vec::new();
         let model_json = serde_json::to_string(model_ref.as_str()).expect("a string serializes");
         let mut pending = Some(first);
         loop {
@@ -171,7 +172,15 @@ pub fn relay(
                     }
                 },
             };
-            match relabel(&event.data, &model_ref, &model_json, &redactor, &cost, &mut shaping) {
+            match relabel(
+                &event.data,
+                &model_ref,
+                &model_json,
+                &redactor,
+                &cost,
+                &mut shaping,
+                &mut members,
+            ) {
                 Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
                 Frame::Skip => {}
                 Frame::Done => {
@@ -266,7 +275,8 @@ enum Frame {
     Error(AttemptError),
 }
 
-/// `model_json` is `model_ref` as a JSON string.
+/// `model_json` is `model_ref` as a JSON string; `members` is where the
+/// event's members are recorded (one vector for the whole stream).
 fn relabel(
     data: &str,
     model_ref: &ModelRef,
@@ -274,12 +284,13 @@ fn relabel(
     redactor: &Redactor,
     cost: &Cost,
     shaping: &mut StreamShaping,
+    members: &mut Vec<Member>,
 ) -> Frame {
     let data = data.trim();
     if data == "[DONE]" {
         return Frame::Done;
     }
-    match body::members(data.as_bytes()) {
+    match body::members_into(data.as_bytes(), members).map(|()| &*members) {
         Ok(members)
             if members
                 .iter()
@@ -297,7 +308,7 @@ fn relabel(
             if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none()
                 && !may_need_shaping(data) =>
         {
-            Frame::Chunk(with_model(data, &members, model_json))
+            Frame::Chunk(with_model(data, members, model_json))
         }
         // A chunk to shape, or an object written over several lines (an
         // event's data must be on one): read and written again.
@@ -432,6 +443,7 @@ mod tests {
             &redactor,
             &Cost::default(),
             &mut shaping,
+            &mut Vec::new(),
         ) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
             Frame::Skip => "SKIP".to_string(),

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
 
-pub use super::scan::{ElementRef, Items, Member, ScanError, Scanned, members};
+pub use super::scan::{ElementRef, Items, Member, ScanError, Scanned, members, members_into};
 
 /// Changes to one JSON object: members set (replaced in place, or added at
 /// the end) or removed. The last change to a key wins.

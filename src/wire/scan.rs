@@ -248,8 +248,31 @@ fn scan_object(
     items_key: Option<&str>,
     nested_key: Option<&str>,
     known_values: bool,
-    mut recognized: Option<&mut Recognized<'_>>,
+    recognized: Option<&mut Recognized<'_>>,
 ) -> Result<Scanned, ScanError> {
+    let mut members = Vec::with_capacity(16);
+    let items = scan_object_into(
+        buffer,
+        items_key,
+        nested_key,
+        known_values,
+        recognized,
+        &mut members,
+    )?;
+    Ok(Scanned { members, items })
+}
+
+/// [`scan_object`] recording the members into `members` (emptied first),
+/// for a caller that scans one object after another with one vector.
+fn scan_object_into(
+    buffer: &[u8],
+    items_key: Option<&str>,
+    nested_key: Option<&str>,
+    known_values: bool,
+    mut recognized: Option<&mut Recognized<'_>>,
+    members: &mut Vec<Member>,
+) -> Result<Option<Items>, ScanError> {
+    members.clear();
     let mut scanner = Scanner { b: buffer, i: 0 };
     scanner.ws();
     if scanner.peek() != Some(b'{') {
@@ -262,8 +285,7 @@ fn scan_object(
         });
     }
     let mut items = None;
-    let mut members = Vec::with_capacity(16);
-    scanner.object(0, &mut members, |scanner, key, depth| {
+    scanner.object(0, members, |scanner, key, depth| {
         let rest = &scanner.b[scanner.i..];
         if let Some(length) = recognized.as_mut().and_then(|known| known(key, rest)) {
             debug_assert!(length <= rest.len());
@@ -286,7 +308,7 @@ fn scan_object(
     if scanner.i != buffer.len() {
         return Err(scanner.error("trailing characters"));
     }
-    Ok(Scanned { members, items })
+    Ok(items)
 }
 
 /// Where each element of the array in `buffer` lies (nothing else is
@@ -312,6 +334,12 @@ pub fn element_ranges(buffer: &[u8]) -> Result<Vec<Range<usize>>, ScanError> {
 /// The members of the object in `buffer` (its values checked, not built).
 pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
     Ok(object(buffer, None)?.members)
+}
+
+/// [`members`] into `members` (emptied first): a stream's chunks, one
+/// after another, scanned without a vector each.
+pub fn members_into(buffer: &[u8], members: &mut Vec<Member>) -> Result<(), ScanError> {
+    scan_object_into(buffer, None, None, false, None, members).map(|_| ())
 }
 
 /// What a run of string text holds that needs a closer look.
@@ -941,6 +969,30 @@ mod tests {
 
     fn text<'a>(buffer: &'a str, range: &Range<usize>) -> &'a str {
         &buffer[range.clone()]
+    }
+
+    #[test]
+    fn members_scanned_into_one_vector_are_each_objects_own() {
+        let objects = [
+            r#"{"id":"c1","model":"m","choices":[{"delta":{"content":"a"}}]}"#,
+            r#"{"error":{"message":"x"}}"#,
+            r#"{}"#,
+            r#"{"a" : 1 , "b":[2]}"#,
+            r#"{"a": 1,"#,
+            r#"[1]"#,
+            r#"{"usage":{"prompt_tokens":1},"choices":[]}"#,
+        ];
+        let mut reused = Vec::new();
+        for object in objects {
+            let into = members_into(object.as_bytes(), &mut reused);
+            match members(object.as_bytes()) {
+                Ok(alone) => {
+                    assert_eq!(into, Ok(()), "{object}");
+                    assert_eq!(reused, alone, "{object}");
+                }
+                Err(error) => assert_eq!(into, Err(error), "{object}"),
+            }
+        }
     }
 
     #[test]
