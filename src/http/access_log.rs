@@ -238,7 +238,11 @@ fn usage(body: &Map<String, Value>) -> Option<Usage> {
 /// [`usage`] of a stream chunk, read from its text without building a tree
 /// (members borrowed, numbers read where they are): `Some(answer)` when
 /// the chunk is read plainly, `None` when it is not (a repeated key, a value
-/// of another shape), to be read as a tree.
+/// of another shape), to be read as a tree. The members it does not read
+/// are checked as JSON but not as values: a chunk that a tree refuses only
+/// for one of them (a number out of range, a lone surrogate escape, nesting
+/// deeper than serde's limit) still has its usage counted, the provider
+/// having reported it.
 fn usage_in_chunk(data: &str) -> Option<Option<Usage>> {
     #[derive(Deserialize)]
     struct Chunk<'a> {
@@ -722,6 +726,15 @@ mod tests {
                 false,
             ),
         ];
+        // Refused as a tree for a value the usage does not hold: counted.
+        for chunk in [
+            r#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"x":1e400}"#,
+            r#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"x":"\ud800"}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(chunk).is_err());
+            let read = usage_in_chunk(chunk).unwrap().unwrap();
+            assert_eq!((read.input, read.output), (1, 2));
+        }
         for (chunk, plainly) in chunks {
             let through_a_tree = match serde_json::from_str::<Value>(chunk) {
                 Ok(Value::Object(map)) => usage(&map),

@@ -203,7 +203,7 @@ fn chain_model<'a>(config: &Config, requested: Option<&'a str>) -> Option<&'a st
         return Some(name);
     }
     if name.to_ascii_lowercase().starts_with("claude") {
-        if first_time(name) {
+        if SAID.first_time(std::ptr::from_ref(config) as usize, shown(name)) {
             tracing::info!(
                 "model {:?} is not configured; served by the default chain (said once per name)",
                 shown(name)
@@ -214,24 +214,35 @@ fn chain_model<'a>(config: &Config, requested: Option<&'a str>) -> Option<&'a st
     Some(name)
 }
 
-/// Names [`first_time`] remembers at most; past that it starts over.
+/// The `claude-*` names said to be served by the default chain.
+static SAID: Said = Said::new();
+
+/// Names [`Said`] remembers at most; past that it starts over.
 const SAID_NAMES: usize = 256;
 
-/// Whether `name` is met for the first time in this process: Claude Code
-/// sends the same few `claude-*` names on every request, and the line that
-/// says where they go is worth reading once, not beside every access line.
-fn first_time(name: &str) -> bool {
-    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
-    let said = said.get_or_insert_with(HashSet::new);
-    if said.contains(name) {
-        return false;
+/// Names met under one config: Claude Code sends the same few `claude-*`
+/// names on every request, and the line that says where they go is worth
+/// reading once, not beside every access line.
+struct Said(Mutex<Option<(usize, HashSet<String>)>>);
+
+impl Said {
+    const fn new() -> Self {
+        Self(Mutex::new(None))
     }
-    if said.len() >= SAID_NAMES {
-        said.clear();
+
+    /// Whether `name` (as logged, so at most [`SHOWN_NAME_CHARS`]
+    /// characters) is met for the first time under the config whose
+    /// address is `config`. Another config (a reload, which may have
+    /// changed where the names go) starts over.
+    fn first_time(&self, config: usize, name: &str) -> bool {
+        let mut said = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (under, names) = said.get_or_insert_with(|| (config, HashSet::new()));
+        if *under != config || names.len() >= SAID_NAMES {
+            *under = config;
+            names.clear();
+        }
+        names.insert(name.to_owned())
     }
-    said.insert(name.to_owned());
-    true
 }
 
 /// The most of a client-chosen model name that goes into a log line.
@@ -291,17 +302,32 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_claude_name_is_said_once_and_the_memory_is_bounded() {
-        // Names of this test's own, so that other tests' names do not count.
-        assert!(first_time("claude-said-once-a"));
-        assert!(!first_time("claude-said-once-a"));
-        assert!(first_time("claude-said-once-b"));
+    fn an_unknown_claude_name_is_said_once_per_config_and_the_memory_is_bounded() {
+        let said = Said::new();
+        assert!(said.first_time(1, "claude-a"));
+        assert!(!said.first_time(1, "claude-a"));
+        assert!(said.first_time(1, "claude-b"));
+        // Another config: said again.
+        assert!(said.first_time(2, "claude-a"));
+        assert!(!said.first_time(2, "claude-a"));
         // More names than are remembered: the set starts over, so the first
         // name is said again rather than the set growing.
         for n in 0..SAID_NAMES {
-            first_time(&format!("claude-said-once-{n}"));
+            said.first_time(2, &format!("claude-{n}"));
         }
-        assert!(first_time("claude-said-once-a"));
+        assert!(said.0.lock().unwrap().as_ref().unwrap().1.len() <= SAID_NAMES);
+        assert!(said.first_time(2, "claude-a"));
+        // What is kept is the name as logged: cut to its first characters.
+        let long = format!("claude-{}", "x".repeat(100_000));
+        assert!(said.first_time(3, shown(&long)));
+        let kept = said.0.lock().unwrap();
+        assert!(
+            kept.as_ref()
+                .unwrap()
+                .1
+                .iter()
+                .all(|name| name.chars().count() <= SHOWN_NAME_CHARS)
+        );
     }
 
     /// The names of the events the Messages encoder writes for `items`.

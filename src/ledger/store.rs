@@ -116,22 +116,34 @@ impl Rollup {
         )
     }
 
+    /// Counts saturate: a provider may report any count (`to_i64` caps it
+    /// at `i64::MAX`), and a sum that wrapped would subtract from the
+    /// rollup.
     fn add(&mut self, row: &Row) {
+        fn sum(total: &mut i64, more: i64) {
+            *total = total.saturating_add(more);
+        }
         let cost = row.cost_usd.unwrap_or(0.0);
-        self.requests += 1;
-        self.failures += i64::from(!row.succeeded());
-        self.fallbacks += i64::from(row.fallback());
-        self.primary_failures += i64::from(row.primary_failed());
+        sum(&mut self.requests, 1);
+        sum(&mut self.failures, i64::from(!row.succeeded()));
+        sum(&mut self.fallbacks, i64::from(row.fallback()));
+        sum(&mut self.primary_failures, i64::from(row.primary_failed()));
         if row.fallback() {
             self.fallback_cost_usd += cost;
         }
-        self.tokens_in += to_i64(row.tokens.input.unwrap_or(0));
-        self.tokens_cached += to_i64(row.tokens.cached.unwrap_or(0));
-        self.tokens_out += to_i64(row.tokens.output.unwrap_or(0));
-        self.tokens_reasoning += to_i64(row.tokens.reasoning.unwrap_or(0));
+        sum(&mut self.tokens_in, to_i64(row.tokens.input.unwrap_or(0)));
+        sum(
+            &mut self.tokens_cached,
+            to_i64(row.tokens.cached.unwrap_or(0)),
+        );
+        sum(&mut self.tokens_out, to_i64(row.tokens.output.unwrap_or(0)));
+        sum(
+            &mut self.tokens_reasoning,
+            to_i64(row.tokens.reasoning.unwrap_or(0)),
+        );
         self.cost_usd += cost;
-        self.uncosted += i64::from(row.uncosted());
-        self.total_ms += to_i64(row.total_ms);
+        sum(&mut self.uncosted, i64::from(row.uncosted()));
+        sum(&mut self.total_ms, to_i64(row.total_ms));
     }
 }
 

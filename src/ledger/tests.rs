@@ -619,3 +619,31 @@ fn a_batch_adds_each_rollup_once_with_all_its_rows() {
         (1, 0, 0, 0, 1.0, 0.0, 1000, 40)
     );
 }
+
+#[test]
+fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let (mut store, _) = store::Store::open(&path).unwrap();
+    let ts = ms_of("2026-11-23", 100);
+    let mut huge = row(ts, Some("moonshot/k"), Some(0.25));
+    huge.tokens.input = Some(u64::MAX);
+    // Two in one batch: their sum does not fit, and saturates.
+    store.write(&[huge.clone(), huge.clone()]).unwrap();
+    let tokens_in = || {
+        let conn = store::open_read_only(&path).unwrap();
+        conn.query_row("SELECT tokens_in FROM daily", [], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(tokens_in(), rusqlite::types::Value::Integer(i64::MAX));
+    // A later batch onto it: SQLite's own sum, which does not wrap either.
+    store.write(&[huge]).unwrap();
+    match tokens_in() {
+        rusqlite::types::Value::Integer(n) => assert_eq!(n, i64::MAX),
+        rusqlite::types::Value::Real(x) => assert!(x >= i64::MAX as f64, "{x}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count(&path, "SELECT requests FROM daily"), 3);
+}

@@ -234,6 +234,8 @@ impl ChatRequest {
     pub fn wants_usage(&self) -> bool {
         // Read from the member's bytes (the last `include_usage`, as serde
         // would keep), not parsed into a tree: it is asked twice a request.
+        // A value beside it that a tree refuses (a number out of range, a
+        // lone surrogate escape) does not hide the client's `true`.
         self.raw("stream_options").is_some_and(|raw| {
             body::members(raw.as_bytes()).is_ok_and(|members| {
                 members
@@ -571,6 +573,12 @@ mod tests {
             assert_eq!(through_a_tree, wanted, "{options:?}");
             assert_eq!(request.wants_usage(), wanted, "{options:?}");
         }
+        // What a tree refuses beside `include_usage` does not hide it.
+        let body = r#"{"messages":[{"role":"user","content":"hi"}],"stream":true,
+            "stream_options":{"include_usage":true,"x":1e400}}"#;
+        let request = ChatRequest::parse(Bytes::from(body)).unwrap();
+        assert_eq!(request.value("stream_options"), None);
+        assert!(request.wants_usage());
     }
 
     #[test]
