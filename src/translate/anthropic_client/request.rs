@@ -69,9 +69,9 @@ pub struct Read {
     system: Option<Arc<RawValue>>,
     /// The chat `tools` array; `None` when no tool has a chat form.
     tools: Option<Arc<RawValue>>,
-    /// The length of the body read: about that of its translation, which
-    /// is written into a buffer of that size rather than one grown (and
-    /// copied) a dozen times.
+    /// The length of the body read: with that of the translations taken
+    /// aside, a bound on its translation's, which is written into a buffer
+    /// of that size rather than one grown (and copied) a dozen times.
     body_len: usize,
 }
 
@@ -121,12 +121,17 @@ impl Read {
 
     /// The chat-completions request, asking for `model` (see [`request`]).
     pub fn translate(&self, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
+        let taken = [self.system.as_deref(), self.tools.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(|text| text.get().len())
+            .sum::<usize>();
         write(
             &self.request,
             self.system.as_deref(),
             self.tools.as_deref(),
             model,
-            self.body_len,
+            self.body_len + taken,
         )
     }
 }

@@ -63,9 +63,10 @@ pub struct Read<'a> {
     pub request: ResponsesRequest<'a>,
     /// Their translations, when taken aside.
     taken: Option<Taken>,
-    /// The length of the body read: about that of its translation, which
-    /// is written into a buffer of that size rather than one grown (and
-    /// copied) a dozen times.
+    /// The length of the body read: with that of the translations taken
+    /// aside, a bound on its translation's (the tools' chat form is the
+    /// longer one), which is written into a buffer of that size rather
+    /// than one grown (and copied) a dozen times.
     body_len: usize,
 }
 
@@ -143,7 +144,19 @@ impl<'a> Read<'a> {
 
     /// The chat-completions body, asking for `model` (see [`request`]).
     pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-        write(&self.request, self.taken.as_ref(), model, self.body_len)
+        let taken = self.taken.as_ref().map_or(0, |taken| {
+            taken
+                .instructions
+                .as_ref()
+                .map_or(0, |text| text.get().len())
+                + taken.tools.json.as_ref().map_or(0, |json| json.get().len())
+        });
+        write(
+            &self.request,
+            self.taken.as_ref(),
+            model,
+            self.body_len + taken,
+        )
     }
 }
 
