@@ -286,7 +286,7 @@ fn usage_in_chunk(data: &str) -> Option<Option<Usage>> {
     // A member that is an object: read plainly, or `Err` (read as a tree);
     // any other value counts as absent, as in a tree.
     fn read<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, ()> {
-        match raw.filter(|raw| raw.get().starts_with('{')) {
+        match object(raw) {
             Some(raw) => serde_json::from_str(raw.get()).map(Some).map_err(|_| ()),
             None => Ok(None),
         }

@@ -41,18 +41,13 @@ pub enum TranslateError {
 pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
     let system = request.system.as_ref().and_then(translated_system);
     let tools = request.tools.as_deref().and_then(translated_tools);
-    let capacity = [system.as_deref(), tools.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(|text| text.get().len())
-        .sum::<usize>()
-        + 4096;
     write(
         request,
         system.as_deref(),
         tools.as_deref(),
         model,
-        capacity,
+        // The body's length unknown: room for the messages.
+        4096,
     )
 }
 
@@ -69,9 +64,7 @@ pub struct Read {
     system: Option<Arc<RawValue>>,
     /// The chat `tools` array; `None` when no tool has a chat form.
     tools: Option<Arc<RawValue>>,
-    /// The length of the body read: with that of the translations taken
-    /// aside, a bound on its translation's, which is written into a buffer
-    /// of that size rather than one grown (and copied) a dozen times.
+    /// The length of the body read (see [`write`]).
     body_len: usize,
 }
 
@@ -121,17 +114,12 @@ impl Read {
 
     /// The chat-completions request, asking for `model` (see [`request`]).
     pub fn translate(&self, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
-        let taken = [self.system.as_deref(), self.tools.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(|text| text.get().len())
-            .sum::<usize>();
         write(
             &self.request,
             self.system.as_deref(),
             self.tools.as_deref(),
             model,
-            self.body_len + taken,
+            self.body_len,
         )
     }
 }
@@ -173,8 +161,16 @@ fn write(
     system: Option<&RawValue>,
     tools: Option<&RawValue>,
     model: Option<&str>,
-    capacity: usize,
+    body_len: usize,
 ) -> Result<Vec<u8>, TranslateError> {
+    // The body's length and the translations': a bound on what is written,
+    // so the buffer is not grown (and copied) as it fills.
+    let capacity = body_len
+        + [system, tools]
+            .into_iter()
+            .flatten()
+            .map(|text| text.get().len())
+            .sum::<usize>();
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = system {
         messages.push(Out::text("system", Cow::Borrowed(system)));

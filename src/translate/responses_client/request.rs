@@ -47,8 +47,8 @@ pub fn request<'r>(
     request: &'r ResponsesRequest<'r>,
     model: Option<&'r str>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-    // Without the body's length, the buffer grows as it is written.
-    write(request, None, model, 0)
+    // The body's length unknown: room for the input.
+    write(request, None, model, 4096)
 }
 
 /// A Responses request body read for translation.
@@ -63,10 +63,7 @@ pub struct Read<'a> {
     pub request: ResponsesRequest<'a>,
     /// Their translations, when taken aside.
     taken: Option<Taken>,
-    /// The length of the body read: with that of the translations taken
-    /// aside, a bound on its translation's (the tools' chat form is the
-    /// longer one), which is written into a buffer of that size rather
-    /// than one grown (and copied) a dozen times.
+    /// The length of the body read (see [`write`]).
     body_len: usize,
 }
 
@@ -144,19 +141,7 @@ impl<'a> Read<'a> {
 
     /// The chat-completions body, asking for `model` (see [`request`]).
     pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-        let taken = self.taken.as_ref().map_or(0, |taken| {
-            taken
-                .instructions
-                .as_ref()
-                .map_or(0, |text| text.get().len())
-                + taken.tools.json.as_ref().map_or(0, |json| json.get().len())
-        });
-        write(
-            &self.request,
-            self.taken.as_ref(),
-            model,
-            self.body_len + taken,
-        )
+        write(&self.request, self.taken.as_ref(), model, self.body_len)
     }
 }
 
@@ -166,7 +151,7 @@ fn write(
     request: &ResponsesRequest,
     taken: Option<&Taken>,
     model: Option<&str>,
-    capacity: usize,
+    body_len: usize,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
     if request.previous_response_id.is_some() {
         return Err(TranslateError::PreviousResponse);
@@ -186,6 +171,12 @@ fn write(
             (instructions.map(RawText::json), &offered_here)
         }
     };
+    // The body's length and the translations': a bound on what is written
+    // (the tools' chat form is the longer one), so the buffer is not grown
+    // (and copied) as it fills.
+    let capacity = body_len
+        + instructions.map_or(0, |text| text.get().len())
+        + tools.json.as_ref().map_or(0, |json| json.get().len());
     let mut messages = Vec::new();
     if let Some(instructions) = instructions {
         messages.push(ChatMessage::new("system", ChatContent::Raw(instructions)));
