@@ -521,7 +521,22 @@ fn without(feature: &str) -> bool {
     std::env::var("CLAWGATE_BENCH_WITHOUT").is_ok_and(|list| list.split(',').any(|f| f == feature))
 }
 
-fn start_clawgate(dir: &Path, upstream: std::net::SocketAddr) -> Proxy {
+/// `CLAWGATE_BENCH_AGAINST=PATH`: another `clawgate` binary (an earlier
+/// build), run beside this build's in the same run, each scenario measuring
+/// the two one after the other, so that a change is measured side by side.
+fn against() -> Option<PathBuf> {
+    std::env::var_os("CLAWGATE_BENCH_AGAINST").map(PathBuf::from)
+}
+
+/// `clawgate serve` from this build, or from `binary`, with its config and
+/// its state in `dir`.
+fn start_clawgate(
+    name: &'static str,
+    binary: Option<&Path>,
+    dir: &Path,
+    upstream: std::net::SocketAddr,
+) -> Proxy {
+    std::fs::create_dir_all(dir).unwrap();
     let config = dir.join("clawgate.json");
     let mut settings = clawgate_config(upstream);
     if without("ledger") {
@@ -534,12 +549,11 @@ fn start_clawgate(dir: &Path, upstream: std::net::SocketAddr) -> Proxy {
     } else {
         "info"
     };
-    let (child, base) = process::serve_pinned(&config, level, Some(0));
-    Proxy {
-        name: "clawgate",
-        base,
-        child,
-    }
+    let (child, base) = match binary {
+        Some(binary) => process::serve_binary(binary, &config, level, Some(0)),
+        None => process::serve_pinned(&config, level, Some(0)),
+    };
+    Proxy { name, base, child }
 }
 
 // ---------------------------------------------------------------------------
@@ -893,7 +907,11 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
     let dir = tempfile::tempdir().unwrap();
     let upstream = start_upstream().await;
     let nginx = start_nginx(nginx, dir.path(), upstream).await;
-    let clawgate = start_clawgate(dir.path(), upstream);
+    let clawgate = start_clawgate("clawgate", None, dir.path(), upstream);
+    let earlier = against().map(|binary| {
+        let dir = dir.path().join("against");
+        start_clawgate("earlier build", Some(&binary), &dir, upstream)
+    });
     let forwarder = start_forwarder(upstream);
     let counted = Counted::start(upstream);
     let client = reqwest::Client::builder()
@@ -911,6 +929,12 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         wake_round_trip_us(1),
         wake_round_trip_us(0)
     );
+    if let Some(binary) = against() {
+        println!(
+            "**clawgate side by side with an earlier build: {}** (a row of its own after each scenario)\n",
+            binary.display()
+        );
+    }
     if let Ok(list) = std::env::var("CLAWGATE_BENCH_WITHOUT") {
         println!("**clawgate runs without: {list}** (not the configuration users run)\n");
     }
@@ -933,13 +957,22 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             continue;
         }
         // Warm both: connection pools, allocators, caches.
-        for proxy in [&nginx, &clawgate, &forwarder] {
+        for proxy in [&nginx, &clawgate, &forwarder]
+            .into_iter()
+            .chain(earlier.as_ref())
+        {
             let url = format!("{}{}", proxy.base, scenario.path);
             closed_loop(&client, &url, &scenario, 200, concurrency).await;
         }
         let base = measure(&nginx, &client, &scenario, requests, concurrency).await;
         let ours = measure(&clawgate, &client, &scenario, requests, concurrency).await;
         let floor = measure(&forwarder, &client, &scenario, requests, concurrency).await;
+        let before = match &earlier {
+            Some(earlier) => {
+                Some(measure(earlier, &client, &scenario, requests, concurrency).await)
+            }
+            None => None,
+        };
         let (allocs, kb) = counted.per_request(&client, &scenario).await;
         let ratio = ours.cpu_us / base.cpu_us;
         let target = match scenario.target {
@@ -966,6 +999,16 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             allocs,
             kb,
         );
+        if let Some(before) = before {
+            println!(
+                "| {}, the earlier build | | {:.1} | {:.1} | {:.2}x | | | | {:.0} | |",
+                scenario.name,
+                base.cpu_us,
+                before.cpu_us,
+                before.cpu_us / base.cpu_us,
+                before.per_second,
+            );
+        }
     }
 
     if !only.is_empty() {

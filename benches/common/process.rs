@@ -31,14 +31,25 @@ pub fn serve_pinned(
     log_level: &str,
     cpu: Option<usize>,
 ) -> (std::process::Child, String) {
+    let clawgate = std::path::Path::new(env!("CARGO_BIN_EXE_clawgate"));
+    serve_binary(clawgate, config, log_level, cpu)
+}
+
+/// [`serve_pinned`] with another `clawgate` binary (an earlier build, to
+/// measure two side by side).
+pub fn serve_binary(
+    clawgate: &std::path::Path,
+    config: &std::path::Path,
+    log_level: &str,
+    cpu: Option<usize>,
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let clawgate = env!("CARGO_BIN_EXE_clawgate");
     let mut command = match cpu {
         Some(cpu) => {
             let mut taskset = Command::new("taskset");
-            taskset.args(["-c", &cpu.to_string(), clawgate]);
+            taskset.args(["-c", &cpu.to_string()]).arg(clawgate);
             taskset
         }
         None => Command::new(clawgate),
