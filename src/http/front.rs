@@ -261,7 +261,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             );
             let items = remember_reasoning(items, reasoning, scope);
             let stream = encode(items, F::encoder(&model_ref, context), outgoing, slot);
-            (headers, Body::from_stream(stream)).into_response()
+            (headers, Body::from_stream(with_head(stream).await)).into_response()
         }
     };
     Ok(response)
@@ -361,6 +361,38 @@ pub fn encode(
             yield Ok(bytes);
         }
     }
+}
+
+/// How many turns of the ready tasks [`with_head`] gives a stream's first
+/// buffer: enough for [`encode`] to gather the events that are already
+/// there (each takes a turn or two to be handed over, and it gives up
+/// after [`HANDOVER_TURNS`] without one).
+const FIRST_BUFFER_TURNS: usize = 8 * HANDOVER_TURNS;
+
+/// `stream` with its first buffer taken out beforehand when it is there
+/// now or once the ready tasks have run a few turns, as it nearly always
+/// is: the attempt held the answer's first event. The response's head
+/// then leaves in the same write as the first events. hyper writes the
+/// head with what the body has ready and flushes it alone when the body
+/// is pending, so without this every stream cost the client's socket two
+/// writes (and the client two wake-ups) where one does. Nothing waits for
+/// the network here: a first buffer that needs more than is already there
+/// is left to the stream, which starts as it would have.
+async fn with_head<S>(stream: S) -> impl Stream<Item = S::Item> + Send
+where
+    S: Stream + Send,
+    S::Item: Send,
+{
+    let mut stream = Box::pin(stream.fuse());
+    let mut first = None;
+    for turn in 0..=FIRST_BUFFER_TURNS {
+        first = stream.next().now_or_never();
+        if first.is_some() || turn == FIRST_BUFFER_TURNS {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    futures_util::stream::iter(first.flatten()).chain(stream)
 }
 
 /// The relay's items as they are, the stream's reasoning and tool calls
@@ -500,10 +532,17 @@ mod tests {
         ))
     }
 
-    async fn buffers(items: impl Stream<Item = Item> + Send) -> Vec<String> {
+    /// `items` as the OpenAI encoder writes them.
+    fn encoded(
+        items: impl Stream<Item = Item> + Send,
+    ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
         let encoder = Chat::encoder(&ModelRef::parse("p/m").unwrap(), ());
         let outgoing = Outgoing::new(&Redactor::new(["configured-key"]));
         encode(items, encoder, outgoing, ())
+    }
+
+    async fn buffers(items: impl Stream<Item = Item> + Send) -> Vec<String> {
+        encoded(items)
             .map(|b| String::from_utf8(b.unwrap().to_vec()).unwrap())
             .collect()
             .await
@@ -527,6 +566,48 @@ mod tests {
         assert_eq!(buffers[0].matches("data: ").count(), 5, "{buffers:?}");
         assert!(buffers[1].contains(r#""content":"5""#), "{buffers:?}");
         assert!(buffers[1].ends_with("data: [DONE]\n\n"), "{buffers:?}");
+    }
+
+    /// A stream whose first events are there is ready with its first
+    /// buffer at once: hyper writes it with the response's head, one
+    /// write to the client's socket and not two.
+    #[tokio::test]
+    async fn a_stream_whose_first_events_are_there_starts_with_them() {
+        let items = futures_util::stream::iter([text(0), text(1), Item::Done]);
+        let stream = with_head(encoded(items)).await;
+        let mut stream = pin!(stream);
+        let first = stream.next().now_or_never();
+        let first = String::from_utf8(first.unwrap().unwrap().unwrap().to_vec()).unwrap();
+        assert_eq!(first.matches("data: ").count(), 3, "{first}");
+        assert!(first.ends_with("data: [DONE]\n\n"), "{first}");
+        assert!(stream.next().await.is_none());
+    }
+
+    /// Without anything there yet, the stream is handed on as it is after
+    /// a few turns: nothing waits for the upstream before the head goes.
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_with_nothing_there_yet_is_not_waited_for() {
+        let items = async_stream::stream! {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            yield text(0);
+            yield Item::Done;
+        };
+        let started = tokio::time::Instant::now();
+        let stream = with_head(encoded(items)).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        let out: Vec<u8> = stream.map(|b| b.unwrap().to_vec()).concat().await;
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("data: {"), "{out}");
+        assert_eq!(out.matches("data: ").count(), 2, "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+    }
+
+    /// A stream that ends before it has anything ends at once.
+    #[tokio::test]
+    async fn a_stream_that_ends_at_once_is_empty() {
+        let stream = with_head(encoded(futures_util::stream::iter(Vec::<Item>::new()))).await;
+        let out: Vec<u8> = stream.map(|b| b.unwrap().to_vec()).concat().await;
+        assert!(out.is_empty(), "{out:?}");
     }
 
     /// Gathered events pass the key scrubber like any others.
