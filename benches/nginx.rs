@@ -908,9 +908,10 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
     let upstream = start_upstream().await;
     let nginx = start_nginx(nginx, dir.path(), upstream).await;
     let clawgate = start_clawgate("clawgate", None, dir.path(), upstream);
-    let earlier = against().map(|binary| {
+    let against = against();
+    let earlier = against.as_deref().map(|binary| {
         let dir = dir.path().join("against");
-        start_clawgate("earlier build", Some(&binary), &dir, upstream)
+        start_clawgate("earlier build", Some(binary), &dir, upstream)
     });
     let forwarder = start_forwarder(upstream);
     let counted = Counted::start(upstream);
@@ -929,7 +930,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         wake_round_trip_us(1),
         wake_round_trip_us(0)
     );
-    if let Some(binary) = against() {
+    if let Some(binary) = &against {
         println!(
             "**clawgate side by side with an earlier build: {}** (a row of its own after each scenario)\n",
             binary.display()
@@ -1024,7 +1025,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         let url = format!("{}{}", proxy.base, scenario.path);
         let before = proxy.cpu();
         let through = open_loop(&client, &url, &scenario, rate, seconds).await;
-        // CPU per request at this rate, where neither proxy is the
+        // CPU per request at this rate, where no proxy is the
         // bottleneck (the closed-loop table runs each flat out).
         let cpu_us = proxy.cpu().since(before).sched_ns as f64 / 1e3 / through.len() as f64;
         rows.push((proxy.name, through, cpu_us));

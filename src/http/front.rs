@@ -303,15 +303,7 @@ pub fn encode(
                 // piece at a time, through the connection's own task, so a
                 // read that holds many events takes a few turns to hand
                 // them over. Else what is gathered goes.
-                let mut ready = items.next().now_or_never();
-                for _ in 0..HANDOVER_TURNS {
-                    if ready.is_some() {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                    ready = items.next().now_or_never();
-                }
-                match ready {
+                match next_within(&mut items, HANDOVER_TURNS).await {
                     Some(next) => next,
                     None => {
                         let bytes = outgoing.pass(gathered.split().freeze());
@@ -384,15 +376,26 @@ where
     S::Item: Send,
 {
     let mut stream = Box::pin(stream.fuse());
-    let mut first = None;
-    for turn in 0..=FIRST_BUFFER_TURNS {
-        first = stream.next().now_or_never();
-        if first.is_some() || turn == FIRST_BUFFER_TURNS {
+    let first = next_within(&mut stream, FIRST_BUFFER_TURNS).await;
+    futures_util::stream::iter(first.flatten()).chain(stream)
+}
+
+/// `stream`'s next item if it is there now or once the ready tasks have
+/// run up to `turns` turns (yielding between tries); `None` if it is not,
+/// without waiting for anything else.
+async fn next_within<S>(stream: &mut S, turns: usize) -> Option<Option<S::Item>>
+where
+    S: Stream + Unpin + ?Sized,
+{
+    let mut ready = stream.next().now_or_never();
+    for _ in 0..turns {
+        if ready.is_some() {
             break;
         }
         tokio::task::yield_now().await;
+        ready = stream.next().now_or_never();
     }
-    futures_util::stream::iter(first.flatten()).chain(stream)
+    ready
 }
 
 /// The relay's items as they are, the stream's reasoning and tool calls
