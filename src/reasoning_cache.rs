@@ -397,16 +397,37 @@ impl Collector {
             return;
         }
         // Read through borrowed views of the chunk's text, not a tree.
-        for part in Part::read_json(data) {
+        self.take(&Part::read_json(data));
+    }
+
+    /// One chunk's parts, as the relay read them for an encoder that
+    /// reads parts ([`crate::relay::Item::Parts`]).
+    pub fn feed_parts(&mut self, parts: &[Part]) {
+        if self.given_up
+            || !parts
+                .iter()
+                .any(|part| matches!(part, Part::Reasoning(_) | Part::ToolCall { .. }))
+        {
+            return;
+        }
+        self.read_unread();
+        self.take(parts);
+    }
+
+    fn take(&mut self, parts: &[Part]) {
+        if self.given_up {
+            return;
+        }
+        for part in parts {
             match part {
-                Part::Reasoning(text) => self.reasoning.push_str(&text),
+                Part::Reasoning(text) => self.reasoning.push_str(text),
                 Part::ToolCall {
                     index,
                     id,
                     name,
                     arguments,
                 } => {
-                    let Some(index) = usize::try_from(index).ok().filter(|i| *i < 128) else {
+                    let Some(index) = usize::try_from(*index).ok().filter(|i| *i < 128) else {
                         self.given_up = true;
                         return;
                     };
@@ -415,12 +436,12 @@ impl Collector {
                     }
                     let slot = &mut self.calls[index];
                     if let Some(id) = id {
-                        slot.id = id;
+                        slot.id.clone_from(id);
                     }
                     if let Some(name) = name {
-                        slot.name = name;
+                        slot.name.clone_from(name);
                     }
-                    slot.arguments.push_str(&arguments);
+                    slot.arguments.push_str(arguments);
                 }
                 _ => {}
             }

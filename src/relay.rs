@@ -36,6 +36,7 @@ use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::body::{self, Member};
+use crate::wire::chunk::ChunkView;
 use crate::wire::sse::{self, Event, ReadError, SseError};
 
 /// What the relay passes to a front end's encoder.
@@ -43,6 +44,11 @@ use crate::wire::sse::{self, Event, ReadError, SseError};
 pub enum Item {
     /// A chat-completion chunk, relabelled and shaped.
     Chunk(Chunk),
+    /// A chat-completion chunk, shaped and read: what the relay yields
+    /// instead of [`Item::Chunk`] for an encoder that reads parts, not
+    /// bytes ([`Answering::parts`]), so that no chunk is written only to
+    /// be read again.
+    Parts(Vec<Part>),
     /// An upstream comment, scrubbed and on one line: a sign of life.
     KeepAlive(String),
     /// The upstream's `[DONE]`: the answer is complete.
@@ -112,6 +118,9 @@ pub struct Answering {
     pub cost: Cost,
     /// The client asked for the usage chunk.
     pub client_wants_usage: bool,
+    /// The encoder reads each chunk's parts ([`Item::Parts`]), not its
+    /// bytes ([`Item::Chunk`]).
+    pub parts: bool,
     /// The request's metric outcome if the stream completes: `ok` or
     /// `fallback`.
     pub outcome: &'static str,
@@ -142,15 +151,22 @@ pub fn relay(
         model_ref,
         cost,
         client_wants_usage,
+        parts,
         outcome,
         health,
     } = answering;
     async_stream::stream! {
         let mut recorded = RequestOutcome(None);
         let mut aborted = pin!(aborted);
-        let mut shaping = StreamShaping::new(client_wants_usage);
-        let mut members = Vec::new();
-        let model_json = serde_json::to_string(model_ref.as_str()).expect("a string serializes");
+        let mut relabel = Relabel {
+            model_json: serde_json::to_string(model_ref.as_str()).expect("a string serializes"),
+            model_ref: model_ref.clone(),
+            redactor: redactor.clone(),
+            cost,
+            shaping: StreamShaping::new(client_wants_usage),
+            members: Vec::new(),
+            parts,
+        };
         let mut pending = Some(first);
         loop {
             let event = match pending.take() {
@@ -172,16 +188,9 @@ pub fn relay(
                     }
                 },
             };
-            match relabel(
-                &event.data,
-                &model_ref,
-                &model_json,
-                &redactor,
-                &cost,
-                &mut shaping,
-                &mut members,
-            ) {
+            match relabel.frame(&event.data) {
                 Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
+                Frame::Parts(parts) => yield Item::Parts(parts),
                 Frame::Skip => {}
                 Frame::Done => {
                     recorded.0 = Some(outcome);
@@ -268,6 +277,8 @@ fn comment(redactor: &Redactor, text: &str) -> String {
 /// What one upstream event becomes for the client.
 enum Frame {
     Chunk(Bytes),
+    /// The chunk read, for an encoder that reads parts.
+    Parts(Vec<Part>),
     /// Nothing for the client (a repeated usage chunk).
     Skip,
     Done,
@@ -275,68 +286,109 @@ enum Frame {
     Error(AttemptError),
 }
 
-/// `model_json` is `model_ref` as a JSON string; `members` is where the
-/// event's members are recorded (one vector for the whole stream).
-fn relabel(
-    data: &str,
-    model_ref: &ModelRef,
-    model_json: &str,
-    redactor: &Redactor,
-    cost: &Cost,
-    shaping: &mut StreamShaping,
-    members: &mut Vec<Member>,
-) -> Frame {
-    let data = data.trim();
-    if data == "[DONE]" {
-        return Frame::Done;
-    }
-    match body::members_into(data.as_bytes(), members).map(|()| &*members) {
-        Ok(members)
-            if members
-                .iter()
-                .any(|m| m.key == "error" && &data[m.value.clone()] != "null") =>
-        {
-            let (error_type, message) = error_details(data.as_bytes());
-            Frame::Error(AttemptError::Upstream {
-                status: None,
-                error_type,
-                message: format!("the provider reported: {message}"),
-                retry_after: None,
-            })
+/// What turns one stream's upstream events into what the client gets.
+struct Relabel {
+    model_ref: ModelRef,
+    /// `model_ref` as a JSON string.
+    model_json: String,
+    redactor: Redactor,
+    cost: Cost,
+    shaping: StreamShaping,
+    /// Where each event's members are recorded (one vector for the whole
+    /// stream).
+    members: Vec<Member>,
+    /// Chunks are read into parts ([`Frame::Parts`]), not written.
+    parts: bool,
+}
+
+impl Relabel {
+    fn frame(&mut self, data: &str) -> Frame {
+        let data = data.trim();
+        if data == "[DONE]" {
+            return Frame::Done;
         }
-        Ok(members)
-            if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none()
-                && !may_need_shaping(data) =>
-        {
-            Frame::Chunk(with_model(data, members, model_json))
-        }
-        // A chunk to shape, or an object written over several lines (an
-        // event's data must be on one): read and written again.
-        Ok(_) => match serde_json::from_str::<Value>(data) {
-            Ok(Value::Object(mut chunk)) => {
-                if !shape_chunk(&mut chunk, cost, shaping) {
-                    return Frame::Skip;
+        if self.parts && !may_need_shaping(data) {
+            // The common chunk, for an encoder that reads parts: read once,
+            // straight from the provider's text (the model's name is the
+            // encoder's to write).
+            if let Some(chunk) = ChunkView::read(data).filter(ChunkView::plain) {
+                if chunk.error.is_some() {
+                    return reported_error(data);
                 }
-                crate::wire::openai::label_model(&mut chunk, model_ref.as_str());
-                Frame::Chunk(frame(&Value::Object(chunk)))
+                return Frame::Parts(Part::of_view(chunk));
             }
-            _ => Frame::Error(AttemptError::InvalidResponse(
-                "the provider sent an unreadable event".into(),
-            )),
-        },
-        // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
-        _ => {
-            let data = redactor.scrub(data);
-            let mut out = String::with_capacity(data.len() + 16);
-            for line in data.split('\n') {
-                out.push_str("data: ");
-                out.push_str(line);
-                out.push('\n');
+        }
+        let frame = self.write(data);
+        match frame {
+            Frame::Chunk(bytes) if self.parts => {
+                // Not a chunk of the usual shape (or not JSON: no parts).
+                let data = Chunk { frame: bytes };
+                Frame::Parts(Part::read_json(data.data()))
             }
-            out.push('\n');
-            Frame::Chunk(Bytes::from(out))
+            frame => frame,
         }
     }
+
+    /// The chunk as the OpenAI encoder sends it; read into parts instead of
+    /// written when it had to be read through a tree and parts are wanted.
+    fn write(&mut self, data: &str) -> Frame {
+        let members = &mut self.members;
+        match body::members_into(data.as_bytes(), members).map(|()| &*members) {
+            Ok(members)
+                if members
+                    .iter()
+                    .any(|m| m.key == "error" && &data[m.value.clone()] != "null") =>
+            {
+                reported_error(data)
+            }
+            Ok(members)
+                if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none()
+                    && !may_need_shaping(data) =>
+            {
+                Frame::Chunk(with_model(data, members, &self.model_json))
+            }
+            // A chunk to shape, or an object written over several lines (an
+            // event's data must be on one): read and written again.
+            Ok(_) => match serde_json::from_str::<Value>(data) {
+                Ok(Value::Object(mut chunk)) => {
+                    if !shape_chunk(&mut chunk, &self.cost, &mut self.shaping) {
+                        return Frame::Skip;
+                    }
+                    if self.parts {
+                        return Frame::Parts(Part::read(&chunk));
+                    }
+                    crate::wire::openai::label_model(&mut chunk, self.model_ref.as_str());
+                    Frame::Chunk(frame(&Value::Object(chunk)))
+                }
+                _ => Frame::Error(AttemptError::InvalidResponse(
+                    "the provider sent an unreadable event".into(),
+                )),
+            },
+            // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
+            _ => {
+                let data = self.redactor.scrub(data);
+                let mut out = String::with_capacity(data.len() + 16);
+                for line in data.split('\n') {
+                    out.push_str("data: ");
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                out.push('\n');
+                Frame::Chunk(Bytes::from(out))
+            }
+        }
+    }
+}
+
+/// The error a chunk with a non-null `error` member reports.
+fn reported_error(data: &str) -> Frame {
+    let (error_type, message) = error_details(data.as_bytes());
+    Frame::Error(AttemptError::Upstream {
+        status: None,
+        error_type,
+        message: format!("the provider reported: {message}"),
+        retry_after: None,
+    })
 }
 
 /// The event `data` (one JSON object on one line, whose members are
@@ -431,26 +483,91 @@ pub fn error_frame(error: &StreamError) -> Bytes {
 mod tests {
     use super::*;
 
-    fn check(data: &str, expected: &str) {
+    fn relabel(parts: bool) -> Relabel {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
-        let redactor = Redactor::new(["configured-key-123"]);
-        let mut shaping = StreamShaping::new(true);
-        let model_json = serde_json::to_string(model_ref.as_str()).unwrap();
-        let got = match relabel(
-            data,
-            &model_ref,
-            &model_json,
-            &redactor,
-            &Cost::default(),
-            &mut shaping,
-            &mut Vec::new(),
-        ) {
+        Relabel {
+            model_json: serde_json::to_string(model_ref.as_str()).unwrap(),
+            model_ref,
+            redactor: Redactor::new(["configured-key-123"]),
+            cost: Cost {
+                input: 1.0,
+                output: 2.0,
+                ..Cost::default()
+            },
+            shaping: StreamShaping::new(true),
+            members: Vec::new(),
+            parts,
+        }
+    }
+
+    fn check(data: &str, expected: &str) {
+        let got = match relabel(false).frame(data) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            Frame::Parts(parts) => panic!("parts {parts:?} from a relay asked for bytes"),
             Frame::Skip => "SKIP".to_string(),
             Frame::Done => "DONE".to_string(),
             Frame::Error(message) => format!("ERROR {message}"),
         };
         assert_eq!(got, expected, "data {data:?}");
+    }
+
+    /// What an encoder that reads parts gets for each event is what it
+    /// would read from the bytes the OpenAI encoder gets: the same parts,
+    /// shaped alike (usage priced, counted once; reasoning aliases; a
+    /// filtered ending), the same errors and endings.
+    #[test]
+    fn parts_are_what_the_relayed_bytes_say() {
+        let events = [
+            "[DONE]",
+            r#"{"id":"c1","model":"kimi-for-coding","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
+            r#"{"id":"c1","choices":[{"delta":{"reasoning_content":"hm"}}]}"#,
+            r#"{"id":"c1","choices":[{"delta":{"reasoning":"aliased"}}]}"#,
+            r#"{"id":"c1","choices":[{"delta":{"reasoning_details":[{"type":"reasoning.text","text":"one"}]}}]}"#,
+            r#"{"id":"c1","choices":[{"delta":{"\u0072easoning":"escaped alias"}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"read","arguments":"{\"a\""}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"filtered"}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"\u0066iltered"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":10,"completion_tokens_details":{"reasoning_tokens":4}}}"#,
+            r#"{"choices":[{"delta":{},"usage":{"prompt_tokens":7,"completion_tokens":1,"cached_tokens":2}}]}"#,
+            r#"{"choices":[],"\u0075sage":{"prompt_tokens":5,"completion_tokens":5}}"#,
+            r#"{"error":{"message":"overloaded","type":"engine_overloaded_error"}}"#,
+            r#"{"error":null,"choices":[{"delta":{"content":"x"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}}],"choices":[{"delta":{"content":"b"}}]}"#,
+            "{\n\"model\": \"x\",\n\"choices\": [{\"delta\":{\"content\":\"multi\"}}]\n}",
+            r#"{"choices":{"not":"an array"}}"#,
+            "keep-alive configured-key-123",
+            "{unreadable",
+        ];
+        let outcome = |frame: Frame| match frame {
+            Frame::Chunk(bytes) => format!("{:?}", Part::read_json(Chunk { frame: bytes }.data())),
+            Frame::Parts(parts) => format!("{parts:?}"),
+            Frame::Skip => "SKIP".into(),
+            Frame::Done => "DONE".into(),
+            Frame::Error(error) => format!("ERROR {error}"),
+        };
+        // Each stream's shaping is its own: usage is counted once per
+        // stream, so each event is read by a relay of its own, and then
+        // all in one stream.
+        let (mut bytes, mut parts) = (relabel(false), relabel(true));
+        for data in events {
+            let via_bytes = outcome(relabel(false).frame(data));
+            let via_parts = outcome(relabel(true).frame(data));
+            assert_eq!(via_parts, via_bytes, "event {data}");
+            assert_eq!(
+                outcome(parts.frame(data)),
+                outcome(bytes.frame(data)),
+                "in a stream: {data}"
+            );
+        }
+        // The usage was priced and its reasoning tokens kept.
+        let Frame::Parts(usage) = relabel(true).frame(events[9]) else {
+            panic!("usage read");
+        };
+        let [Part::Usage(usage)] = usage.as_slice() else {
+            panic!("one usage part: {usage:?}");
+        };
+        assert_eq!((usage.input, usage.output, usage.reasoning), (1000, 10, 4));
+        assert!(usage.cost.is_some_and(|cost| cost > 0.0), "{usage:?}");
     }
 
     #[test]

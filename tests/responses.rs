@@ -621,7 +621,7 @@ mod properties {
             let mut encoder = ResponseEncoder::new("m", identity, ToolNames::default(), true);
             let mut events = Vec::new();
             for parts in &chunks {
-                events.extend(encoder.parts(parts, 0));
+                events.extend(encoder.parts(parts));
             }
             if fails {
                 encoder.fail("server_error", "broken".into(), &mut events);

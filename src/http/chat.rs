@@ -57,6 +57,8 @@ impl Encoder for OpenAiEncoder {
     fn encode(&mut self, item: Item) -> Option<Bytes> {
         match item {
             Item::Chunk(chunk) => Some(chunk.frame().clone()),
+            // Not sent to an encoder that reads bytes (`PARTS` is false).
+            Item::Parts(_) => None,
             Item::KeepAlive(text) => Some(Bytes::from(format!(": {text}\n\n"))),
             Item::Done => {
                 self.finished = true;

@@ -110,6 +110,11 @@ pub fn flag_placeholder_keys(report: &mut ErrorReport, config: &Config) {
 
 /// Writes a stream in one API's format from the relay's typed items.
 pub trait Encoder: Send + 'static {
+    /// The encoder reads chunks as typed parts: the relay gives it
+    /// [`Item::Parts`] instead of [`Item::Chunk`] (nothing is written only
+    /// to be read again). The OpenAI encoder relays the bytes.
+    const PARTS: bool = false;
+
     /// The bytes for `item` (whole events), if it has any in this format.
     fn encode(&mut self, item: Item) -> Option<Bytes>;
 
@@ -248,6 +253,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 model_ref: model_ref.clone(),
                 cost: answer.target.model.cost,
                 client_wants_usage: wants_usage,
+                parts: <F::Encoder as Encoder>::PARTS,
                 outcome,
                 health: answer.health,
             };
@@ -412,6 +418,11 @@ fn remember_reasoning(
             Item::Chunk(chunk) => {
                 if let Some((_, collector)) = &mut collector {
                     collector.feed(chunk.data());
+                }
+            }
+            Item::Parts(parts) => {
+                if let Some((_, collector)) = &mut collector {
+                    collector.feed_parts(parts);
                 }
             }
             Item::Done => {

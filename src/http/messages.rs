@@ -156,10 +156,13 @@ fn sse(events: Vec<StreamEvent>) -> Option<Bytes> {
 }
 
 impl Encoder for AnthropicEncoder {
+    const PARTS: bool = true;
+
     fn encode(&mut self, item: Item) -> Option<Bytes> {
         let translator = &mut self.0;
         match item {
             Item::Chunk(chunk) => sse(translator.parts(&chunk.parts())),
+            Item::Parts(parts) => sse(translator.parts(&parts)),
             // Anthropic's keep-alive is the `ping` after a silence.
             Item::KeepAlive(_) => None,
             Item::Done => sse(translator.done()),

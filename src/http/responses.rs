@@ -23,7 +23,7 @@ use crate::relay::Item;
 use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
 };
-use crate::wire::openai::{ChatRequest, Part};
+use crate::wire::openai::ChatRequest;
 use crate::wire::responses::StreamEvent;
 
 /// How long a stream may be silent before the client gets a comment.
@@ -124,22 +124,12 @@ impl ResponsesEncoder {
 }
 
 impl Encoder for ResponsesEncoder {
+    const PARTS: bool = true;
+
     fn encode(&mut self, item: Item) -> Option<Bytes> {
         let events = match item {
-            Item::Chunk(chunk) => {
-                let parts = chunk.parts();
-                // Only the usage chunk is read again, for what the parts
-                // leave out.
-                let reasoning = if parts.iter().any(|p| matches!(p, Part::Usage(_))) {
-                    match serde_json::from_slice::<Value>(chunk.data()) {
-                        Ok(Value::Object(chunk)) => responses_client::reasoning_tokens(&chunk),
-                        _ => 0,
-                    }
-                } else {
-                    0
-                };
-                self.events.parts(&parts, reasoning)
-            }
+            Item::Chunk(chunk) => self.events.parts(&chunk.parts()),
+            Item::Parts(parts) => self.events.parts(&parts),
             // A sign of life from the provider: a comment keeps the
             // client's idle timer alive too.
             Item::KeepAlive(text) => return Some(Bytes::from(format!(": {text}\n\n"))),

@@ -50,6 +50,21 @@ impl<'a> ChunkView<'a> {
             .then(|| serde_json::from_str(data).ok())
             .flatten()
     }
+
+    /// Whether the chunk has nothing that shaping changes (usage, the
+    /// reasoning aliases, a `filtered` ending), also where it is spelt with
+    /// escapes that [`crate::providers::response::may_need_shaping`] does
+    /// not see.
+    pub(crate) fn plain(&self) -> bool {
+        self.usage.is_none()
+            && self.choices.iter().flatten().all(|choice| {
+                choice.usage.is_none()
+                    && text(choice.finish_reason).as_deref() != Some("filtered")
+                    && (choice.delta.as_ref()).is_none_or(|delta| {
+                        delta.reasoning.is_none() && delta.reasoning_details.is_none()
+                    })
+            })
+    }
 }
 
 #[derive(Deserialize)]
@@ -74,6 +89,8 @@ pub(crate) struct DeltaView<'a> {
     pub(crate) reasoning_content: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) reasoning: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) reasoning_details: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) tool_calls: Option<Vec<CallView<'a>>>,
 }

@@ -341,8 +341,16 @@ pub struct Usage {
     pub output: u64,
     pub cache_read: u64,
     pub total: u64,
+    /// Of the output, the reasoning's tokens
+    /// (`completion_tokens_details.reasoning_tokens`), when said.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reasoning: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -377,6 +385,7 @@ impl Usage {
             output,
             cache_read,
             total,
+            reasoning: number(usage.pointer("/completion_tokens_details/reasoning_tokens")),
             cost: usage.get("cost").and_then(Value::as_f64),
         })
     }
@@ -454,7 +463,7 @@ impl Part {
     /// pieces). A chunk with usage, or of an unexpected shape, is read
     /// through a tree, as rare as it is.
     pub fn read_json(json: &[u8]) -> Vec<Part> {
-        use super::chunk::{ChunkView, number, text};
+        use super::chunk::ChunkView;
 
         let through_a_tree = || match serde_json::from_slice::<Value>(json) {
             Ok(Value::Object(chunk)) => Part::read(&chunk),
@@ -463,10 +472,23 @@ impl Part {
         let Some(chunk) = std::str::from_utf8(json).ok().and_then(ChunkView::read) else {
             return through_a_tree();
         };
-        let mut choices = chunk.choices.unwrap_or_default();
-        if chunk.usage.is_some() || choices.first().is_some_and(|c| c.usage.is_some()) {
+        if chunk.usage.is_some()
+            || (chunk.choices.as_ref())
+                .and_then(|choices| choices.first())
+                .is_some_and(|c| c.usage.is_some())
+        {
             return through_a_tree();
         }
+        Part::of_view(chunk)
+    }
+
+    /// The parts of a chunk read through borrowed views, as [`Part::read`]
+    /// gives them, usage aside (a chunk with usage is read through a tree:
+    /// [`Part::read_json`]).
+    pub(crate) fn of_view(chunk: super::chunk::ChunkView<'_>) -> Vec<Part> {
+        use super::chunk::{number, text};
+
+        let mut choices = chunk.choices.unwrap_or_default();
         let mut parts = Vec::new();
         if let Some(id) = text(chunk.id) {
             parts.push(Part::Id(id.into_owned()));
@@ -706,10 +728,17 @@ mod tests {
             output: 5,
             cache_read: 4,
             total: 15,
+            reasoning: 0,
             cost: None,
         };
         assert_eq!(Usage::of(openai.as_object().unwrap()), Some(expected));
         assert_eq!(Usage::of(moonshot.as_object().unwrap()), Some(expected));
+        let reasoned = json!({"usage": {"prompt_tokens": 10, "completion_tokens": 5,
+            "completion_tokens_details": {"reasoning_tokens": 3}}});
+        assert_eq!(
+            Usage::of(reasoned.as_object().unwrap()).unwrap().reasoning,
+            3
+        );
         assert_eq!(Usage::of(json!({"usage": null}).as_object().unwrap()), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Identity, ToolNames, reasoning_tokens, status, usage_out};
+use super::{Identity, ToolNames, status, usage_out};
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids;
 use crate::wire::openai::Usage;
@@ -57,7 +57,7 @@ pub fn response(
         status,
         model: model.to_string(),
         output,
-        usage: Usage::of(completion).map(|usage| usage_out(&usage, reasoning_tokens(completion))),
+        usage: Usage::of(completion).map(|usage| usage_out(&usage)),
         error: None,
         incomplete_details,
         parallel_tool_calls,

@@ -20,7 +20,7 @@ mod stream;
 
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use answer::response;
 pub use request::{Read, TranslateError, request};
@@ -182,27 +182,19 @@ impl Identity {
 
 /// Usage in the Responses API's terms: `input_tokens` includes the cached
 /// ones, as in OpenAI's.
-fn usage_out(usage: &Usage, reasoning_tokens: u64) -> UsageOut {
+fn usage_out(usage: &Usage) -> UsageOut {
     UsageOut {
         input_tokens: usage.input,
         input_tokens_details: InputDetails {
             cached_tokens: usage.cache_read,
         },
         output_tokens: usage.output,
-        output_tokens_details: OutputDetails { reasoning_tokens },
+        output_tokens_details: OutputDetails {
+            reasoning_tokens: usage.reasoning,
+        },
         total_tokens: usage.input + usage.output,
         cost: usage.cost,
     }
-}
-
-/// The reasoning tokens a (shaped) completion or chunk reports, 0 when it
-/// does not.
-pub fn reasoning_tokens(chunk: &Map<String, Value>) -> u64 {
-    chunk
-        .get("usage")
-        .and_then(|u| u.pointer("/completion_tokens_details/reasoning_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
 }
 
 /// The response's status for a finish reason: `incomplete` (and why) when

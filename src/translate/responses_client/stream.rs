@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::{Call, Identity, ToolNames, reasoning_tokens, status, usage_out};
+use super::{Call, Identity, ToolNames, status, usage_out};
 use crate::translate::anthropic_client::context_overflow;
 use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids;
@@ -389,7 +389,7 @@ impl ResponseEncoder {
 
     /// The events for one chunk's parts; `reasoning_tokens` is what its
     /// usage, if any, says of them.
-    pub fn parts(&mut self, parts: &[Part], reasoning_tokens: u64) -> Vec<StreamEvent> {
+    pub fn parts(&mut self, parts: &[Part]) -> Vec<StreamEvent> {
         let mut events = Vec::new();
         if self.state == State::Finished {
             return events;
@@ -398,7 +398,7 @@ impl ResponseEncoder {
         for part in parts {
             match part {
                 Part::Id(_) => {}
-                Part::Usage(usage) => self.usage(usage_out(usage, reasoning_tokens)),
+                Part::Usage(usage) => self.usage(usage_out(usage)),
                 Part::Reasoning(text) => self.reasoning(text, &mut events),
                 Part::Text(text) => self.text(text, &mut events),
                 Part::ToolCall {
@@ -448,7 +448,7 @@ impl ResponseEncoder {
         }
         let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(data) else {
             // Scrubbed provider text that is no chunk says nothing here.
-            return self.parts(&[], 0);
+            return self.parts(&[]);
         };
         match chunk.get("error").filter(|e| !e.is_null()) {
             Some(error) => {
@@ -460,7 +460,7 @@ impl ResponseEncoder {
                 self.fail(failure_code(None, &message), message, &mut events);
                 events
             }
-            None => self.parts(&Part::read(&chunk), reasoning_tokens(&chunk)),
+            None => self.parts(&Part::read(&chunk)),
         }
     }
 
