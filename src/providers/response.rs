@@ -38,10 +38,20 @@ impl StreamShaping {
 
 /// Whether a chunk's text may need shaping; the others pass as bytes.
 pub fn may_need_shaping(data: &str) -> bool {
-    data.contains("\"usage\"")
-        || data.contains("\"filtered\"")
-        || data.contains("\"reasoning\"")
-        || data.contains("\"reasoning_details\"")
+    // One pass over the quotes (a chunk has a few dozen), where four
+    // substring searches each set up their searcher per chunk.
+    const WORDS: [&[u8]; 4] = [
+        b"usage\"",
+        b"filtered\"",
+        b"reasoning\"",
+        b"reasoning_details\"",
+    ];
+    let data = data.as_bytes();
+    memchr::memchr_iter(b'"', data).any(|at| {
+        let rest = &data[at + 1..];
+        matches!(rest.first(), Some(b'u' | b'f' | b'r'))
+            && WORDS.iter().any(|w| rest.starts_with(w))
+    })
 }
 
 /// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
@@ -291,6 +301,30 @@ mod tests {
         assert!(may_need_shaping(
             r#"{"choices":[{"delta":{"reasoning":"x"}}]}"#
         ));
+        assert!(may_need_shaping(
+            r#"{"choices":[{"finish_reason":"filtered"}]}"#
+        ));
+        assert!(may_need_shaping(r#"{"reasoning_details":[]}"#));
+        assert!(!may_need_shaping(
+            r#"{"usage_x":1,"reasoningx":"filtered_"}"#
+        ));
+        assert!(!may_need_shaping(r#"""#));
+    }
+
+    proptest::proptest! {
+        /// The one pass finds what four substring searches find.
+        #[test]
+        fn the_one_pass_finds_what_substring_searches_find(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "\"", "usage", "filtered", "reasoning", "_details", "_content", "{", ":", "x", "u", "r",
+            ]), 0..12)
+        ) {
+            let data = pieces.concat();
+            let naive = ["\"usage\"", "\"filtered\"", "\"reasoning\"", "\"reasoning_details\""]
+                .iter()
+                .any(|word| data.contains(word));
+            proptest::prop_assert_eq!(may_need_shaping(&data), naive, "{}", data);
+        }
     }
 
     #[test]
