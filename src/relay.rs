@@ -4,7 +4,9 @@
 //!
 //! The relay maps the upstream stream; it spawns nothing and buffers at most
 //! one event, so dropping the client's response drops the upstream request.
-//! Each chunk is relabelled with the ref that answered. The stream ends in
+//! Each chunk is relabelled with the ref that answered; for an encoder that
+//! reads parts (the Anthropic and Responses ones), each chunk is read once,
+//! here, into [`Item::Parts`] instead. The stream ends in
 //! exactly one of two ways: [`Item::Done`] once, after the upstream's own
 //! `[DONE]`; or an [`Item::Error`] when the upstream breaks off, falls
 //! silent, reports an error, or ends without `[DONE]`, or when the gateway
