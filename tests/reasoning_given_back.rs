@@ -1,7 +1,9 @@
 //! Issue 20 item 4 end to end: a client that replays an assistant
 //! tool-call turn without its reasoning (LangChain, `@ai-sdk/openai`,
 //! compaction) gets the reasoning the model actually produced sent to Kimi
-//! in its place, not `""`; unless `gateway.reasoningCache` is off.
+//! in its place, not `""`; unless `gateway.reasoningCache` is off. Through
+//! the chat and the Anthropic front ends (the latter reads the relay's
+//! parts, not its bytes).
 
 mod common;
 
@@ -120,4 +122,52 @@ async fn without_the_cache_or_for_unknown_turns_the_placeholder_is_empty() {
     let mut calls = first_turn(&gw, true).await;
     calls[0]["function"]["arguments"] = json!(r#"{"path": "b.txt"}"#);
     assert_eq!(replay(&gw, &mock, calls).await, "");
+}
+
+/// The same through the Anthropic front end, whose encoder reads the
+/// relay's parts (`Item::Parts`): the reasoning of a streamed first turn
+/// is kept from those parts, and a Claude Code-style replay of that turn
+/// (its `tool_use` block, no thinking block) gets it sent to Kimi.
+#[tokio::test]
+async fn an_anthropic_clients_streamed_turn_is_kept_and_given_back() {
+    let mock = kimi_mock().await;
+    let gw = gateway(config(&mock, None)).await;
+    let tools = json!([{"name": "read", "input_schema": {
+        "type": "object", "properties": {"path": {"type": "string"}}}}]);
+    let thinking = json!({"type": "enabled", "budget_tokens": 2048});
+    let response = gw
+        .messages(
+            json!({"model": "moonshot/kimi-k2.6", "max_tokens": 4096, "stream": true,
+            "thinking": thinking, "tools": tools,
+            "messages": [{"role": "user", "content": "what is in a.txt?"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    let tool_use = events
+        .iter()
+        .find_map(|(_, event)| {
+            (event["content_block"]["type"] == "tool_use").then(|| event["content_block"].clone())
+        })
+        .unwrap_or_else(|| panic!("a tool_use block in {events:?}"));
+    let id = tool_use["id"].as_str().unwrap().to_string();
+
+    let response = gw
+        .messages(json!({"model": "moonshot/kimi-k2.6", "max_tokens": 4096,
+        "thinking": thinking, "tools": tools,
+        "messages": [
+            {"role": "user", "content": "what is in a.txt?"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": id, "name": "read", "input": {"path": "a.txt"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": id, "content": "hello"}]},
+        ]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let sent = mock.requests().last().unwrap()["body"].clone();
+    assert_eq!(sent["thinking"], json!({"type": "enabled"}), "{sent}");
+    assert_eq!(
+        sent["messages"][1]["reasoning_content"], REASONING,
+        "{sent}"
+    );
 }
