@@ -387,8 +387,7 @@ impl ResponseEncoder {
         }
     }
 
-    /// The events for one chunk's parts; `reasoning_tokens` is what its
-    /// usage, if any, says of them.
+    /// The events for one chunk's parts.
     pub fn parts(&mut self, parts: &[Part]) -> Vec<StreamEvent> {
         let mut events = Vec::new();
         if self.state == State::Finished {
