@@ -309,7 +309,8 @@ impl Relabel {
         if data == "[DONE]" {
             return Frame::Done;
         }
-        if self.parts && !may_need_shaping(data) {
+        let shape = may_need_shaping(data);
+        if self.parts && !shape {
             // The common chunk, for an encoder that reads parts: read once,
             // straight from the provider's text (the model's name is the
             // encoder's to write).
@@ -320,7 +321,7 @@ impl Relabel {
                 return Frame::Parts(Part::of_view(chunk));
             }
         }
-        let frame = self.write(data);
+        let frame = self.write(data, shape);
         match frame {
             Frame::Chunk(bytes) if self.parts => {
                 // Not a chunk of the usual shape (or not JSON: no parts).
@@ -333,7 +334,8 @@ impl Relabel {
 
     /// The chunk as the OpenAI encoder sends it; read into parts instead of
     /// written when it had to be read through a tree and parts are wanted.
-    fn write(&mut self, data: &str) -> Frame {
+    /// `shape`: [`may_need_shaping`] said it may.
+    fn write(&mut self, data: &str, shape: bool) -> Frame {
         let members = &mut self.members;
         match body::members_into(data.as_bytes(), members).map(|()| &*members) {
             Ok(members)
@@ -343,10 +345,7 @@ impl Relabel {
             {
                 reported_error(data)
             }
-            Ok(members)
-                if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none()
-                    && !may_need_shaping(data) =>
-            {
+            Ok(members) if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() && !shape => {
                 Frame::Chunk(with_model(data, members, &self.model_json))
             }
             // A chunk to shape, or an object written over several lines (an

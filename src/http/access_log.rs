@@ -175,11 +175,8 @@ impl AccessRecord {
     }
 
     fn event(&self, event: &Event) {
-        // Only usage chunks are read (the searcher is built once, not per
-        // event as `str::contains` would).
-        static USAGE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
-        if USAGE.find(event.data.as_bytes()).is_none() {
+        // Only usage chunks are read.
+        if !crate::providers::response::mentions_usage(&event.data) {
             return;
         }
         let usage = match usage_in_chunk(&event.data) {

@@ -51,15 +51,23 @@ impl<'a> ChunkView<'a> {
             .flatten()
     }
 
+    /// Whether the chunk carries usage: top-level, or in its first choice
+    /// (Moonshot's place for it).
+    pub(crate) fn has_usage(&self) -> bool {
+        self.usage.is_some()
+            || (self.choices.as_ref())
+                .and_then(|choices| choices.first())
+                .is_some_and(|choice| choice.usage.is_some())
+    }
+
     /// Whether the chunk has nothing that shaping changes (usage, the
     /// reasoning aliases, a `filtered` ending), also where it is spelt with
     /// escapes that [`crate::providers::response::may_need_shaping`] does
     /// not see.
     pub(crate) fn plain(&self) -> bool {
-        self.usage.is_none()
+        !self.has_usage()
             && self.choices.iter().flatten().all(|choice| {
-                choice.usage.is_none()
-                    && text(choice.finish_reason).as_deref() != Some("filtered")
+                text(choice.finish_reason).as_deref() != Some("filtered")
                     && (choice.delta.as_ref()).is_none_or(|delta| {
                         delta.reasoning.is_none() && delta.reasoning_details.is_none()
                     })

@@ -472,11 +472,7 @@ impl Part {
         let Some(chunk) = std::str::from_utf8(json).ok().and_then(ChunkView::read) else {
             return through_a_tree();
         };
-        if chunk.usage.is_some()
-            || (chunk.choices.as_ref())
-                .and_then(|choices| choices.first())
-                .is_some_and(|c| c.usage.is_some())
-        {
+        if chunk.has_usage() {
             return through_a_tree();
         }
         Part::of_view(chunk)
