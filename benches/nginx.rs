@@ -18,10 +18,15 @@
 //!   on a second clawgate (the same code, `server::run` in this process on
 //!   a thread of its own, without the access log's output).
 //!
+//! - Each scenario runs in rounds, the proxies measured in turn (the order
+//!   rotating), and the table gives each proxy's median round: a burst of
+//!   the host's noise lands on one round of one proxy and is left out.
+//!
 //! Run: `cargo bench --bench nginx` (optionally `-- REQUESTS CONCURRENCY
-//! SECONDS`: requests per scenario and proxy, default 2000, 8 at a time;
-//! seconds of the 500 req/s latency run, default 5). It installs nothing:
-//! without `nginx` on the PATH (or in `/usr/sbin`) it says so and stops.
+//! SECONDS ROUNDS`: requests per round, scenario and proxy, default 2000,
+//! 8 at a time; seconds of the 500 req/s latency run, default 5; rounds,
+//! default 5). It installs nothing: without `nginx` on the PATH (or in
+//! `/usr/sbin`) it says so and stops.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
@@ -605,11 +610,49 @@ async fn closed_loop(
     started.elapsed()
 }
 
+#[derive(Clone, Copy)]
 struct Measured {
     cpu_us: f64,
     per_second: f64,
     /// `utime + stime` disagreed with the scheduler's figure.
     doubtful: bool,
+}
+
+impl Measured {
+    /// The median of the rounds' CPU and throughput, each on its own;
+    /// doubtful when any round was.
+    fn median(rounds: &[Measured]) -> Measured {
+        let middle = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            let n = values.len();
+            if n % 2 == 1 {
+                values[n / 2]
+            } else {
+                (values[n / 2 - 1] + values[n / 2]) / 2.0
+            }
+        };
+        Measured {
+            cpu_us: middle(rounds.iter().map(|m| m.cpu_us).collect()),
+            per_second: middle(rounds.iter().map(|m| m.per_second).collect()),
+            doubtful: rounds.iter().any(|m| m.doubtful),
+        }
+    }
+}
+
+/// The lowest and highest of the rounds' ratios (each round's `ours`
+/// over the same round's `base`), for the table; nothing for one round.
+fn ratio_range(ours: &[Measured], base: &[Measured]) -> String {
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(base)
+        .map(|(ours, base)| ours.cpu_us / base.cpu_us)
+        .collect();
+    if ratios.len() < 2 {
+        return String::new();
+    }
+    let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = ratios.iter().copied().fold(0.0, f64::max);
+    format!(" ({low:.2}–{high:.2})")
 }
 
 async fn measure(
@@ -887,6 +930,7 @@ fn main() {
     let requests = args.first().copied().unwrap_or(2000);
     let concurrency = args.get(1).copied().unwrap_or(8);
     let seconds = args.get(2).copied().unwrap_or(5) as u32;
+    let rounds = args.get(3).copied().unwrap_or(5).max(1);
     let Some(nginx) = find_nginx() else {
         eprintln!("nginx is not installed: apt-get install nginx-light");
         std::process::exit(2);
@@ -900,10 +944,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(run(&nginx, requests, concurrency, seconds));
+        .block_on(run(&nginx, requests, concurrency, seconds, rounds));
 }
 
-async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
+async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, rounds: usize) {
     let dir = tempfile::tempdir().unwrap();
     let upstream = start_upstream().await;
     let nginx = start_nginx(nginx, dir.path(), upstream).await;
@@ -921,7 +965,8 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
         .unwrap();
 
     println!(
-        "{requests} requests per scenario and proxy, {concurrency} at a time; proxies pinned to core 0, \
+        "{rounds} rounds of {requests} requests per scenario and proxy, {concurrency} at a time, the proxies in turn \
+         (the table: each proxy's median round, and the range of the rounds' ratios); proxies pinned to core 0, \
          load and upstream to core 1; CPU time of each proxy's processes per request\n"
     );
     println!(
@@ -965,15 +1010,28 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             let url = format!("{}{}", proxy.base, scenario.path);
             closed_loop(&client, &url, &scenario, 200, concurrency).await;
         }
-        let base = measure(&nginx, &client, &scenario, requests, concurrency).await;
-        let ours = measure(&clawgate, &client, &scenario, requests, concurrency).await;
-        let floor = measure(&forwarder, &client, &scenario, requests, concurrency).await;
-        let before = match &earlier {
-            Some(earlier) => {
-                Some(measure(earlier, &client, &scenario, requests, concurrency).await)
+        // Rounds: each proxy measured in turn, the order rotating from round
+        // to round, so a burst of the host's noise lands on one round of one
+        // proxy, and the medians below leave it out.
+        let mut proxies: Vec<&Proxy> = vec![&nginx, &clawgate, &forwarder];
+        proxies.extend(earlier.as_ref());
+        let mut rounds_of: Vec<Vec<Measured>> = vec![Vec::new(); proxies.len()];
+        for round in 0..rounds {
+            for turn in 0..proxies.len() {
+                let at = (turn + round) % proxies.len();
+                let measured =
+                    measure(proxies[at], &client, &scenario, requests, concurrency).await;
+                rounds_of[at].push(measured);
             }
-            None => None,
-        };
+        }
+        let ratios = ratio_range(&rounds_of[1], &rounds_of[0]);
+        let mut medians = rounds_of.iter().map(|rounds| Measured::median(rounds));
+        let (base, ours, floor) = (
+            medians.next().unwrap(),
+            medians.next().unwrap(),
+            medians.next().unwrap(),
+        );
+        let before = medians.next();
         let (allocs, kb) = counted.per_request(&client, &scenario).await;
         let ratio = ours.cpu_us / base.cpu_us;
         let target = match scenario.target {
@@ -987,7 +1045,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             ""
         };
         println!(
-            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt} | {target} | {:.1} ({:.2}x) | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt}{ratios} | {target} | {:.1} ({:.2}x) | {:.0} | {:.0} | {:.0} ({:.0}) |",
             scenario.name,
             scenario.body.len() as f64 / 1024.0,
             base.cpu_us,
@@ -1001,8 +1059,9 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32) {
             kb,
         );
         if let Some(before) = before {
+            let ratios = ratio_range(&rounds_of[3], &rounds_of[0]);
             println!(
-                "| {}, the earlier build | | {:.1} | {:.1} | {:.2}x | | | | {:.0} | |",
+                "| {}, the earlier build | | {:.1} | {:.1} | {:.2}x{ratios} | | | | {:.0} | |",
                 scenario.name,
                 base.cpu_us,
                 before.cpu_us,
