@@ -3,7 +3,7 @@
 //! chat completions, streams the relay's chunks as they came (only the
 //! model relabelled), errors OpenAI's shape.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use super::front::{Encoder, FrontEnd};
@@ -54,19 +54,23 @@ pub struct OpenAiEncoder {
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
 impl Encoder for OpenAiEncoder {
-    fn encode(&mut self, item: Item) -> Option<Bytes> {
+    fn encode(&mut self, item: Item, out: &mut BytesMut) {
         match item {
-            Item::Chunk(chunk) => Some(chunk.frame().clone()),
+            Item::Chunk(chunk) => out.extend_from_slice(chunk.frame()),
             // Not sent to an encoder that reads bytes (`PARTS` is false).
-            Item::Parts(_) => None,
-            Item::KeepAlive(text) => Some(Bytes::from(format!(": {text}\n\n"))),
+            Item::Parts(_) => {}
+            Item::KeepAlive(text) => {
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
             Item::Done => {
                 self.finished = true;
-                Some(Bytes::from_static(DONE))
+                out.extend_from_slice(DONE);
             }
             Item::Error(error) => {
                 self.finished = true;
-                Some(relay::error_frame(&error))
+                out.extend_from_slice(&relay::error_frame(&error));
             }
         }
     }
@@ -75,8 +79,7 @@ impl Encoder for OpenAiEncoder {
         self.finished
     }
 
-    fn cut_off(&mut self) -> Option<Bytes> {
+    fn cut_off(&mut self, _out: &mut BytesMut) {
         self.finished = true;
-        None
     }
 }

@@ -115,8 +115,9 @@ pub trait Encoder: Send + 'static {
     /// to be read again). The OpenAI encoder relays the bytes.
     const PARTS: bool = false;
 
-    /// The bytes for `item` (whole events), if it has any in this format.
-    fn encode(&mut self, item: Item) -> Option<Bytes>;
+    /// The bytes for `item` (whole events), if it has any in this format,
+    /// appended to `out` (what the stream driver gathers for one write).
+    fn encode(&mut self, item: Item, out: &mut BytesMut);
 
     /// Whether the stream has ended (its last event written).
     fn is_finished(&self) -> bool;
@@ -128,8 +129,9 @@ pub trait Encoder: Send + 'static {
     }
 
     /// The closing event of a stream whose items stopped without
-    /// [`Item::Done`] or [`Item::Error`] (the relay never does this).
-    fn cut_off(&mut self) -> Option<Bytes>;
+    /// [`Item::Done`] or [`Item::Error`] (the relay never does this),
+    /// appended to `out`.
+    fn cut_off(&mut self, out: &mut BytesMut);
 }
 
 /// The one place the bytes of an answer or stream pass on their way to the
@@ -336,14 +338,10 @@ pub fn encode(
                 }
             };
             let Some(item) = next else {
-                if let Some(bytes) = encoder.cut_off() {
-                    gathered.extend_from_slice(&bytes);
-                }
+                encoder.cut_off(&mut gathered);
                 break;
             };
-            if let Some(bytes) = encoder.encode(item) {
-                gathered.extend_from_slice(&bytes);
-            }
+            encoder.encode(item, &mut gathered);
             if gathered.len() >= COALESCE_BYTES {
                 let bytes = outgoing.pass(gathered.split().freeze());
                 if !bytes.is_empty() {

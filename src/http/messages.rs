@@ -22,7 +22,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -83,7 +83,10 @@ impl FrontEnd for Messages {
     }
 
     fn encoder(model_ref: &ModelRef, _: ()) -> AnthropicEncoder {
-        AnthropicEncoder(StreamTranslator::new(model_ref.as_str(), Nonce::random()))
+        AnthropicEncoder {
+            translator: StreamTranslator::new(model_ref.as_str(), Nonce::random()),
+            text: Vec::new(),
+        }
     }
 
     fn error_body(report: &ErrorReport) -> Value {
@@ -142,44 +145,51 @@ fn refused_keys(report: &ErrorReport, config: &Config) -> String {
 /// The relay's items as Anthropic's named events (see
 /// [`StreamTranslator`]), with a `ping` after each [`PING_EVERY`] of
 /// silence.
-pub struct AnthropicEncoder(StreamTranslator);
+pub struct AnthropicEncoder {
+    translator: StreamTranslator,
+    /// The events' text, kept from item to item (serialised into a vector,
+    /// then appended to what the stream driver gathers).
+    text: Vec<u8>,
+}
 
-fn sse(events: Vec<StreamEvent>) -> Option<Bytes> {
-    if events.is_empty() {
-        return None;
+impl AnthropicEncoder {
+    fn sse(&mut self, events: Vec<StreamEvent>, out: &mut BytesMut) {
+        self.text.clear();
+        for event in &events {
+            event.write_sse(&mut self.text);
+        }
+        out.extend_from_slice(&self.text);
     }
-    let mut text = Vec::with_capacity(256 * events.len());
-    for event in &events {
-        event.write_sse(&mut text);
-    }
-    Some(Bytes::from(text))
 }
 
 impl Encoder for AnthropicEncoder {
     const PARTS: bool = true;
 
-    fn encode(&mut self, item: Item) -> Option<Bytes> {
-        let translator = &mut self.0;
-        match item {
-            Item::Chunk(chunk) => sse(translator.parts(&chunk.parts())),
-            Item::Parts(parts) => sse(translator.parts(&parts)),
+    fn encode(&mut self, item: Item, out: &mut BytesMut) {
+        let translator = &mut self.translator;
+        let events = match item {
+            Item::Chunk(chunk) => translator.parts(&chunk.parts()),
+            Item::Parts(parts) => translator.parts(&parts),
             // Anthropic's keep-alive is the `ping` after a silence.
-            Item::KeepAlive(_) => None,
-            Item::Done => sse(translator.done()),
-            Item::Error(error) => sse(translator.failed(error_kind(error.code), &error.message)),
-        }
+            Item::KeepAlive(_) => return,
+            Item::Done => translator.done(),
+            Item::Error(error) => translator.failed(error_kind(error.code), &error.message),
+        };
+        self.sse(events, out);
     }
 
     fn is_finished(&self) -> bool {
-        self.0.is_finished()
+        self.translator.is_finished()
     }
 
     fn keep_alive(&self) -> Option<(Duration, Bytes)> {
         Some((PING_EVERY, Bytes::from(StreamEvent::Ping.to_sse())))
     }
 
-    fn cut_off(&mut self) -> Option<Bytes> {
-        self.0.cut_off().map(|event| Bytes::from(event.to_sse()))
+    fn cut_off(&mut self, out: &mut BytesMut) {
+        if let Some(event) = self.translator.cut_off() {
+            self.sse(vec![event], out);
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use super::front::{Encoder, FrontEnd};
@@ -92,6 +92,7 @@ impl FrontEnd for Responses {
                 context.parallel_tool_calls,
             ),
             sequence: 0,
+            text: Vec::new(),
         }
     }
 }
@@ -107,32 +108,37 @@ fn unix_seconds() -> u64 {
 pub struct ResponsesEncoder {
     events: ResponseEncoder,
     sequence: u64,
+    /// The events' text, kept from item to item (serialised into a vector,
+    /// then appended to what the stream driver gathers).
+    text: Vec<u8>,
 }
 
 impl ResponsesEncoder {
-    fn sse(&mut self, events: Vec<StreamEvent>) -> Option<Bytes> {
-        if events.is_empty() {
-            return None;
-        }
-        let mut text = Vec::with_capacity(256 * events.len());
+    fn sse(&mut self, events: Vec<StreamEvent>, out: &mut BytesMut) {
+        self.text.clear();
         for event in events {
-            event.write_sse(self.sequence, &mut text);
+            event.write_sse(self.sequence, &mut self.text);
             self.sequence += 1;
         }
-        Some(Bytes::from(text))
+        out.extend_from_slice(&self.text);
     }
 }
 
 impl Encoder for ResponsesEncoder {
     const PARTS: bool = true;
 
-    fn encode(&mut self, item: Item) -> Option<Bytes> {
+    fn encode(&mut self, item: Item, out: &mut BytesMut) {
         let events = match item {
             Item::Chunk(chunk) => self.events.parts(&chunk.parts()),
             Item::Parts(parts) => self.events.parts(&parts),
             // A sign of life from the provider: a comment keeps the
             // client's idle timer alive too.
-            Item::KeepAlive(text) => return Some(Bytes::from(format!(": {text}\n\n"))),
+            Item::KeepAlive(text) => {
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(b"\n\n");
+                return;
+            }
             Item::Done => {
                 let mut events = Vec::new();
                 self.events.done(&mut events);
@@ -145,7 +151,7 @@ impl Encoder for ResponsesEncoder {
                 events
             }
         };
-        self.sse(events)
+        self.sse(events, out)
     }
 
     fn is_finished(&self) -> bool {
@@ -156,9 +162,9 @@ impl Encoder for ResponsesEncoder {
         Some((KEEP_ALIVE_EVERY, Bytes::from_static(b": keep-alive\n\n")))
     }
 
-    fn cut_off(&mut self) -> Option<Bytes> {
+    fn cut_off(&mut self, out: &mut BytesMut) {
         let events = self.events.cut_off();
-        self.sse(events)
+        self.sse(events, out)
     }
 }
 
@@ -259,7 +265,8 @@ mod tests {
                 code: "upstream_error",
                 message: message.into(),
             };
-            let out = encoder.encode(Item::Error(error)).unwrap();
+            let mut out = BytesMut::new();
+            encoder.encode(Item::Error(error), &mut out);
             let text = String::from_utf8(out.to_vec()).unwrap();
             assert!(
                 text.contains(&format!("\"code\":\"{code}\"")),
