@@ -140,7 +140,7 @@ impl Fields<'_, '_> {
 
 impl Visit for Fields<'_, '_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.result.is_err() || field.name() == "message" {
+        if self.result.is_err() || field.name() == "message" || is_log_metadata(field) {
             return self.record_debug(field, &value);
         }
         self.pad();
@@ -172,9 +172,8 @@ impl Visit for Fields<'_, '_> {
             }
             write!(Escaping::new(self.writer, sanitize), "{value}")?;
             if value.source().is_some() {
-                let name = field.name();
-                let name = name.strip_prefix("r#").unwrap_or(name);
-                write!(self.writer, " {name}.sources=")?;
+                // The name as declared here (`r#` kept), as `Full` does.
+                write!(self.writer, " {}.sources=", field.name())?;
                 let mut list = Vec::new();
                 let mut source = value.source();
                 while let Some(error) = source {
@@ -411,6 +410,9 @@ mod tests {
                 debug = ?vec![1, 2],
                 error = &error as &(dyn std::error::Error + 'static),
                 plain = &Failed("plain", None) as &(dyn std::error::Error + 'static),
+                r#cause = &error as &(dyn std::error::Error + 'static),
+                log.line = 7u64,
+                log.target = "a log record's",
                 "message \x1b[31m red \u{85} {}", "é"
             );
             tracing::error!(target: "clawgate::access", "only a message");
