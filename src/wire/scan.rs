@@ -442,6 +442,36 @@ mod sse2 {
         // SAFETY: SSE2 is part of x86-64.
         unsafe { _mm_movemask_epi8(flags) as u32 }
     }
+
+    /// For `block`: bit `n` of the first mask set when byte `n` is a
+    /// quote, a backslash or a control character; of the second, when it
+    /// is beyond ASCII.
+    #[inline(always)]
+    pub(super) fn masks64(block: &[u8; 64]) -> (u64, u64) {
+        let quarter = |at: usize| -> (u64, u64) {
+            let chunk: &[u8; 16] = block[at..at + 16]
+                .try_into()
+                .expect("a range of sixteen bytes");
+            // SAFETY: SSE2 is part of x86-64; the load reads the sixteen
+            // bytes of `chunk`, unaligned.
+            unsafe {
+                let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+                let quote = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8));
+                let limit = _mm_set1_epi8(0x1f);
+                let control = _mm_cmpeq_epi8(_mm_max_epu8(bytes, limit), limit);
+                let special = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+                (u64::from(mask(special)), u64::from(mask(bytes)))
+            }
+        };
+        let mut masks = (0, 0);
+        for (index, at) in [0, 16, 32, 48].into_iter().enumerate() {
+            let (special, beyond) = quarter(at);
+            masks.0 |= special << (16 * index);
+            masks.1 |= beyond << (16 * index);
+        }
+        masks
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -835,42 +865,132 @@ impl<'b> Scanner<'b> {
                     self.i += 1;
                     return Ok(());
                 }
-                b'\\' => match self.b.get(self.i + 1) {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
-                    Some(b'u')
-                        if self
-                            .b
-                            .get(self.i + 2..self.i + 6)
-                            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
-                    {
-                        self.i += 6
+                b'\\' => {
+                    self.escape()?;
+                    // Text with one escape often has more (a prompt's or a
+                    // file's newlines, one every line): read on a block at
+                    // a time.
+                    #[cfg(target_arch = "x86_64")]
+                    if self.escaped_text()? {
+                        return Ok(());
                     }
-                    _ => return Err(self.error("invalid escape")),
-                },
+                }
                 0..=0x1f => return Err(self.error("control character in a string")),
-                // Text beyond ASCII: the run up to the next quote or
-                // backslash is checked whole. It starts and ends next to
-                // ASCII bytes, which never continue a character, so the
-                // runs are UTF-8 exactly when the string is.
-                _ => {
-                    let rest = &self.b[self.i..];
-                    let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
-                        self.i = self.b.len();
-                        return Err(self.error("unterminated string"));
-                    };
-                    let text = &rest[..offset];
-                    let unusual = unusual(text);
-                    if unusual.control {
-                        self.i += text.iter().position(|&c| c < 0x20).unwrap_or(0);
-                        return Err(self.error("control character in a string"));
+                _ => self.beyond_ascii()?,
+            }
+        }
+    }
+
+    /// Steps over the escape at the backslash at `self.i`.
+    fn escape(&mut self) -> Result<(), ScanError> {
+        match self.b.get(self.i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+            Some(b'u')
+                if self
+                    .b
+                    .get(self.i + 2..self.i + 6)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
+            {
+                self.i += 6
+            }
+            _ => return Err(self.error("invalid escape")),
+        }
+        Ok(())
+    }
+
+    /// Steps over the text beyond ASCII at `self.i`: the run up to the next
+    /// quote or backslash is checked whole. It starts and ends next to
+    /// ASCII bytes, which never continue a character, so the runs are
+    /// UTF-8 exactly when the string is.
+    fn beyond_ascii(&mut self) -> Result<(), ScanError> {
+        let rest = &self.b[self.i..];
+        let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
+            self.i = self.b.len();
+            return Err(self.error("unterminated string"));
+        };
+        let text = &rest[..offset];
+        let unusual = unusual(text);
+        if unusual.control {
+            self.i += text.iter().position(|&c| c < 0x20).unwrap_or(0);
+            return Err(self.error("control character in a string"));
+        }
+        if let Err(error) = std::str::from_utf8(text) {
+            self.i += error.valid_up_to();
+            return Err(self.error("invalid UTF-8"));
+        }
+        self.i += offset;
+        Ok(())
+    }
+
+    /// Inside a string, sixty-four bytes at a time while that many are
+    /// left: one comparison of the block finds every quote, backslash and
+    /// control character in it, and the escapes among them are stepped over
+    /// without comparing the block again (with [`plain_run`], a prompt with
+    /// a newline every line compared each of its blocks about six times).
+    /// Text beyond ASCII is checked once, as UTF-8, from where this began
+    /// to where it ends: escapes are ASCII, which UTF-8 never mistakes for
+    /// part of a character, so the bytes are UTF-8 exactly when the text
+    /// between the escapes is. `true` when the string ended, `false` when
+    /// fewer than sixty-four bytes are left (the caller reads on, from a
+    /// character's first byte).
+    #[cfg(target_arch = "x86_64")]
+    fn escaped_text(&mut self) -> Result<bool, ScanError> {
+        let from = self.i;
+        let mut beyond_ascii = false;
+        // Whether `self.i` is where a block ended (it may cut a character),
+        // not just past an escape.
+        let mut block_end = false;
+        let quote = 'blocks: loop {
+            if self.i + 64 > self.b.len() {
+                if block_end {
+                    // Back to the first byte of a character the block cut.
+                    let cut = |i: usize| self.b.get(i).is_some_and(|b| (0x80..0xc0).contains(b));
+                    while self.i > from && cut(self.i) {
+                        self.i -= 1;
                     }
-                    if let Err(error) = std::str::from_utf8(text) {
-                        self.i += error.valid_up_to();
-                        return Err(self.error("invalid UTF-8"));
+                }
+                break None;
+            }
+            let at = self.i;
+            let block: &[u8; 64] = self.b[at..at + 64]
+                .try_into()
+                .expect("a range of sixty-four bytes");
+            let (mut special, beyond) = sse2::masks64(block);
+            beyond_ascii |= beyond != 0;
+            while special != 0 {
+                self.i = at + special.trailing_zeros() as usize;
+                match self.b[self.i] {
+                    b'"' => break 'blocks Some(self.i),
+                    b'\\' => {
+                        self.escape()?;
+                        let past = self.i - at;
+                        if past >= 64 {
+                            block_end = false;
+                            continue 'blocks;
+                        }
+                        // The escaped characters (a quote, a backslash)
+                        // are text: only what follows is looked at.
+                        special &= u64::MAX << past;
                     }
-                    self.i += offset;
+                    _ => return Err(self.error("control character in a string")),
                 }
             }
+            self.i = at + 64;
+            block_end = true;
+        };
+        let end = quote.unwrap_or(self.i);
+        if beyond_ascii {
+            if let Err(error) = std::str::from_utf8(&self.b[from..end]) {
+                self.i = from + error.valid_up_to();
+                return Err(self.error("invalid UTF-8"));
+            }
+        }
+        match quote {
+            Some(quote) => {
+                self.i = quote + 1;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
@@ -1171,6 +1291,26 @@ mod tests {
         })
     }
 
+    /// A string read a block at a time after an escape, cut off where a
+    /// block ends with the buffer (the fuzz target found this panic).
+    #[test]
+    fn an_escaped_text_cut_off_at_a_block_end_is_unterminated() {
+        for text in ["x", "\u{e9}", "\u{4e2d}x"] {
+            for extra in 0..4 {
+                let mut body = b"{\"k\": \"\\n".to_vec();
+                while body.len() < 8 + 64 + extra {
+                    body.extend_from_slice(text.as_bytes());
+                }
+                body.truncate(8 + 64 + extra);
+                assert!(
+                    object(&body, None).is_err(),
+                    "{:?}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+
     proptest! {
         /// On any valid document the scanner agrees with serde_json on the
         /// members and their values.
@@ -1230,6 +1370,38 @@ mod tests {
             let scanned = object(&text, None).is_ok();
             let by_serde = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&text).is_ok();
             prop_assert_eq!(scanned, by_serde, "{:?}", String::from_utf8_lossy(&text));
+        }
+
+        /// Long texts of escapes, plain runs and text beyond ASCII (what
+        /// the block walk after an escape reads), now and then with a
+        /// fault in them: judged as serde_json judges them, the string
+        /// ending where serde's does (the member after it is read).
+        #[test]
+        fn escaped_texts_are_judged_as_serde_judges_them(
+            pieces in prop::collection::vec(prop::sample::select(vec![
+                &b"plain text "[..], b"x", b"\\n", b"\\\"", b"\\\\", b"\\/", b"\\t",
+                b"\\u00e9", b"\\u4E2d", b"\xc3\xa9", b"\xe4\xb8\xad", b"a long run of plain text, longer than a block of sixty-four bytes",
+            ]), 1..60),
+            fault in prop::option::of((0usize..60, prop::sample::select(vec![
+                &b"\""[..], b"\\x", b"\\u12g4", b"\x01", b"\x1f", b"\xff", b"\xc3", b"\\",
+            ]))),
+            offset in 0usize..70,
+        ) {
+            let mut text = b"{\"k\": \"".to_vec();
+            text.extend(std::iter::repeat_n(b'x', offset));
+            for (index, piece) in pieces.iter().enumerate() {
+                if let Some((at, bad)) = fault {
+                    if at == index {
+                        text.extend_from_slice(bad);
+                    }
+                }
+                text.extend_from_slice(piece);
+            }
+            text.extend(b"\", \"z\": 1}");
+            let scanned = object(&text, None).map(|s| s.members.len());
+            let by_serde = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&text)
+                .map(|map| map.len());
+            prop_assert_eq!(scanned.ok(), by_serde.ok(), "{:?}", String::from_utf8_lossy(&text));
         }
 
         /// Any bytes: the scanner accepts exactly what serde_json accepts as
