@@ -418,22 +418,37 @@ mod sse2 {
         _mm_set1_epi8,
     };
 
+    /// The sixteen bytes of `chunk`, loaded.
+    #[inline(always)]
+    fn load(chunk: &[u8; 16]) -> __m128i {
+        // SAFETY: SSE2 is part of x86-64; the load reads the sixteen bytes
+        // of `chunk`, unaligned.
+        unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) }
+    }
+
+    /// `bytes`, each with its top bit set when it is a quote, a backslash
+    /// or a control character.
+    #[inline(always)]
+    fn special(bytes: __m128i) -> __m128i {
+        // SAFETY: SSE2 is part of x86-64.
+        unsafe {
+            let quote = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned byte <= 0x1f exactly when max(byte, 0x1f) is 0x1f.
+            let limit = _mm_set1_epi8(0x1f);
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(bytes, limit), limit);
+            _mm_or_si128(_mm_or_si128(quote, backslash), control)
+        }
+    }
+
     /// `chunk`, each byte with its top bit set when it is a quote, a
     /// backslash, a control character or beyond ASCII.
     #[inline(always)]
     pub(super) fn flags(chunk: &[u8; 16]) -> __m128i {
-        // SAFETY: SSE2 is part of x86-64; the load reads the sixteen bytes
-        // of `chunk`, unaligned.
-        unsafe {
-            let chunk = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
-            // Unsigned byte <= 0x1f exactly when max(byte, 0x1f) is 0x1f.
-            let limit = _mm_set1_epi8(0x1f);
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, limit), limit);
-            // A byte beyond ASCII has its top bit set already.
-            _mm_or_si128(_mm_or_si128(quote, backslash), _mm_or_si128(control, chunk))
-        }
+        let bytes = load(chunk);
+        // A byte beyond ASCII has its top bit set already.
+        // SAFETY: SSE2 is part of x86-64.
+        unsafe { _mm_or_si128(special(bytes), bytes) }
     }
 
     /// The top bits of `flags`: bit `n` for byte `n`.
@@ -452,17 +467,8 @@ mod sse2 {
             let chunk: &[u8; 16] = block[at..at + 16]
                 .try_into()
                 .expect("a range of sixteen bytes");
-            // SAFETY: SSE2 is part of x86-64; the load reads the sixteen
-            // bytes of `chunk`, unaligned.
-            unsafe {
-                let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-                let quote = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8));
-                let backslash = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8));
-                let limit = _mm_set1_epi8(0x1f);
-                let control = _mm_cmpeq_epi8(_mm_max_epu8(bytes, limit), limit);
-                let special = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-                (u64::from(mask(special)), u64::from(mask(bytes)))
-            }
+            let bytes = load(chunk);
+            (u64::from(mask(special(bytes))), u64::from(mask(bytes)))
         };
         let mut masks = (0, 0);
         for (index, at) in [0, 16, 32, 48].into_iter().enumerate() {
