@@ -829,7 +829,8 @@ impl<'b> Scanner<'b> {
 
     /// Skips a string starting at `"`: long runs of plain text are skipped
     /// sixteen bytes at a time ([`plain_run`]), text beyond ASCII a run at a
-    /// time (checked as UTF-8).
+    /// time (checked as UTF-8), and after an escape the rest sixty-four
+    /// bytes at a time (`escaped_text`).
     fn string(&mut self) -> Result<(), ScanError> {
         // Most strings (keys, roles, ids) end within a few bytes. With
         // sixteen bytes left, the first comparison of sixteen at a time
