@@ -405,7 +405,11 @@ async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value
             .open(path)
             .await;
         if let Ok(mut file) = file {
+            // tokio's `write_all` hands the bytes to a blocking thread;
+            // `flush` waits for the write, so the line is in the file when
+            // the answer leaves (a test reads it right after).
             let _ = file.write_all(line.as_bytes()).await;
+            let _ = file.flush().await;
         }
     }
     state
