@@ -321,20 +321,13 @@ impl Relabel {
                 return Frame::Parts(Part::of_view(chunk));
             }
         }
-        let frame = self.write(data, shape);
-        match frame {
-            Frame::Chunk(bytes) if self.parts => {
-                // Not a chunk of the usual shape (or not JSON: no parts).
-                let data = Chunk { frame: bytes };
-                Frame::Parts(Part::read_json(data.data()))
-            }
-            frame => frame,
-        }
+        self.write(data, shape)
     }
 
-    /// The chunk as the OpenAI encoder sends it; read into parts instead of
-    /// written when it had to be read through a tree and parts are wanted.
-    /// `shape`: [`may_need_shaping`] said it may.
+    /// The chunk as the OpenAI encoder sends it, or its parts when parts
+    /// are wanted (read from the provider's text, or from the shaped tree
+    /// when it had to be read through one). `shape`: [`may_need_shaping`]
+    /// said it may.
     fn write(&mut self, data: &str, shape: bool) -> Frame {
         let members = &mut self.members;
         match body::members_into(data.as_bytes(), members).map(|()| &*members) {
@@ -345,6 +338,7 @@ impl Relabel {
             {
                 reported_error(data)
             }
+            Ok(_) if self.parts && !shape => Frame::Parts(Part::read_json(data.as_bytes())),
             Ok(members) if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() && !shape => {
                 Frame::Chunk(with_model(data, members, &self.model_json))
             }
@@ -365,6 +359,8 @@ impl Relabel {
                     "the provider sent an unreadable event".into(),
                 )),
             },
+            // Not a JSON object: nothing to read into parts.
+            Err(_) if self.parts => Frame::Parts(Vec::new()),
             // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
             _ => {
                 let data = self.redactor.scrub(data);
