@@ -770,18 +770,20 @@ impl<'b> Scanner<'b> {
     /// ([`history`]); the history read is kept for the next turn.
     fn known_items(&mut self, depth: usize, nested_key: Option<&str>) -> Result<Items, ScanError> {
         let start = self.i;
-        let (mut items, resumed) = match history::find(&self.b[start..], start, depth, nested_key) {
-            Some((length, items)) => {
-                self.i += length;
-                (items, Some(length))
+        let mut found = history::find(&self.b[start..], start, depth, nested_key);
+        let mut items = match &mut found {
+            Some(found) => {
+                self.i += found.length;
+                std::mem::take(&mut found.items)
             }
-            None => (Items::default(), None),
+            None => Items::default(),
         };
-        self.array_elements(depth, &mut items, nested_key, resumed.is_some())?;
+        self.array_elements(depth, &mut items, nested_key, found.is_some())?;
         let end = items.elements.last().map_or(start, |last| last.range.end);
         // Nothing new: it is kept as it is.
-        if resumed != Some(end - start) {
-            history::keep(&self.b[start..end], start, depth, nested_key, &items);
+        if found.as_ref().map(|found| found.length) != Some(end - start) {
+            let text = &self.b[start..end];
+            history::keep(text, start, depth, nested_key, &items, found.as_ref());
         }
         Ok(items)
     }

@@ -72,16 +72,19 @@ thread_local! {
     pub(super) static FOUND: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
+/// A history found at the start of a request's array.
+pub(super) struct Found {
+    /// The bytes its elements take, from the `[` to the end of the last.
+    pub length: usize,
+    /// Their record, at the body's offsets.
+    pub items: Items,
+    entry: Arc<Kept>,
+}
+
 /// When `rest` (from an array's `[`, at offset `at` of the body, `depth`
 /// deep, its elements' `nested` arrays to be recorded) starts with the
-/// elements of a history read before: how many bytes they take (to the
-/// end of the last of them), and their record at the body's offsets.
-pub(super) fn find(
-    rest: &[u8],
-    at: usize,
-    depth: usize,
-    nested: Option<&str>,
-) -> Option<(usize, Items)> {
+/// elements of a history read before: that history.
+pub(super) fn find(rest: &[u8], at: usize, depth: usize, nested: Option<&str>) -> Option<Found> {
     if rest.len() < SMALLEST {
         return None;
     }
@@ -112,15 +115,26 @@ pub(super) fn find(
         let (count, bytes) = counts.get();
         counts.set((count + 1, bytes + found.text.len()));
     });
-    Some((found.text.len(), found.items.moved(0, at)))
+    Some(Found {
+        length: found.text.len(),
+        items: found.items.moved(0, at),
+        entry: found,
+    })
 }
 
 /// Keeps the history `text` (an array's `[` to the end of its last
 /// element, read whole and valid, `depth` deep) with its record `items`
-/// (of `nested` arrays), which lie at offset `at` of the body. The entry it
-/// continues (a prefix of it: the same conversation's turn before) makes
-/// way for it.
-pub(super) fn keep(text: &[u8], at: usize, depth: usize, nested: Option<&str>, items: &Items) {
+/// (of `nested` arrays), which lie at offset `at` of the body. The history
+/// it continues (`continued`: the same conversation's turn before, found
+/// at its start) makes way for it.
+pub(super) fn keep(
+    text: &[u8],
+    at: usize,
+    depth: usize,
+    nested: Option<&str>,
+    items: &Items,
+    continued: Option<&Found>,
+) {
     if !(SMALLEST..=LARGEST).contains(&text.len()) {
         return;
     }
@@ -136,9 +150,9 @@ pub(super) fn keep(text: &[u8], at: usize, depth: usize, nested: Option<&str>, i
         items: items.moved(at, 0),
     });
     with_kept(|kept| {
-        kept.retain(|old| {
-            !(old.read_as(depth, nested) && text.as_bytes().starts_with(old.text.as_bytes()))
-        });
+        if let Some(continued) = continued {
+            kept.retain(|old| !Arc::ptr_eq(old, &continued.entry));
+        }
         if kept.len() >= CAPACITY {
             kept.pop_back();
         }
