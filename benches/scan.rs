@@ -2,9 +2,7 @@
 //! chat request goes through), beside `serde_json` checking the same bytes
 //! (`IgnoredAny`: nothing built), for a 48 KB system prompt written as
 //! real prompts are, a line at a time (a `\n` escape every line), and the
-//! same prompt on one line; and a conversation's turns one after another,
-//! each re-sending the turn before's messages, where `request` steps over
-//! the history it read the turn before.
+//! same prompt on one line.
 //!
 //! Run: `cargo bench --bench scan` (optionally `-- ITERATIONS`, default
 //! 20000). Figures in docs/performance.md.
@@ -59,16 +57,10 @@ fn main() {
     ];
     println!("| body | bytes | clawgate's scan µs | serde_json (IgnoredAny) µs |");
     println!("|---|---|---|---|");
-    for (name, prompt) in &prompts {
-        let body = body(prompt);
-        // Read in full: `request` would find this body's history, read
-        // the time before, and step over it.
+    for (name, prompt) in prompts {
+        let body = body(&prompt);
         let scan = per_call(iterations, || {
-            let scanned = clawgate::wire::scan::object_nested(
-                black_box(&body),
-                Some("messages"),
-                Some("tool_calls"),
-            );
+            let scanned = clawgate::wire::scan::request(black_box(&body), "messages", "tool_calls");
             black_box(scanned.unwrap());
         });
         let serde = per_call(iterations, || {
@@ -77,63 +69,4 @@ fn main() {
         });
         println!("| {name} | {} | {scan:.2} | {serde:.2} |", body.len());
     }
-
-    conversation(iterations, &prompts[0].1);
-}
-
-/// A conversation's turns, one after another: each re-sends the messages
-/// of the turn before and adds a tool call and its result (as OpenClaw
-/// does). `request`, which steps over the history read the turn before,
-/// beside a scan in full of the same turns.
-fn conversation(iterations: usize, prompt: &str) {
-    const TURNS: usize = 100;
-    let mut messages = vec![json!({"role": "system", "content": prompt})];
-    let mut turns = Vec::with_capacity(TURNS);
-    for turn in 0..TURNS {
-        messages.push(json!({"role": "assistant", "content": "", "tool_calls": [{
-            "id": format!("functions.read:{turn}"), "type": "function",
-            "function": {"name": "read", "arguments": format!("{{\"path\":\"notes/{turn}.md\"}}")},
-        }]}));
-        messages.push(
-            json!({"role": "tool", "tool_call_id": format!("functions.read:{turn}"),
-            "content": "A note of a few lines.\nIt says what was done.\n".repeat(8)}),
-        );
-        turns.push(
-            serde_json::to_vec(
-                &json!({"model": "moonshot/kimi-k2.6", "messages": messages, "stream": true}),
-            )
-            .unwrap(),
-        );
-    }
-    let passes = (iterations / TURNS).max(1);
-    let each_turn = |scan: &dyn Fn(&[u8])| {
-        per_call(passes, || {
-            for body in &turns {
-                scan(black_box(body));
-            }
-        }) / TURNS as f64
-    };
-    let next = each_turn(&|body| {
-        black_box(clawgate::wire::scan::request(body, "messages", "tool_calls").unwrap());
-    });
-    let full = each_turn(&|body| {
-        black_box(
-            clawgate::wire::scan::object_nested(body, Some("messages"), Some("tool_calls"))
-                .unwrap(),
-        );
-    });
-    let sizes = (turns[0].len(), turns[TURNS - 1].len());
-    println!();
-    println!(
-        "| {TURNS} turns of a conversation (48 KB prompt a line at a time, a tool call and its result a turn) | bytes | µs per turn |"
-    );
-    println!("|---|---|---|");
-    println!(
-        "| each turn's history stepped over (`request`) | {}–{} | {next:.2} |",
-        sizes.0, sizes.1
-    );
-    println!(
-        "| each turn read in full | {}–{} | {full:.2} |",
-        sizes.0, sizes.1
-    );
 }

@@ -8,8 +8,6 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-mod history;
-
 /// One member of an object: its key (unescaped), where the key lies as
 /// written (quotes included), and where its value lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,37 +126,6 @@ impl Items {
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = ElementRef<'_>> {
         self.elements.iter().map(|element| self.element(element))
-    }
-
-    /// A copy whose every offset lying at `from` lies at `to` instead (the
-    /// same elements in another body, or kept apart from any).
-    fn moved(&self, from: usize, to: usize) -> Items {
-        let place = |range: &Range<usize>| range.start - from + to..range.end - from + to;
-        let elements = |elements: &[Element]| {
-            elements
-                .iter()
-                .map(|element| Element {
-                    range: place(&element.range),
-                    ..element.clone()
-                })
-                .collect()
-        };
-        let members = |members: &[Member]| {
-            members
-                .iter()
-                .map(|member| Member {
-                    key: member.key.clone(),
-                    raw_key: place(&member.raw_key),
-                    value: place(&member.value),
-                })
-                .collect()
-        };
-        Items {
-            elements: elements(&self.elements),
-            members: members(&self.members),
-            nested: elements(&self.nested),
-            nested_members: members(&self.nested_members),
-        }
     }
 
     fn element<'s>(&'s self, element: &'s Element) -> ElementRef<'s> {
@@ -326,13 +293,8 @@ fn scan_object_into(
             return Ok(true);
         }
         if Some(key) == items_key && scanner.peek() == Some(b'[') {
-            let elements = if known_values {
-                scanner.known_items(depth, nested_key)?
-            } else {
-                let mut elements = Items::default();
-                scanner.array_elements(depth, &mut elements, nested_key, false)?;
-                elements
-            };
+            let mut elements = Items::default();
+            scanner.array_elements(depth, &mut elements, nested_key)?;
             items = Some(elements);
             Ok(true)
         } else if known_values && matches!(scanner.peek(), Some(b'[' | b'{')) {
@@ -764,40 +726,14 @@ impl<'b> Scanner<'b> {
         self.elements(depth, |scanner, depth| scanner.value(depth).map(drop))
     }
 
-    /// [`Self::array_elements`] for a request's history (`messages`): the
-    /// elements an earlier request sent byte for byte before the new ones
-    /// are stepped over, their record taken from that request's
-    /// ([`history`]); the history read is kept for the next turn.
-    fn known_items(&mut self, depth: usize, nested_key: Option<&str>) -> Result<Items, ScanError> {
-        let start = self.i;
-        let mut found = history::find(&self.b[start..], start, depth, nested_key);
-        let mut items = match &mut found {
-            Some(found) => {
-                self.i += found.length;
-                std::mem::take(&mut found.items)
-            }
-            None => Items::default(),
-        };
-        self.array_elements(depth, &mut items, nested_key, found.is_some())?;
-        let end = items.elements.last().map_or(start, |last| last.range.end);
-        // Nothing new: it is kept as it is.
-        if found.as_ref().map(|found| found.length) != Some(end - start) {
-            let text = &self.b[start..end];
-            history::keep(text, start, depth, nested_key, &items, found.as_ref());
-        }
-        Ok(items)
-    }
-
-    /// Reads an array starting at `[` (or, `resumed`, after an element of
-    /// it), recording each element into `items` and, for objects, their
-    /// members and the elements of their array member `nested_key` (with
-    /// their members).
+    /// Reads an array starting at `[`, recording each element into
+    /// `items` and, for objects, their members and the elements of their
+    /// array member `nested_key` (with their members).
     fn array_elements(
         &mut self,
         depth: usize,
         items: &mut Items,
         nested_key: Option<&str>,
-        resumed: bool,
     ) -> Result<(), ScanError> {
         let Items {
             elements,
@@ -805,7 +741,7 @@ impl<'b> Scanner<'b> {
             nested,
             nested_members,
         } = items;
-        self.elements_from(depth, resumed, |scanner, depth| {
+        self.elements(depth, |scanner, depth| {
             scanner.ws();
             let start = scanner.i;
             let mut nested_range = None;
@@ -866,38 +802,22 @@ impl<'b> Scanner<'b> {
     fn elements(
         &mut self,
         depth: usize,
-        each: impl FnMut(&mut Self, usize) -> Result<(), ScanError>,
-    ) -> Result<(), ScanError> {
-        self.elements_from(depth, false, each)
-    }
-
-    /// [`Self::elements`] from the start of an array, or (`resumed`) from
-    /// the end of one of its elements.
-    fn elements_from(
-        &mut self,
-        depth: usize,
-        resumed: bool,
         mut each: impl FnMut(&mut Self, usize) -> Result<(), ScanError>,
     ) -> Result<(), ScanError> {
         if depth >= MAX_DEPTH {
             return Err(self.error("nested too deeply"));
         }
-        if !resumed {
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
             self.i += 1;
-            self.ws();
-            if self.peek() == Some(b']') {
-                self.i += 1;
-                return Ok(());
-            }
-            each(self, depth + 1)?;
+            return Ok(());
         }
         loop {
+            each(self, depth + 1)?;
             self.ws();
             match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    each(self, depth + 1)?;
-                }
+                Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
                     return Ok(());
@@ -1172,201 +1092,6 @@ mod tests {
         let before = hits();
         object(body.as_bytes(), Some("messages")).unwrap();
         assert_eq!(hits(), before);
-    }
-
-    /// A request whose history is `messages` (joined as they are).
-    fn with_history(messages: &[String]) -> String {
-        format!(
-            r#"{{"model":"m","messages":[{}],"stream":true}}"#,
-            messages.join(",")
-        )
-    }
-
-    /// A conversation's messages: a system prompt of some kilobytes, then
-    /// tool-call turns, each message marked with `mark`.
-    fn conversation(mark: &str, turns: usize) -> Vec<String> {
-        let mut messages = vec![format!(
-            r#"{{"role":"system","content":"{mark} {}"}}"#,
-            "You are helpful.\\n".repeat(300)
-        )];
-        for turn in 0..turns {
-            messages.push(format!(
-                r#"{{"role":"assistant","content":"","tool_calls":[{{"id":"functions.read:{turn}","type":"function","function":{{"name":"read","arguments":"{{\"n\":{turn}}}"}}}}]}}"#
-            ));
-            messages.push(format!(
-                r#"{{"role":"tool","tool_call_id":"functions.read:{turn}","content":"{mark} {turn}"}}"#
-            ));
-        }
-        messages
-    }
-
-    /// What the scan of a request records, read in full (nothing looked
-    /// up): what the scan that looks up histories must give too.
-    fn in_full(body: &[u8]) -> Result<Scanned, ScanError> {
-        object_nested(body, Some("messages"), Some("tool_calls"))
-    }
-
-    fn found() -> (usize, usize) {
-        history::FOUND.with(std::cell::Cell::get)
-    }
-
-    /// A conversation's next turn re-sends the turn before's messages:
-    /// they are stepped over and only the new ones read, with the same
-    /// record as a scan in full; the same history sent again is stepped
-    /// over whole.
-    #[test]
-    fn a_history_read_before_is_stepped_over_to_the_new_messages() {
-        let messages = conversation("history_test", 10);
-        let first = with_history(&messages);
-        let (count, _) = found();
-        assert_eq!(
-            request(first.as_bytes(), "messages", "tool_calls"),
-            in_full(first.as_bytes())
-        );
-        assert_eq!(found().0, count, "read in full the first time");
-
-        let mut next = messages.clone();
-        next.extend(conversation("history_test", 12).split_off(21));
-        let second = with_history(&next);
-        let (count, bytes) = found();
-        let scanned = request(second.as_bytes(), "messages", "tool_calls");
-        assert_eq!(scanned, in_full(second.as_bytes()));
-        let history = &first[first.find('[').unwrap()..first.rfind(']').unwrap()];
-        assert_eq!(
-            found(),
-            (count + 1, bytes + history.len()),
-            "the turn before stepped over"
-        );
-        let items = scanned.unwrap().items.unwrap();
-        assert_eq!(items.len(), 25);
-        let ids: Vec<_> = items
-            .iter()
-            .filter_map(|item| item.nested())
-            .flatten()
-            .map(|call| {
-                let id = call
-                    .members()
-                    .unwrap()
-                    .iter()
-                    .find(|m| m.key == "id")
-                    .unwrap();
-                &second[id.value.clone()]
-            })
-            .collect();
-        assert_eq!(ids.len(), 12);
-        assert_eq!(ids[11], r#""functions.read:11""#);
-
-        // The same again: stepped over whole.
-        let (count, _) = found();
-        assert_eq!(
-            request(second.as_bytes(), "messages", "tool_calls"),
-            in_full(second.as_bytes())
-        );
-        assert_eq!(found().0, count + 1);
-        // Behind other members, at another offset.
-        let moved = second.replacen(r#""model":"m""#, r#""model":"another model""#, 1);
-        assert_eq!(
-            request(moved.as_bytes(), "messages", "tool_calls"),
-            in_full(moved.as_bytes())
-        );
-        assert_eq!(found().0, count + 2);
-        // The turn before again: shorter than what is kept now, read in full.
-        let (count, _) = found();
-        assert_eq!(
-            request(first.as_bytes(), "messages", "tool_calls"),
-            in_full(first.as_bytes())
-        );
-        assert_eq!(found().0, count);
-    }
-
-    /// Bytes that only start like a kept history are read as if it were
-    /// unknown: a number that goes on past a kept element's end, a
-    /// history changed in one byte, and what cannot follow an element.
-    #[test]
-    fn only_the_elements_of_a_kept_history_are_stepped_over() {
-        let mut messages = conversation("history_edges", 3);
-        messages.push("5".into());
-        let kept = with_history(&messages);
-        request(kept.as_bytes(), "messages", "tool_calls").unwrap();
-
-        // `5` kept, `56` sent: read in full, accepted.
-        let (count, _) = found();
-        let longer = kept.replacen(",5]", ",56]", 1);
-        let scanned = request(longer.as_bytes(), "messages", "tool_calls");
-        assert_eq!(scanned, in_full(longer.as_bytes()));
-        assert!(scanned.is_ok());
-        assert_eq!(found().0, count);
-
-        // After the kept elements, what cannot follow an element: refused
-        // at the same byte as a scan in full refuses it.
-        request(kept.as_bytes(), "messages", "tool_calls").unwrap();
-        let broken = kept.replacen(",5]", ",5 x]", 1);
-        let (count, _) = found();
-        let scanned = request(broken.as_bytes(), "messages", "tool_calls");
-        assert!(scanned.is_err());
-        assert_eq!(scanned, in_full(broken.as_bytes()));
-        assert_eq!(found().0, count + 1, "the kept elements were stepped over");
-        let broken = kept.replacen(",5]", ",5,{\"role\":\"user\",\"content\":\"\u{0001}\"}]", 1);
-        let scanned = request(broken.as_bytes(), "messages", "tool_calls");
-        assert_eq!(scanned, in_full(broken.as_bytes()));
-
-        // One byte changed inside the system prompt into a control
-        // character: not the kept history, read, refused.
-        let mut bytes = kept.clone().into_bytes();
-        let at = kept.find("history_edges").unwrap();
-        bytes[at] = 0x01;
-        let (count, _) = found();
-        assert!(request(&bytes, "messages", "tool_calls").is_err());
-        assert_eq!(found().0, count);
-        // Other objects (chunks, answers) are never looked up.
-        object_nested(kept.as_bytes(), Some("messages"), Some("tool_calls")).unwrap();
-        assert_eq!(found().0, count);
-        // Nor is a history kept with one nested array's record when
-        // another is asked for.
-        let other = request(kept.as_bytes(), "messages", "content");
-        assert_eq!(
-            other,
-            object_nested(kept.as_bytes(), Some("messages"), Some("content"))
-        );
-        assert_eq!(found().0, count);
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-
-        /// Any conversation, then any next body made of it (more
-        /// messages, fewer, one byte changed anywhere, other spacing):
-        /// the scan that looks up histories records what a scan in full
-        /// records, and refuses what it refuses, where it refuses it.
-        #[test]
-        fn a_scan_that_looks_up_histories_reads_as_one_in_full(
-            turns in 0usize..6,
-            more in 0usize..4,
-            cut in any::<prop::sample::Index>(),
-            byte in any::<u8>(),
-            edit in 0u8..5,
-        ) {
-            let messages = conversation("history_prop", turns);
-            let first = with_history(&messages);
-            prop_assert_eq!(request(first.as_bytes(), "messages", "tool_calls"), in_full(first.as_bytes()));
-            let next = match edit {
-                0 => with_history(&conversation("history_prop", turns + more)),
-                1 => with_history(&messages[..messages.len() - usize::from(turns > 0)]),
-                2 => first.replace("},{", "} , {").replace("}]", "} ]"),
-                3 => {
-                    let mut next = first.clone().into_bytes();
-                    let at = cut.index(next.len());
-                    next[at] = byte;
-                    String::from_utf8_lossy(&next).into_owned()
-                }
-                _ => {
-                    let mut next = first.clone().into_bytes();
-                    next.truncate(cut.index(next.len()));
-                    String::from_utf8_lossy(&next).into_owned()
-                }
-            };
-            prop_assert_eq!(request(next.as_bytes(), "messages", "tool_calls"), in_full(next.as_bytes()));
-        }
     }
 
     fn text<'a>(buffer: &'a str, range: &Range<usize>) -> &'a str {
