@@ -126,9 +126,24 @@ struct Scenario {
     name: &'static str,
     path: &'static str,
     body: Arc<Vec<u8>>,
+    /// When not empty, each of the load's clients sends the turns of one
+    /// of these conversations in order, over and over, instead of `body`
+    /// (which is one of the turns: its size, the rate and allocation runs).
+    conversations: Vec<Vec<Vec<u8>>>,
     answer: Answer,
     /// clawgate's CPU per request may be at most this many times nginx's.
     target: Option<f64>,
+}
+
+impl Scenario {
+    /// What the load's client `client` sends as its `nth` request.
+    fn body(&self, client: usize, nth: usize) -> &[u8] {
+        if self.conversations.is_empty() {
+            return &self.body;
+        }
+        let turns = &self.conversations[client % self.conversations.len()];
+        &turns[nth % turns.len()]
+    }
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -136,8 +151,32 @@ fn scenarios() -> Vec<Scenario> {
         name,
         path,
         body: Arc::new(body),
+        conversations: Vec::new(),
         answer,
         target,
+    };
+    // Eight conversations (one per client at the default concurrency),
+    // each of 11 turns from 20 to 30 tool calls, then again: a client's
+    // request re-sends its turn before's messages and adds a call and its
+    // result, as OpenClaw does, and every eleventh starts over. The other
+    // scenarios send one body over and over, which flatters whatever is
+    // kept from an earlier request; this one lets it find only what a
+    // real next turn lets it find.
+    let conversations: Vec<_> = (0..8)
+        .map(|c| {
+            bodies::openclaw_conversation(&format!("Tidy up my notes folder {c}."), 20..31, true)
+        })
+        .collect();
+    let next_turns = Scenario {
+        body: Arc::new(conversations[0][10].clone()),
+        conversations,
+        ..scenario(
+            "OpenClaw next turns (60-66 KB, 8 conversations, prompt a line at a time), streamed",
+            "/v1/chat/completions",
+            Vec::new(),
+            Answer::ChatStream,
+            Some(3.0),
+        )
     };
     vec![
         scenario(
@@ -154,6 +193,7 @@ fn scenarios() -> Vec<Scenario> {
             Answer::ChatJson,
             None,
         ),
+        next_turns,
         scenario(
             "2 KB request, streamed",
             "/v1/chat/completions",
@@ -564,12 +604,17 @@ fn start_clawgate(
 // ---------------------------------------------------------------------------
 // Load.
 
-async fn send(client: &reqwest::Client, url: &str, scenario: &Scenario) -> Result<(), String> {
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    scenario: &Scenario,
+    body: &[u8],
+) -> Result<(), String> {
     let response = client
         .post(url)
         .header("content-type", "application/json")
         .header("anthropic-version", "2023-06-01")
-        .body(scenario.body.as_ref().clone())
+        .body(body.to_vec())
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -598,8 +643,9 @@ async fn closed_loop(
         .map(|worker| {
             let share = requests / concurrency + usize::from(worker < requests % concurrency);
             async move {
-                for _ in 0..share {
-                    if let Err(error) = send(client, url, scenario).await {
+                for nth in 0..share {
+                    let body = scenario.body(worker, nth);
+                    if let Err(error) = send(client, url, scenario, body).await {
                         panic!("{url}: {}: {error:.300}", scenario.name);
                     }
                 }
@@ -691,7 +737,9 @@ async fn open_loop(
         let (client, url, scenario) = (client.clone(), url.to_string(), scenario.clone());
         requests.push(tokio::spawn(async move {
             let started = Instant::now();
-            send(&client, &url, &scenario).await.unwrap();
+            send(&client, &url, &scenario, &scenario.body)
+                .await
+                .unwrap();
             started.elapsed()
         }));
     }
@@ -993,7 +1041,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
     let only = std::env::var("CLAWGATE_BENCH_ONLY").unwrap_or_default();
     for scenario in scenarios().into_iter().filter(|s| s.name.contains(&only)) {
         let probe = format!("{}{}", clawgate.base, scenario.path);
-        if let Err(error) = send(&client, &probe, &scenario).await {
+        if let Err(error) = send(&client, &probe, &scenario, &scenario.body).await {
             println!(
                 "| {} | {:.1} KB | | | | | | | | not run: clawgate answers {:.60} |",
                 scenario.name,

@@ -43,11 +43,31 @@ fn openclaw_tools() -> Vec<Value> {
 /// duplicate-id rule rewrites 27 calls and their results).
 pub fn openclaw_turn(stream: bool) -> Vec<u8> {
     let system = "You are a helpful personal assistant. ".repeat(1190);
+    openclaw_turn_after(&system, "Tidy up my notes folder.", 30, stream)
+}
+
+/// The turns of an OpenClaw conversation asked `ask`, one after another:
+/// after `calls.start` tool calls, then one call (and its result) more each
+/// turn, each turn re-sending the messages of the turn before. Its system
+/// prompt is written as real prompts are, a line at a time (a `\n` escape
+/// every line), where `openclaw_turn`'s is one line.
+pub fn openclaw_conversation(
+    ask: &str,
+    calls: std::ops::Range<usize>,
+    stream: bool,
+) -> Vec<Vec<u8>> {
+    let system = "You are a helpful personal assistant.\n".repeat(1190);
+    calls
+        .map(|calls| openclaw_turn_after(&system, ask, calls, stream))
+        .collect()
+}
+
+fn openclaw_turn_after(system: &str, ask: &str, calls: usize, stream: bool) -> Vec<u8> {
     let mut messages = vec![
         json!({"role": "system", "content": system}),
-        json!({"role": "user", "content": "Tidy up my notes folder."}),
+        json!({"role": "user", "content": ask}),
     ];
-    for turn in 0..30 {
+    for turn in 0..calls {
         let name = ["read", "write", "exec"][turn % 3];
         let id = format!("functions.{name}:0");
         messages.push(json!({"role": "assistant", "content": "", "reasoning_content": "Next step.",
