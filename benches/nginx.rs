@@ -171,7 +171,7 @@ fn scenarios() -> Vec<Scenario> {
         body: Arc::new(conversations[0][10].clone()),
         conversations,
         ..scenario(
-            "OpenClaw next turns (60-66 KB, 8 conversations, prompt a line at a time), streamed",
+            "OpenClaw next turns (65-67 KB, 8 conversations, prompt a line at a time), streamed",
             "/v1/chat/completions",
             Vec::new(),
             Answer::ChatStream,
