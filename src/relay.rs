@@ -465,6 +465,14 @@ fn broken(model_ref: &ModelRef, redactor: &Redactor, cut: Cut) -> StreamError {
     }
 }
 
+/// The SSE comment for a keep-alive's `text` (one line: see [`comment`]),
+/// appended to `out`; the OpenAI and Responses streams relay it as it came.
+pub fn write_comment(text: &str, out: &mut BytesMut) {
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
 /// The OpenAI error event for `error`.
 pub fn error_frame(error: &StreamError) -> Bytes {
     frame(&json!({

@@ -59,11 +59,7 @@ impl Encoder for OpenAiEncoder {
             Item::Chunk(chunk) => out.extend_from_slice(chunk.frame()),
             // Not sent to an encoder that reads bytes (`PARTS` is false).
             Item::Parts(_) => {}
-            Item::KeepAlive(text) => {
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(text.as_bytes());
-                out.extend_from_slice(b"\n\n");
-            }
+            Item::KeepAlive(text) => relay::write_comment(&text, out),
             Item::Done => {
                 self.finished = true;
                 out.extend_from_slice(DONE);

@@ -19,7 +19,7 @@ use super::front::{Encoder, FrontEnd};
 use super::{AccessRecord, ApiError};
 use crate::chain::policy::Class;
 use crate::config::{Config, ModelRef};
-use crate::relay::Item;
+use crate::relay::{self, Item};
 use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
 };
@@ -133,12 +133,7 @@ impl Encoder for ResponsesEncoder {
             Item::Parts(parts) => self.events.parts(&parts),
             // A sign of life from the provider: a comment keeps the
             // client's idle timer alive too.
-            Item::KeepAlive(text) => {
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(text.as_bytes());
-                out.extend_from_slice(b"\n\n");
-                return;
-            }
+            Item::KeepAlive(text) => return relay::write_comment(&text, out),
             Item::Done => {
                 let mut events = Vec::new();
                 self.events.done(&mut events);

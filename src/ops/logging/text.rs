@@ -158,10 +158,7 @@ impl Visit for Fields<'_, '_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if self.result.is_err() {
-            return;
-        }
-        if is_log_metadata(field) {
+        if self.result.is_err() || is_log_metadata(field) {
             return;
         }
         self.pad();
