@@ -143,23 +143,32 @@ impl<'r> Draft<'r> {
         }
     }
 
-    pub fn set(&mut self, key: &str, value: Value) {
+    /// Sets a top-level member; `key` is the rules' own literal, or owned
+    /// when it comes from the config.
+    pub fn set(&mut self, key: impl Into<std::borrow::Cow<'static, str>>, value: Value) {
         self.edits.top.set(key, value);
     }
 
     /// Removes `key` if it is there.
     pub fn remove(&mut self, key: &str) {
         if self.has(key) {
-            self.edits.top.remove(key);
+            self.edits.top.remove(key.to_owned());
         }
     }
 
-    pub fn set_in_message(&mut self, index: usize, key: &str, value: Value) {
+    /// Message members are the rules' own keys (`&'static`): a long
+    /// history may have each of its messages edited, and no key is copied.
+    pub fn set_in_message(&mut self, index: usize, key: &'static str, value: Value) {
         self.edits.items.entry(index).or_default().set(key, value);
     }
 
     /// Sets a member of message `index` to JSON text.
-    pub fn set_raw_in_message(&mut self, index: usize, key: &str, json: impl Into<bytes::Bytes>) {
+    pub fn set_raw_in_message(
+        &mut self,
+        index: usize,
+        key: &'static str,
+        json: impl Into<bytes::Bytes>,
+    ) {
         self.edits
             .items
             .entry(index)
@@ -167,7 +176,7 @@ impl<'r> Draft<'r> {
             .set_raw(key, json);
     }
 
-    pub fn remove_in_message(&mut self, index: usize, key: &str) {
+    pub fn remove_in_message(&mut self, index: usize, key: &'static str) {
         self.edits.items.entry(index).or_default().remove(key);
     }
 }
@@ -180,7 +189,7 @@ fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
     for (key, value) in params.iter() {
         if !NOT_PARAMS.contains(&key.as_str()) && !draft.has(key) {
-            draft.set(key, value.clone());
+            draft.set(key.clone(), value.clone());
         }
     }
 }

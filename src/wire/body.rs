@@ -5,6 +5,7 @@
 //! buffer (no copy). The cost of a request therefore follows what the rules
 //! change, not the size of the body.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::pin::Pin;
@@ -16,12 +17,14 @@ use serde_json::Value;
 pub use super::scan::{ElementRef, Items, Member, ScanError, Scanned, members, members_into};
 
 /// Changes to one JSON object: members set (replaced in place, or added at
-/// the end) or removed. The last change to a key wins.
+/// the end) or removed. The last change to a key wins. Keys are the
+/// rules' own literals, borrowed (a history's every message may be edited:
+/// no allocation per key), or owned when they come from the config.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectEdits {
-    changes: Vec<(String, Option<Value>)>,
+    changes: Vec<(Cow<'static, str>, Option<Value>)>,
     /// Members set to JSON text built from the source's own bytes.
-    raw: Vec<(String, Bytes)>,
+    raw: Vec<(Cow<'static, str>, Bytes)>,
 }
 
 impl ObjectEdits {
@@ -30,12 +33,12 @@ impl ObjectEdits {
     /// values spliced from the source's own text, which no later rule reads.
     /// `json` may be shared (a remembered rewrite): it is sent without a
     /// copy when large.
-    pub fn set_raw(&mut self, key: &str, json: impl Into<Bytes>) {
-        let json = json.into();
-        self.changes.retain(|(k, _)| k != key);
-        match self.raw.iter_mut().find(|(k, _)| k == key) {
+    pub fn set_raw(&mut self, key: impl Into<Cow<'static, str>>, json: impl Into<Bytes>) {
+        let (key, json) = (key.into(), json.into());
+        self.changes.retain(|(k, _)| *k != key);
+        match self.raw.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = json,
-            None => self.raw.push((key.to_string(), json)),
+            None => self.raw.push((key, json)),
         }
     }
 
@@ -46,19 +49,19 @@ impl ObjectEdits {
             .map(|(_, json)| json)
     }
 
-    pub fn set(&mut self, key: &str, value: Value) {
-        self.change(key, Some(value));
+    pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: Value) {
+        self.change(key.into(), Some(value));
     }
 
-    pub fn remove(&mut self, key: &str) {
-        self.change(key, None);
+    pub fn remove(&mut self, key: impl Into<Cow<'static, str>>) {
+        self.change(key.into(), None);
     }
 
-    fn change(&mut self, key: &str, value: Option<Value>) {
-        self.raw.retain(|(k, _)| k != key);
-        match self.changes.iter_mut().find(|(k, _)| k == key) {
+    fn change(&mut self, key: Cow<'static, str>, value: Option<Value>) {
+        self.raw.retain(|(k, _)| *k != key);
+        match self.changes.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
-            None => self.changes.push((key.to_string(), value)),
+            None => self.changes.push((key, value)),
         }
     }
 
@@ -462,8 +465,8 @@ mod tests {
                 for (key, change) in top_changes {
                     if key == "messages" { continue; }
                     match change {
-                        Some(v) => { edits.top.set(&key, v.clone()); expected[&key] = v; }
-                        None => { edits.top.remove(&key); expected.as_object_mut().unwrap().remove(&key); }
+                        Some(v) => { edits.top.set(key.clone(), v.clone()); expected[&key] = v; }
+                        None => { edits.top.remove(key.clone()); expected.as_object_mut().unwrap().remove(&key); }
                     }
                 }
                 for (index, key, change) in item_changes {
@@ -471,8 +474,8 @@ mod tests {
                     let item = edits.items.entry(index).or_default();
                     let target = &mut expected["messages"][index];
                     match change {
-                        Some(v) => { item.set(&key, v.clone()); target[&key] = v; }
-                        None => { item.remove(&key); target.as_object_mut().unwrap().remove(&key); }
+                        Some(v) => { item.set(key.clone(), v.clone()); target[&key] = v; }
+                        None => { item.remove(key.clone()); target.as_object_mut().unwrap().remove(&key); }
                     }
                 }
                 let out = write(&source, &members, &edits, "messages", &items.unwrap());
