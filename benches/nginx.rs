@@ -967,6 +967,9 @@ fn start_forwarder(upstream: std::net::SocketAddr) -> Proxy {
     }
 }
 
+/// The added-latency measurement's name, for CLAWGATE_BENCH_ONLY.
+const LATENCY: &str = "added latency at 500 req/s";
+
 fn main() {
     if let Ok(upstream) = std::env::var(FORWARDER_ENV) {
         return serve_forwarder(upstream);
@@ -1037,7 +1040,8 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     // CLAWGATE_BENCH_ONLY=text runs only the scenarios whose name holds it
-    // (to profile one: `perf record -p` on the clawgate it starts).
+    // (to profile one: `perf record -p` on the clawgate it starts), and the
+    // added latency only when LATENCY holds it too (`latency`).
     let only = std::env::var("CLAWGATE_BENCH_ONLY").unwrap_or_default();
     for scenario in scenarios().into_iter().filter(|s| s.name.contains(&only)) {
         let probe = format!("{}{}", clawgate.base, scenario.path);
@@ -1119,7 +1123,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
         }
     }
 
-    if !only.is_empty() {
+    if !LATENCY.contains(&only) {
         return;
     }
     // Added latency at a fixed rate, on the 66 KB streamed turn.
