@@ -149,7 +149,9 @@ impl<'r> Draft<'r> {
         self.edits.top.set(key, value);
     }
 
-    /// Removes `key` if it is there.
+    /// Removes `key` if it is there. Its name is copied only then: the
+    /// fields a model fixes come from the catalog and the config, not from
+    /// the rules' literals.
     pub fn remove(&mut self, key: &str) {
         if self.has(key) {
             self.edits.top.remove(key.to_owned());
