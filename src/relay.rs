@@ -35,7 +35,9 @@ use crate::chain::policy::{Class, Outcome, classify};
 use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
-use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
+use crate::providers::response::{
+    StreamShaping, UsageChunk, may_need_shaping, shape_chunk, shape_usage_chunk,
+};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::body::{self, Member};
 use crate::wire::chunk::ChunkView;
@@ -339,26 +341,25 @@ impl Relabel {
                 reported_error(data)
             }
             Ok(_) if self.parts && !shape => Frame::Parts(Part::read_json(data.as_bytes())),
-            Ok(members) if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() && !shape => {
-                Frame::Chunk(with_model(data, members, &self.model_json))
-            }
-            // A chunk to shape, or an object written over several lines (an
-            // event's data must be on one): read and written again.
-            Ok(_) => match serde_json::from_str::<Value>(data) {
-                Ok(Value::Object(mut chunk)) => {
-                    if !shape_chunk(&mut chunk, &self.cost, &mut self.shaping) {
-                        return Frame::Skip;
-                    }
-                    if self.parts {
-                        return Frame::Parts(Part::read(&chunk));
-                    }
-                    crate::wire::openai::label_model(&mut chunk, self.model_ref.as_str());
-                    Frame::Chunk(frame(&Value::Object(chunk)))
+            Ok(members) if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() => {
+                match shape {
+                    false => Frame::Chunk(with_model(data, members, &self.model_json, None)),
+                    true if self.parts => self.through_tree(data),
+                    // The usage chunk that ends most streams is shaped over its
+                    // bytes; any other goes through a tree.
+                    true => match shape_usage_chunk(data, members, &self.cost, &mut self.shaping) {
+                        Some(UsageChunk::Add { at, addition }) => Frame::Chunk(with_model(
+                            data,
+                            members,
+                            &self.model_json,
+                            Some((at, &addition)),
+                        )),
+                        Some(UsageChunk::Skip) => Frame::Skip,
+                        None => self.through_tree(data),
+                    },
                 }
-                _ => Frame::Error(AttemptError::InvalidResponse(
-                    "the provider sent an unreadable event".into(),
-                )),
-            },
+            }
+            Ok(_) => self.through_tree(data),
             // Not a JSON object: nothing to read into parts.
             Err(_) if self.parts => Frame::Parts(Vec::new()),
             // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
@@ -373,6 +374,26 @@ impl Relabel {
                 out.push('\n');
                 Frame::Chunk(Bytes::from(out))
             }
+        }
+    }
+
+    /// A chunk to shape, or an object written over several lines (an
+    /// event's data must be on one): read and written again.
+    fn through_tree(&mut self, data: &str) -> Frame {
+        match serde_json::from_str::<Value>(data) {
+            Ok(Value::Object(mut chunk)) => {
+                if !shape_chunk(&mut chunk, &self.cost, &mut self.shaping) {
+                    return Frame::Skip;
+                }
+                if self.parts {
+                    return Frame::Parts(Part::read(&chunk));
+                }
+                crate::wire::openai::label_model(&mut chunk, self.model_ref.as_str());
+                Frame::Chunk(frame(&Value::Object(chunk)))
+            }
+            _ => Frame::Error(AttemptError::InvalidResponse(
+                "the provider sent an unreadable event".into(),
+            )),
         }
     }
 }
@@ -390,27 +411,39 @@ fn reported_error(data: &str) -> Frame {
 
 /// The event `data` (one JSON object on one line, whose members are
 /// `members`) naming `model` (a JSON string) as its model: the bytes as
-/// they came, with only the `model` value replaced (or added at the end).
-fn with_model(data: &str, members: &[Member], model: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(data.len() + model.len() + 20);
+/// they came, with only the `model` value replaced (or added at the end),
+/// and shaping's `addition`, `(at, text)`, written before byte `at`.
+fn with_model(
+    data: &str,
+    members: &[Member],
+    model: &str,
+    addition: Option<(usize, &str)>,
+) -> Bytes {
+    let (at, addition) = addition.unwrap_or((data.len(), ""));
+    let mut out = BytesMut::with_capacity(data.len() + model.len() + addition.len() + 20);
     out.extend_from_slice(b"data: ");
-    match members.iter().rev().find(|m| m.key == "model") {
-        Some(member) => {
-            out.extend_from_slice(&data.as_bytes()[..member.value.start]);
-            out.extend_from_slice(model.as_bytes());
-            out.extend_from_slice(&data.as_bytes()[member.value.end..]);
-        }
+    let mut model_member = String::new();
+    let (replaced, with) = match members.iter().rev().find(|m| m.key == "model") {
+        Some(member) => (member.value.clone(), model),
         None => {
             let close = data.rfind('}').unwrap_or(data.len());
-            out.extend_from_slice(&data.as_bytes()[..close]);
             if !members.is_empty() {
-                out.extend_from_slice(b",");
+                model_member.push(',');
             }
-            out.extend_from_slice(b"\"model\":");
-            out.extend_from_slice(model.as_bytes());
-            out.extend_from_slice(&data.as_bytes()[close..]);
+            model_member.push_str("\"model\":");
+            model_member.push_str(model);
+            (close..close, model_member.as_str())
         }
+    };
+    let mut edits = [(replaced, with), (at..at, addition)];
+    edits.sort_by_key(|(range, _)| range.start);
+    let mut from = 0;
+    for (range, with) in edits {
+        out.extend_from_slice(&data.as_bytes()[from..range.start]);
+        out.extend_from_slice(with.as_bytes());
+        from = range.end;
     }
+    out.extend_from_slice(&data.as_bytes()[from..]);
     out.extend_from_slice(b"\n\n");
     out.freeze()
 }
@@ -597,6 +630,17 @@ mod tests {
             "data: { \"id\" : \"c1\" , \"model\" : \"kimi/kimi-for-coding\" , \"choices\": [] }\n\n",
         );
         check("{}", "data: {\"model\":\"kimi/kimi-for-coding\"}\n\n");
+        // The usage chunk: shaped over its bytes, the model relabelled, the
+        // total and the cost written at the end of the usage (before or
+        // after the model's place).
+        check(
+            r#"{"id":"c","model":"k","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":10}}"#,
+            "data: {\"id\":\"c\",\"model\":\"kimi/kimi-for-coding\",\"choices\":[],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":10,\"total_tokens\":1010,\"cost\":0.00102}}\n\n",
+        );
+        check(
+            r#"{"usage":{"prompt_tokens":1,"total_tokens":1},"choices":[]}"#,
+            "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1,\"cost\":1e-6},\"choices\":[],\"model\":\"kimi/kimi-for-coding\"}\n\n",
+        );
         // An object over several lines comes out on one.
         check(
             "{\n\"model\": \"x\",\n\"choices\": []\n}",

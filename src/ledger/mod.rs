@@ -589,7 +589,8 @@ fn write_rows(
 /// What a call cost at `price` (USD per million tokens): uncached input,
 /// cache reads (at the input price when no cache price is set) and output.
 /// `None` for a model without a price: unknown, not free. The same rule
-/// as the `cost` the gateway adds to a usage object.
+/// as the `cost` the gateway adds to a usage object, which is written
+/// with it (`providers::response`).
 pub fn price_usd(price: &Cost, input: u64, cached: u64, output: u64) -> Option<f64> {
     if price.input <= 0.0 && price.output <= 0.0 {
         return None;

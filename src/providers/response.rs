@@ -13,7 +13,8 @@
 //!   provider says `filtered` (Kimi K3 mid-stream, kimi-code #1952).
 //!
 //! Pure: no I/O; chunks that cannot need shaping are never parsed (see
-//! [`may_need_shaping`]).
+//! [`may_need_shaping`]), and the usage chunk that ends most streams is
+//! shaped over its bytes ([`shape_usage_chunk`]), not through a tree.
 
 use std::sync::LazyLock;
 
@@ -21,6 +22,8 @@ use memchr::memmem::Finder;
 use serde_json::{Map, Value, json};
 
 use crate::config::Cost;
+use crate::ledger::price_usd;
+use crate::wire::body::{Member, members_into};
 
 /// What shaping one stream remembers from event to event.
 #[derive(Debug, Default)]
@@ -62,6 +65,129 @@ pub fn may_need_shaping(data: &str) -> bool {
 /// reads only those chunks).
 pub fn mentions_usage(data: &str) -> bool {
     WORDS[0].find(data.as_bytes()).is_some()
+}
+
+/// What [`shape_usage_chunk`] made of a chunk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UsageChunk {
+    /// Nothing for the client: the usage was sent already, or the client
+    /// did not ask for it.
+    Skip,
+    /// The chunk with `addition` written just before byte `at`, the usage
+    /// object's closing brace (`addition` may be empty).
+    Add { at: usize, addition: String },
+}
+
+/// The commonest chunk to shape, the usage chunk that ends a stream
+/// (`"choices": []`, the usage at the top, its counts plain integers),
+/// shaped over its bytes: what [`shape_chunk`] does to it, without a tree.
+/// `members` are the chunk's (`data`'s) top-level members. `None`, with
+/// `state` untouched, for any other chunk: [`shape_chunk`] shapes those.
+pub fn shape_usage_chunk(
+    data: &str,
+    members: &[Member],
+    cost: &Cost,
+    state: &mut StreamShaping,
+) -> Option<UsageChunk> {
+    if WORDS[1..]
+        .iter()
+        .any(|word| word.find(data.as_bytes()).is_some())
+    {
+        return None;
+    }
+    // A member's value as serde_json reads it: the last of that name.
+    let last = |members: &[Member], key: &str| {
+        members
+            .iter()
+            .rev()
+            .find(|m| m.key == key)
+            .map(|m| m.value.clone())
+    };
+    if let Some(choices) = last(members, "choices") {
+        let text = &data[choices];
+        let inside = text.strip_prefix('[')?.strip_suffix(']')?;
+        if !inside.trim_ascii().is_empty() {
+            return None;
+        }
+    }
+    let usage = last(members, "usage")?;
+    let text = &data[usage.clone()];
+    if !text.starts_with('{') {
+        return None;
+    }
+    let close = usage.start + text.rfind('}')?;
+    if state.usage_sent || state.hide_usage {
+        state.usage_sent = true;
+        return Some(UsageChunk::Skip);
+    }
+    let mut inner = Vec::new();
+    members_into(text.as_bytes(), &mut inner).ok()?;
+    // A count as `Value::as_u64` reads it; `Err` for one it would not
+    // read (a fraction, a sign, a string): the tree decides those.
+    let count = |members: &[Member], text: &str, key: &str| -> Result<Option<u64>, ()> {
+        match last(members, key) {
+            None => Ok(None),
+            Some(value) => {
+                let digits = &text[value];
+                match digits.bytes().all(|b| b.is_ascii_digit()) {
+                    true => digits.parse().map(Some).map_err(|_| ()),
+                    false => Err(()),
+                }
+            }
+        }
+    };
+    let prompt = count(&inner, text, "prompt_tokens").ok()?;
+    let completion = count(&inner, text, "completion_tokens").ok()?;
+    let total = count(&inner, text, "total_tokens").ok()?;
+    let (cached, add_details) = match last(&inner, "prompt_tokens_details") {
+        Some(details) => {
+            // Only the details that hold the cached count already: into
+            // any other object the tree would write it.
+            let details = &text[details];
+            if !details.starts_with('{') {
+                return None;
+            }
+            let mut members = Vec::new();
+            members_into(details.as_bytes(), &mut members).ok()?;
+            (
+                Some(count(&members, details, "cached_tokens").ok()??),
+                false,
+            )
+        }
+        None => {
+            let cached = count(&inner, text, "cached_tokens").ok()?;
+            (cached, cached.is_some())
+        }
+    };
+    state.usage_sent = true;
+    let (prompt, completion) = (prompt.unwrap_or(0), completion.unwrap_or(0));
+    let mut addition = String::new();
+    let mut add = |member: std::fmt::Arguments<'_>| {
+        if !inner.is_empty() || !addition.is_empty() {
+            addition.push(',');
+        }
+        let _ = std::fmt::Write::write_fmt(&mut addition, member);
+    };
+    if total.is_none() {
+        add(format_args!(
+            "\"total_tokens\":{}",
+            prompt.saturating_add(completion)
+        ));
+    }
+    if let (true, Some(cached)) = (add_details, cached) {
+        add(format_args!(
+            "\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
+        ));
+    }
+    if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), completion)
+        && last(&inner, "cost").is_none()
+    {
+        add(format_args!("\"cost\":{}", json!(usd)));
+    }
+    Some(UsageChunk::Add {
+        at: close,
+        addition,
+    })
 }
 
 /// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
@@ -186,7 +312,10 @@ fn normalize_usage(usage: &mut Map<String, Value>, cost: &Cost) {
         .and_then(Value::as_u64)
         .or_else(|| number(usage, "cached_tokens"));
     if number(usage, "total_tokens").is_none() {
-        usage.insert("total_tokens".into(), json!(prompt + completion));
+        usage.insert(
+            "total_tokens".into(),
+            json!(prompt.saturating_add(completion)),
+        );
     }
     if let Some(cached) = cached {
         let details = usage
@@ -196,18 +325,9 @@ fn normalize_usage(usage: &mut Map<String, Value>, cost: &Cost) {
             details.insert("cached_tokens".into(), json!(cached));
         }
     }
-    let priced = cost.input > 0.0 || cost.output > 0.0;
-    if priced && !usage.contains_key("cost") {
-        let cached = cached.unwrap_or(0).min(prompt);
-        let cache_rate = if cost.cache_read > 0.0 {
-            cost.cache_read
-        } else {
-            cost.input
-        };
-        let usd = ((prompt - cached) as f64 * cost.input
-            + cached as f64 * cache_rate
-            + completion as f64 * cost.output)
-            / 1_000_000.0;
+    if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), completion)
+        && !usage.contains_key("cost")
+    {
         usage.insert("cost".into(), json!(usd));
     }
 }
@@ -356,5 +476,143 @@ mod tests {
         let mut text = object(json!({"choices": [{"delta": {"content": "filtered"}}]}));
         shape_chunk(&mut text, &K2_6, &mut StreamShaping::new(true));
         assert_eq!(text["choices"][0]["delta"]["content"], "filtered");
+    }
+
+    /// The byte path's answer for `data`: what the client gets, parsed.
+    fn shaped_over_bytes(
+        data: &str,
+        cost: &Cost,
+        state: &mut StreamShaping,
+    ) -> Option<Option<Value>> {
+        let mut members = Vec::new();
+        members_into(data.as_bytes(), &mut members).unwrap();
+        shape_usage_chunk(data, &members, cost, state).map(|shaped| match shaped {
+            UsageChunk::Skip => None,
+            UsageChunk::Add { at, addition } => {
+                let text = format!("{}{addition}{}", &data[..at], &data[at..]);
+                Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}")))
+            }
+        })
+    }
+
+    #[test]
+    fn the_usage_chunk_that_ends_a_stream_is_shaped_over_its_bytes() {
+        let openai = r#"{"id":"c","object":"chat.completion.chunk","created":0,"model":"m","choices":[],"usage":{"prompt_tokens":1000000,"completion_tokens":100000,"total_tokens":1100000,"prompt_tokens_details":{"cached_tokens":400000}}}"#;
+        let mut state = StreamShaping::new(true);
+        let shaped = shaped_over_bytes(openai, &K2_6, &mut state).expect("the byte path takes it");
+        let usage = &shaped.unwrap()["usage"];
+        let cost = usage["cost"].as_f64().unwrap();
+        assert!((cost - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{cost}");
+        assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
+        // Counted once: a second usage chunk is dropped.
+        assert_eq!(shaped_over_bytes(openai, &K2_6, &mut state), Some(None));
+        // Kimi's top-level cached_tokens, no total: both written; no price, no cost.
+        let kimi = r#"{"choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4,"cached_tokens":2}}"#;
+        let shaped = shaped_over_bytes(kimi, &Cost::default(), &mut StreamShaping::new(true));
+        assert_eq!(
+            shaped,
+            Some(Some(
+                json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4,
+                "cached_tokens": 2, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 2}}})
+            ))
+        );
+        // An empty usage object gets a total without a leading comma.
+        let empty = r#"{"choices":[],"usage":{}}"#;
+        let shaped = shaped_over_bytes(empty, &Cost::default(), &mut StreamShaping::new(true));
+        assert_eq!(
+            shaped,
+            Some(Some(json!({"choices": [], "usage": {"total_tokens": 0}})))
+        );
+        // A client that did not ask for usage does not get it.
+        assert_eq!(
+            shaped_over_bytes(openai, &K2_6, &mut StreamShaping::new(false)),
+            Some(None)
+        );
+        // What the tree decides: usage inside a choice (Moonshot), other
+        // words to shape, counts that are not plain integers.
+        for tree in [
+            r#"{"choices":[{"index":0,"delta":{},"usage":{"prompt_tokens":1}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1},"reasoning":"x"}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1.5}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":-1}}"#,
+            r#"{"choices":[],"usage":null}"#,
+            r#"{"choices":[],"usage":{"cached_tokens":1,"prompt_tokens_details":{}}}"#,
+        ] {
+            let mut state = StreamShaping::new(true);
+            assert_eq!(shaped_over_bytes(tree, &K2_6, &mut state), None, "{tree}");
+            assert!(
+                !state.usage_sent,
+                "{tree}: the state is the tree's to change"
+            );
+        }
+    }
+
+    fn count() -> impl proptest::strategy::Strategy<Value = Option<Value>> {
+        use proptest::prelude::*;
+        // Mostly counts the byte path reads, so that it is exercised.
+        prop_oneof![
+            3 => Just(None),
+            8 => (0u64..2_000_000).prop_map(|n| Some(json!(n))),
+            1 => Just(Some(json!(u64::MAX))),
+            1 => Just(Some(json!(1.5))),
+            1 => Just(Some(json!(-3))),
+            1 => Just(Some(json!("7"))),
+            1 => Just(Some(Value::Null)),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(1024))]
+        /// Where the byte path takes a chunk, the client gets what the tree
+        /// path gives it (members' order aside), and the stream's state
+        /// changes alike; where it does not, the state is untouched.
+        #[test]
+        fn the_byte_path_shapes_usage_as_the_tree_does(
+            prompt in count(), completion in count(), total in count(), cached in count(),
+            details in proptest::option::of(count()), details_object in proptest::bool::ANY,
+            cost_member in proptest::bool::ANY, priced in proptest::bool::ANY,
+            choices in proptest::sample::select(vec!["", "[]", "[ ]", "[{\"index\":0,\"delta\":{}}]"]),
+            model in proptest::bool::ANY, sent in proptest::bool::ANY, wants in proptest::bool::ANY,
+            spaced in proptest::bool::ANY,
+        ) {
+            let mut usage = Map::new();
+            for (key, value) in [("prompt_tokens", prompt), ("completion_tokens", completion),
+                ("total_tokens", total), ("cached_tokens", cached)] {
+                if let Some(value) = value { usage.insert(key.into(), value); }
+            }
+            if let Some(details) = details {
+                usage.insert("prompt_tokens_details".into(), match (details_object, details) {
+                    (true, Some(cached)) => json!({"cached_tokens": cached}),
+                    (true, None) => json!({}),
+                    (false, _) => Value::Null,
+                });
+            }
+            if cost_member { usage.insert("cost".into(), json!(0.25)); }
+            let mut data = String::from("{");
+            if model { data.push_str(r#""model":"m","#); }
+            if !choices.is_empty() { data.push_str(&format!(r#""choices":{choices},"#)); }
+            data.push_str(&format!(r#""usage":{}}}"#, Value::Object(usage)));
+            if spaced {
+                data = data.replace(',', " , ").replace(':', " : ").replace('}', " } ");
+            }
+            let cost = if priced { K2_6 } else { Cost::default() };
+            let mut bytes_state = StreamShaping::new(wants);
+            bytes_state.usage_sent = sent;
+            let mut tree_state = StreamShaping::new(wants);
+            tree_state.usage_sent = sent;
+            let mut tree: Map<String, Value> = serde_json::from_str(&data).unwrap();
+            let kept = shape_chunk(&mut tree, &cost, &mut tree_state);
+            match shaped_over_bytes(&data, &cost, &mut bytes_state) {
+                Some(shaped) => {
+                    // Both read back from text: serde_json's reading of a
+                    // float may differ from the float by its last bit.
+                    let tree = Value::Object(tree).to_string();
+                    let tree: Value = serde_json::from_str(&tree).unwrap();
+                    proptest::prop_assert_eq!(shaped, kept.then_some(tree), "{}", data);
+                    proptest::prop_assert_eq!(bytes_state.usage_sent, tree_state.usage_sent);
+                }
+                None => proptest::prop_assert_eq!(bytes_state.usage_sent, sent, "{}", data),
+            }
+        }
     }
 }
