@@ -342,21 +342,21 @@ impl Relabel {
             }
             Ok(_) if self.parts && !shape => Frame::Parts(Part::read_json(data.as_bytes())),
             Ok(members) if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() => {
-                match shape {
-                    false => Frame::Chunk(with_model(data, members, &self.model_json, None)),
-                    true if self.parts => self.through_tree(data),
-                    // The usage chunk that ends most streams is shaped over its
-                    // bytes; any other goes through a tree.
-                    true => match shape_usage_chunk(data, members, &self.cost, &mut self.shaping) {
-                        Some(UsageChunk::Add { at, addition }) => Frame::Chunk(with_model(
-                            data,
-                            members,
-                            &self.model_json,
-                            Some((at, &addition)),
-                        )),
-                        Some(UsageChunk::Skip) => Frame::Skip,
-                        None => self.through_tree(data),
-                    },
+                if !shape {
+                    return Frame::Chunk(with_model(data, members, &self.model_json, None));
+                }
+                if self.parts {
+                    return self.through_tree(data);
+                }
+                // The usage chunk that ends most streams is shaped over its
+                // bytes; any other goes through a tree.
+                match shape_usage_chunk(data, members, &self.cost, &mut self.shaping) {
+                    Some(UsageChunk::Add { at, addition }) => {
+                        let addition = Some((at, addition.as_str()));
+                        Frame::Chunk(with_model(data, members, &self.model_json, addition))
+                    }
+                    Some(UsageChunk::Skip) => Frame::Skip,
+                    None => self.through_tree(data),
                 }
             }
             Ok(_) => self.through_tree(data),

@@ -16,6 +16,7 @@
 //! [`may_need_shaping`]), and the usage chunk that ends most streams is
 //! shaped over its bytes ([`shape_usage_chunk`]), not through a tree.
 
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -89,20 +90,13 @@ pub fn shape_usage_chunk(
     cost: &Cost,
     state: &mut StreamShaping,
 ) -> Option<UsageChunk> {
-    if WORDS[1..]
+    let (_usage, others) = WORDS.split_first().expect("the usage word first");
+    if others
         .iter()
         .any(|word| word.find(data.as_bytes()).is_some())
     {
         return None;
     }
-    // A member's value as serde_json reads it: the last of that name.
-    let last = |members: &[Member], key: &str| {
-        members
-            .iter()
-            .rev()
-            .find(|m| m.key == key)
-            .map(|m| m.value.clone())
-    };
     if let Some(choices) = last(members, "choices") {
         let text = &data[choices];
         let inside = text.strip_prefix('[')?.strip_suffix(']')?;
@@ -122,23 +116,9 @@ pub fn shape_usage_chunk(
     }
     let mut inner = Vec::new();
     members_into(text.as_bytes(), &mut inner).ok()?;
-    // A count as `Value::as_u64` reads it; `Err` for one it would not
-    // read (a fraction, a sign, a string): the tree decides those.
-    let count = |members: &[Member], text: &str, key: &str| -> Result<Option<u64>, ()> {
-        match last(members, key) {
-            None => Ok(None),
-            Some(value) => {
-                let digits = &text[value];
-                match digits.bytes().all(|b| b.is_ascii_digit()) {
-                    true => digits.parse().map(Some).map_err(|_| ()),
-                    false => Err(()),
-                }
-            }
-        }
-    };
-    let prompt = count(&inner, text, "prompt_tokens").ok()?;
-    let completion = count(&inner, text, "completion_tokens").ok()?;
-    let total = count(&inner, text, "total_tokens").ok()?;
+    let prompt = count(&inner, text, "prompt_tokens")?;
+    let completion = count(&inner, text, "completion_tokens")?;
+    let total = count(&inner, text, "total_tokens")?;
     let (cached, add_details) = match last(&inner, "prompt_tokens_details") {
         Some(details) => {
             // Only the details that hold the cached count already: into
@@ -149,45 +129,70 @@ pub fn shape_usage_chunk(
             }
             let mut members = Vec::new();
             members_into(details.as_bytes(), &mut members).ok()?;
-            (
-                Some(count(&members, details, "cached_tokens").ok()??),
-                false,
-            )
+            (Some(count(&members, details, "cached_tokens")??), false)
         }
         None => {
-            let cached = count(&inner, text, "cached_tokens").ok()?;
+            let cached = count(&inner, text, "cached_tokens")?;
             (cached, cached.is_some())
         }
     };
     state.usage_sent = true;
     let (prompt, completion) = (prompt.unwrap_or(0), completion.unwrap_or(0));
+    // The members written after the usage's own, one comma before each
+    // but a first in an empty object.
     let mut addition = String::new();
-    let mut add = |member: std::fmt::Arguments<'_>| {
-        if !inner.is_empty() || !addition.is_empty() {
-            addition.push(',');
+    let comma = |addition: &str| {
+        if inner.is_empty() && addition.is_empty() {
+            ""
+        } else {
+            ","
         }
-        let _ = std::fmt::Write::write_fmt(&mut addition, member);
     };
     if total.is_none() {
-        add(format_args!(
-            "\"total_tokens\":{}",
-            prompt.saturating_add(completion)
-        ));
+        let (comma, total) = (comma(&addition), prompt.saturating_add(completion));
+        let _ = write!(addition, "{comma}\"total_tokens\":{total}");
     }
     if let (true, Some(cached)) = (add_details, cached) {
-        add(format_args!(
-            "\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
-        ));
+        let comma = comma(&addition);
+        let _ = write!(
+            addition,
+            "{comma}\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
+        );
     }
     if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), completion)
         && last(&inner, "cost").is_none()
     {
-        add(format_args!("\"cost\":{}", json!(usd)));
+        let (comma, usd) = (comma(&addition), json!(usd));
+        let _ = write!(addition, "{comma}\"cost\":{usd}");
     }
     Some(UsageChunk::Add {
         at: close,
         addition,
     })
+}
+
+/// The value of the last member named `key` (serde_json keeps the last).
+fn last(members: &[Member], key: &str) -> Option<std::ops::Range<usize>> {
+    members
+        .iter()
+        .rev()
+        .find(|m| m.key == key)
+        .map(|m| m.value.clone())
+}
+
+/// The count `key` in the object `text` (whose members are `members`) as
+/// `Value::as_u64` reads it: `Some(None)` when there is none, `None` when
+/// it is one `as_u64` would not read (a fraction, a sign, a string), which
+/// the tree path decides.
+fn count(members: &[Member], text: &str, key: &str) -> Option<Option<u64>> {
+    let Some(value) = last(members, key) else {
+        return Some(None);
+    };
+    let digits = &text[value];
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(Some)
 }
 
 /// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
@@ -302,6 +307,9 @@ fn reasoning_as_content(message: &mut Map<String, Value>) {
     }
 }
 
+/// The usage rules. [`shape_usage_chunk`] applies the same ones over a
+/// chunk's bytes: a change to one is a change to both (the property test
+/// `the_byte_path_shapes_usage_as_the_tree_does` compares them).
 fn normalize_usage(usage: &mut Map<String, Value>, cost: &Cost) {
     let number = |usage: &Map<String, Value>, key: &str| usage.get(key).and_then(Value::as_u64);
     let prompt = number(usage, "prompt_tokens").unwrap_or(0);
