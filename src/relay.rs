@@ -423,7 +423,7 @@ fn with_model(
     let mut out = BytesMut::with_capacity(data.len() + model.len() + addition.len() + 20);
     out.extend_from_slice(b"data: ");
     let mut model_member = String::new();
-    let (replaced, with) = match members.iter().rev().find(|m| m.key == "model") {
+    let (replaced, with) = match Member::last(members, "model") {
         Some(member) => (member.value.clone(), model),
         None => {
             let close = data.rfind('}').unwrap_or(data.len());

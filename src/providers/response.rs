@@ -171,13 +171,9 @@ pub fn shape_usage_chunk(
     })
 }
 
-/// The value of the last member named `key` (serde_json keeps the last).
+/// Where the value of the member `key` that serde_json reads lies.
 fn last(members: &[Member], key: &str) -> Option<std::ops::Range<usize>> {
-    members
-        .iter()
-        .rev()
-        .find(|m| m.key == key)
-        .map(|m| m.value.clone())
+    Member::last(members, key).map(|m| m.value.clone())
 }
 
 /// The count `key` in the object `text` (whose members are `members`) as

@@ -79,7 +79,7 @@ fn tool_calls<'e>(
     item: ElementRef<'e>,
 ) -> Option<impl ExactSizeIterator<Item = ElementRef<'e>>> {
     let members = item.members()?;
-    let last = members.iter().rev().find(|m| m.key == "tool_calls")?;
+    let last = Member::last(members, "tool_calls")?;
     // The scan records the last `tool_calls` that is an array: it is this
     // member when this one is an array.
     if body[last.value.start] != b'[' {
@@ -213,7 +213,7 @@ impl ChatRequest {
     /// wrote it.
     pub fn message_member(&self, index: usize, key: &str) -> Option<&str> {
         let members = self.message_items.get(index)?.members()?;
-        let member = members.iter().rev().find(|m| m.key == key)?;
+        let member = Member::last(members, key)?;
         Some(self.text(member))
     }
 
@@ -259,7 +259,7 @@ impl ChatRequest {
     /// The JSON text of a top-level member as the client sent it (the last
     /// one, should a key repeat).
     pub fn raw(&self, key: &str) -> Option<&str> {
-        let member = self.members.iter().rev().find(|m| m.key == key)?;
+        let member = Member::last(&self.members, key)?;
         Some(self.text(member))
     }
 
@@ -290,7 +290,7 @@ impl ChatRequest {
     pub fn tool_calls_with_ids(&self, index: usize, ids: &[impl AsRef<str>]) -> Option<Bytes> {
         let item = self.message_items.get(index)?;
         let members = item.members()?;
-        let member = members.iter().rev().find(|m| m.key == "tool_calls")?;
+        let member = Member::last(members, "tool_calls")?;
         let calls = tool_calls(&self.body, item)?;
         let text = &self.body[member.value.clone()];
         // The scan's ranges are in the whole body; `text` starts here.
@@ -301,7 +301,7 @@ impl ChatRequest {
         for call in calls {
             let Some(id) = call
                 .members()
-                .and_then(|m| m.iter().rev().find(|m| m.key == "id"))
+                .and_then(|m| Member::last(m, "id"))
                 .filter(|m| self.body[m.value.start] == b'"')
             else {
                 continue;

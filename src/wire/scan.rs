@@ -19,6 +19,14 @@ pub struct Member {
     pub value: Range<usize>,
 }
 
+impl Member {
+    /// The member of `members` named `key` that serde_json reads: the last,
+    /// should the key repeat.
+    pub fn last<'m>(members: &'m [Member], key: &str) -> Option<&'m Member> {
+        members.iter().rev().find(|m| m.key == key)
+    }
+}
+
 /// `raw` as one of the keys of chat requests, messages and stream chunks
 /// (written without escapes), if it is one. A `match` on the bytes: the
 /// compiler compares the length first and each candidate of that length
