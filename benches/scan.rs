@@ -2,7 +2,9 @@
 //! chat request goes through), beside `serde_json` checking the same bytes
 //! (`IgnoredAny`: nothing built), for a 48 KB system prompt written as
 //! real prompts are, a line at a time (a `\n` escape every line), and the
-//! same prompt on one line.
+//! same prompt on one line; and how long the key scrubber
+//! (`ops::scrub::StreamScrub`, which every relayed answer goes through)
+//! takes over streamed answers of the sizes the gateway relays.
 //!
 //! Run: `cargo bench --bench scan` (optionally `-- ITERATIONS`, default
 //! 20000). Figures in docs/performance.md.
@@ -10,6 +12,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use bytes::Bytes;
+use clawgate::ops::scrub::Scrubber;
 use serde::de::IgnoredAny;
 use serde_json::json;
 
@@ -68,5 +72,57 @@ fn main() {
             black_box(read);
         });
         println!("| {name} | {} | {scan:.2} | {serde:.2} |", body.len());
+    }
+    scrub_table(iterations);
+}
+
+/// A streamed chat answer of `events` text deltas (each about the size a
+/// model's token batch is) and its closing usage chunk, as the events a
+/// provider sends: the pieces the scrubber is fed one at a time.
+fn answer_events(events: usize) -> Vec<Bytes> {
+    let mut pieces: Vec<Bytes> = (0..events)
+        .map(|i| {
+            Bytes::from(format!(
+                "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"kimi-k2.6\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"word {i} of the answer, with a path /home/me/notes and a \\\"quote\\\" \"}}}}]}}\n\n"
+            ))
+        })
+        .collect();
+    pieces.push(Bytes::from_static(
+        b"data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":900,\"completion_tokens\":40}}\n\ndata: [DONE]\n\n",
+    ));
+    pieces
+}
+
+/// The scrubber's cost per relayed answer, with the keys of a config of
+/// two providers and of one with eight.
+fn scrub_table(iterations: usize) {
+    let two: Vec<String> = ["sk-moonshot-", "sk-or-v1-"]
+        .iter()
+        .map(|prefix| format!("{prefix}{}", "a1B2c3D4".repeat(6)))
+        .collect();
+    let eight: Vec<String> = (0..8)
+        .map(|i| format!("sk-key{i}-{}", "Zz9".repeat(16)))
+        .collect();
+    println!();
+    println!("| answer streamed | events | bytes | keys | scrubbed µs | ns per KB |");
+    println!("|---|---|---|---|---|---|");
+    for events in [10, 400] {
+        let pieces = answer_events(events);
+        let bytes: usize = pieces.iter().map(Bytes::len).sum();
+        for keys in [&two, &eight] {
+            let scrubber = Scrubber::new(keys.iter());
+            let per = per_call(iterations, || {
+                let mut stream = scrubber.stream();
+                for piece in &pieces {
+                    black_box(stream.feed(black_box(piece.clone())));
+                }
+                black_box(stream.finish());
+            });
+            println!(
+                "| {events} events | {events} | {bytes} | {} | {per:.2} | {:.0} |",
+                keys.len(),
+                per * 1000.0 / (bytes as f64 / 1024.0)
+            );
+        }
     }
 }

@@ -49,6 +49,9 @@ struct Inner {
     first: [bool; 256],
     /// Bytes that occur in some key.
     in_key: [bool; 256],
+    /// Bytes that occur in some key as written with escapes: its own
+    /// bytes, and a JSON escape's (`\\`, `u`, hex digits).
+    in_written_key: [bool; 256],
     /// The longest a key can be once written with escapes.
     longest_escaped: usize,
 }
@@ -90,6 +93,10 @@ impl Scrubber {
                 in_key[usize::from(byte)] = true;
             }
         }
+        let mut in_written_key = in_key;
+        for byte in b"\\u0123456789abcdefABCDEF" {
+            in_written_key[usize::from(*byte)] = true;
+        }
         let longest_escaped =
             keys.iter().map(|key| key.len()).max().unwrap_or(0) * MAX_ESCAPED_PER_BYTE;
         Self {
@@ -98,6 +105,7 @@ impl Scrubber {
                 raw,
                 first,
                 in_key,
+                in_written_key,
                 longest_escaped,
             })),
         }
@@ -265,9 +273,17 @@ impl Inner {
     /// from which the bytes are still the beginning of some key (or the
     /// start of a match reaching past it); the length when there is none.
     fn hold_from(&self, bytes: &[u8], found: &[Range<usize>]) -> usize {
-        let from = bytes
+        // A key begun near the end runs to the end, so every byte from its
+        // start on is one a written key holds: look only at the run of such
+        // bytes the chunk ends with (none, for a chunk ending an SSE event
+        // with its blank line), and at most a written key's length of it.
+        let window = bytes
             .len()
             .saturating_sub(self.longest_escaped.saturating_sub(1));
+        let from = bytes[window..]
+            .iter()
+            .rposition(|&byte| !self.in_written_key[usize::from(byte)])
+            .map_or(window, |last_other| window + last_other + 1);
         let mut hold = (from..bytes.len())
             .find(|&start| {
                 let byte = bytes[start];
