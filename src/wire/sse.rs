@@ -385,6 +385,11 @@ where
                 }
                 continue;
             }
+            // Let go of the used-up chunk before waiting for the next: an
+            // empty slice of it still holds its buffer, which the body's
+            // reader could otherwise not read the next chunk into (hyper
+            // takes a fresh 8 KB buffer for every read while one is held).
+            reading.chunk = Bytes::new();
             match reading.body.next().await {
                 Some(Ok(chunk)) => reading.chunk = chunk,
                 Some(Err(err)) => {
@@ -583,6 +588,31 @@ mod tests {
             [r#""a""#, "! reset"]
         );
         assert_eq!(run(vec![Ok("data: a\n")]).await, [INCOMPLETE]);
+    }
+
+    /// The body's reader can read the next chunk into the buffer of the
+    /// last only when nothing holds on to it (hyper takes a fresh buffer
+    /// for every read otherwise): waiting for the next chunk, the adapter
+    /// holds nothing of the last.
+    #[tokio::test]
+    async fn waiting_for_the_next_chunk_holds_nothing_of_the_last() {
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, ()>>();
+        let body = futures_util::stream::unfold(receive, |mut receive| async move {
+            receive.recv().await.map(|chunk| (chunk, receive))
+        });
+        let mut items = Box::pin(items(Box::pin(body), LIMIT));
+        let chunk = Bytes::from(b"data: a\n\n".to_vec());
+        send.send(Ok(chunk.clone())).unwrap();
+        let first = items.next().await.unwrap().unwrap();
+        assert_eq!(render(&first), r#""a""#);
+        let waiting = futures_util::poll!(items.next());
+        assert!(waiting.is_pending(), "no second chunk has come");
+        assert!(
+            chunk.is_unique(),
+            "the adapter still holds the used-up chunk"
+        );
+        drop(send);
+        assert!(items.next().await.is_none());
     }
 
     /// One event of a generated stream: its lines, and what it should read as.
