@@ -420,8 +420,6 @@ fn with_model(
     addition: Option<(usize, &str)>,
 ) -> Bytes {
     let (at, addition) = addition.unwrap_or((data.len(), ""));
-    let mut out = BytesMut::with_capacity(data.len() + model.len() + addition.len() + 20);
-    out.extend_from_slice(b"data: ");
     let mut model_member = String::new();
     let (replaced, with) = match Member::last(members, "model") {
         Some(member) => (member.value.clone(), model),
@@ -437,6 +435,14 @@ fn with_model(
     };
     let mut edits = [(replaced, with), (at..at, addition)];
     edits.sort_by_key(|(range, _)| range.start);
+    // The exact length: a frame whose buffer it fills is passed on (and
+    // scrubbed, and sliced) without allocating a reference count for it.
+    let len = edits.iter().fold(
+        b"data: ".len() + data.len() + b"\n\n".len(),
+        |len, (range, with)| len - range.len() + with.len(),
+    );
+    let mut out = BytesMut::with_capacity(len);
+    out.extend_from_slice(b"data: ");
     let mut from = 0;
     for (range, with) in edits {
         out.extend_from_slice(&data.as_bytes()[from..range.start]);
@@ -445,6 +451,7 @@ fn with_model(
     }
     out.extend_from_slice(&data.as_bytes()[from..]);
     out.extend_from_slice(b"\n\n");
+    debug_assert_eq!(out.len(), len);
     out.freeze()
 }
 

@@ -157,7 +157,7 @@ impl StreamScrub {
         let Some(inner) = &self.scrubber.inner else {
             return chunk;
         };
-        let bytes = if self.held.is_empty() {
+        let mut bytes = if self.held.is_empty() {
             chunk
         } else {
             let mut joined = BytesMut::with_capacity(self.held.len() + chunk.len());
@@ -167,13 +167,16 @@ impl StreamScrub {
         };
         let found = inner.find(&bytes);
         let hold = inner.hold_from(&bytes, &found);
-        self.held = bytes.slice(hold..);
+        // Split, not sliced: nothing held (the common case) leaves `bytes`
+        // whole, so the chunk passes on without even a reference count
+        // (a slice of a chunk that has none would allocate one).
+        self.held = bytes.split_off(hold);
         let ready = found.iter().take_while(|m| m.end <= hold).count();
         if ready == 0 {
-            bytes.slice(..hold)
+            bytes
         } else {
             let mut out = Vec::with_capacity(hold + REDACTED.len() * ready);
-            replace_into(&mut out, &bytes[..hold], &found[..ready]);
+            replace_into(&mut out, &bytes, &found[..ready]);
             Bytes::from(out)
         }
     }
