@@ -10,7 +10,9 @@
 //!   to core 1. The upstream answers every request with bytes recorded
 //!   once from `clawgate-mock` (a chat stream or completion, an Anthropic
 //!   event stream or message, chosen by path and `"stream":true`), so it
-//!   costs little and answers both proxies identically.
+//!   costs little and answers both proxies identically; and for one
+//!   scenario a long answer whose events come a millisecond apart, as a
+//!   model's tokens do.
 //! - CPU per request is each proxy's CPU time (`/proc/PID/task/*/schedstat`,
 //!   cross-checked with `utime + stime` of `/proc/PID/stat`) over the
 //!   requests it served: it does not depend on how busy the machine is.
@@ -133,6 +135,9 @@ struct Scenario {
     answer: Answer,
     /// clawgate's CPU per request may be at most this many times nginx's.
     target: Option<f64>,
+    /// Requests per round whatever REQUESTS says, for a scenario whose
+    /// answers take long (a quarter of it to warm up).
+    requests: Option<usize>,
 }
 
 impl Scenario {
@@ -154,6 +159,7 @@ fn scenarios() -> Vec<Scenario> {
         conversations: Vec::new(),
         answer,
         target,
+        requests: None,
     };
     // Eight conversations (one per client at the default concurrency),
     // each of 11 turns from 20 to 30 tool calls, then again: a client's
@@ -223,6 +229,19 @@ fn scenarios() -> Vec<Scenario> {
             // Issue 18's target for the Responses front end.
             Some(4.0),
         ),
+        // What a user's long answers cost: the events come one at a time,
+        // so this is CPU per event (each read and write, the relay's work
+        // on it) where the rows above are CPU per request.
+        Scenario {
+            requests: Some(96),
+            ..scenario(
+                "a long answer (200 text events 1 ms apart), streamed",
+                "/v1/chat/completions",
+                bodies::long_answer_request(),
+                Answer::ChatStream,
+                None,
+            )
+        },
     ]
 }
 
@@ -235,14 +254,39 @@ fn scenarios() -> Vec<Scenario> {
 struct Canned {
     content_type: &'static str,
     pieces: Vec<Bytes>,
+    /// The time before each piece; none: back to back.
+    pace: Option<Duration>,
 }
 
 struct Upstream {
     chat_stream: Canned,
+    /// The chat stream with its text event repeated, paced.
+    long_answer: Canned,
     chat_json: Canned,
     messages_stream: Canned,
     messages_json: Canned,
     responses_stream: Canned,
+}
+
+/// How many text events the long answer has, and their pace.
+const LONG_ANSWER_EVENTS: usize = 200;
+const LONG_ANSWER_PACE: Duration = Duration::from_millis(1);
+
+/// `events` with its first text event repeated to make `LONG_ANSWER_EVENTS`.
+fn long_answer(events: &[Bytes]) -> Vec<Bytes> {
+    let text = events
+        .iter()
+        .position(|event| {
+            contains(event, b"\"content\":\"") && !contains(event, b"\"content\":\"\"")
+        })
+        .expect("the mock's stream has a text event");
+    let mut long = events[..text].to_vec();
+    long.extend(std::iter::repeat_n(
+        events[text].clone(),
+        LONG_ANSWER_EVENTS,
+    ));
+    long.extend_from_slice(&events[text + 1..]);
+    long
 }
 
 /// The pieces of an event stream, one event each.
@@ -282,22 +326,32 @@ impl Upstream {
         anthropic_stream["stream"] = json!(true);
         let sse = "text/event-stream";
         let whole = |bytes: Bytes| vec![bytes];
+        let chat_events = events(&record(&client, &chat, stream(ask.clone())).await);
         Self {
+            long_answer: Canned {
+                content_type: sse,
+                pieces: long_answer(&chat_events),
+                pace: Some(LONG_ANSWER_PACE),
+            },
             chat_stream: Canned {
                 content_type: sse,
-                pieces: events(&record(&client, &chat, stream(ask.clone())).await),
+                pieces: chat_events,
+                pace: None,
             },
             chat_json: Canned {
                 content_type: "application/json",
                 pieces: whole(record(&client, &chat, ask).await),
+                pace: None,
             },
             messages_stream: Canned {
                 content_type: sse,
                 pieces: events(&record(&client, &messages, anthropic_stream).await),
+                pace: None,
             },
             messages_json: Canned {
                 content_type: "application/json",
                 pieces: whole(record(&client, &messages, anthropic).await),
+                pace: None,
             },
             // The mock has no Responses endpoint: the shortest stream the
             // API defines, for nginx's row.
@@ -311,11 +365,16 @@ impl Upstream {
                     )
                     .as_bytes(),
                 ),
+                pace: None,
             },
         }
     }
 
     fn answer(&self, path: &str, body: &[u8]) -> &Canned {
+        // memmem, not `contains`: every request's body is searched.
+        if memchr::memmem::find(body, bodies::LONG_ANSWER_ASK.as_bytes()).is_some() {
+            return &self.long_answer;
+        }
         let stream = contains(body, b"\"stream\":true") || contains(body, b"\"stream\": true");
         match (
             path.ends_with("/messages"),
@@ -333,7 +392,13 @@ impl Upstream {
 
 async fn upstream(State(upstream): State<Arc<Upstream>>, uri: Uri, body: Bytes) -> Response<Body> {
     let canned = upstream.answer(uri.path(), &body).clone();
-    let pieces = futures_util::stream::iter(canned.pieces.into_iter().map(Ok::<_, std::io::Error>));
+    let pace = canned.pace;
+    let pieces = futures_util::stream::iter(canned.pieces).then(move |piece| async move {
+        if let Some(pace) = pace {
+            tokio::time::sleep(pace).await;
+        }
+        Ok::<_, std::io::Error>(piece)
+    });
     Response::builder()
         .header("content-type", canned.content_type)
         .body(Body::from_stream(pieces))
@@ -809,15 +874,15 @@ impl Counted {
 
     /// Allocations and kilobytes allocated per request.
     async fn per_request(&self, client: &reqwest::Client, scenario: &Scenario) -> (f64, f64) {
-        const REQUESTS: usize = 200;
+        let requests = scenario.requests.unwrap_or(200);
         let url = format!("{}{}", self.url, scenario.path);
-        closed_loop(client, &url, scenario, 50, 4).await;
+        closed_loop(client, &url, scenario, requests / 4, 4).await;
         let (n0, b0) = self.counts().await;
-        closed_loop(client, &url, scenario, REQUESTS, 4).await;
+        closed_loop(client, &url, scenario, requests, 4).await;
         let (n1, b1) = self.counts().await;
         (
-            (n1 - n0) as f64 / REQUESTS as f64,
-            (b1 - b0) as f64 / REQUESTS as f64 / 1024.0,
+            (n1 - n0) as f64 / requests as f64,
+            (b1 - b0) as f64 / requests as f64 / 1024.0,
         )
     }
 }
@@ -1054,13 +1119,15 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
             );
             continue;
         }
+        let requests = scenario.requests.unwrap_or(requests);
+        let warm_up = scenario.requests.map_or(200, |n| n / 4);
         // Warm both: connection pools, allocators, caches.
         for proxy in [&nginx, &clawgate, &forwarder]
             .into_iter()
             .chain(earlier.as_ref())
         {
             let url = format!("{}{}", proxy.base, scenario.path);
-            closed_loop(&client, &url, &scenario, 200, concurrency).await;
+            closed_loop(&client, &url, &scenario, warm_up, concurrency).await;
         }
         // Rounds: each proxy measured in turn, the order rotating from round
         // to round, so a burst of the host's noise lands on one round of one

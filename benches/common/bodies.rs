@@ -87,6 +87,19 @@ pub fn small_request(stream: bool) -> Vec<u8> {
     chat(messages, vec![], stream)
 }
 
+/// What the long-answer scenario asks; the fake upstream answers it with
+/// a long answer, paced.
+pub const LONG_ANSWER_ASK: &str = "Tell me a long story about my notes.";
+
+/// A short request for a long streamed answer.
+pub fn long_answer_request() -> Vec<u8> {
+    let messages = vec![
+        json!({"role": "system", "content": "You are brief. ".repeat(20)}),
+        json!({"role": "user", "content": LONG_ANSWER_ASK}),
+    ];
+    chat(messages, vec![], true)
+}
+
 fn chat(messages: Vec<Value>, tools: Vec<Value>, stream: bool) -> Vec<u8> {
     let mut body = json!({
         "model": "moonshot/kimi-k2.6",
