@@ -11,7 +11,8 @@
 //!   once from `clawgate-mock` (a chat stream or completion, an Anthropic
 //!   event stream or message, chosen by path and `"stream":true`), so it
 //!   costs little and answers both proxies identically; and for one
-//!   scenario a long answer whose events come a millisecond apart, as a
+//!   scenario a long answer whose events come about two milliseconds
+//!   apart (a 1 ms timer before each, which tokio rounds up), as a
 //!   model's tokens do.
 //! - CPU per request is each proxy's CPU time (`/proc/PID/task/*/schedstat`,
 //!   cross-checked with `utime + stime` of `/proc/PID/stat`) over the
@@ -230,12 +231,13 @@ fn scenarios() -> Vec<Scenario> {
             Some(4.0),
         ),
         // What a user's long answers cost: the events come one at a time,
-        // so this is CPU per event (each read and write, the relay's work
-        // on it) where the rows above are CPU per request.
+        // so its CPU per request is that of 200-odd events (each a read
+        // and a write, the relay's work on it), where the rows above are
+        // what a request costs; its req/s is the pacing's.
         Scenario {
             requests: Some(96),
             ..scenario(
-                "a long answer (200 text events 1 ms apart), streamed",
+                "a long answer (200 text events about 2 ms apart), streamed",
                 "/v1/chat/completions",
                 bodies::long_answer_request(),
                 Answer::ChatStream,

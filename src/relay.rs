@@ -435,11 +435,11 @@ fn with_model(
     };
     let mut edits = [(replaced, with), (at..at, addition)];
     edits.sort_by_key(|(range, _)| range.start);
-    // The exact length: a frame whose buffer it fills is passed on (and
-    // scrubbed, and sliced) without allocating a reference count for it.
+    // The exact length: a buffer the frame fills freezes as it is, where
+    // one with room to spare takes a second allocation to share it.
     let len = edits.iter().fold(
         b"data: ".len() + data.len() + b"\n\n".len(),
-        |len, (range, with)| len - range.len() + with.len(),
+        |len, (range, with)| len + with.len() - range.len(),
     );
     let mut out = BytesMut::with_capacity(len);
     out.extend_from_slice(b"data: ");

@@ -50,7 +50,7 @@ struct Inner {
     /// Bytes that occur in some key.
     in_key: [bool; 256],
     /// Bytes that occur in some key as written with escapes: its own
-    /// bytes, and a JSON escape's (`\\`, `u`, hex digits).
+    /// bytes, and a JSON escape's (backslash, `u`, hex digits).
     in_written_key: [bool; 256],
     /// The longest a key can be once written with escapes.
     longest_escaped: usize,
@@ -167,9 +167,9 @@ impl StreamScrub {
         };
         let found = inner.find(&bytes);
         let hold = inner.hold_from(&bytes, &found);
-        // Split, not sliced: nothing held (the common case) leaves `bytes`
-        // whole, so the chunk passes on without even a reference count
-        // (a slice of a chunk that has none would allocate one).
+        // Split, not sliced: when nothing is held (the common case) the
+        // chunk passes on as it came, where a slice of a chunk that came
+        // without a shared reference count (a whole answer) allocates one.
         self.held = bytes.split_off(hold);
         let ready = found.iter().take_while(|m| m.end <= hold).count();
         if ready == 0 {

@@ -375,6 +375,14 @@ where
                 let parsed = reading.parser.parse(&mut rest);
                 let used = reading.chunk.len() - rest.len();
                 reading.chunk.advance(used);
+                if reading.chunk.is_empty() {
+                    // Let go of a used-up chunk at once: an empty slice of
+                    // it still holds its buffer, which the body's reader
+                    // could otherwise not read the next chunk into (hyper
+                    // takes a fresh 8 KB buffer for every read while one
+                    // is held).
+                    reading.chunk = Bytes::new();
+                }
                 match parsed {
                     Ok(Some(item)) => return Some((Ok(item), reading)),
                     Ok(None) => {}
@@ -385,11 +393,6 @@ where
                 }
                 continue;
             }
-            // Let go of the used-up chunk before waiting for the next: an
-            // empty slice of it still holds its buffer, which the body's
-            // reader could otherwise not read the next chunk into (hyper
-            // takes a fresh 8 KB buffer for every read while one is held).
-            reading.chunk = Bytes::new();
             match reading.body.next().await {
                 Some(Ok(chunk)) => reading.chunk = chunk,
                 Some(Err(err)) => {
@@ -592,8 +595,8 @@ mod tests {
 
     /// The body's reader can read the next chunk into the buffer of the
     /// last only when nothing holds on to it (hyper takes a fresh buffer
-    /// for every read otherwise): waiting for the next chunk, the adapter
-    /// holds nothing of the last.
+    /// for every read otherwise): once the last item of a chunk is out,
+    /// the adapter holds nothing of it, also while it waits for the next.
     #[tokio::test]
     async fn waiting_for_the_next_chunk_holds_nothing_of_the_last() {
         let (send, receive) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, ()>>();
@@ -605,6 +608,10 @@ mod tests {
         send.send(Ok(chunk.clone())).unwrap();
         let first = items.next().await.unwrap().unwrap();
         assert_eq!(render(&first), r#""a""#);
+        assert!(
+            chunk.is_unique(),
+            "the adapter holds the chunk its last item came from"
+        );
         let waiting = futures_util::poll!(items.next());
         assert!(waiting.is_pending(), "no second chunk has come");
         assert!(
