@@ -19,12 +19,16 @@ demo=$(awk '/<!-- demo:start -->/ {inside=1; next} /<!-- demo:end -->/ {inside=0
 [ -n "$demo" ] || { echo "no demo block in README.md" >&2; exit 1; }
 
 output=$(mktemp)
+# The demo's ledger is its own: a user's state directory (here a fresh
+# one, with CLAWGATE_STATE_DIR unset as in a user's shell) stays empty.
+user_state=$(mktemp -d)
 # The block runs as one script in a process group of its own, so whatever
 # it leaves behind can be found and stopped; `set -e` makes a failing step
 # fail the test.
-setsid bash -euo pipefail -c "$demo" >"$output" 2>&1 &
+env -u CLAWGATE_STATE_DIR XDG_STATE_HOME="$user_state" \
+  setsid bash -euo pipefail -c "$demo" >"$output" 2>&1 &
 demo=$!
-trap 'kill -- -"$demo" 2>/dev/null || true; rm -f "$output"' EXIT
+trap 'kill -- -"$demo" 2>/dev/null || true; rm -rf "$output" "$user_state"' EXIT
 status=0
 wait "$demo" || status=$?
 if [ "$status" -ne 0 ]; then
@@ -44,6 +48,10 @@ check '"provider": "openrouter"'                 # agent --json: the fallback an
 check '"outcome": "provider_error"'              # after the primary's 503
 check '"object":"chat.completion"'               # curl through clawgate serve
 check 'openrouter/auto says:'                    # the OpenAI SDK
+if [ -n "$(ls -A "$user_state")" ]; then
+  echo "FAILED: the demo wrote into the user's state directory: $(ls -R "$user_state")" >&2
+  exit 1
+fi
 # `kill` in the demo stopped everything it started: its group is empty.
 for _ in $(seq 50); do
   kill -0 -- -"$demo" 2>/dev/null || break
