@@ -119,7 +119,7 @@ pub struct StreamError {
 pub struct Answering {
     pub model_ref: ModelRef,
     /// The model's prices, for `usage.cost`.
-    pub cost: Cost,
+    pub cost: Option<Cost>,
     /// The client asked for the usage chunk.
     pub client_wants_usage: bool,
     /// The encoder reads each chunk's parts ([`Item::Parts`]), not its
@@ -296,7 +296,7 @@ struct Relabel {
     /// `model_ref` as a JSON string.
     model_json: String,
     redactor: Redactor,
-    cost: Cost,
+    cost: Option<Cost>,
     shaping: StreamShaping,
     /// Where each event's members are recorded (one vector for the whole
     /// stream).
@@ -350,7 +350,7 @@ impl Relabel {
                 }
                 // The usage chunk that ends most streams is shaped over its
                 // bytes; any other goes through a tree.
-                match shape_usage_chunk(data, members, &self.cost, &mut self.shaping) {
+                match shape_usage_chunk(data, members, self.cost.as_ref(), &mut self.shaping) {
                     Some(UsageChunk::Add { at, addition }) => {
                         let addition = Some((at, addition.as_str()));
                         Frame::Chunk(with_model(data, members, &self.model_json, addition))
@@ -382,7 +382,7 @@ impl Relabel {
     fn through_tree(&mut self, data: &str) -> Frame {
         match serde_json::from_str::<Value>(data) {
             Ok(Value::Object(mut chunk)) => {
-                if !shape_chunk(&mut chunk, &self.cost, &mut self.shaping) {
+                if !shape_chunk(&mut chunk, self.cost.as_ref(), &mut self.shaping) {
                     return Frame::Skip;
                 }
                 if self.parts {
@@ -534,11 +534,11 @@ mod tests {
             model_json: serde_json::to_string(model_ref.as_str()).unwrap(),
             model_ref,
             redactor: Redactor::new(["configured-key-123"]),
-            cost: Cost {
+            cost: Some(Cost {
                 input: 1.0,
                 output: 2.0,
                 ..Cost::default()
-            },
+            }),
             shaping: StreamShaping::new(true),
             members: Vec::new(),
             parts,

@@ -165,9 +165,26 @@ fn no_file_means_the_built_in_catalog_and_chain() {
     let k27 = config.providers["moonshot"]
         .model("kimi-k2.7-code")
         .unwrap();
+    let cost = k27.cost.expect("the catalog prices kimi-k2.7-code");
     assert_eq!(
-        (k27.cost.input, k27.cost.output, k27.cost.cache_read),
+        (cost.input, cost.output, cost.cache_read),
         (0.95, 4.0, 0.19)
+    );
+    // The catalog knows no price for the legacy models (unknown, not
+    // free), and Kimi Coding is a subscription: free per call.
+    assert_eq!(
+        config.providers["moonshot"]
+            .model("kimi-k2-turbo")
+            .unwrap()
+            .cost,
+        None
+    );
+    assert_eq!(
+        config.providers["kimi"]
+            .model("kimi-for-coding")
+            .unwrap()
+            .cost,
+        Some(Default::default())
     );
     assert_eq!(config.providers["kimi"].dialect, Dialect::KimiCoding);
     assert_eq!(

@@ -312,7 +312,10 @@ async fn a_spent_provider_budget_is_skipped_like_a_cooling_target() {
         "the spent target got no second call"
     );
     let rows = gw.rows(2).await;
-    assert_eq!(rows[1]["attempts"], "primary/m:billing,backup/m:ok");
+    assert_eq!(
+        rows[1]["attempts"],
+        "primary/m:skipped(over_budget),backup/m:ok"
+    );
 
     let status = gw.test.status().await;
     let budget = &status["budgets"][0];
@@ -375,22 +378,26 @@ async fn no_target_within_budget_is_402_in_each_apis_shape_and_a_stream_that_pas
 #[tokio::test]
 async fn an_unpriced_model_under_a_budget_is_refused_or_counted_apart() {
     let mock = healthy_mock().await;
+    // The unpriced model is asked for by name: as the default chain's
+    // primary the config would be refused (tests/config_guidance.rs).
     let config = |unpriced: &str| {
         json!({
-            "models": {"mode": "replace", "providers": {"free": provider(&mock)}},
-            "agents": {"defaults": {"model": {"primary": "free/m"}}},
+            "models": {"mode": "replace", "providers": {
+                "unpriced": provider(&mock), "paid": priced_provider(&mock)}},
+            "agents": {"defaults": {"model": {"primary": "paid/m"}}},
             "gateway": {"budgets": {"monthly": 5, "unpriced": unpriced}},
         })
     };
+    let unpriced_body = json!({"model": "unpriced/m", "messages": user_message()});
     let refusing = LedgerGateway::start(config("refuse")).await;
-    let response = refusing.test.chat(chat_body(false)).await;
+    let response = refusing.test.chat(unpriced_body.clone()).await;
     assert_eq!(response.status(), 402);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["budget"]["unpriced"], true, "{body}");
     assert!(mock.requests().is_empty());
 
     let allowing = LedgerGateway::start(config("allow")).await;
-    let response = allowing.test.chat(chat_body(false)).await;
+    let response = allowing.test.chat(unpriced_body).await;
     assert_eq!(response.status(), 200);
     response.text().await.unwrap();
     let rows = allowing.rows(1).await;

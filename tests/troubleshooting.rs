@@ -95,6 +95,25 @@ fn config_errors_and_warnings_are_quoted() {
             &[("MOONSHOT_API_KEY", "sk-..."), ("OPENROUTER_API_KEY", "k")],
         ),
         ("{agents: {defaults: {model: 'moonshot/kimi-k2.6'}}}", &KEYS),
+        // The first hour, round three.
+        ("{gateway: {listen: '0.0.0.0'}}", &KEYS),
+        (
+            "{agents: {defaults: {model: 'kimi/kimi-for-coding'}}}",
+            &[("KIMICODE_API_KEY", "k")],
+        ),
+        (
+            "{agents: {defaults: {model: {primary: 'moonshot/kimi-k2-turbo', fallbacks: ['openrouter/moonshotai/kimi-k2.6']}}}, gateway: {budgets: {daily: 5}}}",
+            &KEYS,
+        ),
+        (
+            "{agents: {defaults: {model: {primary: 'kimi/kimi-for-coding', fallbacks: ['moonshot/kimi-k2-turbo']}}}, gateway: {budgets: {daily: 5}}}",
+            &KEYS,
+        ),
+        (
+            "{gateway: {mode: 'local', port: 18789, auth: {mode: 'token', token: 't'}}}",
+            &KEYS,
+        ),
+        ("{gateway: {port: 18789}}", &KEYS),
     ];
     let mut messages = Vec::new();
     for (text, env) in cases {
@@ -103,8 +122,14 @@ fn config_errors_and_warnings_are_quoted() {
         messages.extend(found);
     }
     // The first line of a syntax error; the rest shows the user's file.
-    let syntax = config_messages("{\n  a: 'x'\n  b: 1\n}", &KEYS);
-    messages.push(syntax[0].lines().next().unwrap().to_string());
+    for text in [
+        "{\n  a: 'x'\n  b: 1\n}",
+        "{\n  agents: { defaults: { model: { primary: \u{201c}kimi/kimi-for-coding\u{201d} } } },\n}",
+        "{\n  agents: { defaults: { model = 'kimi/kimi-for-coding'; } },\n}",
+    ] {
+        let syntax = config_messages(text, &KEYS);
+        messages.push(syntax[0].lines().next().unwrap().to_string());
+    }
     assert_quoted(&messages);
 }
 

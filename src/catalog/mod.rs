@@ -49,6 +49,18 @@ pub fn provider_alias(provider: &str) -> Option<&'static str> {
     catalog["providerAliases"][provider].as_str()
 }
 
+/// OpenClaw's other names for the built-in provider `provider`
+/// (`kimi-code`, `kimicode`, `kimi-coding` for `kimi`).
+pub fn aliases_of_provider(provider: &str) -> impl Iterator<Item = &'static str> {
+    let catalog: &'static Value = &CATALOG;
+    catalog["providerAliases"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(move |(_, canonical)| canonical.as_str() == Some(provider))
+        .map(|(alias, _)| alias.as_str())
+}
+
 /// Merges a user's config over the built-in one (`models.mode: merge`):
 /// objects merge key by key with the user's values winning, and a provider's
 /// `models` list merges by `id`, so a user can override one field of a

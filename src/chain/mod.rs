@@ -73,6 +73,17 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The outcome label of logs, `x-clawgate-attempts` and the access
+    /// line: the class, except for a target clawgate's own budgets refuse
+    /// (its class is billing's for the final status, but no provider
+    /// account ran out).
+    pub fn outcome(&self) -> &'static str {
+        match self.cause {
+            Cause::OverBudget(_) => "over_budget",
+            _ => self.class.label(),
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match &self.cause {
             Cause::Attempt(error) => error.status().map(|s| s.as_u16()),
@@ -134,7 +145,7 @@ impl From<&Failure> for AttemptReport {
             provider: failure.model_ref.provider().to_string(),
             model: failure.model_ref.to_string(),
             url: failure.url.clone(),
-            outcome: failure.class.label(),
+            outcome: failure.outcome(),
             next: failure.decision.label(),
             tries: failure.tries,
             status: failure.status(),
@@ -234,7 +245,12 @@ pub async fn run(
             }
         }
         // A target whose budget is spent is skipped like a cooling one.
-        if let Err(refusal) = budget::check(settings.ledger, settings.budgets, target) {
+        if let Err(refusal) = budget::check(
+            settings.ledger,
+            settings.budgets,
+            &target.model_ref,
+            &target.model,
+        ) {
             log_over_budget(target, &refusal);
             failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
             continue;

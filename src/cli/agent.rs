@@ -55,7 +55,7 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
                     "the provider streamed an answer to a non-streaming request".into(),
                 ));
             };
-            shape_completion(&mut response, &answer.target.model.cost);
+            shape_completion(&mut response, answer.target.model.cost.as_ref());
             let response = &response;
             let (text, reasoning) = message_text(response);
             if args.json {

@@ -103,7 +103,12 @@ fn base_url(text: &str) -> Result<String, String> {
 fn hints(body: &Value) -> String {
     let mut out = String::new();
     for target in body["targets"].as_array().into_iter().flatten() {
-        if let (Some(reference), Some(hint)) = (target["ref"].as_str(), target["hint"].as_str()) {
+        let Some(reference) = target["ref"].as_str() else {
+            continue;
+        };
+        if let Some(why) = target["overBudget"].as_str() {
+            out.push_str(&format!("{reference}: skipped: {why}\n"));
+        } else if let Some(hint) = target["hint"].as_str() {
             let class = target["lastFailureClass"].as_str().unwrap_or("failure");
             out.push_str(&format!("{reference}: {class}: {hint}\n"));
         }
@@ -276,6 +281,21 @@ mod tests {
              kimi/k2                  1      cooling_down                     30s       timeout=2  timeout 1s ago  -\n\
              openrouter/a-long-model  -      healthy                          -         -          -               Mon, 23 Nov 2026 10:00:00 GMT\n\
              moonshot/k               -      no key (MOONSHOT_API_KEY unset)  -         -          -               -\n"
+        );
+    }
+
+    /// A target the budgets refuse says why under the table, where a
+    /// failing one says what to do.
+    #[test]
+    fn a_target_over_budget_says_why() {
+        let body = json!({"targets": [
+            {"ref": "moonshot/k", "state": "over_budget", "failures": {},
+             "overBudget": "the daily budget of $1.00 for all models is spent ($1.2000); it resets at 2026-11-26T00:00:00Z"},
+        ]});
+        assert!(table(&body).contains("moonshot/k  -      over_budget"));
+        assert_eq!(
+            hints(&body),
+            "moonshot/k: skipped: the daily budget of $1.00 for all models is spent ($1.2000); it resets at 2026-11-26T00:00:00Z\n"
         );
     }
 

@@ -36,6 +36,11 @@ impl Environment {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// The names of the variables set, in no order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
+    }
+
     /// Adds systemd credentials (`LoadCredential=`): each file in `dir`
     /// defines the variable of its name, without a trailing newline.
     /// Variables already present win.

@@ -386,17 +386,55 @@ fn dotted_message(key: &str) -> String {
     format!("a dotted key is one key with dots in its name, not a path; nest it: `{nested}`")
 }
 
-/// The error for `key`, unknown inside `section` at `path`: the nearest key
-/// clawgate reads there (nested ones included, so `authToken` finds
-/// `auth.token`), and where the section is documented.
+/// Words users write for a key clawgate reads under another name, by the
+/// section they write them in: no spelling is near, so only a table knows.
+const SAID_OTHERWISE: &[(&str, &[&str], &str)] = &[
+    (
+        "gateway",
+        &[
+            "listen",
+            "listenaddress",
+            "listenaddr",
+            "host",
+            "hostname",
+            "address",
+            "addr",
+            "ip",
+            "interface",
+        ],
+        "bind",
+    ),
+    ("gateway", &["token", "apikey", "bearer"], "auth.token"),
+    (
+        "gateway.auth",
+        &["apikey", "bearer", "key", "secret"],
+        "token",
+    ),
+];
+
+/// The error for `key`, unknown inside `section` at `path`: the key
+/// clawgate reads there under another name, else the nearest one
+/// (nested ones included, so `authToken` finds `auth.token`) when it is
+/// near enough to be a misspelling (a suggestion that points away is worse
+/// than none), and where the section is documented.
 fn unknown_in_section(key: &str, path: &str, section: &Section) -> String {
+    let lower = key.to_ascii_lowercase();
+    let said_otherwise = SAID_OTHERWISE
+        .iter()
+        .find(|(at, words, _)| *at == path && words.contains(&lower.as_str()))
+        .map(|(_, _, meant)| join(path, meant));
     let mut candidates = Vec::new();
     section_keys(section.read, "", &mut candidates);
-    let nearest = candidates
-        .iter()
-        .map(|candidate| (closeness(key, candidate), candidate))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| join(path, candidate));
+    // One edit in a short key, about one in four in a longer one.
+    let near_enough = (key.chars().count() / 4).max(1) as f64;
+    let nearest = said_otherwise.or_else(|| {
+        candidates
+            .iter()
+            .map(|candidate| (closeness(key, candidate), candidate))
+            .filter(|(distance, _)| *distance <= near_enough)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| join(path, candidate))
+    });
     let docs = format!("{DOCS}#{}", section.docs);
     match nearest {
         Some(nearest) => format!(
@@ -625,6 +663,10 @@ mod tests {
                 json!({"gateway": {"auth": {"bearer": "t"}}}),
                 "gateway.auth.token",
             ),
+            // Other words for the listen address (none is spelled near it).
+            (json!({"gateway": {"listen": "0.0.0.0"}}), "gateway.bind"),
+            (json!({"gateway": {"host": "0.0.0.0"}}), "gateway.bind"),
+            (json!({"gateway": {"address": "::1"}}), "gateway.bind"),
         ];
         for (config, nearest) in cases {
             let report = check(&config);
@@ -637,6 +679,31 @@ mod tests {
                 "{config}: {message}"
             );
             assert!(message.contains("docs/configuration.md#"), "{message}");
+        }
+    }
+
+    /// Better no suggestion than one that points away: a key no read key
+    /// is spelled near gets the docs, not the least far key.
+    #[test]
+    fn a_key_spelled_near_nothing_gets_no_suggestion() {
+        for (config, path) in [
+            (json!({"gateway": {"metrics": {}}}), "gateway.metrics"),
+            (json!({"gateway": {"frobnicate": 1}}), "gateway.frobnicate"),
+            (
+                json!({"gateway": {"limits": {"qps": 1}}}),
+                "gateway.limits.qps",
+            ),
+        ] {
+            let report = check(&config);
+            assert_eq!(
+                report.errors,
+                [(
+                    path.to_string(),
+                    "unknown key; clawgate does not read it here (see docs/configuration.md#gateway)"
+                        .to_string()
+                )],
+                "{config}"
+            );
         }
     }
 

@@ -79,12 +79,7 @@ pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, Ambiguou
     if let Some(path) = env.get("CLAWGATE_CONFIG").filter(|p| !p.is_empty()) {
         return Ok(Source::File(PathBuf::from(path)));
     }
-    let config_home = env
-        .get("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")));
-    let Some(dir) = config_home.map(|dir| dir.join("clawgate")) else {
+    let Some(dir) = config_dir(env) else {
         return Ok(Source::Defaults);
     };
     let (json, json5) = (dir.join("config.json"), dir.join("config.json5"));
@@ -94,6 +89,43 @@ pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, Ambiguou
         (false, true) => Ok(Source::File(json5)),
         (false, false) => Ok(Source::Defaults),
     }
+}
+
+/// Where clawgate looks for `config.json` and `config.json5`:
+/// `$XDG_CONFIG_HOME/clawgate`, else `~/.config/clawgate`.
+pub fn config_dir(env: &Environment) -> Option<PathBuf> {
+    env.get("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
+        .map(|dir| dir.join("clawgate"))
+}
+
+/// For a config read from no file: the files in [`config_dir`] that look
+/// like a config clawgate was meant to read (`clawgate.json5`,
+/// `config.jsonc`, ...), which it does not. A misnamed file must not
+/// silently mean the built-in defaults.
+fn misnamed_configs(env: &Environment) -> Option<String> {
+    let dir = config_dir(env)?;
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            let lower = name.to_ascii_lowercase();
+            [".json", ".json5", ".jsonc"]
+                .iter()
+                .any(|ext| lower.ends_with(ext))
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "no config file: clawgate reads config.json or config.json5 in {} (or the file named by --config or $CLAWGATE_CONFIG), and does not read {} there; serving the built-in defaults until it is named config.json5 (or config.json)",
+        dir.display(),
+        names.join(", "),
+    ))
 }
 
 /// Both `config.json` and `config.json5` exist where clawgate looks.
@@ -170,7 +202,11 @@ pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Load
         Source::File(path) => read_bounded(path)?,
         Source::Defaults => "{}".to_string(),
     };
-    load_str(&text, env, secrets)
+    let mut loaded = load_str(&text, env, secrets)?;
+    if *source == Source::Defaults {
+        loaded.warnings.extend(misnamed_configs(env));
+    }
+    Ok(loaded)
 }
 
 /// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
@@ -491,7 +527,10 @@ pub struct Model {
     /// As written (OpenClaw's `reasoning`); `capabilities.reasoning` says how.
     pub reasoning: bool,
     pub input: Vec<String>,
-    pub cost: Cost,
+    /// `None` when neither the config nor the catalog gives a price: its
+    /// calls cannot be counted in dollars. A price of zero is free (a
+    /// subscription such as Kimi Coding's, or a local model).
+    pub cost: Option<Cost>,
     pub context_window: Option<u64>,
     pub max_tokens: Option<u64>,
     /// Dialect defaults, then provider headers, then model headers.
@@ -499,7 +538,7 @@ pub struct Model {
     pub capabilities: Capabilities,
 }
 
-/// USD per million tokens; zero means unknown.
+/// USD per million tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cost {
@@ -589,23 +628,37 @@ pub struct Target {
     pub thinking_default: Option<ThinkingLevel>,
 }
 
-/// The client named a model clawgate does not know; `suggestions` are the
-/// refs and aliases it most likely meant.
+/// The client named a model clawgate cannot resolve: `suggestions` are
+/// the refs and aliases it most likely meant; `ambiguous`, the refs of
+/// every provider serving a bare model id that several serve.
 #[derive(Debug)]
 pub struct UnknownModel {
     pub name: String,
     pub suggestions: Vec<String>,
+    pub ambiguous: Vec<ModelRef>,
 }
 
 impl fmt::Display for UnknownModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown model `{}`: not a configured provider/model ref or alias",
-            self.name
-        )?;
-        if let Some(hint) = suggest::did_you_mean(&self.suggestions) {
-            write!(f, "; {hint}")?;
+        if let [first, rest @ ..] = &self.ambiguous[..]
+            && !rest.is_empty()
+        {
+            let rest: Vec<String> = rest.iter().map(|r| format!("`{r}`")).collect();
+            write!(
+                f,
+                "model `{}` is ambiguous: `{first}` and {} both serve it; name one as provider/model",
+                self.name,
+                rest.join(" and ")
+            )?;
+        } else {
+            write!(
+                f,
+                "unknown model `{}`: not a configured provider/model ref or alias",
+                self.name
+            )?;
+            if let Some(hint) = suggest::did_you_mean(&self.suggestions) {
+                write!(f, "; {hint}")?;
+            }
         }
         f.write_str(" (GET /v1/models and `clawgate models list` list them)")
     }
@@ -619,10 +672,7 @@ impl Config {
     pub fn chain(&self, requested: Option<&str>) -> Result<Vec<Target>, UnknownModel> {
         let first = match requested {
             None | Some("" | "default") => self.routing.primary.clone(),
-            Some(name) => self.resolve(name).ok_or_else(|| UnknownModel {
-                name: name.to_string(),
-                suggestions: self.suggest(name),
-            })?,
+            Some(name) => self.resolve(name).ok_or_else(|| self.unknown(name))?,
         };
         let mut refs = vec![first];
         for fallback in &self.routing.fallbacks {
@@ -632,6 +682,15 @@ impl Config {
         }
         // Every ref in routing was validated, so each resolves.
         Ok(refs.iter().filter_map(|r| self.target(r)).collect())
+    }
+
+    /// Why `name`, which [`Config::resolve`] did not resolve, names no model.
+    pub fn unknown(&self, name: &str) -> UnknownModel {
+        UnknownModel {
+            name: name.to_string(),
+            suggestions: self.suggest(name),
+            ambiguous: suggest::refs_with_model_id(&self.providers, name),
+        }
     }
 
     /// The refs and aliases `name` most likely meant, nearest first.

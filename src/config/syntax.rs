@@ -391,6 +391,14 @@ fn scan(text: &str) -> Option<Found> {
             }
             continue;
         }
+        if is_typographic_quote(c) {
+            return found(
+                here,
+                format!(
+                    "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
+                ),
+            );
+        }
         // Where this token sits: what the innermost container expected.
         let expect = stack.last().map(|open| open.expect);
         let closer = match c {
@@ -436,6 +444,7 @@ fn scan(text: &str) -> Option<Found> {
                 continue;
             }
             (':', _) => return found(here, "unexpected `:`".into()),
+            (';', Some(Expect::CommaAfter(_))) => return found(here, looks_like_nix(';')),
             (_, Some(Expect::CommaAfter(end))) => {
                 let what = if stack.last().is_some_and(|o| o.bracket == '{') {
                     "members"
@@ -449,12 +458,16 @@ fn scan(text: &str) -> Option<Found> {
                     ),
                 );
             }
+            ('=', Some(Expect::Colon)) => return found(here, looks_like_nix('=')),
             (_, Some(Expect::Colon)) => {
                 return found(here, "expected `:` after the key before this".into());
             }
             _ => {}
         }
         if expect.is_none() && top_done {
+            if matches!(c, '=' | ';') {
+                return found(here, looks_like_nix(c));
+            }
             return found(here, "unexpected text after the end of the config".into());
         }
         match c {
@@ -536,7 +549,35 @@ fn value_ended(stack: &mut [Open], top_done: &mut bool, end: Pos) {
 }
 
 fn is_delimiter(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ',' | ':' | '{' | '}' | '[' | ']' | '"' | '\'' | '/')
+    c.is_whitespace()
+        || matches!(
+            c,
+            ',' | ':' | '{' | '}' | '[' | ']' | '"' | '\'' | '/' | '=' | ';'
+        )
+        || is_typographic_quote(c)
+}
+
+/// Quotes a word processor or a blog writes for `"` and `'`: shown as
+/// themselves in an excerpt, they are what the error is about.
+fn is_typographic_quote(c: char) -> bool {
+    matches!(
+        c,
+        '\u{201c}'
+            | '\u{201d}'
+            | '\u{201e}'
+            | '\u{201f}'
+            | '\u{2018}'
+            | '\u{2019}'
+            | '\u{00ab}'
+            | '\u{00bb}'
+    )
+}
+
+/// The message for Nix's `=` or `;` where JSON5 wants `:` or `,`.
+fn looks_like_nix(c: char) -> String {
+    format!(
+        "unexpected `{c}`: this looks like Nix (`key = value;`); a JSON5 config writes `key: value,` (Nix belongs in the modules' services.clawgate.settings, see docs/nix.md)"
+    )
 }
 
 #[cfg(test)]
@@ -586,6 +627,43 @@ mod tests {
         check(
             "{ a: 1,, }",
             "invalid JSON5 at line 1, column 8: unexpected `,`: a value is missing before it\n  |\n1 | { a: 1,, }\n  |        ^",
+        );
+    }
+
+    /// Quotes pasted from a blog are named, and shown in the excerpt (the
+    /// value between them stays masked).
+    #[test]
+    fn typographic_quotes_are_named_and_shown() {
+        check(
+            "{\n  agents: { defaults: { model: { primary: \u{201c}kimi/kimi-for-coding\u{201d} } } },\n}",
+            "invalid JSON5 at line 2, column 43: `\u{201c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`\n  |\n2 |   agents: { defaults: { model: { primary: \u{201c}\u{2026}/\u{2026}\u{201d} } } },\n  |                                           ^",
+        );
+        check(
+            "{ \u{2018}port\u{2019}: 18700 }",
+            "invalid JSON5 at line 1, column 3: `\u{2018}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`\n  |\n1 | { \u{2018}\u{2026}\u{2019}: 18700 }\n  |   ^",
+        );
+    }
+
+    /// Nix pasted into the JSON5 file: `=` and `;` say so, wherever they
+    /// stand.
+    #[test]
+    fn nix_syntax_is_named() {
+        let nix = "unexpected `=`: this looks like Nix (`key = value;`); a JSON5 config writes `key: value,` (Nix belongs in the modules' services.clawgate.settings, see docs/nix.md)";
+        check(
+            "services.clawgate.settings = { gateway.port = 18700; };",
+            &format!(
+                "invalid JSON5 at line 1, column 28: {nix}\n  |\n1 | … = {{ … = 18700; }};\n  |   ^"
+            ),
+        );
+        check(
+            "{ gateway = { port = 18700; }; }",
+            &format!(
+                "invalid JSON5 at line 1, column 11: {nix}\n  |\n1 | {{ … = {{ … = 18700; }}; }}\n  |     ^"
+            ),
+        );
+        check(
+            "{ port: 18700; }",
+            "invalid JSON5 at line 1, column 14: unexpected `;`: this looks like Nix (`key = value;`); a JSON5 config writes `key: value,` (Nix belongs in the modules' services.clawgate.settings, see docs/nix.md)\n  |\n1 | { port: 18700; }\n  |              ^",
         );
     }
 

@@ -74,7 +74,7 @@ impl Entry {
             return None;
         }
         ledger::price_usd(
-            self.price.as_ref()?,
+            self.price.as_ref(),
             request_bytes.unwrap_or(0) / BYTES_PER_TOKEN,
             0,
             sent / BYTES_PER_TOKEN,
@@ -88,14 +88,15 @@ impl Entry {
     /// reported `cost: 0` cannot take a priced call past a budget.
     fn cost(&self) -> Option<f64> {
         let reported = self.reported_cost.filter(|c| c.is_finite() && *c >= 0.0);
-        let priced = self.price.as_ref().and_then(|price| {
-            ledger::price_usd(
-                price,
-                self.tokens_in?,
+        let priced = match (self.tokens_in, self.tokens_out) {
+            (Some(input), Some(output)) => ledger::price_usd(
+                self.price.as_ref(),
+                input,
                 self.tokens_cached.unwrap_or(0),
-                self.tokens_out?,
-            )
-        });
+                output,
+            ),
+            _ => None,
+        };
         match (reported, priced) {
             (Some(reported), Some(priced)) => Some(reported.max(priced)),
             (reported, priced) => reported.or(priced),
@@ -144,7 +145,7 @@ impl AccessRecord {
                     .attempts
                     .push(format!("{}:ok", answer.target.model_ref));
                 entry.answered_by = Some(answer.target.model_ref.to_string());
-                entry.price = Some(answer.target.model.cost);
+                entry.price = answer.target.model.cost;
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures.iter().map(attempt_label).collect();
@@ -539,12 +540,15 @@ impl Drop for Logged {
 }
 
 /// `ref:outcome` for the access line: a target skipped because it was
-/// cooling down says so, not the failure that started its cooldown.
+/// cooling down says so, not the failure that started its cooldown; one
+/// the budgets refuse says that.
 fn attempt_label(failure: &Failure) -> String {
-    match failure.cause {
-        Cause::CoolingDown { .. } => format!("{}:skipped(cooling_down)", failure.model_ref),
-        _ => format!("{}:{}", failure.model_ref, failure.class.label()),
-    }
+    let skipped = match failure.cause {
+        Cause::CoolingDown { .. } => "cooling_down",
+        Cause::OverBudget(_) => "over_budget",
+        _ => return format!("{}:{}", failure.model_ref, failure.outcome()),
+    };
+    format!("{}:skipped({skipped})", failure.model_ref)
 }
 
 #[cfg(test)]
@@ -615,6 +619,8 @@ mod tests {
         assert_eq!(entry(Some(price), Some(-1.0)).cost(), Some(3.0));
         assert_eq!(entry(None, Some(0.25)).cost(), Some(0.25));
         assert_eq!(entry(None, None).cost(), None);
+        // A price of zero is free: the call cost $0, it is not uncosted.
+        assert_eq!(entry(Some(Cost::default()), None).cost(), Some(0.0));
     }
 
     #[test]

@@ -228,7 +228,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let response = match answer.reply {
         Reply::Complete(mut completion) => {
             metrics::request(outcome);
-            shape_completion(&mut completion, &answer.target.model.cost);
+            shape_completion(&mut completion, answer.target.model.cost.as_ref());
             record.usage_of(&completion);
             if let Some(cache) = &reasoning {
                 cache.remember_completion(scope, &completion);

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::config::{Config, ModelRef, UnknownModel};
+use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
 
 /// The entry for `id`, a name that resolves to `model_ref` (itself, an
@@ -61,11 +61,5 @@ pub async fn get_model(
     resolved
         .and_then(|model_ref| entry(&config, &id, &model_ref))
         .map(Json)
-        .ok_or_else(|| {
-            let unknown = UnknownModel {
-                suggestions: config.suggest(&id),
-                name: id,
-            };
-            ApiError::NotFound(unknown.to_string())
-        })
+        .ok_or_else(|| ApiError::NotFound(config.unknown(&id).to_string()))
 }

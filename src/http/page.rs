@@ -26,6 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::chain::cooldown::TargetStatus;
 use crate::gateway::Gateway;
+use crate::http::status::{Standing, standing};
 use crate::ledger::budget;
 use crate::ledger::calendar::{date, day_of};
 use crate::quota::{QuotaStatus, amount, duration};
@@ -201,7 +202,7 @@ section{margin-bottom:16px}.card .v{font-size:24px;font-weight:650;font-variant-
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{text-align:left;padding:7px 8px;border-bottom:1px solid var(--line)}th{color:var(--muted);font-weight:600;font-size:12px}
 tr:last-child td{border-bottom:0}.badge{display:inline-block;padding:1px 8px;border-radius:99px;font-size:12px;font-weight:600}
 .healthy{background:color-mix(in srgb,var(--ok) 15%,transparent);color:var(--ok)}.half_open{background:color-mix(in srgb,var(--warn) 15%,transparent);color:var(--warn)}
-.cooling_down,.exceeded{background:color-mix(in srgb,var(--bad) 15%,transparent);color:var(--bad)}.warning{background:color-mix(in srgb,var(--warn) 15%,transparent);color:var(--warn)}
+.cooling_down,.exceeded,.no_key,.over_budget{background:color-mix(in srgb,var(--bad) 15%,transparent);color:var(--bad)}.warning{background:color-mix(in srgb,var(--warn) 15%,transparent);color:var(--warn)}
 .bar{height:8px;background:var(--line);border-radius:4px;overflow:hidden;min-width:120px}.bar i{display:block;height:100%;background:var(--accent)}
 .bar i.warning{background:var(--warn)}.bar i.exceeded{background:var(--bad)}
 svg text{fill:var(--muted);font-size:10px}svg rect.spend{fill:var(--accent)}svg line{stroke:var(--line)}
@@ -300,9 +301,27 @@ fn render(gateway: &Gateway) -> String {
         }
     }
     for model_ref in &refs {
-        let status = crate::config::ModelRef::parse(model_ref)
-            .and_then(|r| health_of.remove(&r))
+        let parsed = crate::config::ModelRef::parse(model_ref);
+        let mut status = parsed
+            .as_ref()
+            .and_then(|r| health_of.remove(r))
             .unwrap_or_else(TargetStatus::unused);
+        // Requests skip it whatever its health: say why, never "healthy".
+        let skipped = parsed.as_ref().and_then(|r| {
+            let provider = config.providers.get(r.provider())?;
+            standing(&config, ledger, r, provider, provider.model(r.model())?)
+        });
+        let why = match skipped {
+            Some(Standing::NoKey(var)) => {
+                status.state = "no_key";
+                format!("{var} is not set")
+            }
+            Some(Standing::OverBudget(refusal)) => {
+                status.state = "over_budget";
+                refusal.to_string()
+            }
+            None => String::new(),
+        };
         let position = chain
             .iter()
             .position(|r| r == model_ref)
@@ -317,7 +336,12 @@ fn render(gateway: &Gateway) -> String {
         };
         let _ = write!(
             page,
-            "<tr data-target=\"{r}\"><td>{position}</td><td><code>{r}</code></td><td><span class=\"badge {state}\">{label}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-target=\"{r}\"><td>{position}</td><td><code>{r}</code></td><td><span class=\"badge {state}\">{label}</span>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!("<div class=\"muted why\">{}</div>", escape(&why))
+            },
             escape(&cooldown),
             escape(&last_error),
             escape(status.last_success.as_deref().unwrap_or("–")),

@@ -10,8 +10,9 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::chain::cooldown::TargetStatus;
-use crate::config::ApiKey;
+use crate::config::{ApiKey, Config, Model, ModelRef, Provider};
 use crate::gateway::Gateway;
+use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 
 /// A quota older than this is read again when the status is asked for.
@@ -29,9 +30,10 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         .chain(None)
         .map(|targets| targets.iter().map(|t| t.model_ref.to_string()).collect())
         .unwrap_or_default();
+    let ledger = gateway.ledger();
     let targets: Vec<Value> = config
         .models()
-        .map(|(model_ref, provider, _)| {
+        .map(|(model_ref, provider, model)| {
             let status = health
                 .remove(&model_ref)
                 .unwrap_or_else(TargetStatus::unused);
@@ -52,18 +54,22 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
                 entry.extend(fields);
             }
-            // Requests skip a target whose key variable is unset: it is not
-            // healthy, whatever its history.
-            if let ApiKey::Missing { var } = &provider.api_key {
-                entry["state"] = json!("no_key");
-                entry["missingKey"] = json!(var);
+            match standing(&config, ledger, &model_ref, provider, model) {
+                Some(Standing::NoKey(var)) => {
+                    entry["state"] = json!("no_key");
+                    entry["missingKey"] = json!(var);
+                }
+                Some(Standing::OverBudget(refusal)) => {
+                    entry["state"] = json!("over_budget");
+                    entry["overBudget"] = json!(refusal.to_string());
+                }
+                None => {}
             }
             entry
         })
         .collect();
-    let ledger = gateway.ledger();
     let today = crate::ledger::calendar::day_of(ledger.now());
-    let budgets = crate::ledger::budget::states(ledger, &config.budgets, today);
+    let budgets = budget::states(ledger, &config.budgets, today);
     Json(json!({
         "defaultChain": chain,
         "targets": targets,
@@ -72,6 +78,32 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         "lastHour": ledger.recent(),
         "quotas": quotas,
     }))
+}
+
+/// Why requests skip a target whatever its health: such a target is not
+/// healthy, whatever its history.
+pub(super) enum Standing<'a> {
+    /// Its key variable is unset.
+    NoKey(&'a str),
+    /// The budgets refuse it (spent, or no price to count it by).
+    OverBudget(budget::Refusal),
+}
+
+/// The one decision of whether requests skip a target now, for the status
+/// (`/v1/status`, `clawgate status`) and the status page alike.
+pub(super) fn standing<'a>(
+    config: &Config,
+    ledger: &Ledger,
+    model_ref: &ModelRef,
+    provider: &'a Provider,
+    model: &Model,
+) -> Option<Standing<'a>> {
+    if let ApiKey::Missing { var } = &provider.api_key {
+        return Some(Standing::NoKey(var));
+    }
+    budget::check(ledger, &config.budgets, model_ref, model)
+        .err()
+        .map(Standing::OverBudget)
 }
 
 /// `/metrics`, with each target's cooldown state brought up to date first.

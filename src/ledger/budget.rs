@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::Ledger;
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
 use crate::config::ledger::{Budget, Budgets, Unpriced};
-use crate::config::{Cost, Target};
+use crate::config::{Model, ModelRef};
 
 /// Spend at which a budget warns.
 pub const WARN_AT: f64 = 0.8;
@@ -82,10 +82,6 @@ pub struct State {
     pub resets_day: i64,
 }
 
-fn priced(cost: &Cost) -> bool {
-    cost.input > 0.0 || cost.output > 0.0
-}
-
 /// The state of every budget on `day`.
 pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
     ledger.with_totals(|totals| {
@@ -95,7 +91,8 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
             .map(|budget| {
                 let start = period_start(budget.period, day);
                 let covers = |model: &str| budget.scope.covers_ref(model);
-                let spent = totals.spent(start, covers);
+                // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
+                let spent = totals.spent(start, covers) + 0.0;
                 let uncosted = totals
                     .days
                     .range((start, String::new())..)
@@ -120,16 +117,23 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
     })
 }
 
-/// Whether `target` may be called now under `budgets`.
-pub fn check(ledger: &Ledger, budgets: &Budgets, target: &Target) -> Result<(), Refusal> {
+/// Whether the model `model_ref` may be called now under `budgets`: asked
+/// before every attempt, and by the status (a target the budgets refuse is
+/// shown as such, not as healthy).
+pub fn check(
+    ledger: &Ledger,
+    budgets: &Budgets,
+    model_ref: &ModelRef,
+    model: &Model,
+) -> Result<(), Refusal> {
     if budgets.is_empty() {
         return Ok(());
     }
-    let covering: Vec<&Budget> = budgets.covering(&target.model_ref).collect();
+    let covering: Vec<&Budget> = budgets.covering(model_ref).collect();
     if covering.is_empty() {
         return Ok(());
     }
-    if !priced(&target.model.cost) && budgets.unpriced == Unpriced::Refuse {
+    if model.cost.is_none() && budgets.unpriced == Unpriced::Refuse {
         return Err(Refusal::Unpriced {
             budget: covering[0].clone(),
         });
@@ -137,7 +141,7 @@ pub fn check(ledger: &Ledger, budgets: &Budgets, target: &Target) -> Result<(), 
     let day = day_of(ledger.now());
     let spent = states(ledger, budgets, day)
         .into_iter()
-        .filter(|state| state.exceeded && state.budget.scope.covers(&target.model_ref))
+        .filter(|state| state.exceeded && state.budget.scope.covers(model_ref))
         // The one that resets last says when the target is back.
         .max_by(|a, b| a.resets_at.cmp(&b.resets_at));
     match spent {

@@ -588,13 +588,12 @@ fn write_rows(
 
 /// What a call cost at `price` (USD per million tokens): uncached input,
 /// cache reads (at the input price when no cache price is set) and output.
-/// `None` for a model without a price: unknown, not free. The same rule
-/// as the `cost` the gateway adds to a usage object, which is written
-/// with it (`providers::response`).
-pub fn price_usd(price: &Cost, input: u64, cached: u64, output: u64) -> Option<f64> {
-    if price.input <= 0.0 && price.output <= 0.0 {
-        return None;
-    }
+/// `None` for a model without a price: unknown, not free (a price of
+/// zero is free: `Some(0.0)`). The same rule as the `cost` the gateway
+/// adds to a usage object, which is written with it
+/// (`providers::response`).
+pub fn price_usd(price: Option<&Cost>, input: u64, cached: u64, output: u64) -> Option<f64> {
+    let price = price?;
     let cached = cached.min(input);
     let cache_rate = if price.cache_read > 0.0 {
         price.cache_read

@@ -187,8 +187,8 @@ fn budgets_refuse_spent_and_unpriced_targets() {
         r#"{
           models: {mode: "replace", providers: {
             paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1, output: 2}}]},
-            free: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}]}}},
-          agents: {defaults: {model: {primary: "paid/m", fallbacks: ["free/m"]}}},
+            unpriced: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}]}}},
+          agents: {defaults: {model: {primary: "paid/m", fallbacks: ["unpriced/m"]}}},
           gateway: {budgets: {providers: {paid: {daily: 1}}, daily: 10}}
         }"#,
         &env,
@@ -198,13 +198,27 @@ fn budgets_refuse_spent_and_unpriced_targets() {
     let warned = config
         .warnings
         .iter()
-        .any(|w| w.contains("free/m has no price"));
+        .any(|w| w.contains("unpriced/m has no price"));
     assert!(warned, "{:?}", config.warnings);
     let config = config.config;
     let chain = config.chain(None).unwrap();
     let ledger = Ledger::in_memory();
-    assert_eq!(budget::check(&ledger, &config.budgets, &chain[0]), Ok(()));
-    let refusal = budget::check(&ledger, &config.budgets, &chain[1]).unwrap_err();
+    assert_eq!(
+        budget::check(
+            &ledger,
+            &config.budgets,
+            &chain[0].model_ref,
+            &chain[0].model
+        ),
+        Ok(())
+    );
+    let refusal = budget::check(
+        &ledger,
+        &config.budgets,
+        &chain[1].model_ref,
+        &chain[1].model,
+    )
+    .unwrap_err();
     assert!(
         matches!(refusal, budget::Refusal::Unpriced { .. }),
         "{refusal}"
@@ -212,7 +226,13 @@ fn budgets_refuse_spent_and_unpriced_targets() {
 
     let now = millis(ledger.now());
     ledger.record(row(now, Some("paid/m"), Some(1.0)), &config.budgets);
-    let spent = budget::check(&ledger, &config.budgets, &chain[0]).unwrap_err();
+    let spent = budget::check(
+        &ledger,
+        &config.budgets,
+        &chain[0].model_ref,
+        &chain[0].model,
+    )
+    .unwrap_err();
     let text = spent.to_string();
     assert!(
         text.starts_with(
@@ -223,7 +243,10 @@ fn budgets_refuse_spent_and_unpriced_targets() {
 
     let mut allow = config.budgets.clone();
     allow.unpriced = Unpriced::Allow;
-    assert_eq!(budget::check(&ledger, &allow, &chain[1]), Ok(()));
+    assert_eq!(
+        budget::check(&ledger, &allow, &chain[1].model_ref, &chain[1].model),
+        Ok(())
+    );
 }
 
 #[test]
@@ -412,22 +435,27 @@ fn old_rows_expire_and_their_rollups_stay() {
 }
 
 #[test]
-fn the_price_rule_counts_cache_reads_at_their_price_and_unknown_as_none() {
+fn the_price_rule_counts_cache_reads_at_their_price_zero_as_free_and_unknown_as_none() {
     let price = Cost {
         input: 0.95,
         output: 4.0,
         cache_read: 0.16,
         cache_write: 0.0,
     };
-    let usd = price_usd(&price, 1_000_000, 400_000, 100_000).unwrap();
+    let usd = price_usd(Some(&price), 1_000_000, 400_000, 100_000).unwrap();
     assert!((usd - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{usd}");
-    assert_eq!(price_usd(&Cost::default(), 10, 0, 10), None);
+    // No price is unknown; a price of zero is free.
+    assert_eq!(price_usd(None, 10, 0, 10), None);
+    assert_eq!(price_usd(Some(&Cost::default()), 10, 0, 10), Some(0.0));
     let no_cache_price = Cost {
         input: 1.0,
         output: 1.0,
         ..Cost::default()
     };
-    assert_eq!(price_usd(&no_cache_price, 10, 50, 0), Some(10.0 / 1e6));
+    assert_eq!(
+        price_usd(Some(&no_cache_price), 10, 50, 0),
+        Some(10.0 / 1e6)
+    );
 }
 
 #[test]

@@ -87,7 +87,7 @@ pub enum UsageChunk {
 pub fn shape_usage_chunk(
     data: &str,
     members: &[Member],
-    cost: &Cost,
+    cost: Option<&Cost>,
     state: &mut StreamShaping,
 ) -> Option<UsageChunk> {
     let (_usage, others) = WORDS.split_first().expect("the usage word first");
@@ -193,7 +193,11 @@ fn count(members: &[Member], text: &str, key: &str) -> Option<Option<u64>> {
 
 /// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
 /// usage chunk with nothing else in it).
-pub fn shape_chunk(chunk: &mut Map<String, Value>, cost: &Cost, state: &mut StreamShaping) -> bool {
+pub fn shape_chunk(
+    chunk: &mut Map<String, Value>,
+    cost: Option<&Cost>,
+    state: &mut StreamShaping,
+) -> bool {
     for choice in choices(chunk) {
         if let Some(Value::Object(delta)) = choice.get_mut("delta") {
             reasoning_as_content(delta);
@@ -229,7 +233,7 @@ fn filter_ending(choice: &mut Map<String, Value>) {
 }
 
 /// Shapes a whole (non-streamed) completion.
-pub fn shape_completion(body: &mut Map<String, Value>, cost: &Cost) {
+pub fn shape_completion(body: &mut Map<String, Value>, cost: Option<&Cost>) {
     for choice in choices(body) {
         if let Some(Value::Object(message)) = choice.get_mut("message") {
             reasoning_as_content(message);
@@ -306,7 +310,7 @@ fn reasoning_as_content(message: &mut Map<String, Value>) {
 /// The usage rules. [`shape_usage_chunk`] applies the same ones over a
 /// chunk's bytes: a change to one is a change to both (the property test
 /// `the_byte_path_shapes_usage_as_the_tree_does` compares them).
-fn normalize_usage(usage: &mut Map<String, Value>, cost: &Cost) {
+fn normalize_usage(usage: &mut Map<String, Value>, cost: Option<&Cost>) {
     let number = |usage: &Map<String, Value>, key: &str| usage.get(key).and_then(Value::as_u64);
     let prompt = number(usage, "prompt_tokens").unwrap_or(0);
     let completion = number(usage, "completion_tokens").unwrap_or(0);
@@ -361,7 +365,7 @@ mod tests {
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
             "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "total_tokens": 1_100_000, "cached_tokens": 400_000}}]}),
         );
-        assert!(shape_chunk(&mut chunk, &K2_6, &mut state));
+        assert!(shape_chunk(&mut chunk, Some(&K2_6), &mut state));
         let usage = &chunk["usage"];
         assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
         // 600k fresh at 0.95, 400k cached at 0.16, 100k out at 4.00.
@@ -372,16 +376,20 @@ mod tests {
         let mut repeat =
             object(json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}));
         assert!(
-            !shape_chunk(&mut repeat, &K2_6, &mut state),
+            !shape_chunk(&mut repeat, Some(&K2_6), &mut state),
             "a repeated usage chunk is dropped"
         );
         let mut nested_repeat =
             object(json!({"choices": [{"index": 0, "delta": {}, "usage": {"prompt_tokens": 1}}]}));
-        assert!(!shape_chunk(&mut nested_repeat, &K2_6, &mut state));
+        assert!(!shape_chunk(&mut nested_repeat, Some(&K2_6), &mut state));
         let mut content_and_repeat = object(
             json!({"choices": [{"delta": {"content": "x"}, "usage": {"prompt_tokens": 1}}]}),
         );
-        assert!(shape_chunk(&mut content_and_repeat, &K2_6, &mut state));
+        assert!(shape_chunk(
+            &mut content_and_repeat,
+            Some(&K2_6),
+            &mut state
+        ));
         assert!(content_and_repeat.get("usage").is_none());
     }
 
@@ -389,11 +397,11 @@ mod tests {
     fn usage_the_client_did_not_ask_for_is_not_shown() {
         let mut state = StreamShaping::new(false);
         let mut usage_only = object(json!({"choices": [], "usage": {"prompt_tokens": 1}}));
-        assert!(!shape_chunk(&mut usage_only, &K2_6, &mut state));
+        assert!(!shape_chunk(&mut usage_only, Some(&K2_6), &mut state));
         let mut finish = object(
             json!({"choices": [{"delta": {}, "finish_reason": "stop", "usage": {"prompt_tokens": 1}}]}),
         );
-        assert!(shape_chunk(&mut finish, &K2_6, &mut state));
+        assert!(shape_chunk(&mut finish, Some(&K2_6), &mut state));
         assert!(finish.get("usage").is_none() && finish["choices"][0].get("usage").is_none());
     }
 
@@ -402,7 +410,7 @@ mod tests {
         let mut state = StreamShaping::default();
         let mut chunk =
             object(json!({"choices": [{"delta": {"reasoning": "think", "content": ""}}]}));
-        shape_chunk(&mut chunk, &Cost::default(), &mut state);
+        shape_chunk(&mut chunk, None, &mut state);
         assert_eq!(
             chunk["choices"][0]["delta"],
             json!({"reasoning_content": "think", "content": ""})
@@ -411,7 +419,7 @@ mod tests {
         let mut completion = object(json!({"choices": [{"message": {"content": "a",
             "reasoning_details": [{"type": "reasoning.text", "text": "one "}, {"text": "two"}]}}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 2}}));
-        shape_completion(&mut completion, &Cost::default());
+        shape_completion(&mut completion, None);
         assert_eq!(
             completion["choices"][0]["message"]["reasoning_content"],
             "one two"
@@ -468,24 +476,24 @@ mod tests {
         let mut chunk = serde_json::from_str(data).unwrap();
         assert!(shape_chunk(
             &mut chunk,
-            &K2_6,
+            Some(&K2_6),
             &mut StreamShaping::new(true)
         ));
         assert_eq!(chunk["choices"][0]["finish_reason"], "content_filter");
         let mut completion = object(json!({"choices": [{"message": {"content": "a"},
             "finish_reason": "filtered"}]}));
-        shape_completion(&mut completion, &Cost::default());
+        shape_completion(&mut completion, None);
         assert_eq!(completion["choices"][0]["finish_reason"], "content_filter");
         // The word in content is left alone.
         let mut text = object(json!({"choices": [{"delta": {"content": "filtered"}}]}));
-        shape_chunk(&mut text, &K2_6, &mut StreamShaping::new(true));
+        shape_chunk(&mut text, Some(&K2_6), &mut StreamShaping::new(true));
         assert_eq!(text["choices"][0]["delta"]["content"], "filtered");
     }
 
     /// The byte path's answer for `data`: what the client gets, parsed.
     fn shaped_over_bytes(
         data: &str,
-        cost: &Cost,
+        cost: Option<&Cost>,
         state: &mut StreamShaping,
     ) -> Option<Option<Value>> {
         let mut members = Vec::new();
@@ -503,16 +511,20 @@ mod tests {
     fn the_usage_chunk_that_ends_a_stream_is_shaped_over_its_bytes() {
         let openai = r#"{"id":"c","object":"chat.completion.chunk","created":0,"model":"m","choices":[],"usage":{"prompt_tokens":1000000,"completion_tokens":100000,"total_tokens":1100000,"prompt_tokens_details":{"cached_tokens":400000}}}"#;
         let mut state = StreamShaping::new(true);
-        let shaped = shaped_over_bytes(openai, &K2_6, &mut state).expect("the byte path takes it");
+        let shaped =
+            shaped_over_bytes(openai, Some(&K2_6), &mut state).expect("the byte path takes it");
         let usage = &shaped.unwrap()["usage"];
         let cost = usage["cost"].as_f64().unwrap();
         assert!((cost - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{cost}");
         assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
         // Counted once: a second usage chunk is dropped.
-        assert_eq!(shaped_over_bytes(openai, &K2_6, &mut state), Some(None));
+        assert_eq!(
+            shaped_over_bytes(openai, Some(&K2_6), &mut state),
+            Some(None)
+        );
         // Kimi's top-level cached_tokens, no total: both written; no price, no cost.
         let kimi = r#"{"choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4,"cached_tokens":2}}"#;
-        let shaped = shaped_over_bytes(kimi, &Cost::default(), &mut StreamShaping::new(true));
+        let shaped = shaped_over_bytes(kimi, None, &mut StreamShaping::new(true));
         assert_eq!(
             shaped,
             Some(Some(
@@ -522,14 +534,14 @@ mod tests {
         );
         // An empty usage object gets a total without a leading comma.
         let empty = r#"{"choices":[],"usage":{}}"#;
-        let shaped = shaped_over_bytes(empty, &Cost::default(), &mut StreamShaping::new(true));
+        let shaped = shaped_over_bytes(empty, None, &mut StreamShaping::new(true));
         assert_eq!(
             shaped,
             Some(Some(json!({"choices": [], "usage": {"total_tokens": 0}})))
         );
         // A client that did not ask for usage does not get it.
         assert_eq!(
-            shaped_over_bytes(openai, &K2_6, &mut StreamShaping::new(false)),
+            shaped_over_bytes(openai, Some(&K2_6), &mut StreamShaping::new(false)),
             Some(None)
         );
         // What the tree decides: usage inside a choice (Moonshot), other
@@ -543,7 +555,11 @@ mod tests {
             r#"{"choices":[],"usage":{"cached_tokens":1,"prompt_tokens_details":{}}}"#,
         ] {
             let mut state = StreamShaping::new(true);
-            assert_eq!(shaped_over_bytes(tree, &K2_6, &mut state), None, "{tree}");
+            assert_eq!(
+                shaped_over_bytes(tree, Some(&K2_6), &mut state),
+                None,
+                "{tree}"
+            );
             assert!(
                 !state.usage_sent,
                 "{tree}: the state is the tree's to change"
@@ -599,14 +615,14 @@ mod tests {
             if spaced {
                 data = data.replace(',', " , ").replace(':', " : ").replace('}', " } ");
             }
-            let cost = if priced { K2_6 } else { Cost::default() };
+            let cost = priced.then_some(K2_6);
             let mut bytes_state = StreamShaping::new(wants);
             bytes_state.usage_sent = sent;
             let mut tree_state = StreamShaping::new(wants);
             tree_state.usage_sent = sent;
             let mut tree: Map<String, Value> = serde_json::from_str(&data).unwrap();
-            let kept = shape_chunk(&mut tree, &cost, &mut tree_state);
-            match shaped_over_bytes(&data, &cost, &mut bytes_state) {
+            let kept = shape_chunk(&mut tree, cost.as_ref(), &mut tree_state);
+            match shaped_over_bytes(&data, cost.as_ref(), &mut bytes_state) {
                 Some(shaped) => {
                     // Both read back from text: serde_json's reading of a
                     // float may differ from the float by its last bit.

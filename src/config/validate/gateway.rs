@@ -42,11 +42,24 @@ fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> D
     }
 }
 
+/// The ports OpenClaw's gateway and its companions listen on.
+const OPENCLAW_PORTS: [std::ops::RangeInclusive<u16>; 2] = [18789..=18793, 18800..=18899];
+
 pub(super) fn gateway_settings(
     raw: RawGateway,
     missing: &[MissingVar],
     v: &mut Validator,
 ) -> GatewaySettings {
+    if let Some(port) = raw.port
+        && OPENCLAW_PORTS.iter().any(|ports| ports.contains(&port))
+    {
+        v.error(
+            "gateway.port",
+            format!(
+                "{port} is OpenClaw's (it listens on 18789-18793 and 18800-18899); leave gateway.port out for clawgate's {DEFAULT_PORT}, or choose a port outside those ranges"
+            ),
+        );
+    }
     let bind = match raw.bind.as_deref() {
         None => IpAddr::from([127, 0, 0, 1]),
         Some(text) => parse_bind(text).unwrap_or_else(|message| {

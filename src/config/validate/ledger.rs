@@ -47,9 +47,14 @@ pub(super) fn ledger_settings(raw: RawLedger, v: &mut Validator) -> LedgerSettin
     settings
 }
 
+/// `chain`: the default chain. Budgets that refuse its primary for want of
+/// a price are an error, not a warning: every request would skip it and
+/// pay the fallbacks; a fallback they refuse is a warning. (Any other
+/// model a client names is refused with the same reason when asked for.)
 pub(super) fn budgets(
     raw: RawBudgets,
     providers: &BTreeMap<String, Arc<Provider>>,
+    chain: &[&ModelRef],
     v: &mut Validator,
 ) -> Budgets {
     let mut budgets = Budgets::default();
@@ -94,14 +99,30 @@ pub(super) fn budgets(
         limits(Scope::Model(model_ref), limits_of, &mut budgets, v);
     }
     if budgets.unpriced == Unpriced::Refuse {
-        let refused: Vec<String> = providers
-            .values()
-            .flat_map(|p| p.models.iter().map(move |m| (p, m)))
-            .filter(|(_, m)| m.cost.input <= 0.0 && m.cost.output <= 0.0)
-            .map(|(p, m)| ModelRef::new(&p.id, &m.id))
+        let unpriced = |model_ref: &ModelRef| {
+            providers
+                .get(model_ref.provider())
+                .and_then(|p| p.model(model_ref.model()))
+                .is_some_and(|m| m.cost.is_none())
+        };
+        let mut refused: Vec<String> = chain
+            .iter()
+            .filter(|model_ref| unpriced(model_ref))
             .filter(|model_ref| budgets.covering(model_ref).next().is_some())
             .map(|model_ref| model_ref.to_string())
             .collect();
+        if let Some(primary) = chain.first()
+            && refused.first().map(String::as_str) == Some(primary.as_str())
+        {
+            refused.remove(0);
+            v.error(
+                "gateway.budgets",
+                format!(
+                    "the primary model {primary} has no price, so the budgets refuse it and every request would skip it for the fallbacks (gateway.budgets.unpriced is \"refuse\"); give it a cost in models.providers.{}.models (0 if calls to it are free), or set gateway.budgets.unpriced to \"allow\"",
+                    primary.provider()
+                ),
+            );
+        }
         if !refused.is_empty() {
             v.warnings.push(format!(
                 "gateway.budgets: {} ha{} no price, so the budgets covering {} refuse {} (gateway.budgets.unpriced is \"refuse\"; set a cost, or \"allow\" to let unpriced calls through, counted apart)",

@@ -22,8 +22,11 @@ use self::gateway::gateway_settings;
 use self::providers::provider;
 pub use self::providers::{PLACEHOLDER, calls_itself, placeholder, self_loop_message};
 use self::routing::{check_keys_of_chain, referenced_providers, routing};
+use super::ModelRef;
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
-use super::{Config, ConfigError, ConfigErrors, Environment, Loaded, Secrets, keys, substitute};
+use super::{
+    Config, ConfigError, ConfigErrors, DEFAULT_PORT, Environment, Loaded, Secrets, keys, substitute,
+};
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header};
 
@@ -170,6 +173,7 @@ pub(super) fn validate(
     for (path, message) in report.errors {
         v.error(path, message);
     }
+    let openclaws_token = set_aside_openclaws_gateway(&mut user, &mut v);
 
     let env_block = env_block(&user);
     let literal = literal_secret_paths(&user, &env_block);
@@ -226,7 +230,8 @@ pub(super) fn validate(
     let redactor = Redactor::new(
         used.iter()
             .map(|var| var.value.clone())
-            .chain(literal_secrets(&document)),
+            .chain(literal_secrets(&document))
+            .chain(openclaws_token),
     );
 
     let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
@@ -286,14 +291,23 @@ pub(super) fn validate(
         }
     }
     let routing = routing(raw_agents, &providers, &broken, &mut v);
-    let budgets = ledger::budgets(raw_budgets, &providers, &mut v);
+    let chain: Vec<&ModelRef> = routing
+        .iter()
+        .flat_map(|routing| std::iter::once(&routing.primary).chain(&routing.fallbacks))
+        .collect();
+    let budgets = ledger::budgets(raw_budgets, &providers, &chain, &mut v);
 
     if let Some(routing) = &routing {
+        let set: Vec<&str> = env
+            .names()
+            .chain(env_block.keys().map(String::as_str))
+            .collect();
         check_keys_of_chain(
             routing,
             &providers,
             &user_providers,
             &missing,
+            &set,
             secrets,
             &mut v,
         );
@@ -335,6 +349,41 @@ pub(super) fn validate(
                 })
                 .collect(),
         )),
+    }
+}
+
+/// OpenClaw's `gateway` section (marked by `gateway.mode`, a key only
+/// OpenClaw reads) configures OpenClaw's own gateway: its `port` (18789),
+/// `bind` and `auth.token` are not clawgate's listen address and token, so
+/// they are taken out of the document, with a warning naming them. Returns
+/// the token as written, to be scrubbed like any secret.
+fn set_aside_openclaws_gateway(user: &mut Value, v: &mut Validator) -> Option<String> {
+    let gateway = user.get_mut("gateway")?.as_object_mut()?;
+    gateway.get("mode")?;
+    let mut set_aside = Vec::new();
+    if let Some(port) = gateway.remove("port") {
+        set_aside.push(format!("gateway.port ({port})"));
+    }
+    if gateway.remove("bind").is_some() {
+        set_aside.push("gateway.bind".to_string());
+    }
+    let token = gateway
+        .get_mut("auth")
+        .and_then(Value::as_object_mut)
+        .and_then(|auth| auth.remove("token"));
+    if token.is_some() {
+        set_aside.push("gateway.auth.token".to_string());
+    }
+    if !set_aside.is_empty() {
+        v.warnings.push(format!(
+            "gateway: gateway.mode marks this section as OpenClaw's own gateway, so {} configure{} OpenClaw, not clawgate; clawgate listens on 127.0.0.1:{DEFAULT_PORT} without a token (choose with --port and --bind, or give clawgate a config file of its own)",
+            set_aside.join(", "),
+            if set_aside.len() == 1 { "s" } else { "" },
+        ));
+    }
+    match token {
+        Some(Value::String(token)) if !token.is_empty() && !token.contains("${") => Some(token),
+        _ => None,
     }
 }
 

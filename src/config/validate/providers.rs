@@ -225,16 +225,17 @@ fn model(
         }
     };
     let settings = capability_settings(&raw.compat, &format!("{path}.compat"), v);
-    let cost = Cost {
-        input: raw.cost.input.unwrap_or(0.0),
-        output: raw.cost.output.unwrap_or(0.0),
-        cache_read: raw.cost.cache_read.unwrap_or(0.0),
-        cache_write: raw.cost.cache_write.unwrap_or(0.0),
-    };
-    if [cost.input, cost.output, cost.cache_read, cost.cache_write]
-        .iter()
-        .any(|c| !c.is_finite() || *c < 0.0)
-    {
+    // A cost written (here or in the catalog's entry) is a price, zero
+    // included; none written is no price.
+    let c = &raw.cost;
+    let written = [c.input, c.output, c.cache_read, c.cache_write];
+    let cost = written.iter().any(Option::is_some).then(|| Cost {
+        input: c.input.unwrap_or(0.0),
+        output: c.output.unwrap_or(0.0),
+        cache_read: c.cache_read.unwrap_or(0.0),
+        cache_write: c.cache_write.unwrap_or(0.0),
+    });
+    if written.iter().flatten().any(|c| !c.is_finite() || *c < 0.0) {
         v.error(format!("{path}.cost"), "costs must be non-negative numbers");
     }
     let mut headers = provider_headers.clone();
@@ -391,6 +392,7 @@ mod tests {
             ("<your key>", "your"),
             ("sk-or-v1-xxxxxxxx", "xxx"),
             ("CHANGEME", "changeme"),
+            ("paste your Moonshot key here", "your"),
         ] {
             assert_eq!(super::placeholder(key), Some(marker), "{key}");
         }

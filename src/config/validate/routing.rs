@@ -8,6 +8,7 @@ use super::super::raw::{RawAgentDefaults, RawModelChoice};
 use super::super::{ApiKey, ModelRef, Provider, Routing, Secrets, normalize_ref, suggest};
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
+use crate::catalog;
 
 /// Provider ids named by the chain or by `agents.defaults.models`.
 pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
@@ -97,6 +98,29 @@ fn known_ref(
     None
 }
 
+/// A configured model to name as a fallback for a chain of `primary` alone:
+/// never `primary` itself, nor a model that is not configured. The built-in
+/// OpenRouter Kimi when it is there, else a model of another provider (a
+/// fallback on the same account shares its outages), else another model.
+fn fallback_to_suggest(
+    primary: &ModelRef,
+    providers: &BTreeMap<String, Arc<Provider>>,
+) -> Option<ModelRef> {
+    let configured = || {
+        providers.values().flat_map(|provider| {
+            provider
+                .models
+                .iter()
+                .map(|model| ModelRef::new(&provider.id, &model.id))
+        })
+    };
+    let usual = ModelRef::new("openrouter", "moonshotai/kimi-k2.6");
+    configured()
+        .find(|other| *other == usual && other != primary)
+        .or_else(|| configured().find(|other| other.provider() != primary.provider()))
+        .or_else(|| configured().find(|other| other != primary))
+}
+
 pub(super) fn routing(
     raw: RawAgentDefaults,
     providers: &BTreeMap<String, Arc<Provider>>,
@@ -168,8 +192,12 @@ pub(super) fn routing(
     }
 
     if let (Some(primary), true) = (&primary, resolved_fallbacks.is_empty()) {
+        let add = match fallback_to_suggest(primary, providers) {
+            Some(other) => format!("add agents.defaults.model.fallbacks (e.g. [\"{other}\"])"),
+            None => "configure a second provider in models.providers and list one of its models in agents.defaults.model.fallbacks".to_string(),
+        };
         v.warnings.push(format!(
-            "agents.defaults.model: the chain is {primary} alone; when it fails, every request fails: add agents.defaults.model.fallbacks (e.g. [\"openrouter/moonshotai/kimi-k2.6\"])"
+            "agents.defaults.model: the chain is {primary} alone; when it fails, every request fails: {add}"
         ));
     }
     let thinking_default = raw.thinking_default.as_deref().and_then(|level| {
@@ -198,11 +226,32 @@ pub(super) fn routing(
 /// provider the user configured without its key is a warning; built-in
 /// providers the user never mentioned stay quiet (`clawgate models list`
 /// shows their key status).
+/// A variable that is set and looks like the key `var` names, under
+/// another name: `KIMICODE_API_KEY` (the seeds' name) for `KIMI_API_KEY`.
+/// Its name ends in `KEY` and holds the provider's id, one of OpenClaw's
+/// aliases for it, or the first word of `var`, spelled without `_`/`-`.
+fn key_under_another_name<'a>(provider: &str, var: &str, set: &[&'a str]) -> Option<&'a str> {
+    let flat = |text: &str| text.replace(['_', '-'], "").to_ascii_lowercase();
+    let mut stems = vec![flat(provider)];
+    stems.extend(catalog::aliases_of_provider(provider).map(flat));
+    stems.extend(var.split('_').next().map(flat));
+    stems.retain(|stem| stem.len() >= 3);
+    let mut found: Vec<&str> = set
+        .iter()
+        .copied()
+        .filter(|name| *name != var && name.to_ascii_uppercase().ends_with("KEY"))
+        .filter(|name| stems.iter().any(|stem| flat(name).contains(stem.as_str())))
+        .collect();
+    found.sort_unstable();
+    found.first().copied()
+}
+
 pub(super) fn check_keys_of_chain(
     routing: &Routing,
     providers: &BTreeMap<String, Arc<Provider>>,
     user_providers: &BTreeSet<String>,
     missing: &[MissingVar],
+    set: &[&str],
     secrets: Secrets,
     v: &mut Validator,
 ) {
@@ -229,7 +278,13 @@ pub(super) fn check_keys_of_chain(
         if !providers.contains_key(provider) {
             continue;
         }
-        let message = format!("environment variable {} is not set", var.var);
+        let mut message = format!("environment variable {} is not set", var.var);
+        if let Some(other) = key_under_another_name(provider, &var.var, set) {
+            message.push_str(&format!(
+                " ({other} is: the {provider} provider reads {}; rename the variable, or write apiKey: \"${{{other}}}\" in models.providers.{provider})",
+                var.var
+            ));
+        }
         let targets: Vec<&str> = chain
             .iter()
             .filter(|r| r.provider() == provider)
