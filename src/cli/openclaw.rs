@@ -99,7 +99,8 @@ pub fn entry(config: &Config, token: Option<&str>) -> Value {
                 "name": format!("{} via clawgate", model.name),
                 "reasoning": model.reasoning,
                 "input": model.input,
-                "cost": model.cost,
+                // OpenClaw writes zeros for a price it does not know.
+                "cost": model.cost.unwrap_or_default(),
                 "compat": {"supportsReasoningEffort": true, "supportsUsageInStreaming": true},
             });
             let object = entry.as_object_mut().expect("an object");
