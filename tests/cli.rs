@@ -1301,3 +1301,48 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     assert_contains(&text(&refused.stderr), "answered 401");
     assert!(!text(&refused.stderr).contains(SECRET));
 }
+
+/// `clawgate config show | head` and the like: every command that prints,
+/// its stdout a pipe whose reader has already gone (so the first write
+/// finds it closed, whatever the output's length), ends at once with the
+/// status a shell gives a writer its reader left, and says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_leaves_early_ends_every_command_quietly() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let config = files.config(&env_keyed_config(&primary, &backup));
+    let ledger = files.dir.path().join("ledger.db");
+    clawgate::ledger::store::Store::open(&ledger).unwrap();
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let config = s(&config);
+    let commands: [&[&str]; 9] = [
+        &["config", "show", "--config", config],
+        &["config", "validate", "--config", config],
+        &["models", "list", "--config", config],
+        &["doctor", "--config", config],
+        &["openclaw", "provider", "--config", config],
+        &["status", "--config", config, "--url", &gw.url],
+        &["usage", "--ledger", s(&ledger)],
+        &["agent", "--config", config, "--message", "hello"],
+        &["agent", "--config", config, "--message", "hello", "--json"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = clawgate(args)
+            .env("MOCK_KEY", SECRET)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "clawgate {args:?}:\n{stderr}"
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(141),
+            "clawgate {args:?}:\n{stderr}"
+        );
+    }
+}

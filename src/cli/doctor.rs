@@ -64,7 +64,7 @@ impl Report {
         // A check's text may span lines (every error of a config): they are
         // indented under its mark.
         let text = text.as_ref().replace('\n', "\n     ");
-        println!("{label} {text}");
+        outln!("{label} {text}");
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
             "keys, port and probes not checked: they need a valid config",
         );
     }
-    println!(
+    outln!(
         "{} checks: {} ok, {} warnings, {} failed",
         report.ok + report.warned + report.failed,
         report.ok,

@@ -73,9 +73,9 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     if args.json {
         print_json(&body);
     } else {
-        print!("{}", table(&body));
-        print!("{}", hints(&body));
-        print!("{}", quota_table(&body));
+        out!("{}", table(&body));
+        out!("{}", hints(&body));
+        out!("{}", quota_table(&body));
     }
     Ok(ExitCode::SUCCESS)
 }

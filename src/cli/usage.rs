@@ -73,9 +73,9 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     if args.json {
         print_json(&report);
     } else if args.csv {
-        print!("{}", query::csv(&report));
+        out!("{}", query::csv(&report));
     } else {
-        print!("{}", table(&report));
+        out!("{}", table(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
