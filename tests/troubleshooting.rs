@@ -459,3 +459,22 @@ async fn broken_streams_are_explained() {
     }
     assert_quoted(&messages);
 }
+
+#[tokio::test]
+async fn keys_the_providers_refuse_are_quoted() {
+    let refusing = mock(MockOptions {
+        require_key: Some("the-right-key".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"kimi": {
+            "baseUrl": refusing.base_url(), "apiKey": "${KIMI_API_KEY}", "models": [{"id": "k"}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/k"}}},
+    });
+    let gw = gateway_with_env(config, &[("KIMI_API_KEY", "sk-wrong")]).await;
+    let response = gw
+        .chat(json!({"model": "default", "messages": user_message()}))
+        .await;
+    assert_quoted(&[refusal(response).await]);
+}

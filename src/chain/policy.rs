@@ -408,8 +408,8 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The status that means to the client what happened upstream: the
 /// provider's own when it refused the request itself; 429 with
 /// `Retry-After` when every target was rate limited or overloaded; 504 when
-/// all timed out; 401/403 when all refused the key; 402 when all were out
-/// of money; else 502.
+/// all timed out; 402 when all were out of money; else 502 (also when all
+/// refused the key, with its own code).
 pub fn final_status(failures: &[Failure]) -> FinalStatus {
     // A target left untried because the deadline had passed says nothing
     // about why the tried ones failed.
@@ -461,11 +461,9 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
         return status(504, "upstream_timeout");
     }
     if all(|c| c == Class::Auth) {
-        // Skipped targets have no status of their own; the tried ones say
-        // whether the key was refused (401) or forbidden (403).
-        let mut statuses = failures.iter().filter_map(Failure::status).peekable();
-        let forbidden = statuses.peek().is_some() && statuses.all(|s| s == 403);
-        return status(if forbidden { 403 } else { 401 }, "upstream_auth_failed");
+        // Not the provider's 401 or 403: the client would read it as its
+        // own token refused, and the key to fix is clawgate's.
+        return status(502, "upstream_auth_failed");
     }
     if all(|c| matches!(c, Class::Billing | Class::Quota)) {
         return status(402, "upstream_out_of_credit");
