@@ -1346,3 +1346,28 @@ async fn a_reader_that_leaves_early_ends_every_command_quietly() {
         );
     }
 }
+
+#[test]
+fn serve_on_a_port_in_use_says_what_to_do() {
+    let files = Files::new();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let config = files.config(&json!({"gateway": {"port": port},
+        "models": {"providers": {"moonshot": {"apiKey": "k"}, "openrouter": {"apiKey": "k"}}}}));
+    let expected = format!(
+        "cannot listen on 127.0.0.1:{port}: Address already in use (os error 98): another process \
+         listens there, often a clawgate already running (`systemctl --user status clawgate` shows \
+         the service); stop it, or pick another port with --port or gateway.port"
+    );
+    let served = run(&["serve", "--config", s(&config)], &[]);
+    assert_eq!(served.status.code(), Some(1));
+    let stderr = text(&served.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line == format!("error: {expected}")),
+        "{stderr}"
+    );
+    let doctor = run(&["doctor", "--config", s(&config)], &[]);
+    assert_contains(&text(&doctor.stdout), &format!("FAIL {expected}\n"));
+}

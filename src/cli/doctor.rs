@@ -239,10 +239,7 @@ fn check_port(config: &Config, report: &mut Report) {
     let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
     match std::net::TcpListener::bind(addr) {
         Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
-        Err(err) => report.check(
-            Mark::Fail,
-            format!("cannot listen on {addr}: {err} (is clawgate already running? `--port` picks another)"),
-        ),
+        Err(err) => report.check(Mark::Fail, super::serve::cannot_listen(addr, &err)),
     }
 }
 
