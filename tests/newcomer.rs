@@ -504,8 +504,9 @@ async fn a_wrong_gateway_token_is_a_warning_with_the_reason() {
     child.kill().await.unwrap();
 }
 
-/// The one attempt's message of a chat that failed through `base_url`.
-async fn attempt_message(base_url: String) -> String {
+/// The one attempt of a chat that failed through `base_url` (provider
+/// `local`).
+async fn first_attempt(base_url: String) -> Value {
     let config = json!({
         "models": {"mode": "replace", "providers": {"local": {
             "baseUrl": base_url, "models": [{"id": "m"}]}}},
@@ -518,22 +519,45 @@ async fn attempt_message(base_url: String) -> String {
         .json()
         .await
         .unwrap();
-    body["error"]["attempts"][0]["message"]
+    body["error"]["attempts"][0].clone()
+}
+
+/// [`first_attempt`]'s message.
+async fn attempt_message(base_url: String) -> String {
+    let attempt = first_attempt(base_url).await;
+    attempt["message"]
         .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
+        .unwrap_or_else(|| panic!("{attempt}"))
         .to_string()
 }
 
+/// Issue 42: `https://` to a plain-HTTP port is the config's fault, and no
+/// retry mends it: the attempt is not retried, and says what to check.
 #[tokio::test]
-async fn https_to_a_plain_http_port_says_so() {
+async fn https_to_a_plain_http_port_says_so_and_is_not_retried() {
     let plain = healthy_mock().await;
     let url = plain.base_url().replace("http://", "https://");
-    let message = attempt_message(url).await;
-    assert!(
-        message.contains(
-            "the server answered in plain HTTP, not TLS: its baseUrl should start with http://"
+    let address = url
+        .trim_start_matches("https://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let attempt = first_attempt(url).await;
+    assert_eq!(
+        attempt["message"],
+        format!(
+            "the server at {address} does not speak TLS (it answered in plain HTTP): \
+             check http:// vs https:// in models.providers.local.baseUrl"
         ),
-        "{message}"
+        "{attempt}"
+    );
+    assert_eq!(
+        (&attempt["outcome"], &attempt["next"], &attempt["tries"]),
+        (&json!("config"), &json!("next"), &json!(1)),
+        "{attempt}"
+    );
+    assert_eq!(
+        attempt["hint"],
+        "the server at the provider's baseUrl speaks plain HTTP: write its baseUrl with http://"
     );
 }
 

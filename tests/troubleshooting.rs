@@ -478,3 +478,23 @@ async fn keys_the_providers_refuse_are_quoted() {
         .await;
     assert_quoted(&[refusal(response).await]);
 }
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_quoted() {
+    let plain = healthy_mock().await;
+    let url = plain.base_url().replace("http://", "https://");
+    let address = url.trim_start_matches("https://").trim_end_matches("/v1");
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"ollama": {"baseUrl": url, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "ollama/m"}}},
+    });
+    let body: Value = gateway(config)
+        .await
+        .chat(json!({"messages": user_message()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let message = body["error"]["attempts"][0]["message"].as_str().unwrap();
+    assert_quoted(&[message.replace(address, "127.0.0.1:11434")]);
+}

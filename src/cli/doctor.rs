@@ -296,7 +296,7 @@ async fn probe(config: &Config, report: &mut Report) {
                     .status()
                     .map_or("no status".to_string(), |s| s.as_u16().to_string());
                 let class = policy::classify(Outcome::of(&error)).0;
-                let hint = policy::hint(class, error.status().map(|s| s.as_u16()))
+                let hint = policy::hint(class, Outcome::of(&error))
                     .map_or(String::new(), |hint| format!("; {hint}"));
                 report.check(
                     Mark::Fail,
