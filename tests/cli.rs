@@ -1218,7 +1218,8 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
         healthy_mock().await,
     );
     let mut config = env_keyed_config(&primary, &backup);
-    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"},
+        "budgets": {"daily": 5, "unpriced": "allow"}});
     let config_path = files.config(&config);
     let env_file = files.write(
         "secrets.env",
@@ -1260,6 +1261,22 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     assert!(primary_row[3].ends_with('s'), "{table}");
     assert_eq!(primary_row[4], "auth=1", "{table}");
     assert_eq!(&row("backup/m")[1..3], ["2", "healthy"], "{table}");
+    // The budgets and the last hour of GET /v1/status, under the targets.
+    assert_eq!(
+        row("all traffic")[..7],
+        ["all", "traffic", "day", "$0.00", "$5.00", "0%", "1"],
+        "{table}"
+    );
+    let hour = table
+        .lines()
+        .skip_while(|line| !line.starts_with("LAST HOUR"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the last hour:\n{table}"));
+    assert_eq!(
+        hour.split_whitespace().take(5).collect::<Vec<_>>(),
+        ["1", "request", "0.02", "1", "0"],
+        "{table}"
+    );
 
     let json = status(&["--json"]);
     let body: Value = serde_json::from_slice(&json.stdout).unwrap();

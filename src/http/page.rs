@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::chain::cooldown::TargetStatus;
 use crate::gateway::Gateway;
-use crate::ledger::budget;
+use crate::ledger::budget::{self, usd};
 use crate::ledger::calendar::{date, day_of};
 use crate::quota::{QuotaStatus, amount, duration};
 
@@ -174,14 +174,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn usd(amount: f64) -> String {
-    if amount != 0.0 && amount.abs() < 0.01 {
-        format!("${amount:.4}")
-    } else {
-        format!("${amount:.2}")
-    }
 }
 
 fn ms(value: Option<u64>) -> String {

@@ -82,6 +82,15 @@ pub struct State {
     pub resets_day: i64,
 }
 
+/// An amount in dollars: cents, or four decimals below a cent.
+pub fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        format!("${amount:.4}")
+    } else {
+        format!("${amount:.2}")
+    }
+}
+
 fn priced(cost: &Cost) -> bool {
     cost.input > 0.0 || cost.output > 0.0
 }
