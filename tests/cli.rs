@@ -1388,3 +1388,82 @@ fn serve_on_a_port_in_use_says_what_to_do() {
     let doctor = run(&["doctor", "--config", s(&config)], &[]);
     assert_contains(&text(&doctor.stdout), &format!("FAIL {expected}\n"));
 }
+
+/// A ledger row as the gateway writes it: answered by `model` today, with
+/// `cost` (`None`: the model has no price).
+fn answered(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
+    clawgate::ledger::Row {
+        ts_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+        request_id: None,
+        front_end: "openai-chat",
+        model_asked: Some("default".into()),
+        answered_by: Some(model.into()),
+        attempts: vec![format!("{model}:ok")],
+        status: 200,
+        end: "complete",
+        first_byte_ms: 5,
+        total_ms: 40,
+        tokens: clawgate::ledger::Tokens {
+            input: Some(1000),
+            cached: Some(0),
+            output: Some(100),
+            reasoning: None,
+        },
+        cost_usd: cost,
+        budget_estimate_usd: None,
+        client: "openclaw",
+    }
+}
+
+#[test]
+fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
+    let files = Files::new();
+    let path = files.dir.path().join("ledger.db");
+    let (mut store, _) = clawgate::ledger::store::Store::open(&path).unwrap();
+    store
+        .write(&[
+            answered("kimi/kimi-for-coding", None),
+            answered("kimi/kimi-for-coding", None),
+            answered("local/free", Some(0.0)),
+            answered("openrouter/k2", Some(0.5)),
+            answered("openrouter/k2", None),
+        ])
+        .unwrap();
+    drop(store);
+    let output = run(
+        &[
+            "usage",
+            "--since",
+            "today",
+            "--by",
+            "model",
+            "--ledger",
+            s(&path),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    let cost = |key: &str| {
+        let line = table
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(key))
+            .unwrap_or_else(|| panic!("a line for {key}:\n{table}"));
+        let cells: Vec<&str> = line.split("  ").filter(|c| !c.is_empty()).collect();
+        cells[cells.len() - 3].trim().to_string()
+    };
+    assert_eq!(cost("kimi/kimi-for-coding"), "unknown", "{table}");
+    assert_eq!(cost("local/free"), "$0.0000", "{table}");
+    assert_eq!(cost("openrouter/k2"), "$0.5000 + unknown", "{table}");
+    assert!(
+        table.ends_with(
+            "unknown cost: answers of a model without a price (set its cost in \
+             models.providers.<id>.models[].cost) or without the usage that prices them; \
+             the uncosted column counts them\n"
+        ),
+        "{table}"
+    );
+}
