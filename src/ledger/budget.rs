@@ -82,12 +82,14 @@ pub struct State {
     pub resets_day: i64,
 }
 
-/// An amount in dollars: cents, or four decimals below a cent.
+/// An amount in dollars: cents, four decimals below a cent, and never
+/// `$0.0000` for an amount that is not zero.
 pub fn usd(amount: f64) -> String {
-    if amount != 0.0 && amount.abs() < 0.01 {
-        format!("${amount:.4}")
-    } else {
-        format!("${amount:.2}")
+    match amount.abs() {
+        0.0 => "$0.00".to_string(),
+        small if small < 0.000_05 => "<$0.0001".to_string(),
+        small if small < 0.01 => format!("${amount:.4}"),
+        _ => format!("${amount:.2}"),
     }
 }
 
