@@ -3,10 +3,10 @@
 //! failure through the exit code. The only place that knows about clap
 //! (with `clawgate-mock`'s own command line).
 //!
-//! Everything a command prints to stdout goes through [`outln!`] and
-//! [`out!`] (`println!` and `print!` are refused by the lint below): one
-//! place decides what happens when the reader has gone (`clawgate config
-//! show | head`).
+//! Everything a command prints to stdout goes through `outln!` and `out!`
+//! (`println!` and `print!` are refused by the lint below), that is through
+//! [`out`]: one place decides what happens when the reader has gone
+//! (`clawgate config show | head`).
 #![deny(clippy::print_stdout)]
 
 /// `println!` for the commands: see [`out`].
