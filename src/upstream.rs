@@ -83,6 +83,15 @@ pub enum AttemptError {
     MissingKey { var: String },
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The TLS handshake met a server that answered in plain HTTP.
+    #[error(
+        "the server at {address} does not speak TLS (it answered in plain HTTP): check http:// vs https:// in models.providers.{provider}.baseUrl"
+    )]
+    NotTls {
+        /// `host:port`.
+        address: String,
+        provider: String,
+    },
     #[error("no {waiting_for} within {:.2}s", after.as_secs_f64())]
     Timeout {
         /// What did not arrive: `response headers`, `first event`, ...
@@ -233,6 +242,17 @@ impl Upstream {
 
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => return Err(timed_out("response headers")),
+            Ok(Err(err)) if answered_in_plain_http(&err) => {
+                let url = &provider.completions_url;
+                return Err(AttemptError::NotTls {
+                    address: format!(
+                        "{}:{}",
+                        url.host_str().unwrap_or_default(),
+                        url.port_or_known_default().unwrap_or(443)
+                    ),
+                    provider: provider.id.clone(),
+                });
+            }
             Ok(Err(err)) => return Err(AttemptError::Connect(scrub(describe(&err)))),
             Ok(Ok(response)) => response,
         };
@@ -448,13 +468,21 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    // rustls reading a plain-HTTP answer as a TLS record.
-    if message.contains("InvalidContentType") {
-        message.push_str(
-            " (the server answered in plain HTTP, not TLS: its baseUrl should start with http://, not https://)",
-        );
-    }
     message
+}
+
+/// Whether the request failed because the server answered the TLS
+/// handshake in plain HTTP (rustls reads the answer as a record of an
+/// invalid content type).
+fn answered_in_plain_http(err: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.to_string().contains("InvalidContentType") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Added to a 404 without an API error in its body: the URL, not the

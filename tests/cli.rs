@@ -1218,7 +1218,8 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
         healthy_mock().await,
     );
     let mut config = env_keyed_config(&primary, &backup);
-    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"},
+        "budgets": {"daily": 5, "unpriced": "allow"}});
     let config_path = files.config(&config);
     let env_file = files.write(
         "secrets.env",
@@ -1260,6 +1261,22 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     assert!(primary_row[3].ends_with('s'), "{table}");
     assert_eq!(primary_row[4], "auth=1", "{table}");
     assert_eq!(&row("backup/m")[1..3], ["2", "healthy"], "{table}");
+    // The budgets and the last hour of GET /v1/status, under the targets.
+    assert_eq!(
+        row("all traffic")[..7],
+        ["all", "traffic", "day", "$0.00", "$5.00", "0%", "1"],
+        "{table}"
+    );
+    let hour = table
+        .lines()
+        .skip_while(|line| !line.starts_with("LAST HOUR"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the last hour:\n{table}"));
+    assert_eq!(
+        hour.split_whitespace().take(5).collect::<Vec<_>>(),
+        ["1", "request", "0.02", "1", "0"],
+        "{table}"
+    );
 
     let json = status(&["--json"]);
     let body: Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -1300,4 +1317,153 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     assert_eq!(refused.status.code(), Some(1));
     assert_contains(&text(&refused.stderr), "answered 401");
     assert!(!text(&refused.stderr).contains(SECRET));
+}
+
+/// `clawgate config show | head` and the like: every command that prints,
+/// its stdout a pipe whose reader has already gone (so the first write
+/// finds it closed, whatever the output's length), ends at once with the
+/// status a shell gives a writer its reader left, and says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_leaves_early_ends_every_command_quietly() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let config = files.config(&env_keyed_config(&primary, &backup));
+    let ledger = files.dir.path().join("ledger.db");
+    clawgate::ledger::store::Store::open(&ledger).unwrap();
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let config = s(&config);
+    let commands: [&[&str]; 9] = [
+        &["config", "show", "--config", config],
+        &["config", "validate", "--config", config],
+        &["models", "list", "--config", config],
+        &["doctor", "--config", config],
+        &["openclaw", "provider", "--config", config],
+        &["status", "--config", config, "--url", &gw.url],
+        &["usage", "--ledger", s(&ledger)],
+        &["agent", "--config", config, "--message", "hello"],
+        &["agent", "--config", config, "--message", "hello", "--json"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = clawgate(args)
+            .env("MOCK_KEY", SECRET)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "clawgate {args:?}:\n{stderr}"
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(141),
+            "clawgate {args:?}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn serve_on_a_port_in_use_says_what_to_do() {
+    let files = Files::new();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let config = files.config(&json!({"gateway": {"port": port},
+        "models": {"providers": {"moonshot": {"apiKey": "k"}, "openrouter": {"apiKey": "k"}}}}));
+    let expected = format!(
+        "cannot listen on 127.0.0.1:{port}: Address already in use (os error 98): another process \
+         listens there, often a clawgate already running (`systemctl --user status clawgate` shows \
+         the service); stop it, or pick another port with --port or gateway.port"
+    );
+    let served = run(&["serve", "--config", s(&config)], &[]);
+    assert_eq!(served.status.code(), Some(1));
+    let stderr = text(&served.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line == format!("error: {expected}")),
+        "{stderr}"
+    );
+    let doctor = run(&["doctor", "--config", s(&config)], &[]);
+    assert_contains(&text(&doctor.stdout), &format!("FAIL {expected}\n"));
+}
+
+/// A ledger row as the gateway writes it: answered by `model` today, with
+/// `cost` (`None`: the model has no price).
+fn answered(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
+    clawgate::ledger::Row {
+        ts_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+        request_id: None,
+        front_end: "openai-chat",
+        model_asked: Some("default".into()),
+        answered_by: Some(model.into()),
+        attempts: vec![format!("{model}:ok")],
+        status: 200,
+        end: "complete",
+        first_byte_ms: 5,
+        total_ms: 40,
+        tokens: clawgate::ledger::Tokens {
+            input: Some(1000),
+            cached: Some(0),
+            output: Some(100),
+            reasoning: None,
+        },
+        cost_usd: cost,
+        budget_estimate_usd: None,
+        client: "openclaw",
+    }
+}
+
+#[test]
+fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
+    let files = Files::new();
+    let path = files.dir.path().join("ledger.db");
+    let (mut store, _) = clawgate::ledger::store::Store::open(&path).unwrap();
+    store
+        .write(&[
+            answered("kimi/kimi-for-coding", None),
+            answered("kimi/kimi-for-coding", None),
+            answered("local/free", Some(0.0)),
+            answered("openrouter/k2", Some(0.5)),
+            answered("openrouter/k2", None),
+        ])
+        .unwrap();
+    drop(store);
+    let output = run(
+        &[
+            "usage",
+            "--since",
+            "today",
+            "--by",
+            "model",
+            "--ledger",
+            s(&path),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    let cost = |key: &str| {
+        let line = table
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(key))
+            .unwrap_or_else(|| panic!("a line for {key}:\n{table}"));
+        let cells: Vec<&str> = line.split("  ").filter(|c| !c.is_empty()).collect();
+        cells[cells.len() - 3].trim().to_string()
+    };
+    assert_eq!(cost("kimi/kimi-for-coding"), "unknown", "{table}");
+    assert_eq!(cost("local/free"), "$0.0000", "{table}");
+    assert_eq!(cost("openrouter/k2"), "$0.5000 + unknown", "{table}");
+    assert!(
+        table.ends_with(
+            "unknown cost: answers of a model without a price (set its cost in \
+             models.providers.<id>.models[].cost) or without the usage that prices them; \
+             the uncosted column counts them\n"
+        ),
+        "{table}"
+    );
 }

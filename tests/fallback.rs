@@ -389,13 +389,13 @@ async fn exhausted_chains_answer_with_the_status_that_means_the_same() {
         (
             fail(401, "invalid_authentication_error", "bad"),
             fail(401, "incorrect_api_key_error", "bad"),
-            401,
+            502,
             None,
         ),
         (
             fail(403, "permission_denied_error", "no"),
             fail(403, "permission_denied_error", "no"),
-            403,
+            502,
             None,
         ),
         (
@@ -433,7 +433,10 @@ async fn exhausted_chains_answer_with_the_status_that_means_the_same() {
             for attempt in attempts {
                 let url = attempt["url"].as_str().unwrap();
                 assert!(url.ends_with("/v1/chat/completions"), "{body}");
-                assert!(body["error"]["message"].as_str().unwrap().contains(url));
+                // Refused keys are named by their variables instead.
+                if body["error"]["code"] != "upstream_auth_failed" {
+                    assert!(body["error"]["message"].as_str().unwrap().contains(url));
+                }
             }
         }
     }

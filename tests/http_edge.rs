@@ -195,7 +195,7 @@ async fn upstream_errors_that_echo_the_key_are_scrubbed() {
     let (primary, backup) = (mock(echo.clone()).await, mock(echo).await);
     let gw = gateway(chain_config(&primary, &backup)).await;
     let response = gw.chat(json!({"messages": user_message()})).await;
-    assert_eq!(response.status(), 401, "every provider refused its key");
+    assert_eq!(response.status(), 502, "every provider refused its key");
     let text = response.text().await.unwrap();
     assert!(!text.contains(KEY), "{text}");
     assert!(

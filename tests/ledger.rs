@@ -454,6 +454,63 @@ async fn the_status_page_shows_the_ledgers_numbers_to_a_browser_only() {
     assert!(!html.contains("<script"), "usable without JavaScript");
 }
 
+/// The status page's HTML from `url`.
+async fn status_page(url: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("{url}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Issue 42: after a restart the page's "answered today" is rebuilt from
+/// the ledger, and counts what was answered, not the requests that failed;
+/// answers without a price draw no spend, not a full bar.
+#[tokio::test]
+async fn after_a_restart_the_status_page_counts_only_answered_requests() {
+    let (healthy, broken) = (
+        healthy_mock().await,
+        failing_mock(500, "server_error").await,
+    );
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "primary": provider(&healthy), "broken": provider(&broken)}},
+        "agents": {"defaults": {"model": {"primary": "primary/m"}}},
+    });
+    let gw = LedgerGateway::start(config.clone()).await;
+    assert_eq!(gw.test.chat(chat_body(false)).await.status(), 200);
+    let failed = json!({"model": "broken/m", "messages": user_message()});
+    assert_eq!(gw.test.chat(failed).await.status(), 502);
+    gw.rows(2).await;
+    let answered = "id=\"requests-today\" data-value=\"1\"";
+    assert!(status_page(&gw.test.url).await.contains(answered));
+    gw.ledger.close(Duration::from_secs(5));
+
+    // `clawgate serve` again, on the same ledger.
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::from_pairs::<&str, &str>([]),
+        Secrets::Required,
+    )
+    .unwrap();
+    let ledger = Ledger::open(&gw.path(), &loaded.config.ledger, ledger::system_clock());
+    let gateway = Gateway::new(loaded.config)
+        .unwrap()
+        .with_ledger(Arc::new(ledger));
+    let again = serve(Arc::new(gateway)).await;
+    let html = status_page(&again.url).await;
+    assert!(html.contains(answered), "{html}");
+    assert!(
+        html.contains("<text x=\"4\" y=\"11\">no spend in the last 30 days</text>"),
+        "{html}"
+    );
+    assert!(!html.contains("height=\"142.0\""), "a full bar: {html}");
+}
+
 #[tokio::test]
 async fn the_status_page_needs_the_token_when_one_is_set() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);

@@ -364,8 +364,12 @@ async fn a_request_from_this_gateway_itself_is_refused_at_once() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
+/// Issue 42, trap 3: an OpenAI SDK (or Codex, or Claude Code) whose
+/// request every provider refused for clawgate's keys hears that its own
+/// token was fine and which variable holds the key to fix, alike on every
+/// API: a 502 not worth retrying, never a 401 (`AuthenticationError`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claude_code_hears_that_the_providers_refused_their_keys() {
+async fn every_api_hears_that_the_providers_refused_their_keys() {
     let refusing = mock(clawgate::mock::MockOptions {
         require_key: Some("the-right-key".into()),
         ..Default::default()
@@ -377,32 +381,52 @@ async fn claude_code_hears_that_the_providers_refused_their_keys() {
             "spare": {"baseUrl": refusing.base_url(), "apiKey": "sk-spare-literal", "models": [{"id": "m"}]}}},
         "agents": {"defaults": {"model": {"primary": "kimi/m", "fallbacks": ["spare/m"]}}},
     });
-    let gw = gateway_with_env(config, &[("KIMI_API_KEY", "sk-wrong-kimi-key")]).await;
-    let response = gw
-        .messages(json!({"model": "default", "max_tokens": 16, "messages": user_message()}))
-        .await;
-    // Not 401: Claude Code would take it for its own token and retry.
-    assert_eq!(response.status(), 502);
-    assert_eq!(response.headers()["x-should-retry"], "false");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["type"], "api_error", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("not your token"), "{message}");
-    assert!(
-        message.contains("kimi/m answered 401 (the key in KIMI_API_KEY)"),
-        "{message}"
-    );
-    assert!(
-        message.contains("spare/m answered 401 (the apiKey of models.providers.spare)"),
-        "{message}"
-    );
-    assert!(!message.contains("sk-wrong-kimi-key") && !message.contains("sk-spare-literal"));
-
-    // The OpenAI API keeps its 401: its clients read it as the upstream's.
-    let response = gw
-        .chat(json!({"model": "default", "messages": user_message()}))
-        .await;
-    assert_eq!(response.status(), 401);
+    let expected = "clawgate's providers refused the API keys clawgate holds for them, not your token: \
+        kimi/m answered 401 (the key in KIMI_API_KEY); \
+        spare/m answered 401 (the apiKey of models.providers.spare); \
+        fix the key in clawgate's environment (its env file) and reload clawgate";
+    let chat =
+        |stream: bool| json!({"model": "default", "stream": stream, "messages": user_message()});
+    let cases = [
+        ("/v1/chat/completions", chat(false), "upstream_error"),
+        ("/v1/chat/completions", chat(true), "upstream_error"),
+        (
+            "/v1/responses",
+            json!({"model": "default", "input": "hello"}),
+            "upstream_error",
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "default", "max_tokens": 16, "messages": user_message()}),
+            "api_error",
+        ),
+    ];
+    for (path, body, kind) in cases {
+        // A gateway each: once refused, the targets cool down.
+        let env = [("KIMI_API_KEY", "sk-wrong-kimi-key")];
+        let gw = gateway_with_env(config.clone(), &env).await;
+        let response = gw
+            .client()
+            .post(format!("{}{path}", gw.url))
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 502, "{path} {body}");
+        assert_eq!(response.headers()["x-should-retry"], "false", "{path}");
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains("sk-wrong-kimi-key") && !text.contains("sk-spare-literal"),
+            "{text}"
+        );
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"]["message"], expected, "{path}");
+        assert_eq!(body["error"]["type"], kind, "{path}");
+        if kind == "upstream_error" {
+            assert_eq!(body["error"]["code"], "upstream_auth_failed", "{path}");
+        }
+    }
 }
 
 /// The next line of a child's log, within a bound.
@@ -480,8 +504,9 @@ async fn a_wrong_gateway_token_is_a_warning_with_the_reason() {
     child.kill().await.unwrap();
 }
 
-/// The one attempt's message of a chat that failed through `base_url`.
-async fn attempt_message(base_url: String) -> String {
+/// The one attempt of a chat that failed through `base_url` (provider
+/// `local`).
+async fn first_attempt(base_url: String) -> Value {
     let config = json!({
         "models": {"mode": "replace", "providers": {"local": {
             "baseUrl": base_url, "models": [{"id": "m"}]}}},
@@ -494,22 +519,45 @@ async fn attempt_message(base_url: String) -> String {
         .json()
         .await
         .unwrap();
-    body["error"]["attempts"][0]["message"]
+    body["error"]["attempts"][0].clone()
+}
+
+/// [`first_attempt`]'s message.
+async fn attempt_message(base_url: String) -> String {
+    let attempt = first_attempt(base_url).await;
+    attempt["message"]
         .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
+        .unwrap_or_else(|| panic!("{attempt}"))
         .to_string()
 }
 
+/// Issue 42: `https://` to a plain-HTTP port is the config's fault, and no
+/// retry mends it: the attempt is not retried, and says what to check.
 #[tokio::test]
-async fn https_to_a_plain_http_port_says_so() {
+async fn https_to_a_plain_http_port_says_so_and_is_not_retried() {
     let plain = healthy_mock().await;
     let url = plain.base_url().replace("http://", "https://");
-    let message = attempt_message(url).await;
-    assert!(
-        message.contains(
-            "the server answered in plain HTTP, not TLS: its baseUrl should start with http://"
+    let address = url
+        .trim_start_matches("https://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let attempt = first_attempt(url).await;
+    assert_eq!(
+        attempt["message"],
+        format!(
+            "the server at {address} does not speak TLS (it answered in plain HTTP): \
+             check http:// vs https:// in models.providers.local.baseUrl"
         ),
-        "{message}"
+        "{attempt}"
+    );
+    assert_eq!(
+        (&attempt["outcome"], &attempt["next"], &attempt["tries"]),
+        (&json!("config"), &json!("next"), &json!(1)),
+        "{attempt}"
+    );
+    assert_eq!(
+        attempt["hint"],
+        "the server at the provider's baseUrl speaks plain HTTP: write its baseUrl with http://"
     );
 }
 

@@ -484,3 +484,42 @@ async fn broken_streams_are_explained() {
     }
     assert_quoted(&messages);
 }
+
+#[tokio::test]
+async fn keys_the_providers_refuse_are_quoted() {
+    let refusing = mock(MockOptions {
+        require_key: Some("the-right-key".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"kimi": {
+            "baseUrl": refusing.base_url(), "apiKey": "${KIMI_API_KEY}", "models": [{"id": "k"}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/k"}}},
+    });
+    let gw = gateway_with_env(config, &[("KIMI_API_KEY", "sk-wrong")]).await;
+    let response = gw
+        .chat(json!({"model": "default", "messages": user_message()}))
+        .await;
+    assert_quoted(&[refusal(response).await]);
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_quoted() {
+    let plain = healthy_mock().await;
+    let url = plain.base_url().replace("http://", "https://");
+    let address = url.trim_start_matches("https://").trim_end_matches("/v1");
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"ollama": {"baseUrl": url, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "ollama/m"}}},
+    });
+    let body: Value = gateway(config)
+        .await
+        .chat(json!({"messages": user_message()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let message = body["error"]["attempts"][0]["message"].as_str().unwrap();
+    assert_quoted(&[message.replace(address, "127.0.0.1:11434")]);
+}

@@ -152,7 +152,7 @@ impl From<&Failure> for AttemptReport {
             error_type: failure.error_type().map(str::to_string),
             message: Some(failure.cause.to_string()),
             hint: match failure.cause {
-                Cause::Attempt(_) => policy::hint(failure.class, failure.status()),
+                Cause::Attempt(ref error) => policy::hint(failure.class, Outcome::of(error)),
                 _ => None,
             },
         }
@@ -421,7 +421,7 @@ async fn try_target(
             error_type = error.error_type(),
             latency_ms = latency.as_millis() as u64,
             next = decision.label(),
-            hint = policy::hint(class, error.status().map(|s| s.as_u16())),
+            hint = policy::hint(class, Outcome::of(&error)),
             rate_limit = policy::rate_limit_figures(&error.to_string()).as_deref(),
             "attempt failed: {model} ({url}): {}: {error}; next: {}",
             class.label(),

@@ -18,6 +18,9 @@ pub enum Outcome<'a> {
     MissingKey,
     /// No connection, or it broke before a response.
     Transport,
+    /// A TLS handshake with a server that does not speak TLS: an
+    /// `https://` baseUrl to a plain-HTTP port.
+    NotTls,
     /// Nothing arrived in time (headers, first event, an error body after
     /// any status).
     Timeout,
@@ -41,6 +44,7 @@ impl<'a> Outcome<'a> {
         match error {
             AttemptError::MissingKey { .. } => Outcome::MissingKey,
             AttemptError::Connect(_) => Outcome::Transport,
+            AttemptError::NotTls { .. } => Outcome::NotTls,
             // A stall is a stall, whatever the status line said.
             AttemptError::Timeout { .. } | AttemptError::StalledErrorBody { .. } => {
                 Outcome::Timeout
@@ -78,7 +82,7 @@ pub enum Class {
     /// 401 or 403: the key is refused.
     Auth,
     /// clawgate's configuration is at fault: a missing key, a redirect,
-    /// Kimi Coding's User-Agent gate.
+    /// Kimi Coding's User-Agent gate, `https://` to a plain-HTTP server.
     Config,
     /// 404: the provider does not serve the model.
     NotFound,
@@ -150,16 +154,24 @@ impl Class {
 /// What the user can do about a failure, for the attempt report, the log,
 /// `doctor --probe` and `clawgate status`; `None` where there is nothing to
 /// do but let the chain fall over.
-pub fn hint(class: Class, status: Option<u16>) -> Option<&'static str> {
-    match (class, status) {
-        (Class::Config, Some(403)) => Some(
+pub fn hint(class: Class, outcome: Outcome<'_>) -> Option<&'static str> {
+    match (class, outcome) {
+        (
+            Class::Config,
+            Outcome::Refused {
+                status: Some(403), ..
+            },
+        ) => Some(
             "the provider admits coding agents only (Kimi Coding's User-Agent gate): \
              set the User-Agent it expects in the provider's or model's headers",
         ),
-        (Class::Config, Some(300..=399)) => {
+        (Class::Config, Outcome::Redirected) => {
             Some("check the provider's baseUrl: redirects are not followed")
         }
-        (Class::Config, None) => Some("set the provider's API key variable"),
+        (Class::Config, Outcome::MissingKey) => Some("set the provider's API key variable"),
+        (Class::Config, Outcome::NotTls) => Some(
+            "the server at the provider's baseUrl speaks plain HTTP: write its baseUrl with http://",
+        ),
         _ => class_hint(class),
     }
 }
@@ -239,6 +251,8 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
     match outcome {
         Outcome::MissingKey | Outcome::Redirected => (Class::Config, Next),
         Outcome::Transport => (Class::Transport, Retry),
+        // A server that does not speak TLS will not start to by retrying.
+        Outcome::NotTls => (Class::Config, Next),
         // A target that kept us waiting once is not waited for again.
         Outcome::Timeout => (Class::Timeout, Next),
         Outcome::InvalidResponse => (Class::InvalidResponse, Next),
@@ -408,8 +422,8 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The status that means to the client what happened upstream: the
 /// provider's own when it refused the request itself; 429 with
 /// `Retry-After` when every target was rate limited or overloaded; 504 when
-/// all timed out; 401/403 when all refused the key; 402 when all were out
-/// of money; else 502.
+/// all timed out; 402 when all were out of money; else 502 (also when all
+/// refused the key, with its own code).
 pub fn final_status(failures: &[Failure]) -> FinalStatus {
     // A target left untried because the deadline had passed says nothing
     // about why the tried ones failed.
@@ -461,11 +475,9 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
         return status(504, "upstream_timeout");
     }
     if all(|c| c == Class::Auth) {
-        // Skipped targets have no status of their own; the tried ones say
-        // whether the key was refused (401) or forbidden (403).
-        let mut statuses = failures.iter().filter_map(Failure::status).peekable();
-        let forbidden = statuses.peek().is_some() && statuses.all(|s| s == 403);
-        return status(if forbidden { 403 } else { 401 }, "upstream_auth_failed");
+        // Not the provider's 401 or 403: the client would read it as its
+        // own token refused, and the key to fix is clawgate's.
+        return status(502, "upstream_auth_failed");
     }
     if all(|c| matches!(c, Class::Billing | Class::Quota)) {
         return status(402, "upstream_out_of_credit");
@@ -490,6 +502,7 @@ mod tests {
         use Decision::*;
         let cases: &[(Outcome, Class, Decision)] = &[
             (Outcome::Transport, Class::Transport, Retry),
+            (Outcome::NotTls, Class::Config, Next),
             (Outcome::Timeout, Class::Timeout, Next),
             (Outcome::MissingKey, Class::Config, Next),
             (Outcome::Redirected, Class::Config, Next),
@@ -772,31 +785,34 @@ mod tests {
 
     #[test]
     fn each_class_says_the_right_thing_to_do() {
-        let quota = hint(Class::Quota, Some(403)).unwrap();
+        let quota = hint(Class::Quota, refused(403, "", "")).unwrap();
         assert!(quota.contains("quota") && quota.contains("the key is fine"));
         assert!(!quota.contains("check the provider's API key"));
         assert!(
-            hint(Class::Billing, Some(429))
+            hint(Class::Billing, refused(429, "", ""))
                 .unwrap()
                 .contains("top it up")
         );
         assert!(
-            hint(Class::RateLimited, Some(429))
+            hint(Class::RateLimited, refused(429, "", ""))
                 .unwrap()
                 .contains("backs off")
         );
         assert!(
-            hint(Class::Overloaded, Some(429))
+            hint(Class::Overloaded, refused(429, "", ""))
                 .unwrap()
                 .contains("retries")
         );
         assert!(
-            hint(Class::Config, Some(403))
+            hint(Class::Config, refused(403, "", ""))
                 .unwrap()
                 .contains("User-Agent")
         );
         assert_eq!(class_hint(Class::Timeout), None);
-        assert_eq!(class_hint(Class::Quota), hint(Class::Quota, None));
+        assert_eq!(
+            class_hint(Class::Quota),
+            hint(Class::Quota, refused(0, "", ""))
+        );
     }
 
     #[test]
@@ -879,10 +895,22 @@ mod tests {
             "access_terminated_error",
             "only for Coding Agents",
         ));
-        assert!(hint(gate.0, Some(403)).unwrap().contains("User-Agent"));
-        assert!(hint(Class::Auth, Some(401)).unwrap().contains("API key"));
-        assert_eq!(hint(Class::Timeout, None), None);
-        assert_eq!(hint(Class::ProviderError, Some(500)), None);
+        assert!(
+            hint(gate.0, refused(403, "", ""))
+                .unwrap()
+                .contains("User-Agent")
+        );
+        assert!(
+            hint(Class::Auth, refused(401, "", ""))
+                .unwrap()
+                .contains("API key")
+        );
+        assert_eq!(hint(Class::Timeout, refused(0, "", "")), None);
+        assert_eq!(hint(Class::ProviderError, refused(500, "", "")), None);
+        let config = |outcome| hint(Class::Config, outcome).unwrap();
+        assert!(config(Outcome::MissingKey).contains("API key variable"));
+        assert!(config(Outcome::Redirected).contains("redirects are not followed"));
+        assert!(config(Outcome::NotTls).contains("write its baseUrl with http://"));
     }
 
     #[test]

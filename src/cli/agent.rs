@@ -76,7 +76,7 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
                 });
                 print_json(&value);
             } else {
-                println!("{text}");
+                outln!("{text}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -71,7 +71,7 @@ pub fn validate(source_args: &SourceArgs, offline: bool, json: bool) -> Result<E
     if json {
         print_json(&value);
     } else if valid {
-        println!("{text}");
+        outln!("{text}");
     } else {
         eprintln!("{text}");
     }

@@ -64,7 +64,7 @@ impl Report {
         // A check's text may span lines (every error of a config): they are
         // indented under its mark.
         let text = text.as_ref().replace('\n', "\n     ");
-        println!("{label} {text}");
+        outln!("{label} {text}");
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
             "keys, port and probes not checked: they need a valid config",
         );
     }
-    println!(
+    outln!(
         "{} checks: {} ok, {} warnings, {} failed",
         report.ok + report.warned + report.failed,
         report.ok,
@@ -239,10 +239,7 @@ fn check_port(config: &Config, report: &mut Report) {
     let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
     match std::net::TcpListener::bind(addr) {
         Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
-        Err(err) => report.check(
-            Mark::Fail,
-            format!("cannot listen on {addr}: {err} (is clawgate already running? `--port` picks another)"),
-        ),
+        Err(err) => report.check(Mark::Fail, super::serve::cannot_listen(addr, &err)),
     }
 }
 
@@ -299,7 +296,7 @@ async fn probe(config: &Config, report: &mut Report) {
                     .status()
                     .map_or("no status".to_string(), |s| s.as_u16().to_string());
                 let class = policy::classify(Outcome::of(&error)).0;
-                let hint = policy::hint(class, error.status().map(|s| s.as_u16()))
+                let hint = policy::hint(class, Outcome::of(&error))
                     .map_or(String::new(), |hint| format!("; {hint}"));
                 report.check(
                     Mark::Fail,

@@ -2,6 +2,26 @@
 //! Commands print results to stdout and problems to stderr, and report
 //! failure through the exit code. The only place that knows about clap
 //! (with `clawgate-mock`'s own command line).
+//!
+//! Everything a command prints to stdout goes through `outln!` and `out!`
+//! (`println!` and `print!` are refused by the lint below), that is through
+//! [`out`]: one place decides what happens when the reader has gone
+//! (`clawgate config show | head`).
+#![deny(clippy::print_stdout)]
+
+/// `println!` for the commands: see [`out`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for the commands: see [`out`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::out(format_args!($($arg)*))
+    };
+}
 
 mod agent;
 mod config_cmd;
@@ -231,11 +251,37 @@ fn chain_text(config: &Config) -> String {
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values serialize")
     );
 }
+
+/// Writes a command's output to stdout, at once. When the reader has gone
+/// (`clawgate doctor | head` once `head` has its lines), nothing more the
+/// command prints can be read: the process ends here, quietly, with status
+/// 141, what a shell reports for a writer its reader left (128 + SIGPIPE,
+/// as `yes | head` ends), so a script with `pipefail` sees the output cut
+/// short rather than a success. `print!` would panic instead ("failed
+/// printing to stdout: Broken pipe"). This is not done with SIGPIPE's
+/// default action: the process's sockets (`agent`, `doctor --probe`,
+/// `serve`) keep seeing a closed peer as an error, not as a signal.
+pub(crate) fn out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let Err(err) = stdout.write_fmt(text).and_then(|()| stdout.flush()) else {
+        return;
+    };
+    logging::flush();
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(CLOSED_STDOUT);
+    }
+    let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {err}");
+    std::process::exit(1);
+}
+
+/// The exit status of a command whose reader closed its stdout early.
+const CLOSED_STDOUT: i32 = 141;
 
 #[cfg(test)]
 mod tests {

@@ -135,7 +135,7 @@ pub fn list_models(
             .zip(&widths)
             .map(|(f, w)| format!("{f:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(headings.to_vec());
     for row in &cells {

@@ -90,8 +90,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         tracing::warn!("{warning}");
     }
     let wanted = SocketAddr::new(config.gateway.bind, config.gateway.port);
-    let listener = server::bind(wanted)
-        .map_err(|e| CliError::Other(format!("cannot listen on {wanted}: {e}")))?;
+    let listener = server::bind(wanted).map_err(|e| CliError::Other(cannot_listen(wanted, &e)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Other(e.to_string()))?;
@@ -153,6 +152,26 @@ const LIVE_STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5)
 /// The ledger at `ledger.path`, else `ledger.db` in the state directory;
 /// in memory only when `ledger.enabled` is false or there is no state
 /// directory. A database that cannot be opened is logged, not fatal.
+/// Why `serve` cannot listen on `addr`, and what to do about it (also
+/// `doctor`'s port check).
+pub(super) fn cannot_listen(addr: SocketAddr, err: &std::io::Error) -> String {
+    let what_to_do = match err.kind() {
+        std::io::ErrorKind::AddrInUse => "another process listens there, often a clawgate \
+             already running (`systemctl --user status clawgate` shows the service); stop it, \
+             or pick another port with --port or gateway.port"
+            .to_string(),
+        std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            "ports below 1024 need privileges; pick another with --port or gateway.port".into()
+        }
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine; set gateway.bind (or --bind) to one of its addresses, such as 127.0.0.1",
+            addr.ip()
+        ),
+        _ => return format!("cannot listen on {addr}: {err}"),
+    };
+    format!("cannot listen on {addr}: {err}: {what_to_do}")
+}
+
 fn open_ledger(config: &Config, source: &SourceArgs) -> Result<Arc<Ledger>, CliError> {
     let env = source.environment()?;
     let state_dir = config::state_dir(&env);

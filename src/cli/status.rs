@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{CliError, SourceArgs, print_json};
 use crate::config::Secrets;
+use crate::ledger::budget::usd;
 use crate::quota::{amount, duration};
 
 #[derive(Debug, Args)]
@@ -73,9 +74,11 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     if args.json {
         print_json(&body);
     } else {
-        print!("{}", table(&body));
-        print!("{}", hints(&body));
-        print!("{}", quota_table(&body));
+        out!("{}", table(&body));
+        out!("{}", hints(&body));
+        out!("{}", quota_table(&body));
+        out!("{}", budget_table(&body));
+        out!("{}", last_hour(&body));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -183,6 +186,78 @@ fn quota_table(body: &Value) -> String {
     out
 }
 
+/// Each budget's spend against its limit, under the quotas; nothing when
+/// no budget is set.
+fn budget_table(body: &Value) -> String {
+    let Some(budgets) = body["budgets"].as_array().filter(|b| !b.is_empty()) else {
+        return String::new();
+    };
+    let header = [
+        "BUDGET", "PERIOD", "SPENT", "LIMIT", "USED%", "UNCOSTED", "RESETS", "STATE",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    for budget in budgets {
+        let spent = budget["spentUsd"].as_f64().unwrap_or_default();
+        let limit = budget["limitUsd"].as_f64().unwrap_or_default();
+        let state = if budget["exceeded"] == true {
+            "exceeded"
+        } else if budget["warning"] == true {
+            "warning"
+        } else {
+            "ok"
+        };
+        rows.push(vec![
+            budget["scope"].as_str().unwrap_or("-").to_string(),
+            budget["period"].as_str().unwrap_or("-").to_string(),
+            usd(spent),
+            usd(limit),
+            if limit > 0.0 {
+                format!("{:.0}%", 100.0 * spent / limit)
+            } else {
+                "-".to_string()
+            },
+            budget["uncosted"].as_u64().unwrap_or_default().to_string(),
+            budget["resetsAt"].as_str().unwrap_or("-").to_string(),
+            state.to_string(),
+        ]);
+    }
+    format!("\n{}", aligned(rows))
+}
+
+/// The last hour's requests, fallbacks, failures and latency.
+fn last_hour(body: &Value) -> String {
+    let hour = &body["lastHour"];
+    if !hour.is_object() {
+        return String::new();
+    }
+    let count = |key: &str| hour[key].as_u64().unwrap_or_default().to_string();
+    let ms = |key: &str| {
+        hour[key]
+            .as_u64()
+            .map_or("-".to_string(), |v| format!("{v} ms"))
+    };
+    let rows = vec![
+        ["LAST HOUR", "PER MIN", "FALLBACKS", "FAILED", "P50", "P99"]
+            .map(str::to_string)
+            .to_vec(),
+        vec![
+            match hour["requestsLastHour"].as_u64().unwrap_or_default() {
+                1 => "1 request".to_string(),
+                n => format!("{n} requests"),
+            },
+            format!(
+                "{:.2}",
+                hour["requestsPerMinute"].as_f64().unwrap_or_default()
+            ),
+            count("fallbacksLastHour"),
+            count("failuresLastHour"),
+            ms("p50Ms"),
+            ms("p99Ms"),
+        ],
+    ];
+    format!("\n{}", aligned(rows))
+}
+
 /// The status as aligned columns, one target a row.
 fn table(body: &Value) -> String {
     let header = [
@@ -263,7 +338,7 @@ fn aligned(rows: Vec<Vec<String>>) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{base_url, hints, quota_table, table};
+    use super::{base_url, budget_table, hints, last_hour, quota_table, table};
 
     #[test]
     fn the_table_has_a_row_per_target_in_aligned_columns() {
@@ -345,5 +420,46 @@ mod tests {
              proxy     -             -      -      -      -          unread: the endpoint answered 404 (not served here)\n"
         );
         assert_eq!(quota_table(&json!({"quotas": {}})), "");
+    }
+
+    #[test]
+    fn budgets_and_the_last_hour_are_shown_under_the_quotas() {
+        let body = json!({
+            "budgets": [
+                {"scope": "all traffic", "period": "day", "limitUsd": 5.0, "spentUsd": 1.2,
+                 "uncosted": 0, "warning": false, "exceeded": false,
+                 "resetsAt": "2026-11-26T00:00:00Z"},
+                {"scope": "provider openrouter", "period": "month", "limitUsd": 20.0,
+                 "spentUsd": 18.004, "uncosted": 3, "warning": true, "exceeded": false,
+                 "resetsAt": "2026-12-01T00:00:00Z"},
+                {"scope": "model kimi/k2", "period": "week", "limitUsd": 1.0,
+                 "spentUsd": 1.5, "uncosted": 0, "warning": true, "exceeded": true,
+                 "resetsAt": "2026-11-30T00:00:00Z"},
+            ],
+            "lastHour": {"requestsLastHour": 42, "fallbacksLastHour": 3, "failuresLastHour": 1,
+                         "requestsPerMinute": 0.7, "fallbacksPerMinute": 0.05,
+                         "p50Ms": 820, "p99Ms": 4100},
+        });
+        assert_eq!(
+            budget_table(&body),
+            "\nBUDGET               PERIOD  SPENT   LIMIT   USED%  UNCOSTED  RESETS                STATE\n\
+             all traffic          day     $1.20   $5.00   24%    0         2026-11-26T00:00:00Z  ok\n\
+             provider openrouter  month   $18.00  $20.00  90%    3         2026-12-01T00:00:00Z  warning\n\
+             model kimi/k2        week    $1.50   $1.00   150%   0         2026-11-30T00:00:00Z  exceeded\n"
+        );
+        assert_eq!(
+            last_hour(&body),
+            "\nLAST HOUR    PER MIN  FALLBACKS  FAILED  P50     P99\n\
+             42 requests  0.70     3          1       820 ms  4100 ms\n"
+        );
+        // No budget set, a gateway without the figures: nothing.
+        assert_eq!(budget_table(&json!({"budgets": []})), "");
+        assert_eq!(last_hour(&json!({})), "");
+        // An hour without requests has no latency.
+        assert_eq!(
+            last_hour(&json!({"lastHour": {"requestsLastHour": 0, "requestsPerMinute": 0.0}})),
+            "\nLAST HOUR   PER MIN  FALLBACKS  FAILED  P50  P99\n\
+             0 requests  0.00     0          0       -    -\n"
+        );
     }
 }

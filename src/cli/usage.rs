@@ -73,9 +73,9 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     if args.json {
         print_json(&report);
     } else if args.csv {
-        print!("{}", query::csv(&report));
+        out!("{}", query::csv(&report));
     } else {
-        print!("{}", table(&report));
+        out!("{}", table(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -107,7 +107,7 @@ fn table(report: &query::Report) -> String {
             line.tokens_in.to_string(),
             line.tokens_cached.to_string(),
             line.tokens_out.to_string(),
-            format!("${:.4}", line.cost_usd),
+            cost(line),
             format!("${:.4}", line.fallback_cost_usd),
             line.uncosted.to_string(),
         ]
@@ -142,5 +142,23 @@ fn table(report: &query::Report) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
+    if report.total.uncosted > 0 {
+        out.push_str(UNKNOWN_COST);
+    }
     out
 }
+
+/// What a line's answers cost: `unknown` when none had a known cost (a
+/// model without a price, or no usage sent), never the `$0.0000` of a
+/// model whose price is zero.
+fn cost(line: &query::Line) -> String {
+    let known = format!("${:.4}", line.cost_usd);
+    match line.uncosted {
+        0 => known,
+        _ if line.cost_usd == 0.0 => "unknown".to_string(),
+        _ => format!("{known} + unknown"),
+    }
+}
+
+/// Under a table with answers of unknown cost.
+const UNKNOWN_COST: &str = "unknown cost: answers of a model without a price (set its cost in models.providers.<id>.models[].cost) or without the usage that prices them; the uncosted column counts them\n";

@@ -337,8 +337,10 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
             "upstream_error".to_string(),
             format!("every provider timed out: {summary}"),
         ),
+        // Not `authentication_error`: the client's own token was fine (the
+        // message it gets names the keys: `FrontEnd::error_response`).
         "upstream_auth_failed" => (
-            "authentication_error".to_string(),
+            "upstream_error".to_string(),
             format!("every provider refused its API key: {summary}"),
         ),
         "upstream_out_of_credit" => (

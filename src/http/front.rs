@@ -84,12 +84,56 @@ pub trait FrontEnd: Send + Sync + 'static {
         report.openai_body()
     }
 
-    /// The response for an error of this front end's route; a front end
-    /// whose clients read a status differently may restate it.
+    /// The response for an error of this front end's route.
+    ///
+    /// When every provider refused the key clawgate holds for it, the
+    /// answer says so in every API alike: a 502 (from
+    /// [`crate::chain::policy::final_status`]) naming the variable each key
+    /// came from, marked as not worth retrying. A 401 would read as the
+    /// client's own token refused: the OpenAI SDK raises
+    /// `AuthenticationError`, Claude Code retries without a word.
     fn error_response(mut report: ErrorReport, config: &Config) -> Response {
         flag_placeholder_keys(&mut report, config);
-        report.response(Self::error_body)
+        if report.code != "upstream_auth_failed" {
+            return report.response(Self::error_body);
+        }
+        report.message = refused_keys(&report, config);
+        let mut response = report.response(Self::error_body);
+        response
+            .headers_mut()
+            .insert("x-should-retry", HeaderValue::from_static("false"));
+        response
     }
+}
+
+/// What to fix when every provider refused its key: each target and where
+/// clawgate took the key from.
+fn refused_keys(report: &ErrorReport, config: &Config) -> String {
+    let refused: Vec<String> = report
+        .attempts
+        .iter()
+        .flatten()
+        .map(|attempt| {
+            let status = attempt
+                .status
+                .map_or("refused its key".to_string(), |s| format!("answered {s}"));
+            let mut source = match config.providers.get(&attempt.provider) {
+                Some(provider) => match &provider.key_var {
+                    Some(var) => format!("the key in {var}"),
+                    None => format!("the apiKey of models.providers.{}", provider.id),
+                },
+                None => "its key".to_string(),
+            };
+            if attempt.hint == Some(PLACEHOLDER_HINT) {
+                source.push_str(", a placeholder from the docs");
+            }
+            format!("{} {status} ({source})", attempt.model)
+        })
+        .collect();
+    format!(
+        "clawgate's providers refused the API keys clawgate holds for them, not your token: {}; fix the key in clawgate's environment (its env file) and reload clawgate",
+        refused.join("; ")
+    )
 }
 
 /// The hint of an attempt whose key was refused and looks like a

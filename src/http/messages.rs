@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value, json};
@@ -28,9 +28,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::ErrorReport;
-use super::front::{
-    Encoder, FrontEnd, PLACEHOLDER_HINT, admit, flag_placeholder_keys, read_limited,
-};
+use super::front::{Encoder, FrontEnd, admit, read_limited};
 use super::{AccessRecord, ApiError};
 use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
@@ -92,54 +90,6 @@ impl FrontEnd for Messages {
     fn error_body(report: &ErrorReport) -> Value {
         anthropic_error_body(report)
     }
-
-    /// Claude Code reads a 401 or 403 as its own token refused and retries
-    /// without a word: a provider refusing clawgate's key is a 502
-    /// `api_error` naming the variable that holds that key, marked as not
-    /// worth retrying, which Claude Code prints.
-    fn error_response(mut report: ErrorReport, config: &Config) -> Response {
-        flag_placeholder_keys(&mut report, config);
-        if report.code != "upstream_auth_failed" {
-            return report.response(Self::error_body);
-        }
-        report.status = StatusCode::BAD_GATEWAY;
-        report.message = refused_keys(&report, config);
-        let mut response = report.response(Self::error_body);
-        response
-            .headers_mut()
-            .insert("x-should-retry", HeaderValue::from_static("false"));
-        response
-    }
-}
-
-/// What to fix when every provider refused its key: each target and where
-/// clawgate took the key from.
-fn refused_keys(report: &ErrorReport, config: &Config) -> String {
-    let refused: Vec<String> = report
-        .attempts
-        .iter()
-        .flatten()
-        .map(|attempt| {
-            let status = attempt
-                .status
-                .map_or("refused its key".to_string(), |s| format!("answered {s}"));
-            let mut source = match config.providers.get(&attempt.provider) {
-                Some(provider) => match &provider.key_var {
-                    Some(var) => format!("the key in {var}"),
-                    None => format!("the apiKey of models.providers.{}", provider.id),
-                },
-                None => "its key".to_string(),
-            };
-            if attempt.hint == Some(PLACEHOLDER_HINT) {
-                source.push_str(", a placeholder from the docs");
-            }
-            format!("{} {status} ({source})", attempt.model)
-        })
-        .collect();
-    format!(
-        "clawgate's providers refused the API keys clawgate holds for them, not your token: {}; fix the key in clawgate's environment (its env file) and reload clawgate",
-        refused.join("; ")
-    )
 }
 
 /// The relay's items as Anthropic's named events (see

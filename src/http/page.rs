@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 use crate::chain::cooldown::TargetStatus;
 use crate::gateway::Gateway;
 use crate::http::status::{Standing, standing};
-use crate::ledger::budget;
+use crate::ledger::budget::{self, usd};
 use crate::ledger::calendar::{date, day_of};
 use crate::quota::{QuotaStatus, amount, duration};
 
@@ -175,14 +175,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn usd(amount: f64) -> String {
-    if amount != 0.0 && amount.abs() < 0.01 {
-        format!("${amount:.4}")
-    } else {
-        format!("${amount:.2}")
-    }
 }
 
 fn ms(value: Option<u64>) -> String {
@@ -519,8 +511,13 @@ enum QuotaState {
     Unread,
 }
 
+/// The least the chart's scale stands for: a month of spend below a cent
+/// draws low bars, not full ones.
+const CHART_SCALE_FLOOR_USD: f64 = 0.01;
+
 /// Bars of each day's spend, oldest on the left, with the largest day's
-/// amount as the scale.
+/// amount as the scale (at least [`CHART_SCALE_FLOOR_USD`]); without any
+/// spend, no bars and a line that says so.
 fn chart(days: &std::collections::BTreeMap<i64, crate::ledger::DayTotal>, today: i64) -> String {
     const WIDTH: f64 = 1000.0;
     const HEIGHT: f64 = 180.0;
@@ -528,22 +525,24 @@ fn chart(days: &std::collections::BTreeMap<i64, crate::ledger::DayTotal>, today:
     const BOTTOM: f64 = 22.0;
     let first = today - CHART_DAYS + 1;
     let max = days.values().map(|d| d.cost_usd).fold(0.0_f64, f64::max);
+    let scale = max.max(CHART_SCALE_FLOOR_USD);
     let slot = WIDTH / CHART_DAYS as f64;
+    let label = if max > 0.0 {
+        format!("max {}", usd(max))
+    } else {
+        "no spend in the last 30 days".to_string()
+    };
     let mut svg = format!(
         "<svg id=\"spend-chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"100%\" role=\"img\" aria-label=\"spend per day, last 30 days\">\
          <line x1=\"0\" y1=\"{y}\" x2=\"{WIDTH}\" y2=\"{y}\"/>\
-         <text x=\"4\" y=\"11\">max {}</text>",
-        escape(&usd(max)),
+         <text x=\"4\" y=\"11\">{}</text>",
+        escape(&label),
         y = HEIGHT - BOTTOM
     );
     for i in 0..CHART_DAYS {
         let day = first + i;
         let cost = days.get(&day).map_or(0.0, |d| d.cost_usd);
-        let h = if max > 0.0 {
-            (cost / max) * (HEIGHT - TOP - BOTTOM)
-        } else {
-            0.0
-        };
+        let h = (cost.max(0.0) / scale) * (HEIGHT - TOP - BOTTOM);
         let x = i as f64 * slot + slot * 0.15;
         let _ = write!(
             svg,
@@ -719,6 +718,47 @@ mod tests {
         }
         assert_eq!(amount(100.0), "100");
         assert_eq!(amount(49.5), "49.50");
+    }
+
+    /// The chart's label and each bar's height, oldest first.
+    fn bars(spend: &[(i64, f64)]) -> (String, Vec<f64>) {
+        let days = spend
+            .iter()
+            .map(|&(day, cost_usd)| {
+                let total = crate::ledger::DayTotal {
+                    requests: 1,
+                    cost_usd,
+                    ..Default::default()
+                };
+                (day, total)
+            })
+            .collect();
+        let svg = chart(&days, 100);
+        let label = svg.split("y=\"11\">").nth(1).unwrap();
+        let label = label[..label.find('<').unwrap()].to_string();
+        let heights = svg
+            .split("height=\"")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+            .collect();
+        (label, heights)
+    }
+
+    #[test]
+    fn the_spend_chart_fills_only_for_spend_it_can_show() {
+        // No spend (unpriced models answered): no bars, and it says so.
+        let (label, heights) = bars(&[(100, 0.0), (99, 0.0)]);
+        assert_eq!(label, "no spend in the last 30 days");
+        assert_eq!(heights.len(), 30);
+        assert!(heights.iter().all(|&h| h == 0.0), "{heights:?}");
+        // A few tokens' worth: a low bar, labelled with what it is.
+        let (label, heights) = bars(&[(100, 0.000_02)]);
+        assert_eq!(label, "max &lt;$0.0001");
+        assert!(heights[29] < 1.0, "{heights:?}");
+        // Real spend: the largest day fills the chart.
+        let (label, heights) = bars(&[(100, 1.5), (99, 0.75)]);
+        assert_eq!(label, "max $1.50");
+        assert_eq!((heights[28], heights[29]), (71.0, 142.0));
     }
 
     #[test]

@@ -82,6 +82,17 @@ pub struct State {
     pub resets_day: i64,
 }
 
+/// An amount in dollars: cents, four decimals below a cent, and never
+/// `$0.0000` for an amount that is not zero.
+pub fn usd(amount: f64) -> String {
+    match amount.abs() {
+        0.0 => "$0.00".to_string(),
+        small if small < 0.000_05 => "<$0.0001".to_string(),
+        small if small < 0.01 => format!("${amount:.4}"),
+        _ => format!("${amount:.2}"),
+    }
+}
+
 /// The state of every budget on `day`.
 pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
     ledger.with_totals(|totals| {

@@ -324,11 +324,12 @@ impl Store {
     }
 
     /// Each model's spend per day from `since_day` on, to rebuild the
-    /// running totals at start.
+    /// running totals at start. Requests no target answered (their model
+    /// is empty) are left out, as the running totals leave them out.
     pub fn spend_since(&self, since_day: i64) -> rusqlite::Result<Vec<DaySpend>> {
         let mut statement = self.conn.prepare(
             "SELECT day, model, SUM(requests), SUM(fallbacks), SUM(cost_usd), SUM(uncosted) \
-             FROM daily WHERE day >= ?1 GROUP BY day, model",
+             FROM daily WHERE day >= ?1 AND model != '' GROUP BY day, model",
         )?;
         let rows = statement.query_map([since_day], |r| {
             Ok(DaySpend {

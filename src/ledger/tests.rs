@@ -125,12 +125,16 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     assert_eq!((failed.requests, failed.failures), (1, 1));
     assert_eq!(report.total.requests, 4);
     assert_eq!(report.total.tokens_cached, 800);
+    let days = ledger.with_totals(|t| t.per_day(today));
+    assert_eq!(days[&today].requests, 3, "answered: the failed one is not");
     ledger.close(Duration::from_secs(5));
 
-    // A restart rebuilds the running totals from the rollups.
+    // A restart rebuilds the running totals from the rollups: the same
+    // spend, and the same answered requests (the status page's figure).
     let again = Ledger::open(&path, &settings(), clock_at(now));
     let spent = again.with_totals(|t| t.spent(today, |_| true));
     assert!((spent - 0.75).abs() < 1e-12, "{spent}");
+    assert_eq!(again.with_totals(|t| t.per_day(today)), days);
 }
 
 #[test]
@@ -674,4 +678,16 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
         other => panic!("{other:?}"),
     }
     assert_eq!(count(&path, "SELECT requests FROM daily"), 3);
+}
+
+#[test]
+fn amounts_never_read_zero_when_they_are_not() {
+    for (amount, text) in [
+        (0.0, "$0.00"),
+        (0.000_02, "<$0.0001"),
+        (0.0031, "$0.0031"),
+        (1.234, "$1.23"),
+    ] {
+        assert_eq!(budget::usd(amount), text);
+    }
 }

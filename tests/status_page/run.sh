@@ -66,8 +66,13 @@ JSON
 export CLAWGATE_STATE_DIR=$work/state
 ledger=$work/state/ledger.db
 
-# First start: the ledger is created; stopped again to add history.
+# First start: the ledger is created, with a request no target answers
+# (an unknown model: its row has no model); stopped again to add history.
+# The restart must not count that request as answered today.
 start "$work/gateway0.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $token" -H 'content-type: application/json' \
+  "$url/v1/chat/completions" -d '{"model":"nope/none","messages":[{"role":"user","content":"x"}]}')
+[ "$code" = 404 ] || { echo "status_page: an unknown model answered $code" >&2; exit 1; }
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 [ -f "$ledger" ] || { echo "status_page: no ledger at $ledger" >&2; cat "$work/gateway0.log" >&2; exit 1; }
 python3 - "$ledger" <<'PY'
@@ -150,6 +155,8 @@ spent, answered = db.execute(
     (today,)).fetchone()
 check(close(float(page["spendToday"]), spent), f"spend today {page['spendToday']} != ledger {spent}")
 check(int(page["requestsToday"]) == answered == 15, f"requests today {page['requestsToday']} != ledger {answered}")
+unanswered = db.execute("SELECT SUM(requests) FROM daily WHERE day = ? AND model = ''", (today,)).fetchone()[0]
+check(unanswered == 1, f"the unanswered request before the restart is not in the ledger ({unanswered})")
 check(int(page["requestsLastHour"]) == 15, "the last hour's requests are not 15")
 check(int(page["fallbacksLastHour"]) >= 1, "no fallback counted in the last hour")
 check(page["p50"] and page["p99"] and int(page["p50"]) <= int(page["p99"]), "latency quantiles missing")
