@@ -163,6 +163,74 @@ pub fn claude_code_request() -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// The turns of a Claude Code conversation asked `ask` (34-46 KB
+/// each): Claude Code's system blocks and a working set of 16 tools, then
+/// `turns` tool-use turns as Claude Code sends them, each re-sending the
+/// turn before's messages: an assistant message with a signed thinking
+/// block, a line of text and a `tool_use`, and a user message with its
+/// `tool_result` (a file's lines), `cache_control` on the last block.
+pub fn claude_code_conversation(ask: &str, turns: std::ops::Range<usize>) -> Vec<Vec<u8>> {
+    turns
+        .map(|turns| claude_code_turn_after(ask, turns))
+        .collect()
+}
+
+fn claude_code_turn_after(ask: &str, turns: usize) -> Vec<u8> {
+    let tools: Vec<Value> = ["Bash", "Read", "Edit", "Write", "Glob", "Grep", "Task", "TodoWrite"]
+        .iter()
+        .cycle()
+        .take(16)
+        .enumerate()
+        .map(|(i, name)| {
+            json!({"name": format!("{name}{i}"),
+                   "description": "Reads or changes the project as its arguments say, with care. ".repeat(9),
+                   "input_schema": {"type": "object", "properties": {
+                       "path": {"type": "string", "description": "An absolute path."},
+                       "pattern": {"type": "string", "description": "What to look for."},
+                       "limit": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                   }, "required": ["path"], "additionalProperties": false,
+                   "$schema": "http://json-schema.org/draft-07/schema#"}})
+        })
+        .collect();
+    let mut messages = vec![json!({"role": "user", "content": [{"type": "text", "text": ask}]})];
+    for turn in 0..turns {
+        let id = format!("toolu_01{turn:022}");
+        messages.push(json!({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": format!("The next file to read is src/part{turn}.rs."),
+             "signature": "EqQBCkYIBxgCKkB".repeat(12)},
+            {"type": "text", "text": "Let me look at that file."},
+            {"type": "tool_use", "id": id, "name": format!("Read{}", 1 + 8 * (turn % 2)),
+             "input": {"path": format!("/home/me/project/src/part{turn}.rs")}},
+        ]}));
+        let lines: String = (1..=40)
+            .map(|n| format!("{n:>6}\u{2192}    let value_{n} = compute({n});\n"))
+            .collect();
+        messages.push(json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": id, "content": lines},
+        ]}));
+    }
+    if let Some(Value::Array(blocks)) = messages.last_mut().map(|m| &mut m["content"]) {
+        blocks.last_mut().unwrap()["cache_control"] = json!({"type": "ephemeral"});
+    }
+    let body = json!({
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 32000,
+        "stream": true,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=sdk-cli; cch=1a2b;"},
+            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks.\n".repeat(120),
+             "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": messages,
+        "tools": tools,
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "metadata": {"user_id": "{\"device_id\":\"d\",\"session_id\":\"s\"}"},
+    });
+    serde_json::to_vec(&body).unwrap()
+}
+
 /// A Codex-style Responses request: the same instructions and tools as
 /// OpenClaw's turn, in the Responses API's shape.
 pub fn responses_request() -> Vec<u8> {
