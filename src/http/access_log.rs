@@ -12,8 +12,11 @@
 //!
 //! The same record becomes the request's row in the usage ledger
 //! ([`crate::ledger`]) when the request was to one of the completion APIs:
-//! written once, where the line is, whatever the outcome.
+//! written once, where the line is, whatever the outcome. When such a
+//! request is traced ([`crate::ops::telemetry`]), the record also becomes
+//! its server span, ended there too: a stream's span ends with the stream.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,10 +35,12 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::chain::{Answer, Cause, Failure};
-use crate::config::Cost;
+use crate::config::{Cost, Target};
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
+use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
+use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item};
 
 /// What a handler knows about its request, for the access line. Cheap to
@@ -57,6 +62,25 @@ struct Entry {
     reported_cost: Option<f64>,
     /// The prices of the target that answered.
     price: Option<Cost>,
+    /// Set when the request is traced; the rest is read only then.
+    trace: Option<Arc<Trace>>,
+    traced: Traced,
+}
+
+/// What a traced request's span says beyond the access line.
+#[derive(Debug, Default)]
+struct Traced {
+    /// `max_tokens` (or `max_completion_tokens`), `temperature`, `top_p`.
+    max_tokens: Option<u64>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    /// The chain's targets, in order.
+    chain: Vec<String>,
+    /// The class of the failure that ended a failed chain.
+    error_type: Option<&'static str>,
+    response_id: Option<String>,
+    finish_reasons: Vec<String>,
+    streamed: bool,
 }
 
 /// Bytes per token for an estimate that should not fall short: a token is
@@ -148,30 +172,119 @@ impl AccessRecord {
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures.iter().map(attempt_label).collect();
+                entry.traced.error_type = failures.last().map(|f| f.class.label());
             }
             Err(CompletionError::UnknownModel(_)) => {}
         });
         result
     }
 
-    /// The tokens of a whole completion.
+    /// The request's trace, when it is traced.
+    pub fn trace(&self) -> Option<Arc<Trace>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trace
+            .clone()
+    }
+
+    /// What a traced request's span says of the request: its sampling
+    /// settings and its chain.
+    pub fn traced_request(&self, request: &ChatRequest, chain: &[Target]) {
+        let number = |key: &str| {
+            request
+                .raw(key)
+                .and_then(|raw| raw.trim().parse::<f64>().ok())
+        };
+        self.update(|entry| {
+            let traced = &mut entry.traced;
+            traced.max_tokens = ["max_tokens", "max_completion_tokens"]
+                .into_iter()
+                .find_map(|key| request.raw(key)?.trim().parse().ok());
+            traced.temperature = number("temperature");
+            traced.top_p = number("top_p");
+            traced.chain = chain.iter().map(|t| t.model_ref.to_string()).collect();
+        });
+    }
+
+    /// The tokens of a whole completion (and, when traced, its id and
+    /// finish reasons).
     pub fn usage_of(&self, body: &Map<String, Value>) {
         if let Some(usage) = usage(body) {
             self.note(usage);
         }
+        self.update(|entry| {
+            if entry.trace.is_some() {
+                entry.traced.response_id = body.get("id").and_then(Value::as_str).map(Into::into);
+                entry.traced.finish_reasons = finish_reasons(body.get("choices"));
+            }
+        });
     }
 
     /// `rest` of a stream, read as before, with the tokens of its usage
     /// chunk noted on the way (the relay may hide that chunk from a client
     /// that did not ask for it). `first` is checked too.
+    /// When traced, the stream's id and finish reasons are noted too.
     pub fn watch_usage(&self, first: &Event, rest: EventStream) -> EventStream {
         self.event(first);
         let record = self.clone();
+        if self.trace().is_none() {
+            return Box::pin(rest.inspect(move |item| {
+                if let Ok(Item::Event(event)) = item {
+                    record.event(event);
+                }
+            }));
+        }
+        self.update(|entry| entry.traced.streamed = true);
+        self.answer_event(first);
         Box::pin(rest.inspect(move |item| {
             if let Ok(Item::Event(event)) = item {
                 record.event(event);
+                record.answer_event(event);
             }
         }))
+    }
+
+    /// A traced stream's id (from its first chunk that has one) and finish
+    /// reasons (read only from chunks that name one).
+    fn answer_event(&self, event: &Event) {
+        #[derive(Deserialize)]
+        struct Chunk {
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            choices: Option<Value>,
+        }
+        let finishes = memchr::memmem::find(event.data.as_bytes(), b"\"finish_reason\"")
+            .is_some_and(|at| {
+                !event.data[at + 15..]
+                    .trim_start_matches([':', ' '])
+                    .starts_with("null")
+            });
+        let wants_id = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .traced
+            .response_id
+            .is_none();
+        if !(finishes || wants_id) {
+            return;
+        }
+        let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else {
+            return;
+        };
+        self.update(|entry| {
+            if entry.traced.response_id.is_none() {
+                entry.traced.response_id = chunk.id.filter(|id| !id.is_empty());
+            }
+            if finishes {
+                entry
+                    .traced
+                    .finish_reasons
+                    .extend(finish_reasons(chunk.choices.as_ref()));
+            }
+        });
     }
 
     fn event(&self, event: &Event) {
@@ -201,6 +314,18 @@ impl AccessRecord {
             entry.reported_cost = usage.cost;
         });
     }
+}
+
+/// The `finish_reason`s of `choices` that have one.
+fn finish_reasons(choices: Option<&Value>) -> Vec<String> {
+    let Some(Value::Array(choices)) = choices else {
+        return Vec::new();
+    };
+    choices
+        .iter()
+        .filter_map(|choice| choice.get("finish_reason")?.as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 /// What a completion's or chunk's usage says.
@@ -361,6 +486,10 @@ where
         ),
         request_id: super::guard::request_id(),
     });
+    if let Some(telemetry) = ledger.as_ref().and_then(|to| to.gateway.telemetry()) {
+        let trace = telemetry.trace(request.headers());
+        record.update(|entry| entry.trace = trace);
+    }
     request.extensions_mut().insert(record.clone());
     let response = next(request).await;
     let line = Line {
@@ -453,6 +582,17 @@ impl Line {
         } else {
             line!(tracing::Level::INFO);
         }
+        if let (Some(trace), Some(to)) = (&entry.trace, &self.ledger) {
+            let failed = entry.traced.error_type.map(Cow::Borrowed).or_else(|| {
+                (self.status.as_u16() >= 400).then(|| self.status.as_str().to_owned().into())
+            });
+            let name = format!("chat {}", entry.model_asked.as_deref().unwrap_or("default"));
+            trace.end_request(
+                name,
+                self.span_attributes(&entry, to, end),
+                failed.as_deref(),
+            );
+        }
         if let Some(to) = self.ledger {
             let ledger = to.gateway.ledger();
             let row = Row {
@@ -479,6 +619,90 @@ impl Line {
             drop(entry);
             ledger.record(row, &to.gateway.config().budgets);
         }
+    }
+}
+
+impl Line {
+    /// The request span's attributes (GenAI conventions, then clawgate's).
+    fn span_attributes(
+        &self,
+        entry: &Entry,
+        to: &LedgerRow,
+        end: &str,
+    ) -> Vec<telemetry::KeyValue> {
+        use telemetry::{flag, float, int, text, texts};
+        let traced = &entry.traced;
+        let mut attributes = vec![
+            text("gen_ai.operation.name", "chat"),
+            text(
+                "gen_ai.request.model",
+                entry.model_asked.as_deref().unwrap_or("default"),
+            ),
+            text("http.request.method", self.method.as_str()),
+            text("url.path", self.path.as_str()),
+            int("http.response.status_code", self.status.as_u16().into()),
+            text("clawgate.front_end", to.front_end),
+            text("clawgate.client", to.client),
+            text("clawgate.end", end),
+            texts("clawgate.chain", traced.chain.iter().cloned()),
+            texts("clawgate.attempts", entry.attempts.iter().cloned()),
+        ];
+        let optional = [
+            traced
+                .max_tokens
+                .map(|n| int("gen_ai.request.max_tokens", n)),
+            traced
+                .temperature
+                .map(|t| float("gen_ai.request.temperature", t)),
+            traced.top_p.map(|p| float("gen_ai.request.top_p", p)),
+            traced
+                .response_id
+                .as_ref()
+                .map(|id| text("gen_ai.response.id", id.as_str())),
+            (!traced.finish_reasons.is_empty()).then(|| {
+                texts(
+                    "gen_ai.response.finish_reasons",
+                    traced.finish_reasons.iter().cloned(),
+                )
+            }),
+            entry.tokens_in.map(|n| int("gen_ai.usage.input_tokens", n)),
+            entry
+                .tokens_out
+                .map(|n| int("gen_ai.usage.output_tokens", n)),
+            entry
+                .tokens_cached
+                .map(|n| int("gen_ai.usage.cache_read.input_tokens", n)),
+            entry
+                .tokens_reasoning
+                .map(|n| int("clawgate.usage.reasoning_tokens", n)),
+            entry.cost().map(|usd| float("clawgate.cost_usd", usd)),
+            traced.streamed.then(|| {
+                float(
+                    "clawgate.time_to_first_token_s",
+                    self.head_after.as_secs_f64(),
+                )
+            }),
+            to.request_id
+                .as_ref()
+                .map(|id| text("clawgate.request_id", id.as_ref())),
+        ];
+        attributes.extend(optional.into_iter().flatten());
+        if let Some((provider, model)) =
+            entry.answered_by.as_deref().and_then(|r| r.split_once('/'))
+        {
+            attributes.push(text("gen_ai.provider.name", provider));
+            attributes.push(text("gen_ai.response.model", model));
+            attributes.push(text(
+                "clawgate.answered_by",
+                entry.answered_by.as_deref().unwrap_or_default(),
+            ));
+            let first = traced.chain.first().map(String::as_str);
+            attributes.push(flag(
+                "clawgate.fallback",
+                first != entry.answered_by.as_deref(),
+            ));
+        }
+        attributes
     }
 }
 

@@ -206,6 +206,13 @@ fn series(provider: &str, model: &str) -> Arc<Series> {
     series
 }
 
+/// Spans the telemetry exporter dropped: its queue was full, or the
+/// collector did not take them.
+pub fn telemetry_dropped(spans: u64) {
+    handle();
+    metrics::counter!("clawgate_telemetry_dropped_spans_total").increment(spans);
+}
+
 /// Ledger rows `written` to the database or `dropped`.
 pub fn ledger_rows(result: &'static str, rows: u64) {
     handle();

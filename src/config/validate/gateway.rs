@@ -44,6 +44,7 @@ fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> D
 
 pub(super) fn gateway_settings(
     raw: RawGateway,
+    telemetry: Option<crate::ops::telemetry::Settings>,
     missing: &[MissingVar],
     v: &mut Validator,
 ) -> GatewaySettings {
@@ -211,6 +212,7 @@ pub(super) fn gateway_settings(
         client,
         limits: limits(&raw.limits, v),
         reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
+        telemetry,
     }
 }
 

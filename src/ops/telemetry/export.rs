@@ -1,0 +1,246 @@
+//! The span exporter: a bounded queue that requests offer finished spans
+//! to without waiting, and one task that sends them in batches over
+//! OTLP/HTTP (protobuf). A full queue drops the span; a batch the collector
+//! does not take (down, slow past [`EXPORT_TIMEOUT`], refusing) is
+//! dropped too. Both are counted in `clawgate_telemetry_dropped_spans_total`
+//! and warned about at most once a minute.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Settings, text};
+use crate::ops::metrics;
+
+/// Spans sent in one request at most.
+const BATCH_SPANS: usize = 512;
+/// How long a span waits for others to share its batch.
+const BATCH_DELAY: Duration = Duration::from_secs(1);
+/// How long the collector has to take a batch.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Drops are warned about at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Exporter {
+    queue: mpsc::Sender<Span>,
+    dropped: Arc<AtomicU64>,
+    closing: CancellationToken,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Exporter {
+    /// Starts the export task on the current Tokio runtime.
+    pub fn start(settings: &Settings) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        // Names and values were checked with the config.
+        for (name, value) in &settings.headers {
+            let name = HeaderName::from_bytes(name.as_bytes());
+            let value = HeaderValue::from_str(value.expose_secret());
+            if let (Ok(name), Ok(mut value)) = (name, value) {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+        }
+        let resource = Resource {
+            attributes: vec![
+                text("service.name", settings.service_name.clone()),
+                text("service.version", env!("CARGO_PKG_VERSION")),
+            ],
+            ..Resource::default()
+        };
+        let (queue, spans) = mpsc::channel(settings.queue_spans.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let closing = CancellationToken::new();
+        let worker = Worker {
+            client,
+            url: settings.traces_url.clone(),
+            headers,
+            resource,
+            dropped: dropped.clone(),
+            warned: None,
+            reported: 0,
+        };
+        let worker = tokio::spawn(worker.run(spans, closing.clone()));
+        Ok(Self {
+            queue,
+            dropped,
+            closing,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Queues `span` for export, or drops it (counted) when the queue is
+    /// full or the exporter has stopped. Never waits.
+    pub fn offer(&self, span: Span) {
+        if self.queue.try_send(span).is_err() {
+            drop_spans(&self.dropped, 1);
+        }
+    }
+
+    /// Sends what is queued, then stops; gives up after `within`.
+    pub async fn shutdown(&self, within: Duration) {
+        self.closing.cancel();
+        let worker = self
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(worker) = worker {
+            if tokio::time::timeout(within, worker).await.is_err() {
+                tracing::warn!(
+                    "telemetry: spans not sent within {}s of shutdown are dropped",
+                    within.as_secs_f64()
+                );
+            }
+        }
+    }
+}
+
+fn drop_spans(dropped: &AtomicU64, count: u64) {
+    dropped.fetch_add(count, Ordering::Relaxed);
+    metrics::telemetry_dropped(count);
+}
+
+struct Worker {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    resource: Resource,
+    dropped: Arc<AtomicU64>,
+    /// When drops were last warned about, and how many had been by then.
+    warned: Option<Instant>,
+    reported: u64,
+}
+
+impl Worker {
+    async fn run(mut self, mut spans: mpsc::Receiver<Span>, closing: CancellationToken) {
+        loop {
+            let mut batch = Vec::new();
+            if closing.is_cancelled() {
+                // What was queued before shutdown, then stop.
+                while let Ok(span) = spans.try_recv() {
+                    batch.push(span);
+                    if batch.len() == BATCH_SPANS {
+                        self.send(std::mem::take(&mut batch)).await;
+                    }
+                }
+                if !batch.is_empty() {
+                    self.send(batch).await;
+                }
+                return;
+            }
+            tokio::select! {
+                span = spans.recv() => match span {
+                    Some(span) => batch.push(span),
+                    None => return,
+                },
+                () = closing.cancelled() => continue,
+            }
+            let until = Instant::now() + BATCH_DELAY;
+            while batch.len() < BATCH_SPANS {
+                tokio::select! {
+                    span = spans.recv() => match span {
+                        Some(span) => batch.push(span),
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(until) => break,
+                    () = closing.cancelled() => break,
+                }
+            }
+            self.send(batch).await;
+        }
+    }
+
+    /// Sends one batch; a batch not taken is dropped, counted and warned
+    /// about.
+    async fn send(&mut self, spans: Vec<Span>) {
+        let count = spans.len() as u64;
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(self.resource.clone()),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "clawgate".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..InstrumentationScope::default()
+                    }),
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(request.encode_to_vec())
+            .send()
+            .await;
+        let failure = match sent {
+            Ok(response) if response.status().is_success() => None,
+            Ok(response) => Some(format!("the collector answered {}", response.status())),
+            Err(err) if err.is_timeout() => Some(format!(
+                "the collector did not answer within {}s",
+                EXPORT_TIMEOUT.as_secs()
+            )),
+            Err(err) => Some(format!("cannot reach the collector: {}", describe(&err))),
+        };
+        if failure.is_some() {
+            drop_spans(&self.dropped, count);
+        }
+        self.warn(failure.as_deref());
+    }
+
+    /// Warns of the spans dropped since the last warning, at most once a
+    /// minute.
+    fn warn(&mut self, failure: Option<&str>) {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let due = self.warned.is_none_or(|at| at.elapsed() >= WARN_EVERY);
+        if dropped == self.reported || !due {
+            return;
+        }
+        let why = failure.unwrap_or("the export queue was full");
+        tracing::warn!(
+            dropped = dropped - self.reported,
+            url = %self.url,
+            "telemetry: {} spans dropped ({why}); requests are not affected",
+            dropped - self.reported
+        );
+        self.warned = Some(Instant::now());
+        self.reported = dropped;
+    }
+}
+
+/// A transport error with its causes, as one line.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
