@@ -430,7 +430,8 @@ async fn try_target(
             }
             None => {
                 // Only the target's last try counts towards its health.
-                let cooldown = permit.failed(class, retry_after, std_now());
+                let said = error.to_string();
+                let cooldown = permit.failed(class, Some(&said), retry_after, std_now());
                 if let Some(cooldown) = cooldown {
                     tracing::warn!(
                         provider,
