@@ -95,6 +95,16 @@ fn config_errors_and_warnings_are_quoted() {
             &[("MOONSHOT_API_KEY", "sk-..."), ("OPENROUTER_API_KEY", "k")],
         ),
         ("{agents: {defaults: {model: 'moonshot/kimi-k2.6'}}}", &KEYS),
+        // Telemetry (issue 41).
+        ("{gateway: {telemetry: {enabled: true}}}", &KEYS),
+        (
+            "{gateway: {telemetry: {endpoint: 'http://127.0.0.1:4318'}}}",
+            &[
+                ("MOONSHOT_API_KEY", "k"),
+                ("OPENROUTER_API_KEY", "k"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ],
+        ),
     ];
     let mut messages = Vec::new();
     for (text, env) in cases {
