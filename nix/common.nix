@@ -232,6 +232,7 @@ rec {
       '';
       serviceName = nullOr types.nonEmptyStr ''The spans' `service.name` (the binary's default: "clawgate", or `OTEL_SERVICE_NAME`).'';
       sampleRatio = nullOr (types.numbers.between 0 1) "The share of requests traced (the binary's default: 1); a client's sampled `traceparent` is always followed.";
+      captureContent = nullOr types.bool "Export prompts and completions in the spans, scrubbed of the configured keys (the binary's default: false).";
     };
 
     environmentFile = mkOption {
@@ -266,7 +267,12 @@ rec {
   telemetrySettings =
     telemetry:
     lib.filterAttrs (_: v: v != null) {
-      inherit (telemetry) endpoint serviceName sampleRatio;
+      inherit (telemetry)
+        endpoint
+        serviceName
+        sampleRatio
+        captureContent
+        ;
     };
 
   # The settings as written: without the nulls of unset typed options (in

@@ -237,6 +237,9 @@ async fn a_fallback_is_a_request_span_over_two_attempt_spans_in_the_clients_trac
             stream
         );
         assert!(attribute(request, "error.type").is_none());
+        // Content is off by default.
+        assert!(attribute(request, "gen_ai.input.messages").is_none());
+        assert!(attribute(request, "gen_ai.output.messages").is_none());
 
         // Each provider saw its own attempt's span as the parent.
         for (mock, attempt) in [(&primary, first), (&backup, second)] {
@@ -276,6 +279,44 @@ async fn a_failed_chain_is_an_error_span_and_a_request_without_traceparent_start
     assert_eq!(text(request, "error.type"), "auth");
     assert_eq!(request.status.as_ref().map(|s| s.code), Some(2));
     assert!(attribute(request, "gen_ai.provider.name").is_none());
+}
+
+#[tokio::test]
+async fn content_when_asked_for_follows_the_conventions_and_passes_the_key_scrubber() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let mut config = traced(chain_config(&primary, &backup), &endpoint);
+    config["gateway"]["telemetry"]["captureContent"] = json!(true);
+    let gw = gateway(config).await;
+    let prompt = format!("my key is {} ok", common::KEY);
+    for stream in [false, true] {
+        received.spans.lock().unwrap().clear();
+        let response = gw
+            .chat(json!({"messages": [{"role": "user", "content": prompt}], "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap();
+        let spans = received.wait_for(2).await;
+        let request = spans
+            .iter()
+            .find(|s| s.kind == SpanKind::Server as i32)
+            .expect("a server span");
+        let input: Value = serde_json::from_str(text(request, "gen_ai.input.messages")).unwrap();
+        assert_eq!(
+            input,
+            json!([{"role": "user", "parts": [{"type": "text", "content": "my key is [redacted] ok"}]}])
+        );
+        let output: Value = serde_json::from_str(text(request, "gen_ai.output.messages")).unwrap();
+        assert_eq!(output[0]["role"], "assistant", "stream {stream}");
+        assert_eq!(output[0]["finish_reason"], "stop");
+        let parts = output[0]["parts"].as_array().unwrap();
+        assert!(
+            parts.contains(&json!({"type": "text", "content": "Hello from clawgate-mock."})),
+            "stream {stream}: {output}"
+        );
+        assert!(!format!("{spans:?}").contains(common::KEY));
+    }
 }
 
 #[tokio::test]

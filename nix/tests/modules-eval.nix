@@ -684,6 +684,7 @@ let
             enable = true;
             endpoint = "http://127.0.0.1:6006";
             sampleRatio = 0.5;
+            captureContent = true;
           };
           fromHome = written (homeWith { inherit telemetry; });
           fromNixos = written (nixos { inherit telemetry; });
@@ -692,6 +693,7 @@ let
         fromHome.gateway.telemetry == {
           endpoint = "http://127.0.0.1:6006";
           sampleRatio = 0.5;
+          captureContent = true;
         }
         && fromNixos.gateway.telemetry == fromHome.gateway.telemetry
         && !(envOnly.gateway ? telemetry)

@@ -217,6 +217,7 @@ const GATEWAY_TELEMETRY: Section = Section {
         ("serviceName", Shape::Leaf),
         ("sampleRatio", Shape::Leaf),
         ("queueSpans", Shape::Leaf),
+        ("captureContent", Shape::Leaf),
     ],
     openclaw: &[],
     docs: "telemetry",

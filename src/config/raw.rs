@@ -36,6 +36,7 @@ pub struct RawTelemetry {
     pub service_name: Option<String>,
     pub sample_ratio: Option<f64>,
     pub queue_spans: Option<u64>,
+    pub capture_content: Option<bool>,
 }
 
 /// `gateway.budgets`: USD per period for all traffic, per provider, per

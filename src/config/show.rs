@@ -103,6 +103,7 @@ impl Config {
                     "sampleRatio": t.sample_ratio,
                     "parentBased": t.parent_based,
                     "queueSpans": t.queue_spans,
+                    "captureContent": t.capture_content,
                     "headers": t.headers.iter()
                         .map(|(name, _)| (name.clone(), Value::String(REDACTED.into())))
                         .collect::<Map<_, _>>(),

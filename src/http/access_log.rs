@@ -38,6 +38,7 @@ use crate::chain::{Answer, Cause, Failure};
 use crate::config::{Cost, Target};
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
+use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
 use crate::wire::openai::ChatRequest;
@@ -81,6 +82,10 @@ struct Traced {
     response_id: Option<String>,
     finish_reasons: Vec<String>,
     streamed: bool,
+    /// With `captureContent`: `gen_ai.input.messages`, and the answer as
+    /// it arrives.
+    input: Option<String>,
+    output: Option<Output>,
 }
 
 /// Bytes per token for an estimate that should not fall short: a token is
@@ -204,6 +209,11 @@ impl AccessRecord {
             traced.temperature = number("temperature");
             traced.top_p = number("top_p");
             traced.chain = chain.iter().map(|t| t.model_ref.to_string()).collect();
+            if entry.trace.as_ref().is_some_and(|t| t.captures_content()) {
+                let messages = request.value("messages").unwrap_or_default();
+                traced.input = Some(content::input_messages(&messages));
+                traced.output = Some(Output::default());
+            }
         });
     }
 
@@ -217,6 +227,9 @@ impl AccessRecord {
             if entry.trace.is_some() {
                 entry.traced.response_id = body.get("id").and_then(Value::as_str).map(Into::into);
                 entry.traced.finish_reasons = finish_reasons(body.get("choices"));
+                if let Some(output) = &mut entry.traced.output {
+                    output.add_choice(body.get("choices"));
+                }
             }
         });
     }
@@ -246,7 +259,8 @@ impl AccessRecord {
     }
 
     /// A traced stream's id (from its first chunk that has one) and finish
-    /// reasons (read only from chunks that name one).
+    /// reasons (read only from chunks that name one); with `captureContent`,
+    /// every chunk's delta.
     fn answer_event(&self, event: &Event) {
         #[derive(Deserialize)]
         struct Chunk {
@@ -261,14 +275,14 @@ impl AccessRecord {
                     .trim_start_matches([':', ' '])
                     .starts_with("null")
             });
-        let wants_id = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .traced
-            .response_id
-            .is_none();
-        if !(finishes || wants_id) {
+        let (wants_id, captures) = {
+            let entry = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                entry.traced.response_id.is_none(),
+                entry.traced.output.is_some(),
+            )
+        };
+        if !(finishes || wants_id || captures) {
             return;
         }
         let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else {
@@ -283,6 +297,9 @@ impl AccessRecord {
                     .traced
                     .finish_reasons
                     .extend(finish_reasons(chunk.choices.as_ref()));
+            }
+            if let Some(output) = &mut entry.traced.output {
+                output.add_choice(chunk.choices.as_ref());
             }
         });
     }
@@ -687,6 +704,17 @@ impl Line {
                 .map(|id| text("clawgate.request_id", id.as_ref())),
         ];
         attributes.extend(optional.into_iter().flatten());
+        if let Some(input) = &traced.input {
+            // Content passes the key scrubber, then is bounded.
+            let redactor = &to.gateway.config().redactor;
+            let scrubbed = |text: &str| content::bounded(redactor.scrub(text).into_owned());
+            attributes.push(text("gen_ai.input.messages", scrubbed(input)));
+            if let Some(output) = &traced.output {
+                let finish = traced.finish_reasons.first().map(String::as_str);
+                let output = output.output_messages(finish);
+                attributes.push(text("gen_ai.output.messages", scrubbed(&output)));
+            }
+        }
         if let Some((provider, model)) =
             entry.answered_by.as_deref().and_then(|r| r.split_once('/'))
         {

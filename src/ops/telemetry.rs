@@ -12,6 +12,7 @@
 //! request nothing: a full queue drops the span, counted in
 //! `clawgate_telemetry_dropped_spans_total`.
 
+pub mod content;
 mod export;
 
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub struct Settings {
     pub parent_based: bool,
     /// Spans waiting for export at most; more are dropped and counted.
     pub queue_spans: usize,
+    /// Export prompts and completions (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`), scrubbed of the config's keys.
+    pub capture_content: bool,
 }
 
 impl Settings {
@@ -59,6 +63,7 @@ impl Settings {
             && self.sample_ratio == other.sample_ratio
             && self.parent_based == other.parent_based
             && self.queue_spans == other.queue_spans
+            && self.capture_content == other.capture_content
             && headers(self) == headers(other)
     }
 }
@@ -67,6 +72,7 @@ impl Settings {
 pub struct Telemetry {
     sample_ratio: f64,
     parent_based: bool,
+    capture_content: bool,
     exporter: Exporter,
 }
 
@@ -76,6 +82,7 @@ impl Telemetry {
         Ok(Arc::new(Self {
             sample_ratio: settings.sample_ratio,
             parent_based: settings.parent_based,
+            capture_content: settings.capture_content,
             exporter: Exporter::start(settings)?,
         }))
     }
@@ -198,6 +205,11 @@ impl AttemptSpan {
 }
 
 impl Trace {
+    /// Whether the request's prompt and completion go in its span.
+    pub fn captures_content(&self) -> bool {
+        self.telemetry.capture_content
+    }
+
     /// A new attempt of this request, starting now.
     pub fn attempt(&self) -> AttemptSpan {
         AttemptSpan {

@@ -101,6 +101,7 @@ pub(super) fn settings(
         sample_ratio,
         parent_based,
         queue_spans,
+        capture_content: raw.capture_content.unwrap_or(false),
     })
 }
 
