@@ -402,6 +402,35 @@ async fn a_collector_down_refusing_or_hanging_costs_requests_nothing_and_drops_a
 }
 
 #[test]
+fn config_show_redacts_the_export_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    let config = json!({"gateway": {"telemetry": {"endpoint": "http://127.0.0.1:6006"}}});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let secret = "phx-secret-0123456789abcdef";
+    let headers = format!("authorization=Bearer%20{secret},x-team=t1");
+    let env = [
+        ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
+        ("MOONSHOT_API_KEY", "k-moonshot-0000"),
+        ("OPENROUTER_API_KEY", "k-openrouter-0000"),
+    ];
+    let shown = common::run(
+        &["config", "show", "--config", path.to_str().unwrap()],
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(shown.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains(secret), "{stdout}");
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    let telemetry = &value["gateway"]["telemetry"];
+    assert_eq!(telemetry["tracesUrl"], "http://127.0.0.1:6006/v1/traces");
+    assert_eq!(
+        telemetry["headers"],
+        json!({"authorization": "[redacted]", "x-team": "[redacted]"})
+    );
+}
+
+#[test]
 fn a_bad_telemetry_config_names_the_path() {
     let load = |gateway: Value| {
         let text = json!({"gateway": gateway}).to_string();

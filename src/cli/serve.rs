@@ -99,7 +99,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     if let Some(telemetry) = &config.gateway.telemetry {
         tracing::info!(
             "telemetry: traces to {} as {} (sampling {})",
-            telemetry.traces_url,
+            config.redactor.scrub(telemetry.traces_url.as_str()),
             telemetry.service_name,
             telemetry.sample_ratio
         );

@@ -206,7 +206,9 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     // The reasoning the model produced for replayed tool-call turns, for
     // chains that reach Kimi (the only provider that needs it back).
     let chain = config.chain(request.model());
-    options.trace = record.trace();
+    if gateway.telemetry().is_some() {
+        options.trace = record.trace();
+    }
     if options.trace.is_some() {
         record.traced_request(&request, chain.as_deref().unwrap_or_default());
     }

@@ -116,6 +116,11 @@ fn traces_url(endpoint: &str, base: bool) -> Result<reqwest::Url, String> {
             url.scheme()
         ));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "a user or password in the URL would be shown and logged; put credentials in OTEL_EXPORTER_OTLP_HEADERS".into(),
+        );
+    }
     if !base || url.path().ends_with("/v1/traces") {
         return Ok(url);
     }
@@ -314,6 +319,10 @@ mod tests {
         );
         assert!(
             with(endpoint("127.0.0.1:4318"), &[])[0].starts_with("gateway.telemetry.endpoint: ")
+        );
+        assert_eq!(
+            with(endpoint("http://u:p4ss@c:4318"), &[])[0],
+            "gateway.telemetry.endpoint: a user or password in the URL would be shown and logged; put credentials in OTEL_EXPORTER_OTLP_HEADERS"
         );
         assert_eq!(
             with(endpoint("ftp://x"), &[])[0],

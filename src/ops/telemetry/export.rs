@@ -72,9 +72,15 @@ impl Exporter {
         let (queue, spans) = mpsc::channel(settings.queue_spans.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let closing = CancellationToken::new();
+        // A query may hold a key: the log shows that there is one.
+        let mut shown = settings.traces_url.clone();
+        if shown.query().is_some() {
+            shown.set_query(Some("…"));
+        }
         let worker = Worker {
             client,
             url: settings.traces_url.clone(),
+            shown: shown.to_string(),
             headers,
             resource,
             dropped: dropped.clone(),
@@ -125,6 +131,8 @@ fn drop_spans(dropped: &AtomicU64, count: u64) {
 struct Worker {
     client: reqwest::Client,
     url: reqwest::Url,
+    /// The URL as logged.
+    shown: String,
     headers: HeaderMap,
     resource: Resource,
     dropped: Arc<AtomicU64>,
@@ -205,7 +213,10 @@ impl Worker {
                 "the collector did not answer within {}s",
                 EXPORT_TIMEOUT.as_secs()
             )),
-            Err(err) => Some(format!("cannot reach the collector: {}", describe(&err))),
+            Err(err) => Some(format!(
+                "cannot reach the collector: {}",
+                describe(&err.without_url())
+            )),
         };
         if failure.is_some() {
             drop_spans(&self.dropped, count);
@@ -224,7 +235,7 @@ impl Worker {
         let why = failure.unwrap_or("the export queue was full");
         tracing::warn!(
             dropped = dropped - self.reported,
-            url = %self.url,
+            url = %self.shown,
             "telemetry: {} spans dropped ({why}); requests are not affected",
             dropped - self.reported
         );
