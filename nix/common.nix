@@ -233,6 +233,7 @@ rec {
       serviceName = nullOr types.nonEmptyStr ''The spans' `service.name` (the binary's default: "clawgate", or `OTEL_SERVICE_NAME`).'';
       sampleRatio = nullOr (types.numbers.between 0 1) "The share of requests traced (the binary's default: 1); a client's sampled `traceparent` is always followed.";
       captureContent = nullOr types.bool "Export prompts and completions in the spans, scrubbed of the configured keys (the binary's default: false).";
+      metrics = nullOr types.bool "Also send the GenAI histograms over OTLP (`/v1/metrics`) every minute (the binary's default: false; Phoenix takes traces only).";
     };
 
     environmentFile = mkOption {
@@ -272,6 +273,7 @@ rec {
         serviceName
         sampleRatio
         captureContent
+        metrics
         ;
     };
 

@@ -15,14 +15,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use clawgate::config::{self, Environment, Secrets};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use serde_json::{Value, json};
 
-use common::{chain_config, failing_mock, gateway, healthy_mock, user_message};
+use common::{chain_config, failing_mock, gateway, gateway_with_env, healthy_mock, user_message};
 
 /// How a fake collector answers.
 #[derive(Clone, Copy)]
@@ -35,6 +37,8 @@ enum Collector {
 #[derive(Clone)]
 struct Received {
     spans: Arc<Mutex<Vec<Span>>>,
+    /// Each metrics export, as received.
+    metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
     /// `service.name` of each export.
     services: Arc<Mutex<Vec<String>>>,
     mode: Collector,
@@ -44,6 +48,7 @@ struct Received {
 async fn collector(mode: Collector) -> (String, Received) {
     let received = Received {
         spans: Arc::default(),
+        metrics: Arc::default(),
         services: Arc::default(),
         mode,
     };
@@ -69,8 +74,14 @@ async fn collector(mode: Collector) -> (String, Received) {
         }
         StatusCode::OK
     }
+    async fn metrics(State(received): State<Received>, body: Bytes) -> StatusCode {
+        let request = ExportMetricsServiceRequest::decode(body).expect("an OTLP protobuf body");
+        received.metrics.lock().unwrap().push(request);
+        StatusCode::OK
+    }
     let app = Router::new()
         .route("/v1/traces", post(traces))
+        .route("/v1/metrics", post(metrics))
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -317,6 +328,71 @@ async fn content_when_asked_for_follows_the_conventions_and_passes_the_key_scrub
         );
         assert!(!format!("{spans:?}").contains(common::KEY));
     }
+}
+
+#[tokio::test]
+async fn the_gen_ai_histograms_go_over_otlp_when_asked_for_and_at_shutdown() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let mut config = traced(chain_config(&primary, &backup), &endpoint);
+    config["gateway"]["telemetry"]["metrics"] = json!(true);
+    // Not sampled: the histograms count every request all the same.
+    config["gateway"]["telemetry"]["sampleRatio"] = json!(0);
+    let env = [("OTEL_METRIC_EXPORT_INTERVAL", "100")];
+    let gw = gateway_with_env(config, &env).await;
+    for _ in 0..2 {
+        let response = gw.chat(json!({"messages": user_message()})).await;
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap();
+    }
+    // A cumulative export with both requests, every interval.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = |request: &ExportMetricsServiceRequest, name: &str, token_type: Option<&str>| {
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let metric = metrics.iter().find(|m| m.name == name)?;
+        let Some(Data::Histogram(histogram)) = &metric.data else {
+            return None;
+        };
+        let point = histogram.data_points.iter().find(|p| {
+            let has = |k: &str, v: &str| {
+                p.attributes.iter().any(|kv| {
+                    kv.key == k
+                        && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                            == Some(&Any::StringValue(v.into()))
+                })
+            };
+            has("gen_ai.provider.name", "primary")
+                && has("gen_ai.response.model", "primary/m")
+                && token_type.is_none_or(|t| has("gen_ai.token.type", t))
+        })?;
+        Some(point.count)
+    };
+    loop {
+        let last = received.metrics.lock().unwrap().last().cloned();
+        let done = last.as_ref().is_some_and(|r| {
+            count(r, "gen_ai.client.token.usage", Some("input")) == Some(2)
+                && count(r, "gen_ai.client.operation.duration", None) == Some(2)
+                && count(r, "gen_ai.server.time_to_first_token", None) == Some(2)
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no export of both requests: {last:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(received.spans.lock().unwrap().is_empty());
+    // One more at shutdown.
+    let before = received.metrics.lock().unwrap().len();
+    gw.gateway
+        .telemetry()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await;
+    assert!(received.metrics.lock().unwrap().len() > before);
 }
 
 #[tokio::test]

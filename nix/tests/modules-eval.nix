@@ -685,6 +685,7 @@ let
             endpoint = "http://127.0.0.1:6006";
             sampleRatio = 0.5;
             captureContent = true;
+            metrics = true;
           };
           fromHome = written (homeWith { inherit telemetry; });
           fromNixos = written (nixos { inherit telemetry; });
@@ -694,6 +695,7 @@ let
           endpoint = "http://127.0.0.1:6006";
           sampleRatio = 0.5;
           captureContent = true;
+          metrics = true;
         }
         && fromNixos.gateway.telemetry == fromHome.gateway.telemetry
         && !(envOnly.gateway ? telemetry)

@@ -218,6 +218,7 @@ const GATEWAY_TELEMETRY: Section = Section {
         ("sampleRatio", Shape::Leaf),
         ("queueSpans", Shape::Leaf),
         ("captureContent", Shape::Leaf),
+        ("metrics", Shape::Leaf),
     ],
     openclaw: &[],
     docs: "telemetry",

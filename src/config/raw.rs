@@ -37,6 +37,7 @@ pub struct RawTelemetry {
     pub sample_ratio: Option<f64>,
     pub queue_spans: Option<u64>,
     pub capture_content: Option<bool>,
+    pub metrics: Option<bool>,
 }
 
 /// `gateway.budgets`: USD per period for all traffic, per provider, per

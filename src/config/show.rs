@@ -104,6 +104,8 @@ impl Config {
                     "parentBased": t.parent_based,
                     "queueSpans": t.queue_spans,
                     "captureContent": t.capture_content,
+                    "metricsUrl": t.metrics_url.as_ref().map(|url| url.as_str()),
+                    "metricsIntervalSeconds": t.metrics_interval.as_secs_f64(),
                     "headers": t.headers.iter()
                         .map(|(name, _)| (name.clone(), Value::String(REDACTED.into())))
                         .collect::<Map<_, _>>(),

@@ -39,6 +39,7 @@ use crate::config::{Cost, Target};
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
 use crate::ops::telemetry::content::{self, Output};
+use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
 use crate::wire::openai::ChatRequest;
@@ -598,6 +599,19 @@ impl Line {
             line!(tracing::Level::DEBUG);
         } else {
             line!(tracing::Level::INFO);
+        }
+        if let (Some(telemetry), Some(answered_by)) = (
+            self.ledger.as_ref().and_then(|to| to.gateway.telemetry()),
+            entry.answered_by.as_deref(),
+        ) {
+            telemetry.record_answer(&Answered {
+                provider: answered_by.split_once('/').map_or("", |(p, _)| p),
+                model: answered_by,
+                input_tokens: entry.tokens_in,
+                output_tokens: entry.tokens_out,
+                total: self.started.elapsed(),
+                first_byte: self.head_after,
+            });
         }
         if let (Some(trace), Some(to)) = (&entry.trace, &self.ledger) {
             let failed = entry.traced.error_type.map(Cow::Borrowed).or_else(|| {

@@ -12,23 +12,25 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The histogram buckets of durations, in seconds.
+pub const SECONDS_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// The buckets of token counts: the GenAI conventions' advice.
+pub const TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
 /// The process-wide recorder, installed on first use. Several gateways in one
 /// process (as in tests) share it.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets(&[
-                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-            ])
+            .set_buckets(&SECONDS_BUCKETS)
             .expect("static buckets are valid")
-            // The GenAI conventions' advice for token counts.
-            .set_buckets_for_metric(
-                Matcher::Full(GEN_AI_TOKENS.into()),
-                &[
-                    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0,
-                    1048576.0, 4194304.0, 16777216.0, 67108864.0,
-                ],
-            )
+            .set_buckets_for_metric(Matcher::Full(GEN_AI_TOKENS.into()), &TOKEN_BUCKETS)
             .expect("static buckets are valid")
             .build_recorder();
         let handle = recorder.handle();

@@ -14,6 +14,7 @@
 
 pub mod content;
 mod export;
+pub mod histograms;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,6 +26,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
 
 pub use self::export::Exporter;
+use self::histograms::{Answered, Histograms};
 pub use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 /// `gateway.telemetry` with the `OTEL_*` variables applied: where spans go
@@ -46,6 +48,11 @@ pub struct Settings {
     /// Export prompts and completions (`gen_ai.input.messages`,
     /// `gen_ai.output.messages`), scrubbed of the config's keys.
     pub capture_content: bool,
+    /// Where the GenAI histograms go over OTLP, when they do
+    /// (`gateway.telemetry.metrics`, `OTEL_METRICS_EXPORTER=otlp`).
+    pub metrics_url: Option<reqwest::Url>,
+    /// How often they are sent (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub metrics_interval: Duration,
 }
 
 impl Settings {
@@ -64,6 +71,8 @@ impl Settings {
             && self.parent_based == other.parent_based
             && self.queue_spans == other.queue_spans
             && self.capture_content == other.capture_content
+            && self.metrics_url == other.metrics_url
+            && self.metrics_interval == other.metrics_interval
             && headers(self) == headers(other)
     }
 }
@@ -73,18 +82,33 @@ pub struct Telemetry {
     sample_ratio: f64,
     parent_based: bool,
     capture_content: bool,
+    /// The GenAI histograms, when they are sent over OTLP.
+    histograms: Option<Arc<Histograms>>,
     exporter: Exporter,
 }
 
 impl Telemetry {
     /// Starts the exporter on the current Tokio runtime.
     pub fn start(settings: &Settings) -> Result<Arc<Self>, reqwest::Error> {
+        let histograms = settings
+            .metrics_url
+            .as_ref()
+            .map(|_| Arc::new(Histograms::default()));
         Ok(Arc::new(Self {
             sample_ratio: settings.sample_ratio,
             parent_based: settings.parent_based,
             capture_content: settings.capture_content,
-            exporter: Exporter::start(settings)?,
+            exporter: Exporter::start(settings, histograms.clone())?,
+            histograms,
         }))
+    }
+
+    /// Adds an answered request to the GenAI histograms sent over OTLP
+    /// (every request, sampled or not), when they are.
+    pub fn record_answer(&self, answered: &Answered) {
+        if let Some(histograms) = &self.histograms {
+            histograms.record(answered);
+        }
     }
 
     /// The trace of a new request with `headers`, or `None` when it is not
@@ -285,6 +309,15 @@ impl Trace {
             }),
             ..Span::default()
         }
+    }
+}
+
+/// The instrumentation scope of everything clawgate exports.
+fn scope() -> opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+    opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+        name: "clawgate".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
     }
 }
 

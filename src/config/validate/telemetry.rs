@@ -3,6 +3,8 @@
 //! variables; the export headers (an API key) come from the environment
 //! only (`OTEL_EXPORTER_OTLP_HEADERS`, an env file), never the config.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 
 use super::super::Environment;
@@ -12,6 +14,8 @@ use crate::ops::telemetry::Settings;
 
 const PATH: &str = "gateway.telemetry";
 const DEFAULT_QUEUE_SPANS: u64 = 2048;
+/// `OTEL_METRIC_EXPORT_INTERVAL`'s default in the OTLP spec.
+const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The telemetry to run, or `None` when it is off: no endpoint anywhere,
 /// `enabled: false`, or `OTEL_SDK_DISABLED=true`.
@@ -25,37 +29,52 @@ pub(super) fn settings(
     if raw.enabled == Some(false) || (disabled && raw.enabled.is_none()) {
         return None;
     }
-    let (path, url) = match (
-        raw.endpoint.as_deref(),
-        var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-    ) {
-        (Some(endpoint), _) => (format!("{PATH}.endpoint"), traces_url(endpoint, true)),
-        (None, Some(url)) => (
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".into(),
-            traces_url(url, false),
-        ),
-        (None, None) => match var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            Some(endpoint) => (
-                "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-                traces_url(endpoint, true),
-            ),
-            None => {
-                if raw.enabled == Some(true) {
-                    v.error(
-                        format!("{PATH}.endpoint"),
-                        "telemetry is enabled but has no endpoint; set it (say \"http://127.0.0.1:4318\") or OTEL_EXPORTER_OTLP_ENDPOINT",
-                    );
-                }
-                return None;
-            }
-        },
+    let Some(traces_url) = signal_url(raw, &var, "traces") else {
+        if raw.enabled == Some(true) {
+            v.error(
+                format!("{PATH}.endpoint"),
+                "telemetry is enabled but has no endpoint; set it (say \"http://127.0.0.1:4318\") or OTEL_EXPORTER_OTLP_ENDPOINT",
+            );
+        }
+        return None;
     };
-    let traces_url = match url {
-        Ok(url) => url,
-        Err(message) => {
+    let traces_url = match traces_url {
+        (_, Ok(url)) => url,
+        (path, Err(message)) => {
             v.error(path, message);
             return None;
         }
+    };
+    let wants_metrics = raw
+        .metrics
+        .unwrap_or_else(|| var("OTEL_METRICS_EXPORTER") == Some("otlp"));
+    let metrics_url = match wants_metrics.then(|| signal_url(raw, &var, "metrics")) {
+        None => None,
+        Some(Some((_, Ok(url)))) => Some(url),
+        Some(Some((path, Err(message)))) => {
+            v.error(path, message);
+            None
+        }
+        Some(None) => {
+            v.error(
+                format!("{PATH}.metrics"),
+                "metrics need an endpoint: set gateway.telemetry.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            );
+            None
+        }
+    };
+    let metrics_interval = match var("OTEL_METRIC_EXPORT_INTERVAL") {
+        None => DEFAULT_METRICS_INTERVAL,
+        Some(text) => match text.parse::<u64>() {
+            Ok(ms @ 1..=86_400_000) => Duration::from_millis(ms),
+            _ => {
+                v.error(
+                    "OTEL_METRIC_EXPORT_INTERVAL",
+                    format!("expected milliseconds from 1 to 86400000, found {text:?}"),
+                );
+                DEFAULT_METRICS_INTERVAL
+            }
+        },
     };
     for name in [
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -102,12 +121,34 @@ pub(super) fn settings(
         parent_based,
         queue_spans,
         capture_content: raw.capture_content.unwrap_or(false),
+        metrics_url,
+        metrics_interval,
     })
 }
 
-/// The traces URL of `endpoint`: as written (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`),
-/// or with `/v1/traces` appended to its path (`base`).
-fn traces_url(endpoint: &str, base: bool) -> Result<reqwest::Url, String> {
+/// Where `signal` (`traces`, `metrics`) goes, and the path or variable
+/// that said so: `endpoint` with `/v1/{signal}` appended, else
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT` as written, else
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/{signal}` appended.
+fn signal_url<'e>(
+    raw: &RawTelemetry,
+    var: &impl Fn(&str) -> Option<&'e str>,
+    signal: &str,
+) -> Option<(String, Result<reqwest::Url, String>)> {
+    if let Some(endpoint) = raw.endpoint.as_deref() {
+        return Some((format!("{PATH}.endpoint"), url(endpoint, Some(signal))));
+    }
+    let own = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.to_uppercase());
+    if let Some(endpoint) = var(&own) {
+        return Some((own, url(endpoint, None)));
+    }
+    let shared = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    var(shared).map(|endpoint| (shared.to_string(), url(endpoint, Some(signal))))
+}
+
+/// `endpoint` as a URL, with `/v1/{signal}` appended to its path when
+/// `signal` is given (and not already there).
+fn url(endpoint: &str, signal: Option<&str>) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| format!("not a URL ({e}); expected say \"http://127.0.0.1:4318\""))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -121,11 +162,11 @@ fn traces_url(endpoint: &str, base: bool) -> Result<reqwest::Url, String> {
             "a user or password in the URL would be shown and logged; put credentials in OTEL_EXPORTER_OTLP_HEADERS".into(),
         );
     }
-    if !base || url.path().ends_with("/v1/traces") {
+    let Some(signal) = signal.filter(|s| !url.path().ends_with(&format!("/v1/{s}"))) else {
         return Ok(url);
-    }
+    };
     let mut url = url;
-    let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+    let path = format!("{}/v1/{signal}", url.path().trim_end_matches('/'));
     url.set_path(&path);
     Ok(url)
 }
@@ -298,6 +339,40 @@ mod tests {
         )];
         let got = check(RawTelemetry::default(), &traces).unwrap().unwrap();
         assert_eq!(got.traces_url.as_str(), "https://c.example/otlp");
+    }
+
+    #[test]
+    fn metrics_go_beside_the_traces_when_asked_for() {
+        let raw = |metrics| RawTelemetry {
+            endpoint: Some("http://c:4318/".into()),
+            metrics,
+            ..RawTelemetry::default()
+        };
+        assert_eq!(check(raw(None), &[]).unwrap().unwrap().metrics_url, None);
+        let on = check(raw(Some(true)), &[("OTEL_METRIC_EXPORT_INTERVAL", "500")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            on.metrics_url.map(String::from).as_deref(),
+            Some("http://c:4318/v1/metrics")
+        );
+        assert_eq!(on.metrics_interval, Duration::from_millis(500));
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m/x"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+        ];
+        let from_env = check(RawTelemetry::default(), &env).unwrap().unwrap();
+        assert_eq!(from_env.traces_url.as_str(), "http://c:4318/v1/traces");
+        assert_eq!(from_env.metrics_url.unwrap().as_str(), "http://m/x");
+        let traces_only = [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/t"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+        ];
+        assert!(
+            check(RawTelemetry::default(), &traces_only).unwrap_err()[0]
+                .starts_with("gateway.telemetry.metrics: metrics need an endpoint")
+        );
     }
 
     #[test]

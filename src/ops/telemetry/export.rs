@@ -3,14 +3,14 @@
 //! OTLP/HTTP (protobuf). A full queue drops the span; a batch the collector
 //! does not take (down, slow past [`EXPORT_TIMEOUT`], refusing) is
 //! dropped too. Both are counted in `clawgate_telemetry_dropped_spans_total`
-//! and warned about at most once a minute.
+//! and warned about at most once a minute. With metrics on, a second task
+//! sends the GenAI histograms every interval and once more at shutdown.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Settings, text};
+use super::histograms::Histograms;
+use super::{Settings, scope, text};
 use crate::ops::metrics;
 
 /// Spans sent in one request at most.
@@ -37,12 +38,64 @@ pub struct Exporter {
     queue: mpsc::Sender<Span>,
     dropped: Arc<AtomicU64>,
     closing: CancellationToken,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    /// The span task, and the metrics task when there is one.
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Where one signal goes: the client, its URL and the export headers.
+struct Collector {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    /// The URL as logged: a query may hold a key, the log shows there is one.
+    shown: String,
+    headers: HeaderMap,
+}
+
+impl Collector {
+    fn new(client: &reqwest::Client, url: &reqwest::Url, headers: &HeaderMap) -> Self {
+        let mut shown = url.clone();
+        if shown.query().is_some() {
+            shown.set_query(Some("…"));
+        }
+        Self {
+            client: client.clone(),
+            url: url.clone(),
+            shown: shown.to_string(),
+            headers: headers.clone(),
+        }
+    }
+
+    /// Posts one OTLP request; `Err` says why the collector did not take it.
+    async fn post(&self, body: Vec<u8>) -> Result<(), String> {
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("the collector answered {}", response.status())),
+            Err(err) if err.is_timeout() => Err(format!(
+                "the collector did not answer within {}s",
+                EXPORT_TIMEOUT.as_secs()
+            )),
+            Err(err) => Err(format!(
+                "cannot reach the collector: {}",
+                describe(&err.without_url())
+            )),
+        }
+    }
 }
 
 impl Exporter {
-    /// Starts the export task on the current Tokio runtime.
-    pub fn start(settings: &Settings) -> Result<Self, reqwest::Error> {
+    /// Starts the export tasks on the current Tokio runtime; `histograms`
+    /// are sent when `settings` has a metrics URL.
+    pub fn start(
+        settings: &Settings,
+        histograms: Option<Arc<Histograms>>,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(EXPORT_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
@@ -72,27 +125,29 @@ impl Exporter {
         let (queue, spans) = mpsc::channel(settings.queue_spans.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let closing = CancellationToken::new();
-        // A query may hold a key: the log shows that there is one.
-        let mut shown = settings.traces_url.clone();
-        if shown.query().is_some() {
-            shown.set_query(Some("…"));
+        let mut workers = Vec::new();
+        if let (Some(url), Some(histograms)) = (&settings.metrics_url, histograms) {
+            let metrics = Metrics {
+                collector: Collector::new(&client, url, &headers),
+                resource: resource.clone(),
+                histograms,
+                interval: settings.metrics_interval,
+            };
+            workers.push(tokio::spawn(metrics.run(closing.clone())));
         }
         let worker = Worker {
-            client,
-            url: settings.traces_url.clone(),
-            shown: shown.to_string(),
-            headers,
+            collector: Collector::new(&client, &settings.traces_url, &headers),
             resource,
             dropped: dropped.clone(),
             warned: None,
             reported: 0,
         };
-        let worker = tokio::spawn(worker.run(spans, closing.clone()));
+        workers.push(tokio::spawn(worker.run(spans, closing.clone())));
         Ok(Self {
             queue,
             dropped,
             closing,
-            worker: Mutex::new(Some(worker)),
+            workers: Mutex::new(workers),
         })
     }
 
@@ -107,18 +162,14 @@ impl Exporter {
     /// Sends what is queued, then stops; gives up after `within`.
     pub async fn shutdown(&self, within: Duration) {
         self.closing.cancel();
-        let worker = self
-            .worker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(worker) = worker {
-            if tokio::time::timeout(within, worker).await.is_err() {
-                tracing::warn!(
-                    "telemetry: spans not sent within {}s of shutdown are dropped",
-                    within.as_secs_f64()
-                );
-            }
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        let all = futures_util::future::join_all(workers);
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::warn!(
+                "telemetry: what was not sent within {}s of shutdown is dropped",
+                within.as_secs_f64()
+            );
         }
     }
 }
@@ -129,11 +180,7 @@ fn drop_spans(dropped: &AtomicU64, count: u64) {
 }
 
 struct Worker {
-    client: reqwest::Client,
-    url: reqwest::Url,
-    /// The URL as logged.
-    shown: String,
-    headers: HeaderMap,
+    collector: Collector,
     resource: Resource,
     dropped: Arc<AtomicU64>,
     /// When drops were last warned about, and how many had been by then.
@@ -188,36 +235,14 @@ impl Worker {
             resource_spans: vec![ResourceSpans {
                 resource: Some(self.resource.clone()),
                 scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "clawgate".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        ..InstrumentationScope::default()
-                    }),
+                    scope: Some(scope()),
                     spans,
                     ..ScopeSpans::default()
                 }],
                 ..ResourceSpans::default()
             }],
         };
-        let sent = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .body(request.encode_to_vec())
-            .send()
-            .await;
-        let failure = match sent {
-            Ok(response) if response.status().is_success() => None,
-            Ok(response) => Some(format!("the collector answered {}", response.status())),
-            Err(err) if err.is_timeout() => Some(format!(
-                "the collector did not answer within {}s",
-                EXPORT_TIMEOUT.as_secs()
-            )),
-            Err(err) => Some(format!(
-                "cannot reach the collector: {}",
-                describe(&err.without_url())
-            )),
-        };
+        let failure = self.collector.post(request.encode_to_vec()).await.err();
         if failure.is_some() {
             drop_spans(&self.dropped, count);
         }
@@ -235,12 +260,47 @@ impl Worker {
         let why = failure.unwrap_or("the export queue was full");
         tracing::warn!(
             dropped = dropped - self.reported,
-            url = %self.shown,
+            url = %self.collector.shown,
             "telemetry: {} spans dropped ({why}); requests are not affected",
             dropped - self.reported
         );
         self.warned = Some(Instant::now());
         self.reported = dropped;
+    }
+}
+
+/// The task that sends the GenAI histograms.
+struct Metrics {
+    collector: Collector,
+    resource: Resource,
+    histograms: Arc<Histograms>,
+    interval: Duration,
+}
+
+impl Metrics {
+    async fn run(self, closing: CancellationToken) {
+        let mut warned: Option<Instant> = None;
+        loop {
+            let last = tokio::select! {
+                () = tokio::time::sleep(self.interval) => false,
+                () = closing.cancelled() => true,
+            };
+            if let Some(request) = self.histograms.request(&self.resource) {
+                let sent = self.collector.post(request.encode_to_vec()).await;
+                if let Err(why) = sent {
+                    if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                        tracing::warn!(
+                            url = %self.collector.shown,
+                            "telemetry: metrics not sent ({why}); they are cumulative, the next export catches up"
+                        );
+                        warned = Some(Instant::now());
+                    }
+                }
+            }
+            if last {
+                return;
+            }
+        }
     }
 }
 
