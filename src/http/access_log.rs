@@ -95,6 +95,14 @@ struct Traced {
 const BYTES_PER_TOKEN: u64 = 4;
 
 impl Entry {
+    fn note(&mut self, usage: Usage) {
+        self.tokens_in = Some(usage.input);
+        self.tokens_out = Some(usage.output);
+        self.tokens_cached = usage.cached;
+        self.tokens_reasoning = usage.reasoning;
+        self.reported_cost = usage.cost;
+    }
+
     /// What a budget counts for an answered, priced request whose provider
     /// sent no usage (the client left before the usage chunk, the stream
     /// broke): the request's and the response's bytes as tokens at the
@@ -221,10 +229,11 @@ impl AccessRecord {
     /// The tokens of a whole completion (and, when traced, its id and
     /// finish reasons).
     pub fn usage_of(&self, body: &Map<String, Value>) {
-        if let Some(usage) = usage(body) {
-            self.note(usage);
-        }
+        let usage = usage(body);
         self.update(|entry| {
+            if let Some(usage) = usage {
+                entry.note(usage);
+            }
             if entry.trace.is_some() {
                 entry.traced.response_id = body.get("id").and_then(Value::as_str).map(Into::into);
                 entry.traced.finish_reasons = finish_reasons(body.get("choices"));
@@ -324,13 +333,7 @@ impl AccessRecord {
     }
 
     fn note(&self, usage: Usage) {
-        self.update(|entry| {
-            entry.tokens_in = Some(usage.input);
-            entry.tokens_out = Some(usage.output);
-            entry.tokens_cached = usage.cached;
-            entry.tokens_reasoning = usage.reasoning;
-            entry.reported_cost = usage.cost;
-        });
+        self.update(|entry| entry.note(usage));
     }
 }
 
