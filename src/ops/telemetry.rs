@@ -10,7 +10,9 @@
 //! finished spans are offered to a bounded queue that `export.rs` drains on
 //! a task of its own. A collector that is down, slow or refusing costs a
 //! request nothing: a full queue drops the span, counted in
-//! `clawgate_telemetry_dropped_spans_total`.
+//! `clawgate_telemetry_dropped_spans_total`. Prompts and completions
+//! (`content.rs`) are in a span only when asked for; the GenAI histograms
+//! (`histograms.rs`) go over OTLP only when asked for.
 
 pub mod content;
 mod export;
