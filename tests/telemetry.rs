@@ -477,6 +477,30 @@ async fn a_collector_down_refusing_or_hanging_costs_requests_nothing_and_drops_a
     }
 }
 
+#[tokio::test]
+async fn a_reload_that_changes_telemetry_says_it_takes_a_restart() {
+    let (endpoint, _) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+    let reload = |config: Value, env: &[(&str, &str)]| {
+        let env = Environment::from_pairs(env.iter().copied());
+        let loaded = config::load_str(&config.to_string(), &env, Secrets::Required).unwrap();
+        gw.gateway.replace_config(loaded.config)
+    };
+    let same = traced(chain_config(&primary, &backup), &endpoint);
+    assert_eq!(reload(same.clone(), &[]), Vec::<String>::new());
+    let key = [("OTEL_EXPORTER_OTLP_HEADERS", "authorization=k-0123456789")];
+    assert_eq!(
+        reload(same, &key),
+        ["gateway.telemetry changed; it takes effect at the next restart"]
+    );
+    assert_eq!(
+        reload(chain_config(&primary, &backup), &[]),
+        ["gateway.telemetry changed; it takes effect at the next restart"]
+    );
+}
+
 #[test]
 fn config_show_redacts_the_export_headers() {
     let dir = tempfile::tempdir().unwrap();
