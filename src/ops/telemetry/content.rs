@@ -47,8 +47,12 @@ pub struct Output {
 }
 
 impl Output {
-    /// Adds an OpenAI message or a chunk's `delta`.
+    /// Adds an OpenAI message or a chunk's `delta`. What is past
+    /// [`MAX_BYTES`] is not kept: a stream may be of any length.
     pub fn add(&mut self, delta: &Value) {
+        if self.size() > MAX_BYTES {
+            return;
+        }
         if let Some(text) = delta.get("content") {
             self.text.push_str(&text_of(Some(text)));
         }
@@ -83,6 +87,16 @@ impl Output {
         if let Some(delta) = choice.and_then(|c| c.get("delta").or_else(|| c.get("message"))) {
             self.add(delta);
         }
+    }
+
+    /// The bytes kept so far.
+    fn size(&self) -> usize {
+        let calls: usize = self
+            .calls
+            .iter()
+            .map(|(i, n, a)| i.len() + n.len() + a.len())
+            .sum();
+        self.text.len() + self.reasoning.len() + calls
     }
 
     fn parts(&self) -> Vec<Value> {
@@ -196,6 +210,13 @@ mod tests {
             streamed.add_choice(Some(&json!([{"delta": delta}])));
         }
         assert_eq!(streamed, at_once);
+        // A long stream is kept up to the bound, not whole.
+        let mut long = Output::default();
+        let piece = json!([{"delta": {"content": "x".repeat(1000)}}]);
+        for _ in 0..1000 {
+            long.add_choice(Some(&piece));
+        }
+        assert!((MAX_BYTES..MAX_BYTES + 1000).contains(&long.size()));
         let written: Value =
             serde_json::from_str(&streamed.output_messages(Some("tool_calls"))).unwrap();
         assert_eq!(
