@@ -302,7 +302,8 @@ impl AccessRecord {
             if entry.traced.response_id.is_none() {
                 entry.traced.response_id = chunk.id.filter(|id| !id.is_empty());
             }
-            if finishes {
+            // One per choice; a provider repeating them is not followed far.
+            if finishes && entry.traced.finish_reasons.len() < MAX_FINISH_REASONS {
                 entry
                     .traced
                     .finish_reasons
@@ -336,6 +337,9 @@ impl AccessRecord {
         self.update(|entry| entry.note(usage));
     }
 }
+
+/// The most finish reasons a stream's span keeps.
+const MAX_FINISH_REASONS: usize = 16;
 
 /// The `finish_reason`s of `choices` that have one.
 fn finish_reasons(choices: Option<&Value>) -> Vec<String> {
