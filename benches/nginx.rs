@@ -654,6 +654,37 @@ fn without(feature: &str) -> bool {
     std::env::var("CLAWGATE_BENCH_WITHOUT").is_ok_and(|list| list.split(',').any(|f| f == feature))
 }
 
+/// `CLAWGATE_BENCH_TELEMETRY=1`: this build's clawgate traces every
+/// request (`gateway.telemetry`, sampling 1) to a local collector in this
+/// process, on the load side, which takes every batch (docs/observability.md).
+fn telemetry() -> bool {
+    std::env::var("CLAWGATE_BENCH_TELEMETRY").is_ok_and(|v| v == "1")
+}
+
+/// The base URL of a collector that answers every OTLP export with 200,
+/// started once, on a thread of its own.
+fn collector() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new()
+                    .route("/v1/traces", axum::routing::post(|_: Bytes| async { "" }));
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        url
+    })
+}
+
 /// `CLAWGATE_BENCH_AGAINST=PATH`: another `clawgate` binary (an earlier
 /// build), run beside this build's in the same run, each scenario measuring
 /// the two one after the other, so that a change is measured side by side.
@@ -674,6 +705,10 @@ fn start_clawgate(
     let mut settings = clawgate_config(upstream);
     if without("ledger") {
         settings["ledger"] = json!({"enabled": false});
+    }
+    // Only this build's: an earlier one may not know the key.
+    if telemetry() && binary.is_none() {
+        settings["gateway"] = json!({"telemetry": {"endpoint": collector(), "sampleRatio": 1.0}});
     }
     std::fs::write(&config, settings.to_string()).unwrap();
     // The startup line is logged at info; the access lines are muted by target.

@@ -217,6 +217,25 @@ rec {
       '';
     };
 
+    telemetry = {
+      enable = mkEnableOption ''
+        OpenTelemetry traces over OTLP/HTTP (`settings.gateway.telemetry`):
+        a span per request and per upstream attempt, by the GenAI semantic
+        conventions, to Arize Phoenix, Jaeger or any OTLP collector. Export
+        headers (an API key) go in `environmentFile` as
+        `OTEL_EXPORTER_OTLP_HEADERS=name=value`, never in the store'';
+      endpoint = nullOr types.nonEmptyStr ''
+        The collector's OTLP/HTTP base URL (`/v1/traces` is appended), such
+        as "http://127.0.0.1:6006" for Phoenix or "http://127.0.0.1:4318"
+        for Jaeger or an OpenTelemetry Collector. Unset, the service reads
+        `OTEL_EXPORTER_OTLP_ENDPOINT` from `environmentFile`.
+      '';
+      serviceName = nullOr types.nonEmptyStr ''The spans' `service.name` (the binary's default: "clawgate", or `OTEL_SERVICE_NAME`).'';
+      sampleRatio = nullOr (types.numbers.between 0 1) "The share of requests traced (the binary's default: 1); a client's sampled `traceparent` is always followed.";
+      captureContent = nullOr types.bool "Export prompts and completions in the spans, scrubbed of the configured keys (the binary's default: false).";
+      metrics = nullOr types.bool "Also send the GenAI histograms over OTLP (`/v1/metrics`) every minute (the binary's default: false; Phoenix takes traces only).";
+    };
+
     environmentFile = mkOption {
       type = with types; coercedTo (either path str) lib.toList (listOf (either path str));
       default = [ ];
@@ -242,6 +261,21 @@ rec {
       description = "Log level or tracing filter.";
     };
   };
+
+  # `services.clawgate.telemetry` as `settings.gateway.telemetry`: the keys
+  # set (none when only `enable` is: the environment file's OTEL_*
+  # variables then say where traces go).
+  telemetrySettings =
+    telemetry:
+    lib.filterAttrs (_: v: v != null) {
+      inherit (telemetry)
+        endpoint
+        serviceName
+        sampleRatio
+        captureContent
+        metrics
+        ;
+    };
 
   # The settings as written: without the nulls of unset typed options (in
   # clawgate's schema, absent) and the empty sections they leave behind.

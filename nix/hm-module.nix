@@ -46,6 +46,10 @@ in
   config = lib.mkMerge [
     { services.clawgate.openclaw.provider = openclaw.provider; }
 
+    (lib.mkIf (cfg.enable && cfg.telemetry.enable) {
+      services.clawgate.settings.gateway.telemetry = common.telemetrySettings cfg.telemetry;
+    })
+
     (lib.mkIf cfg.enable {
       assertions = common.secretAssertions cfg.environmentFile ++ common.extraArgsAssertions cfg.extraArgs ++ [
         {

@@ -67,6 +67,10 @@ in
   config = lib.mkMerge [
     { services.clawgate.openclaw.provider = (common.openclaw cfg.settings).provider; }
 
+    (lib.mkIf (cfg.enable && cfg.telemetry.enable) {
+      services.clawgate.settings.gateway.telemetry = common.telemetrySettings cfg.telemetry;
+    })
+
     (lib.mkIf cfg.enable {
       assertions =
         common.secretAssertions (cfg.environmentFile ++ lib.attrValues cfg.credentials)

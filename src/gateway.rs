@@ -14,6 +14,7 @@ use crate::chain::{self, Answer, Failure};
 use crate::config::{Config, Target, UnknownModel};
 use crate::ledger::Ledger;
 use crate::ops::memory;
+use crate::ops::telemetry::{Telemetry, Trace};
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
 use crate::upstream::Upstream;
@@ -37,18 +38,26 @@ pub struct Gateway {
     /// `gateway.reasoningCache` is off. Kept across reloads that leave its
     /// bounds as they are.
     reasoning: ArcSwapOption<ReasoningCache>,
+    /// The span exporter, when `gateway.telemetry` is on; its settings are
+    /// read once, at start.
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 /// How one request may use its chain.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestOptions {
     /// `false` for `x-clawgate-fallback: off`: the first target only.
     pub fallback: bool,
+    /// The request's trace, when it is traced: each attempt gets a span.
+    pub trace: Option<Arc<Trace>>,
 }
 
 impl Default for RequestOptions {
     fn default() -> Self {
-        Self { fallback: true }
+        Self {
+            fallback: true,
+            trace: None,
+        }
     }
 }
 
@@ -79,8 +88,16 @@ pub enum CompletionError {
 }
 
 impl Gateway {
+    /// The gateway serving `config`. With `gateway.telemetry` on, its
+    /// exporter starts on the current Tokio runtime (none outside one).
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
         let upstream = Upstream::new(config.gateway.timeouts.connect)?;
+        let telemetry = match &config.gateway.telemetry {
+            Some(settings) if tokio::runtime::Handle::try_current().is_ok() => {
+                Some(Telemetry::start(settings)?)
+            }
+            _ => None,
+        };
         let requests = Semaphore::new(config.gateway.client.max_concurrent_requests);
         let reasoning = config
             .gateway
@@ -95,6 +112,7 @@ impl Gateway {
             ledger: Arc::new(Ledger::in_memory()),
             quotas: Arc::default(),
             reasoning: ArcSwapOption::new(reasoning),
+            telemetry,
         })
     }
 
@@ -178,6 +196,13 @@ impl Gateway {
                 old_g.client.max_connections != new_g.client.max_connections,
             ),
             ("ledger", old.ledger != config.ledger),
+            (
+                "gateway.telemetry",
+                match (&old_g.telemetry, &new_g.telemetry) {
+                    (Some(old), Some(new)) => !old.same_as(new),
+                    (old, new) => old.is_some() != new.is_some(),
+                },
+            ),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -213,6 +238,11 @@ impl Gateway {
     /// The reasoning cache, unless `gateway.reasoningCache` is off.
     pub fn reasoning_cache(&self) -> Option<Arc<ReasoningCache>> {
         self.reasoning.load_full()
+    }
+
+    /// The span exporter, when telemetry is on.
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry.as_ref()
     }
 
     /// Every provider account's quota, for `/v1/status` and `/metrics`.
@@ -259,6 +289,7 @@ impl Gateway {
             cooldowns: &self.cooldowns,
             quotas: &self.quotas,
             fallback: options.fallback,
+            trace: options.trace.as_deref(),
             ledger: &self.ledger,
             budgets: &config.budgets,
         };

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -44,6 +44,13 @@ use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
 use crate::wire::chunk::ChunkView;
 use crate::wire::sse::{self, Event, Item, ReadError, SseError};
+
+/// What one attempt sends besides the target's own headers.
+pub struct Call {
+    pub body: Chunks,
+    /// The attempt's span, when the request is traced.
+    pub traceparent: Option<HeaderValue>,
+}
 
 /// The header every upstream request carries with this process's mark, so
 /// that a provider which is in fact this gateway (a `baseUrl` pointing back
@@ -202,7 +209,7 @@ impl Upstream {
     pub async fn attempt(
         &self,
         target: &Target,
-        body: Chunks,
+        call: Call,
         timeouts: &Timeouts,
         chain_deadline: Instant,
         limits: &Limits,
@@ -233,9 +240,13 @@ impl Upstream {
             .header(ACCEPT, "text/event-stream")
             .headers(headers);
         // Configured headers come last so they win, User-Agent included.
+        let request = match call.traceparent {
+            Some(traceparent) => request.header("traceparent", traceparent),
+            None => request,
+        };
         let request = request
             .headers(target.model.headers.clone())
-            .body(reqwest::Body::wrap(body));
+            .body(reqwest::Body::wrap(call.body));
         // Scrubbed whole, then shortened: a key cut in two by the shortening
         // would no longer be recognised.
         let scrub = |text: String| truncate(redactor.provider_text(&text));

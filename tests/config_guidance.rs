@@ -211,9 +211,9 @@ fn other_words_for_the_listen_address_point_at_bind() {
             "{out}"
         );
     }
-    let out = validate_text(dir.path(), "config.json5", "{ gateway: { metrics: {} } }");
+    let out = validate_text(dir.path(), "config.json5", "{ gateway: { throttle: {} } }");
     assert!(
-        out.contains("gateway.metrics: unknown key; clawgate does not read it here (see docs/configuration.md#gateway)"),
+        out.contains("gateway.throttle: unknown key; clawgate does not read it here (see docs/configuration.md#gateway)"),
         "{out}"
     );
 }

@@ -203,10 +203,14 @@ fn a_dotted_key_is_explained_not_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
-    let (down, up) = (
-        failing_mock(503, "server_error").await,
-        healthy_mock().await,
-    );
+    // The provider's message quotes the key: the status shows it scrubbed.
+    let down = mock(clawgate::mock::MockOptions {
+        fail_status: Some(503),
+        fail_message: format!("overloaded (key {KEY})"),
+        ..clawgate::mock::MockOptions::default()
+    })
+    .await;
+    let up = healthy_mock().await;
     let mut config = chain_config(&down, &up);
     config["models"]["providers"]["spare"] =
         json!({"baseUrl": up.base_url(), "apiKey": "${SPARE_KEY}", "models": [{"id": "m"}]});
@@ -221,6 +225,21 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
     let spare = target(&status, "spare/m");
     assert_eq!(spare["state"], "no_key", "{status}");
     assert_eq!(spare["missingKey"], "SPARE_KEY", "{status}");
+    let said = "503 overloaded (key [redacted])";
+    assert_eq!(target(&status, "primary/m")["lastError"], said, "{status}");
+    assert!(target(&status, "backup/m")["lastError"].is_null());
+    let page = gw
+        .client()
+        .get(&gw.url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(said), "{page}");
+    assert!(!page.contains(KEY));
 
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "config.json", &config);
@@ -243,6 +262,10 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
             "{text}"
         );
         assert!(row("primary/m").contains("provider_error"), "{text}");
+        assert!(
+            row("primary/m").ends_with(&format!("ago: {said}  -")),
+            "{text}"
+        );
         assert!(row("backup/m").contains("healthy"), "{text}");
     }
 

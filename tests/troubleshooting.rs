@@ -114,6 +114,16 @@ fn config_errors_and_warnings_are_quoted() {
             &KEYS,
         ),
         ("{gateway: {port: 18789}}", &KEYS),
+        // Telemetry (issue 41).
+        ("{gateway: {telemetry: {enabled: true}}}", &KEYS),
+        (
+            "{gateway: {telemetry: {endpoint: 'http://127.0.0.1:4318'}}}",
+            &[
+                ("MOONSHOT_API_KEY", "k"),
+                ("OPENROUTER_API_KEY", "k"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ],
+        ),
     ];
     let mut messages = Vec::new();
     for (text, env) in cases {

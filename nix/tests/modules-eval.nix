@@ -677,6 +677,33 @@ let
         && !(builtins.tryEval (builtins.deepSeq (accepted { gateway.budgets.unpriced = "sometimes"; }) true)).success;
     }
     {
+      name = "telemetry: services.clawgate.telemetry becomes gateway.telemetry in both modules; off, nothing is written";
+      ok =
+        let
+          telemetry = {
+            enable = true;
+            endpoint = "http://127.0.0.1:6006";
+            sampleRatio = 0.5;
+            captureContent = true;
+            metrics = true;
+          };
+          fromHome = written (homeWith { inherit telemetry; });
+          fromNixos = written (nixos { inherit telemetry; });
+          envOnly = written (homeWith { telemetry.enable = true; });
+        in
+        fromHome.gateway.telemetry == {
+          endpoint = "http://127.0.0.1:6006";
+          sampleRatio = 0.5;
+          captureContent = true;
+          metrics = true;
+        }
+        && fromNixos.gateway.telemetry == fromHome.gateway.telemetry
+        && !(envOnly.gateway ? telemetry)
+        && !((written defaultHome).gateway ? telemetry)
+        && !((written (homeWith { telemetry = telemetry // { enable = false; }; })).gateway ? telemetry)
+        && !(builtins.tryEval (builtins.deepSeq (homeWith { telemetry.sampleRatio = 2; }).services.clawgate.telemetry true)).success;
+    }
+    {
       name = "ledger: the units create the state directory; a ledger elsewhere is writable under ProtectSystem=strict";
       ok =
         defaultUnit.Service.StateDirectory == "clawgate"

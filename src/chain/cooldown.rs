@@ -30,6 +30,9 @@ struct Health {
     /// A half-open probe is in flight.
     probing: bool,
     last_failure: Option<Instant>,
+    /// The first line of the last failed attempt's error (the provider's
+    /// status and message, or the transport failure), already scrubbed.
+    last_error: Option<Arc<str>>,
     last_success: Option<SystemTime>,
     /// Failures by class since start (or since the target appeared).
     failures: BTreeMap<Class, u64>,
@@ -112,6 +115,8 @@ impl Cooldowns {
             health.consecutive = health.consecutive.saturating_add(1);
             health.last_class = Some(class);
             health.last_failure = Some(now);
+            // The relay reports the class only.
+            health.last_error = None;
             if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
                 health.open_until = Some(now + cooldown);
             }
@@ -166,12 +171,24 @@ impl Cooldowns {
                         last_failure_seconds_ago: h
                             .last_failure
                             .map(|at| now.saturating_duration_since(at).as_secs_f64()),
+                        last_error: h.last_error.as_deref().map(str::to_string),
                         last_success: h.last_success.map(httpdate::fmt_http_date),
                     };
                     (model_ref.clone(), status)
                 })
                 .collect()
         })
+    }
+}
+
+/// The most of an error's first line that the status keeps.
+const LAST_ERROR_CHARS: usize = 200;
+
+fn first_line(error: &str) -> Arc<str> {
+    let line = error.lines().next().unwrap_or_default();
+    match line.char_indices().nth(LAST_ERROR_CHARS) {
+        Some((end, _)) => format!("{}…", &line[..end]).into(),
+        None => line.into(),
     }
 }
 
@@ -220,6 +237,9 @@ pub struct TargetStatus {
     pub cooldown_remaining_seconds: Option<f64>,
     pub failures: BTreeMap<&'static str, u64>,
     pub last_failure_seconds_ago: Option<f64>,
+    /// The last failed attempt's status and message (or transport
+    /// failure), first line, scrubbed.
+    pub last_error: Option<String>,
     /// An HTTP date.
     pub last_success: Option<String>,
 }
@@ -235,6 +255,7 @@ impl TargetStatus {
             cooldown_remaining_seconds: None,
             failures: BTreeMap::new(),
             last_failure_seconds_ago: None,
+            last_error: None,
             last_success: None,
         }
     }
@@ -265,10 +286,12 @@ impl Permit<'_> {
         });
     }
 
-    /// The attempt failed with `class`. Returns the cooldown it opened.
+    /// The attempt failed with `class` (`error`: what it said, scrubbed).
+    /// Returns the cooldown it opened.
     pub fn failed(
         self,
         class: Class,
+        error: Option<&str>,
         retry_after: Option<Duration>,
         now: Instant,
     ) -> Option<Duration> {
@@ -281,6 +304,7 @@ impl Permit<'_> {
             health.consecutive = health.consecutive.saturating_add(1);
             health.last_class = Some(class);
             health.last_failure = Some(now);
+            health.last_error = error.map(first_line);
             // A failed probe reopens the cooldown even below the threshold.
             let consecutive = if self.probe {
                 health.consecutive.max(policy::PASSING_FAILURES_TO_OPEN)
@@ -322,10 +346,12 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let failed = |now| {
-            cooldowns
-                .admit(&target(), now)
-                .expect("admitted")
-                .failed(Class::Timeout, None, now)
+            cooldowns.admit(&target(), now).expect("admitted").failed(
+                Class::Timeout,
+                None,
+                None,
+                now,
+            )
         };
         assert_eq!(failed(at(0)), None);
         assert_eq!(failed(at(1)), Some(Duration::from_secs(30)));
@@ -343,7 +369,7 @@ mod tests {
         assert_eq!(other.remaining, Duration::ZERO);
         // The probe fails: a longer cooldown.
         assert_eq!(
-            probe.failed(Class::Timeout, None, at(32)),
+            probe.failed(Class::Timeout, None, None, at(32)),
             Some(Duration::from_secs(60))
         );
         assert!(cooldowns.admit(&target(), at(91)).is_err());
@@ -358,7 +384,7 @@ mod tests {
         let cooldowns = Cooldowns::default();
         let now = Instant::now();
         let permit = cooldowns.admit(&target(), now).unwrap();
-        permit.failed(Class::Auth, None, now);
+        permit.failed(Class::Auth, None, None, now);
         let later = now + Duration::from_secs(601);
         let probe = cooldowns.admit(&target(), later).unwrap();
         assert!(probe.is_probe());
@@ -400,7 +426,7 @@ mod tests {
         let now = Instant::now();
         for _ in 0..5 {
             let permit = cooldowns.admit(&target(), now).unwrap();
-            assert_eq!(permit.failed(Class::BadRequest, None, now), None);
+            assert_eq!(permit.failed(Class::BadRequest, None, None, now), None);
         }
         let status = &cooldowns.snapshot(now)[&target()];
         assert_eq!(status.state, "healthy");
@@ -419,7 +445,7 @@ mod tests {
         // Until each target cools down.
         let fail = |r: &ModelRef, class| {
             while let Ok(permit) = cooldowns.admit(r, now) {
-                permit.failed(class, None, now);
+                permit.failed(class, None, None, now);
             }
         };
         fail(&auth, Class::Auth);

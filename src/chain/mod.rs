@@ -26,9 +26,10 @@ use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
 use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
+use crate::ops::telemetry::{self, Trace};
 use crate::providers;
 use crate::upstream::transport::{self, Refusal};
-use crate::upstream::{AttemptError, Reply, Upstream};
+use crate::upstream::{AttemptError, Call, Reply, Upstream};
 use crate::wire::body::Chunks;
 use crate::wire::openai::ChatRequest;
 
@@ -169,6 +170,8 @@ pub struct Settings<'a> {
     pub quotas: &'a Arc<crate::quota::Quotas>,
     /// `false` for `x-clawgate-fallback: off`: only the first target.
     pub fallback: bool,
+    /// The request's trace, when it is traced: each attempt gets a span.
+    pub trace: Option<&'a Trace>,
     /// Spending so far, and the budgets each target is checked against.
     pub ledger: &'a Ledger,
     pub budgets: &'a Budgets,
@@ -370,8 +373,16 @@ async fn try_target(
     loop {
         tries += 1;
         let started = Instant::now();
-        let result = attempt(upstream, target, request, settings, deadline).await;
+        let span = settings.trace.map(Trace::attempt);
+        let traceparent = settings
+            .trace
+            .zip(span.as_ref())
+            .map(|(t, s)| s.traceparent(t));
+        let result = attempt(upstream, target, request, settings, deadline, traceparent).await;
         let latency = started.elapsed();
+        if let (Some(trace), Some(span)) = (settings.trace, span) {
+            end_span(trace, span, target, tries, &result);
+        }
         let error = match result {
             Ok(reply) => {
                 match reply {
@@ -435,7 +446,8 @@ async fn try_target(
             }
             None => {
                 // Only the target's last try counts towards its health.
-                let cooldown = permit.failed(class, retry_after, std_now());
+                let said = error.to_string();
+                let cooldown = permit.failed(class, Some(&said), retry_after, std_now());
                 if let Some(cooldown) = cooldown {
                     tracing::warn!(
                         provider,
@@ -471,12 +483,13 @@ async fn attempt(
     request: &ChatRequest,
     settings: &Settings<'_>,
     deadline: Instant,
+    traceparent: Option<reqwest::header::HeaderValue>,
 ) -> Result<Reply, AttemptError> {
     let body = body(request, target)?;
     let reply = upstream
         .attempt(
             target,
-            body,
+            Call { body, traceparent },
             settings.timeouts,
             deadline,
             settings.limits,
@@ -524,7 +537,45 @@ pub async fn probe(
     settings: &Settings<'_>,
 ) -> Result<Reply, AttemptError> {
     let deadline = Instant::now() + settings.timeouts.first_byte;
-    attempt(upstream, target, request, settings, deadline).await
+    attempt(upstream, target, request, settings, deadline, None).await
+}
+
+/// Ends an attempt's span (GenAI client span, `chat {model}`): the target,
+/// its place in the request, and how it ended.
+fn end_span(
+    trace: &Trace,
+    span: telemetry::AttemptSpan,
+    target: &Target,
+    tries: u32,
+    result: &Result<Reply, AttemptError>,
+) {
+    let model = &target.model.id;
+    let mut attributes = vec![
+        telemetry::text("gen_ai.operation.name", "chat"),
+        telemetry::text("gen_ai.provider.name", target.model_ref.provider()),
+        telemetry::text("gen_ai.request.model", model.as_str()),
+        telemetry::text("clawgate.target", target.model_ref.as_str()),
+        telemetry::int("clawgate.attempt.number", span.number.into()),
+        telemetry::int("clawgate.attempt.try", tries.into()),
+    ];
+    attributes.extend(
+        telemetry::server(&target.provider.completions_url)
+            .into_iter()
+            .flatten(),
+    );
+    let failed = match result {
+        Ok(_) => None,
+        Err(error) => {
+            if let Some(status) = error.status() {
+                attributes.push(telemetry::int(
+                    "http.response.status_code",
+                    status.as_u16().into(),
+                ));
+            }
+            Some(classify(Outcome::of(error)).0.label())
+        }
+    };
+    trace.end_attempt(span, format!("chat {model}"), attributes, failed);
 }
 
 /// `delay` scaled by a random factor in [0.5, 1.0): retries of many

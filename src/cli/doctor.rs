@@ -276,6 +276,7 @@ async fn probe(config: &Config, report: &mut Report) {
         cooldowns: &cooldowns,
         quotas: &quotas,
         fallback: false,
+        trace: None,
         ledger: &ledger,
         budgets: &budgets,
     };

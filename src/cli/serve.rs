@@ -95,6 +95,15 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .local_addr()
         .map_err(|e| CliError::Other(e.to_string()))?;
     let chain = chain_text(&config);
+    if let Some(telemetry) = &config.gateway.telemetry {
+        tracing::info!(
+            "telemetry: traces to {} as {} (sampling {})",
+            config.redactor.scrub(telemetry.traces_url.as_str()),
+            telemetry.service_name,
+            telemetry.sample_ratio
+        );
+    }
+    let grace = config.gateway.shutdown_grace;
     let ledger = open_ledger(&config, &args.source)?;
     let gateway = Gateway::new(config).map_err(|e| CliError::Other(e.to_string()))?;
     let gateway = Arc::new(gateway.with_ledger(ledger.clone()));
@@ -135,9 +144,17 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             }
         }
     });
-    server::run(listener, gateway, shutdown_signal(terminate, interrupt))
-        .await
-        .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
+    server::run(
+        listener,
+        gateway.clone(),
+        shutdown_signal(terminate, interrupt),
+    )
+    .await
+    .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
+    // The last requests' spans are sent, within the drain's grace.
+    if let Some(telemetry) = gateway.telemetry() {
+        telemetry.shutdown(grace.min(FLUSH_AT_MOST)).await;
+    }
     // Rows of the last requests are written before the process ends.
     tokio::task::spawn_blocking(move || ledger.close(std::time::Duration::from_secs(5)))
         .await
@@ -145,6 +162,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// The longest shutdown waits for the last spans to be sent.
+const FLUSH_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often `STATUS=` is brought up to date (only sent when it changed).
 const LIVE_STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);

@@ -293,6 +293,12 @@ fn table(body: &Value) -> String {
             (Some(class), None) => class.to_string(),
             _ => "-".to_string(),
         };
+        // What the provider answered (status and message), or the
+        // transport failure.
+        let last_error = match target["lastError"].as_str() {
+            Some(said) if last_error != "-" => format!("{last_error}: {said}"),
+            _ => last_error,
+        };
         rows.push(vec![
             text("ref"),
             target["chainPosition"]

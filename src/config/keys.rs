@@ -8,7 +8,7 @@
 //! error, because a typo must never silently drop a setting.
 //!
 //! Inside clawgate's own sections ([`Shape::Section`]: `gateway`, its
-//! `auth`, `timeouts` and `limits`, and `agents.defaults` with its `model`)
+//! `auth`, `timeouts`, `limits` and `telemetry`, and `agents.defaults` with its `model`)
 //! every key is either read by clawgate, a known OpenClaw key (ignored), or
 //! an error naming the nearest key clawgate reads there and the docs: a
 //! user who writes `gateway.authToken` must not believe auth is on.
@@ -148,6 +148,7 @@ const GATEWAY: Section = Section {
         ("limits", Shape::Section(&GATEWAY_LIMITS)),
         ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
         ("reasoningCache", Shape::Leaf),
+        ("telemetry", Shape::Section(&GATEWAY_TELEMETRY)),
     ],
     // OpenClaw's own gateway settings (its config schema, 2026): they
     // configure OpenClaw's gateway, not this one.
@@ -207,6 +208,20 @@ const GATEWAY_RETRIES: Section = Section {
     ],
     openclaw: &[],
     docs: "gateway",
+};
+
+const GATEWAY_TELEMETRY: Section = Section {
+    read: &[
+        ("enabled", Shape::Leaf),
+        ("endpoint", Shape::Leaf),
+        ("serviceName", Shape::Leaf),
+        ("sampleRatio", Shape::Leaf),
+        ("queueSpans", Shape::Leaf),
+        ("captureContent", Shape::Leaf),
+        ("metrics", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "telemetry",
 };
 
 const GATEWAY_LIMITS: Section = Section {
@@ -405,6 +420,11 @@ const SAID_OTHERWISE: &[(&str, &[&str], &str)] = &[
         "bind",
     ),
     ("gateway", &["token", "apikey", "bearer"], "auth.token"),
+    (
+        "gateway",
+        &["otel", "otlp", "opentelemetry", "tracing", "traces"],
+        "telemetry",
+    ),
     (
         "gateway.auth",
         &["apikey", "bearer", "key", "secret"],
@@ -667,6 +687,7 @@ mod tests {
             (json!({"gateway": {"listen": "0.0.0.0"}}), "gateway.bind"),
             (json!({"gateway": {"host": "0.0.0.0"}}), "gateway.bind"),
             (json!({"gateway": {"address": "::1"}}), "gateway.bind"),
+            (json!({"gateway": {"otel": {}}}), "gateway.telemetry"),
         ];
         for (config, nearest) in cases {
             let report = check(&config);
@@ -687,7 +708,7 @@ mod tests {
     #[test]
     fn a_key_spelled_near_nothing_gets_no_suggestion() {
         for (config, path) in [
-            (json!({"gateway": {"metrics": {}}}), "gateway.metrics"),
+            (json!({"gateway": {"throttle": {}}}), "gateway.throttle"),
             (json!({"gateway": {"frobnicate": 1}}), "gateway.frobnicate"),
             (
                 json!({"gateway": {"limits": {"qps": 1}}}),

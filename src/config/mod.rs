@@ -391,6 +391,8 @@ pub struct GatewaySettings {
     pub limits: Limits,
     /// `None` with `gateway.reasoningCache: false`.
     pub reasoning_cache: Option<crate::reasoning_cache::Limits>,
+    /// `gateway.telemetry` with the `OTEL_*` variables; `None` when off.
+    pub telemetry: Option<crate::ops::telemetry::Settings>,
 }
 
 /// Bounds on what is read from a provider.

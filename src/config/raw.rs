@@ -24,6 +24,20 @@ pub struct RawGateway {
     /// `true`, `false` or `{maxEntries, maxBytes, maxAgeSeconds}`.
     pub reasoning_cache: Option<Value>,
     pub budgets: RawBudgets,
+    pub telemetry: RawTelemetry,
+}
+
+/// `gateway.telemetry`: OpenTelemetry traces over OTLP/HTTP.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawTelemetry {
+    pub enabled: Option<bool>,
+    pub endpoint: Option<String>,
+    pub service_name: Option<String>,
+    pub sample_ratio: Option<f64>,
+    pub queue_spans: Option<u64>,
+    pub capture_content: Option<bool>,
+    pub metrics: Option<bool>,
 }
 
 /// `gateway.budgets`: USD per period for all traffic, per provider, per

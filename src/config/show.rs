@@ -97,6 +97,19 @@ impl Config {
                     "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
                     "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
                 },
+                "telemetry": g.telemetry.as_ref().map(|t| serde_json::json!({
+                    "tracesUrl": t.traces_url.as_str(),
+                    "serviceName": t.service_name,
+                    "sampleRatio": t.sample_ratio,
+                    "parentBased": t.parent_based,
+                    "queueSpans": t.queue_spans,
+                    "captureContent": t.capture_content,
+                    "metricsUrl": t.metrics_url.as_ref().map(|url| url.as_str()),
+                    "metricsIntervalSeconds": t.metrics_interval.as_secs_f64(),
+                    "headers": t.headers.iter()
+                        .map(|(name, _)| (name.clone(), Value::String(REDACTED.into())))
+                        .collect::<Map<_, _>>(),
+                })),
             },
             "models": {"providers": providers},
             "agents": {"defaults": {

@@ -12,8 +12,11 @@
 //!
 //! The same record becomes the request's row in the usage ledger
 //! ([`crate::ledger`]) when the request was to one of the completion APIs:
-//! written once, where the line is, whatever the outcome.
+//! written once, where the line is, whatever the outcome. When such a
+//! request is traced ([`crate::ops::telemetry`]), the record also becomes
+//! its server span, ended there too: a stream's span ends with the stream.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,10 +35,14 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::chain::{Answer, Cause, Failure};
-use crate::config::Cost;
+use crate::config::{Cost, Target};
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
+use crate::ops::telemetry::content::{self, Output};
+use crate::ops::telemetry::histograms::Answered;
+use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
+use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item};
 
 /// What a handler knows about its request, for the access line. Cheap to
@@ -57,6 +64,29 @@ struct Entry {
     reported_cost: Option<f64>,
     /// The prices of the target that answered.
     price: Option<Cost>,
+    /// Set when the request is traced; the rest is read only then.
+    trace: Option<Arc<Trace>>,
+    traced: Traced,
+}
+
+/// What a traced request's span says beyond the access line.
+#[derive(Debug, Default)]
+struct Traced {
+    /// `max_tokens` (or `max_completion_tokens`), `temperature`, `top_p`.
+    max_tokens: Option<u64>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    /// The chain's targets, in order.
+    chain: Vec<String>,
+    /// The class of the failure that ended a failed chain.
+    error_type: Option<&'static str>,
+    response_id: Option<String>,
+    finish_reasons: Vec<String>,
+    streamed: bool,
+    /// With `captureContent`: `gen_ai.input.messages`, and the answer as
+    /// it arrives.
+    input: Option<String>,
+    output: Option<Output>,
 }
 
 /// Bytes per token for an estimate that should not fall short: a token is
@@ -65,6 +95,14 @@ struct Entry {
 const BYTES_PER_TOKEN: u64 = 4;
 
 impl Entry {
+    fn note(&mut self, usage: Usage) {
+        self.tokens_in = Some(usage.input);
+        self.tokens_out = Some(usage.output);
+        self.tokens_cached = usage.cached;
+        self.tokens_reasoning = usage.reasoning;
+        self.reported_cost = usage.cost;
+    }
+
     /// What a budget counts for an answered, priced request whose provider
     /// sent no usage (the client left before the usage chunk, the stream
     /// broke): the request's and the response's bytes as tokens at the
@@ -149,30 +187,133 @@ impl AccessRecord {
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures.iter().map(attempt_label).collect();
+                entry.traced.error_type = failures.last().map(|f| f.class.label());
             }
             Err(CompletionError::UnknownModel(_)) => {}
         });
         result
     }
 
-    /// The tokens of a whole completion.
+    /// The request's trace, when it is traced.
+    pub fn trace(&self) -> Option<Arc<Trace>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trace
+            .clone()
+    }
+
+    /// What a traced request's span says of the request: its sampling
+    /// settings and its chain.
+    pub fn traced_request(&self, request: &ChatRequest, chain: &[Target]) {
+        let number = |key: &str| {
+            request
+                .raw(key)
+                .and_then(|raw| raw.trim().parse::<f64>().ok())
+        };
+        self.update(|entry| {
+            let traced = &mut entry.traced;
+            traced.max_tokens = ["max_tokens", "max_completion_tokens"]
+                .into_iter()
+                .find_map(|key| request.raw(key)?.trim().parse().ok());
+            traced.temperature = number("temperature");
+            traced.top_p = number("top_p");
+            traced.chain = chain.iter().map(|t| t.model_ref.to_string()).collect();
+            if entry.trace.as_ref().is_some_and(|t| t.captures_content()) {
+                let messages = request.value("messages").unwrap_or_default();
+                traced.input = Some(content::input_messages(&messages));
+                traced.output = Some(Output::default());
+            }
+        });
+    }
+
+    /// The tokens of a whole completion (and, when traced, its id and
+    /// finish reasons).
     pub fn usage_of(&self, body: &Map<String, Value>) {
-        if let Some(usage) = usage(body) {
-            self.note(usage);
-        }
+        let usage = usage(body);
+        self.update(|entry| {
+            if let Some(usage) = usage {
+                entry.note(usage);
+            }
+            if entry.trace.is_some() {
+                entry.traced.response_id = body.get("id").and_then(Value::as_str).map(Into::into);
+                entry.traced.finish_reasons = finish_reasons(body.get("choices"));
+                if let Some(output) = &mut entry.traced.output {
+                    output.add_choice(body.get("choices"));
+                }
+            }
+        });
     }
 
     /// `rest` of a stream, read as before, with the tokens of its usage
     /// chunk noted on the way (the relay may hide that chunk from a client
     /// that did not ask for it). `first` is checked too.
+    /// When traced, the stream's id and finish reasons are noted too.
     pub fn watch_usage(&self, first: &Event, rest: EventStream) -> EventStream {
         self.event(first);
         let record = self.clone();
+        if self.trace().is_none() {
+            return Box::pin(rest.inspect(move |item| {
+                if let Ok(Item::Event(event)) = item {
+                    record.event(event);
+                }
+            }));
+        }
+        self.update(|entry| entry.traced.streamed = true);
+        self.answer_event(first);
         Box::pin(rest.inspect(move |item| {
             if let Ok(Item::Event(event)) = item {
                 record.event(event);
+                record.answer_event(event);
             }
         }))
+    }
+
+    /// A traced stream's id (from its first chunk that has one) and finish
+    /// reasons (read only from chunks that name one); with `captureContent`,
+    /// every chunk's delta.
+    fn answer_event(&self, event: &Event) {
+        #[derive(Deserialize)]
+        struct Chunk {
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            choices: Option<Value>,
+        }
+        let finishes = memchr::memmem::find(event.data.as_bytes(), b"\"finish_reason\"")
+            .is_some_and(|at| {
+                !event.data[at + 15..]
+                    .trim_start_matches([':', ' '])
+                    .starts_with("null")
+            });
+        let (wants_id, captures) = {
+            let entry = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                entry.traced.response_id.is_none(),
+                entry.traced.output.is_some(),
+            )
+        };
+        if !(finishes || wants_id || captures) {
+            return;
+        }
+        let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else {
+            return;
+        };
+        self.update(|entry| {
+            if entry.traced.response_id.is_none() {
+                entry.traced.response_id = chunk.id.filter(|id| !id.is_empty());
+            }
+            // One per choice; a provider repeating them is not followed far.
+            if finishes && entry.traced.finish_reasons.len() < MAX_FINISH_REASONS {
+                entry
+                    .traced
+                    .finish_reasons
+                    .extend(finish_reasons(chunk.choices.as_ref()));
+            }
+            if let Some(output) = &mut entry.traced.output {
+                output.add_choice(chunk.choices.as_ref());
+            }
+        });
     }
 
     fn event(&self, event: &Event) {
@@ -194,14 +335,23 @@ impl AccessRecord {
     }
 
     fn note(&self, usage: Usage) {
-        self.update(|entry| {
-            entry.tokens_in = Some(usage.input);
-            entry.tokens_out = Some(usage.output);
-            entry.tokens_cached = usage.cached;
-            entry.tokens_reasoning = usage.reasoning;
-            entry.reported_cost = usage.cost;
-        });
+        self.update(|entry| entry.note(usage));
     }
+}
+
+/// The most finish reasons a stream's span keeps.
+const MAX_FINISH_REASONS: usize = 16;
+
+/// The `finish_reason`s of `choices` that have one.
+fn finish_reasons(choices: Option<&Value>) -> Vec<String> {
+    let Some(Value::Array(choices)) = choices else {
+        return Vec::new();
+    };
+    choices
+        .iter()
+        .filter_map(|choice| choice.get("finish_reason")?.as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 /// What a completion's or chunk's usage says.
@@ -362,6 +512,10 @@ where
         ),
         request_id: super::guard::request_id(),
     });
+    if let Some(telemetry) = ledger.as_ref().and_then(|to| to.gateway.telemetry()) {
+        let trace = telemetry.trace(request.headers());
+        record.update(|entry| entry.trace = trace);
+    }
     request.extensions_mut().insert(record.clone());
     let response = next(request).await;
     let line = Line {
@@ -454,6 +608,30 @@ impl Line {
         } else {
             line!(tracing::Level::INFO);
         }
+        if let (Some(telemetry), Some(answered_by)) = (
+            self.ledger.as_ref().and_then(|to| to.gateway.telemetry()),
+            entry.answered_by.as_deref(),
+        ) {
+            telemetry.record_answer(&Answered {
+                provider: answered_by.split_once('/').map_or("", |(p, _)| p),
+                model: answered_by,
+                input_tokens: entry.tokens_in,
+                output_tokens: entry.tokens_out,
+                total: self.started.elapsed(),
+                first_byte: self.head_after,
+            });
+        }
+        if let (Some(trace), Some(to)) = (&entry.trace, &self.ledger) {
+            let failed = entry.traced.error_type.map(Cow::Borrowed).or_else(|| {
+                (self.status.as_u16() >= 400).then(|| self.status.as_str().to_owned().into())
+            });
+            let name = format!("chat {}", entry.model_asked.as_deref().unwrap_or("default"));
+            trace.end_request(
+                name,
+                self.span_attributes(&entry, to, end),
+                failed.as_deref(),
+            );
+        }
         if let Some(to) = self.ledger {
             let ledger = to.gateway.ledger();
             let row = Row {
@@ -480,6 +658,101 @@ impl Line {
             drop(entry);
             ledger.record(row, &to.gateway.config().budgets);
         }
+    }
+}
+
+impl Line {
+    /// The request span's attributes (GenAI conventions, then clawgate's).
+    fn span_attributes(
+        &self,
+        entry: &Entry,
+        to: &LedgerRow,
+        end: &str,
+    ) -> Vec<telemetry::KeyValue> {
+        use telemetry::{flag, float, int, text, texts};
+        let traced = &entry.traced;
+        let mut attributes = vec![
+            text("gen_ai.operation.name", "chat"),
+            text(
+                "gen_ai.request.model",
+                entry.model_asked.as_deref().unwrap_or("default"),
+            ),
+            text("http.request.method", self.method.as_str()),
+            text("url.path", self.path.as_str()),
+            int("http.response.status_code", self.status.as_u16().into()),
+            text("clawgate.front_end", to.front_end),
+            text("clawgate.client", to.client),
+            text("clawgate.end", end),
+            texts("clawgate.chain", traced.chain.iter().cloned()),
+            texts("clawgate.attempts", entry.attempts.iter().cloned()),
+        ];
+        let optional = [
+            traced
+                .max_tokens
+                .map(|n| int("gen_ai.request.max_tokens", n)),
+            traced
+                .temperature
+                .map(|t| float("gen_ai.request.temperature", t)),
+            traced.top_p.map(|p| float("gen_ai.request.top_p", p)),
+            traced
+                .response_id
+                .as_ref()
+                .map(|id| text("gen_ai.response.id", id.as_str())),
+            (!traced.finish_reasons.is_empty()).then(|| {
+                texts(
+                    "gen_ai.response.finish_reasons",
+                    traced.finish_reasons.iter().cloned(),
+                )
+            }),
+            entry.tokens_in.map(|n| int("gen_ai.usage.input_tokens", n)),
+            entry
+                .tokens_out
+                .map(|n| int("gen_ai.usage.output_tokens", n)),
+            entry
+                .tokens_cached
+                .map(|n| int("gen_ai.usage.cache_read.input_tokens", n)),
+            entry
+                .tokens_reasoning
+                .map(|n| int("clawgate.usage.reasoning_tokens", n)),
+            entry.cost().map(|usd| float("clawgate.cost_usd", usd)),
+            traced.streamed.then(|| {
+                float(
+                    "clawgate.time_to_first_token_s",
+                    self.head_after.as_secs_f64(),
+                )
+            }),
+            to.request_id
+                .as_ref()
+                .map(|id| text("clawgate.request_id", id.as_ref())),
+        ];
+        attributes.extend(optional.into_iter().flatten());
+        if let Some(input) = &traced.input {
+            // Content passes the key scrubber, then is bounded.
+            let redactor = &to.gateway.config().redactor;
+            let scrubbed = |text: &str| content::bounded(redactor.scrub(text).into_owned());
+            attributes.push(text("gen_ai.input.messages", scrubbed(input)));
+            if let Some(output) = &traced.output {
+                let finish = traced.finish_reasons.first().map(String::as_str);
+                let output = output.output_messages(finish);
+                attributes.push(text("gen_ai.output.messages", scrubbed(&output)));
+            }
+        }
+        if let Some((provider, model)) =
+            entry.answered_by.as_deref().and_then(|r| r.split_once('/'))
+        {
+            attributes.push(text("gen_ai.provider.name", provider));
+            attributes.push(text("gen_ai.response.model", model));
+            attributes.push(text(
+                "clawgate.answered_by",
+                entry.answered_by.as_deref().unwrap_or_default(),
+            ));
+            let first = traced.chain.first().map(String::as_str);
+            attributes.push(flag(
+                "clawgate.fallback",
+                first != entry.answered_by.as_deref(),
+            ));
+        }
+        attributes
     }
 }
 

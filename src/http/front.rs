@@ -243,13 +243,19 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let config = gateway.config();
     let record = AccessRecord::of(&request);
     let slot = admit(gateway, &config)?;
-    let options = request_options(request.headers());
+    let mut options = request_options(request.headers());
     let bytes = read_limited(request, &config).await?;
     let (request, context) = F::decode(&config, bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
     // The reasoning the model produced for replayed tool-call turns, for
     // chains that reach Kimi (the only provider that needs it back).
     let chain = config.chain(request.model());
+    if gateway.telemetry().is_some() {
+        options.trace = record.trace();
+    }
+    if options.trace.is_some() {
+        record.traced_request(&request, chain.as_deref().unwrap_or_default());
+    }
     let reasoning = gateway.reasoning_cache().filter(|_| {
         chain
             .as_ref()

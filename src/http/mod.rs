@@ -49,6 +49,7 @@ pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
         fallback: !headers
             .get(FALLBACK_HEADER)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
+        trace: None,
     }
 }
 

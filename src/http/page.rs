@@ -326,6 +326,10 @@ fn render(gateway: &Gateway) -> String {
             (Some(class), None) => class.to_string(),
             _ => "–".to_string(),
         };
+        let last_error = match &status.last_error {
+            Some(said) if status.last_failure_class.is_some() => format!("{last_error}: {said}"),
+            _ => last_error,
+        };
         let _ = write!(
             page,
             "<tr data-target=\"{r}\"><td>{position}</td><td><code>{r}</code></td><td><span class=\"badge {state}\">{label}</span>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

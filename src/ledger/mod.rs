@@ -357,6 +357,10 @@ impl Ledger {
                     ("reasoning", row.tokens.reasoning),
                 ],
                 row.cost_usd,
+                metrics::Took {
+                    total: Duration::from_millis(row.total_ms),
+                    first_byte: Duration::from_millis(row.first_byte_ms),
+                },
             );
             let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
             totals.add(

@@ -8,18 +8,29 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, Label};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The histogram buckets of durations, in seconds.
+pub const SECONDS_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// The buckets of token counts: the GenAI conventions' advice.
+pub const TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
 
 /// The process-wide recorder, installed on first use. Several gateways in one
 /// process (as in tests) share it.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets(&[
-                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-            ])
+            .set_buckets(&SECONDS_BUCKETS)
+            .expect("static buckets are valid")
+            .set_buckets_for_metric(Matcher::Full(GEN_AI_TOKENS.into()), &TOKEN_BUCKETS)
             .expect("static buckets are valid")
             .build_recorder();
         let handle = recorder.handle();
@@ -107,17 +118,39 @@ pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
     metrics::counter!("clawgate_stream_errors_total", labels).increment(1);
 }
 
+/// `gen_ai.client.token.usage` of the GenAI semantic conventions.
+const GEN_AI_TOKENS: &str = "gen_ai_client_token_usage";
+
+/// How long an answered request took: in all (`gen_ai.client.operation.duration`)
+/// and to its response's head, the first token of a stream
+/// (`gen_ai.server.time_to_first_token`).
+#[derive(Debug, Clone, Copy)]
+pub struct Took {
+    pub total: Duration,
+    pub first_byte: Duration,
+}
+
 /// What one answered request used: tokens by kind (those the provider
 /// reported) and its cost, when known, in millionths of a dollar (a counter
-/// counts whole units).
+/// counts whole units); with the GenAI conventions' histograms of its input
+/// and output tokens and how long it took.
 pub fn usage(
     provider: &str,
     model: &str,
     tokens: [(&'static str, Option<u64>); 4],
     cost: Option<f64>,
+    took: Took,
 ) {
     handle();
     let series = series(provider, model);
+    series.duration.record(took.total.as_secs_f64());
+    series.first_token.record(took.first_byte.as_secs_f64());
+    for (kind, count) in tokens {
+        let at = GEN_AI_TOKEN_TYPES.iter().position(|known| *known == kind);
+        if let (Some(at), Some(count)) = (at, count) {
+            series.token_usage[at].record(count as f64);
+        }
+    }
     for (kind, count) in tokens {
         let Some(count) = count else { continue };
         match TOKEN_KINDS.iter().position(|known| *known == kind) {
@@ -139,6 +172,9 @@ pub fn usage(
 /// The kinds of `clawgate_tokens_total` a target's [`Series`] holds.
 const TOKEN_KINDS: [&str; 4] = ["input", "cached", "output", "reasoning"];
 
+/// The `gen_ai.token.type`s of [`GEN_AI_TOKENS`].
+const GEN_AI_TOKEN_TYPES: [&str; 2] = ["input", "output"];
+
 /// The series of one target that every answered request adds to,
 /// registered once: a `counter!` with owned labels builds, hashes and looks
 /// up its whole key (and allocates its labels) on every call, a dozen times
@@ -150,12 +186,32 @@ struct Series {
     /// `clawgate_attempts_total` and the latency, outcome `ok`.
     answered: Counter,
     answered_latency: Histogram,
+    /// The GenAI conventions' histograms, labelled by their attributes.
+    token_usage: [Histogram; 2],
+    duration: Histogram,
+    first_token: Histogram,
 }
 
 impl Series {
     fn register(provider: &str, model: &str) -> Self {
         let target = || labels(provider, model, None);
+        let gen_ai = |token_type: Option<&'static str>| {
+            let mut labels = vec![
+                Label::from_static_parts("gen_ai_operation_name", "chat"),
+                Label::new("gen_ai_provider_name", provider.to_owned()),
+                Label::new("gen_ai_response_model", model.to_owned()),
+            ];
+            labels.extend(token_type.map(|t| Label::from_static_parts("gen_ai_token_type", t)));
+            labels
+        };
         Self {
+            token_usage: GEN_AI_TOKEN_TYPES
+                .map(|token_type| metrics::histogram!(GEN_AI_TOKENS, gen_ai(Some(token_type)))),
+            duration: metrics::histogram!("gen_ai_client_operation_duration_seconds", gen_ai(None)),
+            first_token: metrics::histogram!(
+                "gen_ai_server_time_to_first_token_seconds",
+                gen_ai(None)
+            ),
             tokens: TOKEN_KINDS.map(|kind| {
                 metrics::counter!(
                     "clawgate_tokens_total",
@@ -206,6 +262,13 @@ fn series(provider: &str, model: &str) -> Arc<Series> {
     series
 }
 
+/// Spans the telemetry exporter dropped: its queue was full, or the
+/// collector did not take them.
+pub fn telemetry_dropped(spans: u64) {
+    handle();
+    metrics::counter!("clawgate_telemetry_dropped_spans_total").increment(spans);
+}
+
 /// Ledger rows `written` to the database or `dropped`.
 pub fn ledger_rows(result: &'static str, rows: u64) {
     handle();
@@ -238,6 +301,10 @@ mod tests {
                     ("surprise", Some(7)),
                 ],
                 cost,
+                Took {
+                    total: Duration::from_millis(300),
+                    first_byte: Duration::from_millis(80),
+                },
             );
             attempt(provider, model, "ok", Duration::from_millis(20));
         }
@@ -284,5 +351,34 @@ mod tests {
             at("clawgate_upstream_latency_seconds_count", ",outcome=\"ok\"").as_deref(),
             Some("3")
         );
+        // The GenAI conventions' histograms.
+        let gen_ai = "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"series-test\",gen_ai_response_model=\"series-test/m\"";
+        let at = |name: &str, more: &str| value(&text, &format!("{name}{{{gen_ai}{more}}}"));
+        let tokens = "gen_ai_client_token_usage";
+        let input = ",gen_ai_token_type=\"input\"";
+        assert_eq!(
+            at(&format!("{tokens}_sum"), input).as_deref(),
+            Some("16"),
+            "{text}"
+        );
+        assert_eq!(at(&format!("{tokens}_count"), input).as_deref(), Some("3"));
+        // Token buckets, not seconds: of 10, 5 and 1 tokens, one is within 4.
+        let bucket = |le: &str| at(&format!("{tokens}_bucket"), &format!("{input},le=\"{le}\""));
+        assert_eq!(
+            (bucket("4").as_deref(), bucket("16").as_deref()),
+            (Some("1"), Some("3"))
+        );
+        let output = ",gen_ai_token_type=\"output\"";
+        assert_eq!(at(&format!("{tokens}_sum"), output).as_deref(), Some("6"));
+        for name in [
+            "gen_ai_client_operation_duration_seconds",
+            "gen_ai_server_time_to_first_token_seconds",
+        ] {
+            assert_eq!(at(&format!("{name}_count"), "").as_deref(), Some("3"));
+            assert_eq!(
+                at(&format!("{name}_bucket"), ",le=\"0.05\"").as_deref(),
+                Some("0")
+            );
+        }
     }
 }

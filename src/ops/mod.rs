@@ -1,6 +1,6 @@
 //! Operations: what the service tells systemd, how it logs, the metrics it
-//! exports, keeping secrets out of all three, and giving memory back after
-//! a burst.
+//! exports, the traces it sends, keeping secrets out of all of them, and
+//! giving memory back after a burst.
 
 pub mod logging;
 pub mod memory;
@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod redact;
 pub mod scrub;
 pub mod systemd;
+pub mod telemetry;

@@ -27,13 +27,8 @@ version=${CODEX_VERSION:-0.169.0}
 cache=${CLAWGATE_CODEX_DIR:-${CLAWGATE_CI_CACHE:-$HOME/.cache/clawgate-ci}/codex}
 started=$(date +%s)
 
-codex="$cache/node_modules/.bin/codex"
-installed=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' \
-  "$cache/node_modules/@openai/codex/package.json" 2>/dev/null || true)
-if [ ! -x "$codex" ] || [ "$installed" != "$version" ]; then
-  mkdir -p "$cache"
-  npm install --silent --no-audit --no-fund --prefix "$cache" "@openai/codex@$version" >/dev/null
-fi
+. "$(dirname "$0")/lib.sh"
+codex=$(install_codex "$cache" "$version")
 
 mkdir -p "$cache/runs"
 work=$(mktemp -d "$cache/runs/run.XXXXXX")
@@ -60,8 +55,6 @@ start() {
   done
   echo "codex.sh: $1 did not start:" >&2; cat "$log" >&2; exit 1
 }
-
-. "$(dirname "$0")/lib.sh"
 
 token=codex-gateway-token-53
 start "$work/plain.log" "$bin/clawgate-mock" --record "$work/plain.jsonl" \

@@ -9,3 +9,17 @@ stop_gateway() {
     sleep 0.05
   done
 }
+
+# Installs the Codex CLI (npm `@openai/codex` at version $2, its native
+# binary from the optional platform package) into $1 unless it is there,
+# and prints the path of its binary.
+install_codex() {
+  local cache=$1 version=$2 installed
+  installed=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' \
+    "$cache/node_modules/@openai/codex/package.json" 2>/dev/null || true)
+  if [ ! -x "$cache/node_modules/.bin/codex" ] || [ "$installed" != "$version" ]; then
+    mkdir -p "$cache"
+    npm install --silent --no-audit --no-fund --prefix "$cache" "@openai/codex@$version" >/dev/null
+  fi
+  echo "$cache/node_modules/.bin/codex"
+}

@@ -47,6 +47,7 @@ const OPENCLAW_PORTS: [std::ops::RangeInclusive<u16>; 2] = [18789..=18793, 18800
 
 pub(super) fn gateway_settings(
     raw: RawGateway,
+    telemetry: Option<crate::ops::telemetry::Settings>,
     missing: &[MissingVar],
     v: &mut Validator,
 ) -> GatewaySettings {
@@ -224,6 +225,7 @@ pub(super) fn gateway_settings(
         client,
         limits: limits(&raw.limits, v),
         reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
+        telemetry,
     }
 }
 

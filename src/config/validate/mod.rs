@@ -11,10 +11,12 @@ mod providers;
 mod quota;
 mod reasoning_cache;
 mod routing;
+mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -225,18 +227,21 @@ pub(super) fn validate(
             literal.push((path, var.var.clone()));
         }
     }
-    // Every substituted value, and every key, token and credential header
-    // written literally, is a secret wherever the config is shown.
+    let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
+    let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
+    let telemetry = telemetry::settings(&raw_gateway.telemetry, env, &mut v);
+    let gateway = gateway_settings(raw_gateway, telemetry, &missing, &mut v);
+    // Every substituted value, every key, token and credential header
+    // written literally, and the telemetry export's headers are secrets
+    // wherever the config is shown.
+    let export_headers = gateway.telemetry.iter().flat_map(|t| &t.headers);
     let redactor = Redactor::new(
         used.iter()
             .map(|var| var.value.clone())
             .chain(literal_secrets(&document))
+            .chain(export_headers.map(|(_, value)| value.expose_secret().to_string()))
             .chain(openclaws_token),
     );
-
-    let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
-    let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
-    let gateway = gateway_settings(raw_gateway, &missing, &mut v);
     let ledger_settings =
         ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &mut v);
 

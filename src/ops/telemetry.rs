@@ -1,0 +1,415 @@
+//! OpenTelemetry traces over OTLP/HTTP (protobuf), by the GenAI semantic
+//! conventions: a server span per request (`chat {model}`), a client span
+//! per upstream attempt, both built once they have ended from what the
+//! request already records, never while it runs.
+//!
+//! Off (`gateway.telemetry` unset and no `OTEL_EXPORTER_OTLP_*ENDPOINT`),
+//! nothing here runs: no exporter, no ids, no spans. On, a request that is
+//! sampled gets a [`Trace`] (its ids; the client's `traceparent` makes it
+//! a child), each attempt sends the provider its own `traceparent`, and
+//! finished spans are offered to a bounded queue that `export.rs` drains on
+//! a task of its own. A collector that is down, slow or refusing costs a
+//! request nothing: a full queue drops the span, counted in
+//! `clawgate_telemetry_dropped_spans_total`. Prompts and completions
+//! (`content.rs`) are in a span only when asked for; the GenAI histograms
+//! (`histograms.rs`) go over OTLP only when asked for.
+
+pub mod content;
+mod export;
+pub mod histograms;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, span::SpanKind, status::StatusCode};
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::SecretString;
+
+pub use self::export::Exporter;
+use self::histograms::{Answered, Histograms};
+pub use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+/// `gateway.telemetry` with the `OTEL_*` variables applied: where spans go
+/// and which requests are traced.
+#[derive(Debug)]
+pub struct Settings {
+    /// The OTLP/HTTP traces URL (`.../v1/traces`).
+    pub traces_url: reqwest::Url,
+    /// Sent with every export (an API key): from the environment only.
+    pub headers: Vec<(String, SecretString)>,
+    /// `service.name` of the spans' resource.
+    pub service_name: String,
+    /// The share of requests traced that carry no sampled parent.
+    pub sample_ratio: f64,
+    /// Follow the client's `traceparent` sampled flag when there is one.
+    pub parent_based: bool,
+    /// Spans waiting for export at most; more are dropped and counted.
+    pub queue_spans: usize,
+    /// Export prompts and completions (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`), scrubbed of the config's keys.
+    pub capture_content: bool,
+    /// Where the GenAI histograms go over OTLP, when they do
+    /// (`gateway.telemetry.metrics`, `OTEL_METRICS_EXPORTER=otlp`).
+    pub metrics_url: Option<reqwest::Url>,
+    /// How often they are sent (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub metrics_interval: Duration,
+}
+
+impl Settings {
+    /// Whether `other` would run the same exporter (headers included).
+    pub fn same_as(&self, other: &Settings) -> bool {
+        use secrecy::ExposeSecret;
+        let headers = |s: &Settings| {
+            s.headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose_secret().to_string()))
+                .collect::<Vec<_>>()
+        };
+        self.traces_url == other.traces_url
+            && self.service_name == other.service_name
+            && self.sample_ratio == other.sample_ratio
+            && self.parent_based == other.parent_based
+            && self.queue_spans == other.queue_spans
+            && self.capture_content == other.capture_content
+            && self.metrics_url == other.metrics_url
+            && self.metrics_interval == other.metrics_interval
+            && headers(self) == headers(other)
+    }
+}
+
+/// The running exporter and the sampling decision for new requests.
+pub struct Telemetry {
+    sample_ratio: f64,
+    parent_based: bool,
+    capture_content: bool,
+    /// The GenAI histograms, when they are sent over OTLP.
+    histograms: Option<Arc<Histograms>>,
+    exporter: Exporter,
+}
+
+impl Telemetry {
+    /// Starts the exporter on the current Tokio runtime.
+    pub fn start(settings: &Settings) -> Result<Arc<Self>, reqwest::Error> {
+        let histograms = settings
+            .metrics_url
+            .as_ref()
+            .map(|_| Arc::new(Histograms::default()));
+        Ok(Arc::new(Self {
+            sample_ratio: settings.sample_ratio,
+            parent_based: settings.parent_based,
+            capture_content: settings.capture_content,
+            exporter: Exporter::start(settings, histograms.clone())?,
+            histograms,
+        }))
+    }
+
+    /// Adds an answered request to the GenAI histograms sent over OTLP
+    /// (every request, sampled or not), when they are.
+    pub fn record_answer(&self, answered: &Answered) {
+        if let Some(histograms) = &self.histograms {
+            histograms.record(answered);
+        }
+    }
+
+    /// The trace of a new request with `headers`, or `None` when it is not
+    /// sampled. A valid `traceparent` makes the request's span its child.
+    pub fn trace(self: &Arc<Self>, headers: &HeaderMap) -> Option<Arc<Trace>> {
+        let parent = headers
+            .get("traceparent")
+            .and_then(|value| Traceparent::parse(value.as_bytes()));
+        let sampled = match &parent {
+            Some(parent) if self.parent_based => parent.sampled,
+            _ => fastrand::f64() < self.sample_ratio,
+        };
+        if !sampled {
+            return None;
+        }
+        Some(Arc::new(Trace {
+            trace_id: parent
+                .as_ref()
+                .map_or_else(|| nonzero(fastrand::u128(..)), |p| p.trace_id),
+            span_id: nonzero(fastrand::u64(..)).to_be_bytes(),
+            parent: parent.map(|p| p.span_id),
+            started: SystemTime::now(),
+            attempts: AtomicU32::new(0),
+            telemetry: self.clone(),
+        }))
+    }
+
+    /// Sends what is queued and stops the exporter, waiting at most
+    /// `within`.
+    pub async fn shutdown(&self, within: Duration) {
+        self.exporter.shutdown(within).await;
+    }
+}
+
+fn nonzero<T: Default + PartialEq + From<u8>>(id: T) -> T {
+    if id == T::default() { T::from(1) } else { id }
+}
+
+/// A W3C `traceparent`: `00-{trace id}-{parent span id}-{flags}`.
+#[derive(Debug, PartialEq)]
+struct Traceparent {
+    trace_id: u128,
+    span_id: [u8; 8],
+    sampled: bool,
+}
+
+impl Traceparent {
+    fn parse(value: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(value).ok()?.trim();
+        let mut parts = text.split('-');
+        let (version, trace, span, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        // Version 00 has exactly four parts; a later one may add more.
+        let version_ok = match version {
+            "00" => parts.next().is_none(),
+            "ff" => false,
+            later => hex(later, 2),
+        };
+        if !version_ok
+            || !hex(trace, 32)
+            || !hex(span, 16)
+            || !hex(flags, 2)
+            || trace.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok()?;
+        let span_id = u64::from_str_radix(span, 16).ok()?;
+        if trace_id == 0 || span_id == 0 {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            span_id: span_id.to_be_bytes(),
+            sampled: u8::from_str_radix(flags, 16).ok()? & 1 == 1,
+        })
+    }
+}
+
+/// One sampled request's trace: its ids, when it started, and its
+/// attempts so far.
+pub struct Trace {
+    trace_id: u128,
+    /// The request's span.
+    span_id: [u8; 8],
+    /// The client's span, from its `traceparent`.
+    parent: Option<[u8; 8]>,
+    started: SystemTime,
+    attempts: AtomicU32,
+    telemetry: Arc<Telemetry>,
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trace({:032x})", self.trace_id)
+    }
+}
+
+/// An attempt's span while the attempt runs.
+pub struct AttemptSpan {
+    span_id: [u8; 8],
+    started: SystemTime,
+    /// Its place among the request's attempts, from 1.
+    pub number: u32,
+}
+
+impl AttemptSpan {
+    /// The `traceparent` the provider receives for this attempt.
+    pub fn traceparent(&self, trace: &Trace) -> HeaderValue {
+        let text = format!(
+            "00-{:032x}-{:016x}-01",
+            trace.trace_id,
+            u64::from_be_bytes(self.span_id)
+        );
+        HeaderValue::from_str(&text).expect("hex digits and dashes are a valid header value")
+    }
+}
+
+impl Trace {
+    /// Whether the request's prompt and completion go in its span.
+    pub fn captures_content(&self) -> bool {
+        self.telemetry.capture_content
+    }
+
+    /// A new attempt of this request, starting now.
+    pub fn attempt(&self) -> AttemptSpan {
+        AttemptSpan {
+            span_id: nonzero(fastrand::u64(..)).to_be_bytes(),
+            started: SystemTime::now(),
+            number: self.attempts.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    /// Ends `attempt` now: its client span, child of the request's, is
+    /// queued for export. `failed` is its `error.type`.
+    pub fn end_attempt(
+        &self,
+        attempt: AttemptSpan,
+        name: String,
+        attributes: Vec<KeyValue>,
+        failed: Option<&str>,
+    ) {
+        let span = self.span(
+            (attempt.span_id, Some(self.span_id)),
+            name,
+            SpanKind::Client,
+            attempt.started,
+            attributes,
+            failed,
+        );
+        self.telemetry.exporter.offer(span);
+    }
+
+    /// Ends the request's server span now and queues it for export.
+    pub fn end_request(&self, name: String, attributes: Vec<KeyValue>, failed: Option<&str>) {
+        let span = self.span(
+            (self.span_id, self.parent),
+            name,
+            SpanKind::Server,
+            self.started,
+            attributes,
+            failed,
+        );
+        self.telemetry.exporter.offer(span);
+    }
+
+    /// A finished span of this trace: `ids` its own and its parent's.
+    fn span(
+        &self,
+        (span_id, parent): ([u8; 8], Option<[u8; 8]>),
+        name: String,
+        kind: SpanKind,
+        started: SystemTime,
+        attributes: Vec<KeyValue>,
+        failed: Option<&str>,
+    ) -> Span {
+        let nanos = |at: SystemTime| {
+            at.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        };
+        let mut attributes = attributes;
+        if let Some(class) = failed {
+            attributes.push(text("error.type", class));
+        }
+        Span {
+            trace_id: self.trace_id.to_be_bytes().to_vec(),
+            span_id: span_id.to_vec(),
+            parent_span_id: parent.map(|p| p.to_vec()).unwrap_or_default(),
+            name,
+            kind: kind as i32,
+            start_time_unix_nano: nanos(started),
+            end_time_unix_nano: nanos(SystemTime::now()),
+            attributes,
+            status: failed.map(|class| Status {
+                message: class.to_string(),
+                code: StatusCode::Error as i32,
+            }),
+            ..Span::default()
+        }
+    }
+}
+
+/// The instrumentation scope of everything clawgate exports.
+fn scope() -> opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+    opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+        name: "clawgate".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
+}
+
+/// A string attribute.
+pub fn text(key: &str, value: impl Into<String>) -> KeyValue {
+    attribute(key, any_value::Value::StringValue(value.into()))
+}
+
+/// An integer attribute.
+pub fn int(key: &str, value: u64) -> KeyValue {
+    attribute(
+        key,
+        any_value::Value::IntValue(i64::try_from(value).unwrap_or(i64::MAX)),
+    )
+}
+
+/// A floating-point attribute.
+pub fn float(key: &str, value: f64) -> KeyValue {
+    attribute(key, any_value::Value::DoubleValue(value))
+}
+
+pub fn flag(key: &str, value: bool) -> KeyValue {
+    attribute(key, any_value::Value::BoolValue(value))
+}
+
+/// A string array attribute.
+pub fn texts(key: &str, values: impl IntoIterator<Item = String>) -> KeyValue {
+    let values = values
+        .into_iter()
+        .map(|v| AnyValue {
+            value: Some(any_value::Value::StringValue(v)),
+        })
+        .collect();
+    attribute(key, any_value::Value::ArrayValue(ArrayValue { values }))
+}
+
+fn attribute(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..KeyValue::default()
+    }
+}
+
+/// `server.address` and `server.port` of `url`.
+pub fn server(url: &reqwest::Url) -> [Option<KeyValue>; 2] {
+    [
+        url.host_str().map(|host| text("server.address", host)),
+        url.port_or_known_default()
+            .map(|port| int("server.port", port.into())),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_is_read_as_the_w3c_spec_says() {
+        let good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            Traceparent::parse(good),
+            Some(Traceparent {
+                trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736,
+                span_id: 0x00f067aa0ba902b7u64.to_be_bytes(),
+                sampled: true,
+            })
+        );
+        let unsampled = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        assert!(!Traceparent::parse(unsampled).unwrap().sampled);
+        // A later version may carry more parts.
+        let later = b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what";
+        assert!(Traceparent::parse(later).is_some());
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-x1",
+        ] {
+            assert_eq!(
+                Traceparent::parse(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

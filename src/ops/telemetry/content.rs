@@ -1,0 +1,230 @@
+//! Prompt and completion content for a request span, when
+//! `gateway.telemetry.captureContent` is on: the GenAI conventions'
+//! `gen_ai.input.messages` and `gen_ai.output.messages` (each message a
+//! role and typed parts), written from the OpenAI shapes every front end's
+//! request and answer take inside the gateway. Pure; the caller scrubs
+//! the keys out and bounds the size.
+
+use serde_json::{Map, Value, json};
+
+/// `gen_ai.input.messages` of an OpenAI `messages` array.
+pub fn input_messages(messages: &Value) -> String {
+    let messages: Vec<Value> = messages
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|message| {
+            let role = message
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("user");
+            let mut parts = Vec::new();
+            if role == "tool" {
+                parts.push(json!({
+                    "type": "tool_call_response",
+                    "id": message.get("tool_call_id"),
+                    "response": text_of(message.get("content")),
+                }));
+            } else {
+                let mut answer = Output::default();
+                answer.add(message);
+                parts = answer.parts();
+            }
+            json!({"role": role, "parts": parts})
+        })
+        .collect();
+    Value::Array(messages).to_string()
+}
+
+/// What an answer said so far, gathered from a whole message or from
+/// stream deltas (the same members either way).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Output {
+    text: String,
+    reasoning: String,
+    /// `(id, name, arguments)` by the call's index.
+    calls: Vec<(String, String, String)>,
+}
+
+impl Output {
+    /// Adds an OpenAI message or a chunk's `delta`. What is past
+    /// [`MAX_BYTES`] is not kept: a stream may be of any length.
+    pub fn add(&mut self, delta: &Value) {
+        if self.size() > MAX_BYTES {
+            return;
+        }
+        if let Some(text) = delta.get("content") {
+            self.text.push_str(&text_of(Some(text)));
+        }
+        if let Some(reasoning) = delta.get("reasoning_content").and_then(Value::as_str) {
+            self.reasoning.push_str(reasoning);
+        }
+        let calls = delta.get("tool_calls").and_then(Value::as_array);
+        for (position, call) in calls.into_iter().flatten().enumerate() {
+            let index = call
+                .get("index")
+                .and_then(Value::as_u64)
+                .map_or(position, |i| i as usize);
+            // A client's index is its own: a bounded list whatever it says.
+            if index > 1024 {
+                continue;
+            }
+            if self.calls.len() <= index {
+                self.calls.resize(index + 1, Default::default());
+            }
+            let (id, name, arguments) = &mut self.calls[index];
+            let function = call.get("function");
+            id.push_str(field(Some(call), "id"));
+            name.push_str(field(function, "name"));
+            arguments.push_str(field(function, "arguments"));
+        }
+    }
+
+    /// Adds the first choice's `delta` (a chunk) or `message` (a whole
+    /// answer) of `choices`.
+    pub fn add_choice(&mut self, choices: Option<&Value>) {
+        let choice = choices.and_then(|c| c.get(0));
+        if let Some(delta) = choice.and_then(|c| c.get("delta").or_else(|| c.get("message"))) {
+            self.add(delta);
+        }
+    }
+
+    /// The bytes kept so far.
+    fn size(&self) -> usize {
+        let calls: usize = self
+            .calls
+            .iter()
+            .map(|(i, n, a)| i.len() + n.len() + a.len())
+            .sum();
+        self.text.len() + self.reasoning.len() + calls
+    }
+
+    fn parts(&self) -> Vec<Value> {
+        let mut parts = Vec::new();
+        if !self.reasoning.is_empty() {
+            parts.push(json!({"type": "reasoning", "content": self.reasoning}));
+        }
+        if !self.text.is_empty() {
+            parts.push(json!({"type": "text", "content": self.text}));
+        }
+        for (id, name, arguments) in &self.calls {
+            let arguments = serde_json::from_str::<Value>(arguments)
+                .unwrap_or_else(|_| Value::String(arguments.clone()));
+            parts
+                .push(json!({"type": "tool_call", "id": id, "name": name, "arguments": arguments}));
+        }
+        parts
+    }
+
+    /// `gen_ai.output.messages`: the answer as one assistant message.
+    pub fn output_messages(&self, finish_reason: Option<&str>) -> String {
+        let mut message = Map::new();
+        message.insert("role".into(), "assistant".into());
+        message.insert("parts".into(), self.parts().into());
+        if let Some(reason) = finish_reason {
+            message.insert("finish_reason".into(), reason.into());
+        }
+        Value::Array(vec![Value::Object(message)]).to_string()
+    }
+}
+
+/// The most of one content attribute kept; the rest is cut, marked.
+const MAX_BYTES: usize = 128 * 1024;
+
+/// `text` cut to [`MAX_BYTES`] at a character boundary.
+pub fn bounded(mut text: String) -> String {
+    if text.len() > MAX_BYTES {
+        let mut end = MAX_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("…[cut]");
+    }
+    text
+}
+
+/// The string `key` of `value`, empty when it is not there.
+fn field<'a>(value: Option<&'a Value>, key: &str) -> &'a str {
+    value
+        .and_then(|v| v.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A message's `content`: a string, or the text of its text parts.
+fn text_of(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_become_role_and_typed_parts() {
+        let messages = json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]},
+            {"role": "assistant", "content": null, "reasoning_content": "Look it up.",
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get", "arguments": "{\"q\":1}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ]);
+        let written: Value = serde_json::from_str(&input_messages(&messages)).unwrap();
+        assert_eq!(
+            written,
+            json!([
+                {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+                {"role": "user", "parts": [{"type": "text", "content": "Hi there"}]},
+                {"role": "assistant", "parts": [
+                    {"type": "reasoning", "content": "Look it up."},
+                    {"type": "tool_call", "id": "c1", "name": "get", "arguments": {"q": 1}},
+                ]},
+                {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "42"}]},
+            ])
+        );
+        assert_eq!(input_messages(&json!("not a list")), "[]");
+    }
+
+    #[test]
+    fn a_streamed_answer_is_gathered_like_a_whole_one() {
+        let whole = json!([{"message": {"role": "assistant", "content": "Hello",
+            "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]}}]);
+        let mut at_once = Output::default();
+        at_once.add_choice(Some(&whole));
+        let mut streamed = Output::default();
+        for delta in [
+            json!({"role": "assistant", "content": "Hel"}),
+            json!({"content": "lo"}),
+            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{"}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
+            json!({"tool_calls": [{"index": 99999, "function": {"arguments": "x"}}]}),
+        ] {
+            streamed.add_choice(Some(&json!([{"delta": delta}])));
+        }
+        assert_eq!(streamed, at_once);
+        // A long stream is kept up to the bound, not whole.
+        let mut long = Output::default();
+        let piece = json!([{"delta": {"content": "x".repeat(1000)}}]);
+        for _ in 0..1000 {
+            long.add_choice(Some(&piece));
+        }
+        assert!((MAX_BYTES..MAX_BYTES + 1000).contains(&long.size()));
+        let written: Value =
+            serde_json::from_str(&streamed.output_messages(Some("tool_calls"))).unwrap();
+        assert_eq!(
+            written,
+            json!([{"role": "assistant", "finish_reason": "tool_calls", "parts": [
+                {"type": "text", "content": "Hello"},
+                {"type": "tool_call", "id": "c", "name": "f", "arguments": {}},
+            ]}])
+        );
+    }
+}

@@ -1,0 +1,560 @@
+//! OpenTelemetry traces (`gateway.telemetry`): the spans a request exports
+//! to an OTLP/HTTP receiver on port 0 (decoded with `opentelemetry-proto`),
+//! their parentage and GenAI attributes, the `traceparent` each attempt
+//! sends, and a collector that is down, slow or refusing costing requests
+//! nothing while the drops are counted.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use clawgate::config::{self, Environment, Secrets};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use prost::Message;
+use serde_json::{Value, json};
+
+use common::{chain_config, failing_mock, gateway, gateway_with_env, healthy_mock, user_message};
+
+/// How a fake collector answers.
+#[derive(Clone, Copy)]
+enum Collector {
+    Takes,
+    Refuses,
+    Hangs,
+}
+
+#[derive(Clone)]
+struct Received {
+    spans: Arc<Mutex<Vec<Span>>>,
+    /// Each metrics export, as received.
+    metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    /// `service.name` of each export.
+    services: Arc<Mutex<Vec<String>>>,
+    mode: Collector,
+}
+
+/// A fake OTLP/HTTP collector on port 0; returns its base URL.
+async fn collector(mode: Collector) -> (String, Received) {
+    let received = Received {
+        spans: Arc::default(),
+        metrics: Arc::default(),
+        services: Arc::default(),
+        mode,
+    };
+    async fn traces(State(received): State<Received>, body: Bytes) -> StatusCode {
+        match received.mode {
+            Collector::Refuses => return StatusCode::SERVICE_UNAVAILABLE,
+            Collector::Hangs => std::future::pending().await,
+            Collector::Takes => {}
+        }
+        let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans.resource.unwrap_or_default();
+            for kv in resource.attributes {
+                if kv.key == "service.name" {
+                    if let Some(Any::StringValue(name)) = kv.value.and_then(|v| v.value) {
+                        received.services.lock().unwrap().push(name);
+                    }
+                }
+            }
+            for scope in resource_spans.scope_spans {
+                received.spans.lock().unwrap().extend(scope.spans);
+            }
+        }
+        StatusCode::OK
+    }
+    async fn metrics(State(received): State<Received>, body: Bytes) -> StatusCode {
+        let request = ExportMetricsServiceRequest::decode(body).expect("an OTLP protobuf body");
+        received.metrics.lock().unwrap().push(request);
+        StatusCode::OK
+    }
+    let app = Router::new()
+        .route("/v1/traces", post(traces))
+        .route("/v1/metrics", post(metrics))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+impl Received {
+    /// The spans received once there are `count`, waiting at most 10 s.
+    async fn wait_for(&self, count: usize) -> Vec<Span> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let spans = self.spans.lock().unwrap().clone();
+            if spans.len() >= count || Instant::now() > deadline {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Any> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+}
+
+fn text<'a>(span: &'a Span, key: &str) -> &'a str {
+    match attribute(span, key) {
+        Some(Any::StringValue(text)) => text,
+        other => panic!("{key} is {other:?} on {}", span.name),
+    }
+}
+
+fn int(span: &Span, key: &str) -> i64 {
+    match attribute(span, key) {
+        Some(Any::IntValue(n)) => *n,
+        other => panic!("{key} is {other:?} on {}", span.name),
+    }
+}
+
+fn texts(span: &Span, key: &str) -> Vec<String> {
+    match attribute(span, key) {
+        Some(Any::ArrayValue(array)) => array
+            .values
+            .iter()
+            .map(|v| match &v.value {
+                Some(Any::StringValue(s)) => s.clone(),
+                other => panic!("{other:?} in {key}"),
+            })
+            .collect(),
+        other => panic!("{key} is {other:?} on {}", span.name),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `chain_config` with telemetry to `collector` and no retries, so each
+/// target is one attempt.
+fn traced(mut config: Value, endpoint: &str) -> Value {
+    config["gateway"] = json!({
+        "telemetry": {"endpoint": endpoint, "serviceName": "clawgate-test", "queueSpans": 64},
+        "retries": {"perTarget": 0},
+    });
+    config
+}
+
+const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+#[tokio::test]
+async fn a_fallback_is_a_request_span_over_two_attempt_spans_in_the_clients_trace() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = failing_mock(503, "server_error").await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+
+    for stream in [false, true] {
+        received.spans.lock().unwrap().clear();
+        let response = gw
+            .client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"))
+            .json(
+                &json!({"model": "primary/m", "messages": user_message(), "stream": stream,
+                          "max_tokens": 50, "temperature": 0.5, "top_p": 0.9,
+                          "stream_options": {"include_usage": true}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.text().await.unwrap();
+        let answered = if stream {
+            "[DONE]"
+        } else {
+            "Hello from clawgate-mock."
+        };
+        assert!(body.contains(answered), "{body}");
+
+        let spans = received.wait_for(3).await;
+        assert_eq!(spans.len(), 3, "stream {stream}: {spans:#?}");
+        let request = spans
+            .iter()
+            .find(|s| s.kind == SpanKind::Server as i32)
+            .expect("a server span");
+        let mut attempts: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Client as i32)
+            .collect();
+        attempts.sort_by_key(|s| int(s, "clawgate.attempt.number"));
+        assert_eq!(attempts.len(), 2);
+
+        // The client's trace, the client's span as the parent.
+        assert_eq!(request.name, "chat primary/m");
+        assert_eq!(hex(&request.trace_id), CLIENT_TRACE);
+        assert_eq!(hex(&request.parent_span_id), CLIENT_SPAN);
+        for attempt in &attempts {
+            assert_eq!(attempt.trace_id, request.trace_id);
+            assert_eq!(attempt.parent_span_id, request.span_id);
+            assert!(attempt.start_time_unix_nano >= request.start_time_unix_nano);
+            assert!(attempt.end_time_unix_nano <= request.end_time_unix_nano);
+            assert_eq!(attempt.name, "chat m");
+            assert_eq!(text(attempt, "gen_ai.operation.name"), "chat");
+            assert_eq!(text(attempt, "server.address"), "127.0.0.1");
+        }
+        let (first, second) = (attempts[0], attempts[1]);
+        assert_eq!(text(first, "gen_ai.provider.name"), "primary");
+        assert_eq!(text(first, "error.type"), "provider_error");
+        assert_eq!(int(first, "http.response.status_code"), 503);
+        assert_eq!(first.status.as_ref().map(|s| s.code), Some(2));
+        assert_eq!(text(second, "gen_ai.provider.name"), "backup");
+        assert!(attribute(second, "error.type").is_none());
+        assert!(second.status.is_none());
+
+        // The request span, by the GenAI conventions.
+        assert_eq!(text(request, "gen_ai.operation.name"), "chat");
+        assert_eq!(text(request, "gen_ai.request.model"), "primary/m");
+        assert_eq!(text(request, "gen_ai.provider.name"), "backup");
+        assert_eq!(text(request, "gen_ai.response.model"), "m");
+        assert_eq!(int(request, "gen_ai.request.max_tokens"), 50);
+        assert_eq!(
+            attribute(request, "gen_ai.request.temperature"),
+            Some(&Any::DoubleValue(0.5))
+        );
+        assert_eq!(
+            attribute(request, "gen_ai.request.top_p"),
+            Some(&Any::DoubleValue(0.9))
+        );
+        assert_eq!(texts(request, "gen_ai.response.finish_reasons"), ["stop"]);
+        assert!(!text(request, "gen_ai.response.id").is_empty());
+        assert!(int(request, "gen_ai.usage.input_tokens") > 0);
+        assert!(int(request, "gen_ai.usage.output_tokens") > 0);
+        assert_eq!(texts(request, "clawgate.chain"), ["primary/m", "backup/m"]);
+        assert_eq!(
+            attribute(request, "clawgate.fallback"),
+            Some(&Any::BoolValue(true))
+        );
+        assert_eq!(
+            attribute(request, "clawgate.time_to_first_token_s").is_some(),
+            stream
+        );
+        assert!(attribute(request, "error.type").is_none());
+        // Content is off by default.
+        assert!(attribute(request, "gen_ai.input.messages").is_none());
+        assert!(attribute(request, "gen_ai.output.messages").is_none());
+
+        // Each provider saw its own attempt's span as the parent.
+        for (mock, attempt) in [(&primary, first), (&backup, second)] {
+            let sent = mock.requests().last().cloned().expect("a request");
+            assert_eq!(
+                sent["headers"]["traceparent"],
+                format!("00-{CLIENT_TRACE}-{}-01", hex(&attempt.span_id))
+            );
+        }
+    }
+    assert!(
+        received
+            .services
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s == "clawgate-test")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_chain_is_an_error_span_and_a_request_without_traceparent_starts_a_trace() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = failing_mock(503, "server_error").await;
+    let backup = failing_mock(401, "invalid_api_key").await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+    let response = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(response.status(), 502);
+    let spans = received.wait_for(3).await;
+    let request = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a server span");
+    assert_eq!(request.name, "chat default");
+    assert!(request.parent_span_id.is_empty());
+    assert_eq!(request.trace_id.len(), 16);
+    assert_eq!(text(request, "error.type"), "auth");
+    assert_eq!(request.status.as_ref().map(|s| s.code), Some(2));
+    assert!(attribute(request, "gen_ai.provider.name").is_none());
+}
+
+#[tokio::test]
+async fn content_when_asked_for_follows_the_conventions_and_passes_the_key_scrubber() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let mut config = traced(chain_config(&primary, &backup), &endpoint);
+    config["gateway"]["telemetry"]["captureContent"] = json!(true);
+    let gw = gateway(config).await;
+    let prompt = format!("my key is {} ok", common::KEY);
+    for stream in [false, true] {
+        received.spans.lock().unwrap().clear();
+        let response = gw
+            .chat(json!({"messages": [{"role": "user", "content": prompt}], "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap();
+        let spans = received.wait_for(2).await;
+        let request = spans
+            .iter()
+            .find(|s| s.kind == SpanKind::Server as i32)
+            .expect("a server span");
+        let input: Value = serde_json::from_str(text(request, "gen_ai.input.messages")).unwrap();
+        assert_eq!(
+            input,
+            json!([{"role": "user", "parts": [{"type": "text", "content": "my key is [redacted] ok"}]}])
+        );
+        let output: Value = serde_json::from_str(text(request, "gen_ai.output.messages")).unwrap();
+        assert_eq!(output[0]["role"], "assistant", "stream {stream}");
+        assert_eq!(output[0]["finish_reason"], "stop");
+        let parts = output[0]["parts"].as_array().unwrap();
+        assert!(
+            parts.contains(&json!({"type": "text", "content": "Hello from clawgate-mock."})),
+            "stream {stream}: {output}"
+        );
+        assert!(!format!("{spans:?}").contains(common::KEY));
+    }
+}
+
+#[tokio::test]
+async fn the_gen_ai_histograms_go_over_otlp_when_asked_for_and_at_shutdown() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let mut config = traced(chain_config(&primary, &backup), &endpoint);
+    config["gateway"]["telemetry"]["metrics"] = json!(true);
+    // Not sampled: the histograms count every request all the same.
+    config["gateway"]["telemetry"]["sampleRatio"] = json!(0);
+    let env = [("OTEL_METRIC_EXPORT_INTERVAL", "100")];
+    let gw = gateway_with_env(config, &env).await;
+    for _ in 0..2 {
+        let response = gw.chat(json!({"messages": user_message()})).await;
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap();
+    }
+    // A cumulative export with both requests, every interval.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = |request: &ExportMetricsServiceRequest, name: &str, token_type: Option<&str>| {
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let metric = metrics.iter().find(|m| m.name == name)?;
+        let Some(Data::Histogram(histogram)) = &metric.data else {
+            return None;
+        };
+        let point = histogram.data_points.iter().find(|p| {
+            let has = |k: &str, v: &str| {
+                p.attributes.iter().any(|kv| {
+                    kv.key == k
+                        && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                            == Some(&Any::StringValue(v.into()))
+                })
+            };
+            has("gen_ai.provider.name", "primary")
+                && has("gen_ai.response.model", "primary/m")
+                && token_type.is_none_or(|t| has("gen_ai.token.type", t))
+        })?;
+        Some(point.count)
+    };
+    loop {
+        let last = received.metrics.lock().unwrap().last().cloned();
+        let done = last.as_ref().is_some_and(|r| {
+            count(r, "gen_ai.client.token.usage", Some("input")) == Some(2)
+                && count(r, "gen_ai.client.operation.duration", None) == Some(2)
+                && count(r, "gen_ai.server.time_to_first_token", None) == Some(2)
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no export of both requests: {last:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(received.spans.lock().unwrap().is_empty());
+    // One more at shutdown.
+    let before = received.metrics.lock().unwrap().len();
+    gw.gateway
+        .telemetry()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await;
+    assert!(received.metrics.lock().unwrap().len() > before);
+}
+
+#[tokio::test]
+async fn off_nothing_is_traced_and_providers_get_no_traceparent() {
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    assert!(gw.gateway.telemetry().is_none());
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"))
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = primary.requests().last().cloned().unwrap();
+    assert!(sent["headers"].get("traceparent").is_none(), "{sent}");
+}
+
+#[tokio::test]
+async fn shutdown_sends_what_is_queued_at_once() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+    let response = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    let started = Instant::now();
+    let telemetry = gw.gateway.telemetry().unwrap();
+    telemetry.shutdown(Duration::from_secs(5)).await;
+    // Not left for the next batch (a second away): sent before returning.
+    assert_eq!(received.spans.lock().unwrap().len(), 2);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+fn dropped(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("clawgate_telemetry_dropped_spans_total "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Every collector failure in one test: the drop counter is process-wide.
+#[tokio::test]
+async fn a_collector_down_refusing_or_hanging_costs_requests_nothing_and_drops_are_counted() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (refusing, _) = collector(Collector::Refuses).await;
+    let (hanging, _) = collector(Collector::Hangs).await;
+    for endpoint in [closed, refusing, hanging] {
+        let primary = healthy_mock().await;
+        let backup = healthy_mock().await;
+        let mut config = traced(chain_config(&primary, &backup), &endpoint);
+        // A queue of one: a hanging collector fills it at once.
+        config["gateway"]["telemetry"]["queueSpans"] = json!(1);
+        let gw = gateway(config).await;
+        let before = dropped(&gw.metrics().await);
+        for _ in 0..5 {
+            let started = Instant::now();
+            let response = gw.chat(json!({"messages": user_message()})).await;
+            assert_eq!(response.status(), 200, "{endpoint}");
+            response.text().await.unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{endpoint}: a request took {:?}",
+                started.elapsed()
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while dropped(&gw.metrics().await) <= before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            dropped(&gw.metrics().await) > before,
+            "{endpoint}: no drops counted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_telemetry_says_it_takes_a_restart() {
+    let (endpoint, _) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+    let reload = |config: Value, env: &[(&str, &str)]| {
+        let env = Environment::from_pairs(env.iter().copied());
+        let loaded = config::load_str(&config.to_string(), &env, Secrets::Required).unwrap();
+        gw.gateway.replace_config(loaded.config)
+    };
+    let same = traced(chain_config(&primary, &backup), &endpoint);
+    assert_eq!(reload(same.clone(), &[]), Vec::<String>::new());
+    let key = [("OTEL_EXPORTER_OTLP_HEADERS", "authorization=k-0123456789")];
+    assert_eq!(
+        reload(same, &key),
+        ["gateway.telemetry changed; it takes effect at the next restart"]
+    );
+    assert_eq!(
+        reload(chain_config(&primary, &backup), &[]),
+        ["gateway.telemetry changed; it takes effect at the next restart"]
+    );
+}
+
+#[test]
+fn config_show_redacts_the_export_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    let config = json!({"gateway": {"telemetry": {"endpoint": "http://127.0.0.1:6006"}}});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let secret = "phx-secret-0123456789abcdef";
+    let headers = format!("authorization=Bearer%20{secret},x-team=t1");
+    let env = [
+        ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
+        ("MOONSHOT_API_KEY", "k-moonshot-0000"),
+        ("OPENROUTER_API_KEY", "k-openrouter-0000"),
+    ];
+    let shown = common::run(
+        &["config", "show", "--config", path.to_str().unwrap()],
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(shown.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains(secret), "{stdout}");
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    let telemetry = &value["gateway"]["telemetry"];
+    assert_eq!(telemetry["tracesUrl"], "http://127.0.0.1:6006/v1/traces");
+    assert_eq!(
+        telemetry["headers"],
+        json!({"authorization": "[redacted]", "x-team": "[redacted]"})
+    );
+}
+
+#[test]
+fn a_bad_telemetry_config_names_the_path() {
+    let load = |gateway: Value| {
+        let text = json!({"gateway": gateway}).to_string();
+        let env = Environment::from_pairs([
+            ("MOONSHOT_API_KEY", "k-moonshot-0000"),
+            ("OPENROUTER_API_KEY", "k-openrouter-0000"),
+        ]);
+        config::load_str(&text, &env, Secrets::Required)
+            .err()
+            .map(|errors| errors.to_string())
+            .unwrap_or_default()
+    };
+    let typo = load(json!({"telemetry": {"endpont": "http://127.0.0.1:4318"}}));
+    assert!(
+        typo.contains("gateway.telemetry.endpont") && typo.contains("gateway.telemetry.endpoint"),
+        "{typo}"
+    );
+    let ratio = load(json!({"telemetry": {"endpoint": "http://c:4318", "sampleRatio": 1.5}}));
+    assert!(
+        ratio.contains("gateway.telemetry.sampleRatio: expected a number from 0 to 1"),
+        "{ratio}"
+    );
+    let url = load(json!({"telemetry": {"endpoint": "collector:4318"}}));
+    assert!(url.contains("gateway.telemetry.endpoint: "), "{url}");
+    let kind = load(json!({"telemetry": {"enabled": "yes"}}));
+    assert!(kind.contains("gateway.telemetry.enabled"), "{kind}");
+}
