@@ -115,7 +115,14 @@ impl<V: Clone> Recognize for Aside<'_, V> {
             return None;
         }
         self.ignored = self.ignorable_length(rest);
-        let (length, translation) = self.memo.starting(&rest[self.ignored..])?;
+        let kept = &rest[self.ignored..];
+        // What is kept after an ignorable first element starts with `,` or
+        // `]`, which no value starts with: such bytes match only behind
+        // that element (`"system":,{...}]` is no value at all).
+        if self.ignored == 0 && matches!(kept.trim_ascii_start().first(), Some(b',' | b']')) {
+            return None;
+        }
+        let (length, translation) = self.memo.starting(kept)?;
         self.found = Some(translation);
         Some(self.ignored + length)
     }
@@ -445,5 +452,17 @@ mod tests {
         let broken = body(r#"{"hash": [}"#, &tail);
         let mut system = Aside::new("system", &memo).ignoring_first(ignorable);
         assert!(Members::scan(broken.as_bytes(), &mut [&mut system]).is_none());
+        // The remembered rest without its array and first element is no
+        // value: the scan reads it and refuses it (found by tests/fuzz.rs).
+        for headless in [
+            format!(r#"{{"system": , "{tail}"], "model": "m"}}"#),
+            format!(r#"{{"system":, "{tail}"], "model": "m"}}"#),
+        ] {
+            let mut system = Aside::new("system", &memo).ignoring_first(ignorable);
+            assert!(
+                Members::scan(headless.as_bytes(), &mut [&mut system]).is_none(),
+                "{headless:.40}"
+            );
+        }
     }
 }
