@@ -94,6 +94,9 @@ pub enum Class {
     InvalidResponse,
     /// The answer or one event is over its configured limit.
     TooLarge,
+    /// The target cannot take this request (more tools than it accepts,
+    /// an image for a text-only model): skipped without being asked.
+    Unsuitable,
 }
 
 impl Class {
@@ -115,6 +118,7 @@ impl Class {
             Class::ProviderError => "provider_error",
             Class::InvalidResponse => "invalid_response",
             Class::TooLarge => "too_large",
+            Class::Unsuitable => "unsuitable",
         }
     }
 
@@ -123,7 +127,11 @@ impl Class {
     pub fn counts_against_target(self) -> bool {
         !matches!(
             self,
-            Class::ContextLength | Class::ContentFilter | Class::BadRequest | Class::TooLarge
+            Class::ContextLength
+                | Class::ContentFilter
+                | Class::BadRequest
+                | Class::TooLarge
+                | Class::Unsuitable
         )
     }
 
@@ -429,6 +437,18 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
     // too long for every window there was to try.
     if let Some(refusal) = refusal(failures) {
         return status(refusal.status().unwrap_or(400), "upstream_rejected_request");
+    }
+    // No target could take the request as it is (too many tools, an
+    // image for a text-only model, too long), and none was asked.
+    let unsuitable = failures
+        .iter()
+        .any(|f| matches!(f.cause, Cause::Unsuitable(_)));
+    if unsuitable
+        && failures
+            .iter()
+            .all(|f| f.tries == 0 && matches!(f.class, Class::Unsuitable | Class::ContextLength))
+    {
+        return status(400, "no_target_takes_request");
     }
     // Too long for every window, known before or learnt by trying.
     if failures.iter().all(|f| f.class == Class::ContextLength) {

@@ -539,10 +539,12 @@ impl Drop for Logged {
 }
 
 /// `ref:outcome` for the access line: a target skipped because it was
-/// cooling down says so, not the failure that started its cooldown.
+/// cooling down says so, not the failure that started its cooldown; one
+/// that cannot take the request says why.
 fn attempt_label(failure: &Failure) -> String {
-    match failure.cause {
+    match &failure.cause {
         Cause::CoolingDown { .. } => format!("{}:skipped(cooling_down)", failure.model_ref),
+        Cause::Unsuitable(why) => format!("{}:skipped({})", failure.model_ref, why.label()),
         _ => format!("{}:{}", failure.model_ref, failure.class.label()),
     }
 }

@@ -329,6 +329,10 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
                 format!("the request is too long for every model in the chain:{size} {summary}"),
             )
         }
+        "no_target_takes_request" => (
+            "invalid_request_error".to_string(),
+            format!("no target of the chain can take this request: {summary}"),
+        ),
         "upstream_rate_limited" => (
             "rate_limit_error".to_string(),
             format!("every provider is rate limited: {summary}"),

@@ -182,7 +182,8 @@ fn class_code(class: Class) -> Option<&'static str> {
         | Class::Config
         | Class::NotFound
         | Class::ContentFilter
-        | Class::BadRequest => None,
+        | Class::BadRequest
+        | Class::Unsuitable => None,
     }
 }
 

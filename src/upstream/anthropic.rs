@@ -17,7 +17,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use super::transport::{KIMI_MAX_TOOLS, Refusal, Transport, whole};
+use super::transport::{Transport, whole};
 use crate::capabilities::{Dialect, ForcedToolChoice, Reasoning};
 use crate::config::Target;
 use crate::providers::{Thinking, requested_thinking};
@@ -30,12 +30,7 @@ use crate::wire::sse::Item;
 pub struct Anthropic;
 
 impl Transport for Anthropic {
-    fn body(
-        &self,
-        request: &ChatRequest,
-        target: &Target,
-        edits: &Edits,
-    ) -> Result<Chunks, Refusal> {
+    fn body(&self, request: &ChatRequest, target: &Target, edits: &Edits) -> Chunks {
         let original = request
             .anthropic_original()
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok());
@@ -56,17 +51,7 @@ impl Transport for Anthropic {
                 body
             }
         };
-        let tools = body
-            .get("tools")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        if target.provider.dialect.is_kimi() && tools > KIMI_MAX_TOOLS {
-            return Err(Refusal::TooManyTools {
-                count: tools,
-                max: KIMI_MAX_TOOLS,
-            });
-        }
-        Ok(whole(&body))
+        whole(&body)
     }
 
     fn headers(&self, target: &Target, key: Option<&str>) -> Option<HeaderMap> {
