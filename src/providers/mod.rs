@@ -62,6 +62,13 @@ fn rules(
     draft.edits
 }
 
+/// Whether `target`'s rules give replayed tool-call turns the reasoning
+/// the model produced for them (Moonshot's: Kimi answers 400 without it),
+/// so that the gateway keeps that reasoning for chains that reach it.
+pub fn gives_reasoning_back(target: &Target) -> bool {
+    target.provider.dialect.is_kimi()
+}
+
 /// What the client (or, failing that, the model's `params` or the
 /// `thinkingDefault`) asked of thinking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +184,13 @@ impl<'r> Draft<'r> {
         if self.has(key) {
             self.edits.top.remove(key.to_owned());
         }
+    }
+
+    /// Removes `key` whatever the request holds: a decision that a
+    /// transport renders on a body of its own too (an Anthropic client's
+    /// `thinking`, which its request model carries as `reasoning_effort`).
+    pub fn omit(&mut self, key: &'static str) {
+        self.edits.top.remove(key);
     }
 
     /// Message members are the rules' own keys (`&'static`): a long

@@ -43,13 +43,14 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         .filter(|k| !k.is_null());
     draft.remove("reasoning_effort");
     match (caps.reasoning, caps.thinking_control) {
-        (Reasoning::None, _) | (_, ThinkingControl::Omit) => draft.remove("thinking"),
+        // No switch is sent, whichever API the client used.
+        (Reasoning::None, _) | (_, ThinkingControl::Omit) => draft.omit("thinking"),
         (_, ThinkingControl::EffortMax) => {
-            draft.remove("thinking");
+            draft.omit("thinking");
             draft.set("reasoning_effort", json!("max"));
         }
         (_, ThinkingControl::Effort) => {
-            draft.remove("thinking");
+            draft.omit("thinking");
             draft.set("reasoning_effort", json!(k3_effort(&thinking)));
         }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {

@@ -42,7 +42,8 @@ impl ObjectEdits {
         }
     }
 
-    fn raw(&self, key: &str) -> Option<&Bytes> {
+    /// The JSON text `key` is set to by [`Self::set_raw`], if it is.
+    pub fn raw(&self, key: &str) -> Option<&Bytes> {
         self.raw
             .iter()
             .find(|(k, _)| k == key)

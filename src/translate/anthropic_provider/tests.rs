@@ -391,13 +391,13 @@ mod passthrough {
     use serde_json::{Value, json};
 
     use super::object;
-    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    use crate::translate::anthropic_provider::passthrough::{Facts, Thinking, passthrough};
 
     const KIMI: Facts = Facts {
         model: "kimi-for-coding",
         max_output: Some(4096),
         default_max_tokens: 8192,
-        default_thinking: None,
+        thinking: Thinking::AsSent,
         relax_forced_choice: true,
         narrow_forced_choice: false,
         stream: false,
@@ -604,28 +604,60 @@ mod passthrough {
                    "tool_choice": {"type": "any"}}),
             json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": []}),
         );
-        // The model's default applies only where the body says nothing.
-        let default_on = Facts {
-            default_thinking: Some(true),
-            ..KIMI
-        };
+        // Thinking is what the plan decided: on (the body's own switch when
+        // it is on, its budget below the output limit; else half that
+        // limit), off, not sent, or the body's own.
+        let with = |thinking: Thinking| Facts { thinking, ..KIMI };
+        let cases = [
+            (
+                Thinking::On,
+                json!(null),
+                json!({"type": "enabled", "budget_tokens": 2000}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "adaptive"}),
+                json!({"type": "adaptive"}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "disabled"}),
+                json!({"type": "enabled", "budget_tokens": 2000}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "enabled", "budget_tokens": 1500}),
+                json!({"type": "enabled", "budget_tokens": 1500}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "enabled", "budget_tokens": 9000}),
+                json!({"type": "enabled", "budget_tokens": 3999}),
+            ),
+            (Thinking::Off, json!(null), json!({"type": "disabled"})),
+            (
+                Thinking::Off,
+                json!({"type": "enabled", "budget_tokens": 1500}),
+                json!({"type": "disabled"}),
+            ),
+            (Thinking::Omitted, json!({"type": "enabled"}), json!(null)),
+            (Thinking::AsSent, json!(null), json!(null)),
+        ];
+        for (plan, sent, expected) in cases {
+            let mut body = json!({"max_tokens": 4000, "messages": []});
+            if !sent.is_null() {
+                body["thinking"] = sent.clone();
+            }
+            let got = passthrough(object(body), with(plan));
+            assert_eq!(
+                got.get("thinking").cloned().unwrap_or(Value::Null),
+                expected,
+                "{plan:?} {sent}"
+            );
+        }
+        // The body's own, as sent.
         check(
-            default_on,
-            json!({"max_tokens": 4000, "messages": []}),
-            json!({"model": "kimi-for-coding", "max_tokens": 4000, "messages": [],
-                   "thinking": {"type": "enabled", "budget_tokens": 2000}}),
-        );
-        let default_off = Facts {
-            default_thinking: Some(false),
-            ..KIMI
-        };
-        check(
-            default_off,
-            json!({"max_tokens": 10, "messages": []}),
-            json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "disabled"}}),
-        );
-        check(
-            default_off,
+            KIMI,
             json!({"max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
             json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
         );
@@ -634,12 +666,12 @@ mod passthrough {
 
 #[test]
 fn mid_conversation_system_messages_move_to_the_system_prompt() {
-    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    use crate::translate::anthropic_provider::passthrough::{Facts, Thinking, passthrough};
     let facts = Facts {
         model: "k",
         max_output: None,
         default_max_tokens: 100,
-        default_thinking: None,
+        thinking: Thinking::AsSent,
         relax_forced_choice: false,
         narrow_forced_choice: false,
         stream: false,
