@@ -531,10 +531,7 @@ pub async fn probe(
     settings: &Settings<'_>,
 ) -> Result<Reply, AttemptError> {
     let deadline = Instant::now() + settings.timeouts.first_byte;
-    let plan = providers::plan(request, target).map_err(|declined| match declined {
-        Declined::Refuse(refusal) => AttemptError::from(refusal),
-        Declined::Skip(why) => AttemptError::InvalidResponse(format!("not sent: {why}")),
-    })?;
+    let plan = providers::plan(request, target).map_err(AttemptError::from)?;
     let sent = Sent {
         request,
         plan: &plan,
@@ -543,13 +540,18 @@ pub async fn probe(
 }
 
 /// The request's own fault, classified as a provider's 400 would be (no
-/// retry, no other target, no cooldown), but said to be clawgate's.
-impl From<Refusal> for AttemptError {
-    fn from(refusal: Refusal) -> Self {
+/// retry, no other target, no cooldown), but said to be clawgate's (a
+/// skip is one only outside a chain, where no other target follows).
+impl From<Declined> for AttemptError {
+    fn from(declined: Declined) -> Self {
+        let message = match declined {
+            Declined::Refuse(refusal) => refusal.to_string(),
+            Declined::Skip(why) => format!("clawgate did not send it: {why}"),
+        };
         AttemptError::Upstream {
             status: Some(reqwest::StatusCode::BAD_REQUEST),
             error_type: Some("invalid_request_error".into()),
-            message: refusal.to_string(),
+            message,
             retry_after: None,
         }
     }
@@ -558,7 +560,7 @@ impl From<Refusal> for AttemptError {
 /// A refused request as the one attempt it takes the place of: the
 /// client gets it as it would a provider's 400, naming the field.
 fn refused(target: &Target, url: &str, refusal: Refusal) -> Failure {
-    let error = AttemptError::from(refusal);
+    let error = AttemptError::from(Declined::Refuse(refusal));
     let (class, decision) = classify(Outcome::of(&error));
     tracing::info!(
         provider = target.model_ref.provider(),
