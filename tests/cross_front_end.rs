@@ -88,8 +88,25 @@ async fn both_front_ends_send_every_catalog_model_the_same_body_over_anthropic()
         .collect();
     assert!(refs.len() >= 20, "{refs:?}");
     let mut differing = Vec::new();
-    for model in &refs {
+    // Each turn also as it forces a tool: by name, and any tool.
+    let forced = [
+        (
+            json!({"type": "function", "function": {"name": "read"}}),
+            json!({"type": "tool", "name": "read"}),
+        ),
+        (json!("required"), json!({"type": "any"})),
+    ];
+    let turns = refs.iter().flat_map(|model| {
         let (chat, messages) = turn(model);
+        let with = forced.clone().map(|(in_chat, in_messages)| {
+            let (mut chat, mut messages) = (chat.clone(), messages.clone());
+            chat["tool_choice"] = in_chat;
+            messages["tool_choice"] = in_messages;
+            (model, chat, messages)
+        });
+        [(model, chat, messages)].into_iter().chain(with)
+    });
+    for (model, chat, messages) in turns {
         let answered = gw.chat(chat).await;
         assert_eq!(answered.status(), 200, "{model}");
         answered.bytes().await.unwrap();

@@ -295,7 +295,8 @@ fn tool(tool: &Value) -> Option<Value> {
     Some(out)
 }
 
-fn tool_choice(choice: &Value) -> Option<Value> {
+/// A chat `tool_choice` in Messages form; `None` when it has none.
+pub fn tool_choice(choice: &Value) -> Option<Value> {
     match choice {
         Value::String(kind) => match kind.as_str() {
             "auto" => Some(json!({"type": "auto"})),

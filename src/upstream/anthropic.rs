@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::{Transport, whole};
-use crate::capabilities::{Dialect, ForcedToolChoice, Reasoning};
+use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::translate::anthropic_provider::passthrough::{self, Facts, Thinking};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
@@ -81,7 +81,8 @@ const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
 /// The plan's edits of the request model that a passed-through body takes
 /// too: [`SHARED_SAMPLING`] members (`fixedSampling` removes them,
 /// `params` sets them), the tools' schemas in the form the rules gave them
-/// (a tool's `parameters` as its `input_schema`, by name), and the
+/// (a tool's `parameters` as its `input_schema`, by name), the tool choice
+/// and the tools it was narrowed to, and the
 /// reasoning given back to a replayed tool-call turn (a `thinking` block,
 /// as a translated request gets) or taken from it (thinking off). A turn
 /// is found by its first tool call's id, which both bodies share.
@@ -98,6 +99,24 @@ fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edit
         }
     }
     schemas(body, edits);
+    // The tool choice the plan set (a forced one relaxed while thinking,
+    // K3's named tool as `required`), and the tools it narrowed to.
+    if let Some(choice) = edits.top.get("tool_choice").flatten() {
+        if let Some(choice) = anthropic_provider::tool_choice(choice) {
+            passthrough::replace_tool_choice(body, choice);
+        }
+    }
+    if let (Some(Some(Value::Array(planned))), Some(Value::Array(tools))) =
+        (edits.top.get("tools"), body.get_mut("tools"))
+    {
+        let name =
+            |tool: &Value, at: &str| tool.pointer(at).and_then(Value::as_str).map(str::to_string);
+        let offered: Vec<String> = planned
+            .iter()
+            .filter_map(|t| name(t, "/function/name"))
+            .collect();
+        tools.retain(|tool| name(tool, "/name").is_some_and(|n| offered.contains(&n)));
+    }
     for (index, edit) in &edits.items {
         let Some(reasoning) = edit.get("reasoning_content") else {
             continue;
@@ -160,7 +179,6 @@ fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b m
 /// the request model, read as a translated request's are
 /// ([`anthropic_provider::asks_thinking`]).
 fn facts<'a>(target: &'a Target, edits: &Edits) -> Facts<'a> {
-    let caps = &target.model.capabilities;
     let set = |key| edits.top.get(key).flatten();
     let thinking = match anthropic_provider::asks_thinking(set("thinking"), set("reasoning")) {
         Some(true) => Thinking::On,
@@ -173,9 +191,6 @@ fn facts<'a>(target: &'a Target, edits: &Edits) -> Facts<'a> {
         max_output: target.model.max_tokens,
         default_max_tokens: FALLBACK_MAX_TOKENS,
         thinking,
-        narrow_forced_choice: caps.forced_tool_choice == ForcedToolChoice::Narrow,
-        relax_forced_choice: caps.forced_tool_choice == ForcedToolChoice::Relax
-            && caps.reasoning != Reasoning::None,
         stream: true,
     }
 }
@@ -341,5 +356,80 @@ mod tests {
         odd["messages"][3] = turn("call_9", true);
         let out = render(odd.clone());
         assert_eq!(out["messages"], odd["messages"]);
+    }
+
+    /// The plan's tool choice in Messages form, keeping the client's
+    /// `disable_parallel_tool_use`; the tools it narrowed to; nothing where
+    /// the plan or the body has no choice.
+    #[test]
+    fn a_passed_through_body_takes_the_plans_tool_choice() {
+        use serde_json::json;
+        let request =
+            ChatRequest::parse(r#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
+        let forced = json!({"tools": [tool("Bash"), tool("Read")],
+            "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
+        let function = |name: &str| json!({"type": "function", "function": {"name": name}});
+        let cases = [
+            // Relaxed while thinking.
+            (
+                Some(json!("auto")),
+                None,
+                forced.clone(),
+                json!({"type": "auto", "disable_parallel_tool_use": true}),
+                vec!["Bash", "Read"],
+            ),
+            // K3: the named tool as `any`, over that tool alone.
+            (
+                Some(json!("required")),
+                Some(json!([function("Read")])),
+                forced.clone(),
+                json!({"type": "any", "disable_parallel_tool_use": true}),
+                vec!["Read"],
+            ),
+            // The plan leaves it: as sent.
+            (
+                None,
+                None,
+                forced.clone(),
+                forced["tool_choice"].clone(),
+                vec!["Bash", "Read"],
+            ),
+            // A choice the plan cannot say in Messages: as sent.
+            (
+                Some(json!("sometimes")),
+                None,
+                forced.clone(),
+                forced["tool_choice"].clone(),
+                vec!["Bash", "Read"],
+            ),
+        ];
+        for (choice, tools, body, expected, offered) in cases {
+            let mut edits = Edits::default();
+            if let Some(choice) = &choice {
+                edits.top.set("tool_choice", choice.clone());
+            }
+            if let Some(tools) = &tools {
+                edits.top.set("tools", tools.clone());
+            }
+            let Value::Object(mut out) = body else {
+                unreachable!()
+            };
+            plan_edits(&mut out, &request, &edits);
+            assert_eq!(out["tool_choice"], expected, "{choice:?}");
+            let names: Vec<&str> = out["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, offered, "{choice:?}");
+        }
+        // No choice in the body: none is added.
+        let mut edits = Edits::default();
+        edits.top.set("tool_choice", json!("auto"));
+        let mut out = Map::new();
+        plan_edits(&mut out, &request, &edits);
+        assert!(out.get("tool_choice").is_none());
     }
 }

@@ -12,8 +12,9 @@
 //! - `cache_control` goes from every block, and so do the members only
 //!   Anthropic serves (`context_management`, `output_config`, `container`,
 //!   `mcp_servers`) and server tools (those without an `input_schema`);
-//! - a forced `tool_choice` (`any`, `tool`) becomes `auto` while thinking
-//!   is on, for a model that cannot honour both;
+//! - `tool_choice` is what the target's plan decided (a forced choice
+//!   relaxed while Kimi thinks, K3's named tool narrowed), rendered by the
+//!   transport ([`replace_tool_choice`]);
 //! - thinking is what the target's plan decided (on, off, not sent, or
 //!   the body's own), a budget kept below `max_tokens`;
 //! - `tool_reference` blocks (Claude Code's tool search), which Kimi
@@ -51,11 +52,6 @@ pub struct Facts<'a> {
     pub default_max_tokens: u64,
     /// Thinking as the target's plan decided it.
     pub thinking: Thinking,
-    /// The model cannot honour a forced tool choice while it thinks.
-    pub relax_forced_choice: bool,
-    /// The model takes `any` but not a named tool (Kimi K3): a named one
-    /// becomes `any` with only that tool offered (`auto` if not offered).
-    pub narrow_forced_choice: bool,
     /// Whether to ask for a streamed answer.
     pub stream: bool,
 }
@@ -92,12 +88,6 @@ pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Val
     keep_client_tools(&mut out);
     tool_references(&mut out);
     thinking(&mut out, facts.thinking, max_tokens);
-    if facts.relax_forced_choice {
-        relax_forced_choice(&mut out);
-    }
-    if facts.narrow_forced_choice {
-        narrow_forced_choice(&mut out);
-    }
     if facts.stream {
         out.insert("stream".into(), json!(true));
     } else {
@@ -324,48 +314,14 @@ fn thinking(body: &mut Map<String, Value>, plan: Thinking, max_tokens: u64) {
     }
 }
 
-/// A named tool choice as `any` over that tool alone, keeping its intent
-/// on a model that refuses a named one; `auto` when it is not offered.
-fn narrow_forced_choice(body: &mut Map<String, Value>) {
-    let name = match body.get("tool_choice") {
-        Some(choice) if choice["type"] == "tool" => choice["name"].as_str().map(str::to_string),
-        _ => return,
-    };
-    let offered = match body.get_mut("tools") {
-        Some(Value::Array(tools)) => {
-            tools.retain(|tool| name.is_some() && tool["name"].as_str() == name.as_deref());
-            !tools.is_empty()
-        }
-        _ => false,
-    };
-    if !offered {
-        body.remove("tools");
-    }
-    if let Some(choice) = body.get_mut("tool_choice") {
-        replace_choice(choice, if offered { "any" } else { "auto" });
-    }
-}
-
-/// A forced choice becomes `auto` unless thinking is off, keeping
+/// The body's `tool_choice`, if it has one, replaced by `choice`, keeping
 /// `disable_parallel_tool_use`.
-fn relax_forced_choice(body: &mut Map<String, Value>) {
-    let thinking_off = body
-        .get("thinking")
-        .is_some_and(|thinking| thinking["type"] == "disabled");
-    let Some(choice) = body.get_mut("tool_choice") else {
+pub fn replace_tool_choice(body: &mut Map<String, Value>, mut choice: Value) {
+    let Some(old) = body.get_mut("tool_choice") else {
         return;
     };
-    if thinking_off || !matches!(choice["type"].as_str(), Some("any" | "tool")) {
-        return;
+    if let Some(flag) = old.get("disable_parallel_tool_use") {
+        choice["disable_parallel_tool_use"] = flag.clone();
     }
-    replace_choice(choice, "auto");
-}
-
-/// `choice` as one of type `kind`, keeping `disable_parallel_tool_use`.
-fn replace_choice(choice: &mut Value, kind: &str) {
-    let mut replaced = json!({"type": kind});
-    if let Some(flag) = choice.get("disable_parallel_tool_use") {
-        replaced["disable_parallel_tool_use"] = flag.clone();
-    }
-    *choice = replaced;
+    *old = choice;
 }

@@ -398,8 +398,6 @@ mod passthrough {
         max_output: Some(4096),
         default_max_tokens: 8192,
         thinking: Thinking::AsSent,
-        relax_forced_choice: true,
-        narrow_forced_choice: false,
         stream: false,
     };
 
@@ -450,7 +448,9 @@ mod passthrough {
                         "content": [{"type": "text", "text": "a.txt"}]}]},
                 ],
                 "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
-                "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+                // The choice as sent: relaxing it is the plan's, rendered by the
+                // transport.
+                "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
                 "thinking": {"type": "enabled", "budget_tokens": 4095},
                 "metadata": {"user_id": "u"}, "temperature": 1,
             }),
@@ -551,52 +551,7 @@ mod passthrough {
     }
 
     #[test]
-    fn tool_choice_and_thinking_follow_the_model() {
-        let forced = json!({"max_tokens": 10, "messages": [],
-                            "tools": [{"name": "Bash", "input_schema": {}}],
-                            "tool_choice": {"type": "tool", "name": "Bash"}});
-        // Thinking unsaid (on by the provider's default) or on: relaxed.
-        let mut relaxed = forced.clone();
-        relaxed["model"] = json!("kimi-for-coding");
-        relaxed["tool_choice"] = json!({"type": "auto"});
-        check(KIMI, forced.clone(), relaxed);
-        // Thinking off, or a model that honours both: kept.
-        let mut off = forced.clone();
-        off["thinking"] = json!({"type": "disabled"});
-        let mut expected = off.clone();
-        expected["model"] = json!("kimi-for-coding");
-        check(KIMI, off, expected);
-        let keeps = Facts {
-            relax_forced_choice: false,
-            ..KIMI
-        };
-        let mut expected = forced.clone();
-        expected["model"] = json!("kimi-for-coding");
-        check(keeps, forced.clone(), expected);
-        // K3 (oh-my-pi #5994): a named tool as `any` over that tool alone;
-        // one not offered as `auto` with no tools.
-        let k3 = Facts {
-            relax_forced_choice: false,
-            narrow_forced_choice: true,
-            ..KIMI
-        };
-        let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
-        let named = json!({"model": "x", "max_tokens": 100,
-            "messages": [{"role": "user", "content": "x"}],
-            "tools": [tool("Bash"), tool("Read")],
-            "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
-        let mut expected = named.clone();
-        expected["model"] = json!("kimi-for-coding");
-        expected["tools"] = json!([tool("Read")]);
-        expected["tool_choice"] = json!({"type": "any", "disable_parallel_tool_use": true});
-        check(k3, named.clone(), expected);
-        let mut absent = named.clone();
-        absent["tool_choice"] = json!({"type": "tool", "name": "Gone"});
-        let mut expected = absent.clone();
-        expected["model"] = json!("kimi-for-coding");
-        expected.as_object_mut().unwrap().remove("tools");
-        expected["tool_choice"] = json!({"type": "auto"});
-        check(k3, absent, expected);
+    fn server_tools_go_and_thinking_is_the_plans() {
         // Only server tools: no tools and no choice left.
         check(
             KIMI,
@@ -672,8 +627,6 @@ fn mid_conversation_system_messages_move_to_the_system_prompt() {
         max_output: None,
         default_max_tokens: 100,
         thinking: Thinking::AsSent,
-        relax_forced_choice: false,
-        narrow_forced_choice: false,
         stream: false,
     };
     let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
