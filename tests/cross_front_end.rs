@@ -1,7 +1,8 @@
-//! The same logical request through `/v1/chat/completions` and
-//! `/v1/messages`, to every catalog model behind an `anthropic-messages`
-//! mock: the whole body the provider receives (thinking, the tools and
-//! their schemas, every message) must not depend on the client's API.
+//! The same logical request through `/v1/chat/completions`,
+//! `/v1/messages` and `/v1/responses`, to every catalog model behind a
+//! mock, over either transport: the whole body the provider receives
+//! (thinking, the tools and their schemas, the tool choice, every message)
+//! must not depend on the client's API.
 
 mod common;
 
@@ -9,10 +10,13 @@ use clawgate::mock::MockServer;
 use common::*;
 use serde_json::{Value, json};
 
-/// The catalog, every provider reached over Anthropic Messages at `mock`.
-async fn anthropic_catalog(mock: &MockServer) -> TestGateway {
-    let at = json!({"api": "anthropic-messages", "baseUrl": format!("http://{}/", mock.addr),
-                    "apiKey": KEY});
+/// The catalog, every provider reached over `api` at `mock`.
+async fn catalog(mock: &MockServer, api: &str) -> TestGateway {
+    let base_url = match api {
+        "anthropic-messages" => format!("http://{}/", mock.addr),
+        _ => mock.base_url(),
+    };
+    let at = json!({"api": api, "baseUrl": base_url, "apiKey": KEY});
     gateway(json!({"models": {"providers": {
         "moonshot": at, "kimi": at, "openrouter": at}}}))
     .await
@@ -21,7 +25,7 @@ async fn anthropic_catalog(mock: &MockServer) -> TestGateway {
 /// One turn as each client writes it: thinking asked for, a system
 /// prompt, a replayed tool call and its result, and a tool whose schema
 /// has a `type` beside an `anyOf`.
-fn turn(model: &str) -> (Value, Value) {
+fn turn(model: &str) -> (Value, Value, Value) {
     let schema = json!({"type": "object", "properties": {
         "path": {"type": "string", "anyOf": [{"enum": ["a"]}, {"pattern": "^/"}]}},
         "required": ["path"]});
@@ -35,7 +39,7 @@ fn turn(model: &str) -> (Value, Value) {
             {"role": "user", "content": "thanks"}],
         "tools": [{"type": "function", "function": {"name": "read", "description": "Read a file", "parameters": schema}}]});
     let messages = json!({"model": model, "max_tokens": 8000,
-        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "thinking": {"type": "enabled", "budget_tokens": 4000}, "output_config": {"effort": "high"},
         "system": "be brief",
         "messages": [
             {"role": "user", "content": "read a"},
@@ -43,15 +47,26 @@ fn turn(model: &str) -> (Value, Value) {
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "A"}]},
             {"role": "user", "content": "thanks"}],
         "tools": [{"name": "read", "description": "Read a file", "input_schema": schema}]});
-    (chat, messages)
+    let responses = json!({"model": model, "max_output_tokens": 8000, "reasoning": {"effort": "high"},
+        "instructions": "be brief",
+        "input": [
+            {"role": "user", "content": "read a"},
+            {"type": "function_call", "call_id": "call_1", "name": "read", "arguments": "{\"path\":\"a\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "A"},
+            {"role": "user", "content": "thanks"}],
+        "tools": [{"type": "function", "name": "read", "description": "Read a file", "parameters": schema}]});
+    (chat, messages, responses)
 }
 
-/// A Messages body with each text spelt one way (a string content or
-/// system as one text block) and consecutive turns of one role as one:
-/// the two spellings mean the same to the provider.
+/// A body (Messages or chat) with each text spelt one way (a string
+/// content or system as one text block, no content as an empty one) and
+/// consecutive turns of one role as one: the spellings mean the same to
+/// the provider.
 fn one_spelling(mut body: Value) -> Value {
     let as_blocks = |value: Value| match value {
         Value::String(text) => json!([{"type": "text", "text": text}]),
+        // A chat turn of tool calls alone: `null` or `""`.
+        Value::Null => json!([{"type": "text", "text": ""}]),
         other => other,
     };
     if let Some(system) = body.get_mut("system") {
@@ -76,10 +91,13 @@ fn one_spelling(mut body: Value) -> Value {
     body
 }
 
-#[tokio::test]
-async fn both_front_ends_send_every_catalog_model_the_same_body_over_anthropic() {
+/// Every turn through the three front ends to every catalog model, its
+/// providers reached over `api` at a mock: fails naming each body the
+/// mock got that differs from the chat client's. The mock and the gateway
+/// are left for more checks.
+async fn same_bodies(api: &str) -> (MockServer, TestGateway) {
     let upstream = healthy_mock().await;
-    let gw = anthropic_catalog(&upstream).await;
+    let gw = catalog(&upstream, api).await;
     let refs: Vec<String> = gw
         .gateway
         .config()
@@ -88,46 +106,67 @@ async fn both_front_ends_send_every_catalog_model_the_same_body_over_anthropic()
         .collect();
     assert!(refs.len() >= 20, "{refs:?}");
     let mut differing = Vec::new();
-    // Each turn also as it forces a tool: by name, and any tool.
+    // Each turn also as it forces a tool: by name, and any tool (in chat's,
+    // Messages' and Responses' words).
     let forced = [
-        (
+        [
             json!({"type": "function", "function": {"name": "read"}}),
             json!({"type": "tool", "name": "read"}),
-        ),
-        (json!("required"), json!({"type": "any"})),
+            json!({"type": "function", "name": "read"}),
+        ],
+        [json!("required"), json!({"type": "any"}), json!("required")],
     ];
     let turns = refs.iter().flat_map(|model| {
-        let (chat, messages) = turn(model);
-        let with = forced.clone().map(|(in_chat, in_messages)| {
-            let (mut chat, mut messages) = (chat.clone(), messages.clone());
-            chat["tool_choice"] = in_chat;
-            messages["tool_choice"] = in_messages;
-            (model, chat, messages)
+        let (chat, messages, responses) = turn(model);
+        let plain = [chat, messages, responses];
+        let with = forced.clone().map(|choices| {
+            let mut bodies = plain.clone();
+            for (body, choice) in bodies.iter_mut().zip(choices) {
+                body["tool_choice"] = choice;
+            }
+            (model, bodies)
         });
-        [(model, chat, messages)].into_iter().chain(with)
+        [(model, plain)].into_iter().chain(with)
     });
-    for (model, chat, messages) in turns {
-        let answered = gw.chat(chat).await;
-        assert_eq!(answered.status(), 200, "{model}");
-        answered.bytes().await.unwrap();
-        let answered = gw.messages(messages).await;
-        assert_eq!(answered.status(), 200, "{model}");
-        answered.bytes().await.unwrap();
+    for (model, [chat, messages, responses]) in turns {
+        for answered in [
+            gw.chat(chat).await,
+            gw.messages(messages).await,
+            gw.responses(responses).await,
+        ] {
+            assert_eq!(answered.status(), 200, "{model}");
+            answered.bytes().await.unwrap();
+        }
         let requests = upstream.requests();
-        let [.., from_chat, from_messages] = &requests[..] else {
-            panic!("two requests");
+        let [.., from_chat, from_messages, from_responses] = &requests[..] else {
+            panic!("three requests");
         };
-        let (from_chat, from_messages) = (
-            one_spelling(from_chat["body"].clone()),
-            one_spelling(from_messages["body"].clone()),
-        );
-        if from_chat != from_messages {
-            differing.push(format!(
-                "{model}:\n  from chat:     {from_chat}\n  from messages: {from_messages}"
-            ));
+        let from_chat = one_spelling(from_chat["body"].clone());
+        for (front, body) in [("messages", from_messages), ("responses", from_responses)] {
+            let body = one_spelling(body["body"].clone());
+            if body != from_chat {
+                differing.push(format!(
+                    "{model}:\n  from chat:      {from_chat}\n  from {front}: {body}"
+                ));
+            }
         }
     }
-    assert!(differing.is_empty(), "{}", differing.join("\n"));
+    assert!(
+        differing.is_empty(),
+        "over {api}:\n{}",
+        differing.join("\n")
+    );
+    (upstream, gw)
+}
+
+#[tokio::test]
+async fn every_front_end_sends_every_catalog_model_the_same_body_over_openai() {
+    same_bodies("openai-completions").await;
+}
+
+#[tokio::test]
+async fn every_front_end_sends_every_catalog_model_the_same_body_over_anthropic() {
+    let (upstream, gw) = same_bodies("anthropic-messages").await;
 
     // And the plan was followed: thinking as each model takes it, the
     // replayed tool call given back its reasoning (none was kept: `""`)
@@ -144,7 +183,7 @@ async fn both_front_ends_send_every_catalog_model_the_same_body_over_anthropic()
         ("openrouter/auto", on, false, false),
     ];
     for (model, thinking, given_back, moonshot_form) in cases {
-        let (_, messages) = turn(model);
+        let (_, messages, _) = turn(model);
         gw.messages(messages).await.bytes().await.unwrap();
         let sent = one_spelling(upstream.requests().last().unwrap()["body"].clone());
         assert_eq!(sent.get("thinking"), thinking.as_ref(), "{model}");
