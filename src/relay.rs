@@ -31,7 +31,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::chain::cooldown::LateFailures;
-use crate::chain::policy::{Class, Outcome, classify};
+use crate::chain::policy::{self, Class, Outcome, classify};
 use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -513,13 +513,18 @@ pub fn write_comment(text: &str, out: &mut BytesMut) {
     out.extend_from_slice(b"\n\n");
 }
 
-/// The OpenAI error event for `error`.
+/// The OpenAI error event for `error`: told as the same failure before
+/// the first byte is, where its class says it all.
 pub fn error_frame(error: &StreamError) -> Bytes {
+    let (kind, code) = match error.class.and_then(policy::told) {
+        Some(told) => (told.kind(), told.code()),
+        None => ("upstream_error", error.code),
+    };
     frame(&json!({
         "error": {
             "message": error.message,
-            "type": "upstream_error",
-            "code": error.code,
+            "type": kind,
+            "code": code,
         }
     }))
 }

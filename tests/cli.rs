@@ -1467,3 +1467,75 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
         "{table}"
     );
 }
+
+#[test]
+fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
+    let files = Files::new();
+    // The catalog's Kimi Coding over Anthropic, then Moonshot; no key set.
+    let config = files.config(&json!({
+        "models": {"providers": {"kimi": {"api": "anthropic-messages"}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding",
+                                          "fallbacks": ["moonshot/kimi-k2-turbo"]}}},
+    }));
+    let body = json!({"max_tokens": 1000, "thinking": {"type": "enabled", "budget_tokens": 500},
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "look"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}]});
+    let body_file = files.write("body.json", &body.to_string(), 0o644);
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", "--config", s(&config), "--api", "messages"];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+
+    let output = explain(&["--json", s(&body_file)]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let explained: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(explained["api"], "/v1/messages");
+    let targets = explained["targets"].as_array().unwrap();
+    assert_eq!(targets[0]["ref"], "kimi/kimi-for-coding");
+    assert_eq!(targets[0]["decision"], "send");
+    assert_eq!(targets[0]["api"], "anthropic-messages");
+    // The client's own body, passed through with the plan's edits.
+    let sent = &targets[0]["body"];
+    assert_eq!(sent["model"], "kimi-for-coding");
+    assert_eq!(
+        sent["thinking"],
+        json!({"type": "enabled", "budget_tokens": 500})
+    );
+    assert_eq!(sent["messages"][0]["content"][1]["type"], "image");
+    assert_eq!(targets[1]["ref"], "moonshot/kimi-k2-turbo");
+    assert_eq!(targets[1]["decision"], "skip");
+
+    // The same from stdin, as text.
+    let mut child = clawgate(&["explain", "--config", s(&config), "--api", "messages"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    assert_contains(
+        &shown,
+        "POST /v1/messages for the default model: 2 target(s)",
+    );
+    assert_contains(
+        &shown,
+        "2. moonshot/kimi-k2-turbo (moonshot dialect, openai-completions,",
+    );
+    assert_contains(&shown, "   skipped: `messages[0].content` holds an image");
+
+    // A body that is not a request says why, and fails.
+    let bad = files.write("bad.json", "{\"messages\": 3}", 0o644);
+    let output = explain(&[s(&bad)]);
+    assert!(!output.status.success());
+    assert_contains(&text(&output.stderr), "error:");
+}

@@ -533,3 +533,31 @@ async fn https_to_a_plain_http_server_is_quoted() {
     let message = body["error"]["attempts"][0]["message"].as_str().unwrap();
     assert_quoted(&[message.replace(address, "127.0.0.1:11434")]);
 }
+
+#[tokio::test]
+async fn targets_that_cannot_take_a_request_are_explained() {
+    let upstream = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "moonshot": {"baseUrl": upstream.base_url(), "apiKey": KEY, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "moonshot/m"}}},
+    }))
+    .await;
+    let tools: Vec<Value> = (0..129)
+        .map(|i| json!({"type": "function", "function": {"name": format!("t{i}")}}))
+        .collect();
+    let image = json!([{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]);
+    let mut messages = Vec::new();
+    for body in [
+        json!({"messages": user_message(), "tools": tools}),
+        json!({"messages": image}),
+    ] {
+        let message = refusal(gw.chat(body).await).await;
+        // The message names the target and its URL, then why.
+        let (start, rest) = message.split_once(" moonshot/m (").unwrap();
+        let (_, why) = rest.split_once("): ").unwrap();
+        messages.extend([start.to_string(), why.to_string()]);
+    }
+    assert_quoted(&messages);
+}

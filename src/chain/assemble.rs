@@ -17,29 +17,10 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::config::Target;
 use crate::ops::redact::Redactor;
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
-use crate::wire::body::Edits;
 use crate::wire::chunk::{ChunkView, number, text as string};
-use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item, ReadError, SseError};
-
-/// `edits` for a request the client did not stream, changed to ask the
-/// provider for a stream (with usage, where it can send it).
-pub fn streaming(mut edits: Edits, request: &ChatRequest, target: &Target) -> Edits {
-    if !request.stream {
-        edits.top.set("stream", json!(true));
-        if target.model.capabilities.streamed_usage {
-            edits
-                .top
-                .set("stream_options", json!({"include_usage": true}));
-        } else {
-            edits.top.remove("stream_options");
-        }
-    }
-    edits
-}
 
 /// A whole answer given to a request for a stream (a provider that ignored
 /// `stream`), as the stream it spells: one chunk holding each choice's

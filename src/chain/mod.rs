@@ -27,8 +27,8 @@ use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::{self, Trace};
-use crate::providers;
-use crate::upstream::transport::{self, Refusal};
+use crate::providers::{self, Declined, Plan, Refusal, Skip};
+use crate::upstream::transport;
 use crate::upstream::{AttemptError, Call, Reply, Upstream};
 use crate::wire::body::Chunks;
 use crate::wire::openai::ChatRequest;
@@ -52,6 +52,9 @@ pub enum Cause {
     RequestTooLong { least: u64, window: u64 },
     #[error("not tried: {0}")]
     OverBudget(budget::Refusal),
+    /// The target cannot take this request (the plan's skip).
+    #[error("not tried: {0}")]
+    Unsuitable(Skip),
     #[error("not tried: the account's quota is spent ({}){}", exhausted.what,
         exhausted.until.map_or(String::new(), |at| format!(" until {}", httpdate::fmt_http_date(at))))]
     QuotaExhausted { exhausted: crate::quota::Exhausted },
@@ -198,7 +201,8 @@ pub async fn run(
     let mut least_tokens = None;
     // After a context-length failure: the window a target must exceed.
     let mut needs_window_over: Option<u64> = None;
-    let mut cooling: Vec<&Target> = Vec::new();
+    // Targets skipped for their health or quota, with their plans.
+    let mut cooling: Vec<(&Target, Plan)> = Vec::new();
     let mut tried_any = false;
     for target in chain {
         let url = settings
@@ -247,6 +251,19 @@ pub async fn run(
                 continue;
             }
         }
+        let plan = match providers::plan(&request, target) {
+            Ok(plan) => plan,
+            Err(Declined::Skip(why)) => {
+                log_unsuitable(target, &why);
+                metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
+                failures.push(skip(Cause::Unsuitable(why), Class::Unsuitable, None));
+                continue;
+            }
+            Err(Declined::Refuse(refusal)) => {
+                failures.push(refused(target, &url, refusal));
+                return Err(failures);
+            }
+        };
         // A target whose budget is spent is skipped like a cooling one.
         if let Err(refusal) = budget::check(
             settings.ledger,
@@ -276,7 +293,7 @@ pub async fn run(
                 );
                 metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
                 failures.push(skip(cause, Class::Quota, wait));
-                cooling.push(target);
+                cooling.push((target, plan));
                 continue;
             }
         }
@@ -290,12 +307,16 @@ pub async fn run(
                     class,
                     Some(remaining),
                 ));
-                cooling.push(target);
+                cooling.push((target, plan));
                 continue;
             }
         };
         tried_any = true;
-        match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
+        let sent = Sent {
+            request: &request,
+            plan: &plan,
+        };
+        match try_target(upstream, target, sent, settings, deadline, permit, &url).await {
             Ok(reply) => return Ok(answer(target, failures, reply, settings)),
             Err(failure) => {
                 let decision = failure.decision;
@@ -320,15 +341,19 @@ pub async fn run(
     if !tried_any && Instant::now() < deadline {
         let oldest = cooling
             .iter()
-            .min_by_key(|t| settings.cooldowns.last_failure(&t.model_ref));
-        if let Some(target) = oldest {
+            .min_by_key(|(t, _)| settings.cooldowns.last_failure(&t.model_ref));
+        if let Some((target, plan)) = oldest {
             let url = settings
                 .redactor
                 .provider_text(target.provider.completions_url.as_str());
             let permit = settings.cooldowns.force(&target.model_ref);
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);
-            match try_target(upstream, target, &request, settings, deadline, permit, &url).await {
+            let sent = Sent {
+                request: &request,
+                plan,
+            };
+            match try_target(upstream, target, sent, settings, deadline, permit, &url).await {
                 Ok(reply) => return Ok(answer(target, failures, reply, settings)),
                 Err(failure) => failures.push(failure),
             }
@@ -360,7 +385,7 @@ fn answer(target: &Target, failures: Vec<Failure>, reply: Reply, settings: &Sett
 async fn try_target(
     upstream: &Upstream,
     target: &Target,
-    request: &ChatRequest,
+    sent: Sent<'_>,
     settings: &Settings<'_>,
     deadline: Instant,
     permit: Permit<'_>,
@@ -378,7 +403,7 @@ async fn try_target(
             .trace
             .zip(span.as_ref())
             .map(|(t, s)| s.traceparent(t));
-        let result = attempt(upstream, target, request, settings, deadline, traceparent).await;
+        let result = attempt(upstream, target, sent, settings, deadline, traceparent).await;
         let latency = started.elapsed();
         if let (Some(trace), Some(span)) = (settings.trace, span) {
             end_span(trace, span, target, tries, &result);
@@ -472,7 +497,14 @@ async fn try_target(
     }
 }
 
-/// One attempt on `target`: the request model with the target's rules
+/// A request and its plan for one target: what an attempt sends.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    request: &'a ChatRequest,
+    plan: &'a Plan,
+}
+
+/// One attempt on `target`: the request model with the target's plan
 /// (made once, whatever the front end and the transport), in its
 /// provider's protocol ([`transport::of`]). Every request is streamed
 /// upstream; a non-streaming one is assembled here, and a whole answer to
@@ -480,12 +512,12 @@ async fn try_target(
 async fn attempt(
     upstream: &Upstream,
     target: &Target,
-    request: &ChatRequest,
+    sent: Sent<'_>,
     settings: &Settings<'_>,
     deadline: Instant,
     traceparent: Option<reqwest::header::HeaderValue>,
 ) -> Result<Reply, AttemptError> {
-    let body = body(request, target)?;
+    let body = transport::of(target.provider.api).body(sent.request, target, &sent.plan.edits);
     let reply = upstream
         .attempt(
             target,
@@ -497,7 +529,7 @@ async fn attempt(
         )
         .await?;
     match reply {
-        Reply::Stream { first, rest } if !request.stream => assemble::collect(
+        Reply::Stream { first, rest } if !sent.request.stream => assemble::collect(
             first,
             rest,
             settings.timeouts.idle,
@@ -506,26 +538,17 @@ async fn attempt(
         )
         .await
         .map(Reply::Complete),
-        Reply::Complete(completion) if request.stream => Ok(assemble::replay(completion)),
+        Reply::Complete(completion) if sent.request.stream => Ok(assemble::replay(completion)),
         reply => Ok(reply),
     }
 }
 
-/// What `target` is sent for `request`: the target's rules, made once on
-/// the request model whatever the front end, then written by the
-/// provider's transport (asking for a stream); or why clawgate will not
-/// send it.
-pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Refusal> {
-    // A tool result that cannot be paired with its call (see
-    // `providers::tool_results`; the others are repaired by the rules).
-    if let Err(unpaired) = providers::tool_results::repairs(request.messages()) {
-        return Err(Refusal::UnpairedToolResult {
-            index: unpaired.index,
-            candidates: unpaired.candidates,
-        });
-    }
-    let edits = assemble::streaming(providers::edits(request, target), request, target);
-    transport::of(target.provider.api).body(request, target, &edits)
+/// What `target` is sent for `request`: its plan (made once on the
+/// request model whatever the front end), written by the provider's
+/// transport; or why it is not sent.
+pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Declined> {
+    let plan = providers::plan(request, target)?;
+    Ok(transport::of(target.provider.api).body(request, target, &plan.edits))
 }
 
 /// One non-streaming attempt on `target` outside any chain (`clawgate
@@ -537,7 +560,12 @@ pub async fn probe(
     settings: &Settings<'_>,
 ) -> Result<Reply, AttemptError> {
     let deadline = Instant::now() + settings.timeouts.first_byte;
-    attempt(upstream, target, request, settings, deadline, None).await
+    let plan = providers::plan(request, target).map_err(AttemptError::from)?;
+    let sent = Sent {
+        request,
+        plan: &plan,
+    };
+    attempt(upstream, target, sent, settings, deadline, None).await
 }
 
 /// Ends an attempt's span (GenAI client span, `chat {model}`): the target,
@@ -578,6 +606,48 @@ fn end_span(
     trace.end_attempt(span, format!("chat {model}"), attributes, failed);
 }
 
+/// The request's own fault, classified as a provider's 400 would be (no
+/// retry, no other target, no cooldown), but said to be clawgate's (a
+/// skip is one only outside a chain, where no other target follows).
+impl From<Declined> for AttemptError {
+    fn from(declined: Declined) -> Self {
+        let message = match declined {
+            Declined::Refuse(refusal) => refusal.to_string(),
+            Declined::Skip(why) => format!("clawgate did not send it: {why}"),
+        };
+        AttemptError::Upstream {
+            status: Some(reqwest::StatusCode::BAD_REQUEST),
+            error_type: Some("invalid_request_error".into()),
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// A refused request as the one attempt it takes the place of: the
+/// client gets it as it would a provider's 400, naming the field.
+fn refused(target: &Target, url: &str, refusal: Refusal) -> Failure {
+    let error = AttemptError::from(Declined::Refuse(refusal));
+    let (class, decision) = classify(Outcome::of(&error));
+    tracing::info!(
+        provider = target.model_ref.provider(),
+        model = target.model_ref.as_str(),
+        outcome = class.label(),
+        next = decision.label(),
+        "refused to send to {}: {error}",
+        target.model_ref
+    );
+    Failure {
+        model_ref: target.model_ref.clone(),
+        url: url.to_string(),
+        cause: Cause::Attempt(error),
+        class,
+        decision,
+        wait: None,
+        tries: 1,
+    }
+}
+
 /// `delay` scaled by a random factor in [0.5, 1.0): retries of many
 /// requests spread out instead of arriving together.
 fn jitter(delay: Duration) -> Duration {
@@ -594,6 +664,17 @@ fn log_skip(target: &Target, remaining: Duration, class: Class) {
         "skipped {model}: cooling down for {}s after {}",
         remaining.as_secs(),
         class.label()
+    );
+}
+
+fn log_unsuitable(target: &Target, why: &Skip) {
+    let model = target.model_ref.as_str();
+    tracing::info!(
+        provider = target.model_ref.provider(),
+        model,
+        outcome = why.label(),
+        next = "next",
+        "skipped {model}: {why}"
     );
 }
 

@@ -98,6 +98,9 @@ pub enum Class {
     InvalidResponse,
     /// The answer or one event is over its configured limit.
     TooLarge,
+    /// The target cannot take this request (more tools than it accepts,
+    /// an image for a text-only model): skipped without being asked.
+    Unsuitable,
 }
 
 impl Class {
@@ -119,6 +122,7 @@ impl Class {
             Class::ProviderError => "provider_error",
             Class::InvalidResponse => "invalid_response",
             Class::TooLarge => "too_large",
+            Class::Unsuitable => "unsuitable",
         }
     }
 
@@ -127,7 +131,11 @@ impl Class {
     pub fn counts_against_target(self) -> bool {
         !matches!(
             self,
-            Class::ContextLength | Class::ContentFilter | Class::BadRequest | Class::TooLarge
+            Class::ContextLength
+                | Class::ContentFilter
+                | Class::BadRequest
+                | Class::TooLarge
+                | Class::Unsuitable
         )
     }
 
@@ -365,6 +373,62 @@ pub struct FinalStatus {
     /// The OpenAI-shaped error's `code`.
     pub code: &'static str,
     pub retry_after: Option<Duration>,
+    /// The failure's class as clients are told it, when it has one.
+    pub told: Option<Told>,
+}
+
+/// A failure as a client is told it: the same before the first byte (the
+/// chain's final status) and after it (the error event that ends a started
+/// stream), on every front end, each in its own words (OpenAI's
+/// `error.type` and `code`, Anthropic's error type, Responses'
+/// `response.failed` code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Told {
+    /// The account is over its rate.
+    RateLimited,
+    /// The provider is overloaded: a rate limit to OpenAI clients, which
+    /// have no word of their own for it.
+    Overloaded,
+    /// No credit or quota left.
+    OutOfCredit,
+}
+
+impl Told {
+    /// The HTTP status before the first byte.
+    pub fn status(self) -> u16 {
+        match self {
+            Told::RateLimited | Told::Overloaded => 429,
+            Told::OutOfCredit => 402,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Told::RateLimited | Told::Overloaded => "rate_limit_error",
+            Told::OutOfCredit => "insufficient_quota",
+        }
+    }
+
+    /// OpenAI's `error.code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Told::RateLimited | Told::Overloaded => "upstream_rate_limited",
+            Told::OutOfCredit => "upstream_out_of_credit",
+        }
+    }
+}
+
+/// How a failure of `class` is told, where its class is the whole story;
+/// `None` where the failure's own code says more (a broken or silent
+/// stream, a provider error).
+pub fn told(class: Class) -> Option<Told> {
+    match class {
+        Class::RateLimited => Some(Told::RateLimited),
+        Class::Overloaded => Some(Told::Overloaded),
+        Class::Quota | Class::Billing => Some(Told::OutOfCredit),
+        _ => None,
+    }
 }
 
 /// The failure whose verdict on the request is passed on as is, if the
@@ -438,11 +502,30 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
         status,
         code,
         retry_after: None,
+        told: None,
+    };
+    let told = |told: Told| FinalStatus {
+        status: told.status(),
+        code: told.code(),
+        retry_after: None,
+        told: Some(told),
     };
     // The request itself was refused: content policy, a bad request, or
     // too long for every window there was to try.
     if let Some(refusal) = refusal(failures) {
         return status(refusal.status().unwrap_or(400), "upstream_rejected_request");
+    }
+    // No target could take the request as it is (too many tools, an
+    // image for a text-only model, too long), and none was asked.
+    let unsuitable = failures
+        .iter()
+        .any(|f| matches!(f.cause, Cause::Unsuitable(_)));
+    if unsuitable
+        && failures
+            .iter()
+            .all(|f| f.tries == 0 && matches!(f.class, Class::Unsuitable | Class::ContextLength))
+    {
+        return status(400, "no_target_takes_request");
     }
     // Too long for every window, known before or learnt by trying.
     if failures.iter().all(|f| f.class == Class::ContextLength) {
@@ -451,6 +534,7 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
             status,
             code: "context_length_exceeded",
             retry_after: None,
+            told: None,
         };
     }
     if all(Class::is_rate_limit) {
@@ -460,10 +544,13 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
             .min()
             .unwrap_or(DEFAULT_RETRY_AFTER)
             .max(Duration::from_secs(1));
+        let overloaded = telling().all(|f| f.class == Class::Overloaded);
         return FinalStatus {
-            status: 429,
-            code: "upstream_rate_limited",
             retry_after: Some(wait),
+            ..told(match overloaded {
+                true => Told::Overloaded,
+                false => Told::RateLimited,
+            })
         };
     }
     // Every provider that was asked found the body too large.
@@ -480,7 +567,7 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
         return status(502, "upstream_auth_failed");
     }
     if all(|c| matches!(c, Class::Billing | Class::Quota)) {
-        return status(402, "upstream_out_of_credit");
+        return told(Told::OutOfCredit);
     }
     status(502, "all_providers_failed")
 }
@@ -943,6 +1030,55 @@ mod tests {
                 "{class:?} x{consecutive}"
             );
         }
+    }
+
+    #[test]
+    fn a_failure_is_told_by_its_class_before_and_after_the_first_byte() {
+        use crate::config::ModelRef;
+        let cases = [
+            (Class::RateLimited, Some(Told::RateLimited)),
+            (Class::Overloaded, Some(Told::Overloaded)),
+            (Class::Quota, Some(Told::OutOfCredit)),
+            (Class::Billing, Some(Told::OutOfCredit)),
+            (Class::Timeout, None),
+            (Class::Transport, None),
+            (Class::ProviderError, None),
+            (Class::InvalidResponse, None),
+            (Class::TooLarge, None),
+            (Class::BadRequest, None),
+            (Class::Unsuitable, None),
+        ];
+        let failed = |class: Class| Failure {
+            model_ref: ModelRef::new("p", "m"),
+            url: String::new(),
+            cause: Cause::Attempt(AttemptError::Connect("x".into())),
+            class,
+            decision: Decision::Next,
+            wait: None,
+            tries: 1,
+        };
+        for (class, expected) in cases {
+            assert_eq!(told(class), expected, "{class:?}");
+            // Before the first byte, a chain that failed so is told the
+            // same, with the status and code that go with it.
+            if let Some(told) = expected {
+                let verdict = final_status(&[failed(class)]);
+                assert_eq!(verdict.told, Some(told), "{class:?}");
+                assert_eq!((verdict.status, verdict.code), (told.status(), told.code()));
+            }
+        }
+        // Overloaded only when every target was.
+        let mixed = final_status(&[failed(Class::Overloaded), failed(Class::RateLimited)]);
+        assert_eq!(mixed.told, Some(Told::RateLimited));
+        let words = |told: Told| (told.status(), told.kind(), told.code());
+        assert_eq!(
+            words(Told::Overloaded),
+            (429, "rate_limit_error", "upstream_rate_limited")
+        );
+        assert_eq!(
+            words(Told::OutOfCredit),
+            (402, "insufficient_quota", "upstream_out_of_credit")
+        );
     }
 
     #[test]

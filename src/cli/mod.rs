@@ -26,6 +26,7 @@ macro_rules! out {
 mod agent;
 mod config_cmd;
 mod doctor;
+mod explain;
 mod models;
 mod openclaw;
 mod serve;
@@ -40,6 +41,7 @@ use clap::{Args, Parser, Subcommand};
 use self::agent::AgentArgs;
 use self::config_cmd::ConfigCommand;
 use self::doctor::DoctorArgs;
+use self::explain::ExplainArgs;
 use self::models::ModelsCommand;
 use self::openclaw::OpenclawCommand;
 use self::serve::ServeArgs;
@@ -87,6 +89,8 @@ enum Command {
     Doctor(DoctorArgs),
     /// Every target's health, from the running gateway.
     Status(StatusArgs),
+    /// What each target of a request's chain would be sent, or why not (no network).
+    Explain(ExplainArgs),
     /// Usage and cost from the ledger: by day, week or month, by model, provider, client or front end.
     Usage(UsageArgs),
     /// What OpenClaw needs to use this gateway.
@@ -162,6 +166,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Agent(args) => agent::agent(args).await,
             Command::Doctor(args) => Ok(doctor::doctor(&args).await),
             Command::Status(args) => status::status(&args).await,
+            Command::Explain(args) => explain::explain(&args),
             Command::Usage(args) => usage::usage(&args),
             Command::Openclaw {
                 command: OpenclawCommand::Provider { source },

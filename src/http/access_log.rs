@@ -814,11 +814,12 @@ impl Drop for Logged {
 
 /// `ref:outcome` for the access line: a target skipped because it was
 /// cooling down says so, not the failure that started its cooldown; one
-/// the budgets refuse says that.
+/// that cannot take the request or that the budgets refuse says why.
 fn attempt_label(failure: &Failure) -> String {
-    let skipped = match failure.cause {
+    let skipped = match &failure.cause {
         Cause::CoolingDown { .. } => "cooling_down",
         Cause::OverBudget(_) => "over_budget",
+        Cause::Unsuitable(why) => why.label(),
         _ => return format!("{}:{}", failure.model_ref, failure.outcome()),
     };
     format!("{}:skipped({skipped})", failure.model_ref)

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::guard::request_id;
-use crate::chain::policy::{final_status, refusal};
+use crate::chain::policy::{Told, final_status, refusal};
 use crate::chain::{AttemptReport, Cause, Failure};
 use crate::gateway::CompletionError;
 use crate::ledger::budget::Refusal;
@@ -104,6 +104,8 @@ pub struct ErrorReport {
     pub retry_after: Option<u64>,
     /// `error.budget`: the budget that refused the request.
     pub budget: Option<Value>,
+    /// The failure's class as clients are told it, when it has one.
+    pub told: Option<Told>,
 }
 
 impl ErrorReport {
@@ -218,6 +220,7 @@ impl ApiError {
             tried: None,
             retry_after: matches!(self, ApiError::Busy(_)).then_some(1),
             budget: None,
+            told: None,
         }
     }
 }
@@ -282,6 +285,7 @@ fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
         tried: Some(0),
         retry_after,
         budget: Some(detail),
+        told: None,
     }
 }
 
@@ -329,8 +333,12 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
                 format!("the request is too long for every model in the chain:{size} {summary}"),
             )
         }
+        "no_target_takes_request" => (
+            "invalid_request_error".to_string(),
+            format!("no target of the chain can take this request: {summary}"),
+        ),
         "upstream_rate_limited" => (
-            "rate_limit_error".to_string(),
+            Told::RateLimited.kind().to_string(),
             format!("every provider is rate limited: {summary}"),
         ),
         "upstream_timeout" => (
@@ -344,7 +352,7 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
             format!("every provider refused its API key: {summary}"),
         ),
         "upstream_out_of_credit" => (
-            "insufficient_quota".to_string(),
+            Told::OutOfCredit.kind().to_string(),
             format!("every provider is out of credit or quota: {summary}"),
         ),
         _ => (
@@ -374,5 +382,6 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
             .retry_after
             .map(|delay| (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1)),
         budget: None,
+        told: verdict.told,
     }
 }

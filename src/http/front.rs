@@ -38,7 +38,7 @@ use crate::gateway::{Gateway, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::scrub::StreamScrub;
-use crate::providers::response::shape_completion;
+use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
 use crate::upstream::Reply;
@@ -248,7 +248,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let (request, context) = F::decode(&config, bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
     // The reasoning the model produced for replayed tool-call turns, for
-    // chains that reach Kimi (the only provider that needs it back).
+    // chains with a target whose rules give it back.
     let chain = config.chain(request.model());
     if gateway.telemetry().is_some() {
         options.trace = record.trace();
@@ -259,7 +259,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let reasoning = gateway.reasoning_cache().filter(|_| {
         chain
             .as_ref()
-            .is_ok_and(|chain| chain.iter().any(|t| t.provider.dialect.is_kimi()))
+            .is_ok_and(|chain| chain.iter().any(providers::gives_reasoning_back))
     });
     // Restored per turn; the answer's kept for this token's conversation.
     let (request, scope) = match &reasoning {

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::error::ErrorReport;
 use super::front::{Encoder, FrontEnd, admit, read_limited};
 use super::{AccessRecord, ApiError};
+use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
 use crate::relay::Item;
@@ -123,7 +124,14 @@ impl Encoder for AnthropicEncoder {
             // Anthropic's keep-alive is the `ping` after a silence.
             Item::KeepAlive(_) => return,
             Item::Done => translator.done(),
-            Item::Error(error) => translator.failed(error_kind(error.code), &error.message),
+            Item::Error(error) => {
+                // Told as the same failure before the first byte is.
+                let kind = match error.class.and_then(policy::told) {
+                    Some(told) => told_type(told),
+                    None => error_kind(error.code),
+                };
+                translator.failed(kind, &error.message)
+            }
         };
         self.sse(events, out);
     }
@@ -234,12 +242,21 @@ fn anthropic_error_body(report: &ErrorReport) -> Value {
     }
     let mut body = json!({
         "type": "error",
-        "error": {"type": anthropic::error_type(report.status.as_u16()), "message": message},
+        "error": {"type": report.told.map_or_else(|| anthropic::error_type(report.status.as_u16()), told_type), "message": message},
     });
     if let Some(id) = &report.request_id {
         body["request_id"] = json!(&**id);
     }
     body
+}
+
+/// Anthropic's error type for a failure told as `told`, before the first
+/// byte or after it: its own word for an overload, else the status's.
+fn told_type(told: Told) -> &'static str {
+    match told {
+        Told::Overloaded => "overloaded_error",
+        other => anthropic::error_type(other.status()),
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +278,7 @@ mod tests {
             tried: None,
             retry_after: None,
             budget: None,
+            told: None,
         }
     }
 

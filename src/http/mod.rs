@@ -211,5 +211,47 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
+/// The completion APIs clawgate serves, by their front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/messages` (Anthropic).
+    Messages,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
+impl Front {
+    pub fn path(self) -> &'static str {
+        match self {
+            Front::Chat => "/v1/chat/completions",
+            Front::Messages => "/v1/messages",
+            Front::Responses => "/v1/responses",
+        }
+    }
+}
+
+/// `body` decoded by `front`'s front end into the request model, as a
+/// request to that API would be (`clawgate explain`: no request, no
+/// network).
+pub fn decode(
+    front: Front,
+    config: &crate::config::Config,
+    body: bytes::Bytes,
+) -> Result<crate::wire::openai::ChatRequest, ApiError> {
+    use self::front::FrontEnd;
+    let record = AccessRecord::default();
+    match front {
+        Front::Chat => chat::Chat::decode(config, body, &record).map(|(request, ())| request),
+        Front::Messages => {
+            messages::Messages::decode(config, body, &record).map(|(request, ())| request)
+        }
+        Front::Responses => {
+            responses::Responses::decode(config, body, &record).map(|(request, _)| request)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::front::{Encoder, FrontEnd};
 use super::{AccessRecord, ApiError};
-use crate::chain::policy::Class;
+use crate::chain::policy::{self, Class, Told};
 use crate::config::{Config, ModelRef};
 use crate::relay::{self, Item};
 use crate::translate::responses_client::{
@@ -166,13 +166,19 @@ impl Encoder for ResponsesEncoder {
 /// The `response.failed` code a failure's class gives, when it gives one:
 /// what `chain::policy` decided, not read again from the message.
 fn class_code(class: Class) -> Option<&'static str> {
+    // Told as the same failure before the first byte is.
+    if let Some(told) = policy::told(class) {
+        return Some(match told {
+            Told::RateLimited | Told::Overloaded => "rate_limit_exceeded",
+            Told::OutOfCredit => "insufficient_quota",
+        });
+    }
     match class {
         Class::ContextLength => Some("context_length_exceeded"),
-        Class::Quota | Class::Billing => Some("insufficient_quota"),
-        Class::RateLimited => Some("rate_limit_exceeded"),
+        // Told above.
+        Class::RateLimited | Class::Overloaded | Class::Quota | Class::Billing => None,
         Class::Transport
         | Class::Timeout
-        | Class::Overloaded
         | Class::ProviderError
         | Class::InvalidResponse
         | Class::TooLarge => Some("server_error"),
@@ -182,7 +188,8 @@ fn class_code(class: Class) -> Option<&'static str> {
         | Class::Config
         | Class::NotFound
         | Class::ContentFilter
-        | Class::BadRequest => None,
+        | Class::BadRequest
+        | Class::Unsuitable => None,
     }
 }
 

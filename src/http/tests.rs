@@ -75,7 +75,7 @@ fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Valu
         _ => Responses::decode(config, bytes, &record).map(|(request, _)| request),
     }
     .unwrap_or_else(|e| panic!("{front_end}: {e}"));
-    let out = chain::body(&request, target).expect("no refusal");
+    let out = chain::body(&request, target).expect("sent");
     let out: Value = serde_json::from_slice(&out.to_vec()).unwrap();
     let keys = [
         "model",

@@ -13,8 +13,11 @@ mod kimi_coding;
 mod moonshot;
 mod openai;
 mod openrouter;
+mod plan;
 pub mod response;
 pub mod tool_results;
+
+pub use plan::{Declined, KIMI_MAX_TOOLS, Plan, Refusal, Skip, plan};
 
 use serde_json::{Value, json};
 
@@ -23,11 +26,25 @@ use crate::config::Target;
 use crate::wire::body::Edits;
 use crate::wire::openai::ChatRequest;
 
-/// The edits that make `request` right for `target`.
+/// The edits that make `request` right for `target` (the rules alone,
+/// without the plan's skips and stream: for the rules' table tests).
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
+    // A result that cannot be paired is refused by the plan.
+    let repairs = tool_results::repairs(request.messages()).unwrap_or_default();
+    rules(request, target, repairs, None)
+}
+
+/// The rules' edits, given the tool results paired again and, for Kimi,
+/// what was read of the tools.
+fn rules(
+    request: &ChatRequest,
+    target: &Target,
+    repairs: Vec<(usize, String)>,
+    kimi_tools: Option<moonshot::ToolsRead>,
+) -> Edits {
     let mut draft = Draft::new(request);
-    // A result that cannot be paired is refused in `chain::body`.
-    for (index, id) in tool_results::repairs(request.messages()).unwrap_or_default() {
+    draft.kimi_tools = kimi_tools;
+    for (index, id) in repairs {
         draft.set_in_message(index, "tool_call_id", json!(id));
     }
     let thinking = requested_thinking(request, target);
@@ -43,6 +60,13 @@ pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     streamed_usage(&mut draft, target);
     draft.set("model", json!(target.model.id));
     draft.edits
+}
+
+/// Whether `target`'s rules give replayed tool-call turns the reasoning
+/// the model produced for them (Moonshot's: Kimi answers 400 without it),
+/// so that the gateway keeps that reasoning for chains that reach it.
+pub fn gives_reasoning_back(target: &Target) -> bool {
+    target.provider.dialect.is_kimi()
 }
 
 /// What the client (or, failing that, the model's `params` or the
@@ -114,6 +138,9 @@ pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
 pub struct Draft<'r> {
     request: &'r ChatRequest,
     pub edits: Edits,
+    /// The request's `tools` as Moonshot's rules read them, when the plan
+    /// has read them already.
+    kimi_tools: Option<moonshot::ToolsRead>,
 }
 
 impl<'r> Draft<'r> {
@@ -121,6 +148,7 @@ impl<'r> Draft<'r> {
         Self {
             request,
             edits: Edits::default(),
+            kimi_tools: None,
         }
     }
 
@@ -156,6 +184,13 @@ impl<'r> Draft<'r> {
         if self.has(key) {
             self.edits.top.remove(key.to_owned());
         }
+    }
+
+    /// Removes `key` whatever the request holds: a decision that a
+    /// transport renders on a body of its own too (an Anthropic client's
+    /// `thinking`, which its request model carries as `reasoning_effort`).
+    pub fn omit(&mut self, key: &'static str) {
+        self.edits.top.remove(key);
     }
 
     /// Message members are the rules' own keys (`&'static`): a long

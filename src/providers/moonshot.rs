@@ -43,13 +43,14 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         .filter(|k| !k.is_null());
     draft.remove("reasoning_effort");
     match (caps.reasoning, caps.thinking_control) {
-        (Reasoning::None, _) | (_, ThinkingControl::Omit) => draft.remove("thinking"),
+        // No switch is sent, whichever API the client used.
+        (Reasoning::None, _) | (_, ThinkingControl::Omit) => draft.omit("thinking"),
         (_, ThinkingControl::EffortMax) => {
-            draft.remove("thinking");
+            draft.omit("thinking");
             draft.set("reasoning_effort", json!("max"));
         }
         (_, ThinkingControl::Effort) => {
-            draft.remove("thinking");
+            draft.omit("thinking");
             draft.set("reasoning_effort", json!(k3_effort(&thinking)));
         }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {
@@ -387,24 +388,39 @@ fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
 /// `tools` is the client's text with the rewritten elements spliced in.
 pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     if draft.edits.top.get("tools").is_some() {
-        // An earlier edit replaced the tools (none does today): work on
-        // the tree it left.
+        // An earlier edit replaced the tools (K3's narrowed choice): work
+        // on the tree it left.
         return plain_any_of_schemas_in_tree(draft);
     }
-    let Some(tools) = draft.request().raw("tools") else {
-        return;
+    let read = match draft.kimi_tools.take() {
+        Some(read) => read,
+        None => match draft.request().raw("tools") {
+            Some(tools) => read_tools(tools),
+            None => return,
+        },
     };
-    if let Some(rewritten) = remembered_spliced_tools(tools) {
+    if let Some(rewritten) = read.rewritten {
         draft.edits.top.set_raw("tools", rewritten);
     }
 }
 
-/// The `tools` text with each tool that needs the rule rewritten, or `None`
-/// when none does.
-fn spliced_tools(tools: &str) -> Option<Bytes> {
+/// What the rules read of a `tools` text: how many tools it holds, and the
+/// text with each tool that needs Moonshot's schema form rewritten (`None`
+/// when none does).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ToolsRead {
+    pub count: usize,
+    pub rewritten: Option<Bytes>,
+}
+
+/// [`ToolsRead`] of a `tools` text (not an array: none).
+fn spliced_tools(tools: &str) -> ToolsRead {
     #[cfg(test)]
     tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
-    let elements = crate::wire::scan::element_ranges(tools.as_bytes()).ok()?;
+    let Ok(elements) = crate::wire::scan::element_ranges(tools.as_bytes()) else {
+        return ToolsRead::default();
+    };
+    let count = elements.len();
     let any_of = memchr::memmem::Finder::new(b"anyOf");
     let mut spliced = String::new();
     let mut copied = 0;
@@ -424,19 +440,26 @@ fn spliced_tools(tools: &str) -> Option<Bytes> {
         copied = range.end;
     }
     if copied == 0 {
-        return None;
+        return ToolsRead {
+            count,
+            rewritten: None,
+        };
     }
     spliced.push_str(&tools[copied..]);
-    Some(Bytes::from(spliced))
+    ToolsRead {
+        count,
+        rewritten: Some(Bytes::from(spliced)),
+    }
 }
 
 /// The outcome of [`spliced_tools`] for the last few `tools` texts seen
 /// (clients and agents with different tool sets), none longer than 512 KB:
 /// a larger `tools` is worked out every time.
-static TOOLS: Recent<Option<Bytes>> = Recent::new(16, 512 * 1024);
+static TOOLS: Recent<ToolsRead> = Recent::new(16, 512 * 1024);
 
-/// [`spliced_tools`], remembered in [`TOOLS`].
-fn remembered_spliced_tools(tools: &str) -> Option<Bytes> {
+/// [`spliced_tools`], remembered in [`TOOLS`]: a repeated turn costs one
+/// comparison of bytes.
+pub(super) fn read_tools(tools: &str) -> ToolsRead {
     if let Some(known) = TOOLS.get(tools.as_bytes()) {
         return known;
     }

@@ -13,8 +13,9 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let client_reasoning = draft.request().contains("reasoning");
     draft.remove("reasoning_effort");
     // A Moonshot-style switch means nothing to OpenRouter; its meaning is
-    // carried over as `reasoning`.
-    draft.remove("thinking");
+    // carried over as `reasoning` (over the Anthropic transport, rendered
+    // as thinking again).
+    draft.omit("thinking");
     if target.model.capabilities.reasoning == Reasoning::None {
         draft.remove("reasoning");
     } else if !client_reasoning {

@@ -689,3 +689,116 @@ fn params_cannot_set_what_the_gateway_decides() {
         with_messages(json!({"temperature": 0.3})),
     );
 }
+
+/// `count` function tools.
+fn tools(count: usize) -> Value {
+    let tools: Vec<Value> = (0..count)
+        .map(|i| json!({"type": "function", "function": {"name": format!("t{i}")}}))
+        .collect();
+    json!(tools)
+}
+
+fn image_turn() -> Value {
+    json!([user("hi"), {"role": "user", "content": [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
+}
+
+#[test]
+fn the_plan_skips_targets_that_cannot_take_the_request() {
+    use super::{Declined, Refusal, Skip, plan};
+    let config = config(json!({}));
+    let too_many = Skip::TooManyTools {
+        count: 129,
+        max: 128,
+    };
+    let cases: Vec<(&str, Value, Option<Declined>)> = vec![
+        // Kimi, whichever of its dialects: at most 128 tools.
+        ("moonshot/kimi-k2.6", json!({"tools": tools(128)}), None),
+        (
+            "moonshot/kimi-k2.6",
+            json!({"tools": tools(129)}),
+            Some(Declined::Skip(too_many.clone())),
+        ),
+        (
+            "kimi/kimi-for-coding",
+            json!({"tools": tools(129)}),
+            Some(Declined::Skip(too_many)),
+        ),
+        // Others take what they take.
+        (
+            "openrouter/moonshotai/kimi-k2.6",
+            json!({"tools": tools(129)}),
+            None,
+        ),
+        ("local/plain", json!({"tools": tools(300)}), None),
+        // Tools that are not an array count none: the provider judges.
+        ("moonshot/kimi-k2.6", json!({"tools": "x"}), None),
+        // An image, for a model whose input is text only.
+        (
+            "moonshot/kimi-k2-turbo",
+            json!({"messages": image_turn()}),
+            Some(Declined::Skip(Skip::Image { message: 1 })),
+        ),
+        (
+            "moonshot/kimi-k2.6",
+            json!({"messages": image_turn()}),
+            None,
+        ),
+        (
+            "local/plain",
+            json!({"messages": image_turn()}),
+            Some(Declined::Skip(Skip::Image { message: 1 })),
+        ),
+        ("moonshot/kimi-k2-turbo", json!({}), None),
+        // A result that cannot be paired is refused, for every target.
+        (
+            "local/plain",
+            json!({"messages": [user("hi"), {"role": "tool", "content": "x"}]}),
+            Some(Declined::Refuse(Refusal::UnpairedToolResult {
+                index: 1,
+                candidates: 0,
+            })),
+        ),
+    ];
+    for (model_ref, body, expected) in cases {
+        let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+        let request = ChatRequest::parse(with_messages(body.clone()).to_string()).unwrap();
+        let got = plan(&request, &target).err();
+        assert_eq!(got, expected, "{model_ref}: {body}");
+    }
+}
+
+#[test]
+fn the_plan_asks_for_a_stream_whatever_the_client_asked() {
+    let config = config(json!({}));
+    let cases = [
+        // Not streamed by the client: a stream with usage, where the
+        // provider streams usage.
+        (
+            "local/plain",
+            json!({}),
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        ),
+        (
+            "local/plain",
+            json!({"stream": false, "stream_options": {"x": 1}}),
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        ),
+        // Streamed: as the rules left it.
+        (
+            "local/plain",
+            json!({"stream": true}),
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        ),
+    ];
+    for (model_ref, body, expected) in cases {
+        let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+        let request = ChatRequest::parse(with_messages(body.clone()).to_string()).unwrap();
+        let plan = super::plan(&request, &target).unwrap();
+        let out: Value = serde_json::from_slice(&request.write(&plan.edits).to_vec()).unwrap();
+        for (key, value) in expected.as_object().unwrap() {
+            assert_eq!(&out[key], value, "{model_ref}: {body}: {key}");
+        }
+    }
+}

@@ -90,23 +90,37 @@ pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<Stri
             out.insert(key.into(), value.clone());
         }
     }
-    let thinking = openai.get("thinking").and_then(|t| t.get("type"));
-    match thinking.and_then(Value::as_str) {
-        Some("enabled") => {
+    match asks_thinking(openai.get("thinking"), openai.get("reasoning")) {
+        Some(true) => {
             out.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": thinking_budget(max_tokens)}),
             );
         }
-        Some("disabled") => {
+        Some(false) => {
             out.insert("thinking".into(), json!({"type": "disabled"}));
         }
-        _ => {}
+        None => {}
     }
     if let Some(user) = openai.get("user").and_then(Value::as_str) {
         out.insert("metadata".into(), json!({"user_id": user}));
     }
     out
+}
+
+/// Whether an OpenAI-side request asks thinking on or off, in the words
+/// the rules write it: a `thinking` switch (Moonshot's), else a
+/// `reasoning` object (OpenRouter's); `None` when neither says.
+pub fn asks_thinking(thinking: Option<&Value>, reasoning: Option<&Value>) -> Option<bool> {
+    if let Some(kind) = thinking.and_then(|t| t.get("type")) {
+        return match kind.as_str() {
+            Some("enabled") => Some(true),
+            Some("disabled") => Some(false),
+            _ => None,
+        };
+    }
+    let reasoning = reasoning.filter(|r| r.is_object())?;
+    Some(!(reasoning["enabled"] == json!(false) || reasoning["effort"] == json!("none")))
 }
 
 /// The thinking budget for an output limit: half of it, at least 1,024,
@@ -281,7 +295,8 @@ fn tool(tool: &Value) -> Option<Value> {
     Some(out)
 }
 
-fn tool_choice(choice: &Value) -> Option<Value> {
+/// A chat `tool_choice` in Messages form; `None` when it has none.
+pub fn tool_choice(choice: &Value) -> Option<Value> {
     match choice {
         Value::String(kind) => match kind.as_str() {
             "auto" => Some(json!({"type": "auto"})),

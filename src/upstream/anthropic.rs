@@ -4,11 +4,13 @@
 //! the pipeline works on. The translation itself is
 //! [`crate::translate::anthropic_provider`].
 //!
-//! The body is the rules' edits applied once on the request model: a
-//! request from an OpenAI client is written with its edits and translated;
-//! an Anthropic client's own body goes on with the least change
-//! ([`passthrough`]), the rules' sampling edits included, so that the same
-//! target gets the same rules whichever API the client used.
+//! The body is the target's plan, made once on the request model and only
+//! rendered here: a request from an OpenAI client is written with the
+//! plan's edits and translated; an Anthropic client's own body goes on
+//! with the least change ([`passthrough`]) and the plan's edits that mean
+//! something in Messages (thinking, sampling, the tools' schemas, the
+//! reasoning given back to replayed tool calls), so that the same target
+//! gets the same request whichever API the client used.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,11 +19,10 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use super::transport::{KIMI_MAX_TOOLS, Refusal, Transport, whole};
-use crate::capabilities::{Dialect, ForcedToolChoice, Reasoning};
+use super::transport::{Transport, whole};
+use crate::capabilities::Dialect;
 use crate::config::Target;
-use crate::providers::{Thinking, requested_thinking};
-use crate::translate::anthropic_provider::passthrough::{self, Facts};
+use crate::translate::anthropic_provider::passthrough::{self, Facts, Thinking};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
@@ -30,19 +31,14 @@ use crate::wire::sse::Item;
 pub struct Anthropic;
 
 impl Transport for Anthropic {
-    fn body(
-        &self,
-        request: &ChatRequest,
-        target: &Target,
-        edits: &Edits,
-    ) -> Result<Chunks, Refusal> {
+    fn body(&self, request: &ChatRequest, target: &Target, edits: &Edits) -> Chunks {
         let original = request
             .anthropic_original()
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok());
         let body = match original {
             Some(original) => {
-                let mut body = passthrough::passthrough(original, facts(request, target));
-                rules_edits(&mut body, edits);
+                let mut body = passthrough::passthrough(original, facts(target, edits));
+                plan_edits(&mut body, request, edits);
                 body
             }
             None => {
@@ -56,17 +52,7 @@ impl Transport for Anthropic {
                 body
             }
         };
-        let tools = body
-            .get("tools")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        if target.provider.dialect.is_kimi() && tools > KIMI_MAX_TOOLS {
-            return Err(Refusal::TooManyTools {
-                count: tools,
-                max: KIMI_MAX_TOOLS,
-            });
-        }
-        Ok(whole(&body))
+        whole(&body)
     }
 
     fn headers(&self, target: &Target, key: Option<&str>) -> Option<HeaderMap> {
@@ -92,9 +78,15 @@ impl Transport for Anthropic {
 /// APIs: an Anthropic client's body takes the rules' edits of these.
 const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
 
-/// The rules' edits of [`SHARED_SAMPLING`] members, applied to a
-/// passed-through body (`fixedSampling` removes them, `params` sets them).
-fn rules_edits(body: &mut Map<String, Value>, edits: &Edits) {
+/// The plan's edits of the request model that a passed-through body takes
+/// too: [`SHARED_SAMPLING`] members (`fixedSampling` removes them,
+/// `params` sets them), the tools' schemas in the form the rules gave them
+/// (a tool's `parameters` as its `input_schema`, by name), the tool choice
+/// and the tools it was narrowed to, and the
+/// reasoning given back to a replayed tool-call turn (a `thinking` block,
+/// as a translated request gets) or taken from it (thinking off). A turn
+/// is found by its first tool call's id, which both bodies share.
+fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edits) {
     for key in SHARED_SAMPLING {
         match edits.top.get(key) {
             Some(Some(value)) => {
@@ -106,27 +98,99 @@ fn rules_edits(body: &mut Map<String, Value>, edits: &Edits) {
             None => {}
         }
     }
+    schemas(body, edits);
+    // The tool choice the plan set (a forced one relaxed while thinking,
+    // K3's named tool as `required`), and the tools it narrowed to.
+    if let Some(choice) = edits.top.get("tool_choice").flatten() {
+        if let Some(choice) = anthropic_provider::tool_choice(choice) {
+            passthrough::replace_tool_choice(body, choice);
+        }
+    }
+    if let (Some(Some(Value::Array(planned))), Some(Value::Array(tools))) =
+        (edits.top.get("tools"), body.get_mut("tools"))
+    {
+        let name =
+            |tool: &Value, at: &str| tool.pointer(at).and_then(Value::as_str).map(str::to_string);
+        let offered: Vec<String> = planned
+            .iter()
+            .filter_map(|t| name(t, "/function/name"))
+            .collect();
+        tools.retain(|tool| name(tool, "/name").is_some_and(|n| offered.contains(&n)));
+    }
+    for (index, edit) in &edits.items {
+        let Some(reasoning) = edit.get("reasoning_content") else {
+            continue;
+        };
+        let first_call = request
+            .messages()
+            .get(*index)
+            .and_then(|message| message.tool_call_ids.first());
+        if let Some(turn) = first_call.and_then(|id| replayed_turn(body, id)) {
+            passthrough::give_reasoning(turn, reasoning.and_then(Value::as_str));
+        }
+    }
 }
 
-/// What [`passthrough`] needs to know of `target`. The thinking default is
-/// read as the OpenAI path reads it (the request, else the model's
-/// `params`, else `thinkingDefault`), for a model whose thinking has a
-/// switch.
-fn facts<'a>(request: &ChatRequest, target: &'a Target) -> Facts<'a> {
-    let caps = &target.model.capabilities;
-    let default_thinking = match (caps.reasoning, requested_thinking(request, target)) {
-        (Reasoning::Optional, Thinking::On(_)) => Some(true),
-        (Reasoning::Optional, Thinking::Off) => Some(false),
-        _ => None,
+/// The tools' schemas as the plan's edit of `tools` left them.
+fn schemas(body: &mut Map<String, Value>, edits: &Edits) {
+    let edited: Option<Vec<Value>> = match edits.top.get("tools") {
+        Some(Some(Value::Array(tools))) => Some(tools.clone()),
+        Some(_) => None,
+        None => edits
+            .top
+            .raw("tools")
+            .and_then(|json| serde_json::from_slice(json).ok()),
+    };
+    let (Some(edited), Some(Value::Array(tools))) = (edited, body.get_mut("tools")) else {
+        return;
+    };
+    for tool in tools.iter_mut() {
+        let name = tool.get("name").and_then(Value::as_str);
+        let planned = edited
+            .iter()
+            .find(|e| e.pointer("/function/name").and_then(Value::as_str) == name)
+            .and_then(|e| e.pointer("/function/parameters"));
+        if let (Some(schema), Some(tool)) = (planned, tool.as_object_mut()) {
+            if tool.contains_key("input_schema") {
+                tool.insert("input_schema".into(), schema.clone());
+            }
+        }
+    }
+}
+
+/// The assistant message of `body` whose first `tool_use` has `id`.
+fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b mut Value> {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return None;
+    };
+    messages.iter_mut().find(|message| {
+        message["role"] == "assistant"
+            && message["content"].as_array().is_some_and(|blocks| {
+                blocks
+                    .iter()
+                    .find(|block| block["type"] == "tool_use")
+                    .is_some_and(|block| block["id"] == id)
+            })
+    })
+}
+
+/// What [`passthrough`] needs to know of `target`, and the thinking its
+/// plan decided: the edits of `thinking` (or OpenRouter's `reasoning`) on
+/// the request model, read as a translated request's are
+/// ([`anthropic_provider::asks_thinking`]).
+fn facts<'a>(target: &'a Target, edits: &Edits) -> Facts<'a> {
+    let set = |key| edits.top.get(key).flatten();
+    let thinking = match anthropic_provider::asks_thinking(set("thinking"), set("reasoning")) {
+        Some(true) => Thinking::On,
+        Some(false) => Thinking::Off,
+        None if edits.top.get("thinking") == Some(None) => Thinking::Omitted,
+        None => Thinking::AsSent,
     };
     Facts {
         model: &target.model.id,
         max_output: target.model.max_tokens,
         default_max_tokens: FALLBACK_MAX_TOKENS,
-        default_thinking,
-        narrow_forced_choice: caps.forced_tool_choice == ForcedToolChoice::Narrow,
-        relax_forced_choice: caps.forced_tool_choice == ForcedToolChoice::Relax
-            && caps.reasoning != Reasoning::None,
+        thinking,
         stream: true,
     }
 }
@@ -205,5 +269,167 @@ mod tests {
             assert!(got_value.is_sensitive());
         }
         assert!(auth_header(Dialect::KimiCoding, "bad\nkey").is_none());
+    }
+
+    /// The plan's edits rendered on a passed-through body: sampling, the
+    /// tools' schemas by name, reasoning given to (or taken from) the
+    /// replayed turn whose first call has the id the request model gives.
+    #[test]
+    fn a_passed_through_body_takes_the_plans_edits() {
+        use serde_json::json;
+        let request = ChatRequest::parse(
+            json!({"messages": [
+                {"role": "user", "content": "read"},
+                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "read", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "A"},
+                {"role": "assistant", "tool_calls": [{"id": "call_2", "type": "function",
+                    "function": {"name": "read", "arguments": "{}"}}]}]})
+            .to_string(),
+        )
+        .unwrap();
+        let turn = |id: &str, thinking: bool| {
+            let mut blocks =
+                vec![json!({"type": "tool_use", "id": id, "name": "read", "input": {}})];
+            if thinking {
+                blocks.insert(
+                    0,
+                    json!({"type": "thinking", "thinking": "mine", "signature": "s"}),
+                );
+            }
+            json!({"role": "assistant", "content": blocks})
+        };
+        let body = |first: bool, second: bool| {
+            json!({"temperature": 0.5, "messages": [
+                {"role": "user", "content": "read"}, turn("call_1", first),
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "A"}]},
+                turn("call_2", second)],
+                "tools": [{"name": "read", "input_schema": {"type": "string", "anyOf": [{"enum": ["a"]}]}},
+                          {"name": "other", "input_schema": {"type": "object"}}]})
+        };
+        let mut edits = Edits::default();
+        edits.top.remove("temperature");
+        edits.top.set_raw(
+            "tools",
+            json!([{"type": "function", "function": {"name": "read",
+                "parameters": {"anyOf": [{"enum": ["a"], "type": "string"}]}}}])
+            .to_string(),
+        );
+        edits
+            .items
+            .entry(1)
+            .or_default()
+            .set("reasoning_content", json!("kept"));
+        edits
+            .items
+            .entry(3)
+            .or_default()
+            .remove("reasoning_content");
+        let render = |body: Value| {
+            let Value::Object(mut body) = body else {
+                unreachable!()
+            };
+            plan_edits(&mut body, &request, &edits);
+            Value::Object(body)
+        };
+
+        let out = render(body(false, true));
+        assert_eq!(out.get("temperature"), None);
+        assert_eq!(
+            out["tools"][0]["input_schema"],
+            json!({"anyOf": [{"enum": ["a"], "type": "string"}]})
+        );
+        assert_eq!(out["tools"][1]["input_schema"], json!({"type": "object"}));
+        // Given back where the turn has none, taken where thinking is off.
+        assert_eq!(
+            out["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": "kept", "signature": ""})
+        );
+        assert_eq!(out["messages"][3], turn("call_2", false));
+        // A turn that has its own thinking keeps it.
+        let out = render(body(true, false));
+        assert_eq!(out["messages"][1], turn("call_1", true));
+        // Bad input: turns the request model does not know, or whose
+        // content is not blocks, are left alone.
+        let mut odd = body(false, false);
+        odd["messages"][1] = json!({"role": "assistant", "content": "text"});
+        odd["messages"][3] = turn("call_9", true);
+        let out = render(odd.clone());
+        assert_eq!(out["messages"], odd["messages"]);
+    }
+
+    /// The plan's tool choice in Messages form, keeping the client's
+    /// `disable_parallel_tool_use`; the tools it narrowed to; nothing where
+    /// the plan or the body has no choice.
+    #[test]
+    fn a_passed_through_body_takes_the_plans_tool_choice() {
+        use serde_json::json;
+        let request =
+            ChatRequest::parse(r#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
+        let forced = json!({"tools": [tool("Bash"), tool("Read")],
+            "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
+        let function = |name: &str| json!({"type": "function", "function": {"name": name}});
+        let cases = [
+            // Relaxed while thinking.
+            (
+                Some(json!("auto")),
+                None,
+                forced.clone(),
+                json!({"type": "auto", "disable_parallel_tool_use": true}),
+                vec!["Bash", "Read"],
+            ),
+            // K3: the named tool as `any`, over that tool alone.
+            (
+                Some(json!("required")),
+                Some(json!([function("Read")])),
+                forced.clone(),
+                json!({"type": "any", "disable_parallel_tool_use": true}),
+                vec!["Read"],
+            ),
+            // The plan leaves it: as sent.
+            (
+                None,
+                None,
+                forced.clone(),
+                forced["tool_choice"].clone(),
+                vec!["Bash", "Read"],
+            ),
+            // A choice the plan cannot say in Messages: as sent.
+            (
+                Some(json!("sometimes")),
+                None,
+                forced.clone(),
+                forced["tool_choice"].clone(),
+                vec!["Bash", "Read"],
+            ),
+        ];
+        for (choice, tools, body, expected, offered) in cases {
+            let mut edits = Edits::default();
+            if let Some(choice) = &choice {
+                edits.top.set("tool_choice", choice.clone());
+            }
+            if let Some(tools) = &tools {
+                edits.top.set("tools", tools.clone());
+            }
+            let Value::Object(mut out) = body else {
+                unreachable!()
+            };
+            plan_edits(&mut out, &request, &edits);
+            assert_eq!(out["tool_choice"], expected, "{choice:?}");
+            let names: Vec<&str> = out["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, offered, "{choice:?}");
+        }
+        // No choice in the body: none is added.
+        let mut edits = Edits::default();
+        edits.top.set("tool_choice", json!("auto"));
+        let mut out = Map::new();
+        plan_edits(&mut out, &request, &edits);
+        assert!(out.get("tool_choice").is_none());
     }
 }

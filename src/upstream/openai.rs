@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use super::transport::{Refusal, Transport};
+use super::transport::Transport;
 use crate::config::Target;
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
@@ -16,13 +16,8 @@ use crate::wire::openai::ChatRequest;
 pub struct OpenAi;
 
 impl Transport for OpenAi {
-    fn body(
-        &self,
-        request: &ChatRequest,
-        _target: &Target,
-        edits: &Edits,
-    ) -> Result<Chunks, Refusal> {
-        Ok(request.write(edits))
+    fn body(&self, request: &ChatRequest, _target: &Target, edits: &Edits) -> Chunks {
+        request.write(edits)
     }
 
     fn headers(&self, _target: &Target, key: Option<&str>) -> Option<HeaderMap> {

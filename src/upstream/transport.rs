@@ -6,11 +6,10 @@
 //! `api` when the config is validated.
 
 use bytes::Bytes;
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
-use super::{AttemptError, EventStream};
+use super::EventStream;
 use crate::capabilities::Api;
 use crate::config::Target;
 use crate::wire::body::{Chunks, Edits};
@@ -18,15 +17,9 @@ use crate::wire::openai::ChatRequest;
 
 /// How one provider protocol is spoken. Every body asks for a stream.
 pub trait Transport: Sync {
-    /// The body for `target`: the request model with `edits` (the target's
-    /// rules, made once on the model, and whatever the chain adds), in this
-    /// protocol; or why clawgate will not send it.
-    fn body(
-        &self,
-        request: &ChatRequest,
-        target: &Target,
-        edits: &Edits,
-    ) -> Result<Chunks, Refusal>;
+    /// The body for `target`: the request model with `edits` (the
+    /// target's plan, made once on the model), in this protocol.
+    fn body(&self, request: &ChatRequest, target: &Target, edits: &Edits) -> Chunks;
 
     /// The headers this protocol adds: its version, and `key` where the
     /// provider reads it (marked sensitive). `None` when the key cannot be
@@ -46,37 +39,6 @@ pub fn of(api: Api) -> &'static dyn Transport {
     match api {
         Api::OpenAiCompletions => &super::openai::OpenAi,
         Api::AnthropicMessages => &super::anthropic::Anthropic,
-    }
-}
-
-/// The most tools Kimi accepts in one request.
-pub const KIMI_MAX_TOOLS: usize = 128;
-
-/// A request clawgate will not send to a target.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error(
-        "clawgate refused to send it: {count} tools offered and Kimi accepts at most {max} (clawgate does not choose which to drop)"
-    )]
-    TooManyTools { count: usize, max: usize },
-    #[error(
-        "clawgate refused to send it: messages[{index}] is a tool result without a tool_call_id, and {} (give each result its call's id)",
-        if *candidates == 0 { "no call of the turn before it is left unanswered".to_string() }
-        else { format!("{candidates} calls of the turn before it could be its call") }
-    )]
-    UnpairedToolResult { index: usize, candidates: usize },
-}
-
-/// The request's own fault, classified as a provider's 400 would be (no
-/// retry, no other target, no cooldown), but said to be clawgate's.
-impl From<Refusal> for AttemptError {
-    fn from(refusal: Refusal) -> Self {
-        AttemptError::Upstream {
-            status: Some(StatusCode::BAD_REQUEST),
-            error_type: Some("invalid_request_error".into()),
-            message: refusal.to_string(),
-            retry_after: None,
-        }
     }
 }
 

@@ -42,7 +42,8 @@ impl ObjectEdits {
         }
     }
 
-    fn raw(&self, key: &str) -> Option<&Bytes> {
+    /// The JSON text `key` is set to by [`Self::set_raw`], if it is.
+    pub fn raw(&self, key: &str) -> Option<&Bytes> {
         self.raw
             .iter()
             .find(|(k, _)| k == key)
@@ -76,6 +77,18 @@ impl ObjectEdits {
 
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.raw.is_empty()
+    }
+
+    /// Every member changed, in the order the changes were made (values
+    /// set, then JSON text spliced): its key, and its new value (`None`
+    /// when removed; the text, read back, when spliced).
+    pub fn each(&self) -> impl Iterator<Item = (&str, Option<Value>)> {
+        let changed = self.changes.iter().map(|(k, v)| (&**k, v.clone()));
+        let spliced = self
+            .raw
+            .iter()
+            .map(|(k, json)| (&**k, serde_json::from_slice(json).ok()));
+        changed.chain(spliced)
     }
 }
 

@@ -121,6 +121,22 @@ fn string(raw: &[u8]) -> Option<String> {
     serde_json::from_slice(raw).ok()
 }
 
+/// Whether a content array (scanned, so well-formed) holds a part of type
+/// `image_url`.
+fn has_image_part(content: &[u8]) -> bool {
+    let Ok(parts) = super::scan::element_ranges(content) else {
+        return false;
+    };
+    parts.into_iter().any(|part| {
+        body::members(&content[part.clone()]).is_ok_and(|members| {
+            Member::last(&members, "type").is_some_and(|kind| {
+                let value = &content[part.start + kind.value.start..part.start + kind.value.end];
+                value == b"\"image_url\""
+            })
+        })
+    })
+}
+
 /// Why a request body was refused; the message names the field.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RequestError {
@@ -324,6 +340,22 @@ impl ChatRequest {
             "messages",
             &self.message_items,
         )
+    }
+
+    /// The index of the first message whose content holds an image part
+    /// (`image_url`; every front end's images are that in the model).
+    /// Only a content that is an array can, and only one whose bytes
+    /// mention `image_url` is read further: most requests cost a byte
+    /// search of their content arrays.
+    pub fn first_image(&self) -> Option<usize> {
+        let finder = memchr::memmem::Finder::new(b"image_url");
+        self.message_items.iter().position(|item| {
+            let Some(content) = item.members().and_then(|m| Member::last(m, "content")) else {
+                return false;
+            };
+            let bytes = &self.body[content.value.clone()];
+            bytes.first() == Some(&b'[') && finder.find(bytes).is_some() && has_image_part(bytes)
+        })
     }
 
     /// The client's bytes.
@@ -550,6 +582,55 @@ pub fn message_text(response: &Map<String, Value>) -> (String, Option<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_first_image_is_found_where_a_part_says_it_is_one() {
+        let image = r#"{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}"#;
+        let cases: Vec<(String, Option<usize>)> = vec![
+            (r#"[{"role":"user","content":"hi"}]"#.into(), None),
+            (format!(r#"[{{"role":"user","content":[{image}]}}]"#), Some(0)),
+            (
+                format!(
+                    r#"[{{"role":"system","content":"s"}},{{"role":"user","content":[{{"type":"text","text":"a"}},{image}]}},{{"role":"user","content":[{image}]}}]"#
+                ),
+                Some(1),
+            ),
+            // Spaced, and the type after the part's other members.
+            (
+                r#"[{"role":"user","content":[ { "image_url" : {"url":"u"} , "type" : "image_url" } ]}]"#.into(),
+                Some(0),
+            ),
+            // Words about images are not images.
+            (
+                r#"[{"role":"user","content":"an image_url part: {\"type\":\"image_url\"}"}]"#.into(),
+                None,
+            ),
+            (
+                r#"[{"role":"user","content":[{"type":"text","text":"{\"type\":\"image_url\"}"}]}]"#.into(),
+                None,
+            ),
+            (
+                r#"[{"role":"user","content":[{"type":"text","image_url":"x"}]}]"#.into(),
+                None,
+            ),
+            // Odd parts and contents are passed over, not failed on.
+            (
+                r#"[{"role":"user","content":["image_url", 7, null, {"type": ["image_url"]}]}]"#.into(),
+                None,
+            ),
+            (r#"[{"role":"user","content":null},{"role":"user"}]"#.into(), None),
+            // A repeated content: the last, as serde reads it.
+            (
+                format!(r#"[{{"role":"user","content":[{image}],"content":"hi"}}]"#),
+                None,
+            ),
+        ];
+        for (messages, expected) in cases {
+            let body = format!(r#"{{"messages":{messages}}}"#);
+            let request = ChatRequest::parse(body.clone()).expect(&body);
+            assert_eq!(request.first_image(), expected, "{body}");
+        }
+    }
 
     #[test]
     fn wants_usage_reads_the_members_bytes_as_serde_reads_the_tree() {

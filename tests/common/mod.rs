@@ -56,8 +56,13 @@ impl TestGateway {
     }
 
     pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.post("/v1/chat/completions", body).await
+    }
+
+    /// `POST {path}` with the JSON `body`, no credentials.
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         self.client()
-            .post(format!("{}/v1/chat/completions", self.url))
+            .post(format!("{}{path}", self.url))
             .json(&body)
             .send()
             .await
@@ -99,6 +104,11 @@ impl TestGateway {
             .send()
             .await
             .expect("the gateway answers")
+    }
+
+    /// `POST /v1/responses` (OpenAI's Responses API) with `body`.
+    pub async fn responses(&self, body: Value) -> reqwest::Response {
+        self.post("/v1/responses", body).await
     }
 }
 

@@ -12,10 +12,11 @@
 //! - `cache_control` goes from every block, and so do the members only
 //!   Anthropic serves (`context_management`, `output_config`, `container`,
 //!   `mcp_servers`) and server tools (those without an `input_schema`);
-//! - a forced `tool_choice` (`any`, `tool`) becomes `auto` while thinking
-//!   is on, for a model that cannot honour both;
-//! - a body that does not say whether to think gets the model's default
-//!   (`params`, `thinkingDefault`) when there is one;
+//! - `tool_choice` is what the target's plan decided (a forced choice
+//!   relaxed while Kimi thinks, K3's named tool narrowed), rendered by the
+//!   transport ([`replace_tool_choice`]);
+//! - thinking is what the target's plan decided (on, off, not sent, or
+//!   the body's own), a budget kept below `max_tokens`;
 //! - `tool_reference` blocks (Claude Code's tool search), which Kimi
 //!   refuses, become text naming the tool, which stays offered; a
 //!   reference to a tool not offered is dropped with a log line; tools'
@@ -49,16 +50,24 @@ pub struct Facts<'a> {
     pub max_output: Option<u64>,
     /// The output limit when neither the body nor the model gives one.
     pub default_max_tokens: u64,
-    /// Thinking on or off, for a body that does not say (the model's
-    /// `params` or `thinkingDefault`); `None` leaves the provider's default.
-    pub default_thinking: Option<bool>,
-    /// The model cannot honour a forced tool choice while it thinks.
-    pub relax_forced_choice: bool,
-    /// The model takes `any` but not a named tool (Kimi K3): a named one
-    /// becomes `any` with only that tool offered (`auto` if not offered).
-    pub narrow_forced_choice: bool,
+    /// Thinking as the target's plan decided it.
+    pub thinking: Thinking,
     /// Whether to ask for a streamed answer.
     pub stream: bool,
+}
+
+/// Thinking as a target's plan decided it, rendered onto a Messages body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thinking {
+    /// Left as the body has it.
+    AsSent,
+    /// On: the body's own switch when it is on (`enabled` with its
+    /// budget, or `adaptive`), else on with half the output limit (as a
+    /// translated request gets).
+    On,
+    Off,
+    /// Not sent: the model cannot be told.
+    Omitted,
 }
 
 /// The body to send for the client's Messages `body`.
@@ -78,13 +87,7 @@ pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Val
     strip_cache_control(&mut out);
     keep_client_tools(&mut out);
     tool_references(&mut out);
-    thinking(&mut out, facts.default_thinking, max_tokens);
-    if facts.relax_forced_choice {
-        relax_forced_choice(&mut out);
-    }
-    if facts.narrow_forced_choice {
-        narrow_forced_choice(&mut out);
-    }
+    thinking(&mut out, facts.thinking, max_tokens);
     if facts.stream {
         out.insert("stream".into(), json!(true));
     } else {
@@ -254,74 +257,71 @@ fn tool_references(body: &mut Map<String, Value>) {
     }
 }
 
-/// The model's default where the body does not say, and a budget kept
-/// below `max_tokens` (Anthropic refuses one that is not).
-fn thinking(body: &mut Map<String, Value>, default: Option<bool>, max_tokens: u64) {
-    match (body.get_mut("thinking"), default) {
-        (Some(thinking), _) => {
-            if let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64) {
-                let below = max_tokens.saturating_sub(1).max(1);
-                if budget > below {
-                    thinking["budget_tokens"] = json!(below);
-                }
-            }
+/// A replayed assistant `turn` given `reasoning` as a `thinking` block
+/// first (signature empty, as on the translated path) when it has none,
+/// or, with `None`, its thinking blocks taken away.
+pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
+    let Some(blocks) = turn.get_mut("content").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let is_thinking = |block: &Value| {
+        matches!(
+            block["type"].as_str(),
+            Some("thinking" | "redacted_thinking")
+        )
+    };
+    match reasoning {
+        Some(_) if blocks.iter().any(is_thinking) => {}
+        Some(text) => blocks.insert(
+            0,
+            json!({"type": "thinking", "thinking": text, "signature": ""}),
+        ),
+        None => blocks.retain(|block| !is_thinking(block)),
+    }
+}
+
+/// Thinking as the plan decided it, and a budget kept below `max_tokens`
+/// (Anthropic refuses one that is not).
+fn thinking(body: &mut Map<String, Value>, plan: Thinking, max_tokens: u64) {
+    match plan {
+        Thinking::AsSent => {}
+        Thinking::Omitted => {
+            body.remove("thinking");
         }
-        (None, Some(true)) => {
-            let budget = thinking_budget(max_tokens);
-            body.insert(
-                "thinking".into(),
-                json!({"type": "enabled", "budget_tokens": budget}),
-            );
-        }
-        (None, Some(false)) => {
+        Thinking::Off => {
             body.insert("thinking".into(), json!({"type": "disabled"}));
         }
-        (None, None) => {}
-    }
-}
-
-/// A named tool choice as `any` over that tool alone, keeping its intent
-/// on a model that refuses a named one; `auto` when it is not offered.
-fn narrow_forced_choice(body: &mut Map<String, Value>) {
-    let name = match body.get("tool_choice") {
-        Some(choice) if choice["type"] == "tool" => choice["name"].as_str().map(str::to_string),
-        _ => return,
-    };
-    let offered = match body.get_mut("tools") {
-        Some(Value::Array(tools)) => {
-            tools.retain(|tool| name.is_some() && tool["name"].as_str() == name.as_deref());
-            !tools.is_empty()
+        Thinking::On => {
+            let on = body.get("thinking").is_some_and(|thinking| {
+                matches!(thinking["type"].as_str(), Some("enabled" | "adaptive"))
+            });
+            if !on {
+                let budget = thinking_budget(max_tokens);
+                body.insert(
+                    "thinking".into(),
+                    json!({"type": "enabled", "budget_tokens": budget}),
+                );
+            }
         }
-        _ => false,
-    };
-    if !offered {
-        body.remove("tools");
     }
-    if let Some(choice) = body.get_mut("tool_choice") {
-        replace_choice(choice, if offered { "any" } else { "auto" });
+    if let Some(thinking) = body.get_mut("thinking") {
+        if let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64) {
+            let below = max_tokens.saturating_sub(1).max(1);
+            if budget > below {
+                thinking["budget_tokens"] = json!(below);
+            }
+        }
     }
 }
 
-/// A forced choice becomes `auto` unless thinking is off, keeping
+/// The body's `tool_choice`, if it has one, replaced by `choice`, keeping
 /// `disable_parallel_tool_use`.
-fn relax_forced_choice(body: &mut Map<String, Value>) {
-    let thinking_off = body
-        .get("thinking")
-        .is_some_and(|thinking| thinking["type"] == "disabled");
-    let Some(choice) = body.get_mut("tool_choice") else {
+pub fn replace_tool_choice(body: &mut Map<String, Value>, mut choice: Value) {
+    let Some(old) = body.get_mut("tool_choice") else {
         return;
     };
-    if thinking_off || !matches!(choice["type"].as_str(), Some("any" | "tool")) {
-        return;
+    if let Some(flag) = old.get("disable_parallel_tool_use") {
+        choice["disable_parallel_tool_use"] = flag.clone();
     }
-    replace_choice(choice, "auto");
-}
-
-/// `choice` as one of type `kind`, keeping `disable_parallel_tool_use`.
-fn replace_choice(choice: &mut Value, kind: &str) {
-    let mut replaced = json!({"type": kind});
-    if let Some(flag) = choice.get("disable_parallel_tool_use") {
-        replaced["disable_parallel_tool_use"] = flag.clone();
-    }
-    *choice = replaced;
+    *old = choice;
 }

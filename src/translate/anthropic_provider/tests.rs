@@ -391,15 +391,13 @@ mod passthrough {
     use serde_json::{Value, json};
 
     use super::object;
-    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    use crate::translate::anthropic_provider::passthrough::{Facts, Thinking, passthrough};
 
     const KIMI: Facts = Facts {
         model: "kimi-for-coding",
         max_output: Some(4096),
         default_max_tokens: 8192,
-        default_thinking: None,
-        relax_forced_choice: true,
-        narrow_forced_choice: false,
+        thinking: Thinking::AsSent,
         stream: false,
     };
 
@@ -450,7 +448,9 @@ mod passthrough {
                         "content": [{"type": "text", "text": "a.txt"}]}]},
                 ],
                 "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
-                "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+                // The choice as sent: relaxing it is the plan's, rendered by the
+                // transport.
+                "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
                 "thinking": {"type": "enabled", "budget_tokens": 4095},
                 "metadata": {"user_id": "u"}, "temperature": 1,
             }),
@@ -551,52 +551,7 @@ mod passthrough {
     }
 
     #[test]
-    fn tool_choice_and_thinking_follow_the_model() {
-        let forced = json!({"max_tokens": 10, "messages": [],
-                            "tools": [{"name": "Bash", "input_schema": {}}],
-                            "tool_choice": {"type": "tool", "name": "Bash"}});
-        // Thinking unsaid (on by the provider's default) or on: relaxed.
-        let mut relaxed = forced.clone();
-        relaxed["model"] = json!("kimi-for-coding");
-        relaxed["tool_choice"] = json!({"type": "auto"});
-        check(KIMI, forced.clone(), relaxed);
-        // Thinking off, or a model that honours both: kept.
-        let mut off = forced.clone();
-        off["thinking"] = json!({"type": "disabled"});
-        let mut expected = off.clone();
-        expected["model"] = json!("kimi-for-coding");
-        check(KIMI, off, expected);
-        let keeps = Facts {
-            relax_forced_choice: false,
-            ..KIMI
-        };
-        let mut expected = forced.clone();
-        expected["model"] = json!("kimi-for-coding");
-        check(keeps, forced.clone(), expected);
-        // K3 (oh-my-pi #5994): a named tool as `any` over that tool alone;
-        // one not offered as `auto` with no tools.
-        let k3 = Facts {
-            relax_forced_choice: false,
-            narrow_forced_choice: true,
-            ..KIMI
-        };
-        let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
-        let named = json!({"model": "x", "max_tokens": 100,
-            "messages": [{"role": "user", "content": "x"}],
-            "tools": [tool("Bash"), tool("Read")],
-            "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
-        let mut expected = named.clone();
-        expected["model"] = json!("kimi-for-coding");
-        expected["tools"] = json!([tool("Read")]);
-        expected["tool_choice"] = json!({"type": "any", "disable_parallel_tool_use": true});
-        check(k3, named.clone(), expected);
-        let mut absent = named.clone();
-        absent["tool_choice"] = json!({"type": "tool", "name": "Gone"});
-        let mut expected = absent.clone();
-        expected["model"] = json!("kimi-for-coding");
-        expected.as_object_mut().unwrap().remove("tools");
-        expected["tool_choice"] = json!({"type": "auto"});
-        check(k3, absent, expected);
+    fn server_tools_go_and_thinking_is_the_plans() {
         // Only server tools: no tools and no choice left.
         check(
             KIMI,
@@ -604,28 +559,60 @@ mod passthrough {
                    "tool_choice": {"type": "any"}}),
             json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": []}),
         );
-        // The model's default applies only where the body says nothing.
-        let default_on = Facts {
-            default_thinking: Some(true),
-            ..KIMI
-        };
+        // Thinking is what the plan decided: on (the body's own switch when
+        // it is on, its budget below the output limit; else half that
+        // limit), off, not sent, or the body's own.
+        let with = |thinking: Thinking| Facts { thinking, ..KIMI };
+        let cases = [
+            (
+                Thinking::On,
+                json!(null),
+                json!({"type": "enabled", "budget_tokens": 2000}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "adaptive"}),
+                json!({"type": "adaptive"}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "disabled"}),
+                json!({"type": "enabled", "budget_tokens": 2000}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "enabled", "budget_tokens": 1500}),
+                json!({"type": "enabled", "budget_tokens": 1500}),
+            ),
+            (
+                Thinking::On,
+                json!({"type": "enabled", "budget_tokens": 9000}),
+                json!({"type": "enabled", "budget_tokens": 3999}),
+            ),
+            (Thinking::Off, json!(null), json!({"type": "disabled"})),
+            (
+                Thinking::Off,
+                json!({"type": "enabled", "budget_tokens": 1500}),
+                json!({"type": "disabled"}),
+            ),
+            (Thinking::Omitted, json!({"type": "enabled"}), json!(null)),
+            (Thinking::AsSent, json!(null), json!(null)),
+        ];
+        for (plan, sent, expected) in cases {
+            let mut body = json!({"max_tokens": 4000, "messages": []});
+            if !sent.is_null() {
+                body["thinking"] = sent.clone();
+            }
+            let got = passthrough(object(body), with(plan));
+            assert_eq!(
+                got.get("thinking").cloned().unwrap_or(Value::Null),
+                expected,
+                "{plan:?} {sent}"
+            );
+        }
+        // The body's own, as sent.
         check(
-            default_on,
-            json!({"max_tokens": 4000, "messages": []}),
-            json!({"model": "kimi-for-coding", "max_tokens": 4000, "messages": [],
-                   "thinking": {"type": "enabled", "budget_tokens": 2000}}),
-        );
-        let default_off = Facts {
-            default_thinking: Some(false),
-            ..KIMI
-        };
-        check(
-            default_off,
-            json!({"max_tokens": 10, "messages": []}),
-            json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "disabled"}}),
-        );
-        check(
-            default_off,
+            KIMI,
             json!({"max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
             json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
         );
@@ -634,14 +621,12 @@ mod passthrough {
 
 #[test]
 fn mid_conversation_system_messages_move_to_the_system_prompt() {
-    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    use crate::translate::anthropic_provider::passthrough::{Facts, Thinking, passthrough};
     let facts = Facts {
         model: "k",
         max_output: None,
         default_max_tokens: 100,
-        default_thinking: None,
-        relax_forced_choice: false,
-        narrow_forced_choice: false,
+        thinking: Thinking::AsSent,
         stream: false,
     };
     let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [

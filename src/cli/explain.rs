@@ -1,0 +1,301 @@
+//! `clawgate explain`: what each target of a request's chain would be sent,
+//! without sending anything. The body is decoded by the front end it is
+//! for, the chain resolved from its `model`, and for each target the plan
+//! made (`providers::plan`: its edits of the request model, or why the
+//! target is skipped or the request refused) and rendered by the target's
+//! transport, exactly as a request would be. No network, no key needed.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use super::{CliError, SourceArgs, print_json, report};
+use crate::config::{Config, Secrets};
+use crate::http::{self, Front};
+use crate::providers::{self, Declined};
+use crate::upstream::transport;
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The API the body is written for.
+    #[arg(long, value_enum, default_value = "chat")]
+    api: ApiArg,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The request body (JSON, as a client would send it); stdin when
+    /// absent or `-`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ApiArg {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/messages` (Anthropic).
+    Messages,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
+impl From<ApiArg> for Front {
+    fn from(api: ApiArg) -> Self {
+        match api {
+            ApiArg::Chat => Front::Chat,
+            ApiArg::Messages => Front::Messages,
+            ApiArg::Responses => Front::Responses,
+        }
+    }
+}
+
+pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
+    let (source, loaded) = args.source.load(Secrets::Offline)?;
+    report(&source, &loaded);
+    let body = read_body(args.file.as_ref())?;
+    let explained = explanation(&loaded.config, args.api.into(), body).map_err(CliError::Other)?;
+    if args.json {
+        print_json(&explained);
+    } else {
+        out!("{}", text(&explained));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_body(file: Option<&PathBuf>) -> Result<Bytes, CliError> {
+    let mut body = Vec::new();
+    let read = match file.filter(|path| path.as_os_str() != "-") {
+        Some(path) => std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut body)),
+        None => std::io::stdin().read_to_end(&mut body),
+    };
+    read.map_err(|err| CliError::Other(format!("cannot read the request body: {err}")))?;
+    Ok(Bytes::from(body))
+}
+
+/// What `body`, sent to `front`, would make each target of its chain be
+/// sent: `{api, model, targets: [{ref, provider, dialect, api, url,
+/// decision: "send" | "skip" | "refuse", reason?, edits?, body?}]}`.
+pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, String> {
+    let request = http::decode(front, config, body).map_err(|err| err.to_string())?;
+    let chain = config
+        .chain(request.model())
+        .map_err(|err| err.to_string())?;
+    let targets: Vec<Value> = chain
+        .iter()
+        .map(|target| {
+            let provider = &target.provider;
+            let mut entry = json!({
+                "ref": target.model_ref.as_str(),
+                "provider": provider.id,
+                "dialect": provider.dialect,
+                "api": provider.api,
+                "url": config.redactor.provider_text(provider.completions_url.as_str()),
+            });
+            match providers::plan(&request, target) {
+                Ok(plan) => {
+                    let sent = transport::of(provider.api).body(&request, target, &plan.edits);
+                    let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
+                    let mut edits: Vec<Value> = plan
+                        .edits
+                        .top
+                        .each()
+                        .map(|(key, value)| json!({"member": key, "value": value}))
+                        .collect();
+                    for (index, message) in &plan.edits.items {
+                        edits.extend(message.each().map(|(key, value)| {
+                            json!({"member": format!("messages[{index}].{key}"), "value": value})
+                        }));
+                    }
+                    entry["decision"] = json!("send");
+                    entry["edits"] = json!(edits);
+                    entry["body"] = sent;
+                }
+                Err(Declined::Skip(why)) => {
+                    entry["decision"] = json!("skip");
+                    entry["reason"] = json!(why.to_string());
+                }
+                Err(Declined::Refuse(why)) => {
+                    entry["decision"] = json!("refuse");
+                    entry["reason"] = json!(why.to_string());
+                }
+            }
+            entry
+        })
+        .collect();
+    Ok(json!({
+        "api": front.path(),
+        "model": request.model(),
+        "targets": targets,
+    }))
+}
+
+/// The longest edit value shown in the text form; `--json` shows all.
+const SHOWN_VALUE: usize = 100;
+
+/// The explanation for a reader: the chain, then each target's decision,
+/// the edits its rules made (values shortened) and the body it would get.
+fn text(explained: &Value) -> String {
+    let targets = explained["targets"].as_array().cloned().unwrap_or_default();
+    let mut out = format!(
+        "POST {} for {}: {} target(s)\n",
+        explained["api"].as_str().unwrap_or_default(),
+        explained["model"].as_str().unwrap_or("the default model"),
+        targets.len()
+    );
+    for (n, target) in targets.iter().enumerate() {
+        let field = |key: &str| target[key].as_str().unwrap_or_default().to_string();
+        out.push_str(&format!(
+            "\n{}. {} ({} dialect, {}, {})\n",
+            n + 1,
+            field("ref"),
+            field("dialect"),
+            field("api"),
+            field("url")
+        ));
+        match target["decision"].as_str() {
+            Some("send") => {
+                out.push_str("   sent, with these edits by its rules:\n");
+                for edit in target["edits"].as_array().into_iter().flatten() {
+                    let value = match &edit["value"] {
+                        Value::Null => "removed".to_string(),
+                        value => shortened(value.to_string()),
+                    };
+                    out.push_str(&format!("     {}: {value}\n", field_of(edit)));
+                }
+                let body = serde_json::to_string_pretty(&target["body"]).unwrap_or_default();
+                out.push_str("   body:\n");
+                for line in body.lines() {
+                    out.push_str(&format!("     {line}\n"));
+                }
+            }
+            Some(decision) => {
+                let done = if decision == "skip" {
+                    "skipped"
+                } else {
+                    "refused"
+                };
+                out.push_str(&format!("   {done}: {}\n", field("reason")));
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn field_of(edit: &Value) -> &str {
+    edit["member"].as_str().unwrap_or_default()
+}
+
+fn shortened(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(SHOWN_VALUE) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Environment, load_str};
+
+    fn config() -> Config {
+        let env = Environment::from_pairs([("MOONSHOT_API_KEY", "k")]);
+        let text = json!({
+            "models": {"mode": "replace", "providers": {
+                "moonshot": {"baseUrl": "https://api.moonshot.ai/v1", "apiKey": "${MOONSHOT_API_KEY}",
+                    "models": [{"id": "kimi-k2-turbo", "input": ["text"]},
+                               {"id": "kimi-k2.6", "reasoning": true, "input": ["text", "image"],
+                                "compat": {"thinking": "optional"}}]}}},
+            "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2-turbo",
+                                              "fallbacks": ["moonshot/kimi-k2.6"]}}},
+        });
+        load_str(&text.to_string(), &env, Secrets::Required)
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn each_target_says_what_it_would_be_sent_or_why_not() {
+        let body = json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}],
+            "reasoning_effort": "low", "temperature": 0.3});
+        let explained = explanation(&config(), Front::Chat, Bytes::from(body.to_string())).unwrap();
+        let targets = explained["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0]["ref"], "moonshot/kimi-k2-turbo");
+        assert_eq!(targets[0]["decision"], "skip");
+        assert!(
+            targets[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("holds an image and the model takes text only"),
+            "{explained}"
+        );
+        assert_eq!(targets[1]["decision"], "send");
+        let sent = &targets[1]["body"];
+        assert_eq!(sent["model"], "kimi-k2.6");
+        assert_eq!(sent["thinking"], json!({"type": "enabled"}));
+        assert_eq!(sent["stream"], json!(true));
+        let edited: Vec<&str> = targets[1]["edits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["member"].as_str().unwrap())
+            .collect();
+        assert!(edited.contains(&"thinking"), "{edited:?}");
+        assert!(edited.contains(&"reasoning_effort"), "{edited:?}");
+        // The text form names the skip, the edits and the body.
+        let shown = text(&explained);
+        assert!(shown.contains("1. moonshot/kimi-k2-turbo"), "{shown}");
+        assert!(
+            shown.contains("   skipped: `messages[0].content` holds an image"),
+            "{shown}"
+        );
+        assert!(shown.contains("     reasoning_effort: removed"), "{shown}");
+        assert!(shown.contains("\"model\": \"kimi-k2.6\""), "{shown}");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_front_ends_message() {
+        let config = config();
+        let cases = [
+            (Front::Chat, "not json", "not valid JSON"),
+            (Front::Chat, r#"{"messages": []}"#, "at least one message"),
+            (
+                Front::Chat,
+                r#"{"model": "nobody/x", "messages": [{"role": "user", "content": "hi"}]}"#,
+                "nobody/x",
+            ),
+            (Front::Messages, r#"{"messages": "hi"}"#, "messages"),
+            (
+                Front::Responses,
+                r#"{"model": "moonshot/kimi-k2.6"}"#,
+                "`input` is required",
+            ),
+        ];
+        for (front, body, expected) in cases {
+            let err = explanation(&config, front, Bytes::from(body)).unwrap_err();
+            assert!(err.contains(expected), "{front:?} {body}: {err}");
+        }
+        // A refusal names the message.
+        let unpaired = json!({"messages": [{"role": "user", "content": "hi"},
+            {"role": "tool", "content": "x"}]});
+        let explained =
+            explanation(&config, Front::Chat, Bytes::from(unpaired.to_string())).unwrap();
+        assert_eq!(explained["targets"][0]["decision"], "refuse");
+        assert!(
+            explained["targets"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("messages[1] is a tool result without a tool_call_id")
+        );
+    }
+}

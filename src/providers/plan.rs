@@ -1,0 +1,116 @@
+//! The one decision per request and target: what the target is sent (the
+//! rules' [`Edits`], the stream asked for whatever the client asked), or
+//! why it is not sent at all: a [`Skip`] (the target cannot take this
+//! request; the chain moves on to the next) or a [`Refusal`] (no target
+//! could; the client gets a 400 naming the field). Pure, like every rule:
+//! the transports only render a plan onto their own bodies.
+
+use serde_json::json;
+
+use super::moonshot;
+use crate::config::Target;
+use crate::wire::body::Edits;
+use crate::wire::openai::ChatRequest;
+
+/// The most tools Kimi accepts in one request, on either API.
+pub const KIMI_MAX_TOOLS: usize = 128;
+
+/// What one target is sent for one request.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The rules' edits of the request model, the stream asked for.
+    pub edits: Edits,
+}
+
+/// Why a target is not sent the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declined {
+    Skip(Skip),
+    Refuse(Refusal),
+}
+
+/// A request this target cannot take, though another may: the chain moves
+/// on, with a logged reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Skip {
+    #[error("`tools` holds {count} tools and Kimi accepts at most {max}")]
+    TooManyTools { count: usize, max: usize },
+    #[error(
+        "`messages[{message}].content` holds an image and the model takes text only (its `input` has no \"image\")"
+    )]
+    Image {
+        /// The first message with an image.
+        message: usize,
+    },
+}
+
+impl Skip {
+    /// The access line's and the log's label: `skipped(<label>)`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Skip::TooManyTools { .. } => "too_many_tools",
+            Skip::Image { .. } => "image_input",
+        }
+    }
+}
+
+/// A request clawgate sends to no target: the request's own fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "clawgate refused to send it: messages[{index}] is a tool result without a tool_call_id, and {} (give each result its call's id)",
+        if *candidates == 0 { "no call of the turn before it is left unanswered".to_string() }
+        else { format!("{candidates} calls of the turn before it could be its call") }
+    )]
+    UnpairedToolResult { index: usize, candidates: usize },
+}
+
+/// What `target` is to be sent for `request`, or why it is not.
+pub fn plan(request: &ChatRequest, target: &Target) -> Result<Plan, Declined> {
+    // A tool result that cannot be paired with its call (see
+    // `tool_results`; the others are repaired by the rules).
+    let repairs = super::tool_results::repairs(request.messages()).map_err(|unpaired| {
+        Declined::Refuse(Refusal::UnpairedToolResult {
+            index: unpaired.index,
+            candidates: unpaired.candidates,
+        })
+    })?;
+    // Kimi's tools are read once (remembered across turns): their number
+    // here, their schema form in the rules.
+    let kimi_tools = match request.raw("tools") {
+        Some(tools) if target.provider.dialect.is_kimi() => Some(moonshot::read_tools(tools)),
+        _ => None,
+    };
+    if let Some(read) = &kimi_tools {
+        if read.count > KIMI_MAX_TOOLS {
+            return Err(Declined::Skip(Skip::TooManyTools {
+                count: read.count,
+                max: KIMI_MAX_TOOLS,
+            }));
+        }
+    }
+    if !target.model.input.iter().any(|kind| kind == "image") {
+        if let Some(message) = request.first_image() {
+            return Err(Declined::Skip(Skip::Image { message }));
+        }
+    }
+    let mut edits = super::rules(request, target, repairs, kimi_tools);
+    streaming(&mut edits, request, target);
+    Ok(Plan { edits })
+}
+
+/// Every request is streamed upstream: one the client did not stream asks
+/// for a stream (with usage, where the provider can stream it), and is
+/// assembled for the client (`chain::assemble`).
+fn streaming(edits: &mut Edits, request: &ChatRequest, target: &Target) {
+    if !request.stream {
+        edits.top.set("stream", json!(true));
+        if target.model.capabilities.streamed_usage {
+            edits
+                .top
+                .set("stream_options", json!({"include_usage": true}));
+        } else {
+            edits.top.remove("stream_options");
+        }
+    }
+}

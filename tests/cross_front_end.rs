@@ -1,0 +1,196 @@
+//! The same logical request through `/v1/chat/completions`,
+//! `/v1/messages` and `/v1/responses`, to every catalog model behind a
+//! mock, over either transport: the whole body the provider receives
+//! (thinking, the tools and their schemas, the tool choice, every message)
+//! must not depend on the client's API.
+
+mod common;
+
+use clawgate::mock::MockServer;
+use common::*;
+use serde_json::{Value, json};
+
+/// The catalog, every provider reached over `api` at `mock`.
+async fn catalog(mock: &MockServer, api: &str) -> TestGateway {
+    let base_url = match api {
+        "anthropic-messages" => format!("http://{}/", mock.addr),
+        _ => mock.base_url(),
+    };
+    let at = json!({"api": api, "baseUrl": base_url, "apiKey": KEY});
+    gateway(json!({"models": {"providers": {
+        "moonshot": at, "kimi": at, "openrouter": at}}}))
+    .await
+}
+
+/// One turn as each client writes it: thinking asked for, a system
+/// prompt, a replayed tool call and its result, and a tool whose schema
+/// has a `type` beside an `anyOf`.
+fn turn(model: &str) -> (Value, Value, Value) {
+    let schema = json!({"type": "object", "properties": {
+        "path": {"type": "string", "anyOf": [{"enum": ["a"]}, {"pattern": "^/"}]}},
+        "required": ["path"]});
+    let chat = json!({"model": model, "max_tokens": 8000, "reasoning_effort": "high",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "A"},
+            {"role": "user", "content": "thanks"}],
+        "tools": [{"type": "function", "function": {"name": "read", "description": "Read a file", "parameters": schema}}]});
+    let messages = json!({"model": model, "max_tokens": 8000,
+        "thinking": {"type": "enabled", "budget_tokens": 4000}, "output_config": {"effort": "high"},
+        "system": "be brief",
+        "messages": [
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "read", "input": {"path": "a"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "A"}]},
+            {"role": "user", "content": "thanks"}],
+        "tools": [{"name": "read", "description": "Read a file", "input_schema": schema}]});
+    let responses = json!({"model": model, "max_output_tokens": 8000, "reasoning": {"effort": "high"},
+        "instructions": "be brief",
+        "input": [
+            {"role": "user", "content": "read a"},
+            {"type": "function_call", "call_id": "call_1", "name": "read", "arguments": "{\"path\":\"a\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "A"},
+            {"role": "user", "content": "thanks"}],
+        "tools": [{"type": "function", "name": "read", "description": "Read a file", "parameters": schema}]});
+    (chat, messages, responses)
+}
+
+/// A body (Messages or chat) with each text spelt one way (a string
+/// content or system as one text block, no content as an empty one) and
+/// consecutive turns of one role as one: the spellings mean the same to
+/// the provider.
+fn one_spelling(mut body: Value) -> Value {
+    let as_blocks = |value: Value| match value {
+        Value::String(text) => json!([{"type": "text", "text": text}]),
+        // A chat turn of tool calls alone: `null` or `""`.
+        Value::Null => json!([{"type": "text", "text": ""}]),
+        other => other,
+    };
+    if let Some(system) = body.get_mut("system") {
+        *system = as_blocks(system.take());
+    }
+    let messages = body["messages"].as_array_mut().expect("messages");
+    let mut turns: Vec<Value> = Vec::new();
+    for mut message in messages.drain(..) {
+        let content = as_blocks(message["content"].take());
+        match turns.last_mut() {
+            Some(last) if last["role"] == message["role"] => {
+                let blocks = last["content"].as_array_mut().expect("blocks");
+                blocks.extend(content.as_array().cloned().unwrap_or_default());
+            }
+            _ => {
+                message["content"] = content;
+                turns.push(message);
+            }
+        }
+    }
+    *messages = turns;
+    body
+}
+
+/// Every turn through the three front ends to every catalog model, its
+/// providers reached over `api` at a mock: fails naming each body the
+/// mock got that differs from the chat client's. The mock and the gateway
+/// are left for more checks.
+async fn same_bodies(api: &str) -> (MockServer, TestGateway) {
+    let upstream = healthy_mock().await;
+    let gw = catalog(&upstream, api).await;
+    let refs: Vec<String> = gw
+        .gateway
+        .config()
+        .models()
+        .map(|(model_ref, _, _)| model_ref.to_string())
+        .collect();
+    assert!(refs.len() >= 20, "{refs:?}");
+    let mut differing = Vec::new();
+    // Each turn also as it forces a tool: by name, and any tool (in chat's,
+    // Messages' and Responses' words).
+    let forced = [
+        [
+            json!({"type": "function", "function": {"name": "read"}}),
+            json!({"type": "tool", "name": "read"}),
+            json!({"type": "function", "name": "read"}),
+        ],
+        [json!("required"), json!({"type": "any"}), json!("required")],
+    ];
+    let turns = refs.iter().flat_map(|model| {
+        let (chat, messages, responses) = turn(model);
+        let plain = [chat, messages, responses];
+        let with = forced.clone().map(|choices| {
+            let mut bodies = plain.clone();
+            for (body, choice) in bodies.iter_mut().zip(choices) {
+                body["tool_choice"] = choice;
+            }
+            (model, bodies)
+        });
+        [(model, plain)].into_iter().chain(with)
+    });
+    for (model, [chat, messages, responses]) in turns {
+        for answered in [
+            gw.chat(chat).await,
+            gw.messages(messages).await,
+            gw.responses(responses).await,
+        ] {
+            assert_eq!(answered.status(), 200, "{model}");
+            answered.bytes().await.unwrap();
+        }
+        let requests = upstream.requests();
+        let [.., from_chat, from_messages, from_responses] = &requests[..] else {
+            panic!("three requests");
+        };
+        let from_chat = one_spelling(from_chat["body"].clone());
+        for (front, body) in [("messages", from_messages), ("responses", from_responses)] {
+            let body = one_spelling(body["body"].clone());
+            if body != from_chat {
+                differing.push(format!(
+                    "{model}:\n  from chat:      {from_chat}\n  from {front}: {body}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differing.is_empty(),
+        "over {api}:\n{}",
+        differing.join("\n")
+    );
+    (upstream, gw)
+}
+
+#[tokio::test]
+async fn every_front_end_sends_every_catalog_model_the_same_body_over_openai() {
+    same_bodies("openai-completions").await;
+}
+
+#[tokio::test]
+async fn every_front_end_sends_every_catalog_model_the_same_body_over_anthropic() {
+    let (upstream, gw) = same_bodies("anthropic-messages").await;
+
+    // And the plan was followed: thinking as each model takes it, the
+    // replayed tool call given back its reasoning (none was kept: `""`)
+    // where the model thinks on Kimi, Moonshot's schema form for its models.
+    let lifted = json!([{"enum": ["a"], "type": "string"}, {"pattern": "^/", "type": "string"}]);
+    let on = Some(json!({"type": "enabled", "budget_tokens": 4000}));
+    let cases = [
+        ("moonshot/kimi-k2.6", on.clone(), true, true),
+        ("moonshot/kimi-k2.7-code", None, true, true),
+        ("kimi/k3", None, true, true),
+        ("moonshot/kimi-k2-turbo", None, false, true),
+        ("moonshot/moonshot-v1-8k", None, false, true),
+        ("openrouter/moonshotai/kimi-k2.6", on.clone(), false, true),
+        ("openrouter/auto", on, false, false),
+    ];
+    for (model, thinking, given_back, moonshot_form) in cases {
+        let (_, messages, _) = turn(model);
+        gw.messages(messages).await.bytes().await.unwrap();
+        let sent = one_spelling(upstream.requests().last().unwrap()["body"].clone());
+        assert_eq!(sent.get("thinking"), thinking.as_ref(), "{model}");
+        let replayed = &sent["messages"][1]["content"][0];
+        let expected = json!({"type": "thinking", "thinking": "", "signature": ""});
+        assert_eq!(*replayed == expected, given_back, "{model}: {replayed}");
+        let branches = &sent["tools"][0]["input_schema"]["properties"]["path"]["anyOf"];
+        assert_eq!(*branches == lifted, moonshot_form, "{model}: {branches}");
+    }
+}
