@@ -4,6 +4,7 @@
 //! exist), and the cap on requests in flight.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -23,8 +24,9 @@ pub struct Gateway {
     config: ArcSwap<Config>,
     /// Rebuilt only when a reload changes how connections are made.
     upstream: ArcSwap<Upstream>,
-    /// `gateway.limits.maxConcurrentRequests` permits.
-    requests: ArcSwap<Semaphore>,
+    /// `gateway.limits.maxConcurrentRequests`, one semaphore for the
+    /// gateway's life: a reload resizes it.
+    requests: Arc<Cap>,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
@@ -52,19 +54,87 @@ impl Default for RequestOptions {
     }
 }
 
+/// The cap on requests in flight. One semaphore, resized in place on
+/// reload: swapping in a new one let the requests holding the old one's
+/// permits and the new one's full count be in flight together.
+struct Cap {
+    permits: Arc<Semaphore>,
+    /// The cap in force.
+    size: AtomicUsize,
+    /// Permits still to be taken out of circulation after a reload lowered
+    /// the cap while more than the new cap were held: each one returned
+    /// while this is above zero is forgotten instead.
+    owed: AtomicUsize,
+    /// Reloads resize one at a time.
+    resizing: std::sync::Mutex<()>,
+}
+
+impl Cap {
+    fn new(size: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size: AtomicUsize::new(size),
+            owed: AtomicUsize::new(0),
+            resizing: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// Makes `size` the cap: requests in flight keep their permits and
+    /// count against it.
+    fn resize(&self, size: usize) {
+        let _one_at_a_time = self.resizing.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.size.swap(size, Ordering::SeqCst);
+        if size > old {
+            // Permits owed are forgiven first, then new ones added.
+            let mut grow = size - old;
+            let forgiven = self
+                .owed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
+                    Some(owed - owed.min(grow))
+                })
+                .map_or(0, |owed| owed.min(grow));
+            grow -= forgiven;
+            self.permits.add_permits(grow);
+        } else {
+            let shrink = old - size;
+            let taken = self.permits.forget_permits(shrink);
+            self.owed.fetch_add(shrink - taken, Ordering::SeqCst);
+        }
+    }
+
+    /// Gives back a permit, or forgets it while permits are owed.
+    fn give_back(&self, permit: OwnedSemaphorePermit) {
+        let owed = self
+            .owed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
+                owed.checked_sub(1)
+            });
+        if owed.is_ok() {
+            permit.forget();
+        }
+    }
+
+    /// Whether nothing is in flight.
+    fn idle(&self) -> bool {
+        self.owed.load(Ordering::SeqCst) == 0
+            && self.permits.available_permits() >= self.size.load(Ordering::SeqCst)
+    }
+}
+
 /// One request's place among those in flight. When the last one in flight
 /// ends, the memory a burst left behind is given back
 /// ([`memory::release_after_burst`]).
 pub struct Slot {
     permit: Option<OwnedSemaphorePermit>,
-    requests: Arc<Semaphore>,
-    capacity: usize,
+    requests: Arc<Cap>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        drop(self.permit.take());
-        if self.requests.available_permits() >= self.capacity {
+        if let Some(permit) = self.permit.take() {
+            self.requests.give_back(permit);
+        }
+        if self.requests.idle() {
             memory::release_after_burst();
         }
     }
@@ -81,7 +151,7 @@ pub enum CompletionError {
 impl Gateway {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
         let upstream = Upstream::new(config.gateway.timeouts.connect)?;
-        let requests = Semaphore::new(config.gateway.client.max_concurrent_requests);
+        let requests = Cap::new(config.gateway.client.max_concurrent_requests);
         let reasoning = config
             .gateway
             .reasoning_cache
@@ -89,7 +159,7 @@ impl Gateway {
         Ok(Self {
             config: ArcSwap::from_pointee(config),
             upstream: ArcSwap::from_pointee(upstream),
-            requests: ArcSwap::from_pointee(requests),
+            requests: Arc::new(requests),
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
             ledger: Arc::new(Ledger::in_memory()),
@@ -128,13 +198,10 @@ impl Gateway {
     /// A slot for one request, or `None` when the cap is reached. The slot is
     /// held until the response (a stream included) is finished.
     pub fn admit(&self) -> Option<Slot> {
-        let requests = self.requests.load_full();
-        let capacity = self.config().gateway.client.max_concurrent_requests;
-        let permit = requests.clone().try_acquire_owned().ok()?;
+        let permit = self.requests.permits.clone().try_acquire_owned().ok()?;
         Some(Slot {
             permit: Some(permit),
-            requests,
-            capacity,
+            requests: self.requests.clone(),
         })
     }
 
@@ -160,11 +227,9 @@ impl Gateway {
             }
         }
         if old_g.client.max_concurrent_requests != new_g.client.max_concurrent_requests {
-            self.requests.store(Arc::new(Semaphore::new(
-                new_g.client.max_concurrent_requests,
-            )));
+            self.requests.resize(new_g.client.max_concurrent_requests);
             notes.push(format!(
-                "gateway.limits.maxConcurrentRequests is now {} for new requests",
+                "gateway.limits.maxConcurrentRequests is now {}; requests in flight count against it",
                 new_g.client.max_concurrent_requests
             ));
         }
