@@ -4,17 +4,17 @@
 //! exist), and the cap on requests in flight.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+pub use crate::admission::Slot;
+use crate::admission::{Admission, Refused};
 use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
+use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
 use crate::ledger::Ledger;
-use crate::ops::memory;
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
 use crate::upstream::Upstream;
@@ -24,9 +24,9 @@ pub struct Gateway {
     config: ArcSwap<Config>,
     /// Rebuilt only when a reload changes how connections are made.
     upstream: ArcSwap<Upstream>,
-    /// `gateway.limits.maxConcurrentRequests`, one semaphore for the
-    /// gateway's life: a reload resizes it.
-    requests: Arc<Cap>,
+    /// `gateway.limits.maxConcurrentRequests` and each client's limits,
+    /// for the gateway's life: a reload reconfigures them.
+    admission: Admission,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
@@ -42,100 +42,19 @@ pub struct Gateway {
 }
 
 /// How one request may use its chain.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestOptions {
     /// `false` for `x-clawgate-fallback: off`: the first target only.
     pub fallback: bool,
+    /// Whose request it is: its budgets are checked with the gateway's.
+    pub client: Option<Arc<Client>>,
 }
 
 impl Default for RequestOptions {
     fn default() -> Self {
-        Self { fallback: true }
-    }
-}
-
-/// The cap on requests in flight. One semaphore, resized in place on
-/// reload: swapping in a new one let the requests holding the old one's
-/// permits and the new one's full count be in flight together.
-struct Cap {
-    permits: Arc<Semaphore>,
-    /// The cap in force.
-    size: AtomicUsize,
-    /// Permits still to be taken out of circulation after a reload lowered
-    /// the cap while more than the new cap were held: each one returned
-    /// while this is above zero is forgotten instead.
-    owed: AtomicUsize,
-    /// Reloads resize one at a time.
-    resizing: std::sync::Mutex<()>,
-}
-
-impl Cap {
-    fn new(size: usize) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(size)),
-            size: AtomicUsize::new(size),
-            owed: AtomicUsize::new(0),
-            resizing: std::sync::Mutex::new(()),
-        }
-    }
-
-    /// Makes `size` the cap: requests in flight keep their permits and
-    /// count against it.
-    fn resize(&self, size: usize) {
-        let _one_at_a_time = self.resizing.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.size.swap(size, Ordering::SeqCst);
-        if size > old {
-            // Permits owed are forgiven first, then new ones added.
-            let mut grow = size - old;
-            let forgiven = self
-                .owed
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
-                    Some(owed - owed.min(grow))
-                })
-                .map_or(0, |owed| owed.min(grow));
-            grow -= forgiven;
-            self.permits.add_permits(grow);
-        } else {
-            let shrink = old - size;
-            let taken = self.permits.forget_permits(shrink);
-            self.owed.fetch_add(shrink - taken, Ordering::SeqCst);
-        }
-    }
-
-    /// Gives back a permit, or forgets it while permits are owed.
-    fn give_back(&self, permit: OwnedSemaphorePermit) {
-        let owed = self
-            .owed
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
-                owed.checked_sub(1)
-            });
-        if owed.is_ok() {
-            permit.forget();
-        }
-    }
-
-    /// Whether nothing is in flight.
-    fn idle(&self) -> bool {
-        self.owed.load(Ordering::SeqCst) == 0
-            && self.permits.available_permits() >= self.size.load(Ordering::SeqCst)
-    }
-}
-
-/// One request's place among those in flight. When the last one in flight
-/// ends, the memory a burst left behind is given back
-/// ([`memory::release_after_burst`]).
-pub struct Slot {
-    permit: Option<OwnedSemaphorePermit>,
-    requests: Arc<Cap>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(permit) = self.permit.take() {
-            self.requests.give_back(permit);
-        }
-        if self.requests.idle() {
-            memory::release_after_burst();
+            fallback: true,
+            client: None,
         }
     }
 }
@@ -151,7 +70,10 @@ pub enum CompletionError {
 impl Gateway {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
         let upstream = Upstream::new(config.gateway.timeouts.connect)?;
-        let requests = Cap::new(config.gateway.client.max_concurrent_requests);
+        let admission = Admission::new(
+            config.gateway.client.max_concurrent_requests,
+            &config.gateway.clients,
+        );
         let reasoning = config
             .gateway
             .reasoning_cache
@@ -159,7 +81,7 @@ impl Gateway {
         Ok(Self {
             config: ArcSwap::from_pointee(config),
             upstream: ArcSwap::from_pointee(upstream),
-            requests: Arc::new(requests),
+            admission,
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
             ledger: Arc::new(Ledger::in_memory()),
@@ -195,14 +117,16 @@ impl Gateway {
         self.config.load_full()
     }
 
-    /// A slot for one request, or `None` when the cap is reached. The slot is
-    /// held until the response (a stream included) is finished.
-    pub fn admit(&self) -> Option<Slot> {
-        let permit = self.requests.permits.clone().try_acquire_owned().ok()?;
-        Some(Slot {
-            permit: Some(permit),
-            requests: self.requests.clone(),
-        })
+    /// A slot for one request of `client` (under the gateway's cap only,
+    /// for `None`), or why not. The slot is held until the response (a
+    /// stream included) is finished.
+    pub fn admit(&self, client: Option<&Client>) -> Result<Slot, Refused> {
+        self.admission.admit(client)
+    }
+
+    /// Counts a finished request's tokens against its client's limit.
+    pub fn spent_tokens(&self, client: &str, tokens: u64) {
+        self.admission.spent_tokens(client, tokens);
     }
 
     /// Puts `config` in force for new requests and applies whatever else it
@@ -226,8 +150,9 @@ impl Gateway {
                 )),
             }
         }
+        self.admission
+            .configure(new_g.client.max_concurrent_requests, &new_g.clients);
         if old_g.client.max_concurrent_requests != new_g.client.max_concurrent_requests {
-            self.requests.resize(new_g.client.max_concurrent_requests);
             notes.push(format!(
                 "gateway.limits.maxConcurrentRequests is now {}; requests in flight count against it",
                 new_g.client.max_concurrent_requests
@@ -316,6 +241,8 @@ impl Gateway {
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
         let upstream = self.upstream.load_full();
+        let no_budgets = crate::config::ledger::Budgets::default();
+        let client_budgets = options.client.as_ref().map_or(&no_budgets, |c| &c.budgets);
         let settings = chain::Settings {
             timeouts: &config.gateway.timeouts,
             retries: &config.gateway.retries,
@@ -325,7 +252,7 @@ impl Gateway {
             quotas: &self.quotas,
             fallback: options.fallback,
             ledger: &self.ledger,
-            budgets: &config.budgets,
+            budgets: [&config.budgets, client_budgets],
         };
         chain::run(&upstream, chain, request, &settings)
             .await

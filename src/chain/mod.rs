@@ -158,9 +158,10 @@ pub struct Settings<'a> {
     pub quotas: &'a Arc<crate::quota::Quotas>,
     /// `false` for `x-clawgate-fallback: off`: only the first target.
     pub fallback: bool,
-    /// Spending so far, and the budgets each target is checked against.
+    /// Spending so far, and the budgets each target is checked against:
+    /// the gateway's and the client's.
     pub ledger: &'a Ledger,
-    pub budgets: &'a Budgets,
+    pub budgets: [&'a Budgets; 2],
 }
 
 /// Tries `chain` in order. `Err` holds every failure, the last of which
@@ -234,7 +235,11 @@ pub async fn run(
             }
         }
         // A target whose budget is spent is skipped like a cooling one.
-        if let Err(refusal) = budget::check(settings.ledger, settings.budgets, target) {
+        let over_budget = settings
+            .budgets
+            .iter()
+            .try_for_each(|budgets| budget::check(settings.ledger, budgets, target));
+        if let Err(refusal) = over_budget {
             log_over_budget(target, &refusal);
             failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
             continue;

@@ -280,7 +280,7 @@ async fn probe(config: &Config, report: &mut Report) {
         quotas: &quotas,
         fallback: false,
         ledger: &ledger,
-        budgets: &budgets,
+        budgets: [&budgets, &budgets],
     };
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();

@@ -1,6 +1,7 @@
 //! `clawgate status`: asks the running gateway (at the configured address,
-//! with the configured token) for `GET /v1/status` and prints every
-//! target's health as a table, or the JSON as it came.
+//! with the configured token, or the key in `CLAWGATE_KEY`) for
+//! `GET /v1/status` and prints every target's health and each client's
+//! spend and limits as tables, or the JSON as it came.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -59,7 +60,11 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         .build()
         .map_err(unreachable)?;
     let mut request = client.get(&url);
-    if let Some(token) = &gateway.auth_token {
+    // A client's own key (an admin's sees every client) before the token.
+    let key = std::env::var("CLAWGATE_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(key) = &key {
+        request = request.bearer_auth(key);
+    } else if let Some(token) = &gateway.auth_token {
         request = request.bearer_auth(token.expose_secret());
     }
     let response = request.send().await.map_err(unreachable)?;
@@ -76,6 +81,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         print!("{}", table(&body));
         print!("{}", hints(&body));
         print!("{}", quota_table(&body));
+        print!("{}", client_table(&body));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -176,6 +182,67 @@ fn quota_table(body: &Value) -> String {
     let mut out = String::from("\n");
     out.push_str(&aligned(rows));
     out
+}
+
+/// Each client's spend and requests today and its limits, under the
+/// quotas.
+fn client_table(body: &Value) -> String {
+    let clients = body["clients"].as_array().into_iter().flatten();
+    let header = [
+        "CLIENT",
+        "SPENT TODAY",
+        "REQUESTS TODAY",
+        "LIMITS",
+        "BUDGETS",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    for client in clients {
+        let name = client["name"].as_str().unwrap_or("-");
+        let limits = &client["limits"];
+        let limits: Vec<String> = [
+            ("requestsPerMinute", "req/min"),
+            ("tokensPerMinute", "tokens/min"),
+            ("concurrentRequests", "at once"),
+        ]
+        .iter()
+        .filter_map(|(key, unit)| limits[key].as_u64().map(|n| format!("{n} {unit}")))
+        .collect();
+        let budgets: Vec<String> = body["budgets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["client"].as_str() == Some(name))
+            .map(|b| {
+                format!(
+                    "{} ${:.2}/${:.2}",
+                    b["period"].as_str().unwrap_or("-"),
+                    b["spentUsd"].as_f64().unwrap_or(0.0),
+                    b["limitUsd"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        let or_none = |items: Vec<String>| {
+            if items.is_empty() {
+                "-".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        rows.push(vec![
+            name.to_string(),
+            format!("${:.4}", client["today"]["costUsd"].as_f64().unwrap_or(0.0)),
+            client["today"]["requests"]
+                .as_u64()
+                .unwrap_or(0)
+                .to_string(),
+            or_none(limits),
+            or_none(budgets),
+        ]);
+    }
+    if rows.len() == 1 {
+        return String::new();
+    }
+    format!("\n{}", aligned(rows))
 }
 
 /// The status as aligned columns, one target a row.

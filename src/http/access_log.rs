@@ -57,6 +57,8 @@ struct Entry {
     reported_cost: Option<f64>,
     /// The prices of the target that answered.
     price: Option<Cost>,
+    /// The client whose key the request presented (`gateway.clients`).
+    client: Option<Arc<str>>,
 }
 
 /// Bytes per token for an estimate that should not fall short: a token is
@@ -118,8 +120,11 @@ impl AccessRecord {
         change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// The `model` of the request as the client wrote it (`default` when
-    /// absent).
+    /// The client the request came from.
+    pub fn client(&self, name: Arc<str>) {
+        self.update(|entry| entry.client = Some(name));
+    }
+
     /// The model the client named (cut to 128 characters: it is the
     /// client's text, of any length).
     pub fn model_asked(&self, model: Option<&str>) {
@@ -353,7 +358,7 @@ where
     let ledger = front_end(&method, &path).map(|front_end| LedgerRow {
         gateway,
         front_end,
-        client: ledger::client::family(
+        agent: ledger::client::family(
             request
                 .headers()
                 .get(header::USER_AGENT)
@@ -402,7 +407,7 @@ fn front_end(method: &Method, path: &str) -> Option<&'static str> {
 struct LedgerRow {
     gateway: Arc<Gateway>,
     front_end: &'static str,
-    client: &'static str,
+    agent: &'static str,
     request_id: Option<Arc<str>>,
 }
 
@@ -455,6 +460,8 @@ impl Line {
         }
         if let Some(to) = self.ledger {
             let ledger = to.gateway.ledger();
+            // No client for a request refused before its key was checked.
+            let client = entry.client.clone().unwrap_or_else(|| "".into());
             let row = Row {
                 ts_ms: ledger::calendar::millis(ledger.now()),
                 request_id: to.request_id.map(|id| id.to_string()),
@@ -474,10 +481,20 @@ impl Line {
                 },
                 cost_usd: entry.cost(),
                 budget_estimate_usd: entry.estimate(self.request_bytes, sent),
-                client: to.client,
+                agent: to.agent,
+                client,
             };
             drop(entry);
-            ledger.record(row, &to.gateway.config().budgets);
+            let tokens = row.tokens.input.unwrap_or(0) + row.tokens.output.unwrap_or(0);
+            if tokens > 0 {
+                to.gateway.spent_tokens(&row.client, tokens);
+            }
+            let config = to.gateway.config();
+            let client = config.gateway.clients.get(&row.client);
+            let budgets: Vec<_> = std::iter::once(&config.budgets)
+                .chain(client.map(|c| &c.budgets))
+                .collect();
+            ledger.record(row, &budgets);
         }
     }
 }

@@ -42,8 +42,10 @@ fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> D
     }
 }
 
+/// `clients`: whether `gateway.clients` has any (a key is required then).
 pub(super) fn gateway_settings(
     raw: RawGateway,
+    clients: bool,
     missing: &[MissingVar],
     v: &mut Validator,
 ) -> GatewaySettings {
@@ -68,10 +70,10 @@ pub(super) fn gateway_settings(
         Some(token) => Some(SecretString::from(token)),
         None => None,
     };
-    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved {
+    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients {
         v.error(
             "gateway.bind",
-            format!("{bind} is not a loopback address; set gateway.auth.token to serve beyond this machine"),
+            format!("{bind} is not a loopback address; set gateway.auth.token or gateway.clients to serve beyond this machine"),
         );
     }
     let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
@@ -211,6 +213,8 @@ pub(super) fn gateway_settings(
         client,
         limits: limits(&raw.limits, v),
         reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
+        // Read once the models are (`validate/clients.rs`).
+        clients: Default::default(),
     }
 }
 
