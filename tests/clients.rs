@@ -196,6 +196,21 @@ async fn each_client_gets_what_its_config_says_through_every_api() {
     }
     assert_eq!(cheap.requests().len(), 0, "no refused request reached it");
     assert_eq!(dear.requests().len(), 6);
+    // Each client's model list holds what it may use.
+    for (key, expected) in [
+        (BOB, vec!["default", "cheap/m"]),
+        (CI, vec!["dear/m", "big"]),
+        (ALICE, vec!["default", "cheap/m", "dear/m", "big"]),
+    ] {
+        let (_, list) = served.get("/v1/models", key).await;
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, expected, "{list}");
+    }
 }
 
 #[tokio::test]
