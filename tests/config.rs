@@ -793,6 +793,11 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
     // No key is ever printed, not even by Debug.
     let debug = format!("{:?}", loaded.config);
     assert!(!debug.contains("alice-key-0123456789abcdef"), "{debug}");
+    // Nor a digest (ci's is 0xaa, 32 times).
+    assert!(
+        debug.contains("\"ci\"") && !debug.contains("170, 170"),
+        "{debug}"
+    );
 
     let errors = errors_of(
         &config(json!({

@@ -28,7 +28,6 @@ pub fn digest(key: &[u8]) -> KeyDigest {
 }
 
 /// One client.
-#[derive(Debug)]
 pub struct Client {
     /// Its name under `gateway.clients` (or [`TOKEN_CLIENT`],
     /// [`ANONYMOUS`]): what the ledger and the status page call it.
@@ -70,6 +69,19 @@ impl Client {
     }
 }
 
+/// Everything but the key's digest, which is no one's business.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("admin", &self.admin)
+            .field("models", &self.models)
+            .field("budgets", &self.budgets)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `gateway.clients.<name>.limits`; `None` for no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RateLimits {
@@ -94,13 +106,18 @@ impl AllowedModels {
 }
 
 /// Every client, by the digest of its key.
-#[derive(Debug)]
 pub struct Clients {
     by_digest: HashMap<KeyDigest, Arc<Client>>,
     /// In name order, the token's holder among them.
     all: Vec<Arc<Client>>,
     /// Who a request is when no key is required.
     anonymous: Arc<Client>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.all).finish()
+    }
 }
 
 impl Default for Clients {
