@@ -179,6 +179,8 @@ async fn each_client_gets_what_its_config_says_through_every_api() {
         // A model the client may not use: 403 naming the ones it may.
         let refused = served.ask(api, Some(BOB), "dear/m").await;
         assert_eq!(refused.status(), 403, "{api:?}");
+        // Asking again would be refused again: clients must not retry.
+        assert_eq!(header(&refused, "x-should-retry"), "false");
         let body: Value = refused.json().await.unwrap();
         assert_eq!(error_type(api, &body), "permission_error", "{body}");
         assert!(

@@ -130,6 +130,9 @@ pub struct ErrorReport {
     pub retry_after: Option<u64>,
     /// `error.budget`: the budget that refused the request.
     pub budget: Option<Value>,
+    /// `x-should-retry: false`: the same request would be refused again
+    /// (SDKs, Claude Code's too, would otherwise retry in silence).
+    pub final_refusal: bool,
 }
 
 impl ErrorReport {
@@ -157,6 +160,9 @@ impl ErrorReport {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.final_refusal {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
         }
         response
     }
@@ -261,6 +267,12 @@ impl ApiError {
                 _ => None,
             },
             budget: None,
+            final_refusal: matches!(
+                self,
+                ApiError::Unauthorized
+                    | ApiError::ModelNotAllowed { .. }
+                    | ApiError::NotYours { .. }
+            ),
         }
     }
 }
@@ -334,6 +346,7 @@ fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
         tried: Some(0),
         retry_after,
         budget: Some(detail),
+        final_refusal: false,
     }
 }
 
@@ -422,5 +435,6 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
         // Whole seconds, rounded up: never sooner than asked.
         retry_after: verdict.retry_after.map(whole_seconds),
         budget: None,
+        final_refusal: false,
     }
 }

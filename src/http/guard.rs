@@ -309,13 +309,10 @@ pub async fn require_token(
                     path = request.uri().path(),
                     "request refused (401): {reason}; set the client's key (ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY, OpenClaw's apiKey) to gateway.auth.token or its key under gateway.clients"
                 );
-                // A wrong key stays wrong: the SDKs (Claude Code's too)
-                // stop retrying and show the error.
-                let mut response = ApiError::Unauthorized.into_response();
-                response
-                    .headers_mut()
-                    .insert("x-should-retry", HeaderValue::from_static("false"));
-                return response;
+                // A wrong key stays wrong: `x-should-retry: false` (see
+                // `ErrorReport::final_refusal`), so the SDKs (Claude
+                // Code's too) stop retrying and show the error.
+                return ApiError::Unauthorized.into_response();
             }
         }
     } else {

@@ -312,6 +312,7 @@ mod tests {
             tried: None,
             retry_after: None,
             budget: None,
+            final_refusal: false,
         }
     }
 
