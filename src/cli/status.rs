@@ -68,6 +68,12 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         request = request.bearer_auth(token.expose_secret());
     }
     let response = request.send().await.map_err(unreachable)?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(CliError::Other(format!(
+            "the gateway at {url} answered {}: it wants a key; set CLAWGATE_KEY to a client's key (an admin key shows every client), or gateway.auth.token in the config",
+            response.status()
+        )));
+    }
     if !response.status().is_success() {
         return Err(CliError::Other(format!(
             "the gateway at {url} answered {}",
@@ -325,7 +331,29 @@ fn aligned(rows: Vec<Vec<String>>) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{base_url, hints, quota_table, table};
+    use super::{base_url, client_table, hints, quota_table, table};
+
+    #[test]
+    fn each_client_has_a_row_with_its_spend_limits_and_budgets() {
+        let body = json!({
+            "clients": [
+                {"name": "alice", "today": {"requests": 12, "costUsd": 0.4321},
+                 "limits": {"requestsPerMinute": 60, "tokensPerMinute": null, "concurrentRequests": 4}},
+                {"name": "token", "today": {"requests": 0, "costUsd": 0.0}, "limits": {}},
+            ],
+            "budgets": [
+                {"period": "day", "spentUsd": 0.4321, "limitUsd": 2.0, "client": "alice"},
+                {"period": "month", "spentUsd": 9.0, "limitUsd": 40.0},
+            ],
+        });
+        assert_eq!(
+            client_table(&body),
+            "\nCLIENT  SPENT TODAY  REQUESTS TODAY  LIMITS                 BUDGETS\n\
+             alice   $0.4321      12              60 req/min, 4 at once  day $0.43/$2.00\n\
+             token   $0.0000      0               -                      -\n"
+        );
+        assert_eq!(client_table(&json!({"clients": []})), "");
+    }
 
     #[test]
     fn the_table_has_a_row_per_target_in_aligned_columns() {
