@@ -35,6 +35,7 @@ const MODELS: [&str; 6] = [
     "openrouter/qwen/qwen3-coder",
     "openrouter/z-ai/glm-4.6",
 ];
+const PEOPLE: [&str; 3] = ["alice", "bob", "ci"];
 const CLIENTS: [&str; 5] = [
     "openclaw",
     "claude-code",
@@ -80,7 +81,8 @@ fn rows(count: usize, now_ms: i64) -> impl Iterator<Item = Row> {
             },
             cost_usd: (!failed && n % 11 != 0).then_some(input as f64 * 0.95e-6),
             budget_estimate_usd: None,
-            client: CLIENTS[(n % 5) as usize],
+            agent: CLIENTS[(n % 5) as usize],
+            client: PEOPLE[(n % 3) as usize].into(),
         }
     })
 }

@@ -66,6 +66,56 @@ let
     weekly = nullOr types.number "USD per week (Monday to Sunday, UTC).";
     monthly = nullOr types.number "USD per calendar month (UTC).";
   };
+  # gateway.budgets, and each client's budgets.
+  budgets = section (
+    budgetLimits
+    // {
+      providers = mkOption {
+        type = types.attrsOf (section budgetLimits);
+        default = { };
+        description = "Budgets per provider id.";
+      };
+      models = mkOption {
+        type = types.attrsOf (section budgetLimits);
+        default = { };
+        description = "Budgets per model ref (provider/model-id).";
+      };
+      unpriced = nullOr (types.enum [
+        "refuse"
+        "allow"
+      ]) ''What a budget does with a model that has no price: "refuse" (the binary's default) or "allow" (counted apart, never as $0).'';
+    }
+  );
+
+  # gateway.clients.<name>: a key per client with its own models, budgets
+  # and limits.
+  client = section {
+    key = mkOption {
+      type = types.strMatching "(\\$\\{[A-Za-z_][A-Za-z0-9_]*}|sha256:[0-9a-fA-F]{64})";
+      description = ''
+        The client's key: `''${VAR}` with VAR in `environmentFile`, or
+        `sha256:` and the 64 hex digits of the key's SHA-256
+        (`printf %s "$KEY" | sha256sum`). Never the key itself: the config
+        is in the world-readable Nix store.
+      '';
+    };
+    admin = nullOr types.bool "Reads every client's usage and status, opens the status page (the binary's default: false).";
+    models = nullOr (types.listOf modelName) "The refs and aliases the client may use (the binary's default: all).";
+    budgets = mkOption {
+      type = budgets;
+      default = { };
+      description = "The client's own budgets, in the shape of gateway.budgets.";
+    };
+    limits = mkOption {
+      type = section {
+        requestsPerMinute = nullOr types.ints.positive "Requests per minute; beyond it 429 with Retry-After.";
+        tokensPerMinute = nullOr types.ints.positive "Input and output tokens per minute, counted when a request ends.";
+        concurrentRequests = nullOr types.ints.positive "Requests answered at once for this client.";
+      };
+      default = { };
+      description = "The client's limits (none by default).";
+    };
+  };
 
   isReference = value: builtins.isString value && lib.hasInfix "\${" value;
   isLiteral = value: builtins.isString value && value != "" && !(isReference value);
@@ -113,28 +163,34 @@ rec {
             bind = mkOption {
               type = types.str;
               default = "127.0.0.1";
-              description = "Address to listen on; a non-loopback address needs gateway.auth.token.";
+              description = "Address to listen on; a non-loopback address needs gateway.auth.token or gateway.clients.";
+            };
+            clients = mkOption {
+              type = types.attrsOf client;
+              default = { };
+              example = literalExpression ''
+                {
+                  alice = {
+                    key = "''${ALICE_KEY}";
+                    limits.requestsPerMinute = 60;
+                  };
+                  ci = {
+                    key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+                    models = [ "moonshot/kimi-k2.6" ];
+                    budgets.daily = 2;
+                    limits.concurrentRequests = 2;
+                  };
+                }
+              '';
+              description = ''
+                Clients by name, each with its own key (from
+                `environmentFile`, or its SHA-256), models, budgets and
+                limits; see docs/clients.md. `gateway.auth.token` stays the
+                one-client form and an admin key.
+              '';
             };
             budgets = mkOption {
-              type = section (
-                budgetLimits
-                // {
-                  providers = mkOption {
-                    type = types.attrsOf (section budgetLimits);
-                    default = { };
-                    description = "Budgets per provider id.";
-                  };
-                  models = mkOption {
-                    type = types.attrsOf (section budgetLimits);
-                    default = { };
-                    description = "Budgets per model ref (provider/model-id).";
-                  };
-                  unpriced = nullOr (types.enum [
-                    "refuse"
-                    "allow"
-                  ]) ''What a budget does with a model that has no price: "refuse" (the binary's default) or "allow" (counted apart, never as $0).'';
-                }
-              );
+              type = budgets;
               default = { };
               example = literalExpression ''
                 {

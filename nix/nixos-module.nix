@@ -28,6 +28,8 @@ let
     || lib.hasPrefix "127." bind
     || lib.hasPrefix "::ffff:127." bind;
   token = lib.attrByPath [ "gateway" "auth" "token" ] null cfg.settings;
+  # A key is required with the token or any client.
+  keyed = token != null || lib.attrByPath [ "gateway" "clients" ] { } cfg.settings != { };
   # A ledger outside the state directory must be writable through
   # ProtectSystem=strict.
   ledgerPath = lib.attrByPath [ "ledger" "path" ] null cfg.settings;
@@ -58,7 +60,7 @@ in
       description = ''
         Open settings.gateway.port in the firewall. Refused unless the
         gateway binds a non-loopback address and settings.gateway.auth.token
-        is set.
+        or settings.gateway.clients is set.
       '';
     };
     openclaw.provider = common.openclawOptions.provider;
@@ -77,8 +79,8 @@ in
         ++ common.extraArgsAssertions cfg.extraArgs
         ++ [
           {
-            assertion = !cfg.openFirewall || (!loopback && token != null);
-            message = "services.clawgate.openFirewall: the gateway must bind a non-loopback address (settings.gateway.bind = \"${bind}\") and have settings.gateway.auth.token set before its port is opened";
+            assertion = !cfg.openFirewall || (!loopback && keyed);
+            message = "services.clawgate.openFirewall: the gateway must bind a non-loopback address (settings.gateway.bind = \"${bind}\") and have settings.gateway.auth.token or settings.gateway.clients set before its port is opened";
           }
         ];
       warnings = common.secretWarnings cfg.settings;

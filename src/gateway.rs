@@ -6,14 +6,15 @@
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+pub use crate::admission::Slot;
+use crate::admission::{Admission, Refused};
 use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
+use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
 use crate::ledger::Ledger;
-use crate::ops::memory;
 use crate::ops::telemetry::{Telemetry, Trace};
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
@@ -24,8 +25,9 @@ pub struct Gateway {
     config: ArcSwap<Config>,
     /// Rebuilt only when a reload changes how connections are made.
     upstream: ArcSwap<Upstream>,
-    /// `gateway.limits.maxConcurrentRequests` permits.
-    requests: ArcSwap<Semaphore>,
+    /// `gateway.limits.maxConcurrentRequests` and each client's limits,
+    /// for the gateway's life: a reload reconfigures them.
+    admission: Admission,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
@@ -50,6 +52,8 @@ pub struct RequestOptions {
     pub fallback: bool,
     /// The request's trace, when it is traced: each attempt gets a span.
     pub trace: Option<Arc<Trace>>,
+    /// Whose request it is: its budgets are checked with the gateway's.
+    pub client: Option<Arc<Client>>,
 }
 
 impl Default for RequestOptions {
@@ -57,24 +61,7 @@ impl Default for RequestOptions {
         Self {
             fallback: true,
             trace: None,
-        }
-    }
-}
-
-/// One request's place among those in flight. When the last one in flight
-/// ends, the memory a burst left behind is given back
-/// ([`memory::release_after_burst`]).
-pub struct Slot {
-    permit: Option<OwnedSemaphorePermit>,
-    requests: Arc<Semaphore>,
-    capacity: usize,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        drop(self.permit.take());
-        if self.requests.available_permits() >= self.capacity {
-            memory::release_after_burst();
+            client: None,
         }
     }
 }
@@ -98,7 +85,10 @@ impl Gateway {
             }
             _ => None,
         };
-        let requests = Semaphore::new(config.gateway.client.max_concurrent_requests);
+        let admission = Admission::new(
+            config.gateway.client.max_concurrent_requests,
+            &config.gateway.clients,
+        );
         let reasoning = config
             .gateway
             .reasoning_cache
@@ -106,7 +96,7 @@ impl Gateway {
         Ok(Self {
             config: ArcSwap::from_pointee(config),
             upstream: ArcSwap::from_pointee(upstream),
-            requests: ArcSwap::from_pointee(requests),
+            admission,
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
             ledger: Arc::new(Ledger::in_memory()),
@@ -143,17 +133,16 @@ impl Gateway {
         self.config.load_full()
     }
 
-    /// A slot for one request, or `None` when the cap is reached. The slot is
-    /// held until the response (a stream included) is finished.
-    pub fn admit(&self) -> Option<Slot> {
-        let requests = self.requests.load_full();
-        let capacity = self.config().gateway.client.max_concurrent_requests;
-        let permit = requests.clone().try_acquire_owned().ok()?;
-        Some(Slot {
-            permit: Some(permit),
-            requests,
-            capacity,
-        })
+    /// A slot for one request of `client` (under the gateway's cap only,
+    /// for `None`), or why not. The slot is held until the response (a
+    /// stream included) is finished.
+    pub fn admit(&self, client: Option<&Client>) -> Result<Slot, Refused> {
+        self.admission.admit(client)
+    }
+
+    /// Counts a finished request's tokens against its client's limit.
+    pub fn spent_tokens(&self, client: &str, tokens: u64) {
+        self.admission.spent_tokens(client, tokens);
     }
 
     /// Puts `config` in force for new requests and applies whatever else it
@@ -177,12 +166,11 @@ impl Gateway {
                 )),
             }
         }
+        self.admission
+            .configure(new_g.client.max_concurrent_requests, &new_g.clients);
         if old_g.client.max_concurrent_requests != new_g.client.max_concurrent_requests {
-            self.requests.store(Arc::new(Semaphore::new(
-                new_g.client.max_concurrent_requests,
-            )));
             notes.push(format!(
-                "gateway.limits.maxConcurrentRequests is now {} for new requests",
+                "gateway.limits.maxConcurrentRequests is now {}; requests in flight count against it",
                 new_g.client.max_concurrent_requests
             ));
         }
@@ -281,6 +269,8 @@ impl Gateway {
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
         let upstream = self.upstream.load_full();
+        let no_budgets = crate::config::ledger::Budgets::default();
+        let client_budgets = options.client.as_ref().map_or(&no_budgets, |c| &c.budgets);
         let settings = chain::Settings {
             timeouts: &config.gateway.timeouts,
             retries: &config.gateway.retries,
@@ -291,7 +281,7 @@ impl Gateway {
             fallback: options.fallback,
             trace: options.trace.as_deref(),
             ledger: &self.ledger,
-            budgets: &config.budgets,
+            budgets: [&config.budgets, client_budgets],
         };
         chain::run(&upstream, chain, request, &settings)
             .await

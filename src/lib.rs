@@ -6,7 +6,8 @@
 //! - [`cli`]: the `clawgate` command, one file per command;
 //!   [`mock`]: the `clawgate-mock` fake provider.
 //! - [`http`]: the axum edge; [`server`]: serving with bounded shutdown.
-//! - [`gateway`]: shared state (config, upstream client) and `complete`.
+//! - [`gateway`]: shared state (config, upstream client) and `complete`;
+//!   [`admission`]: the cap on requests in flight and each client's limits.
 //! - [`chain`]: the fallback loop over a request's targets.
 //! - [`relay`]: relaying an upstream stream to the client.
 //! - [`providers`]: each provider dialect's request rules.
@@ -23,6 +24,7 @@
 //! - [`capabilities`]: the shared vocabulary (dialects, thinking levels).
 //! - [`ops`]: systemd, logging, metrics, redaction.
 
+pub mod admission;
 pub mod capabilities;
 pub mod catalog;
 pub mod chain;

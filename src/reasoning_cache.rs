@@ -21,10 +21,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use memchr::memmem::Finder;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::config::clients::Client;
 use crate::wire::openai::{ChatRequest, Part};
 
 /// The bounds (`gateway.reasoningCache`).
@@ -55,18 +55,23 @@ pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// `tests/reasoning_cache.rs` measures the real cost against it.
 pub const ENTRY_OVERHEAD_BYTES: usize = 128;
 
-/// Whose request it is: a digest of the gateway token (empty without
-/// authentication).
+/// Whose request it is: a digest of the client's name and key (see
+/// [`Client::scope_seed`]), so one client's reasoning is never given to
+/// another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scope([u8; 16]);
 
 impl Scope {
-    pub fn of_token(token: Option<&SecretString>) -> Self {
+    /// One client's: its name and the digest of its key.
+    pub fn of_client(client: &Client) -> Self {
+        Self::of_seed(&client.scope_seed())
+    }
+
+    /// A scope from any bytes that tell one owner from another.
+    pub fn of_seed(seed: &[u8]) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"clawgate reasoning scope\0");
-        if let Some(token) = token {
-            hasher.update(token.expose_secret().as_bytes());
-        }
+        hasher.update(seed);
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }
 
@@ -482,7 +487,7 @@ mod tests {
     }
 
     fn scope(token: &str) -> Scope {
-        Scope::of_token(Some(&SecretString::from(token.to_string())))
+        Scope::of_seed(token.as_bytes())
     }
 
     /// Two conversations of one token make the same call with the same
@@ -659,7 +664,7 @@ mod tests {
         // Another token, another id, other arguments, no authentication: no.
         assert_eq!(cache.get(&Key::new(b, &replayed), now), None);
         assert_eq!(
-            cache.get(&Key::new(Scope::of_token(None), &replayed), now),
+            cache.get(&Key::new(Scope::of_seed(b""), &replayed), now),
             None
         );
         let other_id = [call("functions.read:1", r#"{"n":1,"path":"a.txt"}"#)];

@@ -1414,7 +1414,8 @@ fn answered(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
         },
         cost_usd: cost,
         budget_estimate_usd: None,
-        client: "openclaw",
+        agent: "openclaw",
+        client: "".into(),
     }
 }
 

@@ -295,7 +295,7 @@ fn a_non_loopback_bind_needs_a_token() {
     assert_eq!(
         errors,
         [
-            "gateway.bind: 0.0.0.0 is not a loopback address; set gateway.auth.token to serve beyond this machine"
+            "gateway.bind: 0.0.0.0 is not a loopback address; set gateway.auth.token or gateway.clients to serve beyond this machine"
         ]
     );
     assert!(
@@ -769,4 +769,104 @@ fn unknown_refs_suggest_the_nearest_and_a_bare_id_is_found_under_its_provider() 
         unknown.to_string(),
         "unknown model `moonshot/kimi-k2.66`: not a configured provider/model ref or alias; did you mean `moonshot/kimi-k2.6`? (GET /v1/models and `clawgate models list` list them)"
     );
+}
+
+#[test]
+fn clients_keys_models_and_limits_are_checked_with_their_paths() {
+    let config = |clients: serde_json::Value| {
+        json!({
+            "models": {"mode": "replace", "providers": {
+                "p": {"baseUrl": "https://p.example/v1", "apiKey": "${P_KEY}", "models": [{"id": "m"}]}}},
+            "agents": {"defaults": {"model": {"primary": "p/m"}}},
+            "gateway": {"auth": {"token": "${TOKEN}"}, "clients": clients},
+        })
+        .to_string()
+    };
+    let env = [
+        ("P_KEY", "sk-p"),
+        ("TOKEN", "the-admin-token-0123456789"),
+        ("ALICE_KEY", "alice-key-0123456789abcdef"),
+        ("SHORT_KEY", "short"),
+    ];
+    let good_digest = "a".repeat(64);
+    let loaded = load(
+        &config(json!({
+            "alice": {"key": "${ALICE_KEY}", "models": ["p/m", "default"],
+                      "limits": {"requestsPerMinute": 60, "tokensPerMinute": 100000, "concurrentRequests": 4},
+                      "budgets": {"daily": 5, "providers": {"p": {"monthly": 50}}}},
+            "ci": {"key": format!("sha256:{good_digest}")},
+        })),
+        &env,
+    )
+    .unwrap();
+    let clients = &loaded.config.gateway.clients;
+    let alice = clients.get("alice").unwrap();
+    assert_eq!(alice.limits.requests_per_minute, Some(60));
+    assert_eq!(alice.budgets.limits.len(), 2);
+    assert_eq!(alice.budgets.limits[0].client.as_deref(), Some("alice"));
+    assert!(clients.find("alice-key-0123456789abcdef").is_some());
+    assert!(clients.find("the-admin-token-0123456789").unwrap().admin);
+    assert!(clients.find("alice-key-0123456789abcdeX").is_none());
+    // No key is ever printed, not even by Debug.
+    let debug = format!("{:?}", loaded.config);
+    assert!(!debug.contains("alice-key-0123456789abcdef"), "{debug}");
+    // Nor a digest (ci's is 0xaa, 32 times).
+    assert!(
+        debug.contains("\"ci\"") && !debug.contains("170, 170"),
+        "{debug}"
+    );
+
+    let errors = errors_of(
+        &config(json!({
+            "literal": {"key": "alice-key-written-in-the-file"},
+            "badhex": {"key": "sha256:1234"},
+            "nothex": {"key": format!("sha256:{}", "z".repeat(64))},
+            "short": {"key": "${SHORT_KEY}"},
+            "nokey": {},
+            "twin": {"key": "${ALICE_KEY}"},
+            "alice": {"key": "${ALICE_KEY}"},
+            "token": {"key": "${ALICE_KEY}"},
+            "bad name": {"key": "${ALICE_KEY}"},
+            "limited": {"key": format!("sha256:{good_digest}"),
+                        "limits": {"requestsPerMinute": 0, "concurrentRequests": 2000000},
+                        "models": ["p/nope"], "budgets": {"daily": -1}},
+        })),
+        &env,
+    );
+    let expected = [
+        "gateway.clients.literal.key: expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex",
+        "gateway.clients.badhex.key: expected 64 hex digits after \"sha256:\", found 4 characters",
+        "gateway.clients.nothex.key: expected 64 hex digits after \"sha256:\", found 64 characters, not all hex digits",
+        "gateway.clients.short.key: the key from the environment is 5 characters; a client key needs at least 16",
+        "gateway.clients.nokey.key: missing",
+        "gateway.clients.twin.key: the same key as gateway.clients.alice.key; each client needs a key of its own",
+        "gateway.clients.token: the name \"token\" is reserved",
+        "gateway.clients.bad name: a client's name is 1 to 64 letters",
+        "gateway.clients.limited.limits.requestsPerMinute: expected a whole number from 1 to 1000000, found 0",
+        "gateway.clients.limited.limits.concurrentRequests: expected a whole number from 1 to 1000000, found 2000000",
+        "gateway.clients.limited.models[0]: unknown model `p/nope`",
+        "gateway.clients.limited.budgets.daily: expected an amount in USD, 0 or more, found -1",
+    ];
+    for wanted in expected {
+        assert!(
+            errors.iter().any(|e| e.starts_with(wanted)),
+            "no error starting {wanted:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+    let all = errors.join("\n");
+    assert!(!all.contains("alice-key"), "{all}");
+    // A key equal to the token is the token's.
+    let errors = errors_of(&config(json!({"x": {"key": "${TOKEN}"}})), &env);
+    assert!(
+        errors[0].starts_with("gateway.clients.x.key: the same key as gateway.auth.token"),
+        "{errors:?}"
+    );
+    // A client is a key, so a non-loopback bind may serve with clients only.
+    let mut open = serde_json::from_str::<serde_json::Value>(&config(json!({
+        "alice": {"key": "${ALICE_KEY}"}})))
+    .unwrap();
+    open["gateway"]["bind"] = json!("0.0.0.0");
+    open["gateway"]["auth"] = json!({});
+    assert!(load(&open.to_string(), &env).is_ok());
 }

@@ -91,7 +91,7 @@ fn read_rows(path: &std::path::Path) -> Vec<Value> {
     let mut statement = conn
         .prepare(
             "SELECT front_end, model_asked, answered_by, attempts, status, end_state, tokens_in, \
-             tokens_out, cost_usd, client, request_id FROM requests ORDER BY id",
+             tokens_out, cost_usd, agent, request_id FROM requests ORDER BY id",
         )
         .unwrap();
     statement
@@ -106,7 +106,7 @@ fn read_rows(path: &std::path::Path) -> Vec<Value> {
                 "tokens_in": r.get::<_, Option<i64>>(6)?,
                 "tokens_out": r.get::<_, Option<i64>>(7)?,
                 "cost_usd": r.get::<_, Option<f64>>(8)?,
-                "client": r.get::<_, String>(9)?,
+                "agent": r.get::<_, String>(9)?,
                 "request_id": r.get::<_, Option<String>>(10)?,
             }))
         })
@@ -211,7 +211,7 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
     assert!(
         rows.iter()
             .filter(|r| r["status"] != 400)
-            .all(|r| r["client"] == "openai-python")
+            .all(|r| r["agent"] == "openai-python")
     );
 
     // /v1/usage reads the same numbers from the rollups.

@@ -516,10 +516,10 @@ async fn a_wrong_gateway_token_is_a_warning_with_the_reason() {
         }
     }
     assert!(
-        warnings[0].contains("the token sent is not gateway.auth.token"),
+        warnings[0].contains("the key sent is neither gateway.auth.token nor a client"),
         "{warnings:?}"
     );
-    assert!(warnings[1].contains("no token sent"), "{warnings:?}");
+    assert!(warnings[1].contains("no key sent"), "{warnings:?}");
     assert!(
         !warnings.join("\n").contains("not-the-token"),
         "{warnings:?}"

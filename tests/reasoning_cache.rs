@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clawgate::reasoning_cache::{Call, ENTRY_OVERHEAD_BYTES, Key, Limits, ReasoningCache, Scope};
-use secrecy::SecretString;
 
 struct Counting;
 
@@ -35,7 +34,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 fn scope(token: usize) -> Scope {
-    Scope::of_token(Some(&SecretString::from(format!("token-{token}"))))
+    Scope::of_seed(format!("token-{token}").as_bytes())
 }
 
 /// Session `session`'s turn `turn`: Kimi-style ids that repeat across

@@ -39,13 +39,28 @@ fn tools() -> Value {
         "type": "object", "properties": {"path": {"type": "string"}}}}}])
 }
 
+/// `POST /v1/chat/completions` with `key`, if any.
+async fn chat(gw: &TestGateway, key: Option<&str>, body: Value) -> reqwest::Response {
+    let mut request = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.unwrap()
+}
+
 /// The first turn (streamed or not): the model reasons, then calls `read`.
 /// Returns the tool calls as the client got them.
-async fn first_turn(gw: &TestGateway, stream: bool) -> Value {
-    let response = gw
-        .chat(json!({"model": "moonshot/kimi-k2.6", "stream": stream, "reasoning_effort": "high",
-                     "tools": tools(), "messages": [{"role": "user", "content": "what is in a.txt?"}]}))
-        .await;
+async fn first_turn(gw: &TestGateway, key: Option<&str>, stream: bool) -> Value {
+    let response = chat(
+        gw,
+        key,
+        json!({"model": "moonshot/kimi-k2.6", "stream": stream, "reasoning_effort": "high",
+               "tools": tools(), "messages": [{"role": "user", "content": "what is in a.txt?"}]}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     if !stream {
         let answer: Value = response.json().await.unwrap();
@@ -73,21 +88,22 @@ async fn first_turn(gw: &TestGateway, stream: bool) -> Value {
 /// The second turn, replaying the first without its reasoning (as
 /// LangChain does, re-serialising the arguments); what the provider got
 /// as that turn's `reasoning_content`.
-async fn replay(gw: &TestGateway, mock: &MockServer, calls: Value) -> Value {
+async fn replay(gw: &TestGateway, key: Option<&str>, mock: &MockServer, calls: Value) -> Value {
     let mut calls = calls;
     let arguments: Value =
         serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
     calls[0]["function"]["arguments"] = json!(arguments.to_string());
-    let response = gw
-        .chat(
-            json!({"model": "moonshot/kimi-k2.6", "reasoning_effort": "high", "tools": tools(),
-            "messages": [
-                {"role": "user", "content": "what is in a.txt?"},
-                {"role": "assistant", "content": null, "tool_calls": calls},
-                {"role": "tool", "tool_call_id": calls[0]["id"], "content": "hello"},
-            ]}),
-        )
-        .await;
+    let response = chat(
+        gw,
+        key,
+        json!({"model": "moonshot/kimi-k2.6", "reasoning_effort": "high", "tools": tools(),
+        "messages": [
+            {"role": "user", "content": "what is in a.txt?"},
+            {"role": "assistant", "content": null, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": calls[0]["id"], "content": "hello"},
+        ]}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let sent = mock.requests().last().unwrap()["body"].clone();
     assert_eq!(sent["thinking"], json!({"type": "enabled"}));
@@ -99,10 +115,10 @@ async fn the_provider_receives_the_original_reasoning_of_a_replayed_turn() {
     for stream in [true, false] {
         let mock = kimi_mock().await;
         let gw = gateway(config(&mock, None)).await;
-        let calls = first_turn(&gw, stream).await;
+        let calls = first_turn(&gw, None, stream).await;
         assert_eq!(calls[0]["id"], "functions.read:0", "{calls}");
         assert_eq!(
-            replay(&gw, &mock, calls).await,
+            replay(&gw, None, &mock, calls).await,
             REASONING,
             "streamed first turn: {stream}"
         );
@@ -113,15 +129,30 @@ async fn the_provider_receives_the_original_reasoning_of_a_replayed_turn() {
 async fn without_the_cache_or_for_unknown_turns_the_placeholder_is_empty() {
     let mock = kimi_mock().await;
     let gw = gateway(config(&mock, Some(false))).await;
-    let calls = first_turn(&gw, true).await;
-    assert_eq!(replay(&gw, &mock, calls).await, "");
+    let calls = first_turn(&gw, None, true).await;
+    assert_eq!(replay(&gw, None, &mock, calls).await, "");
 
     // A turn the gateway never answered (or made other calls).
     let mock = kimi_mock().await;
     let gw = gateway(config(&mock, None)).await;
-    let mut calls = first_turn(&gw, true).await;
+    let mut calls = first_turn(&gw, None, true).await;
     calls[0]["function"]["arguments"] = json!(r#"{"path": "b.txt"}"#);
-    assert_eq!(replay(&gw, &mock, calls).await, "");
+    assert_eq!(replay(&gw, None, &mock, calls).await, "");
+}
+
+/// One client's reasoning is never given back to another: the same turn
+/// replayed with another client's key gets the placeholder.
+#[tokio::test]
+async fn one_clients_reasoning_is_never_given_to_another() {
+    let (alice, bob) = ("alice-key-0123456789abcdef", "bob-key-0123456789abcdef00");
+    let mock = kimi_mock().await;
+    let mut config = config(&mock, None);
+    config["gateway"] = json!({"clients": {
+        "alice": {"key": "${ALICE_KEY}"}, "bob": {"key": "${BOB_KEY}"}}});
+    let gw = gateway_with_env(config, &[("ALICE_KEY", alice), ("BOB_KEY", bob)]).await;
+    let calls = first_turn(&gw, Some(alice), false).await;
+    assert_eq!(replay(&gw, Some(bob), &mock, calls.clone()).await, "");
+    assert_eq!(replay(&gw, Some(alice), &mock, calls).await, REASONING);
 }
 
 /// The same through the Anthropic front end, whose encoder reads the

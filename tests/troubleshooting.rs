@@ -73,6 +73,10 @@ fn config_errors_and_warnings_are_quoted() {
         ("{agents: {defaults: {model: 'kimi-for-coding'}}}", &KEYS),
         ("{agents: {defaults: {model: 'openruter/auto'}}}", &KEYS),
         ("{gateway: {bind: '0.0.0.0'}}", &KEYS),
+        (
+            "{gateway: {clients: {ci: {key: 'ci-key-written-in-the-file'}}}}",
+            &KEYS,
+        ),
         ("{models: {mode: 'mix'}}", &KEYS),
         (
             "{}",
@@ -260,6 +264,23 @@ async fn http_errors_are_quoted() {
         .await,
         refusal(chat(json!({"messages": "hello"})).send().await.unwrap()).await,
     ];
+    // A client kept to backup/m, and one allowed a request a minute.
+    let mut config = chain_config(&upstream, &upstream);
+    config["gateway"] = json!({"clients": {
+        "ci": {"key": "${CI_KEY}", "models": ["backup/m"]},
+        "cd": {"key": "${CD_KEY}", "limits": {"requestsPerMinute": 1}}}});
+    let (ci_key, cd_key) = ("ci-key-0123456789abcdef", "cd-key-0123456789abcdef");
+    let keyed = gateway_with_env(config, &[("CI_KEY", ci_key), ("CD_KEY", cd_key)]).await;
+    let ask = |key: &str, model: &str| {
+        client
+            .post(format!("{}/v1/chat/completions", keyed.url))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": user_message()}))
+            .send()
+    };
+    messages.push(refusal(ask(ci_key, "primary/m").await.unwrap()).await);
+    assert_eq!(ask(cd_key, "backup/m").await.unwrap().status(), 200);
+    messages.push(refusal(ask(cd_key, "backup/m").await.unwrap()).await);
     messages.push(
         refusal(
             client

@@ -704,6 +704,47 @@ let
         && !(builtins.tryEval (builtins.deepSeq (homeWith { telemetry.sampleRatio = 2; }).services.clawgate.telemetry true)).success;
     }
     {
+      name = "clients: two clients with their own keys, models, budgets and limits are written typed by both modules; a key in the file is refused";
+      ok =
+        let
+          clients = {
+            alice = {
+              key = "\${ALICE_KEY}";
+              limits = {
+                requestsPerMinute = 60;
+                concurrentRequests = 4;
+              };
+            };
+            ci = {
+              key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+              admin = false;
+              models = [ "moonshot/kimi-k2.6" ];
+              budgets = {
+                daily = 2;
+                providers.openrouter.monthly = 20;
+              };
+              limits.tokensPerMinute = 200000;
+            };
+          };
+          settings = {
+            gateway.bind = "0.0.0.0";
+            gateway.clients = clients;
+          };
+          fromHome = accepted settings;
+          fromSystem = written (nixos { inherit settings; });
+          refused = key: !(builtins.tryEval (builtins.deepSeq (accepted { gateway.clients.x.key = key; }) true)).success;
+          opened = firewall settings;
+        in
+        fromHome.gateway.clients == clients
+        && fromSystem.gateway.clients == clients
+        && clawgateWarnings (nixos { inherit settings; }) == [ ]
+        && failedAssertions opened == [ ]
+        && opened.networking.firewall.allowedTCPPorts == [ 18700 ]
+        && refused "a-key-written-in-the-file"
+        && refused "sha256:1234"
+        && !((written defaultHome).gateway ? clients);
+    }
+    {
       name = "ledger: the units create the state directory; a ledger elsewhere is writable under ProtectSystem=strict";
       ok =
         defaultUnit.Service.StateDirectory == "clawgate"

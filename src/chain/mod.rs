@@ -175,9 +175,10 @@ pub struct Settings<'a> {
     pub fallback: bool,
     /// The request's trace, when it is traced: each attempt gets a span.
     pub trace: Option<&'a Trace>,
-    /// Spending so far, and the budgets each target is checked against.
+    /// Spending so far, and the budgets each target is checked against:
+    /// the gateway's and the client's.
     pub ledger: &'a Ledger,
-    pub budgets: &'a Budgets,
+    pub budgets: [&'a Budgets; 2],
 }
 
 /// Tries `chain` in order. `Err` holds every failure, the last of which
@@ -265,12 +266,10 @@ pub async fn run(
             }
         };
         // A target whose budget is spent is skipped like a cooling one.
-        if let Err(refusal) = budget::check(
-            settings.ledger,
-            settings.budgets,
-            &target.model_ref,
-            &target.model,
-        ) {
+        let over_budget = settings.budgets.iter().try_for_each(|budgets| {
+            budget::check(settings.ledger, budgets, &target.model_ref, &target.model)
+        });
+        if let Err(refusal) = over_budget {
             log_over_budget(target, &refusal);
             failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
             continue;

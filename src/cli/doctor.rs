@@ -278,7 +278,7 @@ async fn probe(config: &Config, report: &mut Report) {
         fallback: false,
         trace: None,
         ledger: &ledger,
-        budgets: &budgets,
+        budgets: [&budgets, &budgets],
     };
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();

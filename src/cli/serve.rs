@@ -67,9 +67,9 @@ fn effective(
     if let Some(error) = config.self_loops().into_iter().next() {
         return Err(error);
     }
-    if !is_loopback(config.gateway.bind) && config.gateway.auth_token.is_none() {
+    if !is_loopback(config.gateway.bind) && !config.gateway.clients.require_key() {
         return Err(format!(
-            "refusing to listen on {} without gateway.auth.token: anyone who can reach it could spend your keys",
+            "refusing to listen on {} without gateway.auth.token or gateway.clients: anyone who can reach it could spend your keys",
             config.gateway.bind
         ));
     }

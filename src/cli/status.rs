@@ -1,6 +1,7 @@
 //! `clawgate status`: asks the running gateway (at the configured address,
-//! with the configured token) for `GET /v1/status` and prints every
-//! target's health as a table, or the JSON as it came.
+//! with the configured token, or the key in `CLAWGATE_KEY`) for
+//! `GET /v1/status` and prints every target's health and each client's
+//! spend and limits as tables, or the JSON as it came.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -60,10 +61,20 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         .build()
         .map_err(unreachable)?;
     let mut request = client.get(&url);
-    if let Some(token) = &gateway.auth_token {
+    // A client's own key (an admin's sees every client) before the token.
+    let key = std::env::var("CLAWGATE_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(key) = &key {
+        request = request.bearer_auth(key);
+    } else if let Some(token) = &gateway.auth_token {
         request = request.bearer_auth(token.expose_secret());
     }
     let response = request.send().await.map_err(unreachable)?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(CliError::Other(format!(
+            "the gateway at {url} answered {}: it wants a key; set CLAWGATE_KEY to a client's key (an admin key shows every client), or gateway.auth.token in the config",
+            response.status()
+        )));
+    }
     if !response.status().is_success() {
         return Err(CliError::Other(format!(
             "the gateway at {url} answered {}",
@@ -78,6 +89,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         out!("{}", hints(&body));
         out!("{}", quota_table(&body));
         out!("{}", budget_table(&body));
+        out!("{}", client_table(&body));
         out!("{}", last_hour(&body));
     }
     Ok(ExitCode::SUCCESS)
@@ -258,6 +270,67 @@ fn last_hour(body: &Value) -> String {
     format!("\n{}", aligned(rows))
 }
 
+/// Each client's spend and requests today and its limits, under the
+/// quotas.
+fn client_table(body: &Value) -> String {
+    let clients = body["clients"].as_array().into_iter().flatten();
+    let header = [
+        "CLIENT",
+        "SPENT TODAY",
+        "REQUESTS TODAY",
+        "LIMITS",
+        "BUDGETS",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    for client in clients {
+        let name = client["name"].as_str().unwrap_or("-");
+        let limits = &client["limits"];
+        let limits: Vec<String> = [
+            ("requestsPerMinute", "req/min"),
+            ("tokensPerMinute", "tokens/min"),
+            ("concurrentRequests", "at once"),
+        ]
+        .iter()
+        .filter_map(|(key, unit)| limits[key].as_u64().map(|n| format!("{n} {unit}")))
+        .collect();
+        let budgets: Vec<String> = body["budgets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["client"].as_str() == Some(name))
+            .map(|b| {
+                format!(
+                    "{} ${:.2}/${:.2}",
+                    b["period"].as_str().unwrap_or("-"),
+                    b["spentUsd"].as_f64().unwrap_or(0.0),
+                    b["limitUsd"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        let or_none = |items: Vec<String>| {
+            if items.is_empty() {
+                "-".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        rows.push(vec![
+            name.to_string(),
+            format!("${:.4}", client["today"]["costUsd"].as_f64().unwrap_or(0.0)),
+            client["today"]["requests"]
+                .as_u64()
+                .unwrap_or(0)
+                .to_string(),
+            or_none(limits),
+            or_none(budgets),
+        ]);
+    }
+    if rows.len() == 1 {
+        return String::new();
+    }
+    format!("\n{}", aligned(rows))
+}
+
 /// The status as aligned columns, one target a row.
 fn table(body: &Value) -> String {
     let header = [
@@ -344,7 +417,29 @@ fn aligned(rows: Vec<Vec<String>>) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{base_url, budget_table, hints, last_hour, quota_table, table};
+    use super::{base_url, budget_table, client_table, hints, last_hour, quota_table, table};
+
+    #[test]
+    fn each_client_has_a_row_with_its_spend_limits_and_budgets() {
+        let body = json!({
+            "clients": [
+                {"name": "alice", "today": {"requests": 12, "costUsd": 0.4321},
+                 "limits": {"requestsPerMinute": 60, "tokensPerMinute": null, "concurrentRequests": 4}},
+                {"name": "token", "today": {"requests": 0, "costUsd": 0.0}, "limits": {}},
+            ],
+            "budgets": [
+                {"period": "day", "spentUsd": 0.4321, "limitUsd": 2.0, "client": "alice"},
+                {"period": "month", "spentUsd": 9.0, "limitUsd": 40.0},
+            ],
+        });
+        assert_eq!(
+            client_table(&body),
+            "\nCLIENT  SPENT TODAY  REQUESTS TODAY  LIMITS                 BUDGETS\n\
+             alice   $0.4321      12              60 req/min, 4 at once  day $0.43/$2.00\n\
+             token   $0.0000      0               -                      -\n"
+        );
+        assert_eq!(client_table(&json!({"clients": []})), "");
+    }
 
     #[test]
     fn the_table_has_a_row_per_target_in_aligned_columns() {

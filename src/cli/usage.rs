@@ -23,9 +23,13 @@ pub struct UsageArgs {
     /// One line per day, week or month (default: one line for the whole range).
     #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month"])]
     per: Option<String>,
-    /// Group by model, provider, client or front-end.
-    #[arg(long, value_name = "WHAT", value_parser = ["model", "provider", "client", "front-end"])]
+    /// Group by model, provider, client (gateway.clients), agent (the
+    /// calling program) or front-end.
+    #[arg(long, value_name = "WHAT", value_parser = ["model", "provider", "client", "agent", "front-end"])]
     by: Option<String>,
+    /// One client's usage only (its name under gateway.clients).
+    #[arg(long, value_name = "NAME")]
+    client: Option<String>,
     /// Print JSON (the same as GET /v1/usage).
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -66,6 +70,7 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         until_day: today,
         per: args.per.as_deref().and_then(Period::parse),
         by: args.by.as_deref().and_then(query::Dimension::parse),
+        client: args.client.clone(),
     };
     let conn = store::open_read_only(&path).map_err(|e| CliError::Other(e.to_string()))?;
     let report = query::run(&conn, &question)

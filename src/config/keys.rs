@@ -147,6 +147,7 @@ const GATEWAY: Section = Section {
         ("retries", Shape::Section(&GATEWAY_RETRIES)),
         ("limits", Shape::Section(&GATEWAY_LIMITS)),
         ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
+        ("clients", Shape::MapOf(&Shape::Section(&CLIENT))),
         ("reasoningCache", Shape::Leaf),
         ("telemetry", Shape::Section(&GATEWAY_TELEMETRY)),
     ],
@@ -172,6 +173,28 @@ const GATEWAY: Section = Section {
         "nodes",
     ],
     docs: "gateway",
+};
+
+const CLIENT: Section = Section {
+    read: &[
+        ("key", Shape::Leaf),
+        ("admin", Shape::Leaf),
+        ("models", Shape::Leaf),
+        ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
+        ("limits", Shape::Section(&CLIENT_LIMITS)),
+    ],
+    openclaw: &[],
+    docs: "clients",
+};
+
+const CLIENT_LIMITS: Section = Section {
+    read: &[
+        ("requestsPerMinute", Shape::Leaf),
+        ("tokensPerMinute", Shape::Leaf),
+        ("concurrentRequests", Shape::Leaf),
+    ],
+    openclaw: &[],
+    docs: "clients",
 };
 
 const GATEWAY_AUTH: Section = Section {

@@ -2,6 +2,7 @@
 //! `gateway.budgets`), validated in `validate/ledger.rs`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::ModelRef;
 
@@ -100,22 +101,36 @@ impl Scope {
         }
     }
 
-    /// Where it is set in the config.
-    pub fn path(&self, period: Period) -> String {
+    /// Where it is set in the config, under `budgets` (`gateway.budgets`
+    /// or a client's).
+    pub fn path(&self, budgets: &str, period: Period) -> String {
         match self {
-            Scope::All => format!("gateway.budgets.{}", period.key()),
-            Scope::Provider(id) => format!("gateway.budgets.providers.{id}.{}", period.key()),
-            Scope::Model(model) => format!("gateway.budgets.models.{model}.{}", period.key()),
+            Scope::All => format!("{budgets}.{}", period.key()),
+            Scope::Provider(id) => format!("{budgets}.providers.{id}.{}", period.key()),
+            Scope::Model(model) => format!("{budgets}.models.{model}.{}", period.key()),
         }
     }
 }
 
-/// One limit: at most `usd` per `period` for `scope`.
+/// One limit: at most `usd` per `period` for `scope`, of one client's
+/// calls or of everyone's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
     pub scope: Scope,
     pub period: Period,
     pub usd: f64,
+    /// `None` for `gateway.budgets`, else the client whose budget it is.
+    pub client: Option<Arc<str>>,
+}
+
+impl Budget {
+    /// `all traffic`, `provider openrouter of client alice`, ...
+    pub fn describe(&self) -> String {
+        match &self.client {
+            None => self.scope.describe(),
+            Some(client) => format!("{} of client {client}", self.scope.describe()),
+        }
+    }
 }
 
 /// `gateway.budgets.unpriced`: what a budget does with a model that has no

@@ -6,6 +6,7 @@
 //! reported together, and secrets live only in [`SecretString`]s, so no
 //! `Debug` or `Display` of a config can print one.
 
+pub mod clients;
 mod env;
 mod keys;
 pub mod ledger;
@@ -393,6 +394,8 @@ pub struct GatewaySettings {
     pub reasoning_cache: Option<crate::reasoning_cache::Limits>,
     /// `gateway.telemetry` with the `OTEL_*` variables; `None` when off.
     pub telemetry: Option<crate::ops::telemetry::Settings>,
+    /// `gateway.clients` and the holder of `auth_token`.
+    pub clients: clients::Clients,
 }
 
 /// Bounds on what is read from a provider.

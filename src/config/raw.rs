@@ -25,6 +25,27 @@ pub struct RawGateway {
     pub reasoning_cache: Option<Value>,
     pub budgets: RawBudgets,
     pub telemetry: RawTelemetry,
+    /// `gateway.clients`, by name; read in `validate/clients.rs`.
+    pub clients: BTreeMap<String, RawClient>,
+}
+
+/// `gateway.clients.<name>`: one client's key, models, budgets and limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawClient {
+    pub key: Option<String>,
+    pub admin: Option<bool>,
+    pub models: Option<Vec<String>>,
+    pub budgets: RawBudgets,
+    pub limits: RawClientLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawClientLimits {
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub concurrent_requests: Option<u64>,
 }
 
 /// `gateway.telemetry`: OpenTelemetry traces over OTLP/HTTP.

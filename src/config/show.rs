@@ -73,6 +73,22 @@ impl Config {
                 "port": g.port,
                 "bind": g.bind.to_string(),
                 "auth": {"token": g.auth_token.as_ref().map(|_| REDACTED), "openMetrics": g.open_metrics},
+                "clients": g.clients.iter()
+                    .filter(|c| &*c.name != super::clients::TOKEN_CLIENT)
+                    .map(|c| (c.name.to_string(), serde_json::json!({
+                        "key": REDACTED,
+                        "admin": c.admin,
+                        "models": c.models.as_ref().map(|m| &m.written),
+                        "limits": {
+                            "requestsPerMinute": c.limits.requests_per_minute,
+                            "tokensPerMinute": c.limits.tokens_per_minute,
+                            "concurrentRequests": c.limits.concurrent_requests,
+                        },
+                        "budgets": c.budgets.limits.iter()
+                            .map(|b| serde_json::json!({"scope": b.scope.describe(), "period": b.period.label(), "usd": b.usd}))
+                            .collect::<Vec<_>>(),
+                    })))
+                    .collect::<Map<_, _>>(),
                 "allowedHosts": g.allowed_hosts,
                 "allowedOrigins": g.allowed_origins,
                 "limits": {

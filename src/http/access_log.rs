@@ -64,6 +64,8 @@ struct Entry {
     reported_cost: Option<f64>,
     /// The prices of the target that answered.
     price: Option<Cost>,
+    /// The client whose key the request presented (`gateway.clients`).
+    client: Option<Arc<str>>,
     /// Set when the request is traced; the rest is read only then.
     trace: Option<Arc<Trace>>,
     traced: Traced,
@@ -157,8 +159,11 @@ impl AccessRecord {
         change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// The `model` of the request as the client wrote it (`default` when
-    /// absent).
+    /// The client the request came from.
+    pub fn client(&self, name: Arc<str>) {
+        self.update(|entry| entry.client = Some(name));
+    }
+
     /// The model the client named (cut to 128 characters: it is the
     /// client's text, of any length).
     pub fn model_asked(&self, model: Option<&str>) {
@@ -504,7 +509,7 @@ where
     let ledger = front_end(&method, &path).map(|front_end| LedgerRow {
         gateway,
         front_end,
-        client: ledger::client::family(
+        agent: ledger::client::family(
             request
                 .headers()
                 .get(header::USER_AGENT)
@@ -557,7 +562,7 @@ fn front_end(method: &Method, path: &str) -> Option<&'static str> {
 struct LedgerRow {
     gateway: Arc<Gateway>,
     front_end: &'static str,
-    client: &'static str,
+    agent: &'static str,
     request_id: Option<Arc<str>>,
 }
 
@@ -634,6 +639,8 @@ impl Line {
         }
         if let Some(to) = self.ledger {
             let ledger = to.gateway.ledger();
+            // No client for a request refused before its key was checked.
+            let client = entry.client.clone().unwrap_or_else(|| "".into());
             let row = Row {
                 ts_ms: ledger::calendar::millis(ledger.now()),
                 request_id: to.request_id.map(|id| id.to_string()),
@@ -653,10 +660,20 @@ impl Line {
                 },
                 cost_usd: entry.cost(),
                 budget_estimate_usd: entry.estimate(self.request_bytes, sent),
-                client: to.client,
+                agent: to.agent,
+                client,
             };
             drop(entry);
-            ledger.record(row, &to.gateway.config().budgets);
+            let tokens = row.tokens.input.unwrap_or(0) + row.tokens.output.unwrap_or(0);
+            if tokens > 0 {
+                to.gateway.spent_tokens(&row.client, tokens);
+            }
+            let config = to.gateway.config();
+            let client = config.gateway.clients.get(&row.client);
+            let budgets: Vec<_> = std::iter::once(&config.budgets)
+                .chain(client.map(|c| &c.budgets))
+                .collect();
+            ledger.record(row, &budgets);
         }
     }
 }
@@ -681,7 +698,7 @@ impl Line {
             text("url.path", self.path.as_str()),
             int("http.response.status_code", self.status.as_u16().into()),
             text("clawgate.front_end", to.front_end),
-            text("clawgate.client", to.client),
+            text("clawgate.agent", to.agent),
             text("clawgate.end", end),
             texts("clawgate.chain", traced.chain.iter().cloned()),
             texts("clawgate.attempts", entry.attempts.iter().cloned()),
@@ -715,6 +732,10 @@ impl Line {
                 .tokens_reasoning
                 .map(|n| int("clawgate.usage.reasoning_tokens", n)),
             entry.cost().map(|usd| float("clawgate.cost_usd", usd)),
+            entry
+                .client
+                .as_deref()
+                .map(|client| text("clawgate.client", client)),
             traced.streamed.then(|| {
                 float(
                     "clawgate.time_to_first_token_s",

@@ -5,6 +5,7 @@
 //! carries a secret.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::guard::request_id;
+use crate::admission::ClientLimit;
 use crate::chain::policy::{Told, final_status, refusal};
 use crate::chain::{AttemptReport, Cause, Failure};
 use crate::gateway::CompletionError;
@@ -25,9 +27,33 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error(
-        "missing or invalid token: send clawgate's gateway.auth.token (Claude Code: ANTHROPIC_AUTH_TOKEN; OpenAI clients: their API key)"
+        "missing or invalid key: send your key under gateway.clients, or gateway.auth.token (Claude Code: ANTHROPIC_AUTH_TOKEN; OpenAI clients: their API key)"
     )]
     Unauthorized,
+    #[error(
+        "client {client} may read its own usage only, not {asked:?}'s (an admin key reads every client's: gateway.auth.token, or a client with admin: true)"
+    )]
+    NotYours { client: Arc<str>, asked: String },
+    #[error(
+        "client {client} may not use model {model:?}; it may use {} (gateway.clients.{client}.models)",
+        allowed.join(", ")
+    )]
+    ModelNotAllowed {
+        client: Arc<str>,
+        model: String,
+        allowed: Vec<String>,
+    },
+    #[error(
+        "client {client} is over its limit of {} (gateway.clients.{client}.limits.{}); retry in {}s",
+        limit.describe(),
+        limit.key(),
+        whole_seconds(*retry_after)
+    )]
+    ClientLimited {
+        client: Arc<str>,
+        limit: ClientLimit,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("no route {method} {path}; clawgate serves {routes}")]
@@ -106,6 +132,9 @@ pub struct ErrorReport {
     pub budget: Option<Value>,
     /// The failure's class as clients are told it, when it has one.
     pub told: Option<Told>,
+    /// `x-should-retry: false`: the same request would be refused again
+    /// (SDKs, Claude Code's too, would otherwise retry in silence).
+    pub final_refusal: bool,
 }
 
 impl ErrorReport {
@@ -134,6 +163,9 @@ impl ErrorReport {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if self.final_refusal {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         response
     }
 }
@@ -151,6 +183,19 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "authentication_error",
                 "invalid_api_key",
+            ),
+            ApiError::NotYours { .. } => {
+                (StatusCode::FORBIDDEN, "permission_error", "not_your_usage")
+            }
+            ApiError::ModelNotAllowed { .. } => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "model_not_allowed",
+            ),
+            ApiError::ClientLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "client_rate_limited",
             ),
             ApiError::NotFound(_) => (
                 StatusCode::NOT_FOUND,
@@ -218,9 +263,19 @@ impl ApiError {
             request_id: request_id(),
             attempts: None,
             tried: None,
-            retry_after: matches!(self, ApiError::Busy(_)).then_some(1),
+            retry_after: match self {
+                ApiError::Busy(_) => Some(1),
+                ApiError::ClientLimited { retry_after, .. } => Some(whole_seconds(*retry_after)),
+                _ => None,
+            },
             budget: None,
             told: None,
+            final_refusal: matches!(
+                self,
+                ApiError::Unauthorized
+                    | ApiError::ModelNotAllowed { .. }
+                    | ApiError::NotYours { .. }
+            ),
         }
     }
 }
@@ -235,6 +290,12 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(report);
         response
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up: never sooner than asked,
+/// and at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// The budget that left no target to try: when no target was tried and
@@ -259,10 +320,13 @@ fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
     metrics::request(code);
     tracing::warn!(status = 402, code, "request refused: {message}");
     let mut detail = json!({
-        "scope": budget.scope.describe(),
+        "scope": budget.describe(),
         "period": budget.period.label(),
         "limitUsd": budget.usd,
     });
+    if let Some(client) = &budget.client {
+        detail["client"] = json!(&**client);
+    }
     let mut retry_after = None;
     if let Refusal::Spent(state) = refusal {
         detail["spentUsd"] = json!(state.spent_usd);
@@ -286,6 +350,7 @@ fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
         retry_after,
         budget: Some(detail),
         told: None,
+        final_refusal: false,
     }
 }
 
@@ -378,10 +443,9 @@ fn upstream_failure(failures: &[Failure]) -> ErrorReport {
         attempts: Some(attempts),
         tried: Some(tried),
         // Whole seconds, rounded up: never sooner than asked.
-        retry_after: verdict
-            .retry_after
-            .map(|delay| (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1)),
+        retry_after: verdict.retry_after.map(whole_seconds),
         budget: None,
         told: verdict.told,
+        final_refusal: false,
     }
 }

@@ -29,10 +29,13 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorReport, ErrorShape};
+use super::guard::Caller;
 use super::{
     ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
 };
+use crate::admission::Refused;
 use crate::chain::Answer;
+use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::gateway::{Gateway, RequestOptions, Slot};
 use crate::ops::metrics;
@@ -242,14 +245,16 @@ pub async fn serve<F: FrontEnd>(State(gateway): State<Arc<Gateway>>, request: Re
 async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Response, ApiError> {
     let config = gateway.config();
     let record = AccessRecord::of(&request);
-    let slot = admit(gateway, &config)?;
+    let client = Caller::of(&request).unwrap_or_else(|| config.gateway.clients.anonymous().clone());
+    let slot = admit(gateway, Some(&client))?;
     let mut options = request_options(request.headers());
     let bytes = read_limited(request, &config).await?;
     let (request, context) = F::decode(&config, bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
+    let mut chain = config.chain(request.model());
+    allowed_chain(&client, request.model(), &mut chain)?;
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
-    let chain = config.chain(request.model());
     if gateway.telemetry().is_some() {
         options.trace = record.trace();
     }
@@ -261,16 +266,18 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             .as_ref()
             .is_ok_and(|chain| chain.iter().any(providers::gives_reasoning_back))
     });
-    // Restored per turn; the answer's kept for this token's conversation.
+    // Restored per turn; the answer's kept for this client's conversation:
+    // one client never gets another's.
     let (request, scope) = match &reasoning {
         Some(cache) => {
-            let scope = Scope::of_token(config.gateway.auth_token.as_ref());
+            let scope = Scope::of_client(&client);
             let request = reasoning_cache::restore(cache, scope, request);
             let answer_scope = reasoning_cache::answer_scope(scope, &request);
             (request, answer_scope)
         }
-        None => (request, Scope::of_token(None)),
+        None => (request, Scope::of_client(&client)),
     };
+    options.client = Some(client);
     let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
     let model_ref = answer.target.model_ref.clone();
@@ -484,12 +491,47 @@ fn remember_reasoning(
     })
 }
 
-/// A place among the requests in flight, or 503 when they are at
-/// `gateway.limits.maxConcurrentRequests`.
-pub fn admit(gateway: &Gateway, config: &Config) -> Result<Slot, ApiError> {
-    gateway.admit().ok_or(ApiError::Busy(
-        config.gateway.client.max_concurrent_requests,
-    ))
+/// `chain` as `client` may use it: 403 when the model it asked for is not
+/// one of its models, else without the targets that are not (a client
+/// kept to cheap models never falls over to a dear one).
+fn allowed_chain(
+    client: &Client,
+    asked: Option<&str>,
+    chain: &mut Result<Vec<Target>, UnknownModel>,
+) -> Result<(), ApiError> {
+    let (Some(allowed), Ok(targets)) = (&client.models, chain) else {
+        return Ok(());
+    };
+    if !targets
+        .first()
+        .is_some_and(|t| allowed.allows(&t.model_ref))
+    {
+        return Err(ApiError::ModelNotAllowed {
+            client: client.name.clone(),
+            model: asked.unwrap_or("default").to_string(),
+            allowed: allowed.written.clone(),
+        });
+    }
+    targets.retain(|t| allowed.allows(&t.model_ref));
+    Ok(())
+}
+
+/// A place among the requests in flight (and among `client`'s), or 503
+/// when they are at `gateway.limits.maxConcurrentRequests`, 429 when the
+/// client is at one of its limits.
+pub fn admit(gateway: &Gateway, client: Option<&Client>) -> Result<Slot, ApiError> {
+    gateway.admit(client).map_err(|refused| match refused {
+        Refused::Busy(cap) => ApiError::Busy(cap),
+        Refused::Client {
+            client,
+            limit,
+            retry_after,
+        } => ApiError::ClientLimited {
+            client,
+            limit,
+            retry_after,
+        },
+    })
 }
 
 /// The request body, refused early when its `Content-Length` is over

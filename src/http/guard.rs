@@ -1,7 +1,7 @@
 //! What every request passes before a handler sees it: a request id, a cap
 //! on header size, the `Host` check that defeats DNS rebinding on loopback
-//! binds, the `Origin` check that keeps web pages out, and the token
-//! (`Authorization: Bearer` or `x-api-key`).
+//! binds, the `Origin` check that keeps web pages out, and the client's
+//! key (`Authorization: Bearer` or `x-api-key`).
 //! Each refusal is an [`ApiError`], so it has the OpenAI error shape.
 
 use std::future::Future;
@@ -11,11 +11,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
-use super::ApiError;
+use super::{AccessRecord, ApiError};
+use crate::config::clients::{Client, Clients};
 use crate::config::{Config, is_loopback};
 use crate::gateway::Gateway;
 use crate::upstream::{LOOP_HEADER, loop_mark};
@@ -244,60 +243,83 @@ fn allowed_origin(config: &Config, headers: &HeaderMap) -> Result<Option<HeaderV
     }
 }
 
-/// With `gateway.auth.token` set, the API (and `/metrics`, unless
-/// `gateway.auth.openMetrics`) requires the token, as
-/// `Authorization: Bearer <token>` (the scheme matched in any case) or as
-/// `x-api-key: <token>` (how Anthropic's SDKs send it).
+/// Who sent a request: the client whose key it presented, or everyone's
+/// [`Clients::anonymous`] when no key is required. In the extensions of
+/// every request to a guarded route.
+#[derive(Clone)]
+pub struct Caller(pub Arc<Client>);
+
+impl Caller {
+    pub fn of(request: &Request) -> Option<Arc<Client>> {
+        request.extensions().get::<Self>().map(|c| c.0.clone())
+    }
+}
+
+/// The key a request presents as `Authorization: Bearer <key>` (the
+/// scheme matched in any case) and as `x-api-key: <key>` (how Anthropic's
+/// SDKs send it).
+fn presented(headers: &HeaderMap) -> (Option<&str>, Option<&str>) {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim);
+    (bearer, api_key)
+}
+
+/// The client whose key `headers` present, if any. Both places are looked
+/// up, so the time taken does not say which matched.
+pub fn client_of(clients: &Clients, headers: &HeaderMap) -> Option<Arc<Client>> {
+    let (bearer, api_key) = presented(headers);
+    let by_bearer = bearer.and_then(|key| clients.find(key));
+    let by_key = api_key.and_then(|key| clients.find(key));
+    by_bearer.or(by_key).cloned()
+}
+
+/// With `gateway.auth.token` or `gateway.clients` set, the API (and
+/// `/metrics`, unless `gateway.auth.openMetrics`) requires a client's key;
+/// the request carries its [`Caller`] on.
 pub async fn require_token(
     State(gateway): State<Arc<Gateway>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let config = gateway.config();
+    let clients = &config.gateway.clients;
     let open = config.gateway.open_metrics && request.uri().path() == "/metrics";
-    if let (Some(expected), false) = (&config.gateway.auth_token, open) {
-        let headers = request.headers();
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let api_key = headers
-            .get("x-api-key")
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim);
-        let expected = expected.expose_secret().as_bytes();
-        // Both are compared, so the time taken does not say which matched.
-        let matches = |presented: Option<&str>| -> bool {
-            presented
-                .unwrap_or_default()
-                .as_bytes()
-                .ct_eq(expected)
-                .into()
-        };
-        let (by_bearer, by_key) = (matches(bearer), matches(api_key));
-        if !(by_bearer || by_key) {
-            // Said once, at WARN: clients such as Claude Code retry a 401
-            // without a word, so the log is where the user learns why.
-            let reason = if bearer.is_none() && api_key.is_none() {
-                "no token sent (as Authorization: Bearer or x-api-key)"
-            } else {
-                "the token sent is not gateway.auth.token"
-            };
-            tracing::warn!(
-                path = request.uri().path(),
-                "request refused (401): {reason}; set the client's key (ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY, OpenClaw's apiKey) to gateway.auth.token"
-            );
-            // A wrong token stays wrong: the SDKs (Claude Code's too) stop
-            // retrying and show the error.
-            let mut response = ApiError::Unauthorized.into_response();
-            response
-                .headers_mut()
-                .insert("x-should-retry", HeaderValue::from_static("false"));
-            return response;
+    let caller = if clients.require_key() && !open {
+        match client_of(clients, request.headers()) {
+            Some(client) => client,
+            None => {
+                // Said once, at WARN: clients such as Claude Code retry a
+                // 401 without a word, so the log is where the user learns
+                // why.
+                let (bearer, api_key) = presented(request.headers());
+                let reason = if bearer.is_none() && api_key.is_none() {
+                    "no key sent (as Authorization: Bearer or x-api-key)"
+                } else {
+                    "the key sent is neither gateway.auth.token nor a client's key (gateway.clients)"
+                };
+                tracing::warn!(
+                    path = request.uri().path(),
+                    "request refused (401): {reason}; set the client's key (ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY, OpenClaw's apiKey) to gateway.auth.token or its key under gateway.clients"
+                );
+                // A wrong key stays wrong: `x-should-retry: false` (see
+                // `ErrorReport::final_refusal`), so the SDKs (Claude
+                // Code's too) stop retrying and show the error.
+                return ApiError::Unauthorized.into_response();
+            }
         }
-    }
+    } else {
+        clients.anonymous().clone()
+    };
+    AccessRecord::of(&request).client(caller.name.clone());
+    request.extensions_mut().insert(Caller(caller));
     next.run(request).await
 }
 

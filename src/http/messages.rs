@@ -158,8 +158,9 @@ pub async fn count_tokens(
     request: Request,
 ) -> Result<Response, ApiError> {
     let config = gateway.config();
-    // Cheap, but it reads a whole body: it counts against the same cap.
-    let _slot = admit(&gateway, &config)?;
+    // Cheap, but it reads a whole body: it counts against the same cap
+    // (not against a client's limits, which count calls to providers).
+    let _slot = admit(&gateway, None)?;
     let body = read_limited(request, &config).await?;
     let parsed = MessagesRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let tokens = token_estimate::input_tokens(&parsed);
@@ -279,6 +280,7 @@ mod tests {
             retry_after: None,
             budget: None,
             told: None,
+            final_refusal: false,
         }
     }
 

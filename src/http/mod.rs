@@ -46,6 +46,7 @@ pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
 /// them the same way.
 pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
     RequestOptions {
+        client: None,
         fallback: !headers
             .get(FALLBACK_HEADER)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),

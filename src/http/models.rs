@@ -1,13 +1,14 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: every configured model,
-//! `default` and every alias, never a key.
+//! `default` and every alias the client may use, never a key.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use serde_json::{Value, json};
 
 use super::ApiError;
+use super::guard::Caller;
 use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
 
@@ -32,13 +33,19 @@ fn entry(config: &Config, id: &str, model_ref: &ModelRef) -> Option<Value> {
 }
 
 /// `default` (the chain's primary) first, then each model followed by its
-/// aliases.
-pub async fn list_models(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+/// aliases: those the client may use.
+pub async fn list_models(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(Caller(client)): Extension<Caller>,
+) -> Json<Value> {
     let config = gateway.config();
-    let mut data: Vec<Value> = entry(&config, "default", &config.routing.primary)
+    let allowed = |model_ref: &ModelRef| client.models.as_ref().is_none_or(|m| m.allows(model_ref));
+    let mut data: Vec<Value> = Some(&config.routing.primary)
+        .filter(|primary| allowed(primary))
+        .and_then(|primary| entry(&config, "default", primary))
         .into_iter()
         .collect();
-    for (model_ref, _, _) in config.models() {
+    for (model_ref, _, _) in config.models().filter(|(r, _, _)| allowed(r)) {
         data.extend(entry(&config, model_ref.as_str(), &model_ref));
         for alias in config.aliases_of(&model_ref) {
             data.extend(entry(&config, alias, &model_ref));

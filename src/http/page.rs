@@ -21,13 +21,14 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
 
 use crate::chain::cooldown::TargetStatus;
+use crate::config::Config;
+use crate::config::clients::TOKEN_CLIENT;
 use crate::gateway::Gateway;
 use crate::http::status::{Standing, standing};
-use crate::ledger::budget::{self, usd};
+use crate::ledger::Ledger;
+use crate::ledger::budget::usd;
 use crate::ledger::calendar::{date, day_of};
 use crate::quota::{QuotaStatus, amount, duration};
 
@@ -108,30 +109,73 @@ async fn refresh_quotas(gateway: &Arc<Gateway>) {
     let _ = tokio::time::timeout(QUOTA_WAIT, reading).await;
 }
 
-/// No token configured, or the token as a bearer token or a Basic password.
+/// No key required, or an admin key (`gateway.auth.token`, a client with
+/// `admin: true`) as a bearer token or a Basic password: the page shows
+/// every client's spend.
 fn authorized(gateway: &Gateway, headers: &HeaderMap) -> bool {
     let config = gateway.config();
-    let Some(expected) = &config.gateway.auth_token else {
+    let clients = &config.gateway.clients;
+    if !clients.require_key() {
         return true;
-    };
-    let expected = expected.expose_secret().as_bytes();
+    }
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .and_then(|(scheme, value)| {
             if scheme.eq_ignore_ascii_case("bearer") {
-                Some(value.trim().as_bytes().to_vec())
+                Some(value.trim().to_string())
             } else if scheme.eq_ignore_ascii_case("basic") {
                 let decoded = base64_decode(value.trim())?;
                 let colon = decoded.iter().position(|&b| b == b':')?;
-                Some(decoded[colon + 1..].to_vec())
+                String::from_utf8(decoded[colon + 1..].to_vec()).ok()
             } else {
                 None
             }
         })
         .unwrap_or_default();
-    presented.ct_eq(expected).into()
+    clients.find(&presented).is_some_and(|client| client.admin)
+}
+
+/// Each client's spend and requests today and its limits, when clients are
+/// configured.
+fn clients(page: &mut String, config: &Config, ledger: &Ledger, today: i64) {
+    let clients = &config.gateway.clients;
+    if !clients.iter().any(|c| &*c.name != TOKEN_CLIENT) {
+        return;
+    }
+    page.push_str("<section><h2>Clients</h2><table id=\"clients\"><tr><th>Client</th><th>Spent today</th><th>Requests today</th><th>Limits</th><th>Models</th></tr>");
+    for client in clients.iter() {
+        let total = ledger.with_totals(|t| t.since(Some(&client.name), today, |_| true));
+        let l = client.limits;
+        let limits: Vec<String> = [
+            l.requests_per_minute.map(|n| format!("{n} req/min")),
+            l.tokens_per_minute.map(|n| format!("{n} tokens/min")),
+            l.concurrent_requests.map(|n| format!("{n} at once")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let models = client
+            .models
+            .as_ref()
+            .map_or("all".to_string(), |m| m.written.join(", "));
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td data-usd=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&client.name),
+            total.cost_usd,
+            usd(total.cost_usd),
+            total.requests,
+            escape(&if limits.is_empty() {
+                "none".to_string()
+            } else {
+                limits.join(", ")
+            }),
+            escape(&models),
+        );
+    }
+    page.push_str("</table></section>");
 }
 
 /// Standard base64 with padding, as HTTP Basic sends it.
@@ -210,7 +254,7 @@ fn render(gateway: &Gateway) -> String {
     let stats = ledger.recent();
     let days = ledger.with_totals(|t| t.per_day(today - CHART_DAYS + 1));
     let today_total = days.get(&today).copied().unwrap_or_default();
-    let budgets = budget::states(ledger, &config.budgets, today);
+    let budgets = super::status::budget_states(ledger, &config, today);
     let health = ledger.health();
 
     let mut page = String::with_capacity(16 * 1024);
@@ -389,6 +433,8 @@ fn render(gateway: &Gateway) -> String {
         page.push_str("</table>");
     }
     page.push_str("</section>");
+
+    clients(&mut page, &config, ledger, today);
 
     // Spend, last 30 days.
     page.push_str("<section><h2>Spend, last 30 days</h2>");

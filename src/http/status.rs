@@ -1,24 +1,31 @@
 //! `GET /v1/status`: every configured target's health, from the gateway's
 //! cooldown state (`no_key` for a target whose key variable is unset), in
-//! the order of the default chain first.
+//! the order of the default chain first; the budgets; and each client's
+//! spend and limits (an admin key sees every client, another key its own).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use serde_json::{Value, json};
 
+use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
+use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, Model, ModelRef, Provider};
 use crate::gateway::Gateway;
-use crate::ledger::{Ledger, budget};
+use crate::ledger::Ledger;
+use crate::ledger::budget::{self, State as BudgetState};
 use crate::ops::metrics;
 
 /// A quota older than this is read again when the status is asked for.
 pub(super) const STATUS_QUOTA_AGE: Duration = Duration::from_secs(60);
 
-pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+pub async fn status(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Json<Value> {
     let config = gateway.config();
     gateway
         .quotas()
@@ -69,11 +76,22 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         })
         .collect();
     let today = crate::ledger::calendar::day_of(ledger.now());
-    let budgets = budget::states(ledger, &config.budgets, today);
+    let mut budgets = budget_states(ledger, &config, today);
+    if !caller.admin {
+        budgets.retain(|b| b.client.as_deref().is_none_or(|c| *c == *caller.name));
+    }
+    let clients: Vec<Value> = config
+        .gateway
+        .clients
+        .iter()
+        .filter(|client| caller.admin || client.name == caller.name)
+        .map(|client| client_status(ledger, client, today))
+        .collect();
     Json(json!({
         "defaultChain": chain,
         "targets": targets,
         "budgets": budgets,
+        "clients": clients,
         "ledger": ledger.health(),
         "lastHour": ledger.recent(),
         "quotas": quotas,
@@ -113,4 +131,30 @@ pub async fn metrics_page(State(gateway): State<Arc<Gateway>>) -> String {
     }
     gateway.quotas().record_metrics(&gateway.config());
     metrics::render()
+}
+
+/// Every budget's state: the gateway's, then each client's.
+pub(super) fn budget_states(ledger: &Ledger, config: &Config, today: i64) -> Vec<BudgetState> {
+    let mut states = budget::states(ledger, &config.budgets, today);
+    for client in config.gateway.clients.iter() {
+        states.extend(budget::states(ledger, &client.budgets, today));
+    }
+    states
+}
+
+/// A client's spend and requests today, its models and limits.
+pub(super) fn client_status(ledger: &Ledger, client: &Client, today: i64) -> Value {
+    let total = ledger.with_totals(|t| t.since(Some(&client.name), today, |_| true));
+    let limits = client.limits;
+    json!({
+        "name": &*client.name,
+        "admin": client.admin,
+        "models": client.models.as_ref().map(|m| &m.written),
+        "limits": {
+            "requestsPerMinute": limits.requests_per_minute,
+            "tokensPerMinute": limits.tokens_per_minute,
+            "concurrentRequests": limits.concurrent_requests,
+        },
+        "today": {"requests": total.requests, "costUsd": total.cost_usd},
+    })
 }

@@ -1,30 +1,48 @@
 //! `GET /v1/usage`: the ledger's report, as `clawgate usage --json` prints
 //! it. Query: `since` (`30d`, `4w`, `3mo`, `today`, `YYYY-MM-DD`; default
 //! 30d), `per` (`day`, `week`, `month`), `by` (`model`, `provider`,
-//! `client`, `front-end`). Read from the daily rollups on a blocking
-//! thread with a read-only connection of its own.
+//! `client`, `agent`, `front-end`), `client` (one client's only). Read
+//! from the daily rollups on a blocking thread with a read-only connection
+//! of its own.
+//!
+//! An admin key (`gateway.auth.token`, a client with `admin: true`, or
+//! anyone when no key is required) reads every client's usage; any other
+//! client's key reads its own only.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::ApiError;
+use super::guard::Caller;
 use crate::config::ledger::Period;
 use crate::gateway::Gateway;
 use crate::ledger::{calendar, query, store};
 
 pub async fn usage(
     State(gateway): State<Arc<Gateway>>,
+    Extension(Caller(caller)): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let ledger = gateway.ledger();
     let today = calendar::day_of(ledger.now());
-    let question = question(&params, today).map_err(ApiError::BadRequest)?;
+    let mut question = question(&params, today).map_err(ApiError::BadRequest)?;
+    if !caller.admin {
+        match &question.client {
+            Some(asked) if **asked != *caller.name => {
+                return Err(ApiError::NotYours {
+                    client: caller.name.clone(),
+                    asked: asked.clone(),
+                });
+            }
+            _ => question.client = Some(caller.name.to_string()),
+        }
+    }
     let Some(path) = ledger.path().map(|p| p.to_path_buf()) else {
         return Ok(unavailable(
             "the usage ledger is off (ledger.enabled is false, or there is no state directory)"
@@ -51,10 +69,10 @@ pub async fn usage(
 fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query, String> {
     if let Some(unknown) = params
         .keys()
-        .find(|k| !matches!(k.as_str(), "since" | "per" | "by"))
+        .find(|k| !matches!(k.as_str(), "since" | "per" | "by" | "client"))
     {
         return Err(format!(
-            "unknown parameter {unknown:?}; /v1/usage takes since, per and by"
+            "unknown parameter {unknown:?}; /v1/usage takes since, per, by and client"
         ));
     }
     let since_day = query::parse_since(params.get("since").map_or("30d", String::as_str), today)?;
@@ -68,7 +86,7 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
     let by = match params.get("by") {
         None => None,
         Some(text) => Some(query::Dimension::parse(text).ok_or_else(|| {
-            format!("by: expected model, provider, client or front-end, found {text:?}")
+            format!("by: expected model, provider, client, agent or front-end, found {text:?}")
         })?),
     };
     Ok(query::Query {
@@ -76,6 +94,7 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
         until_day: today,
         per,
         by,
+        client: params.get("client").cloned(),
     })
 }
 

@@ -44,7 +44,7 @@ impl std::fmt::Display for Refusal {
                 "the {} budget of ${:.2} for {} is spent (${:.4}); it resets at {}",
                 state.budget.period.key(),
                 state.budget.usd,
-                state.budget.scope.describe(),
+                state.budget.describe(),
                 state.spent_usd,
                 state.resets_at
             ),
@@ -52,7 +52,7 @@ impl std::fmt::Display for Refusal {
                 f,
                 "the model has no price, and the {} budget for {} refuses unpriced calls (gateway.budgets.unpriced)",
                 budget.period.key(),
-                budget.scope.describe()
+                budget.describe()
             ),
         }
     }
@@ -64,6 +64,9 @@ impl std::fmt::Display for Refusal {
 pub struct State {
     #[serde(skip)]
     pub budget: Budget,
+    /// The client whose budget it is; none for `gateway.budgets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     pub scope: String,
     pub period: &'static str,
     pub limit_usd: f64,
@@ -102,17 +105,13 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
             .map(|budget| {
                 let start = period_start(budget.period, day);
                 let covers = |model: &str| budget.scope.covers_ref(model);
+                let total = totals.since(budget.client.as_deref(), start, covers);
                 // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
-                let spent = totals.spent(start, covers) + 0.0;
-                let uncosted = totals
-                    .days
-                    .range((start, String::new())..)
-                    .filter(|((_, model), _)| covers(model))
-                    .map(|(_, t)| t.uncosted)
-                    .sum();
+                let (spent, uncosted) = (total.cost_usd + 0.0, total.uncosted);
                 State {
                     budget: budget.clone(),
-                    scope: budget.scope.describe(),
+                    client: budget.client.as_deref().map(str::to_string),
+                    scope: budget.describe(),
                     period: budget.period.label(),
                     limit_usd: budget.usd,
                     spent_usd: spent,

@@ -88,8 +88,12 @@ pub struct Row {
     /// price: an estimate from the bytes sent each way, never written to the
     /// database (a client that leaves before the usage chunk still spends).
     pub budget_estimate_usd: Option<f64>,
-    /// The client's family (`openclaw`, `claude-code`, `codex`, ...).
-    pub client: &'static str,
+    /// The calling program's family from its `User-Agent` (`openclaw`,
+    /// `claude-code`, `codex`, ...).
+    pub agent: &'static str,
+    /// The client whose key the request presented (`gateway.clients`,
+    /// `token` for `gateway.auth.token`, `anonymous` without a key).
+    pub client: Arc<str>,
 }
 
 impl Row {
@@ -131,10 +135,12 @@ enum Message {
     Flush(mpsc::Sender<()>),
 }
 
-/// Spend per (day, model ref), kept [`TOTAL_DAYS`] back.
+/// Spend per (day, model ref), and per (client, day, model ref), kept
+/// [`TOTAL_DAYS`] back.
 #[derive(Debug, Default)]
 pub struct Totals {
     pub days: BTreeMap<(i64, String), DayTotal>,
+    pub clients: BTreeMap<(String, i64, String), DayTotal>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -145,37 +151,67 @@ pub struct DayTotal {
     pub uncosted: u64,
 }
 
+impl DayTotal {
+    fn add(&mut self, total: DayTotal) {
+        self.requests += total.requests;
+        self.fallbacks += total.fallbacks;
+        self.cost_usd += total.cost_usd;
+        self.uncosted += total.uncosted;
+    }
+}
+
 impl Totals {
-    fn add(&mut self, day: i64, model: &str, total: DayTotal) {
-        let entry = self.days.entry((day, model.to_string())).or_default();
-        entry.requests += total.requests;
-        entry.fallbacks += total.fallbacks;
-        entry.cost_usd += total.cost_usd;
-        entry.uncosted += total.uncosted;
+    fn add(&mut self, day: i64, client: &str, model: &str, total: DayTotal) {
+        self.days
+            .entry((day, model.to_string()))
+            .or_default()
+            .add(total);
+        self.clients
+            .entry((client.to_string(), day, model.to_string()))
+            .or_default()
+            .add(total);
     }
 
     fn forget_before(&mut self, day: i64) {
         self.days = self.days.split_off(&(day, String::new()));
+        self.clients.retain(|(_, d, _), _| *d >= day);
+    }
+
+    /// The totals of every model `covers` accepts, from `first_day` on:
+    /// everyone's, or `client`'s.
+    pub fn since(
+        &self,
+        client: Option<&str>,
+        first_day: i64,
+        covers: impl Fn(&str) -> bool,
+    ) -> DayTotal {
+        let mut sum = DayTotal::default();
+        match client {
+            None => self
+                .days
+                .range((first_day, String::new())..)
+                .filter(|((_, model), _)| covers(model))
+                .for_each(|(_, total)| sum.add(*total)),
+            Some(client) => self
+                .clients
+                .range((client.to_string(), first_day, String::new())..)
+                .take_while(|((c, _, _), _)| c == client)
+                .filter(|((_, _, model), _)| covers(model))
+                .for_each(|(_, total)| sum.add(*total)),
+        }
+        sum
     }
 
     /// The spend of every model `covers` accepts, from `first_day` on.
     pub fn spent(&self, first_day: i64, covers: impl Fn(&str) -> bool) -> f64 {
-        self.days
-            .range((first_day, String::new())..)
-            .filter(|((_, model), _)| covers(model))
-            .map(|(_, total)| total.cost_usd)
-            .sum()
+        self.since(None, first_day, covers).cost_usd
     }
 
     /// Each day's spend and requests from `first_day` on, all models.
     pub fn per_day(&self, first_day: i64) -> BTreeMap<i64, DayTotal> {
         let mut days: BTreeMap<i64, DayTotal> = BTreeMap::new();
         for ((day, _), total) in self.days.range((first_day, String::new())..) {
-            let entry = days.entry(*day).or_default();
-            entry.requests += total.requests;
-            entry.fallbacks += total.fallbacks;
-            entry.cost_usd += total.cost_usd;
-            entry.uncosted += total.uncosted;
+            days.entry(*day).or_default().add(*total);
         }
         days
     }
@@ -304,7 +340,7 @@ impl Ledger {
                         cost_usd: d.cost_usd,
                         uncosted: d.uncosted,
                     };
-                    totals.add(d.day, &d.model, total);
+                    totals.add(d.day, &d.client, &d.model, total);
                 }
             }
             Err(err) => tracing::error!(
@@ -342,8 +378,10 @@ impl Ledger {
     }
 
     /// Records a finished request: totals and recent figures now, the row
-    /// when the writer gets to it. Never blocks on the database.
-    pub fn record(&self, row: Row, budgets: &Budgets) {
+    /// when the writer gets to it. Never blocks on the database. `budgets`
+    /// are those the row counts against (to warn at 80%): the gateway's
+    /// and its client's.
+    pub fn record(&self, row: Row, budgets: &[&Budgets]) {
         let day = day_of_millis(row.ts_ms);
         if let Some(model) = &row.answered_by {
             let provider = row.provider().unwrap_or_default();
@@ -365,6 +403,7 @@ impl Ledger {
             let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
             totals.add(
                 day,
+                &row.client,
                 model,
                 DayTotal {
                     requests: 1,
@@ -380,7 +419,9 @@ impl Ledger {
             .unwrap_or_else(PoisonError::into_inner)
             .add(&row);
         if row.budget_cost().is_some() {
-            self.warn_near_budgets(budgets, day);
+            for budgets in budgets {
+                self.warn_near_budgets(budgets, day);
+            }
         }
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(queue) = queue.as_ref() else {
@@ -489,7 +530,10 @@ impl Ledger {
                 continue;
             }
             let key = (
-                format!("{:?}{:?}", state.budget.scope, state.budget.period),
+                format!(
+                    "{:?}{:?}{:?}",
+                    state.budget.client, state.budget.scope, state.budget.period
+                ),
                 state.period_start,
             );
             let first = self
@@ -499,7 +543,7 @@ impl Ledger {
                 .insert(key);
             if first {
                 tracing::warn!(
-                    scope = state.budget.scope.describe(),
+                    scope = state.budget.describe(),
                     period = state.budget.period.label(),
                     spent_usd = state.spent_usd,
                     limit_usd = state.budget.usd,
@@ -507,7 +551,7 @@ impl Ledger {
                     percent(state.spent_usd, state.budget.usd),
                     state.budget.period.key(),
                     state.budget.usd,
-                    state.budget.scope.describe(),
+                    state.budget.describe(),
                     state.spent_usd,
                     state.resets_at
                 );

@@ -16,7 +16,10 @@ use crate::config::ledger::Period;
 pub enum Dimension {
     Model,
     Provider,
+    /// The configured client whose key the request presented.
     Client,
+    /// The calling program, from its `User-Agent`.
+    Agent,
     FrontEnd,
 }
 
@@ -26,6 +29,7 @@ impl Dimension {
             "model" => Some(Dimension::Model),
             "provider" => Some(Dimension::Provider),
             "client" => Some(Dimension::Client),
+            "agent" => Some(Dimension::Agent),
             "front-end" | "frontend" | "front_end" | "api" => Some(Dimension::FrontEnd),
             _ => None,
         }
@@ -36,6 +40,7 @@ impl Dimension {
             Dimension::Model => "model",
             Dimension::Provider => "provider",
             Dimension::Client => "client",
+            Dimension::Agent => "agent",
             Dimension::FrontEnd => "front-end",
         }
     }
@@ -46,6 +51,7 @@ impl Dimension {
             Dimension::Model => "model",
             Dimension::Provider => "provider",
             Dimension::Client => "client",
+            Dimension::Agent => "agent",
             Dimension::FrontEnd => "front_end",
         }
     }
@@ -60,6 +66,8 @@ pub struct Query {
     /// One line per period, or one for the whole range.
     pub per: Option<Period>,
     pub by: Option<Dimension>,
+    /// One client's requests only.
+    pub client: Option<String>,
 }
 
 /// `--since`: `30d` (the last 30 days, today included), `4w`, `3mo`,
@@ -150,6 +158,8 @@ pub struct Report {
     pub per: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     pub lines: Vec<Line>,
     pub total: Line,
 }
@@ -161,11 +171,13 @@ pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
         "SELECT day, {key}, SUM(requests), SUM(failures), SUM(fallbacks), SUM(primary_failures), \
          SUM(fallback_cost_usd), SUM(tokens_in), SUM(tokens_cached), SUM(tokens_out), \
          SUM(tokens_reasoning), SUM(cost_usd), SUM(uncosted), SUM(total_ms) \
-         FROM daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day, {key}"
+         FROM daily WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR client = ?3) \
+         GROUP BY day, {key}"
     );
     let mut statement = conn.prepare(&sql)?;
     let count = |r: &rusqlite::Row, i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
-    let rows = statement.query_map([query.since_day, query.until_day], |r| {
+    let parameters = rusqlite::params![query.since_day, query.until_day, query.client];
+    let rows = statement.query_map(parameters, |r| {
         let day: i64 = r.get(0)?;
         let key: String = r.get(1)?;
         let line = Line {
@@ -211,6 +223,7 @@ pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
         until: date(query.until_day),
         per: query.per.map(Period::label),
         by: query.by.map(Dimension::label),
+        client: query.client.clone(),
         lines,
         total,
     })

@@ -17,7 +17,13 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 use super::Row;
 use super::calendar::day_of_millis;
 
-const SCHEMA: &str = "
+/// The schema's versions, in order: a database at version N (SQLite's
+/// `user_version`; 0 for a new file and for ledgers made before versions
+/// were kept, whose tables are version 1's) has the first N applied, and
+/// each one left is applied in a transaction of its own, with the version.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: raw rows and daily rollups, by the calling program (`client`).
+    "
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
     ts_ms INTEGER NOT NULL,
@@ -61,18 +67,55 @@ CREATE TABLE IF NOT EXISTS daily (
     total_ms INTEGER NOT NULL,
     PRIMARY KEY (day, front_end, model, provider, client)
 ) WITHOUT ROWID;
-";
+",
+    // 2: the calling program becomes `agent`; `client` is the configured
+    // client whose key the request presented ('' for rows from before).
+    // `daily` is rebuilt: SQLite cannot change a table's primary key.
+    "
+ALTER TABLE requests RENAME COLUMN client TO agent;
+ALTER TABLE requests ADD COLUMN client TEXT NOT NULL DEFAULT '';
+CREATE TABLE daily_2 (
+    day INTEGER NOT NULL,
+    front_end TEXT NOT NULL,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    client TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    fallbacks INTEGER NOT NULL,
+    primary_failures INTEGER NOT NULL,
+    fallback_cost_usd REAL NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_cached INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    tokens_reasoning INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    uncosted INTEGER NOT NULL,
+    total_ms INTEGER NOT NULL,
+    PRIMARY KEY (day, front_end, model, provider, agent, client)
+) WITHOUT ROWID;
+INSERT INTO daily_2 SELECT day, front_end, model, provider, client, '', requests, failures,
+    fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out,
+    tokens_reasoning, cost_usd, uncosted, total_ms FROM daily;
+DROP TABLE daily;
+ALTER TABLE daily_2 RENAME TO daily;
+",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 const INSERT_ROW: &str = "INSERT INTO requests (ts_ms, request_id, front_end, model_asked, \
     answered_by, provider, attempts, fallback, primary_failed, status, end_state, first_byte_ms, \
-    total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, client) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, agent, client) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
-const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, client, requests, \
-    failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out, \
-    tokens_reasoning, cost_usd, uncosted, total_ms) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-    ON CONFLICT (day, front_end, model, provider, client) DO UPDATE SET \
+const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, agent, client, \
+    requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, \
+    tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+    ON CONFLICT (day, front_end, model, provider, agent, client) DO UPDATE SET \
     requests = requests + excluded.requests, failures = failures + excluded.failures, \
     fallbacks = fallbacks + excluded.fallbacks, \
     primary_failures = primary_failures + excluded.primary_failures, \
@@ -83,7 +126,7 @@ const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, cl
     cost_usd = cost_usd + excluded.cost_usd, uncosted = uncosted + excluded.uncosted, \
     total_ms = total_ms + excluded.total_ms";
 
-/// The rollup of one day, front end, model, provider and client: what a
+/// The rollup of one day, front end, model, provider, agent and client: what a
 /// batch's rows add to its `daily` row (one upsert per rollup, not per row:
 /// under load a batch holds hundreds of rows and a handful of rollups).
 #[derive(Default)]
@@ -103,7 +146,7 @@ struct Rollup {
 }
 
 /// Which rollup a row adds to.
-type RollupKey<'a> = (i64, &'static str, &'a str, &'a str, &'static str);
+type RollupKey<'a> = (i64, &'static str, &'a str, &'a str, &'static str, &'a str);
 
 impl Rollup {
     fn key(row: &Row) -> RollupKey<'_> {
@@ -112,7 +155,8 @@ impl Rollup {
             row.front_end,
             row.answered_by.as_deref().unwrap_or(""),
             row.provider().unwrap_or(""),
-            row.client,
+            row.agent,
+            &row.client,
         )
     }
 
@@ -154,6 +198,10 @@ pub enum StoreError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path}: the ledger's schema is version {version}, from a newer clawgate (this one knows up to {SCHEMA_VERSION}); use that clawgate, or move the file aside"
+    )]
+    Newer { path: PathBuf, version: usize },
     #[error("{path}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -167,10 +215,11 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// What one day of one model cost, for the running totals.
+/// What one day of one model cost one client, for the running totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaySpend {
     pub day: i64,
+    pub client: String,
     pub model: String,
     pub requests: u64,
     pub fallbacks: u64,
@@ -225,15 +274,43 @@ impl Store {
         // crash, only possibly the last ones on a power cut.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(error)?;
-        conn.execute_batch(SCHEMA).map_err(error)?;
-        Ok(Self {
+        let mut store = Self {
             conn,
             path: path.to_path_buf(),
-        })
+        };
+        store.migrate()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Brings the schema to [`SCHEMA_VERSION`], one version per
+    /// transaction. A ledger from a newer clawgate is refused, not
+    /// written into.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let error = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(error)?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Newer { path, version });
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction().map_err(error)?;
+            tx.execute_batch(migration).map_err(error)?;
+            tx.pragma_update(None, "user_version", (index + 1) as i64)
+                .map_err(error)?;
+            tx.commit().map_err(error)?;
+        }
+        Ok(())
     }
 
     /// Refuses every write from now on, as a read-only mount does. For
@@ -276,17 +353,19 @@ impl Store {
                     row.tokens.output.map(to_i64),
                     row.tokens.reasoning.map(to_i64),
                     row.cost_usd,
-                    row.client,
+                    row.agent,
+                    &*row.client,
                 ])?;
                 rollups.entry(Rollup::key(row)).or_default().add(row);
             }
             let mut upsert = tx.prepare_cached(UPSERT_DAY)?;
-            for ((day, front_end, model, provider, client), r) in rollups {
+            for ((day, front_end, model, provider, agent, client), r) in rollups {
                 upsert.execute(params![
                     day,
                     front_end,
                     model,
                     provider,
+                    agent,
                     client,
                     r.requests,
                     r.failures,
@@ -328,17 +407,18 @@ impl Store {
     /// is empty) are left out, as the running totals leave them out.
     pub fn spend_since(&self, since_day: i64) -> rusqlite::Result<Vec<DaySpend>> {
         let mut statement = self.conn.prepare(
-            "SELECT day, model, SUM(requests), SUM(fallbacks), SUM(cost_usd), SUM(uncosted) \
-             FROM daily WHERE day >= ?1 AND model != '' GROUP BY day, model",
+            "SELECT day, client, model, SUM(requests), SUM(fallbacks), SUM(cost_usd), \
+             SUM(uncosted) FROM daily WHERE day >= ?1 AND model != '' GROUP BY day, client, model",
         )?;
         let rows = statement.query_map([since_day], |r| {
             Ok(DaySpend {
                 day: r.get(0)?,
-                model: r.get(1)?,
-                requests: r.get::<_, i64>(2)? as u64,
-                fallbacks: r.get::<_, i64>(3)? as u64,
-                cost_usd: r.get(4)?,
-                uncosted: r.get::<_, i64>(5)? as u64,
+                client: r.get(1)?,
+                model: r.get(2)?,
+                requests: r.get::<_, i64>(3)? as u64,
+                fallbacks: r.get::<_, i64>(4)? as u64,
+                cost_usd: r.get(5)?,
+                uncosted: r.get::<_, i64>(6)? as u64,
             })
         })?;
         rows.collect()

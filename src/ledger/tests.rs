@@ -36,7 +36,8 @@ fn row(ts_ms: i64, model: Option<&str>, cost: Option<f64>) -> Row {
         },
         cost_usd: cost,
         budget_estimate_usd: None,
-        client: "openclaw",
+        agent: "openclaw",
+        client: "alice".into(),
     }
 }
 
@@ -50,6 +51,7 @@ fn all_daily(usd: f64) -> Budgets {
             scope: Scope::All,
             period: Period::Day,
             usd,
+            client: None,
         }],
         unpriced: Unpriced::Refuse,
     }
@@ -68,15 +70,15 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
     let budgets = Budgets::default();
     let ts = now.load(Ordering::SeqCst);
-    ledger.record(row(ts, Some("moonshot/kimi-k2.6"), Some(0.25)), &budgets);
-    ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
+    ledger.record(row(ts, Some("moonshot/kimi-k2.6"), Some(0.25)), &[&budgets]);
+    ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &[&budgets]);
     let mut fell_over = row(ts, Some("openrouter/x"), Some(0.5));
     fell_over.attempts = vec![
         "moonshot/kimi-k2.6:timeout".into(),
         "openrouter/x:ok".into(),
     ];
-    ledger.record(fell_over, &budgets);
-    ledger.record(row(ts, None, None), &budgets);
+    ledger.record(fell_over, &[&budgets]);
+    ledger.record(row(ts, None, None), &[&budgets]);
     assert!(ledger.flush(Duration::from_secs(10)));
     assert_eq!(ledger.health().rows_written, 4);
     assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 4);
@@ -99,6 +101,7 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
             until_day: today,
             per: None,
             by: Some(query::Dimension::Model),
+            client: None,
         },
     )
     .unwrap();
@@ -150,18 +153,20 @@ fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
                 scope: Scope::All,
                 period: Period::Day,
                 usd: 1.0,
+                client: None,
             },
             Budget {
                 scope: Scope::All,
                 period: Period::Week,
                 usd: 1.5,
+                client: None,
             },
         ],
         unpriced: Unpriced::Refuse,
     };
     ledger.record(
         row(now.load(Ordering::SeqCst), Some("p/m"), Some(1.0)),
-        &budgets,
+        &[&budgets],
     );
     let states = budget::states(&ledger, &budgets, day_of(ledger.now()));
     assert!(states[0].exceeded && !states[1].exceeded);
@@ -174,7 +179,7 @@ fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     assert_eq!((states[0].spent_usd, states[1].spent_usd), (0.0, 1.0));
     ledger.record(
         row(now.load(Ordering::SeqCst), Some("p/m"), Some(0.25)),
-        &budgets,
+        &[&budgets],
     );
     assert!(ledger.flush(Duration::from_secs(10)));
     assert_eq!(
@@ -229,7 +234,7 @@ fn budgets_refuse_spent_and_unpriced_targets() {
     );
 
     let now = millis(ledger.now());
-    ledger.record(row(now, Some("paid/m"), Some(1.0)), &config.budgets);
+    ledger.record(row(now, Some("paid/m"), Some(1.0)), &[&config.budgets]);
     let spent = budget::check(
         &ledger,
         &config.budgets,
@@ -303,10 +308,7 @@ fn a_corrupt_database_is_moved_aside_and_a_new_one_started() {
     .unwrap();
     let ledger = Ledger::open(&path, &settings(), system_clock());
     assert_eq!(ledger.health().state, "writing");
-    ledger.record(
-        row(millis(SystemTime::now()), Some("p/m"), Some(0.1)),
-        &Budgets::default(),
-    );
+    ledger.record(row(millis(SystemTime::now()), Some("p/m"), Some(0.1)), &[]);
     assert!(ledger.flush(Duration::from_secs(10)));
     assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 1);
     let aside: Vec<_> = std::fs::read_dir(dir.path())
@@ -341,7 +343,7 @@ fn a_database_that_cannot_be_opened_leaves_a_memory_only_ledger() {
     let budgets = all_daily(0.5);
     ledger.record(
         row(millis(SystemTime::now()), Some("p/m"), Some(1.0)),
-        &budgets,
+        &[&budgets],
     );
     assert_eq!(
         ledger.health().rows_dropped,
@@ -360,10 +362,7 @@ fn a_read_only_database_drops_rows_and_counts_them() {
     // As on a read-only mount (mode bits do not stop root).
     store.forbid_writes().unwrap();
     let ledger = Ledger::start(store, &settings(), system_clock());
-    ledger.record(
-        row(millis(SystemTime::now()), Some("p/m"), Some(0.1)),
-        &Budgets::default(),
-    );
+    ledger.record(row(millis(SystemTime::now()), Some("p/m"), Some(0.1)), &[]);
     assert!(ledger.flush(Duration::from_secs(10)));
     let health = ledger.health();
     assert_eq!((health.rows_written, health.rows_dropped), (0, 1));
@@ -389,7 +388,7 @@ fn a_full_disk_drops_rows_without_failing_the_caller() {
     for i in 0..3000 {
         let mut r = row(now, Some("p/m"), Some(0.001));
         r.request_id = Some(format!("req_{i:0>100}"));
-        ledger.record(r, &Budgets::default());
+        ledger.record(r, &[]);
     }
     assert!(ledger.flush(Duration::from_secs(20)));
     let health = ledger.health();
@@ -409,7 +408,7 @@ fn a_full_queue_drops_instead_of_waiting() {
     *ledger.queue.lock().unwrap() = Some(sender);
     let started = std::time::Instant::now();
     for _ in 0..10 {
-        ledger.record(row(0, Some("p/m"), None), &Budgets::default());
+        ledger.record(row(0, Some("p/m"), None), &[]);
     }
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(ledger.health().rows_dropped, 8);
@@ -421,18 +420,12 @@ fn old_rows_expire_and_their_rollups_stay() {
     let path = dir.path().join("ledger.db");
     let now = Arc::new(AtomicI64::new(ms_of("2026-01-01", 0)));
     let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
-    ledger.record(
-        row(ms_of("2026-01-01", 0), Some("p/m"), Some(0.1)),
-        &Budgets::default(),
-    );
+    ledger.record(row(ms_of("2026-01-01", 0), Some("p/m"), Some(0.1)), &[]);
     ledger.close(Duration::from_secs(5));
     // 91 days later, a start expires it.
     now.store(ms_of("2026-04-02", 0), Ordering::SeqCst);
     let ledger = Ledger::open(&path, &settings(), clock_at(now));
-    ledger.record(
-        row(ms_of("2026-04-02", 0), Some("p/m"), Some(0.1)),
-        &Budgets::default(),
-    );
+    ledger.record(row(ms_of("2026-04-02", 0), Some("p/m"), Some(0.1)), &[]);
     ledger.close(Duration::from_secs(5));
     assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 1);
     assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 2);
@@ -492,6 +485,7 @@ fn since_and_csv() {
         until: "2026-11-23".into(),
         per: None,
         by: Some("client"),
+        client: None,
         lines: vec![query::Line {
             key: Some("=cmd,\"x\"".into()),
             requests: 1,
@@ -523,18 +517,18 @@ fn a_budget_warns_once_per_period_at_80_percent() {
     let ledger = Ledger::build(None, clock_at(now.clone()));
     let budgets = all_daily(1.0);
     let ts = now.load(Ordering::SeqCst);
-    ledger.record(row(ts, Some("p/m"), Some(0.5)), &budgets);
+    ledger.record(row(ts, Some("p/m"), Some(0.5)), &[&budgets]);
     assert!(
         ledger.warned.lock().unwrap().is_empty(),
         "50% is no warning"
     );
-    ledger.record(row(ts, Some("p/m"), Some(0.3)), &budgets);
-    ledger.record(row(ts, Some("p/m"), Some(0.1)), &budgets);
+    ledger.record(row(ts, Some("p/m"), Some(0.3)), &[&budgets]);
+    ledger.record(row(ts, Some("p/m"), Some(0.1)), &[&budgets]);
     assert_eq!(ledger.warned.lock().unwrap().len(), 1, "80% warns, once");
     // The next day is a new period: a new warning when it gets there.
     let tomorrow = ms_of("2026-11-25", 60);
     now.store(tomorrow, Ordering::SeqCst);
-    ledger.record(row(tomorrow, Some("p/m"), Some(0.9)), &budgets);
+    ledger.record(row(tomorrow, Some("p/m"), Some(0.9)), &[&budgets]);
     assert_eq!(ledger.warned.lock().unwrap().len(), 2);
 }
 
@@ -546,13 +540,13 @@ fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     let budgets = all_daily(0.5);
     let mut left = row(millis(SystemTime::now()), Some("p/m"), None);
     left.budget_estimate_usd = Some(0.25);
-    ledger.record(left, &budgets);
+    ledger.record(left, &[&budgets]);
     let today = day_of(SystemTime::now());
     assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.25);
     // A known cost wins over an estimate.
     let mut known = row(millis(SystemTime::now()), Some("p/m"), Some(0.1));
     known.budget_estimate_usd = Some(9.0);
-    ledger.record(known, &budgets);
+    ledger.record(known, &[&budgets]);
     assert!((ledger.with_totals(|t| t.spent(today, |_| true)) - 0.35).abs() < 1e-9);
 }
 
@@ -573,14 +567,14 @@ fn a_flush_waiting_for_room_does_not_hold_up_recording() {
     let budgets = Budgets::default();
     let ts = calendar::millis(SystemTime::now());
     for _ in 0..QUEUE_ROWS + BATCH_ROWS + 10 {
-        ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
+        ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &[&budgets]);
     }
     std::thread::scope(|scope| {
         let flushed = scope.spawn(|| ledger.flush(Duration::from_millis(500)));
         // Let the flush start waiting for room.
         std::thread::sleep(Duration::from_millis(50));
         let started = Instant::now();
-        ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &budgets);
+        ledger.record(row(ts, Some("moonshot/kimi-k2.6"), None), &[&budgets]);
         let took = started.elapsed();
         assert!(
             took < Duration::from_millis(100),
@@ -690,4 +684,104 @@ fn amounts_never_read_zero_when_they_are_not() {
     ] {
         assert_eq!(budget::usd(amount), text);
     }
+}
+
+/// A ledger written by the schema before clients (version 1, no
+/// `user_version`) is migrated in place when opened: its rows and rollups
+/// are kept, the calling program moves to `agent`, and the budgets' totals
+/// are rebuilt from it.
+#[test]
+fn a_ledger_from_before_clients_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let now = Arc::new(AtomicI64::new(ms_of("2026-11-20", 3600)));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(store::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO requests (ts_ms, request_id, front_end, model_asked, answered_by, provider, \
+             attempts, fallback, primary_failed, status, end_state, first_byte_ms, total_ms, \
+             tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, client) VALUES \
+             (1795136400000, 'req_old', 'openai-chat', 'default', 'p/m', 'p', 'p/m:ok', 0, 0, 200, \
+             'complete', 5, 40, 1000, 0, 100, NULL, 0.75, 'claude-code');
+             INSERT INTO daily VALUES (20777, 'openai-chat', 'p/m', 'p', 'claude-code', 1, 0, 0, 0, \
+             0, 1000, 0, 100, 0, 0.75, 0, 40);",
+        )
+        .unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 0, "ledgers were not versioned before");
+    }
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    assert_eq!(ledger.health().state, "writing", "{:?}", ledger.health());
+    // The old day's spend counts for everyone, not for any client.
+    let day = parse_date("2026-11-20").unwrap();
+    assert_eq!(day, 20777);
+    let everyone = ledger.with_totals(|t| t.since(None, day, |_| true));
+    assert_eq!(everyone.cost_usd, 0.75);
+    let alice = ledger.with_totals(|t| t.since(Some("alice"), day, |_| true));
+    assert_eq!(alice.requests, 0);
+    ledger.record(row(now.load(Ordering::SeqCst), Some("p/m"), Some(0.5)), &[]);
+    ledger.close(Duration::from_secs(5));
+
+    let conn = store::open_read_only(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version as usize, store::SCHEMA_VERSION);
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT request_id, agent, client FROM requests ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("req_old".into(), "claude-code".into(), String::new()),
+            ("req_1".into(), "openclaw".into(), "alice".into())
+        ]
+    );
+    let report = query::run(
+        &conn,
+        &query::Query {
+            since_day: day,
+            until_day: day,
+            per: None,
+            by: Some(query::Dimension::Client),
+            client: None,
+        },
+    )
+    .unwrap();
+    let keys: Vec<_> = report
+        .lines
+        .iter()
+        .map(|l| l.key.clone().unwrap())
+        .collect();
+    assert_eq!(keys, ["(none)", "alice"]);
+    assert_eq!(report.total.cost_usd, 1.25);
+    drop(conn);
+
+    // Opened again, nothing is migrated twice.
+    let again = Ledger::open(&path, &settings(), clock_at(now));
+    let alice = again.with_totals(|t| t.since(Some("alice"), day, |_| true));
+    assert_eq!((alice.requests, alice.cost_usd), (1, 0.5));
+}
+
+/// A ledger from a newer clawgate is not written into.
+#[test]
+fn a_ledger_from_a_newer_clawgate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let error = store::Store::open(&path).err().unwrap().to_string();
+    assert!(
+        error.contains("the ledger's schema is version 99, from a newer clawgate"),
+        "{error}"
+    );
 }

@@ -195,6 +195,10 @@ struct MockState {
     stream_abandoned: Notify,
     /// TCP connections accepted so far.
     connections: AtomicU32,
+    /// Chat requests being answered now, and the most there have been at
+    /// once.
+    in_flight: AtomicU32,
+    peak_in_flight: AtomicU32,
 }
 
 impl MockState {
@@ -205,7 +209,27 @@ impl MockState {
             recorded: Mutex::new(Vec::new()),
             stream_abandoned: Notify::new(),
             connections: AtomicU32::new(0),
+            in_flight: AtomicU32::new(0),
+            peak_in_flight: AtomicU32::new(0),
         })
+    }
+}
+
+/// Counts a chat request in flight from its arrival until its handler
+/// returns (a whole answer sent, or a stream's head).
+struct InFlight(Arc<MockState>);
+
+impl InFlight {
+    fn enter(state: &Arc<MockState>) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -263,6 +287,16 @@ impl MockServer {
     /// How many TCP connections the mock has accepted.
     pub fn connections(&self) -> u32 {
         self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Chat requests being answered now.
+    pub fn in_flight(&self) -> u32 {
+        self.state.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most chat requests answered at once so far.
+    pub fn peak_in_flight(&self) -> u32 {
+        self.state.peak_in_flight.load(Ordering::SeqCst)
     }
 
     /// Resolves when a client abandons a stream before its end (at once if
@@ -420,6 +454,7 @@ async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value
 }
 
 async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let _in_flight = InFlight::enter(&state);
     let options = &if state.options.chaos {
         chaos(&state.options)
     } else {

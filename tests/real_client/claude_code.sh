@@ -8,7 +8,8 @@
 # asks again without streaming. Then the tool round trip again against a
 # provider that speaks Anthropic Messages, which gets Claude Code's own body
 # with the least change. Asserts on Claude Code's output and on what the
-# mocks received. Last, Claude Code with a wrong gateway token and with keys
+# mocks received. Last, Claude Code with a wrong gateway token, with a
+# client's own key asking for a model it may not use, and with keys
 # the provider refuses: each must end within 30 s with a message saying what
 # to fix. Exits non-zero on failure.
 #
@@ -178,12 +179,14 @@ PY
 start "$work/refusing.log" "$bin/clawgate-mock" --require-key the-right-provider-key
 refusing=$url
 cat >"$work/refusing.json" <<JSON
-{"gateway": {"auth": {"token": "\${CLAWGATE_TOKEN}"}},
+{"gateway": {"auth": {"token": "\${CLAWGATE_TOKEN}"},
+   "clients": {"ci": {"key": "\${CI_KEY}", "models": ["kimi/k2"]}}},
  "models": {"mode": "replace", "providers": {
-   "kimi": {"baseUrl": "$refusing/v1", "apiKey": "\${KIMI_API_KEY}", "models": [{"id": "k2"}]}}},
+   "kimi": {"baseUrl": "$refusing/v1", "apiKey": "\${KIMI_API_KEY}", "models": [{"id": "k2"}, {"id": "k3"}]}}},
  "agents": {"defaults": {"model": {"primary": "kimi/k2"}}}}
 JSON
-CLAWGATE_TOKEN=$token KIMI_API_KEY=sk-refused-key \
+ci_key=claude-code-client-key-0123456789
+CLAWGATE_TOKEN=$token KIMI_API_KEY=sk-refused-key CI_KEY=$ci_key \
   start "$work/refusing-gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/refusing.json"
 refusing_gateway=$url
 # Runs Claude Code expecting it to fail: name, then env; at most 30 s.
@@ -202,12 +205,17 @@ fails_with() {
 fails_with refused-keys "kimi/k2 answered 401 (the key in KIMI_API_KEY)" ANTHROPIC_AUTH_TOKEN="$token"
 # (Claude Code prints its own "Not logged in · Please run /login" instead of
 # a 401's message when the message names x-api-key.)
-fails_with wrong-token "send clawgate's gateway.auth.token" ANTHROPIC_AUTH_TOKEN=not-the-token
-grep -q "WARN.*request refused (401): the token sent is not gateway.auth.token" "$work/refusing-gateway.log" \
+fails_with wrong-token "send your key under gateway.clients, or gateway.auth.token" ANTHROPIC_AUTH_TOKEN=not-the-token
+grep -q "WARN.*request refused (401): the key sent is neither gateway.auth.token nor a client's key" "$work/refusing-gateway.log" \
   || { echo "claude_code.sh: no WARN line for the wrong token" >&2; cat "$work/refusing-gateway.log" >&2; exit 1; }
-if grep -q "sk-refused-key\|$token" "$work/wrong-token.txt" "$work/refused-keys.txt" "$work/refusing-gateway.log"; then
+# A client with its own key, kept to kimi/k2, asking for kimi/k3: a 403
+# that Claude Code prints at once (x-should-retry: false), not retries.
+fails_with not-allowed "client ci may not use model" ANTHROPIC_AUTH_TOKEN="$ci_key" \
+  ANTHROPIC_MODEL=kimi/k3 ANTHROPIC_DEFAULT_HAIKU_MODEL=kimi/k3
+if grep -q "sk-refused-key\|$token\|$ci_key" "$work/wrong-token.txt" "$work/refused-keys.txt" \
+  "$work/not-allowed.txt" "$work/refusing-gateway.log"; then
   echo "claude_code.sh: a key or the token leaked" >&2; exit 1
 fi
 
 version_line=$("$claude" --version)
-echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers), stream recovery, a wrong token and refused keys passed in $(( $(date +%s) - started ))s"
+echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers), stream recovery, a wrong token, refused keys and a client's model refused passed in $(( $(date +%s) - started ))s"

@@ -12,8 +12,11 @@
 #      offers `apply_patch` as a `custom` (free-form) tool: the mock calls
 #      it, and Codex writes the file.
 #
-# Asserts on Codex's JSON events, on what the mocks received and on the
-# gateway's access log; exits non-zero on failure.
+# Codex sends a client key of its own (`gateway.clients.codex`), and the
+# ledger files every request under that client.
+#
+# Asserts on Codex's JSON events, on what the mocks received, on the
+# gateway's access log and its ledger; exits non-zero on failure.
 #
 #   bash tests/real_client/codex.sh target/debug
 #
@@ -57,6 +60,8 @@ start() {
 }
 
 token=codex-gateway-token-53
+# Codex runs with a client key of its own (gateway.clients), not the token.
+codex_key=codex-client-key-0123456789abcdef
 start "$work/plain.log" "$bin/clawgate-mock" --record "$work/plain.jsonl" \
   --reply "Hello from the plain mock." --reasoning "Codex asked for a greeting."
 plain=$url
@@ -71,7 +76,8 @@ start "$work/patch.log" "$bin/clawgate-mock" --record "$work/patch.jsonl" --repl
   --tool-call 'apply_patch={"input":"*** Begin Patch\n*** Add File: hello.txt\n+hello from clawgate\n*** End Patch\n"}'
 patch=$url
 cat >"$work/config.json" <<JSON
-{"gateway": {"auth": {"token": "$token"}},
+{"gateway": {"auth": {"token": "$token"},
+   "clients": {"codex": {"key": "\${CODEX_KEY}", "limits": {"concurrentRequests": 4}}}},
  "models": {"mode": "replace", "providers": {
    "down": {"baseUrl": "$down/v1", "models": [{"id": "d"}]},
    "kimi": {"baseUrl": "$tools/v1", "models": [{"id": "k2"}]},
@@ -80,7 +86,8 @@ cat >"$work/config.json" <<JSON
  "agents": {"defaults": {"model": {"primary": "down/d", "fallbacks": ["kimi/k2"]},
    "models": {"plain/p": {"alias": "plain"}, "patch/k": {"alias": "gpt-5.5"}}}}}
 JSON
-start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
+CODEX_KEY=$codex_key CLAWGATE_STATE_DIR=$work/state \
+  start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
 gateway=$url gateway_pid=${pids[-1]}
 
 mkdir -p "$work/home" "$work/codex-home" "$work/project"
@@ -100,7 +107,7 @@ TOML
 codex_exec() {
   local name=$1 model=$2 prompt=$3
   (cd "$work/project" && env -i PATH="$PATH" HOME="$work/home" CODEX_HOME="$work/codex-home" \
-    CLAWGATE_TOKEN="$token" timeout 120 "$codex" exec --json --skip-git-repo-check \
+    CLAWGATE_TOKEN="$codex_key" timeout 120 "$codex" exec --json --skip-git-repo-check \
     --dangerously-bypass-approvals-and-sandbox -m "$model" "$prompt" \
     </dev/null >"$work/$name.events" 2>"$work/$name.err") || true
 }
@@ -110,8 +117,9 @@ codex_exec unknown gpt-nope "Say hello"
 codex_exec patch gpt-5.5 "Add the file"
 
 stop_gateway "$gateway_pid"
+"$bin/clawgate" usage --ledger "$work/state/ledger.db" --since today --by client --json >"$work/usage.json"
 
-python3 - "$work" "$token" <<'PY'
+python3 - "$work" "$codex_key" <<'PY'
 import json, sys
 work, token = sys.argv[1], sys.argv[2]
 log = open(f"{work}/gateway.log").read()
@@ -169,7 +177,11 @@ failed = [e for e in unknown if e["type"] == "turn.failed"]
 check(len(failed) == 1 and "unknown model `gpt-nope`" in failed[0]["error"]["message"],
       f"the run did not end with clawgate's message: {failed}", "unknown")
 check(log.count("POST /v1/responses 404") == 1, "Codex retried the unknown model")
-check(token not in log, "the gateway token leaked into the log")
+check(token not in log, "Codex's client key leaked into the log")
+# Every request is in the ledger under Codex's client, none under the token.
+usage = json.load(open(f"{work}/usage.json"))
+clients = {line["key"]: line["requests"] for line in usage["lines"]}
+check(list(clients) == ["codex"] and clients["codex"] >= 4, f"not Codex's client in the ledger: {usage}")
 
 # 4. A custom tool: apply_patch's free-form input as one string argument.
 patch = events("patch")
@@ -184,4 +196,4 @@ check(len(sent) == 2 and sent[1]["messages"][-1]["role"] == "tool"
       and "hello.txt" in sent[1]["messages"][-1]["content"], "the patch's result did not reach the provider", "patch")
 check([m["text"] for m in items(patch, "agent_message")] == ["Patched."], "no answer after the patch", "patch")
 PY
-echo "codex $version: plain answer, fallback with a tool round trip, unknown model, apply_patch passed in $(( $(date +%s) - started ))s"
+echo "codex $version: plain answer, fallback with a tool round trip, unknown model, apply_patch, under its own client key, passed in $(( $(date +%s) - started ))s"

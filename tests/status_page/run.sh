@@ -88,10 +88,10 @@ for back in range(1, 30):
     for model, provider, share, fallbacks in (("moonshot/kimi-k2.6", "moonshot", 0.8, 0),
                                               ("openrouter/moonshotai/kimi-k2.6", "openrouter", 0.2, 3)):
         requests = int(220 * share * (cost + 0.2))
-        db.execute("""INSERT INTO daily (day, front_end, model, provider, client, requests, failures,
-            fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out,
-            tokens_reasoning, cost_usd, uncosted, total_ms) VALUES (?,?,?,?,?,?,0,?,?,?,?,?,?,0,?,0,?)""",
-            (day, "openai-chat", model, provider, "openclaw", requests, fallbacks, fallbacks,
+        db.execute("""INSERT INTO daily (day, front_end, model, provider, agent, client, requests,
+            failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out,
+            tokens_reasoning, cost_usd, uncosted, total_ms) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?,?,0,?,0,?)""",
+            (day, "openai-chat", model, provider, "openclaw", "token", requests, fallbacks, fallbacks,
              cost * share if fallbacks else 0.0, requests * 900, requests * 300, requests * 150,
              cost * share, requests * 1400))
 db.commit()

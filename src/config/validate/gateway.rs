@@ -45,9 +45,11 @@ fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> D
 /// The ports OpenClaw's gateway and its companions listen on.
 const OPENCLAW_PORTS: [std::ops::RangeInclusive<u16>; 2] = [18789..=18793, 18800..=18899];
 
+/// `clients`: whether `gateway.clients` has any (a key is required then).
 pub(super) fn gateway_settings(
     raw: RawGateway,
     telemetry: Option<crate::ops::telemetry::Settings>,
+    clients: bool,
     missing: &[MissingVar],
     v: &mut Validator,
 ) -> GatewaySettings {
@@ -82,10 +84,10 @@ pub(super) fn gateway_settings(
         Some(token) => Some(SecretString::from(token)),
         None => None,
     };
-    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved {
+    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients {
         v.error(
             "gateway.bind",
-            format!("{bind} is not a loopback address; set gateway.auth.token to serve beyond this machine"),
+            format!("{bind} is not a loopback address; set gateway.auth.token or gateway.clients to serve beyond this machine"),
         );
     }
     let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
@@ -226,6 +228,8 @@ pub(super) fn gateway_settings(
         limits: limits(&raw.limits, v),
         reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
         telemetry,
+        // Read once the models are (`validate/clients.rs`).
+        clients: Default::default(),
     }
 }
 

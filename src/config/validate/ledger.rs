@@ -47,22 +47,28 @@ pub(super) fn ledger_settings(raw: RawLedger, v: &mut Validator) -> LedgerSettin
     settings
 }
 
+/// The budgets at `path` (`gateway.budgets`, or a client's with its name
+/// as `client`).
+///
 /// `chain`: the default chain. Budgets that refuse its primary for want of
 /// a price are an error, not a warning: every request would skip it and
 /// pay the fallbacks; a fallback they refuse is a warning. (Any other
 /// model a client names is refused with the same reason when asked for.)
 pub(super) fn budgets(
     raw: RawBudgets,
+    path: &str,
+    client: Option<Arc<str>>,
     providers: &BTreeMap<String, Arc<Provider>>,
     chain: &[&ModelRef],
     v: &mut Validator,
 ) -> Budgets {
     let mut budgets = Budgets::default();
+    let place = Place { path, client };
     match raw.unpriced.as_deref() {
         None | Some("refuse") => {}
         Some("allow") => budgets.unpriced = Unpriced::Allow,
         Some(other) => v.error(
-            "gateway.budgets.unpriced",
+            format!("{path}.unpriced"),
             format!("expected \"refuse\" or \"allow\", found {other:?}"),
         ),
     }
@@ -71,19 +77,25 @@ pub(super) fn budgets(
         weekly: raw.weekly,
         monthly: raw.monthly,
     };
-    limits(Scope::All, &all, &mut budgets, v);
+    limits(&place, Scope::All, &all, &mut budgets, v);
     for (id, limits_of) in &raw.providers {
         if !providers.contains_key(id) {
             v.error(
-                format!("gateway.budgets.providers.{id}"),
+                format!("{path}.providers.{id}"),
                 format!("no provider {id:?} is configured"),
             );
             continue;
         }
-        limits(Scope::Provider(id.clone()), limits_of, &mut budgets, v);
+        limits(
+            &place,
+            Scope::Provider(id.clone()),
+            limits_of,
+            &mut budgets,
+            v,
+        );
     }
     for (name, limits_of) in &raw.models {
-        let path = format!("gateway.budgets.models.{name}");
+        let path = format!("{path}.models.{name}");
         let Some(model_ref) = ModelRef::parse(name) else {
             v.error(path, "expected a model ref, provider/model-id");
             continue;
@@ -96,7 +108,7 @@ pub(super) fn budgets(
             v.error(path, format!("no model {model_ref} is configured"));
             continue;
         }
-        limits(Scope::Model(model_ref), limits_of, &mut budgets, v);
+        limits(&place, Scope::Model(model_ref), limits_of, &mut budgets, v);
     }
     if budgets.unpriced == Unpriced::Refuse {
         let unpriced = |model_ref: &ModelRef| {
@@ -125,7 +137,7 @@ pub(super) fn budgets(
         }
         if !refused.is_empty() {
             v.warnings.push(format!(
-                "gateway.budgets: {} ha{} no price, so the budgets covering {} refuse {} (gateway.budgets.unpriced is \"refuse\"; set a cost, or \"allow\" to let unpriced calls through, counted apart)",
+                "{path}: {} ha{} no price, so the budgets covering {} refuse {} ({path}.unpriced is \"refuse\"; set a cost, or \"allow\" to let unpriced calls through, counted apart)",
                 refused.join(", "),
                 if refused.len() == 1 { "s" } else { "ve" },
                 if refused.len() == 1 { "it" } else { "them" },
@@ -136,7 +148,19 @@ pub(super) fn budgets(
     budgets
 }
 
-fn limits(scope: Scope, raw: &RawBudgetLimits, budgets: &mut Budgets, v: &mut Validator) {
+/// Where a set of budgets is configured, and whose it is.
+struct Place<'a> {
+    path: &'a str,
+    client: Option<Arc<str>>,
+}
+
+fn limits(
+    place: &Place<'_>,
+    scope: Scope,
+    raw: &RawBudgetLimits,
+    budgets: &mut Budgets,
+    v: &mut Validator,
+) {
     for period in Period::ALL {
         let usd = match period {
             Period::Day => raw.daily,
@@ -149,10 +173,11 @@ fn limits(scope: Scope, raw: &RawBudgetLimits, budgets: &mut Budgets, v: &mut Va
                 scope: scope.clone(),
                 period,
                 usd,
+                client: place.client.clone(),
             });
         } else {
             v.error(
-                scope.path(period),
+                scope.path(place.path, period),
                 format!("expected an amount in USD, 0 or more, found {usd}"),
             );
         }

@@ -5,6 +5,7 @@
 //! early, so a user fixes a config in one pass.
 
 mod base_url;
+mod clients;
 mod gateway;
 mod ledger;
 mod providers;
@@ -229,8 +230,15 @@ pub(super) fn validate(
     }
     let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
     let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
+    let raw_clients = std::mem::take(&mut raw_gateway.clients);
     let telemetry = telemetry::settings(&raw_gateway.telemetry, env, &mut v);
-    let gateway = gateway_settings(raw_gateway, telemetry, &missing, &mut v);
+    let gateway = gateway_settings(
+        raw_gateway,
+        telemetry,
+        !raw_clients.is_empty(),
+        &missing,
+        &mut v,
+    );
     // Every substituted value, every key, token and credential header
     // written literally, and the telemetry export's headers are secrets
     // wherever the config is shown.
@@ -300,7 +308,14 @@ pub(super) fn validate(
         .iter()
         .flat_map(|routing| std::iter::once(&routing.primary).chain(&routing.fallbacks))
         .collect();
-    let budgets = ledger::budgets(raw_budgets, &providers, &chain, &mut v);
+    let budgets = ledger::budgets(
+        raw_budgets,
+        "gateway.budgets",
+        None,
+        &providers,
+        &chain,
+        &mut v,
+    );
 
     if let Some(routing) = &routing {
         let set: Vec<&str> = env
@@ -331,21 +346,8 @@ pub(super) fn validate(
 
     // Messages may quote values (serde's `invalid type: string "..."`).
     let scrub = |text: String| redactor.scrub(&text).into_owned();
-    match routing {
-        Some(routing) if v.errors.is_empty() => Ok(Loaded {
-            config: Config {
-                gateway,
-                providers,
-                routing,
-                redactor: redactor.clone(),
-                ledger: ledger_settings,
-                budgets,
-            },
-            ignored: report.ignored,
-            warnings: v.warnings.into_iter().map(scrub).collect(),
-            literal_secrets: literal.into_iter().map(|(path, _)| path).collect(),
-        }),
-        _ => Err(ConfigErrors(
+    let errors = |v: Validator| {
+        ConfigErrors(
             v.errors
                 .into_iter()
                 .map(|error| ConfigError {
@@ -353,8 +355,37 @@ pub(super) fn validate(
                     ..error
                 })
                 .collect(),
-        )),
+        )
+    };
+    // Clients name models as requests do, so they are read once the
+    // chains are.
+    let Some(routing) = routing else {
+        return Err(errors(v));
+    };
+    let mut config = Config {
+        gateway,
+        providers,
+        routing,
+        redactor: redactor.clone(),
+        ledger: ledger_settings,
+        budgets,
+    };
+    let substituted: Vec<&str> = used.iter().map(|u| u.path.as_str()).collect();
+    let unresolved: Vec<&str> = missing.iter().map(|m| m.path.as_str()).collect();
+    let sources = clients::KeySources {
+        substituted: &substituted,
+        unresolved: &unresolved,
+    };
+    config.gateway.clients = clients::clients(raw_clients, &config, &sources, &mut v);
+    if !v.errors.is_empty() {
+        return Err(errors(v));
     }
+    Ok(Loaded {
+        config,
+        ignored: report.ignored,
+        warnings: v.warnings.into_iter().map(scrub).collect(),
+        literal_secrets: literal.into_iter().map(|(path, _)| path).collect(),
+    })
 }
 
 /// OpenClaw's `gateway` section (marked by `gateway.mode`, a key only
@@ -464,6 +495,15 @@ fn literal_secrets(document: &Value) -> Vec<String> {
         }
     };
     push(document.pointer("/gateway/auth/token"));
+    if let Some(Value::Object(clients)) = document.pointer("/gateway/clients") {
+        for client in clients.values() {
+            push(
+                client
+                    .get("key")
+                    .filter(|key| !key.as_str().is_some_and(|text| text.starts_with("sha256:"))),
+            );
+        }
+    }
     let headers_of = |entry: &Value| -> Vec<Value> {
         match entry.get("headers") {
             Some(Value::Object(headers)) => headers

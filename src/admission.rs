@@ -1,0 +1,471 @@
+//! Whether a request may start now: the gateway's cap on requests in flight
+//! (`gateway.limits.maxConcurrentRequests`) and each client's own limits
+//! (`gateway.clients.<name>.limits`: requests and tokens per minute,
+//! requests at once).
+//!
+//! A client's limits are checked before the gateway's cap, so a client at
+//! its limit never holds, even for a moment, a place another client could
+//! have had. Both caps are semaphores resized in place on reload, so the
+//! requests in flight count against a changed cap; the rate limits are
+//! token buckets whose levels carry over a reload. Nothing here waits: a
+//! request is admitted or refused at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::config::clients::{Client, Clients, RateLimits};
+use crate::ops::memory;
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    /// The gateway is answering its cap of requests.
+    Busy(usize),
+    /// The client is over one of its limits; `retry_after` is when it is
+    /// under it again (at best).
+    Client {
+        client: Arc<str>,
+        limit: ClientLimit,
+        retry_after: Duration,
+    },
+}
+
+/// Which of a client's limits refused a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClientLimit {
+    RequestsPerMinute(u32),
+    TokensPerMinute(u64),
+    ConcurrentRequests(usize),
+}
+
+impl ClientLimit {
+    /// Its key under `gateway.clients.<name>.limits`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ClientLimit::RequestsPerMinute(_) => "requestsPerMinute",
+            ClientLimit::TokensPerMinute(_) => "tokensPerMinute",
+            ClientLimit::ConcurrentRequests(_) => "concurrentRequests",
+        }
+    }
+
+    /// `60 requests per minute`, ...
+    pub fn describe(self) -> String {
+        match self {
+            ClientLimit::RequestsPerMinute(n) => format!("{n} requests per minute"),
+            ClientLimit::TokensPerMinute(n) => format!("{n} tokens per minute"),
+            ClientLimit::ConcurrentRequests(n) => format!("{n} requests at once"),
+        }
+    }
+}
+
+/// The gateway's cap and every client's limits, kept across reloads.
+pub struct Admission {
+    requests: Arc<Cap>,
+    clients: ArcSwap<HashMap<Arc<str>, Arc<ClientState>>>,
+    /// Reloads reconfigure one at a time.
+    configuring: Mutex<()>,
+}
+
+/// One request's place among those in flight, and among its client's. When
+/// the last one in flight ends, the memory a burst left behind is given
+/// back ([`memory::release_after_burst`]).
+pub struct Slot {
+    gateway: Option<Held>,
+    client: Option<Held>,
+}
+
+/// A permit of a [`Cap`], given back to it when dropped.
+struct Held {
+    permit: Option<OwnedSemaphorePermit>,
+    cap: Arc<Cap>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.cap.give_back(permit);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.client.take());
+        if let Some(held) = self.gateway.take() {
+            let cap = held.cap.clone();
+            drop(held);
+            if cap.idle() {
+                memory::release_after_burst();
+            }
+        }
+    }
+}
+
+impl Admission {
+    /// A cap of `max_concurrent_requests` and the limits of `clients`.
+    pub fn new(max_concurrent_requests: usize, clients: &Clients) -> Self {
+        let admission = Self {
+            requests: Arc::new(Cap::new(max_concurrent_requests)),
+            clients: ArcSwap::default(),
+            configuring: Mutex::new(()),
+        };
+        admission.configure(max_concurrent_requests, clients);
+        admission
+    }
+
+    /// Puts a reloaded config's cap and clients' limits in force. A client
+    /// kept by name keeps what it has used; requests in flight count
+    /// against the new caps.
+    pub fn configure(&self, max_concurrent_requests: usize, clients: &Clients) {
+        let _one_at_a_time = self
+            .configuring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.requests.resize(max_concurrent_requests);
+        let old = self.clients.load();
+        let now = Instant::now();
+        let mut states = HashMap::new();
+        for client in clients.iter() {
+            let limits = client.limits;
+            if limits == RateLimits::default() {
+                continue;
+            }
+            let state = match old.get(&client.name) {
+                Some(state) => state.reconfigure(limits, now),
+                None => Arc::new(ClientState::new(limits, now)),
+            };
+            states.insert(client.name.clone(), state);
+        }
+        self.clients.store(Arc::new(states));
+    }
+
+    /// A place for one request of `client` (the gateway's cap only, for
+    /// `None`), or why not. Held until the response (a stream included)
+    /// is finished.
+    pub fn admit(&self, client: Option<&Client>) -> Result<Slot, Refused> {
+        let state = client.and_then(|client| {
+            let states = self.clients.load();
+            Some((client, states.get(&client.name)?.clone()))
+        });
+        let mut slot = Slot {
+            gateway: None,
+            client: None,
+        };
+        let mut took_request = None;
+        if let Some((client, state)) = &state {
+            let refused = |limit, retry_after| Refused::Client {
+                client: client.name.clone(),
+                limit,
+                retry_after,
+            };
+            if let Some(cap) = &state.concurrent {
+                let Some(held) = cap.try_hold() else {
+                    return Err(refused(
+                        ClientLimit::ConcurrentRequests(cap.size()),
+                        Duration::from_secs(1),
+                    ));
+                };
+                slot.client = Some(held);
+            }
+            let now = Instant::now();
+            if let Some((limit, bucket)) = &state.tokens {
+                bucket.ready(now).map_err(|wait| refused(*limit, wait))?;
+            }
+            if let Some((limit, bucket)) = &state.requests {
+                bucket
+                    .take(1.0, now)
+                    .map_err(|wait| refused(*limit, wait))?;
+                took_request = Some(bucket);
+            }
+        }
+        match self.requests.try_hold() {
+            Some(held) => slot.gateway = Some(held),
+            None => {
+                // Refused for the gateway, not the client: the request it
+                // did not make is not counted against it.
+                if let Some(bucket) = took_request {
+                    bucket.give_back(1.0);
+                }
+                return Err(Refused::Busy(self.requests.size()));
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Counts `tokens` (a finished request's input and output) against
+    /// the per-minute token limit of the client named `client`, if it has
+    /// one. A request's tokens are known only once it ends, so a client
+    /// may go past the limit by one request's; its next requests wait
+    /// until it is back under.
+    pub fn spent_tokens(&self, client: &str, tokens: u64) {
+        let states = self.clients.load();
+        if let Some((_, bucket)) = states.get(client).and_then(|s| s.tokens.as_ref()) {
+            bucket.charge(tokens as f64, Instant::now());
+        }
+    }
+}
+
+/// What a client has used of its limits.
+struct ClientState {
+    requests: Option<(ClientLimit, Bucket)>,
+    tokens: Option<(ClientLimit, Bucket)>,
+    concurrent: Option<Arc<Cap>>,
+}
+
+impl ClientState {
+    fn new(limits: RateLimits, now: Instant) -> Self {
+        Self {
+            requests: limits.requests_per_minute.map(|n| {
+                (
+                    ClientLimit::RequestsPerMinute(n),
+                    Bucket::per_minute(n as f64, now),
+                )
+            }),
+            tokens: limits.tokens_per_minute.map(|n| {
+                (
+                    ClientLimit::TokensPerMinute(n),
+                    Bucket::per_minute(n as f64, now),
+                )
+            }),
+            concurrent: limits.concurrent_requests.map(|n| Arc::new(Cap::new(n))),
+        }
+    }
+
+    /// This client's state under new limits: what it used carries over.
+    fn reconfigure(&self, limits: RateLimits, now: Instant) -> Arc<Self> {
+        let fresh = Self::new(limits, now);
+        let carry = |old: &Option<(ClientLimit, Bucket)>, new: &Option<(ClientLimit, Bucket)>| {
+            if let (Some((_, old)), Some((_, new))) = (old, new) {
+                new.carry_over(old, now);
+            }
+        };
+        carry(&self.requests, &fresh.requests);
+        carry(&self.tokens, &fresh.tokens);
+        let concurrent = match (&self.concurrent, limits.concurrent_requests) {
+            (Some(cap), Some(size)) => {
+                cap.resize(size);
+                Some(cap.clone())
+            }
+            (_, size) => size.map(|n| Arc::new(Cap::new(n))),
+        };
+        Arc::new(Self {
+            concurrent,
+            ..fresh
+        })
+    }
+}
+
+/// A token bucket holding up to a minute's worth, refilled continuously.
+/// A level below zero is a debt (tokens counted after the fact).
+struct Bucket(Mutex<Level>);
+
+struct Level {
+    capacity: f64,
+    per_second: f64,
+    level: f64,
+    at: Instant,
+}
+
+impl Level {
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.level = (self.level + elapsed * self.per_second).min(self.capacity);
+        self.at = now;
+    }
+
+    /// How long until the level is `needed`.
+    fn wait_for(&self, needed: f64) -> Duration {
+        Duration::from_secs_f64(((needed - self.level) / self.per_second).max(0.0))
+    }
+}
+
+impl Bucket {
+    fn per_minute(capacity: f64, now: Instant) -> Self {
+        Self(Mutex::new(Level {
+            capacity,
+            per_second: capacity / 60.0,
+            level: capacity,
+            at: now,
+        }))
+    }
+
+    fn level(&self) -> std::sync::MutexGuard<'_, Level> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes `n` if the bucket holds that much, else says how long until
+    /// it does.
+    fn take(&self, n: f64, now: Instant) -> Result<(), Duration> {
+        let mut level = self.level();
+        level.refill(now);
+        if level.level >= n {
+            level.level -= n;
+            Ok(())
+        } else {
+            Err(level.wait_for(n))
+        }
+    }
+
+    /// Whether the bucket is out of debt, else how long until it is.
+    fn ready(&self, now: Instant) -> Result<(), Duration> {
+        let mut level = self.level();
+        level.refill(now);
+        if level.level > 0.0 {
+            Ok(())
+        } else {
+            Err(level
+                .wait_for(f64::MIN_POSITIVE)
+                .max(Duration::from_millis(1)))
+        }
+    }
+
+    /// Takes `n`, into debt if need be.
+    fn charge(&self, n: f64, now: Instant) {
+        let mut level = self.level();
+        level.refill(now);
+        level.level -= n;
+    }
+
+    fn give_back(&self, n: f64) {
+        let mut level = self.level();
+        level.level = (level.level + n).min(level.capacity);
+    }
+
+    /// What `old` had used, counted against this (new) bucket.
+    fn carry_over(&self, old: &Bucket, now: Instant) {
+        let used = {
+            let mut old = old.level();
+            old.refill(now);
+            old.capacity - old.level
+        };
+        let mut level = self.level();
+        level.level = level.capacity - used;
+    }
+}
+
+/// A cap on requests in flight. One semaphore, resized in place: swapping
+/// in a new one let the requests holding the old one's permits and the
+/// new one's full count be in flight together.
+struct Cap {
+    permits: Arc<Semaphore>,
+    /// The cap in force.
+    size: AtomicUsize,
+    /// Permits still to be taken out of circulation after the cap was
+    /// lowered while more than the new cap were held: each one given back
+    /// while this is above zero is forgotten instead.
+    owed: AtomicUsize,
+    /// Resized one at a time.
+    resizing: Mutex<()>,
+}
+
+impl Cap {
+    fn new(size: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size: AtomicUsize::new(size),
+            owed: AtomicUsize::new(0),
+            resizing: Mutex::new(()),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.size.load(Ordering::SeqCst)
+    }
+
+    fn try_hold(self: &Arc<Self>) -> Option<Held> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        Some(Held {
+            permit: Some(permit),
+            cap: self.clone(),
+        })
+    }
+
+    /// Makes `size` the cap: requests in flight keep their permits and
+    /// count against it.
+    fn resize(&self, size: usize) {
+        let _one_at_a_time = self.resizing.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.size.swap(size, Ordering::SeqCst);
+        if size > old {
+            // Permits owed are forgiven first, then new ones added.
+            let grow = size - old;
+            let forgiven = self
+                .owed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
+                    Some(owed - owed.min(grow))
+                })
+                .map_or(0, |owed| owed.min(grow));
+            self.permits.add_permits(grow - forgiven);
+        } else {
+            let shrink = old - size;
+            let taken = self.permits.forget_permits(shrink);
+            self.owed.fetch_add(shrink - taken, Ordering::SeqCst);
+        }
+    }
+
+    /// Gives back a permit, or forgets it while permits are owed.
+    fn give_back(&self, permit: OwnedSemaphorePermit) {
+        let owed = self
+            .owed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |owed| {
+                owed.checked_sub(1)
+            });
+        if owed.is_ok() {
+            permit.forget();
+        }
+    }
+
+    /// Whether nothing is in flight.
+    fn idle(&self) -> bool {
+        self.owed.load(Ordering::SeqCst) == 0 && self.permits.available_permits() >= self.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_refills_over_a_minute_and_says_when_it_will_hold_enough() {
+        let bucket = Bucket::per_minute(60.0, Instant::now());
+        for _ in 0..60 {
+            bucket.take(1.0, Instant::now()).unwrap();
+        }
+        let wait = bucket.take(1.0, Instant::now()).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        bucket.take(1.0, Instant::now()).unwrap();
+        assert!(bucket.take(1.0, Instant::now()).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_counted_after_the_fact_leave_a_debt_to_wait_out() {
+        let bucket = Bucket::per_minute(600.0, Instant::now());
+        assert!(bucket.ready(Instant::now()).is_ok());
+        bucket.charge(900.0, Instant::now());
+        let wait = bucket.ready(Instant::now()).unwrap_err();
+        assert!(
+            (Duration::from_secs(30)..Duration::from_millis(30_010)).contains(&wait),
+            "{wait:?}"
+        );
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(bucket.ready(Instant::now()).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_carries_over_what_a_bucket_has_used() {
+        let old = Bucket::per_minute(10.0, Instant::now());
+        for _ in 0..10 {
+            old.take(1.0, Instant::now()).unwrap();
+        }
+        let raised = Bucket::per_minute(12.0, Instant::now());
+        raised.carry_over(&old, Instant::now());
+        raised.take(2.0, Instant::now()).unwrap();
+        assert!(raised.take(1.0, Instant::now()).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Who may call the gateway (`gateway.clients`, and `gateway.auth.token` as
+//! its one-client form), validated in `validate/clients.rs`.
+//!
+//! Keys are held as their SHA-256 only: a presented key is hashed once and
+//! looked up by its digest, then compared in constant time. The lookup's
+//! timing can only tell an attacker about digests, which say nothing about
+//! a key that is not known already.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::ModelRef;
+use super::ledger::Budgets;
+
+/// The ledger's name for requests made with `gateway.auth.token`.
+pub const TOKEN_CLIENT: &str = "token";
+/// The ledger's name for requests when no key is required.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// The SHA-256 of a key.
+pub type KeyDigest = [u8; 32];
+
+pub fn digest(key: &[u8]) -> KeyDigest {
+    Sha256::digest(key).into()
+}
+
+/// One client.
+pub struct Client {
+    /// Its name under `gateway.clients` (or [`TOKEN_CLIENT`],
+    /// [`ANONYMOUS`]): what the ledger and the status page call it.
+    pub name: Arc<str>,
+    /// `None` when its key's variable is unset (`config show`, `models`):
+    /// no key matches it.
+    pub(super) digest: Option<KeyDigest>,
+    /// Reads every client's usage and status, not only its own.
+    pub admin: bool,
+    /// `None`: every model.
+    pub models: Option<AllowedModels>,
+    /// Its own budgets, on top of `gateway.budgets`.
+    pub budgets: Budgets,
+    pub limits: RateLimits,
+}
+
+impl Client {
+    /// The client that holds `gateway.auth.token`, or everyone when no key
+    /// is required: it may do everything, limited only by the gateway's
+    /// own settings.
+    pub(super) fn owner(name: &str, digest: Option<KeyDigest>) -> Self {
+        Self {
+            name: name.into(),
+            digest,
+            admin: true,
+            models: None,
+            budgets: Budgets::default(),
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// A digest that tells this client's conversations from any other's
+    /// (the reasoning cache's scope): its name and key.
+    pub fn scope_seed(&self) -> Vec<u8> {
+        let mut seed = self.name.as_bytes().to_vec();
+        seed.push(0);
+        seed.extend_from_slice(self.digest.as_ref().map_or(&[][..], |d| &d[..]));
+        seed
+    }
+}
+
+/// Everything but the key's digest, which is no one's business.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("admin", &self.admin)
+            .field("models", &self.models)
+            .field("budgets", &self.budgets)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `gateway.clients.<name>.limits`; `None` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u64>,
+    pub concurrent_requests: Option<usize>,
+}
+
+/// `gateway.clients.<name>.models`: the refs and aliases a client may ask
+/// for, and the targets its chains may reach.
+#[derive(Debug)]
+pub struct AllowedModels {
+    /// As written, for the refusal that lists them.
+    pub written: Vec<String>,
+    pub(super) refs: BTreeSet<ModelRef>,
+}
+
+impl AllowedModels {
+    pub fn allows(&self, model_ref: &ModelRef) -> bool {
+        self.refs.contains(model_ref)
+    }
+}
+
+/// Every client, by the digest of its key.
+pub struct Clients {
+    by_digest: HashMap<KeyDigest, Arc<Client>>,
+    /// In name order, the token's holder among them.
+    all: Vec<Arc<Client>>,
+    /// Who a request is when no key is required.
+    anonymous: Arc<Client>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.all).finish()
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl Clients {
+    pub(super) fn new(mut all: Vec<Arc<Client>>) -> Self {
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_digest = all
+            .iter()
+            .filter_map(|client| Some((client.digest?, client.clone())))
+            .collect();
+        Self {
+            by_digest,
+            all,
+            anonymous: Arc::new(Client::owner(ANONYMOUS, None)),
+        }
+    }
+
+    /// Whether a request must present a key: with `gateway.auth.token` or
+    /// any client configured.
+    pub fn require_key(&self) -> bool {
+        !self.all.is_empty()
+    }
+
+    /// The client whose key `presented` is.
+    pub fn find(&self, presented: &str) -> Option<&Arc<Client>> {
+        let presented = digest(presented.as_bytes());
+        let client = self.by_digest.get(&presented)?;
+        let digest = client.digest.as_ref()?;
+        bool::from(digest.ct_eq(&presented)).then_some(client)
+    }
+
+    /// Who a request is when no key is required.
+    pub fn anonymous(&self) -> &Arc<Client> {
+        &self.anonymous
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Client>> {
+        self.all.iter().find(|client| &*client.name == name)
+    }
+
+    /// Every configured client, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
+        self.all.iter()
+    }
+}

@@ -1,0 +1,224 @@
+//! `gateway.clients`: each client's key (from the environment, or its
+//! SHA-256), the models it may use, its budgets and its limits; and
+//! `gateway.auth.token` as the one client it was before.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use super::super::clients::{
+    ANONYMOUS, AllowedModels, Client, Clients, KeyDigest, RateLimits, TOKEN_CLIENT, digest,
+};
+use super::super::raw::{RawClient, RawClientLimits};
+use super::super::{Config, ModelRef};
+use super::{Validator, ledger};
+
+/// A key taken from the environment shorter than this is refused.
+const MIN_KEY_CHARS: usize = 16;
+
+/// How each client's `key` was written, from the substitution of `${VAR}`s.
+pub(super) struct KeySources<'a> {
+    /// Paths where a `${VAR}` was substituted.
+    pub substituted: &'a [&'a str],
+    /// Paths whose `${VAR}` is unset (reported with the other unset ones).
+    pub unresolved: &'a [&'a str],
+}
+
+/// The clients of `config` (whose providers and routing are validated):
+/// those under `gateway.clients` and the holder of `gateway.auth.token`.
+pub(super) fn clients(
+    raw: BTreeMap<String, RawClient>,
+    config: &Config,
+    sources: &KeySources<'_>,
+    v: &mut Validator,
+) -> Clients {
+    let mut all = Vec::new();
+    // Which client (or the token) each key digest belongs to.
+    let mut owners: BTreeMap<KeyDigest, String> = BTreeMap::new();
+    if let Some(token) = &config.gateway.auth_token {
+        let token = digest(token.expose_secret().as_bytes());
+        owners.insert(token, "gateway.auth.token".to_string());
+        all.push(Arc::new(Client::owner(TOKEN_CLIENT, Some(token))));
+    }
+    for (name, raw) in raw {
+        let path = format!("gateway.clients.{name}");
+        if let Err(message) = check_name(&name) {
+            v.error(&path, message);
+            continue;
+        }
+        let name: Arc<str> = name.into();
+        let key_path = format!("{path}.key");
+        let digest = key_digest(raw.key.as_deref(), &key_path, sources, v);
+        if let Some(digest) = digest {
+            if let Some(owner) = owners.get(&digest) {
+                v.error(
+                    &key_path,
+                    format!("the same key as {owner}; each client needs a key of its own"),
+                );
+            } else {
+                owners.insert(digest, key_path.clone());
+            }
+        }
+        let models = raw
+            .models
+            .map(|written| allowed_models(written, &path, config, v));
+        let budgets = ledger::budgets(
+            raw.budgets,
+            &format!("{path}.budgets"),
+            Some(name.clone()),
+            &config.providers,
+            &[],
+            v,
+        );
+        all.push(Arc::new(Client {
+            name,
+            digest,
+            admin: raw.admin.unwrap_or(false),
+            models,
+            budgets,
+            limits: limits(&raw.limits, &path, v),
+        }));
+    }
+    Clients::new(all)
+}
+
+/// Names are the user's, within what a ledger column, a log field and a
+/// URL's query may hold without escaping.
+fn check_name(name: &str) -> Result<(), String> {
+    if name == TOKEN_CLIENT || name == ANONYMOUS {
+        return Err(format!(
+            "the name {name:?} is reserved ({TOKEN_CLIENT:?} is gateway.auth.token's, {ANONYMOUS:?} is for requests when no key is required); choose another"
+        ));
+    }
+    let fits = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "a client's name is 1 to 64 letters, digits, '-', '_' or '.', found {name:?}"
+        ))
+    }
+}
+
+/// The digest of the key at `path`: `"${VAR}"` (the key, from the
+/// environment) or `"sha256:"` and its 64 hex digits. Never a key written
+/// in the file: that would end up in the Nix store and in backups.
+fn key_digest(
+    key: Option<&str>,
+    path: &str,
+    sources: &KeySources<'_>,
+    v: &mut Validator,
+) -> Option<KeyDigest> {
+    if sources.unresolved.contains(&path) {
+        return None;
+    }
+    let Some(key) = key else {
+        v.error(
+            path,
+            "missing: set it to \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex",
+        );
+        return None;
+    };
+    if sources.substituted.contains(&path) {
+        let chars = key.chars().count();
+        if chars < MIN_KEY_CHARS {
+            v.error(
+                path,
+                format!(
+                    "the key from the environment is {chars} characters; a client key needs at least {MIN_KEY_CHARS} (`openssl rand -hex 32` makes one)"
+                ),
+            );
+            return None;
+        }
+        return Some(digest(key.as_bytes()));
+    }
+    let Some(hex) = key.strip_prefix("sha256:") else {
+        v.error(
+            path,
+            "expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex (`printf %s \"$KEY\" | sha256sum`); a key written in the config file would end up in the Nix store and in backups",
+        );
+        return None;
+    };
+    match parse_hex_digest(hex) {
+        Some(digest) => Some(digest),
+        None => {
+            v.error(
+                path,
+                format!(
+                    "expected 64 hex digits after \"sha256:\", found {} characters{}",
+                    hex.chars().count(),
+                    if hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                        ""
+                    } else {
+                        ", not all hex digits"
+                    }
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn parse_hex_digest(hex: &str) -> Option<KeyDigest> {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut digest = [0; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// Each entry a ref, an alias or `default`, resolved as a request's model
+/// is.
+fn allowed_models(
+    written: Vec<String>,
+    path: &str,
+    config: &Config,
+    v: &mut Validator,
+) -> AllowedModels {
+    let mut refs = BTreeSet::new();
+    if written.is_empty() {
+        v.error(
+            format!("{path}.models"),
+            "an empty list allows no model; leave it out to allow every model",
+        );
+    }
+    for (index, name) in written.iter().enumerate() {
+        match config.chain(Some(name)) {
+            Ok(chain) => {
+                let first: Option<&ModelRef> = chain.first().map(|t| &t.model_ref);
+                refs.extend(first.cloned());
+            }
+            Err(unknown) => v.error(format!("{path}.models[{index}]"), unknown.to_string()),
+        }
+    }
+    AllowedModels { written, refs }
+}
+
+fn limits(raw: &RawClientLimits, path: &str, v: &mut Validator) -> RateLimits {
+    let mut number = |key: &str, value: Option<u64>, max: u64| {
+        let value = value?;
+        if (1..=max).contains(&value) {
+            Some(value)
+        } else {
+            v.error(
+                format!("{path}.limits.{key}"),
+                format!("expected a whole number from 1 to {max}, found {value}"),
+            );
+            None
+        }
+    };
+    RateLimits {
+        requests_per_minute: number("requestsPerMinute", raw.requests_per_minute, 1_000_000)
+            .map(|n| n as u32),
+        tokens_per_minute: number("tokensPerMinute", raw.tokens_per_minute, 1_000_000_000_000),
+        concurrent_requests: number("concurrentRequests", raw.concurrent_requests, 1_000_000)
+            .map(|n| n as usize),
+    }
+}

@@ -1,0 +1,493 @@
+//! Clients (`gateway.clients`): each with its own key, models, budgets and
+//! limits, through each API front end, each refusal in that API's shape;
+//! what each key may read of the usage and the status.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawgate::config::{self, Environment, Secrets};
+use clawgate::gateway::Gateway;
+use clawgate::ledger::{self, Ledger};
+use clawgate::mock::{MockOptions, MockServer};
+use common::*;
+use serde_json::{Value, json};
+
+const ALICE: &str = "alice-key-0123456789abcdef";
+const BOB: &str = "bob-key-0123456789abcdef00";
+const CI: &str = "ci-key-0123456789abcdef0000";
+const ADMIN: &str = "admin-token-0123456789abcdef";
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn priced(mock: &MockServer) -> Value {
+    json!({"baseUrl": mock.base_url(), "apiKey": KEY,
+           "models": [{"id": "m", "name": "Mock", "cost": {"input": 1000, "output": 2000}}]})
+}
+
+/// `cheap/m` then `dear/m`; alice may use everything (2 requests a
+/// minute), bob only `cheap/m` (a tiny daily budget), ci one request at
+/// once; the token is the admin's.
+fn config(cheap: &MockServer, dear: &MockServer, clients: Value) -> Value {
+    json!({
+        "models": {"mode": "replace", "providers": {"cheap": priced(cheap), "dear": priced(dear)}},
+        "agents": {"defaults": {
+            "model": {"primary": "cheap/m", "fallbacks": ["dear/m"]},
+            "models": {"dear/m": {"alias": "big"}},
+        }},
+        "gateway": {"auth": {"token": ADMIN}, "clients": clients},
+    })
+}
+
+fn three_clients() -> Value {
+    json!({
+        "alice": {"key": "${ALICE_KEY}", "limits": {"requestsPerMinute": 2}},
+        "bob": {"key": format!("sha256:{}", sha256_hex(BOB)), "models": ["cheap/m"],
+                "budgets": {"daily": 0.000001}},
+        "ci": {"key": "${CI_KEY}", "models": ["big"], "limits": {"concurrentRequests": 1}},
+    })
+}
+
+struct Served {
+    test: TestGateway,
+    ledger: Arc<Ledger>,
+    _dir: tempfile::TempDir,
+}
+
+const DANA: &str = "dana-key-0123456789abcdef";
+
+/// The config loaded with the clients' keys in the environment.
+fn load(config: &Value) -> config::Config {
+    let env = Environment::from_pairs([("ALICE_KEY", ALICE), ("CI_KEY", CI), ("DANA_KEY", DANA)]);
+    config::load_str(&config.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"))
+        .config
+}
+
+async fn start(config: Value) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(&config);
+    let ledger = Arc::new(Ledger::open(
+        &dir.path().join("ledger.db"),
+        &loaded.ledger,
+        ledger::system_clock(),
+    ));
+    let gateway = Gateway::new(loaded).unwrap().with_ledger(ledger.clone());
+    Served {
+        test: serve(Arc::new(gateway)).await,
+        ledger,
+        _dir: dir,
+    }
+}
+
+impl Served {
+    /// `POST` to one of the three APIs with `key`, asking for `model`.
+    async fn ask(&self, api: Api, key: Option<&str>, model: &str) -> reqwest::Response {
+        let (path, body) = match api {
+            Api::Chat => (
+                "/v1/chat/completions",
+                json!({"model": model, "messages": user_message()}),
+            ),
+            Api::Messages => (
+                "/v1/messages",
+                json!({"model": model, "max_tokens": 50, "messages": user_message()}),
+            ),
+            Api::Responses => ("/v1/responses", json!({"model": model, "input": "hello"})),
+        };
+        let mut request = self
+            .test
+            .client()
+            .post(format!("{}{path}", self.test.url))
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        if let Some(key) = key {
+            // Anthropic's SDKs send x-api-key; the others a bearer token.
+            request = match api {
+                Api::Messages => request.header("x-api-key", key),
+                _ => request.bearer_auth(key),
+            };
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let response = self
+            .test
+            .client()
+            .get(format!("{}{path}", self.test.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn flush(&self) {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.flush(Duration::from_secs(5)))
+            .await
+            .unwrap();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    Chat,
+    Messages,
+    Responses,
+}
+
+const APIS: [Api; 3] = [Api::Chat, Api::Messages, Api::Responses];
+
+/// The error's type, read in the API's own shape.
+fn error_type(api: Api, body: &Value) -> String {
+    match api {
+        Api::Messages => {
+            assert_eq!(body["type"], "error", "{body}");
+            body["error"]["type"].as_str().unwrap().to_string()
+        }
+        _ => body["error"]["type"].as_str().unwrap().to_string(),
+    }
+}
+
+fn message(body: &Value) -> String {
+    body["error"]["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn each_client_gets_what_its_config_says_through_every_api() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let served = start(config(&cheap, &dear, three_clients())).await;
+    for api in APIS {
+        // An unknown key, or none: 401 in the API's shape.
+        for key in [Some("not-a-key-of-anyone-at-all"), None] {
+            let refused = served.ask(api, key, "cheap/m").await;
+            assert_eq!(refused.status(), 401, "{api:?}");
+            let body: Value = refused.json().await.unwrap();
+            assert_eq!(error_type(api, &body), "authentication_error", "{body}");
+        }
+        // A model the client may not use: 403 naming the ones it may.
+        let refused = served.ask(api, Some(BOB), "dear/m").await;
+        assert_eq!(refused.status(), 403, "{api:?}");
+        // Asking again would be refused again: clients must not retry.
+        assert_eq!(header(&refused, "x-should-retry"), "false");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(error_type(api, &body), "permission_error", "{body}");
+        assert!(
+            message(&body).contains("client bob may not use model \"dear/m\"; it may use cheap/m"),
+            "{body}"
+        );
+        // ci may use `big` (dear/m) and nothing else, the default included.
+        let ok = served.ask(api, Some(CI), "big").await;
+        assert_eq!(ok.status(), 200, "{api:?}");
+        assert_eq!(header(&ok, "x-clawgate-model"), "dear/m");
+        let refused = served.ask(api, Some(CI), "default").await;
+        assert_eq!(refused.status(), 403, "{api:?}");
+        // The admin's token may use everything.
+        assert_eq!(served.ask(api, Some(ADMIN), "big").await.status(), 200);
+    }
+    assert_eq!(cheap.requests().len(), 0, "no refused request reached it");
+    assert_eq!(dear.requests().len(), 6);
+    // Each client's model list holds what it may use.
+    for (key, expected) in [
+        (BOB, vec!["default", "cheap/m"]),
+        (CI, vec!["dear/m", "big"]),
+        (ALICE, vec!["default", "cheap/m", "dear/m", "big"]),
+    ] {
+        let (_, list) = served.get("/v1/models", key).await;
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, expected, "{list}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_and_cools_nothing() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let served = start(config(&cheap, &dear, three_clients())).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+    assert_eq!(
+        served
+            .ask(Api::Messages, Some(ALICE), "cheap/m")
+            .await
+            .status(),
+        200
+    );
+    for api in APIS {
+        let refused = served.ask(api, Some(ALICE), "cheap/m").await;
+        assert_eq!(refused.status(), 429, "{api:?}");
+        let retry_after: u64 = header(&refused, "retry-after").parse().unwrap();
+        assert!((1..=30).contains(&retry_after), "{retry_after}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(error_type(api, &body), "rate_limit_error", "{body}");
+        assert!(
+            message(&body).contains(
+                "client alice is over its limit of 2 requests per minute (gateway.clients.alice.limits.requestsPerMinute)"
+            ),
+            "{body}"
+        );
+    }
+    // Not the provider's failure: nothing cools down, and bob is served.
+    assert_eq!(cheap.requests().len(), 2);
+    let (_, status) = served.get("/v1/status", ADMIN).await;
+    assert_eq!(target(&status, "cheap/m")["state"], "healthy", "{status}");
+    assert_eq!(
+        served.ask(Api::Chat, Some(BOB), "cheap/m").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_client_at_its_concurrency_limit_takes_no_other_clients_place() {
+    let slow = mock(MockOptions {
+        latency_ms: 1_000,
+        ..MockOptions::default()
+    })
+    .await;
+    let mut config = config(&slow, &slow, three_clients());
+    // Two places for everyone; ci may hold one of them.
+    config["gateway"]["limits"] = json!({"maxConcurrentRequests": 2});
+    let served = Arc::new(start(config).await);
+    let held = {
+        let served = served.clone();
+        tokio::spawn(async move { served.ask(Api::Chat, Some(CI), "big").await.status() })
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while slow.in_flight() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let (refused, alice) = tokio::join!(
+        served.ask(Api::Responses, Some(CI), "big"),
+        served.ask(Api::Chat, Some(ALICE), "cheap/m"),
+    );
+    assert_eq!(refused.status(), 429);
+    assert_eq!(header(&refused, "retry-after"), "1");
+    let body: Value = refused.json().await.unwrap();
+    assert!(message(&body).contains("1 requests at once"), "{body}");
+    assert_eq!(alice.status(), 200, "the other place was alice's to take");
+    assert_eq!(held.await.unwrap(), 200);
+    assert_eq!(slow.peak_in_flight(), 2);
+}
+
+#[tokio::test]
+async fn a_client_over_its_budget_gets_402_naming_it_and_others_are_served() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let served = start(config(&cheap, &dear, three_clients())).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(BOB), "cheap/m").await.status(),
+        200
+    );
+    served.flush().await;
+    for api in APIS {
+        let refused = served.ask(api, Some(BOB), "cheap/m").await;
+        assert_eq!(refused.status(), 402, "{api:?}");
+        assert!(header(&refused, "retry-after").parse::<u64>().unwrap() >= 1);
+        let body: Value = refused.json().await.unwrap();
+        let text = message(&body);
+        assert!(
+            text.contains("the daily budget of $0.00 for all traffic of client bob is spent"),
+            "{body}"
+        );
+        assert!(text.contains("it resets at "), "{body}");
+        if let Api::Chat = api {
+            assert_eq!(body["error"]["budget"]["client"], "bob", "{body}");
+        }
+    }
+    // Bob's budget is his own; and his chain never fell over to dear/m.
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+    assert!(dear.requests().is_empty());
+}
+
+#[tokio::test]
+async fn tokens_per_minute_are_counted_when_a_request_ends() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let clients = json!({"alice": {"key": "${ALICE_KEY}", "limits": {"tokensPerMinute": 5}}});
+    let served = start(config(&cheap, &dear, clients)).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+    // The mock's answer used more than five tokens: alice waits.
+    let mut refused = None;
+    for _ in 0..100 {
+        let response = served.ask(Api::Chat, Some(ALICE), "cheap/m").await;
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        // The row (and its tokens) is counted once the body is dropped.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = refused.expect("the tokens limit refused a request");
+    let body: Value = refused.json().await.unwrap();
+    assert!(message(&body).contains("5 tokens per minute"), "{body}");
+}
+
+#[tokio::test]
+async fn a_clients_key_reads_its_own_usage_and_an_admin_key_everyones() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}", "admin": true});
+    let served = start(config(&cheap, &dear, clients)).await;
+    for key in [ALICE, ALICE, BOB, CI] {
+        let model = if key == CI { "big" } else { "cheap/m" };
+        assert_eq!(served.ask(Api::Chat, Some(key), model).await.status(), 200);
+    }
+    served.flush().await;
+    let (status, report) = served.get("/v1/usage?by=client", ALICE).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["client"], "alice", "{report}");
+    assert_eq!(report["total"]["requests"], 2, "{report}");
+    let (status, refused) = served.get("/v1/usage?client=bob", ALICE).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        message(&refused).contains("client alice may read its own usage only"),
+        "{refused}"
+    );
+    for admin in [ADMIN, DANA] {
+        let (status, report) = served.get("/v1/usage?by=client", admin).await;
+        assert_eq!(status, 200);
+        let lines: Vec<(String, u64)> = report["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["key"].as_str().unwrap().to_string(),
+                    l["requests"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("alice".to_string(), 2),
+                ("bob".to_string(), 1),
+                ("ci".to_string(), 1)
+            ],
+            "{report}"
+        );
+        let (_, bob) = served.get("/v1/usage?client=bob", admin).await;
+        assert_eq!(bob["total"]["requests"], 1, "{bob}");
+    }
+    // The status: each client's spend and limits, to an admin; its own to
+    // a client.
+    let (_, status) = served.get("/v1/status", ADMIN).await;
+    let names: Vec<&str> = status["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "ci", "dana", "token"], "{status}");
+    let alice = &status["clients"][0];
+    assert_eq!(alice["today"]["requests"], 2, "{status}");
+    assert_eq!(alice["limits"]["requestsPerMinute"], 2, "{status}");
+    let (_, status) = served.get("/v1/status", BOB).await;
+    let clients = status["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1, "{status}");
+    assert_eq!(clients[0]["name"], "bob");
+    let budgets = status["budgets"].as_array().unwrap();
+    assert!(budgets.iter().all(|b| b["client"] == "bob"), "{status}");
+    // The status page is for admin keys.
+    let page = served
+        .test
+        .client()
+        .get(format!("{}/", served.test.url))
+        .bearer_auth(BOB)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 401);
+    let page = served
+        .test
+        .client()
+        .get(format!("{}/", served.test.url))
+        .bearer_auth(ADMIN)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<table id=\"clients\">"), "{page}");
+    assert!(!page.contains(ALICE) && !page.contains(BOB));
+}
+
+#[tokio::test]
+async fn a_reload_applies_new_limits_and_keeps_what_was_used() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let served = start(config(&cheap, &dear, three_clients())).await;
+    for _ in 0..2 {
+        assert_eq!(
+            served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+            200
+        );
+    }
+    // Raised from 2 to 3 a minute: one more, not three more.
+    let mut clients = three_clients();
+    clients["alice"]["limits"]["requestsPerMinute"] = json!(3);
+    let reload = |clients| {
+        let reloaded = load(&config(&cheap, &dear, clients));
+        served.test.gateway.replace_config(reloaded);
+    };
+    reload(clients);
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        429
+    );
+    // A key removed by the reload is refused from then on.
+    reload(json!({"alice": {"key": "${ALICE_KEY}"}}));
+    assert_eq!(
+        served.ask(Api::Chat, Some(BOB), "cheap/m").await.status(),
+        401
+    );
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_client_kept_to_some_models_never_falls_over_to_others() {
+    let (cheap, dear) = (
+        failing_mock(500, "server_error").await,
+        healthy_mock().await,
+    );
+    let mut config = config(&cheap, &dear, three_clients());
+    config["gateway"]["retries"] = json!({"perTarget": 0});
+    let served = start(config).await;
+    let refused = served.ask(Api::Chat, Some(BOB), "cheap/m").await;
+    assert_eq!(refused.status(), 502);
+    assert!(dear.requests().is_empty(), "bob may not use dear/m");
+    let answered = served.ask(Api::Chat, Some(ALICE), "cheap/m").await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(header(&answered, "x-clawgate-model"), "dear/m");
+}
