@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -36,9 +36,6 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Exporter {
     queue: mpsc::Sender<Span>,
-    /// Told when the queue holds a batch, so that it is sent before the
-    /// batch delay is over.
-    full: Arc<Notify>,
     dropped: Arc<AtomicU64>,
     closing: CancellationToken,
     /// The span task, and the metrics task when there is one.
@@ -145,11 +142,9 @@ impl Exporter {
             warned: None,
             reported: 0,
         };
-        let full = Arc::new(Notify::new());
-        workers.push(tokio::spawn(worker.run(spans, full.clone(), closing.clone())));
+        workers.push(tokio::spawn(worker.run(spans, closing.clone())));
         Ok(Self {
             queue,
-            full,
             dropped,
             closing,
             workers: Mutex::new(workers),
@@ -161,8 +156,6 @@ impl Exporter {
     pub fn offer(&self, span: Span) {
         if self.queue.try_send(span).is_err() {
             drop_spans(&self.dropped, 1);
-        } else if self.queue.max_capacity() - self.queue.capacity() >= BATCH_SPANS {
-            self.full.notify_one();
         }
     }
 
@@ -196,43 +189,41 @@ struct Worker {
 }
 
 impl Worker {
-    /// The first span of a batch wakes the task; the others join the queue
-    /// without waking it (a wake-up per span cost more than the span), until
-    /// the batch delay is over, the queue holds a batch, or shutdown.
-    async fn run(
-        mut self,
-        mut spans: mpsc::Receiver<Span>,
-        full: Arc<Notify>,
-        closing: CancellationToken,
-    ) {
+    async fn run(mut self, mut spans: mpsc::Receiver<Span>, closing: CancellationToken) {
         loop {
-            let first = tokio::select! {
-                span = spans.recv() => span,
-                () = closing.cancelled() => None,
-            };
-            // None: shut down, or every sender is gone.
-            let done = first.is_none();
-            let mut batch: Vec<Span> = first.into_iter().collect();
-            if !done && !closing.is_cancelled() {
-                tokio::select! {
-                    () = tokio::time::sleep(BATCH_DELAY) => {}
-                    () = full.notified() => {}
-                    () = closing.cancelled() => {}
+            let mut batch = Vec::new();
+            if closing.is_cancelled() {
+                // What was queued before shutdown, then stop.
+                while let Ok(span) = spans.try_recv() {
+                    batch.push(span);
+                    if batch.len() == BATCH_SPANS {
+                        self.send(std::mem::take(&mut batch)).await;
+                    }
                 }
-            }
-            while let Ok(span) = spans.try_recv() {
-                batch.push(span);
-                if batch.len() == BATCH_SPANS {
-                    self.send(std::mem::take(&mut batch)).await;
+                if !batch.is_empty() {
+                    self.send(batch).await;
                 }
-            }
-            if !batch.is_empty() {
-                self.send(batch).await;
-            }
-            // What was queued before shutdown is sent; then stop.
-            if done || closing.is_cancelled() {
                 return;
             }
+            tokio::select! {
+                span = spans.recv() => match span {
+                    Some(span) => batch.push(span),
+                    None => return,
+                },
+                () = closing.cancelled() => continue,
+            }
+            let until = Instant::now() + BATCH_DELAY;
+            while batch.len() < BATCH_SPANS {
+                tokio::select! {
+                    span = spans.recv() => match span {
+                        Some(span) => batch.push(span),
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(until) => break,
+                    () = closing.cancelled() => break,
+                }
+            }
+            self.send(batch).await;
         }
     }
 
