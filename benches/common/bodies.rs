@@ -118,6 +118,17 @@ fn chat(messages: Vec<Value>, tools: Vec<Value>, stream: bool) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// Claude Code's three system blocks: the attribution block (its hash
+/// changes every request), the identity line and `prompt`, the last two
+/// marked for caching.
+fn claude_code_system(prompt: &str) -> Value {
+    json!([
+        {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=sdk-cli; cch=1a2b;"},
+        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}},
+    ])
+}
+
 /// Claude Code's request for "Say hello" (~77 KB; see
 /// `shared/facts/anthropic.md`): three system blocks, 24 tools with
 /// `input_schema`, adaptive thinking, effort, context management, metadata,
@@ -144,12 +155,10 @@ pub fn claude_code_request() -> Vec<u8> {
         "model": "claude-sonnet-4-5-20250929",
         "max_tokens": 32000,
         "stream": true,
-        "system": [
-            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=sdk-cli; cch=1a2b;"},
-            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks. ".repeat(440),
-             "cache_control": {"type": "ephemeral"}},
-        ],
+        "system": claude_code_system(
+            &"You are an interactive CLI tool that helps users with software engineering tasks. "
+                .repeat(440)
+        ),
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}]},
             {"role": "system", "content": "Plan mode is off."},
@@ -216,12 +225,10 @@ fn claude_code_turn_after(ask: &str, turns: usize) -> Vec<u8> {
         "model": "claude-sonnet-4-5-20250929",
         "max_tokens": 32000,
         "stream": true,
-        "system": [
-            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=sdk-cli; cch=1a2b;"},
-            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks.\n".repeat(120),
-             "cache_control": {"type": "ephemeral"}},
-        ],
+        "system": claude_code_system(
+            &"You are an interactive CLI tool that helps users with software engineering tasks.\n"
+                .repeat(120)
+        ),
         "messages": messages,
         "tools": tools,
         "thinking": {"type": "adaptive"},
