@@ -17,15 +17,6 @@ fn load(config: &Value, env: &[(&str, &str)]) -> Result<config::Loaded, String> 
     config::load_str(&config.to_string(), &env, Secrets::Required).map_err(|e| e.to_string())
 }
 
-/// stdout and stderr of a `clawgate` run, together.
-fn shown(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn validate_text(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();

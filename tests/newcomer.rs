@@ -9,21 +9,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use clawgate::config::{self, Environment, Secrets, Source};
 use common::*;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
-
-/// stdout and stderr together.
-fn shown(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
     let path = dir.join(name);

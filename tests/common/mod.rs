@@ -28,6 +28,15 @@ pub fn clawgate(args: &[&str]) -> std::process::Command {
     command
 }
 
+/// A `clawgate` run's stdout and stderr, together.
+pub fn shown(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// Runs `clawgate args` with only `env` (and `PATH`) set.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     clawgate(args)
