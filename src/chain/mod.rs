@@ -576,33 +576,25 @@ fn end_span(
     tries: u32,
     result: &Result<Reply, AttemptError>,
 ) {
-    let model = &target.model.id;
-    let mut attributes = vec![
-        telemetry::text("gen_ai.operation.name", "chat"),
-        telemetry::text("gen_ai.provider.name", target.model_ref.provider()),
-        telemetry::text("gen_ai.request.model", model.as_str()),
-        telemetry::text("clawgate.target", target.model_ref.as_str()),
-        telemetry::int("clawgate.attempt.number", span.number.into()),
-        telemetry::int("clawgate.attempt.try", tries.into()),
-    ];
-    attributes.extend(
-        telemetry::server(&target.provider.completions_url)
-            .into_iter()
-            .flatten(),
-    );
+    let model = target.model.id.as_str();
+    let mut attributes = telemetry::Attributes::with_capacity(10);
+    attributes.text("gen_ai.operation.name", "chat");
+    attributes.text("gen_ai.provider.name", target.model_ref.provider());
+    attributes.text("gen_ai.request.model", model);
+    attributes.text("clawgate.target", target.model_ref.as_str());
+    attributes.int("clawgate.attempt.number", span.number.into());
+    attributes.int("clawgate.attempt.try", tries.into());
+    telemetry::server(&mut attributes, &target.provider.completions_url);
     let failed = match result {
         Ok(_) => None,
         Err(error) => {
             if let Some(status) = error.status() {
-                attributes.push(telemetry::int(
-                    "http.response.status_code",
-                    status.as_u16().into(),
-                ));
+                attributes.int("http.response.status_code", status.as_u16().into());
             }
             Some(classify(Outcome::of(error)).0.label())
         }
     };
-    trace.end_attempt(span, format!("chat {model}"), attributes, failed);
+    trace.end_attempt(span, ["chat", model], attributes, failed);
 }
 
 /// The request's own fault, classified as a provider's 400 would be (no

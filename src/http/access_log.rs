@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use memchr::memmem;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -278,19 +279,27 @@ impl AccessRecord {
     /// reasons (read only from chunks that name one); with `captureContent`,
     /// every chunk's delta.
     fn answer_event(&self, event: &Event) {
+        /// What is read of a chunk: borrowed, the rest skipped unbuilt.
         #[derive(Deserialize)]
-        struct Chunk {
-            #[serde(default)]
-            id: Option<String>,
-            #[serde(default)]
-            choices: Option<Value>,
+        struct Chunk<'a> {
+            #[serde(default, borrow)]
+            id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            choices: Option<&'a RawValue>,
         }
-        let finishes = memchr::memmem::find(event.data.as_bytes(), b"\"finish_reason\"")
-            .is_some_and(|at| {
-                !event.data[at + 15..]
-                    .trim_start_matches([':', ' '])
-                    .starts_with("null")
-            });
+        #[derive(Deserialize)]
+        struct Choice<'a> {
+            #[serde(default, borrow)]
+            finish_reason: Option<Cow<'a, str>>,
+        }
+        static FINISH_REASON: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\""));
+        let data = event.data.as_str();
+        let finishes = FINISH_REASON.find(data.as_bytes()).is_some_and(|at| {
+            !data[at + 15..]
+                .trim_start_matches([':', ' '])
+                .starts_with("null")
+        });
         let (wants_id, captures) = {
             let entry = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             (
@@ -301,22 +310,32 @@ impl AccessRecord {
         if !(finishes || wants_id || captures) {
             return;
         }
-        let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else {
+        let Ok(chunk) = serde_json::from_str::<Chunk>(data) else {
             return;
         };
+        let choices = chunk.choices.map(RawValue::get);
+        let reasons: Vec<String> = match choices {
+            Some(choices) if finishes => serde_json::from_str::<Vec<Choice>>(choices)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|choice| choice.finish_reason.map(Cow::into_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let delta: Option<Value> = choices
+            .filter(|_| captures)
+            .and_then(|choices| serde_json::from_str(choices).ok());
         self.update(|entry| {
             if entry.traced.response_id.is_none() {
-                entry.traced.response_id = chunk.id.filter(|id| !id.is_empty());
+                entry.traced.response_id =
+                    chunk.id.filter(|id| !id.is_empty()).map(Cow::into_owned);
             }
             // One per choice; a provider repeating them is not followed far.
-            if finishes && entry.traced.finish_reasons.len() < MAX_FINISH_REASONS {
-                entry
-                    .traced
-                    .finish_reasons
-                    .extend(finish_reasons(chunk.choices.as_ref()));
+            if entry.traced.finish_reasons.len() < MAX_FINISH_REASONS {
+                entry.traced.finish_reasons.extend(reasons);
             }
             if let Some(output) = &mut entry.traced.output {
-                output.add_choice(chunk.choices.as_ref());
+                output.add_choice(delta.as_ref());
             }
         });
     }
@@ -630,9 +649,9 @@ impl Line {
             let failed = entry.traced.error_type.map(Cow::Borrowed).or_else(|| {
                 (self.status.as_u16() >= 400).then(|| self.status.as_str().to_owned().into())
             });
-            let name = format!("chat {}", entry.model_asked.as_deref().unwrap_or("default"));
+            let model = entry.model_asked.as_deref().unwrap_or("default");
             trace.end_request(
-                name,
+                ["chat", model],
                 self.span_attributes(&entry, to, end),
                 failed.as_deref(),
             );
@@ -680,98 +699,92 @@ impl Line {
 
 impl Line {
     /// The request span's attributes (GenAI conventions, then clawgate's).
-    fn span_attributes(
-        &self,
-        entry: &Entry,
-        to: &LedgerRow,
-        end: &str,
-    ) -> Vec<telemetry::KeyValue> {
-        use telemetry::{flag, float, int, text, texts};
+    fn span_attributes(&self, entry: &Entry, to: &LedgerRow, end: &str) -> telemetry::Attributes {
         let traced = &entry.traced;
-        let mut attributes = vec![
-            text("gen_ai.operation.name", "chat"),
-            text(
-                "gen_ai.request.model",
-                entry.model_asked.as_deref().unwrap_or("default"),
-            ),
-            text("http.request.method", self.method.as_str()),
-            text("url.path", self.path.as_str()),
-            int("http.response.status_code", self.status.as_u16().into()),
-            text("clawgate.front_end", to.front_end),
-            text("clawgate.agent", to.agent),
-            text("clawgate.end", end),
-            texts("clawgate.chain", traced.chain.iter().cloned()),
-            texts("clawgate.attempts", entry.attempts.iter().cloned()),
+        let mut attributes = telemetry::Attributes::with_capacity(28);
+        let a = &mut attributes;
+        a.text("gen_ai.operation.name", "chat");
+        a.text(
+            "gen_ai.request.model",
+            entry.model_asked.as_deref().unwrap_or("default"),
+        );
+        a.text("http.request.method", self.method.as_str());
+        a.text("url.path", self.path.as_str());
+        a.int("http.response.status_code", self.status.as_u16().into());
+        a.text("clawgate.front_end", to.front_end);
+        a.text("clawgate.agent", to.agent);
+        a.text("clawgate.end", end);
+        a.texts("clawgate.chain", traced.chain.iter().map(String::as_str));
+        a.texts(
+            "clawgate.attempts",
+            entry.attempts.iter().map(String::as_str),
+        );
+        if let Some(n) = traced.max_tokens {
+            a.int("gen_ai.request.max_tokens", n);
+        }
+        if let Some(t) = traced.temperature {
+            a.float("gen_ai.request.temperature", t);
+        }
+        if let Some(p) = traced.top_p {
+            a.float("gen_ai.request.top_p", p);
+        }
+        if let Some(id) = &traced.response_id {
+            a.text("gen_ai.response.id", id);
+        }
+        if !traced.finish_reasons.is_empty() {
+            a.texts(
+                "gen_ai.response.finish_reasons",
+                traced.finish_reasons.iter().map(String::as_str),
+            );
+        }
+        let tokens = [
+            ("gen_ai.usage.input_tokens", entry.tokens_in),
+            ("gen_ai.usage.output_tokens", entry.tokens_out),
+            ("gen_ai.usage.cache_read.input_tokens", entry.tokens_cached),
+            ("clawgate.usage.reasoning_tokens", entry.tokens_reasoning),
         ];
-        let optional = [
-            traced
-                .max_tokens
-                .map(|n| int("gen_ai.request.max_tokens", n)),
-            traced
-                .temperature
-                .map(|t| float("gen_ai.request.temperature", t)),
-            traced.top_p.map(|p| float("gen_ai.request.top_p", p)),
-            traced
-                .response_id
-                .as_ref()
-                .map(|id| text("gen_ai.response.id", id.as_str())),
-            (!traced.finish_reasons.is_empty()).then(|| {
-                texts(
-                    "gen_ai.response.finish_reasons",
-                    traced.finish_reasons.iter().cloned(),
-                )
-            }),
-            entry.tokens_in.map(|n| int("gen_ai.usage.input_tokens", n)),
-            entry
-                .tokens_out
-                .map(|n| int("gen_ai.usage.output_tokens", n)),
-            entry
-                .tokens_cached
-                .map(|n| int("gen_ai.usage.cache_read.input_tokens", n)),
-            entry
-                .tokens_reasoning
-                .map(|n| int("clawgate.usage.reasoning_tokens", n)),
-            entry.cost().map(|usd| float("clawgate.cost_usd", usd)),
-            entry
-                .client
-                .as_deref()
-                .map(|client| text("clawgate.client", client)),
-            traced.streamed.then(|| {
-                float(
-                    "clawgate.time_to_first_token_s",
-                    self.head_after.as_secs_f64(),
-                )
-            }),
-            to.request_id
-                .as_ref()
-                .map(|id| text("clawgate.request_id", id.as_ref())),
-        ];
-        attributes.extend(optional.into_iter().flatten());
+        for (key, count) in tokens {
+            if let Some(n) = count {
+                a.int(key, n);
+            }
+        }
+        if let Some(usd) = entry.cost() {
+            a.float("clawgate.cost_usd", usd);
+        }
+        if let Some(client) = entry.client.as_deref() {
+            a.text("clawgate.client", client);
+        }
+        if traced.streamed {
+            a.float(
+                "clawgate.time_to_first_token_s",
+                self.head_after.as_secs_f64(),
+            );
+        }
+        if let Some(id) = &to.request_id {
+            a.text("clawgate.request_id", id.as_ref());
+        }
         if let Some(input) = &traced.input {
             // Content passes the key scrubber, then is bounded.
             let redactor = &to.gateway.config().redactor;
             let scrubbed = |text: &str| content::bounded(redactor.scrub(text).into_owned());
-            attributes.push(text("gen_ai.input.messages", scrubbed(input)));
+            a.text("gen_ai.input.messages", &scrubbed(input));
             if let Some(output) = &traced.output {
                 let finish = traced.finish_reasons.first().map(String::as_str);
                 let output = output.output_messages(finish);
-                attributes.push(text("gen_ai.output.messages", scrubbed(&output)));
+                a.text("gen_ai.output.messages", &scrubbed(&output));
             }
         }
         if let Some((provider, model)) =
             entry.answered_by.as_deref().and_then(|r| r.split_once('/'))
         {
-            attributes.push(text("gen_ai.provider.name", provider));
-            attributes.push(text("gen_ai.response.model", model));
-            attributes.push(text(
+            a.text("gen_ai.provider.name", provider);
+            a.text("gen_ai.response.model", model);
+            a.text(
                 "clawgate.answered_by",
                 entry.answered_by.as_deref().unwrap_or_default(),
-            ));
+            );
             let first = traced.chain.first().map(String::as_str);
-            attributes.push(flag(
-                "clawgate.fallback",
-                first != entry.answered_by.as_deref(),
-            ));
+            a.flag("clawgate.fallback", first != entry.answered_by.as_deref());
         }
         attributes
     }

@@ -17,19 +17,20 @@
 pub mod content;
 mod export;
 pub mod histograms;
+mod span;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{Span, Status, span::SpanKind, status::StatusCode};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
 
 pub use self::export::Exporter;
 use self::histograms::{Answered, Histograms};
-pub use opentelemetry_proto::tonic::common::v1::KeyValue;
+pub use self::span::Attributes;
+use self::span::{Head, KIND_CLIENT, KIND_SERVER};
 
 /// `gateway.telemetry` with the `OTEL_*` variables applied: where spans go
 /// and which requests are traced.
@@ -245,72 +246,44 @@ impl Trace {
         }
     }
 
-    /// Ends `attempt` now: its client span, child of the request's, is
-    /// queued for export. `failed` is its `error.type`.
+    /// Ends `attempt` now: its client span `{operation} {model}`, child of
+    /// the request's, is queued for export. `failed` is its `error.type`.
     pub fn end_attempt(
         &self,
         attempt: AttemptSpan,
-        name: String,
-        attributes: Vec<KeyValue>,
+        name: [&str; 2],
+        attributes: Attributes,
         failed: Option<&str>,
     ) {
-        let span = self.span(
-            (attempt.span_id, Some(self.span_id)),
+        let head = Head {
+            trace_id: self.trace_id.to_be_bytes(),
+            span_id: attempt.span_id,
+            parent: Some(self.span_id),
             name,
-            SpanKind::Client,
-            attempt.started,
-            attributes,
-            failed,
-        );
-        self.telemetry.exporter.offer(span);
-    }
-
-    /// Ends the request's server span now and queues it for export.
-    pub fn end_request(&self, name: String, attributes: Vec<KeyValue>, failed: Option<&str>) {
-        let span = self.span(
-            (self.span_id, self.parent),
-            name,
-            SpanKind::Server,
-            self.started,
-            attributes,
-            failed,
-        );
-        self.telemetry.exporter.offer(span);
-    }
-
-    /// A finished span of this trace: `ids` its own and its parent's.
-    fn span(
-        &self,
-        (span_id, parent): ([u8; 8], Option<[u8; 8]>),
-        name: String,
-        kind: SpanKind,
-        started: SystemTime,
-        attributes: Vec<KeyValue>,
-        failed: Option<&str>,
-    ) -> Span {
-        let nanos = |at: SystemTime| {
-            at.duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
+            kind: KIND_CLIENT,
+            started: attempt.started,
+            ended: SystemTime::now(),
         };
-        let mut attributes = attributes;
-        if let Some(class) = failed {
-            attributes.push(text("error.type", class));
-        }
-        Span {
-            trace_id: self.trace_id.to_be_bytes().to_vec(),
-            span_id: span_id.to_vec(),
-            parent_span_id: parent.map(|p| p.to_vec()).unwrap_or_default(),
+        self.telemetry
+            .exporter
+            .offer(attributes.finish(&head, failed));
+    }
+
+    /// Ends the request's server span `{operation} {model}` now and queues
+    /// it for export.
+    pub fn end_request(&self, name: [&str; 2], attributes: Attributes, failed: Option<&str>) {
+        let head = Head {
+            trace_id: self.trace_id.to_be_bytes(),
+            span_id: self.span_id,
+            parent: self.parent,
             name,
-            kind: kind as i32,
-            start_time_unix_nano: nanos(started),
-            end_time_unix_nano: nanos(SystemTime::now()),
-            attributes,
-            status: failed.map(|class| Status {
-                message: class.to_string(),
-                code: StatusCode::Error as i32,
-            }),
-            ..Span::default()
-        }
+            kind: KIND_SERVER,
+            started: self.started,
+            ended: SystemTime::now(),
+        };
+        self.telemetry
+            .exporter
+            .offer(attributes.finish(&head, failed));
     }
 }
 
@@ -323,54 +296,26 @@ fn scope() -> opentelemetry_proto::tonic::common::v1::InstrumentationScope {
     }
 }
 
-/// A string attribute.
+/// A string attribute of the resource or a metric (a span's are written
+/// by [`Attributes`]).
 pub fn text(key: &str, value: impl Into<String>) -> KeyValue {
-    attribute(key, any_value::Value::StringValue(value.into()))
-}
-
-/// An integer attribute.
-pub fn int(key: &str, value: u64) -> KeyValue {
-    attribute(
-        key,
-        any_value::Value::IntValue(i64::try_from(value).unwrap_or(i64::MAX)),
-    )
-}
-
-/// A floating-point attribute.
-pub fn float(key: &str, value: f64) -> KeyValue {
-    attribute(key, any_value::Value::DoubleValue(value))
-}
-
-pub fn flag(key: &str, value: bool) -> KeyValue {
-    attribute(key, any_value::Value::BoolValue(value))
-}
-
-/// A string array attribute.
-pub fn texts(key: &str, values: impl IntoIterator<Item = String>) -> KeyValue {
-    let values = values
-        .into_iter()
-        .map(|v| AnyValue {
-            value: Some(any_value::Value::StringValue(v)),
-        })
-        .collect();
-    attribute(key, any_value::Value::ArrayValue(ArrayValue { values }))
-}
-
-fn attribute(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.to_string(),
-        value: Some(AnyValue { value: Some(value) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
         ..KeyValue::default()
     }
 }
 
 /// `server.address` and `server.port` of `url`.
-pub fn server(url: &reqwest::Url) -> [Option<KeyValue>; 2] {
-    [
-        url.host_str().map(|host| text("server.address", host)),
-        url.port_or_known_default()
-            .map(|port| int("server.port", port.into())),
-    ]
+pub fn server(attributes: &mut Attributes, url: &reqwest::Url) {
+    if let Some(host) = url.host_str() {
+        attributes.text("server.address", host);
+    }
+    if let Some(port) = url.port_or_known_default() {
+        attributes.int("server.port", port.into());
+    }
 }
 
 #[cfg(test)]

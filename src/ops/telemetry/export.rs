@@ -1,27 +1,29 @@
 //! The span exporter: a bounded queue that requests offer finished spans
 //! to without waiting, and one task that sends them in batches over
-//! OTLP/HTTP (protobuf). A full queue drops the span; a batch the collector
-//! does not take (down, slow past [`EXPORT_TIMEOUT`], refusing) is
-//! dropped too. Both are counted in `clawgate_telemetry_dropped_spans_total`
-//! and warned about at most once a minute. With metrics on, a second task
+//! OTLP/HTTP (protobuf). The task is woken by the first span of a batch and
+//! by a full batch, not by every span: a wake-up per span woke a thread per
+//! request at a moderate pace. A full queue drops the span; a batch the
+//! collector does not take (down, slow past [`EXPORT_TIMEOUT`], refusing)
+//! is dropped too. Both are counted in
+//! `clawgate_telemetry_dropped_spans_total` and warned about at most once a
+//! minute. With metrics on, a second task
 //! sends the GenAI histograms every interval and once more at shutdown.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::histograms::Histograms;
+use super::span;
 use super::{Settings, scope, text};
 use crate::ops::metrics;
 
@@ -34,8 +36,11 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Drops are warned about at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
+/// A finished span, encoded ([`span`]).
+type Span = Vec<u8>;
+
 pub struct Exporter {
-    queue: mpsc::Sender<Span>,
+    queue: Arc<Queue>,
     dropped: Arc<AtomicU64>,
     closing: CancellationToken,
     /// The span task, and the metrics task when there is one.
@@ -122,7 +127,11 @@ impl Exporter {
             ],
             ..Resource::default()
         };
-        let (queue, spans) = mpsc::channel(settings.queue_spans.max(1));
+        let queue = Arc::new(Queue {
+            spans: Mutex::default(),
+            capacity: settings.queue_spans.max(1),
+            ready: Notify::new(),
+        });
         let dropped = Arc::new(AtomicU64::new(0));
         let closing = CancellationToken::new();
         let mut workers = Vec::new();
@@ -137,12 +146,13 @@ impl Exporter {
         }
         let worker = Worker {
             collector: Collector::new(&client, &settings.traces_url, &headers),
-            resource,
+            resource: resource.encode_to_vec(),
+            scope: scope().encode_to_vec(),
             dropped: dropped.clone(),
             warned: None,
             reported: 0,
         };
-        workers.push(tokio::spawn(worker.run(spans, closing.clone())));
+        workers.push(tokio::spawn(worker.run(queue.clone(), closing.clone())));
         Ok(Self {
             queue,
             dropped,
@@ -154,8 +164,18 @@ impl Exporter {
     /// Queues `span` for export, or drops it (counted) when the queue is
     /// full or the exporter has stopped. Never waits.
     pub fn offer(&self, span: Span) {
-        if self.queue.try_send(span).is_err() {
-            drop_spans(&self.dropped, 1);
+        let queued = {
+            let mut spans = self.queue.lock();
+            if spans.len() >= self.queue.capacity {
+                drop(spans);
+                drop_spans(&self.dropped, 1);
+                return;
+            }
+            spans.push(span);
+            spans.len()
+        };
+        if queued == 1 || queued == BATCH_SPANS {
+            self.queue.ready.notify_one();
         }
     }
 
@@ -174,6 +194,20 @@ impl Exporter {
     }
 }
 
+/// Finished spans waiting for export.
+struct Queue {
+    spans: Mutex<Vec<Span>>,
+    capacity: usize,
+    /// A batch has begun, or is full.
+    ready: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Span>> {
+        self.spans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 fn drop_spans(dropped: &AtomicU64, count: u64) {
     dropped.fetch_add(count, Ordering::Relaxed);
     metrics::telemetry_dropped(count);
@@ -181,7 +215,9 @@ fn drop_spans(dropped: &AtomicU64, count: u64) {
 
 struct Worker {
     collector: Collector,
-    resource: Resource,
+    /// The encoded `Resource` and `InstrumentationScope` of every batch.
+    resource: Vec<u8>,
+    scope: Vec<u8>,
     dropped: Arc<AtomicU64>,
     /// When drops were last warned about, and how many had been by then.
     warned: Option<Instant>,
@@ -189,60 +225,41 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut spans: mpsc::Receiver<Span>, closing: CancellationToken) {
+    async fn run(mut self, queue: Arc<Queue>, closing: CancellationToken) {
         loop {
-            let mut batch = Vec::new();
-            if closing.is_cancelled() {
-                // What was queued before shutdown, then stop.
-                while let Ok(span) = spans.try_recv() {
-                    batch.push(span);
-                    if batch.len() == BATCH_SPANS {
-                        self.send(std::mem::take(&mut batch)).await;
-                    }
+            let closed = tokio::select! {
+                () = queue.ready.notified() => false,
+                () = closing.cancelled() => true,
+            };
+            // A batch has begun: it waits for others until it is full.
+            let full = queue.lock().len() >= BATCH_SPANS;
+            let closed = if closed || full {
+                closed
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(BATCH_DELAY) => false,
+                    () = queue.ready.notified() => false,
+                    () = closing.cancelled() => true,
                 }
-                if !batch.is_empty() {
-                    self.send(batch).await;
-                }
+            };
+            let spans = std::mem::take(&mut *queue.lock());
+            for batch in spans.chunks(BATCH_SPANS) {
+                self.send(batch).await;
+            }
+            if closed {
+                // What was queued before shutdown is sent above; no more.
                 return;
             }
-            tokio::select! {
-                span = spans.recv() => match span {
-                    Some(span) => batch.push(span),
-                    None => return,
-                },
-                () = closing.cancelled() => continue,
-            }
-            let until = Instant::now() + BATCH_DELAY;
-            while batch.len() < BATCH_SPANS {
-                tokio::select! {
-                    span = spans.recv() => match span {
-                        Some(span) => batch.push(span),
-                        None => break,
-                    },
-                    () = tokio::time::sleep_until(until) => break,
-                    () = closing.cancelled() => break,
-                }
-            }
-            self.send(batch).await;
         }
     }
 
     /// Sends one batch; a batch not taken is dropped, counted and warned
     /// about.
-    async fn send(&mut self, spans: Vec<Span>) {
+    async fn send(&mut self, spans: &[Span]) {
         let count = spans.len() as u64;
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(self.resource.clone()),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(scope()),
-                    spans,
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            }],
-        };
-        let failure = self.collector.post(request.encode_to_vec()).await.err();
+        let mut body = Vec::new();
+        span::export_request(&mut body, &self.resource, &self.scope, spans);
+        let failure = self.collector.post(body).await.err();
         if failure.is_some() {
             drop_spans(&self.dropped, count);
         }
