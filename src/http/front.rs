@@ -31,7 +31,8 @@ use serde_json::{Map, Value};
 use super::error::{ErrorReport, ErrorShape};
 use super::guard::Caller;
 use super::{
-    ATTEMPTS_HEADER, AccessRecord, ApiError, MODEL_HEADER, PROVIDER_HEADER, request_options,
+    ATTEMPTS_HEADER, AccessRecord, ApiError, DROPPED_HEADER, MODEL_HEADER, PROVIDER_HEADER,
+    request_options,
 };
 use crate::admission::Refused;
 use crate::chain::Answer;
@@ -44,7 +45,9 @@ use crate::ops::scrub::StreamScrub;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
+use crate::translate::fields;
 use crate::upstream::Reply;
+use crate::wire::Seen;
 use crate::wire::openai::ChatRequest;
 
 /// One API the gateway serves (the OpenAI chat API, Anthropic's Messages
@@ -278,8 +281,10 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         None => (request, Scope::of_client(&client)),
     };
     options.client = Some(client);
+    let seen = request.seen().clone();
     let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
+    name_dropped(&seen, &answer.target, &mut headers);
     let model_ref = answer.target.model_ref.clone();
     let mut outgoing = Outgoing::new(&config.redactor);
     let response = match answer.reply {
@@ -586,6 +591,52 @@ fn answered(answer: &Answer) -> (HeaderMap, &'static str) {
         "fallback"
     };
     (headers, outcome)
+}
+
+/// Names in [`DROPPED_HEADER`] what `target` did not get of a request that
+/// held `seen`, by design (`translate::fields`), and says so in a warn
+/// line, once per target and set of fields.
+fn name_dropped(seen: &Seen, target: &Target, headers: &mut HeaderMap) {
+    let dropped = fields::dropped(seen, target.provider.api);
+    if dropped.is_empty() {
+        return;
+    }
+    let named = dropped.join(", ");
+    if DROPS_SAID.first_time(format!("{}: {named}", target.model_ref.as_str())) {
+        let unknown: Vec<&str> = seen.unknown().iter().map(|key| &**key).collect();
+        tracing::warn!(
+            target = target.model_ref.as_str(),
+            dropped = %named,
+            unknown = %unknown.join(", "),
+            "fields the target cannot take were dropped (said once per target and set of fields; the answers name them in x-clawgate-dropped)"
+        );
+    }
+    headers.insert(DROPPED_HEADER, header_value(&named));
+}
+
+/// The targets and sets of dropped fields said in the log.
+static DROPS_SAID: Said = Said(std::sync::Mutex::new(None));
+
+/// Lines said once: at most [`Said::KEPT`] remembered, then it starts over.
+struct Said(std::sync::Mutex<Option<std::collections::HashSet<String>>>);
+
+impl Said {
+    const KEPT: usize = 256;
+
+    fn first_time(&self, line: String) -> bool {
+        let mut said = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let said = said.get_or_insert_with(Default::default);
+        if said.contains(&line) {
+            return false;
+        }
+        if said.len() >= Self::KEPT {
+            said.clear();
+        }
+        said.insert(line)
+    }
 }
 
 /// Refs are validated config text; this cannot fail for them, but a header

@@ -25,6 +25,9 @@ pub struct ChatRequest {
     /// The Anthropic Messages body this request was translated from
     /// (`POST /v1/messages`), for a target that speaks Anthropic itself.
     anthropic_original: Option<Bytes>,
+    /// The documented fields the client's request held, as its front
+    /// end's reader noted them (`translate::fields`).
+    seen: super::Seen,
     /// Reasoning the gateway kept for replayed assistant tool-call turns
     /// that arrived without it, by message index (`crate::reasoning_cache`).
     restored_reasoning: Vec<(usize, std::sync::Arc<str>)>,
@@ -206,6 +209,7 @@ impl ChatRequest {
             model,
             stream,
             anthropic_original: None,
+            seen: super::Seen::default(),
             restored_reasoning: Vec::new(),
         })
     }
@@ -231,6 +235,18 @@ impl ChatRequest {
         let members = self.message_items.get(index)?.members()?;
         let member = Member::last(members, key)?;
         Some(self.text(member))
+    }
+
+    /// Notes what the client's request held, as its front end read it.
+    pub fn with_seen(mut self, seen: super::Seen) -> Self {
+        self.seen = seen;
+        self
+    }
+
+    /// The documented fields the client's request held (see
+    /// `translate::fields`).
+    pub fn seen(&self) -> &super::Seen {
+        &self.seen
     }
 
     /// Marks the request as translated from the Anthropic Messages `body`.
@@ -356,6 +372,52 @@ impl ChatRequest {
             let bytes = &self.body[content.value.clone()];
             bytes.first() == Some(&b'[') && finder.find(bytes).is_some() && has_image_part(bytes)
         })
+    }
+
+    /// The top-level members, in order: each key and its value's JSON text.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members
+            .iter()
+            .map(|member| (&*member.key, self.text(member)))
+    }
+
+    /// The types of the content parts of every message whose content is
+    /// an array (each type once, in the order met), and whether any part
+    /// holds a `cache_control`: read only from those arrays, as
+    /// [`Self::first_image`] reads them.
+    pub fn part_kinds(&self) -> (Vec<&str>, bool) {
+        let mut kinds: Vec<&str> = Vec::new();
+        let mut marked = false;
+        for item in self.message_items.iter() {
+            let Some(content) = item.members().and_then(|m| Member::last(m, "content")) else {
+                continue;
+            };
+            let bytes = &self.body[content.value.clone()];
+            if bytes.first() != Some(&b'[') {
+                continue;
+            }
+            let Ok(parts) = super::scan::element_ranges(bytes) else {
+                continue;
+            };
+            for part in parts {
+                let Ok(members) = body::members(&bytes[part.clone()]) else {
+                    continue;
+                };
+                let value = |m: &Member| {
+                    let at = part.start + m.value.start..part.start + m.value.end;
+                    std::str::from_utf8(&bytes[at]).unwrap_or_default()
+                };
+                marked |=
+                    Member::last(&members, "cache_control").is_some_and(|m| value(m) != "null");
+                if let Some(kind) = Member::last(&members, "type").map(value) {
+                    let kind = kind.trim_matches('"');
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+            }
+        }
+        (kinds, marked)
     }
 
     /// The client's bytes.
