@@ -418,7 +418,8 @@ pub fn markdown() -> String {
          - **dropped**: left out by design. The answer names it in the\n\
          `x-clawgate-dropped` header (comma-separated; on a stream, with the\n\
          response's head), and the log says so in a warn line naming the\n\
-         fields and the target (once per target and set of fields).\n\n\
+         fields and the target (at most once a minute per target and set of\n\
+         fields).\n\n\
          A top-level member no table names is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
