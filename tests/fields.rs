@@ -320,36 +320,3 @@ async fn a_chat_request_goes_whole_to_a_chat_provider_and_names_what_messages_ca
         assert!(sent.get(key).is_none(), "{key}: {sent}");
     }
 }
-
-#[tokio::test]
-async fn the_warn_line_is_said_once_a_minute_and_the_header_every_time() {
-    let (captured, _guard) = common::log::Captured::start();
-    let mock = healthy_mock().await;
-    // A provider name of this test's own: the warn lines are remembered
-    // for the life of the process, across tests.
-    let gw = gateway(json!({
-        "models": {"mode": "replace", "providers": {"warned-once": {
-            "baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI,
-            "models": [{"id": "m"}]}}},
-        "agents": {"defaults": {"model": "warned-once/m"}},
-    }))
-    .await;
-    let body = json!({"model": "warned-once/m", "max_tokens": 10, "top_k": 3,
-                      "messages": [{"role": "user", "content": "hi"}]});
-    for _ in 0..3 {
-        let response = gw.messages(body.clone()).await;
-        assert_eq!(response.status(), 200);
-        assert_eq!(dropped(&response), ["top_k"]);
-        let _ = response.bytes().await;
-    }
-    let warned = captured
-        .lines()
-        .into_iter()
-        .filter(|line| {
-            line["level"] == "WARN"
-                && line["fields"]["target"] == "warned-once/m"
-                && line["fields"]["dropped"] == "top_k"
-        })
-        .count();
-    assert_eq!(warned, 1);
-}
