@@ -320,3 +320,137 @@ async fn a_chat_request_goes_whole_to_a_chat_provider_and_names_what_messages_ca
         assert!(sent.get(key).is_none(), "{key}: {sent}");
     }
 }
+
+/// A gateway whose providers are an OpenRouter (by its id) and a plain
+/// OpenAI-compatible endpoint, both on `mock`: two OpenRouter models, one
+/// that takes cache breakpoints and one that does not.
+async fn with_openrouter(mock: &MockServer) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "openrouter": {"baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI, "models": [
+                {"id": "anthropic/claude-sonnet-4.5", "reasoning": true},
+                {"id": "openai/gpt-5", "reasoning": true}]},
+            "plain": {"baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI,
+                      "models": [{"id": "m", "reasoning": true}]}}},
+        "agents": {"defaults": {"model": "plain/m"}},
+    }))
+    .await
+}
+
+/// Claude Code's shape: cache breakpoints on the system prompt, on a tool
+/// result and on the last user text, and a thinking budget.
+fn marked_messages(model: &str) -> Value {
+    json!({
+        "model": model, "max_tokens": 8000,
+        "thinking": {"type": "enabled", "budget_tokens": 5000},
+        "system": [{"type": "text", "text": "Be brief."},
+                   {"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "read", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [
+                    {"type": "text", "text": "A", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+                {"type": "text", "text": "and"},
+                {"type": "text", "text": "thanks", "cache_control": {"type": "ephemeral"}}]},
+        ],
+        "tools": [{"name": "read", "input_schema": {"type": "object"}}],
+    })
+}
+
+#[tokio::test]
+async fn openrouter_takes_a_messages_clients_cache_marks_and_budget_where_its_model_does() {
+    let mock = healthy_mock().await;
+    let gw = with_openrouter(&mock).await;
+
+    let response = gw
+        .messages(marked_messages("openrouter/anthropic/claude-sonnet-4.5"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), Vec::<String>::new());
+    let sent = &mock.requests()[0]["body"];
+    let mark = json!({"type": "ephemeral"});
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([{"type": "text", "text": "Be brief.\n\nBe kind.", "cache_control": mark}])
+    );
+    // The tool result's own mark, on the tool message.
+    assert_eq!(
+        sent["messages"][3],
+        json!({"role": "tool", "tool_call_id": "t1", "content": [
+            {"type": "text", "text": "A", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]})
+    );
+    // The turn's mark on the text that ends it (its texts are one).
+    assert_eq!(
+        sent["messages"][4]["content"],
+        json!([{"type": "text", "text": "and\n\nthanks", "cache_control": mark}])
+    );
+    assert_eq!(sent["messages"][1]["content"], json!("read a"));
+    assert_eq!(sent["reasoning"], json!({"max_tokens": 5000}));
+    assert!(sent.get("reasoning_effort").is_none(), "{sent}");
+
+    // A model OpenRouter does not cache by marks: the budget still, no
+    // marks, and the answer says so.
+    let response = gw
+        .messages(marked_messages("openrouter/openai/gpt-5"))
+        .await;
+    assert_eq!(dropped(&response), ["cache_control"]);
+    let sent = &mock.requests()[1]["body"];
+    assert!(!sent.to_string().contains("cache_control"), "{sent}");
+    assert_eq!(sent["reasoning"], json!({"max_tokens": 5000}));
+
+    // Any other chat provider: neither, with a word.
+    let response = gw.messages(marked_messages("plain/m")).await;
+    assert_eq!(
+        dropped(&response),
+        ["thinking.budget_tokens", "cache_control"]
+    );
+    let sent = &mock.requests()[2]["body"];
+    assert!(!sent.to_string().contains("cache_control"), "{sent}");
+    assert_eq!(sent["reasoning_effort"], json!("medium"));
+    assert!(sent.get("reasoning").is_none(), "{sent}");
+
+    // A mark on a tool has no place on OpenRouter's chat API.
+    let mut body = marked_messages("openrouter/anthropic/claude-sonnet-4.5");
+    body["tools"][0]["cache_control"] = mark;
+    let response = gw.messages(body).await;
+    assert_eq!(dropped(&response), ["cache_control"]);
+}
+
+#[tokio::test]
+async fn a_chat_clients_cache_marks_reach_the_openrouter_models_that_take_them() {
+    let mock = healthy_mock().await;
+    let gw = with_openrouter(&mock).await;
+    let body = |model: &str| {
+        json!({"model": model, "messages": [
+            {"role": "system", "content": [
+                {"type": "text", "cache_control": {"type": "ephemeral"}, "text": "Be brief."}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "hi"},
+                {"cache_control": {"type": "ephemeral"}, "type": "text", "text": "there"}]}]})
+    };
+    let response = gw
+        .chat(body("openrouter/anthropic/claude-sonnet-4.5"))
+        .await;
+    assert_eq!(header(&response, "x-clawgate-dropped"), "");
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(sent["messages"], body("x")["messages"]);
+
+    let response = gw.chat(body("openrouter/openai/gpt-5")).await;
+    assert_eq!(dropped(&response), ["cache_control on content parts"]);
+    let sent = &mock.requests()[1]["body"];
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "hi"}, {"type": "text", "text": "there"}]}])
+    );
+    // Carried to any other chat provider, as written.
+    let response = gw.chat(body("plain/m")).await;
+    assert_eq!(header(&response, "x-clawgate-dropped"), "");
+    assert_eq!(
+        mock.requests()[2]["body"]["messages"],
+        body("x")["messages"]
+    );
+}

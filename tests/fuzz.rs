@@ -55,7 +55,7 @@ fn messages_body(data: &[u8]) {
         let read = anthropic_client::Read::parse(data);
         assert_eq!(read.is_ok(), whole.is_ok(), "read: {:?}", read.err());
         if let (Ok(read), Ok(whole)) = (&read, &whole) {
-            let translated = read.translate(None).map(|(chat, _)| chat);
+            let translated = read.translate(None).map(|(chat, _, _)| chat);
             assert_eq!(translated, anthropic_client::request(whole, None));
             if let Ok(chat) = translated {
                 let _ = ChatRequest::parse(chat);

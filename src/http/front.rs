@@ -284,7 +284,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let seen = request.seen().clone();
     let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
-    name_dropped(&seen, &answer.target, &mut headers);
+    name_dropped(&seen, &answer.target, &answer.withheld, &mut headers);
     let model_ref = answer.target.model_ref.clone();
     let mut outgoing = Outgoing::new(&config.redactor);
     let response = match answer.reply {
@@ -597,8 +597,13 @@ fn answered(answer: &Answer) -> (HeaderMap, &'static str) {
 /// held `seen`, by design (`translate::fields`), and says so in a warn
 /// line, at most once a minute per target and set of fields (the header
 /// is on every answer).
-fn name_dropped(seen: &Seen, target: &Target, headers: &mut HeaderMap) {
-    let dropped = fields::dropped(seen, target.provider.api);
+fn name_dropped(
+    seen: &Seen,
+    target: &Target,
+    withheld: &[providers::Withheld],
+    headers: &mut HeaderMap,
+) {
+    let dropped = fields::dropped(seen, target.provider.api, withheld);
     if dropped.is_empty() {
         return;
     }

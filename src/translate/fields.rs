@@ -24,6 +24,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::capabilities::Api;
+use crate::providers::Withheld;
 use crate::wire::openai::ChatRequest;
 use crate::wire::{Front, Seen};
 
@@ -49,6 +50,10 @@ pub enum Fate {
     Refused(&'static str),
     /// Left out, with a warn line and the `x-clawgate-dropped` header: why.
     Dropped(&'static str),
+    /// Decided per target by the provider rules (`providers::plan`):
+    /// sent in the target's terms where it takes it, else left out as a
+    /// dropped field is (the plan's [`Withheld`]): how.
+    Planned(&'static str),
 }
 
 /// One row of a front end's table.
@@ -105,7 +110,7 @@ macro_rules! table {
     };
 }
 
-use Fate::{Carried, Dropped, Refused, Translated};
+use Fate::{Carried, Dropped, Planned, Refused, Translated};
 
 const SAME: Fate = Carried;
 
@@ -157,7 +162,7 @@ table! {
         ImagePart => "image_url parts", Block, Carried, Translated("`image` blocks (base64 or URL source)");
         AudioPart => "input_audio parts", Block, Carried, Dropped("Messages takes no audio");
         FilePart => "file parts", Block, Carried, Dropped("send the file's text as a text part");
-        PartCacheControl => "cache_control on content parts", Block, Carried, Carried;
+        PartCacheControl => "cache_control on content parts", Block, Planned("carried; OpenRouter's models other than `anthropic/*` and `google/*` get the parts without it"), Carried;
     }
 }
 
@@ -171,7 +176,7 @@ table! {
         Tools => "tools", Field, Translated("function tools, `input_schema` as `parameters`"), Translated("schemas as the model's rules leave them");
         ToolChoice => "tool_choice", Field, Translated("`auto`, `required`, `none` or a named function, as the plan relaxes it"), Translated("as the plan relaxes it");
         Thinking => "thinking", Field, Translated("`reasoning_effort`: disabled as `none`; enabled by its budget (below 4,096 `low`, from 16,384 `high`, else `medium`); adaptive leaves it to `output_config.effort`"), Translated("what the target's plan decides: the client's own switch when on");
-        ThinkingBudget => "thinking.budget_tokens", Field, Dropped("chat has no budget: it chooses `reasoning_effort` (see `thinking`)"), Translated("kept below `max_tokens`");
+        ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); the other chat providers have no budget: it chooses `reasoning_effort` (see `thinking`)"), Translated("kept below `max_tokens`");
         OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`xhigh` and `max` as `high`)"), Dropped("Kimi's endpoints do not take it; its effort decides the plan's thinking");
         StopSequences => "stop_sequences", Field, Translated("`stop`"), SAME;
         StopSequencesBeyond => "stop_sequences[4..]", Field, Dropped("chat providers take at most 4 stop sequences (OpenAI's limit)"), SAME;
@@ -184,7 +189,7 @@ table! {
         Container => "container", Field, Refused("clawgate's providers run no code containers: run the code in your client"), Refused("clawgate's providers run no code containers: run the code in your client");
         McpServers => "mcp_servers", Field, Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools"), Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools");
         ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
-        CacheControl => "cache_control", Block, Dropped("the chat translation joins a turn's blocks into one text and keeps no cache marks (Moonshot and Kimi cache on their own; OpenRouter's Anthropic and Google models then cache less)"), Carried;
+        CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
         SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Translated("moved to the end of `system`");
         Text => "text blocks", Block, Translated("message text (a turn's texts joined by a blank line)"), Carried;
         Image => "image blocks", Block, Translated("`image_url` parts (a data URL for base64)"), Carried;
@@ -378,19 +383,39 @@ pub fn refusal(seen: &Seen) -> Option<String> {
 }
 
 /// What a target of transport `api` did not get of a request that holds
-/// `seen`: the rows dropped there, then the unknown members when the
-/// transport does not speak the front end's format.
-pub fn dropped(seen: &Seen, api: Api) -> Vec<&'static str> {
+/// `seen`: the rows dropped there, and the planned rows its plan
+/// `withheld`, then the unknown members when the transport does not speak
+/// the front end's format.
+pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = table(seen.front)
         .iter()
         .enumerate()
-        .filter(|(index, row)| seen.has(*index) && matches!(row.fate(api), Dropped(_)))
+        .filter(|(index, row)| {
+            seen.has(*index)
+                && match row.fate(api) {
+                    Dropped(_) => true,
+                    Planned(_) => withheld
+                        .iter()
+                        .any(|&what| planned_row(seen.front, what) == Some(*index)),
+                    _ => false,
+                }
+        })
         .map(|(_, row)| row.name)
         .collect();
     if same_format(seen.front) != Some(api) && !seen.unknown().is_empty() {
         names.push(UNKNOWN);
     }
     names
+}
+
+/// The planned row of `front`'s table that names what a plan withheld.
+pub fn planned_row(front: Front, withheld: Withheld) -> Option<usize> {
+    match (front, withheld) {
+        (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
+        (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
+        (Front::Messages, Withheld::ThinkingBudget) => Some(MessagesRow::ThinkingBudget as usize),
+        _ => None,
+    }
 }
 
 /// How the header and the log name a request's unknown members: their
@@ -419,7 +444,10 @@ pub fn markdown() -> String {
          `x-clawgate-dropped` header (comma-separated; on a stream, with the\n\
          response's head), and the log says so in a warn line naming the\n\
          fields and the target (at most once a minute per target and set of\n\
-         fields).\n\n\
+         fields);\n\
+         - **per target**: the provider rules (`src/providers/`) decide for\n\
+         each target: sent in its own terms where it takes it, else left out\n\
+         and named as a dropped field is.\n\n\
          A top-level member no table names is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
@@ -466,6 +494,7 @@ fn cell(fate: Fate) -> String {
         Translated(how) => format!("translated: {how}"),
         Refused(instead) => format!("**refused**: {instead}"),
         Dropped(why) => format!("**dropped**: {why}"),
+        Planned(how) => format!("per target: {how}"),
     }
 }
 
@@ -506,6 +535,22 @@ mod tests {
         );
     }
 
+    /// A row left to the plan can be named by it: some [`Withheld`] is
+    /// that row.
+    #[test]
+    fn every_planned_row_is_one_a_plan_can_withhold() {
+        for front in [Front::Chat, Front::Messages, Front::Responses] {
+            for (index, row) in table(front).iter().enumerate() {
+                let planned =
+                    matches!(row.openai, Planned(_)) || matches!(row.anthropic, Planned(_));
+                let named = [Withheld::CacheMarks, Withheld::ThinkingBudget]
+                    .into_iter()
+                    .any(|what| planned_row(front, what) == Some(index));
+                assert_eq!(planned, named, "{front:?}: {}", row.name);
+            }
+        }
+    }
+
     #[test]
     fn top_level_members_mark_their_rows_or_are_unknown() {
         let mut seen = Seen::new(Front::Messages);
@@ -519,9 +564,22 @@ mod tests {
         // Partly covered: the reader marks what it holds.
         assert!(!seen.has(MessagesRow::MetadataUserId as usize));
         assert_eq!(seen.unknown(), ["betas".into()]);
-        assert_eq!(dropped(&seen, Api::OpenAiCompletions), ["top_k", UNKNOWN]);
+        assert_eq!(
+            dropped(&seen, Api::OpenAiCompletions, &[]),
+            ["top_k", UNKNOWN]
+        );
         // The same format: unknown members go on.
-        assert!(dropped(&seen, Api::AnthropicMessages).is_empty());
+        assert!(dropped(&seen, Api::AnthropicMessages, &[]).is_empty());
+        // A planned row is named when the plan withheld it.
+        MessagesRow::ThinkingBudget.mark(&mut seen);
+        assert_eq!(
+            dropped(&seen, Api::OpenAiCompletions, &[Withheld::ThinkingBudget]),
+            ["thinking.budget_tokens", "top_k", UNKNOWN]
+        );
+        assert_eq!(
+            dropped(&seen, Api::OpenAiCompletions, &[Withheld::CacheMarks]),
+            ["top_k", UNKNOWN]
+        );
     }
 
     #[test]

@@ -10,11 +10,12 @@ use serde_json::value::RawValue;
 use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
 use crate::wire::anthropic::{
-    Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, Other, RequestError,
-    ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
+    Block, Blocks, Content, DocumentSource, ImageSource, Message, MessagesRequest, Other,
+    RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
 use crate::wire::members::{Aside, Members};
+use crate::wire::openai::Native;
 use crate::wire::recent::Recent;
 use crate::wire::{Front, RawText, Seen, empty, is_empty};
 
@@ -65,7 +66,16 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
         Row::McpServers.mark(&mut seen);
     }
     // The body's length unknown: room for the messages.
-    let body = write(request, &system, &tools, model, 4096, &mut seen)?;
+    let mut native = Native::default();
+    let body = write(
+        request,
+        &system,
+        &tools,
+        model,
+        4096,
+        &mut seen,
+        &mut native,
+    )?;
     refuse(&seen)?;
     Ok(body)
 }
@@ -100,6 +110,8 @@ pub struct Read {
 struct System {
     /// As one chat text; `None` when there is none.
     text: Option<Arc<RawValue>>,
+    /// Its cache breakpoint (the last block's that has one).
+    mark: Option<Arc<RawValue>>,
     /// The rows of the Messages table it holds.
     rows: u128,
 }
@@ -185,10 +197,15 @@ impl Read {
     }
 
     /// The chat-completions request, asking for `model` (see [`request`]),
-    /// and the rows of the Messages table the request holds; a request
-    /// that holds a row the table refuses is refused, naming it.
-    pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, Seen), TranslateError> {
+    /// the rows of the Messages table the request holds, and what the
+    /// chat form does not hold (for the plan); a request that holds a row
+    /// the table refuses is refused, naming it.
+    pub fn translate(
+        &self,
+        model: Option<&str>,
+    ) -> Result<(Vec<u8>, Seen, Native), TranslateError> {
         let mut seen = self.members.clone();
+        let mut native = Native::default();
         let body = write(
             &self.request,
             &self.system,
@@ -196,9 +213,10 @@ impl Read {
             model,
             self.body_len,
             &mut seen,
+            &mut native,
         )?;
         refuse(&seen)?;
-        Ok((body, seen))
+        Ok((body, seen, native))
     }
 }
 
@@ -206,13 +224,16 @@ impl Read {
 fn translated_system(system: &Content) -> System {
     let text = system_text(system);
     let mut rows = 0;
+    let mut mark = None;
     if let Content::Blocks(blocks) = system {
-        if blocks.cache_control.is_some() {
+        if let Some(cache_control) = &blocks.cache_control {
             rows |= Row::CacheControl.bit();
+            mark = Some(Arc::from(cache_control.clone()));
         }
     }
     System {
         text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
+        mark,
         rows,
     }
 }
@@ -264,7 +285,8 @@ fn tools_json(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
 }
 
 /// The chat-completions request for `request` with its system prompt and
-/// tools already translated.
+/// tools already translated; what the chat form does not hold is noted
+/// on `native`.
 fn write(
     request: &MessagesRequest,
     system: &System,
@@ -272,8 +294,14 @@ fn write(
     model: Option<&str>,
     body_len: usize,
     seen: &mut Seen,
+    native: &mut Native,
 ) -> Result<Vec<u8>, TranslateError> {
     seen.mark_all(system.rows | tools.rows);
+    // A breakpoint on a tool has no chat message to stand on.
+    native.unplaced_marks = tools.rows & Row::CacheControl.bit() != 0;
+    if let (Some(_), Some(mark)) = (&system.text, &system.mark) {
+        native.cache_marks.push((0, mark.clone()));
+    }
     let (system, tools_json) = (system.text.as_deref(), tools.json.as_deref());
     // The body's length and the translations': a bound on what is written,
     // so the buffer is not grown (and copied) as it fills.
@@ -288,7 +316,20 @@ fn write(
         messages.push(Out::text("system", Cow::Borrowed(system)));
     }
     for (index, message) in request.messages.iter().enumerate() {
-        translate_message(index, message, &mut messages, seen)?;
+        let before = messages.len();
+        translate_message(index, message, &mut messages, seen, native)?;
+        if let Content::Blocks(Blocks {
+            cache_control: Some(mark),
+            ..
+        }) = &message.content
+        {
+            // The breakpoint ends the turn: on the last chat message made
+            // of it.
+            match messages.len() {
+                len if len > before => native.cache_marks.push((len - 1, Arc::from(mark.clone()))),
+                _ => native.unplaced_marks = true,
+            }
+        }
     }
     if let Some(ToolChoice::Tool { name, .. }) = &request.tool_choice {
         if tools.server.iter().any(|server| **server == **name) {
@@ -296,10 +337,11 @@ fn write(
         }
     }
     if let Some(ThinkingConfig::Enabled {
-        budget_tokens: Some(_),
+        budget_tokens: Some(budget),
     }) = request.thinking
     {
         Row::ThinkingBudget.mark(seen);
+        native.thinking_budget = Some(budget);
     }
     let user = request.metadata.as_ref().and_then(|m| m.user_id.as_deref());
     if user.is_some() {
@@ -527,6 +569,7 @@ fn translate_message<'a>(
     message: &'a Message,
     out: &mut Vec<Out<'a>>,
     seen: &mut Seen,
+    native: &mut Native,
 ) -> Result<(), TranslateError> {
     if let Content::Blocks(blocks) = &message.content {
         if blocks.cache_control.is_some() {
@@ -539,7 +582,7 @@ fn translate_message<'a>(
             out.push(Out::text("system", system_text(&message.content)));
             Ok(())
         }
-        "user" => user_message(index, &message.content, out, seen),
+        "user" => user_message(index, &message.content, out, seen, native),
         "assistant" => {
             out.push(assistant_message(index, &message.content, seen)?);
             Ok(())
@@ -558,6 +601,7 @@ fn user_message<'a>(
     content: &'a Content,
     out: &mut Vec<Out<'a>>,
     seen: &mut Seen,
+    native: &mut Native,
 ) -> Result<(), TranslateError> {
     let blocks = match content {
         Content::Text(text) => {
@@ -584,8 +628,12 @@ fn user_message<'a>(
                         // Blocks a tool result may hold that have no OpenAI
                         // form (tool references, search results) are left
                         // out rather than failing the whole turn.
-                        if blocks.cache_control.is_some() {
+                        if let Some(mark) = &blocks.cache_control {
                             Row::CacheControl.mark(seen);
+                            // On the tool message pushed below.
+                            native
+                                .cache_marks
+                                .push((out.len(), Arc::from(mark.clone())));
                         }
                         for block in blocks {
                             if let Block::Unsupported(other) = block {

@@ -17,7 +17,7 @@ fn translated(anthropic: &Value, model: Option<&str>) -> Result<Vec<u8>, Transla
     let whole = request(&parsed, model);
     for _ in 0..2 {
         let read = Read::parse(body.as_bytes()).unwrap();
-        let body = read.translate(model).map(|(body, _)| body);
+        let body = read.translate(model).map(|(body, _, _)| body);
         assert_eq!(body, whole, "\nfrom {anthropic:#}");
     }
     whole
