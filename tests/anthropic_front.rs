@@ -62,10 +62,16 @@ async fn a_claude_code_request_is_translated_for_an_openai_provider() {
             "tools": [{"type": "function", "function": {"name": "Bash", "description": "Runs a command",
                        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}],
             "reasoning_effort": "high",
+            "user": "{\"device_id\":\"d\"}",
             // Streamed upstream even for a client that did not stream.
             "stream": true,
             "stream_options": {"include_usage": true},
         })
+    );
+    // What a chat provider does not get is named.
+    assert_eq!(
+        header(&response, "x-clawgate-dropped"),
+        "context_management, cache_control"
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(

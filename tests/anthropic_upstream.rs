@@ -1070,8 +1070,8 @@ async fn an_anthropic_clients_body_reaches_an_anthropic_provider_with_the_least_
     .await;
     let backup = common::healthy_mock().await;
     let gw = kimi_first(&kimi, &backup, json!({})).await;
-    // The target's model id and output limit; no billing header, no
-    // cache_control, no Anthropic-only members or server tools; the system
+    // The target's model id and output limit; no billing header; cache
+    // marks kept; no Anthropic-only members or server tools; the system
     // message moved to the system prompt; the forced choice relaxed for a
     // thinking Kimi; streamed whatever the client asked (the chain streams
     // every request); the rest as the client wrote it.
@@ -1079,9 +1079,9 @@ async fn an_anthropic_clients_body_reaches_an_anthropic_provider_with_the_least_
         "model": "m",
         "max_tokens": 4096,
         "stream": true,
-        "system": [{"type": "text", "text": "You are Claude Code."},
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
                    {"type": "text", "text": "Auto mode is on."}],
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello"}]}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}]}],
         "tools": [bash_tool()],
         "tool_choice": {"type": "auto"},
         "thinking": {"type": "adaptive"},

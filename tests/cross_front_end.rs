@@ -22,10 +22,14 @@ async fn catalog(mock: &MockServer, api: &str) -> TestGateway {
     .await
 }
 
-/// One turn as each client writes it: thinking asked for, a system
-/// prompt, a replayed tool call and its result, and a tool whose schema
-/// has a `type` beside an `anyOf`.
-fn turn(model: &str) -> (Value, Value, Value) {
+/// One turn as each client writes it for a provider over `api`: thinking
+/// asked for, a system prompt, a replayed tool call and its result, and a
+/// tool whose schema has a `type` beside an `anyOf`. Thinking in Messages'
+/// words: over the Anthropic transport, the budget a chat client's effort
+/// becomes there (half `max_tokens`); over the chat transport, the effort
+/// alone (a budget is a request of its own there: OpenRouter takes it as
+/// `reasoning.max_tokens`).
+fn turn(model: &str, api: &str) -> (Value, Value, Value) {
     let schema = json!({"type": "object", "properties": {
         "path": {"type": "string", "anyOf": [{"enum": ["a"]}, {"pattern": "^/"}]}},
         "required": ["path"]});
@@ -39,7 +43,12 @@ fn turn(model: &str) -> (Value, Value, Value) {
             {"role": "user", "content": "thanks"}],
         "tools": [{"type": "function", "function": {"name": "read", "description": "Read a file", "parameters": schema}}]});
     let messages = json!({"model": model, "max_tokens": 8000,
-        "thinking": {"type": "enabled", "budget_tokens": 4000}, "output_config": {"effort": "high"},
+        "thinking": if api == "anthropic-messages" {
+            json!({"type": "enabled", "budget_tokens": 4000})
+        } else {
+            json!({"type": "adaptive"})
+        },
+        "output_config": {"effort": "high"},
         "system": "be brief",
         "messages": [
             {"role": "user", "content": "read a"},
@@ -117,7 +126,7 @@ async fn same_bodies(api: &str) -> (MockServer, TestGateway) {
         [json!("required"), json!({"type": "any"}), json!("required")],
     ];
     let turns = refs.iter().flat_map(|model| {
-        let (chat, messages, responses) = turn(model);
+        let (chat, messages, responses) = turn(model, api);
         let plain = [chat, messages, responses];
         let with = forced.clone().map(|choices| {
             let mut bodies = plain.clone();
@@ -183,7 +192,7 @@ async fn every_front_end_sends_every_catalog_model_the_same_body_over_anthropic(
         ("openrouter/auto", on, false, false),
     ];
     for (model, thinking, given_back, moonshot_form) in cases {
-        let (_, messages, _) = turn(model);
+        let (_, messages, _) = turn(model, "anthropic-messages");
         gw.messages(messages).await.bytes().await.unwrap();
         let sent = one_spelling(upstream.requests().last().unwrap()["body"].clone());
         assert_eq!(sent.get("thinking"), thinking.as_ref(), "{model}");

@@ -101,12 +101,16 @@ async fn a_codex_request_is_translated_and_answered_with_a_response_object() {
             "tool_choice": "auto",
             "parallel_tool_calls": true,
             "reasoning_effort": "medium",
+            "prompt_cache_key": "01a2-session",
             // Streamed upstream even for a client that did not stream.
             "stream": true,
             "stream_options": {"include_usage": true},
         })
     );
     let body: Value = response.json().await.unwrap();
+    // The request's tools and choice, as sent.
+    assert_eq!(body["tools"], codex_request(false)["tools"]);
+    assert_eq!(body["tool_choice"], json!("auto"));
     let id = body["id"].as_str().unwrap();
     assert!(id.starts_with("resp_clawgate_"), "{id}");
     assert_eq!(body["object"], "response");
@@ -618,7 +622,7 @@ mod properties {
             fails in any::<bool>(),
         ) {
             let identity = Identity { response_id: "resp_1".into(), nonce: Nonce(1), created_at: 0 };
-            let mut encoder = ResponseEncoder::new("m", identity, ToolNames::default(), true);
+            let mut encoder = ResponseEncoder::new("m", identity, ToolNames::default(), clawgate::wire::responses::Echo::default());
             let mut events = Vec::new();
             for parts in &chunks {
                 events.extend(encoder.parts(parts));

@@ -112,6 +112,8 @@ pub struct Answer {
     /// For a stream: where to report how it ended (`[DONE]` or broken), so
     /// that the target's health counts failures after the start too.
     pub health: LateFailures,
+    /// What the client asked that this target was not sent (its plan's).
+    pub withheld: Vec<providers::Withheld>,
 }
 
 impl Answer {
@@ -316,7 +318,7 @@ pub async fn run(
             plan: &plan,
         };
         match try_target(upstream, target, sent, settings, deadline, permit, &url).await {
-            Ok(reply) => return Ok(answer(target, failures, reply, settings)),
+            Ok(reply) => return Ok(answer(target, &plan, failures, reply, settings)),
             Err(failure) => {
                 let decision = failure.decision;
                 // The quota endpoint says when the spent window resets.
@@ -353,7 +355,7 @@ pub async fn run(
                 plan,
             };
             match try_target(upstream, target, sent, settings, deadline, permit, &url).await {
-                Ok(reply) => return Ok(answer(target, failures, reply, settings)),
+                Ok(reply) => return Ok(answer(target, plan, failures, reply, settings)),
                 Err(failure) => failures.push(failure),
             }
         }
@@ -365,7 +367,13 @@ fn std_now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
-fn answer(target: &Target, failures: Vec<Failure>, reply: Reply, settings: &Settings) -> Answer {
+fn answer(
+    target: &Target,
+    plan: &Plan,
+    failures: Vec<Failure>,
+    reply: Reply,
+    settings: &Settings,
+) -> Answer {
     let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
     if !failures.is_empty() {
         let reason = failures.last().map_or("none", |f| f.class.label());
@@ -376,6 +384,7 @@ fn answer(target: &Target, failures: Vec<Failure>, reply: Reply, settings: &Sett
         failures,
         reply,
         health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone()),
+        withheld: plan.withheld.clone(),
     }
 }
 

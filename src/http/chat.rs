@@ -10,6 +10,7 @@ use super::front::{Encoder, FrontEnd};
 use super::{AccessRecord, ApiError};
 use crate::config::{Config, ModelRef};
 use crate::relay::{self, Item};
+use crate::translate::fields;
 use crate::wire::openai::{ChatRequest, label_model};
 
 /// The OpenAI chat-completions front end.
@@ -26,7 +27,8 @@ impl FrontEnd for Chat {
     ) -> Result<(ChatRequest, ()), ApiError> {
         let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(request.model());
-        Ok((request, ()))
+        let seen = fields::chat(&request);
+        Ok((request.with_seen(seen), ()))
     }
 
     fn wants_usage(request: &ChatRequest) -> bool {

@@ -62,11 +62,17 @@ impl FrontEnd for Messages {
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let asked = read.request.model.as_deref();
         record.model_asked(asked.map(shown));
-        let body = read
+        let (body, seen, native) = read
             .translate(chain_model(config, asked))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        Ok((request.with_anthropic_original(original), ()))
+        Ok((
+            request
+                .with_anthropic_original(original)
+                .with_seen(seen)
+                .with_native(native),
+            (),
+        ))
     }
 
     /// `message_delta` needs the usage chunk.

@@ -39,6 +39,9 @@ use crate::gateway::{Gateway, RequestOptions};
 
 pub const PROVIDER_HEADER: &str = "x-clawgate-provider";
 pub const MODEL_HEADER: &str = "x-clawgate-model";
+/// The request's fields the answering target did not get, by design
+/// (`translate::fields`): comma-separated.
+pub const DROPPED_HEADER: &str = "x-clawgate-dropped";
 /// `x-clawgate-fallback: off` limits the chain to its first target.
 pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
 

@@ -24,7 +24,7 @@ use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
 };
 use crate::wire::openai::ChatRequest;
-use crate::wire::responses::StreamEvent;
+use crate::wire::responses::{Echo, StreamEvent};
 
 /// How long a stream may be silent before the client gets a comment.
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(10);
@@ -33,11 +33,11 @@ pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(10);
 pub struct Responses;
 
 /// What an answer needs of the request: how its tools reached the
-/// provider, and whether it allowed parallel calls (echoed in the
-/// response object).
+/// provider, and what the response object says back (whether it allowed
+/// parallel calls, its `tools` and `tool_choice` as sent).
 pub struct Context {
     names: ToolNames,
-    parallel_tool_calls: bool,
+    echo: Echo,
 }
 
 impl FrontEnd for Responses {
@@ -56,13 +56,13 @@ impl FrontEnd for Responses {
         let parsed = &read.request;
         let model = parsed.model.as_deref().filter(|m| !m.is_empty());
         record.model_asked(model);
-        let (chat, names) = read.translate(model).map_err(|e| bad(&e))?;
+        let (chat, names, seen) = read.translate(model).map_err(|e| bad(&e))?;
         let request = ChatRequest::parse(chat).map_err(|e| bad(&e))?;
         let context = Context {
             names,
-            parallel_tool_calls: parsed.parallel_tool_calls.unwrap_or(true),
+            echo: read.echo().clone(),
         };
-        Ok((request, context))
+        Ok((request.with_seen(seen), context))
     }
 
     /// `response.completed` carries the usage.
@@ -76,7 +76,7 @@ impl FrontEnd for Responses {
             model_ref.as_str(),
             &Identity::new(unix_seconds()),
             &context.names,
-            context.parallel_tool_calls,
+            &context.echo,
         );
         serde_json::to_vec(&response)
             .expect("a response always serializes")
@@ -89,7 +89,7 @@ impl FrontEnd for Responses {
                 model_ref.as_str(),
                 Identity::new(unix_seconds()),
                 context.names,
-                context.parallel_tool_calls,
+                context.echo,
             ),
             sequence: 0,
             text: Vec::new(),
@@ -206,7 +206,7 @@ mod tests {
             &ModelRef::parse("p/m").unwrap(),
             Context {
                 names: ToolNames::default(),
-                parallel_tool_calls: true,
+                echo: Echo::default(),
             },
         )
     }

@@ -21,7 +21,7 @@ pub use plan::{Declined, KIMI_MAX_TOOLS, Plan, Refusal, Skip, plan};
 
 use serde_json::{Value, json};
 
-use crate::capabilities::{Dialect, MaxTokensField, ThinkingLevel};
+use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel};
 use crate::config::Target;
 use crate::wire::body::Edits;
 use crate::wire::openai::ChatRequest;
@@ -31,17 +31,28 @@ use crate::wire::openai::ChatRequest;
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     // A result that cannot be paired is refused by the plan.
     let repairs = tool_results::repairs(request.messages()).unwrap_or_default();
-    rules(request, target, repairs, None)
+    rules(request, target, repairs, None).0
+}
+
+/// What the client asked that a target is not sent, where the field
+/// tables leave the decision to the provider rules (`translate::fields`'
+/// planned rows): the answer names it as dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// Cache breakpoints (`cache_control`).
+    CacheMarks,
+    /// A thinking budget (`thinking.budget_tokens`).
+    ThinkingBudget,
 }
 
 /// The rules' edits, given the tool results paired again and, for Kimi,
-/// what was read of the tools.
+/// what was read of the tools, and what the target is not sent.
 fn rules(
     request: &ChatRequest,
     target: &Target,
     repairs: Vec<(usize, String)>,
     kimi_tools: Option<moonshot::ToolsRead>,
-) -> Edits {
+) -> (Edits, Vec<Withheld>) {
     let mut draft = Draft::new(request);
     draft.kimi_tools = kimi_tools;
     for (index, id) in repairs {
@@ -55,11 +66,31 @@ fn rules(
         Dialect::OpenRouter => openrouter::apply(&mut draft, target, thinking),
         Dialect::Generic => openai::apply(&mut draft, target, thinking),
     }
+    if target.provider.dialect != Dialect::OpenRouter {
+        no_place_for_native(&mut draft, target);
+    }
     developer_role(&mut draft, target);
     output_limit(&mut draft, target);
     streamed_usage(&mut draft, target);
     draft.set("model", json!(target.model.id));
-    draft.edits
+    (draft.edits, draft.withheld)
+}
+
+/// A translated request's cache breakpoints and thinking budget have no
+/// place in a chat body but OpenRouter's (`openrouter`): on the chat
+/// transport they are withheld, with a word. (The Anthropic transport
+/// sends the client's own.)
+fn no_place_for_native(draft: &mut Draft, target: &Target) {
+    if target.provider.api != Api::OpenAiCompletions {
+        return;
+    }
+    let native = draft.request().native();
+    if !native.cache_marks.is_empty() || native.unplaced_marks {
+        draft.withhold(Withheld::CacheMarks);
+    }
+    if native.thinking_budget.is_some() {
+        draft.withhold(Withheld::ThinkingBudget);
+    }
 }
 
 /// Whether `target`'s rules give replayed tool-call turns the reasoning
@@ -141,6 +172,8 @@ pub struct Draft<'r> {
     /// The request's `tools` as Moonshot's rules read them, when the plan
     /// has read them already.
     kimi_tools: Option<moonshot::ToolsRead>,
+    /// What the target is not sent of what the client asked.
+    withheld: Vec<Withheld>,
 }
 
 impl<'r> Draft<'r> {
@@ -149,6 +182,14 @@ impl<'r> Draft<'r> {
             request,
             edits: Edits::default(),
             kimi_tools: None,
+            withheld: Vec::new(),
+        }
+    }
+
+    /// Notes that the target is not sent `what` (once).
+    pub fn withhold(&mut self, what: Withheld) {
+        if !self.withheld.contains(&what) {
+            self.withheld.push(what);
         }
     }
 

@@ -1,12 +1,14 @@
 //! OpenRouter (`openrouter.ai/api/v1`): thinking is controlled with its
-//! `reasoning` object, and Moonshot's models there (`moonshotai/*`) need
-//! Moonshot's tool-schema form. Attribution (`X-OpenRouter-Title`) comes
-//! from the dialect's default headers, overridable in `headers`.
+//! `reasoning` object (a thinking budget as `reasoning.max_tokens`), cache
+//! breakpoints (`cache_control` on text parts) reach the models that take
+//! them, and Moonshot's models there (`moonshotai/*`) need Moonshot's
+//! tool-schema form. Attribution (`X-OpenRouter-Title`) comes from the
+//! dialect's default headers, overridable in `headers`.
 
 use serde_json::json;
 
-use super::{Draft, Thinking, moonshot};
-use crate::capabilities::Reasoning;
+use super::{Draft, Thinking, Withheld, moonshot};
+use crate::capabilities::{Api, Reasoning};
 use crate::config::Target;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
@@ -16,12 +18,20 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     // carried over as `reasoning` (over the Anthropic transport, rendered
     // as thinking again).
     draft.omit("thinking");
+    let budget = draft.request().native().thinking_budget;
+    let mut budget_sent = false;
     if target.model.capabilities.reasoning == Reasoning::None {
         draft.remove("reasoning");
     } else if !client_reasoning {
         match thinking {
             Thinking::Unspecified => {}
             Thinking::Off => draft.set("reasoning", json!({"enabled": false})),
+            // The client's own budget, where it gave one (Anthropic's
+            // `thinking.budget_tokens`): OpenRouter takes it as is.
+            Thinking::On(_) if budget.is_some() => {
+                draft.set("reasoning", json!({"max_tokens": budget}));
+                budget_sent = true;
+            }
             Thinking::On(effort) => {
                 // OpenRouter's efforts are low, medium and high.
                 let effort = match effort.as_deref() {
@@ -33,7 +43,55 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             }
         }
     }
+    if target.provider.api == Api::OpenAiCompletions {
+        if budget.is_some() && !budget_sent {
+            draft.withhold(Withheld::ThinkingBudget);
+        }
+        cache_marks(draft, target);
+    }
     if target.model.id.starts_with("moonshotai/") {
         moonshot::plain_any_of_schemas(draft);
+    }
+}
+
+/// Whether OpenRouter honours cache breakpoints for `model`: Anthropic's
+/// and Google's models take them (on text parts); the others cache on
+/// their own, if at all.
+fn takes_cache_marks(model: &str) -> bool {
+    model.starts_with("anthropic/") || model.starts_with("google/")
+}
+
+/// The client's cache breakpoints on text parts for a model that takes
+/// them (a translated request's, placed on the text that ends the marked
+/// turn; a chat client's, as it wrote them); withheld for one that does
+/// not, the chat client's parts written without them.
+fn cache_marks(draft: &mut Draft, target: &Target) {
+    let request = draft.request();
+    let native = request.native();
+    if !takes_cache_marks(&target.model.id) {
+        if !native.cache_marks.is_empty() || native.unplaced_marks {
+            draft.withhold(Withheld::CacheMarks);
+        }
+        for index in request.marked_messages() {
+            if let Some(content) = request.content_without_cache_marks(index) {
+                draft.set_raw_in_message(index, "content", content);
+                draft.withhold(Withheld::CacheMarks);
+            }
+        }
+        return;
+    }
+    if native.unplaced_marks {
+        draft.withhold(Withheld::CacheMarks);
+    }
+    let mut marked: Vec<usize> = Vec::with_capacity(native.cache_marks.len());
+    for (index, mark) in &native.cache_marks {
+        if marked.contains(index) {
+            continue;
+        }
+        marked.push(*index);
+        match request.content_with_cache_mark(*index, mark) {
+            Some(content) => draft.set_raw_in_message(*index, "content", content),
+            None => draft.withhold(Withheld::CacheMarks),
+        }
     }
 }

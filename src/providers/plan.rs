@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use super::moonshot;
+use super::{Withheld, moonshot};
 use crate::config::Target;
 use crate::wire::body::Edits;
 use crate::wire::openai::ChatRequest;
@@ -20,6 +20,9 @@ pub const KIMI_MAX_TOOLS: usize = 128;
 pub struct Plan {
     /// The rules' edits of the request model, the stream asked for.
     pub edits: Edits,
+    /// What the client asked that this target is not sent (the answer
+    /// names it as dropped).
+    pub withheld: Vec<Withheld>,
 }
 
 /// Why a target is not sent the request.
@@ -94,9 +97,9 @@ pub fn plan(request: &ChatRequest, target: &Target) -> Result<Plan, Declined> {
             return Err(Declined::Skip(Skip::Image { message }));
         }
     }
-    let mut edits = super::rules(request, target, repairs, kimi_tools);
+    let (mut edits, withheld) = super::rules(request, target, repairs, kimi_tools);
     streaming(&mut edits, request, target);
-    Ok(Plan { edits })
+    Ok(Plan { edits, withheld })
 }
 
 /// Every request is streamed upstream: one the client did not stream asks

@@ -185,12 +185,23 @@ fn text_blocks(content: Option<&Value>) -> Vec<Value> {
         }
         Some(Value::Array(parts)) => parts
             .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .filter(|text| !text.is_empty())
-            .map(|text| json!({"type": "text", "text": text}))
+            .filter_map(|part| {
+                let text = part.get("text").and_then(Value::as_str)?;
+                (!text.is_empty()).then(|| marked(json!({"type": "text", "text": text}), part))
+            })
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// `block` with the `cache_control` of the chat `part` it came from, if
+/// it has one (OpenRouter's form for Anthropic's models; the Anthropic
+/// transport honours it).
+fn marked(mut block: Value, part: &Value) -> Value {
+    if let Some(mark) = part.get("cache_control").filter(|m| !m.is_null()) {
+        block["cache_control"] = mark.clone();
+    }
+    block
 }
 
 fn user_blocks(content: Option<&Value>) -> Vec<Value> {
@@ -204,13 +215,16 @@ fn user_blocks(content: Option<&Value>) -> Vec<Value> {
                 .get("text")
                 .and_then(Value::as_str)
                 .filter(|text| !text.is_empty())
-                .map(|text| json!({"type": "text", "text": text})),
+                .map(|text| marked(json!({"type": "text", "text": text}), part)),
             Some("image_url") => {
                 let url = part
                     .pointer("/image_url/url")
                     .or_else(|| part.get("image_url"))
                     .and_then(Value::as_str)?;
-                Some(json!({"type": "image", "source": image_source(url)}))
+                Some(marked(
+                    json!({"type": "image", "source": image_source(url)}),
+                    part,
+                ))
             }
             _ => None,
         })

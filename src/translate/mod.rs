@@ -18,6 +18,7 @@
 pub mod anthropic_client;
 pub mod anthropic_provider;
 pub mod completion;
+pub mod fields;
 pub mod held_calls;
 pub mod ids;
 pub mod responses_client;

@@ -75,7 +75,7 @@ fn block(block: &Block) -> u64 {
         Block::Document {
             source: DocumentSource::Text { data },
         } => text(data),
-        Block::Document { .. } | Block::RedactedThinking {} | Block::Unsupported => 0,
+        Block::Document { .. } | Block::RedactedThinking {} | Block::Unsupported(_) => 0,
     }
 }
 

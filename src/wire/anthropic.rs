@@ -48,6 +48,21 @@ pub struct MessagesRequest {
     pub top_p: Option<f64>,
     #[serde(default)]
     pub stream: Option<bool>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// Refused (`translate::fields`): only their presence is read.
+    #[serde(default)]
+    pub container: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub mcp_servers: Option<serde::de::IgnoredAny>,
+}
+
+/// `metadata`: Claude Code's `user_id` (a JSON text of device, account and
+/// session ids), the one member the API defines.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// Why a request body was refused; the message names the field.
@@ -74,7 +89,41 @@ pub struct Message {
 #[derive(Debug, Clone)]
 pub enum Content {
     Text(RawText),
-    Blocks(Vec<Block>),
+    Blocks(Blocks),
+}
+
+/// Content blocks, and the `cache_control` of the last block that has one
+/// (a cache breakpoint: the prefix up to that block).
+#[derive(Debug, Clone, Default)]
+pub struct Blocks {
+    pub list: Vec<Block>,
+    pub cache_control: Option<Box<RawValue>>,
+}
+
+impl std::ops::Deref for Blocks {
+    type Target = [Block];
+
+    fn deref(&self) -> &[Block] {
+        &self.list
+    }
+}
+
+impl<'b> IntoIterator for &'b Blocks {
+    type Item = &'b Block;
+    type IntoIter = std::slice::Iter<'b, Block>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl From<Vec<Block>> for Blocks {
+    fn from(list: Vec<Block>) -> Self {
+        Self {
+            list,
+            cache_control: None,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Content {
@@ -106,15 +155,22 @@ impl<'de> serde::de::Visitor<'de> for ContentVisitor {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
         let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut cache_control = None;
         // Each block borrowed from the body, not copied: bodies are always
         // read from a slice.
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            let block = Block::read(raw.get()).map_err(|(kind, err)| {
+            let (block, mark) = Block::read_marked(raw.get()).map_err(|(kind, err)| {
                 serde::de::Error::custom(format!("block {} ({kind}): {err}", blocks.len()))
             })?;
+            if mark.is_some() {
+                cache_control = mark;
+            }
             blocks.push(block);
         }
-        Ok(Content::Blocks(blocks))
+        Ok(Content::Blocks(Blocks {
+            list: blocks,
+            cache_control,
+        }))
     }
 }
 
@@ -163,6 +219,9 @@ pub fn is_attribution_block(raw: &str) -> bool {
         if super::is_empty(&literal_without_billing_header(&text)))
 }
 
+/// A block and its `cache_control`, if it has one.
+type Marked = (Block, Option<Box<RawValue>>);
+
 #[derive(Debug, Clone)]
 pub enum Block {
     Text {
@@ -190,14 +249,42 @@ pub enum Block {
     Document {
         source: DocumentSource,
     },
-    /// Any other block (server tool results, search results, ...).
-    Unsupported,
+    /// Any other block, by what it is.
+    Unsupported(Other),
+}
+
+/// A block the translation has no variant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    /// A server tool's call or result (`server_tool_use`,
+    /// `web_search_tool_result`, `mcp_tool_use`, ...).
+    ServerTool,
+    /// Claude Code's tool search naming a tool it loads.
+    ToolReference,
+    /// Anything else (`search_result`, `container_upload`, ...).
+    Else,
+}
+
+impl Other {
+    fn of(kind: &str) -> Other {
+        match kind {
+            "tool_reference" => Other::ToolReference,
+            "server_tool_use" | "mcp_tool_use" => Other::ServerTool,
+            kind if kind.ends_with("_tool_result") => Other::ServerTool,
+            _ => Other::Else,
+        }
+    }
 }
 
 impl Block {
     /// The block whose JSON text is `raw`, read by its `type` into its
     /// variant's fields; on failure, the type (for the message) and why.
     fn read(raw: &str) -> Result<Block, (String, serde_json::Error)> {
+        Self::read_marked(raw).map(|(block, _)| block)
+    }
+
+    /// The block, and its `cache_control` if it has one.
+    fn read_marked(raw: &str) -> Result<Marked, (String, serde_json::Error)> {
         use serde::de::Error;
         use serde_json::from_str;
 
@@ -211,6 +298,8 @@ impl Block {
             text: Option<&'a RawValue>,
             #[serde(borrow, default)]
             thinking: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            cache_control: Option<&'a RawValue>,
         }
         #[derive(Deserialize)]
         struct Text {
@@ -244,12 +333,13 @@ impl Block {
             source: DocumentSource,
         }
 
-        let (kind, text, thinking) = match from_str::<Head>(raw) {
+        let (kind, text, thinking, mark) = match from_str::<Head>(raw) {
             Ok(Head {
                 kind: Some(kind),
                 text,
                 thinking,
-            }) => (kind, text, thinking),
+                cache_control,
+            }) => (kind, text, thinking, cache_control),
             Ok(Head { kind: None, .. }) => {
                 return Err(("no type".into(), Error::missing_field("type")));
             }
@@ -262,13 +352,14 @@ impl Block {
                 .filter(|member| member.get().starts_with('"'))
                 .map(RawText::from_literal)
         };
+        let mark = mark.filter(|m| m.get() != "null").map(ToOwned::to_owned);
         match (kind.as_ref(), literal(text), literal(thinking)) {
-            ("text", Some(text), _) => return Ok(Block::Text { text }),
-            ("thinking", _, Some(thinking)) => return Ok(Block::Thinking { thinking }),
+            ("text", Some(text), _) => return Ok((Block::Text { text }, mark)),
+            ("thinking", _, Some(thinking)) => return Ok((Block::Thinking { thinking }, mark)),
             _ => {}
         }
         let named = |err| (kind.chars().take(40).collect::<String>(), err);
-        Ok(match kind.as_ref() {
+        let block = match kind.as_ref() {
             "text" => Block::Text {
                 text: from_str::<Text>(raw).map_err(named)?.text,
             },
@@ -300,8 +391,9 @@ impl Block {
             "document" => Block::Document {
                 source: from_str::<Document>(raw).map_err(named)?.source,
             },
-            _ => Block::Unsupported,
-        })
+            other => Block::Unsupported(Other::of(other)),
+        };
+        Ok((block, mark))
     }
 }
 
@@ -341,6 +433,9 @@ pub struct Tool {
     pub input_schema: Option<Box<RawValue>>,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// A cache breakpoint after the tools: only its presence is read.
+    #[serde(default)]
+    pub cache_control: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

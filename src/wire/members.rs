@@ -70,6 +70,24 @@ impl<'b> Members<'b> {
         }))
     }
 
+    /// The body's members, in order, taken aside or not: each key and its
+    /// value's JSON text.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &'b str)> {
+        let body = self.body;
+        self.members
+            .iter()
+            .map(move |member| (&*member.key, &body[member.value.clone()]))
+    }
+
+    /// The value of member `key` (the last, should it repeat), without
+    /// taking it aside.
+    pub fn raw(&self, key: &str) -> Option<&'b str> {
+        self.entries()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
     /// The members not taken aside, read as `T`.
     pub fn rest<T: de::Deserialize<'b>>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(Rest {

@@ -283,3 +283,67 @@ mod tests {
         assert_eq!(made.inner(), r#"tab\t \"é\""#);
     }
 }
+
+/// The API a request came in on (its front end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Front {
+    /// `POST /v1/chat/completions`.
+    #[default]
+    Chat,
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
+/// The documented fields, blocks and tool types a client's request holds,
+/// as rows of its front end's table (`translate::fields`), and the
+/// top-level members that table does not know: noted while the request
+/// is read, so the fate of each is decided once the answering target is
+/// known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub front: Front,
+    /// Bit `i` set: row `i` of the front end's table is present.
+    rows: u128,
+    /// Top-level members no row names, as the client spelt them.
+    unknown: Vec<Box<str>>,
+}
+
+impl Seen {
+    pub fn new(front: Front) -> Self {
+        Self {
+            front,
+            ..Self::default()
+        }
+    }
+
+    /// Notes row `row` of the front end's table.
+    pub fn mark(&mut self, row: u8) {
+        self.rows |= 1 << row;
+    }
+
+    /// Notes every row of `rows` (bits, as [`Self::rows`] gives them).
+    pub fn mark_all(&mut self, rows: u128) {
+        self.rows |= rows;
+    }
+
+    pub fn has(&self, row: usize) -> bool {
+        row < 128 && self.rows & (1 << row) != 0
+    }
+
+    pub fn rows(&self) -> u128 {
+        self.rows
+    }
+
+    /// Notes a top-level member no row names (once each).
+    pub fn unknown_member(&mut self, key: &str) {
+        if !self.unknown.iter().any(|k| &**k == key) {
+            self.unknown.push(key.into());
+        }
+    }
+
+    pub fn unknown(&self) -> &[Box<str>] {
+        &self.unknown
+    }
+}

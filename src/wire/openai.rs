@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
@@ -25,9 +26,31 @@ pub struct ChatRequest {
     /// The Anthropic Messages body this request was translated from
     /// (`POST /v1/messages`), for a target that speaks Anthropic itself.
     anthropic_original: Option<Bytes>,
+    /// The documented fields the client's request held, as its front
+    /// end's reader noted them (`translate::fields`).
+    seen: super::Seen,
     /// Reasoning the gateway kept for replayed assistant tool-call turns
     /// that arrived without it, by message index (`crate::reasoning_cache`).
     restored_reasoning: Vec<(usize, std::sync::Arc<str>)>,
+    /// What the client's own body said that this chat form of it does not.
+    native: Native,
+}
+
+/// What a request translated from another API said that its chat form
+/// does not hold, as that front end's reader found it, for the plan: a
+/// target may take it in its own terms (OpenRouter's `cache_control` on
+/// text parts, its `reasoning.max_tokens`), or the answer says it was
+/// dropped.
+#[derive(Debug, Clone, Default)]
+pub struct Native {
+    /// The client's cache breakpoints (`cache_control`), each with the
+    /// chat message that ends the turn or system prompt that held it.
+    pub cache_marks: Vec<(usize, std::sync::Arc<RawValue>)>,
+    /// Whether a breakpoint had no chat message to stand on (one on a
+    /// tool).
+    pub unplaced_marks: bool,
+    /// The thinking budget (Messages' `thinking.budget_tokens`).
+    pub thinking_budget: Option<u64>,
 }
 
 /// What the rules need to know of one message; its content is not read.
@@ -137,6 +160,19 @@ fn has_image_part(content: &[u8]) -> bool {
     })
 }
 
+/// The objects of a content array (scanned, so well-formed): where each
+/// lies in `content` and its members (ranges within the part).
+fn parts(content: &str) -> impl Iterator<Item = (std::ops::Range<usize>, Vec<Member>)> + '_ {
+    let bytes = content.as_bytes();
+    super::scan::element_ranges(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(move |part| {
+            let members = body::members(&bytes[part.clone()]).ok()?;
+            Some((part, members))
+        })
+}
+
 /// Why a request body was refused; the message names the field.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RequestError {
@@ -206,7 +242,9 @@ impl ChatRequest {
             model,
             stream,
             anthropic_original: None,
+            seen: super::Seen::default(),
             restored_reasoning: Vec::new(),
+            native: Native::default(),
         })
     }
 
@@ -231,6 +269,29 @@ impl ChatRequest {
         let members = self.message_items.get(index)?.members()?;
         let member = Member::last(members, key)?;
         Some(self.text(member))
+    }
+
+    /// Notes what the client's request held, as its front end read it.
+    pub fn with_seen(mut self, seen: super::Seen) -> Self {
+        self.seen = seen;
+        self
+    }
+
+    /// The documented fields the client's request held (see
+    /// `translate::fields`).
+    pub fn seen(&self) -> &super::Seen {
+        &self.seen
+    }
+
+    /// Notes what the client's own body said that this chat form does not.
+    pub fn with_native(mut self, native: Native) -> Self {
+        self.native = native;
+        self
+    }
+
+    /// What the client's own body said that this chat form does not.
+    pub fn native(&self) -> &Native {
+        &self.native
     }
 
     /// Marks the request as translated from the Anthropic Messages `body`.
@@ -356,6 +417,145 @@ impl ChatRequest {
             let bytes = &self.body[content.value.clone()];
             bytes.first() == Some(&b'[') && finder.find(bytes).is_some() && has_image_part(bytes)
         })
+    }
+
+    /// The top-level members, in order: each key and its value's JSON text.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members
+            .iter()
+            .map(|member| (&*member.key, self.text(member)))
+    }
+
+    /// The types of the content parts of every message whose content is
+    /// an array (each type once, in the order met), and whether any part
+    /// holds a `cache_control`: read only from those arrays, as
+    /// [`Self::first_image`] reads them.
+    pub fn part_kinds(&self) -> (Vec<&str>, bool) {
+        let mut kinds: Vec<&str> = Vec::new();
+        let mut marked = false;
+        for item in self.message_items.iter() {
+            let Some(content) = item.members().and_then(|m| Member::last(m, "content")) else {
+                continue;
+            };
+            let bytes = &self.body[content.value.clone()];
+            if bytes.first() != Some(&b'[') {
+                continue;
+            }
+            let Ok(parts) = super::scan::element_ranges(bytes) else {
+                continue;
+            };
+            for part in parts {
+                let Ok(members) = body::members(&bytes[part.clone()]) else {
+                    continue;
+                };
+                let value = |m: &Member| {
+                    let at = part.start + m.value.start..part.start + m.value.end;
+                    std::str::from_utf8(&bytes[at]).unwrap_or_default()
+                };
+                marked |=
+                    Member::last(&members, "cache_control").is_some_and(|m| value(m) != "null");
+                if let Some(kind) = Member::last(&members, "type").map(value) {
+                    let kind = kind.trim_matches('"');
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+            }
+        }
+        (kinds, marked)
+    }
+
+    /// The indexes of the messages whose content is an array with a part
+    /// that holds a `cache_control` (not `null`).
+    pub fn marked_messages(&self) -> Vec<usize> {
+        let finder = memchr::memmem::Finder::new(b"cache_control");
+        (0..self.message_items.len())
+            .filter(|&index| {
+                let Some(content) = self.message_member(index, "content") else {
+                    return false;
+                };
+                content.starts_with('[')
+                    && finder.find(content.as_bytes()).is_some()
+                    && parts(content).any(|(_, members)| {
+                        Member::last(&members, "cache_control")
+                            .is_some_and(|m| &content.as_bytes()[m.value.clone()] != b"null")
+                    })
+            })
+            .collect()
+    }
+
+    /// Message `index`'s content array without the parts' `cache_control`
+    /// members, written from the client's bytes (nothing parsed into a
+    /// tree); `None` when its content is not an array.
+    pub fn content_without_cache_marks(&self, index: usize) -> Option<Bytes> {
+        let content = self.message_member(index, "content")?;
+        if !content.starts_with('[') {
+            return None;
+        }
+        let bytes = content.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut copied = 0;
+        for (part, members) in parts(content) {
+            for (at, member) in members.iter().enumerate() {
+                if member.key != "cache_control" {
+                    continue;
+                }
+                // The member and one comma beside it: the one before it,
+                // else the one after it.
+                let cut = match (at.checked_sub(1), members.get(at + 1)) {
+                    (Some(before), _) => members[before].value.end..member.value.end,
+                    (None, Some(after)) => member.raw_key.start..after.raw_key.start,
+                    (None, None) => member.raw_key.start..member.value.end,
+                };
+                let cut = part.start + cut.start..part.start + cut.end;
+                out.extend_from_slice(&bytes[copied..cut.start]);
+                copied = cut.end;
+            }
+        }
+        out.extend_from_slice(&bytes[copied..]);
+        Some(Bytes::from(out))
+    }
+
+    /// Message `index`'s content with the cache breakpoint `mark` on its
+    /// last text: a string as one text part holding it, an array with it
+    /// added to its last text part; `None` when there is no text to hold
+    /// it (an empty or absent content, no text part).
+    pub fn content_with_cache_mark(&self, index: usize, mark: &RawValue) -> Option<Bytes> {
+        let content = self.message_member(index, "content")?;
+        if content.starts_with('"') {
+            if content == "\"\"" {
+                return None;
+            }
+            let mut out = Vec::with_capacity(content.len() + mark.get().len() + 48);
+            out.extend_from_slice(br#"[{"type":"text","text":"#);
+            out.extend_from_slice(content.as_bytes());
+            out.extend_from_slice(br#","cache_control":"#);
+            out.extend_from_slice(mark.get().as_bytes());
+            out.extend_from_slice(b"}]");
+            return Some(Bytes::from(out));
+        }
+        if !content.starts_with('[') {
+            return None;
+        }
+        let bytes = content.as_bytes();
+        let part = parts(content)
+            .filter(|(part, members)| {
+                Member::last(members, "type").is_some_and(|kind| {
+                    &bytes[part.start + kind.value.start..part.start + kind.value.end]
+                        == b"\"text\""
+                })
+            })
+            .map(|(part, _)| part)
+            .last()?;
+        // Before the part's closing brace (a translation's parts hold no
+        // mark of their own).
+        let end = part.end - 1;
+        let mut out = Vec::with_capacity(bytes.len() + mark.get().len() + 20);
+        out.extend_from_slice(&bytes[..end]);
+        out.extend_from_slice(br#","cache_control":"#);
+        out.extend_from_slice(mark.get().as_bytes());
+        out.extend_from_slice(&bytes[end..]);
+        Some(Bytes::from(out))
     }
 
     /// The client's bytes.

@@ -53,6 +53,16 @@ pub struct ResponsesRequest<'a> {
     /// Run in the background and poll: needs stored responses.
     #[serde(default)]
     pub background: Option<bool>,
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub prompt_cache_key: Option<Cow<'a, str>>,
+    /// `auto` or `disabled` (the default).
+    #[serde(default, borrow)]
+    pub truncation: Option<Cow<'a, str>>,
+    /// A stored prompt template, refused: only its presence is read.
+    #[serde(default)]
+    pub prompt: Option<serde::de::IgnoredAny>,
 }
 
 /// Why a request body was refused; the message names the field.
@@ -269,18 +279,36 @@ pub struct ToolChoiceObject<'a> {
     /// `allowed_tools`: `auto` or `required`.
     #[serde(default, borrow)]
     pub mode: Option<Cow<'a, str>>,
+    /// `allowed_tools`: the tools the model may call (`{type, name}`).
+    #[serde(default, borrow)]
+    pub tools: Option<Vec<AllowedTool<'a>>>,
+}
+
+/// A tool `allowed_tools` lets the model call.
+#[derive(Debug, Deserialize)]
+pub struct AllowedTool<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Reasoning {
     #[serde(default)]
     pub effort: Option<String>,
+    /// Only whether it asks for one is read.
+    #[serde(default)]
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct TextConfig<'a> {
     #[serde(default, borrow)]
     pub format: Option<TextFormat<'a>>,
+    /// Only its presence is read.
+    #[serde(default)]
+    pub verbosity: Option<serde::de::IgnoredAny>,
 }
 
 /// `text.format`: `text`, `json_object`, or `json_schema`.
@@ -312,10 +340,55 @@ pub struct ResponseOut {
     pub usage: Option<UsageOut>,
     pub error: Option<ResponseError>,
     pub incomplete_details: Option<IncompleteDetails>,
-    pub parallel_tool_calls: bool,
-    pub tool_choice: &'static str,
-    pub tools: [(); 0],
+    #[serde(flatten)]
+    pub echo: Echo,
     pub store: bool,
+}
+
+/// What a response object says back of its request: whether parallel
+/// calls were allowed, and the `tool_choice` and `tools` as the client
+/// sent them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Echo {
+    pub parallel_tool_calls: bool,
+    pub tool_choice: Raw,
+    pub tools: Raw,
+}
+
+impl Default for Echo {
+    /// The API's defaults: parallel calls, `auto`, no tools.
+    fn default() -> Self {
+        Self {
+            parallel_tool_calls: true,
+            tool_choice: Raw::of("\"auto\""),
+            tools: Raw::of("[]"),
+        }
+    }
+}
+
+/// A JSON text as the client wrote it, shared.
+#[derive(Debug, Clone)]
+pub struct Raw(pub std::sync::Arc<RawValue>);
+
+impl Raw {
+    /// `json` must be JSON.
+    pub fn of(json: &str) -> Self {
+        Self(std::sync::Arc::from(
+            RawValue::from_string(json.to_string()).expect("JSON"),
+        ))
+    }
+}
+
+impl PartialEq for Raw {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for Raw {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

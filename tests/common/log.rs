@@ -34,15 +34,21 @@ impl Captured {
         (captured, tracing::subscriber::set_default(subscriber))
     }
 
-    /// The access lines (target `clawgate::access`) logged so far.
-    pub fn access_lines(&self) -> Vec<Value> {
+    /// The lines logged so far.
+    pub fn lines(&self) -> Vec<Value> {
         let bytes = self.0.0.lock().unwrap().clone();
         String::from_utf8(bytes)
             .unwrap()
             .lines()
             .map(|line| serde_json::from_str::<Value>(line).unwrap())
-            .filter(|line| line["target"] == "clawgate::access")
             .collect()
+    }
+
+    /// The access lines (target `clawgate::access`) logged so far.
+    pub fn access_lines(&self) -> Vec<Value> {
+        let mut lines = self.lines();
+        lines.retain(|line| line["target"] == "clawgate::access");
+        lines
     }
 
     /// Waits (at most 10 s) until `count` access lines were written: a line

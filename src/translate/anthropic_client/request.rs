@@ -7,15 +7,21 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
 use crate::wire::anthropic::{
-    Block, Content, DocumentSource, ImageSource, Message, MessagesRequest, RequestError,
-    ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
+    Block, Blocks, Content, DocumentSource, ImageSource, Message, MessagesRequest, Other,
+    RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
 use crate::wire::members::{Aside, Members};
+use crate::wire::openai::Native;
 use crate::wire::recent::Recent;
-use crate::wire::{RawText, empty, is_empty};
+use crate::wire::{Front, RawText, Seen, empty, is_empty};
+
+/// The most stop sequences the chat transport's providers take (OpenAI's
+/// limit for `stop`); the rest are dropped with a word.
+pub const MAX_STOP_SEQUENCES: usize = 4;
 
 /// A text of the translated body as a JSON string literal: the client's
 /// own, borrowed, or one joined or made here.
@@ -29,6 +35,9 @@ const BLANK_LINE: &str = r"\n\n";
 pub enum TranslateError {
     #[error("messages[{index}]: {what} is not supported by clawgate's OpenAI-compatible providers")]
     Unsupported { index: usize, what: &'static str },
+    /// A row of the Messages table refuses it (`translate::fields`).
+    #[error("{0}")]
+    Refused(String),
     #[error("messages[{index}]: unknown role {role:?} (user, assistant or system)")]
     Role { index: usize, role: String },
 }
@@ -39,16 +48,44 @@ pub enum TranslateError {
 /// tool schemas and tool inputs copied as the client wrote them (no tree of
 /// either body is built).
 pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
-    let system = request.system.as_ref().and_then(translated_system);
-    let tools = request.tools.as_deref().and_then(translated_tools);
-    write(
+    let system = request
+        .system
+        .as_ref()
+        .map(translated_system)
+        .unwrap_or_default();
+    let tools = request
+        .tools
+        .as_deref()
+        .map(translated_tools)
+        .unwrap_or_default();
+    let mut seen = Seen::new(Front::Messages);
+    if request.container.is_some() {
+        Row::Container.mark(&mut seen);
+    }
+    if request.mcp_servers.is_some() {
+        Row::McpServers.mark(&mut seen);
+    }
+    // The body's length unknown: room for the messages.
+    let mut native = Native::default();
+    let body = write(
         request,
-        system.as_deref(),
-        tools.as_deref(),
+        &system,
+        &tools,
         model,
-        // The body's length unknown: room for the messages.
         4096,
-    )
+        &mut seen,
+        &mut native,
+    )?;
+    refuse(&seen)?;
+    Ok(body)
+}
+
+/// A refusal of the Messages table for what `seen` holds.
+fn refuse(seen: &Seen) -> Result<(), TranslateError> {
+    match fields::refusal(seen) {
+        Some(message) => Err(TranslateError::Refused(message)),
+        None => Ok(()),
+    }
 }
 
 /// A Messages request body read for translation.
@@ -60,16 +97,48 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
 pub struct Read {
     /// The request, without `system` and `tools` (see the fields below).
     pub request: MessagesRequest,
-    /// The system prompt as one chat text; `None` when there is none.
-    system: Option<Arc<RawValue>>,
-    /// The chat `tools` array; `None` when no tool has a chat form.
-    tools: Option<Arc<RawValue>>,
+    system: System,
+    tools: Tools,
+    /// The body's top-level members, as rows of the Messages table.
+    members: Seen,
     /// The length of the body read (see [`write`]).
     body_len: usize,
 }
 
-static SYSTEMS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
-static TOOLS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
+/// The system prompt, translated.
+#[derive(Debug, Clone, Default)]
+struct System {
+    /// As one chat text; `None` when there is none.
+    text: Option<Arc<RawValue>>,
+    /// Its cache breakpoint (the last block's that has one).
+    mark: Option<Arc<RawValue>>,
+    /// The rows of the Messages table it holds.
+    rows: u128,
+}
+
+/// The tools, translated.
+#[derive(Debug, Clone, Default)]
+struct Tools {
+    /// The chat `tools` array; `None` when no tool has a chat form.
+    json: Option<Arc<RawValue>>,
+    /// The rows of the Messages table they hold.
+    rows: u128,
+    /// The server tools' names (which a `tool_choice` may not name).
+    server: Arc<[Box<str>]>,
+}
+
+static SYSTEMS: Recent<System> = Recent::new(8, 512 * 1024);
+static TOOLS: Recent<Tools> = Recent::new(8, 512 * 1024);
+
+/// The body's top-level members as rows of the Messages table; `None` when
+/// it is not a JSON object.
+fn top_level<'k>(members: impl Iterator<Item = (&'k str, &'k str)>) -> Seen {
+    let mut seen = Seen::new(Front::Messages);
+    for (key, value) in members {
+        fields::top_level(&mut seen, key, value);
+    }
+    seen
+}
 
 impl Read {
     /// Reads `body`; a body serde refuses is refused with its message and
@@ -79,9 +148,23 @@ impl Read {
             return Ok(read);
         }
         let mut request = MessagesRequest::parse(body)?;
+        let members = Members::scan(body, &mut [])
+            .map(|members| top_level(members.entries()))
+            .unwrap_or_else(|| Seen::new(Front::Messages));
         Ok(Read {
-            system: request.system.take().as_ref().and_then(translated_system),
-            tools: request.tools.take().as_deref().and_then(translated_tools),
+            system: request
+                .system
+                .take()
+                .as_ref()
+                .map(translated_system)
+                .unwrap_or_default(),
+            tools: request
+                .tools
+                .take()
+                .as_deref()
+                .map(translated_tools)
+                .unwrap_or_default(),
+            members,
             request,
             body_len: body.len(),
         })
@@ -96,42 +179,89 @@ impl Read {
         let mut system = Aside::new("system", &SYSTEMS).ignoring_first(is_attribution_block);
         let mut tools = Aside::new("tools", &TOOLS);
         let mut members = Members::scan(body, &mut [&mut system, &mut tools])?;
-        let system = system.translation(&mut members, None, |text| {
+        let system = system.translation(&mut members, System::default(), |text| {
             let system: Option<Content> = serde_json::from_str(text).ok()?;
-            Some(system.as_ref().and_then(translated_system))
+            Some(system.as_ref().map(translated_system).unwrap_or_default())
         })?;
-        let tools = tools.translation(&mut members, None, |text| {
+        let tools = tools.translation(&mut members, Tools::default(), |text| {
             let tools: Option<Vec<AnthropicTool>> = serde_json::from_str(text).ok()?;
-            Some(tools.as_deref().and_then(translated_tools))
+            Some(tools.as_deref().map(translated_tools).unwrap_or_default())
         })?;
         Some(Read {
             request: members.rest().ok()?,
             system,
             tools,
+            members: top_level(members.entries()),
             body_len: body.len(),
         })
     }
 
-    /// The chat-completions request, asking for `model` (see [`request`]).
-    pub fn translate(&self, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
-        write(
+    /// The chat-completions request, asking for `model` (see [`request`]),
+    /// the rows of the Messages table the request holds, and what the
+    /// chat form does not hold (for the plan); a request that holds a row
+    /// the table refuses is refused, naming it.
+    pub fn translate(
+        &self,
+        model: Option<&str>,
+    ) -> Result<(Vec<u8>, Seen, Native), TranslateError> {
+        let mut seen = self.members.clone();
+        let mut native = Native::default();
+        let body = write(
             &self.request,
-            self.system.as_deref(),
-            self.tools.as_deref(),
+            &self.system,
+            &self.tools,
             model,
             self.body_len,
-        )
+            &mut seen,
+            &mut native,
+        )?;
+        refuse(&seen)?;
+        Ok((body, seen, native))
     }
 }
 
-/// The system prompt as one chat text, `None` when it holds none.
-fn translated_system(system: &Content) -> Option<Arc<RawValue>> {
+/// The system prompt as one chat text, and the rows it holds.
+fn translated_system(system: &Content) -> System {
     let text = system_text(system);
-    (!is_empty(&text)).then(|| Arc::from(text.into_owned()))
+    let mut rows = 0;
+    let mut mark = None;
+    if let Content::Blocks(blocks) = system {
+        if let Some(cache_control) = &blocks.cache_control {
+            rows |= Row::CacheControl.bit();
+            mark = Some(Arc::from(cache_control.clone()));
+        }
+    }
+    System {
+        text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
+        mark,
+        rows,
+    }
+}
+
+/// The chat `tools` array for `tools`, and the rows they hold.
+fn translated_tools(tools: &[AnthropicTool]) -> Tools {
+    let mut rows = 0;
+    let mut server = Vec::new();
+    for tool in tools {
+        if tool.cache_control.is_some() {
+            rows |= Row::CacheControl.bit();
+        }
+        if tool.input_schema.is_some() {
+            rows |= Row::ClientTool.bit();
+        } else {
+            rows |= Row::ServerTool.bit();
+            server.push(tool.name.clone().into_boxed_str());
+        }
+    }
+    Tools {
+        json: tools_json(tools),
+        rows,
+        server: server.into(),
+    }
 }
 
 /// The chat `tools` array for `tools`, `None` when none has a chat form.
-fn translated_tools(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
+fn tools_json(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
     let tools: Vec<Tool> = tools
         .iter()
         .filter_map(|tool| {
@@ -155,18 +285,28 @@ fn translated_tools(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
 }
 
 /// The chat-completions request for `request` with its system prompt and
-/// tools already translated.
+/// tools already translated; what the chat form does not hold is noted
+/// on `native`.
 fn write(
     request: &MessagesRequest,
-    system: Option<&RawValue>,
-    tools: Option<&RawValue>,
+    system: &System,
+    tools: &Tools,
     model: Option<&str>,
     body_len: usize,
+    seen: &mut Seen,
+    native: &mut Native,
 ) -> Result<Vec<u8>, TranslateError> {
+    seen.mark_all(system.rows | tools.rows);
+    // A breakpoint on a tool has no chat message to stand on.
+    native.unplaced_marks = tools.rows & Row::CacheControl.bit() != 0;
+    if let (Some(_), Some(mark)) = (&system.text, &system.mark) {
+        native.cache_marks.push((0, mark.clone()));
+    }
+    let (system, tools_json) = (system.text.as_deref(), tools.json.as_deref());
     // The body's length and the translations': a bound on what is written,
     // so the buffer is not grown (and copied) as it fills.
     let capacity = body_len
-        + [system, tools]
+        + [system, tools_json]
             .into_iter()
             .flatten()
             .map(|text| text.get().len())
@@ -176,8 +316,45 @@ fn write(
         messages.push(Out::text("system", Cow::Borrowed(system)));
     }
     for (index, message) in request.messages.iter().enumerate() {
-        translate_message(index, message, &mut messages)?;
+        let before = messages.len();
+        translate_message(index, message, &mut messages, seen, native)?;
+        if let Content::Blocks(Blocks {
+            cache_control: Some(mark),
+            ..
+        }) = &message.content
+        {
+            // The breakpoint ends the turn: on the last chat message made
+            // of it.
+            match messages.len() {
+                len if len > before => native.cache_marks.push((len - 1, Arc::from(mark.clone()))),
+                _ => native.unplaced_marks = true,
+            }
+        }
     }
+    if let Some(ToolChoice::Tool { name, .. }) = &request.tool_choice {
+        if tools.server.iter().any(|server| **server == **name) {
+            Row::ServerToolChoice.mark(seen);
+        }
+    }
+    if let Some(ThinkingConfig::Enabled {
+        budget_tokens: Some(budget),
+    }) = request.thinking
+    {
+        Row::ThinkingBudget.mark(seen);
+        native.thinking_budget = Some(budget);
+    }
+    let user = request.metadata.as_ref().and_then(|m| m.user_id.as_deref());
+    if user.is_some() {
+        Row::MetadataUserId.mark(seen);
+    }
+    let stop = request.stop_sequences.as_deref().filter(|s| !s.is_empty());
+    let stop = stop.map(|stop| {
+        if stop.len() > MAX_STOP_SEQUENCES {
+            Row::StopSequencesBeyond.mark(seen);
+        }
+        &stop[..stop.len().min(MAX_STOP_SEQUENCES)]
+    });
+    let tools = tools_json;
     let choice = request.tool_choice.as_ref().filter(|_| tools.is_some());
     let body = Request {
         model,
@@ -201,9 +378,10 @@ fn write(
             .filter(|choice| choice.disables_parallel_calls())
             .map(|_| false),
         reasoning_effort: reasoning_effort(request),
-        stop: request.stop_sequences.as_deref().filter(|s| !s.is_empty()),
+        stop,
         temperature: request.temperature,
         top_p: request.top_p,
+        user,
     };
     let mut out = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut out, &body).expect("a translated request always serializes");
@@ -237,6 +415,9 @@ struct Request<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    /// `metadata.user_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -387,15 +568,23 @@ fn translate_message<'a>(
     index: usize,
     message: &'a Message,
     out: &mut Vec<Out<'a>>,
+    seen: &mut Seen,
+    native: &mut Native,
 ) -> Result<(), TranslateError> {
+    if let Content::Blocks(blocks) = &message.content {
+        if blocks.cache_control.is_some() {
+            Row::CacheControl.mark(seen);
+        }
+    }
     match message.role.as_str() {
         "system" => {
+            Row::SystemRole.mark(seen);
             out.push(Out::text("system", system_text(&message.content)));
             Ok(())
         }
-        "user" => user_message(index, &message.content, out),
+        "user" => user_message(index, &message.content, out, seen, native),
         "assistant" => {
-            out.push(assistant_message(index, &message.content)?);
+            out.push(assistant_message(index, &message.content, seen)?);
             Ok(())
         }
         role => Err(TranslateError::Role {
@@ -411,6 +600,8 @@ fn user_message<'a>(
     index: usize,
     content: &'a Content,
     out: &mut Vec<Out<'a>>,
+    seen: &mut Seen,
+    native: &mut Native,
 ) -> Result<(), TranslateError> {
     let blocks = match content {
         Content::Text(text) => {
@@ -427,6 +618,7 @@ fn user_message<'a>(
                 content,
                 is_error,
             } => {
+                Row::ToolResult.mark(seen);
                 let (text, images): (Text, _) = match content {
                     None => (Cow::Borrowed(empty()), Vec::new()),
                     Some(Content::Text(text)) => (Cow::Borrowed(text.json()), Vec::new()),
@@ -436,9 +628,23 @@ fn user_message<'a>(
                         // Blocks a tool result may hold that have no OpenAI
                         // form (tool references, search results) are left
                         // out rather than failing the whole turn.
-                        let known = blocks.iter().filter(|b| !matches!(b, Block::Unsupported));
-                        for block in known {
-                            match part(index, block)? {
+                        if let Some(mark) = &blocks.cache_control {
+                            Row::CacheControl.mark(seen);
+                            // On the tool message pushed below.
+                            native
+                                .cache_marks
+                                .push((out.len(), Arc::from(mark.clone())));
+                        }
+                        for block in blocks {
+                            if let Block::Unsupported(other) = block {
+                                seen.mark(match other {
+                                    Other::ToolReference => Row::ToolReference,
+                                    Other::ServerTool => Row::ServerToolBlocks,
+                                    Other::Else => Row::OtherInToolResult,
+                                } as u8);
+                                continue;
+                            }
+                            match part(index, block, seen)? {
                                 Some(PartOut::Text { text }) => texts.push(text),
                                 Some(image @ PartOut::ImageUrl { .. }) => images.push(image),
                                 None => {}
@@ -466,7 +672,7 @@ fn user_message<'a>(
                     what: "a tool_use block in a user message",
                 });
             }
-            other => parts.extend(part(index, other)?),
+            other => parts.extend(part(index, other, seen)?),
         }
     }
     if !parts.is_empty() {
@@ -479,13 +685,31 @@ fn user_message<'a>(
 }
 
 /// A text-like or image block of user content; `None` for what is dropped.
-fn part(index: usize, block: &Block) -> Result<Option<PartOut<'_>>, TranslateError> {
+/// A block the Messages table refuses is refused, naming its message.
+fn part<'b>(
+    index: usize,
+    block: &'b Block,
+    seen: &mut Seen,
+) -> Result<Option<PartOut<'b>>, TranslateError> {
     let unsupported = |what| Err(TranslateError::Unsupported { index, what });
+    let refused = |row: Row| {
+        let fields::Fate::Refused(instead) = fields::MESSAGES[row as usize].openai else {
+            unreachable!("a refused row")
+        };
+        Err(TranslateError::Refused(format!(
+            "messages[{index}]: {} are not supported by clawgate: {instead}",
+            fields::MESSAGES[row as usize].name
+        )))
+    };
     Ok(Some(match block {
-        Block::Text { text } => PartOut::Text {
-            text: Cow::Borrowed(text.json()),
-        },
+        Block::Text { text } => {
+            Row::Text.mark(seen);
+            PartOut::Text {
+                text: Cow::Borrowed(text.json()),
+            }
+        }
         Block::Image { source } => {
+            Row::Image.mark(seen);
             let url = match source {
                 ImageSource::Base64 { media_type, data } => {
                     format!("data:{media_type};base64,{data}")
@@ -499,16 +723,31 @@ fn part(index: usize, block: &Block) -> Result<Option<PartOut<'_>>, TranslateErr
         }
         Block::Document {
             source: DocumentSource::Text { data },
-        } => PartOut::Text {
-            text: Cow::Owned(RawText::from_text(data).into_json()),
-        },
-        Block::Document { .. } => return unsupported("a document block (PDF or file)"),
+        } => {
+            Row::TextDocument.mark(seen);
+            PartOut::Text {
+                text: Cow::Owned(RawText::from_text(data).into_json()),
+            }
+        }
+        Block::Document { .. } => return refused(Row::Document),
         // Thinking belongs to assistant turns; in a user turn it says nothing.
-        Block::Thinking { .. } | Block::RedactedThinking {} => return Ok(None),
+        Block::Thinking { .. } => return Ok(None),
+        Block::RedactedThinking {} => {
+            Row::RedactedThinking.mark(seen);
+            return Ok(None);
+        }
         Block::ToolUse { .. } | Block::ToolResult { .. } => {
             return unsupported("a nested tool block");
         }
-        Block::Unsupported => return unsupported("a block of this type"),
+        Block::Unsupported(Other::ServerTool) => {
+            Row::ServerToolBlocks.mark(seen);
+            return Ok(None);
+        }
+        Block::Unsupported(Other::ToolReference) => {
+            Row::ToolReference.mark(seen);
+            return Ok(None);
+        }
+        Block::Unsupported(Other::Else) => return refused(Row::OtherBlock),
     }))
 }
 
@@ -533,7 +772,11 @@ fn parts_content(parts: Vec<PartOut<'_>>) -> Body<'_> {
 /// Blocks of Anthropic's server tools (`server_tool_use`,
 /// `web_search_tool_result`, ...), found in a conversation begun on Claude,
 /// are left out: the model's own text already says what it learnt.
-fn assistant_message(index: usize, content: &Content) -> Result<Out<'_>, TranslateError> {
+fn assistant_message<'c>(
+    index: usize,
+    content: &'c Content,
+    seen: &mut Seen,
+) -> Result<Out<'c>, TranslateError> {
     let blocks = match content {
         Content::Text(text) => return Ok(Out::text("assistant", Cow::Borrowed(text.json()))),
         Content::Blocks(blocks) => blocks,
@@ -543,10 +786,20 @@ fn assistant_message(index: usize, content: &Content) -> Result<Out<'_>, Transla
     let mut calls = Vec::new();
     for block in blocks {
         match block {
-            Block::Text { text } => texts.push(Cow::Borrowed(text.json())),
-            Block::Thinking { thinking: text } => thinking.push(Cow::Borrowed(text.json())),
-            Block::RedactedThinking {} | Block::Unsupported => {}
+            Block::Text { text } => {
+                Row::Text.mark(seen);
+                texts.push(Cow::Borrowed(text.json()));
+            }
+            Block::Thinking { thinking: text } => {
+                Row::ThinkingBlock.mark(seen);
+                thinking.push(Cow::Borrowed(text.json()));
+            }
+            Block::RedactedThinking {} => Row::RedactedThinking.mark(seen),
+            Block::Unsupported(Other::ServerTool) => Row::ServerToolBlocks.mark(seen),
+            Block::Unsupported(Other::ToolReference) => Row::ToolReference.mark(seen),
+            Block::Unsupported(Other::Else) => Row::OtherBlock.mark(seen),
             Block::ToolUse { id, name, input } => {
+                Row::ToolUse.mark(seen);
                 let arguments = match input.get() {
                     "null" => "{}",
                     input => input,

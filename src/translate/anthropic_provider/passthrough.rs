@@ -9,9 +9,11 @@
 //!   hash changes on every request and defeats the provider's cache;
 //! - `role: "system"` messages (Claude Code's mid-conversation system beta)
 //!   move to the end of `system`;
-//! - `cache_control` goes from every block, and so do the members only
-//!   Anthropic serves (`context_management`, `output_config`, `container`,
-//!   `mcp_servers`) and server tools (those without an `input_schema`);
+//! - `cache_control` stays on every block (Anthropic and Kimi's endpoint
+//!   honour it); the members only Anthropic serves go
+//!   (`context_management`, `output_config`; `container` and `mcp_servers`
+//!   are refused before, see `translate::fields`), and so do server tools
+//!   (those without an `input_schema`);
 //! - `tool_choice` is what the target's plan decided (a forced choice
 //!   relaxed while Kimi thinks, K3's named tool narrowed), rendered by the
 //!   transport ([`replace_tool_choice`]);
@@ -84,7 +86,6 @@ pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Val
     }
     strip_billing_header(&mut out);
     system_messages_to_system(&mut out);
-    strip_cache_control(&mut out);
     keep_client_tools(&mut out);
     tool_references(&mut out);
     thinking(&mut out, facts.thinking, max_tokens);
@@ -166,25 +167,6 @@ fn content_blocks(content: &Value) -> Vec<Value> {
         Value::String(text) if text.is_empty() => Vec::new(),
         Value::String(text) => vec![json!({"type": "text", "text": text})],
         _ => Vec::new(),
-    }
-}
-
-/// Removes `cache_control` from system, tool, message and nested
-/// tool-result blocks: Kimi caches on its own.
-fn strip_cache_control(body: &mut Map<String, Value>) {
-    fn blocks(value: &mut Value) {
-        let Value::Array(items) = value else { return };
-        for item in items.iter_mut().filter_map(Value::as_object_mut) {
-            item.remove("cache_control");
-            if let Some(content) = item.get_mut("content") {
-                blocks(content);
-            }
-        }
-    }
-    for key in ["system", "tools", "messages"] {
-        if let Some(value) = body.get_mut(key) {
-            blocks(value);
-        }
     }
 }
 

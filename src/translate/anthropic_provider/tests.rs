@@ -437,17 +437,18 @@ mod passthrough {
             }),
             json!({
                 "model": "kimi-for-coding", "max_tokens": 4096,
-                "system": [{"type": "text", "text": "You are Claude Code."}],
+                // Cache marks stay: the Anthropic transport honours them.
+                "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
                 "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
                     {"role": "assistant", "content": [
                         {"type": "thinking", "thinking": "t", "signature": "s"},
                         {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
                     ]},
                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
-                        "content": [{"type": "text", "text": "a.txt"}]}]},
+                        "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
                 ],
-                "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
+                "tools": [{"name": "Bash", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
                 // The choice as sent: relaxing it is the plan's, rendered by the
                 // transport.
                 "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
@@ -639,7 +640,8 @@ fn mid_conversation_system_messages_move_to_the_system_prompt() {
     assert_eq!(
         Value::Object(passthrough(object(body), facts)),
         json!({"model": "k", "max_tokens": 10,
-        "system": [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Plan mode is on."},
+        "system": [{"type": "text", "text": "Be brief."},
+                   {"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}},
                    {"type": "text", "text": "Plan mode is off."}],
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "go"}]},

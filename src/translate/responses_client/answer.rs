@@ -6,7 +6,7 @@ use super::{Identity, ToolNames, status, usage_out};
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids;
 use crate::wire::openai::Usage;
-use crate::wire::responses::{OutputItem, ResponseOut, TextPart};
+use crate::wire::responses::{Echo, OutputItem, ResponseOut, TextPart};
 
 /// The response object for a (shaped) chat completion, labelled `model`:
 /// output items in the order reasoning, message, function calls.
@@ -15,7 +15,7 @@ pub fn response(
     model: &str,
     identity: &Identity,
     names: &ToolNames,
-    parallel_tool_calls: bool,
+    echo: &Echo,
 ) -> ResponseOut {
     let first = FirstChoice::of(completion);
     let mut output = Vec::new();
@@ -60,9 +60,7 @@ pub fn response(
         usage: Usage::of(completion).map(|usage| usage_out(&usage)),
         error: None,
         incomplete_details,
-        parallel_tool_calls,
-        tool_choice: "auto",
-        tools: [],
+        echo: echo.clone(),
         store: false,
     }
 }

@@ -8,13 +8,15 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::ToolNames;
+use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
-use crate::wire::RawText;
 use crate::wire::members::{Aside, Members};
 use crate::wire::recent::Recent;
 use crate::wire::responses::{
-    Content, Input, Item, Part, RequestError, ResponsesRequest, TextFormat, Tool, ToolChoice,
+    Content, Echo, Input, Item, Part, Raw, RequestError, ResponsesRequest, TextFormat, Tool,
+    ToolChoice,
 };
+use crate::wire::{Front, RawText, Seen};
 
 /// Why a request cannot be served; the message names the field and what
 /// to do instead.
@@ -38,6 +40,9 @@ pub enum TranslateError {
     Unsupported { at: String, what: String },
     #[error("{at}: {what}")]
     Invalid { at: String, what: &'static str },
+    /// A row of the Responses table refuses it (`translate::fields`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The chat-completions body for `request`, asking for `model` (`None`
@@ -47,8 +52,12 @@ pub fn request<'r>(
     request: &'r ResponsesRequest<'r>,
     model: Option<&'r str>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
+    let mut seen = Seen::new(Front::Responses);
+    if request.prompt.is_some() {
+        Row::Prompt.mark(&mut seen);
+    }
     // The body's length unknown: room for the input.
-    write(request, None, model, 4096)
+    write(request, None, model, 4096, &mut seen)
 }
 
 /// A Responses request body read for translation.
@@ -63,8 +72,32 @@ pub struct Read<'a> {
     pub request: ResponsesRequest<'a>,
     /// Their translations, when taken aside.
     taken: Option<Taken>,
+    /// The body's top-level members, as rows of the Responses table.
+    members: Seen,
+    /// What the answer says back: `tools` and `tool_choice` as sent.
+    echo: Echo,
     /// The length of the body read (see [`write`]).
     body_len: usize,
+}
+
+/// The body's members as rows of the Responses table, and what the answer
+/// echoes of them.
+fn members(members: &Members, tools: Option<Raw>) -> (Seen, Echo) {
+    let mut seen = Seen::new(Front::Responses);
+    for (key, value) in members.entries() {
+        fields::top_level(&mut seen, key, value);
+    }
+    let mut echo = Echo::default();
+    if let Some(tools) = tools {
+        echo.tools = tools;
+    }
+    if let Some(choice) = members.raw("tool_choice").filter(|c| *c != "null") {
+        echo.tool_choice = Raw::of(choice);
+    }
+    if let Some(parallel) = members.raw("parallel_tool_calls") {
+        echo.parallel_tool_calls = parallel != "false";
+    }
+    (seen, echo)
 }
 
 /// A request's instructions and tools, translated.
@@ -80,14 +113,24 @@ struct Tools {
     /// The chat `tools` array; `None` when no tool has a chat form.
     json: Option<Box<RawValue>>,
     names: ToolNames,
+    /// The rows of the Responses table they hold.
+    rows: u128,
+    /// As the client sent them, for the answer's echo.
+    sent: Option<Raw>,
 }
 
 impl Tools {
-    fn of(offered: &[Tool]) -> Result<Tools, TranslateError> {
-        let (tools, names) = tools(offered)?;
+    fn of(offered: &[Tool], sent: Option<&str>) -> Result<Tools, TranslateError> {
+        let mut seen = Seen::new(Front::Responses);
+        let (tools, names) = tools(offered, &mut seen)?;
         let json = (!tools.is_empty())
             .then(|| serde_json::value::to_raw_value(&tools).expect("tools always serialize"));
-        Ok(Tools { json, names })
+        Ok(Tools {
+            json,
+            names,
+            rows: seen.rows(),
+            sent: sent.map(Raw::of),
+        })
     }
 }
 
@@ -101,9 +144,17 @@ impl<'a> Read<'a> {
         if let Some(read) = Read::by_members(body) {
             return Ok(read);
         }
+        let request = ResponsesRequest::parse(body)?;
+        let scanned = Members::scan(body, &mut []);
+        let (members, echo) = match &scanned {
+            Some(scanned) => members(scanned, scanned.raw("tools").map(Raw::of)),
+            None => (Seen::new(Front::Responses), Echo::default()),
+        };
         Ok(Read {
-            request: ResponsesRequest::parse(body)?,
+            request,
             taken: None,
+            members,
+            echo,
             body_len: body.len(),
         })
     }
@@ -125,23 +176,43 @@ impl<'a> Read<'a> {
         })?;
         let tools = tools.translation(&mut members, Arc::default(), |text| {
             let tools: Option<Vec<Tool>> = serde_json::from_str(text).ok()?;
-            Tools::of(tools.as_deref().unwrap_or_default())
+            Tools::of(tools.as_deref().unwrap_or_default(), Some(text))
                 .ok()
                 .map(Arc::new)
         })?;
+        let (seen, echo) = self::members(&members, tools.sent.clone());
         Some(Read {
             request: members.rest().ok()?,
             taken: Some(Taken {
                 instructions,
                 tools,
             }),
+            members: seen,
+            echo,
             body_len: body.len(),
         })
     }
 
-    /// The chat-completions body, asking for `model` (see [`request`]).
-    pub fn translate(&self, model: Option<&str>) -> Result<(Vec<u8>, ToolNames), TranslateError> {
-        write(&self.request, self.taken.as_ref(), model, self.body_len)
+    /// The chat-completions body, asking for `model` (see [`request`]),
+    /// and the rows of the Responses table the request holds.
+    pub fn translate(
+        &self,
+        model: Option<&str>,
+    ) -> Result<(Vec<u8>, ToolNames, Seen), TranslateError> {
+        let mut seen = self.members.clone();
+        let (body, names) = write(
+            &self.request,
+            self.taken.as_ref(),
+            model,
+            self.body_len,
+            &mut seen,
+        )?;
+        Ok((body, names, seen))
+    }
+
+    /// What the answer says back of the request.
+    pub fn echo(&self) -> &Echo {
+        &self.echo
     }
 }
 
@@ -152,6 +223,7 @@ fn write(
     taken: Option<&Taken>,
     model: Option<&str>,
     body_len: usize,
+    seen: &mut Seen,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
     if request.previous_response_id.is_some() {
         return Err(TranslateError::PreviousResponse);
@@ -162,11 +234,14 @@ fn write(
     if request.background == Some(true) {
         return Err(TranslateError::Background);
     }
+    if let Some(message) = fields::refusal(seen) {
+        return Err(TranslateError::Refused(message));
+    }
     let offered_here;
     let (instructions, tools) = match taken {
         Some(taken) => (taken.instructions.as_deref(), &*taken.tools),
         None => {
-            offered_here = Tools::of(request.tools.as_deref().unwrap_or_default())?;
+            offered_here = Tools::of(request.tools.as_deref().unwrap_or_default(), None)?;
             let instructions = request.instructions.as_ref().filter(|i| !i.is_empty());
             (instructions.map(RawText::json), &offered_here)
         }
@@ -189,7 +264,7 @@ fn write(
         Some(Input::Items(items)) => {
             let mut turn = Turn::default();
             for (index, item) in items.iter().enumerate() {
-                item_messages(index, item, &mut turn, &mut messages)?;
+                item_messages(index, item, &mut turn, &mut messages, seen)?;
             }
             turn.flush(&mut messages);
         }
@@ -197,8 +272,46 @@ fn write(
     if messages.is_empty() {
         return Err(TranslateError::EmptyInput);
     }
+    seen.mark_all(tools.rows);
+    if let Some(reasoning) = &request.reasoning {
+        if reasoning.effort.is_some() {
+            Row::ReasoningEffort.mark(seen);
+        }
+        if reasoning.summary.as_deref().is_some_and(|s| s != "none") {
+            Row::ReasoningSummary.mark(seen);
+        }
+    }
+    if let Some(text) = &request.text {
+        if text.format.is_some() {
+            Row::TextFormat.mark(seen);
+        }
+        if text.verbosity.is_some() {
+            Row::TextVerbosity.mark(seen);
+        }
+    }
+    if request.truncation.as_deref() == Some("auto") {
+        Row::Truncation.mark(seen);
+    }
     let stream = request.stream == Some(true);
-    let offered = tools.json.as_deref();
+    // `allowed_tools` narrows what is offered: the model is never offered
+    // a tool the client did not allow.
+    let allowed = match &request.tool_choice {
+        Some(ToolChoice::Object(object)) if object.kind == "allowed_tools" => {
+            Row::AllowedTools.mark(seen);
+            let names: Vec<&str> = object
+                .tools
+                .iter()
+                .flatten()
+                .filter_map(|tool| tool.name.as_deref())
+                .collect();
+            Some(allowed_tools(tools.json.as_deref(), &names))
+        }
+        _ => None,
+    };
+    let offered = match &allowed {
+        Some(allowed) => allowed.as_deref(),
+        None => tools.json.as_deref(),
+    };
     let tool_choice = match (&request.tool_choice, offered) {
         (Some(choice), Some(_)) => Some(tool_choice(choice)?),
         _ => None,
@@ -227,6 +340,8 @@ fn write(
             .flatten(),
         temperature: request.temperature,
         top_p: request.top_p,
+        user: request.user.as_deref(),
+        prompt_cache_key: request.prompt_cache_key.as_deref(),
     };
     let mut bytes = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut bytes, &body).expect("a chat body always serializes");
@@ -258,6 +373,37 @@ struct ChatBody<'r> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'r str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_cache_key: Option<&'r str>,
+}
+
+/// The chat `tools` array `offered` with only the functions named in
+/// `allowed` (by the name the provider sees); `None` when none is left.
+fn allowed_tools(offered: Option<&RawValue>, allowed: &[&str]) -> Option<Box<RawValue>> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        function: Function<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Function<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+    }
+    let tools: Vec<&RawValue> = serde_json::from_str(offered?.get()).ok()?;
+    let kept: Vec<&RawValue> = tools
+        .into_iter()
+        .filter(|tool| {
+            serde_json::from_str::<Named>(tool.get())
+                .is_ok_and(|named| allowed.contains(&&*named.function.name))
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    Some(serde_json::value::to_raw_value(&kept).expect("tools always serialize"))
 }
 
 /// One chat message, its texts borrowed from the client's request where
@@ -393,14 +539,21 @@ static CUSTOM_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
 
 /// The chat tools for the request's `function` tools, namespaces flattened
 /// (`<namespace>__<name>`); dropped hosted tools logged, the others refused.
-fn tools<'r>(offered: &'r [Tool<'r>]) -> Result<(Vec<ChatTool<'r>>, ToolNames), TranslateError> {
+fn tools<'r>(
+    offered: &'r [Tool<'r>],
+    seen: &mut Seen,
+) -> Result<(Vec<ChatTool<'r>>, ToolNames), TranslateError> {
     let mut out = Vec::new();
     let mut names = ToolNames::default();
     for (index, tool) in offered.iter().enumerate() {
         let at = format!("tools[{index}]");
         match &*tool.kind {
-            "function" => out.push(function(&at, tool, None)?),
+            "function" => {
+                Row::FunctionTool.mark(seen);
+                out.push(function(&at, tool, None)?);
+            }
             "namespace" => {
+                Row::NamespaceTool.mark(seen);
                 let namespace = tool.name.as_deref().ok_or(TranslateError::Invalid {
                     at: at.clone(),
                     what: "a namespace needs a `name`",
@@ -416,15 +569,13 @@ fn tools<'r>(offered: &'r [Tool<'r>]) -> Result<(Vec<ChatTool<'r>>, ToolNames), 
                 }
             }
             "custom" => {
+                Row::CustomTool.mark(seen);
                 let chat = custom(&at, tool)?;
                 names.add_custom(&chat.function.name);
                 out.push(chat);
             }
-            kind if DROPPED_TOOLS.contains(&kind) => {
-                tracing::info!(
-                    "{at}: the hosted tool {kind:?} has no counterpart at chat-completions providers; left out"
-                );
-            }
+            "tool_search" => Row::ToolSearchTool.mark(seen),
+            kind if DROPPED_TOOLS.contains(&kind) => Row::WebSearchTool.mark(seen),
             kind => {
                 return Err(unsupported(
                     at,
@@ -626,18 +777,24 @@ fn item_messages<'r>(
     item: &'r Item<'r>,
     turn: &mut Turn<'r>,
     out: &mut Vec<ChatMessage<'r>>,
+    seen: &mut Seen,
 ) -> Result<(), TranslateError> {
     let at = || format!("input[{index}]");
     let invalid = |what| TranslateError::Invalid { at: at(), what };
     match item.kind() {
         "reasoning" => {
+            Row::ReasoningItem.mark(seen);
             // A new answer's reasoning starts a new turn.
             if !turn.text.is_empty() || !turn.calls.is_empty() {
                 turn.flush(out);
             }
             // The raw text when the client kept it, else the summary
             // (where clawgate puts a provider's reasoning).
-            let raw = item.content.as_ref().map(|c| texts(index, c)).transpose()?;
+            let raw = item
+                .content
+                .as_ref()
+                .map(|c| texts(index, c, seen))
+                .transpose()?;
             let text = match raw.filter(|t| !t.is_empty()) {
                 Some(text) => text,
                 None => joined(
@@ -654,6 +811,11 @@ fn item_messages<'r>(
         }
         "function_call" | "custom_tool_call" => {
             let custom = item.kind() == "custom_tool_call";
+            seen.mark(if custom {
+                Row::CustomToolCall
+            } else {
+                Row::FunctionCall
+            } as u8);
             let (needs_id, needs_name) = if custom {
                 (
                     "a custom_tool_call needs a `call_id`",
@@ -684,6 +846,11 @@ fn item_messages<'r>(
             });
         }
         "function_call_output" | "custom_tool_call_output" => {
+            seen.mark(if item.kind() == "function_call_output" {
+                Row::FunctionCallOutput
+            } else {
+                Row::CustomToolCall
+            } as u8);
             turn.flush(out);
             let call_id = item
                 .call_id
@@ -696,7 +863,7 @@ fn item_messages<'r>(
                     let mut texts = Vec::new();
                     let mut images = Vec::new();
                     for part in parts {
-                        match content_part(index, part)? {
+                        match content_part(index, part, seen)? {
                             ChatPart::Text { text } => texts.push(text),
                             image => images.push(image),
                         }
@@ -714,6 +881,7 @@ fn item_messages<'r>(
             }
         }
         "message" => {
+            Row::MessageItem.mark(seen);
             let role = item
                 .role
                 .as_deref()
@@ -727,18 +895,21 @@ fn item_messages<'r>(
                     if !turn.calls.is_empty() {
                         turn.flush(out);
                     }
-                    let text = texts(index, content)?;
+                    let text = texts(index, content, seen)?;
                     if !text.is_empty() {
                         turn.text.push(text);
                     }
                 }
                 "system" | "developer" => {
                     turn.flush(out);
-                    out.push(ChatMessage::text("system", texts(index, content)?));
+                    out.push(ChatMessage::text("system", texts(index, content, seen)?));
                 }
                 "user" => {
                     turn.flush(out);
-                    out.push(ChatMessage::new("user", user_content(index, content)?));
+                    out.push(ChatMessage::new(
+                        "user",
+                        user_content(index, content, seen)?,
+                    ));
                 }
                 _ => {
                     return Err(invalid(
@@ -749,7 +920,10 @@ fn item_messages<'r>(
         }
         // A search the model ran at OpenAI, in a conversation begun there:
         // its results are in the assistant's text already.
-        "web_search_call" => turn.flush(out),
+        "web_search_call" => {
+            Row::WebSearchCall.mark(seen);
+            turn.flush(out);
+        }
         "item_reference" => {
             return Err(unsupported(
                 at(),
@@ -761,20 +935,28 @@ fn item_messages<'r>(
     Ok(())
 }
 
-fn content_part<'r>(index: usize, part: &'r Part<'r>) -> Result<ChatPart<'r>, TranslateError> {
+fn content_part<'r>(
+    index: usize,
+    part: &'r Part<'r>,
+    seen: &mut Seen,
+) -> Result<ChatPart<'r>, TranslateError> {
     let at = || format!("input[{index}]");
     let text = |text: &'r Option<Cow<'r, str>>| ChatPart::Text {
         text: Cow::Borrowed(text.as_deref().unwrap_or_default()),
     };
     match part.kind.as_deref().unwrap_or("input_text") {
         "input_text" | "output_text" | "text" | "summary_text" | "reasoning_text" => {
+            Row::TextPart.mark(seen);
             Ok(text(&part.text))
         }
         "refusal" => Ok(text(&part.refusal)),
         "input_image" => match part.image_url.as_deref() {
-            Some(url) => Ok(ChatPart::ImageUrl {
-                image_url: ImageUrl { url },
-            }),
+            Some(url) => {
+                Row::ImagePart.mark(seen);
+                Ok(ChatPart::ImageUrl {
+                    image_url: ImageUrl { url },
+                })
+            }
             None => Err(unsupported(
                 at(),
                 "an input_image by file_id (send an image_url or a data URL)".into(),
@@ -789,13 +971,17 @@ fn content_part<'r>(index: usize, part: &'r Part<'r>) -> Result<ChatPart<'r>, Tr
 
 /// The text of content: the string, or the parts' texts joined by a blank
 /// line. Images have no place here (system and assistant content).
-fn texts<'r>(index: usize, content: &'r Content<'r>) -> Result<Cow<'r, str>, TranslateError> {
+fn texts<'r>(
+    index: usize,
+    content: &'r Content<'r>,
+    seen: &mut Seen,
+) -> Result<Cow<'r, str>, TranslateError> {
     match content {
         Content::Text(text) => Ok(Cow::Borrowed(text)),
         Content::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             for part in parts {
-                match content_part(index, part)? {
+                match content_part(index, part, seen)? {
                     ChatPart::Text { text } => out.push(text),
                     ChatPart::ImageUrl { .. } => {
                         return Err(unsupported(
@@ -815,13 +1001,14 @@ fn texts<'r>(index: usize, content: &'r Content<'r>) -> Result<Cow<'r, str>, Tra
 fn user_content<'r>(
     index: usize,
     content: &'r Content<'r>,
+    seen: &mut Seen,
 ) -> Result<ChatContent<'r>, TranslateError> {
     let Content::Parts(parts) = content else {
-        return texts(index, content).map(ChatContent::Text);
+        return texts(index, content, seen).map(ChatContent::Text);
     };
     let parts = parts
         .iter()
-        .map(|part| content_part(index, part))
+        .map(|part| content_part(index, part, seen))
         .collect::<Result<Vec<_>, _>>()?;
     if parts.iter().all(|p| matches!(p, ChatPart::Text { .. })) {
         let texts = parts

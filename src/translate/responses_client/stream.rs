@@ -13,7 +13,7 @@ use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids;
 use crate::wire::openai::Part;
 use crate::wire::responses::{
-    OutputItem, ResponseError, ResponseOut, StreamEvent, TextPart, UsageOut,
+    Echo, OutputItem, ResponseError, ResponseOut, StreamEvent, TextPart, UsageOut,
 };
 
 /// The most of an answer's text, reasoning and tool-call arguments one
@@ -60,7 +60,7 @@ pub struct ResponseEncoder {
     model: String,
     identity: Identity,
     names: ToolNames,
-    parallel_tool_calls: bool,
+    echo: Echo,
     state: State,
     open: Option<Open>,
     done: Vec<OutputItem>,
@@ -71,17 +71,12 @@ pub struct ResponseEncoder {
 }
 
 impl ResponseEncoder {
-    pub fn new(
-        model: &str,
-        identity: Identity,
-        names: ToolNames,
-        parallel_tool_calls: bool,
-    ) -> Self {
+    pub fn new(model: &str, identity: Identity, names: ToolNames, echo: Echo) -> Self {
         Self {
             model: model.to_string(),
             identity,
             names,
-            parallel_tool_calls,
+            echo,
             state: State::Fresh,
             open: None,
             done: Vec::new(),
@@ -108,9 +103,7 @@ impl ResponseEncoder {
             usage: None,
             error: None,
             incomplete_details: None,
-            parallel_tool_calls: self.parallel_tool_calls,
-            tool_choice: "auto",
-            tools: [],
+            echo: self.echo.clone(),
             store: false,
         }
     }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::translate::ids::{self, Nonce};
+use crate::wire::responses::Echo;
 use crate::wire::responses::{ResponsesRequest, StreamEvent};
 
 /// `body` translated, the same whether read whole or member by member
@@ -15,7 +16,8 @@ fn translate(body: &Value) -> Result<(Value, ToolNames), TranslateError> {
     let whole = request(&parsed, Some("kimi/k2"));
     for _ in 0..2 {
         let read = Read::parse(bytes.as_bytes()).unwrap();
-        assert_eq!(read.translate(Some("kimi/k2")), whole, "\nfrom {body:#}");
+        let read = read.translate(Some("kimi/k2")).map(|(b, n, _)| (b, n));
+        assert_eq!(read, whole, "\nfrom {body:#}");
     }
     let (chat, names) = whole?;
     Ok((serde_json::from_slice(&chat).unwrap(), names))
@@ -114,7 +116,7 @@ fn a_plain_string_input_is_one_user_message_with_the_instructions_as_system() {
         json!({"model": "kimi/k2", "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "hi"}],
-               "max_tokens": 100, "temperature": 0.5, "top_p": 0.9}),
+               "max_tokens": 100, "temperature": 0.5, "top_p": 0.9, "user": "u"}),
     );
 }
 
@@ -185,6 +187,7 @@ fn a_codex_turn_with_a_tool_round_trip_becomes_chat_messages() {
             "tool_choice": "auto",
             "parallel_tool_calls": true,
             "reasoning_effort": "high",
+            "prompt_cache_key": "p",
         }),
     );
 }
@@ -248,7 +251,8 @@ fn tool_choice_effort_and_text_format_take_their_chat_forms() {
             json!({"tool_choice": {"type": "function", "function": {"name": "f"}}}),
         ),
         (
-            json!({"tool_choice": {"type": "allowed_tools", "mode": "required", "tools": []}}),
+            json!({"tool_choice": {"type": "allowed_tools", "mode": "required",
+                "tools": [{"type": "function", "name": "f"}]}}),
             json!({"tool_choice": "required"}),
         ),
         (
@@ -418,8 +422,14 @@ fn a_whole_answer_becomes_a_response_with_items_in_order() {
                    {"type": "function", "function": {"name": "multi_agent_v1__wait_agent", "arguments": ""}}]}),
         "tool_calls",
     );
-    let out =
-        serde_json::to_value(response(&answer, "kimi/k2", &identity(), &names, true)).unwrap();
+    let out = serde_json::to_value(response(
+        &answer,
+        "kimi/k2",
+        &identity(),
+        &names,
+        &Echo::default(),
+    ))
+    .unwrap();
     assert_eq!(
         out,
         json!({
@@ -456,7 +466,7 @@ fn a_cut_answer_is_incomplete_and_an_empty_one_has_an_empty_message() {
         "m",
         &identity(),
         &ToolNames::default(),
-        true,
+        &Echo::default(),
     );
     let out = serde_json::to_value(out).unwrap();
     assert_eq!(out["status"], "incomplete");
@@ -480,7 +490,7 @@ fn names(events: &[StreamEvent]) -> Vec<&'static str> {
 }
 
 fn encoder() -> ResponseEncoder {
-    ResponseEncoder::new("kimi/k2", identity(), ToolNames::default(), true)
+    ResponseEncoder::new("kimi/k2", identity(), ToolNames::default(), Echo::default())
 }
 
 #[test]
@@ -673,7 +683,14 @@ fn custom_tools_travel_as_a_function_of_one_string() {
             {"id": "functions.note:1", "type": "function", "function": {"name": "note", "arguments": "bare text"}}]}),
         "tool_calls",
     );
-    let out = serde_json::to_value(response(&answer, "m", &identity(), &tool_names, true)).unwrap();
+    let out = serde_json::to_value(response(
+        &answer,
+        "m",
+        &identity(),
+        &tool_names,
+        &Echo::default(),
+    ))
+    .unwrap();
     assert_eq!(
         out["output"],
         json!([
@@ -685,7 +702,7 @@ fn custom_tools_travel_as_a_function_of_one_string() {
              "name": "note", "input": "bare text"},
         ])
     );
-    let mut encoder = ResponseEncoder::new("m", identity(), tool_names, true);
+    let mut encoder = ResponseEncoder::new("m", identity(), tool_names, Echo::default());
     let mut events = encoder.frame(&sse(&[json!({"choices": [{"delta": {"tool_calls": [
         {"index": 0, "id": "functions.apply_patch:0",
          "function": {"name": "apply_patch", "arguments": "{\"input\": \"x\"}"}}]}}]})]));

@@ -1,0 +1,597 @@
+//! The fate of every documented request field, content block and tool type
+//! of each front end (chat, Messages, Responses) on each transport (the
+//! OpenAI chat transport, `openai-completions`; the Anthropic transport,
+//! `anthropic-messages`): carried as the client wrote it, translated (and
+//! how), refused with a 400 that names it and says what to do instead, or
+//! dropped by design, with a log line and the `x-clawgate-dropped` header.
+//!
+//! The translations consult these tables: a front end notes each row its
+//! request holds ([`Seen`], marked by the rows' ids, [`top_level`] for the
+//! body's members) while it reads the body it reads anyway, refuses what a
+//! row refuses ([`refusal`]), and the answer names what the answering
+//! target did not get ([`dropped`]). A top-level member no row names is
+//! carried where the transport speaks the front end's own format (chat on
+//! the OpenAI transport, Messages on the Anthropic one: the client's body
+//! goes on as it is) and dropped with a word everywhere else: never lost
+//! in silence. `docs/translation.md` is [`markdown`]'s output
+//! (`tests/translation_doc.rs` holds it to the tables).
+//!
+//! A refusal is the same on both transports: it is decided before a
+//! target is chosen.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::OnceLock;
+
+use crate::capabilities::Api;
+use crate::providers::Withheld;
+use crate::wire::openai::ChatRequest;
+use crate::wire::{Front, Seen};
+
+/// What a row names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A member of the body (a dotted path for a nested one).
+    Field,
+    /// A content block, content part, message role or input item.
+    Block,
+    /// A tool type, or a tool choice.
+    Tool,
+}
+
+/// What becomes of a field on one transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Sent as the client wrote it (the rules may still edit it).
+    Carried,
+    /// Sent in the transport's own terms: how.
+    Translated(&'static str),
+    /// A 400 in the front end's shape naming the field: what to do instead.
+    Refused(&'static str),
+    /// Left out, with a warn line and the `x-clawgate-dropped` header: why.
+    Dropped(&'static str),
+    /// Decided per target by the provider rules (`providers::plan`):
+    /// sent in the target's terms where it takes it, else left out as a
+    /// dropped field is (the plan's [`Withheld`]): how.
+    Planned(&'static str),
+}
+
+/// One row of a front end's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// As the header and the docs name it.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// On the OpenAI chat transport (`openai-completions`).
+    pub openai: Fate,
+    /// On the Anthropic transport (`anthropic-messages`).
+    pub anthropic: Fate,
+}
+
+impl Row {
+    pub fn fate(&self, api: Api) -> Fate {
+        match api {
+            Api::OpenAiCompletions => self.openai,
+            Api::AnthropicMessages => self.anthropic,
+        }
+    }
+}
+
+/// A front end's table: its rows' ids (an enum, in table order) and the
+/// rows.
+macro_rules! table {
+    ($(#[$doc:meta])* $table:ident, $ids:ident {
+        $($id:ident => $name:literal, $kind:ident, $openai:expr, $anthropic:expr;)*
+    }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum $ids { $($id),* }
+
+        $(#[$doc])*
+        pub const $table: &[Row] = &[$(Row {
+            name: $name,
+            kind: Kind::$kind,
+            openai: $openai,
+            anthropic: $anthropic,
+        }),*];
+
+        impl $ids {
+            /// Notes this row on `seen`.
+            pub fn mark(self, seen: &mut Seen) {
+                seen.mark(self as u8);
+            }
+
+            /// This row's bit, as [`Seen::rows`] holds it.
+            pub const fn bit(self) -> u128 {
+                1 << self as u8
+            }
+        }
+    };
+}
+
+use Fate::{Carried, Dropped, Planned, Refused, Translated};
+
+const SAME: Fate = Carried;
+
+table! {
+    /// `POST /v1/chat/completions`: the OpenAI chat API.
+    CHAT, ChatRow {
+        Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
+        Messages => "messages", Field, SAME, Translated("`system` blocks and `messages` (see the rows below)");
+        MaxTokens => "max_tokens", Field, Translated("as the model's output-limit field, clamped to its limit"), Translated("`max_tokens`; when absent, the model's `maxTokens`, else 4,096");
+        MaxCompletionTokens => "max_completion_tokens", Field, Translated("as the model's output-limit field, clamped to its limit"), Translated("`max_tokens`");
+        Temperature => "temperature", Field, Carried, Carried;
+        TopP => "top_p", Field, Carried, Carried;
+        TopK => "top_k", Field, Carried, Carried;
+        Stop => "stop", Field, Carried, Translated("`stop_sequences`");
+        Stream => "stream", Field, Translated("always streamed upstream; a whole answer is assembled"), Translated("always streamed upstream; a whole answer is assembled");
+        StreamOptions => "stream_options", Field, Translated("usage asked for where the model streams it"), Translated("Anthropic's stream always carries usage");
+        Tools => "tools", Field, Carried, Translated("`{name, description, input_schema}`; non-function tools dropped");
+        ToolChoice => "tool_choice", Field, Carried, Translated("`auto`, `none`, `any`, `{type: tool, name}`");
+        ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use`");
+        User => "user", Field, Carried, Translated("`metadata.user_id`");
+        ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules)"), Translated("`thinking`, as the plan decides");
+        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides"), Translated("`thinking` with a budget of half `max_tokens`");
+        Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated("`thinking` with a budget of half `max_tokens`");
+        N => "n", Field, Carried, Dropped("Messages answers one choice");
+        PresencePenalty => "presence_penalty", Field, Carried, Dropped("Messages has no penalties");
+        FrequencyPenalty => "frequency_penalty", Field, Carried, Dropped("Messages has no penalties");
+        Seed => "seed", Field, Carried, Dropped("Messages has no seed");
+        Logprobs => "logprobs", Field, Carried, Dropped("Messages returns no log probabilities");
+        TopLogprobs => "top_logprobs", Field, Carried, Dropped("Messages returns no log probabilities");
+        LogitBias => "logit_bias", Field, Carried, Dropped("Messages has no logit bias");
+        ResponseFormat => "response_format", Field, Carried, Dropped("Messages has no response format: ask for JSON in the prompt");
+        Metadata => "metadata", Field, Carried, Dropped("Messages' `metadata` takes only `user_id` (send `user`)");
+        Store => "store", Field, Carried, Dropped("nothing is stored");
+        ServiceTier => "service_tier", Field, Carried, Dropped("an OpenAI tier");
+        Modalities => "modalities", Field, Carried, Dropped("Messages answers text");
+        Audio => "audio", Field, Carried, Dropped("Messages answers text");
+        Prediction => "prediction", Field, Carried, Dropped("Messages has no predicted output");
+        WebSearchOptions => "web_search_options", Field, Carried, Dropped("a search OpenAI runs");
+        SafetyIdentifier => "safety_identifier", Field, Carried, Dropped("Messages has no such field");
+        PromptCacheKey => "prompt_cache_key", Field, Carried, Dropped("Messages caches by `cache_control`");
+        Verbosity => "verbosity", Field, Carried, Dropped("Messages has no verbosity");
+        Functions => "functions", Field, Carried, Dropped("deprecated: send `tools`");
+        FunctionCall => "function_call", Field, Carried, Dropped("deprecated: send `tool_choice`");
+        SystemMessage => "system and developer messages", Block, Carried, Translated("`system` text blocks, in order (a mid-conversation place is lost)");
+        ToolMessage => "tool messages", Block, Carried, Translated("`tool_result` blocks, consecutive results in one user turn");
+        ReasoningContent => "assistant reasoning_content", Block, Carried, Translated("a `thinking` block first, signature empty");
+        ToolCalls => "assistant tool_calls", Block, Carried, Translated("`tool_use` blocks, arguments parsed into `input`");
+        TextPart => "text parts", Block, Carried, Translated("`text` blocks");
+        ImagePart => "image_url parts", Block, Carried, Translated("`image` blocks (base64 or URL source)");
+        AudioPart => "input_audio parts", Block, Carried, Dropped("Messages takes no audio");
+        FilePart => "file parts", Block, Carried, Dropped("send the file's text as a text part");
+        PartCacheControl => "cache_control on content parts", Block, Planned("carried; OpenRouter's models other than `anthropic/*` and `google/*` get the parts without it"), Carried;
+    }
+}
+
+table! {
+    /// `POST /v1/messages`: Anthropic's Messages API.
+    MESSAGES, MessagesRow {
+        Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
+        MaxTokens => "max_tokens", Field, Translated("`max_tokens`, as the model's output-limit field"), Translated("clamped to the model's `maxTokens`");
+        Messages => "messages", Field, Translated("chat messages (see the rows below)"), SAME;
+        System => "system", Field, Translated("a system message, Claude Code's billing line left out"), Translated("Claude Code's billing line left out");
+        Tools => "tools", Field, Translated("function tools, `input_schema` as `parameters`"), Translated("schemas as the model's rules leave them");
+        ToolChoice => "tool_choice", Field, Translated("`auto`, `required`, `none` or a named function, as the plan relaxes it"), Translated("as the plan relaxes it");
+        Thinking => "thinking", Field, Translated("`reasoning_effort`: disabled as `none`; enabled by its budget (below 4,096 `low`, from 16,384 `high`, else `medium`); adaptive leaves it to `output_config.effort`"), Translated("what the target's plan decides: the client's own switch when on");
+        ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); the other chat providers have no budget: it chooses `reasoning_effort` (see `thinking`)"), Translated("kept below `max_tokens`");
+        OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`xhigh` and `max` as `high`)"), Dropped("Kimi's endpoints do not take it; its effort decides the plan's thinking");
+        StopSequences => "stop_sequences", Field, Translated("`stop`"), SAME;
+        StopSequencesBeyond => "stop_sequences[4..]", Field, Dropped("chat providers take at most 4 stop sequences (OpenAI's limit)"), SAME;
+        Temperature => "temperature", Field, Carried, Carried;
+        TopP => "top_p", Field, Carried, Carried;
+        TopK => "top_k", Field, Dropped("the chat API has no `top_k`"), Carried;
+        MetadataUserId => "metadata.user_id", Field, Translated("`user`"), Carried;
+        Stream => "stream", Field, Translated("always streamed upstream; a whole answer is assembled"), Translated("always streamed upstream; a whole answer is assembled");
+        ContextManagement => "context_management", Field, Dropped("Anthropic's beta, which clawgate does not ask for"), Dropped("Anthropic's beta, which clawgate does not ask for");
+        Container => "container", Field, Refused("clawgate's providers run no code containers: run the code in your client"), Refused("clawgate's providers run no code containers: run the code in your client");
+        McpServers => "mcp_servers", Field, Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools"), Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools");
+        ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
+        CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
+        SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Translated("moved to the end of `system`");
+        Text => "text blocks", Block, Translated("message text (a turn's texts joined by a blank line)"), Carried;
+        Image => "image blocks", Block, Translated("`image_url` parts (a data URL for base64)"), Carried;
+        TextDocument => "document blocks with a text source", Block, Translated("their text"), Carried;
+        Document => "document blocks (PDF or file)", Block, Refused("send the document's text as a text block"), Refused("send the document's text as a text block");
+        ToolUse => "tool_use blocks", Block, Translated("assistant `tool_calls`"), Carried;
+        ToolResult => "tool_result blocks", Block, Translated("`tool` messages (`is_error` as an `Error: ` prefix, images after them in a user message)"), Carried;
+        ThinkingBlock => "thinking blocks", Block, Translated("assistant `reasoning_content` (the signature is not sent)"), Carried;
+        RedactedThinking => "redacted_thinking blocks", Block, Dropped("encrypted reasoning only Anthropic reads"), Carried;
+        ServerToolBlocks => "server tool blocks (server_tool_use and *_tool_result)", Block, Dropped("a tool Anthropic ran; the model's own text says what it learnt"), Carried;
+        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Translated("a text block `Tool <name> is available.` (Kimi refuses the block)");
+        OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
+        OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
+        ClientTool => "tools with input_schema", Tool, Translated("function tools"), Carried;
+        ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them"), Dropped("only Anthropic runs them; Kimi refuses them");
+        ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
+    }
+}
+
+table! {
+    /// `POST /v1/responses`: OpenAI's Responses API.
+    RESPONSES, ResponsesRow {
+        Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
+        Instructions => "instructions", Field, Translated("a system message"), Translated("`system`");
+        Input => "input", Field, Translated("chat messages (see the rows below)"), Translated("messages");
+        Tools => "tools", Field, Translated("function tools (see the rows below)"), Translated("tools with `input_schema`");
+        ToolChoice => "tool_choice", Field, Translated("`auto`, `none`, `required` or a named function"), Translated("`auto`, `none`, `any` or a named tool");
+        AllowedTools => "tool_choice: allowed_tools", Tool, Translated("only the listed tools are offered; its mode as `tool_choice`"), Translated("only the listed tools are offered; its mode as `tool_choice`");
+        ParallelToolCalls => "parallel_tool_calls", Field, Translated("`parallel_tool_calls`"), Translated("`disable_parallel_tool_use`");
+        MaxOutputTokens => "max_output_tokens", Field, Translated("as the model's output-limit field"), Translated("`max_tokens`");
+        ReasoningEffort => "reasoning.effort", Field, Translated("`reasoning_effort` (`xhigh` as `high`), the model's own switch"), Translated("`thinking`, as the plan decides");
+        ReasoningSummary => "reasoning.summary", Field, Dropped("clawgate does not summarise: the provider's reasoning comes back whole as the summary text"), Dropped("clawgate does not summarise: the provider's reasoning comes back whole as the summary text");
+        TextFormat => "text.format", Field, Translated("`response_format`"), Dropped("Messages has no response format: ask for JSON in the prompt");
+        TextVerbosity => "text.verbosity", Field, Dropped("the providers have no verbosity"), Dropped("the providers have no verbosity");
+        Stream => "stream", Field, Translated("always streamed upstream; a whole answer is assembled"), Translated("always streamed upstream; a whole answer is assembled");
+        Temperature => "temperature", Field, Carried, Carried;
+        TopP => "top_p", Field, Carried, Carried;
+        User => "user", Field, Translated("`user`"), Translated("`metadata.user_id`");
+        PromptCacheKey => "prompt_cache_key", Field, Translated("`prompt_cache_key` (Moonshot honours it)"), Dropped("Messages caches by `cache_control`");
+        Include => "include", Field, Dropped("clawgate has no encrypted reasoning or log probabilities to return"), Dropped("clawgate has no encrypted reasoning or log probabilities to return");
+        Truncation => "truncation: auto", Field, Dropped("clawgate does not truncate: a conversation that does not fit fails with `context_length_exceeded`"), Dropped("clawgate does not truncate: a conversation that does not fit fails with `context_length_exceeded`");
+        Store => "store", Field, Translated("nothing is stored; the answer says `store: false`"), Translated("nothing is stored; the answer says `store: false`");
+        Metadata => "metadata", Field, Dropped("nothing is stored to attach it to"), Dropped("nothing is stored to attach it to");
+        ClientMetadata => "client_metadata", Field, Dropped("nothing is stored to attach it to"), Dropped("nothing is stored to attach it to");
+        SafetyIdentifier => "safety_identifier", Field, Dropped("an OpenAI field"), Dropped("an OpenAI field");
+        ServiceTier => "service_tier", Field, Dropped("an OpenAI tier"), Dropped("an OpenAI tier");
+        MaxToolCalls => "max_tool_calls", Field, Dropped("the providers have no such limit"), Dropped("the providers have no such limit");
+        TopLogprobs => "top_logprobs", Field, Dropped("no log probabilities are returned"), Dropped("no log probabilities are returned");
+        StreamOptions => "stream_options", Field, Dropped("events are not obfuscated"), Dropped("events are not obfuscated");
+        PreviousResponseId => "previous_response_id", Field, Refused("clawgate stores no responses: send the whole conversation in `input` (Codex does)"), Refused("clawgate stores no responses: send the whole conversation in `input` (Codex does)");
+        Conversation => "conversation", Field, Refused("clawgate stores no conversations: send the whole conversation in `input`"), Refused("clawgate stores no conversations: send the whole conversation in `input`");
+        Background => "background: true", Field, Refused("clawgate stores no responses to poll: stream instead"), Refused("clawgate stores no responses to poll: stream instead");
+        Prompt => "prompt", Field, Refused("clawgate stores no prompt templates: send `instructions` and `input`"), Refused("clawgate stores no prompt templates: send `instructions` and `input`");
+        MessageItem => "message items", Block, Translated("chat messages (`developer` as `system`)"), Translated("messages");
+        FunctionCall => "function_call items", Block, Translated("assistant `tool_calls`"), Translated("`tool_use` blocks");
+        FunctionCallOutput => "function_call_output items", Block, Translated("`tool` messages (images after them in a user message)"), Translated("`tool_result` blocks");
+        CustomToolCall => "custom_tool_call and its output", Block, Translated("a function call whose one argument is `input`"), Translated("a `tool_use` whose one input is `input`");
+        ReasoningItem => "reasoning items", Block, Translated("assistant `reasoning_content` (its text, else its summary)"), Translated("a `thinking` block");
+        WebSearchCall => "web_search_call items", Block, Dropped("a search OpenAI ran; the assistant's text says what it found"), Dropped("a search OpenAI ran; the assistant's text says what it found");
+        ItemReference => "item_reference items", Block, Refused("clawgate stores no items: send the item itself"), Refused("clawgate stores no items: send the item itself");
+        OtherItem => "other input items", Block, Refused("send messages, function calls, their outputs and reasoning"), Refused("send messages, function calls, their outputs and reasoning");
+        TextPart => "input_text and output_text parts", Block, Translated("text"), Translated("text");
+        ImagePart => "input_image parts with an image_url", Block, Translated("`image_url` parts"), Translated("`image` blocks");
+        FileImage => "input_image parts by file_id", Block, Refused("send an image_url or a data URL"), Refused("send an image_url or a data URL");
+        OtherPart => "other content parts (input_file ...)", Block, Refused("send text, or images by URL"), Refused("send text, or images by URL");
+        FunctionTool => "function tools", Tool, Translated("function tools"), Translated("tools with `input_schema`");
+        NamespaceTool => "namespace tools", Tool, Translated("their functions, named `<namespace>__<name>`"), Translated("their functions, named `<namespace>__<name>`");
+        CustomTool => "custom tools", Tool, Translated("a function taking its free-form input as `input` (a grammar told in the description)"), Translated("a tool taking its free-form input as `input`");
+        WebSearchTool => "web_search tools", Tool, Dropped("a search OpenAI runs"), Dropped("a search OpenAI runs");
+        ToolSearchTool => "tool_search tools", Tool, Dropped("a search over deferred tools only OpenAI's models call"), Dropped("a search over deferred tools only OpenAI's models call");
+        OtherTool => "other tools (file_search or mcp or code_interpreter ...)", Tool, Refused("offer function, namespace or custom tools"), Refused("offer function, namespace or custom tools");
+    }
+}
+
+/// The table of `front`.
+pub fn table(front: Front) -> &'static [Row] {
+    match front {
+        Front::Chat => CHAT,
+        Front::Messages => MESSAGES,
+        Front::Responses => RESPONSES,
+    }
+}
+
+/// The transport that speaks `front`'s own format, if any: the client's
+/// body goes on there as it came, unknown members and all.
+pub fn same_format(front: Front) -> Option<Api> {
+    match front {
+        Front::Chat => Some(Api::OpenAiCompletions),
+        Front::Messages => Some(Api::AnthropicMessages),
+        Front::Responses => None,
+    }
+}
+
+/// Notes the top-level member `key` (its value the JSON text `value`) of a
+/// `seen.front` body: the row that
+/// names it, else the member as unknown. Rows named by a nested path
+/// (`metadata.user_id`) are found by their first segment; a member such a
+/// row only partly covers (`thinking`, `metadata`) is marked by the reader,
+/// which knows what it holds.
+pub fn top_level(seen: &mut Seen, key: &str, value: &str) {
+    // A member whose value is `null` is read as absent.
+    if value == "null" {
+        return;
+    }
+    match index(seen.front).get(key) {
+        Some(Some(row)) => seen.mark(*row),
+        // Marked by the reader, which knows what the member holds.
+        Some(None) => {}
+        None => seen.unknown_member(key),
+    }
+}
+
+/// The top-level member names of `front`'s table: the row each names, or
+/// `None` for a member that rows name only nested (`metadata.user_id`)
+/// or by value (`truncation: auto`). Built once: a request looks up each
+/// of its members.
+fn index(front: Front) -> &'static HashMap<&'static str, Option<u8>> {
+    static INDEX: [OnceLock<HashMap<&str, Option<u8>>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    INDEX[front as usize].get_or_init(|| {
+        let mut index = HashMap::new();
+        for (at, row) in table(front).iter().enumerate() {
+            if row.kind != Kind::Field {
+                continue;
+            }
+            match row.name.find(['.', '[', ':']) {
+                None => {
+                    index.insert(row.name, Some(at as u8));
+                }
+                Some(end) => {
+                    index.entry(&row.name[..end]).or_insert(None);
+                }
+            }
+        }
+        index
+    })
+}
+
+/// The rows of the chat table a chat request holds: its members, its
+/// messages' roles (already read), and its content parts' types (read
+/// from the messages whose content is an array).
+pub fn chat(request: &ChatRequest) -> Seen {
+    let mut seen = Seen::new(Front::Chat);
+    for (key, value) in request.entries() {
+        top_level(&mut seen, key, value);
+    }
+    for message in request.messages() {
+        match &*message.role {
+            "system" | "developer" => ChatRow::SystemMessage.mark(&mut seen),
+            "tool" => ChatRow::ToolMessage.mark(&mut seen),
+            _ => {}
+        }
+        if message.has_reasoning_content {
+            ChatRow::ReasoningContent.mark(&mut seen);
+        }
+        if !message.tool_call_ids.is_empty() {
+            ChatRow::ToolCalls.mark(&mut seen);
+        }
+    }
+    let (kinds, marked) = request.part_kinds();
+    for kind in kinds {
+        let row = match kind {
+            "text" => ChatRow::TextPart,
+            "image_url" => ChatRow::ImagePart,
+            "input_audio" => ChatRow::AudioPart,
+            "file" => ChatRow::FilePart,
+            // Not in the API's documentation: as an unknown member is.
+            other => {
+                seen.unknown_member(&format!("a content part of type {other:?}"));
+                continue;
+            }
+        };
+        row.mark(&mut seen);
+    }
+    if marked {
+        ChatRow::PartCacheControl.mark(&mut seen);
+    }
+    seen
+}
+
+/// The 400's message for the first refused row `seen` holds, naming it and
+/// what to do instead.
+pub fn refusal(seen: &Seen) -> Option<String> {
+    table(seen.front)
+        .iter()
+        .enumerate()
+        .find_map(|(index, row)| match (seen.has(index), row.openai) {
+            (true, Refused(instead)) => Some(format!("`{}` is not supported: {instead}", row.name)),
+            _ => None,
+        })
+}
+
+/// What a target of transport `api` did not get of a request that holds
+/// `seen`: the rows dropped there, and the planned rows its plan
+/// `withheld`, then the unknown members when the transport does not speak
+/// the front end's format.
+pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = table(seen.front)
+        .iter()
+        .enumerate()
+        .filter(|(index, row)| {
+            seen.has(*index)
+                && match row.fate(api) {
+                    Dropped(_) => true,
+                    Planned(_) => withheld
+                        .iter()
+                        .any(|&what| planned_row(seen.front, what) == Some(*index)),
+                    _ => false,
+                }
+        })
+        .map(|(_, row)| row.name)
+        .collect();
+    if same_format(seen.front) != Some(api) && !seen.unknown().is_empty() {
+        names.push(UNKNOWN);
+    }
+    names
+}
+
+/// The planned row of `front`'s table that names what a plan withheld.
+pub fn planned_row(front: Front, withheld: Withheld) -> Option<usize> {
+    match (front, withheld) {
+        (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
+        (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
+        (Front::Messages, Withheld::ThinkingBudget) => Some(MessagesRow::ThinkingBudget as usize),
+        _ => None,
+    }
+}
+
+/// How the header and the log name a request's unknown members: their
+/// names are the client's and go only to the log.
+pub const UNKNOWN: &str = "unknown members";
+
+/// `docs/translation.md`, written from the tables.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# What becomes of each request field\n\n\
+         <!-- Written from the tables in `src/translate/fields.rs`;\n\
+         `tests/translation_doc.rs` fails when the two differ. Edit the tables,\n\
+         then run `CLAWGATE_WRITE_DOCS=1 cargo test --test translation_doc`. -->\n\n\
+         For each API clawgate serves, every documented request field, content\n\
+         block and tool type, and what happens to it on each provider transport:\n\
+         the OpenAI chat transport (`api: \"openai-completions\"`: Moonshot, Kimi\n\
+         Coding's OpenAI endpoint, OpenRouter, any OpenAI-compatible endpoint)\n\
+         and the Anthropic transport (`api: \"anthropic-messages\"`: Kimi\n\
+         Coding's and Moonshot's Anthropic endpoints, Anthropic).\n\n\
+         - **carried**: sent as the client wrote it (the provider rules in\n\
+         [providers.md](providers.md) may still edit it);\n\
+         - **translated**: sent in the transport's own terms, as said;\n\
+         - **refused**: a 400 in the API's own error shape, naming the field and\n\
+         what to send instead; no provider is called;\n\
+         - **dropped**: left out by design. The answer names it in the\n\
+         `x-clawgate-dropped` header (comma-separated; on a stream, with the\n\
+         response's head), and the log says so in a warn line naming the\n\
+         fields and the target (at most once a minute per target and set of\n\
+         fields);\n\
+         - **per target**: the provider rules (`src/providers/`) decide for\n\
+         each target: sent in its own terms where it takes it, else left out\n\
+         and named as a dropped field is.\n\n\
+         A top-level member no table names is carried where the transport\n\
+         speaks the API's own format (the chat API on the OpenAI transport,\n\
+         Messages on the Anthropic transport: the client's body goes on as it\n\
+         came) and dropped everywhere else, named `unknown members` in the\n\
+         header and by name in the log line.\n",
+    );
+    for (front, title) in [
+        (
+            Front::Chat,
+            "The OpenAI chat API (`POST /v1/chat/completions`)",
+        ),
+        (
+            Front::Messages,
+            "Anthropic's Messages API (`POST /v1/messages`)",
+        ),
+        (
+            Front::Responses,
+            "OpenAI's Responses API (`POST /v1/responses`)",
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "\n## {title}\n\n| field, block or tool | OpenAI transport | Anthropic transport |\n|---|---|---|\n"
+        );
+        for row in table(front) {
+            let name = match row.kind {
+                Kind::Field => format!("`{}`", row.name),
+                Kind::Block | Kind::Tool => row.name.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} |",
+                cell(row.openai),
+                cell(row.anthropic)
+            );
+        }
+    }
+    out
+}
+
+fn cell(fate: Fate) -> String {
+    match fate {
+        Carried => "carried".into(),
+        Translated(how) => format!("translated: {how}"),
+        Refused(instead) => format!("**refused**: {instead}"),
+        Dropped(why) => format!("**dropped**: {why}"),
+        Planned(how) => format!("per target: {how}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each table fits its bits, names each row once, and refuses alike on
+    /// both transports (a refusal is decided before a target is).
+    #[test]
+    fn the_tables_are_well_formed() {
+        for front in [Front::Chat, Front::Messages, Front::Responses] {
+            let table = table(front);
+            assert!(table.len() <= 128, "{front:?}");
+            for (index, row) in table.iter().enumerate() {
+                assert!(
+                    table[..index].iter().all(|other| other.name != row.name),
+                    "{front:?}: {} twice",
+                    row.name
+                );
+                let refused = |fate| matches!(fate, Refused(_));
+                assert_eq!(
+                    refused(row.openai),
+                    refused(row.anthropic),
+                    "{front:?}: {}",
+                    row.name
+                );
+                assert!(
+                    !row.name.contains(','),
+                    "{}: the header's separator",
+                    row.name
+                );
+            }
+        }
+        assert_eq!(
+            MESSAGES[MessagesRow::ServerToolChoice as usize].name,
+            "tool_choice naming a server tool"
+        );
+    }
+
+    /// A row left to the plan can be named by it: some [`Withheld`] is
+    /// that row.
+    #[test]
+    fn every_planned_row_is_one_a_plan_can_withhold() {
+        for front in [Front::Chat, Front::Messages, Front::Responses] {
+            for (index, row) in table(front).iter().enumerate() {
+                let planned =
+                    matches!(row.openai, Planned(_)) || matches!(row.anthropic, Planned(_));
+                let named = [Withheld::CacheMarks, Withheld::ThinkingBudget]
+                    .into_iter()
+                    .any(|what| planned_row(front, what) == Some(index));
+                assert_eq!(planned, named, "{front:?}: {}", row.name);
+            }
+        }
+    }
+
+    #[test]
+    fn top_level_members_mark_their_rows_or_are_unknown() {
+        let mut seen = Seen::new(Front::Messages);
+        for key in ["model", "top_k", "metadata", "thinking", "betas"] {
+            top_level(&mut seen, key, "1");
+        }
+        top_level(&mut seen, "service_tier", "null");
+        assert!(!seen.has(MessagesRow::ServiceTier as usize));
+        assert!(seen.has(MessagesRow::Model as usize));
+        assert!(seen.has(MessagesRow::TopK as usize));
+        // Partly covered: the reader marks what it holds.
+        assert!(!seen.has(MessagesRow::MetadataUserId as usize));
+        assert_eq!(seen.unknown(), ["betas".into()]);
+        assert_eq!(
+            dropped(&seen, Api::OpenAiCompletions, &[]),
+            ["top_k", UNKNOWN]
+        );
+        // The same format: unknown members go on.
+        assert!(dropped(&seen, Api::AnthropicMessages, &[]).is_empty());
+        // A planned row is named when the plan withheld it.
+        MessagesRow::ThinkingBudget.mark(&mut seen);
+        assert_eq!(
+            dropped(&seen, Api::OpenAiCompletions, &[Withheld::ThinkingBudget]),
+            ["thinking.budget_tokens", "top_k", UNKNOWN]
+        );
+        assert_eq!(
+            dropped(&seen, Api::OpenAiCompletions, &[Withheld::CacheMarks]),
+            ["top_k", UNKNOWN]
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_and_what_to_do() {
+        let mut seen = Seen::new(Front::Messages);
+        assert_eq!(refusal(&seen), None);
+        MessagesRow::McpServers.mark(&mut seen);
+        let message = refusal(&seen).unwrap();
+        assert!(
+            message.starts_with("`mcp_servers` is not supported"),
+            "{message}"
+        );
+        assert!(message.contains("claude mcp add"), "{message}");
+    }
+}

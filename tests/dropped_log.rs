@@ -1,0 +1,43 @@
+//! The warn line that says what a target did not get: said at most once
+//! a minute per target and set of fields, while `x-clawgate-dropped` is on
+//! every answer. Alone in its binary: the log is captured per thread, and
+//! tracing's per-callsite interest is shared by every test thread.
+
+mod common;
+
+use common::log::Captured;
+use common::{KEY, gateway, header, healthy_mock};
+use serde_json::json;
+
+#[tokio::test]
+async fn the_warn_line_is_said_once_a_minute_and_the_header_every_time() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    // A provider name of this test's own: the warn lines are remembered
+    // for the life of the process, across tests.
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"warned-once": {
+            "baseUrl": mock.base_url(), "apiKey": KEY, "api": "openai-completions",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "warned-once/m"}},
+    }))
+    .await;
+    let body = json!({"model": "warned-once/m", "max_tokens": 10, "top_k": 3,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..3 {
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-clawgate-dropped"), "top_k");
+        let _ = response.bytes().await;
+    }
+    let warned = captured
+        .lines()
+        .into_iter()
+        .filter(|line| {
+            line["level"] == "WARN"
+                && line["fields"]["target"] == "warned-once/m"
+                && line["fields"]["dropped"] == "top_k"
+        })
+        .count();
+    assert_eq!(warned, 1);
+}

@@ -1,0 +1,456 @@
+//! The field tables (`clawgate::translate::fields`) at work through the
+//! gateway: what a recording mock provider received, the
+//! `x-clawgate-dropped` header of the answer, and the 400s that name a
+//! refused field, for each front end over both transports.
+
+mod common;
+
+use clawgate::mock::MockServer;
+use common::{KEY, TestGateway, gateway, header, healthy_mock};
+use serde_json::{Value, json};
+
+/// A gateway whose default chain is one provider on `mock`, speaking
+/// `api`.
+async fn single(mock: &MockServer, api: &str) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": base_url(mock, api), "apiKey": KEY, "api": api,
+            "models": [{"id": "m", "maxTokens": 2048}]}}},
+        "agents": {"defaults": {"model": "p/m"}},
+    }))
+    .await
+}
+
+/// The mock's chat endpoint's base, or its Messages endpoint's (given
+/// without `/v1`, as OpenClaw writes it).
+fn base_url(mock: &MockServer, api: &str) -> String {
+    match api {
+        ANTHROPIC => format!("http://{}/", mock.addr),
+        _ => mock.base_url(),
+    }
+}
+
+const OPENAI: &str = "openai-completions";
+const ANTHROPIC: &str = "anthropic-messages";
+
+fn dropped(response: &reqwest::Response) -> Vec<String> {
+    let named = header(response, "x-clawgate-dropped");
+    named
+        .split(", ")
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A Messages request holding the rows a chat provider cannot take.
+fn rich_messages(stream: bool) -> Value {
+    json!({
+        "model": "p/m", "max_tokens": 100, "stream": stream,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": [
+                {"type": "redacted_thinking", "data": "x"},
+                {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {}},
+                {"type": "text", "text": "Hello."}]},
+            {"role": "user", "content": "Say it again."},
+        ],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}},
+                  {"type": "web_search_20250305", "name": "web_search"}],
+        "thinking": {"type": "enabled", "budget_tokens": 5000},
+        "output_config": {"effort": "high"},
+        "stop_sequences": ["a", "b", "c", "d", "e", "f"],
+        "top_k": 5,
+        "metadata": {"user_id": "{\"device_id\":\"d\"}"},
+        "context_management": {"edits": []},
+        "service_tier": "auto",
+        "betas_of_tomorrow": {"x": 1},
+    })
+}
+
+#[tokio::test]
+async fn a_messages_request_to_a_chat_provider_names_what_it_did_not_get() {
+    for stream in [false, true] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, OPENAI).await;
+        let response = gw.messages(rich_messages(stream)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            dropped(&response),
+            [
+                "thinking.budget_tokens",
+                "stop_sequences[4..]",
+                "top_k",
+                "context_management",
+                "service_tier",
+                "cache_control",
+                "redacted_thinking blocks",
+                "server tool blocks (server_tool_use and *_tool_result)",
+                "server tools (a type and no input_schema)",
+                "unknown members",
+            ],
+            "stream: {stream}"
+        );
+        let _ = response.bytes().await;
+        let sent = &mock.requests()[0]["body"];
+        // Translated: the user id, four stop sequences, the effort.
+        assert_eq!(sent["user"], json!("{\"device_id\":\"d\"}"));
+        assert_eq!(sent["stop"], json!(["a", "b", "c", "d"]));
+        assert_eq!(sent["reasoning_effort"], json!("high"));
+        // Dropped: none of these reached the provider.
+        for key in [
+            "top_k",
+            "context_management",
+            "service_tier",
+            "betas_of_tomorrow",
+            "metadata",
+        ] {
+            assert!(sent.get(key).is_none(), "{key}: {sent}");
+        }
+        assert!(!sent.to_string().contains("cache_control"), "{sent}");
+        assert!(!sent.to_string().contains("web_search"), "{sent}");
+        assert_eq!(sent["tools"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_messages_request_to_an_anthropic_provider_keeps_its_own_fields() {
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.messages(rich_messages(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        dropped(&response),
+        [
+            "output_config",
+            "context_management",
+            "server tools (a type and no input_schema)"
+        ]
+    );
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(
+        sent["system"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
+    assert_eq!(
+        sent["messages"][0]["content"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
+    assert_eq!(sent["stop_sequences"].as_array().unwrap().len(), 6);
+    assert_eq!(sent["top_k"], json!(5));
+    assert_eq!(sent["metadata"]["user_id"], json!("{\"device_id\":\"d\"}"));
+    assert_eq!(sent["betas_of_tomorrow"], json!({"x": 1}));
+    assert_eq!(sent["service_tier"], json!("auto"));
+    assert_eq!(
+        sent["messages"][1]["content"][0]["type"],
+        json!("redacted_thinking")
+    );
+    for key in ["context_management", "output_config"] {
+        assert!(sent.get(key).is_none(), "{key}: {sent}");
+    }
+}
+
+#[tokio::test]
+async fn what_the_messages_table_refuses_is_a_400_naming_it() {
+    let mock = healthy_mock().await;
+    for api in [OPENAI, ANTHROPIC] {
+        let gw = single(&mock, api).await;
+        let plain = |extra: Value| {
+            let mut body = json!({"model": "p/m", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            body
+        };
+        let cases = [
+            (
+                plain(json!({"mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]})),
+                "`mcp_servers` is not supported: clawgate connects no MCP servers",
+            ),
+            (
+                plain(json!({"container": "c"})),
+                "`container` is not supported",
+            ),
+            (
+                plain(
+                    json!({"tools": [{"name": "f", "input_schema": {"type": "object"}},
+                                       {"type": "web_search_20250305", "name": "web_search"}],
+                             "tool_choice": {"type": "tool", "name": "web_search"}}),
+                ),
+                "`tool_choice naming a server tool` is not supported: name a tool with an `input_schema`",
+            ),
+            (
+                plain(json!({"messages": [{"role": "user", "content": [
+                    {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "x"}}]}]})),
+                "messages[0]: document blocks (PDF or file) are not supported by clawgate: send the document's text",
+            ),
+            (
+                plain(
+                    json!({"messages": [{"role": "user", "content": [{"type": "search_result"}]}]}),
+                ),
+                "messages[0]: other blocks are not supported by clawgate",
+            ),
+        ];
+        for (body, expected) in cases {
+            let response = gw.messages(body).await;
+            assert_eq!(response.status(), 400, "{expected}");
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(error["type"], json!("error"));
+            assert_eq!(error["error"]["type"], json!("invalid_request_error"));
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains(expected), "{api}: {message}");
+        }
+    }
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_responses_request_names_what_it_did_not_get_and_echoes_its_tools() {
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let tools = json!([
+        {"type": "function", "name": "shell", "parameters": {"type": "object"}},
+        {"type": "function", "name": "read", "parameters": {"type": "object"}},
+        {"type": "web_search", "external_web_access": false},
+        {"type": "tool_search"},
+    ]);
+    let choice = json!({"type": "allowed_tools", "mode": "auto",
+                        "tools": [{"type": "function", "name": "read"}]});
+    let response = gw
+        .responses(json!({
+            "model": "p/m", "input": "hi", "tools": tools, "tool_choice": choice,
+            "include": ["reasoning.encrypted_content"],
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "text": {"verbosity": "low"}, "truncation": "auto",
+            "prompt_cache_key": "k", "user": "u", "client_metadata": {"a": "b"},
+            "store": false,
+        }))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        dropped(&response),
+        [
+            "reasoning.summary",
+            "text.verbosity",
+            "include",
+            "truncation: auto",
+            "client_metadata",
+            "web_search tools",
+            "tool_search tools"
+        ]
+    );
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["tools"], tools);
+    assert_eq!(answer["tool_choice"], choice);
+    let sent = &mock.requests()[0]["body"];
+    // The allowed tools only: never widened to every tool.
+    let offered: Vec<&str> = sent["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["read"]);
+    assert_eq!(sent["tool_choice"], json!("auto"));
+    assert_eq!(sent["prompt_cache_key"], json!("k"));
+    assert_eq!(sent["user"], json!("u"));
+    for key in [
+        "include",
+        "truncation",
+        "client_metadata",
+        "text",
+        "verbosity",
+    ] {
+        assert!(sent.get(key).is_none(), "{key}: {sent}");
+    }
+
+    // Refused, naming the field and what to do.
+    let response = gw
+        .responses(json!({"model": "p/m", "input": "hi", "prompt": {"id": "pmpt_1"}}))
+        .await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("`prompt` is not supported: clawgate stores no prompt templates"),
+        "{message}"
+    );
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_chat_request_goes_whole_to_a_chat_provider_and_names_what_messages_cannot_take() {
+    let body = json!({
+        "model": "p/m", "n": 1, "seed": 7, "response_format": {"type": "json_object"},
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}},
+            {"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}]}],
+        "a_member_of_tomorrow": true,
+    });
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-dropped"), "");
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(sent["a_member_of_tomorrow"], json!(true));
+    assert_eq!(sent["seed"], json!(7));
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.chat(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        dropped(&response),
+        [
+            "n",
+            "seed",
+            "response_format",
+            "input_audio parts",
+            "unknown members"
+        ]
+    );
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}])
+    );
+    for key in ["n", "seed", "response_format", "a_member_of_tomorrow"] {
+        assert!(sent.get(key).is_none(), "{key}: {sent}");
+    }
+}
+
+/// A gateway whose providers are an OpenRouter (by its id) and a plain
+/// OpenAI-compatible endpoint, both on `mock`: two OpenRouter models, one
+/// that takes cache breakpoints and one that does not.
+async fn with_openrouter(mock: &MockServer) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "openrouter": {"baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI, "models": [
+                {"id": "anthropic/claude-sonnet-4.5", "reasoning": true},
+                {"id": "openai/gpt-5", "reasoning": true}]},
+            "plain": {"baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI,
+                      "models": [{"id": "m", "reasoning": true}]}}},
+        "agents": {"defaults": {"model": "plain/m"}},
+    }))
+    .await
+}
+
+/// Claude Code's shape: cache breakpoints on the system prompt, on a tool
+/// result and on the last user text, and a thinking budget.
+fn marked_messages(model: &str) -> Value {
+    json!({
+        "model": model, "max_tokens": 8000,
+        "thinking": {"type": "enabled", "budget_tokens": 5000},
+        "system": [{"type": "text", "text": "Be brief."},
+                   {"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "read", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [
+                    {"type": "text", "text": "A", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+                {"type": "text", "text": "and"},
+                {"type": "text", "text": "thanks", "cache_control": {"type": "ephemeral"}}]},
+        ],
+        "tools": [{"name": "read", "input_schema": {"type": "object"}}],
+    })
+}
+
+#[tokio::test]
+async fn openrouter_takes_a_messages_clients_cache_marks_and_budget_where_its_model_does() {
+    let mock = healthy_mock().await;
+    let gw = with_openrouter(&mock).await;
+
+    let response = gw
+        .messages(marked_messages("openrouter/anthropic/claude-sonnet-4.5"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), Vec::<String>::new());
+    let sent = &mock.requests()[0]["body"];
+    let mark = json!({"type": "ephemeral"});
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([{"type": "text", "text": "Be brief.\n\nBe kind.", "cache_control": mark}])
+    );
+    // The tool result's own mark, on the tool message.
+    assert_eq!(
+        sent["messages"][3],
+        json!({"role": "tool", "tool_call_id": "t1", "content": [
+            {"type": "text", "text": "A", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]})
+    );
+    // The turn's mark on the text that ends it (its texts are one).
+    assert_eq!(
+        sent["messages"][4]["content"],
+        json!([{"type": "text", "text": "and\n\nthanks", "cache_control": mark}])
+    );
+    assert_eq!(sent["messages"][1]["content"], json!("read a"));
+    assert_eq!(sent["reasoning"], json!({"max_tokens": 5000}));
+    assert!(sent.get("reasoning_effort").is_none(), "{sent}");
+
+    // A model OpenRouter does not cache by marks: the budget still, no
+    // marks, and the answer says so.
+    let response = gw
+        .messages(marked_messages("openrouter/openai/gpt-5"))
+        .await;
+    assert_eq!(dropped(&response), ["cache_control"]);
+    let sent = &mock.requests()[1]["body"];
+    assert!(!sent.to_string().contains("cache_control"), "{sent}");
+    assert_eq!(sent["reasoning"], json!({"max_tokens": 5000}));
+
+    // Any other chat provider: neither, with a word.
+    let response = gw.messages(marked_messages("plain/m")).await;
+    assert_eq!(
+        dropped(&response),
+        ["thinking.budget_tokens", "cache_control"]
+    );
+    let sent = &mock.requests()[2]["body"];
+    assert!(!sent.to_string().contains("cache_control"), "{sent}");
+    assert_eq!(sent["reasoning_effort"], json!("medium"));
+    assert!(sent.get("reasoning").is_none(), "{sent}");
+
+    // A mark on a tool has no place on OpenRouter's chat API.
+    let mut body = marked_messages("openrouter/anthropic/claude-sonnet-4.5");
+    body["tools"][0]["cache_control"] = mark;
+    let response = gw.messages(body).await;
+    assert_eq!(dropped(&response), ["cache_control"]);
+}
+
+#[tokio::test]
+async fn a_chat_clients_cache_marks_reach_the_openrouter_models_that_take_them() {
+    let mock = healthy_mock().await;
+    let gw = with_openrouter(&mock).await;
+    let body = |model: &str| {
+        json!({"model": model, "messages": [
+            {"role": "system", "content": [
+                {"type": "text", "cache_control": {"type": "ephemeral"}, "text": "Be brief."}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "hi"},
+                {"cache_control": {"type": "ephemeral"}, "type": "text", "text": "there"}]}]})
+    };
+    let response = gw
+        .chat(body("openrouter/anthropic/claude-sonnet-4.5"))
+        .await;
+    assert_eq!(header(&response, "x-clawgate-dropped"), "");
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(sent["messages"], body("x")["messages"]);
+
+    let response = gw.chat(body("openrouter/openai/gpt-5")).await;
+    assert_eq!(dropped(&response), ["cache_control on content parts"]);
+    let sent = &mock.requests()[1]["body"];
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "hi"}, {"type": "text", "text": "there"}]}])
+    );
+    // Carried to any other chat provider, as written.
+    let response = gw.chat(body("plain/m")).await;
+    assert_eq!(header(&response, "x-clawgate-dropped"), "");
+    assert_eq!(
+        mock.requests()[2]["body"]["messages"],
+        body("x")["messages"]
+    );
+}
