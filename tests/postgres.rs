@@ -316,7 +316,7 @@ async fn one_gateway_killed_mid_traffic_leaves_the_other_serving_and_usage_agree
     assert!(
         in_database >= served_b + 100
             && in_database <= served_b + ok_a.load(Ordering::SeqCst) as u64,
-        "{in_database} rows: b's {served_b} and most of a's"
+        "{in_database} rows: b's {served_b} and a's but its last batch or so"
     );
 
     // `clawgate usage` from either gateway's config reads the same totals.
@@ -409,6 +409,9 @@ async fn the_database_stopped_and_started_under_load_fails_no_request() {
         written > (after_outage as u64),
         "rows queued during the {outage:?} outage were written when it came back: {written} written, {after_outage} served before it ended, {dropped} dropped"
     );
+    // Only the batch being written when the database stopped may be lost
+    // (a batch is at most 1024 rows); the others waited and were written.
+    assert!(dropped <= 1024, "{dropped} dropped");
     let ledger = &status(&a.url).await["ledger"];
     assert_eq!(ledger["rowsDropped"], dropped, "{ledger}");
 }

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
-use self::storage::{Location, RateCount, RateShare, Storage};
+use self::storage::{Location, RateCount, RateShare, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
 use crate::config::ledger::{Budgets, LedgerSettings, StoreUrl};
@@ -743,8 +743,10 @@ fn totals_of(days: Vec<store::DaySpend>) -> Totals {
 
 /// The writer thread: batches from the queue into transactions; expires old
 /// rows at start and once a day. With a shared store, it also reads the
-/// spend back and exchanges rate counters on their intervals, and while
-/// the store backs off after a failure it leaves rows in the queue.
+/// spend back and exchanges rate counters on their intervals; a batch the
+/// store could not be reached for is kept and tried again after the
+/// store's backoff, new rows waiting in the queue (those past its room
+/// are dropped, counted, by [`Ledger::record`]).
 fn write_rows(
     mut storage: Box<dyn Storage>,
     queue: Receiver<Message>,
@@ -789,17 +791,19 @@ fn write_rows(
                 .min(next_refresh)
                 .saturating_duration_since(Instant::now());
         }
-        if let Some(at) = storage.retry_at() {
+        if storage.retry_at().is_some() {
             if shared.closing.load(Ordering::SeqCst) {
-                let left = queue
-                    .try_iter()
-                    .filter(|m| matches!(m, Message::Row(_)))
-                    .count();
+                let left = batch.len()
+                    + queue
+                        .try_iter()
+                        .filter(|m| matches!(m, Message::Row(_)))
+                        .count();
                 if left > 0 {
                     shared.dropped(left as u64, "the database was not reachable at shutdown");
                 }
                 return;
             }
+            let at = storage.retry_at().unwrap_or_else(Instant::now);
             std::thread::sleep(
                 at.saturating_duration_since(Instant::now())
                     .min(wait)
@@ -807,22 +811,26 @@ fn write_rows(
             );
             continue;
         }
-        let first = match queue.recv_timeout(wait) {
-            Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
-            std::thread::sleep(wait);
-        }
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Row(row) => batch.push(*row),
-                Message::Flush(done) => flushes.push(done),
+        // A batch the store could not be reached for is tried again as it
+        // is; new rows wait in the queue meanwhile.
+        if batch.is_empty() {
+            let first = match queue.recv_timeout(wait) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
+                std::thread::sleep(wait);
             }
-            if batch.len() < BATCH_ROWS {
-                next = queue.try_recv().ok();
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Row(row) => batch.push(*row),
+                    Message::Flush(done) => flushes.push(done),
+                }
+                if batch.len() < BATCH_ROWS {
+                    next = queue.try_recv().ok();
+                }
             }
         }
         if !batch.is_empty() {
@@ -836,14 +844,21 @@ fn write_rows(
                     if sharing {
                         shared.written_out(&batch);
                     }
+                    batch.clear();
+                }
+                Err(err @ StorageError::Unreached(_)) => {
+                    shared.note_error(err.to_string());
+                    continue;
                 }
                 // The rows' spend stays in `pending`: a shared store's
                 // budgets go on counting it. (A write that failed after
                 // its commit is then counted twice here: too much, never
                 // too little.)
-                Err(err) => shared.dropped(batch.len() as u64, &err.to_string()),
+                Err(err) => {
+                    shared.dropped(batch.len() as u64, &err.to_string());
+                    batch.clear();
+                }
             }
-            batch.clear();
         }
         for done in flushes.drain(..) {
             let _ = done.send(());

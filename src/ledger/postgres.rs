@@ -163,13 +163,13 @@ impl Postgres {
     pub fn new(url: &StoreUrl) -> Result<Self, StorageError> {
         let shown = url.shown().to_string();
         let Some(text) = url.expose() else {
-            return Err(StorageError(format!(
+            return Err(StorageError::Failed(format!(
                 "ledger.store: environment variable {} is not set",
                 shown.trim_start_matches("${").trim_end_matches('}')
             )));
         };
         let mut config = Config::from_str(text).map_err(|e| {
-            StorageError(format!("ledger.store {shown}: {}", scrub_error(&e, None)))
+            StorageError::Failed(format!("ledger.store {shown}: {}", scrub_error(&e, None)))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -183,7 +183,9 @@ impl Postgres {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| StorageError(format!("cannot start the PostgreSQL client: {e}")))?;
+            .map_err(|e| {
+                StorageError::Failed(format!("cannot start the PostgreSQL client: {e}"))
+            })?;
         Ok(Self {
             url: url.clone(),
             config,
@@ -250,13 +252,13 @@ impl Postgres {
         if let Some(at) = self.retry_at
             && Instant::now() < at
         {
-            return Err(self.failure(what, "not reachable; trying again shortly".into()));
+            return Err(self.unreached(what, "not reachable; trying again shortly".into()));
         }
         let mut client = match self.client.take().filter(|c| !c.is_closed()) {
             Some(client) => client,
             None => self.connect().map_err(|why| {
                 self.back_off();
-                self.failure(what, why)
+                self.unreached(what, why)
             })?,
         };
         let outcome = self.runtime.block_on(async {
@@ -325,8 +327,12 @@ impl Postgres {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
+    fn unreached(&self, what: &str, why: String) -> StorageError {
+        StorageError::Unreached(format!("cannot {what} {}: {why}", self.url.shown()))
+    }
+
     fn failure(&self, what: &str, why: String) -> StorageError {
-        StorageError(format!("cannot {what} {}: {why}", self.url.shown()))
+        StorageError::Failed(format!("cannot {what} {}: {why}", self.url.shown()))
     }
 }
 

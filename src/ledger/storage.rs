@@ -35,8 +35,15 @@ impl Location {
 
 /// A store failed; the message names where, never a password.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct StorageError(pub String);
+pub enum StorageError {
+    /// The call may or may not have taken effect.
+    #[error("{0}")]
+    Failed(String),
+    /// Nothing reached the store (it could not be connected to, or is
+    /// backing off): the same call can be made again as it is.
+    #[error("{0}")]
+    Unreached(String),
+}
 
 /// One client's requests and tokens in one UTC minute (`window`: minutes
 /// since the epoch).

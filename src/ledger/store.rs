@@ -458,7 +458,7 @@ impl Storage for Store {
 
 impl Store {
     fn error(&self, what: &str, err: rusqlite::Error) -> StorageError {
-        StorageError(format!("cannot {what} {}: {err}", self.path.display()))
+        StorageError::Failed(format!("cannot {what} {}: {err}", self.path.display()))
     }
 }
 
