@@ -988,6 +988,72 @@ fn a_bad_ledger_store_is_a_config_error_that_never_quotes_the_password() {
 }
 
 #[test]
+fn config_show_names_the_ledger_store_with_its_password_hidden() {
+    let shown = |ledger: serde_json::Value, env: &[(&str, &str)], secrets: Secrets| {
+        let env: Vec<(&str, &str)> = ALL_KEYS
+            .iter()
+            .copied()
+            .chain(env.iter().copied())
+            .collect();
+        let loaded = config::load_str(
+            &json!({ "ledger": ledger }).to_string(),
+            &Environment::from_pairs(env),
+            secrets,
+        )
+        .unwrap();
+        let text = loaded.config.redacted().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        loaded.config.redacted()["ledger"].clone()
+    };
+    let store =
+        |ledger, env: &[(&str, &str)]| shown(ledger, env, Secrets::Required)["store"].clone();
+    // A password, from the environment or written in the file: `****`.
+    assert_eq!(
+        store(
+            json!({"store": "${PG_URL}"}),
+            &[(
+                "PG_URL",
+                "postgres://gw:hunter2-secret@127.0.0.1:5432/usage"
+            )]
+        ),
+        "postgres://gw:****@127.0.0.1:5432/usage"
+    );
+    assert_eq!(
+        store(
+            json!({"store": "postgres://gw:${PG_PASSWORD}@localhost/usage?password=hunter2"}),
+            &[("PG_PASSWORD", "hunter2-secret")]
+        ),
+        "postgres://gw:****@localhost/usage?password=****"
+    );
+    // No password: the whole URL, from the environment too (it holds no
+    // secret, and says which database is written to).
+    assert_eq!(
+        store(
+            json!({"store": "${PG_URL}"}),
+            &[(
+                "PG_URL",
+                "postgresql://clawgate@/clawgate?host=/run/postgresql"
+            )]
+        ),
+        "postgresql://clawgate@/clawgate?host=/run/postgresql"
+    );
+    // Offline (`config show` without the service's environment).
+    assert_eq!(
+        shown(json!({"store": "${PG_URL}"}), &[], Secrets::Offline)["store"],
+        "missing: ${PG_URL} is not set"
+    );
+    // The SQLite ledger: no store, the file and the rest as set.
+    assert_eq!(
+        shown(
+            json!({"path": "/srv/clawgate/ledger.db", "retentionDays": 30}),
+            &[],
+            Secrets::Required
+        ),
+        json!({"enabled": true, "path": "/srv/clawgate/ledger.db", "retentionDays": 30, "store": null})
+    );
+}
+
+#[test]
 fn a_password_written_in_ledger_store_is_warned_about_and_scrubbed() {
     let env: Vec<(&str, &str)> = ALL_KEYS.to_vec();
     let loaded = load(

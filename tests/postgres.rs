@@ -481,3 +481,59 @@ async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
     );
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_config_show_name_the_store_with_its_password_hidden() {
+    let Some(cluster) = Cluster::start("status_and_config_show_name_the_store") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = write_config(dir.path(), "a", &mock);
+    // The throwaway cluster trusts its socket: the password is only carried.
+    let url = cluster
+        .url()
+        .replacen("://postgres@", "://postgres:hunter2-secret@", 1);
+    let hidden = cluster
+        .url()
+        .replacen("://postgres@", "://postgres:****@", 1);
+    let env = instance.env(&url);
+    let (_child, served) = serve_process(&instance.config, &env).await;
+    assert_eq!(ask(&served, ALICE).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(&served).await["ledger"]["rowsWritten"] != 1 {
+        assert!(Instant::now() < deadline, "the row is written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let config = instance.config.to_str().unwrap();
+    let output = clawgate(&["status", "--config", config, "--url", &served])
+        .env("CLAWGATE_KEY", ALICE)
+        .env("CLAWGATE_LEDGER_URL", &url)
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let mut lines = text.lines().skip_while(|line| !line.starts_with("LEDGER"));
+    assert!(lines.next().is_some(), "a ledger table:\n{text}");
+    assert_eq!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [hidden.as_str(), "writing", "1", "0", "-"],
+        "{text}"
+    );
+
+    let output = clawgate(&["config", "show", "--config", config])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let shown_config: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown_config["ledger"]["store"], hidden.as_str(), "{text}");
+}

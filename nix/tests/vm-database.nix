@@ -77,10 +77,13 @@ pkgs.testers.runNixOSTest {
     # Rows are written off the request path: wait for them.
     machine.wait_until_succeeds(rows() + " | tr '\\n' ' ' | grep -qx 'alice:1 ci:1 '", timeout=30)
 
-    # The store, which has no password (peer authentication), in the log.
+    # The store, which has no password (peer authentication), in the log
+    # and in what `clawgate config show` prints.
     journal = machine.succeed("journalctl -u clawgate.service --no-pager")
     assert "usage ledger: postgresql://clawgate@/clawgate?host=/run/postgresql" in journal, journal
     assert "${fixture.secret}" not in journal, "the secret leaked into the journal"
+    shown = machine.succeed("clawgate config show --config /etc/clawgate/config.json")
+    assert '"store": "postgresql://clawgate@/clawgate?host=/run/postgresql"' in shown, shown
 
     # PostgreSQL restarted: the gateway keeps its process and serves on.
     pid = machine.succeed("systemctl show clawgate.service -p MainPID --value").strip()
