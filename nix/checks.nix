@@ -42,20 +42,38 @@ let
     and ([.. | select(. == null)] | length == 0)
   '';
 
-  nixos = lib.nixosSystem {
-    modules = [
-      self.nixosModules.default
-      {
-        nixpkgs.hostPlatform = system;
-        services.clawgate = fixture.serviceOptions // {
-          environmentFile = "/run/keys/clawgate.env";
-          credentials.OPENROUTER_API_KEY = "/run/keys/openrouter";
-        };
-        boot.loader.grub.enable = false;
-        fileSystems."/".device = "none";
-        system.stateVersion = "26.05";
-      }
-    ];
+  # A NixOS system with these services.clawgate options.
+  nixosWith =
+    clawgate:
+    lib.nixosSystem {
+      modules = [
+        self.nixosModules.default
+        {
+          nixpkgs.hostPlatform = system;
+          services.clawgate = fixture.serviceOptions // clawgate;
+          boot.loader.grub.enable = false;
+          fileSystems."/".device = "none";
+          system.stateVersion = "26.05";
+        }
+      ];
+    };
+
+  nixos = nixosWith {
+    environmentFile = "/run/keys/clawgate.env";
+    credentials.OPENROUTER_API_KEY = "/run/keys/openrouter";
+  };
+
+  # Two clients, their keys from the environment file, and the ledger in a
+  # local PostgreSQL (database.createLocally).
+  nixosDatabase = nixosWith {
+    environmentFile = "/run/keys/clawgate.env";
+    database.createLocally = true;
+    settings = fixture.serviceOptions.settings // {
+      gateway.clients = {
+        alice.key = "\${ALICE_KEY}";
+        ci.key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+      };
+    };
   };
 
   home = home-manager.lib.homeManagerConfiguration {
@@ -101,6 +119,28 @@ in
         "X-Reload-Triggers=${nixos.config.environment.etc."clawgate/config.json".source}"
       ];
 
+  # NixOS renders `after` and `wants` as one line each.
+  module-nixos-database =
+    expectLines "clawgate-module-nixos-database"
+      (pkgs.writeText "clawgate.service" nixosDatabase.config.systemd.units."clawgate.service".text)
+      [
+        "After=network-online.target postgresql.service postgresql.target"
+        "Wants=network-online.target postgresql.service postgresql.target"
+        "User=clawgate"
+        "DynamicUser=false"
+        "EnvironmentFile=/run/keys/clawgate.env"
+      ];
+
+  module-nixos-database-config =
+    expectJq "clawgate-module-nixos-database-config"
+      nixosDatabase.config.environment.etc."clawgate/config.json".source
+      ''
+        .ledger.store == "postgresql://clawgate@/clawgate?host=/run/postgresql"
+        and (.gateway.clients | keys) == ["alice", "ci"]
+        and .gateway.clients.alice.key == "''${ALICE_KEY}"
+        and ([.. | strings | select(test("password"; "i"))] | length == 0)
+      '';
+
   module-nixos-config = expectJq "clawgate-module-nixos-config" nixos.config.environment.etc."clawgate/config.json".source chainFilter;
 
   module-home-manager = expectLines "clawgate-module-home-manager" homeFiles."systemd/user/clawgate.service".source [
@@ -113,6 +153,7 @@ in
   ];
 
   vm-system = import ./tests/vm-system.nix { inherit pkgs self; };
+  vm-database = import ./tests/vm-database.nix { inherit pkgs self; };
   vm-home-manager = import ./tests/vm-home-manager.nix { inherit pkgs self home-manager; };
 }
 // lib.optionalAttrs isDarwin {

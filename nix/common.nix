@@ -118,6 +118,27 @@ let
   };
 
   isReference = value: builtins.isString value && lib.hasInfix "\${" value;
+  # The whole value is one `''${VAR}`.
+  isWholeReference = value: builtins.match "\\$\\{[A-Za-z_][A-Za-z0-9_]*}" value != null;
+
+  # Whether a ledger.store URL carries a password written out: in its
+  # userinfo (`user:password@`) or as `password=`, unless that password is
+  # itself a `''${VAR}`. A URL that is a `''${VAR}` as a whole has none.
+  literalStorePassword =
+    url:
+    let
+      parts = builtins.match "[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)(.*)" url;
+      authority = builtins.elemAt parts 0;
+      rest = builtins.elemAt parts 1;
+      userinfo = builtins.match "(.*)@[^@]*" authority;
+      inUserinfo = if userinfo == null then null else builtins.match "[^:]*:(.*)" (builtins.head userinfo);
+      inQuery = builtins.match "[^?#]*[?]([^#]*&)?password=([^&#]*).*" rest;
+      passwords =
+        lib.optional (inUserinfo != null) (builtins.head inUserinfo)
+        ++ lib.optional (inQuery != null) (builtins.elemAt inQuery 1);
+    in
+    parts != null && builtins.any (password: password != "" && !(isWholeReference password)) passwords;
+  storeMessage = "services.clawgate.settings.ledger.store: the URL holds a password, which would land in the world-readable Nix store; write \"\${CLAWGATE_LEDGER_URL}\" and put CLAWGATE_LEDGER_URL=postgresql://... in services.clawgate.environmentFile, or use peer authentication over the Unix socket (NixOS: services.clawgate.database.createLocally)";
   isLiteral = value: builtins.isString value && value != "" && !(isReference value);
   credentialName =
     name:
@@ -235,6 +256,15 @@ rec {
               /var/lib/clawgate for the system service). Absolute.
             '';
             retentionDays = nullOr types.ints.positive "Days raw rows are kept (the binary's default: 90); daily totals are kept for ever.";
+            store = nullOr types.nonEmptyStr ''
+              A PostgreSQL database shared by several gateways instead of the
+              SQLite file (docs/several-instances.md): `"''${CLAWGATE_LEDGER_URL}"`
+              with `CLAWGATE_LEDGER_URL=postgresql://...` in `environmentFile`,
+              or a URL without a password (peer authentication over the Unix
+              socket). A password written in the URL fails evaluation: it
+              would land in the world-readable Nix store. On NixOS,
+              `database.createLocally` sets it.
+            '';
           };
           default = { };
           description = "The usage ledger (clawgate usage, /v1/usage, the status page, budgets).";
@@ -348,13 +378,19 @@ rec {
 
   # The settings as a JSON file, checked by clawgate itself at build time
   # (offline: the build sandbox has no secrets and no network).
+  # A ledger.store with a password written out is refused here as well as
+  # by the modules' assertion: whatever forces the file, the password never
+  # reaches the store.
   configFile =
     package: settings:
     let
       clean = cleanSettings settings;
       raw = json.generate "clawgate-config.json" clean;
     in
-    pkgs.runCommand "clawgate-config.json"
+    if literalStoreInSettings clean then
+      throw storeMessage
+    else
+      pkgs.runCommand "clawgate-config.json"
       {
         nativeBuildInputs = [ package ];
         passthru.settings = clean;
@@ -363,6 +399,21 @@ rec {
         clawgate config validate --offline --config ${raw}
         cp ${raw} $out
       '';
+
+  literalStoreInSettings =
+    settings:
+    let
+      store = lib.attrByPath [ "ledger" "store" ] null (cleanSettings settings);
+    in
+    builtins.isString store && literalStorePassword store;
+
+  # The assertion that ledger.store holds no password written out.
+  storeAssertions = settings: [
+    {
+      assertion = !(literalStoreInSettings settings);
+      message = storeMessage;
+    }
+  ];
 
   inStore = file: lib.hasPrefix builtins.storeDir (lib.removePrefix "-" (toString file));
 

@@ -51,7 +51,7 @@ in
     })
 
     (lib.mkIf cfg.enable {
-      assertions = common.secretAssertions cfg.environmentFile ++ common.extraArgsAssertions cfg.extraArgs ++ [
+      assertions = common.secretAssertions cfg.environmentFile ++ common.extraArgsAssertions cfg.extraArgs ++ common.storeAssertions cfg.settings ++ [
         {
           assertion = !cfg.openclaw.enable || hasOpenclaw;
           message = "services.clawgate.openclaw.enable needs nix-openclaw's home-manager module (programs.openclaw): add its homeManagerModules.openclaw to your imports, or use services.clawgate.openclaw.provider yourself";

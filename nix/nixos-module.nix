@@ -1,4 +1,6 @@
-# NixOS module: services.clawgate as a system service with DynamicUser.
+# NixOS module: services.clawgate as a system service with DynamicUser, or
+# with the static user `clawgate` when it keeps its ledger in a local
+# PostgreSQL (database.createLocally).
 {
   config,
   lib,
@@ -36,6 +38,27 @@ let
   ledgerDirs = lib.optional (
     ledgerPath != null && !(lib.hasPrefix "/var/lib/clawgate/" ledgerPath)
   ) (dirOf ledgerPath);
+
+  # database.createLocally: a database and a role both named `clawgate`
+  # (ensureDBOwnership needs the names equal), reached over the Unix socket
+  # with peer authentication. Peer authentication takes the connecting
+  # process's user name as the role, as PostgreSQL's server resolves its
+  # uid. A DynamicUser's name resolves only while the unit runs, through
+  # nss-systemd, and its uid changes with each allocation; a static system
+  # user named like the role is always resolvable, whatever the host's NSS
+  # setup, so the service runs as that user instead.
+  local = cfg.database.createLocally;
+  user = "clawgate";
+  localStore = "postgresql://${user}@/${user}?host=/run/postgresql";
+  # nixpkgs creates roles and databases in postgresql-setup.service, which
+  # postgresql.target orders (older nixpkgs: in postgresql.service itself).
+  # Wants=, not Requires=: a restarted or stopped PostgreSQL must not stop
+  # or restart the gateway, which serves on and writes its queued rows
+  # when the database is back (docs/several-instances.md).
+  databaseUnits = lib.optionals local [
+    "postgresql.service"
+    "postgresql.target"
+  ];
 in
 {
   _class = "nixos";
@@ -63,6 +86,20 @@ in
         or settings.gateway.clients is set.
       '';
     };
+    database.createLocally = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = ''
+        Keep the usage ledger, budgets' spend and clients' rate counters in
+        a PostgreSQL database on this machine: enables services.postgresql
+        with the database and role `clawgate` (peer authentication over
+        the Unix socket, no password), runs clawgate as the static user
+        `clawgate` and sets settings.ledger.store to
+        `postgresql://clawgate@/clawgate?host=/run/postgresql`. For a
+        database elsewhere, leave this off and set settings.ledger.store to
+        `"''${CLAWGATE_LEDGER_URL}"` from environmentFile.
+      '';
+    };
     openclaw.provider = common.openclawOptions.provider;
   };
 
@@ -77,6 +114,7 @@ in
       assertions =
         common.secretAssertions (cfg.environmentFile ++ lib.attrValues cfg.credentials)
         ++ common.extraArgsAssertions cfg.extraArgs
+        ++ common.storeAssertions cfg.settings
         ++ [
           {
             assertion = !cfg.openFirewall || (!loopback && keyed);
@@ -92,8 +130,8 @@ in
 
       systemd.services.clawgate = {
         description = service.Unit.Description;
-        after = service.Unit.After;
-        wants = service.Unit.Wants;
+        after = service.Unit.After ++ databaseUnits;
+        wants = service.Unit.Wants ++ databaseUnits;
         wantedBy = service.Install.WantedBy;
         # /etc/clawgate/config.json is re-read on SIGHUP: a new config
         # reloads, a new package restarts (ExecStart changes).
@@ -102,8 +140,38 @@ in
         serviceConfig = service.Service // {
           LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
           ReadWritePaths = ledgerDirs;
+        }
+        // lib.optionalAttrs local {
+          DynamicUser = false;
+          User = user;
+          Group = user;
         };
       };
+    })
+
+    (lib.mkIf (cfg.enable && local) {
+      # A different store set as well is a conflict the module system
+      # reports: the two definitions differ.
+      services.clawgate.settings.ledger.store = localStore;
+      services.postgresql = {
+        enable = true;
+        ensureDatabases = [ user ];
+        ensureUsers = [
+          {
+            name = user;
+            ensureDBOwnership = true;
+          }
+        ];
+        # nixpkgs' default rules already allow peer over the socket; this
+        # line keeps it so for clawgate's role ahead of the user's own.
+        authentication = "local ${user} ${user} peer\n";
+      };
+      users.users.${user} = {
+        isSystemUser = true;
+        group = user;
+        description = "clawgate gateway";
+      };
+      users.groups.${user} = { };
     })
   ];
 }

@@ -9,9 +9,16 @@
 //! requests in flight count against a changed cap; the rate limits are
 //! token buckets whose levels carry over a reload. Nothing here waits: a
 //! request is admitted or refused at once.
+//!
+//! With a ledger shared by several gateways (PostgreSQL), the rate limits
+//! are shared too ([`RateShare`]): what each client is admitted here is
+//! counted, the ledger's writer sends the counts to the database, and
+//! what the other gateways admitted is charged to the buckets here, so
+//! every gateway's buckets hold every gateway's use, one sync late. The
+//! concurrency caps stay per gateway.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::clients::{Client, Clients, RateLimits};
+use crate::ledger::storage::RateShare;
 use crate::ops::memory;
 
 /// Why a request was not admitted.
@@ -185,7 +193,12 @@ impl Admission {
             }
         }
         match self.requests.try_hold() {
-            Some(held) => slot.gateway = Some(held),
+            Some(held) => {
+                slot.gateway = Some(held);
+                if let Some((_, state)) = &state {
+                    state.counted_requests.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             None => {
                 // Refused for the gateway, not the client: the request it
                 // did not make is not counted against it.
@@ -205,8 +218,40 @@ impl Admission {
     /// until it is back under.
     pub fn spent_tokens(&self, client: &str, tokens: u64) {
         let states = self.clients.load();
-        if let Some((_, bucket)) = states.get(client).and_then(|s| s.tokens.as_ref()) {
+        let Some(state) = states.get(client) else {
+            return;
+        };
+        state.counted_tokens.fetch_add(tokens, Ordering::Relaxed);
+        if let Some((_, bucket)) = &state.tokens {
             bucket.charge(tokens as f64, Instant::now());
+        }
+    }
+}
+
+impl RateShare for Admission {
+    fn take_local(&self) -> Vec<(Arc<str>, u64, u64)> {
+        self.clients
+            .load()
+            .iter()
+            .filter_map(|(name, state)| {
+                let requests = state.counted_requests.swap(0, Ordering::Relaxed);
+                let tokens = state.counted_tokens.swap(0, Ordering::Relaxed);
+                (requests > 0 || tokens > 0).then(|| (name.clone(), requests, tokens))
+            })
+            .collect()
+    }
+
+    fn charge_others(&self, client: &str, requests: u64, tokens: u64) {
+        let states = self.clients.load();
+        let Some(state) = states.get(client) else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some((_, bucket)) = &state.requests {
+            bucket.charge(requests as f64, now);
+        }
+        if let Some((_, bucket)) = &state.tokens {
+            bucket.charge(tokens as f64, now);
         }
     }
 }
@@ -216,6 +261,10 @@ struct ClientState {
     requests: Option<(ClientLimit, Bucket)>,
     tokens: Option<(ClientLimit, Bucket)>,
     concurrent: Option<Arc<Cap>>,
+    /// Requests admitted and tokens spent since [`RateShare::take_local`]
+    /// last took them.
+    counted_requests: AtomicU64,
+    counted_tokens: AtomicU64,
 }
 
 impl ClientState {
@@ -234,6 +283,8 @@ impl ClientState {
                 )
             }),
             concurrent: limits.concurrent_requests.map(|n| Arc::new(Cap::new(n))),
+            counted_requests: AtomicU64::new(0),
+            counted_tokens: AtomicU64::new(0),
         }
     }
 
@@ -256,6 +307,8 @@ impl ClientState {
         };
         Arc::new(Self {
             concurrent,
+            counted_requests: AtomicU64::new(self.counted_requests.swap(0, Ordering::Relaxed)),
+            counted_tokens: AtomicU64::new(self.counted_tokens.swap(0, Ordering::Relaxed)),
             ..fresh
         })
     }
@@ -455,6 +508,40 @@ mod tests {
         );
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(bucket.ready(Instant::now()).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_other_gateways_admitted_counts_against_the_limits_here() {
+        let config = crate::config::load_str(
+            r#"{"gateway": {"clients": {"a": {"key": "${A_KEY}", "limits": {"requestsPerMinute": 10}}}}}"#,
+            &crate::config::Environment::from_pairs([
+                ("A_KEY", "a-key-0123456789abcdef"),
+                ("MOONSHOT_API_KEY", "sk-m"),
+                ("OPENROUTER_API_KEY", "sk-o"),
+            ]),
+            crate::config::Secrets::Required,
+        )
+        .unwrap()
+        .config;
+        let clients = &config.gateway.clients;
+        let a = clients.get("a").unwrap();
+        let admission = Admission::new(100, clients);
+        for _ in 0..4 {
+            drop(admission.admit(Some(a)).unwrap());
+        }
+        admission.spent_tokens("a", 120);
+        assert_eq!(admission.take_local(), vec![("a".into(), 4, 120)]);
+        assert_eq!(admission.take_local(), vec![]);
+        // Six more elsewhere: the minute's ten are used.
+        admission.charge_others("a", 6, 0);
+        assert!(matches!(
+            admission.admit(Some(a)),
+            Err(Refused::Client {
+                limit: ClientLimit::RequestsPerMinute(10),
+                ..
+            })
+        ));
+        assert_eq!(admission.take_local(), vec![]);
     }
 
     #[tokio::test(start_paused = true)]

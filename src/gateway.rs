@@ -27,7 +27,7 @@ pub struct Gateway {
     upstream: ArcSwap<Upstream>,
     /// `gateway.limits.maxConcurrentRequests` and each client's limits,
     /// for the gateway's life: a reload reconfigures them.
-    admission: Admission,
+    admission: Arc<Admission>,
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
@@ -85,10 +85,10 @@ impl Gateway {
             }
             _ => None,
         };
-        let admission = Admission::new(
+        let admission = Arc::new(Admission::new(
             config.gateway.client.max_concurrent_requests,
             &config.gateway.clients,
-        );
+        ));
         let reasoning = config
             .gateway
             .reasoning_cache
@@ -108,6 +108,7 @@ impl Gateway {
 
     /// The gateway recording into `ledger`.
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        ledger.share_rates(self.admission.clone());
         self.ledger = ledger;
         self
     }

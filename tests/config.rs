@@ -870,3 +870,210 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
     open["gateway"]["auth"] = json!({});
     assert!(load(&open.to_string(), &env).is_ok());
 }
+
+/// `ledger.store` as the user writes it, with `env`: the store shown
+/// (password hidden), or the errors.
+fn store_of(ledger: serde_json::Value, env: &[(&str, &str)]) -> Result<String, Vec<String>> {
+    let env: Vec<(&str, &str)> = ALL_KEYS
+        .iter()
+        .copied()
+        .chain(env.iter().copied())
+        .collect();
+    let loaded = load(&json!({ "ledger": ledger }).to_string(), &env)?;
+    Ok(loaded
+        .config
+        .ledger
+        .store
+        .map_or("(sqlite)".into(), |url| url.shown().to_string()))
+}
+
+#[test]
+fn ledger_store_takes_a_postgres_url_from_the_environment_and_shows_it_without_its_password() {
+    let check = |ledger: serde_json::Value, env: &[(&str, &str)], expected: &str| {
+        assert_eq!(
+            store_of(ledger.clone(), env).as_deref(),
+            Ok(expected),
+            "{ledger}"
+        );
+    };
+    check(json!({}), &[], "(sqlite)");
+    check(
+        json!({"store": "postgresql:///clawgate?host=/run/postgresql"}),
+        &[],
+        "postgresql:///clawgate?host=/run/postgresql",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &[(
+            "PG_URL",
+            "postgres://gw:hunter2-secret@127.0.0.1:5432/usage",
+        )],
+        "postgres://gw:****@127.0.0.1:5432/usage",
+    );
+    check(
+        json!({"store": "postgres://gw:${PG_PASSWORD}@localhost/usage"}),
+        &[("PG_PASSWORD", "hunter2-secret")],
+        "postgres://gw:****@localhost/usage",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &[(
+            "PG_URL",
+            "postgresql://gw:hunter2-secret@/usage?host=/run/postgresql",
+        )],
+        "postgresql://gw:****@/usage?host=/run/postgresql",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &[(
+            "PG_URL",
+            "postgres://gw@localhost/usage?password=hunter2-secret&sslmode=disable",
+        )],
+        "postgres://gw@localhost/usage?password=****&sslmode=disable",
+    );
+}
+
+#[test]
+fn a_bad_ledger_store_is_a_config_error_that_never_quotes_the_password() {
+    let check = |ledger: serde_json::Value, env: &[(&str, &str)], expected: &str| {
+        let errors = store_of(ledger.clone(), env).expect_err("an error");
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{ledger}: {errors:?} lack {expected:?}"
+        );
+        assert!(!errors.join(" ").contains("hunter2"), "{errors:?}");
+    };
+    let env = |url| [("PG_URL", url)];
+    check(
+        json!({"store": "${PG_URL}"}),
+        &env("mysql://gw:hunter2@localhost/usage"),
+        "ledger.store: expected a postgres:// or postgresql:// URL",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &env("mysql://gw:hunter2@localhost/usage"),
+        "found a mysql:// URL",
+    );
+    check(
+        json!({"store": "/var/lib/clawgate/ledger.db"}),
+        &[],
+        "found no scheme",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &env("postgres://gw:hunter2@[::1/usage"),
+        "ledger.store: not a valid URL",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &env("postgres://gw:hunter2@localhost/usage?colour=blue"),
+        "unknown URL parameter \"colour\"",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &env("postgres://gw:hunter2@db.example/usage?sslmode=require"),
+        "ledger.store: sslmode: clawgate connects to PostgreSQL without TLS",
+    );
+    check(
+        json!({"store": "${PG_URL}"}),
+        &[],
+        "ledger.store: environment variable PG_URL is not set",
+    );
+    check(
+        json!({"store": "postgresql:///c?host=/run/postgresql", "path": "/var/lib/l.db"}),
+        &[],
+        "ledger.path: ledger.path is the SQLite ledger's file",
+    );
+    check(json!({"stores": "postgresql:///c"}), &[], "ledger.stores");
+}
+
+#[test]
+fn config_show_names_the_ledger_store_with_its_password_hidden() {
+    let shown = |ledger: serde_json::Value, env: &[(&str, &str)], secrets: Secrets| {
+        let env: Vec<(&str, &str)> = ALL_KEYS
+            .iter()
+            .copied()
+            .chain(env.iter().copied())
+            .collect();
+        let loaded = config::load_str(
+            &json!({ "ledger": ledger }).to_string(),
+            &Environment::from_pairs(env),
+            secrets,
+        )
+        .unwrap();
+        let text = loaded.config.redacted().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        loaded.config.redacted()["ledger"].clone()
+    };
+    let store =
+        |ledger, env: &[(&str, &str)]| shown(ledger, env, Secrets::Required)["store"].clone();
+    // A password, from the environment or written in the file: `****`.
+    assert_eq!(
+        store(
+            json!({"store": "${PG_URL}"}),
+            &[(
+                "PG_URL",
+                "postgres://gw:hunter2-secret@127.0.0.1:5432/usage"
+            )]
+        ),
+        "postgres://gw:****@127.0.0.1:5432/usage"
+    );
+    assert_eq!(
+        store(
+            json!({"store": "postgres://gw:${PG_PASSWORD}@localhost/usage?password=hunter2"}),
+            &[("PG_PASSWORD", "hunter2-secret")]
+        ),
+        "postgres://gw:****@localhost/usage?password=****"
+    );
+    // No password: the whole URL, from the environment too (it holds no
+    // secret, and says which database is written to).
+    assert_eq!(
+        store(
+            json!({"store": "${PG_URL}"}),
+            &[(
+                "PG_URL",
+                "postgresql://clawgate@/clawgate?host=/run/postgresql"
+            )]
+        ),
+        "postgresql://clawgate@/clawgate?host=/run/postgresql"
+    );
+    // Offline (`config show` without the service's environment).
+    assert_eq!(
+        shown(json!({"store": "${PG_URL}"}), &[], Secrets::Offline)["store"],
+        "missing: ${PG_URL} is not set"
+    );
+    // The SQLite ledger: no store, the file and the rest as set.
+    assert_eq!(
+        shown(
+            json!({"path": "/srv/clawgate/ledger.db", "retentionDays": 30}),
+            &[],
+            Secrets::Required
+        ),
+        json!({"enabled": true, "path": "/srv/clawgate/ledger.db", "retentionDays": 30, "store": null})
+    );
+}
+
+#[test]
+fn a_password_written_in_ledger_store_is_warned_about_and_scrubbed() {
+    let env: Vec<(&str, &str)> = ALL_KEYS.to_vec();
+    let loaded = load(
+        &json!({"ledger": {"store": "postgres://gw:hunter2-secret@localhost/usage"}}).to_string(),
+        &env,
+    )
+    .unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("ledger.store: a password written in the config file")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert_eq!(
+        loaded
+            .config
+            .redactor
+            .scrub("connecting with hunter2-secret"),
+        "connecting with [redacted]"
+    );
+}

@@ -6,15 +6,13 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 async fn serve(config: &std::path::Path, state: &std::path::Path) -> (Child, String) {
     serve_with(config, state, None).await
@@ -25,35 +23,14 @@ async fn serve_with(
     state: &std::path::Path,
     notify: Option<&std::path::Path>,
 ) -> (Child, String) {
-    let mut command = Command::new(BIN);
-    command.env_clear();
+    let mut env = vec![
+        ("CLAWGATE_STATE_DIR", state.as_os_str()),
+        ("MOCK_KEY", KEY.as_ref()),
+    ];
     if let Some(socket) = notify {
-        command.env("NOTIFY_SOCKET", socket);
+        env.push(("NOTIFY_SOCKET", socket.as_os_str()));
     }
-    let mut child = command
-        .args(["serve", "--port", "0", "--log-format", "text", "--config"])
-        .arg(config)
-        .env("CLAWGATE_STATE_DIR", state)
-        .env("MOCK_KEY", KEY)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("clawgate logs its address")
-            .unwrap()
-            .expect("clawgate is running");
-        if let Some(at) = line.find("listening on http://") {
-            let rest = &line[at + "listening on ".len()..];
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    serve_process(config, &env).await
 }
 
 fn chat(client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {

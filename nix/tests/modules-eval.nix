@@ -332,6 +332,8 @@ let
         in
         builtins.all (check: lib.hasSuffix ".drv" check.drvPath) (builtins.attrValues checks)
         && (checks ? vm-system) == isLinux
+        && (checks ? vm-database) == isLinux
+        && (checks ? module-nixos-database) == isLinux
         && (checks ? vm-home-manager) == isLinux
         && (checks ? module-home-manager-launchd) == !isLinux
       ) stubs.systems;
@@ -745,6 +747,126 @@ let
         && !((written defaultHome).gateway ? clients);
     }
     {
+      name = "ledger store: \${CLAWGATE_LEDGER_URL} is written as is by both modules; a password in the URL fails evaluation (an assertion, and no config file is made)";
+      ok =
+        let
+          fromEnv.ledger.store = "\${CLAWGATE_LEDGER_URL}";
+          refusedBy =
+            evaluate: url:
+            let
+              config = evaluate { settings.ledger.store = url; };
+            in
+            builtins.any (lib.hasPrefix "services.clawgate.settings.ledger.store: the URL holds a password") (
+              failedAssertions config
+            )
+            && !(builtins.tryEval (configSource config).drvPath).success;
+          allowedBy =
+            evaluate: url:
+            let
+              config = evaluate { settings.ledger.store = url; };
+            in
+            failedAssertions config == [ ] && (written config).ledger.store == url;
+        in
+        (written (homeWith { settings = fromEnv; })).ledger == fromEnv.ledger
+        && (written (nixos { settings = fromEnv; })).ledger == fromEnv.ledger
+        && clawgateWarnings (nixos { settings = fromEnv; }) == [ ]
+        && builtins.all (refusedBy homeWith) [
+          "postgresql://clawgate:hunter2@db.example/clawgate"
+          "postgres://db.example/clawgate?user=clawgate&password=hunter2"
+        ]
+        && refusedBy nixos "postgresql://clawgate:hunter2@db.example/clawgate"
+        && builtins.all (allowedBy nixos) [
+          "postgresql://clawgate@/clawgate?host=/run/postgresql"
+          "postgresql://clawgate:\${PGPASSWORD}@db.example:5432/clawgate"
+          "postgres://db.example/clawgate?password=\${PGPASSWORD}"
+        ]
+        && !((written defaultNixos) ? ledger);
+    }
+    {
+      name = "database.createLocally: two clients and a local PostgreSQL (database and role clawgate, peer over the socket), a static user, the store in the config, the unit after PostgreSQL; no secret in the config or the unit";
+      ok =
+        let
+          secretFile = "/run/keys/clawgate.env";
+          config = nixos {
+            environmentFile = secretFile;
+            database.createLocally = true;
+            settings.gateway = {
+              bind = "0.0.0.0";
+              clients = {
+                alice = {
+                  key = "\${ALICE_KEY}";
+                  budgets.daily = 5;
+                  limits.requestsPerMinute = 60;
+                };
+                ci = {
+                  key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+                  models = [ "moonshot/kimi-k2.6" ];
+                  limits.concurrentRequests = 2;
+                };
+              };
+            };
+          };
+          out = written config;
+          unit = lib.splitString "\n" config.systemd.units."clawgate.service".text;
+          # Every string the generated config holds.
+          strings =
+            value:
+            if builtins.isAttrs value then
+              lib.concatMap strings (builtins.attrValues value)
+            else if builtins.isList value then
+              lib.concatMap strings value
+            else
+              lib.optional (builtins.isString value) value;
+          # Without createLocally nothing of it is set.
+          plain = defaultNixos;
+        in
+        out.ledger == {
+          store = "postgresql://clawgate@/clawgate?host=/run/postgresql";
+        }
+        && builtins.attrNames out.gateway.clients == [
+          "alice"
+          "ci"
+        ]
+        && out.gateway.clients.alice.key == "\${ALICE_KEY}"
+        && config.services.postgresql.enable
+        && config.services.postgresql.ensureDatabases == [ "clawgate" ]
+        && config.services.postgresql.ensureUsers == [
+          {
+            name = "clawgate";
+            ensureDBOwnership = true;
+          }
+        ]
+        && lib.hasInfix "local clawgate clawgate peer" config.services.postgresql.authentication
+        && config.users.users.clawgate.isSystemUser
+        && config.users.users.clawgate.group == "clawgate"
+        && config.users.groups ? clawgate
+        && builtins.all (line: builtins.elem line unit) [
+          "After=network-online.target"
+          "After=postgresql.service"
+          "After=postgresql.target"
+          "Wants=postgresql.service"
+          "Wants=postgresql.target"
+          "DynamicUser=false"
+          "User=clawgate"
+          "Group=clawgate"
+          "EnvironmentFile=${secretFile}"
+        ]
+        # Wants=, not Requires=: a PostgreSQL restart must not restart the
+        # gateway, which rides it out.
+        && !(builtins.any (lib.hasPrefix "Requires=") unit)
+        && failedAssertions config == [ ]
+        && clawgateWarnings config == [ ]
+        # No password anywhere: not in the config file, not in the unit.
+        && !(builtins.any (lib.hasInfix "password") (map lib.toLower (strings out)))
+        && builtins.all (value: !(lib.hasInfix ":" (builtins.head (lib.splitString "@" (lib.removePrefix "postgresql://" value))))) (
+          builtins.filter (lib.hasPrefix "postgresql://") (strings out)
+        )
+        && !plain.services.postgresql.enable
+        && plain.systemd.services.clawgate.serviceConfig.DynamicUser
+        && !(plain.users ? users)
+        && !(builtins.elem "postgresql.target" plain.systemd.services.clawgate.after);
+    }
+    {
       name = "ledger: the units create the state directory; a ledger elsewhere is writable under ProtectSystem=strict";
       ok =
         defaultUnit.Service.StateDirectory == "clawgate"
@@ -752,6 +874,28 @@ let
         && system.serviceConfig.ReadWritePaths == [ ]
         && (nixos { settings.ledger.path = "/srv/clawgate/ledger.db"; }).systemd.services.clawgate.serviceConfig.ReadWritePaths == [ "/srv/clawgate" ]
         && agent.config.EnvironmentVariables.CLAWGATE_STATE_DIR == "/Users/alice/.local/state/clawgate";
+    }
+    {
+      name = "database VM test: its machine evaluates with the local database, both clients and their keys from the two environment files";
+      ok =
+        let
+          test = flake.checks.${linux}.vm-database.test;
+          machine =
+            (stubs.nixpkgs.lib.nixosSystem {
+              modules = [ test.nodes.machine ];
+            }).config;
+          out = written machine;
+        in
+        out.ledger.store == "postgresql://clawgate@/clawgate?host=/run/postgresql"
+        && out.gateway.clients.alice.key == "\${ALICE_KEY}"
+        && lib.hasPrefix "sha256:" out.gateway.clients.ci.key
+        && machine.services.postgresql.enable
+        && machine.systemd.services.clawgate.serviceConfig.EnvironmentFile == [
+          "/run/keys/clawgate.env"
+          "/run/keys/alice.env"
+        ]
+        && failedAssertions machine == [ ]
+        && lib.hasInfix "systemctl restart postgresql.service" test.testScript;
     }
     {
       name = "conventions: the home-manager VM test uses useGlobalPkgs and useUserPackages";

@@ -196,6 +196,11 @@ fn open_ledger(config: &Config, source: &SourceArgs) -> Result<Arc<Ledger>, CliE
     let env = source.environment()?;
     let state_dir = config::state_dir(&env);
     let path = ledger::default_path(&config.ledger, state_dir.as_deref());
+    if let (Some(url), true) = (&config.ledger.store, config.ledger.enabled) {
+        let ledger = Ledger::open_postgres(url, &config.ledger, ledger::system_clock());
+        tracing::info!("usage ledger: {}", url.shown());
+        return Ok(Arc::new(ledger));
+    }
     let ledger = match path {
         Some(path) if config.ledger.enabled => {
             let ledger = Ledger::open(&path, &config.ledger, ledger::system_clock());

@@ -91,6 +91,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         out!("{}", budget_table(&body));
         out!("{}", client_table(&body));
         out!("{}", last_hour(&body));
+        out!("{}", ledger_table(&body));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -270,6 +271,33 @@ fn last_hour(body: &Value) -> String {
     format!("\n{}", aligned(rows))
 }
 
+/// Where the ledger writes (the SQLite file, or the PostgreSQL store with
+/// its password as `****`) and whether rows get there, last.
+fn ledger_table(body: &Value) -> String {
+    let ledger = &body["ledger"];
+    if !ledger.is_object() {
+        return String::new();
+    }
+    let store = ledger["store"]
+        .as_str()
+        .or(ledger["path"].as_str())
+        .unwrap_or("-");
+    let count = |key: &str| ledger[key].as_u64().unwrap_or_default().to_string();
+    let rows = vec![
+        ["LEDGER", "STATE", "WRITTEN", "DROPPED", "LAST ERROR"]
+            .map(str::to_string)
+            .to_vec(),
+        vec![
+            store.to_string(),
+            ledger["state"].as_str().unwrap_or("-").to_string(),
+            count("rowsWritten"),
+            count("rowsDropped"),
+            ledger["lastError"].as_str().unwrap_or("-").to_string(),
+        ],
+    ];
+    format!("\n{}", aligned(rows))
+}
+
 /// Each client's spend and requests today and its limits, under the
 /// quotas.
 fn client_table(body: &Value) -> String {
@@ -417,7 +445,32 @@ fn aligned(rows: Vec<Vec<String>>) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{base_url, budget_table, client_table, hints, last_hour, quota_table, table};
+    use super::{
+        base_url, budget_table, client_table, hints, last_hour, ledger_table, quota_table, table,
+    };
+
+    #[test]
+    fn the_ledger_row_names_the_store_or_the_file_and_what_reached_it() {
+        let body = json!({"ledger": {"state": "writing",
+            "store": "postgresql://gw:****@/usage?host=/run/postgresql",
+            "rowsWritten": 1200, "rowsDropped": 3,
+            "lastError": "the ledger database did not answer within 2 s"}});
+        assert_eq!(
+            ledger_table(&body),
+            "\nLEDGER                                            STATE    WRITTEN  DROPPED  LAST ERROR\n\
+             postgresql://gw:****@/usage?host=/run/postgresql  writing  1200     3        the ledger database did not answer within 2 s\n"
+        );
+        let body = json!({"ledger": {"state": "writing", "path": "/var/lib/clawgate/ledger.db",
+            "rowsWritten": 7, "rowsDropped": 0}});
+        assert_eq!(
+            ledger_table(&body),
+            "\nLEDGER                       STATE    WRITTEN  DROPPED  LAST ERROR\n\
+             /var/lib/clawgate/ledger.db  writing  7        0        -\n"
+        );
+        let body = json!({"ledger": {"state": "memory_only", "rowsWritten": 0, "rowsDropped": 0}});
+        assert!(ledger_table(&body).contains("\n-       memory_only  0"));
+        assert_eq!(ledger_table(&json!({})), "");
+    }
 
     #[test]
     fn each_client_has_a_row_with_its_spend_limits_and_budgets() {

@@ -1,7 +1,8 @@
 //! `clawgate usage`: totals from the usage ledger by day, week or month,
 //! by model, provider, client or front end, as a table, JSON or CSV. Reads
 //! the database directly (read-only; the running gateway keeps writing),
-//! so it works whether or not the gateway runs.
+//! so it works whether or not the gateway runs. With `ledger.store` set,
+//! it reads the PostgreSQL database every gateway writes into.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,8 @@ use clap::Args;
 use super::{CliError, SourceArgs, print_json};
 use crate::config::ledger::Period;
 use crate::config::{self, Secrets};
-use crate::ledger::{self, calendar, query, store};
+use crate::ledger::storage::{self, Location};
+use crate::ledger::{self, calendar, query};
 
 #[derive(Debug, Args)]
 pub struct UsageArgs {
@@ -36,27 +38,36 @@ pub struct UsageArgs {
     /// Print CSV.
     #[arg(long)]
     csv: bool,
-    /// The ledger database (default: ledger.path, else ledger.db in the state directory).
+    /// The SQLite ledger file (default: ledger.store, else ledger.path, else ledger.db in the state directory).
     #[arg(long, value_name = "PATH")]
     ledger: Option<PathBuf>,
 }
 
 pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
-    let path = match &args.ledger {
-        Some(path) => path.clone(),
+    let location = match &args.ledger {
+        Some(path) => Location::File(path.clone()),
         None => {
             let (_, loaded) = args.source.load(Secrets::Offline)?;
-            let env = args.source.environment()?;
-            let state_dir = config::state_dir(&env);
-            ledger::default_path(&loaded.config.ledger, state_dir.as_deref()).ok_or_else(|| {
-                CliError::Other(
-                    "no state directory: set CLAWGATE_STATE_DIR or XDG_STATE_HOME, or pass --ledger"
-                        .into(),
-                )
-            })?
+            match &loaded.config.ledger.store {
+                Some(url) => Location::Postgres(url.clone()),
+                None => {
+                    let env = args.source.environment()?;
+                    let state_dir = config::state_dir(&env);
+                    let path = ledger::default_path(&loaded.config.ledger, state_dir.as_deref())
+                        .ok_or_else(|| {
+                            CliError::Other(
+                                "no state directory: set CLAWGATE_STATE_DIR or XDG_STATE_HOME, or pass --ledger"
+                                    .into(),
+                            )
+                        })?;
+                    Location::File(path)
+                }
+            }
         }
     };
-    if !path.exists() {
+    if let Location::File(path) = &location
+        && !path.exists()
+    {
         return Err(CliError::Other(format!(
             "no usage ledger at {} yet: clawgate serve creates it with the first request (or pass --ledger)",
             path.display()
@@ -72,9 +83,7 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         by: args.by.as_deref().and_then(query::Dimension::parse),
         client: args.client.clone(),
     };
-    let conn = store::open_read_only(&path).map_err(|e| CliError::Other(e.to_string()))?;
-    let report = query::run(&conn, &question)
-        .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
+    let report = storage::report(&location, &question).map_err(CliError::Other)?;
     if args.json {
         print_json(&report);
     } else if args.csv {

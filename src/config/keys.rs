@@ -106,6 +106,7 @@ const LEDGER: Section = Section {
         ("enabled", Shape::Leaf),
         ("path", Shape::Leaf),
         ("retentionDays", Shape::Leaf),
+        ("store", Shape::Leaf),
     ],
     openclaw: &[],
     docs: "ledger",

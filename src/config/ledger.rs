@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::ModelRef;
 
 /// Raw rows are kept this many days by default; daily rollups for ever.
@@ -18,6 +20,9 @@ pub struct LedgerSettings {
     pub path: Option<PathBuf>,
     /// `ledger.retentionDays`: how long raw rows are kept.
     pub retention_days: u32,
+    /// `ledger.store`: a PostgreSQL database shared by several gateways;
+    /// `None`: the SQLite file (`path`).
+    pub store: Option<StoreUrl>,
 }
 
 impl Default for LedgerSettings {
@@ -26,6 +31,50 @@ impl Default for LedgerSettings {
             enabled: true,
             path: None,
             retention_days: DEFAULT_RETENTION_DAYS,
+            store: None,
+        }
+    }
+}
+
+/// `ledger.store`: a `postgres://` or `postgresql://` URL. It may hold a
+/// password, so it is held as a secret; [`StoreUrl::shown`] is the URL
+/// with the password replaced, for logs, errors and status. A `${VAR}`
+/// not set (validation offline) is kept as `Unresolved`.
+#[derive(Clone)]
+pub enum StoreUrl {
+    Postgres { url: SecretString, shown: String },
+    Unresolved { var: String },
+}
+
+impl StoreUrl {
+    /// The URL with its password (userinfo or `password=`) hidden.
+    pub fn shown(&self) -> &str {
+        match self {
+            StoreUrl::Postgres { shown, .. } => shown,
+            StoreUrl::Unresolved { var } => var,
+        }
+    }
+
+    /// The URL itself, to connect with; `None` while unresolved.
+    pub fn expose(&self) -> Option<&str> {
+        match self {
+            StoreUrl::Postgres { url, .. } => Some(url.expose_secret()),
+            StoreUrl::Unresolved { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({})", self.shown())
+    }
+}
+
+impl PartialEq for StoreUrl {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StoreUrl::Unresolved { var: a }, StoreUrl::Unresolved { var: b }) => a == b,
+            (a, b) => a.expose().is_some() && a.expose() == b.expose(),
         }
     }
 }

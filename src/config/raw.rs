@@ -89,6 +89,7 @@ pub struct RawLedger {
     pub enabled: Option<bool>,
     pub path: Option<String>,
     pub retention_days: Option<u64>,
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

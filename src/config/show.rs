@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
+use super::ledger::StoreUrl;
 use super::{Config, ModelRef};
 use crate::ops::redact::{REDACTED, Redactor, is_sensitive_header};
 
@@ -128,6 +129,16 @@ impl Config {
                 })),
             },
             "models": {"providers": providers},
+            "ledger": {
+                "enabled": self.ledger.enabled,
+                "path": self.ledger.path.as_ref().map(|path| path.display().to_string()),
+                "retentionDays": self.ledger.retention_days,
+                // The URL with its password as `****`.
+                "store": self.ledger.store.as_ref().map(|store| match store {
+                    StoreUrl::Postgres { shown, .. } => shown.clone(),
+                    StoreUrl::Unresolved { var } => format!("missing: {var} is not set"),
+                }),
+            },
             "agents": {"defaults": {
                 "model": {
                     "primary": self.routing.primary.as_str(),

@@ -2,8 +2,8 @@
 //! it. Query: `since` (`30d`, `4w`, `3mo`, `today`, `YYYY-MM-DD`; default
 //! 30d), `per` (`day`, `week`, `month`), `by` (`model`, `provider`,
 //! `client`, `agent`, `front-end`), `client` (one client's only). Read
-//! from the daily rollups on a blocking thread with a read-only connection
-//! of its own.
+//! from the daily rollups (SQLite or PostgreSQL) on a blocking thread with
+//! a connection of its own.
 //!
 //! An admin key (`gateway.auth.token`, a client with `admin: true`, or
 //! anyone when no key is required) reads every client's usage; any other
@@ -22,7 +22,7 @@ use super::ApiError;
 use super::guard::Caller;
 use crate::config::ledger::Period;
 use crate::gateway::Gateway;
-use crate::ledger::{calendar, query, store};
+use crate::ledger::{calendar, query};
 
 pub async fn usage(
     State(gateway): State<Arc<Gateway>>,
@@ -43,19 +43,17 @@ pub async fn usage(
             _ => question.client = Some(caller.name.to_string()),
         }
     }
-    let Some(path) = ledger.path().map(|p| p.to_path_buf()) else {
+    if ledger.location().is_none() {
         return Ok(unavailable(
             "the usage ledger is off (ledger.enabled is false, or there is no state directory)"
                 .into(),
         ));
-    };
-    let report = tokio::task::spawn_blocking(move || {
-        let conn = store::open_read_only(&path).map_err(|e| e.to_string())?;
-        query::run(&conn, &question).map_err(|e| format!("{}: {e}", path.display()))
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    }
+    let ledger = ledger.clone();
+    let report = tokio::task::spawn_blocking(move || ledger.report(&question))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
     match report {
         Ok(report) => Ok(Json(report).into_response()),
         Err(message) => Ok(unavailable(format!(

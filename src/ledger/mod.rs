@@ -12,27 +12,41 @@
 //!
 //! Days are UTC days ([`calendar`]). The running totals are rebuilt from
 //! the rollups at start, so budgets hold across restarts.
+//!
+//! Where rows go is a [`storage::Storage`]: the SQLite file, or a
+//! PostgreSQL database that several gateways share ([`postgres`]). With a
+//! shared one, the writer also reads everyone's spend back every
+//! [`SPEND_REFRESH`] (the running totals are then that spend plus this
+//! gateway's rows not yet written) and exchanges the clients' rate
+//! counters every [`RATE_SYNC`] with the admission's [`storage::RateShare`].
+//! A budget then overshoots by at most the cost of the requests in flight
+//! on every gateway plus what the others spent in one refresh interval and
+//! one batch; a rate limit by what the others admit in two rate syncs.
 
 pub mod budget;
 pub mod calendar;
 pub mod client;
+pub mod postgres;
 pub mod query;
 pub mod recent;
+pub mod storage;
 pub mod store;
 pub mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use self::calendar::{day_of, day_of_millis, millis};
+use self::postgres::Postgres;
 use self::recent::Recent;
+use self::storage::{Location, RateCount, RateShare, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
-use crate::config::ledger::{Budgets, LedgerSettings};
+use crate::config::ledger::{Budgets, LedgerSettings, StoreUrl};
 use crate::ops::metrics;
 
 /// Rows waiting for the writer at most; more are dropped, not waited for.
@@ -47,6 +61,12 @@ const COMMIT_GAP: Duration = Duration::from_millis(20);
 /// Running totals are kept (and rebuilt) this many days back: a month and
 /// the week that may straddle it, and the status page's 30 days.
 const TOTAL_DAYS: i64 = 40;
+/// A shared store's spend is read back this often: what the other
+/// gateways spent reaches this one's budgets within it.
+pub const SPEND_REFRESH: Duration = Duration::from_secs(1);
+/// The clients' rate counters are exchanged through a shared store this
+/// often.
+pub const RATE_SYNC: Duration = Duration::from_millis(250);
 
 /// The time source: the system clock, or a fixed one in tests.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -160,7 +180,58 @@ impl DayTotal {
     }
 }
 
+/// What a row adds to the running totals: (day, client, model, total);
+/// none for a request no target answered.
+fn row_total(row: &Row) -> Option<(i64, &str, &str, DayTotal)> {
+    let model = row.answered_by.as_deref()?;
+    Some((
+        day_of_millis(row.ts_ms),
+        &row.client,
+        model,
+        DayTotal {
+            requests: 1,
+            fallbacks: u64::from(row.fallback()),
+            cost_usd: row.budget_cost().unwrap_or(0.0),
+            uncosted: u64::from(row.uncosted()),
+        },
+    ))
+}
+
 impl Totals {
+    /// Takes back what [`Self::add`] added (a row now in the database);
+    /// an entry left with no request goes.
+    fn remove(&mut self, day: i64, client: &str, model: &str, total: DayTotal) {
+        fn take(map_entry: Option<&mut DayTotal>, total: DayTotal) -> bool {
+            let Some(entry) = map_entry else { return false };
+            entry.requests = entry.requests.saturating_sub(total.requests);
+            entry.fallbacks = entry.fallbacks.saturating_sub(total.fallbacks);
+            entry.cost_usd -= total.cost_usd;
+            entry.uncosted = entry.uncosted.saturating_sub(total.uncosted);
+            entry.requests == 0
+        }
+        let key = (day, model.to_string());
+        if take(self.days.get_mut(&key), total) {
+            self.days.remove(&key);
+        }
+        let key = (client.to_string(), day, model.to_string());
+        if take(self.clients.get_mut(&key), total) {
+            self.clients.remove(&key);
+        }
+    }
+
+    /// Adds every total of `other`.
+    fn merge(&mut self, other: &Totals) {
+        for ((day, model), total) in &other.days {
+            self.days
+                .entry((*day, model.clone()))
+                .or_default()
+                .add(*total);
+        }
+        for (key, total) in &other.clients {
+            self.clients.entry(key.clone()).or_default().add(*total);
+        }
+    }
+
     fn add(&mut self, day: i64, client: &str, model: &str, total: DayTotal) {
         self.days
             .entry((day, model.to_string()))
@@ -226,6 +297,9 @@ pub struct Health {
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// A PostgreSQL store's URL, its password hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     pub rows_written: u64,
     pub rows_dropped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,8 +311,10 @@ pub struct Health {
 pub struct Ledger {
     queue: Mutex<Option<SyncSender<Message>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    path: Option<PathBuf>,
-    totals: Mutex<Totals>,
+    location: Option<Location>,
+    /// Whether other gateways share the store: then rows not yet written
+    /// are also kept in `shared.pending`.
+    sharing: bool,
     recent: Mutex<Recent>,
     shared: Arc<Shared>,
     clock: Clock,
@@ -249,6 +325,15 @@ pub struct Ledger {
 /// What the writer thread and the request path both update.
 #[derive(Default)]
 struct Shared {
+    /// The running totals the budgets read. Locked before `pending`.
+    totals: Mutex<Totals>,
+    /// With a shared store: this gateway's rows not yet in the database
+    /// (queued, or dropped), which the spend read back lacks.
+    pending: Mutex<Totals>,
+    /// With a shared store: the clients' rate limits to share.
+    rates: Mutex<Option<Arc<dyn RateShare>>>,
+    /// Set when closing: a writer waiting out a backoff gives up.
+    closing: AtomicBool,
     written: AtomicU64,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
@@ -257,6 +342,30 @@ struct Shared {
 }
 
 impl Shared {
+    /// The running totals become `base` (everyone's spend as read from a
+    /// shared store) plus this gateway's rows not yet written.
+    fn replace_base(&self, mut base: Totals) {
+        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        base.merge(&pending);
+        *totals = base;
+    }
+
+    /// `rows` are in the shared database: the spend read back has them.
+    fn written_out(&self, rows: &[Row]) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for (day, client, model, total) in rows.iter().filter_map(row_total) {
+            pending.remove(day, client, model, total);
+        }
+    }
+
+    fn note_error(&self, why: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(why);
+    }
+
     fn dropped(&self, rows: u64, why: &str) {
         self.dropped.fetch_add(rows, Ordering::Relaxed);
         metrics::ledger_rows("dropped", rows);
@@ -286,12 +395,12 @@ impl Ledger {
         Self::build(None, system_clock())
     }
 
-    fn build(path: Option<PathBuf>, clock: Clock) -> Self {
+    fn build(location: Option<Location>, clock: Clock) -> Self {
         Self {
             queue: Mutex::new(None),
             writer: Mutex::new(None),
-            path,
-            totals: Mutex::default(),
+            location,
+            sharing: false,
             recent: Mutex::default(),
             shared: Arc::default(),
             clock,
@@ -315,38 +424,52 @@ impl Ledger {
                 store
             }
             Err(err) => {
-                let ledger = Self::build(Some(path.to_path_buf()), clock);
+                let ledger = Self::build(Some(Location::File(path.to_path_buf())), clock);
                 let why = format!("cannot open the ledger: {err}");
                 tracing::error!("{why}; usage is counted in memory only until a restart");
-                *ledger.shared.last_error.lock().unwrap() = Some(why);
+                ledger.shared.note_error(why);
                 return ledger;
             }
         };
         Self::start(store, settings, clock)
     }
 
-    /// The ledger writing into `store`, its totals rebuilt from it.
-    pub fn start(store: Store, settings: &LedgerSettings, clock: Clock) -> Self {
-        let path = store.path().to_path_buf();
-        let ledger = Self::build(Some(path.clone()), clock);
-        let today = day_of((ledger.clock)());
-        match store.spend_since(today - TOTAL_DAYS) {
-            Ok(days) => {
-                let mut totals = ledger.totals.lock().unwrap();
-                for d in days {
-                    let total = DayTotal {
-                        requests: d.requests,
-                        fallbacks: d.fallbacks,
-                        cost_usd: d.cost_usd,
-                        uncosted: d.uncosted,
-                    };
-                    totals.add(d.day, &d.client, &d.model, total);
-                }
+    /// Opens the ledger in the PostgreSQL database at `url` (for
+    /// `settings.enabled`) and starts the writer, which connects. A
+    /// database that cannot be reached is tried again with backoff while
+    /// the gateway serves: rows wait in the queue meanwhile (those past
+    /// its room are dropped and counted), and the budgets count what this
+    /// gateway spends.
+    pub fn open_postgres(url: &StoreUrl, settings: &LedgerSettings, clock: Clock) -> Self {
+        let location = Location::Postgres(url.clone());
+        if !settings.enabled {
+            return Self::build(None, clock);
+        }
+        match Postgres::new(url) {
+            Ok(store) => Self::start(store, settings, clock),
+            Err(err) => {
+                let ledger = Self::build(Some(location), clock);
+                tracing::error!("ledger: {err}; usage is counted in memory only until a restart");
+                ledger.shared.note_error(err.to_string());
+                ledger
             }
-            Err(err) => tracing::error!(
-                "ledger: cannot read the running totals from {}: {err}; budgets count from now",
-                path.display()
-            ),
+        }
+    }
+
+    /// The ledger writing into `storage`, its totals rebuilt from it (by
+    /// the writer, for a shared store: its first call may wait on the
+    /// network, which a caller on an async thread must not).
+    pub fn start(storage: impl Storage + 'static, settings: &LedgerSettings, clock: Clock) -> Self {
+        let mut storage: Box<dyn Storage> = Box::new(storage);
+        let location = storage.location();
+        let mut ledger = Self::build(Some(location.clone()), clock);
+        ledger.sharing = storage.shared();
+        if !ledger.sharing {
+            let today = day_of((ledger.clock)());
+            match storage.spend_since(today - TOTAL_DAYS) {
+                Ok(days) => ledger.shared.replace_base(totals_of(days)),
+                Err(err) => tracing::error!("ledger: {err}; budgets count from now"),
+            }
         }
         let (sender, receiver) = mpsc::sync_channel(QUEUE_ROWS);
         let shared = ledger.shared.clone();
@@ -354,7 +477,7 @@ impl Ledger {
         let clock = ledger.clock.clone();
         let writer = std::thread::Builder::new()
             .name("clawgate-ledger".into())
-            .spawn(move || write_rows(store, receiver, shared, retention, clock));
+            .spawn(move || write_rows(storage, receiver, shared, retention, clock));
         match writer {
             Ok(handle) => {
                 *ledger.queue.lock().unwrap() = Some(sender);
@@ -368,9 +491,36 @@ impl Ledger {
         ledger
     }
 
-    /// Where rows are written, when they are.
+    /// The SQLite file rows are written to, when they are.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        match &self.location {
+            Some(Location::File(path)) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Where rows are written, when they are.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
+    }
+
+    /// Runs a usage report against the store (blocking: call it from a
+    /// blocking thread).
+    pub fn report(&self, query: &query::Query) -> Result<query::Report, String> {
+        let location = self.location.as_ref().ok_or("the usage ledger is off")?;
+        storage::report(location, query)
+    }
+
+    /// With a shared store, the clients' rate counters of `rates` are
+    /// exchanged with the other gateways'; without one, nothing is.
+    pub fn share_rates(&self, rates: Arc<dyn RateShare>) {
+        if self.sharing {
+            *self
+                .shared
+                .rates
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(rates);
+        }
     }
 
     pub fn now(&self) -> SystemTime {
@@ -383,7 +533,7 @@ impl Ledger {
     /// and its client's.
     pub fn record(&self, row: Row, budgets: &[&Budgets]) {
         let day = day_of_millis(row.ts_ms);
-        if let Some(model) = &row.answered_by {
+        if let Some((day, client, model, total)) = row_total(&row) {
             let provider = row.provider().unwrap_or_default();
             metrics::usage(
                 provider,
@@ -400,19 +550,18 @@ impl Ledger {
                     first_byte: Duration::from_millis(row.first_byte_ms),
                 },
             );
-            let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-            totals.add(
-                day,
-                &row.client,
-                model,
-                DayTotal {
-                    requests: 1,
-                    fallbacks: u64::from(row.fallback()),
-                    cost_usd: row.budget_cost().unwrap_or(0.0),
-                    uncosted: u64::from(row.uncosted()),
-                },
-            );
-            totals.forget_before(day - TOTAL_DAYS);
+            // `totals` before `pending`, as everywhere.
+            let kept = [
+                Some(&self.shared.totals),
+                self.sharing.then_some(&self.shared.pending),
+            ];
+            let mut held = Vec::with_capacity(2);
+            for totals in kept.into_iter().flatten() {
+                let mut totals = totals.lock().unwrap_or_else(PoisonError::into_inner);
+                totals.add(day, client, model, total);
+                totals.forget_before(day - TOTAL_DAYS);
+                held.push(totals);
+            }
         }
         self.recent
             .lock()
@@ -425,7 +574,7 @@ impl Ledger {
         }
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(queue) = queue.as_ref() else {
-            if self.path.is_some() {
+            if self.location.is_some() {
                 self.shared.dropped(1, "the ledger database is not open");
             }
             return;
@@ -471,9 +620,11 @@ impl Ledger {
             .is_ok()
     }
 
-    /// Flushes and stops the writer (at shutdown).
+    /// Flushes and stops the writer (at shutdown). Rows a shared store did
+    /// not take by then are dropped, counted.
     pub fn close(&self, within: Duration) {
         self.flush(within);
+        self.shared.closing.store(true, Ordering::SeqCst);
         drop(
             self.queue
                 .lock()
@@ -498,7 +649,11 @@ impl Ledger {
             .is_some();
         Health {
             state: if writing { "writing" } else { "memory_only" },
-            path: self.path.clone(),
+            path: self.path().map(Path::to_path_buf),
+            store: match &self.location {
+                Some(Location::Postgres(url)) => Some(url.shown().to_string()),
+                _ => None,
+            },
             rows_written: self.shared.written.load(Ordering::Relaxed),
             rows_dropped: self.shared.dropped.load(Ordering::Relaxed),
             last_error: self
@@ -512,7 +667,11 @@ impl Ledger {
 
     /// Runs `f` over the running totals.
     pub fn with_totals<T>(&self, f: impl FnOnce(&Totals) -> T) -> T {
-        f(&self.totals.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&self
+            .shared
+            .totals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The last hour's figures.
@@ -567,69 +726,204 @@ fn percent(spent: f64, limit: f64) -> String {
     format!("{:.0}%", spent / limit * 100.0)
 }
 
+/// The running totals of the spend per day read from a store.
+fn totals_of(days: Vec<store::DaySpend>) -> Totals {
+    let mut totals = Totals::default();
+    for d in days {
+        let total = DayTotal {
+            requests: d.requests,
+            fallbacks: d.fallbacks,
+            cost_usd: d.cost_usd,
+            uncosted: d.uncosted,
+        };
+        totals.add(d.day, &d.client, &d.model, total);
+    }
+    totals
+}
+
 /// The writer thread: batches from the queue into transactions; expires old
-/// rows at start and once a day.
+/// rows at start and once a day. With a shared store, it also reads the
+/// spend back and exchanges rate counters on their intervals; a batch the
+/// store could not be reached for is kept and tried again after the
+/// store's backoff, new rows waiting in the queue (those past its room
+/// are dropped, counted, by [`Ledger::record`]).
 fn write_rows(
-    mut store: Store,
+    mut storage: Box<dyn Storage>,
     queue: Receiver<Message>,
     shared: Arc<Shared>,
     retention: Duration,
     clock: Clock,
 ) {
+    let sharing = storage.shared();
     let mut expired_on = None;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
     let mut flushes = Vec::new();
     let mut last_commit: Option<Instant> = None;
+    let mut next_refresh = Instant::now();
+    let mut next_rates = Instant::now();
+    let mut rates = RateSync::default();
     loop {
         let today = day_of(clock());
-        if expired_on != Some(today) {
+        if expired_on != Some(today) && storage.retry_at().is_none() {
             expired_on = Some(today);
             let before = millis(clock()) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-            match store.expire(before) {
+            match storage.expire(before) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays"),
-                Err(err) => tracing::warn!(
-                    "ledger: cannot expire old rows in {}: {err}",
-                    store.path().display()
-                ),
+                Err(err) => tracing::warn!("ledger: {err}"),
             }
         }
-        let first = match queue.recv_timeout(Duration::from_secs(60)) {
-            Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
-            std::thread::sleep(wait);
-        }
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Row(row) => batch.push(*row),
-                Message::Flush(done) => flushes.push(done),
+        let mut wait = Duration::from_secs(60);
+        if sharing {
+            let now = Instant::now();
+            if now >= next_rates {
+                rates.sync(storage.as_mut(), &shared, &clock);
+                next_rates = now + RATE_SYNC;
             }
-            if batch.len() < BATCH_ROWS {
-                next = queue.try_recv().ok();
+            if now >= next_refresh {
+                match storage.spend_since(today - TOTAL_DAYS) {
+                    Ok(days) => shared.replace_base(totals_of(days)),
+                    Err(err) => shared.note_error(err.to_string()),
+                }
+                next_refresh = now + SPEND_REFRESH;
+            }
+            wait = next_rates
+                .min(next_refresh)
+                .saturating_duration_since(Instant::now());
+        }
+        if storage.retry_at().is_some() {
+            if shared.closing.load(Ordering::SeqCst) {
+                let left = batch.len()
+                    + queue
+                        .try_iter()
+                        .filter(|m| matches!(m, Message::Row(_)))
+                        .count();
+                if left > 0 {
+                    shared.dropped(left as u64, "the database was not reachable at shutdown");
+                }
+                return;
+            }
+            let at = storage.retry_at().unwrap_or_else(Instant::now);
+            std::thread::sleep(
+                at.saturating_duration_since(Instant::now())
+                    .min(wait)
+                    .max(Duration::from_millis(10)),
+            );
+            continue;
+        }
+        // A batch the store could not be reached for is tried again as it
+        // is; new rows wait in the queue meanwhile.
+        if batch.is_empty() {
+            let first = match queue.recv_timeout(wait) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
+                std::thread::sleep(wait);
+            }
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Row(row) => batch.push(*row),
+                    Message::Flush(done) => flushes.push(done),
+                }
+                if batch.len() < BATCH_ROWS {
+                    next = queue.try_recv().ok();
+                }
             }
         }
         if !batch.is_empty() {
             last_commit = Some(Instant::now());
-            match store.write(&batch) {
+            match storage.write(&batch) {
                 Ok(()) => {
                     shared
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     metrics::ledger_rows("written", batch.len() as u64);
+                    if sharing {
+                        shared.written_out(&batch);
+                    }
+                    batch.clear();
                 }
-                Err(err) => shared.dropped(
-                    batch.len() as u64,
-                    &format!("cannot write {}: {err}", store.path().display()),
-                ),
+                Err(err @ StorageError::Unreached(_)) => {
+                    shared.note_error(err.to_string());
+                    continue;
+                }
+                // The rows' spend stays in `pending`: a shared store's
+                // budgets go on counting it. (A write that failed after
+                // its commit is then counted twice here: too much, never
+                // too little.)
+                Err(err) => {
+                    shared.dropped(batch.len() as u64, &err.to_string());
+                    batch.clear();
+                }
             }
-            batch.clear();
         }
         for done in flushes.drain(..) {
             let _ = done.send(());
+        }
+    }
+}
+
+/// The writer's side of sharing the clients' rate limits: what this
+/// gateway counted and could not send yet, and what it has seen of the
+/// others' counts per client and minute.
+#[derive(Default)]
+struct RateSync {
+    unsent: HashMap<(Arc<str>, i64), (u64, u64)>,
+    seen: HashMap<(String, i64), (u64, u64)>,
+}
+
+impl RateSync {
+    /// Sends this gateway's counts and charges the others' new ones to the
+    /// local limits: each gateway's buckets then hold every gateway's use,
+    /// one sync late.
+    fn sync(&mut self, storage: &mut dyn Storage, shared: &Shared, clock: &Clock) {
+        let Some(rates) = shared
+            .rates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        else {
+            return;
+        };
+        let window = millis(clock()).div_euclid(60_000);
+        for (client, requests, tokens) in rates.take_local() {
+            let sum = self.unsent.entry((client, window)).or_default();
+            sum.0 += requests;
+            sum.1 += tokens;
+        }
+        // Counts older than the last minute no longer limit anyone.
+        self.unsent.retain(|(_, w), _| *w >= window - 1);
+        let sent: Vec<RateCount> = self
+            .unsent
+            .iter()
+            .map(|((client, w), (requests, tokens))| RateCount {
+                client: client.to_string(),
+                window: *w,
+                requests: *requests,
+                tokens: *tokens,
+            })
+            .collect();
+        match storage.sync_rates(&sent, window - 1) {
+            Ok(others) => {
+                self.unsent.clear();
+                for count in others {
+                    let seen = self
+                        .seen
+                        .entry((count.client.clone(), count.window))
+                        .or_default();
+                    let requests = count.requests.saturating_sub(seen.0);
+                    let tokens = count.tokens.saturating_sub(seen.1);
+                    if requests > 0 || tokens > 0 {
+                        rates.charge_others(&count.client, requests, tokens);
+                    }
+                    *seen = (seen.0.max(count.requests), seen.1.max(count.tokens));
+                }
+                self.seen.retain(|(_, w), _| *w >= window - 1);
+            }
+            Err(err) => shared.note_error(err.to_string()),
         }
     }
 }

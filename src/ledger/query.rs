@@ -164,44 +164,92 @@ pub struct Report {
     pub total: Line,
 }
 
-/// Runs `query` against the rollups.
+/// The rollup columns a report sums, in order after `day` and the key:
+/// the same text for both stores (PostgreSQL casts the sums back to
+/// integers).
+pub(super) const SUMS: [&str; 12] = [
+    "requests",
+    "failures",
+    "fallbacks",
+    "primary_failures",
+    "fallback_cost_usd",
+    "tokens_in",
+    "tokens_cached",
+    "tokens_out",
+    "tokens_reasoning",
+    "cost_usd",
+    "uncosted",
+    "total_ms",
+];
+
+/// The column a report groups by besides the day (`''` for none).
+pub(super) fn key_column(query: &Query) -> &'static str {
+    query.by.map_or("''", Dimension::column)
+}
+
+/// Runs `query` against the rollups of the SQLite ledger.
 pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
-    let key = query.by.map_or("''", Dimension::column);
+    let key = key_column(query);
+    let sums: Vec<String> = SUMS.iter().map(|c| format!("SUM({c})")).collect();
     let sql = format!(
-        "SELECT day, {key}, SUM(requests), SUM(failures), SUM(fallbacks), SUM(primary_failures), \
-         SUM(fallback_cost_usd), SUM(tokens_in), SUM(tokens_cached), SUM(tokens_out), \
-         SUM(tokens_reasoning), SUM(cost_usd), SUM(uncosted), SUM(total_ms) \
-         FROM daily WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR client = ?3) \
-         GROUP BY day, {key}"
+        "SELECT day, {key}, {} FROM daily WHERE day BETWEEN ?1 AND ?2 \
+         AND (?3 IS NULL OR client = ?3) GROUP BY day, {key}",
+        sums.join(", ")
     );
     let mut statement = conn.prepare(&sql)?;
-    let count = |r: &rusqlite::Row, i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    let count = |r: &rusqlite::Row, i| r.get::<_, i64>(i);
     let parameters = rusqlite::params![query.since_day, query.until_day, query.client];
     let rows = statement.query_map(parameters, |r| {
-        let day: i64 = r.get(0)?;
-        let key: String = r.get(1)?;
-        let line = Line {
-            period: None,
-            key: None,
-            requests: count(r, 2)?,
-            failures: count(r, 3)?,
-            fallbacks: count(r, 4)?,
-            primary_failures: count(r, 5)?,
-            fallback_cost_usd: r.get(6)?,
-            tokens_in: count(r, 7)?,
-            tokens_cached: count(r, 8)?,
-            tokens_out: count(r, 9)?,
-            tokens_reasoning: count(r, 10)?,
-            cost_usd: r.get(11)?,
-            uncosted: count(r, 12)?,
-            total_ms: count(r, 13)?,
-        };
-        Ok((day, key, line))
+        let line = line_of([
+            count(r, 2)?,
+            count(r, 3)?,
+            count(r, 4)?,
+            count(r, 5)?,
+            count(r, 7)?,
+            count(r, 8)?,
+            count(r, 9)?,
+            count(r, 10)?,
+            count(r, 12)?,
+            count(r, 13)?,
+        ])
+        .costs(r.get(6)?, r.get(11)?);
+        Ok((r.get(0)?, r.get(1)?, line))
     })?;
+    Ok(assemble(query, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
+/// A line from its counts in [`SUMS`] order (the two costs left out).
+pub(super) fn line_of(counts: [i64; 10]) -> Line {
+    let n = counts.map(|n| n.max(0) as u64);
+    Line {
+        requests: n[0],
+        failures: n[1],
+        fallbacks: n[2],
+        primary_failures: n[3],
+        tokens_in: n[4],
+        tokens_cached: n[5],
+        tokens_out: n[6],
+        tokens_reasoning: n[7],
+        uncosted: n[8],
+        total_ms: n[9],
+        ..Line::default()
+    }
+}
+
+impl Line {
+    pub(super) fn costs(mut self, fallback_cost_usd: f64, cost_usd: f64) -> Self {
+        self.fallback_cost_usd = fallback_cost_usd;
+        self.cost_usd = cost_usd;
+        self
+    }
+}
+
+/// The report from the rollups' sums per day and key, whichever store
+/// they came from.
+pub(super) fn assemble(query: &Query, rows: Vec<(i64, String, Line)>) -> Report {
     let mut grouped: BTreeMap<(i64, String), Line> = BTreeMap::new();
     let mut total = Line::default();
-    for row in rows {
-        let (day, key, line) = row?;
+    for (day, key, line) in rows {
         total.add(&line);
         let bucket = query.per.map_or(query.since_day, |p| period_start(p, day));
         let key = match (query.by, key.is_empty()) {
@@ -218,7 +266,7 @@ pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
             line
         })
         .collect();
-    Ok(Report {
+    Report {
         since: date(query.since_day),
         until: date(query.until_day),
         per: query.per.map(Period::label),
@@ -226,7 +274,7 @@ pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
         client: query.client.clone(),
         lines,
         total,
-    })
+    }
 }
 
 /// The report as CSV, one header line then one line per row.

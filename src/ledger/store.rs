@@ -16,6 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::Row;
 use super::calendar::day_of_millis;
+use super::storage::{Location, Storage, StorageError};
 
 /// The schema's versions, in order: a database at version N (SQLite's
 /// `user_version`; 0 for a new file and for ledgers made before versions
@@ -130,23 +131,36 @@ const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, ag
 /// batch's rows add to its `daily` row (one upsert per rollup, not per row:
 /// under load a batch holds hundreds of rows and a handful of rollups).
 #[derive(Default)]
-struct Rollup {
-    requests: i64,
-    failures: i64,
-    fallbacks: i64,
-    primary_failures: i64,
-    fallback_cost_usd: f64,
-    tokens_in: i64,
-    tokens_cached: i64,
-    tokens_out: i64,
-    tokens_reasoning: i64,
-    cost_usd: f64,
-    uncosted: i64,
-    total_ms: i64,
+pub(super) struct Rollup {
+    pub requests: i64,
+    pub failures: i64,
+    pub fallbacks: i64,
+    pub primary_failures: i64,
+    pub fallback_cost_usd: f64,
+    pub tokens_in: i64,
+    pub tokens_cached: i64,
+    pub tokens_out: i64,
+    pub tokens_reasoning: i64,
+    pub cost_usd: f64,
+    pub uncosted: i64,
+    pub total_ms: i64,
 }
 
-/// Which rollup a row adds to.
-type RollupKey<'a> = (i64, &'static str, &'a str, &'a str, &'static str, &'a str);
+/// Which rollup a row adds to: day, front end, model, provider, agent,
+/// client.
+pub(super) type RollupKey<'a> = (i64, &'static str, &'a str, &'a str, &'static str, &'a str);
+
+/// What `rows` add to each rollup, in the order of their keys (writers
+/// sharing a database take the rows' locks in one order: no deadlock).
+pub(super) fn rollups(rows: &[Row]) -> Vec<(RollupKey<'_>, Rollup)> {
+    let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
+    for row in rows {
+        rollups.entry(Rollup::key(row)).or_default().add(row);
+    }
+    let mut rollups: Vec<_> = rollups.into_iter().collect();
+    rollups.sort_by(|a, b| a.0.cmp(&b.0));
+    rollups
+}
 
 impl Rollup {
     fn key(row: &Row) -> RollupKey<'_> {
@@ -331,7 +345,6 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(INSERT_ROW)?;
-            let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
             for row in rows {
                 let attempts = row.attempts.join(",");
                 insert.execute(params![
@@ -356,10 +369,9 @@ impl Store {
                     row.agent,
                     &*row.client,
                 ])?;
-                rollups.entry(Rollup::key(row)).or_default().add(row);
             }
             let mut upsert = tx.prepare_cached(UPSERT_DAY)?;
-            for ((day, front_end, model, provider, agent, client), r) in rollups {
+            for ((day, front_end, model, provider, agent, client), r) in rollups(rows) {
                 upsert.execute(params![
                     day,
                     front_end,
@@ -422,6 +434,31 @@ impl Store {
             })
         })?;
         rows.collect()
+    }
+}
+
+impl Storage for Store {
+    fn location(&self) -> Location {
+        Location::File(self.path.clone())
+    }
+
+    fn write(&mut self, rows: &[Row]) -> Result<(), StorageError> {
+        Store::write(self, rows).map_err(|e| self.error("write", e))
+    }
+
+    fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
+        Store::expire(self, before_ms).map_err(|e| self.error("expire old rows in", e))
+    }
+
+    fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError> {
+        Store::spend_since(self, since_day)
+            .map_err(|e| self.error("read the running totals from", e))
+    }
+}
+
+impl Store {
+    fn error(&self, what: &str, err: rusqlite::Error) -> StorageError {
+        StorageError::Failed(format!("cannot {what} {}: {err}", self.path.display()))
     }
 }
 

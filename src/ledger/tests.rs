@@ -403,7 +403,10 @@ fn a_full_disk_drops_rows_without_failing_the_caller() {
 #[test]
 fn a_full_queue_drops_instead_of_waiting() {
     // A ledger whose writer never runs: its queue fills and then drops.
-    let ledger = Ledger::build(Some("/nonexistent/ledger.db".into()), system_clock());
+    let ledger = Ledger::build(
+        Some(storage::Location::File("/nonexistent/ledger.db".into())),
+        system_clock(),
+    );
     let (sender, _receiver) = mpsc::sync_channel(2);
     *ledger.queue.lock().unwrap() = Some(sender);
     let started = std::time::Instant::now();

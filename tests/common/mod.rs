@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod log;
+pub mod postgres;
 pub mod soak;
 
 use std::sync::Arc;
@@ -43,6 +44,40 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         .envs(env.iter().copied())
         .output()
         .expect("clawgate runs")
+}
+
+/// `clawgate serve --port 0 --config config` as a process with only `env`
+/// set, and the URL it logs that it listens on. Its stderr is read on
+/// (and dropped) after that; it is killed when dropped.
+pub async fn serve_process(
+    config: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(["serve", "--port", "0", "--log-format", "text", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("clawgate logs its address")
+            .unwrap()
+            .expect("clawgate is running");
+        if let Some(at) = line.find("listening on http://") {
+            let rest = &line[at + "listening on ".len()..];
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
 }
 
 pub struct TestGateway {

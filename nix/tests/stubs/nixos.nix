@@ -1,6 +1,7 @@
 # A stand-in for the parts of NixOS the clawgate module touches, with
 # `nixpkgs.hostPlatform` choosing the stand-in package set, and
-# `systemd.units.<name>.text` rendered from systemd.services by
+# `systemd.units.<name>.text` rendered from systemd.services (their
+# serviceConfig, unitConfig, after, wants and requires) by
 # nix/unit-file.nix (not NixOS's renderer: the lines NixOS writes are only
 # checked by the flake's own module-nixos check on a machine with nixpkgs).
 { lib, config, ... }:
@@ -9,6 +10,10 @@ let
   loose = mkOption {
     type = types.attrsOf types.unspecified;
     default = { };
+  };
+  strings = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
   };
 in
 {
@@ -53,12 +58,16 @@ in
             type = types.listOf types.unspecified;
             default = [ ];
           };
+          options.after = strings;
+          options.wants = strings;
+          options.requires = strings;
           options.serviceConfig = loose;
           options.unitConfig = loose;
         }
       );
       default = { };
     };
+    systemd.tmpfiles.rules = strings;
     systemd.units = mkOption {
       type = types.attrsOf (types.attrsOf types.unspecified);
       default = { };
@@ -68,6 +77,22 @@ in
       default = true;
     };
     fileSystems = loose;
+    # nixpkgs' services.postgresql, the options clawgate's module sets.
+    services.postgresql = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      ensureDatabases = strings;
+      ensureUsers = mkOption {
+        type = types.listOf (types.attrsOf types.unspecified);
+        default = [ ];
+      };
+      authentication = mkOption {
+        type = types.lines;
+        default = "";
+      };
+    };
     system.stateVersion = mkOption {
       type = types.str;
       default = "26.05";
@@ -86,6 +111,11 @@ in
         text = import ../../unit-file.nix {
           Unit =
             service.unitConfig
+            // {
+              After = service.after;
+              Wants = service.wants;
+              Requires = service.requires;
+            }
             // lib.optionalAttrs (service.reloadTriggers != [ ]) {
               X-Reload-Triggers = map toString service.reloadTriggers;
             }

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use secrecy::SecretString;
+
 use super::super::ledger::{
-    Budget, Budgets, DEFAULT_RETENTION_DAYS, LedgerSettings, Period, Scope, Unpriced,
+    Budget, Budgets, DEFAULT_RETENTION_DAYS, LedgerSettings, Period, Scope, StoreUrl, Unpriced,
 };
 use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
 use super::super::{ModelRef, Provider, normalize_ref};
@@ -15,8 +17,67 @@ use super::Validator;
 /// Raw rows kept at most ten years: a longer retention is a typo.
 const MAX_RETENTION_DAYS: u64 = 3650;
 
-pub(super) fn ledger_settings(raw: RawLedger, v: &mut Validator) -> LedgerSettings {
+/// The parameters a `postgres://` URL may carry: those the PostgreSQL
+/// client reads (libpq's names). Any other is a typo, refused.
+const URL_PARAMETERS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// How `ledger.store` was written.
+pub(super) enum StoreSource {
+    /// Literally in the file: a password in it is a secret in the file.
+    Literal,
+    /// From `${VAR}`, substituted.
+    Environment,
+    /// From `${VAR}`, not set (offline validation, or an error already).
+    Unset(String),
+}
+
+pub(super) fn ledger_settings(
+    raw: RawLedger,
+    source: StoreSource,
+    v: &mut Validator,
+) -> LedgerSettings {
     let mut settings = LedgerSettings::default();
+    if let Some(text) = raw.store {
+        settings.store = match source {
+            StoreSource::Unset(var) => Some(StoreUrl::Unresolved { var }),
+            source => match store_url(&text) {
+                Ok(url) => {
+                    if matches!(source, StoreSource::Literal) && has_password(&text) {
+                        v.warnings.push(
+                            "ledger.store: a password written in the config file; put the URL in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_LEDGER_URL}\" here, or use peer authentication over the Unix socket".into(),
+                        );
+                    }
+                    Some(url)
+                }
+                Err(message) => {
+                    v.error("ledger.store", message);
+                    None
+                }
+            },
+        };
+        if settings.store.is_some() && raw.path.is_some() {
+            v.error(
+                "ledger.path",
+                "ledger.path is the SQLite ledger's file, and ledger.store sends usage to PostgreSQL instead; leave one of them out",
+            );
+        }
+    }
     if let Some(enabled) = raw.enabled {
         settings.enabled = enabled;
     }
@@ -45,6 +106,99 @@ pub(super) fn ledger_settings(raw: RawLedger, v: &mut Validator) -> LedgerSettin
         ),
     }
     settings
+}
+
+/// `ledger.store` checked: a `postgres://` or `postgresql://` URL with
+/// known parameters and no TLS asked for. Messages never quote the URL,
+/// which may hold a password.
+pub(super) fn store_url(text: &str) -> Result<StoreUrl, String> {
+    let expected = "expected a postgres:// or postgresql:// URL, such as postgresql:///clawgate?host=/run/postgresql (leave ledger.store out for the SQLite ledger)";
+    let Some((scheme, _)) = text.split_once("://") else {
+        return Err(format!("{expected}; found no scheme"));
+    };
+    if !matches!(scheme, "postgres" | "postgresql") {
+        let scheme = if scheme.len() <= 16 && scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
+            scheme
+        } else {
+            "another"
+        };
+        return Err(format!("{expected}; found a {scheme}:// URL"));
+    }
+    let url = parse_url(text).map_err(|e| format!("not a valid URL ({e}); {expected}"))?;
+    let mut shown = url.clone();
+    if url.password().is_some() {
+        let _ = shown.set_password(Some("****"));
+    }
+    let mut pairs = Vec::new();
+    let mut password_in_query = false;
+    for (name, value) in url.query_pairs() {
+        if !URL_PARAMETERS.contains(&name.as_ref()) {
+            let name = if name.len() <= 32 {
+                name.as_ref()
+            } else {
+                "(a long name)"
+            };
+            return Err(format!(
+                "unknown URL parameter {name:?}; a postgres:// URL takes {}",
+                URL_PARAMETERS.join(", ")
+            ));
+        }
+        if name == "sslmode" && !matches!(value.as_ref(), "disable" | "prefer") {
+            return Err(
+                "sslmode: clawgate connects to PostgreSQL without TLS, over a Unix socket or to localhost; use sslmode=disable or prefer (or leave it out), and put a TLS-terminating proxy on this machine for a remote database".into(),
+            );
+        }
+        let value = if name == "password" {
+            password_in_query = true;
+            "****".into()
+        } else {
+            value
+        };
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    if password_in_query {
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    Ok(StoreUrl::Postgres {
+        url: SecretString::from(text.to_string()),
+        shown: shown.to_string().replacen(STAND_IN, "@/", 1),
+    })
+}
+
+/// libpq's URLs may leave the host out after a user
+/// (`postgresql://me@/db?host=/run/postgresql`), which the `url` crate
+/// refuses: such a URL is read with this stand-in host, never shown.
+const STAND_IN: &str = "@stand-in.invalid/";
+
+fn parse_url(text: &str) -> Result<url::Url, url::ParseError> {
+    match url::Url::parse(text) {
+        Err(url::ParseError::EmptyHost) if text.contains("@/") => {
+            url::Url::parse(&text.replacen("@/", STAND_IN, 1))
+        }
+        parsed => parsed,
+    }
+}
+
+/// Whether a URL carries a password (in its userinfo or as `password=`).
+pub(super) fn has_password(text: &str) -> bool {
+    parse_url(text).is_ok_and(|url| {
+        url.password().is_some() || url.query_pairs().any(|(name, _)| name == "password")
+    })
+}
+
+/// The password a URL carries, to be scrubbed like any secret.
+pub(super) fn store_password(url: &StoreUrl) -> Option<String> {
+    let url = parse_url(url.expose()?).ok()?;
+    let password = url.password().map(str::to_string).or_else(|| {
+        url.query_pairs()
+            .find(|(name, _)| name == "password")
+            .map(|(_, value)| value.into_owned())
+    })?;
+    Some(
+        url::form_urlencoded::parse(format!("p={password}").as_bytes())
+            .next()
+            .map_or(password, |(_, p)| p.into_owned()),
+    )
 }
 
 /// The budgets at `path` (`gateway.budgets`, or a client's with its name

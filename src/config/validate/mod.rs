@@ -197,7 +197,7 @@ pub(super) fn validate(
     };
     let mut missing = Vec::new();
     let mut used = Vec::new();
-    for section in ["gateway", "models", "agents"] {
+    for section in ["gateway", "models", "agents", "ledger"] {
         if let Some(value) = document.get_mut(section) {
             substitute_strings(value, section.to_string(), &lookup, &mut missing, &mut used);
         }
@@ -241,17 +241,39 @@ pub(super) fn validate(
     );
     // Every substituted value, every key, token and credential header
     // written literally, and the telemetry export's headers are secrets
-    // wherever the config is shown.
+    // wherever the config is shown. A ledger.store URL from `${VAR}` without
+    // a password holds none: it is shown whole, to say which database is
+    // written to (a password is a secret, below, and shown as `****`).
+    let store_source = match missing.iter().find(|m| m.path == "ledger.store") {
+        Some(m) => ledger::StoreSource::Unset(format!("${{{}}}", m.var)),
+        None if used.iter().any(|u| u.path == "ledger.store") => ledger::StoreSource::Environment,
+        None => ledger::StoreSource::Literal,
+    };
+    let ledger_settings = ledger::ledger_settings(
+        v.parse("ledger", document.get("ledger")),
+        store_source,
+        &mut v,
+    );
     let export_headers = gateway.telemetry.iter().flat_map(|t| &t.headers);
+    let open_store = ledger_settings
+        .store
+        .as_ref()
+        .and_then(|store| store.expose())
+        .filter(|url| !ledger::has_password(url));
     let redactor = Redactor::new(
         used.iter()
+            .filter(|var| var.path != "ledger.store" || Some(var.value.as_str()) != open_store)
             .map(|var| var.value.clone())
             .chain(literal_secrets(&document))
             .chain(export_headers.map(|(_, value)| value.expose_secret().to_string()))
-            .chain(openclaws_token),
+            .chain(openclaws_token)
+            .chain(
+                ledger_settings
+                    .store
+                    .as_ref()
+                    .and_then(ledger::store_password),
+            ),
     );
-    let ledger_settings =
-        ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &mut v);
 
     let raw_agents: RawAgentDefaults =
         v.parse("agents.defaults", document.pointer("/agents/defaults"));

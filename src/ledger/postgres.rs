@@ -1,0 +1,643 @@
+//! The ledger in PostgreSQL (`ledger.store`), shared by several gateways:
+//! raw rows and daily rollups as in the SQLite ledger, plus each client's
+//! requests and tokens per minute and gateway (`clawgate_rates`), through
+//! which the gateways share the clients' rate limits.
+//!
+//! Only the ledger's writer thread calls it (and reports, on a connection
+//! of their own), so no request waits on the database. Every call has a
+//! deadline ([`CALL_TIMEOUT`]); a failed connection is dropped and made
+//! again after a backoff doubling from 200 ms to 5 s, during which calls
+//! fail at once. The client runs on a single-threaded Tokio runtime of its
+//! own, driven by the thread that calls.
+//!
+//! No TLS: the database is reached over a Unix socket or on localhost
+//! (`sslmode=require` is refused by the config).
+//!
+//! The schema is versioned as the SQLite ledger's is (`clawgate_schema`
+//! holds the version); migrations run under an advisory lock, so gateways
+//! starting together apply each one once.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::Row;
+use super::query::{self, Query, Report, SUMS};
+use super::storage::{Location, RateCount, Storage, StorageError};
+use super::store::{DaySpend, rollups};
+use crate::config::ledger::StoreUrl;
+
+/// The most any one call may take, connecting aside.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most bringing the schema up to date may take: another gateway may
+/// hold the lock while it migrates.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait after a failure; each failure in a row doubles it.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The advisory lock migrations hold ("clawgate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x636c_6177_6761_7465;
+/// Rate counters older than this many minutes are deleted.
+const RATE_MINUTES_KEPT: i64 = 10;
+
+/// The schema's versions, in order; `clawgate_schema.version` says how
+/// many are applied.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: rows, daily rollups and the clients' rate counters.
+    "
+CREATE TABLE clawgate_requests (
+    id BIGSERIAL PRIMARY KEY,
+    ts_ms BIGINT NOT NULL,
+    request_id TEXT,
+    front_end TEXT NOT NULL,
+    model_asked TEXT,
+    answered_by TEXT,
+    provider TEXT,
+    attempts TEXT,
+    fallback BOOLEAN NOT NULL,
+    primary_failed BOOLEAN NOT NULL,
+    status INTEGER NOT NULL,
+    end_state TEXT NOT NULL,
+    first_byte_ms BIGINT NOT NULL,
+    total_ms BIGINT NOT NULL,
+    tokens_in BIGINT,
+    tokens_cached BIGINT,
+    tokens_out BIGINT,
+    tokens_reasoning BIGINT,
+    cost_usd DOUBLE PRECISION,
+    agent TEXT NOT NULL,
+    client TEXT NOT NULL
+);
+CREATE INDEX clawgate_requests_ts ON clawgate_requests (ts_ms);
+CREATE TABLE clawgate_daily (
+    day BIGINT NOT NULL,
+    front_end TEXT NOT NULL,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    client TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    failures BIGINT NOT NULL,
+    fallbacks BIGINT NOT NULL,
+    primary_failures BIGINT NOT NULL,
+    fallback_cost_usd DOUBLE PRECISION NOT NULL,
+    tokens_in BIGINT NOT NULL,
+    tokens_cached BIGINT NOT NULL,
+    tokens_out BIGINT NOT NULL,
+    tokens_reasoning BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    uncosted BIGINT NOT NULL,
+    total_ms BIGINT NOT NULL,
+    PRIMARY KEY (day, front_end, model, provider, agent, client)
+);
+CREATE TABLE clawgate_rates (
+    client TEXT NOT NULL,
+    window_minute BIGINT NOT NULL,
+    instance TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    tokens BIGINT NOT NULL,
+    PRIMARY KEY (client, window_minute, instance)
+);
+",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+const INSERT_ROWS: &str = "INSERT INTO clawgate_requests (ts_ms, request_id, front_end, \
+    model_asked, answered_by, provider, attempts, fallback, primary_failed, status, end_state, \
+    first_byte_ms, total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, \
+    agent, client) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], \
+    $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $10::int4[], $11::text[], \
+    $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::float8[], \
+    $19::text[], $20::text[])";
+
+const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \
+    agent, client, requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, \
+    tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
+    SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+    $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::float8[], $12::int8[], $13::int8[], \
+    $14::int8[], $15::int8[], $16::float8[], $17::int8[], $18::int8[]) \
+    ON CONFLICT (day, front_end, model, provider, agent, client) DO UPDATE SET \
+    requests = d.requests + excluded.requests, failures = d.failures + excluded.failures, \
+    fallbacks = d.fallbacks + excluded.fallbacks, \
+    primary_failures = d.primary_failures + excluded.primary_failures, \
+    fallback_cost_usd = d.fallback_cost_usd + excluded.fallback_cost_usd, \
+    tokens_in = d.tokens_in + excluded.tokens_in, \
+    tokens_cached = d.tokens_cached + excluded.tokens_cached, \
+    tokens_out = d.tokens_out + excluded.tokens_out, \
+    tokens_reasoning = d.tokens_reasoning + excluded.tokens_reasoning, \
+    cost_usd = d.cost_usd + excluded.cost_usd, uncosted = d.uncosted + excluded.uncosted, \
+    total_ms = d.total_ms + excluded.total_ms";
+
+const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minute, instance, \
+    requests, tokens) SELECT c, w, $5, n, t FROM UNNEST($1::text[], $2::int8[], $3::int8[], \
+    $4::int8[]) AS u(c, w, n, t) ON CONFLICT (client, window_minute, instance) DO UPDATE SET \
+    requests = r.requests + excluded.requests, tokens = r.tokens + excluded.tokens";
+
+const OTHERS_RATES: &str = "SELECT client, window_minute, SUM(requests)::int8, \
+    SUM(tokens)::int8 FROM clawgate_rates WHERE window_minute >= $1 AND instance <> $2 \
+    GROUP BY client, window_minute";
+
+/// The ledger's PostgreSQL database.
+pub struct Postgres {
+    url: StoreUrl,
+    config: Config,
+    /// The password, to keep out of every message.
+    password: Option<String>,
+    runtime: tokio::runtime::Runtime,
+    client: Option<Client>,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+    /// This gateway's name among those counting rates: random per process.
+    instance: String,
+    rates_cleaned: Option<Instant>,
+}
+
+impl Postgres {
+    /// The store at `url`. Nothing is connected yet: the first call
+    /// connects (and migrates), and each call after a failure again.
+    pub fn new(url: &StoreUrl) -> Result<Self, StorageError> {
+        let shown = url.shown().to_string();
+        let Some(text) = url.expose() else {
+            return Err(StorageError::Failed(format!(
+                "ledger.store: environment variable {} is not set",
+                shown.trim_start_matches("${").trim_end_matches('}')
+            )));
+        };
+        let mut config = Config::from_str(text).map_err(|e| {
+            StorageError::Failed(format!("ledger.store {shown}: {}", scrub_error(&e, None)))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("clawgate");
+        }
+        let password = config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StorageError::Failed(format!("cannot start the PostgreSQL client: {e}"))
+            })?;
+        Ok(Self {
+            url: url.clone(),
+            config,
+            password,
+            runtime,
+            client: None,
+            backoff: FIRST_BACKOFF,
+            retry_at: None,
+            instance: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            rates_cleaned: None,
+        })
+    }
+
+    /// Runs `query` against the rollups.
+    pub fn report(&mut self, query: &Query) -> Result<Report, StorageError> {
+        let key = query::key_column(query);
+        let sums: Vec<String> = SUMS
+            .iter()
+            .map(|c| match *c {
+                "fallback_cost_usd" | "cost_usd" => format!("SUM({c})::float8"),
+                _ => format!("SUM({c})::int8"),
+            })
+            .collect();
+        let sql = format!(
+            "SELECT day, {key}::text, {} FROM clawgate_daily WHERE day BETWEEN $1 AND $2 \
+             AND ($3::text IS NULL OR client = $3) GROUP BY day, {key}",
+            sums.join(", ")
+        );
+        let client = query.client.clone();
+        let (since, until) = (query.since_day, query.until_day);
+        let rows = self.call("read usage from", async |db| {
+            db.query(&sql, &[&since, &until, &client]).await
+        })?;
+        let lines = rows
+            .iter()
+            .map(|r| {
+                let line = query::line_of([
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                    r.get(10),
+                    r.get(12),
+                    r.get(13),
+                ])
+                .costs(r.get(6), r.get(11));
+                (r.get(0), r.get(1), line)
+            })
+            .collect();
+        Ok(query::assemble(query, lines))
+    }
+
+    /// Runs `work` on the connection, connecting (and migrating) first if
+    /// need be, within the deadlines. A failure that leaves the connection
+    /// unusable, or a deadline passed, drops it and starts a backoff.
+    fn call<T>(
+        &mut self,
+        what: &str,
+        work: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StorageError> {
+        if let Some(at) = self.retry_at
+            && Instant::now() < at
+        {
+            return Err(self.unreached(what, "not reachable; trying again shortly".into()));
+        }
+        let mut client = match self.client.take().filter(|c| !c.is_closed()) {
+            Some(client) => client,
+            None => self.connect().map_err(|why| {
+                self.back_off();
+                self.unreached(what, why)
+            })?,
+        };
+        let outcome = self.runtime.block_on(async {
+            // Made inside the runtime: the timer needs its context.
+            tokio::time::timeout(CALL_TIMEOUT, work(&mut client)).await
+        });
+        match outcome {
+            Ok(Ok(value)) => {
+                self.client = Some(client);
+                self.backoff = FIRST_BACKOFF;
+                self.retry_at = None;
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                let why = scrub_error(&err, self.password.as_deref());
+                if client.is_closed() || err.as_db_error().is_none() {
+                    self.back_off();
+                } else {
+                    self.client = Some(client);
+                }
+                Err(self.failure(what, why))
+            }
+            Err(_) => {
+                self.back_off();
+                Err(self.failure(
+                    what,
+                    format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
+                ))
+            }
+        }
+    }
+
+    /// A new connection, its schema brought up to date.
+    fn connect(&mut self) -> Result<Client, String> {
+        let password = self.password.clone();
+        let scrub = |e: tokio_postgres::Error| scrub_error(&e, password.as_deref());
+        let config = self.config.clone();
+        self.runtime.block_on(async {
+            let (mut client, connection) =
+                tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+                    .await
+                    .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
+                    .map_err(scrub)?;
+            // The connection's I/O runs on this runtime while a call
+            // blocks on it; it ends when the client is dropped.
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            tokio::time::timeout(MIGRATE_TIMEOUT, migrate(&mut client))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "the schema was not brought up to date within {} s",
+                        MIGRATE_TIMEOUT.as_secs()
+                    )
+                })??;
+            Ok(client)
+        })
+    }
+
+    fn back_off(&mut self) {
+        self.client = None;
+        self.retry_at = Some(Instant::now() + self.backoff);
+        // Doubling to a cap: a plain delay between the writer's turns, not
+        // a retry loop (the writer decides what is tried again).
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn unreached(&self, what: &str, why: String) -> StorageError {
+        StorageError::Unreached(format!("cannot {what} {}: {why}", self.url.shown()))
+    }
+
+    fn failure(&self, what: &str, why: String) -> StorageError {
+        StorageError::Failed(format!("cannot {what} {}: {why}", self.url.shown()))
+    }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] under the advisory lock, one
+/// transaction for all that is left. A database from a newer clawgate is
+/// refused, not written into.
+async fn migrate(client: &mut Client) -> Result<(), String> {
+    let error = |e: tokio_postgres::Error| scrub_error(&e, None);
+    let tx = client.transaction().await.map_err(error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(error)?;
+    // Without the notice that the table exists, at every connection.
+    tx.batch_execute(
+        "SET LOCAL client_min_messages = warning; \
+         CREATE TABLE IF NOT EXISTS clawgate_schema (version INTEGER NOT NULL)",
+    )
+    .await
+    .map_err(error)?;
+    let version: Option<i32> = tx
+        .query_opt("SELECT version FROM clawgate_schema", &[])
+        .await
+        .map_err(error)?
+        .map(|row| row.get(0));
+    let version = usize::try_from(version.unwrap_or(0)).unwrap_or(usize::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "the ledger's schema is version {version}, from a newer clawgate (this one knows up to {SCHEMA_VERSION}); use that clawgate"
+        ));
+    }
+    if version == SCHEMA_VERSION {
+        return tx.commit().await.map_err(error);
+    }
+    for migration in &MIGRATIONS[version..] {
+        tx.batch_execute(migration).await.map_err(error)?;
+    }
+    tx.execute("DELETE FROM clawgate_schema", &[])
+        .await
+        .map_err(error)?;
+    tx.execute(
+        "INSERT INTO clawgate_schema (version) VALUES ($1)",
+        &[&(SCHEMA_VERSION as i32)],
+    )
+    .await
+    .map_err(error)?;
+    tx.commit().await.map_err(error)
+}
+
+/// The error's text with the password, if it somehow appears, replaced.
+fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String {
+    let text = error.to_string();
+    match password.filter(|p| !p.is_empty()) {
+        Some(password) => text.replace(password, "****"),
+        None => text,
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Storage for Postgres {
+    fn location(&self) -> Location {
+        Location::Postgres(self.url.clone())
+    }
+
+    fn write(&mut self, rows: &[Row]) -> Result<(), StorageError> {
+        let attempts: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| (!r.attempts.is_empty()).then(|| r.attempts.join(",")))
+            .collect();
+        let rollups = rollups(rows);
+        let column = |f: fn(&Row) -> Option<u64>| -> Vec<Option<i64>> {
+            rows.iter().map(|r| f(r).map(to_i64)).collect()
+        };
+        let ts: Vec<i64> = rows.iter().map(|r| r.ts_ms).collect();
+        let request_id: Vec<Option<&str>> = rows.iter().map(|r| r.request_id.as_deref()).collect();
+        let front_end: Vec<&str> = rows.iter().map(|r| r.front_end).collect();
+        let asked: Vec<Option<&str>> = rows.iter().map(|r| r.model_asked.as_deref()).collect();
+        let answered: Vec<Option<&str>> = rows.iter().map(|r| r.answered_by.as_deref()).collect();
+        let provider: Vec<Option<&str>> = rows.iter().map(Row::provider).collect();
+        let fallback: Vec<bool> = rows.iter().map(Row::fallback).collect();
+        let primary_failed: Vec<bool> = rows.iter().map(Row::primary_failed).collect();
+        let status: Vec<i32> = rows.iter().map(|r| i32::from(r.status)).collect();
+        let end: Vec<&str> = rows.iter().map(|r| r.end).collect();
+        let first_byte: Vec<i64> = rows.iter().map(|r| to_i64(r.first_byte_ms)).collect();
+        let total: Vec<i64> = rows.iter().map(|r| to_i64(r.total_ms)).collect();
+        let tokens_in = column(|r| r.tokens.input);
+        let tokens_cached = column(|r| r.tokens.cached);
+        let tokens_out = column(|r| r.tokens.output);
+        let tokens_reasoning = column(|r| r.tokens.reasoning);
+        let cost: Vec<Option<f64>> = rows.iter().map(|r| r.cost_usd).collect();
+        let agent: Vec<&str> = rows.iter().map(|r| r.agent).collect();
+        let client: Vec<&str> = rows.iter().map(|r| &*r.client).collect();
+
+        let day: Vec<i64> = rollups.iter().map(|(k, _)| k.0).collect();
+        let d_front_end: Vec<&str> = rollups.iter().map(|(k, _)| k.1).collect();
+        let d_model: Vec<&str> = rollups.iter().map(|(k, _)| k.2).collect();
+        let d_provider: Vec<&str> = rollups.iter().map(|(k, _)| k.3).collect();
+        let d_agent: Vec<&str> = rollups.iter().map(|(k, _)| k.4).collect();
+        let d_client: Vec<&str> = rollups.iter().map(|(k, _)| k.5).collect();
+        let sum = |f: fn(&super::store::Rollup) -> i64| -> Vec<i64> {
+            rollups.iter().map(|(_, r)| f(r)).collect()
+        };
+        let requests = sum(|r| r.requests);
+        let failures = sum(|r| r.failures);
+        let fallbacks = sum(|r| r.fallbacks);
+        let primary_failures = sum(|r| r.primary_failures);
+        let fallback_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.fallback_cost_usd).collect();
+        let d_tokens_in = sum(|r| r.tokens_in);
+        let d_tokens_cached = sum(|r| r.tokens_cached);
+        let d_tokens_out = sum(|r| r.tokens_out);
+        let d_tokens_reasoning = sum(|r| r.tokens_reasoning);
+        let d_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.cost_usd).collect();
+        let uncosted = sum(|r| r.uncosted);
+        let d_total = sum(|r| r.total_ms);
+
+        self.call("write rows to", async |db| {
+            let tx = db.transaction().await?;
+            tx.execute(
+                INSERT_ROWS,
+                &[
+                    &ts,
+                    &request_id,
+                    &front_end,
+                    &asked,
+                    &answered,
+                    &provider,
+                    &attempts,
+                    &fallback,
+                    &primary_failed,
+                    &status,
+                    &end,
+                    &first_byte,
+                    &total,
+                    &tokens_in,
+                    &tokens_cached,
+                    &tokens_out,
+                    &tokens_reasoning,
+                    &cost,
+                    &agent,
+                    &client,
+                ],
+            )
+            .await?;
+            tx.execute(
+                UPSERT_DAYS,
+                &[
+                    &day,
+                    &d_front_end,
+                    &d_model,
+                    &d_provider,
+                    &d_agent,
+                    &d_client,
+                    &requests,
+                    &failures,
+                    &fallbacks,
+                    &primary_failures,
+                    &fallback_cost,
+                    &d_tokens_in,
+                    &d_tokens_cached,
+                    &d_tokens_out,
+                    &d_tokens_reasoning,
+                    &d_cost,
+                    &uncosted,
+                    &d_total,
+                ],
+            )
+            .await?;
+            tx.commit().await
+        })
+    }
+
+    fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
+        let mut deleted = 0;
+        loop {
+            let n = self.call("expire old rows in", async |db| {
+                db.execute(
+                    "DELETE FROM clawgate_requests WHERE id IN (SELECT id FROM clawgate_requests \
+                     WHERE ts_ms < $1 LIMIT 20000)",
+                    &[&before_ms],
+                )
+                .await
+            })?;
+            deleted += n;
+            if n < 20000 {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError> {
+        let rows = self.call("read spend from", async |db| {
+            db.query(
+                "SELECT day, client, model, SUM(requests)::int8, SUM(fallbacks)::int8, \
+                 SUM(cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
+                 WHERE day >= $1 AND model <> '' GROUP BY day, client, model",
+                &[&since_day],
+            )
+            .await
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| DaySpend {
+                day: r.get(0),
+                client: r.get(1),
+                model: r.get(2),
+                requests: r.get::<_, i64>(3).max(0) as u64,
+                fallbacks: r.get::<_, i64>(4).max(0) as u64,
+                cost_usd: r.get(5),
+                uncosted: r.get::<_, i64>(6).max(0) as u64,
+            })
+            .collect())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn sync_rates(
+        &mut self,
+        sent: &[RateCount],
+        since_window: i64,
+    ) -> Result<Vec<RateCount>, StorageError> {
+        let clients: Vec<&str> = sent.iter().map(|c| c.client.as_str()).collect();
+        let windows: Vec<i64> = sent.iter().map(|c| c.window).collect();
+        let requests: Vec<i64> = sent.iter().map(|c| to_i64(c.requests)).collect();
+        let tokens: Vec<i64> = sent.iter().map(|c| to_i64(c.tokens)).collect();
+        let instance = self.instance.clone();
+        let clean = self
+            .rates_cleaned
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+        let rows = self.call("share rate limits through", async |db| {
+            if !clients.is_empty() {
+                db.execute(
+                    UPSERT_RATES,
+                    &[&clients, &windows, &requests, &tokens, &instance],
+                )
+                .await?;
+            }
+            if clean {
+                db.execute(
+                    "DELETE FROM clawgate_rates WHERE window_minute < $1",
+                    &[&(since_window - RATE_MINUTES_KEPT)],
+                )
+                .await?;
+            }
+            db.query(OTHERS_RATES, &[&since_window, &instance]).await
+        })?;
+        if clean {
+            self.rates_cleaned = Some(Instant::now());
+        }
+        Ok(rows
+            .iter()
+            .map(|r| RateCount {
+                client: r.get(0),
+                window: r.get(1),
+                requests: r.get::<_, i64>(2).max(0) as u64,
+                tokens: r.get::<_, i64>(3).max(0) as u64,
+            })
+            .collect())
+    }
+
+    fn retry_at(&self) -> Option<Instant> {
+        self.retry_at.filter(|at| Instant::now() < *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> StoreUrl {
+        StoreUrl::Postgres {
+            url: secrecy::SecretString::from(text.to_string()),
+            shown: "postgres://(shown)".into(),
+        }
+    }
+
+    #[test]
+    fn the_urls_the_config_accepts_are_read_by_the_client() {
+        for text in [
+            "postgresql:///clawgate?host=/run/postgresql",
+            "postgres://gw:pw@127.0.0.1:5432/usage?sslmode=disable&application_name=gw",
+            "postgresql://clawgate@/clawgate?host=/tmp/socket&port=5433&connect_timeout=3",
+        ] {
+            Postgres::new(&url(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_database_that_is_not_there_fails_at_once_then_backs_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("postgresql://u:secret-pw@/db?host={}", dir.path().display());
+        let mut store = Postgres::new(&url(&text)).unwrap();
+        let started = Instant::now();
+        let err = store.spend_since(0).unwrap_err().to_string();
+        assert!(started.elapsed() < CALL_TIMEOUT, "{:?}", started.elapsed());
+        assert!(
+            err.starts_with("cannot read spend from postgres://(shown): "),
+            "{err}"
+        );
+        assert!(!err.contains("secret-pw"), "{err}");
+        assert!(store.retry_at().is_some());
+        let again = store.spend_since(0).unwrap_err().to_string();
+        assert!(again.contains("trying again shortly"), "{again}");
+    }
+}

@@ -1,0 +1,128 @@
+//! The one seam between the ledger and where usage is kept: [`Storage`],
+//! which only the writer thread calls. Two stores sit behind it: the
+//! SQLite file ([`super::store`]: the default, one gateway, nothing to
+//! set up) and PostgreSQL ([`super::postgres`]: one database shared by
+//! several gateways, which also carries the clients' rate-limit counters).
+//! No SQLite or PostgreSQL type is seen outside `ledger/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Row;
+use super::query::{Query, Report};
+use super::store::DaySpend;
+use crate::config::ledger::StoreUrl;
+
+/// Where the ledger is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// The SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL database (`ledger.store`).
+    Postgres(StoreUrl),
+}
+
+impl Location {
+    /// For messages and status: the path, or the URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::File(path) => path.display().to_string(),
+            Location::Postgres(url) => url.shown().to_string(),
+        }
+    }
+}
+
+/// A store failed; the message names where, never a password.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StorageError {
+    /// The call may or may not have taken effect.
+    #[error("{0}")]
+    Failed(String),
+    /// Nothing reached the store (it could not be connected to, or is
+    /// backing off): the same call can be made again as it is.
+    #[error("{0}")]
+    Unreached(String),
+}
+
+/// One client's requests and tokens in one UTC minute (`window`: minutes
+/// since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateCount {
+    pub client: String,
+    pub window: i64,
+    pub requests: u64,
+    pub tokens: u64,
+}
+
+/// Where usage is kept. Called by the writer thread only, never from a
+/// request: a slow call costs rows the queue holds meanwhile, not latency.
+pub trait Storage: Send {
+    fn location(&self) -> Location;
+
+    /// Writes `rows` and their daily rollups, all or none.
+    fn write(&mut self, rows: &[Row]) -> Result<(), StorageError>;
+
+    /// Deletes raw rows older than `before_ms`; rollups stay.
+    fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError>;
+
+    /// Each client's and model's spend per day from `since_day` on.
+    fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError>;
+
+    /// Whether other gateways write into the same store: their spend is
+    /// then read back every [`super::SPEND_REFRESH`], and the clients' rate
+    /// counters are exchanged through it.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Adds this gateway's counts `sent` and returns the other gateways'
+    /// totals per client and window from `since_window` on.
+    fn sync_rates(
+        &mut self,
+        _sent: &[RateCount],
+        _since_window: i64,
+    ) -> Result<Vec<RateCount>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    /// While the store is backing off after a failure: when it tries again.
+    fn retry_at(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// The rate limiter's side of sharing the clients' limits through a
+/// shared store (the gateway's admission implements it).
+pub trait RateShare: Send + Sync {
+    /// Requests and tokens per client counted here since the last call.
+    fn take_local(&self) -> Vec<(Arc<str>, u64, u64)>;
+
+    /// Counts what other gateways admitted for `client` against its limits
+    /// here.
+    fn charge_others(&self, client: &str, requests: u64, tokens: u64);
+}
+
+/// Runs a usage report against the store at `location`, on a connection of
+/// its own (blocking: from a blocking thread or the command line).
+pub fn report(location: &Location, query: &Query) -> Result<Report, String> {
+    match location {
+        Location::File(path) => {
+            let conn = super::store::open_read_only(path).map_err(|e| e.to_string())?;
+            super::query::run(&conn, query).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        // On a thread of its own: the client blocks on a runtime of its
+        // own, which a thread of another runtime (the command line's, a
+        // blocking task's) must not.
+        Location::Postgres(url) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut store = super::postgres::Postgres::new(url)?;
+                    store.report(query)
+                })
+                .join()
+                .map_err(|_| "the usage report failed".to_string())?
+                .map_err(|e| e.to_string())
+        }),
+    }
+}

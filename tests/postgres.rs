@@ -1,0 +1,539 @@
+//! Several `clawgate serve` processes on one PostgreSQL database
+//! (`ledger.store`): one budget and one rate limit per client across them,
+//! one instance killed outright while the other serves on, the database
+//! stopped and started under load, `clawgate usage` reading the same
+//! totals from either instance's config, and bad `ledger.store` values.
+//!
+//! Each test starts a throwaway cluster (`common::postgres`) and is
+//! skipped, saying so, when PostgreSQL is not installed outside CI.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clawgate::ledger::{RATE_SYNC, SPEND_REFRESH};
+use clawgate::mock::MockServer;
+use common::postgres::Cluster;
+use common::*;
+use serde_json::{Value, json};
+use tokio::process::Child;
+
+const ALICE: &str = "alice-key-0123456789abcdef";
+const BOB: &str = "bob-key-0123456789abcdef";
+
+/// One gateway's config and state directory, on the cluster's database.
+struct Instance {
+    config: PathBuf,
+    state: PathBuf,
+    url: String,
+}
+
+impl Instance {
+    fn env<'a>(&'a self, cluster_url: &'a str) -> Vec<(&'a str, &'a OsStr)> {
+        vec![
+            ("CLAWGATE_STATE_DIR", self.state.as_os_str()),
+            ("MOCK_KEY", KEY.as_ref()),
+            ("ALICE_KEY", ALICE.as_ref()),
+            ("BOB_KEY", BOB.as_ref()),
+            ("CLAWGATE_LEDGER_URL", cluster_url.as_ref()),
+        ]
+    }
+}
+
+/// The shared config: a priced model, alice with a daily budget, bob with
+/// a rate limit; the store from `${CLAWGATE_LEDGER_URL}`.
+fn write_config(dir: &Path, name: &str, mock: &MockServer) -> Instance {
+    let config = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &config,
+        json!({
+            "models": {"mode": "replace", "providers": {"p": {
+                "baseUrl": mock.base_url(), "apiKey": "${MOCK_KEY}",
+                "models": [{"id": "m", "cost": {"input": 1000, "output": 1000}}]}}},
+            "agents": {"defaults": {"model": {"primary": "p/m"}}},
+            "gateway": {"clients": {
+                "alice": {"key": "${ALICE_KEY}", "admin": true, "budgets": {"daily": 0.05}},
+                "bob": {"key": "${BOB_KEY}", "limits": {"requestsPerMinute": 6}},
+            }},
+            "ledger": {"store": "${CLAWGATE_LEDGER_URL}"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    Instance {
+        config,
+        state: dir.join(format!("{name}-state")),
+        url: String::new(),
+    }
+}
+
+async fn start(instance: &mut Instance, cluster: &Cluster) -> Child {
+    let url = cluster.url();
+    let (child, listening) = serve_process(&instance.config, &instance.env(&url)).await;
+    instance.url = listening;
+    child
+}
+
+/// Two gateways on the cluster's database, serving the same mock.
+async fn two(cluster: &Cluster, dir: &Path, mock: &MockServer) -> [(Instance, Child); 2] {
+    let mut a = write_config(dir, "a", mock);
+    let mut b = write_config(dir, "b", mock);
+    let (child_a, child_b) = tokio::join!(start(&mut a, cluster), start(&mut b, cluster));
+    [(a, child_a), (b, child_b)]
+}
+
+async fn ask(url: &str, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET path` with alice's key (an admin's).
+async fn get(url: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn status(url: &str) -> Value {
+    get(url, "/v1/status").await.json().await.unwrap()
+}
+
+/// `clawgate_ledger_rows_total{result}` on `/metrics`.
+async fn ledger_rows(url: &str, result: &str) -> u64 {
+    let text = get(url, "/metrics").await.text().await.unwrap();
+    let prefix = format!("clawgate_ledger_rows_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_enforce_one_budget_and_one_rate_limit() {
+    let Some(cluster) = Cluster::start("two_gateways_enforce_one_budget_and_one_rate_limit") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let [(a, _a), (b, _b)] = two(&cluster, dir.path(), &mock).await;
+
+    // Alice spends her daily budget through a.
+    let mut served = 0;
+    loop {
+        let response = ask(&a.url, ALICE).await;
+        match response.status().as_u16() {
+            200 => served += 1,
+            402 => break,
+            other => panic!("{other}: {}", response.text().await.unwrap()),
+        }
+        assert!(served < 50, "the budget never ran out");
+    }
+    assert!(
+        served >= 2,
+        "each request costs a part of the budget: {served}"
+    );
+    // b sees a's spend within the documented bound: one refresh after the
+    // rows are written (a batch within 20 ms).
+    tokio::time::sleep(SPEND_REFRESH + Duration::from_millis(500)).await;
+    let refused = ask(&b.url, ALICE).await;
+    assert_eq!(
+        refused.status(),
+        402,
+        "b refuses alice: her budget is spent on a"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget of $0.05 for all traffic of client alice is spent"),
+        "{body}"
+    );
+
+    // Bob may make 6 requests a minute: 4 through a, then 2 through b.
+    for _ in 0..4 {
+        assert_eq!(ask(&a.url, BOB).await.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.psql("SELECT COALESCE(SUM(requests), 0) FROM clawgate_rates WHERE client = 'bob'")
+        != "4"
+    {
+        assert!(Instant::now() < deadline, "a's counts reach the database");
+        tokio::time::sleep(RATE_SYNC / 5).await;
+    }
+    // b takes them in at its next sync.
+    tokio::time::sleep(RATE_SYNC * 2).await;
+    for _ in 0..2 {
+        assert_eq!(ask(&b.url, BOB).await.status(), 200);
+    }
+    let limited = ask(&b.url, BOB).await;
+    assert_eq!(
+        limited.status(),
+        429,
+        "bob's 6 a minute are used, 4 of them on a"
+    );
+    assert!(header(&limited, "retry-after").parse::<u64>().unwrap() >= 1);
+    tokio::time::sleep(RATE_SYNC * 2).await;
+    assert_eq!(ask(&a.url, BOB).await.status(), 429, "and a knows of b's 2");
+
+    // Both show the same spend for alice once written and read back.
+    tokio::time::sleep(SPEND_REFRESH + Duration::from_millis(500)).await;
+    let spent = |s: &Value| {
+        s["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "alice")
+            .map(|c| c.to_string())
+    };
+    let (status_a, status_b) = (status(&a.url).await, status(&b.url).await);
+    assert_eq!(status_a["ledger"]["store"], status_b["ledger"]["store"]);
+    assert!(
+        status_a["ledger"]["store"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgresql://postgres@/clawgate?host="),
+        "{}",
+        status_a["ledger"]
+    );
+    assert_eq!(spent(&status_a), spent(&status_b));
+}
+
+/// Sends chat requests to `url` from `tasks` tasks until `stop`; counts
+/// each status that is not 200 in `failed` and the 200s in `ok`.
+fn traffic(
+    url: &str,
+    tasks: usize,
+    stop: &Arc<AtomicBool>,
+    ok: &Arc<AtomicUsize>,
+    failed: &Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..tasks)
+        .map(|_| {
+            let (url, stop, ok, failed) =
+                (url.to_string(), stop.clone(), ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let answer = client
+                        .post(format!("{url}/v1/chat/completions"))
+                        .bearer_auth(ALICE)
+                        .json(&json!({"model": "p/m", "messages": user_message()}))
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(response) if response.status() == 200 => {
+                            response.bytes().await.unwrap();
+                            ok.fetch_add(1, Ordering::SeqCst);
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// An unbudgeted config: the traffic tests count failures, not refusals.
+fn unbudgeted(instance: &Instance) {
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(&instance.config).unwrap()).unwrap();
+    config["gateway"]["clients"]["alice"]["budgets"] = json!({});
+    std::fs::write(&instance.config, config.to_string()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gateway_killed_mid_traffic_leaves_the_other_serving_and_usage_agrees() {
+    let Some(cluster) = Cluster::start("one_gateway_killed_mid_traffic") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_config(dir.path(), "a", &mock);
+    let mut b = write_config(dir.path(), "b", &mock);
+    unbudgeted(&a);
+    unbudgeted(&b);
+    let mut child_a = start(&mut a, &cluster).await;
+    let _child_b = start(&mut b, &cluster).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok_a, failed_a) = (Arc::default(), Arc::default());
+    let (ok_b, failed_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut senders = traffic(&a.url, 4, &stop, &ok_a, &failed_a);
+    senders.extend(traffic(&b.url, 4, &stop, &ok_b, &failed_b));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ok_a.load(Ordering::SeqCst) < 100 || ok_b.load(Ordering::SeqCst) < 100 {
+        assert!(Instant::now() < deadline, "both serve");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child_a.start_kill().unwrap();
+    child_a.wait().await.unwrap();
+    let after_kill = ok_b.load(Ordering::SeqCst);
+    while ok_b.load(Ordering::SeqCst) < after_kill + 100 {
+        assert!(Instant::now() < deadline, "b serves on");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert_eq!(
+        failed_b.load(Ordering::SeqCst),
+        0,
+        "b never failed a request"
+    );
+
+    // b's rows all reach the database; a's, up to the kill.
+    let served_b = ok_b.load(Ordering::SeqCst) as u64;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ledger_rows(&b.url, "written").await < served_b {
+        assert!(Instant::now() < deadline, "b's rows are written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ledger_rows(&b.url, "dropped").await, 0);
+    let in_database: u64 = cluster
+        .psql("SELECT COUNT(*) FROM clawgate_requests")
+        .parse()
+        .unwrap();
+    let rolled: u64 = cluster
+        .psql("SELECT SUM(requests) FROM clawgate_daily")
+        .parse()
+        .unwrap();
+    assert_eq!(in_database, rolled, "rows and rollups written together");
+    assert!(
+        in_database >= served_b + 50
+            && in_database <= served_b + ok_a.load(Ordering::SeqCst) as u64,
+        "{in_database} rows: b's {served_b} and a's but its last batch or so"
+    );
+
+    // `clawgate usage` from either gateway's config reads the same totals.
+    let url = cluster.url();
+    let usage = |instance: &Instance| {
+        let output = clawgate(&["usage", "--json", "--by", "client", "--config"])
+            .arg(&instance.config)
+            .envs(instance.env(&url))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", shown(&output));
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let (from_a, from_b) = (usage(&a), usage(&b));
+    assert_eq!(from_a, from_b);
+    assert_eq!(from_a["total"]["requests"], in_database, "{from_a}");
+    assert_eq!(from_a["lines"][0]["key"], "alice", "{from_a}");
+    // And `GET /v1/usage` from the gateway still running.
+    let answer: Value = get(&b.url, "/v1/usage?by=client")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["total"], from_a["total"], "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_stopped_and_started_under_load_fails_no_request() {
+    let Some(cluster) = Cluster::start("the_database_stopped_and_started_under_load") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_config(dir.path(), "a", &mock);
+    unbudgeted(&a);
+    let _child = start(&mut a, &cluster).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let senders = traffic(&a.url, 4, &stop, &ok, &failed);
+    let wait_for = async |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ok.load(Ordering::SeqCst) < count {
+            assert!(Instant::now() < deadline, "requests are served");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    wait_for(100).await;
+    let stopped_at = Instant::now();
+    cluster.stop_server();
+    let before_outage = ok.load(Ordering::SeqCst);
+    wait_for(before_outage + 200).await;
+    cluster.start_server();
+    let outage = stopped_at.elapsed();
+    let after_outage = ok.load(Ordering::SeqCst);
+    wait_for(after_outage + 100).await;
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "no request failed for the database"
+    );
+
+    // Every row is written once the database is back, or counted dropped.
+    let served = ok.load(Ordering::SeqCst) as u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut written, mut dropped);
+    loop {
+        written = ledger_rows(&a.url, "written").await;
+        dropped = ledger_rows(&a.url, "dropped").await;
+        if written + dropped >= served {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{served} served, {written} written, {dropped} dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(written + dropped, served);
+    let in_database: u64 = cluster
+        .psql("SELECT COUNT(*) FROM clawgate_requests")
+        .parse()
+        .unwrap();
+    assert_eq!(in_database, written);
+    assert!(
+        written > (after_outage as u64),
+        "rows queued during the {outage:?} outage were written when it came back: {written} written, {after_outage} served before it ended, {dropped} dropped"
+    );
+    // Only the batch being written when the database stopped may be lost
+    // (a batch is at most 1024 rows); the others waited and were written.
+    assert!(dropped <= 1024, "{dropped} dropped");
+    let ledger = &status(&a.url).await["ledger"];
+    assert_eq!(ledger["rowsDropped"], dropped, "{ledger}");
+}
+
+#[tokio::test]
+async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let check = |store: &str, expected: &str| {
+        std::fs::write(
+            &config,
+            json!({"ledger": {"store": "${CLAWGATE_LEDGER_URL}"}}).to_string(),
+        )
+        .unwrap();
+        let output = clawgate(&["config", "validate", "--config"])
+            .arg(&config)
+            .env("CLAWGATE_LEDGER_URL", store)
+            .env("MOONSHOT_API_KEY", "sk-m")
+            .env("OPENROUTER_API_KEY", "sk-o")
+            .output()
+            .unwrap();
+        let text = shown(&output);
+        assert!(!output.status.success(), "{store}: {text}");
+        assert!(text.contains(expected), "{store}: {text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    };
+    check(
+        "mysql://gw:hunter2@localhost/usage",
+        "ledger.store: expected a postgres:// or postgresql:// URL",
+    );
+    check(
+        "postgres://gw:hunter2@[::1/usage",
+        "ledger.store: not a valid URL",
+    );
+    check(
+        "postgres://gw:hunter2@localhost/usage?sslmode=verify-full",
+        "without TLS",
+    );
+    check(
+        "postgres://gw:hunter2@localhost/usage?pool=3",
+        "unknown URL parameter \"pool\"",
+    );
+
+    // A database that is not there: `clawgate usage` says so, password
+    // hidden.
+    std::fs::write(
+        &config,
+        json!({"ledger": {"store": "${CLAWGATE_LEDGER_URL}"}}).to_string(),
+    )
+    .unwrap();
+    let output = clawgate(&["usage", "--config"])
+        .arg(&config)
+        .env(
+            "CLAWGATE_LEDGER_URL",
+            format!(
+                "postgresql://gw:hunter2@/usage?host={}",
+                dir.path().display()
+            ),
+        )
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("cannot read usage from postgresql://gw:****@/usage?host="),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_config_show_name_the_store_with_its_password_hidden() {
+    let Some(cluster) = Cluster::start("status_and_config_show_name_the_store") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = write_config(dir.path(), "a", &mock);
+    // The throwaway cluster trusts its socket: the password is only carried.
+    let url = cluster
+        .url()
+        .replacen("://postgres@", "://postgres:hunter2-secret@", 1);
+    let hidden = cluster
+        .url()
+        .replacen("://postgres@", "://postgres:****@", 1);
+    let env = instance.env(&url);
+    let (_child, served) = serve_process(&instance.config, &env).await;
+    assert_eq!(ask(&served, ALICE).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(&served).await["ledger"]["rowsWritten"] != 1 {
+        assert!(Instant::now() < deadline, "the row is written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let config = instance.config.to_str().unwrap();
+    let output = clawgate(&["status", "--config", config, "--url", &served])
+        .env("CLAWGATE_KEY", ALICE)
+        .env("CLAWGATE_LEDGER_URL", &url)
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let mut lines = text.lines().skip_while(|line| !line.starts_with("LEDGER"));
+    assert!(lines.next().is_some(), "a ledger table:\n{text}");
+    assert_eq!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [hidden.as_str(), "writing", "1", "0", "-"],
+        "{text}"
+    );
+
+    let output = clawgate(&["config", "show", "--config", config])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let shown_config: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown_config["ledger"]["store"], hidden.as_str(), "{text}");
+}
