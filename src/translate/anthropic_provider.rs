@@ -18,14 +18,12 @@
 //! - `reasoning_content` replayed on an assistant message becomes a
 //!   `thinking` block (signature empty), even when empty: the Kimi rules add
 //!   `""` where Kimi insists on reasoning being replayed.
-//! - The OpenAI-side thinking switch `{type: enabled}` (or OpenRouter's
-//!   `reasoning`, or a `reasoning_effort` the rules left as sent) becomes
+//! - The OpenAI-side thinking switch `{type: enabled}` becomes
 //!   `{type: enabled, budget_tokens}` with half of `max_tokens`, at least
-//!   1,024 and below `max_tokens` where that is possible; `none` or a
-//!   switch off becomes `{type: disabled}`.
+//!   1,024 and below `max_tokens` where that is possible.
 //! - Fields Anthropic has no place for (`n`, penalties, `response_format`,
-//!   `logprobs`, `seed`, `stream_options`, ...) are dropped; `user` becomes
-//!   `metadata.user_id`.
+//!   `logprobs`, `seed`, `reasoning_effort`, `stream_options`, ...) are
+//!   dropped; `user` becomes `metadata.user_id`.
 
 pub mod passthrough;
 
@@ -92,13 +90,7 @@ pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<Stri
             out.insert(key.into(), value.clone());
         }
     }
-    // The switch the rules wrote, else the client's own effort where the
-    // rules leave it as sent (an endpoint without rules of its own).
-    let effort = || match openai.get("reasoning_effort")?.as_str()? {
-        "none" => Some(false),
-        _ => Some(true),
-    };
-    match asks_thinking(openai.get("thinking"), openai.get("reasoning")).or_else(effort) {
+    match asks_thinking(openai.get("thinking"), openai.get("reasoning")) {
         Some(true) => {
             out.insert(
                 "thinking".into(),

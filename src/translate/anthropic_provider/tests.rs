@@ -32,7 +32,7 @@ fn requests_are_translated() {
         json!({"model": "k", "max_completion_tokens": 100, "temperature": 0.5, "top_p": 0.9,
                "stream": true, "stream_options": {"include_usage": true}, "n": 1,
                "presence_penalty": 0, "response_format": {"type": "json_object"},
-               "user": "u1", "stop": "END",
+               "reasoning_effort": "max", "user": "u1", "stop": "END",
                "messages": [
                    {"role": "system", "content": "be brief"},
                    {"role": "user", "content": "a"},
@@ -43,21 +43,6 @@ fn requests_are_translated() {
                "system": [{"type": "text", "text": "be brief"}, {"type": "text", "text": "mid"}],
                "messages": [{"role": "user", "content": [
                    {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}),
-    );
-    // An effort the rules left as sent (an endpoint without rules of its
-    // own) is the thinking switch.
-    check(
-        json!({"model": "k", "max_tokens": 8000, "reasoning_effort": "max",
-               "messages": [{"role": "user", "content": "a"}]}),
-        json!({"model": "k", "max_tokens": 8000,
-               "thinking": {"type": "enabled", "budget_tokens": 4000},
-               "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}]}),
-    );
-    check(
-        json!({"model": "k", "max_tokens": 8000, "reasoning_effort": "none",
-               "messages": [{"role": "user", "content": "a"}]}),
-        json!({"model": "k", "max_tokens": 8000, "thinking": {"type": "disabled"},
-               "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}]}),
     );
     // Images, as data URLs and URLs.
     check(
