@@ -100,6 +100,15 @@ fn the_k2_switch_follows_reasoning_effort_and_thinking() {
             json!({"thinking": {"type": "disabled"}}),
             json!({"thinking": {"type": "disabled"}}),
         ),
+        // OpenRouter's object, read as the switch and not sent on.
+        (
+            json!({"reasoning": {"effort": "high"}}),
+            json!({"thinking": {"type": "enabled"}}),
+        ),
+        (
+            json!({"reasoning": {"enabled": false}}),
+            json!({"thinking": {"type": "disabled"}}),
+        ),
         // Nothing asked: the provider's default.
         (json!({}), json!({})),
     ];
