@@ -41,7 +41,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         .get("thinking")
         .and_then(|t| t.get("keep").cloned())
         .filter(|k| !k.is_null());
+    // The signals read into `thinking` (OpenRouter's `reasoning` object
+    // included) are Moonshot's only in its own words.
     draft.remove("reasoning_effort");
+    draft.remove("reasoning");
     match (caps.reasoning, caps.thinking_control) {
         // No switch is sent, whichever API the client used.
         (Reasoning::None, _) | (_, ThinkingControl::Omit) => draft.omit("thinking"),

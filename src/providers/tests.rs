@@ -100,6 +100,15 @@ fn the_k2_switch_follows_reasoning_effort_and_thinking() {
             json!({"thinking": {"type": "disabled"}}),
             json!({"thinking": {"type": "disabled"}}),
         ),
+        // OpenRouter's object, read as the switch and not sent on.
+        (
+            json!({"reasoning": {"effort": "high"}}),
+            json!({"thinking": {"type": "enabled"}}),
+        ),
+        (
+            json!({"reasoning": {"enabled": false}}),
+            json!({"thinking": {"type": "disabled"}}),
+        ),
         // Nothing asked: the provider's default.
         (json!({}), json!({})),
     ];
@@ -337,6 +346,51 @@ fn models_that_do_not_reason_get_no_thinking_signal_not_even_the_default() {
         with_messages(json!({})),
         with_messages(json!({})),
     );
+}
+
+#[test]
+fn over_the_anthropic_transport_a_plain_endpoints_effort_is_the_switch() {
+    let extra = json!({"models": {"providers": {"claude": {
+        "baseUrl": "http://127.0.0.1:9/", "api": "anthropic-messages", "apiKey": "k",
+        "models": [{"id": "thinker", "reasoning": true}, {"id": "plain"}]}}}});
+    let cases = [
+        (
+            "claude/thinker",
+            json!({"reasoning_effort": "high"}),
+            json!({"reasoning_effort": "high", "thinking": {"type": "enabled"}}),
+        ),
+        (
+            "claude/thinker",
+            json!({"reasoning_effort": "none"}),
+            json!({"reasoning_effort": "none", "thinking": {"type": "disabled"}}),
+        ),
+        // The client's own switch wins; a model that does not reason is
+        // told nothing.
+        (
+            "claude/thinker",
+            json!({"reasoning_effort": "high", "thinking": {"type": "disabled"}}),
+            json!({"reasoning_effort": "high", "thinking": {"type": "disabled"}}),
+        ),
+        (
+            "claude/plain",
+            json!({"reasoning_effort": "high"}),
+            json!({"reasoning_effort": "high"}),
+        ),
+        // Over the chat transport, the effort is the endpoint's own.
+        (
+            "local/thinker",
+            json!({"reasoning_effort": "high"}),
+            json!({"reasoning_effort": "high"}),
+        ),
+    ];
+    for (model_ref, input, expected) in cases {
+        check_with(
+            extra.clone(),
+            model_ref,
+            with_messages(input),
+            with_messages(expected),
+        );
+    }
 }
 
 #[test]

@@ -2,17 +2,25 @@
 //! request as a client sends it (`POST /v1/messages`, `count_tokens`), the
 //! message it answers with, and the stream's events.
 //!
-//! Only what the gateway acts on is typed. Members it does not read
-//! (`metadata`, `top_k`, `cache_control`, `context_management`, beta fields)
-//! are ignored by serde; tool inputs and schemas stay raw JSON text
-//! ([`RawValue`]) because they pass through as they are, and no block is
-//! read through a tree. Texts are kept as the client's JSON string literals
-//! ([`RawText`]): nearly every text a client like Claude Code sends holds
-//! escapes (`\n`), and unescaping them only to escape them again in the
-//! translated body cost more than the rest of the translation. The client's
-//! bytes themselves are kept whole on the translated request
-//! ([`crate::wire::openai::ChatRequest::anthropic_original`]).
-//! The rules it follows are summed up in `docs/claude-code.md`.
+//! Only what the gateway acts on is typed: the members the translation
+//! writes (model, limits, system, messages, tools, tool choice, thinking,
+//! `output_config`, stop sequences, sampling, `metadata.user_id`), each
+//! block list's last `cache_control` and a tool's (a cache breakpoint,
+//! which a target may take: `providers::plan`), and the presence of
+//! `container` and `mcp_servers` (refused). The other members (`top_k`,
+//! `context_management`, `service_tier`, beta fields) are ignored by
+//! serde; the reader notes them from the body's scanned members as rows of
+//! the Messages table (`translate::fields`), so a target that does not get
+//! them is named in `x-clawgate-dropped`. Tool inputs and schemas stay raw
+//! JSON text ([`RawValue`]) because they pass through as they are, and no
+//! block is read through a tree. Texts are kept as the client's JSON
+//! string literals ([`RawText`]): nearly every text a client like Claude
+//! Code sends holds escapes (`\n`), and unescaping them only to escape them
+//! again in the translated body cost more than the rest of the
+//! translation. The client's bytes themselves are kept whole on the
+//! translated request ([`crate::wire::openai::ChatRequest::anthropic_original`]),
+//! for a target that speaks Messages. The rules it follows are summed up
+//! in `docs/claude-code.md`.
 
 use std::borrow::Cow;
 

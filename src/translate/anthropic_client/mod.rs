@@ -1,9 +1,10 @@
 //! Serving an Anthropic Messages client from the gateway's OpenAI-shaped
 //! pipeline: the request becomes a chat-completions request (which the
-//! provider rules then shape for each target like any other), and the
-//! answer, whole or streamed, becomes an Anthropic message or the exact
-//! Anthropic event sequence. The wire rules it follows are summed up in
-//! `docs/claude-code.md`.
+//! provider rules then plan for each target like any other; a target that
+//! speaks Messages is sent the client's own body with the plan's edits,
+//! `anthropic_provider::passthrough`), and the answer, whole or streamed,
+//! becomes an Anthropic message or the exact Anthropic event sequence. The
+//! wire rules it follows are summed up in `docs/claude-code.md`.
 //!
 //! - [`request`]: the Anthropic request in, the OpenAI request out;
 //! - [`answer`]: a whole completion out as a message;
@@ -11,11 +12,19 @@
 //! - [`overflow`]: a provider's context-overflow error in Claude Code's
 //!   wording.
 //!
-//! What has no OpenAI counterpart is dropped, not faked: `cache_control`,
-//! `context_management`, `metadata`, `top_k`, server tools and their
-//! blocks, redacted thinking and thinking signatures. Blocks the pipeline
-//! cannot carry (binary documents) are refused with a message that names
-//! them.
+//! What becomes of each field, block and tool type is the Messages table's
+//! (`translate::fields`, `docs/translation.md`): the reader notes every
+//! row the request holds, and refuses what the table refuses (binary
+//! documents, unknown blocks, `container`, `mcp_servers`, a `tool_choice`
+//! naming a server tool) with a 400 naming it. What the chat form cannot
+//! hold is not faked: the cache breakpoints (by the chat message that ends
+//! the marked turn) and the thinking budget are noted beside it
+//! (`wire::openai::Native`) for the plan, which sends them to a target that
+//! takes them (OpenRouter) and otherwise withholds them; `top_k`,
+//! `context_management`, `service_tier`, server tools and their blocks,
+//! redacted thinking, thinking signatures and stop sequences beyond four
+//! are dropped. Whatever a target does not get is named in the answer's
+//! `x-clawgate-dropped` header and a warn line.
 
 mod answer;
 mod overflow;
