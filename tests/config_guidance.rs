@@ -128,16 +128,7 @@ async fn a_target_over_its_budget_shows_as_such() {
     assert_eq!(attempts[1]["model"], "openrouter/moonshotai/kimi-k2.6");
     assert_eq!(attempts[1]["outcome"], "over_budget", "{error}");
     // The page says it too.
-    let page = gw
-        .client()
-        .get(format!("{}/", gw.url))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = gw.page().await;
     assert!(
         page.contains("<span class=\"badge over_budget\">over budget</span><div class=\"muted why\">the daily budget of $0.00 for provider openrouter is spent"),
         "{page}"

@@ -389,19 +389,6 @@ async fn doctor_probe_reads_the_quota() {
     assert!(!stdout.contains(KEY), "no key in doctor's output");
 }
 
-/// The status page as a browser gets it.
-async fn page(gw: &TestGateway) -> String {
-    let response = gw
-        .client()
-        .get(format!("{}/", gw.url))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
-}
-
 /// The page's quota row for `provider`'s `window` (`weekly`, `5h`,
 /// `balance`, or `""` for a provider with nothing read).
 fn quota_row<'a>(html: &'a str, provider: &str, window: &str) -> Option<&'a str> {
@@ -420,13 +407,13 @@ async fn the_status_page_shows_the_quota_windows() {
     let (primary, _backup, gw) = spent_weekly_window().await;
     // The page waits a moment for a stale reading; under load a slow one
     // shows on a later load (bounded).
-    let mut html = page(&gw).await;
+    let mut html = gw.page().await;
     for _ in 0..100 {
         if html.contains("id=\"quotas\"") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        html = page(&gw).await;
+        html = gw.page().await;
     }
     assert!(html.contains("<h2>Quotas</h2>"), "{html}");
     assert_eq!(quota_reads(&primary, "/v1/usages"), 1);
@@ -444,7 +431,7 @@ async fn the_status_page_shows_the_quota_windows() {
     assert!(!html.contains("data-provider=\"backup\""));
 
     // A later load within the minute does not read again.
-    page(&gw).await;
+    gw.page().await;
     assert_eq!(quota_reads(&primary, "/v1/usages"), 1);
 }
 
@@ -482,7 +469,7 @@ async fn the_status_page_shows_a_balance_and_an_unreadable_quota_escaped() {
     // The status reads every quota and waits for them: the page then shows
     // them all.
     gw.status().await;
-    let html = page(&gw).await;
+    let html = gw.page().await;
     let balance = quota_row(&html, "broke", "balance").unwrap_or_else(|| panic!("{html}"));
     assert!(balance.contains("data-state=\"exhausted\""), "{balance}");
     assert!(balance.contains(">0 available<"), "{balance}");
@@ -507,7 +494,7 @@ async fn the_status_page_has_no_quotas_section_without_a_quota_endpoint() {
     let backup = healthy_mock().await;
     // A custom baseUrl: the quota is off unless configured on.
     let gw = gateway(config(kimi_provider(&primary, Value::Null), &backup)).await;
-    let html = page(&gw).await;
+    let html = gw.page().await;
     assert!(html.contains("id=\"chain\""), "{html}");
     assert!(!html.contains("id=\"quotas\""), "{html}");
     assert_eq!(quota_reads(&primary, "/v1/usages"), 0);

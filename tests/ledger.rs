@@ -454,19 +454,6 @@ async fn the_status_page_shows_the_ledgers_numbers_to_a_browser_only() {
     assert!(!html.contains("<script"), "usable without JavaScript");
 }
 
-/// The status page's HTML from `url`.
-async fn status_page(url: &str) -> String {
-    reqwest::Client::new()
-        .get(format!("{url}/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Issue 42: after a restart the page's "answered today" is rebuilt from
 /// the ledger, and counts what was answered, not the requests that failed;
 /// answers without a price draw no spend, not a full bar.
@@ -487,7 +474,7 @@ async fn after_a_restart_the_status_page_counts_only_answered_requests() {
     assert_eq!(gw.test.chat(failed).await.status(), 502);
     gw.rows(2).await;
     let answered = "id=\"requests-today\" data-value=\"1\"";
-    assert!(status_page(&gw.test.url).await.contains(answered));
+    assert!(gw.test.page().await.contains(answered));
     gw.ledger.close(Duration::from_secs(5));
 
     // `clawgate serve` again, on the same ledger.
@@ -502,7 +489,7 @@ async fn after_a_restart_the_status_page_counts_only_answered_requests() {
         .unwrap()
         .with_ledger(Arc::new(ledger));
     let again = serve(Arc::new(gateway)).await;
-    let html = status_page(&again.url).await;
+    let html = again.page().await;
     assert!(html.contains(answered), "{html}");
     assert!(
         html.contains("<text x=\"4\" y=\"11\">no spend in the last 30 days</text>"),

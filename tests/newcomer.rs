@@ -218,16 +218,7 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
     let said = "503 overloaded (key [redacted])";
     assert_eq!(target(&status, "primary/m")["lastError"], said, "{status}");
     assert!(target(&status, "backup/m")["lastError"].is_null());
-    let page = gw
-        .client()
-        .get(&gw.url)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = gw.page().await;
     assert!(page.contains(said), "{page}");
     assert!(!page.contains(KEY));
 

@@ -127,6 +127,19 @@ impl TestGateway {
             .expect("the status is JSON")
     }
 
+    /// The status page as a browser gets it (`GET /` asking for HTML).
+    pub async fn page(&self) -> String {
+        let response = self
+            .client()
+            .get(format!("{}/", self.url))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(response.status(), 200, "the status page");
+        response.text().await.expect("the page is text")
+    }
+
     /// `GET /metrics`: the Prometheus text.
     pub async fn metrics(&self) -> String {
         self.client()
