@@ -496,16 +496,21 @@ impl ChatRequest {
         let mut out = Vec::with_capacity(bytes.len());
         let mut copied = 0;
         for (part, members) in parts(content) {
+            // Whether a member before this one stays in the part.
+            let mut kept = false;
             for (at, member) in members.iter().enumerate() {
                 if member.key != "cache_control" {
+                    kept = true;
                     continue;
                 }
-                // The member and one comma beside it: the one before it,
-                // else the one after it.
-                let cut = match (at.checked_sub(1), members.get(at + 1)) {
-                    (Some(before), _) => members[before].value.end..member.value.end,
-                    (None, Some(after)) => member.raw_key.start..after.raw_key.start,
-                    (None, None) => member.raw_key.start..member.value.end,
+                // The member and one comma beside it: the one after the
+                // member before it when one stays (a mark cut before this
+                // one ended where that member's value ends), else the one
+                // after it.
+                let cut = match (kept, members.get(at + 1)) {
+                    (true, _) => members[at - 1].value.end..member.value.end,
+                    (false, Some(after)) => member.raw_key.start..after.raw_key.start,
+                    (false, None) => member.raw_key.start..member.value.end,
                 };
                 let cut = part.start + cut.start..part.start + cut.end;
                 out.extend_from_slice(&bytes[copied..cut.start]);
@@ -782,6 +787,53 @@ pub fn message_text(response: &Map<String, Value>) -> (String, Option<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cache_marks_are_cut_from_a_content_array_leaving_json() {
+        let cases = [
+            (r#""hi""#, None),
+            (r#"[]"#, Some(r#"[]"#)),
+            (
+                r#"[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}]"#,
+                Some(r#"[{"type":"text","text":"a"}]"#),
+            ),
+            (
+                r#"[{"cache_control":{"type":"ephemeral"},"type":"text","text":"a"}]"#,
+                Some(r#"[{"type":"text","text":"a"}]"#),
+            ),
+            (
+                r#"[{"type":"text","cache_control":null,"text":"a"},{"cache_control":1}]"#,
+                Some(r#"[{"type":"text","text":"a"},{}]"#),
+            ),
+            // Repeated, first or last: each goes, and the part stays JSON.
+            (
+                r#"[{"cache_control":1,"cache_control":2,"type":"text","text":"a"}]"#,
+                Some(r#"[{"type":"text","text":"a"}]"#),
+            ),
+            (
+                r#"[{"type":"text","text":"a","cache_control":1,"cache_control":2}]"#,
+                Some(r#"[{"type":"text","text":"a"}]"#),
+            ),
+            (
+                r#"[{"cache_control":1,"type":"text","cache_control":2,"text":"a"}]"#,
+                Some(r#"[{"type":"text","text":"a"}]"#),
+            ),
+            (
+                r#"[{"cache_control":1,"cache_control":2}]"#,
+                Some(r#"[{}]"#),
+            ),
+        ];
+        for (content, expected) in cases {
+            let body = format!(r#"{{"messages":[{{"role":"user","content":{content}}}]}}"#);
+            let request = ChatRequest::parse(body.clone()).expect(&body);
+            let cut = request.content_without_cache_marks(0);
+            let cut = cut.as_deref().map(|b| std::str::from_utf8(b).unwrap());
+            assert_eq!(cut, expected, "{content}");
+            if let Some(cut) = cut {
+                serde_json::from_str::<Value>(cut).expect(cut);
+            }
+        }
+    }
 
     #[test]
     fn the_first_image_is_found_where_a_part_says_it_is_one() {
