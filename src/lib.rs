@@ -14,9 +14,8 @@
 //! - [`upstream`]: one attempt against a provider, and its typed outcome;
 //!   [`quota`]: what each provider account has left (Kimi Coding, Moonshot);
 //!   [`reasoning_cache`]: reasoning kept to give back on replayed tool-call turns.
-//! - [`translate`]: rewriting requests, answers and streams between the
-//!   OpenAI and Anthropic wire protocols.
-//! - [`ledger`]: the usage ledger (SQLite), budgets, the last hour's figures.
+//! - [`ledger`]: the usage ledger (SQLite, or PostgreSQL shared by several
+//!   instances), budgets, the last hour's figures.
 //! - [`config`]: finding, reading and validating the OpenClaw-shaped config;
 //!   [`catalog`]: the built-in providers and models it merges with.
 //! - [`translate`]: OpenAI <-> Anthropic Messages, pure.

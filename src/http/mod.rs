@@ -216,17 +216,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
 }
 
 /// The completion APIs clawgate serves, by their front end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Front {
-    /// `POST /v1/chat/completions`.
-    Chat,
-    /// `POST /v1/messages` (Anthropic).
-    Messages,
-    /// `POST /v1/responses`.
-    Responses,
-}
+pub use crate::wire::Front;
 
 impl Front {
+    /// The route its requests come in on.
     pub fn path(self) -> &'static str {
         match self {
             Front::Chat => "/v1/chat/completions",

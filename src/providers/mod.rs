@@ -34,16 +34,7 @@ pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     rules(request, target, repairs, None).0
 }
 
-/// What the client asked that a target is not sent, where the field
-/// tables leave the decision to the provider rules (`translate::fields`'
-/// planned rows): the answer names it as dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withheld {
-    /// Cache breakpoints (`cache_control`).
-    CacheMarks,
-    /// A thinking budget (`thinking.budget_tokens`).
-    ThinkingBudget,
-}
+pub use crate::wire::Withheld;
 
 /// The rules' edits, given the tool results paired again and, for Kimi,
 /// what was read of the tools, and what the target is not sent.

@@ -24,9 +24,8 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::capabilities::Api;
-use crate::providers::Withheld;
 use crate::wire::openai::ChatRequest;
-use crate::wire::{Front, Seen};
+use crate::wire::{Front, Seen, Withheld};
 
 /// What a row names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -284,6 +284,17 @@ mod tests {
     }
 }
 
+/// What the client asked that a target is not sent, where the field
+/// tables leave the decision to the provider rules (`translate::fields`'
+/// planned rows): the answer names it as dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// Cache breakpoints (`cache_control`).
+    CacheMarks,
+    /// A thinking budget (`thinking.budget_tokens`).
+    ThinkingBudget,
+}
+
 /// The API a request came in on (its front end).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Front {
