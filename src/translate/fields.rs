@@ -288,7 +288,7 @@ pub fn same_format(front: Front) -> Option<Api> {
 /// (`metadata.user_id`) are found by their first segment; a member such a
 /// row only partly covers (`thinking`, `metadata`) is marked by the reader,
 /// which knows what it holds.
-pub fn top_level(seen: &mut Seen, key: &str, value: &str) {
+fn top_level(seen: &mut Seen, key: &str, value: &str) {
     // A member whose value is `null` is read as absent.
     if value == "null" {
         return;
@@ -327,14 +327,21 @@ fn index(front: Front) -> &'static HashMap<&'static str, Option<u8>> {
     })
 }
 
+/// The rows of `front`'s table that a body's top-level `members` (key,
+/// value as written) name, and its unknown members ([`top_level`]).
+pub fn members<'k>(front: Front, members: impl IntoIterator<Item = (&'k str, &'k str)>) -> Seen {
+    let mut seen = Seen::new(front);
+    for (key, value) in members {
+        top_level(&mut seen, key, value);
+    }
+    seen
+}
+
 /// The rows of the chat table a chat request holds: its members, its
 /// messages' roles (already read), and its content parts' types (read
 /// from the messages whose content is an array).
 pub fn chat(request: &ChatRequest) -> Seen {
-    let mut seen = Seen::new(Front::Chat);
-    for (key, value) in request.entries() {
-        top_level(&mut seen, key, value);
-    }
+    let mut seen = members(Front::Chat, request.entries());
     for message in request.messages() {
         match &*message.role {
             "system" | "developer" => ChatRow::SystemMessage.mark(&mut seen),

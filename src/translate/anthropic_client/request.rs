@@ -130,16 +130,6 @@ struct Tools {
 static SYSTEMS: Recent<System> = Recent::new(8, 512 * 1024);
 static TOOLS: Recent<Tools> = Recent::new(8, 512 * 1024);
 
-/// The body's top-level members as rows of the Messages table; `None` when
-/// it is not a JSON object.
-fn top_level<'k>(members: impl Iterator<Item = (&'k str, &'k str)>) -> Seen {
-    let mut seen = Seen::new(Front::Messages);
-    for (key, value) in members {
-        fields::top_level(&mut seen, key, value);
-    }
-    seen
-}
-
 impl Read {
     /// Reads `body`; a body serde refuses is refused with its message and
     /// the path of the offending field.
@@ -149,7 +139,7 @@ impl Read {
         }
         let mut request = MessagesRequest::parse(body)?;
         let members = Members::scan(body, &mut [])
-            .map(|members| top_level(members.entries()))
+            .map(|members| fields::members(Front::Messages, members.entries()))
             .unwrap_or_else(|| Seen::new(Front::Messages));
         Ok(Read {
             system: request
@@ -191,7 +181,7 @@ impl Read {
             request: members.rest().ok()?,
             system,
             tools,
-            members: top_level(members.entries()),
+            members: fields::members(Front::Messages, members.entries()),
             body_len: body.len(),
         })
     }

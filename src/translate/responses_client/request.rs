@@ -83,10 +83,7 @@ pub struct Read<'a> {
 /// The body's members as rows of the Responses table, and what the answer
 /// echoes of them.
 fn members(members: &Members, tools: Option<Raw>) -> (Seen, Echo) {
-    let mut seen = Seen::new(Front::Responses);
-    for (key, value) in members.entries() {
-        fields::top_level(&mut seen, key, value);
-    }
+    let seen = fields::members(Front::Responses, members.entries());
     let mut echo = Echo::default();
     if let Some(tools) = tools {
         echo.tools = tools;
