@@ -17,9 +17,11 @@
 //! holds the version); migrations run under an advisory lock, so gateways
 //! starting together apply each one once.
 
+use std::cell::Cell;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use tokio_postgres::error::Severity;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::Row;
@@ -216,7 +218,7 @@ impl Postgres {
         );
         let client = query.client.clone();
         let (since, until) = (query.since_day, query.until_day);
-        let rows = self.call("read usage from", async |db| {
+        let rows = self.call("read usage from", async |db, _| {
             db.query(&sql, &[&since, &until, &client]).await
         })?;
         let lines = rows
@@ -244,10 +246,19 @@ impl Postgres {
     /// Runs `work` on the connection, connecting (and migrating) first if
     /// need be, within the deadlines. A failure that leaves the connection
     /// unusable, or a deadline passed, drops it and starts a backoff.
+    ///
+    /// `work` sets its flag just before it sends what may make its changes
+    /// take effect (`COMMIT`, or a statement outside a transaction). Until
+    /// then, a connection lost or a deadline passed (which drops the
+    /// connection, and with it the open transaction) surely changed
+    /// nothing: that is [`StorageError::Unreached`], and the same call can
+    /// be made again. A statement refused on a live connection is
+    /// [`StorageError::Failed`], so a call that cannot succeed is not made
+    /// again and again.
     fn call<T>(
         &mut self,
         what: &str,
-        work: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>,
+        work: impl AsyncFnOnce(&mut Client, &Cell<bool>) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StorageError> {
         if let Some(at) = self.retry_at
             && Instant::now() < at
@@ -261,33 +272,42 @@ impl Postgres {
                 self.unreached(what, why)
             })?,
         };
+        let committing = Cell::new(false);
         let outcome = self.runtime.block_on(async {
             // Made inside the runtime: the timer needs its context.
-            tokio::time::timeout(CALL_TIMEOUT, work(&mut client)).await
+            tokio::time::timeout(CALL_TIMEOUT, work(&mut client, &committing)).await
         });
-        match outcome {
+        let lost = match outcome {
             Ok(Ok(value)) => {
                 self.client = Some(client);
                 self.backoff = FIRST_BACKOFF;
                 self.retry_at = None;
-                Ok(value)
+                return Ok(value);
             }
             Ok(Err(err)) => {
                 let why = scrub_error(&err, self.password.as_deref());
-                if client.is_closed() || err.as_db_error().is_none() {
+                let lost = connection_lost(&client, &err);
+                // Any error but the server's refusal of a statement may
+                // leave the connection out of step: it is made again.
+                if lost || err.as_db_error().is_none() {
                     self.back_off();
                 } else {
                     self.client = Some(client);
                 }
-                Err(self.failure(what, why))
+                if !lost {
+                    return Err(self.failure(what, why));
+                }
+                why
             }
             Err(_) => {
                 self.back_off();
-                Err(self.failure(
-                    what,
-                    format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
-                ))
+                format!("no answer within {} s", CALL_TIMEOUT.as_secs())
             }
+        };
+        if committing.get() {
+            Err(self.failure(what, lost))
+        } else {
+            Err(self.unreached(what, lost))
         }
     }
 
@@ -381,6 +401,20 @@ async fn migrate(client: &mut Client) -> Result<(), String> {
     tx.commit().await.map_err(error)
 }
 
+/// Whether `err` means the connection is gone. The client runs only while
+/// a call blocks on it, so a server that shut down (or a connection that
+/// closed) in between is only seen by the next statement: as an error
+/// saying the connection is closed, or as the server's own FATAL error (such
+/// as 57P01, "terminating connection due to administrator command") in
+/// answer to it.
+fn connection_lost(client: &Client, err: &tokio_postgres::Error) -> bool {
+    client.is_closed()
+        || err.is_closed()
+        || err
+            .as_db_error()
+            .is_some_and(|e| matches!(e.parsed_severity(), Some(Severity::Fatal | Severity::Panic)))
+}
+
 /// The error's text with the password, if it somehow appears, replaced.
 fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String {
     let text = error.to_string();
@@ -450,7 +484,7 @@ impl Storage for Postgres {
         let uncosted = sum(|r| r.uncosted);
         let d_total = sum(|r| r.total_ms);
 
-        self.call("write rows to", async |db| {
+        self.call("write rows to", async |db, committing| {
             let tx = db.transaction().await?;
             tx.execute(
                 INSERT_ROWS,
@@ -502,6 +536,7 @@ impl Storage for Postgres {
                 ],
             )
             .await?;
+            committing.set(true);
             tx.commit().await
         })
     }
@@ -509,7 +544,8 @@ impl Storage for Postgres {
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
         let mut deleted = 0;
         loop {
-            let n = self.call("expire old rows in", async |db| {
+            let n = self.call("expire old rows in", async |db, committing| {
+                committing.set(true);
                 db.execute(
                     "DELETE FROM clawgate_requests WHERE id IN (SELECT id FROM clawgate_requests \
                      WHERE ts_ms < $1 LIMIT 20000)",
@@ -525,7 +561,7 @@ impl Storage for Postgres {
     }
 
     fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError> {
-        let rows = self.call("read spend from", async |db| {
+        let rows = self.call("read spend from", async |db, _| {
             db.query(
                 "SELECT day, client, model, SUM(requests)::int8, SUM(fallbacks)::int8, \
                  SUM(cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
@@ -565,7 +601,8 @@ impl Storage for Postgres {
         let clean = self
             .rates_cleaned
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
-        let rows = self.call("share rate limits through", async |db| {
+        let rows = self.call("share rate limits through", async |db, committing| {
+            committing.set(true);
             if !clients.is_empty() {
                 db.execute(
                     UPSERT_RATES,
