@@ -923,7 +923,15 @@ impl RateSync {
                 }
                 self.seen.retain(|(_, w), _| *w >= window - 1);
             }
-            Err(err) => shared.note_error(err.to_string()),
+            // The counts surely did not arrive: they go with the next sync.
+            Err(err @ StorageError::Unreached(_)) => shared.note_error(err.to_string()),
+            // They may have arrived: sent again they could count twice,
+            // which would limit clients below their limits; a sync's worth
+            // left out errs the other way, for one minute at most.
+            Err(err) => {
+                self.unsent.clear();
+                shared.note_error(err.to_string());
+            }
         }
     }
 }

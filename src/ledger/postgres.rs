@@ -601,23 +601,28 @@ impl Storage for Postgres {
         let clean = self
             .rates_cleaned
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+        // One transaction: these counts are in the database once and
+        // only once the others' totals are read back.
         let rows = self.call("share rate limits through", async |db, committing| {
-            committing.set(true);
+            let tx = db.transaction().await?;
             if !clients.is_empty() {
-                db.execute(
+                tx.execute(
                     UPSERT_RATES,
                     &[&clients, &windows, &requests, &tokens, &instance],
                 )
                 .await?;
             }
             if clean {
-                db.execute(
+                tx.execute(
                     "DELETE FROM clawgate_rates WHERE window_minute < $1",
                     &[&(since_window - RATE_MINUTES_KEPT)],
                 )
                 .await?;
             }
-            db.query(OTHERS_RATES, &[&since_window, &instance]).await
+            let rows = tx.query(OTHERS_RATES, &[&since_window, &instance]).await?;
+            committing.set(true);
+            tx.commit().await?;
+            Ok(rows)
         })?;
         if clean {
             self.rates_cleaned = Some(Instant::now());

@@ -788,3 +788,76 @@ fn a_ledger_from_a_newer_clawgate_is_refused() {
         "{error}"
     );
 }
+
+/// A shared store whose rate syncs answer as told, recording what each
+/// was sent.
+struct RateStore {
+    answers: std::collections::VecDeque<Result<(), StorageError>>,
+    sent: Vec<Vec<RateCount>>,
+}
+
+impl Storage for RateStore {
+    fn location(&self) -> Location {
+        Location::File("rates".into())
+    }
+    fn write(&mut self, _: &[Row]) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+        Ok(Vec::new())
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+    fn sync_rates(&mut self, sent: &[RateCount], _: i64) -> Result<Vec<RateCount>, StorageError> {
+        self.sent.push(sent.to_vec());
+        self.answers.pop_front().unwrap().map(|()| Vec::new())
+    }
+}
+
+/// Local counts handed out once each.
+#[derive(Default)]
+struct LocalCounts(std::sync::Mutex<Vec<(Arc<str>, u64, u64)>>);
+
+impl RateShare for LocalCounts {
+    fn take_local(&self) -> Vec<(Arc<str>, u64, u64)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+    fn charge_others(&self, _: &str, _: u64, _: u64) {}
+}
+
+#[test]
+fn rate_counts_are_sent_again_only_when_they_surely_did_not_arrive() {
+    let shared = Shared::default();
+    let local = Arc::new(LocalCounts::default());
+    *shared.rates.lock().unwrap() = Some(local.clone() as Arc<dyn RateShare>);
+    let clock = clock_at(Arc::new(AtomicI64::new(ms_of("2026-11-23", 100))));
+    let mut store = RateStore {
+        answers: [
+            Err(StorageError::Unreached("down".into())),
+            Err(StorageError::Failed("lost at commit".into())),
+            Ok(()),
+        ]
+        .into(),
+        sent: Vec::new(),
+    };
+    let mut sync = RateSync::default();
+    local.0.lock().unwrap().push(("bob".into(), 1, 10));
+    for _ in 0..3 {
+        sync.sync(&mut store, &shared, &clock);
+    }
+    let bob = RateCount {
+        client: "bob".into(),
+        window: ms_of("2026-11-23", 100) / 60_000,
+        requests: 1,
+        tokens: 10,
+    };
+    assert_eq!(
+        store.sent,
+        [vec![bob.clone()], vec![bob], vec![]],
+        "sent again after Unreached, not after Failed"
+    );
+}
