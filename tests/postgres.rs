@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clawgate::ledger::{RATE_SYNC, SPEND_REFRESH};
+use clawgate::config::ledger::StoreUrl;
+use clawgate::ledger::postgres::Postgres;
+use clawgate::ledger::storage::Storage;
+use clawgate::ledger::{RATE_SYNC, Row, SPEND_REFRESH, Tokens};
 use clawgate::mock::MockServer;
 use common::postgres::Cluster;
 use common::*;
@@ -537,4 +540,67 @@ async fn status_and_config_show_name_the_store_with_its_password_hidden() {
     assert!(!text.contains("hunter2"), "{text}");
     let shown_config: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(shown_config["ledger"]["store"], hidden.as_str(), "{text}");
+}
+
+/// A row as the gateway writes it, with `tokens` tokens in.
+fn row_with_tokens_in(tokens: u64) -> Row {
+    Row {
+        ts_ms: 1_795_000_000_000,
+        request_id: None,
+        front_end: "openai-chat",
+        model_asked: Some("p/m".into()),
+        answered_by: Some("p/m".into()),
+        attempts: vec!["p/m:ok".into()],
+        status: 200,
+        end: "complete",
+        first_byte_ms: 5,
+        total_ms: 40,
+        tokens: Tokens {
+            input: Some(tokens),
+            cached: None,
+            output: Some(1),
+            reasoning: None,
+        },
+        cost_usd: Some(0.01),
+        budget_estimate_usd: None,
+        agent: "openclaw",
+        client: "alice".into(),
+    }
+}
+
+fn store_url(url: &str) -> StoreUrl {
+    StoreUrl::Postgres {
+        url: secrecy::SecretString::from(url.to_string()),
+        shown: "postgresql://(test)".into(),
+    }
+}
+
+#[test]
+fn counts_too_large_to_add_neither_stop_the_writer_nor_overflow() {
+    let Some(cluster) = Cluster::start("counts_too_large_to_add") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let huge = row_with_tokens_in(u64::MAX);
+    // Each count is capped (exact as a JSON number), and two add up.
+    store.write(&[huge.clone(), huge.clone()]).unwrap();
+    let max: u64 = cluster
+        .psql("SELECT MAX(tokens_in) FROM clawgate_requests")
+        .parse()
+        .unwrap();
+    assert_eq!(max, 1 << 53);
+    assert_eq!(
+        cluster.psql("SELECT tokens_in FROM clawgate_daily"),
+        (2u64 << 53).to_string()
+    );
+    // A full batch of them, then more onto the day's rollup: the sum
+    // saturates instead of refusing every later batch for that day.
+    store.write(&vec![huge.clone(); 1024]).unwrap();
+    store.write(&[huge]).unwrap();
+    store.write(&[row_with_tokens_in(7)]).unwrap();
+    assert_eq!(
+        cluster.psql("SELECT tokens_in FROM clawgate_daily"),
+        i64::MAX.to_string()
+    );
+    assert_eq!(cluster.psql("SELECT requests FROM clawgate_daily"), "1028");
 }

@@ -891,8 +891,8 @@ impl RateSync {
         let window = millis(clock()).div_euclid(60_000);
         for (client, requests, tokens) in rates.take_local() {
             let sum = self.unsent.entry((client, window)).or_default();
-            sum.0 += requests;
-            sum.1 += tokens;
+            sum.0 = sum.0.saturating_add(requests);
+            sum.1 = sum.1.saturating_add(tokens);
         }
         // Counts older than the last minute no longer limit anyone.
         self.unsent.retain(|(_, w), _| *w >= window - 1);

@@ -27,7 +27,7 @@ use tokio_postgres::{Client, Config, NoTls};
 use super::Row;
 use super::query::{self, Query, Report, SUMS};
 use super::storage::{Location, RateCount, Storage, StorageError};
-use super::store::{DaySpend, rollups};
+use super::store::{DaySpend, rollups, to_i64};
 use crate::config::ledger::StoreUrl;
 
 /// The most any one call may take, connecting aside.
@@ -117,6 +117,9 @@ const INSERT_ROWS: &str = "INSERT INTO clawgate_requests (ts_ms, request_id, fro
     $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::float8[], \
     $19::text[], $20::text[])";
 
+/// Counts are capped when written (`store::MAX_COUNT`), and their sums
+/// saturate, as in the SQLite ledger: a day's rollup that overflowed would
+/// refuse every later batch with a row for it.
 const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \
     agent, client, requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, \
     tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
@@ -128,12 +131,14 @@ const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, mode
     fallbacks = d.fallbacks + excluded.fallbacks, \
     primary_failures = d.primary_failures + excluded.primary_failures, \
     fallback_cost_usd = d.fallback_cost_usd + excluded.fallback_cost_usd, \
-    tokens_in = d.tokens_in + excluded.tokens_in, \
-    tokens_cached = d.tokens_cached + excluded.tokens_cached, \
-    tokens_out = d.tokens_out + excluded.tokens_out, \
-    tokens_reasoning = d.tokens_reasoning + excluded.tokens_reasoning, \
+    tokens_in = LEAST(d.tokens_in::numeric + excluded.tokens_in, 9223372036854775807), \
+    tokens_cached = LEAST(d.tokens_cached::numeric + excluded.tokens_cached, \
+    9223372036854775807), \
+    tokens_out = LEAST(d.tokens_out::numeric + excluded.tokens_out, 9223372036854775807), \
+    tokens_reasoning = LEAST(d.tokens_reasoning::numeric + excluded.tokens_reasoning, \
+    9223372036854775807), \
     cost_usd = d.cost_usd + excluded.cost_usd, uncosted = d.uncosted + excluded.uncosted, \
-    total_ms = d.total_ms + excluded.total_ms";
+    total_ms = LEAST(d.total_ms::numeric + excluded.total_ms, 9223372036854775807)";
 
 const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minute, instance, \
     requests, tokens) SELECT c, w, $5, n, t FROM UNNEST($1::text[], $2::int8[], $3::int8[], \
@@ -422,10 +427,6 @@ fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String 
         Some(password) => text.replace(password, "****"),
         None => text,
     }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Storage for Postgres {

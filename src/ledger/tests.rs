@@ -657,24 +657,32 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
     let ts = ms_of("2026-11-23", 100);
     let mut huge = row(ts, Some("moonshot/k"), Some(0.25));
     huge.tokens.input = Some(u64::MAX);
-    // Two in one batch: their sum does not fit, and saturates.
-    store.write(&[huge.clone(), huge.clone()]).unwrap();
-    let tokens_in = || {
+    let max = store::MAX_COUNT as i64;
+    let one_value = |sql: &str| {
         let conn = store::open_read_only(&path).unwrap();
-        conn.query_row("SELECT tokens_in FROM daily", [], |r| {
-            r.get::<_, rusqlite::types::Value>(0)
-        })
-        .unwrap()
+        conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+            .unwrap()
     };
-    assert_eq!(tokens_in(), rusqlite::types::Value::Integer(i64::MAX));
-    // A later batch onto it: SQLite's own sum, which does not wrap either.
+    // Each count is capped, and two of them in one batch add up.
+    store.write(&[huge.clone(), huge.clone()]).unwrap();
+    assert_eq!(
+        one_value("SELECT tokens_in FROM requests LIMIT 1"),
+        rusqlite::types::Value::Integer(max)
+    );
+    assert_eq!(
+        one_value("SELECT tokens_in FROM daily"),
+        rusqlite::types::Value::Integer(2 * max)
+    );
+    // A full batch of them saturates, and a later one onto it is SQLite's
+    // own sum, which does not wrap either.
+    store.write(&vec![huge.clone(); 1024]).unwrap();
     store.write(&[huge]).unwrap();
-    match tokens_in() {
+    match one_value("SELECT tokens_in FROM daily") {
         rusqlite::types::Value::Integer(n) => assert_eq!(n, i64::MAX),
         rusqlite::types::Value::Real(x) => assert!(x >= i64::MAX as f64, "{x}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(count(&path, "SELECT requests FROM daily"), 3);
+    assert_eq!(count(&path, "SELECT requests FROM daily"), 1027);
 }
 
 #[test]
