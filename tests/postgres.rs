@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clawgate::config::ledger::StoreUrl;
 use clawgate::ledger::postgres::Postgres;
-use clawgate::ledger::storage::Storage;
+use clawgate::ledger::storage::{Storage, StorageError};
 use clawgate::ledger::{RATE_SYNC, Row, SPEND_REFRESH, Tokens};
 use clawgate::mock::MockServer;
 use common::postgres::Cluster;
@@ -603,4 +603,45 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_overflow() {
         i64::MAX.to_string()
     );
     assert_eq!(cluster.psql("SELECT requests FROM clawgate_daily"), "1028");
+}
+
+#[test]
+fn a_write_held_up_by_a_lock_is_ended_by_the_server_and_kept_to_try_again() {
+    let Some(cluster) = Cluster::start("a_write_held_up_by_a_lock") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(&[row_with_tokens_in(1)]).unwrap();
+    std::thread::scope(|scope| {
+        let holder = scope.spawn(|| {
+            cluster.psql("LOCK TABLE clawgate_daily IN EXCLUSIVE MODE; SELECT pg_sleep(2)")
+        });
+        while cluster.psql(
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'clawgate_daily' AND l.mode = 'ExclusiveLock' AND l.granted",
+        ) != "1"
+        {
+            assert!(!holder.is_finished(), "the lock is taken");
+        }
+        let started = Instant::now();
+        let err = store.write(&[row_with_tokens_in(2)]).unwrap_err();
+        assert!(
+            started.elapsed() < clawgate::ledger::postgres::CALL_TIMEOUT,
+            "the server's lock_timeout, before the client's deadline: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&err, StorageError::Unreached(why) if why.contains("lock timeout")),
+            "nothing was written; the batch is tried again: {err:?}"
+        );
+        holder.join().unwrap();
+    });
+    while let Some(at) = store.retry_at() {
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+    }
+    store.write(&[row_with_tokens_in(2)]).unwrap();
+    assert_eq!(
+        cluster.psql("SELECT SUM(tokens_in) FROM clawgate_daily"),
+        "3"
+    );
 }

@@ -37,6 +37,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most bringing the schema up to date may take: another gateway may
 /// hold the lock while it migrates.
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a statement may wait for a lock: less than [`CALL_TIMEOUT`],
+/// so the server gives up with a message saying why before the client
+/// does.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+/// The most a transaction may stay open with nothing running in it: ours
+/// never pause, so one that does (a gateway stopped mid-call) is ended
+/// before it holds up the others' writes.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first wait after a failure; each failure in a row doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -184,6 +192,7 @@ impl Postgres {
         if config.get_application_name().is_none() {
             config.application_name("clawgate");
         }
+        config.options(server_options(config.get_options()));
         let password = config
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned());
@@ -291,7 +300,9 @@ impl Postgres {
             }
             Ok(Err(err)) => {
                 let why = scrub_error(&err, self.password.as_deref());
-                let lost = connection_lost(&client, &err);
+                // Lost, or given up for time: treated alike, and as a
+                // deadline passed here is.
+                let lost = connection_lost(&client, &err) || gave_up(&err);
                 // Any error but the server's refusal of a statement may
                 // leave the connection out of step: it is made again.
                 if lost || err.as_db_error().is_none() {
@@ -367,6 +378,14 @@ impl Postgres {
 async fn migrate(client: &mut Client) -> Result<(), String> {
     let error = |e: tokio_postgres::Error| scrub_error(&e, None);
     let tx = client.transaction().await.map_err(error)?;
+    // Waiting for another gateway's migration, and running one, may take
+    // longer than a call.
+    let ms = MIGRATE_TIMEOUT.as_millis();
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+    ))
+    .await
+    .map_err(error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(error)?;
@@ -406,6 +425,39 @@ async fn migrate(client: &mut Client) -> Result<(), String> {
     tx.commit().await.map_err(error)
 }
 
+/// The connection's `options`: the server ends what passes the client's
+/// deadlines too, instead of working on (and holding locks) for a client
+/// that gave up. Options set in the URL come after, so they win.
+fn server_options(set: Option<&str>) -> String {
+    let ms = |d: Duration| d.as_millis();
+    let ours = format!(
+        "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+        ms(CALL_TIMEOUT),
+        ms(LOCK_TIMEOUT),
+        ms(IDLE_IN_TRANSACTION_TIMEOUT)
+    );
+    match set.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(set) => format!("{ours} {set}"),
+        None => ours,
+    }
+}
+
+/// Whether the server refused a statement for want of time or a lock
+/// (the timeouts above, a deadlock): nothing of its transaction took
+/// effect, and the same call may well succeed shortly.
+fn gave_up(err: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    err.code().is_some_and(|code| {
+        [
+            SqlState::QUERY_CANCELED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+        ]
+        .contains(code)
+    })
+}
+
 /// Whether `err` means the connection is gone. The client runs only while
 /// a call blocks on it, so a server that shut down (or a connection that
 /// closed) in between is only seen by the next statement: as an error
@@ -422,7 +474,14 @@ fn connection_lost(client: &Client, err: &tokio_postgres::Error) -> bool {
 
 /// The error's text with the password, if it somehow appears, replaced.
 fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String {
-    let text = error.to_string();
+    // The client's own text is only its kind ("db error"); the server's
+    // message, or the I/O error, is its source.
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
     match password.filter(|p| !p.is_empty()) {
         Some(password) => text.replace(password, "****"),
         None => text,
@@ -664,6 +723,22 @@ mod tests {
         ] {
             Postgres::new(&url(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
         }
+    }
+
+    #[test]
+    fn the_server_ends_what_passes_the_deadlines_and_the_urls_options_are_kept() {
+        let ours = "-c statement_timeout=2000 -c lock_timeout=1000 \
+                    -c idle_in_transaction_session_timeout=5000";
+        let store = Postgres::new(&url("postgresql:///clawgate?host=/run/postgresql")).unwrap();
+        assert_eq!(store.config.get_options(), Some(ours));
+        let store = Postgres::new(&url(
+            "postgresql:///clawgate?host=/run/postgresql&options=-c%20search_path%3Dusage",
+        ))
+        .unwrap();
+        assert_eq!(
+            store.config.get_options(),
+            Some(format!("{ours} -c search_path=usage").as_str())
+        );
     }
 
     #[test]
