@@ -29,6 +29,7 @@ use super::query::{self, Query, Report, SUMS};
 use super::storage::{Location, RateCount, Storage, StorageError};
 use super::store::{DaySpend, rollups, to_i64};
 use crate::config::ledger::StoreUrl;
+use crate::ops::redact::Redactor;
 
 /// The most any one call may take, connecting aside.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -161,8 +162,8 @@ const OTHERS_RATES: &str = "SELECT client, window_minute, SUM(requests)::int8, \
 pub struct Postgres {
     url: StoreUrl,
     config: Config,
-    /// The password, to keep out of every message.
-    password: Option<String>,
+    /// Keeps the password out of every message.
+    redactor: Redactor,
     runtime: tokio::runtime::Runtime,
     client: Option<Client>,
     backoff: Duration,
@@ -184,7 +185,13 @@ impl Postgres {
             )));
         };
         let mut config = Config::from_str(text).map_err(|e| {
-            StorageError::Failed(format!("ledger.store {shown}: {}", scrub_error(&e, None)))
+            // The password is not known yet; the client's parse errors
+            // name options, not values, and the URL itself is scrubbed.
+            let redactor = Redactor::new([text]);
+            StorageError::Failed(format!(
+                "ledger.store {shown}: {}",
+                error_text(&e, &redactor)
+            ))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -193,9 +200,12 @@ impl Postgres {
             config.application_name("clawgate");
         }
         config.options(server_options(config.get_options()));
-        let password = config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned());
+        // The password as the client sends it: all it could ever echo.
+        let redactor = Redactor::new(
+            config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -205,7 +215,7 @@ impl Postgres {
         Ok(Self {
             url: url.clone(),
             config,
-            password,
+            redactor,
             runtime,
             client: None,
             backoff: FIRST_BACKOFF,
@@ -299,7 +309,7 @@ impl Postgres {
                 return Ok(value);
             }
             Ok(Err(err)) => {
-                let why = scrub_error(&err, self.password.as_deref());
+                let why = error_text(&err, &self.redactor);
                 // Lost, or given up for time: treated alike, and as a
                 // deadline passed here is.
                 let lost = connection_lost(&client, &err) || gave_up(&err);
@@ -329,8 +339,8 @@ impl Postgres {
 
     /// A new connection, its schema brought up to date.
     fn connect(&mut self) -> Result<Client, String> {
-        let password = self.password.clone();
-        let scrub = |e: tokio_postgres::Error| scrub_error(&e, password.as_deref());
+        let redactor = self.redactor.clone();
+        let scrub = |e: tokio_postgres::Error| error_text(&e, &redactor);
         let config = self.config.clone();
         self.runtime.block_on(async {
             let (mut client, connection) =
@@ -343,7 +353,7 @@ impl Postgres {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            tokio::time::timeout(MIGRATE_TIMEOUT, migrate(&mut client))
+            tokio::time::timeout(MIGRATE_TIMEOUT, migrate(&mut client, &redactor))
                 .await
                 .map_err(|_| {
                     format!(
@@ -375,8 +385,8 @@ impl Postgres {
 /// Brings the schema to [`SCHEMA_VERSION`] under the advisory lock, one
 /// transaction for all that is left. A database from a newer clawgate is
 /// refused, not written into.
-async fn migrate(client: &mut Client) -> Result<(), String> {
-    let error = |e: tokio_postgres::Error| scrub_error(&e, None);
+async fn migrate(client: &mut Client, redactor: &Redactor) -> Result<(), String> {
+    let error = |e: tokio_postgres::Error| error_text(&e, redactor);
     let tx = client.transaction().await.map_err(error)?;
     // Waiting for another gateway's migration, and running one, may take
     // longer than a call.
@@ -472,8 +482,8 @@ fn connection_lost(client: &Client, err: &tokio_postgres::Error) -> bool {
             .is_some_and(|e| matches!(e.parsed_severity(), Some(Severity::Fatal | Severity::Panic)))
 }
 
-/// The error's text with the password, if it somehow appears, replaced.
-fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String {
+/// The error's text, the password (if it somehow appears) scrubbed.
+fn error_text(error: &tokio_postgres::Error, redactor: &Redactor) -> String {
     // The client's own text is only its kind ("db error"); the server's
     // message, or the I/O error, is its source.
     let mut text = error.to_string();
@@ -482,10 +492,7 @@ fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String 
         text = format!("{text}: {cause}");
         source = cause.source();
     }
-    match password.filter(|p| !p.is_empty()) {
-        Some(password) => text.replace(password, "****"),
-        None => text,
-    }
+    redactor.scrub(&text).into_owned()
 }
 
 impl Storage for Postgres {
