@@ -605,6 +605,19 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_overflow() {
     assert_eq!(cluster.psql("SELECT requests FROM clawgate_daily"), "1028");
 }
 
+/// Runs `work` while another session holds a lock: `hold` takes it and
+/// sleeps, `held` counts it granted (1).
+fn while_held(cluster: &Cluster, hold: &str, held: &str, work: impl FnOnce()) {
+    std::thread::scope(|scope| {
+        let holder = scope.spawn(|| cluster.psql(hold));
+        while cluster.psql(held) != "1" {
+            assert!(!holder.is_finished(), "the lock is taken");
+        }
+        work();
+        holder.join().unwrap();
+    });
+}
+
 #[test]
 fn a_write_held_up_by_a_lock_is_ended_by_the_server_and_kept_to_try_again() {
     let Some(cluster) = Cluster::start("a_write_held_up_by_a_lock") else {
@@ -612,17 +625,10 @@ fn a_write_held_up_by_a_lock_is_ended_by_the_server_and_kept_to_try_again() {
     };
     let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
     store.write(&[row_with_tokens_in(1)]).unwrap();
-    std::thread::scope(|scope| {
-        let holder = scope.spawn(|| {
-            cluster.psql("LOCK TABLE clawgate_daily IN EXCLUSIVE MODE; SELECT pg_sleep(2)")
-        });
-        while cluster.psql(
-            "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-             WHERE c.relname = 'clawgate_daily' AND l.mode = 'ExclusiveLock' AND l.granted",
-        ) != "1"
-        {
-            assert!(!holder.is_finished(), "the lock is taken");
-        }
+    let hold = "LOCK TABLE clawgate_daily IN EXCLUSIVE MODE; SELECT pg_sleep(2)";
+    let held = "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                WHERE c.relname = 'clawgate_daily' AND l.mode = 'ExclusiveLock' AND l.granted";
+    while_held(&cluster, hold, held, || {
         let started = Instant::now();
         let err = store.write(&[row_with_tokens_in(2)]).unwrap_err();
         assert!(
@@ -634,7 +640,6 @@ fn a_write_held_up_by_a_lock_is_ended_by_the_server_and_kept_to_try_again() {
             matches!(&err, StorageError::Unreached(why) if why.contains("lock timeout")),
             "nothing was written; the batch is tried again: {err:?}"
         );
-        holder.join().unwrap();
     });
     while let Some(at) = store.retry_at() {
         std::thread::sleep(at.saturating_duration_since(Instant::now()));
@@ -644,4 +649,28 @@ fn a_write_held_up_by_a_lock_is_ended_by_the_server_and_kept_to_try_again() {
         cluster.psql("SELECT SUM(tokens_in) FROM clawgate_daily"),
         "3"
     );
+}
+
+#[test]
+fn a_connection_to_an_up_to_date_schema_takes_no_migration_lock() {
+    let Some(cluster) = Cluster::start("a_connection_to_an_up_to_date_schema") else {
+        return;
+    };
+    let mut first = Postgres::new(&store_url(&cluster.url())).unwrap();
+    first.write(&[row_with_tokens_in(1)]).unwrap();
+    // Another gateway holds the migration lock ("clawgate" in ASCII) for
+    // longer than a call may take.
+    let hold = "SELECT pg_advisory_lock(x'636c617767617465'::int8), pg_sleep(3)";
+    let held = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+    while_held(&cluster, hold, held, || {
+        let started = Instant::now();
+        let mut second = Postgres::new(&store_url(&cluster.url())).unwrap();
+        let days = second.spend_since(0).unwrap();
+        assert_eq!(days.len(), 1);
+        assert!(
+            started.elapsed() < clawgate::ledger::postgres::CALL_TIMEOUT,
+            "connected without waiting for the lock: {:?}",
+            started.elapsed()
+        );
+    });
 }

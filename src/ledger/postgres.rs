@@ -385,8 +385,27 @@ impl Postgres {
 /// Brings the schema to [`SCHEMA_VERSION`] under the advisory lock, one
 /// transaction for all that is left. A database from a newer clawgate is
 /// refused, not written into.
+///
+/// Every connection comes here (each usage report opens one), so the
+/// version is read first with a plain query: the lock is taken, and DDL
+/// run, only for a schema that is missing or behind.
 async fn migrate(client: &mut Client, redactor: &Redactor) -> Result<(), String> {
     let error = |e: tokio_postgres::Error| error_text(&e, redactor);
+    let current = match client
+        .query_opt("SELECT version FROM clawgate_schema", &[])
+        .await
+    {
+        Ok(row) => row.map(|row| row.get::<_, i32>(0)),
+        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => None,
+        Err(err) => return Err(error(err)),
+    };
+    let current = usize::try_from(current.unwrap_or(0)).unwrap_or(usize::MAX);
+    if current > SCHEMA_VERSION {
+        return Err(newer(current));
+    }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = client.transaction().await.map_err(error)?;
     // Waiting for another gateway's migration, and running one, may take
     // longer than a call.
@@ -413,9 +432,7 @@ async fn migrate(client: &mut Client, redactor: &Redactor) -> Result<(), String>
         .map(|row| row.get(0));
     let version = usize::try_from(version.unwrap_or(0)).unwrap_or(usize::MAX);
     if version > SCHEMA_VERSION {
-        return Err(format!(
-            "the ledger's schema is version {version}, from a newer clawgate (this one knows up to {SCHEMA_VERSION}); use that clawgate"
-        ));
+        return Err(newer(version));
     }
     if version == SCHEMA_VERSION {
         return tx.commit().await.map_err(error);
@@ -450,6 +467,12 @@ fn server_options(set: Option<&str>) -> String {
         Some(set) => format!("{ours} {set}"),
         None => ours,
     }
+}
+
+fn newer(version: usize) -> String {
+    format!(
+        "the ledger's schema is version {version}, from a newer clawgate (this one knows up to {SCHEMA_VERSION}); use that clawgate"
+    )
 }
 
 /// Whether the server refused a statement for want of time or a lock
