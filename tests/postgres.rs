@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use clawgate::config::ledger::StoreUrl;
 use clawgate::ledger::postgres::Postgres;
+use clawgate::ledger::query::Query;
 use clawgate::ledger::storage::{Storage, StorageError};
 use clawgate::ledger::{RATE_SYNC, Row, SPEND_REFRESH, Tokens};
 use clawgate::mock::MockServer;
@@ -673,4 +674,28 @@ fn a_connection_to_an_up_to_date_schema_takes_no_migration_lock() {
             started.elapsed()
         );
     });
+}
+
+#[test]
+fn a_report_not_broken_down_reads_the_totals() {
+    let Some(cluster) = Cluster::start("a_report_not_broken_down") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store
+        .write(&[row_with_tokens_in(5), row_with_tokens_in(7)])
+        .unwrap();
+    let day = 1_795_000_000_000 / 86_400_000;
+    let report = store
+        .report(&Query {
+            since_day: day - 1,
+            until_day: day + 1,
+            per: None,
+            by: None,
+            client: None,
+        })
+        .unwrap();
+    let report = serde_json::to_value(report).unwrap();
+    assert_eq!(report["total"]["requests"], 2, "{report}");
+    assert_eq!(report["total"]["tokensIn"], 12, "{report}");
 }

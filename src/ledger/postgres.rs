@@ -235,9 +235,11 @@ impl Postgres {
                 _ => format!("SUM({c})::int8"),
             })
             .collect();
+        // Grouped by position: not broken down, the key is the constant
+        // '', which PostgreSQL refuses to group by as written.
         let sql = format!(
             "SELECT day, {key}::text, {} FROM clawgate_daily WHERE day BETWEEN $1 AND $2 \
-             AND ($3::text IS NULL OR client = $3) GROUP BY day, {key}",
+             AND ($3::text IS NULL OR client = $3) GROUP BY 1, 2",
             sums.join(", ")
         );
         let client = query.client.clone();
