@@ -699,3 +699,55 @@ fn a_report_not_broken_down_reads_the_totals() {
     assert_eq!(report["total"]["requests"], 2, "{report}");
     assert_eq!(report["total"]["tokensIn"], 12, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_reports_run_two_at_a_time_and_one_more_is_told_to_retry() {
+    let Some(cluster) = Cluster::start("usage_reports_run_two_at_a_time") else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_config(dir.path(), "a", &mock);
+    let _child = start(&mut a, &cluster).await;
+    let first = get(&a.url, "/v1/usage").await;
+    assert_eq!(first.status(), 200, "{}", first.text().await.unwrap());
+
+    // Reports wait for this lock (until the server's lock_timeout): two of
+    // them hold both places meanwhile.
+    let holder = tokio::task::spawn_blocking({
+        let cluster = cluster.clone();
+        move || cluster.psql("LOCK TABLE clawgate_daily; SELECT pg_sleep(3)")
+    });
+    while cluster.psql(
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'clawgate_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    ) != "1"
+    {
+        assert!(!holder.is_finished(), "the lock is taken");
+    }
+    let (one, two, three) = tokio::join!(
+        get(&a.url, "/v1/usage"),
+        get(&a.url, "/v1/usage"),
+        get(&a.url, "/v1/usage")
+    );
+    let mut told_to_retry = 0;
+    for answer in [one, two, three] {
+        assert_eq!(answer.status(), 503);
+        if let Some(after) = answer.headers().get("retry-after") {
+            assert_eq!(after, "1");
+            let body: Value = answer.json().await.unwrap();
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("2 usage reports are running already"),
+                "{body}"
+            );
+            told_to_retry += 1;
+        }
+    }
+    assert_eq!(told_to_retry, 1, "two ran; the third was refused at once");
+    holder.await.unwrap();
+    assert_eq!(get(&a.url, "/v1/usage").await.status(), 200);
+}

@@ -67,6 +67,19 @@ pub const SPEND_REFRESH: Duration = Duration::from_secs(1);
 /// The clients' rate counters are exchanged through a shared store this
 /// often.
 pub const RATE_SYNC: Duration = Duration::from_millis(250);
+/// Usage reports running at once on PostgreSQL, each on a connection of
+/// its own: one more is refused ([`ReportError::Busy`]), not queued, so a
+/// burst of them cannot take the database's connections.
+pub const REPORTS_AT_ONCE: usize = 2;
+
+/// A usage report that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{REPORTS_AT_ONCE} usage reports are running already; try again shortly")]
+    Busy,
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// The time source: the system clock, or a fixed one in tests.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -320,6 +333,8 @@ pub struct Ledger {
     clock: Clock,
     /// Budgets already warned about at 80%: (budget index text, period start).
     warned: Mutex<std::collections::HashSet<(String, i64)>>,
+    /// The usage reports running on PostgreSQL.
+    reports: tokio::sync::Semaphore,
 }
 
 /// What the writer thread and the request path both update.
@@ -405,6 +420,7 @@ impl Ledger {
             shared: Arc::default(),
             clock,
             warned: Mutex::default(),
+            reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
         }
     }
 
@@ -506,9 +522,18 @@ impl Ledger {
 
     /// Runs a usage report against the store (blocking: call it from a
     /// blocking thread).
-    pub fn report(&self, query: &query::Query) -> Result<query::Report, String> {
-        let location = self.location.as_ref().ok_or("the usage ledger is off")?;
-        storage::report(location, query)
+    pub fn report(&self, query: &query::Query) -> Result<query::Report, ReportError> {
+        let location = self
+            .location
+            .as_ref()
+            .ok_or_else(|| ReportError::Failed("the usage ledger is off".into()))?;
+        let _running = match location {
+            Location::Postgres(_) => {
+                Some(self.reports.try_acquire().map_err(|_| ReportError::Busy)?)
+            }
+            Location::File(_) => None,
+        };
+        storage::report(location, query).map_err(ReportError::Failed)
     }
 
     /// With a shared store, the clients' rate counters of `rates` are
