@@ -934,6 +934,31 @@ fn ledger_store_takes_a_postgres_url_from_the_environment_and_shows_it_without_i
 }
 
 #[test]
+fn a_ledger_store_password_with_plus_signs_is_scrubbed_as_the_client_reads_it() {
+    // As PostgreSQL's client reads these URLs, the password is pa+ss+w0rd
+    // in each: percent-decoded, `+` a plus in the userinfo and the query.
+    for url in [
+        "postgresql://gw:pa+ss%2Bw0rd@/usage?host=/run/postgresql",
+        "postgresql://gw@/usage?host=/run/postgresql&password=pa+ss%2Bw0rd",
+    ] {
+        let env: Vec<(&str, &str)> = ALL_KEYS.iter().copied().chain([("PG_URL", url)]).collect();
+        let loaded = load(&json!({"ledger": {"store": "${PG_URL}"}}).to_string(), &env)
+            .unwrap_or_else(|errors| panic!("{url}: {errors:?}"));
+        // What `clawgate config show` prints.
+        let shown = loaded.config.redacted().to_string();
+        for form in ["pa+ss+w0rd", "pa+ss%2Bw0rd", "pa ss"] {
+            assert!(!shown.contains(form), "{url}: {shown}");
+        }
+        // What every error and log line goes through.
+        let message = loaded
+            .config
+            .redactor
+            .scrub("FATAL: password authentication failed: pa+ss+w0rd");
+        assert!(!message.contains("pa+ss+w0rd"), "{url}: {message}");
+    }
+}
+
+#[test]
 fn a_bad_ledger_store_is_a_config_error_that_never_quotes_the_password() {
     let check = |ledger: serde_json::Value, env: &[(&str, &str)], expected: &str| {
         let errors = store_of(ledger.clone(), env).expect_err("an error");

@@ -15,7 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clawgate::ledger::{RATE_SYNC, SPEND_REFRESH};
+use clawgate::config::ledger::StoreUrl;
+use clawgate::ledger::postgres::Postgres;
+use clawgate::ledger::query::Query;
+use clawgate::ledger::storage::{Storage, StorageError};
+use clawgate::ledger::{RATE_SYNC, Row, SPEND_REFRESH, Tokens};
 use clawgate::mock::MockServer;
 use common::postgres::Cluster;
 use common::*;
@@ -409,9 +413,10 @@ async fn the_database_stopped_and_started_under_load_fails_no_request() {
         written > (after_outage as u64),
         "rows queued during the {outage:?} outage were written when it came back: {written} written, {after_outage} served before it ended, {dropped} dropped"
     );
-    // Only the batch being written when the database stopped may be lost
-    // (a batch is at most 1024 rows); the others waited and were written.
-    assert!(dropped <= 1024, "{dropped} dropped");
+    // The database was stopped cleanly (`pg_ctl stop -m fast`): the batch
+    // that first met the closed connection had not been committed, so it
+    // waited with the others and was written.
+    assert_eq!(dropped, 0, "{dropped} dropped");
     let ledger = &status(&a.url).await["ledger"];
     assert_eq!(ledger["rowsDropped"], dropped, "{ledger}");
 }
@@ -536,4 +541,213 @@ async fn status_and_config_show_name_the_store_with_its_password_hidden() {
     assert!(!text.contains("hunter2"), "{text}");
     let shown_config: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(shown_config["ledger"]["store"], hidden.as_str(), "{text}");
+}
+
+/// A row as the gateway writes it, with `tokens` tokens in.
+fn row_with_tokens_in(tokens: u64) -> Row {
+    Row {
+        ts_ms: 1_795_000_000_000,
+        request_id: None,
+        front_end: "openai-chat",
+        model_asked: Some("p/m".into()),
+        answered_by: Some("p/m".into()),
+        attempts: vec!["p/m:ok".into()],
+        status: 200,
+        end: "complete",
+        first_byte_ms: 5,
+        total_ms: 40,
+        tokens: Tokens {
+            input: Some(tokens),
+            cached: None,
+            output: Some(1),
+            reasoning: None,
+        },
+        cost_usd: Some(0.01),
+        budget_estimate_usd: None,
+        agent: "openclaw",
+        client: "alice".into(),
+    }
+}
+
+fn store_url(url: &str) -> StoreUrl {
+    StoreUrl::Postgres {
+        url: secrecy::SecretString::from(url.to_string()),
+        shown: "postgresql://(test)".into(),
+    }
+}
+
+#[test]
+fn counts_too_large_to_add_neither_stop_the_writer_nor_overflow() {
+    let Some(cluster) = Cluster::start("counts_too_large_to_add") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let huge = row_with_tokens_in(u64::MAX);
+    // Each count is capped (exact as a JSON number), and two add up.
+    store.write(&[huge.clone(), huge.clone()]).unwrap();
+    let max: u64 = cluster
+        .psql("SELECT MAX(tokens_in) FROM clawgate_requests")
+        .parse()
+        .unwrap();
+    assert_eq!(max, 1 << 53);
+    assert_eq!(
+        cluster.psql("SELECT tokens_in FROM clawgate_daily"),
+        (2u64 << 53).to_string()
+    );
+    // A full batch of them, then more onto the day's rollup: the sum
+    // saturates instead of refusing every later batch for that day.
+    store.write(&vec![huge.clone(); 1024]).unwrap();
+    store.write(&[huge]).unwrap();
+    store.write(&[row_with_tokens_in(7)]).unwrap();
+    assert_eq!(
+        cluster.psql("SELECT tokens_in FROM clawgate_daily"),
+        i64::MAX.to_string()
+    );
+    assert_eq!(cluster.psql("SELECT requests FROM clawgate_daily"), "1028");
+}
+
+/// Runs `work` while another session holds a lock: `hold` takes it and
+/// sleeps, `held` counts it granted (1).
+fn while_held(cluster: &Cluster, hold: &str, held: &str, work: impl FnOnce()) {
+    std::thread::scope(|scope| {
+        let holder = scope.spawn(|| cluster.psql(hold));
+        while cluster.psql(held) != "1" {
+            assert!(!holder.is_finished(), "the lock is taken");
+        }
+        work();
+        holder.join().unwrap();
+    });
+}
+
+#[test]
+fn a_write_held_up_by_a_lock_is_ended_by_the_server_and_kept_to_try_again() {
+    let Some(cluster) = Cluster::start("a_write_held_up_by_a_lock") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(&[row_with_tokens_in(1)]).unwrap();
+    let hold = "LOCK TABLE clawgate_daily IN EXCLUSIVE MODE; SELECT pg_sleep(2)";
+    let held = "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                WHERE c.relname = 'clawgate_daily' AND l.mode = 'ExclusiveLock' AND l.granted";
+    while_held(&cluster, hold, held, || {
+        let started = Instant::now();
+        let err = store.write(&[row_with_tokens_in(2)]).unwrap_err();
+        assert!(
+            started.elapsed() < clawgate::ledger::postgres::CALL_TIMEOUT,
+            "the server's lock_timeout, before the client's deadline: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&err, StorageError::Unreached(why) if why.contains("lock timeout")),
+            "nothing was written; the batch is tried again: {err:?}"
+        );
+    });
+    while let Some(at) = store.retry_at() {
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+    }
+    store.write(&[row_with_tokens_in(2)]).unwrap();
+    assert_eq!(
+        cluster.psql("SELECT SUM(tokens_in) FROM clawgate_daily"),
+        "3"
+    );
+}
+
+#[test]
+fn a_connection_to_an_up_to_date_schema_takes_no_migration_lock() {
+    let Some(cluster) = Cluster::start("a_connection_to_an_up_to_date_schema") else {
+        return;
+    };
+    let mut first = Postgres::new(&store_url(&cluster.url())).unwrap();
+    first.write(&[row_with_tokens_in(1)]).unwrap();
+    // Another gateway holds the migration lock ("clawgate" in ASCII) for
+    // longer than a call may take.
+    let hold = "SELECT pg_advisory_lock(x'636c617767617465'::int8), pg_sleep(3)";
+    let held = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+    while_held(&cluster, hold, held, || {
+        let started = Instant::now();
+        let mut second = Postgres::new(&store_url(&cluster.url())).unwrap();
+        let days = second.spend_since(0).unwrap();
+        assert_eq!(days.len(), 1);
+        assert!(
+            started.elapsed() < clawgate::ledger::postgres::CALL_TIMEOUT,
+            "connected without waiting for the lock: {:?}",
+            started.elapsed()
+        );
+    });
+}
+
+#[test]
+fn a_report_not_broken_down_reads_the_totals() {
+    let Some(cluster) = Cluster::start("a_report_not_broken_down") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store
+        .write(&[row_with_tokens_in(5), row_with_tokens_in(7)])
+        .unwrap();
+    let day = 1_795_000_000_000 / 86_400_000;
+    let report = store
+        .report(&Query {
+            since_day: day - 1,
+            until_day: day + 1,
+            per: None,
+            by: None,
+            client: None,
+        })
+        .unwrap();
+    let report = serde_json::to_value(report).unwrap();
+    assert_eq!(report["total"]["requests"], 2, "{report}");
+    assert_eq!(report["total"]["tokensIn"], 12, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_reports_run_two_at_a_time_and_one_more_is_told_to_retry() {
+    let Some(cluster) = Cluster::start("usage_reports_run_two_at_a_time") else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_config(dir.path(), "a", &mock);
+    let _child = start(&mut a, &cluster).await;
+    let first = get(&a.url, "/v1/usage").await;
+    assert_eq!(first.status(), 200, "{}", first.text().await.unwrap());
+
+    // Reports wait for this lock (until the server's lock_timeout): two of
+    // them hold both places meanwhile.
+    let holder = tokio::task::spawn_blocking({
+        let cluster = cluster.clone();
+        move || cluster.psql("LOCK TABLE clawgate_daily; SELECT pg_sleep(3)")
+    });
+    while cluster.psql(
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'clawgate_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    ) != "1"
+    {
+        assert!(!holder.is_finished(), "the lock is taken");
+    }
+    let (one, two, three) = tokio::join!(
+        get(&a.url, "/v1/usage"),
+        get(&a.url, "/v1/usage"),
+        get(&a.url, "/v1/usage")
+    );
+    let mut told_to_retry = 0;
+    for answer in [one, two, three] {
+        assert_eq!(answer.status(), 503);
+        if let Some(after) = answer.headers().get("retry-after") {
+            assert_eq!(after, "1");
+            let body: Value = answer.json().await.unwrap();
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("2 usage reports are running already"),
+                "{body}"
+            );
+            told_to_retry += 1;
+        }
+    }
+    assert_eq!(told_to_retry, 1, "two ran; the third was refused at once");
+    holder.await.unwrap();
+    assert_eq!(get(&a.url, "/v1/usage").await.status(), 200);
 }

@@ -3,7 +3,9 @@
 //! 30d), `per` (`day`, `week`, `month`), `by` (`model`, `provider`,
 //! `client`, `agent`, `front-end`), `client` (one client's only). Read
 //! from the daily rollups (SQLite or PostgreSQL) on a blocking thread with
-//! a connection of its own.
+//! a connection of its own; on PostgreSQL at most
+//! [`crate::ledger::REPORTS_AT_ONCE`] at once, one more answered 503 with
+//! `Retry-After: 1`.
 //!
 //! An admin key (`gateway.auth.token`, a client with `admin: true`, or
 //! anyone when no key is required) reads every client's usage; any other
@@ -14,7 +16,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Extension, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -22,7 +25,7 @@ use super::ApiError;
 use super::guard::Caller;
 use crate::config::ledger::Period;
 use crate::gateway::Gateway;
-use crate::ledger::{calendar, query};
+use crate::ledger::{ReportError, calendar, query};
 
 pub async fn usage(
     State(gateway): State<Arc<Gateway>>,
@@ -52,13 +55,17 @@ pub async fn usage(
     let ledger = ledger.clone();
     let report = tokio::task::spawn_blocking(move || ledger.report(&question))
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
+        .unwrap_or_else(|e| Err(ReportError::Failed(e.to_string())));
     match report {
         Ok(report) => Ok(Json(report).into_response()),
-        Err(message) => Ok(unavailable(format!(
-            "cannot read the usage ledger: {message}"
-        ))),
+        Err(ReportError::Busy) => {
+            let mut response = unavailable(ReportError::Busy.to_string());
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            Ok(response)
+        }
+        Err(err) => Ok(unavailable(format!("cannot read the usage ledger: {err}"))),
     }
 }
 

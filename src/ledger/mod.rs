@@ -67,6 +67,19 @@ pub const SPEND_REFRESH: Duration = Duration::from_secs(1);
 /// The clients' rate counters are exchanged through a shared store this
 /// often.
 pub const RATE_SYNC: Duration = Duration::from_millis(250);
+/// Usage reports running at once on PostgreSQL, each on a connection of
+/// its own: one more is refused ([`ReportError::Busy`]), not queued, so a
+/// burst of them cannot take the database's connections.
+pub const REPORTS_AT_ONCE: usize = 2;
+
+/// A usage report that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{REPORTS_AT_ONCE} usage reports are running already; try again shortly")]
+    Busy,
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// The time source: the system clock, or a fixed one in tests.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -320,6 +333,8 @@ pub struct Ledger {
     clock: Clock,
     /// Budgets already warned about at 80%: (budget index text, period start).
     warned: Mutex<std::collections::HashSet<(String, i64)>>,
+    /// The usage reports running on PostgreSQL.
+    reports: tokio::sync::Semaphore,
 }
 
 /// What the writer thread and the request path both update.
@@ -405,6 +420,7 @@ impl Ledger {
             shared: Arc::default(),
             clock,
             warned: Mutex::default(),
+            reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
         }
     }
 
@@ -506,9 +522,18 @@ impl Ledger {
 
     /// Runs a usage report against the store (blocking: call it from a
     /// blocking thread).
-    pub fn report(&self, query: &query::Query) -> Result<query::Report, String> {
-        let location = self.location.as_ref().ok_or("the usage ledger is off")?;
-        storage::report(location, query)
+    pub fn report(&self, query: &query::Query) -> Result<query::Report, ReportError> {
+        let location = self
+            .location
+            .as_ref()
+            .ok_or_else(|| ReportError::Failed("the usage ledger is off".into()))?;
+        let _running = match location {
+            Location::Postgres(_) => {
+                Some(self.reports.try_acquire().map_err(|_| ReportError::Busy)?)
+            }
+            Location::File(_) => None,
+        };
+        storage::report(location, query).map_err(ReportError::Failed)
     }
 
     /// With a shared store, the clients' rate counters of `rates` are
@@ -891,8 +916,8 @@ impl RateSync {
         let window = millis(clock()).div_euclid(60_000);
         for (client, requests, tokens) in rates.take_local() {
             let sum = self.unsent.entry((client, window)).or_default();
-            sum.0 += requests;
-            sum.1 += tokens;
+            sum.0 = sum.0.saturating_add(requests);
+            sum.1 = sum.1.saturating_add(tokens);
         }
         // Counts older than the last minute no longer limit anyone.
         self.unsent.retain(|(_, w), _| *w >= window - 1);
@@ -923,7 +948,15 @@ impl RateSync {
                 }
                 self.seen.retain(|(_, w), _| *w >= window - 1);
             }
-            Err(err) => shared.note_error(err.to_string()),
+            // The counts surely did not arrive: they go with the next sync.
+            Err(err @ StorageError::Unreached(_)) => shared.note_error(err.to_string()),
+            // They may have arrived: sent again they could count twice,
+            // which would limit clients below their limits; a sync's worth
+            // left out errs the other way, for one minute at most.
+            Err(err) => {
+                self.unsent.clear();
+                shared.note_error(err.to_string());
+            }
         }
     }
 }

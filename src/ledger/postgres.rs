@@ -17,16 +17,19 @@
 //! holds the version); migrations run under an advisory lock, so gateways
 //! starting together apply each one once.
 
+use std::cell::Cell;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use tokio_postgres::error::Severity;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::Row;
 use super::query::{self, Query, Report, SUMS};
 use super::storage::{Location, RateCount, Storage, StorageError};
-use super::store::{DaySpend, rollups};
+use super::store::{DaySpend, rollups, to_i64};
 use crate::config::ledger::StoreUrl;
+use crate::ops::redact::Redactor;
 
 /// The most any one call may take, connecting aside.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,6 +38,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most bringing the schema up to date may take: another gateway may
 /// hold the lock while it migrates.
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a statement may wait for a lock: less than [`CALL_TIMEOUT`],
+/// so the server gives up with a message saying why before the client
+/// does.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+/// The most a transaction may stay open with nothing running in it: ours
+/// never pause, so one that does (a gateway stopped mid-call) is ended
+/// before it holds up the others' writes.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first wait after a failure; each failure in a row doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -115,6 +126,9 @@ const INSERT_ROWS: &str = "INSERT INTO clawgate_requests (ts_ms, request_id, fro
     $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::float8[], \
     $19::text[], $20::text[])";
 
+/// Counts are capped when written (`store::MAX_COUNT`), and their sums
+/// saturate, as in the SQLite ledger: a day's rollup that overflowed would
+/// refuse every later batch with a row for it.
 const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \
     agent, client, requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, \
     tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
@@ -126,12 +140,14 @@ const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, mode
     fallbacks = d.fallbacks + excluded.fallbacks, \
     primary_failures = d.primary_failures + excluded.primary_failures, \
     fallback_cost_usd = d.fallback_cost_usd + excluded.fallback_cost_usd, \
-    tokens_in = d.tokens_in + excluded.tokens_in, \
-    tokens_cached = d.tokens_cached + excluded.tokens_cached, \
-    tokens_out = d.tokens_out + excluded.tokens_out, \
-    tokens_reasoning = d.tokens_reasoning + excluded.tokens_reasoning, \
+    tokens_in = LEAST(d.tokens_in::numeric + excluded.tokens_in, 9223372036854775807), \
+    tokens_cached = LEAST(d.tokens_cached::numeric + excluded.tokens_cached, \
+    9223372036854775807), \
+    tokens_out = LEAST(d.tokens_out::numeric + excluded.tokens_out, 9223372036854775807), \
+    tokens_reasoning = LEAST(d.tokens_reasoning::numeric + excluded.tokens_reasoning, \
+    9223372036854775807), \
     cost_usd = d.cost_usd + excluded.cost_usd, uncosted = d.uncosted + excluded.uncosted, \
-    total_ms = d.total_ms + excluded.total_ms";
+    total_ms = LEAST(d.total_ms::numeric + excluded.total_ms, 9223372036854775807)";
 
 const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minute, instance, \
     requests, tokens) SELECT c, w, $5, n, t FROM UNNEST($1::text[], $2::int8[], $3::int8[], \
@@ -146,8 +162,8 @@ const OTHERS_RATES: &str = "SELECT client, window_minute, SUM(requests)::int8, \
 pub struct Postgres {
     url: StoreUrl,
     config: Config,
-    /// The password, to keep out of every message.
-    password: Option<String>,
+    /// Keeps the password out of every message.
+    redactor: Redactor,
     runtime: tokio::runtime::Runtime,
     client: Option<Client>,
     backoff: Duration,
@@ -169,7 +185,13 @@ impl Postgres {
             )));
         };
         let mut config = Config::from_str(text).map_err(|e| {
-            StorageError::Failed(format!("ledger.store {shown}: {}", scrub_error(&e, None)))
+            // The password is not known yet; the client's parse errors
+            // name options, not values, and the URL itself is scrubbed.
+            let redactor = Redactor::new([text]);
+            StorageError::Failed(format!(
+                "ledger.store {shown}: {}",
+                error_text(&e, &redactor)
+            ))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -177,9 +199,13 @@ impl Postgres {
         if config.get_application_name().is_none() {
             config.application_name("clawgate");
         }
-        let password = config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned());
+        config.options(server_options(config.get_options()));
+        // The password as the client sends it: all it could ever echo.
+        let redactor = Redactor::new(
+            config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -189,7 +215,7 @@ impl Postgres {
         Ok(Self {
             url: url.clone(),
             config,
-            password,
+            redactor,
             runtime,
             client: None,
             backoff: FIRST_BACKOFF,
@@ -209,14 +235,16 @@ impl Postgres {
                 _ => format!("SUM({c})::int8"),
             })
             .collect();
+        // Grouped by position: not broken down, the key is the constant
+        // '', which PostgreSQL refuses to group by as written.
         let sql = format!(
             "SELECT day, {key}::text, {} FROM clawgate_daily WHERE day BETWEEN $1 AND $2 \
-             AND ($3::text IS NULL OR client = $3) GROUP BY day, {key}",
+             AND ($3::text IS NULL OR client = $3) GROUP BY 1, 2",
             sums.join(", ")
         );
         let client = query.client.clone();
         let (since, until) = (query.since_day, query.until_day);
-        let rows = self.call("read usage from", async |db| {
+        let rows = self.call("read usage from", async |db, _| {
             db.query(&sql, &[&since, &until, &client]).await
         })?;
         let lines = rows
@@ -244,10 +272,19 @@ impl Postgres {
     /// Runs `work` on the connection, connecting (and migrating) first if
     /// need be, within the deadlines. A failure that leaves the connection
     /// unusable, or a deadline passed, drops it and starts a backoff.
+    ///
+    /// `work` sets its flag just before it sends what may make its changes
+    /// take effect (`COMMIT`, or a statement outside a transaction). Until
+    /// then, a connection lost or a deadline passed (which drops the
+    /// connection, and with it the open transaction) surely changed
+    /// nothing: that is [`StorageError::Unreached`], and the same call can
+    /// be made again. A statement refused on a live connection is
+    /// [`StorageError::Failed`], so a call that cannot succeed is not made
+    /// again and again.
     fn call<T>(
         &mut self,
         what: &str,
-        work: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>,
+        work: impl AsyncFnOnce(&mut Client, &Cell<bool>) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StorageError> {
         if let Some(at) = self.retry_at
             && Instant::now() < at
@@ -261,40 +298,51 @@ impl Postgres {
                 self.unreached(what, why)
             })?,
         };
+        let committing = Cell::new(false);
         let outcome = self.runtime.block_on(async {
             // Made inside the runtime: the timer needs its context.
-            tokio::time::timeout(CALL_TIMEOUT, work(&mut client)).await
+            tokio::time::timeout(CALL_TIMEOUT, work(&mut client, &committing)).await
         });
-        match outcome {
+        let lost = match outcome {
             Ok(Ok(value)) => {
                 self.client = Some(client);
                 self.backoff = FIRST_BACKOFF;
                 self.retry_at = None;
-                Ok(value)
+                return Ok(value);
             }
             Ok(Err(err)) => {
-                let why = scrub_error(&err, self.password.as_deref());
-                if client.is_closed() || err.as_db_error().is_none() {
+                let why = error_text(&err, &self.redactor);
+                // Lost, or given up for time: treated alike, and as a
+                // deadline passed here is.
+                let lost = connection_lost(&client, &err) || gave_up(&err);
+                // Any error but the server's refusal of a statement may
+                // leave the connection out of step: it is made again.
+                if lost || err.as_db_error().is_none() {
                     self.back_off();
                 } else {
                     self.client = Some(client);
                 }
-                Err(self.failure(what, why))
+                if !lost {
+                    return Err(self.failure(what, why));
+                }
+                why
             }
             Err(_) => {
                 self.back_off();
-                Err(self.failure(
-                    what,
-                    format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
-                ))
+                format!("no answer within {} s", CALL_TIMEOUT.as_secs())
             }
+        };
+        if committing.get() {
+            Err(self.failure(what, lost))
+        } else {
+            Err(self.unreached(what, lost))
         }
     }
 
     /// A new connection, its schema brought up to date.
     fn connect(&mut self) -> Result<Client, String> {
-        let password = self.password.clone();
-        let scrub = |e: tokio_postgres::Error| scrub_error(&e, password.as_deref());
+        let redactor = self.redactor.clone();
+        let scrub = |e: tokio_postgres::Error| error_text(&e, &redactor);
         let config = self.config.clone();
         self.runtime.block_on(async {
             let (mut client, connection) =
@@ -307,7 +355,7 @@ impl Postgres {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            tokio::time::timeout(MIGRATE_TIMEOUT, migrate(&mut client))
+            tokio::time::timeout(MIGRATE_TIMEOUT, migrate(&mut client, &redactor))
                 .await
                 .map_err(|_| {
                     format!(
@@ -339,9 +387,36 @@ impl Postgres {
 /// Brings the schema to [`SCHEMA_VERSION`] under the advisory lock, one
 /// transaction for all that is left. A database from a newer clawgate is
 /// refused, not written into.
-async fn migrate(client: &mut Client) -> Result<(), String> {
-    let error = |e: tokio_postgres::Error| scrub_error(&e, None);
+///
+/// Every connection comes here (each usage report opens one), so the
+/// version is read first with a plain query: the lock is taken, and DDL
+/// run, only for a schema that is missing or behind.
+async fn migrate(client: &mut Client, redactor: &Redactor) -> Result<(), String> {
+    let error = |e: tokio_postgres::Error| error_text(&e, redactor);
+    let current = match client
+        .query_opt("SELECT version FROM clawgate_schema", &[])
+        .await
+    {
+        Ok(row) => row.map(|row| row.get::<_, i32>(0)),
+        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => None,
+        Err(err) => return Err(error(err)),
+    };
+    let current = usize::try_from(current.unwrap_or(0)).unwrap_or(usize::MAX);
+    if current > SCHEMA_VERSION {
+        return Err(newer(current));
+    }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = client.transaction().await.map_err(error)?;
+    // Waiting for another gateway's migration, and running one, may take
+    // longer than a call.
+    let ms = MIGRATE_TIMEOUT.as_millis();
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+    ))
+    .await
+    .map_err(error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(error)?;
@@ -359,9 +434,7 @@ async fn migrate(client: &mut Client) -> Result<(), String> {
         .map(|row| row.get(0));
     let version = usize::try_from(version.unwrap_or(0)).unwrap_or(usize::MAX);
     if version > SCHEMA_VERSION {
-        return Err(format!(
-            "the ledger's schema is version {version}, from a newer clawgate (this one knows up to {SCHEMA_VERSION}); use that clawgate"
-        ));
+        return Err(newer(version));
     }
     if version == SCHEMA_VERSION {
         return tx.commit().await.map_err(error);
@@ -381,17 +454,70 @@ async fn migrate(client: &mut Client) -> Result<(), String> {
     tx.commit().await.map_err(error)
 }
 
-/// The error's text with the password, if it somehow appears, replaced.
-fn scrub_error(error: &tokio_postgres::Error, password: Option<&str>) -> String {
-    let text = error.to_string();
-    match password.filter(|p| !p.is_empty()) {
-        Some(password) => text.replace(password, "****"),
-        None => text,
+/// The connection's `options`: the server ends what passes the client's
+/// deadlines too, instead of working on (and holding locks) for a client
+/// that gave up. Options set in the URL come after, so they win.
+fn server_options(set: Option<&str>) -> String {
+    let ms = |d: Duration| d.as_millis();
+    let ours = format!(
+        "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+        ms(CALL_TIMEOUT),
+        ms(LOCK_TIMEOUT),
+        ms(IDLE_IN_TRANSACTION_TIMEOUT)
+    );
+    match set.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(set) => format!("{ours} {set}"),
+        None => ours,
     }
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+fn newer(version: usize) -> String {
+    format!(
+        "the ledger's schema is version {version}, from a newer clawgate (this one knows up to {SCHEMA_VERSION}); use that clawgate"
+    )
+}
+
+/// Whether the server refused a statement for want of time or a lock
+/// (the timeouts above, a deadlock): nothing of its transaction took
+/// effect, and the same call may well succeed shortly.
+fn gave_up(err: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    err.code().is_some_and(|code| {
+        [
+            SqlState::QUERY_CANCELED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+        ]
+        .contains(code)
+    })
+}
+
+/// Whether `err` means the connection is gone. The client runs only while
+/// a call blocks on it, so a server that shut down (or a connection that
+/// closed) in between is only seen by the next statement: as an error
+/// saying the connection is closed, or as the server's own FATAL error (such
+/// as 57P01, "terminating connection due to administrator command") in
+/// answer to it.
+fn connection_lost(client: &Client, err: &tokio_postgres::Error) -> bool {
+    client.is_closed()
+        || err.is_closed()
+        || err
+            .as_db_error()
+            .is_some_and(|e| matches!(e.parsed_severity(), Some(Severity::Fatal | Severity::Panic)))
+}
+
+/// The error's text, the password (if it somehow appears) scrubbed.
+fn error_text(error: &tokio_postgres::Error, redactor: &Redactor) -> String {
+    // The client's own text is only its kind ("db error"); the server's
+    // message, or the I/O error, is its source.
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    redactor.scrub(&text).into_owned()
 }
 
 impl Storage for Postgres {
@@ -450,7 +576,7 @@ impl Storage for Postgres {
         let uncosted = sum(|r| r.uncosted);
         let d_total = sum(|r| r.total_ms);
 
-        self.call("write rows to", async |db| {
+        self.call("write rows to", async |db, committing| {
             let tx = db.transaction().await?;
             tx.execute(
                 INSERT_ROWS,
@@ -502,6 +628,7 @@ impl Storage for Postgres {
                 ],
             )
             .await?;
+            committing.set(true);
             tx.commit().await
         })
     }
@@ -509,7 +636,8 @@ impl Storage for Postgres {
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
         let mut deleted = 0;
         loop {
-            let n = self.call("expire old rows in", async |db| {
+            let n = self.call("expire old rows in", async |db, committing| {
+                committing.set(true);
                 db.execute(
                     "DELETE FROM clawgate_requests WHERE id IN (SELECT id FROM clawgate_requests \
                      WHERE ts_ms < $1 LIMIT 20000)",
@@ -525,7 +653,7 @@ impl Storage for Postgres {
     }
 
     fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError> {
-        let rows = self.call("read spend from", async |db| {
+        let rows = self.call("read spend from", async |db, _| {
             db.query(
                 "SELECT day, client, model, SUM(requests)::int8, SUM(fallbacks)::int8, \
                  SUM(cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
@@ -565,22 +693,28 @@ impl Storage for Postgres {
         let clean = self
             .rates_cleaned
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
-        let rows = self.call("share rate limits through", async |db| {
+        // One transaction: these counts are in the database once and
+        // only once the others' totals are read back.
+        let rows = self.call("share rate limits through", async |db, committing| {
+            let tx = db.transaction().await?;
             if !clients.is_empty() {
-                db.execute(
+                tx.execute(
                     UPSERT_RATES,
                     &[&clients, &windows, &requests, &tokens, &instance],
                 )
                 .await?;
             }
             if clean {
-                db.execute(
+                tx.execute(
                     "DELETE FROM clawgate_rates WHERE window_minute < $1",
                     &[&(since_window - RATE_MINUTES_KEPT)],
                 )
                 .await?;
             }
-            db.query(OTHERS_RATES, &[&since_window, &instance]).await
+            let rows = tx.query(OTHERS_RATES, &[&since_window, &instance]).await?;
+            committing.set(true);
+            tx.commit().await?;
+            Ok(rows)
         })?;
         if clean {
             self.rates_cleaned = Some(Instant::now());
@@ -621,6 +755,22 @@ mod tests {
         ] {
             Postgres::new(&url(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
         }
+    }
+
+    #[test]
+    fn the_server_ends_what_passes_the_deadlines_and_the_urls_options_are_kept() {
+        let ours = "-c statement_timeout=2000 -c lock_timeout=1000 \
+                    -c idle_in_transaction_session_timeout=5000";
+        let store = Postgres::new(&url("postgresql:///clawgate?host=/run/postgresql")).unwrap();
+        assert_eq!(store.config.get_options(), Some(ours));
+        let store = Postgres::new(&url(
+            "postgresql:///clawgate?host=/run/postgresql&options=-c%20search_path%3Dusage",
+        ))
+        .unwrap();
+        assert_eq!(
+            store.config.get_options(),
+            Some(format!("{ours} -c search_path=usage").as_str())
+        );
     }
 
     #[test]

@@ -39,8 +39,10 @@ pub enum StorageError {
     /// The call may or may not have taken effect.
     #[error("{0}")]
     Failed(String),
-    /// Nothing reached the store (it could not be connected to, or is
-    /// backing off): the same call can be made again as it is.
+    /// Nothing took effect in the store (it could not be connected to, is
+    /// backing off, or the connection was lost or the deadline passed
+    /// before anything was committed): the same call can be made again as
+    /// it is.
     #[error("{0}")]
     Unreached(String),
 }

@@ -174,9 +174,8 @@ impl Rollup {
         )
     }
 
-    /// Counts saturate: a provider may report any count (`to_i64` caps it
-    /// at `i64::MAX`), and a sum that wrapped would subtract from the
-    /// rollup.
+    /// Counts saturate: each is capped at [`MAX_COUNT`], and a sum that
+    /// wrapped would subtract from the rollup.
     fn add(&mut self, row: &Row) {
         fn sum(total: &mut i64, more: i64) {
             *total = total.saturating_add(more);
@@ -477,8 +476,14 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// The most a count (tokens, milliseconds) is written as: far above any
+/// real one, exact as a JSON number, and small enough that the sums of
+/// 1024 rows fit a 64-bit column. A provider may report any count.
+pub(super) const MAX_COUNT: u64 = 1 << 53;
+
+/// A count as written to a store: capped at [`MAX_COUNT`].
+pub(super) fn to_i64(n: u64) -> i64 {
+    n.min(MAX_COUNT) as i64
 }
 
 fn is_corrupt(error: &rusqlite::Error) -> bool {

@@ -657,24 +657,32 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
     let ts = ms_of("2026-11-23", 100);
     let mut huge = row(ts, Some("moonshot/k"), Some(0.25));
     huge.tokens.input = Some(u64::MAX);
-    // Two in one batch: their sum does not fit, and saturates.
-    store.write(&[huge.clone(), huge.clone()]).unwrap();
-    let tokens_in = || {
+    let max = store::MAX_COUNT as i64;
+    let one_value = |sql: &str| {
         let conn = store::open_read_only(&path).unwrap();
-        conn.query_row("SELECT tokens_in FROM daily", [], |r| {
-            r.get::<_, rusqlite::types::Value>(0)
-        })
-        .unwrap()
+        conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+            .unwrap()
     };
-    assert_eq!(tokens_in(), rusqlite::types::Value::Integer(i64::MAX));
-    // A later batch onto it: SQLite's own sum, which does not wrap either.
+    // Each count is capped, and two of them in one batch add up.
+    store.write(&[huge.clone(), huge.clone()]).unwrap();
+    assert_eq!(
+        one_value("SELECT tokens_in FROM requests LIMIT 1"),
+        rusqlite::types::Value::Integer(max)
+    );
+    assert_eq!(
+        one_value("SELECT tokens_in FROM daily"),
+        rusqlite::types::Value::Integer(2 * max)
+    );
+    // A full batch of them saturates, and a later one onto it is SQLite's
+    // own sum, which does not wrap either.
+    store.write(&vec![huge.clone(); 1024]).unwrap();
     store.write(&[huge]).unwrap();
-    match tokens_in() {
+    match one_value("SELECT tokens_in FROM daily") {
         rusqlite::types::Value::Integer(n) => assert_eq!(n, i64::MAX),
         rusqlite::types::Value::Real(x) => assert!(x >= i64::MAX as f64, "{x}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(count(&path, "SELECT requests FROM daily"), 3);
+    assert_eq!(count(&path, "SELECT requests FROM daily"), 1027);
 }
 
 #[test]
@@ -786,5 +794,78 @@ fn a_ledger_from_a_newer_clawgate_is_refused() {
     assert!(
         error.contains("the ledger's schema is version 99, from a newer clawgate"),
         "{error}"
+    );
+}
+
+/// A shared store whose rate syncs answer as told, recording what each
+/// was sent.
+struct RateStore {
+    answers: std::collections::VecDeque<Result<(), StorageError>>,
+    sent: Vec<Vec<RateCount>>,
+}
+
+impl Storage for RateStore {
+    fn location(&self) -> Location {
+        Location::File("rates".into())
+    }
+    fn write(&mut self, _: &[Row]) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+        Ok(Vec::new())
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+    fn sync_rates(&mut self, sent: &[RateCount], _: i64) -> Result<Vec<RateCount>, StorageError> {
+        self.sent.push(sent.to_vec());
+        self.answers.pop_front().unwrap().map(|()| Vec::new())
+    }
+}
+
+/// Local counts handed out once each.
+#[derive(Default)]
+struct LocalCounts(std::sync::Mutex<Vec<(Arc<str>, u64, u64)>>);
+
+impl RateShare for LocalCounts {
+    fn take_local(&self) -> Vec<(Arc<str>, u64, u64)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+    fn charge_others(&self, _: &str, _: u64, _: u64) {}
+}
+
+#[test]
+fn rate_counts_are_sent_again_only_when_they_surely_did_not_arrive() {
+    let shared = Shared::default();
+    let local = Arc::new(LocalCounts::default());
+    *shared.rates.lock().unwrap() = Some(local.clone() as Arc<dyn RateShare>);
+    let clock = clock_at(Arc::new(AtomicI64::new(ms_of("2026-11-23", 100))));
+    let mut store = RateStore {
+        answers: [
+            Err(StorageError::Unreached("down".into())),
+            Err(StorageError::Failed("lost at commit".into())),
+            Ok(()),
+        ]
+        .into(),
+        sent: Vec::new(),
+    };
+    let mut sync = RateSync::default();
+    local.0.lock().unwrap().push(("bob".into(), 1, 10));
+    for _ in 0..3 {
+        sync.sync(&mut store, &shared, &clock);
+    }
+    let bob = RateCount {
+        client: "bob".into(),
+        window: ms_of("2026-11-23", 100) / 60_000,
+        requests: 1,
+        tokens: 10,
+    };
+    assert_eq!(
+        store.sent,
+        [vec![bob.clone()], vec![bob], vec![]],
+        "sent again after Unreached, not after Failed"
     );
 }

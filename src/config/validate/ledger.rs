@@ -186,19 +186,28 @@ pub(super) fn has_password(text: &str) -> bool {
     })
 }
 
-/// The password a URL carries, to be scrubbed like any secret.
+/// The password a URL carries, as the PostgreSQL client reads it, to be
+/// scrubbed like any secret: the userinfo's or the `password=` value,
+/// percent-decoded and nothing else (`+` is a plus in both, for libpq and
+/// tokio-postgres alike; a form's query would read it as a space).
 pub(super) fn store_password(url: &StoreUrl) -> Option<String> {
     let url = parse_url(url.expose()?).ok()?;
-    let password = url.password().map(str::to_string).or_else(|| {
-        url.query_pairs()
-            .find(|(name, _)| name == "password")
-            .map(|(_, value)| value.into_owned())
+    let raw = url.password().or_else(|| {
+        url.query()?
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("password="))
     })?;
-    Some(
-        url::form_urlencoded::parse(format!("p={password}").as_bytes())
-            .next()
-            .map_or(password, |(_, p)| p.into_owned()),
-    )
+    Some(percent_decoded(raw))
+}
+
+/// `text` with its percent escapes decoded. `form_urlencoded` does that,
+/// and also reads `+` as a space and `&` as a separator: it is handed
+/// those escaped.
+fn percent_decoded(text: &str) -> String {
+    let escaped = text.replace('+', "%2B").replace('&', "%26");
+    url::form_urlencoded::parse(format!("={escaped}").as_bytes())
+        .next()
+        .map_or_else(String::new, |(_, value)| value.into_owned())
 }
 
 /// The budgets at `path` (`gateway.budgets`, or a client's with its name
@@ -335,5 +344,31 @@ fn limits(
                 format!("expected an amount in USD, 0 or more, found {usd}"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_read_as_the_postgresql_client_reads_it() {
+        for (text, password) in [
+            (
+                "postgresql://gw:pa+ss%2Bw0rd@/db?host=/run/pg",
+                "pa+ss+w0rd",
+            ),
+            ("postgresql://gw:p%40ss%25w0rd@localhost/db", "p@ss%w0rd"),
+            (
+                "postgresql://gw@/db?host=/run/pg&password=pa+ss%2Bw0rd",
+                "pa+ss+w0rd",
+            ),
+            ("postgresql://gw@localhost/db?password=a%26b%3Dc", "a&b=c"),
+        ] {
+            let url = store_url(text).unwrap();
+            assert_eq!(store_password(&url).as_deref(), Some(password), "{text}");
+        }
+        let url = store_url("postgresql:///db?host=/run/pg").unwrap();
+        assert_eq!(store_password(&url), None);
     }
 }
