@@ -53,6 +53,9 @@ pub enum Item {
     /// bytes ([`Answering::parts`]), so that no chunk is written only to
     /// be read again.
     Parts(Vec<Part>),
+    /// An event in the client's own format, from a provider that speaks it
+    /// ([`Answering::native`]): the encoder writes it much as it came.
+    Native(Event),
     /// An upstream comment, scrubbed and on one line: a sign of life.
     KeepAlive(String),
     /// The upstream's `[DONE]`: the answer is complete.
@@ -125,6 +128,10 @@ pub struct Answering {
     /// The encoder reads each chunk's parts ([`Item::Parts`]), not its
     /// bytes ([`Item::Chunk`]).
     pub parts: bool,
+    /// The provider's own events come too ([`sse::Item::Native`]): the
+    /// client gets those ([`Item::Native`]), and the chunks are read only
+    /// for how the stream ends.
+    pub native: bool,
     /// The request's metric outcome if the stream completes: `ok` or
     /// `fallback`.
     pub outcome: &'static str,
@@ -156,6 +163,7 @@ pub fn relay(
         cost,
         client_wants_usage,
         parts,
+        native,
         outcome,
         health,
     } = answering;
@@ -181,6 +189,10 @@ pub fn relay(
                         yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
+                    Ok(sse::Item::Native(event)) => {
+                        yield Item::Native(event);
+                        continue;
+                    }
                     Err(cut) => {
                         recorded.0 = Some("stream_broken");
                         let error = broken(&model_ref, &redactor, cut);
@@ -192,7 +204,12 @@ pub fn relay(
                     }
                 },
             };
-            match relabel.frame(&event.data) {
+            let frame = if native {
+                ending(&event.data)
+            } else {
+                relabel.frame(&event.data)
+            };
+            match frame {
                 Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
                 Frame::Parts(parts) => yield Item::Parts(parts),
                 Frame::Skip => {}
@@ -395,6 +412,20 @@ impl Relabel {
                 "the provider sent an unreadable event".into(),
             )),
         }
+    }
+}
+
+/// A chunk read only for how the stream ends, when the client gets the
+/// provider's own events: `[DONE]`, an error, or nothing.
+fn ending(data: &str) -> Frame {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Frame::Done;
+    }
+    let may_report = memchr::memmem::find(data.as_bytes(), b"\"error\"").is_some();
+    match ChunkView::read(data).filter(|_| may_report) {
+        Some(chunk) if chunk.error.is_some() => reported_error(data),
+        _ => Frame::Skip,
     }
 }
 

@@ -48,6 +48,9 @@ use crate::wire::sse::{self, Event, Item, ReadError, SseError};
 /// What one attempt sends besides the target's own headers.
 pub struct Call {
     pub body: Chunks,
+    /// The provider's events go to the client as they come too
+    /// ([`Transport::speaks_natively`](transport::Transport::speaks_natively)).
+    pub native: bool,
     /// The attempt's span, when the request is traced.
     pub traceparent: Option<HeaderValue>,
 }
@@ -81,6 +84,10 @@ pub enum Reply {
     Stream {
         first: Event,
         rest: EventStream,
+        /// `rest` carries the provider's own events for the client
+        /// ([`Item::Native`]), before their OpenAI readings; `first`, an
+        /// OpenAI chunk, may come after the first of them.
+        native: bool,
     },
 }
 
@@ -179,6 +186,8 @@ impl AttemptError {
 /// Role-only chunks held before a stream counts as started; a provider
 /// sending more than this without content has started in its own way.
 const MAX_HELD_EVENTS: usize = 8;
+/// The most events held before the answer starts, native ones included.
+const MAX_HELD_NATIVE: usize = 64;
 /// The most of an error body that is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The most of an upstream error message that is kept.
@@ -317,10 +326,13 @@ impl Upstream {
         }
         {
             let body = Box::pin(response.bytes_stream());
-            let mut events = transport.events(Box::pin(sse::items(body, limits.max_event_bytes)));
+            let events = Box::pin(sse::items(body, limits.max_event_bytes));
+            let mut events = transport.events(events, call.native);
             // Events before the first meaningful one (a role-only chunk) are
-            // held, so that failover stays possible until the answer starts.
-            let mut held: Vec<Event> = Vec::new();
+            // held, so that failover stays possible until the answer starts;
+            // so are the native events among them, in order.
+            let mut held: Vec<Item> = Vec::new();
+            let mut chunks = 0;
             loop {
                 let event = match timeout_at(deadline, events.next()).await {
                     Err(_) => return Err(timed_out("first event")),
@@ -342,12 +354,22 @@ impl Upstream {
                     }
                     // A comment is a sign of life, not the start of an answer.
                     Ok(Some(Ok(Item::Comment(_)))) => continue,
+                    Ok(Some(Ok(native @ Item::Native(_)))) => {
+                        if held.len() >= MAX_HELD_NATIVE {
+                            return Err(AttemptError::InvalidResponse(
+                                "the stream sent too many events before its answer started".into(),
+                            ));
+                        }
+                        held.push(native);
+                        continue;
+                    }
                     Ok(Some(Ok(Item::Event(event)))) => event,
                 };
                 match first_event(&event.data) {
                     FirstEvent::Chunk { meaningful } => {
-                        held.push(event);
-                        if meaningful || held.len() >= MAX_HELD_EVENTS {
+                        held.push(Item::Event(event));
+                        chunks += 1;
+                        if meaningful || chunks >= MAX_HELD_EVENTS {
                             break;
                         }
                     }
@@ -371,17 +393,23 @@ impl Upstream {
                     }
                 }
             }
-            let mut held = held.into_iter();
-            let first = held.next().expect("the loop ends with an event held");
-            let rest: EventStream = if held.len() == 0 {
+            let at = held
+                .iter()
+                .position(|item| matches!(item, Item::Event(_)))
+                .expect("the loop ends with a chunk held");
+            let Item::Event(first) = held.remove(at) else {
+                unreachable!("the item at `at` is an event")
+            };
+            let rest: EventStream = if held.is_empty() {
                 events
             } else {
-                Box::pin(
-                    futures_util::stream::iter(held.map(|event| Ok(Item::Event(event))))
-                        .chain(events),
-                )
+                Box::pin(futures_util::stream::iter(held.into_iter().map(Ok)).chain(events))
             };
-            Ok(Reply::Stream { first, rest })
+            Ok(Reply::Stream {
+                first,
+                rest,
+                native: call.native,
+            })
         }
     }
 }

@@ -1308,3 +1308,136 @@ async fn a_passed_through_request_falls_over_to_an_openai_provider() {
     assert_eq!(sent["path"], "/v1/chat/completions");
     assert_eq!(sent["body"]["tools"][0]["function"]["name"], "Bash");
 }
+
+/// An Anthropic client on an Anthropic provider gets the provider's own
+/// events, not a translation through chat and back: the thinking
+/// signature, a redacted thinking block, the stop sequence and the cache
+/// counts reach it. What the gateway owns is still its own: the model is
+/// the ref that answered, and the ledger prices the cache writes.
+#[tokio::test]
+async fn an_anthropic_clients_stream_from_an_anthropic_provider_is_the_providers_own() {
+    let kimi = mock(MockOptions {
+        cached_tokens: 300,
+        cache_write_tokens: 700,
+        stop_sequence: Some("END".into()),
+        redacted_thinking: Some("opaque-bytes".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = common::healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "kimi": {"baseUrl": format!("http://{}/", kimi.addr), "apiKey": KEY, "api": "anthropic-messages",
+                     "models": [{"id": "m", "reasoning": true, "maxTokens": 4096,
+                                 "cost": {"input": 1, "output": 2, "cacheRead": 0.1, "cacheWrite": 1.25}}]},
+            "backup": openai_provider(&backup)}},
+        "agents": {"defaults": {"model": {"primary": "kimi/m", "fallbacks": ["backup/m"]}}},
+    }))
+    .await;
+    let response = gw
+        .messages(
+            json!({"model": "kimi/m", "max_tokens": 1000, "stream": true,
+            "stop_sequences": ["END"], "thinking": {"type": "enabled", "budget_tokens": 500},
+            "messages": [{"role": "user", "content": "hello there"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-provider"), "kimi");
+    let body = response.text().await.unwrap();
+    let events = common::sse_events(&body);
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{body}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{body}");
+    assert_eq!(names.iter().filter(|n| **n == "message_start").count(), 1);
+
+    let start = &events[0].1["message"];
+    assert_eq!(start["model"], "kimi/m");
+    assert_eq!(start["usage"]["cache_read_input_tokens"], 300);
+    assert_eq!(start["usage"]["cache_creation_input_tokens"], 700);
+    let blocks: Vec<&Value> = events
+        .iter()
+        .filter(|(name, _)| name == "content_block_start")
+        .map(|(_, data)| &data["content_block"])
+        .collect();
+    assert_eq!(
+        blocks[0],
+        &json!({"type": "redacted_thinking", "data": "opaque-bytes"})
+    );
+    assert_eq!(blocks[1]["type"], "thinking");
+    let signature = events
+        .iter()
+        .find(|(_, data)| data["delta"]["type"] == "signature_delta")
+        .map(|(_, data)| data["delta"]["signature"].clone());
+    assert_eq!(signature, Some(json!("mock-signature")), "{body}");
+    let delta = events
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .map(|(_, data)| data["delta"].clone());
+    assert_eq!(
+        delta,
+        Some(json!({"stop_reason": "stop_sequence", "stop_sequence": "END"}))
+    );
+    // The provider's events, byte for byte where the gateway owns nothing.
+    assert!(
+        body.contains(r#"data: {"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Hello "}}"#),
+        "{body}"
+    );
+
+    // Priced with its cache: input (the mock's word count), 300 read at
+    // 0.1, 700 written at 1.25, and the output at 2, per million.
+    let sent = kimi.requests();
+    let words = |value: &Value| value.to_string().split_whitespace().count() as f64;
+    let input = words(&sent[0]["body"]["messages"]) + words(&sent[0]["body"]["system"]);
+    let output = 7.0 + 3.0;
+    let expected = (input * 1.0 + 300.0 * 0.1 + 700.0 * 1.25 + output * 2.0) / 1e6;
+    let ledger = gw.gateway.ledger().clone();
+    let spent = tokio::task::spawn_blocking(move || {
+        ledger.flush(std::time::Duration::from_secs(5));
+        ledger.with_totals(|totals| totals.spent(0, |_| true))
+    })
+    .await
+    .unwrap();
+    assert!((spent - expected).abs() < 1e-12, "{spent} != {expected}");
+    assert!(backup.requests().is_empty());
+}
+
+/// Kimi's tool-call ids are not valid Anthropic ids and repeat across
+/// turns: the provider's own events reach the client with each `tool_use`
+/// id carrying the answer's nonce, so two answers never hand out the same
+/// one (the replay is `claude_codes_streamed_tool_round_trip_...`).
+#[tokio::test]
+async fn a_passed_through_tool_call_gets_an_id_the_client_can_replay() {
+    let kimi = mock(MockOptions {
+        tool_calls: vec![r#"Bash={"command":"ls"}"#.into()],
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    let mut request = claude_code_request(true);
+    request["tool_choice"] = json!({"type": "auto"});
+    let first = messages_events(gw.messages(request.clone()).await).await;
+    let second = messages_events(gw.messages(request).await).await;
+    let id = |events: &[(String, Value)]| {
+        events
+            .iter()
+            .find_map(|(name, data)| {
+                (name == "content_block_start" && data["content_block"]["type"] == "tool_use")
+                    .then(|| data["content_block"]["id"].as_str().unwrap().to_string())
+            })
+            .expect("a tool_use block")
+    };
+    let (one, two) = (id(&first), id(&second));
+    assert!(
+        one.starts_with("cgid_") && two.starts_with("cgid_"),
+        "{one} {two}"
+    );
+    assert_ne!(one, two, "two answers never hand out the same id");
+    for id in [&one, &two] {
+        assert_eq!(clawgate::translate::ids::decode(id), "functions.Bash:0");
+    }
+    assert!(
+        one.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    );
+}

@@ -490,7 +490,7 @@ async fn a_provider_speaking_anthropic_messages_answers_a_responses_client() {
     assert_eq!(call["arguments"], EXEC_ARGS);
     assert_eq!(
         clawgate::translate::ids::decode(call["call_id"].as_str().unwrap()),
-        "toolu_mock_1"
+        "functions.exec_command:0"
     );
 }
 

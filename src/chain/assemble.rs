@@ -73,6 +73,7 @@ pub fn replay(completion: Map<String, Value>) -> Reply {
     Reply::Stream {
         first: event(Value::Object(chunk).to_string()),
         rest: Box::pin(futures_util::stream::iter(rest)),
+        native: false,
     }
 }
 
@@ -128,7 +129,7 @@ pub async fn collect(
                     });
                 }
                 Ok(Some(Ok(Item::Event(event)))) => break event,
-                Ok(Some(Ok(Item::Comment(_)))) => continue,
+                Ok(Some(Ok(Item::Comment(_) | Item::Native(_)))) => continue,
                 Ok(Some(Err(ReadError::Body(err)))) => {
                     return Err(AttemptError::Connect(scrub(describe(&err))));
                 }

@@ -525,11 +525,18 @@ async fn attempt(
     deadline: Instant,
     traceparent: Option<reqwest::header::HeaderValue>,
 ) -> Result<Reply, AttemptError> {
-    let body = transport::of(target.provider.api).body(sent.request, target, &sent.plan.edits);
+    let transport = transport::of(target.provider.api);
+    let body = transport.body(sent.request, target, &sent.plan.edits);
+    // Only a stream is relayed; a whole answer is assembled from readings.
+    let native = sent.request.stream && transport.speaks_natively(sent.request);
     let reply = upstream
         .attempt(
             target,
-            Call { body, traceparent },
+            Call {
+                body,
+                native,
+                traceparent,
+            },
             settings.timeouts,
             deadline,
             settings.limits,
@@ -537,7 +544,7 @@ async fn attempt(
         )
         .await?;
     match reply {
-        Reply::Stream { first, rest } if !sent.request.stream => assemble::collect(
+        Reply::Stream { first, rest, .. } if !sent.request.stream => assemble::collect(
             first,
             rest,
             settings.timeouts.idle,

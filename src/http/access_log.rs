@@ -60,6 +60,8 @@ struct Entry {
     tokens_in: Option<u64>,
     tokens_out: Option<u64>,
     tokens_cached: Option<u64>,
+    /// Input tokens written to the provider's cache (priced, not kept).
+    tokens_written: Option<u64>,
     tokens_reasoning: Option<u64>,
     /// The cost the provider reported (`usage.cost`), if it did.
     reported_cost: Option<f64>,
@@ -102,6 +104,7 @@ impl Entry {
         self.tokens_in = Some(usage.input);
         self.tokens_out = Some(usage.output);
         self.tokens_cached = usage.cached;
+        self.tokens_written = usage.written;
         self.tokens_reasoning = usage.reasoning;
         self.reported_cost = usage.cost;
     }
@@ -117,6 +120,7 @@ impl Entry {
         ledger::price_usd(
             self.price.as_ref(),
             request_bytes.unwrap_or(0) / BYTES_PER_TOKEN,
+            0,
             0,
             sent / BYTES_PER_TOKEN,
         )
@@ -134,6 +138,7 @@ impl Entry {
                 self.price.as_ref(),
                 input,
                 self.tokens_cached.unwrap_or(0),
+                self.tokens_written.unwrap_or(0),
                 output,
             ),
             _ => None,
@@ -384,6 +389,9 @@ struct Usage {
     input: u64,
     output: u64,
     cached: Option<u64>,
+    /// Written to the cache (`prompt_tokens_details.cache_write_tokens`,
+    /// as OpenRouter and an Anthropic provider's reading say it).
+    written: Option<u64>,
     reasoning: Option<u64>,
     cost: Option<f64>,
 }
@@ -405,6 +413,7 @@ fn usage(body: &Map<String, Value>) -> Option<Usage> {
         input: count("prompt_tokens")?,
         output: count("completion_tokens")?,
         cached: nested("prompt_tokens_details", "cached_tokens").or_else(|| count("cached_tokens")),
+        written: nested("prompt_tokens_details", "cache_write_tokens"),
         reasoning: nested("completion_tokens_details", "reasoning_tokens"),
         cost: usage.get("cost").and_then(Value::as_f64),
     })
@@ -451,6 +460,8 @@ fn usage_in_chunk(data: &str) -> Option<Option<Usage>> {
         #[serde(borrow, default)]
         cached_tokens: Option<&'a RawValue>,
         #[serde(borrow, default)]
+        cache_write_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default)]
         reasoning_tokens: Option<&'a RawValue>,
     }
     fn object(raw: Option<&RawValue>) -> Option<&RawValue> {
@@ -496,8 +507,9 @@ fn usage_in_chunk(data: &str) -> Option<Option<Usage>> {
     Some(Some(Usage {
         input,
         output,
-        cached: u64_of(prompt.and_then(|d| d.cached_tokens))
+        cached: u64_of(prompt.as_ref().and_then(|d| d.cached_tokens))
             .or_else(|| u64_of(counts.cached_tokens)),
+        written: u64_of(prompt.and_then(|d| d.cache_write_tokens)),
         reasoning: u64_of(completion.and_then(|d| d.reasoning_tokens)),
         cost: counts
             .cost

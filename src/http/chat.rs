@@ -59,8 +59,10 @@ impl Encoder for OpenAiEncoder {
     fn encode(&mut self, item: Item, out: &mut BytesMut) {
         match item {
             Item::Chunk(chunk) => out.extend_from_slice(chunk.frame()),
-            // Not sent to an encoder that reads bytes (`PARTS` is false).
-            Item::Parts(_) => {}
+            // Not sent to an encoder that reads bytes (`PARTS` is false),
+            // nor to an OpenAI client (only a Messages body is sent in a
+            // provider's own format, `Transport::speaks_natively`).
+            Item::Parts(_) | Item::Native(_) => {}
             Item::KeepAlive(text) => relay::write_comment(&text, out),
             Item::Done => {
                 self.finished = true;

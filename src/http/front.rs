@@ -306,7 +306,11 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             );
             (headers, body).into_response()
         }
-        Reply::Stream { first, rest } => {
+        Reply::Stream {
+            first,
+            rest,
+            native,
+        } => {
             let rest = record.watch_usage(&first, rest);
             headers.insert(
                 header::CONTENT_TYPE,
@@ -318,6 +322,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 cost: answer.target.model.cost,
                 client_wants_usage: wants_usage,
                 parts: <F::Encoder as Encoder>::PARTS,
+                native,
                 outcome,
                 health: answer.health,
             };

@@ -125,6 +125,12 @@ impl Encoder for AnthropicEncoder {
     fn encode(&mut self, item: Item, out: &mut BytesMut) {
         let translator = &mut self.translator;
         let events = match item {
+            Item::Native(event) => {
+                self.text.clear();
+                translator.native(&event, &mut self.text);
+                out.extend_from_slice(&self.text);
+                return;
+            }
             Item::Chunk(chunk) => translator.parts(&chunk.parts()),
             Item::Parts(parts) => translator.parts(&parts),
             // Anthropic's keep-alive is the `ping` after a silence.

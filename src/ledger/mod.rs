@@ -962,22 +962,28 @@ impl RateSync {
 }
 
 /// What a call cost at `price` (USD per million tokens): uncached input,
-/// cache reads (at the input price when no cache price is set) and output.
+/// cache reads and cache writes (each at the input price when it has no
+/// price of its own; `input` counts both, as OpenAI's `prompt_tokens`
+/// does) and output.
 /// `None` for a model without a price: unknown, not free (a price of
 /// zero is free: `Some(0.0)`). The same rule as the `cost` the gateway
 /// adds to a usage object, which is written with it
 /// (`providers::response`).
-pub fn price_usd(price: Option<&Cost>, input: u64, cached: u64, output: u64) -> Option<f64> {
+pub fn price_usd(
+    price: Option<&Cost>,
+    input: u64,
+    cached: u64,
+    written: u64,
+    output: u64,
+) -> Option<f64> {
     let price = price?;
     let cached = cached.min(input);
-    let cache_rate = if price.cache_read > 0.0 {
-        price.cache_read
-    } else {
-        price.input
-    };
+    let written = written.min(input - cached);
+    let or_input = |rate: f64| if rate > 0.0 { rate } else { price.input };
     Some(
-        ((input - cached) as f64 * price.input
-            + cached as f64 * cache_rate
+        ((input - cached - written) as f64 * price.input
+            + cached as f64 * or_input(price.cache_read)
+            + written as f64 * or_input(price.cache_write)
             + output as f64 * price.output)
             / 1_000_000.0,
     )

@@ -435,25 +435,42 @@ fn old_rows_expire_and_their_rollups_stay() {
 }
 
 #[test]
-fn the_price_rule_counts_cache_reads_at_their_price_zero_as_free_and_unknown_as_none() {
+fn cache_reads_and_writes_are_priced_at_their_rates_zero_is_free_and_unknown_is_none() {
     let price = Cost {
         input: 0.95,
         output: 4.0,
         cache_read: 0.16,
         cache_write: 0.0,
     };
-    let usd = price_usd(Some(&price), 1_000_000, 400_000, 100_000).unwrap();
+    let usd = price_usd(Some(&price), 1_000_000, 400_000, 0, 100_000).unwrap();
     assert!((usd - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{usd}");
+    // Cache writes at their own price (Anthropic's: 1.25x input), else at
+    // the input price; never more of them than the uncached input.
+    let anthropic = Cost {
+        input: 3.0,
+        output: 15.0,
+        cache_read: 0.3,
+        cache_write: 3.75,
+    };
+    let usd = price_usd(Some(&anthropic), 1_000_000, 200_000, 500_000, 0).unwrap();
+    assert!((usd - (0.9 + 0.06 + 1.875)).abs() < 1e-9, "{usd}");
+    let usd = price_usd(Some(&price), 1_000_000, 400_000, 500_000, 0).unwrap();
+    assert!((usd - (0.57 + 0.064)).abs() < 1e-9, "{usd}");
+    let usd = price_usd(Some(&anthropic), 10, 5, 50, 0).unwrap();
+    assert!(
+        (usd - (5.0 * 0.3 + 5.0 * 3.75) / 1e6).abs() < 1e-12,
+        "{usd}"
+    );
     // No price is unknown; a price of zero is free.
-    assert_eq!(price_usd(None, 10, 0, 10), None);
-    assert_eq!(price_usd(Some(&Cost::default()), 10, 0, 10), Some(0.0));
+    assert_eq!(price_usd(None, 10, 0, 0, 10), None);
+    assert_eq!(price_usd(Some(&Cost::default()), 10, 0, 0, 10), Some(0.0));
     let no_cache_price = Cost {
         input: 1.0,
         output: 1.0,
         ..Cost::default()
     };
     assert_eq!(
-        price_usd(Some(&no_cache_price), 10, 50, 0),
+        price_usd(Some(&no_cache_price), 10, 50, 0, 0),
         Some(10.0 / 1e6)
     );
 }

@@ -4,7 +4,9 @@
 //! not a tool result, a `tool_use` block calling the first tool with every
 //! required property set to `"mock"`. Usage carries `--cached-tokens` as
 //! cache reads and `--cache-write-tokens` as cache writes, with
-//! `input_tokens` excluding both, as Anthropic counts.
+//! `input_tokens` excluding both, as Anthropic counts. `--redacted-thinking`
+//! opens the answer with a `redacted_thinking` block; `--stop-sequence`
+//! ends an answer without tool calls on that stop sequence.
 //!
 //! Streams are the named event sequence (`message_start`, `ping`, each
 //! block's start, deltas and stop, `message_delta`, `message_stop`). The
@@ -94,14 +96,17 @@ pub(super) async fn messages(
         .as_str()
         .unwrap_or("mock-model")
         .to_string();
-    let stop_reason = if blocks.iter().any(|b| b["type"] == "tool_use") {
-        "tool_use"
+    let (stop_reason, stop_sequence) = if blocks.iter().any(|b| b["type"] == "tool_use") {
+        ("tool_use", None)
+    } else if let Some(sequence) = &options.stop_sequence {
+        ("stop_sequence", Some(sequence.as_str()))
     } else {
-        "end_turn"
+        ("end_turn", None)
     };
     let id = format!("msg_mock_{count}");
     if request["stream"] == true {
-        return stream(state.clone(), &id, &model, &blocks, stop_reason, usage);
+        let stop = (stop_reason, stop_sequence);
+        return stream(state.clone(), &id, &model, &blocks, stop, usage);
     }
     Json(json!({
         "id": id,
@@ -110,7 +115,7 @@ pub(super) async fn messages(
         "model": model,
         "content": blocks,
         "stop_reason": stop_reason,
-        "stop_sequence": null,
+        "stop_sequence": stop_sequence,
         "usage": usage.full(),
     }))
     .into_response()
@@ -128,11 +133,14 @@ fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue
 
 /// The answer's content blocks, thinking first, then text, then tool
 /// calls unless the last message holds a tool result: to `--tool-call`'s
-/// tools that the request offers, with their arguments, or (without
+/// tools that the request offers, with their arguments and Kimi's ids, or (without
 /// `--tool-call`) to the first tool offered, with `"mock"` for each
 /// required field.
 fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
     let mut blocks = Vec::new();
+    if let Some(data) = &options.redacted_thinking {
+        blocks.push(json!({"type": "redacted_thinking", "data": data}));
+    }
     if !options.reasoning.is_empty() {
         blocks.push(json!({"type": "thinking", "thinking": options.reasoning, "signature": "mock-signature"}));
     }
@@ -146,7 +154,12 @@ fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
         return blocks;
     }
     for (index, (name, input)) in tool_uses(options, request).into_iter().enumerate() {
+        // `--tool-call`'s calls get Kimi's ids, the same on every turn and
+        // not valid Anthropic ids, as the OpenAI path's do.
         let id = match index {
+            _ if !options.tool_calls.is_empty() => {
+                format!("functions.{}:{index}", name.as_str().unwrap_or_default())
+            }
             0 => format!("toolu_mock_{count}"),
             _ => format!("toolu_mock_{count}_{index}"),
         };
@@ -216,7 +229,7 @@ fn stream(
     id: &str,
     model: &str,
     blocks: &[Value],
-    stop_reason: &str,
+    (stop_reason, stop_sequence): (&str, Option<&str>),
     usage: Usage,
 ) -> Response {
     let options = state.options.clone();
@@ -253,6 +266,8 @@ fn stream(
                     deltas,
                 )
             }
+            // Sent whole in its start, as Anthropic does.
+            Some("redacted_thinking") => (block.clone(), Vec::new()),
             Some("tool_use") => {
                 let input = block["input"].to_string();
                 let (head, tail) = input.split_at(input.len() / 2);
@@ -284,7 +299,7 @@ fn stream(
     }
     frames.push(frame(
         "message_delta",
-        &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+        &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
             "usage": {"output_tokens": usage.output}}),
     ));
     if let Some(data) = &options.first_event {

@@ -124,6 +124,14 @@ pub struct MockOptions {
     /// (`cache_creation_input_tokens`).
     #[arg(long, default_value_t = 0)]
     pub cache_write_tokens: u64,
+    /// The Anthropic endpoint's answer without a tool call stops on this
+    /// stop sequence (`stop_reason: stop_sequence`).
+    #[arg(long)]
+    pub stop_sequence: Option<String>,
+    /// The Anthropic endpoint's answer opens with a `redacted_thinking`
+    /// block holding this data.
+    #[arg(long)]
+    pub redacted_thinking: Option<String>,
     /// Send a failure's status and headers, then never the body.
     #[arg(long)]
     pub stall_error_body: bool,

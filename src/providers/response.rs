@@ -119,7 +119,7 @@ pub fn shape_usage_chunk(
     let prompt = count(&inner, text, "prompt_tokens")?;
     let completion = count(&inner, text, "completion_tokens")?;
     let total = count(&inner, text, "total_tokens")?;
-    let (cached, add_details) = match last(&inner, "prompt_tokens_details") {
+    let (cached, written, add_details) = match last(&inner, "prompt_tokens_details") {
         Some(details) => {
             // Only the details that hold the cached count already: into
             // any other object the tree would write it.
@@ -129,11 +129,13 @@ pub fn shape_usage_chunk(
             }
             let mut members = Vec::new();
             members_into(details.as_bytes(), &mut members).ok()?;
-            (Some(count(&members, details, "cached_tokens")??), false)
+            let cached = count(&members, details, "cached_tokens")??;
+            let written = count(&members, details, "cache_write_tokens")?;
+            (Some(cached), written, false)
         }
         None => {
             let cached = count(&inner, text, "cached_tokens")?;
-            (cached, cached.is_some())
+            (cached, None, cached.is_some())
         }
     };
     state.usage_sent = true;
@@ -159,7 +161,8 @@ pub fn shape_usage_chunk(
             "{comma}\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
         );
     }
-    if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), completion)
+    let (cached, written) = (cached.unwrap_or(0), written.unwrap_or(0));
+    if let Some(usd) = price_usd(cost, prompt, cached, written, completion)
         && last(&inner, "cost").is_none()
     {
         let (comma, usd) = (comma(&addition), json!(usd));
@@ -314,11 +317,14 @@ fn normalize_usage(usage: &mut Map<String, Value>, cost: Option<&Cost>) {
     let number = |usage: &Map<String, Value>, key: &str| usage.get(key).and_then(Value::as_u64);
     let prompt = number(usage, "prompt_tokens").unwrap_or(0);
     let completion = number(usage, "completion_tokens").unwrap_or(0);
-    let cached = usage
-        .get("prompt_tokens_details")
-        .and_then(|d| d.get("cached_tokens"))
-        .and_then(Value::as_u64)
-        .or_else(|| number(usage, "cached_tokens"));
+    let details = |key: &str| {
+        usage
+            .get("prompt_tokens_details")
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_u64)
+    };
+    let cached = details("cached_tokens").or_else(|| number(usage, "cached_tokens"));
+    let written = details("cache_write_tokens").unwrap_or(0);
     if number(usage, "total_tokens").is_none() {
         usage.insert(
             "total_tokens".into(),
@@ -333,7 +339,7 @@ fn normalize_usage(usage: &mut Map<String, Value>, cost: Option<&Cost>) {
             details.insert("cached_tokens".into(), json!(cached));
         }
     }
-    if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), completion)
+    if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), written, completion)
         && !usage.contains_key("cost")
     {
         usage.insert("cost".into(), json!(usd));

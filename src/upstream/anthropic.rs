@@ -26,7 +26,7 @@ use crate::translate::anthropic_provider::passthrough::{self, Facts, Thinking};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
-use crate::wire::sse::Item;
+use crate::wire::sse::{Event, Item};
 
 pub struct Anthropic;
 
@@ -65,8 +65,12 @@ impl Transport for Anthropic {
         Some(headers)
     }
 
-    fn events(&self, events: EventStream) -> EventStream {
-        openai_events(events)
+    fn speaks_natively(&self, request: &ChatRequest) -> bool {
+        request.anthropic_original().is_some()
+    }
+
+    fn events(&self, events: EventStream, native: bool) -> EventStream {
+        openai_events(events, native)
     }
 
     fn completion(&self, answer: Map<String, Value>) -> Option<Map<String, Value>> {
@@ -218,12 +222,21 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 }
 
 /// The provider's event stream read as OpenAI chunk events, mapped one
-/// event at a time (no task, no buffer beyond one event's items).
-fn openai_events(events: EventStream) -> EventStream {
+/// event at a time (no task, no buffer beyond one event's items). With
+/// `native`, each event goes on as it came too, before its reading, except
+/// an `error` event: its reading ends the stream, and the client's encoder
+/// says it in the class the gateway gives it.
+fn openai_events(events: EventStream, native: bool) -> EventStream {
     let translator = StreamTranslator::new(now());
     let translated = events
-        .scan(translator, |translator, item| {
+        .scan(translator, move |translator, item| {
             let items: Vec<_> = match item {
+                Ok(Item::Event(event)) if native && !is_error(&event) => {
+                    let read = translator.translate(&event);
+                    std::iter::once(Ok(Item::Native(event)))
+                        .chain(read.into_iter().map(Ok))
+                        .collect()
+                }
                 Ok(Item::Event(event)) => {
                     let items: Vec<_> = translator.translate(&event).into_iter().map(Ok).collect();
                     if items.is_empty() {
@@ -241,6 +254,19 @@ fn openai_events(events: EventStream) -> EventStream {
         })
         .flatten();
     Box::pin(translated)
+}
+
+/// Whether `event` is an `error` event (named so, or typed so when it has
+/// no name).
+fn is_error(event: &Event) -> bool {
+    match &event.event {
+        Some(name) => name == "error",
+        None => event
+            .data
+            .trim_start()
+            .strip_prefix('{')
+            .is_some_and(|rest| rest.trim_start().starts_with(r#""type":"error""#)),
+    }
 }
 
 fn now() -> u64 {

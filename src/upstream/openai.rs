@@ -30,7 +30,7 @@ impl Transport for OpenAi {
         Some(headers)
     }
 
-    fn events(&self, events: EventStream) -> EventStream {
+    fn events(&self, events: EventStream, _native: bool) -> EventStream {
         events
     }
 

@@ -26,8 +26,18 @@ pub trait Transport: Sync {
     /// a header value.
     fn headers(&self, target: &Target, key: Option<&str>) -> Option<HeaderMap>;
 
-    /// The provider's event stream, read as OpenAI chunk events.
-    fn events(&self, events: EventStream) -> EventStream;
+    /// Whether the body for `request` is the client's own, in this
+    /// protocol (an Anthropic client on the Anthropic transport): its
+    /// events can then go to the client as they come ([`Item::Native`]).
+    ///
+    /// [`Item::Native`]: crate::wire::sse::Item::Native
+    fn speaks_natively(&self, _request: &ChatRequest) -> bool {
+        false
+    }
+
+    /// The provider's event stream, read as OpenAI chunk events; with
+    /// `native`, each event also as it came, before its reading.
+    fn events(&self, events: EventStream, native: bool) -> EventStream;
 
     /// A whole JSON answer as a chat completion; `None` when it is not an
     /// answer of this protocol.

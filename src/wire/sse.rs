@@ -40,6 +40,11 @@ pub enum Item {
     /// A comment line such as `: keep-alive`, without its colon and one
     /// leading space.
     Comment(String),
+    /// An event in the provider's own format, for a client that speaks
+    /// that format too, beside the same event read as OpenAI chunks
+    /// ([`Item::Event`]s, which the gateway itself reads). Never made by
+    /// the parser: a transport adds it (`upstream::anthropic`).
+    Native(Event),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -457,6 +462,7 @@ mod tests {
     fn render(item: &Item) -> String {
         match item {
             Item::Comment(text) => format!(": {text}"),
+            Item::Native(_) => unreachable!("the parser makes no native events"),
             Item::Event(event) => {
                 let mut out = String::new();
                 if let Some(kind) = &event.event {

@@ -55,6 +55,10 @@ def main():
     limited, _ = start([f"{BIN}/clawgate-mock", "--fail-status", "429", "--fail-type", "rate_limit_reached_error",
                         "--retry-after", "9"],
                        r"listening on (http://\S+)")
+    # An Anthropic provider: its own events reach the SDK.
+    native, _ = start([f"{BIN}/clawgate-mock", "--stop-sequence", "END", "--cache-write-tokens", "321",
+                       "--cached-tokens", "12", "--redacted-thinking", "opaque-bytes"],
+                      r"listening on (http://\S+)")
     overflowing, _ = start([f"{BIN}/clawgate-mock", "--fail-status", "400", "--fail-type", "invalid_request_error",
                             "--fail-message", "Invalid request: Your request exceeded model token limit: 262144 "
                             "(requested: 300000)"],
@@ -66,10 +70,11 @@ def main():
             "openrouter": {"baseUrl": healthy + "/v1", "apiKey": "${MOCK_KEY}", "models": [{"id": "moonshotai/kimi-k2.6"}]},
             # A known window: after its overflow the chain skips every target no larger.
             "long": {"baseUrl": overflowing + "/v1", "models": [{"id": "m", "contextWindow": 262144}]},
+            "kc": {"baseUrl": native + "/", "api": "anthropic-messages", "models": [{"id": "k2a", "reasoning": True}]},
         }},
         "agents": {"defaults": {
             "model": {"primary": "kimi/kimi-for-coding", "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]},
-            "models": {"long/m": {"alias": "long"}},
+            "models": {"long/m": {"alias": "long"}, "kc/k2a": {"alias": "native"}},
         }},
     }
     # A second gateway whose only provider is rate-limited.
@@ -177,6 +182,22 @@ def main():
             raise AssertionError("a PDF must be refused")
         except anthropic.BadRequestError as err:
             assert "document block" in err.body["error"]["message"], err.body
+        checks += 1
+
+        # Over the Anthropic transport the stream is the provider's own: the
+        # signature, the redacted block, the stop sequence that matched and
+        # the cache writes reach the SDK; the model is the ref.
+        with client.messages.stream(model="native", max_tokens=256, stop_sequences=["END"],
+                                    thinking={"type": "enabled", "budget_tokens": 128},
+                                    messages=[{"role": "user", "content": "hello"}]) as stream:
+            final = stream.get_final_message()
+        assert [b.type for b in final.content] == ["redacted_thinking", "thinking", "text"], final
+        assert final.content[0].data == "opaque-bytes", final
+        assert final.content[1].signature == "mock-signature", final
+        assert final.stop_reason == "stop_sequence" and final.stop_sequence == "END", final
+        assert final.usage.cache_creation_input_tokens == 321, final.usage
+        assert final.usage.cache_read_input_tokens == 12, final.usage
+        assert final.model == "kc/k2a", final.model
         checks += 1
 
         count = client.messages.count_tokens(model="claude-sonnet-4-5", tools=tools,

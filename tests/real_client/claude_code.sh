@@ -74,7 +74,7 @@ start "$work/flaky.log" "$bin/clawgate-mock" --record "$work/flaky.jsonl" \
   --fail-message "engine hiccup"
 flaky=$url
 start "$work/anthropic.log" "$bin/clawgate-mock" --record "$work/anthropic.jsonl" \
-  --reply "Done through the Anthropic transport." \
+  --reply "Done through the Anthropic transport." --cache-write-tokens 1234 \
   --tool-call 'Bash={"command":"echo clawgate-$((6*7))","description":"Print a marker"}'
 anthropic=$url
 cat >"$work/config.json" <<JSON
@@ -95,12 +95,13 @@ gateway=$url gateway_pid=${pids[-1]}
 mkdir -p "$work/home" "$work/project"
 # Runs Claude Code in print mode with `$@` as extra environment; its output
 # goes to $work/$name.txt.
+claude_flags=()
 claude_code() {
   local name=$1 prompt=$2; shift 2
   (cd "$work/project" && env -i PATH="$PATH" HOME="$work/home" \
     ANTHROPIC_BASE_URL="$gateway" ANTHROPIC_AUTH_TOKEN="$token" \
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 "$@" \
-    timeout 180 "$claude" -p "$prompt" --allowedTools Bash \
+    timeout 180 "$claude" -p "$prompt" --allowedTools Bash "${claude_flags[@]}" \
     >"$work/$name.txt" 2>"$work/$name.err") || {
     echo "claude_code.sh: Claude Code failed ($name):" >&2
     cat "$work/$name.txt" "$work/$name.err" "$work/gateway.log" >&2
@@ -111,7 +112,9 @@ claude_code() {
 # gateway serves with its default chain.
 claude_code out "Run the marker command"
 claude_code recovered "Say hello" ANTHROPIC_MODEL=flaky ANTHROPIC_DEFAULT_HAIKU_MODEL=flaky
-# An Anthropic provider: Claude Code's own body passes through.
+# An Anthropic provider: Claude Code's own body passes through, and the
+# provider's own events come back (its usage is read from the JSON result).
+claude_flags=(--output-format json)
 claude_code passed "Run the marker command" ANTHROPIC_MODEL=passthrough ANTHROPIC_DEFAULT_HAIKU_MODEL=passthrough
 
 stop_gateway "$gateway_pid"
@@ -150,9 +153,13 @@ check(len(flaky_lines) == 2 and all(" 200 " in l for l in flaky_lines),
 check("stream ended abnormally" in log, "the first stream did not break")
 check("served by the default chain" in log, "the claude-* model was not served by the default chain")
 
-passed = open(f"{work}/passed.txt").read()
+passed = json.load(open(f"{work}/passed.txt"))
 sent = [json.loads(line) for line in open(f"{work}/anthropic.jsonl")]
-check("Done through the Anthropic transport." in passed, f"no final answer through the Anthropic provider: {passed}")
+check("Done through the Anthropic transport." in passed["result"], f"no final answer through the Anthropic provider: {passed}")
+# The provider's events reached Claude Code as they came: the cache writes
+# it reported are in Claude Code's usage, and the thinking it replays on
+# the second turn carries the provider's signature.
+check(passed["usage"]["cache_creation_input_tokens"] >= 1234, f"no cache writes in Claude Code's usage: {passed['usage']}")
 check([r["path"] for r in sent] == ["/v1/messages"] * 2, f"not two Messages requests: {[r['path'] for r in sent]}")
 first, second = (r["body"] for r in sent)
 check(first["model"] == "k2a" and first["stream"] is True and first["max_tokens"] <= 8192,
@@ -170,8 +177,12 @@ uses = [b for m in second["messages"] if m["role"] == "assistant" and isinstance
 results = [b for m in second["messages"] if m["role"] == "user" and isinstance(m["content"], list)
            for b in m["content"] if b["type"] == "tool_result"]
 check(len(uses) == 1 and len(results) == 1, f"not one call and one result: {uses} {results}")
+thinking = [b for m in second["messages"] if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in m["content"] if b["type"] == "thinking"]
+check([b.get("signature") for b in thinking] == ["mock-signature"],
+      f"the replayed thinking does not carry the provider's signature: {thinking}")
 # Passed, not translated: the ids are the ones Claude Code was given (a
-# translation would restore the provider's own `toolu_mock_1`).
+# translation would restore the provider's own `functions.Bash:0`).
 check(uses[0]["id"].startswith("cgid_") and results[0]["tool_use_id"] == uses[0]["id"],
       f"the call and its result do not pair up: {uses[0]['id']} {results[0]['tool_use_id']}")
 check("clawgate-42" in json.dumps(results[0]["content"]), f"the tool result is not the output: {results[0]}")

@@ -1083,3 +1083,85 @@ fn held_tool_arguments_are_bounded() {
     assert!(message.contains("larger than"), "{message}");
     assert!(translator.is_finished());
 }
+
+/// A provider's own events, written for the client: what the gateway owns
+/// is rewritten (model, tool-use ids, usage counts, Kimi's `end_turn` after
+/// tool calls), everything else goes byte for byte; `[DONE]` and an error
+/// end the stream without inventing a `message_stop`.
+#[test]
+fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
+    use crate::wire::sse::Event;
+    let event = |name: Option<&str>, data: &str| Event {
+        event: name.map(str::to_string),
+        data: data.to_string(),
+        id: None,
+    };
+    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
+    let mut out = Vec::new();
+    let events = [
+        event(
+            Some("message_start"),
+            r#"{"type":"message_start","message":{"id":"msg_1","model":"kimi-for-coding","usage":{"input_tokens":5,"cache_read_input_tokens":null}}}"#,
+        ),
+        // No name: named by its type.
+        event(
+            None,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"functions.Bash:0","name":"Bash","input":{}}}"#,
+        ),
+        event(
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"s1"}}"#,
+        ),
+        event(
+            Some("message_delta"),
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}}"#,
+        ),
+        // Not JSON, on two lines: as it came, a `data:` line each.
+        event(Some("vendor"), "one\ntwo"),
+    ];
+    for event in &events {
+        translator.native(event, &mut out);
+    }
+    assert!(translator.done().is_empty());
+    assert!(translator.is_finished());
+    let text = String::from_utf8(out).unwrap();
+    let frames: Vec<&str> = text.split_terminator("\n\n").collect();
+    let data = |frame: &str| -> Value {
+        serde_json::from_str(frame.split_once("\ndata: ").unwrap().1).unwrap()
+    };
+    assert!(frames[0].starts_with("event: message_start\n"));
+    assert_eq!(
+        data(frames[0])["message"],
+        json!({"id": "msg_1", "model": "kimi/k2", "usage": {"input_tokens": 5,
+            "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 0}})
+    );
+    assert!(frames[1].starts_with("event: content_block_start\n"));
+    let id = ids::encode(Some("functions.Bash:0"), 0, NONCE);
+    assert_eq!(data(frames[1])["content_block"]["id"], id);
+    assert_eq!(
+        frames[2],
+        format!("event: content_block_delta\ndata: {}", events[2].data)
+    );
+    assert_eq!(
+        data(frames[3]),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+            "usage": {"output_tokens": 0}})
+    );
+    assert_eq!(frames[4], "event: vendor\ndata: one\ndata: two");
+
+    // An error after the provider's events: only the error event follows.
+    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
+    let mut out = Vec::new();
+    translator.native(&events[0], &mut out);
+    let failed = translator.failed("overloaded_error", "busy");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(matches!(failed[0], StreamEvent::Error { .. }));
+    assert!(translator.is_finished());
+    // Without an end, the stream is cut off with an error.
+    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
+    translator.native(&events[0], &mut Vec::new());
+    assert!(matches!(
+        translator.cut_off(),
+        Some(StreamEvent::Error { .. })
+    ));
+}

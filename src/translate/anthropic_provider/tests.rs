@@ -244,6 +244,7 @@ fn run(events: &[(&str, Value)]) -> Vec<String> {
         .map(|item| match item {
             Item::Event(event) => event.data,
             Item::Comment(text) => format!(": {text}"),
+            Item::Native(event) => format!("native {}", event.data),
         })
         .collect()
 }
