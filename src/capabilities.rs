@@ -252,6 +252,24 @@ impl CapabilitySettings {
     }
 }
 
+/// Thinking as a target's plan decided it (`providers::plan`), for a
+/// transport that renders it on a body of its own (an Anthropic client's,
+/// on the Anthropic transport); the chat body carries it as the rules'
+/// edits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ThinkingSwitch {
+    /// Left as the client's body has it: the rules said nothing.
+    #[default]
+    AsSent,
+    /// On: the client's own switch when it is on (`enabled` with its
+    /// budget, or `adaptive`), else on with half the output limit (as a
+    /// translated request gets).
+    On,
+    Off,
+    /// Not sent: the model cannot be told.
+    Omitted,
+}
+
 /// OpenClaw's thinking levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -526,7 +526,8 @@ async fn attempt(
     traceparent: Option<reqwest::header::HeaderValue>,
 ) -> Result<Reply, AttemptError> {
     let transport = transport::of(target.provider.api);
-    let body = transport.body(sent.request, target, &sent.plan.edits);
+    let plan = sent.plan;
+    let body = transport.body(sent.request, target, &plan.edits, plan.thinking);
     // Only a stream is relayed; a whole answer is assembled from readings.
     let native = sent.request.stream && transport.speaks_natively(sent.request);
     let reply = upstream
@@ -563,7 +564,8 @@ async fn attempt(
 /// transport; or why it is not sent.
 pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Declined> {
     let plan = providers::plan(request, target)?;
-    Ok(transport::of(target.provider.api).body(request, target, &plan.edits))
+    let transport = transport::of(target.provider.api);
+    Ok(transport.body(request, target, &plan.edits, plan.thinking))
 }
 
 /// One non-streaming attempt on `target` outside any chain (`clawgate

@@ -99,7 +99,8 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
             });
             match providers::plan(&request, target) {
                 Ok(plan) => {
-                    let sent = transport::of(provider.api).body(&request, target, &plan.edits);
+                    let transport = transport::of(provider.api);
+                    let sent = transport.body(&request, target, &plan.edits, plan.thinking);
                     let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
                     let mut edits: Vec<Value> = plan
                         .edits

@@ -20,9 +20,9 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::{Transport, whole};
-use crate::capabilities::Dialect;
+use crate::capabilities::{Dialect, ThinkingSwitch};
 use crate::config::Target;
-use crate::translate::anthropic_provider::passthrough::{self, Facts, Thinking};
+use crate::translate::anthropic_provider::passthrough::{self, Facts};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
@@ -31,13 +31,19 @@ use crate::wire::sse::{Event, Item};
 pub struct Anthropic;
 
 impl Transport for Anthropic {
-    fn body(&self, request: &ChatRequest, target: &Target, edits: &Edits) -> Chunks {
+    fn body(
+        &self,
+        request: &ChatRequest,
+        target: &Target,
+        edits: &Edits,
+        thinking: ThinkingSwitch,
+    ) -> Chunks {
         let original = request
             .anthropic_original()
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok());
         let body = match original {
             Some(original) => {
-                let mut body = passthrough::passthrough(original, facts(target, edits));
+                let mut body = passthrough::passthrough(original, facts(target, thinking));
                 plan_edits(&mut body, request, edits);
                 body
             }
@@ -179,17 +185,8 @@ fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b m
 }
 
 /// What [`passthrough`] needs to know of `target`, and the thinking its
-/// plan decided: the edits of `thinking` (or OpenRouter's `reasoning`) on
-/// the request model, read as a translated request's are
-/// ([`anthropic_provider::asks_thinking`]).
-fn facts<'a>(target: &'a Target, edits: &Edits) -> Facts<'a> {
-    let set = |key| edits.top.get(key).flatten();
-    let thinking = match anthropic_provider::asks_thinking(set("thinking"), set("reasoning")) {
-        Some(true) => Thinking::On,
-        Some(false) => Thinking::Off,
-        None if edits.top.get("thinking") == Some(None) => Thinking::Omitted,
-        None => Thinking::AsSent,
-    };
+/// plan decided.
+fn facts(target: &Target, thinking: ThinkingSwitch) -> Facts<'_> {
     Facts {
         model: &target.model.id,
         max_output: target.model.max_tokens,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::Transport;
+use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
@@ -16,7 +17,13 @@ use crate::wire::openai::ChatRequest;
 pub struct OpenAi;
 
 impl Transport for OpenAi {
-    fn body(&self, request: &ChatRequest, _target: &Target, edits: &Edits) -> Chunks {
+    fn body(
+        &self,
+        request: &ChatRequest,
+        _target: &Target,
+        edits: &Edits,
+        _thinking: ThinkingSwitch,
+    ) -> Chunks {
         request.write(edits)
     }
 

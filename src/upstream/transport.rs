@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use crate::capabilities::Api;
+use crate::capabilities::{Api, ThinkingSwitch};
 use crate::config::Target;
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
@@ -18,8 +18,15 @@ use crate::wire::openai::ChatRequest;
 /// How one provider protocol is spoken. Every body asks for a stream.
 pub trait Transport: Sync {
     /// The body for `target`: the request model with `edits` (the
-    /// target's plan, made once on the model), in this protocol.
-    fn body(&self, request: &ChatRequest, target: &Target, edits: &Edits) -> Chunks;
+    /// target's plan, made once on the model), in this protocol; a body of
+    /// the client's own takes the plan's `thinking`.
+    fn body(
+        &self,
+        request: &ChatRequest,
+        target: &Target,
+        edits: &Edits,
+        thinking: ThinkingSwitch,
+    ) -> Chunks;
 
     /// The headers this protocol adds: its version, and `key` where the
     /// provider reads it (marked sensitive). `None` when the key cannot be

@@ -32,6 +32,7 @@
 use serde_json::{Map, Value, json};
 
 use super::thinking_budget;
+pub use crate::capabilities::ThinkingSwitch as Thinking;
 use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
 
 /// Members of a Messages body that only Anthropic serves: beta features
@@ -56,20 +57,6 @@ pub struct Facts<'a> {
     pub thinking: Thinking,
     /// Whether to ask for a streamed answer.
     pub stream: bool,
-}
-
-/// Thinking as a target's plan decided it, rendered onto a Messages body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Thinking {
-    /// Left as the body has it.
-    AsSent,
-    /// On: the body's own switch when it is on (`enabled` with its
-    /// budget, or `adaptive`), else on with half the output limit (as a
-    /// translated request gets).
-    On,
-    Off,
-    /// Not sent: the model cannot be told.
-    Omitted,
 }
 
 /// The body to send for the client's Messages `body`.
