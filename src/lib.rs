@@ -4,7 +4,7 @@
 //!
 //! Map of the crate, top to bottom (a module uses only those below it):
 //! - [`cli`]: the `clawgate` command, one file per command;
-//!   [`mock`]: the `clawgate-mock` fake provider.
+//!   [`mock`] (the `mock` feature): the `clawgate-mock` fake provider.
 //! - [`http`]: the axum edge; [`server`]: serving with bounded shutdown.
 //! - [`gateway`]: shared state (config, upstream client) and `complete`;
 //!   [`admission`]: the cap on requests in flight and each client's limits.
@@ -32,6 +32,7 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod ledger;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod ops;
 pub mod providers;

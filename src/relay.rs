@@ -75,6 +75,7 @@ pub struct Chunk {
 
 impl Chunk {
     /// A chunk of `json` (one JSON object on one line).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn of_json(json: &[u8]) -> Self {
         let mut out = BytesMut::with_capacity(json.len() + 8);
         out.extend_from_slice(b"data: ");

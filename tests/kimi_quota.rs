@@ -23,9 +23,14 @@ fn kimi_provider(mock: &MockServer, quota: Value) -> Value {
 }
 
 fn config(primary: Value, backup: &MockServer) -> Value {
+    config_naming("primary", primary, backup)
+}
+
+/// [`config`] with the primary provider named `id`.
+fn config_naming(id: &str, primary: Value, backup: &MockServer) -> Value {
     json!({
-        "models": {"mode": "replace", "providers": {"primary": primary, "backup": provider(backup)}},
-        "agents": {"defaults": {"model": {"primary": "primary/m", "fallbacks": ["backup/m"]}}},
+        "models": {"mode": "replace", "providers": {id: primary, "backup": provider(backup)}},
+        "agents": {"defaults": {"model": {"primary": format!("{id}/m"), "fallbacks": ["backup/m"]}}},
     })
 }
 
@@ -41,7 +46,11 @@ fn quota_reads(mock: &MockServer, path: &str) -> usize {
 }
 
 fn ask() -> Value {
-    json!({"model": "primary/m", "messages": user_message()})
+    ask_for("primary/m")
+}
+
+fn ask_for(model: &str) -> Value {
+    json!({"model": model, "messages": user_message()})
 }
 
 #[tokio::test]
@@ -53,11 +62,18 @@ async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until
     })
     .await;
     let backup = healthy_mock().await;
-    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    // A provider id of this test's own: the metrics registry is
+    // process-wide, and other tests' `primary` set the same gauges.
+    let gw = gateway(config_naming(
+        "spent",
+        kimi_provider(&primary, json!(true)),
+        &backup,
+    ))
+    .await;
 
     // The first request meets the 403 itself: not a key problem, not the
     // gate; the backup answers.
-    let response = gw.chat(ask()).await;
+    let response = gw.chat(ask_for("spent/m")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
     assert_eq!(chat_requests(&primary), 1);
@@ -67,12 +83,12 @@ async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until
     let mut shown = Value::Null;
     for _ in 0..200 {
         shown = gw.status().await;
-        if shown["quotas"]["primary"]["exhausted"] == true {
+        if shown["quotas"]["spent"]["exhausted"] == true {
             break;
         }
         tokio::task::yield_now().await;
     }
-    let quota = &shown["quotas"]["primary"];
+    let quota = &shown["quotas"]["spent"];
     assert_eq!(quota["exhausted"], true, "{shown:#}");
     assert_eq!(quota["windows"][0]["name"], "Weekly limit");
     assert_eq!(quota["windows"][0]["usedPercent"], 100.0);
@@ -84,23 +100,23 @@ async fn the_weekly_quota_403_is_quota_and_the_chain_falls_over_then_skips_until
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["ref"] == "primary/m")
+        .find(|t| t["ref"] == "spent/m")
         .unwrap();
     assert_eq!(target["lastFailureClass"], "quota");
     assert!(target["hint"].as_str().unwrap().contains("the key is fine"));
     assert_eq!(target["quotaExhausted"], true);
 
     // Now the primary is skipped before it is asked.
-    let response = gw.chat(ask()).await;
+    let response = gw.chat(ask_for("spent/m")).await;
     assert_eq!(header(&response, "x-clawgate-provider"), "backup");
     assert_eq!(chat_requests(&primary), 1, "a spent account is not asked");
 
     let metrics = gw.metrics().await;
     assert!(
-        metrics.contains(r#"clawgate_quota_used{provider="primary",window="weekly"} 100"#),
+        metrics.contains(r#"clawgate_quota_used{provider="spent",window="weekly"} 100"#),
         "{metrics}"
     );
-    assert!(metrics.contains(r#"clawgate_quota_exhausted{provider="primary"} 1"#));
+    assert!(metrics.contains(r#"clawgate_quota_exhausted{provider="spent"} 1"#));
 }
 
 #[tokio::test]

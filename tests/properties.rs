@@ -94,12 +94,24 @@ fn env() -> Environment {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Any text: a config, or errors that each say something.
+    /// Any text: a config, or errors; text that is not JSON5 is refused
+    /// with one error that says where, at a line and column of the text,
+    /// and points there.
     #[test]
-    fn any_text_is_a_config_or_errors(text in "\\PC{0,200}") {
-        if let Err(errors) = config::load_str(&text, &env(), Secrets::Required) {
-            prop_assert!(!errors.0.is_empty());
-            prop_assert!(errors.0.iter().all(|e| !e.message.is_empty()));
+    fn any_text_is_a_config_or_errors_that_say_where(text in "\\PC{0,200}") {
+        let Err(errors) = config::load_str(&text, &env(), Secrets::Required) else {
+            return Ok(());
+        };
+        prop_assert!(!errors.0.is_empty());
+        if config::parse_document(&text).is_err() {
+            prop_assert_eq!(errors.0.len(), 1);
+            let error = &errors.0[0];
+            let (line, column) = syntax_place(&error.message)
+                .ok_or_else(|| TestCaseError::fail(format!("no place: {error}")))?;
+            let lines: Vec<&str> = text.split('\n').collect();
+            prop_assert!((1..=lines.len()).contains(&line), "{error}");
+            prop_assert!((1..=lines[line - 1].chars().count() + 1).contains(&column), "{error}");
+            prop_assert!(error.message.ends_with('^'), "{error}");
         }
     }
 
@@ -192,6 +204,15 @@ proptest! {
         let parsed: Map<String, Value> = serde_json::from_slice(&out).unwrap();
         prop_assert_eq!(parsed.get("model"), Some(&json!(target.model.id)));
     }
+}
+
+/// The line and column a syntax error names: `invalid JSON5 at line 1,
+/// column 7: ...`.
+fn syntax_place(message: &str) -> Option<(usize, usize)> {
+    let rest = message.strip_prefix("invalid JSON5 at line ")?;
+    let (line, rest) = rest.split_once(", column ")?;
+    let (column, _) = rest.split_once(':')?;
+    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 const REQUEST_KEYS: &[&str] = &[

@@ -5,27 +5,41 @@
 //! docs/providers.md quotes).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clawgate::reasoning_cache::{Call, ENTRY_OVERHEAD_BYTES, Key, Limits, ReasoningCache, Scope};
 
 struct Counting;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
+thread_local! {
+    /// Bytes allocated by this thread and not freed: each test runs on its
+    /// own thread, so the sessions' threads do not count in another test.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
 
+fn counted(bytes: isize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() + bytes));
+}
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; counting
+// touches only a const-initialised thread-local without a destructor.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::SeqCst);
+        counted(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        counted(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::SeqCst);
+        counted(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -120,11 +134,11 @@ fn an_entry_costs_what_the_cache_counts_it_for() {
     });
     let keys: Vec<Key> = (0..entries).map(|n| key(scope(0), n, n)).collect();
     let now = Instant::now();
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = live();
     for key in &keys {
         cache.insert(*key, &text, now);
     }
-    let after = LIVE.load(Ordering::SeqCst);
+    let after = live();
     let per_entry = (after - before) as f64 / entries as f64;
     let overhead = per_entry - text.len() as f64;
     let (_, counted) = cache.usage();

@@ -496,12 +496,14 @@ async fn a_provider_speaking_anthropic_messages_answers_a_responses_client() {
 
 mod properties {
     //! Whatever the body, the Responses reader and translation answer
-    //! without panicking, with a chat request the pipeline accepts or an
-    //! error that says something; whatever the pieces of an answer, the
-    //! stream keeps the order Codex parses.
+    //! without panicking, with a chat request the pipeline accepts or a
+    //! refusal naming the field it is about; whatever the pieces of an
+    //! answer, the stream keeps the order Codex parses.
 
     use clawgate::translate::ids::Nonce;
-    use clawgate::translate::responses_client::{self, Identity, ResponseEncoder, ToolNames};
+    use clawgate::translate::responses_client::{
+        self, Identity, ResponseEncoder, ToolNames, TranslateError,
+    };
     use clawgate::wire::openai::{ChatRequest, Part, Usage};
     use clawgate::wire::responses::{ResponsesRequest, StreamEvent};
     use proptest::prelude::*;
@@ -572,6 +574,15 @@ mod properties {
         })
     }
 
+    /// Any value, or an object whose `input` holds any values: these reach
+    /// the translation more often.
+    fn body() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            json_value(),
+            prop::collection::vec(json_value(), 1..4).prop_map(|items| json!({ "input": items })),
+        ]
+    }
+
     fn part() -> impl Strategy<Value = Part> {
         prop_oneof![
             "[a-z ]{0,6}".prop_map(Part::Text),
@@ -598,21 +609,63 @@ mod properties {
         ]
     }
 
+    /// The path a refusal begins with, in backticks or not: `input[2]` of
+    /// "input[2]: a message needs a `role`", `input` of "`input` is
+    /// required".
+    fn place(message: &str) -> &str {
+        let end = message.find([':', ' ']).unwrap_or(message.len());
+        message[..end].trim_matches('`')
+    }
+
+    /// The value at `path` (`input[0].content`, `[1]`) in `value`, or the
+    /// array on the way that serde read as a struct (its fields in order).
+    fn value_at<'v>(mut value: &'v Value, path: &str) -> Option<&'v Value> {
+        if path.is_empty() {
+            return None;
+        }
+        for segment in path.split('.') {
+            let mut pieces = segment.split('[');
+            let key = pieces.next()?;
+            if !key.is_empty() {
+                if value.is_array() {
+                    return Some(value);
+                }
+                value = value.get(key)?;
+            }
+            for index in pieces {
+                value = value.get(index.strip_suffix(']')?.parse::<usize>().ok()?)?;
+            }
+        }
+        Some(value)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
+        /// A refusal of an object begins with the path of a field it
+        /// holds, or with `input` when it holds none.
         #[test]
-        fn any_body_is_a_chat_request_or_an_error_that_says_something(body in json_value()) {
+        fn any_body_is_a_chat_request_or_a_refusal_naming_the_field(body in body()) {
             let bytes = body.to_string();
-            match ResponsesRequest::parse(bytes.as_bytes()) {
-                Err(err) => prop_assert!(!err.to_string().is_empty()),
+            let refusal = match ResponsesRequest::parse(bytes.as_bytes()) {
+                Err(err) => err.to_string().replacen("invalid Responses request: ", "", 1),
                 Ok(parsed) => match responses_client::request(&parsed, None) {
-                    Err(err) => prop_assert!(!err.to_string().is_empty()),
                     Ok((chat, _)) => {
                         let parsed = ChatRequest::parse(chat);
                         prop_assert!(parsed.is_ok(), "{body}: {parsed:?}");
+                        return Ok(());
                     }
+                    Err(TranslateError::NoInput) => {
+                        prop_assert!(body["input"].is_null(), "{body}");
+                        return Ok(());
+                    }
+                    Err(err) => err.to_string(),
                 },
+            };
+            // Anything else is refused as a whole (or read as the fields
+            // in order, as serde reads a struct from an array).
+            if body.is_object() {
+                prop_assert!(value_at(&body, place(&refusal)).is_some(), "{refusal}: no field of {body}");
             }
         }
 

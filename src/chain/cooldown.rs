@@ -262,6 +262,8 @@ impl TargetStatus {
 }
 
 impl Permit<'_> {
+    /// Whether this permit is the half-open probe.
+    #[cfg(test)]
     pub fn is_probe(&self) -> bool {
         self.probe
     }

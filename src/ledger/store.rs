@@ -328,12 +328,14 @@ impl Store {
 
     /// Refuses every write from now on, as a read-only mount does. For
     /// tests of a failing writer.
+    #[cfg(test)]
     pub fn forbid_writes(&self) -> rusqlite::Result<()> {
         self.conn.pragma_update(None, "query_only", true)
     }
 
     /// Caps the database at `pages` pages, so that writes past it fail as
     /// on a full disk (`SQLITE_FULL`). For tests of a failing writer.
+    #[cfg(test)]
     pub fn limit_pages(&self, pages: u32) -> rusqlite::Result<()> {
         self.conn.pragma_update(None, "max_page_count", pages)
     }

@@ -190,6 +190,7 @@ impl Chunks {
     }
 
     /// How many bytes were newly written rather than sliced from the source.
+    #[cfg(test)]
     pub fn written_bytes(&self, source: &Bytes) -> usize {
         let range = source.as_ptr() as usize..source.as_ptr() as usize + source.len();
         self.chunks

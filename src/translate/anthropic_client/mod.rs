@@ -35,7 +35,9 @@ use serde_json::{Value, json};
 
 pub use answer::message;
 pub use overflow::context_overflow;
-pub use request::{Read, TranslateError, request};
+#[cfg(any(test, feature = "test-support"))]
+pub use request::request;
+pub use request::{Read, TranslateError};
 pub use stream::{StreamTranslator, error_kind};
 
 use crate::translate::ids::Nonce;

@@ -42,11 +42,10 @@ pub enum TranslateError {
     Role { index: usize, role: String },
 }
 
-/// The chat-completions request for `request`, asking for `model` (the
-/// name the gateway resolves; `None` for its default chain), as the bytes
-/// of its JSON: written straight from the Anthropic request's fields, with
-/// tool schemas and tool inputs copied as the client wrote them (no tree of
-/// either body is built).
+/// The chat-completions request for `request`, read whole by serde, as
+/// [`Read::translate`] writes it: what the tests hold the front end's
+/// reader to.
+#[cfg(any(test, feature = "test-support"))]
 pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>, TranslateError> {
     let system = request
         .system
@@ -186,10 +185,14 @@ impl Read {
         })
     }
 
-    /// The chat-completions request, asking for `model` (see [`request`]),
-    /// the rows of the Messages table the request holds, and what the
-    /// chat form does not hold (for the plan); a request that holds a row
-    /// the table refuses is refused, naming it.
+    /// The chat-completions request, asking for `model` (the name the
+    /// gateway resolves; `None` for its default chain), as the bytes of its
+    /// JSON: written straight from the Anthropic request's fields, with
+    /// tool schemas and tool inputs copied as the client wrote them (no
+    /// tree of either body is built). With it, the rows of the Messages
+    /// table the request holds, and what the chat form does not hold (for
+    /// the plan); a request that holds a row the table refuses is refused,
+    /// naming it.
     pub fn translate(
         &self,
         model: Option<&str>,

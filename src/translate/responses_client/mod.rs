@@ -23,7 +23,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 pub use answer::response;
-pub use request::{Read, TranslateError, request};
+#[cfg(any(test, feature = "test-support"))]
+pub use request::request;
+pub use request::{Read, TranslateError};
 pub use stream::{MAX_HELD_BYTES, ResponseEncoder, failure_code};
 
 use crate::translate::ids::Nonce;

@@ -45,9 +45,10 @@ pub enum TranslateError {
     Refused(String),
 }
 
-/// The chat-completions body for `request`, asking for `model` (`None`
-/// for the default chain), and the names under which namespaced tools
-/// reach the provider. Tool schemas pass as the client's bytes.
+/// The chat-completions body for `request`, read whole by serde, as
+/// [`Read::translate`] writes it: what the tests hold the front end's
+/// reader to.
+#[cfg(any(test, feature = "test-support"))]
 pub fn request<'r>(
     request: &'r ResponsesRequest<'r>,
     model: Option<&'r str>,
@@ -190,8 +191,10 @@ impl<'a> Read<'a> {
         })
     }
 
-    /// The chat-completions body, asking for `model` (see [`request`]),
-    /// and the rows of the Responses table the request holds.
+    /// The chat-completions body, asking for `model` (`None` for the
+    /// default chain), the names under which namespaced tools reach the
+    /// provider, and the rows of the Responses table the request holds.
+    /// Tool schemas pass as the client's bytes.
     pub fn translate(
         &self,
         model: Option<&str>,
