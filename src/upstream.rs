@@ -79,7 +79,13 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<Item, ReadError<reqwest:
 
 /// A successful upstream response.
 pub enum Reply {
-    Complete(Map<String, Value>),
+    /// A whole answer, as a chat completion; and, for a client that speaks
+    /// the provider's format, the provider's own events it was read from
+    /// (empty otherwise).
+    Complete {
+        completion: Map<String, Value>,
+        native: Vec<Event>,
+    },
     /// A stream whose first event has arrived and is not an error.
     Stream {
         first: Event,
@@ -445,7 +451,10 @@ async fn whole_answer(
         }
         Ok(Value::Object(map)) => transport
             .completion(map)
-            .map(Reply::Complete)
+            .map(|completion| Reply::Complete {
+                completion,
+                native: Vec::new(),
+            })
             .ok_or_else(|| {
                 AttemptError::InvalidResponse("the body is not a chat completion".into())
             }),

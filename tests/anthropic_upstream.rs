@@ -1401,6 +1401,69 @@ async fn an_anthropic_clients_stream_from_an_anthropic_provider_is_the_providers
     assert!(backup.requests().is_empty());
 }
 
+/// A whole answer to an Anthropic client from an Anthropic provider is the
+/// message the provider's own events spell (the gateway streams every
+/// upstream call): the same signature, redacted block, stop sequence and
+/// cache counts as a stream, the model the ref, a tool call's id carrying
+/// the answer's nonce and its input whole.
+#[tokio::test]
+async fn an_anthropic_clients_whole_answer_from_an_anthropic_provider_is_the_providers_own() {
+    let kimi = mock(MockOptions {
+        cache_write_tokens: 700,
+        stop_sequence: Some("END".into()),
+        redacted_thinking: Some("opaque-bytes".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    let response = gw
+        .messages(
+            json!({"model": "kimi/m", "max_tokens": 1000, "stop_sequences": ["END"],
+            "messages": [{"role": "user", "content": "hello there"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["model"], "kimi/m");
+    assert_eq!(
+        message["content"],
+        json!([
+            {"type": "redacted_thinking", "data": "opaque-bytes"},
+            {"type": "thinking", "thinking": "The user greets me; I greet back.", "signature": "mock-signature"},
+            {"type": "text", "text": "Hello from clawgate-mock."},
+        ]),
+        "{message}"
+    );
+    assert_eq!(message["stop_reason"], "stop_sequence");
+    assert_eq!(message["stop_sequence"], "END");
+    assert_eq!(message["usage"]["cache_creation_input_tokens"], 700);
+    assert_eq!(message["usage"]["output_tokens"], 7 + 3);
+
+    // A tool call: Kimi's id under the answer's nonce, its input whole.
+    let kimi = mock(MockOptions {
+        tool_calls: vec![r#"Bash={"command":"ls"}"#.into()],
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    let mut request = claude_code_request(false);
+    request["tool_choice"] = json!({"type": "auto"});
+    let message: Value = gw.messages(request).await.json().await.unwrap();
+    let call = message["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|block| block["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("a tool call: {message}"));
+    let id = call["id"].as_str().unwrap();
+    assert!(id.starts_with("cgid_"), "{id}");
+    assert_eq!(clawgate::translate::ids::decode(id), "functions.Bash:0");
+    assert_eq!(call["input"], json!({"command": "ls"}));
+    assert_eq!(message["stop_reason"], "tool_use");
+    assert!(backup.requests().is_empty());
+}
+
 /// Kimi's tool-call ids are not valid Anthropic ids and repeat across
 /// turns: the provider's own events reach the client with each `tool_use`
 /// id carrying the answer's nonce, so two answers never hand out the same

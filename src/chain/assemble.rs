@@ -78,30 +78,34 @@ pub fn replay(completion: Map<String, Value>) -> Reply {
 }
 
 /// Reads the rest of a stream whose first meaningful event is `first` and
-/// returns the completion it spells, or why it could not.
+/// returns the completion it spells, and the provider's own events when
+/// they came too ([`Item::Native`], for the client to read its answer
+/// from), or why it could not. Both count against `max_bytes`.
 pub async fn collect(
     first: Event,
     mut rest: EventStream,
     idle: Duration,
     max_bytes: usize,
     redactor: &Redactor,
-) -> Result<Map<String, Value>, AttemptError> {
+) -> Result<(Map<String, Value>, Vec<Event>), AttemptError> {
     let scrub = |text: String| truncate(redactor.provider_text(&text));
+    let too_large = || AttemptError::TooLarge {
+        what: "the response",
+        limit: max_bytes,
+        key: "maxResponseBytes",
+    };
     let mut completion = Completion::default();
+    let mut native = Vec::new();
     let mut read = 0usize;
     let mut event = first;
     loop {
         let data = event.data.trim();
         if data == "[DONE]" {
-            return Ok(completion.finish());
+            return Ok((completion.finish(), native));
         }
         read += data.len();
         if read > max_bytes {
-            return Err(AttemptError::TooLarge {
-                what: "the response",
-                limit: max_bytes,
-                key: "maxResponseBytes",
-            });
+            return Err(too_large());
         }
         match ChunkView::read(data) {
             Some(chunk) if chunk.error.is_some() => {
@@ -129,7 +133,14 @@ pub async fn collect(
                     });
                 }
                 Ok(Some(Ok(Item::Event(event)))) => break event,
-                Ok(Some(Ok(Item::Comment(_) | Item::Native(_)))) => continue,
+                Ok(Some(Ok(Item::Comment(_)))) => continue,
+                Ok(Some(Ok(Item::Native(event)))) => {
+                    read += event.data.len();
+                    if read > max_bytes {
+                        return Err(too_large());
+                    }
+                    native.push(event);
+                }
                 Ok(Some(Err(ReadError::Body(err)))) => {
                     return Err(AttemptError::Connect(scrub(describe(&err))));
                 }
@@ -142,7 +153,7 @@ pub async fn collect(
                 }
                 // A provider that ends without `[DONE]` after finishing
                 // every choice has still said everything.
-                Ok(None) if completion.finished() => return Ok(completion.finish()),
+                Ok(None) if completion.finished() => return Ok((completion.finish(), native)),
                 Ok(None) | Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => {
                     return Err(AttemptError::InvalidResponse(
                         "the stream ended before the answer did".into(),

@@ -419,7 +419,7 @@ async fn try_target(
         let error = match result {
             Ok(reply) => {
                 match reply {
-                    Reply::Complete(_) => permit.succeeded(),
+                    Reply::Complete { .. } => permit.succeeded(),
                     Reply::Stream { .. } => permit.started(),
                 }
                 metrics::attempt(provider, model, "ok", latency);
@@ -528,8 +528,7 @@ async fn attempt(
     let transport = transport::of(target.provider.api);
     let plan = sent.plan;
     let body = transport.body(sent.request, target, &plan.edits, plan.thinking);
-    // Only a stream is relayed; a whole answer is assembled from readings.
-    let native = sent.request.stream && transport.speaks_natively(sent.request);
+    let native = transport.speaks_natively(sent.request);
     let reply = upstream
         .attempt(
             target,
@@ -553,8 +552,10 @@ async fn attempt(
             settings.redactor,
         )
         .await
-        .map(Reply::Complete),
-        Reply::Complete(completion) if sent.request.stream => Ok(assemble::replay(completion)),
+        .map(|(completion, native)| Reply::Complete { completion, native }),
+        Reply::Complete { completion, .. } if sent.request.stream => {
+            Ok(assemble::replay(completion))
+        }
         reply => Ok(reply),
     }
 }

@@ -50,7 +50,11 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
         ChatRequest::parse(body.to_string()).map_err(|e| CliError::Other(e.to_string()))?;
     match gateway.complete(&gateway.config(), request).await {
         Ok(answer) => {
-            let Reply::Complete(mut response) = answer.reply else {
+            let Reply::Complete {
+                completion: mut response,
+                ..
+            } = answer.reply
+            else {
                 return Err(CliError::Other(
                     "the provider streamed an answer to a non-streaming request".into(),
                 ));

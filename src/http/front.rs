@@ -49,6 +49,7 @@ use crate::translate::fields;
 use crate::upstream::Reply;
 use crate::wire::Seen;
 use crate::wire::openai::ChatRequest;
+use crate::wire::sse::Event;
 
 /// One API the gateway serves (the OpenAI chat API, Anthropic's Messages
 /// API, ...). Everything else about a request is the same for all.
@@ -81,6 +82,17 @@ pub trait FrontEnd: Send + Sync + 'static {
         model_ref: &ModelRef,
         context: &Self::Context,
     ) -> Bytes;
+
+    /// The body of a whole answer read from the provider's own events
+    /// (`native`: the client speaks the provider's format), when this API
+    /// can say it from them; else [`Self::answer`] says it.
+    fn native_answer(
+        _native: &[Event],
+        _model_ref: &ModelRef,
+        _context: &Self::Context,
+    ) -> Option<Bytes> {
+        None
+    }
 
     /// The encoder for one streamed answer from `model_ref`.
     fn encoder(model_ref: &ModelRef, context: Self::Context) -> Self::Encoder;
@@ -288,14 +300,19 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let model_ref = answer.target.model_ref.clone();
     let mut outgoing = Outgoing::new(&config.redactor);
     let response = match answer.reply {
-        Reply::Complete(mut completion) => {
+        Reply::Complete {
+            mut completion,
+            native,
+        } => {
             metrics::request(outcome);
             shape_completion(&mut completion, answer.target.model.cost.as_ref());
             record.usage_of(&completion);
             if let Some(cache) = &reasoning {
                 cache.remember_completion(scope, &completion);
             }
-            let body = outgoing.pass(F::answer(completion, &model_ref, &context));
+            let body = F::native_answer(&native, &model_ref, &context)
+                .unwrap_or_else(|| F::answer(completion, &model_ref, &context));
+            let body = outgoing.pass(body);
             let body = match outgoing.finish() {
                 Some(rest) => [body, rest].concat().into(),
                 None => body,

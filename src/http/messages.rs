@@ -34,11 +34,12 @@ use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
 use crate::relay::Item;
-use crate::translate::anthropic_client::{self, StreamTranslator, error_kind};
+use crate::translate::anthropic_client::{self, Native, StreamTranslator, error_kind};
 use crate::translate::ids::Nonce;
 use crate::translate::token_estimate;
-use crate::wire::anthropic::{self, MessagesRequest, StreamEvent};
+use crate::wire::anthropic::{self, ErrorBody, MessagesRequest, StreamEvent};
 use crate::wire::openai::ChatRequest;
+use crate::wire::sse::Event;
 
 /// How long a stream may be silent before the client gets a `ping`.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
@@ -87,9 +88,23 @@ impl FrontEnd for Messages {
             .into()
     }
 
+    /// The provider's own message, as its events spell it ([`Native`]).
+    fn native_answer(native: &[Event], model_ref: &ModelRef, _: &()) -> Option<Bytes> {
+        let message = Native::new(model_ref.as_str(), Nonce::random()).message(native)?;
+        Some(
+            serde_json::to_vec(&message)
+                .expect("a message always serializes")
+                .into(),
+        )
+    }
+
     fn encoder(model_ref: &ModelRef, _: ()) -> AnthropicEncoder {
+        let nonce = Nonce::random();
         AnthropicEncoder {
-            translator: StreamTranslator::new(model_ref.as_str(), Nonce::random()),
+            translator: StreamTranslator::new(model_ref.as_str(), nonce),
+            native: Native::new(model_ref.as_str(), nonce),
+            relaying: false,
+            ended: false,
             text: Vec::new(),
         }
     }
@@ -100,16 +115,36 @@ impl FrontEnd for Messages {
 }
 
 /// The relay's items as Anthropic's named events (see
-/// [`StreamTranslator`]), with a `ping` after each [`PING_EVERY`] of
+/// [`StreamTranslator`]), or the provider's own events when it speaks
+/// Anthropic ([`Native`]), with a `ping` after each [`PING_EVERY`] of
 /// silence.
 pub struct AnthropicEncoder {
     translator: StreamTranslator,
+    native: Native,
+    /// The provider's own events came ([`Item::Native`]): they make the
+    /// stream, `message_stop` included; only a failure is the gateway's.
+    relaying: bool,
+    /// A relayed stream has ended.
+    ended: bool,
     /// The events' text, kept from item to item (serialised into a vector,
     /// then appended to what the stream driver gathers).
     text: Vec<u8>,
 }
 
 impl AnthropicEncoder {
+    /// A relayed stream's last event: the failure, told as the same
+    /// failure before the first byte is.
+    fn end_relayed(&mut self, kind: &'static str, message: &str, out: &mut BytesMut) {
+        self.ended = true;
+        let error = StreamEvent::Error {
+            error: ErrorBody {
+                kind,
+                message: message.to_string(),
+            },
+        };
+        self.sse(vec![error], out);
+    }
+
     fn sse(&mut self, events: Vec<StreamEvent>, out: &mut BytesMut) {
         self.text.clear();
         for event in &events {
@@ -126,8 +161,9 @@ impl Encoder for AnthropicEncoder {
         let translator = &mut self.translator;
         let events = match item {
             Item::Native(event) => {
+                self.relaying = true;
                 self.text.clear();
-                translator.native(&event, &mut self.text);
+                self.native.write(&event, &mut self.text);
                 out.extend_from_slice(&self.text);
                 return;
             }
@@ -135,6 +171,11 @@ impl Encoder for AnthropicEncoder {
             Item::Parts(parts) => translator.parts(&parts),
             // Anthropic's keep-alive is the `ping` after a silence.
             Item::KeepAlive(_) => return,
+            // The provider's `message_stop` has gone already.
+            Item::Done if self.relaying => {
+                self.ended = true;
+                return;
+            }
             Item::Done => translator.done(),
             Item::Error(error) => {
                 // Told as the same failure before the first byte is.
@@ -142,6 +183,9 @@ impl Encoder for AnthropicEncoder {
                     Some(told) => told_type(told),
                     None => error_kind(error.code),
                 };
+                if self.relaying {
+                    return self.end_relayed(kind, &error.message, out);
+                }
                 translator.failed(kind, &error.message)
             }
         };
@@ -149,7 +193,7 @@ impl Encoder for AnthropicEncoder {
     }
 
     fn is_finished(&self) -> bool {
-        self.translator.is_finished()
+        self.ended || self.translator.is_finished()
     }
 
     fn keep_alive(&self) -> Option<(Duration, Bytes)> {
@@ -157,6 +201,12 @@ impl Encoder for AnthropicEncoder {
     }
 
     fn cut_off(&mut self, out: &mut BytesMut) {
+        if self.relaying {
+            if !self.ended {
+                self.end_relayed("api_error", "the stream ended unexpectedly", out);
+            }
+            return;
+        }
         if let Some(event) = self.translator.cut_off() {
             self.sse(vec![event], out);
         }

@@ -184,20 +184,24 @@ def main():
             assert "document block" in err.body["error"]["message"], err.body
         checks += 1
 
-        # Over the Anthropic transport the stream is the provider's own: the
+        # Over the Anthropic transport the answer is the provider's own: the
         # signature, the redacted block, the stop sequence that matched and
-        # the cache writes reach the SDK; the model is the ref.
-        with client.messages.stream(model="native", max_tokens=256, stop_sequences=["END"],
-                                    thinking={"type": "enabled", "budget_tokens": 128},
-                                    messages=[{"role": "user", "content": "hello"}]) as stream:
-            final = stream.get_final_message()
-        assert [b.type for b in final.content] == ["redacted_thinking", "thinking", "text"], final
-        assert final.content[0].data == "opaque-bytes", final
-        assert final.content[1].signature == "mock-signature", final
-        assert final.stop_reason == "stop_sequence" and final.stop_sequence == "END", final
-        assert final.usage.cache_creation_input_tokens == 321, final.usage
-        assert final.usage.cache_read_input_tokens == 12, final.usage
-        assert final.model == "kc/k2a", final.model
+        # the cache writes reach the SDK; the model is the ref. Streamed, its
+        # events as they came;
+        # Not streamed, the message those events spell.
+        ask = dict(model="native", max_tokens=256, stop_sequences=["END"],
+                   thinking={"type": "enabled", "budget_tokens": 128},
+                   messages=[{"role": "user", "content": "hello"}])
+        with client.messages.stream(**ask) as stream:
+            streamed = stream.get_final_message()
+        for final in [streamed, client.messages.create(**ask)]:
+            assert [b.type for b in final.content] == ["redacted_thinking", "thinking", "text"], final
+            assert final.content[0].data == "opaque-bytes", final
+            assert final.content[1].signature == "mock-signature", final
+            assert final.stop_reason == "stop_sequence" and final.stop_sequence == "END", final
+            assert final.usage.cache_creation_input_tokens == 321, final.usage
+            assert final.usage.cache_read_input_tokens == 12, final.usage
+            assert final.model == "kc/k2a", final.model
         checks += 1
 
         count = client.messages.count_tokens(model="claude-sonnet-4-5", tools=tools,

@@ -9,6 +9,8 @@
 //! - [`request`]: the Anthropic request in, the OpenAI request out;
 //! - [`answer`]: a whole completion out as a message;
 //! - [`stream`]: the relay's chunks out as Anthropic's events;
+//! - [`native`]: an Anthropic provider's own events out, as they came but
+//!   for what the gateway owns in them;
 //! - [`overflow`]: a provider's context-overflow error in Claude Code's
 //!   wording.
 //!
@@ -27,6 +29,7 @@
 //! `x-clawgate-dropped` header and a warn line.
 
 mod answer;
+mod native;
 mod overflow;
 mod request;
 mod stream;
@@ -34,6 +37,7 @@ mod stream;
 use serde_json::{Value, json};
 
 pub use answer::message;
+pub use native::Native;
 pub use overflow::context_overflow;
 #[cfg(any(test, feature = "test-support"))]
 pub use request::request;

@@ -50,11 +50,6 @@ pub struct StreamTranslator {
     held: usize,
     finish_reason: Option<String>,
     usage: UsageOut,
-    /// The provider's own events are written ([`Self::native`]), not
-    /// translated: the end is theirs too.
-    native: bool,
-    /// The `tool_use` blocks of the provider's own events so far.
-    native_calls: usize,
 }
 
 /// The most of tool-call arguments one answer may hold until `[DONE]`
@@ -76,8 +71,6 @@ impl StreamTranslator {
             held: 0,
             finish_reason: None,
             usage: UsageOut::default(),
-            native: false,
-            native_calls: 0,
         }
     }
 
@@ -186,11 +179,6 @@ impl StreamTranslator {
     /// The events for the end of the answer (`[DONE]`).
     pub fn done(&mut self) -> Vec<StreamEvent> {
         let mut events = Vec::new();
-        if self.native {
-            // The provider's `message_stop` has gone already.
-            self.state = State::Finished;
-            return events;
-        }
         match self.state {
             State::Finished => return events,
             State::Fresh => self.start(None, &mut events),
@@ -334,122 +322,6 @@ impl StreamTranslator {
         }
         Some(self.error("api_error", "the stream ended unexpectedly"))
     }
-}
-
-/// The provider's own events, for an Anthropic client whose body went to
-/// an Anthropic provider (`relay::Item::Native`).
-impl StreamTranslator {
-    /// `event`, appended to `out` as it came but for what the gateway owns
-    /// in it: `message_start` names the ref that answered, and its usage
-    /// has every count as an integer (Claude Code compacts by the sum of
-    /// the three input counts); a `tool_use` block's id carries this
-    /// answer's nonce, as every id handed to a Messages client does (Kimi's
-    /// are not valid Anthropic ids and repeat across turns, see
-    /// [`ids`]); `message_delta` says `tool_use` when the answer made tool
-    /// calls and the provider said `end_turn`, and has its output count.
-    /// Every other event (deltas, signatures, citations, `ping`, blocks of
-    /// any type) is written byte for byte; an event without a name is
-    /// named by its `type`.
-    pub fn native(&mut self, event: &crate::wire::sse::Event, out: &mut Vec<u8>) {
-        self.native = true;
-        if self.state == State::Fresh {
-            self.state = State::Streaming;
-        }
-        let name = event.event.as_deref();
-        let edited = matches!(
-            name,
-            None | Some("message_start" | "content_block_start" | "message_delta")
-        );
-        if !edited {
-            write_event(name, &event.data, out);
-            return;
-        }
-        let Ok(Value::Object(mut data)) = serde_json::from_str::<Value>(&event.data) else {
-            write_event(name, &event.data, out);
-            return;
-        };
-        let kind = match name {
-            Some(name) => name.to_string(),
-            None => match data.get("type") {
-                Some(Value::String(kind)) => kind.clone(),
-                _ => {
-                    write_event(None, &event.data, out);
-                    return;
-                }
-            },
-        };
-        match kind.as_str() {
-            "message_start" => {
-                if let Some(Value::Object(message)) = data.get_mut("message") {
-                    message.insert("model".into(), json!(self.model));
-                    counts(message, &USAGE_COUNTS);
-                }
-            }
-            "content_block_start" => {
-                if let Some(Value::Object(block)) = data.get_mut("content_block") {
-                    if block.get("type").and_then(Value::as_str) == Some("tool_use") {
-                        let id = block.get("id").and_then(Value::as_str);
-                        let id = ids::encode(id, self.native_calls, self.nonce);
-                        block.insert("id".into(), json!(id));
-                        self.native_calls += 1;
-                    }
-                }
-            }
-            "message_delta" => {
-                if self.native_calls > 0 {
-                    let delta = data.get_mut("delta");
-                    if let Some(reason) = delta.and_then(|d| d.get_mut("stop_reason")) {
-                        if reason == "end_turn" {
-                            *reason = json!("tool_use");
-                        }
-                    }
-                }
-                counts(&mut data, &["output_tokens"]);
-            }
-            _ => {}
-        }
-        let data = Value::Object(data).to_string();
-        write_event(Some(&kind), &data, out);
-    }
-}
-
-/// The counts a `message_start`'s usage always has.
-const USAGE_COUNTS: [&str; 4] = [
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-];
-
-/// `holder`'s `usage` with each of `names` an integer: 0 where it is
-/// missing or not one.
-fn counts(holder: &mut serde_json::Map<String, Value>, names: &[&str]) {
-    let usage = holder
-        .entry("usage")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    if let Value::Object(usage) = usage {
-        for name in names {
-            if !usage.get(*name).is_some_and(Value::is_u64) {
-                usage.insert((*name).to_string(), json!(0));
-            }
-        }
-    }
-}
-
-/// One event in the stream format: its name, when it has one, and each
-/// line of `data` on a `data:` line.
-fn write_event(name: Option<&str>, data: &str, out: &mut Vec<u8>) {
-    if let Some(name) = name {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(name.as_bytes());
-        out.push(b'\n');
-    }
-    for line in data.split('\n') {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line.as_bytes());
-        out.push(b'\n');
-    }
-    out.push(b'\n');
 }
 
 /// Anthropic's error type for the relay's error code.

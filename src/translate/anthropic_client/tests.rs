@@ -1086,44 +1086,15 @@ fn held_tool_arguments_are_bounded() {
 
 /// A provider's own events, written for the client: what the gateway owns
 /// is rewritten (model, tool-use ids, usage counts, Kimi's `end_turn` after
-/// tool calls), everything else goes byte for byte; `[DONE]` and an error
-/// end the stream without inventing a `message_stop`.
+/// tool calls), everything else goes byte for byte.
 #[test]
 fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
-    use crate::wire::sse::Event;
-    let event = |name: Option<&str>, data: &str| Event {
-        event: name.map(str::to_string),
-        data: data.to_string(),
-        id: None,
-    };
-    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
+    let events = native_events();
+    let mut native = Native::new("kimi/k2", NONCE);
     let mut out = Vec::new();
-    let events = [
-        event(
-            Some("message_start"),
-            r#"{"type":"message_start","message":{"id":"msg_1","model":"kimi-for-coding","usage":{"input_tokens":5,"cache_read_input_tokens":null}}}"#,
-        ),
-        // No name: named by its type.
-        event(
-            None,
-            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"functions.Bash:0","name":"Bash","input":{}}}"#,
-        ),
-        event(
-            Some("content_block_delta"),
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"s1"}}"#,
-        ),
-        event(
-            Some("message_delta"),
-            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}}"#,
-        ),
-        // Not JSON, on two lines: as it came, a `data:` line each.
-        event(Some("vendor"), "one\ntwo"),
-    ];
     for event in &events {
-        translator.native(event, &mut out);
+        native.write(event, &mut out);
     }
-    assert!(translator.done().is_empty());
-    assert!(translator.is_finished());
     let text = String::from_utf8(out).unwrap();
     let frames: Vec<&str> = text.split_terminator("\n\n").collect();
     let data = |frame: &str| -> Value {
@@ -1132,36 +1103,126 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
     assert!(frames[0].starts_with("event: message_start\n"));
     assert_eq!(
         data(frames[0])["message"],
-        json!({"id": "msg_1", "model": "kimi/k2", "usage": {"input_tokens": 5,
-            "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 0}})
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "content": [],
+            "model": "kimi/k2", "usage": {"input_tokens": 5, "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 7, "output_tokens": 0}})
     );
+    // Named by its type.
     assert!(frames[1].starts_with("event: content_block_start\n"));
-    let id = ids::encode(Some("functions.Bash:0"), 0, NONCE);
-    assert_eq!(data(frames[1])["content_block"]["id"], id);
     assert_eq!(
         frames[2],
         format!("event: content_block_delta\ndata: {}", events[2].data)
     );
     assert_eq!(
-        data(frames[3]),
+        frames[3],
+        format!("event: content_block_delta\ndata: {}", events[3].data)
+    );
+    let id = ids::encode(Some("functions.Bash:0"), 0, NONCE);
+    assert_eq!(data(frames[5])["content_block"]["id"], id);
+    assert_eq!(
+        data(frames[9]),
         json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
             "usage": {"output_tokens": 0}})
     );
-    assert_eq!(frames[4], "event: vendor\ndata: one\ndata: two");
-
-    // An error after the provider's events: only the error event follows.
-    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
+    assert_eq!(
+        frames[10],
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}"
+    );
+    // Not JSON, on two lines: as it came, a `data:` line each.
     let mut out = Vec::new();
-    translator.native(&events[0], &mut out);
-    let failed = translator.failed("overloaded_error", "busy");
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(matches!(failed[0], StreamEvent::Error { .. }));
-    assert!(translator.is_finished());
-    // Without an end, the stream is cut off with an error.
-    let mut translator = StreamTranslator::new("kimi/k2", NONCE);
-    translator.native(&events[0], &mut Vec::new());
-    assert!(matches!(
-        translator.cut_off(),
-        Some(StreamEvent::Error { .. })
-    ));
+    Native::new("kimi/k2", NONCE).write(&event(Some("vendor"), "one\ntwo"), &mut out);
+    assert_eq!(out, b"event: vendor\ndata: one\ndata: two\n\n");
+}
+
+/// A whole answer is the message its own events spell, with the same
+/// rewrites: thinking and its signature, text, a tool's input from its
+/// pieces, the stop reason and the final usage.
+#[test]
+fn a_whole_answer_is_the_message_its_own_events_spell() {
+    let message = Native::new("kimi/k2", NONCE)
+        .message(&native_events())
+        .unwrap();
+    assert_eq!(
+        Value::Object(message),
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "kimi/k2",
+            "content": [
+                {"type": "thinking", "thinking": "Let me look.", "signature": "sig-1"},
+                {"type": "tool_use", "id": ids::encode(Some("functions.Bash:0"), 0, NONCE),
+                 "name": "Bash", "input": {"command": "ls"}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 5, "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 7, "output_tokens": 0}})
+    );
+    // Bad input: no message_start, or a delta for a block never started.
+    assert!(
+        Native::new("m", NONCE)
+            .message(&native_events()[1..])
+            .is_none()
+    );
+    let stray = [
+        native_events()[0].clone(),
+        event(
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"x"}}"#,
+        ),
+        event(Some("content_block_start"), "not json"),
+    ];
+    let message = Native::new("m", NONCE).message(&stray).unwrap();
+    assert_eq!(message["content"], json!([]));
+}
+
+fn event(name: Option<&str>, data: &str) -> crate::wire::sse::Event {
+    crate::wire::sse::Event {
+        event: name.map(str::to_string),
+        data: data.to_string(),
+        id: None,
+    }
+}
+
+/// Kimi-like events: a thinking block with its signature, a tool call with
+/// Kimi's id and its input in two pieces, and `end_turn` for a stop reason.
+fn native_events() -> Vec<crate::wire::sse::Event> {
+    vec![
+        event(
+            Some("message_start"),
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"kimi-for-coding","usage":{"input_tokens":5,"cache_read_input_tokens":null,"cache_creation_input_tokens":7}}}"#,
+        ),
+        event(
+            None,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+        ),
+        event(
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me look."}}"#,
+        ),
+        event(
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig-1"}}"#,
+        ),
+        event(
+            Some("content_block_stop"),
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        event(
+            Some("content_block_start"),
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"functions.Bash:0","name":"Bash","input":{}}}"#,
+        ),
+        event(
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"command\":"}}"#,
+        ),
+        event(
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"ls\"}"}}"#,
+        ),
+        event(
+            Some("content_block_stop"),
+            r#"{"type":"content_block_stop","index":1}"#,
+        ),
+        event(
+            Some("message_delta"),
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}}"#,
+        ),
+        event(Some("message_stop"), r#"{"type":"message_stop"}"#),
+    ]
 }
