@@ -29,7 +29,9 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{
+    ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
+};
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -60,6 +62,9 @@ pub struct Call {
 /// at it) is refused at once (`http::guard`) instead of calling itself
 /// until it is full.
 pub const LOOP_HEADER: &str = "x-clawgate-via";
+
+/// The W3C trace context header an attempt's span goes in.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// This process's mark: random, so that one clawgate can still be another's
 /// provider.
@@ -256,7 +261,7 @@ impl Upstream {
             .headers(headers);
         // Configured headers come last so they win, User-Agent included.
         let request = match call.traceparent {
-            Some(traceparent) => request.header("traceparent", traceparent),
+            Some(traceparent) => request.header(TRACEPARENT, traceparent),
             None => request,
         };
         let request = request

@@ -270,20 +270,25 @@ impl AccessRecord {
                 }
             }));
         }
-        self.update(|entry| entry.traced.streamed = true);
-        self.answer_event(first);
+        let mut captures = false;
+        self.update(|entry| {
+            entry.traced.streamed = true;
+            captures = entry.traced.output.is_some();
+        });
+        let mut wants_id = self.answer_event(first, true, captures);
         Box::pin(rest.inspect(move |item| {
             if let Ok(Item::Event(event)) = item {
                 record.event(event);
-                record.answer_event(event);
+                wants_id = record.answer_event(event, wants_id, captures);
             }
         }))
     }
 
-    /// A traced stream's id (from its first chunk that has one) and finish
-    /// reasons (read only from chunks that name one); with `captureContent`,
-    /// every chunk's delta.
-    fn answer_event(&self, event: &Event) {
+    /// A traced stream's id (from its first chunk that has one, while
+    /// `wants_id`) and finish reasons (read only from chunks that name
+    /// one); with `captures` (`captureContent`), every chunk's delta.
+    /// Whether the id is still wanted after `event`.
+    fn answer_event(&self, event: &Event, wants_id: bool, captures: bool) -> bool {
         /// What is read of a chunk: borrowed, the rest skipped unbuilt.
         #[derive(Deserialize)]
         struct Chunk<'a> {
@@ -305,19 +310,14 @@ impl AccessRecord {
                 .trim_start_matches([':', ' '])
                 .starts_with("null")
         });
-        let (wants_id, captures) = {
-            let entry = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            (
-                entry.traced.response_id.is_none(),
-                entry.traced.output.is_some(),
-            )
-        };
         if !(finishes || wants_id || captures) {
-            return;
+            return wants_id;
         }
         let Ok(chunk) = serde_json::from_str::<Chunk>(data) else {
-            return;
+            return wants_id;
         };
+        let id = chunk.id.filter(|id| !id.is_empty());
+        let still_wants_id = wants_id && id.is_none();
         let choices = chunk.choices.map(RawValue::get);
         let reasons: Vec<String> = match choices {
             Some(choices) if finishes => serde_json::from_str::<Vec<Choice>>(choices)
@@ -330,10 +330,13 @@ impl AccessRecord {
         let delta: Option<Value> = choices
             .filter(|_| captures)
             .and_then(|choices| serde_json::from_str(choices).ok());
+        let id = id.filter(|_| wants_id);
+        if id.is_none() && reasons.is_empty() && !captures {
+            return still_wants_id;
+        }
         self.update(|entry| {
-            if entry.traced.response_id.is_none() {
-                entry.traced.response_id =
-                    chunk.id.filter(|id| !id.is_empty()).map(Cow::into_owned);
+            if let Some(id) = id {
+                entry.traced.response_id = Some(id.into_owned());
             }
             // One per choice; a provider repeating them is not followed far.
             if entry.traced.finish_reasons.len() < MAX_FINISH_REASONS {
@@ -343,6 +346,7 @@ impl AccessRecord {
                 output.add_choice(delta.as_ref());
             }
         });
+        still_wants_id
     }
 
     fn event(&self, event: &Event) {

@@ -222,13 +222,22 @@ pub struct AttemptSpan {
 impl AttemptSpan {
     /// The `traceparent` the provider receives for this attempt.
     pub fn traceparent(&self, trace: &Trace) -> HeaderValue {
-        let text = format!(
-            "00-{:032x}-{:016x}-01",
-            trace.trace_id,
-            u64::from_be_bytes(self.span_id)
-        );
-        HeaderValue::from_str(&text).expect("hex digits and dashes are a valid header value")
+        traceparent(trace.trace_id, self.span_id)
     }
+}
+
+/// `00-{trace id}-{span id}-01`, written digit by digit.
+fn traceparent(trace_id: u128, span_id: [u8; 8]) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    let ids = trace_id.to_be_bytes().into_iter().chain(span_id);
+    // The trace id's 32 digits from byte 3, the span's 16 from byte 36.
+    let places = (3..35).step_by(2).chain((36..52).step_by(2));
+    for (byte, at) in ids.zip(places) {
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits and dashes are a valid header value")
 }
 
 impl Trace {
@@ -321,6 +330,24 @@ pub fn server(attributes: &mut Attributes, url: &reqwest::Url) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempts_traceparent_is_written_as_the_w3c_spec_says() {
+        for (trace_id, span_id) in [
+            (0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7),
+            (1, 1),
+            (u128::MAX, u64::MAX),
+        ] {
+            let written = traceparent(trace_id, u64::to_be_bytes(span_id));
+            let expected = format!("00-{trace_id:032x}-{span_id:016x}-01");
+            assert_eq!(written.to_str().unwrap(), expected);
+            let read = Traceparent::parse(written.as_bytes()).unwrap();
+            assert_eq!(
+                (read.trace_id, read.span_id),
+                (trace_id, span_id.to_be_bytes())
+            );
+        }
+    }
 
     #[test]
     fn traceparent_is_read_as_the_w3c_spec_says() {
