@@ -28,7 +28,7 @@
 //! Run: `cargo bench --bench nginx` (optionally `-- REQUESTS CONCURRENCY
 //! SECONDS ROUNDS`: requests per round, scenario and proxy, default 2000,
 //! 8 at a time; seconds of the 500 req/s latency run, default 5; rounds,
-//! default 5). It installs nothing: without `nginx` on the PATH (or in
+//! default 5; `CLAWGATE_BENCH_RATE` sets another rate). It installs nothing: without `nginx` on the PATH (or in
 //! `/usr/sbin`) it says so and stops.
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -685,6 +685,16 @@ fn collector() -> &'static str {
     })
 }
 
+/// `CLAWGATE_BENCH_RATE=N`: the added-latency run's requests per second
+/// (default 500; 20 is one person's agents).
+fn latency_rate() -> u32 {
+    std::env::var("CLAWGATE_BENCH_RATE")
+        .ok()
+        .and_then(|rate| rate.parse().ok())
+        .filter(|rate| *rate > 0)
+        .unwrap_or(500)
+}
+
 /// `CLAWGATE_BENCH_AGAINST=PATH`: another `clawgate` binary (an earlier
 /// build), run beside this build's in the same run, each scenario measuring
 /// the two one after the other, so that a change is measured side by side.
@@ -1256,7 +1266,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
     // slices at that rate, in turn, the order rotating from slice to slice,
     // so the host's noise and drift land on every path alike; a path's
     // quantiles are over all its slices' requests together.
-    let rate = 500;
+    let rate = latency_rate();
     let scenario = Arc::new(scenarios().swap_remove(0));
     let mut proxies: Vec<&Proxy> = vec![&nginx, &clawgate, &forwarder];
     proxies.extend(earlier.as_ref());
