@@ -423,8 +423,10 @@ fn ending(data: &str) -> Frame {
     if data == "[DONE]" {
         return Frame::Done;
     }
-    let may_report = memchr::memmem::find(data.as_bytes(), b"\"error\"").is_some();
-    match ChunkView::read(data).filter(|_| may_report) {
+    if memchr::memmem::find(data.as_bytes(), b"\"error\"").is_none() {
+        return Frame::Skip;
+    }
+    match ChunkView::read(data) {
         Some(chunk) if chunk.error.is_some() => reported_error(data),
         _ => Frame::Skip,
     }
