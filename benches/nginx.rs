@@ -179,6 +179,24 @@ fn scenarios() -> Vec<Scenario> {
     let claude_code: Vec<_> = (0..8)
         .map(|c| bodies::claude_code_conversation(&format!("Fix the failing test {c}."), 4..10))
         .collect();
+    // The same turns for a target that speaks Anthropic itself (Kimi
+    // Coding's endpoint): the client's own body goes on, and the
+    // provider's own events come back.
+    let to_anthropic: Vec<Vec<Vec<u8>>> = claude_code
+        .iter()
+        .map(|turns| turns.iter().map(|turn| with_model(turn, ANTHROPIC_TARGET)).collect())
+        .collect();
+    let anthropic_turns = Scenario {
+        body: Arc::new(to_anthropic[0][5].clone()),
+        conversations: to_anthropic,
+        ..scenario(
+            "/v1/messages to an Anthropic provider, Claude Code's next turns (34-46 KB, 8 conversations), streamed",
+            "/v1/messages",
+            Vec::new(),
+            Answer::MessagesStream,
+            None,
+        )
+    };
     let claude_code_turns = Scenario {
         body: Arc::new(claude_code[0][5].clone()),
         conversations: claude_code,
@@ -239,6 +257,7 @@ fn scenarios() -> Vec<Scenario> {
             Some(4.0),
         ),
         claude_code_turns,
+        anthropic_turns,
         scenario(
             "/v1/responses, Codex-style request, streamed",
             "/v1/responses",
@@ -641,10 +660,25 @@ async fn start_nginx(nginx: &Path, dir: &Path, upstream: std::net::SocketAddr) -
 
 fn clawgate_config(upstream: std::net::SocketAddr) -> serde_json::Value {
     // The provider is called `moonshot`: Moonshot's rules apply at any URL.
+    // `kc` is Kimi Coding's Anthropic endpoint, for ANTHROPIC_TARGET.
     json!({
-        "models": {"providers": {"moonshot": {"baseUrl": format!("http://{upstream}/v1"), "apiKey": "sk-bench"}}},
+        "models": {"providers": {
+            "moonshot": {"baseUrl": format!("http://{upstream}/v1"), "apiKey": "sk-bench"},
+            "kc": {"baseUrl": format!("http://{upstream}/"), "apiKey": "sk-bench",
+                   "api": "anthropic-messages", "dialect": "kimi-coding",
+                   "models": [{"id": "kimi-for-coding", "reasoning": true, "maxTokens": 32768}]}}},
         "agents": {"defaults": {"model": "moonshot/kimi-k2.6"}},
     })
+}
+
+/// The model a Messages scenario names to reach the Anthropic transport.
+const ANTHROPIC_TARGET: &str = "kc/kimi-for-coding";
+
+/// `body` (a JSON object) naming `model`.
+fn with_model(body: &[u8], model: &str) -> Vec<u8> {
+    let mut body: serde_json::Value = serde_json::from_slice(body).expect("a scenario body is JSON");
+    body["model"] = json!(model);
+    serde_json::to_vec(&body).expect("JSON values serialize")
 }
 
 /// `CLAWGATE_BENCH_WITHOUT=ledger,access-log`: clawgate runs without its
