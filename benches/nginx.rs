@@ -184,7 +184,12 @@ fn scenarios() -> Vec<Scenario> {
     // provider's own events come back.
     let to_anthropic: Vec<Vec<Vec<u8>>> = claude_code
         .iter()
-        .map(|turns| turns.iter().map(|turn| with_model(turn, ANTHROPIC_TARGET)).collect())
+        .map(|turns| {
+            turns
+                .iter()
+                .map(|turn| with_model(turn, ANTHROPIC_TARGET))
+                .collect()
+        })
         .collect();
     let anthropic_turns = Scenario {
         body: Arc::new(to_anthropic[0][5].clone()),
@@ -676,7 +681,8 @@ const ANTHROPIC_TARGET: &str = "kc/kimi-for-coding";
 
 /// `body` (a JSON object) naming `model`.
 fn with_model(body: &[u8], model: &str) -> Vec<u8> {
-    let mut body: serde_json::Value = serde_json::from_slice(body).expect("a scenario body is JSON");
+    let mut body: serde_json::Value =
+        serde_json::from_slice(body).expect("a scenario body is JSON");
     body["model"] = json!(model);
     serde_json::to_vec(&body).expect("JSON values serialize")
 }

@@ -6,7 +6,8 @@
 use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
-use super::front::{Encoder, FrontEnd};
+use super::front::FrontEnd;
+use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::config::{Config, ModelRef};
 use crate::relay::{self, Item};

@@ -28,7 +28,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::ErrorReport;
-use super::front::{Encoder, FrontEnd, admit, read_limited};
+use super::front::{FrontEnd, admit, read_limited};
+use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
@@ -325,7 +326,7 @@ fn told_type(told: Told) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::front::{Outgoing, encode};
+    use crate::http::stream::{Outgoing, encode};
     use crate::ops::redact::Redactor;
     use crate::relay::Chunk;
     use futures_util::StreamExt;
@@ -385,7 +386,7 @@ mod tests {
             .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
             .collect()
             .await;
-        crate::http::front::event_names(&events)
+        crate::http::stream::event_names(&events)
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod models;
 mod page;
 mod responses;
 mod status;
+pub mod stream;
 mod usage;
 
 use std::sync::Arc;

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
-use super::front::{Encoder, FrontEnd};
+use super::front::FrontEnd;
+use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::chain::policy::{self, Class, Told};
 use crate::config::{Config, ModelRef};
@@ -199,7 +200,7 @@ fn class_code(class: Class) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::front::{Outgoing, encode, event_names};
+    use crate::http::stream::{Outgoing, encode, event_names};
     use crate::ops::redact::Redactor;
     use crate::relay::{Chunk, StreamError};
     use futures_util::StreamExt;
