@@ -9,6 +9,8 @@
 
 use reqwest::Url;
 
+use crate::capabilities::Api;
+
 /// A problem with a `baseUrl`: an error when the URL cannot work, a
 /// warning when it probably does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,16 +20,16 @@ pub(super) enum Problem {
 }
 
 /// Where the well-known providers serve each API: `(host, api, path)`.
-const KNOWN_BASES: &[(&str, &str, &str)] = &[
-    ("api.moonshot.ai", "openai-completions", "/v1"),
-    ("api.moonshot.cn", "openai-completions", "/v1"),
-    ("api.kimi.com", "openai-completions", "/coding/v1"),
-    ("openrouter.ai", "openai-completions", "/api/v1"),
-    ("api.openai.com", "openai-completions", "/v1"),
-    ("api.moonshot.ai", "anthropic-messages", "/anthropic"),
-    ("api.moonshot.cn", "anthropic-messages", "/anthropic"),
-    ("api.kimi.com", "anthropic-messages", "/coding"),
-    ("api.anthropic.com", "anthropic-messages", ""),
+const KNOWN_BASES: &[(&str, Api, &str)] = &[
+    ("api.moonshot.ai", Api::OpenAiCompletions, "/v1"),
+    ("api.moonshot.cn", Api::OpenAiCompletions, "/v1"),
+    ("api.kimi.com", Api::OpenAiCompletions, "/coding/v1"),
+    ("openrouter.ai", Api::OpenAiCompletions, "/api/v1"),
+    ("api.openai.com", Api::OpenAiCompletions, "/v1"),
+    ("api.moonshot.ai", Api::AnthropicMessages, "/anthropic"),
+    ("api.moonshot.cn", Api::AnthropicMessages, "/anthropic"),
+    ("api.kimi.com", Api::AnthropicMessages, "/coding"),
+    ("api.anthropic.com", Api::AnthropicMessages, ""),
 ];
 
 /// Ports local model servers answer in plain HTTP on (Ollama, LM Studio,
@@ -35,7 +37,7 @@ const KNOWN_BASES: &[(&str, &str, &str)] = &[
 const PLAIN_HTTP_PORTS: &[u16] = &[11434, 1234, 8000, 4000, 8080, 18700];
 
 /// Every problem with `url` as the base of `api`.
-pub(super) fn check(api: &str, url: &Url) -> Vec<Problem> {
+pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
     let mut problems = Vec::new();
     let path = url.path().trim_end_matches('/');
     let trimmed = |tail: &str| {
@@ -44,8 +46,8 @@ pub(super) fn check(api: &str, url: &Url) -> Vec<Problem> {
         fixed.to_string().trim_end_matches('/').to_string()
     };
     let endpoint = match api {
-        "anthropic-messages" => "/v1/messages",
-        _ => "/chat/completions",
+        Api::AnthropicMessages => "/v1/messages",
+        Api::OpenAiCompletions => "/chat/completions",
     };
     if path.ends_with(endpoint) {
         problems.push(Problem::Error(format!(
@@ -56,8 +58,8 @@ pub(super) fn check(api: &str, url: &Url) -> Vec<Problem> {
     // OpenClaw writes an anthropic-messages base without `/v1`; one with it
     // names the same endpoint (requests go to `.../v1/messages` either way).
     let compared = match api {
-        "anthropic-messages" => path.strip_suffix("/v1").unwrap_or(path),
-        _ => path,
+        Api::AnthropicMessages => path.strip_suffix("/v1").unwrap_or(path),
+        Api::OpenAiCompletions => path,
     };
     let host = url.host_str().unwrap_or_default();
     let expected = KNOWN_BASES
@@ -68,7 +70,8 @@ pub(super) fn check(api: &str, url: &Url) -> Vec<Problem> {
             let mut fixed = url.clone();
             fixed.set_path(expected);
             problems.push(Problem::Error(format!(
-                "{host} serves the {api} API under {:?}, not {:?}; use {:?}",
+                "{host} serves the {} API under {:?}, not {:?}; use {:?}",
+                api.as_str(),
                 if expected.is_empty() { "/" } else { expected },
                 if path.is_empty() { "/" } else { path },
                 fixed.to_string().trim_end_matches('/')
@@ -113,7 +116,7 @@ mod tests {
     use super::*;
 
     fn check_url(api: &str, url: &str) -> Vec<Problem> {
-        check(api, &Url::parse(url).unwrap())
+        check(Api::parse(api).unwrap(), &Url::parse(url).unwrap())
     }
 
     #[test]

@@ -49,7 +49,6 @@ pub(super) fn provider(
         }
         Some(text) => match reqwest::Url::parse(text) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                let api = raw.api.as_deref().unwrap_or("openai-completions");
                 let mut usable = true;
                 for problem in base_url::check(api, &url) {
                     match problem {
