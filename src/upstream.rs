@@ -41,6 +41,15 @@ pub mod anthropic;
 pub mod openai;
 pub mod transport;
 
+/// The transport of a provider's `api`.
+pub fn transport_of(api: Api) -> &'static dyn transport::Transport {
+    match api {
+        Api::OpenAiCompletions => &openai::OpenAi,
+        Api::AnthropicMessages => &anthropic::Anthropic,
+    }
+}
+
+use crate::capabilities::Api;
 use crate::config::{ApiKey, Limits, Target, Timeouts};
 use crate::ops::redact::Redactor;
 use crate::wire::body::Chunks;
@@ -236,7 +245,7 @@ impl Upstream {
         redactor: &Redactor,
     ) -> Result<Reply, AttemptError> {
         let provider = &target.provider;
-        let transport = transport::of(provider.api);
+        let transport = transport_of(provider.api);
         let started = Instant::now();
         let deadline = (started + timeouts.first_byte).min(chain_deadline);
         let timed_out = |waiting_for| AttemptError::Timeout {

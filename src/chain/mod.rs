@@ -28,7 +28,7 @@ use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::{self, Trace};
 use crate::providers::{self, Declined, Plan, Refusal, Skip};
-use crate::upstream::transport;
+use crate::upstream::transport_of;
 use crate::upstream::{AttemptError, Call, Reply, Upstream};
 use crate::wire::body::Chunks;
 use crate::wire::openai::ChatRequest;
@@ -514,7 +514,7 @@ struct Sent<'a> {
 
 /// One attempt on `target`: the request model with the target's plan
 /// (made once, whatever the front end and the transport), in its
-/// provider's protocol ([`transport::of`]). Every request is streamed
+/// provider's protocol ([`transport_of`]). Every request is streamed
 /// upstream; a non-streaming one is assembled here, and a whole answer to
 /// a streaming one is replayed as a stream.
 async fn attempt(
@@ -525,7 +525,7 @@ async fn attempt(
     deadline: Instant,
     traceparent: Option<reqwest::header::HeaderValue>,
 ) -> Result<Reply, AttemptError> {
-    let transport = transport::of(target.provider.api);
+    let transport = transport_of(target.provider.api);
     let plan = sent.plan;
     let body = transport.body(sent.request, target, &plan.edits, plan.thinking);
     let native = transport.speaks_natively(sent.request);
@@ -565,7 +565,7 @@ async fn attempt(
 /// transport; or why it is not sent.
 pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Declined> {
     let plan = providers::plan(request, target)?;
-    let transport = transport::of(target.provider.api);
+    let transport = transport_of(target.provider.api);
     Ok(transport.body(request, target, &plan.edits, plan.thinking))
 }
 

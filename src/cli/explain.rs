@@ -17,7 +17,7 @@ use super::{CliError, SourceArgs, print_json, report};
 use crate::config::{Config, Secrets};
 use crate::http::{self, Front};
 use crate::providers::{self, Declined};
-use crate::upstream::transport;
+use crate::upstream::transport_of;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -99,7 +99,7 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
             });
             match providers::plan(&request, target) {
                 Ok(plan) => {
-                    let transport = transport::of(provider.api);
+                    let transport = transport_of(provider.api);
                     let sent = transport.body(&request, target, &plan.edits, plan.thinking);
                     let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
                     let mut edits: Vec<Value> = plan

@@ -13,9 +13,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+pub use super::scrub::REDACTED;
 use super::scrub::{MIN_KEY_LEN, Scrubber};
-
-pub const REDACTED: &str = "[redacted]";
 
 /// Header names whose values are credentials.
 pub fn is_sensitive_header(name: &str) -> bool {

@@ -25,7 +25,8 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use bytes::{Bytes, BytesMut};
 
-use super::redact::REDACTED;
+/// What a secret is replaced by, wherever it is found.
+pub const REDACTED: &str = "[redacted]";
 
 /// Keys and secrets shorter than this are not searched for, here or by the
 /// `Redactor`: they would mangle ordinary words.

@@ -1,6 +1,6 @@
 //! The seam a provider protocol plugs into: one module per transport
 //! ([`super::openai`], [`super::anthropic`]) implementing [`Transport`],
-//! chosen by the provider's `api` in [`of`]. The attempt itself (limits,
+//! chosen by the provider's `api` in [`super::transport_of`]. The attempt itself (limits,
 //! timeouts, redirects, scrubbing, reading the first event) is shared, in
 //! `upstream.rs`; the URL is the provider's `completions_url`, made for its
 //! `api` when the config is validated.
@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use crate::capabilities::{Api, ThinkingSwitch};
+use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
 use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
@@ -49,14 +49,6 @@ pub trait Transport: Sync {
     /// A whole JSON answer as a chat completion; `None` when it is not an
     /// answer of this protocol.
     fn completion(&self, answer: Map<String, Value>) -> Option<Map<String, Value>>;
-}
-
-/// The transport of a provider's `api`.
-pub fn of(api: Api) -> &'static dyn Transport {
-    match api {
-        Api::OpenAiCompletions => &super::openai::OpenAi,
-        Api::AnthropicMessages => &super::anthropic::Anthropic,
-    }
 }
 
 /// A whole body, as one buffer.
