@@ -347,6 +347,20 @@ pub enum ReadError<E> {
     Body(E),
 }
 
+/// The data of each whole event in `text`, read by this parser (comments
+/// give none). For tests that feed an encoder text.
+#[cfg(test)]
+pub fn data_of(mut text: &[u8]) -> Vec<String> {
+    let mut parser = Parser::new(usize::MAX);
+    let mut data = Vec::new();
+    while let Ok(Some(item)) = parser.parse(&mut text) {
+        if let Item::Event(event) = item {
+            data.push(event.data);
+        }
+    }
+    data
+}
+
 /// The items of an event stream carried by `body` (pin a body that is not
 /// `Unpin` with `Box::pin`). The stream ends after the first error, or
 /// cleanly at the body's end (see [`Parser::finish`]). It holds at most one

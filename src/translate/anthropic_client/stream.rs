@@ -1,6 +1,8 @@
 //! The relay's typed items in, Anthropic's stream events out.
 
-use serde_json::{Value, json};
+#[cfg(test)]
+use serde_json::Value;
+use serde_json::json;
 
 use super::{message_id, stop_reason, tool_input, usage_out};
 use crate::translate::held_calls::HeldCalls;
@@ -79,27 +81,20 @@ impl StreamTranslator {
         self.state == State::Finished
     }
 
-    /// The events for a piece of OpenAI-shaped SSE text: whole events
-    /// (`data: ...` lines, a blank line after each), one or more. For
-    /// tests and tools; the gateway's encoder hands over typed items.
+    /// The events for a piece of OpenAI-shaped SSE text (whole events),
+    /// read by the one event-stream parser. For tests; the gateway's
+    /// encoder hands over typed items.
+    #[cfg(test)]
     pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
-        let text = String::from_utf8_lossy(frame);
-        let mut events = Vec::new();
-        for event in text.split("\n\n") {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if !data.is_empty() {
-                events.extend(self.data(&data.join("\n")));
-            }
-        }
-        events
+        crate::wire::sse::data_of(frame)
+            .iter()
+            .flat_map(|data| self.data(data))
+            .collect()
     }
 
     /// The events for one event's data: a chunk, `[DONE]`, or an error
-    /// object (`{"error": {"message", "code"}}`).
+    /// object (`{"error": {"message", "code"}}`). For tests.
+    #[cfg(test)]
     pub fn data(&mut self, data: &str) -> Vec<StreamEvent> {
         let data = data.trim();
         if data == "[DONE]" {

@@ -5,6 +5,7 @@
 //! [`ResponseEncoder::frame`] reads them from OpenAI-shaped SSE text, for
 //! tests and tools.
 
+#[cfg(test)]
 use serde_json::Value;
 
 use super::{Call, Identity, ToolNames, status, usage_out};
@@ -411,26 +412,19 @@ impl ResponseEncoder {
         events
     }
 
-    /// The events for a piece of OpenAI-shaped SSE text: whole events
-    /// (`data: ...` lines, a blank line after each), one or more: chunks,
-    /// `[DONE]`, or an error (`{"error": {"message", "code"}}`). Comments
-    /// give none.
+    /// The events for a piece of OpenAI-shaped SSE text (whole events),
+    /// read by the one event-stream parser: chunks, `[DONE]`, or an error
+    /// (`{"error": {"message", "code"}}`). For tests; the gateway's encoder
+    /// hands over typed items.
+    #[cfg(test)]
     pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
-        let text = String::from_utf8_lossy(frame);
-        let mut events = Vec::new();
-        for event in text.split("\n\n") {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if !data.is_empty() {
-                events.extend(self.data(&data.join("\n")));
-            }
-        }
-        events
+        crate::wire::sse::data_of(frame)
+            .iter()
+            .flat_map(|data| self.data(data))
+            .collect()
     }
 
+    #[cfg(test)]
     fn data(&mut self, data: &str) -> Vec<StreamEvent> {
         let data = data.trim();
         if data == "[DONE]" {
