@@ -1309,6 +1309,19 @@ async fn a_passed_through_request_falls_over_to_an_openai_provider() {
     assert_eq!(sent["body"]["tools"][0]["function"]["name"], "Bash");
 }
 
+/// A Kimi-like Anthropic provider whose answers carry what a translation
+/// through chat would lose: cache reads and writes, a stop sequence, a
+/// redacted thinking block (and the mock's signed thinking).
+fn native_answers() -> MockOptions {
+    MockOptions {
+        cached_tokens: 300,
+        cache_write_tokens: 700,
+        stop_sequence: Some("END".into()),
+        redacted_thinking: Some("opaque-bytes".into()),
+        ..MockOptions::default()
+    }
+}
+
 /// An Anthropic client on an Anthropic provider gets the provider's own
 /// events, not a translation through chat and back: the thinking
 /// signature, a redacted thinking block, the stop sequence and the cache
@@ -1316,14 +1329,7 @@ async fn a_passed_through_request_falls_over_to_an_openai_provider() {
 /// the ref that answered, and the ledger prices the cache writes.
 #[tokio::test]
 async fn an_anthropic_clients_stream_from_an_anthropic_provider_is_the_providers_own() {
-    let kimi = mock(MockOptions {
-        cached_tokens: 300,
-        cache_write_tokens: 700,
-        stop_sequence: Some("END".into()),
-        redacted_thinking: Some("opaque-bytes".into()),
-        ..MockOptions::default()
-    })
-    .await;
+    let kimi = mock(native_answers()).await;
     let backup = common::healthy_mock().await;
     let gw = gateway(json!({
         "models": {"mode": "replace", "providers": {
@@ -1408,13 +1414,7 @@ async fn an_anthropic_clients_stream_from_an_anthropic_provider_is_the_providers
 /// the answer's nonce and its input whole.
 #[tokio::test]
 async fn an_anthropic_clients_whole_answer_from_an_anthropic_provider_is_the_providers_own() {
-    let kimi = mock(MockOptions {
-        cache_write_tokens: 700,
-        stop_sequence: Some("END".into()),
-        redacted_thinking: Some("opaque-bytes".into()),
-        ..MockOptions::default()
-    })
-    .await;
+    let kimi = mock(native_answers()).await;
     let backup = common::healthy_mock().await;
     let gw = kimi_first(&kimi, &backup, json!({})).await;
     let response = gw

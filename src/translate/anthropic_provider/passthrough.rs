@@ -32,7 +32,7 @@
 use serde_json::{Map, Value, json};
 
 use super::thinking_budget;
-pub use crate::capabilities::ThinkingSwitch as Thinking;
+use crate::capabilities::ThinkingSwitch;
 use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
 
 /// Members of a Messages body that only Anthropic serves: beta features
@@ -54,7 +54,7 @@ pub struct Facts<'a> {
     /// The output limit when neither the body nor the model gives one.
     pub default_max_tokens: u64,
     /// Thinking as the target's plan decided it.
-    pub thinking: Thinking,
+    pub thinking: ThinkingSwitch,
     /// Whether to ask for a streamed answer.
     pub stream: bool,
 }
@@ -251,16 +251,16 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
 
 /// Thinking as the plan decided it, and a budget kept below `max_tokens`
 /// (Anthropic refuses one that is not).
-fn thinking(body: &mut Map<String, Value>, plan: Thinking, max_tokens: u64) {
+fn thinking(body: &mut Map<String, Value>, plan: ThinkingSwitch, max_tokens: u64) {
     match plan {
-        Thinking::AsSent => {}
-        Thinking::Omitted => {
+        ThinkingSwitch::AsSent => {}
+        ThinkingSwitch::Omitted => {
             body.remove("thinking");
         }
-        Thinking::Off => {
+        ThinkingSwitch::Off => {
             body.insert("thinking".into(), json!({"type": "disabled"}));
         }
-        Thinking::On => {
+        ThinkingSwitch::On => {
             let on = body.get("thinking").is_some_and(|thinking| {
                 matches!(thinking["type"].as_str(), Some("enabled" | "adaptive"))
             });

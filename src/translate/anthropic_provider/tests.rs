@@ -392,13 +392,14 @@ mod passthrough {
     use serde_json::{Value, json};
 
     use super::object;
-    use crate::translate::anthropic_provider::passthrough::{Facts, Thinking, passthrough};
+    use crate::capabilities::ThinkingSwitch;
+    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
 
     const KIMI: Facts = Facts {
         model: "kimi-for-coding",
         max_output: Some(4096),
         default_max_tokens: 8192,
-        thinking: Thinking::AsSent,
+        thinking: ThinkingSwitch::AsSent,
         stream: false,
     };
 
@@ -564,41 +565,49 @@ mod passthrough {
         // Thinking is what the plan decided: on (the body's own switch when
         // it is on, its budget below the output limit; else half that
         // limit), off, not sent, or the body's own.
-        let with = |thinking: Thinking| Facts { thinking, ..KIMI };
+        let with = |thinking: ThinkingSwitch| Facts { thinking, ..KIMI };
         let cases = [
             (
-                Thinking::On,
+                ThinkingSwitch::On,
                 json!(null),
                 json!({"type": "enabled", "budget_tokens": 2000}),
             ),
             (
-                Thinking::On,
+                ThinkingSwitch::On,
                 json!({"type": "adaptive"}),
                 json!({"type": "adaptive"}),
             ),
             (
-                Thinking::On,
+                ThinkingSwitch::On,
                 json!({"type": "disabled"}),
                 json!({"type": "enabled", "budget_tokens": 2000}),
             ),
             (
-                Thinking::On,
+                ThinkingSwitch::On,
                 json!({"type": "enabled", "budget_tokens": 1500}),
                 json!({"type": "enabled", "budget_tokens": 1500}),
             ),
             (
-                Thinking::On,
+                ThinkingSwitch::On,
                 json!({"type": "enabled", "budget_tokens": 9000}),
                 json!({"type": "enabled", "budget_tokens": 3999}),
             ),
-            (Thinking::Off, json!(null), json!({"type": "disabled"})),
             (
-                Thinking::Off,
+                ThinkingSwitch::Off,
+                json!(null),
+                json!({"type": "disabled"}),
+            ),
+            (
+                ThinkingSwitch::Off,
                 json!({"type": "enabled", "budget_tokens": 1500}),
                 json!({"type": "disabled"}),
             ),
-            (Thinking::Omitted, json!({"type": "enabled"}), json!(null)),
-            (Thinking::AsSent, json!(null), json!(null)),
+            (
+                ThinkingSwitch::Omitted,
+                json!({"type": "enabled"}),
+                json!(null),
+            ),
+            (ThinkingSwitch::AsSent, json!(null), json!(null)),
         ];
         for (plan, sent, expected) in cases {
             let mut body = json!({"max_tokens": 4000, "messages": []});
@@ -623,12 +632,13 @@ mod passthrough {
 
 #[test]
 fn mid_conversation_system_messages_move_to_the_system_prompt() {
-    use crate::translate::anthropic_provider::passthrough::{Facts, Thinking, passthrough};
+    use crate::capabilities::ThinkingSwitch;
+    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
     let facts = Facts {
         model: "k",
         max_output: None,
         default_max_tokens: 100,
-        thinking: Thinking::AsSent,
+        thinking: ThinkingSwitch::AsSent,
         stream: false,
     };
     let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
