@@ -35,9 +35,7 @@ use crate::chain::policy::{self, Class, Outcome, classify};
 use crate::config::{Cost, ModelRef};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
-use crate::providers::response::{
-    StreamShaping, UsageChunk, may_need_shaping, shape_chunk, shape_usage_chunk,
-};
+use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::body::{self, Member};
 use crate::wire::chunk::ChunkView;
@@ -359,23 +357,8 @@ impl Relabel {
                 reported_error(data)
             }
             Ok(_) if self.parts && !shape => Frame::Parts(Part::read_json(data.as_bytes())),
-            Ok(members) if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() => {
-                if !shape {
-                    return Frame::Chunk(with_model(data, members, &self.model_json, None));
-                }
-                if self.parts {
-                    return self.through_tree(data);
-                }
-                // The usage chunk that ends most streams is shaped over its
-                // bytes; any other goes through a tree.
-                match shape_usage_chunk(data, members, self.cost.as_ref(), &mut self.shaping) {
-                    Some(UsageChunk::Add { at, addition }) => {
-                        let addition = Some((at, addition.as_str()));
-                        Frame::Chunk(with_model(data, members, &self.model_json, addition))
-                    }
-                    Some(UsageChunk::Skip) => Frame::Skip,
-                    None => self.through_tree(data),
-                }
+            Ok(members) if !shape && memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() => {
+                Frame::Chunk(with_model(data, members, &self.model_json))
             }
             Ok(_) => self.through_tree(data),
             // Not a JSON object: nothing to read into parts.
@@ -445,15 +428,8 @@ fn reported_error(data: &str) -> Frame {
 
 /// The event `data` (one JSON object on one line, whose members are
 /// `members`) naming `model` (a JSON string) as its model: the bytes as
-/// they came, with only the `model` value replaced (or added at the end),
-/// and shaping's `addition`, `(at, text)`, written before byte `at`.
-fn with_model(
-    data: &str,
-    members: &[Member],
-    model: &str,
-    addition: Option<(usize, &str)>,
-) -> Bytes {
-    let (at, addition) = addition.unwrap_or((data.len(), ""));
+/// they came, with only the `model` value replaced (or added at the end).
+fn with_model(data: &str, members: &[Member], model: &str) -> Bytes {
     let mut model_member = String::new();
     let (replaced, with) = match Member::last(members, "model") {
         Some(member) => (member.value.clone(), model),
@@ -467,23 +443,14 @@ fn with_model(
             (close..close, model_member.as_str())
         }
     };
-    let mut edits = [(replaced, with), (at..at, addition)];
-    edits.sort_by_key(|(range, _)| range.start);
     // The exact length: a buffer the frame fills freezes as it is, where
     // one with room to spare takes a second allocation to share it.
-    let len = edits.iter().fold(
-        b"data: ".len() + data.len() + b"\n\n".len(),
-        |len, (range, with)| len + with.len() - range.len(),
-    );
+    let len = b"data: ".len() + data.len() - replaced.len() + with.len() + b"\n\n".len();
     let mut out = BytesMut::with_capacity(len);
     out.extend_from_slice(b"data: ");
-    let mut from = 0;
-    for (range, with) in edits {
-        out.extend_from_slice(&data.as_bytes()[from..range.start]);
-        out.extend_from_slice(with.as_bytes());
-        from = range.end;
-    }
-    out.extend_from_slice(&data.as_bytes()[from..]);
+    out.extend_from_slice(&data.as_bytes()[..replaced.start]);
+    out.extend_from_slice(with.as_bytes());
+    out.extend_from_slice(&data.as_bytes()[replaced.end..]);
     out.extend_from_slice(b"\n\n");
     debug_assert_eq!(out.len(), len);
     out.freeze()
@@ -650,7 +617,10 @@ mod tests {
         let [Part::Usage(usage)] = usage.as_slice() else {
             panic!("one usage part: {usage:?}");
         };
-        assert_eq!((usage.input, usage.output, usage.reasoning), (1000, 10, 4));
+        assert_eq!(
+            (usage.input, usage.output, usage.reasoning),
+            (1000, 10, Some(4))
+        );
         assert!(usage.cost.is_some_and(|cost| cost > 0.0), "{usage:?}");
     }
 
@@ -676,16 +646,16 @@ mod tests {
             "data: { \"id\" : \"c1\" , \"model\" : \"kimi/kimi-for-coding\" , \"choices\": [] }\n\n",
         );
         check("{}", "data: {\"model\":\"kimi/kimi-for-coding\"}\n\n");
-        // The usage chunk: shaped over its bytes, the model relabelled, the
-        // total and the cost written at the end of the usage (before or
-        // after the model's place).
+        // The usage chunk: shaped, the model relabelled, the total and the
+        // cost written; a usage that does not count both sides is not
+        // priced.
         check(
             r#"{"id":"c","model":"k","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":10}}"#,
             "data: {\"id\":\"c\",\"model\":\"kimi/kimi-for-coding\",\"choices\":[],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":10,\"total_tokens\":1010,\"cost\":0.00102}}\n\n",
         );
         check(
             r#"{"usage":{"prompt_tokens":1,"total_tokens":1},"choices":[]}"#,
-            "data: {\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1,\"cost\":1e-6},\"choices\":[],\"model\":\"kimi/kimi-for-coding\"}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1},\"model\":\"kimi/kimi-for-coding\"}\n\n",
         );
         // An object over several lines comes out on one.
         check(

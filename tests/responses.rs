@@ -504,8 +504,9 @@ mod properties {
     use clawgate::translate::responses_client::{
         self, Identity, ResponseEncoder, ToolNames, TranslateError,
     };
-    use clawgate::wire::openai::{ChatRequest, Part, Usage};
+    use clawgate::wire::openai::{ChatRequest, Part};
     use clawgate::wire::responses::{ResponsesRequest, StreamEvent};
+    use clawgate::wire::usage::Usage;
     use proptest::prelude::*;
     use serde_json::{Value, json};
 

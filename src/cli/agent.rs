@@ -12,7 +12,8 @@ use crate::config::Secrets;
 use crate::gateway::{CompletionError, Gateway};
 use crate::providers::response::shape_completion;
 use crate::upstream::Reply;
-use crate::wire::openai::{ChatRequest, Usage, message_text};
+use crate::wire::openai::{ChatRequest, message_text};
+use crate::wire::usage::Usage;
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {

@@ -13,10 +13,8 @@
 //!   provider says `filtered` (Kimi K3 mid-stream, kimi-code #1952).
 //!
 //! Pure: no I/O; chunks that cannot need shaping are never parsed (see
-//! [`may_need_shaping`]), and the usage chunk that ends most streams is
-//! shaped over its bytes ([`shape_usage_chunk`]), not through a tree.
+//! [`may_need_shaping`]).
 
-use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -24,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Cost;
 use crate::ledger::price_usd;
-use crate::wire::body::{Member, members_into};
+use crate::wire::usage::Usage;
 
 /// What shaping one stream remembers from event to event.
 #[derive(Debug, Default)]
@@ -66,132 +64,6 @@ pub fn may_need_shaping(data: &str) -> bool {
 /// reads only those chunks).
 pub fn mentions_usage(data: &str) -> bool {
     WORDS[0].find(data.as_bytes()).is_some()
-}
-
-/// What [`shape_usage_chunk`] made of a chunk.
-#[derive(Debug, PartialEq, Eq)]
-pub enum UsageChunk {
-    /// Nothing for the client: the usage was sent already, or the client
-    /// did not ask for it.
-    Skip,
-    /// The chunk with `addition` written just before byte `at`, the usage
-    /// object's closing brace (`addition` may be empty).
-    Add { at: usize, addition: String },
-}
-
-/// The commonest chunk to shape, the usage chunk that ends a stream
-/// (`"choices": []`, the usage at the top, its counts plain integers),
-/// shaped over its bytes: what [`shape_chunk`] does to it, without a tree.
-/// `members` are the chunk's (`data`'s) top-level members. `None`, with
-/// `state` untouched, for any other chunk: [`shape_chunk`] shapes those.
-pub fn shape_usage_chunk(
-    data: &str,
-    members: &[Member],
-    cost: Option<&Cost>,
-    state: &mut StreamShaping,
-) -> Option<UsageChunk> {
-    let (_usage, others) = WORDS.split_first().expect("the usage word first");
-    if others
-        .iter()
-        .any(|word| word.find(data.as_bytes()).is_some())
-    {
-        return None;
-    }
-    if let Some(choices) = last(members, "choices") {
-        let text = &data[choices];
-        let inside = text.strip_prefix('[')?.strip_suffix(']')?;
-        if !inside.trim_ascii().is_empty() {
-            return None;
-        }
-    }
-    let usage = last(members, "usage")?;
-    let text = &data[usage.clone()];
-    if !text.starts_with('{') {
-        return None;
-    }
-    let close = usage.start + text.rfind('}')?;
-    if state.usage_sent || state.hide_usage {
-        state.usage_sent = true;
-        return Some(UsageChunk::Skip);
-    }
-    let mut inner = Vec::new();
-    members_into(text.as_bytes(), &mut inner).ok()?;
-    let prompt = count(&inner, text, "prompt_tokens")?;
-    let completion = count(&inner, text, "completion_tokens")?;
-    let total = count(&inner, text, "total_tokens")?;
-    let (cached, written, add_details) = match last(&inner, "prompt_tokens_details") {
-        Some(details) => {
-            // Only the details that hold the cached count already: into
-            // any other object the tree would write it.
-            let details = &text[details];
-            if !details.starts_with('{') {
-                return None;
-            }
-            let mut members = Vec::new();
-            members_into(details.as_bytes(), &mut members).ok()?;
-            let cached = count(&members, details, "cached_tokens")??;
-            let written = count(&members, details, "cache_write_tokens")?;
-            (Some(cached), written, false)
-        }
-        None => {
-            let cached = count(&inner, text, "cached_tokens")?;
-            (cached, None, cached.is_some())
-        }
-    };
-    state.usage_sent = true;
-    let (prompt, completion) = (prompt.unwrap_or(0), completion.unwrap_or(0));
-    // The members written after the usage's own, one comma before each
-    // but a first in an empty object.
-    let mut addition = String::new();
-    let comma = |addition: &str| {
-        if inner.is_empty() && addition.is_empty() {
-            ""
-        } else {
-            ","
-        }
-    };
-    if total.is_none() {
-        let (comma, total) = (comma(&addition), prompt.saturating_add(completion));
-        let _ = write!(addition, "{comma}\"total_tokens\":{total}");
-    }
-    if let (true, Some(cached)) = (add_details, cached) {
-        let comma = comma(&addition);
-        let _ = write!(
-            addition,
-            "{comma}\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
-        );
-    }
-    let (cached, written) = (cached.unwrap_or(0), written.unwrap_or(0));
-    if let Some(usd) = price_usd(cost, prompt, cached, written, completion)
-        && last(&inner, "cost").is_none()
-    {
-        let (comma, usd) = (comma(&addition), json!(usd));
-        let _ = write!(addition, "{comma}\"cost\":{usd}");
-    }
-    Some(UsageChunk::Add {
-        at: close,
-        addition,
-    })
-}
-
-/// Where the value of the member `key` that serde_json reads lies.
-fn last(members: &[Member], key: &str) -> Option<std::ops::Range<usize>> {
-    Member::last(members, key).map(|m| m.value.clone())
-}
-
-/// The count `key` in the object `text` (whose members are `members`) as
-/// `Value::as_u64` reads it: `Some(None)` when there is none, `None` when
-/// it is one `as_u64` would not read (a fraction, a sign, a string), which
-/// the tree path decides.
-fn count(members: &[Member], text: &str, key: &str) -> Option<Option<u64>> {
-    let Some(value) = last(members, key) else {
-        return Some(None);
-    };
-    let digits = &text[value];
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().map(Some)
 }
 
 /// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
@@ -310,28 +182,16 @@ fn reasoning_as_content(message: &mut Map<String, Value>) {
     }
 }
 
-/// The usage rules. [`shape_usage_chunk`] applies the same ones over a
-/// chunk's bytes: a change to one is a change to both (the property test
-/// `the_byte_path_shapes_usage_as_the_tree_does` compares them).
+/// The usage rules: a total, the cache hits where OpenAI clients read
+/// them, and the cost at the model's prices unless the provider said it.
 fn normalize_usage(usage: &mut Map<String, Value>, cost: Option<&Cost>) {
-    let number = |usage: &Map<String, Value>, key: &str| usage.get(key).and_then(Value::as_u64);
-    let prompt = number(usage, "prompt_tokens").unwrap_or(0);
-    let completion = number(usage, "completion_tokens").unwrap_or(0);
-    let details = |key: &str| {
-        usage
-            .get("prompt_tokens_details")
-            .and_then(|d| d.get(key))
-            .and_then(Value::as_u64)
+    let Some(read) = Usage::read(usage) else {
+        return;
     };
-    let cached = details("cached_tokens").or_else(|| number(usage, "cached_tokens"));
-    let written = details("cache_write_tokens").unwrap_or(0);
-    if number(usage, "total_tokens").is_none() {
-        usage.insert(
-            "total_tokens".into(),
-            json!(prompt.saturating_add(completion)),
-        );
+    if !usage.get("total_tokens").is_some_and(Value::is_u64) {
+        usage.insert("total_tokens".into(), json!(read.total));
     }
-    if let Some(cached) = cached {
+    if let Some(cached) = read.cache_read {
         let details = usage
             .entry("prompt_tokens_details")
             .or_insert_with(|| json!({}));
@@ -339,8 +199,14 @@ fn normalize_usage(usage: &mut Map<String, Value>, cost: Option<&Cost>) {
             details.insert("cached_tokens".into(), json!(cached));
         }
     }
-    if let Some(usd) = price_usd(cost, prompt, cached.unwrap_or(0), written, completion)
-        && !usage.contains_key("cost")
+    let (cached, written) = (read.cache_read, read.cache_written);
+    if let Some(usd) = price_usd(
+        cost,
+        read.input,
+        cached.unwrap_or(0),
+        written.unwrap_or(0),
+        read.output,
+    ) && !usage.contains_key("cost")
     {
         usage.insert("cost".into(), json!(usd));
     }
@@ -496,149 +362,42 @@ mod tests {
         assert_eq!(text["choices"][0]["delta"]["content"], "filtered");
     }
 
-    /// The byte path's answer for `data`: what the client gets, parsed.
-    fn shaped_over_bytes(
-        data: &str,
-        cost: Option<&Cost>,
-        state: &mut StreamShaping,
-    ) -> Option<Option<Value>> {
-        let mut members = Vec::new();
-        members_into(data.as_bytes(), &mut members).unwrap();
-        shape_usage_chunk(data, &members, cost, state).map(|shaped| match shaped {
-            UsageChunk::Skip => None,
-            UsageChunk::Add { at, addition } => {
-                let text = format!("{}{addition}{}", &data[..at], &data[at..]);
-                Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}")))
-            }
-        })
+    /// The chunk a client gets for `data`, or `None` when it is dropped.
+    fn shaped(data: &str, cost: Option<&Cost>, state: &mut StreamShaping) -> Option<Value> {
+        let mut chunk = serde_json::from_str(data).unwrap();
+        shape_chunk(&mut chunk, cost, state).then_some(Value::Object(chunk))
     }
 
     #[test]
-    fn the_usage_chunk_that_ends_a_stream_is_shaped_over_its_bytes() {
+    fn the_usage_chunk_that_ends_a_stream_is_priced_and_counted_once() {
         let openai = r#"{"id":"c","object":"chat.completion.chunk","created":0,"model":"m","choices":[],"usage":{"prompt_tokens":1000000,"completion_tokens":100000,"total_tokens":1100000,"prompt_tokens_details":{"cached_tokens":400000}}}"#;
         let mut state = StreamShaping::new(true);
-        let shaped =
-            shaped_over_bytes(openai, Some(&K2_6), &mut state).expect("the byte path takes it");
-        let usage = &shaped.unwrap()["usage"];
+        let shaped = shaped(openai, Some(&K2_6), &mut state).expect("the usage is sent");
+        let usage = &shaped["usage"];
         let cost = usage["cost"].as_f64().unwrap();
         assert!((cost - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{cost}");
         assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
         // Counted once: a second usage chunk is dropped.
-        assert_eq!(
-            shaped_over_bytes(openai, Some(&K2_6), &mut state),
-            Some(None)
-        );
+        assert_eq!(self::shaped(openai, Some(&K2_6), &mut state), None);
         // Kimi's top-level cached_tokens, no total: both written; no price, no cost.
         let kimi = r#"{"choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4,"cached_tokens":2}}"#;
-        let shaped = shaped_over_bytes(kimi, None, &mut StreamShaping::new(true));
         assert_eq!(
-            shaped,
-            Some(Some(
+            self::shaped(kimi, None, &mut StreamShaping::new(true)),
+            Some(
                 json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4,
                 "cached_tokens": 2, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 2}}})
-            ))
+            )
         );
-        // An empty usage object gets a total without a leading comma.
-        let empty = r#"{"choices":[],"usage":{}}"#;
-        let shaped = shaped_over_bytes(empty, None, &mut StreamShaping::new(true));
+        // A usage that does not count both sides is passed on as it came.
+        let partial = r#"{"choices":[],"usage":{"prompt_tokens":1.5,"completion_tokens":2}}"#;
         assert_eq!(
-            shaped,
-            Some(Some(json!({"choices": [], "usage": {"total_tokens": 0}})))
+            self::shaped(partial, Some(&K2_6), &mut StreamShaping::new(true)),
+            Some(serde_json::from_str(partial).unwrap())
         );
         // A client that did not ask for usage does not get it.
         assert_eq!(
-            shaped_over_bytes(openai, Some(&K2_6), &mut StreamShaping::new(false)),
-            Some(None)
+            self::shaped(openai, Some(&K2_6), &mut StreamShaping::new(false)),
+            None
         );
-        // What the tree decides: usage inside a choice (Moonshot), other
-        // words to shape, counts that are not plain integers.
-        for tree in [
-            r#"{"choices":[{"index":0,"delta":{},"usage":{"prompt_tokens":1}}]}"#,
-            r#"{"choices":[],"usage":{"prompt_tokens":1},"reasoning":"x"}"#,
-            r#"{"choices":[],"usage":{"prompt_tokens":1.5}}"#,
-            r#"{"choices":[],"usage":{"prompt_tokens":-1}}"#,
-            r#"{"choices":[],"usage":null}"#,
-            r#"{"choices":[],"usage":{"cached_tokens":1,"prompt_tokens_details":{}}}"#,
-        ] {
-            let mut state = StreamShaping::new(true);
-            assert_eq!(
-                shaped_over_bytes(tree, Some(&K2_6), &mut state),
-                None,
-                "{tree}"
-            );
-            assert!(
-                !state.usage_sent,
-                "{tree}: the state is the tree's to change"
-            );
-        }
-    }
-
-    fn count() -> impl proptest::strategy::Strategy<Value = Option<Value>> {
-        use proptest::prelude::*;
-        // Mostly counts the byte path reads, so that it is exercised.
-        prop_oneof![
-            3 => Just(None),
-            8 => (0u64..2_000_000).prop_map(|n| Some(json!(n))),
-            1 => Just(Some(json!(u64::MAX))),
-            1 => Just(Some(json!(1.5))),
-            1 => Just(Some(json!(-3))),
-            1 => Just(Some(json!("7"))),
-            1 => Just(Some(Value::Null)),
-        ]
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(1024))]
-        /// Where the byte path takes a chunk, the client gets what the tree
-        /// path gives it (members' order aside), and the stream's state
-        /// changes alike; where it does not, the state is untouched.
-        #[test]
-        fn the_byte_path_shapes_usage_as_the_tree_does(
-            prompt in count(), completion in count(), total in count(), cached in count(),
-            details in proptest::option::of(count()), details_object in proptest::bool::ANY,
-            cost_member in proptest::bool::ANY, priced in proptest::bool::ANY,
-            choices in proptest::sample::select(vec!["", "[]", "[ ]", "[{\"index\":0,\"delta\":{}}]"]),
-            model in proptest::bool::ANY, sent in proptest::bool::ANY, wants in proptest::bool::ANY,
-            spaced in proptest::bool::ANY,
-        ) {
-            let mut usage = Map::new();
-            for (key, value) in [("prompt_tokens", prompt), ("completion_tokens", completion),
-                ("total_tokens", total), ("cached_tokens", cached)] {
-                if let Some(value) = value { usage.insert(key.into(), value); }
-            }
-            if let Some(details) = details {
-                usage.insert("prompt_tokens_details".into(), match (details_object, details) {
-                    (true, Some(cached)) => json!({"cached_tokens": cached}),
-                    (true, None) => json!({}),
-                    (false, _) => Value::Null,
-                });
-            }
-            if cost_member { usage.insert("cost".into(), json!(0.25)); }
-            let mut data = String::from("{");
-            if model { data.push_str(r#""model":"m","#); }
-            if !choices.is_empty() { data.push_str(&format!(r#""choices":{choices},"#)); }
-            data.push_str(&format!(r#""usage":{}}}"#, Value::Object(usage)));
-            if spaced {
-                data = data.replace(',', " , ").replace(':', " : ").replace('}', " } ");
-            }
-            let cost = priced.then_some(K2_6);
-            let mut bytes_state = StreamShaping::new(wants);
-            bytes_state.usage_sent = sent;
-            let mut tree_state = StreamShaping::new(wants);
-            tree_state.usage_sent = sent;
-            let mut tree: Map<String, Value> = serde_json::from_str(&data).unwrap();
-            let kept = shape_chunk(&mut tree, cost.as_ref(), &mut tree_state);
-            match shaped_over_bytes(&data, cost.as_ref(), &mut bytes_state) {
-                Some(shaped) => {
-                    // Both read back from text: serde_json's reading of a
-                    // float may differ from the float by its last bit.
-                    let tree = Value::Object(tree).to_string();
-                    let tree: Value = serde_json::from_str(&tree).unwrap();
-                    proptest::prop_assert_eq!(shaped, kept.then_some(tree), "{}", data);
-                    proptest::prop_assert_eq!(bytes_state.usage_sent, tree_state.usage_sent);
-                }
-                None => proptest::prop_assert_eq!(bytes_state.usage_sent, sent, "{}", data),
-            }
-        }
     }
 }

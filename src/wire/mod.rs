@@ -10,6 +10,7 @@ pub mod recent;
 pub mod responses;
 pub mod scan;
 pub mod sse;
+pub mod usage;
 
 use std::borrow::Cow;
 

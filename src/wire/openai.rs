@@ -6,11 +6,11 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
+use super::usage::Usage;
 
 /// A client's request, read once. Members the gateway does not know stay in
 /// the client's bytes untouched and reach the provider as sent.
@@ -569,65 +569,6 @@ impl ChatRequest {
     }
 }
 
-/// Token counts in OpenClaw's terms, and the cost in USD when the shaping
-/// could price them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub total: u64,
-    /// Of the output, the reasoning's tokens
-    /// (`completion_tokens_details.reasoning_tokens`), when said.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub reasoning: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost: Option<f64>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl Usage {
-    /// Usage from a response or stream chunk: top-level `usage`, or
-    /// Moonshot's `choices[0].usage`. Cached input is OpenAI's
-    /// `prompt_tokens_details.cached_tokens` or Moonshot's `cached_tokens`.
-    pub fn of(response: &Map<String, Value>) -> Option<Self> {
-        let usage = response
-            .get("usage")
-            .filter(|u| u.is_object())
-            .or_else(|| {
-                response
-                    .get("choices")?
-                    .get(0)?
-                    .get("usage")
-                    .filter(|u| u.is_object())
-            })?;
-        let number = |value: Option<&Value>| value.and_then(Value::as_u64).unwrap_or(0);
-        let input = number(usage.get("prompt_tokens"));
-        let output = number(usage.get("completion_tokens"));
-        let cache_read = usage
-            .pointer("/prompt_tokens_details/cached_tokens")
-            .or_else(|| usage.get("cached_tokens"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let total = usage
-            .get("total_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(input + output);
-        Some(Self {
-            input,
-            output,
-            cache_read,
-            total,
-            reasoning: number(usage.pointer("/completion_tokens_details/reasoning_tokens")),
-            cost: usage.get("cost").and_then(Value::as_f64),
-        })
-    }
-}
-
 /// What one chat-completion chunk says, typed: what encoders other than
 /// the OpenAI one write from (the OpenAI encoder relays the chunk's bytes).
 /// Only the first choice is read: clawgate's front ends answer one.
@@ -697,35 +638,33 @@ impl Part {
     /// The parts of the chunk whose JSON text is `json`, as [`Part::read`]
     /// gives them, read through borrowed views of the text: no tree is
     /// built for the chunks of an answer (text, reasoning, tool-call
-    /// pieces). A chunk with usage, or of an unexpected shape, is read
-    /// through a tree, as rare as it is.
+    /// pieces), and only the usage object of a chunk with usage. A chunk
+    /// of an unexpected shape is read through a tree, as rare as it is.
     pub fn read_json(json: &[u8]) -> Vec<Part> {
         use super::chunk::ChunkView;
 
-        let through_a_tree = || match serde_json::from_slice::<Value>(json) {
-            Ok(Value::Object(chunk)) => Part::read(&chunk),
-            _ => Vec::new(),
-        };
-        let Some(chunk) = std::str::from_utf8(json).ok().and_then(ChunkView::read) else {
-            return through_a_tree();
-        };
-        if chunk.has_usage() {
-            return through_a_tree();
+        match std::str::from_utf8(json).ok().and_then(ChunkView::read) {
+            Some(chunk) => Part::of_view(chunk),
+            None => match serde_json::from_slice::<Value>(json) {
+                Ok(Value::Object(chunk)) => Part::read(&chunk),
+                _ => Vec::new(),
+            },
         }
-        Part::of_view(chunk)
     }
 
     /// The parts of a chunk read through borrowed views, as [`Part::read`]
-    /// gives them, usage aside (a chunk with usage is read through a tree:
-    /// [`Part::read_json`]).
+    /// gives them.
     pub(crate) fn of_view(chunk: super::chunk::ChunkView<'_>) -> Vec<Part> {
         use super::chunk::{number, text};
 
-        let mut choices = chunk.choices.unwrap_or_default();
         let mut parts = Vec::new();
         if let Some(id) = text(chunk.id) {
             parts.push(Part::Id(id.into_owned()));
         }
+        if let Some(usage) = Usage::in_chunk(&chunk) {
+            parts.push(Part::Usage(usage));
+        }
+        let mut choices = chunk.choices.unwrap_or_default();
         if choices.is_empty() {
             return parts;
         }
@@ -1044,30 +983,5 @@ mod tests {
             serde_json::from_slice(&request.write(&Edits::default()).to_vec()).unwrap();
         let original: Value = serde_json::from_slice(request.bytes()).unwrap();
         assert_eq!(out, original);
-    }
-
-    #[test]
-    fn usage_is_read_from_either_place() {
-        let openai = json!({"usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-            "prompt_tokens_details": {"cached_tokens": 4}}});
-        let moonshot = json!({"choices": [{"delta": {}, "usage": {"prompt_tokens": 10, "completion_tokens": 5,
-            "cached_tokens": 4}}]});
-        let expected = Usage {
-            input: 10,
-            output: 5,
-            cache_read: 4,
-            total: 15,
-            reasoning: 0,
-            cost: None,
-        };
-        assert_eq!(Usage::of(openai.as_object().unwrap()), Some(expected));
-        assert_eq!(Usage::of(moonshot.as_object().unwrap()), Some(expected));
-        let reasoned = json!({"usage": {"prompt_tokens": 10, "completion_tokens": 5,
-            "completion_tokens_details": {"reasoning_tokens": 3}}});
-        assert_eq!(
-            Usage::of(reasoned.as_object().unwrap()).unwrap().reasoning,
-            3
-        );
-        assert_eq!(Usage::of(json!({"usage": null}).as_object().unwrap()), None);
     }
 }

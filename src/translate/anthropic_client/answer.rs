@@ -6,7 +6,7 @@ use super::{message_id, stop_reason, tool_input, usage_out};
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, MessageOut};
-use crate::wire::openai::Usage;
+use crate::wire::usage::Usage;
 
 /// The Anthropic message for a (shaped) chat completion, labelled `model`;
 /// its tool-use ids carry `nonce` (see [`ids`]).

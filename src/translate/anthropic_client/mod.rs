@@ -46,15 +46,16 @@ pub use stream::{StreamTranslator, error_kind};
 
 use crate::translate::ids::Nonce;
 use crate::wire::anthropic::UsageOut;
-use crate::wire::openai::Usage;
+use crate::wire::usage::Usage;
 
-/// Usage in Anthropic's terms: cache reads are not part of `input_tokens`.
+/// Usage in Anthropic's terms: cache reads and writes are not part of
+/// `input_tokens`.
 fn usage_out(usage: &Usage) -> UsageOut {
     UsageOut {
-        input_tokens: usage.input.saturating_sub(usage.cache_read),
+        input_tokens: usage.uncached_input(),
         output_tokens: usage.output,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: usage.cache_read,
+        cache_creation_input_tokens: usage.cache_written.unwrap_or(0),
+        cache_read_input_tokens: usage.cache_read.unwrap_or(0),
     }
 }
 

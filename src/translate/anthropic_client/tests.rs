@@ -383,6 +383,21 @@ fn answers_become_messages_thinking_then_text_then_tool_use() {
     );
 }
 
+/// OpenRouter says the tokens written to the cache inside the prompt's
+/// count (`prompt_tokens_details.cache_write_tokens`); an Anthropic client
+/// reads them apart, as `cache_creation_input_tokens`.
+#[test]
+fn cache_writes_reported_by_an_openai_provider_reach_an_anthropic_client() {
+    let mut answer = completion(json!({"role": "assistant", "content": "ok"}), "stop");
+    answer["usage"]["prompt_tokens_details"]["cache_write_tokens"] = json!(50);
+    let usage = serde_json::to_value(message(&answer, "kimi/k2", NONCE).usage).unwrap();
+    assert_eq!(
+        usage,
+        json!({"input_tokens": 10, "output_tokens": 7, "cache_creation_input_tokens": 50,
+               "cache_read_input_tokens": 40})
+    );
+}
+
 #[test]
 fn finish_reasons_become_stop_reasons_and_empty_text_gives_no_block() {
     for (finish, expected) in [

@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use super::{Identity, ToolNames, status, usage_out};
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids;
-use crate::wire::openai::Usage;
 use crate::wire::responses::{Echo, OutputItem, ResponseOut, TextPart};
+use crate::wire::usage::Usage;
 
 /// The response object for a (shaped) chat completion, labelled `model`:
 /// output items in the order reasoning, message, function calls.

@@ -29,10 +29,10 @@ pub use request::{Read, TranslateError};
 pub use stream::{MAX_HELD_BYTES, ResponseEncoder, failure_code};
 
 use crate::translate::ids::Nonce;
-use crate::wire::openai::Usage;
 use crate::wire::responses::{
     IncompleteDetails, InputDetails, OutputDetails, OutputItem, UsageOut,
 };
+use crate::wire::usage::Usage;
 
 /// What a provider's function name stands for in the request: the names
 /// under which namespaced tools reach the provider
@@ -188,11 +188,11 @@ fn usage_out(usage: &Usage) -> UsageOut {
     UsageOut {
         input_tokens: usage.input,
         input_tokens_details: InputDetails {
-            cached_tokens: usage.cache_read,
+            cached_tokens: usage.cache_read.unwrap_or(0),
         },
         output_tokens: usage.output,
         output_tokens_details: OutputDetails {
-            reasoning_tokens: usage.reasoning,
+            reasoning_tokens: usage.reasoning.unwrap_or(0),
         },
         total_tokens: usage.input + usage.output,
         cost: usage.cost,
