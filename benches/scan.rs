@@ -64,7 +64,8 @@ fn main() {
     for (name, prompt) in prompts {
         let body = body(&prompt);
         let scan = per_call(iterations, || {
-            let scanned = clawgate::wire::scan::request(black_box(&body), "messages", "tool_calls");
+            let scanned =
+                clawgate::wire::scan::request(black_box(&body), "messages", "tool_calls", None);
             black_box(scanned.unwrap());
         });
         let serde = per_call(iterations, || {

@@ -16,10 +16,13 @@ use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
 use crate::ledger::Ledger;
 use crate::ops::telemetry::{Telemetry, Trace};
+use crate::providers;
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
+use crate::translate::{anthropic_client, responses_client};
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
+use crate::wire::scan::KnownValues;
 
 pub struct Gateway {
     config: ArcSwap<Config>,
@@ -43,6 +46,23 @@ pub struct Gateway {
     /// The span exporter, when `gateway.telemetry` is on; its settings are
     /// read once, at start.
     telemetry: Option<Arc<Telemetry>>,
+    memos: Memos,
+}
+
+/// What reading requests remembers from one to the next, for the
+/// gateway's life: the work done on texts a client sends unchanged every
+/// turn (tools, system prompts, instructions), each memo owned by the
+/// module that does the work and read without a lock.
+#[derive(Default)]
+pub struct Memos {
+    /// Large member values of chat requests, stepped over unread.
+    pub requests: KnownValues,
+    /// The Messages front end's translated system prompts and tools.
+    pub messages: anthropic_client::Memo,
+    /// The Responses front end's translated instructions and tools.
+    pub responses: responses_client::Memo,
+    /// The plan's reading of Kimi's tools.
+    pub plan: providers::Memo,
 }
 
 /// How one request may use its chain.
@@ -103,6 +123,7 @@ impl Gateway {
             quotas: Arc::default(),
             reasoning: ArcSwapOption::new(reasoning),
             telemetry,
+            memos: Memos::default(),
         })
     }
 
@@ -115,6 +136,10 @@ impl Gateway {
 
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    pub fn memos(&self) -> &Memos {
+        &self.memos
     }
 
     /// Ends every in-flight request: waiting ones with 503, streams with an
@@ -283,6 +308,7 @@ impl Gateway {
             trace: options.trace.as_deref(),
             ledger: &self.ledger,
             budgets: [&config.budgets, client_budgets],
+            memo: &self.memos.plan,
         };
         chain::run(&upstream, chain, request, &settings)
             .await

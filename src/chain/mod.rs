@@ -181,6 +181,8 @@ pub struct Settings<'a> {
     /// the gateway's and the client's.
     pub ledger: &'a Ledger,
     pub budgets: [&'a Budgets; 2],
+    /// What the plan remembers from request to request.
+    pub memo: &'a providers::Memo,
 }
 
 /// Tries `chain` in order. `Err` holds every failure, the last of which
@@ -254,7 +256,7 @@ pub async fn run(
                 continue;
             }
         }
-        let plan = match providers::plan(&request, target) {
+        let plan = match providers::plan(&request, target, settings.memo) {
             Ok(plan) => plan,
             Err(Declined::Skip(why)) => {
                 log_unsuitable(target, &why);
@@ -563,8 +565,12 @@ async fn attempt(
 /// What `target` is sent for `request`: its plan (made once on the
 /// request model whatever the front end), written by the provider's
 /// transport; or why it is not sent.
-pub fn body(request: &ChatRequest, target: &Target) -> Result<Chunks, Declined> {
-    let plan = providers::plan(request, target)?;
+pub fn body(
+    request: &ChatRequest,
+    target: &Target,
+    memo: &providers::Memo,
+) -> Result<Chunks, Declined> {
+    let plan = providers::plan(request, target, memo)?;
     let transport = transport_of(target.provider.api);
     Ok(transport.body(request, target, &plan.edits, plan.thinking))
 }
@@ -578,7 +584,7 @@ pub async fn probe(
     settings: &Settings<'_>,
 ) -> Result<Reply, AttemptError> {
     let deadline = Instant::now() + settings.timeouts.first_byte;
-    let plan = providers::plan(request, target).map_err(AttemptError::from)?;
+    let plan = providers::plan(request, target, settings.memo).map_err(AttemptError::from)?;
     let sent = Sent {
         request,
         plan: &plan,

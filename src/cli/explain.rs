@@ -86,6 +86,7 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
     let chain = config
         .chain(request.model())
         .map_err(|err| err.to_string())?;
+    let memo = providers::Memo::default();
     let targets: Vec<Value> = chain
         .iter()
         .map(|target| {
@@ -97,7 +98,7 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
                 "api": provider.api,
                 "url": config.redactor.provider_text(provider.completions_url.as_str()),
             });
-            match providers::plan(&request, target) {
+            match providers::plan(&request, target, &memo) {
                 Ok(plan) => {
                     let transport = transport_of(provider.api);
                     let sent = transport.body(&request, target, &plan.edits, plan.thinking);

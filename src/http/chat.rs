@@ -10,6 +10,7 @@ use super::front::FrontEnd;
 use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::config::{Config, ModelRef};
+use crate::gateway::Memos;
 use crate::relay::{self, Item};
 use crate::translate::fields;
 use crate::wire::openai::{ChatRequest, label_model};
@@ -23,10 +24,12 @@ impl FrontEnd for Chat {
 
     fn decode(
         _config: &Config,
+        memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, ()), ApiError> {
-        let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let request = ChatRequest::parse_with(body, &memos.requests)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(request.model());
         let seen = fields::chat(&request);
         Ok((request.with_seen(seen), ()))

@@ -39,7 +39,7 @@ use crate::admission::Refused;
 use crate::chain::Answer;
 use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
-use crate::gateway::{Gateway, RequestOptions, Slot};
+use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
@@ -63,8 +63,10 @@ pub trait FrontEnd: Send + Sync + 'static {
 
     /// Decodes the client's body, once, into the request model, noting the
     /// model the client asked for on `record`.
+    /// What `memos` hold is stepped over or taken as translated before.
     fn decode(
         config: &Config,
+        memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, Self::Context), ApiError>;
@@ -205,7 +207,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let slot = admit(gateway, Some(&client))?;
     let mut options = request_options(request.headers());
     let bytes = read_limited(request, &config).await?;
-    let (request, context) = F::decode(&config, bytes, &record)?;
+    let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
     let mut chain = config.chain(request.model());
     allowed_chain(&client, request.model(), &mut chain)?;

@@ -33,7 +33,7 @@ use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Memos};
 use crate::relay::Item;
 use crate::translate::anthropic_client::{self, Native, StreamTranslator, error_kind};
 use crate::translate::ids::Nonce;
@@ -57,17 +57,19 @@ impl FrontEnd for Messages {
     /// speaks Anthropic itself. The parsed and translated copies end here.
     fn decode(
         config: &Config,
+        memos: &Memos,
         original: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, ()), ApiError> {
-        let read = anthropic_client::Read::parse(&original)
+        let read = anthropic_client::Read::parse_with(&original, &memos.messages)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let asked = read.request.model.as_deref();
         record.model_asked(asked.map(shown));
         let (body, seen, native) = read
             .translate(chain_model(config, asked))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let request = ChatRequest::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let request = ChatRequest::parse_with(body, &memos.requests)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Ok((
             request
                 .with_anthropic_original(original)

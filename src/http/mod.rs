@@ -240,13 +240,16 @@ pub fn decode(
 ) -> Result<crate::wire::openai::ChatRequest, ApiError> {
     use self::front::FrontEnd;
     let record = AccessRecord::default();
+    let memos = &crate::gateway::Memos::default();
     match front {
-        Front::Chat => chat::Chat::decode(config, body, &record).map(|(request, ())| request),
+        Front::Chat => {
+            chat::Chat::decode(config, memos, body, &record).map(|(request, ())| request)
+        }
         Front::Messages => {
-            messages::Messages::decode(config, body, &record).map(|(request, ())| request)
+            messages::Messages::decode(config, memos, body, &record).map(|(request, ())| request)
         }
         Front::Responses => {
-            responses::Responses::decode(config, body, &record).map(|(request, _)| request)
+            responses::Responses::decode(config, memos, body, &record).map(|(request, _)| request)
         }
     }
 }

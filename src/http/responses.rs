@@ -20,6 +20,7 @@ use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::chain::policy::{self, Class, Told};
 use crate::config::{Config, ModelRef};
+use crate::gateway::Memos;
 use crate::relay::{self, Item};
 use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
@@ -49,16 +50,18 @@ impl FrontEnd for Responses {
     /// into the request model; the parsed copy ends here.
     fn decode(
         _config: &Config,
+        memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, Context), ApiError> {
         let bad = |err: &dyn std::fmt::Display| ApiError::BadRequest(err.to_string());
-        let read = responses_client::Read::parse(&body).map_err(|e| bad(&e))?;
+        let read =
+            responses_client::Read::parse_with(&body, &memos.responses).map_err(|e| bad(&e))?;
         let parsed = &read.request;
         let model = parsed.model.as_deref().filter(|m| !m.is_empty());
         record.model_asked(model);
         let (chat, names, seen) = read.translate(model).map_err(|e| bad(&e))?;
-        let request = ChatRequest::parse(chat).map_err(|e| bad(&e))?;
+        let request = ChatRequest::parse_with(chat, &memos.requests).map_err(|e| bad(&e))?;
         let context = Context {
             names,
             echo: read.echo().clone(),

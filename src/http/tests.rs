@@ -13,6 +13,7 @@ use super::responses::Responses;
 use crate::capabilities::Api;
 use crate::chain;
 use crate::config::{Config, Environment, Secrets, Target, load_str};
+use crate::gateway::Memos;
 
 fn config(anthropic: bool) -> Config {
     let mut document = json!({});
@@ -69,13 +70,14 @@ fn bodies(model: &str) -> [(&'static str, Value); 3] {
 fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Value {
     let bytes = Bytes::from(body.to_string());
     let record = AccessRecord::default();
+    let memos = &Memos::default();
     let request = match front_end {
-        "openai" => Chat::decode(config, bytes, &record).map(|(request, ())| request),
-        "anthropic" => Messages::decode(config, bytes, &record).map(|(request, ())| request),
-        _ => Responses::decode(config, bytes, &record).map(|(request, _)| request),
+        "openai" => Chat::decode(config, memos, bytes, &record).map(|(request, ())| request),
+        "anthropic" => Messages::decode(config, memos, bytes, &record).map(|(request, ())| request),
+        _ => Responses::decode(config, memos, bytes, &record).map(|(request, _)| request),
     }
     .unwrap_or_else(|e| panic!("{front_end}: {e}"));
-    let out = chain::body(&request, target).expect("sent");
+    let out = chain::body(&request, target, &memos.plan).expect("sent");
     let out: Value = serde_json::from_slice(&out.to_vec()).unwrap();
     let keys = [
         "model",

@@ -17,7 +17,7 @@ mod plan;
 pub mod response;
 pub mod tool_results;
 
-pub use plan::{Declined, KIMI_MAX_TOOLS, Plan, Refusal, Skip, plan};
+pub use plan::{Declined, KIMI_MAX_TOOLS, Memo, Plan, Refusal, Skip, plan};
 
 use serde_json::{Value, json};
 

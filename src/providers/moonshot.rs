@@ -383,8 +383,8 @@ fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
 /// into each branch that has none.
 ///
 /// OpenClaw and Claude Code send the same tools every turn, so the outcome
-/// for a whole `tools` text is remembered ([`TOOLS`]): a repeated turn
-/// costs one comparison of bytes. Otherwise only a tool whose bytes mention
+/// for a whole `tools` text is remembered ([`KimiTools`], read by the
+/// plan): a repeated turn costs one comparison of bytes. Otherwise only a tool whose bytes mention
 /// `anyOf` (or hold a `\u` escape) can need the rule, so the others are
 /// never parsed: the tools array is split into its elements by the scanner,
 /// each element with `anyOf` is parsed and rewritten, and the outgoing
@@ -398,7 +398,7 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     let read = match draft.kimi_tools.take() {
         Some(read) => read,
         None => match draft.request().raw("tools") {
-            Some(tools) => read_tools(tools),
+            Some(tools) => spliced_tools(tools),
             None => return,
         },
     };
@@ -458,19 +458,26 @@ fn spliced_tools(tools: &str) -> ToolsRead {
 /// The outcome of [`spliced_tools`] for the last few `tools` texts seen
 /// (clients and agents with different tool sets), none longer than 512 KB:
 /// a larger `tools` is worked out every time.
-static TOOLS: Recent<ToolsRead> = Recent::new(16, 512 * 1024);
+pub struct KimiTools(Recent<ToolsRead>);
 
-/// [`spliced_tools`], remembered in [`TOOLS`]: a repeated turn costs one
-/// comparison of bytes.
-pub(super) fn read_tools(tools: &str) -> ToolsRead {
-    if let Some(known) = TOOLS.get(tools.as_bytes()) {
-        return known;
+impl Default for KimiTools {
+    fn default() -> Self {
+        Self(Recent::new(16, 512 * 1024))
     }
-    // Worked out outside the lock; two requests racing both compute the
-    // same answer.
-    let outcome = spliced_tools(tools);
-    TOOLS.insert(tools, outcome.clone());
-    outcome
+}
+
+impl KimiTools {
+    /// [`spliced_tools`], remembered: a repeated turn costs one comparison
+    /// of bytes.
+    pub(super) fn read(&self, tools: &str) -> ToolsRead {
+        if let Some(known) = self.0.get(tools.as_bytes()) {
+            return known;
+        }
+        // Two requests racing both compute the same answer.
+        let outcome = spliced_tools(tools);
+        self.0.insert(tools, outcome.clone());
+        outcome
+    }
 }
 
 fn plain_any_of_schemas_in_tree(draft: &mut Draft) {
@@ -791,24 +798,35 @@ mod tests {
         run(&text, plain_any_of_schemas);
         assert_eq!(trees(), before, "no tool was parsed");
 
-        // A tool this test alone uses, so the memo starts without it.
         let mut tools = plain.clone();
         tools.push(tool(
-            "remembered_by_this_test",
+            "remembered",
             json!({"type": "string", "anyOf": [{"enum": ["a"]}]}),
         ));
         let text = request(&json!(tools));
+        // As the plan reads Kimi's tools: through the gateway's memo.
+        let memo = super::KimiTools::default();
+        let planned = |text: &str| {
+            let request = ChatRequest::parse(text.to_string()).unwrap();
+            let mut draft = Draft::new(&request);
+            draft.kimi_tools = Some(memo.read(request.raw("tools").unwrap()));
+            plain_any_of_schemas(&mut draft);
+            serde_json::from_slice::<Value>(&request.write(&draft.edits).to_vec()).unwrap()
+        };
         let before = trees();
-        let first = run(&text, plain_any_of_schemas);
+        let first = planned(&text);
         assert_eq!(trees(), before + 1, "only the tool with anyOf is parsed");
         let splits = SPLITS.with(Cell::get);
-        let second = run(&text, plain_any_of_schemas);
+        let second = planned(&text);
         assert_eq!(trees(), before + 1, "the second turn parses nothing");
         assert_eq!(
             SPLITS.with(Cell::get),
             splits,
             "the second turn's tools are known whole: not even split"
         );
+        // Without the memo, the same work again.
+        assert_eq!(run(&text, plain_any_of_schemas), first);
+        assert_eq!(trees(), before + 2);
         assert_eq!(first, second);
         assert_eq!(
             first["tools"][14]["function"]["parameters"],

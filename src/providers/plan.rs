@@ -7,7 +7,8 @@
 
 use serde_json::json;
 
-use super::{Withheld, moonshot};
+use super::Withheld;
+use super::moonshot::KimiTools;
 use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
 use crate::translate::anthropic_provider;
@@ -73,8 +74,16 @@ pub enum Refusal {
     UnpairedToolResult { index: usize, candidates: usize },
 }
 
+/// What the plan remembers from request to request: Kimi's reading of
+/// the `tools` text a client sends every turn. One for the gateway's
+/// life, held by [`crate::gateway::Memos`].
+#[derive(Default)]
+pub struct Memo {
+    kimi_tools: KimiTools,
+}
+
 /// What `target` is to be sent for `request`, or why it is not.
-pub fn plan(request: &ChatRequest, target: &Target) -> Result<Plan, Declined> {
+pub fn plan(request: &ChatRequest, target: &Target, memo: &Memo) -> Result<Plan, Declined> {
     // A tool result that cannot be paired with its call (see
     // `tool_results`; the others are repaired by the rules).
     let repairs = super::tool_results::repairs(request.messages()).map_err(|unpaired| {
@@ -86,7 +95,7 @@ pub fn plan(request: &ChatRequest, target: &Target) -> Result<Plan, Declined> {
     // Kimi's tools are read once (remembered across turns): their number
     // here, their schema form in the rules.
     let kimi_tools = match request.raw("tools") {
-        Some(tools) if target.provider.dialect.is_kimi() => Some(moonshot::read_tools(tools)),
+        Some(tools) if target.provider.dialect.is_kimi() => Some(memo.kimi_tools.read(tools)),
         _ => None,
     };
     if let Some(read) = &kimi_tools {

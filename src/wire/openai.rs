@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
+use super::scan::KnownValues;
 use super::usage::Usage;
 
 /// A client's request, read once. Members the gateway does not know stay in
@@ -183,10 +184,20 @@ pub enum RequestError {
 }
 
 impl ChatRequest {
+    /// Reads `body`, every member of it.
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
-        let body: Bytes = body.into();
+        Self::read(body.into(), None)
+    }
+
+    /// [`ChatRequest::parse`], a large member value that `known` holds
+    /// (one an earlier request sent byte for byte) stepped over unread.
+    pub fn parse_with(body: impl Into<Bytes>, known: &KnownValues) -> Result<Self, RequestError> {
+        Self::read(body.into(), Some(known))
+    }
+
+    fn read(body: Bytes, known: Option<&KnownValues>) -> Result<Self, RequestError> {
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let scanned = super::scan::request(&body, "messages", "tool_calls");
+        let scanned = super::scan::request(&body, "messages", "tool_calls", known);
         let Scanned { members, items } = match scanned {
             Ok(scanned) => scanned,
             Err(ScanError::NotObject) => {

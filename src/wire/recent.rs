@@ -3,15 +3,24 @@
 //! `tools` of OpenClaw, Codex and Claude Code). Bounded in count and in the
 //! size of each text; a lookup compares bytes, cheaper than hashing a text
 //! of tens of kilobytes. Texts are kept as `str`, so a run of bytes found
-//! equal to one is UTF-8 (the scan relies on it when it steps over one). A
-//! poisoned lock is taken as it is: an entry is added or replaced whole,
-//! never half.
+//! equal to one is UTF-8 (the scan relies on it when it steps over one).
+//!
+//! A memo is owned by whoever reads the texts (the gateway holds one of
+//! each, [`crate::gateway::Memos`]) and is read without a lock: a lookup
+//! takes the current list, an insertion (only after a miss) puts a new
+//! list in its place. Each memo's saving is measured in
+//! `docs/performance.md`.
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+/// One text and the value worked out from it.
+type Entry<V> = Arc<(Box<str>, V)>;
 
 pub struct Recent<V> {
-    entries: Mutex<VecDeque<(Box<str>, V)>>,
+    /// Newest first.
+    entries: ArcSwap<Vec<Entry<V>>>,
     /// How many texts are kept...
     capacity: usize,
     /// ...none longer than this.
@@ -19,9 +28,9 @@ pub struct Recent<V> {
 }
 
 impl<V: Clone> Recent<V> {
-    pub const fn new(capacity: usize, largest: usize) -> Self {
+    pub fn new(capacity: usize, largest: usize) -> Self {
         Self {
-            entries: Mutex::new(VecDeque::new()),
+            entries: ArcSwap::from_pointee(Vec::new()),
             capacity,
             largest,
         }
@@ -29,7 +38,7 @@ impl<V: Clone> Recent<V> {
 
     /// Whether a text of `length` bytes would be kept.
     pub fn keeps(&self, length: usize) -> bool {
-        length <= self.largest
+        self.capacity > 0 && length <= self.largest
     }
 
     /// The value kept under exactly `text`.
@@ -46,9 +55,10 @@ impl<V: Clone> Recent<V> {
     /// The first answer `found` gives for a kept text and its value,
     /// newest first.
     pub fn find<R>(&self, mut found: impl FnMut(&[u8], &V) -> Option<R>) -> Option<R> {
-        self.entries()
+        self.entries
+            .load()
             .iter()
-            .find_map(|(text, value)| found(text.as_bytes(), value))
+            .find_map(|entry| found(entry.0.as_bytes(), &entry.1))
     }
 
     /// Keeps `value` under `text` (replacing what an equal text had), the
@@ -58,17 +68,14 @@ impl<V: Clone> Recent<V> {
         if !self.keeps(text.len()) {
             return;
         }
-        let mut entries = self.entries();
-        if let Some(at) = entries.iter().position(|(kept, _)| **kept == *text) {
-            entries.remove(at);
-        } else if entries.len() >= self.capacity {
-            entries.pop_back();
-        }
-        entries.push_front((text.into(), value));
-    }
-
-    fn entries(&self) -> MutexGuard<'_, VecDeque<(Box<str>, V)>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        let entry = Arc::new((Box::<str>::from(text), value));
+        self.entries.rcu(|entries| {
+            let others = entries.iter().filter(|kept| *kept.0 != *text);
+            let mut next = Vec::with_capacity(self.capacity);
+            next.push(entry.clone());
+            next.extend(others.take(self.capacity - 1).cloned());
+            next
+        });
     }
 }
 
@@ -99,5 +106,33 @@ mod tests {
         recent.insert("long!", 5);
         assert_eq!(recent.get(b"long!"), None);
         assert_eq!(recent.get(b"c"), Some(4));
+        // A memo of no texts keeps none.
+        let none = Recent::new(0, 4);
+        none.insert("a", 1);
+        assert_eq!(none.get(b"a"), None);
+    }
+
+    /// Threads that keep texts at once lose none of them: each finds its
+    /// own text after keeping it, whatever the others kept meanwhile.
+    #[test]
+    fn texts_kept_from_several_threads_at_once_are_all_kept() {
+        let recent = std::sync::Arc::new(Recent::new(8, 16));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let recent = recent.clone();
+                std::thread::spawn(move || {
+                    let text = format!("thread {t}");
+                    for i in 0..500 {
+                        recent.insert(&text, i);
+                        assert_eq!(recent.get(text.as_bytes()), Some(i));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(recent.entries.load().len(), 4);
+        assert_eq!(recent.get(b"thread 3"), Some(499));
     }
 }

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use super::recent::Recent;
+
 /// One member of an object: its key (unescaped), where the key lies as
 /// written (quotes included), and where its value lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,15 +208,19 @@ pub fn object_nested(
     items_key: Option<&str>,
     nested_key: Option<&str>,
 ) -> Result<Scanned, ScanError> {
-    scan_object(buffer, items_key, nested_key, false, None)
+    scan_object(buffer, items_key, nested_key, None, None)
 }
 
-/// [`object_nested`] for a client's request: the large value of a member
-/// other than `items_key` (the `tools` OpenClaw and Codex send unchanged
-/// every turn) is not read again when an earlier request sent it byte for
-/// byte ([`known`]).
-pub fn request(buffer: &[u8], items_key: &str, nested_key: &str) -> Result<Scanned, ScanError> {
-    scan_object(buffer, Some(items_key), Some(nested_key), true, None)
+/// [`object_nested`] for a client's request: with `known`, the large value
+/// of a member other than `items_key` is not read again when an earlier
+/// request sent it byte for byte ([`KnownValues`]).
+pub fn request(
+    buffer: &[u8],
+    items_key: &str,
+    nested_key: &str,
+    known: Option<&KnownValues>,
+) -> Result<Scanned, ScanError> {
+    scan_object(buffer, Some(items_key), Some(nested_key), known, None)
 }
 
 /// The members of a client's request, nothing else recorded. Before
@@ -226,7 +232,7 @@ pub fn request_members(
     buffer: &[u8],
     recognized: &mut Recognized<'_>,
 ) -> Result<Vec<Member>, ScanError> {
-    Ok(scan_object(buffer, None, None, false, Some(recognized))?.members)
+    Ok(scan_object(buffer, None, None, None, Some(recognized))?.members)
 }
 
 /// Where the first element of the array `bytes` starts with lies, read
@@ -255,7 +261,7 @@ fn scan_object(
     buffer: &[u8],
     items_key: Option<&str>,
     nested_key: Option<&str>,
-    known_values: bool,
+    known: Option<&KnownValues>,
     recognized: Option<&mut Recognized<'_>>,
 ) -> Result<Scanned, ScanError> {
     let mut members = Vec::with_capacity(16);
@@ -263,7 +269,7 @@ fn scan_object(
         buffer,
         items_key,
         nested_key,
-        known_values,
+        known,
         recognized,
         &mut members,
     )?;
@@ -276,7 +282,7 @@ fn scan_object_into(
     buffer: &[u8],
     items_key: Option<&str>,
     nested_key: Option<&str>,
-    known_values: bool,
+    known: Option<&KnownValues>,
     mut recognized: Option<&mut Recognized<'_>>,
     members: &mut Vec<Member>,
 ) -> Result<Option<Items>, ScanError> {
@@ -295,7 +301,10 @@ fn scan_object_into(
     let mut items = None;
     scanner.object(0, members, |scanner, key, depth| {
         let rest = &scanner.b[scanner.i..];
-        if let Some(length) = recognized.as_mut().and_then(|known| known(key, rest)) {
+        if let Some(length) = recognized
+            .as_mut()
+            .and_then(|recognized| recognized(key, rest))
+        {
             debug_assert!(length <= rest.len());
             scanner.i += length.min(rest.len());
             return Ok(true);
@@ -305,8 +314,8 @@ fn scan_object_into(
             scanner.array_elements(depth, &mut elements, nested_key)?;
             items = Some(elements);
             Ok(true)
-        } else if known_values && matches!(scanner.peek(), Some(b'[' | b'{')) {
-            scanner.known_value(key, depth)?;
+        } else if let Some(known) = known.filter(|_| matches!(scanner.peek(), Some(b'[' | b'{'))) {
+            scanner.known_value(key, depth, known)?;
             Ok(true)
         } else {
             Ok(false)
@@ -347,7 +356,7 @@ pub fn members(buffer: &[u8]) -> Result<Vec<Member>, ScanError> {
 /// [`members`] into `members` (emptied first): a stream's chunks, one
 /// after another, scanned without a vector each.
 pub fn members_into(buffer: &[u8], members: &mut Vec<Member>) -> Result<(), ScanError> {
-    scan_object_into(buffer, None, None, false, None, members).map(|_| ())
+    scan_object_into(buffer, None, None, None, None, members).map(|_| ())
 }
 
 /// What a run of string text holds that needs a closer look.
@@ -505,52 +514,60 @@ fn plain_run_portable(bytes: &[u8]) -> Option<usize> {
     (end < bytes.len()).then_some(end)
 }
 
-/// Large member values of requests read before, by key, newest first.
+/// Large member values of requests read before, by key, newest first:
+/// the `tools` OpenClaw and Codex send unchanged every turn.
 ///
 /// The bytes of a JSON value fix where it ends, so bytes equal to a value
 /// already read whole are that same valid value, at the same depth (a
 /// member of the request): it need not be read again. Bounded in count and
 /// size; a value is copied once, when first read.
-mod known {
-    use crate::wire::recent::Recent;
-
+pub struct KnownValues {
     /// Each value's text, with its member's key.
-    static VALUES: Recent<Box<str>> = Recent::new(16, 512 * 1024);
+    values: Recent<Box<str>>,
+    /// Values found known.
+    #[cfg(test)]
+    hits: std::sync::atomic::AtomicUsize,
+}
 
+impl Default for KnownValues {
+    fn default() -> Self {
+        Self {
+            values: Recent::new(16, 512 * 1024),
+            #[cfg(test)]
+            hits: Default::default(),
+        }
+    }
+}
+
+impl KnownValues {
     /// Smaller values cost less to read than to look up and keep.
     const SMALLEST: usize = 4 * 1024;
 
     /// The length of the value of `key` that `rest` starts with, if it is
     /// one read before.
-    pub(super) fn length(key: &str, rest: &[u8]) -> Option<usize> {
-        if rest.len() < SMALLEST {
+    fn length(&self, key: &str, rest: &[u8]) -> Option<usize> {
+        if rest.len() < Self::SMALLEST {
             return None;
         }
-        let length = VALUES.find(|value, known| {
+        let length = self.values.find(|value, known| {
             (**known == *key && rest.starts_with(value)).then_some(value.len())
         });
         #[cfg(test)]
         if length.is_some() {
-            HITS.with(|hits| hits.set(hits.get() + 1));
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         length
     }
 
-    #[cfg(test)]
-    thread_local! {
-        /// Values found known on this thread.
-        pub(super) static HITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
-
     /// Keeps `value`, read whole and valid, as the value of `key`.
-    pub(super) fn remember(key: &str, value: &[u8]) {
-        if value.len() < SMALLEST {
+    fn remember(&self, key: &str, value: &[u8]) {
+        if value.len() < Self::SMALLEST {
             return;
         }
         // Read whole, so UTF-8; checked again as it is kept (once per
         // text), so that what is stepped over later is UTF-8 by its type.
         if let Ok(value) = std::str::from_utf8(value) {
-            VALUES.insert(value, key.into());
+            self.values.insert(value, key.into());
         }
     }
 }
@@ -687,15 +704,21 @@ impl<'b> Scanner<'b> {
     }
 
     /// Skips the value of member `key`, an array or an object: at once when
-    /// it is a value read before ([`known`]), else read and remembered.
-    fn known_value(&mut self, key: &str, depth: usize) -> Result<(), ScanError> {
-        if let Some(length) = known::length(key, &self.b[self.i..]) {
+    /// it is a value read before ([`KnownValues`]), else read and
+    /// remembered.
+    fn known_value(
+        &mut self,
+        key: &str,
+        depth: usize,
+        known: &KnownValues,
+    ) -> Result<(), ScanError> {
+        if let Some(length) = known.length(key, &self.b[self.i..]) {
             self.i += length;
             return Ok(());
         }
         let start = self.i;
         self.value(depth)?;
-        known::remember(key, &self.b[start..self.i]);
+        known.remember(key, &self.b[start..self.i]);
         Ok(())
     }
 
@@ -1065,8 +1088,9 @@ mod tests {
     /// byte, are read (and refused when invalid) as if it were unknown.
     #[test]
     fn a_large_value_read_before_is_skipped_and_only_that_value() {
-        let hits = || known::HITS.with(std::cell::Cell::get);
-        // Unique to this test, so that the memo starts without it.
+        let known = KnownValues::default();
+        let hits = || known.hits.load(std::sync::atomic::Ordering::Relaxed);
+        let request = |body: &[u8], items, nested| request(body, items, nested, Some(&known));
         let tools: Vec<String> = (0..80)
             .map(|i| format!(r#"{{"type":"function","function":{{"name":"known_value_test_{i}","parameters":{{"type":"object"}}}}}}"#))
             .collect();

@@ -126,14 +126,34 @@ struct Tools {
     server: Arc<[Box<str>]>,
 }
 
-static SYSTEMS: Recent<System> = Recent::new(8, 512 * 1024);
-static TOOLS: Recent<Tools> = Recent::new(8, 512 * 1024);
+/// What the Messages front end remembers from request to request: the
+/// translations of the system prompt and the tools Claude Code sends
+/// unchanged every turn, under their text.
+pub struct Memo {
+    systems: Recent<System>,
+    tools: Recent<Tools>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            systems: Recent::new(8, 512 * 1024),
+            tools: Recent::new(8, 512 * 1024),
+        }
+    }
+}
 
 impl Read {
     /// Reads `body`; a body serde refuses is refused with its message and
     /// the path of the offending field.
     pub fn parse(body: &[u8]) -> Result<Read, RequestError> {
-        if let Some(read) = Read::by_members(body) {
+        Self::parse_with(body, &Memo::default())
+    }
+
+    /// [`Read::parse`], a system prompt or tools that `memo` holds taken
+    /// as translated before.
+    pub fn parse_with(body: &[u8], memo: &Memo) -> Result<Read, RequestError> {
+        if let Some(read) = Read::by_members(body, memo) {
             return Ok(read);
         }
         let mut request = MessagesRequest::parse(body)?;
@@ -162,11 +182,11 @@ impl Read {
     /// `body` with its system prompt and tools taken aside (stepped over
     /// by the scan when translated before); `None` when serde would refuse
     /// any of it.
-    fn by_members(body: &[u8]) -> Option<Read> {
+    fn by_members(body: &[u8], memo: &Memo) -> Option<Read> {
         // Claude Code's attribution block changes on every request; the
         // system prompt after it does not.
-        let mut system = Aside::new("system", &SYSTEMS).ignoring_first(is_attribution_block);
-        let mut tools = Aside::new("tools", &TOOLS);
+        let mut system = Aside::new("system", &memo.systems).ignoring_first(is_attribution_block);
+        let mut tools = Aside::new("tools", &memo.tools);
         let mut members = Members::scan(body, &mut [&mut system, &mut tools])?;
         let system = system.translation(&mut members, System::default(), |text| {
             let system: Option<Content> = serde_json::from_str(text).ok()?;

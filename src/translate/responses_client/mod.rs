@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use answer::response;
 #[cfg(any(test, feature = "test-support"))]
 pub use request::request;
-pub use request::{Read, TranslateError};
+pub use request::{Memo, Read, TranslateError};
 pub use stream::{MAX_HELD_BYTES, ResponseEncoder, failure_code};
 
 use crate::translate::ids::Nonce;

@@ -132,14 +132,34 @@ impl Tools {
     }
 }
 
-static INSTRUCTIONS: Recent<Option<Arc<RawValue>>> = Recent::new(8, 512 * 1024);
-static TOOLS: Recent<Arc<Tools>> = Recent::new(8, 512 * 1024);
+/// What the Responses front end remembers from request to request: the
+/// translations of the instructions and the tools Codex sends unchanged
+/// every turn, under their text.
+pub struct Memo {
+    instructions: Recent<Option<Arc<RawValue>>>,
+    tools: Recent<Arc<Tools>>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            instructions: Recent::new(8, 512 * 1024),
+            tools: Recent::new(8, 512 * 1024),
+        }
+    }
+}
 
 impl<'a> Read<'a> {
     /// Reads `body`; a body serde refuses is refused with its message and
     /// the path of the offending field.
     pub fn parse(body: &'a [u8]) -> Result<Read<'a>, RequestError> {
-        if let Some(read) = Read::by_members(body) {
+        Self::parse_with(body, &Memo::default())
+    }
+
+    /// [`Read::parse`], instructions or tools that `memo` holds taken as
+    /// translated before.
+    pub fn parse_with(body: &'a [u8], memo: &Memo) -> Result<Read<'a>, RequestError> {
+        if let Some(read) = Read::by_members(body, memo) {
             return Ok(read);
         }
         let request = ResponsesRequest::parse(body)?;
@@ -161,9 +181,9 @@ impl<'a> Read<'a> {
     /// the scan when translated before); `None` when serde would refuse
     /// any of it, or its tools cannot be translated (the whole body is then
     /// read again, for the message).
-    fn by_members(body: &'a [u8]) -> Option<Read<'a>> {
-        let mut instructions = Aside::new("instructions", &INSTRUCTIONS);
-        let mut tools = Aside::new("tools", &TOOLS);
+    fn by_members(body: &'a [u8], memo: &Memo) -> Option<Read<'a>> {
+        let mut instructions = Aside::new("instructions", &memo.instructions);
+        let mut tools = Aside::new("tools", &memo.tools);
         let mut members = Members::scan(body, &mut [&mut instructions, &mut tools])?;
         let instructions = instructions.translation(&mut members, None, |text| {
             let text: Option<RawText> = serde_json::from_str(text).ok()?;
