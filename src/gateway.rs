@@ -16,6 +16,7 @@ use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
 use crate::ledger::Ledger;
 use crate::ops::telemetry::{Telemetry, Trace};
+use crate::ops::throttle::Throttle;
 use crate::providers;
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
@@ -47,6 +48,8 @@ pub struct Gateway {
     /// read once, at start.
     telemetry: Option<Arc<Telemetry>>,
     memos: Memos,
+    /// Warn lines said at most once a minute each.
+    log_throttle: Throttle,
 }
 
 /// What reading requests remembers from one to the next, for the
@@ -124,6 +127,7 @@ impl Gateway {
             reasoning: ArcSwapOption::new(reasoning),
             telemetry,
             memos: Memos::default(),
+            log_throttle: Throttle::default(),
         })
     }
 
@@ -140,6 +144,10 @@ impl Gateway {
 
     pub fn memos(&self) -> &Memos {
         &self.memos
+    }
+
+    pub fn log_throttle(&self) -> &Throttle {
+        &self.log_throttle
     }
 
     /// Ends every in-flight request: waiting ones with 503, streams with an

@@ -43,6 +43,7 @@ use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
+use crate::wire::Front;
 use crate::wire::chunk::ChunkView;
 use crate::wire::openai::ChatRequest;
 use crate::wire::sse::{Event, Item};
@@ -439,17 +440,12 @@ where
 }
 
 /// The API a request to `path` is for, when it is one whose requests the
-/// ledger records.
+/// ledger records: a POST to a front end's path ([`Front::at`]).
 fn front_end(method: &Method, path: &str) -> Option<&'static str> {
-    if method != Method::POST {
-        return None;
-    }
-    match path.strip_prefix("/v1").unwrap_or(path) {
-        "/chat/completions" => Some("openai-chat"),
-        "/messages" => Some("anthropic-messages"),
-        "/responses" => Some("openai-responses"),
-        _ => None,
-    }
+    (method == Method::POST)
+        .then(|| Front::at(path))
+        .flatten()
+        .map(Front::ledger_name)
 }
 
 /// What the ledger's row needs besides the line.

@@ -13,12 +13,14 @@ use crate::config::{Config, ModelRef};
 use crate::gateway::Memos;
 use crate::relay::{self, Item};
 use crate::translate::fields;
+use crate::wire::Front;
 use crate::wire::openai::{ChatRequest, label_model};
 
 /// The OpenAI chat-completions front end.
 pub struct Chat;
 
 impl FrontEnd for Chat {
+    const FRONT: Front = Front::Chat;
     type Encoder = OpenAiEncoder;
     type Context = ();
 

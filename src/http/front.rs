@@ -41,18 +41,22 @@ use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ops::metrics;
+use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
 use crate::translate::fields;
 use crate::upstream::Reply;
-use crate::wire::Seen;
 use crate::wire::openai::ChatRequest;
 use crate::wire::sse::Event;
+use crate::wire::{Front, Seen};
 
 /// One API the gateway serves (the OpenAI chat API, Anthropic's Messages
 /// API, ...). Everything else about a request is the same for all.
 pub trait FrontEnd: Send + Sync + 'static {
+    /// The API it serves: its route and its name in the ledger follow.
+    const FRONT: Front;
+
     /// Writes one streamed answer.
     type Encoder: Encoder;
 
@@ -239,7 +243,8 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let seen = request.seen().clone();
     let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
-    name_dropped(&seen, &answer.target, &answer.withheld, &mut headers);
+    let said = gateway.log_throttle();
+    name_dropped(&seen, &answer.target, &answer.withheld, said, &mut headers);
     let model_ref = answer.target.model_ref.clone();
     let mut outgoing = Outgoing::new(&config.redactor);
     let response = match answer.reply {
@@ -439,6 +444,7 @@ fn name_dropped(
     seen: &Seen,
     target: &Target,
     withheld: &[providers::Withheld],
+    said: &Throttle,
     headers: &mut HeaderMap,
 ) {
     let dropped = fields::dropped(seen, target.provider.api, withheld);
@@ -446,8 +452,8 @@ fn name_dropped(
         return;
     }
     let named = dropped.join(", ");
-    let said = format!("{}: {named}", target.model_ref.as_str());
-    if DROPS_SAID.due(said, std::time::Instant::now()) {
+    let line = format!("{}: {named}", target.model_ref.as_str());
+    if said.due(line, std::time::Instant::now()) {
         let unknown: Vec<&str> = seen.unknown().iter().map(|key| &**key).collect();
         tracing::warn!(
             target = target.model_ref.as_str(),
@@ -457,55 +463,6 @@ fn name_dropped(
         );
     }
     headers.insert(DROPPED_HEADER, header_value(&named));
-}
-
-/// The targets and sets of dropped fields said in the log, and when.
-static DROPS_SAID: Throttle = Throttle::new();
-
-/// Lines said at most once per [`Throttle::EVERY`] each: when each was
-/// last said, for at most [`Throttle::KEPT`] lines (a line not said within
-/// the period is forgotten first, then the one said longest ago).
-struct Throttle(std::sync::Mutex<Option<std::collections::HashMap<String, std::time::Instant>>>);
-
-impl Throttle {
-    const EVERY: Duration = Duration::from_secs(60);
-    const KEPT: usize = 256;
-
-    const fn new() -> Self {
-        Self(std::sync::Mutex::new(None))
-    }
-
-    /// Whether `line` is to be said `now`; if so, it is noted as said.
-    fn due(&self, line: String, now: std::time::Instant) -> bool {
-        let mut said = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let said = said.get_or_insert_with(Default::default);
-        let recent = |at: &std::time::Instant| now.saturating_duration_since(*at) < Self::EVERY;
-        if said.get(&line).is_some_and(recent) {
-            return false;
-        }
-        if said.len() >= Self::KEPT && !said.contains_key(&line) {
-            said.retain(|_, at| recent(at));
-            if said.len() >= Self::KEPT {
-                let oldest = said
-                    .iter()
-                    .min_by_key(|(_, at)| **at)
-                    .map(|(l, _)| l.clone());
-                if let Some(oldest) = oldest {
-                    said.remove(&oldest);
-                }
-            }
-        }
-        said.insert(line, now);
-        true
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().as_ref().map_or(0, |said| said.len())
-    }
 }
 
 /// Refs are validated config text; this cannot fail for them, but a header
@@ -526,48 +483,5 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::
         Err(err) => Err(ApiError::BadRequest(format!(
             "could not read the request body: {err}"
         ))),
-    }
-}
-
-/// The event names (`event:` lines) in encoded buffers, in order.
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn a_dropped_line_is_said_again_after_a_minute_not_before() {
-        let throttle = Throttle::new();
-        let t0 = std::time::Instant::now();
-        let line = || "p/m: top_k".to_string();
-        assert!(throttle.due(line(), t0));
-        assert!(!throttle.due(line(), t0 + Duration::from_secs(1)));
-        assert!(!throttle.due(line(), t0 + Duration::from_secs(59)));
-        // Another target or set of fields is its own line.
-        assert!(throttle.due("p/m: top_k, seed".into(), t0 + Duration::from_secs(1)));
-        assert!(throttle.due("q/m: top_k".into(), t0 + Duration::from_secs(1)));
-        assert!(throttle.due(line(), t0 + Throttle::EVERY));
-        assert!(!throttle.due(line(), t0 + Throttle::EVERY + Duration::from_secs(30)));
-        assert!(throttle.due(line(), t0 + 2 * Throttle::EVERY + Duration::from_secs(1)));
-    }
-
-    #[test]
-    fn the_lines_remembered_are_bounded() {
-        let throttle = Throttle::new();
-        let t0 = std::time::Instant::now();
-        for n in 0..3 * Throttle::KEPT {
-            let at = t0 + Duration::from_millis(n as u64);
-            assert!(throttle.due(format!("p/m{n}: top_k"), at));
-            assert!(throttle.len() <= Throttle::KEPT);
-        }
-        // The most recent lines are still remembered, the oldest forgotten.
-        let late = t0 + Duration::from_millis(3 * Throttle::KEPT as u64);
-        assert!(!throttle.due(format!("p/m{}: top_k", 3 * Throttle::KEPT - 1), late));
-        assert!(throttle.due("p/m0: top_k".into(), late));
-        // Lines not said within the period make room first.
-        let later = late + Throttle::EVERY;
-        assert!(throttle.due("fresh".into(), later));
-        assert_eq!(throttle.len(), 1);
     }
 }

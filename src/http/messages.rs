@@ -38,6 +38,7 @@ use crate::relay::Item;
 use crate::translate::anthropic_client::{self, Native, StreamTranslator, error_kind};
 use crate::translate::ids::Nonce;
 use crate::translate::token_estimate;
+use crate::wire::Front;
 use crate::wire::anthropic::{self, ErrorBody, MessagesRequest, StreamEvent};
 use crate::wire::openai::ChatRequest;
 use crate::wire::sse::Event;
@@ -49,6 +50,7 @@ pub const PING_EVERY: Duration = Duration::from_secs(10);
 pub struct Messages;
 
 impl FrontEnd for Messages {
+    const FRONT: Front = Front::Messages;
     type Encoder = AnthropicEncoder;
     type Context = ();
 

@@ -83,47 +83,32 @@ fn routes() -> Vec<Route> {
         guarded,
         handler,
     };
+    // An API front end, at its path with `/v1` or without.
+    fn api<F: front::FrontEnd>(versioned: bool) -> Route {
+        let path = F::FRONT.path();
+        Route {
+            methods: "POST",
+            path: if versioned { path } else { unversioned(path) },
+            guarded: true,
+            handler: post(front::serve::<F>),
+        }
+    }
     vec![
-        route(
-            "POST",
-            "/v1/chat/completions",
-            true,
-            post(front::serve::<chat::Chat>),
-        ),
-        route(
-            "POST",
-            "/v1/messages",
-            true,
-            post(front::serve::<messages::Messages>),
-        ),
+        api::<chat::Chat>(true),
+        api::<messages::Messages>(true),
         route(
             "POST",
             "/v1/messages/count_tokens",
             true,
             post(messages::count_tokens),
         ),
-        route(
-            "POST",
-            "/v1/responses",
-            true,
-            post(front::serve::<responses::Responses>),
-        ),
+        api::<responses::Responses>(true),
         route("GET", "/v1/models", true, get(models::list_models)),
         route("GET", "/v1/models/{id}", true, get(models::get_model)),
         route("GET", "/v1/status", true, get(status::status)),
         route("GET", "/v1/usage", true, get(usage::usage)),
-        route(
-            "POST",
-            "/chat/completions",
-            true,
-            post(front::serve::<chat::Chat>),
-        ),
-        route(
-            "POST",
-            "/responses",
-            true,
-            post(front::serve::<responses::Responses>),
-        ),
+        api::<chat::Chat>(false),
+        api::<responses::Responses>(false),
         route("GET", "/models", true, get(models::list_models)),
         route("GET", "/models/{id}", true, get(models::get_model)),
         route("GET", "/metrics", true, get(status::metrics_page)),
@@ -220,6 +205,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
 pub use crate::wire::Front;
 
 impl Front {
+    const ALL: [Front; 3] = [Front::Chat, Front::Messages, Front::Responses];
+
     /// The route its requests come in on.
     pub fn path(self) -> &'static str {
         match self {
@@ -228,6 +215,28 @@ impl Front {
             Front::Responses => "/v1/responses",
         }
     }
+
+    /// The name of its requests' rows in the ledger.
+    pub fn ledger_name(self) -> &'static str {
+        match self {
+            Front::Chat => "openai-chat",
+            Front::Messages => "anthropic-messages",
+            Front::Responses => "openai-responses",
+        }
+    }
+
+    /// The API whose requests come in on `path`, with `/v1` or without.
+    pub fn at(path: &str) -> Option<Front> {
+        let path = unversioned(path);
+        Self::ALL
+            .into_iter()
+            .find(|front| unversioned(front.path()) == path)
+    }
+}
+
+/// `path` without its `/v1`.
+fn unversioned(path: &str) -> &str {
+    path.strip_prefix("/v1").unwrap_or(path)
 }
 
 /// `body` decoded by `front`'s front end into the request model, as a

@@ -25,6 +25,7 @@ use crate::relay::{self, Item};
 use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
 };
+use crate::wire::Front;
 use crate::wire::openai::ChatRequest;
 use crate::wire::responses::{Echo, StreamEvent};
 
@@ -43,6 +44,7 @@ pub struct Context {
 }
 
 impl FrontEnd for Responses {
+    const FRONT: Front = Front::Responses;
     type Encoder = ResponsesEncoder;
     type Context = Context;
 

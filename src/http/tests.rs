@@ -14,6 +14,7 @@ use crate::capabilities::Api;
 use crate::chain;
 use crate::config::{Config, Environment, Secrets, Target, load_str};
 use crate::gateway::Memos;
+use crate::wire::Front;
 
 fn config(anthropic: bool) -> Config {
     let mut document = json!({});
@@ -151,4 +152,21 @@ fn the_passthrough_honours_fixed_sampling() {
     let sent = sent(&config, "anthropic", &body, &target);
     assert_eq!(sent.get("temperature"), None, "{sent}");
     assert_eq!(sent.get("top_p"), None, "{sent}");
+}
+
+/// Each API's requests are found by their path, with `/v1` or without, so
+/// the access record writes their ledger rows under the API's own name.
+#[test]
+fn each_api_is_found_by_its_path_for_the_ledger() {
+    let mut names = Vec::new();
+    for front in Front::ALL {
+        assert_eq!(Front::at(front.path()), Some(front));
+        assert_eq!(Front::at(super::unversioned(front.path())), Some(front));
+        names.push(front.ledger_name());
+    }
+    names.dedup();
+    assert_eq!(names, ["openai-chat", "anthropic-messages", "openai-responses"]);
+    for other in ["/v1/models", "/v1/messages/count_tokens", "/v2/messages", ""] {
+        assert_eq!(Front::at(other), None, "{other}");
+    }
 }

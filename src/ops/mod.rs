@@ -9,3 +9,4 @@ pub mod redact;
 pub mod scrub;
 pub mod systemd;
 pub mod telemetry;
+pub mod throttle;
