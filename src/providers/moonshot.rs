@@ -3,9 +3,11 @@
 //! `tool_choice` under thinking, `reasoning_content` on replayed tool-call
 //! turns, duplicate tool-call ids, and the tool-schema form Moonshot's
 //! validator accepts. Sources: `../shared/facts/providers.md`.
+//!
+//! [`KimiTools`], the tools' reading remembered across turns, is kept for
+//! speed: `docs/performance.md` says what it saves.
 
 use std::collections::VecDeque;
-use std::sync::{LazyLock, Mutex};
 
 use bytes::Bytes;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -286,11 +288,7 @@ fn repaired(id: &str) -> NewId<'_> {
 }
 
 fn openai_style_id<'r>(id: &str, occurrence: usize, used: &HashSet<NewId>) -> NewId<'r> {
-    let first = remembered_made_id(id, occurrence);
-    if !used.contains(made_str(&first)) {
-        return NewId::Made(first);
-    }
-    (1..)
+    (0..)
         .map(|attempt| made_id(id, occurrence, attempt))
         .find(|candidate| !used.contains(made_str(candidate)))
         .map(NewId::Made)
@@ -319,48 +317,6 @@ fn made_id(id: &str, occurrence: usize, attempt: usize) -> [u8; MADE_LEN] {
 fn made_str(made: &[u8; MADE_LEN]) -> &str {
     // Only ASCII is written into it.
     std::str::from_utf8(made).unwrap_or_default()
-}
-
-/// The first made id of each `(id, occurrence)` seen: OpenClaw's history
-/// repeats the same Kimi ids every turn, and each would otherwise cost a
-/// sha256 per request. Index `occurrence - 1` of an id's list.
-static MADE: LazyLock<Mutex<MadeIds>> = LazyLock::new(Mutex::default);
-
-/// Each id's made ids, by occurrence.
-type MadeIds = HashMap<Box<str>, Vec<Option<[u8; MADE_LEN]>>>;
-
-/// At most this many ids are remembered, when full the memo starts
-/// again; and occurrences up to this one (a longer history's later ones
-/// are made every time): at most about 1 MB.
-const MADE_IDS: usize = 256;
-const MADE_OCCURRENCES: usize = 128;
-
-/// [`made_id`] for attempt 0, remembered in [`MADE`].
-fn remembered_made_id(id: &str, occurrence: usize) -> [u8; MADE_LEN] {
-    // A panic cannot leave the memo inconsistent (an entry is written
-    // whole): a poisoned lock is taken as it is.
-    let lock = || MADE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if occurrence > MADE_OCCURRENCES {
-        return made_id(id, occurrence, 0);
-    }
-    let slot = occurrence.saturating_sub(1);
-    if let Some(known) = lock()
-        .get(id)
-        .and_then(|made| made.get(slot).copied().flatten())
-    {
-        return known;
-    }
-    let made = made_id(id, occurrence, 0);
-    let mut memo = lock();
-    if memo.len() >= MADE_IDS && !memo.contains_key(id) {
-        memo.clear();
-    }
-    let list = memo.entry(id.into()).or_default();
-    if list.len() <= slot {
-        list.resize(slot + 1, None);
-    }
-    list[slot] = Some(made);
-    made
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -596,24 +552,6 @@ mod tests {
 
     fn trees() -> usize {
         TREES.with(Cell::get)
-    }
-
-    #[test]
-    fn remembered_ids_are_the_ids_made_and_the_memo_is_bounded() {
-        use super::{MADE, MADE_IDS, MADE_OCCURRENCES, made_id, remembered_made_id};
-        for occurrence in [1, 2, 7, MADE_OCCURRENCES, MADE_OCCURRENCES + 1] {
-            let made = made_id("functions.read:0", occurrence, 0);
-            // Made, then remembered.
-            assert_eq!(remembered_made_id("functions.read:0", occurrence), made);
-            assert_eq!(remembered_made_id("functions.read:0", occurrence), made);
-        }
-        for n in 0..MADE_IDS * 2 {
-            let id = format!("functions.bounded_{n}:0");
-            assert_eq!(remembered_made_id(&id, 2), made_id(&id, 2, 0));
-        }
-        let memo = MADE.lock().unwrap();
-        assert!(memo.len() <= MADE_IDS);
-        assert!(memo.values().all(|list| list.len() <= MADE_OCCURRENCES));
     }
 
     /// The request `text` after `rule`, read back as a value.

@@ -4,6 +4,9 @@
 //! elements, without building anything. Strings, the bulk of a chat
 //! request, are skipped with `memchr`; the cost is one fast pass over the
 //! bytes.
+//!
+//! [`KnownValues`], the values a request repeats from the one before, is
+//! kept for speed: `docs/performance.md` says what it saves.
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -1,4 +1,7 @@
 //! The Anthropic request in, a chat-completions request out.
+//!
+//! [`Memo`], the system prompt's and tools' translations remembered across
+//! turns, is kept for speed: `docs/performance.md` says what it saves.
 
 use std::borrow::Cow;
 

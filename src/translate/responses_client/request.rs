@@ -1,4 +1,7 @@
 //! The Responses request in, a chat-completions request out.
+//!
+//! [`Memo`], the instructions' and tools' translations remembered across
+//! turns, is kept for speed: `docs/performance.md` says what it saves.
 
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
