@@ -165,8 +165,16 @@ fn each_api_is_found_by_its_path_for_the_ledger() {
         names.push(front.ledger_name());
     }
     names.dedup();
-    assert_eq!(names, ["openai-chat", "anthropic-messages", "openai-responses"]);
-    for other in ["/v1/models", "/v1/messages/count_tokens", "/v2/messages", ""] {
+    assert_eq!(
+        names,
+        ["openai-chat", "anthropic-messages", "openai-responses"]
+    );
+    for other in [
+        "/v1/models",
+        "/v1/messages/count_tokens",
+        "/v2/messages",
+        "",
+    ] {
         assert_eq!(Front::at(other), None, "{other}");
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod anthropic_client;
 pub mod anthropic_provider;
+pub mod chat_body;
 pub mod completion;
 pub mod fields;
 pub mod held_calls;

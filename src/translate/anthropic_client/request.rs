@@ -7,9 +7,9 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::translate::chat_body;
 use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
 use crate::wire::anthropic::{
@@ -29,6 +29,11 @@ pub const MAX_STOP_SEQUENCES: usize = 4;
 /// A text of the translated body as a JSON string literal: the client's
 /// own, borrowed, or one joined or made here.
 type Text<'a> = Cow<'a, RawValue>;
+
+/// The chat body's types, holding texts as [`Text`].
+type Out<'a> = chat_body::Message<'a, Text<'a>>;
+type Body<'a> = chat_body::Content<'a, Text<'a>>;
+type PartOut<'a> = chat_body::Part<'a, Text<'a>>;
 
 /// Between texts joined into one: a blank line, escaped.
 const BLANK_LINE: &str = r"\n\n";
@@ -278,17 +283,19 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
 
 /// The chat `tools` array for `tools`, `None` when none has a chat form.
 fn tools_json(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
-    let tools: Vec<Tool> = tools
+    let tools: Vec<chat_body::Tool> = tools
         .iter()
         .filter_map(|tool| {
             // Server tools (web search, ...) have no schema and no
             // OpenAI-side counterpart.
-            Some(Tool {
+            Some(chat_body::Tool {
                 kind: "function",
-                function: Function {
-                    name: &tool.name,
-                    description: tool.description.as_ref().map(RawText::json),
-                    parameters: tool.input_schema.as_deref()?,
+                function: chat_body::Function {
+                    name: Cow::Borrowed(&tool.name),
+                    description: (tool.description.as_ref())
+                        .map(|text| chat_body::Description::Raw(text.json())),
+                    parameters: Some(tool.input_schema.as_deref()?),
+                    strict: None,
                 },
             })
         })
@@ -372,23 +379,18 @@ fn write(
     });
     let tools = tools_json;
     let choice = request.tool_choice.as_ref().filter(|_| tools.is_some());
-    let body = Request {
-        model,
-        messages,
+    let body = chat_body::Body {
         max_tokens: request.max_tokens,
         stream: (request.stream == Some(true)).then_some(true),
-        stream_options: (request.stream == Some(true)).then_some(StreamOptions {
+        stream_options: (request.stream == Some(true)).then_some(chat_body::StreamOptions {
             include_usage: true,
         }),
         tools,
         tool_choice: choice.map(|choice| match choice {
-            ToolChoice::Auto { .. } => Choice::Mode("auto"),
-            ToolChoice::Any { .. } => Choice::Mode("required"),
-            ToolChoice::None {} => Choice::Mode("none"),
-            ToolChoice::Tool { name, .. } => Choice::Named {
-                kind: "function",
-                function: Named { name },
-            },
+            ToolChoice::Auto { .. } => chat_body::ToolChoice::Mode("auto"),
+            ToolChoice::Any { .. } => chat_body::ToolChoice::Mode("required"),
+            ToolChoice::None {} => chat_body::ToolChoice::Mode("none"),
+            ToolChoice::Tool { name, .. } => chat_body::ToolChoice::function(name),
         }),
         parallel_tool_calls: choice
             .filter(|choice| choice.disables_parallel_calls())
@@ -398,140 +400,11 @@ fn write(
         temperature: request.temperature,
         top_p: request.top_p,
         user,
+        ..chat_body::Body::new(model, messages)
     };
     let mut out = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut out, &body).expect("a translated request always serializes");
     Ok(out)
-}
-
-/// The chat-completions request as written: members in this order,
-/// absent ones left out.
-#[derive(Serialize)]
-struct Request<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'a str>,
-    messages: Vec<Out<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<Choice<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parallel_tool_calls: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_effort: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    /// `metadata.user_id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-#[derive(Serialize)]
-struct Tool<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: Function<'a>,
-}
-
-#[derive(Serialize)]
-struct Function<'a> {
-    name: &'a str,
-    /// The client's description, copied as its JSON text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a RawValue>,
-    /// The client's `input_schema`, copied as its text.
-    parameters: &'a RawValue,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Choice<'a> {
-    Mode(&'static str),
-    Named {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        function: Named<'a>,
-    },
-}
-
-#[derive(Serialize)]
-struct Named<'a> {
-    name: &'a str,
-}
-
-/// One chat message.
-#[derive(Serialize)]
-struct Out<'a> {
-    role: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_call_id: Option<Cow<'a, str>>,
-    content: Body<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<Call<'a>>,
-}
-
-impl<'a> Out<'a> {
-    fn text(role: &'static str, text: Text<'a>) -> Self {
-        Self {
-            role,
-            tool_call_id: None,
-            content: Body::Text(text),
-            reasoning_content: None,
-            tool_calls: Vec::new(),
-        }
-    }
-}
-
-/// A message's `content`: a string, or parts.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Body<'a> {
-    Text(Text<'a>),
-    Parts(Vec<PartOut<'a>>),
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum PartOut<'a> {
-    Text { text: Text<'a> },
-    ImageUrl { image_url: Url },
-}
-
-#[derive(Serialize)]
-struct Url {
-    url: String,
-}
-
-#[derive(Serialize)]
-struct Call<'a> {
-    id: Cow<'a, str>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: CallFunction<'a>,
-}
-
-#[derive(Serialize)]
-struct CallFunction<'a> {
-    name: &'a str,
-    /// The tool input as its JSON text, as the client wrote it.
-    arguments: &'a str,
 }
 
 /// `thinking` and `output_config.effort` as an OpenAI `reasoning_effort`,
@@ -734,7 +607,9 @@ fn part<'b>(
                 ImageSource::Unsupported => return unsupported("an image source of this type"),
             };
             PartOut::ImageUrl {
-                image_url: Url { url },
+                image_url: chat_body::ImageUrl {
+                    url: Cow::Owned(url),
+                },
             }
         }
         Block::Document {
@@ -820,11 +695,11 @@ fn assistant_message<'c>(
                     "null" => "{}",
                     input => input,
                 };
-                calls.push(Call {
-                    id: ids::decode(id),
-                    kind: "function",
-                    function: CallFunction { name, arguments },
-                });
+                calls.push(chat_body::ToolCall::function(
+                    ids::decode(id),
+                    Cow::Borrowed(name),
+                    Cow::Borrowed(arguments),
+                ));
             }
             Block::Image { .. } | Block::Document { .. } | Block::ToolResult { .. } => {
                 return Err(TranslateError::Unsupported {

@@ -6,11 +6,16 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use serde::Serialize;
+use serde_json::json;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use super::ToolNames;
+
+/// The chat body's types, holding texts as themselves.
+type ChatMessage<'r> = chat_body::Message<'r, Cow<'r, str>>;
+type ChatContent<'r> = chat_body::Content<'r, Cow<'r, str>>;
+type ChatPart<'r> = chat_body::Part<'r, Cow<'r, str>>;
+use crate::translate::chat_body;
 use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
 use crate::wire::members::{Aside, Members};
@@ -339,12 +344,12 @@ fn write(
         (Some(choice), Some(_)) => Some(tool_choice(choice)?),
         _ => None,
     };
-    let body = ChatBody {
-        model,
-        messages,
+    let body = chat_body::Body {
         max_tokens: request.max_output_tokens,
         stream: stream.then_some(true),
-        stream_options: stream.then(|| json!({"include_usage": true})),
+        stream_options: stream.then_some(chat_body::StreamOptions {
+            include_usage: true,
+        }),
         parallel_tool_calls: request.parallel_tool_calls.filter(|_| offered.is_some()),
         tools: offered,
         tool_choice,
@@ -365,41 +370,11 @@ fn write(
         top_p: request.top_p,
         user: request.user.as_deref(),
         prompt_cache_key: request.prompt_cache_key.as_deref(),
+        ..chat_body::Body::new(model, messages)
     };
     let mut bytes = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut bytes, &body).expect("a chat body always serializes");
     Ok((bytes, tools.names.clone()))
-}
-
-#[derive(Serialize)]
-struct ChatBody<'r> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'r str>,
-    messages: Vec<ChatMessage<'r>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<&'r RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parallel_tool_calls: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_effort: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<ResponseFormat<'r>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'r str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt_cache_key: Option<&'r str>,
 }
 
 /// The chat `tools` array `offered` with only the functions named in
@@ -429,117 +404,6 @@ fn allowed_tools(offered: Option<&RawValue>, allowed: &[&str]) -> Option<Box<Raw
     Some(serde_json::value::to_raw_value(&kept).expect("tools always serialize"))
 }
 
-/// One chat message, its texts borrowed from the client's request where
-/// they pass whole.
-#[derive(Serialize)]
-struct ChatMessage<'r> {
-    role: &'static str,
-    content: ChatContent<'r>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ChatToolCall<'r>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_call_id: Option<Cow<'r, str>>,
-}
-
-impl<'r> ChatMessage<'r> {
-    fn text(role: &'static str, text: Cow<'r, str>) -> Self {
-        Self::new(role, ChatContent::Text(text))
-    }
-
-    fn new(role: &'static str, content: ChatContent<'r>) -> Self {
-        Self {
-            role,
-            content,
-            reasoning_content: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ChatContent<'r> {
-    Text(Cow<'r, str>),
-    /// A string as the client wrote it (the instructions).
-    Raw(&'r RawValue),
-    Parts(Vec<ChatPart<'r>>),
-}
-
-/// A part of a user message's content.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ChatPart<'r> {
-    Text { text: Cow<'r, str> },
-    ImageUrl { image_url: ImageUrl<'r> },
-}
-
-#[derive(Serialize)]
-struct ImageUrl<'r> {
-    url: &'r str,
-}
-
-#[derive(Serialize)]
-struct ChatToolCall<'r> {
-    id: Cow<'r, str>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: ChatCall<'r>,
-}
-
-#[derive(Serialize)]
-struct ChatCall<'r> {
-    name: Cow<'r, str>,
-    arguments: Cow<'r, str>,
-}
-
-#[derive(Serialize)]
-struct ChatTool<'r> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: ChatFunction<'r>,
-}
-
-#[derive(Serialize)]
-struct ChatFunction<'r> {
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<Description<'r>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parameters: Option<&'r RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    strict: Option<bool>,
-}
-
-/// A function's description: the client's own, as its JSON text, or one
-/// the translation wrote (a custom tool's).
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Description<'r> {
-    Raw(&'r RawValue),
-    Text(String),
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ResponseFormat<'r> {
-    JsonObject,
-    JsonSchema { json_schema: JsonSchema<'r> },
-}
-
-#[derive(Serialize)]
-struct JsonSchema<'r> {
-    name: &'r str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'r str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    schema: Option<&'r RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    strict: Option<bool>,
-}
-
 /// Tool types the provider cannot run, left out: Codex offers `web_search`
 /// (often with `external_web_access: false`) whatever the model, and, for
 /// the models it knows, `tool_search` over deferred (MCP) tools, which
@@ -565,7 +429,7 @@ static CUSTOM_PARAMETERS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
 fn tools<'r>(
     offered: &'r [Tool<'r>],
     seen: &mut Seen,
-) -> Result<(Vec<ChatTool<'r>>, ToolNames), TranslateError> {
+) -> Result<(Vec<chat_body::Tool<'r>>, ToolNames), TranslateError> {
     let mut out = Vec::new();
     let mut names = ToolNames::default();
     for (index, tool) in offered.iter().enumerate() {
@@ -616,22 +480,22 @@ fn function<'r>(
     at: &str,
     tool: &'r Tool<'r>,
     namespace: Option<&str>,
-) -> Result<ChatTool<'r>, TranslateError> {
+) -> Result<chat_body::Tool<'r>, TranslateError> {
     let name = tool.name.as_deref().ok_or(TranslateError::Invalid {
         at: at.to_string(),
         what: "a function tool needs a `name`",
     })?;
-    Ok(ChatTool {
+    Ok(chat_body::Tool {
         kind: "function",
-        function: ChatFunction {
+        function: chat_body::Function {
             name: match namespace {
-                Some(namespace) => ToolNames::flat(namespace, name),
-                None => name.to_string(),
+                Some(namespace) => Cow::Owned(ToolNames::flat(namespace, name)),
+                None => Cow::Borrowed(name),
             },
             description: tool
                 .description
                 .as_ref()
-                .map(|d| Description::Raw(d.json())),
+                .map(|d| chat_body::Description::Raw(d.json())),
             parameters: tool.parameters,
             strict: tool.strict,
         },
@@ -640,7 +504,7 @@ fn function<'r>(
 
 /// A `custom` tool as a function taking its free-form input as one string
 /// argument, `input`; its grammar, if any, is told in the description.
-fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<ChatTool<'r>, TranslateError> {
+fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<chat_body::Tool<'r>, TranslateError> {
     let name = tool.name.as_deref().ok_or(TranslateError::Invalid {
         at: at.to_string(),
         what: "a custom tool needs a `name`",
@@ -670,11 +534,11 @@ fn custom<'r>(at: &str, tool: &'r Tool<'r>) -> Result<ChatTool<'r>, TranslateErr
         }
         _ => description.push('.'),
     }
-    Ok(ChatTool {
+    Ok(chat_body::Tool {
         kind: "function",
-        function: ChatFunction {
-            name: name.to_string(),
-            description: Some(Description::Text(description)),
+        function: chat_body::Function {
+            name: Cow::Borrowed(name),
+            description: Some(chat_body::Description::Text(description)),
             parameters: Some(&**CUSTOM_PARAMETERS),
             strict: None,
         },
@@ -685,11 +549,14 @@ fn unsupported(at: String, what: String) -> TranslateError {
     TranslateError::Unsupported { at, what }
 }
 
-fn tool_choice(choice: &ToolChoice) -> Result<Value, TranslateError> {
+fn tool_choice<'r>(choice: &'r ToolChoice) -> Result<chat_body::ToolChoice<'r>, TranslateError> {
     let at = || "tool_choice".to_string();
+    let mode = chat_body::ToolChoice::Mode;
     match choice {
-        ToolChoice::Mode(mode) => match &**mode {
-            "auto" | "none" | "required" => Ok(json!(mode)),
+        ToolChoice::Mode(chosen) => match &**chosen {
+            "auto" => Ok(mode("auto")),
+            "none" => Ok(mode("none")),
+            "required" => Ok(mode("required")),
             other => Err(unsupported(at(), format!("the mode {other:?}"))),
         },
         ToolChoice::Object(object) => match &*object.kind {
@@ -698,12 +565,12 @@ fn tool_choice(choice: &ToolChoice) -> Result<Value, TranslateError> {
                     at: at(),
                     what: "a function choice needs a `name`",
                 })?;
-                Ok(json!({"type": "function", "function": {"name": name}}))
+                Ok(chat_body::ToolChoice::function(name))
             }
             // The provider sees every tool; the mode still applies.
             "allowed_tools" => match object.mode.as_deref() {
-                Some("required") => Ok(json!("required")),
-                _ => Ok(json!("auto")),
+                Some("required") => Ok(mode("required")),
+                _ => Ok(mode("auto")),
             },
             kind => Err(unsupported(at(), format!("a choice of type {kind:?}"))),
         },
@@ -730,12 +597,12 @@ fn reasoning_effort(effort: &str) -> Result<&'static str, TranslateError> {
 
 fn response_format<'r>(
     format: &'r TextFormat<'r>,
-) -> Result<Option<ResponseFormat<'r>>, TranslateError> {
+) -> Result<Option<chat_body::ResponseFormat<'r>>, TranslateError> {
     match &*format.kind {
         "text" => Ok(None),
-        "json_object" => Ok(Some(ResponseFormat::JsonObject)),
-        "json_schema" => Ok(Some(ResponseFormat::JsonSchema {
-            json_schema: JsonSchema {
+        "json_object" => Ok(Some(chat_body::ResponseFormat::JsonObject)),
+        "json_schema" => Ok(Some(chat_body::ResponseFormat::JsonSchema {
+            json_schema: chat_body::JsonSchema {
                 name: format.name.as_deref().ok_or(TranslateError::Invalid {
                     at: "text.format".into(),
                     what: "a json_schema format needs a `name`",
@@ -759,7 +626,7 @@ fn response_format<'r>(
 struct Turn<'r> {
     reasoning: Vec<Cow<'r, str>>,
     text: Vec<Cow<'r, str>>,
-    calls: Vec<ChatToolCall<'r>>,
+    calls: Vec<chat_body::ToolCall<'r>>,
 }
 
 impl<'r> Turn<'r> {
@@ -779,7 +646,7 @@ impl<'r> Turn<'r> {
         let mut message = ChatMessage::text("assistant", joined(text));
         let reasoning = joined(reasoning);
         if !reasoning.is_empty() {
-            message.reasoning_content = Some(reasoning.into_owned());
+            message.reasoning_content = Some(reasoning);
         }
         message.tool_calls = calls;
         out.push(message);
@@ -862,11 +729,11 @@ fn item_messages<'r>(
             } else {
                 Cow::Borrowed(item.arguments.as_deref().unwrap_or("{}"))
             };
-            turn.calls.push(ChatToolCall {
-                id: ids::decode(call_id),
-                kind: "function",
-                function: ChatCall { name, arguments },
-            });
+            turn.calls.push(chat_body::ToolCall::function(
+                ids::decode(call_id),
+                name,
+                arguments,
+            ));
         }
         "function_call_output" | "custom_tool_call_output" => {
             seen.mark(if item.kind() == "function_call_output" {
@@ -977,7 +844,9 @@ fn content_part<'r>(
             Some(url) => {
                 Row::ImagePart.mark(seen);
                 Ok(ChatPart::ImageUrl {
-                    image_url: ImageUrl { url },
+                    image_url: chat_body::ImageUrl {
+                        url: Cow::Borrowed(url),
+                    },
                 })
             }
             None => Err(unsupported(
