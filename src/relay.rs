@@ -387,7 +387,9 @@ impl Relabel {
                     return Frame::Skip;
                 }
                 if self.parts {
-                    return Frame::Parts(Part::read(&chunk));
+                    return Frame::Parts(Part::read_json(
+                        &serde_json::to_vec(&chunk).unwrap_or_default(),
+                    ));
                 }
                 crate::wire::openai::label_model(&mut chunk, self.model_ref.as_str());
                 Frame::Chunk(frame(&Value::Object(chunk)))

@@ -603,68 +603,32 @@ pub enum Part {
 }
 
 impl Part {
-    /// The parts of `chunk`, in the order an encoder needs them: id,
-    /// usage, reasoning, text, tool calls, finish.
-    pub fn read(chunk: &Map<String, Value>) -> Vec<Part> {
-        let mut parts = Vec::new();
-        if let Some(id) = chunk.get("id").and_then(Value::as_str) {
-            parts.push(Part::Id(id.to_string()));
-        }
-        if let Some(usage) = Usage::of(chunk) {
-            parts.push(Part::Usage(usage));
-        }
-        let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
-            return parts;
-        };
-        let delta = &choice["delta"];
-        let text = |key: &str| delta[key].as_str().filter(|t| !t.is_empty());
-        if let Some(thinking) = text("reasoning_content") {
-            parts.push(Part::Reasoning(thinking.to_string()));
-        }
-        if let Some(content) = text("content") {
-            parts.push(Part::Text(content.to_string()));
-        }
-        let calls = delta["tool_calls"].as_array().into_iter().flatten();
-        for (position, call) in calls.enumerate() {
-            let string =
-                |value: &Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-            parts.push(Part::ToolCall {
-                index: call["index"].as_u64().unwrap_or(position as u64),
-                id: string(&call["id"]),
-                name: string(&call["function"]["name"]),
-                arguments: call["function"]["arguments"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            });
-        }
-        if let Some(reason) = choice["finish_reason"].as_str() {
-            parts.push(Part::Finish(reason.to_string()));
-        }
-        parts
-    }
-}
-
-impl Part {
-    /// The parts of the chunk whose JSON text is `json`, as [`Part::read`]
-    /// gives them, read through borrowed views of the text: no tree is
-    /// built for the chunks of an answer (text, reasoning, tool-call
-    /// pieces), and only the usage object of a chunk with usage. A chunk
-    /// of an unexpected shape is read through a tree, as rare as it is.
+    /// The parts of the chunk whose JSON text is `json`, in the order an
+    /// encoder needs them (id, usage, reasoning, text, tool calls, finish),
+    /// read through borrowed views of the text: no tree is built for the
+    /// chunks of an answer, and only the usage object of a chunk with
+    /// usage. A chunk the views do not read plainly (a repeated key) is
+    /// written again through a tree, as serde reads it, and read the same
+    /// way; one of another shape (`choices` not an array of objects) says
+    /// nothing.
     pub fn read_json(json: &[u8]) -> Vec<Part> {
         use super::chunk::ChunkView;
 
-        match std::str::from_utf8(json).ok().and_then(ChunkView::read) {
-            Some(chunk) => Part::of_view(chunk),
-            None => match serde_json::from_slice::<Value>(json) {
-                Ok(Value::Object(chunk)) => Part::read(&chunk),
-                _ => Vec::new(),
-            },
+        if let Some(chunk) = std::str::from_utf8(json).ok().and_then(ChunkView::read) {
+            return Part::of_view(chunk);
+        }
+        match serde_json::from_slice::<Value>(json) {
+            Ok(tree @ Value::Object(_)) => {
+                let text = tree.to_string();
+                ChunkView::read(&text)
+                    .map(Part::of_view)
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
         }
     }
 
-    /// The parts of a chunk read through borrowed views, as [`Part::read`]
-    /// gives them.
+    /// The parts of a chunk read through borrowed views.
     pub(crate) fn of_view(chunk: super::chunk::ChunkView<'_>) -> Vec<Part> {
         use super::chunk::{number, text};
 
@@ -883,33 +847,83 @@ mod tests {
     }
 
     #[test]
-    fn parts_read_through_views_are_those_read_through_a_tree() {
-        let chunks = [
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
-            r#"{"id":"c1","choices":[{"delta":{"reasoning_content":"think \"x\"\n"}}]}"#,
-            r#"{"id":"c1","choices":[{"delta":{"content":"caf\u00e9"},"finish_reason":null}]}"#,
-            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function",
+    fn a_chunks_parts_are_read_in_the_order_encoders_need_them() {
+        let call = |index, id: Option<&str>, name: Option<&str>, arguments: &str| Part::ToolCall {
+            index,
+            id: id.map(Into::into),
+            name: name.map(Into::into),
+            arguments: arguments.into(),
+        };
+        let usage = |input, output| {
+            Part::Usage(Usage {
+                input,
+                output,
+                total: input + output,
+                ..Usage::default()
+            })
+        };
+        let cases = [
+            (
+                r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+                vec![Part::Id("c1".into())],
+            ),
+            (
+                r#"{"id":"c1","choices":[{"delta":{"reasoning_content":"think \"x\"\n"}}]}"#,
+                vec![
+                    Part::Id("c1".into()),
+                    Part::Reasoning("think \"x\"\n".into()),
+                ],
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"caf\u00e9"},"finish_reason":null}]}"#,
+                vec![Part::Text("café".into())],
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function",
                 "function":{"name":"Bash","arguments":""}},{"function":{"arguments":"{}"}}]}}]}"#,
-            r#"{"choices":[{"delta":{"tool_calls":[{"index":"x","id":"","function":{"name":""}}]}}]}"#,
-            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}],"system_fingerprint":"fp"}"#,
-            r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#,
-            r#"{"choices":[{"delta":{},"usage":{"prompt_tokens":1,"cached_tokens":1}}]}"#,
-            r#"{"id":7,"choices":"none"}"#,
-            r#"{"choices":[{"delta":{"content":["a"]}},{"delta":3}]}"#,
-            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":{"a":1}}}]}}]}"#,
-            r#"[{"id":"c1"}]"#,
-            "not json",
-            "",
+                vec![
+                    call(0, Some("call_1"), Some("Bash"), ""),
+                    call(1, None, None, "{}"),
+                ],
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":"x","id":"","function":{"name":""}}]}}]}"#,
+                vec![call(0, None, None, "")],
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":{"a":1}}}]}}]}"#,
+                vec![call(0, None, None, "")],
+            ),
+            (
+                r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}],"system_fingerprint":"fp"}"#,
+                vec![Part::Finish("tool_calls".into())],
+            ),
+            (
+                r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#,
+                vec![Part::Id("c1".into()), usage(3, 5)],
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"a"},"usage":{"prompt_tokens":1,"completion_tokens":2}}]}"#,
+                vec![usage(1, 2), Part::Text("a".into())],
+            ),
+            // A repeated key: the last, as serde's tree keeps it.
+            (
+                r#"{"id":"a","id":"b","choices":[{"delta":{"content":"x"}}]}"#,
+                vec![Part::Id("b".into()), Part::Text("x".into())],
+            ),
+            // Of another shape, or no chunk at all: nothing.
+            (r#"{"id":7,"choices":"none"}"#, vec![]),
+            (
+                r#"{"choices":[{"delta":{"content":["a"]}},{"delta":3}]}"#,
+                vec![],
+            ),
+            (r#"[{"id":"c1"}]"#, vec![]),
+            ("not json", vec![]),
+            ("", vec![]),
         ];
-        for chunk in chunks {
-            let through_a_tree = match serde_json::from_str::<Value>(chunk) {
-                Ok(Value::Object(map)) => Part::read(&map),
-                _ => Vec::new(),
-            };
-            assert_eq!(Part::read_json(chunk.as_bytes()), through_a_tree, "{chunk}");
+        for (chunk, expected) in cases {
+            assert_eq!(Part::read_json(chunk.as_bytes()), expected, "{chunk}");
         }
-        let parts = Part::read_json(chunks[3].as_bytes());
-        assert_eq!(parts.len(), 2, "{parts:?}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl StreamTranslator {
                     .unwrap_or("the upstream stream failed");
                 self.failed(kind, message)
             }
-            None => self.parts(&Part::read(&chunk)),
+            None => self.parts(&Part::read_json(data.as_bytes())),
         }
     }
 

@@ -446,7 +446,7 @@ impl ResponseEncoder {
                 self.fail(failure_code(None, &message), message, &mut events);
                 events
             }
-            None => self.parts(&Part::read(&chunk)),
+            None => self.parts(&Part::read_json(data.as_bytes())),
         }
     }
 
