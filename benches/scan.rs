@@ -1,4 +1,4 @@
-//! How long reading a request takes (`wire::scan::request`, what every
+//! How long reading a request takes (`format::scan::request`, what every
 //! chat request goes through), beside `serde_json` checking the same bytes
 //! (`IgnoredAny`: nothing built), for a 48 KB system prompt written as
 //! real prompts are, a line at a time (a `\n` escape every line), and the
@@ -65,7 +65,7 @@ fn main() {
         let body = body(&prompt);
         let scan = per_call(iterations, || {
             let scanned =
-                clawgate::wire::scan::request(black_box(&body), "messages", "tool_calls", None);
+                clawgate::format::scan::request(black_box(&body), "messages", "tool_calls", None);
             black_box(scanned.unwrap());
         });
         let serde = per_call(iterations, || {

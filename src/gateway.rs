@@ -14,6 +14,7 @@ use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
 use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
+use crate::format::scan::KnownValues;
 use crate::ledger::Ledger;
 use crate::ops::telemetry::{Telemetry, Trace};
 use crate::ops::throttle::Throttle;
@@ -23,7 +24,6 @@ use crate::reasoning_cache::ReasoningCache;
 use crate::translate::{anthropic_client, responses_client};
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
-use crate::wire::scan::KnownValues;
 
 pub struct Gateway {
     config: ArcSwap<Config>,

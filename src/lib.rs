@@ -20,6 +20,7 @@
 //!   [`catalog`]: the built-in providers and models it merges with.
 //! - [`translate`]: OpenAI <-> Anthropic Messages, pure.
 //! - [`wire`]: the OpenAI and Anthropic API shapes the gateway reads and writes.
+//! - [`format`]: the JSON and event-stream toolkit they are read and written with.
 //! - [`capabilities`]: the shared vocabulary (dialects, thinking levels).
 //! - [`ops`]: systemd, logging, metrics, redaction.
 
@@ -29,6 +30,7 @@ pub mod catalog;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod format;
 pub mod gateway;
 pub mod http;
 pub mod ledger;

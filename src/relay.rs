@@ -33,13 +33,13 @@ use serde_json::{Value, json};
 use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
 use crate::config::{Cost, ModelRef};
+use crate::format::body::{self, Member};
+use crate::format::sse::{self, Event, ReadError, SseError};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
-use crate::wire::body::{self, Member};
 use crate::wire::chunk::ChunkView;
-use crate::wire::sse::{self, Event, ReadError, SseError};
 
 /// What the relay passes to a front end's encoder.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@
 //!
 //! What is read from a provider is bounded: a non-streamed answer by
 //! `gateway.limits.maxResponseBytes`, each stream event by `maxEventBytes`
-//! (see [`crate::wire::sse`]). Redirects are not followed, since following
+//! (see [`crate::format::sse`]). Redirects are not followed, since following
 //! one would send the provider's credentials to another host. Every text the
 //! provider chose (a message, an error type, a redirect target) is passed
 //! through [`Redactor::provider_text`] where it is read.
@@ -51,10 +51,10 @@ pub fn transport_of(api: Api) -> &'static dyn transport::Transport {
 
 use crate::capabilities::Api;
 use crate::config::{ApiKey, Limits, Target, Timeouts};
+use crate::format::body::Chunks;
+use crate::format::sse::{self, Event, Item, ReadError, SseError};
 use crate::ops::redact::Redactor;
-use crate::wire::body::Chunks;
 use crate::wire::chunk::ChunkView;
-use crate::wire::sse::{self, Event, Item, ReadError, SseError};
 
 /// What one attempt sends besides the target's own headers.
 pub struct Call {

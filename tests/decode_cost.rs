@@ -100,7 +100,7 @@ fn claude_code_body(members: usize) -> Vec<u8> {
 
 /// The model of `body`, as the Messages front end decodes it, and the
 /// allocations the decode made. The scanner remembers large values it has
-/// read (`wire::scan`), and a body read before costs less: each test
+/// read (`format::scan`), and a body read before costs less: each test
 /// decodes bodies of its own.
 fn decode(body: &[u8]) -> (ChatRequest, u64) {
     let before = ALLOCATIONS.with(Cell::get);
@@ -234,9 +234,9 @@ fn answer_chunks() -> Vec<String> {
 #[tokio::test(flavor = "current_thread")]
 async fn assembling_an_answer_costs_no_more_than_reading_its_chunks_for_a_stream() {
     use clawgate::chain::assemble;
+    use clawgate::format::sse::{Event, Item};
     use clawgate::ops::redact::Redactor;
     use clawgate::relay::Chunk;
-    use clawgate::wire::sse::{Event, Item};
 
     let chunks = answer_chunks();
     let event = |data: &str| Event {

@@ -17,10 +17,10 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use crate::format::sse::{Event, Item, ReadError, SseError};
 use crate::ops::redact::Redactor;
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::chunk::{ChunkView, number, text as string};
-use crate::wire::sse::{Event, Item, ReadError, SseError};
 
 /// A whole answer given to a request for a stream (a provider that ignored
 /// `stream`), as the stream it spells: one chunk holding each choice's

@@ -23,6 +23,7 @@ use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
 use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
+use crate::format::body::Chunks;
 use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -30,7 +31,6 @@ use crate::ops::telemetry::{self, Trace};
 use crate::providers::{self, Declined, Plan, Refusal, Skip};
 use crate::upstream::transport_of;
 use crate::upstream::{AttemptError, Call, Reply, Upstream};
-use crate::wire::body::Chunks;
 use crate::wire::openai::ChatRequest;
 
 /// Why a target ended without an answer.

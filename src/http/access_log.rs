@@ -37,6 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::chain::{Answer, Cause, Failure};
 use crate::config::{Cost, Target};
+use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
 use crate::ops::telemetry::content::{self, Output};
@@ -46,7 +47,6 @@ use crate::upstream::EventStream;
 use crate::wire::Front;
 use crate::wire::chunk::ChunkView;
 use crate::wire::openai::ChatRequest;
-use crate::wire::sse::{Event, Item};
 use crate::wire::usage::Usage;
 
 /// What a handler knows about its request, for the access line. Cheap to

@@ -39,6 +39,7 @@ use crate::admission::Refused;
 use crate::chain::Answer;
 use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
+use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ops::metrics;
 use crate::ops::throttle::Throttle;
@@ -48,7 +49,6 @@ use crate::relay::{self, Item};
 use crate::translate::fields;
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
-use crate::wire::sse::Event;
 use crate::wire::{Front, Seen};
 
 /// One API the gateway serves (the OpenAI chat API, Anthropic's Messages

@@ -33,6 +33,7 @@ use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
 use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
+use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos};
 use crate::relay::Item;
 use crate::translate::anthropic_client::{self, Native, StreamTranslator, error_kind};
@@ -41,7 +42,6 @@ use crate::translate::token_estimate;
 use crate::wire::Front;
 use crate::wire::anthropic::{self, ErrorBody, MessagesRequest, StreamEvent};
 use crate::wire::openai::ChatRequest;
-use crate::wire::sse::Event;
 
 /// How long a stream may be silent before the client gets a `ping`.
 pub const PING_EVERY: Duration = Duration::from_secs(10);

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel};
 use crate::config::Target;
-use crate::wire::body::Edits;
+use crate::format::body::Edits;
 use crate::wire::openai::ChatRequest;
 
 /// The edits that make `request` right for `target` (the rules alone,

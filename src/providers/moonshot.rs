@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{Draft, Thinking};
 use crate::capabilities::{ForcedToolChoice, Reasoning, ThinkingControl};
 use crate::config::Target;
-use crate::wire::recent::Recent;
+use crate::format::recent::Recent;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
@@ -376,7 +376,7 @@ pub(super) struct ToolsRead {
 fn spliced_tools(tools: &str) -> ToolsRead {
     #[cfg(test)]
     tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
-    let Ok(elements) = crate::wire::scan::element_ranges(tools.as_bytes()) else {
+    let Ok(elements) = crate::format::scan::element_ranges(tools.as_bytes()) else {
         return ToolsRead::default();
     };
     let count = elements.len();

@@ -11,8 +11,8 @@ use super::Withheld;
 use super::moonshot::KimiTools;
 use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
+use crate::format::body::Edits;
 use crate::translate::anthropic_provider;
-use crate::wire::body::Edits;
 use crate::wire::openai::ChatRequest;
 
 /// The most tools Kimi accepts in one request, on either API.

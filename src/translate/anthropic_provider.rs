@@ -30,7 +30,7 @@ pub mod passthrough;
 use serde_json::{Map, Value, json};
 
 use super::ids;
-use crate::wire::sse::{Event, Item};
+use crate::format::sse::{Event, Item};
 
 /// The output limit used when neither the client nor the model's catalog
 /// entry gives one (`max_tokens` is required by Anthropic).

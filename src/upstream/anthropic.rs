@@ -22,11 +22,11 @@ use super::EventStream;
 use super::transport::{Transport, whole};
 use crate::capabilities::{Dialect, ThinkingSwitch};
 use crate::config::Target;
+use crate::format::body::{Chunks, Edits};
+use crate::format::sse::{Event, Item};
 use crate::translate::anthropic_provider::passthrough::{self, Facts};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
-use crate::wire::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
-use crate::wire::sse::{Event, Item};
 
 pub struct Anthropic;
 

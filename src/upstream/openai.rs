@@ -11,7 +11,7 @@ use super::EventStream;
 use super::transport::Transport;
 use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
-use crate::wire::body::{Chunks, Edits};
+use crate::format::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
 
 pub struct OpenAi;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::EventStream;
 use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
-use crate::wire::body::{Chunks, Edits};
+use crate::format::body::{Chunks, Edits};
 use crate::wire::openai::ChatRequest;
 
 /// How one provider protocol is spoken. Every body asks for a stream.
@@ -37,7 +37,7 @@ pub trait Transport: Sync {
     /// protocol (an Anthropic client on the Anthropic transport): its
     /// events can then go to the client as they come ([`Item::Native`]).
     ///
-    /// [`Item::Native`]: crate::wire::sse::Item::Native
+    /// [`Item::Native`]: crate::format::sse::Item::Native
     fn speaks_natively(&self, _request: &ChatRequest) -> bool {
         false
     }

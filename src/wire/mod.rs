@@ -1,15 +1,11 @@
 //! The API shapes the gateway reads and writes on the wire (OpenAI chat,
-//! Anthropic Messages, OpenAI Responses), and the event-stream format streams arrive in.
+//! Anthropic Messages, OpenAI Responses), read and written with the
+//! toolkit in [`crate::format`].
 
 pub mod anthropic;
-pub mod body;
 pub mod chunk;
-pub mod members;
 pub mod openai;
-pub mod recent;
 pub mod responses;
-pub mod scan;
-pub mod sse;
 pub mod usage;
 
 use std::borrow::Cow;

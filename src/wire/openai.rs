@@ -9,9 +9,9 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
-use super::scan::KnownValues;
 use super::usage::Usage;
+use crate::format::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
+use crate::format::scan::KnownValues;
 
 /// A client's request, read once. Members the gateway does not know stay in
 /// the client's bytes untouched and reach the provider as sent.
@@ -148,7 +148,7 @@ fn string(raw: &[u8]) -> Option<String> {
 /// Whether a content array (scanned, so well-formed) holds a part of type
 /// `image_url`.
 fn has_image_part(content: &[u8]) -> bool {
-    let Ok(parts) = super::scan::element_ranges(content) else {
+    let Ok(parts) = crate::format::scan::element_ranges(content) else {
         return false;
     };
     parts.into_iter().any(|part| {
@@ -165,7 +165,7 @@ fn has_image_part(content: &[u8]) -> bool {
 /// lies in `content` and its members (ranges within the part).
 fn parts(content: &str) -> impl Iterator<Item = (std::ops::Range<usize>, Vec<Member>)> + '_ {
     let bytes = content.as_bytes();
-    super::scan::element_ranges(bytes)
+    crate::format::scan::element_ranges(bytes)
         .unwrap_or_default()
         .into_iter()
         .filter_map(move |part| {
@@ -197,7 +197,7 @@ impl ChatRequest {
 
     fn read(body: Bytes, known: Option<&KnownValues>) -> Result<Self, RequestError> {
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
-        let scanned = super::scan::request(&body, "messages", "tool_calls", known);
+        let scanned = crate::format::scan::request(&body, "messages", "tool_calls", known);
         let Scanned { members, items } = match scanned {
             Ok(scanned) => scanned,
             Err(ScanError::NotObject) => {
@@ -452,7 +452,7 @@ impl ChatRequest {
             if bytes.first() != Some(&b'[') {
                 continue;
             }
-            let Ok(parts) = super::scan::element_ranges(bytes) else {
+            let Ok(parts) = crate::format::scan::element_ranges(bytes) else {
                 continue;
             };
             for part in parts {

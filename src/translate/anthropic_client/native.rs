@@ -19,8 +19,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::format::sse::Event;
 use crate::translate::ids::{self, Nonce};
-use crate::wire::sse::Event;
 
 /// One answer's own events, as the client gets them.
 #[derive(Debug)]

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use crate::format::members::{Aside, Members};
+use crate::format::recent::Recent;
 use crate::translate::chat_body;
 use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
@@ -17,9 +19,7 @@ use crate::wire::anthropic::{
     RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
-use crate::wire::members::{Aside, Members};
 use crate::wire::openai::Native;
-use crate::wire::recent::Recent;
 use crate::wire::{Front, RawText, Seen, empty, is_empty};
 
 /// The most stop sequences the chat transport's providers take (OpenAI's

@@ -86,7 +86,7 @@ impl StreamTranslator {
     /// encoder hands over typed items.
     #[cfg(test)]
     pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
-        crate::wire::sse::data_of(frame)
+        crate::format::sse::data_of(frame)
             .iter()
             .flat_map(|data| self.data(data))
             .collect()

@@ -1186,8 +1186,8 @@ fn a_whole_answer_is_the_message_its_own_events_spell() {
     assert_eq!(message["content"], json!([]));
 }
 
-fn event(name: Option<&str>, data: &str) -> crate::wire::sse::Event {
-    crate::wire::sse::Event {
+fn event(name: Option<&str>, data: &str) -> crate::format::sse::Event {
+    crate::format::sse::Event {
         event: name.map(str::to_string),
         data: data.to_string(),
         id: None,
@@ -1196,7 +1196,7 @@ fn event(name: Option<&str>, data: &str) -> crate::wire::sse::Event {
 
 /// Kimi-like events: a thinking block with its signature, a tool call with
 /// Kimi's id and its input in two pieces, and `end_turn` for a stop reason.
-fn native_events() -> Vec<crate::wire::sse::Event> {
+fn native_events() -> Vec<crate::format::sse::Event> {
     vec![
         event(
             Some("message_start"),

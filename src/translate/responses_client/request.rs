@@ -15,11 +15,11 @@ use super::ToolNames;
 type ChatMessage<'r> = chat_body::Message<'r, Cow<'r, str>>;
 type ChatContent<'r> = chat_body::Content<'r, Cow<'r, str>>;
 type ChatPart<'r> = chat_body::Part<'r, Cow<'r, str>>;
+use crate::format::members::{Aside, Members};
+use crate::format::recent::Recent;
 use crate::translate::chat_body;
 use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
-use crate::wire::members::{Aside, Members};
-use crate::wire::recent::Recent;
 use crate::wire::responses::{
     Content, Echo, Input, Item, Part, Raw, RequestError, ResponsesRequest, TextFormat, Tool,
     ToolChoice,

@@ -354,7 +354,7 @@ mod tests {
     fn check(input: &str, edit: impl FnOnce(&mut Edits), expected: Value) {
         let source = Bytes::from(input.to_string());
         let Scanned { members, items } =
-            crate::wire::scan::object(&source, Some("messages")).unwrap();
+            crate::format::scan::object(&source, Some("messages")).unwrap();
         let mut edits = Edits::default();
         edit(&mut edits);
         let out = write(
@@ -422,7 +422,7 @@ mod tests {
                 .to_string();
         let source = Bytes::from(input);
         let Scanned { members, items } =
-            crate::wire::scan::object(&source, Some("messages")).unwrap();
+            crate::format::scan::object(&source, Some("messages")).unwrap();
         let mut edits = Edits::default();
         edits.top.set("model", json!("upstream-id"));
         let out = write(&source, &members, &edits, "messages", &items.unwrap());
@@ -473,7 +473,7 @@ mod tests {
                 value["messages"] = json!(messages);
                 let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
                 let source = Bytes::from(text);
-                let Scanned { members, items } = crate::wire::scan::object(&source, Some("messages")).unwrap();
+                let Scanned { members, items } = crate::format::scan::object(&source, Some("messages")).unwrap();
                 let mut edits = Edits::default();
                 let mut expected = value.clone();
                 for (key, change) in top_changes {

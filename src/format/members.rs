@@ -305,7 +305,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::{Aside, Members, Repeated};
-    use crate::wire::recent::Recent;
+    use crate::format::recent::Recent;
 
     #[derive(Debug, Deserialize)]
     struct Body<'a> {

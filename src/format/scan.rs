@@ -192,7 +192,7 @@ pub enum ScanError {
 
 /// Nesting this deep is refused: serde_json reads at most 127 levels of
 /// arrays and objects, the top one included, and a body the scanner
-/// passes must read with serde alike (`wire::members` reads a body's
+/// passes must read with serde alike (`format::members` reads a body's
 /// members one by one, each with a fresh serde limit).
 const MAX_DEPTH: usize = 127;
 
