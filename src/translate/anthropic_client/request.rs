@@ -152,14 +152,17 @@ impl Default for Memo {
 }
 
 impl Read {
-    /// Reads `body`; a body serde refuses is refused with its message and
-    /// the path of the offending field.
+    /// Reads `body`, nothing remembered; a body serde refuses is refused
+    /// with its message and the path of the offending field. For tests:
+    /// the front end reads with its memo ([`Read::parse_with`]).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn parse(body: &[u8]) -> Result<Read, RequestError> {
         Self::parse_with(body, &Memo::default())
     }
 
-    /// [`Read::parse`], a system prompt or tools that `memo` holds taken
-    /// as translated before.
+    /// Reads `body`, a system prompt or tools that `memo` holds taken as
+    /// translated before; a body serde refuses is refused with its message
+    /// and the path of the offending field.
     pub fn parse_with(body: &[u8], memo: &Memo) -> Result<Read, RequestError> {
         if let Some(read) = Read::by_members(body, memo) {
             return Ok(read);

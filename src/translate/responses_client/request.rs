@@ -158,14 +158,17 @@ impl Default for Memo {
 }
 
 impl<'a> Read<'a> {
-    /// Reads `body`; a body serde refuses is refused with its message and
-    /// the path of the offending field.
+    /// Reads `body`, nothing remembered; a body serde refuses is refused
+    /// with its message and the path of the offending field. For tests:
+    /// the front end reads with its memo ([`Read::parse_with`]).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn parse(body: &'a [u8]) -> Result<Read<'a>, RequestError> {
         Self::parse_with(body, &Memo::default())
     }
 
-    /// [`Read::parse`], instructions or tools that `memo` holds taken as
-    /// translated before.
+    /// Reads `body`, instructions or tools that `memo` holds taken as
+    /// translated before; a body serde refuses is refused with its message
+    /// and the path of the offending field.
     pub fn parse_with(body: &'a [u8], memo: &Memo) -> Result<Read<'a>, RequestError> {
         if let Some(read) = Read::by_members(body, memo) {
             return Ok(read);
