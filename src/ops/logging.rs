@@ -16,12 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
-use tracing_subscriber::fmt::MakeWriter;
-
-mod text;
-
-use text::TextFormat;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -69,7 +65,6 @@ pub fn init(format: LogFormat, level: &str) {
                 registry
                     .with(
                         tracing_subscriber::fmt::layer()
-                            .event_format(TextFormat::default())
                             .with_ansi(std::io::stderr().is_terminal())
                             .with_writer(Stderr::shared()),
                     )
@@ -87,7 +82,6 @@ pub fn init(format: LogFormat, level: &str) {
         LogFormat::Text | LogFormat::Auto => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .event_format(TextFormat::default())
                     .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(Stderr::shared()),
             )
