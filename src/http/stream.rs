@@ -3,6 +3,10 @@
 //! end's keep-alive after each silence; and [`Outgoing`], the one place
 //! every byte of an answer or a stream passes on its way to the client,
 //! where the key scrubber is wired in.
+//!
+//! The gathering (a few turns of the ready tasks for the next item before
+//! a write) is kept for speed: `docs/performance.md` says what it saves
+//! and what it costs an answer whose events come one by one.
 
 use std::convert::Infallible;
 use std::pin::pin;
