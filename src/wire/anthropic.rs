@@ -296,8 +296,10 @@ impl Block {
         use serde::de::Error;
         use serde_json::from_str;
 
-        /// The type and, for the commonest blocks, their one member, read
-        /// in one pass; any other block is read again into its variant.
+        /// The type and the members of the commonest blocks (text,
+        /// thinking, a tool's use and its result), as written, in one pass;
+        /// a block whose members are not plainly these is read again into
+        /// its variant, for serde's own reading and error.
         #[derive(Deserialize)]
         struct Head<'a> {
             #[serde(rename = "type", borrow, default)]
@@ -308,6 +310,80 @@ impl Block {
             thinking: Option<&'a RawValue>,
             #[serde(borrow, default)]
             cache_control: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            id: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            name: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            input: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            tool_use_id: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            content: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            is_error: Option<&'a RawValue>,
+        }
+        /// The type alone, to name a block the head does not read (a
+        /// repeated member).
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow, default)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        impl Head<'_> {
+            /// The block of type `kind` from the members read, when they
+            /// are plainly what it holds (strings, a boolean, content as a
+            /// string or blocks); `None` for a second reading.
+            fn block(&self, kind: &str) -> Option<Block> {
+                Some(match kind {
+                    "text" => Block::Text {
+                        text: literal(self.text)?,
+                    },
+                    "thinking" => Block::Thinking {
+                        thinking: literal(self.thinking)?,
+                    },
+                    "tool_use" => Block::ToolUse {
+                        id: plain(self.id)?,
+                        name: plain(self.name)?,
+                        input: self.input.map_or_else(
+                            || RawValue::from_string("null".into()).expect("null is JSON"),
+                            ToOwned::to_owned,
+                        ),
+                    },
+                    "tool_result" => Block::ToolResult {
+                        tool_use_id: plain(self.tool_use_id)?,
+                        content: match self.content.map(RawValue::get) {
+                            None | Some("null") => None,
+                            Some(text) if text.starts_with('"') => {
+                                Some(Content::Text(RawText::from_literal(self.content?)))
+                            }
+                            Some(blocks) if blocks.starts_with('[') => {
+                                Some(serde_json::from_str(blocks).ok()?)
+                            }
+                            Some(_) => return None,
+                        },
+                        is_error: match self.is_error.map(RawValue::get) {
+                            None | Some("null") => None,
+                            Some("true") => Some(true),
+                            Some("false") => Some(false),
+                            Some(_) => return None,
+                        },
+                    },
+                    _ => return None,
+                })
+            }
+        }
+        /// A string member as its literal.
+        fn literal(member: Option<&RawValue>) -> Option<RawText> {
+            member
+                .filter(|member| member.get().starts_with('"'))
+                .map(RawText::from_literal)
+        }
+        /// A string member with nothing escaped, as its text.
+        fn plain(member: Option<&RawValue>) -> Option<String> {
+            let literal = member?.get();
+            let text = literal.strip_prefix('"')?.strip_suffix('"')?;
+            (!text.contains('\\')).then(|| text.to_owned())
         }
         #[derive(Deserialize)]
         struct Text {
@@ -341,30 +417,23 @@ impl Block {
             source: DocumentSource,
         }
 
-        let (kind, text, thinking, mark) = match from_str::<Head>(raw) {
-            Ok(Head {
-                kind: Some(kind),
-                text,
-                thinking,
-                cache_control,
-            }) => (kind, text, thinking, cache_control),
-            Ok(Head { kind: None, .. }) => {
-                return Err(("no type".into(), Error::missing_field("type")));
+        let head = match from_str::<Head>(raw) {
+            Ok(head) => head,
+            // A repeated member: named by the block's type when it has one.
+            Err(err) => {
+                let kind = from_str::<Kind>(raw).ok().and_then(|head| head.kind);
+                let kind = kind.map_or("no type".into(), |kind| kind.chars().take(40).collect());
+                return Err((kind, err));
             }
-            Err(err) => return Err(("no type".into(), err)),
         };
-        // A string read in the first pass needs no second one; anything
-        // else is read again below for serde's own error.
-        let literal = |member: Option<&RawValue>| {
-            member
-                .filter(|member| member.get().starts_with('"'))
-                .map(RawText::from_literal)
+        let Some(kind) = head.kind.clone() else {
+            return Err(("no type".into(), Error::missing_field("type")));
         };
-        let mark = mark.filter(|m| m.get() != "null").map(ToOwned::to_owned);
-        match (kind.as_ref(), literal(text), literal(thinking)) {
-            ("text", Some(text), _) => return Ok((Block::Text { text }, mark)),
-            ("thinking", _, Some(thinking)) => return Ok((Block::Thinking { thinking }, mark)),
-            _ => {}
+        let mark = (head.cache_control)
+            .filter(|m| m.get() != "null")
+            .map(ToOwned::to_owned);
+        if let Some(block) = head.block(&kind) {
+            return Ok((block, mark));
         }
         let named = |err| (kind.chars().take(40).collect::<String>(), err);
         let block = match kind.as_ref() {
@@ -738,6 +807,68 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("block 0 (no type)"), "{err}");
+    }
+
+    #[test]
+    fn a_tools_use_and_result_read_as_their_members_say() {
+        let read = |raw: &str| {
+            Block::read_marked(raw)
+                .map(|(block, mark)| (format!("{block:?}"), mark.map(|m| m.get().to_owned())))
+        };
+        // A tool result's text keeps the client's literal, escapes and all.
+        let (block, mark) = read(
+            r#"{"type":"tool_result","tool_use_id":"toolu_1","content":"a\n\u00e9 \"b\"","is_error":true,"cache_control":{"type":"ephemeral"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            block,
+            r#"ToolResult { tool_use_id: "toolu_1", content: Some(Text(RawText(RawValue("a\n\u00e9 \"b\"")))), is_error: Some(true) }"#
+        );
+        assert_eq!(mark.as_deref(), Some(r#"{"type":"ephemeral"}"#));
+        let (block, _) = read(
+            r#"{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"x"}],"is_error":null}"#,
+        )
+        .unwrap();
+        assert!(
+            block.contains("content: Some(Blocks(") && block.ends_with("is_error: None }"),
+            "{block}"
+        );
+        // An escaped id is read by serde, unescaped.
+        let (block, _) = read(
+            r#"{"type":"tool_use","id":"to\u006fl_1","name":"Bash","input":{"command":"ls"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            block,
+            r#"ToolUse { id: "tool_1", name: "Bash", input: RawValue({"command":"ls"}) }"#
+        );
+        // Members of another shape, or repeated, are serde's errors, named.
+        for (raw, kind, error) in [
+            (
+                r#"{"type":"tool_result","tool_use_id":"t","is_error":"yes"}"#,
+                "tool_result",
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                r#"{"type":"tool_result","tool_use_id":"t","content":5}"#,
+                "tool_result",
+                "a string or an array of content blocks",
+            ),
+            (
+                r#"{"type":"tool_result","tool_use_id":"t","content":"a","content":"b"}"#,
+                "tool_result",
+                "duplicate field `content`",
+            ),
+            (
+                r#"{"type":"tool_use","id":7,"name":"Bash"}"#,
+                "tool_use",
+                "invalid type: integer `7`, expected a string",
+            ),
+        ] {
+            let (named, err) = Block::read_marked(raw).unwrap_err();
+            assert_eq!(named, kind, "{raw}");
+            assert!(err.to_string().contains(error), "{raw}: {err}");
+        }
     }
 
     #[test]
