@@ -14,6 +14,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
@@ -38,6 +39,19 @@ impl Transport for Anthropic {
         edits: &Edits,
         thinking: ThinkingSwitch,
     ) -> Chunks {
+        if let Some(original) = request.anthropic_original() {
+            let reasoning =
+                (edits.items.values()).any(|edit| edit.get("reasoning_content").is_some());
+            let body = passthrough::passthrough_bytes(
+                original,
+                facts(target, thinking),
+                reasoning,
+                |body| plan_edits(body, request, edits),
+            );
+            if let Some(body) = body {
+                return Chunks::from(Bytes::from(body));
+            }
+        }
         let original = request
             .anthropic_original()
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok());

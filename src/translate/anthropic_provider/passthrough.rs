@@ -29,10 +29,12 @@
 //! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
 //! are valid Anthropic ids, and a call and its result carry the same one.
 
+use memchr::memmem;
 use serde_json::{Map, Value, json};
 
 use super::thinking_budget;
 use crate::capabilities::ThinkingSwitch;
+use crate::format::members::Members;
 use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
 
 /// Members of a Messages body that only Anthropic serves: beta features
@@ -82,6 +84,68 @@ pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Val
         out.remove("stream");
     }
     out
+}
+
+/// The body to send for the client's Messages body `original`, written
+/// with its `messages` as the client wrote them (most of a conversation's
+/// bytes): [`passthrough`] and then `edit` (the plan's edits) work on a
+/// tree of the other members, where the messages stand as `null`. `None`
+/// when the messages take an edit of their own (`messages_edited`, a
+/// `role: "system"` message or a `tool_reference` block in them), or when
+/// the body is not read member by member (a repeated member): the caller
+/// then edits a tree of the whole body.
+pub fn passthrough_bytes(
+    original: &[u8],
+    facts: Facts,
+    messages_edited: bool,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> Option<Vec<u8>> {
+    let members = Members::scan(original, &mut [])?;
+    let mut body = Map::new();
+    let mut messages = None;
+    for (key, raw) in members.entries() {
+        if body.contains_key(key) || (key == MESSAGES && messages.is_some()) {
+            return None;
+        }
+        if key == MESSAGES {
+            messages = Some(raw);
+            body.insert(key.into(), Value::Null);
+            continue;
+        }
+        body.insert(key.into(), serde_json::from_str(raw).ok()?);
+    }
+    let messages = messages?;
+    if messages_edited || messages_need_a_tree(messages.as_bytes()) {
+        return None;
+    }
+    let mut body = passthrough(body, facts);
+    edit(&mut body);
+    let mut out = Vec::with_capacity(original.len() + 64);
+    out.push(b'{');
+    for (index, (key, value)) in body.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key).expect("a key serializes");
+        out.push(b':');
+        match (key.as_str(), value) {
+            (MESSAGES, Value::Null) => out.extend_from_slice(messages.as_bytes()),
+            _ => serde_json::to_writer(&mut out, value).expect("JSON values serialize"),
+        }
+    }
+    out.push(b'}');
+    Some(out)
+}
+
+const MESSAGES: &str = "messages";
+
+/// Whether `messages` may hold what [`passthrough`] edits in them: a
+/// `system` role (moved to `system`) or a `tool_reference` block. Read on
+/// the bytes, erring towards yes: the string `"system"` anywhere (a text
+/// that quotes the word has it escaped, `\"system\"`, and does not count).
+fn messages_need_a_tree(messages: &[u8]) -> bool {
+    memmem::find(messages, b"\"system\"").is_some()
+        || memmem::find(messages, b"\"tool_reference\"").is_some()
 }
 
 fn strip_billing_header(body: &mut Map<String, Value>) {

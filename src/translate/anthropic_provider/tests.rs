@@ -393,7 +393,9 @@ mod passthrough {
 
     use super::object;
     use crate::capabilities::ThinkingSwitch;
-    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
+    use crate::translate::anthropic_provider::passthrough::{
+        Facts, passthrough, passthrough_bytes,
+    };
 
     const KIMI: Facts = Facts {
         model: "kimi-for-coding",
@@ -403,9 +405,49 @@ mod passthrough {
         stream: false,
     };
 
+    /// The same body from the tree of the whole and, where it applies,
+    /// from the bytes with the messages kept as written.
     fn check(facts: Facts, body: Value, expected: Value) {
         let got = Value::Object(passthrough(object(body.clone()), facts));
         assert_eq!(got, expected, "body {body}");
+        let bytes = serde_json::to_vec(&body).unwrap();
+        if let Some(written) = passthrough_bytes(&bytes, facts, false, |_| {}) {
+            let written: Value = serde_json::from_slice(&written).unwrap();
+            assert_eq!(written, expected, "body {body}, from its bytes");
+        }
+    }
+
+    #[test]
+    fn the_messages_go_as_written_unless_they_are_edited() {
+        let body = r#"{"model":"claude-opus-4-7","max_tokens":32000,
+            "messages": [ {"role":"user","content":"caf\u00e9 \"system\"", "n": 1.0} ],
+            "output_config":{"effort":"high"},"stream":true}"#;
+        let written = passthrough_bytes(body.as_bytes(), KIMI, false, |body| {
+            body.insert("temperature".into(), json!(0.6));
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\"", "n": 1.0} ],"temperature":0.6}"#
+        );
+        // What edits the messages needs the tree of the whole body.
+        for (body, edited) in [
+            (r#"{"messages":[{"role":"system","content":"x"}]}"#, false),
+            (
+                r#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"tool_reference","tool_name":"A"}]}]}]}"#,
+                false,
+            ),
+            (r#"{"messages":[],"max_tokens":1,"max_tokens":2}"#, false),
+            (r#"{"messages":[],"messages":[]}"#, false),
+            (r#"{"max_tokens":1}"#, false),
+            (r#"{"messages":[]}"#, true),
+        ] {
+            assert_eq!(
+                passthrough_bytes(body.as_bytes(), KIMI, edited, |_| {}),
+                None,
+                "{body}"
+            );
+        }
     }
 
     #[test]
