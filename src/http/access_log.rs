@@ -11,8 +11,8 @@
 //! scrapers poll, are logged at debug.
 //!
 //! The same record becomes the request's row in the usage ledger
-//! ([`crate::ledger`]) when the request was to one of the completion APIs:
-//! written once, where the line is, whatever the outcome. When such a
+//! ([`super::spend`]) when the request was to one of the completion APIs:
+//! written once, when the line is, whatever the outcome. When such a
 //! request is traced ([`crate::ops::telemetry`]), the record also becomes
 //! its server span, ended there too: a stream's span ends with the stream.
 
@@ -35,16 +35,16 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::spend::Spend;
 use crate::chain::{Answer, Cause, Failure};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
-use crate::ledger::{self, Row, Tokens};
+use crate::ledger::{self, Row};
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
-use crate::wire::Front;
 use crate::wire::chunk::ChunkView;
 use crate::wire::openai::ChatRequest;
 use crate::wire::usage::Usage;
@@ -55,17 +55,17 @@ use crate::wire::usage::Usage;
 pub struct AccessRecord(Arc<Mutex<Entry>>);
 
 #[derive(Debug, Default)]
-struct Entry {
-    model_asked: Option<String>,
-    answered_by: Option<String>,
+pub(super) struct Entry {
+    pub(super) model_asked: Option<String>,
+    pub(super) answered_by: Option<String>,
     /// `ref:outcome`, in order.
-    attempts: Vec<String>,
+    pub(super) attempts: Vec<String>,
     /// The answer's usage, as its provider reported it.
-    usage: Option<Usage>,
+    pub(super) usage: Option<Usage>,
     /// The prices of the target that answered.
     price: Option<Cost>,
     /// The client whose key the request presented (`gateway.clients`).
-    client: Option<Arc<str>>,
+    pub(super) client: Option<Arc<str>>,
     /// Set when the request is traced; the rest is read only then.
     trace: Option<Arc<Trace>>,
     traced: Traced,
@@ -123,7 +123,7 @@ impl Entry {
     /// whichever is higher; `None` when neither is known. A provider's
     /// answer never lowers what the user's prices say a call cost, so a
     /// reported `cost: 0` cannot take a priced call past a budget.
-    fn cost(&self) -> Option<f64> {
+    pub(super) fn cost(&self) -> Option<f64> {
         let usage = self.usage.as_ref();
         let reported = (usage.and_then(|u| u.cost)).filter(|c| c.is_finite() && *c >= 0.0);
         let priced = usage.and_then(|usage| {
@@ -401,17 +401,7 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let ledger = front_end(&method, &path).map(|front_end| LedgerRow {
-        gateway,
-        front_end,
-        agent: ledger::client::family(
-            request
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-        ),
-        request_id: super::guard::request_id(),
-    });
+    let ledger = Spend::of(gateway, &request);
     if let Some(telemetry) = ledger.as_ref().and_then(|to| to.gateway.telemetry()) {
         let trace = telemetry.trace(request.headers());
         record.update(|entry| entry.trace = trace);
@@ -439,23 +429,6 @@ where
     })
 }
 
-/// The API a request to `path` is for, when it is one whose requests the
-/// ledger records: a POST to a front end's path ([`Front::at`]).
-fn front_end(method: &Method, path: &str) -> Option<&'static str> {
-    (method == Method::POST)
-        .then(|| Front::at(path))
-        .flatten()
-        .map(Front::ledger_name)
-}
-
-/// What the ledger's row needs besides the line.
-struct LedgerRow {
-    gateway: Arc<Gateway>,
-    front_end: &'static str,
-    agent: &'static str,
-    request_id: Option<Arc<str>>,
-}
-
 /// Everything the line says but the end.
 struct Line {
     span: tracing::Span,
@@ -465,7 +438,7 @@ struct Line {
     record: AccessRecord,
     started: Instant,
     head_after: Duration,
-    ledger: Option<LedgerRow>,
+    ledger: Option<Spend>,
     /// The request body's declared length.
     request_bytes: Option<u64>,
 }
@@ -528,49 +501,26 @@ impl Line {
             );
         }
         if let Some(to) = self.ledger {
-            let ledger = to.gateway.ledger();
-            // No client for a request refused before its key was checked.
-            let client = entry.client.clone().unwrap_or_else(|| "".into());
-            let row = Row {
-                ts_ms: ledger::calendar::millis(ledger.now()),
-                request_id: to.request_id.map(|id| id.to_string()),
-                front_end: to.front_end,
-                model_asked: entry.model_asked.clone(),
-                answered_by: entry.answered_by.clone(),
-                attempts: entry.attempts.clone(),
-                status: self.status.as_u16(),
+            let row = to.row(
+                &entry,
+                self.status,
                 end,
-                first_byte_ms: self.head_after.as_millis() as u64,
-                total_ms: self.started.elapsed().as_millis() as u64,
-                tokens: Tokens {
-                    input: entry.usage.map(|u| u.input),
-                    cached: entry.usage.and_then(|u| u.cache_read),
-                    output: entry.usage.map(|u| u.output),
-                    reasoning: entry.usage.and_then(|u| u.reasoning),
-                },
-                cost_usd: entry.cost(),
+                self.head_after,
+                self.started.elapsed(),
+            );
+            let row = Row {
                 budget_estimate_usd: entry.estimate(self.request_bytes, sent),
-                agent: to.agent,
-                client,
+                ..row
             };
             drop(entry);
-            let tokens = row.tokens.input.unwrap_or(0) + row.tokens.output.unwrap_or(0);
-            if tokens > 0 {
-                to.gateway.spent_tokens(&row.client, tokens);
-            }
-            let config = to.gateway.config();
-            let client = config.gateway.clients.get(&row.client);
-            let budgets: Vec<_> = std::iter::once(&config.budgets)
-                .chain(client.map(|c| &c.budgets))
-                .collect();
-            ledger.record(row, &budgets);
+            to.record(row);
         }
     }
 }
 
 impl Line {
     /// The request span's attributes (GenAI conventions, then clawgate's).
-    fn span_attributes(&self, entry: &Entry, to: &LedgerRow, end: &str) -> telemetry::Attributes {
+    fn span_attributes(&self, entry: &Entry, to: &Spend, end: &str) -> telemetry::Attributes {
         let traced = &entry.traced;
         let mut attributes = telemetry::Attributes::with_capacity(28);
         let a = &mut attributes;

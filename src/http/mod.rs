@@ -21,6 +21,7 @@ mod messages;
 mod models;
 mod page;
 mod responses;
+mod spend;
 mod status;
 pub mod stream;
 mod usage;

@@ -1,0 +1,96 @@
+//! A request's row in the usage ledger ([`crate::ledger`]): every request
+//! to one of the completion APIs gets one, whatever its outcome, from the
+//! access record the shared path keeps for it ([`super::access_log`]),
+//! so an API cannot forget its spend once it names its [`Front`]. The
+//! row's tokens count against its client's limits, and its cost against
+//! the gateway's and the client's budgets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+
+use super::access_log::Entry;
+use crate::gateway::Gateway;
+use crate::ledger::{self, Row, Tokens};
+use crate::wire::Front;
+
+/// What a request to one of the completion APIs records besides its line.
+pub(super) struct Spend {
+    pub(super) gateway: Arc<Gateway>,
+    /// The API, by its ledger name.
+    pub(super) front_end: &'static str,
+    /// The client program's family, from its `User-Agent`.
+    pub(super) agent: &'static str,
+    pub(super) request_id: Option<Arc<str>>,
+}
+
+impl Spend {
+    /// For a POST to a front end's path ([`Front::at`]); `None` for any
+    /// other request, which the ledger does not record.
+    pub(super) fn of(gateway: Arc<Gateway>, request: &Request) -> Option<Spend> {
+        if request.method() != Method::POST {
+            return None;
+        }
+        let front = Front::at(request.uri().path())?;
+        let agent = (request.headers().get(header::USER_AGENT)).and_then(|v| v.to_str().ok());
+        Some(Spend {
+            gateway,
+            front_end: front.ledger_name(),
+            agent: ledger::client::family(agent),
+            request_id: super::guard::request_id(),
+        })
+    }
+
+    /// The row for the request `entry` records, which ended with `status`
+    /// and `end`; without a budget estimate.
+    pub(super) fn row(
+        &self,
+        entry: &Entry,
+        status: StatusCode,
+        end: &'static str,
+        first_byte: Duration,
+        total: Duration,
+    ) -> Row {
+        let usage = entry.usage;
+        Row {
+            ts_ms: ledger::calendar::millis(self.gateway.ledger().now()),
+            request_id: self.request_id.as_ref().map(|id| id.to_string()),
+            front_end: self.front_end,
+            model_asked: entry.model_asked.clone(),
+            answered_by: entry.answered_by.clone(),
+            attempts: entry.attempts.clone(),
+            status: status.as_u16(),
+            end,
+            first_byte_ms: first_byte.as_millis() as u64,
+            total_ms: total.as_millis() as u64,
+            tokens: Tokens {
+                input: usage.map(|u| u.input),
+                cached: usage.and_then(|u| u.cache_read),
+                output: usage.map(|u| u.output),
+                reasoning: usage.and_then(|u| u.reasoning),
+            },
+            cost_usd: entry.cost(),
+            budget_estimate_usd: None,
+            agent: self.agent,
+            // No client for a request refused before its key was checked.
+            client: entry.client.clone().unwrap_or_else(|| "".into()),
+        }
+    }
+
+    /// Writes `row`: its tokens against its client's limits, its cost
+    /// against the gateway's and the client's budgets.
+    pub(super) fn record(self, row: Row) {
+        let tokens = row.tokens.input.unwrap_or(0) + row.tokens.output.unwrap_or(0);
+        if tokens > 0 {
+            self.gateway.spent_tokens(&row.client, tokens);
+        }
+        let config = self.gateway.config();
+        let client = config.gateway.clients.get(&row.client);
+        let budgets: Vec<_> = std::iter::once(&config.budgets)
+            .chain(client.map(|c| &c.budgets))
+            .collect();
+        self.gateway.ledger().record(row, &budgets);
+    }
+}
