@@ -143,6 +143,8 @@ const MESSAGES: &str = "messages";
 /// `system` role (moved to `system`) or a `tool_reference` block. Read on
 /// the bytes, erring towards yes: the string `"system"` anywhere (a text
 /// that quotes the word has it escaped, `\"system\"`, and does not count).
+/// A role spelled with escapes (`"syst\u0065m"`) is not seen: it goes on
+/// as written, for the provider to refuse like any role it does not know.
 fn messages_need_a_tree(messages: &[u8]) -> bool {
     memmem::find(messages, b"\"system\"").is_some()
         || memmem::find(messages, b"\"tool_reference\"").is_some()
