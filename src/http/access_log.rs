@@ -40,7 +40,7 @@ use crate::chain::{Answer, Cause, Failure};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
-use crate::ledger::{self, Row};
+use crate::ledger;
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
@@ -105,7 +105,7 @@ impl Entry {
     /// sent no usage (the client left before the usage chunk, the stream
     /// broke): the request's and the response's bytes as tokens at the
     /// model's prices. `None` when the cost is known or there is no price.
-    fn estimate(&self, request_bytes: Option<u64>, sent: u64) -> Option<f64> {
+    pub(super) fn estimate(&self, request_bytes: Option<u64>, sent: u64) -> Option<f64> {
         if self.answered_by.is_none() || self.cost().is_some() {
             return None;
         }
@@ -503,15 +503,10 @@ impl Line {
         if let Some(to) = self.ledger {
             let row = to.row(
                 &entry,
-                self.status,
-                end,
-                self.head_after,
-                self.started.elapsed(),
+                (self.status, end),
+                (self.head_after, self.started.elapsed()),
+                (self.request_bytes, sent),
             );
-            let row = Row {
-                budget_estimate_usd: entry.estimate(self.request_bytes, sent),
-                ..row
-            };
             drop(entry);
             to.record(row);
         }

@@ -44,14 +44,15 @@ impl Spend {
     }
 
     /// The row for the request `entry` records, which ended with `status`
-    /// and `end`; without a budget estimate.
+    /// and `end` after `first_byte` and `total`, its body of `request_bytes`
+    /// (as declared) answered with `sent` bytes (what a budget counts when
+    /// no usage came).
     pub(super) fn row(
         &self,
         entry: &Entry,
-        status: StatusCode,
-        end: &'static str,
-        first_byte: Duration,
-        total: Duration,
+        (status, end): (StatusCode, &'static str),
+        (first_byte, total): (Duration, Duration),
+        (request_bytes, sent): (Option<u64>, u64),
     ) -> Row {
         let usage = entry.usage;
         Row {
@@ -72,7 +73,7 @@ impl Spend {
                 reasoning: usage.and_then(|u| u.reasoning),
             },
             cost_usd: entry.cost(),
-            budget_estimate_usd: None,
+            budget_estimate_usd: entry.estimate(request_bytes, sent),
             agent: self.agent,
             // No client for a request refused before its key was checked.
             client: entry.client.clone().unwrap_or_else(|| "".into()),
