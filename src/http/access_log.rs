@@ -31,8 +31,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use memchr::memmem;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::spend::Spend;
@@ -45,7 +43,7 @@ use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
 use crate::upstream::EventStream;
-use crate::wire::chunk::ChunkView;
+use crate::wire::chunk::{self, ChunkView};
 use crate::wire::openai::ChatRequest;
 use crate::wire::usage::Usage;
 
@@ -281,19 +279,6 @@ impl AccessRecord {
     /// one); with `captures` (`captureContent`), every chunk's delta.
     /// Whether the id is still wanted after `event`.
     fn answer_event(&self, event: &Event, wants_id: bool, captures: bool) -> bool {
-        /// What is read of a chunk: borrowed, the rest skipped unbuilt.
-        #[derive(Deserialize)]
-        struct Chunk<'a> {
-            #[serde(default, borrow)]
-            id: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            choices: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct Choice<'a> {
-            #[serde(default, borrow)]
-            finish_reason: Option<Cow<'a, str>>,
-        }
         static FINISH_REASON: LazyLock<memmem::Finder<'static>> =
             LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\""));
         let data = event.data.as_str();
@@ -305,23 +290,26 @@ impl AccessRecord {
         if !(finishes || wants_id || captures) {
             return wants_id;
         }
-        let Ok(chunk) = serde_json::from_str::<Chunk>(data) else {
+        let Some(view) = ChunkView::read(data) else {
             return wants_id;
         };
-        let id = chunk.id.filter(|id| !id.is_empty());
+        let id = chunk::text(view.id).filter(|id| !id.is_empty());
         let still_wants_id = wants_id && id.is_none();
-        let choices = chunk.choices.map(RawValue::get);
-        let reasons: Vec<String> = match choices {
-            Some(choices) if finishes => serde_json::from_str::<Vec<Choice>>(choices)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|choice| choice.finish_reason.map(Cow::into_owned))
+        let reasons: Vec<String> = match &view.choices {
+            Some(choices) if finishes => choices
+                .iter()
+                .filter_map(|choice| chunk::text(choice.finish_reason))
+                .map(Cow::into_owned)
                 .collect(),
             _ => Vec::new(),
         };
-        let delta: Option<Value> = choices
-            .filter(|_| captures)
-            .and_then(|choices| serde_json::from_str(choices).ok());
+        // The deltas as a tree only when they are kept (`captureContent`).
+        let delta = match captures {
+            true => serde_json::from_str::<Map<String, Value>>(data)
+                .ok()
+                .and_then(|mut chunk| chunk.remove("choices")),
+            false => None,
+        };
         let id = id.filter(|_| wants_id);
         if id.is_none() && reasons.is_empty() && !captures {
             return still_wants_id;
