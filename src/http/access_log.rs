@@ -304,11 +304,12 @@ impl AccessRecord {
             _ => Vec::new(),
         };
         // The deltas as a tree only when they are kept (`captureContent`).
-        let delta = match captures {
-            true => serde_json::from_str::<Map<String, Value>>(data)
+        let delta = if captures {
+            serde_json::from_str::<Map<String, Value>>(data)
                 .ok()
-                .and_then(|mut chunk| chunk.remove("choices")),
-            false => None,
+                .and_then(|mut chunk| chunk.remove("choices"))
+        } else {
+            None
         };
         let id = id.filter(|_| wants_id);
         if id.is_none() && reasons.is_empty() && !captures {
