@@ -307,7 +307,7 @@ impl AccessRecord {
         let delta = if captures {
             serde_json::from_str::<Map<String, Value>>(data)
                 .ok()
-                .and_then(|mut chunk| chunk.remove("choices"))
+                .and_then(|mut tree| tree.remove("choices"))
         } else {
             None
         };
