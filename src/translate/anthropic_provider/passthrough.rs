@@ -142,12 +142,24 @@ const MESSAGES: &str = "messages";
 /// Whether `messages` may hold what [`passthrough`] edits in them: a
 /// `system` role (moved to `system`) or a `tool_reference` block. Read on
 /// the bytes, erring towards yes: the string `"system"` anywhere (a text
-/// that quotes the word has it escaped, `\"system\"`, and does not count).
-/// A role spelled with escapes (`"syst\u0065m"`) is not seen: it goes on
-/// as written, for the provider to refuse like any role it does not know.
+/// that quotes the word has it escaped, `\"system\"`, and does not count),
+/// and any letter written as an escape, which no JSON encoder writes but
+/// which would hide a name from that search (`"syst\u0065m"`).
 fn messages_need_a_tree(messages: &[u8]) -> bool {
     memmem::find(messages, b"\"system\"").is_some()
         || memmem::find(messages, b"\"tool_reference\"").is_some()
+        || escapes_a_letter(messages)
+}
+
+/// Whether `json` holds an ASCII letter written as a `\u` escape.
+fn escapes_a_letter(json: &[u8]) -> bool {
+    memmem::find_iter(json, b"\\u00").any(|at| {
+        let hex = json
+            .get(at + 4..at + 6)
+            .and_then(|hex| std::str::from_utf8(hex).ok());
+        hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .is_some_and(|byte| byte.is_ascii_alphabetic())
+    })
 }
 
 fn strip_billing_header(body: &mut Map<String, Value>) {

@@ -420,7 +420,7 @@ mod passthrough {
     #[test]
     fn the_messages_go_as_written_unless_they_are_edited() {
         let body = r#"{"model":"claude-opus-4-7","max_tokens":32000,
-            "messages": [ {"role":"user","content":"caf\u00e9 \"system\"", "n": 1.0} ],
+            "messages": [ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],
             "output_config":{"effort":"high"},"stream":true}"#;
         let written = passthrough_bytes(body.as_bytes(), KIMI, false, |body| {
             body.insert("temperature".into(), json!(0.6));
@@ -428,11 +428,20 @@ mod passthrough {
         .unwrap();
         assert_eq!(
             String::from_utf8(written).unwrap(),
-            r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\"", "n": 1.0} ],"temperature":0.6}"#
+            r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"temperature":0.6}"#
         );
         // What edits the messages needs the tree of the whole body.
         for (body, edited) in [
             (r#"{"messages":[{"role":"system","content":"x"}]}"#, false),
+            // A name spelled with escapes is still seen.
+            (
+                r#"{"messages":[{"role":"syst\u0065m","content":"x"}]}"#,
+                false,
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":[{"type":"tool_r\u0065ference","tool_name":"A"}]}]}"#,
+                false,
+            ),
             (
                 r#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"tool_reference","tool_name":"A"}]}]}]}"#,
                 false,
