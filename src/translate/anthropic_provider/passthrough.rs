@@ -91,9 +91,10 @@ pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Val
 /// bytes): [`passthrough`] and then `edit` (the plan's edits) work on a
 /// tree of the other members, where the messages stand as `null`. `None`
 /// when the messages take an edit of their own (`messages_edited`, a
-/// `role: "system"` message or a `tool_reference` block in them), or when
-/// the body is not read member by member (a repeated member): the caller
-/// then edits a tree of the whole body.
+/// `role: "system"` message or a `tool_reference` block in them, or a
+/// letter written as an escape that could spell one), or when the body is
+/// not read member by member (a repeated member): the caller then edits a
+/// tree of the whole body.
 pub fn passthrough_bytes(
     original: &[u8],
     facts: Facts,
