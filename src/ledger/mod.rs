@@ -782,6 +782,7 @@ fn write_rows(
     let sharing = storage.shared();
     let mut expired_on = None;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
+    let mut batch_number = 0;
     let mut flushes = Vec::new();
     let mut last_commit: Option<Instant> = None;
     let mut next_refresh = Instant::now();
@@ -847,6 +848,7 @@ fn write_rows(
             if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
                 std::thread::sleep(wait);
             }
+            batch_number += 1;
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -860,7 +862,7 @@ fn write_rows(
         }
         if !batch.is_empty() {
             last_commit = Some(Instant::now());
-            match storage.write(&batch) {
+            match storage.write(batch_number, &batch) {
                 Ok(()) => {
                     shared
                         .written
@@ -875,10 +877,8 @@ fn write_rows(
                     shared.note_error(err.to_string());
                     continue;
                 }
-                // The rows' spend stays in `pending`: a shared store's
-                // budgets go on counting it. (A write that failed after
-                // its commit is then counted twice here: too much, never
-                // too little.)
+                // The store refused the rows; their spend stays in
+                // `pending`, so a shared store's budgets go on counting it.
                 Err(err) => {
                     shared.dropped(batch.len() as u64, &err.to_string());
                     batch.clear();

@@ -1,5 +1,6 @@
 //! The ledger in PostgreSQL (`ledger.store`), shared by several gateways:
-//! raw rows and daily rollups as in the SQLite ledger, plus each client's
+//! raw rows and daily rollups as in the SQLite ledger, the batches written
+//! (`clawgate_batches`, so a batch is written once), and each client's
 //! requests and tokens per minute and gateway (`clawgate_rates`), through
 //! which the gateways share the clients' rate limits.
 //!
@@ -112,6 +113,15 @@ CREATE TABLE clawgate_rates (
     tokens BIGINT NOT NULL,
     PRIMARY KEY (client, window_minute, instance)
 );
+",
+    // 2: the batches written, so one written again after a commit whose
+    // answer was lost is not written twice.
+    "
+CREATE TABLE clawgate_batches (
+    id TEXT PRIMARY KEY,
+    ts_ms BIGINT NOT NULL
+);
+CREATE INDEX clawgate_batches_ts ON clawgate_batches (ts_ms);
 ",
 ];
 
@@ -278,7 +288,8 @@ impl Postgres {
     /// then, a connection lost or a deadline passed (which drops the
     /// connection, and with it the open transaction) surely changed
     /// nothing: that is [`StorageError::Unreached`], and the same call can
-    /// be made again. A statement refused on a live connection is
+    /// be made again. A call that is safe to make again whatever happened
+    /// (a write, by its batch's number) never sets the flag. A statement refused on a live connection is
     /// [`StorageError::Failed`], so a call that cannot succeed is not made
     /// again and again.
     fn call<T>(
@@ -525,7 +536,14 @@ impl Storage for Postgres {
         Location::Postgres(self.url.clone())
     }
 
-    fn write(&mut self, rows: &[Row]) -> Result<(), StorageError> {
+    /// The batch's number, with this gateway's name, goes in
+    /// `clawgate_batches` in the same transaction as its rows. Rows sent
+    /// again after a connection lost at `COMMIT` find it there if that
+    /// commit happened, and are not written twice: a write is always safe
+    /// to make again, and a batch is written once.
+    fn write(&mut self, batch: u64, rows: &[Row]) -> Result<(), StorageError> {
+        let batch = format!("{}-{batch}", self.instance);
+        let batch_ts = rows.iter().map(|r| r.ts_ms).max().unwrap_or_default();
         let attempts: Vec<Option<String>> = rows
             .iter()
             .map(|r| (!r.attempts.is_empty()).then(|| r.attempts.join(",")))
@@ -576,8 +594,19 @@ impl Storage for Postgres {
         let uncosted = sum(|r| r.uncosted);
         let d_total = sum(|r| r.total_ms);
 
-        self.call("write rows to", async |db, committing| {
+        self.call("write rows to", async |db, _| {
             let tx = db.transaction().await?;
+            let new = tx
+                .execute(
+                    "INSERT INTO clawgate_batches (id, ts_ms) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&batch, &batch_ts],
+                )
+                .await?;
+            if new == 0 {
+                // Committed before; the answer was lost.
+                return tx.rollback().await;
+            }
             tx.execute(
                 INSERT_ROWS,
                 &[
@@ -628,28 +657,33 @@ impl Storage for Postgres {
                 ],
             )
             .await?;
-            committing.set(true);
             tx.commit().await
         })
     }
 
+    /// Deletes the rows, then the batches' numbers, older than
+    /// `before_ms`, 20,000 at a time; counts the rows.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
-        let mut deleted = 0;
-        loop {
-            let n = self.call("expire old rows in", async |db, committing| {
-                committing.set(true);
-                db.execute(
-                    "DELETE FROM clawgate_requests WHERE id IN (SELECT id FROM clawgate_requests \
-                     WHERE ts_ms < $1 LIMIT 20000)",
-                    &[&before_ms],
-                )
-                .await
-            })?;
-            deleted += n;
-            if n < 20000 {
-                return Ok(deleted);
+        let mut rows = 0;
+        for table in ["clawgate_requests", "clawgate_batches"] {
+            let delete = format!(
+                "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts_ms < $1 \
+                 LIMIT 20000)"
+            );
+            loop {
+                let n = self.call("expire old rows in", async |db, committing| {
+                    committing.set(true);
+                    db.execute(&delete, &[&before_ms]).await
+                })?;
+                if table == "clawgate_requests" {
+                    rows += n;
+                }
+                if n < 20000 {
+                    break;
+                }
             }
         }
+        Ok(rows)
     }
 
     fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError> {

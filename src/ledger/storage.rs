@@ -62,8 +62,11 @@ pub struct RateCount {
 pub trait Storage: Send {
     fn location(&self) -> Location;
 
-    /// Writes `rows` and their daily rollups, all or none.
-    fn write(&mut self, rows: &[Row]) -> Result<(), StorageError>;
+    /// Writes `rows` and their daily rollups, all or none. `batch` numbers
+    /// them: rows written again after an error come with the same number,
+    /// so a store that cannot tell whether a lost commit happened writes
+    /// them once all the same.
+    fn write(&mut self, batch: u64, rows: &[Row]) -> Result<(), StorageError>;
 
     /// Deletes raw rows older than `before_ms`; rollups stay.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError>;

@@ -443,7 +443,9 @@ impl Storage for Store {
         Location::File(self.path.clone())
     }
 
-    fn write(&mut self, rows: &[Row]) -> Result<(), StorageError> {
+    /// A local commit is known to have happened or not: `batch` is not
+    /// needed.
+    fn write(&mut self, _batch: u64, rows: &[Row]) -> Result<(), StorageError> {
         Store::write(self, rows).map_err(|e| self.error("write", e))
     }
 

@@ -825,7 +825,7 @@ impl Storage for RateStore {
     fn location(&self) -> Location {
         Location::File("rates".into())
     }
-    fn write(&mut self, _: &[Row]) -> Result<(), StorageError> {
+    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
         Ok(())
     }
     fn expire(&mut self, _: i64) -> Result<u64, StorageError> {

@@ -105,12 +105,23 @@ impl Cluster {
         self.dir.path().join("socket")
     }
 
-    /// The database's URL: over the Unix socket, no password.
-    pub fn url(&self) -> String {
+    /// The server's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.socket_dir().join(format!(".s.PGSQL.{PORT}"))
+    }
+
+    /// The database's URL through a socket named as the server's in `dir`
+    /// (a proxy's), no password.
+    pub fn url_in(dir: &std::path::Path) -> String {
         format!(
             "postgresql://postgres@/{DATABASE}?host={}&port={PORT}",
-            self.socket_dir().display()
+            dir.display()
         )
+    }
+
+    /// The database's URL: over the Unix socket, no password.
+    pub fn url(&self) -> String {
+        Self::url_in(&self.socket_dir())
     }
 
     /// Starts the server (again), waiting until it takes connections.
