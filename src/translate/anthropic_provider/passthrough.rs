@@ -29,12 +29,15 @@
 //! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
 //! are valid Anthropic ids, and a call and its result carry the same one.
 
+use std::borrow::Cow;
+
 use memchr::memmem;
 use serde_json::{Map, Value, json};
 
 use super::thinking_budget;
 use crate::capabilities::ThinkingSwitch;
 use crate::format::members::Members;
+use crate::format::scan;
 use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
 
 /// Members of a Messages body that only Anthropic serves: beta features
@@ -86,37 +89,54 @@ pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Val
     out
 }
 
+/// Which members of the client's body the plan's edits change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edited {
+    pub messages: bool,
+    pub tools: bool,
+}
+
 /// The body to send for the client's Messages body `original`, written
-/// with its `messages` as the client wrote them (most of a conversation's
-/// bytes): [`passthrough`] and then `edit` (the plan's edits) work on a
-/// tree of the other members, where the messages stand as `null`. `None`
-/// when the messages take an edit of their own (`messages_edited`, a
-/// `role: "system"` message or a `tool_reference` block in them, or a
-/// letter written as an escape that could spell one), or when the body is
-/// not read member by member (a repeated member): the caller then edits a
-/// tree of the whole body.
+/// with its `messages`, `tools` and `system` (most of a conversation's
+/// bytes) as the client wrote them, or for `system`, with its
+/// billing-header block left out: [`passthrough`] and then `edit` (the
+/// plan's edits) work on a tree of the other members, where those stand as
+/// `null`. A member that takes an edit of its own is read into the tree
+/// ([`tools_as_written`], [`system_as_written`]). `None` when the messages
+/// do (`edited.messages`, a `role: "system"` message or a `tool_reference`
+/// block in them, or a letter written as an escape that could spell one),
+/// or when the body is not read member by member (a repeated member): the
+/// caller then edits a tree of the whole body.
 pub fn passthrough_bytes(
     original: &[u8],
     facts: Facts,
-    messages_edited: bool,
+    edited: Edited,
     edit: impl FnOnce(&mut Map<String, Value>),
 ) -> Option<Vec<u8>> {
     let members = Members::scan(original, &mut [])?;
     let mut body = Map::new();
-    let mut messages = None;
+    let mut as_written: Vec<(&str, Cow<str>)> = Vec::new();
     for (key, raw) in members.entries() {
-        if body.contains_key(key) || (key == MESSAGES && messages.is_some()) {
+        if body.contains_key(key) {
             return None;
         }
-        if key == MESSAGES {
-            messages = Some(raw);
-            body.insert(key.into(), Value::Null);
-            continue;
-        }
-        body.insert(key.into(), serde_json::from_str(raw).ok()?);
+        let text = match key {
+            MESSAGES if edited.messages || messages_need_a_tree(raw.as_bytes()) => return None,
+            MESSAGES => Some(Cow::Borrowed(raw)),
+            TOOLS if !edited.tools && tools_as_written(raw) => Some(Cow::Borrowed(raw)),
+            SYSTEM => system_as_written(raw),
+            _ => None,
+        };
+        let value = match text {
+            Some(text) => {
+                as_written.push((key, text));
+                Value::Null
+            }
+            None => serde_json::from_str(raw).ok()?,
+        };
+        body.insert(key.into(), value);
     }
-    let messages = messages?;
-    if messages_edited || messages_need_a_tree(messages.as_bytes()) {
+    if !body.contains_key(MESSAGES) {
         return None;
     }
     let mut body = passthrough(body, facts);
@@ -129,8 +149,9 @@ pub fn passthrough_bytes(
         }
         serde_json::to_writer(&mut out, key).expect("a key serializes");
         out.push(b':');
-        match (key.as_str(), value) {
-            (MESSAGES, Value::Null) => out.extend_from_slice(messages.as_bytes()),
+        let written = as_written.iter().find(|(k, _)| k == key);
+        match (value, written) {
+            (Value::Null, Some((_, text))) => out.extend_from_slice(text.as_bytes()),
             _ => serde_json::to_writer(&mut out, value).expect("JSON values serialize"),
         }
     }
@@ -139,6 +160,8 @@ pub fn passthrough_bytes(
 }
 
 const MESSAGES: &str = "messages";
+const TOOLS: &str = "tools";
+const SYSTEM: &str = "system";
 
 /// Whether `messages` may hold what [`passthrough`] edits in them: a
 /// `system` role (moved to `system`) or a `tool_reference` block. Read on
@@ -150,6 +173,46 @@ fn messages_need_a_tree(messages: &[u8]) -> bool {
     memmem::find(messages, b"\"system\"").is_some()
         || memmem::find(messages, b"\"tool_reference\"").is_some()
         || escapes_a_letter(messages)
+}
+
+/// Whether `tools` goes as written: an array of the client's own tools
+/// (each with an `input_schema`: [`keep_client_tools`]), none with a
+/// `defer_loading` ([`tool_references`]).
+fn tools_as_written(tools: &str) -> bool {
+    let Ok(elements) = scan::element_ranges(tools.as_bytes()) else {
+        return false;
+    };
+    !elements.is_empty()
+        && elements.into_iter().all(|tool| {
+            scan::members(&tools.as_bytes()[tool]).is_ok_and(|members| {
+                members.iter().any(|m| m.key == "input_schema")
+                    && !members.iter().any(|m| m.key == "defer_loading")
+            })
+        })
+}
+
+/// `system` as written, less its billing-header blocks
+/// ([`strip_billing_header`]): `None` when that needs the tree (a string
+/// with the header, blocks that are all headers, or a letter written as an
+/// escape, which could spell the header).
+fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
+    let header = memmem::Finder::new(BILLING_HEADER);
+    if escapes_a_letter(system.as_bytes()) {
+        return None;
+    }
+    if header.find(system.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(system));
+    }
+    let kept: Vec<&str> = scan::element_ranges(system.as_bytes())
+        .ok()?
+        .into_iter()
+        .map(|block| &system[block])
+        .filter(|block| {
+            header.find(block.as_bytes()).is_none()
+                || !serde_json::from_str(block).is_ok_and(|block| is_billing_block(&block))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| Cow::Owned(format!("[{}]", kept.join(","))))
 }
 
 /// Whether `json` holds an ASCII letter written as a `\u` escape.
@@ -166,11 +229,7 @@ fn escapes_a_letter(json: &[u8]) -> bool {
 fn strip_billing_header(body: &mut Map<String, Value>) {
     let empty = match body.get_mut("system") {
         Some(Value::Array(blocks)) => {
-            blocks.retain(|block| {
-                !block["text"]
-                    .as_str()
-                    .is_some_and(|text| text.starts_with(BILLING_HEADER))
-            });
+            blocks.retain(|block| !is_billing_block(block));
             blocks.is_empty()
         }
         Some(Value::String(text)) => {
@@ -185,6 +244,13 @@ fn strip_billing_header(body: &mut Map<String, Value>) {
     if empty {
         body.remove("system");
     }
+}
+
+/// Whether a system block is Claude Code's billing header.
+fn is_billing_block(block: &Value) -> bool {
+    block["text"]
+        .as_str()
+        .is_some_and(|text| text.starts_with(BILLING_HEADER))
 }
 
 /// Moves the `role: "system"` messages of Claude Code's mid-conversation

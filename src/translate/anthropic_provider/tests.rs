@@ -394,7 +394,7 @@ mod passthrough {
     use super::object;
     use crate::capabilities::ThinkingSwitch;
     use crate::translate::anthropic_provider::passthrough::{
-        Facts, passthrough, passthrough_bytes,
+        Edited, Facts, passthrough, passthrough_bytes,
     };
 
     const KIMI: Facts = Facts {
@@ -411,7 +411,7 @@ mod passthrough {
         let got = Value::Object(passthrough(object(body.clone()), facts));
         assert_eq!(got, expected, "body {body}");
         let bytes = serde_json::to_vec(&body).unwrap();
-        if let Some(written) = passthrough_bytes(&bytes, facts, false, |_| {}) {
+        if let Some(written) = passthrough_bytes(&bytes, facts, Edited::default(), |_| {}) {
             let written: Value = serde_json::from_slice(&written).unwrap();
             assert_eq!(written, expected, "body {body}, from its bytes");
         }
@@ -422,7 +422,7 @@ mod passthrough {
         let body = r#"{"model":"claude-opus-4-7","max_tokens":32000,
             "messages": [ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],
             "output_config":{"effort":"high"},"stream":true}"#;
-        let written = passthrough_bytes(body.as_bytes(), KIMI, false, |body| {
+        let written = passthrough_bytes(body.as_bytes(), KIMI, Edited::default(), |body| {
             body.insert("temperature".into(), json!(0.6));
         })
         .unwrap();
@@ -452,11 +452,83 @@ mod passthrough {
             (r#"{"messages":[]}"#, true),
         ] {
             assert_eq!(
-                passthrough_bytes(body.as_bytes(), KIMI, edited, |_| {}),
+                passthrough_bytes(
+                    body.as_bytes(),
+                    KIMI,
+                    Edited {
+                        messages: edited,
+                        tools: false
+                    },
+                    |_| {}
+                ),
                 None,
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn the_tools_and_system_go_as_written_unless_they_are_edited() {
+        let tools =
+            r#"[ {"name":"Read","description":"caf\u00e9","input_schema":{"type":"object"}} ]"#;
+        let system = r#"[{"type":"text","text":"x-anthropic-billing-header: cch=1;"} , {"type":"text", "text":"Be brief.","cache_control":{"type":"ephemeral"}}]"#;
+        let body =
+            format!(r#"{{"max_tokens":10,"system":{system},"messages":[],"tools":{tools}}}"#);
+        let written = |edited| {
+            let out = passthrough_bytes(body.as_bytes(), KIMI, edited, |_| {}).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            written(Edited::default()),
+            format!(
+                r#"{{"max_tokens":10,"system":[{{"type":"text", "text":"Be brief.","cache_control":{{"type":"ephemeral"}}}}],"messages":[],"tools":{tools},"model":"kimi-for-coding"}}"#
+            )
+        );
+        // Tools the plan edits are read into the tree.
+        let edited = written(Edited {
+            messages: false,
+            tools: true,
+        });
+        assert!(
+            edited.contains(r#""tools":[{"name":"Read","description":"café","#),
+            "{edited}"
+        );
+        // As are tools and a system prompt that the passthrough edits:
+        // each the same from the bytes as from the tree (`check`).
+        let read = json!({"name": "Read", "input_schema": {"type": "object"}});
+        for (system, tools) in [
+            (
+                json!("x-anthropic-billing-header: cch=1;\nBe brief."),
+                json!([read]),
+            ),
+            (
+                json!([{"type": "text", "text": "x-anthropic-billing-header: cch=1;"}]),
+                json!([read, {"type": "web_search_20250305", "name": "web_search"}]),
+            ),
+            (
+                json!([
+                    {"type": "text", "text": "x-anthropic-billing-header: cch=1;"},
+                    {"type": "text", "text": "Be brief."},
+                ]),
+                json!([{"name": "Grep", "input_schema": {}, "defer_loading": true}]),
+            ),
+            (json!([{"type": "text", "text": "Be brief."}]), json!([])),
+        ] {
+            let body = json!({"max_tokens": 10, "system": system, "messages": [], "tools": tools});
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let written = passthrough_bytes(&bytes, KIMI, Edited::default(), |_| {}).unwrap();
+            let written: Value = serde_json::from_slice(&written).unwrap();
+            assert_eq!(
+                written,
+                Value::Object(passthrough(object(body.clone()), KIMI)),
+                "{body}"
+            );
+        }
+        // A billing header written with escapes is still seen.
+        let escaped = r#"{"system":[{"type":"text","text":"\u0078-anthropic-billing-header: c;"},{"type":"text","text":"B"}],"messages":[]}"#;
+        let out = passthrough_bytes(escaped.as_bytes(), KIMI, Edited::default(), |_| {}).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["system"], json!([{"type": "text", "text": "B"}]));
     }
 
     #[test]
