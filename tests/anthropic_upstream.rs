@@ -1119,6 +1119,46 @@ async fn an_anthropic_clients_body_reaches_an_anthropic_provider_with_the_least_
 }
 
 #[tokio::test]
+async fn the_messages_tools_and_system_prompt_reach_an_anthropic_provider_as_written() {
+    let kimi = mock(MockOptions::default()).await;
+    let backup = common::healthy_mock().await;
+    let gw = kimi_first(&kimi, &backup, json!({})).await;
+    // Spaced and escaped as no serializer would write them: any rewriting
+    // shows.
+    let messages = r#"[ {"role": "user", "content": [ {"type":"text", "text":"caf\u00e9 \"system\"", "cache_control": {"type":"ephemeral"}} ] } ]"#;
+    let tools = r#"[ {"name": "Bash", "description": "Runs\ta command", "input_schema": {"type":"object","properties":{"command":{"type":"string"}}} } ]"#;
+    let kept_block = r#"{"type": "text", "text": "You are Claude Code.", "cache_control": {"type":"ephemeral"}}"#;
+    let body = format!(
+        r#"{{"model": "kimi/m", "max_tokens": 100, "stream": true,
+            "system": [ {{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cch=1a2b;"}}, {kept_block} ],
+            "messages": {messages}, "tools": {tools}, "thinking": {{"type": "adaptive"}} }}"#
+    );
+    let response = gw
+        .client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        streamed_text(&messages_events(response).await),
+        "Hello from clawgate-mock."
+    );
+    let sent = kimi.requests()[0]["raw"].as_str().unwrap().to_string();
+    for part in [
+        format!(r#""messages":{messages}"#),
+        format!(r#""tools":{tools}"#),
+        format!(r#""system":[{kept_block}]"#),
+    ] {
+        assert!(sent.contains(&part), "{part} in {sent}");
+    }
+    assert!(sent.contains(r#""model":"m","max_tokens":100"#), "{sent}");
+}
+
+#[tokio::test]
 async fn claude_codes_streamed_tool_round_trip_pairs_up_through_an_anthropic_provider() {
     let kimi = common::healthy_mock().await;
     let backup = common::healthy_mock().await;

@@ -79,6 +79,11 @@ impl<'b> Members<'b> {
             .map(move |member| (&*member.key, &body[member.value.clone()]))
     }
 
+    /// Where each member lies in the body, in order.
+    pub fn layout(&self) -> Vec<scan::Member> {
+        self.members.clone()
+    }
+
     /// The value of member `key` (the last, should it repeat), without
     /// taking it aside.
     pub fn raw(&self, key: &str) -> Option<&'b str> {

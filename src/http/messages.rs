@@ -63,7 +63,7 @@ impl FrontEnd for Messages {
         original: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, ()), ApiError> {
-        let read = anthropic_client::Read::parse_with(&original, &memos.messages)
+        let mut read = anthropic_client::Read::parse_with(&original, &memos.messages)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let asked = read.request.model.as_deref();
         record.model_asked(asked.map(shown));
@@ -72,6 +72,7 @@ impl FrontEnd for Messages {
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let original = anthropic::Original::new(original, read.layout.take());
         Ok((
             request
                 .with_anthropic_original(original)

@@ -44,7 +44,7 @@ pub(super) async fn messages(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "invalid_request_error", "the body is not JSON", None);
     };
-    record(&state, "/v1/messages", &headers, &request).await;
+    record(&state, "/v1/messages", &headers, &request, &body).await;
     let count = state.served.fetch_add(1, Ordering::SeqCst) + 1;
 
     if options.latency_ms > 0 {

@@ -283,7 +283,8 @@ impl MockServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Every request received so far: `{"path", "headers", "body"}`.
+    /// Every request received so far: `{"path", "headers", "body", "raw"}`
+    /// (`raw`: the body's bytes as they came, when it has one).
     pub fn requests(&self) -> Vec<Value> {
         self.state
             .recorded
@@ -433,12 +434,17 @@ impl MockOptions {
     }
 }
 
-async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value) {
+/// Records a request: its `path`, `headers`, `body` read, and `raw`, the
+/// body's bytes as they came (when it has one).
+async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value, raw: &[u8]) {
     let headers: serde_json::Map<String, Value> = headers
         .iter()
         .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or_default())))
         .collect();
-    let entry = json!({"path": path, "headers": headers, "body": body});
+    let mut entry = json!({"path": path, "headers": headers, "body": body});
+    if !raw.is_empty() {
+        entry["raw"] = json!(String::from_utf8_lossy(raw));
+    }
     if let Some(path) = &state.options.record {
         let line = format!("{entry}\n");
         let file = tokio::fs::OpenOptions::new()
@@ -471,7 +477,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "invalid_request_error", "the body is not JSON", None);
     };
-    record(&state, "/v1/chat/completions", &headers, &request).await;
+    record(&state, "/v1/chat/completions", &headers, &request, &body).await;
     let count = state.served.fetch_add(1, Ordering::SeqCst) + 1;
     let healed;
     let options = if options.fail_times.is_some_and(|times| count > times) {

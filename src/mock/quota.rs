@@ -91,7 +91,7 @@ fn refused(options: &MockOptions, headers: &HeaderMap) -> Option<Response> {
 }
 
 pub(super) async fn usages(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
-    record(&state, "/v1/usages", &headers, &Value::Null).await;
+    record(&state, "/v1/usages", &headers, &Value::Null, b"").await;
     let options = &state.options;
     if let Some(refusal) = refused(options, &headers) {
         return refusal;
@@ -125,7 +125,7 @@ pub(super) async fn usages(State(state): State<Arc<MockState>>, headers: HeaderM
 }
 
 pub(super) async fn balance(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
-    record(&state, "/v1/users/me/balance", &headers, &Value::Null).await;
+    record(&state, "/v1/users/me/balance", &headers, &Value::Null, b"").await;
     let options = &state.options;
     if let Some(refusal) = refused(options, &headers) {
         return refusal;

@@ -39,23 +39,26 @@ impl Transport for Anthropic {
         edits: &Edits,
         thinking: ThinkingSwitch,
     ) -> Chunks {
-        if let Some(original) = request.anthropic_original() {
+        if let Some((original, members)) = request.anthropic_original().and_then(|o| o.members()) {
             let edited = passthrough::Edited {
                 messages: (edits.items.values())
                     .any(|edit| edit.get("reasoning_content").is_some()),
                 tools: edits.top.get("tools").is_some() || edits.top.raw("tools").is_some(),
             };
-            let body =
-                passthrough::passthrough_bytes(original, facts(target, thinking), edited, |body| {
-                    plan_edits(body, request, edits)
-                });
+            let body = passthrough::passthrough_bytes(
+                original,
+                members,
+                facts(target, thinking),
+                edited,
+                |body| plan_edits(body, request, edits),
+            );
             if let Some(body) = body {
                 return Chunks::from(Bytes::from(body));
             }
         }
-        let original = request
-            .anthropic_original()
-            .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok());
+        let original = request.anthropic_original().and_then(|original| {
+            serde_json::from_slice::<Map<String, Value>>(original.bytes()).ok()
+        });
         let body = match original {
             Some(original) => {
                 let mut body = passthrough::passthrough(original, facts(target, thinking));

@@ -24,11 +24,43 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::RawText;
+use crate::format::scan::Member;
+
+/// A client's Messages body as the front end read it: its bytes, and where
+/// each of its top-level members lies when it was read member by member,
+/// so that a target speaking Messages sends it on without reading it
+/// again.
+#[derive(Debug, Clone)]
+pub struct Original {
+    bytes: Bytes,
+    members: Option<Vec<Member>>,
+}
+
+impl Original {
+    /// `members`, when given, must be where the members of `bytes` lie.
+    pub fn new(bytes: Bytes, members: Option<Vec<Member>>) -> Self {
+        Self { bytes, members }
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The body as text, and where its members lie; `None` when it was not
+    /// read member by member.
+    pub fn members(&self) -> Option<(&str, &[Member])> {
+        let members = self.members.as_deref()?;
+        let text = std::str::from_utf8(&self.bytes).ok()?;
+        let fits = members.iter().all(|m| text.get(m.value.clone()).is_some());
+        fits.then_some((text, members))
+    }
+}
 
 /// A Messages request (also the `count_tokens` body, without `max_tokens`).
 #[derive(Debug, Clone, Deserialize)]

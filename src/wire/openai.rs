@@ -26,7 +26,7 @@ pub struct ChatRequest {
     pub stream: bool,
     /// The Anthropic Messages body this request was translated from
     /// (`POST /v1/messages`), for a target that speaks Anthropic itself.
-    anthropic_original: Option<Bytes>,
+    anthropic_original: Option<super::anthropic::Original>,
     /// The documented fields the client's request held, as its front
     /// end's reader noted them (`translate::fields`).
     seen: super::Seen,
@@ -306,14 +306,14 @@ impl ChatRequest {
     }
 
     /// Marks the request as translated from the Anthropic Messages `body`.
-    pub fn with_anthropic_original(mut self, body: Bytes) -> Self {
+    pub fn with_anthropic_original(mut self, body: super::anthropic::Original) -> Self {
         self.anthropic_original = Some(body);
         self
     }
 
     /// The Anthropic Messages body this request was translated from, if
     /// any: a target speaking Anthropic can send it with minimal change.
-    pub fn anthropic_original(&self) -> Option<&Bytes> {
+    pub fn anthropic_original(&self) -> Option<&super::anthropic::Original> {
         self.anthropic_original.as_ref()
     }
 

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::format::members::{Aside, Members};
 use crate::format::recent::Recent;
+use crate::format::scan::Member;
 use crate::translate::chat_body;
 use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
@@ -110,6 +111,8 @@ pub struct Read {
     members: Seen,
     /// The length of the body read (see [`write`]).
     body_len: usize,
+    /// Where the body's members lie, when it was read member by member.
+    pub layout: Option<Vec<Member>>,
 }
 
 /// The system prompt, translated.
@@ -187,6 +190,7 @@ impl Read {
             members,
             request,
             body_len: body.len(),
+            layout: None,
         })
     }
 
@@ -213,6 +217,7 @@ impl Read {
             tools,
             members: fields::members(Front::Messages, members.entries()),
             body_len: body.len(),
+            layout: Some(members.layout()),
         })
     }
 

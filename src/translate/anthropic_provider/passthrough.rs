@@ -36,8 +36,7 @@ use serde_json::{Map, Value, json};
 
 use super::thinking_budget;
 use crate::capabilities::ThinkingSwitch;
-use crate::format::members::Members;
-use crate::format::scan;
+use crate::format::scan::{self, Member};
 use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
 
 /// Members of a Messages body that only Anthropic serves: beta features
@@ -96,7 +95,8 @@ pub struct Edited {
     pub tools: bool,
 }
 
-/// The body to send for the client's Messages body `original`, written
+/// The body to send for the client's Messages body `original`, whose
+/// members lie at `members` (the front end's reading of it), written
 /// with its `messages`, `tools` and `system` (most of a conversation's
 /// bytes) as the client wrote them, or for `system`, with its
 /// billing-header block left out: [`passthrough`] and then `edit` (the
@@ -108,15 +108,16 @@ pub struct Edited {
 /// or when the body is not read member by member (a repeated member): the
 /// caller then edits a tree of the whole body.
 pub fn passthrough_bytes(
-    original: &[u8],
+    original: &str,
+    members: &[Member],
     facts: Facts,
     edited: Edited,
     edit: impl FnOnce(&mut Map<String, Value>),
 ) -> Option<Vec<u8>> {
-    let members = Members::scan(original, &mut [])?;
     let mut body = Map::new();
     let mut as_written: Vec<(&str, Cow<str>)> = Vec::new();
-    for (key, raw) in members.entries() {
+    for member in members {
+        let (key, raw) = (&*member.key, &original[member.value.clone()]);
         if body.contains_key(key) {
             return None;
         }

@@ -393,9 +393,21 @@ mod passthrough {
 
     use super::object;
     use crate::capabilities::ThinkingSwitch;
-    use crate::translate::anthropic_provider::passthrough::{
-        Edited, Facts, passthrough, passthrough_bytes,
-    };
+    use crate::format::members::Members;
+    use crate::translate::anthropic_provider::passthrough::{self, Edited, Facts, passthrough};
+
+    /// [`passthrough::passthrough_bytes`] of `body`, read as the Messages
+    /// front end reads it.
+    fn passthrough_bytes(
+        body: &[u8],
+        facts: Facts,
+        edited: Edited,
+        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> Option<Vec<u8>> {
+        let members = Members::scan(body, &mut [])?;
+        let text = std::str::from_utf8(body).unwrap();
+        passthrough::passthrough_bytes(text, &members.layout(), facts, edited, edit)
+    }
 
     const KIMI: Facts = Facts {
         model: "kimi-for-coding",
