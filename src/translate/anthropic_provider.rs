@@ -27,6 +27,11 @@
 
 pub mod passthrough;
 
+use std::borrow::Cow;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::ids;
@@ -477,47 +482,52 @@ impl StreamTranslator {
     /// error event, or a comment for a `ping`. Data that is not JSON is
     /// passed on as it is, for the reader to reject.
     pub fn translate(&mut self, event: &Event) -> Vec<Item> {
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
+        let Ok(data) = serde_json::from_str::<EventData>(&event.data) else {
             return vec![data_item(event.data.clone())];
         };
-        let kind = data
-            .get("type")
-            .and_then(Value::as_str)
-            .or(event.event.as_deref())
-            .unwrap_or_default();
-        match kind {
+        let kind = data.kind.as_deref().or(event.event.as_deref());
+        match kind.unwrap_or_default() {
             "message_start" => {
-                let message = &data["message"];
+                let message = tree(data.message);
                 if let Some(id) = message.get("id").and_then(Value::as_str) {
                     self.id = id.to_string();
                 }
                 self.model = message.get("model").cloned().unwrap_or(Value::Null);
                 self.usage.update(message.get("usage"));
-                vec![self.chunk(json!({"role": "assistant", "content": ""}), Value::Null)]
+                let delta = json!({"role": "assistant", "content": ""});
+                vec![self.chunk(&delta, None)]
             }
-            "content_block_start" => self.block_start(&data["content_block"]),
-            "content_block_delta" => self.block_delta(&data["delta"]),
+            "content_block_start" => self.block_start(&tree(data.content_block)),
+            "content_block_delta" => {
+                let delta = data
+                    .delta
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
+                self.block_delta(delta.unwrap_or_default())
+            }
             "content_block_stop" => {
                 self.open_tool = None;
                 Vec::new()
             }
             "message_delta" => {
-                self.usage.update(data.get("usage"));
-                let stop_reason = data.pointer("/delta/stop_reason").and_then(Value::as_str);
-                let finish = finish_reason(stop_reason, self.tool_calls > 0);
+                self.usage.update(Some(&tree(data.usage)));
+                let delta = data
+                    .delta
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
+                let delta: DeltaData = delta.unwrap_or_default();
+                let finish = finish_reason(delta.stop_reason.as_deref(), self.tool_calls > 0);
                 let usage = json!({
                     "id": self.id, "object": "chat.completion.chunk", "created": self.created,
                     "model": self.model, "choices": [], "usage": self.usage.openai(),
                 });
                 vec![
-                    self.chunk(json!({}), json!(finish)),
+                    self.chunk(&json!({}), Some(finish)),
                     data_item(usage.to_string()),
                 ]
             }
             "message_stop" => vec![data_item("[DONE]".to_string())],
             "ping" => vec![Item::Comment("ping".to_string())],
             "error" => {
-                let error = data.get("error").cloned().unwrap_or_else(|| json!({}));
+                let error = data.error.map_or_else(|| json!({}), |raw| tree(Some(raw)));
                 vec![data_item(json!({"error": error}).to_string())]
             }
             _ => Vec::new(),
@@ -526,9 +536,10 @@ impl StreamTranslator {
 
     fn block_start(&mut self, block: &Value) -> Vec<Item> {
         self.open_tool = None;
+        let text = |key: &str| block.get(key).and_then(Value::as_str);
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => self.text("content", block.get("text")),
-            Some("thinking") => self.text("reasoning_content", block.get("thinking")),
+            Some("text") => self.text("content", text("text")),
+            Some("thinking") => self.text("reasoning_content", text("thinking")),
             Some("tool_use") => {
                 let index = self.tool_calls;
                 self.tool_calls += 1;
@@ -547,7 +558,7 @@ impl StreamTranslator {
                     "type": "function",
                     "function": {"name": block["name"], "arguments": arguments},
                 });
-                vec![self.chunk(json!({"tool_calls": [call]}), Value::Null)]
+                vec![self.chunk(&json!({"tool_calls": [call]}), None)]
             }
             // `redacted_thinking` and blocks yet unknown have no OpenAI
             // place.
@@ -555,18 +566,18 @@ impl StreamTranslator {
         }
     }
 
-    fn block_delta(&mut self, delta: &Value) -> Vec<Item> {
-        match delta.get("type").and_then(Value::as_str) {
-            Some("text_delta") => self.text("content", delta.get("text")),
-            Some("thinking_delta") => self.text("reasoning_content", delta.get("thinking")),
+    fn block_delta(&mut self, delta: DeltaData) -> Vec<Item> {
+        match delta.kind.as_deref() {
+            Some("text_delta") => self.text("content", delta.text.as_deref()),
+            Some("thinking_delta") => self.text("reasoning_content", delta.thinking.as_deref()),
             Some("input_json_delta") => {
                 let Some(index) = self.open_tool else {
                     return Vec::new();
                 };
-                match delta.get("partial_json").and_then(Value::as_str) {
+                match delta.partial_json.as_deref() {
                     Some(piece) if !piece.is_empty() => {
                         let call = json!({"index": index, "function": {"arguments": piece}});
-                        vec![self.chunk(json!({"tool_calls": [call]}), Value::Null)]
+                        vec![self.chunk(&json!({"tool_calls": [call]}), None)]
                     }
                     _ => Vec::new(),
                 }
@@ -576,22 +587,112 @@ impl StreamTranslator {
     }
 
     /// A chunk with `delta[field] = text`, or nothing for empty text.
-    fn text(&self, field: &str, text: Option<&Value>) -> Vec<Item> {
-        match text.and_then(Value::as_str) {
-            Some(text) if !text.is_empty() => vec![self.chunk(json!({ field: text }), Value::Null)],
+    fn text(&self, field: &'static str, text: Option<&str>) -> Vec<Item> {
+        match text {
+            Some(text) if !text.is_empty() => vec![self.chunk(&OneMember(field, text), None)],
             _ => Vec::new(),
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Value) -> Item {
-        let chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        data_item(chunk.to_string())
+    fn chunk(&self, delta: &impl Serialize, finish: Option<&'static str>) -> Item {
+        let chunk = ChunkOut {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: [ChoiceOut {
+                index: 0,
+                delta,
+                finish_reason: finish,
+            }],
+        };
+        data_item(serde_json::to_string(&chunk).expect("a chunk serializes"))
+    }
+}
+
+/// What the translator reads of an Anthropic event, each member kept as
+/// written until the event's type needs it (most events are deltas).
+#[derive(Deserialize)]
+struct EventData<'a> {
+    #[serde(rename = "type", borrow, default, deserialize_with = "lenient")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    content_block: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    delta: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// An event's `delta`: a block's text, thinking or tool input, or the
+/// message's stop reason. A member of another shape is as good as absent.
+#[derive(Deserialize, Default)]
+struct DeltaData<'a> {
+    #[serde(rename = "type", borrow, default, deserialize_with = "lenient")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient")]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient")]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient")]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient")]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+/// A string member, borrowed where it has no escapes; `None` for any other
+/// value.
+fn lenient<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text<'a> {
+        Text(#[serde(borrow)] Cow<'a, str>),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Text::deserialize(deserializer)? {
+        Text::Text(text) => Some(text),
+        Text::Other(_) => None,
+    })
+}
+
+/// A member's value as a tree (`null` when absent): for the events that
+/// come once or twice a stream.
+fn tree(raw: Option<&RawValue>) -> Value {
+    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// An OpenAI chunk, written in the order OpenAI writes its members.
+#[derive(Serialize)]
+struct ChunkOut<'a, D> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a Value,
+    choices: [ChoiceOut<'a, D>; 1],
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a, D> {
+    index: u8,
+    delta: &'a D,
+    finish_reason: Option<&'static str>,
+}
+
+/// A delta of one member, `{field: text}`.
+struct OneMember<'a>(&'static str, &'a str);
+
+impl Serialize for OneMember<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
     }
 }
 

@@ -371,6 +371,37 @@ fn stream_errors_and_odd_events_are_passed_on() {
         )])
         .is_empty()
     );
+    // A member of another shape is as good as absent; a type that is not
+    // a string leaves the event's name; escaped text is read.
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": "k",
+        "usage": {"input_tokens": 1.5, "output_tokens": "2"}}});
+    let delta = |delta: Value| {
+        (
+            "content_block_delta",
+            json!({"type": 7, "index": 0, "delta": delta}),
+        )
+    };
+    let ending =
+        json!({"type": "message_delta", "delta": {"stop_reason": ["end_turn"]}, "usage": null});
+    assert_eq!(
+        run(&[
+            ("message_start", start),
+            delta(json!({"type": "text_delta", "text": {"a": 1}})),
+            delta(json!({"type": "text_delta", "text": "a\nb é"})),
+            delta(json!("text_delta")),
+            ("message_delta", ending),
+        ]),
+        vec![
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"content": "a\nb é"}), Value::Null),
+            chunk(json!({}), json!("stop")),
+            json!({"id": "msg_1", "object": "chat.completion.chunk", "created": 7, "model": "k",
+                   "choices": [], "usage": {"prompt_tokens": 0, "completion_tokens": 0,
+                   "total_tokens": 0, "prompt_tokens_details": {"cached_tokens": 0,
+                   "cache_write_tokens": 0}}})
+            .to_string(),
+        ]
+    );
     // Data that is not JSON is passed on for the reader to reject.
     let mut translator = StreamTranslator::new(0);
     let odd = Event {
