@@ -72,7 +72,7 @@ impl FrontEnd for Messages {
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let original = anthropic::Original::new(original, read.layout.take());
+        let original = read.original(original);
         Ok((
             request
                 .with_anthropic_original(original)

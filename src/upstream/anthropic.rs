@@ -39,19 +39,16 @@ impl Transport for Anthropic {
         edits: &Edits,
         thinking: ThinkingSwitch,
     ) -> Chunks {
-        if let Some((original, members)) = request.anthropic_original().and_then(|o| o.members()) {
+        if let Some(original) = request.anthropic_original() {
             let edited = passthrough::Edited {
                 messages: (edits.items.values())
                     .any(|edit| edit.get("reasoning_content").is_some()),
                 tools: edits.top.get("tools").is_some() || edits.top.raw("tools").is_some(),
             };
-            let body = passthrough::passthrough_bytes(
-                original,
-                members,
-                facts(target, thinking),
-                edited,
-                |body| plan_edits(body, request, edits),
-            );
+            let body =
+                passthrough::passthrough_bytes(original, facts(target, thinking), edited, |body| {
+                    plan_edits(body, request, edits)
+                });
             if let Some(body) = body {
                 return Chunks::from(Bytes::from(body));
             }

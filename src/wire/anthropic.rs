@@ -32,20 +32,33 @@ use serde_json::value::RawValue;
 use super::RawText;
 use crate::format::scan::Member;
 
-/// A client's Messages body as the front end read it: its bytes, and where
+/// A client's Messages body as the front end read it: its bytes, where
 /// each of its top-level members lies when it was read member by member,
-/// so that a target speaking Messages sends it on without reading it
-/// again.
+/// and what the reading found of its tools, so that a target speaking
+/// Messages sends it on without reading it again.
 #[derive(Debug, Clone)]
 pub struct Original {
     bytes: Bytes,
     members: Option<Vec<Member>>,
+    client_tools: bool,
 }
 
 impl Original {
-    /// `members`, when given, must be where the members of `bytes` lie.
-    pub fn new(bytes: Bytes, members: Option<Vec<Member>>) -> Self {
-        Self { bytes, members }
+    /// `members`, when given, must be where the members of `bytes` lie;
+    /// `client_tools`, whether its `tools` are client tools only (each with
+    /// an `input_schema`), at least one, none with `defer_loading`.
+    pub fn new(bytes: Bytes, members: Option<Vec<Member>>, client_tools: bool) -> Self {
+        Self {
+            bytes,
+            members,
+            client_tools,
+        }
+    }
+
+    /// Whether its `tools` are client tools only, at least one, none
+    /// deferred.
+    pub fn client_tools(&self) -> bool {
+        self.client_tools
     }
 
     pub fn bytes(&self) -> &Bytes {
@@ -545,6 +558,9 @@ pub struct Tool {
     /// A cache breakpoint after the tools: only its presence is read.
     #[serde(default)]
     pub cache_control: Option<serde::de::IgnoredAny>,
+    /// Tool search's deferred loading: only its presence is read.
+    #[serde(default)]
+    pub defer_loading: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::format::members::{Aside, Members};
@@ -16,7 +17,7 @@ use crate::translate::chat_body;
 use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
 use crate::wire::anthropic::{
-    Block, Blocks, Content, DocumentSource, ImageSource, Message, MessagesRequest, Other,
+    Block, Blocks, Content, DocumentSource, ImageSource, Message, MessagesRequest, Original, Other,
     RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
@@ -112,7 +113,7 @@ pub struct Read {
     /// The length of the body read (see [`write`]).
     body_len: usize,
     /// Where the body's members lie, when it was read member by member.
-    pub layout: Option<Vec<Member>>,
+    layout: Option<Vec<Member>>,
 }
 
 /// The system prompt, translated.
@@ -135,6 +136,8 @@ struct Tools {
     rows: u128,
     /// The server tools' names (which a `tool_choice` may not name).
     server: Arc<[Box<str>]>,
+    /// Client tools only, at least one, none with `defer_loading`.
+    client_only: bool,
 }
 
 /// What the Messages front end remembers from request to request: the
@@ -221,6 +224,12 @@ impl Read {
         })
     }
 
+    /// The body `bytes` this was read from, with what the reading found
+    /// (for a target that speaks Messages).
+    pub fn original(&mut self, bytes: Bytes) -> Original {
+        Original::new(bytes, self.layout.take(), self.tools.client_only)
+    }
+
     /// The chat-completions request, asking for `model` (the name the
     /// gateway resolves; `None` for its default chain), as the bytes of its
     /// JSON: written straight from the Anthropic request's fields, with
@@ -285,6 +294,9 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
     Tools {
         json: tools_json(tools),
         rows,
+        client_only: !tools.is_empty()
+            && server.is_empty()
+            && tools.iter().all(|tool| tool.defer_loading.is_none()),
         server: server.into(),
     }
 }

@@ -36,8 +36,8 @@ use serde_json::{Map, Value, json};
 
 use super::thinking_budget;
 use crate::capabilities::ThinkingSwitch;
-use crate::format::scan::{self, Member};
-use crate::wire::anthropic::{BILLING_HEADER, without_billing_header};
+use crate::format::scan;
+use crate::wire::anthropic::{BILLING_HEADER, Original, without_billing_header};
 
 /// Members of a Messages body that only Anthropic serves: beta features
 /// and server-side execution.
@@ -95,36 +95,37 @@ pub struct Edited {
     pub tools: bool,
 }
 
-/// The body to send for the client's Messages body `original`, whose
-/// members lie at `members` (the front end's reading of it), written
-/// with its `messages`, `tools` and `system` (most of a conversation's
-/// bytes) as the client wrote them, or for `system`, with its
-/// billing-header block left out: [`passthrough`] and then `edit` (the
-/// plan's edits) work on a tree of the other members, where those stand as
-/// `null`. A member that takes an edit of its own is read into the tree
-/// ([`tools_as_written`], [`system_as_written`]). `None` when the messages
+/// The body to send for the client's Messages body `original` (as the
+/// front end read it), written with its `messages`, `tools` and `system`
+/// (most of a conversation's bytes) as the client wrote them, or for
+/// `system`, with its billing-header block left out: [`passthrough`] and
+/// then `edit` (the plan's edits) work on a tree of the other members,
+/// where those stand as `null`. A member that takes an edit of its own is
+/// read into the tree (`tools` unless they are client tools only, none
+/// deferred, which [`keep_client_tools`] and [`tool_references`] leave as
+/// they are; [`system_as_written`]). `None` when the messages
 /// do (`edited.messages`, a `role: "system"` message or a `tool_reference`
 /// block in them, or a letter written as an escape that could spell one),
 /// or when the body is not read member by member (a repeated member): the
 /// caller then edits a tree of the whole body.
 pub fn passthrough_bytes(
-    original: &str,
-    members: &[Member],
+    original: &Original,
     facts: Facts,
     edited: Edited,
     edit: impl FnOnce(&mut Map<String, Value>),
 ) -> Option<Vec<u8>> {
+    let (text, members) = original.members()?;
     let mut body = Map::new();
     let mut as_written: Vec<(&str, Cow<str>)> = Vec::new();
     for member in members {
-        let (key, raw) = (&*member.key, &original[member.value.clone()]);
+        let (key, raw) = (&*member.key, &text[member.value.clone()]);
         if body.contains_key(key) {
             return None;
         }
         let text = match key {
             MESSAGES if edited.messages || messages_need_a_tree(raw.as_bytes()) => return None,
             MESSAGES => Some(Cow::Borrowed(raw)),
-            TOOLS if !edited.tools && tools_as_written(raw) => Some(Cow::Borrowed(raw)),
+            TOOLS if !edited.tools && original.client_tools() => Some(Cow::Borrowed(raw)),
             SYSTEM => system_as_written(raw),
             _ => None,
         };
@@ -142,7 +143,7 @@ pub fn passthrough_bytes(
     }
     let mut body = passthrough(body, facts);
     edit(&mut body);
-    let mut out = Vec::with_capacity(original.len() + 64);
+    let mut out = Vec::with_capacity(text.len() + 64);
     out.push(b'{');
     for (index, (key, value)) in body.iter().enumerate() {
         if index > 0 {
@@ -174,22 +175,6 @@ fn messages_need_a_tree(messages: &[u8]) -> bool {
     memmem::find(messages, b"\"system\"").is_some()
         || memmem::find(messages, b"\"tool_reference\"").is_some()
         || escapes_a_letter(messages)
-}
-
-/// Whether `tools` goes as written: an array of the client's own tools
-/// (each with an `input_schema`: [`keep_client_tools`]), none with a
-/// `defer_loading` ([`tool_references`]).
-fn tools_as_written(tools: &str) -> bool {
-    let Ok(elements) = scan::element_ranges(tools.as_bytes()) else {
-        return false;
-    };
-    !elements.is_empty()
-        && elements.into_iter().all(|tool| {
-            scan::members(&tools.as_bytes()[tool]).is_ok_and(|members| {
-                members.iter().any(|m| m.key == "input_schema")
-                    && !members.iter().any(|m| m.key == "defer_loading")
-            })
-        })
 }
 
 /// `system` as written, less its billing-header blocks

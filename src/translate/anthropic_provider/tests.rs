@@ -424,20 +424,22 @@ mod passthrough {
 
     use super::object;
     use crate::capabilities::ThinkingSwitch;
-    use crate::format::members::Members;
+    use bytes::Bytes;
+
+    use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::passthrough::{self, Edited, Facts, passthrough};
 
-    /// [`passthrough::passthrough_bytes`] of `body`, read as the Messages
-    /// front end reads it.
+    /// [`passthrough::passthrough_bytes`] of `body`, read by the Messages
+    /// front end; `None` too when the front end refuses it.
     fn passthrough_bytes(
         body: &[u8],
         facts: Facts,
         edited: Edited,
         edit: impl FnOnce(&mut serde_json::Map<String, Value>),
     ) -> Option<Vec<u8>> {
-        let members = Members::scan(body, &mut [])?;
-        let text = std::str::from_utf8(body).unwrap();
-        passthrough::passthrough_bytes(text, &members.layout(), facts, edited, edit)
+        let mut read = Read::parse(body).ok()?;
+        let original = read.original(Bytes::copy_from_slice(body));
+        passthrough::passthrough_bytes(&original, facts, edited, edit)
     }
 
     const KIMI: Facts = Facts {
