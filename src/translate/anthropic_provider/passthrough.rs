@@ -101,13 +101,14 @@ pub struct Edited {
 /// `system`, with its billing-header block left out: [`passthrough`] and
 /// then `edit` (the plan's edits) work on a tree of the other members,
 /// where those stand as `null`. A member that takes an edit of its own is
-/// read into the tree (`tools` unless they are client tools only, none
-/// deferred, which [`keep_client_tools`] and [`tool_references`] leave as
-/// they are; [`system_as_written`]). `None` when the messages
-/// do (`edited.messages`, a `role: "system"` message or a `tool_reference`
-/// block in them, or a letter written as an escape that could spell one),
-/// or when the body is not read member by member (a repeated member): the
-/// caller then edits a tree of the whole body.
+/// read into the tree: `tools` the plan edits, or that are not client
+/// tools only with none deferred (what [`keep_client_tools`] and
+/// [`tool_references`] change), and `system` where [`system_as_written`]
+/// says so. `None` when the messages take one (`edited.messages`, a
+/// `role: "system"` message or a `tool_reference` block in them, or a
+/// letter written as an escape that could spell one), or when the body was
+/// not read member by member: the caller then edits a tree of the whole
+/// body.
 pub fn passthrough_bytes(
     original: &Original,
     facts: Facts,
