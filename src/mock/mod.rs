@@ -109,7 +109,8 @@ pub struct MockOptions {
     /// Models listed by `/v1/models`.
     #[arg(long, value_delimiter = ',', default_value = "mock-model")]
     pub models: Vec<String>,
-    /// Append every received request to this file as a JSON line.
+    /// Append every received request to this file as a JSON line: its
+    /// `path`, `headers`, `body`, and `raw`, the body as it came.
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
     /// Answer in a provider's own shape: `openai`; `moonshot` (usage with
