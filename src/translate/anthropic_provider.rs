@@ -498,23 +498,15 @@ impl StreamTranslator {
                 vec![self.chunk(&delta, None)]
             }
             "content_block_start" => self.block_start(&tree(data.content_block)),
-            "content_block_delta" => {
-                let delta = data
-                    .delta
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
-                self.block_delta(delta.unwrap_or_default())
-            }
+            "content_block_delta" => self.block_delta(data.delta()),
             "content_block_stop" => {
                 self.open_tool = None;
                 Vec::new()
             }
             "message_delta" => {
                 self.usage.update(Some(&tree(data.usage)));
-                let delta = data
-                    .delta
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
-                let delta: DeltaData = delta.unwrap_or_default();
-                let finish = finish_reason(delta.stop_reason.as_deref(), self.tool_calls > 0);
+                let stop_reason = data.delta().stop_reason;
+                let finish = finish_reason(stop_reason.as_deref(), self.tool_calls > 0);
                 let usage = json!({
                     "id": self.id, "object": "chat.completion.chunk", "created": self.created,
                     "model": self.model, "choices": [], "usage": self.usage.openai(),
@@ -626,6 +618,15 @@ struct EventData<'a> {
     usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+}
+
+impl<'a> EventData<'a> {
+    /// Its `delta`, read (empty when it has none or is not an object).
+    fn delta(&self) -> DeltaData<'a> {
+        self.delta
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// An event's `delta`: a block's text, thinking or tool input, or the
