@@ -289,9 +289,9 @@ impl Postgres {
     /// connection, and with it the open transaction) surely changed
     /// nothing: that is [`StorageError::Unreached`], and the same call can
     /// be made again. A call that is safe to make again whatever happened
-    /// (a write, by its batch's number) never sets the flag. A statement refused on a live connection is
-    /// [`StorageError::Failed`], so a call that cannot succeed is not made
-    /// again and again.
+    /// (a write, by its batch's number) never sets the flag. A statement
+    /// refused on a live connection is [`StorageError::Failed`], so a call
+    /// that cannot succeed is not made again and again.
     fn call<T>(
         &mut self,
         what: &str,
