@@ -27,8 +27,6 @@
 
 pub mod passthrough;
 
-use std::borrow::Cow;
-
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -36,6 +34,7 @@ use serde_json::{Map, Value, json};
 
 use super::ids;
 use crate::format::sse::{Event, Item};
+use crate::wire::chunk;
 
 /// The output limit used when neither the client nor the model's catalog
 /// entry gives one (`max_tokens` is required by Anthropic).
@@ -485,8 +484,12 @@ impl StreamTranslator {
         let Ok(data) = serde_json::from_str::<EventData>(&event.data) else {
             return vec![data_item(event.data.clone())];
         };
-        let kind = data.kind.as_deref().or(event.event.as_deref());
-        match kind.unwrap_or_default() {
+        let kind = chunk::text(data.kind);
+        match kind
+            .as_deref()
+            .or(event.event.as_deref())
+            .unwrap_or_default()
+        {
             "message_start" => {
                 let message = tree(data.message);
                 if let Some(id) = message.get("id").and_then(Value::as_str) {
@@ -505,7 +508,7 @@ impl StreamTranslator {
             }
             "message_delta" => {
                 self.usage.update(Some(&tree(data.usage)));
-                let stop_reason = data.delta().stop_reason;
+                let stop_reason = chunk::text(data.delta().stop_reason);
                 let finish = finish_reason(stop_reason.as_deref(), self.tool_calls > 0);
                 let usage = json!({
                     "id": self.id, "object": "chat.completion.chunk", "created": self.created,
@@ -559,14 +562,16 @@ impl StreamTranslator {
     }
 
     fn block_delta(&mut self, delta: DeltaData) -> Vec<Item> {
-        match delta.kind.as_deref() {
-            Some("text_delta") => self.text("content", delta.text.as_deref()),
-            Some("thinking_delta") => self.text("reasoning_content", delta.thinking.as_deref()),
+        match chunk::text(delta.kind).as_deref() {
+            Some("text_delta") => self.text("content", chunk::text(delta.text).as_deref()),
+            Some("thinking_delta") => {
+                self.text("reasoning_content", chunk::text(delta.thinking).as_deref())
+            }
             Some("input_json_delta") => {
                 let Some(index) = self.open_tool else {
                     return Vec::new();
                 };
-                match delta.partial_json.as_deref() {
+                match chunk::text(delta.partial_json).as_deref() {
                     Some(piece) if !piece.is_empty() => {
                         let call = json!({"index": index, "function": {"arguments": piece}});
                         vec![self.chunk(&json!({"tool_calls": [call]}), None)]
@@ -606,8 +611,8 @@ impl StreamTranslator {
 /// written until the event's type needs it (most events are deltas).
 #[derive(Deserialize)]
 struct EventData<'a> {
-    #[serde(rename = "type", borrow, default, deserialize_with = "lenient")]
-    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
     message: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -630,36 +635,20 @@ impl<'a> EventData<'a> {
 }
 
 /// An event's `delta`: a block's text, thinking or tool input, or the
-/// message's stop reason. A member of another shape is as good as absent.
+/// message's stop reason, each read with [`chunk::text`] (a member of
+/// another shape is as good as absent).
 #[derive(Deserialize, Default)]
 struct DeltaData<'a> {
-    #[serde(rename = "type", borrow, default, deserialize_with = "lenient")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient")]
-    text: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient")]
-    thinking: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient")]
-    partial_json: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient")]
-    stop_reason: Option<Cow<'a, str>>,
-}
-
-/// A string member, borrowed where it has no escapes; `None` for any other
-/// value.
-fn lenient<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Cow<'de, str>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Text<'a> {
-        Text(#[serde(borrow)] Cow<'a, str>),
-        Other(serde::de::IgnoredAny),
-    }
-    Ok(match Text::deserialize(deserializer)? {
-        Text::Text(text) => Some(text),
-        Text::Other(_) => None,
-    })
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    thinking: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    partial_json: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stop_reason: Option<&'a RawValue>,
 }
 
 /// A member's value as a tree (`null` when absent): for the events that
