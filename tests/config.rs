@@ -1102,3 +1102,42 @@ fn a_password_written_in_ledger_store_is_warned_about_and_scrubbed() {
         "connecting with [redacted]"
     );
 }
+
+#[test]
+fn config_show_hides_url_queries_and_a_base_url_refuses_credentials() {
+    // A query may hold a key under any name, from the environment or not.
+    let loaded = load(
+        r#"{models: {providers: {gw: {baseUrl: "https://gw.example/v1?api-key=q9Zk3vL0pW", apiKey: "${MOONSHOT_API_KEY}",
+            models: [{id: "m"}]}}},
+           gateway: {telemetry: {endpoint: "https://otlp.example?code=x8Yq2mR7tT"}}}"#,
+        &ALL_KEYS,
+    )
+    .unwrap();
+    let shown = loaded.config.redacted();
+    let text = shown.to_string();
+    for secret in ["q9Zk3vL0pW", "x8Yq2mR7tT"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert_eq!(
+        shown["models"]["providers"]["gw"]["baseUrl"],
+        "https://gw.example/v1?…"
+    );
+    assert_eq!(
+        shown["gateway"]["telemetry"]["tracesUrl"],
+        "https://otlp.example/v1/traces?…"
+    );
+    // A user or password in a base would be shown wherever the URL is.
+    let errors = load(
+        r#"{models: {providers: {gw: {baseUrl: "https://gw:S3cretPass@gw.example/v1", apiKey: "${MOONSHOT_API_KEY}",
+            models: [{id: "m"}]}}}}"#,
+        &ALL_KEYS,
+    )
+    .err()
+    .expect("refused");
+    let errors = errors.join("\n");
+    assert!(
+        errors.contains("models.providers.gw.baseUrl: a user or password in the URL"),
+        "{errors}"
+    );
+    assert!(!errors.contains("S3cretPass"), "{errors}");
+}

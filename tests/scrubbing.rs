@@ -9,6 +9,7 @@ mod common;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
+use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};
 
@@ -110,5 +111,69 @@ async fn an_echoed_key_reaches_no_client_in_any_field() {
         // The answer went through, scrubbed, not refused.
         assert!(text.contains("the key is "), "{what}: {text}");
         assert!(text.contains("[redacted]"), "{what}: {text}");
+    }
+}
+
+/// A provider whose refusal echoes the key, escaped as a JSON writer may
+/// write it, in a body whose `error.message` is no string (so clawgate
+/// quotes the body itself).
+async fn refusing_provider() -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            let body = format!(
+                r#"{{"error":{{"message":null}},"detail":"key {} rejected, or {}"}}"#,
+                SECRET.replace('-', "\\u002d"),
+                escaped()
+            );
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn an_escaped_key_in_a_provider_refusal_reaches_neither_the_client_nor_the_log() {
+    let (captured, _guard) = Captured::start();
+    let base = refusing_provider().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"echo": {"baseUrl": base, "apiKey": "${ECHO_KEY}",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "echo/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("ECHO_KEY", SECRET)]).await;
+    let response = gw
+        .chat(json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(response.status(), 502);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("rejected"),
+        "the provider's words are quoted: {text}"
+    );
+    assert!(text.contains("[redacted]"), "{text}");
+    for form in [
+        SECRET.to_string(),
+        SECRET.replace('-', "\\u002d"),
+        escaped(),
+    ] {
+        assert!(!text.contains(&form), "{form} in {text}");
+    }
+    let log = serde_json::to_string(&captured.lines()).unwrap();
+    assert!(log.contains("rejected"), "{log}");
+    for form in [
+        SECRET.to_string(),
+        SECRET.replace('-', "\\u002d"),
+        escaped(),
+    ] {
+        assert!(!log.contains(&form), "{form} in the log");
     }
 }

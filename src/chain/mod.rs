@@ -210,9 +210,7 @@ pub async fn run(
     let mut cooling: Vec<(&Target, Plan)> = Vec::new();
     let mut tried_any = false;
     for target in chain {
-        let url = settings
-            .redactor
-            .provider_text(target.provider.completions_url.as_str());
+        let url = settings.redactor.url(&target.provider.completions_url);
         let skip = |cause: Cause, class, wait| Failure {
             model_ref: target.model_ref.clone(),
             url: url.clone(),
@@ -346,9 +344,7 @@ pub async fn run(
             .iter()
             .min_by_key(|(t, _)| settings.cooldowns.last_failure(&t.model_ref));
         if let Some((target, plan)) = oldest {
-            let url = settings
-                .redactor
-                .provider_text(target.provider.completions_url.as_str());
+            let url = settings.redactor.url(&target.provider.completions_url);
             let permit = settings.cooldowns.force(&target.model_ref);
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);

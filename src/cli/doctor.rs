@@ -285,9 +285,7 @@ async fn probe(config: &Config, report: &mut Report) {
         let started = Instant::now();
         let result = chain::probe(&upstream, &target, &request, &settings).await;
         let millis = started.elapsed().as_millis();
-        let url = config
-            .redactor
-            .provider_text(target.provider.completions_url.as_str());
+        let url = config.redactor.url(&target.provider.completions_url);
         match result {
             Ok(_) => report.check(
                 Mark::Ok,
@@ -329,7 +327,7 @@ async fn probe_quotas(config: &Config, report: &mut Report) {
             continue;
         }
         seen.push(provider.id.clone());
-        let url = config.redactor.provider_text(settings.url.as_str());
+        let url = config.redactor.url(&settings.url);
         match quotas.read_now(provider).await {
             Ok(reading) => {
                 let now = std::time::SystemTime::now();

@@ -96,7 +96,7 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
                 "provider": provider.id,
                 "dialect": provider.dialect,
                 "api": provider.api,
-                "url": config.redactor.provider_text(provider.completions_url.as_str()),
+                "url": config.redactor.url(&provider.completions_url),
             });
             match providers::plan(&request, target, &memo) {
                 Ok(plan) => {

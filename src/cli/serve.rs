@@ -98,7 +98,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     if let Some(telemetry) = &config.gateway.telemetry {
         tracing::info!(
             "telemetry: traces to {} as {} (sampling {})",
-            config.redactor.scrub(telemetry.traces_url.as_str()),
+            config.redactor.url(&telemetry.traces_url),
             telemetry.service_name,
             telemetry.sample_ratio
         );

@@ -58,7 +58,7 @@ impl Config {
                     })
                     .collect();
                 let value = serde_json::json!({
-                    "baseUrl": p.base_url.as_str(),
+                    "baseUrl": self.redactor.url(&p.base_url),
                     "api": p.api,
                     "dialect": p.dialect,
                     "dialectSource": p.dialect_source,
@@ -115,13 +115,13 @@ impl Config {
                     "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
                 },
                 "telemetry": g.telemetry.as_ref().map(|t| serde_json::json!({
-                    "tracesUrl": t.traces_url.as_str(),
+                    "tracesUrl": self.redactor.url(&t.traces_url),
                     "serviceName": t.service_name,
                     "sampleRatio": t.sample_ratio,
                     "parentBased": t.parent_based,
                     "queueSpans": t.queue_spans,
                     "captureContent": t.capture_content,
-                    "metricsUrl": t.metrics_url.as_ref().map(|url| url.as_str()),
+                    "metricsUrl": t.metrics_url.as_ref().map(|url| self.redactor.url(url)),
                     "metricsIntervalSeconds": t.metrics_interval.as_secs_f64(),
                     "headers": t.headers.iter()
                         .map(|(name, _)| (name.clone(), Value::String(REDACTED.into())))

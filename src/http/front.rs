@@ -42,6 +42,7 @@ use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ops::metrics;
+use crate::ops::redact::escape_controls;
 use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
@@ -457,8 +458,9 @@ fn name_dropped(
         let unknown: Vec<&str> = seen.unknown().iter().map(|key| &**key).collect();
         tracing::warn!(
             target = target.model_ref.as_str(),
-            dropped = %named,
-            unknown = %unknown.join(", "),
+            // Client text: control characters escaped, so no line is forged.
+            dropped = %escape_controls(&named),
+            unknown = %escape_controls(&unknown.join(", ")),
             "fields the target cannot take were dropped (said at most once a minute per target and set of fields; the answers name them in x-clawgate-dropped)"
         );
     }

@@ -11,7 +11,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 pub use super::scrub::REDACTED;
 use super::scrub::{MIN_KEY_LEN, Scrubber};
@@ -31,15 +30,15 @@ pub fn is_sensitive_header(name: &str) -> bool {
 /// through. Cheap to clone; its `Debug` shows only how many it holds.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Longest first, so a secret containing another is replaced whole.
-    secrets: Arc<[Box<str>]>,
-    /// The same secrets, for relayed bytes.
+    /// How many secrets it holds (all its `Debug` shows).
+    count: usize,
+    /// The secrets' search, for texts and relayed bytes.
     scrubber: Scrubber,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} secrets)", self.secrets.len())
+        write!(f, "Redactor({} secrets)", self.count)
     }
 }
 
@@ -55,7 +54,7 @@ impl Redactor {
         secrets.dedup();
         Self {
             scrubber: Scrubber::new(secrets.iter().map(|secret| secret.as_bytes())),
-            secrets: secrets.into(),
+            count: secrets.len(),
         }
     }
 
@@ -65,14 +64,14 @@ impl Redactor {
         &self.scrubber
     }
 
-    /// `text` without any known secret or credential-shaped word.
+    /// `text` without any known secret (raw, or JSON-escaped as a
+    /// provider's error body may echo it) or credential-shaped word.
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut out = Cow::Borrowed(text);
-        for secret in self.secrets.iter() {
-            if out.contains(&**secret) {
-                out = Cow::Owned(out.replace(&**secret, REDACTED));
-            }
-        }
+        let out = match self.scrubber.scrub(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // A key is replaced whole, so what is left is still UTF-8.
+            Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+        };
         match scrub_shapes(&out) {
             Some(cleaned) => Cow::Owned(cleaned),
             None => out,
@@ -84,6 +83,20 @@ impl Redactor {
     /// `\u{1b}`) so it cannot forge log lines or terminal output.
     pub fn provider_text(&self, text: &str) -> String {
         escape_controls(&self.scrub(text))
+    }
+
+    /// A URL as clawgate shows it (errors, logs, `config show`, the
+    /// status): its query, which may hold a key under any name, as `…`,
+    /// and the rest as [`Redactor::provider_text`] leaves it.
+    pub fn url(&self, url: &reqwest::Url) -> String {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        let mut shown = shown.to_string();
+        if url.query().is_some() {
+            shown.push_str("?…");
+        }
+        self.provider_text(&shown)
     }
 }
 
@@ -193,6 +206,35 @@ mod tests {
         for name in ["User-Agent", "HTTP-Referer", "X-Title", "content-type"] {
             assert!(!is_sensitive_header(name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_secret_echoed_with_json_escapes_is_replaced_too() {
+        let redactor = Redactor::new(["sk-live/abcdef0123456789"]);
+        check(
+            &redactor,
+            r#"{"detail":"key sk-live\/abcdef0123456789 rejected"}"#,
+            r#"{"detail":"key [redacted] rejected"}"#,
+        );
+        check(
+            &redactor,
+            r"key \u0073k-live/abcdef0123456789 rejected",
+            "key [redacted] rejected",
+        );
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_query() {
+        let redactor = Redactor::default();
+        let url = |text| reqwest::Url::parse(text).unwrap();
+        assert_eq!(
+            redactor.url(&url("https://otlp.example/v1/traces?api-key=abc123def456")),
+            "https://otlp.example/v1/traces?…"
+        );
+        assert_eq!(
+            redactor.url(&url("https://gw.example/v1/chat/completions")),
+            "https://gw.example/v1/chat/completions"
+        );
     }
 
     fn check(redactor: &Redactor, text: &str, expected: &str) {

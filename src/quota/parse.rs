@@ -123,7 +123,9 @@ fn window(object: &Value, fallback_name: &str) -> Option<Window> {
         .iter()
         .find_map(|key| object.get(*key).and_then(time));
     Some(Window {
-        name: name.chars().take(64).collect(),
+        // Shown in logs, error bodies and the terminal: no control
+        // characters (a line break, an escape sequence).
+        name: name.chars().filter(|c| !c.is_control()).take(64).collect(),
         used,
         limit,
         remaining,
@@ -267,6 +269,15 @@ mod tests {
             (windows[1].name.as_str(), windows[1].remaining),
             ("5h limit", 0.0)
         );
+    }
+
+    #[test]
+    fn a_window_name_keeps_no_control_characters() {
+        let answer = json!({"usage": {"limit": 10, "used": 1, "name": "x\u{1b}[2J\nINFO forged"}});
+        let Reading::Windows(windows) = usages(&answer).unwrap() else {
+            panic!("windows")
+        };
+        assert_eq!(windows[0].name, "x[2JINFO forged");
     }
 
     #[test]

@@ -38,6 +38,13 @@ const PLAIN_HTTP_PORTS: &[u16] = &[11434, 1234, 8000, 4000, 8080, 18700];
 
 /// Every problem with `url` as the base of `api`.
 pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
+    // A URL is shown in errors, logs and `config show`: credentials in it
+    // would be too (and every other message here quotes the URL).
+    if !url.username().is_empty() || url.password().is_some() {
+        return vec![Problem::Error(
+            "a user or password in the URL would be shown in errors and logs; put the key in apiKey (or a header in headers)".into(),
+        )];
+    }
     let mut problems = Vec::new();
     let path = url.path().trim_end_matches('/');
     let trimmed = |tail: &str| {
@@ -117,6 +124,25 @@ mod tests {
 
     fn check_url(api: &str, url: &str) -> Vec<Problem> {
         check(Api::parse(api).unwrap(), &Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn credentials_in_a_base_are_refused_without_being_quoted() {
+        for url in [
+            "https://gw:S3cretPass@litellm.internal/v1",
+            "https://S3cretPass@api.moonshot.ai/v1/chat/completions",
+        ] {
+            let problems = check_url("openai-completions", url);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            let Problem::Error(message) = &problems[0] else {
+                panic!("an error: {problems:?}");
+            };
+            assert!(
+                message.starts_with("a user or password in the URL"),
+                "{message}"
+            );
+            assert!(!message.contains("S3cretPass"), "{message}");
+        }
     }
 
     #[test]

@@ -58,14 +58,10 @@ struct Collector {
 
 impl Collector {
     fn new(client: &reqwest::Client, url: &reqwest::Url, headers: &HeaderMap) -> Self {
-        let mut shown = url.clone();
-        if shown.query().is_some() {
-            shown.set_query(Some("…"));
-        }
         Self {
             client: client.clone(),
             url: url.clone(),
-            shown: shown.to_string(),
+            shown: crate::ops::redact::Redactor::default().url(url),
             headers: headers.clone(),
         }
     }
