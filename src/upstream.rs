@@ -342,7 +342,18 @@ impl Upstream {
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         if json {
-            return whole_answer(response, transport, timeouts, limits, scrub).await;
+            // Its first byte the client can be given is its last: the whole
+            // body is read within the attempt's deadline, so a provider
+            // that sends the head and stalls still falls over in time.
+            return match timeout_at(
+                deadline,
+                whole_answer(response, transport, timeouts, limits, scrub),
+            )
+            .await
+            {
+                Err(_) => Err(timed_out("the rest of the answer")),
+                Ok(reply) => reply,
+            };
         }
         {
             let body = Box::pin(response.bytes_stream());

@@ -882,3 +882,55 @@ async fn targets_whose_window_is_known_too_small_are_skipped_before_trying() {
     let response = gw.chat(json!({"messages": user_message()})).await;
     assert_eq!(header(&response, "x-clawgate-provider"), "primary");
 }
+
+/// A provider that answers a request for a stream with the head of a JSON
+/// body and then nothing: the body never ends.
+async fn stalling_json_provider() -> String {
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(
+                bytes::Bytes::from_static(b"{\"id\":\"c1\",\"choices\":["),
+            )])
+            .chain(futures_util::stream::pending());
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn a_json_answer_that_stalls_falls_over_within_the_first_byte_timeout() {
+    let primary = stalling_json_provider().await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&backup, &backup);
+    config["models"]["providers"]["primary"]["baseUrl"] = json!(primary);
+    // The idle timeout alone would hold the request far longer.
+    config["gateway"] = json!({
+        "timeouts": {"firstByteSeconds": 0.5, "idleSeconds": 30, "chainSeconds": 10},
+        "retries": {"perTarget": 0},
+    });
+    let gw = gateway(config).await;
+    for stream in [false, true] {
+        let started = Instant::now();
+        let response = gw
+            .chat(json!({"messages": user_message(), "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200, "stream={stream}");
+        assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stream={stream}: {:?}",
+            started.elapsed()
+        );
+    }
+}
