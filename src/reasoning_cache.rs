@@ -317,20 +317,31 @@ impl ReasoningCache {
 /// `request` with the reasoning kept for each replayed assistant turn that
 /// made tool calls and arrives without `reasoning_content`.
 pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> ChatRequest {
-    let found: Vec<(usize, Arc<str>)> = request
-        .messages()
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| {
-            m.role == "assistant" && !m.tool_call_ids.is_empty() && !m.has_reasoning_content
-        })
-        .filter_map(|(index, _)| {
-            let raw = request.message_member(index, "tool_calls")?;
-            let calls = calls_of(&serde_json::from_str(raw).ok()?);
-            let scope = scope.within(user_message_before(&request, index));
-            Some((index, cache.recall(scope, &calls)?))
-        })
-        .collect();
+    // One pass: each user message's scope is made once (hashing its text),
+    // and serves every turn after it until the next.
+    let mut found: Vec<(usize, Arc<str>)> = Vec::new();
+    let mut turn_scope = scope.within(None);
+    for (index, message) in request.messages().iter().enumerate() {
+        if message.role == "user" {
+            turn_scope = scope.within(request.message_member(index, "content"));
+            continue;
+        }
+        if message.role != "assistant"
+            || message.tool_call_ids.is_empty()
+            || message.has_reasoning_content
+        {
+            continue;
+        }
+        let Some(raw) = request.message_member(index, "tool_calls") else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str(raw) else {
+            continue;
+        };
+        if let Some(reasoning) = cache.recall(turn_scope, &calls_of(&value)) {
+            found.push((index, reasoning));
+        }
+    }
     if found.is_empty() {
         return request;
     }
@@ -552,6 +563,33 @@ mod tests {
         assert_eq!(
             restore(&cache, scope("other"), replay).restored_reasoning(1),
             None
+        );
+    }
+
+    /// A long user message before thousands of tool-call turns is hashed
+    /// once, not once a turn: the replay is read in about the time its
+    /// bytes take (hashed once a turn, this one would hash 4 GB).
+    #[test]
+    fn a_long_conversation_is_restored_in_one_pass() {
+        let cache = ReasoningCache::new(Limits::default());
+        let token = scope("t");
+        let mut messages =
+            vec![serde_json::json!({"role": "user", "content": "x".repeat(1 << 20)})];
+        for turn in 0..4000 {
+            messages.push(serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": format!("c{turn}"), "type": "function", "function": {"name": "read", "arguments": "{}"}}]}));
+            messages.push(serde_json::json!({"role": "tool", "tool_call_id": format!("c{turn}"), "content": "ok"}));
+        }
+        let replay =
+            ChatRequest::parse(serde_json::json!({"model": "m", "messages": messages}).to_string())
+                .unwrap();
+        let started = Instant::now();
+        let restored = restore(&cache, token, replay);
+        assert_eq!(restored.restored_reasoning(1), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
         );
     }
 
