@@ -695,6 +695,42 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_error_event_carries_the_type_and_code_the_class_has_before_the_first_byte() {
+        for (class, kind, code) in [
+            (
+                Class::ContextLength,
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
+            (
+                Class::ContentFilter,
+                "invalid_request_error",
+                "upstream_rejected_request",
+            ),
+            (
+                Class::Overloaded,
+                "rate_limit_error",
+                "upstream_rate_limited",
+            ),
+            (Class::ProviderError, "upstream_error", "upstream_error"),
+        ] {
+            let error = StreamError {
+                class: Some(class),
+                code: "upstream_error",
+                message: "m".into(),
+            };
+            let frame = String::from_utf8(error_frame(&error).to_vec()).unwrap();
+            let event: Value =
+                serde_json::from_str(frame.trim().trim_start_matches("data: ")).unwrap();
+            assert_eq!(
+                (&event["error"]["type"], &event["error"]["code"]),
+                (&json!(kind), &json!(code)),
+                "{class:?}"
+            );
+        }
+    }
+
     fn reported(error_type: Option<&str>, message: &str) -> AttemptError {
         AttemptError::Upstream {
             status: None,

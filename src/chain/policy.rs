@@ -391,6 +391,12 @@ pub enum Told {
     Overloaded,
     /// No credit or quota left.
     OutOfCredit,
+    /// The request is too long for the model's context window.
+    TooLong,
+    /// The provider refused the request itself (a bad request, its
+    /// content filter); before the first byte its own status and type are
+    /// passed on.
+    Refused,
 }
 
 impl Told {
@@ -399,6 +405,7 @@ impl Told {
         match self {
             Told::RateLimited | Told::Overloaded => 429,
             Told::OutOfCredit => 402,
+            Told::TooLong | Told::Refused => 400,
         }
     }
 
@@ -407,6 +414,7 @@ impl Told {
         match self {
             Told::RateLimited | Told::Overloaded => "rate_limit_error",
             Told::OutOfCredit => "insufficient_quota",
+            Told::TooLong | Told::Refused => "invalid_request_error",
         }
     }
 
@@ -415,6 +423,8 @@ impl Told {
         match self {
             Told::RateLimited | Told::Overloaded => "upstream_rate_limited",
             Told::OutOfCredit => "upstream_out_of_credit",
+            Told::TooLong => "context_length_exceeded",
+            Told::Refused => "upstream_rejected_request",
         }
     }
 }
@@ -427,6 +437,8 @@ pub fn told(class: Class) -> Option<Told> {
         Class::RateLimited => Some(Told::RateLimited),
         Class::Overloaded => Some(Told::Overloaded),
         Class::Quota | Class::Billing => Some(Told::OutOfCredit),
+        Class::ContextLength => Some(Told::TooLong),
+        Class::BadRequest | Class::ContentFilter => Some(Told::Refused),
         _ => None,
     }
 }
@@ -532,9 +544,7 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
         let status = failures.iter().find_map(Failure::status).unwrap_or(400);
         return FinalStatus {
             status,
-            code: "context_length_exceeded",
-            retry_after: None,
-            told: None,
+            ..told(Told::TooLong)
         };
     }
     if all(Class::is_rate_limit) {
@@ -1045,7 +1055,9 @@ mod tests {
             (Class::ProviderError, None),
             (Class::InvalidResponse, None),
             (Class::TooLarge, None),
-            (Class::BadRequest, None),
+            (Class::ContextLength, Some(Told::TooLong)),
+            (Class::BadRequest, Some(Told::Refused)),
+            (Class::ContentFilter, Some(Told::Refused)),
             (Class::Unsuitable, None),
         ];
         let failed = |class: Class| Failure {
@@ -1053,17 +1065,23 @@ mod tests {
             url: String::new(),
             cause: Cause::Attempt(AttemptError::Connect("x".into())),
             class,
-            decision: Decision::Next,
+            decision: match class {
+                Class::BadRequest | Class::ContentFilter => Decision::Stop,
+                _ => Decision::Next,
+            },
             wait: None,
             tries: 1,
         };
         for (class, expected) in cases {
             assert_eq!(told(class), expected, "{class:?}");
             // Before the first byte, a chain that failed so is told the
-            // same, with the status and code that go with it.
+            // same, with the status and code that go with it (a refusal
+            // with the provider's own type, where it said one).
             if let Some(told) = expected {
                 let verdict = final_status(&[failed(class)]);
-                assert_eq!(verdict.told, Some(told), "{class:?}");
+                if told != Told::Refused {
+                    assert_eq!(verdict.told, Some(told), "{class:?}");
+                }
                 assert_eq!((verdict.status, verdict.code), (told.status(), told.code()));
             }
         }

@@ -184,15 +184,18 @@ impl Encoder for AnthropicEncoder {
             }
             Item::Done => translator.done(),
             Item::Error(error) => {
-                // Told as the same failure before the first byte is.
-                let kind = match error.class.and_then(policy::told) {
-                    Some(told) => told_type(told),
-                    None => error_kind(error.code),
-                };
+                // Told as the same failure before the first byte is, an
+                // overflow in the words Claude Code recovers from.
+                let told = error.class.and_then(policy::told);
+                let kind = told.map_or_else(|| error_kind(error.code), told_type);
+                let overflow = (told == Some(Told::TooLong))
+                    .then(|| anthropic_client::context_overflow(&error.message))
+                    .flatten();
+                let message = overflow.as_deref().unwrap_or(&error.message);
                 if self.relaying {
-                    return self.end_relayed(kind, &error.message, out);
+                    return self.end_relayed(kind, message, out);
                 }
-                translator.failed(kind, &error.message)
+                translator.failed(kind, message)
             }
         };
         self.sse(events, out);
@@ -324,6 +327,7 @@ fn anthropic_error_body(report: &ErrorReport) -> Value {
 fn told_type(told: Told) -> &'static str {
     match told {
         Told::Overloaded => "overloaded_error",
+        Told::TooLong | Told::Refused => "invalid_request_error",
         other => anthropic::error_type(other.status()),
     }
 }
@@ -419,6 +423,55 @@ mod tests {
             Messages::error_body(&report(StatusCode::TOO_MANY_REQUESTS, "", None))["error"]["type"],
             json!("rate_limit_error")
         );
+    }
+
+    /// The error event that ends a started stream, for each class whose
+    /// word is the same before the first byte.
+    #[tokio::test]
+    async fn a_failure_after_the_first_byte_is_told_as_before_it() {
+        use crate::chain::policy::Class;
+        use crate::relay::StreamError;
+        for (class, message, kind, said) in [
+            (
+                Class::ContextLength,
+                "Your request exceeded model token limit: 262144 (requested: 262200)",
+                "invalid_request_error",
+                "prompt is too long: 262200 tokens > 262144",
+            ),
+            (
+                Class::ContentFilter,
+                "high risk",
+                "invalid_request_error",
+                "high risk",
+            ),
+            (Class::BadRequest, "bad", "invalid_request_error", "bad"),
+            (Class::Overloaded, "busy", "overloaded_error", "busy"),
+        ] {
+            let items = futures_util::stream::iter([
+                Item::Chunk(Chunk::of_json(
+                    br#"{"choices":[{"delta":{"content":"a"}}]}"#,
+                )),
+                Item::Error(StreamError {
+                    class: Some(class),
+                    code: "upstream_error",
+                    message: message.into(),
+                }),
+            ]);
+            let encoder = Messages::encoder(&ModelRef::parse("p/m").unwrap(), ());
+            let outgoing = Outgoing::new(&Redactor::new(["k"]));
+            let text: String = encode(items, encoder, outgoing, ())
+                .map(|e| String::from_utf8(e.unwrap().to_vec()).unwrap())
+                .collect()
+                .await;
+            let error: Value = text
+                .lines()
+                .filter_map(|line| line.strip_prefix("data: "))
+                .filter_map(|data| serde_json::from_str(data).ok())
+                .find(|event: &Value| event["type"] == "error")
+                .unwrap_or_else(|| panic!("an error event: {text}"));
+            assert_eq!(error["error"]["type"], kind, "{class:?}");
+            assert_eq!(error["error"]["message"], said, "{class:?}");
+        }
     }
 
     #[test]

@@ -177,28 +177,30 @@ impl Encoder for ResponsesEncoder {
 fn class_code(class: Class) -> Option<&'static str> {
     // Told as the same failure before the first byte is.
     if let Some(told) = policy::told(class) {
-        return Some(match told {
-            Told::RateLimited | Told::Overloaded => "rate_limit_exceeded",
-            Told::OutOfCredit => "insufficient_quota",
-        });
+        return match told {
+            Told::RateLimited | Told::Overloaded => Some("rate_limit_exceeded"),
+            Told::OutOfCredit => Some("insufficient_quota"),
+            Told::TooLong => Some("context_length_exceeded"),
+            // A refusal inside a stream says nothing a code can: the
+            // message is read.
+            Told::Refused => None,
+        };
     }
     match class {
-        Class::ContextLength => Some("context_length_exceeded"),
         // Told above.
-        Class::RateLimited | Class::Overloaded | Class::Quota | Class::Billing => None,
+        Class::RateLimited
+        | Class::Overloaded
+        | Class::Quota
+        | Class::Billing
+        | Class::ContextLength
+        | Class::BadRequest
+        | Class::ContentFilter => None,
         Class::Transport
         | Class::Timeout
         | Class::ProviderError
         | Class::InvalidResponse
         | Class::TooLarge => Some("server_error"),
-        // A refusal inside a stream says nothing a code can: the message
-        // is read.
-        Class::Auth
-        | Class::Config
-        | Class::NotFound
-        | Class::ContentFilter
-        | Class::BadRequest
-        | Class::Unsuitable => None,
+        Class::Auth | Class::Config | Class::NotFound | Class::Unsuitable => None,
     }
 }
 
