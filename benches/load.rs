@@ -116,10 +116,13 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let fds_flood = open_fds(pid);
+    // Streamed, timed to its head (which leaves with the first event): the
+    // mock paces every answer over two seconds, which a whole answer would
+    // wait out.
     let during = Instant::now();
     let served = client
         .post(&url)
-        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}))
         .timeout(Duration::from_secs(10))
         .send()
         .await
@@ -129,7 +132,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let fds_cleared = open_fds(pid);
     println!(
-        "{idle} idle connections: gateway fds {fds_flood}; a real request meanwhile: {served:?} in {:.0} ms; \
+        "{idle} idle connections: gateway fds {fds_flood}; a real request meanwhile: {served:?}, its head in {:.0} ms; \
          fds {fds_cleared} after the header timeout",
         during.as_secs_f64() * 1000.0
     );
