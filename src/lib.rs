@@ -5,14 +5,15 @@
 //! Map of the crate, top to bottom (a module uses only those below it):
 //! - [`cli`]: the `clawgate` command, one file per command;
 //!   [`mock`] (the `mock` feature): the `clawgate-mock` fake provider.
-//! - [`http`]: the axum edge; [`server`]: serving with bounded shutdown.
-//! - [`gateway`]: shared state (config, upstream client) and `complete`;
+//! - [`server`]: serving with bounded connections and a bounded drain.
+//! - [`http`]: the axum edge.
+//! - [`gateway`]: shared state (config, upstream client) and `run_chain`;
 //!   [`admission`]: the cap on requests in flight and each client's limits.
-//! - [`chain`]: the fallback loop over a request's targets.
 //! - [`relay`]: relaying an upstream stream to the client.
+//! - [`chain`]: the fallback loop over a request's targets.
 //! - [`providers`]: each provider dialect's request rules.
-//! - [`upstream`]: one attempt against a provider, and its typed outcome;
-//!   [`quota`]: what each provider account has left (Kimi Coding, Moonshot);
+//! - [`upstream`]: one attempt against a provider, and its typed outcome.
+//! - [`quota`]: what each provider account has left (Kimi Coding, Moonshot);
 //!   [`reasoning_cache`]: reasoning kept to give back on replayed tool-call turns.
 //! - [`ledger`]: the usage ledger (SQLite, or PostgreSQL shared by several
 //!   instances), budgets, the last hour's figures.

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use memchr::memmem::Finder;
 use serde_json::Value;
@@ -27,24 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::config::clients::Client;
 use crate::wire::openai::{ChatRequest, Part};
 
-/// The bounds (`gateway.reasoningCache`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    pub max_entries: usize,
-    /// The reasoning text held, in bytes, all entries together.
-    pub max_bytes: usize,
-    pub max_age: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_entries: 10_000,
-            max_bytes: 32 * 1024 * 1024,
-            max_age: Duration::from_secs(6 * 3600),
-        }
-    }
-}
+/// The bounds (`gateway.reasoningCache`), a setting of the config.
+pub use crate::config::ReasoningCacheLimits as Limits;
 
 /// Reasoning longer than this is not kept: one turn must not push out
 /// hundreds of others.
@@ -487,6 +471,8 @@ impl Collector {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn call<'a>(id: &'a str, arguments: &'a str) -> Call<'a> {

@@ -391,11 +391,31 @@ pub struct GatewaySettings {
     pub client: ClientLimits,
     pub limits: Limits,
     /// `None` with `gateway.reasoningCache: false`.
-    pub reasoning_cache: Option<crate::reasoning_cache::Limits>,
+    pub reasoning_cache: Option<ReasoningCacheLimits>,
     /// `gateway.telemetry` with the `OTEL_*` variables; `None` when off.
     pub telemetry: Option<crate::ops::telemetry::Settings>,
     /// `gateway.clients` and the holder of `auth_token`.
     pub clients: clients::Clients,
+}
+
+/// The reasoning cache's bounds (`gateway.reasoningCache`; see
+/// `crate::reasoning_cache`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReasoningCacheLimits {
+    pub max_entries: usize,
+    /// The reasoning text held, in bytes, all entries together.
+    pub max_bytes: usize,
+    pub max_age: Duration,
+}
+
+impl Default for ReasoningCacheLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 32 * 1024 * 1024,
+            max_age: Duration::from_secs(6 * 3600),
+        }
+    }
 }
 
 /// Bounds on what is read from a provider.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Validator;
-use crate::reasoning_cache::Limits;
+use crate::config::ReasoningCacheLimits as Limits;
 
 const PATH: &str = "gateway.reasoningCache";
 
