@@ -456,7 +456,7 @@ pub async fn fetch(client: &reqwest::Client, provider: &Provider) -> Result<Read
     let answer: Value =
         serde_json::from_slice(&body).map_err(|_| "the answer is not JSON".to_string())?;
     match settings.kind {
-        QuotaKind::Usages => parse::usages(&answer),
+        QuotaKind::Usages => parse::usages(&answer, SystemTime::now()),
         QuotaKind::Balance => parse::balance(&answer),
     }
     .map_err(|problem| format!("its shape has changed: {problem}"))

@@ -58,14 +58,20 @@ pub enum Reading {
     },
 }
 
-/// Kimi Coding's `GET /usages`:
+/// The furthest ahead a reset is believed. The windows seen last a week at
+/// most; a time past this is a misread unit (microseconds taken for
+/// milliseconds), which would skip a target for ever and cannot be
+/// written as an HTTP date from the year 10000 on, so it counts as unknown.
+const MAX_RESET_AHEAD: Duration = Duration::from_secs(366 * 86_400);
+
+/// Kimi Coding's `GET /usages`, read at `now`:
 /// `{"usage": {limit, used, remaining, name, reset_at}, "limits":
 /// [{"detail": {limit, used, remaining, name}, "window": {duration,
 /// timeUnit}}]}`.
-pub fn usages(answer: &Value) -> Result<Reading, String> {
+pub fn usages(answer: &Value, now: SystemTime) -> Result<Reading, String> {
     let mut windows = Vec::new();
     if let Some(usage) = answer.get("usage") {
-        windows.extend(window(usage, "Weekly limit"));
+        windows.extend(window(usage, "Weekly limit", now));
     }
     for limit in answer
         .get("limits")
@@ -84,7 +90,7 @@ pub fn usages(answer: &Value) -> Result<Reading, String> {
                 None => "window".to_string(),
             }
         });
-        windows.extend(window(detail, &fallback));
+        windows.extend(window(detail, &fallback, now));
     }
     if windows.is_empty() {
         return Err(
@@ -104,7 +110,7 @@ pub fn balance(answer: &Value) -> Result<Reading, String> {
     }
 }
 
-fn window(object: &Value, fallback_name: &str) -> Option<Window> {
+fn window(object: &Value, fallback_name: &str, now: SystemTime) -> Option<Window> {
     let limit = number(object.get("limit"))?;
     let used = number(object.get("used"));
     let remaining = number(object.get("remaining"));
@@ -121,7 +127,11 @@ fn window(object: &Value, fallback_name: &str) -> Option<Window> {
         .unwrap_or(fallback_name);
     let reset_at = ["reset_at", "resetAt", "reset_time", "resetTime"]
         .iter()
-        .find_map(|key| object.get(*key).and_then(time));
+        .find_map(|key| object.get(*key).and_then(time))
+        .filter(|at| {
+            at.duration_since(now)
+                .map_or(true, |ahead| ahead <= MAX_RESET_AHEAD)
+        });
     Some(Window {
         // Shown in logs, error bodies and the terminal: no control
         // characters (a line break, an escape sequence).
@@ -144,7 +154,7 @@ fn number(value: Option<&Value>) -> Option<f64> {
 }
 
 /// An RFC 3339 time, or a Unix time in seconds (or milliseconds, when
-/// too large for seconds).
+/// too large for seconds); none when it cannot be represented.
 fn time(value: &Value) -> Option<SystemTime> {
     match value {
         Value::String(text) => match text.trim().parse::<f64>() {
@@ -161,7 +171,7 @@ fn unix(n: f64) -> Option<SystemTime> {
         return None;
     }
     let seconds = if n > 1e11 { n / 1000.0 } else { n };
-    Some(UNIX_EPOCH + Duration::from_secs_f64(seconds))
+    UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(seconds).ok()?)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
@@ -208,9 +218,7 @@ pub fn rfc3339(text: &str) -> Option<SystemTime> {
     // Both checked to be 1..=12 and 1..=31 above.
     let days = days_from_civil(year, month as u32, day as u32);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    u64::try_from(seconds)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(seconds).ok()?))
 }
 
 #[cfg(test)]
@@ -223,6 +231,11 @@ mod tests {
         Some(UNIX_EPOCH + Duration::from_secs(seconds))
     }
 
+    /// A day before the resets of the shapes below.
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_996_800 - 86_400)
+    }
+
     #[test]
     fn kimi_codings_usages_are_read_in_the_shape_seen_and_its_variants() {
         // The shape reported by openclaw PR #92649.
@@ -232,7 +245,7 @@ mod tests {
             "limits": [{"detail": {"limit": 20, "used": 3, "remaining": 17, "name": "5h limit"},
                         "window": {"duration": 300, "timeUnit": "MINUTE"}}]
         });
-        let Reading::Windows(windows) = usages(&seen).unwrap() else {
+        let Reading::Windows(windows) = usages(&seen, now()).unwrap() else {
             panic!("windows")
         };
         assert_eq!(windows.len(), 2);
@@ -257,7 +270,7 @@ mod tests {
             "usage": {"limit": 10, "remaining": 4, "resetAt": 1_795_996_800_000u64},
             "limits": [{"detail": {"limit": 5, "used": 5}, "window": {"duration": 300, "timeUnit": "MINUTE"}}]
         });
-        let Reading::Windows(windows) = usages(&variant).unwrap() else {
+        let Reading::Windows(windows) = usages(&variant, now()).unwrap() else {
             panic!("windows")
         };
         assert_eq!(
@@ -274,10 +287,31 @@ mod tests {
     #[test]
     fn a_window_name_keeps_no_control_characters() {
         let answer = json!({"usage": {"limit": 10, "used": 1, "name": "x\u{1b}[2J\nINFO forged"}});
-        let Reading::Windows(windows) = usages(&answer).unwrap() else {
+        let Reading::Windows(windows) = usages(&answer, now()).unwrap() else {
             panic!("windows")
         };
         assert_eq!(windows[0].name, "x[2JINFO forged");
+    }
+
+    #[test]
+    fn a_reset_more_than_a_year_ahead_or_past_what_a_time_holds_is_unknown() {
+        let reset = |value: Value| {
+            let answer = json!({"usage": {"limit": 100, "used": 100, "reset_at": value}});
+            let Reading::Windows(windows) = usages(&answer, now()).unwrap() else {
+                panic!("windows")
+            };
+            windows[0].reset_at
+        };
+        // Microseconds read as milliseconds: the year 57970.
+        assert_eq!(reset(json!(1_795_996_800_000_000u64)), None);
+        assert_eq!(reset(json!(1e22)), None);
+        assert_eq!(reset(json!("1e300")), None);
+        assert_eq!(reset(json!(f64::MAX)), None);
+        assert_eq!(reset(json!("9999-12-31T23:59:59Z")), None);
+        let within_a_year = 1_795_996_800 + 300 * 86_400;
+        assert_eq!(reset(json!(within_a_year)), at(within_a_year));
+        // A reset already past is still a time: the window is not spent.
+        assert_eq!(reset(json!(1_000)), at(1_000));
     }
 
     #[test]
@@ -290,7 +324,7 @@ mod tests {
             json!([1, 2]),
             json!({"data": {"usages": []}}),
         ] {
-            assert!(usages(&answer).is_err(), "{answer}");
+            assert!(usages(&answer, now()).is_err(), "{answer}");
         }
     }
 
