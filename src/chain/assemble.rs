@@ -135,7 +135,9 @@ pub async fn collect(
                 Ok(Some(Ok(Item::Event(event)))) => break event,
                 Ok(Some(Ok(Item::Comment(_)))) => continue,
                 Ok(Some(Ok(Item::Native(event)))) => {
-                    read += event.data.len();
+                    // Kept whole, so counted whole: a stream's id is
+                    // copied into each of its events.
+                    read += event.size();
                     if read > max_bytes {
                         return Err(too_large());
                     }
@@ -426,5 +428,41 @@ mod tests {
         assert_eq!(completion["usage"], usage);
         assert_eq!(completion["choices"][0]["finish_reason"], "stop");
         assert_eq!(completion["choices"][0]["message"]["content"], "hi");
+    }
+
+    #[tokio::test]
+    async fn the_providers_own_events_count_whole_toward_the_response_bound() {
+        let event = |data: &str, id: Option<String>| Event {
+            event: Some("ping".into()),
+            data: data.into(),
+            id,
+        };
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}).to_string();
+        // Tiny events, each carrying a long id: their data alone is 200
+        // bytes, what is kept over 100 KB.
+        let id = Some("i".repeat(1000));
+        let mut rest: Vec<_> = (0..100)
+            .map(|_| Ok(Item::Native(event("{}", id.clone()))))
+            .collect();
+        rest.push(Ok(Item::Event(event("[DONE]", None))));
+        let result = collect(
+            event(&chunk, None),
+            Box::pin(futures_util::stream::iter(rest)),
+            Duration::from_secs(5),
+            10_000,
+            &Redactor::default(),
+        )
+        .await;
+        assert!(
+            matches!(
+                result,
+                Err(AttemptError::TooLarge {
+                    key: "maxResponseBytes",
+                    ..
+                })
+            ),
+            "{:?}",
+            result.map(|(_, native)| native.len())
+        );
     }
 }

@@ -33,6 +33,15 @@ pub struct Event {
     pub id: Option<String>,
 }
 
+impl Event {
+    /// The bytes it holds: what counts when events are kept.
+    pub fn size(&self) -> usize {
+        self.data.len()
+            + self.event.as_ref().map_or(0, String::len)
+            + self.id.as_ref().map_or(0, String::len)
+    }
+}
+
 /// What the parser yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -56,6 +65,11 @@ pub enum SseError {
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The longest `id:` taken; a longer one is ignored, as one holding NUL is.
+/// An id is copied into every later event, where it no longer counts
+/// toward `max_event_bytes`; ids are short in practice (a counter, a UUID).
+const MAX_ID_BYTES: usize = 1024;
 
 /// Where the parser is within a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +320,7 @@ impl Parser {
                 None
             }
             Field::Id => {
-                if !value.contains(&0) {
+                if value.len() <= MAX_ID_BYTES && !value.contains(&0) {
                     self.last_id = (!value.is_empty()).then(|| text(value));
                 }
                 None
@@ -571,6 +585,22 @@ mod tests {
         check(&format!("other: {}\n\n", "x".repeat(1000)), &[]);
         // The error is final.
         check(&format!("{over}data: ok\n\n"), &[TOO_LARGE]);
+    }
+
+    #[test]
+    fn an_id_over_its_bound_is_ignored_and_the_last_one_kept() {
+        let longest = "i".repeat(MAX_ID_BYTES);
+        let over = "o".repeat(MAX_ID_BYTES + 1);
+        let input = format!("id: 7\ndata: a\n\nid: {over}\ndata: b\n\nid: {longest}\ndata: c\n\n");
+        let got = parse_all(input.as_bytes(), &[], 1 << 20);
+        assert_eq!(
+            got,
+            [
+                r#"id=7 "a""#.to_string(),
+                r#"id=7 "b""#.to_string(),
+                format!(r#"id={longest} "c""#),
+            ]
+        );
     }
 
     #[test]
