@@ -2,6 +2,11 @@
 //! streams send a call only when it is whole (Anthropic's and the
 //! Responses API's encoders).
 
+/// The most calls one answer may hold: as many as Kimi takes tools, and as
+/// the reasoning cache keeps. It bounds what a stream of calls that never
+/// end costs (each delta looks its call up among the held ones).
+pub const MAX_HELD_CALLS: usize = 128;
+
 /// One tool call as its chunks arrive.
 #[derive(Debug)]
 pub struct HeldCall {
@@ -14,7 +19,16 @@ pub struct HeldCall {
 
 /// The calls of one answer, in the order they started.
 #[derive(Debug, Default)]
-pub struct HeldCalls(Vec<HeldCall>);
+pub struct HeldCalls {
+    calls: Vec<HeldCall>,
+    /// The bytes of the ids, names and arguments held.
+    bytes: usize,
+}
+
+/// A delta that would start one call more than [`MAX_HELD_CALLS`].
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the answer holds more than {MAX_HELD_CALLS} tool calls")]
+pub struct TooManyCalls;
 
 impl HeldCalls {
     /// Adds one `delta.tool_calls[]` entry to the call it belongs to: the
@@ -26,8 +40,8 @@ impl HeldCalls {
         id: Option<&str>,
         name: Option<&str>,
         arguments: &str,
-    ) {
-        let calls = &mut self.0;
+    ) -> Result<(), TooManyCalls> {
+        let calls = &mut self.calls;
         let existing = calls
             .iter()
             .rposition(|c| c.openai_index == openai_index)
@@ -35,28 +49,42 @@ impl HeldCalls {
                 (Some(new), Some(old)) => new == old,
                 _ => true,
             });
-        let at = existing.unwrap_or_else(|| {
-            calls.push(HeldCall {
-                openai_index,
-                id: None,
-                name: None,
-                arguments: String::new(),
-            });
-            calls.len() - 1
-        });
+        let at = match existing {
+            Some(at) => at,
+            None if calls.len() >= MAX_HELD_CALLS => return Err(TooManyCalls),
+            None => {
+                calls.push(HeldCall {
+                    openai_index,
+                    id: None,
+                    name: None,
+                    arguments: String::new(),
+                });
+                calls.len() - 1
+            }
+        };
         let call = &mut calls[at];
         if call.id.is_none() {
             call.id = id.map(str::to_string);
+            self.bytes += id.map_or(0, str::len);
         }
         if call.name.is_none() {
             call.name = name.map(str::to_string);
+            self.bytes += name.map_or(0, str::len);
         }
         call.arguments.push_str(arguments);
+        self.bytes += arguments.len();
+        Ok(())
+    }
+
+    /// The bytes held: every call's id, name and arguments.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Every call, in order, leaving none held.
     pub fn take(&mut self) -> Vec<HeldCall> {
-        std::mem::take(&mut self.0)
+        self.bytes = 0;
+        std::mem::take(&mut self.calls)
     }
 }
 
@@ -67,12 +95,12 @@ mod tests {
     #[test]
     fn chunks_join_by_index_unless_a_new_id_starts_another_call() {
         let mut calls = HeldCalls::default();
-        calls.hold(0, Some("a"), Some("read"), "{\"p\":");
-        calls.hold(0, None, None, "1}");
+        calls.hold(0, Some("a"), Some("read"), "{\"p\":").unwrap();
+        calls.hold(0, None, None, "1}").unwrap();
         // Index 0 again, with a new id: another call.
-        calls.hold(0, Some("b"), Some("write"), "{}");
-        calls.hold(1, Some("c"), None, "");
-        calls.hold(1, None, Some("late"), "{}");
+        calls.hold(0, Some("b"), Some("write"), "{}").unwrap();
+        calls.hold(1, Some("c"), None, "").unwrap();
+        calls.hold(1, None, Some("late"), "{}").unwrap();
         let taken: Vec<_> = calls
             .take()
             .into_iter()
@@ -87,5 +115,22 @@ mod tests {
             ]
         );
         assert!(calls.take().is_empty());
+    }
+
+    #[test]
+    fn ids_and_names_count_with_the_arguments_and_the_calls_are_bounded() {
+        let mut calls = HeldCalls::default();
+        calls.hold(0, Some("a"), Some("read"), "{}").unwrap();
+        // A later name is not kept, so it does not count.
+        calls.hold(0, None, Some("again"), "").unwrap();
+        assert_eq!(calls.bytes(), "a".len() + "read".len() + "{}".len());
+        for n in 1..MAX_HELD_CALLS {
+            calls.hold(0, Some(&n.to_string()), None, "").unwrap();
+        }
+        assert_eq!(calls.hold(0, Some("one more"), None, ""), Err(TooManyCalls));
+        // A held call still takes its arguments.
+        calls.hold(0, None, None, "{}").unwrap();
+        assert_eq!(calls.take().len(), MAX_HELD_CALLS);
+        assert_eq!(calls.bytes(), 0);
     }
 }

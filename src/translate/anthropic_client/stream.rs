@@ -48,16 +48,15 @@ pub struct StreamTranslator {
     next_index: usize,
     open: Option<(usize, Open)>,
     calls: HeldCalls,
-    /// The bytes of tool-call arguments held so far.
-    held: usize,
     finish_reason: Option<String>,
     usage: UsageOut,
 }
 
-/// The most of tool-call arguments one answer may hold until `[DONE]`
-/// (the default `gateway.limits.maxResponseBytes`): past it the stream
-/// ends with an error rather than growing without end.
-pub const MAX_HELD_ARGUMENT_BYTES: usize = 32 * 1024 * 1024;
+/// The most of tool calls (ids, names, arguments) one answer may hold until
+/// `[DONE]` (the default `gateway.limits.maxResponseBytes`): past it, or
+/// past [`MAX_HELD_CALLS`](crate::translate::held_calls::MAX_HELD_CALLS)
+/// calls, the stream ends with an error rather than growing without end.
+pub const MAX_HELD_CALL_BYTES: usize = 32 * 1024 * 1024;
 
 impl StreamTranslator {
     /// A translator labelling the message `model`, its tool-use ids (and
@@ -70,7 +69,6 @@ impl StreamTranslator {
             next_index: 0,
             open: None,
             calls: HeldCalls::default(),
-            held: 0,
             finish_reason: None,
             usage: UsageOut::default(),
         }
@@ -156,11 +154,17 @@ impl StreamTranslator {
                     name,
                     arguments,
                 } => {
-                    self.hold(*index, id.as_deref(), name.as_deref(), arguments);
-                    if self.held > MAX_HELD_ARGUMENT_BYTES {
-                        let message = format!(
-                            "the tool calls' arguments are larger than {MAX_HELD_ARGUMENT_BYTES} bytes"
-                        );
+                    let held = self
+                        .calls
+                        .hold(*index, id.as_deref(), name.as_deref(), arguments);
+                    let over = match held {
+                        Err(too_many) => Some(too_many.to_string()),
+                        Ok(()) if self.calls.bytes() > MAX_HELD_CALL_BYTES => Some(format!(
+                            "the tool calls are larger than {MAX_HELD_CALL_BYTES} bytes"
+                        )),
+                        Ok(()) => None,
+                    };
+                    if let Some(message) = over {
                         events.push(self.error("api_error", &message));
                         return events;
                     }
@@ -252,12 +256,6 @@ impl StreamTranslator {
         if let Some((index, _)) = self.open.take() {
             events.push(StreamEvent::ContentBlockStop { index });
         }
-    }
-
-    /// Adds one `delta.tool_calls[]` entry to its held call.
-    fn hold(&mut self, openai_index: u64, id: Option<&str>, name: Option<&str>, arguments: &str) {
-        self.calls.hold(openai_index, id, name, arguments);
-        self.held += arguments.len();
     }
 
     /// The held tool calls as whole blocks, then `message_delta` and

@@ -1087,7 +1087,7 @@ fn held_tool_arguments_are_bounded() {
             .to_string()
     };
     let mut ended = None;
-    for _ in 0..=stream::MAX_HELD_ARGUMENT_BYTES / piece.len() {
+    for _ in 0..=stream::MAX_HELD_CALL_BYTES / piece.len() {
         let events = translator.data(&chunk(&piece));
         if let Some(StreamEvent::Error { error }) = events.last() {
             ended = Some(error.message.clone());
@@ -1097,6 +1097,33 @@ fn held_tool_arguments_are_bounded() {
     let message = ended.expect("the stream ends once the limit is passed");
     assert!(message.contains("larger than"), "{message}");
     assert!(translator.is_finished());
+}
+
+/// Calls that each start anew (a new id) with a long name, or that only
+/// ever start, are held too: their names and ids count, and their number
+/// is bounded.
+#[test]
+fn held_tool_calls_are_bounded_by_their_ids_and_names_and_their_number() {
+    let ending = |name: &str, calls: usize| {
+        let mut translator = StreamTranslator::new("m", NONCE);
+        for n in 0..calls {
+            let delta = call(0, json!(format!("c{n}")), json!(name), "");
+            let chunk = json!({"choices": [{"delta": {"tool_calls": [delta]}}]});
+            if let Some(StreamEvent::Error { error }) = translator.data(&chunk.to_string()).last() {
+                assert!(translator.is_finished());
+                return Some((n, error.message.clone()));
+            }
+        }
+        None
+    };
+    let megabyte = "n".repeat(1024 * 1024);
+    let (at, message) = ending(&megabyte, 40).expect("ended by the bytes held");
+    // The 32nd name, with the ids, passes 32 MiB.
+    assert_eq!(at + 1, stream::MAX_HELD_CALL_BYTES / megabyte.len());
+    assert!(message.contains("larger than"), "{message}");
+    let (at, message) = ending("run", 200).expect("ended by the number of calls");
+    assert_eq!(at, crate::translate::held_calls::MAX_HELD_CALLS);
+    assert!(message.contains("more than 128 tool calls"), "{message}");
 }
 
 /// A provider's own events, written for the client: what the gateway owns

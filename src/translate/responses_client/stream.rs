@@ -17,8 +17,8 @@ use crate::wire::responses::{
     Echo, OutputItem, ResponseError, ResponseOut, StreamEvent, TextPart, UsageOut,
 };
 
-/// The most of an answer's text, reasoning and tool-call arguments one
-/// stream holds for `response.completed` (which repeats the whole output,
+/// The most of an answer's text, reasoning and tool calls (ids, names,
+/// arguments) one stream holds for `response.completed` (which repeats the whole output,
 /// as OpenAI's does): past it the stream fails rather than growing
 /// without end. The default `gateway.limits.maxResponseBytes`.
 pub const MAX_HELD_BYTES: usize = 32 * 1024 * 1024;
@@ -66,6 +66,7 @@ pub struct ResponseEncoder {
     open: Option<Open>,
     done: Vec<OutputItem>,
     calls: HeldCalls,
+    /// The bytes of text and reasoning held; the calls count their own.
     held: usize,
     usage: Option<UsageOut>,
     finish_reason: Option<String>,
@@ -277,9 +278,10 @@ impl ResponseEncoder {
         self.start(events);
         let id = id.filter(|id| !id.is_empty());
         let name = name.filter(|n| !n.is_empty());
-        self.calls.hold(openai_index, id, name, arguments);
-        self.held += arguments.len();
-        self.check_held(events);
+        match self.calls.hold(openai_index, id, name, arguments) {
+            Ok(()) => self.check_held(events),
+            Err(too_many) => self.fail("server_error", too_many.to_string(), events),
+        }
     }
 
     pub fn usage(&mut self, usage: UsageOut) {
@@ -375,7 +377,7 @@ impl ResponseEncoder {
     }
 
     fn check_held(&mut self, events: &mut Vec<StreamEvent>) {
-        if self.held > MAX_HELD_BYTES {
+        if self.held + self.calls.bytes() > MAX_HELD_BYTES {
             let message = format!("the answer is larger than {MAX_HELD_BYTES} bytes");
             self.fail("server_error", message, events);
         }

@@ -614,6 +614,36 @@ fn failures_after_the_start_carry_the_codes_codex_knows() {
     assert!(encoder.cut_off().is_empty());
 }
 
+/// Calls that each start anew (a new id) with a long name, or that only
+/// ever start, are held too: their names and ids count, and their number
+/// is bounded.
+#[test]
+fn held_tool_calls_are_bounded_by_their_ids_and_names_and_their_number() {
+    let ending = |name: &str, calls: usize| {
+        let mut encoder = encoder();
+        for n in 0..calls {
+            let call = json!({"index": 0, "id": format!("c{n}"), "type": "function",
+                              "function": {"name": name, "arguments": ""}});
+            let chunk = json!({"choices": [{"delta": {"tool_calls": [call]}}]});
+            let events = encoder.frame(&sse(&[chunk]));
+            let last = events.last().map(|e| serde_json::to_value(e).unwrap());
+            if let Some(last) = last.filter(|last| last["type"] == "response.failed") {
+                assert!(encoder.is_finished());
+                return Some((n, last["response"]["error"]["message"].to_string()));
+            }
+        }
+        None
+    };
+    let megabyte = "n".repeat(1024 * 1024);
+    let (at, message) = ending(&megabyte, 40).expect("ended by the bytes held");
+    // The 32nd name, with the ids, passes 32 MiB.
+    assert_eq!(at + 1, MAX_HELD_BYTES / megabyte.len());
+    assert!(message.contains("larger than"), "{message}");
+    let (at, message) = ending("run", 200).expect("ended by the number of calls");
+    assert_eq!(at, crate::translate::held_calls::MAX_HELD_CALLS);
+    assert!(message.contains("more than 128 tool calls"), "{message}");
+}
+
 #[test]
 fn a_stream_cut_at_the_output_limit_is_incomplete() {
     let mut encoder = encoder();
