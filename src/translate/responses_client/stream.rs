@@ -23,6 +23,12 @@ use crate::wire::responses::{
 /// without end. The default `gateway.limits.maxResponseBytes`.
 pub const MAX_HELD_BYTES: usize = 32 * 1024 * 1024;
 
+/// What each output item counts toward [`MAX_HELD_BYTES`] beyond its text:
+/// its id and structure, held and written again in `response.completed`
+/// (about 150 bytes for a message), so that a provider alternating
+/// one-byte reasoning and text, an item each, meets the bound too.
+const ITEM_BYTES: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Fresh,
@@ -66,7 +72,8 @@ pub struct ResponseEncoder {
     open: Option<Open>,
     done: Vec<OutputItem>,
     calls: HeldCalls,
-    /// The bytes of text and reasoning held; the calls count their own.
+    /// The bytes of text and reasoning held, with [`ITEM_BYTES`] for each
+    /// item; the calls count their own.
     held: usize,
     usage: Option<UsageOut>,
     finish_reason: Option<String>,
@@ -205,6 +212,7 @@ impl ResponseEncoder {
             id,
             text: String::new(),
         });
+        self.held += ITEM_BYTES;
     }
 
     /// Closes the open item with its `.done` events.

@@ -644,6 +644,25 @@ fn held_tool_calls_are_bounded_by_their_ids_and_names_and_their_number() {
     assert!(message.contains("more than 128 tool calls"), "{message}");
 }
 
+/// Reasoning and text that alternate byte by byte open an item each: the
+/// items count toward the bound, not only their one-byte texts.
+#[test]
+fn items_of_one_byte_each_count_their_ids_and_structure_toward_the_held_bound() {
+    let mut encoder = encoder();
+    // An item costs at least 150 bytes of ids and structure.
+    for delta in 0..MAX_HELD_BYTES / 150 {
+        let mut events = Vec::new();
+        match delta % 2 {
+            0 => encoder.reasoning("r", &mut events),
+            _ => encoder.text("t", &mut events),
+        }
+        if encoder.is_finished() {
+            return;
+        }
+    }
+    panic!("the stream goes on past the bound");
+}
+
 #[test]
 fn a_stream_cut_at_the_output_limit_is_incomplete() {
     let mut encoder = encoder();
