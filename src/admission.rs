@@ -211,17 +211,24 @@ impl Admission {
         Ok(slot)
     }
 
-    /// Counts `tokens` (a finished request's input and output) against
-    /// the per-minute token limit of the client named `client`, if it has
-    /// one. A request's tokens are known only once it ends, so a client
-    /// may go past the limit by one request's; its next requests wait
-    /// until it is back under.
-    pub fn spent_tokens(&self, client: &str, tokens: u64) {
+    /// Counts a finished request's `input` and `output` tokens, as the
+    /// provider reported them, against the per-minute token limit of the
+    /// client named `client`, if it has one. A request's tokens are known
+    /// only once it ends, so a client may go past the limit; its next
+    /// requests wait until it is back under, a minute at most (see
+    /// [`Bucket::charge`]).
+    pub fn spent_tokens(&self, client: &str, input: u64, output: u64) {
         let states = self.clients.load();
         let Some(state) = states.get(client) else {
             return;
         };
-        state.counted_tokens.fetch_add(tokens, Ordering::Relaxed);
+        // A provider's counts are not trusted to be sane: they saturate.
+        let tokens = input.saturating_add(output);
+        let add = |counted: u64| Some(counted.saturating_add(tokens));
+        // Never an error: `add` always gives a value.
+        let _ = state
+            .counted_tokens
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
         if let Some((_, bucket)) = &state.tokens {
             bucket.charge(tokens as f64, Instant::now());
         }
@@ -315,8 +322,14 @@ impl ClientState {
 }
 
 /// A token bucket holding up to a minute's worth, refilled continuously.
-/// A level below zero is a debt (tokens counted after the fact).
+/// A level below zero is a debt (tokens counted after the fact), of at
+/// most another minute's worth.
 struct Bucket(Mutex<Level>);
+
+/// The longest a refused client is told to wait: out of the deepest debt
+/// (a minute) and then a whole bucket's take (another minute at most).
+/// Only a level gone wrong (not a number) could ask for longer.
+const MAX_WAIT: Duration = Duration::from_secs(120);
 
 struct Level {
     capacity: f64,
@@ -332,9 +345,20 @@ impl Level {
         self.at = now;
     }
 
-    /// How long until the level is `needed`.
+    /// How long until the level is `needed`, at most [`MAX_WAIT`].
     fn wait_for(&self, needed: f64) -> Duration {
-        Duration::from_secs_f64(((needed - self.level) / self.per_second).max(0.0))
+        let seconds = ((needed - self.level) / self.per_second).max(0.0);
+        Duration::try_from_secs_f64(seconds)
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT)
+    }
+
+    /// Sets the level, in debt by at most the capacity: whatever a
+    /// provider reports for a request (a sentinel such as 4294967295
+    /// prompt tokens, a bug), its client waits at most a minute to be out
+    /// of debt, not a month.
+    fn set(&mut self, level: f64) {
+        self.level = level.max(-self.capacity);
     }
 }
 
@@ -378,11 +402,12 @@ impl Bucket {
         }
     }
 
-    /// Takes `n`, into debt if need be.
+    /// Takes `n`, into debt if need be (of a minute's worth at most).
     fn charge(&self, n: f64, now: Instant) {
         let mut level = self.level();
         level.refill(now);
-        level.level -= n;
+        let after = level.level - n;
+        level.set(after);
     }
 
     fn give_back(&self, n: f64) {
@@ -398,7 +423,8 @@ impl Bucket {
             old.capacity - old.level
         };
         let mut level = self.level();
-        level.level = level.capacity - used;
+        let after = level.capacity - used;
+        level.set(after);
     }
 }
 
@@ -511,6 +537,47 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn absurd_token_counts_leave_a_debt_of_at_most_a_minute() {
+        let config = crate::config::load_str(
+            r#"{"gateway": {"clients": {"a": {"key": "${A_KEY}", "limits": {"tokensPerMinute": 1}}}}}"#,
+            &crate::config::Environment::from_pairs([
+                ("A_KEY", "a-key-0123456789abcdef"),
+                ("MOONSHOT_API_KEY", "sk-m"),
+                ("OPENROUTER_API_KEY", "sk-o"),
+            ]),
+            crate::config::Secrets::Required,
+        )
+        .unwrap()
+        .config;
+        let clients = &config.gateway.clients;
+        let a = clients.get("a").unwrap();
+        let admission = Admission::new(100, clients);
+        drop(admission.admit(Some(a)).unwrap());
+        admission.spent_tokens("a", u64::MAX, u64::MAX);
+        admission.spent_tokens("a", 4_294_967_295, 1);
+        let Err(Refused::Client { retry_after, .. }) = admission.admit(Some(a)) else {
+            panic!("refused while in debt");
+        };
+        assert!(retry_after <= Duration::from_secs(61), "{retry_after:?}");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        drop(admission.admit(Some(a)).unwrap());
+        assert_eq!(admission.take_local(), vec![("a".into(), 2, u64::MAX)]);
+    }
+
+    #[test]
+    fn a_wait_is_told_without_panicking_whatever_the_level() {
+        for (level, needed) in [(-1e300, 1.0), (f64::NAN, 1.0), (0.0, f64::INFINITY)] {
+            let level = Level {
+                capacity: 1.0,
+                per_second: 1.0 / 60.0,
+                level,
+                at: Instant::now(),
+            };
+            assert!(level.wait_for(needed) <= MAX_WAIT);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn what_other_gateways_admitted_counts_against_the_limits_here() {
         let config = crate::config::load_str(
             r#"{"gateway": {"clients": {"a": {"key": "${A_KEY}", "limits": {"requestsPerMinute": 10}}}}}"#,
@@ -529,7 +596,7 @@ mod tests {
         for _ in 0..4 {
             drop(admission.admit(Some(a)).unwrap());
         }
-        admission.spent_tokens("a", 120);
+        admission.spent_tokens("a", 100, 20);
         assert_eq!(admission.take_local(), vec![("a".into(), 4, 120)]);
         assert_eq!(admission.take_local(), vec![]);
         // Six more elsewhere: the minute's ten are used.

@@ -175,8 +175,8 @@ impl Gateway {
     }
 
     /// Counts a finished request's tokens against its client's limit.
-    pub fn spent_tokens(&self, client: &str, tokens: u64) {
-        self.admission.spent_tokens(client, tokens);
+    pub fn spent_tokens(&self, client: &str, input: u64, output: u64) {
+        self.admission.spent_tokens(client, input, output);
     }
 
     /// Puts `config` in force for new requests and applies whatever else it

@@ -83,9 +83,10 @@ impl Spend {
     /// Writes `row`: its tokens against its client's limits, its cost
     /// against the gateway's and the client's budgets.
     pub(super) fn record(self, row: Row) {
-        let tokens = row.tokens.input.unwrap_or(0) + row.tokens.output.unwrap_or(0);
-        if tokens > 0 {
-            self.gateway.spent_tokens(&row.client, tokens);
+        let input = row.tokens.input.unwrap_or(0);
+        let output = row.tokens.output.unwrap_or(0);
+        if input > 0 || output > 0 {
+            self.gateway.spent_tokens(&row.client, input, output);
         }
         let config = self.gateway.config();
         let client = config.gateway.clients.get(&row.client);

@@ -194,7 +194,7 @@ fn usage_out(usage: &Usage) -> UsageOut {
         output_tokens_details: OutputDetails {
             reasoning_tokens: usage.reasoning.unwrap_or(0),
         },
-        total_tokens: usage.input + usage.output,
+        total_tokens: usage.input.saturating_add(usage.output),
         cost: usage.cost,
     }
 }

@@ -664,6 +664,16 @@ fn items_of_one_byte_each_count_their_ids_and_structure_toward_the_held_bound() 
 }
 
 #[test]
+fn absurd_token_counts_saturate_in_the_total() {
+    let usage = Usage {
+        input: u64::MAX,
+        output: 5,
+        ..Usage::default()
+    };
+    assert_eq!(usage_out(&usage).total_tokens, u64::MAX);
+}
+
+#[test]
 fn a_stream_cut_at_the_output_limit_is_incomplete() {
     let mut encoder = encoder();
     let mut events = encoder.frame(&sse(&[
