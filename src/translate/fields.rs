@@ -558,6 +558,15 @@ mod tests {
     }
 
     #[test]
+    fn of_many_distinct_unknown_members_the_first_32_are_kept() {
+        let keys: Vec<String> = (0..200_000).map(|n| format!("x{n}")).collect();
+        let seen = members(Front::Chat, keys.iter().map(|k| (k.as_str(), "1")));
+        let kept: Vec<&str> = seen.unknown().iter().map(|k| &**k).collect();
+        assert_eq!(kept, keys[..32]);
+        assert_eq!(dropped(&seen, Api::AnthropicMessages, &[]), [UNKNOWN]);
+    }
+
+    #[test]
     fn top_level_members_mark_their_rows_or_are_unknown() {
         let mut seen = Seen::new(Front::Messages);
         for key in ["model", "top_k", "metadata", "thinking", "betas"] {

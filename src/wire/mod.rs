@@ -304,6 +304,11 @@ pub enum Front {
     Responses,
 }
 
+/// The most unknown members a request keeps, to name in the log: enough to
+/// show what a client sends, and each key is compared only with those, so
+/// a body of many thousand distinct keys is read in linear time.
+const MAX_UNKNOWN: usize = 32;
+
 /// The documented fields, blocks and tool types a client's request holds,
 /// as rows of its front end's table (`translate::fields`), and the
 /// top-level members that table does not know: noted while the request
@@ -344,9 +349,10 @@ impl Seen {
         self.rows
     }
 
-    /// Notes a top-level member no row names (once each).
+    /// Notes a top-level member no row names (once each, the first
+    /// [`MAX_UNKNOWN`]).
     pub fn unknown_member(&mut self, key: &str) {
-        if !self.unknown.iter().any(|k| &**k == key) {
+        if self.unknown.len() < MAX_UNKNOWN && !self.unknown.iter().any(|k| &**k == key) {
             self.unknown.push(key.into());
         }
     }

@@ -4,6 +4,7 @@
 //! read from or written into an answer.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -443,6 +444,8 @@ impl ChatRequest {
     /// [`Self::first_image`] reads them.
     pub fn part_kinds(&self) -> (Vec<&str>, bool) {
         let mut kinds: Vec<&str> = Vec::new();
+        // The types met, found in a set: a body may hold many thousand.
+        let mut met: HashSet<&str> = HashSet::new();
         let mut marked = false;
         for item in self.message_items.iter() {
             let Some(content) = item.members().and_then(|m| Member::last(m, "content")) else {
@@ -467,7 +470,7 @@ impl ChatRequest {
                     Member::last(&members, "cache_control").is_some_and(|m| value(m) != "null");
                 if let Some(kind) = Member::last(&members, "type").map(value) {
                     let kind = kind.trim_matches('"');
-                    if !kinds.contains(&kind) {
+                    if met.insert(kind) {
                         kinds.push(kind);
                     }
                 }
@@ -844,6 +847,25 @@ mod tests {
         let request = ChatRequest::parse(Bytes::from(body)).unwrap();
         assert_eq!(request.value("stream_options"), None);
         assert!(request.wants_usage());
+    }
+
+    #[test]
+    fn many_distinct_part_types_are_each_read_once_in_order() {
+        let parts: Vec<String> = (0..200_000)
+            .map(|n| format!(r#"{{"type":"t{n}"}}"#))
+            .chain([
+                r#"{"type":"text","text":"hi"}"#.into(),
+                r#"{"type":"t7"}"#.into(),
+            ])
+            .collect();
+        let body = format!(
+            r#"{{"messages":[{{"role":"user","content":[{}]}}]}}"#,
+            parts.join(",")
+        );
+        let request = ChatRequest::parse(Bytes::from(body)).unwrap();
+        let (kinds, _) = request.part_kinds();
+        assert_eq!(kinds.len(), 200_001);
+        assert_eq!((kinds[0], kinds[7], kinds[200_000]), ("t0", "t7", "text"));
     }
 
     #[test]
