@@ -27,6 +27,7 @@ use crate::format::body::{Chunks, Edits};
 use crate::format::sse::{Event, Item};
 use crate::translate::anthropic_provider::passthrough::{self, Facts};
 use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
+use crate::translate::ids;
 use crate::wire::openai::ChatRequest;
 
 pub struct Anthropic;
@@ -110,7 +111,8 @@ const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
 /// and the tools it was narrowed to, and the
 /// reasoning given back to a replayed tool-call turn (a `thinking` block,
 /// as a translated request gets) or taken from it (thinking off). A turn
-/// is found by its first tool call's id, which both bodies share.
+/// is found by its first tool call's id, which both bodies share (the
+/// body's decoded, as the model holds it).
 fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edits) {
     for key in SHARED_SAMPLING {
         match edits.top.get(key) {
@@ -183,7 +185,10 @@ fn schemas(body: &mut Map<String, Value>, edits: &Edits) {
     }
 }
 
-/// The assistant message of `body` whose first `tool_use` has `id`.
+/// The assistant message of `body` whose first `tool_use` has `id`, an id
+/// of the request model. The model holds the client's ids decoded (the
+/// `cgid_…` ids clawgate hands out stand for the provider's own), so the
+/// body's are compared decoded too.
 fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b mut Value> {
     let Some(Value::Array(messages)) = body.get_mut("messages") else {
         return None;
@@ -194,7 +199,8 @@ fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b m
                 blocks
                     .iter()
                     .find(|block| block["type"] == "tool_use")
-                    .is_some_and(|block| block["id"] == id)
+                    .and_then(|block| block["id"].as_str())
+                    .is_some_and(|own| ids::decode(own) == id)
             })
     })
 }
@@ -394,6 +400,57 @@ mod tests {
         odd["messages"][3] = turn("call_9", true);
         let out = render(odd.clone());
         assert_eq!(out["messages"], odd["messages"]);
+    }
+
+    /// An Anthropic client replays the tool-use ids clawgate handed it
+    /// (`cgid_…`), which the request model holds decoded: the turn is
+    /// still found, and takes the reasoning the plan gives it.
+    #[test]
+    fn a_turn_replayed_with_clawgates_ids_takes_the_plans_reasoning() {
+        use crate::translate::anthropic_client::Read;
+        use crate::translate::ids::Nonce;
+        use serde_json::json;
+        let id = ids::encode(Some("functions.Bash:0"), 0, Nonce(7));
+        let turn = json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": id, "name": "Bash", "input": {}}]});
+        let body = json!({"max_tokens": 100, "messages": [
+            {"role": "user", "content": "run"}, turn,
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "ok"}]}],
+            "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]})
+        .to_string();
+        let mut read = Read::parse(body.as_bytes()).unwrap();
+        let (translated, _, _) = read.translate(None).unwrap();
+        let request = ChatRequest::parse(translated)
+            .unwrap()
+            .with_anthropic_original(read.original(Bytes::from(body.clone())));
+        let render = |mut out: Value, reasoning: Option<&str>| {
+            let mut edits = Edits::default();
+            let edit = edits.items.entry(1).or_default();
+            match reasoning {
+                Some(text) => edit.set("reasoning_content", json!(text)),
+                None => edit.remove("reasoning_content"),
+            }
+            plan_edits(out.as_object_mut().unwrap(), &request, &edits);
+            out
+        };
+        let body: Value = serde_json::from_str(&body).unwrap();
+
+        let out = render(body.clone(), Some("kept"));
+        assert_eq!(
+            out["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": "kept", "signature": ""})
+        );
+        // Thinking off: the turn's own thinking is taken away.
+        let mut thinking = body;
+        thinking["messages"][1]["content"]
+            .as_array_mut()
+            .unwrap()
+            .insert(
+                0,
+                json!({"type": "thinking", "thinking": "mine", "signature": "s"}),
+            );
+        let out = render(thinking, None);
+        assert_eq!(out["messages"][1], turn);
     }
 
     /// The plan's tool choice in Messages form, keeping the client's
