@@ -5,8 +5,9 @@
 //! What changes (each documented in `docs/providers.md`):
 //! - `model` becomes the target's model id; `max_tokens` is clamped to the
 //!   model's output limit (and a thinking budget kept below it);
-//! - Claude Code's billing-header system block (or first line) goes: its
-//!   hash changes on every request and defeats the provider's cache;
+//! - Claude Code's billing-header line goes from `system` (a block that is
+//!   the line alone goes whole): its hash changes on every request and
+//!   defeats the provider's cache;
 //! - `role: "system"` messages (Claude Code's mid-conversation system beta)
 //!   move to the end of `system`;
 //! - `cache_control` stays on every block (Anthropic and Kimi's endpoint
@@ -98,7 +99,7 @@ pub struct Edited {
 /// The body to send for the client's Messages body `original` (as the
 /// front end read it), written with its `messages`, `tools` and `system`
 /// (most of a conversation's bytes) as the client wrote them, or for
-/// `system`, with its billing-header block left out: [`passthrough`] and
+/// `system`, with its billing-header blocks left out: [`passthrough`] and
 /// then `edit` (the plan's edits) work on a tree of the other members,
 /// where those stand as `null`. A member that takes an edit of its own is
 /// read into the tree: `tools` the plan edits, or that are not client
@@ -178,10 +179,11 @@ fn messages_need_a_tree(messages: &[u8]) -> bool {
         || escapes_a_letter(messages)
 }
 
-/// `system` as written, less its billing-header blocks
-/// ([`strip_billing_header`]): `None` when that needs the tree (a string
-/// with the header, blocks that are all headers, or a letter written as an
-/// escape, which could spell the header).
+/// `system` as written, less the blocks that are the billing header
+/// alone ([`strip_billing_header`]): `None` when that needs the tree (a
+/// string with the header, a block with more text after it, blocks that
+/// are all headers, or a letter written as an escape, which could spell
+/// the header).
 fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
     let header = memmem::Finder::new(BILLING_HEADER);
     if escapes_a_letter(system.as_bytes()) {
@@ -190,15 +192,21 @@ fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
     if header.find(system.as_bytes()).is_none() {
         return Some(Cow::Borrowed(system));
     }
-    let kept: Vec<&str> = scan::element_ranges(system.as_bytes())
-        .ok()?
-        .into_iter()
-        .map(|block| &system[block])
-        .filter(|block| {
-            header.find(block.as_bytes()).is_none()
-                || !serde_json::from_str(block).is_ok_and(|block| is_billing_block(&block))
-        })
-        .collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for block in scan::element_ranges(system.as_bytes()).ok()? {
+        let block = &system[block];
+        if header.find(block.as_bytes()).is_none() {
+            kept.push(block);
+            continue;
+        }
+        let read: Value = serde_json::from_str(block).ok()?;
+        match after_billing_header(&read) {
+            None => kept.push(block),
+            Some("") => {}
+            // Rewritten: only the tree writes a block anew.
+            Some(_) => return None,
+        }
+    }
     (!kept.is_empty()).then(|| Cow::Owned(format!("[{}]", kept.join(","))))
 }
 
@@ -213,10 +221,20 @@ fn escapes_a_letter(json: &[u8]) -> bool {
     })
 }
 
+/// `system` without Claude Code's billing-header line, as the translated
+/// path leaves it (`wire::anthropic::without_billing_header`): a block that
+/// is the line alone goes, one that says more keeps the more.
 fn strip_billing_header(body: &mut Map<String, Value>) {
     let empty = match body.get_mut("system") {
         Some(Value::Array(blocks)) => {
-            blocks.retain(|block| !is_billing_block(block));
+            blocks.retain_mut(|block| match after_billing_header(block) {
+                None => true,
+                Some("") => false,
+                Some(rest) => {
+                    block["text"] = Value::String(rest.to_string());
+                    true
+                }
+            });
             blocks.is_empty()
         }
         Some(Value::String(text)) => {
@@ -233,11 +251,13 @@ fn strip_billing_header(body: &mut Map<String, Value>) {
     }
 }
 
-/// Whether a system block is Claude Code's billing header.
-fn is_billing_block(block: &Value) -> bool {
-    block["text"]
-        .as_str()
-        .is_some_and(|text| text.starts_with(BILLING_HEADER))
+/// The text of a system block that starts with the billing header, less
+/// the header's line (empty when the block is the header alone); `None`
+/// for any other block.
+fn after_billing_header(block: &Value) -> Option<&str> {
+    let text = block["text"].as_str()?;
+    text.starts_with(BILLING_HEADER)
+        .then(|| without_billing_header(text))
 }
 
 /// Moves the `role: "system"` messages of Claude Code's mid-conversation

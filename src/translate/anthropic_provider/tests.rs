@@ -721,6 +721,31 @@ mod passthrough {
         );
     }
 
+    /// A block that starts with the billing line and says more keeps the
+    /// more, as the translated path keeps it; a block that is the line
+    /// alone goes. Alike from the tree and from the bytes.
+    #[test]
+    fn a_system_block_loses_its_billing_line_only() {
+        let system = json!([
+            {"type": "text", "text": "x-anthropic-billing-header: cch=1;\nAnswer only in French.",
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "x-anthropic-billing-header: cch=2;"},
+            {"type": "text", "text": "Be brief."},
+        ]);
+        let body = json!({"max_tokens": 100, "messages": [{"role": "user", "content": "hi"}],
+            "system": system});
+        let expected = json!([
+            {"type": "text", "text": "Answer only in French.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Be brief."},
+        ]);
+        let tree = passthrough(object(body.clone()), KIMI);
+        assert_eq!(tree["system"], expected);
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let written = passthrough_bytes(&bytes, KIMI, Edited::default(), |_| {}).unwrap();
+        let written: Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(written["system"], expected);
+    }
+
     #[test]
     fn server_tools_go_and_thinking_is_the_plans() {
         // Only server tools: no tools and no choice left.
