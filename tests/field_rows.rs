@@ -333,8 +333,10 @@ fn messages() -> Vec<Sample> {
         ),
         each(
             "output_config",
-            json!({"output_config": {"effort": "low"}}),
-            json!({"reasoning_effort": "low"}),
+            json!({"output_config": {"effort": "low",
+                "format": {"type": "json_schema", "schema": {"type": "object"}}}}),
+            json!({"reasoning_effort": "low", "response_format": {"type": "json_schema",
+                "json_schema": {"name": "output", "schema": {"type": "object"}, "strict": true}}}),
             json!({"output_config": {"effort": "low"}}),
         ),
         each(
@@ -478,9 +480,9 @@ fn messages() -> Vec<Sample> {
         ),
         each(
             "tools with input_schema",
-            json!({"tools": messages_tools()}),
-            json!({"type": "function", "function": {"name": "f"}}),
-            json!({"name": "f", "input_schema": {"type": "object"}}),
+            json!({"tools": [{"name": "f", "input_schema": {"type": "object"}, "strict": true}]}),
+            json!({"type": "function", "function": {"name": "f", "strict": true}}),
+            json!({"name": "f", "input_schema": {"type": "object"}, "strict": true}),
         ),
         both(
             "server tools (a type and no input_schema)",

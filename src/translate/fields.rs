@@ -176,7 +176,7 @@ table! {
         ToolChoice => "tool_choice", Field, Translated("`auto`, `required`, `none` or a named function, as the plan relaxes it"), Translated("as the plan relaxes it");
         Thinking => "thinking", Field, Translated("`reasoning_effort`: disabled as `none`; enabled by its budget (below 4,096 `low`, from 16,384 `high`, else `medium`); adaptive leaves it to `output_config.effort`"), Translated("what the target's plan decides: the client's own switch when on");
         ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); the other chat providers have no budget: it chooses `reasoning_effort` (see `thinking`)"), Translated("kept below `max_tokens`");
-        OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`xhigh` and `max` as `high`)"), Dropped("Kimi's endpoints do not take it; its effort decides the plan's thinking");
+        OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`xhigh` and `max` as `high`); `format`'s JSON schema as `response_format: {type: json_schema}`, named `output`, strict (a format of another type: an unknown member)"), Dropped("Kimi's endpoints do not take it: its effort decides the plan's thinking, and its `format` has no place (ask for JSON in the prompt)");
         StopSequences => "stop_sequences", Field, Translated("`stop`"), SAME;
         StopSequencesBeyond => "stop_sequences[4..]", Field, Dropped("chat providers take at most 4 stop sequences (OpenAI's limit)"), SAME;
         Temperature => "temperature", Field, Carried, Carried;
@@ -202,7 +202,7 @@ table! {
         ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Translated("a text block `Tool <name> is available.` (Kimi refuses the block)");
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
-        ClientTool => "tools with input_schema", Tool, Translated("function tools"), Carried;
+        ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
         ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them"), Dropped("only Anthropic runs them; Kimi refuses them");
         ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
     }

@@ -561,6 +561,9 @@ pub struct Tool {
     /// Tool search's deferred loading: only its presence is read.
     #[serde(default)]
     pub defer_loading: Option<serde::de::IgnoredAny>,
+    /// Whether the input must follow the schema exactly.
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -617,6 +620,20 @@ pub struct OutputConfig {
     /// `low`, `medium`, `high`, `xhigh` or `max`.
     #[serde(default)]
     pub effort: Option<String>,
+    /// Structured output: the form the answer's text must take.
+    #[serde(default)]
+    pub format: Option<OutputFormat>,
+}
+
+/// `output_config.format`: `json_schema` and its schema is the one kind
+/// the API documents.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// As the client wrote it: passed on as text, never parsed.
+    #[serde(default)]
+    pub schema: Option<Box<RawValue>>,
 }
 
 /// A message as the gateway answers it.

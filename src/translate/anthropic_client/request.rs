@@ -315,7 +315,7 @@ fn tools_json(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
                     description: (tool.description.as_ref())
                         .map(|text| chat_body::Description::Raw(text.json())),
                     parameters: Some(tool.input_schema.as_deref()?),
-                    strict: None,
+                    strict: tool.strict,
                 },
             })
         })
@@ -416,6 +416,7 @@ fn write(
             .filter(|choice| choice.disables_parallel_calls())
             .map(|_| false),
         reasoning_effort: reasoning_effort(request),
+        response_format: response_format(request, seen),
         stop,
         temperature: request.temperature,
         top_p: request.top_p,
@@ -450,6 +451,36 @@ fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
             _ => "medium",
         })),
         Some(ThinkingConfig::Adaptive {}) | None => effort,
+    }
+}
+
+/// `output_config.format` as the chat `response_format`: its JSON schema,
+/// named because chat requires a name (Messages' format has none), strict
+/// because Anthropic's structured outputs always are. A format the API
+/// does not document is noted as an unknown member is: the answer names
+/// what was left out.
+fn response_format<'r>(
+    request: &'r MessagesRequest,
+    seen: &mut Seen,
+) -> Option<chat_body::ResponseFormat<'r>> {
+    let format = request.output_config.as_ref()?.format.as_ref()?;
+    match (&*format.kind, format.schema.as_deref()) {
+        ("json_schema", Some(schema)) => Some(chat_body::ResponseFormat::JsonSchema {
+            json_schema: chat_body::JsonSchema {
+                name: "output",
+                description: None,
+                schema: Some(schema),
+                strict: Some(true),
+            },
+        }),
+        ("json_schema", None) => {
+            seen.unknown_member("output_config.format without a schema");
+            None
+        }
+        (kind, _) => {
+            seen.unknown_member(&format!("output_config.format of type {kind:?}"));
+            None
+        }
     }
 }
 

@@ -324,6 +324,41 @@ fn thinking_and_effort_become_reasoning_effort() {
     }
 }
 
+/// Structured output: `output_config.format`'s schema as the chat
+/// `response_format` (named, as chat requires; strict, as Anthropic's
+/// structured outputs are), and a tool's `strict` on its function. A
+/// format of a kind the API does not document is named as an unknown
+/// member is, never lost in silence.
+#[test]
+fn structured_output_and_strict_tools_reach_a_chat_provider() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+    check(
+        json!({"messages": [{"role": "user", "content": "x"}],
+               "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": schema}},
+               "tools": [{"name": "Bash", "input_schema": {"type": "object"}, "strict": true}]}),
+        json!({"model": "kimi/k2", "messages": [{"role": "user", "content": "x"}],
+               "tools": [{"type": "function", "function": {"name": "Bash",
+                   "parameters": {"type": "object"}, "strict": true}}],
+               "reasoning_effort": "low",
+               "response_format": {"type": "json_schema",
+                   "json_schema": {"name": "output", "schema": schema, "strict": true}}}),
+    );
+    let odd = json!({"messages": [{"role": "user", "content": "x"}],
+                     "output_config": {"format": {"type": "xml"}}});
+    check(
+        odd.clone(),
+        json!({"model": "kimi/k2", "messages": [{"role": "user", "content": "x"}]}),
+    );
+    let (_, seen, _) = Read::parse(odd.to_string().as_bytes())
+        .unwrap()
+        .translate(None)
+        .unwrap();
+    assert_eq!(
+        seen.unknown(),
+        [r#"output_config.format of type "xml""#.into()]
+    );
+}
+
 #[test]
 fn text_documents_pass_and_others_are_refused_by_name() {
     check(
