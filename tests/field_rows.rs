@@ -267,7 +267,26 @@ fn chat() -> Vec<Sample> {
             user(json!([{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}])),
             json!({"cache_control": {"type": "ephemeral"}}),
         ),
+        both(
+            "custom tools (and a tool_choice naming one)",
+            json!({"tools": with_custom_tool(),
+                   "tool_choice": {"type": "custom", "custom": {"name": "patch_tool"}}}),
+            json!({"name": "patch_tool"}),
+        ),
+        each(
+            "tool_choice: allowed_tools",
+            json!({"tools": with_custom_tool(), "tool_choice": {"type": "allowed_tools",
+                "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}}}),
+            json!({"tool_choice": {"type": "allowed_tools"}}),
+            json!({"tool_choice": {"type": "any"}}),
+        ),
     ]
+}
+
+/// A function tool and a custom one.
+fn with_custom_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+           {"type": "custom", "custom": {"name": "patch_tool"}}])
 }
 
 fn messages_tools() -> Value {

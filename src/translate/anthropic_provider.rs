@@ -23,7 +23,10 @@
 //!   1,024 and below `max_tokens` where that is possible.
 //! - Fields Anthropic has no place for (`n`, penalties, `response_format`,
 //!   `logprobs`, `seed`, `reasoning_effort`, `stream_options`, ...) are
-//!   dropped; `user` becomes `metadata.user_id`.
+//!   dropped, and so are custom tools and a choice naming one; `user`
+//!   becomes `metadata.user_id`.
+//! - An `allowed_tools` choice offers only the tools it lists, its mode as
+//!   the choice.
 
 pub mod passthrough;
 
@@ -62,12 +65,16 @@ pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<Stri
     }
     out.insert("messages".into(), Value::Array(messages));
 
+    let allowed = openai.get("tool_choice").and_then(allowed_tools);
     let tools: Vec<Value> = openai
         .get("tools")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(tool)
+        .filter(|tool| {
+            (allowed.as_ref()).is_none_or(|names| names.iter().any(|name| tool["name"] == *name))
+        })
         .collect();
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
@@ -298,6 +305,9 @@ fn tool_input(arguments: &str) -> Value {
     }
 }
 
+/// A function tool in Messages form; `None` for a custom tool, whose
+/// free-form input has no Messages form (`translate::fields` names it
+/// dropped).
 fn tool(tool: &Value) -> Option<Value> {
     if tool.get("type").and_then(Value::as_str) != Some("function") {
         return None;
@@ -313,7 +323,10 @@ fn tool(tool: &Value) -> Option<Value> {
     Some(out)
 }
 
-/// A chat `tool_choice` in Messages form; `None` when it has none.
+/// A chat `tool_choice` in Messages form; `None` when it has none (a
+/// choice naming a custom tool, which is not sent). An `allowed_tools`
+/// choice is its mode: the tools it lists are the ones offered
+/// ([`allowed_tools`]).
 pub fn tool_choice(choice: &Value) -> Option<Value> {
     match choice {
         Value::String(kind) => match kind.as_str() {
@@ -322,12 +335,30 @@ pub fn tool_choice(choice: &Value) -> Option<Value> {
             "required" => Some(json!({"type": "any"})),
             _ => None,
         },
+        Value::Object(_) if choice["type"] == "allowed_tools" => {
+            tool_choice(choice.pointer("/allowed_tools/mode")?)
+        }
         Value::Object(_) => {
             let name = choice.pointer("/function/name").and_then(Value::as_str)?;
             Some(json!({"type": "tool", "name": name}))
         }
         _ => None,
     }
+}
+
+/// The names of the function tools an `allowed_tools` choice lets the
+/// model call; `None` for any other choice.
+fn allowed_tools(choice: &Value) -> Option<Vec<&str>> {
+    if choice["type"] != "allowed_tools" {
+        return None;
+    }
+    let tools = choice.pointer("/allowed_tools/tools")?.as_array()?;
+    Some(
+        tools
+            .iter()
+            .filter_map(|tool| tool.pointer("/function/name")?.as_str())
+            .collect(),
+    )
 }
 
 /// An OpenAI `finish_reason` for an Anthropic `stop_reason`; `tool_calls`

@@ -126,8 +126,8 @@ table! {
         Stop => "stop", Field, Carried, Translated("`stop_sequences`");
         Stream => "stream", Field, Translated("always streamed upstream; a whole answer is assembled"), Translated("always streamed upstream; a whole answer is assembled");
         StreamOptions => "stream_options", Field, Translated("usage asked for where the model streams it"), Translated("Anthropic's stream always carries usage");
-        Tools => "tools", Field, Carried, Translated("`{name, description, input_schema}`; non-function tools dropped");
-        ToolChoice => "tool_choice", Field, Carried, Translated("`auto`, `none`, `any`, `{type: tool, name}`");
+        Tools => "tools", Field, Carried, Translated("function tools as `{name, description, input_schema}` (see the rows below)");
+        ToolChoice => "tool_choice", Field, Carried, Translated("`auto`, `none`, `any`, `{type: tool, name}` (see the rows below)");
         ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use`");
         User => "user", Field, Carried, Translated("`metadata.user_id`");
         ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules)"), Translated("`thinking`, as the plan decides");
@@ -162,6 +162,8 @@ table! {
         AudioPart => "input_audio parts", Block, Carried, Dropped("Messages takes no audio");
         FilePart => "file parts", Block, Carried, Dropped("send the file's text as a text part");
         PartCacheControl => "cache_control on content parts", Block, Planned("carried; OpenRouter's models other than `anthropic/*` and `google/*` get the parts without it"), Carried;
+        CustomTool => "custom tools (and a tool_choice naming one)", Tool, Carried, Dropped("Messages tools take JSON input: offer a function tool");
+        AllowedTools => "tool_choice: allowed_tools", Tool, Carried, Translated("only the listed tools are offered; its mode as `tool_choice` (`required` as `any`)");
     }
 }
 
@@ -373,7 +375,35 @@ pub fn chat(request: &ChatRequest) -> Seen {
     if marked {
         ChatRow::PartCacheControl.mark(&mut seen);
     }
+    chat_tools(request, &mut seen);
     seen
+}
+
+/// The rows a chat request's `tools` and `tool_choice` hold beyond
+/// function tools. The tools' types are read only when their bytes hold
+/// `"custom"`: tools run to tens of kilobytes, and nearly every request's
+/// are functions alone. A choice naming a custom tool is one row with the
+/// tools: it goes where they go.
+fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    let custom = request
+        .raw("tools")
+        .filter(|tools| memchr::memmem::find(tools.as_bytes(), br#""custom""#).is_some())
+        .and_then(|tools| serde_json::from_str::<Vec<Typed>>(tools).ok())
+        .is_some_and(|tools| tools.iter().any(|t| t.kind.as_deref() == Some("custom")));
+    if custom {
+        ChatRow::CustomTool.mark(seen);
+    }
+    let choice = request.value("tool_choice");
+    match choice.as_ref().and_then(|c| c.get("type")?.as_str()) {
+        Some("allowed_tools") => ChatRow::AllowedTools.mark(seen),
+        Some("custom") => ChatRow::CustomTool.mark(seen),
+        _ => {}
+    }
 }
 
 /// The 400's message for the first refused row `seen` holds, naming it and
@@ -595,6 +625,44 @@ mod tests {
             dropped(&seen, Api::OpenAiCompletions, &[Withheld::CacheMarks]),
             ["top_k", UNKNOWN]
         );
+    }
+
+    /// Custom tools and a choice naming one are named where they are
+    /// dropped (the Anthropic transport); an `allowed_tools` choice is
+    /// translated there, and the chat transport carries all three.
+    #[test]
+    fn a_chat_requests_custom_tools_are_named_where_they_are_dropped() {
+        use serde_json::json;
+        let function = json!({"type": "function", "function": {"name": "f"}});
+        let custom = json!({"type": "custom", "custom": {"name": "patch"}});
+        let seen = |choice: serde_json::Value, tools: serde_json::Value| {
+            let body = json!({"messages": [{"role": "user", "content": "hi"}],
+                "tools": tools, "tool_choice": choice});
+            chat(&ChatRequest::parse(body.to_string()).unwrap())
+        };
+        let custom_choice = seen(
+            json!({"type": "custom", "custom": {"name": "patch"}}),
+            json!([function]),
+        );
+        assert_eq!(
+            dropped(&custom_choice, Api::AnthropicMessages, &[]),
+            ["custom tools (and a tool_choice naming one)"]
+        );
+        assert!(dropped(&custom_choice, Api::OpenAiCompletions, &[]).is_empty());
+        let custom_tool = seen(json!("auto"), json!([function, custom]));
+        assert!(custom_tool.has(ChatRow::CustomTool as usize));
+        let allowed = seen(
+            json!({"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [function]}}),
+            json!([function]),
+        );
+        assert!(allowed.has(ChatRow::AllowedTools as usize));
+        assert!(dropped(&allowed, Api::AnthropicMessages, &[]).is_empty());
+        // A function whose text says "custom" is a function.
+        let quoted = seen(
+            json!("auto"),
+            json!([{"type": "function", "function": {"name": "custom", "description": "\"custom\""}}]),
+        );
+        assert!(dropped(&quoted, Api::AnthropicMessages, &[]).is_empty());
     }
 
     #[test]

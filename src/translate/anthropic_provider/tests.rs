@@ -148,6 +148,33 @@ fn tools_and_tool_choice_are_translated() {
     }
 }
 
+/// An `allowed_tools` choice offers only the tools it lists, its mode as
+/// the choice (`required` as `any`); custom tools, and a choice naming
+/// one, have no Messages form and are left out (the chat table names them
+/// dropped).
+#[test]
+fn allowed_tools_narrow_the_offer_and_custom_tools_are_left_out() {
+    let function = |name: &str| json!({"type": "function", "function": {"name": name}});
+    let tools = json!([function("f"), function("g"),
+        {"type": "custom", "custom": {"name": "patch", "format": {"type": "text"}}}]);
+    let schema = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
+    let allowed = |mode: &str| json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": [function("g")]}});
+    for (choice, expected) in [
+        (allowed("required"), json!({"type": "any"})),
+        (allowed("auto"), json!({"type": "auto"})),
+    ] {
+        check(
+            json!({"max_tokens": 5, "messages": [], "tools": tools, "tool_choice": choice}),
+            json!({"max_tokens": 5, "messages": [], "tools": [schema("g")], "tool_choice": expected}),
+        );
+    }
+    check(
+        json!({"max_tokens": 5, "messages": [], "tools": tools,
+               "tool_choice": {"type": "custom", "custom": {"name": "patch"}}}),
+        json!({"max_tokens": 5, "messages": [], "tools": [schema("f"), schema("g")]}),
+    );
+}
+
 #[test]
 fn the_thinking_switch_gets_a_budget_below_max_tokens() {
     let cases = [
