@@ -402,13 +402,17 @@ impl Usage {
         }
     }
 
-    /// In OpenAI's terms: `prompt_tokens` counts cached input too.
+    /// In OpenAI's terms: `prompt_tokens` counts cached input too. The
+    /// figures are the provider's: sums stop at the largest count rather
+    /// than overflow.
     fn openai(self) -> Value {
-        let prompt = self.input + self.cache_read + self.cache_creation;
+        let prompt = (self.input)
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_creation);
         json!({
             "prompt_tokens": prompt,
             "completion_tokens": self.output,
-            "total_tokens": prompt + self.output,
+            "total_tokens": prompt.saturating_add(self.output),
             "prompt_tokens_details": {
                 "cached_tokens": self.cache_read,
                 "cache_write_tokens": self.cache_creation,

@@ -233,6 +233,17 @@ fn answers_are_translated() {
     assert!(answer(&object(json!({"type": "error"})), 0).is_none());
 }
 
+/// A provider's figures too large to add up stop at the largest count
+/// rather than overflowing.
+#[test]
+fn usage_figures_that_overflow_when_added_stay_at_the_largest() {
+    let message = json!({"type": "message", "content": [],
+        "usage": {"input_tokens": u64::MAX, "output_tokens": 5, "cache_read_input_tokens": 1}});
+    let got = answer(&object(message), 0).unwrap();
+    assert_eq!(got["usage"]["prompt_tokens"], json!(u64::MAX));
+    assert_eq!(got["usage"]["total_tokens"], json!(u64::MAX));
+}
+
 #[test]
 fn stop_reasons_become_finish_reasons() {
     let cases = [
