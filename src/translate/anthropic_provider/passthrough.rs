@@ -310,12 +310,14 @@ fn content_blocks(content: &Value) -> Vec<Value> {
 }
 
 /// Keeps the client's own tools: server tools (web search, code execution,
-/// ...) have a `type` and no `input_schema`, and run only at Anthropic.
+/// ...) have a `type` and no `input_schema`, and run only at Anthropic. A
+/// `null` schema is none, as the front end reads it (`translate::fields`
+/// names such a tool a dropped server tool).
 fn keep_client_tools(body: &mut Map<String, Value>) {
     let Some(Value::Array(tools)) = body.get_mut("tools") else {
         return;
     };
-    tools.retain(|tool| tool.get("input_schema").is_some());
+    tools.retain(|tool| tool.get("input_schema").is_some_and(|s| !s.is_null()));
     if tools.is_empty() {
         body.remove("tools");
         body.remove("tool_choice");

@@ -464,8 +464,10 @@ mod passthrough {
     use crate::capabilities::ThinkingSwitch;
     use bytes::Bytes;
 
+    use crate::capabilities::Api;
     use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::passthrough::{self, Edited, Facts, passthrough};
+    use crate::translate::fields;
 
     /// [`passthrough::passthrough_bytes`] of `body`, read by the Messages
     /// front end; `None` too when the front end refuses it.
@@ -706,6 +708,29 @@ mod passthrough {
                 {"role": "user", "content": "x"}, turn,
                 result(json!([{"type": "text", "text": "No tool was loaded."}]))]}),
         );
+    }
+
+    /// A tool whose `input_schema` is `null` has none, as the front end
+    /// reads it: a server tool, which goes (and which the table names
+    /// dropped).
+    #[test]
+    fn a_tool_with_a_null_schema_is_a_server_tool() {
+        let body = json!({"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "Read", "input_schema": {"type": "object"}},
+                      {"name": "odd", "input_schema": null}]});
+        check(
+            KIMI,
+            body.clone(),
+            json!({"model": "kimi-for-coding", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"name": "Read", "input_schema": {"type": "object"}}]}),
+        );
+        let (_, seen, _) = Read::parse(body.to_string().as_bytes())
+            .unwrap()
+            .translate(None)
+            .unwrap();
+        let dropped = fields::dropped(&seen, Api::AnthropicMessages, &[]);
+        assert_eq!(dropped, ["server tools (a type and no input_schema)"]);
     }
 
     #[test]
