@@ -201,7 +201,7 @@ table! {
         ThinkingBlock => "thinking blocks", Block, Translated("assistant `reasoning_content` (the signature is not sent)"), Carried;
         RedactedThinking => "redacted_thinking blocks", Block, Dropped("encrypted reasoning only Anthropic reads"), Carried;
         ServerToolBlocks => "server tool blocks (server_tool_use and *_tool_result)", Block, Dropped("a tool Anthropic ran; the model's own text says what it learnt"), Carried;
-        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Translated("a text block `Tool <name> is available.` (Kimi refuses the block)");
+        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Translated("a text block `Tool <name> is available.`, or `is not available.` for a tool not offered (Kimi refuses the block)");
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;

@@ -21,9 +21,9 @@
 //! - thinking is what the target's plan decided (on, off, not sent, or
 //!   the body's own), a budget kept below `max_tokens`;
 //! - `tool_reference` blocks (Claude Code's tool search), which Kimi
-//!   refuses, become text naming the tool, which stays offered; a
-//!   reference to a tool not offered is dropped with a log line; tools'
-//!   `defer_loading` goes (every tool offered is sent whole);
+//!   refuses, become text naming the tool, which stays offered (or saying
+//!   it is not available, for a tool not offered); tools' `defer_loading`
+//!   goes (every tool offered is sent whole);
 //! - `stream` is what the chain asks for, not what the client asked.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
@@ -326,10 +326,11 @@ fn keep_client_tools(body: &mut Map<String, Value>) {
 
 /// Claude Code's tool search answers with `tool_reference` blocks in a
 /// tool result, naming the tools it loads; Kimi refuses the request
-/// ("Invalid request Error", kimi-cli #1449). A reference to a tool the
-/// body offers becomes a text block naming it (the tool itself is in
-/// `tools`, sent whole: `defer_loading` goes); one to a tool not offered is
-/// dropped, with a log line.
+/// ("Invalid request Error", kimi-cli #1449). A reference becomes a text
+/// block naming the tool: available when the body offers it (the tool
+/// itself is in `tools`, sent whole: `defer_loading` goes), not available
+/// otherwise (a server tool, which goes): the model learns what the
+/// search found either way, and nothing is left out.
 fn tool_references(body: &mut Map<String, Value>) {
     let mut offered: Vec<String> = Vec::new();
     if let Some(Value::Array(tools)) = body.get_mut("tools") {
@@ -351,31 +352,18 @@ fn tool_references(body: &mut Map<String, Value>) {
             let Some(Value::Array(content)) = block.get_mut("content") else {
                 continue;
             };
-            if !content.iter().any(|b| b["type"] == "tool_reference") {
-                continue;
-            }
-            let mut kept = Vec::with_capacity(content.len());
-            for inner in content.drain(..) {
+            for inner in content.iter_mut() {
                 if inner["type"] != "tool_reference" {
-                    kept.push(inner);
                     continue;
                 }
                 let name = inner["tool_name"].as_str().unwrap_or_default();
-                if offered.iter().any(|o| o == name) {
-                    kept.push(
-                        json!({"type": "text", "text": format!("Tool {name} is available.")}),
-                    );
+                let text = if offered.iter().any(|o| o == name) {
+                    format!("Tool {name} is available.")
                 } else {
-                    tracing::info!(
-                        tool = name.chars().take(64).collect::<String>(),
-                        "a tool_reference to a tool not offered was dropped (Kimi refuses tool_reference blocks)"
-                    );
-                }
+                    format!("Tool {name} is not available.")
+                };
+                *inner = json!({"type": "text", "text": text});
             }
-            if kept.is_empty() {
-                kept.push(json!({"type": "text", "text": "No tool was loaded."}));
-            }
-            *content = kept;
         }
     }
 }

@@ -691,22 +691,25 @@ mod passthrough {
             ]}),
             json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": [
                 {"role": "user", "content": "open a PR"}, turn.clone(),
-                result(json!([{"type": "text", "text": "Tool mcp__github__create_pr is available."}])),
+                result(json!([{"type": "text", "text": "Tool mcp__github__create_pr is available."},
+                              {"type": "text", "text": "Tool mcp__gone__x is not available."}])),
             ],
             "tools": [
                 {"name": "ToolSearch", "input_schema": {"type": "object"}},
                 {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}},
             ]}),
         );
-        // Only references to tools not offered: the result says so.
+        // A reference to a tool not offered (a server tool, which goes)
+        // says so: nothing the client sent is lost in silence.
         check(
             KIMI,
             json!({"model": "x", "max_tokens": 100, "messages": [
                 {"role": "user", "content": "x"}, turn.clone(),
-                result(json!([{"type": "tool_reference", "tool_name": "nope"}]))]}),
+                result(json!([{"type": "tool_reference", "tool_name": "web_search"}]))],
+                "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
             json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": [
                 {"role": "user", "content": "x"}, turn,
-                result(json!([{"type": "text", "text": "No tool was loaded."}]))]}),
+                result(json!([{"type": "text", "text": "Tool web_search is not available."}]))]}),
         );
     }
 
