@@ -50,8 +50,8 @@ fn rows(count: usize, now_ms: i64) -> impl Iterator<Item = Row> {
     (0..count).map(move |i| {
         let n = i as u64;
         let model = MODELS[(n * 7 % 6) as usize];
-        let failed = n % 50 == 0;
-        let fallback = !failed && n % 17 == 0;
+        let failed = n.is_multiple_of(50);
+        let fallback = !failed && n.is_multiple_of(17);
         let mut attempts = Vec::new();
         if fallback {
             attempts.push(format!("{}:timeout", MODELS[0]));
@@ -79,7 +79,7 @@ fn rows(count: usize, now_ms: i64) -> impl Iterator<Item = Row> {
                 output: Some(200 + n % 3_000),
                 reasoning: Some(n % 500),
             },
-            cost_usd: (!failed && n % 11 != 0).then_some(input as f64 * 0.95e-6),
+            cost_usd: (!failed && !n.is_multiple_of(11)).then_some(input as f64 * 0.95e-6),
             budget_estimate_usd: None,
             agent: CLIENTS[(n % 5) as usize],
             client: PEOPLE[(n % 3) as usize].into(),

@@ -62,10 +62,10 @@ async fn collector(mode: Collector) -> (String, Received) {
         for resource_spans in request.resource_spans {
             let resource = resource_spans.resource.unwrap_or_default();
             for kv in resource.attributes {
-                if kv.key == "service.name" {
-                    if let Some(Any::StringValue(name)) = kv.value.and_then(|v| v.value) {
-                        received.services.lock().unwrap().push(name);
-                    }
+                if kv.key == "service.name"
+                    && let Some(Any::StringValue(name)) = kv.value.and_then(|v| v.value)
+                {
+                    received.services.lock().unwrap().push(name);
                 }
             }
             for scope in resource_spans.scope_spans {

@@ -225,34 +225,32 @@ pub async fn run(
             failures.push(skip(Cause::DeadlinePassed { after }, Class::Timeout, None));
             continue;
         }
-        if let Some(window) = target.model.context_window {
-            if policy::most_tokens(request.bytes()) > window {
-                let least =
-                    *least_tokens.get_or_insert_with(|| policy::least_tokens(request.bytes()));
-                if least > window {
-                    failures.push(skip(
-                        Cause::RequestTooLong { least, window },
-                        Class::ContextLength,
-                        None,
-                    ));
-                    continue;
-                }
-            }
-        }
-        if let Some(floor) = needs_window_over {
-            if target
-                .model
-                .context_window
-                .is_none_or(|window| window <= floor)
-            {
-                let window = target.model.context_window.unwrap_or(0);
+        if let Some(window) = target.model.context_window
+            && policy::most_tokens(request.bytes()) > window
+        {
+            let least = *least_tokens.get_or_insert_with(|| policy::least_tokens(request.bytes()));
+            if least > window {
                 failures.push(skip(
-                    Cause::WindowTooSmall { window },
+                    Cause::RequestTooLong { least, window },
                     Class::ContextLength,
                     None,
                 ));
                 continue;
             }
+        }
+        if let Some(floor) = needs_window_over
+            && target
+                .model
+                .context_window
+                .is_none_or(|window| window <= floor)
+        {
+            let window = target.model.context_window.unwrap_or(0);
+            failures.push(skip(
+                Cause::WindowTooSmall { window },
+                Class::ContextLength,
+                None,
+            ));
+            continue;
         }
         let plan = match providers::plan(&request, target, settings.memo) {
             Ok(plan) => plan,

@@ -239,33 +239,31 @@ pub fn substitute<'a>(
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
         let after = &rest[start..];
-        if let Some(escaped) = after.strip_prefix("$${") {
-            if let Some(end) = escaped
+        if let Some(escaped) = after.strip_prefix("$${")
+            && let Some(end) = escaped
                 .find('}')
                 .filter(|&end| is_env_name(&escaped[..end], false))
-            {
-                out.push_str("${");
-                out.push_str(&escaped[..=end]);
-                rest = &escaped[end + 1..];
-                continue;
-            }
+        {
+            out.push_str("${");
+            out.push_str(&escaped[..=end]);
+            rest = &escaped[end + 1..];
+            continue;
         }
-        if let Some(body) = after.strip_prefix("${") {
-            if let Some(end) = body
+        if let Some(body) = after.strip_prefix("${")
+            && let Some(end) = body
                 .find('}')
                 .filter(|&end| is_env_name(&body[..end], false))
-            {
-                let name = &body[..end];
-                match lookup(name) {
-                    Some(value) => out.push_str(value),
-                    None => {
-                        out.push_str(&after[..end + 3]);
-                        missing.push(name.to_string());
-                    }
+        {
+            let name = &body[..end];
+            match lookup(name) {
+                Some(value) => out.push_str(value),
+                None => {
+                    out.push_str(&after[..end + 3]);
+                    missing.push(name.to_string());
                 }
-                rest = &body[end + 1..];
-                continue;
             }
+            rest = &body[end + 1..];
+            continue;
         }
         out.push('$');
         rest = &after[1..];

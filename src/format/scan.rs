@@ -1022,11 +1022,9 @@ impl<'b> Scanner<'b> {
             block_end = true;
         };
         let end = quote.unwrap_or(self.i);
-        if beyond_ascii {
-            if let Err(error) = std::str::from_utf8(&self.b[from..end]) {
-                self.i = from + error.valid_up_to();
-                return Err(self.error("invalid UTF-8"));
-            }
+        if beyond_ascii && let Err(error) = std::str::from_utf8(&self.b[from..end]) {
+            self.i = from + error.valid_up_to();
+            return Err(self.error("invalid UTF-8"));
         }
         match quote {
             Some(quote) => {
@@ -1434,11 +1432,10 @@ mod tests {
             let mut text = b"{\"k\": \"".to_vec();
             text.extend(std::iter::repeat_n(b'x', offset));
             for (index, piece) in pieces.iter().enumerate() {
-                if let Some((at, bad)) = fault {
-                    if at == index {
+                if let Some((at, bad)) = fault
+                    && at == index {
                         text.extend_from_slice(bad);
                     }
-                }
                 text.extend_from_slice(piece);
             }
             text.extend(b"\", \"z\": 1}");

@@ -307,10 +307,10 @@ fn shown(name: &str) -> &str {
 /// it.
 fn anthropic_error_body(report: &ErrorReport) -> Value {
     let mut message = report.message.clone();
-    if report.status == StatusCode::BAD_REQUEST {
-        if let Some(rewritten) = anthropic_client::context_overflow(&message) {
-            message = rewritten;
-        }
+    if report.status == StatusCode::BAD_REQUEST
+        && let Some(rewritten) = anthropic_client::context_overflow(&message)
+    {
+        message = rewritten;
     }
     let mut body = json!({
         "type": "error",

@@ -298,10 +298,10 @@ fn output_limit(draft: &mut Draft, target: &Target) {
         MaxTokensField::MaxTokens,
         MaxTokensField::MaxCompletionTokens,
     ] {
-        if let Some(asked) = draft.get(field.name()).and_then(|v| v.as_u64()) {
-            if asked > maximum {
-                draft.set(field.name(), json!(maximum));
-            }
+        if let Some(asked) = draft.get(field.name()).and_then(|v| v.as_u64())
+            && asked > maximum
+        {
+            draft.set(field.name(), json!(maximum));
         }
     }
 }

@@ -197,10 +197,8 @@ fn unique_tool_call_ids(draft: &mut Draft) {
                 .iter()
                 .map(NewId::as_str)
                 .eq(message.tool_call_ids.iter().map(String::as_str));
-            if !same {
-                if let Some(json) = request.tool_calls_with_ids(index, &renamed) {
-                    draft.set_raw_in_message(index, "tool_calls", json);
-                }
+            if !same && let Some(json) = request.tool_calls_with_ids(index, &renamed) {
+                draft.set_raw_in_message(index, "tool_calls", json);
             }
         } else if message.role == "tool" {
             let again = paired_again.iter().find(|(i, _)| *i == index);

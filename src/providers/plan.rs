@@ -98,18 +98,18 @@ pub fn plan(request: &ChatRequest, target: &Target, memo: &Memo) -> Result<Plan,
         Some(tools) if target.provider.dialect.is_kimi() => Some(memo.kimi_tools.read(tools)),
         _ => None,
     };
-    if let Some(read) = &kimi_tools {
-        if read.count > KIMI_MAX_TOOLS {
-            return Err(Declined::Skip(Skip::TooManyTools {
-                count: read.count,
-                max: KIMI_MAX_TOOLS,
-            }));
-        }
+    if let Some(read) = &kimi_tools
+        && read.count > KIMI_MAX_TOOLS
+    {
+        return Err(Declined::Skip(Skip::TooManyTools {
+            count: read.count,
+            max: KIMI_MAX_TOOLS,
+        }));
     }
-    if !target.model.input.iter().any(|kind| kind == "image") {
-        if let Some(message) = request.first_image() {
-            return Err(Declined::Skip(Skip::Image { message }));
-        }
+    if !target.model.input.iter().any(|kind| kind == "image")
+        && let Some(message) = request.first_image()
+    {
+        return Err(Declined::Skip(Skip::Image { message }));
     }
     let (mut edits, withheld) = super::rules(request, target, repairs, kimi_tools);
     streaming(&mut edits, request, target);

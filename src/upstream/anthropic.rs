@@ -128,10 +128,10 @@ fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edit
     schemas(body, edits);
     // The tool choice the plan set (a forced one relaxed while thinking,
     // K3's named tool as `required`), and the tools it narrowed to.
-    if let Some(choice) = edits.top.get("tool_choice").flatten() {
-        if let Some(choice) = anthropic_provider::tool_choice(choice) {
-            passthrough::replace_tool_choice(body, choice);
-        }
+    if let Some(choice) = edits.top.get("tool_choice").flatten()
+        && let Some(choice) = anthropic_provider::tool_choice(choice)
+    {
+        passthrough::replace_tool_choice(body, choice);
     }
     if let (Some(Some(Value::Array(planned))), Some(Value::Array(tools))) =
         (edits.top.get("tools"), body.get_mut("tools"))
@@ -177,10 +177,10 @@ fn schemas(body: &mut Map<String, Value>, edits: &Edits) {
             .iter()
             .find(|e| e.pointer("/function/name").and_then(Value::as_str) == name)
             .and_then(|e| e.pointer("/function/parameters"));
-        if let (Some(schema), Some(tool)) = (planned, tool.as_object_mut()) {
-            if tool.contains_key("input_schema") {
-                tool.insert("input_schema".into(), schema.clone());
-            }
+        if let (Some(schema), Some(tool)) = (planned, tool.as_object_mut())
+            && tool.contains_key("input_schema")
+        {
+            tool.insert("input_schema".into(), schema.clone());
         }
     }
 }

@@ -72,18 +72,18 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
     let expected = KNOWN_BASES
         .iter()
         .find(|(known, known_api, _)| *known == host && *known_api == api);
-    if let (Some((_, _, expected)), true) = (expected, problems.is_empty()) {
-        if compared != *expected {
-            let mut fixed = url.clone();
-            fixed.set_path(expected);
-            problems.push(Problem::Error(format!(
-                "{host} serves the {} API under {:?}, not {:?}; use {:?}",
-                api.as_str(),
-                if expected.is_empty() { "/" } else { expected },
-                if path.is_empty() { "/" } else { path },
-                fixed.to_string().trim_end_matches('/')
-            )));
-        }
+    if let (Some((_, _, expected)), true) = (expected, problems.is_empty())
+        && compared != *expected
+    {
+        let mut fixed = url.clone();
+        fixed.set_path(expected);
+        problems.push(Problem::Error(format!(
+            "{host} serves the {} API under {:?}, not {:?}; use {:?}",
+            api.as_str(),
+            if expected.is_empty() { "/" } else { expected },
+            if path.is_empty() { "/" } else { path },
+            fixed.to_string().trim_end_matches('/')
+        )));
     }
     let port = url.port();
     match url.scheme() {

@@ -598,10 +598,10 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
     }
     // A user's chain replaces the default chain whole: merging would keep
     // default fallbacks the user never asked for.
-    if user.pointer("/agents/defaults/model").is_some() {
-        if let Some(Value::Object(defaults)) = base.pointer_mut("/agents/defaults") {
-            defaults.remove("model");
-        }
+    if user.pointer("/agents/defaults/model").is_some()
+        && let Some(Value::Object(defaults)) = base.pointer_mut("/agents/defaults")
+    {
+        defaults.remove("model");
     }
     catalog::merge(&mut base, user);
     base

@@ -169,12 +169,12 @@ fn decoded(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        if bytes[at] == b'\\' {
-            if let Escape::Whole { len, utf8, n } = escape(&bytes[at..]) {
-                out.extend_from_slice(&utf8[..n]);
-                at += len;
-                continue;
-            }
+        if bytes[at] == b'\\'
+            && let Escape::Whole { len, utf8, n } = escape(&bytes[at..])
+        {
+            out.extend_from_slice(&utf8[..n]);
+            at += len;
+            continue;
         }
         out.push(bytes[at]);
         at += 1;

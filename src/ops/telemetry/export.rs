@@ -300,14 +300,14 @@ impl Metrics {
             };
             if let Some(request) = self.histograms.request(&self.resource) {
                 let sent = self.collector.post(request.encode_to_vec()).await;
-                if let Err(why) = sent {
-                    if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
-                        tracing::warn!(
-                            url = %self.collector.shown,
-                            "telemetry: metrics not sent ({why}); they are cumulative, the next export catches up"
-                        );
-                        warned = Some(Instant::now());
-                    }
+                if let Err(why) = sent
+                    && warned.is_none_or(|at| at.elapsed() >= WARN_EVERY)
+                {
+                    tracing::warn!(
+                        url = %self.collector.shown,
+                        "telemetry: metrics not sent ({why}); they are cumulative, the next export catches up"
+                    );
+                    warned = Some(Instant::now());
                 }
             }
             if last {

@@ -86,11 +86,11 @@ impl Native {
                     }
                 }
                 "content_block_start" => {
-                    if let (Some(block), Some(at)) = (data.remove("content_block"), at) {
-                        if at == blocks.len() {
-                            blocks.push(block);
-                            inputs.push(String::new());
-                        }
+                    if let (Some(block), Some(at)) = (data.remove("content_block"), at)
+                        && at == blocks.len()
+                    {
+                        blocks.push(block);
+                        inputs.push(String::new());
                     }
                 }
                 "content_block_delta" => {
@@ -132,10 +132,9 @@ impl Native {
                     if let (Some(block), Some(input)) = (
                         at.and_then(|at| blocks.get_mut(at)),
                         at.and_then(|at| inputs.get(at)),
-                    ) {
-                        if !input.is_empty() {
-                            block["input"] = serde_json::from_str(input).unwrap_or(json!({}));
-                        }
+                    ) && !input.is_empty()
+                    {
+                        block["input"] = serde_json::from_str(input).unwrap_or(json!({}));
                     }
                 }
                 "message_delta" => {
@@ -170,22 +169,22 @@ impl Native {
                 }
             }
             "content_block_start" => {
-                if let Some(Value::Object(block)) = data.get_mut("content_block") {
-                    if block.get("type").and_then(Value::as_str) == Some("tool_use") {
-                        let id = block.get("id").and_then(Value::as_str);
-                        let id = ids::encode(id, self.calls, self.nonce);
-                        block.insert("id".into(), json!(id));
-                        self.calls += 1;
-                    }
+                if let Some(Value::Object(block)) = data.get_mut("content_block")
+                    && block.get("type").and_then(Value::as_str) == Some("tool_use")
+                {
+                    let id = block.get("id").and_then(Value::as_str);
+                    let id = ids::encode(id, self.calls, self.nonce);
+                    block.insert("id".into(), json!(id));
+                    self.calls += 1;
                 }
             }
             "message_delta" => {
                 if self.calls > 0 {
                     let delta = data.get_mut("delta");
-                    if let Some(reason) = delta.and_then(|d| d.get_mut("stop_reason")) {
-                        if reason == "end_turn" {
-                            *reason = json!("tool_use");
-                        }
+                    if let Some(reason) = delta.and_then(|d| d.get_mut("stop_reason"))
+                        && reason == "end_turn"
+                    {
+                        *reason = json!("tool_use");
                     }
                 }
                 counts(data, &["output_tokens"]);

@@ -263,11 +263,11 @@ fn translated_system(system: &Content) -> System {
     let text = system_text(system);
     let mut rows = 0;
     let mut mark = None;
-    if let Content::Blocks(blocks) = system {
-        if let Some(cache_control) = &blocks.cache_control {
-            rows |= Row::CacheControl.bit();
-            mark = Some(Arc::from(cache_control.clone()));
-        }
+    if let Content::Blocks(blocks) = system
+        && let Some(cache_control) = &blocks.cache_control
+    {
+        rows |= Row::CacheControl.bit();
+        mark = Some(Arc::from(cache_control.clone()));
     }
     System {
         text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
@@ -374,10 +374,10 @@ fn write(
             }
         }
     }
-    if let Some(ToolChoice::Tool { name, .. }) = &request.tool_choice {
-        if tools.server.iter().any(|server| **server == **name) {
-            Row::ServerToolChoice.mark(seen);
-        }
+    if let Some(ToolChoice::Tool { name, .. }) = &request.tool_choice
+        && tools.server.iter().any(|server| **server == **name)
+    {
+        Row::ServerToolChoice.mark(seen);
     }
     if let Some(ThinkingConfig::Enabled {
         budget_tokens: Some(budget),
@@ -511,10 +511,10 @@ fn translate_message<'a>(
     seen: &mut Seen,
     native: &mut Native,
 ) -> Result<(), TranslateError> {
-    if let Content::Blocks(blocks) = &message.content {
-        if blocks.cache_control.is_some() {
-            Row::CacheControl.mark(seen);
-        }
+    if let Content::Blocks(blocks) = &message.content
+        && blocks.cache_control.is_some()
+    {
+        Row::CacheControl.mark(seen);
     }
     match message.role.as_str() {
         "system" => {

@@ -222,10 +222,10 @@ impl StreamTranslator {
     /// The index of the open block of `kind`, opening it (and closing the
     /// one before) when needed.
     fn ensure_open(&mut self, kind: Open, events: &mut Vec<StreamEvent>) -> usize {
-        if let Some((index, open)) = self.open {
-            if open == kind {
-                return index;
-            }
+        if let Some((index, open)) = self.open
+            && open == kind
+        {
+            return index;
         }
         self.close(events);
         let content_block = match kind {

@@ -1002,10 +1002,10 @@ mod properties {
             let mut delta = json!({"tool_calls": calls});
             let mut data = chunk(Value::Null, Value::Null);
             if at == last {
-                if layout.text_with_arguments {
-                    if let Some(piece) = text_after.next() {
-                        delta["content"] = json!(piece);
-                    }
+                if layout.text_with_arguments
+                    && let Some(piece) = text_after.next()
+                {
+                    delta["content"] = json!(piece);
                 }
                 if layout.usage_with_arguments {
                     data["usage"] = serde_json::from_str(USAGE).unwrap();

@@ -415,12 +415,12 @@ fn thinking(body: &mut Map<String, Value>, plan: ThinkingSwitch, max_tokens: u64
             }
         }
     }
-    if let Some(thinking) = body.get_mut("thinking") {
-        if let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64) {
-            let below = max_tokens.saturating_sub(1).max(1);
-            if budget > below {
-                thinking["budget_tokens"] = json!(below);
-            }
+    if let Some(thinking) = body.get_mut("thinking")
+        && let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64)
+    {
+        let below = max_tokens.saturating_sub(1).max(1);
+        if budget > below {
+            thinking["budget_tokens"] = json!(below);
         }
     }
 }
