@@ -358,7 +358,8 @@ async fn show_and_models_list_never_print_a_key() {
     let backup_url = value["models"]["providers"]["backup"]["baseUrl"]
         .as_str()
         .unwrap();
-    assert!(backup_url.ends_with("?key=[redacted]"), "{backup_url}");
+    // A query may hold a key under any name: it is not shown at all.
+    assert!(backup_url.ends_with("/v1?…"), "{backup_url}");
 
     let listed = run(&["models", "list", "--config", s(&path)], &env);
     let table = text(&listed.stdout);
