@@ -301,13 +301,15 @@ impl ReasoningCache {
 /// `request` with the reasoning kept for each replayed assistant turn that
 /// made tool calls and arrives without `reasoning_content`.
 pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> ChatRequest {
-    // One pass: each user message's scope is made once (hashing its text),
-    // and serves every turn after it until the next.
+    // One pass: the scope of the user message a turn answers is made (its
+    // text hashed) once, when a turn first needs it, and serves every
+    // turn after it until the next user message.
     let mut found: Vec<(usize, Arc<str>)> = Vec::new();
-    let mut turn_scope = scope.within(None);
+    let mut last_user: Option<usize> = None;
+    let mut made: Option<(Option<usize>, Scope)> = None;
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "user" {
-            turn_scope = scope.within(request.message_member(index, "content"));
+            last_user = Some(index);
             continue;
         }
         if message.role != "assistant"
@@ -321,6 +323,15 @@ pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> Ch
         };
         let Ok(value) = serde_json::from_str(raw) else {
             continue;
+        };
+        let turn_scope = match made {
+            Some((user, scope)) if user == last_user => scope,
+            _ => {
+                let text = last_user.and_then(|user| request.message_member(user, "content"));
+                let made_now = scope.within(text);
+                made = Some((last_user, made_now));
+                made_now
+            }
         };
         if let Some(reasoning) = cache.recall(turn_scope, &calls_of(&value)) {
             found.push((index, reasoning));
