@@ -80,6 +80,15 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         if relax && (pinned || draft.get("tool_choice") == Some(json!("required"))) {
             draft.set("tool_choice", json!("auto"));
         }
+        // The same forced call within an allow-list: its list is kept.
+        if let Some(mut choice) = draft.get("tool_choice")
+            && relax
+            && choice["type"] == "allowed_tools"
+            && choice["allowed_tools"]["mode"] == "required"
+        {
+            choice["allowed_tools"]["mode"] = json!("auto");
+            draft.set("tool_choice", choice);
+        }
     }
 
     if caps.forced_tool_choice == ForcedToolChoice::Narrow && pinned {

@@ -157,6 +157,21 @@ fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice
         with_messages(json!({"tool_choice": {"type": "function", "function": {"name": "read"}}})),
         with_messages(json!({"tool_choice": "auto"})),
     );
+    // An allow-list that forces a call keeps its list, its mode relaxed.
+    let allowed = |mode: &str| {
+        json!({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode,
+            "tools": [{"type": "function", "function": {"name": "read"}}]}}})
+    };
+    check(
+        "moonshot/kimi-k2.7-code",
+        with_messages(allowed("required")),
+        with_messages(allowed("auto")),
+    );
+    check(
+        "moonshot/kimi-k2.7-code",
+        with_messages(allowed("auto")),
+        with_messages(allowed("auto")),
+    );
 }
 
 #[test]
