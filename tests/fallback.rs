@@ -809,9 +809,7 @@ async fn a_json_answer_to_a_stream_request_is_the_whole_answer() {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = provider_app(app).await;
     let config = json!({
         "models": {"mode": "replace", "providers": {"plain": {"baseUrl": base, "models": [{"id": "m"}]}}},
         "agents": {"defaults": {"model": {"primary": "plain/m"}}},
@@ -902,10 +900,7 @@ async fn stalling_json_provider() -> String {
                 .into_response()
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    provider_app(app).await
 }
 
 #[tokio::test]

@@ -51,10 +51,7 @@ async fn echoing_provider() -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    provider_app(app).await
 }
 
 #[tokio::test]
@@ -134,10 +131,7 @@ async fn refusing_provider() -> String {
                 .into_response()
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    provider_app(app).await
 }
 
 #[tokio::test]

@@ -196,6 +196,15 @@ pub fn sse_events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Serves `app`, a provider written for one test, on a port of its own;
+/// its base URL (`http://…/v1`).
+pub async fn provider_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 pub async fn mock(options: MockOptions) -> MockServer {
     MockServer::start(options)
         .await
