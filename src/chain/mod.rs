@@ -210,7 +210,7 @@ pub async fn run(
     let mut cooling: Vec<(&Target, Plan)> = Vec::new();
     let mut tried_any = false;
     for target in chain {
-        let url = settings.redactor.url(&target.provider.completions_url);
+        let url = &target.provider.shown_url;
         let skip = |cause: Cause, class, wait| Failure {
             model_ref: target.model_ref.clone(),
             url: url.clone(),
@@ -261,7 +261,7 @@ pub async fn run(
                 continue;
             }
             Err(Declined::Refuse(refusal)) => {
-                failures.push(refused(target, &url, refusal));
+                failures.push(refused(target, url, refusal));
                 return Err(failures);
             }
         };
@@ -315,7 +315,7 @@ pub async fn run(
             request: &request,
             plan: &plan,
         };
-        match try_target(upstream, target, sent, settings, deadline, permit, &url).await {
+        match try_target(upstream, target, sent, settings, deadline, permit, url).await {
             Ok(reply) => return Ok(answer(target, &plan, failures, reply, settings)),
             Err(failure) => {
                 let decision = failure.decision;
@@ -342,7 +342,7 @@ pub async fn run(
             .iter()
             .min_by_key(|(t, _)| settings.cooldowns.last_failure(&t.model_ref));
         if let Some((target, plan)) = oldest {
-            let url = settings.redactor.url(&target.provider.completions_url);
+            let url = &target.provider.shown_url;
             let permit = settings.cooldowns.force(&target.model_ref);
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);
@@ -350,7 +350,7 @@ pub async fn run(
                 request: &request,
                 plan,
             };
-            match try_target(upstream, target, sent, settings, deadline, permit, &url).await {
+            match try_target(upstream, target, sent, settings, deadline, permit, url).await {
                 Ok(reply) => return Ok(answer(target, plan, failures, reply, settings)),
                 Err(failure) => failures.push(failure),
             }

@@ -285,7 +285,7 @@ async fn probe(config: &Config, report: &mut Report) {
         let started = Instant::now();
         let result = chain::probe(&upstream, &target, &request, &settings).await;
         let millis = started.elapsed().as_millis();
-        let url = config.redactor.url(&target.provider.completions_url);
+        let url = &target.provider.shown_url;
         match result {
             Ok(_) => report.check(
                 Mark::Ok,

@@ -96,7 +96,7 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
                 "provider": provider.id,
                 "dialect": provider.dialect,
                 "api": provider.api,
-                "url": config.redactor.url(&provider.completions_url),
+                "url": provider.shown_url,
             });
             match providers::plan(&request, target, &memo) {
                 Ok(plan) => {

@@ -480,6 +480,9 @@ pub struct Provider {
     /// Where requests go: `baseUrl` + `/chat/completions`, or for
     /// `anthropic-messages` `baseUrl` + `/v1/messages`.
     pub completions_url: reqwest::Url,
+    /// `completions_url` as errors and logs show it
+    /// ([`crate::ops::redact::Redactor::url`]).
+    pub shown_url: String,
     pub api_key: ApiKey,
     /// The variable `apiKey` names (`${VAR}`), whether or not it is set:
     /// what an error about a refused key tells the user to fix.

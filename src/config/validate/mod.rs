@@ -299,7 +299,7 @@ pub(super) fn validate(
                     .push(format!("{path}: no baseUrl; the provider is skipped"));
                 continue;
             }
-            match provider(id, raw, &path, &missing, &mut v) {
+            match provider(id, raw, &path, &missing, &redactor, &mut v) {
                 Some(mut provider) => {
                     let key_path = format!("{path}.apiKey");
                     provider.key_var = used

@@ -16,12 +16,14 @@ use crate::capabilities::{
     Api, CapabilitySettings, Dialect, ForcedToolChoice, MaxTokensField, Reasoning, ThinkingControl,
 };
 use crate::catalog;
+use crate::ops::redact::Redactor;
 
 pub(super) fn provider(
     id: &str,
     raw: RawProvider,
     path: &str,
     missing: &[MissingVar],
+    redactor: &Redactor,
     v: &mut Validator,
 ) -> Option<Provider> {
     if id.is_empty() || id.contains('/') || id.chars().any(char::is_whitespace) {
@@ -145,6 +147,7 @@ pub(super) fn provider(
         id: id.to_string(),
         base_url,
         api,
+        shown_url: redactor.url(&completions_url),
         completions_url,
         api_key,
         key_var: None,
