@@ -37,9 +37,10 @@ use crate::format::body::{self, Member};
 use crate::format::sse::{self, Event, ReadError, SseError};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
-use crate::providers::response::{StreamShaping, may_need_shaping, shape_chunk};
+use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::chunk::ChunkView;
+use crate::wire::usage::Usage;
 
 /// What the relay passes to a front end's encoder.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +137,10 @@ pub struct Answering {
     pub outcome: &'static str,
     /// Where the target's health learns how the stream ended.
     pub health: LateFailures,
+    /// Told the answer's usage once, when its first usage chunk is read,
+    /// whether or not the client sees that chunk: the one reading of it
+    /// that the price shown and the ledger's row share.
+    pub usage: Box<dyn FnMut(Usage) + Send>,
 }
 
 /// Records the request's outcome once the stream is over: as given when it
@@ -165,6 +170,7 @@ pub fn relay(
         native,
         outcome,
         health,
+        usage: mut on_usage,
     } = answering;
     async_stream::stream! {
         let mut recorded = RequestOutcome(None);
@@ -204,10 +210,13 @@ pub fn relay(
                 },
             };
             let frame = if native {
-                ending(&event.data)
+                ending(&event.data, &mut relabel.shaping)
             } else {
                 relabel.frame(&event.data)
             };
+            if let Some(usage) = relabel.shaping.take_usage() {
+                on_usage(usage);
+            }
             match frame {
                 Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
                 Frame::Parts(parts) => yield Item::Parts(parts),
@@ -403,11 +412,12 @@ impl Relabel {
 
 /// A chunk read only for how the stream ends, when the client gets the
 /// provider's own events: `[DONE]`, an error, or nothing.
-fn ending(data: &str) -> Frame {
+fn ending(data: &str, shaping: &mut StreamShaping) -> Frame {
     let data = data.trim();
     if data == "[DONE]" {
         return Frame::Done;
     }
+    note_usage(data, shaping);
     if memchr::memmem::find(data.as_bytes(), b"\"error\"").is_none() {
         return Frame::Skip;
     }

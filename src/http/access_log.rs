@@ -246,20 +246,20 @@ impl AccessRecord {
         });
     }
 
-    /// `rest` of a stream, read as before, with the tokens of its usage
-    /// chunk noted on the way (the relay may hide that chunk from a client
-    /// that did not ask for it). `first` is checked too.
-    /// When traced, the stream's id and finish reasons are noted too.
-    pub fn watch_usage(&self, first: &Event, rest: EventStream) -> EventStream {
-        self.event(first);
+    /// Where the relay tells the answer's usage
+    /// ([`crate::relay::Answering::usage`]).
+    pub fn usage_sink(&self) -> Box<dyn FnMut(Usage) + Send> {
         let record = self.clone();
+        Box::new(move |usage| record.note(usage))
+    }
+
+    /// `rest` of a stream, read as before. When the request is traced, the
+    /// stream's id and finish reasons are noted on the way (`first`'s too).
+    pub fn watch_answer(&self, first: &Event, rest: EventStream) -> EventStream {
         if self.trace().is_none() {
-            return Box::pin(rest.inspect(move |item| {
-                if let Ok(Item::Event(event)) = item {
-                    record.event(event);
-                }
-            }));
+            return rest;
         }
+        let record = self.clone();
         let mut captures = false;
         self.update(|entry| {
             entry.traced.streamed = true;
@@ -268,7 +268,6 @@ impl AccessRecord {
         let mut wants_id = self.answer_event(first, true, captures);
         Box::pin(rest.inspect(move |item| {
             if let Ok(Item::Event(event)) = item {
-                record.event(event);
                 wants_id = record.answer_event(event, wants_id, captures);
             }
         }))
@@ -328,26 +327,6 @@ impl AccessRecord {
             }
         });
         still_wants_id
-    }
-
-    fn event(&self, event: &Event) {
-        // Only usage chunks are read.
-        if !crate::providers::response::mentions_usage(&event.data) {
-            return;
-        }
-        let data = event.data.as_str();
-        let usage = match ChunkView::read(data) {
-            Some(chunk) => Usage::in_chunk(&chunk),
-            // Not plainly read (a repeated key, a value of another shape):
-            // the whole chunk as a tree.
-            None => match serde_json::from_str(data) {
-                Ok(Value::Object(chunk)) => Usage::of(&chunk),
-                _ => None,
-            },
-        };
-        if let Some(usage) = usage {
-            self.note(usage);
-        }
     }
 
     fn note(&self, usage: Usage) {
@@ -745,71 +724,5 @@ mod tests {
         assert_eq!(entry(None, None).cost(), None);
         // A price of zero is free: the call cost $0, it is not uncosted.
         assert_eq!(entry(Some(Cost::default()), None).cost(), Some(0.0));
-    }
-
-    /// The record notes a chunk's usage through views of its text, or
-    /// through a tree when the views do not read it plainly; a chunk that
-    /// a tree would refuse for a value the usage does not hold is still
-    /// counted, the provider having reported it.
-    #[test]
-    fn a_chunks_usage_is_noted_however_the_chunk_is_read() {
-        let chunks = [
-            (
-                r#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#,
-                Some(3),
-            ),
-            (
-                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":9,"completion_tokens":2,"cached_tokens":4}}]}"#,
-                Some(9),
-            ),
-            (
-                r#"{"usage":5,"choices":[{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
-                Some(1),
-            ),
-            (r#"{"usage":{"prompt_tokens":3}}"#, None),
-            (
-                r#"{"usage":{"prompt_tokens":-1,"completion_tokens":2}}"#,
-                None,
-            ),
-            (r#"{"choices":[],"usage":"none"}"#, None),
-            // Not read plainly: a repeated key (serde's tree keeps the
-            // last), a space before the object, a choice that is no object.
-            (
-                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
-                Some(3),
-            ),
-            (
-                r#" {"usage":{"prompt_tokens":7,"completion_tokens":2}}"#,
-                Some(7),
-            ),
-            (
-                r#"{"choices":[3,{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
-                None,
-            ),
-            (r#"["usage"]"#, None),
-            (
-                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2}"#,
-                None,
-            ),
-            // Refused as a tree, for a value the usage does not hold.
-            (
-                r#"{"usage":{"prompt_tokens":6,"completion_tokens":2},"x":1e400}"#,
-                Some(6),
-            ),
-            (
-                r#"{"usage":{"prompt_tokens":8,"completion_tokens":2},"x":"\ud800"}"#,
-                Some(8),
-            ),
-        ];
-        for (chunk, input) in chunks {
-            let record = AccessRecord::default();
-            record.event(&Event {
-                event: None,
-                data: chunk.to_string(),
-                id: None,
-            });
-            let noted = record.0.lock().unwrap().usage.map(|u| u.input);
-            assert_eq!(noted, input, "{chunk}");
-        }
     }
 }

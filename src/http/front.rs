@@ -277,7 +277,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             rest,
             native,
         } => {
-            let rest = record.watch_usage(&first, rest);
+            let rest = record.watch_answer(&first, rest);
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/event-stream"),
@@ -291,6 +291,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 native,
                 outcome,
                 health: answer.health,
+                usage: record.usage_sink(),
             };
             let items = relay::relay(
                 first,

@@ -22,14 +22,20 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Cost;
 use crate::ledger::price_usd;
+use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
 
 /// What shaping one stream remembers from event to event.
 #[derive(Debug, Default)]
 pub struct StreamShaping {
+    /// A usage chunk was shown (or hidden): later ones are repeats.
     usage_sent: bool,
     /// The client did not ask for usage: the gateway asked for itself.
     hide_usage: bool,
+    /// A usage was read: the stream's first that counts both sides.
+    usage_counted: bool,
+    /// That usage, until it is taken.
+    usage: Option<Usage>,
 }
 
 impl StreamShaping {
@@ -37,6 +43,21 @@ impl StreamShaping {
         Self {
             usage_sent: false,
             hide_usage: !client_wants_usage,
+            usage_counted: false,
+            usage: None,
+        }
+    }
+
+    /// The stream's usage, once: the first that a usage chunk says in
+    /// full, whether or not the client sees that chunk.
+    pub fn take_usage(&mut self) -> Option<Usage> {
+        self.usage.take()
+    }
+
+    fn count(&mut self, read: Option<Usage>) {
+        if !self.usage_counted && read.is_some() {
+            self.usage_counted = true;
+            self.usage = read;
         }
     }
 }
@@ -87,17 +108,40 @@ pub fn shape_chunk(
     let Some(mut usage) = usage else {
         return true;
     };
+    let read = Usage::read(&usage);
+    state.count(read);
     if state.usage_sent || state.hide_usage {
-        // Counted once, and shown only to a client that asked: otherwise
-        // the chunk keeps whatever else it carries, and is dropped when it
-        // carries nothing else.
+        // Shown once, and only to a client that asked: otherwise the chunk
+        // keeps whatever else it carries, and is dropped when it carries
+        // nothing else.
         state.usage_sent = true;
         return choices(chunk).any(carries_something);
     }
     state.usage_sent = true;
-    normalize_usage(&mut usage, cost);
+    if let Some(read) = &read {
+        normalize_usage(&mut usage, read, cost);
+    }
     chunk.insert("usage".into(), Value::Object(usage));
     true
+}
+
+/// Notes the usage of a chunk that is not shaped (the client gets the
+/// provider's own events, and these chunks only say how the stream ends),
+/// as [`shape_chunk`] notes it.
+pub fn note_usage(data: &str, state: &mut StreamShaping) {
+    if state.usage_counted || !mentions_usage(data) {
+        return;
+    }
+    let usage = match ChunkView::read(data) {
+        Some(chunk) => Usage::in_chunk(&chunk),
+        // Not plainly read (a repeated key, a value of another shape): the
+        // whole chunk as a tree.
+        None => match serde_json::from_str(data) {
+            Ok(Value::Object(chunk)) => Usage::of(&chunk),
+            _ => None,
+        },
+    };
+    state.count(usage);
 }
 
 /// `finish_reason: "filtered"` as OpenAI's `content_filter`.
@@ -125,7 +169,9 @@ pub fn shape_completion(body: &mut Map<String, Value>, cost: Option<&Cost>) {
         (None, None) => None,
     };
     if let Some(mut usage) = usage {
-        normalize_usage(&mut usage, cost);
+        if let Some(read) = Usage::read(&usage) {
+            normalize_usage(&mut usage, &read, cost);
+        }
         body.insert("usage".into(), Value::Object(usage));
     }
 }
@@ -183,11 +229,9 @@ fn reasoning_as_content(message: &mut Map<String, Value>) {
 }
 
 /// The usage rules: a total, the cache hits where OpenAI clients read
-/// them, and the cost at the model's prices unless the provider said it.
-fn normalize_usage(usage: &mut Map<String, Value>, cost: Option<&Cost>) {
-    let Some(read) = Usage::read(usage) else {
-        return;
-    };
+/// them, and the cost at the model's prices unless the provider said it;
+/// `read` is what `usage` says.
+fn normalize_usage(usage: &mut Map<String, Value>, read: &Usage, cost: Option<&Cost>) {
     if !usage.get("total_tokens").is_some_and(Value::is_u64) {
         usage.insert("total_tokens".into(), json!(read.total));
     }
@@ -263,6 +307,36 @@ mod tests {
             &mut state
         ));
         assert!(content_and_repeat.get("usage").is_none());
+        // The first usage is the one counted; the repeats are not.
+        let counted = state.take_usage().expect("the first usage counted");
+        assert_eq!(
+            (counted.input, counted.cache_read),
+            (1_000_000, Some(400_000))
+        );
+        assert_eq!(state.take_usage(), None);
+    }
+
+    /// The stream's usage is counted whether or not the client sees it,
+    /// from the first chunk that counts both sides.
+    #[test]
+    fn the_first_full_usage_is_counted_whether_or_not_it_is_shown() {
+        for client_wants_usage in [true, false] {
+            let mut state = StreamShaping::new(client_wants_usage);
+            let mut partial = object(json!({"choices": [], "usage": {"prompt_tokens": 5}}));
+            shape_chunk(&mut partial, None, &mut state);
+            assert_eq!(state.take_usage(), None, "{client_wants_usage}");
+            let mut full = object(
+                json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}),
+            );
+            shape_chunk(&mut full, None, &mut state);
+            let counted = state.take_usage().map(|u| (u.input, u.output));
+            assert_eq!(counted, Some((5, 3)), "{client_wants_usage}");
+            let mut again = object(
+                json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 9}}),
+            );
+            shape_chunk(&mut again, None, &mut state);
+            assert_eq!(state.take_usage(), None, "{client_wants_usage}");
+        }
     }
 
     #[test]
@@ -399,5 +473,67 @@ mod tests {
             self::shaped(openai, Some(&K2_6), &mut StreamShaping::new(false)),
             None
         );
+    }
+
+    /// A chunk that is not shaped has its usage noted through views of its
+    /// text, or through a tree when the views do not read it plainly; a
+    /// chunk that a tree would refuse for a value the usage does not hold
+    /// is still counted, the provider having reported it.
+    #[test]
+    fn a_chunks_usage_is_noted_however_the_chunk_is_read() {
+        let chunks = [
+            (
+                r#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#,
+                Some(3),
+            ),
+            (
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":9,"completion_tokens":2,"cached_tokens":4}}]}"#,
+                Some(9),
+            ),
+            (
+                r#"{"usage":5,"choices":[{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
+                Some(1),
+            ),
+            (r#"{"usage":{"prompt_tokens":3}}"#, None),
+            (
+                r#"{"usage":{"prompt_tokens":-1,"completion_tokens":2}}"#,
+                None,
+            ),
+            (r#"{"choices":[],"usage":"none"}"#, None),
+            // Not read plainly: a repeated key (serde's tree keeps the
+            // last), a space before the object, a choice that is no object.
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+                Some(3),
+            ),
+            (
+                r#" {"usage":{"prompt_tokens":7,"completion_tokens":2}}"#,
+                Some(7),
+            ),
+            (
+                r#"{"choices":[3,{"usage":{"prompt_tokens":1,"completion_tokens":1}}]}"#,
+                None,
+            ),
+            (r#"["usage"]"#, None),
+            (
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2}"#,
+                None,
+            ),
+            // Refused as a tree, for a value the usage does not hold.
+            (
+                r#"{"usage":{"prompt_tokens":6,"completion_tokens":2},"x":1e400}"#,
+                Some(6),
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":8,"completion_tokens":2},"x":"\ud800"}"#,
+                Some(8),
+            ),
+        ];
+        for (chunk, input) in chunks {
+            let mut state = StreamShaping::new(true);
+            note_usage(chunk, &mut state);
+            let noted = state.take_usage().map(|u| u.input);
+            assert_eq!(noted, input, "{chunk}");
+        }
     }
 }
