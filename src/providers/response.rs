@@ -81,9 +81,9 @@ pub fn may_need_shaping(data: &str) -> bool {
         .any(|word| word.find(data.as_bytes()).is_some())
 }
 
-/// Whether a chunk's text mentions the `usage` key (the access record
-/// reads only those chunks).
-pub fn mentions_usage(data: &str) -> bool {
+/// Whether a chunk's text mentions the `usage` key ([`note_usage`] reads
+/// only those chunks).
+fn mentions_usage(data: &str) -> bool {
     WORDS[0].find(data.as_bytes()).is_some()
 }
 
