@@ -411,7 +411,8 @@ impl Relabel {
 }
 
 /// A chunk read only for how the stream ends, when the client gets the
-/// provider's own events: `[DONE]`, an error, or nothing.
+/// provider's own events: `[DONE]`, an error, or nothing (its usage, if
+/// it says one, noted in `shaping`).
 fn ending(data: &str, shaping: &mut StreamShaping) -> Frame {
     let data = data.trim();
     if data == "[DONE]" {
