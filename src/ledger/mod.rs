@@ -305,9 +305,17 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// `writing`, or `memory_only` (disabled, or the database could not
-    /// be opened).
+    /// `writing`; `unreachable` while the store cannot be reached (rows
+    /// wait, `lastError` says why); or `memory_only` (disabled, or the
+    /// database could not be opened).
     pub state: &'static str,
+    /// While unreachable: for how long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_seconds: Option<u64>,
+    /// While a shared store is unreachable: what budgets and rate limits
+    /// do meanwhile ([`PER_INSTANCE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_instance: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// A PostgreSQL store's URL, its password hidden.
@@ -354,7 +362,31 @@ struct Shared {
     last_error: Mutex<Option<String>>,
     /// When a drop was last logged: one line a minute at most.
     last_drop_log: Mutex<Option<Instant>>,
+    /// Whether the store is shared (then an outage makes the budgets and
+    /// rate limits per instance).
+    sharing: AtomicBool,
+    /// While the store cannot be reached.
+    outage: Mutex<Option<Outage>>,
+    /// When a store's refusal (not an outage) was last logged.
+    last_failure_log: Mutex<Option<Instant>>,
 }
+
+/// The store cannot be reached: since when, why, and when it was last
+/// said in the log.
+struct Outage {
+    since: Instant,
+    why: String,
+    logged: Instant,
+}
+
+/// An outage is logged when it starts, then this often while it lasts;
+/// so is a store's failure to take rows or answer.
+pub const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// What budgets and rate limits do while a shared store is away.
+pub const PER_INSTANCE: &str = "budgets and rate limits count this instance's requests only (with \
+    the other instances' spend as last read): a shared budget may be overshot by what the other \
+    instances spend meanwhile, and a client's rate limit by its limit on each other instance";
 
 impl Shared {
     /// The running totals become `base` (everyone's spend as read from a
@@ -379,6 +411,93 @@ impl Shared {
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(why);
+    }
+
+    /// A call to the store failed: an outage starts (or goes on) when it
+    /// could not be reached; otherwise the store refused the call, said
+    /// once per [`OUTAGE_LOG_EVERY`] at most.
+    fn failed(&self, err: &StorageError) {
+        let why = err.to_string();
+        self.note_error(why.clone());
+        if !matches!(err, StorageError::Unreached(_)) {
+            let mut last = self
+                .last_failure_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_none_or(|at| at.elapsed() >= OUTAGE_LOG_EVERY) {
+                *last = Some(Instant::now());
+                tracing::error!("ledger: {why}");
+            }
+            return;
+        }
+        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        match outage.as_mut() {
+            Some(outage) => outage.why = why,
+            None => {
+                let now = Instant::now();
+                tracing::error!(
+                    "ledger: {why}; rows wait in memory (up to {QUEUE_ROWS}) until it answers{}",
+                    self.per_instance()
+                );
+                *outage = Some(Outage {
+                    since: now,
+                    why,
+                    logged: now,
+                });
+            }
+        }
+    }
+
+    /// Says again, once per [`OUTAGE_LOG_EVERY`], that the store is still
+    /// away, with the rows the writer holds for it.
+    fn still_unreached(&self, holding: usize) {
+        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(outage) = outage
+            .as_mut()
+            .filter(|o| o.logged.elapsed() >= OUTAGE_LOG_EVERY)
+        else {
+            return;
+        };
+        outage.logged = Instant::now();
+        tracing::error!(
+            rows_held = holding,
+            "ledger: not written for {} s: {}; {holding} rows held for it and more in the queue, \
+             {} dropped so far{}",
+            outage.since.elapsed().as_secs(),
+            outage.why,
+            self.dropped.load(Ordering::Relaxed),
+            self.per_instance()
+        );
+    }
+
+    /// A call to the store succeeded: an outage is over, and its error
+    /// leaves the status.
+    fn reached(&self) {
+        let Some(outage) = self
+            .outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        tracing::warn!(
+            "ledger: the store answers again after {} s; the rows held are written, and budgets \
+             and rate limits are shared again",
+            outage.since.elapsed().as_secs()
+        );
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn per_instance(&self) -> String {
+        if self.sharing.load(Ordering::Relaxed) {
+            format!("; meanwhile {PER_INSTANCE}")
+        } else {
+            String::new()
+        }
     }
 
     fn dropped(&self, rows: u64, why: &str) {
@@ -480,6 +599,10 @@ impl Ledger {
         let location = storage.location();
         let mut ledger = Self::build(Some(location.clone()), clock);
         ledger.sharing = storage.shared();
+        ledger
+            .shared
+            .sharing
+            .store(ledger.sharing, Ordering::Relaxed);
         if !ledger.sharing {
             let today = day_of((ledger.clock)());
             match storage.spend_since(today - TOTAL_DAYS) {
@@ -672,8 +795,21 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
+        let unreachable = self
+            .shared
+            .outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|outage| outage.since.elapsed().as_secs());
         Health {
-            state: if writing { "writing" } else { "memory_only" },
+            state: match (writing, unreachable) {
+                (false, _) => "memory_only",
+                (true, Some(_)) => "unreachable",
+                (true, None) => "writing",
+            },
+            unreachable_seconds: unreachable,
+            per_instance: unreachable.filter(|_| self.sharing).map(|_| PER_INSTANCE),
             path: self.path().map(Path::to_path_buf),
             store: match &self.location {
                 Some(Location::Postgres(url)) => Some(url.shown().to_string()),
@@ -766,12 +902,46 @@ fn totals_of(days: Vec<store::DaySpend>) -> Totals {
     totals
 }
 
+/// Rows the writer holds to write: numbered batches, written in order.
+/// A batch the store could not be reached for stays first and is tried
+/// again as it is; one the store refused for its contents is split in two
+/// (each half a new batch), until the row refused is alone and dropped.
+#[derive(Default)]
+struct Batches {
+    waiting: std::collections::VecDeque<(u64, Vec<Row>)>,
+    numbered: u64,
+}
+
+impl Batches {
+    fn push_back(&mut self, rows: Vec<Row>) {
+        self.numbered += 1;
+        self.waiting.push_back((self.numbered, rows));
+    }
+
+    /// The first batch, split in two halves that take its place.
+    fn split_first(&mut self) {
+        let Some((_, mut first)) = self.waiting.pop_front() else {
+            return;
+        };
+        let second = first.split_off(first.len() / 2);
+        self.numbered += 2;
+        self.waiting.push_front((self.numbered, second));
+        self.waiting.push_front((self.numbered - 1, first));
+    }
+
+    fn rows(&self) -> usize {
+        self.waiting.iter().map(|(_, rows)| rows.len()).sum()
+    }
+}
+
 /// The writer thread: batches from the queue into transactions; expires old
 /// rows at start and once a day. With a shared store, it also reads the
 /// spend back and exchanges rate counters on their intervals; a batch the
 /// store could not be reached for is kept and tried again after the
 /// store's backoff, new rows waiting in the queue (those past its room
-/// are dropped, counted, by [`Ledger::record`]).
+/// are dropped, counted, by [`Ledger::record`]). Every call's outcome
+/// tells [`Shared::reached`] or [`Shared::unreached`] whether the store
+/// is there.
 fn write_rows(
     mut storage: Box<dyn Storage>,
     queue: Receiver<Message>,
@@ -781,8 +951,7 @@ fn write_rows(
 ) {
     let sharing = storage.shared();
     let mut expired_on = None;
-    let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
-    let mut batch_number = 0;
+    let mut batches = Batches::default();
     let mut flushes = Vec::new();
     let mut last_commit: Option<Instant> = None;
     let mut next_refresh = Instant::now();
@@ -794,9 +963,14 @@ fn write_rows(
             expired_on = Some(today);
             let before = millis(clock()) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
             match storage.expire(before) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays"),
-                Err(err) => tracing::warn!("ledger: {err}"),
+                Ok(n) => {
+                    shared.reached();
+                    if n > 0 {
+                        tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays");
+                    }
+                }
+                // Tried again tomorrow; an outage is reported as such.
+                Err(err) => shared.failed(&err),
             }
         }
         let mut wait = Duration::from_secs(60);
@@ -808,8 +982,11 @@ fn write_rows(
             }
             if now >= next_refresh {
                 match storage.spend_since(today - TOTAL_DAYS) {
-                    Ok(days) => shared.replace_base(totals_of(days)),
-                    Err(err) => shared.note_error(err.to_string()),
+                    Ok(days) => {
+                        shared.reached();
+                        shared.replace_base(totals_of(days));
+                    }
+                    Err(err) => shared.failed(&err),
                 }
                 next_refresh = now + SPEND_REFRESH;
             }
@@ -817,9 +994,10 @@ fn write_rows(
                 .min(next_refresh)
                 .saturating_duration_since(Instant::now());
         }
+        shared.still_unreached(batches.rows());
         if storage.retry_at().is_some() {
             if shared.closing.load(Ordering::SeqCst) {
-                let left = batch.len()
+                let left = batches.rows()
                     + queue
                         .try_iter()
                         .filter(|m| matches!(m, Message::Row(_)))
@@ -837,9 +1015,9 @@ fn write_rows(
             );
             continue;
         }
-        // A batch the store could not be reached for is tried again as it
-        // is; new rows wait in the queue meanwhile.
-        if batch.is_empty() {
+        // Batches the store could not be reached for are tried again as
+        // they are; new rows wait in the queue meanwhile.
+        if batches.waiting.is_empty() {
             let first = match queue.recv_timeout(wait) {
                 Ok(message) => message,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -848,7 +1026,7 @@ fn write_rows(
             if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
                 std::thread::sleep(wait);
             }
-            batch_number += 1;
+            let mut batch = Vec::with_capacity(BATCH_ROWS);
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -859,34 +1037,42 @@ fn write_rows(
                     next = queue.try_recv().ok();
                 }
             }
+            if !batch.is_empty() {
+                batches.push_back(batch);
+            }
         }
-        if !batch.is_empty() {
+        while let Some((number, batch)) = batches.waiting.front() {
             last_commit = Some(Instant::now());
-            match storage.write(batch_number, &batch) {
+            match storage.write(*number, batch) {
                 Ok(()) => {
+                    shared.reached();
                     shared
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     metrics::ledger_rows("written", batch.len() as u64);
                     if sharing {
-                        shared.written_out(&batch);
+                        shared.written_out(batch);
                     }
-                    batch.clear();
+                    batches.waiting.pop_front();
                 }
                 Err(err @ StorageError::Unreached(_)) => {
-                    shared.note_error(err.to_string());
-                    continue;
+                    shared.failed(&err);
+                    break;
                 }
-                // The store refused the rows; their spend stays in
+                Err(StorageError::Refused(_)) if batch.len() > 1 => batches.split_first(),
+                // The store refused the rows (this one alone, when it
+                // refused it for its contents); their spend stays in
                 // `pending`, so a shared store's budgets go on counting it.
                 Err(err) => {
                     shared.dropped(batch.len() as u64, &err.to_string());
-                    batch.clear();
+                    batches.waiting.pop_front();
                 }
             }
         }
-        for done in flushes.drain(..) {
-            let _ = done.send(());
+        if batches.waiting.is_empty() {
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -933,6 +1119,7 @@ impl RateSync {
             .collect();
         match storage.sync_rates(&sent, window - 1) {
             Ok(others) => {
+                shared.reached();
                 self.unsent.clear();
                 for count in others {
                     let seen = self
@@ -949,13 +1136,13 @@ impl RateSync {
                 self.seen.retain(|(_, w), _| *w >= window - 1);
             }
             // The counts surely did not arrive: they go with the next sync.
-            Err(err @ StorageError::Unreached(_)) => shared.note_error(err.to_string()),
+            Err(err @ StorageError::Unreached(_)) => shared.failed(&err),
             // They may have arrived: sent again they could count twice,
             // which would limit clients below their limits; a sync's worth
             // left out errs the other way, for one minute at most.
             Err(err) => {
                 self.unsent.clear();
-                shared.note_error(err.to_string());
+                shared.failed(&err);
             }
         }
     }
