@@ -29,6 +29,7 @@ pub mod client;
 pub mod postgres;
 pub mod query;
 pub mod recent;
+pub mod spool;
 pub mod storage;
 pub mod store;
 pub mod summary;
@@ -43,6 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
+use self::spool::Spool;
 use self::storage::{Location, RateCount, RateShare, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
@@ -367,6 +369,8 @@ struct Shared {
     sharing: AtomicBool,
     /// While the store cannot be reached.
     outage: Mutex<Option<Outage>>,
+    /// Whether rows waiting for the store are spooled to disk.
+    spooling: AtomicBool,
     /// When a store's refusal (not an outage) was last logged.
     last_failure_log: Mutex<Option<Instant>>,
 }
@@ -406,6 +410,25 @@ impl Shared {
         }
     }
 
+    /// `rows` are in the store; with `pending`, they were this gateway's
+    /// rows not yet in a shared store, which the spend read back now has.
+    fn wrote(&self, rows: &[Row], pending: bool) {
+        self.reached();
+        self.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        metrics::ledger_rows("written", rows.len() as u64);
+        if pending {
+            self.written_out(rows);
+        }
+    }
+
+    /// Whether the store cannot be reached now.
+    fn unreached(&self) -> bool {
+        self.outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     fn note_error(&self, why: String) {
         *self
             .last_error
@@ -435,8 +458,16 @@ impl Shared {
             Some(outage) => outage.why = why,
             None => {
                 let now = Instant::now();
+                let room = if self.spooling.load(Ordering::Relaxed) {
+                    format!(
+                        "on disk in the state directory's ledger-spool (up to {})",
+                        spool::SEGMENT_ROWS * spool::MAX_SEGMENTS
+                    )
+                } else {
+                    format!("in memory (up to {QUEUE_ROWS})")
+                };
                 tracing::error!(
-                    "ledger: {why}; rows wait in memory (up to {QUEUE_ROWS}) until it answers{}",
+                    "ledger: {why}; rows wait {room} until it answers{}",
                     self.per_instance()
                 );
                 *outage = Some(Outage {
@@ -575,13 +606,33 @@ impl Ledger {
     /// the gateway serves: rows wait in the queue meanwhile (those past
     /// its room are dropped and counted), and the budgets count what this
     /// gateway spends.
-    pub fn open_postgres(url: &StoreUrl, settings: &LedgerSettings, clock: Clock) -> Self {
+    ///
+    /// With `spool_dir` (in the state directory), rows waiting for the
+    /// database are kept there ([`spool`]), so a gateway stopped or killed
+    /// during an outage loses none of them; without one, or one that
+    /// cannot be made, they wait in memory.
+    pub fn open_postgres(
+        url: &StoreUrl,
+        settings: &LedgerSettings,
+        clock: Clock,
+        spool_dir: Option<&Path>,
+    ) -> Self {
         let location = Location::Postgres(url.clone());
         if !settings.enabled {
             return Self::build(None, clock);
         }
+        let spool = spool_dir.and_then(|dir| match Spool::open(dir) {
+            Ok(spool) => Some(spool),
+            Err(err) => {
+                tracing::error!(
+                    "ledger: cannot keep rows for an unreachable store in {}: {err}; they wait in memory only",
+                    dir.display()
+                );
+                None
+            }
+        });
         match Postgres::new(url) {
-            Ok(store) => Self::start(store, settings, clock),
+            Ok(store) => Self::start_spooled(store, settings, clock, spool),
             Err(err) => {
                 let ledger = Self::build(Some(location), clock);
                 tracing::error!("ledger: {err}; usage is counted in memory only until a restart");
@@ -595,6 +646,17 @@ impl Ledger {
     /// the writer, for a shared store: its first call may wait on the
     /// network, which a caller on an async thread must not).
     pub fn start(storage: impl Storage + 'static, settings: &LedgerSettings, clock: Clock) -> Self {
+        Self::start_spooled(storage, settings, clock, None)
+    }
+
+    /// [`Self::start`], rows waiting for an unreachable store kept in
+    /// `spool` (and those an earlier run left there written first).
+    pub fn start_spooled(
+        storage: impl Storage + 'static,
+        settings: &LedgerSettings,
+        clock: Clock,
+        spool: Option<Spool>,
+    ) -> Self {
         let mut storage: Box<dyn Storage> = Box::new(storage);
         let location = storage.location();
         let mut ledger = Self::build(Some(location.clone()), clock);
@@ -603,6 +665,10 @@ impl Ledger {
             .shared
             .sharing
             .store(ledger.sharing, Ordering::Relaxed);
+        ledger
+            .shared
+            .spooling
+            .store(spool.is_some(), Ordering::Relaxed);
         if !ledger.sharing {
             let today = day_of((ledger.clock)());
             match storage.spend_since(today - TOTAL_DAYS) {
@@ -616,7 +682,7 @@ impl Ledger {
         let clock = ledger.clock.clone();
         let writer = std::thread::Builder::new()
             .name("clawgate-ledger".into())
-            .spawn(move || write_rows(storage, receiver, shared, retention, clock));
+            .spawn(move || write_rows(storage, receiver, shared, retention, clock, spool));
         match writer {
             Ok(handle) => {
                 *ledger.queue.lock().unwrap() = Some(sender);
@@ -932,6 +998,11 @@ impl Batches {
     fn rows(&self) -> usize {
         self.waiting.iter().map(|(_, rows)| rows.len()).sum()
     }
+
+    /// Every row held, in order (for the spool).
+    fn take_all(&mut self) -> Vec<Row> {
+        self.waiting.drain(..).flat_map(|(_, rows)| rows).collect()
+    }
 }
 
 /// The writer thread: batches from the queue into transactions; expires old
@@ -948,6 +1019,7 @@ fn write_rows(
     shared: Arc<Shared>,
     retention: Duration,
     clock: Clock,
+    mut spool: Option<Spool>,
 ) {
     let sharing = storage.shared();
     let mut expired_on = None;
@@ -994,8 +1066,22 @@ fn write_rows(
                 .min(next_refresh)
                 .saturating_duration_since(Instant::now());
         }
-        shared.still_unreached(batches.rows());
+        shared.still_unreached(batches.rows() + spool.as_ref().map_or(0, Spool::rows));
         if storage.retry_at().is_some() {
+            // With a spool, what waits for the store waits on disk.
+            if let Some(spool) = spool.as_mut() {
+                let mut rows = batches.take_all();
+                for message in queue.try_iter() {
+                    match message {
+                        Message::Row(row) => rows.push(*row),
+                        Message::Flush(done) => flushes.push(done),
+                    }
+                }
+                spool_rows(spool, &rows, &shared, &clock);
+                for done in flushes.drain(..) {
+                    let _ = done.send(());
+                }
+            }
             if shared.closing.load(Ordering::SeqCst) {
                 let left = batches.rows()
                     + queue
@@ -1014,6 +1100,10 @@ fn write_rows(
                     .max(Duration::from_millis(10)),
             );
             continue;
+        }
+        // What an earlier run or an outage spooled goes first.
+        if let Some(spool) = spool.as_mut() {
+            replay(spool, storage.as_mut(), &shared, &mut batches);
         }
         // Batches the store could not be reached for are tried again as
         // they are; new rows wait in the queue meanwhile.
@@ -1037,26 +1127,31 @@ fn write_rows(
                     next = queue.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
-                batches.push_back(batch);
+            match spool.as_mut() {
+                // Behind rows already spooled, or while the store is
+                // away: on disk, in order.
+                Some(spool) if !spool.is_empty() || shared.unreached() => {
+                    spool_rows(spool, &batch, &shared, &clock);
+                }
+                _ if !batch.is_empty() => batches.push_back(batch),
+                _ => {}
             }
+        }
+        if let Some(spool) = spool.as_mut() {
+            replay(spool, storage.as_mut(), &shared, &mut batches);
         }
         while let Some((number, batch)) = batches.waiting.front() {
             last_commit = Some(Instant::now());
             match storage.write(*number, batch) {
                 Ok(()) => {
-                    shared.reached();
-                    shared
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    metrics::ledger_rows("written", batch.len() as u64);
-                    if sharing {
-                        shared.written_out(batch);
-                    }
+                    shared.wrote(batch, sharing);
                     batches.waiting.pop_front();
                 }
                 Err(err @ StorageError::Unreached(_)) => {
                     shared.failed(&err);
+                    if let Some(spool) = spool.as_mut() {
+                        spool_rows(spool, &batches.take_all(), &shared, &clock);
+                    }
                     break;
                 }
                 Err(StorageError::Refused(_)) if batch.len() > 1 => batches.split_first(),
@@ -1069,11 +1164,48 @@ fn write_rows(
                 }
             }
         }
-        if batches.waiting.is_empty() {
+        let spooled = spool
+            .as_ref()
+            .is_none_or(|spool| spool.is_empty() || shared.unreached());
+        if batches.waiting.is_empty() && spooled {
             for done in flushes.drain(..) {
                 let _ = done.send(());
             }
         }
+    }
+}
+
+/// Adds `rows` to the spool; those past its room are dropped, counted.
+fn spool_rows(spool: &mut Spool, rows: &[Row], shared: &Shared, clock: &Clock) {
+    let lost = spool.append(rows, millis(clock()));
+    if lost > 0 {
+        shared.dropped(lost as u64, "the spool for an unreachable store is full");
+    }
+}
+
+/// Writes the spool's sealed segments, oldest first, each under its own
+/// id, then (once the store answers) the one rows were being added to,
+/// until it is empty or the store cannot be reached.
+fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches: &mut Batches) {
+    while storage.retry_at().is_none() {
+        let Some((id, rows, ours)) = spool.first() else {
+            if spool.is_empty() || shared.unreached() {
+                return;
+            }
+            spool.seal();
+            continue;
+        };
+        match storage.write_once(&id, &rows) {
+            Ok(()) => shared.wrote(&rows, ours && storage.shared()),
+            Err(err @ StorageError::Unreached(_)) => {
+                shared.failed(&err);
+                return;
+            }
+            // Split as any batch is, from memory.
+            Err(StorageError::Refused(_)) => batches.push_back(rows),
+            Err(err) => shared.dropped(rows.len() as u64, &err.to_string()),
+        }
+        spool.done_first();
     }
 }
 

@@ -658,8 +658,12 @@ impl Storage for Postgres {
     /// commit happened, and are not written twice: a write is always safe
     /// to make again, and a batch is written once.
     fn write(&mut self, batch: u64, rows: &[Row]) -> Result<(), StorageError> {
-        let rows = &*storable_rows(rows);
         let batch = format!("{}-{batch}", self.instance);
+        self.write_once(&batch, rows)
+    }
+
+    fn write_once(&mut self, batch: &str, rows: &[Row]) -> Result<(), StorageError> {
+        let rows = &*storable_rows(rows);
         let batch_ts = rows.iter().map(|r| r.ts_ms).max().unwrap_or_default();
         let attempts: Vec<Option<String>> = rows
             .iter()

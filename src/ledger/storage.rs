@@ -131,6 +131,13 @@ pub trait Storage: Send {
     /// them once all the same.
     fn write(&mut self, batch: u64, rows: &[Row]) -> Result<(), StorageError>;
 
+    /// Writes `rows` as [`Self::write`] does, as the batch named `id`
+    /// (a spool's segment, [`super::spool`]) whichever gateway writes it:
+    /// once, however often it is written.
+    fn write_once(&mut self, _id: &str, rows: &[Row]) -> Result<(), StorageError> {
+        self.write(0, rows)
+    }
+
     /// Deletes raw rows older than `before_ms`; rollups stay.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError>;
 

@@ -526,7 +526,7 @@ fn aside_name(path: &Path) -> PathBuf {
 }
 
 /// The state directory, readable by its owner only when it is created.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
