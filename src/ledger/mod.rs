@@ -974,34 +974,47 @@ fn totals_of(days: Vec<store::DaySpend>) -> Totals {
 /// (each half a new batch), until the row refused is alone and dropped.
 #[derive(Default)]
 struct Batches {
-    waiting: std::collections::VecDeque<(u64, Vec<Row>)>,
+    waiting: std::collections::VecDeque<(String, Vec<Row>)>,
+    /// This writer's name among the batches ids: the spool's when there
+    /// is one, so a batch moved there keeps its id.
+    writer: u64,
     numbered: u64,
 }
 
 impl Batches {
-    fn push_back(&mut self, rows: Vec<Row>) {
-        self.numbered += 1;
-        self.waiting.push_back((self.numbered, rows));
+    fn new(writer: u64) -> Self {
+        Self {
+            waiting: Default::default(),
+            writer,
+            numbered: 0,
+        }
     }
 
-    /// The first batch, split in two halves that take its place.
+    /// A new batch's id: written again under it, a batch is written once.
+    fn id(&mut self) -> String {
+        self.numbered += 1;
+        format!("{:016x}-b{}", self.writer, self.numbered)
+    }
+
+    fn push_back(&mut self, rows: Vec<Row>) {
+        let id = self.id();
+        self.waiting.push_back((id, rows));
+    }
+
+    /// The first batch, split in two halves that take its place (nothing
+    /// of it was written: they are new batches).
     fn split_first(&mut self) {
         let Some((_, mut first)) = self.waiting.pop_front() else {
             return;
         };
         let second = first.split_off(first.len() / 2);
-        self.numbered += 2;
-        self.waiting.push_front((self.numbered, second));
-        self.waiting.push_front((self.numbered - 1, first));
+        let (one, two) = (self.id(), self.id());
+        self.waiting.push_front((two, second));
+        self.waiting.push_front((one, first));
     }
 
     fn rows(&self) -> usize {
         self.waiting.iter().map(|(_, rows)| rows.len()).sum()
-    }
-
-    /// Every row held, in order (for the spool).
-    fn take_all(&mut self) -> Vec<Row> {
-        self.waiting.drain(..).flat_map(|(_, rows)| rows).collect()
     }
 }
 
@@ -1023,7 +1036,11 @@ fn write_rows(
 ) {
     let sharing = storage.shared();
     let mut expired_on = None;
-    let mut batches = Batches::default();
+    let mut batches = Batches::new(
+        spool
+            .as_ref()
+            .map_or_else(|| fastrand::u64(..), Spool::writer),
+    );
     let mut flushes = Vec::new();
     let mut last_commit: Option<Instant> = None;
     let mut next_refresh = Instant::now();
@@ -1070,7 +1087,8 @@ fn write_rows(
         if storage.retry_at().is_some() {
             // With a spool, what waits for the store waits on disk.
             if let Some(spool) = spool.as_mut() {
-                let mut rows = batches.take_all();
+                hold_on_disk(spool, &mut batches, &shared);
+                let mut rows = Vec::new();
                 for message in queue.try_iter() {
                     match message {
                         Message::Row(row) => rows.push(*row),
@@ -1140,9 +1158,9 @@ fn write_rows(
         if let Some(spool) = spool.as_mut() {
             replay(spool, storage.as_mut(), &shared, &mut batches);
         }
-        while let Some((number, batch)) = batches.waiting.front() {
+        while let Some((id, batch)) = batches.waiting.front() {
             last_commit = Some(Instant::now());
-            match storage.write(*number, batch) {
+            match storage.write_once(id, batch) {
                 Ok(()) => {
                     shared.wrote(batch, sharing);
                     batches.waiting.pop_front();
@@ -1150,7 +1168,7 @@ fn write_rows(
                 Err(err @ StorageError::Unreached(_)) => {
                     shared.failed(&err);
                     if let Some(spool) = spool.as_mut() {
-                        spool_rows(spool, &batches.take_all(), &shared, &clock);
+                        hold_on_disk(spool, &mut batches, &shared);
                     }
                     break;
                 }
@@ -1180,6 +1198,20 @@ fn spool_rows(spool: &mut Spool, rows: &[Row], shared: &Shared, clock: &Clock) {
     let lost = spool.append(rows, millis(clock()));
     if lost > 0 {
         shared.dropped(lost as u64, "the spool for an unreachable store is full");
+    }
+}
+
+/// Moves the batches held for the store to the spool, each a segment
+/// under its own id: one whose commit may have happened unheard is still
+/// written once. What does not fit is dropped, counted.
+fn hold_on_disk(spool: &mut Spool, batches: &mut Batches, shared: &Shared) {
+    for (id, rows) in batches.waiting.drain(..) {
+        if !spool.hold(&id, &rows) {
+            shared.dropped(
+                rows.len() as u64,
+                "the spool for an unreachable store is full",
+            );
+        }
     }
 }
 

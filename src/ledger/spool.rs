@@ -94,29 +94,16 @@ impl Spool {
                     return left.len();
                 }
                 self.numbered += 1;
-                let name = format!(
-                    "{PREFIX}{millis:013}-{:016x}-{:06}.jsonl",
-                    self.process, self.numbered
-                );
-                let path = self.dir.join(name);
-                let file = OpenOptions::new().create_new(true).append(true).open(&path);
-                match file {
+                let id = format!("{:016x}-s{:06}", self.process, self.numbered);
+                let path = self.dir.join(format!("{PREFIX}{millis:013}-{id}.jsonl"));
+                match create(&path) {
                     Ok(file) => self.open = Some((path, file, 0)),
                     Err(_) => return left.len(),
                 }
             }
             let (_, file, count) = self.open.as_mut().expect("opened above");
             let room = (SEGMENT_ROWS - *count).min(left.len());
-            let mut text = Vec::new();
-            for row in &left[..room] {
-                let _ = serde_json::to_writer(&mut text, &line_of(row));
-                text.push(b'\n');
-            }
-            if file
-                .write_all(&text)
-                .and_then(|()| file.sync_data())
-                .is_err()
-            {
+            if write_rows(file, &left[..room]).is_err() {
                 return left.len();
             }
             *count += room;
@@ -126,6 +113,29 @@ impl Spool {
             }
         }
         0
+    }
+
+    /// Keeps `rows`, a batch the store was sent as `id` (its commit unheard
+    /// of), as a sealed segment of that id, ahead of the open one; `false`
+    /// when the spool is full or the file cannot be written.
+    pub fn hold(&mut self, id: &str, rows: &[Row]) -> bool {
+        if self.sealed.len() + 1 > MAX_SEGMENTS {
+            return false;
+        }
+        // Named before any segment this process opens next.
+        let path = self.dir.join(format!("{PREFIX}{:013}-{id}.jsonl", 0));
+        let written = create(&path).and_then(|mut file| write_rows(&mut file, rows));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&path);
+            return false;
+        }
+        self.sealed.push_back(path);
+        true
+    }
+
+    /// This writer's name in the ids of its segments.
+    pub fn writer(&self) -> u64 {
+        self.process
     }
 
     /// No more rows go in the open segment: it can be written.
@@ -140,8 +150,15 @@ impl Spool {
     /// mid-write) is left out.
     pub fn first(&self) -> Option<(String, Vec<Row>, bool)> {
         let path = self.sealed.front()?;
-        let id = path.file_name()?.to_string_lossy().into_owned();
-        let ours = id.contains(&format!("-{:016x}-", self.process));
+        let name = path.file_name()?.to_string_lossy();
+        // `ledger-spool-<millis>-<id>.jsonl`
+        let id = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .map_or(&*name, |(_, id)| id)
+            .trim_end_matches(".jsonl")
+            .to_string();
+        let ours = id.starts_with(&format!("{:016x}-", self.process));
         let rows = File::open(path)
             .map(|file| {
                 BufReader::new(file)
@@ -166,6 +183,21 @@ impl Spool {
     pub fn rows(&self) -> usize {
         self.sealed.len() * SEGMENT_ROWS + self.open.as_ref().map_or(0, |(_, _, n)| *n)
     }
+}
+
+fn create(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create_new(true).append(true).open(path)
+}
+
+/// Appends `rows`, a line each, and syncs them to disk.
+fn write_rows(file: &mut File, rows: &[Row]) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    for row in rows {
+        serde_json::to_writer(&mut text, &line_of(row)).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+    }
+    file.write_all(&text)?;
+    file.sync_data()
 }
 
 fn line_of(row: &Row) -> Line {
@@ -280,7 +312,7 @@ mod tests {
 
         let mut again = Spool::open(dir.path()).unwrap();
         let (id, first, ours) = again.first().unwrap();
-        assert!(id.starts_with(PREFIX) && !ours);
+        assert!(id.ends_with("-s000001") && !ours, "{id}");
         assert_eq!(first, rows[..SEGMENT_ROWS]);
         again.done_first();
         let (_, second, _) = again.first().unwrap();
