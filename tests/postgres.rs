@@ -27,6 +27,8 @@ use serde_json::{Value, json};
 use tokio::process::Child;
 
 const ALICE: &str = "alice-key-0123456789abcdef";
+/// Quotes the messages of a store that cannot be reached.
+const TROUBLESHOOTING: &str = include_str!("../docs/troubleshooting.md");
 const BOB: &str = "bob-key-0123456789abcdef";
 
 /// One gateway's config and state directory, on the cluster's database.
@@ -398,8 +400,11 @@ async fn the_database_stopped_and_started_under_load_fails_no_request() {
     let after_outage = ok.load(Ordering::SeqCst);
     wait_for(after_outage + 100).await;
     // Recovered: said, and the error leaves the status.
+    let recovered = "the rows held are written, and budgets and rate limits are shared again";
+    assert!(TROUBLESHOOTING.contains(recovered));
+    assert!(TROUBLESHOOTING.contains(clawgate::ledger::PER_INSTANCE));
     log.wait_for(
-        &["WARN", "ledger: the store answers again"],
+        &["WARN", "ledger: the store answers again", recovered],
         Duration::from_secs(10),
     )
     .await;
@@ -529,6 +534,9 @@ async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
         ),
         "{text}"
     );
+    assert!(TROUBLESHOOTING.contains(
+        "FAIL ledger.store: environment variable CLAWGATE_LEDGER_URL is not set; serve would count usage in memory only"
+    ));
     assert!(!text.contains("hunter2"), "{text}");
 }
 
@@ -1014,7 +1022,12 @@ fn a_row_the_database_refuses_costs_that_row_alone() {
 /// A gateway on `url` whose store is broken: the log says what is wrong
 /// in `words` at once, `/v1/status` and `clawgate status` too, and
 /// `doctor --probe` fails with them.
-async fn a_broken_store_is_told(url: &str, words: &str) {
+/// `quoted` is how docs/troubleshooting.md quotes them.
+async fn a_broken_store_is_told(url: &str, words: &str, quoted: &str) {
+    assert!(
+        TROUBLESHOOTING.contains(quoted),
+        "docs/troubleshooting.md quotes {quoted}"
+    );
     let mock = healthy_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let instance = write_config(dir.path(), "a", &mock);
@@ -1090,15 +1103,23 @@ async fn a_wrong_password_or_a_missing_database_is_an_error_in_words_at_start() 
     cluster.require_password("gw", "right-password");
     let url = cluster.url();
     let wrong = url.replacen("://postgres@", "://gw:hunter2@", 1);
+    let said = "authentication failed: the password for user \"gw\" is wrong";
+    a_broken_store_is_told(&wrong, said, said).await;
+    let missing = url.replacen("/clawgate?", "/nodb?", 1);
     a_broken_store_is_told(
-        &wrong,
-        "authentication failed: the password for user \"gw\" is wrong",
+        &missing,
+        "database \"nodb\" does not exist: create it, or correct ledger.store",
+        "does not exist: create it, or correct ledger.store",
     )
     .await;
-    let missing = url.replacen("/clawgate?", "/nodb?", 1);
-    a_broken_store_is_told(&missing, "database \"nodb\" does not exist").await;
     let nowhere = tempfile::tempdir().unwrap();
-    a_broken_store_is_told(&Cluster::url_in(nowhere.path()), "no PostgreSQL socket at").await;
+    let said = "is PostgreSQL running?";
+    a_broken_store_is_told(
+        &Cluster::url_in(nowhere.path()),
+        "no PostgreSQL socket at",
+        said,
+    )
+    .await;
 }
 
 /// The rows in `state`'s spool, as lines of its segments.

@@ -22,6 +22,12 @@
 //! A budget then overshoots by at most the cost of the requests in flight
 //! on every gateway plus what the others spent in one refresh interval and
 //! one batch; a rate limit by what the others admit in two rate syncs.
+//!
+//! A shared store that cannot be reached is an outage: logged at once and
+//! every [`OUTAGE_LOG_EVERY`], shown in [`Health`] until a call succeeds;
+//! the rows it holds up wait in the [`spool`] on disk when there is a
+//! state directory. A row a store refuses for what it holds costs that
+//! row alone: the writer halves the batch until the row is alone.
 
 pub mod budget;
 pub mod calendar;
