@@ -1068,3 +1068,30 @@ fn an_unreachable_shared_store_shows_in_the_health_until_it_answers_again() {
     assert_eq!(health.per_instance, None);
     assert_eq!((health.rows_written, health.rows_dropped), (1, 0));
 }
+
+#[test]
+fn an_outage_is_said_again_only_once_per_interval() {
+    let shared = Shared::default();
+    shared.failed(&StorageError::Unreached(
+        "cannot connect to db: refused".into(),
+    ));
+    let logged = |shared: &Shared| shared.outage.lock().unwrap().as_ref().unwrap().logged;
+    let first = logged(&shared);
+    shared.still_unreached(3);
+    assert_eq!(logged(&shared), first, "not again within the interval");
+    let long_ago = std::time::Instant::now() - OUTAGE_LOG_EVERY - Duration::from_secs(1);
+    shared.outage.lock().unwrap().as_mut().unwrap().logged = long_ago;
+    shared.still_unreached(3);
+    assert!(logged(&shared) > long_ago, "said again past it");
+    // A later failure of the same outage is not a new start.
+    shared.failed(&StorageError::Unreached(
+        "cannot connect to db: lost".into(),
+    ));
+    assert_eq!(
+        shared.outage.lock().unwrap().as_ref().unwrap().why,
+        "cannot connect to db: lost"
+    );
+    shared.reached();
+    assert!(shared.outage.lock().unwrap().is_none());
+    assert_eq!(*shared.last_error.lock().unwrap(), None);
+}
