@@ -929,6 +929,31 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_that_fails_says_what_to_correct() {
+        for (text, said) in [
+            (
+                "postgresql://u:secret-pw@127.0.0.1:1/db",
+                "connection refused at 127.0.0.1:1: is PostgreSQL running and listening there?",
+            ),
+            (
+                "postgresql://u:secret-pw@no-such-host.invalid/db",
+                "unknown host: no-such-host.invalid:5432 cannot be resolved; correct the host in ledger.store",
+            ),
+        ] {
+            let err = Postgres::new(&url(text))
+                .unwrap()
+                .spend_since(0)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("cannot connect to postgres://(shown): {said} (")),
+                "{err}"
+            );
+            assert!(!err.contains("secret-pw"), "{err}");
+        }
+    }
+
+    #[test]
     fn a_database_that_is_not_there_fails_at_once_then_backs_off() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!("postgresql://u:secret-pw@/db?host={}", dir.path().display());
