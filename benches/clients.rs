@@ -278,6 +278,7 @@ fn main() {
             &store,
             &settings,
             ledger::system_clock(),
+            None,
         )));
         // Connected and migrated before the timing.
         pg.ledger().record(row("c000".into(), 0), &[]);

@@ -27,6 +27,8 @@ use serde_json::{Value, json};
 use tokio::process::Child;
 
 const ALICE: &str = "alice-key-0123456789abcdef";
+/// Quotes the messages of a store that cannot be reached.
+const TROUBLESHOOTING: &str = include_str!("../docs/troubleshooting.md");
 const BOB: &str = "bob-key-0123456789abcdef";
 
 /// One gateway's config and state directory, on the cluster's database.
@@ -356,7 +358,9 @@ async fn the_database_stopped_and_started_under_load_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = write_config(dir.path(), "a", &mock);
     unbudgeted(&a);
-    let _child = start(&mut a, &cluster).await;
+    let url = cluster.url();
+    let (_child, served, log) = serve_process_logged(&a.config, &a.env(&url)).await;
+    a.url = served;
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -372,11 +376,42 @@ async fn the_database_stopped_and_started_under_load_fails_no_request() {
     let stopped_at = Instant::now();
     cluster.stop_server();
     let before_outage = ok.load(Ordering::SeqCst);
+    // The outage is an error in the log at once, and in the status.
+    let line = log
+        .wait_for(&["ERROR", "ledger: cannot"], Duration::from_secs(3))
+        .await;
+    assert!(
+        line.contains("budgets and rate limits count this instance's requests only"),
+        "{line}"
+    );
+    let ledger = status(&a.url).await["ledger"].clone();
+    assert_eq!(ledger["state"], "unreachable", "{ledger}");
+    assert!(ledger["perInstance"].is_string(), "{ledger}");
     wait_for(before_outage + 200).await;
+    assert_eq!(
+        log.lines(&["ERROR", "ledger: cannot", "rows wait on disk"])
+            .len(),
+        1,
+        "said once, then at most every {:?}",
+        clawgate::ledger::OUTAGE_LOG_EVERY
+    );
     cluster.start_server();
     let outage = stopped_at.elapsed();
     let after_outage = ok.load(Ordering::SeqCst);
     wait_for(after_outage + 100).await;
+    // Recovered: said, and the error leaves the status.
+    let recovered = "the rows held are written, and budgets and rate limits are shared again";
+    assert!(TROUBLESHOOTING.contains(recovered));
+    assert!(TROUBLESHOOTING.contains(clawgate::ledger::PER_INSTANCE));
+    log.wait_for(
+        &["WARN", "ledger: the store answers again", recovered],
+        Duration::from_secs(10),
+    )
+    .await;
+    let ledger = status(&a.url).await["ledger"].clone();
+    assert_eq!(ledger["state"], "writing", "{ledger}");
+    assert!(ledger["lastError"].is_null(), "{ledger}");
+    assert!(ledger["perInstance"].is_null(), "{ledger}");
     stop.store(true, Ordering::SeqCst);
     for sender in senders {
         sender.await.unwrap();
@@ -480,9 +515,28 @@ async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
     let text = shown(&output);
     assert!(!output.status.success(), "{text}");
     assert!(
-        text.contains("cannot read usage from postgresql://gw:****@/usage?host="),
+        text.contains("cannot connect to postgresql://gw:****@/usage?host="),
         "{text}"
     );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    // `doctor` checks the store's variable (`--probe` connects: below).
+    let output = clawgate(&["doctor", "--config"])
+        .arg(&config)
+        .env("MOONSHOT_API_KEY", "sk-m")
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "FAIL ledger.store: environment variable CLAWGATE_LEDGER_URL is not set; serve would count usage in memory only"
+        ),
+        "{text}"
+    );
+    assert!(TROUBLESHOOTING.contains(
+        "FAIL ledger.store: environment variable CLAWGATE_LEDGER_URL is not set; serve would count usage in memory only"
+    ));
     assert!(!text.contains("hunter2"), "{text}");
 }
 
@@ -845,4 +899,318 @@ async fn usage_reports_run_two_at_a_time_and_one_more_is_told_to_retry() {
     assert_eq!(told_to_retry, 1, "two ran; the third was refused at once");
     holder.await.unwrap();
     assert_eq!(get(&a.url, "/v1/usage").await.status(), 200);
+}
+
+/// Bodies whose texts PostgreSQL cannot hold as they are: a NUL, halves
+/// of surrogate pairs (escaped), a 100 KB model name.
+fn odd_bodies() -> Vec<String> {
+    let messages = user_message().to_string();
+    vec![
+        format!(r#"{{"model":"p/m\u0000x","messages":{messages}}}"#),
+        format!(r#"{{"model":"\ud800","messages":{messages}}}"#),
+        format!(r#"{{"model":"a\udc00\ud800b","messages":{messages}}}"#),
+        format!(
+            r#"{{"model":"{}","messages":{messages}}}"#,
+            "m".repeat(100_000)
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_broken_escapes_and_a_long_model_name_lose_no_other_clients_rows() {
+    let Some(cluster) = Cluster::start("a_nul_broken_escapes_and_a_long_model_name") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_config(dir.path(), "a", &mock);
+    unbudgeted(&a);
+    let _child = start(&mut a, &cluster).await;
+
+    // Bob's odd requests go with alice's plain ones, in the same batches.
+    let client = reqwest::Client::new();
+    let odd = odd_bodies().into_iter().map(|body| {
+        client
+            .post(format!("{}/v1/chat/completions", a.url))
+            .bearer_auth(BOB)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    });
+    let plain = (0..40).map(|_| ask(&a.url, ALICE));
+    let (odd, plain) = tokio::join!(
+        futures_util::future::join_all(odd),
+        futures_util::future::join_all(plain)
+    );
+    for answer in plain {
+        assert_eq!(answer.status(), 200);
+    }
+    for answer in odd {
+        answer.unwrap();
+    }
+    let sent = 44;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ledger_rows(&a.url, "written").await + ledger_rows(&a.url, "dropped").await < sent {
+        assert!(Instant::now() < deadline, "every row is written or dropped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ledger_rows(&a.url, "dropped").await, 0);
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*) FROM clawgate_requests WHERE client = 'alice'"),
+        "40"
+    );
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*) FROM clawgate_requests WHERE client = 'bob'"),
+        "4"
+    );
+    assert_eq!(
+        cluster.psql("SELECT SUM(requests) FROM clawgate_daily WHERE client = 'alice'"),
+        "40",
+        "the rollups too"
+    );
+}
+
+#[test]
+fn a_row_the_database_refuses_costs_that_row_alone() {
+    use clawgate::config::ledger::LedgerSettings;
+    use clawgate::ledger::Ledger;
+    let Some(cluster) = Cluster::start("a_row_the_database_refuses") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.spend_since(0).unwrap();
+    // A rule the database holds rows to, as one with a constraint of its
+    // own would.
+    cluster.psql(
+        "ALTER TABLE clawgate_requests ADD CONSTRAINT no_mallory CHECK (client <> 'mallory')",
+    );
+    let ledger = Ledger::start(
+        store,
+        &LedgerSettings::default(),
+        clawgate::ledger::system_clock(),
+    );
+    for i in 0..200 {
+        let mut row = row_with_tokens_in(i);
+        row.ts_ms = clawgate::ledger::calendar::millis(std::time::SystemTime::now());
+        if i % 50 == 7 {
+            row.client = "mallory".into();
+        }
+        ledger.record(row, &[]);
+    }
+    assert!(ledger.flush(Duration::from_secs(20)));
+    let health = ledger.health();
+    assert_eq!(
+        (health.rows_written, health.rows_dropped),
+        (196, 4),
+        "{health:?}"
+    );
+    assert!(
+        health.last_error.as_deref().unwrap().contains("no_mallory"),
+        "{health:?}"
+    );
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*) FROM clawgate_requests"),
+        "196"
+    );
+    assert_eq!(
+        cluster.psql("SELECT SUM(requests) FROM clawgate_daily"),
+        "196"
+    );
+    ledger.close(Duration::from_secs(5));
+}
+
+/// A gateway on `url` whose store is broken: the log says what is wrong
+/// in `words` at once, `/v1/status` and `clawgate status` too, and
+/// `doctor --probe` fails with them.
+/// `quoted` is how docs/troubleshooting.md quotes them.
+async fn a_broken_store_is_told(url: &str, words: &str, quoted: &str) {
+    assert!(
+        TROUBLESHOOTING.contains(quoted),
+        "docs/troubleshooting.md quotes {quoted}"
+    );
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = write_config(dir.path(), "a", &mock);
+    let env = instance.env(url);
+    let started = Instant::now();
+    let (_child, served, log) = serve_process_logged(&instance.config, &env).await;
+    let line = log
+        .wait_for(
+            &["ERROR", "ledger: cannot connect to", words],
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!line.contains("hunter2"), "{line}");
+    assert!(
+        line.contains("budgets and rate limits count this instance"),
+        "{line}"
+    );
+    // Requests are served all the same.
+    assert_eq!(ask(&served, ALICE).await.status(), 200);
+    let ledger = &status(&served).await["ledger"];
+    assert_eq!(ledger["state"], "unreachable", "{ledger}");
+    assert!(
+        ledger["lastError"].as_str().unwrap().contains(words),
+        "{ledger}"
+    );
+    assert!(ledger["perInstance"].is_string(), "{ledger}");
+
+    let config = instance.config.to_str().unwrap();
+    let output = clawgate(&["status", "--config", config, "--url", &served])
+        .env("CLAWGATE_KEY", ALICE)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    let row = text
+        .lines()
+        .skip_while(|line| !line.starts_with("LEDGER"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(row.contains("unreachable") && row.contains(words), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let output = clawgate(&["doctor", "--config", config])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(text.contains("ok   ledger: the PostgreSQL store"), "{text}");
+    let output = clawgate(&["doctor", "--probe", "--config", config])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = shown(&output);
+    assert!(!output.status.success(), "{text}");
+    let probed = text
+        .lines()
+        .find(|line| line.starts_with("FAIL probe ledger:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(probed.contains(words), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_or_a_missing_database_is_an_error_in_words_at_start() {
+    let Some(cluster) = Cluster::start("a_wrong_password_or_a_missing_database") else {
+        return;
+    };
+    cluster.require_password("gw", "right-password");
+    let url = cluster.url();
+    let wrong = url.replacen("://postgres@", "://gw:hunter2@", 1);
+    let said = "authentication failed: the password for user \"gw\" is wrong";
+    a_broken_store_is_told(&wrong, said, said).await;
+    let missing = url.replacen("/clawgate?", "/nodb?", 1);
+    a_broken_store_is_told(
+        &missing,
+        "database \"nodb\" does not exist: create it, or correct ledger.store",
+        "does not exist: create it, or correct ledger.store",
+    )
+    .await;
+    let nowhere = tempfile::tempdir().unwrap();
+    let said = "is PostgreSQL running?";
+    a_broken_store_is_told(
+        &Cluster::url_in(nowhere.path()),
+        "no PostgreSQL socket at",
+        said,
+    )
+    .await;
+}
+
+/// The rows in `state`'s spool, as lines of its segments.
+fn spooled(state: &Path) -> usize {
+    std::fs::read_dir(state.join("ledger-spool"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .map(|text| text.lines().count())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_answered_during_an_outage_survive_a_kill_and_are_written_once_after() {
+    let Some(cluster) = Cluster::start("rows_answered_during_an_outage_survive_a_kill") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_config(dir.path(), "a", &mock);
+    unbudgeted(&a);
+    let mut child = start(&mut a, &cluster).await;
+    for _ in 0..5 {
+        assert_eq!(ask(&a.url, ALICE).await.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ledger_rows(&a.url, "written").await < 5 {
+        assert!(Instant::now() < deadline, "the first rows are written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    cluster.stop_server();
+    for _ in 0..200 {
+        assert_eq!(ask(&a.url, ALICE).await.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spooled(&a.state) < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the outage's rows reach the spool: {}",
+            spooled(&a.state)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status(&a.url).await["ledger"]["rowsDropped"], 0);
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    cluster.start_server();
+    let _child = start(&mut a, &cluster).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while cluster.psql("SELECT COUNT(*) FROM clawgate_requests") != "205" {
+        assert!(
+            Instant::now() < deadline,
+            "the spooled rows are written at start: {}",
+            cluster.psql("SELECT COUNT(*) FROM clawgate_requests")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spooled(&a.state), 0, "the spool is emptied");
+    assert_eq!(
+        cluster.psql("SELECT SUM(requests) FROM clawgate_daily"),
+        "205"
+    );
+    assert_eq!(ledger_rows(&a.url, "written").await, 200);
+    // Once each: more traffic, and no row comes twice.
+    assert_eq!(ask(&a.url, ALICE).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.psql("SELECT COUNT(*) FROM clawgate_requests") != "206" {
+        assert!(Instant::now() < deadline, "the next row is written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn a_spooled_segment_written_again_is_written_once() {
+    let Some(cluster) = Cluster::start("a_spooled_segment_written_again") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let rows = [row_with_tokens_in(1), row_with_tokens_in(2)];
+    store.write_once("ledger-spool-1-2-3.jsonl", &rows).unwrap();
+    // Another gateway (a restart) writes the same segment: it is there.
+    let mut again = Postgres::new(&store_url(&cluster.url())).unwrap();
+    again.write_once("ledger-spool-1-2-3.jsonl", &rows).unwrap();
+    assert_eq!(cluster.psql("SELECT COUNT(*) FROM clawgate_requests"), "2");
+    assert_eq!(
+        cluster.psql("SELECT SUM(requests) FROM clawgate_daily"),
+        "2"
+    );
 }

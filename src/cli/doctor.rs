@@ -80,10 +80,12 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
     };
     if let Some(config) = &config {
         check_keys(config, &mut report);
+        check_ledger(config, &env, &mut report);
         check_port(config, &mut report);
         if args.probe {
             probe(config, &mut report).await;
             probe_quotas(config, &mut report).await;
+            probe_ledger(config, &mut report).await;
         }
     } else {
         report.check(
@@ -232,6 +234,64 @@ fn check_keys(config: &Config, report: &mut Report) {
                 );
             }
         }
+    }
+}
+
+/// Where usage is recorded: a `ledger.store` whose variable is unset or
+/// whose URL the client cannot read fails (`serve` would count usage in
+/// memory only); `--probe` connects to it.
+fn check_ledger(config: &Config, env: &Environment, report: &mut Report) {
+    let settings = &config.ledger;
+    if !settings.enabled {
+        report.check(Mark::Ok, "ledger: off (ledger.enabled is false)");
+        return;
+    }
+    if let Some(url) = &settings.store {
+        match crate::ledger::postgres::client_config(url) {
+            Ok(_) => report.check(
+                Mark::Ok,
+                format!(
+                    "ledger: the PostgreSQL store {} (not connected to: --probe connects)",
+                    url.shown()
+                ),
+            ),
+            Err(err) => report.check(
+                Mark::Fail,
+                format!("{err}; serve would count usage in memory only"),
+            ),
+        }
+        return;
+    }
+    match crate::ledger::default_path(settings, config::state_dir(env).as_deref()) {
+        Some(path) => report.check(Mark::Ok, format!("ledger: {}", path.display())),
+        None => report.check(
+            Mark::Warn,
+            "ledger: no state directory ($CLAWGATE_STATE_DIR, $XDG_STATE_HOME or $HOME) and no ledger.path; usage is counted in memory only",
+        ),
+    }
+}
+
+/// Connects to `ledger.store`, as `serve`'s ledger writer would.
+async fn probe_ledger(config: &Config, report: &mut Report) {
+    let Some(url) = config
+        .ledger
+        .store
+        .clone()
+        .filter(|_| config.ledger.enabled)
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let shown = url.shown().to_string();
+    let result = tokio::task::spawn_blocking(move || crate::ledger::storage::probe(&url)).await;
+    let millis = started.elapsed().as_millis();
+    match result {
+        Ok(Ok(())) => report.check(
+            Mark::Ok,
+            format!("probe ledger: {shown} answered in {millis} ms"),
+        ),
+        Ok(Err(why)) => report.check(Mark::Fail, format!("probe ledger: {why}")),
+        Err(err) => report.check(Mark::Fail, format!("probe ledger: {err}")),
     }
 }
 

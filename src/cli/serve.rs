@@ -197,7 +197,13 @@ fn open_ledger(config: &Config, source: &SourceArgs) -> Result<Arc<Ledger>, CliE
     let state_dir = config::state_dir(&env);
     let path = ledger::default_path(&config.ledger, state_dir.as_deref());
     if let (Some(url), true) = (&config.ledger.store, config.ledger.enabled) {
-        let ledger = Ledger::open_postgres(url, &config.ledger, ledger::system_clock());
+        let spool = state_dir.as_deref().map(|dir| dir.join("ledger-spool"));
+        let ledger = Ledger::open_postgres(
+            url,
+            &config.ledger,
+            ledger::system_clock(),
+            spool.as_deref(),
+        );
         tracing::info!("usage ledger: {}", url.shown());
         return Ok(Arc::new(ledger));
     }

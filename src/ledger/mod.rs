@@ -22,6 +22,12 @@
 //! A budget then overshoots by at most the cost of the requests in flight
 //! on every gateway plus what the others spent in one refresh interval and
 //! one batch; a rate limit by what the others admit in two rate syncs.
+//!
+//! A shared store that cannot be reached is an outage: logged at once and
+//! every [`OUTAGE_LOG_EVERY`], shown in [`Health`] until a call succeeds;
+//! the rows it holds up wait in the [`spool`] on disk when there is a
+//! state directory. A row a store refuses for what it holds costs that
+//! row alone: the writer halves the batch until the row is alone.
 
 pub mod budget;
 pub mod calendar;
@@ -29,6 +35,7 @@ pub mod client;
 pub mod postgres;
 pub mod query;
 pub mod recent;
+pub mod spool;
 pub mod storage;
 pub mod store;
 pub mod summary;
@@ -43,6 +50,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
+use self::spool::Spool;
 use self::storage::{Location, RateCount, RateShare, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
@@ -305,9 +313,17 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// `writing`, or `memory_only` (disabled, or the database could not
-    /// be opened).
+    /// `writing`; `unreachable` while the store cannot be reached (rows
+    /// wait, `lastError` says why); or `memory_only` (disabled, or the
+    /// database could not be opened).
     pub state: &'static str,
+    /// While unreachable: for how long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_seconds: Option<u64>,
+    /// While a shared store is unreachable: what budgets and rate limits
+    /// do meanwhile ([`PER_INSTANCE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_instance: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// A PostgreSQL store's URL, its password hidden.
@@ -354,7 +370,33 @@ struct Shared {
     last_error: Mutex<Option<String>>,
     /// When a drop was last logged: one line a minute at most.
     last_drop_log: Mutex<Option<Instant>>,
+    /// Whether the store is shared (then an outage makes the budgets and
+    /// rate limits per instance).
+    sharing: AtomicBool,
+    /// While the store cannot be reached.
+    outage: Mutex<Option<Outage>>,
+    /// Whether rows waiting for the store are spooled to disk.
+    spooling: AtomicBool,
+    /// When a store's refusal (not an outage) was last logged.
+    last_failure_log: Mutex<Option<Instant>>,
 }
+
+/// The store cannot be reached: since when, why, and when it was last
+/// said in the log.
+struct Outage {
+    since: Instant,
+    why: String,
+    logged: Instant,
+}
+
+/// An outage is logged when it starts, then this often while it lasts;
+/// so is a store's failure to take rows or answer.
+pub const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// What budgets and rate limits do while a shared store is away.
+pub const PER_INSTANCE: &str = "budgets and rate limits count this instance's requests only (with \
+    the other instances' spend as last read): a shared budget may be overshot by what the other \
+    instances spend meanwhile, and a client's rate limit by its limit on each other instance";
 
 impl Shared {
     /// The running totals become `base` (everyone's spend as read from a
@@ -374,11 +416,125 @@ impl Shared {
         }
     }
 
+    /// `rows` are in the store; with `pending`, they were this gateway's
+    /// rows not yet in a shared store, which the spend read back now has.
+    fn wrote(&self, rows: &[Row], pending: bool) {
+        self.reached();
+        self.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        metrics::ledger_rows("written", rows.len() as u64);
+        if pending {
+            self.written_out(rows);
+        }
+    }
+
+    /// Whether the store cannot be reached now.
+    fn unreached(&self) -> bool {
+        self.outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     fn note_error(&self, why: String) {
         *self
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(why);
+    }
+
+    /// A call to the store failed: an outage starts (or goes on) when it
+    /// could not be reached; otherwise the store refused the call, said
+    /// once per [`OUTAGE_LOG_EVERY`] at most.
+    fn failed(&self, err: &StorageError) {
+        let why = err.to_string();
+        self.note_error(why.clone());
+        if !matches!(err, StorageError::Unreached(_)) {
+            let mut last = self
+                .last_failure_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_none_or(|at| at.elapsed() >= OUTAGE_LOG_EVERY) {
+                *last = Some(Instant::now());
+                tracing::error!("ledger: {why}");
+            }
+            return;
+        }
+        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        match outage.as_mut() {
+            Some(outage) => outage.why = why,
+            None => {
+                let now = Instant::now();
+                let room = if self.spooling.load(Ordering::Relaxed) {
+                    format!(
+                        "on disk in the state directory's ledger-spool (up to {})",
+                        spool::SEGMENT_ROWS * spool::MAX_SEGMENTS
+                    )
+                } else {
+                    format!("in memory (up to {QUEUE_ROWS})")
+                };
+                tracing::error!(
+                    "ledger: {why}; rows wait {room} until it answers{}",
+                    self.per_instance()
+                );
+                *outage = Some(Outage {
+                    since: now,
+                    why,
+                    logged: now,
+                });
+            }
+        }
+    }
+
+    /// Says again, once per [`OUTAGE_LOG_EVERY`], that the store is still
+    /// away, with the rows the writer holds for it.
+    fn still_unreached(&self, holding: usize) {
+        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(outage) = outage
+            .as_mut()
+            .filter(|o| o.logged.elapsed() >= OUTAGE_LOG_EVERY)
+        else {
+            return;
+        };
+        outage.logged = Instant::now();
+        tracing::error!(
+            rows_held = holding,
+            "ledger: not written for {} s: {}; {holding} rows held for it and more in the queue, \
+             {} dropped so far{}",
+            outage.since.elapsed().as_secs(),
+            outage.why,
+            self.dropped.load(Ordering::Relaxed),
+            self.per_instance()
+        );
+    }
+
+    /// A call to the store succeeded: an outage is over, and its error
+    /// leaves the status.
+    fn reached(&self) {
+        let Some(outage) = self
+            .outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        tracing::warn!(
+            "ledger: the store answers again after {} s; the rows held are written, and budgets \
+             and rate limits are shared again",
+            outage.since.elapsed().as_secs()
+        );
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn per_instance(&self) -> String {
+        if self.sharing.load(Ordering::Relaxed) {
+            format!("; meanwhile {PER_INSTANCE}")
+        } else {
+            String::new()
+        }
     }
 
     fn dropped(&self, rows: u64, why: &str) {
@@ -456,13 +612,33 @@ impl Ledger {
     /// the gateway serves: rows wait in the queue meanwhile (those past
     /// its room are dropped and counted), and the budgets count what this
     /// gateway spends.
-    pub fn open_postgres(url: &StoreUrl, settings: &LedgerSettings, clock: Clock) -> Self {
+    ///
+    /// With `spool_dir` (in the state directory), rows waiting for the
+    /// database are kept there ([`spool`]), so a gateway stopped or killed
+    /// during an outage loses none of them; without one, or one that
+    /// cannot be made, they wait in memory.
+    pub fn open_postgres(
+        url: &StoreUrl,
+        settings: &LedgerSettings,
+        clock: Clock,
+        spool_dir: Option<&Path>,
+    ) -> Self {
         let location = Location::Postgres(url.clone());
         if !settings.enabled {
             return Self::build(None, clock);
         }
+        let spool = spool_dir.and_then(|dir| match Spool::open(dir) {
+            Ok(spool) => Some(spool),
+            Err(err) => {
+                tracing::error!(
+                    "ledger: cannot keep rows for an unreachable store in {}: {err}; they wait in memory only",
+                    dir.display()
+                );
+                None
+            }
+        });
         match Postgres::new(url) {
-            Ok(store) => Self::start(store, settings, clock),
+            Ok(store) => Self::start_spooled(store, settings, clock, spool),
             Err(err) => {
                 let ledger = Self::build(Some(location), clock);
                 tracing::error!("ledger: {err}; usage is counted in memory only until a restart");
@@ -476,10 +652,29 @@ impl Ledger {
     /// the writer, for a shared store: its first call may wait on the
     /// network, which a caller on an async thread must not).
     pub fn start(storage: impl Storage + 'static, settings: &LedgerSettings, clock: Clock) -> Self {
+        Self::start_spooled(storage, settings, clock, None)
+    }
+
+    /// [`Self::start`], rows waiting for an unreachable store kept in
+    /// `spool` (and those an earlier run left there written first).
+    pub fn start_spooled(
+        storage: impl Storage + 'static,
+        settings: &LedgerSettings,
+        clock: Clock,
+        spool: Option<Spool>,
+    ) -> Self {
         let mut storage: Box<dyn Storage> = Box::new(storage);
         let location = storage.location();
         let mut ledger = Self::build(Some(location.clone()), clock);
         ledger.sharing = storage.shared();
+        ledger
+            .shared
+            .sharing
+            .store(ledger.sharing, Ordering::Relaxed);
+        ledger
+            .shared
+            .spooling
+            .store(spool.is_some(), Ordering::Relaxed);
         if !ledger.sharing {
             let today = day_of((ledger.clock)());
             match storage.spend_since(today - TOTAL_DAYS) {
@@ -493,7 +688,7 @@ impl Ledger {
         let clock = ledger.clock.clone();
         let writer = std::thread::Builder::new()
             .name("clawgate-ledger".into())
-            .spawn(move || write_rows(storage, receiver, shared, retention, clock));
+            .spawn(move || write_rows(storage, receiver, shared, retention, clock, spool));
         match writer {
             Ok(handle) => {
                 *ledger.queue.lock().unwrap() = Some(sender);
@@ -672,8 +867,21 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
+        let unreachable = self
+            .shared
+            .outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|outage| outage.since.elapsed().as_secs());
         Health {
-            state: if writing { "writing" } else { "memory_only" },
+            state: match (writing, unreachable) {
+                (false, _) => "memory_only",
+                (true, Some(_)) => "unreachable",
+                (true, None) => "writing",
+            },
+            unreachable_seconds: unreachable,
+            per_instance: unreachable.filter(|_| self.sharing).map(|_| PER_INSTANCE),
             path: self.path().map(Path::to_path_buf),
             store: match &self.location {
                 Some(Location::Postgres(url)) => Some(url.shown().to_string()),
@@ -766,23 +974,79 @@ fn totals_of(days: Vec<store::DaySpend>) -> Totals {
     totals
 }
 
+/// Rows the writer holds to write: numbered batches, written in order.
+/// A batch the store could not be reached for stays first and is tried
+/// again as it is; one the store refused for its contents is split in two
+/// (each half a new batch), until the row refused is alone and dropped.
+#[derive(Default)]
+struct Batches {
+    waiting: std::collections::VecDeque<(String, Vec<Row>)>,
+    /// This writer's name among the batches ids: the spool's when there
+    /// is one, so a batch moved there keeps its id.
+    writer: u64,
+    numbered: u64,
+}
+
+impl Batches {
+    fn new(writer: u64) -> Self {
+        Self {
+            waiting: Default::default(),
+            writer,
+            numbered: 0,
+        }
+    }
+
+    /// A new batch's id: written again under it, a batch is written once.
+    fn id(&mut self) -> String {
+        self.numbered += 1;
+        format!("{:016x}-b{}", self.writer, self.numbered)
+    }
+
+    fn push_back(&mut self, rows: Vec<Row>) {
+        let id = self.id();
+        self.waiting.push_back((id, rows));
+    }
+
+    /// The first batch, split in two halves that take its place (nothing
+    /// of it was written: they are new batches).
+    fn split_first(&mut self) {
+        let Some((_, mut first)) = self.waiting.pop_front() else {
+            return;
+        };
+        let second = first.split_off(first.len() / 2);
+        let (one, two) = (self.id(), self.id());
+        self.waiting.push_front((two, second));
+        self.waiting.push_front((one, first));
+    }
+
+    fn rows(&self) -> usize {
+        self.waiting.iter().map(|(_, rows)| rows.len()).sum()
+    }
+}
+
 /// The writer thread: batches from the queue into transactions; expires old
 /// rows at start and once a day. With a shared store, it also reads the
 /// spend back and exchanges rate counters on their intervals; a batch the
 /// store could not be reached for is kept and tried again after the
 /// store's backoff, new rows waiting in the queue (those past its room
-/// are dropped, counted, by [`Ledger::record`]).
+/// are dropped, counted, by [`Ledger::record`]). Every call's outcome
+/// tells [`Shared::reached`] or [`Shared::unreached`] whether the store
+/// is there.
 fn write_rows(
     mut storage: Box<dyn Storage>,
     queue: Receiver<Message>,
     shared: Arc<Shared>,
     retention: Duration,
     clock: Clock,
+    mut spool: Option<Spool>,
 ) {
     let sharing = storage.shared();
     let mut expired_on = None;
-    let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
-    let mut batch_number = 0;
+    let mut batches = Batches::new(
+        spool
+            .as_ref()
+            .map_or_else(|| fastrand::u64(..), Spool::writer),
+    );
     let mut flushes = Vec::new();
     let mut last_commit: Option<Instant> = None;
     let mut next_refresh = Instant::now();
@@ -794,9 +1058,14 @@ fn write_rows(
             expired_on = Some(today);
             let before = millis(clock()) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
             match storage.expire(before) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays"),
-                Err(err) => tracing::warn!("ledger: {err}"),
+                Ok(n) => {
+                    shared.reached();
+                    if n > 0 {
+                        tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays");
+                    }
+                }
+                // Tried again tomorrow; an outage is reported as such.
+                Err(err) => shared.failed(&err),
             }
         }
         let mut wait = Duration::from_secs(60);
@@ -808,8 +1077,11 @@ fn write_rows(
             }
             if now >= next_refresh {
                 match storage.spend_since(today - TOTAL_DAYS) {
-                    Ok(days) => shared.replace_base(totals_of(days)),
-                    Err(err) => shared.note_error(err.to_string()),
+                    Ok(days) => {
+                        shared.reached();
+                        shared.replace_base(totals_of(days));
+                    }
+                    Err(err) => shared.failed(&err),
                 }
                 next_refresh = now + SPEND_REFRESH;
             }
@@ -817,9 +1089,25 @@ fn write_rows(
                 .min(next_refresh)
                 .saturating_duration_since(Instant::now());
         }
+        shared.still_unreached(batches.rows() + spool.as_ref().map_or(0, Spool::rows));
         if storage.retry_at().is_some() {
+            // With a spool, what waits for the store waits on disk.
+            if let Some(spool) = spool.as_mut() {
+                hold_on_disk(spool, &mut batches, &shared);
+                let mut rows = Vec::new();
+                for message in queue.try_iter() {
+                    match message {
+                        Message::Row(row) => rows.push(*row),
+                        Message::Flush(done) => flushes.push(done),
+                    }
+                }
+                spool_rows(spool, &rows, &shared, &clock);
+                for done in flushes.drain(..) {
+                    let _ = done.send(());
+                }
+            }
             if shared.closing.load(Ordering::SeqCst) {
-                let left = batch.len()
+                let left = batches.rows()
                     + queue
                         .try_iter()
                         .filter(|m| matches!(m, Message::Row(_)))
@@ -837,9 +1125,13 @@ fn write_rows(
             );
             continue;
         }
-        // A batch the store could not be reached for is tried again as it
-        // is; new rows wait in the queue meanwhile.
-        if batch.is_empty() {
+        // What an earlier run or an outage spooled goes first.
+        if let Some(spool) = spool.as_mut() {
+            replay(spool, storage.as_mut(), &shared, &mut batches);
+        }
+        // Batches the store could not be reached for are tried again as
+        // they are; new rows wait in the queue meanwhile.
+        if batches.waiting.is_empty() {
             let first = match queue.recv_timeout(wait) {
                 Ok(message) => message,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -848,7 +1140,7 @@ fn write_rows(
             if let Some(wait) = last_commit.and_then(|at| COMMIT_GAP.checked_sub(at.elapsed())) {
                 std::thread::sleep(wait);
             }
-            batch_number += 1;
+            let mut batch = Vec::with_capacity(BATCH_ROWS);
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -859,35 +1151,99 @@ fn write_rows(
                     next = queue.try_recv().ok();
                 }
             }
+            match spool.as_mut() {
+                // Behind rows already spooled, or while the store is
+                // away: on disk, in order.
+                Some(spool) if !spool.is_empty() || shared.unreached() => {
+                    spool_rows(spool, &batch, &shared, &clock);
+                }
+                _ if !batch.is_empty() => batches.push_back(batch),
+                _ => {}
+            }
         }
-        if !batch.is_empty() {
+        if let Some(spool) = spool.as_mut() {
+            replay(spool, storage.as_mut(), &shared, &mut batches);
+        }
+        while let Some((id, batch)) = batches.waiting.front() {
             last_commit = Some(Instant::now());
-            match storage.write(batch_number, &batch) {
+            match storage.write_once(id, batch) {
                 Ok(()) => {
-                    shared
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    metrics::ledger_rows("written", batch.len() as u64);
-                    if sharing {
-                        shared.written_out(&batch);
-                    }
-                    batch.clear();
+                    shared.wrote(batch, sharing);
+                    batches.waiting.pop_front();
                 }
                 Err(err @ StorageError::Unreached(_)) => {
-                    shared.note_error(err.to_string());
-                    continue;
+                    shared.failed(&err);
+                    if let Some(spool) = spool.as_mut() {
+                        hold_on_disk(spool, &mut batches, &shared);
+                    }
+                    break;
                 }
-                // The store refused the rows; their spend stays in
+                Err(StorageError::Refused(_)) if batch.len() > 1 => batches.split_first(),
+                // The store refused the rows (this one alone, when it
+                // refused it for its contents); their spend stays in
                 // `pending`, so a shared store's budgets go on counting it.
                 Err(err) => {
                     shared.dropped(batch.len() as u64, &err.to_string());
-                    batch.clear();
+                    batches.waiting.pop_front();
                 }
             }
         }
-        for done in flushes.drain(..) {
-            let _ = done.send(());
+        let spooled = spool
+            .as_ref()
+            .is_none_or(|spool| spool.is_empty() || shared.unreached());
+        if batches.waiting.is_empty() && spooled {
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
         }
+    }
+}
+
+/// Adds `rows` to the spool; those past its room are dropped, counted.
+fn spool_rows(spool: &mut Spool, rows: &[Row], shared: &Shared, clock: &Clock) {
+    let lost = spool.append(rows, millis(clock()));
+    if lost > 0 {
+        shared.dropped(lost as u64, "the spool for an unreachable store is full");
+    }
+}
+
+/// Moves the batches held for the store to the spool, each a segment
+/// under its own id: one whose commit may have happened unheard is still
+/// written once. What does not fit is dropped, counted.
+fn hold_on_disk(spool: &mut Spool, batches: &mut Batches, shared: &Shared) {
+    for (id, rows) in batches.waiting.drain(..) {
+        if !spool.hold(&id, &rows) {
+            shared.dropped(
+                rows.len() as u64,
+                "the spool for an unreachable store is full",
+            );
+        }
+    }
+}
+
+/// Writes the spool's sealed segments, oldest first, each under its own
+/// id, then (once the store answers) the one rows were being added to,
+/// until it is empty or the store cannot be reached.
+fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches: &mut Batches) {
+    while storage.retry_at().is_none() {
+        let Some((id, rows, ours)) = spool.first() else {
+            if spool.is_empty() || shared.unreached() {
+                return;
+            }
+            spool.seal();
+            continue;
+        };
+        match storage.write_once(&id, &rows) {
+            Ok(()) => shared.wrote(&rows, ours && storage.shared()),
+            Err(err @ StorageError::Unreached(_)) => {
+                shared.failed(&err);
+                return;
+            }
+            // Split as any batch is, from memory.
+            Err(StorageError::Refused(_)) => batches.push_back(rows),
+            Err(err) => shared.dropped(rows.len() as u64, &err.to_string()),
+        }
+        spool.done_first();
     }
 }
 
@@ -933,6 +1289,7 @@ impl RateSync {
             .collect();
         match storage.sync_rates(&sent, window - 1) {
             Ok(others) => {
+                shared.reached();
                 self.unsent.clear();
                 for count in others {
                     let seen = self
@@ -949,13 +1306,13 @@ impl RateSync {
                 self.seen.retain(|(_, w), _| *w >= window - 1);
             }
             // The counts surely did not arrive: they go with the next sync.
-            Err(err @ StorageError::Unreached(_)) => shared.note_error(err.to_string()),
+            Err(err @ StorageError::Unreached(_)) => shared.failed(&err),
             // They may have arrived: sent again they could count twice,
             // which would limit clients below their limits; a sync's worth
             // left out errs the other way, for one minute at most.
             Err(err) => {
                 self.unsent.clear();
-                shared.note_error(err.to_string());
+                shared.failed(&err);
             }
         }
     }

@@ -27,7 +27,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::Row;
 use super::query::{self, Query, Report, SUMS};
-use super::storage::{Location, RateCount, Storage, StorageError};
+use super::storage::{Location, RateCount, Storage, StorageError, storable_rows};
 use super::store::{DaySpend, rollups, to_i64};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
@@ -52,6 +52,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The advisory lock migrations hold ("clawgate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x636c_6177_6761_7465;
+/// What a call that could not connect failed to do, whatever it was for.
+const CONNECT: &str = "connect to";
 /// Rate counters older than this many minutes are deleted.
 const RATE_MINUTES_KEPT: i64 = 10;
 
@@ -178,6 +180,8 @@ pub struct Postgres {
     client: Option<Client>,
     backoff: Duration,
     retry_at: Option<Instant>,
+    /// Why the store could not be reached, said again while backing off.
+    unreached_why: Option<String>,
     /// This gateway's name among those counting rates: random per process.
     instance: String,
     rates_cleaned: Option<Instant>,
@@ -187,29 +191,7 @@ impl Postgres {
     /// The store at `url`. Nothing is connected yet: the first call
     /// connects (and migrates), and each call after a failure again.
     pub fn new(url: &StoreUrl) -> Result<Self, StorageError> {
-        let shown = url.shown().to_string();
-        let Some(text) = url.expose() else {
-            return Err(StorageError::Failed(format!(
-                "ledger.store: environment variable {} is not set",
-                shown.trim_start_matches("${").trim_end_matches('}')
-            )));
-        };
-        let mut config = Config::from_str(text).map_err(|e| {
-            // The password is not known yet; the client's parse errors
-            // name options, not values, and the URL itself is scrubbed.
-            let redactor = Redactor::new([text]);
-            StorageError::Failed(format!(
-                "ledger.store {shown}: {}",
-                error_text(&e, &redactor)
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("clawgate");
-        }
-        config.options(server_options(config.get_options()));
+        let config = client_config(url)?;
         // The password as the client sends it: all it could ever echo.
         let redactor = Redactor::new(
             config
@@ -230,6 +212,7 @@ impl Postgres {
             client: None,
             backoff: FIRST_BACKOFF,
             retry_at: None,
+            unreached_why: None,
             instance: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             rates_cleaned: None,
         })
@@ -300,14 +283,19 @@ impl Postgres {
         if let Some(at) = self.retry_at
             && Instant::now() < at
         {
-            return Err(self.unreached(what, "not reachable; trying again shortly".into()));
+            let why = self.unreached_why.as_deref().unwrap_or("not reachable");
+            return Err(self.unreached(CONNECT, format!("{why}; trying again shortly")));
         }
         let mut client = match self.client.take().filter(|c| !c.is_closed()) {
             Some(client) => client,
-            None => self.connect().map_err(|why| {
-                self.back_off();
-                self.unreached(what, why)
-            })?,
+            None => match self.connect() {
+                Ok(client) => client,
+                Err(why) => {
+                    self.back_off();
+                    self.unreached_why = Some(why.clone());
+                    return Err(self.unreached(CONNECT, why));
+                }
+            },
         };
         let committing = Cell::new(false);
         let outcome = self.runtime.block_on(async {
@@ -319,13 +307,21 @@ impl Postgres {
                 self.client = Some(client);
                 self.backoff = FIRST_BACKOFF;
                 self.retry_at = None;
+                self.unreached_why = None;
                 return Ok(value);
             }
             Ok(Err(err)) => {
-                let why = error_text(&err, &self.redactor);
                 // Lost, or given up for time: treated alike, and as a
                 // deadline passed here is.
                 let lost = connection_lost(&client, &err) || gave_up(&err);
+                let why = if connection_lost(&client, &err) {
+                    format!(
+                        "connection lost ({})",
+                        described(&err, &self.config, &self.redactor)
+                    )
+                } else {
+                    error_text(&err, &self.redactor)
+                };
                 // Any error but the server's refusal of a statement may
                 // leave the connection out of step: it is made again.
                 if lost || err.as_db_error().is_none() {
@@ -334,7 +330,11 @@ impl Postgres {
                     self.client = Some(client);
                 }
                 if !lost {
-                    return Err(self.failure(what, why));
+                    return Err(if refused(&err) {
+                        StorageError::Refused(self.message(what, why))
+                    } else {
+                        self.failure(what, why)
+                    });
                 }
                 why
             }
@@ -343,6 +343,7 @@ impl Postgres {
                 format!("no answer within {} s", CALL_TIMEOUT.as_secs())
             }
         };
+        self.unreached_why = Some(lost.clone());
         if committing.get() {
             Err(self.failure(what, lost))
         } else {
@@ -353,8 +354,8 @@ impl Postgres {
     /// A new connection, its schema brought up to date.
     fn connect(&mut self) -> Result<Client, String> {
         let redactor = self.redactor.clone();
-        let scrub = |e: tokio_postgres::Error| error_text(&e, &redactor);
         let config = self.config.clone();
+        let scrub = |e: tokio_postgres::Error| described(&e, &config, &redactor);
         self.runtime.block_on(async {
             let (mut client, connection) =
                 tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
@@ -387,12 +388,46 @@ impl Postgres {
     }
 
     fn unreached(&self, what: &str, why: String) -> StorageError {
-        StorageError::Unreached(format!("cannot {what} {}: {why}", self.url.shown()))
+        StorageError::Unreached(self.message(what, why))
     }
 
     fn failure(&self, what: &str, why: String) -> StorageError {
-        StorageError::Failed(format!("cannot {what} {}: {why}", self.url.shown()))
+        StorageError::Failed(self.message(what, why))
     }
+
+    fn message(&self, what: &str, why: String) -> String {
+        format!("cannot {what} {}: {why}", self.url.shown())
+    }
+}
+
+/// The client's settings from `ledger.store`, with the deadlines and
+/// server options every connection has; no connection is made. An unset
+/// variable or a URL the client cannot read is an error naming it.
+pub fn client_config(url: &StoreUrl) -> Result<Config, StorageError> {
+    let shown = url.shown();
+    let Some(text) = url.expose() else {
+        return Err(StorageError::Failed(format!(
+            "ledger.store: environment variable {} is not set",
+            shown.trim_start_matches("${").trim_end_matches('}')
+        )));
+    };
+    let mut config = Config::from_str(text).map_err(|e| {
+        // The password is not known yet; the client's parse errors
+        // name options, not values, and the URL itself is scrubbed.
+        let redactor = Redactor::new([text]);
+        StorageError::Failed(format!(
+            "ledger.store {shown}: {}",
+            error_text(&e, &redactor)
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("clawgate");
+    }
+    config.options(server_options(config.get_options()));
+    Ok(config)
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`] under the advisory lock, one
@@ -504,6 +539,14 @@ fn gave_up(err: &tokio_postgres::Error) -> bool {
     })
 }
 
+/// Whether the server refused a statement for the values it was given (a
+/// data exception, a constraint, a value past a limit): its transaction
+/// took no effect, and the same statement with other values may.
+fn refused(err: &tokio_postgres::Error) -> bool {
+    err.code()
+        .is_some_and(|code| ["22", "23", "54"].contains(&&code.code()[..2]))
+}
+
 /// Whether `err` means the connection is gone. The client runs only while
 /// a call blocks on it, so a server that shut down (or a connection that
 /// closed) in between is only seen by the next statement: as an error
@@ -516,6 +559,79 @@ fn connection_lost(client: &Client, err: &tokio_postgres::Error) -> bool {
         || err
             .as_db_error()
             .is_some_and(|e| matches!(e.parsed_severity(), Some(Severity::Fatal | Severity::Panic)))
+}
+
+/// The error's text, led by what it means in words a user acts on when
+/// it is a connection's failure (authentication, a database or host that
+/// is not there, nothing listening).
+fn described(error: &tokio_postgres::Error, config: &Config, redactor: &Redactor) -> String {
+    let text = error_text(error, redactor);
+    match in_words(error, config) {
+        Some(words) => format!("{words} ({text})"),
+        None => text,
+    }
+}
+
+/// What a failure to connect means, for the person who set `ledger.store`.
+fn in_words(error: &tokio_postgres::Error, config: &Config) -> Option<String> {
+    use tokio_postgres::config::Host;
+    use tokio_postgres::error::SqlState;
+    let user = config.get_user().unwrap_or("(the system user)");
+    let database = config.get_dbname().unwrap_or(user);
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let place = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => format!("{host}:{port}"),
+        Some(Host::Unix(dir)) => format!("{}/.s.PGSQL.{port}", dir.display()),
+        None => format!("localhost:{port}"),
+    };
+    if let Some(code) = error.code() {
+        let words = if *code == SqlState::INVALID_PASSWORD {
+            format!("authentication failed: the password for user \"{user}\" is wrong")
+        } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            format!(
+                "authentication failed: the server does not let user \"{user}\" in (no such role, or no pg_hba.conf line for it)"
+            )
+        } else if *code == SqlState::INVALID_CATALOG_NAME {
+            format!("database \"{database}\" does not exist: create it, or correct ledger.store")
+        } else if [
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+        ]
+        .contains(code)
+        {
+            "the server is shutting down or starting up".to_string()
+        } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+            "the server has no connection left (max_connections)".to_string()
+        } else {
+            return None;
+        };
+        return Some(words);
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            let text = io.to_string();
+            return Some(match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    format!(
+                        "connection refused at {place}: is PostgreSQL running and listening there?"
+                    )
+                }
+                std::io::ErrorKind::NotFound => {
+                    format!("no PostgreSQL socket at {place}: is PostgreSQL running?")
+                }
+                _ if text.contains("lookup") || text.contains("name resolution") => {
+                    format!(
+                        "unknown host: {place} cannot be resolved; correct the host in ledger.store"
+                    )
+                }
+                _ => return None,
+            });
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The error's text, the password (if it somehow appears) scrubbed.
@@ -543,6 +659,11 @@ impl Storage for Postgres {
     /// to make again, and a batch is written once.
     fn write(&mut self, batch: u64, rows: &[Row]) -> Result<(), StorageError> {
         let batch = format!("{}-{batch}", self.instance);
+        self.write_once(&batch, rows)
+    }
+
+    fn write_once(&mut self, batch: &str, rows: &[Row]) -> Result<(), StorageError> {
+        let rows = &*storable_rows(rows);
         let batch_ts = rows.iter().map(|r| r.ts_ms).max().unwrap_or_default();
         let attempts: Vec<Option<String>> = rows
             .iter()
@@ -808,6 +929,31 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_that_fails_says_what_to_correct() {
+        for (text, said) in [
+            (
+                "postgresql://u:secret-pw@127.0.0.1:1/db",
+                "connection refused at 127.0.0.1:1: is PostgreSQL running and listening there?",
+            ),
+            (
+                "postgresql://u:secret-pw@no-such-host.invalid/db",
+                "unknown host: no-such-host.invalid:5432 cannot be resolved; correct the host in ledger.store",
+            ),
+        ] {
+            let err = Postgres::new(&url(text))
+                .unwrap()
+                .spend_since(0)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("cannot connect to postgres://(shown): {said} (")),
+                "{err}"
+            );
+            assert!(!err.contains("secret-pw"), "{err}");
+        }
+    }
+
+    #[test]
     fn a_database_that_is_not_there_fails_at_once_then_backs_off() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!("postgresql://u:secret-pw@/db?host={}", dir.path().display());
@@ -816,7 +962,7 @@ mod tests {
         let err = store.spend_since(0).unwrap_err().to_string();
         assert!(started.elapsed() < CALL_TIMEOUT, "{:?}", started.elapsed());
         assert!(
-            err.starts_with("cannot read spend from postgres://(shown): "),
+            err.starts_with("cannot connect to postgres://(shown): no PostgreSQL socket at "),
             "{err}"
         );
         assert!(!err.contains("secret-pw"), "{err}");

@@ -5,6 +5,7 @@
 //! several gateways, which also carries the clients' rate-limit counters).
 //! No SQLite or PostgreSQL type is seen outside `ledger/`.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +46,68 @@ pub enum StorageError {
     /// it is.
     #[error("{0}")]
     Unreached(String),
+    /// The store refused what was sent (a value it cannot hold, a
+    /// constraint), and nothing took effect: a part of the rows may still
+    /// be taken, so the writer splits the batch until only the row
+    /// refused is left out.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The longest text a store is given, in bytes: a client's texts (the
+/// model it named) are of any length.
+pub const MAX_TEXT_BYTES: usize = 1024;
+
+/// `text` as every store can hold it: no NUL (PostgreSQL refuses it in
+/// text, and with it the whole batch), each one written as U+FFFD, and at
+/// most [`MAX_TEXT_BYTES`], cut at a character. A Rust string is valid
+/// UTF-8 otherwise: a JSON escape of half a surrogate pair reaches it as
+/// U+FFFD, if at all.
+pub fn storable(text: &str) -> Cow<'_, str> {
+    let cut = if text.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    } else {
+        text
+    };
+    match (cut.contains('\0'), cut.len() < text.len()) {
+        (false, false) => Cow::Borrowed(text),
+        (false, true) => Cow::Borrowed(cut),
+        (true, _) => Cow::Owned(cut.replace('\0', "\u{FFFD}")),
+    }
+}
+
+/// `rows` with every text [`storable`]: the same rows, borrowed, unless
+/// one of them needed a change.
+pub fn storable_rows(rows: &[Row]) -> Cow<'_, [Row]> {
+    let fits = |text: &str| matches!(storable(text), Cow::Borrowed(t) if t.len() == text.len());
+    let row_fits = |row: &Row| {
+        [&row.request_id, &row.model_asked, &row.answered_by]
+            .into_iter()
+            .flatten()
+            .all(|t| fits(t))
+            && row.attempts.iter().all(|t| fits(t))
+            && fits(&row.client)
+    };
+    if rows.iter().all(row_fits) {
+        return Cow::Borrowed(rows);
+    }
+    let fixed = |text: &String| storable(text).into_owned();
+    Cow::Owned(
+        rows.iter()
+            .map(|row| Row {
+                request_id: row.request_id.as_ref().map(fixed),
+                model_asked: row.model_asked.as_ref().map(fixed),
+                answered_by: row.answered_by.as_ref().map(fixed),
+                attempts: row.attempts.iter().map(fixed).collect(),
+                client: storable(&row.client).into(),
+                ..row.clone()
+            })
+            .collect(),
+    )
 }
 
 /// One client's requests and tokens in one UTC minute (`window`: minutes
@@ -67,6 +130,13 @@ pub trait Storage: Send {
     /// so a store that cannot tell whether a lost commit happened writes
     /// them once all the same.
     fn write(&mut self, batch: u64, rows: &[Row]) -> Result<(), StorageError>;
+
+    /// Writes `rows` as [`Self::write`] does, as the batch named `id`
+    /// (a spool's segment, [`super::spool`]) whichever gateway writes it:
+    /// once, however often it is written.
+    fn write_once(&mut self, _id: &str, rows: &[Row]) -> Result<(), StorageError> {
+        self.write(0, rows)
+    }
 
     /// Deletes raw rows older than `before_ms`; rollups stay.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError>;
@@ -130,4 +200,21 @@ pub fn report(location: &Location, query: &Query) -> Result<Report, String> {
                 .map_err(|e| e.to_string())
         }),
     }
+}
+
+/// Connects to a PostgreSQL store and reads from it as the writer would
+/// (bringing its schema up to date first, as the writer does): for
+/// `clawgate doctor --probe`. `Ok` when it answered.
+pub fn probe(url: &StoreUrl) -> Result<(), String> {
+    // On a thread of its own, as `report` is.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut store = super::postgres::Postgres::new(url)?;
+                store.spend_since(i64::MAX).map(drop)
+            })
+            .join()
+            .map_err(|_| "the probe failed".to_string())?
+            .map_err(|e| e.to_string())
+    })
 }

@@ -16,7 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::Row;
 use super::calendar::day_of_millis;
-use super::storage::{Location, Storage, StorageError};
+use super::storage::{Location, Storage, StorageError, storable_rows};
 
 /// The schema's versions, in order: a database at version N (SQLite's
 /// `user_version`; 0 for a new file and for ledgers made before versions
@@ -446,7 +446,16 @@ impl Storage for Store {
     /// A local commit is known to have happened or not: `batch` is not
     /// needed.
     fn write(&mut self, _batch: u64, rows: &[Row]) -> Result<(), StorageError> {
-        Store::write(self, rows).map_err(|e| self.error("write", e))
+        Store::write(self, &storable_rows(rows)).map_err(|e| {
+            use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
+            let refused = e
+                .sqlite_error_code()
+                .is_some_and(|code| [ConstraintViolation, TooBig, TypeMismatch].contains(&code));
+            match self.error("write", e) {
+                StorageError::Failed(why) if refused => StorageError::Refused(why),
+                other => other,
+            }
+        })
     }
 
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
@@ -517,7 +526,7 @@ fn aside_name(path: &Path) -> PathBuf {
 }
 
 /// The state directory, readable by its owner only when it is created.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());

@@ -886,3 +886,212 @@ fn rate_counts_are_sent_again_only_when_they_surely_did_not_arrive() {
         "sent again after Unreached, not after Failed"
     );
 }
+
+/// Rows of a client's odd texts (a NUL, what half a surrogate pair
+/// decodes to, a 100 KB model name) among another client's.
+fn odd_and_plain_rows(now: i64) -> Vec<Row> {
+    let odd = ["p/m\0x".to_string(), "\u{FFFD}".into(), "m".repeat(100_000)];
+    let mut rows = Vec::new();
+    for (i, model) in odd.into_iter().enumerate() {
+        let mut r = row(now, Some("p/m"), Some(0.01));
+        r.model_asked = Some(model);
+        r.request_id = Some(format!("odd-{i}"));
+        r.client = "bob".into();
+        rows.push(r);
+        rows.push(row(now, Some("p/m"), Some(0.01)));
+    }
+    rows
+}
+
+#[test]
+fn texts_a_store_cannot_hold_are_made_storable_and_cost_no_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    for r in odd_and_plain_rows(millis(SystemTime::now())) {
+        ledger.record(r, &[]);
+    }
+    assert!(ledger.flush(Duration::from_secs(10)));
+    assert_eq!(ledger.health().rows_dropped, 0);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 6);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM requests WHERE client = 'alice'"
+        ),
+        3
+    );
+    assert_eq!(
+        count(&path, "SELECT MAX(LENGTH(model_asked)) FROM requests"),
+        storage::MAX_TEXT_BYTES as i64
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM requests WHERE model_asked = 'p/m' || char(65533) || 'x'"
+        ),
+        1,
+        "the NUL is written as U+FFFD"
+    );
+}
+
+#[test]
+fn storable_texts_are_cut_at_a_character_and_borrowed_when_fine() {
+    use std::borrow::Cow;
+    assert!(matches!(storage::storable("p/m"), Cow::Borrowed("p/m")));
+    assert_eq!(storage::storable("a\0b\0"), "a\u{FFFD}b\u{FFFD}");
+    let wide = "é".repeat(storage::MAX_TEXT_BYTES);
+    let cut = storage::storable(&wide);
+    assert_eq!(cut.len(), storage::MAX_TEXT_BYTES);
+    assert!(cut.chars().all(|c| c == 'é'));
+    let rows = [row(0, Some("p/m"), None)];
+    assert!(matches!(storage::storable_rows(&rows), Cow::Borrowed(_)));
+}
+
+/// A store that refuses every batch holding a row of `refused`'s client
+/// for its contents, and counts the calls.
+struct Refusing {
+    refused: &'static str,
+    written: Arc<std::sync::Mutex<Vec<String>>>,
+    calls: Arc<AtomicI64>,
+}
+
+impl Storage for Refusing {
+    fn location(&self) -> Location {
+        Location::File("refusing".into())
+    }
+    fn write(&mut self, _: u64, rows: &[Row]) -> Result<(), StorageError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if rows.iter().any(|r| &*r.client == self.refused) {
+            return Err(StorageError::Refused("invalid byte sequence".into()));
+        }
+        let mut written = self.written.lock().unwrap();
+        written.extend(rows.iter().map(|r| r.request_id.clone().unwrap()));
+        Ok(())
+    }
+    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn a_batch_refused_for_one_row_is_split_until_only_that_row_is_lost() {
+    let written = Arc::default();
+    let calls = Arc::new(AtomicI64::new(0));
+    let store = Refusing {
+        refused: "mallory",
+        written: Arc::clone(&written),
+        calls: calls.clone(),
+    };
+    let ledger = Ledger::start(store, &settings(), system_clock());
+    let now = millis(SystemTime::now());
+    for i in 0..100 {
+        let mut r = row(now, Some("p/m"), Some(0.01));
+        r.request_id = Some(format!("req_{i}"));
+        if i == 37 {
+            r.client = "mallory".into();
+        }
+        ledger.record(r, &[]);
+    }
+    assert!(ledger.flush(Duration::from_secs(10)));
+    let health = ledger.health();
+    assert_eq!((health.rows_written, health.rows_dropped), (99, 1));
+    assert!(health.last_error.unwrap().contains("invalid byte sequence"));
+    let written = written.lock().unwrap();
+    assert!(!written.contains(&"req_37".to_string()));
+    assert_eq!(written.len(), 99);
+    // Halving finds the row in about 2·log2(n) calls per batch.
+    assert!(calls.load(Ordering::SeqCst) <= 40, "{calls:?}");
+}
+
+/// A store whose calls all answer `Unreached` while `down` is set.
+struct Flaky {
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Flaky {
+    fn answer<T>(&self, value: T) -> Result<T, StorageError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StorageError::Unreached(
+                "cannot write rows to postgresql://gw:****@db/usage: connection refused".into(),
+            ))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+impl Storage for Flaky {
+    fn location(&self) -> Location {
+        Location::File("flaky".into())
+    }
+    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
+        self.answer(())
+    }
+    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+        self.answer(0)
+    }
+    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+        self.answer(Vec::new())
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_unreachable_shared_store_shows_in_the_health_until_it_answers_again() {
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ledger = Ledger::start(Flaky { down: down.clone() }, &settings(), system_clock());
+    ledger.record(row(millis(SystemTime::now()), Some("p/m"), Some(0.1)), &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ledger.health().state != "unreachable" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            ledger.health()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let health = ledger.health();
+    assert!(health.last_error.unwrap().contains("connection refused"));
+    assert_eq!(health.per_instance, Some(PER_INSTANCE));
+    assert_eq!(health.rows_written, 0);
+    down.store(false, Ordering::SeqCst);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    let health = ledger.health();
+    assert_eq!(health.state, "writing", "{health:?}");
+    assert_eq!(health.last_error, None, "the outage's error is cleared");
+    assert_eq!(health.per_instance, None);
+    assert_eq!((health.rows_written, health.rows_dropped), (1, 0));
+}
+
+#[test]
+fn an_outage_is_said_again_only_once_per_interval() {
+    let shared = Shared::default();
+    shared.failed(&StorageError::Unreached(
+        "cannot connect to db: refused".into(),
+    ));
+    let logged = |shared: &Shared| shared.outage.lock().unwrap().as_ref().unwrap().logged;
+    let first = logged(&shared);
+    shared.still_unreached(3);
+    assert_eq!(logged(&shared), first, "not again within the interval");
+    let long_ago = std::time::Instant::now() - OUTAGE_LOG_EVERY - Duration::from_secs(1);
+    shared.outage.lock().unwrap().as_mut().unwrap().logged = long_ago;
+    shared.still_unreached(3);
+    assert!(logged(&shared) > long_ago, "said again past it");
+    // A later failure of the same outage is not a new start.
+    shared.failed(&StorageError::Unreached(
+        "cannot connect to db: lost".into(),
+    ));
+    assert_eq!(
+        shared.outage.lock().unwrap().as_ref().unwrap().why,
+        "cannot connect to db: lost"
+    );
+    shared.reached();
+    assert!(shared.outage.lock().unwrap().is_none());
+    assert_eq!(*shared.last_error.lock().unwrap(), None);
+}

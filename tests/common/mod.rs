@@ -53,6 +53,57 @@ pub async fn serve_process(
     config: &std::path::Path,
     env: &[(&str, &std::ffi::OsStr)],
 ) -> (tokio::process::Child, String) {
+    spawn_serve(config, env, None).await
+}
+
+/// The log lines of a `clawgate serve` process, as they come.
+#[derive(Clone, Default)]
+pub struct ServeLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl ServeLog {
+    /// Waits up to `within` for a line holding every one of `words`.
+    pub async fn wait_for(&self, words: &[&str], within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(line) = self.lines(words).pop() {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {words:?} within {within:?}:\n{}",
+                self.lines(&[]).join("\n")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The lines holding every one of `words` so far.
+    pub fn lines(&self, words: &[&str]) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| words.iter().all(|w| line.contains(w)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// [`serve_process`], its log kept as it comes.
+pub async fn serve_process_logged(
+    config: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (tokio::process::Child, String, ServeLog) {
+    let log = ServeLog::default();
+    let (child, url) = spawn_serve(config, env, Some(log.clone())).await;
+    (child, url, log)
+}
+
+async fn spawn_serve(
+    config: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+    log: Option<ServeLog>,
+) -> (tokio::process::Child, String) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(BIN)
         .env_clear()
@@ -65,18 +116,25 @@ pub async fn serve_process(
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("clawgate logs its address")
-            .unwrap()
-            .expect("clawgate is running");
-        if let Some(at) = line.find("listening on http://") {
-            let rest = &line[at + "listening on ".len()..];
-            break rest.split_whitespace().next().unwrap().to_string();
+    let (found, url) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut found = Some(found);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(at) = line.find("listening on http://") {
+                let rest = &line[at + "listening on ".len()..];
+                if let Some(found) = found.take() {
+                    let _ = found.send(rest.split_whitespace().next().unwrap().to_string());
+                }
+            }
+            if let Some(log) = &log {
+                log.0.lock().unwrap().push(line);
+            }
         }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    });
+    let url = tokio::time::timeout(std::time::Duration::from_secs(20), url)
+        .await
+        .expect("clawgate logs its address")
+        .expect("clawgate is running");
     (child, url)
 }
 

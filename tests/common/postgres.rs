@@ -144,6 +144,19 @@ impl Cluster {
         self.run_as_server("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
     }
 
+    /// Makes `user` a role that must log in with `password` (every other
+    /// user is trusted, as before).
+    pub fn require_password(&self, user: &str, password: &str) {
+        self.psql(&format!("CREATE ROLE {user} LOGIN PASSWORD '{password}'"));
+        std::fs::write(
+            self.data().join("pg_hba.conf"),
+            format!("local all {user} scram-sha-256\nlocal all all trust\n"),
+        )
+        .unwrap();
+        let data = self.data().display().to_string();
+        self.run_as_server("pg_ctl", &["-D", &data, "reload"]);
+    }
+
     /// `psql -tAc sql` against the database: its output, trimmed.
     pub fn psql(&self, sql: &str) -> String {
         let output = self.command_as_server("psql").args([
