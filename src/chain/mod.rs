@@ -490,7 +490,7 @@ async fn try_target(
                 return Err(Failure {
                     model_ref: target.model_ref.clone(),
                     url: url.to_string(),
-                    cause: Cause::Attempt(error),
+                    cause: Cause::Attempt(with_successor(target, class, error)),
                     class,
                     decision,
                     wait: retry_after,
@@ -655,6 +655,33 @@ fn refused(target: &Target, url: &str, refusal: Refusal) -> Failure {
         decision,
         wait: None,
         tries: 1,
+    }
+}
+
+/// A retired model's "not found" with the model that replaces it: the
+/// provider's own message says only that it does not know the model.
+fn with_successor(target: &Target, class: Class, error: AttemptError) -> AttemptError {
+    match (class, target.model.retired, error) {
+        (
+            Class::NotFound,
+            Some(retired),
+            AttemptError::Upstream {
+                status,
+                error_type,
+                message,
+                retry_after,
+            },
+        ) => AttemptError::Upstream {
+            message: format!(
+                "{message} ({} was {})",
+                target.model_ref,
+                retired.advice(target.model_ref.provider())
+            ),
+            status,
+            error_type,
+            retry_after,
+        },
+        (_, _, error) => error,
     }
 }
 

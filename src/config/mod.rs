@@ -564,6 +564,9 @@ pub struct Model {
     /// Dialect defaults, then provider headers, then model headers.
     pub headers: HeaderMap,
     pub capabilities: Capabilities,
+    /// The catalog says its provider no longer serves it, and names the
+    /// model that replaces it.
+    pub retired: Option<crate::catalog::Retired>,
 }
 
 /// USD per million tokens.

@@ -167,6 +167,13 @@ fn catalog_model(dialect: Dialect, model_id: &str) -> Option<RawModel> {
     serde_json::from_value(entry).ok()
 }
 
+/// Whether the catalog says `model_id` is retired under the built-in
+/// provider of `dialect`, legacy ids included.
+fn retired(dialect: Dialect, model_id: &str) -> Option<catalog::Retired> {
+    let provider = dialect.catalog_provider()?;
+    catalog::retired(provider, catalog::canonical_model(provider, model_id))
+}
+
 /// Where requests to a provider go. An Anthropic `baseUrl` is written
 /// without `/v1` (`https://api.kimi.com/coding/`); one that ends in `/v1`
 /// anyway (the OpenAI-style URL a built-in provider switched to
@@ -243,6 +250,7 @@ fn model(
     let mut headers = provider_headers.clone();
     extend_headers(&mut headers, &raw.headers, &format!("{path}.headers"), v);
     Some(Model {
+        retired: retired(dialect, &id),
         name: raw.name.unwrap_or_else(|| id.clone()),
         id,
         reasoning: raw.reasoning.unwrap_or(false),
