@@ -492,6 +492,17 @@ pub struct Provider {
     pub models: Vec<Arc<Model>>,
     /// Where the account's quota or balance is read, if it is.
     pub quota: Option<QuotaSettings>,
+    /// How many requests it is sent at once, and how long one waits for
+    /// a place (`maxConcurrent`; see `crate::chain::concurrency`).
+    pub max_concurrent: Option<MaxConcurrent>,
+}
+
+/// A provider's cap on requests at once (`models.providers.<id>.maxConcurrent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxConcurrent {
+    pub requests: u32,
+    /// How long a request waits for a place before the chain moves on.
+    pub wait: std::time::Duration,
 }
 
 /// What a provider's account allows, and where clawgate reads it
