@@ -430,7 +430,7 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
             seen.has(*index)
                 && match row.fate(api) {
                     Dropped(_) => true,
-                    Planned(_) => withheld
+                    Planned(_) | Translated(_) => withheld
                         .iter()
                         .any(|&what| planned_row(seen.front, what) == Some(*index)),
                     _ => false,
@@ -444,12 +444,15 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
     names
 }
 
-/// The planned row of `front`'s table that names what a plan withheld.
+/// The row of `front`'s table that names what a plan withheld: a planned
+/// row, or a translated one whose value the plan lowered.
 pub fn planned_row(front: Front, withheld: Withheld) -> Option<usize> {
     match (front, withheld) {
         (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
         (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
         (Front::Messages, Withheld::ThinkingBudget) => Some(MessagesRow::ThinkingBudget as usize),
+        (Front::Chat, Withheld::MaxEffort) => Some(ChatRow::ReasoningEffort as usize),
+        (Front::Responses, Withheld::MaxEffort) => Some(ResponsesRow::ReasoningEffort as usize),
         _ => None,
     }
 }
