@@ -58,6 +58,22 @@ let
       `environmentFile`. A literal key here lands in the Nix store, which
       every user can read: the modules warn about it.
     '';
+    maxConcurrent =
+      nullOr
+        (types.oneOf [
+          (types.enum [ false ])
+          (types.ints.between 1 10000)
+          (section {
+            requests = nullOr (types.ints.between 1 10000) "Requests sent at once (the binary's default: 30 for Kimi Coding).";
+            waitSeconds = nullOr types.number "Seconds a request waits for a place, 0 to 60 (the binary's default: 2).";
+          })
+        ])
+        ''
+          Requests sent to the provider at once; over it a request waits a
+          moment for a place, then goes to the next target as a skip. A
+          number, false (no cap) or { requests, waitSeconds }; the binary's
+          default is 30 for Kimi Coding, no cap otherwise.
+        '';
   };
 
   # A budget: USD per UTC day, week (from Monday) or month.

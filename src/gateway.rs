@@ -10,6 +10,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 pub use crate::admission::Slot;
 use crate::admission::{Admission, Refused};
+use crate::chain::concurrency::Queues;
 use crate::chain::cooldown::Cooldowns;
 use crate::chain::{self, Answer, Failure};
 use crate::config::clients::Client;
@@ -35,6 +36,8 @@ pub struct Gateway {
     /// Cancelled when shutdown's grace is over: in-flight requests end.
     abort: CancellationToken,
     cooldowns: Arc<Cooldowns>,
+    /// Each capped provider's places, kept across reloads.
+    queues: Queues,
     /// Usage and spend; in memory only unless [`Self::with_ledger`] is given
     /// one with a database.
     ledger: Arc<Ledger>,
@@ -122,6 +125,7 @@ impl Gateway {
             admission,
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
+            queues: Queues::default(),
             ledger: Arc::new(Ledger::in_memory()),
             quotas: Arc::default(),
             reasoning: ArcSwapOption::new(reasoning),
@@ -248,6 +252,8 @@ impl Gateway {
         }
         let targets: Vec<_> = config.models().map(|(model_ref, _, _)| model_ref).collect();
         self.cooldowns.retain(&targets);
+        let providers: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+        self.queues.retain(&providers);
         self.config.store(Arc::new(config));
         notes
     }
@@ -255,6 +261,11 @@ impl Gateway {
     /// Every target's health, for `/v1/status`.
     pub fn cooldowns(&self) -> &Cooldowns {
         &self.cooldowns
+    }
+
+    /// Each capped provider's queue, for `/v1/status` and `/metrics`.
+    pub fn queues(&self) -> &Queues {
+        &self.queues
     }
 
     /// The reasoning cache, unless `gateway.reasoningCache` is off.
@@ -311,6 +322,7 @@ impl Gateway {
             limits: &config.gateway.limits,
             redactor: &config.redactor,
             cooldowns: &self.cooldowns,
+            queues: &self.queues,
             quotas: &self.quotas,
             fallback: options.fallback,
             trace: options.trace.as_deref(),

@@ -415,6 +415,10 @@ let
               apiKey = "\${KIMI_API_KEY}";
               api = "openai-completions";
               headers.User-Agent = "KimiCLI/0.77";
+              maxConcurrent = {
+                requests = 20;
+                waitSeconds = 1;
+              };
               models = [
                 {
                   id = "kimi-for-coding";
@@ -440,6 +444,10 @@ let
         out.gateway.auth.token == "\${CLAWGATE_TOKEN}"
         && out.gateway.timeouts.firstByteSeconds == 20
         && out.models.providers.kimi-code.headers.User-Agent == "KimiCLI/0.77"
+        && out.models.providers.kimi-code.maxConcurrent == {
+          requests = 20;
+          waitSeconds = 1;
+        }
         && out.agents.defaults.thinkingDefault == "low"
         && out.agents.defaults.models."kimi-code/kimi-for-coding".params.temperature == 0.6
         && out.channels.telegram.enabled == false

@@ -42,6 +42,39 @@ pub fn canonical_model<'a>(provider: &str, model_id: &'a str) -> &'a str {
         .unwrap_or(model_id)
 }
 
+/// A model its provider no longer serves: since when, and the model of
+/// the same provider that replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retired {
+    /// The day it went, `2026-05-25`.
+    pub on: &'static str,
+    /// The model id that replaces it, under the same provider.
+    pub successor: &'static str,
+}
+
+impl Retired {
+    /// What a user is told wherever the model is named: `retired on
+    /// 2026-05-25; its successor is moonshot/kimi-k2.6` (`provider`, the
+    /// id the user's config gives the provider).
+    pub fn advice(&self, provider: &str) -> String {
+        format!(
+            "retired on {}; its successor is {provider}/{}",
+            self.on, self.successor
+        )
+    }
+}
+
+/// Whether model `model_id` of built-in provider `provider` is retired
+/// (the catalog's `retired`).
+pub fn retired(provider: &str, model_id: &str) -> Option<Retired> {
+    let catalog: &'static Value = &CATALOG;
+    let entry = &catalog["retired"][format!("{provider}/{model_id}")];
+    Some(Retired {
+        on: entry["on"].as_str()?,
+        successor: entry["successor"].as_str()?,
+    })
+}
+
 /// The built-in provider an OpenClaw provider id stands for (`kimi-coding`
 /// is `kimi`), if it is an alias.
 pub fn provider_alias(provider: &str) -> Option<&'static str> {
@@ -120,6 +153,8 @@ mod tests {
                 .collect()
         };
         for id in [
+            "kimi-k3.1-pro",
+            "kimi-k3.1-pro-highspeed",
             "kimi-k3",
             "kimi-k2.6",
             "kimi-k2.7-code",
@@ -135,6 +170,57 @@ mod tests {
             "k3-256k",
         ] {
             assert!(ids("kimi").contains(&id.to_string()), "{id}");
+        }
+    }
+
+    #[test]
+    fn retired_models_stay_in_the_catalog_and_name_a_successor_it_serves() {
+        let listed = CATALOG["retired"].as_object().unwrap();
+        let ids = [
+            "kimi-k2-turbo-preview",
+            "kimi-k2-0905-preview",
+            "moonshot-v1-8k",
+            "moonshot-v1-32k",
+            "moonshot-v1-128k",
+        ];
+        for id in ids {
+            let mark = retired("moonshot", id).unwrap_or_else(|| panic!("{id} is not retired"));
+            assert!(
+                model_entry("moonshot", id).is_some(),
+                "{id} is still loadable"
+            );
+            assert!(
+                model_entry("moonshot", mark.successor).is_some()
+                    && retired("moonshot", mark.successor).is_none(),
+                "{id}'s successor {} is served",
+                mark.successor
+            );
+        }
+        assert_eq!(
+            listed.keys().filter(|k| !k.starts_with("//")).count(),
+            ids.len()
+        );
+        assert_eq!(retired("moonshot", "kimi-k2.6"), None);
+        assert_eq!(retired("kimi", "kimi-k2-turbo-preview"), None);
+    }
+
+    #[test]
+    fn kimi_k3_1_is_priced_as_the_facts_have_it() {
+        for (id, input, cache_read, output) in [
+            ("kimi-k3.1-pro", 2.0, 0.2, 10.0),
+            ("kimi-k3.1-pro-highspeed", 4.0, 0.2, 20.0),
+        ] {
+            let entry = model_entry("moonshot", id).unwrap_or_else(|| panic!("{id}"));
+            let cost = &entry["cost"];
+            assert_eq!(
+                (
+                    cost["input"].as_f64(),
+                    cost["cacheRead"].as_f64(),
+                    cost["output"].as_f64()
+                ),
+                (Some(input), Some(cache_read), Some(output)),
+                "{id}"
+            );
         }
     }
 

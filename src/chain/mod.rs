@@ -10,6 +10,7 @@
 //! are logged and counted.
 
 pub mod assemble;
+pub mod concurrency;
 pub mod cooldown;
 pub mod policy;
 
@@ -58,6 +59,10 @@ pub enum Cause {
     #[error("not tried: the account's quota is spent ({}){}", exhausted.what,
         exhausted.until.map_or(String::new(), |at| format!(" until {}", httpdate::fmt_http_date(at))))]
     QuotaExhausted { exhausted: crate::quota::Exhausted },
+    /// Every place at the provider stayed taken while the request waited
+    /// (its `maxConcurrent`).
+    #[error("not tried: {0}")]
+    Busy(concurrency::Busy),
 }
 
 /// A target that did not answer: a failed attempt, or a target skipped.
@@ -84,6 +89,7 @@ impl Failure {
     pub fn outcome(&self) -> &'static str {
         match self.cause {
             Cause::OverBudget(_) => "over_budget",
+            Cause::Busy(_) => "busy",
             _ => self.class.label(),
         }
     }
@@ -172,6 +178,8 @@ pub struct Settings<'a> {
     pub limits: &'a Limits,
     pub redactor: &'a Redactor,
     pub cooldowns: &'a Arc<Cooldowns>,
+    /// Each capped provider's places (`maxConcurrent`).
+    pub queues: &'a concurrency::Queues,
     pub quotas: &'a Arc<crate::quota::Quotas>,
     /// `false` for `x-clawgate-fallback: off`: only the first target.
     pub fallback: bool,
@@ -310,13 +318,23 @@ pub async fn run(
                 continue;
             }
         };
+        let place = match settings.queues.place(&target.provider, deadline).await {
+            Ok(place) => place,
+            Err(busy) => {
+                failures.push(busy_skip(target, busy));
+                continue;
+            }
+        };
         tried_any = true;
         let sent = Sent {
             request: &request,
             plan: &plan,
         };
         match try_target(upstream, target, sent, settings, deadline, permit, url).await {
-            Ok(reply) => return Ok(answer(target, &plan, failures, reply, settings)),
+            Ok(reply) => {
+                let reply = concurrency::hold(place, reply);
+                return Ok(answer(target, &plan, failures, reply, settings));
+            }
             Err(failure) => {
                 let decision = failure.decision;
                 // The quota endpoint says when the spent window resets.
@@ -346,12 +364,22 @@ pub async fn run(
             let permit = settings.cooldowns.force(&target.model_ref);
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);
+            let place = match settings.queues.place(&target.provider, deadline).await {
+                Ok(place) => place,
+                Err(busy) => {
+                    failures.push(busy_skip(target, busy));
+                    return Err(failures);
+                }
+            };
             let sent = Sent {
                 request: &request,
                 plan,
             };
             match try_target(upstream, target, sent, settings, deadline, permit, url).await {
-                Ok(reply) => return Ok(answer(target, plan, failures, reply, settings)),
+                Ok(reply) => {
+                    let reply = concurrency::hold(place, reply);
+                    return Ok(answer(target, plan, failures, reply, settings));
+                }
                 Err(failure) => failures.push(failure),
             }
         }
@@ -490,7 +518,7 @@ async fn try_target(
                 return Err(Failure {
                     model_ref: target.model_ref.clone(),
                     url: url.to_string(),
-                    cause: Cause::Attempt(error),
+                    cause: Cause::Attempt(with_successor(target, class, error)),
                     class,
                     decision,
                     wait: retry_after,
@@ -658,6 +686,33 @@ fn refused(target: &Target, url: &str, refusal: Refusal) -> Failure {
     }
 }
 
+/// A retired model's "not found" with the model that replaces it: the
+/// provider's own message says only that it does not know the model.
+fn with_successor(target: &Target, class: Class, error: AttemptError) -> AttemptError {
+    match (class, target.model.retired, error) {
+        (
+            Class::NotFound,
+            Some(retired),
+            AttemptError::Upstream {
+                status,
+                error_type,
+                message,
+                retry_after,
+            },
+        ) => AttemptError::Upstream {
+            message: format!(
+                "{message} ({} was {})",
+                target.model_ref,
+                retired.advice(target.model_ref.provider())
+            ),
+            status,
+            error_type,
+            retry_after,
+        },
+        (_, _, error) => error,
+    }
+}
+
 /// `delay` scaled by a random factor in [0.5, 1.0): retries of many
 /// requests spread out instead of arriving together.
 fn jitter(delay: Duration) -> Duration {
@@ -686,6 +741,28 @@ fn log_unsuitable(target: &Target, why: &Skip) {
         next = "next",
         "skipped {model}: {why}"
     );
+}
+
+/// A target skipped because its provider's places stayed taken: a skip
+/// (no cooldown), classed as a rate limit for the final status; logged.
+fn busy_skip(target: &Target, busy: concurrency::Busy) -> Failure {
+    let model = target.model_ref.as_str();
+    tracing::info!(
+        provider = target.model_ref.provider(),
+        model,
+        outcome = "busy",
+        next = "next",
+        "skipped {model}: {busy}"
+    );
+    Failure {
+        model_ref: target.model_ref.clone(),
+        url: target.provider.shown_url.clone(),
+        cause: Cause::Busy(busy),
+        class: Class::RateLimited,
+        decision: Decision::Next,
+        wait: None,
+        tries: 0,
+    }
 }
 
 fn log_over_budget(target: &Target, refusal: &budget::Refusal) {

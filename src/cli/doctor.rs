@@ -334,6 +334,7 @@ async fn probe(config: &Config, report: &mut Report) {
         limits: &config.gateway.limits,
         redactor: &config.redactor,
         cooldowns: &cooldowns,
+        queues: &chain::concurrency::Queues::default(),
         quotas: &quotas,
         fallback: false,
         trace: None,

@@ -65,6 +65,7 @@ pub fn list_models(
                 "maxTokens": m.max_tokens,
                 "aliases": config.aliases_of(&model_ref).collect::<Vec<_>>(),
                 "key": key_status(&p.api_key),
+                "retired": m.retired.map(|r| json!({"on": r.on, "successor": format!("{}/{}", p.id, r.successor)})),
             })
         })
         .collect();
@@ -93,6 +94,7 @@ pub fn list_models(
         "contextWindow",
         "maxTokens",
         "aliases",
+        "retired",
         "key",
     ];
     let headings = [
@@ -105,6 +107,7 @@ pub fn list_models(
         "CONTEXT",
         "MAX OUT",
         "ALIAS",
+        "RETIRED",
         "KEY",
     ];
     let cells: Vec<Vec<String>> = rows
@@ -114,6 +117,9 @@ pub fn list_models(
                 .iter()
                 .map(|c| match *c {
                     "dialect" => format!("{} ({})", text(&row[c]), text(&row["dialectSource"])),
+                    "retired" if row[c].is_object() => {
+                        format!("{} -> {}", text(&row[c]["on"]), text(&row[c]["successor"]))
+                    }
                     _ => text(&row[c]),
                 })
                 .collect()

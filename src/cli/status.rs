@@ -88,6 +88,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         out!("{}", table(&body));
         out!("{}", hints(&body));
         out!("{}", quota_table(&body));
+        out!("{}", concurrency_table(&body));
         out!("{}", budget_table(&body));
         out!("{}", client_table(&body));
         out!("{}", last_hour(&body));
@@ -193,6 +194,41 @@ fn quota_table(body: &Value) -> String {
             });
             rows.push(row);
         }
+    }
+    let mut out = String::from("\n");
+    out.push_str(&aligned(rows));
+    out
+}
+
+/// Each capped provider's requests at once and its queue, under the
+/// quotas; nothing when no provider has a cap.
+fn concurrency_table(body: &Value) -> String {
+    let Some(queues) = body["concurrency"].as_object().filter(|q| !q.is_empty()) else {
+        return String::new();
+    };
+    let header = [
+        "CONCURRENCY",
+        "IN FLIGHT",
+        "MAX",
+        "WAIT",
+        "WAITING",
+        "WAITED",
+        "SKIPPED",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let number = |value: &Value| value.as_u64().map_or("-".to_string(), |n| n.to_string());
+    for (provider, queue) in queues {
+        rows.push(vec![
+            provider.clone(),
+            number(&queue["inFlight"]),
+            number(&queue["maxConcurrent"]),
+            queue["waitSeconds"]
+                .as_f64()
+                .map_or("-".to_string(), |s| format!("{s}s")),
+            number(&queue["waiting"]),
+            number(&queue["waited"]),
+            number(&queue["skipped"]),
+        ]);
     }
     let mut out = String::from("\n");
     out.push_str(&aligned(rows));
@@ -446,7 +482,8 @@ mod tests {
     use serde_json::json;
 
     use super::{
-        base_url, budget_table, client_table, hints, last_hour, ledger_table, quota_table, table,
+        base_url, budget_table, client_table, concurrency_table, hints, last_hour, ledger_table,
+        quota_table, table,
     };
 
     #[test]
@@ -574,6 +611,18 @@ mod tests {
              proxy     -             -      -      -      -          unread: the endpoint answered 404 (not served here)\n"
         );
         assert_eq!(quota_table(&json!({"quotas": {}})), "");
+    }
+
+    #[test]
+    fn each_capped_providers_queue_is_shown_under_the_quotas() {
+        let body = json!({"concurrency": {"kimi": {"maxConcurrent": 30, "waitSeconds": 2.0,
+            "inFlight": 30, "waiting": 4, "waited": 120, "skipped": 3}}});
+        assert_eq!(
+            concurrency_table(&body),
+            "\nCONCURRENCY  IN FLIGHT  MAX  WAIT  WAITING  WAITED  SKIPPED\n\
+             kimi         30         30   2s    4        120     3\n"
+        );
+        assert_eq!(concurrency_table(&json!({"concurrency": {}})), "");
     }
 
     #[test]

@@ -82,6 +82,7 @@ const PROVIDER: Shape = Shape::Object(&[
     ("headers", Shape::Leaf),
     ("models", Shape::ListOf(&MODEL)),
     ("quota", Shape::Leaf),
+    ("maxConcurrent", Shape::Leaf),
 ]);
 
 const ROOT: Shape = Shape::Object(&[

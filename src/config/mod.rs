@@ -492,6 +492,17 @@ pub struct Provider {
     pub models: Vec<Arc<Model>>,
     /// Where the account's quota or balance is read, if it is.
     pub quota: Option<QuotaSettings>,
+    /// How many requests it is sent at once, and how long one waits for
+    /// a place (`maxConcurrent`; see `crate::chain::concurrency`).
+    pub max_concurrent: Option<MaxConcurrent>,
+}
+
+/// A provider's cap on requests at once (`models.providers.<id>.maxConcurrent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxConcurrent {
+    pub requests: u32,
+    /// How long a request waits for a place before the chain moves on.
+    pub wait: std::time::Duration,
 }
 
 /// What a provider's account allows, and where clawgate reads it
@@ -564,6 +575,9 @@ pub struct Model {
     /// Dialect defaults, then provider headers, then model headers.
     pub headers: HeaderMap,
     pub capabilities: Capabilities,
+    /// The catalog says its provider no longer serves it, and names the
+    /// model that replaces it.
+    pub retired: Option<crate::catalog::Retired>,
 }
 
 /// USD per million tokens.

@@ -139,6 +139,8 @@ pub struct RawProvider {
     pub models: Vec<RawModel>,
     /// `true`, `false` or `{enabled, thresholdPercent, refreshSeconds}`.
     pub quota: Option<Value>,
+    /// A number of requests, `false`, or `{requests, waitSeconds}`.
+    pub max_concurrent: Option<Value>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

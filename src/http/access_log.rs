@@ -643,6 +643,7 @@ fn attempt_label(failure: &Failure) -> String {
     let skipped = match &failure.cause {
         Cause::CoolingDown { .. } => "cooling_down",
         Cause::OverBudget(_) => "over_budget",
+        Cause::Busy(_) => "busy",
         Cause::Unsuitable(why) => why.label(),
         _ => return format!("{}:{}", failure.model_ref, failure.outcome()),
     };

@@ -95,6 +95,7 @@ pub async fn status(
         "ledger": ledger.health(),
         "lastHour": ledger.recent(),
         "quotas": quotas,
+        "concurrency": gateway.queues().snapshot(&config),
     }))
 }
 
@@ -130,6 +131,7 @@ pub async fn metrics_page(State(gateway): State<Arc<Gateway>>) -> String {
         metrics::cooldown_state(model_ref.provider(), model_ref.as_str(), status.state);
     }
     gateway.quotas().record_metrics(&gateway.config());
+    gateway.queues().record_metrics(&gateway.config());
     metrics::render()
 }
 

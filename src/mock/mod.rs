@@ -6,7 +6,8 @@
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
 //! error event mid-stream, a malformed first event, SSE comments, a redirect,
-//! a content filter mid-stream, and answers or events of any size. It can
+//! a content filter mid-stream, a 429 over N requests at once, and answers
+//! or events of any size. It can
 //! answer with tool calls. It serves an account's quota and balance, and
 //! refuses requests when they are spent (see `mock/quota.rs`). It records
 //! every request it receives.
@@ -178,6 +179,11 @@ pub struct MockOptions {
     /// when it filters its own answer mid-way.
     #[arg(long, value_name = "N")]
     pub filter_after_chunks: Option<usize>,
+    /// Answer 429 (`rate_limit_reached_error`) to a chat request that
+    /// arrives while N are being answered (streams until their end), as
+    /// Kimi Coding does over its 30 requests at once.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<u32>,
     /// The `finish_reason` of `--filter-after-chunks` (K3 has also been
     /// seen to say `filtered`).
     #[arg(long, value_name = "REASON", default_value = "content_filter")]
@@ -208,6 +214,10 @@ struct MockState {
     /// once.
     in_flight: AtomicU32,
     peak_in_flight: AtomicU32,
+    /// Chat requests being answered now, a stream until its end
+    /// (`--max-concurrent`), and those refused for it.
+    answering: AtomicU32,
+    over_concurrency: AtomicU32,
 }
 
 impl MockState {
@@ -220,6 +230,8 @@ impl MockState {
             connections: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
             peak_in_flight: AtomicU32::new(0),
+            answering: AtomicU32::new(0),
+            over_concurrency: AtomicU32::new(0),
         })
     }
 }
@@ -240,6 +252,30 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Counts a chat request as answered from its arrival until its answer's
+/// last byte is sent or the client leaves (`--max-concurrent`).
+struct Answering(Arc<MockState>);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `response` with `guard` dropped when its body ends or is dropped.
+fn held_until_sent(response: Response, guard: Answering) -> Response {
+    use futures_util::StreamExt;
+    let (parts, body) = response.into_parts();
+    let mut data = body.into_data_stream();
+    let body = async_stream::stream! {
+        let _guard = guard;
+        while let Some(item) = data.next().await {
+            yield item;
+        }
+    };
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// Notifies when dropped before [`Self::finish`]: the client went away.
@@ -307,6 +343,11 @@ impl MockServer {
     /// The most chat requests answered at once so far.
     pub fn peak_in_flight(&self) -> u32 {
         self.state.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Chat requests refused with 429 for `--max-concurrent`.
+    pub fn over_concurrency(&self) -> u32 {
+        self.state.over_concurrency.load(Ordering::SeqCst)
     }
 
     /// Resolves when a client abandons a stream before its end (at once if
@@ -469,6 +510,22 @@ async fn record(state: &MockState, path: &str, headers: &HeaderMap, body: &Value
 }
 
 async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(limit) = state.options.max_concurrent else {
+        return answer_chat(state, headers, body).await;
+    };
+    let now = state.answering.fetch_add(1, Ordering::SeqCst) + 1;
+    let answering = Answering(state.clone());
+    if now > limit {
+        state.over_concurrency.fetch_add(1, Ordering::SeqCst);
+        let message = format!(
+            "We're receiving too many requests at the moment: max concurrency {limit} reached, please try again later"
+        );
+        return error(429, "rate_limit_reached_error", &message, None);
+    }
+    held_until_sent(answer_chat(state, headers, body).await, answering)
+}
+
+async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> Response {
     let _in_flight = InFlight::enter(&state);
     let options = &if state.options.chaos {
         chaos(&state.options)

@@ -113,6 +113,10 @@ use Fate::{Carried, Dropped, Planned, Refused, Translated};
 
 const SAME: Fate = Carried;
 
+/// `prompt_cache_key` on the chat transport, as the facts of 2026-11 have
+/// it: what each provider is known to do with it.
+const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI and OpenRouter; not established on Moonshot's open platform; ignored by Kimi Coding, whose prefix cache is automatic";
+
 table! {
     /// `POST /v1/chat/completions`: the OpenAI chat API.
     CHAT, ChatRow {
@@ -149,7 +153,7 @@ table! {
         Prediction => "prediction", Field, Carried, Dropped("Messages has no predicted output");
         WebSearchOptions => "web_search_options", Field, Carried, Dropped("a search OpenAI runs");
         SafetyIdentifier => "safety_identifier", Field, Carried, Dropped("Messages has no such field");
-        PromptCacheKey => "prompt_cache_key", Field, Carried, Dropped("Messages caches by `cache_control`");
+        PromptCacheKey => "prompt_cache_key", Field, Translated(PROMPT_CACHE_KEY), Dropped("Messages caches by `cache_control`");
         Verbosity => "verbosity", Field, Carried, Dropped("Messages has no verbosity");
         Functions => "functions", Field, Carried, Dropped("deprecated: send `tools`");
         FunctionCall => "function_call", Field, Carried, Dropped("deprecated: send `tool_choice`");
@@ -229,7 +233,7 @@ table! {
         Temperature => "temperature", Field, Carried, Carried;
         TopP => "top_p", Field, Carried, Carried;
         User => "user", Field, Translated("`user`"), Translated("`metadata.user_id`");
-        PromptCacheKey => "prompt_cache_key", Field, Translated("`prompt_cache_key` (Moonshot honours it)"), Dropped("Messages caches by `cache_control`");
+        PromptCacheKey => "prompt_cache_key", Field, Translated(PROMPT_CACHE_KEY), Dropped("Messages caches by `cache_control`");
         Include => "include", Field, Dropped("clawgate has no encrypted reasoning or log probabilities to return"), Dropped("clawgate has no encrypted reasoning or log probabilities to return");
         Truncation => "truncation: auto", Field, Dropped("clawgate does not truncate: a conversation that does not fit fails with `context_length_exceeded`"), Dropped("clawgate does not truncate: a conversation that does not fit fails with `context_length_exceeded`");
         Store => "store", Field, Translated("nothing is stored; the answer says `store: false`"), Translated("nothing is stored; the answer says `store: false`");
@@ -430,7 +434,7 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
             seen.has(*index)
                 && match row.fate(api) {
                     Dropped(_) => true,
-                    Planned(_) => withheld
+                    Planned(_) | Translated(_) => withheld
                         .iter()
                         .any(|&what| planned_row(seen.front, what) == Some(*index)),
                     _ => false,
@@ -444,12 +448,15 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
     names
 }
 
-/// The planned row of `front`'s table that names what a plan withheld.
+/// The row of `front`'s table that names what a plan withheld: a planned
+/// row, or a translated one whose value the plan lowered.
 pub fn planned_row(front: Front, withheld: Withheld) -> Option<usize> {
     match (front, withheld) {
         (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
         (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
         (Front::Messages, Withheld::ThinkingBudget) => Some(MessagesRow::ThinkingBudget as usize),
+        (Front::Chat, Withheld::MaxEffort) => Some(ChatRow::ReasoningEffort as usize),
+        (Front::Responses, Withheld::MaxEffort) => Some(ResponsesRow::ReasoningEffort as usize),
         _ => None,
     }
 }

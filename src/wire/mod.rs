@@ -290,6 +290,8 @@ pub enum Withheld {
     CacheMarks,
     /// A thinking budget (`thinking.budget_tokens`).
     ThinkingBudget,
+    /// A `max` effort the model refuses, sent as the highest it takes.
+    MaxEffort,
 }
 
 /// The API a request came in on (its front end).

@@ -3,13 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
+use serde_json::Value;
 
 use super::super::raw::RawCompat;
 use super::super::raw::{RawModel, RawProvider};
-use super::super::{ApiKey, Cost, Model, Provider};
+use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
@@ -155,7 +157,99 @@ pub(super) fn provider(
         dialect_source,
         models,
         quota,
+        max_concurrent: max_concurrent(
+            raw.max_concurrent.as_ref(),
+            &format!("{path}.maxConcurrent"),
+            dialect,
+            v,
+        ),
     })
+}
+
+/// Kimi Coding serves at most 30 requests at once per account
+/// (forum.moonshot.ai #287); other providers state no such cap.
+fn default_max_concurrent(dialect: Dialect) -> Option<u32> {
+    (dialect == Dialect::KimiCoding).then_some(30)
+}
+
+/// A request waits this long for a place, unless `waitSeconds` says.
+const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+/// More requests at once than any account allows: a typo.
+const MOST_REQUESTS: u64 = 10_000;
+/// A wait longer than this is no longer a short queue.
+const LONGEST_WAIT_SECONDS: f64 = 60.0;
+
+/// `maxConcurrent`: a number of requests, `false` (no cap, even Kimi
+/// Coding's), or `{requests, waitSeconds}`.
+fn max_concurrent(
+    raw: Option<&Value>,
+    path: &str,
+    dialect: Dialect,
+    v: &mut Validator,
+) -> Option<MaxConcurrent> {
+    let (requests, wait) = match raw {
+        None => (default_max_concurrent(dialect), DEFAULT_WAIT),
+        Some(Value::Bool(false)) => return None,
+        Some(Value::Object(object)) => {
+            for key in object.keys() {
+                if !["requests", "waitSeconds"].contains(&key.as_str()) {
+                    v.error(
+                        format!("{path}.{key}"),
+                        "unknown key; expected requests or waitSeconds",
+                    );
+                }
+            }
+            let requests = match object.get("requests") {
+                Some(value) => requests_at_once(value, &format!("{path}.requests"), v),
+                None => default_max_concurrent(dialect).or_else(|| {
+                    v.error(
+                        format!("{path}.requests"),
+                        "required: this provider has no default cap",
+                    );
+                    None
+                }),
+            };
+            let wait = match object.get("waitSeconds") {
+                None => DEFAULT_WAIT,
+                Some(value) => {
+                    match value.as_f64() {
+                        Some(seconds) if (0.0..=LONGEST_WAIT_SECONDS).contains(&seconds) => {
+                            Duration::from_secs_f64(seconds)
+                        }
+                        _ => {
+                            v.error(
+                            format!("{path}.waitSeconds"),
+                            format!("expected seconds from 0 to {LONGEST_WAIT_SECONDS}, found {value}"),
+                        );
+                            DEFAULT_WAIT
+                        }
+                    }
+                }
+            };
+            (requests, wait)
+        }
+        Some(value) => (requests_at_once(value, path, v), DEFAULT_WAIT),
+    };
+    Some(MaxConcurrent {
+        requests: requests?,
+        wait,
+    })
+}
+
+/// A cap's number of requests: a whole number from 1 to [`MOST_REQUESTS`].
+fn requests_at_once(value: &Value, path: &str, v: &mut Validator) -> Option<u32> {
+    match value.as_u64() {
+        Some(n @ 1..=MOST_REQUESTS) => u32::try_from(n).ok(),
+        _ => {
+            v.error(
+                path,
+                format!(
+                    "expected a whole number of requests from 1 to {MOST_REQUESTS} (false: no cap), found {value}"
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// The catalog's entry for `model_id` under the built-in provider of
@@ -165,6 +259,13 @@ fn catalog_model(dialect: Dialect, model_id: &str) -> Option<RawModel> {
     let model_id = catalog::canonical_model(provider, model_id);
     let entry = catalog::model_entry(provider, model_id)?;
     serde_json::from_value(entry).ok()
+}
+
+/// Whether the catalog says `model_id` is retired under the built-in
+/// provider of `dialect`, legacy ids included.
+fn retired(dialect: Dialect, model_id: &str) -> Option<catalog::Retired> {
+    let provider = dialect.catalog_provider()?;
+    catalog::retired(provider, catalog::canonical_model(provider, model_id))
 }
 
 /// Where requests to a provider go. An Anthropic `baseUrl` is written
@@ -243,6 +344,7 @@ fn model(
     let mut headers = provider_headers.clone();
     extend_headers(&mut headers, &raw.headers, &format!("{path}.headers"), v);
     Some(Model {
+        retired: retired(dialect, &id),
         name: raw.name.unwrap_or_else(|| id.clone()),
         id,
         reasoning: raw.reasoning.unwrap_or(false),

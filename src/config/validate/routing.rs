@@ -93,7 +93,15 @@ fn known_ref(
                 hint()
             ),
         ),
-        Some(_) => return Some(model_ref),
+        Some(provider) => {
+            if let Some(retired) = provider.model(model_ref.model()).and_then(|m| m.retired) {
+                v.warnings.push(format!(
+                    "{path}: {model_ref} was {}; the provider answers it as an unknown model",
+                    retired.advice(&provider.id)
+                ));
+            }
+            return Some(model_ref);
+        }
     }
     None
 }
