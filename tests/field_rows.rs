@@ -280,6 +280,24 @@ fn chat() -> Vec<Sample> {
             json!({"tool_choice": {"type": "allowed_tools"}}),
             json!({"tool_choice": {"type": "any"}}),
         ),
+        both(
+            "name on messages",
+            json!({"messages": [{"role": "user", "name": "ana-1", "content": "hi"}]}),
+            json!({"name": "ana-1"}),
+        ),
+        both(
+            "detail on image_url parts",
+            user(json!([{"type": "text", "text": "see"},
+                         {"type": "image_url", "image_url": {"url": IMAGE, "detail": "high"}}])),
+            json!({"detail": "high"}),
+        ),
+        each(
+            "strict on function tools",
+            json!({"tools": [{"type": "function", "function": {"name": "f", "strict": true,
+                "parameters": {"type": "object"}}}]}),
+            json!({"function": {"name": "f", "strict": true}}),
+            json!({"name": "f", "strict": true}),
+        ),
     ]
 }
 
@@ -515,6 +533,35 @@ fn messages() -> Vec<Sample> {
                              {"type": "web_search_20250305", "name": "web_search"}],
                    "tool_choice": {"type": "tool", "name": "web_search"}}),
             "`tool_choice naming a server tool` is not supported",
+        ),
+        both(
+            "citations on text blocks",
+            assistant(json!([{"type": "text", "text": "ok", "citations": [
+                {"type": "char_location", "cited_text": "cite-1", "document_index": 0,
+                 "start_char_index": 0, "end_char_index": 6}]}])),
+            json!({"cited_text": "cite-1"}),
+        ),
+        both(
+            "title and context of document blocks",
+            user(
+                json!([{"type": "document", "title": "title-1", "context": "context-1",
+                "source": {"type": "text", "media_type": "text/plain", "data": "doc-1"}}]),
+            ),
+            json!({"title": "title-1", "context": "context-1"}),
+        ),
+        both(
+            "thinking blocks in a user turn",
+            user(
+                json!([{"type": "thinking", "thinking": "uwhy-1", "signature": "sig-1"},
+                         {"type": "text", "text": "hi"}]),
+            ),
+            json!({"thinking": "uwhy-1"}),
+        ),
+        both(
+            "input_examples on tools",
+            json!({"tools": [{"name": "f", "input_schema": {"type": "object"},
+                              "input_examples": [{"x": "ex-1"}]}]}),
+            json!({"input_examples": [{"x": "ex-1"}]}),
         ),
     ]
 }
@@ -799,6 +846,17 @@ fn responses() -> Vec<Sample> {
             "other tools (file_search or mcp or code_interpreter ...)",
             json!({"tools": [{"type": "file_search", "vector_store_ids": ["v"]}]}),
             "tools[0]: a tool of type \"file_search\"",
+        ),
+        both(
+            "detail on input_image parts",
+            user(json!([{"type": "input_text", "text": "see"},
+                         {"type": "input_image", "image_url": IMAGE, "detail": "high"}])),
+            json!({"url": IMAGE, "detail": "high"}),
+        ),
+        refused(
+            "tool_choice: required with no tool left to offer",
+            json!({"tools": [{"type": "web_search"}], "tool_choice": "required"}),
+            "`tool_choice: required with no tool left to offer` is not supported",
         ),
     ]
 }

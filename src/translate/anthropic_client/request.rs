@@ -284,6 +284,9 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
         if tool.cache_control.is_some() {
             rows |= Row::CacheControl.bit();
         }
+        if tool.input_examples.is_some() {
+            rows |= Row::InputExamples.bit();
+        }
         if tool.input_schema.is_some() {
             rows |= Row::ClientTool.bit();
         } else {
@@ -494,7 +497,7 @@ fn system_text(system: &Content) -> Text<'_> {
             let texts: Vec<Text> = blocks
                 .iter()
                 .filter_map(|block| match block {
-                    Block::Text { text } => Some(literal_without_billing_header(text)),
+                    Block::Text { text, .. } => Some(literal_without_billing_header(text)),
                     _ => None,
                 })
                 .filter(|text| !is_empty(text))
@@ -642,8 +645,11 @@ fn part<'b>(
         )))
     };
     Ok(Some(match block {
-        Block::Text { text } => {
+        Block::Text { text, cited } => {
             Row::Text.mark(seen);
+            if *cited {
+                Row::Citations.mark(seen);
+            }
             PartOut::Text {
                 text: Cow::Borrowed(text.json()),
             }
@@ -660,20 +666,29 @@ fn part<'b>(
             PartOut::ImageUrl {
                 image_url: chat_body::ImageUrl {
                     url: Cow::Owned(url),
+                    detail: None,
                 },
             }
         }
         Block::Document {
             source: DocumentSource::Text { data },
+            titled,
         } => {
             Row::TextDocument.mark(seen);
+            if *titled {
+                Row::DocumentContext.mark(seen);
+            }
             PartOut::Text {
                 text: Cow::Owned(RawText::from_text(data).into_json()),
             }
         }
         Block::Document { .. } => return refused(Row::Document),
-        // Thinking belongs to assistant turns; in a user turn it says nothing.
-        Block::Thinking { .. } => return Ok(None),
+        // Thinking belongs to assistant turns: a chat user message has no
+        // place for it.
+        Block::Thinking { .. } => {
+            Row::UserThinking.mark(seen);
+            return Ok(None);
+        }
         Block::RedactedThinking {} => {
             Row::RedactedThinking.mark(seen);
             return Ok(None);
@@ -728,8 +743,11 @@ fn assistant_message<'c>(
     let mut calls = Vec::new();
     for block in blocks {
         match block {
-            Block::Text { text } => {
+            Block::Text { text, cited } => {
                 Row::Text.mark(seen);
+                if *cited {
+                    Row::Citations.mark(seen);
+                }
                 texts.push(Cow::Borrowed(text.json()));
             }
             Block::Thinking { thinking: text } => {
