@@ -28,6 +28,8 @@ enum At {
     Sent(Value),
     /// In the answer the client got (what the row's translation is about).
     Answer(Value),
+    /// A header the provider received: its name and value.
+    Header(&'static str, &'static str),
 }
 
 /// A request holding one row, and its mark on each transport.
@@ -39,6 +41,8 @@ struct Sample {
     anthropic: Option<At>,
     /// For a refused row: how the 400's message names what it refuses.
     named: &'static str,
+    /// A header the request carries: its name and value.
+    header: Option<(&'static str, &'static str)>,
 }
 
 fn sent(needle: Value) -> Option<At> {
@@ -53,6 +57,7 @@ fn both(row: &'static str, request: Value, needle: Value) -> Sample {
         openai: sent(needle.clone()),
         anthropic: sent(needle),
         named: "",
+        header: None,
     }
 }
 
@@ -63,6 +68,7 @@ fn each(row: &'static str, request: Value, openai: Value, anthropic: Value) -> S
         openai: sent(openai),
         anthropic: sent(anthropic),
         named: "",
+        header: None,
     }
 }
 
@@ -74,6 +80,20 @@ fn refused(row: &'static str, request: Value, named: &'static str) -> Sample {
         openai: None,
         anthropic: None,
         named,
+        header: None,
+    }
+}
+
+/// A header row: the request carries `name: value`, looked for among the
+/// headers the provider received.
+fn with_header(row: &'static str, name: &'static str, value: &'static str) -> Sample {
+    Sample {
+        row,
+        request: json!({}),
+        openai: Some(At::Header(name, value)),
+        anthropic: Some(At::Header(name, value)),
+        named: "",
+        header: Some((name, value)),
     }
 }
 
@@ -563,6 +583,11 @@ fn messages() -> Vec<Sample> {
                               "input_examples": [{"x": "ex-1"}]}]}),
             json!({"input_examples": [{"x": "ex-1"}]}),
         ),
+        with_header(
+            "anthropic-beta",
+            "anthropic-beta",
+            "context-management-2025-06-27,effort-2025-11-24",
+        ),
     ]
 }
 
@@ -682,6 +707,7 @@ fn responses() -> Vec<Sample> {
             openai: Some(At::Answer(json!({"store": false}))),
             anthropic: Some(At::Answer(json!({"store": false}))),
             named: "",
+            header: None,
         },
         dropped("metadata", "metadata", json!({"k": "v"}), json!({"k": "v"})),
         dropped(
@@ -922,12 +948,31 @@ async fn single(mock: &MockServer, api: &str) -> TestGateway {
     .await
 }
 
-async fn send(gw: &TestGateway, front: Front, body: Value) -> reqwest::Response {
-    match front {
-        Front::Chat => gw.chat(body).await,
-        Front::Messages => gw.messages(body).await,
-        Front::Responses => gw.responses(body).await,
-    }
+async fn send(
+    gw: &TestGateway,
+    front: Front,
+    body: Value,
+    header: Option<(&str, &str)>,
+) -> reqwest::Response {
+    let Some((name, value)) = header else {
+        return match front {
+            Front::Chat => gw.chat(body).await,
+            Front::Messages => gw.messages(body).await,
+            Front::Responses => gw.responses(body).await,
+        };
+    };
+    let path = match front {
+        Front::Chat => "/v1/chat/completions",
+        Front::Messages => "/v1/messages",
+        Front::Responses => "/v1/responses",
+    };
+    gw.client()
+        .post(format!("{}{path}", gw.url))
+        .header(name, value)
+        .json(&body)
+        .send()
+        .await
+        .expect("the gateway answers")
 }
 
 /// Checks `sample` of `row` on transport `api`: what went wrong, if
@@ -945,7 +990,7 @@ async fn check(
         body[key] = value.clone();
     }
     let before = mock.requests().len();
-    let response = send(gw, front, body).await;
+    let response = send(gw, front, body, sample.header).await;
     let status = response.status().as_u16();
     let named: Vec<String> = header(&response, "x-clawgate-dropped")
         .split(", ")
@@ -984,6 +1029,7 @@ async fn check(
     let found = match mark {
         Some(At::Sent(needle)) => contains(provider_got, needle),
         Some(At::Answer(needle)) => contains(&answer, needle),
+        Some(At::Header(name, value)) => requests[before]["headers"][name] == *value,
         None => return Some("no mark to look for".into()),
     };
     let is_named = named.iter().any(|name| name == row.name);

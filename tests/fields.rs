@@ -654,3 +654,55 @@ async fn a_responses_required_choice_with_no_tool_left_is_refused() {
     }
     assert_eq!(mock.requests().len(), 2);
 }
+
+const BETAS: &str = "claude-code-20250219,context-management-2025-06-27";
+
+#[tokio::test]
+async fn a_messages_clients_betas_go_on_to_an_anthropic_provider_and_are_named_on_the_chat_transport()
+ {
+    let body = json!({"model": "p/m", "max_tokens": 10,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    for api in [ANTHROPIC, OPENAI] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, api).await;
+        let response = gw
+            .client()
+            .post(format!("{}/v1/messages?beta=true", gw.url))
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", BETAS)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let received = &mock.requests()[0]["headers"];
+        match api {
+            ANTHROPIC => {
+                assert!(dropped(&response).is_empty());
+                assert_eq!(received["anthropic-beta"], json!(BETAS));
+            }
+            _ => {
+                assert_eq!(dropped(&response), ["anthropic-beta"]);
+                assert!(received.get("anthropic-beta").is_none(), "{received}");
+            }
+        }
+    }
+    // Betas are the Messages API's: a chat client's header is not passed on.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("anthropic-beta", BETAS)
+        .json(&json!({"model": "p/m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert!(
+        mock.requests()[0]["headers"]
+            .get("anthropic-beta")
+            .is_none()
+    );
+}

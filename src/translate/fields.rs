@@ -36,6 +36,8 @@ pub enum Kind {
     Block,
     /// A tool type, or a tool choice.
     Tool,
+    /// A request header.
+    Header,
 }
 
 /// What becomes of a field on one transport.
@@ -193,6 +195,7 @@ table! {
         Container => "container", Field, Refused("clawgate's providers run no code containers: run the code in your client"), Refused("clawgate's providers run no code containers: run the code in your client");
         McpServers => "mcp_servers", Field, Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools"), Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools");
         ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
+        AnthropicBeta => "anthropic-beta", Header, Dropped("chat providers take no betas"), Carried;
         CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
         SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Translated("moved to the end of `system`");
         Text => "text blocks", Block, Translated("message text (a turn's texts joined by a blank line)"), Carried;
@@ -686,7 +689,8 @@ pub fn markdown() -> String {
          `tests/translation_doc.rs` fails when the two differ. Edit the tables,\n\
          then run `CLAWGATE_WRITE_DOCS=1 cargo test --test translation_doc`. -->\n\n\
          For each API clawgate serves, every documented request field, content\n\
-         block and tool type, and what happens to it on each provider transport:\n\
+         block, tool type and header, and what happens to it on each provider\n\
+         transport:\n\
          the OpenAI chat transport (`api: \"openai-completions\"`: Moonshot, Kimi\n\
          Coding's OpenAI endpoint, OpenRouter, any OpenAI-compatible endpoint)\n\
          and the Anthropic transport (`api: \"anthropic-messages\"`: Kimi\n\
@@ -708,7 +712,15 @@ pub fn markdown() -> String {
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\
-         header and by name in the log line.\n",
+         header and by name in the log line.\n\n\
+         A member nested in a block, part, tool or item has the fate of the\n\
+         row that names it (`name on messages`, `citations on text blocks`,\n\
+         ...), or of the block, part, tool or item that holds it, which goes\n\
+         whole; `tests/golden.rs` fails on a member of the rich requests\n\
+         that no row gives a fate.\n\n\
+         The `anthropic-beta` header of a Messages request goes on as it came\n\
+         to an Anthropic-format provider: no beta is known that one of them\n\
+         refuses. A chat provider gets none.\n",
     );
     for (front, title) in [
         (
@@ -731,6 +743,7 @@ pub fn markdown() -> String {
         for row in table(front) {
             let name = match row.kind {
                 Kind::Field => format!("`{}`", row.name),
+                Kind::Header => format!("the `{}` header", row.name),
                 Kind::Block | Kind::Tool => row.name.to_string(),
             };
             let _ = writeln!(
