@@ -706,3 +706,25 @@ async fn a_messages_clients_betas_go_on_to_an_anthropic_provider_and_are_named_o
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
+ {
+    // Moonshot's partial mode: the answer continues the last assistant text.
+    let body = json!({"model": "p/m", "messages": [
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "The colour is", "partial": true, "refusal": null}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.chat(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), ["unknown members"]);
+    assert!(!mock.requests()[0]["body"].to_string().contains("partial"));
+}

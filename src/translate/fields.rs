@@ -9,8 +9,8 @@
 //! request holds ([`Seen`], marked by the rows' ids, [`top_level`] for the
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
-//! target did not get ([`dropped`]). A top-level member no row names is
-//! carried where the transport speaks the front end's own format (chat on
+//! target did not get ([`dropped`]). A top-level member no row names
+//! (or a chat message's) is carried where the transport speaks the front end's own format (chat on
 //! the OpenAI transport, Messages on the Anthropic one: the client's body
 //! goes on as it is) and dropped with a word everywhere else: never lost
 //! in silence. `docs/translation.md` is [`markdown`]'s output
@@ -538,11 +538,14 @@ pub fn members<'k>(front: Front, members: impl IntoIterator<Item = (&'k str, &'k
 pub fn chat(request: &ChatRequest) -> Seen {
     let mut seen = members(Front::Chat, request.entries());
     for (index, message) in request.messages().iter().enumerate() {
-        if request
-            .message_member(index, "name")
-            .is_some_and(|name| name != "null")
-        {
-            ChatRow::MessageName.mark(&mut seen);
+        for (key, value) in request.message_entries(index) {
+            match key {
+                _ if value == "null" => {}
+                "name" => ChatRow::MessageName.mark(&mut seen),
+                // Their rows are marked below, or the message's.
+                "role" | "content" | "tool_calls" | "tool_call_id" | "reasoning_content" => {}
+                other => seen.unknown_member(&format!("messages[].{other}")),
+            }
         }
         match &*message.role {
             "system" | "developer" => ChatRow::SystemMessage.mark(&mut seen),
@@ -582,10 +585,9 @@ pub fn chat(request: &ChatRequest) -> Seen {
 }
 
 /// The rows a chat request's `tools` and `tool_choice` hold beyond
-/// function tools. The tools are read only when their bytes hold
-/// `"custom"` (their types) or `"strict"` (their functions' `strict`):
-/// tools run to tens of kilobytes, and nearly every request's are plain
-/// functions. A choice naming a custom tool is one row with the
+/// function tools. The tools' types are read only when their bytes hold
+/// `"custom"`: tools run to tens of kilobytes, and nearly every request's
+/// are functions alone. A choice naming a custom tool is one row with the
 /// tools: it goes where they go.
 fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
     #[derive(serde::Deserialize)]
@@ -593,14 +595,7 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
         #[serde(rename = "type", borrow)]
         kind: Option<std::borrow::Cow<'a, str>>,
     }
-    #[derive(serde::Deserialize)]
-    struct Function {
-        function: Option<Strict>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Strict {
-        strict: Option<serde::de::IgnoredAny>,
-    }
+
     let custom = request
         .raw("tools")
         .filter(|tools| memchr::memmem::find(tools.as_bytes(), br#""custom""#).is_some())
@@ -609,16 +604,12 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
     if custom {
         ChatRow::CustomTool.mark(seen);
     }
-    let strict = request
+    // Translated on both transports: the mark decides nothing, so the
+    // bytes' mention is enough (a schema's own `strict` marks it too).
+    if request
         .raw("tools")
-        .filter(|tools| memchr::memmem::find(tools.as_bytes(), br#""strict""#).is_some())
-        .and_then(|tools| serde_json::from_str::<Vec<Function>>(tools).ok())
-        .is_some_and(|tools| {
-            tools
-                .iter()
-                .any(|t| t.function.as_ref().is_some_and(|f| f.strict.is_some()))
-        });
-    if strict {
+        .is_some_and(|tools| memchr::memmem::find(tools.as_bytes(), br#""strict""#).is_some())
+    {
         ChatRow::FunctionStrict.mark(seen);
     }
     let choice = request.value("tool_choice");
@@ -708,7 +699,8 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
-         A top-level member no table names is carried where the transport\n\
+         A top-level member no table names, or a member of a chat message\n\
+         none names (`messages[].partial`), is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\

@@ -319,7 +319,8 @@ pub struct Seen {
     pub front: Front,
     /// Bit `i` set: row `i` of the front end's table is present.
     rows: u128,
-    /// Top-level members no row names, as the client spelt them.
+    /// Members no row names, as the client spelt them: top-level ones,
+    /// and a chat message's (`messages[].key`).
     unknown: Vec<Box<str>>,
 }
 

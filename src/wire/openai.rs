@@ -304,6 +304,19 @@ impl ChatRequest {
         Some(self.text(member))
     }
 
+    /// The members of message `index`, in order: each key and its value's
+    /// JSON text.
+    pub fn message_entries(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {
+        let members = self
+            .message_items
+            .get(index)
+            .and_then(|item| item.members());
+        members
+            .into_iter()
+            .flatten()
+            .map(|member| (&*member.key, self.text(member)))
+    }
+
     /// Notes what the client's request held, as its front end read it.
     pub fn with_seen(mut self, seen: super::Seen) -> Self {
         self.seen = seen;
