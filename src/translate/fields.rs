@@ -9,11 +9,12 @@
 //! request holds ([`Seen`], marked by the rows' ids, [`top_level`] for the
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
-//! target did not get ([`dropped`]). A top-level member no row names
-//! (or a chat message's) is carried where the transport speaks the front end's own format (chat on
-//! the OpenAI transport, Messages on the Anthropic one: the client's body
-//! goes on as it is) and dropped with a word everywhere else: never lost
-//! in silence. `docs/translation.md` is [`markdown`]'s output
+//! target did not get ([`dropped`]). A top-level member no row names (or
+//! a chat message's) is carried where the transport speaks the front
+//! end's own format (chat on the OpenAI transport, Messages on the
+//! Anthropic one: the client's body goes on as it is) and dropped with a
+//! word everywhere else: never lost in silence. A member nested deeper
+//! shares the fate of a row ([`member_row`]). `docs/translation.md` is [`markdown`]'s output
 //! (`tests/translation_doc.rs` holds it to the tables).
 //!
 //! A refusal is the same on both transports: it is decided before a
@@ -284,8 +285,8 @@ table! {
 /// its tag the element's `type`, else its `role`, else empty
 /// (`messages[user].content[text].cache_control`). A pattern's segment
 /// may list alternatives (`a|b`); a tag `*` is any tag, `+` any but
-/// none and `*_end` any ending so; a last segment `*` is the member before it and all it
-/// holds, carried or translated whole. The first pattern that matches
+/// none and `*_end` any ending so; a last segment `*` is the member
+/// before it and all it holds, carried or translated whole. The first pattern that matches
 /// decides. A top-level member with a row of its own name is that row,
 /// and so is all it holds unless a pattern here looks inside it.
 type Members = &'static [(&'static str, u8)];
@@ -396,7 +397,7 @@ pub fn member_row(front: Front, path: &str) -> Option<usize> {
     let path = segments(path);
     if let Some(&(_, row)) = patterns
         .iter()
-        .find(|(pattern, _)| matches(&segments(pattern), &path))
+        .find(|(pattern, _)| matched_by(&segments(pattern), &path))
     {
         return Some(row.into());
     }
@@ -438,7 +439,7 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
 }
 
 /// Whether `pattern` (its segments) matches `path`'s.
-fn matches(pattern: &[Segment], path: &[Segment]) -> bool {
+fn matched_by(pattern: &[Segment], path: &[Segment]) -> bool {
     match (pattern.split_first(), path.split_first()) {
         (Some((Segment::Key("*"), [])), _) => true,
         (None, None) => true,
@@ -452,7 +453,7 @@ fn matches(pattern: &[Segment], path: &[Segment]) -> bool {
                 }),
                 _ => false,
             };
-            one && matches(pattern, path)
+            one && matched_by(pattern, path)
         }
         _ => false,
     }
