@@ -728,3 +728,31 @@ async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_name
     assert_eq!(dropped(&response), ["unknown members"]);
     assert!(!mock.requests()[0]["body"].to_string().contains("partial"));
 }
+
+#[tokio::test]
+async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_is_named_on_the_chat_transport()
+ {
+    let body = json!({"model": "p/m", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}, "eager_input_streaming": true}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.messages(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(mock.requests()[0]["body"]["tools"], body["tools"]);
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    // Twice: the second request's tools are the memo's.
+    for _ in 0..2 {
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"]);
+    }
+    assert!(
+        !mock.requests()[1]["body"]
+            .to_string()
+            .contains("eager_input_streaming")
+    );
+}

@@ -10,7 +10,7 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's) is carried where the transport speaks the front
+//! a chat message's, or a Messages client tool's) is carried where the transport speaks the front
 //! end's own format (chat on the OpenAI transport, Messages on the
 //! Anthropic one: the client's body goes on as it is) and dropped with a
 //! word everywhere else: never lost in silence. A member nested deeper
@@ -701,7 +701,8 @@ pub fn markdown() -> String {
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
          A top-level member no table names, or a member of a chat message\n\
-         none names (`messages[].partial`), is carried where the transport\n\
+         or of a Messages client tool none names (`messages[].partial`,\n\
+         `tools[].eager_input_streaming`), is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\

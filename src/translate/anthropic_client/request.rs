@@ -62,10 +62,12 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
         .as_ref()
         .map(translated_system)
         .unwrap_or_default();
+    // Only the body is returned: the tools' unknown members, which need
+    // their text, are not looked for.
     let tools = request
         .tools
         .as_deref()
-        .map(translated_tools)
+        .map(|tools| translated_tools(tools, ""))
         .unwrap_or_default();
     let mut seen = Seen::new(Front::Messages);
     if request.container.is_some() {
@@ -138,6 +140,9 @@ struct Tools {
     server: Arc<[Box<str>]>,
     /// Client tools only, at least one, none with `defer_loading`.
     client_only: bool,
+    /// The members of client tools no row names (`tools[].key`): a chat
+    /// function has no place for them.
+    unknown: Arc<[Box<str>]>,
 }
 
 /// What the Messages front end remembers from request to request: the
@@ -174,9 +179,13 @@ impl Read {
             return Ok(read);
         }
         let mut request = MessagesRequest::parse(body)?;
-        let members = Members::scan(body, &mut [])
+        let scanned = Members::scan(body, &mut []);
+        let members = (scanned.as_ref())
             .map(|members| fields::members(Front::Messages, members.entries()))
             .unwrap_or_else(|| Seen::new(Front::Messages));
+        let tools_text = (scanned.as_ref())
+            .and_then(|members| members.entries().find(|(key, _)| *key == "tools"))
+            .map_or("", |(_, text)| text);
         Ok(Read {
             system: request
                 .system
@@ -188,7 +197,7 @@ impl Read {
                 .tools
                 .take()
                 .as_deref()
-                .map(translated_tools)
+                .map(|tools| translated_tools(tools, tools_text))
                 .unwrap_or_default(),
             members,
             request,
@@ -212,7 +221,11 @@ impl Read {
         })?;
         let tools = tools.translation(&mut members, Tools::default(), |text| {
             let tools: Option<Vec<AnthropicTool>> = serde_json::from_str(text).ok()?;
-            Some(tools.as_deref().map(translated_tools).unwrap_or_default())
+            Some(
+                (tools.as_deref())
+                    .map(|tools| translated_tools(tools, text))
+                    .unwrap_or_default(),
+            )
         })?;
         Some(Read {
             request: members.rest().ok()?,
@@ -276,8 +289,9 @@ fn translated_system(system: &Content) -> System {
     }
 }
 
-/// The chat `tools` array for `tools`, and the rows they hold.
-fn translated_tools(tools: &[AnthropicTool]) -> Tools {
+/// The chat `tools` array for `tools` (whose JSON text is `text`), and
+/// the rows they hold.
+fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
     let mut rows = 0;
     let mut server = Vec::new();
     for tool in tools {
@@ -301,7 +315,49 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
             && server.is_empty()
             && tools.iter().all(|tool| tool.defer_loading.is_none()),
         server: server.into(),
+        unknown: unknown_tool_members(text).into(),
     }
+}
+
+/// The members of a client tool that a row names, or that its chat
+/// function is made of.
+const CLIENT_TOOL_MEMBERS: &[&str] = &[
+    "name",
+    "description",
+    "input_schema",
+    "type",
+    "cache_control",
+    "strict",
+    "input_examples",
+    "defer_loading",
+];
+
+/// The members of the client tools in `text` (a `tools` array) that no
+/// row names, each once, as `tools[].key`; a server tool goes whole, as
+/// its row says. Read once per distinct tools (the memo keeps it).
+fn unknown_tool_members(text: &str) -> Vec<Box<str>> {
+    let bytes = text.as_bytes();
+    let mut unknown: Vec<Box<str>> = Vec::new();
+    for tool in crate::format::scan::element_ranges(bytes).unwrap_or_default() {
+        let tool = &bytes[tool];
+        let Ok(members) = crate::format::scan::members(tool) else {
+            continue;
+        };
+        if !members.iter().any(|member| member.key == "input_schema") {
+            continue;
+        }
+        for member in &members {
+            if CLIENT_TOOL_MEMBERS.contains(&&*member.key) || &tool[member.value.clone()] == b"null"
+            {
+                continue;
+            }
+            let name = format!("tools[].{}", member.key);
+            if !unknown.iter().any(|known| **known == *name) {
+                unknown.push(name.into());
+            }
+        }
+    }
+    unknown
 }
 
 /// The chat `tools` array for `tools`, `None` when none has a chat form.
@@ -343,6 +399,9 @@ fn write(
     native: &mut Native,
 ) -> Result<Vec<u8>, TranslateError> {
     seen.mark_all(system.rows | tools.rows);
+    for name in tools.unknown.iter() {
+        seen.unknown_member(name);
+    }
     // A breakpoint on a tool has no chat message to stand on.
     native.unplaced_marks = tools.rows & Row::CacheControl.bit() != 0;
     if let (Some(_), Some(mark)) = (&system.text, &system.mark) {
