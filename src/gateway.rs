@@ -80,6 +80,9 @@ pub struct RequestOptions {
     pub trace: Option<Arc<Trace>>,
     /// Whose request it is: its budgets are checked with the gateway's.
     pub client: Option<Arc<Client>>,
+    /// A Messages client's `anthropic-beta`, for the Anthropic transport
+    /// to pass on.
+    pub betas: Option<reqwest::header::HeaderValue>,
 }
 
 impl Default for RequestOptions {
@@ -88,6 +91,7 @@ impl Default for RequestOptions {
             fallback: true,
             trace: None,
             client: None,
+            betas: None,
         }
     }
 }
@@ -326,6 +330,7 @@ impl Gateway {
             quotas: &self.quotas,
             fallback: options.fallback,
             trace: options.trace.as_deref(),
+            betas: options.betas.as_ref(),
             ledger: &self.ledger,
             budgets: [&config.budgets, client_budgets],
             memo: &self.memos.plan,

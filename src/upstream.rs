@@ -57,13 +57,15 @@ use crate::ops::redact::Redactor;
 use crate::wire::chunk::ChunkView;
 
 /// What one attempt sends besides the target's own headers.
-pub struct Call {
+pub struct Call<'a> {
     pub body: Chunks,
     /// The provider's events go to the client as they come too
     /// ([`Transport::speaks_natively`](transport::Transport::speaks_natively)).
     pub native: bool,
     /// The attempt's span, when the request is traced.
     pub traceparent: Option<HeaderValue>,
+    /// The client's `anthropic-beta`, for a transport that takes it.
+    pub betas: Option<&'a HeaderValue>,
 }
 
 /// The header every upstream request carries with this process's mark, so
@@ -238,7 +240,7 @@ impl Upstream {
     pub async fn attempt(
         &self,
         target: &Target,
-        call: Call,
+        call: Call<'_>,
         timeouts: &Timeouts,
         chain_deadline: Instant,
         limits: &Limits,
@@ -257,7 +259,7 @@ impl Upstream {
             ApiKey::Missing { var } => return Err(AttemptError::MissingKey { var: var.clone() }),
             ApiKey::None => None,
         };
-        let headers = transport.headers(target, key).ok_or_else(|| {
+        let headers = transport.headers(target, key, call.betas).ok_or_else(|| {
             AttemptError::InvalidResponse("the API key is not a valid header value".into())
         })?;
         let request = self

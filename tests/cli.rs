@@ -1541,3 +1541,46 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     assert!(!output.status.success());
     assert_contains(&text(&output.stderr), "error:");
 }
+
+#[test]
+fn explain_names_what_each_target_would_not_get() {
+    let files = Files::new();
+    let config = files.config(&json!({
+        "models": {"providers": {"kimi": {"api": "anthropic-messages"}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding",
+                                          "fallbacks": ["moonshot/kimi-k2-turbo"]}}},
+    }));
+    let body = json!({"max_tokens": 1000, "top_k": 5,
+        "context_management": {"edits": []},
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "text", "text": "ok", "citations": [
+                {"type": "char_location", "cited_text": "hi", "document_index": 0,
+                 "start_char_index": 0, "end_char_index": 2}]}]},
+            {"role": "user", "content": "go on"}]});
+    let body_file = files.write("body.json", &body.to_string(), 0o644);
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", "--config", s(&config), "--api", "messages"];
+        args.extend_from_slice(extra);
+        let output = run(&args, &[]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        output.stdout
+    };
+    let explained: Value = serde_json::from_slice(&explain(&["--json", s(&body_file)])).unwrap();
+    let targets = explained["targets"].as_array().unwrap();
+    // Over Anthropic's format, Kimi gets the client's own blocks.
+    assert_eq!(targets[0]["dropped"], json!(["context_management"]));
+    assert_eq!(
+        targets[1]["dropped"],
+        json!(["top_k", "context_management", "citations on text blocks"])
+    );
+    let shown = text(&explain(&[s(&body_file)]));
+    assert_contains(
+        &shown,
+        "   not sent (x-clawgate-dropped): top_k, context_management, citations on text blocks\n",
+    );
+    assert_contains(
+        &shown,
+        "   not sent (x-clawgate-dropped): context_management\n",
+    );
+}

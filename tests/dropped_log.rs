@@ -40,4 +40,19 @@ async fn the_warn_line_is_said_once_a_minute_and_the_header_every_time() {
         })
         .count();
     assert_eq!(warned, 1);
+
+    // A member nested in a block is named, and said, as a top-level one is.
+    let cited = json!({"model": "warned-once/m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "citations": []}]}]});
+    let response = gw.messages(cited).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-clawgate-dropped"),
+        "citations on text blocks"
+    );
+    let _ = response.bytes().await;
+    let said = captured.lines().into_iter().any(|line| {
+        line["level"] == "WARN" && line["fields"]["dropped"] == "citations on text blocks"
+    });
+    assert!(said);
 }

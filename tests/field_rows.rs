@@ -28,6 +28,8 @@ enum At {
     Sent(Value),
     /// In the answer the client got (what the row's translation is about).
     Answer(Value),
+    /// A header the provider received: its name and value.
+    Header(&'static str, &'static str),
 }
 
 /// A request holding one row, and its mark on each transport.
@@ -39,6 +41,8 @@ struct Sample {
     anthropic: Option<At>,
     /// For a refused row: how the 400's message names what it refuses.
     named: &'static str,
+    /// A header the request carries: its name and value.
+    header: Option<(&'static str, &'static str)>,
 }
 
 fn sent(needle: Value) -> Option<At> {
@@ -53,6 +57,7 @@ fn both(row: &'static str, request: Value, needle: Value) -> Sample {
         openai: sent(needle.clone()),
         anthropic: sent(needle),
         named: "",
+        header: None,
     }
 }
 
@@ -63,6 +68,7 @@ fn each(row: &'static str, request: Value, openai: Value, anthropic: Value) -> S
         openai: sent(openai),
         anthropic: sent(anthropic),
         named: "",
+        header: None,
     }
 }
 
@@ -74,6 +80,20 @@ fn refused(row: &'static str, request: Value, named: &'static str) -> Sample {
         openai: None,
         anthropic: None,
         named,
+        header: None,
+    }
+}
+
+/// A header row: the request carries `name: value`, looked for among the
+/// headers the provider received.
+fn with_header(row: &'static str, name: &'static str, value: &'static str) -> Sample {
+    Sample {
+        row,
+        request: json!({}),
+        openai: Some(At::Header(name, value)),
+        anthropic: Some(At::Header(name, value)),
+        named: "",
+        header: Some((name, value)),
     }
 }
 
@@ -279,6 +299,24 @@ fn chat() -> Vec<Sample> {
                 "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}}}),
             json!({"tool_choice": {"type": "allowed_tools"}}),
             json!({"tool_choice": {"type": "any"}}),
+        ),
+        both(
+            "name on messages",
+            json!({"messages": [{"role": "user", "name": "ana-1", "content": "hi"}]}),
+            json!({"name": "ana-1"}),
+        ),
+        both(
+            "detail on image_url parts",
+            user(json!([{"type": "text", "text": "see"},
+                         {"type": "image_url", "image_url": {"url": IMAGE, "detail": "high"}}])),
+            json!({"detail": "high"}),
+        ),
+        each(
+            "strict on function tools",
+            json!({"tools": [{"type": "function", "function": {"name": "f", "strict": true,
+                "parameters": {"type": "object"}}}]}),
+            json!({"function": {"name": "f", "strict": true}}),
+            json!({"name": "f", "strict": true}),
         ),
     ]
 }
@@ -516,6 +554,40 @@ fn messages() -> Vec<Sample> {
                    "tool_choice": {"type": "tool", "name": "web_search"}}),
             "`tool_choice naming a server tool` is not supported",
         ),
+        both(
+            "citations on text blocks",
+            assistant(json!([{"type": "text", "text": "ok", "citations": [
+                {"type": "char_location", "cited_text": "cite-1", "document_index": 0,
+                 "start_char_index": 0, "end_char_index": 6}]}])),
+            json!({"cited_text": "cite-1"}),
+        ),
+        both(
+            "title and context of document blocks",
+            user(
+                json!([{"type": "document", "title": "title-1", "context": "context-1",
+                "source": {"type": "text", "media_type": "text/plain", "data": "doc-1"}}]),
+            ),
+            json!({"title": "title-1", "context": "context-1"}),
+        ),
+        both(
+            "thinking blocks in a user turn",
+            user(
+                json!([{"type": "thinking", "thinking": "uwhy-1", "signature": "sig-1"},
+                         {"type": "text", "text": "hi"}]),
+            ),
+            json!({"thinking": "uwhy-1"}),
+        ),
+        both(
+            "input_examples on tools",
+            json!({"tools": [{"name": "f", "input_schema": {"type": "object"},
+                              "input_examples": [{"x": "ex-1"}]}]}),
+            json!({"input_examples": [{"x": "ex-1"}]}),
+        ),
+        with_header(
+            "anthropic-beta",
+            "anthropic-beta",
+            "context-management-2025-06-27,effort-2025-11-24",
+        ),
     ]
 }
 
@@ -635,6 +707,7 @@ fn responses() -> Vec<Sample> {
             openai: Some(At::Answer(json!({"store": false}))),
             anthropic: Some(At::Answer(json!({"store": false}))),
             named: "",
+            header: None,
         },
         dropped("metadata", "metadata", json!({"k": "v"}), json!({"k": "v"})),
         dropped(
@@ -800,6 +873,17 @@ fn responses() -> Vec<Sample> {
             json!({"tools": [{"type": "file_search", "vector_store_ids": ["v"]}]}),
             "tools[0]: a tool of type \"file_search\"",
         ),
+        both(
+            "detail on input_image parts",
+            user(json!([{"type": "input_text", "text": "see"},
+                         {"type": "input_image", "image_url": IMAGE, "detail": "high"}])),
+            json!({"url": IMAGE, "detail": "high"}),
+        ),
+        refused(
+            "tool_choice: required with no tool left to offer",
+            json!({"tools": [{"type": "web_search"}], "tool_choice": "required"}),
+            "`tool_choice: required with no tool left to offer` is not supported",
+        ),
     ]
 }
 
@@ -864,12 +948,31 @@ async fn single(mock: &MockServer, api: &str) -> TestGateway {
     .await
 }
 
-async fn send(gw: &TestGateway, front: Front, body: Value) -> reqwest::Response {
-    match front {
-        Front::Chat => gw.chat(body).await,
-        Front::Messages => gw.messages(body).await,
-        Front::Responses => gw.responses(body).await,
-    }
+async fn send(
+    gw: &TestGateway,
+    front: Front,
+    body: Value,
+    header: Option<(&str, &str)>,
+) -> reqwest::Response {
+    let Some((name, value)) = header else {
+        return match front {
+            Front::Chat => gw.chat(body).await,
+            Front::Messages => gw.messages(body).await,
+            Front::Responses => gw.responses(body).await,
+        };
+    };
+    let path = match front {
+        Front::Chat => "/v1/chat/completions",
+        Front::Messages => "/v1/messages",
+        Front::Responses => "/v1/responses",
+    };
+    gw.client()
+        .post(format!("{}{path}", gw.url))
+        .header(name, value)
+        .json(&body)
+        .send()
+        .await
+        .expect("the gateway answers")
 }
 
 /// Checks `sample` of `row` on transport `api`: what went wrong, if
@@ -887,7 +990,7 @@ async fn check(
         body[key] = value.clone();
     }
     let before = mock.requests().len();
-    let response = send(gw, front, body).await;
+    let response = send(gw, front, body, sample.header).await;
     let status = response.status().as_u16();
     let named: Vec<String> = header(&response, "x-clawgate-dropped")
         .split(", ")
@@ -926,6 +1029,7 @@ async fn check(
     let found = match mark {
         Some(At::Sent(needle)) => contains(provider_got, needle),
         Some(At::Answer(needle)) => contains(&answer, needle),
+        Some(At::Header(name, value)) => requests[before]["headers"][name] == *value,
         None => return Some("no mark to look for".into()),
     };
     let is_named = named.iter().any(|name| name == row.name);

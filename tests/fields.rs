@@ -454,3 +454,305 @@ async fn a_chat_clients_cache_marks_reach_the_openrouter_models_that_take_them()
         body("x")["messages"]
     );
 }
+
+/// [`single`], its model one that sees images.
+async fn seeing(mock: &MockServer, api: &str) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": base_url(mock, api), "apiKey": KEY, "api": api,
+            "models": [{"id": "m", "maxTokens": 2048, "input": ["text", "image"]}]}}},
+        "agents": {"defaults": {"model": "p/m"}},
+    }))
+    .await
+}
+
+const PNG: &str = "data:image/png;base64,iVBORw0KGgo=";
+
+/// A chat request whose tool message holds an image, whose user message
+/// has a `name`, and whose function is `strict`.
+fn chat_with_nested_members() -> Value {
+    json!({
+        "model": "p/m",
+        "messages": [
+            {"role": "user", "name": "ana", "content": "Look at the screenshot."},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "shot", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": [
+                {"type": "text", "text": "the screen"},
+                {"type": "image_url", "image_url": {"url": PNG}}]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "shot", "strict": true,
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": false}}}],
+    })
+}
+
+#[tokio::test]
+async fn a_chat_tool_messages_image_reaches_an_anthropic_provider_in_its_tool_result() {
+    let mock = healthy_mock().await;
+    let gw = seeing(&mock, ANTHROPIC).await;
+    let response = gw.chat(chat_with_nested_members()).await;
+    assert_eq!(response.status(), 200);
+    // Translated, not named: only the name has no place.
+    assert_eq!(dropped(&response), ["name on messages"]);
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(
+        sent["messages"][2]["content"],
+        json!([{"type": "tool_result", "tool_use_id": "c1", "content": [
+            {"type": "text", "text": "the screen"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "iVBORw0KGgo="}}]}])
+    );
+    assert_eq!(sent["tools"][0]["strict"], json!(true));
+    assert!(sent["messages"][0].get("name").is_none(), "{sent}");
+    assert!(!sent.to_string().contains("\"ana\""), "{sent}");
+}
+
+#[tokio::test]
+async fn a_chat_requests_nested_members_go_whole_to_a_chat_provider() {
+    let mock = healthy_mock().await;
+    let gw = seeing(&mock, OPENAI).await;
+    let body = chat_with_nested_members();
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(sent["messages"], body["messages"]);
+    assert_eq!(sent["tools"], body["tools"]);
+}
+
+/// A Messages request holding what a chat message or tool has no place
+/// for: a thinking block in a user turn, a text block's citations, a
+/// document's title and context, a tool's input examples.
+fn messages_with_nested_members() -> Value {
+    json!({
+        "model": "p/m", "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "thinking", "thinking": "user-side reasoning", "signature": "s"},
+                {"type": "document", "title": "Notes", "context": "From the wiki",
+                 "source": {"type": "text", "media_type": "text/plain", "data": "Keep it short."}},
+                {"type": "text", "text": "Summarise."}]},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Short.", "citations": [{"type": "char_location",
+                    "cited_text": "Keep", "document_index": 0, "start_char_index": 0,
+                    "end_char_index": 4}]}]},
+            {"role": "user", "content": "Again."},
+        ],
+        "tools": [{"name": "read", "input_schema": {"type": "object"},
+                   "input_examples": [{"path": "a.rs"}]}],
+    })
+}
+
+#[tokio::test]
+async fn what_a_chat_provider_cannot_take_of_a_messages_turn_is_named() {
+    for stream in [false, true] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, OPENAI).await;
+        let mut body = messages_with_nested_members();
+        body["stream"] = json!(stream);
+        let response = gw.messages(body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            dropped(&response),
+            [
+                "citations on text blocks",
+                "title and context of document blocks",
+                "thinking blocks in a user turn",
+                "input_examples on tools"
+            ],
+            "stream: {stream}"
+        );
+        let _ = response.bytes().await;
+        let sent = mock.requests()[0]["body"].to_string();
+        for gone in [
+            "user-side reasoning",
+            "From the wiki",
+            "\"Notes\"",
+            "cited_text",
+            "input_examples",
+        ] {
+            assert!(!sent.contains(gone), "{gone}: {sent}");
+        }
+        assert!(sent.contains("Keep it short."), "{sent}");
+    }
+    // On the Anthropic transport the client's blocks and tools go as sent.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let body = messages_with_nested_members();
+    let response = gw.messages(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(sent["messages"], body["messages"]);
+    assert_eq!(sent["tools"], body["tools"]);
+}
+
+#[tokio::test]
+async fn a_responses_images_detail_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
+{
+    let body = json!({"model": "p/m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"},
+        {"type": "input_image", "image_url": PNG, "detail": "low"}]}]});
+    let mock = healthy_mock().await;
+    let gw = seeing(&mock, OPENAI).await;
+    let response = gw.responses(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(
+        sent["messages"][0]["content"][1],
+        json!({"type": "image_url", "image_url": {"url": PNG, "detail": "low"}})
+    );
+
+    let mock = healthy_mock().await;
+    let gw = seeing(&mock, ANTHROPIC).await;
+    let response = gw.responses(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), ["detail on input_image parts"]);
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(
+        sent["messages"][0]["content"][1],
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                           "data": "iVBORw0KGgo="}})
+    );
+}
+
+#[tokio::test]
+async fn a_responses_required_choice_with_no_tool_left_is_refused() {
+    let mock = healthy_mock().await;
+    for api in [OPENAI, ANTHROPIC] {
+        let gw = single(&mock, api).await;
+        for choice in [
+            json!("required"),
+            json!({"type": "allowed_tools", "mode": "required",
+                   "tools": [{"type": "web_search"}]}),
+        ] {
+            let response = gw
+                .responses(json!({"model": "p/m", "input": "Search for it.",
+                    "tools": [{"type": "web_search"}], "tool_choice": choice}))
+                .await;
+            assert_eq!(response.status(), 400, "{choice}");
+            let error: Value = response.json().await.unwrap();
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(
+                    "`tool_choice: required with no tool left to offer` is not supported: \
+                     every tool it could call is one clawgate drops"
+                ),
+                "{message}"
+            );
+        }
+        // The same choice with a tool the provider can run goes on.
+        let response = gw
+            .responses(
+                json!({"model": "p/m", "input": "Search for it.", "tool_choice": "required",
+                "tools": [{"type": "web_search"},
+                          {"type": "function", "name": "f", "parameters": {"type": "object"}}]}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(mock.requests().len(), 2);
+}
+
+const BETAS: &str = "claude-code-20250219,context-management-2025-06-27";
+
+#[tokio::test]
+async fn a_messages_clients_betas_go_on_to_an_anthropic_provider_and_are_named_on_the_chat_transport()
+ {
+    let body = json!({"model": "p/m", "max_tokens": 10,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    for api in [ANTHROPIC, OPENAI] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, api).await;
+        let response = gw
+            .client()
+            .post(format!("{}/v1/messages?beta=true", gw.url))
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", BETAS)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let received = &mock.requests()[0]["headers"];
+        match api {
+            ANTHROPIC => {
+                assert!(dropped(&response).is_empty());
+                assert_eq!(received["anthropic-beta"], json!(BETAS));
+            }
+            _ => {
+                assert_eq!(dropped(&response), ["anthropic-beta"]);
+                assert!(received.get("anthropic-beta").is_none(), "{received}");
+            }
+        }
+    }
+    // Betas are the Messages API's: a chat client's header is not passed on.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("anthropic-beta", BETAS)
+        .json(&json!({"model": "p/m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert!(
+        mock.requests()[0]["headers"]
+            .get("anthropic-beta")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
+ {
+    // Moonshot's partial mode: the answer continues the last assistant text.
+    let body = json!({"model": "p/m", "messages": [
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "The colour is", "partial": true, "refusal": null}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.chat(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), ["unknown members"]);
+    assert!(!mock.requests()[0]["body"].to_string().contains("partial"));
+}
+
+#[tokio::test]
+async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_is_named_on_the_chat_transport()
+ {
+    let body = json!({"model": "p/m", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}, "eager_input_streaming": true}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.messages(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(mock.requests()[0]["body"]["tools"], body["tools"]);
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    // Twice: the second request's tools are the memo's.
+    for _ in 0..2 {
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"]);
+    }
+    assert!(
+        !mock.requests()[1]["body"]
+            .to_string()
+            .contains("eager_input_streaming")
+    );
+}

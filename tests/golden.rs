@@ -156,13 +156,103 @@ fn check_covers(gw: &TestGateway, front: Front, name: &str, body: &Value) {
     let missing: Vec<&str> = fields::table(front)
         .iter()
         .enumerate()
-        .filter(|(index, row)| !matches!(row.openai, Fate::Refused(_)) && !seen.has(*index))
+        // A header row is no member of the body.
+        .filter(|(index, row)| {
+            !matches!(row.openai, Fate::Refused(_))
+                && row.kind != fields::Kind::Header
+                && !seen.has(*index)
+        })
         .map(|(_, row)| row.name)
         .collect();
     assert!(
         missing.is_empty(),
         "requests/{name}.json does not hold these rows of its table: {missing:?}"
     );
+}
+
+/// The path of every member of `value` that holds no member itself (a
+/// scalar, an empty object or array; an array's scalar elements as
+/// `[]`), as `fields::member_row` reads paths: an element tagged by its
+/// `type`, else its `role`.
+fn leaves(value: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(members) if !members.is_empty() => {
+            for (key, value) in members {
+                let path = match path {
+                    "" => key.clone(),
+                    _ => format!("{path}.{key}"),
+                };
+                leaves(value, &path, out);
+            }
+        }
+        Value::Array(elements) if !elements.is_empty() => {
+            for element in elements {
+                let tag = ["type", "role"]
+                    .into_iter()
+                    .find_map(|key| element.get(key)?.as_str())
+                    .unwrap_or_default();
+                leaves(element, &format!("{path}[{tag}]"), out);
+            }
+        }
+        _ => out.push(path.to_string()),
+    }
+}
+
+/// Every member of each front end's rich request, at any depth, has a
+/// fate in its table: a row whose fate it shares.
+#[test]
+fn every_member_of_each_rich_request_has_a_fate() {
+    for (front, name) in FRONTS {
+        let mut paths = Vec::new();
+        leaves(&request(name), "", &mut paths);
+        paths.dedup();
+        let homeless: Vec<&String> = paths
+            .iter()
+            .filter(|path| fields::member_row(front, path).is_none())
+            .collect();
+        assert!(
+            homeless.is_empty(),
+            "requests/{name}.json: members no row of the table gives a fate: {homeless:?}"
+        );
+    }
+}
+
+#[test]
+fn a_member_without_a_row_has_no_fate() {
+    let row = |front, path| fields::member_row(front, path).map(|at| fields::table(front)[at].name);
+    assert_eq!(
+        row(Front::Chat, "messages[user].name"),
+        Some("name on messages")
+    );
+    assert_eq!(
+        row(
+            Front::Chat,
+            "messages[user].content[text].cache_control.type"
+        ),
+        Some("cache_control on content parts")
+    );
+    assert_eq!(row(Front::Chat, "metadata.session"), Some("metadata"));
+    assert_eq!(
+        row(
+            Front::Messages,
+            "messages[assistant].content[web_search_tool_result].content"
+        ),
+        Some("server tool blocks (server_tool_use and *_tool_result)")
+    );
+    assert_eq!(row(Front::Messages, "thinking.type"), Some("thinking"));
+    for (front, path) in [
+        (Front::Chat, "messages[user].colour"),
+        (Front::Chat, "messages[user].content[text].colour"),
+        (Front::Chat, "tools[function].function.colour"),
+        (Front::Chat, "colour"),
+        (Front::Messages, "messages[user].content[text].colour"),
+        (Front::Messages, "tools[].colour"),
+        (Front::Messages, "thinking.colour"),
+        (Front::Responses, "input[function_call].colour"),
+        (Front::Responses, "reasoning.colour"),
+    ] {
+        assert_eq!(row(front, path), None, "{front:?}: {path}");
+    }
 }
 
 #[tokio::test]

@@ -185,6 +185,8 @@ pub struct Settings<'a> {
     pub fallback: bool,
     /// The request's trace, when it is traced: each attempt gets a span.
     pub trace: Option<&'a Trace>,
+    /// A Messages client's `anthropic-beta`, for the Anthropic transport.
+    pub betas: Option<&'a reqwest::header::HeaderValue>,
     /// Spending so far, and the budgets each target is checked against:
     /// the gateway's and the client's.
     pub ledger: &'a Ledger,
@@ -560,6 +562,7 @@ async fn attempt(
                 body,
                 native,
                 traceparent,
+                betas: settings.betas,
             },
             settings.timeouts,
             deadline,

@@ -338,6 +338,7 @@ async fn probe(config: &Config, report: &mut Report) {
         quotas: &quotas,
         fallback: false,
         trace: None,
+        betas: None,
         ledger: &ledger,
         budgets: [&budgets, &budgets],
         memo: &crate::providers::Memo::default(),

@@ -3,7 +3,9 @@
 //! for, the chain resolved from its `model`, and for each target the plan
 //! made (`providers::plan`: its edits of the request model, or why the
 //! target is skipped or the request refused) and rendered by the target's
-//! transport, exactly as a request would be. No network, no key needed.
+//! transport, exactly as a request would be, with what the target would
+//! not get (`translate::fields::dropped`, as the answer's
+//! `x-clawgate-dropped` names it). No network, no key needed.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use super::{CliError, SourceArgs, print_json, report};
 use crate::config::{Config, Secrets};
 use crate::http::{self, Front};
 use crate::providers::{self, Declined};
+use crate::translate::fields;
 use crate::upstream::transport_of;
 
 #[derive(Debug, Args)]
@@ -80,7 +83,8 @@ fn read_body(file: Option<&PathBuf>) -> Result<Bytes, CliError> {
 
 /// What `body`, sent to `front`, would make each target of its chain be
 /// sent: `{api, model, targets: [{ref, provider, dialect, api, url,
-/// decision: "send" | "skip" | "refuse", reason?, edits?, body?}]}`.
+/// decision: "send" | "skip" | "refuse", reason?, edits?, dropped?,
+/// body?}]}`.
 pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, String> {
     let request = http::decode(front, config, body).map_err(|err| err.to_string())?;
     let chain = config
@@ -116,6 +120,11 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
                     }
                     entry["decision"] = json!("send");
                     entry["edits"] = json!(edits);
+                    entry["dropped"] = json!(fields::dropped(
+                        request.seen(),
+                        provider.api,
+                        &plan.withheld
+                    ));
                     entry["body"] = sent;
                 }
                 Err(Declined::Skip(why)) => {
@@ -169,6 +178,15 @@ fn text(explained: &Value) -> String {
                         value => shortened(value.to_string()),
                     };
                     out.push_str(&format!("     {}: {value}\n", field_of(edit)));
+                }
+                let dropped: Vec<&str> = (target["dropped"].as_array().into_iter().flatten())
+                    .filter_map(Value::as_str)
+                    .collect();
+                if !dropped.is_empty() {
+                    out.push_str(&format!(
+                        "   not sent (x-clawgate-dropped): {}\n",
+                        dropped.join(", ")
+                    ));
                 }
                 let body = serde_json::to_string_pretty(&target["body"]).unwrap_or_default();
                 out.push_str("   body:\n");

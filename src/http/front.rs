@@ -210,7 +210,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let record = AccessRecord::of(&request);
     let client = Caller::of(&request).unwrap_or_else(|| config.gateway.clients.anonymous().clone());
     let slot = admit(gateway, Some(&client))?;
-    let mut options = request_options(request.headers());
+    let mut options = request_options(F::FRONT, request.headers());
     let bytes = read_limited(request, &config).await?;
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
@@ -241,7 +241,10 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         None => (request, Scope::of_client(&client)),
     };
     options.client = Some(client);
-    let seen = request.seen().clone();
+    let mut seen = request.seen().clone();
+    if options.betas.is_some() {
+        fields::MessagesRow::AnthropicBeta.mark(&mut seen);
+    }
     let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
     let (mut headers, outcome) = answered(&answer);
     let said = gateway.log_throttle();

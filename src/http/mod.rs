@@ -47,15 +47,22 @@ pub const DROPPED_HEADER: &str = "x-clawgate-dropped";
 /// `x-clawgate-fallback: off` limits the chain to its first target.
 pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
 
+/// `anthropic-beta`: the Messages API's feature flags, comma-separated.
+pub const BETA_HEADER: &str = "anthropic-beta";
+
 /// What a request's headers ask of its chain; every API front end reads
-/// them the same way.
-pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
+/// them the same way, and a Messages client's betas are its own.
+pub fn request_options(front: Front, headers: &axum::http::HeaderMap) -> RequestOptions {
     RequestOptions {
         client: None,
         fallback: !headers
             .get(FALLBACK_HEADER)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
         trace: None,
+        betas: match front {
+            Front::Messages => headers.get(BETA_HEADER).cloned(),
+            Front::Chat | Front::Responses => None,
+        },
     }
 }
 

@@ -255,10 +255,12 @@ fn image_source(url: &str) -> Value {
     }
 }
 
+/// A tool message's content as a `tool_result`'s: its text, and its
+/// images as image blocks (which a `tool_result` takes).
 fn tool_result_content(content: Option<&Value>) -> Value {
     match content {
         Some(Value::String(text)) => json!(text),
-        Some(Value::Array(_)) => Value::Array(text_blocks(content)),
+        Some(Value::Array(_)) => Value::Array(user_blocks(content)),
         _ => json!(""),
     }
 }
@@ -319,6 +321,9 @@ fn tool(tool: &Value) -> Option<Value> {
     });
     if let Some(description) = function.get("description").filter(|d| d.is_string()) {
         out["description"] = description.clone();
+    }
+    if let Some(strict) = function.get("strict").filter(|s| s.is_boolean()) {
+        out["strict"] = strict.clone();
     }
     Some(out)
 }

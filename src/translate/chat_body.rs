@@ -166,6 +166,9 @@ pub enum Part<'a, T> {
 #[derive(Serialize)]
 pub struct ImageUrl<'a> {
     pub url: Cow<'a, str>,
+    /// The detail level the client asked the image read at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Cow<'a, str>>,
 }
 
 /// One call an assistant message made.

@@ -9,11 +9,12 @@
 //! request holds ([`Seen`], marked by the rows' ids, [`top_level`] for the
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
-//! target did not get ([`dropped`]). A top-level member no row names is
-//! carried where the transport speaks the front end's own format (chat on
-//! the OpenAI transport, Messages on the Anthropic one: the client's body
-//! goes on as it is) and dropped with a word everywhere else: never lost
-//! in silence. `docs/translation.md` is [`markdown`]'s output
+//! target did not get ([`dropped`]). A top-level member no row names (or
+//! a chat message's, or a Messages client tool's) is carried where the transport speaks the front
+//! end's own format (chat on the OpenAI transport, Messages on the
+//! Anthropic one: the client's body goes on as it is) and dropped with a
+//! word everywhere else: never lost in silence. A member nested deeper
+//! shares the fate of a row ([`member_row`]). `docs/translation.md` is [`markdown`]'s output
 //! (`tests/translation_doc.rs` holds it to the tables).
 //!
 //! A refusal is the same on both transports: it is decided before a
@@ -36,6 +37,8 @@ pub enum Kind {
     Block,
     /// A tool type, or a tool choice.
     Tool,
+    /// A request header.
+    Header,
 }
 
 /// What becomes of a field on one transport.
@@ -158,14 +161,17 @@ table! {
         Functions => "functions", Field, Carried, Dropped("deprecated: send `tools`");
         FunctionCall => "function_call", Field, Carried, Dropped("deprecated: send `tool_choice`");
         SystemMessage => "system and developer messages", Block, Carried, Translated("`system` text blocks, in order (a mid-conversation place is lost)");
-        ToolMessage => "tool messages", Block, Carried, Translated("`tool_result` blocks, consecutive results in one user turn");
+        ToolMessage => "tool messages", Block, Carried, Translated("`tool_result` blocks (their text and images), consecutive results in one user turn");
+        MessageName => "name on messages", Block, Carried, Dropped("Messages names no participants");
         ReasoningContent => "assistant reasoning_content", Block, Carried, Translated("a `thinking` block first, signature empty");
         ToolCalls => "assistant tool_calls", Block, Carried, Translated("`tool_use` blocks, arguments parsed into `input`");
         TextPart => "text parts", Block, Carried, Translated("`text` blocks");
-        ImagePart => "image_url parts", Block, Carried, Translated("`image` blocks (base64 or URL source)");
+        ImagePart => "image_url parts", Block, Carried, Translated("`image` blocks (base64 or URL source), in a tool message's `tool_result` too");
+        ImageDetail => "detail on image_url parts", Block, Carried, Dropped("Messages images have no detail level");
         AudioPart => "input_audio parts", Block, Carried, Dropped("Messages takes no audio");
         FilePart => "file parts", Block, Carried, Dropped("send the file's text as a text part");
         PartCacheControl => "cache_control on content parts", Block, Planned("carried; OpenRouter's models other than `anthropic/*` and `google/*` get the parts without it"), Carried;
+        FunctionStrict => "strict on function tools", Tool, Carried, Translated("`strict` on the tool");
         CustomTool => "custom tools (and a tool_choice naming one)", Tool, Carried, Dropped("Messages tools take JSON input: offer a function tool");
         AllowedTools => "tool_choice: allowed_tools", Tool, Carried, Translated("only the listed tools are offered; its mode as `tool_choice` (`required` as `any`)");
     }
@@ -194,21 +200,26 @@ table! {
         Container => "container", Field, Refused("clawgate's providers run no code containers: run the code in your client"), Refused("clawgate's providers run no code containers: run the code in your client");
         McpServers => "mcp_servers", Field, Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools"), Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools");
         ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
+        AnthropicBeta => "anthropic-beta", Header, Dropped("chat providers take no betas"), Carried;
         CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
         SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Translated("moved to the end of `system`");
         Text => "text blocks", Block, Translated("message text (a turn's texts joined by a blank line)"), Carried;
+        Citations => "citations on text blocks", Block, Dropped("chat text has no citations"), Carried;
         Image => "image blocks", Block, Translated("`image_url` parts (a data URL for base64)"), Carried;
         TextDocument => "document blocks with a text source", Block, Translated("their text"), Carried;
+        DocumentContext => "title and context of document blocks", Block, Dropped("a chat part has no title or context: put them in the text"), Carried;
         Document => "document blocks (PDF or file)", Block, Refused("send the document's text as a text block"), Refused("send the document's text as a text block");
         ToolUse => "tool_use blocks", Block, Translated("assistant `tool_calls`"), Carried;
         ToolResult => "tool_result blocks", Block, Translated("`tool` messages (`is_error` as an `Error: ` prefix, images after them in a user message)"), Carried;
         ThinkingBlock => "thinking blocks", Block, Translated("assistant `reasoning_content` (the signature is not sent)"), Carried;
+        UserThinking => "thinking blocks in a user turn", Block, Dropped("a chat user message holds no reasoning"), Carried;
         RedactedThinking => "redacted_thinking blocks", Block, Dropped("encrypted reasoning only Anthropic reads"), Carried;
         ServerToolBlocks => "server tool blocks (server_tool_use and *_tool_result)", Block, Dropped("a tool Anthropic ran; the model's own text says what it learnt"), Carried;
         ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Translated("a text block `Tool <name> is available.`, or `is not available.` for a tool not offered (Kimi refuses the block)");
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
+        InputExamples => "input_examples on tools", Tool, Dropped("a chat tool takes no examples: put them in its description"), Carried;
         ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them"), Dropped("only Anthropic runs them; Kimi refuses them");
         ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
     }
@@ -223,6 +234,7 @@ table! {
         Tools => "tools", Field, Translated("function tools (see the rows below)"), Translated("tools with `input_schema`");
         ToolChoice => "tool_choice", Field, Translated("`auto`, `none`, `required` or a named function"), Translated("`auto`, `none`, `any` or a named tool");
         AllowedTools => "tool_choice: allowed_tools", Tool, Translated("only the listed tools are offered; its mode as `tool_choice`"), Translated("only the listed tools are offered; its mode as `tool_choice`");
+        RequiredWithoutTools => "tool_choice: required with no tool left to offer", Tool, Refused("every tool it could call is one clawgate drops: offer a function, namespace or custom tool, or let the model choose (`auto`)"), Refused("every tool it could call is one clawgate drops: offer a function, namespace or custom tool, or let the model choose (`auto`)");
         ParallelToolCalls => "parallel_tool_calls", Field, Translated("`parallel_tool_calls`"), Translated("`disable_parallel_tool_use`");
         MaxOutputTokens => "max_output_tokens", Field, Translated("as the model's output-limit field"), Translated("`max_tokens`");
         ReasoningEffort => "reasoning.effort", Field, Translated("`reasoning_effort` (`xhigh` as `high`), the model's own switch"), Translated("`thinking`, as the plan decides");
@@ -258,6 +270,7 @@ table! {
         OtherItem => "other input items", Block, Refused("send messages, function calls, their outputs and reasoning"), Refused("send messages, function calls, their outputs and reasoning");
         TextPart => "input_text and output_text parts", Block, Translated("text"), Translated("text");
         ImagePart => "input_image parts with an image_url", Block, Translated("`image_url` parts"), Translated("`image` blocks");
+        ImageDetail => "detail on input_image parts", Block, Translated("`image_url.detail`"), Dropped("Messages images have no detail level");
         FileImage => "input_image parts by file_id", Block, Refused("send an image_url or a data URL"), Refused("send an image_url or a data URL");
         OtherPart => "other content parts (input_file ...)", Block, Refused("send text, or images by URL"), Refused("send text, or images by URL");
         FunctionTool => "function tools", Tool, Translated("function tools"), Translated("tools with `input_schema`");
@@ -266,6 +279,187 @@ table! {
         WebSearchTool => "web_search tools", Tool, Dropped("a search OpenAI runs"), Dropped("a search OpenAI runs");
         ToolSearchTool => "tool_search tools", Tool, Dropped("a search over deferred tools only OpenAI's models call"), Dropped("a search over deferred tools only OpenAI's models call");
         OtherTool => "other tools (file_search or mcp or code_interpreter ...)", Tool, Refused("offer function, namespace or custom tools"), Refused("offer function, namespace or custom tools");
+    }
+}
+
+/// Where each nested member of a front end's request finds its fate: a
+/// pattern of member paths and the row whose fate the members share.
+///
+/// A path names a member as `key.key`, an array's element as `[tag]`,
+/// its tag the element's `type`, else its `role`, else empty
+/// (`messages[user].content[text].cache_control`). A pattern's segment
+/// may list alternatives (`a|b`); a tag `*` is any tag, `+` any but
+/// none and `*_end` any ending so; a last segment `*` is the member
+/// before it and all it holds, carried or translated whole. The first pattern that matches
+/// decides. A top-level member with a row of its own name is that row,
+/// and so is all it holds unless a pattern here looks inside it.
+type Members = &'static [(&'static str, u8)];
+
+macro_rules! members {
+    ($ids:ident { $($pattern:literal => $row:ident,)* }) => {
+        &[$(($pattern, $ids::$row as u8)),*]
+    };
+}
+
+const CHAT_MEMBERS: Members = members!(ChatRow {
+    "messages[*].role" => Messages,
+    "messages[*].name" => MessageName,
+    "messages[system|developer].content[*].cache_control.*" => PartCacheControl,
+    "messages[system|developer].content.*" => SystemMessage,
+    "messages[tool].tool_call_id" => ToolMessage,
+    "messages[tool].content" => ToolMessage,
+    "messages[assistant].reasoning_content" => ReasoningContent,
+    "messages[assistant].tool_calls[function].id|type" => ToolCalls,
+    "messages[assistant].tool_calls[function].function.name|arguments" => ToolCalls,
+    "messages[*].content" => Messages,
+    "messages[*].content[*].cache_control.*" => PartCacheControl,
+    "messages[*].content[text].type|text" => TextPart,
+    "messages[*].content[image_url].type" => ImagePart,
+    "messages[*].content[image_url].image_url.url" => ImagePart,
+    "messages[*].content[image_url].image_url.detail" => ImageDetail,
+    "messages[*].content[input_audio].*" => AudioPart,
+    "messages[*].content[file].*" => FilePart,
+    "tools[function].type" => Tools,
+    "tools[function].function.name|description" => Tools,
+    "tools[function].function.parameters.*" => Tools,
+    "tools[function].function.strict" => FunctionStrict,
+    "tools[custom].*" => CustomTool,
+    "tool_choice.type" => ToolChoice,
+    "tool_choice.function.name" => ToolChoice,
+    "tool_choice.allowed_tools.*" => AllowedTools,
+    "tool_choice.custom.*" => CustomTool,
+});
+
+const MESSAGES_MEMBERS: Members = members!(MessagesRow {
+    "system[text].type|text" => System,
+    "system[text].cache_control.*" => CacheControl,
+    "messages[system].role|content" => SystemRole,
+    "messages[*].role" => Messages,
+    "messages[*].content" => Messages,
+    "messages[*].content[*].cache_control.*" => CacheControl,
+    "messages[*].content[text].type|text" => Text,
+    "messages[*].content[text].citations.*" => Citations,
+    "messages[*].content[image].type|source.*" => Image,
+    "messages[*].content[document].type|source.*" => TextDocument,
+    "messages[*].content[document].title|context" => DocumentContext,
+    "messages[user].content[thinking].*" => UserThinking,
+    "messages[*].content[thinking].type|thinking|signature" => ThinkingBlock,
+    "messages[*].content[redacted_thinking].*" => RedactedThinking,
+    "messages[*].content[server_tool_use|*_tool_result].*" => ServerToolBlocks,
+    "messages[*].content[tool_use].type|id|name|input.*" => ToolUse,
+    "messages[*].content[tool_result].type|tool_use_id|content|is_error" => ToolResult,
+    "messages[*].content[tool_result].content[text].type|text" => ToolResult,
+    "messages[*].content[tool_result].content[image].type|source.*" => ToolResult,
+    "messages[*].content[tool_result].content[tool_reference].*" => ToolReference,
+    "messages[*].content[tool_result].content[*].*" => OtherInToolResult,
+    "tools[].name|description|strict" => ClientTool,
+    "tools[].input_schema.*" => ClientTool,
+    "tools[].cache_control.*" => CacheControl,
+    "tools[].input_examples.*" => InputExamples,
+    "tools[+].*" => ServerTool,
+    "tool_choice.type|name|disable_parallel_tool_use" => ToolChoice,
+    "thinking.type" => Thinking,
+    "thinking.budget_tokens" => ThinkingBudget,
+    "metadata.user_id" => MetadataUserId,
+});
+
+const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
+    "input[message|user|assistant|system|developer].type|role|content" => MessageItem,
+    "input[*].content[input_text|output_text].type|text" => TextPart,
+    "input[*].content[input_image].type|image_url" => ImagePart,
+    "input[*].content[input_image].detail" => ImageDetail,
+    "input[reasoning].*" => ReasoningItem,
+    "input[function_call].type|id|call_id|name|arguments|status" => FunctionCall,
+    "input[function_call_output].type|id|call_id|output|status" => FunctionCallOutput,
+    "input[function_call_output].output[*].*" => FunctionCallOutput,
+    "input[custom_tool_call|custom_tool_call_output].*" => CustomToolCall,
+    "input[web_search_call].*" => WebSearchCall,
+    "tools[function].*" => FunctionTool,
+    "tools[namespace].*" => NamespaceTool,
+    "tools[custom].*" => CustomTool,
+    "tools[web_search|web_search_preview].*" => WebSearchTool,
+    "tools[tool_search].*" => ToolSearchTool,
+    "tool_choice.type|name" => ToolChoice,
+    "tool_choice.mode|tools.*" => AllowedTools,
+    "reasoning.effort" => ReasoningEffort,
+    "reasoning.summary" => ReasoningSummary,
+    "text.format.*" => TextFormat,
+    "text.verbosity" => TextVerbosity,
+    "truncation" => Truncation,
+    "background" => Background,
+});
+
+/// The row whose fate the member at `path` of a `front` request has (see
+/// [`Members`] for how a path is written); `None` when no row gives it
+/// one.
+pub fn member_row(front: Front, path: &str) -> Option<usize> {
+    let patterns = match front {
+        Front::Chat => CHAT_MEMBERS,
+        Front::Messages => MESSAGES_MEMBERS,
+        Front::Responses => RESPONSES_MEMBERS,
+    };
+    let path = segments(path);
+    if let Some(&(_, row)) = patterns
+        .iter()
+        .find(|(pattern, _)| matched_by(&segments(pattern), &path))
+    {
+        return Some(row.into());
+    }
+    // A top-level member named by a row: itself, and what it holds when
+    // no pattern looks inside it.
+    let (Segment::Key(key), rest) = path.split_first()? else {
+        return None;
+    };
+    let looked_into = patterns
+        .iter()
+        .any(|(pattern, _)| matches!(segments(pattern).first(), Some(Segment::Key(k)) if k == key));
+    let row = table(front)
+        .iter()
+        .position(|row| row.kind == Kind::Field && row.name == *key)?;
+    (rest.is_empty() || !looked_into).then_some(row)
+}
+
+/// One segment of a member path or pattern: a member's key, or an array
+/// element's tag.
+#[derive(Debug, PartialEq)]
+enum Segment<'a> {
+    Key(&'a str),
+    Element(&'a str),
+}
+
+fn segments(path: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (key, mut elements) = part.split_once('[').map_or((part, ""), |(k, e)| (k, e));
+        if !key.is_empty() {
+            out.push(Segment::Key(key));
+        }
+        while let Some((tag, rest)) = elements.split_once(']') {
+            out.push(Segment::Element(tag));
+            elements = rest.strip_prefix('[').unwrap_or(rest);
+        }
+    }
+    out
+}
+
+/// Whether `pattern` (its segments) matches `path`'s.
+fn matched_by(pattern: &[Segment], path: &[Segment]) -> bool {
+    match (pattern.split_first(), path.split_first()) {
+        (Some((Segment::Key("*"), [])), _) => true,
+        (None, None) => true,
+        (Some((want, pattern)), Some((got, path))) => {
+            let one = match (want, got) {
+                (Segment::Key(want), Segment::Key(got)) => want.split('|').any(|w| w == *got),
+                (Segment::Element(want), Segment::Element(got)) => want.split('|').any(|w| {
+                    w == *got
+                        || (w == "+" && !got.is_empty())
+                        || w.strip_prefix('*').is_some_and(|end| got.ends_with(end))
+                }),
+                _ => false,
+            };
+            one && matched_by(pattern, path)
+        }
+        _ => false,
     }
 }
 
@@ -348,7 +542,16 @@ pub fn members<'k>(front: Front, members: impl IntoIterator<Item = (&'k str, &'k
 /// from the messages whose content is an array).
 pub fn chat(request: &ChatRequest) -> Seen {
     let mut seen = members(Front::Chat, request.entries());
-    for message in request.messages() {
+    for (index, message) in request.messages().iter().enumerate() {
+        for (key, value) in request.message_entries(index) {
+            match key {
+                _ if value == "null" => {}
+                "name" => ChatRow::MessageName.mark(&mut seen),
+                // Their rows are marked below, or the message's.
+                "role" | "content" | "tool_calls" | "tool_call_id" | "reasoning_content" => {}
+                other => seen.unknown_member(&format!("messages[].{other}")),
+            }
+        }
         match &*message.role {
             "system" | "developer" => ChatRow::SystemMessage.mark(&mut seen),
             "tool" => ChatRow::ToolMessage.mark(&mut seen),
@@ -361,7 +564,7 @@ pub fn chat(request: &ChatRequest) -> Seen {
             ChatRow::ToolCalls.mark(&mut seen);
         }
     }
-    let (kinds, marked) = request.part_kinds();
+    let (kinds, holds) = request.part_kinds();
     for kind in kinds {
         let row = match kind {
             "text" => ChatRow::TextPart,
@@ -376,8 +579,11 @@ pub fn chat(request: &ChatRequest) -> Seen {
         };
         row.mark(&mut seen);
     }
-    if marked {
+    if holds.cache_control {
         ChatRow::PartCacheControl.mark(&mut seen);
+    }
+    if holds.image_detail {
+        ChatRow::ImageDetail.mark(&mut seen);
     }
     chat_tools(request, &mut seen);
     seen
@@ -394,6 +600,7 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
         #[serde(rename = "type", borrow)]
         kind: Option<std::borrow::Cow<'a, str>>,
     }
+
     let custom = request
         .raw("tools")
         .filter(|tools| memchr::memmem::find(tools.as_bytes(), br#""custom""#).is_some())
@@ -401,6 +608,14 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
         .is_some_and(|tools| tools.iter().any(|t| t.kind.as_deref() == Some("custom")));
     if custom {
         ChatRow::CustomTool.mark(seen);
+    }
+    // Translated on both transports: the mark decides nothing, so the
+    // bytes' mention is enough (a schema's own `strict` marks it too).
+    if request
+        .raw("tools")
+        .is_some_and(|tools| memchr::memmem::find(tools.as_bytes(), br#""strict""#).is_some())
+    {
+        ChatRow::FunctionStrict.mark(seen);
     }
     let choice = request.value("tool_choice");
     match choice.as_ref().and_then(|c| c.get("type")?.as_str()) {
@@ -473,7 +688,8 @@ pub fn markdown() -> String {
          `tests/translation_doc.rs` fails when the two differ. Edit the tables,\n\
          then run `CLAWGATE_WRITE_DOCS=1 cargo test --test translation_doc`. -->\n\n\
          For each API clawgate serves, every documented request field, content\n\
-         block and tool type, and what happens to it on each provider transport:\n\
+         block, tool type and header, and what happens to it on each provider\n\
+         transport:\n\
          the OpenAI chat transport (`api: \"openai-completions\"`: Moonshot, Kimi\n\
          Coding's OpenAI endpoint, OpenRouter, any OpenAI-compatible endpoint)\n\
          and the Anthropic transport (`api: \"anthropic-messages\"`: Kimi\n\
@@ -491,11 +707,21 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
-         A top-level member no table names is carried where the transport\n\
+         A top-level member no table names, or a member of a chat message\n\
+         or of a Messages client tool none names (`messages[].partial`,\n\
+         `tools[].eager_input_streaming`), is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\
-         header and by name in the log line.\n",
+         header and by name in the log line.\n\n\
+         A member nested in a block, part, tool or item has the fate of the\n\
+         row that names it (`name on messages`, `citations on text blocks`,\n\
+         ...), or of the block, part, tool or item that holds it, which goes\n\
+         whole; `tests/golden.rs` fails on a member of the rich requests\n\
+         that no row gives a fate.\n\n\
+         The `anthropic-beta` header of a Messages request goes on as it came\n\
+         to an Anthropic-format provider: no beta is known that one of them\n\
+         refuses. A chat provider gets none.\n",
     );
     for (front, title) in [
         (
@@ -518,6 +744,7 @@ pub fn markdown() -> String {
         for row in table(front) {
             let name = match row.kind {
                 Kind::Field => format!("`{}`", row.name),
+                Kind::Header => format!("the `{}` header", row.name),
                 Kind::Block | Kind::Tool => row.name.to_string(),
             };
             let _ = writeln!(

@@ -51,7 +51,7 @@ fn system_content(system: &Content) -> u64 {
         Content::Blocks(blocks) => blocks
             .iter()
             .map(|b| match b {
-                Block::Text { text: t } => text(without_billing_header(&t.text())),
+                Block::Text { text: t, .. } => text(without_billing_header(&t.text())),
                 other => block(other),
             })
             .sum(),
@@ -67,13 +67,14 @@ fn content(content: &Content) -> u64 {
 
 fn block(block: &Block) -> u64 {
     match block {
-        Block::Text { text: t } => text(&t.text()),
+        Block::Text { text: t, .. } => text(&t.text()),
         Block::Thinking { thinking } => text(&thinking.text()),
         Block::Image { .. } => PER_IMAGE,
         Block::ToolUse { name, input, .. } => PER_TOOL + text(name) + text(&input.to_string()),
         Block::ToolResult { content: c, .. } => PER_TOOL + c.as_ref().map_or(0, content),
         Block::Document {
             source: DocumentSource::Text { data },
+            ..
         } => text(data),
         Block::Document { .. } | Block::RedactedThinking {} | Block::Unsupported(_) => 0,
     }

@@ -77,9 +77,19 @@ impl Transport for Anthropic {
         whole(&body)
     }
 
-    fn headers(&self, target: &Target, key: Option<&str>) -> Option<HeaderMap> {
+    /// The client's betas go on whole: no provider's refusal of a beta is
+    /// known (`docs/translation.md`).
+    fn headers(
+        &self,
+        target: &Target,
+        key: Option<&str>,
+        betas: Option<&HeaderValue>,
+    ) -> Option<HeaderMap> {
         let mut headers = HeaderMap::new();
         headers.insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
+        if let Some(betas) = betas {
+            headers.insert(BETA_HEADER, betas.clone());
+        }
         if let Some(key) = key {
             let (name, value) = auth_header(target.provider.dialect, key)?;
             headers.insert(name, value);
@@ -224,6 +234,8 @@ pub const VERSION: &str = "2023-06-01";
 const KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 
 pub const VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+/// The Messages API's feature flags, as the client listed them.
+const BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
 
 /// The header that carries `key` to a provider of `dialect`, marked
 /// sensitive, or `None` when the key cannot be a header value. Moonshot's

@@ -27,7 +27,13 @@ impl Transport for OpenAi {
         request.write(edits)
     }
 
-    fn headers(&self, _target: &Target, key: Option<&str>) -> Option<HeaderMap> {
+    /// The chat API has no betas (`translate::fields` names them dropped).
+    fn headers(
+        &self,
+        _target: &Target,
+        key: Option<&str>,
+        _betas: Option<&HeaderValue>,
+    ) -> Option<HeaderMap> {
         let mut headers = HeaderMap::new();
         if let Some(key) = key {
             let mut value = HeaderValue::try_from(format!("Bearer {key}")).ok()?;

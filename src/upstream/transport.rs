@@ -6,7 +6,7 @@
 //! `api` when the config is validated.
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
@@ -28,10 +28,15 @@ pub trait Transport: Sync {
         thinking: ThinkingSwitch,
     ) -> Chunks;
 
-    /// The headers this protocol adds: its version, and `key` where the
-    /// provider reads it (marked sensitive). `None` when the key cannot be
-    /// a header value.
-    fn headers(&self, target: &Target, key: Option<&str>) -> Option<HeaderMap>;
+    /// The headers this protocol adds: its version, the client's `betas`
+    /// where the protocol has them, and `key` where the provider reads it
+    /// (marked sensitive). `None` when the key cannot be a header value.
+    fn headers(
+        &self,
+        target: &Target,
+        key: Option<&str>,
+        betas: Option<&HeaderValue>,
+    ) -> Option<HeaderMap>;
 
     /// Whether the body for `request` is the client's own, in this
     /// protocol (an Anthropic client on the Anthropic transport): its

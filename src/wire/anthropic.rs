@@ -268,7 +268,7 @@ pub fn literal_without_billing_header(text: &RawText) -> Cow<'_, RawValue> {
 /// and nothing else): a block a chat provider's translation leaves out
 /// whole.
 pub fn is_attribution_block(raw: &str) -> bool {
-    matches!(Block::read(raw), Ok(Block::Text { text })
+    matches!(Block::read(raw), Ok(Block::Text { text, .. })
         if super::is_empty(&literal_without_billing_header(&text)))
 }
 
@@ -279,6 +279,8 @@ type Marked = (Block, Option<Box<RawValue>>);
 pub enum Block {
     Text {
         text: RawText,
+        /// Whether it carries `citations` (not `null`).
+        cited: bool,
     },
     Image {
         source: ImageSource,
@@ -301,6 +303,8 @@ pub enum Block {
     RedactedThinking {},
     Document {
         source: DocumentSource,
+        /// Whether it carries a `title` or a `context` (not `null`).
+        titled: bool,
     },
     /// Any other block, by what it is.
     Unsupported(Other),
@@ -367,6 +371,8 @@ impl Block {
             content: Option<&'a RawValue>,
             #[serde(borrow, default)]
             is_error: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            citations: Option<&'a RawValue>,
         }
         /// The type alone, to name a block the head does not read (a
         /// repeated member).
@@ -383,6 +389,7 @@ impl Block {
                 Some(match kind {
                     "text" => Block::Text {
                         text: literal(self.text)?,
+                        cited: self.citations.is_some_and(|c| c.get() != "null"),
                     },
                     "thinking" => Block::Thinking {
                         thinking: literal(self.thinking)?,
@@ -433,6 +440,8 @@ impl Block {
         #[derive(Deserialize)]
         struct Text {
             text: RawText,
+            #[serde(default)]
+            citations: Option<serde::de::IgnoredAny>,
         }
         #[derive(Deserialize)]
         struct Image {
@@ -460,6 +469,10 @@ impl Block {
         #[derive(Deserialize)]
         struct Document {
             source: DocumentSource,
+            #[serde(default)]
+            title: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            context: Option<serde::de::IgnoredAny>,
         }
 
         let head = match from_str::<Head>(raw) {
@@ -482,9 +495,13 @@ impl Block {
         }
         let named = |err| (kind.chars().take(40).collect::<String>(), err);
         let block = match kind.as_ref() {
-            "text" => Block::Text {
-                text: from_str::<Text>(raw).map_err(named)?.text,
-            },
+            "text" => {
+                let Text { text, citations } = from_str(raw).map_err(named)?;
+                Block::Text {
+                    text,
+                    cited: citations.is_some(),
+                }
+            }
             "image" => Block::Image {
                 source: from_str::<Image>(raw).map_err(named)?.source,
             },
@@ -510,9 +527,17 @@ impl Block {
                 thinking: from_str::<Thinking>(raw).map_err(named)?.thinking,
             },
             "redacted_thinking" => Block::RedactedThinking {},
-            "document" => Block::Document {
-                source: from_str::<Document>(raw).map_err(named)?.source,
-            },
+            "document" => {
+                let Document {
+                    source,
+                    title,
+                    context,
+                } = from_str(raw).map_err(named)?;
+                Block::Document {
+                    source,
+                    titled: title.is_some() || context.is_some(),
+                }
+            }
             other => Block::Unsupported(Other::of(other)),
         };
         Ok((block, mark))
@@ -564,6 +589,9 @@ pub struct Tool {
     /// Whether the input must follow the schema exactly.
     #[serde(default)]
     pub strict: Option<bool>,
+    /// Examples of its input: only their presence is read.
+    #[serde(default)]
+    pub input_examples: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

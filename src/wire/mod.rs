@@ -321,7 +321,9 @@ pub struct Seen {
     pub front: Front,
     /// Bit `i` set: row `i` of the front end's table is present.
     rows: u128,
-    /// Top-level members no row names, as the client spelt them.
+    /// Members no row names, as the client spelt them: top-level ones, a
+    /// chat message's (`messages[].key`) and a Messages client tool's
+    /// (`tools[].key`).
     unknown: Vec<Box<str>>,
 }
 

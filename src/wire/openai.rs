@@ -162,6 +162,27 @@ fn has_image_part(content: &[u8]) -> bool {
     })
 }
 
+/// What a request's content parts hold besides their types
+/// ([`ChatRequest::part_kinds`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartsHold {
+    /// A part's `cache_control` (not `null`).
+    pub cache_control: bool,
+    /// An `image_url` part's `detail` (not `null`).
+    pub image_detail: bool,
+}
+
+/// Whether an `image_url` object (scanned, so well-formed) says its
+/// `detail`; only one whose bytes mention it is read.
+fn has_detail(image_url: &str) -> bool {
+    image_url.starts_with('{')
+        && memchr::memmem::find(image_url.as_bytes(), b"\"detail\"").is_some()
+        && body::members(image_url.as_bytes()).is_ok_and(|members| {
+            Member::last(&members, "detail")
+                .is_some_and(|m| &image_url.as_bytes()[m.value.clone()] != b"null")
+        })
+}
+
 /// The objects of a content array (scanned, so well-formed): where each
 /// lies in `content` and its members (ranges within the part).
 fn parts(content: &str) -> impl Iterator<Item = (std::ops::Range<usize>, Vec<Member>)> + '_ {
@@ -281,6 +302,19 @@ impl ChatRequest {
         let members = self.message_items.get(index)?.members()?;
         let member = Member::last(members, key)?;
         Some(self.text(member))
+    }
+
+    /// The members of message `index`, in order: each key and its value's
+    /// JSON text.
+    pub fn message_entries(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {
+        let members = self
+            .message_items
+            .get(index)
+            .and_then(|item| item.members());
+        members
+            .into_iter()
+            .flatten()
+            .map(|member| (&*member.key, self.text(member)))
     }
 
     /// Notes what the client's request held, as its front end read it.
@@ -439,14 +473,14 @@ impl ChatRequest {
     }
 
     /// The types of the content parts of every message whose content is
-    /// an array (each type once, in the order met), and whether any part
-    /// holds a `cache_control`: read only from those arrays, as
-    /// [`Self::first_image`] reads them.
-    pub fn part_kinds(&self) -> (Vec<&str>, bool) {
+    /// an array (each type once, in the order met), and what else its
+    /// parts hold: read only from those arrays, as [`Self::first_image`]
+    /// reads them.
+    pub fn part_kinds(&self) -> (Vec<&str>, PartsHold) {
         let mut kinds: Vec<&str> = Vec::new();
         // The types met, found in a set: a body may hold many thousand.
         let mut met: HashSet<&str> = HashSet::new();
-        let mut marked = false;
+        let mut holds = PartsHold::default();
         for item in self.message_items.iter() {
             let Some(content) = item.members().and_then(|m| Member::last(m, "content")) else {
                 continue;
@@ -466,8 +500,10 @@ impl ChatRequest {
                     let at = part.start + m.value.start..part.start + m.value.end;
                     std::str::from_utf8(&bytes[at]).unwrap_or_default()
                 };
-                marked |=
+                holds.cache_control |=
                     Member::last(&members, "cache_control").is_some_and(|m| value(m) != "null");
+                holds.image_detail |=
+                    Member::last(&members, "image_url").is_some_and(|m| has_detail(value(m)));
                 if let Some(kind) = Member::last(&members, "type").map(value) {
                     let kind = kind.trim_matches('"');
                     if met.insert(kind) {
@@ -476,7 +512,7 @@ impl ChatRequest {
                 }
             }
         }
-        (kinds, marked)
+        (kinds, holds)
     }
 
     /// The indexes of the messages whose content is an array with a part

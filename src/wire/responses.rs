@@ -221,6 +221,9 @@ pub struct Part<'a> {
     pub refusal: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub image_url: Option<Cow<'a, str>>,
+    /// An image's detail level (`low`, `high`, `auto`).
+    #[serde(default, borrow)]
+    pub detail: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub file_id: Option<Cow<'a, str>>,
 }

@@ -62,10 +62,12 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
         .as_ref()
         .map(translated_system)
         .unwrap_or_default();
+    // Only the body is returned: the tools' unknown members, which need
+    // their text, are not looked for.
     let tools = request
         .tools
         .as_deref()
-        .map(translated_tools)
+        .map(|tools| translated_tools(tools, ""))
         .unwrap_or_default();
     let mut seen = Seen::new(Front::Messages);
     if request.container.is_some() {
@@ -138,6 +140,9 @@ struct Tools {
     server: Arc<[Box<str>]>,
     /// Client tools only, at least one, none with `defer_loading`.
     client_only: bool,
+    /// The members of client tools no row names (`tools[].key`): a chat
+    /// function has no place for them.
+    unknown: Arc<[Box<str>]>,
 }
 
 /// What the Messages front end remembers from request to request: the
@@ -174,9 +179,13 @@ impl Read {
             return Ok(read);
         }
         let mut request = MessagesRequest::parse(body)?;
-        let members = Members::scan(body, &mut [])
+        let scanned = Members::scan(body, &mut []);
+        let members = (scanned.as_ref())
             .map(|members| fields::members(Front::Messages, members.entries()))
             .unwrap_or_else(|| Seen::new(Front::Messages));
+        let tools_text = (scanned.as_ref())
+            .and_then(|members| members.entries().find(|(key, _)| *key == "tools"))
+            .map_or("", |(_, text)| text);
         Ok(Read {
             system: request
                 .system
@@ -188,7 +197,7 @@ impl Read {
                 .tools
                 .take()
                 .as_deref()
-                .map(translated_tools)
+                .map(|tools| translated_tools(tools, tools_text))
                 .unwrap_or_default(),
             members,
             request,
@@ -212,7 +221,11 @@ impl Read {
         })?;
         let tools = tools.translation(&mut members, Tools::default(), |text| {
             let tools: Option<Vec<AnthropicTool>> = serde_json::from_str(text).ok()?;
-            Some(tools.as_deref().map(translated_tools).unwrap_or_default())
+            Some(
+                (tools.as_deref())
+                    .map(|tools| translated_tools(tools, text))
+                    .unwrap_or_default(),
+            )
         })?;
         Some(Read {
             request: members.rest().ok()?,
@@ -276,13 +289,17 @@ fn translated_system(system: &Content) -> System {
     }
 }
 
-/// The chat `tools` array for `tools`, and the rows they hold.
-fn translated_tools(tools: &[AnthropicTool]) -> Tools {
+/// The chat `tools` array for `tools` (whose JSON text is `text`), and
+/// the rows they hold.
+fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
     let mut rows = 0;
     let mut server = Vec::new();
     for tool in tools {
         if tool.cache_control.is_some() {
             rows |= Row::CacheControl.bit();
+        }
+        if tool.input_examples.is_some() {
+            rows |= Row::InputExamples.bit();
         }
         if tool.input_schema.is_some() {
             rows |= Row::ClientTool.bit();
@@ -298,7 +315,49 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
             && server.is_empty()
             && tools.iter().all(|tool| tool.defer_loading.is_none()),
         server: server.into(),
+        unknown: unknown_tool_members(text).into(),
     }
+}
+
+/// The members of a client tool that a row names, or that its chat
+/// function is made of.
+const CLIENT_TOOL_MEMBERS: &[&str] = &[
+    "name",
+    "description",
+    "input_schema",
+    "type",
+    "cache_control",
+    "strict",
+    "input_examples",
+    "defer_loading",
+];
+
+/// The members of the client tools in `text` (a `tools` array) that no
+/// row names, each once, as `tools[].key`; a server tool goes whole, as
+/// its row says. Read once per distinct tools (the memo keeps it).
+fn unknown_tool_members(text: &str) -> Vec<Box<str>> {
+    let bytes = text.as_bytes();
+    let mut unknown: Vec<Box<str>> = Vec::new();
+    for tool in crate::format::scan::element_ranges(bytes).unwrap_or_default() {
+        let tool = &bytes[tool];
+        let Ok(members) = crate::format::scan::members(tool) else {
+            continue;
+        };
+        if !members.iter().any(|member| member.key == "input_schema") {
+            continue;
+        }
+        for member in &members {
+            if CLIENT_TOOL_MEMBERS.contains(&&*member.key) || &tool[member.value.clone()] == b"null"
+            {
+                continue;
+            }
+            let name = format!("tools[].{}", member.key);
+            if !unknown.iter().any(|known| **known == *name) {
+                unknown.push(name.into());
+            }
+        }
+    }
+    unknown
 }
 
 /// The chat `tools` array for `tools`, `None` when none has a chat form.
@@ -340,6 +399,9 @@ fn write(
     native: &mut Native,
 ) -> Result<Vec<u8>, TranslateError> {
     seen.mark_all(system.rows | tools.rows);
+    for name in tools.unknown.iter() {
+        seen.unknown_member(name);
+    }
     // A breakpoint on a tool has no chat message to stand on.
     native.unplaced_marks = tools.rows & Row::CacheControl.bit() != 0;
     if let (Some(_), Some(mark)) = (&system.text, &system.mark) {
@@ -494,7 +556,7 @@ fn system_text(system: &Content) -> Text<'_> {
             let texts: Vec<Text> = blocks
                 .iter()
                 .filter_map(|block| match block {
-                    Block::Text { text } => Some(literal_without_billing_header(text)),
+                    Block::Text { text, .. } => Some(literal_without_billing_header(text)),
                     _ => None,
                 })
                 .filter(|text| !is_empty(text))
@@ -642,8 +704,11 @@ fn part<'b>(
         )))
     };
     Ok(Some(match block {
-        Block::Text { text } => {
+        Block::Text { text, cited } => {
             Row::Text.mark(seen);
+            if *cited {
+                Row::Citations.mark(seen);
+            }
             PartOut::Text {
                 text: Cow::Borrowed(text.json()),
             }
@@ -660,20 +725,29 @@ fn part<'b>(
             PartOut::ImageUrl {
                 image_url: chat_body::ImageUrl {
                     url: Cow::Owned(url),
+                    detail: None,
                 },
             }
         }
         Block::Document {
             source: DocumentSource::Text { data },
+            titled,
         } => {
             Row::TextDocument.mark(seen);
+            if *titled {
+                Row::DocumentContext.mark(seen);
+            }
             PartOut::Text {
                 text: Cow::Owned(RawText::from_text(data).into_json()),
             }
         }
         Block::Document { .. } => return refused(Row::Document),
-        // Thinking belongs to assistant turns; in a user turn it says nothing.
-        Block::Thinking { .. } => return Ok(None),
+        // Thinking belongs to assistant turns: a chat user message has no
+        // place for it.
+        Block::Thinking { .. } => {
+            Row::UserThinking.mark(seen);
+            return Ok(None);
+        }
         Block::RedactedThinking {} => {
             Row::RedactedThinking.mark(seen);
             return Ok(None);
@@ -728,8 +802,11 @@ fn assistant_message<'c>(
     let mut calls = Vec::new();
     for block in blocks {
         match block {
-            Block::Text { text } => {
+            Block::Text { text, cited } => {
                 Row::Text.mark(seen);
+                if *cited {
+                    Row::Citations.mark(seen);
+                }
                 texts.push(Cow::Borrowed(text.json()));
             }
             Block::Thinking { thinking: text } => {

@@ -345,6 +345,13 @@ fn write(
     };
     let tool_choice = match (&request.tool_choice, offered) {
         (Some(choice), Some(_)) => Some(tool_choice(choice)?),
+        // A call is required, and of the tools offered none the model
+        // could call is left (with none offered, the choice says nothing).
+        (Some(choice), None) if requires_a_call(choice) && tools.rows != 0 => {
+            Row::RequiredWithoutTools.mark(seen);
+            let message = fields::refusal(seen).expect("a refused row");
+            return Err(TranslateError::Refused(message));
+        }
         _ => None,
     };
     let body = chat_body::Body {
@@ -577,6 +584,17 @@ fn tool_choice<'r>(choice: &'r ToolChoice) -> Result<chat_body::ToolChoice<'r>, 
             },
             kind => Err(unsupported(at(), format!("a choice of type {kind:?}"))),
         },
+    }
+}
+
+/// Whether `choice` makes the model call a tool: `required`, or an
+/// `allowed_tools` choice whose mode is.
+fn requires_a_call(choice: &ToolChoice) -> bool {
+    match choice {
+        ToolChoice::Mode(mode) => mode == "required",
+        ToolChoice::Object(object) => {
+            object.kind == "allowed_tools" && object.mode.as_deref() == Some("required")
+        }
     }
 }
 
@@ -846,9 +864,18 @@ fn content_part<'r>(
         "input_image" => match part.image_url.as_deref() {
             Some(url) => {
                 Row::ImagePart.mark(seen);
+                // `auto`, the default, asks nothing a transport could lose.
+                if part
+                    .detail
+                    .as_deref()
+                    .is_some_and(|detail| detail != "auto")
+                {
+                    Row::ImageDetail.mark(seen);
+                }
                 Ok(ChatPart::ImageUrl {
                     image_url: chat_body::ImageUrl {
                         url: Cow::Borrowed(url),
+                        detail: part.detail.as_deref().map(Cow::Borrowed),
                     },
                 })
             }

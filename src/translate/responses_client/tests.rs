@@ -229,7 +229,7 @@ fn images_are_image_url_parts_and_tool_output_images_follow_as_the_users() {
         ]}),
         json!({"model": "kimi/k2", "messages": [
             {"role": "user", "content": [{"type": "text", "text": "see"},
-                                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]},
+                                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA", "detail": "auto"}}]},
             {"role": "assistant", "content": "",
              "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "view_image", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "c1", "content": ""},
