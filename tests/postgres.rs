@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clawgate::config::ledger::StoreUrl;
+use clawgate::config::ledger::{Budgets, LedgerSettings};
 use clawgate::ledger::postgres::Postgres;
 use clawgate::ledger::query::Query;
 use clawgate::ledger::storage::{Storage, StorageError};
-use clawgate::ledger::{RATE_SYNC, Row, SPEND_REFRESH, Tokens};
+use clawgate::ledger::{Ledger, RATE_SYNC, Row, SPEND_REFRESH, Tokens, calendar, system_clock};
 use clawgate::mock::MockServer;
 use common::postgres::Cluster;
 use common::*;
@@ -603,6 +604,38 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_overflow() {
         i64::MAX.to_string()
     );
     assert_eq!(cluster.psql("SELECT requests FROM clawgate_daily"), "1028");
+}
+
+/// A priced answer without usage counts its estimate against budgets:
+/// written into the rollups, it is still there after the running totals
+/// are read back from the database, and a version 2 rollup's costs count.
+#[test]
+fn an_estimate_outlives_the_refresh_of_the_running_totals() {
+    let Some(cluster) = Cluster::start("an_estimate_outlives_the_refresh") else {
+        return;
+    };
+    let ledger = Ledger::open_postgres(
+        &store_url(&cluster.url()),
+        &LedgerSettings::default(),
+        system_clock(),
+    );
+    let mut left = row_with_tokens_in(0);
+    left.ts_ms = calendar::millis(std::time::SystemTime::now());
+    left.tokens = Tokens::default();
+    left.cost_usd = None;
+    left.budget_estimate_usd = Some(0.25);
+    ledger.record(left, &[&Budgets::default()]);
+    let today = calendar::day_of(std::time::SystemTime::now());
+    let spent = || ledger.with_totals(|t| t.spent(today, |_| true));
+    assert_eq!(spent(), 0.25);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    std::thread::sleep(SPEND_REFRESH * 5 / 2);
+    assert_eq!(spent(), 0.25, "read back from the database");
+    assert_eq!(
+        cluster.psql("SELECT cost_usd, budget_cost_usd FROM clawgate_daily"),
+        "0|0.25"
+    );
+    ledger.close(Duration::from_secs(5));
 }
 
 /// Stands between the store and the server, in `dir`, and once cuts the

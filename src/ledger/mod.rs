@@ -118,8 +118,9 @@ pub struct Row {
     /// `None` when the provider sent no usage or the model has no price.
     pub cost_usd: Option<f64>,
     /// What budgets count when `cost_usd` is `None` but the model has a
-    /// price: an estimate from the bytes sent each way, never written to the
-    /// database (a client that leaves before the usage chunk still spends).
+    /// price: an estimate from the bytes sent each way (a client that
+    /// leaves before the usage chunk still spends). Written into the
+    /// rollups' `budget_cost_usd` with the costs, never as a cost.
     pub budget_estimate_usd: Option<f64>,
     /// The calling program's family from its `User-Agent` (`openclaw`,
     /// `claude-code`, `codex`, ...).

@@ -123,6 +123,13 @@ CREATE TABLE clawgate_batches (
 );
 CREATE INDEX clawgate_batches_ts ON clawgate_batches (ts_ms);
 ",
+    // 3: what budgets count, `budget_cost_usd`: the cost, or the estimate
+    // of an answer whose provider reported no usage (rows from before
+    // counted their cost only).
+    "
+ALTER TABLE clawgate_daily ADD COLUMN budget_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE clawgate_daily SET budget_cost_usd = cost_usd;
+",
 ];
 
 /// The schema version this build writes.
@@ -141,10 +148,10 @@ const INSERT_ROWS: &str = "INSERT INTO clawgate_requests (ts_ms, request_id, fro
 /// refuse every later batch with a row for it.
 const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \
     agent, client, requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, \
-    tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
+    tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms, budget_cost_usd) \
     SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
     $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::float8[], $12::int8[], $13::int8[], \
-    $14::int8[], $15::int8[], $16::float8[], $17::int8[], $18::int8[]) \
+    $14::int8[], $15::int8[], $16::float8[], $17::int8[], $18::int8[], $19::float8[]) \
     ON CONFLICT (day, front_end, model, provider, agent, client) DO UPDATE SET \
     requests = d.requests + excluded.requests, failures = d.failures + excluded.failures, \
     fallbacks = d.fallbacks + excluded.fallbacks, \
@@ -157,7 +164,8 @@ const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, mode
     tokens_reasoning = LEAST(d.tokens_reasoning::numeric + excluded.tokens_reasoning, \
     9223372036854775807), \
     cost_usd = d.cost_usd + excluded.cost_usd, uncosted = d.uncosted + excluded.uncosted, \
-    total_ms = LEAST(d.total_ms::numeric + excluded.total_ms, 9223372036854775807)";
+    total_ms = LEAST(d.total_ms::numeric + excluded.total_ms, 9223372036854775807), \
+    budget_cost_usd = d.budget_cost_usd + excluded.budget_cost_usd";
 
 const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minute, instance, \
     requests, tokens) SELECT c, w, $5, n, t FROM UNNEST($1::text[], $2::int8[], $3::int8[], \
@@ -593,6 +601,7 @@ impl Storage for Postgres {
         let d_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.cost_usd).collect();
         let uncosted = sum(|r| r.uncosted);
         let d_total = sum(|r| r.total_ms);
+        let d_budget_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.budget_cost_usd).collect();
 
         self.call("write rows to", async |db, _| {
             let tx = db.transaction().await?;
@@ -654,6 +663,7 @@ impl Storage for Postgres {
                     &d_cost,
                     &uncosted,
                     &d_total,
+                    &d_budget_cost,
                 ],
             )
             .await?;
@@ -690,7 +700,7 @@ impl Storage for Postgres {
         let rows = self.call("read spend from", async |db, _| {
             db.query(
                 "SELECT day, client, model, SUM(requests)::int8, SUM(fallbacks)::int8, \
-                 SUM(cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
+                 SUM(budget_cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
                  WHERE day >= $1 AND model <> '' GROUP BY day, client, model",
                 &[&since_day],
             )
