@@ -77,6 +77,9 @@ pub struct RequestOptions {
     pub trace: Option<Arc<Trace>>,
     /// Whose request it is: its budgets are checked with the gateway's.
     pub client: Option<Arc<Client>>,
+    /// What the request may use at most: each target's worst cost is
+    /// reserved against the budgets ([`crate::ledger::budget::reserve`]).
+    pub demand: Option<crate::ledger::budget::Demand>,
 }
 
 impl Default for RequestOptions {
@@ -85,6 +88,7 @@ impl Default for RequestOptions {
             fallback: true,
             trace: None,
             client: None,
+            demand: None,
         }
     }
 }
@@ -174,9 +178,24 @@ impl Gateway {
         self.admission.admit(client)
     }
 
-    /// Counts a finished request's tokens against its client's limit.
-    pub fn spent_tokens(&self, client: &str, input: u64, output: u64) {
-        self.admission.spent_tokens(client, input, output);
+    /// Reserves a request's most `tokens` against its client's
+    /// `tokensPerMinute` ([`Admission::reserve_tokens`]).
+    pub fn reserve_tokens(
+        &self,
+        client: &Arc<str>,
+        tokens: u64,
+    ) -> Result<Option<crate::admission::TokenHold>, Refused> {
+        self.admission.reserve_tokens(client, tokens)
+    }
+
+    /// A finished request's reservation settled to the `tokens` it used.
+    pub fn settle(
+        &self,
+        reservation: &mut crate::admission::Reservation,
+        client: &str,
+        tokens: u64,
+    ) {
+        reservation.settle(&self.admission, client, tokens);
     }
 
     /// Puts `config` in force for new requests and applies whatever else it
@@ -316,6 +335,7 @@ impl Gateway {
             trace: options.trace.as_deref(),
             ledger: &self.ledger,
             budgets: [&config.budgets, client_budgets],
+            demand: options.demand.as_ref(),
             memo: &self.memos.plan,
         };
         chain::run(&upstream, chain, request, &settings)

@@ -279,6 +279,7 @@ async fn probe(config: &Config, report: &mut Report) {
         trace: None,
         ledger: &ledger,
         budgets: [&budgets, &budgets],
+        demand: None,
         memo: &crate::providers::Memo::default(),
     };
     for target in config.chain(None).unwrap_or_default() {

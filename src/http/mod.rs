@@ -56,6 +56,7 @@ pub fn request_options(headers: &axum::http::HeaderMap) -> RequestOptions {
             .get(FALLBACK_HEADER)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
         trace: None,
+        demand: None,
     }
 }
 

@@ -2,7 +2,9 @@
 //! raw rows and daily rollups as in the SQLite ledger, the batches written
 //! (`clawgate_batches`, so a batch is written once), and each client's
 //! requests and tokens per minute and gateway (`clawgate_rates`), through
-//! which the gateways share the clients' rate limits.
+//! which the gateways share the clients' rate limits, and each gateway's
+//! budget reservations in flight (`clawgate_reservations`, replaced at
+//! each exchange).
 //!
 //! Only the ledger's writer thread calls it (and reports, on a connection
 //! of their own), so no request waits on the database. Every call has a
@@ -125,10 +127,20 @@ CREATE INDEX clawgate_batches_ts ON clawgate_batches (ts_ms);
 ",
     // 3: what budgets count, `budget_cost_usd`: the cost, or the estimate
     // of an answer whose provider reported no usage (rows from before
-    // counted their cost only).
+    // counted their cost only); each gateway's budget reservations.
     "
 ALTER TABLE clawgate_daily ADD COLUMN budget_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
 UPDATE clawgate_daily SET budget_cost_usd = cost_usd;
+CREATE TABLE clawgate_reservations (
+    instance TEXT NOT NULL,
+    client TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    model TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    usd DOUBLE PRECISION NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance, client, day, model)
+);
 ",
 ];
 
@@ -175,6 +187,14 @@ const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minu
 const OTHERS_RATES: &str = "SELECT client, window_minute, SUM(requests)::int8, \
     SUM(tokens)::int8 FROM clawgate_rates WHERE window_minute >= $1 AND instance <> $2 \
     GROUP BY client, window_minute";
+
+/// How long a gateway's reservations count once it stopped exchanging
+/// them (stopped, killed, cut off): twenty exchanges.
+const RESERVATIONS_KEPT: &str = "5 seconds";
+
+const INSERT_RESERVATIONS: &str = "INSERT INTO clawgate_reservations (instance, client, day, \
+    model, requests, usd) SELECT $1, * FROM UNNEST($2::text[], $3::int8[], $4::text[], \
+    $5::int8[], $6::float8[])";
 
 /// The ledger's PostgreSQL database.
 pub struct Postgres {
@@ -770,6 +790,52 @@ impl Storage for Postgres {
                 window: r.get(1),
                 requests: r.get::<_, i64>(2).max(0) as u64,
                 tokens: r.get::<_, i64>(3).max(0) as u64,
+            })
+            .collect())
+    }
+
+    fn share_reservations(&mut self, mine: &[DaySpend]) -> Result<Vec<DaySpend>, StorageError> {
+        let clients: Vec<&str> = mine.iter().map(|r| r.client.as_str()).collect();
+        let days: Vec<i64> = mine.iter().map(|r| r.day).collect();
+        let models: Vec<&str> = mine.iter().map(|r| r.model.as_str()).collect();
+        let requests: Vec<i64> = mine.iter().map(|r| to_i64(r.requests)).collect();
+        let usd: Vec<f64> = mine.iter().map(|r| r.cost_usd).collect();
+        let instance = self.instance.clone();
+        let others = format!(
+            "SELECT day, client, model, SUM(requests)::int8, SUM(usd)::float8 \
+             FROM clawgate_reservations WHERE instance <> $1 \
+             AND at > now() - interval '{RESERVATIONS_KEPT}' GROUP BY day, client, model"
+        );
+        let forget = format!(
+            "DELETE FROM clawgate_reservations WHERE instance = $1 \
+             OR at < now() - interval '{RESERVATIONS_KEPT}'"
+        );
+        // Replaced whole in one transaction, made again as it is if it
+        // fails: a snapshot, not a count to add.
+        let rows = self.call("share budget reservations through", async |db, _| {
+            let tx = db.transaction().await?;
+            tx.execute(&forget, &[&instance]).await?;
+            if !clients.is_empty() {
+                tx.execute(
+                    INSERT_RESERVATIONS,
+                    &[&instance, &clients, &days, &models, &requests, &usd],
+                )
+                .await?;
+            }
+            let rows = tx.query(&others, &[&instance]).await?;
+            tx.commit().await?;
+            Ok(rows)
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| DaySpend {
+                day: r.get(0),
+                client: r.get(1),
+                model: r.get(2),
+                requests: r.get::<_, i64>(3).max(0) as u64,
+                fallbacks: 0,
+                cost_usd: r.get(4),
+                uncosted: 0,
             })
             .collect())
     }

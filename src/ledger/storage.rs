@@ -91,6 +91,13 @@ pub trait Storage: Send {
         Ok(Vec::new())
     }
 
+    /// Replaces this gateway's budget reservations in flight (`mine`, per
+    /// client, day and model) and returns the other gateways' (from their
+    /// last exchange; a gateway that stopped exchanging is left out).
+    fn share_reservations(&mut self, _mine: &[DaySpend]) -> Result<Vec<DaySpend>, StorageError> {
+        Ok(Vec::new())
+    }
+
     /// While the store is backing off after a failure: when it tries again.
     fn retry_at(&self) -> Option<Instant> {
         None
