@@ -267,6 +267,18 @@ impl Gateway {
         }
         let targets: Vec<_> = config.models().map(|(model_ref, _, _)| model_ref).collect();
         self.cooldowns.retain(&targets);
+        // Health and quota belong to an account: another key or `baseUrl`
+        // starts afresh.
+        for (id, provider) in &config.providers {
+            if old
+                .providers
+                .get(id)
+                .is_some_and(|before| !before.same_account(provider))
+            {
+                self.quotas.forget(id);
+                self.cooldowns.forget_provider(id);
+            }
+        }
         self.config.store(Arc::new(config));
         notes
     }
