@@ -13,7 +13,7 @@ use clawgate::config::ledger::Budgets;
 use clawgate::config::{self, Environment, Secrets};
 use clawgate::gateway::Gateway;
 use clawgate::ledger::{self, Ledger, Row, Tokens, calendar};
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate::mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 
@@ -21,12 +21,12 @@ const ALICE: &str = "alice-key-0123456789abcdef";
 
 /// One provider `p/m` at $1,000 per million tokens each way ($0.001 a
 /// token); alice with `alice` as her settings.
-fn config(mock: &MockServer, alice: Value) -> Value {
+fn config(base_url: &str, alice: Value) -> Value {
     let mut alice = alice;
     alice["key"] = json!("${ALICE_KEY}");
     json!({
         "models": {"mode": "replace", "providers": {"p": {
-            "baseUrl": mock.base_url(), "apiKey": KEY,
+            "baseUrl": base_url, "apiKey": KEY,
             "models": [{"id": "m", "cost": {"input": 1000, "output": 1000}}]}}},
         "agents": {"defaults": {"model": {"primary": "p/m"}}},
         "gateway": {"clients": {"alice": alice}},
@@ -114,7 +114,7 @@ async fn fifty_requests_at_once_against_a_nearly_spent_budget_end_within_the_bou
         ..MockOptions::default()
     })
     .await;
-    let served = start(config(&mock, json!({"budgets": {"daily": 1.0}}))).await;
+    let served = start(config(&mock.base_url(), json!({"budgets": {"daily": 1.0}}))).await;
     served
         .ledger
         .record(spent_earlier(0.95), &[&Budgets::default()]);
@@ -147,8 +147,29 @@ async fn a_stream_left_before_its_usage_is_charged_its_estimated_tokens() {
     .await;
     // More than the request's own reservation (its body and 20 tokens),
     // fewer than that and the tokens it is charged after.
-    let served = start(config(&mock, json!({"limits": {"tokensPerMinute": 60}}))).await;
-    let mut response = served
+    let served = start(config(
+        &mock.base_url(),
+        json!({"limits": {"tokensPerMinute": 60}}),
+    ))
+    .await;
+    let mut response = stream_of_400_bytes(&served).await;
+    assert_eq!(response.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("\"content\"") {
+        let chunk = response.chunk().await.unwrap().expect("the stream began");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+    assert!(
+        waits(&served).await,
+        "the estimate was charged: alice waits"
+    );
+}
+
+/// Alice asks for a stream with 400 bytes of text: about 120 tokens as
+/// estimated, with the body, over her 60 a minute.
+async fn stream_of_400_bytes(served: &Served) -> reqwest::Response {
+    served
         .test
         .client()
         .post(format!("{}/v1/chat/completions", served.test.url))
@@ -157,35 +178,54 @@ async fn a_stream_left_before_its_usage_is_charged_its_estimated_tokens() {
                       "messages": [{"role": "user", "content": "x".repeat(400)}]}))
         .send()
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut seen = String::new();
-    while !seen.contains("\"content\"") {
-        let chunk = response.chunk().await.unwrap().expect("the stream began");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    drop(response);
-    // The row (and its tokens) is counted once the body is dropped.
-    let mut refused = false;
+        .unwrap()
+}
+
+/// Whether alice is refused (429) within a second, her earlier requests'
+/// rows (and tokens) counted as their bodies are dropped.
+async fn waits(served: &Served) -> bool {
     for _ in 0..100 {
-        let response = served
-            .test
-            .client()
-            .post(format!("{}/v1/chat/completions", served.test.url))
-            .bearer_auth(ALICE)
-            .json(&body())
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 429 {
-            refused = true;
-            break;
+        match at_once(&served.test.url, 1).await[..] {
+            [429] => return true,
+            [200] => tokio::time::sleep(Duration::from_millis(10)).await,
+            ref other => panic!("{other:?}"),
         }
-        assert_eq!(response.status(), 200);
-        response.bytes().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(refused, "the estimate was charged: alice waits");
+    false
+}
+
+/// A provider whose stream has no usage chunk: one chunk of content, then
+/// `[DONE]`.
+async fn streams_no_usage() -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let chunk = json!({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hello"},
+                             "finish_reason": "stop"}]});
+            let body = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                body,
+            )
+        }),
+    );
+    provider_app(app).await
+}
+
+/// A model that streams no usage: its answers are charged the tokens
+/// estimated from the bytes each way (they used to be charged none).
+#[tokio::test]
+async fn a_model_that_streams_no_usage_is_charged_its_estimated_tokens() {
+    let base = streams_no_usage().await;
+    let served = start(config(&base, json!({"limits": {"tokensPerMinute": 60}}))).await;
+    let response = stream_of_400_bytes(&served).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Hello"));
+    assert!(
+        waits(&served).await,
+        "the estimate was charged: alice waits"
+    );
 }
 
 /// Requests at once reserve their tokens: with room for one request's
@@ -198,7 +238,11 @@ async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
         ..MockOptions::default()
     })
     .await;
-    let served = start(config(&mock, json!({"limits": {"tokensPerMinute": 1000}}))).await;
+    let served = start(config(
+        &mock.base_url(),
+        json!({"limits": {"tokensPerMinute": 1000}}),
+    ))
+    .await;
     let statuses = at_once(&served.test.url, 10).await;
     // Each reserves its body and 20 tokens (under 50): all fit.
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
