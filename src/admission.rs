@@ -24,7 +24,8 @@
 //! counted, the ledger's writer sends the counts to the database, and
 //! what the other gateways admitted is charged to the buckets here, so
 //! every gateway's buckets hold every gateway's use, one sync late. The
-//! concurrency caps stay per gateway.
+//! tokens shared are those settled; a request's token reservation, and the
+//! concurrency caps, stay per gateway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

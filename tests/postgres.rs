@@ -800,6 +800,29 @@ fn an_estimate_outlives_the_refresh_of_the_running_totals() {
     ledger.close(Duration::from_secs(5));
 }
 
+/// A database of schema version 2 (rollups without `budget_cost_usd`)
+/// is brought to version 3 with its costs counted for budgets.
+#[test]
+fn a_version_2_database_counts_its_costs_for_budgets_once_migrated() {
+    let Some(cluster) = Cluster::start("a_version_2_database_counts_its_costs") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(1, &[row_with_tokens_in(1)]).unwrap();
+    drop(store);
+    // Back to how version 2 left it.
+    cluster.psql(
+        "ALTER TABLE clawgate_daily DROP COLUMN budget_cost_usd; \
+         DROP TABLE clawgate_reservations; UPDATE clawgate_schema SET version = 2",
+    );
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let day = 1_795_000_000_000 / 86_400_000;
+    let spend = store.spend_since(day).unwrap();
+    assert_eq!(spend.len(), 1, "{spend:?}");
+    assert_eq!(spend[0].cost_usd, 0.01);
+    assert_eq!(cluster.psql("SELECT version FROM clawgate_schema"), "3");
+}
+
 /// Stands between the store and the server, in `dir`, and once cuts the
 /// store's connection just after passing a `COMMIT` on: the server commits,
 /// the store never hears so.
