@@ -24,8 +24,9 @@
 //! counted, the ledger's writer sends the counts to the database, and
 //! what the other gateways admitted is charged to the buckets here, so
 //! every gateway's buckets hold every gateway's use, one sync late. The
-//! tokens shared are those settled; a request's token reservation, and the
-//! concurrency caps, stay per gateway.
+//! tokens the others' requests in flight reserved arrive the same way
+//! ([`RateShare::others_reserved_tokens`]) and are set aside when a
+//! request here reserves. The concurrency caps stay per gateway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -233,20 +234,27 @@ impl Admission {
         tokens: u64,
     ) -> Result<Option<TokenHold>, Refused> {
         let states = self.clients.load();
-        let Some((limit, bucket)) = states.get(client).and_then(|s| s.tokens.as_ref()) else {
+        let Some(state) = states.get(client) else {
             return Ok(None);
         };
+        let Some((limit, bucket)) = &state.tokens else {
+            return Ok(None);
+        };
+        let others = state.others_reserved_tokens.load(Ordering::Relaxed) as f64;
         let taken = bucket
-            .reserve(tokens as f64, Instant::now())
+            .reserve(tokens as f64, others, Instant::now())
             .map_err(|retry_after| Refused::Client {
                 client: client.clone(),
                 limit: *limit,
                 retry_after,
             })?;
+        let shared = taken.round() as u64;
+        state.reserved_tokens.fetch_add(shared, Ordering::Relaxed);
         Ok(Some(TokenHold {
             admission: Arc::downgrade(self),
             client: client.clone(),
             taken,
+            shared,
         }))
     }
 
@@ -304,6 +312,8 @@ pub struct TokenHold {
     /// What the bucket was charged (a reservation past a minute's debt is
     /// charged only to that debt).
     taken: f64,
+    /// What the other gateways are told it holds.
+    shared: u64,
 }
 
 impl std::fmt::Debug for TokenHold {
@@ -314,9 +324,18 @@ impl std::fmt::Debug for TokenHold {
 
 impl TokenHold {
     fn release(&mut self, admission: &Admission) {
-        let taken = std::mem::take(&mut self.taken);
+        let (taken, shared) = (
+            std::mem::take(&mut self.taken),
+            std::mem::take(&mut self.shared),
+        );
+        let states = admission.clients.load();
+        let Some(state) = states.get(&self.client) else {
+            return;
+        };
+        let less = |held: u64| Some(held.saturating_sub(shared));
+        // Never an error: `less` always gives a value.
+        let _ = (state.reserved_tokens).fetch_update(Ordering::Relaxed, Ordering::Relaxed, less);
         if taken > 0.0
-            && let Some(state) = admission.clients.load().get(&self.client)
             && let Some((_, bucket)) = &state.tokens
         {
             bucket.give_back(taken);
@@ -345,6 +364,26 @@ impl RateShare for Admission {
             .collect()
     }
 
+    fn reserved_tokens(&self) -> Vec<(Arc<str>, u64)> {
+        self.clients
+            .load()
+            .iter()
+            .filter_map(|(name, state)| {
+                let held = state.reserved_tokens.load(Ordering::Relaxed);
+                (held > 0).then(|| (name.clone(), held))
+            })
+            .collect()
+    }
+
+    fn others_reserved_tokens(&self, held: &HashMap<String, u64>) {
+        for (name, state) in self.clients.load().iter() {
+            let tokens = held.get(&**name).copied().unwrap_or(0);
+            state
+                .others_reserved_tokens
+                .store(tokens, Ordering::Relaxed);
+        }
+    }
+
     fn charge_others(&self, client: &str, requests: u64, tokens: u64) {
         let states = self.clients.load();
         let Some(state) = states.get(client) else {
@@ -369,6 +408,12 @@ struct ClientState {
     /// last took them.
     counted_requests: AtomicU64,
     counted_tokens: AtomicU64,
+    /// Tokens this gateway's requests in flight hold ([`TokenHold`]).
+    reserved_tokens: AtomicU64,
+    /// Tokens the other gateways' requests in flight hold, as of the last
+    /// exchange: a reservation here is refused while they take the bucket
+    /// out of room.
+    others_reserved_tokens: AtomicU64,
 }
 
 impl ClientState {
@@ -389,6 +434,8 @@ impl ClientState {
             concurrent: limits.concurrent_requests.map(|n| Arc::new(Cap::new(n))),
             counted_requests: AtomicU64::new(0),
             counted_tokens: AtomicU64::new(0),
+            reserved_tokens: AtomicU64::new(0),
+            others_reserved_tokens: AtomicU64::new(0),
         }
     }
 
@@ -413,6 +460,10 @@ impl ClientState {
             concurrent,
             counted_requests: AtomicU64::new(self.counted_requests.swap(0, Ordering::Relaxed)),
             counted_tokens: AtomicU64::new(self.counted_tokens.swap(0, Ordering::Relaxed)),
+            reserved_tokens: AtomicU64::new(self.reserved_tokens.load(Ordering::Relaxed)),
+            others_reserved_tokens: AtomicU64::new(
+                self.others_reserved_tokens.load(Ordering::Relaxed),
+            ),
             ..fresh
         })
     }
@@ -499,15 +550,16 @@ impl Bucket {
         }
     }
 
-    /// Takes `n` if the bucket is out of debt, into debt if need be (of a
-    /// minute's worth at most), and says how much it took; else how long
-    /// until it is out of debt.
-    fn reserve(&self, n: f64, now: Instant) -> Result<f64, Duration> {
+    /// Takes `n` if the bucket is out of debt once `others` (what other
+    /// gateways hold) is set aside, into debt if need be (of a minute's
+    /// worth at most), and says how much it took; else how long until it
+    /// is out of debt.
+    fn reserve(&self, n: f64, others: f64, now: Instant) -> Result<f64, Duration> {
         let mut level = self.level();
         level.refill(now);
-        if level.level <= 0.0 {
+        if level.level - others <= 0.0 {
             return Err(level
-                .wait_for(f64::MIN_POSITIVE)
+                .wait_for(others + f64::MIN_POSITIVE)
                 .max(Duration::from_millis(1)));
         }
         let before = level.level;

@@ -362,19 +362,69 @@ async fn two_gateways_see_each_others_reservations_within_one_exchange() {
     spend_earlier(&cluster, 0.99 - spent);
     tokio::join!(sees_spent(&a.url, 0.99), sees_spent(&b.url, 0.99));
     let (in_flight, refused) = tokio::join!(at_once(&a.url, 1), async {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while cluster.psql("SELECT COUNT(*) FROM clawgate_reservations") == "0" {
-            assert!(
-                Instant::now() < deadline,
-                "a's reservation reaches the database"
-            );
-            tokio::time::sleep(RATE_SYNC / 5).await;
-        }
-        tokio::time::sleep(RATE_SYNC * 2).await;
+        seen_on_b(&cluster, "clawgate_reservations").await;
         at_once(&b.url, 1).await
     });
     assert_eq!(in_flight, [200]);
     assert_eq!(refused, [402], "b saw a's reservation");
+}
+
+/// Waits until a reservation is in `table`, then for two exchanges: by
+/// then the other instance has read it.
+async fn seen_on_b(cluster: &Cluster, table: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cluster.psql(&format!("SELECT COUNT(*) FROM {table}")) == "0" {
+        assert!(
+            Instant::now() < deadline,
+            "a's reservation reaches the database"
+        );
+        tokio::time::sleep(RATE_SYNC / 5).await;
+    }
+    tokio::time::sleep(RATE_SYNC * 2).await;
+}
+
+/// A request's tokens reserved on one instance hold the client's
+/// `tokensPerMinute` on the other within one exchange after they reach
+/// the database, and are given back everywhere when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_reservation_on_one_gateway_holds_the_limit_on_the_other() {
+    let Some(cluster) = Cluster::start("a_token_reservation_on_one_gateway") else {
+        return;
+    };
+    let mock = mock(MockOptions {
+        latency_ms: 2000,
+        ..MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let limited = |name| {
+        let instance = write_config(dir.path(), name, &mock);
+        let text = std::fs::read_to_string(&instance.config).unwrap();
+        let mut config: Value = serde_json::from_str(&text).unwrap();
+        config["gateway"]["clients"]["alice"]["limits"] = json!({"tokensPerMinute": 1000});
+        std::fs::write(&instance.config, config.to_string()).unwrap();
+        instance
+    };
+    let (mut a, mut b) = (limited("a"), limited("b"));
+    let (_a, _b) = tokio::join!(start(&mut a, &cluster), start(&mut b, &cluster));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.psql("SELECT to_regclass('clawgate_token_reservations') IS NOT NULL") != "t" {
+        assert!(
+            Instant::now() < deadline,
+            "the schema is brought up to date"
+        );
+        tokio::time::sleep(RATE_SYNC / 5).await;
+    }
+    let most = json!({"max_tokens": 5000, "messages": user_message()});
+    let (in_flight, refused) = tokio::join!(common::at_once(&a.url, ALICE, &most, 1), async {
+        seen_on_b(&cluster, "clawgate_token_reservations").await;
+        at_once(&b.url, 1).await
+    });
+    assert_eq!(in_flight, [200]);
+    assert_eq!(refused, [429], "b saw a's 5,000 tokens held");
+    // Ended: only what it used counts, on b too, an exchange later.
+    tokio::time::sleep(RATE_SYNC * 4).await;
+    assert_eq!(at_once(&b.url, 1).await, [200]);
 }
 
 /// Sends chat requests to `url` from `tasks` tasks until `stop`; counts
@@ -813,7 +863,8 @@ fn a_version_2_database_counts_its_costs_for_budgets_once_migrated() {
     // Back to how version 2 left it.
     cluster.psql(
         "ALTER TABLE clawgate_daily DROP COLUMN budget_cost_usd; \
-         DROP TABLE clawgate_reservations; UPDATE clawgate_schema SET version = 2",
+         DROP TABLE clawgate_reservations, clawgate_token_reservations; \
+         UPDATE clawgate_schema SET version = 2",
     );
     let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
     let day = 1_795_000_000_000 / 86_400_000;

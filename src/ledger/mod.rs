@@ -21,8 +21,8 @@
 //! shared one, the writer also reads everyone's spend back every
 //! [`SPEND_REFRESH`] (the running totals are then that spend plus this
 //! gateway's rows not yet written) and exchanges the clients' rate
-//! counters and the budget reservations every [`RATE_SYNC`] with the
-//! admission's [`storage::RateShare`]. A budget then overshoots by at most
+//! counters and the reservations (budgets' and tokens') every
+//! [`RATE_SYNC`] with the admission's [`storage::RateShare`]. A budget then overshoots by at most
 //! one request's worst cost per gateway, plus what the others reserved in
 //! one exchange and spent in one refresh interval and one batch; a rate
 //! limit by what the others admit in two rate syncs.
@@ -47,7 +47,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
-use self::storage::{Location, RateCount, RateShare, Storage, StorageError};
+use self::storage::{Location, RateCount, RateShare, Reservations, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
 use crate::config::ledger::{Budgets, LedgerSettings, StoreUrl};
@@ -925,11 +925,12 @@ fn write_rows(
     }
 }
 
-/// Sends this gateway's budget reservations and takes the other gateways'
-/// (each gateway's as of its last exchange) in place of those seen before.
-/// While the store cannot be reached, the last ones seen are kept.
+/// Sends this gateway's reservations (budgets' and, through the
+/// admission's [`RateShare`], tokens') and takes the other gateways' (each
+/// gateway's as of its last exchange) in place of those seen before. While
+/// the store cannot be reached, the last ones seen are kept.
 fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
-    let mine: Vec<store::DaySpend> = shared
+    let spend: Vec<store::DaySpend> = shared
         .reserved
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -945,12 +946,23 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
             uncosted: 0,
         })
         .collect();
-    match storage.share_reservations(&mine) {
+    let rates = (shared.rates.lock())
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let tokens = rates.as_ref().map_or_else(Vec::new, |rates| {
+        (rates.reserved_tokens().into_iter())
+            .map(|(client, tokens)| (client.to_string(), tokens))
+            .collect()
+    });
+    match storage.share_reservations(&Reservations { spend, tokens }) {
         Ok(others) => {
             *shared
                 .others_reserved
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner) = totals_of(others);
+                .unwrap_or_else(PoisonError::into_inner) = totals_of(others.spend);
+            if let Some(rates) = rates {
+                rates.others_reserved_tokens(&others.tokens.into_iter().collect());
+            }
         }
         Err(err) => shared.note_error(err.to_string()),
     }

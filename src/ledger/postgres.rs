@@ -3,8 +3,8 @@
 //! (`clawgate_batches`, so a batch is written once), and each client's
 //! requests and tokens per minute and gateway (`clawgate_rates`), through
 //! which the gateways share the clients' rate limits, and each gateway's
-//! budget reservations in flight (`clawgate_reservations`, replaced at
-//! each exchange).
+//! reservations in flight (`clawgate_reservations` for budgets,
+//! `clawgate_token_reservations` for tokens, replaced at each exchange).
 //!
 //! Only the ledger's writer thread calls it (and reports, on a connection
 //! of their own), so no request waits on the database. Every call has a
@@ -29,7 +29,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::Row;
 use super::query::{self, Query, Report, SUMS};
-use super::storage::{Location, RateCount, Storage, StorageError};
+use super::storage::{Location, RateCount, Reservations, Storage, StorageError};
 use super::store::{DaySpend, rollups, to_i64};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
@@ -141,6 +141,13 @@ CREATE TABLE clawgate_reservations (
     at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (instance, client, day, model)
 );
+CREATE TABLE clawgate_token_reservations (
+    instance TEXT NOT NULL,
+    client TEXT NOT NULL,
+    tokens BIGINT NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance, client)
+);
 ",
 ];
 
@@ -191,6 +198,9 @@ const OTHERS_RATES: &str = "SELECT client, window_minute, SUM(requests)::int8, \
 /// How long a gateway's reservations count once it stopped exchanging
 /// them (stopped, killed, cut off): twenty exchanges.
 const RESERVATIONS_KEPT: &str = "5 seconds";
+
+const INSERT_TOKEN_RESERVATIONS: &str = "INSERT INTO clawgate_token_reservations (instance, \
+    client, tokens) SELECT $1, * FROM UNNEST($2::text[], $3::int8[])";
 
 const INSERT_RESERVATIONS: &str = "INSERT INTO clawgate_reservations (instance, client, day, \
     model, requests, usd) SELECT $1, * FROM UNNEST($2::text[], $3::int8[], $4::text[], \
@@ -546,6 +556,20 @@ fn connection_lost(client: &Client, err: &tokio_postgres::Error) -> bool {
             .is_some_and(|e| matches!(e.parsed_severity(), Some(Severity::Fatal | Severity::Panic)))
 }
 
+/// A row of day, client, model, requests, fallbacks, dollars and uncosted
+/// calls.
+fn day_spend(r: &tokio_postgres::Row) -> DaySpend {
+    DaySpend {
+        day: r.get(0),
+        client: r.get(1),
+        model: r.get(2),
+        requests: r.get::<_, i64>(3).max(0) as u64,
+        fallbacks: r.get::<_, i64>(4).max(0) as u64,
+        cost_usd: r.get(5),
+        uncosted: r.get::<_, i64>(6).max(0) as u64,
+    }
+}
+
 /// The error's text, the password (if it somehow appears) scrubbed.
 fn error_text(error: &tokio_postgres::Error, redactor: &Redactor) -> String {
     // The client's own text is only its kind ("db error"); the server's
@@ -726,18 +750,7 @@ impl Storage for Postgres {
             )
             .await
         })?;
-        Ok(rows
-            .iter()
-            .map(|r| DaySpend {
-                day: r.get(0),
-                client: r.get(1),
-                model: r.get(2),
-                requests: r.get::<_, i64>(3).max(0) as u64,
-                fallbacks: r.get::<_, i64>(4).max(0) as u64,
-                cost_usd: r.get(5),
-                uncosted: r.get::<_, i64>(6).max(0) as u64,
-            })
-            .collect())
+        Ok(rows.iter().map(day_spend).collect())
     }
 
     fn shared(&self) -> bool {
@@ -794,7 +807,10 @@ impl Storage for Postgres {
             .collect())
     }
 
-    fn share_reservations(&mut self, mine: &[DaySpend]) -> Result<Vec<DaySpend>, StorageError> {
+    fn share_reservations(&mut self, mine: &Reservations) -> Result<Reservations, StorageError> {
+        let token_clients: Vec<&str> = mine.tokens.iter().map(|(c, _)| c.as_str()).collect();
+        let tokens: Vec<i64> = mine.tokens.iter().map(|(_, t)| to_i64(*t)).collect();
+        let mine = &mine.spend;
         let clients: Vec<&str> = mine.iter().map(|r| r.client.as_str()).collect();
         let days: Vec<i64> = mine.iter().map(|r| r.day).collect();
         let models: Vec<&str> = mine.iter().map(|r| r.model.as_str()).collect();
@@ -802,19 +818,30 @@ impl Storage for Postgres {
         let usd: Vec<f64> = mine.iter().map(|r| r.cost_usd).collect();
         let instance = self.instance.clone();
         let others = format!(
-            "SELECT day, client, model, SUM(requests)::int8, SUM(usd)::float8 \
+            "SELECT day, client, model, SUM(requests)::int8, 0::int8, SUM(usd)::float8, 0::int8 \
              FROM clawgate_reservations WHERE instance <> $1 \
              AND at > now() - interval '{RESERVATIONS_KEPT}' GROUP BY day, client, model"
         );
-        let forget = format!(
-            "DELETE FROM clawgate_reservations WHERE instance = $1 \
-             OR at < now() - interval '{RESERVATIONS_KEPT}'"
+        let others_tokens = format!(
+            "SELECT client, SUM(tokens)::int8 FROM clawgate_token_reservations \
+             WHERE instance <> $1 AND at > now() - interval '{RESERVATIONS_KEPT}' GROUP BY client"
+        );
+        let forget = |table: &str| {
+            format!(
+                "DELETE FROM {table} WHERE instance = $1 \
+                 OR at < now() - interval '{RESERVATIONS_KEPT}'"
+            )
+        };
+        let (forget, forget_tokens) = (
+            forget("clawgate_reservations"),
+            forget("clawgate_token_reservations"),
         );
         // Replaced whole in one transaction, made again as it is if it
         // fails: a snapshot, not a count to add.
-        let rows = self.call("share budget reservations through", async |db, _| {
+        let (rows, token_rows) = self.call("share reservations through", async |db, _| {
             let tx = db.transaction().await?;
             tx.execute(&forget, &[&instance]).await?;
+            tx.execute(&forget_tokens, &[&instance]).await?;
             if !clients.is_empty() {
                 tx.execute(
                     INSERT_RESERVATIONS,
@@ -822,22 +849,25 @@ impl Storage for Postgres {
                 )
                 .await?;
             }
+            if !token_clients.is_empty() {
+                tx.execute(
+                    INSERT_TOKEN_RESERVATIONS,
+                    &[&instance, &token_clients, &tokens],
+                )
+                .await?;
+            }
             let rows = tx.query(&others, &[&instance]).await?;
+            let token_rows = tx.query(&others_tokens, &[&instance]).await?;
             tx.commit().await?;
-            Ok(rows)
+            Ok((rows, token_rows))
         })?;
-        Ok(rows
-            .iter()
-            .map(|r| DaySpend {
-                day: r.get(0),
-                client: r.get(1),
-                model: r.get(2),
-                requests: r.get::<_, i64>(3).max(0) as u64,
-                fallbacks: 0,
-                cost_usd: r.get(4),
-                uncosted: 0,
-            })
-            .collect())
+        Ok(Reservations {
+            spend: rows.iter().map(day_spend).collect(),
+            tokens: token_rows
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+                .collect(),
+        })
     }
 
     fn retry_at(&self) -> Option<Instant> {

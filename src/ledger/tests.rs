@@ -907,6 +907,10 @@ impl RateShare for LocalCounts {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
     fn charge_others(&self, _: &str, _: u64, _: u64) {}
+    fn reserved_tokens(&self) -> Vec<(Arc<str>, u64)> {
+        Vec::new()
+    }
+    fn others_reserved_tokens(&self, _: &std::collections::HashMap<String, u64>) {}
 }
 
 #[test]
