@@ -10,12 +10,23 @@
 //! token buckets whose levels carry over a reload. Nothing here waits: a
 //! request is admitted or refused at once.
 //!
+//! A request's tokens are reserved once its body is read
+//! ([`Admission::reserve_tokens`]: its input as `count_tokens` estimates it
+//! and its most output), so requests at once count against
+//! `tokensPerMinute` before any has ended; when it ends, the reservation
+//! is settled to what the provider reported, or to the byte estimate when
+//! it reported nothing ([`Reservation`], whose drop releases what a
+//! cancelled or panicking request had reserved). Its worst cost is held
+//! against the budgets the same way, per target ([`budget::Reserved`]).
+//!
 //! With a ledger shared by several gateways (PostgreSQL), the rate limits
 //! are shared too ([`RateShare`]): what each client is admitted here is
 //! counted, the ledger's writer sends the counts to the database, and
 //! what the other gateways admitted is charged to the buckets here, so
 //! every gateway's buckets hold every gateway's use, one sync late. The
-//! concurrency caps stay per gateway.
+//! tokens the others' requests in flight reserved arrive the same way
+//! ([`RateShare::others_reserved_tokens`]) and are set aside when a
+//! request here reserves. The concurrency caps stay per gateway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +38,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::clients::{Client, Clients, RateLimits};
+use crate::ledger::budget;
 use crate::ledger::storage::RateShare;
 use crate::ops::memory;
 
@@ -211,19 +223,52 @@ impl Admission {
         Ok(slot)
     }
 
-    /// Counts a finished request's `input` and `output` tokens, as the
-    /// provider reported them, against the per-minute token limit of the
-    /// client named `client`, if it has one. A request's tokens are known
-    /// only once it ends, so a client may go past the limit; its next
-    /// requests wait until it is back under, a minute at most (see
-    /// [`Bucket::charge`]).
-    pub fn spent_tokens(&self, client: &str, input: u64, output: u64) {
+    /// Reserves `tokens` (a request's input as estimated and its most
+    /// output) against the per-minute token limit of `client`, if it has
+    /// one: refused when the bucket is not out of debt, as at admission,
+    /// else taken, into debt if need be. Checked and taken under one lock,
+    /// so requests at once see each other's reservations.
+    pub fn reserve_tokens(
+        self: &Arc<Self>,
+        client: &Arc<str>,
+        tokens: u64,
+    ) -> Result<Option<TokenHold>, Refused> {
+        let states = self.clients.load();
+        let Some(state) = states.get(client) else {
+            return Ok(None);
+        };
+        let Some((limit, bucket)) = &state.tokens else {
+            return Ok(None);
+        };
+        let others = state.others_reserved_tokens.load(Ordering::Relaxed) as f64;
+        let taken = bucket
+            .reserve(tokens as f64, others, Instant::now())
+            .map_err(|retry_after| Refused::Client {
+                client: client.clone(),
+                limit: *limit,
+                retry_after,
+            })?;
+        let shared = taken.round() as u64;
+        state.reserved_tokens.fetch_add(shared, Ordering::Relaxed);
+        Ok(Some(TokenHold {
+            admission: Arc::downgrade(self),
+            client: client.clone(),
+            taken,
+            shared,
+        }))
+    }
+
+    /// Counts a finished request's `tokens` (input and output, as the
+    /// provider reported them or as estimated from the bytes) against the
+    /// per-minute token limit of the client named `client`, if it has
+    /// one. A request that used more than it reserved may take a client
+    /// past the limit; its next requests wait until it is back under, a
+    /// minute at most (see [`Bucket::charge`]).
+    pub fn spent_tokens(&self, client: &str, tokens: u64) {
         let states = self.clients.load();
         let Some(state) = states.get(client) else {
             return;
         };
-        // A provider's counts are not trusted to be sane: they saturate.
-        let tokens = input.saturating_add(output);
         let add = |counted: u64| Some(counted.saturating_add(tokens));
         // Never an error: `add` always gives a value.
         let _ = state
@@ -231,6 +276,77 @@ impl Admission {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
         if let Some((_, bucket)) = &state.tokens {
             bucket.charge(tokens as f64, Instant::now());
+        }
+    }
+}
+
+/// What one request holds against its client's limits and the budgets
+/// until it ends: settled then to what it spent ([`Reservation::settle`]),
+/// or released whole if it is dropped unsettled.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    pub tokens: Option<TokenHold>,
+    pub budget: Option<budget::Reserved>,
+}
+
+impl Reservation {
+    /// The request ended having used `tokens` (reported, or estimated from
+    /// its bytes): they count against its client's `tokensPerMinute` in
+    /// place of what was reserved. The budget's reservation is released
+    /// once the caller has counted the cost (the ledger's row), by drop.
+    pub fn settle(&mut self, admission: &Admission, client: &str, tokens: u64) {
+        if let Some(mut hold) = self.tokens.take() {
+            hold.release(admission);
+        }
+        if tokens > 0 {
+            admission.spent_tokens(client, tokens);
+        }
+    }
+}
+
+/// Tokens taken from a client's `tokensPerMinute` bucket for a request in
+/// flight; given back when dropped unsettled.
+pub struct TokenHold {
+    admission: std::sync::Weak<Admission>,
+    client: Arc<str>,
+    /// What the bucket was charged (a reservation past a minute's debt is
+    /// charged only to that debt).
+    taken: f64,
+    /// What the other gateways are told it holds.
+    shared: u64,
+}
+
+impl std::fmt::Debug for TokenHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenHold({}, {})", self.client, self.taken)
+    }
+}
+
+impl TokenHold {
+    fn release(&mut self, admission: &Admission) {
+        let (taken, shared) = (
+            std::mem::take(&mut self.taken),
+            std::mem::take(&mut self.shared),
+        );
+        let states = admission.clients.load();
+        let Some(state) = states.get(&self.client) else {
+            return;
+        };
+        let less = |held: u64| Some(held.saturating_sub(shared));
+        // Never an error: `less` always gives a value.
+        let _ = (state.reserved_tokens).fetch_update(Ordering::Relaxed, Ordering::Relaxed, less);
+        if taken > 0.0
+            && let Some((_, bucket)) = &state.tokens
+        {
+            bucket.give_back(taken);
+        }
+    }
+}
+
+impl Drop for TokenHold {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.upgrade() {
+            self.release(&admission);
         }
     }
 }
@@ -246,6 +362,26 @@ impl RateShare for Admission {
                 (requests > 0 || tokens > 0).then(|| (name.clone(), requests, tokens))
             })
             .collect()
+    }
+
+    fn reserved_tokens(&self) -> Vec<(Arc<str>, u64)> {
+        self.clients
+            .load()
+            .iter()
+            .filter_map(|(name, state)| {
+                let held = state.reserved_tokens.load(Ordering::Relaxed);
+                (held > 0).then(|| (name.clone(), held))
+            })
+            .collect()
+    }
+
+    fn others_reserved_tokens(&self, held: &HashMap<String, u64>) {
+        for (name, state) in self.clients.load().iter() {
+            let tokens = held.get(&**name).copied().unwrap_or(0);
+            state
+                .others_reserved_tokens
+                .store(tokens, Ordering::Relaxed);
+        }
     }
 
     fn charge_others(&self, client: &str, requests: u64, tokens: u64) {
@@ -272,6 +408,12 @@ struct ClientState {
     /// last took them.
     counted_requests: AtomicU64,
     counted_tokens: AtomicU64,
+    /// Tokens this gateway's requests in flight hold ([`TokenHold`]).
+    reserved_tokens: AtomicU64,
+    /// Tokens the other gateways' requests in flight hold, as of the last
+    /// exchange: a reservation here is refused while they take the bucket
+    /// out of room.
+    others_reserved_tokens: AtomicU64,
 }
 
 impl ClientState {
@@ -292,6 +434,8 @@ impl ClientState {
             concurrent: limits.concurrent_requests.map(|n| Arc::new(Cap::new(n))),
             counted_requests: AtomicU64::new(0),
             counted_tokens: AtomicU64::new(0),
+            reserved_tokens: AtomicU64::new(0),
+            others_reserved_tokens: AtomicU64::new(0),
         }
     }
 
@@ -316,6 +460,10 @@ impl ClientState {
             concurrent,
             counted_requests: AtomicU64::new(self.counted_requests.swap(0, Ordering::Relaxed)),
             counted_tokens: AtomicU64::new(self.counted_tokens.swap(0, Ordering::Relaxed)),
+            reserved_tokens: AtomicU64::new(self.reserved_tokens.load(Ordering::Relaxed)),
+            others_reserved_tokens: AtomicU64::new(
+                self.others_reserved_tokens.load(Ordering::Relaxed),
+            ),
             ..fresh
         })
     }
@@ -400,6 +548,23 @@ impl Bucket {
                 .wait_for(f64::MIN_POSITIVE)
                 .max(Duration::from_millis(1)))
         }
+    }
+
+    /// Takes `n` if the bucket is out of debt once `others` (what other
+    /// gateways hold) is set aside, into debt if need be (of a minute's
+    /// worth at most), and says how much it took; else how long until it
+    /// is out of debt.
+    fn reserve(&self, n: f64, others: f64, now: Instant) -> Result<f64, Duration> {
+        let mut level = self.level();
+        level.refill(now);
+        if level.level - others <= 0.0 {
+            return Err(level
+                .wait_for(others + f64::MIN_POSITIVE)
+                .max(Duration::from_millis(1)));
+        }
+        let before = level.level;
+        level.set(before - n);
+        Ok(before - level.level)
     }
 
     /// Takes `n`, into debt if need be (of a minute's worth at most).
@@ -561,8 +726,8 @@ mod tests {
         let a = clients.get("a").unwrap();
         let admission = Admission::new(100, clients);
         drop(admission.admit(Some(a)).unwrap());
-        admission.spent_tokens("a", u64::MAX, u64::MAX);
-        admission.spent_tokens("a", 4_294_967_295, 1);
+        admission.spent_tokens("a", u64::MAX);
+        admission.spent_tokens("a", 4_294_967_296);
         let Err(Refused::Client { retry_after, .. }) = admission.admit(Some(a)) else {
             panic!("refused while in debt");
         };
@@ -594,7 +759,7 @@ mod tests {
         for _ in 0..4 {
             drop(admission.admit(Some(a)).unwrap());
         }
-        admission.spent_tokens("a", 100, 20);
+        admission.spent_tokens("a", 120);
         assert_eq!(admission.take_local(), vec![("a".into(), 4, 120)]);
         assert_eq!(admission.take_local(), vec![]);
         // Six more elsewhere: the minute's ten are used.

@@ -83,6 +83,9 @@ pub struct RequestOptions {
     /// A Messages client's `anthropic-beta`, for the Anthropic transport
     /// to pass on.
     pub betas: Option<reqwest::header::HeaderValue>,
+    /// What the request may use at most: each target's worst cost is
+    /// reserved against the budgets ([`crate::ledger::budget::reserve`]).
+    pub demand: Option<crate::ledger::budget::Demand>,
 }
 
 impl Default for RequestOptions {
@@ -92,6 +95,7 @@ impl Default for RequestOptions {
             trace: None,
             client: None,
             betas: None,
+            demand: None,
         }
     }
 }
@@ -182,9 +186,24 @@ impl Gateway {
         self.admission.admit(client)
     }
 
-    /// Counts a finished request's tokens against its client's limit.
-    pub fn spent_tokens(&self, client: &str, input: u64, output: u64) {
-        self.admission.spent_tokens(client, input, output);
+    /// Reserves a request's most `tokens` against its client's
+    /// `tokensPerMinute` ([`Admission::reserve_tokens`]).
+    pub fn reserve_tokens(
+        &self,
+        client: &Arc<str>,
+        tokens: u64,
+    ) -> Result<Option<crate::admission::TokenHold>, Refused> {
+        self.admission.reserve_tokens(client, tokens)
+    }
+
+    /// A finished request's reservation settled to the `tokens` it used.
+    pub fn settle(
+        &self,
+        reservation: &mut crate::admission::Reservation,
+        client: &str,
+        tokens: u64,
+    ) {
+        reservation.settle(&self.admission, client, tokens);
     }
 
     /// Puts `config` in force for new requests and applies whatever else it
@@ -258,6 +277,18 @@ impl Gateway {
         self.cooldowns.retain(&targets);
         let providers: Vec<&str> = config.providers.keys().map(String::as_str).collect();
         self.queues.retain(&providers);
+        // Health and quota belong to an account: another key or `baseUrl`
+        // starts afresh.
+        for (id, provider) in &config.providers {
+            if old
+                .providers
+                .get(id)
+                .is_some_and(|before| !before.same_account(provider))
+            {
+                self.quotas.forget(id);
+                self.cooldowns.forget_provider(id);
+            }
+        }
         self.config.store(Arc::new(config));
         notes
     }
@@ -333,6 +364,7 @@ impl Gateway {
             betas: options.betas.as_ref(),
             ledger: &self.ledger,
             budgets: [&config.budgets, client_budgets],
+            demand: options.demand.as_ref(),
             memo: &self.memos.plan,
         };
         chain::run(&upstream, chain, request, &settings)

@@ -515,3 +515,43 @@ async fn the_status_page_has_no_quotas_section_without_a_quota_endpoint() {
     assert!(!html.contains("id=\"quotas\""), "{html}");
     assert_eq!(quota_reads(&primary, "/v1/usages"), 0);
 }
+
+/// Health and quota belong to an account: a reload that gives the spent
+/// provider another key ends the old account's quota skip at once (the
+/// new account is asked; it used to be skipped until the reading aged).
+#[tokio::test]
+async fn a_key_changed_on_reload_ends_the_old_accounts_quota_skip_at_once() {
+    let primary = mock(MockOptions {
+        weekly_quota: (100, 100),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let config = config_naming("acct", kimi_provider(&primary, json!(true)), &backup);
+    let gw = gateway(config.clone()).await;
+    assert_eq!(gw.chat(ask_for("acct/m")).await.status(), 200);
+    let mut skipped = false;
+    for _ in 0..200 {
+        if gw.status().await["quotas"]["acct"]["exhausted"] == true {
+            skipped = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(skipped, "the old account's window is read as spent");
+    let response = gw.chat(ask_for("acct/m")).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    assert_eq!(chat_requests(&primary), 1, "the spent account is skipped");
+
+    let mut other_account = config;
+    other_account["models"]["providers"]["acct"]["apiKey"] = json!("sk-another-account-0123456789");
+    let reloaded = clawgate::config::load_str(
+        &other_account.to_string(),
+        &clawgate::config::Environment::from_pairs::<&str, &str>([]),
+        clawgate::config::Secrets::Required,
+    )
+    .unwrap();
+    gw.gateway.replace_config(reloaded.config);
+    gw.chat(ask_for("acct/m")).await.bytes().await.unwrap();
+    assert_eq!(chat_requests(&primary), 2, "the new account is asked");
+}

@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clawgate::config::ledger::StoreUrl;
+use clawgate::config::ledger::{Budgets, LedgerSettings};
 use clawgate::ledger::postgres::Postgres;
 use clawgate::ledger::query::Query;
 use clawgate::ledger::storage::{Storage, StorageError};
-use clawgate::ledger::{RATE_SYNC, Row, SPEND_REFRESH, Tokens};
-use clawgate::mock::MockServer;
+use clawgate::ledger::{Ledger, RATE_SYNC, Row, SPEND_REFRESH, Tokens, calendar, system_clock};
+use clawgate::mock::{MockOptions, MockServer};
 use common::postgres::Cluster;
 use common::*;
 use serde_json::{Value, json};
@@ -214,6 +215,218 @@ async fn two_gateways_enforce_one_budget_and_one_rate_limit() {
         status_a["ledger"]
     );
     assert_eq!(spent(&status_a), spent(&status_b));
+}
+
+/// A config as [`write_config`]'s, alice's daily budget $1.00.
+fn write_budget_config(dir: &Path, name: &str, mock: &MockServer) -> Instance {
+    let instance = write_config(dir, name, mock);
+    let text = std::fs::read_to_string(&instance.config).unwrap();
+    let mut config: Value = serde_json::from_str(&text).unwrap();
+    config["gateway"]["clients"]["alice"]["budgets"]["daily"] = json!(1.0);
+    std::fs::write(&instance.config, config.to_string()).unwrap();
+    instance
+}
+
+/// The body the reservation tests send: 20 tokens of output at most.
+fn small_body() -> Value {
+    json!({"max_tokens": 20, "messages": user_message()})
+}
+
+/// A request's worst cost, as reserved: its body's bytes as tokens (four
+/// ASCII bytes a token) and 20 tokens out, at $0.001 a token.
+fn worst_usd() -> f64 {
+    (small_body().to_string().len().div_ceil(4) + 20) as f64 * 0.001
+}
+
+/// Sends `n` requests at once with alice's key to `url`; their statuses.
+async fn at_once(url: &str, n: usize) -> Vec<u16> {
+    common::at_once(url, ALICE, &small_body(), n).await
+}
+
+/// Alice's spend today in the database, as budgets count it, once her
+/// `answered` requests are written.
+async fn alice_spent(cluster: &Cluster, answered: usize) -> f64 {
+    let today = calendar::day_of(std::time::SystemTime::now());
+    let of_alice =
+        format!("FROM clawgate_daily WHERE client = 'alice' AND day = {today} AND model <> ''");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.psql(&format!("SELECT COALESCE(SUM(requests), 0) {of_alice}"))
+        != answered.to_string()
+    {
+        assert!(Instant::now() < deadline, "{answered} rows are written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster
+        .psql(&format!("SELECT SUM(budget_cost_usd) {of_alice}"))
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the instance at `url` counts at least `usd` spent on alice's
+/// daily budget (its spend read back from the database).
+async fn sees_spent(url: &str, usd: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = status(url).await;
+        let spent = status["budgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["client"] == "alice")
+            .map_or(0.0, |b| b["spentUsd"].as_f64().unwrap());
+        if spent >= usd - 1e-9 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} sees ${spent} of ${usd}");
+        tokio::time::sleep(SPEND_REFRESH / 4).await;
+    }
+}
+
+/// Writes a row of alice's that cost `usd` today, as another gateway would.
+fn spend_earlier(cluster: &Cluster, usd: f64) {
+    let url = store_url(&cluster.url());
+    std::thread::scope(|scope| {
+        // The store blocks on a runtime of its own: not on a test's.
+        scope.spawn(|| {
+            let mut store = Postgres::new(&url).unwrap();
+            let mut row = row_with_tokens_in(1);
+            row.ts_ms = calendar::millis(std::time::SystemTime::now());
+            row.cost_usd = Some(usd);
+            store.write(1, &[row]).unwrap();
+        });
+    });
+}
+
+/// The bound with a shared store, one instance: as on SQLite, requests at
+/// once pass a budget by one request's worst cost at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_requests_at_once_on_one_gateway_end_within_the_bound() {
+    let Some(cluster) = Cluster::start("fifty_requests_at_once_on_one_gateway") else {
+        return;
+    };
+    spend_earlier(&cluster, 0.95);
+    let mock = mock(MockOptions {
+        latency_ms: 1000,
+        ..MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_budget_config(dir.path(), "a", &mock);
+    let _a = start(&mut a, &cluster).await;
+    sees_spent(&a.url, 0.95).await;
+    let statuses = at_once(&a.url, 50).await;
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert!((1..=2).contains(&served), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 402].contains(s)),
+        "{statuses:?}"
+    );
+    let spent = alice_spent(&cluster, 1 + served).await;
+    assert!(spent <= 1.0 + worst_usd(), "${spent}: {statuses:?}");
+}
+
+/// Two instances, 25 requests at once each: each passes the budget by
+/// one request's worst cost at most before it sees the other's
+/// reservations, which it does within one exchange ([`RATE_SYNC`]); then
+/// a request in flight on one holds the budget on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_see_each_others_reservations_within_one_exchange() {
+    let Some(cluster) = Cluster::start("two_gateways_see_each_others_reservations") else {
+        return;
+    };
+    spend_earlier(&cluster, 0.95);
+    let mock = mock(MockOptions {
+        latency_ms: 2000,
+        ..MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = write_budget_config(dir.path(), "a", &mock);
+    let mut b = write_budget_config(dir.path(), "b", &mock);
+    let (_a, _b) = tokio::join!(start(&mut a, &cluster), start(&mut b, &cluster));
+    tokio::join!(sees_spent(&a.url, 0.95), sees_spent(&b.url, 0.95));
+    let (on_a, on_b) = tokio::join!(at_once(&a.url, 25), at_once(&b.url, 25));
+    let served = [&on_a, &on_b]
+        .iter()
+        .map(|s| s.iter().filter(|s| **s == 200).count())
+        .sum::<usize>();
+    assert!((1..=4).contains(&served), "{on_a:?} {on_b:?}");
+    let spent = alice_spent(&cluster, 1 + served).await;
+    assert!(
+        spent <= 1.0 + 2.0 * worst_usd(),
+        "${spent}: {on_a:?} {on_b:?}"
+    );
+
+    // Now $0.01 under $1.00, less than a reservation: one request in
+    // flight on a holds the budget, and b, once a's reservation is in the
+    // database and an exchange later, refuses alice.
+    assert!(spent < 0.99, "${spent}");
+    spend_earlier(&cluster, 0.99 - spent);
+    tokio::join!(sees_spent(&a.url, 0.99), sees_spent(&b.url, 0.99));
+    let (in_flight, refused) = tokio::join!(at_once(&a.url, 1), async {
+        seen_on_b(&cluster, "clawgate_reservations").await;
+        at_once(&b.url, 1).await
+    });
+    assert_eq!(in_flight, [200]);
+    assert_eq!(refused, [402], "b saw a's reservation");
+}
+
+/// Waits until a reservation is in `table`, then for two exchanges: by
+/// then the other instance has read it.
+async fn seen_on_b(cluster: &Cluster, table: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cluster.psql(&format!("SELECT COUNT(*) FROM {table}")) == "0" {
+        assert!(
+            Instant::now() < deadline,
+            "a's reservation reaches the database"
+        );
+        tokio::time::sleep(RATE_SYNC / 5).await;
+    }
+    tokio::time::sleep(RATE_SYNC * 2).await;
+}
+
+/// A request's tokens reserved on one instance hold the client's
+/// `tokensPerMinute` on the other within one exchange after they reach
+/// the database, and are given back everywhere when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_reservation_on_one_gateway_holds_the_limit_on_the_other() {
+    let Some(cluster) = Cluster::start("a_token_reservation_on_one_gateway") else {
+        return;
+    };
+    let mock = mock(MockOptions {
+        latency_ms: 2000,
+        ..MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let limited = |name| {
+        let instance = write_config(dir.path(), name, &mock);
+        let text = std::fs::read_to_string(&instance.config).unwrap();
+        let mut config: Value = serde_json::from_str(&text).unwrap();
+        config["gateway"]["clients"]["alice"]["limits"] = json!({"tokensPerMinute": 1000});
+        std::fs::write(&instance.config, config.to_string()).unwrap();
+        instance
+    };
+    let (mut a, mut b) = (limited("a"), limited("b"));
+    let (_a, _b) = tokio::join!(start(&mut a, &cluster), start(&mut b, &cluster));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.psql("SELECT to_regclass('clawgate_token_reservations') IS NOT NULL") != "t" {
+        assert!(
+            Instant::now() < deadline,
+            "the schema is brought up to date"
+        );
+        tokio::time::sleep(RATE_SYNC / 5).await;
+    }
+    let most = json!({"max_tokens": 5000, "messages": user_message()});
+    let (in_flight, refused) = tokio::join!(common::at_once(&a.url, ALICE, &most, 1), async {
+        seen_on_b(&cluster, "clawgate_token_reservations").await;
+        at_once(&b.url, 1).await
+    });
+    assert_eq!(in_flight, [200]);
+    assert_eq!(refused, [429], "b saw a's 5,000 tokens held");
+    // Ended: only what it used counts, on b too, an exchange later.
+    tokio::time::sleep(RATE_SYNC * 4).await;
+    assert_eq!(at_once(&b.url, 1).await, [200]);
 }
 
 /// Sends chat requests to `url` from `tasks` tasks until `stop`; counts
@@ -657,6 +870,63 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_overflow() {
         i64::MAX.to_string()
     );
     assert_eq!(cluster.psql("SELECT requests FROM clawgate_daily"), "1028");
+}
+
+/// A priced answer without usage counts its estimate against budgets:
+/// written into the rollups, it is still there after the running totals
+/// are read back from the database, and a version 2 rollup's costs count.
+#[test]
+fn an_estimate_outlives_the_refresh_of_the_running_totals() {
+    let Some(cluster) = Cluster::start("an_estimate_outlives_the_refresh") else {
+        return;
+    };
+    let ledger = Ledger::open_postgres(
+        &store_url(&cluster.url()),
+        &LedgerSettings::default(),
+        system_clock(),
+        None,
+    );
+    let mut left = row_with_tokens_in(0);
+    left.ts_ms = calendar::millis(std::time::SystemTime::now());
+    left.tokens = Tokens::default();
+    left.cost_usd = None;
+    left.budget_estimate_usd = Some(0.25);
+    ledger.record(left, &[&Budgets::default()]);
+    let today = calendar::day_of(std::time::SystemTime::now());
+    let spent = || ledger.with_totals(|t| t.spent(today, |_| true));
+    assert_eq!(spent(), 0.25);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    std::thread::sleep(SPEND_REFRESH * 5 / 2);
+    assert_eq!(spent(), 0.25, "read back from the database");
+    assert_eq!(
+        cluster.psql("SELECT cost_usd, budget_cost_usd FROM clawgate_daily"),
+        "0|0.25"
+    );
+    ledger.close(Duration::from_secs(5));
+}
+
+/// A database of schema version 2 (rollups without `budget_cost_usd`)
+/// is brought to version 3 with its costs counted for budgets.
+#[test]
+fn a_version_2_database_counts_its_costs_for_budgets_once_migrated() {
+    let Some(cluster) = Cluster::start("a_version_2_database_counts_its_costs") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(1, &[row_with_tokens_in(1)]).unwrap();
+    drop(store);
+    // Back to how version 2 left it.
+    cluster.psql(
+        "ALTER TABLE clawgate_daily DROP COLUMN budget_cost_usd; \
+         DROP TABLE clawgate_reservations, clawgate_token_reservations; \
+         UPDATE clawgate_schema SET version = 2",
+    );
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let day = 1_795_000_000_000 / 86_400_000;
+    let spend = store.spend_since(day).unwrap();
+    assert_eq!(spend.len(), 1, "{spend:?}");
+    assert_eq!(spend[0].cost_usd, 0.01);
+    assert_eq!(cluster.psql("SELECT version FROM clawgate_schema"), "3");
 }
 
 /// Stands between the store and the server, in `dir`, and once cuts the

@@ -142,6 +142,13 @@ impl Cooldowns {
         });
     }
 
+    /// Forgets the health of `provider`'s targets: a reload gave it
+    /// another key or `baseUrl`, another account, whose quota, billing,
+    /// auth and other failures are not the old one's.
+    pub fn forget_provider(&self, provider: &str) {
+        self.with(|targets| targets.retain(|model_ref, _| model_ref.provider() != provider));
+    }
+
     /// Every known target's health, for `/v1/status`.
     pub fn snapshot(&self, now: Instant) -> BTreeMap<ModelRef, TargetStatus> {
         self.with(|targets| {
@@ -458,5 +465,20 @@ mod tests {
         assert_eq!(snapshot.len(), 2);
         assert_eq!(snapshot[&auth].state, "healthy");
         assert_eq!(snapshot[&busy].state, "cooling_down");
+    }
+
+    #[test]
+    fn another_account_forgets_its_providers_cooldowns_only() {
+        let cooldowns = Cooldowns::default();
+        let now = Instant::now();
+        let (changed, kept) = (ModelRef::new("kimi", "m"), ModelRef::new("other", "m"));
+        for (target, class) in [(&changed, Class::Quota), (&kept, Class::Billing)] {
+            while let Ok(permit) = cooldowns.admit(target, now) {
+                permit.failed(class, None, None, now);
+            }
+        }
+        cooldowns.forget_provider("kimi");
+        assert!(cooldowns.admit(&changed, now).is_ok(), "a new account");
+        assert!(cooldowns.admit(&kept, now).is_err(), "still cooling down");
     }
 }

@@ -120,6 +120,9 @@ pub struct Answer {
     pub health: LateFailures,
     /// What the client asked that this target was not sent (its plan's).
     pub withheld: Vec<providers::Withheld>,
+    /// The request's worst cost on this target, held against the budgets
+    /// until its row is counted.
+    pub reserved: Option<budget::Reserved>,
 }
 
 impl Answer {
@@ -191,6 +194,10 @@ pub struct Settings<'a> {
     /// the gateway's and the client's.
     pub ledger: &'a Ledger,
     pub budgets: [&'a Budgets; 2],
+    /// What the request may use at most, whose worst cost each target
+    /// reserves against the budgets; without it (a probe), the budgets
+    /// are only checked.
+    pub demand: Option<&'a budget::Demand>,
     /// What the plan remembers from request to request.
     pub memo: &'a providers::Memo,
 }
@@ -276,14 +283,14 @@ pub async fn run(
             }
         };
         // A target whose budget is spent is skipped like a cooling one.
-        let over_budget = settings.budgets.iter().try_for_each(|budgets| {
-            budget::check(settings.ledger, budgets, &target.model_ref, &target.model)
-        });
-        if let Err(refusal) = over_budget {
-            log_over_budget(target, &refusal);
-            failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
-            continue;
-        }
+        let reserved = match reserve(target, settings) {
+            Ok(reserved) => reserved,
+            Err(refusal) => {
+                log_over_budget(target, &refusal);
+                failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
+                continue;
+            }
+        };
         if target.provider.quota.is_some() {
             settings
                 .quotas
@@ -335,7 +342,7 @@ pub async fn run(
         match try_target(upstream, target, sent, settings, deadline, permit, url).await {
             Ok(reply) => {
                 let reply = concurrency::hold(place, reply);
-                return Ok(answer(target, &plan, failures, reply, settings));
+                return Ok(answer(target, &plan, failures, reply, settings, reserved));
             }
             Err(failure) => {
                 let decision = failure.decision;
@@ -366,6 +373,22 @@ pub async fn run(
             let permit = settings.cooldowns.force(&target.model_ref);
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);
+            let reserved = match reserve(target, settings) {
+                Ok(reserved) => reserved,
+                Err(refusal) => {
+                    log_over_budget(target, &refusal);
+                    failures.push(Failure {
+                        model_ref: target.model_ref.clone(),
+                        url: url.clone(),
+                        cause: Cause::OverBudget(refusal),
+                        class: Class::Billing,
+                        decision: Decision::Next,
+                        wait: None,
+                        tries: 0,
+                    });
+                    return Err(failures);
+                }
+            };
             let place = match settings.queues.place(&target.provider, deadline).await {
                 Ok(place) => place,
                 Err(busy) => {
@@ -380,7 +403,7 @@ pub async fn run(
             match try_target(upstream, target, sent, settings, deadline, permit, url).await {
                 Ok(reply) => {
                     let reply = concurrency::hold(place, reply);
-                    return Ok(answer(target, plan, failures, reply, settings));
+                    return Ok(answer(target, plan, failures, reply, settings, reserved));
                 }
                 Err(failure) => failures.push(failure),
             }
@@ -393,12 +416,32 @@ fn std_now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
+/// Whether the budgets let `target` be called, its request's worst cost
+/// then reserved against them (only checked without a demand).
+fn reserve(
+    target: &Target,
+    settings: &Settings,
+) -> Result<Option<budget::Reserved>, budget::Refusal> {
+    let (model_ref, model) = (&target.model_ref, &target.model);
+    match settings.demand {
+        Some(demand) => {
+            budget::reserve(settings.ledger, &settings.budgets, model_ref, model, demand)
+        }
+        None => settings
+            .budgets
+            .iter()
+            .try_for_each(|budgets| budget::check(settings.ledger, budgets, model_ref, model))
+            .map(|()| None),
+    }
+}
+
 fn answer(
     target: &Target,
     plan: &Plan,
     failures: Vec<Failure>,
     reply: Reply,
     settings: &Settings,
+    reserved: Option<budget::Reserved>,
 ) -> Answer {
     let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
     if !failures.is_empty() {
@@ -411,6 +454,7 @@ fn answer(
         reply,
         health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone()),
         withheld: plan.withheld.clone(),
+        reserved,
     }
 }
 

@@ -341,6 +341,7 @@ async fn probe(config: &Config, report: &mut Report) {
         betas: None,
         ledger: &ledger,
         budgets: [&budgets, &budgets],
+        demand: None,
         memo: &crate::providers::Memo::default(),
     };
     for target in config.chain(None).unwrap_or_default() {

@@ -529,6 +529,19 @@ impl Provider {
     pub fn model(&self, id: &str) -> Option<&Arc<Model>> {
         self.models.iter().find(|m| m.id == id)
     }
+
+    /// Whether `other` reaches the same account: the same `baseUrl` and
+    /// key (compared, never shown).
+    pub fn same_account(&self, other: &Provider) -> bool {
+        use secrecy::ExposeSecret;
+        self.base_url == other.base_url
+            && match (&self.api_key, &other.api_key) {
+                (ApiKey::Set(a), ApiKey::Set(b)) => a.expose_secret() == b.expose_secret(),
+                (ApiKey::Missing { var: a }, ApiKey::Missing { var: b }) => a == b,
+                (ApiKey::None, ApiKey::None) => true,
+                _ => false,
+            }
+    }
 }
 
 impl Config {

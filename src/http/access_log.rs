@@ -34,6 +34,7 @@ use memchr::memmem;
 use serde_json::{Map, Value};
 
 use super::spend::Spend;
+use crate::admission::{Reservation, TokenHold};
 use crate::chain::{Answer, Cause, Failure};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
@@ -67,6 +68,9 @@ pub(super) struct Entry {
     /// Set when the request is traced; the rest is read only then.
     trace: Option<Arc<Trace>>,
     traced: Traced,
+    /// What the request holds against its client's limits and the
+    /// budgets, settled when its row is counted.
+    pub(super) reservation: Reservation,
 }
 
 /// What a traced request's span says beyond the access line.
@@ -104,16 +108,28 @@ impl Entry {
     /// broke): the request's and the response's bytes as tokens at the
     /// model's prices. `None` when the cost is known or there is no price.
     pub(super) fn estimate(&self, request_bytes: Option<u64>, sent: u64) -> Option<f64> {
-        if self.answered_by.is_none() || self.cost().is_some() {
+        if self.cost().is_some() {
             return None;
         }
-        ledger::price_usd(
-            self.price.as_ref(),
+        let (input, output) = self.estimated_tokens(request_bytes, sent)?;
+        ledger::price_usd(self.price.as_ref(), input, 0, 0, output)
+    }
+
+    /// The tokens of an answered request whose provider sent no usage,
+    /// from the bytes each way (input, output); `None` when usage came or
+    /// nothing answered.
+    pub(super) fn estimated_tokens(
+        &self,
+        request_bytes: Option<u64>,
+        sent: u64,
+    ) -> Option<(u64, u64)> {
+        if self.answered_by.is_none() || self.usage.is_some() {
+            return None;
+        }
+        Some((
             request_bytes.unwrap_or(0) / BYTES_PER_TOKEN,
-            0,
-            0,
             sent / BYTES_PER_TOKEN,
-        )
+        ))
     }
 
     /// The request's cost: from the answering model's configured prices and
@@ -175,10 +191,11 @@ impl AccessRecord {
     /// Records the attempts of a chain's result and passes it on.
     pub fn chain(
         &self,
-        result: Result<Answer, CompletionError>,
+        mut result: Result<Answer, CompletionError>,
     ) -> Result<Answer, CompletionError> {
-        self.update(|entry| match &result {
+        self.update(|entry| match &mut result {
             Ok(answer) => {
+                entry.reservation.budget = answer.reserved.take();
                 entry.attempts = answer.failures.iter().map(attempt_label).collect();
                 entry
                     .attempts
@@ -193,6 +210,12 @@ impl AccessRecord {
             Err(CompletionError::UnknownModel(_)) => {}
         });
         result
+    }
+
+    /// The request's tokens reserved against its client's limit, held
+    /// until its row is counted.
+    pub fn hold_tokens(&self, hold: TokenHold) {
+        self.update(|entry| entry.reservation.tokens = Some(hold));
     }
 
     /// The request's trace, when it is traced.
@@ -415,7 +438,7 @@ impl Line {
     /// `sent`: the bytes of the response body sent before it ended.
     fn write(self, end: &'static str, sent: u64) {
         let _in_request = self.span.enter();
-        let entry = self.record.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entry = self.record.0.lock().unwrap_or_else(PoisonError::into_inner);
         let attempts = (!entry.attempts.is_empty()).then(|| entry.attempts.join(","));
         let probe = matches!(self.path.as_str(), "/healthz" | "/metrics");
         macro_rules! line {
@@ -469,14 +492,15 @@ impl Line {
             );
         }
         if let Some(to) = self.ledger {
-            let row = to.row(
+            let (row, tokens) = to.row(
                 &entry,
                 (self.status, end),
                 (self.head_after, self.started.elapsed()),
                 (self.request_bytes, sent),
             );
+            let reservation = std::mem::take(&mut entry.reservation);
             drop(entry);
-            to.record(row);
+            to.record(row, tokens, reservation);
         }
     }
 }

@@ -41,13 +41,14 @@ use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
+use crate::ledger::budget::{Demand, UNKNOWN_MAX_OUTPUT};
 use crate::ops::metrics;
 use crate::ops::redact::escape_controls;
 use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
-use crate::translate::fields;
+use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
 use crate::wire::{Front, Seen};
@@ -216,6 +217,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let wants_usage = F::wants_usage(&request);
     let mut chain = config.chain(request.model());
     allowed_chain(&client, request.model(), &mut chain)?;
+    options.demand = reserve(gateway, &config, &client, &request, &chain, &record)?;
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {
@@ -373,7 +375,11 @@ fn allowed_chain(
 /// when they are at `gateway.limits.maxConcurrentRequests`, 429 when the
 /// client is at one of its limits.
 pub fn admit(gateway: &Gateway, client: Option<&Client>) -> Result<Slot, ApiError> {
-    gateway.admit(client).map_err(|refused| match refused {
+    gateway.admit(client).map_err(refused)
+}
+
+fn refused(refused: Refused) -> ApiError {
+    match refused {
         Refused::Busy(cap) => ApiError::Busy(cap),
         Refused::Client {
             client,
@@ -384,7 +390,48 @@ pub fn admit(gateway: &Gateway, client: Option<&Client>) -> Result<Slot, ApiErro
             limit,
             retry_after,
         },
-    })
+    }
+}
+
+/// What `request` may use at most, when its client has a token limit or
+/// budgets apply (else nothing is reserved, nor the body counted): its
+/// tokens reserved against `tokensPerMinute` at once (429 when the client
+/// is in debt), held by `record` until its row is counted; the demand
+/// for the chain to reserve each target's worst cost against the budgets.
+fn reserve(
+    gateway: &Gateway,
+    config: &Config,
+    client: &Arc<Client>,
+    request: &ChatRequest,
+    chain: &Result<Vec<Target>, UnknownModel>,
+    record: &AccessRecord,
+) -> Result<Option<Demand>, ApiError> {
+    let limited = client.limits.tokens_per_minute.is_some();
+    if !limited && config.budgets.is_empty() && client.budgets.is_empty() {
+        return Ok(None);
+    }
+    let max_output = ["max_tokens", "max_completion_tokens"]
+        .into_iter()
+        .find_map(|key| request.raw(key)?.trim().parse::<u64>().ok());
+    let demand = Demand {
+        client: client.name.clone(),
+        input_tokens: token_estimate::body(request.bytes()),
+        max_output,
+    };
+    if limited {
+        let output = match chain.as_deref() {
+            Ok([first, ..]) => demand.output_for(&first.model),
+            _ => max_output.unwrap_or(UNKNOWN_MAX_OUTPUT),
+        };
+        let tokens = demand.input_tokens.saturating_add(output);
+        if let Some(hold) = gateway
+            .reserve_tokens(&client.name, tokens)
+            .map_err(refused)?
+        {
+            record.hold_tokens(hold);
+        }
+    }
+    Ok(Some(demand))
 }
 
 /// The request body, refused early when its `Content-Length` is over

@@ -63,6 +63,7 @@ pub fn request_options(front: Front, headers: &axum::http::HeaderMap) -> Request
             Front::Messages => headers.get(BETA_HEADER).cloned(),
             Front::Chat | Front::Responses => None,
         },
+        demand: None,
     }
 }
 

@@ -2,8 +2,10 @@
 //! to one of the completion APIs gets one, whatever its outcome, from the
 //! access record the shared path keeps for it ([`super::access_log`]),
 //! so an API cannot forget its spend once it names its [`Front`]. The
-//! row's tokens count against its client's limits, and its cost against
-//! the gateway's and the client's budgets.
+//! row's tokens (reported, or estimated from the bytes each way when no
+//! usage came) count against its client's limits, and its cost (or that
+//! estimate) against the gateway's and the client's budgets, in place of
+//! what the request reserved.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 
 use super::access_log::Entry;
+use crate::admission::Reservation;
 use crate::gateway::Gateway;
 use crate::ledger::{self, Row, Tokens};
 use crate::wire::Front;
@@ -45,17 +48,24 @@ impl Spend {
 
     /// The row for the request `entry` records, which ended with `status`
     /// and `end` after `first_byte` and `total`, its body of `request_bytes`
-    /// (as declared) answered with `sent` bytes (what a budget counts when
-    /// no usage came).
+    /// (as declared) answered with `sent` bytes (what a budget and the
+    /// token limit count when no usage came); and the tokens it used, as
+    /// reported or else as estimated from those bytes.
     pub(super) fn row(
         &self,
         entry: &Entry,
         (status, end): (StatusCode, &'static str),
         (first_byte, total): (Duration, Duration),
         (request_bytes, sent): (Option<u64>, u64),
-    ) -> Row {
+    ) -> (Row, u64) {
         let usage = entry.usage;
-        Row {
+        // A provider's counts are not trusted to be sane: they saturate.
+        let tokens = match (usage, entry.estimated_tokens(request_bytes, sent)) {
+            (Some(u), _) => u.input.saturating_add(u.output),
+            (None, Some((input, output))) => input.saturating_add(output),
+            (None, None) => 0,
+        };
+        let row = Row {
             ts_ms: ledger::calendar::millis(self.gateway.ledger().now()),
             request_id: self.request_id.as_ref().map(|id| id.to_string()),
             front_end: self.front_end,
@@ -77,22 +87,23 @@ impl Spend {
             agent: self.agent,
             // No client for a request refused before its key was checked.
             client: entry.client.clone().unwrap_or_else(|| "".into()),
-        }
+        };
+        (row, tokens)
     }
 
-    /// Writes `row`: its tokens against its client's limits, its cost
-    /// against the gateway's and the client's budgets.
-    pub(super) fn record(self, row: Row) {
-        let input = row.tokens.input.unwrap_or(0);
-        let output = row.tokens.output.unwrap_or(0);
-        if input > 0 || output > 0 {
-            self.gateway.spent_tokens(&row.client, input, output);
-        }
+    /// Writes `row`, settling the request's `reservation`: its `tokens`
+    /// against its client's limits in place of those reserved, its cost
+    /// against the gateway's and the client's budgets, and only then the
+    /// reserved worst cost released (counted twice for a moment, never
+    /// not at all).
+    pub(super) fn record(self, row: Row, tokens: u64, mut reservation: Reservation) {
+        self.gateway.settle(&mut reservation, &row.client, tokens);
         let config = self.gateway.config();
         let client = config.gateway.clients.get(&row.client);
         let budgets: Vec<_> = std::iter::once(&config.budgets)
             .chain(client.map(|c| &c.budgets))
             .collect();
         self.gateway.ledger().record(row, &budgets);
+        drop(reservation);
     }
 }

@@ -1,17 +1,25 @@
 //! Budgets against the running totals: whether a target may be called
-//! ([`check`], before every attempt), and each budget's state (the log's
-//! 80% warning, `/v1/status`, the status page).
+//! ([`reserve`], before every attempt; [`check`] for the status), and each
+//! budget's state (the log's 80% warning, `/v1/status`, the status page).
 //!
-//! A call's cost is known only when it ends, so requests in flight when a
-//! budget is reached may pass it by their own cost; the next request is
-//! refused. A model without a price cannot be counted in dollars: per
-//! `gateway.budgets.unpriced` a budget covering it refuses it, or lets it
-//! through and counts its calls apart (never as $0).
+//! A call's cost is known only when it ends, so a target is called only
+//! while its budgets' spend plus what requests in flight reserved is under
+//! the limit, and then its request's worst cost ([`Demand::worst_usd`]:
+//! its input as estimated and its most output, at the model's prices) is
+//! reserved ([`Reserved`]) until its row is counted. Requests at once
+//! therefore pass a budget by one request's worst cost at most on one
+//! gateway; with a shared store, the other gateways' reservations arrive
+//! with the rate counters ([`super::RATE_SYNC`]). A model without a price
+//! cannot be counted in dollars: per `gateway.budgets.unpriced` a budget
+//! covering it refuses it, or lets it through and counts its calls apart
+//! (never as $0).
+
+use std::sync::{Arc, PoisonError};
 
 use serde::Serialize;
 
-use super::Ledger;
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
+use super::{DayTotal, Ledger, Shared, price_usd};
 use crate::config::ledger::{Budget, Budgets, Unpriced};
 use crate::config::{Model, ModelRef};
 
@@ -39,15 +47,24 @@ impl Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::Spent(state) => write!(
-                f,
-                "the {} budget of ${:.2} for {} is spent (${:.4}); it resets at {}",
-                state.budget.period.key(),
-                state.budget.usd,
-                state.budget.describe(),
-                state.spent_usd,
-                state.resets_at
-            ),
+            Refusal::Spent(state) => {
+                write!(
+                    f,
+                    "the {} budget of ${:.2} for {} is spent (${:.4}",
+                    state.budget.period.key(),
+                    state.budget.usd,
+                    state.budget.describe(),
+                    state.spent_usd,
+                )?;
+                if state.reserved_usd > 0.0 {
+                    write!(
+                        f,
+                        ", and ${:.4} reserved by requests in flight",
+                        state.reserved_usd
+                    )?;
+                }
+                write!(f, "); it resets at {}", state.resets_at)
+            }
             Refusal::Unpriced { budget } => write!(
                 f,
                 "the model has no price, and the {} budget for {} refuses unpriced calls (gateway.budgets.unpriced)",
@@ -71,10 +88,15 @@ pub struct State {
     pub period: &'static str,
     pub limit_usd: f64,
     pub spent_usd: f64,
+    /// The worst cost of the requests in flight that it covers (every
+    /// gateway's, with a shared store), counted as spent until they end.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reserved_usd: f64,
     /// Calls the budget could not count in dollars (unpriced or no usage).
     pub uncosted: u64,
     /// `spent >= 80%` of the limit.
     pub warning: bool,
+    /// `spent + reserved >= limit`: no target it covers is called.
     pub exceeded: bool,
     #[serde(skip)]
     pub period_start: i64,
@@ -96,9 +118,104 @@ pub fn usd(amount: f64) -> String {
     }
 }
 
+fn is_zero(amount: &f64) -> bool {
+    *amount == 0.0
+}
+
+/// Output tokens reserved for a request that names no `max_tokens`, to a
+/// model without `maxTokens`.
+pub const UNKNOWN_MAX_OUTPUT: u64 = 16_384;
+
+/// What a request may use at most, for its reservations: its input tokens
+/// as `count_tokens` estimates them, and the output it asked for at most.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    /// The client whose request it is.
+    pub client: Arc<str>,
+    pub input_tokens: u64,
+    /// `max_tokens` (or `max_completion_tokens`), when the request says.
+    pub max_output: Option<u64>,
+}
+
+impl Demand {
+    /// The most output `model` may give: the request's `max_tokens`, at
+    /// most the model's `maxTokens`; else [`UNKNOWN_MAX_OUTPUT`].
+    pub fn output_for(&self, model: &Model) -> u64 {
+        match (self.max_output, model.max_tokens) {
+            (Some(asked), Some(most)) => asked.min(most),
+            (asked, most) => asked.or(most).unwrap_or(UNKNOWN_MAX_OUTPUT),
+        }
+    }
+
+    /// The request's worst cost on `model`: its input and most output at
+    /// the model's prices (0 without a price: such a call is counted apart).
+    pub fn worst_usd(&self, model: &Model) -> f64 {
+        price_usd(
+            model.cost.as_ref(),
+            self.input_tokens,
+            0,
+            0,
+            self.output_for(model),
+        )
+        .unwrap_or(0.0)
+    }
+}
+
+/// A request's worst cost on the target it calls, held against every
+/// budget until the request's row is counted; released when dropped.
+pub struct Reserved {
+    shared: Arc<Shared>,
+    day: i64,
+    client: Arc<str>,
+    model: String,
+    usd: f64,
+}
+
+impl std::fmt::Debug for Reserved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Reserved({}, {}, ${})",
+            self.client, self.model, self.usd
+        )
+    }
+}
+
+impl Reserved {
+    fn total(&self) -> DayTotal {
+        DayTotal {
+            requests: 1,
+            cost_usd: self.usd,
+            ..DayTotal::default()
+        }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let total = self.total();
+        self.shared
+            .reserved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.day, &self.client, &self.model, total);
+    }
+}
+
 /// The state of every budget on `day`.
 pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
-    ledger.with_totals(|totals| {
+    states_with(ledger, budgets, day, None)
+}
+
+/// [`states`], this gateway's reservations read from `reserved` when the
+/// caller holds their lock.
+fn states_with(
+    ledger: &Ledger,
+    budgets: &Budgets,
+    day: i64,
+    reserved: Option<&super::Totals>,
+) -> Vec<State> {
+    ledger.with_spend(reserved, |totals, reserved| {
         budgets
             .limits
             .iter()
@@ -106,8 +223,13 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
                 let start = period_start(budget.period, day);
                 let covers = |model: &str| budget.scope.covers_ref(model);
                 let total = totals.since(budget.client.as_deref(), start, covers);
+                let held = reserved
+                    .iter()
+                    .map(|r| r.since(budget.client.as_deref(), start, covers).cost_usd)
+                    .sum::<f64>();
                 // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
                 let (spent, uncosted) = (total.cost_usd + 0.0, total.uncosted);
+                let held = held.max(0.0);
                 State {
                     budget: budget.clone(),
                     client: budget.client.as_deref().map(str::to_string),
@@ -115,9 +237,10 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
                     period: budget.period.label(),
                     limit_usd: budget.usd,
                     spent_usd: spent,
+                    reserved_usd: held,
                     uncosted,
                     warning: spent >= budget.usd * WARN_AT,
-                    exceeded: spent >= budget.usd,
+                    exceeded: spent + held >= budget.usd,
                     period_start: start,
                     resets_at: midnight_rfc3339(next_period_start(budget.period, day)),
                     resets_day: next_period_start(budget.period, day),
@@ -136,6 +259,18 @@ pub fn check(
     model_ref: &ModelRef,
     model: &Model,
 ) -> Result<(), Refusal> {
+    check_with(ledger, budgets, model_ref, model, None)
+}
+
+/// [`check`], this gateway's reservations read from `reserved` when the
+/// caller holds their lock.
+fn check_with(
+    ledger: &Ledger,
+    budgets: &Budgets,
+    model_ref: &ModelRef,
+    model: &Model,
+    reserved: Option<&super::Totals>,
+) -> Result<(), Refusal> {
     if budgets.is_empty() {
         return Ok(());
     }
@@ -149,7 +284,7 @@ pub fn check(
         });
     }
     let day = day_of(ledger.now());
-    let spent = states(ledger, budgets, day)
+    let spent = states_with(ledger, budgets, day, reserved)
         .into_iter()
         .filter(|state| state.exceeded && state.budget.scope.covers(model_ref))
         // The one that resets last says when the target is back.
@@ -158,4 +293,40 @@ pub fn check(
         Some(state) => Err(Refusal::Spent(Box::new(state))),
         None => Ok(()),
     }
+}
+
+/// Whether `model_ref` may be called now under every one of `budgets`
+/// ([`check`]), and if so its request's worst cost reserved against them:
+/// checked and reserved under one lock, so that requests at once see each
+/// other's reservations. `None` when no budget covers the model.
+pub fn reserve(
+    ledger: &Ledger,
+    budgets: &[&Budgets],
+    model_ref: &ModelRef,
+    model: &Model,
+    demand: &Demand,
+) -> Result<Option<Reserved>, Refusal> {
+    if budgets
+        .iter()
+        .all(|b| b.covering(model_ref).next().is_none())
+    {
+        return Ok(None);
+    }
+    let mut reserved = ledger
+        .shared
+        .reserved
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    budgets
+        .iter()
+        .try_for_each(|budgets| check_with(ledger, budgets, model_ref, model, Some(&reserved)))?;
+    let held = Reserved {
+        shared: ledger.shared.clone(),
+        day: day_of(ledger.now()),
+        client: demand.client.clone(),
+        model: model_ref.as_str().to_string(),
+        usd: demand.worst_usd(model),
+    };
+    reserved.add(held.day, &held.client, &held.model, held.total());
+    Ok(Some(held))
 }

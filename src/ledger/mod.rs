@@ -11,17 +11,21 @@
 //! request is not slowed.
 //!
 //! Days are UTC days ([`calendar`]). The running totals are rebuilt from
-//! the rollups at start, so budgets hold across restarts.
+//! the rollups (what budgets count: costs, and estimates) at start, so
+//! budgets hold across restarts. Beside them, the worst costs of the
+//! requests in flight ([`budget::Reserved`]) count as spent until each
+//! request's row is counted.
 //!
 //! Where rows go is a [`storage::Storage`]: the SQLite file, or a
 //! PostgreSQL database that several gateways share ([`postgres`]). With a
 //! shared one, the writer also reads everyone's spend back every
 //! [`SPEND_REFRESH`] (the running totals are then that spend plus this
 //! gateway's rows not yet written) and exchanges the clients' rate
-//! counters every [`RATE_SYNC`] with the admission's [`storage::RateShare`].
-//! A budget then overshoots by at most the cost of the requests in flight
-//! on every gateway plus what the others spent in one refresh interval and
-//! one batch; a rate limit by what the others admit in two rate syncs.
+//! counters and the reservations (budgets' and tokens') every
+//! [`RATE_SYNC`] with the admission's [`storage::RateShare`]. A budget then overshoots by at most
+//! one request's worst cost per gateway, plus what the others reserved in
+//! one exchange and spent in one refresh interval and one batch; a rate
+//! limit by what the others admit in two rate syncs.
 //!
 //! A shared store that cannot be reached is an outage: logged at once and
 //! every [`OUTAGE_LOG_EVERY`], shown in [`Health`] until a call succeeds;
@@ -51,7 +55,7 @@ use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
 use self::spool::Spool;
-use self::storage::{Location, RateCount, RateShare, Storage, StorageError};
+use self::storage::{Location, RateCount, RateShare, Reservations, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
 use crate::config::ledger::{Budgets, LedgerSettings, StoreUrl};
@@ -126,8 +130,9 @@ pub struct Row {
     /// `None` when the provider sent no usage or the model has no price.
     pub cost_usd: Option<f64>,
     /// What budgets count when `cost_usd` is `None` but the model has a
-    /// price: an estimate from the bytes sent each way, never written to the
-    /// database (a client that leaves before the usage chunk still spends).
+    /// price: an estimate from the bytes sent each way (a client that
+    /// leaves before the usage chunk still spends). Written into the
+    /// rollups' `budget_cost_usd` with the costs, never as a cost.
     pub budget_estimate_usd: Option<f64>,
     /// The calling program's family from its `User-Agent` (`openclaw`,
     /// `claude-code`, `codex`, ...).
@@ -361,6 +366,13 @@ struct Shared {
     /// With a shared store: this gateway's rows not yet in the database
     /// (queued, or dropped), which the spend read back lacks.
     pending: Mutex<Totals>,
+    /// The worst costs of this gateway's requests in flight
+    /// ([`budget::Reserved`]), which the budgets count as spent. Locked
+    /// before `others_reserved`, which is locked before `totals`.
+    reserved: Mutex<Totals>,
+    /// With a shared store: the other gateways' reservations, as of the
+    /// last exchange.
+    others_reserved: Mutex<Totals>,
     /// With a shared store: the clients' rate limits to share.
     rates: Mutex<Option<Arc<dyn RateShare>>>,
     /// Set when closing: a writer waiting out a backoff gives up.
@@ -898,6 +910,27 @@ impl Ledger {
         }
     }
 
+    /// Runs `f` over the running totals and the reservations (this
+    /// gateway's, from `mine` when the caller holds their lock, and the
+    /// others').
+    fn with_spend<T>(
+        &self,
+        mine: Option<&Totals>,
+        f: impl FnOnce(&Totals, [&Totals; 2]) -> T,
+    ) -> T {
+        let own;
+        let mine = match mine {
+            Some(mine) => mine,
+            None => {
+                own = (self.shared.reserved.lock()).unwrap_or_else(PoisonError::into_inner);
+                &*own
+            }
+        };
+        let others = (self.shared.others_reserved.lock()).unwrap_or_else(PoisonError::into_inner);
+        let totals = (self.shared.totals.lock()).unwrap_or_else(PoisonError::into_inner);
+        f(&totals, [mine, &others])
+    }
+
     /// Runs `f` over the running totals.
     pub fn with_totals<T>(&self, f: impl FnOnce(&Totals) -> T) -> T {
         f(&self
@@ -1073,6 +1106,7 @@ fn write_rows(
             let now = Instant::now();
             if now >= next_rates {
                 rates.sync(storage.as_mut(), &shared, &clock);
+                share_reservations(storage.as_mut(), &shared);
                 next_rates = now + RATE_SYNC;
             }
             if now >= next_refresh {
@@ -1244,6 +1278,49 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
             Err(err) => shared.dropped(rows.len() as u64, &err.to_string()),
         }
         spool.done_first();
+    }
+}
+
+/// Sends this gateway's reservations (budgets' and, through the
+/// admission's [`RateShare`], tokens') and takes the other gateways' (each
+/// gateway's as of its last exchange) in place of those seen before. While
+/// the store cannot be reached, the last ones seen are kept.
+fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
+    let spend: Vec<store::DaySpend> = shared
+        .reserved
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clients
+        .iter()
+        .map(|((client, day, model), total)| store::DaySpend {
+            day: *day,
+            client: client.clone(),
+            model: model.clone(),
+            requests: total.requests,
+            fallbacks: 0,
+            cost_usd: total.cost_usd,
+            uncosted: 0,
+        })
+        .collect();
+    let rates = (shared.rates.lock())
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let tokens = rates.as_ref().map_or_else(Vec::new, |rates| {
+        (rates.reserved_tokens().into_iter())
+            .map(|(client, tokens)| (client.to_string(), tokens))
+            .collect()
+    });
+    match storage.share_reservations(&Reservations { spend, tokens }) {
+        Ok(others) => {
+            *shared
+                .others_reserved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = totals_of(others.spend);
+            if let Some(rates) = rates {
+                rates.others_reserved_tokens(&others.tokens.into_iter().collect());
+            }
+        }
+        Err(err) => shared.note_error(err.to_string()),
     }
 }
 

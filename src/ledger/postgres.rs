@@ -2,7 +2,9 @@
 //! raw rows and daily rollups as in the SQLite ledger, the batches written
 //! (`clawgate_batches`, so a batch is written once), and each client's
 //! requests and tokens per minute and gateway (`clawgate_rates`), through
-//! which the gateways share the clients' rate limits.
+//! which the gateways share the clients' rate limits, and each gateway's
+//! reservations in flight (`clawgate_reservations` for budgets,
+//! `clawgate_token_reservations` for tokens, replaced at each exchange).
 //!
 //! Only the ledger's writer thread calls it (and reports, on a connection
 //! of their own), so no request waits on the database. Every call has a
@@ -27,7 +29,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::Row;
 use super::query::{self, Query, Report, SUMS};
-use super::storage::{Location, RateCount, Storage, StorageError, storable_rows};
+use super::storage::{Location, RateCount, Reservations, Storage, StorageError, storable_rows};
 use super::store::{DaySpend, rollups, to_i64};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
@@ -125,6 +127,30 @@ CREATE TABLE clawgate_batches (
 );
 CREATE INDEX clawgate_batches_ts ON clawgate_batches (ts_ms);
 ",
+    // 3: what budgets count, `budget_cost_usd`: the cost, or the estimate
+    // of an answer whose provider reported no usage (rows from before
+    // counted their cost only); each gateway's budget reservations.
+    "
+ALTER TABLE clawgate_daily ADD COLUMN budget_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE clawgate_daily SET budget_cost_usd = cost_usd;
+CREATE TABLE clawgate_reservations (
+    instance TEXT NOT NULL,
+    client TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    model TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    usd DOUBLE PRECISION NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance, client, day, model)
+);
+CREATE TABLE clawgate_token_reservations (
+    instance TEXT NOT NULL,
+    client TEXT NOT NULL,
+    tokens BIGINT NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance, client)
+);
+",
 ];
 
 /// The schema version this build writes.
@@ -143,10 +169,10 @@ const INSERT_ROWS: &str = "INSERT INTO clawgate_requests (ts_ms, request_id, fro
 /// refuse every later batch with a row for it.
 const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \
     agent, client, requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, \
-    tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
+    tokens_cached, tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms, budget_cost_usd) \
     SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
     $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::float8[], $12::int8[], $13::int8[], \
-    $14::int8[], $15::int8[], $16::float8[], $17::int8[], $18::int8[]) \
+    $14::int8[], $15::int8[], $16::float8[], $17::int8[], $18::int8[], $19::float8[]) \
     ON CONFLICT (day, front_end, model, provider, agent, client) DO UPDATE SET \
     requests = d.requests + excluded.requests, failures = d.failures + excluded.failures, \
     fallbacks = d.fallbacks + excluded.fallbacks, \
@@ -159,7 +185,8 @@ const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, mode
     tokens_reasoning = LEAST(d.tokens_reasoning::numeric + excluded.tokens_reasoning, \
     9223372036854775807), \
     cost_usd = d.cost_usd + excluded.cost_usd, uncosted = d.uncosted + excluded.uncosted, \
-    total_ms = LEAST(d.total_ms::numeric + excluded.total_ms, 9223372036854775807)";
+    total_ms = LEAST(d.total_ms::numeric + excluded.total_ms, 9223372036854775807), \
+    budget_cost_usd = d.budget_cost_usd + excluded.budget_cost_usd";
 
 const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minute, instance, \
     requests, tokens) SELECT c, w, $5, n, t FROM UNNEST($1::text[], $2::int8[], $3::int8[], \
@@ -169,6 +196,17 @@ const UPSERT_RATES: &str = "INSERT INTO clawgate_rates AS r (client, window_minu
 const OTHERS_RATES: &str = "SELECT client, window_minute, SUM(requests)::int8, \
     SUM(tokens)::int8 FROM clawgate_rates WHERE window_minute >= $1 AND instance <> $2 \
     GROUP BY client, window_minute";
+
+/// How long a gateway's reservations count once it stopped exchanging
+/// them (stopped, killed, cut off): twenty exchanges.
+const RESERVATIONS_KEPT: &str = "5 seconds";
+
+const INSERT_TOKEN_RESERVATIONS: &str = "INSERT INTO clawgate_token_reservations (instance, \
+    client, tokens) SELECT $1, * FROM UNNEST($2::text[], $3::int8[])";
+
+const INSERT_RESERVATIONS: &str = "INSERT INTO clawgate_reservations (instance, client, day, \
+    model, requests, usd) SELECT $1, * FROM UNNEST($2::text[], $3::int8[], $4::text[], \
+    $5::int8[], $6::float8[])";
 
 /// The ledger's PostgreSQL database.
 pub struct Postgres {
@@ -634,6 +672,20 @@ fn in_words(error: &tokio_postgres::Error, config: &Config) -> Option<String> {
     None
 }
 
+/// A row of day, client, model, requests, fallbacks, dollars and uncosted
+/// calls.
+fn day_spend(r: &tokio_postgres::Row) -> DaySpend {
+    DaySpend {
+        day: r.get(0),
+        client: r.get(1),
+        model: r.get(2),
+        requests: r.get::<_, i64>(3).max(0) as u64,
+        fallbacks: r.get::<_, i64>(4).max(0) as u64,
+        cost_usd: r.get(5),
+        uncosted: r.get::<_, i64>(6).max(0) as u64,
+    }
+}
+
 /// The error's text, the password (if it somehow appears) scrubbed.
 fn error_text(error: &tokio_postgres::Error, redactor: &Redactor) -> String {
     // The client's own text is only its kind ("db error"); the server's
@@ -714,6 +766,7 @@ impl Storage for Postgres {
         let d_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.cost_usd).collect();
         let uncosted = sum(|r| r.uncosted);
         let d_total = sum(|r| r.total_ms);
+        let d_budget_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.budget_cost_usd).collect();
 
         self.call("write rows to", async |db, _| {
             let tx = db.transaction().await?;
@@ -775,6 +828,7 @@ impl Storage for Postgres {
                     &d_cost,
                     &uncosted,
                     &d_total,
+                    &d_budget_cost,
                 ],
             )
             .await?;
@@ -811,24 +865,13 @@ impl Storage for Postgres {
         let rows = self.call("read spend from", async |db, _| {
             db.query(
                 "SELECT day, client, model, SUM(requests)::int8, SUM(fallbacks)::int8, \
-                 SUM(cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
+                 SUM(budget_cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
                  WHERE day >= $1 AND model <> '' GROUP BY day, client, model",
                 &[&since_day],
             )
             .await
         })?;
-        Ok(rows
-            .iter()
-            .map(|r| DaySpend {
-                day: r.get(0),
-                client: r.get(1),
-                model: r.get(2),
-                requests: r.get::<_, i64>(3).max(0) as u64,
-                fallbacks: r.get::<_, i64>(4).max(0) as u64,
-                cost_usd: r.get(5),
-                uncosted: r.get::<_, i64>(6).max(0) as u64,
-            })
-            .collect())
+        Ok(rows.iter().map(day_spend).collect())
     }
 
     fn shared(&self) -> bool {
@@ -883,6 +926,69 @@ impl Storage for Postgres {
                 tokens: r.get::<_, i64>(3).max(0) as u64,
             })
             .collect())
+    }
+
+    fn share_reservations(&mut self, mine: &Reservations) -> Result<Reservations, StorageError> {
+        let token_clients: Vec<&str> = mine.tokens.iter().map(|(c, _)| c.as_str()).collect();
+        let tokens: Vec<i64> = mine.tokens.iter().map(|(_, t)| to_i64(*t)).collect();
+        let mine = &mine.spend;
+        let clients: Vec<&str> = mine.iter().map(|r| r.client.as_str()).collect();
+        let days: Vec<i64> = mine.iter().map(|r| r.day).collect();
+        let models: Vec<&str> = mine.iter().map(|r| r.model.as_str()).collect();
+        let requests: Vec<i64> = mine.iter().map(|r| to_i64(r.requests)).collect();
+        let usd: Vec<f64> = mine.iter().map(|r| r.cost_usd).collect();
+        let instance = self.instance.clone();
+        let others = format!(
+            "SELECT day, client, model, SUM(requests)::int8, 0::int8, SUM(usd)::float8, 0::int8 \
+             FROM clawgate_reservations WHERE instance <> $1 \
+             AND at > now() - interval '{RESERVATIONS_KEPT}' GROUP BY day, client, model"
+        );
+        let others_tokens = format!(
+            "SELECT client, SUM(tokens)::int8 FROM clawgate_token_reservations \
+             WHERE instance <> $1 AND at > now() - interval '{RESERVATIONS_KEPT}' GROUP BY client"
+        );
+        let forget = |table: &str| {
+            format!(
+                "DELETE FROM {table} WHERE instance = $1 \
+                 OR at < now() - interval '{RESERVATIONS_KEPT}'"
+            )
+        };
+        let (forget, forget_tokens) = (
+            forget("clawgate_reservations"),
+            forget("clawgate_token_reservations"),
+        );
+        // Replaced whole in one transaction, made again as it is if it
+        // fails: a snapshot, not a count to add.
+        let (rows, token_rows) = self.call("share reservations through", async |db, _| {
+            let tx = db.transaction().await?;
+            tx.execute(&forget, &[&instance]).await?;
+            tx.execute(&forget_tokens, &[&instance]).await?;
+            if !clients.is_empty() {
+                tx.execute(
+                    INSERT_RESERVATIONS,
+                    &[&instance, &clients, &days, &models, &requests, &usd],
+                )
+                .await?;
+            }
+            if !token_clients.is_empty() {
+                tx.execute(
+                    INSERT_TOKEN_RESERVATIONS,
+                    &[&instance, &token_clients, &tokens],
+                )
+                .await?;
+            }
+            let rows = tx.query(&others, &[&instance]).await?;
+            let token_rows = tx.query(&others_tokens, &[&instance]).await?;
+            tx.commit().await?;
+            Ok((rows, token_rows))
+        })?;
+        Ok(Reservations {
+            spend: rows.iter().map(day_spend).collect(),
+            tokens: token_rows
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+                .collect(),
+        })
     }
 
     fn retry_at(&self) -> Option<Instant> {

@@ -120,6 +120,15 @@ pub struct RateCount {
     pub tokens: u64,
 }
 
+/// Requests in flight, as reserved: their worst costs (a [`DaySpend`] per
+/// client, day and model, `cost_usd` the dollars reserved) and their
+/// tokens per client.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reservations {
+    pub spend: Vec<DaySpend>,
+    pub tokens: Vec<(String, u64)>,
+}
+
 /// Where usage is kept. Called by the writer thread only, never from a
 /// request: a slow call costs rows the queue holds meanwhile, not latency.
 pub trait Storage: Send {
@@ -161,6 +170,14 @@ pub trait Storage: Send {
         Ok(Vec::new())
     }
 
+    /// Replaces this gateway's reservations in flight (`mine`: budget
+    /// reservations per client, day and model, and token reservations per
+    /// client) and returns the other gateways' (from their last exchange;
+    /// a gateway that stopped exchanging is left out).
+    fn share_reservations(&mut self, _mine: &Reservations) -> Result<Reservations, StorageError> {
+        Ok(Reservations::default())
+    }
+
     /// While the store is backing off after a failure: when it tries again.
     fn retry_at(&self) -> Option<Instant> {
         None
@@ -176,6 +193,13 @@ pub trait RateShare: Send + Sync {
     /// Counts what other gateways admitted for `client` against its limits
     /// here.
     fn charge_others(&self, client: &str, requests: u64, tokens: u64);
+
+    /// Tokens per client that requests in flight here hold.
+    fn reserved_tokens(&self) -> Vec<(Arc<str>, u64)>;
+
+    /// What requests in flight on the other gateways hold, per client (a
+    /// client not named holds none).
+    fn others_reserved_tokens(&self, held: &std::collections::HashMap<String, u64>);
 }
 
 /// Runs a usage report against the store at `location`, on a connection of

@@ -102,6 +102,13 @@ INSERT INTO daily_2 SELECT day, front_end, model, provider, client, '', requests
 DROP TABLE daily;
 ALTER TABLE daily_2 RENAME TO daily;
 ",
+    // 3: what budgets count, `budget_cost_usd`: the cost, or the estimate
+    // from the bytes of an answer whose provider reported no usage. Rows
+    // from before counted their cost only.
+    "
+ALTER TABLE daily ADD COLUMN budget_cost_usd REAL NOT NULL DEFAULT 0;
+UPDATE daily SET budget_cost_usd = cost_usd;
+",
 ];
 
 /// The schema version this build writes.
@@ -114,8 +121,8 @@ const INSERT_ROW: &str = "INSERT INTO requests (ts_ms, request_id, front_end, mo
 
 const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, agent, client, \
     requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, \
-    tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+    tokens_out, tokens_reasoning, cost_usd, uncosted, total_ms, budget_cost_usd) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
     ON CONFLICT (day, front_end, model, provider, agent, client) DO UPDATE SET \
     requests = requests + excluded.requests, failures = failures + excluded.failures, \
     fallbacks = fallbacks + excluded.fallbacks, \
@@ -125,7 +132,8 @@ const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, ag
     tokens_out = tokens_out + excluded.tokens_out, \
     tokens_reasoning = tokens_reasoning + excluded.tokens_reasoning, \
     cost_usd = cost_usd + excluded.cost_usd, uncosted = uncosted + excluded.uncosted, \
-    total_ms = total_ms + excluded.total_ms";
+    total_ms = total_ms + excluded.total_ms, \
+    budget_cost_usd = budget_cost_usd + excluded.budget_cost_usd";
 
 /// The rollup of one day, front end, model, provider, agent and client: what a
 /// batch's rows add to its `daily` row (one upsert per rollup, not per row:
@@ -144,6 +152,8 @@ pub(super) struct Rollup {
     pub cost_usd: f64,
     pub uncosted: i64,
     pub total_ms: i64,
+    /// What budgets count ([`Row::budget_cost`]).
+    pub budget_cost_usd: f64,
 }
 
 /// Which rollup a row adds to: day, front end, model, provider, agent,
@@ -199,6 +209,7 @@ impl Rollup {
             to_i64(row.tokens.reasoning.unwrap_or(0)),
         );
         self.cost_usd += cost;
+        self.budget_cost_usd += row.budget_cost().unwrap_or(0.0);
         sum(&mut self.uncosted, i64::from(row.uncosted()));
         sum(&mut self.total_ms, to_i64(row.total_ms));
     }
@@ -228,7 +239,8 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// What one day of one model cost one client, for the running totals.
+/// What one day of one model cost one client, for the running totals:
+/// `cost_usd` is what budgets count (the rollups' `budget_cost_usd`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaySpend {
     pub day: i64,
@@ -392,6 +404,7 @@ impl Store {
                     r.cost_usd,
                     r.uncosted,
                     r.total_ms,
+                    r.budget_cost_usd,
                 ])?;
             }
         }
@@ -420,8 +433,8 @@ impl Store {
     /// is empty) are left out, as the running totals leave them out.
     pub fn spend_since(&self, since_day: i64) -> rusqlite::Result<Vec<DaySpend>> {
         let mut statement = self.conn.prepare(
-            "SELECT day, client, model, SUM(requests), SUM(fallbacks), SUM(cost_usd), \
-             SUM(uncosted) FROM daily WHERE day >= ?1 AND model != '' GROUP BY day, client, model",
+            "SELECT day, client, model, SUM(requests), SUM(fallbacks), \
+             SUM(budget_cost_usd), SUM(uncosted) FROM daily WHERE day >= ?1 AND model != '' GROUP BY day, client, model",
         )?;
         let rows = statement.query_map([since_day], |r| {
             Ok(DaySpend {

@@ -570,6 +570,61 @@ fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     assert!((ledger.with_totals(|t| t.spent(today, |_| true)) - 0.35).abs() < 1e-9);
 }
 
+#[test]
+fn an_estimate_is_written_into_the_rollups_and_counted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    let budgets = all_daily(0.5);
+    let mut left = row(millis(SystemTime::now()), Some("p/m"), None);
+    left.budget_estimate_usd = Some(0.25);
+    ledger.record(left, &[&budgets]);
+    ledger.record(
+        row(millis(SystemTime::now()), Some("p/m"), Some(0.125)),
+        &[&budgets],
+    );
+    ledger.close(Duration::from_secs(10));
+    let conn = store::open_read_only(&path).unwrap();
+    let (cost, budget_cost): (f64, f64) = conn
+        .query_row(
+            "SELECT SUM(cost_usd), SUM(budget_cost_usd) FROM daily",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (cost, budget_cost),
+        (0.125, 0.375),
+        "an estimate is no cost"
+    );
+    let again = Ledger::open(&path, &settings(), system_clock());
+    let today = day_of(SystemTime::now());
+    assert_eq!(again.with_totals(|t| t.spent(today, |_| true)), 0.375);
+}
+
+#[test]
+fn a_version_2_ledger_counts_its_costs_for_budgets_once_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for migration in &store::MIGRATIONS[..2] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let today = day_of(SystemTime::now());
+        conn.execute(
+            "INSERT INTO daily VALUES (?1, 'openai-chat', 'p/m', 'p', 'openclaw', 'alice', \
+             1, 0, 0, 0, 0, 1, 0, 1, 0, 0.5, 0, 10)",
+            [today],
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    let today = day_of(SystemTime::now());
+    assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.5);
+}
+
 /// A flush that waits for room in a full queue (the writer stuck on a
 /// locked database) does not hold up requests recording rows meanwhile:
 /// they drop their row at once, as with any full queue, and the flush
@@ -852,6 +907,10 @@ impl RateShare for LocalCounts {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
     fn charge_others(&self, _: &str, _: u64, _: u64) {}
+    fn reserved_tokens(&self) -> Vec<(Arc<str>, u64)> {
+        Vec::new()
+    }
+    fn others_reserved_tokens(&self, _: &std::collections::HashMap<String, u64>) {}
 }
 
 #[test]

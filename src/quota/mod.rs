@@ -14,6 +14,7 @@
 pub mod parse;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,10 +36,16 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MIN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Every provider's last reading; shared by the gateway across reloads.
+/// A reading is its account's: when a reload changes a provider's key or
+/// `baseUrl`, it is forgotten ([`Quotas::forget`]), and a reading of the
+/// old account still under way is not kept.
 #[derive(Debug)]
 pub struct Quotas {
     client: reqwest::Client,
     providers: Mutex<HashMap<String, Entry>>,
+    /// Numbers each entry made: a reading lands only in the entry it was
+    /// started for.
+    entries_made: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -50,6 +57,8 @@ struct Entry {
     /// Why the last reading failed; logged when it changes.
     problem: Option<String>,
     reading_now: bool,
+    /// Which entry of its provider this is ([`Quotas::entries_made`]).
+    number: u64,
 }
 
 impl Entry {
@@ -85,7 +94,15 @@ impl Quotas {
         Self {
             client,
             providers: Mutex::default(),
+            entries_made: Default::default(),
         }
+    }
+
+    /// Forgets what was read of `provider`'s account: a reload gave it
+    /// another key or `baseUrl`, so its targets are no longer skipped for
+    /// the old account's quota or balance.
+    pub fn forget(&self, provider: &str) {
+        self.with(|entries| entries.remove(provider));
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
@@ -110,61 +127,70 @@ impl Quotas {
     /// (or, with `soon`, if the last one is older than [`MIN_INTERVAL`]).
     /// Never waits.
     pub fn refresh_in_background(self: &Arc<Self>, provider: &Arc<Provider>, soon: bool) {
-        if !self.begin(provider, soon) {
+        let Some(number) = self.begin(provider, soon) else {
             return;
-        }
+        };
         let (quotas, provider) = (self.clone(), provider.clone());
-        tokio::spawn(async move { quotas.read(&provider).await });
+        tokio::spawn(async move { quotas.read(&provider, number).await });
     }
 
     /// Reads every configured provider whose reading is older than
     /// `max_age`, waiting for them (each bounded by its timeout).
     pub async fn refresh_stale(&self, config: &Config, max_age: Duration) {
-        let due: Vec<&Arc<Provider>> = config
+        let due: Vec<(&Arc<Provider>, u64)> = config
             .providers
             .values()
-            .filter(|p| p.quota.is_some() && self.begin_if_older(p, max_age))
+            .filter(|p| p.quota.is_some())
+            .filter_map(|p| Some((p, self.begin_if_older(p, max_age)?)))
             .collect();
-        futures_util::future::join_all(due.into_iter().map(|p| self.read(p))).await;
+        futures_util::future::join_all(due.into_iter().map(|(p, n)| self.read(p, n))).await;
     }
 
-    fn begin(&self, provider: &Provider, soon: bool) -> bool {
-        let Some(settings) = &provider.quota else {
-            return false;
-        };
+    fn begin(&self, provider: &Provider, soon: bool) -> Option<u64> {
+        let settings = provider.quota.as_ref()?;
         let age = if soon { MIN_INTERVAL } else { settings.refresh };
         self.begin_if_older(provider, age)
     }
 
     /// Marks a reading of `provider` as started if none is under way and the
-    /// last try is older than `age`; whether it was.
-    fn begin_if_older(&self, provider: &Provider, age: Duration) -> bool {
+    /// last try is older than `age`: the number of the entry it is for, if
+    /// it was.
+    fn begin_if_older(&self, provider: &Provider, age: Duration) -> Option<u64> {
         if !provider.api_key.is_set() {
-            return false;
+            return None;
         }
         self.with(|entries| {
             // Looked up first: the id is copied only the first time (this
             // runs for every request to the provider).
             if !entries.contains_key(&provider.id) {
-                entries.insert(provider.id.clone(), Entry::default());
+                let number = self.entries_made.fetch_add(1, Ordering::Relaxed);
+                let entry = Entry {
+                    number,
+                    ..Entry::default()
+                };
+                entries.insert(provider.id.clone(), entry);
             }
             let entry = entries.get_mut(&provider.id).expect("inserted above");
             let due = entry.tried_at.is_none_or(|at| at.elapsed() >= age);
             if entry.reading_now || !due {
-                return false;
+                return None;
             }
             entry.reading_now = true;
             entry.tried_at = Some(Instant::now());
-            true
+            Some(entry.number)
         })
     }
 
-    /// One reading, stored; a failure is logged once per change.
-    async fn read(&self, provider: &Provider) {
+    /// One reading for the entry numbered `number`, stored there (not if
+    /// the entry was forgotten meanwhile); a failure is logged once per
+    /// change.
+    async fn read(&self, provider: &Provider, number: u64) {
         let result = fetch(&self.client, provider).await;
         let id = &provider.id;
         self.with(|entries| {
-            let entry = entries.entry(id.clone()).or_default();
+            let Some(entry) = entries.get_mut(id).filter(|e| e.number == number) else {
+                return;
+            };
             entry.reading_now = false;
             match result {
                 Ok(reading) => {

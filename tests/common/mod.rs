@@ -295,6 +295,28 @@ pub fn chain_config(primary: &MockServer, backup: &MockServer) -> Value {
     })
 }
 
+/// Sends `n` chat requests at once to the gateway at `url`, each `body`
+/// with `key`; their statuses, each answer read to its end.
+pub async fn at_once(url: &str, key: &str, body: &Value, n: usize) -> Vec<u16> {
+    let client = reqwest::Client::new();
+    let requests = (0..n).map(|_| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            response.bytes().await.unwrap();
+            status
+        }
+    });
+    futures_util::future::join_all(requests).await
+}
+
 pub fn user_message() -> Value {
     json!([{"role": "user", "content": "hello"}])
 }

@@ -1,0 +1,275 @@
+//! Reserve, then settle: a request's worst cost is held against the
+//! budgets, and its most tokens against `tokensPerMinute`, while it is in
+//! flight; when it ends, what it used (reported, or estimated from the
+//! bytes when no usage came) takes their place. On the SQLite ledger;
+//! `tests/postgres.rs` has the same on a shared PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use clawgate::config::ledger::Budgets;
+use clawgate::config::{self, Environment, Secrets};
+use clawgate::gateway::Gateway;
+use clawgate::ledger::{self, Ledger, Row, Tokens, calendar};
+use clawgate::mock::MockOptions;
+use common::*;
+use serde_json::{Value, json};
+
+const ALICE: &str = "alice-key-0123456789abcdef";
+
+/// One provider `p/m` at $1,000 per million tokens each way ($0.001 a
+/// token); alice with `alice` as her settings.
+fn config(base_url: &str, alice: Value) -> Value {
+    let mut alice = alice;
+    alice["key"] = json!("${ALICE_KEY}");
+    json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": base_url, "apiKey": KEY,
+            "models": [{"id": "m", "cost": {"input": 1000, "output": 1000}}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+        "gateway": {"clients": {"alice": alice}},
+    })
+}
+
+struct Served {
+    test: TestGateway,
+    ledger: Arc<Ledger>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: Value) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Environment::from_pairs([("ALICE_KEY", ALICE)]);
+    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
+        .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"))
+        .config;
+    let ledger = Arc::new(Ledger::open(
+        &dir.path().join("ledger.db"),
+        &loaded.ledger,
+        ledger::system_clock(),
+    ));
+    let gateway = Gateway::new(loaded).unwrap().with_ledger(ledger.clone());
+    Served {
+        test: serve(Arc::new(gateway)).await,
+        ledger,
+        _dir: dir,
+    }
+}
+
+/// What alice has spent today of `p/m`, as the budgets count it.
+fn spent_today(ledger: &Ledger) -> f64 {
+    let today = calendar::day_of(SystemTime::now());
+    ledger.with_totals(|t| t.since(Some("alice"), today, |_| true).cost_usd)
+}
+
+/// A row of alice's that cost `usd`, as if she had spent it earlier today.
+fn spent_earlier(usd: f64) -> Row {
+    Row {
+        ts_ms: calendar::millis(SystemTime::now()),
+        request_id: None,
+        front_end: "openai-chat",
+        model_asked: Some("p/m".into()),
+        answered_by: Some("p/m".into()),
+        attempts: vec!["p/m:ok".into()],
+        status: 200,
+        end: "complete",
+        first_byte_ms: 5,
+        total_ms: 40,
+        tokens: Tokens::default(),
+        cost_usd: Some(usd),
+        budget_estimate_usd: None,
+        agent: "openclaw",
+        client: "alice".into(),
+    }
+}
+
+/// The body every request sends: 20 tokens of output at most.
+fn body() -> Value {
+    json!({"model": "p/m", "max_tokens": 20, "messages": user_message()})
+}
+
+/// A request's worst cost, as the gateway reserves it: its body's bytes
+/// as tokens (four ASCII bytes a token) and its 20 tokens of output, at
+/// $0.001 a token.
+fn worst_usd() -> f64 {
+    let bytes = body().to_string().len() as u64;
+    (bytes.div_ceil(4) + 20) as f64 * 0.001
+}
+
+/// Sends `n` requests at once with alice's key to `url`; their statuses.
+async fn at_once(url: &str, n: usize) -> Vec<u16> {
+    common::at_once(url, ALICE, &body(), n).await
+}
+
+/// The bound on one gateway: a budget is called against only while its
+/// spend and reservations are under the limit, so the requests at once
+/// pass it by one request's worst cost at most, however many they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_requests_at_once_against_a_nearly_spent_budget_end_within_the_bound() {
+    // Slow enough that the fifty are in flight together.
+    let mock = mock(MockOptions {
+        latency_ms: 400,
+        ..MockOptions::default()
+    })
+    .await;
+    let served = start(config(&mock.base_url(), json!({"budgets": {"daily": 1.0}}))).await;
+    served
+        .ledger
+        .record(spent_earlier(0.95), &[&Budgets::default()]);
+    let statuses = at_once(&served.test.url, 50).await;
+    let served_200 = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        served_200 + statuses.iter().filter(|s| **s == 402).count(),
+        50,
+        "{statuses:?}"
+    );
+    let spent = spent_today(&served.ledger);
+    let bound = 1.0 + worst_usd();
+    assert!(
+        spent <= bound,
+        "spent ${spent} past the bound ${bound}; {served_200} of 50 served"
+    );
+    // 0.05 from the limit, a reservation or two of about 0.04 reach it.
+    assert!((1..=2).contains(&served_200), "{statuses:?}");
+}
+
+/// A stream the client leaves after its content, before the usage chunk:
+/// its tokens, estimated from the bytes each way, count against its
+/// `tokensPerMinute` (they used to count as none).
+#[tokio::test]
+async fn a_stream_left_before_its_usage_is_charged_its_estimated_tokens() {
+    let mock = mock(MockOptions {
+        stall_after_chunks: Some(3),
+        ..MockOptions::default()
+    })
+    .await;
+    // More than the request's own reservation (its body and 20 tokens),
+    // fewer than that and the tokens it is charged after.
+    let served = start(config(
+        &mock.base_url(),
+        json!({"limits": {"tokensPerMinute": 60}}),
+    ))
+    .await;
+    let mut response = stream_of_400_bytes(&served).await;
+    assert_eq!(response.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("\"content\"") {
+        let chunk = response.chunk().await.unwrap().expect("the stream began");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+    assert!(
+        waits(&served).await,
+        "the estimate was charged: alice waits"
+    );
+}
+
+/// Alice asks for a stream with 400 bytes of text: about 120 tokens as
+/// estimated, with the body, over her 60 a minute.
+async fn stream_of_400_bytes(served: &Served) -> reqwest::Response {
+    served
+        .test
+        .client()
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(&json!({"model": "p/m", "max_tokens": 20, "stream": true,
+                      "messages": [{"role": "user", "content": "x".repeat(400)}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether alice is refused (429) within a second, her earlier requests'
+/// rows (and tokens) counted as their bodies are dropped.
+async fn waits(served: &Served) -> bool {
+    for _ in 0..100 {
+        match at_once(&served.test.url, 1).await[..] {
+            [429] => return true,
+            [200] => tokio::time::sleep(Duration::from_millis(10)).await,
+            ref other => panic!("{other:?}"),
+        }
+    }
+    false
+}
+
+/// A provider whose stream has no usage chunk: one chunk of content, then
+/// `[DONE]`.
+async fn streams_no_usage() -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let chunk = json!({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hello"},
+                             "finish_reason": "stop"}]});
+            let body = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                body,
+            )
+        }),
+    );
+    provider_app(app).await
+}
+
+/// A model that streams no usage: its answers are charged the tokens
+/// estimated from the bytes each way (they used to be charged none).
+#[tokio::test]
+async fn a_model_that_streams_no_usage_is_charged_its_estimated_tokens() {
+    let base = streams_no_usage().await;
+    let served = start(config(&base, json!({"limits": {"tokensPerMinute": 60}}))).await;
+    let response = stream_of_400_bytes(&served).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Hello"));
+    assert!(
+        waits(&served).await,
+        "the estimate was charged: alice waits"
+    );
+}
+
+/// Requests at once reserve their tokens: with room for one request's
+/// reservation, the others are refused while it is in flight, and its
+/// unused reservation is given back when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
+    let mock = mock(MockOptions {
+        latency_ms: 400,
+        ..MockOptions::default()
+    })
+    .await;
+    let served = start(config(
+        &mock.base_url(),
+        json!({"limits": {"tokensPerMinute": 1000}}),
+    ))
+    .await;
+    let statuses = at_once(&served.test.url, 10).await;
+    // Each reserves its body and 20 tokens (under 50): all fit.
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // Asking for 2,000 tokens of output takes the bucket into debt: the
+    // next ones wait.
+    let client = served.test.client();
+    let big = client
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(&json!({"model": "p/m", "max_tokens": 2000, "messages": user_message()}))
+        .send();
+    let (big, _) = tokio::join!(big, async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let statuses = at_once(&served.test.url, 5).await;
+        assert!(statuses.iter().all(|s| *s == 429), "{statuses:?}");
+    });
+    let big = big.unwrap();
+    assert_eq!(big.status(), 200);
+    big.bytes().await.unwrap();
+    // Settled to the few tokens it used: the rest is given back.
+    let mut served_again = false;
+    for _ in 0..100 {
+        if at_once(&served.test.url, 1).await == [200] {
+            served_again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served_again, "the unused reservation was given back");
+}
