@@ -414,7 +414,9 @@ fn messages() -> Vec<Sample> {
                                 {"role": "system", "content": "mid-1"},
                                 {"role": "user", "content": "go"}]}),
             json!({"messages": [{"role": "system", "content": "mid-1"}]}),
-            json!({"system": [{"type": "text", "text": "mid-1"}]}),
+            // Carried: Kimi Coding's rules move it to `system`
+            // (`providers::tests`), no other dialect's.
+            json!({"role": "system", "content": "mid-1"}),
         ),
         each(
             "text blocks",
@@ -484,7 +486,8 @@ fn messages() -> Vec<Sample> {
             json!({"tools": messages_tools(), "messages": messages_tool_turns(
                 json!([{"type": "tool_reference", "tool_name": "f"}]))}),
             json!({"type": "tool_reference"}),
-            json!({"type": "text", "text": "Tool f is available."}),
+            // Carried: Kimi Coding's rules make it text, no other dialect's.
+            json!({"type": "tool_reference", "tool_name": "f"}),
         ),
         both(
             "other blocks in a tool_result",

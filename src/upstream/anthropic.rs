@@ -21,12 +21,12 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::{Transport, whole};
-use crate::capabilities::{Dialect, ThinkingSwitch};
+use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
 use crate::format::sse::{Event, Item};
-use crate::translate::anthropic_provider::passthrough::{self, Facts};
-use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
+use crate::translate::anthropic_provider::passthrough;
+use crate::translate::anthropic_provider::{self, MessagesPlan, StreamTranslator};
 use crate::translate::ids;
 use crate::wire::openai::ChatRequest;
 
@@ -36,9 +36,9 @@ impl Transport for Anthropic {
     fn body(
         &self,
         request: &ChatRequest,
-        target: &Target,
+        _target: &Target,
         edits: &Edits,
-        thinking: ThinkingSwitch,
+        plan: &MessagesPlan,
     ) -> Chunks {
         if let Some(original) = request.anthropic_original() {
             let edited = passthrough::Edited {
@@ -46,10 +46,9 @@ impl Transport for Anthropic {
                     .any(|edit| edit.get("reasoning_content").is_some()),
                 tools: edits.top.get("tools").is_some() || edits.top.raw("tools").is_some(),
             };
-            let body =
-                passthrough::passthrough_bytes(original, facts(target, thinking), edited, |body| {
-                    plan_edits(body, request, edits)
-                });
+            let body = passthrough::passthrough_bytes(original, plan, edited, |body| {
+                plan_edits(body, request, edits)
+            });
             if let Some(body) = body {
                 return Chunks::from(Bytes::from(body));
             }
@@ -59,7 +58,7 @@ impl Transport for Anthropic {
         });
         let body = match original {
             Some(original) => {
-                let mut body = passthrough::passthrough(original, facts(target, thinking));
+                let mut body = passthrough::passthrough(original, plan);
                 plan_edits(&mut body, request, edits);
                 body
             }
@@ -68,8 +67,7 @@ impl Transport for Anthropic {
                 // request parsed as one and the edits write JSON values.
                 let openai: Map<String, Value> =
                     serde_json::from_slice(&request.write(edits).to_vec()).unwrap_or_default();
-                let max_output = target.model.max_tokens.unwrap_or(FALLBACK_MAX_TOKENS);
-                let mut body = anthropic_provider::request(&openai, max_output);
+                let mut body = anthropic_provider::request(&openai, plan);
                 body.insert("stream".into(), Value::Bool(true));
                 body
             }
@@ -102,11 +100,11 @@ impl Transport for Anthropic {
 
 /// The members the rules may set or remove that mean the same in both
 /// APIs: an Anthropic client's body takes the rules' edits of these.
-const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
+const SHARED: [&str; 4] = ["model", "temperature", "top_p", "top_k"];
 
 /// The plan's edits of the request model that a passed-through body takes
-/// too: [`SHARED_SAMPLING`] members (`fixedSampling` removes them,
-/// `params` sets them), the tools' schemas in the form the rules gave them
+/// too: [`SHARED`] members (the model id; `fixedSampling` removes
+/// sampling, `params` sets it), the tools' schemas in the form the rules gave them
 /// (a tool's `parameters` as its `input_schema`, by name), the tool choice
 /// and the tools it was narrowed to, and the
 /// reasoning given back to a replayed tool-call turn (a `thinking` block,
@@ -114,7 +112,7 @@ const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
 /// is found by its first tool call's id, which both bodies share (the
 /// body's decoded, as the model holds it).
 fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edits) {
-    for key in SHARED_SAMPLING {
+    for key in SHARED {
         match edits.top.get(key) {
             Some(Some(value)) => {
                 body.insert(key.to_string(), value.clone());
@@ -203,18 +201,6 @@ fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b m
                     .is_some_and(|own| ids::decode(own) == id)
             })
     })
-}
-
-/// What [`passthrough`] needs to know of `target`, and the thinking its
-/// plan decided.
-fn facts(target: &Target, thinking: ThinkingSwitch) -> Facts<'_> {
-    Facts {
-        model: &target.model.id,
-        max_output: target.model.max_tokens,
-        default_max_tokens: FALLBACK_MAX_TOKENS,
-        thinking,
-        stream: true,
-    }
 }
 
 /// The API version every request names.

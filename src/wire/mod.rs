@@ -290,6 +290,12 @@ pub enum Withheld {
     CacheMarks,
     /// A thinking budget (`thinking.budget_tokens`).
     ThinkingBudget,
+    /// Messages' `context_management` (Anthropic's beta).
+    ContextManagement,
+    /// Messages' `output_config`.
+    OutputConfig,
+    /// Messages' server tools (a `type` and no `input_schema`).
+    ServerTools,
 }
 
 /// The API a request came in on (its front end).
