@@ -84,6 +84,11 @@ fn rules(
     streamed_usage(&mut draft, target);
     draft.set("model", json!(target.model.id));
     if target.provider.api == Api::AnthropicMessages {
+        if !target.provider.dialect.is_kimi() {
+            // Messages refuses a repeated `tool_use` id; Kimi's rules make
+            // them unique already, and so, the same way, for any provider.
+            moonshot::unique_tool_call_ids(&mut draft);
+        }
         messages_body(&mut draft, target, limit);
     }
     Ruled {

@@ -166,7 +166,7 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
 /// hex digits of sha256("<id>:<occurrence>:<attempt>") (attempt counting
 /// up past collisions); tool results take their call's new id first-in,
 /// first-out. A `functions <name>:<n>` with a space is repaired too.
-fn unique_tool_call_ids(draft: &mut Draft) {
+pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     let request = draft.request();
     let calls: usize = request
         .messages()

@@ -142,18 +142,57 @@ fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edit
             .collect();
         tools.retain(|tool| name(tool, "/name").is_some_and(|n| offered.contains(&n)));
     }
-    for (index, edit) in &edits.items {
-        let Some(reasoning) = edit.get("reasoning_content") else {
+    give_reasoning(body, request, edits);
+}
+
+/// The reasoning the plan gives back to (or takes from) each replayed
+/// tool-call turn of the model, on the body's turn of the same place: the
+/// n-th assistant turn with tool calls of one is the n-th of the other,
+/// whose first call has the same id (the body's decoded, as the model
+/// holds it). Ids alone do not say which turn is which: Kimi's repeat
+/// across turns (`functions.read:0` in every one).
+fn give_reasoning(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edits) {
+    let given = edits
+        .items
+        .iter()
+        .filter_map(|(index, edit)| Some((*index, edit.get("reasoning_content")?)));
+    let mut given = given.peekable();
+    if given.peek().is_none() {
+        return;
+    }
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    let mut turns = messages.iter_mut().filter_map(|message| {
+        let id = (message["role"] == "assistant")
+            .then(|| first_call(message))
+            .flatten()?
+            .to_string();
+        Some((id, message))
+    });
+    let mut body_turn = turns.next();
+    for (index, message) in request.messages().iter().enumerate() {
+        let Some(id) = message.tool_call_ids.first() else {
             continue;
         };
-        let first_call = request
-            .messages()
-            .get(*index)
-            .and_then(|message| message.tool_call_ids.first());
-        if let Some(turn) = first_call.and_then(|id| replayed_turn(body, id)) {
-            passthrough::give_reasoning(turn, reasoning.and_then(Value::as_str));
+        if let Some((_, reasoning)) = given.next_if(|(at, _)| *at == index)
+            && let Some((body_id, body_message)) = body_turn.as_mut()
+            && ids::decode(body_id) == id.as_str()
+        {
+            passthrough::give_reasoning(body_message, reasoning.and_then(Value::as_str));
         }
+        while given.next_if(|(at, _)| *at <= index).is_some() {}
+        body_turn = turns.next();
     }
+}
+
+/// The id of the first `tool_use` of an assistant `message`.
+fn first_call(message: &Value) -> Option<&str> {
+    message["content"]
+        .as_array()?
+        .iter()
+        .find(|block| block["type"] == "tool_use")?["id"]
+        .as_str()
 }
 
 /// The tools' schemas as the plan's edit of `tools` left them.
@@ -181,26 +220,6 @@ fn schemas(body: &mut Map<String, Value>, edits: &Edits) {
             tool.insert("input_schema".into(), schema.clone());
         }
     }
-}
-
-/// The assistant message of `body` whose first `tool_use` has `id`, an id
-/// of the request model. The model holds the client's ids decoded (the
-/// `cgid_…` ids clawgate hands out stand for the provider's own), so the
-/// body's are compared decoded too.
-fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b mut Value> {
-    let Some(Value::Array(messages)) = body.get_mut("messages") else {
-        return None;
-    };
-    messages.iter_mut().find(|message| {
-        message["role"] == "assistant"
-            && message["content"].as_array().is_some_and(|blocks| {
-                blocks
-                    .iter()
-                    .find(|block| block["type"] == "tool_use")
-                    .and_then(|block| block["id"].as_str())
-                    .is_some_and(|own| ids::decode(own) == id)
-            })
-    })
 }
 
 /// The API version every request names.
