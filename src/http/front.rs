@@ -449,7 +449,8 @@ fn name_dropped(
     said: &Throttle,
     headers: &mut HeaderMap,
 ) {
-    let dropped = fields::dropped(seen, target.provider.api, withheld);
+    let mut dropped: Vec<&str> = fields::dropped(seen, target.provider.api, withheld);
+    dropped.extend(withheld.iter().filter_map(providers::Withheld::removed));
     if dropped.is_empty() {
         return;
     }

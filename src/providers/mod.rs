@@ -300,6 +300,15 @@ impl<'r> Draft<'r> {
         }
     }
 
+    /// Removes `key`, and names it in the answer when the client sent it
+    /// (a rule took it from what the client asked).
+    pub fn remove_named(&mut self, key: &str) {
+        if self.request.contains(key) {
+            self.withhold(Withheld::Removed(key.to_owned().into()));
+        }
+        self.remove(key);
+    }
+
     /// Removes `key` whatever the request holds: a decision that a
     /// transport renders on a body of its own too (an Anthropic client's
     /// `thinking`, which its request model carries as `reasoning_effort`).
@@ -335,13 +344,34 @@ impl<'r> Draft<'r> {
 /// Fields `params` may not set: the gateway itself decides them.
 const NOT_PARAMS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
 
-/// `agents.defaults.models.<ref>.params` fill the fields the client left out.
+/// The `params` a Messages body has a place for: sampling it shares with
+/// chat, the output limit, and the thinking signal the rules read.
+const MESSAGES_PARAMS: [&str; 8] = [
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_completion_tokens",
+    "reasoning_effort",
+    "thinking",
+    "reasoning",
+];
+
+/// `agents.defaults.models.<ref>.params` fill the fields the client left
+/// out; over the Anthropic transport, one a Messages body has no place
+/// for is not set, and the answer names it (`params.<name>`).
 fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
+    let messages = target.provider.api == Api::AnthropicMessages;
     for (key, value) in params.iter() {
-        if !NOT_PARAMS.contains(&key.as_str()) && !draft.has(key) {
-            draft.set(key.clone(), value.clone());
+        if NOT_PARAMS.contains(&key.as_str()) || draft.has(key) {
+            continue;
         }
+        if messages && !MESSAGES_PARAMS.contains(&key.as_str()) {
+            draft.withhold(Withheld::Removed(format!("params.{key}").into()));
+            continue;
+        }
+        draft.set(key.clone(), value.clone());
     }
 }
 

@@ -1128,3 +1128,76 @@ mod kimi_coding_rewrites {
         );
     }
 }
+
+/// What the rules removed of what the client asked, by name (the answer's
+/// `x-clawgate-dropped`).
+fn removed(plan: &super::Plan) -> Vec<&str> {
+    plan.withheld
+        .iter()
+        .filter_map(super::Withheld::removed)
+        .collect()
+}
+
+/// The sampling a model fixes, taken from what the client sent, is named
+/// (K3's `temperature`, `top_p` and `n`); what the client did not send
+/// is not.
+#[test]
+fn fixed_sampling_taken_from_the_client_is_named() {
+    let input = with_messages(json!({"temperature": 0.2, "top_p": 0.5, "n": 1}));
+    let plan = plan_with(json!({}), "kimi/k3", input);
+    let mut names = removed(&plan);
+    names.sort_unstable();
+    assert_eq!(names, ["n", "temperature", "top_p"]);
+    let plan = plan_with(json!({}), "kimi/k3", with_messages(json!({"top_p": 0.5})));
+    assert_eq!(removed(&plan), ["top_p"]);
+    let plan = plan_with(
+        json!({}),
+        "moonshot/kimi-k2.5",
+        with_messages(json!({"temperature": 0.2})),
+    );
+    assert!(removed(&plan).is_empty());
+}
+
+/// K2.6 takes no `temperature` while it thinks: named then, not with
+/// thinking off.
+#[test]
+fn k2_6s_temperature_is_named_while_it_thinks() {
+    let thinking = with_messages(json!({"temperature": 0.2}));
+    let plan = plan_with(json!({}), "moonshot/kimi-k2.6", thinking);
+    assert_eq!(removed(&plan), ["temperature"]);
+    let off = with_messages(json!({"temperature": 0.2, "reasoning_effort": "none"}));
+    let plan = plan_with(json!({}), "moonshot/kimi-k2.6", off);
+    assert!(removed(&plan).is_empty());
+}
+
+/// K3's named tool narrows the tools offered to that one: the others are
+/// named; a choice of the only tool narrows nothing away.
+#[test]
+fn k3s_narrowed_tools_are_named() {
+    let tool = |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {"type": "object"}}});
+    let choice = json!({"type": "function", "function": {"name": "read"}});
+    let input =
+        with_messages(json!({"tools": [tool("read"), tool("write")], "tool_choice": choice}));
+    let plan = plan_with(json!({}), "kimi/k3", input);
+    assert_eq!(removed(&plan), [super::moonshot::NARROWED]);
+    let input = with_messages(json!({"tools": [tool("read")], "tool_choice": choice}));
+    let plan = plan_with(json!({}), "kimi/k3", input);
+    assert!(removed(&plan).is_empty());
+}
+
+/// Over the Anthropic transport, `params` a Messages body has no place
+/// for are not set, and named; those it has a place for are set.
+#[test]
+fn params_a_messages_body_cannot_take_are_named() {
+    let extra = json!({
+        "models": {"providers": {"claude": {
+            "baseUrl": "http://127.0.0.1:9/", "api": "anthropic-messages", "apiKey": "k",
+            "models": [{"id": "opus"}]}}},
+        "agents": {"defaults": {"models": {"claude/opus": {"params": {
+            "presence_penalty": 0.5, "temperature": 0.3}}}}},
+    });
+    let plan = plan_with(extra, "claude/opus", with_messages(json!({})));
+    assert_eq!(removed(&plan), ["params.presence_penalty"]);
+    assert_eq!(plan.edits.top.get("temperature"), Some(Some(&json!(0.3))));
+    assert_eq!(plan.edits.top.get("presence_penalty"), None);
+}

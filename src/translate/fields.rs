@@ -432,7 +432,7 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
                     Dropped(_) => true,
                     Planned(_) => withheld
                         .iter()
-                        .any(|&what| planned_row(seen.front, what) == Some(*index)),
+                        .any(|what| planned_row(seen.front, what) == Some(*index)),
                     _ => false,
                 }
         })
@@ -445,7 +445,7 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
 }
 
 /// The planned row of `front`'s table that names what a plan withheld.
-pub fn planned_row(front: Front, withheld: Withheld) -> Option<usize> {
+pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
     match (front, withheld) {
         (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
         (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
@@ -592,7 +592,7 @@ mod tests {
                     Withheld::ServerTools,
                 ]
                 .into_iter()
-                .any(|what| planned_row(front, what) == Some(index));
+                .any(|what| planned_row(front, &what) == Some(index));
                 assert_eq!(planned, named, "{front:?}: {}", row.name);
             }
         }

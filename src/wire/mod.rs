@@ -283,8 +283,9 @@ mod tests {
 
 /// What the client asked that a target is not sent, where the field
 /// tables leave the decision to the provider rules (`translate::fields`'
-/// planned rows): the answer names it as dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// planned rows), or what the rules removed of what a row carries
+/// ([`Withheld::Removed`]): the answer names it as dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Withheld {
     /// Cache breakpoints (`cache_control`).
     CacheMarks,
@@ -296,6 +297,20 @@ pub enum Withheld {
     OutputConfig,
     /// Messages' server tools (a `type` and no `input_schema`).
     ServerTools,
+    /// What a rule removed, by the name the header and the log give it (a
+    /// member a model fixes, `temperature`; the tools a choice narrowed
+    /// away; a `params` member the body has no place for).
+    Removed(std::borrow::Cow<'static, str>),
+}
+
+impl Withheld {
+    /// The name of what a rule removed, for the header and the log.
+    pub fn removed(&self) -> Option<&str> {
+        match self {
+            Withheld::Removed(name) => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// The API a request came in on (its front end).
