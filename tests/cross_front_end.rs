@@ -269,7 +269,8 @@ async fn every_front_end_sends_every_catalog_model_the_same_body_over_anthropic(
 /// A thinking budget reaches OpenRouter from an Anthropic client, as a
 /// chat client's effort does: as `reasoning` over the chat transport (its
 /// `max_tokens`, the effort's level), as the thinking switch with that
-/// budget over the Anthropic one (with half the limit for the effort).
+/// budget over the Anthropic one (with half the limit for the effort),
+/// below the output limit on both.
 #[tokio::test]
 async fn a_thinking_budget_reaches_openrouter_from_either_front_end() {
     for api in ["openai-completions", "anthropic-messages"] {
@@ -309,6 +310,18 @@ async fn a_thinking_budget_reaches_openrouter_from_either_front_end() {
                 from_chat[effort.0], effort.1,
                 "{model} over {api}: {from_chat}"
             );
+            // A budget at or over the output limit is kept below it, on
+            // either transport (the one rule, `providers::thinking_budget`).
+            let over = json!({"model": model, "max_tokens": 2000,
+                "thinking": {"type": "enabled", "budget_tokens": 3000},
+                "messages": [{"role": "user", "content": "hi"}]});
+            gw.messages(over).await.bytes().await.unwrap();
+            let sent = upstream.requests().last().unwrap()["body"].clone();
+            let below = match api {
+                "openai-completions" => &sent["reasoning"]["max_tokens"],
+                _ => &sent["thinking"]["budget_tokens"],
+            };
+            assert_eq!(*below, json!(1999), "{model} over {api}: {sent}");
         }
     }
 }

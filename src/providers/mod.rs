@@ -69,6 +69,7 @@ fn rules(
     }
     let thinking = requested_thinking(request, target);
     fill_params(&mut draft, target);
+    draft.limit = output_limit(&mut draft, target);
     match target.provider.dialect {
         Dialect::Moonshot => moonshot::apply(&mut draft, target, thinking),
         Dialect::KimiCoding => kimi_coding::apply(&mut draft, target, thinking),
@@ -80,7 +81,6 @@ fn rules(
     }
     only_anthropic_serves(&mut draft, target);
     developer_role(&mut draft, target);
-    let limit = output_limit(&mut draft, target);
     streamed_usage(&mut draft, target);
     draft.set("model", json!(target.model.id));
     if target.provider.api == Api::AnthropicMessages {
@@ -89,7 +89,7 @@ fn rules(
             // them unique already, and so, the same way, for any provider.
             moonshot::unique_tool_call_ids(&mut draft);
         }
-        messages_body(&mut draft, target, limit);
+        messages_body(&mut draft, target);
     }
     Ruled {
         edits: draft.edits,
@@ -103,8 +103,9 @@ fn rules(
 /// and Claude Code's billing-header line taken from `system` (as the
 /// translation takes it): its hash changes on every request and defeats
 /// the provider's cache.
-fn messages_body(draft: &mut Draft, target: &Target, limit: Option<u64>) {
-    let max_tokens = limit
+fn messages_body(draft: &mut Draft, target: &Target) {
+    let max_tokens = draft
+        .limit
         .or(target.model.max_tokens)
         .unwrap_or(FALLBACK_MAX_TOKENS);
     let asked = draft.request().native().thinking_budget;
@@ -246,6 +247,8 @@ pub struct Draft<'r> {
     withheld: Vec<Withheld>,
     /// A Messages body's typed decisions (the Anthropic transport's).
     pub messages: MessagesPlan,
+    /// The output limit sent, once decided ([`output_limit`]), if any.
+    limit: Option<u64>,
 }
 
 impl<'r> Draft<'r> {
@@ -256,6 +259,7 @@ impl<'r> Draft<'r> {
             kimi_tools: None,
             withheld: Vec::new(),
             messages: MessagesPlan::default(),
+            limit: None,
         }
     }
 
@@ -268,6 +272,12 @@ impl<'r> Draft<'r> {
 
     pub fn request(&self) -> &'r ChatRequest {
         self.request
+    }
+
+    /// The output limit the target is sent, if any (decided before the
+    /// dialect's rules run).
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
     }
 
     /// A top-level member as it stands after the edits so far.
