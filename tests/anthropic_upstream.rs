@@ -1592,7 +1592,7 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     assert_eq!(response.status(), 200);
     let dropped = header(&response, "x-clawgate-dropped");
     assert!(!dropped.contains("context_management"), "{dropped}");
-    assert!(!dropped.contains("server tools"), "{dropped}");
+    assert!(!dropped.contains("web_search"), "{dropped}");
     let mut as_sent = tool_search_request("m");
     as_sent["max_tokens"] = json!(1000);
     assert_eq!(claude.requests()[0]["body"], as_sent);
@@ -1601,6 +1601,9 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     assert_eq!(response.status(), 200);
     let dropped = header(&response, "x-clawgate-dropped");
     assert!(dropped.contains("context_management"), "{dropped}");
+    // The server tool is named by its type.
+    assert!(dropped.contains("web_search_20250305"), "{dropped}");
+    assert!(!dropped.contains("server tools"), "{dropped}");
     let expected = json!({
         "model": "m",
         "max_tokens": 1000,

@@ -86,7 +86,7 @@ async fn a_messages_request_to_a_chat_provider_names_what_it_did_not_get() {
                 "cache_control",
                 "redacted_thinking blocks",
                 "server tool blocks (server_tool_use and *_tool_result)",
-                "server tools (a type and no input_schema)",
+                "web_search_20250305",
                 "unknown members",
             ],
             "stream: {stream}"

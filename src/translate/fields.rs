@@ -205,7 +205,7 @@ table! {
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
-        ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them"), Planned("only Anthropic runs them: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take them; other Anthropic-format providers get them as sent");
+        ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them; named by their types (`web_search_20250305`)"), Planned("named by their types (`web_search_20250305`); only Anthropic runs them: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take them; other Anthropic-format providers get them as sent");
         ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
     }
 }

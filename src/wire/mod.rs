@@ -342,6 +342,9 @@ pub struct Seen {
     rows: u128,
     /// Top-level members no row names, as the client spelt them.
     unknown: Vec<Box<str>>,
+    /// The types of the server tools (Messages' `web_search_20250305`, ...),
+    /// as the client spelt them: what the answer names when they go.
+    server_tools: Option<std::sync::Arc<[Box<str>]>>,
 }
 
 impl Seen {
@@ -368,6 +371,16 @@ impl Seen {
 
     pub fn rows(&self) -> u128 {
         self.rows
+    }
+
+    /// Notes the types of the request's server tools.
+    pub fn server_tools(&mut self, types: std::sync::Arc<[Box<str>]>) {
+        self.server_tools = (!types.is_empty()).then_some(types);
+    }
+
+    /// The types of the request's server tools, if it has any.
+    pub fn server_tool_types(&self) -> &[Box<str>] {
+        self.server_tools.as_deref().unwrap_or_default()
     }
 
     /// Notes a top-level member no row names (once each, the first

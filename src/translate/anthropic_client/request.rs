@@ -136,6 +136,9 @@ struct Tools {
     rows: u128,
     /// The server tools' names (which a `tool_choice` may not name).
     server: Arc<[Box<str>]>,
+    /// The server tools' types, distinct, in order, the first
+    /// [`MAX_SERVER_TYPES`] (their names for one without a type).
+    server_types: Arc<[Box<str>]>,
     /// Client tools only, at least one, none with `defer_loading`.
     client_only: bool,
 }
@@ -276,10 +279,15 @@ fn translated_system(system: &Content) -> System {
     }
 }
 
+/// The most server-tool types a request's answer names (each compared
+/// only with those, and the header kept short).
+const MAX_SERVER_TYPES: usize = 16;
+
 /// The chat `tools` array for `tools`, and the rows they hold.
 fn translated_tools(tools: &[AnthropicTool]) -> Tools {
     let mut rows = 0;
     let mut server = Vec::new();
+    let mut server_types: Vec<Box<str>> = Vec::new();
     for tool in tools {
         if tool.cache_control.is_some() {
             rows |= Row::CacheControl.bit();
@@ -289,6 +297,12 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
         } else {
             rows |= Row::ServerTool.bit();
             server.push(tool.name.clone().into_boxed_str());
+            let kind = tool.kind.as_deref().unwrap_or(&tool.name);
+            if server_types.len() < MAX_SERVER_TYPES
+                && !server_types.iter().any(|known| **known == *kind)
+            {
+                server_types.push(kind.into());
+            }
         }
     }
     Tools {
@@ -298,6 +312,7 @@ fn translated_tools(tools: &[AnthropicTool]) -> Tools {
             && server.is_empty()
             && tools.iter().all(|tool| tool.defer_loading.is_none()),
         server: server.into(),
+        server_types: server_types.into(),
     }
 }
 
@@ -340,6 +355,7 @@ fn write(
     native: &mut Native,
 ) -> Result<Vec<u8>, TranslateError> {
     seen.mark_all(system.rows | tools.rows);
+    seen.server_tools(tools.server_types.clone());
     // A breakpoint on a tool has no chat message to stand on.
     native.unplaced_marks = tools.rows & Row::CacheControl.bit() != 0;
     if let (Some(_), Some(mark)) = (&system.text, &system.mark) {
