@@ -1544,3 +1544,83 @@ async fn a_passed_through_tool_call_gets_an_id_the_client_can_replay() {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     );
 }
+
+/// Claude Code's tool search and mid-conversation system beta, with
+/// Anthropic's own members: what only Kimi Coding cannot take.
+fn tool_search_request(model: &str) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 1000,
+        "stream": true,
+        "system": [{"type": "text", "text": "You are Claude Code."}],
+        "messages": [
+            {"role": "user", "content": "open a PR"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "ToolSearch", "input": {"query": "github"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                {"type": "tool_reference", "tool_name": "mcp__github__create_pr"}]}]},
+            {"role": "system", "content": "Auto mode is on."},
+        ],
+        "tools": [
+            {"name": "ToolSearch", "input_schema": {"type": "object"}},
+            {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}, "defer_loading": true},
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ],
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+    })
+}
+
+/// Kimi Coding's rewrites are its own: an Anthropic-format provider of
+/// another dialect gets the client's body as sent (the model id and
+/// limit aside), and only Kimi Coding gets tool references as text,
+/// every tool whole, the system message in `system`, and no server tool
+/// or `context_management`, which the answer names as dropped.
+#[tokio::test]
+async fn kimi_codings_rewrites_reach_kimi_coding_only() {
+    let claude = mock(MockOptions::default()).await;
+    let kimi = mock(MockOptions::default()).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "claude-like": anthropic_provider(&claude),
+            "kimi": {"baseUrl": format!("http://{}/", kimi.addr), "apiKey": KEY,
+                     "api": "anthropic-messages", "models": [{"id": "m", "maxTokens": 2048}]}}},
+        "agents": {"defaults": {"model": "claude-like/m"}},
+    }))
+    .await;
+
+    let response = gw.messages(tool_search_request("claude-like/m")).await;
+    assert_eq!(response.status(), 200);
+    let dropped = header(&response, "x-clawgate-dropped");
+    assert!(!dropped.contains("context_management"), "{dropped}");
+    assert!(!dropped.contains("web_search"), "{dropped}");
+    let mut as_sent = tool_search_request("m");
+    as_sent["max_tokens"] = json!(1000);
+    assert_eq!(claude.requests()[0]["body"], as_sent);
+
+    let response = gw.messages(tool_search_request("kimi/m")).await;
+    assert_eq!(response.status(), 200);
+    let dropped = header(&response, "x-clawgate-dropped");
+    assert!(dropped.contains("context_management"), "{dropped}");
+    // The server tool is named by its type.
+    assert!(dropped.contains("web_search_20250305"), "{dropped}");
+    assert!(!dropped.contains("server tools"), "{dropped}");
+    let expected = json!({
+        "model": "m",
+        "max_tokens": 1000,
+        "stream": true,
+        "system": [{"type": "text", "text": "You are Claude Code."},
+                   {"type": "text", "text": "Auto mode is on."}],
+        "messages": [
+            {"role": "user", "content": "open a PR"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "ToolSearch", "input": {"query": "github"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                {"type": "text", "text": "Tool mcp__github__create_pr is available."}]}]},
+        ],
+        "tools": [
+            {"name": "ToolSearch", "input_schema": {"type": "object"}},
+            {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}},
+        ],
+    });
+    assert_eq!(kimi.requests()[0]["body"], expected);
+}

@@ -7,6 +7,7 @@
 mod common;
 
 use clawgate::mock::MockServer;
+use clawgate::translate::ids;
 use common::*;
 use serde_json::{Value, json};
 
@@ -23,8 +24,11 @@ async fn catalog(mock: &MockServer, api: &str) -> TestGateway {
 }
 
 /// One turn as each client writes it for a provider over `api`: thinking
-/// asked for, a system prompt, a replayed tool call and its result, and a
-/// tool whose schema has a `type` beside an `anyOf`. Thinking in Messages'
+/// asked for, a system prompt, two replayed tool calls with the same id
+/// (as Kimi gives them: `functions.read:0` in every turn; an Anthropic
+/// client replays them as clawgate handed them out, each answer's with
+/// its own nonce) and their results, and a tool whose schema has a `type`
+/// beside an `anyOf`. Thinking in Messages'
 /// words: over the Anthropic transport, the budget a chat client's effort
 /// becomes there (half `max_tokens`); over the chat transport, the effort
 /// alone (a budget is a request of its own there: OpenRouter takes it as
@@ -40,6 +44,12 @@ fn turn(model: &str, api: &str) -> (Value, Value, Value) {
             {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
                 "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": "A"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": KIMI_ID, "type": "function",
+                "function": {"name": "read", "arguments": "{\"path\":\"b\"}"}}]},
+            {"role": "tool", "tool_call_id": KIMI_ID, "content": "B"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": KIMI_ID, "type": "function",
+                "function": {"name": "read", "arguments": "{\"path\":\"c\"}"}}]},
+            {"role": "tool", "tool_call_id": KIMI_ID, "content": "C"},
             {"role": "user", "content": "thanks"}],
         "tools": [{"type": "function", "function": {"name": "read", "description": "Read a file", "parameters": schema}}]});
     let messages = json!({"model": model, "max_tokens": 8000,
@@ -54,6 +64,10 @@ fn turn(model: &str, api: &str) -> (Value, Value, Value) {
             {"role": "user", "content": "read a"},
             {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "read", "input": {"path": "a"}}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "A"}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": handed_out(1), "name": "read", "input": {"path": "b"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": handed_out(1), "content": "B"}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": handed_out(2), "name": "read", "input": {"path": "c"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": handed_out(2), "content": "C"}]},
             {"role": "user", "content": "thanks"}],
         "tools": [{"name": "read", "description": "Read a file", "input_schema": schema}]});
     let responses = json!({"model": model, "max_output_tokens": 8000, "reasoning": {"effort": "high"},
@@ -62,16 +76,34 @@ fn turn(model: &str, api: &str) -> (Value, Value, Value) {
             {"role": "user", "content": "read a"},
             {"type": "function_call", "call_id": "call_1", "name": "read", "arguments": "{\"path\":\"a\"}"},
             {"type": "function_call_output", "call_id": "call_1", "output": "A"},
+            {"type": "function_call", "call_id": KIMI_ID, "name": "read", "arguments": "{\"path\":\"b\"}"},
+            {"type": "function_call_output", "call_id": KIMI_ID, "output": "B"},
+            {"type": "function_call", "call_id": KIMI_ID, "name": "read", "arguments": "{\"path\":\"c\"}"},
+            {"type": "function_call_output", "call_id": KIMI_ID, "output": "C"},
             {"role": "user", "content": "thanks"}],
         "tools": [{"type": "function", "name": "read", "description": "Read a file", "parameters": schema}]});
     (chat, messages, responses)
 }
 
+/// The id Kimi gives a tool call in every turn.
+const KIMI_ID: &str = "functions.read:0";
+
+/// [`KIMI_ID`] as clawgate handed it to an Anthropic client in answer
+/// `nonce`.
+fn handed_out(nonce: u32) -> String {
+    ids::encode(Some(KIMI_ID), 0, ids::Nonce(nonce))
+}
+
 /// A body (Messages or chat) with each text spelt one way (a string
 /// content or system as one text block, no content as an empty one) and
 /// consecutive turns of one role as one: the spellings mean the same to
-/// the provider.
+/// the provider; and each tool-call id named by the order it first
+/// appears in (ids differ as each client was handed them, and as the
+/// rules make repeated ones unique, while pairing the same calls and
+/// results).
 fn one_spelling(mut body: Value) -> Value {
+    let mut seen: Vec<String> = Vec::new();
+    rename_ids(&mut body, &mut seen);
     let as_blocks = |value: Value| match value {
         Value::String(text) => json!([{"type": "text", "text": text}]),
         // A chat turn of tool calls alone: `null` or `""`.
@@ -98,6 +130,33 @@ fn one_spelling(mut body: Value) -> Value {
     }
     *messages = turns;
     body
+}
+
+/// Each tool-call id in `value` as `id<n>`, `n` its place in `seen`.
+fn rename_ids(value: &mut Value, seen: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => {
+            // A Messages `tool_use` block, or a chat tool call.
+            let is_call =
+                members.get("type") == Some(&json!("tool_use")) || members.contains_key("function");
+            for (key, member) in members.iter_mut() {
+                let is_id = matches!(key.as_str(), "tool_use_id" | "tool_call_id")
+                    || (key == "id" && is_call);
+                match member {
+                    Value::String(id) if is_id => {
+                        let at = seen.iter().position(|s| s == id).unwrap_or_else(|| {
+                            seen.push(id.clone());
+                            seen.len() - 1
+                        });
+                        *id = format!("id{at}");
+                    }
+                    other => rename_ids(other, seen),
+                }
+            }
+        }
+        Value::Array(elements) => elements.iter_mut().for_each(|e| rename_ids(e, seen)),
+        _ => {}
+    }
 }
 
 /// Every turn through the three front ends to every catalog model, its
@@ -196,10 +255,73 @@ async fn every_front_end_sends_every_catalog_model_the_same_body_over_anthropic(
         gw.messages(messages).await.bytes().await.unwrap();
         let sent = one_spelling(upstream.requests().last().unwrap()["body"].clone());
         assert_eq!(sent.get("thinking"), thinking.as_ref(), "{model}");
-        let replayed = &sent["messages"][1]["content"][0];
-        let expected = json!({"type": "thinking", "thinking": "", "signature": ""});
-        assert_eq!(*replayed == expected, given_back, "{model}: {replayed}");
+        // Every replayed turn, those whose Kimi id repeats too.
+        for turn in [1, 3, 5] {
+            let replayed = &sent["messages"][turn]["content"][0];
+            let expected = json!({"type": "thinking", "thinking": "", "signature": ""});
+            assert_eq!(*replayed == expected, given_back, "{model}: {replayed}");
+        }
         let branches = &sent["tools"][0]["input_schema"]["properties"]["path"]["anyOf"];
         assert_eq!(*branches == lifted, moonshot_form, "{model}: {branches}");
+    }
+}
+
+/// A thinking budget reaches OpenRouter from an Anthropic client, as a
+/// chat client's effort does: as `reasoning` over the chat transport (its
+/// `max_tokens`, the effort's level), as the thinking switch with that
+/// budget over the Anthropic one (with half the limit for the effort),
+/// below the output limit on both.
+#[tokio::test]
+async fn a_thinking_budget_reaches_openrouter_from_either_front_end() {
+    for api in ["openai-completions", "anthropic-messages"] {
+        let upstream = healthy_mock().await;
+        let gw = catalog(&upstream, api).await;
+        for model in ["openrouter/moonshotai/kimi-k2.6", "openrouter/auto"] {
+            let messages = json!({"model": model, "max_tokens": 8000,
+                "thinking": {"type": "enabled", "budget_tokens": 3000},
+                "messages": [{"role": "user", "content": "hi"}]});
+            let chat = json!({"model": model, "max_tokens": 8000, "reasoning_effort": "high",
+                "messages": [{"role": "user", "content": "hi"}]});
+            gw.messages(messages).await.bytes().await.unwrap();
+            let from_messages = upstream.requests().last().unwrap()["body"].clone();
+            gw.chat(chat).await.bytes().await.unwrap();
+            let from_chat = upstream.requests().last().unwrap()["body"].clone();
+            let (budget, effort) = match api {
+                "openai-completions" => (
+                    ("reasoning", json!({"max_tokens": 3000})),
+                    ("reasoning", json!({"effort": "high"})),
+                ),
+                _ => (
+                    (
+                        "thinking",
+                        json!({"type": "enabled", "budget_tokens": 3000}),
+                    ),
+                    (
+                        "thinking",
+                        json!({"type": "enabled", "budget_tokens": 4000}),
+                    ),
+                ),
+            };
+            assert_eq!(
+                from_messages[budget.0], budget.1,
+                "{model} over {api}: {from_messages}"
+            );
+            assert_eq!(
+                from_chat[effort.0], effort.1,
+                "{model} over {api}: {from_chat}"
+            );
+            // A budget at or over the output limit is kept below it, on
+            // either transport (the one rule, `providers::thinking_budget`).
+            let over = json!({"model": model, "max_tokens": 2000,
+                "thinking": {"type": "enabled", "budget_tokens": 3000},
+                "messages": [{"role": "user", "content": "hi"}]});
+            gw.messages(over).await.bytes().await.unwrap();
+            let sent = upstream.requests().last().unwrap()["body"].clone();
+            let below = match api {
+                "openai-completions" => &sent["reasoning"]["max_tokens"],
+                _ => &sent["thinking"]["budget_tokens"],
+            };
+            assert_eq!(*below, json!(1999), "{model} over {api}: {sent}");
+        }
     }
 }

@@ -56,3 +56,33 @@ async fn the_warn_line_is_said_once_a_minute_and_the_header_every_time() {
     });
     assert!(said);
 }
+
+/// What a model's rules take from the client's request is named too:
+/// K3 fixes `temperature`, `top_p` and `n`.
+#[tokio::test]
+async fn what_the_rules_remove_is_named_in_the_header_and_the_line() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"providers": {"kimi": {"baseUrl": mock.base_url(), "apiKey": KEY}}},
+        "agents": {"defaults": {"model": "kimi/k3"}},
+    }))
+    .await;
+    let body = json!({"model": "kimi/k3", "temperature": 0.2, "top_p": 0.5,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let response = gw.chat(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-clawgate-dropped"),
+        "temperature, top_p"
+    );
+    let _ = response.bytes().await;
+    let sent = &mock.requests()[0]["body"];
+    assert!(sent.get("temperature").is_none(), "{sent}");
+    let warned = captured.lines().into_iter().any(|line| {
+        line["level"] == "WARN"
+            && line["fields"]["target"] == "kimi/k3"
+            && line["fields"]["dropped"] == "temperature, top_p"
+    });
+    assert!(warned);
+}

@@ -597,7 +597,7 @@ async fn attempt(
 ) -> Result<Reply, AttemptError> {
     let transport = transport_of(target.provider.api);
     let plan = sent.plan;
-    let body = transport.body(sent.request, target, &plan.edits, plan.thinking);
+    let body = transport.body(sent.request, target, &plan.edits, &plan.messages);
     let native = transport.speaks_natively(sent.request);
     let reply = upstream
         .attempt(
@@ -641,7 +641,7 @@ pub fn body(
 ) -> Result<Chunks, Declined> {
     let plan = providers::plan(request, target, memo)?;
     let transport = transport_of(target.provider.api);
-    Ok(transport.body(request, target, &plan.edits, plan.thinking))
+    Ok(transport.body(request, target, &plan.edits, &plan.messages))
 }
 
 /// One non-streaming attempt on `target` outside any chain (`clawgate

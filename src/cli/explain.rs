@@ -105,7 +105,7 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
             match providers::plan(&request, target, &memo) {
                 Ok(plan) => {
                     let transport = transport_of(provider.api);
-                    let sent = transport.body(&request, target, &plan.edits, plan.thinking);
+                    let sent = transport.body(&request, target, &plan.edits, &plan.messages);
                     let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
                     let mut edits: Vec<Value> = plan
                         .edits

@@ -2,17 +2,171 @@
 //! gate on the `User-Agent` (only recognised coding agents are served; the
 //! default, `KimiCLI/0.77` on the OpenAI endpoint and `claude-code/0.1.0` on
 //! the Anthropic one, comes from the dialect's default headers). Its request
-//! rules are Moonshot's, whichever endpoint the request is then sent to.
+//! rules are Moonshot's, whichever endpoint the request is then sent to;
+//! on its Anthropic endpoint, a client's own Messages body also gets Kimi
+//! Coding's rewrites ([`MESSAGES_REWRITES`]), which no other provider gets.
 
-use serde_json::json;
+use memchr::memmem;
+use serde_json::{Map, Value, json};
 
 use super::{Draft, Thinking, Withheld, moonshot};
+use crate::capabilities::Api;
 use crate::catalog;
 use crate::config::Target;
+use crate::translate::anthropic_provider::Rewrite;
+use crate::translate::anthropic_provider::passthrough::escapes_a_letter;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     moonshot::apply(draft, target, thinking);
     cap_effort(draft, target);
+    messages_rewrites(draft, target);
+}
+
+/// A client's own Messages body, sent to Kimi Coding's Anthropic endpoint,
+/// is rewritten where the endpoint refuses what Claude Code sends.
+fn messages_rewrites(draft: &mut Draft, target: &Target) {
+    if target.provider.api == Api::AnthropicMessages {
+        draft.messages.rewrites = &MESSAGES_REWRITES;
+    }
+}
+
+/// Kimi Coding's rewrites of a client's Messages body, in order.
+pub const MESSAGES_REWRITES: [Rewrite; 3] = [
+    Rewrite {
+        members: &["messages", "system"],
+        applies: names_the_system_role,
+        apply: system_messages_to_system,
+    },
+    Rewrite {
+        members: &["messages", "tools"],
+        applies: holds_a_tool_reference,
+        apply: tool_references,
+    },
+    Rewrite {
+        members: &["tools"],
+        applies: defers_loading,
+        apply: load_every_tool,
+    },
+];
+
+/// Whether `json` holds `name` as a string (a text that quotes it has it
+/// escaped and does not count), or a letter written as an escape, which
+/// could spell it.
+fn holds(json: &[u8], name: &[u8]) -> bool {
+    memmem::find(json, name).is_some() || escapes_a_letter(json)
+}
+
+fn names_the_system_role(messages: &[u8]) -> bool {
+    holds(messages, b"\"system\"")
+}
+
+fn holds_a_tool_reference(messages: &[u8]) -> bool {
+    holds(messages, b"\"tool_reference\"")
+}
+
+fn defers_loading(tools: &[u8]) -> bool {
+    holds(tools, b"\"defer_loading\"")
+}
+
+/// Moves the `role: "system"` messages of Claude Code's mid-conversation
+/// system beta, which Kimi Coding refuses, to the end of `system`, in
+/// order (as the translation does with OpenAI system messages); the turns
+/// on either side, now neighbours of one role, become one turn.
+fn system_messages_to_system(body: &mut Map<String, Value>) {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    if !messages.iter().any(|m| m["role"] == "system") {
+        return;
+    }
+    let mut moved = Vec::new();
+    let mut kept: Vec<Value> = Vec::with_capacity(messages.len());
+    for message in messages.drain(..) {
+        if message["role"] == "system" {
+            moved.extend(content_blocks(&message["content"]));
+            continue;
+        }
+        match kept.last_mut() {
+            Some(last) if last["role"] == message["role"] => {
+                let mut blocks = content_blocks(&last["content"]);
+                blocks.extend(content_blocks(&message["content"]));
+                last["content"] = Value::Array(blocks);
+            }
+            _ => kept.push(message),
+        }
+    }
+    *messages = kept;
+    let mut system = match body.remove("system") {
+        Some(system) => content_blocks(&system),
+        None => Vec::new(),
+    };
+    system.extend(moved);
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+}
+
+/// Content as blocks: a string is one text block (none when empty).
+fn content_blocks(content: &Value) -> Vec<Value> {
+    match content {
+        Value::Array(blocks) => blocks.clone(),
+        Value::String(text) if text.is_empty() => Vec::new(),
+        Value::String(text) => vec![json!({"type": "text", "text": text})],
+        _ => Vec::new(),
+    }
+}
+
+/// Claude Code's tool search answers with `tool_reference` blocks in a
+/// tool result, naming the tools it loads; Kimi refuses the request
+/// ("Invalid request Error", kimi-cli #1449). A reference becomes a text
+/// block naming the tool: available when the body offers it (the tool
+/// itself is in `tools`, sent whole: [`load_every_tool`]), not available
+/// otherwise (a server tool, which goes): the model learns what the
+/// search found either way, and nothing is left out.
+fn tool_references(body: &mut Map<String, Value>) {
+    let offered: Vec<String> = match body.get("tools") {
+        Some(Value::Array(tools)) => tools
+            .iter()
+            .filter(|tool| tool.get("input_schema").is_some_and(|s| !s.is_null()))
+            .filter_map(|tool| tool.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    for message in messages.iter_mut() {
+        let Some(Value::Array(blocks)) = message.get_mut("content") else {
+            continue;
+        };
+        for block in blocks.iter_mut() {
+            let Some(Value::Array(content)) = block.get_mut("content") else {
+                continue;
+            };
+            for inner in content.iter_mut() {
+                if inner["type"] != "tool_reference" {
+                    continue;
+                }
+                let name = inner["tool_name"].as_str().unwrap_or_default();
+                let text = if offered.iter().any(|o| o == name) {
+                    format!("Tool {name} is available.")
+                } else {
+                    format!("Tool {name} is not available.")
+                };
+                *inner = json!({"type": "text", "text": text});
+            }
+        }
+    }
+}
+
+/// Every tool offered is sent whole: tools' `defer_loading` goes.
+fn load_every_tool(body: &mut Map<String, Value>) {
+    if let Some(Value::Array(tools)) = body.get_mut("tools") {
+        for tool in tools.iter_mut().filter_map(Value::as_object_mut) {
+            tool.remove("defer_loading");
+        }
+    }
 }
 
 /// kimi-for-coding answered 429 to every request with `max` effort

@@ -7,7 +7,9 @@
 //! [`kimi_coding`] shares; [`openrouter`]; [`openai`] for any other
 //! endpoint). This file holds what every dialect shares: the model's
 //! `params`, reading the client's thinking signal, the developer role, the
-//! output limit, streamed usage and the upstream model id.
+//! output limit, the thinking budget, streamed usage and the upstream
+//! model id; and, for a Messages body ([`MessagesPlan`]), the billing
+//! header and what only Anthropic serves.
 
 mod kimi_coding;
 mod moonshot;
@@ -21,29 +23,45 @@ pub use plan::{Declined, KIMI_MAX_TOOLS, Memo, Plan, Refusal, Skip, plan};
 
 use serde_json::{Value, json};
 
-use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel};
+use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingSwitch};
 use crate::config::Target;
 use crate::format::body::Edits;
+use crate::translate::anthropic_provider::{self, MessagesPlan};
 use crate::wire::openai::ChatRequest;
+
+/// The output limit a Messages body gets when neither the client nor the
+/// model's catalog entry gives one (Anthropic requires `max_tokens`).
+pub const FALLBACK_MAX_TOKENS: u64 = 4096;
+
+/// The smallest thinking budget Anthropic accepts.
+const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// The edits that make `request` right for `target` (the rules alone,
 /// without the plan's skips and stream: for the rules' table tests).
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     // A result that cannot be paired is refused by the plan.
     let repairs = tool_results::repairs(request.messages()).unwrap_or_default();
-    rules(request, target, repairs, None).0
+    rules(request, target, repairs, None).edits
 }
 
 pub use crate::wire::Withheld;
 
-/// The rules' edits, given the tool results paired again and, for Kimi,
-/// what was read of the tools, and what the target is not sent.
+/// What the rules decided for one target: the edits of the request model,
+/// what the target is not sent, and a Messages body's typed decisions.
+struct Ruled {
+    edits: Edits,
+    withheld: Vec<Withheld>,
+    messages: MessagesPlan,
+}
+
+/// The rules' decisions, given the tool results paired again and, for
+/// Kimi, what was read of the tools.
 fn rules(
     request: &ChatRequest,
     target: &Target,
     repairs: Vec<(usize, String)>,
     kimi_tools: Option<moonshot::ToolsRead>,
-) -> (Edits, Vec<Withheld>) {
+) -> Ruled {
     let mut draft = Draft::new(request);
     draft.kimi_tools = kimi_tools;
     for (index, id) in repairs {
@@ -51,6 +69,7 @@ fn rules(
     }
     let thinking = requested_thinking(request, target);
     fill_params(&mut draft, target);
+    draft.limit = output_limit(&mut draft, target);
     match target.provider.dialect {
         Dialect::Moonshot => moonshot::apply(&mut draft, target, thinking),
         Dialect::KimiCoding => kimi_coding::apply(&mut draft, target, thinking),
@@ -60,11 +79,72 @@ fn rules(
     if target.provider.dialect != Dialect::OpenRouter {
         no_place_for_native(&mut draft, target);
     }
+    only_anthropic_serves(&mut draft, target);
     developer_role(&mut draft, target);
-    output_limit(&mut draft, target);
     streamed_usage(&mut draft, target);
     draft.set("model", json!(target.model.id));
-    (draft.edits, draft.withheld)
+    if target.provider.api == Api::AnthropicMessages {
+        if !target.provider.dialect.is_kimi() {
+            // Messages refuses a repeated `tool_use` id; Kimi's rules make
+            // them unique already, and so, the same way, for any provider.
+            moonshot::unique_tool_call_ids(&mut draft);
+        }
+        messages_body(&mut draft, target);
+    }
+    Ruled {
+        edits: draft.edits,
+        withheld: draft.withheld,
+        messages: draft.messages,
+    }
+}
+
+/// What a Messages body gets that a chat body has no word for: the output
+/// limit it requires, thinking as the rules wrote it, with its budget,
+/// and Claude Code's billing-header line taken from `system` (as the
+/// translation takes it): its hash changes on every request and defeats
+/// the provider's cache.
+fn messages_body(draft: &mut Draft, target: &Target) {
+    let max_tokens = draft
+        .limit
+        .or(target.model.max_tokens)
+        .unwrap_or(FALLBACK_MAX_TOKENS);
+    let asked = draft.request().native().thinking_budget;
+    let thinking = switch(
+        draft.get("thinking").as_ref(),
+        draft.get("reasoning").as_ref(),
+        draft.edits.top.get("thinking") == Some(None),
+    );
+    let plan = &mut draft.messages;
+    plan.max_tokens = max_tokens;
+    plan.budget = thinking_budget(asked, Some(max_tokens)).unwrap_or(MIN_THINKING_BUDGET);
+    plan.without_billing_header = true;
+    plan.thinking = thinking;
+}
+
+/// The thinking the rules wrote in the target's own words (a `thinking`
+/// switch, Moonshot's, else OpenRouter's `reasoning`), or that they took
+/// it out (`omitted`): a model that cannot be told.
+fn switch(thinking: Option<&Value>, reasoning: Option<&Value>, omitted: bool) -> ThinkingSwitch {
+    match anthropic_provider::asks_thinking(thinking, reasoning) {
+        Some(true) => ThinkingSwitch::On,
+        Some(false) => ThinkingSwitch::Off,
+        None if omitted => ThinkingSwitch::Omitted,
+        None => ThinkingSwitch::AsSent,
+    }
+}
+
+/// The thinking budget, decided here only: the client's own (`asked`,
+/// Messages' `budget_tokens`), else half the output limit and at least
+/// 1,024; below the limit where that is possible (Anthropic refuses a
+/// budget that is not). `None` with neither.
+pub fn thinking_budget(asked: Option<u64>, limit: Option<u64>) -> Option<u64> {
+    let below = |limit: u64| limit.saturating_sub(1).max(1);
+    match (asked, limit) {
+        (Some(asked), Some(limit)) => Some(asked.min(below(limit))),
+        (Some(asked), None) => Some(asked),
+        (None, Some(limit)) => Some((limit / 2).max(MIN_THINKING_BUDGET).min(below(limit))),
+        (None, None) => None,
+    }
 }
 
 /// A translated request's cache breakpoints and thinking budget have no
@@ -165,6 +245,10 @@ pub struct Draft<'r> {
     kimi_tools: Option<moonshot::ToolsRead>,
     /// What the target is not sent of what the client asked.
     withheld: Vec<Withheld>,
+    /// A Messages body's typed decisions (the Anthropic transport's).
+    pub messages: MessagesPlan,
+    /// The output limit sent, once decided ([`output_limit`]), if any.
+    limit: Option<u64>,
 }
 
 impl<'r> Draft<'r> {
@@ -174,6 +258,8 @@ impl<'r> Draft<'r> {
             edits: Edits::default(),
             kimi_tools: None,
             withheld: Vec::new(),
+            messages: MessagesPlan::default(),
+            limit: None,
         }
     }
 
@@ -186,6 +272,12 @@ impl<'r> Draft<'r> {
 
     pub fn request(&self) -> &'r ChatRequest {
         self.request
+    }
+
+    /// The output limit the target is sent, if any (decided before the
+    /// dialect's rules run).
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
     }
 
     /// A top-level member as it stands after the edits so far.
@@ -216,6 +308,15 @@ impl<'r> Draft<'r> {
         if self.has(key) {
             self.edits.top.remove(key.to_owned());
         }
+    }
+
+    /// Removes `key`, and names it in the answer when the client sent it
+    /// (a rule took it from what the client asked).
+    pub fn remove_named(&mut self, key: &str) {
+        if self.request.contains(key) {
+            self.withhold(Withheld::Removed(key.to_owned().into()));
+        }
+        self.remove(key);
     }
 
     /// Removes `key` whatever the request holds: a decision that a
@@ -253,13 +354,61 @@ impl<'r> Draft<'r> {
 /// Fields `params` may not set: the gateway itself decides them.
 const NOT_PARAMS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
 
-/// `agents.defaults.models.<ref>.params` fill the fields the client left out.
+/// The `params` a Messages body has a place for: sampling it shares with
+/// chat, the output limit, and the thinking signal the rules read.
+const MESSAGES_PARAMS: [&str; 8] = [
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_completion_tokens",
+    "reasoning_effort",
+    "thinking",
+    "reasoning",
+];
+
+/// `agents.defaults.models.<ref>.params` fill the fields the client left
+/// out; over the Anthropic transport, one a Messages body has no place
+/// for is not set, and the answer names it (`params.<name>`).
 fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
+    let messages = target.provider.api == Api::AnthropicMessages;
     for (key, value) in params.iter() {
-        if !NOT_PARAMS.contains(&key.as_str()) && !draft.has(key) {
-            draft.set(key.clone(), value.clone());
+        if NOT_PARAMS.contains(&key.as_str()) || draft.has(key) {
+            continue;
         }
+        if messages && !MESSAGES_PARAMS.contains(&key.as_str()) {
+            draft.withhold(Withheld::Removed(format!("params.{key}").into()));
+            continue;
+        }
+        draft.set(key.clone(), value.clone());
+    }
+}
+
+/// Members of a Messages body that only Anthropic serves (its betas),
+/// which the Anthropic endpoints of the dialects clawgate knows (Moonshot's,
+/// Kimi Coding's, OpenRouter's) do not take.
+/// (`container` and `mcp_servers` are refused before any target.)
+const ANTHROPIC_ONLY: [&str; 2] = ["context_management", "output_config"];
+
+/// A client's own Messages body goes to the Anthropic endpoint of a
+/// dialect clawgate knows without what only Anthropic serves: its beta
+/// members, and server tools (web search, code execution, ...), which run
+/// at Anthropic. A provider of no dialect (Anthropic itself) gets them.
+/// The answer names them dropped (where the client sent them).
+fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
+    if target.provider.api != Api::AnthropicMessages || target.provider.dialect == Dialect::Generic
+    {
+        return;
+    }
+    draft.messages.removed = &ANTHROPIC_ONLY;
+    draft.messages.without_server_tools = true;
+    for what in [
+        Withheld::ContextManagement,
+        Withheld::OutputConfig,
+        Withheld::ServerTools,
+    ] {
+        draft.withhold(what);
     }
 }
 
@@ -277,8 +426,8 @@ fn developer_role(draft: &mut Draft, target: &Target) {
 }
 
 /// The output limit moves to the field the model expects and is clamped to
-/// the model's maximum output.
-fn output_limit(draft: &mut Draft, target: &Target) {
+/// the model's maximum output: the limit sent, if any.
+fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
     if let Some(field) = target.model.capabilities.max_tokens_field {
         let other = match field {
             MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
@@ -291,19 +440,24 @@ fn output_limit(draft: &mut Draft, target: &Target) {
             }
         }
     }
-    let Some(maximum) = target.model.max_tokens else {
-        return;
-    };
+    let mut sent = None;
     for field in [
-        MaxTokensField::MaxTokens,
         MaxTokensField::MaxCompletionTokens,
+        MaxTokensField::MaxTokens,
     ] {
-        if let Some(asked) = draft.get(field.name()).and_then(|v| v.as_u64())
-            && asked > maximum
-        {
-            draft.set(field.name(), json!(maximum));
-        }
+        let Some(asked) = draft.get(field.name()).and_then(|v| v.as_u64()) else {
+            continue;
+        };
+        let limit = match target.model.max_tokens {
+            Some(maximum) if asked > maximum => {
+                draft.set(field.name(), json!(maximum));
+                maximum
+            }
+            _ => asked,
+        };
+        sent = sent.or(Some(limit));
     }
+    sent
 }
 
 /// Providers that cannot stream usage are not asked to.

@@ -14,7 +14,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Draft, Thinking};
+use super::{Draft, Thinking, Withheld};
 use crate::capabilities::{ForcedToolChoice, Reasoning, ThinkingControl};
 use crate::config::Target;
 use crate::format::recent::Recent;
@@ -71,11 +71,11 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     }
 
     for field in &caps.fixed_sampling {
-        draft.remove(field);
+        draft.remove_named(field);
     }
     if on {
         for field in &caps.fixed_sampling_when_thinking {
-            draft.remove(field);
+            draft.remove_named(field);
         }
         if relax && (pinned || draft.get("tool_choice") == Some(json!("required"))) {
             draft.set("tool_choice", json!("auto"));
@@ -127,6 +127,7 @@ fn narrow_tool_choice(draft: &mut Draft) {
         draft.set("tool_choice", json!("auto"));
         return;
     };
+    let offered = tools.len();
     let chosen: Vec<Value> = tools
         .into_iter()
         .filter(|tool| name.is_some() && tool.pointer("/function/name") == name.as_ref())
@@ -134,10 +135,16 @@ fn narrow_tool_choice(draft: &mut Draft) {
     if chosen.is_empty() {
         draft.set("tool_choice", json!("auto"));
     } else {
+        if chosen.len() < offered {
+            draft.withhold(Withheld::Removed(NARROWED.into()));
+        }
         draft.set("tools", Value::Array(chosen));
         draft.set("tool_choice", json!("required"));
     }
 }
+
+/// How the answer names the tools a named choice narrowed away.
+pub const NARROWED: &str = "tools other than the one tool_choice names";
 
 /// With thinking on, every replayed assistant turn that made tool calls
 /// carries `reasoning_content` (Kimi answers 400 otherwise): the reasoning
@@ -166,7 +173,7 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
 /// hex digits of sha256("<id>:<occurrence>:<attempt>") (attempt counting
 /// up past collisions); tool results take their call's new id first-in,
 /// first-out. A `functions <name>:<n>` with a space is repaired too.
-fn unique_tool_call_ids(draft: &mut Draft) {
+pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     let request = draft.request();
     let calls: usize = request
         .messages()

@@ -2,7 +2,7 @@
 //! Only a level the client did not send itself (the model's `params`, or
 //! the `thinkingDefault`) is added, as OpenAI's `reasoning_effort`, and only
 //! for models that reason. Over the Anthropic transport, which has no
-//! effort, a chat client's `reasoning_effort` is the thinking switch.
+//! effort, the client's `reasoning_effort` is the thinking switch.
 
 use serde_json::{Value, json};
 
@@ -30,15 +30,13 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     }
 }
 
-/// A chat client's `reasoning_effort` as the switch the Anthropic transport
-/// renders (`none` off, any other level on), unless the client sent a
-/// switch of its own. A Messages client's own body says it already.
+/// The client's `reasoning_effort` (a Messages client's thinking, as the
+/// front end read it) as the switch the Anthropic transport renders
+/// (`none` off, any other level on), unless the client sent a switch of
+/// its own.
 fn effort_as_switch(draft: &mut Draft) {
     let request = draft.request();
-    if request.anthropic_original().is_some()
-        || request.contains("thinking")
-        || request.contains("reasoning")
-    {
+    if request.contains("thinking") || request.contains("reasoning") {
         return;
     }
     if let Some(Value::String(effort)) = request.value("reasoning_effort") {

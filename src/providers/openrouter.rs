@@ -27,8 +27,9 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             Thinking::Unspecified => {}
             Thinking::Off => draft.set("reasoning", json!({"enabled": false})),
             // The client's own budget, where it gave one (Anthropic's
-            // `thinking.budget_tokens`): OpenRouter takes it as is.
+            // `thinking.budget_tokens`), below the output limit.
             Thinking::On(_) if budget.is_some() => {
+                let budget = super::thinking_budget(budget, draft.limit());
                 draft.set("reasoning", json!({"max_tokens": budget}));
                 budget_sent = true;
             }

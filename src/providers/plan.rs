@@ -9,10 +9,9 @@ use serde_json::json;
 
 use super::Withheld;
 use super::moonshot::KimiTools;
-use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
 use crate::format::body::Edits;
-use crate::translate::anthropic_provider;
+use crate::translate::anthropic_provider::MessagesPlan;
 use crate::wire::openai::ChatRequest;
 
 /// The most tools Kimi accepts in one request, on either API.
@@ -26,9 +25,10 @@ pub struct Plan {
     /// What the client asked that this target is not sent (the answer
     /// names it as dropped).
     pub withheld: Vec<Withheld>,
-    /// Thinking as the rules decided it, for a body the edits do not
-    /// apply to (an Anthropic client's own).
-    pub thinking: ThinkingSwitch,
+    /// What a Messages body gets, in typed fields (the Anthropic
+    /// transport's: output limit, thinking and its budget, what goes,
+    /// the target's own rewrites).
+    pub messages: MessagesPlan,
 }
 
 /// Why a target is not sent the request.
@@ -111,27 +111,13 @@ pub fn plan(request: &ChatRequest, target: &Target, memo: &Memo) -> Result<Plan,
     {
         return Err(Declined::Skip(Skip::Image { message }));
     }
-    let (mut edits, withheld) = super::rules(request, target, repairs, kimi_tools);
-    streaming(&mut edits, request, target);
-    let thinking = switch(&edits);
+    let mut ruled = super::rules(request, target, repairs, kimi_tools);
+    streaming(&mut ruled.edits, request, target);
     Ok(Plan {
-        edits,
-        withheld,
-        thinking,
+        edits: ruled.edits,
+        withheld: ruled.withheld,
+        messages: ruled.messages,
     })
-}
-
-/// The thinking the rules wrote in the target's own words (a `thinking`
-/// switch, Moonshot's, else OpenRouter's `reasoning`), or that they took
-/// it out: a model that cannot be told.
-fn switch(edits: &Edits) -> ThinkingSwitch {
-    let set = |key| edits.top.get(key).flatten();
-    match anthropic_provider::asks_thinking(set("thinking"), set("reasoning")) {
-        Some(true) => ThinkingSwitch::On,
-        Some(false) => ThinkingSwitch::Off,
-        None if edits.top.get("thinking") == Some(None) => ThinkingSwitch::Omitted,
-        None => ThinkingSwitch::AsSent,
-    }
 }
 
 /// Every request is streamed upstream: one the client did not stream asks
@@ -146,50 +132,6 @@ fn streaming(edits: &mut Edits, request: &ChatRequest, target: &Target) {
                 .set("stream_options", json!({"include_usage": true}));
         } else {
             edits.top.remove("stream_options");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The typed switch says what the rules wrote, in either provider's
-    /// words, and that they took thinking out.
-    #[test]
-    fn the_switch_is_what_the_rules_wrote() {
-        let cases: [(&str, Option<Option<serde_json::Value>>, ThinkingSwitch); 6] = [
-            (
-                "thinking",
-                Some(Some(json!({"type": "enabled"}))),
-                ThinkingSwitch::On,
-            ),
-            (
-                "thinking",
-                Some(Some(json!({"type": "disabled"}))),
-                ThinkingSwitch::Off,
-            ),
-            ("thinking", Some(None), ThinkingSwitch::Omitted),
-            (
-                "reasoning",
-                Some(Some(json!({"effort": "high"}))),
-                ThinkingSwitch::On,
-            ),
-            (
-                "reasoning",
-                Some(Some(json!({"effort": "none"}))),
-                ThinkingSwitch::Off,
-            ),
-            ("thinking", None, ThinkingSwitch::AsSent),
-        ];
-        for (key, edit, expected) in cases {
-            let mut edits = Edits::default();
-            match &edit {
-                Some(Some(value)) => edits.top.set(key, value.clone()),
-                Some(None) => edits.top.remove(key),
-                None => {}
-            }
-            assert_eq!(switch(&edits), expected, "{key}: {edit:?}");
         }
     }
 }

@@ -871,3 +871,333 @@ fn the_plan_asks_for_a_stream_whatever_the_client_asked() {
         }
     }
 }
+
+/// The plan for `model_ref` under `extra` config, of the OpenAI `input`.
+fn plan_with(extra: Value, model_ref: &str, input: Value) -> super::Plan {
+    let config = config(extra);
+    let target = config
+        .target(&ModelRef::parse(model_ref).unwrap())
+        .unwrap_or_else(|| panic!("no target {model_ref}"));
+    let request = ChatRequest::parse(input.to_string()).unwrap();
+    super::plan(&request, &target, &super::Memo::default()).expect("planned")
+}
+
+/// The catalog's providers over their Anthropic endpoints, and Anthropic.
+fn over_anthropic() -> Value {
+    json!({"models": {"providers": {
+        "moonshot": {"api": "anthropic-messages", "baseUrl": "https://api.moonshot.ai/anthropic"},
+        "kimi": {"api": "anthropic-messages", "baseUrl": "https://api.kimi.com/coding"},
+        "openrouter": {"api": "anthropic-messages", "baseUrl": "https://openrouter.ai/api"},
+        "claude": {"baseUrl": "http://127.0.0.1:9/", "api": "anthropic-messages", "apiKey": "k",
+            "models": [{"id": "opus", "reasoning": true, "maxTokens": 32000}]},
+    }}})
+}
+
+/// The thinking budget is decided in one place: the client's own, else
+/// half the output limit and at least 1,024, below the limit either way.
+#[test]
+fn the_thinking_budget_is_the_clients_or_half_the_limit_below_it() {
+    let cases = [
+        (None, Some(32768), Some(16384)),
+        (None, Some(1500), Some(1024)),
+        (None, Some(600), Some(599)),
+        (None, Some(1), Some(1)),
+        (Some(2000), Some(32768), Some(2000)),
+        (Some(40000), Some(32000), Some(31999)),
+        (Some(2000), None, Some(2000)),
+        (None, None, None),
+    ];
+    for (asked, limit, expected) in cases {
+        assert_eq!(
+            super::thinking_budget(asked, limit),
+            expected,
+            "{asked:?} {limit:?}"
+        );
+    }
+}
+
+/// A Messages body's output limit is decided with the chat body's: the
+/// client's, clamped to the model's, else the model's, else 4,096.
+#[test]
+fn a_messages_body_gets_the_limit_the_rules_decide() {
+    let cases = [
+        ("claude/opus", json!({"max_tokens": 100}), 100),
+        (
+            "claude/opus",
+            json!({"max_completion_tokens": 1_000_000}),
+            32000,
+        ),
+        ("claude/opus", json!({}), 32000),
+        (
+            "kimi/kimi-for-coding",
+            json!({"max_tokens": 1_000_000}),
+            32768,
+        ),
+    ];
+    for (model_ref, input, expected) in cases {
+        let plan = plan_with(over_anthropic(), model_ref, with_messages(input.clone()));
+        assert_eq!(plan.messages.max_tokens, expected, "{model_ref}: {input}");
+    }
+    let plain = json!({"models": {"providers": {"claude": {
+        "baseUrl": "http://127.0.0.1:9/", "api": "anthropic-messages", "apiKey": "k",
+        "models": [{"id": "plain"}]}}}});
+    let plan = plan_with(plain, "claude/plain", with_messages(json!({})));
+    assert_eq!(plan.messages.max_tokens, super::FALLBACK_MAX_TOKENS);
+}
+
+/// Thinking and its budget, as the rules wrote them, for a Messages body.
+#[test]
+fn a_messages_body_gets_the_switch_and_budget_the_rules_decide() {
+    use crate::capabilities::ThinkingSwitch;
+    let cases = [
+        (json!({"reasoning_effort": "high"}), ThinkingSwitch::On),
+        (json!({"reasoning_effort": "none"}), ThinkingSwitch::Off),
+        (json!({"thinking": {"type": "enabled"}}), ThinkingSwitch::On),
+        (json!({}), ThinkingSwitch::AsSent),
+    ];
+    for (mut input, expected) in cases {
+        input["max_tokens"] = json!(10_000);
+        let input = with_messages(input);
+        let plan = plan_with(over_anthropic(), "claude/opus", input.clone());
+        assert_eq!(plan.messages.thinking, expected, "{input}");
+        assert_eq!(plan.messages.budget, 5000, "{input}");
+    }
+    // A model that cannot be told gets no switch.
+    let plan = plan_with(
+        over_anthropic(),
+        "moonshot/kimi-k2.7-code",
+        with_messages(json!({"thinking": {"type": "enabled"}})),
+    );
+    assert_eq!(plan.messages.thinking, ThinkingSwitch::Omitted);
+}
+
+/// Kimi Coding's rewrites of a Messages body are its own: Moonshot's and
+/// OpenRouter's Anthropic endpoints and Anthropic do not get them; only
+/// Anthropic (a provider of no dialect) gets what only it serves.
+#[test]
+fn only_kimi_coding_gets_its_rewrites_of_a_messages_body() {
+    let cases = [
+        ("kimi/kimi-for-coding", 3, true),
+        ("moonshot/kimi-k2.6", 0, true),
+        ("openrouter/moonshotai/kimi-k2.6", 0, true),
+        ("claude/opus", 0, false),
+    ];
+    for (model_ref, rewrites, kimi) in cases {
+        let plan = plan_with(over_anthropic(), model_ref, with_messages(json!({})));
+        let messages = &plan.messages;
+        assert_eq!(messages.rewrites.len(), rewrites, "{model_ref}");
+        assert_eq!(messages.without_server_tools, kimi, "{model_ref}");
+        assert_eq!(!messages.removed.is_empty(), kimi, "{model_ref}");
+        assert!(messages.without_billing_header, "{model_ref}");
+    }
+    // Over the chat transport, no Messages body is planned.
+    let plan = plan_with(json!({}), "kimi/kimi-for-coding", with_messages(json!({})));
+    assert_eq!(plan.messages.rewrites.len(), 0);
+    assert_eq!(plan.messages.max_tokens, 0);
+}
+
+/// Kimi Coding's rewrites of a client's Messages body, as the passthrough
+/// writes them, from the tree of the whole and from the bytes.
+mod kimi_coding_rewrites {
+    use bytes::Bytes;
+    use serde_json::{Map, Value, json};
+
+    use super::super::kimi_coding::MESSAGES_REWRITES;
+    use crate::translate::anthropic_client::Read;
+    use crate::translate::anthropic_provider::MessagesPlan;
+    use crate::translate::anthropic_provider::passthrough::{self, Edited};
+
+    const PLAN: MessagesPlan = MessagesPlan {
+        max_tokens: 100,
+        thinking: crate::capabilities::ThinkingSwitch::AsSent,
+        budget: 99,
+        without_billing_header: true,
+        removed: &[],
+        without_server_tools: true,
+        rewrites: &MESSAGES_REWRITES,
+    };
+
+    /// The body written for `body`: the same from its tree and, where the
+    /// bytes serve, from them.
+    fn written(body: &Value) -> Value {
+        let Value::Object(tree) = body.clone() else {
+            panic!("not an object: {body}")
+        };
+        let from_tree = Value::Object(passthrough::passthrough(tree, &PLAN));
+        if let Some(bytes) = from_bytes(&body.to_string()) {
+            let bytes: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(bytes, from_tree, "{body}: from its bytes");
+        }
+        from_tree
+    }
+
+    fn from_bytes(body: &str) -> Option<Vec<u8>> {
+        let mut read = Read::parse(body.as_bytes()).ok()?;
+        let original = read.original(Bytes::copy_from_slice(body.as_bytes()));
+        passthrough::passthrough_bytes(&original, &PLAN, Edited::default(), |_: &mut Map<_, _>| {})
+    }
+
+    /// Claude Code's tool search (kimi-cli #1449, cc-switch #2941); the
+    /// thinking block of the earlier turn stays (ccx #213).
+    #[test]
+    fn tool_references_become_text_and_deferred_tools_are_sent_whole() {
+        let result = |content: Value| json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": content}]});
+        let turn = json!({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "I need a tool for this.", "signature": "s"},
+            {"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {"query": "github"}}]});
+        let body = json!({"max_tokens": 100, "messages": [
+            {"role": "user", "content": "open a PR"}, turn.clone(),
+            result(json!([
+                {"type": "tool_reference", "tool_name": "mcp__github__create_pr"},
+                {"type": "tool_reference", "tool_name": "mcp__gone__x"},
+            ])),
+        ],
+        "tools": [
+            {"name": "ToolSearch", "input_schema": {"type": "object"}},
+            {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}, "defer_loading": true},
+        ]});
+        assert_eq!(
+            written(&body),
+            json!({"max_tokens": 100, "stream": true, "messages": [
+                {"role": "user", "content": "open a PR"}, turn.clone(),
+                result(json!([{"type": "text", "text": "Tool mcp__github__create_pr is available."},
+                              {"type": "text", "text": "Tool mcp__gone__x is not available."}])),
+            ],
+            "tools": [
+                {"name": "ToolSearch", "input_schema": {"type": "object"}},
+                {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}},
+            ]}),
+        );
+        // A reference to a tool not offered (a server tool, which goes)
+        // says so: nothing the client sent is lost in silence.
+        let body = json!({"max_tokens": 100, "messages": [
+                {"role": "user", "content": "x"}, turn.clone(),
+                result(json!([{"type": "tool_reference", "tool_name": "web_search"}]))],
+                "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+        assert_eq!(
+            written(&body),
+            json!({"max_tokens": 100, "stream": true, "messages": [
+                {"role": "user", "content": "x"}, turn,
+                result(json!([{"type": "text", "text": "Tool web_search is not available."}]))]}),
+        );
+    }
+
+    #[test]
+    fn mid_conversation_system_messages_move_to_the_system_prompt() {
+        let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": [{"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": [{"type": "text", "text": "go"}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "system", "content": "Plan mode is off."},
+        ]});
+        assert_eq!(
+            written(&body),
+            json!({"max_tokens": 100, "stream": true,
+            "system": [{"type": "text", "text": "Be brief."},
+                       {"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}},
+                       {"type": "text", "text": "Plan mode is off."}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "go"}]},
+                {"role": "assistant", "content": "ok"},
+            ]})
+        );
+        // Without system messages, the messages are not touched.
+        let body = json!({"max_tokens": 10, "messages": [
+            {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
+        assert_eq!(written(&body)["messages"], body["messages"]);
+    }
+
+    /// What a rewrite may apply to is read into the tree, a name spelt
+    /// with escapes too; the messages go as written otherwise.
+    #[test]
+    fn the_messages_are_read_into_a_tree_only_where_a_rewrite_applies() {
+        for body in [
+            r#"{"messages":[{"role":"system","content":"x"}]}"#,
+            r#"{"messages":[{"role":"syst\u0065m","content":"x"}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"tool_r\u0065ference","tool_name":"A"}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"tool_reference","tool_name":"A"}]}]}]}"#,
+        ] {
+            assert_eq!(from_bytes(body), None, "{body}");
+        }
+        let body = r#"{"messages":[ {"role":"user","content":"a \"system\" word"} ]}"#;
+        let written = String::from_utf8(from_bytes(body).unwrap()).unwrap();
+        assert!(
+            written.contains(r#"[ {"role":"user","content":"a \"system\" word"} ]"#),
+            "{written}"
+        );
+    }
+}
+
+/// What the rules removed of what the client asked, by name (the answer's
+/// `x-clawgate-dropped`).
+fn removed(plan: &super::Plan) -> Vec<&str> {
+    plan.withheld
+        .iter()
+        .filter_map(super::Withheld::removed)
+        .collect()
+}
+
+/// The sampling a model fixes, taken from what the client sent, is named
+/// (K3's `temperature`, `top_p` and `n`); what the client did not send
+/// is not.
+#[test]
+fn fixed_sampling_taken_from_the_client_is_named() {
+    let input = with_messages(json!({"temperature": 0.2, "top_p": 0.5, "n": 1}));
+    let plan = plan_with(json!({}), "kimi/k3", input);
+    let mut names = removed(&plan);
+    names.sort_unstable();
+    assert_eq!(names, ["n", "temperature", "top_p"]);
+    let plan = plan_with(json!({}), "kimi/k3", with_messages(json!({"top_p": 0.5})));
+    assert_eq!(removed(&plan), ["top_p"]);
+    let plan = plan_with(
+        json!({}),
+        "moonshot/kimi-k2.5",
+        with_messages(json!({"temperature": 0.2})),
+    );
+    assert!(removed(&plan).is_empty());
+}
+
+/// K2.6 takes no `temperature` while it thinks: named then, not with
+/// thinking off.
+#[test]
+fn k2_6s_temperature_is_named_while_it_thinks() {
+    let thinking = with_messages(json!({"temperature": 0.2}));
+    let plan = plan_with(json!({}), "moonshot/kimi-k2.6", thinking);
+    assert_eq!(removed(&plan), ["temperature"]);
+    let off = with_messages(json!({"temperature": 0.2, "reasoning_effort": "none"}));
+    let plan = plan_with(json!({}), "moonshot/kimi-k2.6", off);
+    assert!(removed(&plan).is_empty());
+}
+
+/// K3's named tool narrows the tools offered to that one: the others are
+/// named; a choice of the only tool narrows nothing away.
+#[test]
+fn k3s_narrowed_tools_are_named() {
+    let tool = |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {"type": "object"}}});
+    let choice = json!({"type": "function", "function": {"name": "read"}});
+    let input =
+        with_messages(json!({"tools": [tool("read"), tool("write")], "tool_choice": choice}));
+    let plan = plan_with(json!({}), "kimi/k3", input);
+    assert_eq!(removed(&plan), [super::moonshot::NARROWED]);
+    let input = with_messages(json!({"tools": [tool("read")], "tool_choice": choice}));
+    let plan = plan_with(json!({}), "kimi/k3", input);
+    assert!(removed(&plan).is_empty());
+}
+
+/// Over the Anthropic transport, `params` a Messages body has no place
+/// for are not set, and named; those it has a place for are set.
+#[test]
+fn params_a_messages_body_cannot_take_are_named() {
+    let extra = json!({
+        "models": {"providers": {"claude": {
+            "baseUrl": "http://127.0.0.1:9/", "api": "anthropic-messages", "apiKey": "k",
+            "models": [{"id": "opus"}]}}},
+        "agents": {"defaults": {"models": {"claude/opus": {"params": {
+            "presence_penalty": 0.5, "temperature": 0.3}}}}},
+    });
+    let plan = plan_with(extra, "claude/opus", with_messages(json!({})));
+    assert_eq!(removed(&plan), ["params.presence_penalty"]);
+    assert_eq!(plan.edits.top.get("temperature"), Some(Some(&json!(0.3))));
+    assert_eq!(plan.edits.top.get("presence_penalty"), None);
+}

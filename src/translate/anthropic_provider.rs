@@ -18,9 +18,8 @@
 //! - `reasoning_content` replayed on an assistant message becomes a
 //!   `thinking` block (signature empty), even when empty: the Kimi rules add
 //!   `""` where Kimi insists on reasoning being replayed.
-//! - The OpenAI-side thinking switch `{type: enabled}` becomes
-//!   `{type: enabled, budget_tokens}` with half of `max_tokens`, at least
-//!   1,024 and below `max_tokens` where that is possible.
+//! - `max_tokens` and thinking (`{type: enabled, budget_tokens}`) are what
+//!   the target's plan decided ([`MessagesPlan`]).
 //! - Fields Anthropic has no place for (`n`, penalties, `response_format`,
 //!   `logprobs`, `seed`, `reasoning_effort`, `stream_options`, ...) are
 //!   dropped, and so are custom tools and a choice naming one; `user`
@@ -36,29 +35,54 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::ids;
+use crate::capabilities::ThinkingSwitch;
 use crate::format::sse::{Event, Item};
 use crate::wire::chunk;
 
-/// The output limit used when neither the client nor the model's catalog
-/// entry gives one (`max_tokens` is required by Anthropic).
-pub const FALLBACK_MAX_TOKENS: u64 = 4096;
+/// What a target's plan decided of a Messages body, in typed fields:
+/// `providers::plan` decides each, once; the Anthropic transport writes
+/// them, onto a translated body ([`request`]) or the client's own
+/// ([`passthrough`]), and decides nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessagesPlan {
+    /// `max_tokens` (which Anthropic requires).
+    pub max_tokens: u64,
+    /// Thinking on, off, not sent, or the body's own.
+    pub thinking: ThinkingSwitch,
+    /// The thinking budget sent with thinking on.
+    pub budget: u64,
+    /// Whether Claude Code's billing-header line goes from `system`.
+    pub without_billing_header: bool,
+    /// Members of the client's body the target is not sent.
+    pub removed: &'static [&'static str],
+    /// Whether server tools (a `type` and no `input_schema`) go.
+    pub without_server_tools: bool,
+    /// The target's own rewrites of the client's body, in order.
+    pub rewrites: &'static [Rewrite],
+}
 
-/// The smallest thinking budget Anthropic accepts.
-const MIN_THINKING_BUDGET: u64 = 1024;
+/// A rewrite of a client's Messages body that a dialect's rules ask for
+/// (`providers`): [`passthrough`] applies it, knowing only which members
+/// it works on.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite {
+    /// The members it reads or changes, read into a tree when it applies.
+    pub members: &'static [&'static str],
+    /// Whether it may have something to do, read on the bytes of its first
+    /// member as the client wrote them (erring towards yes).
+    pub applies: fn(&[u8]) -> bool,
+    /// The rewrite, on a tree holding its members.
+    pub apply: fn(&mut Map<String, Value>),
+}
 
-/// The Anthropic Messages body for an OpenAI chat-completions body.
-/// `default_max_tokens` is used when the body sets no output limit.
-pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<String, Value> {
+/// The Anthropic Messages body for an OpenAI chat-completions body, with
+/// the output limit and thinking the `plan` decided.
+pub fn request(openai: &Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value> {
     let mut out = Map::new();
     if let Some(model) = openai.get("model") {
         out.insert("model".into(), model.clone());
     }
-    let max_tokens = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|key| openai.get(*key).and_then(Value::as_u64))
-        .unwrap_or(default_max_tokens);
-    out.insert("max_tokens".into(), json!(max_tokens));
-
+    out.insert("max_tokens".into(), json!(plan.max_tokens));
     let (system, messages) = messages(openai.get("messages"));
     if !system.is_empty() {
         out.insert("system".into(), Value::Array(system));
@@ -101,17 +125,17 @@ pub fn request(openai: &Map<String, Value>, default_max_tokens: u64) -> Map<Stri
             out.insert(key.into(), value.clone());
         }
     }
-    match asks_thinking(openai.get("thinking"), openai.get("reasoning")) {
-        Some(true) => {
+    match plan.thinking {
+        ThinkingSwitch::On => {
             out.insert(
                 "thinking".into(),
-                json!({"type": "enabled", "budget_tokens": thinking_budget(max_tokens)}),
+                json!({"type": "enabled", "budget_tokens": plan.budget}),
             );
         }
-        Some(false) => {
+        ThinkingSwitch::Off => {
             out.insert("thinking".into(), json!({"type": "disabled"}));
         }
-        None => {}
+        ThinkingSwitch::AsSent | ThinkingSwitch::Omitted => {}
     }
     if let Some(user) = openai.get("user").and_then(Value::as_str) {
         out.insert("metadata".into(), json!({"user_id": user}));
@@ -132,14 +156,6 @@ pub fn asks_thinking(thinking: Option<&Value>, reasoning: Option<&Value>) -> Opt
     }
     let reasoning = reasoning.filter(|r| r.is_object())?;
     Some(!(reasoning["enabled"] == json!(false) || reasoning["effort"] == json!("none")))
-}
-
-/// The thinking budget for an output limit: half of it, at least 1,024,
-/// and below the limit where that is possible.
-fn thinking_budget(max_tokens: u64) -> u64 {
-    (max_tokens / 2)
-        .max(MIN_THINKING_BUDGET)
-        .min(max_tokens.saturating_sub(1).max(1))
 }
 
 /// `(system blocks, messages)`: consecutive messages of one role are merged,

@@ -188,7 +188,7 @@ table! {
         ToolChoice => "tool_choice", Field, Translated("`auto`, `required`, `none` or a named function, as the plan relaxes it"), Translated("as the plan relaxes it");
         Thinking => "thinking", Field, Translated("`reasoning_effort`: disabled as `none`; enabled by its budget (below 4,096 `low`, from 16,384 `high`, else `medium`); adaptive leaves it to `output_config.effort`"), Translated("what the target's plan decides: the client's own switch when on");
         ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); the other chat providers have no budget: it chooses `reasoning_effort` (see `thinking`)"), Translated("kept below `max_tokens`");
-        OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`xhigh` and `max` as `high`); `format`'s JSON schema as `response_format: {type: json_schema}`, named `output`, strict (a format of another type: an unknown member)"), Dropped("Kimi's endpoints do not take it: its effort decides the plan's thinking, and its `format` has no place (ask for JSON in the prompt)");
+        OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`xhigh` and `max` as `high`); `format`'s JSON schema as `response_format: {type: json_schema}`, named `output`, strict (a format of another type: an unknown member)"), Planned("the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take it: its effort decides the plan's thinking, and its `format` has no place (ask for JSON in the prompt); other Anthropic-format providers get it as sent");
         StopSequences => "stop_sequences", Field, Translated("`stop`"), SAME;
         StopSequencesBeyond => "stop_sequences[4..]", Field, Dropped("chat providers take at most 4 stop sequences (OpenAI's limit)"), SAME;
         Temperature => "temperature", Field, Carried, Carried;
@@ -196,13 +196,13 @@ table! {
         TopK => "top_k", Field, Dropped("the chat API has no `top_k`"), Carried;
         MetadataUserId => "metadata.user_id", Field, Translated("`user`"), Carried;
         Stream => "stream", Field, Translated("always streamed upstream; a whole answer is assembled"), Translated("always streamed upstream; a whole answer is assembled");
-        ContextManagement => "context_management", Field, Dropped("Anthropic's beta, which clawgate does not ask for"), Dropped("Anthropic's beta, which clawgate does not ask for");
+        ContextManagement => "context_management", Field, Dropped("Anthropic's beta, which clawgate does not ask for"), Planned("Anthropic's beta: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take it; other Anthropic-format providers get it as sent");
         Container => "container", Field, Refused("clawgate's providers run no code containers: run the code in your client"), Refused("clawgate's providers run no code containers: run the code in your client");
         McpServers => "mcp_servers", Field, Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools"), Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools");
         ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
         AnthropicBeta => "anthropic-beta", Header, Dropped("chat providers take no betas"), Carried;
         CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
-        SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Translated("moved to the end of `system`");
+        SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Carried;
         Text => "text blocks", Block, Translated("message text (a turn's texts joined by a blank line)"), Carried;
         Citations => "citations on text blocks", Block, Dropped("chat text has no citations"), Carried;
         Image => "image blocks", Block, Translated("`image_url` parts (a data URL for base64)"), Carried;
@@ -215,12 +215,12 @@ table! {
         UserThinking => "thinking blocks in a user turn", Block, Dropped("a chat user message holds no reasoning"), Carried;
         RedactedThinking => "redacted_thinking blocks", Block, Dropped("encrypted reasoning only Anthropic reads"), Carried;
         ServerToolBlocks => "server tool blocks (server_tool_use and *_tool_result)", Block, Dropped("a tool Anthropic ran; the model's own text says what it learnt"), Carried;
-        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Translated("a text block `Tool <name> is available.`, or `is not available.` for a tool not offered (Kimi refuses the block)");
+        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Carried;
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
         InputExamples => "input_examples on tools", Tool, Dropped("a chat tool takes no examples: put them in its description"), Carried;
-        ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them"), Dropped("only Anthropic runs them; Kimi refuses them");
+        ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them; named by their types (`web_search_20250305`)"), Planned("named by their types (`web_search_20250305`); only Anthropic runs them: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take them; other Anthropic-format providers get them as sent");
         ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
     }
 }
@@ -651,7 +651,7 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
                     Dropped(_) => true,
                     Planned(_) | Translated(_) => withheld
                         .iter()
-                        .any(|&what| planned_row(seen.front, what) == Some(*index)),
+                        .any(|what| planned_row(seen.front, what) == Some(*index)),
                     _ => false,
                 }
         })
@@ -665,13 +665,18 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
 
 /// The row of `front`'s table that names what a plan withheld: a planned
 /// row, or a translated one whose value the plan lowered.
-pub fn planned_row(front: Front, withheld: Withheld) -> Option<usize> {
+pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
     match (front, withheld) {
         (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
         (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
         (Front::Messages, Withheld::ThinkingBudget) => Some(MessagesRow::ThinkingBudget as usize),
         (Front::Chat, Withheld::MaxEffort) => Some(ChatRow::ReasoningEffort as usize),
         (Front::Responses, Withheld::MaxEffort) => Some(ResponsesRow::ReasoningEffort as usize),
+        (Front::Messages, Withheld::ContextManagement) => {
+            Some(MessagesRow::ContextManagement as usize)
+        }
+        (Front::Messages, Withheld::OutputConfig) => Some(MessagesRow::OutputConfig as usize),
+        (Front::Messages, Withheld::ServerTools) => Some(MessagesRow::ServerTool as usize),
         _ => None,
     }
 }
@@ -813,9 +818,15 @@ mod tests {
             for (index, row) in table(front).iter().enumerate() {
                 let planned =
                     matches!(row.openai, Planned(_)) || matches!(row.anthropic, Planned(_));
-                let named = [Withheld::CacheMarks, Withheld::ThinkingBudget]
-                    .into_iter()
-                    .any(|what| planned_row(front, what) == Some(index));
+                let named = [
+                    Withheld::CacheMarks,
+                    Withheld::ThinkingBudget,
+                    Withheld::ContextManagement,
+                    Withheld::OutputConfig,
+                    Withheld::ServerTools,
+                ]
+                .into_iter()
+                .any(|what| planned_row(front, &what) == Some(index));
                 assert_eq!(planned, named, "{front:?}: {}", row.name);
             }
         }

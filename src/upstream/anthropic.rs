@@ -21,12 +21,12 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::{Transport, whole};
-use crate::capabilities::{Dialect, ThinkingSwitch};
+use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
 use crate::format::sse::{Event, Item};
-use crate::translate::anthropic_provider::passthrough::{self, Facts};
-use crate::translate::anthropic_provider::{self, FALLBACK_MAX_TOKENS, StreamTranslator};
+use crate::translate::anthropic_provider::passthrough;
+use crate::translate::anthropic_provider::{self, MessagesPlan, StreamTranslator};
 use crate::translate::ids;
 use crate::wire::openai::ChatRequest;
 
@@ -36,9 +36,9 @@ impl Transport for Anthropic {
     fn body(
         &self,
         request: &ChatRequest,
-        target: &Target,
+        _target: &Target,
         edits: &Edits,
-        thinking: ThinkingSwitch,
+        plan: &MessagesPlan,
     ) -> Chunks {
         if let Some(original) = request.anthropic_original() {
             let edited = passthrough::Edited {
@@ -46,10 +46,9 @@ impl Transport for Anthropic {
                     .any(|edit| edit.get("reasoning_content").is_some()),
                 tools: edits.top.get("tools").is_some() || edits.top.raw("tools").is_some(),
             };
-            let body =
-                passthrough::passthrough_bytes(original, facts(target, thinking), edited, |body| {
-                    plan_edits(body, request, edits)
-                });
+            let body = passthrough::passthrough_bytes(original, plan, edited, |body| {
+                plan_edits(body, request, edits)
+            });
             if let Some(body) = body {
                 return Chunks::from(Bytes::from(body));
             }
@@ -59,7 +58,7 @@ impl Transport for Anthropic {
         });
         let body = match original {
             Some(original) => {
-                let mut body = passthrough::passthrough(original, facts(target, thinking));
+                let mut body = passthrough::passthrough(original, plan);
                 plan_edits(&mut body, request, edits);
                 body
             }
@@ -68,8 +67,7 @@ impl Transport for Anthropic {
                 // request parsed as one and the edits write JSON values.
                 let openai: Map<String, Value> =
                     serde_json::from_slice(&request.write(edits).to_vec()).unwrap_or_default();
-                let max_output = target.model.max_tokens.unwrap_or(FALLBACK_MAX_TOKENS);
-                let mut body = anthropic_provider::request(&openai, max_output);
+                let mut body = anthropic_provider::request(&openai, plan);
                 body.insert("stream".into(), Value::Bool(true));
                 body
             }
@@ -112,11 +110,11 @@ impl Transport for Anthropic {
 
 /// The members the rules may set or remove that mean the same in both
 /// APIs: an Anthropic client's body takes the rules' edits of these.
-const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
+const SHARED: [&str; 4] = ["model", "temperature", "top_p", "top_k"];
 
 /// The plan's edits of the request model that a passed-through body takes
-/// too: [`SHARED_SAMPLING`] members (`fixedSampling` removes them,
-/// `params` sets them), the tools' schemas in the form the rules gave them
+/// too: [`SHARED`] members (the model id; `fixedSampling` removes
+/// sampling, `params` sets it), the tools' schemas in the form the rules gave them
 /// (a tool's `parameters` as its `input_schema`, by name), the tool choice
 /// and the tools it was narrowed to, and the
 /// reasoning given back to a replayed tool-call turn (a `thinking` block,
@@ -124,7 +122,7 @@ const SHARED_SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
 /// is found by its first tool call's id, which both bodies share (the
 /// body's decoded, as the model holds it).
 fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edits) {
-    for key in SHARED_SAMPLING {
+    for key in SHARED {
         match edits.top.get(key) {
             Some(Some(value)) => {
                 body.insert(key.to_string(), value.clone());
@@ -154,18 +152,57 @@ fn plan_edits(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edit
             .collect();
         tools.retain(|tool| name(tool, "/name").is_some_and(|n| offered.contains(&n)));
     }
-    for (index, edit) in &edits.items {
-        let Some(reasoning) = edit.get("reasoning_content") else {
+    give_reasoning(body, request, edits);
+}
+
+/// The reasoning the plan gives back to (or takes from) each replayed
+/// tool-call turn of the model, on the body's turn of the same place: the
+/// n-th assistant turn with tool calls of one is the n-th of the other,
+/// whose first call has the same id (the body's decoded, as the model
+/// holds it). Ids alone do not say which turn is which: Kimi's repeat
+/// across turns (`functions.read:0` in every one).
+fn give_reasoning(body: &mut Map<String, Value>, request: &ChatRequest, edits: &Edits) {
+    let given = edits
+        .items
+        .iter()
+        .filter_map(|(index, edit)| Some((*index, edit.get("reasoning_content")?)));
+    let mut given = given.peekable();
+    if given.peek().is_none() {
+        return;
+    }
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
+    };
+    let mut turns = messages.iter_mut().filter_map(|message| {
+        let id = (message["role"] == "assistant")
+            .then(|| first_call(message))
+            .flatten()?
+            .to_string();
+        Some((id, message))
+    });
+    let mut body_turn = turns.next();
+    for (index, message) in request.messages().iter().enumerate() {
+        let Some(id) = message.tool_call_ids.first() else {
             continue;
         };
-        let first_call = request
-            .messages()
-            .get(*index)
-            .and_then(|message| message.tool_call_ids.first());
-        if let Some(turn) = first_call.and_then(|id| replayed_turn(body, id)) {
-            passthrough::give_reasoning(turn, reasoning.and_then(Value::as_str));
+        if let Some((_, reasoning)) = given.next_if(|(at, _)| *at == index)
+            && let Some((body_id, body_message)) = body_turn.as_mut()
+            && ids::decode(body_id) == id.as_str()
+        {
+            passthrough::give_reasoning(body_message, reasoning.and_then(Value::as_str));
         }
+        while given.next_if(|(at, _)| *at <= index).is_some() {}
+        body_turn = turns.next();
     }
+}
+
+/// The id of the first `tool_use` of an assistant `message`.
+fn first_call(message: &Value) -> Option<&str> {
+    message["content"]
+        .as_array()?
+        .iter()
+        .find(|block| block["type"] == "tool_use")?["id"]
+        .as_str()
 }
 
 /// The tools' schemas as the plan's edit of `tools` left them.
@@ -192,38 +229,6 @@ fn schemas(body: &mut Map<String, Value>, edits: &Edits) {
         {
             tool.insert("input_schema".into(), schema.clone());
         }
-    }
-}
-
-/// The assistant message of `body` whose first `tool_use` has `id`, an id
-/// of the request model. The model holds the client's ids decoded (the
-/// `cgid_…` ids clawgate hands out stand for the provider's own), so the
-/// body's are compared decoded too.
-fn replayed_turn<'b>(body: &'b mut Map<String, Value>, id: &str) -> Option<&'b mut Value> {
-    let Some(Value::Array(messages)) = body.get_mut("messages") else {
-        return None;
-    };
-    messages.iter_mut().find(|message| {
-        message["role"] == "assistant"
-            && message["content"].as_array().is_some_and(|blocks| {
-                blocks
-                    .iter()
-                    .find(|block| block["type"] == "tool_use")
-                    .and_then(|block| block["id"].as_str())
-                    .is_some_and(|own| ids::decode(own) == id)
-            })
-    })
-}
-
-/// What [`passthrough`] needs to know of `target`, and the thinking its
-/// plan decided.
-fn facts(target: &Target, thinking: ThinkingSwitch) -> Facts<'_> {
-    Facts {
-        model: &target.model.id,
-        max_output: target.model.max_tokens,
-        default_max_tokens: FALLBACK_MAX_TOKENS,
-        thinking,
-        stream: true,
     }
 }
 

@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::Transport;
-use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
+use crate::translate::anthropic_provider::MessagesPlan;
 use crate::wire::openai::ChatRequest;
 
 pub struct OpenAi;
@@ -22,7 +22,7 @@ impl Transport for OpenAi {
         request: &ChatRequest,
         _target: &Target,
         edits: &Edits,
-        _thinking: ThinkingSwitch,
+        _messages: &MessagesPlan,
     ) -> Chunks {
         request.write(edits)
     }

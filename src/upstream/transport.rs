@@ -10,22 +10,22 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use crate::capabilities::ThinkingSwitch;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
+use crate::translate::anthropic_provider::MessagesPlan;
 use crate::wire::openai::ChatRequest;
 
 /// How one provider protocol is spoken. Every body asks for a stream.
 pub trait Transport: Sync {
     /// The body for `target`: the request model with `edits` (the
-    /// target's plan, made once on the model), in this protocol; a body of
-    /// the client's own takes the plan's `thinking`.
+    /// target's plan, made once on the model), in this protocol; a
+    /// Messages body takes the plan's typed decisions, `messages`.
     fn body(
         &self,
         request: &ChatRequest,
         target: &Target,
         edits: &Edits,
-        thinking: ThinkingSwitch,
+        messages: &MessagesPlan,
     ) -> Chunks;
 
     /// The headers this protocol adds: its version, the client's `betas`

@@ -283,8 +283,9 @@ mod tests {
 
 /// What the client asked that a target is not sent, where the field
 /// tables leave the decision to the provider rules (`translate::fields`'
-/// planned rows): the answer names it as dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// planned rows), or what the rules removed of what a row carries
+/// ([`Withheld::Removed`]): the answer names it as dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Withheld {
     /// Cache breakpoints (`cache_control`).
     CacheMarks,
@@ -292,6 +293,26 @@ pub enum Withheld {
     ThinkingBudget,
     /// A `max` effort the model refuses, sent as the highest it takes.
     MaxEffort,
+    /// Messages' `context_management` (Anthropic's beta).
+    ContextManagement,
+    /// Messages' `output_config`.
+    OutputConfig,
+    /// Messages' server tools (a `type` and no `input_schema`).
+    ServerTools,
+    /// What a rule removed, by the name the header and the log give it (a
+    /// member a model fixes, `temperature`; the tools a choice narrowed
+    /// away; a `params` member the body has no place for).
+    Removed(std::borrow::Cow<'static, str>),
+}
+
+impl Withheld {
+    /// The name of what a rule removed, for the header and the log.
+    pub fn removed(&self) -> Option<&str> {
+        match self {
+            Withheld::Removed(name) => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// The API a request came in on (its front end).
@@ -325,6 +346,9 @@ pub struct Seen {
     /// chat message's (`messages[].key`) and a Messages client tool's
     /// (`tools[].key`).
     unknown: Vec<Box<str>>,
+    /// The types of the server tools (Messages' `web_search_20250305`, ...),
+    /// as the client spelt them: what the answer names when they go.
+    server_tools: Option<std::sync::Arc<[Box<str>]>>,
 }
 
 impl Seen {
@@ -351,6 +375,16 @@ impl Seen {
 
     pub fn rows(&self) -> u128 {
         self.rows
+    }
+
+    /// Notes the types of the request's server tools.
+    pub fn server_tools(&mut self, types: std::sync::Arc<[Box<str>]>) {
+        self.server_tools = (!types.is_empty()).then_some(types);
+    }
+
+    /// The types of the request's server tools, if it has any.
+    pub fn server_tool_types(&self) -> &[Box<str>] {
+        self.server_tools.as_deref().unwrap_or_default()
     }
 
     /// Notes a top-level member no row names (once each, the first

@@ -138,6 +138,9 @@ struct Tools {
     rows: u128,
     /// The server tools' names (which a `tool_choice` may not name).
     server: Arc<[Box<str>]>,
+    /// The server tools' types, distinct, in order, the first
+    /// [`MAX_SERVER_TYPES`] (their names for one without a type).
+    server_types: Arc<[Box<str>]>,
     /// Client tools only, at least one, none with `defer_loading`.
     client_only: bool,
     /// The members of client tools no row names (`tools[].key`): a chat
@@ -289,11 +292,16 @@ fn translated_system(system: &Content) -> System {
     }
 }
 
+/// The most server-tool types a request's answer names (each compared
+/// only with those, and the header kept short).
+const MAX_SERVER_TYPES: usize = 16;
+
 /// The chat `tools` array for `tools` (whose JSON text is `text`), and
 /// the rows they hold.
 fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
     let mut rows = 0;
     let mut server = Vec::new();
+    let mut server_types: Vec<Box<str>> = Vec::new();
     for tool in tools {
         if tool.cache_control.is_some() {
             rows |= Row::CacheControl.bit();
@@ -306,6 +314,12 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
         } else {
             rows |= Row::ServerTool.bit();
             server.push(tool.name.clone().into_boxed_str());
+            let kind = tool.kind.as_deref().unwrap_or(&tool.name);
+            if server_types.len() < MAX_SERVER_TYPES
+                && !server_types.iter().any(|known| **known == *kind)
+            {
+                server_types.push(kind.into());
+            }
         }
     }
     Tools {
@@ -316,6 +330,7 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
             && tools.iter().all(|tool| tool.defer_loading.is_none()),
         server: server.into(),
         unknown: unknown_tool_members(text).into(),
+        server_types: server_types.into(),
     }
 }
 
@@ -402,6 +417,7 @@ fn write(
     for name in tools.unknown.iter() {
         seen.unknown_member(name);
     }
+    seen.server_tools(tools.server_types.clone());
     // A breakpoint on a tool has no chat message to stand on.
     native.unplaced_marks = tools.rows & Row::CacheControl.bit() != 0;
     if let (Some(_), Some(mark)) = (&system.text, &system.mark) {

@@ -1,30 +1,23 @@
-//! An Anthropic client's own Messages body for an Anthropic target, with the
-//! least change: rather than translating it to chat completions and back,
-//! the body the client sent goes on with the few edits the target needs.
+//! An Anthropic client's own Messages body for an Anthropic target, with
+//! the least change: rather than translating it to chat completions and back,
+//! the body the client sent goes on with what the target's plan decided
+//! ([`MessagesPlan`], made by the rules in `providers`), rendered here.
+//! Nothing is decided here: the plan says what goes and what changes.
 //!
-//! What changes (each documented in `docs/providers.md`):
-//! - `model` becomes the target's model id; `max_tokens` is clamped to the
-//!   model's output limit (and a thinking budget kept below it);
-//! - Claude Code's billing-header line goes from `system` (a block that is
-//!   the line alone goes whole): its hash changes on every request and
-//!   defeats the provider's cache;
-//! - `role: "system"` messages (Claude Code's mid-conversation system beta)
-//!   move to the end of `system`;
-//! - `cache_control` stays on every block (Anthropic and Kimi's endpoint
-//!   honour it); the members only Anthropic serves go
-//!   (`context_management`, `output_config`; `container` and `mcp_servers`
-//!   are refused before, see `translate::fields`), and so do server tools
-//!   (those without an `input_schema`);
-//! - `tool_choice` is what the target's plan decided (a forced choice
-//!   relaxed while Kimi thinks, K3's named tool narrowed), rendered by the
-//!   transport ([`replace_tool_choice`]);
-//! - thinking is what the target's plan decided (on, off, not sent, or
-//!   the body's own), a budget kept below `max_tokens`;
-//! - `tool_reference` blocks (Claude Code's tool search), which Kimi
-//!   refuses, become text naming the tool, which stays offered (or saying
-//!   it is not available, for a tool not offered); tools' `defer_loading`
-//!   goes (every tool offered is sent whole);
-//! - `stream` is what the chain asks for, not what the client asked.
+//! What the plan may say (each documented in `docs/providers.md`):
+//! - `max_tokens`, and thinking (on, off, not sent, or the body's own; a
+//!   budget sent is the plan's);
+//! - that Claude Code's billing-header line goes from `system` (a block that
+//!   is the line alone goes whole);
+//! - members the target is not sent, and that server tools (those without
+//!   an `input_schema`) go;
+//! - the target's own rewrites of the body ([`super::Rewrite`]), each on the
+//!   members it names, read into a tree only when it applies.
+//!
+//! The plan's edits of the request model that mean the same in Messages
+//! (the model id, sampling, the tool choice, the tools' schemas, reasoning
+//! given back) are written by the transport, on the tree of the members
+//! this module reads. `stream` is always asked for.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
 //! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
@@ -35,57 +28,28 @@ use std::borrow::Cow;
 use memchr::memmem;
 use serde_json::{Map, Value, json};
 
-use super::thinking_budget;
+use super::MessagesPlan;
 use crate::capabilities::ThinkingSwitch;
 use crate::format::scan;
 use crate::wire::anthropic::{BILLING_HEADER, Original, without_billing_header};
 
-/// Members of a Messages body that only Anthropic serves: beta features
-/// and server-side execution.
-const ANTHROPIC_ONLY: [&str; 4] = [
-    "context_management",
-    "output_config",
-    "container",
-    "mcp_servers",
-];
-
-/// What the body needs to know of its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Facts<'a> {
-    /// The provider's model id.
-    pub model: &'a str,
-    /// The model's output limit, if known.
-    pub max_output: Option<u64>,
-    /// The output limit when neither the body nor the model gives one.
-    pub default_max_tokens: u64,
-    /// Thinking as the target's plan decided it.
-    pub thinking: ThinkingSwitch,
-    /// Whether to ask for a streamed answer.
-    pub stream: bool,
-}
-
 /// The body to send for the client's Messages `body`.
-pub fn passthrough(mut out: Map<String, Value>, facts: Facts) -> Map<String, Value> {
-    out.insert("model".into(), json!(facts.model));
-    let asked = out.get("max_tokens").and_then(Value::as_u64);
-    let max_tokens = match (asked, facts.max_output) {
-        (Some(asked), Some(max)) => asked.min(max),
-        (asked, max) => asked.or(max).unwrap_or(facts.default_max_tokens),
-    };
-    out.insert("max_tokens".into(), json!(max_tokens));
-    for key in ANTHROPIC_ONLY {
-        out.remove(key);
+pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value> {
+    out.insert("max_tokens".into(), json!(plan.max_tokens));
+    for key in plan.removed {
+        out.remove(*key);
     }
-    strip_billing_header(&mut out);
-    system_messages_to_system(&mut out);
-    keep_client_tools(&mut out);
-    tool_references(&mut out);
-    thinking(&mut out, facts.thinking, max_tokens);
-    if facts.stream {
-        out.insert("stream".into(), json!(true));
-    } else {
-        out.remove("stream");
+    if plan.without_billing_header {
+        strip_billing_header(&mut out);
     }
+    if plan.without_server_tools {
+        keep_client_tools(&mut out);
+    }
+    for rewrite in plan.rewrites {
+        (rewrite.apply)(&mut out);
+    }
+    thinking(&mut out, plan);
+    out.insert("stream".into(), json!(true));
     out
 }
 
@@ -102,21 +66,31 @@ pub struct Edited {
 /// `system`, with its billing-header blocks left out: [`passthrough`] and
 /// then `edit` (the plan's edits) work on a tree of the other members,
 /// where those stand as `null`. A member that takes an edit of its own is
-/// read into the tree: `tools` the plan edits, or that are not client
-/// tools only with none deferred (what [`keep_client_tools`] and
-/// [`tool_references`] change), and `system` where [`system_as_written`]
-/// says so. `None` when the messages take one (`edited.messages`, a
-/// `role: "system"` message or a `tool_reference` block in them, or a
-/// letter written as an escape that could spell one), or when the body was
-/// not read member by member: the caller then edits a tree of the whole
-/// body.
+/// read into the tree: `tools` the plan edits, or that hold server tools
+/// the plan removes, `system` where [`system_as_written`] says so, and the
+/// members of a rewrite that applies. `None` when the messages take one
+/// (`edited.messages`, or a rewrite of them that applies), or when the
+/// body was not read member by member: the caller then edits a tree of the
+/// whole body.
 pub fn passthrough_bytes(
     original: &Original,
-    facts: Facts,
+    plan: &MessagesPlan,
     edited: Edited,
     edit: impl FnOnce(&mut Map<String, Value>),
 ) -> Option<Vec<u8>> {
     let (text, members) = original.members()?;
+    // The members the rewrites that apply work on.
+    let mut rewritten: Vec<&str> = Vec::new();
+    for rewrite in plan.rewrites {
+        let first = rewrite.members.first().copied().unwrap_or_default();
+        let bytes = members
+            .iter()
+            .find(|member| &*member.key == first)
+            .map(|member| text[member.value.clone()].as_bytes());
+        if bytes.is_some_and(rewrite.applies) {
+            rewritten.extend(rewrite.members);
+        }
+    }
     let mut body = Map::new();
     let mut as_written: Vec<(&str, Cow<str>)> = Vec::new();
     for member in members {
@@ -125,10 +99,13 @@ pub fn passthrough_bytes(
             return None;
         }
         let text = match key {
-            MESSAGES if edited.messages || messages_need_a_tree(raw.as_bytes()) => return None,
+            MESSAGES if edited.messages || rewritten.contains(&key) => return None,
             MESSAGES => Some(Cow::Borrowed(raw)),
-            TOOLS if !edited.tools && original.client_tools() => Some(Cow::Borrowed(raw)),
-            SYSTEM => system_as_written(raw),
+            _ if rewritten.contains(&key) => None,
+            TOOLS if edited.tools || plan.without_server_tools && !original.client_tools() => None,
+            TOOLS => Some(Cow::Borrowed(raw)),
+            SYSTEM if plan.without_billing_header => system_as_written(raw),
+            SYSTEM => Some(Cow::Borrowed(raw)),
             _ => None,
         };
         let value = match text {
@@ -143,7 +120,7 @@ pub fn passthrough_bytes(
     if !body.contains_key(MESSAGES) {
         return None;
     }
-    let mut body = passthrough(body, facts);
+    let mut body = passthrough(body, plan);
     edit(&mut body);
     let mut out = Vec::with_capacity(text.len() + 64);
     out.push(b'{');
@@ -166,18 +143,6 @@ pub fn passthrough_bytes(
 const MESSAGES: &str = "messages";
 const TOOLS: &str = "tools";
 const SYSTEM: &str = "system";
-
-/// Whether `messages` may hold what [`passthrough`] edits in them: a
-/// `system` role (moved to `system`) or a `tool_reference` block. Read on
-/// the bytes, erring towards yes: the string `"system"` anywhere (a text
-/// that quotes the word has it escaped, `\"system\"`, and does not count),
-/// and any letter written as an escape, which no JSON encoder writes but
-/// which would hide a name from that search (`"syst\u0065m"`).
-fn messages_need_a_tree(messages: &[u8]) -> bool {
-    memmem::find(messages, b"\"system\"").is_some()
-        || memmem::find(messages, b"\"tool_reference\"").is_some()
-        || escapes_a_letter(messages)
-}
 
 /// `system` as written, less the blocks that are the billing header
 /// alone ([`strip_billing_header`]): `None` when that needs the tree (a
@@ -210,8 +175,10 @@ fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
     (!kept.is_empty()).then(|| Cow::Owned(format!("[{}]", kept.join(","))))
 }
 
-/// Whether `json` holds an ASCII letter written as a `\u` escape.
-fn escapes_a_letter(json: &[u8]) -> bool {
+/// Whether `json` holds an ASCII letter written as a `\u` escape, which
+/// no JSON encoder writes but which would hide a name from a search of the
+/// bytes (`"syst\u0065m"`).
+pub fn escapes_a_letter(json: &[u8]) -> bool {
     memmem::find_iter(json, b"\\u00").any(|at| {
         let hex = json
             .get(at + 4..at + 6)
@@ -260,59 +227,9 @@ fn after_billing_header(block: &Value) -> Option<&str> {
         .then(|| without_billing_header(text))
 }
 
-/// Moves the `role: "system"` messages of Claude Code's mid-conversation
-/// system beta, which Messages APIs other than Anthropic's refuse, to the
-/// end of `system`, in order (as the translation does with OpenAI system
-/// messages); the turns on either side, now neighbours of one role, become
-/// one turn.
-fn system_messages_to_system(body: &mut Map<String, Value>) {
-    let Some(Value::Array(messages)) = body.get_mut("messages") else {
-        return;
-    };
-    if !messages.iter().any(|m| m["role"] == "system") {
-        return;
-    }
-    let mut moved = Vec::new();
-    let mut kept: Vec<Value> = Vec::with_capacity(messages.len());
-    for message in messages.drain(..) {
-        if message["role"] == "system" {
-            moved.extend(content_blocks(&message["content"]));
-            continue;
-        }
-        match kept.last_mut() {
-            Some(last) if last["role"] == message["role"] => {
-                let mut blocks = content_blocks(&last["content"]);
-                blocks.extend(content_blocks(&message["content"]));
-                last["content"] = Value::Array(blocks);
-            }
-            _ => kept.push(message),
-        }
-    }
-    *messages = kept;
-    let mut system = match body.remove("system") {
-        Some(system) => content_blocks(&system),
-        None => Vec::new(),
-    };
-    system.extend(moved);
-    if !system.is_empty() {
-        body.insert("system".into(), Value::Array(system));
-    }
-}
-
-/// Content as blocks: a string is one text block (none when empty).
-fn content_blocks(content: &Value) -> Vec<Value> {
-    match content {
-        Value::Array(blocks) => blocks.clone(),
-        Value::String(text) if text.is_empty() => Vec::new(),
-        Value::String(text) => vec![json!({"type": "text", "text": text})],
-        _ => Vec::new(),
-    }
-}
-
 /// Keeps the client's own tools: server tools (web search, code execution,
-/// ...) have a `type` and no `input_schema`, and run only at Anthropic. A
-/// `null` schema is none, as the front end reads it (`translate::fields`
-/// names such a tool a dropped server tool).
+/// ...) have a `type` and no `input_schema`. A `null` schema is none, as
+/// the front end reads it.
 fn keep_client_tools(body: &mut Map<String, Value>) {
     let Some(Value::Array(tools)) = body.get_mut("tools") else {
         return;
@@ -321,50 +238,6 @@ fn keep_client_tools(body: &mut Map<String, Value>) {
     if tools.is_empty() {
         body.remove("tools");
         body.remove("tool_choice");
-    }
-}
-
-/// Claude Code's tool search answers with `tool_reference` blocks in a
-/// tool result, naming the tools it loads; Kimi refuses the request
-/// ("Invalid request Error", kimi-cli #1449). A reference becomes a text
-/// block naming the tool: available when the body offers it (the tool
-/// itself is in `tools`, sent whole: `defer_loading` goes), not available
-/// otherwise (a server tool, which goes): the model learns what the
-/// search found either way, and nothing is left out.
-fn tool_references(body: &mut Map<String, Value>) {
-    let mut offered: Vec<String> = Vec::new();
-    if let Some(Value::Array(tools)) = body.get_mut("tools") {
-        for tool in tools.iter_mut().filter_map(Value::as_object_mut) {
-            tool.remove("defer_loading");
-            if let Some(name) = tool.get("name").and_then(Value::as_str) {
-                offered.push(name.to_string());
-            }
-        }
-    }
-    let Some(Value::Array(messages)) = body.get_mut("messages") else {
-        return;
-    };
-    for message in messages.iter_mut() {
-        let Some(Value::Array(blocks)) = message.get_mut("content") else {
-            continue;
-        };
-        for block in blocks.iter_mut() {
-            let Some(Value::Array(content)) = block.get_mut("content") else {
-                continue;
-            };
-            for inner in content.iter_mut() {
-                if inner["type"] != "tool_reference" {
-                    continue;
-                }
-                let name = inner["tool_name"].as_str().unwrap_or_default();
-                let text = if offered.iter().any(|o| o == name) {
-                    format!("Tool {name} is available.")
-                } else {
-                    format!("Tool {name} is not available.")
-                };
-                *inner = json!({"type": "text", "text": text});
-            }
-        }
     }
 }
 
@@ -391,10 +264,10 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
     }
 }
 
-/// Thinking as the plan decided it, and a budget kept below `max_tokens`
-/// (Anthropic refuses one that is not).
-fn thinking(body: &mut Map<String, Value>, plan: ThinkingSwitch, max_tokens: u64) {
-    match plan {
+/// Thinking as the plan decided it: on is the body's own switch when it
+/// is on, else on with the plan's budget; a budget sent is the plan's.
+fn thinking(body: &mut Map<String, Value>, plan: &MessagesPlan) {
+    match plan.thinking {
         ThinkingSwitch::AsSent => {}
         ThinkingSwitch::Omitted => {
             body.remove("thinking");
@@ -407,21 +280,18 @@ fn thinking(body: &mut Map<String, Value>, plan: ThinkingSwitch, max_tokens: u64
                 matches!(thinking["type"].as_str(), Some("enabled" | "adaptive"))
             });
             if !on {
-                let budget = thinking_budget(max_tokens);
                 body.insert(
                     "thinking".into(),
-                    json!({"type": "enabled", "budget_tokens": budget}),
+                    json!({"type": "enabled", "budget_tokens": plan.budget}),
                 );
             }
         }
     }
-    if let Some(thinking) = body.get_mut("thinking")
-        && let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64)
+    if let Some(budget) = body
+        .get_mut("thinking")
+        .and_then(|thinking| thinking.get_mut("budget_tokens"))
     {
-        let below = max_tokens.saturating_sub(1).max(1);
-        if budget > below {
-            thinking["budget_tokens"] = json!(below);
-        }
+        *budget = json!(plan.budget);
     }
 }
 

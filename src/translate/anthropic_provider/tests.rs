@@ -12,8 +12,36 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// The plan the rules make of `openai` for a model without an output
+/// limit (`providers::plan`): the body's limit, else 4,096; its thinking
+/// switch, with the budget the rules give it.
+fn plan_of(openai: &Value) -> MessagesPlan {
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|key| openai[*key].as_u64())
+        .unwrap_or(4096);
+    let thinking = match asks_thinking(openai.get("thinking"), openai.get("reasoning")) {
+        Some(true) => ThinkingSwitch::On,
+        Some(false) => ThinkingSwitch::Off,
+        None => ThinkingSwitch::AsSent,
+    };
+    MessagesPlan {
+        max_tokens,
+        thinking,
+        budget: budget_below(None, max_tokens),
+        ..MessagesPlan::default()
+    }
+}
+
+/// The budget the rules give (`providers::thinking_budget`): the client's,
+/// else half the limit and at least 1,024; below the limit either way.
+fn budget_below(asked: Option<u64>, limit: u64) -> u64 {
+    let below = limit.saturating_sub(1).max(1);
+    asked.unwrap_or((limit / 2).max(1024)).min(below)
+}
+
 fn check(openai: Value, expected: Value) {
-    let got = Value::Object(request(&object(openai.clone()), 4096));
+    let got = Value::Object(request(&object(openai.clone()), &plan_of(&openai)));
     assert_eq!(got, expected, "request {openai}");
 }
 
@@ -457,20 +485,66 @@ fn stream_errors_and_odd_events_are_passed_on() {
     );
 }
 
-mod passthrough {
+/// A target, as the passthrough tests name it, and its plan
+/// (`providers::plan` makes it so for a Kimi Coding model).
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    model: &'static str,
+    max_output: Option<u64>,
+    default_max_tokens: u64,
+    thinking: ThinkingSwitch,
+}
+
+/// The plan the rules make of a Messages `body` for `facts`' Kimi Coding
+/// model: its limit clamped to the model's, its budget below it, and
+/// Moonshot's and Kimi Coding's rules for a Messages body.
+fn plan(facts: Facts, body: &Value) -> MessagesPlan {
+    let asked = body["max_tokens"].as_u64();
+    let max_tokens = match (asked, facts.max_output) {
+        (Some(asked), Some(max)) => asked.min(max),
+        (asked, max) => asked.or(max).unwrap_or(facts.default_max_tokens),
+    };
+    let budget = body
+        .pointer("/thinking/budget_tokens")
+        .and_then(Value::as_u64);
+    MessagesPlan {
+        max_tokens,
+        thinking: facts.thinking,
+        budget: budget_below(budget, max_tokens),
+        without_billing_header: true,
+        removed: &["context_management", "output_config"],
+        without_server_tools: true,
+        rewrites: &[],
+    }
+}
+
+/// [`passthrough::passthrough`] of `body` with the plan for `facts`, and
+/// the model id the transport writes.
+fn passthrough_tree(body: Map<String, Value>, facts: Facts) -> Map<String, Value> {
+    let plan = plan(facts, &Value::Object(body.clone()));
+    let mut out = passthrough::passthrough(body, &plan);
+    out.insert("model".into(), json!(facts.model));
+    out
+}
+
+mod passthrough_tests {
     use serde_json::{Value, json};
 
     use super::object;
+    use super::passthrough_tree as passthrough;
     use crate::capabilities::ThinkingSwitch;
     use bytes::Bytes;
 
+    use super::Facts;
     use crate::capabilities::Api;
     use crate::translate::anthropic_client::Read;
-    use crate::translate::anthropic_provider::passthrough::{self, Edited, Facts, passthrough};
+    use crate::translate::anthropic_provider::passthrough::{self as rendered, Edited};
     use crate::translate::fields;
 
     /// [`passthrough::passthrough_bytes`] of `body`, read by the Messages
-    /// front end; `None` too when the front end refuses it.
+    /// front end, with the plan the rules make of it for `facts`, and the
+    /// model id the transport writes; `None` too when the front end
+    /// refuses it.
     fn passthrough_bytes(
         body: &[u8],
         facts: Facts,
@@ -479,7 +553,11 @@ mod passthrough {
     ) -> Option<Vec<u8>> {
         let mut read = Read::parse(body).ok()?;
         let original = read.original(Bytes::copy_from_slice(body));
-        passthrough::passthrough_bytes(&original, facts, edited, edit)
+        let plan = super::plan(facts, &serde_json::from_slice(body).ok()?);
+        rendered::passthrough_bytes(&original, &plan, edited, |body| {
+            body.insert("model".into(), json!(facts.model));
+            edit(body);
+        })
     }
 
     const KIMI: Facts = Facts {
@@ -487,12 +565,13 @@ mod passthrough {
         max_output: Some(4096),
         default_max_tokens: 8192,
         thinking: ThinkingSwitch::AsSent,
-        stream: false,
     };
 
     /// The same body from the tree of the whole and, where it applies,
-    /// from the bytes with the messages kept as written.
-    fn check(facts: Facts, body: Value, expected: Value) {
+    /// from the bytes with the messages kept as written; every body asks
+    /// for a stream.
+    fn check(facts: Facts, body: Value, mut expected: Value) {
+        expected["stream"] = json!(true);
         let got = Value::Object(passthrough(object(body.clone()), facts));
         assert_eq!(got, expected, "body {body}");
         let bytes = serde_json::to_vec(&body).unwrap();
@@ -513,24 +592,11 @@ mod passthrough {
         .unwrap();
         assert_eq!(
             String::from_utf8(written).unwrap(),
-            r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"temperature":0.6}"#
+            r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"stream":true,"temperature":0.6}"#
         );
-        // What edits the messages needs the tree of the whole body.
+        // What edits the messages needs the tree of the whole body (a
+        // target's own rewrites too: `providers::tests`).
         for (body, edited) in [
-            (r#"{"messages":[{"role":"system","content":"x"}]}"#, false),
-            // A name spelled with escapes is still seen.
-            (
-                r#"{"messages":[{"role":"syst\u0065m","content":"x"}]}"#,
-                false,
-            ),
-            (
-                r#"{"messages":[{"role":"user","content":[{"type":"tool_r\u0065ference","tool_name":"A"}]}]}"#,
-                false,
-            ),
-            (
-                r#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"tool_reference","tool_name":"A"}]}]}]}"#,
-                false,
-            ),
             (r#"{"messages":[],"max_tokens":1,"max_tokens":2}"#, false),
             (r#"{"messages":[],"messages":[]}"#, false),
             (r#"{"max_tokens":1}"#, false),
@@ -566,7 +632,7 @@ mod passthrough {
         assert_eq!(
             written(Edited::default()),
             format!(
-                r#"{{"max_tokens":10,"system":[{{"type":"text", "text":"Be brief.","cache_control":{{"type":"ephemeral"}}}}],"messages":[],"tools":{tools},"model":"kimi-for-coding"}}"#
+                r#"{{"max_tokens":10,"system":[{{"type":"text", "text":"Be brief.","cache_control":{{"type":"ephemeral"}}}}],"messages":[],"tools":{tools},"stream":true,"model":"kimi-for-coding"}}"#
             )
         );
         // Tools the plan edits are read into the tree.
@@ -642,7 +708,6 @@ mod passthrough {
                 "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
                 "thinking": {"type": "enabled", "budget_tokens": 31999},
                 "context_management": {"edits": []}, "output_config": {"effort": "high"},
-                "container": "c", "mcp_servers": [],
                 "metadata": {"user_id": "u"}, "temperature": 1,
             }),
             json!({
@@ -668,51 +733,6 @@ mod passthrough {
         );
     }
 
-    /// Claude Code's tool search (kimi-cli #1449, cc-switch #2941); the
-    /// thinking block of the earlier turn stays (ccx #213).
-    #[test]
-    fn tool_references_become_text_and_deferred_tools_are_sent_whole() {
-        let result = |content: Value| json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": content}]});
-        let turn = json!({"role": "assistant", "content": [
-            {"type": "thinking", "thinking": "I need a tool for this.", "signature": "s"},
-            {"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {"query": "github"}}]});
-        check(
-            KIMI,
-            json!({"model": "x", "max_tokens": 100, "messages": [
-                {"role": "user", "content": "open a PR"}, turn.clone(),
-                result(json!([
-                    {"type": "tool_reference", "tool_name": "mcp__github__create_pr"},
-                    {"type": "tool_reference", "tool_name": "mcp__gone__x"},
-                ])),
-            ],
-            "tools": [
-                {"name": "ToolSearch", "input_schema": {"type": "object"}},
-                {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}, "defer_loading": true},
-            ]}),
-            json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": [
-                {"role": "user", "content": "open a PR"}, turn.clone(),
-                result(json!([{"type": "text", "text": "Tool mcp__github__create_pr is available."},
-                              {"type": "text", "text": "Tool mcp__gone__x is not available."}])),
-            ],
-            "tools": [
-                {"name": "ToolSearch", "input_schema": {"type": "object"}},
-                {"name": "mcp__github__create_pr", "input_schema": {"type": "object"}},
-            ]}),
-        );
-        // A reference to a tool not offered (a server tool, which goes)
-        // says so: nothing the client sent is lost in silence.
-        check(
-            KIMI,
-            json!({"model": "x", "max_tokens": 100, "messages": [
-                {"role": "user", "content": "x"}, turn.clone(),
-                result(json!([{"type": "tool_reference", "tool_name": "web_search"}]))],
-                "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
-            json!({"model": "kimi-for-coding", "max_tokens": 100, "messages": [
-                {"role": "user", "content": "x"}, turn,
-                result(json!([{"type": "text", "text": "Tool web_search is not available."}]))]}),
-        );
-    }
-
     /// A tool whose `input_schema` is `null` has none, as the front end
     /// reads it: a server tool, which goes (and which the table names
     /// dropped).
@@ -732,7 +752,8 @@ mod passthrough {
             .unwrap()
             .translate(None)
             .unwrap();
-        let dropped = fields::dropped(&seen, Api::AnthropicMessages, &[]);
+        let withheld = [crate::wire::Withheld::ServerTools];
+        let dropped = fields::dropped(&seen, Api::AnthropicMessages, &withheld);
         assert_eq!(dropped, ["server tools (a type and no input_schema)"]);
     }
 
@@ -740,10 +761,7 @@ mod passthrough {
     fn the_stream_is_the_chains_and_limits_come_from_the_model() {
         let body = json!({"model": "x", "stream": false,
                           "messages": [{"role": "user", "content": "hi"}]});
-        let streamed = Facts {
-            stream: true,
-            ..KIMI
-        };
+        let streamed = Facts { ..KIMI };
         check(
             streamed,
             body.clone(),
@@ -887,42 +905,4 @@ mod passthrough {
             json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": [], "thinking": {"type": "adaptive"}}),
         );
     }
-}
-
-#[test]
-fn mid_conversation_system_messages_move_to_the_system_prompt() {
-    use crate::capabilities::ThinkingSwitch;
-    use crate::translate::anthropic_provider::passthrough::{Facts, passthrough};
-    let facts = Facts {
-        model: "k",
-        max_output: None,
-        default_max_tokens: 100,
-        thinking: ThinkingSwitch::AsSent,
-        stream: false,
-    };
-    let body = json!({"max_tokens": 10, "system": "Be brief.", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "system", "content": [{"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}}]},
-        {"role": "user", "content": [{"type": "text", "text": "go"}]},
-        {"role": "assistant", "content": "ok"},
-        {"role": "system", "content": "Plan mode is off."},
-    ]});
-    assert_eq!(
-        Value::Object(passthrough(object(body), facts)),
-        json!({"model": "k", "max_tokens": 10,
-        "system": [{"type": "text", "text": "Be brief."},
-                   {"type": "text", "text": "Plan mode is on.", "cache_control": {"type": "ephemeral"}},
-                   {"type": "text", "text": "Plan mode is off."}],
-        "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "go"}]},
-            {"role": "assistant", "content": "ok"},
-        ]})
-    );
-    // Without system messages, the messages are not touched.
-    let body = json!({"max_tokens": 10, "messages": [
-        {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
-    assert_eq!(
-        passthrough(object(body.clone()), facts)["messages"],
-        body["messages"]
-    );
 }
