@@ -821,6 +821,10 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
             "literal": {"key": "alice-key-written-in-the-file"},
             "badhex": {"key": "sha256:1234"},
             "nothex": {"key": format!("sha256:{}", "z".repeat(64))},
+            // `printf %s "$KEY" | sha256sum` with KEY unset, and the hash of
+            // "test", once the docs' example.
+            "unset": {"key": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+            "example": {"key": "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"},
             "short": {"key": "${SHORT_KEY}"},
             "nokey": {},
             "twin": {"key": "${ALICE_KEY}"},
@@ -837,6 +841,8 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
         "gateway.clients.literal.key: expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex",
         "gateway.clients.badhex.key: expected 64 hex digits after \"sha256:\", found 4 characters",
         "gateway.clients.nothex.key: expected 64 hex digits after \"sha256:\", found 64 characters, not all hex digits",
+        "gateway.clients.unset.key: this is the SHA-256 of the empty string (`$KEY` was unset when it was hashed?), a key anyone can send; make a key with `openssl rand -hex 32`",
+        "gateway.clients.example.key: this is the SHA-256 of \"test\", the docs' example, a key anyone can send",
         "gateway.clients.short.key: the key from the environment is 5 characters; a client key needs at least 16",
         "gateway.clients.nokey.key: missing",
         "gateway.clients.twin.key: the same key as gateway.clients.alice.key; each client needs a key of its own",

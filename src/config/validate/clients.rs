@@ -144,7 +144,18 @@ fn key_digest(
         return None;
     };
     match parse_hex_digest(hex) {
-        Some(digest) => Some(digest),
+        Some(digest) => match known_key(&digest) {
+            None => Some(digest),
+            Some(known) => {
+                v.error(
+                    path,
+                    format!(
+                        "this is the SHA-256 of {known}, a key anyone can send; make a key with `openssl rand -hex 32`, give it to the client and write the SHA-256 of that key here"
+                    ),
+                );
+                None
+            }
+        },
         None => {
             v.error(
                 path,
@@ -161,6 +172,21 @@ fn key_digest(
             None
         }
     }
+}
+
+/// What a digest is the SHA-256 of, when it is a key anyone could guess:
+/// the empty string (`printf %s "$KEY" | sha256sum` with `KEY` unset) or
+/// `test` (an example once given in the docs).
+fn known_key(hash: &KeyDigest) -> Option<&'static str> {
+    [
+        (
+            "the empty string (`$KEY` was unset when it was hashed?)",
+            "",
+        ),
+        ("\"test\", the docs' example", "test"),
+    ]
+    .into_iter()
+    .find_map(|(said, key)| (digest(key.as_bytes()) == *hash).then_some(said))
 }
 
 fn parse_hex_digest(hex: &str) -> Option<KeyDigest> {
