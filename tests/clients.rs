@@ -483,11 +483,99 @@ async fn a_client_kept_to_some_models_never_falls_over_to_others() {
     );
     let mut config = config(&cheap, &dear, three_clients());
     config["gateway"]["retries"] = json!({"perTarget": 0});
-    let served = start(config).await;
+    let served = start(config.clone()).await;
     let refused = served.ask(Api::Chat, Some(BOB), "cheap/m").await;
     assert_eq!(refused.status(), 502);
     assert!(dear.requests().is_empty(), "bob may not use dear/m");
+    // Told why his chain was one target long, in his 502 ...
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        message(&body).contains(
+            "gateway.clients.bob.models leaves out the chain's fallbacks dear/m, so they were not tried"
+        ),
+        "{body}"
+    );
     let answered = served.ask(Api::Chat, Some(ALICE), "cheap/m").await;
     assert_eq!(answered.status(), 200);
     assert_eq!(header(&answered, "x-clawgate-model"), "dear/m");
+    // ... and at load, naming the client and the targets.
+    let env = Environment::from_pairs([("ALICE_KEY", ALICE), ("CI_KEY", CI)]);
+    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w
+            == "gateway.clients.bob.models: leaves out the chain's fallbacks dear/m; this client's requests never fall over to them (add them to its models if they may)"),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("clients.ci")),
+        "ci's big is the chain's last target: {:?}",
+        loaded.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_clients_failure_and_402_hold_no_url_and_no_one_elses_figures() {
+    let (cheap, dear) = (
+        failing_mock(500, "server_error").await,
+        failing_mock(500, "server_error").await,
+    );
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let mut failing = config(&cheap, &dear, clients.clone());
+    failing["gateway"]["retries"] = json!({"perTarget": 0});
+    let served = start(failing).await;
+    let address = cheap.base_url();
+    let host_port = address
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1");
+    for api in APIS {
+        let failed = served.ask(api, Some(DANA), "cheap/m").await;
+        assert_eq!(failed.status(), 502, "{api:?}");
+        let body = failed.text().await.unwrap();
+        assert!(!body.contains(host_port), "{api:?}: {body}");
+        assert!(!body.contains("\"url\""), "{api:?}: {body}");
+    }
+    // An admin key reads where each attempt went.
+    let failed = served.ask(Api::Chat, Some(ADMIN), "cheap/m").await;
+    let body: Value = failed.json().await.unwrap();
+    assert!(
+        body["error"]["attempts"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains(host_port),
+        "{body}"
+    );
+
+    // The gateway's own budget, spent by the admin: dana learns which
+    // budget and when it resets, not what everyone spent.
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let mut budgeted = config(&cheap, &dear, clients);
+    budgeted["gateway"]["budgets"] = json!({"daily": 0.000001});
+    let served = start(budgeted).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ADMIN), "cheap/m").await.status(),
+        200
+    );
+    served.flush().await;
+    let refused = served.ask(Api::Chat, Some(DANA), "cheap/m").await;
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    let text = message(&body);
+    assert!(
+        text.contains("the gateway's daily budget for all traffic is spent; it resets at "),
+        "{body}"
+    );
+    assert!(!text.contains('$'), "{body}");
+    let budget = &body["error"]["budget"];
+    assert!(
+        budget.get("spentUsd").is_none() && budget.get("limitUsd").is_none(),
+        "{body}"
+    );
+    let refused = served.ask(Api::Chat, Some(ADMIN), "cheap/m").await;
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["budget"]["spentUsd"].as_f64().unwrap() > 0.0,
+        "{body}"
+    );
 }

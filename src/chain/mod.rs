@@ -128,6 +128,8 @@ impl Answer {
 pub struct AttemptReport {
     pub provider: String,
     pub model: String,
+    /// Empty, and left out, in what a client that is not an admin reads.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// `ok` or the failure class.
     pub outcome: &'static str,

@@ -28,7 +28,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use super::error::{ErrorReport, ErrorShape};
+use super::error::{ErrorReport, ErrorShape, Viewer};
 use super::guard::Caller;
 use super::stream::{Encoder, Outgoing, encode, with_head};
 use super::{
@@ -215,7 +215,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
     let mut chain = config.chain(request.model());
-    allowed_chain(&client, request.model(), &mut chain)?;
+    let left_out = allowed_chain(&client, request.model(), &mut chain)?;
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {
@@ -240,9 +240,15 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         }
         None => (request, Scope::of_client(&client)),
     };
+    let viewer = Viewer {
+        admin: client.admin,
+        left_out: (!left_out.is_empty()).then(|| (client.name.clone(), left_out)),
+    };
     options.client = Some(client);
     let seen = request.seen().clone();
-    let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
+    let answer = run_chain(gateway, &config, chain, request, options, &record)
+        .await
+        .map_err(|error| error.seen_by(viewer))?;
     let (mut headers, outcome) = answered(&answer);
     let said = gateway.log_throttle();
     name_dropped(&seen, &answer.target, &answer.withheld, said, &mut headers);
@@ -343,14 +349,14 @@ fn remember_reasoning(
 
 /// `chain` as `client` may use it: 403 when the model it asked for is not
 /// one of its models, else without the targets that are not (a client
-/// kept to cheap models never falls over to a dear one).
+/// kept to cheap models never falls over to a dear one), which it returns.
 fn allowed_chain(
     client: &Client,
     asked: Option<&str>,
     chain: &mut Result<Vec<Target>, UnknownModel>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     let (Some(allowed), Ok(targets)) = (&client.models, chain) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     if !targets
         .first()
@@ -362,8 +368,13 @@ fn allowed_chain(
             allowed: allowed.written.clone(),
         });
     }
+    let left_out = targets
+        .iter()
+        .filter(|t| !allowed.allows(&t.model_ref))
+        .map(|t| t.model_ref.to_string())
+        .collect();
     targets.retain(|t| allowed.allows(&t.model_ref));
-    Ok(())
+    Ok(left_out)
 }
 
 /// A place among the requests in flight (and among `client`'s), or 503

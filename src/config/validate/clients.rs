@@ -224,6 +224,21 @@ fn allowed_models(
             Err(unknown) => v.error(format!("{path}.models[{index}]"), unknown.to_string()),
         }
     }
+    // Said at load: a client's requests fail where the owner's fall over.
+    let left_out: BTreeSet<String> = written
+        .iter()
+        .filter_map(|name| config.chain(Some(name)).ok())
+        .flatten()
+        .filter(|target| !refs.contains(&target.model_ref))
+        .map(|target| target.model_ref.to_string())
+        .collect();
+    if !refs.is_empty() && !left_out.is_empty() {
+        let left_out: Vec<String> = left_out.into_iter().collect();
+        v.warnings.push(format!(
+            "{path}.models: leaves out the chain's fallbacks {}; this client's requests never fall over to them (add them to its models if they may)",
+            left_out.join(", ")
+        ));
+    }
     AllowedModels { written, refs }
 }
 
