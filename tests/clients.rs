@@ -579,3 +579,32 @@ async fn a_clients_failure_and_402_hold_no_url_and_no_one_elses_figures() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_spent_budget_leaves_a_free_model_to_answer() {
+    let (cheap, free) = (healthy_mock().await, healthy_mock().await);
+    let mut config = config(
+        &cheap,
+        &free,
+        json!({"alice": {"key": "${ALICE_KEY}",
+                                                  "budgets": {"daily": 0.000001}}}),
+    );
+    config["models"]["providers"]["dear"]["models"][0]["cost"] =
+        json!({"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0});
+    config["gateway"]["budgets"] = json!({"daily": 0.000001});
+    let served = start(config).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+    served.flush().await;
+    // Both budgets spent: the priced model is skipped, the $0 one (a
+    // subscription's) answers.
+    let answered = served.ask(Api::Chat, Some(ALICE), "cheap/m").await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(header(&answered, "x-clawgate-model"), "dear/m");
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "big").await.status(),
+        200
+    );
+}

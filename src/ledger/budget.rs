@@ -136,7 +136,14 @@ pub fn check(
     model_ref: &ModelRef,
     model: &Model,
 ) -> Result<(), Refusal> {
-    if budgets.is_empty() {
+    // A budget limits spend: a model priced at $0 spends nothing, so no
+    // budget refuses it, spent or not.
+    let free = model.cost.as_ref().is_some_and(|c| {
+        [c.input, c.output, c.cache_read, c.cache_write]
+            .iter()
+            .all(|price| *price == 0.0)
+    });
+    if budgets.is_empty() || free {
         return Ok(());
     }
     let covering: Vec<&Budget> = budgets.covering(model_ref).collect();
