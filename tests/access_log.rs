@@ -176,3 +176,23 @@ async fn a_target_skipped_while_cooling_down_says_so() {
     }
     panic!("the primary never cooled down");
 }
+
+#[tokio::test]
+async fn a_key_the_provider_refuses_is_named_by_its_variable_in_the_warn_line() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(401, "invalid_authentication_error").await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&primary, &backup);
+    config["models"]["providers"]["primary"]["apiKey"] = json!("${PRIMARY_KEY}");
+    let gw = gateway_with_env(config, &[("PRIMARY_KEY", "sk-primary-key-0123")]).await;
+    let answered = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(answered.status(), 200);
+    answered.bytes().await.unwrap();
+    let lines = captured.lines();
+    let refused = lines
+        .iter()
+        .find(|line| line["fields"]["outcome"] == "auth")
+        .unwrap_or_else(|| panic!("the attempt's line: {lines:?}"));
+    assert_eq!(field(refused, "key_var"), "PRIMARY_KEY", "{refused}");
+    assert!(!refused.to_string().contains("sk-primary-key-0123"));
+}

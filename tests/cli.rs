@@ -1219,12 +1219,13 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
         healthy_mock().await,
     );
     let mut config = env_keyed_config(&primary, &backup);
+    // Telemetry whose endpoint is in the service's environment file only.
     config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"},
-        "budgets": {"daily": 5, "unpriced": "allow"}});
+        "budgets": {"daily": 5, "unpriced": "allow"}, "telemetry": {"enabled": true}});
     let config_path = files.config(&config);
     let env_file = files.write(
         "secrets.env",
-        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\n"),
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\nOTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9\n"),
         0o600,
     );
     let (notify_path, _socket) = notify_socket(&files);
@@ -1284,7 +1285,8 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     assert_eq!(body["defaultChain"], json!(["primary/m", "backup/m"]));
 
     // A shell that has the gateway token but none of the providers' keys
-    // (they live in the service's environment file) still gets the table.
+    // nor the telemetry endpoint (they live in the service's environment
+    // file) still gets the table.
     let token_only = run(
         &["status", "--config", s(&config_path), "--url", &served.url],
         &[("GATEWAY_TOKEN", "gateway-token-77")],

@@ -464,6 +464,10 @@ async fn try_target(
             latency_ms = latency.as_millis() as u64,
             next = decision.label(),
             hint = policy::hint(class, Outcome::of(&error)),
+            // Which key to check: the variable it came from.
+            key_var = (class == Class::Auth)
+                .then_some(target.provider.key_var.as_deref())
+                .flatten(),
             rate_limit = policy::rate_limit_figures(&error.to_string()).as_deref(),
             "attempt failed: {model} ({url}): {}: {error}; next: {}",
             class.label(),
