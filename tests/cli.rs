@@ -1488,7 +1488,7 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     let explain = |extra: &[&str]| {
         let mut args = vec!["explain", "--config", s(&config), "--api", "messages"];
         args.extend_from_slice(extra);
-        run(&args, &[])
+        run(&args, &[("KIMI_API_KEY", "k")])
     };
 
     let output = explain(&["--json", s(&body_file)]);
@@ -1536,6 +1536,11 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
         "2. moonshot/kimi-k2-turbo (moonshot dialect, openai-completions,",
     );
     assert_contains(&shown, "   skipped: `messages[0].content` holds an image");
+    // Without the key (this shell has none), the gateway would skip it.
+    assert_contains(
+        &shown,
+        "   skipped: no API key: KIMI_API_KEY is not set where explain runs",
+    );
 
     // A body that is not a request says why, and fails.
     let bad = files.write("bad.json", "{\"messages\": 3}", 0o644);
