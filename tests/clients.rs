@@ -608,3 +608,71 @@ async fn a_spent_budget_leaves_a_free_model_to_answer() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
+    use axum::routing::post;
+    // A provider that quotes the request in its error, as some do.
+    let echo = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|body: String| async move {
+            let quoted = body.replace('"', "'");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"error": {"message": format!("cannot answer {quoted}")}})),
+            )
+        }),
+    );
+    let base = provider_app(echo).await;
+    let dear = healthy_mock().await;
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let mut config = config(&dear, &dear, clients);
+    config["models"]["providers"]["cheap"]["baseUrl"] = json!(base);
+    config["gateway"]["budgets"] = json!({"daily": 100});
+    config["gateway"]["retries"] = json!({"perTarget": 0});
+    let served = start(config).await;
+    let secret = json!({"model": "cheap/m",
+        "messages": [{"role": "user", "content": "my password is hunter2"}]});
+    let failed = served
+        .test
+        .client()
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 200, "fell over to dear/m");
+    served.flush().await;
+
+    let (_, admin) = served.get("/v1/status", ADMIN).await;
+    assert!(
+        admin.to_string().contains("hunter2"),
+        "the admin reads it: {admin}"
+    );
+    let (status, seen) = served.get("/v1/status", DANA).await;
+    assert_eq!(status, 200);
+    let text = seen.to_string();
+    assert!(!text.contains("hunter2"), "{seen}");
+    assert!(!text.contains(&base), "{seen}");
+    assert!(seen["lastHour"].is_null(), "{seen}");
+    let gateways = seen["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b.get("client").is_none())
+        .unwrap_or_else(|| panic!("the gateway's budget, by name: {seen}"));
+    assert!(gateways.get("spentUsd").is_none() && gateways.get("limitUsd").is_none());
+    assert_eq!(seen["clients"].as_array().unwrap().len(), 1, "{seen}");
+
+    // A model bob may not use is not there for him, by list or by name.
+    let (status, _) = served.get("/v1/models/dear/m", BOB).await;
+    assert_eq!(status, 404);
+    let (status, _) = served.get("/v1/models/big", BOB).await;
+    assert_eq!(status, 404);
+    let (status, model) = served.get("/v1/models/cheap/m", BOB).await;
+    assert_eq!((status, &model["id"]), (200, &json!("cheap/m")));
+    let (status, _) = served.get("/v1/models/dear/m", ADMIN).await;
+    assert_eq!(status, 200);
+}

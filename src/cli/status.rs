@@ -210,8 +210,9 @@ fn budget_table(body: &Value) -> String {
     ];
     let mut rows = vec![header.map(str::to_string).to_vec()];
     for budget in budgets {
-        let spent = budget["spentUsd"].as_f64().unwrap_or_default();
-        let limit = budget["limitUsd"].as_f64().unwrap_or_default();
+        // A client's key reads no figure of the gateway's own budgets.
+        let (spent, limit) = (budget["spentUsd"].as_f64(), budget["limitUsd"].as_f64());
+        let shown = |amount: Option<f64>| amount.map_or("-".to_string(), usd);
         let state = if budget["exceeded"] == true {
             "exceeded"
         } else if budget["warning"] == true {
@@ -222,14 +223,17 @@ fn budget_table(body: &Value) -> String {
         rows.push(vec![
             budget["scope"].as_str().unwrap_or("-").to_string(),
             budget["period"].as_str().unwrap_or("-").to_string(),
-            usd(spent),
-            usd(limit),
-            if limit > 0.0 {
-                format!("{:.0}%", 100.0 * spent / limit)
-            } else {
-                "-".to_string()
+            shown(spent),
+            shown(limit),
+            match (spent, limit) {
+                (Some(spent), Some(limit)) if limit > 0.0 => {
+                    format!("{:.0}%", 100.0 * spent / limit)
+                }
+                _ => "-".to_string(),
             },
-            budget["uncosted"].as_u64().unwrap_or_default().to_string(),
+            budget["uncosted"]
+                .as_u64()
+                .map_or("-".to_string(), |n| n.to_string()),
             budget["resetsAt"].as_str().unwrap_or("-").to_string(),
             state.to_string(),
         ]);

@@ -381,11 +381,9 @@ fn budget_exceeded(refusal: &Refusal, viewer: &Viewer) -> ErrorReport {
     tracing::warn!(status = 402, code, "request refused: {message}");
     let figures = viewer.admin || budget.client.is_some();
     let message = match refusal {
-        Refusal::Spent(state) if !figures => format!(
-            "no target of the chain is within its budget: the gateway's {} budget for {} is spent; it resets at {}",
-            budget.period.key(),
-            budget.describe(),
-            state.resets_at
+        Refusal::Spent(_) if !figures => format!(
+            "no target of the chain is within its budget: {}",
+            seen_by(refusal, viewer.admin)
         ),
         _ => message,
     };
@@ -425,6 +423,21 @@ fn budget_exceeded(refusal: &Refusal, viewer: &Viewer) -> ErrorReport {
         budget: Some(detail),
         told: None,
         final_refusal: false,
+    }
+}
+
+/// What `refusal` says to a reader: all of it to an admin key, and of a
+/// gateway-wide budget's only which it is and when it resets to another
+/// (its figures are everyone's spend).
+pub fn seen_by(refusal: &Refusal, admin: bool) -> String {
+    match refusal {
+        Refusal::Spent(state) if !admin && state.budget.client.is_none() => format!(
+            "the gateway's {} budget for {} is spent; it resets at {}",
+            state.budget.period.key(),
+            state.budget.describe(),
+            state.resets_at
+        ),
+        _ => refusal.to_string(),
     }
 }
 

@@ -1,7 +1,10 @@
 //! `GET /v1/status`: every configured target's health, from the gateway's
 //! cooldown state (`no_key` for a target whose key variable is unset), in
 //! the order of the default chain first; the budgets; and each client's
-//! spend and limits (an admin key sees every client, another key its own).
+//! spend and limits. An admin key sees everything; another key sees its
+//! own client, its own budgets' figures, and of what is everyone's (the
+//! targets, the gateway's budgets) no figure, no last error (it may quote
+//! another client's request) and not the last hour.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -10,6 +13,7 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use serde_json::{Value, json};
 
+use super::error::seen_by;
 use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
 use crate::config::clients::Client;
@@ -57,6 +61,10 @@ pub async fn status(
             {
                 entry["quotaExhausted"] = json!(true);
             }
+            let mut status = status;
+            if !caller.admin {
+                status.last_error = None;
+            }
             let fields = serde_json::to_value(status).expect("a status serializes");
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
                 entry.extend(fields);
@@ -68,7 +76,7 @@ pub async fn status(
                 }
                 Some(Standing::OverBudget(refusal)) => {
                     entry["state"] = json!("over_budget");
-                    entry["overBudget"] = json!(refusal.to_string());
+                    entry["overBudget"] = json!(seen_by(&refusal, caller.admin));
                 }
                 None => {}
             }
@@ -80,6 +88,21 @@ pub async fn status(
     if !caller.admin {
         budgets.retain(|b| b.client.as_deref().is_none_or(|c| *c == *caller.name));
     }
+    let budgets: Vec<Value> = budgets
+        .iter()
+        .map(|state| {
+            let mut shown = json!(state);
+            if !caller.admin
+                && state.client.is_none()
+                && let Value::Object(fields) = &mut shown
+            {
+                for figure in ["limitUsd", "spentUsd", "uncosted", "warning"] {
+                    fields.remove(figure);
+                }
+            }
+            shown
+        })
+        .collect();
     let clients: Vec<Value> = config
         .gateway
         .clients
@@ -87,7 +110,7 @@ pub async fn status(
         .filter(|client| caller.admin || client.name == caller.name)
         .map(|client| client_status(ledger, client, today))
         .collect();
-    Json(json!({
+    let mut shown = json!({
         "defaultChain": chain,
         "targets": targets,
         "budgets": budgets,
@@ -95,7 +118,11 @@ pub async fn status(
         "ledger": ledger.health(),
         "lastHour": ledger.recent(),
         "quotas": quotas,
-    }))
+    });
+    if !caller.admin {
+        shown["lastHour"] = Value::Null;
+    }
+    Json(shown)
 }
 
 /// Why requests skip a target whatever its health: such a target is not
