@@ -676,3 +676,50 @@ async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
     let (status, _) = served.get("/v1/models/dear/m", ADMIN).await;
     assert_eq!(status, 200);
 }
+
+/// A 429 answered before the body is read closes the connection and says
+/// so: a client that reused it (keep-alive) would have its next request
+/// read from the middle of this one's body, or find it closed.
+#[tokio::test]
+async fn an_early_429_on_a_kept_alive_connection_says_connection_close_and_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let clients = json!({"alice": {"key": "${ALICE_KEY}", "limits": {"requestsPerMinute": 1}}});
+    let served = start(config(&cheap, &dear, clients)).await;
+    let address = served.test.url.trim_start_matches("http://").to_string();
+    let body = json!({"model": "cheap/m", "messages": user_message()}).to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ALICE}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Reads until `done` holds of what came, or the connection ends (true).
+    async fn read_until(
+        socket: &mut tokio::net::TcpStream,
+        done: impl Fn(&str) -> bool,
+    ) -> (String, bool) {
+        let mut answer = Vec::new();
+        let mut buffer = [0; 4096];
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                answer.extend_from_slice(&buffer[..n]);
+                if n == 0 || done(&String::from_utf8_lossy(&answer)) {
+                    return n == 0;
+                }
+            }
+        })
+        .await
+        .expect("an answer within 5 s");
+        (String::from_utf8_lossy(&answer).to_lowercase(), ended)
+    }
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let (answered, ended) = read_until(&mut socket, |text| text.contains("\"usage\"")).await;
+    assert!(answered.starts_with("http/1.1 200") && !ended, "{answered}");
+    // The same connection, kept alive: over the limit now.
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let (refused, ended) = read_until(&mut socket, |_| false).await;
+    assert!(refused.starts_with("http/1.1 429"), "{refused}");
+    assert!(refused.contains("\r\nconnection: close\r\n"), "{refused}");
+    assert!(ended, "the gateway closed the connection");
+}

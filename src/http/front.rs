@@ -201,7 +201,22 @@ where
 pub async fn serve<F: FrontEnd>(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     match answer::<F>(&gateway, request).await {
         Ok(response) => response,
-        Err(error) => F::error_response(error.report(), &gateway.config()),
+        Err(error) => {
+            // Refused before its body was read: the connection cannot carry
+            // another request (the body's bytes would be read as one), and
+            // the client must know it before it reuses it.
+            let unread = matches!(
+                error,
+                ApiError::ClientLimited { .. } | ApiError::Busy(_) | ApiError::PayloadTooLarge(_)
+            );
+            let mut response = F::error_response(error.report(), &gateway.config());
+            if unread {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }
 
