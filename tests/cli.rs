@@ -1547,4 +1547,43 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     let output = explain(&[s(&bad)]);
     assert!(!output.status.success());
     assert_contains(&text(&output.stderr), "error:");
+
+    // An unknown model's name is shown with its control characters escaped.
+    let hostile = json!({"model": "nope\u{1b}[2J\nforged", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let hostile = files.write("hostile.json", &hostile.to_string(), 0o644);
+    let output = explain(&[s(&hostile)]);
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(
+        !said.contains('\u{1b}') && said.contains("\\u{1b}[2J"),
+        "{said:?}"
+    );
+}
+
+/// `clawgate status` reads at most 16 MiB of what answers at the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_a_bounded_answer() {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/v1/status",
+        get(|| async {
+            let chunk = bytes::Bytes::from(vec![b' '; 1024 * 1024]);
+            let chunks = futures_util::stream::iter(
+                (0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            axum::body::Body::from_stream(chunks)
+        }),
+    );
+    let base = provider_app(app).await;
+    let files = Files::new();
+    let config = files.config(&json!({}));
+    let url = base.trim_end_matches("/v1").to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        run(&["status", "--config", s(&config), "--url", &url], &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_contains(&text(&output.stderr), "is larger than 16 MiB");
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::{CliError, SourceArgs, print_json, report};
 use crate::config::{ApiKey, Config, Secrets};
 use crate::http::{self, Front};
+use crate::ops::redact::escape_controls;
 use crate::providers::{self, Declined};
 use crate::upstream::transport_of;
 
@@ -69,13 +70,15 @@ pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
     let (source, loaded) = args.source.load(Secrets::Offline)?;
     report(&source, &loaded);
     let body = read_body(args.file.as_ref())?;
+    // The body's text (an unknown model's name) is escaped: no terminal
+    // control sequence or forged line reaches the reader.
     let explained = explanation(
         &loaded.config,
         args.api.into(),
         body,
         args.client.as_deref(),
     )
-    .map_err(CliError::Other)?;
+    .map_err(|err| CliError::Other(escape_controls(&err)))?;
     if args.json {
         print_json(&explained);
     } else {
@@ -230,7 +233,7 @@ fn text(explained: &Value) -> String {
     let mut out = format!(
         "POST {} for {}: {} target(s)\n",
         explained["api"].as_str().unwrap_or_default(),
-        explained["model"].as_str().unwrap_or("the default model"),
+        escape_controls(explained["model"].as_str().unwrap_or("the default model")),
         targets.len()
     );
     if let Some(client) = explained["client"].as_str() {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::{CliError, SourceArgs, print_json};
 use crate::config::Secrets;
 use crate::ledger::budget::usd;
+use crate::ops::redact::escape_controls;
 use crate::quota::{amount, duration};
 
 #[derive(Debug, Args)]
@@ -81,7 +82,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
             response.status()
         )));
     }
-    let body: Value = response.json().await.map_err(unreachable)?;
+    let body = read_bounded(response).await.map_err(CliError::Other)?;
     if args.json {
         print_json(&body);
     } else {
@@ -94,6 +95,31 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         out!("{}", ledger_table(&body));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The most `clawgate status` reads of an answer: far more than any
+/// gateway's status, far less than a machine's memory.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// The answer's JSON, read within [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<Value, String> {
+    let url = response.url().to_string();
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER_BYTES => {
+                return Err(format!(
+                    "the answer of {url} is larger than {} MiB; is it a clawgate?",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                ));
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(err) => return Err(format!("could not read the answer of {url}: {err}")),
+        }
+    }
+    serde_json::from_slice(&body)
+        .map_err(|err| format!("the answer of {url} is not the status's JSON: {err}"))
 }
 
 /// `--url` as a base URL, or what is wrong with it.
@@ -122,12 +148,16 @@ fn hints(body: &Value) -> String {
         let Some(reference) = target["ref"].as_str() else {
             continue;
         };
-        if let Some(why) = target["overBudget"].as_str() {
-            out.push_str(&format!("{reference}: skipped: {why}\n"));
+        let line = if let Some(why) = target["overBudget"].as_str() {
+            format!("{reference}: skipped: {why}")
         } else if let Some(hint) = target["hint"].as_str() {
             let class = target["lastFailureClass"].as_str().unwrap_or("failure");
-            out.push_str(&format!("{reference}: {class}: {hint}\n"));
-        }
+            format!("{reference}: {class}: {hint}")
+        } else {
+            continue;
+        };
+        out.push_str(&escape_controls(&line));
+        out.push('\n');
     }
     out
 }
@@ -258,9 +288,14 @@ fn last_hour(body: &Value) -> String {
             .map(str::to_string)
             .to_vec(),
         vec![
-            match hour["requestsLastHour"].as_u64().unwrap_or_default() {
-                1 => "1 request".to_string(),
-                n => format!("{n} requests"),
+            match (
+                hour["requestsLastHour"].as_u64().unwrap_or_default(),
+                hour["floor"] == true,
+            ) {
+                // More came than the gateway keeps: at least these.
+                (n, true) => format!("{n}+ requests"),
+                (1, false) => "1 request".to_string(),
+                (n, false) => format!("{n} requests"),
             },
             format!(
                 "{:.2}",
@@ -421,8 +456,28 @@ fn table(body: &Value) -> String {
     aligned(rows)
 }
 
+/// The most characters a cell shows; the rest is cut, marked `…`
+/// (`--json` shows all).
+const CELL_CHARS: usize = 200;
+
+/// A cell as it is printed: what came from the gateway (a provider's
+/// message, a name) with its control characters escaped, so no answer
+/// moves the cursor or forges a line, and no longer than [`CELL_CHARS`].
+fn cell(text: &str) -> String {
+    let mut shown = escape_controls(text);
+    if let Some((cut, _)) = shown.char_indices().nth(CELL_CHARS) {
+        shown.truncate(cut);
+        shown.push('…');
+    }
+    shown
+}
+
 /// Rows as columns padded to their widest cell.
 fn aligned(rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|text| cell(text)).collect())
+        .collect();
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|column| {
@@ -437,7 +492,10 @@ fn aligned(rows: Vec<Vec<String>>) -> String {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .map(|(cell, width)| {
+                let pad = width.saturating_sub(cell.chars().count());
+                format!("{cell}{}", " ".repeat(pad))
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
@@ -452,6 +510,28 @@ mod tests {
     use super::{
         base_url, budget_table, client_table, hints, last_hour, ledger_table, quota_table, table,
     };
+
+    #[test]
+    fn a_wide_or_hostile_cell_is_cut_and_escaped_not_a_panic() {
+        let said = format!("500 \u{1b}[2J{}\nforged line", "x".repeat(70_000));
+        let body = json!({"targets": [{"ref": "p/m\r", "state": "cooling_down",
+            "lastFailureClass": "server", "lastError": said,
+            "hint": "a hint\u{7}", "failures": {"server": 1}}]});
+        let shown = table(&body);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert_eq!(shown.lines().count(), 2, "{shown:?}");
+        assert!(shown.contains("p/m\\r"), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[2J"), "{shown:?}");
+        assert!(shown.len() < 1000 && shown.contains('…'), "{}", shown.len());
+        let hinted = hints(&body);
+        assert!(
+            !hinted.contains('\u{7}') && hinted.contains("a hint\\u{7}"),
+            "{hinted:?}"
+        );
+    }
 
     #[test]
     fn the_ledger_row_names_the_store_or_the_file_and_what_reached_it() {
@@ -619,5 +699,8 @@ mod tests {
             "\nLAST HOUR   PER MIN  FALLBACKS  FAILED  P50  P99\n\
              0 requests  0.00     0          0       -    -\n"
         );
+        // More than the gateway keeps: a floor, said as one.
+        let busy = last_hour(&json!({"lastHour": {"requestsLastHour": 20000, "floor": true}}));
+        assert!(busy.contains("20000+ requests"), "{busy}");
     }
 }

@@ -297,7 +297,11 @@ fn render(gateway: &Gateway) -> String {
         &mut page,
         "requests-per-minute",
         &format!("{:.2}", stats.requests_per_minute),
-        &stats.requests_last_hour.to_string(),
+        &format!(
+            "{}{}",
+            stats.requests_last_hour,
+            if stats.floor { "+" } else { "" }
+        ),
         "requests / min (last hour)",
     );
     card(
