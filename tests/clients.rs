@@ -175,6 +175,20 @@ async fn each_client_gets_what_its_config_says_through_every_api() {
             assert_eq!(refused.status(), 401, "{api:?}");
             let body: Value = refused.json().await.unwrap();
             assert_eq!(error_type(api, &body), "authentication_error", "{body}");
+            // Whether a key came, and where each client sets it.
+            let said = message(&body);
+            let start = match key {
+                Some(_) => "the key sent is not one this clawgate knows: check the key",
+                None => "no key was sent, and this clawgate wants one: set your client's key",
+            };
+            assert!(said.starts_with(start), "{said}");
+            assert!(
+                said.contains(
+                    "Claude Code: ANTHROPIC_AUTH_TOKEN; Codex: the variable its env_key names"
+                ),
+                "{said}"
+            );
+            assert!(!said.contains("x-api-key"), "{said}");
         }
         // A model the client may not use: 403 naming the ones it may.
         let refused = served.ask(api, Some(BOB), "dear/m").await;
@@ -423,6 +437,12 @@ async fn a_clients_key_reads_its_own_usage_and_an_admin_key_everyones() {
         .await
         .unwrap();
     assert_eq!(page.status(), 401);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("gateway.auth.token) or the key of a client with admin: true")
+    );
     let page = served
         .test
         .client()

@@ -223,6 +223,15 @@ async fn http_errors_are_quoted() {
         )
         .await,
         refusal(
+            client
+                .post(url("/v1/chat/completions"))
+                .bearer_auth("not-the-token")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        refusal(
             chat(json!({"model": "primary/mm", "messages": user_message()}))
                 .send()
                 .await

@@ -26,10 +26,15 @@ pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// In the client's words: where its key goes (never `x-api-key`, which
+    /// makes Claude Code say `Not logged in` instead of this).
     #[error(
-        "missing or invalid key: send your key under gateway.clients, or gateway.auth.token (Claude Code: ANTHROPIC_AUTH_TOKEN; OpenAI clients: their API key)"
+        "{}: {} (Claude Code: ANTHROPIC_AUTH_TOKEN; Codex: the variable its env_key names; OpenAI clients: their API key) {} the key this clawgate's operator gave you (gateway.auth.token, or a client's key under gateway.clients)",
+        if *key_sent { "the key sent is not one this clawgate knows" } else { "no key was sent, and this clawgate wants one" },
+        if *key_sent { "check the key your client sends" } else { "set your client's key" },
+        if *key_sent { "against" } else { "to" }
     )]
-    Unauthorized,
+    Unauthorized { key_sent: bool },
     #[error(
         "client {client} may read its own usage only, not {asked:?}'s (an admin key reads every client's: gateway.auth.token, or a client with admin: true)"
     )]
@@ -214,7 +219,7 @@ impl ApiError {
                 "invalid_request_error",
                 "invalid_request",
             ),
-            ApiError::Unauthorized => (
+            ApiError::Unauthorized { .. } => (
                 StatusCode::UNAUTHORIZED,
                 "authentication_error",
                 "invalid_api_key",
@@ -309,7 +314,7 @@ impl ApiError {
             told: None,
             final_refusal: matches!(
                 self,
-                ApiError::Unauthorized
+                ApiError::Unauthorized { .. }
                     | ApiError::ModelNotAllowed { .. }
                     | ApiError::NotYours { .. }
             ),

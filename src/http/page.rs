@@ -51,7 +51,7 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
     if !authorized(&gateway, headers) {
         let mut response = (
             StatusCode::UNAUTHORIZED,
-            "the status page needs the gateway's token (gateway.auth.token) as the password\n",
+            "the status page needs an admin key as the password: the gateway's token (gateway.auth.token) or the key of a client with admin: true\n",
         )
             .into_response();
         response.headers_mut().insert(
