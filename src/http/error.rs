@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::access_log::Refused;
 use super::guard::request_id;
 use crate::admission::ClientLimit;
 use crate::chain::policy::{Told, final_status, refusal};
@@ -196,6 +197,7 @@ impl ErrorReport {
     /// The response, its body in the shape `body` gives.
     pub fn response(&self, body: ErrorShape) -> Response {
         let mut response = (self.status, Json(body(self))).into_response();
+        response.extensions_mut().insert(Refused(self.code));
         let headers = response.headers_mut();
         if let Some(tried) = self.tried {
             headers.insert(ATTEMPTS_HEADER, HeaderValue::from(tried));
