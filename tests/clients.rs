@@ -319,7 +319,7 @@ async fn a_client_over_its_budget_gets_402_naming_it_and_others_are_served() {
         let body: Value = refused.json().await.unwrap();
         let text = message(&body);
         assert!(
-            text.contains("the daily budget of $0.00 for all traffic of client bob is spent"),
+            text.contains("the daily budget of <$0.0001 for all traffic of client bob is spent"),
             "{body}"
         );
         assert!(text.contains("it resets at "), "{body}");

@@ -367,10 +367,10 @@ fn client_table(body: &Value) -> String {
             .filter(|b| b["client"].as_str() == Some(name))
             .map(|b| {
                 format!(
-                    "{} ${:.2}/${:.2}",
+                    "{} {}/{}",
                     b["period"].as_str().unwrap_or("-"),
-                    b["spentUsd"].as_f64().unwrap_or(0.0),
-                    b["limitUsd"].as_f64().unwrap_or(0.0)
+                    usd(b["spentUsd"].as_f64().unwrap_or(0.0)),
+                    usd(b["limitUsd"].as_f64().unwrap_or(0.0))
                 )
             })
             .collect();
@@ -565,14 +565,14 @@ mod tests {
                 {"name": "token", "today": {"requests": 0, "costUsd": 0.0}, "limits": {}},
             ],
             "budgets": [
-                {"period": "day", "spentUsd": 0.4321, "limitUsd": 2.0, "client": "alice"},
+                {"period": "day", "spentUsd": 0.004, "limitUsd": 0.001, "client": "alice"},
                 {"period": "month", "spentUsd": 9.0, "limitUsd": 40.0},
             ],
         });
         assert_eq!(
             client_table(&body),
             "\nCLIENT  SPENT TODAY  REQUESTS TODAY  LIMITS                 BUDGETS\n\
-             alice   $0.4321      12              60 req/min, 4 at once  day $0.43/$2.00\n\
+             alice   $0.4321      12              60 req/min, 4 at once  day $0.0040/$0.0010\n\
              token   $0.0000      0               -                      -\n"
         );
         assert_eq!(client_table(&json!({"clients": []})), "");

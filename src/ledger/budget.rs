@@ -41,9 +41,9 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Spent(state) => write!(
                 f,
-                "the {} budget of ${:.2} for {} is spent (${:.4}); it resets at {}",
+                "the {} budget of {} for {} is spent (${:.4}); it resets at {}",
                 state.budget.period.key(),
-                state.budget.usd,
+                usd(state.budget.usd),
                 state.budget.describe(),
                 state.spent_usd,
                 state.resets_at
