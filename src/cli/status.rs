@@ -421,9 +421,13 @@ fn table(body: &Value) -> String {
                     .collect::<Vec<_>>()
                     .join(",")
             });
-        let state = match target["missingKey"].as_str() {
-            Some(var) => format!("no key ({var} unset)"),
-            None => text("state"),
+        let state = match (
+            target["missingKey"].as_str(),
+            target["placeholderKey"].as_str(),
+        ) {
+            (Some(var), _) => format!("no key ({var} unset)"),
+            (_, Some(source)) => format!("placeholder key ({source})"),
+            _ => text("state"),
         };
         let last_error = match (
             target["lastFailureClass"].as_str(),

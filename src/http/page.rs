@@ -356,6 +356,10 @@ fn render(gateway: &Gateway) -> String {
                 status.state = "no_key";
                 format!("{var} is not set")
             }
+            Some(Standing::PlaceholderKey(source)) => {
+                status.state = "placeholder_key";
+                format!("the key in {source} is a placeholder from the docs")
+            }
             Some(Standing::OverBudget(refusal)) => {
                 status.state = "over_budget";
                 refusal.to_string()

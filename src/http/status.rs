@@ -11,13 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::extract::{Extension, State};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::error::seen_by;
 use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
 use crate::config::clients::Client;
-use crate::config::{ApiKey, Config, Model, ModelRef, Provider};
+use crate::config::{ApiKey, Config, Model, ModelRef, Provider, placeholder_key};
 use crate::gateway::Gateway;
 use crate::ledger::Ledger;
 use crate::ledger::budget::{self, State as BudgetState};
@@ -74,6 +75,10 @@ pub async fn status(
                     entry["state"] = json!("no_key");
                     entry["missingKey"] = json!(var);
                 }
+                Some(Standing::PlaceholderKey(source)) => {
+                    entry["state"] = json!("placeholder_key");
+                    entry["placeholderKey"] = json!(source);
+                }
                 Some(Standing::OverBudget(refusal)) => {
                     entry["state"] = json!("over_budget");
                     entry["overBudget"] = json!(seen_by(&refusal, caller.admin));
@@ -125,11 +130,14 @@ pub async fn status(
     Json(shown)
 }
 
-/// Why requests skip a target whatever its health: such a target is not
-/// healthy, whatever its history.
+/// Why requests skip a target, or are sure to fail on it, whatever its
+/// health: such a target is not healthy, whatever its history.
 pub(super) enum Standing<'a> {
     /// Its key variable is unset.
     NoKey(&'a str),
+    /// Its key is a placeholder copied from the docs (`sk-...`): the
+    /// provider will refuse it. Where the key came from.
+    PlaceholderKey(String),
     /// The budgets refuse it (spent, or no price to count it by).
     OverBudget(budget::Refusal),
 }
@@ -143,8 +151,16 @@ pub(super) fn standing<'a>(
     provider: &'a Provider,
     model: &Model,
 ) -> Option<Standing<'a>> {
-    if let ApiKey::Missing { var } = &provider.api_key {
-        return Some(Standing::NoKey(var));
+    match &provider.api_key {
+        ApiKey::Missing { var } => return Some(Standing::NoKey(var)),
+        ApiKey::Set(key) if placeholder_key(key.expose_secret()).is_some() => {
+            let source = match &provider.key_var {
+                Some(var) => var.clone(),
+                None => format!("models.providers.{}.apiKey", provider.id),
+            };
+            return Some(Standing::PlaceholderKey(source));
+        }
+        _ => {}
     }
     budget::check(ledger, &config.budgets, model_ref, model)
         .err()
