@@ -1587,3 +1587,20 @@ async fn status_reads_a_bounded_answer() {
     assert_eq!(output.status.code(), Some(1));
     assert_contains(&text(&output.stderr), "is larger than 16 MiB");
 }
+
+#[test]
+fn a_missing_config_file_is_said_to_be_missing_not_invalid() {
+    for command in [
+        &["status"][..],
+        &["config", "validate"],
+        &["models", "list"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--config", "/nonexistent/clawgate.json5"]);
+        let output = run(&args, &[]);
+        assert!(!output.status.success(), "{command:?}");
+        let said = text(&output.stderr);
+        assert_contains(&said, "no config file at /nonexistent/clawgate.json5");
+        assert!(!said.contains("invalid config"), "{command:?}: {said}");
+    }
+}

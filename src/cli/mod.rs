@@ -223,6 +223,15 @@ impl SourceArgs {
         let env = self.environment()?;
         let source = config::locate(self.config.as_deref(), &env)
             .map_err(|e| CliError::Other(e.to_string()))?;
+        // Said as what it is: a file that is not there is no invalid config.
+        if let Source::File(path) = &source
+            && !path.exists()
+        {
+            return Err(CliError::Other(format!(
+                "no config file at {} (named by --config or $CLAWGATE_CONFIG): check the path, or leave both out for the default location",
+                path.display()
+            )));
+        }
         match config::load(&source, &env, secrets) {
             Ok(loaded) => Ok((source, loaded)),
             Err(errors) => Err(CliError::Config {
