@@ -46,6 +46,20 @@ fn distance(name: &str, candidate: &str) -> Option<usize> {
     }
 }
 
+/// When `name` is a provider's id (`kimi`, asked for as if it were a
+/// model), the refs of its first models: what it serves.
+pub fn models_of_provider(providers: &BTreeMap<String, Arc<Provider>>, name: &str) -> Vec<String> {
+    let Some(provider) = providers.get(name) else {
+        return Vec::new();
+    };
+    provider
+        .models
+        .iter()
+        .take(MAX)
+        .map(|model| ModelRef::new(&provider.id, &model.id).to_string())
+        .collect()
+}
+
 /// Every ref of `providers` whose model id is exactly `id`.
 pub fn refs_with_model_id(providers: &BTreeMap<String, Arc<Provider>>, id: &str) -> Vec<ModelRef> {
     providers
