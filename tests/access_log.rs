@@ -238,3 +238,26 @@ async fn refused_lines_name_the_client_and_the_reason() {
     );
     assert_eq!(field(&lines[1], "model"), "backup/m");
 }
+
+#[tokio::test]
+async fn the_chains_last_target_names_no_next_one() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(503, "overloaded").await;
+    let backup = failing_mock(503, "overloaded").await;
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"retries": {"perTarget": 0}});
+    let gw = gateway(config).await;
+    let failed = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(failed.status(), 502);
+    failed.bytes().await.unwrap();
+    let lines = captured.lines();
+    let next_of = |model: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["model"] == model && l["fields"]["tries"].is_u64())
+            .map(|l| field(l, "next").clone())
+            .unwrap_or_else(|| panic!("{model}'s attempt line: {lines:?}"))
+    };
+    assert_eq!(next_of("primary/m"), "next");
+    assert_eq!(next_of("backup/m"), "none");
+}

@@ -115,6 +115,15 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
             "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
         ]
     );
+    // With only the primary's key, the fallback is what is skipped, and
+    // nothing comes after it.
+    let partial = load(text, &[("MOONSHOT_API_KEY", "k")]).unwrap();
+    assert_eq!(
+        partial.warnings,
+        [
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; fallback openrouter/auto is skipped until it is set (a request whose earlier targets fail then fails): export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model"
+        ]
+    );
     let loaded = load(
         text,
         &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],

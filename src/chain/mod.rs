@@ -316,6 +316,7 @@ pub async fn run(
         let sent = Sent {
             request: &request,
             plan: &plan,
+            last: chain.last().is_some_and(|last| std::ptr::eq(target, last)),
         };
         match try_target(upstream, target, sent, settings, deadline, permit, url).await {
             Ok(reply) => return Ok(answer(target, &plan, failures, reply, settings)),
@@ -351,6 +352,7 @@ pub async fn run(
             let sent = Sent {
                 request: &request,
                 plan,
+                last: true,
             };
             match try_target(upstream, target, sent, settings, deadline, permit, url).await {
                 Ok(reply) => return Ok(answer(target, plan, failures, reply, settings)),
@@ -453,6 +455,12 @@ async fn try_target(
             }
         }
         metrics::attempt(provider, model, class.label(), latency);
+        // After the chain's last target there is no next one to name.
+        let next = if sent.last && decision == Decision::Next {
+            "none"
+        } else {
+            decision.label()
+        };
         tracing::warn!(
             provider,
             model,
@@ -462,16 +470,15 @@ async fn try_target(
             status = error.status().map(|s| s.as_u16()),
             error_type = error.error_type(),
             latency_ms = latency.as_millis() as u64,
-            next = decision.label(),
+            next,
             hint = policy::hint(class, Outcome::of(&error)),
             // Which key to check: the variable it came from.
             key_var = (class == Class::Auth)
                 .then_some(target.provider.key_var.as_deref())
                 .flatten(),
             rate_limit = policy::rate_limit_figures(&error.to_string()).as_deref(),
-            "attempt failed: {model} ({url}): {}: {error}; next: {}",
+            "attempt failed: {model} ({url}): {}: {error}; next: {next}",
             class.label(),
-            decision.label()
         );
         match wait {
             Some(delay) => {
@@ -512,6 +519,8 @@ async fn try_target(
 struct Sent<'a> {
     request: &'a ChatRequest,
     plan: &'a Plan,
+    /// No target follows: a failure's line says `next="none"`.
+    last: bool,
 }
 
 /// One attempt on `target`: the request model with the target's plan
@@ -588,6 +597,7 @@ pub async fn probe(
     let sent = Sent {
         request,
         plan: &plan,
+        last: true,
     };
     attempt(upstream, target, sent, settings, deadline, None).await
 }
