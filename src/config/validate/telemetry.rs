@@ -152,6 +152,12 @@ fn signal_url<'e>(
 /// `endpoint` as a URL, with `/v1/{signal}` appended to its path when
 /// `signal` is given (and not already there).
 fn url(endpoint: &str, signal: Option<&str>) -> Result<reqwest::Url, String> {
+    if !endpoint.contains("://") {
+        return Err(format!(
+            "{endpoint:?} has no scheme; write it as \"http://{}\" (or https:// for a collector that speaks TLS)",
+            endpoint.trim_start_matches('/')
+        ));
+    }
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| format!("not a URL ({e}); expected say \"http://127.0.0.1:4318\""))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -402,6 +408,10 @@ mod tests {
         );
         assert!(
             with(endpoint("127.0.0.1:4318"), &[])[0].starts_with("gateway.telemetry.endpoint: ")
+        );
+        assert_eq!(
+            with(endpoint("collector/v1"), &[])[0],
+            "gateway.telemetry.endpoint: \"collector/v1\" has no scheme; write it as \"http://collector/v1\" (or https:// for a collector that speaks TLS)"
         );
         assert_eq!(
             with(endpoint("http://u:p4ss@c:4318"), &[])[0],
