@@ -1604,3 +1604,21 @@ fn a_missing_config_file_is_said_to_be_missing_not_invalid() {
         assert!(!said.contains("invalid config"), "{command:?}: {said}");
     }
 }
+
+#[test]
+fn a_malformed_variable_is_named_as_a_variable_not_an_invalid_config() {
+    let files = Files::new();
+    let config = files.config(&json!({}));
+    let output = run(
+        &["models", "list", "--config", s(&config)],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+    );
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert_contains(&said, "invalid environment variable (read with the config ");
+    assert_contains(
+        &said,
+        "OTEL_EXPORTER_OTLP_ENDPOINT: \"collector:4318\" has no scheme",
+    );
+    assert!(!said.contains("invalid config"), "{said}");
+}
