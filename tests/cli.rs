@@ -1622,3 +1622,35 @@ fn a_malformed_variable_is_named_as_a_variable_not_an_invalid_config() {
     );
     assert!(!said.contains("invalid config"), "{said}");
 }
+
+/// `doctor` run beside the clawgate it checks finds its port taken by
+/// that clawgate, which is no failure; anything else there still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_the_port_held_by_a_running_clawgate() {
+    let upstream = healthy_mock().await;
+    let gw = gateway(chain_config(&upstream, &upstream)).await;
+    let port: u16 = gw.url.rsplit(':').next().unwrap().parse().unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let files = Files::new();
+    for (port, ok) in [(port, true), (other_port, false)] {
+        let mut config = chain_config(&upstream, &upstream);
+        config["gateway"] = json!({"port": port});
+        let config = files.config(&config);
+        let output =
+            tokio::task::spawn_blocking(move || run(&["doctor", "--config", s(&config)], &[]))
+                .await
+                .unwrap();
+        let said = text(&output.stdout) + &text(&output.stderr);
+        let line = said
+            .lines()
+            .find(|l| l.contains(&format!(":{port}")))
+            .unwrap_or_else(|| panic!("a line for the port: {said}"))
+            .to_string();
+        assert_eq!(line.starts_with("ok"), ok, "{line}");
+        if ok {
+            assert_contains(&line, "is held by a running clawgate");
+        }
+    }
+    drop(other);
+}
