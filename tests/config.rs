@@ -1154,3 +1154,32 @@ fn config_show_hides_url_queries_and_a_base_url_refuses_credentials() {
     );
     assert!(!errors.contains("S3cretPass"), "{errors}");
 }
+
+#[test]
+fn a_legacy_model_id_written_as_a_model_of_its_own_gets_a_note() {
+    // Seed 001's Kimi Coding model, as its Nix settings write it.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seeds/001-01-translated.json5"
+    ))
+    .unwrap();
+    let loaded = load(&text, &[("KIMI_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")]).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w
+            == "models.providers.kimi.models: \"kimi-k2p5\" is a legacy id of kimi/kimi-for-coding; this entry is sent as \"kimi-k2p5\", which the provider may no longer know: write id: \"kimi-for-coding\" (or leave the entry out: the catalog has it)"),
+        "{:?}",
+        loaded.warnings
+    );
+    // The current id has no note.
+    let current = text.replace("kimi-k2p5", "kimi-for-coding");
+    let loaded = load(
+        &current,
+        &[("KIMI_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    )
+    .unwrap();
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("legacy id")),
+        "{:?}",
+        loaded.warnings
+    );
+}
