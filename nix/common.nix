@@ -212,7 +212,7 @@ rec {
                     limits.requestsPerMinute = 60;
                   };
                   ci = {
-                    key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+                    key = "sha256:34b089c4832360d95d0e0a0e4ddfc0ecee99618b66504ef9cb11c6f1fbdcb6c1";
                     models = [ "moonshot/kimi-k2.6" ];
                     budgets.daily = 2;
                     limits.concurrentRequests = 2;

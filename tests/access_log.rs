@@ -176,3 +176,88 @@ async fn a_target_skipped_while_cooling_down_says_so() {
     }
     panic!("the primary never cooled down");
 }
+
+#[tokio::test]
+async fn a_key_the_provider_refuses_is_named_by_its_variable_in_the_warn_line() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(401, "invalid_authentication_error").await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&primary, &backup);
+    config["models"]["providers"]["primary"]["apiKey"] = json!("${PRIMARY_KEY}");
+    let gw = gateway_with_env(config, &[("PRIMARY_KEY", "sk-primary-key-0123")]).await;
+    let answered = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(answered.status(), 200);
+    answered.bytes().await.unwrap();
+    let lines = captured.lines();
+    let refused = lines
+        .iter()
+        .find(|line| line["fields"]["outcome"] == "auth")
+        .unwrap_or_else(|| panic!("the attempt's line: {lines:?}"));
+    assert_eq!(field(refused, "key_var"), "PRIMARY_KEY", "{refused}");
+    assert!(!refused.to_string().contains("sk-primary-key-0123"));
+}
+
+#[tokio::test]
+async fn refused_lines_name_the_client_and_the_reason() {
+    let (captured, _guard) = Captured::start();
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"clients": {"ci": {"key": "${CI_KEY}", "models": ["primary/m"],
+        "limits": {"requestsPerMinute": 2}}}});
+    let key = "ci-key-0123456789abcdef";
+    let gw = gateway_with_env(config, &[("CI_KEY", key)]).await;
+    let ask = |model: &str| {
+        gw.client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": user_message()}))
+            .send()
+    };
+    assert_eq!(ask("primary/m").await.unwrap().status(), 200);
+    assert_eq!(ask("backup/m").await.unwrap().status(), 403);
+    assert_eq!(ask("primary/m").await.unwrap().status(), 429);
+    let lines = captured.wait_for(3).await;
+    let said: Vec<(&Value, &Value, &Value)> = lines
+        .iter()
+        .map(|line| {
+            (
+                field(line, "status"),
+                field(line, "client"),
+                field(line, "reason"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (&json!(200), &json!("ci"), &Value::Null),
+            (&json!(403), &json!("ci"), &json!("model_not_allowed")),
+            (&json!(429), &json!("ci"), &json!("client_rate_limited")),
+        ]
+    );
+    assert_eq!(field(&lines[1], "model"), "backup/m");
+}
+
+#[tokio::test]
+async fn the_chains_last_target_names_no_next_one() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(503, "overloaded").await;
+    let backup = failing_mock(503, "overloaded").await;
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"retries": {"perTarget": 0}});
+    let gw = gateway(config).await;
+    let failed = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(failed.status(), 502);
+    failed.bytes().await.unwrap();
+    let lines = captured.lines();
+    let next_of = |model: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["model"] == model && l["fields"]["tries"].is_u64())
+            .map(|l| field(l, "next").clone())
+            .unwrap_or_else(|| panic!("{model}'s attempt line: {lines:?}"))
+    };
+    assert_eq!(next_of("primary/m"), "next");
+    assert_eq!(next_of("backup/m"), "none");
+}

@@ -1219,12 +1219,13 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
         healthy_mock().await,
     );
     let mut config = env_keyed_config(&primary, &backup);
+    // Telemetry whose endpoint is in the service's environment file only.
     config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"},
-        "budgets": {"daily": 5, "unpriced": "allow"}});
+        "budgets": {"daily": 5, "unpriced": "allow"}, "telemetry": {"enabled": true}});
     let config_path = files.config(&config);
     let env_file = files.write(
         "secrets.env",
-        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\n"),
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\nOTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9\n"),
         0o600,
     );
     let (notify_path, _socket) = notify_socket(&files);
@@ -1284,7 +1285,8 @@ async fn status_prints_every_targets_health_from_the_running_gateway() {
     assert_eq!(body["defaultChain"], json!(["primary/m", "backup/m"]));
 
     // A shell that has the gateway token but none of the providers' keys
-    // (they live in the service's environment file) still gets the table.
+    // nor the telemetry endpoint (they live in the service's environment
+    // file) still gets the table.
     let token_only = run(
         &["status", "--config", s(&config_path), "--url", &served.url],
         &[("GATEWAY_TOKEN", "gateway-token-77")],
@@ -1486,7 +1488,7 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     let explain = |extra: &[&str]| {
         let mut args = vec!["explain", "--config", s(&config), "--api", "messages"];
         args.extend_from_slice(extra);
-        run(&args, &[])
+        run(&args, &[("KIMI_API_KEY", "k")])
     };
 
     let output = explain(&["--json", s(&body_file)]);
@@ -1534,12 +1536,123 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
         "2. moonshot/kimi-k2-turbo (moonshot dialect, openai-completions,",
     );
     assert_contains(&shown, "   skipped: `messages[0].content` holds an image");
+    // Without the key (this shell has none), the gateway would skip it.
+    assert_contains(
+        &shown,
+        "   skipped: no API key: KIMI_API_KEY is not set where explain runs",
+    );
 
     // A body that is not a request says why, and fails.
     let bad = files.write("bad.json", "{\"messages\": 3}", 0o644);
     let output = explain(&[s(&bad)]);
     assert!(!output.status.success());
     assert_contains(&text(&output.stderr), "error:");
+
+    // An unknown model's name is shown with its control characters escaped.
+    let hostile = json!({"model": "nope\u{1b}[2J\nforged", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let hostile = files.write("hostile.json", &hostile.to_string(), 0o644);
+    let output = explain(&[s(&hostile)]);
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(
+        !said.contains('\u{1b}') && said.contains("\\u{1b}[2J"),
+        "{said:?}"
+    );
+}
+
+/// `clawgate status` reads at most 16 MiB of what answers at the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_a_bounded_answer() {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/v1/status",
+        get(|| async {
+            let chunk = bytes::Bytes::from(vec![b' '; 1024 * 1024]);
+            let chunks = futures_util::stream::iter(
+                (0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            axum::body::Body::from_stream(chunks)
+        }),
+    );
+    let base = provider_app(app).await;
+    let files = Files::new();
+    let config = files.config(&json!({}));
+    let url = base.trim_end_matches("/v1").to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        run(&["status", "--config", s(&config), "--url", &url], &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_contains(&text(&output.stderr), "is larger than 16 MiB");
+}
+
+#[test]
+fn a_missing_config_file_is_said_to_be_missing_not_invalid() {
+    for command in [
+        &["status"][..],
+        &["config", "validate"],
+        &["models", "list"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--config", "/nonexistent/clawgate.json5"]);
+        let output = run(&args, &[]);
+        assert!(!output.status.success(), "{command:?}");
+        let said = text(&output.stderr);
+        assert_contains(&said, "no config file at /nonexistent/clawgate.json5");
+        assert!(!said.contains("invalid config"), "{command:?}: {said}");
+    }
+}
+
+#[test]
+fn a_malformed_variable_is_named_as_a_variable_not_an_invalid_config() {
+    let files = Files::new();
+    let config = files.config(&json!({}));
+    let output = run(
+        &["models", "list", "--config", s(&config)],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+    );
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert_contains(&said, "invalid environment variable (read with the config ");
+    assert_contains(
+        &said,
+        "OTEL_EXPORTER_OTLP_ENDPOINT: \"collector:4318\" has no scheme",
+    );
+    assert!(!said.contains("invalid config"), "{said}");
+}
+
+/// `doctor` run beside the clawgate it checks finds its port taken by
+/// that clawgate, which is no failure; anything else there still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_the_port_held_by_a_running_clawgate() {
+    let upstream = healthy_mock().await;
+    let gw = gateway(chain_config(&upstream, &upstream)).await;
+    let port: u16 = gw.url.rsplit(':').next().unwrap().parse().unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let files = Files::new();
+    for (port, ok) in [(port, true), (other_port, false)] {
+        let mut config = chain_config(&upstream, &upstream);
+        config["gateway"] = json!({"port": port});
+        let config = files.config(&config);
+        let output =
+            tokio::task::spawn_blocking(move || run(&["doctor", "--config", s(&config)], &[]))
+                .await
+                .unwrap();
+        let said = text(&output.stdout) + &text(&output.stderr);
+        let line = said
+            .lines()
+            .find(|l| l.contains(&format!(":{port}")))
+            .unwrap_or_else(|| panic!("a line for the port: {said}"))
+            .to_string();
+        assert_eq!(line.starts_with("ok"), ok, "{line}");
+        if ok {
+            assert_contains(&line, "is held by a running clawgate");
+        }
+    }
+    drop(other);
 }
 
 #[test]

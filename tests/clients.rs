@@ -175,6 +175,20 @@ async fn each_client_gets_what_its_config_says_through_every_api() {
             assert_eq!(refused.status(), 401, "{api:?}");
             let body: Value = refused.json().await.unwrap();
             assert_eq!(error_type(api, &body), "authentication_error", "{body}");
+            // Whether a key came, and where each client sets it.
+            let said = message(&body);
+            let start = match key {
+                Some(_) => "the key sent is not one this clawgate knows: check the key",
+                None => "no key was sent, and this clawgate wants one: set your client's key",
+            };
+            assert!(said.starts_with(start), "{said}");
+            assert!(
+                said.contains(
+                    "Claude Code: ANTHROPIC_AUTH_TOKEN; Codex: the variable its env_key names"
+                ),
+                "{said}"
+            );
+            assert!(!said.contains("x-api-key"), "{said}");
         }
         // A model the client may not use: 403 naming the ones it may.
         let refused = served.ask(api, Some(BOB), "dear/m").await;
@@ -305,7 +319,7 @@ async fn a_client_over_its_budget_gets_402_naming_it_and_others_are_served() {
         let body: Value = refused.json().await.unwrap();
         let text = message(&body);
         assert!(
-            text.contains("the daily budget of $0.00 for all traffic of client bob is spent"),
+            text.contains("the daily budget of <$0.0001 for all traffic of client bob is spent"),
             "{body}"
         );
         assert!(text.contains("it resets at "), "{body}");
@@ -423,6 +437,12 @@ async fn a_clients_key_reads_its_own_usage_and_an_admin_key_everyones() {
         .await
         .unwrap();
     assert_eq!(page.status(), 401);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("gateway.auth.token) or the key of a client with admin: true")
+    );
     let page = served
         .test
         .client()
@@ -483,11 +503,243 @@ async fn a_client_kept_to_some_models_never_falls_over_to_others() {
     );
     let mut config = config(&cheap, &dear, three_clients());
     config["gateway"]["retries"] = json!({"perTarget": 0});
-    let served = start(config).await;
+    let served = start(config.clone()).await;
     let refused = served.ask(Api::Chat, Some(BOB), "cheap/m").await;
     assert_eq!(refused.status(), 502);
     assert!(dear.requests().is_empty(), "bob may not use dear/m");
+    // Told why his chain was one target long, in his 502 ...
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        message(&body).contains(
+            "gateway.clients.bob.models leaves out the chain's fallbacks dear/m, so they were not tried"
+        ),
+        "{body}"
+    );
     let answered = served.ask(Api::Chat, Some(ALICE), "cheap/m").await;
     assert_eq!(answered.status(), 200);
     assert_eq!(header(&answered, "x-clawgate-model"), "dear/m");
+    // ... and at load, naming the client and the targets.
+    let env = Environment::from_pairs([("ALICE_KEY", ALICE), ("CI_KEY", CI)]);
+    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w
+            == "gateway.clients.bob.models: leaves out the chain's fallbacks dear/m; this client's requests never fall over to them (add them to its models if they may)"),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("clients.ci")),
+        "ci's big is the chain's last target: {:?}",
+        loaded.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_clients_failure_and_402_hold_no_url_and_no_one_elses_figures() {
+    let (cheap, dear) = (
+        failing_mock(500, "server_error").await,
+        failing_mock(500, "server_error").await,
+    );
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let mut failing = config(&cheap, &dear, clients.clone());
+    failing["gateway"]["retries"] = json!({"perTarget": 0});
+    let served = start(failing).await;
+    let address = cheap.base_url();
+    let host_port = address
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1");
+    for api in APIS {
+        let failed = served.ask(api, Some(DANA), "cheap/m").await;
+        assert_eq!(failed.status(), 502, "{api:?}");
+        let body = failed.text().await.unwrap();
+        assert!(!body.contains(host_port), "{api:?}: {body}");
+        assert!(!body.contains("\"url\""), "{api:?}: {body}");
+    }
+    // An admin key reads where each attempt went.
+    let failed = served.ask(Api::Chat, Some(ADMIN), "cheap/m").await;
+    let body: Value = failed.json().await.unwrap();
+    assert!(
+        body["error"]["attempts"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains(host_port),
+        "{body}"
+    );
+
+    // The gateway's own budget, spent by the admin: dana learns which
+    // budget and when it resets, not what everyone spent.
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let mut budgeted = config(&cheap, &dear, clients);
+    budgeted["gateway"]["budgets"] = json!({"daily": 0.000001});
+    let served = start(budgeted).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ADMIN), "cheap/m").await.status(),
+        200
+    );
+    served.flush().await;
+    let refused = served.ask(Api::Chat, Some(DANA), "cheap/m").await;
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    let text = message(&body);
+    assert!(
+        text.contains("the gateway's daily budget for all traffic is spent; it resets at "),
+        "{body}"
+    );
+    assert!(!text.contains('$'), "{body}");
+    let budget = &body["error"]["budget"];
+    assert!(
+        budget.get("spentUsd").is_none() && budget.get("limitUsd").is_none(),
+        "{body}"
+    );
+    let refused = served.ask(Api::Chat, Some(ADMIN), "cheap/m").await;
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["budget"]["spentUsd"].as_f64().unwrap() > 0.0,
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_budget_leaves_a_free_model_to_answer() {
+    let (cheap, free) = (healthy_mock().await, healthy_mock().await);
+    let mut config = config(
+        &cheap,
+        &free,
+        json!({"alice": {"key": "${ALICE_KEY}",
+                                                  "budgets": {"daily": 0.000001}}}),
+    );
+    config["models"]["providers"]["dear"]["models"][0]["cost"] =
+        json!({"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0});
+    config["gateway"]["budgets"] = json!({"daily": 0.000001});
+    let served = start(config).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "cheap/m").await.status(),
+        200
+    );
+    served.flush().await;
+    // Both budgets spent: the priced model is skipped, the $0 one (a
+    // subscription's) answers.
+    let answered = served.ask(Api::Chat, Some(ALICE), "cheap/m").await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(header(&answered, "x-clawgate-model"), "dear/m");
+    assert_eq!(
+        served.ask(Api::Chat, Some(ALICE), "big").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
+    use axum::routing::post;
+    // A provider that quotes the request in its error, as some do.
+    let echo = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|body: String| async move {
+            let quoted = body.replace('"', "'");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"error": {"message": format!("cannot answer {quoted}")}})),
+            )
+        }),
+    );
+    let base = provider_app(echo).await;
+    let dear = healthy_mock().await;
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let mut config = config(&dear, &dear, clients);
+    config["models"]["providers"]["cheap"]["baseUrl"] = json!(base);
+    config["gateway"]["budgets"] = json!({"daily": 100});
+    config["gateway"]["retries"] = json!({"perTarget": 0});
+    let served = start(config).await;
+    let secret = json!({"model": "cheap/m",
+        "messages": [{"role": "user", "content": "my password is hunter2"}]});
+    let failed = served
+        .test
+        .client()
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 200, "fell over to dear/m");
+    served.flush().await;
+
+    let (_, admin) = served.get("/v1/status", ADMIN).await;
+    assert!(
+        admin.to_string().contains("hunter2"),
+        "the admin reads it: {admin}"
+    );
+    let (status, seen) = served.get("/v1/status", DANA).await;
+    assert_eq!(status, 200);
+    let text = seen.to_string();
+    assert!(!text.contains("hunter2"), "{seen}");
+    assert!(!text.contains(&base), "{seen}");
+    assert!(seen["lastHour"].is_null(), "{seen}");
+    let gateways = seen["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b.get("client").is_none())
+        .unwrap_or_else(|| panic!("the gateway's budget, by name: {seen}"));
+    assert!(gateways.get("spentUsd").is_none() && gateways.get("limitUsd").is_none());
+    assert_eq!(seen["clients"].as_array().unwrap().len(), 1, "{seen}");
+
+    // A model bob may not use is not there for him, by list or by name.
+    let (status, _) = served.get("/v1/models/dear/m", BOB).await;
+    assert_eq!(status, 404);
+    let (status, _) = served.get("/v1/models/big", BOB).await;
+    assert_eq!(status, 404);
+    let (status, model) = served.get("/v1/models/cheap/m", BOB).await;
+    assert_eq!((status, &model["id"]), (200, &json!("cheap/m")));
+    let (status, _) = served.get("/v1/models/dear/m", ADMIN).await;
+    assert_eq!(status, 200);
+}
+
+/// A 429 answered before the body is read closes the connection and says
+/// so: a client that reused it (keep-alive) would have its next request
+/// read from the middle of this one's body, or find it closed.
+#[tokio::test]
+async fn an_early_429_on_a_kept_alive_connection_says_connection_close_and_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let clients = json!({"alice": {"key": "${ALICE_KEY}", "limits": {"requestsPerMinute": 1}}});
+    let served = start(config(&cheap, &dear, clients)).await;
+    let address = served.test.url.trim_start_matches("http://").to_string();
+    let body = json!({"model": "cheap/m", "messages": user_message()}).to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ALICE}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Reads until `done` holds of what came, or the connection ends (true).
+    async fn read_until(
+        socket: &mut tokio::net::TcpStream,
+        done: impl Fn(&str) -> bool,
+    ) -> (String, bool) {
+        let mut answer = Vec::new();
+        let mut buffer = [0; 4096];
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                answer.extend_from_slice(&buffer[..n]);
+                if n == 0 || done(&String::from_utf8_lossy(&answer)) {
+                    return n == 0;
+                }
+            }
+        })
+        .await
+        .expect("an answer within 5 s");
+        (String::from_utf8_lossy(&answer).to_lowercase(), ended)
+    }
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let (answered, ended) = read_until(&mut socket, |text| text.contains("\"usage\"")).await;
+    assert!(answered.starts_with("http/1.1 200") && !ended, "{answered}");
+    // The same connection, kept alive: over the limit now.
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let (refused, ended) = read_until(&mut socket, |_| false).await;
+    assert!(refused.starts_with("http/1.1 429"), "{refused}");
+    assert!(refused.contains("\r\nconnection: close\r\n"), "{refused}");
+    assert!(ended, "the gateway closed the connection");
 }

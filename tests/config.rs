@@ -115,6 +115,15 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
             "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
         ]
     );
+    // With only the primary's key, the fallback is what is skipped, and
+    // nothing comes after it.
+    let partial = load(text, &[("MOONSHOT_API_KEY", "k")]).unwrap();
+    assert_eq!(
+        partial.warnings,
+        [
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; fallback openrouter/auto is skipped until it is set (a request whose earlier targets fail then fails): export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model"
+        ]
+    );
     let loaded = load(
         text,
         &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
@@ -821,6 +830,10 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
             "literal": {"key": "alice-key-written-in-the-file"},
             "badhex": {"key": "sha256:1234"},
             "nothex": {"key": format!("sha256:{}", "z".repeat(64))},
+            // `printf %s "$KEY" | sha256sum` with KEY unset, and the hash of
+            // "test", once the docs' example.
+            "unset": {"key": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+            "example": {"key": "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"},
             "short": {"key": "${SHORT_KEY}"},
             "nokey": {},
             "twin": {"key": "${ALICE_KEY}"},
@@ -837,6 +850,8 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
         "gateway.clients.literal.key: expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex",
         "gateway.clients.badhex.key: expected 64 hex digits after \"sha256:\", found 4 characters",
         "gateway.clients.nothex.key: expected 64 hex digits after \"sha256:\", found 64 characters, not all hex digits",
+        "gateway.clients.unset.key: this is the SHA-256 of the empty string (`$KEY` was unset when it was hashed?), a key anyone can send; make a key with `openssl rand -hex 32`",
+        "gateway.clients.example.key: this is the SHA-256 of \"test\", the docs' example, a key anyone can send",
         "gateway.clients.short.key: the key from the environment is 5 characters; a client key needs at least 16",
         "gateway.clients.nokey.key: missing",
         "gateway.clients.twin.key: the same key as gateway.clients.alice.key; each client needs a key of its own",
@@ -1138,4 +1153,33 @@ fn config_show_hides_url_queries_and_a_base_url_refuses_credentials() {
         "{errors}"
     );
     assert!(!errors.contains("S3cretPass"), "{errors}");
+}
+
+#[test]
+fn a_legacy_model_id_written_as_a_model_of_its_own_gets_a_note() {
+    // Seed 001's Kimi Coding model, as its Nix settings write it.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seeds/001-01-translated.json5"
+    ))
+    .unwrap();
+    let loaded = load(&text, &[("KIMI_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")]).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w
+            == "models.providers.kimi.models: \"kimi-k2p5\" is a legacy id of kimi/kimi-for-coding; this entry is sent as \"kimi-k2p5\", which the provider may no longer know: write id: \"kimi-for-coding\" (or leave the entry out: the catalog has it)"),
+        "{:?}",
+        loaded.warnings
+    );
+    // The current id has no note.
+    let current = text.replace("kimi-k2p5", "kimi-for-coding");
+    let loaded = load(
+        &current,
+        &[("KIMI_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    )
+    .unwrap();
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("legacy id")),
+        "{:?}",
+        loaded.warnings
+    );
 }

@@ -123,6 +123,19 @@ async fn a_request_for_an_unknown_model_is_told_the_nearest_known_ones() {
         .await;
     assert_eq!(answered.status(), 200);
     assert_eq!(header(&answered, "x-clawgate-model"), "backup/only-here");
+    // A provider's name is asked for as if it were a model: its models.
+    let refused = gw
+        .chat(json!({"model": "backup", "messages": user_message()}))
+        .await;
+    assert_eq!(refused.status(), 404);
+    let error: Value = refused.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `backup/m` or `backup/only-here`?"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

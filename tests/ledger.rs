@@ -357,7 +357,7 @@ async fn no_target_within_budget_is_402_in_each_apis_shape_and_a_stream_that_pas
     );
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("the daily budget of $0.00 for all traffic is spent"),
+        message.contains("the daily budget of <$0.0001 for all traffic is spent"),
         "{message}"
     );
 

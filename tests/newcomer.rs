@@ -205,7 +205,11 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
     config["models"]["providers"]["spare"] =
         json!({"baseUrl": up.base_url(), "apiKey": "${SPARE_KEY}", "models": [{"id": "m"}]});
     config["agents"]["defaults"]["model"]["fallbacks"] = json!(["backup/m", "spare/m"]);
-    let gw = gateway(config.clone()).await;
+    // A key copied from the docs is no healthy target either.
+    config["models"]["providers"]["copied"] = json!({"baseUrl": up.base_url(),
+        "apiKey": "${COPIED_KEY}", "models": [{"id": "m"}]});
+    config["agents"]["defaults"]["model"]["fallbacks"] = json!(["backup/m", "spare/m", "copied/m"]);
+    let gw = gateway_with_env(config.clone(), &[("COPIED_KEY", "sk-...")]).await;
     let answer = gw
         .chat(json!({"model": "default", "messages": user_message()}))
         .await;
@@ -215,6 +219,14 @@ async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
     let spare = target(&status, "spare/m");
     assert_eq!(spare["state"], "no_key", "{status}");
     assert_eq!(spare["missingKey"], "SPARE_KEY", "{status}");
+    let copied = target(&status, "copied/m");
+    assert_eq!(copied["state"], "placeholder_key", "{status}");
+    assert_eq!(copied["placeholderKey"], "COPIED_KEY", "{status}");
+    assert!(
+        gw.page()
+            .await
+            .contains("the key in COPIED_KEY is a placeholder from the docs")
+    );
     let said = "503 overloaded (key [redacted])";
     assert_eq!(target(&status, "primary/m")["lastError"], said, "{status}");
     assert!(target(&status, "backup/m")["lastError"].is_null());

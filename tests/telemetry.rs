@@ -558,3 +558,42 @@ fn a_bad_telemetry_config_names_the_path() {
     let kind = load(json!({"telemetry": {"enabled": "yes"}}));
     assert!(kind.contains("gateway.telemetry.enabled"), "{kind}");
 }
+
+#[tokio::test]
+async fn https_to_a_plain_http_collector_is_said_in_plain_words() {
+    let (captured, _guard) = common::log::Captured::start();
+    let (endpoint, _) = collector(Collector::Takes).await;
+    let endpoint = endpoint.replacen("http://", "https://", 1);
+    let primary = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &primary), &endpoint)).await;
+    let response = gw.chat(json!({"messages": user_message()})).await;
+    response.text().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let said = loop {
+        let lines = captured.lines();
+        let said = lines
+            .iter()
+            .map(|line| {
+                line["fields"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .find(|message| message.contains("collector"));
+        if let Some(said) = said {
+            break said;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line about the collector: {lines:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        said.contains(
+            "the collector answered in plain HTTP to https://: write its endpoint with http://"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("InvalidContentType"), "{said}");
+}

@@ -77,6 +77,10 @@ fn config_errors_and_warnings_are_quoted() {
             "{gateway: {clients: {ci: {key: 'ci-key-written-in-the-file'}}}}",
             &KEYS,
         ),
+        (
+            "{gateway: {clients: {ci: {key: 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}}}}",
+            &KEYS,
+        ),
         ("{models: {mode: 'mix'}}", &KEYS),
         (
             "{}",
@@ -213,6 +217,15 @@ async fn http_errors_are_quoted() {
         refusal(
             client
                 .post(url("/v1/chat/completions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        refusal(
+            client
+                .post(url("/v1/chat/completions"))
+                .bearer_auth("not-the-token")
                 .send()
                 .await
                 .unwrap(),

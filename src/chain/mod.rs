@@ -137,6 +137,8 @@ impl Answer {
 pub struct AttemptReport {
     pub provider: String,
     pub model: String,
+    /// Empty, and left out, in what a client that is not an admin reads.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// `ok` or the failure class.
     pub outcome: &'static str,
@@ -338,6 +340,7 @@ pub async fn run(
         let sent = Sent {
             request: &request,
             plan: &plan,
+            last: chain.last().is_some_and(|last| std::ptr::eq(target, last)),
         };
         match try_target(upstream, target, sent, settings, deadline, permit, url).await {
             Ok(reply) => {
@@ -399,6 +402,7 @@ pub async fn run(
             let sent = Sent {
                 request: &request,
                 plan,
+                last: true,
             };
             match try_target(upstream, target, sent, settings, deadline, permit, url).await {
                 Ok(reply) => {
@@ -525,6 +529,12 @@ async fn try_target(
             }
         }
         metrics::attempt(provider, model, class.label(), latency);
+        // After the chain's last target there is no next one to name.
+        let next = if sent.last && decision == Decision::Next {
+            "none"
+        } else {
+            decision.label()
+        };
         tracing::warn!(
             provider,
             model,
@@ -534,12 +544,15 @@ async fn try_target(
             status = error.status().map(|s| s.as_u16()),
             error_type = error.error_type(),
             latency_ms = latency.as_millis() as u64,
-            next = decision.label(),
+            next,
             hint = policy::hint(class, Outcome::of(&error)),
+            // Which key to check: the variable it came from.
+            key_var = (class == Class::Auth)
+                .then_some(target.provider.key_var.as_deref())
+                .flatten(),
             rate_limit = policy::rate_limit_figures(&error.to_string()).as_deref(),
-            "attempt failed: {model} ({url}): {}: {error}; next: {}",
+            "attempt failed: {model} ({url}): {}: {error}; next: {next}",
             class.label(),
-            decision.label()
         );
         match wait {
             Some(delay) => {
@@ -580,6 +593,8 @@ async fn try_target(
 struct Sent<'a> {
     request: &'a ChatRequest,
     plan: &'a Plan,
+    /// No target follows: a failure's line says `next="none"`.
+    last: bool,
 }
 
 /// One attempt on `target`: the request model with the target's plan
@@ -657,6 +672,7 @@ pub async fn probe(
     let sent = Sent {
         request,
         plan: &plan,
+        last: true,
     };
     attempt(upstream, target, sent, settings, deadline, None).await
 }

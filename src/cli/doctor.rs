@@ -299,8 +299,35 @@ fn check_port(config: &Config, report: &mut Report) {
     let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
     match std::net::TcpListener::bind(addr) {
         Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
+        Err(_) if clawgate_at(addr) => report.check(
+            Mark::Ok,
+            format!("{addr} is held by a running clawgate (the one this config serves?)"),
+        ),
         Err(err) => report.check(Mark::Fail, super::serve::cannot_listen(addr, &err)),
     }
+}
+
+/// Whether what listens at `addr` is a clawgate: its `GET /` (not asking
+/// for HTML) answers `clawgate`, within a second.
+fn clawgate_at(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let wait = Duration::from_secs(1);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, wait) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(wait));
+    let asked = stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut answer = Vec::new();
+    let read = stream.take(4096).read_to_end(&mut answer);
+    asked.is_ok()
+        && read.is_ok()
+        && answer.starts_with(b"HTTP/1.")
+        && answer.get(8..13) == Some(b" 200 ")
+        && answer.ends_with(b"\r\n\r\nclawgate\n")
 }
 
 /// The longest a probe waits for a provider's answer to begin.

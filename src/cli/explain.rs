@@ -6,6 +6,12 @@
 //! transport, exactly as a request would be, with what the target would
 //! not get (`translate::fields::dropped`, as the answer's
 //! `x-clawgate-dropped` names it). No network, no key needed.
+//!
+//! What it knows of the gateway's decisions, it applies as the gateway
+//! would: a target whose key variable is unset is skipped, and `--client`
+//! keeps the chain to that client's `models`. What lives only in the
+//! running gateway (cooldowns, quotas, budgets' spend) it says it does not
+//! know: `clawgate status` shows those.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -16,8 +22,9 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
 use super::{CliError, SourceArgs, print_json, report};
-use crate::config::{Config, Secrets};
+use crate::config::{ApiKey, Config, Secrets};
 use crate::http::{self, Front};
+use crate::ops::redact::escape_controls;
 use crate::providers::{self, Declined};
 use crate::translate::fields;
 use crate::upstream::transport_of;
@@ -32,6 +39,10 @@ pub struct ExplainArgs {
     /// Print the explanation as JSON.
     #[arg(long)]
     json: bool,
+    /// Explain the request as this client of `gateway.clients` would send
+    /// it: its `models` narrow the chain.
+    #[arg(long, value_name = "NAME")]
+    client: Option<String>,
     /// The request body (JSON, as a client would send it); stdin when
     /// absent or `-`.
     #[arg(value_name = "FILE")]
@@ -62,7 +73,15 @@ pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
     let (source, loaded) = args.source.load(Secrets::Offline)?;
     report(&source, &loaded);
     let body = read_body(args.file.as_ref())?;
-    let explained = explanation(&loaded.config, args.api.into(), body).map_err(CliError::Other)?;
+    // The body's text (an unknown model's name) is escaped: no terminal
+    // control sequence or forged line reaches the reader.
+    let explained = explanation(
+        &loaded.config,
+        args.api.into(),
+        body,
+        args.client.as_deref(),
+    )
+    .map_err(|err| CliError::Other(escape_controls(&err)))?;
     if args.json {
         print_json(&explained);
     } else {
@@ -81,15 +100,45 @@ fn read_body(file: Option<&PathBuf>) -> Result<Bytes, CliError> {
     Ok(Bytes::from(body))
 }
 
-/// What `body`, sent to `front`, would make each target of its chain be
-/// sent: `{api, model, targets: [{ref, provider, dialect, api, url,
-/// decision: "send" | "skip" | "refuse", reason?, edits?, dropped?,
-/// body?}]}`.
-pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, String> {
+/// What the running gateway decides and `explain` cannot see.
+const NOT_KNOWN: &str = "cooldowns, quota readings and budgets' spend live in the running gateway, not known here: `clawgate status` shows them";
+
+/// What `body`, sent to `front` (by `client`, when named), would make each
+/// target of its chain be sent: `{api, model, client?, notKnown, targets:
+/// [{ref, provider, dialect, api, url, decision: "send" | "skip" |
+/// "refuse", reason?, edits?, dropped?, body?}]}`. A target skipped for what the
+/// gateway decides before its rules (no key, not in the client's models)
+/// still shows the edits and body it would get.
+pub fn explanation(
+    config: &Config,
+    front: Front,
+    body: Bytes,
+    client: Option<&str>,
+) -> Result<Value, String> {
     let request = http::decode(front, config, body).map_err(|err| err.to_string())?;
     let chain = config
         .chain(request.model())
         .map_err(|err| err.to_string())?;
+    let allowed = match client {
+        None => None,
+        Some(name) => {
+            let Some(client) = config.gateway.clients.get(name) else {
+                return Err(format!(
+                    "--client {name:?}: no such client under gateway.clients"
+                ));
+            };
+            client.models.as_ref().map(|models| (name, models))
+        }
+    };
+    if let (Some((name, models)), Some(first)) = (allowed, chain.first())
+        && !models.allows(&first.model_ref)
+    {
+        return Err(format!(
+            "client {name} may not use model {:?} (403 model_not_allowed); it may use {} (gateway.clients.{name}.models)",
+            request.model().unwrap_or("default"),
+            models.written.join(", ")
+        ));
+    }
     let memo = providers::Memo::default();
     let targets: Vec<Value> = chain
         .iter()
@@ -104,6 +153,17 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
             });
             match providers::plan(&request, target, &memo) {
                 Ok(plan) => {
+                    let skipped = match (&provider.api_key, allowed) {
+                        (ApiKey::Missing { var }, _) => Some(format!(
+                            "no API key: {var} is not set where explain runs (pass the service's environment file with --env-file); the gateway skips this target while it is unset"
+                        )),
+                        (_, Some((name, models))) if !models.allows(&target.model_ref) => {
+                            Some(format!(
+                                "not in gateway.clients.{name}.models: this client's requests never reach it"
+                            ))
+                        }
+                        _ => None,
+                    };
                     let transport = transport_of(provider.api);
                     let sent = transport.body(&request, target, &plan.edits, &plan.messages);
                     let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
@@ -118,7 +178,16 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
                             json!({"member": format!("messages[{index}].{key}"), "value": value})
                         }));
                     }
-                    entry["decision"] = json!("send");
+                    // A member removed that the request never held is no
+                    // edit the reader needs to hear of.
+                    edits.retain(|edit| !edit["value"].is_null() || held(&request, &edit["member"]));
+                    match skipped {
+                        Some(reason) => {
+                            entry["decision"] = json!("skip");
+                            entry["reason"] = json!(reason);
+                        }
+                        None => entry["decision"] = json!("send"),
+                    }
                     entry["edits"] = json!(edits);
                     entry["dropped"] = json!(fields::dropped(
                         request.seen(),
@@ -142,8 +211,24 @@ pub fn explanation(config: &Config, front: Front, body: Bytes) -> Result<Value, 
     Ok(json!({
         "api": front.path(),
         "model": request.model(),
+        "client": client,
+        "notKnown": NOT_KNOWN,
         "targets": targets,
     }))
+}
+
+/// Whether the request model holds `member` (`key`, or
+/// `messages[i].key`).
+fn held(request: &crate::wire::openai::ChatRequest, member: &Value) -> bool {
+    let member = member.as_str().unwrap_or_default();
+    let in_message = member
+        .strip_prefix("messages[")
+        .and_then(|rest| rest.split_once("]."))
+        .and_then(|(index, key)| Some((index.parse().ok()?, key)));
+    match in_message {
+        Some((index, key)) => request.message_member(index, key).is_some(),
+        None => request.contains(member),
+    }
 }
 
 /// The longest edit value shown in the text form; `--json` shows all.
@@ -156,9 +241,16 @@ fn text(explained: &Value) -> String {
     let mut out = format!(
         "POST {} for {}: {} target(s)\n",
         explained["api"].as_str().unwrap_or_default(),
-        explained["model"].as_str().unwrap_or("the default model"),
+        escape_controls(explained["model"].as_str().unwrap_or("the default model")),
         targets.len()
     );
+    if let Some(client) = explained["client"].as_str() {
+        out.push_str(&format!("as client {client}\n"));
+    }
+    out.push_str(&format!(
+        "not known: {}\n",
+        explained["notKnown"].as_str().unwrap_or_default()
+    ));
     for (n, target) in targets.iter().enumerate() {
         let field = |key: &str| target[key].as_str().unwrap_or_default().to_string();
         out.push_str(&format!(
@@ -226,7 +318,11 @@ mod tests {
     use crate::config::{Environment, load_str};
 
     fn config() -> Config {
-        let env = Environment::from_pairs([("MOONSHOT_API_KEY", "k")]);
+        config_with(&[("MOONSHOT_API_KEY", "k")])
+    }
+
+    fn config_with(env: &[(&str, &str)]) -> Config {
+        let env = Environment::from_pairs(env.iter().copied());
         let text = json!({
             "models": {"mode": "replace", "providers": {
                 "moonshot": {"baseUrl": "https://api.moonshot.ai/v1", "apiKey": "${MOONSHOT_API_KEY}",
@@ -235,10 +331,79 @@ mod tests {
                                 "compat": {"thinking": "optional"}}]}}},
             "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2-turbo",
                                               "fallbacks": ["moonshot/kimi-k2.6"]}}},
+            "gateway": {"clients": {"ci": {"key": "${CI_KEY}", "models": ["moonshot/kimi-k2-turbo"]}}},
         });
-        load_str(&text.to_string(), &env, Secrets::Required)
+        load_str(&text.to_string(), &env, Secrets::Offline)
             .unwrap()
             .config
+    }
+
+    fn hello() -> Bytes {
+        Bytes::from(json!({"messages": [{"role": "user", "content": "hi"}]}).to_string())
+    }
+
+    #[test]
+    fn targets_are_decided_as_the_gateway_would_and_the_unknown_is_said() {
+        let explained = explanation(&config(), Front::Chat, hello(), None).unwrap();
+        let targets = explained["targets"].as_array().unwrap();
+        assert_eq!(targets[0]["decision"], "send", "{explained}");
+        assert_eq!(targets[1]["decision"], "send", "{explained}");
+        assert!(
+            explained["notKnown"]
+                .as_str()
+                .unwrap()
+                .contains("cooldowns"),
+            "{explained}"
+        );
+        // No `thinking: removed` for a body that held none.
+        for target in targets {
+            for edit in target["edits"].as_array().unwrap() {
+                assert!(!edit["value"].is_null(), "{explained}");
+            }
+        }
+        assert!(
+            !text(&explained).contains(": removed"),
+            "{}",
+            text(&explained)
+        );
+
+        // A key variable unset where explain runs: skipped, as the gateway
+        // skips it, the body it would get still shown.
+        let keyless = explanation(&config_with(&[]), Front::Chat, hello(), None).unwrap();
+        let first = &keyless["targets"][0];
+        assert_eq!(first["decision"], "skip", "{keyless}");
+        assert!(
+            first["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("no API key: MOONSHOT_API_KEY is not set"),
+            "{keyless}"
+        );
+        assert_eq!(first["body"]["model"], "kimi-k2-turbo");
+
+        // A client's models narrow its chain.
+        let as_ci = explanation(&config(), Front::Chat, hello(), Some("ci")).unwrap();
+        assert_eq!(as_ci["targets"][0]["decision"], "send", "{as_ci}");
+        assert_eq!(as_ci["targets"][1]["decision"], "skip", "{as_ci}");
+        assert!(
+            as_ci["targets"][1]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("not in gateway.clients.ci.models"),
+            "{as_ci}"
+        );
+        assert!(text(&as_ci).contains("as client ci"));
+        let body =
+            json!({"model": "moonshot/kimi-k2.6", "messages": [{"role": "user", "content": "hi"}]});
+        let refused = explanation(
+            &config(),
+            Front::Chat,
+            Bytes::from(body.to_string()),
+            Some("ci"),
+        );
+        assert!(refused.unwrap_err().contains("client ci may not use model"));
+        let nobody = explanation(&config(), Front::Chat, hello(), Some("nobody"));
+        assert!(nobody.unwrap_err().contains("no such client"));
     }
 
     #[test]
@@ -247,7 +412,8 @@ mod tests {
             {"type": "text", "text": "what is this?"},
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}],
             "reasoning_effort": "low", "temperature": 0.3});
-        let explained = explanation(&config(), Front::Chat, Bytes::from(body.to_string())).unwrap();
+        let explained =
+            explanation(&config(), Front::Chat, Bytes::from(body.to_string()), None).unwrap();
         let targets = explained["targets"].as_array().unwrap();
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[0]["ref"], "moonshot/kimi-k2-turbo");
@@ -302,14 +468,19 @@ mod tests {
             ),
         ];
         for (front, body, expected) in cases {
-            let err = explanation(&config, front, Bytes::from(body)).unwrap_err();
+            let err = explanation(&config, front, Bytes::from(body), None).unwrap_err();
             assert!(err.contains(expected), "{front:?} {body}: {err}");
         }
         // A refusal names the message.
         let unpaired = json!({"messages": [{"role": "user", "content": "hi"},
             {"role": "tool", "content": "x"}]});
-        let explained =
-            explanation(&config, Front::Chat, Bytes::from(unpaired.to_string())).unwrap();
+        let explained = explanation(
+            &config,
+            Front::Chat,
+            Bytes::from(unpaired.to_string()),
+            None,
+        )
+        .unwrap();
         assert_eq!(explained["targets"][0]["decision"], "refuse");
         assert!(
             explained["targets"][0]["reason"]

@@ -117,7 +117,7 @@ pub struct SourceArgs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("invalid config ({origin}):\n{errors}")]
+    #[error("{}:\n{errors}", heading(origin, errors))]
     Config {
         origin: Source,
         errors: ConfigErrors,
@@ -126,6 +126,22 @@ pub enum CliError {
     EnvFile(#[from] EnvFileError),
     #[error("{0}")]
     Other(String),
+}
+
+/// What was invalid: the config, or only the environment variables read
+/// with it (`OTEL_*`), which the file does not hold.
+fn heading(origin: &Source, errors: &ConfigErrors) -> String {
+    let variable = |path: &str| {
+        !path.is_empty()
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if !errors.0.is_empty() && errors.0.iter().all(|e| variable(&e.path)) {
+        format!("invalid environment variable (read with the config {origin})")
+    } else {
+        format!("invalid config ({origin})")
+    }
 }
 
 /// Runs a parsed command line.
@@ -223,6 +239,15 @@ impl SourceArgs {
         let env = self.environment()?;
         let source = config::locate(self.config.as_deref(), &env)
             .map_err(|e| CliError::Other(e.to_string()))?;
+        // Said as what it is: a file that is not there is no invalid config.
+        if let Source::File(path) = &source
+            && !path.exists()
+        {
+            return Err(CliError::Other(format!(
+                "no config file at {} (named by --config or $CLAWGATE_CONFIG): check the path, or leave both out for the default location",
+                path.display()
+            )));
+        }
         match config::load(&source, &env, secrets) {
             Ok(loaded) => Ok((source, loaded)),
             Err(errors) => Err(CliError::Config {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::{CliError, SourceArgs, print_json};
 use crate::config::Secrets;
 use crate::ledger::budget::usd;
+use crate::ops::redact::escape_controls;
 use crate::quota::{amount, duration};
 
 #[derive(Debug, Args)]
@@ -81,7 +82,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
             response.status()
         )));
     }
-    let body: Value = response.json().await.map_err(unreachable)?;
+    let body = read_bounded(response).await.map_err(CliError::Other)?;
     if args.json {
         print_json(&body);
     } else {
@@ -95,6 +96,31 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         out!("{}", ledger_table(&body));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The most `clawgate status` reads of an answer: far more than any
+/// gateway's status, far less than a machine's memory.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// The answer's JSON, read within [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<Value, String> {
+    let url = response.url().to_string();
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER_BYTES => {
+                return Err(format!(
+                    "the answer of {url} is larger than {} MiB; is it a clawgate?",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                ));
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(err) => return Err(format!("could not read the answer of {url}: {err}")),
+        }
+    }
+    serde_json::from_slice(&body)
+        .map_err(|err| format!("the answer of {url} is not the status's JSON: {err}"))
 }
 
 /// `--url` as a base URL, or what is wrong with it.
@@ -123,12 +149,16 @@ fn hints(body: &Value) -> String {
         let Some(reference) = target["ref"].as_str() else {
             continue;
         };
-        if let Some(why) = target["overBudget"].as_str() {
-            out.push_str(&format!("{reference}: skipped: {why}\n"));
+        let line = if let Some(why) = target["overBudget"].as_str() {
+            format!("{reference}: skipped: {why}")
         } else if let Some(hint) = target["hint"].as_str() {
             let class = target["lastFailureClass"].as_str().unwrap_or("failure");
-            out.push_str(&format!("{reference}: {class}: {hint}\n"));
-        }
+            format!("{reference}: {class}: {hint}")
+        } else {
+            continue;
+        };
+        out.push_str(&escape_controls(&line));
+        out.push('\n');
     }
     out
 }
@@ -246,8 +276,9 @@ fn budget_table(body: &Value) -> String {
     ];
     let mut rows = vec![header.map(str::to_string).to_vec()];
     for budget in budgets {
-        let spent = budget["spentUsd"].as_f64().unwrap_or_default();
-        let limit = budget["limitUsd"].as_f64().unwrap_or_default();
+        // A client's key reads no figure of the gateway's own budgets.
+        let (spent, limit) = (budget["spentUsd"].as_f64(), budget["limitUsd"].as_f64());
+        let shown = |amount: Option<f64>| amount.map_or("-".to_string(), usd);
         let state = if budget["exceeded"] == true {
             "exceeded"
         } else if budget["warning"] == true {
@@ -258,14 +289,17 @@ fn budget_table(body: &Value) -> String {
         rows.push(vec![
             budget["scope"].as_str().unwrap_or("-").to_string(),
             budget["period"].as_str().unwrap_or("-").to_string(),
-            usd(spent),
-            usd(limit),
-            if limit > 0.0 {
-                format!("{:.0}%", 100.0 * spent / limit)
-            } else {
-                "-".to_string()
+            shown(spent),
+            shown(limit),
+            match (spent, limit) {
+                (Some(spent), Some(limit)) if limit > 0.0 => {
+                    format!("{:.0}%", 100.0 * spent / limit)
+                }
+                _ => "-".to_string(),
             },
-            budget["uncosted"].as_u64().unwrap_or_default().to_string(),
+            budget["uncosted"]
+                .as_u64()
+                .map_or("-".to_string(), |n| n.to_string()),
             budget["resetsAt"].as_str().unwrap_or("-").to_string(),
             state.to_string(),
         ]);
@@ -290,9 +324,14 @@ fn last_hour(body: &Value) -> String {
             .map(str::to_string)
             .to_vec(),
         vec![
-            match hour["requestsLastHour"].as_u64().unwrap_or_default() {
-                1 => "1 request".to_string(),
-                n => format!("{n} requests"),
+            match (
+                hour["requestsLastHour"].as_u64().unwrap_or_default(),
+                hour["floor"] == true,
+            ) {
+                // More came than the gateway keeps: at least these.
+                (n, true) => format!("{n}+ requests"),
+                (1, false) => "1 request".to_string(),
+                (n, false) => format!("{n} requests"),
             },
             format!(
                 "{:.2}",
@@ -364,10 +403,10 @@ fn client_table(body: &Value) -> String {
             .filter(|b| b["client"].as_str() == Some(name))
             .map(|b| {
                 format!(
-                    "{} ${:.2}/${:.2}",
+                    "{} {}/{}",
                     b["period"].as_str().unwrap_or("-"),
-                    b["spentUsd"].as_f64().unwrap_or(0.0),
-                    b["limitUsd"].as_f64().unwrap_or(0.0)
+                    usd(b["spentUsd"].as_f64().unwrap_or(0.0)),
+                    usd(b["limitUsd"].as_f64().unwrap_or(0.0))
                 )
             })
             .collect();
@@ -418,9 +457,13 @@ fn table(body: &Value) -> String {
                     .collect::<Vec<_>>()
                     .join(",")
             });
-        let state = match target["missingKey"].as_str() {
-            Some(var) => format!("no key ({var} unset)"),
-            None => text("state"),
+        let state = match (
+            target["missingKey"].as_str(),
+            target["placeholderKey"].as_str(),
+        ) {
+            (Some(var), _) => format!("no key ({var} unset)"),
+            (_, Some(source)) => format!("placeholder key ({source})"),
+            _ => text("state"),
         };
         let last_error = match (
             target["lastFailureClass"].as_str(),
@@ -453,8 +496,28 @@ fn table(body: &Value) -> String {
     aligned(rows)
 }
 
+/// The most characters a cell shows; the rest is cut, marked `…`
+/// (`--json` shows all).
+const CELL_CHARS: usize = 200;
+
+/// A cell as it is printed: what came from the gateway (a provider's
+/// message, a name) with its control characters escaped, so no answer
+/// moves the cursor or forges a line, and no longer than [`CELL_CHARS`].
+fn cell(text: &str) -> String {
+    let mut shown = escape_controls(text);
+    if let Some((cut, _)) = shown.char_indices().nth(CELL_CHARS) {
+        shown.truncate(cut);
+        shown.push('…');
+    }
+    shown
+}
+
 /// Rows as columns padded to their widest cell.
 fn aligned(rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|text| cell(text)).collect())
+        .collect();
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|column| {
@@ -469,7 +532,10 @@ fn aligned(rows: Vec<Vec<String>>) -> String {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .map(|(cell, width)| {
+                let pad = width.saturating_sub(cell.chars().count());
+                format!("{cell}{}", " ".repeat(pad))
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
@@ -485,6 +551,28 @@ mod tests {
         base_url, budget_table, client_table, concurrency_table, hints, last_hour, ledger_table,
         quota_table, table,
     };
+
+    #[test]
+    fn a_wide_or_hostile_cell_is_cut_and_escaped_not_a_panic() {
+        let said = format!("500 \u{1b}[2J{}\nforged line", "x".repeat(70_000));
+        let body = json!({"targets": [{"ref": "p/m\r", "state": "cooling_down",
+            "lastFailureClass": "server", "lastError": said,
+            "hint": "a hint\u{7}", "failures": {"server": 1}}]});
+        let shown = table(&body);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert_eq!(shown.lines().count(), 2, "{shown:?}");
+        assert!(shown.contains("p/m\\r"), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[2J"), "{shown:?}");
+        assert!(shown.len() < 1000 && shown.contains('…'), "{}", shown.len());
+        let hinted = hints(&body);
+        assert!(
+            !hinted.contains('\u{7}') && hinted.contains("a hint\\u{7}"),
+            "{hinted:?}"
+        );
+    }
 
     #[test]
     fn the_ledger_row_names_the_store_or_the_file_and_what_reached_it() {
@@ -518,14 +606,14 @@ mod tests {
                 {"name": "token", "today": {"requests": 0, "costUsd": 0.0}, "limits": {}},
             ],
             "budgets": [
-                {"period": "day", "spentUsd": 0.4321, "limitUsd": 2.0, "client": "alice"},
+                {"period": "day", "spentUsd": 0.004, "limitUsd": 0.001, "client": "alice"},
                 {"period": "month", "spentUsd": 9.0, "limitUsd": 40.0},
             ],
         });
         assert_eq!(
             client_table(&body),
             "\nCLIENT  SPENT TODAY  REQUESTS TODAY  LIMITS                 BUDGETS\n\
-             alice   $0.4321      12              60 req/min, 4 at once  day $0.43/$2.00\n\
+             alice   $0.4321      12              60 req/min, 4 at once  day $0.0040/$0.0010\n\
              token   $0.0000      0               -                      -\n"
         );
         assert_eq!(client_table(&json!({"clients": []})), "");
@@ -664,5 +752,8 @@ mod tests {
             "\nLAST HOUR   PER MIN  FALLBACKS  FAILED  P50  P99\n\
              0 requests  0.00     0          0       -    -\n"
         );
+        // More than the gateway keeps: a floor, said as one.
+        let busy = last_hour(&json!({"lastHour": {"requestsLastHour": 20000, "floor": true}}));
+        assert!(busy.contains("20000+ requests"), "{busy}");
     }
 }

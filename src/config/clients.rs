@@ -146,8 +146,12 @@ impl Clients {
         !self.all.is_empty()
     }
 
-    /// The client whose key `presented` is.
+    /// The client whose key `presented` is. An empty key is no one's,
+    /// whatever digest a config holds.
     pub fn find(&self, presented: &str) -> Option<&Arc<Client>> {
+        if presented.is_empty() {
+            return None;
+        }
         let presented = digest(presented.as_bytes());
         let client = self.by_digest.get(&presented)?;
         let digest = client.digest.as_ref()?;
@@ -166,5 +170,27 @@ impl Clients {
     /// Every configured client, in name order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
         self.all.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(name: &str, key: &str) -> Arc<Client> {
+        Arc::new(Client::owner(name, Some(digest(key.as_bytes()))))
+    }
+
+    #[test]
+    fn an_empty_key_is_no_ones() {
+        // A digest of the empty string can only come from a config written
+        // before validation refused it; the lookup refuses it on its own.
+        let clients = Clients::new(vec![
+            client("empty", ""),
+            client("ci", "a-long-key-0123456789"),
+        ]);
+        assert!(clients.find("").is_none());
+        assert_eq!(&*clients.find("a-long-key-0123456789").unwrap().name, "ci");
+        assert!(clients.find("a-long-key-012345678").is_none());
     }
 }

@@ -388,7 +388,7 @@ fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
                 } else if section.openclaw.contains(&key.as_str()) {
                     report.ignored.push(child_path);
                 } else {
-                    let message = unknown_in_section(key, path, section);
+                    let message = unknown_in_section(key, child, path, section);
                     report.errors.push((child_path, message));
                 }
             }
@@ -462,7 +462,7 @@ const SAID_OTHERWISE: &[(&str, &[&str], &str)] = &[
 /// (nested ones included, so `authToken` finds `auth.token`) when it is
 /// near enough to be a misspelling (a suggestion that points away is worse
 /// than none), and where the section is documented.
-fn unknown_in_section(key: &str, path: &str, section: &Section) -> String {
+fn unknown_in_section(key: &str, value: &Value, path: &str, section: &Section) -> String {
     let lower = key.to_ascii_lowercase();
     let said_otherwise = SAID_OTHERWISE
         .iter()
@@ -472,7 +472,21 @@ fn unknown_in_section(key: &str, path: &str, section: &Section) -> String {
     section_keys(section.read, "", &mut candidates);
     // One edit in a short key, about one in four in a longer one.
     let near_enough = (key.chars().count() / 4).max(1) as f64;
-    let nearest = said_otherwise.or_else(|| {
+    // A misspelt section whose keys are right (`timeout: {firstByteSeconds}`)
+    // means the key of that name in the nearest section.
+    let inner = value.as_object().and_then(|map| map.keys().next());
+    let by_inner = inner.and_then(|inner| {
+        candidates
+            .iter()
+            .filter_map(|candidate| {
+                let (head, last) = candidate.rsplit_once('.')?;
+                let distance = closeness(key, head);
+                (last == inner && distance <= near_enough).then_some((distance, candidate))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| join(path, candidate))
+    });
+    let nearest = said_otherwise.or(by_inner).or_else(|| {
         candidates
             .iter()
             .map(|candidate| (closeness(key, candidate), candidate))
@@ -600,7 +614,7 @@ mod tests {
                 "models": {"providers": {"moonshot": {"baseURL": "u", "apikey": "k",
                     "models": [{"id": "m", "contextwindow": 1, "maxToken": 2}]}}},
                 "agents": {"defaults": {"model": {"primary": "a/b", "fallback": ["c/d"]}}},
-                "gateway": {"prot": 1},
+                "gateway": {"prot": 1, "timeout": {"firstByteSeconds": 5}},
                 "agent": {}
             }),
             &[],
@@ -628,6 +642,10 @@ mod tests {
                 (
                     "gateway.prot",
                     "unknown key; clawgate does not read it here; did you mean `gateway.port`? (see docs/configuration.md#gateway)",
+                ),
+                (
+                    "gateway.timeout",
+                    "unknown key; clawgate does not read it here; did you mean `gateway.timeouts.firstByteSeconds`? (see docs/configuration.md#gateway)",
                 ),
                 ("agent", "unknown key; did you mean `agents`?"),
             ],

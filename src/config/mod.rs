@@ -750,6 +750,10 @@ impl Config {
 
     /// The refs and aliases `name` most likely meant, nearest first.
     pub fn suggest(&self, name: &str) -> Vec<String> {
+        let served = suggest::models_of_provider(&self.providers, name);
+        if !served.is_empty() {
+            return served;
+        }
         let refs: Vec<ModelRef> = self.models().map(|(model_ref, _, _)| model_ref).collect();
         let candidates = refs
             .iter()

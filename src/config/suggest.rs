@@ -46,6 +46,32 @@ fn distance(name: &str, candidate: &str) -> Option<usize> {
     }
 }
 
+/// When `name` is a provider's id (`kimi`, asked for as if it were a
+/// model), the refs of its first models: what it serves.
+pub fn models_of_provider(providers: &BTreeMap<String, Arc<Provider>>, name: &str) -> Vec<String> {
+    let Some(provider) = providers.get(name) else {
+        return Vec::new();
+    };
+    provider
+        .models
+        .iter()
+        .take(MAX)
+        .map(|model| ModelRef::new(&provider.id, &model.id).to_string())
+        .collect()
+}
+
+/// The note for a model id a built-in provider once used (`kimi/kimi-k2p5`)
+/// written as a model of its own: it is sent as written, and the provider
+/// may no longer know it.
+pub fn legacy_id_note(provider: &str, id: &str) -> Option<String> {
+    let current = crate::catalog::canonical_model(provider, id);
+    (current != id).then(|| {
+        format!(
+            "{id:?} is a legacy id of {provider}/{current}; this entry is sent as {id:?}, which the provider may no longer know: write id: {current:?} (or leave the entry out: the catalog has it)"
+        )
+    })
+}
+
 /// Every ref of `providers` whose model id is exactly `id`.
 pub fn refs_with_model_id(providers: &BTreeMap<String, Arc<Provider>>, id: &str) -> Vec<ModelRef> {
     providers

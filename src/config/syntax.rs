@@ -233,7 +233,15 @@ fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
             Lexeme::BlockComment => mask(&mut written, &mut masked),
             Lexeme::Code => {
                 masked = false;
-                if c == '"' || c == '\'' {
+                if let Some(end) = (c == '"' || c == '\'')
+                    .then(|| quoted_key(&chars, i))
+                    .flatten()
+                {
+                    // A quoted key (a JSON file's are all quoted) is shown
+                    // as a bare one is.
+                    written.extend(&chars[i..end]);
+                    taken = end - i;
+                } else if c == '"' || c == '\'' {
                     written.push(c);
                     state = Lexeme::Str(c);
                 } else if c == '/' && matches!(chars.get(i + 1), Some('/' | '*')) {
@@ -280,6 +288,24 @@ fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
     }
     let len = out.len();
     (out.into_iter().collect(), caret.unwrap_or(len).min(len))
+}
+
+/// The end (past its closing quote) of the string opening at `start` when
+/// it is a key: no escape in it, a colon after it, and its text one
+/// [`is_shown_key`] shows.
+fn quoted_key(chars: &[char], start: usize) -> Option<usize> {
+    let quote = chars[start];
+    let close = start
+        + 1
+        + chars[start + 1..]
+            .iter()
+            .position(|&c| c == quote || c == '\\' || c == '\n')?;
+    if chars[close] != quote {
+        return None;
+    }
+    let text: String = chars[start + 1..close].iter().collect();
+    let colon = chars[close + 1..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
+    (colon && is_shown_key(&text)).then_some(close + 1)
 }
 
 /// A bare word before a colon, shown as a key only if it could be one: a
@@ -728,6 +754,20 @@ mod tests {
             explained("{ port: 18700, open: true x: null }"),
             "invalid JSON5 at line 1, column 25: expected `,` after this value: a comma is probably missing between members\n  |\n1 | { port: 18700, open: true x: null }\n  |                         ^"
         );
+    }
+
+    #[test]
+    fn quoted_keys_are_shown_and_their_values_masked() {
+        let message =
+            explained(r#"{ "gateway": { "port": 18700, "token": "s3cret-value" "x": 1 } }"#);
+        let shown = message.lines().nth(2).unwrap();
+        assert_eq!(
+            shown, r#"1 | { "gateway": { "port": 18700, "token": "…" "x": 1 } }"#,
+            "{message}"
+        );
+        // A string before a colon that could not be a key stays masked.
+        let message = explained(r#"{ "a": "x", "hdr-secret-P0o9": 1 "b": 2 }"#);
+        assert!(!message.contains("P0o9"), "{message}");
     }
 
     #[test]

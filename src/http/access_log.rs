@@ -399,11 +399,13 @@ where
     }
     request.extensions_mut().insert(record.clone());
     let response = next(request).await;
+    let refused = response.extensions().get::<Refused>().map(|r| r.0);
     let line = Line {
         span: tracing::Span::current(),
         method,
         path,
         status: response.status(),
+        refused,
         record,
         started,
         head_after: started.elapsed(),
@@ -420,12 +422,19 @@ where
     })
 }
 
+/// The code of the error a response answers with (`model_not_allowed`,
+/// `client_rate_limited`, ...), in its extensions for the access line.
+#[derive(Clone, Copy)]
+pub struct Refused(pub &'static str);
+
 /// Everything the line says but the end.
 struct Line {
     span: tracing::Span,
     method: Method,
     path: String,
     status: StatusCode,
+    /// Why the request was refused, when it was.
+    refused: Option<&'static str>,
     record: AccessRecord,
     started: Instant,
     head_after: Duration,
@@ -447,6 +456,8 @@ impl Line {
                     target: "clawgate::access",
                     $level,
                     status = self.status.as_u16(),
+                    client = entry.client.as_deref(),
+                    reason = self.refused,
                     model = entry.model_asked.as_deref(),
                     answered_by = entry.answered_by.as_deref(),
                     attempts = attempts.as_deref(),

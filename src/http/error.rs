@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::access_log::Refused;
 use super::guard::request_id;
 use crate::admission::ClientLimit;
 use crate::chain::policy::{Told, final_status, refusal};
@@ -26,10 +27,15 @@ pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// In the client's words: where its key goes (never `x-api-key`, which
+    /// makes Claude Code say `Not logged in` instead of this).
     #[error(
-        "missing or invalid key: send your key under gateway.clients, or gateway.auth.token (Claude Code: ANTHROPIC_AUTH_TOKEN; OpenAI clients: their API key)"
+        "{}: {} (Claude Code: ANTHROPIC_AUTH_TOKEN; Codex: the variable its env_key names; OpenAI clients: their API key) {} the key this clawgate's operator gave you (gateway.auth.token, or a client's key under gateway.clients)",
+        if *key_sent { "the key sent is not one this clawgate knows" } else { "no key was sent, and this clawgate wants one" },
+        if *key_sent { "check the key your client sends" } else { "set your client's key" },
+        if *key_sent { "against" } else { "to" }
     )]
-    Unauthorized,
+    Unauthorized { key_sent: bool },
     #[error(
         "client {client} may read its own usage only, not {asked:?}'s (an admin key reads every client's: gateway.auth.token, or a client with admin: true)"
     )]
@@ -65,7 +71,10 @@ pub enum ApiError {
     #[error("the request body is larger than the limit of {0} bytes (gateway.maxBodyBytes)")]
     PayloadTooLarge(usize),
     #[error("the upstream chain failed")]
-    Upstream(Vec<Failure>),
+    Upstream {
+        failures: Vec<Failure>,
+        viewer: Viewer,
+    },
     #[error("the gateway is shutting down")]
     ShuttingDown,
     #[error(
@@ -76,8 +85,8 @@ pub enum ApiError {
         "the request body did not arrive within {0} seconds (gateway.timeouts.clientBodySeconds)"
     )]
     BodyTimeout(u64),
-    #[error("no target of the chain is within its budget: {0}")]
-    BudgetExceeded(Refusal),
+    #[error("no target of the chain is within its budget: {refusal}")]
+    BudgetExceeded { refusal: Refusal, viewer: Viewer },
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error("the request headers are larger than the limit of {0} bytes")]
@@ -101,9 +110,41 @@ impl From<CompletionError> for ApiError {
         match err {
             CompletionError::UnknownModel(unknown) => ApiError::NotFound(unknown.to_string()),
             CompletionError::Failed(failures) => match over_budget(&failures) {
-                Some(refusal) => ApiError::BudgetExceeded(refusal),
-                None => ApiError::Upstream(failures),
+                Some(refusal) => ApiError::BudgetExceeded {
+                    refusal,
+                    viewer: Viewer::default(),
+                },
+                None => ApiError::Upstream {
+                    failures,
+                    viewer: Viewer::default(),
+                },
             },
+        }
+    }
+}
+
+/// Who reads a chain's failure, and what is theirs to read in it. The
+/// default is the narrowest view: a client that is not an admin, whose
+/// `models` took nothing out of its chain.
+#[derive(Debug, Default)]
+pub struct Viewer {
+    /// An admin key: every provider's URL and the gateway's own spend.
+    pub admin: bool,
+    /// The client's name and the fallbacks its `models` took out of its
+    /// chain, when it took any.
+    pub left_out: Option<(Arc<str>, Vec<String>)>,
+}
+
+impl ApiError {
+    /// This error as `viewer` may read it (a chain's failure; every other
+    /// error reads the same to all).
+    pub fn seen_by(self, viewer: Viewer) -> Self {
+        match self {
+            ApiError::Upstream { failures, .. } => ApiError::Upstream { failures, viewer },
+            ApiError::BudgetExceeded { refusal, .. } => {
+                ApiError::BudgetExceeded { refusal, viewer }
+            }
+            other => other,
         }
     }
 }
@@ -156,6 +197,7 @@ impl ErrorReport {
     /// The response, its body in the shape `body` gives.
     pub fn response(&self, body: ErrorShape) -> Response {
         let mut response = (self.status, Json(body(self))).into_response();
+        response.extensions_mut().insert(Refused(self.code));
         let headers = response.headers_mut();
         if let Some(tried) = self.tried {
             headers.insert(ATTEMPTS_HEADER, HeaderValue::from(tried));
@@ -179,7 +221,7 @@ impl ApiError {
                 "invalid_request_error",
                 "invalid_request",
             ),
-            ApiError::Unauthorized => (
+            ApiError::Unauthorized { .. } => (
                 StatusCode::UNAUTHORIZED,
                 "authentication_error",
                 "invalid_api_key",
@@ -245,13 +287,15 @@ impl ApiError {
                 "permission_error",
                 "origin_not_allowed",
             ),
-            ApiError::BudgetExceeded(refusal) => return budget_exceeded(refusal),
+            ApiError::BudgetExceeded { refusal, viewer } => {
+                return budget_exceeded(refusal, viewer);
+            }
             ApiError::LoopDetected => (
                 StatusCode::LOOP_DETECTED,
                 "invalid_request_error",
                 "loop_detected",
             ),
-            ApiError::Upstream(failures) => return upstream_failure(failures),
+            ApiError::Upstream { failures, viewer } => return upstream_failure(failures, viewer),
         };
         metrics::request(code);
         tracing::debug!(status = status.as_u16(), code, "request refused: {self}");
@@ -272,7 +316,7 @@ impl ApiError {
             told: None,
             final_refusal: matches!(
                 self,
-                ApiError::Unauthorized
+                ApiError::Unauthorized { .. }
                     | ApiError::ModelNotAllowed { .. }
                     | ApiError::NotYours { .. }
             ),
@@ -290,6 +334,25 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(report);
         response
     }
+}
+
+/// `text` without the address of `url` (a connection error names its host
+/// and port, a redirect its target): `[provider address]` in its place.
+fn without_address(text: &str, url: &str) -> String {
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_string));
+    let origin = parsed.as_ref().map(|u| u.origin().ascii_serialization());
+    let mut text = text.replace(url, "[provider address]");
+    for address in [origin, host]
+        .into_iter()
+        .flatten()
+        .filter(|a| !a.is_empty())
+    {
+        text = text.replace(&address, "[provider address]");
+    }
+    text
 }
 
 /// Whole seconds for `Retry-After`, rounded up: never sooner than asked,
@@ -313,23 +376,39 @@ fn over_budget(failures: &[Failure]) -> Option<Refusal> {
 /// 402 `budget_exceeded`, with the budget and when it resets (also as
 /// `Retry-After` when the budget is spent rather than refusing unpriced
 /// calls).
-fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
+///
+/// A gateway-wide budget's figures are everyone's spend: only an admin key
+/// reads them; another client learns which budget is spent and when it
+/// resets. A client's own budget is its own to read.
+fn budget_exceeded(refusal: &Refusal, viewer: &Viewer) -> ErrorReport {
     let code = "budget_exceeded";
     let budget = refusal.budget();
     let message = format!("no target of the chain is within its budget: {refusal}");
     metrics::request(code);
     tracing::warn!(status = 402, code, "request refused: {message}");
+    let figures = viewer.admin || budget.client.is_some();
+    let message = match refusal {
+        Refusal::Spent(_) if !figures => format!(
+            "no target of the chain is within its budget: {}",
+            seen_by(refusal, viewer.admin)
+        ),
+        _ => message,
+    };
     let mut detail = json!({
         "scope": budget.describe(),
         "period": budget.period.label(),
-        "limitUsd": budget.usd,
     });
+    if figures {
+        detail["limitUsd"] = json!(budget.usd);
+    }
     if let Some(client) = &budget.client {
         detail["client"] = json!(&**client);
     }
     let mut retry_after = None;
     if let Refusal::Spent(state) = refusal {
-        detail["spentUsd"] = json!(state.spent_usd);
+        if figures {
+            detail["spentUsd"] = json!(state.spent_usd);
+        }
         detail["resetsAt"] = json!(state.resets_at);
         let reset = crate::ledger::calendar::start_of_day(state.resets_day);
         retry_after = reset
@@ -354,16 +433,58 @@ fn budget_exceeded(refusal: &Refusal) -> ErrorReport {
     }
 }
 
+/// What `refusal` says to a reader: all of it to an admin key, and of a
+/// gateway-wide budget's only which it is and when it resets to another
+/// (its figures are everyone's spend).
+pub fn seen_by(refusal: &Refusal, admin: bool) -> String {
+    match refusal {
+        Refusal::Spent(state) if !admin && state.budget.client.is_none() => format!(
+            "the gateway's {} budget for {} is spent; it resets at {}",
+            state.budget.period.key(),
+            state.budget.describe(),
+            state.resets_at
+        ),
+        _ => refusal.to_string(),
+    }
+}
+
 /// The response when no target answered: the status says why (one
 /// function, [`final_status`], decides it for every front end), the body
-/// lists every attempt with the URL it called.
-fn upstream_failure(failures: &[Failure]) -> ErrorReport {
-    let attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
-    let summary = failures
+/// lists every attempt, with the URL it called for an admin key only (a
+/// provider's address is the operator's business, not a client's).
+fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
+    let mut attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
+    let mut summary = failures
         .iter()
         .map(|f| format!("{} ({}): {}", f.model_ref, f.url, f.cause))
         .collect::<Vec<_>>()
         .join("; ");
+    if !viewer.admin {
+        for (attempt, failure) in attempts.iter_mut().zip(failures) {
+            attempt.url.clear();
+            attempt.message = attempt
+                .message
+                .take()
+                .map(|text| without_address(&text, &failure.url));
+        }
+        summary = failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f.model_ref,
+                    without_address(&f.cause.to_string(), &f.url)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    if let Some((client, left_out)) = &viewer.left_out {
+        summary.push_str(&format!(
+            "; gateway.clients.{client}.models leaves out the chain's fallbacks {}, so they were not tried",
+            left_out.join(", ")
+        ));
+    }
     let verdict = final_status(failures);
     let status = StatusCode::from_u16(verdict.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let (kind, message) = match verdict.code {

@@ -28,7 +28,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use super::error::{ErrorReport, ErrorShape};
+use super::error::{ErrorReport, ErrorShape, Viewer};
 use super::guard::Caller;
 use super::stream::{Encoder, Outgoing, encode, with_head};
 use super::{
@@ -202,7 +202,22 @@ where
 pub async fn serve<F: FrontEnd>(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     match answer::<F>(&gateway, request).await {
         Ok(response) => response,
-        Err(error) => F::error_response(error.report(), &gateway.config()),
+        Err(error) => {
+            // Refused before its body was read: the connection cannot carry
+            // another request (the body's bytes would be read as one), and
+            // the client must know it before it reuses it.
+            let unread = matches!(
+                error,
+                ApiError::ClientLimited { .. } | ApiError::Busy(_) | ApiError::PayloadTooLarge(_)
+            );
+            let mut response = F::error_response(error.report(), &gateway.config());
+            if unread {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }
 
@@ -216,7 +231,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
     let mut chain = config.chain(request.model());
-    allowed_chain(&client, request.model(), &mut chain)?;
+    let left_out = allowed_chain(&client, request.model(), &mut chain)?;
     options.demand = reserve(gateway, &config, &client, &request, &chain, &record)?;
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
@@ -242,12 +257,18 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         }
         None => (request, Scope::of_client(&client)),
     };
+    let viewer = Viewer {
+        admin: client.admin,
+        left_out: (!left_out.is_empty()).then(|| (client.name.clone(), left_out)),
+    };
     options.client = Some(client);
     let mut seen = request.seen().clone();
     if options.betas.is_some() {
         fields::MessagesRow::AnthropicBeta.mark(&mut seen);
     }
-    let answer = run_chain(gateway, &config, chain, request, options, &record).await?;
+    let answer = run_chain(gateway, &config, chain, request, options, &record)
+        .await
+        .map_err(|error| error.seen_by(viewer))?;
     let (mut headers, outcome) = answered(&answer);
     let said = gateway.log_throttle();
     name_dropped(&seen, &answer.target, &answer.withheld, said, &mut headers);
@@ -348,14 +369,14 @@ fn remember_reasoning(
 
 /// `chain` as `client` may use it: 403 when the model it asked for is not
 /// one of its models, else without the targets that are not (a client
-/// kept to cheap models never falls over to a dear one).
+/// kept to cheap models never falls over to a dear one), which it returns.
 fn allowed_chain(
     client: &Client,
     asked: Option<&str>,
     chain: &mut Result<Vec<Target>, UnknownModel>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     let (Some(allowed), Ok(targets)) = (&client.models, chain) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     if !targets
         .first()
@@ -367,8 +388,13 @@ fn allowed_chain(
             allowed: allowed.written.clone(),
         });
     }
+    let left_out = targets
+        .iter()
+        .filter(|t| !allowed.allows(&t.model_ref))
+        .map(|t| t.model_ref.to_string())
+        .collect();
     targets.retain(|t| allowed.allows(&t.model_ref));
-    Ok(())
+    Ok(left_out)
 }
 
 /// A place among the requests in flight (and among `client`'s), or 503

@@ -300,7 +300,9 @@ pub async fn require_token(
                 // 401 without a word, so the log is where the user learns
                 // why.
                 let (bearer, api_key) = presented(request.headers());
-                let reason = if bearer.is_none() && api_key.is_none() {
+                let key_sent =
+                    bearer.is_some_and(|k| !k.is_empty()) || api_key.is_some_and(|k| !k.is_empty());
+                let reason = if !key_sent {
                     "no key sent (as Authorization: Bearer or x-api-key)"
                 } else {
                     "the key sent is neither gateway.auth.token nor a client's key (gateway.clients)"
@@ -312,7 +314,7 @@ pub async fn require_token(
                 // A wrong key stays wrong: `x-should-retry: false` (see
                 // `ErrorReport::final_refusal`), so the SDKs (Claude
                 // Code's too) stop retrying and show the error.
-                return ApiError::Unauthorized.into_response();
+                return ApiError::Unauthorized { key_sent }.into_response();
             }
         }
     } else {

@@ -1,5 +1,7 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: every configured model,
-//! `default` and every alias the client may use, never a key.
+//! `default` and every alias the client may use, never a key. A model the
+//! client may not use is not there for it: left out of the list, 404 by
+//! name.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::guard::Caller;
+use crate::config::clients::Client;
 use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
 
@@ -39,7 +42,7 @@ pub async fn list_models(
     Extension(Caller(client)): Extension<Caller>,
 ) -> Json<Value> {
     let config = gateway.config();
-    let allowed = |model_ref: &ModelRef| client.models.as_ref().is_none_or(|m| m.allows(model_ref));
+    let allowed = |model_ref: &ModelRef| allows(&client, model_ref);
     let mut data: Vec<Value> = Some(&config.routing.primary)
         .filter(|primary| allowed(primary))
         .and_then(|primary| entry(&config, "default", primary))
@@ -54,10 +57,17 @@ pub async fn list_models(
     Json(json!({"object": "list", "data": data}))
 }
 
+/// Whether `client` may ask for `model_ref`.
+fn allows(client: &Client, model_ref: &ModelRef) -> bool {
+    client.models.as_ref().is_none_or(|m| m.allows(model_ref))
+}
+
 /// One model by any name a request may use: a ref, an alias, `default` or
-/// a bare id one provider has.
+/// a bare id one provider has; 404 for one the client may not use, as for
+/// a name no model has.
 pub async fn get_model(
     State(gateway): State<Arc<Gateway>>,
+    Extension(Caller(client)): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let config = gateway.config();
@@ -66,6 +76,7 @@ pub async fn get_model(
         name => config.resolve(name),
     };
     resolved
+        .filter(|model_ref| allows(&client, model_ref))
         .and_then(|model_ref| entry(&config, &id, &model_ref))
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(config.unknown(&id).to_string()))

@@ -51,7 +51,7 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
     if !authorized(&gateway, headers) {
         let mut response = (
             StatusCode::UNAUTHORIZED,
-            "the status page needs the gateway's token (gateway.auth.token) as the password\n",
+            "the status page needs an admin key as the password: the gateway's token (gateway.auth.token) or the key of a client with admin: true\n",
         )
             .into_response();
         response.headers_mut().insert(
@@ -297,7 +297,11 @@ fn render(gateway: &Gateway) -> String {
         &mut page,
         "requests-per-minute",
         &format!("{:.2}", stats.requests_per_minute),
-        &stats.requests_last_hour.to_string(),
+        &format!(
+            "{}{}",
+            stats.requests_last_hour,
+            if stats.floor { "+" } else { "" }
+        ),
         "requests / min (last hour)",
     );
     card(
@@ -351,6 +355,10 @@ fn render(gateway: &Gateway) -> String {
             Some(Standing::NoKey(var)) => {
                 status.state = "no_key";
                 format!("{var} is not set")
+            }
+            Some(Standing::PlaceholderKey(source)) => {
+                status.state = "placeholder_key";
+                format!("the key in {source} is a placeholder from the docs")
             }
             Some(Standing::OverBudget(refusal)) => {
                 status.state = "over_budget";

@@ -1,19 +1,24 @@
 //! `GET /v1/status`: every configured target's health, from the gateway's
 //! cooldown state (`no_key` for a target whose key variable is unset), in
 //! the order of the default chain first; the budgets; and each client's
-//! spend and limits (an admin key sees every client, another key its own).
+//! spend and limits. An admin key sees everything; another key sees its
+//! own client, its own budgets' figures, and of what is everyone's (the
+//! targets, the gateway's budgets) no figure, no last error (it may quote
+//! another client's request) and not the last hour.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::extract::{Extension, State};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+use super::error::seen_by;
 use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
 use crate::config::clients::Client;
-use crate::config::{ApiKey, Config, Model, ModelRef, Provider};
+use crate::config::{ApiKey, Config, Model, ModelRef, Provider, placeholder_key};
 use crate::gateway::Gateway;
 use crate::ledger::Ledger;
 use crate::ledger::budget::{self, State as BudgetState};
@@ -57,6 +62,10 @@ pub async fn status(
             {
                 entry["quotaExhausted"] = json!(true);
             }
+            let mut status = status;
+            if !caller.admin {
+                status.last_error = None;
+            }
             let fields = serde_json::to_value(status).expect("a status serializes");
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
                 entry.extend(fields);
@@ -66,9 +75,13 @@ pub async fn status(
                     entry["state"] = json!("no_key");
                     entry["missingKey"] = json!(var);
                 }
+                Some(Standing::PlaceholderKey(source)) => {
+                    entry["state"] = json!("placeholder_key");
+                    entry["placeholderKey"] = json!(source);
+                }
                 Some(Standing::OverBudget(refusal)) => {
                     entry["state"] = json!("over_budget");
-                    entry["overBudget"] = json!(refusal.to_string());
+                    entry["overBudget"] = json!(seen_by(&refusal, caller.admin));
                 }
                 None => {}
             }
@@ -80,6 +93,21 @@ pub async fn status(
     if !caller.admin {
         budgets.retain(|b| b.client.as_deref().is_none_or(|c| *c == *caller.name));
     }
+    let budgets: Vec<Value> = budgets
+        .iter()
+        .map(|state| {
+            let mut shown = json!(state);
+            if !caller.admin
+                && state.client.is_none()
+                && let Value::Object(fields) = &mut shown
+            {
+                for figure in ["limitUsd", "spentUsd", "uncosted", "warning"] {
+                    fields.remove(figure);
+                }
+            }
+            shown
+        })
+        .collect();
     let clients: Vec<Value> = config
         .gateway
         .clients
@@ -87,7 +115,7 @@ pub async fn status(
         .filter(|client| caller.admin || client.name == caller.name)
         .map(|client| client_status(ledger, client, today))
         .collect();
-    Json(json!({
+    let mut shown = json!({
         "defaultChain": chain,
         "targets": targets,
         "budgets": budgets,
@@ -96,14 +124,21 @@ pub async fn status(
         "lastHour": ledger.recent(),
         "quotas": quotas,
         "concurrency": gateway.queues().snapshot(&config),
-    }))
+    });
+    if !caller.admin {
+        shown["lastHour"] = Value::Null;
+    }
+    Json(shown)
 }
 
-/// Why requests skip a target whatever its health: such a target is not
-/// healthy, whatever its history.
+/// Why requests skip a target, or are sure to fail on it, whatever its
+/// health: such a target is not healthy, whatever its history.
 pub(super) enum Standing<'a> {
     /// Its key variable is unset.
     NoKey(&'a str),
+    /// Its key is a placeholder copied from the docs (`sk-...`): the
+    /// provider will refuse it. Where the key came from.
+    PlaceholderKey(String),
     /// The budgets refuse it (spent, or no price to count it by).
     OverBudget(budget::Refusal),
 }
@@ -117,8 +152,16 @@ pub(super) fn standing<'a>(
     provider: &'a Provider,
     model: &Model,
 ) -> Option<Standing<'a>> {
-    if let ApiKey::Missing { var } = &provider.api_key {
-        return Some(Standing::NoKey(var));
+    match &provider.api_key {
+        ApiKey::Missing { var } => return Some(Standing::NoKey(var)),
+        ApiKey::Set(key) if placeholder_key(key.expose_secret()).is_some() => {
+            let source = match &provider.key_var {
+                Some(var) => var.clone(),
+                None => format!("models.providers.{}.apiKey", provider.id),
+            };
+            return Some(Standing::PlaceholderKey(source));
+        }
+        _ => {}
     }
     budget::check(ledger, &config.budgets, model_ref, model)
         .err()

@@ -50,9 +50,9 @@ impl std::fmt::Display for Refusal {
             Refusal::Spent(state) => {
                 write!(
                     f,
-                    "the {} budget of ${:.2} for {} is spent (${:.4}",
+                    "the {} budget of {} for {} is spent (${:.4}",
                     state.budget.period.key(),
-                    state.budget.usd,
+                    usd(state.budget.usd),
                     state.budget.describe(),
                     state.spent_usd,
                 )?;
@@ -271,7 +271,14 @@ fn check_with(
     model: &Model,
     reserved: Option<&super::Totals>,
 ) -> Result<(), Refusal> {
-    if budgets.is_empty() {
+    // A budget limits spend: a model priced at $0 spends nothing, so no
+    // budget refuses it, spent or not.
+    let free = model.cost.as_ref().is_some_and(|c| {
+        [c.input, c.output, c.cache_read, c.cache_write]
+            .iter()
+            .all(|price| *price == 0.0)
+    });
+    if budgets.is_empty() || free {
         return Ok(());
     }
     let covering: Vec<&Budget> = budgets.covering(model_ref).collect();

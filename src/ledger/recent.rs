@@ -1,6 +1,7 @@
 //! The last hour in memory: requests, fallbacks and failures per minute,
 //! and the latencies behind p50 and p99. Bounded: at most
-//! [`MAX_SAMPLES`] latencies are kept.
+//! [`MAX_SAMPLES`] requests are kept; past that, the hour's figures are
+//! those of its last [`MAX_SAMPLES`] requests, and say so (`floor`).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ pub const MAX_SAMPLES: usize = 20_000;
 pub struct Recent {
     /// `(when, total ms, fallback, failed)`, oldest first.
     samples: VecDeque<(Instant, u64, bool, bool)>,
+    /// When the newest sample let go for room was taken.
+    let_go: Option<Instant>,
 }
 
 /// The last hour's figures.
@@ -29,6 +32,9 @@ pub struct Stats {
     pub fallbacks_per_minute: f64,
     pub p50_ms: Option<u64>,
     pub p99_ms: Option<u64>,
+    /// The counts are at least these: more requests came in the hour than
+    /// are kept.
+    pub floor: bool,
 }
 
 impl Recent {
@@ -42,8 +48,10 @@ impl Recent {
     }
 
     fn add_at(&mut self, at: Instant, total_ms: u64, fallback: bool, failed: bool) {
-        if self.samples.len() >= MAX_SAMPLES {
-            self.samples.pop_front();
+        if self.samples.len() >= MAX_SAMPLES
+            && let Some((taken, ..)) = self.samples.pop_front()
+        {
+            self.let_go = Some(taken);
         }
         self.samples.push_back((at, total_ms, fallback, failed));
     }
@@ -76,6 +84,9 @@ impl Recent {
             fallbacks_per_minute: fallbacks as f64 / 60.0,
             p50_ms: quantile(0.5),
             p99_ms: quantile(0.99),
+            floor: self
+                .let_go
+                .is_some_and(|taken| now.saturating_duration_since(taken) <= WINDOW),
         }
     }
 }
@@ -104,5 +115,22 @@ mod tests {
         );
         assert_eq!((stats.p50_ms, stats.p99_ms), (Some(50), Some(99)));
         assert_eq!(Recent::default().stats(later).p50_ms, None);
+        assert!(!stats.floor);
+    }
+
+    #[test]
+    fn more_requests_than_are_kept_are_marked_as_a_floor() {
+        let mut recent = Recent::default();
+        let start = Instant::now();
+        for _ in 0..=MAX_SAMPLES {
+            recent.add_at(start, 1, false, false);
+        }
+        let stats = recent.stats(start);
+        assert_eq!(stats.requests_last_hour, MAX_SAMPLES as u64);
+        assert!(stats.floor);
+        // An hour on, the one let go is out of the window anyway.
+        let later = start + WINDOW;
+        recent.add_at(later, 1, false, false);
+        assert!(!recent.stats(later + Duration::from_secs(1)).floor);
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::recent::Stats;
 
 pub fn line(stats: &Stats, cooling: &[(String, Duration)], spent_today: f64) -> String {
-    let mut parts = vec![format!("{} req/h", stats.requests_last_hour)];
+    let floor = if stats.floor { "+" } else { "" };
+    let mut parts = vec![format!("{}{floor} req/h", stats.requests_last_hour)];
     match stats.fallbacks_last_hour {
         0 => {}
         1 => parts.push("1 fallback".to_string()),

@@ -144,7 +144,18 @@ fn key_digest(
         return None;
     };
     match parse_hex_digest(hex) {
-        Some(digest) => Some(digest),
+        Some(digest) => match known_key(&digest) {
+            None => Some(digest),
+            Some(known) => {
+                v.error(
+                    path,
+                    format!(
+                        "this is the SHA-256 of {known}, a key anyone can send; make a key with `openssl rand -hex 32`, give it to the client and write the SHA-256 of that key here"
+                    ),
+                );
+                None
+            }
+        },
         None => {
             v.error(
                 path,
@@ -161,6 +172,21 @@ fn key_digest(
             None
         }
     }
+}
+
+/// What a digest is the SHA-256 of, when it is a key anyone could guess:
+/// the empty string (`printf %s "$KEY" | sha256sum` with `KEY` unset) or
+/// `test` (an example once given in the docs).
+fn known_key(hash: &KeyDigest) -> Option<&'static str> {
+    [
+        (
+            "the empty string (`$KEY` was unset when it was hashed?)",
+            "",
+        ),
+        ("\"test\", the docs' example", "test"),
+    ]
+    .into_iter()
+    .find_map(|(said, key)| (digest(key.as_bytes()) == *hash).then_some(said))
 }
 
 fn parse_hex_digest(hex: &str) -> Option<KeyDigest> {
@@ -197,6 +223,21 @@ fn allowed_models(
             }
             Err(unknown) => v.error(format!("{path}.models[{index}]"), unknown.to_string()),
         }
+    }
+    // Said at load: a client's requests fail where the owner's fall over.
+    let left_out: BTreeSet<String> = written
+        .iter()
+        .filter_map(|name| config.chain(Some(name)).ok())
+        .flatten()
+        .filter(|target| !refs.contains(&target.model_ref))
+        .map(|target| target.model_ref.to_string())
+        .collect();
+    if !refs.is_empty() && !left_out.is_empty() {
+        let left_out: Vec<String> = left_out.into_iter().collect();
+        v.warnings.push(format!(
+            "{path}.models: leaves out the chain's fallbacks {}; this client's requests never fall over to them (add them to its models if they may)",
+            left_out.join(", ")
+        ));
     }
     AllowedModels { written, refs }
 }

@@ -231,7 +231,7 @@ pub(super) fn validate(
     let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
     let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
     let raw_clients = std::mem::take(&mut raw_gateway.clients);
-    let telemetry = telemetry::settings(&raw_gateway.telemetry, env, &mut v);
+    let telemetry = telemetry::settings(&raw_gateway.telemetry, env, secrets, &mut v);
     let gateway = gateway_settings(
         raw_gateway,
         telemetry,

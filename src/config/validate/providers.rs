@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::super::raw::RawCompat;
 use super::super::raw::{RawModel, RawProvider};
-use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider};
+use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, suggest};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
@@ -117,6 +117,15 @@ pub(super) fn provider(
     let mut models = Vec::new();
     for (index, mut raw_model) in raw.models.into_iter().enumerate() {
         let model_path = format!("{path}.models[{index}]");
+        if let Some(note) = raw_model
+            .id
+            .as_deref()
+            .and_then(|model_id| suggest::legacy_id_note(id, model_id))
+        {
+            // The list is the catalog's and the file's together: its
+            // index would not be the file's.
+            v.warnings.push(format!("{path}.models: {note}"));
+        }
         // A model the catalog knows for this dialect brings its facts; the
         // entry overrides them field by field.
         if let Some(known) = raw_model

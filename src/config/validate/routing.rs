@@ -319,11 +319,34 @@ pub(super) fn check_keys_of_chain(
                 &var.path,
                 format!("{message}; chain target {targets} needs it: {how}"),
             );
-        } else {
+        } else if chain[0].provider() == provider {
             v.warnings.push(format!(
                 "{}: {message}; chain target {targets} is skipped (its requests fall over to {}) until it is set: {how}",
                 var.path,
                 servable.join(", ")
+            ));
+        } else {
+            // A fallback: what falls over to it goes on past it.
+            let last = chain
+                .iter()
+                .rposition(|r| r.provider() == provider)
+                .unwrap_or(0);
+            let after: Vec<&str> = chain[last + 1..]
+                .iter()
+                .map(|r| r.as_str())
+                .filter(|r| servable.contains(r))
+                .collect();
+            let then = if after.is_empty() {
+                "a request whose earlier targets fail then fails".to_string()
+            } else {
+                format!(
+                    "a request whose earlier targets fail goes on to {}",
+                    after.join(", ")
+                )
+            };
+            v.warnings.push(format!(
+                "{}: {message}; fallback {targets} is skipped until it is set ({then}): {how}",
+                var.path
             ));
         }
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::super::Environment;
 use super::super::raw::RawTelemetry;
+use super::super::{Environment, Secrets};
 use super::Validator;
 use crate::ops::telemetry::Settings;
 
@@ -18,10 +18,13 @@ const DEFAULT_QUEUE_SPANS: u64 = 2048;
 const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The telemetry to run, or `None` when it is off: no endpoint anywhere,
-/// `enabled: false`, or `OTEL_SDK_DISABLED=true`.
+/// `enabled: false`, or `OTEL_SDK_DISABLED=true`. Offline (`clawgate
+/// status`, a build sandbox), an endpoint the config leaves to the
+/// service's environment is no error.
 pub(super) fn settings(
     raw: &RawTelemetry,
     env: &Environment,
+    secrets: Secrets,
     v: &mut Validator,
 ) -> Option<Settings> {
     let var = |name: &str| env.get(name).map(str::trim).filter(|s| !s.is_empty());
@@ -30,7 +33,7 @@ pub(super) fn settings(
         return None;
     }
     let Some(traces_url) = signal_url(raw, &var, "traces") else {
-        if raw.enabled == Some(true) {
+        if raw.enabled == Some(true) && secrets == Secrets::Required {
             v.error(
                 format!("{PATH}.endpoint"),
                 "telemetry is enabled but has no endpoint; set it (say \"http://127.0.0.1:4318\") or OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -149,6 +152,12 @@ fn signal_url<'e>(
 /// `endpoint` as a URL, with `/v1/{signal}` appended to its path when
 /// `signal` is given (and not already there).
 fn url(endpoint: &str, signal: Option<&str>) -> Result<reqwest::Url, String> {
+    if !endpoint.contains("://") {
+        return Err(format!(
+            "{endpoint:?} has no scheme; write it as \"http://{}\" (or https:// for a collector that speaks TLS)",
+            endpoint.trim_start_matches('/')
+        ));
+    }
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| format!("not a URL ({e}); expected say \"http://127.0.0.1:4318\""))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -284,7 +293,12 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
-        let got = settings(&raw, &Environment::from_pairs(env.iter().copied()), &mut v);
+        let got = settings(
+            &raw,
+            &Environment::from_pairs(env.iter().copied()),
+            Secrets::Required,
+            &mut v,
+        );
         match v.errors.is_empty() {
             true => Ok(got),
             false => Err(v.errors.iter().map(|e| e.to_string()).collect()),
@@ -394,6 +408,10 @@ mod tests {
         );
         assert!(
             with(endpoint("127.0.0.1:4318"), &[])[0].starts_with("gateway.telemetry.endpoint: ")
+        );
+        assert_eq!(
+            with(endpoint("collector/v1"), &[])[0],
+            "gateway.telemetry.endpoint: \"collector/v1\" has no scheme; write it as \"http://collector/v1\" (or https:// for a collector that speaks TLS)"
         );
         assert_eq!(
             with(endpoint("http://u:p4ss@c:4318"), &[])[0],

@@ -82,6 +82,12 @@ impl Collector {
                 "the collector did not answer within {}s",
                 EXPORT_TIMEOUT.as_secs()
             )),
+            // rustls reads a plain HTTP answer to its handshake as a
+            // record of an invalid content type.
+            Err(err) if describe(&err).contains("InvalidContentType") => Err(
+                "the collector answered in plain HTTP to https://: write its endpoint with http://"
+                    .to_string(),
+            ),
             Err(err) => Err(format!(
                 "cannot reach the collector: {}",
                 describe(&err.without_url())
