@@ -1675,7 +1675,9 @@ fn explain_names_what_each_target_would_not_get() {
     let explain = |extra: &[&str]| {
         let mut args = vec!["explain", "--config", s(&config), "--api", "messages"];
         args.extend_from_slice(extra);
-        let output = run(&args, &[]);
+        // With the keys set, both targets are sent, and the text form
+        // names what each would not get.
+        let output = run(&args, &[("KIMI_API_KEY", "k"), ("MOONSHOT_API_KEY", "k")]);
         assert!(output.status.success(), "{}", text(&output.stderr));
         output.stdout
     };
