@@ -140,7 +140,7 @@ impl Dialect {
             }
             Dialect::KimiCoding => &[("user-agent", KIMI_CODING_USER_AGENT)],
             Dialect::OpenRouter => &[("x-openrouter-title", "clawgate")],
-            _ => &[],
+            Dialect::Moonshot | Dialect::Generic => &[],
         }
     }
 }

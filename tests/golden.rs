@@ -17,11 +17,10 @@ use clawgate::wire::Front;
 use common::{KEY, TestGateway, gateway, healthy_mock};
 use serde_json::{Map, Value, json};
 
-const FRONTS: [(Front, &str); 3] = [
-    (Front::Chat, "chat"),
-    (Front::Messages, "messages"),
-    (Front::Responses, "responses"),
-];
+/// Each front end with the name of its fixtures.
+fn fronts() -> impl Iterator<Item = (Front, &'static str)> {
+    Front::ALL.into_iter().map(|front| (front, front.name()))
+}
 
 /// Each target: its name in the snapshots' file names, the model ref, and
 /// the transport its provider is reached over.
@@ -145,12 +144,7 @@ const CONTEXT: usize = 3;
 /// request, as the front end reads it: the fixture covers the table.
 fn check_covers(gw: &TestGateway, front: Front, name: &str, body: &Value) {
     let config = gw.gateway.config();
-    let api = match front {
-        Front::Chat => clawgate::http::Front::Chat,
-        Front::Messages => clawgate::http::Front::Messages,
-        Front::Responses => clawgate::http::Front::Responses,
-    };
-    let request = clawgate::http::decode(api, &config, Bytes::from(body.to_string()))
+    let request = clawgate::http::decode(front, &config, Bytes::from(body.to_string()))
         .unwrap_or_else(|e| panic!("requests/{name}.json: {e:?}"));
     let seen = request.seen();
     let missing: Vec<&str> = fields::table(front)
@@ -202,7 +196,7 @@ fn leaves(value: &Value, path: &str, out: &mut Vec<String>) {
 /// fate in its table: a row whose fate it shares.
 #[test]
 fn every_member_of_each_rich_request_has_a_fate() {
-    for (front, name) in FRONTS {
+    for (front, name) in fronts() {
         let mut paths = Vec::new();
         leaves(&request(name), "", &mut paths);
         paths.dedup();
@@ -262,7 +256,7 @@ async fn what_each_provider_receives_is_its_snapshot() {
     for api in ["openai-completions", "anthropic-messages"] {
         let mock = healthy_mock().await;
         let gw = catalog(&mock, api).await;
-        for (front, name) in FRONTS {
+        for (front, name) in fronts() {
             let mut body = request(name);
             check_covers(&gw, front, name, &body);
             for (target, model, over) in TARGETS {

@@ -274,7 +274,7 @@ pub async fn run(
         let plan = match providers::plan(&request, target, settings.memo) {
             Ok(plan) => plan,
             Err(Declined::Skip(why)) => {
-                log_unsuitable(target, &why);
+                log_skipped(target, why.label(), &why);
                 metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
                 failures.push(skip(Cause::Unsuitable(why), Class::Unsuitable, None));
                 continue;
@@ -288,7 +288,7 @@ pub async fn run(
         let reserved = match reserve(target, settings) {
             Ok(reserved) => reserved,
             Err(refusal) => {
-                log_over_budget(target, &refusal);
+                log_skipped(target, "over_budget", &refusal);
                 failures.push(skip(Cause::OverBudget(refusal), Class::Billing, None));
                 continue;
             }
@@ -318,7 +318,15 @@ pub async fn run(
         let permit = match settings.cooldowns.admit(&target.model_ref, std_now()) {
             Ok(permit) => permit,
             Err(CoolingDown { class, remaining }) => {
-                log_skip(target, remaining, class);
+                log_skipped(
+                    target,
+                    "cooling_down",
+                    format_args!(
+                        "cooling down for {}s after {}",
+                        remaining.as_secs(),
+                        class.label()
+                    ),
+                );
                 metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
                 failures.push(skip(
                     Cause::CoolingDown { class, remaining },
@@ -379,7 +387,7 @@ pub async fn run(
             let reserved = match reserve(target, settings) {
                 Ok(reserved) => reserved,
                 Err(refusal) => {
-                    log_over_budget(target, &refusal);
+                    log_skipped(target, "over_budget", &refusal);
                     failures.push(Failure {
                         model_ref: target.model_ref.clone(),
                         url: url.clone(),
@@ -782,25 +790,14 @@ fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
-fn log_skip(target: &Target, remaining: Duration, class: Class) {
+/// A target skipped (`outcome`: why, for the log's field) without a try:
+/// logged as every skip is, `skipped {model}: {why}`.
+fn log_skipped(target: &Target, outcome: &str, why: impl std::fmt::Display) {
     let model = target.model_ref.as_str();
     tracing::info!(
         provider = target.model_ref.provider(),
         model,
-        outcome = "cooling_down",
-        next = "next",
-        "skipped {model}: cooling down for {}s after {}",
-        remaining.as_secs(),
-        class.label()
-    );
-}
-
-fn log_unsuitable(target: &Target, why: &Skip) {
-    let model = target.model_ref.as_str();
-    tracing::info!(
-        provider = target.model_ref.provider(),
-        model,
-        outcome = why.label(),
+        outcome,
         next = "next",
         "skipped {model}: {why}"
     );
@@ -809,14 +806,7 @@ fn log_unsuitable(target: &Target, why: &Skip) {
 /// A target skipped because its provider's places stayed taken: a skip
 /// (no cooldown), classed as a rate limit for the final status; logged.
 fn busy_skip(target: &Target, busy: concurrency::Busy) -> Failure {
-    let model = target.model_ref.as_str();
-    tracing::info!(
-        provider = target.model_ref.provider(),
-        model,
-        outcome = "busy",
-        next = "next",
-        "skipped {model}: {busy}"
-    );
+    log_skipped(target, "busy", busy);
     Failure {
         model_ref: target.model_ref.clone(),
         url: target.provider.shown_url.clone(),
@@ -826,15 +816,4 @@ fn busy_skip(target: &Target, busy: concurrency::Busy) -> Failure {
         wait: None,
         tries: 0,
     }
-}
-
-fn log_over_budget(target: &Target, refusal: &budget::Refusal) {
-    let model = target.model_ref.as_str();
-    tracing::info!(
-        provider = target.model_ref.provider(),
-        model,
-        outcome = "over_budget",
-        next = "next",
-        "skipped {model}: {refusal}"
-    );
 }

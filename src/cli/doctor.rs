@@ -283,7 +283,7 @@ async fn probe_ledger(config: &Config, report: &mut Report) {
     };
     let started = Instant::now();
     let shown = url.shown().to_string();
-    let result = tokio::task::spawn_blocking(move || crate::ledger::storage::probe(&url)).await;
+    let result = tokio::task::spawn_blocking(move || crate::ledger::probe(&url)).await;
     let millis = started.elapsed().as_millis();
     match result {
         Ok(Ok(())) => report.check(

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde_json::{Value, json};
 
 use super::{CliError, SourceArgs, print_json, report};
@@ -34,8 +35,8 @@ pub struct ExplainArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// The API the body is written for.
-    #[arg(long, value_enum, default_value = "chat")]
-    api: ApiArg,
+    #[arg(long, default_value = "chat", value_parser = api_parser())]
+    api: Front,
     /// Print the explanation as JSON.
     #[arg(long)]
     json: bool,
@@ -49,24 +50,14 @@ pub struct ExplainArgs {
     file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ApiArg {
-    /// `POST /v1/chat/completions`.
-    Chat,
-    /// `POST /v1/messages` (Anthropic).
-    Messages,
-    /// `POST /v1/responses`.
-    Responses,
-}
-
-impl From<ApiArg> for Front {
-    fn from(api: ApiArg) -> Self {
-        match api {
-            ApiArg::Chat => Front::Chat,
-            ApiArg::Messages => Front::Messages,
-            ApiArg::Responses => Front::Responses,
-        }
-    }
+/// `--api`: a front end by its name, each shown with its route.
+fn api_parser() -> impl TypedValueParser<Value = Front> {
+    let names = Front::ALL
+        .map(|front| PossibleValue::new(front.name()).help(format!("POST {}", front.path())));
+    PossibleValuesParser::new(names).map(|name| {
+        // The parser lets only the names through.
+        (Front::ALL.into_iter().find(|front| front.name() == name)).unwrap_or_default()
+    })
 }
 
 pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
@@ -75,13 +66,8 @@ pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
     let body = read_body(args.file.as_ref())?;
     // The body's text (an unknown model's name) is escaped: no terminal
     // control sequence or forged line reaches the reader.
-    let explained = explanation(
-        &loaded.config,
-        args.api.into(),
-        body,
-        args.client.as_deref(),
-    )
-    .map_err(|err| CliError::Other(escape_controls(&err)))?;
+    let explained = explanation(&loaded.config, args.api, body, args.client.as_deref())
+        .map_err(|err| CliError::Other(escape_controls(&err)))?;
     if args.json {
         print_json(&explained);
     } else {

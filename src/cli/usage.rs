@@ -12,7 +12,7 @@ use clap::Args;
 use super::{CliError, SourceArgs, print_json};
 use crate::config::ledger::Period;
 use crate::config::{self, Secrets};
-use crate::ledger::storage::{self, Location};
+use crate::ledger::storage::Location;
 use crate::ledger::{self, calendar, query};
 
 #[derive(Debug, Args)]
@@ -83,7 +83,7 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         by: args.by.as_deref().and_then(query::Dimension::parse),
         client: args.client.clone(),
     };
-    let report = storage::report(&location, &question).map_err(CliError::Other)?;
+    let report = ledger::report_at(&location, &question).map_err(CliError::Other)?;
     if args.json {
         print_json(&report);
     } else if args.csv {

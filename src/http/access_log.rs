@@ -11,7 +11,7 @@
 //! scrapers poll, are logged at debug.
 //!
 //! The same record becomes the request's row in the usage ledger
-//! ([`super::spend`]) when the request was to one of the completion APIs:
+//! ([`Spend`]) when the request was to one of the completion APIs:
 //! written once, when the line is, whatever the outcome. When such a
 //! request is traced ([`crate::ops::telemetry`]), the record also becomes
 //! its server span, ended there too: a stream's span ends with the stream.
@@ -39,7 +39,7 @@ use crate::chain::{Answer, Cause, Failure};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
-use crate::ledger;
+use crate::ledger::{self, Row, Tokens};
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
@@ -103,11 +103,57 @@ impl Entry {
         self.usage = Some(usage);
     }
 
+    /// The ledger row `to` writes for the request this records, which
+    /// ended with `status` and `end` after `first_byte` and `total`, its
+    /// body of `request_bytes` (as declared) answered with `sent` bytes
+    /// (what a budget and the token limit count when no usage came); and
+    /// the tokens it used, as reported or else as estimated from those
+    /// bytes.
+    fn row(
+        &self,
+        to: &Spend,
+        (status, end): (StatusCode, &'static str),
+        (first_byte, total): (Duration, Duration),
+        (request_bytes, sent): (Option<u64>, u64),
+    ) -> (Row, u64) {
+        let usage = self.usage;
+        // A provider's counts are not trusted to be sane: they saturate.
+        let tokens = match (usage, self.estimated_tokens(request_bytes, sent)) {
+            (Some(u), _) => u.input.saturating_add(u.output),
+            (None, Some((input, output))) => input.saturating_add(output),
+            (None, None) => 0,
+        };
+        let row = Row {
+            ts_ms: ledger::calendar::millis(to.gateway.ledger().now()),
+            request_id: to.request_id.as_ref().map(|id| id.to_string()),
+            front_end: to.front_end,
+            model_asked: self.model_asked.clone(),
+            answered_by: self.answered_by.clone(),
+            attempts: self.attempts.clone(),
+            status: status.as_u16(),
+            end,
+            first_byte_ms: first_byte.as_millis() as u64,
+            total_ms: total.as_millis() as u64,
+            tokens: Tokens {
+                input: usage.map(|u| u.input),
+                cached: usage.and_then(|u| u.cache_read),
+                output: usage.map(|u| u.output),
+                reasoning: usage.and_then(|u| u.reasoning),
+            },
+            cost_usd: self.cost(),
+            budget_estimate_usd: self.estimate(request_bytes, sent),
+            agent: to.agent,
+            // No client for a request refused before its key was checked.
+            client: self.client.clone().unwrap_or_else(|| "".into()),
+        };
+        (row, tokens)
+    }
+
     /// What a budget counts for an answered, priced request whose provider
     /// sent no usage (the client left before the usage chunk, the stream
     /// broke): the request's and the response's bytes as tokens at the
     /// model's prices. `None` when the cost is known or there is no price.
-    pub(super) fn estimate(&self, request_bytes: Option<u64>, sent: u64) -> Option<f64> {
+    fn estimate(&self, request_bytes: Option<u64>, sent: u64) -> Option<f64> {
         if self.cost().is_some() {
             return None;
         }
@@ -118,11 +164,7 @@ impl Entry {
     /// The tokens of an answered request whose provider sent no usage,
     /// from the bytes each way (input, output); `None` when usage came or
     /// nothing answered.
-    pub(super) fn estimated_tokens(
-        &self,
-        request_bytes: Option<u64>,
-        sent: u64,
-    ) -> Option<(u64, u64)> {
+    fn estimated_tokens(&self, request_bytes: Option<u64>, sent: u64) -> Option<(u64, u64)> {
         if self.answered_by.is_none() || self.usage.is_some() {
             return None;
         }
@@ -137,7 +179,7 @@ impl Entry {
     /// whichever is higher; `None` when neither is known. A provider's
     /// answer never lowers what the user's prices say a call cost, so a
     /// reported `cost: 0` cannot take a priced call past a budget.
-    pub(super) fn cost(&self) -> Option<f64> {
+    fn cost(&self) -> Option<f64> {
         let usage = self.usage.as_ref();
         let reported = (usage.and_then(|u| u.cost)).filter(|c| c.is_finite() && *c >= 0.0);
         let priced = usage.and_then(|usage| {
@@ -503,8 +545,8 @@ impl Line {
             );
         }
         if let Some(to) = self.ledger {
-            let (row, tokens) = to.row(
-                &entry,
+            let (row, tokens) = entry.row(
+                &to,
                 (self.status, end),
                 (self.head_after, self.started.elapsed()),
                 (self.request_bytes, sent),

@@ -214,8 +214,6 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
 pub use crate::wire::Front;
 
 impl Front {
-    const ALL: [Front; 3] = [Front::Chat, Front::Messages, Front::Responses];
-
     /// The route its requests come in on.
     pub fn path(self) -> &'static str {
         match self {

@@ -740,7 +740,7 @@ impl Ledger {
             }
             Location::File(_) => None,
         };
-        storage::report(location, query).map_err(ReportError::Failed)
+        report_at(location, query).map_err(ReportError::Failed)
     }
 
     /// With a shared store, the clients' rate counters of `rates` are
@@ -993,7 +993,7 @@ fn percent(spent: f64, limit: f64) -> String {
 }
 
 /// The running totals of the spend per day read from a store.
-fn totals_of(days: Vec<store::DaySpend>) -> Totals {
+fn totals_of(days: Vec<storage::DaySpend>) -> Totals {
     let mut totals = Totals::default();
     for d in days {
         let total = DayTotal {
@@ -1286,13 +1286,13 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
 /// gateway's as of its last exchange) in place of those seen before. While
 /// the store cannot be reached, the last ones seen are kept.
 fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
-    let spend: Vec<store::DaySpend> = shared
+    let spend: Vec<storage::DaySpend> = shared
         .reserved
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clients
         .iter()
-        .map(|((client, day, model), total)| store::DaySpend {
+        .map(|((client, day, model), total)| storage::DaySpend {
             day: *day,
             client: client.clone(),
             model: model.clone(),
@@ -1429,6 +1429,47 @@ pub fn default_path(settings: &LedgerSettings, state_dir: Option<&Path>) -> Opti
         .path
         .clone()
         .or_else(|| state_dir.map(|dir| dir.join("ledger.db")))
+}
+
+/// Runs a usage report against the store at `location`, on a connection of
+/// its own (blocking: from a blocking thread or the command line).
+pub fn report_at(location: &Location, query: &query::Query) -> Result<query::Report, String> {
+    match location {
+        Location::File(path) => {
+            let conn = store::open_read_only(path).map_err(|e| e.to_string())?;
+            query::run(&conn, query).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        // On a thread of its own: the client blocks on a runtime of its
+        // own, which a thread of another runtime (the command line's, a
+        // blocking task's) must not.
+        Location::Postgres(url) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut store = Postgres::new(url)?;
+                    store.report(query)
+                })
+                .join()
+                .map_err(|_| "the usage report failed".to_string())?
+                .map_err(|e| e.to_string())
+        }),
+    }
+}
+
+/// Connects to a PostgreSQL store and reads from it as the writer would
+/// (bringing its schema up to date first, as the writer does): for
+/// `clawgate doctor --probe`. `Ok` when it answered.
+pub fn probe(url: &StoreUrl) -> Result<(), String> {
+    // On a thread of its own, as `report_at` is.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut store = Postgres::new(url)?;
+                store.spend_since(i64::MAX).map(drop)
+            })
+            .join()
+            .map_err(|_| "the probe failed".to_string())?
+            .map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -29,8 +29,10 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::Row;
 use super::query::{self, Query, Report, SUMS};
-use super::storage::{Location, RateCount, Reservations, Storage, StorageError, storable_rows};
-use super::store::{DaySpend, rollups, to_i64};
+use super::storage::{
+    DaySpend, Location, RateCount, Reservations, Storage, StorageError, storable_rows,
+};
+use super::store::{rollups, to_i64};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
 

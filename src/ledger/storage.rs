@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Row;
-use super::query::{Query, Report};
-use super::store::DaySpend;
 use crate::config::ledger::StoreUrl;
 
 /// Where the ledger is kept.
@@ -202,43 +200,15 @@ pub trait RateShare: Send + Sync {
     fn others_reserved_tokens(&self, held: &std::collections::HashMap<String, u64>);
 }
 
-/// Runs a usage report against the store at `location`, on a connection of
-/// its own (blocking: from a blocking thread or the command line).
-pub fn report(location: &Location, query: &Query) -> Result<Report, String> {
-    match location {
-        Location::File(path) => {
-            let conn = super::store::open_read_only(path).map_err(|e| e.to_string())?;
-            super::query::run(&conn, query).map_err(|e| format!("{}: {e}", path.display()))
-        }
-        // On a thread of its own: the client blocks on a runtime of its
-        // own, which a thread of another runtime (the command line's, a
-        // blocking task's) must not.
-        Location::Postgres(url) => std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let mut store = super::postgres::Postgres::new(url)?;
-                    store.report(query)
-                })
-                .join()
-                .map_err(|_| "the usage report failed".to_string())?
-                .map_err(|e| e.to_string())
-        }),
-    }
-}
-
-/// Connects to a PostgreSQL store and reads from it as the writer would
-/// (bringing its schema up to date first, as the writer does): for
-/// `clawgate doctor --probe`. `Ok` when it answered.
-pub fn probe(url: &StoreUrl) -> Result<(), String> {
-    // On a thread of its own, as `report` is.
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let mut store = super::postgres::Postgres::new(url)?;
-                store.spend_since(i64::MAX).map(drop)
-            })
-            .join()
-            .map_err(|_| "the probe failed".to_string())?
-            .map_err(|e| e.to_string())
-    })
+/// What one day of one model cost one client, for the running totals:
+/// `cost_usd` is what budgets count (the rollups' `budget_cost_usd`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaySpend {
+    pub day: i64,
+    pub client: String,
+    pub model: String,
+    pub requests: u64,
+    pub fallbacks: u64,
+    pub cost_usd: f64,
+    pub uncosted: u64,
 }

@@ -16,7 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::Row;
 use super::calendar::day_of_millis;
-use super::storage::{Location, Storage, StorageError, storable_rows};
+use super::storage::{DaySpend, Location, Storage, StorageError, storable_rows};
 
 /// The schema's versions, in order: a database at version N (SQLite's
 /// `user_version`; 0 for a new file and for ledgers made before versions
@@ -237,19 +237,6 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-}
-
-/// What one day of one model cost one client, for the running totals:
-/// `cost_usd` is what budgets count (the rollups' `budget_cost_usd`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DaySpend {
-    pub day: i64,
-    pub client: String,
-    pub model: String,
-    pub requests: u64,
-    pub fallbacks: u64,
-    pub cost_usd: f64,
-    pub uncosted: u64,
 }
 
 impl Store {

@@ -886,7 +886,7 @@ impl Storage for RateStore {
     fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
         Ok(0)
     }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
         Ok(Vec::new())
     }
     fn shared(&self) -> bool {
@@ -1031,7 +1031,7 @@ impl Storage for Refusing {
     fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
         Ok(0)
     }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
         Ok(Vec::new())
     }
 }
@@ -1093,7 +1093,7 @@ impl Storage for Flaky {
     fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
         self.answer(0)
     }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<store::DaySpend>, StorageError> {
+    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
         self.answer(Vec::new())
     }
     fn shared(&self) -> bool {

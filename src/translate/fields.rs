@@ -666,18 +666,29 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
 /// The row of `front`'s table that names what a plan withheld: a planned
 /// row, or a translated one whose value the plan lowered.
 pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
-    match (front, withheld) {
-        (Front::Chat, Withheld::CacheMarks) => Some(ChatRow::PartCacheControl as usize),
-        (Front::Messages, Withheld::CacheMarks) => Some(MessagesRow::CacheControl as usize),
-        (Front::Messages, Withheld::ThinkingBudget) => Some(MessagesRow::ThinkingBudget as usize),
-        (Front::Chat, Withheld::MaxEffort) => Some(ChatRow::ReasoningEffort as usize),
-        (Front::Responses, Withheld::MaxEffort) => Some(ResponsesRow::ReasoningEffort as usize),
-        (Front::Messages, Withheld::ContextManagement) => {
-            Some(MessagesRow::ContextManagement as usize)
-        }
-        (Front::Messages, Withheld::OutputConfig) => Some(MessagesRow::OutputConfig as usize),
-        (Front::Messages, Withheld::ServerTools) => Some(MessagesRow::ServerTool as usize),
-        _ => None,
+    // Each front end's row, decided for every kind of withheld and every
+    // front end (no catch-all: a new one of either is decided here).
+    let (chat, messages, responses) = match withheld {
+        Withheld::CacheMarks => (
+            Some(ChatRow::PartCacheControl as usize),
+            Some(MessagesRow::CacheControl as usize),
+            None,
+        ),
+        Withheld::ThinkingBudget => (None, Some(MessagesRow::ThinkingBudget as usize), None),
+        Withheld::MaxEffort => (
+            Some(ChatRow::ReasoningEffort as usize),
+            None,
+            Some(ResponsesRow::ReasoningEffort as usize),
+        ),
+        Withheld::ContextManagement => (None, Some(MessagesRow::ContextManagement as usize), None),
+        Withheld::OutputConfig => (None, Some(MessagesRow::OutputConfig as usize), None),
+        Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
+        Withheld::Removed(_) => (None, None, None),
+    };
+    match front {
+        Front::Chat => chat,
+        Front::Messages => messages,
+        Front::Responses => responses,
     }
 }
 
@@ -728,20 +739,12 @@ pub fn markdown() -> String {
          to an Anthropic-format provider: no beta is known that one of them\n\
          refuses. A chat provider gets none.\n",
     );
-    for (front, title) in [
-        (
-            Front::Chat,
-            "The OpenAI chat API (`POST /v1/chat/completions`)",
-        ),
-        (
-            Front::Messages,
-            "Anthropic's Messages API (`POST /v1/messages`)",
-        ),
-        (
-            Front::Responses,
-            "OpenAI's Responses API (`POST /v1/responses`)",
-        ),
-    ] {
+    for front in Front::ALL {
+        let title = match front {
+            Front::Chat => "The OpenAI chat API (`POST /v1/chat/completions`)",
+            Front::Messages => "Anthropic's Messages API (`POST /v1/messages`)",
+            Front::Responses => "OpenAI's Responses API (`POST /v1/responses`)",
+        };
         let _ = write!(
             out,
             "\n## {title}\n\n| field, block or tool | OpenAI transport | Anthropic transport |\n|---|---|---|\n"
@@ -781,7 +784,7 @@ mod tests {
     /// both transports (a refusal is decided before a target is).
     #[test]
     fn the_tables_are_well_formed() {
-        for front in [Front::Chat, Front::Messages, Front::Responses] {
+        for front in Front::ALL {
             let table = table(front);
             assert!(table.len() <= 128, "{front:?}");
             for (index, row) in table.iter().enumerate() {
@@ -814,7 +817,7 @@ mod tests {
     /// that row.
     #[test]
     fn every_planned_row_is_one_a_plan_can_withhold() {
-        for front in [Front::Chat, Front::Messages, Front::Responses] {
+        for front in Front::ALL {
             for (index, row) in table(front).iter().enumerate() {
                 let planned =
                     matches!(row.openai, Planned(_)) || matches!(row.anthropic, Planned(_));

@@ -249,7 +249,9 @@ const BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
 fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)> {
     let (name, text) = match dialect {
         Dialect::Moonshot => (AUTHORIZATION, format!("Bearer {key}")),
-        _ => (KEY_HEADER, key.to_string()),
+        Dialect::KimiCoding | Dialect::OpenRouter | Dialect::Generic => {
+            (KEY_HEADER, key.to_string())
+        }
     };
     let mut value = HeaderValue::try_from(text).ok()?;
     value.set_sensitive(true);

@@ -327,6 +327,21 @@ pub enum Front {
     Responses,
 }
 
+impl Front {
+    /// Every front end, in the order the docs list them: where a list of
+    /// them is needed, it is this one.
+    pub const ALL: [Front; 3] = [Front::Chat, Front::Messages, Front::Responses];
+
+    /// Its short name (`clawgate explain --api`, the golden fixtures).
+    pub fn name(self) -> &'static str {
+        match self {
+            Front::Chat => "chat",
+            Front::Messages => "messages",
+            Front::Responses => "responses",
+        }
+    }
+}
+
 /// The most unknown members a request keeps, to name in the log: enough to
 /// show what a client sends, and each key is compared only with those, so
 /// a body of many thousand distinct keys is read in linear time.

@@ -12,7 +12,7 @@ use super::super::ledger::{
 };
 use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
 use super::super::{ModelRef, Provider, normalize_ref};
-use super::Validator;
+use super::{Validator, percent_decoded};
 
 /// Raw rows kept at most ten years: a longer retention is a typo.
 const MAX_RETENTION_DAYS: u64 = 3650;
@@ -197,17 +197,8 @@ pub(super) fn store_password(url: &StoreUrl) -> Option<String> {
             .split('&')
             .find_map(|pair| pair.strip_prefix("password="))
     })?;
-    Some(percent_decoded(raw))
-}
-
-/// `text` with its percent escapes decoded. `form_urlencoded` does that,
-/// and also reads `+` as a space and `&` as a separator: it is handed
-/// those escaped.
-fn percent_decoded(text: &str) -> String {
-    let escaped = text.replace('+', "%2B").replace('&', "%26");
-    url::form_urlencoded::parse(format!("={escaped}").as_bytes())
-        .next()
-        .map_or_else(String::new, |(_, value)| value.into_owned())
+    // An escape that is not one is kept, as the client keeps it.
+    Some(percent_decoded(raw).0)
 }
 
 /// The budgets at `path` (`gateway.budgets`, or a client's with its name

@@ -68,6 +68,35 @@ impl Validator {
     }
 }
 
+/// `text` with its percent escapes decoded (`+` stays a plus), and whether
+/// it was well formed: an escape that is not `%` and two hex digits is kept
+/// as written, and bytes that are not UTF-8 become U+FFFD; either makes it
+/// not well formed.
+pub(super) fn percent_decoded(text: &str) -> (String, bool) {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut well_formed = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|b| (*b as char).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, ..) => {
+                well_formed &= byte != b'%';
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(decoded) => (decoded, well_formed),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
+    }
+}
+
 /// serde's message without the value it quotes, which may be a key written
 /// where another type belongs (`auth: "sk-..."`): `invalid type: string
 /// "...", expected a map` becomes `invalid type: string, expected a map`,
@@ -652,5 +681,29 @@ fn substitute_strings<'a>(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decoded;
+
+    #[test]
+    fn percent_escapes_are_decoded_and_a_malformed_one_is_kept() {
+        for (text, decoded, well_formed) in [
+            ("p%40ss%25w0rd", "p@ss%w0rd", true),
+            ("pa+ss%2Bw0rd", "pa+ss+w0rd", true),
+            ("a%3D%3d", "a==", true),
+            ("%zz%41", "%zzA", false),
+            ("100%", "100%", false),
+            ("%4", "%4", false),
+            ("%ff", "\u{FFFD}", false),
+        ] {
+            assert_eq!(
+                percent_decoded(text),
+                (decoded.to_string(), well_formed),
+                "{text}"
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::super::raw::RawTelemetry;
 use super::super::{Environment, Secrets};
-use super::Validator;
+use super::{Validator, percent_decoded};
 use crate::ops::telemetry::Settings;
 
 const PATH: &str = "gateway.telemetry";
@@ -245,7 +245,8 @@ fn headers(var: &str, text: &str, v: &mut Validator) -> Vec<(String, SecretStrin
             continue;
         };
         let name = name.trim();
-        let value = percent_decoded(value.trim());
+        let (value, well_formed) = percent_decoded(value.trim());
+        let value = well_formed.then_some(value);
         let valid_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
         let valid_value = value
             .as_deref()
@@ -263,23 +264,6 @@ fn headers(var: &str, text: &str, v: &mut Validator) -> Vec<(String, SecretStrin
         ));
     }
     headers
-}
-
-fn percent_decoded(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

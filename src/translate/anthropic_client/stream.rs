@@ -83,7 +83,7 @@ impl StreamTranslator {
     /// read by the one event-stream parser. For tests; the gateway's
     /// encoder hands over typed items.
     #[cfg(test)]
-    pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
+    pub(super) fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
         crate::format::sse::data_of(frame)
             .iter()
             .flat_map(|data| self.data(data))
@@ -93,7 +93,7 @@ impl StreamTranslator {
     /// The events for one event's data: a chunk, `[DONE]`, or an error
     /// object (`{"error": {"message", "code"}}`). For tests.
     #[cfg(test)]
-    pub fn data(&mut self, data: &str) -> Vec<StreamEvent> {
+    pub(super) fn data(&mut self, data: &str) -> Vec<StreamEvent> {
         let data = data.trim();
         if data == "[DONE]" {
             return self.done();

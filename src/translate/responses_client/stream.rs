@@ -427,7 +427,7 @@ impl ResponseEncoder {
     /// (`{"error": {"message", "code"}}`). For tests; the gateway's encoder
     /// hands over typed items.
     #[cfg(test)]
-    pub fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
+    pub(super) fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
         crate::format::sse::data_of(frame)
             .iter()
             .flat_map(|data| self.data(data))
