@@ -218,7 +218,7 @@ fails_with() {
 fails_with refused-keys "kimi/k2 answered 401 (the key in KIMI_API_KEY)" ANTHROPIC_AUTH_TOKEN="$token"
 # (Claude Code prints its own "Not logged in · Please run /login" instead of
 # a 401's message when the message names x-api-key.)
-fails_with wrong-token "send your key under gateway.clients, or gateway.auth.token" ANTHROPIC_AUTH_TOKEN=not-the-token
+fails_with wrong-token "the key sent is not one this clawgate knows" ANTHROPIC_AUTH_TOKEN=not-the-token
 grep -q "WARN.*request refused (401): the key sent is neither gateway.auth.token nor a client's key" "$work/refusing-gateway.log" \
   || { echo "claude_code.sh: no WARN line for the wrong token" >&2; cat "$work/refusing-gateway.log" >&2; exit 1; }
 # A client with its own key, kept to kimi/k2, asking for kimi/k3: a 403

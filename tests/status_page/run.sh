@@ -90,10 +90,11 @@ for back in range(1, 30):
         requests = int(220 * share * (cost + 0.2))
         db.execute("""INSERT INTO daily (day, front_end, model, provider, agent, client, requests,
             failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, tokens_out,
-            tokens_reasoning, cost_usd, uncosted, total_ms) VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?,?,0,?,0,?)""",
+            tokens_reasoning, cost_usd, uncosted, total_ms, budget_cost_usd)
+            VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?,?,0,?,0,?,?)""",
             (day, "openai-chat", model, provider, "openclaw", "token", requests, fallbacks, fallbacks,
              cost * share if fallbacks else 0.0, requests * 900, requests * 300, requests * 150,
-             cost * share, requests * 1400))
+             cost * share, requests * 1400, cost * share))
 db.commit()
 PY
 
