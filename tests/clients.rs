@@ -684,11 +684,21 @@ async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
         .find(|b| b.get("client").is_none())
         .unwrap_or_else(|| panic!("the gateway's budget, by name: {seen}"));
     assert!(gateways.get("spentUsd").is_none() && gateways.get("limitUsd").is_none());
+    assert!(gateways.get("reservedUsd").is_none(), "{seen}");
     assert_eq!(seen["clients"].as_array().unwrap().len(), 1, "{seen}");
+    // The queues count everyone's requests.
+    assert!(seen["concurrency"].is_null(), "{seen}");
+    assert!(!admin["concurrency"].is_null(), "{admin}");
 
-    // A model bob may not use is not there for him, by list or by name.
+    // A model bob may not use is not there for him, by list or by name,
+    // nor named in the 404's suggestions.
     let (status, _) = served.get("/v1/models/dear/m", BOB).await;
     assert_eq!(status, 404);
+    let (_, suggested) = served.get("/v1/models/dear/mm", ADMIN).await;
+    assert!(suggested.to_string().contains("`dear/m`"), "{suggested}");
+    let (status, refused) = served.get("/v1/models/dear/mm", BOB).await;
+    assert_eq!(status, 404);
+    assert!(!refused.to_string().contains("`dear/m`"), "{refused}");
     let (status, _) = served.get("/v1/models/big", BOB).await;
     assert_eq!(status, 404);
     let (status, model) = served.get("/v1/models/cheap/m", BOB).await;

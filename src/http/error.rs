@@ -433,6 +433,15 @@ fn budget_exceeded(refusal: &Refusal, viewer: &Viewer) -> ErrorReport {
     }
 }
 
+/// What a failure's cause says to a client that is not an admin: no
+/// provider address, and of a gateway-wide budget no figures.
+fn cause_seen_by_client(failure: &Failure) -> String {
+    match &failure.cause {
+        Cause::OverBudget(refusal) => seen_by(refusal, false),
+        cause => without_address(&cause.to_string(), &failure.url),
+    }
+}
+
 /// What `refusal` says to a reader: all of it to an admin key, and of a
 /// gateway-wide budget's only which it is and when it resets to another
 /// (its figures are everyone's spend).
@@ -462,20 +471,14 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
     if !viewer.admin {
         for (attempt, failure) in attempts.iter_mut().zip(failures) {
             attempt.url.clear();
-            attempt.message = attempt
-                .message
-                .take()
-                .map(|text| without_address(&text, &failure.url));
+            attempt.message = attempt.message.take().map(|text| match &failure.cause {
+                Cause::OverBudget(refusal) => seen_by(refusal, false),
+                _ => without_address(&text, &failure.url),
+            });
         }
         summary = failures
             .iter()
-            .map(|f| {
-                format!(
-                    "{}: {}",
-                    f.model_ref,
-                    without_address(&f.cause.to_string(), &f.url)
-                )
-            })
+            .map(|f| format!("{}: {}", f.model_ref, cause_seen_by_client(f)))
             .collect::<Vec<_>>()
             .join("; ");
     }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::guard::Caller;
 use crate::config::clients::Client;
-use crate::config::{Config, ModelRef};
+use crate::config::{Config, ModelRef, UnknownModel};
 use crate::gateway::Gateway;
 
 /// The entry for `id`, a name that resolves to `model_ref` (itself, an
@@ -79,5 +79,22 @@ pub async fn get_model(
         .filter(|model_ref| allows(&client, model_ref))
         .and_then(|model_ref| entry(&config, &id, &model_ref))
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(config.unknown(&id).to_string()))
+        .ok_or_else(|| ApiError::NotFound(unknown_to(&config, &client, &id).to_string()))
+}
+
+/// `config.unknown(name)`, suggesting only what `client` may use: a
+/// suggestion would otherwise name the models its `models` leaves out.
+fn unknown_to(config: &Config, client: &Client, name: &str) -> UnknownModel {
+    let mut unknown = config.unknown(name);
+    unknown.suggestions.retain(|suggested| {
+        let resolved = match suggested.as_str() {
+            "default" => Some(config.routing.primary.clone()),
+            other => config.resolve(other),
+        };
+        resolved.is_some_and(|model_ref| allows(client, &model_ref))
+    });
+    unknown
+        .ambiguous
+        .retain(|model_ref| allows(client, model_ref));
+    unknown
 }

@@ -101,7 +101,7 @@ pub async fn status(
                 && state.client.is_none()
                 && let Value::Object(fields) = &mut shown
             {
-                for figure in ["limitUsd", "spentUsd", "uncosted", "warning"] {
+                for figure in ["limitUsd", "spentUsd", "reservedUsd", "uncosted", "warning"] {
                     fields.remove(figure);
                 }
             }
@@ -125,8 +125,10 @@ pub async fn status(
         "quotas": quotas,
         "concurrency": gateway.queues().snapshot(&config),
     });
+    // Everyone's requests: the gateway's hour and its queues.
     if !caller.admin {
         shown["lastHour"] = Value::Null;
+        shown["concurrency"] = Value::Null;
     }
     Json(shown)
 }
