@@ -153,10 +153,11 @@ fn signal_url<'e>(
 /// `signal` is given (and not already there).
 fn url(endpoint: &str, signal: Option<&str>) -> Result<reqwest::Url, String> {
     if !endpoint.contains("://") {
-        return Err(format!(
-            "{endpoint:?} has no scheme; write it as \"http://{}\" (or https:// for a collector that speaks TLS)",
-            endpoint.trim_start_matches('/')
-        ));
+        // Not quoted: what was written may hold a user and password.
+        return Err(
+            "the URL has no scheme; write it as http://HOST:PORT (or https:// for a collector that speaks TLS)"
+                .into(),
+        );
     }
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| format!("not a URL ({e}); expected say \"http://127.0.0.1:4318\""))?;
@@ -395,7 +396,7 @@ mod tests {
         );
         assert_eq!(
             with(endpoint("collector/v1"), &[])[0],
-            "gateway.telemetry.endpoint: \"collector/v1\" has no scheme; write it as \"http://collector/v1\" (or https:// for a collector that speaks TLS)"
+            "gateway.telemetry.endpoint: the URL has no scheme; write it as http://HOST:PORT (or https:// for a collector that speaks TLS)"
         );
         assert_eq!(
             with(endpoint("http://u:p4ss@c:4318"), &[])[0],
