@@ -1310,17 +1310,21 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
             .map(|(client, tokens)| (client.to_string(), tokens))
             .collect()
     });
-    match storage.share_reservations(&Reservations { spend, tokens }) {
-        Ok(others) => {
-            *shared
-                .others_reserved
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = totals_of(others.spend);
-            if let Some(rates) = rates {
-                rates.others_reserved_tokens(&others.tokens.into_iter().collect());
-            }
-        }
-        Err(err) => shared.note_error(err.to_string()),
+    // Unreached, the others' last reservations are forgotten, as the
+    // store forgets them: budgets and limits then count this instance's
+    // own, as they do for spend while the store is away.
+    let others = storage
+        .share_reservations(&Reservations { spend, tokens })
+        .unwrap_or_else(|err| {
+            shared.note_error(err.to_string());
+            Reservations::default()
+        });
+    *shared
+        .others_reserved
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = totals_of(others.spend);
+    if let Some(rates) = rates {
+        rates.others_reserved_tokens(&others.tokens.into_iter().collect());
     }
 }
 
