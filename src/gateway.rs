@@ -86,6 +86,8 @@ pub struct RequestOptions {
     /// What the request may use at most: each target's worst cost is
     /// reserved against the budgets ([`crate::ledger::budget::reserve`]).
     pub demand: Option<crate::ledger::budget::Demand>,
+    /// The conversation the request belongs to, when one is named.
+    pub session: Option<Arc<str>>,
 }
 
 impl Default for RequestOptions {
@@ -96,6 +98,7 @@ impl Default for RequestOptions {
             client: None,
             betas: None,
             demand: None,
+            session: None,
         }
     }
 }

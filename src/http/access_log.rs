@@ -65,6 +65,8 @@ pub(super) struct Entry {
     price: Option<Cost>,
     /// The client whose key the request presented (`gateway.clients`).
     pub(super) client: Option<Arc<str>>,
+    /// The conversation the request belongs to (`x-clawgate-session`).
+    pub(super) session: Option<Arc<str>>,
     /// Set when the request is traced; the rest is read only then.
     trace: Option<Arc<Trace>>,
     traced: Traced,
@@ -216,6 +218,11 @@ impl AccessRecord {
     /// The client the request came from.
     pub fn client(&self, name: Arc<str>) {
         self.update(|entry| entry.client = Some(name));
+    }
+
+    /// The conversation the request belongs to.
+    pub fn session(&self, key: Arc<str>) {
+        self.update(|entry| entry.session = Some(key));
     }
 
     /// The model the client named (cut to 128 characters: it is the

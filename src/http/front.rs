@@ -227,6 +227,9 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let client = Caller::of(&request).unwrap_or_else(|| config.gateway.clients.anonymous().clone());
     let slot = admit(gateway, Some(&client))?;
     let mut options = request_options(F::FRONT, request.headers());
+    if let Some(session) = &options.session {
+        record.session(session.clone());
+    }
     let bytes = read_limited(request, &config).await?;
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let wants_usage = F::wants_usage(&request);
