@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{MockOptions, MockState, error, record};
-use crate::ledger::calendar::date;
+use clawgate::ledger::calendar::date;
 
 /// Kimi Coding's weekly-quota answer, verbatim as far as reported
 /// (openclaw PR #142656).
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(rfc3339(at(951_825_600 + 3661)), "2000-02-29T13:01:01Z");
         // And read back by the gateway's parser.
         let now = at(1_795_996_800 + 12_345);
-        assert_eq!(crate::quota::parse::rfc3339(&rfc3339(now)), Some(now));
+        assert_eq!(clawgate::quota::parse::rfc3339(&rfc3339(now)), Some(now));
     }
 
     #[test]

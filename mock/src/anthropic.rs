@@ -78,7 +78,7 @@ pub(super) async fn messages(
             // The gateway's own map, so that the mock and the gateway
             // agree on what each status means.
             let kind = match options.fail_type.as_str() {
-                DEFAULT_FAIL_TYPE => crate::wire::anthropic::error_type(status),
+                DEFAULT_FAIL_TYPE => clawgate::wire::anthropic::error_type(status),
                 named => named,
             };
             return error(status, kind, &options.fail_message, retry_after(options));
