@@ -6,7 +6,11 @@
 //! cache reads and `--cache-write-tokens` as cache writes, with
 //! `input_tokens` excluding both, as Anthropic counts. `--redacted-thinking`
 //! opens the answer with a `redacted_thinking` block; `--stop-sequence`
-//! ends an answer without tool calls on that stop sequence.
+//! ends an answer without tool calls on that stop sequence. With
+//! `--prefix-cache`, the cache reads are the prefix cache's and the input
+//! its estimate less them; `--usage-shape kimi-anthropic` streams them as
+//! Kimi does, counted in `message_start`'s `input_tokens` and not in
+//! `message_delta`'s, which carries `cache_read_input_tokens` too.
 //!
 //! Streams are the named event sequence (`message_start`, `ping`, each
 //! block's start, deltas and stop, `message_delta`, `message_stop`). The
@@ -30,7 +34,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{MockOptions, MockState, record, retry_after, send_frames, stalled_error_body, words};
+use super::{
+    MockOptions, MockState, UsageShape, record, retry_after, send_frames, stalled_error_body, words,
+};
 
 /// `--fail-type`'s default, which here means "the type for the status".
 const DEFAULT_FAIL_TYPE: &str = "server_error";
@@ -86,10 +92,14 @@ pub(super) async fn messages(
     }
 
     let blocks = blocks(options, &request, count);
+    let (prompt, cache_read) = state.prompt(&request, || {
+        let input = words(&request["messages"].to_string()) + words(&request["system"].to_string());
+        (input + options.cached_tokens, options.cached_tokens)
+    });
     let usage = Usage {
-        input: words(&request["messages"].to_string()) + words(&request["system"].to_string()),
+        input: prompt - cache_read,
         output: words(&options.reasoning) + words(&options.reply_text()),
-        cache_read: options.cached_tokens,
+        cache_read,
         cache_write: options.cache_write_tokens,
     };
     let model = request["model"]
@@ -233,8 +243,13 @@ fn stream(
     usage: Usage,
 ) -> Response {
     let options = state.options.clone();
+    let kimi = options.usage_shape == Some(UsageShape::KimiAnthropic);
     let mut start_usage = usage.full();
     start_usage["output_tokens"] = json!(1);
+    if kimi {
+        // Kimi counts the cache hits in `message_start`'s input too.
+        start_usage["input_tokens"] = json!(usage.input + usage.cache_read);
+    }
     let message = json!({"id": id, "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage});
     let mut frames = vec![
@@ -297,10 +312,16 @@ fn stream(
             &json!({"type": "content_block_stop", "index": index}),
         ));
     }
+    let delta_usage = if kimi {
+        json!({"input_tokens": usage.input, "output_tokens": usage.output,
+               "cache_read_input_tokens": usage.cache_read})
+    } else {
+        json!({"output_tokens": usage.output})
+    };
     frames.push(frame(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": {"output_tokens": usage.output}}),
+            "usage": delta_usage}),
     ));
     if let Some(data) = &options.first_event {
         frames[0] = format!("event: message_start\ndata: {data}\n\n");
