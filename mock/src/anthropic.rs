@@ -35,7 +35,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{
-    MockOptions, MockState, UsageShape, record, retry_after, send_frames, stalled_error_body, words,
+    MockOptions, MockState, NOT_A_CODING_AGENT, UsageShape, record, retry_after, send_frames,
+    stalled_error_body, words, wrong_agent,
 };
 
 /// `--fail-type`'s default, which here means "the type for the status".
@@ -65,16 +66,8 @@ pub(super) async fn messages(
             return error(401, "authentication_error", "invalid x-api-key", None);
         }
     }
-    if let Some(prefix) = &options.require_user_agent {
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !agent.starts_with(prefix.as_str()) {
-            let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
-                           Claude Code, Roo Code, Kilo Code, etc.";
-            return error(403, "permission_error", message, None);
-        }
+    if wrong_agent(options, &headers) {
+        return error(403, "permission_error", NOT_A_CODING_AGENT, None);
     }
     if let Some(status) = options.fail_status {
         if options.fail_times.is_none_or(|times| count <= times) && options.stall_error_body {

@@ -610,29 +610,8 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
     if options.hang {
         return std::future::pending().await;
     }
-    if let Some(expected) = &options.require_key {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if sent != Some(&format!("Bearer {expected}")) {
-            return error(
-                401,
-                "invalid_authentication_error",
-                "Invalid Authentication",
-                None,
-            );
-        }
-    }
-    if let Some(prefix) = &options.require_user_agent {
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !agent.starts_with(prefix.as_str()) {
-            let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
-                           Claude Code, Roo Code, Kilo Code, etc.";
-            return error(403, "access_terminated_error", message, None);
-        }
+    if let Some(refused) = refused(options, &headers) {
+        return refused;
     }
     if let Some(refused) = quota::refusal(options) {
         return refused;
@@ -737,6 +716,38 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
         return pieces(state.clone(), answer.to_string().into_bytes());
     }
     Json(answer).into_response()
+}
+
+/// Kimi Coding's answer to a client that is not a coding agent.
+const NOT_A_CODING_AGENT: &str = "Kimi For Coding is currently only available for Coding Agents \
+     such as Kimi CLI, Claude Code, Roo Code, Kilo Code, etc.";
+
+/// Whether `--require-user-agent` refuses a request with `headers`.
+fn wrong_agent(options: &MockOptions, headers: &HeaderMap) -> bool {
+    options.require_user_agent.as_ref().is_some_and(|prefix| {
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        !agent.starts_with(prefix.as_str())
+    })
+}
+
+/// The refusal, in OpenAI's shape, of `--require-key` (a bearer token)
+/// then `--require-user-agent`, if any: for chat requests and the
+/// account's endpoints.
+fn refused(options: &MockOptions, headers: &HeaderMap) -> Option<Response> {
+    if let Some(expected) = &options.require_key {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(&format!("Bearer {expected}")) {
+            let message = "Invalid Authentication";
+            return Some(error(401, "invalid_authentication_error", message, None));
+        }
+    }
+    wrong_agent(options, headers)
+        .then(|| error(403, "access_terminated_error", NOT_A_CODING_AGENT, None))
 }
 
 /// A large JSON body sent in 64 KiB pieces without a length, so the reader
