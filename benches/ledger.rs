@@ -24,7 +24,7 @@ use clawgate::gateway::Gateway;
 use clawgate::ledger::calendar::millis;
 use clawgate::ledger::store::Store;
 use clawgate::ledger::{self, Ledger, Row, Tokens};
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use serde_json::json;
 
 const MODELS: [&str; 6] = [

@@ -43,7 +43,7 @@ use axum::extract::State;
 use axum::http::{Response, Uri};
 use clawgate::config::{self, Environment, Secrets};
 use clawgate::gateway::Gateway;
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};

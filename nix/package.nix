@@ -1,5 +1,7 @@
-# The clawgate crate built with crane: one dependency build shared by the
-# package and every cargo check. Tests run once, in the nextest check.
+# The clawgate workspace built with crane: the gateway and the `mock/` crate
+# (cargo's default members, so the package holds both binaries, clawgate
+# and clawgate-mock), with one dependency build shared by the package and
+# every cargo check. Tests run once, in the nextest check.
 { lib, craneLib }:
 let
   root = ../.;

@@ -3,8 +3,7 @@
 //! applying each provider's and model's rules on the way.
 //!
 //! Map of the crate, top to bottom (a module uses only those below it):
-//! - [`cli`]: the `clawgate` command, one file per command;
-//!   [`mock`] (the `mock` feature): the `clawgate-mock` fake provider.
+//! - [`cli`]: the `clawgate` command, one file per command.
 //! - [`server`]: serving with bounded connections and a bounded drain.
 //! - [`http`]: the axum edge.
 //! - [`gateway`]: shared state (config, upstream client) and `run_chain`;
@@ -35,8 +34,6 @@ pub mod format;
 pub mod gateway;
 pub mod http;
 pub mod ledger;
-#[cfg(feature = "mock")]
-pub mod mock;
 pub mod ops;
 pub mod providers;
 pub mod quota;

@@ -167,10 +167,6 @@ impl ReasoningCache {
         }
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -204,6 +200,7 @@ impl ReasoningCache {
     }
 
     /// Entries held and the bytes they count for.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn usage(&self) -> (usize, usize) {
         self.with(|inner| (inner.entries.len(), inner.bytes))
     }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 
 mod common;
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 
@@ -176,7 +176,7 @@ async fn a_stream_is_the_exact_anthropic_event_sequence() {
     );
 }
 
-async fn tool_calling_gateway() -> (TestGateway, clawgate::mock::MockServer) {
+async fn tool_calling_gateway() -> (TestGateway, clawgate_mock::MockServer) {
     let primary = mock(MockOptions {
         tool_calls: vec![format!("Bash={TOOL_ARGS}")],
         reply: "The tool said from-the-tool.".into(),

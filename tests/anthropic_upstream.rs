@@ -8,7 +8,7 @@ mod common;
 
 use clawgate::capabilities::Api;
 use clawgate::config::{self, Environment, Secrets};
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use common::{KEY, TestGateway, gateway, header, mock, sse_data, user_message};
 use serde_json::{Value, json};
 

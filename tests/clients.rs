@@ -10,7 +10,7 @@ use std::time::Duration;
 use clawgate::config::{self, Environment, Secrets};
 use clawgate::gateway::Gateway;
 use clawgate::ledger::{self, Ledger};
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use common::*;
 use serde_json::{Value, json};
 

@@ -6,8 +6,8 @@
 
 mod common;
 
-use clawgate::mock::MockServer;
 use clawgate::translate::ids;
+use clawgate_mock::MockServer;
 use common::*;
 use serde_json::{Value, json};
 

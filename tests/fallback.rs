@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use common::*;
 use serde_json::{Value, json};
 use tokio::time::Instant;

@@ -12,9 +12,9 @@
 
 mod common;
 
-use clawgate::mock::MockServer;
 use clawgate::translate::fields::{self, Fate, Row};
 use clawgate::wire::Front;
+use clawgate_mock::MockServer;
 use common::{KEY, TestGateway, gateway, header, healthy_mock};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use clawgate::mock::MockServer;
+use clawgate_mock::MockServer;
 use common::{KEY, TestGateway, gateway, header, healthy_mock};
 use serde_json::{Value, json};
 

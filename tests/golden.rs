@@ -11,9 +11,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use clawgate::mock::MockServer;
 use clawgate::translate::fields::{self, Fate};
 use clawgate::wire::Front;
+use clawgate_mock::MockServer;
 use common::{KEY, TestGateway, gateway, healthy_mock};
 use serde_json::{Map, Value, json};
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,7 +35,7 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
 }
 
 /// A chain of two healthy mocks with `gateway` settings merged in.
-async fn gateway_with(gateway_settings: Value) -> (TestGateway, clawgate::mock::MockServer) {
+async fn gateway_with(gateway_settings: Value) -> (TestGateway, clawgate_mock::MockServer) {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let mut config = chain_config(&primary, &backup);
     config["gateway"] = gateway_settings;

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use common::*;
 use futures_util::future::join_all;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 
 mod common;
 
-use clawgate::mock::MockServer;
+use clawgate_mock::MockServer;
 use common::*;
 use serde_json::{Value, json};
 

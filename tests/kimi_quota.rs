@@ -7,7 +7,7 @@
 
 mod common;
 
-use clawgate::mock::{MockOptions, MockServer, WEEKLY_QUOTA_MESSAGE};
+use clawgate_mock::{MockOptions, MockServer, WEEKLY_QUOTA_MESSAGE};
 use common::*;
 use serde_json::{Value, json};
 

@@ -50,7 +50,7 @@ async fn chat_to_the_end(client: &reqwest::Client, url: &str) {
         .unwrap();
 }
 
-fn write_config(dir: &std::path::Path, mock: &clawgate::mock::MockServer) -> std::path::PathBuf {
+fn write_config(dir: &std::path::Path, mock: &clawgate_mock::MockServer) -> std::path::PathBuf {
     let config = dir.join("config.json");
     std::fs::write(
         &config,

@@ -194,10 +194,10 @@ fn a_dotted_key_is_explained_not_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_a_keyless_target_and_the_last_error_and_takes_a_port() {
     // The provider's message quotes the key: the status shows it scrubbed.
-    let down = mock(clawgate::mock::MockOptions {
+    let down = mock(clawgate_mock::MockOptions {
         fail_status: Some(503),
         fail_message: format!("overloaded (key {KEY})"),
-        ..clawgate::mock::MockOptions::default()
+        ..clawgate_mock::MockOptions::default()
     })
     .await;
     let up = healthy_mock().await;
@@ -386,7 +386,7 @@ async fn a_request_from_this_gateway_itself_is_refused_at_once() {
 /// API: a 502 not worth retrying, never a 401 (`AuthenticationError`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_hears_that_the_providers_refused_their_keys() {
-    let refusing = mock(clawgate::mock::MockOptions {
+    let refusing = mock(clawgate_mock::MockOptions {
         require_key: Some("the-right-key".into()),
         ..Default::default()
     })
@@ -596,7 +596,7 @@ async fn a_404_without_an_api_error_points_at_the_base_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_placeholder_key_is_named_in_the_hint() {
-    let refusing = mock(clawgate::mock::MockOptions {
+    let refusing = mock(clawgate_mock::MockOptions {
         require_key: Some("the-right-key".into()),
         ..Default::default()
     })

@@ -21,7 +21,7 @@ use clawgate::ledger::postgres::Postgres;
 use clawgate::ledger::query::Query;
 use clawgate::ledger::storage::{Storage, StorageError};
 use clawgate::ledger::{Ledger, RATE_SYNC, Row, SPEND_REFRESH, Tokens, calendar, system_clock};
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use common::postgres::Cluster;
 use common::*;
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@
 
 mod common;
 
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use common::*;
 use serde_json::{Value, json};
 

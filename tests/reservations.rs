@@ -13,7 +13,7 @@ use clawgate::config::ledger::Budgets;
 use clawgate::config::{self, Environment, Secrets};
 use clawgate::gateway::Gateway;
 use clawgate::ledger::{self, Ledger, Row, Tokens, calendar};
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 

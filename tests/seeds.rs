@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 

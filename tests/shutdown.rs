@@ -5,15 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-async fn slow_stream_config(
-    chunk_delay_ms: u64,
-    grace: f64,
-) -> (Value, clawgate::mock::MockServer) {
+async fn slow_stream_config(chunk_delay_ms: u64, grace: f64) -> (Value, clawgate_mock::MockServer) {
     let slow = mock(MockOptions {
         chunk_delay_ms,
         reasoning: String::new(),

@@ -119,7 +119,7 @@ async fn answered(
 }
 
 /// How many tools each recorded request offered.
-fn tools_sent(mock: &clawgate::mock::MockServer) -> Vec<usize> {
+fn tools_sent(mock: &clawgate_mock::MockServer) -> Vec<usize> {
     mock.requests()
         .iter()
         .map(|r| r["body"]["tools"].as_array().map_or(0, Vec::len))
@@ -129,9 +129,9 @@ fn tools_sent(mock: &clawgate::mock::MockServer) -> Vec<usize> {
 /// Kimi over the OpenAI transport, Kimi Coding over the Anthropic one
 /// (both by their ids), then a plain OpenAI-compatible backup.
 async fn kimi_chain(
-    kimi: &clawgate::mock::MockServer,
-    coding: &clawgate::mock::MockServer,
-    backup: &clawgate::mock::MockServer,
+    kimi: &clawgate_mock::MockServer,
+    coding: &clawgate_mock::MockServer,
+    backup: &clawgate_mock::MockServer,
 ) -> TestGateway {
     let model = json!([{"id": "m", "input": ["text", "image"]}]);
     gateway(json!({
@@ -188,8 +188,8 @@ async fn more_tools_than_kimi_takes_skip_both_kimi_transports_to_the_fallback() 
 
 /// A text-only model first, then one that takes images.
 async fn text_first(
-    text: &clawgate::mock::MockServer,
-    vision: &clawgate::mock::MockServer,
+    text: &clawgate_mock::MockServer,
+    vision: &clawgate_mock::MockServer,
     fallback: &str,
 ) -> TestGateway {
     gateway(json!({

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 mod common;
 
 use clawgate::config::{self, Environment, Secrets};
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clawgate::mock::MockOptions;
+use clawgate_mock::MockOptions;
 use common::*;
 use serde_json::{Value, json};
 

@@ -24,7 +24,6 @@ use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
 use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
-use crate::format::body::Chunks;
 use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -657,11 +656,12 @@ async fn attempt(
 /// What `target` is sent for `request`: its plan (made once on the
 /// request model whatever the front end), written by the provider's
 /// transport; or why it is not sent.
-pub fn body(
+#[cfg(test)]
+pub(crate) fn body(
     request: &ChatRequest,
     target: &Target,
     memo: &providers::Memo,
-) -> Result<Chunks, Declined> {
+) -> Result<crate::format::body::Chunks, Declined> {
     let plan = providers::plan(request, target, memo)?;
     let transport = transport_of(target.provider.api);
     Ok(transport.body(request, target, &plan.edits, &plan.messages))

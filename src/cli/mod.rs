@@ -1,7 +1,6 @@
 //! The `clawgate` command line: argument parsing here, one file per command.
 //! Commands print results to stdout and problems to stderr, and report
-//! failure through the exit code. The only place that knows about clap
-//! (with `clawgate-mock`'s own command line).
+//! failure through the exit code. The only place that knows about clap.
 //!
 //! Everything a command prints to stdout goes through `outln!` and `out!`
 //! (`println!` and `print!` are refused by the lint below), that is through

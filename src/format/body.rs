@@ -75,10 +75,6 @@ impl ObjectEdits {
             .map(|(_, v)| v.as_ref())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.raw.is_empty()
-    }
-
     /// Every member changed, in the order the changes were made (values
     /// set, then JSON text spliced): its key, and its new value (`None`
     /// when removed; the text, read back, when spliced).
@@ -167,17 +163,9 @@ impl Chunks {
         self
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// How many chunks will be sent.
-    pub fn count(&self) -> usize {
-        self.chunks.len()
     }
 
     /// One contiguous copy (for tests, logs and recording).

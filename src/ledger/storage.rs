@@ -22,16 +22,6 @@ pub enum Location {
     Postgres(StoreUrl),
 }
 
-impl Location {
-    /// For messages and status: the path, or the URL without its password.
-    pub fn shown(&self) -> String {
-        match self {
-            Location::File(path) => path.display().to_string(),
-            Location::Postgres(url) => url.shown().to_string(),
-        }
-    }
-}
-
 /// A store failed; the message names where, never a password.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StorageError {

@@ -294,10 +294,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Brings the schema to [`SCHEMA_VERSION`], one version per
     /// transaction. A ledger from a newer clawgate is refused, not
     /// written into.

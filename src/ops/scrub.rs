@@ -113,7 +113,8 @@ impl Scrubber {
     }
 
     /// Whether there is anything to search for.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.inner.is_none()
     }
 
@@ -193,7 +194,8 @@ impl StreamScrub {
 
     /// How many bytes are held back now (bounded by a few times the
     /// longest key).
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
         self.held.len()
     }
 }

@@ -38,6 +38,7 @@ const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// The edits that make `request` right for `target` (the rules alone,
 /// without the plan's skips and stream: for the rules' table tests).
+#[cfg(any(test, feature = "test-support"))]
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     // A result that cannot be paired is refused by the plan.
     let repairs = tool_results::repairs(request.messages()).unwrap_or_default();

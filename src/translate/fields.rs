@@ -21,6 +21,7 @@
 //! target is chosen.
 
 use std::collections::HashMap;
+#[cfg(any(test, feature = "test-support"))]
 use std::fmt::Write;
 use std::sync::OnceLock;
 
@@ -293,14 +294,17 @@ table! {
 /// before it and all it holds, carried or translated whole. The first pattern that matches
 /// decides. A top-level member with a row of its own name is that row,
 /// and so is all it holds unless a pattern here looks inside it.
+#[cfg(any(test, feature = "test-support"))]
 type Members = &'static [(&'static str, u8)];
 
+#[cfg(any(test, feature = "test-support"))]
 macro_rules! members {
     ($ids:ident { $($pattern:literal => $row:ident,)* }) => {
         &[$(($pattern, $ids::$row as u8)),*]
     };
 }
 
+#[cfg(any(test, feature = "test-support"))]
 const CHAT_MEMBERS: Members = members!(ChatRow {
     "messages[*].role" => Messages,
     "messages[*].name" => MessageName,
@@ -330,6 +334,7 @@ const CHAT_MEMBERS: Members = members!(ChatRow {
     "tool_choice.custom.*" => CustomTool,
 });
 
+#[cfg(any(test, feature = "test-support"))]
 const MESSAGES_MEMBERS: Members = members!(MessagesRow {
     "system[text].type|text" => System,
     "system[text].cache_control.*" => CacheControl,
@@ -363,6 +368,7 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
     "metadata.user_id" => MetadataUserId,
 });
 
+#[cfg(any(test, feature = "test-support"))]
 const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
     "input[message|user|assistant|system|developer].type|role|content" => MessageItem,
     "input[*].content[input_text|output_text].type|text" => TextPart,
@@ -392,6 +398,7 @@ const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
 /// The row whose fate the member at `path` of a `front` request has (see
 /// [`Members`] for how a path is written); `None` when no row gives it
 /// one.
+#[cfg(any(test, feature = "test-support"))]
 pub fn member_row(front: Front, path: &str) -> Option<usize> {
     let patterns = match front {
         Front::Chat => CHAT_MEMBERS,
@@ -421,12 +428,14 @@ pub fn member_row(front: Front, path: &str) -> Option<usize> {
 
 /// One segment of a member path or pattern: a member's key, or an array
 /// element's tag.
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, PartialEq)]
 enum Segment<'a> {
     Key(&'a str),
     Element(&'a str),
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn segments(path: &str) -> Vec<Segment<'_>> {
     let mut out = Vec::new();
     for part in path.split('.') {
@@ -443,6 +452,7 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
 }
 
 /// Whether `pattern` (its segments) matches `path`'s.
+#[cfg(any(test, feature = "test-support"))]
 fn matched_by(pattern: &[Segment], path: &[Segment]) -> bool {
     match (pattern.split_first(), path.split_first()) {
         (Some((Segment::Key("*"), [])), _) => true,
@@ -697,6 +707,7 @@ pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
 pub const UNKNOWN: &str = "unknown members";
 
 /// `docs/translation.md`, written from the tables.
+#[cfg(any(test, feature = "test-support"))]
 pub fn markdown() -> String {
     let mut out = String::from(
         "# What becomes of each request field\n\n\
@@ -766,6 +777,7 @@ pub fn markdown() -> String {
     out
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn cell(fate: Fate) -> String {
     match fate {
         Carried => "carried".into(),

@@ -612,7 +612,8 @@ impl StreamEvent {
     }
 
     /// The event as SSE text, numbered `sequence`.
-    pub fn to_sse(&self, sequence: u64) -> String {
+    #[cfg(test)]
+    pub(crate) fn to_sse(&self, sequence: u64) -> String {
         let mut out = Vec::new();
         self.write_sse(sequence, &mut out);
         String::from_utf8(out).expect("serde_json writes UTF-8")

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clawgate::config::{self, Environment, Secrets};
 use clawgate::gateway::Gateway;
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use clawgate::mock::{MockOptions, MockServer};
+use clawgate_mock::{MockOptions, MockServer};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 

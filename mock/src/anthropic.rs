@@ -6,7 +6,11 @@
 //! cache reads and `--cache-write-tokens` as cache writes, with
 //! `input_tokens` excluding both, as Anthropic counts. `--redacted-thinking`
 //! opens the answer with a `redacted_thinking` block; `--stop-sequence`
-//! ends an answer without tool calls on that stop sequence.
+//! ends an answer without tool calls on that stop sequence. With
+//! `--prefix-cache`, the cache reads are the prefix cache's and the input
+//! its estimate less them; `--usage-shape kimi-anthropic` streams them as
+//! Kimi does, counted in `message_start`'s `input_tokens` and not in
+//! `message_delta`'s, which carries `cache_read_input_tokens` too.
 //!
 //! Streams are the named event sequence (`message_start`, `ping`, each
 //! block's start, deltas and stop, `message_delta`, `message_stop`). The
@@ -30,7 +34,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{MockOptions, MockState, record, retry_after, send_frames, stalled_error_body, words};
+use super::{
+    MockOptions, MockState, NOT_A_CODING_AGENT, UsageShape, record, retry_after, send_frames,
+    stalled_error_body, words, wrong_agent,
+};
 
 /// `--fail-type`'s default, which here means "the type for the status".
 const DEFAULT_FAIL_TYPE: &str = "server_error";
@@ -59,16 +66,8 @@ pub(super) async fn messages(
             return error(401, "authentication_error", "invalid x-api-key", None);
         }
     }
-    if let Some(prefix) = &options.require_user_agent {
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !agent.starts_with(prefix.as_str()) {
-            let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
-                           Claude Code, Roo Code, Kilo Code, etc.";
-            return error(403, "permission_error", message, None);
-        }
+    if wrong_agent(options, &headers) {
+        return error(403, "permission_error", NOT_A_CODING_AGENT, None);
     }
     if let Some(status) = options.fail_status {
         if options.fail_times.is_none_or(|times| count <= times) && options.stall_error_body {
@@ -78,7 +77,7 @@ pub(super) async fn messages(
             // The gateway's own map, so that the mock and the gateway
             // agree on what each status means.
             let kind = match options.fail_type.as_str() {
-                DEFAULT_FAIL_TYPE => crate::wire::anthropic::error_type(status),
+                DEFAULT_FAIL_TYPE => clawgate::wire::anthropic::error_type(status),
                 named => named,
             };
             return error(status, kind, &options.fail_message, retry_after(options));
@@ -86,10 +85,14 @@ pub(super) async fn messages(
     }
 
     let blocks = blocks(options, &request, count);
+    let (prompt, cache_read) = state.prompt(&request, || {
+        let input = words(&request["messages"].to_string()) + words(&request["system"].to_string());
+        (input + options.cached_tokens, options.cached_tokens)
+    });
     let usage = Usage {
-        input: words(&request["messages"].to_string()) + words(&request["system"].to_string()),
+        input: prompt - cache_read,
         output: words(&options.reasoning) + words(&options.reply_text()),
-        cache_read: options.cached_tokens,
+        cache_read,
         cache_write: options.cache_write_tokens,
     };
     let model = request["model"]
@@ -233,8 +236,13 @@ fn stream(
     usage: Usage,
 ) -> Response {
     let options = state.options.clone();
+    let kimi = options.usage_shape == Some(UsageShape::KimiAnthropic);
     let mut start_usage = usage.full();
     start_usage["output_tokens"] = json!(1);
+    if kimi {
+        // Kimi counts the cache hits in `message_start`'s input too.
+        start_usage["input_tokens"] = json!(usage.input + usage.cache_read);
+    }
     let message = json!({"id": id, "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage});
     let mut frames = vec![
@@ -297,10 +305,16 @@ fn stream(
             &json!({"type": "content_block_stop", "index": index}),
         ));
     }
+    let delta_usage = if kimi {
+        json!({"input_tokens": usage.input, "output_tokens": usage.output,
+               "cache_read_input_tokens": usage.cache_read})
+    } else {
+        json!({"output_tokens": usage.output})
+    };
     frames.push(frame(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": {"output_tokens": usage.output}}),
+            "usage": delta_usage}),
     ));
     if let Some(data) = &options.first_event {
         frames[0] = format!("event: message_start\ndata: {data}\n\n");

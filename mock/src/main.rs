@@ -1,5 +1,5 @@
 //! A fake OpenAI-compatible provider with fault injection; see
-//! `clawgate::mock`. Prints `listening on http://ADDR` once bound.
+//! the library `clawgate_mock`. Prints `listening on http://ADDR` once bound.
 
 use std::net::SocketAddr;
 
@@ -16,7 +16,7 @@ struct Cli {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     #[command(flatten)]
-    options: clawgate::mock::MockOptions,
+    options: clawgate_mock::MockOptions,
 }
 
 #[tokio::main]
@@ -24,5 +24,5 @@ async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    clawgate::mock::serve(listener, cli.options).await
+    clawgate_mock::serve(listener, cli.options).await
 }

@@ -1,7 +1,7 @@
 //! `clawgate-mock`: a fake OpenAI-compatible provider for tests, demos and
 //! benchmarks, with fault injection. It answers `/v1/chat/completions`
 //! (streaming and not, with `reasoning_content` and usage), `/v1/models`,
-//! and Anthropic Messages at `/v1/messages` (see `mock/anthropic.rs`),
+//! and Anthropic Messages at `/v1/messages` (see `anthropic.rs`),
 //! and can fail the way real providers do: an error status with a body,
 //! `Retry-After` (well-formed or not), a hang, a slow first byte, a
 //! connection dropped mid-stream, a stream that ends without `[DONE]`, an
@@ -9,8 +9,9 @@
 //! a content filter mid-stream, a 429 over N requests at once, and answers
 //! or events of any size. It can
 //! answer with tool calls. It serves an account's quota and balance, and
-//! refuses requests when they are spent (see `mock/quota.rs`). It records
-//! every request it receives.
+//! refuses requests when they are spent (see `quota.rs`). It can keep a
+//! prefix cache, as Kimi's, and report its hits in each of Kimi's usage
+//! shapes (see `prefix_cache.rs`). It records every request it receives.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +32,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 mod anthropic;
+mod prefix_cache;
 mod quota;
+
+use prefix_cache::PrefixCache;
 
 pub use quota::{INSUFFICIENT_BALANCE_MESSAGE, WEEKLY_QUOTA_MESSAGE};
 
@@ -188,6 +192,40 @@ pub struct MockOptions {
     /// seen to say `filtered`).
     #[arg(long, value_name = "REASON", default_value = "content_filter")]
     pub filter_reason: String,
+    /// Keep a prefix cache, as Kimi's (see `mock/src/prefix_cache.rs`):
+    /// cache hits are then the request's longest prefix (tools, system,
+    /// messages) seen within its lifetime, in chunks of 256 tokens at 4
+    /// bytes a token, instead of `--cached-tokens`.
+    #[arg(long)]
+    pub prefix_cache: bool,
+    /// How long a cached prefix lives after its last use, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds)]
+    pub prefix_cache_seconds: Duration,
+    /// Where cache hits are reported, as Kimi's models do: `k3`,
+    /// `usage.cached_tokens` at the top level; `k2`,
+    /// `usage.prompt_tokens_details.cached_tokens`; `kimi-anthropic`, the
+    /// Messages stream's `message_start` counting them in `input_tokens`
+    /// and its `message_delta` not (with `cache_read_input_tokens`).
+    /// Without it, chat usage follows `--style` and Messages usage is
+    /// Anthropic's.
+    #[arg(long, value_enum, value_name = "SHAPE")]
+    pub usage_shape: Option<UsageShape>,
+}
+
+/// Where cache hits are reported (`--usage-shape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageShape {
+    K3,
+    K2,
+    KimiAnthropic,
+}
+
+/// A number of seconds, as `--prefix-cache-seconds` takes it.
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| format!("expected a number of seconds, found {text:?}"))
 }
 
 impl Default for MockOptions {
@@ -218,11 +256,17 @@ struct MockState {
     /// (`--max-concurrent`), and those refused for it.
     answering: AtomicU32,
     over_concurrency: AtomicU32,
+    /// `--prefix-cache`'s.
+    prefix_cache: Option<PrefixCache>,
 }
 
 impl MockState {
     fn new(options: MockOptions) -> Arc<Self> {
+        let prefix_cache = options
+            .prefix_cache
+            .then(|| PrefixCache::new(options.prefix_cache_seconds));
         Arc::new(Self {
+            prefix_cache,
             options,
             served: AtomicU32::new(0),
             recorded: Mutex::new(Vec::new()),
@@ -233,6 +277,21 @@ impl MockState {
             answering: AtomicU32::new(0),
             over_concurrency: AtomicU32::new(0),
         })
+    }
+}
+
+impl MockState {
+    /// A request's input tokens and the cache hits among them: from
+    /// `--prefix-cache` when it is on, else `otherwise`'s.
+    fn prompt(&self, request: &Value, otherwise: impl FnOnce() -> (u64, u64)) -> (u64, u64) {
+        match &self.prefix_cache {
+            Some(cache) => {
+                let prefix = prefix_cache::prefix(request);
+                let cached = cache.serve(&prefix, std::time::Instant::now());
+                (prefix_cache::tokens(prefix.len()), cached)
+            }
+            None => otherwise(),
+        }
     }
 }
 
@@ -551,29 +610,8 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
     if options.hang {
         return std::future::pending().await;
     }
-    if let Some(expected) = &options.require_key {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if sent != Some(&format!("Bearer {expected}")) {
-            return error(
-                401,
-                "invalid_authentication_error",
-                "Invalid Authentication",
-                None,
-            );
-        }
-    }
-    if let Some(prefix) = &options.require_user_agent {
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !agent.starts_with(prefix.as_str()) {
-            let message = "Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, \
-                           Claude Code, Roo Code, Kilo Code, etc.";
-            return error(403, "access_terminated_error", message, None);
-        }
+    if let Some(refused) = refused(options, &headers) {
+        return refused;
     }
     if let Some(refused) = quota::refusal(options) {
         return refused;
@@ -613,16 +651,26 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
         .and_then(Value::as_str)
         .unwrap_or("mock-model")
         .to_string();
-    let prompt_tokens = words(&request["messages"].to_string());
+    let (prompt_tokens, cached_tokens) = state.prompt(&request, || {
+        (
+            words(&request["messages"].to_string()),
+            options.cached_tokens,
+        )
+    });
     let mut usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": words(&reply),
         "total_tokens": prompt_tokens + words(&reply),
     });
-    if options.style == "moonshot" {
-        usage["cached_tokens"] = json!(options.cached_tokens);
+    let top_level = match options.usage_shape {
+        Some(UsageShape::K3) => true,
+        Some(UsageShape::K2) => false,
+        Some(UsageShape::KimiAnthropic) | None => options.style == "moonshot",
+    };
+    if top_level {
+        usage["cached_tokens"] = json!(cached_tokens);
     } else {
-        usage["prompt_tokens_details"] = json!({"cached_tokens": options.cached_tokens});
+        usage["prompt_tokens_details"] = json!({"cached_tokens": cached_tokens});
     }
     let reasoning_field = if options.style == "openrouter" {
         "reasoning"
@@ -668,6 +716,38 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
         return pieces(state.clone(), answer.to_string().into_bytes());
     }
     Json(answer).into_response()
+}
+
+/// Kimi Coding's answer to a client that is not a coding agent.
+const NOT_A_CODING_AGENT: &str = "Kimi For Coding is currently only available for Coding Agents \
+     such as Kimi CLI, Claude Code, Roo Code, Kilo Code, etc.";
+
+/// Whether `--require-user-agent` refuses a request with `headers`.
+fn wrong_agent(options: &MockOptions, headers: &HeaderMap) -> bool {
+    options.require_user_agent.as_ref().is_some_and(|prefix| {
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        !agent.starts_with(prefix.as_str())
+    })
+}
+
+/// The refusal, in OpenAI's shape, of `--require-key` (a bearer token)
+/// then `--require-user-agent`, if any: for chat requests and the
+/// account's endpoints.
+fn refused(options: &MockOptions, headers: &HeaderMap) -> Option<Response> {
+    if let Some(expected) = &options.require_key {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(&format!("Bearer {expected}")) {
+            let message = "Invalid Authentication";
+            return Some(error(401, "invalid_authentication_error", message, None));
+        }
+    }
+    wrong_agent(options, headers)
+        .then(|| error(403, "access_terminated_error", NOT_A_CODING_AGENT, None))
 }
 
 /// A large JSON body sent in 64 KiB pieces without a length, so the reader
@@ -850,4 +930,26 @@ fn send_frames(state: Arc<MockState>, options: MockOptions, frames: Vec<String>)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .body(Body::from_stream(body))
         .expect("static headers are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_cache_is_off_by_default_with_a_lifetime_of_five_minutes() {
+        let options = MockOptions::default();
+        assert!(!options.prefix_cache);
+        assert_eq!(options.prefix_cache_seconds, Duration::from_secs(300));
+        assert_eq!(options.usage_shape, None);
+    }
+
+    #[test]
+    fn lifetimes_are_seconds_and_nothing_else() {
+        assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds("30"), Ok(Duration::from_secs(30)));
+        for bad in ["-1", "abc", "inf", "NaN", ""] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{MockOptions, MockState, error, record};
-use crate::ledger::calendar::date;
+use super::{MockOptions, MockState, error, record, refused};
+use clawgate::ledger::calendar::date;
 
 /// Kimi Coding's weekly-quota answer, verbatim as far as reported
 /// (openclaw PR #142656).
@@ -61,31 +61,6 @@ pub(super) fn refusal(options: &MockOptions) -> Option<Response> {
             INSUFFICIENT_BALANCE_MESSAGE,
             None,
         ));
-    }
-    None
-}
-
-/// The same checks as chat requests, key then User-Agent: the refusal, if
-/// any.
-fn refused(options: &MockOptions, headers: &HeaderMap) -> Option<Response> {
-    if let Some(expected) = &options.require_key {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if sent != Some(&format!("Bearer {expected}")) {
-            let message = "Invalid Authentication";
-            return Some(error(401, "invalid_authentication_error", message, None));
-        }
-    }
-    if let Some(prefix) = &options.require_user_agent {
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !agent.starts_with(prefix.as_str()) {
-            let message = "Kimi For Coding is currently only available for Coding Agents";
-            return Some(error(403, "access_terminated_error", message, None));
-        }
     }
     None
 }
@@ -168,7 +143,7 @@ mod tests {
         assert_eq!(rfc3339(at(951_825_600 + 3661)), "2000-02-29T13:01:01Z");
         // And read back by the gateway's parser.
         let now = at(1_795_996_800 + 12_345);
-        assert_eq!(crate::quota::parse::rfc3339(&rfc3339(now)), Some(now));
+        assert_eq!(clawgate::quota::parse::rfc3339(&rfc3339(now)), Some(now));
     }
 
     #[test]
