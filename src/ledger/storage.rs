@@ -89,6 +89,7 @@ pub fn storable_rows(rows: &[Row]) -> Cow<'_, [Row]> {
             .all(|t| fits(t))
             && row.attempts.iter().all(|t| fits(t))
             && fits(&row.client)
+            && row.session.as_deref().is_none_or(fits)
     };
     if rows.iter().all(row_fits) {
         return Cow::Borrowed(rows);
@@ -102,6 +103,7 @@ pub fn storable_rows(rows: &[Row]) -> Cow<'_, [Row]> {
                 answered_by: row.answered_by.as_ref().map(fixed),
                 attempts: row.attempts.iter().map(fixed).collect(),
                 client: storable(&row.client).into(),
+                session: row.session.as_deref().map(|s| storable(s).into()),
                 ..row.clone()
             })
             .collect(),
