@@ -87,7 +87,12 @@ pub(super) async fn messages(
 
     let blocks = blocks(options, &request, count);
     let usage = Usage {
-        input: words(&request["messages"].to_string()) + words(&request["system"].to_string()),
+        input: match options.prompt_tokens {
+            Some(prompt) => prompt
+                .saturating_sub(options.cached_tokens)
+                .saturating_sub(options.cache_write_tokens),
+            None => words(&request["messages"].to_string()) + words(&request["system"].to_string()),
+        },
         output: words(&options.reasoning) + words(&options.reply_text()),
         cache_read: options.cached_tokens,
         cache_write: options.cache_write_tokens,
@@ -233,8 +238,14 @@ fn stream(
     usage: Usage,
 ) -> Response {
     let options = state.options.clone();
+    let kimi = options.style == "kimi";
     let mut start_usage = usage.full();
     start_usage["output_tokens"] = json!(1);
+    if kimi {
+        // Kimi's: the start's input counts the cache reads, said only in
+        // the end's usage.
+        start_usage = json!({"input_tokens": usage.input + usage.cache_read, "output_tokens": 1});
+    }
     let message = json!({"id": id, "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage});
     let mut frames = vec![
@@ -297,10 +308,14 @@ fn stream(
             &json!({"type": "content_block_stop", "index": index}),
         ));
     }
+    let end_usage = match kimi {
+        true => usage.full(),
+        false => json!({"output_tokens": usage.output}),
+    };
     frames.push(frame(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": {"output_tokens": usage.output}}),
+            "usage": end_usage}),
     ));
     if let Some(data) = &options.first_event {
         frames[0] = format!("event: message_start\ndata: {data}\n\n");

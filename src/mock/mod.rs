@@ -114,11 +114,19 @@ pub struct MockOptions {
     /// `path`, `headers`, `body`, and `raw`, the body as it came.
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
-    /// Answer in a provider's own shape: `openai`; `moonshot` (usage with
-    /// `cached_tokens`, streamed inside `choices[0]` of the last chunk, and
-    /// sent twice); `openrouter` (reasoning as `reasoning`).
-    #[arg(long, default_value = "openai", value_parser = ["openai", "moonshot", "openrouter"])]
+    /// Answer in a provider's own shape: `openai` (cache hits in
+    /// `prompt_tokens_details.cached_tokens`, as Kimi K2.x); `moonshot`
+    /// (usage with a top-level `cached_tokens`, as Kimi K3, streamed inside
+    /// `choices[0]` of the last chunk, and sent twice); `openrouter`
+    /// (reasoning as `reasoning`); `kimi` (the Anthropic endpoint's stream
+    /// as Kimi's: `message_start`'s `input_tokens` counting the cache
+    /// reads, `message_delta` every count, its `input_tokens` without them).
+    #[arg(long, default_value = "openai", value_parser = ["openai", "moonshot", "openrouter", "kimi"])]
     pub style: String,
+    /// The usage's input tokens, cache reads and writes included (OpenAI's
+    /// `prompt_tokens`), instead of the request's words counted.
+    #[arg(long, value_name = "N")]
+    pub prompt_tokens: Option<u64>,
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
@@ -613,7 +621,8 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
         .and_then(Value::as_str)
         .unwrap_or("mock-model")
         .to_string();
-    let prompt_tokens = words(&request["messages"].to_string());
+    let prompt_tokens =
+        (options.prompt_tokens).unwrap_or_else(|| words(&request["messages"].to_string()));
     let mut usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": words(&reply),
