@@ -29,9 +29,9 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::query::{self, Query, Report, SUMS};
 use super::storage::{
-    DaySpend, Location, RateCount, Reservations, Storage, StorageError, storable_rows,
+    DaySpend, Location, RateCount, Reservations, Storage, StorageError, storable_rows, to_i64,
 };
-use super::store::{rollups, to_i64};
+use super::store::rollups;
 use super::{Row, session};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
@@ -229,7 +229,7 @@ const UPSERT_SESSIONS: &str = "INSERT INTO clawgate_sessions AS s (client, sessi
     uncosted = s.uncosted + excluded.uncosted, cost_usd = s.cost_usd + excluded.cost_usd, \
     uncached_cost_usd = s.uncached_cost_usd + excluded.uncached_cost_usd";
 
-/// Counts are capped when written (`store::MAX_COUNT`), and their sums
+/// Counts are capped when written (`storage::MAX_COUNT`), and their sums
 /// saturate, as in the SQLite ledger: a day's rollup that overflowed would
 /// refuse every later batch with a row for it.
 const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::Serialize;
 
 use super::Row;
-use super::store::to_i64;
+use super::storage::to_i64;
 
 /// Sessions in a report when no limit is asked.
 pub const DEFAULT_LIMIT: usize = 50;

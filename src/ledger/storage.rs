@@ -110,6 +110,16 @@ pub fn storable_rows(rows: &[Row]) -> Cow<'_, [Row]> {
     )
 }
 
+/// The most a count (tokens, milliseconds) is written as: far above any
+/// real one, exact as a JSON number, and small enough that the sums of
+/// 1024 rows fit a 64-bit column. A provider may report any count.
+pub(super) const MAX_COUNT: u64 = 1 << 53;
+
+/// A count as written to a store: capped at [`MAX_COUNT`].
+pub(super) fn to_i64(n: u64) -> i64 {
+    n.min(MAX_COUNT) as i64
+}
+
 /// One client's requests and tokens in one UTC minute (`window`: minutes
 /// since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]

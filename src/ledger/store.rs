@@ -16,7 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::calendar::day_of_millis;
-use super::storage::{DaySpend, Location, Storage, StorageError, storable_rows};
+use super::storage::{DaySpend, Location, Storage, StorageError, storable_rows, to_i64};
 use super::{Row, session};
 
 /// The schema's versions, in order: a database at version N (SQLite's
@@ -225,7 +225,7 @@ impl Rollup {
         )
     }
 
-    /// Counts saturate: each is capped at [`MAX_COUNT`], and a sum that
+    /// Counts saturate: each is capped at [`super::storage::MAX_COUNT`], and a sum that
     /// wrapped would subtract from the rollup.
     fn add(&mut self, row: &Row) {
         fn sum(total: &mut i64, more: i64) {
@@ -551,16 +551,6 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     .map_err(error)?;
     conn.busy_timeout(Duration::from_secs(2)).map_err(error)?;
     Ok(conn)
-}
-
-/// The most a count (tokens, milliseconds) is written as: far above any
-/// real one, exact as a JSON number, and small enough that the sums of
-/// 1024 rows fit a 64-bit column. A provider may report any count.
-pub(super) const MAX_COUNT: u64 = 1 << 53;
-
-/// A count as written to a store: capped at [`MAX_COUNT`].
-pub(super) fn to_i64(n: u64) -> i64 {
-    n.min(MAX_COUNT) as i64
 }
 
 fn is_corrupt(error: &rusqlite::Error) -> bool {

@@ -734,7 +734,7 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
     let ts = ms_of("2026-11-23", 100);
     let mut huge = row(ts, Some("moonshot/k"), Some(0.25));
     huge.tokens.input = Some(u64::MAX);
-    let max = store::MAX_COUNT as i64;
+    let max = storage::MAX_COUNT as i64;
     let one_value = |sql: &str| {
         let conn = store::open_read_only(&path).unwrap();
         conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
