@@ -237,8 +237,9 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    if sessions.iter().any(|s| s.uncosted > 0) {
-        out.push_str(UNKNOWN_COST);
+    let uncosted: u64 = sessions.iter().map(|s| s.uncosted).sum();
+    if uncosted > 0 {
+        out.push_str(&format!("{uncosted} turns of unknown cost are not in the costs: answers of a model without a price (set its cost in models.providers.<id>.models[].cost) or without the usage that prices them\n"));
     }
     out
 }

@@ -301,17 +301,42 @@ mod tests {
             tokens: Tokens {
                 input: Some(i),
                 cached: None,
-                written: None,
+                written: Some(i / 2),
                 output: Some(1),
                 reasoning: None,
             },
             cost_usd: Some(0.5),
-            uncached_cost_usd: None,
+            uncached_cost_usd: Some(1.5),
             budget_estimate_usd: None,
             agent: "codex",
             client: "alice".into(),
-            session: None,
+            session: i
+                .is_multiple_of(2)
+                .then(|| format!("conversation-{i}").into()),
         }
+    }
+
+    /// A segment an older clawgate left, its lines without sessions or
+    /// cache writes, is still read.
+    #[test]
+    fn a_line_from_before_sessions_is_read() {
+        let mut line = serde_json::to_value(line_of(&row(4))).unwrap();
+        for field in ["session", "tokens_written", "uncached_cost_usd"] {
+            line.as_object_mut().unwrap().remove(field);
+        }
+        let read = row_of(serde_json::from_value(line).unwrap());
+        assert_eq!(
+            read,
+            Row {
+                session: None,
+                uncached_cost_usd: None,
+                tokens: Tokens {
+                    written: None,
+                    ..row(4).tokens
+                },
+                ..row(4)
+            }
+        );
     }
 
     #[test]
