@@ -91,13 +91,16 @@ fn row(client: Arc<str>, n: usize) -> Row {
         tokens: Tokens {
             input: Some(2_000),
             cached: Some(1_000),
+            written: None,
             output: Some(300),
             reasoning: Some(0),
         },
         cost_usd: Some(0.002),
+        uncached_cost_usd: None,
         budget_estimate_usd: None,
         agent: "claude-code",
         client,
+        session: None,
     }
 }
 

@@ -76,13 +76,16 @@ fn rows(count: usize, now_ms: i64) -> impl Iterator<Item = Row> {
             tokens: Tokens {
                 input: Some(input),
                 cached: Some(input / 2),
+                written: None,
                 output: Some(200 + n % 3_000),
                 reasoning: Some(n % 500),
             },
             cost_usd: (!failed && !n.is_multiple_of(11)).then_some(input as f64 * 0.95e-6),
+            uncached_cost_usd: None,
             budget_estimate_usd: None,
             agent: CLIENTS[(n % 5) as usize],
             client: PEOPLE[(n % 3) as usize].into(),
+            session: None,
         }
     })
 }

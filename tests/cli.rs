@@ -1412,13 +1412,16 @@ fn answered(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
         tokens: clawgate::ledger::Tokens {
             input: Some(1000),
             cached: Some(0),
+            written: None,
             output: Some(100),
             reasoning: None,
         },
         cost_usd: cost,
+        uncached_cost_usd: None,
         budget_estimate_usd: None,
         agent: "openclaw",
         client: "".into(),
+        session: None,
     }
 }
 

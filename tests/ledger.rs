@@ -243,7 +243,13 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
 async fn usage_refuses_unknown_parameters_and_values() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let gw = LedgerGateway::start(priced_chain(&primary, &backup, json!({}))).await;
-    for query in ["since=yesterday", "per=year", "by=colour", "limit=3"] {
+    for query in [
+        "since=yesterday",
+        "per=year",
+        "by=colour",
+        "limit=0",
+        "top=3",
+    ] {
         let response = gw
             .test
             .client()

@@ -825,13 +825,16 @@ fn row_with_tokens_in(tokens: u64) -> Row {
         tokens: Tokens {
             input: Some(tokens),
             cached: None,
+            written: None,
             output: Some(1),
             reasoning: None,
         },
         cost_usd: Some(0.01),
+        uncached_cost_usd: None,
         budget_estimate_usd: None,
         agent: "openclaw",
         client: "alice".into(),
+        session: None,
     }
 }
 
@@ -918,7 +921,9 @@ fn a_version_2_database_counts_its_costs_for_budgets_once_migrated() {
     // Back to how version 2 left it.
     cluster.psql(
         "ALTER TABLE clawgate_daily DROP COLUMN budget_cost_usd; \
-         DROP TABLE clawgate_reservations, clawgate_token_reservations; \
+         DROP TABLE clawgate_reservations, clawgate_token_reservations, clawgate_sessions; \
+         ALTER TABLE clawgate_requests DROP COLUMN session, DROP COLUMN tokens_written; \
+         ALTER TABLE clawgate_schema DROP COLUMN applied; \
          UPDATE clawgate_schema SET version = 2",
     );
     let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
@@ -926,7 +931,95 @@ fn a_version_2_database_counts_its_costs_for_budgets_once_migrated() {
     let spend = store.spend_since(day).unwrap();
     assert_eq!(spend.len(), 1, "{spend:?}");
     assert_eq!(spend[0].cost_usd, 0.01);
+    assert_eq!(
+        cluster.psql("SELECT version, applied FROM clawgate_schema"),
+        "3|4"
+    );
+}
+
+/// Sessions are an additive version (4): a version 3 database takes them
+/// while gateways of version 3 keep using it beside the newer ones (the
+/// version they check stays 3, and their rows, written without a session,
+/// still go in).
+#[test]
+fn a_version_3_database_takes_sessions_and_version_3_gateways_keep_using_it() {
+    let Some(cluster) = Cluster::start("a_version_3_database_takes_sessions") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(1, &[row_with_tokens_in(1)]).unwrap();
+    drop(store);
+    // Back to how version 3 left it.
+    cluster.psql(
+        "ALTER TABLE clawgate_requests DROP COLUMN session, DROP COLUMN tokens_written; \
+         DROP TABLE clawgate_sessions; ALTER TABLE clawgate_schema DROP COLUMN applied; \
+         UPDATE clawgate_schema SET version = 3",
+    );
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let mut turn = row_with_tokens_in(10);
+    turn.session = Some("conversation-1".into());
+    turn.tokens.cached = Some(4);
+    turn.tokens.written = Some(2);
+    turn.uncached_cost_usd = Some(0.03);
+    store.write(2, &[turn.clone(), turn]).unwrap();
+    assert_eq!(
+        cluster.psql("SELECT version, applied FROM clawgate_schema"),
+        "3|4"
+    );
+    // A version 3 gateway: the version it reads is its own, and its
+    // insert names the columns it knows.
     assert_eq!(cluster.psql("SELECT version FROM clawgate_schema"), "3");
+    cluster.psql(
+        "INSERT INTO clawgate_requests (ts_ms, request_id, front_end, model_asked, answered_by, \
+         provider, attempts, fallback, primary_failed, status, end_state, first_byte_ms, \
+         total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, agent, \
+         client) VALUES (1795000000000, NULL, 'openai-chat', 'p/m', 'p/m', 'p', 'p/m:ok', false, \
+         false, 200, 'complete', 5, 40, 3, NULL, 1, NULL, 0.01, 'openclaw', 'alice')",
+    );
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*), COUNT(session) FROM clawgate_requests"),
+        "4|2"
+    );
+    let day = 1_795_000_000_000 / 86_400_000;
+    let report = store
+        .report(&Query {
+            since_day: day,
+            until_day: day,
+            per: None,
+            by: Some(clawgate::ledger::query::Dimension::Session),
+            client: Some("alice".into()),
+            limit: 10,
+        })
+        .unwrap();
+    let report = serde_json::to_value(report).unwrap();
+    // The rollups count what went through the store (the raw insert
+    // above has none).
+    assert_eq!(report["total"]["requests"], 3, "{report}");
+    let session = &report["sessions"][0];
+    assert_eq!(report["sessions"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(session["session"], "conversation-1", "{report}");
+    assert_eq!(session["targets"], json!(["p/m"]), "{report}");
+    assert_eq!(
+        [
+            &session["turns"],
+            &session["tokensIn"],
+            &session["tokensCached"],
+            &session["tokensWritten"],
+            &session["tokensOut"],
+        ],
+        [&json!(2), &json!(20), &json!(8), &json!(4), &json!(2)],
+        "{report}"
+    );
+    assert_eq!(session["hitRate"], 0.4, "{report}");
+    // A newer gateway's own additions are no reason to refuse it.
+    cluster.psql("UPDATE clawgate_schema SET applied = 9");
+    let mut again = Postgres::new(&store_url(&cluster.url())).unwrap();
+    again.spend_since(0).unwrap();
+    // A version it does not know is.
+    cluster.psql("UPDATE clawgate_schema SET version = 9");
+    let mut refused = Postgres::new(&store_url(&cluster.url())).unwrap();
+    let err = refused.spend_since(0).unwrap_err().to_string();
+    assert!(err.contains("from a newer clawgate"), "{err}");
 }
 
 /// Stands between the store and the server, in `dir`, and once cuts the
@@ -1112,6 +1205,7 @@ fn a_report_not_broken_down_reads_the_totals() {
             per: None,
             by: None,
             client: None,
+            limit: 50,
         })
         .unwrap();
     let report = serde_json::to_value(report).unwrap();

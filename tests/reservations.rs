@@ -79,9 +79,11 @@ fn spent_earlier(usd: f64) -> Row {
         total_ms: 40,
         tokens: Tokens::default(),
         cost_usd: Some(usd),
+        uncached_cost_usd: None,
         budget_estimate_usd: None,
         agent: "openclaw",
         client: "alice".into(),
+        session: None,
     }
 }
 

@@ -87,10 +87,15 @@ pub(super) async fn messages(
     let blocks = blocks(options, &request, count);
     let (prompt, cache_read) = state.prompt(&request, || {
         let input = words(&request["messages"].to_string()) + words(&request["system"].to_string());
-        (input + options.cached_tokens, options.cached_tokens)
+        let prompt = options
+            .prompt_tokens
+            .map_or(input + options.cached_tokens, |prompt| {
+                prompt.saturating_sub(options.cache_write_tokens)
+            });
+        (prompt, options.cached_tokens)
     });
     let usage = Usage {
-        input: prompt - cache_read,
+        input: prompt.saturating_sub(cache_read),
         output: words(&options.reasoning) + words(&options.reply_text()),
         cache_read,
         cache_write: options.cache_write_tokens,
@@ -305,16 +310,15 @@ fn stream(
             &json!({"type": "content_block_stop", "index": index}),
         ));
     }
-    let delta_usage = if kimi {
-        json!({"input_tokens": usage.input, "output_tokens": usage.output,
-               "cache_read_input_tokens": usage.cache_read})
-    } else {
-        json!({"output_tokens": usage.output})
+    // Kimi's end says every count, its input without the cache hits.
+    let end_usage = match kimi {
+        true => usage.full(),
+        false => json!({"output_tokens": usage.output}),
     };
     frames.push(frame(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": delta_usage}),
+            "usage": end_usage}),
     ));
     if let Some(data) = &options.first_event {
         frames[0] = format!("event: message_start\ndata: {data}\n\n");

@@ -118,11 +118,18 @@ pub struct MockOptions {
     /// `path`, `headers`, `body`, and `raw`, the body as it came.
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
-    /// Answer in a provider's own shape: `openai`; `moonshot` (usage with
-    /// `cached_tokens`, streamed inside `choices[0]` of the last chunk, and
-    /// sent twice); `openrouter` (reasoning as `reasoning`).
+    /// Answer in a provider's own shape: `openai` (cache hits in
+    /// `prompt_tokens_details.cached_tokens`, as Kimi K2.x); `moonshot`
+    /// (usage with a top-level `cached_tokens`, as Kimi K3, streamed inside
+    /// `choices[0]` of the last chunk, and sent twice); `openrouter`
+    /// (reasoning as `reasoning`). Kimi's Anthropic endpoint's usage is
+    /// `--usage-shape kimi-anthropic`.
     #[arg(long, default_value = "openai", value_parser = ["openai", "moonshot", "openrouter"])]
     pub style: String,
+    /// The usage's input tokens, cache reads and writes included (OpenAI's
+    /// `prompt_tokens`), instead of the request's words counted.
+    #[arg(long, value_name = "N")]
+    pub prompt_tokens: Option<u64>,
     /// Cache hits reported in usage.
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u64,
@@ -653,7 +660,7 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
         .to_string();
     let (prompt_tokens, cached_tokens) = state.prompt(&request, || {
         (
-            words(&request["messages"].to_string()),
+            (options.prompt_tokens).unwrap_or_else(|| words(&request["messages"].to_string())),
             options.cached_tokens,
         )
     });

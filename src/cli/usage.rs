@@ -1,5 +1,7 @@
 //! `clawgate usage`: totals from the usage ledger by day, week or month,
-//! by model, provider, client or front end, as a table, JSON or CSV. Reads
+//! by model, provider, client or front end, as a table, JSON or CSV; or
+//! by session, each session's turns, tokens, hit rate and what caching
+//! saved, the last used first. Reads
 //! the database directly (read-only; the running gateway keeps writing),
 //! so it works whether or not the gateway runs. With `ledger.store` set,
 //! it reads the PostgreSQL database every gateway writes into.
@@ -12,6 +14,7 @@ use clap::Args;
 use super::{CliError, SourceArgs, print_json};
 use crate::config::ledger::Period;
 use crate::config::{self, Secrets};
+use crate::ledger::session::Session;
 use crate::ledger::storage::Location;
 use crate::ledger::{self, calendar, query};
 
@@ -26,9 +29,13 @@ pub struct UsageArgs {
     #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month"])]
     per: Option<String>,
     /// Group by model, provider, client (gateway.clients), agent (the
-    /// calling program) or front-end.
-    #[arg(long, value_name = "WHAT", value_parser = ["model", "provider", "client", "agent", "front-end"])]
+    /// calling program), front-end, or session (a line per conversation,
+    /// the last used first).
+    #[arg(long, value_name = "WHAT", value_parser = ["model", "provider", "client", "agent", "front-end", "session"])]
     by: Option<String>,
+    /// With --by session: the most sessions listed (default 50, at most 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    limit: Option<u16>,
     /// One client's usage only (its name under gateway.clients).
     #[arg(long, value_name = "NAME")]
     client: Option<String>,
@@ -82,12 +89,15 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         per: args.per.as_deref().and_then(Period::parse),
         by: args.by.as_deref().and_then(query::Dimension::parse),
         client: args.client.clone(),
+        limit: query::session_limit(args.limit.map(usize::from)),
     };
     let report = ledger::report_at(&location, &question).map_err(CliError::Other)?;
     if args.json {
         print_json(&report);
     } else if args.csv {
         out!("{}", query::csv(&report));
+    } else if let Some(sessions) = &report.sessions {
+        out!("{}", sessions_table(&report, sessions));
     } else {
         out!("{}", table(&report));
     }
@@ -158,6 +168,78 @@ fn table(report: &query::Report) -> String {
     }
     if report.total.uncosted > 0 {
         out.push_str(UNKNOWN_COST);
+    }
+    out
+}
+
+/// A report by session: a line per session, the last used first.
+fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "session",
+            "client",
+            "last turn",
+            "turns",
+            "targets",
+            "in",
+            "cached",
+            "written",
+            "out",
+            "hit rate",
+            "cost",
+            "uncached",
+            "saved",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for s in sessions {
+        let at = calendar::date(calendar::day_of_millis(s.last_ms));
+        let time = s.last_ms.rem_euclid(86_400_000) / 1000;
+        rows.push(vec![
+            s.session.clone(),
+            s.client.clone(),
+            format!("{at} {:02}:{:02}", time / 3600, time / 60 % 60),
+            s.turns.to_string(),
+            s.targets.join(" "),
+            s.tokens_in.to_string(),
+            s.tokens_cached.to_string(),
+            s.tokens_written.to_string(),
+            s.tokens_out.to_string(),
+            format!("{:.1}%", s.hit_rate * 100.0),
+            format!("${:.4}", s.cost_usd),
+            format!("${:.4}", s.uncached_cost_usd),
+            format!("${:.4}", s.saved_usd),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "sessions {} .. {} (UTC days), the last used first\n",
+        report.since, report.until
+    );
+    if sessions.is_empty() {
+        out.push_str(
+            "no session in this range: a request names its session with x-clawgate-session\n",
+        );
+        return out;
+    }
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| match i {
+                0..=2 | 4 => format!("{cell:<w$}", w = widths[i]),
+                _ => format!("{cell:>w$}", w = widths[i]),
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    let uncosted: u64 = sessions.iter().map(|s| s.uncosted).sum();
+    if uncosted > 0 {
+        out.push_str(&format!("{uncosted} turns of unknown cost are not in the costs: answers of a model without a price (set its cost in models.providers.<id>.models[].cost) or without the usage that prices them\n"));
     }
     out
 }

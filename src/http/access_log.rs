@@ -139,14 +139,18 @@ impl Entry {
             tokens: Tokens {
                 input: usage.map(|u| u.input),
                 cached: usage.and_then(|u| u.cache_read),
+                written: usage.and_then(|u| u.cache_written),
                 output: usage.map(|u| u.output),
                 reasoning: usage.and_then(|u| u.reasoning),
             },
             cost_usd: self.cost(),
+            uncached_cost_usd: usage
+                .and_then(|u| ledger::price_usd(self.price.as_ref(), u.input, 0, 0, u.output)),
             budget_estimate_usd: self.estimate(request_bytes, sent),
             agent: to.agent,
             // No client for a request refused before its key was checked.
             client: self.client.clone().unwrap_or_else(|| "".into()),
+            session: self.session.clone(),
         };
         (row, tokens)
     }

@@ -3,15 +3,17 @@
 //! [`REFRESH_SECONDS`]: the chain with each target's state, the last
 //! hour's requests, fallbacks and latency, each provider account's quota
 //! windows or balance (read again when stale, waited for at most
-//! [`QUOTA_WAIT`]), today's spend against the budgets, and the spend of the
-//! last 30 days.
+//! [`QUOTA_WAIT`]), today's spend against the budgets, the last sessions
+//! answered (at most [`crate::ledger::session::RECENT`]), and the spend of
+//! the last 30 days.
 //!
 //! A request that does not ask for HTML (Claude Code's check of its base
 //! URL, a probe) gets the one-line answer it always got. The page needs the
 //! gateway's token when one is set: as a bearer token, or as the password of
 //! HTTP Basic authentication (any user name), which a browser asks for
 //! itself. Host and Origin are checked for every route as before. Every
-//! text on the page is escaped; none comes from a client.
+//! text on the page is escaped; the only one a client wrote is its
+//! session's name.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,6 +32,7 @@ use crate::http::status::{Standing, standing};
 use crate::ledger::Ledger;
 use crate::ledger::budget::usd;
 use crate::ledger::calendar::{date, day_of};
+use crate::ledger::session::Session;
 use crate::quota::{QuotaStatus, amount, duration};
 
 pub const REFRESH_SECONDS: u32 = 10;
@@ -173,6 +176,39 @@ fn clients(page: &mut String, config: &Config, ledger: &Ledger, today: i64) {
                 limits.join(", ")
             }),
             escape(&models),
+        );
+    }
+    page.push_str("</table></section>");
+}
+
+/// The last sessions answered: what each spent, its hit rate and what
+/// caching saved.
+fn sessions(page: &mut String, sessions: &[Session]) {
+    page.push_str("<section><h2>Sessions</h2>");
+    if sessions.is_empty() {
+        page.push_str("<p class=\"muted\" id=\"sessions\">No session yet: a request names its session with <code>x-clawgate-session</code>.</p></section>");
+        return;
+    }
+    page.push_str("<table id=\"sessions\"><tr><th>Session</th><th>Client</th><th>Turns</th><th>Targets</th><th>Input</th><th>Cached</th><th>Written</th><th>Output</th><th>Hit rate</th><th>Cost</th><th>Saved</th></tr>");
+    for s in sessions {
+        let _ = write!(
+            page,
+            "<tr data-session=\"{}\" data-turns=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td data-usd=\"{}\">{}</td><td data-usd=\"{}\">{}</td></tr>",
+            escape(&s.session),
+            s.turns,
+            escape(&s.session),
+            escape(&s.client),
+            s.turns,
+            escape(&s.targets.join(", ")),
+            s.tokens_in,
+            s.tokens_cached,
+            s.tokens_written,
+            s.tokens_out,
+            s.hit_rate * 100.0,
+            s.cost_usd,
+            usd(s.cost_usd),
+            s.saved_usd,
+            usd(s.saved_usd),
         );
     }
     page.push_str("</table></section>");
@@ -443,6 +479,7 @@ fn render(gateway: &Gateway) -> String {
     page.push_str("</section>");
 
     clients(&mut page, &config, ledger, today);
+    sessions(&mut page, &ledger.recent_sessions());
 
     // Spend, last 30 days.
     page.push_str("<section><h2>Spend, last 30 days</h2>");
@@ -817,6 +854,34 @@ mod tests {
         let (label, heights) = bars(&[(100, 1.5), (99, 0.75)]);
         assert_eq!(label, "max $1.50");
         assert_eq!((heights[28], heights[29]), (71.0, 142.0));
+    }
+
+    #[test]
+    fn the_sessions_section_escapes_the_clients_names_for_them() {
+        let mut page = String::new();
+        sessions(&mut page, &[]);
+        assert!(page.contains("No session yet"), "{page}");
+        let session = Session {
+            session: "<script>x</script>".into(),
+            client: "alice".into(),
+            turns: 3,
+            targets: vec!["moonshot/kimi-k2.6".into()],
+            tokens_in: 3000,
+            tokens_cached: 2400,
+            hit_rate: 0.8,
+            cost_usd: 0.5,
+            saved_usd: 1.5,
+            ..Session::default()
+        };
+        let mut page = String::new();
+        sessions(&mut page, &[session]);
+        assert!(
+            page.contains("<tr data-session=\"&lt;script&gt;x&lt;/script&gt;\" data-turns=\"3\">"),
+            "{page}"
+        );
+        assert!(page.contains("<td>&lt;script&gt;x&lt;/script&gt;</td><td>alice</td><td>3</td><td>moonshot/kimi-k2.6</td><td>3000</td><td>2400</td>"), "{page}");
+        assert!(page.contains("<td>80.0%</td>"), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
     }
 
     #[test]

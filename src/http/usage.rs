@@ -1,7 +1,9 @@
 //! `GET /v1/usage`: the ledger's report, as `clawgate usage --json` prints
 //! it. Query: `since` (`30d`, `4w`, `3mo`, `today`, `YYYY-MM-DD`; default
 //! 30d), `per` (`day`, `week`, `month`), `by` (`model`, `provider`,
-//! `client`, `agent`, `front-end`), `client` (one client's only). Read
+//! `client`, `agent`, `front-end`, `session`), `client` (one client's
+//! only), `limit` (by session, the most sessions listed, the last used
+//! first: 50 unless said, at most 1000). Read
 //! from the daily rollups (SQLite or PostgreSQL) on a blocking thread with
 //! a connection of its own; on PostgreSQL at most
 //! [`crate::ledger::REPORTS_AT_ONCE`] at once, one more answered 503 with
@@ -25,7 +27,7 @@ use super::ApiError;
 use super::guard::Caller;
 use crate::config::ledger::Period;
 use crate::gateway::Gateway;
-use crate::ledger::{ReportError, calendar, query};
+use crate::ledger::{ReportError, calendar, query, session};
 
 pub async fn usage(
     State(gateway): State<Arc<Gateway>>,
@@ -74,12 +76,26 @@ pub async fn usage(
 fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query, String> {
     if let Some(unknown) = params
         .keys()
-        .find(|k| !matches!(k.as_str(), "since" | "per" | "by" | "client"))
+        .find(|k| !matches!(k.as_str(), "since" | "per" | "by" | "client" | "limit"))
     {
         return Err(format!(
-            "unknown parameter {unknown:?}; /v1/usage takes since, per, by and client"
+            "unknown parameter {unknown:?}; /v1/usage takes since, per, by, client and limit"
         ));
     }
+    let limit = match params.get("limit") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=session::MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "limit: expected a number of sessions from 1 to {}, found {text:?}",
+                        session::MAX_LIMIT
+                    )
+                })?,
+        ),
+    };
     let since_day = query::parse_since(params.get("since").map_or("30d", String::as_str), today)?;
     let per = match params.get("per") {
         None => None,
@@ -91,7 +107,9 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
     let by = match params.get("by") {
         None => None,
         Some(text) => Some(query::Dimension::parse(text).ok_or_else(|| {
-            format!("by: expected model, provider, client, agent or front-end, found {text:?}")
+            format!(
+                "by: expected model, provider, client, agent, front-end or session, found {text:?}"
+            )
         })?),
     };
     Ok(query::Query {
@@ -100,6 +118,7 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
         per,
         by,
         client: params.get("client").cloned(),
+        limit: query::session_limit(limit),
     })
 }
 

@@ -39,6 +39,7 @@ pub mod client;
 pub mod postgres;
 pub mod query;
 pub mod recent;
+pub mod session;
 pub mod spool;
 pub mod storage;
 pub mod store;
@@ -105,6 +106,8 @@ pub fn system_clock() -> Clock {
 pub struct Tokens {
     pub input: Option<u64>,
     pub cached: Option<u64>,
+    /// Of the input, the tokens written to the provider's cache.
+    pub written: Option<u64>,
     pub output: Option<u64>,
     pub reasoning: Option<u64>,
 }
@@ -129,6 +132,10 @@ pub struct Row {
     pub tokens: Tokens,
     /// `None` when the provider sent no usage or the model has no price.
     pub cost_usd: Option<f64>,
+    /// What the call would have cost with every input token at the model's
+    /// full input price (no cache price): what caching saved is this less
+    /// `cost_usd`. `None` when the model has no price or no usage came.
+    pub uncached_cost_usd: Option<f64>,
     /// What budgets count when `cost_usd` is `None` but the model has a
     /// price: an estimate from the bytes sent each way (a client that
     /// leaves before the usage chunk still spends). Written into the
@@ -140,6 +147,8 @@ pub struct Row {
     /// The client whose key the request presented (`gateway.clients`,
     /// `token` for `gateway.auth.token`, `anonymous` without a key).
     pub client: Arc<str>,
+    /// The conversation the request belongs to, when it is known.
+    pub session: Option<Arc<str>>,
 }
 
 impl Row {
@@ -350,6 +359,8 @@ pub struct Ledger {
     /// are also kept in `shared.pending`.
     sharing: bool,
     recent: Mutex<Recent>,
+    /// The last sessions answered, for the status page.
+    sessions: Mutex<session::Recent>,
     shared: Arc<Shared>,
     clock: Clock,
     /// Budgets already warned about at 80%: (budget index text, period start).
@@ -585,6 +596,7 @@ impl Ledger {
             location,
             sharing: false,
             recent: Mutex::default(),
+            sessions: Mutex::default(),
             shared: Arc::default(),
             clock,
             warned: Mutex::default(),
@@ -799,6 +811,9 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(&row);
+        if row.session.is_some() {
+            (self.sessions.lock().unwrap_or_else(PoisonError::into_inner)).add(&row);
+        }
         if row.budget_cost().is_some() {
             for budgets in budgets {
                 self.warn_near_budgets(budgets, day);
@@ -946,6 +961,11 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .stats(Instant::now())
+    }
+
+    /// The last sessions this gateway answered, the last used first.
+    pub fn recent_sessions(&self) -> Vec<session::Session> {
+        (self.sessions.lock().unwrap_or_else(PoisonError::into_inner)).sessions()
     }
 
     /// Logs once per budget and period when its spend passes 80%.

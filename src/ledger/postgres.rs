@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::Severity;
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::Row;
 use super::query::{self, Query, Report, SUMS};
 use super::storage::{
-    DaySpend, Location, RateCount, Reservations, Storage, StorageError, storable_rows,
+    DaySpend, Location, RateCount, Reservations, Storage, StorageError, storable_rows, to_i64,
 };
-use super::store::{rollups, to_i64};
+use super::store::rollups;
+use super::{Row, session};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
 
@@ -61,8 +61,11 @@ const CONNECT: &str = "connect to";
 /// Rate counters older than this many minutes are deleted.
 const RATE_MINUTES_KEPT: i64 = 10;
 
-/// The schema's versions, in order; `clawgate_schema.version` says how
-/// many are applied.
+/// The schema's versions, in order; `clawgate_schema.applied` says how
+/// many are applied, and `clawgate_schema.version` which version a gateway
+/// must know to use the database ([`required`]: the last one applied that
+/// is not [`ADDITIVE`]). A database from before `applied` has `version`
+/// applied.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: rows, daily rollups and the clients' rate counters.
     "
@@ -153,7 +156,48 @@ CREATE TABLE clawgate_token_reservations (
     PRIMARY KEY (instance, client)
 );
 ",
+    // 4 (additive): each row's session and cache writes, and each
+    // session's rollup per client and target that answered ('' for
+    // none), expired with the rows by its last turn. Older gateways leave
+    // the new columns empty and never read the new table.
+    "
+ALTER TABLE clawgate_requests ADD COLUMN session TEXT;
+ALTER TABLE clawgate_requests ADD COLUMN tokens_written BIGINT;
+CREATE TABLE clawgate_sessions (
+    client TEXT NOT NULL,
+    session TEXT NOT NULL,
+    target TEXT NOT NULL,
+    first_ms BIGINT NOT NULL,
+    last_ms BIGINT NOT NULL,
+    turns BIGINT NOT NULL,
+    failures BIGINT NOT NULL,
+    tokens_in BIGINT NOT NULL,
+    tokens_cached BIGINT NOT NULL,
+    tokens_written BIGINT NOT NULL,
+    tokens_out BIGINT NOT NULL,
+    uncosted BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    uncached_cost_usd DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (client, session, target)
+);
+CREATE INDEX clawgate_sessions_last ON clawgate_sessions (last_ms);
+",
 ];
+
+/// The versions that only add what gateways of the version before
+/// neither write nor read (a nullable column, a table of their own):
+/// those go on using the database beside newer ones, as in a rolling
+/// upgrade, since the version they check does not move.
+const ADDITIVE: &[usize] = &[4];
+
+/// The version a gateway must know to use a database with the first
+/// `applied` versions applied.
+fn required(applied: usize) -> usize {
+    (1..=applied)
+        .rev()
+        .find(|v| !ADDITIVE.contains(v))
+        .unwrap_or(0)
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -161,12 +205,31 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 const INSERT_ROWS: &str = "INSERT INTO clawgate_requests (ts_ms, request_id, front_end, \
     model_asked, answered_by, provider, attempts, fallback, primary_failed, status, end_state, \
     first_byte_ms, total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, \
-    agent, client) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], \
-    $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $10::int4[], $11::text[], \
-    $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::float8[], \
-    $19::text[], $20::text[])";
+    agent, client, session, tokens_written) SELECT * FROM UNNEST($1::int8[], $2::text[], \
+    $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], \
+    $10::int4[], $11::text[], $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], \
+    $17::int8[], $18::float8[], $19::text[], $20::text[], $21::text[], $22::int8[])";
 
-/// Counts are capped when written (`store::MAX_COUNT`), and their sums
+/// A session's rollup, as [`UPSERT_DAYS`] a day's.
+const UPSERT_SESSIONS: &str = "INSERT INTO clawgate_sessions AS s (client, session, target, \
+    first_ms, last_ms, turns, failures, tokens_in, tokens_cached, tokens_written, tokens_out, \
+    uncosted, cost_usd, uncached_cost_usd) SELECT * FROM UNNEST($1::text[], $2::text[], \
+    $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], \
+    $10::int8[], $11::int8[], $12::int8[], $13::float8[], $14::float8[]) \
+    ON CONFLICT (client, session, target) DO UPDATE SET \
+    first_ms = LEAST(s.first_ms, excluded.first_ms), \
+    last_ms = GREATEST(s.last_ms, excluded.last_ms), \
+    turns = s.turns + excluded.turns, failures = s.failures + excluded.failures, \
+    tokens_in = LEAST(s.tokens_in::numeric + excluded.tokens_in, 9223372036854775807), \
+    tokens_cached = LEAST(s.tokens_cached::numeric + excluded.tokens_cached, \
+    9223372036854775807), \
+    tokens_written = LEAST(s.tokens_written::numeric + excluded.tokens_written, \
+    9223372036854775807), \
+    tokens_out = LEAST(s.tokens_out::numeric + excluded.tokens_out, 9223372036854775807), \
+    uncosted = s.uncosted + excluded.uncosted, cost_usd = s.cost_usd + excluded.cost_usd, \
+    uncached_cost_usd = s.uncached_cost_usd + excluded.uncached_cost_usd";
+
+/// Counts are capped when written (`storage::MAX_COUNT`), and their sums
 /// saturate, as in the SQLite ledger: a day's rollup that overflowed would
 /// refuse every later batch with a row for it.
 const UPSERT_DAYS: &str = "INSERT INTO clawgate_daily AS d (day, front_end, model, provider, \
@@ -299,7 +362,60 @@ impl Postgres {
                 (r.get(0), r.get(1), line)
             })
             .collect();
-        Ok(query::assemble(query, lines))
+        let mut report = query::assemble(query, lines);
+        if query.by == Some(query::Dimension::Session) {
+            report.sessions = Some(self.sessions(query)?);
+        }
+        Ok(report)
+    }
+
+    /// The sessions of a report by session.
+    fn sessions(&mut self, query: &Query) -> Result<Vec<session::Session>, StorageError> {
+        let sum = |c: &str| format!("SUM({c})::int8");
+        let sql = query::SESSIONS
+            .replace("{targets}", "string_agg(NULLIF(target, ''), chr(10))")
+            .replace("{table}", "clawgate_sessions")
+            .replace("{since}", "$1")
+            .replace("{client}", "$2::text")
+            .replace("{limit}", "$3")
+            // The sums back to integers and floats, as in `report`.
+            .replace("SUM(cost_usd)", "SUM(cost_usd)::float8")
+            .replace("SUM(uncached_cost_usd)", "SUM(uncached_cost_usd)::float8");
+        let sql = [
+            "turns",
+            "failures",
+            "tokens_in",
+            "tokens_cached",
+            "tokens_written",
+        ]
+        .into_iter()
+        .chain(["tokens_out", "uncosted"])
+        .fold(sql, |sql, c| sql.replace(&format!("SUM({c})"), &sum(c)));
+        let (since, client) = (query::since_ms(query), query.client.clone());
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = self.call("read sessions from", async |db, _| {
+            db.query(&sql, &[&since, &client, &limit]).await
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                query::session_of(
+                    (r.get(0), r.get(1), session::targets(r.get(2))),
+                    [
+                        r.get(3),
+                        r.get(4),
+                        r.get(5),
+                        r.get(6),
+                        r.get(7),
+                        r.get(8),
+                        r.get(9),
+                        r.get(10),
+                        r.get(11),
+                    ],
+                    (r.get(12), r.get(13)),
+                )
+            })
+            .collect())
     }
 
     /// Runs `work` on the connection, connecting (and migrating) first if
@@ -471,28 +587,24 @@ pub fn client_config(url: &StoreUrl) -> Result<Config, StorageError> {
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`] under the advisory lock, one
-/// transaction for all that is left. A database from a newer clawgate is
-/// refused, not written into.
+/// transaction for all that is left. A database that needs a newer
+/// clawgate ([`required`]) is refused, not written into; one that a newer
+/// clawgate only added to is used as it is.
 ///
 /// Every connection comes here (each usage report opens one), so the
 /// version is read first with a plain query: the lock is taken, and DDL
 /// run, only for a schema that is missing or behind.
 async fn migrate(client: &mut Client, redactor: &Redactor) -> Result<(), String> {
     let error = |e: tokio_postgres::Error| error_text(&e, redactor);
-    let current = match client
-        .query_opt("SELECT version FROM clawgate_schema", &[])
-        .await
-    {
-        Ok(row) => row.map(|row| row.get::<_, i32>(0)),
-        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => None,
+    let current = match client.query_opt("SELECT * FROM clawgate_schema", &[]).await {
+        Ok(row) => row.as_ref().map(versions).unwrap_or_default(),
+        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => (0, 0),
         Err(err) => return Err(error(err)),
     };
-    let current = usize::try_from(current.unwrap_or(0)).unwrap_or(usize::MAX);
-    if current > SCHEMA_VERSION {
-        return Err(newer(current));
-    }
-    if current == SCHEMA_VERSION {
-        return Ok(());
+    match up_to_date(current) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(why) => return Err(why),
     }
     let tx = client.transaction().await.map_err(error)?;
     // Waiting for another gateway's migration, and running one, may take
@@ -506,38 +618,56 @@ async fn migrate(client: &mut Client, redactor: &Redactor) -> Result<(), String>
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(error)?;
-    // Without the notice that the table exists, at every connection.
+    // Without the notices that the table and column exist, at every
+    // connection.
     tx.batch_execute(
         "SET LOCAL client_min_messages = warning; \
-         CREATE TABLE IF NOT EXISTS clawgate_schema (version INTEGER NOT NULL)",
+         CREATE TABLE IF NOT EXISTS clawgate_schema (version INTEGER NOT NULL); \
+         ALTER TABLE clawgate_schema ADD COLUMN IF NOT EXISTS applied INTEGER",
     )
     .await
     .map_err(error)?;
-    let version: Option<i32> = tx
-        .query_opt("SELECT version FROM clawgate_schema", &[])
+    let current = tx
+        .query_opt("SELECT * FROM clawgate_schema", &[])
         .await
         .map_err(error)?
-        .map(|row| row.get(0));
-    let version = usize::try_from(version.unwrap_or(0)).unwrap_or(usize::MAX);
-    if version > SCHEMA_VERSION {
-        return Err(newer(version));
-    }
-    if version == SCHEMA_VERSION {
+        .as_ref()
+        .map(versions)
+        .unwrap_or_default();
+    if up_to_date(current)? {
         return tx.commit().await.map_err(error);
     }
-    for migration in &MIGRATIONS[version..] {
+    for migration in &MIGRATIONS[current.1..] {
         tx.batch_execute(migration).await.map_err(error)?;
     }
     tx.execute("DELETE FROM clawgate_schema", &[])
         .await
         .map_err(error)?;
     tx.execute(
-        "INSERT INTO clawgate_schema (version) VALUES ($1)",
-        &[&(SCHEMA_VERSION as i32)],
+        "INSERT INTO clawgate_schema (version, applied) VALUES ($1, $2)",
+        &[&(required(SCHEMA_VERSION) as i32), &(SCHEMA_VERSION as i32)],
     )
     .await
     .map_err(error)?;
     tx.commit().await.map_err(error)
+}
+
+/// `clawgate_schema`'s row: the version required and the versions
+/// applied (`version`'s own for a database from before `applied`).
+fn versions(row: &tokio_postgres::Row) -> (usize, usize) {
+    let count = |n: i32| usize::try_from(n).unwrap_or(usize::MAX);
+    let version = count(row.get::<_, i32>("version"));
+    let applied = (row.try_get::<_, Option<i32>>("applied").ok().flatten()).map_or(version, count);
+    (version, applied)
+}
+
+/// Whether a schema of `(version required, versions applied)` needs no
+/// migration; an error when this clawgate cannot use it.
+fn up_to_date((version, applied): (usize, usize)) -> Result<bool, String> {
+    if version > SCHEMA_VERSION {
+        return Err(newer(version));
+    }
+    Ok(applied >= SCHEMA_VERSION)
 }
 
 /// The connection's `options`: the server ends what passes the client's
@@ -746,6 +876,18 @@ impl Storage for Postgres {
         let cost: Vec<Option<f64>> = rows.iter().map(|r| r.cost_usd).collect();
         let agent: Vec<&str> = rows.iter().map(|r| r.agent).collect();
         let client: Vec<&str> = rows.iter().map(|r| &*r.client).collect();
+        let session: Vec<Option<&str>> = rows.iter().map(|r| r.session.as_deref()).collect();
+        let tokens_written = column(|r| r.tokens.written);
+        let sessions = session::rollups(rows);
+        let s_client: Vec<&str> = sessions.iter().map(|(k, _)| k.0).collect();
+        let s_session: Vec<&str> = sessions.iter().map(|(k, _)| k.1).collect();
+        let s_target: Vec<&str> = sessions.iter().map(|(k, _)| k.2).collect();
+        let s_sum = |f: fn(&session::Rollup) -> i64| -> Vec<i64> {
+            sessions.iter().map(|(_, r)| f(r)).collect()
+        };
+        let s_cost = |f: fn(&session::Rollup) -> f64| -> Vec<f64> {
+            sessions.iter().map(|(_, r)| f(r)).collect()
+        };
 
         let day: Vec<i64> = rollups.iter().map(|(k, _)| k.0).collect();
         let d_front_end: Vec<&str> = rollups.iter().map(|(k, _)| k.1).collect();
@@ -806,6 +948,28 @@ impl Storage for Postgres {
                     &cost,
                     &agent,
                     &client,
+                    &session,
+                    &tokens_written,
+                ],
+            )
+            .await?;
+            tx.execute(
+                UPSERT_SESSIONS,
+                &[
+                    &s_client,
+                    &s_session,
+                    &s_target,
+                    &s_sum(|r| r.first_ms),
+                    &s_sum(|r| r.last_ms),
+                    &s_sum(|r| r.turns),
+                    &s_sum(|r| r.failures),
+                    &s_sum(|r| r.tokens_in),
+                    &s_sum(|r| r.tokens_cached),
+                    &s_sum(|r| r.tokens_written),
+                    &s_sum(|r| r.tokens_out),
+                    &s_sum(|r| r.uncosted),
+                    &s_cost(|r| r.cost_usd),
+                    &s_cost(|r| r.uncached_cost_usd),
                 ],
             )
             .await?;
@@ -860,6 +1024,14 @@ impl Storage for Postgres {
                 }
             }
         }
+        self.call("expire old sessions in", async |db, committing| {
+            committing.set(true);
+            db.execute(
+                "DELETE FROM clawgate_sessions WHERE last_ms < $1",
+                &[&before_ms],
+            )
+            .await
+        })?;
         Ok(rows)
     }
 

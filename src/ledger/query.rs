@@ -1,14 +1,16 @@
 //! Usage reports (`clawgate usage`, `GET /v1/usage`): totals per day, week
 //! or month, by model, provider, client or front end, read from the daily
 //! rollups only, so a report costs the same with 5 million raw rows as
-//! with 5.
+//! with 5; by session, the sessions' rollups ([`super::session`]), the
+//! last used first, at most [`Query::limit`].
 
 use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::calendar::{date, parse_date, period_start};
+use super::calendar::{date, parse_date, period_start, start_of_day};
+use super::session::{self, Session};
 use crate::config::ledger::Period;
 
 /// What a report groups by besides time.
@@ -21,6 +23,8 @@ pub enum Dimension {
     /// The calling program, from its `User-Agent`.
     Agent,
     FrontEnd,
+    /// The conversation ([`super::session`]): a report's `sessions`.
+    Session,
 }
 
 impl Dimension {
@@ -31,6 +35,7 @@ impl Dimension {
             "client" => Some(Dimension::Client),
             "agent" => Some(Dimension::Agent),
             "front-end" | "frontend" | "front_end" | "api" => Some(Dimension::FrontEnd),
+            "session" => Some(Dimension::Session),
             _ => None,
         }
     }
@@ -42,10 +47,13 @@ impl Dimension {
             Dimension::Client => "client",
             Dimension::Agent => "agent",
             Dimension::FrontEnd => "front-end",
+            Dimension::Session => "session",
         }
     }
 
-    /// The rollup column: from this fixed list, never from the caller.
+    /// The daily rollups' column: from this fixed list, never from the
+    /// caller. Sessions are not in the daily rollups: their report's
+    /// totals are not broken down (`''`).
     fn column(self) -> &'static str {
         match self {
             Dimension::Model => "model",
@@ -53,6 +61,7 @@ impl Dimension {
             Dimension::Client => "client",
             Dimension::Agent => "agent",
             Dimension::FrontEnd => "front_end",
+            Dimension::Session => "''",
         }
     }
 }
@@ -68,6 +77,16 @@ pub struct Query {
     pub by: Option<Dimension>,
     /// One client's requests only.
     pub client: Option<String>,
+    /// By session, the most sessions listed ([`session_limit`]).
+    pub limit: usize,
+}
+
+/// The sessions a report lists: `asked`, else
+/// [`session::DEFAULT_LIMIT`], at most [`session::MAX_LIMIT`].
+pub fn session_limit(asked: Option<usize>) -> usize {
+    asked
+        .unwrap_or(session::DEFAULT_LIMIT)
+        .clamp(1, session::MAX_LIMIT)
 }
 
 /// `--since`: `30d` (the last 30 days, today included), `4w`, `3mo`,
@@ -162,6 +181,9 @@ pub struct Report {
     pub client: Option<String>,
     pub lines: Vec<Line>,
     pub total: Line,
+    /// By session: the sessions used in the range, the last used first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<Session>>,
 }
 
 /// The rollup columns a report sums, in order after `day` and the key:
@@ -189,6 +211,85 @@ pub(super) fn key_column(query: &Query) -> &'static str {
 
 /// Runs `query` against the rollups of the SQLite ledger.
 pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
+    let mut report = totals(conn, query)?;
+    if query.by == Some(Dimension::Session) {
+        report.sessions = Some(sessions(conn, query)?);
+    }
+    Ok(report)
+}
+
+/// The sessions' query, the same text for both stores but for how the
+/// targets are joined (`{targets}`) and the parameters' spelling.
+pub(super) const SESSIONS: &str = "SELECT client, session, {targets}, MIN(first_ms), \
+    MAX(last_ms), SUM(turns), SUM(failures), SUM(tokens_in), SUM(tokens_cached), \
+    SUM(tokens_written), SUM(tokens_out), SUM(uncosted), SUM(cost_usd), \
+    SUM(uncached_cost_usd) FROM {table} WHERE last_ms >= {since} \
+    AND ({client} IS NULL OR client = {client}) GROUP BY client, session \
+    ORDER BY MAX(last_ms) DESC, client, session LIMIT {limit}";
+
+/// The first millisecond of the report's range: sessions used since.
+pub(super) fn since_ms(query: &Query) -> i64 {
+    super::calendar::millis(start_of_day(query.since_day))
+}
+
+/// A session from its counts in [`SESSIONS`] order after the targets
+/// (first, last, turns, failures, tokens in, cached, written, out,
+/// uncosted) and its two costs.
+pub(super) fn session_of(
+    (client, session, targets): (String, String, Vec<String>),
+    counts: [i64; 9],
+    (cost_usd, uncached_cost_usd): (f64, f64),
+) -> Session {
+    let [first_ms, last_ms, turns, failures] = [0, 1, 2, 3].map(|i| counts[i]);
+    let rollup = session::Rollup {
+        first_ms,
+        last_ms,
+        turns,
+        failures,
+        tokens_in: counts[4],
+        tokens_cached: counts[5],
+        tokens_written: counts[6],
+        tokens_out: counts[7],
+        cost_usd,
+        uncached_cost_usd,
+        uncosted: counts[8],
+    };
+    Session::of(client, session, targets, &rollup)
+}
+
+fn sessions(conn: &Connection, query: &Query) -> rusqlite::Result<Vec<Session>> {
+    let sql = SESSIONS
+        .replace("{targets}", "group_concat(NULLIF(target, ''), char(10))")
+        .replace("{table}", "sessions")
+        .replace("{since}", "?1")
+        .replace("{client}", "?2")
+        .replace("{limit}", "?3");
+    let mut statement = conn.prepare(&sql)?;
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let parameters = rusqlite::params![since_ms(query), query.client, limit];
+    let rows = statement.query_map(parameters, |r| {
+        let count = |i| r.get::<_, i64>(i);
+        Ok(session_of(
+            (r.get(0)?, r.get(1)?, session::targets(r.get(2)?)),
+            [
+                count(3)?,
+                count(4)?,
+                count(5)?,
+                count(6)?,
+                count(7)?,
+                count(8)?,
+                count(9)?,
+                count(10)?,
+                count(11)?,
+            ],
+            (r.get(12)?, r.get(13)?),
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The totals of the daily rollups, as `query` groups them.
+fn totals(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
     let key = key_column(query);
     let sums: Vec<String> = SUMS.iter().map(|c| format!("SUM({c})")).collect();
     let sql = format!(
@@ -249,10 +350,12 @@ impl Line {
 pub(super) fn assemble(query: &Query, rows: Vec<(i64, String, Line)>) -> Report {
     let mut grouped: BTreeMap<(i64, String), Line> = BTreeMap::new();
     let mut total = Line::default();
+    // By session, the lines are the range's or periods' totals.
+    let by = query.by.filter(|by| *by != Dimension::Session);
     for (day, key, line) in rows {
         total.add(&line);
         let bucket = query.per.map_or(query.since_day, |p| period_start(p, day));
-        let key = match (query.by, key.is_empty()) {
+        let key = match (by, key.is_empty()) {
             (Some(_), true) => "(none)".to_string(),
             _ => key,
         };
@@ -262,7 +365,7 @@ pub(super) fn assemble(query: &Query, rows: Vec<(i64, String, Line)>) -> Report 
         .into_iter()
         .map(|((bucket, key), mut line)| {
             line.period = query.per.map(|_| date(bucket));
-            line.key = query.by.map(|_| key);
+            line.key = by.map(|_| key);
             line
         })
         .collect();
@@ -274,6 +377,7 @@ pub(super) fn assemble(query: &Query, rows: Vec<(i64, String, Line)>) -> Report 
         client: query.client.clone(),
         lines,
         total,
+        sessions: None,
     }
 }
 

@@ -55,6 +55,13 @@ struct Line {
     budget_estimate_usd: Option<f64>,
     agent: String,
     client: String,
+    /// Absent from the lines of a clawgate from before sessions.
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    tokens_written: Option<u64>,
+    #[serde(default)]
+    uncached_cost_usd: Option<f64>,
 }
 
 impl Spool {
@@ -222,6 +229,9 @@ fn line_of(row: &Row) -> Line {
         budget_estimate_usd: row.budget_estimate_usd,
         agent: row.agent.into(),
         client: row.client.to_string(),
+        session: row.session.as_deref().map(str::to_string),
+        tokens_written: row.tokens.written,
+        uncached_cost_usd: row.uncached_cost_usd,
     }
 }
 
@@ -241,13 +251,16 @@ fn row_of(line: Line) -> Row {
         tokens: Tokens {
             input,
             cached,
+            written: line.tokens_written,
             output,
             reasoning,
         },
         cost_usd: line.cost_usd,
+        uncached_cost_usd: line.uncached_cost_usd,
         budget_estimate_usd: line.budget_estimate_usd,
         agent: interned(&line.agent),
         client: Arc::from(line.client),
+        session: line.session.map(Arc::from),
     }
 }
 
@@ -288,14 +301,42 @@ mod tests {
             tokens: Tokens {
                 input: Some(i),
                 cached: None,
+                written: Some(i / 2),
                 output: Some(1),
                 reasoning: None,
             },
             cost_usd: Some(0.5),
+            uncached_cost_usd: Some(1.5),
             budget_estimate_usd: None,
             agent: "codex",
             client: "alice".into(),
+            session: i
+                .is_multiple_of(2)
+                .then(|| format!("conversation-{i}").into()),
         }
+    }
+
+    /// A segment an older clawgate left, its lines without sessions or
+    /// cache writes, is still read.
+    #[test]
+    fn a_line_from_before_sessions_is_read() {
+        let mut line = serde_json::to_value(line_of(&row(4))).unwrap();
+        for field in ["session", "tokens_written", "uncached_cost_usd"] {
+            line.as_object_mut().unwrap().remove(field);
+        }
+        let read = row_of(serde_json::from_value(line).unwrap());
+        assert_eq!(
+            read,
+            Row {
+                session: None,
+                uncached_cost_usd: None,
+                tokens: Tokens {
+                    written: None,
+                    ..row(4).tokens
+                },
+                ..row(4)
+            }
+        );
     }
 
     #[test]

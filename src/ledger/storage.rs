@@ -79,6 +79,7 @@ pub fn storable_rows(rows: &[Row]) -> Cow<'_, [Row]> {
             .all(|t| fits(t))
             && row.attempts.iter().all(|t| fits(t))
             && fits(&row.client)
+            && row.session.as_deref().is_none_or(fits)
     };
     if rows.iter().all(row_fits) {
         return Cow::Borrowed(rows);
@@ -92,10 +93,21 @@ pub fn storable_rows(rows: &[Row]) -> Cow<'_, [Row]> {
                 answered_by: row.answered_by.as_ref().map(fixed),
                 attempts: row.attempts.iter().map(fixed).collect(),
                 client: storable(&row.client).into(),
+                session: row.session.as_deref().map(|s| storable(s).into()),
                 ..row.clone()
             })
             .collect(),
     )
+}
+
+/// The most a count (tokens, milliseconds) is written as: far above any
+/// real one, exact as a JSON number, and small enough that the sums of
+/// 1024 rows fit a 64-bit column. A provider may report any count.
+pub(super) const MAX_COUNT: u64 = 1 << 53;
+
+/// A count as written to a store: capped at [`MAX_COUNT`].
+pub(super) fn to_i64(n: u64) -> i64 {
+    n.min(MAX_COUNT) as i64
 }
 
 /// One client's requests and tokens in one UTC minute (`window`: minutes

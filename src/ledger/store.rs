@@ -1,6 +1,7 @@
 //! The ledger's SQLite database: one table of raw rows (`requests`, kept
-//! `ledger.retentionDays`) and one of daily rollups (`daily`, kept for
-//! ever), written together in one transaction per batch so that a crash
+//! `ledger.retentionDays`), one of daily rollups (`daily`, kept for
+//! ever) and one of sessions' rollups (`sessions`, kept as the rows),
+//! written together in one transaction per batch so that a crash
 //! leaves both or neither. WAL journal: readers (`clawgate usage`,
 //! `/v1/usage`) never wait for the writer, and a killed process loses at
 //! most the batch it was writing.
@@ -14,9 +15,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
-use super::Row;
 use super::calendar::day_of_millis;
-use super::storage::{DaySpend, Location, Storage, StorageError, storable_rows};
+use super::storage::{DaySpend, Location, Storage, StorageError, storable_rows, to_i64};
+use super::{Row, session};
 
 /// The schema's versions, in order: a database at version N (SQLite's
 /// `user_version`; 0 for a new file and for ledgers made before versions
@@ -109,6 +110,31 @@ ALTER TABLE daily_2 RENAME TO daily;
 ALTER TABLE daily ADD COLUMN budget_cost_usd REAL NOT NULL DEFAULT 0;
 UPDATE daily SET budget_cost_usd = cost_usd;
 ",
+    // 4: each row's session and cache writes, and each session's rollup
+    // per client and target that answered ('' for none), expired with
+    // the rows by its last turn. Rows from before have no session.
+    "
+ALTER TABLE requests ADD COLUMN session TEXT;
+ALTER TABLE requests ADD COLUMN tokens_written INTEGER;
+CREATE TABLE sessions (
+    client TEXT NOT NULL,
+    session TEXT NOT NULL,
+    target TEXT NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    turns INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_cached INTEGER NOT NULL,
+    tokens_written INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    uncosted INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    uncached_cost_usd REAL NOT NULL,
+    PRIMARY KEY (client, session, target)
+) WITHOUT ROWID;
+CREATE INDEX sessions_last ON sessions (last_ms);
+",
 ];
 
 /// The schema version this build writes.
@@ -116,8 +142,23 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 const INSERT_ROW: &str = "INSERT INTO requests (ts_ms, request_id, front_end, model_asked, \
     answered_by, provider, attempts, fallback, primary_failed, status, end_state, first_byte_ms, \
-    total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, agent, client) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+    total_ms, tokens_in, tokens_cached, tokens_out, tokens_reasoning, cost_usd, agent, client, \
+    session, tokens_written) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+
+/// A session's rollup, as [`UPSERT_DAY`] a day's.
+const UPSERT_SESSION: &str = "INSERT INTO sessions (client, session, target, first_ms, last_ms, \
+    turns, failures, tokens_in, tokens_cached, tokens_written, tokens_out, uncosted, cost_usd, \
+    uncached_cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+    ON CONFLICT (client, session, target) DO UPDATE SET \
+    first_ms = MIN(first_ms, excluded.first_ms), last_ms = MAX(last_ms, excluded.last_ms), \
+    turns = turns + excluded.turns, failures = failures + excluded.failures, \
+    tokens_in = tokens_in + excluded.tokens_in, \
+    tokens_cached = tokens_cached + excluded.tokens_cached, \
+    tokens_written = tokens_written + excluded.tokens_written, \
+    tokens_out = tokens_out + excluded.tokens_out, uncosted = uncosted + excluded.uncosted, \
+    cost_usd = cost_usd + excluded.cost_usd, \
+    uncached_cost_usd = uncached_cost_usd + excluded.uncached_cost_usd";
 
 const UPSERT_DAY: &str = "INSERT INTO daily (day, front_end, model, provider, agent, client, \
     requests, failures, fallbacks, primary_failures, fallback_cost_usd, tokens_in, tokens_cached, \
@@ -184,7 +225,7 @@ impl Rollup {
         )
     }
 
-    /// Counts saturate: each is capped at [`MAX_COUNT`], and a sum that
+    /// Counts saturate: each is capped at [`super::storage::MAX_COUNT`], and a sum that
     /// wrapped would subtract from the rollup.
     fn add(&mut self, row: &Row) {
         fn sum(total: &mut i64, more: i64) {
@@ -364,6 +405,27 @@ impl Store {
                     row.cost_usd,
                     row.agent,
                     &*row.client,
+                    row.session.as_deref(),
+                    row.tokens.written.map(to_i64),
+                ])?;
+            }
+            let mut upsert = tx.prepare_cached(UPSERT_SESSION)?;
+            for ((client, session, target), r) in session::rollups(rows) {
+                upsert.execute(params![
+                    client,
+                    session,
+                    target,
+                    r.first_ms,
+                    r.last_ms,
+                    r.turns,
+                    r.failures,
+                    r.tokens_in,
+                    r.tokens_cached,
+                    r.tokens_written,
+                    r.tokens_out,
+                    r.uncosted,
+                    r.cost_usd,
+                    r.uncached_cost_usd,
                 ])?;
             }
             let mut upsert = tx.prepare_cached(UPSERT_DAY)?;
@@ -406,6 +468,8 @@ impl Store {
             )?;
             deleted += n as u64;
             if n < 20000 {
+                self.conn
+                    .execute("DELETE FROM sessions WHERE last_ms < ?1", [before_ms])?;
                 return Ok(deleted);
             }
         }
@@ -483,16 +547,6 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     .map_err(error)?;
     conn.busy_timeout(Duration::from_secs(2)).map_err(error)?;
     Ok(conn)
-}
-
-/// The most a count (tokens, milliseconds) is written as: far above any
-/// real one, exact as a JSON number, and small enough that the sums of
-/// 1024 rows fit a 64-bit column. A provider may report any count.
-pub(super) const MAX_COUNT: u64 = 1 << 53;
-
-/// A count as written to a store: capped at [`MAX_COUNT`].
-pub(super) fn to_i64(n: u64) -> i64 {
-    n.min(MAX_COUNT) as i64
 }
 
 fn is_corrupt(error: &rusqlite::Error) -> bool {

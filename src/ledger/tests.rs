@@ -31,13 +31,16 @@ fn row(ts_ms: i64, model: Option<&str>, cost: Option<f64>) -> Row {
         tokens: Tokens {
             input: Some(1000),
             cached: Some(200),
+            written: None,
             output: Some(100),
             reasoning: None,
         },
         cost_usd: cost,
+        uncached_cost_usd: None,
         budget_estimate_usd: None,
         agent: "openclaw",
         client: "alice".into(),
+        session: None,
     }
 }
 
@@ -102,6 +105,7 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
             per: None,
             by: Some(query::Dimension::Model),
             client: None,
+            limit: query::session_limit(None),
         },
     )
     .unwrap();
@@ -512,6 +516,7 @@ fn since_and_csv() {
             ..query::Line::default()
         }],
         total: query::Line::default(),
+        sessions: None,
     };
     let csv = query::csv(&report);
     assert!(
@@ -729,7 +734,7 @@ fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
     let ts = ms_of("2026-11-23", 100);
     let mut huge = row(ts, Some("moonshot/k"), Some(0.25));
     huge.tokens.input = Some(u64::MAX);
-    let max = store::MAX_COUNT as i64;
+    let max = storage::MAX_COUNT as i64;
     let one_value = |sql: &str| {
         let conn = store::open_read_only(&path).unwrap();
         conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
@@ -835,6 +840,7 @@ fn a_ledger_from_before_clients_is_migrated_in_place() {
             per: None,
             by: Some(query::Dimension::Client),
             client: None,
+            limit: query::session_limit(None),
         },
     )
     .unwrap();
@@ -1153,4 +1159,130 @@ fn an_outage_is_said_again_only_once_per_interval() {
     shared.reached();
     assert!(shared.outage.lock().unwrap().is_none());
     assert_eq!(*shared.last_error.lock().unwrap(), None);
+}
+
+/// A version 3 ledger (rows and rollups without sessions) is brought to
+/// version 4 in place: its rows kept, without a session, and new rows
+/// written with theirs.
+#[test]
+fn a_version_3_ledger_takes_sessions_once_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let now = Arc::new(AtomicI64::new(ms_of("2026-11-23", 3600)));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for migration in &store::MIGRATIONS[..3] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO requests (ts_ms, front_end, fallback, primary_failed, status, \
+             end_state, first_byte_ms, total_ms, agent, client) \
+             VALUES (?1, 'openai-chat', 0, 0, 200, 'complete', 1, 2, 'openclaw', 'alice')",
+            [now.load(Ordering::SeqCst) - 1000],
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let mut turn = row(now.load(Ordering::SeqCst), Some("p/m"), Some(0.25));
+    turn.session = Some("conversation-1".into());
+    turn.tokens.written = Some(7);
+    ledger.record(turn, &[&Budgets::default()]);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    let conn = store::open_read_only(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::SCHEMA_VERSION as i64);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM requests"), 2);
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM requests WHERE session IS NULL"),
+        1
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT tokens_written FROM requests WHERE session = 'conversation-1'"
+        ),
+        7
+    );
+    assert_eq!(count(&path, "SELECT turns FROM sessions"), 1);
+}
+
+/// A report by session lists each client's sessions apart, the last used
+/// first, at most its limit, with their targets, tokens and costs; the
+/// sessions go with the rows past `retentionDays`.
+#[test]
+fn a_report_by_session_lists_the_last_used_first_within_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let now = Arc::new(AtomicI64::new(ms_of("2026-11-23", 3600)));
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let ts = now.load(Ordering::SeqCst);
+    let turn = |client: &str, session: &str, target: &str, at: i64| {
+        let mut turn = row(at, Some(target), Some(0.25));
+        turn.client = client.into();
+        turn.session = Some(session.into());
+        turn.tokens.written = Some(10);
+        turn.uncached_cost_usd = Some(1.0);
+        turn
+    };
+    let budgets = Budgets::default();
+    ledger.record(turn("alice", "s1", "p/m", ts), &[&budgets]);
+    ledger.record(turn("alice", "s1", "q/m", ts + 2), &[&budgets]);
+    ledger.record(turn("bob", "s1", "p/m", ts + 1), &[&budgets]);
+    ledger.record(turn("alice", "s2", "p/m", ts - 5), &[&budgets]);
+    ledger.record(row(ts, Some("p/m"), Some(0.25)), &[&budgets]);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    let today = parse_date("2026-11-23").unwrap();
+    let report = |client: Option<&str>, limit| {
+        let conn = store::open_read_only(&path).unwrap();
+        let question = query::Query {
+            since_day: today,
+            until_day: today,
+            per: None,
+            by: Some(query::Dimension::Session),
+            client: client.map(str::to_string),
+            limit,
+        };
+        query::run(&conn, &question).unwrap()
+    };
+    let all = report(None, 10);
+    assert_eq!(all.total.requests, 5, "the totals count every request");
+    assert!(all.lines.iter().all(|l| l.key.is_none()));
+    let sessions = all.sessions.unwrap();
+    let seen: Vec<_> = sessions
+        .iter()
+        .map(|s| (&*s.client, &*s.session, s.turns))
+        .collect();
+    assert_eq!(
+        seen,
+        [("alice", "s1", 2), ("bob", "s1", 1), ("alice", "s2", 1)]
+    );
+    let first = &sessions[0];
+    assert_eq!(first.targets, ["p/m", "q/m"]);
+    assert_eq!((first.first_ms, first.last_ms), (ts, ts + 2));
+    assert_eq!(
+        (
+            first.tokens_in,
+            first.tokens_cached,
+            first.tokens_written,
+            first.tokens_out
+        ),
+        (2000, 400, 20, 200)
+    );
+    assert_eq!(
+        (first.hit_rate, first.cost_usd, first.saved_usd),
+        (0.2, 0.5, 1.5)
+    );
+
+    let alices = report(Some("alice"), 1).sessions.unwrap();
+    assert_eq!(alices.len(), 1, "the limit holds");
+    assert_eq!((&*alices[0].client, &*alices[0].session), ("alice", "s1"));
+
+    let mut store = store::Store::open(&path).unwrap().0;
+    store.expire(ts).unwrap();
+    let left = report(None, 10).sessions.unwrap();
+    let left: Vec<_> = left.iter().map(|s| (&*s.client, &*s.session)).collect();
+    assert_eq!(left, [("alice", "s1"), ("bob", "s1")], "s2 ended before");
 }

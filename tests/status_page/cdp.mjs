@@ -143,6 +143,11 @@ const { result } = await send("Runtime.evaluate", {
         limit: r.querySelector("td[data-used]")?.dataset.limit ?? null,
         resets: r.cells[5]?.textContent ?? null,
       })),
+      sessions: [...document.querySelectorAll("#sessions tr[data-session]")].map((r) => ({
+        session: r.dataset.session,
+        turns: Number(r.dataset.turns),
+        usd: Number(r.querySelector("td[data-usd]").dataset.usd),
+      })),
       bars: [...document.querySelectorAll("#spend-chart rect.spend")].map((b) => ({
         day: b.dataset.day,
         usd: Number(b.dataset.usd),

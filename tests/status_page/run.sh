@@ -103,11 +103,15 @@ gateway=$url
 
 send() {
   curl -sS --fail-with-body -o /dev/null -H "authorization: Bearer $token" -H "user-agent: openclaw/2026.9.6" \
-    -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' "$gateway$1" -d "$2"
+    -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' -H "x-clawgate-session: ${3:-}" \
+    "$gateway$1" -d "$2"
 }
+# The chat requests are two conversations' turns (an empty session header
+# names none).
 for i in $(seq 1 12); do
   stream=$([ $((i % 3)) -eq 0 ] && echo true || echo false)
-  send /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"request $i: how are the budgets?\"}],\"stream\":$stream}"
+  send /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"request $i: how are the budgets?\"}],\"stream\":$stream}" \
+    "conversation-$((i % 2))"
 done
 for i in 1 2 3; do
   send /v1/messages '{"model":"default","max_tokens":100,"messages":[{"role":"user","content":"hello from an Anthropic client"}]}'
@@ -133,13 +137,15 @@ curl -sS --fail-with-body -o "$work/status.json" -H "authorization: Bearer $toke
 basic=$(printf 'me:%s' "$token" | base64 -w0)
 "$node" "${node_flags[@]}" "$here/cdp.mjs" "$chromium" "$gateway/" "Basic $basic" "$screenshot" >"$work/page.json"
 "$bin/clawgate" usage --json --since 30d --per day --ledger "$ledger" >"$work/usage.json"
+"$bin/clawgate" usage --json --by session --since today --ledger "$ledger" >"$work/sessions.json"
 
-python3 - "$work/page.json" "$ledger" "$work/usage.json" "$screenshot" <<'PY'
+python3 - "$work/page.json" "$ledger" "$work/usage.json" "$screenshot" "$work/sessions.json" <<'PY'
 import json, sqlite3, sys, time, os
 page = json.load(open(sys.argv[1]))
 db = sqlite3.connect(sys.argv[2])
 usage = json.load(open(sys.argv[3]))
 screenshot = sys.argv[4]
+sessions = json.load(open(sys.argv[5]))["sessions"]
 today = int(time.time() // 86400)
 def check(ok, what):
     if not ok:
@@ -190,6 +196,12 @@ check(quotas["weekly"]["used"] == "71" and quotas["weekly"]["limit"] == "100", "
 check(quotas["weekly"]["resets"] == "2d 13h", "the weekly window's reset")
 check(quotas["5h"]["used"] == "17" and quotas["5h"]["limit"] == "20", "the 5-hour window's use")
 check(all(q["state"] == "ok" for q in quotas.values()), "a window under its limit is not ok")
+# Sessions: the two conversations, as `clawgate usage --by session` has them.
+shown = sorted((s["session"], s["turns"], s["usd"]) for s in page["sessions"])
+listed = sorted((s["session"], s["turns"], s["costUsd"]) for s in sessions)
+check([s[:2] for s in shown] == [("conversation-0", 6), ("conversation-1", 6)], f"sessions {shown}")
+check(len(shown) == len(listed) and all(a[:2] == b[:2] and close(a[2], b[2]) for a, b in zip(shown, listed)),
+      f"sessions {shown} != clawgate usage {listed}")
 check(os.path.getsize(screenshot) > 20_000, "the screenshot is empty")
 print(f"status page: {answered} requests today, ${spent:.4f} today, 30 bars and 3 budgets agree with the ledger, "
       f"2 quota windows with the mock's; screenshot {screenshot}")
