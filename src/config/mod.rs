@@ -432,7 +432,7 @@ pub struct SessionLimits {
 impl Default for SessionLimits {
     fn default() -> Self {
         Self {
-            max_sessions: 10_000,
+            max_sessions: 2_000,
             idle: Duration::from_secs(3600),
         }
     }
