@@ -289,9 +289,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     if let (Some(sessions), Some((key, conversation))) = (sessions, found) {
         // Message indices after the system prompt, as the turn counts them.
         let system = conversation.system.len();
+        let whose = session::Whose {
+            session: key.clone(),
+            client: &client.name,
+            model: request.model().unwrap_or_default(),
+        };
         let turn = sessions.turn(
-            key.clone(),
-            &client.name,
+            whose,
             conversation,
             |index| request.restored_reasoning(system + index).is_some(),
             || Conversation::tool_list(&request),

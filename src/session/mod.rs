@@ -8,8 +8,10 @@
 //! (a derived id starts with `~`), so one client never sees or joins
 //! another's sessions.
 //!
-//! [`Sessions`] keeps, per session, the last turn's [`Conversation`], the
-//! target that answered last and when it was last seen, bounded in count
+//! [`Sessions`] keeps, per session and model asked (the provider's cache
+//! is the model's; Claude Code sends side requests to a small model in the
+//! same session), the last turn's [`Conversation`], the target that
+//! answered last and when it was last seen, bounded in count
 //! and idle time (`gateway.sessions`). Each turn is compared with the one
 //! before ([`conversation::first_change`]); a turn that extends it but
 //! whose answer says the provider read little from its cache is put down
@@ -102,12 +104,17 @@ struct Entry {
     stamp: u64,
 }
 
+/// A session's turns to one model: the provider's cache is the model's,
+/// and a client may send side requests to another model within one
+/// session (Claude Code asks a small model for titles and checks).
+type Thread = (Arc<str>, Arc<str>);
+
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<Arc<str>, Entry>,
+    sessions: HashMap<Thread, Entry>,
     /// Sessions in the order they were last seen, each with its stamp
     /// then; an older stamp than its entry's is stale, and skipped.
-    order: VecDeque<(Arc<str>, u64)>,
+    order: VecDeque<(Thread, u64)>,
     next_stamp: u64,
     breaks: VecDeque<Noted>,
 }
@@ -133,10 +140,21 @@ pub struct Sessions {
     inner: Mutex<Inner>,
 }
 
+/// Whose a turn is: its session, its client and the model it asked for.
+#[derive(Debug, Clone)]
+pub struct Whose<'a> {
+    pub session: Arc<str>,
+    pub client: &'a Arc<str>,
+    pub model: &'a str,
+}
+
 /// A turn compared with the one before, until its answer settles it.
 #[derive(Debug, Clone)]
 pub struct Turn {
     pub session: Arc<str>,
+    /// The model the client asked for: the turn before is the session's
+    /// last turn to the same model.
+    model: Arc<str>,
     /// What changed first, when the turn did not extend the one before.
     pub prefix_break: Option<Break>,
     /// The target that answered the turn before.
@@ -166,26 +184,31 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// The turn `conversation` of `session` (of `client`), compared with
-    /// the turn before, and kept in its place. `restored` says whether the
+    /// The turn `conversation` of `session` (of `client`) to `model` (the
+    /// one the client asked for), compared with the session's turn before
+    /// to that model, and kept in its place. `restored` says whether the
     /// reasoning cache gave back the reasoning of a message (by its index
     /// after the system prompt); `tools` splits the request's tool list,
     /// called only for a new session or a changed list, outside the lock.
     pub fn turn(
         &self,
-        session: Arc<str>,
-        client: &Arc<str>,
+        Whose {
+            session,
+            client,
+            model,
+        }: Whose<'_>,
         mut conversation: Conversation,
         restored: impl Fn(usize) -> bool,
         tools: impl FnOnce() -> Arc<[Tool]>,
         now: Instant,
     ) -> Turn {
+        let thread: Thread = (session, Arc::from(model));
         let known = {
             let mut inner = self.lock();
             inner.forget_idle(now, self.limits.idle);
             inner
                 .sessions
-                .get(&session)
+                .get(&thread)
                 .map(|e| (e.conversation.tools, e.conversation.tool_list.clone()))
         };
         conversation.tool_list = match known {
@@ -195,12 +218,13 @@ impl Sessions {
         let mut inner = self.lock();
         let stamp = inner.next_stamp;
         inner.next_stamp += 1;
-        let turn = match inner.sessions.get_mut(&session) {
+        let turn = match inner.sessions.get_mut(&thread) {
             Some(entry) => {
                 let prefix_break =
                     conversation::first_change(&entry.conversation, &conversation, restored);
                 let turn = Turn {
-                    session: session.clone(),
+                    session: thread.0.clone(),
+                    model: thread.1.clone(),
                     prefix_break,
                     previous_target: entry.target.clone(),
                     idle: Some(now.saturating_duration_since(entry.seen)),
@@ -218,16 +242,17 @@ impl Sessions {
                     seen: now,
                     stamp,
                 };
-                inner.sessions.insert(session.clone(), entry);
+                inner.sessions.insert(thread.clone(), entry);
                 Turn {
-                    session: session.clone(),
+                    session: thread.0.clone(),
+                    model: thread.1.clone(),
                     prefix_break: None,
                     previous_target: None,
                     idle: None,
                 }
             }
         };
-        inner.order.push_back((session, stamp));
+        inner.order.push_back((thread, stamp));
         inner.bound(self.limits.max_sessions);
         turn
     }
@@ -256,7 +281,8 @@ impl Sessions {
             )
         });
         let mut inner = self.lock();
-        let client = match inner.sessions.get_mut(&turn.session) {
+        let thread = (turn.session.clone(), turn.model);
+        let client = match inner.sessions.get_mut(&thread) {
             Some(entry) => {
                 if let Some(target) = answered_by
                     && entry.target.as_deref() != Some(target)
@@ -385,9 +411,13 @@ mod tests {
 
     fn turn(sessions: &Sessions, session: &str, messages: &[u64], at: Instant) -> Turn {
         let client: Arc<str> = Arc::from("c");
+        let whose = Whose {
+            session: Arc::from(session),
+            client: &client,
+            model: "m",
+        };
         sessions.turn(
-            Arc::from(session),
-            &client,
+            whose,
             conversation(messages),
             |_| false,
             || Arc::from([]),
@@ -464,6 +494,39 @@ mod tests {
         let causes: Vec<&str> = recent.iter().map(|n| n.cause).collect();
         assert_eq!(causes, ["moved", "messages"]);
         assert!(sessions.recent_breaks(Some("other")).is_empty());
+    }
+
+    #[test]
+    fn a_side_request_to_another_model_breaks_nothing() {
+        let sessions = Sessions::new(Limits::default());
+        let client: Arc<str> = Arc::from("c");
+        let now = Instant::now();
+        let turn = |model: &str, messages: &[u64]| {
+            let mut conversation = conversation(messages);
+            if model == "small" {
+                conversation.system = vec![99];
+            }
+            let session = Arc::from("c/s");
+            let whose = Whose {
+                session,
+                client: &client,
+                model,
+            };
+            sessions.turn(whose, conversation, |_| false, || Arc::from([]), now)
+        };
+        assert!(turn("big", &[1]).prefix_break.is_none());
+        assert!(
+            turn("small", &[5]).prefix_break.is_none(),
+            "another model's first turn"
+        );
+        assert!(
+            turn("big", &[1, 2]).prefix_break.is_none(),
+            "the big model's turn before"
+        );
+        assert_eq!(
+            turn("small", &[6]).prefix_break,
+            Some(Break::Messages { index: 0 })
+        );
     }
 
     #[test]
