@@ -22,6 +22,7 @@ use crate::ops::throttle::Throttle;
 use crate::providers;
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
+use crate::session::Sessions;
 use crate::translate::{anthropic_client, responses_client};
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
@@ -47,6 +48,8 @@ pub struct Gateway {
     /// `gateway.reasoningCache` is off. Kept across reloads that leave its
     /// bounds as they are.
     reasoning: ArcSwapOption<ReasoningCache>,
+    /// The conversations in flight (`None` with `gateway.sessions: false`).
+    sessions: ArcSwapOption<Sessions>,
     /// The span exporter, when `gateway.telemetry` is on; its settings are
     /// read once, at start.
     telemetry: Option<Arc<Telemetry>>,
@@ -130,6 +133,7 @@ impl Gateway {
             .gateway
             .reasoning_cache
             .map(|limits| Arc::new(ReasoningCache::new(limits)));
+        let sessions = config.gateway.sessions.map(|l| Arc::new(Sessions::new(l)));
         Ok(Self {
             config: ArcSwap::from_pointee(config),
             upstream: ArcSwap::from_pointee(upstream),
@@ -140,6 +144,7 @@ impl Gateway {
             ledger: Arc::new(Ledger::in_memory()),
             quotas: Arc::default(),
             reasoning: ArcSwapOption::new(reasoning),
+            sessions: ArcSwapOption::new(sessions),
             telemetry,
             memos: Memos::default(),
             log_throttle: Throttle::default(),
@@ -276,6 +281,10 @@ impl Gateway {
                 .map(|limits| Arc::new(ReasoningCache::new(limits)));
             self.reasoning.store(cache);
         }
+        if old_g.sessions != new_g.sessions {
+            let sessions = new_g.sessions.map(|limits| Arc::new(Sessions::new(limits)));
+            self.sessions.store(sessions);
+        }
         let targets: Vec<_> = config.models().map(|(model_ref, _, _)| model_ref).collect();
         self.cooldowns.retain(&targets);
         let providers: Vec<&str> = config.providers.keys().map(String::as_str).collect();
@@ -309,6 +318,11 @@ impl Gateway {
     /// The reasoning cache, unless `gateway.reasoningCache` is off.
     pub fn reasoning_cache(&self) -> Option<Arc<ReasoningCache>> {
         self.reasoning.load_full()
+    }
+
+    /// The session store, unless `gateway.sessions` is `false`.
+    pub fn sessions(&self) -> Option<Arc<Sessions>> {
+        self.sessions.load_full()
     }
 
     /// The span exporter, when telemetry is on.

@@ -40,6 +40,7 @@ pub mod quota;
 pub mod reasoning_cache;
 pub mod relay;
 pub mod server;
+pub mod session;
 pub mod translate;
 pub mod upstream;
 pub mod wire;

@@ -597,3 +597,52 @@ async fn https_to_a_plain_http_collector_is_said_in_plain_words() {
     );
     assert!(!said.contains("InvalidContentType"), "{said}");
 }
+
+#[tokio::test]
+async fn a_requests_span_names_its_session_and_why_its_cache_broke() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+    let tool =
+        |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {}}});
+    for (tools, messages) in [
+        (
+            vec![tool("read")],
+            json!([{"role": "user", "content": "go"}]),
+        ),
+        (
+            vec![tool("read"), tool("grep")],
+            json!([{"role": "user", "content": "go"}, {"role": "assistant", "content": "ok"},
+                   {"role": "user", "content": "on"}]),
+        ),
+    ] {
+        let response = gw
+            .client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("x-clawgate-session", "traced-1")
+            .json(&json!({"tools": tools, "messages": messages}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let spans = received.wait_for(4).await;
+    let requests: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server as i32)
+        .collect();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(text(request, "clawgate.session"), "anonymous/traced-1");
+    }
+    let broke: Vec<&str> = requests
+        .iter()
+        .filter_map(|s| match attribute(s, "clawgate.session.cache_break") {
+            Some(Any::StringValue(cause)) => Some(cause.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(broke, ["tools: added grep"]);
+}

@@ -93,6 +93,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         out!("{}", budget_table(&body));
         out!("{}", client_table(&body));
         out!("{}", last_hour(&body));
+        out!("{}", cache_breaks_table(&body));
         out!("{}", ledger_table(&body));
     }
     Ok(ExitCode::SUCCESS)
@@ -258,6 +259,41 @@ fn concurrency_table(body: &Value) -> String {
             number(&queue["waiting"]),
             number(&queue["waited"]),
             number(&queue["skipped"]),
+        ]);
+    }
+    let mut out = String::from("\n");
+    out.push_str(&aligned(rows));
+    out
+}
+
+/// The sessions' recent cache breaks, the latest first; nothing when
+/// there were none.
+fn cache_breaks_table(body: &Value) -> String {
+    let Some(breaks) = body["sessions"]["recentBreaks"]
+        .as_array()
+        .filter(|b| !b.is_empty())
+    else {
+        return String::new();
+    };
+    let mut rows = vec![
+        ["CACHE BREAK", "SESSION", "WHAT CHANGED", "TARGET", "AGO"]
+            .map(str::to_string)
+            .to_vec(),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let text = |value: &Value| value.as_str().unwrap_or("-").to_string();
+    for noted in breaks {
+        let ago = noted["at"]
+            .as_u64()
+            .map_or("-".to_string(), |at| duration(now.saturating_sub(at)));
+        rows.push(vec![
+            text(&noted["cause"]),
+            text(&noted["session"]),
+            text(&noted["detail"]),
+            text(&noted["target"]),
+            ago,
         ]);
     }
     let mut out = String::from("\n");
@@ -548,9 +584,31 @@ mod tests {
     use serde_json::json;
 
     use super::{
-        base_url, budget_table, client_table, concurrency_table, hints, last_hour, ledger_table,
-        quota_table, table,
+        base_url, budget_table, cache_breaks_table, client_table, concurrency_table, hints,
+        last_hour, ledger_table, quota_table, table,
     };
+
+    #[test]
+    fn each_recent_cache_break_is_a_row_naming_its_session_and_cause() {
+        let body = json!({"sessions": {"kept": 2, "recentBreaks": [
+            {"session": "dev/abc", "cause": "tools", "detail": "tools: added grep",
+             "target": "kimi/k2", "at": 0}]}});
+        let table = cache_breaks_table(&body);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[1],
+            "CACHE BREAK  SESSION  WHAT CHANGED       TARGET   AGO"
+        );
+        assert!(
+            lines[2].starts_with("tools        dev/abc  tools: added grep  kimi/k2  "),
+            "{table}"
+        );
+        assert_eq!(
+            cache_breaks_table(&json!({"sessions": {"recentBreaks": []}})),
+            ""
+        );
+        assert_eq!(cache_breaks_table(&json!({"sessions": null})), "");
+    }
 
     #[test]
     fn a_wide_or_hostile_cell_is_cut_and_escaped_not_a_panic() {

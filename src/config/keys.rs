@@ -83,6 +83,7 @@ const PROVIDER: Shape = Shape::Object(&[
     ("models", Shape::ListOf(&MODEL)),
     ("quota", Shape::Leaf),
     ("maxConcurrent", Shape::Leaf),
+    ("cacheLifetimeSeconds", Shape::Leaf),
 ]);
 
 const ROOT: Shape = Shape::Object(&[
@@ -151,6 +152,7 @@ const GATEWAY: Section = Section {
         ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
         ("clients", Shape::MapOf(&Shape::Section(&CLIENT))),
         ("reasoningCache", Shape::Leaf),
+        ("sessions", Shape::Leaf),
         ("telemetry", Shape::Section(&GATEWAY_TELEMETRY)),
     ],
     // OpenClaw's own gateway settings (its config schema, 2026): they

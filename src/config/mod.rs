@@ -392,6 +392,8 @@ pub struct GatewaySettings {
     pub limits: Limits,
     /// `None` with `gateway.reasoningCache: false`.
     pub reasoning_cache: Option<ReasoningCacheLimits>,
+    /// `None` with `gateway.sessions: false`.
+    pub sessions: Option<SessionLimits>,
     /// `gateway.telemetry` with the `OTEL_*` variables; `None` when off.
     pub telemetry: Option<crate::ops::telemetry::Settings>,
     /// `gateway.clients` and the holder of `auth_token`.
@@ -417,6 +419,28 @@ impl Default for ReasoningCacheLimits {
         }
     }
 }
+
+/// The session store's bounds (`gateway.sessions`; see `crate::session`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionLimits {
+    /// The most sessions kept; the least recently seen goes first.
+    pub max_sessions: usize,
+    /// A session unseen this long is forgotten.
+    pub idle: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_sessions: 2_000,
+            idle: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// How long a provider keeps a prompt's cache when no provider says
+/// otherwise: about five minutes, as Kimi's.
+pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Bounds on what is read from a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,6 +519,9 @@ pub struct Provider {
     /// How many requests it is sent at once, and how long one waits for
     /// a place (`maxConcurrent`; see `crate::chain::concurrency`).
     pub max_concurrent: Option<MaxConcurrent>,
+    /// How long it keeps a prompt's cache after its last use
+    /// (`cacheLifetimeSeconds`): a session idle longer finds it gone.
+    pub cache_lifetime: Duration,
 }
 
 /// A provider's cap on requests at once (`models.providers.<id>.maxConcurrent`).

@@ -23,6 +23,8 @@ pub struct RawGateway {
     pub allowed_origins: Vec<String>,
     /// `true`, `false` or `{maxEntries, maxBytes, maxAgeSeconds}`.
     pub reasoning_cache: Option<Value>,
+    /// `true`, `false` or `{maxSessions, idleSeconds}`.
+    pub sessions: Option<Value>,
     pub budgets: RawBudgets,
     pub telemetry: RawTelemetry,
     /// `gateway.clients`, by name; read in `validate/clients.rs`.
@@ -141,6 +143,7 @@ pub struct RawProvider {
     pub quota: Option<Value>,
     /// A number of requests, `false`, or `{requests, waitSeconds}`.
     pub max_concurrent: Option<Value>,
+    pub cache_lifetime_seconds: Option<Value>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

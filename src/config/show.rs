@@ -63,6 +63,7 @@ impl Config {
                     "dialect": p.dialect,
                     "dialectSource": p.dialect_source,
                     "apiKey": p.api_key.describe(),
+                    "cacheLifetimeSeconds": p.cache_lifetime.as_secs(),
                     "models": models,
                 });
                 (p.id.clone(), value)
@@ -99,6 +100,10 @@ impl Config {
                     "maxEventBytes": g.limits.max_event_bytes,
                 },
                 "maxBodyBytes": g.max_body_bytes,
+                "sessions": g.sessions.map(|s| serde_json::json!({
+                    "maxSessions": s.max_sessions,
+                    "idleSeconds": s.idle.as_secs(),
+                })),
                 "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
                 "retries": {
                     "perTarget": g.retries.per_target,

@@ -43,6 +43,7 @@ use crate::ledger::{self, Row, Tokens};
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
+use crate::session::{Sessions, Turn};
 use crate::upstream::EventStream;
 use crate::wire::chunk::{self, ChunkView};
 use crate::wire::openai::ChatRequest;
@@ -65,8 +66,13 @@ pub(super) struct Entry {
     price: Option<Cost>,
     /// The client whose key the request presented (`gateway.clients`).
     pub(super) client: Option<Arc<str>>,
-    /// The conversation the request belongs to (`x-clawgate-session`).
+    /// The conversation the request belongs to (`crate::session`).
     pub(super) session: Option<Arc<str>>,
+    /// Its turn, compared with the one before, settled when the line is
+    /// written (the answer's usage then known).
+    turn: Option<(Arc<Sessions>, Turn)>,
+    /// How long the provider that answered keeps its prompt cache.
+    cache_lifetime: Option<Duration>,
     /// Set when the request is traced; the rest is read only then.
     trace: Option<Arc<Trace>>,
     traced: Traced,
@@ -150,7 +156,11 @@ impl Entry {
             agent: to.agent,
             // No client for a request refused before its key was checked.
             client: self.client.clone().unwrap_or_else(|| "".into()),
-            session: self.session.clone(),
+            // The row names the client beside it.
+            session: self
+                .session
+                .as_deref()
+                .map(|key| crate::session::id(key).into()),
         };
         (row, tokens)
     }
@@ -229,6 +239,12 @@ impl AccessRecord {
         self.update(|entry| entry.session = Some(key));
     }
 
+    /// The request's turn of its session, settled in `sessions` when the
+    /// line is written.
+    pub fn session_turn(&self, sessions: Arc<Sessions>, turn: Turn) {
+        self.update(|entry| entry.turn = Some((sessions, turn)));
+    }
+
     /// The model the client named (cut to 128 characters: it is the
     /// client's text, of any length).
     pub fn model_asked(&self, model: Option<&str>) {
@@ -255,6 +271,7 @@ impl AccessRecord {
                     .push(format!("{}:ok", answer.target.model_ref));
                 entry.answered_by = Some(answer.target.model_ref.to_string());
                 entry.price = answer.target.model.cost;
+                entry.cache_lifetime = Some(answer.target.provider.cache_lifetime);
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures.iter().map(attempt_label).collect();
@@ -502,6 +519,16 @@ impl Line {
         let _in_request = self.span.enter();
         let mut entry = self.record.0.lock().unwrap_or_else(PoisonError::into_inner);
         let attempts = (!entry.attempts.is_empty()).then(|| entry.attempts.join(","));
+        let cache_break = entry.turn.take().and_then(|(sessions, turn)| {
+            let usage = entry.usage.map(|u| (u.input, u.cache_read));
+            sessions.settle(
+                turn,
+                entry.answered_by.as_deref(),
+                usage,
+                entry.cache_lifetime,
+            )
+        });
+        let cache_break = cache_break.map(|cause| cause.to_string());
         let probe = matches!(self.path.as_str(), "/healthz" | "/metrics");
         macro_rules! line {
             ($level:expr) => {
@@ -510,6 +537,8 @@ impl Line {
                     $level,
                     status = self.status.as_u16(),
                     client = entry.client.as_deref(),
+                    session = entry.session.as_deref(),
+                    cache_break = cache_break.as_deref(),
                     reason = self.refused,
                     model = entry.model_asked.as_deref(),
                     answered_by = entry.answered_by.as_deref(),
@@ -551,7 +580,7 @@ impl Line {
             let model = entry.model_asked.as_deref().unwrap_or("default");
             trace.end_request(
                 ["chat", model],
-                self.span_attributes(&entry, to, end),
+                self.span_attributes(&entry, to, end, cache_break.as_deref()),
                 failed.as_deref(),
             );
         }
@@ -571,7 +600,13 @@ impl Line {
 
 impl Line {
     /// The request span's attributes (GenAI conventions, then clawgate's).
-    fn span_attributes(&self, entry: &Entry, to: &Spend, end: &str) -> telemetry::Attributes {
+    fn span_attributes(
+        &self,
+        entry: &Entry,
+        to: &Spend,
+        end: &str,
+        cache_break: Option<&str>,
+    ) -> telemetry::Attributes {
         let traced = &entry.traced;
         let mut attributes = telemetry::Attributes::with_capacity(28);
         let a = &mut attributes;
@@ -631,6 +666,12 @@ impl Line {
         }
         if let Some(client) = entry.client.as_deref() {
             a.text("clawgate.client", client);
+        }
+        if let Some(session) = entry.session.as_deref() {
+            a.text("clawgate.session", session);
+        }
+        if let Some(cause) = cache_break {
+            a.text("clawgate.session.cache_break", cause);
         }
         if traced.streamed {
             a.float(

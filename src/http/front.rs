@@ -48,6 +48,8 @@ use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
+use crate::session::key::Invalid;
+use crate::session::{self, Conversation};
 use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
@@ -76,6 +78,18 @@ pub trait FrontEnd: Send + Sync + 'static {
         body: Bytes,
         record: &AccessRecord,
     ) -> Result<(ChatRequest, Self::Context), ApiError>;
+
+    /// What the body says of its conversation, as this front end's reader
+    /// found it: OpenAI's `prompt_cache_key` (the chat API's and the
+    /// Responses API's, carried into the model as it is) unless the front
+    /// end knows better.
+    fn session_hint(request: &ChatRequest) -> Option<session::Hint<'_>> {
+        let id = session::json_string(request.raw("prompt_cache_key")?)?;
+        Some(session::Hint {
+            id,
+            from: "prompt_cache_key",
+        })
+    }
 
     /// Whether the stream should carry the usage chunk (the OpenAI API's
     /// `stream_options.include_usage`; an encoder that needs usage itself
@@ -227,11 +241,23 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let client = Caller::of(&request).unwrap_or_else(|| config.gateway.clients.anonymous().clone());
     let slot = admit(gateway, Some(&client))?;
     let mut options = request_options(F::FRONT, request.headers());
-    if let Some(session) = &options.session {
-        record.session(session.clone());
-    }
+    let sessions = gateway.sessions();
+    let named = sessions
+        .as_ref()
+        .map(|_| named_session(request.headers(), gateway.log_throttle()));
     let bytes = read_limited(request, &config).await?;
+    // Refused once the body is read: the connection can carry the next.
+    let named = named
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
+    let found = named.map(|named| {
+        let conversation = Conversation::of(&request);
+        let ignored = |from| ignored_session(from, gateway.log_throttle());
+        let hint = F::session_hint(&request);
+        let key = session::name(&client.name, named.as_deref(), hint, &conversation, ignored);
+        (key, conversation)
+    });
     let wants_usage = F::wants_usage(&request);
     let mut chain = config.chain(request.model());
     let left_out = allowed_chain(&client, request.model(), &mut chain)?;
@@ -260,6 +286,25 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         }
         None => (request, Scope::of_client(&client)),
     };
+    if let (Some(sessions), Some((key, conversation))) = (sessions, found) {
+        // Message indices after the system prompt, as the turn counts them.
+        let system = conversation.system.len();
+        let whose = session::Whose {
+            session: key.clone(),
+            client: &client.name,
+            model: request.model().unwrap_or_default(),
+        };
+        let turn = sessions.turn(
+            whose,
+            conversation,
+            |index| request.restored_reasoning(system + index).is_some(),
+            || Conversation::tool_list(&request),
+            std::time::Instant::now(),
+        );
+        record.session(key.clone());
+        record.session_turn(sessions, turn);
+        options.session = Some(key);
+    }
     let viewer = Viewer {
         admin: client.admin,
         left_out: (!left_out.is_empty()).then(|| (client.name.clone(), left_out)),
@@ -368,6 +413,25 @@ fn remember_reasoning(
         }
         item
     })
+}
+
+/// The session the headers name, as its own text (`crate::session::key`);
+/// a client's own header that cannot name one is passed over and logged.
+fn named_session(headers: &HeaderMap, said: &Throttle) -> Result<Option<String>, Invalid> {
+    let header = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
+    let named = session::key::from_headers(header, |from| ignored_session(from, said))?;
+    Ok(named.map(|named| named.id.to_string()))
+}
+
+/// Says, at most once a minute per source, that a session id `from` sent
+/// was passed over.
+fn ignored_session(from: &'static str, said: &Throttle) {
+    if said.due(format!("session:{from}"), std::time::Instant::now()) {
+        tracing::warn!(
+            from,
+            "a session id that is not 1 to 128 visible ASCII characters was passed over; the session is taken from the next source (said at most once a minute per source)"
+        );
+    }
 }
 
 /// `chain` as `client` may use it: 403 when the model it asked for is not

@@ -36,6 +36,7 @@ use crate::config::{Config, ModelRef};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos};
 use crate::relay::Item;
+use crate::session;
 use crate::translate::anthropic_client::{self, Native, StreamTranslator, error_kind};
 use crate::translate::ids::Nonce;
 use crate::translate::token_estimate;
@@ -80,6 +81,18 @@ impl FrontEnd for Messages {
                 .with_native(native),
             (),
         ))
+    }
+
+    /// Claude Code's session, from the session part of its
+    /// `metadata.user_id` (carried into the model as `user`, the only
+    /// thing the model's `user` is taken from here).
+    fn session_hint(request: &ChatRequest) -> Option<session::Hint<'_>> {
+        let user_id = session::json_string(request.raw("user")?)?;
+        let id = session::key::claude_code_user_id(&user_id)?.to_string();
+        Some(session::Hint {
+            id: id.into(),
+            from: "metadata.user_id",
+        })
     }
 
     /// `message_delta` needs the usage chunk.

@@ -47,8 +47,9 @@ pub const DROPPED_HEADER: &str = "x-clawgate-dropped";
 /// `x-clawgate-fallback: off` limits the chain to its first target.
 pub const FALLBACK_HEADER: &str = "x-clawgate-fallback";
 
-/// `x-clawgate-session` names the conversation a request belongs to.
-pub const SESSION_HEADER: &str = "x-clawgate-session";
+/// `x-clawgate-session` names the conversation a request belongs to
+/// (`crate::session::key`: a bad one is refused with a 400 naming it).
+pub const SESSION_HEADER: &str = crate::session::key::GATEWAY_HEADER;
 
 /// `anthropic-beta`: the Messages API's feature flags, comma-separated.
 pub const BETA_HEADER: &str = "anthropic-beta";
@@ -67,11 +68,8 @@ pub fn request_options(front: Front, headers: &axum::http::HeaderMap) -> Request
             Front::Chat | Front::Responses => None,
         },
         demand: None,
-        session: headers
-            .get(SESSION_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .filter(|key| !key.is_empty() && key.len() <= 128)
-            .map(Arc::from),
+        // Found by `http::front` once the body is read (`crate::session`).
+        session: None,
     }
 }
 

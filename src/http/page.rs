@@ -480,6 +480,9 @@ fn render(gateway: &Gateway) -> String {
 
     clients(&mut page, &config, ledger, today);
     sessions(&mut page, &ledger.recent_sessions());
+    if let Some(sessions) = gateway.sessions() {
+        cache_breaks(&mut page, &sessions.recent_breaks(None), now);
+    }
 
     // Spend, last 30 days.
     page.push_str("<section><h2>Spend, last 30 days</h2>");
@@ -503,6 +506,32 @@ fn render(gateway: &Gateway) -> String {
             .map_or(String::new(), |e| format!(" · last error: {}", escape(e)))
     );
     page
+}
+
+/// The sessions' recent cache breaks, the latest first: a row each, with
+/// its session (the client's own text, escaped), cause and what changed.
+fn cache_breaks(page: &mut String, breaks: &[crate::session::Noted], now: SystemTime) {
+    page.push_str("<section><h2>Cache breaks</h2>");
+    if breaks.is_empty() {
+        page.push_str("<p class=\"muted\" id=\"cache-breaks-none\">No session's prompt cache broke lately.</p></section>");
+        return;
+    }
+    page.push_str("<table id=\"cache-breaks\"><tr><th>Session</th><th>Cause</th><th>What changed</th><th>Target</th><th>Ago</th></tr>");
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for noted in breaks {
+        let _ = write!(
+            page,
+            "<tr data-session=\"{session}\" data-cause=\"{cause}\"><td><code>{session}</code></td><td><span class=\"badge warning\">{cause}</span></td><td>{detail}</td><td>{target}</td><td>{ago}</td></tr>",
+            session = escape(&noted.session),
+            cause = noted.cause,
+            detail = escape(&noted.detail),
+            target = escape(noted.target.as_deref().unwrap_or("-")),
+            ago = duration(now.saturating_sub(noted.at)),
+        );
+    }
+    page.push_str("</table></section>");
 }
 
 /// Each provider account's usage windows or balance, a row each, when some

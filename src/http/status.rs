@@ -124,6 +124,7 @@ pub async fn status(
         "lastHour": ledger.recent(),
         "quotas": quotas,
         "concurrency": gateway.queues().snapshot(&config),
+        "sessions": sessions_status(&gateway, &caller),
     });
     // Everyone's requests: the gateway's hour and its queues.
     if !caller.admin {
@@ -131,6 +132,32 @@ pub async fn status(
         shown["concurrency"] = Value::Null;
     }
     Json(shown)
+}
+
+/// The sessions kept (everyone's: an admin's figure only) and their
+/// recent cache breaks, the latest first (a client sees its own).
+pub(super) fn sessions_status(gateway: &Gateway, caller: &Client) -> Value {
+    let Some(sessions) = gateway.sessions() else {
+        return Value::Null;
+    };
+    let own = (!caller.admin).then_some(&*caller.name);
+    let breaks: Vec<Value> = sessions
+        .recent_breaks(own)
+        .iter()
+        .map(|noted| {
+            json!({
+                "session": &*noted.session,
+                "cause": noted.cause,
+                "detail": noted.detail,
+                "target": noted.target.as_deref(),
+                "at": noted.at,
+            })
+        })
+        .collect();
+    json!({
+        "kept": caller.admin.then(|| sessions.len()),
+        "recentBreaks": breaks,
+    })
 }
 
 /// Why requests skip a target, or are sure to fail on it, whatever its

@@ -118,6 +118,13 @@ pub fn stream_error(provider: &str, model: &str, kind: &'static str) {
     metrics::counter!("clawgate_stream_errors_total", labels).increment(1);
 }
 
+/// A session's prompt cache broke: `cause` is one of
+/// `crate::session::Break::CAUSES`, a fixed label.
+pub fn session_cache_break(cause: &'static str) {
+    handle();
+    metrics::counter!("clawgate_session_cache_breaks_total", "cause" => cause).increment(1);
+}
+
 /// `gen_ai.client.token.usage` of the GenAI semantic conventions.
 const GEN_AI_TOKENS: &str = "gen_ai_client_token_usage";
 

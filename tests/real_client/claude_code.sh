@@ -152,6 +152,21 @@ check(len(flaky_lines) == 2 and all(" 200 " in l for l in flaky_lines),
       f"not two answered requests for the flaky model: {flaky_lines}")
 check("stream ended abnormally" in log, "the first stream did not break")
 check("served by the default chain" in log, "the claude-* model was not served by the default chain")
+# One session per conversation (docs/sessions.md): each run's requests
+# share Claude Code's session, and the three runs have three.
+import re
+def sessions(asked):
+    lines = [l for l in log.splitlines() if "clawgate::access" in l and "POST /v1/messages " in l and asked(l)]
+    return [m.group(1) for l in lines for m in [re.search(r' session="([^"]*)"', l)] if m], len(lines)
+runs = {
+    "out": sessions(lambda l: 'model="claude-' in l),
+    "recovered": sessions(lambda l: 'model="flaky"' in l),
+    "passed": sessions(lambda l: 'model="passthrough"' in l),
+}
+for name, (found, count) in runs.items():
+    check(count >= 2 and len(found) == count and len(set(found)) == 1,
+          f"the {name} run's {count} requests are not one session: {found}")
+check(len({found[0] for found, _ in runs.values()}) == 3, f"three conversations are not three sessions: {runs}")
 
 passed = json.load(open(f"{work}/passed.txt"))
 sent = [json.loads(line) for line in open(f"{work}/anthropic.jsonl")]

@@ -195,5 +195,19 @@ check(len(offered) == 1 and list(offered[0]["parameters"]["properties"]) == ["in
 check(len(sent) == 2 and sent[1]["messages"][-1]["role"] == "tool"
       and "hello.txt" in sent[1]["messages"][-1]["content"], "the patch's result did not reach the provider", "patch")
 check([m["text"] for m in items(patch, "agent_message")] == ["Patched."], "no answer after the patch", "patch")
+
+# 5. One session per conversation (docs/sessions.md): each run's turns
+#    share one, under Codex's client, and the three runs have three.
+import re
+def sessions(model):
+    lines = [l for l in log.splitlines() if "clawgate::access" in l and "POST /v1/responses" in l
+             and f'model="{model}"' in l]
+    return [m.group(1) for l in lines for m in [re.search(r' session="([^"]*)"', l)] if m], len(lines)
+runs = {model: sessions(model) for model in ["plain", "default", "gpt-5.5"]}
+for model, (found, count) in runs.items():
+    check(count >= 1 and len(found) == count and len(set(found)) == 1,
+          f"the {model} run's {count} requests are not one session: {found}")
+    check(found[0].startswith("codex/"), f"the {model} run's session is not Codex's client's: {found[0]}")
+check(len({found[0] for found, _ in runs.values()}) == 3, f"three conversations are not three sessions: {runs}")
 PY
 echo "codex $version: plain answer, fallback with a tool round trip, unknown model, apply_patch, under its own client key, passed in $(( $(date +%s) - started ))s"

@@ -160,14 +160,16 @@ write("hand", {
 printed = json.load(open(f"{work}/printed.json"))
 write("off", printed)
 write("high", printed)
+write("again", printed)
 write("nix", json.load(open(f"{work}/nix.json")))
 PY
 
-# Runs OpenClaw's agent once: name, thinking level, message.
+# Runs OpenClaw's agent once: name, thinking level, message, and any
+# further arguments.
 agent() {
-  local name=$1 level=$2 message=$3
+  local name=$1 level=$2 message=$3; shift 3
   env -i PATH="$PATH" HOME="$work/$name" OPENCLAW_NO_AUTO_UPDATE=1 OPENCLAW_SKIP_CHANNELS=1 \
-    timeout 180 "$openclaw" agent --local --json --thinking "$level" --message "$message" \
+    timeout 180 "$openclaw" agent --local --json --thinking "$level" --message "$message" "$@" \
     >"$work/$name.out" 2>"$work/$name.err" || {
     say "OpenClaw failed ($name, --thinking $level):"
     tail -n 30 "$work/$name.out" "$work/$name.err" >&2
@@ -181,6 +183,11 @@ agent off off "openclaw-ci off" & off=$!
 agent high high "openclaw-ci high" & high=$!
 agent nix high "openclaw-ci nix" & nix=$!
 wait "$hand" && wait "$off" && wait "$high" && wait "$nix"
+# Two turns of one conversation (its session id kept in its home): OpenClaw
+# names no session to the provider, so clawgate derives one from the
+# conversation's start (docs/sessions.md).
+agent again off "openclaw-ci again, first turn" --session-id openclaw-ci-again
+agent again off "openclaw-ci again, second turn" --session-id openclaw-ci-again
 
 stop_gateway "$gateway_pid"
 stop_gateway "$down_pid"
@@ -259,6 +266,17 @@ check("moonshot/kimi-k2.6:" in down_log and "openrouter/moonshotai/kimi-k2.6:ok"
 check("openrouter" not in " ".join(l for l in log.splitlines() if "clawgate::access" in l),
       "a run against the healthy primary fell over")
 
+# One session per conversation: the hand, off and high runs and the two
+# turns of the again run reached the healthy gateway, five requests of four
+# conversations, the again run's two turns in one session.
+import re
+from collections import Counter
+lines = [l for l in log.splitlines() if "clawgate::access" in l and "POST /v1/chat/completions" in l]
+found = [m.group(1) for l in lines for m in [re.search(r' session="([^"]*)"', l)] if m]
+check(len(lines) == 5 and len(found) == 5, f"not five requests, each with a session: {lines}")
+check(sorted(Counter(found).values()) == [1, 1, 1, 2],
+      f"not four conversations with the again run's two turns in one session: {Counter(found)}")
+
 # The cost OpenClaw reports: the cache hits clawgate relayed, priced at
 # the entry's rates (per million tokens).
 for name in ["hand", "high"]:
@@ -271,4 +289,4 @@ for name in ["hand", "high"]:
     check(cost is not None and abs(cost - expected) < 1e-9,
           f"{name}: OpenClaw reports cost {cost}, expected {expected} from {usage}", name)
 PY
-echo "openclaw $("$openclaw" --version 2>/dev/null | head -n1) (node $(node --version)): hand-written, printed (off, high) and $nix_source entries; thinking, fallback and cost with cache hits passed in $(( $(date +%s) - started ))s"
+echo "openclaw $("$openclaw" --version 2>/dev/null | head -n1) (node $(node --version)): hand-written, printed (off, high) and $nix_source entries; thinking, fallback, cost with cache hits and one session per conversation passed in $(( $(date +%s) - started ))s"

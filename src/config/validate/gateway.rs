@@ -227,6 +227,7 @@ pub(super) fn gateway_settings(
         client,
         limits: limits(&raw.limits, v),
         reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
+        sessions: super::sessions::limits(raw.sessions.as_ref(), v),
         telemetry,
         // Read once the models are (`validate/clients.rs`).
         clients: Default::default(),

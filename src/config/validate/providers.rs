@@ -172,7 +172,36 @@ pub(super) fn provider(
             dialect,
             v,
         ),
+        cache_lifetime: cache_lifetime(
+            raw.cache_lifetime_seconds.as_ref(),
+            &format!("{path}.cacheLifetimeSeconds"),
+            v,
+        ),
     })
+}
+
+/// The longest cache lifetime taken: a day (no provider keeps one longer).
+const LONGEST_CACHE_LIFETIME_SECONDS: u64 = 86_400;
+
+/// `cacheLifetimeSeconds`: how long the provider keeps a prompt's cache,
+/// a whole number of seconds from 1 to a day; about five minutes unless
+/// said.
+fn cache_lifetime(raw: Option<&Value>, path: &str, v: &mut Validator) -> Duration {
+    let Some(value) = raw else {
+        return crate::config::DEFAULT_CACHE_LIFETIME;
+    };
+    match value.as_u64() {
+        Some(seconds @ 1..=LONGEST_CACHE_LIFETIME_SECONDS) => Duration::from_secs(seconds),
+        _ => {
+            v.error(
+                path,
+                format!(
+                    "expected a whole number of seconds from 1 to {LONGEST_CACHE_LIFETIME_SECONDS}, found {value}"
+                ),
+            );
+            crate::config::DEFAULT_CACHE_LIFETIME
+        }
+    }
 }
 
 /// Kimi Coding serves at most 30 requests at once per account

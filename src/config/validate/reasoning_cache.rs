@@ -12,51 +12,17 @@ const PATH: &str = "gateway.reasoningCache";
 
 pub(super) fn limits(raw: Option<&Value>, v: &mut Validator) -> Option<Limits> {
     let defaults = Limits::default();
-    let object = match raw {
-        None | Some(Value::Bool(true)) => return Some(defaults),
-        Some(Value::Bool(false)) => return None,
-        Some(Value::Object(object)) => object,
-        Some(other) => {
-            v.error(
-                PATH,
-                format!(
-                    "expected true, false or {{maxEntries, maxBytes, maxAgeSeconds}}, found {other}"
-                ),
-            );
-            return Some(defaults);
-        }
-    };
-    let mut number = |key: &str, default: u64, max: u64| match object.get(key) {
-        None => default,
-        Some(value) => match value.as_u64() {
-            Some(n) if (1..=max).contains(&n) => n,
-            _ => {
-                v.error(
-                    format!("{PATH}.{key}"),
-                    format!("expected a whole number from 1 to {max}, found {value}"),
-                );
-                default
-            }
-        },
-    };
-    let limits = Limits {
-        max_entries: number("maxEntries", defaults.max_entries as u64, 10_000_000) as usize,
-        max_bytes: number("maxBytes", defaults.max_bytes as u64, 1 << 40) as usize,
-        max_age: Duration::from_secs(number(
-            "maxAgeSeconds",
-            defaults.max_age.as_secs(),
-            30 * 86_400,
-        )),
-    };
-    for key in object.keys() {
-        if !["maxEntries", "maxBytes", "maxAgeSeconds"].contains(&key.as_str()) {
-            v.error(
-                format!("{PATH}.{key}"),
-                "unknown key; expected maxEntries, maxBytes or maxAgeSeconds",
-            );
-        }
-    }
-    Some(limits)
+    let keys = [
+        ("maxEntries", defaults.max_entries as u64, 10_000_000),
+        ("maxBytes", defaults.max_bytes as u64, 1 << 40),
+        ("maxAgeSeconds", defaults.max_age.as_secs(), 30 * 86_400),
+    ];
+    let [entries, bytes, age] = super::bounds(raw, PATH, keys, v)?;
+    Some(Limits {
+        max_entries: entries as usize,
+        max_bytes: bytes as usize,
+        max_age: Duration::from_secs(age),
+    })
 }
 
 #[cfg(test)]

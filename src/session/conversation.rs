@@ -1,0 +1,434 @@
+//! A conversation's fingerprint, as facts in no API's shape: a hash of
+//! each piece of its system prompt, of each tool (with its name), and of
+//! each message in order (its role, and for an assistant turn whether it
+//! carried its reasoning). Hashed from the byte ranges the front end's
+//! reader already holds, never re-serialised; foldhash, seeded alike in
+//! every process, so a hash means the same bytes from turn to turn.
+//!
+//! [`first_change`] compares two turns of one conversation: `None` when
+//! the later extends the earlier (the provider's prefix cache holds), else
+//! what changed first ([`Break`]).
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use crate::wire::openai::ChatRequest;
+
+/// The seed every hash starts from: fixed, so that a conversation hashes
+/// the same in every process (a restart, another instance).
+const SEED: u64 = 0x636c_6177_6761_7465;
+
+/// The 64-bit hash of `pieces`, each with its length (so `["ab", "c"]` is
+/// not `["a", "bc"]`).
+pub fn hash<'p>(pieces: impl IntoIterator<Item = &'p [u8]>) -> u64 {
+    let mut hasher = foldhash::fast::FixedState::with_seed(SEED).build_hasher();
+    for piece in pieces {
+        hasher.write_usize(piece.len());
+        hasher.write(piece);
+    }
+    hasher.finish()
+}
+
+/// One tool: its name and a hash of its whole definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tool {
+    pub name: Arc<str>,
+    pub hash: u64,
+}
+
+/// One message: its role, a hash of its bytes without its reasoning, and
+/// whether it carried reasoning (an assistant turn's thinking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub hash: u64,
+    pub reasoning: bool,
+}
+
+/// A message's role, as the comparison needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+    Tool,
+    Other,
+}
+
+/// A turn of a conversation: what the provider's prefix cache sees, in
+/// its order (system, tools, messages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation {
+    /// Each piece of the system prompt (each leading system or developer
+    /// message), in order.
+    pub system: Vec<u64>,
+    /// The whole tool list's hash: equal lists are not split again.
+    pub tools: u64,
+    /// Each tool, when read ([`Conversation::tool_list`]); `None` until
+    /// the comparison needs them.
+    pub tool_list: Option<Arc<[Tool]>>,
+    /// Each message after the system prompt, in order.
+    pub messages: Vec<Message>,
+}
+
+impl Conversation {
+    /// The fingerprint of `request`, from the ranges its reader holds; the
+    /// tool list is hashed whole, not split ([`Self::tool_list`]).
+    pub fn of(request: &ChatRequest) -> Self {
+        let infos = request.messages();
+        let leading = infos
+            .iter()
+            .take_while(|m| matches!(&*m.role, "system" | "developer"))
+            .count();
+        let piece = |index: usize| {
+            hash(
+                request
+                    .message_entries(index)
+                    .filter(|(key, _)| !matches!(*key, "reasoning_content" | "reasoning"))
+                    .flat_map(|(key, value)| [key.as_bytes(), value.as_bytes()]),
+            )
+        };
+        let system = (0..leading).map(piece).collect();
+        let messages = infos[leading..]
+            .iter()
+            .enumerate()
+            .map(|(at, info)| Message {
+                role: match &*info.role {
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    "tool" => Role::Tool,
+                    _ => Role::Other,
+                },
+                hash: piece(leading + at),
+                reasoning: info.has_reasoning_content,
+            })
+            .collect();
+        Self {
+            system,
+            tools: request.raw("tools").map_or(0, |raw| hash([raw.as_bytes()])),
+            tool_list: None,
+            messages,
+        }
+    }
+
+    /// The hash of the conversation's stable start: its system prompt,
+    /// its tools and its first user message (what the turns of one
+    /// conversation share, and two conversations seldom do).
+    pub fn start(&self) -> u64 {
+        let first_user = self
+            .messages
+            .iter()
+            .find(|m| m.role == Role::User)
+            .map_or(0, |m| m.hash);
+        let numbers = self
+            .system
+            .iter()
+            .chain([&self.tools, &first_user])
+            .map(|n| n.to_le_bytes());
+        let mut hasher = foldhash::fast::FixedState::with_seed(SEED).build_hasher();
+        for bytes in numbers {
+            hasher.write(&bytes);
+        }
+        hasher.finish()
+    }
+
+    /// Each tool of `request`, split from its `tools` (read only when the
+    /// list changed, or for a new conversation).
+    pub fn tool_list(request: &ChatRequest) -> Arc<[Tool]> {
+        let Some(raw) = request.raw("tools") else {
+            return Arc::from([]);
+        };
+        let bytes = raw.as_bytes();
+        crate::format::scan::element_ranges(bytes)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|range| {
+                let text = &raw[range];
+                Tool {
+                    name: tool_name(text).unwrap_or_else(|| Arc::from("?")),
+                    hash: hash([text.as_bytes()]),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A tool definition's name: `function.name` (chat) or `name`.
+fn tool_name(definition: &str) -> Option<Arc<str>> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        name: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        function: Option<Function<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Function<'a> {
+        #[serde(borrow)]
+        name: Option<std::borrow::Cow<'a, str>>,
+    }
+    let named: Named = serde_json::from_str(definition).ok()?;
+    let name = named.function.and_then(|f| f.name).or(named.name)?;
+    // A name is the client's text: bounded and printable, for a log line.
+    let shown: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    Some(Arc::from(shown))
+}
+
+/// What changed first between two turns of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Break {
+    /// The system prompt.
+    System,
+    /// The tool list: a tool added, removed or changed (by name), or the
+    /// order.
+    Tools(ToolChange),
+    /// Message `index` (after the system prompt) rewritten, or the
+    /// conversation cut before it (a compaction).
+    Messages { index: usize },
+    /// Message `index`, an assistant turn, replayed without the reasoning
+    /// it carried; `restored` when the reasoning cache gave it back.
+    Reasoning { index: usize, restored: bool },
+    /// The prefix was extended, but the provider read little of it from
+    /// its cache: another target answered than the last turn's.
+    Moved,
+    /// The prefix was extended, but the conversation was idle longer than
+    /// the provider keeps its cache.
+    Expired,
+}
+
+/// How a tool list changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChange {
+    Added(Arc<str>),
+    Removed(Arc<str>),
+    Changed(Arc<str>),
+    /// The same tools in another order, or not known tool by tool.
+    Reordered,
+}
+
+impl Break {
+    /// The cause's label (the metric's `cause`).
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Break::System => "system",
+            Break::Tools(_) => "tools",
+            Break::Messages { .. } => "messages",
+            Break::Reasoning { .. } => "reasoning",
+            Break::Moved => "moved",
+            Break::Expired => "expired",
+        }
+    }
+
+    /// Every cause's label, in order.
+    pub const CAUSES: [&'static str; 6] = [
+        "system",
+        "tools",
+        "messages",
+        "reasoning",
+        "moved",
+        "expired",
+    ];
+}
+
+impl std::fmt::Display for Break {
+    /// The cause and what it names: `tools: added read_file`,
+    /// `messages: rewritten at 3`, `reasoning: dropped at 1, not restored`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Break::Tools(ToolChange::Added(name)) => write!(f, "tools: added {name}"),
+            Break::Tools(ToolChange::Removed(name)) => write!(f, "tools: removed {name}"),
+            Break::Tools(ToolChange::Changed(name)) => write!(f, "tools: changed {name}"),
+            Break::Tools(ToolChange::Reordered) => write!(f, "tools: reordered"),
+            Break::Messages { index } => write!(f, "messages: rewritten at {index}"),
+            Break::Reasoning { index, restored } => {
+                let given = if *restored {
+                    "restored by the reasoning cache"
+                } else {
+                    "not restored"
+                };
+                write!(f, "reasoning: dropped at {index}, {given}")
+            }
+            other => f.write_str(other.cause()),
+        }
+    }
+}
+
+/// What changed first from `before` to `after`, or `None` when `after`
+/// extends `before` (or repeats it). `restored` says whether the reasoning
+/// cache gave back the reasoning of message `index` of `after`.
+pub fn first_change(
+    before: &Conversation,
+    after: &Conversation,
+    restored: impl Fn(usize) -> bool,
+) -> Option<Break> {
+    if before.system != after.system {
+        return Some(Break::System);
+    }
+    if before.tools != after.tools {
+        return Some(Break::Tools(tool_change(
+            before.tool_list.as_deref(),
+            after.tool_list.as_deref(),
+        )));
+    }
+    for (index, old) in before.messages.iter().enumerate() {
+        let Some(new) = after.messages.get(index) else {
+            return Some(Break::Messages { index });
+        };
+        if old.role != new.role || old.hash != new.hash {
+            return Some(Break::Messages { index });
+        }
+        if old.reasoning && !new.reasoning {
+            return Some(Break::Reasoning {
+                index,
+                restored: restored(index),
+            });
+        }
+    }
+    None
+}
+
+/// The first difference between two tool lists, by name.
+fn tool_change(before: Option<&[Tool]>, after: Option<&[Tool]>) -> ToolChange {
+    let (Some(before), Some(after)) = (before, after) else {
+        return ToolChange::Reordered;
+    };
+    let named = |list: &[Tool], name: &str| list.iter().find(|t| &*t.name == name).cloned();
+    if let Some(added) = after.iter().find(|t| named(before, &t.name).is_none()) {
+        return ToolChange::Added(added.name.clone());
+    }
+    if let Some(removed) = before.iter().find(|t| named(after, &t.name).is_none()) {
+        return ToolChange::Removed(removed.name.clone());
+    }
+    match after
+        .iter()
+        .find(|t| named(before, &t.name).is_some_and(|old| old.hash != t.hash))
+    {
+        Some(changed) => ToolChange::Changed(changed.name.clone()),
+        None => ToolChange::Reordered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn turn(body: Value) -> Conversation {
+        let request = ChatRequest::parse(serde_json::to_vec(&body).unwrap()).unwrap();
+        let mut conversation = Conversation::of(&request);
+        conversation.tool_list = Some(Conversation::tool_list(&request));
+        conversation
+    }
+
+    fn tool(name: &str, description: &str) -> Value {
+        json!({"type": "function", "function": {"name": name, "description": description, "parameters": {}}})
+    }
+
+    fn body(tools: Vec<Value>, messages: Vec<Value>) -> Value {
+        let mut all = vec![json!({"role": "system", "content": "Be brief."})];
+        all.extend(messages);
+        json!({"model": "m", "tools": tools, "messages": all})
+    }
+
+    fn user(text: &str) -> Value {
+        json!({"role": "user", "content": text})
+    }
+
+    fn assistant(text: &str, reasoning: Option<&str>) -> Value {
+        let mut message = json!({"role": "assistant", "content": text});
+        if let Some(r) = reasoning {
+            message["reasoning_content"] = json!(r);
+        }
+        message
+    }
+
+    #[test]
+    fn a_turn_that_appends_extends_and_each_change_is_named_first() {
+        let tools = || vec![tool("read", "Reads."), tool("write", "Writes.")];
+        let one = turn(body(tools(), vec![user("hi")]));
+        let two = turn(body(
+            tools(),
+            vec![user("hi"), assistant("yes", Some("hmm")), user("more")],
+        ));
+        assert_eq!(first_change(&one, &two, |_| false), None);
+        assert_eq!(first_change(&two, &two, |_| false), None);
+
+        let mut system = body(tools(), vec![user("hi")]);
+        system["messages"][0]["content"] = json!("Be long.");
+        assert_eq!(
+            first_change(&one, &turn(system), |_| false),
+            Some(Break::System)
+        );
+
+        let cases = [
+            (
+                vec![
+                    tool("read", "Reads."),
+                    tool("write", "Writes."),
+                    tool("grep", ""),
+                ],
+                "tools: added grep",
+            ),
+            (vec![tool("read", "Reads.")], "tools: removed write"),
+            (
+                vec![tool("read", "Reads files."), tool("write", "Writes.")],
+                "tools: changed read",
+            ),
+            (
+                vec![tool("write", "Writes."), tool("read", "Reads.")],
+                "tools: reordered",
+            ),
+        ];
+        for (tools, expected) in cases {
+            let got = first_change(&one, &turn(body(tools, vec![user("hi")])), |_| false);
+            assert_eq!(got.unwrap().to_string(), expected);
+        }
+
+        let three = |second: Value| {
+            turn(body(
+                tools(),
+                vec![user("hi"), second, user("more"), assistant("ok", None)],
+            ))
+        };
+        let before = three(assistant("yes", Some("hmm")));
+        let rewritten = three(assistant("no", Some("hmm")));
+        assert_eq!(
+            first_change(&before, &rewritten, |_| false),
+            Some(Break::Messages { index: 1 })
+        );
+        let dropped = three(assistant("yes", None));
+        assert_eq!(
+            first_change(&before, &dropped, |_| false)
+                .unwrap()
+                .to_string(),
+            "reasoning: dropped at 1, not restored"
+        );
+        assert_eq!(
+            first_change(&before, &dropped, |index| index == 1),
+            Some(Break::Reasoning {
+                index: 1,
+                restored: true
+            })
+        );
+        // Cut short, as a compaction does: the first message it lost.
+        let cut = turn(body(tools(), vec![user("hi")]));
+        assert_eq!(
+            first_change(&before, &cut, |_| false),
+            Some(Break::Messages { index: 1 })
+        );
+    }
+
+    #[test]
+    fn the_start_is_shared_by_the_turns_of_a_conversation_only() {
+        let one = turn(body(vec![], vec![user("hi")]));
+        let two = turn(body(
+            vec![],
+            vec![user("hi"), assistant("yes", None), user("go")],
+        ));
+        let other = turn(body(vec![], vec![user("hello")]));
+        assert_eq!(one.start(), two.start());
+        assert_ne!(one.start(), other.start());
+        // Lengths are hashed: the pieces cannot slide into each other.
+        assert_ne!(hash([&b"ab"[..], b"c"]), hash([&b"a"[..], b"bc"]));
+    }
+}
