@@ -36,6 +36,49 @@ struct Health {
     last_success: Option<SystemTime>,
     /// Failures by class since start (or since the target appeared).
     failures: BTreeMap<Class, u64>,
+    recent: Recent,
+}
+
+/// What the last attempts on a target showed, as moving averages (each
+/// new attempt weighs [`RECENT_WEIGHT`]): what placement weighs targets by.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Recent {
+    /// Until the first event of an answer; `None` before the first one.
+    pub first_event: Option<Duration>,
+    /// The share of attempts that failed against the target.
+    pub failing: f64,
+    /// The share of attempts refused for the rate (429).
+    pub rate_limited: f64,
+    /// Cooling down or its probe out: requests skip it now.
+    pub cooling: bool,
+}
+
+/// How much the latest attempt weighs in [`Recent`]'s averages: about the
+/// last ten count.
+const RECENT_WEIGHT: f64 = 0.2;
+
+impl Recent {
+    fn answered(&mut self, first_event: Option<Duration>) {
+        self.failing *= 1.0 - RECENT_WEIGHT;
+        self.rate_limited *= 1.0 - RECENT_WEIGHT;
+        if let Some(took) = first_event {
+            self.first_event = Some(match self.first_event {
+                Some(before) => before.mul_f64(1.0 - RECENT_WEIGHT) + took.mul_f64(RECENT_WEIGHT),
+                None => took,
+            });
+        }
+    }
+
+    fn failed(&mut self, class: Class) {
+        let average = |value: &mut f64, hit: bool| {
+            *value = *value * (1.0 - RECENT_WEIGHT) + if hit { RECENT_WEIGHT } else { 0.0 };
+        };
+        average(&mut self.rate_limited, class == Class::RateLimited);
+        average(
+            &mut self.failing,
+            class.counts_against_target() && class != Class::RateLimited,
+        );
+    }
 }
 
 /// Why a target is not tried now.
@@ -54,6 +97,8 @@ pub struct Permit<'a> {
     cooldowns: &'a Cooldowns,
     model_ref: ModelRef,
     probe: bool,
+    /// Until the answer's first event, when it came.
+    first_event: Option<Duration>,
 }
 
 impl Cooldowns {
@@ -88,6 +133,7 @@ impl Cooldowns {
                 cooldowns: self,
                 model_ref: model_ref.clone(),
                 probe,
+                first_event: None,
             })
         })
     }
@@ -99,6 +145,7 @@ impl Cooldowns {
             cooldowns: self,
             model_ref: model_ref.clone(),
             probe: false,
+            first_event: None,
         }
     }
 
@@ -109,6 +156,7 @@ impl Cooldowns {
         self.with(|targets| {
             let health = targets.entry(model_ref.clone()).or_default();
             *health.failures.entry(class).or_default() += 1;
+            health.recent.failed(class);
             if !class.counts_against_target() {
                 return;
             }
@@ -119,6 +167,27 @@ impl Cooldowns {
             health.last_error = None;
             if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
                 health.open_until = Some(now + cooldown);
+            }
+        });
+    }
+
+    /// What the last attempts showed of each of `refs`, in order, under
+    /// one lock: `each` is called once per ref.
+    pub fn recent<'r>(
+        &self,
+        refs: impl Iterator<Item = &'r ModelRef>,
+        now: Instant,
+        mut each: impl FnMut(Recent),
+    ) {
+        self.with(|targets| {
+            for model_ref in refs {
+                let recent = targets
+                    .get(model_ref)
+                    .map_or_else(Recent::default, |h| Recent {
+                        cooling: h.probing || h.open_until.is_some_and(|until| now < until),
+                        ..h.recent
+                    });
+                each(recent);
             }
         });
     }
@@ -275,6 +344,12 @@ impl Permit<'_> {
         self.probe
     }
 
+    /// The answer's first event came `after` the attempt started.
+    pub fn took(mut self, after: Duration) -> Self {
+        self.first_event = Some(after);
+        self
+    }
+
     /// The answer started streaming to the client: the cooldown (if this
     /// was the probe) closes, but the failure count stands until the stream
     /// completes ([`LateFailures::completed`]) or breaks.
@@ -282,6 +357,7 @@ impl Permit<'_> {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
             health.open_until = None;
+            health.recent.answered(self.first_event);
         });
     }
 
@@ -289,6 +365,7 @@ impl Permit<'_> {
     pub fn succeeded(self) {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
+            health.recent.answered(self.first_event);
             health.consecutive = 0;
             health.open_until = None;
             health.last_success = Some(SystemTime::now());
@@ -307,6 +384,7 @@ impl Permit<'_> {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
             *health.failures.entry(class).or_default() += 1;
+            health.recent.failed(class);
             if !class.counts_against_target() {
                 return None;
             }

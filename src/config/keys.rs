@@ -83,6 +83,7 @@ const PROVIDER: Shape = Shape::Object(&[
     ("models", Shape::ListOf(&MODEL)),
     ("quota", Shape::Leaf),
     ("maxConcurrent", Shape::Leaf),
+    ("promptCacheSeconds", Shape::Leaf),
 ]);
 
 const ROOT: Shape = Shape::Object(&[

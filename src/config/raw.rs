@@ -141,6 +141,8 @@ pub struct RawProvider {
     pub quota: Option<Value>,
     /// A number of requests, `false`, or `{requests, waitSeconds}`.
     pub max_concurrent: Option<Value>,
+    /// How long the provider keeps a conversation's prompt cache.
+    pub prompt_cache_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -231,10 +233,28 @@ pub struct RawAgentDefaults {
 pub enum RawModelChoice {
     Ref(String),
     Chain {
-        primary: Option<String>,
+        primary: Option<RawPlace>,
         #[serde(default)]
-        fallbacks: Vec<String>,
+        fallbacks: Vec<RawPlace>,
     },
+}
+
+/// One place of the chain: a ref, or a pool of equivalent refs (a list).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawPlace {
+    Ref(String),
+    Pool(Vec<String>),
+}
+
+impl RawPlace {
+    /// The refs as written, one for a plain ref.
+    pub fn refs(&self) -> &[String] {
+        match self {
+            RawPlace::Ref(text) => std::slice::from_ref(text),
+            RawPlace::Pool(refs) => refs,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

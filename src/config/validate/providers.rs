@@ -172,7 +172,38 @@ pub(super) fn provider(
             dialect,
             v,
         ),
+        prompt_cache: prompt_cache(
+            raw.prompt_cache_seconds,
+            &format!("{path}.promptCacheSeconds"),
+            v,
+        ),
     })
+}
+
+/// How long a provider keeps a conversation's prompt cache unless
+/// `promptCacheSeconds` says: Kimi's lasts about five minutes.
+const DEFAULT_PROMPT_CACHE: Duration = Duration::from_secs(300);
+/// A cache kept longer than a day is a typo (milliseconds for seconds).
+const LONGEST_PROMPT_CACHE_SECONDS: f64 = 86_400.0;
+
+/// `promptCacheSeconds`: from 0 (no cache: a session is placed afresh at
+/// each turn) to a day.
+fn prompt_cache(raw: Option<f64>, path: &str, v: &mut Validator) -> Duration {
+    match raw {
+        None => DEFAULT_PROMPT_CACHE,
+        Some(seconds) if (0.0..=LONGEST_PROMPT_CACHE_SECONDS).contains(&seconds) => {
+            Duration::from_secs_f64(seconds)
+        }
+        Some(seconds) => {
+            v.error(
+                path,
+                format!(
+                    "expected seconds from 0 to {LONGEST_PROMPT_CACHE_SECONDS}, found {seconds:?}"
+                ),
+            );
+            DEFAULT_PROMPT_CACHE
+        }
+    }
 }
 
 /// Kimi Coding serves at most 30 requests at once per account
