@@ -158,6 +158,17 @@ impl Gateway {
         self
     }
 
+    /// The gateway agreeing on new sessions' placements with the others on
+    /// `shared`'s store.
+    pub fn with_shared_placements(
+        mut self,
+        shared: Arc<crate::ledger::placements::SharedPlacements>,
+    ) -> Self {
+        shared.start();
+        self.placements.share(shared);
+        self
+    }
+
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
     }
@@ -364,9 +375,10 @@ impl Gateway {
             let readings = Readings {
                 cooldowns: &self.cooldowns,
                 quotas: &self.quotas,
+                pools: &config.routing.pools,
             };
-            self.placements
-                .order(chain, session, &readings, std::time::Instant::now());
+            let now = std::time::Instant::now();
+            self.placements.order(chain, session, &readings, now).await;
         }
         let upstream = self.upstream.load_full();
         let no_budgets = crate::config::ledger::Budgets::default();

@@ -25,7 +25,8 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use super::cooldown::{Cooldowns, Recent};
-use crate::config::{Cost, MAX_POOL, ModelRef, Target};
+use crate::config::{Cost, MAX_POOL, ModelRef, Pool, Target};
+use crate::ledger::placements::SharedPlacements;
 use crate::quota::Quotas;
 
 /// The turn whose cost is expected: a coding agent's, which re-sends a
@@ -177,6 +178,14 @@ pub fn draw(weighed: &[Weighed], uniform: f64) -> usize {
     last
 }
 
+/// A pool member chosen for a request.
+enum Placing {
+    /// The session's, while its cache is warm.
+    Kept(usize),
+    /// Drawn: a new session, or a request without one.
+    New(usize),
+}
+
 /// A session's place in one pool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -197,6 +206,9 @@ struct Placed {
 pub struct Placements {
     sticky: Mutex<HashMap<Key, Placed>>,
     max: usize,
+    /// Where gateways on one PostgreSQL store agree on a new session's
+    /// placement (`ledger.store`).
+    shared: Option<Arc<SharedPlacements>>,
 }
 
 impl Default for Placements {
@@ -206,10 +218,11 @@ impl Default for Placements {
 }
 
 /// Where [`Placements::order`] finds what it weighs: the targets' health
-/// and their accounts' quotas.
+/// and their accounts' quotas; and the config's pools.
 pub struct Readings<'a> {
     pub cooldowns: &'a Cooldowns,
     pub quotas: &'a Quotas,
+    pub pools: &'a [Pool],
 }
 
 impl Placements {
@@ -218,7 +231,14 @@ impl Placements {
         Self {
             sticky: Mutex::default(),
             max: max.max(1),
+            shared: None,
         }
+    }
+
+    /// New sessions' placements agreed through `shared` with the other
+    /// gateways on its store.
+    pub fn share(&mut self, shared: Arc<SharedPlacements>) {
+        self.shared = Some(shared);
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<Key, Placed>) -> T) -> T {
@@ -227,8 +247,9 @@ impl Placements {
 
     /// Puts the placed member of each pool of `chain` first among its
     /// pool's members (the others keep their order): the session's
-    /// target while its cache is warm, else one drawn by [`weigh`].
-    pub fn order(
+    /// target while its cache is warm, else one drawn by [`weigh`] (or,
+    /// with a shared store, the one the first gateway drew).
+    pub async fn order(
         &self,
         chain: &mut [Target],
         session: Option<&Arc<str>>,
@@ -246,14 +267,57 @@ impl Placements {
                 .take_while(|t| t.pool == Some(pool))
                 .count();
             let run = &mut chain[start..start + len];
-            let chosen = self.place(run, pool, session, readings, now);
+            let chosen = match self.place(run, pool, session, readings, now) {
+                Placing::Kept(index) => index,
+                Placing::New(index) => match session {
+                    Some(session) => {
+                        let index = self.agree(run, index, session, pool, readings).await;
+                        let key = Key {
+                            session: session.clone(),
+                            pool,
+                        };
+                        self.stick(key, &run[index], now);
+                        index
+                    }
+                    None => index,
+                },
+            };
             run[..=chosen].rotate_right(1);
             start += len;
         }
     }
 
+    /// The member of `run` the gateways agree on for a new session, where
+    /// this one drew `drawn`: the first gateway's, read from the shared
+    /// store within its deadline; else `drawn`.
+    async fn agree(
+        &self,
+        run: &[Target],
+        drawn: usize,
+        session: &Arc<str>,
+        pool: usize,
+        readings: &Readings<'_>,
+    ) -> usize {
+        let (Some(shared), Some(members)) = (&self.shared, readings.pools.get(pool)) else {
+            return drawn;
+        };
+        let pool_key: Vec<&str> = members.members.iter().map(ModelRef::as_str).collect();
+        let target = &run[drawn];
+        let agreed = shared
+            .claim(
+                session,
+                &pool_key.join(" "),
+                target.model_ref.as_str(),
+                target.provider.prompt_cache,
+            )
+            .await;
+        agreed
+            .and_then(|agreed| run.iter().position(|t| t.model_ref.as_str() == agreed))
+            .unwrap_or(drawn)
+    }
+
     /// The index in `run` (the members of `pool` in a chain) of the one
-    /// the request goes to first.
+    /// the request goes to first: kept for its session, or drawn.
     fn place(
         &self,
         run: &[Target],
@@ -261,20 +325,20 @@ impl Placements {
         session: Option<&Arc<str>>,
         readings: &Readings<'_>,
         now: Instant,
-    ) -> usize {
-        let key = session.map(|session| Key {
-            session: session.clone(),
-            pool,
-        });
-        if let Some(key) = &key {
+    ) -> Placing {
+        if let Some(session) = session {
+            let key = Key {
+                session: session.clone(),
+                pool,
+            };
             let kept = self.with(|sticky| {
-                let placed = sticky.get_mut(key).filter(|p| now < p.warm_until)?;
+                let placed = sticky.get_mut(&key).filter(|p| now < p.warm_until)?;
                 let index = run.iter().position(|t| t.model_ref == placed.target)?;
                 placed.warm_until = now + run[index].provider.prompt_cache;
                 Some(index)
             });
             if let Some(index) = kept {
-                return index;
+                return Placing::Kept(index);
             }
         }
         let run = &run[..run.len().min(MAX_POOL)];
@@ -294,11 +358,7 @@ impl Placements {
             member.quota = readings.quotas.pressure(&target.provider, wall);
         }
         weigh(&members[..run.len()], &mut weighed[..run.len()]);
-        let chosen = draw(&weighed[..run.len()], fastrand::f64());
-        if let Some(key) = key {
-            self.stick(key, &run[chosen], now);
-        }
-        chosen
+        Placing::New(draw(&weighed[..run.len()], fastrand::f64()))
     }
 
     /// The request of `session` was answered by `target`: when the chain
