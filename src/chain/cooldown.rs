@@ -49,6 +49,9 @@ pub struct Recent {
     pub failing: f64,
     /// The share of attempts refused for the rate (429).
     pub rate_limited: f64,
+    /// Output tokens a second after the first event, over whole streams
+    /// that reported their usage; `None` before the first one.
+    pub decode_per_second: Option<f64>,
     /// Cooling down or its probe out: requests skip it now.
     pub cooling: bool,
 }
@@ -67,6 +70,18 @@ impl Recent {
                 None => took,
             });
         }
+    }
+
+    fn decoded(&mut self, tokens: u64, took: Duration) {
+        // Too short to time, or too few tokens to say a speed.
+        if tokens < 16 || took < Duration::from_millis(10) {
+            return;
+        }
+        let speed = tokens as f64 / took.as_secs_f64();
+        self.decode_per_second = Some(match self.decode_per_second {
+            Some(before) => before * (1.0 - RECENT_WEIGHT) + speed * RECENT_WEIGHT,
+            None => speed,
+        });
     }
 
     fn failed(&mut self, class: Class) {
@@ -268,11 +283,14 @@ fn first_line(error: &str) -> Arc<str> {
     }
 }
 
-/// Lets whoever relays a started answer report that it broke later.
+/// Lets whoever relays a started answer report that it broke later, or
+/// how fast it came.
 #[derive(Clone)]
 pub struct LateFailures {
     cooldowns: Arc<Cooldowns>,
     model_ref: ModelRef,
+    /// When the answer's first event was in hand.
+    started: Instant,
 }
 
 impl LateFailures {
@@ -280,6 +298,7 @@ impl LateFailures {
         Self {
             cooldowns,
             model_ref,
+            started: Instant::now(),
         }
     }
 
@@ -288,10 +307,15 @@ impl LateFailures {
             .record_late_failure(&self.model_ref, class, Instant::now());
     }
 
-    /// The stream ended with `[DONE]`: the target is healthy again.
-    pub fn completed(&self) {
+    /// The stream ended with `[DONE]`, having reported `output` tokens:
+    /// the target is healthy again, and decoded that fast.
+    pub fn completed(&self, output: Option<u64>) {
+        let took = self.started.elapsed();
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
+            if let Some(tokens) = output {
+                health.recent.decoded(tokens, took);
+            }
             health.consecutive = 0;
             health.open_until = None;
             health.last_success = Some(SystemTime::now());
@@ -428,6 +452,36 @@ mod tests {
     }
 
     #[test]
+    fn recent_attempts_are_averaged_for_placement() {
+        let mut recent = Recent::default();
+        recent.failed(Class::RateLimited);
+        recent.failed(Class::Timeout);
+        // A request's own fault says nothing of the target.
+        recent.failed(Class::BadRequest);
+        assert!((recent.rate_limited - 0.2 * 0.8 * 0.8).abs() < 1e-12);
+        assert!((recent.failing - 0.2 * 0.8).abs() < 1e-12);
+        recent.answered(Some(Duration::from_secs(2)));
+        recent.answered(Some(Duration::from_secs(1)));
+        assert_eq!(recent.first_event, Some(Duration::from_millis(1800)));
+        assert!((recent.failing - 0.2 * 0.8 * 0.8 * 0.8).abs() < 1e-12);
+        recent.decoded(1000, Duration::from_secs(2));
+        recent.decoded(8, Duration::from_secs(2));
+        assert_eq!(recent.decode_per_second, Some(500.0));
+
+        let cooldowns = Cooldowns::default();
+        let now = Instant::now();
+        let permit = cooldowns.admit(&target(), now).unwrap();
+        permit.took(Duration::from_millis(300)).started();
+        let mut seen = Vec::new();
+        cooldowns.recent([target(), ModelRef::new("q", "m")].iter(), now, |r| {
+            seen.push(r)
+        });
+        assert_eq!(seen[0].first_event, Some(Duration::from_millis(300)));
+        assert!(!seen[0].cooling);
+        assert_eq!(seen[1], Recent::default());
+    }
+
+    #[test]
     fn two_timeouts_open_a_cooldown_then_one_probe_closes_it() {
         let cooldowns = Cooldowns::default();
         let t0 = Instant::now();
@@ -502,7 +556,7 @@ mod tests {
         for _ in 0..3 {
             cooldowns.admit(&other, now).unwrap().started();
             late.report(Class::Timeout);
-            late.completed();
+            late.completed(None);
         }
         assert!(cooldowns.admit(&other, now).is_ok());
     }

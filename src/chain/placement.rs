@@ -41,7 +41,8 @@ const FLOOR_USD: f64 = 0.002;
 /// The share of new sessions drawn evenly among the available members,
 /// whatever they cost: none is starved.
 pub const FLOOR_SHARE: f64 = 0.3;
-/// A first event this many seconds late doubles a target's cost.
+/// A turn this many seconds long (to the first event, then the turn's
+/// output at the target's decode speed) doubles a target's cost.
 const SECONDS_TO_DOUBLE: f64 = 10.0;
 /// Failures and 429s count up to this share (a target failing at 90% is
 /// ten times as dear).
@@ -67,7 +68,8 @@ pub struct Weighed {
     /// The turn's price in USD; `None` when the model has no price (it is
     /// then weighed as the dearest member that has one).
     pub turn_usd: Option<f64>,
-    /// From its time to a first event: 1 for none measured.
+    /// From its time to a first event and its decode speed (the seconds a
+    /// turn takes): 1 for none measured.
     pub speed: f64,
     /// From its recent failures and 429s: the attempts a turn expects.
     pub reliability: f64,
@@ -108,11 +110,12 @@ pub fn weigh(members: &[Member], out: &mut [Weighed]) {
     let mut available = 0usize;
     for (member, weighed) in members.iter().zip(out.iter_mut()) {
         let turn = member.cost.as_ref().map(turn_usd);
-        let speed = 1.0
-            + member
-                .recent
-                .first_event
-                .map_or(0.0, |d| d.as_secs_f64() / SECONDS_TO_DOUBLE);
+        let recent = &member.recent;
+        let first_event = recent.first_event.map_or(0.0, |d| d.as_secs_f64());
+        let decoding = recent
+            .decode_per_second
+            .map_or(0.0, |speed| TURN_OUTPUT_TOKENS / speed.max(1.0));
+        let speed = 1.0 + (first_event + decoding) / SECONDS_TO_DOUBLE;
         let failing = (member.recent.failing + member.recent.rate_limited).min(MOST_FAILING);
         let reliability = 1.0 / (1.0 - failing);
         let quota = member.quota.unwrap_or(1.0);
@@ -158,7 +161,7 @@ pub fn weigh_by_price(run: &[Target]) -> Vec<Weighed> {
 }
 
 /// How a new session is placed, in words for `explain` and the docs.
-pub const HOW: &str = "a new session is drawn among the available members: 30% evenly, 70% by the inverse square of each one's expected USD per turn (40000 input tokens, 90% of them cache hits, and 1000 output, plus 0.002), times its speed (1 + seconds to a first event / 10), reliability (1 / (1 - recent failure and 429 share)) and quota pressure; it then stays there while that member answers and its prompt cache is warm";
+pub const HOW: &str = "a new session is drawn among the available members: 30% evenly, 70% by the inverse square of each one's expected USD per turn (40000 input tokens, 90% of them cache hits, and 1000 output, plus 0.002), times its speed (1 + (seconds to a first event + seconds to decode the 1000 tokens) / 10), reliability (1 / (1 - recent failure and 429 share)) and quota pressure; it then stays there while that member answers and its prompt cache is warm";
 
 /// The member drawn by `uniform` (in `[0, 1)`) from their chances.
 pub fn draw(weighed: &[Weighed], uniform: f64) -> usize {
@@ -485,7 +488,9 @@ mod tests {
         let base = priced(1.0, 0.2, 4.0);
         let plain = weighed(&[base])[0].expected_usd;
         let mut slow = base;
-        slow.recent.first_event = Some(Duration::from_secs(10));
+        // 4 s to the first event, then 1000 tokens at 166.7 a second.
+        slow.recent.first_event = Some(Duration::from_secs(4));
+        slow.recent.decode_per_second = Some(1000.0 / 6.0);
         let mut failing = base;
         failing.recent.failing = 0.3;
         failing.recent.rate_limited = 0.2;
