@@ -43,9 +43,14 @@ let
   modelName = types.nonEmptyStr // {
     description = "model ref (provider/model-id) or alias";
   };
+  # A place of the chain: a ref, or a list of equivalent refs (a pool, of
+  # which each session is placed on one).
+  place = types.either modelName (types.nonEmptyListOf modelName) // {
+    description = "model ref or alias, or a non-empty list of them (a pool)";
+  };
   chain = section {
-    primary = nullOr modelName "The model that answers requests that name none.";
-    fallbacks = nullOr (types.listOf modelName) "Models tried in order when the primary fails.";
+    primary = nullOr place "The model that answers requests that name none, or a pool of equivalent ones.";
+    fallbacks = nullOr (types.listOf place) "Models (or pools) tried in order when the primary fails.";
   };
 
   provider = section {

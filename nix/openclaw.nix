@@ -101,11 +101,13 @@ let
   # else the catalog's default chain, which the binary applies itself.
   written = get [ "agents" "defaults" "model" ] null;
   choice = if written == null then catalog.agents.defaults.model else written;
-  refs =
+  # A place is a ref or a pool (a list of refs): each pool's refs in turn.
+  places =
     if builtins.isString choice then
       [ choice ]
     else
       lib.optional ((choice.primary or null) != null) choice.primary ++ (choice.fallbacks or [ ]);
+  refs = lib.flatten places;
   chain = lib.unique (map (text: (resolve text).ref) refs);
 
   # The built-in provider whose catalog describes a provider's models, as

@@ -12,6 +12,7 @@ pub use crate::admission::Slot;
 use crate::admission::{Admission, Refused};
 use crate::chain::concurrency::Queues;
 use crate::chain::cooldown::Cooldowns;
+use crate::chain::placement::{Placements, Readings};
 use crate::chain::{self, Answer, Failure};
 use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
@@ -39,6 +40,9 @@ pub struct Gateway {
     cooldowns: Arc<Cooldowns>,
     /// Each capped provider's places, kept across reloads.
     queues: Queues,
+    /// Each session's target in each pool, kept across reloads (a target
+    /// no longer in its pool is placed afresh).
+    placements: Placements,
     /// Usage and spend; in memory only unless [`Self::with_ledger`] is given
     /// one with a database.
     ledger: Arc<Ledger>,
@@ -141,6 +145,7 @@ impl Gateway {
             abort: CancellationToken::new(),
             cooldowns: Arc::default(),
             queues: Queues::default(),
+            placements: Placements::default(),
             ledger: Arc::new(Ledger::in_memory()),
             quotas: Arc::default(),
             reasoning: ArcSwapOption::new(reasoning),
@@ -155,6 +160,17 @@ impl Gateway {
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
         ledger.share_rates(self.admission.clone());
         self.ledger = ledger;
+        self
+    }
+
+    /// The gateway agreeing on new sessions' placements with the others on
+    /// `shared`'s store.
+    pub fn with_shared_placements(
+        mut self,
+        shared: Arc<crate::ledger::placements::SharedPlacements>,
+    ) -> Self {
+        shared.start();
+        self.placements.share(shared);
         self
     }
 
@@ -353,18 +369,31 @@ impl Gateway {
         request: ChatRequest,
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
-        let chain = config.chain(request.model())?;
-        self.run_chain(config, &chain, request, options).await
+        let mut chain = config.chain(request.model())?;
+        self.run_chain(config, &mut chain, request, options).await
     }
 
-    /// [`Self::complete_with`] along a chain already resolved in `config`.
+    /// [`Self::complete_with`] along a chain already resolved in `config`,
+    /// each pool's members ordered for the request's session first
+    /// ([`Placements::order`]).
     pub async fn run_chain(
         &self,
         config: &Config,
-        chain: &[Target],
+        chain: &mut [Target],
         request: ChatRequest,
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
+        let session = options.session.as_ref();
+        let pooled = !config.routing.pools.is_empty();
+        if pooled {
+            let readings = Readings {
+                cooldowns: &self.cooldowns,
+                quotas: &self.quotas,
+                pools: &config.routing.pools,
+            };
+            let now = std::time::Instant::now();
+            self.placements.order(chain, session, &readings, now).await;
+        }
         let upstream = self.upstream.load_full();
         let no_budgets = crate::config::ledger::Budgets::default();
         let client_budgets = options.client.as_ref().map_or(&no_budgets, |c| &c.budgets);
@@ -384,8 +413,24 @@ impl Gateway {
             demand: options.demand.as_ref(),
             memo: &self.memos.plan,
         };
-        chain::run(&upstream, chain, request, &settings)
+        let answer = chain::run(&upstream, chain, request, &settings)
             .await
-            .map_err(CompletionError::Failed)
+            .map_err(CompletionError::Failed)?;
+        if pooled {
+            // The member the session was placed on in the pool that answered.
+            let placed = chain
+                .iter()
+                .find(|t| t.pool.is_some() && t.pool == answer.target.pool)
+                .map(|t| &t.model_ref);
+            let now = std::time::Instant::now();
+            self.placements
+                .answered(session, placed, &answer.target, now);
+        }
+        Ok(answer)
+    }
+
+    /// Where sessions are placed, for `/v1/status` and tests.
+    pub fn placements(&self) -> &Placements {
+        &self.placements
     }
 }

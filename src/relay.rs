@@ -185,6 +185,9 @@ pub fn relay(
             parts,
         };
         let mut pending = Some(first);
+        // The answer's output tokens, once its usage is read: how fast the
+        // target decoded, told with its end.
+        let mut output = None;
         loop {
             let event = match pending.take() {
                 Some(event) => event,
@@ -215,6 +218,7 @@ pub fn relay(
                 relabel.frame(&event.data)
             };
             if let Some(usage) = relabel.shaping.take_usage() {
+                output = Some(usage.output);
                 on_usage(usage);
             }
             match frame {
@@ -223,7 +227,7 @@ pub fn relay(
                 Frame::Skip => {}
                 Frame::Done => {
                     recorded.0 = Some(outcome);
-                    health.completed();
+                    health.completed(output);
                     yield Item::Done;
                     break;
                 }

@@ -1578,3 +1578,74 @@ fn a_spooled_segment_written_again_is_written_once() {
         "2"
     );
 }
+
+/// Two gateways with a pool of three providers on the cluster's database:
+/// each new session is placed once, by the first gateway it reaches, and
+/// the other puts it on the same member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_put_a_session_on_the_same_pool_member() {
+    let test = "two_gateways_put_a_session_on_the_same_pool_member";
+    let Some(cluster) = Cluster::start(test) else {
+        return;
+    };
+    let mocks = [
+        healthy_mock().await,
+        healthy_mock().await,
+        healthy_mock().await,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let providers: serde_json::Map<String, Value> = ["x", "y", "z"]
+        .iter()
+        .zip(&mocks)
+        .map(|(id, mock)| {
+            let entry = json!({"baseUrl": mock.base_url(), "apiKey": "${MOCK_KEY}",
+                "models": [{"id": "m", "cost": {"input": 1, "output": 1}}]});
+            (id.to_string(), entry)
+        })
+        .collect();
+    let config = json!({
+        "models": {"mode": "replace", "providers": providers},
+        "agents": {"defaults": {"model": {"primary": ["x/m", "y/m", "z/m"]}}},
+        "ledger": {"store": "${CLAWGATE_LEDGER_URL}"},
+    });
+    let mut gateways = Vec::new();
+    for name in ["a", "b"] {
+        let instance = Instance {
+            config: dir.path().join(format!("{name}.json")),
+            state: dir.path().join(format!("{name}-state")),
+            url: String::new(),
+        };
+        std::fs::write(&instance.config, config.to_string()).unwrap();
+        let url = cluster.url();
+        let (child, listening, log) =
+            serve_process_logged(&instance.config, &instance.env(&url)).await;
+        log.wait_for(&["session placements: shared"], Duration::from_secs(20))
+            .await;
+        gateways.push((listening, child));
+    }
+    let turn = |url: String, session: String| async move {
+        let response = reqwest::Client::new()
+            .post(format!("{url}/v1/chat/completions"))
+            .header("x-clawgate-session", session)
+            .json(&json!({"messages": user_message()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        header(&response, "x-clawgate-provider").to_string()
+    };
+    let (a, b) = (&gateways[0].0, &gateways[1].0);
+    let mut used = std::collections::BTreeSet::new();
+    for n in 0..12 {
+        // Odd sessions start on b.
+        let (first, second) = if n % 2 == 0 { (a, b) } else { (b, a) };
+        let session = format!("shared-{n}");
+        let placed = turn(first.clone(), session.clone()).await;
+        let then = turn(second.clone(), session.clone()).await;
+        assert_eq!(placed, then, "{session} moved between the gateways");
+        used.insert(placed);
+    }
+    assert!(used.len() >= 2, "{used:?}");
+    let rows = cluster.psql("SELECT count(*) FROM clawgate_placements");
+    assert_eq!(rows.trim(), "12", "{rows}");
+}

@@ -418,7 +418,7 @@ async fn a_turn_idle_past_its_providers_cache_lifetime_has_expired() {
 #[tokio::test]
 async fn a_providers_cache_lifetime_must_be_whole_seconds_within_a_day() {
     let mock = healthy_mock().await;
-    for bad in [json!(0), json!(1.5), json!("5m"), json!(86_401)] {
+    for bad in [json!(-1), json!(1.5), json!("5m"), json!(86_401)] {
         let mut entry = provider(&mock);
         entry["cacheLifetimeSeconds"] = bad.clone();
         let config = json!({"models": {"mode": "replace", "providers": {"p": entry}},
@@ -433,7 +433,7 @@ async fn a_providers_cache_lifetime_must_be_whole_seconds_within_a_day() {
         .unwrap_or_else(|| panic!("{bad} was taken"))
         .to_string();
         assert!(
-            errors.contains("models.providers.p.cacheLifetimeSeconds: expected a whole number of seconds from 1 to 86400"),
+            errors.contains("models.providers.p.cacheLifetimeSeconds: expected a whole number of seconds from 0 to 86400"),
             "{bad}: {errors}"
         );
     }

@@ -394,6 +394,33 @@ let
         }).agents.defaults.model.primary == "kimi";
     }
     {
+      name = "options: a pool (a list of refs) as primary and as a fallback";
+      ok =
+        let
+          model =
+            (accepted {
+              agents.defaults.model = {
+                primary = [
+                  "moonshot/kimi-k2.6"
+                  "openrouter/moonshotai/kimi-k2.6"
+                ];
+                fallbacks = [
+                  [
+                    "kimi/kimi-for-coding"
+                    "moonshot/kimi-k2.5"
+                  ]
+                  "openrouter/moonshotai/kimi-k2.5"
+                ];
+              };
+            }).agents.defaults.model;
+        in
+        model.primary == [
+          "moonshot/kimi-k2.6"
+          "openrouter/moonshotai/kimi-k2.6"
+        ]
+        && builtins.length model.fallbacks == 2;
+    }
+    {
       name = "options: OpenClaw's string form agents.defaults.model";
       ok = (accepted { agents.defaults.model = "kimi/kimi-for-coding"; }).agents.defaults.model == "kimi/kimi-for-coding";
     }

@@ -36,6 +36,64 @@ struct Health {
     last_success: Option<SystemTime>,
     /// Failures by class since start (or since the target appeared).
     failures: BTreeMap<Class, u64>,
+    recent: Recent,
+}
+
+/// What the last attempts on a target showed, as moving averages (each
+/// new attempt weighs [`RECENT_WEIGHT`]): what placement weighs targets by.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Recent {
+    /// Until the first event of an answer; `None` before the first one.
+    pub first_event: Option<Duration>,
+    /// The share of attempts that failed against the target.
+    pub failing: f64,
+    /// The share of attempts refused for the rate (429).
+    pub rate_limited: f64,
+    /// Output tokens a second after the first event, over whole streams
+    /// that reported their usage; `None` before the first one.
+    pub decode_per_second: Option<f64>,
+    /// Cooling down or its probe out: requests skip it now.
+    pub cooling: bool,
+}
+
+/// How much the latest attempt weighs in [`Recent`]'s averages: about the
+/// last ten count.
+const RECENT_WEIGHT: f64 = 0.2;
+
+impl Recent {
+    fn answered(&mut self, first_event: Option<Duration>) {
+        self.failing *= 1.0 - RECENT_WEIGHT;
+        self.rate_limited *= 1.0 - RECENT_WEIGHT;
+        if let Some(took) = first_event {
+            self.first_event = Some(match self.first_event {
+                Some(before) => before.mul_f64(1.0 - RECENT_WEIGHT) + took.mul_f64(RECENT_WEIGHT),
+                None => took,
+            });
+        }
+    }
+
+    fn decoded(&mut self, tokens: u64, took: Duration) {
+        // Too short to time, or too few tokens to say a speed.
+        if tokens < 16 || took < Duration::from_millis(10) {
+            return;
+        }
+        let speed = tokens as f64 / took.as_secs_f64();
+        self.decode_per_second = Some(match self.decode_per_second {
+            Some(before) => before * (1.0 - RECENT_WEIGHT) + speed * RECENT_WEIGHT,
+            None => speed,
+        });
+    }
+
+    fn failed(&mut self, class: Class) {
+        let average = |value: &mut f64, hit: bool| {
+            *value = *value * (1.0 - RECENT_WEIGHT) + if hit { RECENT_WEIGHT } else { 0.0 };
+        };
+        average(&mut self.rate_limited, class == Class::RateLimited);
+        average(
+            &mut self.failing,
+            class.counts_against_target() && class != Class::RateLimited,
+        );
+    }
 }
 
 /// Why a target is not tried now.
@@ -54,6 +112,8 @@ pub struct Permit<'a> {
     cooldowns: &'a Cooldowns,
     model_ref: ModelRef,
     probe: bool,
+    /// Until the answer's first event, when it came.
+    first_event: Option<Duration>,
 }
 
 impl Cooldowns {
@@ -88,6 +148,7 @@ impl Cooldowns {
                 cooldowns: self,
                 model_ref: model_ref.clone(),
                 probe,
+                first_event: None,
             })
         })
     }
@@ -99,6 +160,7 @@ impl Cooldowns {
             cooldowns: self,
             model_ref: model_ref.clone(),
             probe: false,
+            first_event: None,
         }
     }
 
@@ -109,6 +171,7 @@ impl Cooldowns {
         self.with(|targets| {
             let health = targets.entry(model_ref.clone()).or_default();
             *health.failures.entry(class).or_default() += 1;
+            health.recent.failed(class);
             if !class.counts_against_target() {
                 return;
             }
@@ -119,6 +182,27 @@ impl Cooldowns {
             health.last_error = None;
             if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
                 health.open_until = Some(now + cooldown);
+            }
+        });
+    }
+
+    /// What the last attempts showed of each of `refs`, in order, under
+    /// one lock: `each` is called once per ref.
+    pub fn recent<'r>(
+        &self,
+        refs: impl Iterator<Item = &'r ModelRef>,
+        now: Instant,
+        mut each: impl FnMut(Recent),
+    ) {
+        self.with(|targets| {
+            for model_ref in refs {
+                let recent = targets
+                    .get(model_ref)
+                    .map_or_else(Recent::default, |h| Recent {
+                        cooling: h.probing || h.open_until.is_some_and(|until| now < until),
+                        ..h.recent
+                    });
+                each(recent);
             }
         });
     }
@@ -199,11 +283,14 @@ fn first_line(error: &str) -> Arc<str> {
     }
 }
 
-/// Lets whoever relays a started answer report that it broke later.
+/// Lets whoever relays a started answer report that it broke later, or
+/// how fast it came.
 #[derive(Clone)]
 pub struct LateFailures {
     cooldowns: Arc<Cooldowns>,
     model_ref: ModelRef,
+    /// When the answer's first event was in hand.
+    started: Instant,
 }
 
 impl LateFailures {
@@ -211,6 +298,7 @@ impl LateFailures {
         Self {
             cooldowns,
             model_ref,
+            started: Instant::now(),
         }
     }
 
@@ -219,10 +307,15 @@ impl LateFailures {
             .record_late_failure(&self.model_ref, class, Instant::now());
     }
 
-    /// The stream ended with `[DONE]`: the target is healthy again.
-    pub fn completed(&self) {
+    /// The stream ended with `[DONE]`, having reported `output` tokens:
+    /// the target is healthy again, and decoded that fast.
+    pub fn completed(&self, output: Option<u64>) {
+        let took = self.started.elapsed();
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
+            if let Some(tokens) = output {
+                health.recent.decoded(tokens, took);
+            }
             health.consecutive = 0;
             health.open_until = None;
             health.last_success = Some(SystemTime::now());
@@ -275,6 +368,12 @@ impl Permit<'_> {
         self.probe
     }
 
+    /// The answer's first event came `after` the attempt started.
+    pub fn took(mut self, after: Duration) -> Self {
+        self.first_event = Some(after);
+        self
+    }
+
     /// The answer started streaming to the client: the cooldown (if this
     /// was the probe) closes, but the failure count stands until the stream
     /// completes ([`LateFailures::completed`]) or breaks.
@@ -282,6 +381,7 @@ impl Permit<'_> {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
             health.open_until = None;
+            health.recent.answered(self.first_event);
         });
     }
 
@@ -289,6 +389,7 @@ impl Permit<'_> {
     pub fn succeeded(self) {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
+            health.recent.answered(self.first_event);
             health.consecutive = 0;
             health.open_until = None;
             health.last_success = Some(SystemTime::now());
@@ -307,6 +408,7 @@ impl Permit<'_> {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
             *health.failures.entry(class).or_default() += 1;
+            health.recent.failed(class);
             if !class.counts_against_target() {
                 return None;
             }
@@ -347,6 +449,36 @@ mod tests {
 
     fn target() -> ModelRef {
         ModelRef::new("p", "m")
+    }
+
+    #[test]
+    fn recent_attempts_are_averaged_for_placement() {
+        let mut recent = Recent::default();
+        recent.failed(Class::RateLimited);
+        recent.failed(Class::Timeout);
+        // A request's own fault says nothing of the target.
+        recent.failed(Class::BadRequest);
+        assert!((recent.rate_limited - 0.2 * 0.8 * 0.8).abs() < 1e-12);
+        assert!((recent.failing - 0.2 * 0.8).abs() < 1e-12);
+        recent.answered(Some(Duration::from_secs(2)));
+        recent.answered(Some(Duration::from_secs(1)));
+        assert_eq!(recent.first_event, Some(Duration::from_millis(1800)));
+        assert!((recent.failing - 0.2 * 0.8 * 0.8 * 0.8).abs() < 1e-12);
+        recent.decoded(1000, Duration::from_secs(2));
+        recent.decoded(8, Duration::from_secs(2));
+        assert_eq!(recent.decode_per_second, Some(500.0));
+
+        let cooldowns = Cooldowns::default();
+        let now = Instant::now();
+        let permit = cooldowns.admit(&target(), now).unwrap();
+        permit.took(Duration::from_millis(300)).started();
+        let mut seen = Vec::new();
+        cooldowns.recent([target(), ModelRef::new("q", "m")].iter(), now, |r| {
+            seen.push(r)
+        });
+        assert_eq!(seen[0].first_event, Some(Duration::from_millis(300)));
+        assert!(!seen[0].cooling);
+        assert_eq!(seen[1], Recent::default());
     }
 
     #[test]
@@ -424,7 +556,7 @@ mod tests {
         for _ in 0..3 {
             cooldowns.admit(&other, now).unwrap().started();
             late.report(Class::Timeout);
-            late.completed();
+            late.completed(None);
         }
         assert!(cooldowns.admit(&other, now).is_ok());
     }

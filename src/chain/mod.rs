@@ -12,6 +12,7 @@
 pub mod assemble;
 pub mod concurrency;
 pub mod cooldown;
+pub mod placement;
 pub mod policy;
 
 use std::sync::Arc;
@@ -501,7 +502,8 @@ async fn try_target(
             Ok(reply) => {
                 match reply {
                     Reply::Complete { .. } => permit.succeeded(),
-                    Reply::Stream { .. } => permit.started(),
+                    // For a stream, the latency is its first event's.
+                    Reply::Stream { .. } => permit.took(latency).started(),
                 }
                 metrics::attempt(provider, model, "ok", latency);
                 // The access line says who answered; this is for debugging.

@@ -23,6 +23,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde_json::{Value, json};
 
 use super::{CliError, SourceArgs, print_json, report};
+use crate::chain::placement;
 use crate::config::{ApiKey, Config, Secrets};
 use crate::http::{self, Front};
 use crate::ops::redact::escape_controls;
@@ -87,7 +88,7 @@ fn read_body(file: Option<&PathBuf>) -> Result<Bytes, CliError> {
 }
 
 /// What the running gateway decides and `explain` cannot see.
-const NOT_KNOWN: &str = "cooldowns, quota readings and budgets' spend live in the running gateway, not known here: `clawgate status` shows them";
+const NOT_KNOWN: &str = "cooldowns, quota readings, budgets' spend and each target's measured speed and failures (which weigh where a pool places a session) live in the running gateway, not known here: `clawgate status` shows them";
 
 /// What `body`, sent to `front` (by `client`, when named), would make each
 /// target of its chain be sent: `{api, model, client?, notKnown, targets:
@@ -199,8 +200,41 @@ pub fn explanation(
         "model": request.model(),
         "client": client,
         "notKnown": NOT_KNOWN,
+        "pools": pools(&chain),
         "targets": targets,
     }))
+}
+
+/// Each pool of `chain`: where a new session would be placed and why,
+/// each member's expected cost per turn and its chance, by price alone
+/// (what the running gateway measured is not known here).
+fn pools(chain: &[crate::config::Target]) -> Vec<Value> {
+    let mut pools = Vec::new();
+    let mut start = 0;
+    while start < chain.len() {
+        let pool = chain[start].pool;
+        let len = chain[start..]
+            .iter()
+            .take_while(|t| pool.is_some() && t.pool == pool)
+            .count()
+            .max(1);
+        let run = &chain[start..start + len];
+        start += len;
+        if pool.is_none() {
+            continue;
+        }
+        let members: Vec<Value> = run
+            .iter()
+            .zip(placement::weigh_by_price(run))
+            .map(|(target, weighed)| {
+                let mut member = json!(weighed);
+                member["ref"] = json!(target.model_ref.as_str());
+                member
+            })
+            .collect();
+        pools.push(json!({"how": placement::HOW, "members": members}));
+    }
+    pools
 }
 
 /// Whether the request model holds `member` (`key`, or
@@ -237,6 +271,31 @@ fn text(explained: &Value) -> String {
         "not known: {}\n",
         explained["notKnown"].as_str().unwrap_or_default()
     ));
+    for pool in explained["pools"].as_array().into_iter().flatten() {
+        let members = pool["members"].as_array().cloned().unwrap_or_default();
+        let refs: Vec<&str> = members.iter().filter_map(|m| m["ref"].as_str()).collect();
+        out.push_str(&format!(
+            "\npool {}: {}\n",
+            refs.join(" | "),
+            pool["how"].as_str().unwrap_or_default()
+        ));
+        for member in &members {
+            let number = |key: &str| member[key].as_f64().unwrap_or_default();
+            let price = match member["turnUsd"].as_f64() {
+                Some(usd) => format!("{usd:.4} USD"),
+                None => "no price (weighed as the dearest)".to_string(),
+            };
+            out.push_str(&format!(
+                "   {}: {:.0}% of new sessions; {:.4} USD a turn expected (price {price}, speed x{:.2}, reliability x{:.2}, quota x{:.2})\n",
+                member["ref"].as_str().unwrap_or_default(),
+                100.0 * number("chance"),
+                number("expectedUsd"),
+                number("speed"),
+                number("reliability"),
+                number("quota"),
+            ));
+        }
+    }
     for (n, target) in targets.iter().enumerate() {
         let field = |key: &str| target[key].as_str().unwrap_or_default().to_string();
         out.push_str(&format!(
@@ -326,6 +385,55 @@ mod tests {
 
     fn hello() -> Bytes {
         Bytes::from(json!({"messages": [{"role": "user", "content": "hi"}]}).to_string())
+    }
+
+    #[test]
+    fn a_pool_says_where_a_new_session_would_go_and_why() {
+        let env = Environment::from_pairs([("MOONSHOT_API_KEY", "k")]);
+        let provider = |url: &str, input: f64| {
+            json!({"baseUrl": url, "apiKey": "${MOONSHOT_API_KEY}",
+                "models": [{"id": "kimi-k2.6", "cost": {"input": input, "output": 4.0, "cacheRead": input / 6.0}}]})
+        };
+        let text = json!({
+            "models": {"mode": "replace", "providers": {
+                "moonshot": provider("https://api.moonshot.ai/v1", 0.95),
+                "moonshot-b": provider("https://api.moonshot.cn/v1", 3.0),
+            }},
+            "agents": {"defaults": {"model": {"primary": ["moonshot/kimi-k2.6", "moonshot-b/kimi-k2.6"]}}},
+        });
+        let config = load_str(&text.to_string(), &env, Secrets::Offline)
+            .unwrap()
+            .config;
+        let explained = explanation(&config, Front::Chat, hello(), None).unwrap();
+        let members = explained["pools"][0]["members"].as_array().unwrap();
+        assert_eq!(members[0]["ref"], "moonshot/kimi-k2.6", "{explained}");
+        let chance = |n: usize| members[n]["chance"].as_f64().unwrap();
+        assert!(chance(0) > chance(1) && chance(1) > 0.0, "{explained}");
+        assert!((chance(0) + chance(1) - 1.0).abs() < 1e-9);
+        assert!(
+            members[0]["expectedUsd"].as_f64().unwrap()
+                < members[1]["expectedUsd"].as_f64().unwrap()
+        );
+        let shown = text_of(&explained);
+        assert!(
+            shown
+                .contains("pool moonshot/kimi-k2.6 | moonshot-b/kimi-k2.6: a new session is drawn"),
+            "{shown}"
+        );
+        assert!(shown.contains("   moonshot/kimi-k2.6: "), "{shown}");
+        // No pool, nothing said of one.
+        let plain = explanation(
+            &config_with(&[("MOONSHOT_API_KEY", "k")]),
+            Front::Chat,
+            hello(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(plain["pools"], json!([]));
+    }
+
+    fn text_of(explained: &Value) -> String {
+        text(explained)
     }
 
     #[test]

@@ -270,13 +270,21 @@ fn report(source: &Source, loaded: &Loaded) {
     }
 }
 
+/// The default chain, a pool's members in brackets: `[a | b] -> c`.
 fn chain_text(config: &Config) -> String {
-    let mut text = config.routing.primary.to_string();
-    for fallback in &config.routing.fallbacks {
-        text.push_str(" -> ");
-        text.push_str(fallback.as_str());
-    }
-    text
+    let places: Vec<String> = config
+        .routing
+        .places()
+        .into_iter()
+        .map(|refs| match refs {
+            [one] => one.to_string(),
+            pool => {
+                let members: Vec<&str> = pool.iter().map(|r| r.as_str()).collect();
+                format!("[{}]", members.join(" | "))
+            }
+        })
+        .collect();
+    places.join(" -> ")
 }
 
 fn print_json(value: &impl serde::Serialize) {

@@ -105,8 +105,16 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
     let grace = config.gateway.shutdown_grace;
     let ledger = open_ledger(&config, &args.source)?;
+    let shared_placements = match (&config.ledger.store, config.ledger.enabled) {
+        (Some(url), true) => crate::ledger::placements::SharedPlacements::new(url).ok(),
+        _ => None,
+    };
     let gateway = Gateway::new(config).map_err(|e| CliError::Other(e.to_string()))?;
-    let gateway = Arc::new(gateway.with_ledger(ledger.clone()));
+    let mut gateway = gateway.with_ledger(ledger.clone());
+    if let Some(shared) = shared_placements {
+        gateway = gateway.with_shared_placements(shared);
+    }
+    let gateway = Arc::new(gateway);
 
     // Signal handlers are installed before READY=1: from then on systemd may
     // send SIGHUP or SIGTERM, whose default action would kill the process.

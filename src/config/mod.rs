@@ -669,13 +669,69 @@ impl fmt::Display for ModelRef {
 
 #[derive(Debug)]
 pub struct Routing {
+    /// The first ref of the chain's first place: what `default` names.
     pub primary: ModelRef,
+    /// The refs of the later places, in order (a pool's members in a row).
     pub fallbacks: Vec<ModelRef>,
+    /// The places written as lists: each a pool of equivalent refs, of
+    /// which a session is placed on one (`crate::chain::placement`). A
+    /// ref is in one pool at most; the primary's pool, if any, holds it.
+    pub pools: Vec<Pool>,
     pub aliases: BTreeMap<String, ModelRef>,
     /// `agents.defaults.models.<ref>.params`: request fields to apply when
     /// the client does not set them.
     pub params: HashMap<ModelRef, Arc<Map<String, Value>>>,
     pub thinking_default: Option<ThinkingLevel>,
+}
+
+/// The most refs a pool holds: placement weighs each on the request's path.
+pub const MAX_POOL: usize = 8;
+
+/// A place of the chain written as a list: refs any of which may answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    /// In the order written; from 2 to [`MAX_POOL`], each once.
+    pub members: Vec<ModelRef>,
+}
+
+impl Routing {
+    /// Every ref of the default chain, in order.
+    pub fn refs(&self) -> impl Iterator<Item = &ModelRef> {
+        self.first_place().iter().chain(&self.fallbacks)
+    }
+
+    /// The primary's place: its pool, or itself.
+    fn first_place(&self) -> &[ModelRef] {
+        match self.pool_of(&self.primary) {
+            Some(pool) => &self.pools[pool].members,
+            None => std::slice::from_ref(&self.primary),
+        }
+    }
+
+    /// The default chain's places in order, as written: a pool's members
+    /// together, any other ref alone.
+    pub fn places(&self) -> Vec<&[ModelRef]> {
+        let mut places = vec![self.first_place()];
+        let mut rest = &self.fallbacks[..];
+        while let Some(first) = rest.first() {
+            let pool = self.pool_of(first);
+            let len = match pool {
+                Some(_) => rest.iter().take_while(|r| self.pool_of(r) == pool).count(),
+                None => 1,
+            };
+            let (place, tail) = rest.split_at(len);
+            places.push(place);
+            rest = tail;
+        }
+        places
+    }
+
+    /// The index of the pool `model_ref` is in, if any.
+    pub fn pool_of(&self, model_ref: &ModelRef) -> Option<usize> {
+        self.pools
+            .iter()
+            .position(|p| p.members.contains(model_ref))
+    }
 }
 
 /// A ref as OpenClaw users write it, as this config knows it: OpenClaw's
@@ -708,6 +764,8 @@ pub struct Target {
     pub model: Arc<Model>,
     pub params: Option<Arc<Map<String, Value>>>,
     pub thinking_default: Option<ThinkingLevel>,
+    /// Its pool in [`Routing::pools`], when its place in the chain is one.
+    pub pool: Option<usize>,
 }
 
 /// The client named a model clawgate cannot resolve: `suggestions` are
@@ -750,20 +808,26 @@ impl std::error::Error for UnknownModel {}
 
 impl Config {
     /// Resolves a requested model (a ref, an alias, `default` or nothing) to
-    /// its chain: the model itself, then the configured fallbacks, each once.
+    /// its chain: the model itself (or the pool it is in, each member
+    /// marked with it), then the configured fallbacks, each once.
     pub fn chain(&self, requested: Option<&str>) -> Result<Vec<Target>, UnknownModel> {
         let first = match requested {
             None | Some("" | "default") => self.routing.primary.clone(),
             Some(name) => self.resolve(name).ok_or_else(|| self.unknown(name))?,
         };
-        let mut refs = vec![first];
-        for fallback in &self.routing.fallbacks {
-            if !refs.contains(fallback) {
-                refs.push(fallback.clone());
+        let mut chain: Vec<Target> = Vec::new();
+        let mut add = |model_ref: &ModelRef| {
+            if chain.iter().all(|t| t.model_ref != *model_ref) {
+                // Every ref in routing was validated, so each resolves.
+                chain.extend(self.target(model_ref));
             }
+        };
+        match self.routing.pool_of(&first) {
+            Some(pool) => self.routing.pools[pool].members.iter().for_each(&mut add),
+            None => add(&first),
         }
-        // Every ref in routing was validated, so each resolves.
-        Ok(refs.iter().filter_map(|r| self.target(r)).collect())
+        self.routing.fallbacks.iter().for_each(add);
+        Ok(chain)
     }
 
     /// Why `name`, which [`Config::resolve`] did not resolve, names no model.
@@ -827,6 +891,7 @@ impl Config {
             model: model.clone(),
             params: self.routing.params.get(model_ref).cloned(),
             thinking_default: self.routing.thinking_default,
+            pool: self.routing.pool_of(model_ref),
         })
     }
 

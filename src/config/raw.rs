@@ -234,10 +234,28 @@ pub struct RawAgentDefaults {
 pub enum RawModelChoice {
     Ref(String),
     Chain {
-        primary: Option<String>,
+        primary: Option<RawPlace>,
         #[serde(default)]
-        fallbacks: Vec<String>,
+        fallbacks: Vec<RawPlace>,
     },
+}
+
+/// One place of the chain: a ref, or a pool of equivalent refs (a list).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawPlace {
+    Ref(String),
+    Pool(Vec<String>),
+}
+
+impl RawPlace {
+    /// The refs as written, one for a plain ref.
+    pub fn refs(&self) -> &[String] {
+        match self {
+            RawPlace::Ref(text) => std::slice::from_ref(text),
+            RawPlace::Pool(refs) => refs,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -70,6 +70,12 @@ impl Config {
             })
             .collect();
         let g = &self.gateway;
+        let places = self.routing.places();
+        // A place as written: a ref, or a pool's list.
+        let place = |refs: &[ModelRef]| match refs {
+            [one] => Value::String(one.to_string()),
+            pool => pool.iter().map(|r| Value::String(r.to_string())).collect(),
+        };
         serde_json::json!({
             "gateway": {
                 "port": g.port,
@@ -146,8 +152,8 @@ impl Config {
             },
             "agents": {"defaults": {
                 "model": {
-                    "primary": self.routing.primary.as_str(),
-                    "fallbacks": self.routing.fallbacks.iter().map(ModelRef::as_str).collect::<Vec<_>>(),
+                    "primary": place(places[0]),
+                    "fallbacks": places[1..].iter().map(|refs| place(refs)).collect::<Vec<_>>(),
                 },
                 "aliases": self.routing.aliases.iter()
                     .map(|(alias, target)| (alias.clone(), Value::String(target.to_string())))

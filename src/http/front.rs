@@ -558,7 +558,11 @@ async fn run_chain(
     options: RequestOptions,
     record: &AccessRecord,
 ) -> Result<Answer, ApiError> {
-    let answer = async { gateway.run_chain(config, &chain?, request, options).await };
+    let answer = async {
+        gateway
+            .run_chain(config, &mut chain?, request, options)
+            .await
+    };
     tokio::select! {
         answer = answer => Ok(record.chain(answer)?),
         () = gateway.aborted() => Err(ApiError::ShuttingDown),

@@ -123,6 +123,27 @@ impl Quotas {
         })
     }
 
+    /// How hard `provider`'s account is pressed now, by its last reading
+    /// ([`pressure`]): 1 unpressed or unknown, `None` when it is exhausted.
+    pub fn pressure(&self, provider: &Provider, now: SystemTime) -> Option<f64> {
+        let Some(settings) = provider.quota.as_ref() else {
+            return Some(1.0);
+        };
+        self.with(|entries| {
+            let Some((entry, reading)) = entries
+                .get(&provider.id)
+                .and_then(|e| Some((e, e.reading.as_ref()?)))
+            else {
+                return Some(1.0);
+            };
+            let fresh = entry.fresh(settings.refresh);
+            match exhausted(reading, settings.threshold_percent, fresh, now) {
+                Some(_) => None,
+                None => Some(pressure(reading, now)),
+            }
+        })
+    }
+
     /// Reads `provider`'s quota in the background if its reading is due
     /// (or, with `soon`, if the last one is older than [`MIN_INTERVAL`]).
     /// Never waits.
@@ -308,6 +329,45 @@ pub fn exhausted(
                 until: w.reset_at,
             }),
     }
+}
+
+/// The most a window's pressure counts: a target ten times as dear.
+const MOST_PRESSURE: f64 = 10.0;
+
+/// How hard an account is pressed, from 1 (as fast as its windows allow,
+/// or slower) up to [`MOST_PRESSURE`]: for each window, the share of it
+/// used against the share of its time gone (from the time to its reset
+/// and its length, `weekly` or `5h`; a window of unknown length or reset
+/// counts as just begun). A window half used with a tenth of its time
+/// gone leaves 0.5 of the quota for 0.9 of the time: 1.8. The most
+/// pressed window decides. A balance presses nothing until it is spent.
+pub fn pressure(reading: &Reading, now: SystemTime) -> f64 {
+    let Reading::Windows(windows) = reading else {
+        return 1.0;
+    };
+    windows
+        .iter()
+        .map(|window| {
+            let length = match window.label() {
+                "weekly" => Some(Duration::from_secs(7 * 86_400)),
+                "5h" => Some(Duration::from_secs(5 * 3_600)),
+                _ => None,
+            };
+            let left_time = match (length, window.reset_at) {
+                (Some(length), Some(reset)) => {
+                    let until = reset.duration_since(now).unwrap_or_default();
+                    (until.as_secs_f64() / length.as_secs_f64()).clamp(0.0, 1.0)
+                }
+                _ => 1.0,
+            };
+            let left_quota = (1.0 - window.used_percent() / 100.0).clamp(0.0, 1.0);
+            if left_quota >= left_time {
+                1.0
+            } else {
+                (left_time / left_quota.max(1.0 / MOST_PRESSURE)).min(MOST_PRESSURE)
+            }
+        })
+        .fold(1.0, f64::max)
 }
 
 /// Whether `window` is used to `threshold_percent` and its reset is ahead
@@ -499,6 +559,34 @@ mod tests {
             limit,
             remaining: limit - used,
             reset_at: reset.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        }
+    }
+
+    #[test]
+    fn pressure_weighs_the_quota_left_against_the_time_to_the_reset() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let week = 7 * 86_400;
+        let at = |fraction_left: f64| Some(1_000_000 + (week as f64 * fraction_left) as u64);
+        let weekly = |used: f64, left: f64| Reading::Windows(vec![window(used, 100.0, at(left))]);
+        let cases = [
+            // Half used, half the time left: on pace.
+            (weekly(50.0, 0.5), 1.0),
+            // Little used: no pressure.
+            (weekly(10.0, 0.9), 1.0),
+            // Half used with 0.9 of the time to go.
+            (weekly(50.0, 0.9), 1.8),
+            // All but spent early: the most.
+            (weekly(99.9, 1.0), 10.0),
+            // An unknown reset counts as a window just begun.
+            (Reading::Windows(vec![window(75.0, 100.0, None)]), 4.0),
+            (Reading::Balance { available: 3.0 }, 1.0),
+        ];
+        for (reading, expected) in cases {
+            let got = pressure(&reading, now);
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "{reading:?}: {got} != {expected}"
+            );
         }
     }
 

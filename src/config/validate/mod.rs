@@ -26,10 +26,10 @@ use self::gateway::gateway_settings;
 use self::providers::provider;
 pub use self::providers::{PLACEHOLDER, calls_itself, placeholder, self_loop_message};
 use self::routing::{check_keys_of_chain, referenced_providers, routing};
-use super::ModelRef;
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{
-    Config, ConfigError, ConfigErrors, DEFAULT_PORT, Environment, Loaded, Secrets, keys, substitute,
+    Config, ConfigError, ConfigErrors, DEFAULT_PORT, Environment, Loaded, ModelRef, Routing,
+    Secrets, keys, substitute,
 };
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header};
@@ -409,10 +409,7 @@ pub(super) fn validate(
         }
     }
     let routing = routing(raw_agents, &providers, &broken, &mut v);
-    let chain: Vec<&ModelRef> = routing
-        .iter()
-        .flat_map(|routing| std::iter::once(&routing.primary).chain(&routing.fallbacks))
-        .collect();
+    let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
     let budgets = ledger::budgets(
         raw_budgets,
         "gateway.budgets",

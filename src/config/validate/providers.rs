@@ -184,19 +184,19 @@ pub(super) fn provider(
 const LONGEST_CACHE_LIFETIME_SECONDS: u64 = 86_400;
 
 /// `cacheLifetimeSeconds`: how long the provider keeps a prompt's cache,
-/// a whole number of seconds from 1 to a day; about five minutes unless
-/// said.
+/// a whole number of seconds from 0 (it keeps none) to a day; about five
+/// minutes unless said.
 fn cache_lifetime(raw: Option<&Value>, path: &str, v: &mut Validator) -> Duration {
     let Some(value) = raw else {
         return crate::config::DEFAULT_CACHE_LIFETIME;
     };
     match value.as_u64() {
-        Some(seconds @ 1..=LONGEST_CACHE_LIFETIME_SECONDS) => Duration::from_secs(seconds),
+        Some(seconds @ 0..=LONGEST_CACHE_LIFETIME_SECONDS) => Duration::from_secs(seconds),
         _ => {
             v.error(
                 path,
                 format!(
-                    "expected a whole number of seconds from 1 to {LONGEST_CACHE_LIFETIME_SECONDS}, found {value}"
+                    "expected a whole number of seconds from 0 to {LONGEST_CACHE_LIFETIME_SECONDS}, found {value}"
                 ),
             );
             crate::config::DEFAULT_CACHE_LIFETIME

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::super::raw::{RawAgentDefaults, RawModelChoice};
-use super::super::{ApiKey, ModelRef, Provider, Routing, Secrets, normalize_ref, suggest};
+use super::super::raw::{RawAgentDefaults, RawModelChoice, RawPlace};
+use super::super::{
+    ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, normalize_ref, suggest,
+};
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
 use crate::catalog;
@@ -17,6 +19,7 @@ pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
         Some(RawModelChoice::Chain { primary, fallbacks }) => primary
             .iter()
             .chain(fallbacks)
+            .flat_map(RawPlace::refs)
             .map(String::as_str)
             .collect(),
         None => Vec::new(),
@@ -165,18 +168,16 @@ pub(super) fn routing(
     }
 
     let (primary, fallbacks) = match raw.model {
-        Some(RawModelChoice::Ref(primary)) => (Some(primary), Vec::new()),
+        Some(RawModelChoice::Ref(primary)) => (Some(RawPlace::Ref(primary)), Vec::new()),
         Some(RawModelChoice::Chain { primary, fallbacks }) => (primary, fallbacks),
         None => (None, Vec::new()),
     };
+    let mut chain = Chain::default();
     let primary = match primary {
-        Some(primary) => known_ref(
-            &primary,
-            "agents.defaults.model.primary",
-            &known,
-            &aliases,
-            v,
-        ),
+        Some(primary) => {
+            let path = "agents.defaults.model.primary";
+            chain.place(&primary, path, &known, &aliases, v)
+        }
         None => {
             v.error(
                 "agents.defaults.model.primary",
@@ -185,21 +186,15 @@ pub(super) fn routing(
             None
         }
     };
-    let mut resolved_fallbacks = Vec::new();
+    let first_place = chain.refs.len();
     for (index, fallback) in fallbacks.iter().enumerate() {
         let path = format!("agents.defaults.model.fallbacks[{index}]");
-        if let Some(model_ref) = known_ref(fallback, &path, &known, &aliases, v) {
-            if resolved_fallbacks.contains(&model_ref) || primary.as_ref() == Some(&model_ref) {
-                v.warnings.push(format!(
-                    "{path}: {fallback:?} is already in the chain; listed once"
-                ));
-            } else {
-                resolved_fallbacks.push(model_ref);
-            }
-        }
+        chain.place(fallback, &path, &known, &aliases, v);
     }
+    let Chain { mut refs, pools } = chain;
+    let resolved_fallbacks = refs.split_off(first_place);
 
-    if let (Some(primary), true) = (&primary, resolved_fallbacks.is_empty()) {
+    if let (Some(primary), true) = (&primary, resolved_fallbacks.is_empty() && pools.is_empty()) {
         let add = match fallback_to_suggest(primary, providers) {
             Some(other) => format!("add agents.defaults.model.fallbacks (e.g. [\"{other}\"])"),
             None => "configure a second provider in models.providers and list one of its models in agents.defaults.model.fallbacks".to_string(),
@@ -218,10 +213,91 @@ pub(super) fn routing(
     Some(Routing {
         primary: primary?,
         fallbacks: resolved_fallbacks,
+        pools,
         aliases,
         params,
         thinking_default,
     })
+}
+
+/// The chain as its places are read: every ref once, in order, and the
+/// places written as lists.
+#[derive(Default)]
+struct Chain {
+    refs: Vec<ModelRef>,
+    pools: Vec<Pool>,
+}
+
+impl Chain {
+    /// Reads one place (`path`: where it is written) onto the chain; its
+    /// first ref, if it resolves. A ref already in the chain is listed
+    /// once, where it came first (a warning); a pool's errors (empty, too
+    /// large, a ref twice in it) are errors.
+    fn place(
+        &mut self,
+        place: &RawPlace,
+        path: &str,
+        known: &Known<'_>,
+        aliases: &BTreeMap<String, ModelRef>,
+        v: &mut Validator,
+    ) -> Option<ModelRef> {
+        let RawPlace::Pool(written) = place else {
+            let text = &place.refs()[0];
+            let model_ref = known_ref(text, path, known, aliases, v)?;
+            self.add(model_ref.clone(), text, path, v);
+            return Some(model_ref);
+        };
+        if written.is_empty() {
+            v.error(
+                path,
+                "an empty list names no model: write a ref, or a list of equivalent refs (a pool)",
+            );
+            return None;
+        }
+        if written.len() > MAX_POOL {
+            v.error(
+                path,
+                format!(
+                    "a pool holds at most {MAX_POOL} refs, found {}",
+                    written.len()
+                ),
+            );
+            return None;
+        }
+        let mut members: Vec<ModelRef> = Vec::new();
+        for (index, text) in written.iter().enumerate() {
+            let path = format!("{path}[{index}]");
+            let Some(model_ref) = known_ref(text, &path, known, aliases, v) else {
+                continue;
+            };
+            if members.contains(&model_ref) {
+                v.error(
+                    &path,
+                    format!("{text:?} ({model_ref}) is already in this pool"),
+                );
+            } else if self.add(model_ref.clone(), text, &path, v) {
+                members.push(model_ref);
+            }
+        }
+        let first = members.first().cloned();
+        if members.len() > 1 {
+            self.pools.push(Pool { members });
+        }
+        first
+    }
+
+    /// Adds `model_ref` unless the chain has it (then a warning): whether
+    /// it was added.
+    fn add(&mut self, model_ref: ModelRef, text: &str, path: &str, v: &mut Validator) -> bool {
+        if self.refs.contains(&model_ref) {
+            v.warnings.push(format!(
+                "{path}: {text:?} is already in the chain; listed once"
+            ));
+            return false;
+        }
+        self.refs.push(model_ref);
+        true
+    }
 }
 
 /// A chain target whose provider lacks its key cannot answer. When no
@@ -263,9 +339,7 @@ pub(super) fn check_keys_of_chain(
     secrets: Secrets,
     v: &mut Validator,
 ) {
-    let chain: Vec<&ModelRef> = std::iter::once(&routing.primary)
-        .chain(&routing.fallbacks)
-        .collect();
+    let chain: Vec<&ModelRef> = routing.refs().collect();
     let servable: Vec<&str> = chain
         .iter()
         .filter(|r| {

@@ -1,0 +1,308 @@
+//! Pools of equivalent targets end to end: a session named with
+//! `x-clawgate-session` stays on the member it was placed on, moves only
+//! when that member fails, is placed afresh once its target's cache has
+//! gone cold, and new sessions favour the cheapest member without
+//! starving the others. Bad pools in the config are refused by path.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clawgate::config::{self, Environment, Secrets};
+use clawgate_mock::MockServer;
+use common::*;
+use serde_json::{Value, json};
+
+/// A provider entry for `mock` whose model `m` costs `input` USD per
+/// million input tokens (a cache hit a fifth of it, output four times).
+fn priced(mock: &MockServer, input: f64) -> Value {
+    json!({
+        "baseUrl": mock.base_url(),
+        "apiKey": KEY,
+        "models": [{"id": "m", "name": "Mock", "cost": {
+            "input": input, "cacheRead": input / 5.0, "output": input * 4.0, "cacheWrite": 0,
+        }}],
+    })
+}
+
+/// Providers `a`, `b` and `c` (at `prices`) pooled as the primary, with
+/// `cacheLifetimeSeconds` when given; short timeouts and no retries.
+fn pool_config(mocks: [&MockServer; 3], prices: [f64; 3], cache_seconds: Option<u64>) -> Value {
+    let mut providers = serde_json::Map::new();
+    for ((id, mock), price) in ["a", "b", "c"].iter().zip(mocks).zip(prices) {
+        let mut entry = priced(mock, price);
+        if let Some(seconds) = cache_seconds {
+            entry["cacheLifetimeSeconds"] = json!(seconds);
+        }
+        providers.insert(id.to_string(), entry);
+    }
+    json!({
+        "gateway": {
+            "timeouts": {"firstByteSeconds": 1, "idleSeconds": 1, "chainSeconds": 5},
+            "retries": {"perTarget": 0},
+        },
+        "models": {"mode": "replace", "providers": providers},
+        "agents": {"defaults": {"model": {"primary": ["a/m", "b/m", "c/m"]}}},
+    })
+}
+
+/// One turn of `session` (none: a request without one); the provider
+/// that answered.
+async fn turn(gw: &TestGateway, session: Option<&str>) -> String {
+    let mut request = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({"messages": user_message()}));
+    if let Some(session) = session {
+        request = request.header("x-clawgate-session", session);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let provider = header(&response, "x-clawgate-provider").to_string();
+    response.bytes().await.unwrap();
+    provider
+}
+
+/// Each session's providers over `turns` turns, turn by turn.
+async fn conversations(
+    gw: &TestGateway,
+    sessions: usize,
+    turns: usize,
+) -> BTreeMap<String, Vec<String>> {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for _ in 0..turns {
+        for n in 0..sessions {
+            let session = format!("session-{n}");
+            let provider = turn(gw, Some(&session)).await;
+            seen.entry(session).or_default().push(provider);
+        }
+    }
+    seen
+}
+
+async fn three_mocks() -> [MockServer; 3] {
+    [
+        healthy_mock().await,
+        healthy_mock().await,
+        healthy_mock().await,
+    ]
+}
+
+/// A gateway with a pool of three healthy mocks at `prices`.
+async fn pool_of_three(prices: [f64; 3], cache_seconds: Option<u64>) -> TestGateway {
+    let mocks = three_mocks().await;
+    gateway(pool_config(
+        [&mocks[0], &mocks[1], &mocks[2]],
+        prices,
+        cache_seconds,
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn sessions_stay_where_they_started_over_many_turns() {
+    let gw = pool_of_three([1.0, 1.0, 1.0], None).await;
+    let seen = conversations(&gw, 12, 8).await;
+    for (session, providers) in &seen {
+        let places: BTreeSet<&String> = providers.iter().collect();
+        assert_eq!(places.len(), 1, "{session} moved: {providers:?}");
+    }
+    // Equal members: the sessions were spread, not herded on one.
+    let used: BTreeSet<&String> = seen.values().map(|p| &p[0]).collect();
+    assert!(used.len() >= 2, "{seen:?}");
+    assert_eq!(gw.gateway.placements().len(), 12);
+}
+
+#[tokio::test]
+async fn when_one_target_fails_only_its_sessions_move() {
+    let mocks = three_mocks().await;
+    let prices = [1.0, 1.0, 1.0];
+    let gw = gateway(pool_config([&mocks[0], &mocks[1], &mocks[2]], prices, None)).await;
+    let before = conversations(&gw, 15, 1).await;
+    let started: BTreeMap<&String, &String> = before.iter().map(|(s, p)| (s, &p[0])).collect();
+    let on_b = started.values().filter(|p| p.as_str() == "b").count();
+    assert!(on_b > 0 && on_b < 15, "{started:?}");
+
+    // b's account now fails every request.
+    let failing = failing_mock(500, "server_error").await;
+    let config = pool_config([&mocks[0], &failing, &mocks[2]], prices, None);
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap();
+    gw.gateway.replace_config(loaded.config);
+
+    let after = conversations(&gw, 15, 4).await;
+    for (session, providers) in &after {
+        let first = started[session];
+        if first == "b" {
+            // Moved once, to another member, and stayed there.
+            assert_ne!(providers[0], "b", "{session}: {providers:?}");
+            assert!(
+                providers.iter().all(|p| *p == providers[0]),
+                "{session}: {providers:?}"
+            );
+        } else {
+            assert!(
+                providers.iter().all(|p| p == first),
+                "{session} was on {first}: {providers:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_cheapest_target_gets_the_most_new_sessions_and_none_gets_none() {
+    let gw = pool_of_three([2.0, 0.5, 1.0], None).await;
+    let seen = conversations(&gw, 120, 1).await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for providers in seen.values() {
+        *counts.entry(providers[0].as_str()).or_default() += 1;
+    }
+    let count = |id| counts.get(id).copied().unwrap_or(0);
+    assert!(
+        count("b") > count("c") && count("b") > count("a"),
+        "b is the cheapest: {counts:?}"
+    );
+    for id in ["a", "b", "c"] {
+        assert!(count(id) > 0, "{id} got no session: {counts:?}");
+    }
+}
+
+#[tokio::test]
+async fn with_sessions_off_requests_are_drawn_one_by_one() {
+    let mocks = three_mocks().await;
+    let mut config = pool_config([&mocks[0], &mocks[1], &mocks[2]], [1.0, 1.0, 1.0], None);
+    config["gateway"]["sessions"] = json!(false);
+    let gw = gateway(config).await;
+    let mut used = BTreeSet::new();
+    for _ in 0..30 {
+        used.insert(turn(&gw, None).await);
+    }
+    assert_eq!(used.len(), 3, "{used:?}");
+    assert!(gw.gateway.placements().is_empty());
+}
+
+#[tokio::test]
+async fn a_session_idle_past_its_targets_cache_is_placed_again() {
+    // A cache kept for no time: every turn finds it cold.
+    let gw = pool_of_three([1.0, 1.0, 1.0], Some(0)).await;
+    let seen = conversations(&gw, 1, 30).await;
+    let places: BTreeSet<&String> = seen["session-0"].iter().collect();
+    assert!(places.len() >= 2, "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_pool_in_the_fallbacks_is_reached_after_the_primary() {
+    let primary = failing_mock(500, "server_error").await;
+    let mocks = three_mocks().await;
+    let mut config = pool_config([&mocks[0], &mocks[1], &mocks[2]], [1.0, 1.0, 1.0], None);
+    config["models"]["providers"]["p"] = priced(&primary, 1.0);
+    config["agents"]["defaults"]["model"] =
+        json!({"primary": "p/m", "fallbacks": [["a/m", "b/m", "c/m"]]});
+    let gw = gateway(config).await;
+    let seen = conversations(&gw, 9, 3).await;
+    for (session, providers) in &seen {
+        assert_ne!(providers[0], "p");
+        assert!(
+            providers.iter().all(|p| *p == providers[0]),
+            "{session}: {providers:?}"
+        );
+    }
+}
+
+fn pool_errors(model: Value) -> Vec<String> {
+    let mocks = ["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"];
+    let providers: serde_json::Map<String, Value> = ["a", "b"]
+        .iter()
+        .zip(mocks)
+        .map(|(id, url)| {
+            let entry = json!({"baseUrl": url, "apiKey": KEY, "models": [{"id": "m"}]});
+            (id.to_string(), entry)
+        })
+        .collect();
+    let config = json!({
+        "models": {"mode": "replace", "providers": providers},
+        "agents": {"defaults": {"model": model}},
+    });
+    match config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    ) {
+        Ok(_) => panic!("expected errors for {model}"),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn bad_pools_are_refused_by_their_path() {
+    assert_eq!(
+        pool_errors(json!({"primary": []})),
+        [
+            "agents.defaults.model.primary: an empty list names no model: write a ref, or a list of equivalent refs (a pool)"
+        ]
+    );
+    assert_eq!(
+        pool_errors(json!({"primary": "a/m", "fallbacks": [["b/m", "b/m"]]})),
+        ["agents.defaults.model.fallbacks[0][1]: \"b/m\" (b/m) is already in this pool"]
+    );
+    let unknown = pool_errors(json!({"primary": ["a/m", "c/m"]}));
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(
+        unknown[0]
+            .starts_with("agents.defaults.model.primary[1]: unknown provider \"c\" in \"c/m\""),
+        "{unknown:?}"
+    );
+    let nine: Vec<String> = (0..9).map(|_| "a/m".to_string()).collect();
+    assert_eq!(
+        pool_errors(json!({"primary": nine})),
+        ["agents.defaults.model.primary: a pool holds at most 8 refs, found 9"]
+    );
+}
+
+#[test]
+fn config_show_writes_pools_as_lists() {
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "a": {"baseUrl": "http://127.0.0.1:9/v1", "apiKey": KEY, "models": [{"id": "m"}]},
+            "b": {"baseUrl": "http://127.0.0.1:10/v1", "apiKey": KEY, "models": [{"id": "m"}]},
+            "c": {"baseUrl": "http://127.0.0.1:11/v1", "apiKey": KEY, "models": [{"id": "m"}]},
+        }},
+        "agents": {"defaults": {"model": {"primary": ["a/m", "b/m"], "fallbacks": ["c/m"]}}},
+    });
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap();
+    let shown = loaded.config.redacted();
+    assert_eq!(
+        shown["agents"]["defaults"]["model"],
+        json!({"primary": ["a/m", "b/m"], "fallbacks": ["c/m"]})
+    );
+    assert_eq!(
+        shown["models"]["providers"]["a"]["cacheLifetimeSeconds"],
+        300
+    );
+    let chain: Vec<String> = loaded
+        .config
+        .chain(None)
+        .unwrap()
+        .iter()
+        .map(|t| t.model_ref.to_string())
+        .collect();
+    assert_eq!(chain, ["a/m", "b/m", "c/m"]);
+    // A member named by a client is asked for its pool.
+    let named: Vec<String> = loaded
+        .config
+        .chain(Some("b/m"))
+        .unwrap()
+        .iter()
+        .map(|t| t.model_ref.to_string())
+        .collect();
+    assert_eq!(named, ["a/m", "b/m", "c/m"]);
+}
