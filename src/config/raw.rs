@@ -230,11 +230,25 @@ pub struct RawAgentDefaults {
 #[serde(untagged)]
 pub enum RawModelChoice {
     Ref(String),
-    Chain {
-        primary: Option<String>,
-        #[serde(default)]
-        fallbacks: Vec<String>,
-    },
+    Chain(RawChain),
+}
+
+/// The chain as written: the one place its refs are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawChain {
+    pub primary: Option<String>,
+    pub fallbacks: Vec<String>,
+}
+
+impl RawModelChoice {
+    /// The primary ref, if written, and the fallbacks.
+    pub fn refs(&self) -> (Option<&str>, &[String]) {
+        match self {
+            RawModelChoice::Ref(primary) => (Some(primary), &[]),
+            RawModelChoice::Chain(chain) => (chain.primary.as_deref(), &chain.fallbacks),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

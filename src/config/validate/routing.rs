@@ -12,17 +12,13 @@ use crate::catalog;
 
 /// Provider ids named by the chain or by `agents.defaults.models`.
 pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
-    let chain: Vec<&str> = match &raw.model {
-        Some(RawModelChoice::Ref(primary)) => vec![primary.as_str()],
-        Some(RawModelChoice::Chain { primary, fallbacks }) => primary
-            .iter()
-            .chain(fallbacks)
-            .map(String::as_str)
-            .collect(),
-        None => Vec::new(),
-    };
-    chain
+    let (primary, fallbacks) = raw
+        .model
+        .as_ref()
+        .map_or((None, &[][..]), RawModelChoice::refs);
+    primary
         .into_iter()
+        .chain(fallbacks.iter().map(String::as_str))
         .chain(raw.models.keys().map(String::as_str))
         .filter_map(|text| {
             text.split_once('/')
@@ -164,14 +160,13 @@ pub(super) fn routing(
         }
     }
 
-    let (primary, fallbacks) = match raw.model {
-        Some(RawModelChoice::Ref(primary)) => (Some(primary), Vec::new()),
-        Some(RawModelChoice::Chain { primary, fallbacks }) => (primary, fallbacks),
-        None => (None, Vec::new()),
-    };
+    let (primary, fallbacks) = raw
+        .model
+        .as_ref()
+        .map_or((None, &[][..]), RawModelChoice::refs);
     let primary = match primary {
         Some(primary) => known_ref(
-            &primary,
+            primary,
             "agents.defaults.model.primary",
             &known,
             &aliases,
