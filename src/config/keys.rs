@@ -57,109 +57,42 @@ fn fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
 
 /// A place in the document that clawgate reads keys at: its path (`*` for
 /// a name the user chooses, `[]` for a list's items), the keys read there,
-/// and for clawgate's own sections the keys OpenClaw defines there that
-/// clawgate does not read, and the section's anchor in [`DOCS`].
+/// and for clawgate's own sections their anchor in [`DOCS`] and the keys
+/// OpenClaw defines there that clawgate does not read.
 type Place = (
     &'static str,
-    fn() -> &'static [&'static str],
-    Option<Section>,
+    Keys,
+    Option<(&'static str, &'static [&'static str])>,
 );
-type Section = (&'static [&'static str], &'static str);
+type Keys = fn() -> &'static [&'static str];
 
+#[rustfmt::skip]
 const PLACES: &[Place] = &[
-    (
-        "",
-        || &["env", "gateway", "models", "agents", "ledger"],
-        None,
-    ),
+    ("", || &["env", "gateway", "models", "agents", "ledger"], None),
     ("models", || &["mode", "providers"], None),
     ("models.providers.*", fields::<RawProvider>, None),
     ("models.providers.*.models[]", fields::<RawModel>, None),
     ("models.providers.*.models[].cost", fields::<RawCost>, None),
-    (
-        "models.providers.*.models[].compat",
-        fields::<RawCompat>,
-        None,
-    ),
+    ("models.providers.*.models[].compat", fields::<RawCompat>, None),
     ("agents", || &["defaults"], None),
-    (
-        "agents.defaults",
-        fields::<RawAgentDefaults>,
-        Some((AGENT_DEFAULTS, "agentsdefaults")),
-    ),
-    (
-        "agents.defaults.model",
-        fields::<RawChain>,
-        Some((&["timeoutMs"], "agentsdefaults")),
-    ),
+    ("agents.defaults", fields::<RawAgentDefaults>, Some(("agentsdefaults", AGENT_DEFAULTS))),
+    ("agents.defaults.model", fields::<RawChain>, Some(("agentsdefaults", &["timeoutMs"]))),
     ("agents.defaults.models.*", fields::<RawModelEntry>, None),
-    ("ledger", fields::<RawLedger>, Some((&[], "ledger"))),
-    ("gateway", fields::<RawGateway>, Some((GATEWAY, "gateway"))),
-    (
-        "gateway.auth",
-        fields::<RawAuth>,
-        Some((GATEWAY_AUTH, "gateway")),
-    ),
-    (
-        "gateway.timeouts",
-        fields::<RawTimeouts>,
-        Some((&[], "gateway")),
-    ),
-    (
-        "gateway.retries",
-        fields::<RawRetries>,
-        Some((&[], "gateway")),
-    ),
-    (
-        "gateway.limits",
-        fields::<RawLimits>,
-        Some((&[], "gateway")),
-    ),
-    (
-        "gateway.telemetry",
-        fields::<RawTelemetry>,
-        Some((&[], "telemetry")),
-    ),
-    (
-        "gateway.budgets",
-        fields::<RawBudgets>,
-        Some((&[], "budgets")),
-    ),
-    (
-        "gateway.budgets.providers.*",
-        fields::<RawBudgetLimits>,
-        Some((&[], "budgets")),
-    ),
-    (
-        "gateway.budgets.models.*",
-        fields::<RawBudgetLimits>,
-        Some((&[], "budgets")),
-    ),
-    (
-        "gateway.clients.*",
-        fields::<RawClient>,
-        Some((&[], "clients")),
-    ),
-    (
-        "gateway.clients.*.limits",
-        fields::<RawClientLimits>,
-        Some((&[], "clients")),
-    ),
-    (
-        "gateway.clients.*.budgets",
-        fields::<RawBudgets>,
-        Some((&[], "budgets")),
-    ),
-    (
-        "gateway.clients.*.budgets.providers.*",
-        fields::<RawBudgetLimits>,
-        Some((&[], "budgets")),
-    ),
-    (
-        "gateway.clients.*.budgets.models.*",
-        fields::<RawBudgetLimits>,
-        Some((&[], "budgets")),
-    ),
+    ("ledger", fields::<RawLedger>, Some(("ledger", &[]))),
+    ("gateway", fields::<RawGateway>, Some(("gateway", GATEWAY))),
+    ("gateway.auth", fields::<RawAuth>, Some(("gateway", GATEWAY_AUTH))),
+    ("gateway.timeouts", fields::<RawTimeouts>, Some(("gateway", &[]))),
+    ("gateway.retries", fields::<RawRetries>, Some(("gateway", &[]))),
+    ("gateway.limits", fields::<RawLimits>, Some(("gateway", &[]))),
+    ("gateway.telemetry", fields::<RawTelemetry>, Some(("telemetry", &[]))),
+    ("gateway.budgets", fields::<RawBudgets>, Some(("budgets", &[]))),
+    ("gateway.budgets.providers.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+    ("gateway.budgets.models.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+    ("gateway.clients.*", fields::<RawClient>, Some(("clients", &[]))),
+    ("gateway.clients.*.limits", fields::<RawClientLimits>, Some(("clients", &[]))),
+    ("gateway.clients.*.budgets", fields::<RawBudgets>, Some(("budgets", &[]))),
+    ("gateway.clients.*.budgets.providers.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+    ("gateway.clients.*.budgets.models.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
 ];
 
 // OpenClaw's own gateway settings (its config schema, 2026): they
@@ -298,7 +231,7 @@ fn walk(value: &Value, pattern: &str, path: &str, report: &mut KeyReport) {
                     walk(child, &join(pattern, key), &child_path, report);
                 } else if dotted(key, read.iter().copied()) {
                     report.errors.push((child_path, dotted_message(key)));
-                } else if let Some((openclaw, docs)) = section {
+                } else if let Some((docs, openclaw)) = section {
                     if openclaw.contains(&key.as_str()) {
                         report.ignored.push(child_path);
                     } else {
