@@ -15,45 +15,12 @@
 //! key clawgate reads there and the docs: a user who writes
 //! `gateway.authToken` must not believe auth is on.
 
-use std::cell::Cell;
-
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use serde_json::Value;
 
 use super::raw::*;
 
 /// Where the sections are documented; an error names the anchor too.
 pub const DOCS: &str = "docs/configuration.md";
-
-/// The keys serde reads into `T`, a struct: the fields its derived
-/// `Deserialize` asks for.
-fn fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-    struct Probe<'a>(&'a Cell<&'static [&'static str]>);
-    impl<'de> Deserializer<'de> for Probe<'_> {
-        type Error = de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0.set(fields);
-            Err(de::Error::custom("fields read"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum
-            identifier ignored_any
-        }
-    }
-    let read = Cell::new(&[][..]);
-    let _ = T::deserialize(Probe(&read));
-    read.get()
-}
 
 /// A place in the document that clawgate reads keys at: its path (`*` for
 /// a name the user chooses, `[]` for a list's items), the keys read there,
@@ -71,6 +38,7 @@ const PLACES: &[Place] = &[
     ("", || &["env", "gateway", "models", "agents", "ledger"], None),
     ("models", || &["mode", "providers"], None),
     ("models.providers.*", fields::<RawProvider>, None),
+    ("models.providers.*.quota", fields::<RawQuota>, Some(("models", &[]))),
     ("models.providers.*.models[]", fields::<RawModel>, None),
     ("models.providers.*.models[].cost", fields::<RawCost>, None),
     ("models.providers.*.models[].compat", fields::<RawCompat>, None),
@@ -85,6 +53,7 @@ const PLACES: &[Place] = &[
     ("gateway.retries", fields::<RawRetries>, Some(("gateway", &[]))),
     ("gateway.limits", fields::<RawLimits>, Some(("gateway", &[]))),
     ("gateway.telemetry", fields::<RawTelemetry>, Some(("telemetry", &[]))),
+    ("gateway.reasoningCache", fields::<RawReasoningCache>, Some(("gateway", &[]))),
     ("gateway.budgets", fields::<RawBudgets>, Some(("budgets", &[]))),
     ("gateway.budgets.providers.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
     ("gateway.budgets.models.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
@@ -597,6 +566,14 @@ mod tests {
             (
                 json!({"agents": {"defaults": {"modle": "a/b"}}}),
                 "agents.defaults.model",
+            ),
+            (
+                json!({"gateway": {"reasoningCache": {"maxentries": 5}}}),
+                "gateway.reasoningCache.maxEntries",
+            ),
+            (
+                json!({"models": {"providers": {"kimi": {"quota": {"refreshSecond": 60}}}}}),
+                "models.providers.kimi.quota.refreshSeconds",
             ),
         ];
         for (config, nearest) in cases {

@@ -3,65 +3,55 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
+use super::super::raw::{RawReasoningCache, Toggle};
 use super::Validator;
 use crate::config::ReasoningCacheLimits as Limits;
 
 const PATH: &str = "gateway.reasoningCache";
 
-pub(super) fn limits(raw: Option<&Value>, v: &mut Validator) -> Option<Limits> {
+pub(super) fn limits(raw: Option<&Toggle<RawReasoningCache>>, v: &mut Validator) -> Option<Limits> {
     let defaults = Limits::default();
-    let object = match raw {
-        None | Some(Value::Bool(true)) => return Some(defaults),
-        Some(Value::Bool(false)) => return None,
-        Some(Value::Object(object)) => object,
-        Some(other) => {
+    let raw = match raw {
+        None | Some(Toggle::On(true)) => return Some(defaults),
+        Some(Toggle::On(false)) => return None,
+        Some(Toggle::Set(raw)) => raw,
+    };
+    let mut number = |key: &str, value: Option<u64>, default: u64, max: u64| match value {
+        None => default,
+        Some(n) if (1..=max).contains(&n) => n,
+        Some(n) => {
             v.error(
-                PATH,
-                format!(
-                    "expected true, false or {{maxEntries, maxBytes, maxAgeSeconds}}, found {other}"
-                ),
+                format!("{PATH}.{key}"),
+                format!("expected a whole number from 1 to {max}, found {n}"),
             );
-            return Some(defaults);
+            default
         }
     };
-    let mut number = |key: &str, default: u64, max: u64| match object.get(key) {
-        None => default,
-        Some(value) => match value.as_u64() {
-            Some(n) if (1..=max).contains(&n) => n,
-            _ => {
-                v.error(
-                    format!("{PATH}.{key}"),
-                    format!("expected a whole number from 1 to {max}, found {value}"),
-                );
-                default
-            }
-        },
-    };
-    let limits = Limits {
-        max_entries: number("maxEntries", defaults.max_entries as u64, 10_000_000) as usize,
-        max_bytes: number("maxBytes", defaults.max_bytes as u64, 1 << 40) as usize,
+    Some(Limits {
+        max_entries: number(
+            "maxEntries",
+            raw.max_entries,
+            defaults.max_entries as u64,
+            10_000_000,
+        ) as usize,
+        max_bytes: number(
+            "maxBytes",
+            raw.max_bytes,
+            defaults.max_bytes as u64,
+            1 << 40,
+        ) as usize,
         max_age: Duration::from_secs(number(
             "maxAgeSeconds",
+            raw.max_age_seconds,
             defaults.max_age.as_secs(),
             30 * 86_400,
         )),
-    };
-    for key in object.keys() {
-        if !["maxEntries", "maxBytes", "maxAgeSeconds"].contains(&key.as_str()) {
-            v.error(
-                format!("{PATH}.{key}"),
-                "unknown key; expected maxEntries, maxBytes or maxAgeSeconds",
-            );
-        }
-    }
-    Some(limits)
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -70,6 +60,7 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
+        let raw: Option<Toggle<RawReasoningCache>> = v.parse(PATH, raw.as_ref());
         let got = limits(raw.as_ref(), &mut v);
         match v.errors.is_empty() {
             true => Ok(got),
@@ -90,10 +81,11 @@ mod tests {
                 ..Limits::default()
             }))
         );
+        // Unknown keys are the key check's (`keys.rs`).
         for (raw, expected) in [
             (
                 json!("off"),
-                "gateway.reasoningCache: expected true, false or",
+                "gateway.reasoningCache: invalid type: string, expected true, false or {maxEntries, maxBytes, maxAgeSeconds}",
             ),
             (
                 json!({"maxEntries": 0}),
@@ -103,10 +95,6 @@ mod tests {
             (
                 json!({"maxAgeSeconds": 1.5}),
                 "gateway.reasoningCache.maxAgeSeconds",
-            ),
-            (
-                json!({"maxentries": 5}),
-                "gateway.reasoningCache.maxentries: unknown key",
             ),
         ] {
             let got = check(Some(raw.clone())).unwrap_err();
