@@ -16,16 +16,10 @@ pub(super) fn limits(raw: Option<&Toggle<RawReasoningCache>>, v: &mut Validator)
         Some(Toggle::On(false)) => return None,
         Some(Toggle::Set(raw)) => raw,
     };
-    let mut number = |key: &str, value: Option<u64>, default: u64, max: u64| match value {
-        None => default,
-        Some(n) if (1..=max).contains(&n) => n,
-        Some(n) => {
-            v.error(
-                format!("{PATH}.{key}"),
-                format!("expected a whole number from 1 to {max}, found {n}"),
-            );
-            default
-        }
+    let mut number = |key: &str, value: Option<u64>, default: u64, max: u64| {
+        value
+            .map_or(Some(default), |n| v.count(format!("{PATH}.{key}"), n, max))
+            .unwrap_or(default)
     };
     Some(Limits {
         max_entries: number(
