@@ -1,349 +1,161 @@
-//! The keys clawgate reads, and the check that tells a key it merely
-//! ignores (an OpenClaw setting for something else) from a misspelling of a
-//! key it reads.
+//! The check that tells a key clawgate merely ignores (an OpenClaw setting
+//! for something else) from a misspelling of a key it reads. The keys read
+//! at each place are the serde types' own fields ([`fields`]); this file
+//! says only what serde cannot: which places are clawgate's own sections,
+//! the keys OpenClaw defines there, and where each is documented.
 //!
 //! Outside clawgate's own sections, an unknown key is accepted and reported
 //! once as ignored, unless it differs from a key read at the same place only
 //! by case or by a small edit (`baseURL`, `fallback`, `apikey`): that is an
 //! error, because a typo must never silently drop a setting.
 //!
-//! Inside clawgate's own sections ([`Shape::Section`]: `gateway`, its
-//! `auth`, `timeouts`, `limits` and `telemetry`, and `agents.defaults` with its `model`)
-//! every key is either read by clawgate, a known OpenClaw key (ignored), or
-//! an error naming the nearest key clawgate reads there and the docs: a
-//! user who writes `gateway.authToken` must not believe auth is on.
+//! Inside clawgate's own sections (`gateway` and all under it, `ledger`,
+//! and `agents.defaults` with its `model`) every key is either read by
+//! clawgate, a known OpenClaw key (ignored), or an error naming the nearest
+//! key clawgate reads there and the docs: a user who writes
+//! `gateway.authToken` must not believe auth is on.
 
 use serde_json::Value;
 
-/// What is expected under a key.
-enum Shape {
-    /// A value clawgate reads without looking at its keys.
-    Leaf,
-    Object(&'static [(&'static str, Shape)]),
-    /// One of clawgate's own sections: unknown keys that OpenClaw does not
-    /// define there either are errors.
-    Section(&'static Section),
-    /// An object whose keys are names chosen by the user.
-    MapOf(&'static Shape),
-    ListOf(&'static Shape),
-    /// `agents.defaults.model`: a ref string or `{primary, fallbacks}`.
-    StringOr(&'static Shape),
-}
-
-/// A section clawgate owns.
-struct Section {
-    /// The keys clawgate reads here.
-    read: &'static [(&'static str, Shape)],
-    /// Keys OpenClaw defines here that clawgate does not read.
-    openclaw: &'static [&'static str],
-    /// The anchor of the section in docs/configuration.md.
-    docs: &'static str,
-}
+use super::raw::*;
 
 /// Where the sections are documented; an error names the anchor too.
 pub const DOCS: &str = "docs/configuration.md";
 
-const COST: Shape = Shape::Object(&[
-    ("input", Shape::Leaf),
-    ("output", Shape::Leaf),
-    ("cacheRead", Shape::Leaf),
-    ("cacheWrite", Shape::Leaf),
-]);
+/// A place in the document that clawgate reads keys at: its path (`*` for
+/// a name the user chooses, `[]` for a list's items), the keys read there,
+/// and for clawgate's own sections their anchor in [`DOCS`] and the keys
+/// OpenClaw defines there that clawgate does not read.
+type Place = (
+    &'static str,
+    Keys,
+    Option<(&'static str, &'static [&'static str])>,
+);
+type Keys = fn() -> &'static [&'static str];
 
-const COMPAT: Shape = Shape::Object(&[
-    ("supportsDeveloperRole", Shape::Leaf),
-    ("supportsUsageInStreaming", Shape::Leaf),
-    ("maxTokensField", Shape::Leaf),
-    ("thinking", Shape::Leaf),
-    ("thinkingControl", Shape::Leaf),
-    ("thinkingKeep", Shape::Leaf),
-    ("fixedSampling", Shape::Leaf),
-    ("fixedSamplingWhenThinking", Shape::Leaf),
-    ("forcedToolChoice", Shape::Leaf),
-]);
+#[rustfmt::skip]
+const PLACES: &[Place] = &[
+    ("", || &["env", "gateway", "models", "agents", "ledger"], None),
+    ("models", || &["mode", "providers"], None),
+    ("models.providers.*", fields::<RawProvider>, None),
+    ("models.providers.*.quota", fields::<RawQuota>, Some(("models", &[]))),
+    ("models.providers.*.models[]", fields::<RawModel>, None),
+    ("models.providers.*.models[].cost", fields::<RawCost>, None),
+    ("models.providers.*.models[].compat", fields::<RawCompat>, None),
+    ("agents", || &["defaults"], None),
+    ("agents.defaults", fields::<RawAgentDefaults>, Some(("agentsdefaults", AGENT_DEFAULTS))),
+    ("agents.defaults.model", fields::<RawChain>, Some(("agentsdefaults", &["timeoutMs"]))),
+    ("agents.defaults.models.*", fields::<RawModelEntry>, None),
+    ("ledger", fields::<RawLedger>, Some(("ledger", &[]))),
+    ("gateway", fields::<RawGateway>, Some(("gateway", GATEWAY))),
+    ("gateway.auth", fields::<RawAuth>, Some(("gateway", GATEWAY_AUTH))),
+    ("gateway.timeouts", fields::<RawTimeouts>, Some(("gateway", &[]))),
+    ("gateway.retries", fields::<RawRetries>, Some(("gateway", &[]))),
+    ("gateway.limits", fields::<RawLimits>, Some(("gateway", &[]))),
+    ("gateway.telemetry", fields::<RawTelemetry>, Some(("telemetry", &[]))),
+    ("gateway.reasoningCache", fields::<RawReasoningCache>, Some(("gateway", &[]))),
+    ("gateway.budgets", fields::<RawBudgets>, Some(("budgets", &[]))),
+    ("gateway.budgets.providers.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+    ("gateway.budgets.models.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+    ("gateway.clients.*", fields::<RawClient>, Some(("clients", &[]))),
+    ("gateway.clients.*.limits", fields::<RawClientLimits>, Some(("clients", &[]))),
+    ("gateway.clients.*.budgets", fields::<RawBudgets>, Some(("budgets", &[]))),
+    ("gateway.clients.*.budgets.providers.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+    ("gateway.clients.*.budgets.models.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
+];
 
-const MODEL: Shape = Shape::Object(&[
-    ("id", Shape::Leaf),
-    ("name", Shape::Leaf),
-    ("reasoning", Shape::Leaf),
-    ("input", Shape::Leaf),
-    ("cost", COST),
-    ("contextWindow", Shape::Leaf),
-    ("maxTokens", Shape::Leaf),
-    ("headers", Shape::Leaf),
-    ("compat", COMPAT),
-]);
+// OpenClaw's own gateway settings (its config schema, 2026): they
+// configure OpenClaw's gateway, not this one.
+const GATEWAY: &[&str] = &[
+    "mode",
+    "customBindHost",
+    "controlUi",
+    "trustedProxies",
+    "allowRealIpFallback",
+    "tools",
+    "handshakeTimeoutMs",
+    "channelHealthCheckMinutes",
+    "channelStaleEventThresholdMinutes",
+    "channelMaxRestartsPerHour",
+    "tailscale",
+    "remote",
+    "reload",
+    "tls",
+    "http",
+    "push",
+    "nodes",
+];
 
-const PROVIDER: Shape = Shape::Object(&[
-    ("dialect", Shape::Leaf),
-    ("baseUrl", Shape::Leaf),
-    ("apiKey", Shape::Leaf),
-    ("api", Shape::Leaf),
-    ("headers", Shape::Leaf),
-    ("models", Shape::ListOf(&MODEL)),
-    ("quota", Shape::Leaf),
-    ("maxConcurrent", Shape::Leaf),
-    ("cacheLifetimeSeconds", Shape::Leaf),
-]);
+const GATEWAY_AUTH: &[&str] = &[
+    "mode",
+    "password",
+    "allowTailscale",
+    "rateLimit",
+    "trustedProxy",
+];
 
-const ROOT: Shape = Shape::Object(&[
-    ("env", Shape::Leaf),
-    ("gateway", Shape::Section(&GATEWAY)),
-    (
-        "models",
-        Shape::Object(&[
-            ("mode", Shape::Leaf),
-            ("providers", Shape::MapOf(&PROVIDER)),
-        ]),
-    ),
-    (
-        "agents",
-        Shape::Object(&[("defaults", Shape::Section(&AGENT_DEFAULTS))]),
-    ),
-    ("ledger", Shape::Section(&LEDGER)),
-]);
-
-const LEDGER: Section = Section {
-    read: &[
-        ("enabled", Shape::Leaf),
-        ("path", Shape::Leaf),
-        ("retentionDays", Shape::Leaf),
-        ("store", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "ledger",
-};
-
-const BUDGET_LIMITS: Section = Section {
-    read: &[
-        ("daily", Shape::Leaf),
-        ("weekly", Shape::Leaf),
-        ("monthly", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "budgets",
-};
-
-const GATEWAY_BUDGETS: Section = Section {
-    read: &[
-        ("daily", Shape::Leaf),
-        ("weekly", Shape::Leaf),
-        ("monthly", Shape::Leaf),
-        ("providers", Shape::MapOf(&Shape::Section(&BUDGET_LIMITS))),
-        ("models", Shape::MapOf(&Shape::Section(&BUDGET_LIMITS))),
-        ("unpriced", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "budgets",
-};
-
-const GATEWAY: Section = Section {
-    read: &[
-        ("port", Shape::Leaf),
-        ("bind", Shape::Leaf),
-        ("auth", Shape::Section(&GATEWAY_AUTH)),
-        ("maxBodyBytes", Shape::Leaf),
-        ("shutdownGraceSeconds", Shape::Leaf),
-        ("allowedHosts", Shape::Leaf),
-        ("allowedOrigins", Shape::Leaf),
-        ("timeouts", Shape::Section(&GATEWAY_TIMEOUTS)),
-        ("retries", Shape::Section(&GATEWAY_RETRIES)),
-        ("limits", Shape::Section(&GATEWAY_LIMITS)),
-        ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
-        ("clients", Shape::MapOf(&Shape::Section(&CLIENT))),
-        ("reasoningCache", Shape::Leaf),
-        ("sessions", Shape::Leaf),
-        ("telemetry", Shape::Section(&GATEWAY_TELEMETRY)),
-    ],
-    // OpenClaw's own gateway settings (its config schema, 2026): they
-    // configure OpenClaw's gateway, not this one.
-    openclaw: &[
-        "mode",
-        "customBindHost",
-        "controlUi",
-        "trustedProxies",
-        "allowRealIpFallback",
-        "tools",
-        "handshakeTimeoutMs",
-        "channelHealthCheckMinutes",
-        "channelStaleEventThresholdMinutes",
-        "channelMaxRestartsPerHour",
-        "tailscale",
-        "remote",
-        "reload",
-        "tls",
-        "http",
-        "push",
-        "nodes",
-    ],
-    docs: "gateway",
-};
-
-const CLIENT: Section = Section {
-    read: &[
-        ("key", Shape::Leaf),
-        ("admin", Shape::Leaf),
-        ("models", Shape::Leaf),
-        ("budgets", Shape::Section(&GATEWAY_BUDGETS)),
-        ("limits", Shape::Section(&CLIENT_LIMITS)),
-    ],
-    openclaw: &[],
-    docs: "clients",
-};
-
-const CLIENT_LIMITS: Section = Section {
-    read: &[
-        ("requestsPerMinute", Shape::Leaf),
-        ("tokensPerMinute", Shape::Leaf),
-        ("concurrentRequests", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "clients",
-};
-
-const GATEWAY_AUTH: Section = Section {
-    read: &[("token", Shape::Leaf), ("openMetrics", Shape::Leaf)],
-    openclaw: &[
-        "mode",
-        "password",
-        "allowTailscale",
-        "rateLimit",
-        "trustedProxy",
-    ],
-    docs: "gateway",
-};
-
-const GATEWAY_TIMEOUTS: Section = Section {
-    read: &[
-        ("connectSeconds", Shape::Leaf),
-        ("firstByteSeconds", Shape::Leaf),
-        ("idleSeconds", Shape::Leaf),
-        ("chainSeconds", Shape::Leaf),
-        ("clientHeaderSeconds", Shape::Leaf),
-        ("clientBodySeconds", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "gateway",
-};
-
-const GATEWAY_RETRIES: Section = Section {
-    read: &[
-        ("perTarget", Shape::Leaf),
-        ("backoffBaseSeconds", Shape::Leaf),
-        ("backoffMaxSeconds", Shape::Leaf),
-        ("maxRetryAfterSeconds", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "gateway",
-};
-
-const GATEWAY_TELEMETRY: Section = Section {
-    read: &[
-        ("enabled", Shape::Leaf),
-        ("endpoint", Shape::Leaf),
-        ("serviceName", Shape::Leaf),
-        ("sampleRatio", Shape::Leaf),
-        ("queueSpans", Shape::Leaf),
-        ("captureContent", Shape::Leaf),
-        ("metrics", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "telemetry",
-};
-
-const GATEWAY_LIMITS: Section = Section {
-    read: &[
-        ("maxConnections", Shape::Leaf),
-        ("maxConcurrentRequests", Shape::Leaf),
-        ("maxResponseBytes", Shape::Leaf),
-        ("maxEventBytes", Shape::Leaf),
-    ],
-    openclaw: &[],
-    docs: "gateway",
-};
-
-const AGENT_DEFAULTS: Section = Section {
-    read: &[
-        ("model", Shape::StringOr(&Shape::Section(&AGENT_MODEL))),
-        (
-            "models",
-            Shape::MapOf(&Shape::Object(&[
-                ("alias", Shape::Leaf),
-                ("params", Shape::Leaf),
-            ])),
-        ),
-        ("thinkingDefault", Shape::Leaf),
-    ],
-    // OpenClaw's agent settings that are not about the model chain (its
-    // config schema, 2026, and keys of earlier releases).
-    openclaw: &[
-        "params",
-        "imageModel",
-        "imageGenerationModel",
-        "videoGenerationModel",
-        "musicGenerationModel",
-        "voiceModel",
-        "mediaGenerationAutoProviderFallback",
-        "pdfModel",
-        "pdfMaxBytesMb",
-        "pdfMaxPages",
-        "workspace",
-        "skills",
-        "silentReply",
-        "repoRoot",
-        "promptOverlays",
-        "systemPromptOverride",
-        "skipBootstrap",
-        "skipOptionalBootstrapFiles",
-        "contextInjection",
-        "bootstrapMaxChars",
-        "bootstrapTotalMaxChars",
-        "bootstrapPromptTruncationWarning",
-        "experimental",
-        "userTimezone",
-        "startupContext",
-        "contextLimits",
-        "timeFormat",
-        "envelopeTimezone",
-        "envelopeTimestamp",
-        "envelopeElapsed",
-        "contextTokens",
-        "cliBackends",
-        "memorySearch",
-        "contextPruning",
-        "compaction",
-        "runRetries",
-        "embeddedAgent",
-        "verboseDefault",
-        "toolProgressDetail",
-        "reasoningDefault",
-        "elevatedDefault",
-        "blockStreamingDefault",
-        "blockStreamingBreak",
-        "blockStreamingChunk",
-        "blockStreamingCoalesce",
-        "humanDelay",
-        "timeoutSeconds",
-        "mediaMaxMb",
-        "imageMaxDimensionPx",
-        "imageQuality",
-        "typingIntervalSeconds",
-        "typingMode",
-        "heartbeat",
-        "maxConcurrent",
-        "subagents",
-        "sandbox",
-        "tools",
-        "identity",
-    ],
-    docs: "agentsdefaults",
-};
-
-const AGENT_MODEL: Section = Section {
-    read: &[("primary", Shape::Leaf), ("fallbacks", Shape::Leaf)],
-    openclaw: &["timeoutMs"],
-    docs: "agentsdefaults",
-};
+// OpenClaw's agent settings that are not about the model chain (its
+// config schema, 2026, and keys of earlier releases).
+const AGENT_DEFAULTS: &[&str] = &[
+    "params",
+    "imageModel",
+    "imageGenerationModel",
+    "videoGenerationModel",
+    "musicGenerationModel",
+    "voiceModel",
+    "mediaGenerationAutoProviderFallback",
+    "pdfModel",
+    "pdfMaxBytesMb",
+    "pdfMaxPages",
+    "workspace",
+    "skills",
+    "silentReply",
+    "repoRoot",
+    "promptOverlays",
+    "systemPromptOverride",
+    "skipBootstrap",
+    "skipOptionalBootstrapFiles",
+    "contextInjection",
+    "bootstrapMaxChars",
+    "bootstrapTotalMaxChars",
+    "bootstrapPromptTruncationWarning",
+    "experimental",
+    "userTimezone",
+    "startupContext",
+    "contextLimits",
+    "timeFormat",
+    "envelopeTimezone",
+    "envelopeTimestamp",
+    "envelopeElapsed",
+    "contextTokens",
+    "cliBackends",
+    "memorySearch",
+    "contextPruning",
+    "compaction",
+    "runRetries",
+    "embeddedAgent",
+    "verboseDefault",
+    "toolProgressDetail",
+    "reasoningDefault",
+    "elevatedDefault",
+    "blockStreamingDefault",
+    "blockStreamingBreak",
+    "blockStreamingChunk",
+    "blockStreamingCoalesce",
+    "humanDelay",
+    "timeoutSeconds",
+    "mediaMaxMb",
+    "imageMaxDimensionPx",
+    "imageQuality",
+    "typingIntervalSeconds",
+    "typingMode",
+    "heartbeat",
+    "maxConcurrent",
+    "subagents",
+    "sandbox",
+    "tools",
+    "identity",
+];
 
 /// The outcome of checking a config's keys.
 #[derive(Debug, Default, PartialEq)]
@@ -356,57 +168,66 @@ pub struct KeyReport {
 
 pub fn check(root: &Value) -> KeyReport {
     let mut report = KeyReport::default();
-    walk(root, &ROOT, "", &mut report);
+    walk(root, "", "", &mut report);
     report
 }
 
-fn walk(value: &Value, shape: &Shape, path: &str, report: &mut KeyReport) {
-    match (shape, value) {
-        (Shape::Object(known), Value::Object(map)) => {
+/// The place at `pattern`, if clawgate reads keys there.
+fn place(pattern: &str) -> Option<&'static Place> {
+    PLACES.iter().find(|(at, ..)| *at == pattern)
+}
+
+/// Checks the keys under `value`, at `path` in the document and `pattern`
+/// among the [`PLACES`].
+fn walk(value: &Value, pattern: &str, path: &str, report: &mut KeyReport) {
+    match value {
+        Value::Object(map) => {
+            let Some((_, read, section)) = place(pattern) else {
+                // A map of names the user chooses, or a value clawgate
+                // reads without looking at its keys.
+                let names = join(pattern, "*");
+                if PLACES.iter().any(|(at, ..)| at.starts_with(&names)) {
+                    for (key, child) in map {
+                        walk(child, &names, &join(path, key), report);
+                    }
+                }
+                return;
+            };
+            let read = read();
             for (key, child) in map {
                 let child_path = join(path, key);
-                match known.iter().find(|(name, _)| name == key) {
-                    Some((_, child_shape)) => walk(child, child_shape, &child_path, report),
-                    None if dotted(key, known.iter().map(|(name, _)| *name)) => {
-                        report.errors.push((child_path, dotted_message(key)));
+                if read.contains(&key.as_str()) {
+                    walk(child, &join(pattern, key), &child_path, report);
+                } else if dotted(key, read.iter().copied()) {
+                    report.errors.push((child_path, dotted_message(key)));
+                } else if let Some((docs, openclaw)) = section {
+                    if openclaw.contains(&key.as_str()) {
+                        report.ignored.push(child_path);
+                    } else {
+                        let message = unknown_in_section(key, child, path, pattern, docs);
+                        report.errors.push((child_path, message));
                     }
-                    None => match near_miss(key, known.iter().map(|(name, _)| *name)) {
+                } else {
+                    match near_miss(key, read.iter().copied()) {
                         Some(suggestion) => report.errors.push((
                             child_path,
                             format!("unknown key; did you mean `{suggestion}`?"),
                         )),
                         None => report.ignored.push(child_path),
-                    },
+                    }
                 }
             }
         }
-        (Shape::Section(section), Value::Object(map)) => {
-            for (key, child) in map {
-                let child_path = join(path, key);
-                if let Some((_, child_shape)) = section.read.iter().find(|(name, _)| name == key) {
-                    walk(child, child_shape, &child_path, report);
-                } else if dotted(key, section.read.iter().map(|(name, _)| *name)) {
-                    report.errors.push((child_path, dotted_message(key)));
-                } else if section.openclaw.contains(&key.as_str()) {
-                    report.ignored.push(child_path);
-                } else {
-                    let message = unknown_in_section(key, child, path, section);
-                    report.errors.push((child_path, message));
-                }
-            }
-        }
-        (Shape::MapOf(inner), Value::Object(map)) => {
-            for (key, child) in map {
-                walk(child, inner, &join(path, key), report);
-            }
-        }
-        (Shape::ListOf(inner), Value::Array(items)) => {
+        Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                walk(item, inner, &format!("{path}[{index}]"), report);
+                walk(
+                    item,
+                    &format!("{pattern}[]"),
+                    &format!("{path}[{index}]"),
+                    report,
+                );
             }
         }
-        (Shape::StringOr(inner), value) if !value.is_string() => walk(value, inner, path, report),
-        // Type mismatches are reported by deserialization, with the same path.
         _ => {}
     }
 }
@@ -464,14 +285,14 @@ const SAID_OTHERWISE: &[(&str, &[&str], &str)] = &[
 /// (nested ones included, so `authToken` finds `auth.token`) when it is
 /// near enough to be a misspelling (a suggestion that points away is worse
 /// than none), and where the section is documented.
-fn unknown_in_section(key: &str, value: &Value, path: &str, section: &Section) -> String {
+fn unknown_in_section(key: &str, value: &Value, path: &str, pattern: &str, docs: &str) -> String {
     let lower = key.to_ascii_lowercase();
     let said_otherwise = SAID_OTHERWISE
         .iter()
         .find(|(at, words, _)| *at == path && words.contains(&lower.as_str()))
         .map(|(_, _, meant)| join(path, meant));
     let mut candidates = Vec::new();
-    section_keys(section.read, "", &mut candidates);
+    section_keys(pattern, "", &mut candidates);
     // One edit in a short key, about one in four in a longer one.
     let near_enough = (key.chars().count() / 4).max(1) as f64;
     // A misspelt section whose keys are right (`timeout: {firstByteSeconds}`)
@@ -496,7 +317,7 @@ fn unknown_in_section(key: &str, value: &Value, path: &str, section: &Section) -
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, candidate)| join(path, candidate))
     });
-    let docs = format!("{DOCS}#{}", section.docs);
+    let docs = format!("{DOCS}#{docs}");
     match nearest {
         Some(nearest) => format!(
             "unknown key; clawgate does not read it here; did you mean `{nearest}`? (see {docs})"
@@ -505,20 +326,18 @@ fn unknown_in_section(key: &str, value: &Value, path: &str, section: &Section) -
     }
 }
 
-/// Every key path read under `read`, relative to it (`auth.token`).
-fn section_keys(read: &[(&str, Shape)], prefix: &str, out: &mut Vec<String>) {
-    for (name, shape) in read {
+/// Every key path read in the section at `pattern`, relative to it
+/// (`auth.token`), its inner sections and their keys included.
+fn section_keys(pattern: &str, prefix: &str, out: &mut Vec<String>) {
+    let Some((_, read, _)) = place(pattern) else {
+        return;
+    };
+    for name in read() {
         let path = join(prefix, name);
-        match shape {
-            Shape::Section(inner) => section_keys(inner.read, &path, out),
-            Shape::StringOr(inner) => {
-                out.push(path.clone());
-                if let Shape::Section(inner) = inner {
-                    section_keys(inner.read, &path, out);
-                }
-            }
-            _ => out.push(path),
+        if let Some((_, _, Some(_))) = place(&join(pattern, name)) {
+            section_keys(&join(pattern, name), &path, out);
         }
+        out.push(path);
     }
 }
 
@@ -580,6 +399,17 @@ mod tests {
             .map(|(p, s)| (p.to_string(), s.to_string()))
             .collect();
         assert_eq!(report.errors, errors, "errors of {config}");
+    }
+
+    /// Each place's keys are a struct's fields as serde reads them: a type
+    /// that is not a struct would read none, and every key would be unknown.
+    #[test]
+    fn every_place_reads_its_types_keys() {
+        for (at, read, _) in PLACES {
+            assert!(!read().is_empty(), "no keys read at {at:?}");
+        }
+        assert!(fields::<RawModel>().contains(&"contextWindow"));
+        assert!(fields::<Value>().is_empty());
     }
 
     #[test]
@@ -733,6 +563,18 @@ mod tests {
             (json!({"gateway": {"host": "0.0.0.0"}}), "gateway.bind"),
             (json!({"gateway": {"address": "::1"}}), "gateway.bind"),
             (json!({"gateway": {"otel": {}}}), "gateway.telemetry"),
+            (
+                json!({"agents": {"defaults": {"modle": "a/b"}}}),
+                "agents.defaults.model",
+            ),
+            (
+                json!({"gateway": {"reasoningCache": {"maxentries": 5}}}),
+                "gateway.reasoningCache.maxEntries",
+            ),
+            (
+                json!({"models": {"providers": {"kimi": {"quota": {"refreshSecond": 60}}}}}),
+                "models.providers.kimi.quota.refreshSeconds",
+            ),
         ];
         for (config, nearest) in cases {
             let report = check(&config);

@@ -3,9 +3,13 @@
 //! serde simply skips them. Validation into runtime types is in
 //! [`super::validate`].
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Default, Deserialize)]
@@ -21,14 +25,87 @@ pub struct RawGateway {
     pub limits: RawLimits,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
-    /// `true`, `false` or `{maxEntries, maxBytes, maxAgeSeconds}`.
-    pub reasoning_cache: Option<Value>,
+    pub reasoning_cache: Option<Toggle<RawReasoningCache>>,
     /// `true`, `false` or `{maxSessions, idleSeconds}`.
     pub sessions: Option<Value>,
     pub budgets: RawBudgets,
     pub telemetry: RawTelemetry,
     /// `gateway.clients`, by name; read in `validate/clients.rs`.
     pub clients: BTreeMap<String, RawClient>,
+}
+
+/// `gateway.reasoningCache`'s bounds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawReasoningCache {
+    pub max_entries: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub max_age_seconds: Option<u64>,
+}
+
+/// `models.providers.<id>.quota` written out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawQuota {
+    pub enabled: Option<bool>,
+    pub threshold_percent: Option<f64>,
+    pub refresh_seconds: Option<f64>,
+}
+
+/// `true`, `false`, or the settings written out, which mean on unless they
+/// say otherwise.
+#[derive(Debug)]
+pub enum Toggle<T> {
+    On(bool),
+    Set(T),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Toggle<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either<T>(PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for Either<T> {
+            type Value = Toggle<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "true, false or {{{}}}", fields::<T>().join(", "))
+            }
+            fn visit_bool<E>(self, on: bool) -> Result<Toggle<T>, E> {
+                Ok(Toggle::On(on))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Toggle<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Toggle::Set)
+            }
+        }
+        deserializer.deserialize_any(Either(PhantomData))
+    }
+}
+
+/// The keys serde reads into `T`, a struct: the fields its derived
+/// `Deserialize` asks for.
+pub fn fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a Cell<&'static [&'static str]>);
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(fields);
+            Err(de::Error::custom("fields read"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let read = Cell::new(&[][..]);
+    let _ = T::deserialize(Probe(&read));
+    read.get()
 }
 
 /// `gateway.clients.<name>`: one client's key, models, budgets and limits.
@@ -139,8 +216,7 @@ pub struct RawProvider {
     pub api: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub models: Vec<RawModel>,
-    /// `true`, `false` or `{enabled, thresholdPercent, refreshSeconds}`.
-    pub quota: Option<Value>,
+    pub quota: Option<Toggle<RawQuota>>,
     /// A number of requests, `false`, or `{requests, waitSeconds}`.
     pub max_concurrent: Option<Value>,
     pub cache_lifetime_seconds: Option<Value>,
@@ -233,11 +309,15 @@ pub struct RawAgentDefaults {
 #[serde(untagged)]
 pub enum RawModelChoice {
     Ref(String),
-    Chain {
-        primary: Option<RawPlace>,
-        #[serde(default)]
-        fallbacks: Vec<RawPlace>,
-    },
+    Chain(RawChain),
+}
+
+/// The chain as written: each place a ref or a pool.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawChain {
+    pub primary: Option<RawPlace>,
+    pub fallbacks: Vec<RawPlace>,
 }
 
 /// One place of the chain: a ref, or a pool of equivalent refs (a list).

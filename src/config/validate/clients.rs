@@ -244,16 +244,7 @@ fn allowed_models(
 
 fn limits(raw: &RawClientLimits, path: &str, v: &mut Validator) -> RateLimits {
     let mut number = |key: &str, value: Option<u64>, max: u64| {
-        let value = value?;
-        if (1..=max).contains(&value) {
-            Some(value)
-        } else {
-            v.error(
-                format!("{path}.limits.{key}"),
-                format!("expected a whole number from 1 to {max}, found {value}"),
-            );
-            None
-        }
+        v.count(format!("{path}.limits.{key}"), value?, max)
     };
     RateLimits {
         requests_per_minute: number("requestsPerMinute", raw.requests_per_minute, 1_000_000)

@@ -99,15 +99,7 @@ pub(super) fn gateway_settings(
     }
     let count = |v: &mut Validator, path: &str, value: Option<u64>, default: u64| {
         let value = value.unwrap_or(default);
-        if (1..=1_000_000).contains(&value) {
-            value as usize
-        } else {
-            v.error(
-                path,
-                format!("expected a number from 1 to 1000000, found {value}"),
-            );
-            default as usize
-        }
+        v.count(path, value, 1_000_000).unwrap_or(default) as usize
     };
     let client = ClientLimits {
         header_timeout: seconds(
@@ -402,6 +394,12 @@ mod tests {
         check(
             "{ maxEventBytes: -1 }",
             Err("gateway.limits.maxEventBytes: invalid value: integer `-1`, expected u64"),
+        );
+        check(
+            "{ maxConnections: 0 }",
+            Err(
+                "gateway.limits.maxConnections: expected a whole number from 1 to 1000000, found 0",
+            ),
         );
     }
 

@@ -47,6 +47,18 @@ impl Validator {
         });
     }
 
+    /// `n` if it is a whole number from 1 to `max`, else an error at `path`.
+    fn count(&mut self, path: impl Into<String>, n: u64, max: u64) -> Option<u64> {
+        if (1..=max).contains(&n) {
+            return Some(n);
+        }
+        self.error(
+            path,
+            format!("expected a whole number from 1 to {max}, found {n}"),
+        );
+        None
+    }
+
     /// Deserializes `value`, reporting a failure at `path` plus the path
     /// inside the value.
     fn parse<T: DeserializeOwned + Default>(&mut self, path: &str, value: Option<&Value>) -> T {

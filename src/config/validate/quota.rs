@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
+use super::super::raw::{RawQuota, Toggle};
 use super::super::{QuotaKind, QuotaSettings};
 use super::Validator;
 use crate::capabilities::Dialect;
@@ -20,7 +19,7 @@ const DEFAULT_REFRESH_SECONDS: f64 = 300.0;
 const MIN_REFRESH_SECONDS: f64 = 60.0;
 
 pub(super) fn settings(
-    raw: Option<&Value>,
+    raw: Option<&Toggle<RawQuota>>,
     path: &str,
     dialect: Dialect,
     completions_url: &reqwest::Url,
@@ -35,69 +34,35 @@ pub(super) fn settings(
         ),
         Dialect::OpenRouter | Dialect::Generic => (None, false),
     };
-    let (enabled, object) = match raw {
-        None => (None, None),
-        Some(Value::Bool(on)) => (Some(*on), None),
-        Some(Value::Object(object)) => {
-            let enabled = match object.get("enabled") {
-                None => None,
-                Some(Value::Bool(on)) => Some(*on),
-                Some(other) => {
-                    v.error(
-                        format!("{path}.enabled"),
-                        format!("expected true or false, found {other}"),
-                    );
-                    None
-                }
-            };
-            for key in object.keys() {
-                if !["enabled", "thresholdPercent", "refreshSeconds"].contains(&key.as_str()) {
-                    v.error(
-                        format!("{path}.{key}"),
-                        "unknown key; expected enabled, thresholdPercent or refreshSeconds",
-                    );
-                }
-            }
-            // Writing the settings out means them on.
-            (Some(enabled.unwrap_or(true)), Some(object))
-        }
-        Some(other) => {
+    let (enabled, set) = match raw {
+        None => (None, &RawQuota::default()),
+        Some(Toggle::On(on)) => (Some(*on), &RawQuota::default()),
+        // Writing the settings out means them on.
+        Some(Toggle::Set(set)) => (Some(set.enabled.unwrap_or(true)), set),
+    };
+    let mut number = |key: &str, value: Option<f64>, default: f64, range: (f64, f64)| match value {
+        None => default,
+        Some(n) if n >= range.0 && n <= range.1 => n,
+        Some(n) => {
             v.error(
-                path,
+                format!("{path}.{key}"),
                 format!(
-                    "expected true, false or {{enabled, thresholdPercent, refreshSeconds}}, found {other}"
+                    "expected a number from {} to {}, found {n}",
+                    range.0, range.1
                 ),
             );
-            return None;
+            default
         }
     };
-    let number = |v: &mut Validator, key: &str, default: f64, range: (f64, f64)| match object
-        .and_then(|o| o.get(key))
-    {
-        None => default,
-        Some(value) => match value.as_f64() {
-            Some(n) if n >= range.0 && n <= range.1 => n,
-            _ => {
-                v.error(
-                    format!("{path}.{key}"),
-                    format!(
-                        "expected a number from {} to {}, found {value}",
-                        range.0, range.1
-                    ),
-                );
-                default
-            }
-        },
-    };
     let threshold_percent = number(
-        v,
         "thresholdPercent",
+        set.threshold_percent,
         DEFAULT_THRESHOLD_PERCENT,
         (1.0, 100.0),
     );
     let refresh = number(
-        v,
         "refreshSeconds",
+        set.refresh_seconds,
         DEFAULT_REFRESH_SECONDS,
         (MIN_REFRESH_SECONDS, 86_400.0),
     );
@@ -140,7 +105,7 @@ fn quota_url(kind: QuotaKind, completions_url: &reqwest::Url) -> reqwest::Url {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -154,6 +119,7 @@ mod tests {
             warnings: Vec::new(),
         };
         let url: reqwest::Url = url.parse().unwrap();
+        let raw: Option<Toggle<RawQuota>> = v.parse("q", raw.as_ref());
         let got = settings(raw.as_ref(), "q", dialect, &url, &mut v);
         if !v.errors.is_empty() {
             return Err(v.errors.iter().map(|e| e.to_string()).collect());
@@ -226,7 +192,10 @@ mod tests {
     fn bad_settings_are_errors_that_name_the_key() {
         let kimi = "https://api.kimi.com/coding/v1/chat/completions";
         let cases = [
-            (json!("yes"), "q: expected true, false or"),
+            (
+                json!("yes"),
+                "q: invalid type: string, expected true, false or {enabled, thresholdPercent, refreshSeconds}",
+            ),
             (
                 json!({"thresholdPercent": 0}),
                 "q.thresholdPercent: expected a number from 1 to 100",
@@ -238,9 +207,8 @@ mod tests {
             ),
             (
                 json!({"enabled": "on"}),
-                "q.enabled: expected true or false",
+                "q.enabled: invalid type: string, expected a boolean",
             ),
-            (json!({"treshold": 90}), "q.treshold: unknown key"),
         ];
         for (raw, expected) in cases {
             let got = check(Some(raw.clone()), Dialect::KimiCoding, kimi).unwrap_err();

@@ -3,31 +3,49 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
+use super::super::raw::{RawReasoningCache, Toggle};
 use super::Validator;
 use crate::config::ReasoningCacheLimits as Limits;
 
 const PATH: &str = "gateway.reasoningCache";
 
-pub(super) fn limits(raw: Option<&Value>, v: &mut Validator) -> Option<Limits> {
+pub(super) fn limits(raw: Option<&Toggle<RawReasoningCache>>, v: &mut Validator) -> Option<Limits> {
     let defaults = Limits::default();
-    let keys = [
-        ("maxEntries", defaults.max_entries as u64, 10_000_000),
-        ("maxBytes", defaults.max_bytes as u64, 1 << 40),
-        ("maxAgeSeconds", defaults.max_age.as_secs(), 30 * 86_400),
-    ];
-    let [entries, bytes, age] = super::bounds(raw, PATH, keys, v)?;
+    let raw = match raw {
+        None | Some(Toggle::On(true)) => return Some(defaults),
+        Some(Toggle::On(false)) => return None,
+        Some(Toggle::Set(raw)) => raw,
+    };
+    let mut number = |key: &str, value: Option<u64>, default: u64, max: u64| {
+        value
+            .map_or(Some(default), |n| v.count(format!("{PATH}.{key}"), n, max))
+            .unwrap_or(default)
+    };
     Some(Limits {
-        max_entries: entries as usize,
-        max_bytes: bytes as usize,
-        max_age: Duration::from_secs(age),
+        max_entries: number(
+            "maxEntries",
+            raw.max_entries,
+            defaults.max_entries as u64,
+            10_000_000,
+        ) as usize,
+        max_bytes: number(
+            "maxBytes",
+            raw.max_bytes,
+            defaults.max_bytes as u64,
+            1 << 40,
+        ) as usize,
+        max_age: Duration::from_secs(number(
+            "maxAgeSeconds",
+            raw.max_age_seconds,
+            defaults.max_age.as_secs(),
+            30 * 86_400,
+        )),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -36,6 +54,7 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
+        let raw: Option<Toggle<RawReasoningCache>> = v.parse(PATH, raw.as_ref());
         let got = limits(raw.as_ref(), &mut v);
         match v.errors.is_empty() {
             true => Ok(got),
@@ -56,10 +75,11 @@ mod tests {
                 ..Limits::default()
             }))
         );
+        // Unknown keys are the key check's (`keys.rs`).
         for (raw, expected) in [
             (
                 json!("off"),
-                "gateway.reasoningCache: expected true, false or",
+                "gateway.reasoningCache: invalid type: string, expected true, false or {maxEntries, maxBytes, maxAgeSeconds}",
             ),
             (
                 json!({"maxEntries": 0}),
@@ -69,10 +89,6 @@ mod tests {
             (
                 json!({"maxAgeSeconds": 1.5}),
                 "gateway.reasoningCache.maxAgeSeconds",
-            ),
-            (
-                json!({"maxentries": 5}),
-                "gateway.reasoningCache.maxentries: unknown key",
             ),
         ] {
             let got = check(Some(raw.clone())).unwrap_err();

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::super::raw::{RawAgentDefaults, RawModelChoice, RawPlace};
+use super::super::raw::{RawAgentDefaults, RawChain, RawModelChoice, RawPlace};
 use super::super::{
     ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, normalize_ref, suggest,
 };
@@ -16,7 +16,7 @@ use crate::catalog;
 pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
     let chain: Vec<&str> = match &raw.model {
         Some(RawModelChoice::Ref(primary)) => vec![primary.as_str()],
-        Some(RawModelChoice::Chain { primary, fallbacks }) => primary
+        Some(RawModelChoice::Chain(RawChain { primary, fallbacks })) => primary
             .iter()
             .chain(fallbacks)
             .flat_map(RawPlace::refs)
@@ -169,7 +169,7 @@ pub(super) fn routing(
 
     let (primary, fallbacks) = match raw.model {
         Some(RawModelChoice::Ref(primary)) => (Some(RawPlace::Ref(primary)), Vec::new()),
-        Some(RawModelChoice::Chain { primary, fallbacks }) => (primary, fallbacks),
+        Some(RawModelChoice::Chain(RawChain { primary, fallbacks })) => (primary, fallbacks),
         None => (None, Vec::new()),
     };
     let mut chain = Chain::default();

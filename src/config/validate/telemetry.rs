@@ -91,16 +91,10 @@ pub(super) fn settings(
         }
     }
     let (sample_ratio, parent_based) = sampling(raw, &var, v);
-    let queue_spans = match raw.queue_spans.unwrap_or(DEFAULT_QUEUE_SPANS) {
-        n @ 1..=1_000_000 => n as usize,
-        n => {
-            v.error(
-                format!("{PATH}.queueSpans"),
-                format!("expected a whole number from 1 to 1000000, found {n}"),
-            );
-            DEFAULT_QUEUE_SPANS as usize
-        }
-    };
+    let queue_spans = raw.queue_spans.unwrap_or(DEFAULT_QUEUE_SPANS);
+    let queue_spans = v
+        .count(format!("{PATH}.queueSpans"), queue_spans, 1_000_000)
+        .unwrap_or(DEFAULT_QUEUE_SPANS) as usize;
     let service_name = match raw.service_name.as_deref().map(str::trim) {
         Some("") => {
             v.error(format!("{PATH}.serviceName"), "must not be empty");
