@@ -519,7 +519,7 @@ async fn a_chat_requests_nested_members_go_whole_to_a_chat_provider() {
 
 /// A Messages request holding what a chat message or tool has no place
 /// for: a thinking block in a user turn, a text block's citations, a
-/// document's title and context, a tool's input examples.
+/// document's title and context, a tool's input examples, a deferred tool.
 fn messages_with_nested_members() -> Value {
     json!({
         "model": "p/m", "max_tokens": 100,
@@ -536,7 +536,8 @@ fn messages_with_nested_members() -> Value {
             {"role": "user", "content": "Again."},
         ],
         "tools": [{"name": "read", "input_schema": {"type": "object"},
-                   "input_examples": [{"path": "a.rs"}]}],
+                   "input_examples": [{"path": "a.rs"}]},
+                  {"name": "grep", "input_schema": {"type": "object"}, "defer_loading": true}],
     })
 }
 
@@ -555,7 +556,8 @@ async fn what_a_chat_provider_cannot_take_of_a_messages_turn_is_named() {
                 "citations on text blocks",
                 "title and context of document blocks",
                 "thinking blocks in a user turn",
-                "input_examples on tools"
+                "input_examples on tools",
+                "defer_loading on tools"
             ],
             "stream: {stream}"
         );
@@ -567,6 +569,7 @@ async fn what_a_chat_provider_cannot_take_of_a_messages_turn_is_named() {
             "\"Notes\"",
             "cited_text",
             "input_examples",
+            "defer_loading",
         ] {
             assert!(!sent.contains(gone), "{gone}: {sent}");
         }

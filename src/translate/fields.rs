@@ -220,6 +220,7 @@ table! {
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
         InputExamples => "input_examples on tools", Tool, Dropped("a chat tool takes no examples: put them in its description"), Carried;
+        DeferLoading => "defer_loading on tools", Tool, Dropped("a chat tool is offered whole: the deferred tool is sent loaded"), Planned("Kimi Coding, whose endpoint refuses it: the deferred tool is sent loaded; other Anthropic-format providers get it as sent");
         ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them; named by their types (`web_search_20250305`)"), Planned("named by their types (`web_search_20250305`); only Anthropic runs them: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take them; other Anthropic-format providers get them as sent");
         ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
     }
@@ -356,6 +357,7 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
     "tools[].input_schema.*" => ClientTool,
     "tools[].cache_control.*" => CacheControl,
     "tools[].input_examples.*" => InputExamples,
+    "tools[].defer_loading" => DeferLoading,
     "tools[+].*" => ServerTool,
     "tool_choice.type|name|disable_parallel_tool_use" => ToolChoice,
     "thinking.type" => Thinking,
@@ -683,6 +685,7 @@ pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
         Withheld::ContextManagement => (None, Some(MessagesRow::ContextManagement as usize), None),
         Withheld::OutputConfig => (None, Some(MessagesRow::OutputConfig as usize), None),
         Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
+        Withheld::DeferredTools => (None, Some(MessagesRow::DeferLoading as usize), None),
         Withheld::Removed(_) => (None, None, None),
     };
     match front {
@@ -827,6 +830,7 @@ mod tests {
                     Withheld::ContextManagement,
                     Withheld::OutputConfig,
                     Withheld::ServerTools,
+                    Withheld::DeferredTools,
                 ]
                 .into_iter()
                 .any(|what| planned_row(front, &what) == Some(index));

@@ -299,6 +299,8 @@ pub enum Withheld {
     OutputConfig,
     /// Messages' server tools (a `type` and no `input_schema`).
     ServerTools,
+    /// Messages tools' `defer_loading`: the deferred tools sent loaded.
+    DeferredTools,
     /// What a rule removed, by the name the header and the log give it (a
     /// member a model fixes, `temperature`; the tools a choice narrowed
     /// away; a `params` member the body has no place for).

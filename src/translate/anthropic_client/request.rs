@@ -309,6 +309,9 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
         if tool.input_examples.is_some() {
             rows |= Row::InputExamples.bit();
         }
+        if tool.defer_loading.is_some() {
+            rows |= Row::DeferLoading.bit();
+        }
         if tool.input_schema.is_some() {
             rows |= Row::ClientTool.bit();
         } else {
