@@ -10,7 +10,8 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's, or a Messages client tool's) is carried where the transport speaks the front
+//! a chat message's, a Messages content block's or client tool's, a
+//! Responses input item's) is carried where the transport speaks the front
 //! end's own format (chat on the OpenAI transport, Messages on the
 //! Anthropic one: the client's body goes on as it is) and dropped with a
 //! word everywhere else: never lost in silence. A member nested deeper
@@ -366,12 +367,12 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
 });
 
 const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
-    "input[message|user|assistant|system|developer].type|role|content" => MessageItem,
+    "input[message|user|assistant|system|developer].type|role|content|id|status" => MessageItem,
     "input[*].content[input_text|output_text].type|text" => TextPart,
     "input[*].content[input_image].type|image_url" => ImagePart,
     "input[*].content[input_image].detail" => ImageDetail,
     "input[reasoning].*" => ReasoningItem,
-    "input[function_call].type|id|call_id|name|arguments|status" => FunctionCall,
+    "input[function_call].type|id|call_id|name|namespace|arguments|status" => FunctionCall,
     "input[function_call_output].type|id|call_id|output|status" => FunctionCallOutput,
     "input[function_call_output].output[*].*" => FunctionCallOutput,
     "input[custom_tool_call|custom_tool_call_output].*" => CustomToolCall,
@@ -726,8 +727,9 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
-         A top-level member no table names, or a member of a chat message\n\
-         or of a Messages client tool none names (`messages[].partial`,\n\
+         A top-level member no table names, or a member none names of a\n\
+         chat message, of a Messages content block or client tool, or of a\n\
+         Responses input item (`messages[].partial`,\n\
          `tools[].eager_input_streaming`), is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\

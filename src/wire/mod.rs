@@ -141,6 +141,39 @@ impl serde::de::Visitor<'_> for LossyBytes {
     }
 }
 
+/// A string as written, read by a hand-written reader: borrowed from the
+/// body unless it holds an escape (serde's own `Cow` is always a copy).
+pub struct Key<'a>(pub Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                text: &'de str,
+            ) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for RawText {
     /// A string, refused otherwise with serde's own message (`invalid type:
     /// integer `5`, expected a string`).
@@ -360,8 +393,9 @@ pub struct Seen {
     /// Bit `i` set: row `i` of the front end's table is present.
     rows: u128,
     /// Members no row names, as the client spelt them: top-level ones, a
-    /// chat message's (`messages[].key`) and a Messages client tool's
-    /// (`tools[].key`).
+    /// chat message's (`messages[].key`), a Messages content block's
+    /// (`messages[].content[text].key`) and client tool's (`tools[].key`),
+    /// a Responses input item's (`input[message].key`).
     unknown: Vec<Box<str>>,
     /// The types of the server tools (Messages' `web_search_20250305`, ...),
     /// as the client spelt them: what the answer names when they go.
@@ -404,7 +438,7 @@ impl Seen {
         self.server_tools.as_deref().unwrap_or_default()
     }
 
-    /// Notes a top-level member no row names (once each, the first
+    /// Notes a member no row names (once each, the first
     /// [`MAX_UNKNOWN`]).
     pub fn unknown_member(&mut self, key: &str) {
         if self.unknown.len() < MAX_UNKNOWN && !self.unknown.iter().any(|k| &**k == key) {

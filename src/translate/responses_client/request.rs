@@ -692,6 +692,9 @@ fn item_messages<'r>(
 ) -> Result<(), TranslateError> {
     let at = || format!("input[{index}]");
     let invalid = |what| TranslateError::Invalid { at: at(), what };
+    for key in item.unknown_members() {
+        seen.unknown_member(&format!("input[{}].{key}", item.kind()));
+    }
     match item.kind() {
         "reasoning" => {
             Row::ReasoningItem.mark(seen);
