@@ -244,7 +244,7 @@ fn objects(value: &Value, path: &str, pointer: &str, out: &mut Vec<(String, Stri
 }
 
 /// A member no row names, put in each Messages content block (a tool
-/// result's included) and each Responses input item of the rich requests
+/// result's included) and each Responses input item and message part of the rich requests
 /// in turn, is named by the reader: the chat transport's answer says
 /// `unknown members` (the Anthropic transport carries a Messages body's
 /// as sent). A member a row names whole (a server tool's block) has its
@@ -274,10 +274,14 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
         let mut places = Vec::new();
         objects(&body, "", "", &mut places);
         for (path, pointer) in places {
-            // Blocks (messages[..].content[..]) and items (input[..]).
+            // Blocks (messages[..].content[..]), items (input[..]) and
+            // their parts (input[..].content[..]).
             let place = match front {
                 Front::Messages => path.contains(".content["),
-                _ => !path.contains('.'),
+                _ => {
+                    !path.contains('.')
+                        || path.matches('.').count() == 1 && path.contains(".content[")
+                }
             };
             if !path.starts_with(inside) || !place || !path.ends_with(']') {
                 continue;
@@ -296,8 +300,8 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
         }
     }
     // Text, image, document, thinking, tool use and result blocks, a
-    // result's text, and messages, calls and their outputs.
-    assert!(named >= 12, "only {named} places checked");
+    // result's text; messages, calls and their outputs, message parts.
+    assert!(named >= 14, "only {named} places checked");
 }
 
 #[test]

@@ -369,6 +369,7 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
 const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
     "input[message|user|assistant|system|developer].type|role|content|id|status" => MessageItem,
     "input[*].content[input_text|output_text].type|text" => TextPart,
+    "input[*].content[output_text].annotations|logprobs.*" => TextPart,
     "input[*].content[input_image].type|image_url" => ImagePart,
     "input[*].content[input_image].detail" => ImageDetail,
     "input[reasoning].*" => ReasoningItem,

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Key, RawText};
+use super::{Key, RawText, read_members};
 use crate::format::scan::Member;
 
 /// A client's Messages body as the front end read it: its bytes, where
@@ -514,7 +514,11 @@ struct Head<'a> {
 
 /// The members [`Head`] knows, in the order of its fields (after `type`):
 /// bit `i` of a mask is member `i`.
-const HEAD_MEMBERS: [&str; 15] = [
+const HEAD_MEMBERS: &[&str] = HEAD_READ.split_at(1).1;
+
+/// What [`Head`] reads: `type`, then [`HEAD_MEMBERS`].
+const HEAD_READ: [&str; 16] = [
+    "type",
     "text",
     "thinking",
     "signature",
@@ -670,32 +674,16 @@ impl<'de> Deserialize<'de> for Head<'de> {
                 self,
                 mut map: A,
             ) -> Result<Head<'de>, A::Error> {
-                use serde::de::Error;
                 let mut head = Head::default();
-                let mut read = 0u16;
-                let mut kind_read = false;
-                while let Some(Key(key)) = map.next_key()? {
-                    if key == "type" {
-                        if kind_read {
-                            return Err(A::Error::duplicate_field("type"));
-                        }
-                        kind_read = true;
-                        head.kind = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind);
-                        continue;
+                let mut others = Vec::new();
+                read_members(&mut map, &HEAD_READ, &mut others, |at, map| {
+                    match at {
+                        0 => head.kind = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind),
+                        at => *head.slots()[at - 1] = map.next_value()?,
                     }
-                    let Some(at) = HEAD_MEMBERS.iter().position(|known| *known == key) else {
-                        let value: &RawValue = map.next_value()?;
-                        if value.get() != "null" {
-                            head.others.push(key);
-                        }
-                        continue;
-                    };
-                    if read & 1 << at != 0 {
-                        return Err(A::Error::duplicate_field(HEAD_MEMBERS[at]));
-                    }
-                    read |= 1 << at;
-                    *head.slots()[at] = map.next_value()?;
-                }
+                    Ok(())
+                })?;
+                head.others = others;
                 Ok(head)
             }
         }

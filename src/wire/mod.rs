@@ -174,6 +174,35 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
+/// Reads an object member by member, as serde's derive reads a struct (a
+/// repeated member refused): each member `members` names by `read` (its
+/// index in `members`, and the map to read its value from), and the name
+/// of each other member that is not `null` into `others`: what the
+/// readers of blocks, items and parts name as unknown.
+pub fn read_members<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+    members: &'static [&'static str],
+    others: &mut Vec<Cow<'de, str>>,
+    mut read: impl FnMut(usize, &mut A) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    let mut done = 0u32;
+    while let Some(Key(key)) = map.next_key()? {
+        let Some(at) = members.iter().position(|known| *known == key) else {
+            let value: &RawValue = map.next_value()?;
+            if value.get() != "null" {
+                others.push(key);
+            }
+            continue;
+        };
+        if done & 1 << at != 0 {
+            return Err(serde::de::Error::duplicate_field(members[at]));
+        }
+        done |= 1 << at;
+        read(at, map)?;
+    }
+    Ok(())
+}
+
 impl<'de> serde::Deserialize<'de> for RawText {
     /// A string, refused otherwise with serde's own message (`invalid type:
     /// integer `5`, expected a string`).

@@ -804,6 +804,14 @@ fn item_messages<'r>(
                 .content
                 .as_ref()
                 .ok_or(invalid("a message needs `content`"))?;
+            if let Content::Parts(parts) = content {
+                for part in parts {
+                    let kind = part.kind.as_deref().unwrap_or("input_text");
+                    for key in part.unknown_members() {
+                        seen.unknown_member(&format!("input[message].content[{kind}].{key}"));
+                    }
+                }
+            }
             match role {
                 "assistant" => {
                     if !turn.calls.is_empty() {
