@@ -1593,6 +1593,7 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     let dropped = header(&response, "x-clawgate-dropped");
     assert!(!dropped.contains("context_management"), "{dropped}");
     assert!(!dropped.contains("web_search"), "{dropped}");
+    assert!(!dropped.contains("defer_loading"), "{dropped}");
     let mut as_sent = tool_search_request("m");
     as_sent["max_tokens"] = json!(1000);
     assert_eq!(claude.requests()[0]["body"], as_sent);
@@ -1604,6 +1605,8 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     // The server tool is named by its type.
     assert!(dropped.contains("web_search_20250305"), "{dropped}");
     assert!(!dropped.contains("server tools"), "{dropped}");
+    // The deferred tool is sent loaded, and said so.
+    assert!(dropped.contains("defer_loading on tools"), "{dropped}");
     let expected = json!({
         "model": "m",
         "max_tokens": 1000,

@@ -591,6 +591,12 @@ fn messages() -> Vec<Sample> {
                               "input_examples": [{"x": "ex-1"}]}]}),
             json!({"input_examples": [{"x": "ex-1"}]}),
         ),
+        both(
+            "defer_loading on tools",
+            json!({"tools": [{"name": "f", "input_schema": {"type": "object"},
+                              "defer_loading": true}]}),
+            json!({"defer_loading": true}),
+        ),
         with_header(
             "anthropic-beta",
             "anthropic-beta",

@@ -519,7 +519,7 @@ async fn a_chat_requests_nested_members_go_whole_to_a_chat_provider() {
 
 /// A Messages request holding what a chat message or tool has no place
 /// for: a thinking block in a user turn, a text block's citations, a
-/// document's title and context, a tool's input examples.
+/// document's title and context, a tool's input examples, a deferred tool.
 fn messages_with_nested_members() -> Value {
     json!({
         "model": "p/m", "max_tokens": 100,
@@ -536,7 +536,8 @@ fn messages_with_nested_members() -> Value {
             {"role": "user", "content": "Again."},
         ],
         "tools": [{"name": "read", "input_schema": {"type": "object"},
-                   "input_examples": [{"path": "a.rs"}]}],
+                   "input_examples": [{"path": "a.rs"}]},
+                  {"name": "grep", "input_schema": {"type": "object"}, "defer_loading": true}],
     })
 }
 
@@ -555,7 +556,8 @@ async fn what_a_chat_provider_cannot_take_of_a_messages_turn_is_named() {
                 "citations on text blocks",
                 "title and context of document blocks",
                 "thinking blocks in a user turn",
-                "input_examples on tools"
+                "input_examples on tools",
+                "defer_loading on tools"
             ],
             "stream: {stream}"
         );
@@ -567,6 +569,7 @@ async fn what_a_chat_provider_cannot_take_of_a_messages_turn_is_named() {
             "\"Notes\"",
             "cited_text",
             "input_examples",
+            "defer_loading",
         ] {
             assert!(!sent.contains(gone), "{gone}: {sent}");
         }
@@ -752,4 +755,53 @@ async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_
             .to_string()
             .contains("eager_input_streaming")
     );
+}
+
+#[tokio::test]
+async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_where_it_is_dropped()
+ {
+    let body = json!({"model": "p/m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "colour": "blue"}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {}, "caller": {"type": "direct"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+            "content": [{"type": "text", "text": "ok", "colour": "red"}]}]}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.messages(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.messages(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), ["unknown members"]);
+    let sent = mock.requests()[0]["body"].to_string();
+    assert!(
+        !sent.contains("colour") && !sent.contains("caller"),
+        "{sent}"
+    );
+
+    // A Responses item's: no transport speaks Responses.
+    let body = json!({"model": "p/m", "input": [
+        {"type": "message", "role": "user", "content": "hi", "phase": "final"}]});
+    for api in [OPENAI, ANTHROPIC] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, api).await;
+        let response = gw.responses(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{api}");
+    }
+    // An output item's id and status name what is stored: nothing lost.
+    let body = json!({"model": "p/m", "input": [
+        {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+         "content": [{"type": "output_text", "text": "Hello"}]},
+        {"type": "message", "role": "user", "content": "Again."}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.responses(body).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
 }

@@ -211,6 +211,99 @@ fn every_member_of_each_rich_request_has_a_fate() {
     }
 }
 
+/// Every object of `value` at any depth: its path as `fields::member_row`
+/// reads paths, and its JSON pointer.
+fn objects(value: &Value, path: &str, pointer: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(members) => {
+            out.push((path.to_string(), pointer.to_string()));
+            for (key, value) in members {
+                let path = match path {
+                    "" => key.clone(),
+                    _ => format!("{path}.{key}"),
+                };
+                objects(value, &path, &format!("{pointer}/{key}"), out);
+            }
+        }
+        Value::Array(elements) => {
+            for (index, element) in elements.iter().enumerate() {
+                let tag = ["type", "role"]
+                    .into_iter()
+                    .find_map(|key| element.get(key)?.as_str())
+                    .unwrap_or_default();
+                objects(
+                    element,
+                    &format!("{path}[{tag}]"),
+                    &format!("{pointer}/{index}"),
+                    out,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A member no row names, put in each Messages content block (a tool
+/// result's included) and each Responses input item and message part of the rich requests
+/// in turn, is named by the reader: the chat transport's answer says
+/// `unknown members` (the Anthropic transport carries a Messages body's
+/// as sent). A member a row names whole (a server tool's block) has its
+/// row's fate instead.
+#[tokio::test]
+async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
+    let mock = healthy_mock().await;
+    let gw = catalog(&mock, "openai-completions").await;
+    let config = gw.gateway.config();
+    let unknown = |front: Front, body: &Value| {
+        let request = clawgate::http::decode(front, &config, Bytes::from(body.to_string()))
+            .unwrap_or_else(|e| panic!("{front:?}: {e:?}"));
+        let seen = request.seen();
+        fields::dropped(seen, clawgate::capabilities::Api::OpenAiCompletions, &[])
+            .contains(&fields::UNKNOWN)
+    };
+    let mut named = 0;
+    for (front, name, inside) in [
+        (Front::Messages, "messages", "messages[" as &str),
+        (Front::Responses, "responses", "input["),
+    ] {
+        let body = request(name);
+        assert!(
+            !unknown(front, &body),
+            "{name}: unknown before any is added"
+        );
+        let mut places = Vec::new();
+        objects(&body, "", "", &mut places);
+        for (path, pointer) in places {
+            // Blocks (messages[..].content[..]), items (input[..]) and
+            // their parts (input[..].content[..]).
+            let place = match front {
+                Front::Messages => path.contains(".content["),
+                _ => {
+                    !path.contains('.')
+                        || path.matches('.').count() == 1 && path.contains(".content[")
+                }
+            };
+            if !path.starts_with(inside) || !place || !path.ends_with(']') {
+                continue;
+            }
+            let member = format!("{path}.colour");
+            if fields::member_row(front, &member).is_some() {
+                continue;
+            }
+            let mut with = body.clone();
+            with.pointer_mut(&pointer).unwrap()["colour"] = json!("blue");
+            assert!(
+                unknown(front, &with),
+                "{name}: {member} is lost without a word"
+            );
+            named += 1;
+        }
+    }
+    // Text, image, document, thinking, tool use and result blocks, a
+    // result's text; messages, calls and their outputs, message parts.
+    assert!(named >= 14, "only {named} places checked");
+}
+
 #[test]
 fn a_member_without_a_row_has_no_fate() {
     let row = |front, path| fields::member_row(front, path).map(|at| fields::table(front)[at].name);

@@ -10,7 +10,7 @@ use memchr::memmem;
 use serde_json::{Map, Value, json};
 
 use super::{Draft, Thinking, Withheld, moonshot};
-use crate::capabilities::Api;
+use crate::capabilities::{Api, ThinkingLevel};
 use crate::catalog;
 use crate::config::Target;
 use crate::translate::anthropic_provider::Rewrite;
@@ -23,10 +23,13 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 }
 
 /// A client's own Messages body, sent to Kimi Coding's Anthropic endpoint,
-/// is rewritten where the endpoint refuses what Claude Code sends.
+/// is rewritten where the endpoint refuses what Claude Code sends; the
+/// deferred tools it sends loaded are named (where the client deferred
+/// any).
 fn messages_rewrites(draft: &mut Draft, target: &Target) {
     if target.provider.api == Api::AnthropicMessages {
         draft.messages.rewrites = &MESSAGES_REWRITES;
+        draft.withhold(Withheld::DeferredTools);
     }
 }
 
@@ -170,15 +173,17 @@ fn load_every_tool(body: &mut Map<String, Value>) {
 }
 
 /// kimi-for-coding answered 429 to every request with `max` effort
-/// (kimi-code #1252): it is sent `high`, the highest it takes, and the
-/// answer names `reasoning_effort` as changed when the client asked `max`.
+/// (kimi-code #1252): the plan sends it `high`, the highest it takes
+/// (`MessagesPlan::effort`, which each transport writes in its own
+/// words), and the answer names `reasoning_effort` as changed when the
+/// client asked `max`.
 fn cap_effort(draft: &mut Draft, target: &Target) {
     let model = catalog::canonical_model("kimi", &target.model.id);
     if !model.starts_with("kimi-for-coding") || draft.get("reasoning_effort") != Some(json!("max"))
     {
         return;
     }
-    draft.set("reasoning_effort", json!("high"));
+    draft.messages.effort = Some(ThinkingLevel::High);
     let asked =
         |effort: Option<serde_json::Value>| effort.is_some_and(|e| e == "max" || e == "xhigh");
     let request = draft.request();

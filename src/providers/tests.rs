@@ -971,6 +971,45 @@ fn a_messages_body_gets_the_switch_and_budget_the_rules_decide() {
     assert_eq!(plan.messages.thinking, ThinkingSwitch::Omitted);
 }
 
+/// kimi-for-coding's cap on `max` effort is a decision of the typed plan
+/// (no edit of the chat body): each transport writes it in its own words.
+#[test]
+fn kimi_for_codings_effort_cap_is_the_plans_typed_effort() {
+    use crate::capabilities::ThinkingLevel;
+    // Told by `reasoning_effort`, on either endpoint.
+    let told_by_effort = |api: &str| {
+        json!({"models": {"providers": {"kc": {"dialect": "kimi-coding", "api": api,
+            "baseUrl": "http://127.0.0.1:9/", "apiKey": "k", "models": [
+                {"id": "kimi-for-coding", "compat": {"thinkingControl": "effort"}},
+                {"id": "k3"}]}}}})
+    };
+    for api in ["openai-completions", "anthropic-messages"] {
+        let plan = plan_with(
+            told_by_effort(api),
+            "kc/kimi-for-coding",
+            with_messages(json!({"reasoning_effort": "max"})),
+        );
+        assert_eq!(plan.messages.effort, Some(ThinkingLevel::High), "{api}");
+        // No edit of the chat body writes it: the transport does.
+        let high = json!("high");
+        assert_ne!(
+            plan.edits.top.get("reasoning_effort"),
+            Some(Some(&high)),
+            "{api}"
+        );
+        assert!(plan.withheld.contains(&super::Withheld::MaxEffort));
+    }
+    // Asked another level, or on another model: nothing fixed.
+    for (model_ref, effort) in [("kc/kimi-for-coding", "low"), ("kc/k3", "max")] {
+        let plan = plan_with(
+            told_by_effort("openai-completions"),
+            model_ref,
+            with_messages(json!({"reasoning_effort": effort})),
+        );
+        assert_eq!(plan.messages.effort, None, "{model_ref}");
+    }
+}
+
 /// Kimi Coding's rewrites of a Messages body are its own: Moonshot's and
 /// OpenRouter's Anthropic endpoints and Anthropic do not get them; only
 /// Anthropic (a provider of no dialect) gets what only it serves.
@@ -1015,6 +1054,7 @@ mod kimi_coding_rewrites {
         removed: &[],
         without_server_tools: true,
         rewrites: &MESSAGES_REWRITES,
+        effort: None,
     };
 
     /// The body written for `body`: the same from its tree and, where the

@@ -35,7 +35,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::ids;
-use crate::capabilities::ThinkingSwitch;
+use crate::capabilities::{ThinkingLevel, ThinkingSwitch};
 use crate::format::sse::{Event, Item};
 use crate::wire::chunk;
 
@@ -59,6 +59,11 @@ pub struct MessagesPlan {
     pub without_server_tools: bool,
     /// The target's own rewrites of the client's body, in order.
     pub rewrites: &'static [Rewrite],
+    /// The reasoning effort the rules fix for the target, over the
+    /// client's: written by each transport in its own words (the chat
+    /// transport's `reasoning_effort`, `output_config.effort` of a
+    /// Messages body that keeps its `output_config`).
+    pub effort: Option<ThinkingLevel>,
 }
 
 /// A rewrite of a client's Messages body that a dialect's rules ask for

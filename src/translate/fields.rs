@@ -10,7 +10,8 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's, or a Messages client tool's) is carried where the transport speaks the front
+//! a chat message's, a Messages content block's or client tool's, a
+//! Responses input item's) is carried where the transport speaks the front
 //! end's own format (chat on the OpenAI transport, Messages on the
 //! Anthropic one: the client's body goes on as it is) and dropped with a
 //! word everywhere else: never lost in silence. A member nested deeper
@@ -221,6 +222,7 @@ table! {
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
         InputExamples => "input_examples on tools", Tool, Dropped("a chat tool takes no examples: put them in its description"), Carried;
+        DeferLoading => "defer_loading on tools", Tool, Dropped("a chat tool is offered whole: the deferred tool is sent loaded"), Planned("Kimi Coding, whose endpoint refuses it: the deferred tool is sent loaded; other Anthropic-format providers get it as sent");
         ServerTool => "server tools (a type and no input_schema)", Tool, Dropped("only Anthropic runs them; Kimi refuses them; named by their types (`web_search_20250305`)"), Planned("named by their types (`web_search_20250305`); only Anthropic runs them: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take them; other Anthropic-format providers get them as sent");
         ServerToolChoice => "tool_choice naming a server tool", Tool, Refused("name a tool with an `input_schema`, or let the model choose (`auto`)"), Refused("name a tool with an `input_schema`, or let the model choose (`auto`)");
     }
@@ -361,6 +363,7 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
     "tools[].input_schema.*" => ClientTool,
     "tools[].cache_control.*" => CacheControl,
     "tools[].input_examples.*" => InputExamples,
+    "tools[].defer_loading" => DeferLoading,
     "tools[+].*" => ServerTool,
     "tool_choice.type|name|disable_parallel_tool_use" => ToolChoice,
     "thinking.type" => Thinking,
@@ -370,12 +373,13 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
 
 #[cfg(any(test, feature = "test-support"))]
 const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
-    "input[message|user|assistant|system|developer].type|role|content" => MessageItem,
+    "input[message|user|assistant|system|developer].type|role|content|id|status" => MessageItem,
     "input[*].content[input_text|output_text].type|text" => TextPart,
+    "input[*].content[output_text].annotations|logprobs.*" => TextPart,
     "input[*].content[input_image].type|image_url" => ImagePart,
     "input[*].content[input_image].detail" => ImageDetail,
     "input[reasoning].*" => ReasoningItem,
-    "input[function_call].type|id|call_id|name|arguments|status" => FunctionCall,
+    "input[function_call].type|id|call_id|name|namespace|arguments|status" => FunctionCall,
     "input[function_call_output].type|id|call_id|output|status" => FunctionCallOutput,
     "input[function_call_output].output[*].*" => FunctionCallOutput,
     "input[custom_tool_call|custom_tool_call_output].*" => CustomToolCall,
@@ -693,6 +697,7 @@ pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
         Withheld::ContextManagement => (None, Some(MessagesRow::ContextManagement as usize), None),
         Withheld::OutputConfig => (None, Some(MessagesRow::OutputConfig as usize), None),
         Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
+        Withheld::DeferredTools => (None, Some(MessagesRow::DeferLoading as usize), None),
         Withheld::Removed(_) => (None, None, None),
     };
     match front {
@@ -734,8 +739,9 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
-         A top-level member no table names, or a member of a chat message\n\
-         or of a Messages client tool none names (`messages[].partial`,\n\
+         A top-level member no table names, or a member none names of a\n\
+         chat message, of a Messages content block or client tool, or of a\n\
+         Responses input item (`messages[].partial`,\n\
          `tools[].eager_input_streaming`), is carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
@@ -839,6 +845,7 @@ mod tests {
                     Withheld::ContextManagement,
                     Withheld::OutputConfig,
                     Withheld::ServerTools,
+                    Withheld::DeferredTools,
                 ]
                 .into_iter()
                 .any(|what| planned_row(front, &what) == Some(index));

@@ -5,7 +5,7 @@
 //! the pipeline reads.
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::EventStream;
 use super::transport::Transport;
@@ -17,14 +17,23 @@ use crate::wire::openai::ChatRequest;
 pub struct OpenAi;
 
 impl Transport for OpenAi {
+    /// The client's bytes with the plan's edits, and the effort the plan
+    /// fixes as `reasoning_effort`.
     fn body(
         &self,
         request: &ChatRequest,
         _target: &Target,
         edits: &Edits,
-        _messages: &MessagesPlan,
+        plan: &MessagesPlan,
     ) -> Chunks {
-        request.write(edits)
+        match plan.effort {
+            None => request.write(edits),
+            Some(effort) => {
+                let mut edits = edits.clone();
+                edits.top.set("reasoning_effort", json!(effort.as_effort()));
+                request.write(&edits)
+            }
+        }
     }
 
     /// The chat API has no betas (`translate::fields` names them dropped).

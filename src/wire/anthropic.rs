@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::RawText;
+use super::{Key, RawText, read_members};
 use crate::format::scan::Member;
 
 /// A client's Messages body as the front end read it: its bytes, where
@@ -151,6 +151,12 @@ pub enum Content {
 pub struct Blocks {
     pub list: Vec<Block>,
     pub cache_control: Option<Box<RawValue>>,
+    /// The members of the blocks that no row of the Messages table names
+    /// (`translate::fields`): the block's index, and the member as
+    /// `[type].key`. Read only for the blocks whose members the rows name
+    /// one by one (text, image, document, thinking, a tool's use and its
+    /// result); the others have the fate of the whole block.
+    pub unknown: Vec<(usize, Box<str>)>,
 }
 
 impl std::ops::Deref for Blocks {
@@ -174,7 +180,7 @@ impl From<Vec<Block>> for Blocks {
     fn from(list: Vec<Block>) -> Self {
         Self {
             list,
-            cache_control: None,
+            ..Self::default()
         }
     }
 }
@@ -209,10 +215,16 @@ impl<'de> serde::de::Visitor<'de> for ContentVisitor {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
         let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let mut cache_control = None;
+        let mut unknown = Vec::new();
         // Each block borrowed from the body, not copied: bodies are always
         // read from a slice.
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            let (block, mark) = Block::read_marked(raw.get()).map_err(|(kind, err)| {
+            let (block, mark) = Block::read_noting(raw.get(), |member| {
+                if unknown.len() < MAX_UNKNOWN {
+                    unknown.push((blocks.len(), member));
+                }
+            })
+            .map_err(|(kind, err)| {
                 serde::de::Error::custom(format!("block {} ({kind}): {err}", blocks.len()))
             })?;
             if mark.is_some() {
@@ -223,6 +235,7 @@ impl<'de> serde::de::Visitor<'de> for ContentVisitor {
         Ok(Content::Blocks(Blocks {
             list: blocks,
             cache_control,
+            unknown,
         }))
     }
 }
@@ -337,105 +350,29 @@ impl Block {
     /// The block whose JSON text is `raw`, read by its `type` into its
     /// variant's fields; on failure, the type (for the message) and why.
     fn read(raw: &str) -> Result<Block, (String, serde_json::Error)> {
-        Self::read_marked(raw).map(|(block, _)| block)
+        Self::read_noting(raw, |_| {}).map(|(block, _)| block)
     }
 
     /// The block, and its `cache_control` if it has one.
+    #[cfg(test)]
     fn read_marked(raw: &str) -> Result<Marked, (String, serde_json::Error)> {
-        use serde::de::Error;
+        Self::read_noting(raw, |_| {})
+    }
+
+    /// The block, and its `cache_control` if it has one; each member no
+    /// row names given to `unknown`, as `[type].key`.
+    fn read_noting(
+        raw: &str,
+        mut unknown: impl FnMut(Box<str>),
+    ) -> Result<Marked, (String, serde_json::Error)> {
         use serde_json::from_str;
 
-        /// The type and the members of the commonest blocks (text,
-        /// thinking, a tool's use and its result), as written, in one pass;
-        /// a block whose members are not plainly these is read again into
-        /// its variant, for serde's own reading and error.
-        #[derive(Deserialize)]
-        struct Head<'a> {
-            #[serde(rename = "type", borrow, default)]
-            kind: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            text: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            thinking: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            cache_control: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            id: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            name: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            input: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            tool_use_id: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            content: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            is_error: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            citations: Option<&'a RawValue>,
-        }
         /// The type alone, to name a block the head does not read (a
         /// repeated member).
         #[derive(Deserialize)]
         struct Kind<'a> {
             #[serde(rename = "type", borrow, default)]
             kind: Option<std::borrow::Cow<'a, str>>,
-        }
-        impl Head<'_> {
-            /// The block of type `kind` from the members read, when they
-            /// are plainly what it holds (strings, a boolean, content as a
-            /// string or blocks); `None` for a second reading.
-            fn block(&self, kind: &str) -> Option<Block> {
-                Some(match kind {
-                    "text" => Block::Text {
-                        text: literal(self.text)?,
-                        cited: self.citations.is_some_and(|c| c.get() != "null"),
-                    },
-                    "thinking" => Block::Thinking {
-                        thinking: literal(self.thinking)?,
-                    },
-                    "tool_use" => Block::ToolUse {
-                        id: plain(self.id)?,
-                        name: plain(self.name)?,
-                        input: self.input.map_or_else(
-                            || RawValue::from_string("null".into()).expect("null is JSON"),
-                            ToOwned::to_owned,
-                        ),
-                    },
-                    "tool_result" => Block::ToolResult {
-                        tool_use_id: plain(self.tool_use_id)?,
-                        content: match self.content.map(RawValue::get) {
-                            None | Some("null") => None,
-                            Some(text) if text.starts_with('"') => {
-                                Some(Content::Text(RawText::from_literal(self.content?)))
-                            }
-                            Some(blocks) if blocks.starts_with('[') => {
-                                Some(serde_json::from_str(blocks).ok()?)
-                            }
-                            Some(_) => return None,
-                        },
-                        is_error: match self.is_error.map(RawValue::get) {
-                            None | Some("null") => None,
-                            Some("true") => Some(true),
-                            Some("false") => Some(false),
-                            Some(_) => return None,
-                        },
-                    },
-                    _ => return None,
-                })
-            }
-        }
-        /// A string member as its literal.
-        fn literal(member: Option<&RawValue>) -> Option<RawText> {
-            member
-                .filter(|member| member.get().starts_with('"'))
-                .map(RawText::from_literal)
-        }
-        /// A string member with nothing escaped, as its text.
-        fn plain(member: Option<&RawValue>) -> Option<String> {
-            let literal = member?.get();
-            let text = literal.strip_prefix('"')?.strip_suffix('"')?;
-            (!text.contains('\\')).then(|| text.to_owned())
         }
         #[derive(Deserialize)]
         struct Text {
@@ -475,7 +412,7 @@ impl Block {
             context: Option<serde::de::IgnoredAny>,
         }
 
-        let head = match from_str::<Head>(raw) {
+        let mut head = match from_str::<Head>(raw) {
             Ok(head) => head,
             // A repeated member: named by the block's type when it has one.
             Err(err) => {
@@ -485,8 +422,9 @@ impl Block {
             }
         };
         let Some(kind) = head.kind.clone() else {
-            return Err(("no type".into(), Error::missing_field("type")));
+            return Err(("no type".into(), serde::de::Error::missing_field("type")));
         };
+        head.unknown_members(&kind, &mut unknown);
         let mark = (head.cache_control)
             .filter(|m| m.get() != "null")
             .map(ToOwned::to_owned);
@@ -541,6 +479,215 @@ impl Block {
             other => Block::Unsupported(Other::of(other)),
         };
         Ok((block, mark))
+    }
+}
+
+/// The most unknown members of a content array kept to be named.
+const MAX_UNKNOWN: usize = 32;
+
+/// The type and members of a block, as written, in one pass: the commonest
+/// blocks' (text, thinking, a tool's use and its result) read from here,
+/// a block whose members are not plainly these read again into its
+/// variant, for serde's own reading and error. Every member a block type
+/// has is known here; any other is kept by name, to be named unknown.
+#[derive(Default)]
+struct Head<'a> {
+    kind: Option<Cow<'a, str>>,
+    text: Option<&'a RawValue>,
+    thinking: Option<&'a RawValue>,
+    signature: Option<&'a RawValue>,
+    cache_control: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    name: Option<&'a RawValue>,
+    input: Option<&'a RawValue>,
+    tool_use_id: Option<&'a RawValue>,
+    content: Option<&'a RawValue>,
+    is_error: Option<&'a RawValue>,
+    citations: Option<&'a RawValue>,
+    source: Option<&'a RawValue>,
+    title: Option<&'a RawValue>,
+    context: Option<&'a RawValue>,
+    data: Option<&'a RawValue>,
+    /// The members the head does not know, not `null`.
+    others: Vec<Cow<'a, str>>,
+}
+
+/// The members [`Head`] knows, in the order of its fields (after `type`):
+/// bit `i` of a mask is member `i`.
+const HEAD_MEMBERS: &[&str] = HEAD_READ.split_at(1).1;
+
+/// What [`Head`] reads: `type`, then [`HEAD_MEMBERS`].
+const HEAD_READ: [&str; 16] = [
+    "type",
+    "text",
+    "thinking",
+    "signature",
+    "cache_control",
+    "id",
+    "name",
+    "input",
+    "tool_use_id",
+    "content",
+    "is_error",
+    "citations",
+    "source",
+    "title",
+    "context",
+    "data",
+];
+
+/// The members of `HEAD_MEMBERS` a block of type `kind` has, as a mask;
+/// `None` for a block whose members no row names one by one (it goes
+/// whole, or is refused).
+fn block_members(kind: &str) -> Option<u16> {
+    let mask = |names: &[&str]| {
+        names.iter().fold(0, |mask, name| {
+            mask | HEAD_MEMBERS
+                .iter()
+                .position(|known| known == name)
+                .map_or(0, |at| 1 << at)
+        })
+    };
+    Some(match kind {
+        "text" => mask(&["text", "cache_control", "citations"]),
+        "thinking" => mask(&["thinking", "signature", "cache_control"]),
+        "tool_use" => mask(&["id", "name", "input", "cache_control"]),
+        "tool_result" => mask(&["tool_use_id", "content", "is_error", "cache_control"]),
+        "image" => mask(&["source", "cache_control"]),
+        "document" => mask(&["source", "title", "context", "cache_control"]),
+        _ => return None,
+    })
+}
+
+impl<'a> Head<'a> {
+    fn slots(&mut self) -> [&mut Option<&'a RawValue>; 15] {
+        [
+            &mut self.text,
+            &mut self.thinking,
+            &mut self.signature,
+            &mut self.cache_control,
+            &mut self.id,
+            &mut self.name,
+            &mut self.input,
+            &mut self.tool_use_id,
+            &mut self.content,
+            &mut self.is_error,
+            &mut self.citations,
+            &mut self.source,
+            &mut self.title,
+            &mut self.context,
+            &mut self.data,
+        ]
+    }
+
+    /// Gives `unknown` each member a block of type `kind` does not have,
+    /// as `[kind].key`.
+    fn unknown_members(&mut self, kind: &str, unknown: &mut impl FnMut(Box<str>)) {
+        let Some(has) = block_members(kind) else {
+            return;
+        };
+        let present = (self.slots().iter().enumerate())
+            .filter(|(_, slot)| slot.is_some())
+            .fold(0u16, |mask, (at, _)| mask | 1 << at);
+        for (at, name) in HEAD_MEMBERS.iter().enumerate() {
+            if present & !has & (1 << at) != 0 {
+                unknown(format!("[{kind}].{name}").into());
+            }
+        }
+        for name in &self.others {
+            unknown(format!("[{kind}].{name}").into());
+        }
+    }
+}
+
+impl Head<'_> {
+    /// The block of type `kind` from the members read, when they
+    /// are plainly what it holds (strings, a boolean, content as a
+    /// string or blocks); `None` for a second reading.
+    fn block(&self, kind: &str) -> Option<Block> {
+        Some(match kind {
+            "text" => Block::Text {
+                text: literal(self.text)?,
+                cited: self.citations.is_some_and(|c| c.get() != "null"),
+            },
+            "thinking" => Block::Thinking {
+                thinking: literal(self.thinking)?,
+            },
+            "tool_use" => Block::ToolUse {
+                id: plain(self.id)?,
+                name: plain(self.name)?,
+                input: self.input.map_or_else(
+                    || RawValue::from_string("null".into()).expect("null is JSON"),
+                    ToOwned::to_owned,
+                ),
+            },
+            "tool_result" => Block::ToolResult {
+                tool_use_id: plain(self.tool_use_id)?,
+                content: match self.content.map(RawValue::get) {
+                    None | Some("null") => None,
+                    Some(text) if text.starts_with('"') => {
+                        Some(Content::Text(RawText::from_literal(self.content?)))
+                    }
+                    Some(blocks) if blocks.starts_with('[') => {
+                        Some(serde_json::from_str(blocks).ok()?)
+                    }
+                    Some(_) => return None,
+                },
+                is_error: match self.is_error.map(RawValue::get) {
+                    None | Some("null") => None,
+                    Some("true") => Some(true),
+                    Some("false") => Some(false),
+                    Some(_) => return None,
+                },
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// A string member as its literal.
+fn literal(member: Option<&RawValue>) -> Option<RawText> {
+    member
+        .filter(|member| member.get().starts_with('"'))
+        .map(RawText::from_literal)
+}
+/// A string member with nothing escaped, as its text.
+fn plain(member: Option<&RawValue>) -> Option<String> {
+    let literal = member?.get();
+    let text = literal.strip_prefix('"')?.strip_suffix('"')?;
+    (!text.contains('\\')).then(|| text.to_owned())
+}
+
+impl<'de> Deserialize<'de> for Head<'de> {
+    /// Member by member, each key borrowed (copied only when it holds an
+    /// escape), a repeated member refused as serde's derive refuses it.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Head<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a content block")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Head<'de>, A::Error> {
+                let mut head = Head::default();
+                let mut others = Vec::new();
+                read_members(&mut map, &HEAD_READ, &mut others, |at, map| {
+                    match at {
+                        0 => head.kind = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind),
+                        at => *head.slots()[at - 1] = map.next_value()?,
+                    }
+                    Ok(())
+                })?;
+                head.others = others;
+                Ok(head)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 

@@ -141,6 +141,68 @@ impl serde::de::Visitor<'_> for LossyBytes {
     }
 }
 
+/// A string as written, read by a hand-written reader: borrowed from the
+/// body unless it holds an escape (serde's own `Cow` is always a copy).
+pub struct Key<'a>(pub Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                text: &'de str,
+            ) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// Reads an object member by member, as serde's derive reads a struct (a
+/// repeated member refused): each member `members` names by `read` (its
+/// index in `members`, and the map to read its value from), and the name
+/// of each other member that is not `null` into `others`: what the
+/// readers of blocks, items and parts name as unknown.
+pub fn read_members<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+    members: &'static [&'static str],
+    others: &mut Vec<Cow<'de, str>>,
+    mut read: impl FnMut(usize, &mut A) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    let mut done = 0u32;
+    while let Some(Key(key)) = map.next_key()? {
+        let Some(at) = members.iter().position(|known| *known == key) else {
+            let value: &RawValue = map.next_value()?;
+            if value.get() != "null" {
+                others.push(key);
+            }
+            continue;
+        };
+        if done & 1 << at != 0 {
+            return Err(serde::de::Error::duplicate_field(members[at]));
+        }
+        done |= 1 << at;
+        read(at, map)?;
+    }
+    Ok(())
+}
+
 impl<'de> serde::Deserialize<'de> for RawText {
     /// A string, refused otherwise with serde's own message (`invalid type:
     /// integer `5`, expected a string`).
@@ -299,6 +361,8 @@ pub enum Withheld {
     OutputConfig,
     /// Messages' server tools (a `type` and no `input_schema`).
     ServerTools,
+    /// Messages tools' `defer_loading`: the deferred tools sent loaded.
+    DeferredTools,
     /// What a rule removed, by the name the header and the log give it (a
     /// member a model fixes, `temperature`; the tools a choice narrowed
     /// away; a `params` member the body has no place for).
@@ -358,8 +422,9 @@ pub struct Seen {
     /// Bit `i` set: row `i` of the front end's table is present.
     rows: u128,
     /// Members no row names, as the client spelt them: top-level ones, a
-    /// chat message's (`messages[].key`) and a Messages client tool's
-    /// (`tools[].key`).
+    /// chat message's (`messages[].key`), a Messages content block's
+    /// (`messages[].content[text].key`) and client tool's (`tools[].key`),
+    /// a Responses input item's (`input[message].key`).
     unknown: Vec<Box<str>>,
     /// The types of the server tools (Messages' `web_search_20250305`, ...),
     /// as the client spelt them: what the answer names when they go.
@@ -402,7 +467,7 @@ impl Seen {
         self.server_tools.as_deref().unwrap_or_default()
     }
 
-    /// Notes a top-level member no row names (once each, the first
+    /// Notes a member no row names (once each, the first
     /// [`MAX_UNKNOWN`]).
     pub fn unknown_member(&mut self, key: &str) {
         if self.unknown.len() < MAX_UNKNOWN && !self.unknown.iter().any(|k| &**k == key) {

@@ -16,6 +16,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::{Key, read_members};
+
 /// A Responses request, borrowing from the client's body.
 #[derive(Debug, Deserialize)]
 pub struct ResponsesRequest<'a> {
@@ -154,39 +156,102 @@ impl<'a, T> TextOr<'a, T> {
 /// One input item, read flat: a `message` (whose `type` clients may leave
 /// out), `function_call`, `function_call_output`, `reasoning`, or another
 /// type the translation refuses or skips by name.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Item<'a> {
-    #[serde(default, rename = "type", borrow)]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub role: Option<Cow<'a, str>>,
     /// A message's content, or a reasoning item's raw text.
-    #[serde(default, borrow)]
     pub content: Option<Content<'a>>,
     /// A reasoning item's summary.
-    #[serde(default, borrow)]
     pub summary: Option<Vec<Part<'a>>>,
-    #[serde(default, borrow)]
     pub call_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
     /// The namespace tool a function call belongs to.
-    #[serde(default, borrow)]
     pub namespace: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub arguments: Option<Cow<'a, str>>,
     /// A function call's result: text, or content parts.
-    #[serde(default, borrow)]
     pub output: Option<Content<'a>>,
     /// A custom tool call's free-form input.
-    #[serde(default, borrow)]
     pub input: Option<Cow<'a, str>>,
+    /// The other members, not `null`, by name (an output item's `id` and
+    /// `status`, or one no row names).
+    pub others: Vec<Cow<'a, str>>,
 }
 
 impl Item<'_> {
     /// The item's type; a message when the client leaves it out.
     pub fn kind(&self) -> &str {
         self.kind.as_deref().unwrap_or("message")
+    }
+
+    /// Its members that no row of the Responses table names, for an item
+    /// whose rows name its members one by one (a message, a function call
+    /// and its output; the other items go whole, or are refused): an
+    /// output item's `id` and `status` name what is stored, and are read
+    /// as such.
+    pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
+        let by_member = matches!(
+            self.kind(),
+            "message" | "function_call" | "function_call_output"
+        );
+        (self.others.iter())
+            .filter(move |_| by_member)
+            .map(|key| &**key)
+            .filter(|key| !matches!(*key, "id" | "status"))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
+    /// Member by member, as serde's derive would read it (a repeated
+    /// member refused), keeping the names of the members it does not know.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Item<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an input item")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Item<'a>, A::Error> {
+                const MEMBERS: [&str; 10] = [
+                    "type",
+                    "role",
+                    "content",
+                    "summary",
+                    "call_id",
+                    "name",
+                    "namespace",
+                    "arguments",
+                    "output",
+                    "input",
+                ];
+                let text = |text: Option<Key<'de>>| text.map(|Key(text)| text);
+                let mut item = Item::default();
+                let mut others = Vec::new();
+                read_members(&mut map, &MEMBERS, &mut others, |at, map| {
+                    match at {
+                        0 => item.kind = text(map.next_value()?),
+                        1 => item.role = text(map.next_value()?),
+                        2 => item.content = map.next_value()?,
+                        3 => item.summary = map.next_value()?,
+                        4 => item.call_id = text(map.next_value()?),
+                        5 => item.name = text(map.next_value()?),
+                        6 => item.namespace = text(map.next_value()?),
+                        7 => item.arguments = text(map.next_value()?),
+                        8 => item.output = map.next_value()?,
+                        _ => item.input = text(map.next_value()?),
+                    }
+                    Ok(())
+                })?;
+                item.others = others;
+                Ok(item)
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -211,21 +276,75 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
 /// One content part, read flat: `input_text`, `output_text`,
 /// `summary_text`, `reasoning_text` (a `text`), `refusal`, `input_image`
 /// (an `image_url`), or another type refused by name.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Part<'a> {
-    #[serde(default, rename = "type", borrow)]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub refusal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub image_url: Option<Cow<'a, str>>,
     /// An image's detail level (`low`, `high`, `auto`).
-    #[serde(default, borrow)]
     pub detail: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub file_id: Option<Cow<'a, str>>,
+    /// The other members, not `null`, by name (an output text's
+    /// `annotations` and `logprobs`, or one no row names).
+    pub others: Vec<Cow<'a, str>>,
+}
+
+impl Part<'_> {
+    /// Its members that no row of the Responses table names, for a part
+    /// whose rows name its members one by one (texts and images; the
+    /// others go whole, or are refused): an output text's `annotations`
+    /// and `logprobs`, which clawgate's own answers carry, are its text's.
+    pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
+        let kind = self.kind.as_deref().unwrap_or("input_text");
+        let by_member = matches!(kind, "input_text" | "output_text" | "input_image");
+        (self.others.iter())
+            .filter(move |_| by_member)
+            .map(|key| &**key)
+            .filter(move |key| {
+                !(kind == "output_text" && matches!(*key, "annotations" | "logprobs"))
+            })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Part<'a> {
+    /// Member by member, as serde's derive would read it (a repeated
+    /// member refused), keeping the names of the members it does not know.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Part<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a content part")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Part<'a>, A::Error> {
+                const MEMBERS: [&str; 6] =
+                    ["type", "text", "refusal", "image_url", "detail", "file_id"];
+                let mut part = Part::default();
+                let mut others = Vec::new();
+                read_members(&mut map, &MEMBERS, &mut others, |at, map| {
+                    let text = map.next_value::<Option<Key>>()?.map(|Key(text)| text);
+                    *[
+                        &mut part.kind,
+                        &mut part.text,
+                        &mut part.refusal,
+                        &mut part.image_url,
+                        &mut part.detail,
+                        &mut part.file_id,
+                    ][at] = text;
+                    Ok(())
+                })?;
+                part.others = others;
+                Ok(part)
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// A tool offered to the model. `function` tools (also inside a

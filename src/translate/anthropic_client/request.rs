@@ -127,6 +127,8 @@ struct System {
     mark: Option<Arc<RawValue>>,
     /// The rows of the Messages table it holds.
     rows: u128,
+    /// The members of its blocks no row names (`system[type].key`).
+    unknown: Arc<[Box<str>]>,
 }
 
 /// The tools, translated.
@@ -279,16 +281,19 @@ fn translated_system(system: &Content) -> System {
     let text = system_text(system);
     let mut rows = 0;
     let mut mark = None;
-    if let Content::Blocks(blocks) = system
-        && let Some(cache_control) = &blocks.cache_control
-    {
-        rows |= Row::CacheControl.bit();
-        mark = Some(Arc::from(cache_control.clone()));
+    let mut unknown = Vec::new();
+    if let Content::Blocks(blocks) = system {
+        if let Some(cache_control) = &blocks.cache_control {
+            rows |= Row::CacheControl.bit();
+            mark = Some(Arc::from(cache_control.clone()));
+        }
+        unknown.extend((blocks.unknown.iter()).map(|(_, name)| format!("system{name}").into()));
     }
     System {
         text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
         mark,
         rows,
+        unknown: unknown.into(),
     }
 }
 
@@ -308,6 +313,9 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
         }
         if tool.input_examples.is_some() {
             rows |= Row::InputExamples.bit();
+        }
+        if tool.defer_loading.is_some() {
+            rows |= Row::DeferLoading.bit();
         }
         if tool.input_schema.is_some() {
             rows |= Row::ClientTool.bit();
@@ -414,7 +422,7 @@ fn write(
     native: &mut Native,
 ) -> Result<Vec<u8>, TranslateError> {
     seen.mark_all(system.rows | tools.rows);
-    for name in tools.unknown.iter() {
+    for name in tools.unknown.iter().chain(system.unknown.iter()) {
         seen.unknown_member(name);
     }
     seen.server_tools(tools.server_types.clone());
@@ -589,10 +597,19 @@ fn translate_message<'a>(
     seen: &mut Seen,
     native: &mut Native,
 ) -> Result<(), TranslateError> {
-    if let Content::Blocks(blocks) = &message.content
-        && blocks.cache_control.is_some()
-    {
-        Row::CacheControl.mark(seen);
+    if let Content::Blocks(blocks) = &message.content {
+        if blocks.cache_control.is_some() {
+            Row::CacheControl.mark(seen);
+        }
+        // A user turn's thinking block goes whole (its row says so).
+        let whole = |at: usize| {
+            message.role == "user" && matches!(blocks.list.get(at), Some(Block::Thinking { .. }))
+        };
+        for (at, name) in &blocks.unknown {
+            if !whole(*at) {
+                seen.unknown_member(&format!("messages[].content{name}"));
+            }
+        }
     }
     match message.role.as_str() {
         "system" => {
@@ -646,6 +663,11 @@ fn user_message<'a>(
                         // Blocks a tool result may hold that have no OpenAI
                         // form (tool references, search results) are left
                         // out rather than failing the whole turn.
+                        for (_, name) in &blocks.unknown {
+                            seen.unknown_member(&format!(
+                                "messages[].content[tool_result].content{name}"
+                            ));
+                        }
                         if let Some(mark) = &blocks.cache_control {
                             Row::CacheControl.mark(seen);
                             // On the tool message pushed below.

@@ -11,6 +11,8 @@
 //!   is the line alone goes whole);
 //! - members the target is not sent, and that server tools (those without
 //!   an `input_schema`) go;
+//! - the reasoning effort, as `output_config.effort` where the body keeps
+//!   its `output_config`;
 //! - the target's own rewrites of the body ([`super::Rewrite`]), each on the
 //!   members it names, read into a tree only when it applies.
 //!
@@ -49,6 +51,10 @@ pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<Stri
         (rewrite.apply)(&mut out);
     }
     thinking(&mut out, plan);
+    if let (Some(effort), Some(Value::Object(config))) = (plan.effort, out.get_mut("output_config"))
+    {
+        config.insert("effort".into(), json!(effort.as_effort()));
+    }
     out.insert("stream".into(), json!(true));
     out
 }

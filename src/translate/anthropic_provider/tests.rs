@@ -515,6 +515,7 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
         removed: &["context_management", "output_config"],
         without_server_tools: true,
         rewrites: &[],
+        effort: None,
     }
 }
 

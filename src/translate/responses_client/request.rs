@@ -692,6 +692,9 @@ fn item_messages<'r>(
 ) -> Result<(), TranslateError> {
     let at = || format!("input[{index}]");
     let invalid = |what| TranslateError::Invalid { at: at(), what };
+    for key in item.unknown_members() {
+        seen.unknown_member(&format!("input[{}].{key}", item.kind()));
+    }
     match item.kind() {
         "reasoning" => {
             Row::ReasoningItem.mark(seen);
@@ -801,6 +804,14 @@ fn item_messages<'r>(
                 .content
                 .as_ref()
                 .ok_or(invalid("a message needs `content`"))?;
+            if let Content::Parts(parts) = content {
+                for part in parts {
+                    let kind = part.kind.as_deref().unwrap_or("input_text");
+                    for key in part.unknown_members() {
+                        seen.unknown_member(&format!("input[message].content[{kind}].{key}"));
+                    }
+                }
+            }
             match role {
                 "assistant" => {
                     if !turn.calls.is_empty() {

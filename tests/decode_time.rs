@@ -1,0 +1,62 @@
+//! What decoding one of Claude Code's next turns costs, stage by stage, on
+//! the benchmark's own bodies (`benches/common/bodies.rs`): reading the
+//! Messages body, translating it into chat bytes, and reading those into
+//! the request model (the whole of `Messages::decode` today, paid whatever
+//! the target). A figure to compare across changes of the request model
+//! without the whole benchmark; run it built `--release`:
+//! `cargo test --release --test decode_time -- --ignored --nocapture`.
+
+#[allow(dead_code)]
+#[path = "../benches/common/bodies.rs"]
+mod bodies;
+
+use std::time::{Duration, Instant};
+
+use clawgate::gateway::Memos;
+use clawgate::translate::anthropic_client::Read;
+use clawgate::wire::openai::ChatRequest;
+
+/// The mean time of `run` over `rounds` rounds of every body, after one
+/// round that fills the memos.
+fn mean(bodies: &[Vec<u8>], rounds: u32, mut run: impl FnMut(&[u8])) -> Duration {
+    for body in bodies {
+        run(body);
+    }
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for body in bodies {
+            run(body);
+        }
+    }
+    start.elapsed() / (rounds * bodies.len() as u32)
+}
+
+#[test]
+#[ignore = "a timing: run built --release, with --nocapture"]
+fn a_claude_code_next_turn_decodes_in() {
+    let bodies = bodies::claude_code_conversation("Fix the failing test 0.", 4..10);
+    let rounds = 300;
+    let memos = Memos::default();
+    let read = mean(&bodies, rounds, |body| {
+        let read = Read::parse_with(body, &memos.messages).expect("reads");
+        std::hint::black_box(read);
+    });
+    let translated = mean(&bodies, rounds, |body| {
+        let read = Read::parse_with(body, &memos.messages).expect("reads");
+        let translated = read.translate(Some("k/m")).expect("translates");
+        std::hint::black_box(translated);
+    });
+    let decoded = mean(&bodies, rounds, |body| {
+        let read = Read::parse_with(body, &memos.messages).expect("reads");
+        let (chat, _, _) = read.translate(Some("k/m")).expect("translates");
+        let request = ChatRequest::parse_with(chat, &memos.requests).expect("parses");
+        std::hint::black_box(request);
+    });
+    let size = bodies.iter().map(Vec::len).sum::<usize>() / bodies.len();
+    eprintln!(
+        "Claude Code's next turn ({size} bytes): read {read:?}, read and translated \
+         {translated:?}, decoded into the chat model {decoded:?} (the chat part: {:?})",
+        decoded.saturating_sub(read)
+    );
+    assert!(read <= decoded);
+}
