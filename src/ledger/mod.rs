@@ -1013,7 +1013,7 @@ fn totals_of(days: Vec<storage::DaySpend>) -> Totals {
 /// (each half a new batch), until the row refused is alone and dropped.
 #[derive(Default)]
 struct Batches {
-    waiting: std::collections::VecDeque<(String, Vec<Row>)>,
+    waiting: std::collections::VecDeque<Waiting>,
     /// This writer's name among the batches ids: the spool's when there
     /// is one, so a batch moved there keeps its id.
     writer: u64,
@@ -1035,26 +1035,43 @@ impl Batches {
         format!("{:016x}-b{}", self.writer, self.numbered)
     }
 
-    fn push_back(&mut self, rows: Vec<Row>) {
+    /// Adds `rows`, this gateway's when `ours`, as a new batch.
+    fn push_back(&mut self, rows: Vec<Row>, ours: bool) {
         let id = self.id();
-        self.waiting.push_back((id, rows));
+        self.waiting.push_back(Waiting { id, rows, ours });
     }
 
     /// The first batch, split in two halves that take its place (nothing
-    /// of it was written: they are new batches).
+    /// of it was written: they are new batches, as much ours as it was).
     fn split_first(&mut self) {
-        let Some((_, mut first)) = self.waiting.pop_front() else {
+        let Some(Waiting {
+            rows: mut first,
+            ours,
+            ..
+        }) = self.waiting.pop_front()
+        else {
             return;
         };
         let second = first.split_off(first.len() / 2);
         let (one, two) = (self.id(), self.id());
-        self.waiting.push_front((two, second));
-        self.waiting.push_front((one, first));
+        let halves = [(one, first), (two, second)];
+        for (id, rows) in halves.into_iter().rev() {
+            self.waiting.push_front(Waiting { id, rows, ours });
+        }
     }
 
     fn rows(&self) -> usize {
-        self.waiting.iter().map(|(_, rows)| rows.len()).sum()
+        self.waiting.iter().map(|batch| batch.rows.len()).sum()
     }
+}
+
+/// A batch waiting for the store. Only `ours` (rows this gateway
+/// recorded, not a foreign segment of the spool's) has its spend in
+/// `pending`, to be taken out once written.
+struct Waiting {
+    id: String,
+    rows: Vec<Row>,
+    ours: bool,
 }
 
 /// The writer thread: batches from the queue into transactions; expires old
@@ -1191,43 +1208,58 @@ fn write_rows(
                 Some(spool) if !spool.is_empty() || shared.unreached() => {
                     spool_rows(spool, &batch, &shared, &clock);
                 }
-                _ if !batch.is_empty() => batches.push_back(batch),
+                _ if !batch.is_empty() => batches.push_back(batch, true),
                 _ => {}
             }
         }
         if let Some(spool) = spool.as_mut() {
             replay(spool, storage.as_mut(), &shared, &mut batches);
         }
-        while let Some((id, batch)) = batches.waiting.front() {
+        if !batches.waiting.is_empty() {
             last_commit = Some(Instant::now());
-            match storage.write_once(id, batch) {
-                Ok(()) => {
-                    shared.wrote(batch, sharing);
-                    batches.waiting.pop_front();
-                }
-                Err(err @ StorageError::Unreached(_)) => {
-                    shared.failed(&err);
-                    if let Some(spool) = spool.as_mut() {
-                        hold_on_disk(spool, &mut batches, &shared);
-                    }
-                    break;
-                }
-                Err(StorageError::Refused(_)) if batch.len() > 1 => batches.split_first(),
-                // The store refused the rows (this one alone, when it
-                // refused it for its contents); their spend stays in
-                // `pending`, so a shared store's budgets go on counting it.
-                Err(err) => {
-                    shared.dropped(batch.len() as u64, &err.to_string());
-                    batches.waiting.pop_front();
-                }
-            }
         }
+        write_waiting(storage.as_mut(), &mut batches, spool.as_mut(), &shared);
         let spooled = spool
             .as_ref()
             .is_none_or(|spool| spool.is_empty() || shared.unreached());
         if batches.waiting.is_empty() && spooled {
             for done in flushes.drain(..) {
                 let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Writes the batches waiting, oldest first, until none is left or the
+/// store cannot be reached (then, with a spool, they wait on disk). A
+/// batch of ours written takes its spend out of `pending`, with a shared
+/// store.
+fn write_waiting(
+    storage: &mut dyn Storage,
+    batches: &mut Batches,
+    mut spool: Option<&mut Spool>,
+    shared: &Shared,
+) {
+    while let Some(batch) = batches.waiting.front() {
+        match storage.write_once(&batch.id, &batch.rows) {
+            Ok(()) => {
+                shared.wrote(&batch.rows, batch.ours && storage.shared());
+                batches.waiting.pop_front();
+            }
+            Err(err @ StorageError::Unreached(_)) => {
+                shared.failed(&err);
+                if let Some(spool) = spool.as_deref_mut() {
+                    hold_on_disk(spool, batches, shared);
+                }
+                return;
+            }
+            Err(StorageError::Refused(_)) if batch.rows.len() > 1 => batches.split_first(),
+            // The store refused the rows (this one alone, when it
+            // refused it for its contents); their spend stays in
+            // `pending`, so a shared store's budgets go on counting it.
+            Err(err) => {
+                shared.dropped(batch.rows.len() as u64, &err.to_string());
+                batches.waiting.pop_front();
             }
         }
     }
@@ -1245,8 +1277,8 @@ fn spool_rows(spool: &mut Spool, rows: &[Row], shared: &Shared, clock: &Clock) {
 /// under its own id: one whose commit may have happened unheard is still
 /// written once. What does not fit is dropped, counted.
 fn hold_on_disk(spool: &mut Spool, batches: &mut Batches, shared: &Shared) {
-    for (id, rows) in batches.waiting.drain(..) {
-        if !spool.hold(&id, &rows) {
+    for Waiting { id, rows, ours } in batches.waiting.drain(..) {
+        if !spool.hold(&id, &rows, ours) {
             shared.dropped(
                 rows.len() as u64,
                 "the spool for an unreachable store is full",
@@ -1274,7 +1306,7 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
                 return;
             }
             // Split as any batch is, from memory.
-            Err(StorageError::Refused(_)) => batches.push_back(rows),
+            Err(StorageError::Refused(_)) => batches.push_back(rows, ours),
             Err(err) => shared.dropped(rows.len() as u64, &err.to_string()),
         }
         spool.done_first();

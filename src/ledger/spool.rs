@@ -31,8 +31,9 @@ pub struct Spool {
     /// This process's name among the segments.
     process: u64,
     numbered: u64,
-    /// Sealed segments, oldest first.
-    sealed: VecDeque<PathBuf>,
+    /// Sealed segments, oldest first, each with whether this process
+    /// spooled its rows (a segment an earlier process left is not ours).
+    sealed: VecDeque<(PathBuf, bool)>,
     /// The segment rows are added to, and how many it has.
     open: Option<(PathBuf, File, usize)>,
 }
@@ -62,13 +63,14 @@ impl Spool {
     /// (sealed: nothing adds to them any more).
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         super::store::create_private_dir(dir)?;
-        let mut sealed: Vec<PathBuf> = std::fs::read_dir(dir)?
+        let mut sealed: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| {
                 path.file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(".jsonl"))
             })
+            .map(|path| (path, false))
             .collect();
         sealed.sort();
         Ok(Self {
@@ -116,9 +118,10 @@ impl Spool {
     }
 
     /// Keeps `rows`, a batch the store was sent as `id` (its commit unheard
-    /// of), as a sealed segment of that id, ahead of the open one; `false`
-    /// when the spool is full or the file cannot be written.
-    pub fn hold(&mut self, id: &str, rows: &[Row]) -> bool {
+    /// of), as a sealed segment of that id, ahead of the open one, `ours`
+    /// when this gateway recorded them; `false` when the spool is full or
+    /// the file cannot be written.
+    pub fn hold(&mut self, id: &str, rows: &[Row], ours: bool) -> bool {
         if self.sealed.len() + 1 > MAX_SEGMENTS {
             return false;
         }
@@ -129,7 +132,7 @@ impl Spool {
             let _ = std::fs::remove_file(&path);
             return false;
         }
-        self.sealed.push_back(path);
+        self.sealed.push_back((path, ours));
         true
     }
 
@@ -141,7 +144,7 @@ impl Spool {
     /// No more rows go in the open segment: it can be written.
     pub fn seal(&mut self) {
         if let Some((path, _, _)) = self.open.take() {
-            self.sealed.push_back(path);
+            self.sealed.push_back((path, true));
         }
     }
 
@@ -149,7 +152,7 @@ impl Spool {
     /// whether this process spooled them. A last line cut short (a crash
     /// mid-write) is left out.
     pub fn first(&self) -> Option<(String, Vec<Row>, bool)> {
-        let path = self.sealed.front()?;
+        let (path, ours) = self.sealed.front()?;
         let name = path.file_name()?.to_string_lossy();
         // `ledger-spool-<millis>-<id>.jsonl`
         let id = name
@@ -158,7 +161,6 @@ impl Spool {
             .map_or(&*name, |(_, id)| id)
             .trim_end_matches(".jsonl")
             .to_string();
-        let ours = id.starts_with(&format!("{:016x}-", self.process));
         let rows = File::open(path)
             .map(|file| {
                 BufReader::new(file)
@@ -169,12 +171,12 @@ impl Spool {
                     .collect()
             })
             .unwrap_or_default();
-        Some((id, rows, ours))
+        Some((id, rows, *ours))
     }
 
     /// The oldest sealed segment is in the store (or given up): it goes.
     pub fn done_first(&mut self) {
-        if let Some(path) = self.sealed.pop_front() {
+        if let Some((path, _)) = self.sealed.pop_front() {
             let _ = std::fs::remove_file(path);
         }
     }
