@@ -54,7 +54,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
-use self::spool::Spool;
+use self::spool::{Segment, Spool};
 use self::storage::{Location, RateCount, RateShare, Reservations, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
@@ -1292,13 +1292,33 @@ fn hold_on_disk(spool: &mut Spool, batches: &mut Batches, shared: &Shared) {
 /// until it is empty or the store cannot be reached.
 fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches: &mut Batches) {
     while storage.retry_at().is_none() {
-        let Some((id, rows, ours)) = spool.first() else {
+        let Some(segment) = spool.first() else {
             if spool.is_empty() || shared.unreached() {
                 return;
             }
             spool.seal();
             continue;
         };
+        let Segment {
+            id,
+            rows,
+            ours,
+            torn,
+        } = match segment {
+            Ok(segment) => segment,
+            Err(err) => {
+                spool.set_aside_first();
+                tracing::error!(
+                    set_aside = spool.set_aside(),
+                    "ledger: a spooled segment cannot be read ({err}); it is left on disk and \
+                     its rows are not written"
+                );
+                continue;
+            }
+        };
+        if torn > 0 {
+            shared.dropped(torn as u64, "a spooled line was cut short or is no row");
+        }
         match storage.write_once(&id, &rows) {
             Ok(()) => shared.wrote(&rows, ours && storage.shared()),
             Err(err @ StorageError::Unreached(_)) => {

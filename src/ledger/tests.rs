@@ -1243,3 +1243,38 @@ fn a_foreign_segment_split_after_a_refusal_takes_nothing_from_our_pending_spend(
     assert_eq!(spend_of(&shared.pending, "mallory"), 0.25);
     assert!(spool.is_empty());
 }
+
+#[test]
+fn a_spooled_segment_that_cannot_be_read_is_left_on_disk_and_not_written_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = millis(SystemTime::now());
+    let mut earlier = Spool::open(dir.path()).unwrap();
+    assert_eq!(
+        earlier.append(&rows_of("alice", "kept", 0.1, 2, now), now),
+        0
+    );
+    earlier.seal();
+    drop(earlier);
+    let unreadable = dir
+        .path()
+        .join("ledger-spool-0000000000000-0-s000001.jsonl");
+    std::fs::create_dir(&unreadable).unwrap();
+
+    let shared = Shared::default();
+    let written = Arc::default();
+    let calls = Arc::new(AtomicI64::new(0));
+    let mut store = Refusing {
+        refused: "mallory",
+        written: Arc::clone(&written),
+        calls: calls.clone(),
+        shared: false,
+    };
+    let mut spool = Spool::open(dir.path()).unwrap();
+    let mut batches = Batches::new(spool.writer());
+    replay(&mut spool, &mut store, &shared, &mut batches);
+    assert_eq!(*written.lock().unwrap(), ["kept_0", "kept_1"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing written for it");
+    assert!(unreadable.is_dir(), "left on disk");
+    assert_eq!(spool.set_aside(), 1);
+    assert!(spool.is_empty() && batches.waiting.is_empty());
+}
