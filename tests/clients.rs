@@ -630,6 +630,26 @@ async fn a_spent_budget_leaves_a_free_model_to_answer() {
 }
 
 #[tokio::test]
+async fn the_ledgers_health_is_shown_to_an_admin_only() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let served = start(config(&cheap, &dear, clients)).await;
+    for key in [ADMIN, DANA] {
+        let answered = served.ask(Api::Chat, Some(key), "cheap/m").await;
+        assert_eq!(answered.status(), 200);
+    }
+    served.flush().await;
+    let (status, admin) = served.get("/v1/status", ADMIN).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin["ledger"]["rowsWritten"], 2, "{admin}");
+    let (status, seen) = served.get("/v1/status", DANA).await;
+    assert_eq!(status, 200);
+    assert!(seen["ledger"].is_null(), "everyone's rows: {seen}");
+    assert!(!seen.to_string().contains("rowsWritten"), "{seen}");
+}
+
+#[tokio::test]
 async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
     use axum::routing::post;
     // A provider that quotes the request in its error, as some do.
