@@ -21,7 +21,14 @@
 //! not when it starts. Every text of the provider's that the relay passes on outside a
 //! chunk (an error message, data that is not JSON) and every message it
 //! logs goes through the config's [`Redactor`].
+//!
+//! A key the model spells out across two deltas (`"sk-ab"`, then
+//! `"cd…"`) is in no one event's bytes, so the scrubber of every byte sent
+//! (`http::stream::Outgoing`) could not see it: the text of each delta that
+//! could be the start of a key is held back ([`HeldText`]) and given to the
+//! next, or sent at the end, so the key reaches the scrubber whole.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::time::Duration;
@@ -184,6 +191,7 @@ pub fn relay(
             members: Vec::new(),
             parts,
         };
+        let mut held = HeldText::new(&redactor);
         let mut pending = Some(first);
         loop {
             let event = match pending.take() {
@@ -218,10 +226,16 @@ pub fn relay(
                 on_usage(usage);
             }
             match frame {
-                Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
-                Frame::Parts(parts) => yield Item::Parts(parts),
+                Frame::Chunk(bytes) => yield Item::Chunk(held.chunk(bytes)),
+                Frame::Parts(mut parts) => {
+                    held.parts(&mut parts);
+                    yield Item::Parts(parts);
+                }
                 Frame::Skip => {}
                 Frame::Done => {
+                    if let Some(rest) = held.rest(parts, &relabel.model_json) {
+                        yield rest;
+                    }
                     recorded.0 = Some(outcome);
                     health.completed();
                     yield Item::Done;
@@ -239,6 +253,170 @@ pub fn relay(
             }
         }
     }
+}
+
+/// The text a stream's deltas hold back: a tail of one that could be the
+/// start of a key, given to the next delta, or sent at the end. Holding
+/// nothing, a delta passes as it came, its text looked at and not copied.
+struct HeldText {
+    scrubber: crate::ops::scrub::Scrubber,
+    text: String,
+    reasoning: String,
+    /// The `id` of the chunk a held text was taken from, for the chunk
+    /// that sends it at the end.
+    id: Value,
+}
+
+impl HeldText {
+    fn new(redactor: &Redactor) -> Self {
+        Self {
+            scrubber: redactor.scrubber().clone(),
+            text: String::new(),
+            reasoning: String::new(),
+            id: Value::Null,
+        }
+    }
+
+    /// `text` (a delta's) after what was held, less its tail that could
+    /// start a key, now held; all of it in the `last` (its choice's
+    /// finish follows).
+    fn pass(
+        scrubber: &crate::ops::scrub::Scrubber,
+        held: &mut String,
+        text: &mut String,
+        last: bool,
+    ) {
+        if !held.is_empty() {
+            text.insert_str(0, held);
+            held.clear();
+        }
+        if last {
+            return;
+        }
+        let keep = scrubber.key_start_at_end(text);
+        if keep > 0 {
+            held.push_str(&text[text.len() - keep..]);
+            text.truncate(text.len() - keep);
+        }
+    }
+
+    /// Typed parts, their text and reasoning passed through the hold;
+    /// what is held goes with a finish, before it.
+    fn parts(&mut self, parts: &mut Vec<Part>) {
+        if self.scrubber.is_empty() {
+            return;
+        }
+        let finish = parts.iter().position(|p| matches!(p, Part::Finish(_)));
+        let last = finish.is_some();
+        for part in parts.iter_mut() {
+            match part {
+                Part::Text(text) => Self::pass(&self.scrubber, &mut self.text, text, last),
+                Part::Reasoning(text) => {
+                    Self::pass(&self.scrubber, &mut self.reasoning, text, last);
+                }
+                _ => {}
+            }
+        }
+        if let Some(at) = finish
+            && let Some(Item::Parts(rest)) = self.rest(true, "null")
+        {
+            parts.splice(at..at, rest);
+        }
+    }
+
+    /// A chunk's bytes, its first choice's `delta.content` passed through
+    /// the hold: as they came unless something is or was held, when the
+    /// chunk is written again.
+    fn chunk(&mut self, bytes: Bytes) -> Chunk {
+        let chunk = Chunk { frame: bytes };
+        if self.scrubber.is_empty() {
+            return chunk;
+        }
+        let content = delta_content(chunk.data());
+        let keep = content
+            .as_deref()
+            .map_or(0, |text| self.scrubber.key_start_at_end(text));
+        if keep == 0 && self.text.is_empty() {
+            return chunk;
+        }
+        let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(chunk.data()) else {
+            return chunk;
+        };
+        let last = (tree.get("choices"))
+            .and_then(|choices| choices.get(0))
+            .is_some_and(|choice| !choice["finish_reason"].is_null());
+        let Some(delta) = tree
+            .get_mut("choices")
+            .and_then(|choices| choices.get_mut(0))
+            .and_then(|choice| choice.get_mut("delta"))
+            .and_then(Value::as_object_mut)
+        else {
+            // No delta to carry it (a usage chunk): held on.
+            return chunk;
+        };
+        let mut text = content.map(Cow::into_owned).unwrap_or_default();
+        Self::pass(&self.scrubber, &mut self.text, &mut text, last);
+        delta.insert("content".into(), Value::String(text));
+        if !self.text.is_empty() {
+            self.id = tree.get("id").cloned().unwrap_or(Value::Null);
+        }
+        Chunk {
+            frame: frame(&Value::Object(tree)),
+        }
+    }
+
+    /// What is still held at the end of the stream, as one more item: its
+    /// parts, or a chunk naming `model` (a JSON string).
+    fn rest(&mut self, parts: bool, model: &str) -> Option<Item> {
+        let (text, reasoning) = (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.reasoning),
+        );
+        if parts {
+            let rest: Vec<Part> = [Part::Reasoning(reasoning), Part::Text(text)]
+                .into_iter()
+                .filter(|part| !matches!(part, Part::Reasoning(t) | Part::Text(t) if t.is_empty()))
+                .collect();
+            return (!rest.is_empty()).then_some(Item::Parts(rest));
+        }
+        if text.is_empty() {
+            return None;
+        }
+        let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
+        let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+        Some(Item::Chunk(Chunk {
+            frame: frame(&chunk),
+        }))
+    }
+}
+
+/// The text of a chunk's `delta.content` (the last `"content":` string in
+/// it; `reasoning_content` is another key), unescaped only when it has an
+/// escape.
+fn delta_content(data: &[u8]) -> Option<Cow<'_, str>> {
+    let key = memchr::memmem::rfind(data, b"\"content\":")?;
+    let mut at = key + b"\"content\":".len();
+    while data.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    let rest = data.get(at..)?.strip_prefix(b"\"")?;
+    // To the closing quote; the byte after a backslash is never it.
+    let mut end = 0;
+    loop {
+        match rest.get(end)? {
+            b'\\' => end += 2,
+            b'"' => break,
+            _ => end += 1,
+        }
+    }
+    let raw = &rest[..end];
+    if memchr::memchr(b'\\', raw).is_none() {
+        return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+    }
+    serde_json::from_slice::<String>(&data[at..at + raw.len() + 2])
+        .ok()
+        .map(Cow::Owned)
 }
 
 /// Why a started stream cannot go on.
@@ -802,5 +980,94 @@ mod tests {
             let error = broken(&model_ref, &redactor, cut);
             assert_eq!((error.class, error.code), (class, code), "{label}");
         }
+    }
+
+    #[test]
+    fn a_delta_s_content_is_read_from_its_bytes_unescaped_only_when_escaped() {
+        for (data, content) in [
+            (
+                r#"{"choices":[{"delta":{"content":"a key sk"}}]}"#,
+                Some("a key sk"),
+            ),
+            (
+                r#"{"choices":[{"delta":{"content": "say \"hi\" \u0073"}}]}"#,
+                Some("say \"hi\" s"),
+            ),
+            (r#"{"choices":[{"delta":{"reasoning_content":"x"}}]}"#, None),
+            (r#"{"choices":[{"delta":{"content":null}}]}"#, None),
+            (r#"{"choices":[{"delta":{"content":"cut"#, None),
+        ] {
+            let read = delta_content(data.as_bytes());
+            assert_eq!(read.as_deref(), content, "{data}");
+            let escaped = data.contains('\\');
+            assert_eq!(matches!(read, Some(Cow::Owned(_))), escaped, "{data}");
+        }
+    }
+
+    /// The client's text of `chunks` passed through a hold for
+    /// `configured-key-123`, and what the end gives.
+    fn held_chunks(chunks: &[&str]) -> Vec<String> {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut out: Vec<Item> = chunks
+            .iter()
+            .map(|json| Item::Chunk(held.chunk(Chunk::of_json(json.as_bytes()).frame().clone())))
+            .collect();
+        out.extend(held.rest(false, r#""p/m""#));
+        out.into_iter()
+            .map(|item| match item {
+                Item::Chunk(chunk) => String::from_utf8(chunk.data().to_vec()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_ending_in_the_start_of_a_key_holds_it_for_the_next() {
+        let plain = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"plain"}}]}"#;
+        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"is configured-k"}}]}"#;
+        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"ey-123 ok"}}]}"#;
+        let finish = r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+        // Nothing held: the bytes as they came.
+        assert_eq!(held_chunks(&[plain]), [plain]);
+        let got = held_chunks(&[start, end]);
+        assert!(got[0].contains(r#""content":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""content":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 2);
+        // Given to a finishing chunk, or sent at the end.
+        let got = held_chunks(&[start, finish]);
+        assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
+        assert_eq!(got.len(), 2);
+        let got = held_chunks(&[start]);
+        assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
+        assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
+    }
+
+    #[test]
+    fn parts_ending_in_the_start_of_a_key_hold_it_for_the_next() {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut first = vec![Part::Text("is config".into()), Part::Reasoning("c".into())];
+        held.parts(&mut first);
+        assert_eq!(
+            first,
+            [Part::Text("is ".into()), Part::Reasoning(String::new())]
+        );
+        let mut next = vec![Part::Text("ured-key-123".into())];
+        held.parts(&mut next);
+        assert_eq!(next, [Part::Text("configured-key-123".into())]);
+        assert_eq!(
+            held.rest(true, "null"),
+            Some(Item::Parts(vec![Part::Reasoning("c".into())]))
+        );
+        assert_eq!(held.rest(true, "null"), None);
+        // What is held goes with the finish, before it.
+        let mut first = vec![Part::Text("is config".into())];
+        held.parts(&mut first);
+        let mut last = vec![Part::Finish("stop".into())];
+        held.parts(&mut last);
+        let config = Part::Text("config".into());
+        assert_eq!(last, [config, Part::Finish("stop".into())]);
     }
 }

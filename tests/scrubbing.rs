@@ -9,6 +9,7 @@ mod common;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
+use clawgate::mock::{MockOptions, MockServer};
 use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};
@@ -169,5 +170,115 @@ async fn an_escaped_key_in_a_provider_refusal_reaches_neither_the_client_nor_the
         escaped(),
     ] {
         assert!(!log.contains(&form), "{form} in the log");
+    }
+}
+
+const SPLIT_KEY: &str = "sk-split-0123456789abcdef";
+
+/// A gateway before a mock whose key is `SPLIT_KEY` and whose answer
+/// spells it out across two deltas: `…sk-split-01234`, `56789abcdef…`.
+async fn split_key_gateway() -> (MockServer, TestGateway) {
+    let mock = mock(MockOptions {
+        reply: "the key is sk-split-01234|56789abcdef, said once".into(),
+        delta_break: Some("|".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"split": {"baseUrl": mock.base_url(),
+            "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "split/m"}}},
+    });
+    let gateway = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    (mock, gateway)
+}
+
+/// The answer's text as a client puts it together: every delta's text of
+/// a stream (chat's `delta.content`, Messages' `text_delta`, Responses'
+/// `output_text.delta`) in order, or the whole body's.
+fn text_put_together(body: &str) -> String {
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect();
+    if events.is_empty() {
+        return body.to_string();
+    }
+    let mut text = String::new();
+    for event in events {
+        let piece = match event["type"].as_str() {
+            Some("content_block_delta") => &event["delta"]["text"],
+            Some("response.output_text.delta") => &event["delta"],
+            _ => &event["choices"][0]["delta"]["content"],
+        };
+        text.push_str(piece.as_str().unwrap_or_default());
+    }
+    text
+}
+
+/// `body`, streamed or not, holds the split key in no form, and the
+/// answer around it went through.
+fn check_split_key(what: &str, body: &str) {
+    let together = text_put_together(body);
+    for text in [body, &together] {
+        assert!(!text.contains(SPLIT_KEY), "{what}: {text}");
+        assert!(!text.contains("56789abcdef"), "{what}: {text}");
+    }
+    assert!(
+        together.contains("the key is [redacted], said once"),
+        "{what}: {together} in {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_chat_client() {
+    let (_mock, gw) = split_key_gateway().await;
+    for stream in [false, true] {
+        let response = gw
+            .chat(json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream}))
+            .await;
+        assert_eq!(response.status(), 200);
+        check_split_key(
+            &format!("chat stream={stream}"),
+            &response.text().await.unwrap(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_messages_client() {
+    let (_mock, gw) = split_key_gateway().await;
+    for stream in [false, true] {
+        let response = gw
+            .messages(
+                json!({"model": "split/m", "max_tokens": 10, "stream": stream,
+                "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        check_split_key(
+            &format!("messages stream={stream}"),
+            &response.text().await.unwrap(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_responses_client() {
+    let (_mock, gw) = split_key_gateway().await;
+    for stream in [false, true] {
+        let response = gw
+            .client()
+            .post(format!("{}/v1/responses", gw.url))
+            .json(&json!({"model": "split/m", "input": "hi", "stream": stream}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        check_split_key(
+            &format!("responses stream={stream}"),
+            &response.text().await.unwrap(),
+        );
     }
 }

@@ -46,6 +46,10 @@ pub struct MockOptions {
     /// apart).
     #[arg(long, value_name = "N")]
     pub reply_bytes: Option<usize>,
+    /// Stream the reply in the pieces between each TEXT written in it
+    /// (left out of the answer), instead of a word at a time.
+    #[arg(long, value_name = "TEXT")]
+    pub delta_break: Option<String>,
     /// The answer's `reasoning_content`; empty for none.
     #[arg(long, default_value = "The user greets me; I greet back.")]
     pub reasoning: String,
@@ -469,9 +473,21 @@ impl MockOptions {
     }
 
     fn reply_text(&self) -> String {
-        match self.reply_bytes {
-            Some(size) => "x".repeat(size),
-            None => self.reply.clone(),
+        match (self.reply_bytes, &self.delta_break) {
+            (Some(size), _) => "x".repeat(size),
+            (None, Some(mark)) => self.reply.replace(mark.as_str(), ""),
+            (None, None) => self.reply.clone(),
+        }
+    }
+
+    /// The streamed pieces of `reply` (the answer's text): a word at a
+    /// time, or as `--delta-break` cuts it.
+    fn reply_pieces<'a>(&'a self, reply: &'a str) -> Vec<&'a str> {
+        match &self.delta_break {
+            Some(mark) if self.reply_bytes.is_none() && !reply.is_empty() => {
+                self.reply.split(mark.as_str()).collect()
+            }
+            _ => reply.split_inclusive(' ').collect(),
         }
     }
 }
@@ -751,8 +767,7 @@ fn stream(
         chunk(json!({ field: w }), Value::Null)
     }));
     events.extend(
-        reply
-            .split_inclusive(' ')
+        (options.reply_pieces(&reply).into_iter())
             .map(|w| chunk(json!({"content": w}), Value::Null)),
     );
     let finish = json!(finish_reason(&calls));
