@@ -207,6 +207,9 @@ pub fn relay(
                         continue;
                     }
                     Err(cut) => {
+                        if let Some(rest) = held.rest(parts, &relabel.model_json) {
+                            yield rest;
+                        }
                         recorded.0 = Some("stream_broken");
                         let error = broken(&model_ref, &redactor, cut);
                         if let Some(class) = error.class {
@@ -242,6 +245,9 @@ pub fn relay(
                     break;
                 }
                 Frame::Error(error) => {
+                    if let Some(rest) = held.rest(parts, &relabel.model_json) {
+                        yield rest;
+                    }
                     recorded.0 = Some("stream_broken");
                     let error = broken(&model_ref, &redactor, Cut::Reported(error));
                     if let Some(class) = error.class {
