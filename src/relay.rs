@@ -26,7 +26,9 @@
 //! `"cd…"`) is in no one event's bytes, so the scrubber of every byte sent
 //! (`http::stream::Outgoing`) could not see it: the text of each delta that
 //! could be the start of a key is held back ([`HeldText`]) and given to the
-//! next, or sent at the end, so the key reaches the scrubber whole.
+//! next, or sent at the end, so the key reaches the scrubber whole. So are
+//! a chunk's `delta.content` and reasoning, and the `text_delta` and
+//! `thinking_delta` of a provider's own Anthropic events.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -35,7 +37,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
@@ -203,11 +205,13 @@ pub fn relay(
                         continue;
                     }
                     Ok(sse::Item::Native(event)) => {
-                        yield Item::Native(event);
+                        for event in held.native(event).into_iter().flatten() {
+                            yield Item::Native(event);
+                        }
                         continue;
                     }
                     Err(cut) => {
-                        if let Some(rest) = held.rest(parts, &relabel.model_json) {
+                        while let Some(rest) = held.rest(parts, &relabel.model_json) {
                             yield rest;
                         }
                         recorded.0 = Some("stream_broken");
@@ -236,7 +240,7 @@ pub fn relay(
                 }
                 Frame::Skip => {}
                 Frame::Done => {
-                    if let Some(rest) = held.rest(parts, &relabel.model_json) {
+                    while let Some(rest) = held.rest(parts, &relabel.model_json) {
                         yield rest;
                     }
                     recorded.0 = Some(outcome);
@@ -245,7 +249,7 @@ pub fn relay(
                     break;
                 }
                 Frame::Error(error) => {
-                    if let Some(rest) = held.rest(parts, &relabel.model_json) {
+                    while let Some(rest) = held.rest(parts, &relabel.model_json) {
                         yield rest;
                     }
                     recorded.0 = Some("stream_broken");
@@ -268,10 +272,63 @@ struct HeldText {
     scrubber: crate::ops::scrub::Scrubber,
     text: String,
     reasoning: String,
+    /// The chunk member the held reasoning came in: `reasoning_content`
+    /// (Moonshot's) or `reasoning` (OpenRouter's).
+    reasoning_key: Key,
     /// The `id` of the chunk a held text was taken from, for the chunk
     /// that sends it at the end.
     id: Value,
+    /// What a provider's own Anthropic events hold ([`Item::Native`]).
+    native: Option<HeldNative>,
 }
+
+/// The tail of an Anthropic `text_delta` or `thinking_delta` held back,
+/// and the block it goes to.
+struct HeldNative {
+    index: Value,
+    delta: NativeDelta,
+    text: String,
+}
+
+/// A JSON member's key as it is written before its value, `"name":`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key(&'static str);
+
+impl Key {
+    fn name(self) -> &'static str {
+        &self.0[1..self.0.len() - 2]
+    }
+}
+
+const CONTENT: Key = Key("\"content\":");
+
+/// The chunk members that carry reasoning, as providers name them.
+const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\":"), Key("\"reasoning\":")];
+
+/// An Anthropic content delta that carries text: its `delta.type`, quoted,
+/// and the member of `delta` holding the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NativeDelta {
+    kind: &'static str,
+    member: Key,
+}
+
+impl NativeDelta {
+    fn kind(self) -> &'static str {
+        &self.kind[1..self.kind.len() - 1]
+    }
+}
+
+const NATIVE_DELTAS: [NativeDelta; 2] = [
+    NativeDelta {
+        kind: "\"text_delta\"",
+        member: Key("\"text\":"),
+    },
+    NativeDelta {
+        kind: "\"thinking_delta\"",
+        member: Key("\"thinking\":"),
+    },
+];
 
 impl HeldText {
     fn new(redactor: &Redactor) -> Self {
@@ -279,7 +336,9 @@ impl HeldText {
             scrubber: redactor.scrubber().clone(),
             text: String::new(),
             reasoning: String::new(),
+            reasoning_key: REASONING_KEYS[0],
             id: Value::Null,
+            native: None,
         }
     }
 
@@ -330,22 +389,28 @@ impl HeldText {
         }
     }
 
-    /// A chunk's bytes, its first choice's `delta.content` passed through
-    /// the hold: as they came unless something is or was held, when the
-    /// chunk is written again.
+    /// A chunk's bytes, its first choice's `delta.content` and reasoning
+    /// passed through the hold: as they came unless something is or was
+    /// held, when the chunk is written again.
     fn chunk(&mut self, bytes: Bytes) -> Chunk {
         let chunk = Chunk { frame: bytes };
         if self.scrubber.is_empty() {
             return chunk;
         }
-        let content = delta_content(chunk.data());
-        let keep = content
-            .as_deref()
-            .map_or(0, |text| self.scrubber.key_start_at_end(text));
-        if keep == 0 && self.text.is_empty() {
+        let data = chunk.data();
+        let content = delta_string(data, CONTENT);
+        let reasoning =
+            (REASONING_KEYS.iter()).find_map(|&key| Some((key, delta_string(data, key)?)));
+        let keeps =
+            |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
+        if !keeps(content.as_deref())
+            && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
+            && self.text.is_empty()
+            && self.reasoning.is_empty()
+        {
             return chunk;
         }
-        let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(chunk.data()) else {
+        let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(data) else {
             return chunk;
         };
         let last = (tree.get("choices"))
@@ -360,10 +425,14 @@ impl HeldText {
             // No delta to carry it (a usage chunk): held on.
             return chunk;
         };
-        let mut text = content.map(Cow::into_owned).unwrap_or_default();
-        Self::pass(&self.scrubber, &mut self.text, &mut text, last);
-        delta.insert("content".into(), Value::String(text));
-        if !self.text.is_empty() {
+        if let Some((key, _)) = reasoning {
+            self.reasoning_key = key;
+        }
+        let reasoning = reasoning.map(|(_, text)| text);
+        let (scrubber, key) = (&self.scrubber, self.reasoning_key);
+        Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
+        Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
+        if !self.text.is_empty() || !self.reasoning.is_empty() {
             self.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
         Chunk {
@@ -371,9 +440,93 @@ impl HeldText {
         }
     }
 
-    /// What is still held at the end of the stream, as one more item: its
-    /// parts, or a chunk naming `model` (a JSON string).
+    /// `delta`'s member `key` (its text read as `text`) passed through
+    /// `held`: left out when it has none and none is held.
+    fn pass_member(
+        scrubber: &crate::ops::scrub::Scrubber,
+        held: &mut String,
+        delta: &mut Map<String, Value>,
+        key: Key,
+        text: Option<Cow<'_, str>>,
+        last: bool,
+    ) {
+        if text.is_none() && held.is_empty() {
+            return;
+        }
+        let mut text = text.map(Cow::into_owned).unwrap_or_default();
+        Self::pass(scrubber, held, &mut text, last);
+        delta.insert(key.name().into(), Value::String(text));
+    }
+
+    /// A provider's own Anthropic event: a `text_delta` or
+    /// `thinking_delta` passed through the hold, written again only when
+    /// something is or was held; before any other event, what is held
+    /// goes out as a delta of its own block (the first of the two).
+    fn native(&mut self, event: Event) -> [Option<Event>; 2] {
+        if self.scrubber.is_empty() {
+            return [None, Some(event)];
+        }
+        let delta = native_delta(&event);
+        let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
+        let keep = text
+            .as_deref()
+            .is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
+        if !keep && self.native.is_none() {
+            return [None, Some(event)];
+        }
+        let Some(Value::Object(mut tree)) = text
+            .and(delta)
+            .and_then(|_| serde_json::from_str::<Value>(&event.data).ok())
+        else {
+            return [self.native_rest(), Some(event)];
+        };
+        let index = tree.get("index").cloned().unwrap_or(Value::Null);
+        let delta = delta.expect("a text was read");
+        let before = match &self.native {
+            Some(held) if held.index != index || held.delta != delta => self.native_rest(),
+            _ => None,
+        };
+        let mut held = self
+            .native
+            .take()
+            .map_or_else(String::new, |held| held.text);
+        let Some(Value::String(text)) = tree
+            .get_mut("delta")
+            .and_then(|d| d.get_mut(delta.member.name()))
+        else {
+            return [before, Some(event)];
+        };
+        Self::pass(&self.scrubber, &mut held, text, false);
+        if !held.is_empty() {
+            self.native = Some(HeldNative {
+                index,
+                delta,
+                text: held,
+            });
+        }
+        let data = Value::Object(tree).to_string();
+        [before, Some(Event { data, ..event })]
+    }
+
+    /// What a provider's own events hold, as a delta of its own.
+    fn native_rest(&mut self) -> Option<Event> {
+        let HeldNative { index, delta, text } = self.native.take()?;
+        let data = json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": delta.kind(), delta.member.name(): text}});
+        Some(Event {
+            event: Some("content_block_delta".into()),
+            data: data.to_string(),
+            id: None,
+        })
+    }
+
+    /// What is still held at the end of the stream, as one more item: a
+    /// provider's own event, its parts, or a chunk naming `model` (a JSON
+    /// string). `None` once nothing is.
     fn rest(&mut self, parts: bool, model: &str) -> Option<Item> {
+        if let Some(event) = self.native_rest() {
+            return Some(Item::Native(event));
+        }
         let (text, reasoning) = (
             std::mem::take(&mut self.text),
             std::mem::take(&mut self.reasoning),
@@ -385,24 +538,45 @@ impl HeldText {
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
         }
-        if text.is_empty() {
+        if text.is_empty() && reasoning.is_empty() {
             return None;
+        }
+        let mut delta = Map::new();
+        if !reasoning.is_empty() {
+            delta.insert(self.reasoning_key.name().into(), Value::String(reasoning));
+        }
+        if !text.is_empty() {
+            delta.insert("content".into(), Value::String(text));
         }
         let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
         let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
-            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
         Some(Item::Chunk(Chunk {
             frame: frame(&chunk),
         }))
     }
 }
 
-/// The text of a chunk's `delta.content` (the last `"content":` string in
-/// it; `reasoning_content` is another key), unescaped only when it has an
-/// escape.
-fn delta_content(data: &[u8]) -> Option<Cow<'_, str>> {
-    let key = memchr::memmem::rfind(data, b"\"content\":")?;
-    let mut at = key + b"\"content\":".len();
+/// The text-carrying delta `event` is, when it is one: a
+/// `content_block_delta` (named so, or typed so without a name) whose
+/// data names `text_delta` or `thinking_delta`.
+fn native_delta(event: &Event) -> Option<NativeDelta> {
+    let data = event.data.as_bytes();
+    match event.event.as_deref() {
+        Some("content_block_delta") => {}
+        None if memchr::memmem::find(data, b"\"content_block_delta\"").is_some() => {}
+        _ => return None,
+    }
+    (NATIVE_DELTAS.into_iter())
+        .find(|delta| memchr::memmem::find(data, delta.kind.as_bytes()).is_some())
+}
+
+/// The text of a JSON object's member `key` (the last `"key":` in `data`:
+/// a chunk's `delta.content`, whose `reasoning_content` is another key),
+/// unescaped only when it has an escape.
+fn delta_string<'a>(data: &'a [u8], key: Key) -> Option<Cow<'a, str>> {
+    let found = memchr::memmem::rfind(data, key.0.as_bytes())?;
+    let mut at = found + key.0.len();
     while data.get(at).is_some_and(u8::is_ascii_whitespace) {
         at += 1;
     }
@@ -1003,7 +1177,7 @@ mod tests {
             (r#"{"choices":[{"delta":{"content":null}}]}"#, None),
             (r#"{"choices":[{"delta":{"content":"cut"#, None),
         ] {
-            let read = delta_content(data.as_bytes());
+            let read = delta_string(data.as_bytes(), CONTENT);
             assert_eq!(read.as_deref(), content, "{data}");
             let escaped = data.contains('\\');
             assert_eq!(matches!(read, Some(Cow::Owned(_))), escaped, "{data}");
@@ -1049,6 +1223,97 @@ mod tests {
         let got = held_chunks(&[start]);
         assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
         assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
+    }
+
+    /// The events a hold for `configured-key-123` lets through for
+    /// `events` (name, data), and what the end gives, as `name data`.
+    fn held_native(events: &[(&str, &str)]) -> Vec<String> {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut out: Vec<Event> = Vec::new();
+        for (name, data) in events {
+            let event = Event {
+                event: Some((*name).into()),
+                data: (*data).into(),
+                id: None,
+            };
+            out.extend(held.native(event).into_iter().flatten());
+        }
+        while let Some(item) = held.rest(true, "null") {
+            match item {
+                Item::Native(event) => out.push(event),
+                other => panic!("{other:?}"),
+            }
+        }
+        (out.into_iter())
+            .map(|event| format!("{} {}", event.event.unwrap_or_default(), event.data))
+            .collect()
+    }
+
+    #[test]
+    fn a_native_delta_ending_in_the_start_of_a_key_holds_it_for_its_block() {
+        let text = |index: u8, text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":"{text}"}}}}"#
+            )
+        };
+        let stop = r#"{"type":"content_block_stop","index":0}"#;
+        let (plain, start, end) = (
+            text(0, "plain"),
+            text(0, "is configured-k"),
+            text(0, "ey-123 ok"),
+        );
+        // Nothing held: the event as it came.
+        let delta = "content_block_delta";
+        assert_eq!(
+            held_native(&[(delta, &plain)]),
+            [format!("{delta} {plain}")]
+        );
+        let got = held_native(&[(delta, &start), (delta, &end)]);
+        assert!(got[0].contains(r#""text":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""text":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 2);
+        // Before another block's delta or the block's end, as a delta of
+        // its own block; or at the end of the stream.
+        for next in [text(1, "more"), stop.to_string()] {
+            let name = if next == stop {
+                "content_block_stop"
+            } else {
+                delta
+            };
+            let got = held_native(&[(delta, &start), (name, &next)]);
+            assert_eq!(got.len(), 3, "{got:?}");
+            assert!(got[1].contains(r#""index":0"#) && got[1].contains(r#""text":"configured-k""#));
+            assert_eq!(got[2], format!("{name} {next}"));
+        }
+        let got = held_native(&[(delta, &start)]);
+        assert!(got[1].starts_with(delta) && got[1].contains(r#""text":"configured-k""#));
+        // Thinking likewise, in its own member.
+        let thinking = r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"so configured"}}"#;
+        let got = held_native(&[(delta, thinking), (delta, thinking)]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[1].contains(r#""thinking":"configuredso ""#)
+                && got[2].contains(r#""thinking":"configured""#),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_chunk_ending_in_the_start_of_a_key_in_its_reasoning_holds_it_under_its_name() {
+        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":"is configured-k"}}]}"#;
+        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":"ey-123 ok"}}]}"#;
+        let got = held_chunks(&[start, end]);
+        assert!(got[0].contains(r#""reasoning":"is ""#), "{got:?}");
+        assert!(!got[0].contains("content"), "{got:?}");
+        assert!(
+            got[1].contains(r#""reasoning":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        let got = held_chunks(&[start]);
+        assert!(got[1].contains(r#""reasoning":"configured-k""#), "{got:?}");
     }
 
     #[test]

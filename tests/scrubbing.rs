@@ -176,26 +176,41 @@ async fn an_escaped_key_in_a_provider_refusal_reaches_neither_the_client_nor_the
 const SPLIT_KEY: &str = "sk-split-0123456789abcdef";
 
 /// A gateway before a mock whose key is `SPLIT_KEY` and whose answer
-/// spells it out across two deltas: `…sk-split-01234`, `56789abcdef…`.
-async fn split_key_gateway() -> (MockServer, TestGateway) {
+/// spells it out across two deltas of its text (`…sk-split-01234`,
+/// `56789abcdef…`) and two of its reasoning (`…sk-split-0123`,
+/// `456789abcdef…`), spoken in `style` (the mock's) or, `anthropic`, in
+/// Anthropic's format.
+async fn split_key_gateway(style: &str) -> (MockServer, TestGateway) {
     let mock = mock(MockOptions {
         reply: "the key is sk-split-01234|56789abcdef, said once".into(),
+        reasoning: "I recall sk-split-0123|456789abcdef, noted".into(),
         delta_break: Some("|".into()),
+        style: if style == "anthropic" {
+            "openai"
+        } else {
+            style
+        }
+        .into(),
         ..MockOptions::default()
     })
     .await;
+    let provider = match style {
+        "anthropic" => json!({"baseUrl": format!("http://{}/", mock.addr),
+            "api": "anthropic-messages", "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}),
+        _ => json!({"baseUrl": mock.base_url(), "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}),
+    };
     let config = json!({
-        "models": {"mode": "replace", "providers": {"split": {"baseUrl": mock.base_url(),
-            "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "models": {"mode": "replace", "providers": {"split": provider}},
         "agents": {"defaults": {"model": {"primary": "split/m"}}},
     });
     let gateway = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
     (mock, gateway)
 }
 
-/// The answer's text as a client puts it together: every delta's text of
-/// a stream (chat's `delta.content`, Messages' `text_delta`, Responses'
-/// `output_text.delta`) in order, or the whole body's.
+/// The answer's text as a client puts it together: every delta's text and
+/// reasoning of a stream (chat's `delta.content` and reasoning, Messages'
+/// `text_delta` and `thinking_delta`, Responses' `output_text.delta` and
+/// reasoning) in order, or the whole body's.
 fn text_put_together(body: &str) -> String {
     let events: Vec<Value> = body
         .lines()
@@ -207,66 +222,107 @@ fn text_put_together(body: &str) -> String {
     }
     let mut text = String::new();
     for event in events {
-        let piece = match event["type"].as_str() {
-            Some("content_block_delta") => &event["delta"]["text"],
-            Some("response.output_text.delta") => &event["delta"],
-            _ => &event["choices"][0]["delta"]["content"],
+        let delta = &event["choices"][0]["delta"];
+        let pieces = match event["type"].as_str() {
+            Some("content_block_delta") => {
+                vec![&event["delta"]["thinking"], &event["delta"]["text"]]
+            }
+            Some(kind) if kind.starts_with("response.") && kind.ends_with("text.delta") => {
+                vec![&event["delta"]]
+            }
+            _ => vec![
+                &delta["reasoning_content"],
+                &delta["reasoning"],
+                &delta["content"],
+            ],
         };
-        text.push_str(piece.as_str().unwrap_or_default());
+        for piece in pieces {
+            text.push_str(piece.as_str().unwrap_or_default());
+        }
     }
     text
 }
 
 /// `body`, streamed or not, holds the split key in no form, and the
-/// answer around it went through.
+/// answer and reasoning around it went through.
 fn check_split_key(what: &str, body: &str) {
     let together = text_put_together(body);
     for text in [body, &together] {
         assert!(!text.contains(SPLIT_KEY), "{what}: {text}");
         assert!(!text.contains("56789abcdef"), "{what}: {text}");
     }
-    assert!(
-        together.contains("the key is [redacted], said once"),
-        "{what}: {together} in {body}"
-    );
-}
-
-#[tokio::test]
-async fn a_key_split_across_two_deltas_reaches_no_chat_client() {
-    let (_mock, gw) = split_key_gateway().await;
-    for stream in [false, true] {
-        let response = gw
-            .chat(json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream}))
-            .await;
-        assert_eq!(response.status(), 200);
-        check_split_key(
-            &format!("chat stream={stream}"),
-            &response.text().await.unwrap(),
+    for said in [
+        "the key is [redacted], said once",
+        "I recall [redacted], noted",
+    ] {
+        assert!(
+            together.contains(said),
+            "{what}: {said} not in {together} in {body}"
         );
     }
 }
 
 #[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_chat_client() {
+    // Reasoning as `reasoning_content`, then as OpenRouter's `reasoning`.
+    for style in ["openai", "openrouter"] {
+        let (_mock, gw) = split_key_gateway(style).await;
+        for stream in [false, true] {
+            let response = gw
+                .chat(json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream}))
+                .await;
+            assert_eq!(response.status(), 200);
+            check_split_key(
+                &format!("chat {style} stream={stream}"),
+                &response.text().await.unwrap(),
+            );
+        }
+    }
+}
+
+/// Every `content_block_delta` of a Messages stream falls within its
+/// block, between its `content_block_start` and `content_block_stop`.
+fn check_deltas_in_their_blocks(body: &str) {
+    let mut open = std::collections::HashSet::new();
+    for data in body.lines().filter_map(|line| line.strip_prefix("data: ")) {
+        let event: Value = serde_json::from_str(data).unwrap();
+        let index = event["index"].as_u64();
+        match event["type"].as_str() {
+            Some("content_block_start") => assert!(open.insert(index), "{body}"),
+            Some("content_block_delta") => assert!(open.contains(&index), "{data} in {body}"),
+            Some("content_block_stop") => assert!(open.remove(&index), "{body}"),
+            _ => {}
+        }
+    }
+}
+
+/// Before an OpenAI provider, then before one of Anthropic's format whose
+/// own events the client gets (`relay::Item::Native`): their `text_delta`
+/// and `thinking_delta` are held back as chunks are.
+#[tokio::test]
 async fn a_key_split_across_two_deltas_reaches_no_messages_client() {
-    let (_mock, gw) = split_key_gateway().await;
-    for stream in [false, true] {
-        let response = gw
-            .messages(
-                json!({"model": "split/m", "max_tokens": 10, "stream": stream,
-                "messages": [{"role": "user", "content": "hi"}]}),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        check_split_key(
-            &format!("messages stream={stream}"),
-            &response.text().await.unwrap(),
-        );
+    for style in ["openai", "anthropic"] {
+        let (_mock, gw) = split_key_gateway(style).await;
+        for stream in [false, true] {
+            let response = gw
+                .messages(
+                    json!({"model": "split/m", "max_tokens": 10, "stream": stream,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            let body = response.text().await.unwrap();
+            check_split_key(&format!("messages {style} stream={stream}"), &body);
+            if stream {
+                check_deltas_in_their_blocks(&body);
+            }
+        }
     }
 }
 
 #[tokio::test]
 async fn a_key_split_across_two_deltas_reaches_no_responses_client() {
-    let (_mock, gw) = split_key_gateway().await;
+    let (_mock, gw) = split_key_gateway("openai").await;
     for stream in [false, true] {
         let response = gw
             .client()

@@ -88,7 +88,7 @@ pub(super) async fn messages(
     let blocks = blocks(options, &request, count);
     let usage = Usage {
         input: words(&request["messages"].to_string()) + words(&request["system"].to_string()),
-        output: words(&options.reasoning) + words(&options.reply_text()),
+        output: words(&options.reasoning_text()) + words(&options.reply_text()),
         cache_read: options.cached_tokens,
         cache_write: options.cache_write_tokens,
     };
@@ -142,7 +142,7 @@ fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
         blocks.push(json!({"type": "redacted_thinking", "data": data}));
     }
     if !options.reasoning.is_empty() {
-        blocks.push(json!({"type": "thinking", "thinking": options.reasoning, "signature": "mock-signature"}));
+        blocks.push(json!({"type": "thinking", "thinking": options.reasoning_text(), "signature": "mock-signature"}));
     }
     blocks.push(json!({"type": "text", "text": options.reply_text()}));
     let last_is_result = request["messages"]
@@ -253,9 +253,7 @@ fn stream(
         };
         let (start, deltas): (Value, Vec<String>) = match block["type"].as_str() {
             Some("thinking") => {
-                let text = block["thinking"].as_str().unwrap_or_default();
-                let mut deltas: Vec<String> = text
-                    .split_inclusive(' ')
+                let mut deltas: Vec<String> = (options.pieces(&options.reasoning).into_iter())
                     .map(|w| delta(json!({"type": "thinking_delta", "thinking": w})))
                     .collect();
                 deltas.push(delta(
@@ -280,8 +278,7 @@ fn stream(
             }
             _ => {
                 let text = block["text"].as_str().unwrap_or_default();
-                let deltas = text
-                    .split_inclusive(' ')
+                let deltas = (options.reply_pieces(text).into_iter())
                     .map(|w| delta(json!({"type": "text_delta", "text": w})))
                     .collect();
                 (json!({"type": "text", "text": ""}), deltas)

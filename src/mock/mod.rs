@@ -46,8 +46,9 @@ pub struct MockOptions {
     /// apart).
     #[arg(long, value_name = "N")]
     pub reply_bytes: Option<usize>,
-    /// Stream the reply in the pieces between each TEXT written in it
-    /// (left out of the answer), instead of a word at a time.
+    /// Stream the reply and the reasoning, each that has TEXT written in
+    /// it, in the pieces between each TEXT (left out of the answer),
+    /// instead of a word at a time; on both endpoints.
     #[arg(long, value_name = "TEXT")]
     pub delta_break: Option<String>,
     /// The answer's `reasoning_content`; empty for none.
@@ -480,6 +481,23 @@ impl MockOptions {
         }
     }
 
+    /// The answer's `reasoning_content`, without `--delta-break`'s marks.
+    fn reasoning_text(&self) -> String {
+        match &self.delta_break {
+            Some(mark) => self.reasoning.replace(mark.as_str(), ""),
+            None => self.reasoning.clone(),
+        }
+    }
+
+    /// The streamed pieces of `text` as written in the options: as
+    /// `--delta-break` cuts it when it has the mark, else a word at a time.
+    fn pieces<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        match &self.delta_break {
+            Some(mark) if text.contains(mark.as_str()) => text.split(mark.as_str()).collect(),
+            _ => text.split_inclusive(' ').collect(),
+        }
+    }
+
     /// The streamed pieces of `reply` (the answer's text): a word at a
     /// time, or as `--delta-break` cuts it.
     fn reply_pieces<'a>(&'a self, reply: &'a str) -> Vec<&'a str> {
@@ -662,7 +680,7 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
     let large = options.reply_bytes.is_some();
     let mut message = json!({"role": "assistant", "content": reply});
     if !options.reasoning.is_empty() {
-        message[reasoning_field] = json!(options.reasoning);
+        message[reasoning_field] = json!(options.reasoning_text());
     }
     if !calls.is_empty() {
         message["tool_calls"] = calls
@@ -758,7 +776,7 @@ fn stream(
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
-    events.extend(options.reasoning.split_inclusive(' ').map(|w| {
+    events.extend(options.pieces(&options.reasoning).into_iter().map(|w| {
         let field = if options.style == "openrouter" {
             "reasoning"
         } else {
