@@ -278,6 +278,8 @@ struct HeldText {
     /// The `id` of the chunk a held text was taken from, for the chunk
     /// that sends it at the end.
     id: Value,
+    /// The tail of a tool call's arguments, and the call's index.
+    call: Option<(u64, String)>,
     /// What a provider's own Anthropic events hold ([`Item::Native`]).
     native: Option<HeldNative>,
 }
@@ -302,6 +304,8 @@ impl Key {
 
 const CONTENT: Key = Key("\"content\":");
 
+const ARGUMENTS: Key = Key("\"arguments\":");
+
 /// The chunk members that carry reasoning, as providers name them.
 const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\":"), Key("\"reasoning\":")];
 
@@ -319,7 +323,7 @@ impl NativeDelta {
     }
 }
 
-const NATIVE_DELTAS: [NativeDelta; 2] = [
+const NATIVE_DELTAS: [NativeDelta; 3] = [
     NativeDelta {
         kind: "\"text_delta\"",
         member: Key("\"text\":"),
@@ -327,6 +331,10 @@ const NATIVE_DELTAS: [NativeDelta; 2] = [
     NativeDelta {
         kind: "\"thinking_delta\"",
         member: Key("\"thinking\":"),
+    },
+    NativeDelta {
+        kind: "\"input_json_delta\"",
+        member: Key("\"partial_json\":"),
     },
 ];
 
@@ -338,6 +346,7 @@ impl HeldText {
             reasoning: String::new(),
             reasoning_key: REASONING_KEYS[0],
             id: Value::Null,
+            call: None,
             native: None,
         }
     }
@@ -366,7 +375,8 @@ impl HeldText {
     }
 
     /// Typed parts, their text and reasoning passed through the hold;
-    /// what is held goes with a finish, before it.
+    /// what is held goes with a finish, before it. A tool call's arguments
+    /// need none: the encoders that read parts send each call whole.
     fn parts(&mut self, parts: &mut Vec<Part>) {
         if self.scrubber.is_empty() {
             return;
@@ -405,8 +415,10 @@ impl HeldText {
             |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
         if !keeps(content.as_deref())
             && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
+            && !keeps(delta_string(data, ARGUMENTS).as_deref())
             && self.text.is_empty()
             && self.reasoning.is_empty()
+            && self.call.is_none()
         {
             return chunk;
         }
@@ -432,12 +444,44 @@ impl HeldText {
         let (scrubber, key) = (&self.scrubber, self.reasoning_key);
         Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
         Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
-        if !self.text.is_empty() || !self.reasoning.is_empty() {
+        self.pass_calls(delta, last);
+        if !self.text.is_empty() || !self.reasoning.is_empty() || self.call.is_some() {
             self.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
         Chunk {
             frame: frame(&Value::Object(tree)),
         }
+    }
+
+    /// `delta`'s `tool_calls` passed through the hold, each call's
+    /// arguments; a call's held arguments go before another call's, or
+    /// with the `last` delta.
+    fn pass_calls(&mut self, delta: &mut Map<String, Value>, last: bool) {
+        let Some(Value::Array(calls)) = delta.get_mut("tool_calls") else {
+            if last && let Some(held) = self.call.take() {
+                delta.insert("tool_calls".into(), json!([call_entry(held)]));
+            }
+            return;
+        };
+        let mut passed = Vec::with_capacity(calls.len() + 1);
+        for mut call in calls.drain(..) {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if let Some(other) = self.call.take_if(|(held, _)| *held != index) {
+                passed.push(call_entry(other));
+            }
+            if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
+                let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
+                Self::pass(&self.scrubber, &mut held, arguments, last);
+                if !held.is_empty() {
+                    self.call = Some((index, held));
+                }
+            }
+            passed.push(call);
+        }
+        if last && let Some(held) = self.call.take() {
+            passed.push(call_entry(held));
+        }
+        *calls = passed;
     }
 
     /// `delta`'s member `key` (its text read as `text`) passed through
@@ -538,7 +582,8 @@ impl HeldText {
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
         }
-        if text.is_empty() && reasoning.is_empty() {
+        let call = self.call.take();
+        if text.is_empty() && reasoning.is_empty() && call.is_none() {
             return None;
         }
         let mut delta = Map::new();
@@ -548,6 +593,9 @@ impl HeldText {
         if !text.is_empty() {
             delta.insert("content".into(), Value::String(text));
         }
+        if let Some(call) = call {
+            delta.insert("tool_calls".into(), json!([call_entry(call)]));
+        }
         let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
         let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
@@ -555,6 +603,11 @@ impl HeldText {
             frame: frame(&chunk),
         }))
     }
+}
+
+/// Held arguments of the call at `index`, as a chunk's `tool_calls` entry.
+fn call_entry((index, arguments): (u64, String)) -> Value {
+    json!({"index": index, "function": {"arguments": arguments}})
 }
 
 /// The text-carrying delta `event` is, when it is one: a
@@ -1314,6 +1367,33 @@ mod tests {
         );
         let got = held_chunks(&[start]);
         assert!(got[1].contains(r#""reasoning":"configured-k""#), "{got:?}");
+    }
+
+    #[test]
+    fn a_call_s_arguments_ending_in_the_start_of_a_key_hold_it_for_that_call() {
+        let call = |index: u8, arguments: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index},"function":{{"arguments":"{arguments}"}}}}]}}}}]}}"#
+            )
+        };
+        let (start, end) = (call(0, "is configured-k"), call(0, "ey-123"));
+        let got = held_chunks(&[&start, &end]);
+        assert!(got[0].contains(r#""arguments":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""arguments":"configured-key-123""#),
+            "{got:?}"
+        );
+        // Before another call's arguments, under its own index; at the end.
+        let got = held_chunks(&[&start, &call(1, "x")]);
+        let second: Value = serde_json::from_str(&got[1]).unwrap();
+        let calls = &second["choices"][0]["delta"]["tool_calls"];
+        assert_eq!(
+            calls[0],
+            json!({"index": 0, "function": {"arguments": "configured-k"}})
+        );
+        assert_eq!(calls[1]["index"], 1);
+        let got = held_chunks(&[&start]);
+        assert!(got[1].contains(r#""arguments":"configured-k""#), "{got:?}");
     }
 
     #[test]

@@ -185,6 +185,7 @@ async fn split_key_gateway(style: &str) -> (MockServer, TestGateway) {
         reply: "the key is sk-split-01234|56789abcdef, said once".into(),
         reasoning: "I recall sk-split-0123|456789abcdef, noted".into(),
         delta_break: Some("|".into()),
+        tool_calls: vec![r#"read={"path":"sk-split-0123456|789abcdef"}"#.into()],
         style: if style == "anthropic" {
             "openai"
         } else {
@@ -207,19 +208,99 @@ async fn split_key_gateway(style: &str) -> (MockServer, TestGateway) {
     (mock, gateway)
 }
 
-/// The answer's text as a client puts it together: every delta's text and
-/// reasoning of a stream (chat's `delta.content` and reasoning, Messages'
-/// `text_delta` and `thinking_delta`, Responses' `output_text.delta` and
-/// reasoning) in order, or the whole body's.
-fn text_put_together(body: &str) -> String {
+/// A tool's arguments as a client puts them together from a stream
+/// (chat's `function.arguments`, Messages' `input_json_delta`, Responses'
+/// `function_call_arguments.delta`), or the whole body.
+fn arguments_put_together(body: &str) -> String {
+    let Some(events) = stream_events(body) else {
+        return body.to_string();
+    };
+    let mut arguments = String::new();
+    for event in events {
+        let calls = event["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .cloned();
+        let pieces = match event["type"].as_str() {
+            Some("content_block_delta") => vec![event["delta"]["partial_json"].clone()],
+            Some("response.function_call_arguments.delta") => vec![event["delta"].clone()],
+            _ => (calls.into_iter().flatten())
+                .map(|call| call["function"]["arguments"].clone())
+                .collect(),
+        };
+        for piece in pieces {
+            arguments.push_str(piece.as_str().unwrap_or_default());
+        }
+    }
+    arguments
+}
+
+/// A tool call's arguments that spell the key out across two deltas
+/// (`…sk-split-0123456`, `789abcdef…`) reach no client, on every front
+/// end, before an OpenAI provider and one of Anthropic's format.
+#[tokio::test]
+async fn a_key_split_across_two_argument_deltas_reaches_no_client() {
+    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let user = json!([{"role": "user", "content": "hi"}]);
+    for style in ["openai", "anthropic"] {
+        let (_mock, gw) = split_key_gateway(style).await;
+        for stream in [false, true] {
+            let asks = [
+                (
+                    "/v1/chat/completions",
+                    json!({"model": "split/m", "messages": user,
+                    "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
+                ),
+                (
+                    "/v1/messages",
+                    json!({"model": "split/m", "max_tokens": 10, "messages": user,
+                    "tools": [{"name": "read", "input_schema": schema}]}),
+                ),
+                (
+                    "/v1/responses",
+                    json!({"model": "split/m", "input": "hi",
+                    "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
+                ),
+            ];
+            for (path, mut ask) in asks {
+                ask["stream"] = json!(stream);
+                let what = format!("{path} {style} stream={stream}");
+                let response = match path {
+                    "/v1/messages" => gw.messages(ask).await,
+                    _ => gw.post(path, ask).await,
+                };
+                assert_eq!(response.status(), 200, "{what}");
+                let body = response.text().await.unwrap();
+                let arguments = arguments_put_together(&body);
+                for text in [&body, &arguments] {
+                    assert!(!text.contains("789abcdef"), "{what}: {text}");
+                }
+                assert!(
+                    arguments.contains("[redacted]"),
+                    "{what}: {arguments} in {body}"
+                );
+            }
+        }
+    }
+}
+
+/// The JSON data of a streamed `body`'s events; `None` for a whole answer.
+fn stream_events(body: &str) -> Option<Vec<Value>> {
     let events: Vec<Value> = body
         .lines()
         .filter_map(|line| line.strip_prefix("data: "))
         .filter_map(|data| serde_json::from_str(data).ok())
         .collect();
-    if events.is_empty() {
+    (!events.is_empty()).then_some(events)
+}
+
+/// The answer's text as a client puts it together: every delta's text and
+/// reasoning of a stream (chat's `delta.content` and reasoning, Messages'
+/// `text_delta` and `thinking_delta`, Responses' `output_text.delta` and
+/// reasoning) in order, or the whole body's.
+fn text_put_together(body: &str) -> String {
+    let Some(events) = stream_events(body) else {
         return body.to_string();
-    }
+    };
     let mut text = String::new();
     for event in events {
         let delta = &event["choices"][0]["delta"];

@@ -108,12 +108,15 @@ pub(super) async fn messages(
         let stop = (stop_reason, stop_sequence);
         return stream(state.clone(), &id, &model, &blocks, stop, usage);
     }
+    // A tool's input keeps `--delta-break`'s mark until here.
+    let content = options.unbroken(&Value::Array(blocks).to_string());
+    let content: Value = serde_json::from_str(&content).expect("the mark is no JSON");
     Json(json!({
         "id": id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": blocks,
+        "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
         "usage": usage.full(),
@@ -268,7 +271,7 @@ fn stream(
             Some("redacted_thinking") => (block.clone(), Vec::new()),
             Some("tool_use") => {
                 let input = block["input"].to_string();
-                let (head, tail) = input.split_at(input.len() / 2);
+                let (head, tail) = options.halves(&input);
                 let deltas = [head, tail]
                     .iter()
                     .map(|piece| delta(json!({"type": "input_json_delta", "partial_json": piece})))

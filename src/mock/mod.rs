@@ -48,7 +48,8 @@ pub struct MockOptions {
     pub reply_bytes: Option<usize>,
     /// Stream the reply and the reasoning, each that has TEXT written in
     /// it, in the pieces between each TEXT (left out of the answer),
-    /// instead of a word at a time; on both endpoints.
+    /// instead of a word at a time, and a tool call's arguments either side
+    /// of it instead of their middle; on both endpoints.
     #[arg(long, value_name = "TEXT")]
     pub delta_break: Option<String>,
     /// The answer's `reasoning_content`; empty for none.
@@ -483,10 +484,30 @@ impl MockOptions {
 
     /// The answer's `reasoning_content`, without `--delta-break`'s marks.
     fn reasoning_text(&self) -> String {
+        self.unbroken(&self.reasoning)
+    }
+
+    /// `text` without `--delta-break`'s marks.
+    fn unbroken(&self, text: &str) -> String {
         match &self.delta_break {
-            Some(mark) => self.reasoning.replace(mark.as_str(), ""),
-            None => self.reasoning.clone(),
+            Some(mark) => text.replace(mark.as_str(), ""),
+            None => text.to_string(),
         }
+    }
+
+    /// A tool call's arguments, streamed in two pieces: either side of
+    /// `--delta-break`'s mark when they have it, else of their middle.
+    fn halves<'a>(&self, arguments: &'a str) -> (&'a str, &'a str) {
+        if let Some(halves) =
+            (self.delta_break.as_deref()).and_then(|mark| arguments.split_once(mark))
+        {
+            return halves;
+        }
+        let middle = arguments
+            .char_indices()
+            .nth(arguments.chars().count() / 2)
+            .map_or(arguments.len(), |(at, _)| at);
+        arguments.split_at(middle)
     }
 
     /// The streamed pieces of `text` as written in the options: as
@@ -686,7 +707,7 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
         message["tool_calls"] = calls
             .iter()
             .map(|(id, name, arguments)| {
-                json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                json!({"id": id, "type": "function", "function": {"name": name, "arguments": options.unbroken(arguments)}})
             })
             .collect();
     }
@@ -791,15 +812,12 @@ fn stream(
     let finish = json!(finish_reason(&calls));
     for (index, (id, name, arguments)) in calls.into_iter().enumerate() {
         let call = |value: Value| chunk(json!({"tool_calls": [value]}), Value::Null);
-        let middle = arguments
-            .char_indices()
-            .nth(arguments.chars().count() / 2)
-            .map_or(arguments.len(), |(at, _)| at);
+        let (head, tail) = options.halves(&arguments);
         // The first half rides with the id and name, as Kimi sends it.
         events.push(call(json!({"index": index, "id": id, "type": "function",
-                                "function": {"name": name, "arguments": &arguments[..middle]}})));
+                                "function": {"name": name, "arguments": head}})));
         events.push(call(
-            json!({"index": index, "function": {"arguments": &arguments[middle..]}}),
+            json!({"index": index, "function": {"arguments": tail}}),
         ));
     }
     match usage {
