@@ -148,6 +148,11 @@ impl Admission {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.requests.resize(max_concurrent_requests);
+        self.clients.store(Arc::new(self.reconfigured(clients)));
+    }
+
+    /// The clients' states under `clients`' limits, from those in force.
+    fn reconfigured(&self, clients: &Clients) -> HashMap<Arc<str>, Arc<ClientState>> {
         let old = self.clients.load();
         let now = Instant::now();
         let mut states = HashMap::new();
@@ -162,7 +167,7 @@ impl Admission {
             };
             states.insert(client.name.clone(), state);
         }
-        self.clients.store(Arc::new(states));
+        states
     }
 
     /// A place for one request of `client` (the gateway's cap only, for
@@ -253,6 +258,7 @@ impl Admission {
         Ok(Some(TokenHold {
             admission: Arc::downgrade(self),
             client: client.clone(),
+            reserved: state.reserved_tokens.clone(),
             taken,
             shared,
         }))
@@ -309,6 +315,8 @@ impl Reservation {
 pub struct TokenHold {
     admission: std::sync::Weak<Admission>,
     client: Arc<str>,
+    /// Its client's count of tokens reserved, the one a reload keeps.
+    reserved: Arc<AtomicU64>,
     /// What the bucket was charged (a reservation past a minute's debt is
     /// charged only to that debt).
     taken: f64,
@@ -328,13 +336,13 @@ impl TokenHold {
             std::mem::take(&mut self.taken),
             std::mem::take(&mut self.shared),
         );
+        let less = |held: u64| Some(held.saturating_sub(shared));
+        // Never an error: `less` always gives a value.
+        let _ = (self.reserved).fetch_update(Ordering::Relaxed, Ordering::Relaxed, less);
         let states = admission.clients.load();
         let Some(state) = states.get(&self.client) else {
             return;
         };
-        let less = |held: u64| Some(held.saturating_sub(shared));
-        // Never an error: `less` always gives a value.
-        let _ = (state.reserved_tokens).fetch_update(Ordering::Relaxed, Ordering::Relaxed, less);
         if taken > 0.0
             && let Some((_, bucket)) = &state.tokens
         {
@@ -408,8 +416,10 @@ struct ClientState {
     /// last took them.
     counted_requests: AtomicU64,
     counted_tokens: AtomicU64,
-    /// Tokens this gateway's requests in flight hold ([`TokenHold`]).
-    reserved_tokens: AtomicU64,
+    /// Tokens this gateway's requests in flight hold ([`TokenHold`]):
+    /// shared with the state a reload makes, as a request reserved before
+    /// the reload may release after it.
+    reserved_tokens: Arc<AtomicU64>,
     /// Tokens the other gateways' requests in flight hold, as of the last
     /// exchange: a reservation here is refused while they take the bucket
     /// out of room.
@@ -434,7 +444,7 @@ impl ClientState {
             concurrent: limits.concurrent_requests.map(|n| Arc::new(Cap::new(n))),
             counted_requests: AtomicU64::new(0),
             counted_tokens: AtomicU64::new(0),
-            reserved_tokens: AtomicU64::new(0),
+            reserved_tokens: Arc::default(),
             others_reserved_tokens: AtomicU64::new(0),
         }
     }
@@ -460,7 +470,7 @@ impl ClientState {
             concurrent,
             counted_requests: AtomicU64::new(self.counted_requests.swap(0, Ordering::Relaxed)),
             counted_tokens: AtomicU64::new(self.counted_tokens.swap(0, Ordering::Relaxed)),
-            reserved_tokens: AtomicU64::new(self.reserved_tokens.load(Ordering::Relaxed)),
+            reserved_tokens: self.reserved_tokens.clone(),
             others_reserved_tokens: AtomicU64::new(
                 self.others_reserved_tokens.load(Ordering::Relaxed),
             ),
@@ -772,6 +782,39 @@ mod tests {
             })
         ));
         assert_eq!(admission.take_local(), vec![]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_reserved_before_a_reload_and_settled_after_it_are_no_longer_held() {
+        let config = one_client(r#"{"tokensPerMinute": 1000}"#);
+        let clients = &config.gateway.clients;
+        let admission = Arc::new(Admission::new(100, clients));
+        let a: Arc<str> = "a".into();
+        let reserve = || Reservation {
+            tokens: admission.reserve_tokens(&a, 300).unwrap(),
+            budget: None,
+        };
+
+        // Reloaded while it is held, settled after.
+        let mut held = reserve();
+        admission.configure(100, clients);
+        assert_eq!(admission.reserved_tokens(), vec![(a.clone(), 300)]);
+        held.settle(&admission, "a", 120);
+        assert_eq!(admission.reserved_tokens(), vec![]);
+
+        // Settled while a reload is under way: after the reload has made
+        // the client's new state, before it is in force.
+        let mut held = reserve();
+        let next = admission.reconfigured(clients);
+        held.settle(&admission, "a", 120);
+        admission.clients.store(Arc::new(next));
+        assert_eq!(admission.reserved_tokens(), vec![]);
+
+        // Dropped unsettled across a reload.
+        let held = reserve();
+        admission.configure(100, clients);
+        drop(held);
+        assert_eq!(admission.reserved_tokens(), vec![]);
     }
 
     #[tokio::test(start_paused = true)]

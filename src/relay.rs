@@ -21,14 +21,23 @@
 //! not when it starts. Every text of the provider's that the relay passes on outside a
 //! chunk (an error message, data that is not JSON) and every message it
 //! logs goes through the config's [`Redactor`].
+//!
+//! A key the model spells out across two deltas (`"sk-ab"`, then
+//! `"cd…"`) is in no one event's bytes, so the scrubber of every byte sent
+//! (`http::stream::Outgoing`) could not see it: the text of each delta that
+//! could be the start of a key is held back ([`HeldText`]) and given to the
+//! next, or sent at the end, so the key reaches the scrubber whole. So are
+//! a chunk's `delta.content` and reasoning, and the `text_delta` and
+//! `thinking_delta` of a provider's own Anthropic events.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
@@ -184,6 +193,7 @@ pub fn relay(
             members: Vec::new(),
             parts,
         };
+        let mut held = HeldText::new(&redactor);
         let mut pending = Some(first);
         // The answer's output tokens, once its usage is read: how fast the
         // target decoded, told with its end.
@@ -198,10 +208,15 @@ pub fn relay(
                         continue;
                     }
                     Ok(sse::Item::Native(event)) => {
-                        yield Item::Native(event);
+                        for event in held.native(event).into_iter().flatten() {
+                            yield Item::Native(event);
+                        }
                         continue;
                     }
                     Err(cut) => {
+                        while let Some(rest) = held.rest(parts, &relabel.model_json) {
+                            yield rest;
+                        }
                         recorded.0 = Some("stream_broken");
                         let error = broken(&model_ref, &redactor, cut);
                         if let Some(class) = error.class {
@@ -222,16 +237,25 @@ pub fn relay(
                 on_usage(usage);
             }
             match frame {
-                Frame::Chunk(bytes) => yield Item::Chunk(Chunk { frame: bytes }),
-                Frame::Parts(parts) => yield Item::Parts(parts),
+                Frame::Chunk(bytes) => yield Item::Chunk(held.chunk(bytes)),
+                Frame::Parts(mut parts) => {
+                    held.parts(&mut parts);
+                    yield Item::Parts(parts);
+                }
                 Frame::Skip => {}
                 Frame::Done => {
+                    while let Some(rest) = held.rest(parts, &relabel.model_json) {
+                        yield rest;
+                    }
                     recorded.0 = Some(outcome);
                     health.completed(output);
                     yield Item::Done;
                     break;
                 }
                 Frame::Error(error) => {
+                    while let Some(rest) = held.rest(parts, &relabel.model_json) {
+                        yield rest;
+                    }
                     recorded.0 = Some("stream_broken");
                     let error = broken(&model_ref, &redactor, Cut::Reported(error));
                     if let Some(class) = error.class {
@@ -243,6 +267,393 @@ pub fn relay(
             }
         }
     }
+}
+
+/// The text a stream's deltas hold back: a tail of one that could be the
+/// start of a key, given to the next delta, or sent at the end. Holding
+/// nothing, a delta passes as it came, its text looked at and not copied.
+struct HeldText {
+    scrubber: crate::ops::scrub::Scrubber,
+    text: String,
+    reasoning: String,
+    /// The chunk member the held reasoning came in: `reasoning_content`
+    /// (Moonshot's) or `reasoning` (OpenRouter's).
+    reasoning_key: Key,
+    /// The `id` of the chunk a held text was taken from, for the chunk
+    /// that sends it at the end.
+    id: Value,
+    /// The tail of a tool call's arguments, and the call's index.
+    call: Option<(u64, String)>,
+    /// What a provider's own Anthropic events hold ([`Item::Native`]).
+    native: Option<HeldNative>,
+}
+
+/// The tail of an Anthropic `text_delta` or `thinking_delta` held back,
+/// and the block it goes to.
+struct HeldNative {
+    index: Value,
+    delta: NativeDelta,
+    text: String,
+}
+
+/// A JSON member's key as it is written before its value, `"name":`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key(&'static str);
+
+impl Key {
+    fn name(self) -> &'static str {
+        &self.0[1..self.0.len() - 2]
+    }
+}
+
+const CONTENT: Key = Key("\"content\":");
+
+const ARGUMENTS: Key = Key("\"arguments\":");
+
+/// The chunk members that carry reasoning, as providers name them.
+const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\":"), Key("\"reasoning\":")];
+
+/// An Anthropic content delta that carries text: its `delta.type`, quoted,
+/// and the member of `delta` holding the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NativeDelta {
+    kind: &'static str,
+    member: Key,
+}
+
+impl NativeDelta {
+    fn kind(self) -> &'static str {
+        &self.kind[1..self.kind.len() - 1]
+    }
+}
+
+const NATIVE_DELTAS: [NativeDelta; 3] = [
+    NativeDelta {
+        kind: "\"text_delta\"",
+        member: Key("\"text\":"),
+    },
+    NativeDelta {
+        kind: "\"thinking_delta\"",
+        member: Key("\"thinking\":"),
+    },
+    NativeDelta {
+        kind: "\"input_json_delta\"",
+        member: Key("\"partial_json\":"),
+    },
+];
+
+impl HeldText {
+    fn new(redactor: &Redactor) -> Self {
+        Self {
+            scrubber: redactor.scrubber().clone(),
+            text: String::new(),
+            reasoning: String::new(),
+            reasoning_key: REASONING_KEYS[0],
+            id: Value::Null,
+            call: None,
+            native: None,
+        }
+    }
+
+    /// `text` (a delta's) after what was held, less its tail that could
+    /// start a key, now held; all of it in the `last` (its choice's
+    /// finish follows).
+    fn pass(
+        scrubber: &crate::ops::scrub::Scrubber,
+        held: &mut String,
+        text: &mut String,
+        last: bool,
+    ) {
+        if !held.is_empty() {
+            text.insert_str(0, held);
+            held.clear();
+        }
+        if last {
+            return;
+        }
+        let keep = scrubber.key_start_at_end(text);
+        if keep > 0 {
+            held.push_str(&text[text.len() - keep..]);
+            text.truncate(text.len() - keep);
+        }
+    }
+
+    /// Typed parts, their text and reasoning passed through the hold;
+    /// what is held goes with a finish, before it. A tool call's arguments
+    /// need none: the encoders that read parts send each call whole.
+    fn parts(&mut self, parts: &mut Vec<Part>) {
+        if self.scrubber.is_empty() {
+            return;
+        }
+        let finish = parts.iter().position(|p| matches!(p, Part::Finish(_)));
+        let last = finish.is_some();
+        for part in parts.iter_mut() {
+            match part {
+                Part::Text(text) => Self::pass(&self.scrubber, &mut self.text, text, last),
+                Part::Reasoning(text) => {
+                    Self::pass(&self.scrubber, &mut self.reasoning, text, last);
+                }
+                _ => {}
+            }
+        }
+        if let Some(at) = finish
+            && let Some(Item::Parts(rest)) = self.rest(true, "null")
+        {
+            parts.splice(at..at, rest);
+        }
+    }
+
+    /// A chunk's bytes, its first choice's `delta.content` and reasoning
+    /// passed through the hold: as they came unless something is or was
+    /// held, when the chunk is written again.
+    fn chunk(&mut self, bytes: Bytes) -> Chunk {
+        let chunk = Chunk { frame: bytes };
+        if self.scrubber.is_empty() {
+            return chunk;
+        }
+        let data = chunk.data();
+        let content = delta_string(data, CONTENT);
+        let reasoning =
+            (REASONING_KEYS.iter()).find_map(|&key| Some((key, delta_string(data, key)?)));
+        let keeps =
+            |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
+        if !keeps(content.as_deref())
+            && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
+            && !keeps(delta_string(data, ARGUMENTS).as_deref())
+            && self.text.is_empty()
+            && self.reasoning.is_empty()
+            && self.call.is_none()
+        {
+            return chunk;
+        }
+        let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(data) else {
+            return chunk;
+        };
+        let last = (tree.get("choices"))
+            .and_then(|choices| choices.get(0))
+            .is_some_and(|choice| !choice["finish_reason"].is_null());
+        let Some(delta) = tree
+            .get_mut("choices")
+            .and_then(|choices| choices.get_mut(0))
+            .and_then(|choice| choice.get_mut("delta"))
+            .and_then(Value::as_object_mut)
+        else {
+            // No delta to carry it (a usage chunk): held on.
+            return chunk;
+        };
+        if let Some((key, _)) = reasoning {
+            self.reasoning_key = key;
+        }
+        let reasoning = reasoning.map(|(_, text)| text);
+        let (scrubber, key) = (&self.scrubber, self.reasoning_key);
+        Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
+        Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
+        self.pass_calls(delta, last);
+        if !self.text.is_empty() || !self.reasoning.is_empty() || self.call.is_some() {
+            self.id = tree.get("id").cloned().unwrap_or(Value::Null);
+        }
+        Chunk {
+            frame: frame(&Value::Object(tree)),
+        }
+    }
+
+    /// `delta`'s `tool_calls` passed through the hold, each call's
+    /// arguments; a call's held arguments go before another call's, or
+    /// with the `last` delta.
+    fn pass_calls(&mut self, delta: &mut Map<String, Value>, last: bool) {
+        let Some(Value::Array(calls)) = delta.get_mut("tool_calls") else {
+            if last && let Some(held) = self.call.take() {
+                delta.insert("tool_calls".into(), json!([call_entry(held)]));
+            }
+            return;
+        };
+        let mut passed = Vec::with_capacity(calls.len() + 1);
+        for mut call in calls.drain(..) {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if let Some(other) = self.call.take_if(|(held, _)| *held != index) {
+                passed.push(call_entry(other));
+            }
+            if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
+                let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
+                Self::pass(&self.scrubber, &mut held, arguments, last);
+                if !held.is_empty() {
+                    self.call = Some((index, held));
+                }
+            }
+            passed.push(call);
+        }
+        if last && let Some(held) = self.call.take() {
+            passed.push(call_entry(held));
+        }
+        *calls = passed;
+    }
+
+    /// `delta`'s member `key` (its text read as `text`) passed through
+    /// `held`: left out when it has none and none is held.
+    fn pass_member(
+        scrubber: &crate::ops::scrub::Scrubber,
+        held: &mut String,
+        delta: &mut Map<String, Value>,
+        key: Key,
+        text: Option<Cow<'_, str>>,
+        last: bool,
+    ) {
+        if text.is_none() && held.is_empty() {
+            return;
+        }
+        let mut text = text.map(Cow::into_owned).unwrap_or_default();
+        Self::pass(scrubber, held, &mut text, last);
+        delta.insert(key.name().into(), Value::String(text));
+    }
+
+    /// A provider's own Anthropic event: a `text_delta` or
+    /// `thinking_delta` passed through the hold, written again only when
+    /// something is or was held; before any other event, what is held
+    /// goes out as a delta of its own block (the first of the two).
+    fn native(&mut self, event: Event) -> [Option<Event>; 2] {
+        if self.scrubber.is_empty() {
+            return [None, Some(event)];
+        }
+        let delta = native_delta(&event);
+        let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
+        let keep = text
+            .as_deref()
+            .is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
+        if !keep && self.native.is_none() {
+            return [None, Some(event)];
+        }
+        let Some(Value::Object(mut tree)) = text
+            .and(delta)
+            .and_then(|_| serde_json::from_str::<Value>(&event.data).ok())
+        else {
+            return [self.native_rest(), Some(event)];
+        };
+        let index = tree.get("index").cloned().unwrap_or(Value::Null);
+        let delta = delta.expect("a text was read");
+        let before = match &self.native {
+            Some(held) if held.index != index || held.delta != delta => self.native_rest(),
+            _ => None,
+        };
+        let mut held = self
+            .native
+            .take()
+            .map_or_else(String::new, |held| held.text);
+        let Some(Value::String(text)) = tree
+            .get_mut("delta")
+            .and_then(|d| d.get_mut(delta.member.name()))
+        else {
+            return [before, Some(event)];
+        };
+        Self::pass(&self.scrubber, &mut held, text, false);
+        if !held.is_empty() {
+            self.native = Some(HeldNative {
+                index,
+                delta,
+                text: held,
+            });
+        }
+        let data = Value::Object(tree).to_string();
+        [before, Some(Event { data, ..event })]
+    }
+
+    /// What a provider's own events hold, as a delta of its own.
+    fn native_rest(&mut self) -> Option<Event> {
+        let HeldNative { index, delta, text } = self.native.take()?;
+        let data = json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": delta.kind(), delta.member.name(): text}});
+        Some(Event {
+            event: Some("content_block_delta".into()),
+            data: data.to_string(),
+            id: None,
+        })
+    }
+
+    /// What is still held at the end of the stream, as one more item: a
+    /// provider's own event, its parts, or a chunk naming `model` (a JSON
+    /// string). `None` once nothing is.
+    fn rest(&mut self, parts: bool, model: &str) -> Option<Item> {
+        if let Some(event) = self.native_rest() {
+            return Some(Item::Native(event));
+        }
+        let (text, reasoning) = (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.reasoning),
+        );
+        if parts {
+            let rest: Vec<Part> = [Part::Reasoning(reasoning), Part::Text(text)]
+                .into_iter()
+                .filter(|part| !matches!(part, Part::Reasoning(t) | Part::Text(t) if t.is_empty()))
+                .collect();
+            return (!rest.is_empty()).then_some(Item::Parts(rest));
+        }
+        let call = self.call.take();
+        if text.is_empty() && reasoning.is_empty() && call.is_none() {
+            return None;
+        }
+        let mut delta = Map::new();
+        if !reasoning.is_empty() {
+            delta.insert(self.reasoning_key.name().into(), Value::String(reasoning));
+        }
+        if !text.is_empty() {
+            delta.insert("content".into(), Value::String(text));
+        }
+        if let Some(call) = call {
+            delta.insert("tool_calls".into(), json!([call_entry(call)]));
+        }
+        let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
+        let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
+        Some(Item::Chunk(Chunk {
+            frame: frame(&chunk),
+        }))
+    }
+}
+
+/// Held arguments of the call at `index`, as a chunk's `tool_calls` entry.
+fn call_entry((index, arguments): (u64, String)) -> Value {
+    json!({"index": index, "function": {"arguments": arguments}})
+}
+
+/// The text-carrying delta `event` is, when it is one: a
+/// `content_block_delta` (named so, or typed so without a name) whose
+/// data names `text_delta` or `thinking_delta`.
+fn native_delta(event: &Event) -> Option<NativeDelta> {
+    let data = event.data.as_bytes();
+    match event.event.as_deref() {
+        Some("content_block_delta") => {}
+        None if memchr::memmem::find(data, b"\"content_block_delta\"").is_some() => {}
+        _ => return None,
+    }
+    (NATIVE_DELTAS.into_iter())
+        .find(|delta| memchr::memmem::find(data, delta.kind.as_bytes()).is_some())
+}
+
+/// The text of a JSON object's member `key` (the last `"key":` in `data`:
+/// a chunk's `delta.content`, whose `reasoning_content` is another key),
+/// unescaped only when it has an escape.
+fn delta_string<'a>(data: &'a [u8], key: Key) -> Option<Cow<'a, str>> {
+    let found = memchr::memmem::rfind(data, key.0.as_bytes())?;
+    let mut at = found + key.0.len();
+    while data.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    let rest = data.get(at..)?.strip_prefix(b"\"")?;
+    // To the closing quote; the byte after a backslash is never it.
+    let mut end = 0;
+    loop {
+        match rest.get(end)? {
+            b'\\' => end += 2,
+            b'"' => break,
+            _ => end += 1,
+        }
+    }
+    let raw = &rest[..end];
+    if memchr::memchr(b'\\', raw).is_none() {
+        return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+    }
+    serde_json::from_slice::<String>(&data[at..at + raw.len() + 2])
+        .ok()
+        .map(Cow::Owned)
 }
 
 /// Why a started stream cannot go on.
@@ -806,5 +1217,212 @@ mod tests {
             let error = broken(&model_ref, &redactor, cut);
             assert_eq!((error.class, error.code), (class, code), "{label}");
         }
+    }
+
+    #[test]
+    fn a_delta_s_content_is_read_from_its_bytes_unescaped_only_when_escaped() {
+        for (data, content) in [
+            (
+                r#"{"choices":[{"delta":{"content":"a key sk"}}]}"#,
+                Some("a key sk"),
+            ),
+            (
+                r#"{"choices":[{"delta":{"content": "say \"hi\" \u0073"}}]}"#,
+                Some("say \"hi\" s"),
+            ),
+            (r#"{"choices":[{"delta":{"reasoning_content":"x"}}]}"#, None),
+            (r#"{"choices":[{"delta":{"content":null}}]}"#, None),
+            (r#"{"choices":[{"delta":{"content":"cut"#, None),
+        ] {
+            let read = delta_string(data.as_bytes(), CONTENT);
+            assert_eq!(read.as_deref(), content, "{data}");
+            let escaped = data.contains('\\');
+            assert_eq!(matches!(read, Some(Cow::Owned(_))), escaped, "{data}");
+        }
+    }
+
+    /// The client's text of `chunks` passed through a hold for
+    /// `configured-key-123`, and what the end gives.
+    fn held_chunks(chunks: &[&str]) -> Vec<String> {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut out: Vec<Item> = chunks
+            .iter()
+            .map(|json| Item::Chunk(held.chunk(Chunk::of_json(json.as_bytes()).frame().clone())))
+            .collect();
+        out.extend(held.rest(false, r#""p/m""#));
+        out.into_iter()
+            .map(|item| match item {
+                Item::Chunk(chunk) => String::from_utf8(chunk.data().to_vec()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_ending_in_the_start_of_a_key_holds_it_for_the_next() {
+        let plain = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"plain"}}]}"#;
+        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"is configured-k"}}]}"#;
+        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"ey-123 ok"}}]}"#;
+        let finish = r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+        // Nothing held: the bytes as they came.
+        assert_eq!(held_chunks(&[plain]), [plain]);
+        let got = held_chunks(&[start, end]);
+        assert!(got[0].contains(r#""content":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""content":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 2);
+        // Given to a finishing chunk, or sent at the end.
+        let got = held_chunks(&[start, finish]);
+        assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
+        assert_eq!(got.len(), 2);
+        let got = held_chunks(&[start]);
+        assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
+        assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
+    }
+
+    /// The events a hold for `configured-key-123` lets through for
+    /// `events` (name, data), and what the end gives, as `name data`.
+    fn held_native(events: &[(&str, &str)]) -> Vec<String> {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut out: Vec<Event> = Vec::new();
+        for (name, data) in events {
+            let event = Event {
+                event: Some((*name).into()),
+                data: (*data).into(),
+                id: None,
+            };
+            out.extend(held.native(event).into_iter().flatten());
+        }
+        while let Some(item) = held.rest(true, "null") {
+            match item {
+                Item::Native(event) => out.push(event),
+                other => panic!("{other:?}"),
+            }
+        }
+        (out.into_iter())
+            .map(|event| format!("{} {}", event.event.unwrap_or_default(), event.data))
+            .collect()
+    }
+
+    #[test]
+    fn a_native_delta_ending_in_the_start_of_a_key_holds_it_for_its_block() {
+        let text = |index: u8, text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":"{text}"}}}}"#
+            )
+        };
+        let stop = r#"{"type":"content_block_stop","index":0}"#;
+        let (plain, start, end) = (
+            text(0, "plain"),
+            text(0, "is configured-k"),
+            text(0, "ey-123 ok"),
+        );
+        // Nothing held: the event as it came.
+        let delta = "content_block_delta";
+        assert_eq!(
+            held_native(&[(delta, &plain)]),
+            [format!("{delta} {plain}")]
+        );
+        let got = held_native(&[(delta, &start), (delta, &end)]);
+        assert!(got[0].contains(r#""text":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""text":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 2);
+        // Before another block's delta or the block's end, as a delta of
+        // its own block; or at the end of the stream.
+        for next in [text(1, "more"), stop.to_string()] {
+            let name = if next == stop {
+                "content_block_stop"
+            } else {
+                delta
+            };
+            let got = held_native(&[(delta, &start), (name, &next)]);
+            assert_eq!(got.len(), 3, "{got:?}");
+            assert!(got[1].contains(r#""index":0"#) && got[1].contains(r#""text":"configured-k""#));
+            assert_eq!(got[2], format!("{name} {next}"));
+        }
+        let got = held_native(&[(delta, &start)]);
+        assert!(got[1].starts_with(delta) && got[1].contains(r#""text":"configured-k""#));
+        // Thinking likewise, in its own member.
+        let thinking = r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"so configured"}}"#;
+        let got = held_native(&[(delta, thinking), (delta, thinking)]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[1].contains(r#""thinking":"configuredso ""#)
+                && got[2].contains(r#""thinking":"configured""#),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_chunk_ending_in_the_start_of_a_key_in_its_reasoning_holds_it_under_its_name() {
+        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":"is configured-k"}}]}"#;
+        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":"ey-123 ok"}}]}"#;
+        let got = held_chunks(&[start, end]);
+        assert!(got[0].contains(r#""reasoning":"is ""#), "{got:?}");
+        assert!(!got[0].contains("content"), "{got:?}");
+        assert!(
+            got[1].contains(r#""reasoning":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        let got = held_chunks(&[start]);
+        assert!(got[1].contains(r#""reasoning":"configured-k""#), "{got:?}");
+    }
+
+    #[test]
+    fn a_call_s_arguments_ending_in_the_start_of_a_key_hold_it_for_that_call() {
+        let call = |index: u8, arguments: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index},"function":{{"arguments":"{arguments}"}}}}]}}}}]}}"#
+            )
+        };
+        let (start, end) = (call(0, "is configured-k"), call(0, "ey-123"));
+        let got = held_chunks(&[&start, &end]);
+        assert!(got[0].contains(r#""arguments":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""arguments":"configured-key-123""#),
+            "{got:?}"
+        );
+        // Before another call's arguments, under its own index; at the end.
+        let got = held_chunks(&[&start, &call(1, "x")]);
+        let second: Value = serde_json::from_str(&got[1]).unwrap();
+        let calls = &second["choices"][0]["delta"]["tool_calls"];
+        assert_eq!(
+            calls[0],
+            json!({"index": 0, "function": {"arguments": "configured-k"}})
+        );
+        assert_eq!(calls[1]["index"], 1);
+        let got = held_chunks(&[&start]);
+        assert!(got[1].contains(r#""arguments":"configured-k""#), "{got:?}");
+    }
+
+    #[test]
+    fn parts_ending_in_the_start_of_a_key_hold_it_for_the_next() {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut first = vec![Part::Text("is config".into()), Part::Reasoning("c".into())];
+        held.parts(&mut first);
+        assert_eq!(
+            first,
+            [Part::Text("is ".into()), Part::Reasoning(String::new())]
+        );
+        let mut next = vec![Part::Text("ured-key-123".into())];
+        held.parts(&mut next);
+        assert_eq!(next, [Part::Text("configured-key-123".into())]);
+        assert_eq!(
+            held.rest(true, "null"),
+            Some(Item::Parts(vec![Part::Reasoning("c".into())]))
+        );
+        assert_eq!(held.rest(true, "null"), None);
+        // What is held goes with the finish, before it.
+        let mut first = vec![Part::Text("is config".into())];
+        held.parts(&mut first);
+        let mut last = vec![Part::Finish("stop".into())];
+        held.parts(&mut last);
+        let config = Part::Text("config".into());
+        assert_eq!(last, [config, Part::Finish("stop".into())]);
     }
 }

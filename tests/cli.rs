@@ -1396,32 +1396,8 @@ fn serve_on_a_port_in_use_says_what_to_do() {
 /// `cost` (`None`: the model has no price).
 fn answered(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
     clawgate::ledger::Row {
-        ts_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-        request_id: None,
-        front_end: "openai-chat",
-        model_asked: Some("default".into()),
-        answered_by: Some(model.into()),
-        attempts: vec![format!("{model}:ok")],
-        status: 200,
-        end: "complete",
-        first_byte_ms: 5,
-        total_ms: 40,
-        tokens: clawgate::ledger::Tokens {
-            input: Some(1000),
-            cached: Some(0),
-            written: None,
-            output: Some(100),
-            reasoning: None,
-        },
         cost_usd: cost,
-        uncached_cost_usd: None,
-        budget_estimate_usd: None,
-        agent: "openclaw",
-        client: "".into(),
-        session: None,
+        ..common::rows::answered(model)
     }
 }
 

@@ -601,6 +601,56 @@ async fn a_clients_failure_and_402_hold_no_url_and_no_one_elses_figures() {
 }
 
 #[tokio::test]
+async fn a_502_after_an_over_budget_attempt_shows_the_gateways_figures_to_an_admin_only() {
+    // cheap/m priced and healthy; dear/m free (a subscription's) and down.
+    let (cheap, dear) = (
+        healthy_mock().await,
+        failing_mock(500, "server_error").await,
+    );
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let mut config = config(&cheap, &dear, clients);
+    config["models"]["providers"]["dear"]["models"][0]["cost"] =
+        json!({"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0});
+    config["gateway"]["budgets"] = json!({"daily": 0.000001});
+    config["gateway"]["retries"] = json!({"perTarget": 0});
+    let served = start(config).await;
+    assert_eq!(
+        served.ask(Api::Chat, Some(ADMIN), "cheap/m").await.status(),
+        200
+    );
+    served.flush().await;
+
+    // The gateway's budget is spent: cheap/m is skipped, dear/m fails.
+    let served = &served;
+    let failed = |key| async move {
+        let answered = served.ask(Api::Chat, Some(key), "cheap/m").await;
+        assert_eq!(answered.status(), 502);
+        let body: Value = answered.json().await.unwrap();
+        let over = body["error"]["attempts"][0]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the over-budget attempt: {body}"))
+            .to_string();
+        (over, message(&body))
+    };
+    let (over, summary) = failed(DANA).await;
+    assert!(
+        over.contains("the gateway's daily budget for all traffic is spent; it resets at "),
+        "{over}"
+    );
+    for text in [&over, &summary] {
+        assert!(!text.contains('$'), "no figure of everyone's spend: {text}");
+    }
+    let (over, summary) = failed(ADMIN).await;
+    for text in [&over, &summary] {
+        assert!(
+            text.contains("is spent ($"),
+            "the admin reads the figures: {text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_spent_budget_leaves_a_free_model_to_answer() {
     let (cheap, free) = (healthy_mock().await, healthy_mock().await);
     let mut config = config(
@@ -627,6 +677,26 @@ async fn a_spent_budget_leaves_a_free_model_to_answer() {
         served.ask(Api::Chat, Some(ALICE), "big").await.status(),
         200
     );
+}
+
+#[tokio::test]
+async fn the_ledgers_health_is_shown_to_an_admin_only() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let mut clients = three_clients();
+    clients["dana"] = json!({"key": "${DANA_KEY}"});
+    let served = start(config(&cheap, &dear, clients)).await;
+    for key in [ADMIN, DANA] {
+        let answered = served.ask(Api::Chat, Some(key), "cheap/m").await;
+        assert_eq!(answered.status(), 200);
+    }
+    served.flush().await;
+    let (status, admin) = served.get("/v1/status", ADMIN).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin["ledger"]["rowsWritten"], 2, "{admin}");
+    let (status, seen) = served.get("/v1/status", DANA).await;
+    assert_eq!(status, 200);
+    assert!(seen["ledger"].is_null(), "everyone's rows: {seen}");
+    assert!(!seen.to_string().contains("rowsWritten"), "{seen}");
 }
 
 #[tokio::test]

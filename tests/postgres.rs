@@ -813,15 +813,6 @@ async fn status_and_config_show_name_the_store_with_its_password_hidden() {
 fn row_with_tokens_in(tokens: u64) -> Row {
     Row {
         ts_ms: 1_795_000_000_000,
-        request_id: None,
-        front_end: "openai-chat",
-        model_asked: Some("p/m".into()),
-        answered_by: Some("p/m".into()),
-        attempts: vec!["p/m:ok".into()],
-        status: 200,
-        end: "complete",
-        first_byte_ms: 5,
-        total_ms: 40,
         tokens: Tokens {
             input: Some(tokens),
             cached: None,
@@ -830,11 +821,7 @@ fn row_with_tokens_in(tokens: u64) -> Row {
             reasoning: None,
         },
         cost_usd: Some(0.01),
-        uncached_cost_usd: None,
-        budget_estimate_usd: None,
-        agent: "openclaw",
-        client: "alice".into(),
-        session: None,
+        ..common::rows::answered("p/m")
     }
 }
 

@@ -67,23 +67,9 @@ fn spent_today(ledger: &Ledger) -> f64 {
 /// A row of alice's that cost `usd`, as if she had spent it earlier today.
 fn spent_earlier(usd: f64) -> Row {
     Row {
-        ts_ms: calendar::millis(SystemTime::now()),
-        request_id: None,
-        front_end: "openai-chat",
-        model_asked: Some("p/m".into()),
-        answered_by: Some("p/m".into()),
-        attempts: vec!["p/m:ok".into()],
-        status: 200,
-        end: "complete",
-        first_byte_ms: 5,
-        total_ms: 40,
         tokens: Tokens::default(),
         cost_usd: Some(usd),
-        uncached_cost_usd: None,
-        budget_estimate_usd: None,
-        agent: "openclaw",
-        client: "alice".into(),
-        session: None,
+        ..common::rows::answered("p/m")
     }
 }
 

@@ -9,6 +9,7 @@ mod common;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
+use clawgate_mock::{MockOptions, MockServer};
 use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};
@@ -169,5 +170,252 @@ async fn an_escaped_key_in_a_provider_refusal_reaches_neither_the_client_nor_the
         escaped(),
     ] {
         assert!(!log.contains(&form), "{form} in the log");
+    }
+}
+
+const SPLIT_KEY: &str = "sk-split-0123456789abcdef";
+
+/// A gateway before a mock whose key is `SPLIT_KEY` and whose answer
+/// spells it out across two deltas of its text (`…sk-split-01234`,
+/// `56789abcdef…`) and two of its reasoning (`…sk-split-0123`,
+/// `456789abcdef…`), spoken in `style` (the mock's) or, `anthropic`, in
+/// Anthropic's format.
+async fn split_key_gateway(style: &str) -> (MockServer, TestGateway) {
+    let mock = mock(MockOptions {
+        reply: "the key is sk-split-01234|56789abcdef, said once".into(),
+        reasoning: "I recall sk-split-0123|456789abcdef, noted".into(),
+        delta_break: Some("|".into()),
+        tool_calls: vec![r#"read={"path":"sk-split-0123456|789abcdef"}"#.into()],
+        style: if style == "anthropic" {
+            "openai"
+        } else {
+            style
+        }
+        .into(),
+        ..MockOptions::default()
+    })
+    .await;
+    let provider = match style {
+        "anthropic" => json!({"baseUrl": format!("http://{}/", mock.addr),
+            "api": "anthropic-messages", "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}),
+        _ => json!({"baseUrl": mock.base_url(), "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}),
+    };
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"split": provider}},
+        "agents": {"defaults": {"model": {"primary": "split/m"}}},
+    });
+    let gateway = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    (mock, gateway)
+}
+
+/// A tool's arguments as a client puts them together from a stream
+/// (chat's `function.arguments`, Messages' `input_json_delta`, Responses'
+/// `function_call_arguments.delta`), or the whole body.
+fn arguments_put_together(body: &str) -> String {
+    let Some(events) = stream_events(body) else {
+        return body.to_string();
+    };
+    let mut arguments = String::new();
+    for event in events {
+        let calls = event["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .cloned();
+        let pieces = match event["type"].as_str() {
+            Some("content_block_delta") => vec![event["delta"]["partial_json"].clone()],
+            Some("response.function_call_arguments.delta") => vec![event["delta"].clone()],
+            _ => (calls.into_iter().flatten())
+                .map(|call| call["function"]["arguments"].clone())
+                .collect(),
+        };
+        for piece in pieces {
+            arguments.push_str(piece.as_str().unwrap_or_default());
+        }
+    }
+    arguments
+}
+
+/// A tool call's arguments that spell the key out across two deltas
+/// (`…sk-split-0123456`, `789abcdef…`) reach no client, on every front
+/// end, before an OpenAI provider and one of Anthropic's format.
+#[tokio::test]
+async fn a_key_split_across_two_argument_deltas_reaches_no_client() {
+    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let user = json!([{"role": "user", "content": "hi"}]);
+    for style in ["openai", "anthropic"] {
+        let (_mock, gw) = split_key_gateway(style).await;
+        for stream in [false, true] {
+            let asks = [
+                (
+                    "/v1/chat/completions",
+                    json!({"model": "split/m", "messages": user,
+                    "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
+                ),
+                (
+                    "/v1/messages",
+                    json!({"model": "split/m", "max_tokens": 10, "messages": user,
+                    "tools": [{"name": "read", "input_schema": schema}]}),
+                ),
+                (
+                    "/v1/responses",
+                    json!({"model": "split/m", "input": "hi",
+                    "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
+                ),
+            ];
+            for (path, mut ask) in asks {
+                ask["stream"] = json!(stream);
+                let what = format!("{path} {style} stream={stream}");
+                let response = match path {
+                    "/v1/messages" => gw.messages(ask).await,
+                    _ => gw.post(path, ask).await,
+                };
+                assert_eq!(response.status(), 200, "{what}");
+                let body = response.text().await.unwrap();
+                let arguments = arguments_put_together(&body);
+                for text in [&body, &arguments] {
+                    assert!(!text.contains("789abcdef"), "{what}: {text}");
+                }
+                assert!(
+                    arguments.contains("[redacted]"),
+                    "{what}: {arguments} in {body}"
+                );
+            }
+        }
+    }
+}
+
+/// The JSON data of a streamed `body`'s events; `None` for a whole answer.
+fn stream_events(body: &str) -> Option<Vec<Value>> {
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect();
+    (!events.is_empty()).then_some(events)
+}
+
+/// The answer's text as a client puts it together: every delta's text and
+/// reasoning of a stream (chat's `delta.content` and reasoning, Messages'
+/// `text_delta` and `thinking_delta`, Responses' `output_text.delta` and
+/// reasoning) in order, or the whole body's.
+fn text_put_together(body: &str) -> String {
+    let Some(events) = stream_events(body) else {
+        return body.to_string();
+    };
+    let mut text = String::new();
+    for event in events {
+        let delta = &event["choices"][0]["delta"];
+        let pieces = match event["type"].as_str() {
+            Some("content_block_delta") => {
+                vec![&event["delta"]["thinking"], &event["delta"]["text"]]
+            }
+            Some(kind) if kind.starts_with("response.") && kind.ends_with("text.delta") => {
+                vec![&event["delta"]]
+            }
+            _ => vec![
+                &delta["reasoning_content"],
+                &delta["reasoning"],
+                &delta["content"],
+            ],
+        };
+        for piece in pieces {
+            text.push_str(piece.as_str().unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// `body`, streamed or not, holds the split key in no form, and the
+/// answer and reasoning around it went through.
+fn check_split_key(what: &str, body: &str) {
+    let together = text_put_together(body);
+    for text in [body, &together] {
+        assert!(!text.contains(SPLIT_KEY), "{what}: {text}");
+        assert!(!text.contains("56789abcdef"), "{what}: {text}");
+    }
+    for said in [
+        "the key is [redacted], said once",
+        "I recall [redacted], noted",
+    ] {
+        assert!(
+            together.contains(said),
+            "{what}: {said} not in {together} in {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_chat_client() {
+    // Reasoning as `reasoning_content`, then as OpenRouter's `reasoning`.
+    for style in ["openai", "openrouter"] {
+        let (_mock, gw) = split_key_gateway(style).await;
+        for stream in [false, true] {
+            let response = gw
+                .chat(json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream}))
+                .await;
+            assert_eq!(response.status(), 200);
+            check_split_key(
+                &format!("chat {style} stream={stream}"),
+                &response.text().await.unwrap(),
+            );
+        }
+    }
+}
+
+/// Every `content_block_delta` of a Messages stream falls within its
+/// block, between its `content_block_start` and `content_block_stop`.
+fn check_deltas_in_their_blocks(body: &str) {
+    let mut open = std::collections::HashSet::new();
+    for data in body.lines().filter_map(|line| line.strip_prefix("data: ")) {
+        let event: Value = serde_json::from_str(data).unwrap();
+        let index = event["index"].as_u64();
+        match event["type"].as_str() {
+            Some("content_block_start") => assert!(open.insert(index), "{body}"),
+            Some("content_block_delta") => assert!(open.contains(&index), "{data} in {body}"),
+            Some("content_block_stop") => assert!(open.remove(&index), "{body}"),
+            _ => {}
+        }
+    }
+}
+
+/// Before an OpenAI provider, then before one of Anthropic's format whose
+/// own events the client gets (`relay::Item::Native`): their `text_delta`
+/// and `thinking_delta` are held back as chunks are.
+#[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_messages_client() {
+    for style in ["openai", "anthropic"] {
+        let (_mock, gw) = split_key_gateway(style).await;
+        for stream in [false, true] {
+            let response = gw
+                .messages(
+                    json!({"model": "split/m", "max_tokens": 10, "stream": stream,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            let body = response.text().await.unwrap();
+            check_split_key(&format!("messages {style} stream={stream}"), &body);
+            if stream {
+                check_deltas_in_their_blocks(&body);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_split_across_two_deltas_reaches_no_responses_client() {
+    let (_mock, gw) = split_key_gateway("openai").await;
+    for stream in [false, true] {
+        let response = gw
+            .client()
+            .post(format!("{}/v1/responses", gw.url))
+            .json(&json!({"model": "split/m", "input": "hi", "stream": stream}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        check_split_key(
+            &format!("responses stream={stream}"),
+            &response.text().await.unwrap(),
+        );
     }
 }

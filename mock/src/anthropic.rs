@@ -96,7 +96,7 @@ pub(super) async fn messages(
     });
     let usage = Usage {
         input: prompt.saturating_sub(cache_read),
-        output: words(&options.reasoning) + words(&options.reply_text()),
+        output: words(&options.reasoning_text()) + words(&options.reply_text()),
         cache_read,
         cache_write: options.cache_write_tokens,
     };
@@ -116,12 +116,15 @@ pub(super) async fn messages(
         let stop = (stop_reason, stop_sequence);
         return stream(state.clone(), &id, &model, &blocks, stop, usage);
     }
+    // A tool's input keeps `--delta-break`'s mark until here.
+    let content = options.unbroken(&Value::Array(blocks).to_string());
+    let content: Value = serde_json::from_str(&content).expect("the mark is no JSON");
     Json(json!({
         "id": id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": blocks,
+        "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
         "usage": usage.full(),
@@ -150,7 +153,7 @@ fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
         blocks.push(json!({"type": "redacted_thinking", "data": data}));
     }
     if !options.reasoning.is_empty() {
-        blocks.push(json!({"type": "thinking", "thinking": options.reasoning, "signature": "mock-signature"}));
+        blocks.push(json!({"type": "thinking", "thinking": options.reasoning_text(), "signature": "mock-signature"}));
     }
     blocks.push(json!({"type": "text", "text": options.reply_text()}));
     let last_is_result = request["messages"]
@@ -266,9 +269,7 @@ fn stream(
         };
         let (start, deltas): (Value, Vec<String>) = match block["type"].as_str() {
             Some("thinking") => {
-                let text = block["thinking"].as_str().unwrap_or_default();
-                let mut deltas: Vec<String> = text
-                    .split_inclusive(' ')
+                let mut deltas: Vec<String> = (options.pieces(&options.reasoning).into_iter())
                     .map(|w| delta(json!({"type": "thinking_delta", "thinking": w})))
                     .collect();
                 deltas.push(delta(
@@ -283,7 +284,7 @@ fn stream(
             Some("redacted_thinking") => (block.clone(), Vec::new()),
             Some("tool_use") => {
                 let input = block["input"].to_string();
-                let (head, tail) = input.split_at(input.len() / 2);
+                let (head, tail) = options.halves(&input);
                 let deltas = [head, tail]
                     .iter()
                     .map(|piece| delta(json!({"type": "input_json_delta", "partial_json": piece})))
@@ -293,8 +294,7 @@ fn stream(
             }
             _ => {
                 let text = block["text"].as_str().unwrap_or_default();
-                let deltas = text
-                    .split_inclusive(' ')
+                let deltas = (options.reply_pieces(text).into_iter())
                     .map(|w| delta(json!({"type": "text_delta", "text": w})))
                     .collect();
                 (json!({"type": "text", "text": ""}), deltas)

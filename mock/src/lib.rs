@@ -50,6 +50,12 @@ pub struct MockOptions {
     /// apart).
     #[arg(long, value_name = "N")]
     pub reply_bytes: Option<usize>,
+    /// Stream the reply and the reasoning, each that has TEXT written in
+    /// it, in the pieces between each TEXT (left out of the answer),
+    /// instead of a word at a time, and a tool call's arguments either side
+    /// of it instead of their middle; on both endpoints.
+    #[arg(long, value_name = "TEXT")]
+    pub delta_break: Option<String>,
     /// The answer's `reasoning_content`; empty for none.
     #[arg(long, default_value = "The user greets me; I greet back.")]
     pub reasoning: String,
@@ -535,9 +541,58 @@ impl MockOptions {
     }
 
     fn reply_text(&self) -> String {
-        match self.reply_bytes {
-            Some(size) => "x".repeat(size),
-            None => self.reply.clone(),
+        match (self.reply_bytes, &self.delta_break) {
+            (Some(size), _) => "x".repeat(size),
+            (None, Some(mark)) => self.reply.replace(mark.as_str(), ""),
+            (None, None) => self.reply.clone(),
+        }
+    }
+
+    /// The answer's `reasoning_content`, without `--delta-break`'s marks.
+    fn reasoning_text(&self) -> String {
+        self.unbroken(&self.reasoning)
+    }
+
+    /// `text` without `--delta-break`'s marks.
+    fn unbroken(&self, text: &str) -> String {
+        match &self.delta_break {
+            Some(mark) => text.replace(mark.as_str(), ""),
+            None => text.to_string(),
+        }
+    }
+
+    /// A tool call's arguments, streamed in two pieces: either side of
+    /// `--delta-break`'s mark when they have it, else of their middle.
+    fn halves<'a>(&self, arguments: &'a str) -> (&'a str, &'a str) {
+        if let Some(halves) =
+            (self.delta_break.as_deref()).and_then(|mark| arguments.split_once(mark))
+        {
+            return halves;
+        }
+        let middle = arguments
+            .char_indices()
+            .nth(arguments.chars().count() / 2)
+            .map_or(arguments.len(), |(at, _)| at);
+        arguments.split_at(middle)
+    }
+
+    /// The streamed pieces of `text` as written in the options: as
+    /// `--delta-break` cuts it when it has the mark, else a word at a time.
+    fn pieces<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        match &self.delta_break {
+            Some(mark) if text.contains(mark.as_str()) => text.split(mark.as_str()).collect(),
+            _ => text.split_inclusive(' ').collect(),
+        }
+    }
+
+    /// The streamed pieces of `reply` (the answer's text): a word at a
+    /// time, or as `--delta-break` cuts it.
+    fn reply_pieces<'a>(&'a self, reply: &'a str) -> Vec<&'a str> {
+        match &self.delta_break {
+            Some(mark) if self.reply_bytes.is_none() && !reply.is_empty() => {
+                self.reply.split(mark.as_str()).collect()
+            }
+            _ => reply.split_inclusive(' ').collect(),
         }
     }
 }
@@ -701,13 +756,13 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
     let large = options.reply_bytes.is_some();
     let mut message = json!({"role": "assistant", "content": reply});
     if !options.reasoning.is_empty() {
-        message[reasoning_field] = json!(options.reasoning);
+        message[reasoning_field] = json!(options.reasoning_text());
     }
     if !calls.is_empty() {
         message["tool_calls"] = calls
             .iter()
             .map(|(id, name, arguments)| {
-                json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                json!({"id": id, "type": "function", "function": {"name": name, "arguments": options.unbroken(arguments)}})
             })
             .collect();
     }
@@ -829,7 +884,7 @@ fn stream(
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
-    events.extend(options.reasoning.split_inclusive(' ').map(|w| {
+    events.extend(options.pieces(&options.reasoning).into_iter().map(|w| {
         let field = if options.style == "openrouter" {
             "reasoning"
         } else {
@@ -838,22 +893,18 @@ fn stream(
         chunk(json!({ field: w }), Value::Null)
     }));
     events.extend(
-        reply
-            .split_inclusive(' ')
+        (options.reply_pieces(&reply).into_iter())
             .map(|w| chunk(json!({"content": w}), Value::Null)),
     );
     let finish = json!(finish_reason(&calls));
     for (index, (id, name, arguments)) in calls.into_iter().enumerate() {
         let call = |value: Value| chunk(json!({"tool_calls": [value]}), Value::Null);
-        let middle = arguments
-            .char_indices()
-            .nth(arguments.chars().count() / 2)
-            .map_or(arguments.len(), |(at, _)| at);
+        let (head, tail) = options.halves(&arguments);
         // The first half rides with the id and name, as Kimi sends it.
         events.push(call(json!({"index": index, "id": id, "type": "function",
-                                "function": {"name": name, "arguments": &arguments[..middle]}})));
+                                "function": {"name": name, "arguments": head}})));
         events.push(call(
-            json!({"index": index, "function": {"arguments": &arguments[middle..]}}),
+            json!({"index": index, "function": {"arguments": tail}}),
         ));
     }
     match usage {

@@ -4,7 +4,8 @@
 //! spend and limits. An admin key sees everything; another key sees its
 //! own client, its own budgets' figures, and of what is everyone's (the
 //! targets, the gateway's budgets) no figure, no last error (it may quote
-//! another client's request) and not the last hour.
+//! another client's request), not the last hour, the queues or the
+//! ledger's health (everyone's rows and the store's last error).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -126,10 +127,11 @@ pub async fn status(
         "concurrency": gateway.queues().snapshot(&config),
         "sessions": sessions_status(&gateway, &caller),
     });
-    // Everyone's requests: the gateway's hour and its queues.
+    // Everyone's requests: the gateway's hour, its queues and its rows.
     if !caller.admin {
         shown["lastHour"] = Value::Null;
         shown["concurrency"] = Value::Null;
+        shown["ledger"] = Value::Null;
     }
     Json(shown)
 }

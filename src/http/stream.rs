@@ -48,11 +48,11 @@ pub trait Encoder: Send + 'static {
 /// The one place the bytes of an answer or stream pass on their way to the
 /// client, one buffer at a time, in order: every configured key in them,
 /// raw or JSON-escaped, in any field, is replaced (issue 23 item 4; see
-/// [`crate::ops::scrub`]), also when it straddles two buffers. What it
-/// cannot see is a key the model itself spells out across several deltas
-/// (`"sk-ab"` in one event, `"cd…"` in the next): each event's bytes hold
-/// only a piece of it; a whole answer and a Responses stream's closing
-/// `response.completed` hold it whole and are scrubbed.
+/// [`crate::ops::scrub`]), also when it straddles two buffers. A key the
+/// model itself spells out across two deltas (`"sk-ab"` in one event,
+/// `"cd…"` in the next) is in no one event's bytes: the relay holds back
+/// a delta's text that could start a key until the next, so the key
+/// comes here whole (`relay::HeldText`).
 pub struct Outgoing {
     scrub: StreamScrub,
 }

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::calendar::{day_of, day_of_millis, millis};
 use self::postgres::Postgres;
 use self::recent::Recent;
-use self::spool::Spool;
+use self::spool::{Segment, Spool};
 use self::storage::{Location, RateCount, RateShare, Reservations, Storage, StorageError};
 use self::store::Store;
 use crate::config::Cost;
@@ -1034,7 +1034,7 @@ fn totals_of(days: Vec<storage::DaySpend>) -> Totals {
 /// (each half a new batch), until the row refused is alone and dropped.
 #[derive(Default)]
 struct Batches {
-    waiting: std::collections::VecDeque<(String, Vec<Row>)>,
+    waiting: std::collections::VecDeque<Waiting>,
     /// This writer's name among the batches ids: the spool's when there
     /// is one, so a batch moved there keeps its id.
     writer: u64,
@@ -1056,26 +1056,43 @@ impl Batches {
         format!("{:016x}-b{}", self.writer, self.numbered)
     }
 
-    fn push_back(&mut self, rows: Vec<Row>) {
+    /// Adds `rows`, this gateway's when `ours`, as a new batch.
+    fn push_back(&mut self, rows: Vec<Row>, ours: bool) {
         let id = self.id();
-        self.waiting.push_back((id, rows));
+        self.waiting.push_back(Waiting { id, rows, ours });
     }
 
     /// The first batch, split in two halves that take its place (nothing
-    /// of it was written: they are new batches).
+    /// of it was written: they are new batches, as much ours as it was).
     fn split_first(&mut self) {
-        let Some((_, mut first)) = self.waiting.pop_front() else {
+        let Some(Waiting {
+            rows: mut first,
+            ours,
+            ..
+        }) = self.waiting.pop_front()
+        else {
             return;
         };
         let second = first.split_off(first.len() / 2);
         let (one, two) = (self.id(), self.id());
-        self.waiting.push_front((two, second));
-        self.waiting.push_front((one, first));
+        let halves = [(one, first), (two, second)];
+        for (id, rows) in halves.into_iter().rev() {
+            self.waiting.push_front(Waiting { id, rows, ours });
+        }
     }
 
     fn rows(&self) -> usize {
-        self.waiting.iter().map(|(_, rows)| rows.len()).sum()
+        self.waiting.iter().map(|batch| batch.rows.len()).sum()
     }
+}
+
+/// A batch waiting for the store. Only `ours` (rows this gateway
+/// recorded, not a foreign segment of the spool's) has its spend in
+/// `pending`, to be taken out once written.
+struct Waiting {
+    id: String,
+    rows: Vec<Row>,
+    ours: bool,
 }
 
 /// The writer thread: batches from the queue into transactions; expires old
@@ -1212,43 +1229,58 @@ fn write_rows(
                 Some(spool) if !spool.is_empty() || shared.unreached() => {
                     spool_rows(spool, &batch, &shared, &clock);
                 }
-                _ if !batch.is_empty() => batches.push_back(batch),
+                _ if !batch.is_empty() => batches.push_back(batch, true),
                 _ => {}
             }
         }
         if let Some(spool) = spool.as_mut() {
             replay(spool, storage.as_mut(), &shared, &mut batches);
         }
-        while let Some((id, batch)) = batches.waiting.front() {
+        if !batches.waiting.is_empty() {
             last_commit = Some(Instant::now());
-            match storage.write_once(id, batch) {
-                Ok(()) => {
-                    shared.wrote(batch, sharing);
-                    batches.waiting.pop_front();
-                }
-                Err(err @ StorageError::Unreached(_)) => {
-                    shared.failed(&err);
-                    if let Some(spool) = spool.as_mut() {
-                        hold_on_disk(spool, &mut batches, &shared);
-                    }
-                    break;
-                }
-                Err(StorageError::Refused(_)) if batch.len() > 1 => batches.split_first(),
-                // The store refused the rows (this one alone, when it
-                // refused it for its contents); their spend stays in
-                // `pending`, so a shared store's budgets go on counting it.
-                Err(err) => {
-                    shared.dropped(batch.len() as u64, &err.to_string());
-                    batches.waiting.pop_front();
-                }
-            }
         }
+        write_waiting(storage.as_mut(), &mut batches, spool.as_mut(), &shared);
         let spooled = spool
             .as_ref()
             .is_none_or(|spool| spool.is_empty() || shared.unreached());
         if batches.waiting.is_empty() && spooled {
             for done in flushes.drain(..) {
                 let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Writes the batches waiting, oldest first, until none is left or the
+/// store cannot be reached (then, with a spool, they wait on disk). A
+/// batch of ours written takes its spend out of `pending`, with a shared
+/// store.
+fn write_waiting(
+    storage: &mut dyn Storage,
+    batches: &mut Batches,
+    mut spool: Option<&mut Spool>,
+    shared: &Shared,
+) {
+    while let Some(batch) = batches.waiting.front() {
+        match storage.write_once(&batch.id, &batch.rows) {
+            Ok(()) => {
+                shared.wrote(&batch.rows, batch.ours && storage.shared());
+                batches.waiting.pop_front();
+            }
+            Err(err @ StorageError::Unreached(_)) => {
+                shared.failed(&err);
+                if let Some(spool) = spool.as_deref_mut() {
+                    hold_on_disk(spool, batches, shared);
+                }
+                return;
+            }
+            Err(StorageError::Refused(_)) if batch.rows.len() > 1 => batches.split_first(),
+            // The store refused the rows (this one alone, when it
+            // refused it for its contents); their spend stays in
+            // `pending`, so a shared store's budgets go on counting it.
+            Err(err) => {
+                shared.dropped(batch.rows.len() as u64, &err.to_string());
+                batches.waiting.pop_front();
             }
         }
     }
@@ -1266,8 +1298,8 @@ fn spool_rows(spool: &mut Spool, rows: &[Row], shared: &Shared, clock: &Clock) {
 /// under its own id: one whose commit may have happened unheard is still
 /// written once. What does not fit is dropped, counted.
 fn hold_on_disk(spool: &mut Spool, batches: &mut Batches, shared: &Shared) {
-    for (id, rows) in batches.waiting.drain(..) {
-        if !spool.hold(&id, &rows) {
+    for Waiting { id, rows, ours } in batches.waiting.drain(..) {
+        if !spool.hold(&id, &rows, ours) {
             shared.dropped(
                 rows.len() as u64,
                 "the spool for an unreachable store is full",
@@ -1281,13 +1313,33 @@ fn hold_on_disk(spool: &mut Spool, batches: &mut Batches, shared: &Shared) {
 /// until it is empty or the store cannot be reached.
 fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches: &mut Batches) {
     while storage.retry_at().is_none() {
-        let Some((id, rows, ours)) = spool.first() else {
+        let Some(segment) = spool.first() else {
             if spool.is_empty() || shared.unreached() {
                 return;
             }
             spool.seal();
             continue;
         };
+        let Segment {
+            id,
+            rows,
+            ours,
+            torn,
+        } = match segment {
+            Ok(segment) => segment,
+            Err(err) => {
+                spool.set_aside_first();
+                tracing::error!(
+                    set_aside = spool.set_aside(),
+                    "ledger: a spooled segment cannot be read ({err}); it is left on disk and \
+                     its rows are not written"
+                );
+                continue;
+            }
+        };
+        if torn > 0 {
+            shared.dropped(torn as u64, "a spooled line was cut short or is no row");
+        }
         match storage.write_once(&id, &rows) {
             Ok(()) => shared.wrote(&rows, ours && storage.shared()),
             Err(err @ StorageError::Unreached(_)) => {
@@ -1295,7 +1347,7 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
                 return;
             }
             // Split as any batch is, from memory.
-            Err(StorageError::Refused(_)) => batches.push_back(rows),
+            Err(StorageError::Refused(_)) => batches.push_back(rows, ours),
             Err(err) => shared.dropped(rows.len() as u64, &err.to_string()),
         }
         spool.done_first();

@@ -10,7 +10,13 @@
 //! names: the time they were started, then this process's id and their
 //! number. At most [`MAX_SEGMENTS`] are kept; rows past them are dropped,
 //! counted, as rows past the queue's room are.
+//!
+//! A write that fails part way (a full disk) is cut back to the last whole
+//! line, so the rows after it start on a line of their own; a line that
+//! cannot be read back (cut short by a crash) costs that row alone. A
+//! segment that cannot be read at all is set aside, left on disk.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -31,10 +37,26 @@ pub struct Spool {
     /// This process's name among the segments.
     process: u64,
     numbered: u64,
-    /// Sealed segments, oldest first.
-    sealed: VecDeque<PathBuf>,
+    /// Sealed segments, oldest first, each with whether this process
+    /// spooled its rows (a segment an earlier process left is not ours).
+    sealed: VecDeque<(PathBuf, bool)>,
     /// The segment rows are added to, and how many it has.
     open: Option<(PathBuf, File, usize)>,
+    /// Segments that could not be read, left on disk.
+    set_aside: usize,
+}
+
+/// The oldest sealed segment, as read back.
+#[derive(Debug)]
+pub struct Segment {
+    /// The file's name: the batch's id in the store.
+    pub id: String,
+    pub rows: Vec<Row>,
+    /// Whether this process spooled the rows.
+    pub ours: bool,
+    /// Lines that could not be read (a last line cut short by a crash or
+    /// a full disk): their rows are lost.
+    pub torn: usize,
 }
 
 /// A row as a line of a segment.
@@ -69,13 +91,14 @@ impl Spool {
     /// (sealed: nothing adds to them any more).
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         super::store::create_private_dir(dir)?;
-        let mut sealed: Vec<PathBuf> = std::fs::read_dir(dir)?
+        let mut sealed: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| {
                 path.file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(".jsonl"))
             })
+            .map(|path| (path, false))
             .collect();
         sealed.sort();
         Ok(Self {
@@ -84,6 +107,7 @@ impl Spool {
             numbered: 0,
             sealed: sealed.into(),
             open: None,
+            set_aside: 0,
         })
     }
 
@@ -123,9 +147,10 @@ impl Spool {
     }
 
     /// Keeps `rows`, a batch the store was sent as `id` (its commit unheard
-    /// of), as a sealed segment of that id, ahead of the open one; `false`
-    /// when the spool is full or the file cannot be written.
-    pub fn hold(&mut self, id: &str, rows: &[Row]) -> bool {
+    /// of), as a sealed segment of that id, ahead of the open one, `ours`
+    /// when this gateway recorded them; `false` when the spool is full or
+    /// the file cannot be written.
+    pub fn hold(&mut self, id: &str, rows: &[Row], ours: bool) -> bool {
         if self.sealed.len() + 1 > MAX_SEGMENTS {
             return false;
         }
@@ -136,7 +161,7 @@ impl Spool {
             let _ = std::fs::remove_file(&path);
             return false;
         }
-        self.sealed.push_back(path);
+        self.sealed.push_back((path, ours));
         true
     }
 
@@ -148,15 +173,14 @@ impl Spool {
     /// No more rows go in the open segment: it can be written.
     pub fn seal(&mut self) {
         if let Some((path, _, _)) = self.open.take() {
-            self.sealed.push_back(path);
+            self.sealed.push_back((path, true));
         }
     }
 
-    /// The oldest sealed segment: its id (the file's name), its rows, and
-    /// whether this process spooled them. A last line cut short (a crash
-    /// mid-write) is left out.
-    pub fn first(&self) -> Option<(String, Vec<Row>, bool)> {
-        let path = self.sealed.front()?;
+    /// The oldest sealed segment, a line that cannot be read left out and
+    /// counted; an error (naming the file) when it cannot be read at all.
+    pub fn first(&self) -> Option<std::io::Result<Segment>> {
+        let (path, ours) = self.sealed.front()?;
         let name = path.file_name()?.to_string_lossy();
         // `ledger-spool-<millis>-<id>.jsonl`
         let id = name
@@ -165,23 +189,35 @@ impl Spool {
             .map_or(&*name, |(_, id)| id)
             .trim_end_matches(".jsonl")
             .to_string();
-        let ours = id.starts_with(&format!("{:016x}-", self.process));
-        let rows = File::open(path)
-            .map(|file| {
-                BufReader::new(file)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter_map(|line| serde_json::from_str::<Line>(&line).ok())
-                    .map(row_of)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some((id, rows, ours))
+        let read = read_rows(path).map(|(rows, torn)| Segment {
+            id,
+            rows,
+            ours: *ours,
+            torn,
+        });
+        Some(
+            read.map_err(|err| {
+                std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+            }),
+        )
+    }
+
+    /// The oldest sealed segment cannot be read: it is left on disk, and
+    /// the next is first.
+    pub fn set_aside_first(&mut self) {
+        if self.sealed.pop_front().is_some() {
+            self.set_aside += 1;
+        }
+    }
+
+    /// The segments this spool could not read and left on disk.
+    pub fn set_aside(&self) -> usize {
+        self.set_aside
     }
 
     /// The oldest sealed segment is in the store (or given up): it goes.
     pub fn done_first(&mut self) {
-        if let Some(path) = self.sealed.pop_front() {
+        if let Some((path, _)) = self.sealed.pop_front() {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -196,15 +232,41 @@ fn create(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create_new(true).append(true).open(path)
 }
 
-/// Appends `rows`, a line each, and syncs them to disk.
-fn write_rows(file: &mut File, rows: &[Row]) -> std::io::Result<()> {
+/// Appends `rows` to `file` (a segment opened to append), a line each,
+/// and syncs them to disk. A write that fails part way is cut back to
+/// where it started, the end of the last whole line.
+fn write_rows<F: Write + Borrow<File>>(file: &mut F, rows: &[Row]) -> std::io::Result<()> {
     let mut text = Vec::new();
     for row in rows {
         serde_json::to_writer(&mut text, &line_of(row)).map_err(std::io::Error::other)?;
         text.push(b'\n');
     }
-    file.write_all(&text)?;
-    file.sync_data()
+    let start = Borrow::<File>::borrow(file).metadata()?.len();
+    let written = file
+        .write_all(&text)
+        .and_then(|()| Borrow::<File>::borrow(file).sync_data());
+    if written.is_err() {
+        // Whatever this leaves is counted lost by the caller; a torn line
+        // left would also take the next row with it.
+        let _ = Borrow::<File>::borrow(file).set_len(start);
+    }
+    written
+}
+
+/// The rows of the segment at `path`, and how many of its lines could not
+/// be read as a row (each costing that row alone).
+fn read_rows(path: &Path) -> std::io::Result<(Vec<Row>, usize)> {
+    let mut rows = Vec::new();
+    let mut torn = 0;
+    for line in BufReader::new(File::open(path)?).split(b'\n') {
+        let line = line?;
+        match serde_json::from_slice::<Line>(&line) {
+            Ok(line) => rows.push(row_of(line)),
+            Err(_) if line.is_empty() => {}
+            Err(_) => torn += 1,
+        }
+    }
+    Ok((rows, torn))
 }
 
 fn line_of(row: &Row) -> Line {
@@ -352,12 +414,15 @@ mod tests {
         file.write_all(br#"{"ts_ms":9,"req"#).unwrap();
 
         let mut again = Spool::open(dir.path()).unwrap();
-        let (id, first, ours) = again.first().unwrap();
-        assert!(id.ends_with("-s000001") && !ours, "{id}");
-        assert_eq!(first, rows[..SEGMENT_ROWS]);
+        let first = again.first().unwrap().unwrap();
+        assert!(first.id.ends_with("-s000001") && !first.ours, "{first:?}");
+        assert_eq!((first.rows, first.torn), (rows[..SEGMENT_ROWS].to_vec(), 0));
         again.done_first();
-        let (_, second, _) = again.first().unwrap();
-        assert_eq!(second, rows[SEGMENT_ROWS..]);
+        let second = again.first().unwrap().unwrap();
+        assert_eq!(
+            (second.rows, second.torn),
+            (rows[SEGMENT_ROWS..].to_vec(), 1)
+        );
         again.done_first();
         assert!(again.is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -373,5 +438,108 @@ mod tests {
         }
         assert_eq!(spool.append(&rows[..10], 1), 10);
         assert_eq!(spool.rows(), SEGMENT_ROWS * MAX_SEGMENTS);
+    }
+
+    /// A file that takes `room` more bytes, then fails as a full disk does.
+    struct Full {
+        file: File,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            let n = bytes.len().min(self.room);
+            self.room -= n;
+            self.file.write(&bytes[..n])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Borrow<File> for Full {
+        fn borrow(&self) -> &File {
+            &self.file
+        }
+    }
+
+    #[test]
+    fn a_write_cut_short_by_a_full_disk_leaves_only_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment.jsonl");
+        let rows: Vec<Row> = (0..6).map(row).collect();
+        let mut file = create(&path).unwrap();
+        write_rows(&mut file, &rows[..2]).unwrap();
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let mut full = Full { file, room: 70 };
+        assert!(write_rows(&mut full, &rows[2..4]).is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole, "cut back");
+        // Room again: the next rows start on a line of their own.
+        full.room = usize::MAX;
+        write_rows(&mut full, &rows[4..]).unwrap();
+        let (read, torn) = read_rows(&path).unwrap();
+        assert_eq!(torn, 0);
+        assert_eq!(read, [&rows[..2], &rows[4..]].concat());
+    }
+
+    #[test]
+    fn a_torn_line_costs_its_row_alone_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment.jsonl");
+        let rows: Vec<Row> = (0..4).map(row).collect();
+        let mut file = create(&path).unwrap();
+        write_rows(&mut file, &rows[..2]).unwrap();
+        // A line cut inside a character, then whole lines after it.
+        file.write_all(b"{\"ts_ms\":9,\"request_id\":\"\xe2\x82\n")
+            .unwrap();
+        write_rows(&mut file, &rows[2..]).unwrap();
+        assert_eq!(read_rows(&path).unwrap(), (rows.clone(), 1));
+        // And one cut short at the end.
+        file.write_all(br#"{"ts_ms":9,"req"#).unwrap();
+        assert_eq!(read_rows(&path).unwrap(), (rows, 2));
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_read_is_left_on_disk_and_the_next_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let rows: Vec<Row> = (0..3).map(row).collect();
+        assert_eq!(spool.append(&rows, 2), 0);
+        spool.seal();
+        // A directory where the oldest segment would be, and a segment
+        // no one may read.
+        let directory = dir
+            .path()
+            .join(format!("{PREFIX}0000000000000-a-s000001.jsonl"));
+        std::fs::create_dir(&directory).unwrap();
+        let locked = dir
+            .path()
+            .join(format!("{PREFIX}0000000000001-b-s000001.jsonl"));
+        std::fs::write(&locked, "{}\n").unwrap();
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+        // Who may read it anyway (root) reads a line that is no row.
+        let readable = File::open(&locked).is_ok();
+
+        let mut again = Spool::open(dir.path()).unwrap();
+        let err = again.first().unwrap().unwrap_err();
+        assert!(err.to_string().contains("0000000000000-a-s000001"), "{err}");
+        again.set_aside_first();
+        if readable {
+            assert_eq!(again.first().unwrap().unwrap().torn, 1);
+            again.done_first();
+        } else {
+            assert!(again.first().unwrap().is_err());
+            again.set_aside_first();
+            assert!(locked.exists());
+        }
+        assert_eq!(again.first().unwrap().unwrap().rows, rows);
+        again.done_first();
+        assert!(again.is_empty());
+        assert!(directory.is_dir(), "left on disk");
+        assert_eq!(again.set_aside(), if readable { 1 } else { 2 });
     }
 }

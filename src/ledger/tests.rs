@@ -1013,12 +1013,14 @@ fn storable_texts_are_cut_at_a_character_and_borrowed_when_fine() {
     assert!(matches!(storage::storable_rows(&rows), Cow::Borrowed(_)));
 }
 
-/// A store that refuses every batch holding a row of `refused`'s client
-/// for its contents, and counts the calls.
+/// A store (shared by other gateways when `shared`) that refuses every
+/// batch holding a row of `refused`'s client for its contents, and counts
+/// the calls.
 struct Refusing {
     refused: &'static str,
     written: Arc<std::sync::Mutex<Vec<String>>>,
     calls: Arc<AtomicI64>,
+    shared: bool,
 }
 
 impl Storage for Refusing {
@@ -1040,6 +1042,9 @@ impl Storage for Refusing {
     fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
         Ok(Vec::new())
     }
+    fn shared(&self) -> bool {
+        self.shared
+    }
 }
 
 #[test]
@@ -1050,6 +1055,7 @@ fn a_batch_refused_for_one_row_is_split_until_only_that_row_is_lost() {
         refused: "mallory",
         written: Arc::clone(&written),
         calls: calls.clone(),
+        shared: false,
     };
     let ledger = Ledger::start(store, &settings(), system_clock());
     let now = millis(SystemTime::now());
@@ -1285,4 +1291,122 @@ fn a_report_by_session_lists_the_last_used_first_within_its_limit() {
     let left = report(None, 10).sessions.unwrap();
     let left: Vec<_> = left.iter().map(|s| (&*s.client, &*s.session)).collect();
     assert_eq!(left, [("alice", "s1"), ("bob", "s1")], "s2 ended before");
+}
+
+/// Rows of `client` at `now`, costing `usd` each, their ids `prefix_<i>`.
+fn rows_of(client: &str, prefix: &str, usd: f64, n: usize, now: i64) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            let mut r = row(now, Some("p/m"), Some(usd));
+            r.request_id = Some(format!("{prefix}_{i}"));
+            r.client = client.into();
+            r
+        })
+        .collect()
+}
+
+/// What `totals` hold of `client`'s spend.
+fn spend_of(totals: &std::sync::Mutex<Totals>, client: &str) -> f64 {
+    let totals = totals.lock().unwrap();
+    (totals.clients.iter())
+        .filter(|((c, _, _), _)| c == client)
+        .map(|(_, total)| total.cost_usd)
+        .sum()
+}
+
+#[test]
+fn a_foreign_segment_split_after_a_refusal_takes_nothing_from_our_pending_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = millis(SystemTime::now());
+    // Another gateway's segment: three rows of alice's and one the store
+    // refuses.
+    let mut theirs = rows_of("alice", "theirs", 0.25, 3, now);
+    theirs.extend(rows_of("mallory", "bad", 0.25, 1, now));
+    let mut other = Spool::open(dir.path()).unwrap();
+    assert_eq!(other.append(&theirs, now), 0);
+    other.seal();
+    drop(other);
+
+    // This gateway's own rows of alice's, not yet written: $1 pending.
+    let shared = Shared::default();
+    let ours = rows_of("alice", "ours", 0.5, 2, now);
+    for (day, client, model, total) in ours.iter().filter_map(row_total) {
+        shared
+            .pending
+            .lock()
+            .unwrap()
+            .add(day, client, model, total);
+    }
+    let written = Arc::default();
+    let mut store = Refusing {
+        refused: "mallory",
+        written: Arc::clone(&written),
+        calls: Arc::default(),
+        shared: true,
+    };
+    let mut spool = Spool::open(dir.path()).unwrap();
+    let mut batches = Batches::new(spool.writer());
+    replay(&mut spool, &mut store, &shared, &mut batches);
+    write_waiting(&mut store, &mut batches, Some(&mut spool), &shared);
+    assert_eq!(written.lock().unwrap().len(), 3, "alice's three written");
+    assert_eq!(shared.dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        spend_of(&shared.pending, "alice"),
+        1.0,
+        "ours still pending"
+    );
+
+    // Our own batch, split the same way: what is written leaves `pending`,
+    // what is refused stays in it.
+    let mut mixed = ours.clone();
+    mixed.extend(rows_of("mallory", "bad_ours", 0.25, 1, now));
+    let total = mixed.iter().filter_map(row_total);
+    for (day, client, model, total) in total.filter(|(_, c, _, _)| *c == "mallory") {
+        shared
+            .pending
+            .lock()
+            .unwrap()
+            .add(day, client, model, total);
+    }
+    batches.push_back(mixed, true);
+    write_waiting(&mut store, &mut batches, Some(&mut spool), &shared);
+    assert_eq!(written.lock().unwrap().len(), 5);
+    assert_eq!(spend_of(&shared.pending, "alice"), 0.0);
+    assert_eq!(spend_of(&shared.pending, "mallory"), 0.25);
+    assert!(spool.is_empty());
+}
+
+#[test]
+fn a_spooled_segment_that_cannot_be_read_is_left_on_disk_and_not_written_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = millis(SystemTime::now());
+    let mut earlier = Spool::open(dir.path()).unwrap();
+    assert_eq!(
+        earlier.append(&rows_of("alice", "kept", 0.1, 2, now), now),
+        0
+    );
+    earlier.seal();
+    drop(earlier);
+    let unreadable = dir
+        .path()
+        .join("ledger-spool-0000000000000-0-s000001.jsonl");
+    std::fs::create_dir(&unreadable).unwrap();
+
+    let shared = Shared::default();
+    let written = Arc::default();
+    let calls = Arc::new(AtomicI64::new(0));
+    let mut store = Refusing {
+        refused: "mallory",
+        written: Arc::clone(&written),
+        calls: calls.clone(),
+        shared: false,
+    };
+    let mut spool = Spool::open(dir.path()).unwrap();
+    let mut batches = Batches::new(spool.writer());
+    replay(&mut spool, &mut store, &shared, &mut batches);
+    assert_eq!(*written.lock().unwrap(), ["kept_0", "kept_1"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing written for it");
+    assert!(unreadable.is_dir(), "left on disk");
+    assert_eq!(spool.set_aside(), 1);
+    assert!(spool.is_empty() && batches.waiting.is_empty());
 }

@@ -113,7 +113,6 @@ impl Scrubber {
     }
 
     /// Whether there is anything to search for.
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.inner.is_none()
     }
@@ -131,6 +130,29 @@ impl Scrubber {
             replace_into(&mut out, bytes, &found);
             Cow::Owned(out)
         }
+    }
+
+    /// How many bytes at the end of `text` could be the start of a key
+    /// (its first bytes, short of the whole key): what a stream of text
+    /// deltas holds back until the next delta says whether the key goes
+    /// on. 0, at the cost of a look at the last bytes, when none could.
+    pub fn key_start_at_end(&self, text: &str) -> usize {
+        let Some(inner) = &self.inner else {
+            return 0;
+        };
+        let bytes = text.as_bytes();
+        let longest = inner.longest_escaped / MAX_ESCAPED_PER_BYTE;
+        let from = bytes.len().saturating_sub(longest.saturating_sub(1));
+        // The longest such tail first.
+        (from..bytes.len())
+            .find(|&start| {
+                let tail = &bytes[start..];
+                inner.first[usize::from(tail[0])]
+                    && text.is_char_boundary(start)
+                    && (inner.keys.iter())
+                        .any(|key| key.len() > tail.len() && key.starts_with(tail))
+            })
+            .map_or(0, |start| bytes.len() - start)
     }
 
     /// The state for scrubbing one stream, chunk by chunk.

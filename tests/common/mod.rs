@@ -4,6 +4,7 @@
 
 pub mod log;
 pub mod postgres;
+pub mod rows;
 pub mod soak;
 
 use std::sync::Arc;

@@ -253,3 +253,23 @@ fn a_very_long_key_builds_and_is_found() {
     assert!(!scrubbed.windows(long.len()).any(|w| w == long.as_bytes()));
     assert!(scrubbed.starts_with(b"x") && scrubbed.ends_with(b"y"));
 }
+
+#[test]
+fn a_text_ending_in_the_start_of_a_key_says_how_much_to_hold_back() {
+    let scrubber = scrubber();
+    for (text, held) in [
+        ("the key is sk-li", "sk-li"),
+        ("the key is s", "s"),
+        ("the key is gw-token/with+sign", "gw-token/with+sign"),
+        // A whole key is the scrubber's; nothing past it is held.
+        ("the key is sk-live-0123456789abcdef", ""),
+        ("the key is sk-lx", ""),
+        ("plain word", ""),
+        ("", ""),
+        ("naïve é", ""),
+    ] {
+        let n = scrubber.key_start_at_end(text);
+        assert_eq!(&text[text.len() - n..], held, "{text:?}");
+    }
+    assert_eq!(Scrubber::default().key_start_at_end("sk-li"), 0);
+}
