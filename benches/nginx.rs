@@ -702,6 +702,15 @@ fn telemetry() -> bool {
     std::env::var("CLAWGATE_BENCH_TELEMETRY").is_ok_and(|v| v == "1")
 }
 
+/// `CLAWGATE_BENCH_BUDGETS=1`: this build's clawgate holds a gateway
+/// budget and a provider budget that no run reaches, so each request
+/// reserves its worst cost before the call and settles it after
+/// (docs/configuration.md, budgets); run beside this same build without them
+/// (`CLAWGATE_BENCH_AGAINST`) to measure what reservations cost.
+fn budgets() -> bool {
+    std::env::var("CLAWGATE_BENCH_BUDGETS").is_ok_and(|v| v == "1")
+}
+
 /// The base URL of a collector that answers every OTLP export with 200,
 /// started once, on a thread of its own.
 fn collector() -> &'static str {
@@ -759,7 +768,11 @@ fn start_clawgate(
     }
     // Only this build's: an earlier one may not know the key.
     if telemetry() && binary.is_none() {
-        settings["gateway"] = json!({"telemetry": {"endpoint": collector(), "sampleRatio": 1.0}});
+        settings["gateway"]["telemetry"] = json!({"endpoint": collector(), "sampleRatio": 1.0});
+    }
+    if budgets() && binary.is_none() {
+        settings["gateway"]["budgets"] =
+            json!({"daily": 1.0e9, "providers": {"moonshot": {"daily": 1.0e9}}});
     }
     std::fs::write(&config, settings.to_string()).unwrap();
     // The startup line is logged at info; the access lines are muted by target.
