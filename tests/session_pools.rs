@@ -10,12 +10,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
-use clawgate::config::{self, Environment, Secrets};
-use clawgate::gateway::Gateway;
-use clawgate::ledger::{self, Ledger};
 use clawgate_mock::{MockOptions, MockServer};
 use common::*;
 use futures_util::future::join_all;
@@ -197,40 +193,13 @@ struct Figures {
 /// against what the mocks reported, and returns the figures.
 async fn run(setup: Setup) -> Figures {
     let (_mocks, config) = setup.config().await;
-    let dir = tempfile::tempdir().unwrap();
-    let loaded = config::load_str(
-        &config.to_string(),
-        &Environment::default(),
-        Secrets::Required,
-    )
-    .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"))
-    .config;
-    let ledger = Arc::new(Ledger::open(
-        &dir.path().join("ledger.db"),
-        &loaded.ledger,
-        ledger::system_clock(),
-    ));
-    let gw = serve(Arc::new(
-        Gateway::new(loaded).unwrap().with_ledger(ledger.clone()),
-    ))
-    .await;
+    let served = ledgered::start(config, &[]).await;
+    let gw = &served.test;
 
-    let seen: Vec<Vec<Turn>> = join_all((0..CONVERSATIONS).map(|n| conversation(&gw, n))).await;
+    let seen: Vec<Vec<Turn>> = join_all((0..CONVERSATIONS).map(|n| conversation(gw, n))).await;
 
-    // Every row written: one per turn.
-    let path = ledger.path().unwrap().to_path_buf();
-    let mut rows = Vec::new();
-    for _ in 0..200 {
-        let flushed = ledger.clone();
-        tokio::task::spawn_blocking(move || flushed.flush(Duration::from_secs(5)))
-            .await
-            .unwrap();
-        rows = read_rows(&path);
-        if rows.len() >= CONVERSATIONS * TURNS {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    served.rows(CONVERSATIONS * TURNS).await;
+    let rows = read_rows(&served.path());
     assert_eq!(rows.len(), CONVERSATIONS * TURNS, "{}", setup.name());
 
     // The ledger against the mocks' reports, target by target.
