@@ -118,11 +118,23 @@ fn user_turn(conversation: usize, turn: usize) -> Value {
 }
 
 /// One turn as the client saw it: who answered, and the usage the mock
-/// reported (input, of it cached).
+/// reported (input, of it cached, and output).
 struct Turn {
     provider: String,
     input: u64,
     cached: u64,
+    output: u64,
+}
+
+impl Turn {
+    /// What the turn costs at [`PRICE`].
+    fn cost(&self) -> f64 {
+        let (input, cache_read, output) = PRICE;
+        ((self.input - self.cached) as f64 * input
+            + self.cached as f64 * cache_read
+            + self.output as f64 * output)
+            / 1e6
+    }
 }
 
 /// One conversation of [`TURNS`] turns, each sending the whole
@@ -145,6 +157,7 @@ async fn conversation(gw: &TestGateway, n: usize) -> Vec<Turn> {
                 .pointer("/prompt_tokens_details/cached_tokens")
                 .and_then(Value::as_u64)
                 .unwrap_or_else(|| panic!("no cached tokens in {usage}")),
+            output: usage["completion_tokens"].as_u64().unwrap(),
         });
         messages.push(body["choices"][0]["message"].clone());
     }
@@ -219,6 +232,12 @@ async fn run(setup: Setup) -> Figures {
     let input: u64 = rows.iter().map(|r| r.input).sum();
     let cached: u64 = rows.iter().map(|r| r.cached).sum();
     let cost: f64 = rows.iter().map(|r| r.cost).sum();
+    let priced: f64 = seen.iter().flatten().map(Turn::cost).sum();
+    assert!(
+        (cost - priced).abs() < 1e-9,
+        "{}: the ledger's {cost} USD against {priced} USD",
+        setup.name()
+    );
 
     let mut per_target: BTreeMap<String, usize> = BTreeMap::new();
     for turns in &seen {
