@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clawgate::config::ledger::Budgets;
-use clawgate::config::{self, Environment, Secrets};
-use clawgate::gateway::Gateway;
-use clawgate::ledger::{self, Ledger, Row, Tokens, calendar};
+use clawgate::ledger::{Ledger, Row, Tokens, calendar};
 use clawgate_mock::MockOptions;
+use common::ledgered::{self, Ledgered};
 use common::*;
 use serde_json::{Value, json};
 
@@ -33,29 +31,8 @@ fn config(base_url: &str, alice: Value) -> Value {
     })
 }
 
-struct Served {
-    test: TestGateway,
-    ledger: Arc<Ledger>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(config: Value) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let env = Environment::from_pairs([("ALICE_KEY", ALICE)]);
-    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
-        .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"))
-        .config;
-    let ledger = Arc::new(Ledger::open(
-        &dir.path().join("ledger.db"),
-        &loaded.ledger,
-        ledger::system_clock(),
-    ));
-    let gateway = Gateway::new(loaded).unwrap().with_ledger(ledger.clone());
-    Served {
-        test: serve(Arc::new(gateway)).await,
-        ledger,
-        _dir: dir,
-    }
+async fn start(config: Value) -> Ledgered {
+    ledgered::start(config, &[("ALICE_KEY", ALICE)]).await
 }
 
 /// What alice has spent today of `p/m`, as the budgets count it.
@@ -156,7 +133,7 @@ async fn a_stream_left_before_its_usage_is_charged_its_estimated_tokens() {
 
 /// Alice asks for a stream with 400 bytes of text: about 120 tokens as
 /// estimated, with the body, over her 60 a minute.
-async fn stream_of_400_bytes(served: &Served) -> reqwest::Response {
+async fn stream_of_400_bytes(served: &Ledgered) -> reqwest::Response {
     served
         .test
         .client()
@@ -171,7 +148,7 @@ async fn stream_of_400_bytes(served: &Served) -> reqwest::Response {
 
 /// Whether alice is refused (429) within a second, her earlier requests'
 /// rows (and tokens) counted as their bodies are dropped.
-async fn waits(served: &Served) -> bool {
+async fn waits(served: &Ledgered) -> bool {
     for _ in 0..100 {
         match at_once(&served.test.url, 1).await[..] {
             [429] => return true,

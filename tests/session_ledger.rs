@@ -9,13 +9,8 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use clawgate::config::{self, Environment, Secrets};
-use clawgate::gateway::Gateway;
-use clawgate::ledger::{self, Ledger};
 use clawgate_mock::{MockOptions, MockServer, UsageShape};
+use common::ledgered::{self, Ledgered};
 use common::*;
 use serde_json::{Value, json};
 
@@ -53,69 +48,27 @@ fn model() -> Value {
                                 "cacheWrite": cache_write, "output": output}}])
 }
 
-struct Served {
-    test: TestGateway,
-    ledger: Arc<Ledger>,
-    _dir: tempfile::TempDir,
+async fn start(config: Value) -> Ledgered {
+    ledgered::start(config, &[("ALICE_KEY", ALICE), ("BOB_KEY", BOB)]).await
 }
 
-async fn start(config: Value) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let env = Environment::from_pairs([("ALICE_KEY", ALICE), ("BOB_KEY", BOB)]);
-    let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
-        .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"))
-        .config;
-    let ledger = Arc::new(Ledger::open(
-        &dir.path().join("ledger.db"),
-        &loaded.ledger,
-        ledger::system_clock(),
-    ));
-    let gateway = Gateway::new(loaded).unwrap().with_ledger(ledger.clone());
-    Served {
-        test: serve(Arc::new(gateway)).await,
-        ledger,
-        _dir: dir,
+/// Sends `body` to `path` as `key`'s client, in `session`, and reads the
+/// answer to its end.
+async fn send(served: &Ledgered, path: &str, key: &str, session: &str, body: Value) {
+    let test = &served.test;
+    let mut request = test.client().post(format!("{}{path}", test.url));
+    if !key.is_empty() {
+        request = request.bearer_auth(key);
     }
-}
-
-impl Served {
-    fn path(&self) -> std::path::PathBuf {
-        self.ledger.path().unwrap().to_path_buf()
-    }
-
-    /// Waits (at most 10 s) until `rows` rows are written: a row is
-    /// recorded when the server drops the response body.
-    async fn rows(&self, rows: usize) {
-        for _ in 0..200 {
-            let ledger = self.ledger.clone();
-            tokio::task::spawn_blocking(move || ledger.flush(Duration::from_secs(5)))
-                .await
-                .unwrap();
-            if read_rows(&self.path()).len() >= rows {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("fewer than {rows} rows");
-    }
-
-    /// Sends `body` to `path` as `key`'s client, in `session`, and reads
-    /// the answer to its end.
-    async fn send(&self, path: &str, key: &str, session: &str, body: Value) {
-        let mut request = (self.test.client()).post(format!("{}{path}", self.test.url));
-        if !key.is_empty() {
-            request = request.bearer_auth(key);
-        }
-        let response = request
-            .header("x-clawgate-session", session)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{session}");
-        response.text().await.unwrap();
-    }
+    let response = request
+        .header("x-clawgate-session", session)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{session}");
+    response.text().await.unwrap();
 }
 
 /// Each row's session and tokens: in, cached, written, out.
@@ -215,7 +168,7 @@ async fn every_usage_shape_kimi_sends_is_counted_once_in_its_session() {
     ];
     for (session, path, body, _) in &cases {
         for _ in 0..2 {
-            served.send(path, "", session, body.clone()).await;
+            send(&served, path, "", session, body.clone()).await;
         }
     }
     served.rows(2 * cases.len()).await;
@@ -322,15 +275,23 @@ async fn a_client_that_is_not_an_admin_reads_its_own_sessions_only() {
     .await;
     let body = json!({"model": "p/m", "messages": user_message()});
     // Both name a session "shared": two clients' two sessions.
-    served
-        .send("/v1/chat/completions", ALICE, "shared", body.clone())
-        .await;
-    served
-        .send("/v1/chat/completions", ALICE, "alice-only", body.clone())
-        .await;
-    served
-        .send("/v1/chat/completions", BOB, "shared", body.clone())
-        .await;
+    send(
+        &served,
+        "/v1/chat/completions",
+        ALICE,
+        "shared",
+        body.clone(),
+    )
+    .await;
+    send(
+        &served,
+        "/v1/chat/completions",
+        ALICE,
+        "alice-only",
+        body.clone(),
+    )
+    .await;
+    send(&served, "/v1/chat/completions", BOB, "shared", body.clone()).await;
     served.rows(3).await;
     let usage = |key: &'static str, query: &'static str| {
         let client = served.test.client();

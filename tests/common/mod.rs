@@ -2,6 +2,7 @@
 //! port 0, configured from JSON. No fixed ports, no network, no sleeps.
 #![allow(dead_code)]
 
+pub mod ledgered;
 pub mod log;
 pub mod postgres;
 pub mod rows;
