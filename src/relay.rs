@@ -632,7 +632,10 @@ fn native_delta(event: &Event) -> Option<NativeDelta> {
 /// a chunk's `delta.content`, whose `reasoning_content` is another key),
 /// unescaped only when it has an escape.
 fn delta_string<'a>(data: &'a [u8], key: Key) -> Option<Cow<'a, str>> {
-    let found = memchr::memmem::rfind(data, key.0.as_bytes())?;
+    // From the last quote back: a chunk is short, and this builds no
+    // searcher per call, as a substring search would.
+    let found =
+        memchr::memrchr_iter(b'"', data).find(|&at| data[at..].starts_with(key.0.as_bytes()))?;
     let mut at = found + key.0.len();
     while data.get(at).is_some_and(u8::is_ascii_whitespace) {
         at += 1;

@@ -3,7 +3,11 @@
 //! each message in order (its role, and for an assistant turn whether it
 //! carried its reasoning). Hashed from the byte ranges the front end's
 //! reader already holds, never re-serialised; foldhash, seeded alike in
-//! every process, so a hash means the same bytes from turn to turn.
+//! every process, so a hash means the same bytes from turn to turn. A
+//! long value (a tool's result, a long prompt) is known by its length and
+//! its first and last [`EDGE`] bytes, so a turn costs the same whatever
+//! its size: what a client changes in a message (a compaction, a dropped
+//! block) changes its length or its ends.
 //!
 //! [`first_change`] compares two turns of one conversation: `None` when
 //! the later extends the earlier (the provider's prefix cache holds), else
@@ -18,13 +22,22 @@ use crate::wire::openai::ChatRequest;
 /// the same in every process (a restart, another instance).
 const SEED: u64 = 0x636c_6177_6761_7465;
 
+/// How many bytes of each end of a long value are hashed.
+const EDGE: usize = 256;
+
 /// The 64-bit hash of `pieces`, each with its length (so `["ab", "c"]` is
-/// not `["a", "bc"]`).
+/// not `["a", "bc"]`), a long one by its ends ([`EDGE`]).
 pub fn hash<'p>(pieces: impl IntoIterator<Item = &'p [u8]>) -> u64 {
     let mut hasher = foldhash::fast::FixedState::with_seed(SEED).build_hasher();
     for piece in pieces {
         hasher.write_usize(piece.len());
-        hasher.write(piece);
+        match piece.len() > 2 * EDGE {
+            true => {
+                hasher.write(&piece[..EDGE]);
+                hasher.write(&piece[piece.len() - EDGE..]);
+            }
+            false => hasher.write(piece),
+        }
     }
     hasher.finish()
 }
