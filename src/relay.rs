@@ -412,14 +412,19 @@ impl HeldText {
             return chunk;
         }
         let data = chunk.data();
-        let content = delta_string(data, CONTENT);
-        let reasoning =
-            (REASONING_KEYS.iter()).find_map(|&key| Some((key, delta_string(data, key)?)));
+        let [content, reasoning_content, reasoning, arguments] = delta_strings(
+            data,
+            [CONTENT, REASONING_KEYS[0], REASONING_KEYS[1], ARGUMENTS],
+        );
+        let reasoning = match (reasoning_content, reasoning) {
+            (Some(text), _) => Some((REASONING_KEYS[0], text)),
+            (None, text) => text.map(|text| (REASONING_KEYS[1], text)),
+        };
         let keeps =
             |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
         if !keeps(content.as_deref())
             && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
-            && !keeps(delta_string(data, ARGUMENTS).as_deref())
+            && !keeps(arguments.as_deref())
             && self.text.is_empty()
             && self.reasoning.is_empty()
             && self.call.is_none()
@@ -631,12 +636,33 @@ fn native_delta(event: &Event) -> Option<NativeDelta> {
 /// The text of a JSON object's member `key` (the last `"key":` in `data`:
 /// a chunk's `delta.content`, whose `reasoning_content` is another key),
 /// unescaped only when it has an escape.
-fn delta_string<'a>(data: &'a [u8], key: Key) -> Option<Cow<'a, str>> {
-    // From the last quote back: a chunk is short, and this builds no
-    // searcher per call, as a substring search would.
-    let found =
-        memchr::memrchr_iter(b'"', data).find(|&at| data[at..].starts_with(key.0.as_bytes()))?;
-    let mut at = found + key.0.len();
+fn delta_string(data: &[u8], key: Key) -> Option<Cow<'_, str>> {
+    let [text] = delta_strings(data, [key]);
+    text
+}
+
+/// The text of each of `keys`, as [`delta_string`] reads one, found in
+/// one pass from the last quote back: a chunk is short, and this builds
+/// no searcher per call, as a substring search would.
+fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_, str>>; N] {
+    let mut found = [None; N];
+    let mut left = N;
+    for at in memchr::memrchr_iter(b'"', data) {
+        for (key, found) in keys.iter().zip(&mut found) {
+            if found.is_none() && data[at..].starts_with(key.0.as_bytes()) {
+                *found = Some(at + key.0.len());
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    found.map(|at| string_at(data, at?))
+}
+
+/// The JSON string that starts at `at` in `data` (after white space).
+fn string_at(data: &[u8], mut at: usize) -> Option<Cow<'_, str>> {
     while data.get(at).is_some_and(u8::is_ascii_whitespace) {
         at += 1;
     }
