@@ -54,6 +54,7 @@ const PLACES: &[Place] = &[
     ("gateway.limits", fields::<RawLimits>, Some(("gateway", &[]))),
     ("gateway.telemetry", fields::<RawTelemetry>, Some(("telemetry", &[]))),
     ("gateway.reasoningCache", fields::<RawReasoningCache>, Some(("gateway", &[]))),
+    ("gateway.sessions", fields::<RawSessions>, Some(("gateway", &[]))),
     ("gateway.budgets", fields::<RawBudgets>, Some(("budgets", &[]))),
     ("gateway.budgets.providers.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
     ("gateway.budgets.models.*", fields::<RawBudgetLimits>, Some(("budgets", &[]))),
@@ -570,6 +571,10 @@ mod tests {
             (
                 json!({"gateway": {"reasoningCache": {"maxentries": 5}}}),
                 "gateway.reasoningCache.maxEntries",
+            ),
+            (
+                json!({"gateway": {"sessions": {"maxsessions": 5}}}),
+                "gateway.sessions.maxSessions",
             ),
             (
                 json!({"models": {"providers": {"kimi": {"quota": {"refreshSecond": 60}}}}}),

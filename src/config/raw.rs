@@ -26,8 +26,7 @@ pub struct RawGateway {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub reasoning_cache: Option<Toggle<RawReasoningCache>>,
-    /// `true`, `false` or `{maxSessions, idleSeconds}`.
-    pub sessions: Option<Value>,
+    pub sessions: Option<Toggle<RawSessions>>,
     pub budgets: RawBudgets,
     pub telemetry: RawTelemetry,
     /// `gateway.clients`, by name; read in `validate/clients.rs`.
@@ -41,6 +40,14 @@ pub struct RawReasoningCache {
     pub max_entries: Option<u64>,
     pub max_bytes: Option<u64>,
     pub max_age_seconds: Option<u64>,
+}
+
+/// `gateway.sessions`' bounds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawSessions {
+    pub max_sessions: Option<u64>,
+    pub idle_seconds: Option<u64>,
 }
 
 /// `models.providers.<id>.quota` written out.

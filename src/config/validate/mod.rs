@@ -47,6 +47,13 @@ impl Validator {
         });
     }
 
+    /// `n` when written and from 1 to `max` (else an error at `path`), or
+    /// `default`.
+    fn count_or(&mut self, path: impl Into<String>, n: Option<u64>, default: u64, max: u64) -> u64 {
+        n.map_or(Some(default), |n| self.count(path, n, max))
+            .unwrap_or(default)
+    }
+
     /// `n` if it is a whole number from 1 to `max`, else an error at `path`.
     fn count(&mut self, path: impl Into<String>, n: u64, max: u64) -> Option<u64> {
         if (1..=max).contains(&n) {
@@ -115,59 +122,6 @@ pub(super) fn percent_decoded(text: &str) -> (String, bool) {
 /// "...", expected a map` becomes `invalid type: string, expected a map`,
 /// and `unknown variant `...`, expected one of ...` loses the variant. Only
 /// a number out of range where a number belongs is kept.
-/// A setting that is `true` (its defaults), `false` (off: `None`) or an
-/// object of whole-number bounds, each `(key, default, max)` taken from 1
-/// to `max`; a wrong value or an unknown key is named by its path.
-fn bounds<const N: usize>(
-    raw: Option<&Value>,
-    path: &str,
-    keys: [(&str, u64, u64); N],
-    v: &mut Validator,
-) -> Option<[u64; N]> {
-    let defaults = keys.map(|(_, default, _)| default);
-    let names: Vec<&str> = keys.iter().map(|(key, _, _)| *key).collect();
-    let object = match raw {
-        None | Some(Value::Bool(true)) => return Some(defaults),
-        Some(Value::Bool(false)) => return None,
-        Some(Value::Object(object)) => object,
-        Some(other) => {
-            let shape = names.join(", ");
-            v.error(
-                path,
-                format!("expected true, false or {{{shape}}}, found {other}"),
-            );
-            return Some(defaults);
-        }
-    };
-    let read = keys.map(|(key, default, max)| match object.get(key) {
-        None => default,
-        Some(value) => match value.as_u64() {
-            Some(n) if (1..=max).contains(&n) => n,
-            _ => {
-                v.error(
-                    format!("{path}.{key}"),
-                    format!("expected a whole number from 1 to {max}, found {value}"),
-                );
-                default
-            }
-        },
-    });
-    for key in object.keys() {
-        if !names.contains(&key.as_str()) {
-            let (last, rest) = names.split_last().expect("a setting has keys");
-            let expected = match rest {
-                [] => last.to_string(),
-                rest => format!("{} or {last}", rest.join(", ")),
-            };
-            v.error(
-                format!("{path}.{key}"),
-                format!("unknown key; expected {expected}"),
-            );
-        }
-    }
-    Some(read)
-}
-
 fn without_value(message: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         let Some(rest) = message.strip_prefix(prefix) else {

@@ -16,11 +16,8 @@ pub(super) fn limits(raw: Option<&Toggle<RawReasoningCache>>, v: &mut Validator)
         Some(Toggle::On(false)) => return None,
         Some(Toggle::Set(raw)) => raw,
     };
-    let mut number = |key: &str, value: Option<u64>, default: u64, max: u64| {
-        value
-            .map_or(Some(default), |n| v.count(format!("{PATH}.{key}"), n, max))
-            .unwrap_or(default)
-    };
+    let mut number =
+        |key: &str, value, default, max| v.count_or(format!("{PATH}.{key}"), value, default, max);
     Some(Limits {
         max_entries: number(
             "maxEntries",

@@ -4,29 +4,40 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
+use super::super::raw::{RawSessions, Toggle};
 use super::Validator;
 use crate::config::SessionLimits as Limits;
 
 const PATH: &str = "gateway.sessions";
 
-pub(super) fn limits(raw: Option<&Value>, v: &mut Validator) -> Option<Limits> {
+pub(super) fn limits(raw: Option<&Toggle<RawSessions>>, v: &mut Validator) -> Option<Limits> {
     let defaults = Limits::default();
-    let keys = [
-        ("maxSessions", defaults.max_sessions as u64, 1_000_000),
-        ("idleSeconds", defaults.idle.as_secs(), 7 * 86_400),
-    ];
-    let [sessions, idle] = super::bounds(raw, PATH, keys, v)?;
+    let raw = match raw {
+        None | Some(Toggle::On(true)) => return Some(defaults),
+        Some(Toggle::On(false)) => return None,
+        Some(Toggle::Set(raw)) => raw,
+    };
+    let sessions = defaults.max_sessions as u64;
+    let idle = defaults.idle.as_secs();
     Some(Limits {
-        max_sessions: sessions as usize,
-        idle: Duration::from_secs(idle),
+        max_sessions: v.count_or(
+            format!("{PATH}.maxSessions"),
+            raw.max_sessions,
+            sessions,
+            1_000_000,
+        ) as usize,
+        idle: Duration::from_secs(v.count_or(
+            format!("{PATH}.idleSeconds"),
+            raw.idle_seconds,
+            idle,
+            7 * 86_400,
+        )),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -35,6 +46,7 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
+        let raw: Option<Toggle<RawSessions>> = v.parse(PATH, raw.as_ref());
         let got = limits(raw.as_ref(), &mut v);
         match v.errors.is_empty() {
             true => Ok(got),
@@ -53,18 +65,18 @@ mod tests {
                 idle: Duration::from_secs(60),
             }))
         );
+        // Unknown keys are the key check's (`keys.rs`).
         for (raw, expected) in [
-            (json!("on"), "gateway.sessions: expected true, false or"),
+            (
+                json!("on"),
+                "gateway.sessions: invalid type: string, expected true, false or {maxSessions, idleSeconds}",
+            ),
             (
                 json!({"maxSessions": 0}),
                 "gateway.sessions.maxSessions: expected a whole number from 1",
             ),
             (json!({"idleSeconds": 1.5}), "gateway.sessions.idleSeconds"),
             (json!({"idleSeconds": -1}), "gateway.sessions.idleSeconds"),
-            (
-                json!({"maxsessions": 5}),
-                "gateway.sessions.maxsessions: unknown key",
-            ),
         ] {
             let got = check(Some(raw.clone())).unwrap_err();
             assert!(got.starts_with(expected), "{raw}: {got}");
