@@ -688,9 +688,11 @@ fn with_model(body: &[u8], model: &str) -> Vec<u8> {
     serde_json::to_vec(&body).expect("JSON values serialize")
 }
 
-/// `CLAWGATE_BENCH_WITHOUT=ledger,access-log`: clawgate runs without its
-/// ledger or its access line, to measure what each costs (docs/performance.md,
-/// "What the floor is made of"). Both are on by default, as for users.
+/// `CLAWGATE_BENCH_WITHOUT=ledger,access-log,sessions`: clawgate runs
+/// without its ledger, its access line or (this build's only: an earlier
+/// one may not know the key) its sessions, to measure what each costs
+/// (docs/performance.md, "What the floor is made of"). All are on by
+/// default, as for users.
 fn without(feature: &str) -> bool {
     std::env::var("CLAWGATE_BENCH_WITHOUT").is_ok_and(|list| list.split(',').any(|f| f == feature))
 }
@@ -767,6 +769,9 @@ fn start_clawgate(
         settings["ledger"] = json!({"enabled": false});
     }
     // Only this build's: an earlier one may not know the key.
+    if without("sessions") && binary.is_none() {
+        settings["gateway"]["sessions"] = json!(false);
+    }
     if telemetry() && binary.is_none() {
         settings["gateway"]["telemetry"] = json!({"endpoint": collector(), "sampleRatio": 1.0});
     }

@@ -25,6 +25,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::clients::Client;
+use crate::session::conversation;
 use crate::wire::openai::{ChatRequest, Part};
 
 /// The bounds (`gateway.reasoningCache`), a setting of the config.
@@ -63,13 +64,16 @@ impl Scope {
     /// message the turn answers (the last `user` message before it). Kimi's
     /// tool-call ids repeat in every conversation (`functions.exec:0`), so
     /// without it the same call with the same arguments in two
-    /// conversations of one token would share an entry.
+    /// conversations of one token would share an entry. The text is
+    /// fingerprinted as a session's messages are (its length and ends):
+    /// the scope is already the client's, so two of its own conversations
+    /// alike in those would at most share the reasoning of an identical
+    /// call, and a 60 KB message no longer costs a SHA-256 pass per turn.
     pub fn within(self, user_message: Option<&str>) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(self.0);
         if let Some(text) = user_message {
-            hasher.update((text.len() as u64).to_le_bytes());
-            hasher.update(text.as_bytes());
+            hasher.update(conversation::hash([text.as_bytes()]).to_le_bytes());
         }
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }

@@ -306,6 +306,10 @@ impl Key {
     }
 }
 
+/// The member that holds every key the hold reads (`choices[0].delta`,
+/// an Anthropic event's `delta`): nothing before it is looked at.
+const DELTA: Key = Key("\"delta\":");
+
 const CONTENT: Key = Key("\"content\":");
 
 const ARGUMENTS: Key = Key("\"arguments\":");
@@ -642,19 +646,21 @@ fn delta_string(data: &[u8], key: Key) -> Option<Cow<'_, str>> {
 }
 
 /// The text of each of `keys`, as [`delta_string`] reads one, found in
-/// one pass from the last quote back: a chunk is short, and this builds
-/// no searcher per call, as a substring search would.
+/// one pass from the last quote back to the `delta` that holds them all: a
+/// chunk is short, and this builds no searcher per call, as a substring
+/// search would.
 fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_, str>>; N] {
     let mut found = [None; N];
     let mut left = N;
     for at in memchr::memrchr_iter(b'"', data) {
+        let rest = &data[at..];
         for (key, found) in keys.iter().zip(&mut found) {
-            if found.is_none() && data[at..].starts_with(key.0.as_bytes()) {
+            if found.is_none() && rest.starts_with(key.0.as_bytes()) {
                 *found = Some(at + key.0.len());
                 left -= 1;
             }
         }
-        if left == 0 {
+        if left == 0 || rest.starts_with(DELTA.0.as_bytes()) {
             break;
         }
     }
@@ -1262,6 +1268,11 @@ mod tests {
             (r#"{"choices":[{"delta":{"reasoning_content":"x"}}]}"#, None),
             (r#"{"choices":[{"delta":{"content":null}}]}"#, None),
             (r#"{"choices":[{"delta":{"content":"cut"#, None),
+            // Only what `delta` holds is read.
+            (
+                r#"{"message":{"content":"old"},"choices":[{"delta":{"role":"assistant"}}]}"#,
+                None,
+            ),
         ] {
             let read = delta_string(data.as_bytes(), CONTENT);
             assert_eq!(read.as_deref(), content, "{data}");
