@@ -711,12 +711,13 @@ mod tests {
         assert!(bucket.ready(Instant::now()).is_ok());
     }
 
-    /// A config with one client, `a`, of these `limits`.
-    fn one_client(limits: &str) -> crate::config::Config {
+    /// A config with one client, `a`, of these `limits`, and the gateway's
+    /// admission of it (100 requests at once).
+    fn one_client(limits: &str) -> (crate::config::Config, Admission) {
         let text = format!(
             r#"{{"gateway": {{"clients": {{"a": {{"key": "${{A_KEY}}", "limits": {limits}}}}}}}}}"#
         );
-        crate::config::load_str(
+        let config = crate::config::load_str(
             &text,
             &crate::config::Environment::from_pairs([
                 ("A_KEY", "a-key-0123456789abcdef"),
@@ -726,15 +727,15 @@ mod tests {
             crate::config::Secrets::Required,
         )
         .unwrap()
-        .config
+        .config;
+        let admission = Admission::new(100, &config.gateway.clients);
+        (config, admission)
     }
 
     #[tokio::test(start_paused = true)]
     async fn absurd_token_counts_leave_a_debt_of_at_most_a_minute() {
-        let config = one_client(r#"{"tokensPerMinute": 1}"#);
-        let clients = &config.gateway.clients;
-        let a = clients.get("a").unwrap();
-        let admission = Admission::new(100, clients);
+        let (config, admission) = one_client(r#"{"tokensPerMinute": 1}"#);
+        let a = config.gateway.clients.get("a").unwrap();
         drop(admission.admit(Some(a)).unwrap());
         admission.spent_tokens("a", u64::MAX);
         admission.spent_tokens("a", 4_294_967_296);
@@ -762,10 +763,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn what_other_gateways_admitted_counts_against_the_limits_here() {
-        let config = one_client(r#"{"requestsPerMinute": 10}"#);
-        let clients = &config.gateway.clients;
-        let a = clients.get("a").unwrap();
-        let admission = Admission::new(100, clients);
+        let (config, admission) = one_client(r#"{"requestsPerMinute": 10}"#);
+        let a = config.gateway.clients.get("a").unwrap();
         for _ in 0..4 {
             drop(admission.admit(Some(a)).unwrap());
         }
@@ -786,9 +785,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn tokens_reserved_before_a_reload_and_settled_after_it_are_no_longer_held() {
-        let config = one_client(r#"{"tokensPerMinute": 1000}"#);
+        let (config, admission) = one_client(r#"{"tokensPerMinute": 1000}"#);
         let clients = &config.gateway.clients;
-        let admission = Arc::new(Admission::new(100, clients));
+        let admission = Arc::new(admission);
         let a: Arc<str> = "a".into();
         let reserve = || Reservation {
             tokens: admission.reserve_tokens(&a, 300).unwrap(),

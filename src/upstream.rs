@@ -54,6 +54,7 @@ use crate::config::{ApiKey, Limits, Target, Timeouts};
 use crate::format::body::Chunks;
 use crate::format::sse::{self, Event, Item, ReadError, SseError};
 use crate::ops::redact::Redactor;
+use crate::ops::with_causes;
 use crate::wire::chunk::ChunkView;
 
 /// What one attempt sends besides the target's own headers.
@@ -530,20 +531,14 @@ async fn read_body(
 /// A transport error's message with its causes, without the URL reqwest
 /// puts first (URLs are from the config, but keep messages short).
 pub(crate) fn describe(err: &reqwest::Error) -> String {
-    let mut message = if err.is_connect() {
+    let message = if err.is_connect() {
         "could not connect".to_string()
     } else if err.is_body() || err.is_decode() {
         "the response body broke off".to_string()
     } else {
         "request failed".to_string()
     };
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+    with_causes(message, err)
 }
 
 /// Whether the request failed because the server answered the TLS

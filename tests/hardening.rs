@@ -279,6 +279,14 @@ async fn web_pages_and_rebound_names_cannot_reach_a_loopback_gateway() {
     )
     .await;
     assert!(preflight.starts_with("HTTP/1.1 204"), "{preflight}");
+    for header in [
+        "access-control-allow-methods: GET, POST",
+        "access-control-allow-headers: authorization, content-type, x-request-id",
+        "access-control-max-age: 600",
+        "access-control-allow-origin: http://localhost:3000",
+    ] {
+        assert!(preflight.contains(header), "{header} in {preflight}");
+    }
     // Only the allowed requests reached the provider.
     assert_eq!(primary.requests().len(), 5);
 }

@@ -340,29 +340,22 @@ mod tests {
             json!({"id": "c1", "created": 7, "model": "m", "object": "chat.completion.chunk",
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
         };
+        let delta = |delta: Value| chunk(delta, Value::Null);
         let chunks = [
-            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-            chunk(json!({"reasoning_content": "Think "}), Value::Null),
-            chunk(json!({"reasoning_content": "hard."}), Value::Null),
-            chunk(json!({"content": "Calling."}), Value::Null),
-            chunk(
+            delta(json!({"role": "assistant", "content": ""})),
+            delta(json!({"reasoning_content": "Think "})),
+            delta(json!({"reasoning_content": "hard."})),
+            delta(json!({"content": "Calling."})),
+            delta(
                 json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
                                         "function": {"name": "read", "arguments": ""}}]}),
-                Value::Null,
             ),
-            chunk(
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"pa"}}]}),
-                Value::Null,
-            ),
-            chunk(
+            delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"pa"}}]})),
+            delta(
                 json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function",
                                         "function": {"name": "ls", "arguments": "{}"}}]}),
-                Value::Null,
             ),
-            chunk(
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": "th\":\"a\"}"}}]}),
-                Value::Null,
-            ),
+            delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "th\":\"a\"}"}}]})),
             chunk(json!({}), json!("tool_calls")),
             json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}),
         ];

@@ -594,209 +594,93 @@ mod tests {
         }
     }
 
+    /// A refusal's status, type and message (0 and "" where it has none),
+    /// with the class and decision it should get.
+    type Refusal = (u16, &'static str, &'static str, Class, Decision);
+
+    /// Each refusal is classified and decided as its row says.
+    fn check_refusals(cases: &[Refusal]) {
+        for &(status, error_type, message, class, decision) in cases {
+            assert_eq!(
+                classify(refused(status, error_type, message)),
+                (class, decision),
+                "{status} {error_type:?} {message:?}"
+            );
+        }
+    }
+
     #[test]
     fn every_outcome_in_the_issue_is_classified() {
+        use Class::*;
         use Decision::*;
         let cases: &[(Outcome, Class, Decision)] = &[
-            (Outcome::Transport, Class::Transport, Retry),
-            (Outcome::NotTls, Class::Config, Next),
-            (Outcome::Timeout, Class::Timeout, Next),
-            (Outcome::MissingKey, Class::Config, Next),
-            (Outcome::Redirected, Class::Config, Next),
-            (Outcome::InvalidResponse, Class::InvalidResponse, Next),
-            (Outcome::TooLarge, Class::TooLarge, Next),
-            (
-                refused(
-                    429,
-                    "engine_overloaded_error",
-                    "The engine is currently overloaded",
-                ),
-                Class::Overloaded,
-                Retry,
-            ),
-            (
-                refused(429, "rate_limit_reached_error", "max RPM reached"),
-                Class::RateLimited,
-                Retry,
-            ),
-            (
-                refused(
-                    429,
-                    "exceeded_current_quota_error",
-                    "You exceeded your current quota",
-                ),
-                Class::Quota,
-                Next,
-            ),
-            (
-                refused(429, "", "Your account balance is insufficient"),
-                Class::Billing,
-                Next,
-            ),
-            (
-                refused(429, "", "Too Many Requests"),
-                Class::RateLimited,
-                Retry,
-            ),
-            (
-                refused(402, "", "Insufficient credits"),
-                Class::Billing,
-                Next,
-            ),
-            (
-                refused(
-                    401,
-                    "invalid_authentication_error",
-                    "Invalid Authentication",
-                ),
-                Class::Auth,
-                Next,
-            ),
-            (
-                refused(403, "permission_denied_error", "forbidden"),
-                Class::Auth,
-                Next,
-            ),
-            (
-                refused(
-                    403,
-                    "access_terminated_error",
-                    "Kimi For Coding is currently only available for Coding Agents",
-                ),
-                Class::Config,
-                Next,
-            ),
-            (
-                refused(404, "resource_not_found_error", "Not found the model"),
-                Class::NotFound,
-                Next,
-            ),
-            (refused(408, "", ""), Class::Timeout, Next),
-            (refused(499, "", ""), Class::Timeout, Next),
-            (refused(504, "", "Gateway Timeout"), Class::Timeout, Next),
-            (refused(522, "", ""), Class::Timeout, Next),
-            (refused(524, "", ""), Class::Timeout, Next),
-            (refused(529, "", "overloaded"), Class::Overloaded, Retry),
-            (
-                refused(500, "server_error", "boom"),
-                Class::ProviderError,
-                Retry,
-            ),
-            (refused(502, "", "Bad Gateway"), Class::ProviderError, Retry),
-            (
-                refused(503, "", "Service Unavailable"),
-                Class::ProviderError,
-                Retry,
-            ),
-            (
-                refused(
-                    400,
-                    "invalid_request_error",
-                    "Invalid request: Your request exceeded model token limit: 262144",
-                ),
-                Class::ContextLength,
-                NextLarger,
-            ),
-            (
-                refused(400, "invalid_request_error", "Input token length too long"),
-                Class::ContextLength,
-                NextLarger,
-            ),
-            (
-                refused(
-                    400,
-                    "",
-                    "This model's maximum context length is 8192 tokens",
-                ),
-                Class::ContextLength,
-                NextLarger,
-            ),
-            (
-                refused(
-                    400,
-                    "content_filter",
-                    "The request was rejected because it was considered high risk",
-                ),
-                Class::ContentFilter,
-                Stop,
-            ),
-            (
-                refused(400, "invalid_request_error", "messages: missing"),
-                Class::BadRequest,
-                Stop,
-            ),
-            (
-                refused(422, "", "Unprocessable Entity"),
-                Class::BadRequest,
-                Stop,
-            ),
-            (refused(413, "", "too big"), Class::TooLarge, Next),
-            (
-                refused(0, "engine_overloaded_error", "overloaded"),
-                Class::Overloaded,
-                Retry,
-            ),
-            (
-                refused(0, "rate_limit_reached_error", "slow down"),
-                Class::RateLimited,
-                Retry,
-            ),
-            (
-                refused(0, "server_error", "boom"),
-                Class::ProviderError,
-                Retry,
-            ),
-            (
-                refused(0, "", "exceeded model token limit"),
-                Class::ContextLength,
-                NextLarger,
-            ),
-            // Anthropic error events inside a 200 stream, by type.
-            (
-                refused(0, "overloaded_error", "Overloaded"),
-                Class::Overloaded,
-                Retry,
-            ),
-            (
-                refused(0, "rate_limit_error", "slow down"),
-                Class::RateLimited,
-                Retry,
-            ),
-            (refused(0, "billing_error", "no"), Class::Billing, Next),
-            (
-                refused(0, "authentication_error", "bad key"),
-                Class::Auth,
-                Next,
-            ),
-            (refused(0, "permission_error", "no"), Class::Auth, Next),
-            (refused(0, "not_found_error", "no"), Class::NotFound, Next),
-            (
-                refused(0, "resource_not_found_error", "no"),
-                Class::NotFound,
-                Next,
-            ),
-            (refused(0, "timeout_error", "slow"), Class::Timeout, Next),
-            (
-                refused(0, "invalid_request_error", "bad field"),
-                Class::BadRequest,
-                Stop,
-            ),
-            (refused(0, "api_error", "boom"), Class::ProviderError, Retry),
-            (
-                refused(529, "overloaded_error", "Overloaded"),
-                Class::Overloaded,
-                Retry,
-            ),
+            (Outcome::Transport, Transport, Retry),
+            (Outcome::NotTls, Config, Next),
+            (Outcome::Timeout, Timeout, Next),
+            (Outcome::MissingKey, Config, Next),
+            (Outcome::Redirected, Config, Next),
+            (Outcome::InvalidResponse, InvalidResponse, Next),
+            (Outcome::TooLarge, TooLarge, Next),
         ];
         for (outcome, class, decision) in cases {
             assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
         }
+        let token_limit = "Invalid request: Your request exceeded model token limit: 262144";
+        let context = "This model's maximum context length is 8192 tokens";
+        let high_risk = "The request was rejected because it was considered high risk";
+        #[rustfmt::skip]
+        let refusals: &[Refusal] = &[
+            (429, "engine_overloaded_error", "The engine is currently overloaded", Overloaded, Retry),
+            (429, "rate_limit_reached_error", "max RPM reached", RateLimited, Retry),
+            (429, "exceeded_current_quota_error", "You exceeded your current quota", Quota, Next),
+            (429, "", "Your account balance is insufficient", Billing, Next),
+            (429, "", "Too Many Requests", RateLimited, Retry),
+            (402, "", "Insufficient credits", Billing, Next),
+            (401, "invalid_authentication_error", "Invalid Authentication", Auth, Next),
+            (403, "permission_denied_error", "forbidden", Auth, Next),
+            (403, "access_terminated_error", "Kimi For Coding is currently only available for Coding Agents", Config, Next),
+            (404, "resource_not_found_error", "Not found the model", NotFound, Next),
+            (408, "", "", Timeout, Next),
+            (499, "", "", Timeout, Next),
+            (504, "", "Gateway Timeout", Timeout, Next),
+            (522, "", "", Timeout, Next),
+            (524, "", "", Timeout, Next),
+            (529, "", "overloaded", Overloaded, Retry),
+            (500, "server_error", "boom", ProviderError, Retry),
+            (502, "", "Bad Gateway", ProviderError, Retry),
+            (503, "", "Service Unavailable", ProviderError, Retry),
+            (400, "invalid_request_error", token_limit, ContextLength, NextLarger),
+            (400, "invalid_request_error", "Input token length too long", ContextLength, NextLarger),
+            (400, "", context, ContextLength, NextLarger),
+            (400, "content_filter", high_risk, ContentFilter, Stop),
+            (400, "invalid_request_error", "messages: missing", BadRequest, Stop),
+            (422, "", "Unprocessable Entity", BadRequest, Stop),
+            (413, "", "too big", TooLarge, Next),
+            (0, "engine_overloaded_error", "overloaded", Overloaded, Retry),
+            (0, "rate_limit_reached_error", "slow down", RateLimited, Retry),
+            (0, "server_error", "boom", ProviderError, Retry),
+            (0, "", "exceeded model token limit", ContextLength, NextLarger),
+            // Anthropic error events inside a 200 stream, by type.
+            (0, "overloaded_error", "Overloaded", Overloaded, Retry),
+            (0, "rate_limit_error", "slow down", RateLimited, Retry),
+            (0, "billing_error", "no", Billing, Next),
+            (0, "authentication_error", "bad key", Auth, Next),
+            (0, "permission_error", "no", Auth, Next),
+            (0, "not_found_error", "no", NotFound, Next),
+            (0, "resource_not_found_error", "no", NotFound, Next),
+            (0, "timeout_error", "slow", Timeout, Next),
+            (0, "invalid_request_error", "bad field", BadRequest, Stop),
+            (0, "api_error", "boom", ProviderError, Retry),
+            (529, "overloaded_error", "Overloaded", Overloaded, Retry),
+        ];
+        check_refusals(refusals);
     }
 
     /// The answers Kimi users met in 2026, verbatim (facts: "Kimi in the
     /// field, 2026"), each told apart from the others.
     #[test]
     fn quota_billing_rate_limits_and_overload_are_told_apart() {
+        use Class::*;
         use Decision::*;
         let weekly = "You've reached your weekly (7-day) usage limit. Your quota will reset \
                       when the current 7-day window ends. Upgrade your plan for more quota.";
@@ -804,69 +688,26 @@ mod tests {
                     Kimi CLI, Claude Code, Roo Code, Kilo Code, etc.";
         let tpm = "Your account org-abc<ak-def> request reached TPM rate limit, \
                    current:1200345, limit:1000000";
-        let cases: &[(Outcome, Class, Decision)] = &[
+        let suspended = "Your account org-abc<ak-def> is suspended due to insufficient balance, \
+                         please recharge your account or check your plan and billing details";
+        let overloaded = "The engine is currently overloaded, please try again later";
+        #[rustfmt::skip]
+        let refusals: &[Refusal] = &[
             // The weekly quota shares the gate's type: quota, not config.
-            (
-                refused(403, "access_terminated_error", weekly),
-                Class::Quota,
-                Next,
-            ),
-            (
-                refused(403, "access_terminated_error", gate),
-                Class::Config,
-                Next,
-            ),
-            (
-                refused(429, "rate_limit_error", "You've reached your 5h limit"),
-                Class::Quota,
-                Next,
-            ),
-            (
-                refused(429, "", "5-hour limit reached, resets at 14:00"),
-                Class::Quota,
-                Next,
-            ),
-            (
-                refused(
-                    429,
-                    "exceeded_current_quota_error",
-                    "Your account org-abc<ak-def> is suspended due to insufficient balance, \
-                     please recharge your account or check your plan and billing details",
-                ),
-                Class::Billing,
-                Next,
-            ),
-            (
-                refused(
-                    429,
-                    "engine_overloaded_error",
-                    "The engine is currently overloaded, please try again later",
-                ),
-                Class::Overloaded,
-                Retry,
-            ),
-            (
-                refused(429, "rate_limit_reached_error", tpm),
-                Class::RateLimited,
-                Retry,
-            ),
+            (403, "access_terminated_error", weekly, Quota, Next),
+            (403, "access_terminated_error", gate, Config, Next),
+            (429, "rate_limit_error", "You've reached your 5h limit", Quota, Next),
+            (429, "", "5-hour limit reached, resets at 14:00", Quota, Next),
+            (429, "exceeded_current_quota_error", suspended, Billing, Next),
+            (429, "engine_overloaded_error", overloaded, Overloaded, Retry),
+            (429, "rate_limit_reached_error", tpm, RateLimited, Retry),
             // The Anthropic endpoint's type for a rate limit.
-            (
-                refused(429, "rate_limit_error", "Too many requests"),
-                Class::RateLimited,
-                Retry,
-            ),
+            (429, "rate_limit_error", "Too many requests", RateLimited, Retry),
             // Inside a stream: a quota in a rate-limit type is still quota.
-            (refused(0, "rate_limit_error", weekly), Class::Quota, Next),
-            (
-                refused(0, "rate_limit_error", tpm),
-                Class::RateLimited,
-                Retry,
-            ),
+            (0, "rate_limit_error", weekly, Quota, Next),
+            (0, "rate_limit_error", tpm, RateLimited, Retry),
         ];
-        for (outcome, class, decision) in cases {
-            assert_eq!(classify(*outcome), (*class, *decision), "{outcome:?}");
-        }
+        check_refusals(refusals);
         assert_eq!(
             rate_limit_figures(tpm).as_deref(),
             Some("TPM current=1200345 limit=1000000")
@@ -885,26 +726,15 @@ mod tests {
         let quota = hint(Class::Quota, refused(403, "", "")).unwrap();
         assert!(quota.contains("quota") && quota.contains("the key is fine"));
         assert!(!quota.contains("check the provider's API key"));
-        assert!(
-            hint(Class::Billing, refused(429, "", ""))
-                .unwrap()
-                .contains("top it up")
-        );
-        assert!(
-            hint(Class::RateLimited, refused(429, "", ""))
-                .unwrap()
-                .contains("backs off")
-        );
-        assert!(
-            hint(Class::Overloaded, refused(429, "", ""))
-                .unwrap()
-                .contains("retries")
-        );
-        assert!(
-            hint(Class::Config, refused(403, "", ""))
-                .unwrap()
-                .contains("User-Agent")
-        );
+        for (class, status, words) in [
+            (Class::Billing, 429, "top it up"),
+            (Class::RateLimited, 429, "backs off"),
+            (Class::Overloaded, 429, "retries"),
+            (Class::Config, 403, "User-Agent"),
+        ] {
+            let said = hint(class, refused(status, "", "")).unwrap();
+            assert!(said.contains(words), "{class:?}: {said}");
+        }
         assert_eq!(class_hint(Class::Timeout), None);
         assert_eq!(
             class_hint(Class::Quota),
@@ -987,24 +817,17 @@ mod tests {
 
     #[test]
     fn configuration_failures_say_what_to_fix() {
-        let gate = classify(refused(
+        let (gate, _) = classify(refused(
             403,
             "access_terminated_error",
             "only for Coding Agents",
         ));
-        assert!(
-            hint(gate.0, refused(403, "", ""))
-                .unwrap()
-                .contains("User-Agent")
-        );
-        assert!(
-            hint(Class::Auth, refused(401, "", ""))
-                .unwrap()
-                .contains("API key")
-        );
+        let said = |class, outcome| hint(class, outcome).unwrap();
+        assert!(said(gate, refused(403, "", "")).contains("User-Agent"));
+        assert!(said(Class::Auth, refused(401, "", "")).contains("API key"));
         assert_eq!(hint(Class::Timeout, refused(0, "", "")), None);
         assert_eq!(hint(Class::ProviderError, refused(500, "", "")), None);
-        let config = |outcome| hint(Class::Config, outcome).unwrap();
+        let config = |outcome| said(Class::Config, outcome);
         assert!(config(Outcome::MissingKey).contains("API key variable"));
         assert!(config(Outcome::Redirected).contains("redirects are not followed"));
         assert!(config(Outcome::NotTls).contains("write its baseUrl with http://"));

@@ -226,9 +226,7 @@ fn quota_table(body: &Value) -> String {
             rows.push(row);
         }
     }
-    let mut out = String::from("\n");
-    out.push_str(&aligned(rows));
-    out
+    format!("\n{}", aligned(rows))
 }
 
 /// Each capped provider's requests at once and its queue, under the
@@ -261,9 +259,7 @@ fn concurrency_table(body: &Value) -> String {
             number(&queue["skipped"]),
         ]);
     }
-    let mut out = String::from("\n");
-    out.push_str(&aligned(rows));
-    out
+    format!("\n{}", aligned(rows))
 }
 
 /// The sessions' recent cache breaks, the latest first; nothing when
@@ -296,9 +292,7 @@ fn cache_breaks_table(body: &Value) -> String {
             ago,
         ]);
     }
-    let mut out = String::from("\n");
-    out.push_str(&aligned(rows));
-    out
+    format!("\n{}", aligned(rows))
 }
 
 /// Each budget's spend against its limit, under the quotas; nothing when

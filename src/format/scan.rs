@@ -651,61 +651,38 @@ impl<'b> Scanner<'b> {
         members: &mut Vec<Member>,
         nested: &mut Nested<'_, 'b>,
     ) -> Result<(), ScanError> {
-        if depth >= MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
-            }
-            let key_start = self.i;
-            self.string()?;
-            let raw_key = &self.b[key_start + 1..self.i - 1];
+        self.members_of(depth, |scanner, key_start, depth| {
+            let raw_key = &scanner.b[key_start + 1..scanner.i - 1];
             let key = if let Some(known) = known_key(raw_key) {
                 Cow::Borrowed(known)
             } else if raw_key.contains(&b'\\') {
                 Cow::Owned(
-                    serde_json::from_slice::<String>(&self.b[key_start..self.i])
-                        .map_err(|_| self.error("invalid string"))?,
+                    serde_json::from_slice::<String>(&scanner.b[key_start..scanner.i])
+                        .map_err(|_| scanner.error("invalid string"))?,
                 )
             } else {
                 Cow::Owned(
                     std::str::from_utf8(raw_key)
-                        .map_err(|_| self.error("invalid UTF-8"))?
+                        .map_err(|_| scanner.error("invalid UTF-8"))?
                         .to_owned(),
                 )
             };
-            let raw_key = key_start..self.i;
-            self.expect(b':', "expected `:`")?;
-            self.ws();
-            let start = self.i;
-            let value = if nested(self, &key, depth + 1)? {
-                start..self.i
+            let raw_key = key_start..scanner.i;
+            scanner.expect(b':', "expected `:`")?;
+            scanner.ws();
+            let start = scanner.i;
+            let value = if nested(scanner, &key, depth)? {
+                start..scanner.i
             } else {
-                self.value(depth + 1)?
+                scanner.value(depth)?
             };
             members.push(Member {
                 key,
                 raw_key,
                 value,
             });
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected `,` or `}`")),
-            }
-        }
+            Ok(())
+        })
     }
 
     /// Skips the value of member `key`, an array or an object: at once when
@@ -729,33 +706,29 @@ impl<'b> Scanner<'b> {
 
     /// Skips an object starting at `{`, recording nothing.
     fn skip_object(&mut self, depth: usize) -> Result<(), ScanError> {
-        if depth >= MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
+        self.members_of(depth, |scanner, _, depth| {
+            scanner.expect(b':', "expected `:`")?;
+            scanner.value(depth).map(drop)
+        })
+    }
+
+    /// Reads an object starting at `{`: each member's key is read (as a
+    /// string: where it starts is passed on), then `each` reads the rest
+    /// of the member, from the `:`, one level deeper.
+    fn members_of(
+        &mut self,
+        depth: usize,
+        mut each: impl FnMut(&mut Self, usize, usize) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
+        self.delimited(depth, b'}', "expected `,` or `}`", |scanner, depth| {
+            scanner.ws();
+            if scanner.peek() != Some(b'"') {
+                return Err(scanner.error("expected a string key"));
             }
-            self.string()?;
-            self.expect(b':', "expected `:`")?;
-            self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected `,` or `}`")),
-            }
-        }
+            let key_start = scanner.i;
+            scanner.string()?;
+            each(scanner, key_start, depth)
+        })
     }
 
     fn array(&mut self, depth: usize) -> Result<(), ScanError> {
@@ -778,32 +751,15 @@ impl<'b> Scanner<'b> {
             nested_members,
         } = items;
         self.elements(depth, |scanner, depth| {
-            scanner.ws();
-            let start = scanner.i;
-            let mut nested_range = None;
-            let element_members = if scanner.peek() == Some(b'{') {
-                let first = members.len();
-                scanner.object(depth, members, |scanner, key, depth| {
-                    if Some(key) == nested_key && scanner.peek() == Some(b'[') {
-                        let first = nested.len();
-                        scanner.flat_elements(depth, nested, nested_members)?;
-                        nested_range = Some(first..nested.len());
-                        Ok(true)
-                    } else {
-                        Ok(false)
-                    }
-                })?;
-                Some(first..members.len())
-            } else {
-                scanner.value(depth)?;
-                None
-            };
-            elements.push(Element {
-                range: start..scanner.i,
-                members: element_members,
-                nested: nested_range,
-            });
-            Ok(())
+            scanner.element(depth, elements, members, |scanner, key, depth| {
+                if Some(key) == nested_key && scanner.peek() == Some(b'[') {
+                    let first = nested.len();
+                    scanner.flat_elements(depth, nested, nested_members)?;
+                    Ok(Some(first..nested.len()))
+                } else {
+                    Ok(None)
+                }
+            })
         })
     }
 
@@ -816,28 +772,63 @@ impl<'b> Scanner<'b> {
         members: &mut Vec<Member>,
     ) -> Result<(), ScanError> {
         self.elements(depth, |scanner, depth| {
-            scanner.ws();
-            let start = scanner.i;
-            let element_members = if scanner.peek() == Some(b'{') {
-                let first = members.len();
-                scanner.object(depth, members, |_, _, _| Ok(false))?;
-                Some(first..members.len())
-            } else {
-                scanner.value(depth)?;
-                None
-            };
-            elements.push(Element {
-                range: start..scanner.i,
-                members: element_members,
-                nested: None,
-            });
-            Ok(())
+            scanner.element(depth, elements, members, |_, _, _| Ok(None))
         })
     }
 
+    /// Reads one element of an array onto `elements`, an object's members
+    /// onto `members`; `nested` may read a member's value itself, returning
+    /// the elements it recorded elsewhere (the element's `nested`).
+    fn element(
+        &mut self,
+        depth: usize,
+        elements: &mut Vec<Element>,
+        members: &mut Vec<Member>,
+        mut nested: impl FnMut(&mut Self, &str, usize) -> Result<Option<Range<usize>>, ScanError>,
+    ) -> Result<(), ScanError> {
+        self.ws();
+        let start = self.i;
+        let mut nested_range = None;
+        let element_members = if self.peek() == Some(b'{') {
+            let first = members.len();
+            self.object(depth, members, |scanner, key, depth| {
+                let range = nested(scanner, key, depth)?;
+                let read = range.is_some();
+                if read {
+                    nested_range = range;
+                }
+                Ok(read)
+            })?;
+            Some(first..members.len())
+        } else {
+            self.value(depth)?;
+            None
+        };
+        elements.push(Element {
+            range: start..self.i,
+            members: element_members,
+            nested: nested_range,
+        });
+        Ok(())
+    }
+
+    /// Reads an array starting at `[`, `each` reading each element one
+    /// level deeper.
     fn elements(
         &mut self,
         depth: usize,
+        each: impl FnMut(&mut Self, usize) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
+        self.delimited(depth, b']', "expected `,` or `]`", each)
+    }
+
+    /// Reads an array or object starting at its opening byte up to its
+    /// `close`, `each` reading each element or member one level deeper.
+    fn delimited(
+        &mut self,
+        depth: usize,
+        close: u8,
+        unclosed: &'static str,
         mut each: impl FnMut(&mut Self, usize) -> Result<(), ScanError>,
     ) -> Result<(), ScanError> {
         if depth >= MAX_DEPTH {
@@ -845,7 +836,7 @@ impl<'b> Scanner<'b> {
         }
         self.i += 1;
         self.ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.i += 1;
             return Ok(());
         }
@@ -854,11 +845,11 @@ impl<'b> Scanner<'b> {
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
-                Some(b']') => {
+                Some(byte) if byte == close => {
                     self.i += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("expected `,` or `]`")),
+                _ => return Err(self.error(unclosed)),
             }
         }
     }

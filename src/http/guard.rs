@@ -112,21 +112,17 @@ where
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = StatusCode::NO_CONTENT.into_response();
         let headers = preflight.headers_mut();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(
+        for (name, value) in [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
                 "authorization, content-type, x-request-id, x-clawgate-fallback, x-api-key, \
                  anthropic-version, anthropic-beta",
             ),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
         preflight
     } else {
         next(request).await

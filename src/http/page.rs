@@ -66,26 +66,19 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
     refresh_quotas(&gateway).await;
     let mut response = render(&gateway).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (
+            header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'none'; base-uri 'none'",
         ),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 
@@ -347,20 +340,15 @@ fn render(gateway: &Gateway) -> String {
         &stats.fallbacks_last_hour.to_string(),
         "fallbacks / min (last hour)",
     );
-    card(
-        &mut page,
-        "p50",
-        &ms(stats.p50_ms),
-        &stats.p50_ms.map_or(String::new(), |v| v.to_string()),
-        "p50 latency (last hour)",
-    );
-    card(
-        &mut page,
-        "p99",
-        &ms(stats.p99_ms),
-        &stats.p99_ms.map_or(String::new(), |v| v.to_string()),
-        "p99 latency (last hour)",
-    );
+    for (id, latency) in [("p50", stats.p50_ms), ("p99", stats.p99_ms)] {
+        card(
+            &mut page,
+            id,
+            &ms(latency),
+            &latency.map_or(String::new(), |v| v.to_string()),
+            &format!("{id} latency (last hour)"),
+        );
+    }
     page.push_str("</div>");
 
     // The chain.

@@ -50,7 +50,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use self::calendar::{day_of, day_of_millis, millis};
@@ -93,6 +93,12 @@ pub enum ReportError {
     Busy,
     #[error("{0}")]
     Failed(String),
+}
+
+/// `mutex`'s guard, though a thread panicked holding it: the ledger's
+/// totals and notes go on counting.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The time source: the system clock, or a fixed one in tests.
@@ -426,15 +432,15 @@ impl Shared {
     /// The running totals become `base` (everyone's spend as read from a
     /// shared store) plus this gateway's rows not yet written.
     fn replace_base(&self, mut base: Totals) {
-        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut totals = locked(&self.totals);
+        let pending = locked(&self.pending);
         base.merge(&pending);
         *totals = base;
     }
 
     /// `rows` are in the shared database: the spend read back has them.
     fn written_out(&self, rows: &[Row]) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = locked(&self.pending);
         for (day, client, model, total) in rows.iter().filter_map(row_total) {
             pending.remove(day, client, model, total);
         }
@@ -453,17 +459,11 @@ impl Shared {
 
     /// Whether the store cannot be reached now.
     fn unreached(&self) -> bool {
-        self.outage
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        locked(&self.outage).is_some()
     }
 
     fn note_error(&self, why: String) {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(why);
+        *locked(&self.last_error) = Some(why);
     }
 
     /// A call to the store failed: an outage starts (or goes on) when it
@@ -473,17 +473,14 @@ impl Shared {
         let why = err.to_string();
         self.note_error(why.clone());
         if !matches!(err, StorageError::Unreached(_)) {
-            let mut last = self
-                .last_failure_log
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut last = locked(&self.last_failure_log);
             if last.is_none_or(|at| at.elapsed() >= OUTAGE_LOG_EVERY) {
                 *last = Some(Instant::now());
                 tracing::error!("ledger: {why}");
             }
             return;
         }
-        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut outage = locked(&self.outage);
         match outage.as_mut() {
             Some(outage) => outage.why = why,
             None => {
@@ -512,7 +509,7 @@ impl Shared {
     /// Says again, once per [`OUTAGE_LOG_EVERY`], that the store is still
     /// away, with the rows the writer holds for it.
     fn still_unreached(&self, holding: usize) {
-        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut outage = locked(&self.outage);
         let Some(outage) = outage
             .as_mut()
             .filter(|o| o.logged.elapsed() >= OUTAGE_LOG_EVERY)
@@ -534,12 +531,7 @@ impl Shared {
     /// A call to the store succeeded: an outage is over, and its error
     /// leaves the status.
     fn reached(&self) {
-        let Some(outage) = self
-            .outage
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
+        let Some(outage) = locked(&self.outage).take() else {
             return;
         };
         tracing::warn!(
@@ -547,10 +539,7 @@ impl Shared {
              and rate limits are shared again",
             outage.since.elapsed().as_secs()
         );
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+        *locked(&self.last_error) = None;
     }
 
     fn per_instance(&self) -> String {
@@ -564,14 +553,8 @@ impl Shared {
     fn dropped(&self, rows: u64, why: &str) {
         self.dropped.fetch_add(rows, Ordering::Relaxed);
         metrics::ledger_rows("dropped", rows);
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(why.to_string());
-        let mut last = self
-            .last_drop_log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        *locked(&self.last_error) = Some(why.to_string());
+        let mut last = locked(&self.last_drop_log);
         if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
             *last = Some(Instant::now());
             tracing::error!(
@@ -760,11 +743,7 @@ impl Ledger {
     /// exchanged with the other gateways'; without one, nothing is.
     pub fn share_rates(&self, rates: Arc<dyn RateShare>) {
         if self.sharing {
-            *self
-                .shared
-                .rates
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(rates);
+            *locked(&self.shared.rates) = Some(rates);
         }
     }
 
@@ -802,25 +781,22 @@ impl Ledger {
             ];
             let mut held = Vec::with_capacity(2);
             for totals in kept.into_iter().flatten() {
-                let mut totals = totals.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut totals = locked(totals);
                 totals.add(day, client, model, total);
                 totals.forget_before(day - TOTAL_DAYS);
                 held.push(totals);
             }
         }
-        self.recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .add(&row);
+        locked(&self.recent).add(&row);
         if row.session.is_some() {
-            (self.sessions.lock().unwrap_or_else(PoisonError::into_inner)).add(&row);
+            locked(&self.sessions).add(&row);
         }
         if row.budget_cost().is_some() {
             for budgets in budgets {
                 self.warn_near_budgets(budgets, day);
             }
         }
-        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let queue = locked(&self.queue);
         let Some(queue) = queue.as_ref() else {
             if self.location.is_some() {
                 self.shared.dropped(1, "the ledger database is not open");
@@ -843,11 +819,7 @@ impl Ledger {
         // The sender is taken out of the lock before the send, which may
         // wait for room: requests recording rows meanwhile must not wait on
         // the lock (they drop their row when the queue is full).
-        let queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let queue = locked(&self.queue).clone();
         let Some(queue) = queue else {
             return true;
         };
@@ -873,33 +845,15 @@ impl Ledger {
     pub fn close(&self, within: Duration) {
         self.flush(within);
         self.shared.closing.store(true, Ordering::SeqCst);
-        drop(
-            self.queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        if let Some(writer) = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        drop(locked(&self.queue).take());
+        if let Some(writer) = locked(&self.writer).take() {
             let _ = writer.join();
         }
     }
 
     pub fn health(&self) -> Health {
-        let writing = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some();
-        let unreachable = self
-            .shared
-            .outage
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let writing = locked(&self.queue).is_some();
+        let unreachable = locked(&self.shared.outage)
             .as_ref()
             .map(|outage| outage.since.elapsed().as_secs());
         Health {
@@ -917,12 +871,7 @@ impl Ledger {
             },
             rows_written: self.shared.written.load(Ordering::Relaxed),
             rows_dropped: self.shared.dropped.load(Ordering::Relaxed),
-            last_error: self
-                .shared
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            last_error: locked(&self.shared.last_error).clone(),
         }
     }
 
@@ -938,35 +887,28 @@ impl Ledger {
         let mine = match mine {
             Some(mine) => mine,
             None => {
-                own = (self.shared.reserved.lock()).unwrap_or_else(PoisonError::into_inner);
+                own = locked(&self.shared.reserved);
                 &*own
             }
         };
-        let others = (self.shared.others_reserved.lock()).unwrap_or_else(PoisonError::into_inner);
-        let totals = (self.shared.totals.lock()).unwrap_or_else(PoisonError::into_inner);
+        let others = locked(&self.shared.others_reserved);
+        let totals = locked(&self.shared.totals);
         f(&totals, [mine, &others])
     }
 
     /// Runs `f` over the running totals.
     pub fn with_totals<T>(&self, f: impl FnOnce(&Totals) -> T) -> T {
-        f(&self
-            .shared
-            .totals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner))
+        f(&locked(&self.shared.totals))
     }
 
     /// The last hour's figures.
     pub fn recent(&self) -> recent::Stats {
-        self.recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stats(Instant::now())
+        locked(&self.recent).stats(Instant::now())
     }
 
     /// The last sessions this gateway answered, the last used first.
     pub fn recent_sessions(&self) -> Vec<session::Session> {
-        (self.sessions.lock().unwrap_or_else(PoisonError::into_inner)).sessions()
+        locked(&self.sessions).sessions()
     }
 
     /// Logs once per budget and period when its spend passes 80%.
@@ -982,11 +924,7 @@ impl Ledger {
                 ),
                 state.period_start,
             );
-            let first = self
-                .warned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key);
+            let first = locked(&self.warned).insert(key);
             if first {
                 tracing::warn!(
                     scope = state.budget.describe(),
@@ -1359,10 +1297,7 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
 /// gateway's as of its last exchange) in place of those seen before. While
 /// the store cannot be reached, the last ones seen are kept.
 fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
-    let spend: Vec<storage::DaySpend> = shared
-        .reserved
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
+    let spend: Vec<storage::DaySpend> = locked(&shared.reserved)
         .clients
         .iter()
         .map(|((client, day, model), total)| storage::DaySpend {
@@ -1375,9 +1310,7 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
             uncosted: 0,
         })
         .collect();
-    let rates = (shared.rates.lock())
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let rates = locked(&shared.rates).clone();
     let tokens = rates.as_ref().map_or_else(Vec::new, |rates| {
         (rates.reserved_tokens().into_iter())
             .map(|(client, tokens)| (client.to_string(), tokens))
@@ -1392,10 +1325,7 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
             shared.note_error(err.to_string());
             Reservations::default()
         });
-    *shared
-        .others_reserved
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = totals_of(others.spend);
+    *locked(&shared.others_reserved) = totals_of(others.spend);
     if let Some(rates) = rates {
         rates.others_reserved_tokens(&others.tokens.into_iter().collect());
     }
@@ -1415,12 +1345,7 @@ impl RateSync {
     /// local limits: each gateway's buckets then hold every gateway's use,
     /// one sync late.
     fn sync(&mut self, storage: &mut dyn Storage, shared: &Shared, clock: &Clock) {
-        let Some(rates) = shared
-            .rates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        else {
+        let Some(rates) = locked(&shared.rates).clone() else {
             return;
         };
         let window = millis(clock()).div_euclid(60_000);

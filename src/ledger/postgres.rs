@@ -35,6 +35,7 @@ use super::store::rollups;
 use super::{Row, session};
 use crate::config::ledger::StoreUrl;
 use crate::ops::redact::Redactor;
+use crate::ops::with_causes;
 
 /// The most any one call may take, connecting aside.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -822,12 +823,7 @@ fn day_spend(r: &tokio_postgres::Row) -> DaySpend {
 fn error_text(error: &tokio_postgres::Error, redactor: &Redactor) -> String {
     // The client's own text is only its kind ("db error"); the server's
     // message, or the I/O error, is its source.
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
+    let text = with_causes(error.to_string(), error);
     redactor.scrub(&text).into_owned()
 }
 

@@ -466,13 +466,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_write_cut_short_by_a_full_disk_leaves_only_whole_lines() {
+    /// A segment in a directory of its own, `n` rows and the file with
+    /// the first two of them written, open to write more.
+    fn first_two_of(n: u64) -> (tempfile::TempDir, PathBuf, Vec<Row>, File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("segment.jsonl");
-        let rows: Vec<Row> = (0..6).map(row).collect();
+        let rows: Vec<Row> = (0..n).map(row).collect();
         let mut file = create(&path).unwrap();
         write_rows(&mut file, &rows[..2]).unwrap();
+        (dir, path, rows, file)
+    }
+
+    #[test]
+    fn a_write_cut_short_by_a_full_disk_leaves_only_whole_lines() {
+        let (_dir, path, rows, file) = first_two_of(6);
         let whole = std::fs::metadata(&path).unwrap().len();
         let mut full = Full { file, room: 70 };
         assert!(write_rows(&mut full, &rows[2..4]).is_err());
@@ -487,11 +494,7 @@ mod tests {
 
     #[test]
     fn a_torn_line_costs_its_row_alone_and_is_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("segment.jsonl");
-        let rows: Vec<Row> = (0..4).map(row).collect();
-        let mut file = create(&path).unwrap();
-        write_rows(&mut file, &rows[..2]).unwrap();
+        let (_dir, path, rows, mut file) = first_two_of(4);
         // A line cut inside a character, then whole lines after it.
         file.write_all(b"{\"ts_ms\":9,\"request_id\":\"\xe2\x82\n")
             .unwrap();

@@ -44,6 +44,30 @@ fn row(ts_ms: i64, model: Option<&str>, cost: Option<f64>) -> Row {
     }
 }
 
+/// `ledger.db` in a directory of its own, not made yet.
+fn new_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    (dir, path)
+}
+
+/// A ledger in a directory of its own, on a clock the test sets, at
+/// `seconds_into_day` of `date`.
+fn ledger_at(
+    date: &str,
+    seconds_into_day: i64,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Arc<AtomicI64>,
+    Ledger,
+) {
+    let (dir, path) = new_file();
+    let now = Arc::new(AtomicI64::new(ms_of(date, seconds_into_day)));
+    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    (dir, path, now, ledger)
+}
+
 fn settings() -> LedgerSettings {
     LedgerSettings::default()
 }
@@ -146,11 +170,8 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
 
 #[test]
 fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
     // Tuesday 2026-11-24, one second before midnight.
-    let now = Arc::new(AtomicI64::new(ms_of("2026-11-24", 86_399)));
-    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let (_dir, path, now, ledger) = ledger_at("2026-11-24", 86_399);
     let budgets = Budgets {
         limits: vec![
             Budget {
@@ -216,22 +237,16 @@ fn budgets_refuse_spent_and_unpriced_targets() {
     let config = config.config;
     let chain = config.chain(None).unwrap();
     let ledger = Ledger::in_memory();
-    assert_eq!(
+    let check = |target: usize| {
         budget::check(
             &ledger,
             &config.budgets,
-            &chain[0].model_ref,
-            &chain[0].model
-        ),
-        Ok(())
-    );
-    let refusal = budget::check(
-        &ledger,
-        &config.budgets,
-        &chain[1].model_ref,
-        &chain[1].model,
-    )
-    .unwrap_err();
+            &chain[target].model_ref,
+            &chain[target].model,
+        )
+    };
+    assert_eq!(check(0), Ok(()));
+    let refusal = check(1).unwrap_err();
     assert!(
         matches!(refusal, budget::Refusal::Unpriced { .. }),
         "{refusal}"
@@ -239,13 +254,7 @@ fn budgets_refuse_spent_and_unpriced_targets() {
 
     let now = millis(ledger.now());
     ledger.record(row(now, Some("paid/m"), Some(1.0)), &[&config.budgets]);
-    let spent = budget::check(
-        &ledger,
-        &config.budgets,
-        &chain[0].model_ref,
-        &chain[0].model,
-    )
-    .unwrap_err();
+    let spent = check(0).unwrap_err();
     let text = spent.to_string();
     assert!(
         text.starts_with(
@@ -303,8 +312,7 @@ fn bad_budget_and_ledger_settings_are_refused_with_their_paths() {
 
 #[test]
 fn a_corrupt_database_is_moved_aside_and_a_new_one_started() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (dir, path) = new_file();
     std::fs::write(
         &path,
         b"this is not a database, but it is someone's file".repeat(100),
@@ -360,8 +368,7 @@ fn a_database_that_cannot_be_opened_leaves_a_memory_only_ledger() {
 
 #[test]
 fn a_read_only_database_drops_rows_and_counts_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let (store, _) = store::Store::open(&path).unwrap();
     // As on a read-only mount (mode bits do not stop root).
     store.forbid_writes().unwrap();
@@ -378,8 +385,7 @@ fn a_read_only_database_drops_rows_and_counts_them() {
 
 #[test]
 fn a_full_disk_drops_rows_without_failing_the_caller() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let (store, _) = store::Store::open(&path).unwrap();
     let pages: u32 = {
         let conn = store::open_read_only(&path).unwrap();
@@ -423,10 +429,7 @@ fn a_full_queue_drops_instead_of_waiting() {
 
 #[test]
 fn old_rows_expire_and_their_rollups_stay() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
-    let now = Arc::new(AtomicI64::new(ms_of("2026-01-01", 0)));
-    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let (_dir, path, now, ledger) = ledger_at("2026-01-01", 0);
     ledger.record(row(ms_of("2026-01-01", 0), Some("p/m"), Some(0.1)), &[]);
     ledger.close(Duration::from_secs(5));
     // 91 days later, a start expires it.
@@ -577,8 +580,7 @@ fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
 
 #[test]
 fn an_estimate_is_written_into_the_rollups_and_counted_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let ledger = Ledger::open(&path, &settings(), system_clock());
     let budgets = all_daily(0.5);
     let mut left = row(millis(SystemTime::now()), Some("p/m"), None);
@@ -609,8 +611,7 @@ fn an_estimate_is_written_into_the_rollups_and_counted_after_a_restart() {
 
 #[test]
 fn a_version_2_ledger_counts_its_costs_for_budgets_once_migrated() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         for migration in &store::MIGRATIONS[..2] {
@@ -636,8 +637,7 @@ fn a_version_2_ledger_counts_its_costs_for_budgets_once_migrated() {
 /// gives up at its deadline.
 #[test]
 fn a_flush_waiting_for_room_does_not_hold_up_recording() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let ledger = Ledger::open(&path, &settings(), system_clock());
     assert!(ledger.flush(Duration::from_secs(10)), "the writer runs");
     // Another connection holds the database: the writer waits on it (its
@@ -668,8 +668,7 @@ fn a_flush_waiting_for_room_does_not_hold_up_recording() {
 
 #[test]
 fn a_batch_adds_each_rollup_once_with_all_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let (mut store, _) = store::Store::open(&path).unwrap();
     let day_one = ms_of("2026-11-23", 100);
     let day_two = ms_of("2026-11-24", 100);
@@ -728,8 +727,7 @@ fn a_batch_adds_each_rollup_once_with_all_its_rows() {
 
 #[test]
 fn counts_too_large_to_add_neither_stop_the_writer_nor_wrap() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let (mut store, _) = store::Store::open(&path).unwrap();
     let ts = ms_of("2026-11-23", 100);
     let mut huge = row(ts, Some("moonshot/k"), Some(0.25));
@@ -780,8 +778,7 @@ fn amounts_never_read_zero_when_they_are_not() {
 /// are rebuilt from it.
 #[test]
 fn a_ledger_from_before_clients_is_migrated_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let now = Arc::new(AtomicI64::new(ms_of("2026-11-20", 3600)));
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -862,8 +859,7 @@ fn a_ledger_from_before_clients_is_migrated_in_place() {
 /// A ledger from a newer clawgate is not written into.
 #[test]
 fn a_ledger_from_a_newer_clawgate_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
@@ -970,8 +966,7 @@ fn odd_and_plain_rows(now: i64) -> Vec<Row> {
 
 #[test]
 fn texts_a_store_cannot_hold_are_made_storable_and_cost_no_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let ledger = Ledger::open(&path, &settings(), system_clock());
     for r in odd_and_plain_rows(millis(SystemTime::now())) {
         ledger.record(r, &[]);
@@ -1172,8 +1167,7 @@ fn an_outage_is_said_again_only_once_per_interval() {
 /// written with theirs.
 #[test]
 fn a_version_3_ledger_takes_sessions_once_migrated() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
+    let (_dir, path) = new_file();
     let now = Arc::new(AtomicI64::new(ms_of("2026-11-23", 3600)));
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -1220,10 +1214,7 @@ fn a_version_3_ledger_takes_sessions_once_migrated() {
 /// sessions go with the rows past `retentionDays`.
 #[test]
 fn a_report_by_session_lists_the_last_used_first_within_its_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
-    let now = Arc::new(AtomicI64::new(ms_of("2026-11-23", 3600)));
-    let ledger = Ledger::open(&path, &settings(), clock_at(now.clone()));
+    let (_dir, path, now, ledger) = ledger_at("2026-11-23", 3600);
     let ts = now.load(Ordering::SeqCst);
     let turn = |client: &str, session: &str, target: &str, at: i64| {
         let mut turn = row(at, Some(target), Some(0.25));

@@ -319,45 +319,29 @@ mod tests {
         let text = render();
         let labels = "provider=\"series-test\",model=\"series-test/m\"";
         let at = |name: &str, more: &str| value(&text, &format!("{name}{{{labels}{more}}}"));
-        assert_eq!(
-            at("clawgate_tokens_total", ",kind=\"input\"").as_deref(),
-            Some("16"),
-            "{text}"
-        );
-        assert_eq!(
-            at("clawgate_tokens_total", ",kind=\"output\"").as_deref(),
-            Some("6")
-        );
-        // Registered with the others, so at 0 until reported.
-        assert_eq!(
-            at("clawgate_tokens_total", ",kind=\"cached\"").as_deref(),
-            Some("0")
-        );
-        // A kind the series does not hold is counted all the same.
-        assert_eq!(
-            at("clawgate_tokens_total", ",kind=\"surprise\"").as_deref(),
-            Some("21")
-        );
-        assert_eq!(
-            at("clawgate_cost_microdollars_total", "").as_deref(),
-            Some("750000")
-        );
-        assert_eq!(
-            at("clawgate_uncosted_requests_total", "").as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            at("clawgate_attempts_total", ",outcome=\"ok\"").as_deref(),
-            Some("3")
-        );
-        assert_eq!(
-            at("clawgate_attempts_total", ",outcome=\"timeout\"").as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            at("clawgate_upstream_latency_seconds_count", ",outcome=\"ok\"").as_deref(),
-            Some("3")
-        );
+        for (name, more, expected) in [
+            ("clawgate_tokens_total", ",kind=\"input\"", "16"),
+            ("clawgate_tokens_total", ",kind=\"output\"", "6"),
+            // Registered with the others, so at 0 until reported.
+            ("clawgate_tokens_total", ",kind=\"cached\"", "0"),
+            // A kind the series does not hold is counted all the same.
+            ("clawgate_tokens_total", ",kind=\"surprise\"", "21"),
+            ("clawgate_cost_microdollars_total", "", "750000"),
+            ("clawgate_uncosted_requests_total", "", "1"),
+            ("clawgate_attempts_total", ",outcome=\"ok\"", "3"),
+            ("clawgate_attempts_total", ",outcome=\"timeout\"", "1"),
+            (
+                "clawgate_upstream_latency_seconds_count",
+                ",outcome=\"ok\"",
+                "3",
+            ),
+        ] {
+            assert_eq!(
+                at(name, more).as_deref(),
+                Some(expected),
+                "{name}{more} in {text}"
+            );
+        }
         // The GenAI conventions' histograms.
         let gen_ai = "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"series-test\",gen_ai_response_model=\"series-test/m\"";
         let at = |name: &str, more: &str| value(&text, &format!("{name}{{{gen_ai}{more}}}"));

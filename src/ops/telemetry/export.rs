@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::histograms::Histograms;
 use super::span;
 use super::{Settings, scope, text};
-use crate::ops::metrics;
+use crate::ops::{metrics, with_causes};
 
 /// Spans sent in one request at most.
 const BATCH_SPANS: usize = 512;
@@ -325,12 +325,5 @@ impl Metrics {
 
 /// A transport error with its causes, as one line.
 fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    with_causes(err.to_string(), err)
 }
