@@ -60,3 +60,48 @@ fn a_claude_code_next_turn_decodes_in() {
     );
     assert!(read <= decoded);
 }
+
+/// What the chat path spends on OpenClaw's 66 KB turn before the call, stage
+/// by stage: reading the body, the session's fingerprint, and the plan for
+/// `moonshot/kimi-k2.6` (Kimi's rules: the repeated tool-call ids renamed).
+/// `cargo test --release --test decode_time -- --ignored --nocapture`.
+#[test]
+#[ignore = "a timing: run built --release, with --nocapture"]
+fn an_openclaw_turn_is_read_and_planned_in() {
+    use clawgate::config::{self, Environment, Secrets};
+    use clawgate::providers::{Memo, plan};
+    use clawgate::session::conversation::Conversation;
+
+    let config = serde_json::json!({
+        "models": {"providers": {"moonshot": {"baseUrl": "http://127.0.0.1:9/v1", "apiKey": "sk-x"}}},
+        "agents": {"defaults": {"model": "moonshot/kimi-k2.6"}}});
+    let loaded = config::load_str(&config.to_string(), &Environment::default(), Secrets::Required)
+        .unwrap_or_else(|errors| panic!("refused:\n{errors}"));
+    let target = loaded.config.chain(None).unwrap().remove(0);
+    let bodies = vec![bodies::openclaw_turn(true)];
+    let rounds = 2000;
+    let memos = Memos::default();
+    let parse = |body: &[u8]| {
+        ChatRequest::parse_with(bytes::Bytes::copy_from_slice(body), &memos.requests).unwrap()
+    };
+    let read = mean(&bodies, rounds, |body| {
+        std::hint::black_box(parse(body));
+    });
+    let request = parse(&bodies[0]);
+    let fingerprint = mean(&bodies, rounds, |_| {
+        std::hint::black_box(Conversation::of(&request));
+    });
+    let memo = Memo::default();
+    let planned = mean(&bodies, rounds, |_| {
+        std::hint::black_box(plan(&request, &target, &memo).unwrap());
+    });
+    let written = mean(&bodies, rounds, |_| {
+        let plan = plan(&request, &target, &memo).unwrap();
+        std::hint::black_box(request.write(&plan.edits));
+    });
+    eprintln!(
+        "OpenClaw's turn ({} bytes): read {read:?}, fingerprinted {fingerprint:?}, \
+         planned {planned:?}, planned and written {written:?}",
+        bodies[0].len()
+    );
+}
