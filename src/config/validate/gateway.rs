@@ -3,11 +3,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use secrecy::SecretString;
-
 use super::super::raw::{RawGateway, RawLimits, RawRetries};
 use super::super::{
-    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, Retries, Timeouts, is_loopback, parse_bind,
+    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, Retries, Secret, Timeouts, is_loopback,
+    parse_bind,
 };
 use super::{MissingVar, Validator};
 
@@ -81,7 +80,7 @@ pub(super) fn gateway_settings(
             );
             None
         }
-        Some(token) => Some(SecretString::from(token)),
+        Some(token) => Some(Secret::from(token)),
         None => None,
     };
     if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients {

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::SecretString;
 use serde_json::Value;
 
 use super::super::raw::RawCompat;
 use super::super::raw::{RawModel, RawProvider};
-use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, suggest};
+use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
@@ -87,7 +86,7 @@ pub(super) fn provider(
                     "{key_path}: {PLACEHOLDER} (it has `{marker}`), not a real key; the provider will refuse it (401)"
                 ));
             }
-            ApiKey::Set(SecretString::from(key))
+            ApiKey::Set(Secret::from(key))
         }
         _ => ApiKey::None,
     };
