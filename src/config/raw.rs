@@ -68,6 +68,18 @@ pub enum Toggle<T> {
     Set(T),
 }
 
+impl<T: Default> Toggle<T> {
+    /// The settings `toggle` writes: none when off; when on or left out,
+    /// the default (every setting left out).
+    pub fn settings(toggle: Option<Self>) -> Option<T> {
+        match toggle {
+            None | Some(Toggle::On(true)) => Some(T::default()),
+            Some(Toggle::On(false)) => None,
+            Some(Toggle::Set(settings)) => Some(settings),
+        }
+    }
+}
+
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Toggle<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Either<T>(PhantomData<T>);

@@ -10,9 +10,7 @@ mod gateway;
 mod ledger;
 mod providers;
 mod quota;
-mod reasoning_cache;
 mod routing;
-mod sessions;
 mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
