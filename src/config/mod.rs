@@ -98,10 +98,15 @@ pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, Ambiguou
 /// Where clawgate looks for `config.json` and `config.json5`:
 /// `$XDG_CONFIG_HOME/clawgate`, else `~/.config/clawgate`.
 pub fn config_dir(env: &Environment) -> Option<PathBuf> {
-    env.get("XDG_CONFIG_HOME")
+    xdg_dir(env, "XDG_CONFIG_HOME", ".config")
+}
+
+/// `$<var>/clawgate`, else `~/<in_home>/clawgate`.
+fn xdg_dir(env: &Environment, var: &str, in_home: &str) -> Option<PathBuf> {
+    env.get(var)
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(in_home)))
         .map(|dir| dir.join("clawgate"))
 }
 
@@ -148,11 +153,7 @@ pub struct AmbiguousConfig {
 /// docs and the Nix modules' example put the service's environment file,
 /// so the CLI reads the keys the service has.
 pub fn default_env_file(env: &Environment) -> Option<PathBuf> {
-    env.get("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
-        .map(|dir| dir.join("clawgate").join("secrets.env"))
+    config_dir(env).map(|dir| dir.join("secrets.env"))
 }
 
 /// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
@@ -160,14 +161,7 @@ pub fn state_dir(env: &Environment) -> Option<PathBuf> {
     if let Some(dir) = env.get("CLAWGATE_STATE_DIR").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    env.get("XDG_STATE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .map(|home| Path::new(home).join(".local/state"))
-        })
-        .map(|dir| dir.join("clawgate"))
+    xdg_dir(env, "XDG_STATE_HOME", ".local/state")
 }
 
 /// Whether validation requires the referenced environment variables to be

@@ -52,6 +52,27 @@ impl Validator {
             .unwrap_or(default)
     }
 
+    /// `n` when written and within `low..=high` (else an error at `path`),
+    /// or `default`.
+    fn number_or(
+        &mut self,
+        path: impl Into<String>,
+        n: Option<f64>,
+        default: f64,
+        (low, high): (f64, f64),
+    ) -> f64 {
+        match n {
+            Some(n) if !(low..=high).contains(&n) => {
+                self.error(
+                    path,
+                    format!("expected a number from {low} to {high}, found {n}"),
+                );
+                default
+            }
+            n => n.unwrap_or(default),
+        }
+    }
+
     /// `n` if it is a whole number from 1 to `max`, else an error at `path`.
     fn count(&mut self, path: impl Into<String>, n: u64, max: u64) -> Option<u64> {
         if (1..=max).contains(&n) {

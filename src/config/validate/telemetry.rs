@@ -183,17 +183,7 @@ fn sampling<'e>(
     var: &impl Fn(&str) -> Option<&'e str>,
     v: &mut Validator,
 ) -> (f64, bool) {
-    let ratio = |value: f64, path: &str, v: &mut Validator| {
-        if (0.0..=1.0).contains(&value) {
-            value
-        } else {
-            v.error(
-                path,
-                format!("expected a number from 0 to 1, found {value}"),
-            );
-            1.0
-        }
-    };
+    let ratio = |n, path: &str, v: &mut Validator| v.number_or(path, Some(n), 1.0, (0.0, 1.0));
     if let Some(value) = raw.sample_ratio {
         return (ratio(value, &format!("{PATH}.sampleRatio"), v), true);
     }
