@@ -91,10 +91,12 @@ pub(super) fn settings(
         }
     }
     let (sample_ratio, parent_based) = sampling(raw, &var, v);
-    let queue_spans = raw.queue_spans.unwrap_or(DEFAULT_QUEUE_SPANS);
-    let queue_spans = v
-        .count(format!("{PATH}.queueSpans"), queue_spans, 1_000_000)
-        .unwrap_or(DEFAULT_QUEUE_SPANS) as usize;
+    let queue_spans = v.count_or(
+        format!("{PATH}.queueSpans"),
+        raw.queue_spans,
+        DEFAULT_QUEUE_SPANS,
+        1_000_000,
+    ) as usize;
     let service_name = match raw.service_name.as_deref().map(str::trim) {
         Some("") => {
             v.error(format!("{PATH}.serviceName"), "must not be empty");
