@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -27,21 +28,24 @@ pub fn digest(key: &[u8]) -> KeyDigest {
     Sha256::digest(key).into()
 }
 
-/// One client.
+/// One client; shown with its key as a marker, whether or not it is set.
+#[derive(Serialize)]
 pub struct Client {
     /// Its name under `gateway.clients` (or [`TOKEN_CLIENT`],
     /// [`ANONYMOUS`]): what the ledger and the status page call it.
+    #[serde(skip)]
     pub name: Arc<str>,
     /// `None` when its key's variable is unset (`config show`, `models`):
     /// no key matches it.
+    #[serde(rename = "key", serialize_with = "super::secret::masked")]
     pub(super) digest: Option<KeyDigest>,
     /// Reads every client's usage and status, not only its own.
     pub admin: bool,
     /// `None`: every model.
     pub models: Option<AllowedModels>,
+    pub limits: RateLimits,
     /// Its own budgets, on top of `gateway.budgets`.
     pub budgets: Budgets,
-    pub limits: RateLimits,
 }
 
 impl Client {
@@ -83,7 +87,8 @@ impl std::fmt::Debug for Client {
 }
 
 /// `gateway.clients.<name>.limits`; `None` for no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RateLimits {
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u64>,
@@ -91,11 +96,13 @@ pub struct RateLimits {
 }
 
 /// `gateway.clients.<name>.models`: the refs and aliases a client may ask
-/// for, and the targets its chains may reach.
-#[derive(Debug)]
+/// for, and the targets its chains may reach; shown as written.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
 pub struct AllowedModels {
     /// As written, for the refusal that lists them.
     pub written: Vec<String>,
+    #[serde(skip)]
     pub(super) refs: BTreeSet<ModelRef>,
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Serialize, Serializer};
 
 use super::ModelRef;
 
@@ -12,7 +13,8 @@ use super::ModelRef;
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
 /// `ledger.*`: where usage is recorded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LedgerSettings {
     /// `ledger.enabled` (default true).
     pub enabled: bool,
@@ -64,6 +66,18 @@ impl StoreUrl {
     }
 }
 
+/// As `config show` shows it: the URL with its password as `****`.
+impl Serialize for StoreUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StoreUrl::Postgres { shown, .. } => s.serialize_str(shown),
+            StoreUrl::Unresolved { var } => {
+                s.collect_str(&format_args!("missing: {var} is not set"))
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for StoreUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "StoreUrl({})", self.shown())
@@ -85,6 +99,13 @@ pub enum Period {
     Day,
     Week,
     Month,
+}
+
+/// Shown by its [label](Period::label).
+impl Serialize for Period {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
 }
 
 impl Period {
@@ -125,6 +146,13 @@ pub enum Scope {
     Model(ModelRef),
 }
 
+/// Shown as [described](Scope::describe).
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.describe())
+    }
+}
+
 impl Scope {
     pub fn covers(&self, model_ref: &ModelRef) -> bool {
         self.covers_ref(model_ref.as_str())
@@ -163,12 +191,13 @@ impl Scope {
 
 /// One limit: at most `usd` per `period` for `scope`, of one client's
 /// calls or of everyone's.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Budget {
     pub scope: Scope,
     pub period: Period,
     pub usd: f64,
     /// `None` for `gateway.budgets`, else the client whose budget it is.
+    #[serde(skip)]
     pub client: Option<Arc<str>>,
 }
 
@@ -193,10 +222,12 @@ pub enum Unpriced {
     Allow,
 }
 
-/// `gateway.budgets`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `gateway.budgets`; shown as its limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
 pub struct Budgets {
     pub limits: Vec<Budget>,
+    #[serde(skip)]
     pub unpriced: Unpriced,
 }
 

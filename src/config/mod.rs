@@ -3,14 +3,16 @@
 //! the gateway serves from.
 //!
 //! Invariants: every error names the JSON path it is about, all errors are
-//! reported together, and secrets live only in [`SecretString`]s, so no
-//! `Debug` or `Display` of a config can print one.
+//! reported together, and secrets live only in [`Secret`]s (or
+//! `SecretString`s), so no `Debug`, `Display` or `config show` of a config
+//! can print one.
 
 pub mod clients;
 mod env;
 mod keys;
 pub mod ledger;
 mod raw;
+mod secret;
 mod show;
 pub mod suggest;
 mod syntax;
@@ -24,10 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use secrecy::SecretString;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use env::{EnvFileError, Environment, parse_env_file, substitute};
+pub use secret::Secret;
 pub use validate::{PLACEHOLDER, placeholder as placeholder_key};
 
 use crate::capabilities::{Api, Capabilities, Dialect, DialectSource, ThinkingLevel};
@@ -95,10 +98,15 @@ pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, Ambiguou
 /// Where clawgate looks for `config.json` and `config.json5`:
 /// `$XDG_CONFIG_HOME/clawgate`, else `~/.config/clawgate`.
 pub fn config_dir(env: &Environment) -> Option<PathBuf> {
-    env.get("XDG_CONFIG_HOME")
+    xdg_dir(env, "XDG_CONFIG_HOME", ".config")
+}
+
+/// `$<var>/clawgate`, else `~/<in_home>/clawgate`.
+fn xdg_dir(env: &Environment, var: &str, in_home: &str) -> Option<PathBuf> {
+    env.get(var)
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
+        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(in_home)))
         .map(|dir| dir.join("clawgate"))
 }
 
@@ -145,11 +153,7 @@ pub struct AmbiguousConfig {
 /// docs and the Nix modules' example put the service's environment file,
 /// so the CLI reads the keys the service has.
 pub fn default_env_file(env: &Environment) -> Option<PathBuf> {
-    env.get("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|home| Path::new(home).join(".config")))
-        .map(|dir| dir.join("clawgate").join("secrets.env"))
+    config_dir(env).map(|dir| dir.join("secrets.env"))
 }
 
 /// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
@@ -157,14 +161,7 @@ pub fn state_dir(env: &Environment) -> Option<PathBuf> {
     if let Some(dir) = env.get("CLAWGATE_STATE_DIR").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    env.get("XDG_STATE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .map(|home| Path::new(home).join(".local/state"))
-        })
-        .map(|dir| dir.join("clawgate"))
+    xdg_dir(env, "XDG_STATE_HOME", ".local/state")
 }
 
 /// Whether validation requires the referenced environment variables to be
@@ -376,7 +373,7 @@ pub struct Config {
 pub struct GatewaySettings {
     pub port: u16,
     pub bind: IpAddr,
-    pub auth_token: Option<SecretString>,
+    pub auth_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
@@ -421,11 +418,13 @@ impl Default for ReasoningCacheLimits {
 }
 
 /// The session store's bounds (`gateway.sessions`; see `crate::session`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionLimits {
     /// The most sessions kept; the least recently seen goes first.
     pub max_sessions: usize,
     /// A session unseen this long is forgotten.
+    #[serde(rename = "idleSeconds", serialize_with = "show::whole_seconds")]
     pub idle: Duration,
 }
 
@@ -443,7 +442,8 @@ impl Default for SessionLimits {
 pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Bounds on what is read from a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Limits {
     /// The most of a non-streamed answer that is read; a larger one fails
     /// its attempt.
@@ -468,60 +468,83 @@ pub struct ClientLimits {
 }
 
 /// Limits on one upstream attempt.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Timeouts {
     /// To establish the connection.
+    #[serde(rename = "connectSeconds", serialize_with = "show::seconds")]
     pub connect: Duration,
     /// Until the response headers and, when streaming, the first event.
     /// Until then a failure can still fall over to the next provider.
+    #[serde(rename = "firstByteSeconds", serialize_with = "show::seconds")]
     pub first_byte: Duration,
     /// The longest silence allowed while reading a response body.
+    #[serde(rename = "idleSeconds", serialize_with = "show::seconds")]
     pub idle: Duration,
     /// The most a request waits for its first event across every attempt,
     /// retry and backoff of its chain.
+    #[serde(rename = "chainSeconds", serialize_with = "show::seconds")]
     pub chain: Duration,
 }
 
 /// How a failing target is retried before the chain moves on.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Retries {
     /// Extra attempts on the same target after a transient failure.
     pub per_target: u32,
     /// The first backoff; each further retry doubles it, up to `backoff_max`.
+    #[serde(rename = "backoffBaseSeconds", serialize_with = "show::seconds")]
     pub backoff_base: Duration,
+    #[serde(rename = "backoffMaxSeconds", serialize_with = "show::seconds")]
     pub backoff_max: Duration,
     /// The longest `Retry-After` waited for; a provider asking for more is
     /// left for the next target.
+    #[serde(rename = "maxRetryAfterSeconds", serialize_with = "show::seconds")]
     pub max_retry_after: Duration,
 }
 
-#[derive(Debug)]
+/// A provider; `config show` shows what it was configured with, in the
+/// file's order, and not what is derived (its URLs, quota and cap).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Provider {
+    #[serde(skip)]
     pub id: String,
+    #[serde(serialize_with = "show::url")]
     pub base_url: reqwest::Url,
     /// The protocol requests are sent in.
     pub api: Api,
     /// Where requests go: `baseUrl` + `/chat/completions`, or for
     /// `anthropic-messages` `baseUrl` + `/v1/messages`.
+    #[serde(skip)]
     pub completions_url: reqwest::Url,
     /// `completions_url` as errors and logs show it
     /// ([`crate::ops::redact::Redactor::url`]).
+    #[serde(skip)]
     pub shown_url: String,
+    pub dialect: Dialect,
+    pub dialect_source: DialectSource,
     pub api_key: ApiKey,
     /// The variable `apiKey` names (`${VAR}`), whether or not it is set:
     /// what an error about a refused key tells the user to fix.
+    #[serde(skip)]
     pub key_var: Option<String>,
-    pub dialect: Dialect,
-    pub dialect_source: DialectSource,
+    /// How long it keeps a prompt's cache after its last use
+    /// (`cacheLifetimeSeconds`): a session idle longer finds it gone.
+    #[serde(
+        rename = "cacheLifetimeSeconds",
+        serialize_with = "show::whole_seconds"
+    )]
+    pub cache_lifetime: Duration,
+    #[serde(serialize_with = "show::each")]
     pub models: Vec<Arc<Model>>,
     /// Where the account's quota or balance is read, if it is.
+    #[serde(skip)]
     pub quota: Option<QuotaSettings>,
     /// How many requests it is sent at once, and how long one waits for
     /// a place (`maxConcurrent`; see `crate::chain::concurrency`).
+    #[serde(skip)]
     pub max_concurrent: Option<MaxConcurrent>,
-    /// How long it keeps a prompt's cache after its last use
-    /// (`cacheLifetimeSeconds`): a session idle longer finds it gone.
-    pub cache_lifetime: Duration,
 }
 
 /// A provider's cap on requests at once (`models.providers.<id>.maxConcurrent`).
@@ -587,10 +610,11 @@ impl Config {
     }
 }
 
-/// A provider's key as far as the config could resolve it.
+/// A provider's key as far as the config could resolve it; serialised as
+/// [`ApiKey::describe`] says it.
 #[derive(Debug)]
 pub enum ApiKey {
-    Set(SecretString),
+    Set(Secret),
     /// The config names a variable that is not set.
     Missing {
         var: String,
@@ -599,7 +623,8 @@ pub enum ApiKey {
     None,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Model {
     pub id: String,
     pub name: String,
@@ -613,10 +638,12 @@ pub struct Model {
     pub context_window: Option<u64>,
     pub max_tokens: Option<u64>,
     /// Dialect defaults, then provider headers, then model headers.
+    #[serde(serialize_with = "show::headers")]
     pub headers: HeaderMap,
     pub capabilities: Capabilities,
     /// The catalog says its provider no longer serves it, and names the
     /// model that replaces it.
+    #[serde(skip)]
     pub retired: Option<crate::catalog::Retired>,
 }
 
@@ -631,7 +658,7 @@ pub struct Cost {
 }
 
 /// `provider/model-id`; the model id may itself contain `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ModelRef(String);
 
 impl ModelRef {
@@ -972,5 +999,11 @@ impl ApiKey {
             ApiKey::Missing { var } => format!("missing: ${{{var}}} is not set"),
             ApiKey::None => "none".to_string(),
         }
+    }
+}
+
+impl Serialize for ApiKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.describe())
     }
 }

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
@@ -65,6 +66,18 @@ pub struct RawQuota {
 pub enum Toggle<T> {
     On(bool),
     Set(T),
+}
+
+impl<T: Default> Toggle<T> {
+    /// The settings `toggle` writes: none when off; when on or left out,
+    /// the default (every setting left out).
+    pub fn settings(toggle: Option<Self>) -> Option<T> {
+        match toggle {
+            None | Some(Toggle::On(true)) => Some(T::default()),
+            Some(Toggle::On(false)) => None,
+            Some(Toggle::Set(settings)) => Some(settings),
+        }
+    }
 }
 
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Toggle<T> {
@@ -224,9 +237,148 @@ pub struct RawProvider {
     pub headers: BTreeMap<String, String>,
     pub models: Vec<RawModel>,
     pub quota: Option<Toggle<RawQuota>>,
-    /// A number of requests, `false`, or `{requests, waitSeconds}`.
-    pub max_concurrent: Option<Value>,
-    pub cache_lifetime_seconds: Option<Value>,
+    pub max_concurrent: Option<RawMaxConcurrent>,
+    pub cache_lifetime_seconds: Option<CacheLifetime>,
+}
+
+/// `maxConcurrent`: a number of requests, `false` (no cap, even Kimi
+/// Coding's), or `{requests, waitSeconds}`, each left out for its default.
+#[derive(Debug)]
+pub enum RawMaxConcurrent {
+    Off,
+    Requests(Requests),
+    Queue {
+        requests: Option<Requests>,
+        wait: Option<Wait>,
+    },
+}
+
+impl<'de> Deserialize<'de> for RawMaxConcurrent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = RawMaxConcurrent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of requests, false or {requests, waitSeconds}")
+            }
+            fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+                match on {
+                    false => Ok(RawMaxConcurrent::Off),
+                    true => Requests::of(Value::Bool(on)).map(RawMaxConcurrent::Requests),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Requests::of(n.into()).map(RawMaxConcurrent::Requests)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Requests::of(n.into()).map(RawMaxConcurrent::Requests)
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                Requests::of(n.into()).map(RawMaxConcurrent::Requests)
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Requests::of(text.into()).map(RawMaxConcurrent::Requests)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut requests, mut wait) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "requests" => requests = Some(map.next_value()?),
+                        "waitSeconds" => wait = Some(map.next_value()?),
+                        // Read as a value, so that the error is at its path.
+                        _ => map.next_value::<UnknownKey>().map(|_| ())?,
+                    }
+                }
+                Ok(RawMaxConcurrent::Queue { requests, wait })
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
+}
+
+/// A value `check` takes, else serde's error saying what was `expected`
+/// and quoting what was found.
+fn checked<T, E: de::Error>(
+    value: Value,
+    expected: fmt::Arguments<'_>,
+    check: impl FnOnce(&Value) -> Option<T>,
+) -> Result<T, E> {
+    check(&value).ok_or_else(|| E::custom(format!("{expected}, found {value}")))
+}
+
+/// More requests at once than any account allows: a typo.
+const MOST_REQUESTS: u64 = 10_000;
+
+/// A cap's number of requests: a whole number from 1 to [`MOST_REQUESTS`].
+#[derive(Debug, Clone, Copy)]
+pub struct Requests(pub u32);
+
+impl Requests {
+    fn of<E: de::Error>(value: Value) -> Result<Self, E> {
+        let expected = format_args!(
+            "expected a whole number of requests from 1 to {MOST_REQUESTS} (false: no cap)"
+        );
+        checked(value, expected, |value| {
+            let n = value.as_u64().filter(|n| (1..=MOST_REQUESTS).contains(n))?;
+            Some(Self(u32::try_from(n).ok()?))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Requests {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::of(Value::deserialize(deserializer)?)
+    }
+}
+
+/// A wait longer than this is no longer a short queue.
+const LONGEST_WAIT_SECONDS: f64 = 60.0;
+
+/// How long a request waits for a place: seconds from 0 to a minute.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait(pub Duration);
+
+impl<'de> Deserialize<'de> for Wait {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let expected = format_args!("expected seconds from 0 to {LONGEST_WAIT_SECONDS}");
+        checked(Value::deserialize(deserializer)?, expected, |value| {
+            let seconds = value.as_f64()?;
+            (0.0..=LONGEST_WAIT_SECONDS)
+                .contains(&seconds)
+                .then(|| Self(Duration::from_secs_f64(seconds)))
+        })
+    }
+}
+
+/// The longest cache lifetime taken: a day (no provider keeps one longer).
+const LONGEST_CACHE_LIFETIME_SECONDS: u64 = 86_400;
+
+/// `cacheLifetimeSeconds`: how long the provider keeps a prompt's cache,
+/// a whole number of seconds from 0 (it keeps none) to a day.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLifetime(pub Duration);
+
+impl<'de> Deserialize<'de> for CacheLifetime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let expected = format_args!(
+            "expected a whole number of seconds from 0 to {LONGEST_CACHE_LIFETIME_SECONDS}"
+        );
+        checked(Value::deserialize(deserializer)?, expected, |value| {
+            let seconds = value.as_u64()?;
+            (seconds <= LONGEST_CACHE_LIFETIME_SECONDS).then(|| Self(Duration::from_secs(seconds)))
+        })
+    }
+}
+
+/// A key read nowhere: always an error, at its own path.
+struct UnknownKey;
+
+impl<'de> Deserialize<'de> for UnknownKey {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom(
+            "unknown key; expected requests or waitSeconds",
+        ))
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -1,13 +1,25 @@
-//! The resolved config as `clawgate config show` prints it: every secret
-//! replaced by a marker saying whether it is set.
+//! The resolved config as `clawgate config show` prints it, serialised
+//! from the runtime types (their `Serialize`, and thin views where the
+//! file groups settings otherwise: `gateway`, its telemetry, the chain).
+//!
+//! A secret is a [`Secret`], whose only serialisation is [`REDACTED`]; a
+//! key in any other secret type (`SecretString`) does not serialise at
+//! all, so a new secret cannot be shown by accident: a derive over it
+//! does not compile until it is masked. Whatever came from `${VAR}` is
+//! scrubbed from the whole besides, wherever it ended up (a header not
+//! named like a credential, a `baseUrl` query).
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::{Map, Value};
+use secrecy::SecretString;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
-use super::ledger::StoreUrl;
-use super::{Config, ModelRef};
+use super::clients::TOKEN_CLIENT;
+use super::{Config, GatewaySettings, ModelRef, Secret};
 use crate::ops::redact::{REDACTED, Redactor, is_sensitive_header};
 
 impl Config {
@@ -15,153 +27,212 @@ impl Config {
     /// saying whether it is set. For `clawgate config show`.
     pub fn redacted(&self) -> Value {
         let mut shown = self.shown();
-        // Whatever came from `${VAR}` is a secret wherever it ended up: a
-        // header not named like a credential, a `baseUrl` query.
         scrub_strings(&mut shown, &self.redactor);
         shown
     }
 
+    /// The config as serialised, before the `${VAR}` values are scrubbed.
     fn shown(&self) -> Value {
-        let headers = |headers: &HeaderMap| -> Value {
-            headers
-                .iter()
-                .map(|(name, value)| {
-                    let shown = if is_sensitive_header(name.as_str()) || value.is_sensitive() {
-                        REDACTED.to_string()
-                    } else {
-                        value.to_str().unwrap_or("<binary>").to_string()
-                    };
-                    (name.to_string(), Value::String(shown))
-                })
-                .collect::<Map<_, _>>()
-                .into()
-        };
-        let providers: Map<String, Value> = self
-            .providers
-            .values()
-            .map(|p| {
-                let models: Vec<Value> = p
-                    .models
-                    .iter()
-                    .map(|m| {
-                        serde_json::json!({
-                            "id": m.id,
-                            "name": m.name,
-                            "reasoning": m.reasoning,
-                            "input": m.input,
-                            "cost": m.cost,
-                            "contextWindow": m.context_window,
-                            "maxTokens": m.max_tokens,
-                            "headers": headers(&m.headers),
-                            "capabilities": m.capabilities,
-                        })
-                    })
-                    .collect();
-                let value = serde_json::json!({
-                    "baseUrl": self.redactor.url(&p.base_url),
-                    "api": p.api,
-                    "dialect": p.dialect,
-                    "dialectSource": p.dialect_source,
-                    "apiKey": p.api_key.describe(),
-                    "cacheLifetimeSeconds": p.cache_lifetime.as_secs(),
-                    "models": models,
-                });
-                (p.id.clone(), value)
-            })
-            .collect();
-        let g = &self.gateway;
+        let providers: Vec<(&String, &super::Provider)> =
+            self.providers.iter().map(|(id, p)| (id, &**p)).collect();
         let places = self.routing.places();
-        // A place as written: a ref, or a pool's list.
-        let place = |refs: &[ModelRef]| match refs {
-            [one] => Value::String(one.to_string()),
-            pool => pool.iter().map(|r| Value::String(r.to_string())).collect(),
-        };
         serde_json::json!({
-            "gateway": {
-                "port": g.port,
-                "bind": g.bind.to_string(),
-                "auth": {"token": g.auth_token.as_ref().map(|_| REDACTED), "openMetrics": g.open_metrics},
-                "clients": g.clients.iter()
-                    .filter(|c| &*c.name != super::clients::TOKEN_CLIENT)
-                    .map(|c| (c.name.to_string(), serde_json::json!({
-                        "key": REDACTED,
-                        "admin": c.admin,
-                        "models": c.models.as_ref().map(|m| &m.written),
-                        "limits": {
-                            "requestsPerMinute": c.limits.requests_per_minute,
-                            "tokensPerMinute": c.limits.tokens_per_minute,
-                            "concurrentRequests": c.limits.concurrent_requests,
-                        },
-                        "budgets": c.budgets.limits.iter()
-                            .map(|b| serde_json::json!({"scope": b.scope.describe(), "period": b.period.label(), "usd": b.usd}))
-                            .collect::<Vec<_>>(),
-                    })))
-                    .collect::<Map<_, _>>(),
-                "allowedHosts": g.allowed_hosts,
-                "allowedOrigins": g.allowed_origins,
-                "limits": {
-                    "maxConnections": g.client.max_connections,
-                    "maxConcurrentRequests": g.client.max_concurrent_requests,
-                    "maxResponseBytes": g.limits.max_response_bytes,
-                    "maxEventBytes": g.limits.max_event_bytes,
-                },
-                "maxBodyBytes": g.max_body_bytes,
-                "sessions": g.sessions.map(|s| serde_json::json!({
-                    "maxSessions": s.max_sessions,
-                    "idleSeconds": s.idle.as_secs(),
-                })),
-                "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
-                "retries": {
-                    "perTarget": g.retries.per_target,
-                    "backoffBaseSeconds": g.retries.backoff_base.as_secs_f64(),
-                    "backoffMaxSeconds": g.retries.backoff_max.as_secs_f64(),
-                    "maxRetryAfterSeconds": g.retries.max_retry_after.as_secs_f64(),
-                },
-                "timeouts": {
-                    "connectSeconds": g.timeouts.connect.as_secs_f64(),
-                    "firstByteSeconds": g.timeouts.first_byte.as_secs_f64(),
-                    "idleSeconds": g.timeouts.idle.as_secs_f64(),
-                    "chainSeconds": g.timeouts.chain.as_secs_f64(),
-                    "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
-                    "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
-                },
-                "telemetry": g.telemetry.as_ref().map(|t| serde_json::json!({
-                    "tracesUrl": self.redactor.url(&t.traces_url),
-                    "serviceName": t.service_name,
-                    "sampleRatio": t.sample_ratio,
-                    "parentBased": t.parent_based,
-                    "queueSpans": t.queue_spans,
-                    "captureContent": t.capture_content,
-                    "metricsUrl": t.metrics_url.as_ref().map(|url| self.redactor.url(url)),
-                    "metricsIntervalSeconds": t.metrics_interval.as_secs_f64(),
-                    "headers": t.headers.iter()
-                        .map(|(name, _)| (name.clone(), Value::String(REDACTED.into())))
-                        .collect::<Map<_, _>>(),
-                })),
-            },
-            "models": {"providers": providers},
-            "ledger": {
-                "enabled": self.ledger.enabled,
-                "path": self.ledger.path.as_ref().map(|path| path.display().to_string()),
-                "retentionDays": self.ledger.retention_days,
-                // The URL with its password as `****`.
-                "store": self.ledger.store.as_ref().map(|store| match store {
-                    StoreUrl::Postgres { shown, .. } => shown.clone(),
-                    StoreUrl::Unresolved { var } => format!("missing: {var} is not set"),
-                }),
-            },
+            "gateway": Gateway::of(&self.gateway),
+            "models": {"providers": Map(providers)},
+            "ledger": &self.ledger,
             "agents": {"defaults": {
-                "model": {
-                    "primary": place(places[0]),
-                    "fallbacks": places[1..].iter().map(|refs| place(refs)).collect::<Vec<_>>(),
-                },
-                "aliases": self.routing.aliases.iter()
-                    .map(|(alias, target)| (alias.clone(), Value::String(target.to_string())))
-                    .collect::<Map<_, _>>(),
+                "model": {"primary": Place(places[0]), "fallbacks": places[1..].iter().map(|p| Place(p)).collect::<Vec<_>>()},
+                "aliases": &self.routing.aliases,
                 "thinkingDefault": self.routing.thinking_default,
             }},
         })
     }
+}
+
+/// `gateway` as the file groups it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Gateway<'a> {
+    port: u16,
+    bind: std::net::IpAddr,
+    auth: Auth<'a>,
+    clients: Map<&'a str, &'a super::clients::Client>,
+    allowed_hosts: &'a [String],
+    allowed_origins: &'a [String],
+    limits: Limits<'a>,
+    max_body_bytes: usize,
+    sessions: Option<super::SessionLimits>,
+    #[serde(serialize_with = "seconds")]
+    shutdown_grace_seconds: Duration,
+    retries: &'a super::Retries,
+    timeouts: Timeouts<'a>,
+    telemetry: Option<Telemetry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Auth<'a> {
+    token: Option<&'a Secret>,
+    open_metrics: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Limits<'a> {
+    max_connections: usize,
+    max_concurrent_requests: usize,
+    #[serde(flatten)]
+    upstream: &'a super::Limits,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Timeouts<'a> {
+    #[serde(flatten)]
+    upstream: &'a super::Timeouts,
+    #[serde(serialize_with = "seconds")]
+    client_header_seconds: Duration,
+    #[serde(serialize_with = "seconds")]
+    client_body_seconds: Duration,
+}
+
+impl<'a> Gateway<'a> {
+    fn of(g: &'a GatewaySettings) -> Self {
+        Gateway {
+            port: g.port,
+            bind: g.bind,
+            auth: Auth {
+                token: g.auth_token.as_ref(),
+                open_metrics: g.open_metrics,
+            },
+            // The token's holder is `auth.token`.
+            clients: Map(g
+                .clients
+                .iter()
+                .filter(|c| &*c.name != TOKEN_CLIENT)
+                .map(|c| (&*c.name, &**c))
+                .collect()),
+            allowed_hosts: &g.allowed_hosts,
+            allowed_origins: &g.allowed_origins,
+            limits: Limits {
+                max_connections: g.client.max_connections,
+                max_concurrent_requests: g.client.max_concurrent_requests,
+                upstream: &g.limits,
+            },
+            max_body_bytes: g.max_body_bytes,
+            sessions: g.sessions,
+            shutdown_grace_seconds: g.shutdown_grace,
+            retries: &g.retries,
+            timeouts: Timeouts {
+                upstream: &g.timeouts,
+                client_header_seconds: g.client.header_timeout,
+                client_body_seconds: g.client.body_timeout,
+            },
+            telemetry: g.telemetry.as_ref().map(Telemetry::of),
+        }
+    }
+}
+
+/// `gateway.telemetry` with the `OTEL_*` variables, as resolved; the
+/// export headers by name.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Telemetry<'a> {
+    #[serde(serialize_with = "url")]
+    traces_url: &'a reqwest::Url,
+    service_name: &'a str,
+    sample_ratio: f64,
+    parent_based: bool,
+    queue_spans: usize,
+    capture_content: bool,
+    #[serde(serialize_with = "optional_url")]
+    metrics_url: Option<&'a reqwest::Url>,
+    #[serde(serialize_with = "seconds")]
+    metrics_interval_seconds: Duration,
+    #[serde(serialize_with = "names_masked")]
+    headers: &'a [(String, SecretString)],
+}
+
+impl<'a> Telemetry<'a> {
+    fn of(t: &'a crate::ops::telemetry::Settings) -> Self {
+        Telemetry {
+            traces_url: &t.traces_url,
+            service_name: &t.service_name,
+            sample_ratio: t.sample_ratio,
+            parent_based: t.parent_based,
+            queue_spans: t.queue_spans,
+            capture_content: t.capture_content,
+            metrics_url: t.metrics_url.as_ref(),
+            metrics_interval_seconds: t.metrics_interval,
+            headers: &t.headers,
+        }
+    }
+}
+
+/// Pairs serialised as a map, in their order.
+struct Map<K, V>(Vec<(K, V)>);
+
+impl<K: Serialize, V: Serialize> Serialize for Map<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// A place of the chain as written: a ref, or a pool's list.
+struct Place<'a>(&'a [ModelRef]);
+
+impl Serialize for Place<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            [one] => one.serialize(s),
+            pool => pool.serialize(s),
+        }
+    }
+}
+
+/// Pairs by name, every value as [`REDACTED`] (the telemetry export's
+/// headers).
+fn names_masked<S: Serializer>(pairs: &&[(String, SecretString)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(name, _)| (name, REDACTED)))
+}
+
+/// A duration in seconds, fractions kept.
+pub(super) fn seconds<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(duration.as_secs_f64())
+}
+
+/// A duration in whole seconds.
+pub(super) fn whole_seconds<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(duration.as_secs())
+}
+
+/// A URL with its query, which may hold a key under any name, as `…`.
+pub(super) fn url<S: Serializer>(url: &reqwest::Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&Redactor::default().url(url))
+}
+
+fn optional_url<S: Serializer>(url: &Option<&reqwest::Url>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(shown) => self::url(shown, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Headers by name, a credential's value as [`REDACTED`].
+pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(headers.iter().map(|(name, value)| {
+        let shown = if is_sensitive_header(name.as_str()) || value.is_sensitive() {
+            REDACTED
+        } else {
+            value.to_str().unwrap_or("<binary>")
+        };
+        (name.as_str(), shown)
+    }))
+}
+
+/// Each of a list held in `Arc`s.
+pub(super) fn each<T: Serialize, S: Serializer>(items: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(|item| &**item))
 }
 
 fn scrub_strings(value: &mut Value, redactor: &Redactor) {
@@ -174,5 +245,50 @@ fn scrub_strings(value: &mut Value, redactor: &Redactor) {
         Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, redactor)),
         Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, redactor)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Environment, Secrets, load_str};
+
+    /// Every secret in its typed place is masked by its type: the config
+    /// as serialised holds none before anything is scrubbed.
+    #[test]
+    fn no_secret_is_serialised_even_before_scrubbing() {
+        let secrets = [
+            "tok3n-written-in-the-file",
+            "k3y-written-in-the-file",
+            "cl1ent-key-from-the-environment",
+            "hdr-written-in-the-file",
+            "m0del-hdr-written-in-the-file",
+            "0tlp-header-from-the-environment",
+            "pg-passw0rd-in-the-file",
+        ];
+        let text = format!(
+            r#"{{ gateway: {{ auth: {{ token: "{}" }}, clients: {{ ci: {{ key: "${{CI_KEY}}" }} }},
+                telemetry: {{ endpoint: "http://127.0.0.1:4318" }} }},
+              models: {{ providers: {{ p: {{ baseUrl: "http://127.0.0.1:9/v1", apiKey: "{}",
+                headers: {{ "x-api-key": "{}" }},
+                models: [{{ id: "m", headers: {{ authorization: "{}" }} }}] }} }} }},
+              agents: {{ defaults: {{ model: "p/m" }} }},
+              ledger: {{ store: "postgres://gw:{}@localhost/usage" }} }}"#,
+            secrets[0], secrets[1], secrets[3], secrets[4], secrets[6]
+        );
+        let env = Environment::from_pairs([
+            ("CI_KEY", secrets[2].to_string()),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("x-honeycomb-team={}", secrets[5]),
+            ),
+        ]);
+        let config = load_str(&text, &env, Secrets::Required).unwrap().config;
+        let shown = config.shown().to_string();
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(config.shown()["gateway"]["auth"]["token"], REDACTED);
+        assert_eq!(config.shown()["gateway"]["clients"]["ci"]["key"], REDACTED);
     }
 }

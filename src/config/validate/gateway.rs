@@ -3,11 +3,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use secrecy::SecretString;
-
-use super::super::raw::{RawGateway, RawLimits, RawRetries};
+use super::super::raw::{RawGateway, RawReasoningCache, RawRetries, RawSessions, Toggle};
 use super::super::{
-    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, Retries, Timeouts, is_loopback, parse_bind,
+    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, ReasoningCacheLimits, Retries, Secret,
+    SessionLimits, Timeouts, is_loopback, parse_bind,
 };
 use super::{MissingVar, Validator};
 
@@ -31,15 +30,30 @@ pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
 /// typo (or `1e-300`), not a setting: every wait would end at once.
 pub(super) const SECONDS_RANGE: &str = "a number of seconds from 0.001 to 86400";
 
-fn seconds(v: &mut Validator, path: &str, value: Option<f64>, default: f64) -> Duration {
+/// `gateway.<key>`, a number of seconds in [`SECONDS_RANGE`], or `default`.
+fn seconds(v: &mut Validator, key: &str, value: Option<f64>, default: f64) -> Duration {
     let value = value.unwrap_or(default);
     if value.is_finite() && (0.001..=86_400.0).contains(&value) {
         Duration::from_secs_f64(value)
     } else {
         // Debug, so `1e-300` reads as written rather than as 300 zeros.
-        v.error(path, format!("expected {SECONDS_RANGE}, found {value:?}"));
+        let message = format!("expected {SECONDS_RANGE}, found {value:?}");
+        v.error(format!("gateway.{key}"), message);
         Duration::from_secs_f64(default)
     }
+}
+
+/// `gateway.<key>`, a number of bytes from 1 KiB, or `default`.
+fn bytes(v: &mut Validator, key: &str, value: Option<u64>, default: u64) -> usize {
+    let value = value.unwrap_or(default);
+    if value < 1024 {
+        v.error(
+            format!("gateway.{key}"),
+            format!("must be at least 1024, found {value}"),
+        );
+    }
+    let value = if value < 1024 { default } else { value };
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 /// The ports OpenClaw's gateway and its companions listen on.
@@ -81,7 +95,7 @@ pub(super) fn gateway_settings(
             );
             None
         }
-        Some(token) => Some(SecretString::from(token)),
+        Some(token) => Some(Secret::from(token)),
         None => None,
     };
     if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients {
@@ -90,42 +104,30 @@ pub(super) fn gateway_settings(
             format!("{bind} is not a loopback address; set gateway.auth.token or gateway.clients to serve beyond this machine"),
         );
     }
-    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
-    if max_body_bytes < 1024 {
-        v.error(
-            "gateway.maxBodyBytes",
-            format!("must be at least 1024, found {max_body_bytes}"),
-        );
-    }
-    let count = |v: &mut Validator, path: &str, value: Option<u64>, default: u64| {
-        let value = value.unwrap_or(default);
-        v.count(path, value, 1_000_000).unwrap_or(default) as usize
+    let max_body_bytes = bytes(
+        v,
+        "maxBodyBytes",
+        raw.max_body_bytes,
+        DEFAULT_MAX_BODY_BYTES,
+    );
+    let (t, l) = (&raw.timeouts, &raw.limits);
+    let mut count = |key: &str, n, default| {
+        v.count_or(format!("gateway.limits.{key}"), n, default, 1_000_000) as usize
     };
     let client = ClientLimits {
-        header_timeout: seconds(
-            v,
-            "gateway.timeouts.clientHeaderSeconds",
-            raw.timeouts.client_header_seconds,
-            30.0,
-        ),
-        body_timeout: seconds(
-            v,
-            "gateway.timeouts.clientBodySeconds",
-            raw.timeouts.client_body_seconds,
-            60.0,
-        ),
-        max_connections: count(
-            v,
-            "gateway.limits.maxConnections",
-            raw.limits.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
-        ),
+        max_connections: count("maxConnections", l.max_connections, DEFAULT_MAX_CONNECTIONS),
         max_concurrent_requests: count(
-            v,
-            "gateway.limits.maxConcurrentRequests",
-            raw.limits.max_concurrent_requests,
+            "maxConcurrentRequests",
+            l.max_concurrent_requests,
             DEFAULT_MAX_CONCURRENT_REQUESTS,
         ),
+        header_timeout: seconds(
+            v,
+            "timeouts.clientHeaderSeconds",
+            t.client_header_seconds,
+            30.0,
+        ),
+        body_timeout: seconds(v, "timeouts.clientBodySeconds", t.client_body_seconds, 60.0),
     };
     // Compared with the Host header's name: no port; IPv6 in brackets.
     let mut allowed_hosts = Vec::new();
@@ -158,28 +160,23 @@ pub(super) fn gateway_settings(
         }
     }
     let timeouts = Timeouts {
-        connect: seconds(
-            v,
-            "gateway.timeouts.connectSeconds",
-            raw.timeouts.connect_seconds,
-            10.0,
-        ),
+        connect: seconds(v, "timeouts.connectSeconds", t.connect_seconds, 10.0),
         first_byte: seconds(
             v,
-            "gateway.timeouts.firstByteSeconds",
-            raw.timeouts.first_byte_seconds,
+            "timeouts.firstByteSeconds",
+            t.first_byte_seconds,
             DEFAULT_FIRST_BYTE_SECONDS,
         ),
         idle: seconds(
             v,
-            "gateway.timeouts.idleSeconds",
-            raw.timeouts.idle_seconds,
+            "timeouts.idleSeconds",
+            t.idle_seconds,
             DEFAULT_IDLE_SECONDS,
         ),
         chain: seconds(
             v,
-            "gateway.timeouts.chainSeconds",
-            raw.timeouts.chain_seconds,
+            "timeouts.chainSeconds",
+            t.chain_seconds,
             DEFAULT_CHAIN_SECONDS,
         ),
     };
@@ -204,26 +201,84 @@ pub(super) fn gateway_settings(
         port: raw.port.unwrap_or(DEFAULT_PORT),
         bind,
         auth_token,
-        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
-        shutdown_grace: seconds(
-            v,
-            "gateway.shutdownGraceSeconds",
-            raw.shutdown_grace_seconds,
-            30.0,
-        ),
+        max_body_bytes,
+        shutdown_grace: seconds(v, "shutdownGraceSeconds", raw.shutdown_grace_seconds, 30.0),
         timeouts,
         retries: retries(&raw.retries, v),
         open_metrics: raw.auth.open_metrics.unwrap_or(false),
         allowed_hosts,
         allowed_origins,
         client,
-        limits: limits(&raw.limits, v),
-        reasoning_cache: super::reasoning_cache::limits(raw.reasoning_cache.as_ref(), v),
-        sessions: super::sessions::limits(raw.sessions.as_ref(), v),
+        limits: Limits {
+            max_response_bytes: bytes(
+                v,
+                "limits.maxResponseBytes",
+                l.max_response_bytes,
+                DEFAULT_MAX_RESPONSE_BYTES,
+            ),
+            max_event_bytes: bytes(
+                v,
+                "limits.maxEventBytes",
+                l.max_event_bytes,
+                DEFAULT_MAX_EVENT_BYTES,
+            ),
+        },
+        reasoning_cache: reasoning_cache(Toggle::settings(raw.reasoning_cache), v),
+        sessions: sessions(Toggle::settings(raw.sessions), v),
         telemetry,
         // Read once the models are (`validate/clients.rs`).
         clients: Default::default(),
     }
+}
+
+/// `gateway.reasoningCache`: `true` (the default bounds), `false` (off),
+/// or the bounds `{maxEntries, maxBytes, maxAgeSeconds}`.
+fn reasoning_cache(
+    raw: Option<RawReasoningCache>,
+    v: &mut Validator,
+) -> Option<ReasoningCacheLimits> {
+    let (raw, default) = (raw?, ReasoningCacheLimits::default());
+    let mut count = |key: &str, n, default, max| {
+        v.count_or(format!("gateway.reasoningCache.{key}"), n, default, max)
+    };
+    Some(ReasoningCacheLimits {
+        max_entries: count(
+            "maxEntries",
+            raw.max_entries,
+            default.max_entries as u64,
+            10_000_000,
+        ) as usize,
+        max_bytes: count("maxBytes", raw.max_bytes, default.max_bytes as u64, 1 << 40) as usize,
+        max_age: Duration::from_secs(count(
+            "maxAgeSeconds",
+            raw.max_age_seconds,
+            default.max_age.as_secs(),
+            30 * 86_400,
+        )),
+    })
+}
+
+/// `gateway.sessions`: `true` (the default bounds), `false` (off: no
+/// session is found, nothing compared), or the bounds
+/// `{maxSessions, idleSeconds}`.
+fn sessions(raw: Option<RawSessions>, v: &mut Validator) -> Option<SessionLimits> {
+    let (raw, default) = (raw?, SessionLimits::default());
+    let mut count =
+        |key: &str, n, default, max| v.count_or(format!("gateway.sessions.{key}"), n, default, max);
+    Some(SessionLimits {
+        max_sessions: count(
+            "maxSessions",
+            raw.max_sessions,
+            default.max_sessions as u64,
+            1_000_000,
+        ) as usize,
+        idle: Duration::from_secs(count(
+            "idleSeconds",
+            raw.idle_seconds,
+            default.idle.as_secs(),
+            7 * 86_400,
+        )),
+    })
 }
 
 /// How long OpenClaw waits for a model's first event, and between events.
@@ -235,29 +290,6 @@ const OPENCLAW_PATIENCE: Duration = Duration::from_secs(120);
 /// room for large tool-call arguments or images sent in one chunk.
 const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 const DEFAULT_MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
-
-fn limits(raw: &RawLimits, v: &mut Validator) -> Limits {
-    let mut bytes = |path: &str, value: Option<u64>, default: u64| {
-        let value = value.unwrap_or(default);
-        if value < 1024 {
-            v.error(path, format!("must be at least 1024, found {value}"));
-            return usize::try_from(default).unwrap_or(usize::MAX);
-        }
-        usize::try_from(value).unwrap_or(usize::MAX)
-    };
-    Limits {
-        max_response_bytes: bytes(
-            "gateway.limits.maxResponseBytes",
-            raw.max_response_bytes,
-            DEFAULT_MAX_RESPONSE_BYTES,
-        ),
-        max_event_bytes: bytes(
-            "gateway.limits.maxEventBytes",
-            raw.max_event_bytes,
-            DEFAULT_MAX_EVENT_BYTES,
-        ),
-    }
-}
 
 /// `gateway.retries`: how often and how patiently one target is retried.
 fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
@@ -274,16 +306,11 @@ fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
     };
     let backoff_base = seconds(
         v,
-        "gateway.retries.backoffBaseSeconds",
+        "retries.backoffBaseSeconds",
         raw.backoff_base_seconds,
         0.25,
     );
-    let backoff_max = seconds(
-        v,
-        "gateway.retries.backoffMaxSeconds",
-        raw.backoff_max_seconds,
-        2.0,
-    );
+    let backoff_max = seconds(v, "retries.backoffMaxSeconds", raw.backoff_max_seconds, 2.0);
     if backoff_max < backoff_base {
         v.error(
             "gateway.retries.backoffMaxSeconds",
@@ -299,7 +326,7 @@ fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
         backoff_max: backoff_max.max(backoff_base),
         max_retry_after: seconds(
             v,
-            "gateway.retries.maxRetryAfterSeconds",
+            "retries.maxRetryAfterSeconds",
             raw.max_retry_after_seconds,
             10.0,
         ),
@@ -308,7 +335,95 @@ fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Environment, Secrets, load_str};
+    use std::time::Duration;
+
+    use crate::config::{
+        Environment, GatewaySettings, ReasoningCacheLimits, Secrets, SessionLimits, load_str,
+    };
+
+    /// The gateway's settings read from `{gateway: <gateway>}`, or the
+    /// config's errors.
+    fn gateway(gateway: &str) -> Result<GatewaySettings, String> {
+        load_str(
+            &format!("{{ gateway: {gateway} }}"),
+            &Environment::from_pairs::<&str, &str>([]),
+            Secrets::Offline,
+        )
+        .map(|loaded| loaded.config.gateway)
+        .map_err(|errors| errors.to_string())
+    }
+
+    #[test]
+    fn the_reasoning_cache_is_on_by_default_off_with_false_bounds_configurable() {
+        let cache =
+            |raw: &str| gateway(&format!("{{ reasoningCache: {raw} }}")).map(|g| g.reasoning_cache);
+        assert_eq!(
+            gateway("{}").map(|g| g.reasoning_cache),
+            Ok(Some(ReasoningCacheLimits::default()))
+        );
+        assert_eq!(cache("true"), Ok(Some(ReasoningCacheLimits::default())));
+        assert_eq!(cache("false"), Ok(None));
+        assert_eq!(
+            cache("{maxEntries: 5, maxAgeSeconds: 60}"),
+            Ok(Some(ReasoningCacheLimits {
+                max_entries: 5,
+                max_age: Duration::from_secs(60),
+                ..ReasoningCacheLimits::default()
+            }))
+        );
+        // Unknown keys are the key check's (`keys.rs`).
+        for (raw, expected) in [
+            (
+                "'off'",
+                "gateway.reasoningCache: invalid type: string, expected true, false or {maxEntries, maxBytes, maxAgeSeconds}",
+            ),
+            (
+                "{maxEntries: 0}",
+                "gateway.reasoningCache.maxEntries: expected a whole number from 1",
+            ),
+            ("{maxBytes: -1}", "gateway.reasoningCache.maxBytes"),
+            (
+                "{maxAgeSeconds: 1.5}",
+                "gateway.reasoningCache.maxAgeSeconds",
+            ),
+        ] {
+            let got = cache(raw).unwrap_err();
+            assert!(got.starts_with(expected), "{raw}: {got}");
+        }
+    }
+
+    #[test]
+    fn sessions_are_on_by_default_off_with_false_bounds_configurable_bad_values_named() {
+        let sessions = |raw: &str| gateway(&format!("{{ sessions: {raw} }}")).map(|g| g.sessions);
+        assert_eq!(
+            gateway("{}").map(|g| g.sessions),
+            Ok(Some(SessionLimits::default()))
+        );
+        assert_eq!(sessions("false"), Ok(None));
+        assert_eq!(
+            sessions("{maxSessions: 5, idleSeconds: 60}"),
+            Ok(Some(SessionLimits {
+                max_sessions: 5,
+                idle: Duration::from_secs(60),
+            }))
+        );
+        // Unknown keys are the key check's (`keys.rs`).
+        for (raw, expected) in [
+            (
+                "'on'",
+                "gateway.sessions: invalid type: string, expected true, false or {maxSessions, idleSeconds}",
+            ),
+            (
+                "{maxSessions: 0}",
+                "gateway.sessions.maxSessions: expected a whole number from 1",
+            ),
+            ("{idleSeconds: 1.5}", "gateway.sessions.idleSeconds"),
+            ("{idleSeconds: -1}", "gateway.sessions.idleSeconds"),
+        ] {
+            let got = sessions(raw).unwrap_err();
+            assert!(got.starts_with(expected), "{raw}: {got}");
+        }
+    }
 
     /// `(maxResponseBytes, maxEventBytes)` read from `gateway.limits`, or the
     /// config's errors.

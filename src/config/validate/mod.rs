@@ -10,9 +10,7 @@ mod gateway;
 mod ledger;
 mod providers;
 mod quota;
-mod reasoning_cache;
 mod routing;
-mod sessions;
 mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -52,6 +50,27 @@ impl Validator {
     fn count_or(&mut self, path: impl Into<String>, n: Option<u64>, default: u64, max: u64) -> u64 {
         n.map_or(Some(default), |n| self.count(path, n, max))
             .unwrap_or(default)
+    }
+
+    /// `n` when written and within `low..=high` (else an error at `path`),
+    /// or `default`.
+    fn number_or(
+        &mut self,
+        path: impl Into<String>,
+        n: Option<f64>,
+        default: f64,
+        (low, high): (f64, f64),
+    ) -> f64 {
+        match n {
+            Some(n) if !(low..=high).contains(&n) => {
+                self.error(
+                    path,
+                    format!("expected a number from {low} to {high}, found {n}"),
+                );
+                default
+            }
+            n => n.unwrap_or(default),
+        }
     }
 
     /// `n` if it is a whole number from 1 to `max`, else an error at `path`.

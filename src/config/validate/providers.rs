@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::SecretString;
-use serde_json::Value;
 
-use super::super::raw::RawCompat;
-use super::super::raw::{RawModel, RawProvider};
-use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, suggest};
+use super::super::raw::{
+    CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait,
+};
+use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
@@ -87,7 +86,7 @@ pub(super) fn provider(
                     "{key_path}: {PLACEHOLDER} (it has `{marker}`), not a real key; the provider will refuse it (401)"
                 ));
             }
-            ApiKey::Set(SecretString::from(key))
+            ApiKey::Set(Secret::from(key))
         }
         _ => ApiKey::None,
     };
@@ -167,41 +166,15 @@ pub(super) fn provider(
         models,
         quota,
         max_concurrent: max_concurrent(
-            raw.max_concurrent.as_ref(),
+            raw.max_concurrent,
             &format!("{path}.maxConcurrent"),
             dialect,
             v,
         ),
-        cache_lifetime: cache_lifetime(
-            raw.cache_lifetime_seconds.as_ref(),
-            &format!("{path}.cacheLifetimeSeconds"),
-            v,
-        ),
+        cache_lifetime: raw
+            .cache_lifetime_seconds
+            .map_or(crate::config::DEFAULT_CACHE_LIFETIME, |CacheLifetime(d)| d),
     })
-}
-
-/// The longest cache lifetime taken: a day (no provider keeps one longer).
-const LONGEST_CACHE_LIFETIME_SECONDS: u64 = 86_400;
-
-/// `cacheLifetimeSeconds`: how long the provider keeps a prompt's cache,
-/// a whole number of seconds from 0 (it keeps none) to a day; about five
-/// minutes unless said.
-fn cache_lifetime(raw: Option<&Value>, path: &str, v: &mut Validator) -> Duration {
-    let Some(value) = raw else {
-        return crate::config::DEFAULT_CACHE_LIFETIME;
-    };
-    match value.as_u64() {
-        Some(seconds @ 0..=LONGEST_CACHE_LIFETIME_SECONDS) => Duration::from_secs(seconds),
-        _ => {
-            v.error(
-                path,
-                format!(
-                    "expected a whole number of seconds from 0 to {LONGEST_CACHE_LIFETIME_SECONDS}, found {value}"
-                ),
-            );
-            crate::config::DEFAULT_CACHE_LIFETIME
-        }
-    }
 }
 
 /// Kimi Coding serves at most 30 requests at once per account
@@ -212,82 +185,34 @@ fn default_max_concurrent(dialect: Dialect) -> Option<u32> {
 
 /// A request waits this long for a place, unless `waitSeconds` says.
 const DEFAULT_WAIT: Duration = Duration::from_secs(2);
-/// More requests at once than any account allows: a typo.
-const MOST_REQUESTS: u64 = 10_000;
-/// A wait longer than this is no longer a short queue.
-const LONGEST_WAIT_SECONDS: f64 = 60.0;
 
-/// `maxConcurrent`: a number of requests, `false` (no cap, even Kimi
-/// Coding's), or `{requests, waitSeconds}`.
+/// `maxConcurrent` with the dialect's defaults: `None` for no cap.
 fn max_concurrent(
-    raw: Option<&Value>,
+    raw: Option<RawMaxConcurrent>,
     path: &str,
     dialect: Dialect,
     v: &mut Validator,
 ) -> Option<MaxConcurrent> {
     let (requests, wait) = match raw {
-        None => (default_max_concurrent(dialect), DEFAULT_WAIT),
-        Some(Value::Bool(false)) => return None,
-        Some(Value::Object(object)) => {
-            for key in object.keys() {
-                if !["requests", "waitSeconds"].contains(&key.as_str()) {
-                    v.error(
-                        format!("{path}.{key}"),
-                        "unknown key; expected requests or waitSeconds",
-                    );
-                }
+        None => (None, None),
+        Some(RawMaxConcurrent::Off) => return None,
+        Some(RawMaxConcurrent::Requests(requests)) => (Some(requests), None),
+        Some(RawMaxConcurrent::Queue { requests, wait }) => {
+            if requests.is_none() && default_max_concurrent(dialect).is_none() {
+                v.error(
+                    format!("{path}.requests"),
+                    "required: this provider has no default cap",
+                );
             }
-            let requests = match object.get("requests") {
-                Some(value) => requests_at_once(value, &format!("{path}.requests"), v),
-                None => default_max_concurrent(dialect).or_else(|| {
-                    v.error(
-                        format!("{path}.requests"),
-                        "required: this provider has no default cap",
-                    );
-                    None
-                }),
-            };
-            let wait = match object.get("waitSeconds") {
-                None => DEFAULT_WAIT,
-                Some(value) => {
-                    match value.as_f64() {
-                        Some(seconds) if (0.0..=LONGEST_WAIT_SECONDS).contains(&seconds) => {
-                            Duration::from_secs_f64(seconds)
-                        }
-                        _ => {
-                            v.error(
-                            format!("{path}.waitSeconds"),
-                            format!("expected seconds from 0 to {LONGEST_WAIT_SECONDS}, found {value}"),
-                        );
-                            DEFAULT_WAIT
-                        }
-                    }
-                }
-            };
             (requests, wait)
         }
-        Some(value) => (requests_at_once(value, path, v), DEFAULT_WAIT),
     };
     Some(MaxConcurrent {
-        requests: requests?,
-        wait,
+        requests: requests
+            .map(|Requests(n)| n)
+            .or_else(|| default_max_concurrent(dialect))?,
+        wait: wait.map_or(DEFAULT_WAIT, |Wait(wait)| wait),
     })
-}
-
-/// A cap's number of requests: a whole number from 1 to [`MOST_REQUESTS`].
-fn requests_at_once(value: &Value, path: &str, v: &mut Validator) -> Option<u32> {
-    match value.as_u64() {
-        Some(n @ 1..=MOST_REQUESTS) => u32::try_from(n).ok(),
-        _ => {
-            v.error(
-                path,
-                format!(
-                    "expected a whole number of requests from 1 to {MOST_REQUESTS} (false: no cap), found {value}"
-                ),
-            );
-            None
-        }
-    }
 }
 
 /// The catalog's entry for `model_id` under the built-in provider of
@@ -525,6 +450,34 @@ pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String
 
 #[cfg(test)]
 mod tests {
+    use crate::config::{Environment, MaxConcurrent, Secrets, load_str};
+
+    #[test]
+    fn a_cap_written_without_requests_needs_a_dialect_that_has_one() {
+        let cap = |written: &str| {
+            let text = format!(
+                "{{models: {{providers: {{p: {{baseUrl: 'http://127.0.0.1:9/v1', models: [{{id: 'm'}}],
+                  maxConcurrent: {written}}}}}}}, agents: {{defaults: {{model: 'p/m'}}}}}}"
+            );
+            load_str(&text, &Environment::default(), Secrets::Offline)
+                .map(|loaded| loaded.config.providers["p"].max_concurrent)
+                .map_err(|errors| errors.to_string())
+        };
+        assert_eq!(
+            cap("{waitSeconds: 1}"),
+            Err("models.providers.p.maxConcurrent.requests: required: this provider has no default cap".into())
+        );
+        assert_eq!(
+            cap("true"),
+            Err("models.providers.p.maxConcurrent: expected a whole number of requests from 1 to 10000 (false: no cap), found true".into())
+        );
+        let wait = std::time::Duration::from_millis(1500);
+        assert_eq!(
+            cap("{requests: 4, waitSeconds: 1.5}"),
+            Ok(Some(MaxConcurrent { requests: 4, wait }))
+        );
+        assert_eq!(cap("null"), Ok(None), "no cap unless the dialect has one");
+    }
 
     #[test]
     fn placeholders_from_docs_are_told_from_random_keys() {

@@ -40,28 +40,14 @@ pub(super) fn settings(
         // Writing the settings out means them on.
         Some(Toggle::Set(set)) => (Some(set.enabled.unwrap_or(true)), set),
     };
-    let mut number = |key: &str, value: Option<f64>, default: f64, range: (f64, f64)| match value {
-        None => default,
-        Some(n) if n >= range.0 && n <= range.1 => n,
-        Some(n) => {
-            v.error(
-                format!("{path}.{key}"),
-                format!(
-                    "expected a number from {} to {}, found {n}",
-                    range.0, range.1
-                ),
-            );
-            default
-        }
-    };
-    let threshold_percent = number(
-        "thresholdPercent",
+    let threshold_percent = v.number_or(
+        format!("{path}.thresholdPercent"),
         set.threshold_percent,
         DEFAULT_THRESHOLD_PERCENT,
         (1.0, 100.0),
     );
-    let refresh = number(
-        "refreshSeconds",
+    let refresh = v.number_or(
+        format!("{path}.refreshSeconds"),
         set.refresh_seconds,
         DEFAULT_REFRESH_SECONDS,
         (MIN_REFRESH_SECONDS, 86_400.0),

@@ -91,10 +91,12 @@ pub(super) fn settings(
         }
     }
     let (sample_ratio, parent_based) = sampling(raw, &var, v);
-    let queue_spans = raw.queue_spans.unwrap_or(DEFAULT_QUEUE_SPANS);
-    let queue_spans = v
-        .count(format!("{PATH}.queueSpans"), queue_spans, 1_000_000)
-        .unwrap_or(DEFAULT_QUEUE_SPANS) as usize;
+    let queue_spans = v.count_or(
+        format!("{PATH}.queueSpans"),
+        raw.queue_spans,
+        DEFAULT_QUEUE_SPANS,
+        1_000_000,
+    ) as usize;
     let service_name = match raw.service_name.as_deref().map(str::trim) {
         Some("") => {
             v.error(format!("{PATH}.serviceName"), "must not be empty");
@@ -183,17 +185,7 @@ fn sampling<'e>(
     var: &impl Fn(&str) -> Option<&'e str>,
     v: &mut Validator,
 ) -> (f64, bool) {
-    let ratio = |value: f64, path: &str, v: &mut Validator| {
-        if (0.0..=1.0).contains(&value) {
-            value
-        } else {
-            v.error(
-                path,
-                format!("expected a number from 0 to 1, found {value}"),
-            );
-            1.0
-        }
-    };
+    let ratio = |n, path: &str, v: &mut Validator| v.number_or(path, Some(n), 1.0, (0.0, 1.0));
     if let Some(value) = raw.sample_ratio {
         return (ratio(value, &format!("{PATH}.sampleRatio"), v), true);
     }
