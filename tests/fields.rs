@@ -729,6 +729,47 @@ async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_name
     assert!(!mock.requests()[0]["body"].to_string().contains("partial"));
 }
 
+/// A content part's member the API does not define, an image's too, and
+/// an image in a system message (whose content Messages' `system` takes
+/// as text): the chat transport carries them, the Anthropic transport
+/// names them.
+#[tokio::test]
+async fn a_chat_parts_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
+ {
+    let bodies = [
+        json!({"model": "p/m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Name a hue.", "colour": "blue"}]}]}),
+        json!({"model": "p/m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is it?"},
+            {"type": "image_url", "image_url": {"url": PNG, "format": "image/png"}}]}]}),
+        json!({"model": "p/m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": PNG}, "colour": "blue"}]}]}),
+        json!({"model": "p/m", "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Describe this."},
+                {"type": "image_url", "image_url": {"url": PNG}}]},
+            {"role": "user", "content": "Go."}]}),
+    ];
+    for body in bodies {
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, OPENAI).await;
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+        assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
+
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, ANTHROPIC).await;
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{body}");
+        let sent = mock.requests()[0]["body"].to_string();
+        assert!(
+            !sent.contains("colour") && !sent.contains("format"),
+            "{sent}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_is_named_on_the_chat_transport()
  {

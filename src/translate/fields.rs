@@ -10,8 +10,8 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's, a Messages content block's or client tool's, a
-//! Responses input item's) is carried where the transport speaks the front
+//! a chat message's or content part's, a Messages content block's or
+//! client tool's, a Responses input item's) is carried where the transport speaks the front
 //! end's own format (chat on the OpenAI transport, Messages on the
 //! Anthropic one: the client's body goes on as it is) and dropped with a
 //! word everywhere else: never lost in silence. A member nested deeper
@@ -311,7 +311,8 @@ const CHAT_MEMBERS: Members = members!(ChatRow {
     "messages[*].role" => Messages,
     "messages[*].name" => MessageName,
     "messages[system|developer].content[*].cache_control.*" => PartCacheControl,
-    "messages[system|developer].content.*" => SystemMessage,
+    "messages[system|developer].content" => SystemMessage,
+    "messages[system|developer].content[text].type|text" => SystemMessage,
     "messages[tool].tool_call_id" => ToolMessage,
     "messages[tool].content" => ToolMessage,
     "messages[assistant].reasoning_content" => ReasoningContent,
@@ -599,6 +600,9 @@ pub fn chat(request: &ChatRequest) -> Seen {
     if holds.image_detail {
         ChatRow::ImageDetail.mark(&mut seen);
     }
+    for name in &holds.unknown {
+        seen.unknown_member(name);
+    }
     chat_tools(request, &mut seen);
     seen
 }
@@ -740,9 +744,11 @@ pub fn markdown() -> String {
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
          A top-level member no table names, or a member none names of a\n\
-         chat message, of a Messages content block or client tool, or of a\n\
-         Responses input item (`messages[].partial`,\n\
-         `tools[].eager_input_streaming`), is carried where the transport\n\
+         chat message or of its text or image parts, of a Messages content\n\
+         block or client tool, or of a Responses input item\n\
+         (`messages[].partial`, `tools[].eager_input_streaming`), and an\n\
+         image in a chat system, developer or assistant message (text only,\n\
+         in the API), are carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\
