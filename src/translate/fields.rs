@@ -217,7 +217,7 @@ table! {
         UserThinking => "thinking blocks in a user turn", Block, Dropped("a chat user message holds no reasoning"), Carried;
         RedactedThinking => "redacted_thinking blocks", Block, Dropped("encrypted reasoning only Anthropic reads"), Carried;
         ServerToolBlocks => "server tool blocks (server_tool_use and *_tool_result)", Block, Dropped("a tool Anthropic ran; the model's own text says what it learnt"), Carried;
-        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Carried;
+        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Planned("Kimi Coding, whose endpoint refuses them: each is sent as a text block saying whether the tool it names is offered (`Tool read is available.`); other Anthropic-format providers get them as sent");
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
@@ -702,6 +702,7 @@ pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
         Withheld::OutputConfig => (None, Some(MessagesRow::OutputConfig as usize), None),
         Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
         Withheld::DeferredTools => (None, Some(MessagesRow::DeferLoading as usize), None),
+        Withheld::ToolReferences => (None, Some(MessagesRow::ToolReference as usize), None),
         Withheld::Removed(_) => (None, None, None),
     };
     match front {
@@ -852,6 +853,7 @@ mod tests {
                     Withheld::OutputConfig,
                     Withheld::ServerTools,
                     Withheld::DeferredTools,
+                    Withheld::ToolReferences,
                 ]
                 .into_iter()
                 .any(|what| planned_row(front, &what) == Some(index));

@@ -363,6 +363,9 @@ pub enum Withheld {
     ServerTools,
     /// Messages tools' `defer_loading`: the deferred tools sent loaded.
     DeferredTools,
+    /// Messages' `tool_reference` blocks in tool results: each sent as a
+    /// text block naming its tool.
+    ToolReferences,
     /// What a rule removed, by the name the header and the log give it (a
     /// member a model fixes, `temperature`; the tools a choice narrowed
     /// away; a `params` member the body has no place for).
