@@ -656,11 +656,13 @@ pub fn refusal(seen: &Seen) -> Option<String> {
 }
 
 /// What a target of transport `api` did not get of a request that holds
-/// `seen`: the rows dropped there, and the planned rows its plan
-/// `withheld`, then the unknown members when the transport does not speak
-/// the front end's format.
-pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = table(seen.front)
+/// `seen`, as the answer's `x-clawgate-dropped` and `clawgate explain`
+/// name it: the rows dropped there, and the planned rows its plan
+/// `withheld` (server tools by their types, `web_search_20250305`), then
+/// the unknown members when the transport does not speak the front end's
+/// format, then what the rules removed ([`Withheld::Removed`]).
+pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = table(seen.front)
         .iter()
         .enumerate()
         .filter(|(index, row)| {
@@ -675,9 +677,17 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
         })
         .map(|(_, row)| row.name)
         .collect();
+    let server_tools = MESSAGES[MessagesRow::ServerTool as usize].name;
+    if let Some(at) = names.iter().position(|name| *name == server_tools)
+        && !seen.server_tool_types().is_empty()
+    {
+        let types = seen.server_tool_types().iter().map(|kind| &**kind);
+        names.splice(at..=at, types);
+    }
     if same_format(seen.front) != Some(api) && !seen.unknown().is_empty() {
         names.push(UNKNOWN);
     }
+    names.extend(withheld.iter().filter_map(Withheld::removed));
     names
 }
 
