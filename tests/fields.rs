@@ -798,6 +798,44 @@ async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_
     );
 }
 
+/// A system prompt's block that is not text, in `system` or in a system
+/// message: an Anthropic provider gets it as sent, the chat transport,
+/// whose system message is text, names it.
+#[tokio::test]
+async fn a_messages_system_block_that_is_not_text_is_named_on_the_chat_transport() {
+    let image = json!({"type": "image", "source": {"type": "base64",
+        "media_type": "image/png", "data": "iVBORw0KGgo="}});
+    let bodies = [
+        json!({"model": "p/m", "max_tokens": 10,
+            "system": [{"type": "text", "text": "Be brief."}, image],
+            "messages": [{"role": "user", "content": "hi"}]}),
+        json!({"model": "p/m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}, image]}]}),
+    ];
+    for body in bodies {
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, ANTHROPIC).await;
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+        let sent = &mock.requests()[0]["body"];
+        assert!(sent.to_string().contains("iVBORw0KGgo="), "{sent}");
+
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, OPENAI).await;
+        // Twice: the second request's system prompt is the memo's.
+        for _ in 0..2 {
+            let response = gw.messages(body.clone()).await;
+            assert_eq!(response.status(), 200);
+            assert_eq!(dropped(&response), ["unknown members"], "{body}");
+        }
+        let sent = &mock.requests()[0]["body"];
+        assert!(!sent.to_string().contains("iVBORw0KGgo="), "{sent}");
+        assert!(sent.to_string().contains("Be brief."), "{sent}");
+    }
+}
+
 #[tokio::test]
 async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_where_it_is_dropped()
  {

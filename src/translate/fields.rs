@@ -757,9 +757,10 @@ pub fn markdown() -> String {
          A top-level member no table names, or a member none names of a\n\
          chat message or of its text or image parts, of a Messages content\n\
          block or client tool, or of a Responses input item\n\
-         (`messages[].partial`, `tools[].eager_input_streaming`), and an\n\
-         image in a chat system, developer or assistant message (text only,\n\
-         in the API), are carried where the transport\n\
+         (`messages[].partial`, `tools[].eager_input_streaming`), and a\n\
+         part or block other than text in a system prompt (a chat system or\n\
+         developer message, Messages' `system` or a system message) or in a\n\
+         chat assistant message, are carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\

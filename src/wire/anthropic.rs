@@ -347,6 +347,21 @@ impl Other {
 }
 
 impl Block {
+    /// Its `type`, as the API spells it (`other` for a block of no
+    /// variant here).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Block::Text { .. } => "text",
+            Block::Image { .. } => "image",
+            Block::ToolUse { .. } => "tool_use",
+            Block::ToolResult { .. } => "tool_result",
+            Block::Thinking { .. } => "thinking",
+            Block::RedactedThinking {} => "redacted_thinking",
+            Block::Document { .. } => "document",
+            Block::Unsupported(_) => "other",
+        }
+    }
+
     /// The block whose JSON text is `raw`, read by its `type` into its
     /// variant's fields; on failure, the type (for the message) and why.
     fn read(raw: &str) -> Result<Block, (String, serde_json::Error)> {

@@ -288,6 +288,7 @@ fn translated_system(system: &Content) -> System {
             mark = Some(Arc::from(cache_control.clone()));
         }
         unknown.extend((blocks.unknown.iter()).map(|(_, name)| format!("system{name}").into()));
+        unknown.extend(not_text(blocks, "system"));
     }
     System {
         text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
@@ -295,6 +296,23 @@ fn translated_system(system: &Content) -> System {
         rows,
         unknown: unknown.into(),
     }
+}
+
+/// The blocks of a system prompt (`at`: `system`, or a system message's
+/// `messages[system].content`) that are not text, which the chat system
+/// message, text alone, has no place for: each kind once, as
+/// `at[kind]`.
+fn not_text(blocks: &Blocks, at: &str) -> Vec<Box<str>> {
+    let mut kinds: Vec<&str> = Vec::new();
+    for block in blocks {
+        if !matches!(block, Block::Text { .. }) && !kinds.contains(&block.kind()) {
+            kinds.push(block.kind());
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| format!("{at}[{kind}]").into())
+        .collect()
 }
 
 /// The most server-tool types a request's answer names (each compared
@@ -614,6 +632,11 @@ fn translate_message<'a>(
     match message.role.as_str() {
         "system" => {
             Row::SystemRole.mark(seen);
+            if let Content::Blocks(blocks) = &message.content {
+                for name in not_text(blocks, "messages[system].content") {
+                    seen.unknown_member(&name);
+                }
+            }
             out.push(Out::text("system", system_text(&message.content)));
             Ok(())
         }
