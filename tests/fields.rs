@@ -836,6 +836,46 @@ async fn a_messages_system_block_that_is_not_text_is_named_on_the_chat_transport
     }
 }
 
+/// A member the API does not give `thinking`, `tool_choice` or
+/// `metadata`: an Anthropic provider gets it as sent, the chat transport,
+/// which writes them anew, names it.
+#[tokio::test]
+async fn a_member_no_row_names_in_thinking_tool_choice_or_metadata_is_named_where_it_is_dropped() {
+    let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    let bodies = [
+        json!({"thinking": {"type": "adaptive", "display": "omitted"}}),
+        json!({"tools": tools, "tool_choice": {"type": "auto", "colour": "blue"}}),
+        json!({"metadata": {"user_id": "u-1", "session": "s-1"}}),
+    ];
+    for extra in bodies {
+        let mut body = json!({"model": "p/m", "max_tokens": 2000,
+            "messages": [{"role": "user", "content": "hi"}]});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let mock = healthy_mock().await;
+        let gw = single(&mock, ANTHROPIC).await;
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+        let sent = &mock.requests()[0]["body"];
+        for key in ["thinking", "tool_choice", "metadata"] {
+            assert_eq!(sent.get(key), body.get(key), "{key}: {sent}");
+        }
+
+        let mock = healthy_mock().await;
+        let gw = single(&mock, OPENAI).await;
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{body}");
+        let sent = mock.requests()[0]["body"].to_string();
+        assert!(
+            !sent.contains("display") && !sent.contains("colour") && !sent.contains("s-1"),
+            "{sent}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_where_it_is_dropped()
  {

@@ -244,7 +244,8 @@ fn objects(value: &Value, path: &str, pointer: &str, out: &mut Vec<(String, Stri
 }
 
 /// A member no row names, put in each chat content part (and image),
-/// each Messages content block (a tool result's included) and each
+/// each Messages content block (a tool result's included), its
+/// `thinking`, `tool_choice` and `metadata`, and each
 /// Responses input item and message part of the rich requests in turn, is
 /// named by the reader: the answer of the transport that does not speak
 /// the front end's format says `unknown members` (the other carries the
@@ -288,14 +289,18 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
                     path.contains(".content[")
                         && (path.ends_with(']') || path.ends_with("].image_url"))
                 }
-                Front::Messages => path.contains(".content[") && path.ends_with(']'),
+                Front::Messages => {
+                    path.contains(".content[") && path.ends_with(']')
+                        || ["thinking", "tool_choice", "metadata"].contains(&path.as_str())
+                }
                 Front::Responses => {
                     path.ends_with(']')
                         && (!path.contains('.')
                             || path.matches('.').count() == 1 && path.contains(".content["))
                 }
             };
-            if !path.starts_with(inside) || !place {
+            let top = !path.contains(['.', '[']);
+            if !(path.starts_with(inside) || top) || !place {
                 continue;
             }
             let member = format!("{path}.colour");
@@ -313,8 +318,8 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
     }
     // Text and image parts, an image's object, a system part; text,
     // image, document, thinking, tool use and result blocks, a result's
-    // text; messages, calls and their outputs, message parts.
-    assert!(named >= 20, "only {named} places checked");
+    // text, thinking, tool_choice and metadata; messages, calls and their outputs, message parts.
+    assert!(named >= 23, "only {named} places checked");
 }
 
 #[test]

@@ -10,8 +10,9 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's or content part's, a Messages content block's or
-//! client tool's, a Responses input item's) is carried where the transport speaks the front
+//! a chat message's or content part's, a Messages content block's,
+//! client tool's, `thinking`'s, `tool_choice`'s or `metadata`'s, a
+//! Responses input item's) is carried where the transport speaks the front
 //! end's own format (chat on the OpenAI transport, Messages on the
 //! Anthropic one: the client's body goes on as it is) and dropped with a
 //! word everywhere else: never lost in silence. A member nested deeper
@@ -756,7 +757,8 @@ pub fn markdown() -> String {
          and named as a dropped field is.\n\n\
          A top-level member no table names, or a member none names of a\n\
          chat message or of its text or image parts, of a Messages content\n\
-         block or client tool, or of a Responses input item\n\
+         block, client tool, `thinking`, `tool_choice` or `metadata`, or of\n\
+         a Responses input item\n\
          (`messages[].partial`, `tools[].eager_input_streaming`), and a\n\
          part or block other than text in a system prompt (a chat system or\n\
          developer message, Messages' `system` or a system message) or in a\n\

@@ -478,19 +478,21 @@ fn write(
             }
         }
     }
-    if let Some(ToolChoice::Tool { name, .. }) = &request.tool_choice
+    if let Some(ToolChoice::Tool { name, .. }) = request.tool_choice.as_deref()
         && tools.server.iter().any(|server| **server == **name)
     {
         Row::ServerToolChoice.mark(seen);
     }
     if let Some(ThinkingConfig::Enabled {
         budget_tokens: Some(budget),
-    }) = request.thinking
+    }) = request.thinking.as_deref()
     {
+        let budget = *budget;
         Row::ThinkingBudget.mark(seen);
         native.thinking_budget = Some(budget);
     }
     let user = request.metadata.as_ref().and_then(|m| m.user_id.as_deref());
+    small_objects_unknown(request, seen);
     if user.is_some() {
         Row::MetadataUserId.mark(seen);
     }
@@ -502,7 +504,7 @@ fn write(
         &stop[..stop.len().min(MAX_STOP_SEQUENCES)]
     });
     let tools = tools_json;
-    let choice = request.tool_choice.as_ref().filter(|_| tools.is_some());
+    let choice = request.tool_choice.as_deref().filter(|_| tools.is_some());
     let body = chat_body::Body {
         max_tokens: request.max_tokens,
         stream: (request.stream == Some(true)).then_some(true),
@@ -532,6 +534,25 @@ fn write(
     Ok(out)
 }
 
+/// Notes the members of `thinking`, `tool_choice` and `metadata` that the
+/// API does not give them (`thinking.display`): the chat form has no place
+/// for them, nor a Messages body whose plan writes the object anew.
+fn small_objects_unknown(request: &MessagesRequest, seen: &mut Seen) {
+    let objects = [
+        ("thinking", request.thinking.as_ref().map(|t| &t.unknown)),
+        (
+            "tool_choice",
+            request.tool_choice.as_ref().map(|t| &t.unknown),
+        ),
+        ("metadata", request.metadata.as_ref().map(|m| &m.unknown)),
+    ];
+    for (at, unknown) in objects {
+        for key in unknown.into_iter().flatten() {
+            seen.unknown_member(&format!("{at}.{key}"));
+        }
+    }
+}
+
 /// `thinking` and `output_config.effort` as an OpenAI `reasoning_effort`,
 /// which the provider rules turn into each target's own switch. Nothing
 /// asked (or adaptive thinking without an effort) leaves the provider's
@@ -547,7 +568,7 @@ fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
             "high" | "xhigh" | "max" => Some("high"),
             _ => None,
         });
-    match &request.thinking {
+    match request.thinking.as_deref() {
         Some(ThinkingConfig::Disabled {}) => Some("none"),
         Some(ThinkingConfig::Enabled { budget_tokens }) => effort.or(Some(match budget_tokens {
             Some(budget) if *budget < 4_096 => "low",
