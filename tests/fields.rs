@@ -876,6 +876,58 @@ async fn a_member_no_row_names_in_thinking_tool_choice_or_metadata_is_named_wher
     }
 }
 
+/// Over the Anthropic transport, a `thinking` or `tool_choice` the plan
+/// writes anew (Kimi Coding's switch, K3's named tool sent as `any`)
+/// loses the members the API does not give it, and the
+/// answer names them; one sent as the client wrote it keeps them, and is
+/// not named.
+#[tokio::test]
+async fn unknown_members_of_a_thinking_or_tool_choice_the_plan_writes_anew_are_named() {
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"providers": {"kimi": {"baseUrl": base_url(&mock, ANTHROPIC),
+                                          "apiKey": KEY, "api": ANTHROPIC}}},
+        "agents": {"defaults": {"model": "kimi/kimi-for-coding"}},
+    }))
+    .await;
+    let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    let cases = [
+        (
+            json!({"thinking": {"type": "disabled", "display": "x"}}),
+            "thinking",
+        ),
+        (
+            json!({"thinking": {"type": "enabled", "budget_tokens": 1024, "display": "x"}}),
+            "thinking",
+        ),
+        (
+            json!({"model": "kimi/k3", "tools": tools,
+                   "tool_choice": {"type": "tool", "name": "f", "colour": "blue"}}),
+            "tool_choice",
+        ),
+        (
+            json!({"tools": tools, "tool_choice": {"type": "auto", "colour": "blue"}}),
+            "tool_choice",
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for (at, (extra, member)) in cases.into_iter().enumerate() {
+        let mut body = json!({"model": "kimi/kimi-for-coding", "max_tokens": 2000,
+            "messages": [{"role": "user", "content": "hi"}]});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        let named = dropped(&response).contains(&"unknown members".to_string());
+        let sent = &mock.requests()[at]["body"][member];
+        let kept = sent == &body[member];
+        assert_ne!(named, kept, "{body} sent {sent}");
+        outcomes.push(named);
+    }
+    assert_eq!(outcomes, [true, false, true, false]);
+}
+
 #[tokio::test]
 async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_where_it_is_dropped()
  {

@@ -685,11 +685,30 @@ pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'
         let types = seen.server_tool_types().iter().map(|kind| &**kind);
         names.splice(at..=at, types);
     }
-    if same_format(seen.front) != Some(api) && !seen.unknown().is_empty() {
+    if unknown_dropped(seen, api, withheld) {
         names.push(UNKNOWN);
     }
     names.extend(withheld.iter().filter_map(Withheld::removed));
     names
+}
+
+/// Whether a target of transport `api` does not get some unknown member
+/// of a request that holds `seen`: any, where the transport does not
+/// speak the front end's format; else those of a member its plan
+/// `withheld` by writing it anew (`thinking.display`).
+fn unknown_dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> bool {
+    if same_format(seen.front) != Some(api) {
+        return !seen.unknown().is_empty();
+    }
+    withheld.iter().any(|what| {
+        let Withheld::WrittenAnew(member) = what else {
+            return false;
+        };
+        (seen.unknown().iter()).any(|name| {
+            name.strip_prefix(member)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    })
 }
 
 /// The row of `front`'s table that names what a plan withheld: a planned
@@ -714,7 +733,7 @@ pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
         Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
         Withheld::DeferredTools => (None, Some(MessagesRow::DeferLoading as usize), None),
         Withheld::ToolReferences => (None, Some(MessagesRow::ToolReference as usize), None),
-        Withheld::Removed(_) => (None, None, None),
+        Withheld::WrittenAnew(_) | Withheld::Removed(_) => (None, None, None),
     };
     match front {
         Front::Chat => chat,
@@ -766,7 +785,10 @@ pub fn markdown() -> String {
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\
-         header and by name in the log line.\n\n\
+         header and by name in the log line. A Messages `thinking` or\n\
+         `tool_choice` that the target's rules write anew (a switch the\n\
+         model needs, a choice it cannot take) loses its unknown members\n\
+         on the Anthropic transport too, and they are named the same way.\n\n\
          A member nested in a block, part, tool or item has the fate of the\n\
          row that names it (`name on messages`, `citations on text blocks`,\n\
          ...), or of the block, part, tool or item that holds it, which goes\n\

@@ -53,6 +53,9 @@ pub struct Native {
     pub unplaced_marks: bool,
     /// The thinking budget (Messages' `thinking.budget_tokens`).
     pub thinking_budget: Option<u64>,
+    /// Whether the client's own `thinking` (Messages') is on (enabled or
+    /// adaptive) or off; `None` without one.
+    pub thinking_on: Option<bool>,
 }
 
 /// What the rules need to know of one message; its content is not read.

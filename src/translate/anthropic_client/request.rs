@@ -491,6 +491,10 @@ fn write(
         Row::ThinkingBudget.mark(seen);
         native.thinking_budget = Some(budget);
     }
+    native.thinking_on = request
+        .thinking
+        .as_deref()
+        .map(|thinking| !matches!(thinking, ThinkingConfig::Disabled {}));
     let user = request.metadata.as_ref().and_then(|m| m.user_id.as_deref());
     small_objects_unknown(request, seen);
     if user.is_some() {
