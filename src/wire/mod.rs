@@ -429,9 +429,13 @@ pub struct Seen {
     /// Bit `i` set: row `i` of the front end's table is present.
     rows: u128,
     /// Members no row names, as the client spelt them: top-level ones, a
-    /// chat message's (`messages[].key`), a Messages content block's
-    /// (`messages[].content[text].key`) and client tool's (`tools[].key`),
-    /// a Responses input item's (`input[message].key`).
+    /// chat message's (`messages[].key`) and content part's
+    /// (`messages[].content[text].key`), a Messages content block's
+    /// (`messages[].content[text].key`), client tool's (`tools[].key`)
+    /// and `thinking`'s, `tool_choice`'s or `metadata`'s
+    /// (`thinking.key`), a Responses input item's (`input[message].key`);
+    /// and a system prompt's part or block that is not text
+    /// (`messages[system].content[image_url]`, `system[image]`).
     unknown: Vec<Box<str>>,
     /// The types of the server tools (Messages' `web_search_20250305`, ...),
     /// as the client spelt them: what the answer names when they go.
