@@ -10,7 +10,8 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's or content part's, a Messages content block's,
+//! a chat message's, content part's or `tool_choice`'s, a Messages
+//! content block's,
 //! client tool's, `thinking`'s, `tool_choice`'s or `metadata`'s, a
 //! Responses input item's) is carried where the transport speaks the front
 //! end's own format (chat on the OpenAI transport, Messages on the
@@ -334,7 +335,7 @@ const CHAT_MEMBERS: Members = members!(ChatRow {
     "tools[custom].*" => CustomTool,
     "tool_choice.type" => ToolChoice,
     "tool_choice.function.name" => ToolChoice,
-    "tool_choice.allowed_tools.*" => AllowedTools,
+    "tool_choice.allowed_tools.mode|tools.*" => AllowedTools,
     "tool_choice.custom.*" => CustomTool,
 });
 
@@ -636,11 +637,31 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
     {
         ChatRow::FunctionStrict.mark(seen);
     }
-    let choice = request.value("tool_choice");
-    match choice.as_ref().and_then(|c| c.get("type")?.as_str()) {
-        Some("allowed_tools") => ChatRow::AllowedTools.mark(seen),
-        Some("custom") => ChatRow::CustomTool.mark(seen),
-        _ => {}
+    let Some(serde_json::Value::Object(choice)) = request.value("tool_choice") else {
+        return;
+    };
+    // The members of the object each kind of choice holds, as the API
+    // defines them; a choice naming a custom tool goes whole.
+    let (kind, inner): (&str, &[&str]) = match choice.get("type").and_then(|t| t.as_str()) {
+        Some("allowed_tools") => {
+            ChatRow::AllowedTools.mark(seen);
+            ("allowed_tools", &["mode", "tools"])
+        }
+        Some("custom") => return ChatRow::CustomTool.mark(seen),
+        Some("function") => ("function", &["name"]),
+        _ => return,
+    };
+    for (key, value) in &choice {
+        if key != "type" && key != kind && !value.is_null() {
+            seen.unknown_member(&format!("tool_choice.{key}"));
+        }
+    }
+    if let Some(serde_json::Value::Object(object)) = choice.get(kind) {
+        for (key, value) in object {
+            if !inner.contains(&key.as_str()) && !value.is_null() {
+                seen.unknown_member(&format!("tool_choice.{kind}.{key}"));
+            }
+        }
     }
 }
 
@@ -775,7 +796,8 @@ pub fn markdown() -> String {
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
          A top-level member no table names, or a member none names of a\n\
-         chat message or of its text or image parts, of a Messages content\n\
+         chat message, of its text or image parts or of a chat\n\
+         `tool_choice`, of a Messages content\n\
          block, client tool, `thinking`, `tool_choice` or `metadata`, or of\n\
          a Responses input item\n\
          (`messages[].partial`, `tools[].eager_input_streaming`), and a\n\
@@ -973,6 +995,49 @@ mod tests {
             json!([{"type": "function", "function": {"name": "custom", "description": "\"custom\""}}]),
         );
         assert!(dropped(&quoted, Api::AnthropicMessages, &[]).is_empty());
+    }
+
+    /// A member the API does not give a chat `tool_choice` or the object
+    /// it names its tool or tools in is unknown: carried by the chat
+    /// transport, named on the Anthropic one, which writes the choice
+    /// anew.
+    #[test]
+    fn a_chat_tool_choices_unknown_members_are_named_where_it_is_written_anew() {
+        use serde_json::json;
+        let seen = |choice: serde_json::Value| {
+            let body = json!({"messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": choice});
+            chat(&ChatRequest::parse(body.to_string()).unwrap())
+        };
+        let function = seen(
+            json!({"type": "function", "function": {"name": "f", "colour": 1},
+                                   "shade": 2, "custom": null}),
+        );
+        assert_eq!(
+            function.unknown(),
+            [
+                "tool_choice.shade".into(),
+                "tool_choice.function.colour".into()
+            ]
+        );
+        assert_eq!(dropped(&function, Api::AnthropicMessages, &[]), [UNKNOWN]);
+        assert!(dropped(&function, Api::OpenAiCompletions, &[]).is_empty());
+        let allowed = seen(
+            json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto",
+            "tools": [{"type": "function", "function": {"name": "f"}}], "colour": 1}}),
+        );
+        assert_eq!(
+            allowed.unknown(),
+            ["tool_choice.allowed_tools.colour".into()]
+        );
+        for plain in [
+            json!("auto"),
+            json!({"type": "function", "function": {"name": "f"}}),
+            json!({"type": "custom", "custom": {"name": "patch", "colour": 1}}),
+        ] {
+            assert!(seen(plain.clone()).unknown().is_empty(), "{plain}");
+        }
     }
 
     #[test]
