@@ -11,12 +11,12 @@
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
 //! a chat message's, content part's or `tool_choice`'s, a Messages
-//! content block's,
-//! client tool's, `thinking`'s, `tool_choice`'s or `metadata`'s, a
-//! Responses input item's) is carried where the transport speaks the front
-//! end's own format (chat on the OpenAI transport, Messages on the
-//! Anthropic one: the client's body goes on as it is) and dropped with a
-//! word everywhere else: never lost in silence. A member nested deeper
+//! content block's, client tool's, `thinking`'s, `tool_choice`'s or
+//! `metadata`'s, a Responses input item's) is carried where the
+//! transport speaks the front end's own format (chat on the OpenAI
+//! transport, Messages on the Anthropic one: the client's body goes on as
+//! it is, unless its plan writes the member anew) and dropped with a word
+//! everywhere else: never lost in silence. A member nested deeper
 //! shares the fate of a row ([`member_row`]). `docs/translation.md` is [`markdown`]'s output
 //! (`tests/translation_doc.rs` holds it to the tables).
 //!
