@@ -245,7 +245,8 @@ fn objects(value: &Value, path: &str, pointer: &str, out: &mut Vec<(String, Stri
 
 /// A member no row names, put in each chat content part (and image),
 /// each Messages content block (a tool result's included), its
-/// `thinking`, `tool_choice` and `metadata`, and each
+/// `thinking`, `tool_choice` and `metadata`, and each Responses
+/// `reasoning` and `text` and each
 /// Responses input item and message part of the rich requests in turn, is
 /// named by the reader: the answer of the transport that does not speak
 /// the front end's format says `unknown members` (the other carries the
@@ -297,6 +298,7 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
                     path.ends_with(']')
                         && (!path.contains('.')
                             || path.matches('.').count() == 1 && path.contains(".content["))
+                        || ["reasoning", "text"].contains(&path.as_str())
                 }
             };
             let top = !path.contains(['.', '[']);
@@ -318,8 +320,9 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
     }
     // Text and image parts, an image's object, a system part; text,
     // image, document, thinking, tool use and result blocks, a result's
-    // text, thinking, tool_choice and metadata; messages, calls and their outputs, message parts.
-    assert!(named >= 23, "only {named} places checked");
+    // text, thinking, tool_choice and metadata; messages, calls and their
+    // outputs, message parts, reasoning and text.
+    assert!(named >= 25, "only {named} places checked");
 }
 
 #[test]

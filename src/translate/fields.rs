@@ -12,8 +12,9 @@
 //! target did not get ([`dropped`]). A top-level member no row names (or
 //! a chat message's, content part's or `tool_choice`'s, a Messages
 //! content block's, client tool's, `thinking`'s, `tool_choice`'s or
-//! `metadata`'s, a Responses input item's) is carried where the
-//! transport speaks the front end's own format (chat on the OpenAI
+//! `metadata`'s, a Responses input item's, `reasoning`'s or `text`'s) is
+//! carried where the transport speaks the front end's own format (chat on
+//! the OpenAI
 //! transport, Messages on the Anthropic one: the client's body goes on as
 //! it is, unless its plan writes the member anew) and dropped with a word
 //! everywhere else: never lost in silence. A member nested deeper
@@ -799,7 +800,7 @@ pub fn markdown() -> String {
          chat message, of its text or image parts or of a chat\n\
          `tool_choice`, of a Messages content\n\
          block, client tool, `thinking`, `tool_choice` or `metadata`, or of\n\
-         a Responses input item\n\
+         a Responses input item, `reasoning` or `text`\n\
          (`messages[].partial`, `tools[].eager_input_streaming`), and a\n\
          part or block other than text in a system prompt (a chat system or\n\
          developer message, Messages' `system` or a system message) or in a\n\
