@@ -1594,6 +1594,7 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     assert!(!dropped.contains("context_management"), "{dropped}");
     assert!(!dropped.contains("web_search"), "{dropped}");
     assert!(!dropped.contains("defer_loading"), "{dropped}");
+    assert!(!dropped.contains("tool_reference"), "{dropped}");
     let mut as_sent = tool_search_request("m");
     as_sent["max_tokens"] = json!(1000);
     assert_eq!(claude.requests()[0]["body"], as_sent);
@@ -1607,6 +1608,8 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     assert!(!dropped.contains("server tools"), "{dropped}");
     // The deferred tool is sent loaded, and said so.
     assert!(dropped.contains("defer_loading on tools"), "{dropped}");
+    // The tool reference is sent as text, and said so.
+    assert!(dropped.contains("tool_reference blocks"), "{dropped}");
     let expected = json!({
         "model": "m",
         "max_tokens": 1000,

@@ -1637,9 +1637,12 @@ fn explain_names_what_each_target_would_not_get() {
     let config = files.config(&json!({
         "models": {"providers": {"kimi": {"api": "anthropic-messages"}}},
         "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding",
-                                          "fallbacks": ["moonshot/kimi-k2-turbo"]}}},
+                                          "fallbacks": ["moonshot/kimi-k3"]}}},
     }));
-    let body = json!({"max_tokens": 1000, "top_k": 5,
+    // What the rules remove (K3's fixed temperature) and a server tool,
+    // by its type, are named as the answer names them.
+    let body = json!({"max_tokens": 1000, "top_k": 5, "temperature": 0.2,
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
         "context_management": {"edits": []},
         "messages": [
             {"role": "user", "content": "hi"},
@@ -1660,18 +1663,27 @@ fn explain_names_what_each_target_would_not_get() {
     let explained: Value = serde_json::from_slice(&explain(&["--json", s(&body_file)])).unwrap();
     let targets = explained["targets"].as_array().unwrap();
     // Over Anthropic's format, Kimi gets the client's own blocks.
-    assert_eq!(targets[0]["dropped"], json!(["context_management"]));
+    assert_eq!(
+        targets[0]["dropped"],
+        json!(["context_management", "web_search_20250305"])
+    );
     assert_eq!(
         targets[1]["dropped"],
-        json!(["top_k", "context_management", "citations on text blocks"])
+        json!([
+            "top_k",
+            "context_management",
+            "citations on text blocks",
+            "web_search_20250305",
+            "temperature"
+        ])
     );
     let shown = text(&explain(&[s(&body_file)]));
     assert_contains(
         &shown,
-        "   not sent (x-clawgate-dropped): top_k, context_management, citations on text blocks\n",
+        "   not sent (x-clawgate-dropped): top_k, context_management, citations on text blocks, web_search_20250305, temperature\n",
     );
     assert_contains(
         &shown,
-        "   not sent (x-clawgate-dropped): context_management\n",
+        "   not sent (x-clawgate-dropped): context_management, web_search_20250305\n",
     );
 }

@@ -525,7 +525,7 @@ fn messages() -> Vec<Sample> {
             json!({"tools": messages_tools(), "messages": messages_tool_turns(
                 json!([{"type": "tool_reference", "tool_name": "f"}]))}),
             json!({"type": "tool_reference"}),
-            // Carried: Kimi Coding's rules make it text, no other dialect's.
+            // Kept: Kimi Coding's rules make it text (and name it), no other dialect's.
             json!({"type": "tool_reference", "tool_name": "f"}),
         ),
         both(

@@ -729,6 +729,47 @@ async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_name
     assert!(!mock.requests()[0]["body"].to_string().contains("partial"));
 }
 
+/// A content part's member the API does not define, an image's too, and
+/// an image in a system message (whose content Messages' `system` takes
+/// as text): the chat transport carries them, the Anthropic transport
+/// names them.
+#[tokio::test]
+async fn a_chat_parts_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
+ {
+    let bodies = [
+        json!({"model": "p/m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Name a hue.", "colour": "blue"}]}]}),
+        json!({"model": "p/m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is it?"},
+            {"type": "image_url", "image_url": {"url": PNG, "format": "image/png"}}]}]}),
+        json!({"model": "p/m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": PNG}, "colour": "blue"}]}]}),
+        json!({"model": "p/m", "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Describe this."},
+                {"type": "image_url", "image_url": {"url": PNG}}]},
+            {"role": "user", "content": "Go."}]}),
+    ];
+    for body in bodies {
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, OPENAI).await;
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+        assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
+
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, ANTHROPIC).await;
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{body}");
+        let sent = mock.requests()[0]["body"].to_string();
+        assert!(
+            !sent.contains("colour") && !sent.contains("format"),
+            "{sent}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_is_named_on_the_chat_transport()
  {
@@ -755,6 +796,136 @@ async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_
             .to_string()
             .contains("eager_input_streaming")
     );
+}
+
+/// A system prompt's block that is not text, in `system` or in a system
+/// message: an Anthropic provider gets it as sent, the chat transport,
+/// whose system message is text, names it.
+#[tokio::test]
+async fn a_messages_system_block_that_is_not_text_is_named_on_the_chat_transport() {
+    let image = json!({"type": "image", "source": {"type": "base64",
+        "media_type": "image/png", "data": "iVBORw0KGgo="}});
+    let bodies = [
+        json!({"model": "p/m", "max_tokens": 10,
+            "system": [{"type": "text", "text": "Be brief."}, image],
+            "messages": [{"role": "user", "content": "hi"}]}),
+        json!({"model": "p/m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}, image]}]}),
+    ];
+    for body in bodies {
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, ANTHROPIC).await;
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+        let sent = &mock.requests()[0]["body"];
+        assert!(sent.to_string().contains("iVBORw0KGgo="), "{sent}");
+
+        let mock = healthy_mock().await;
+        let gw = seeing(&mock, OPENAI).await;
+        // Twice: the second request's system prompt is the memo's.
+        for _ in 0..2 {
+            let response = gw.messages(body.clone()).await;
+            assert_eq!(response.status(), 200);
+            assert_eq!(dropped(&response), ["unknown members"], "{body}");
+        }
+        let sent = &mock.requests()[0]["body"];
+        assert!(!sent.to_string().contains("iVBORw0KGgo="), "{sent}");
+        assert!(sent.to_string().contains("Be brief."), "{sent}");
+    }
+}
+
+/// A member the API does not give `thinking`, `tool_choice` or
+/// `metadata`: an Anthropic provider gets it as sent, the chat transport,
+/// which writes them anew, names it.
+#[tokio::test]
+async fn a_member_no_row_names_in_thinking_tool_choice_or_metadata_is_named_where_it_is_dropped() {
+    let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    let bodies = [
+        json!({"thinking": {"type": "adaptive", "display": "omitted"}}),
+        json!({"tools": tools, "tool_choice": {"type": "auto", "colour": "blue"}}),
+        json!({"metadata": {"user_id": "u-1", "session": "s-1"}}),
+    ];
+    for extra in bodies {
+        let mut body = json!({"model": "p/m", "max_tokens": 2000,
+            "messages": [{"role": "user", "content": "hi"}]});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let mock = healthy_mock().await;
+        let gw = single(&mock, ANTHROPIC).await;
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+        let sent = &mock.requests()[0]["body"];
+        for key in ["thinking", "tool_choice", "metadata"] {
+            assert_eq!(sent.get(key), body.get(key), "{key}: {sent}");
+        }
+
+        let mock = healthy_mock().await;
+        let gw = single(&mock, OPENAI).await;
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{body}");
+        let sent = mock.requests()[0]["body"].to_string();
+        assert!(
+            !sent.contains("display") && !sent.contains("colour") && !sent.contains("s-1"),
+            "{sent}"
+        );
+    }
+}
+
+/// Over the Anthropic transport, a `thinking` or `tool_choice` the plan
+/// writes anew (Kimi Coding's switch, K3's named tool sent as `any`)
+/// loses the members the API does not give it, and the
+/// answer names them; one sent as the client wrote it keeps them, and is
+/// not named.
+#[tokio::test]
+async fn unknown_members_of_a_thinking_or_tool_choice_the_plan_writes_anew_are_named() {
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"providers": {"kimi": {"baseUrl": base_url(&mock, ANTHROPIC),
+                                          "apiKey": KEY, "api": ANTHROPIC}}},
+        "agents": {"defaults": {"model": "kimi/kimi-for-coding"}},
+    }))
+    .await;
+    let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    let cases = [
+        (
+            json!({"thinking": {"type": "disabled", "display": "x"}}),
+            "thinking",
+        ),
+        (
+            json!({"thinking": {"type": "enabled", "budget_tokens": 1024, "display": "x"}}),
+            "thinking",
+        ),
+        (
+            json!({"model": "kimi/k3", "tools": tools,
+                   "tool_choice": {"type": "tool", "name": "f", "colour": "blue"}}),
+            "tool_choice",
+        ),
+        (
+            json!({"tools": tools, "tool_choice": {"type": "auto", "colour": "blue"}}),
+            "tool_choice",
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for (at, (extra, member)) in cases.into_iter().enumerate() {
+        let mut body = json!({"model": "kimi/kimi-for-coding", "max_tokens": 2000,
+            "messages": [{"role": "user", "content": "hi"}]});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        let named = dropped(&response).contains(&"unknown members".to_string());
+        let sent = &mock.requests()[at]["body"][member];
+        let kept = sent == &body[member];
+        assert_ne!(named, kept, "{body} sent {sent}");
+        outcomes.push(named);
+    }
+    assert_eq!(outcomes, [true, false, true, false]);
 }
 
 #[tokio::test]
@@ -784,15 +955,27 @@ async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_
         "{sent}"
     );
 
-    // A Responses item's: no transport speaks Responses.
-    let body = json!({"model": "p/m", "input": [
-        {"type": "message", "role": "user", "content": "hi", "phase": "final"}]});
-    for api in [OPENAI, ANTHROPIC] {
+    // A Responses item's, its reasoning's or text's: no transport speaks
+    // Responses.
+    let bodies = [
+        json!({"model": "p/m", "input": [
+            {"type": "message", "role": "user", "content": "hi", "phase": "final"}]}),
+        json!({"model": "p/m", "input": "hi", "reasoning": {"effort": "low", "colour": "blue"}}),
+        json!({"model": "p/m", "input": "hi", "text": {"format": {"type": "text"}, "colour": "blue"}}),
+    ];
+    for (body, api) in bodies
+        .iter()
+        .flat_map(|body| [(body, OPENAI), (body, ANTHROPIC)])
+    {
         let mock = healthy_mock().await;
         let gw = single(&mock, api).await;
         let response = gw.responses(body.clone()).await;
         assert_eq!(response.status(), 200);
-        assert_eq!(dropped(&response), ["unknown members"], "{api}");
+        let named = dropped(&response);
+        assert!(
+            named.contains(&"unknown members".to_string()),
+            "{api}: {body} {named:?}"
+        );
     }
     // An output item's id and status name what is stored: nothing lost.
     let body = json!({"model": "p/m", "input": [

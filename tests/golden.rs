@@ -243,14 +243,18 @@ fn objects(value: &Value, path: &str, pointer: &str, out: &mut Vec<(String, Stri
     }
 }
 
-/// A member no row names, put in each Messages content block (a tool
-/// result's included) and each Responses input item and message part of the rich requests
-/// in turn, is named by the reader: the chat transport's answer says
-/// `unknown members` (the Anthropic transport carries a Messages body's
-/// as sent). A member a row names whole (a server tool's block) has its
-/// row's fate instead.
+/// A member no row names, put in each chat content part (and image),
+/// each Messages content block (a tool result's included), its
+/// `thinking`, `tool_choice` and `metadata`, and each Responses
+/// `reasoning` and `text` and each
+/// Responses input item and message part of the rich requests in turn, is
+/// named by the reader: the answer of the transport that does not speak
+/// the front end's format says `unknown members` (the other carries the
+/// client's body as sent). A member a row names whole (a server tool's
+/// block, an audio part) has its row's fate instead.
 #[tokio::test]
 async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
+    use clawgate::capabilities::Api;
     let mock = healthy_mock().await;
     let gw = catalog(&mock, "openai-completions").await;
     let config = gw.gateway.config();
@@ -258,11 +262,15 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
         let request = clawgate::http::decode(front, &config, Bytes::from(body.to_string()))
             .unwrap_or_else(|e| panic!("{front:?}: {e:?}"));
         let seen = request.seen();
-        fields::dropped(seen, clawgate::capabilities::Api::OpenAiCompletions, &[])
-            .contains(&fields::UNKNOWN)
+        let api = match front {
+            Front::Chat => Api::AnthropicMessages,
+            _ => Api::OpenAiCompletions,
+        };
+        fields::dropped(seen, api, &[]).contains(&fields::UNKNOWN)
     };
     let mut named = 0;
     for (front, name, inside) in [
+        (Front::Chat, "chat", "messages["),
         (Front::Messages, "messages", "messages[" as &str),
         (Front::Responses, "responses", "input["),
     ] {
@@ -274,16 +282,27 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
         let mut places = Vec::new();
         objects(&body, "", "", &mut places);
         for (path, pointer) in places {
-            // Blocks (messages[..].content[..]), items (input[..]) and
-            // their parts (input[..].content[..]).
+            // Parts and their images (messages[..].content[..]), blocks
+            // (messages[..].content[..]), items (input[..]) and their
+            // parts (input[..].content[..]).
             let place = match front {
-                Front::Messages => path.contains(".content["),
-                _ => {
-                    !path.contains('.')
-                        || path.matches('.').count() == 1 && path.contains(".content[")
+                Front::Chat => {
+                    path.contains(".content[")
+                        && (path.ends_with(']') || path.ends_with("].image_url"))
+                }
+                Front::Messages => {
+                    path.contains(".content[") && path.ends_with(']')
+                        || ["thinking", "tool_choice", "metadata"].contains(&path.as_str())
+                }
+                Front::Responses => {
+                    path.ends_with(']')
+                        && (!path.contains('.')
+                            || path.matches('.').count() == 1 && path.contains(".content["))
+                        || ["reasoning", "text"].contains(&path.as_str())
                 }
             };
-            if !path.starts_with(inside) || !place || !path.ends_with(']') {
+            let top = !path.contains(['.', '[']);
+            if !(path.starts_with(inside) || top) || !place {
                 continue;
             }
             let member = format!("{path}.colour");
@@ -299,9 +318,11 @@ async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
             named += 1;
         }
     }
-    // Text, image, document, thinking, tool use and result blocks, a
-    // result's text; messages, calls and their outputs, message parts.
-    assert!(named >= 14, "only {named} places checked");
+    // Text and image parts, an image's object, a system part; text,
+    // image, document, thinking, tool use and result blocks, a result's
+    // text, thinking, tool_choice and metadata; messages, calls and their
+    // outputs, message parts, reasoning and text.
+    assert!(named >= 25, "only {named} places checked");
 }
 
 #[test]

@@ -596,16 +596,7 @@ fn name_dropped(
     said: &Throttle,
     headers: &mut HeaderMap,
 ) {
-    let mut dropped: Vec<&str> = fields::dropped(seen, target.provider.api, withheld);
-    // Server tools dropped are named by their types (`web_search_20250305`).
-    let server_tools = fields::MESSAGES[fields::MessagesRow::ServerTool as usize].name;
-    if let Some(at) = dropped.iter().position(|name| *name == server_tools)
-        && !seen.server_tool_types().is_empty()
-    {
-        let types = seen.server_tool_types().iter().map(|kind| &**kind);
-        dropped.splice(at..=at, types);
-    }
-    dropped.extend(withheld.iter().filter_map(providers::Withheld::removed));
+    let dropped = fields::dropped(seen, target.provider.api, withheld);
     if dropped.is_empty() {
         return;
     }

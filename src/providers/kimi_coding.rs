@@ -24,12 +24,13 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 
 /// A client's own Messages body, sent to Kimi Coding's Anthropic endpoint,
 /// is rewritten where the endpoint refuses what Claude Code sends; the
-/// deferred tools it sends loaded are named (where the client deferred
-/// any).
+/// deferred tools it sends loaded and the tool references it sends as
+/// text are named (where the client sent any).
 fn messages_rewrites(draft: &mut Draft, target: &Target) {
     if target.provider.api == Api::AnthropicMessages {
         draft.messages.rewrites = &MESSAGES_REWRITES;
         draft.withhold(Withheld::DeferredTools);
+        draft.withhold(Withheld::ToolReferences);
     }
 }
 

@@ -115,6 +115,21 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         draft.get("reasoning").as_ref(),
         draft.edits.top.get("thinking") == Some(None),
     );
+    // The client's own `thinking` goes as sent, or on where it is on
+    // already; else it is written anew, and so is a choice the rules
+    // changed: what else the client's held is not sent.
+    let on = draft.request().native().thinking_on;
+    let as_sent = match thinking {
+        ThinkingSwitch::AsSent => true,
+        ThinkingSwitch::On => on == Some(true),
+        ThinkingSwitch::Off | ThinkingSwitch::Omitted => false,
+    };
+    if on.is_some() && !as_sent {
+        draft.withhold(Withheld::WrittenAnew("thinking"));
+    }
+    if draft.edits.top.get("tool_choice").is_some() {
+        draft.withhold(Withheld::WrittenAnew("tool_choice"));
+    }
     let plan = &mut draft.messages;
     plan.max_tokens = max_tokens;
     plan.budget = thinking_budget(asked, Some(max_tokens)).unwrap_or(MIN_THINKING_BUDGET);

@@ -10,11 +10,14 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's, a Messages content block's or client tool's, a
-//! Responses input item's) is carried where the transport speaks the front
-//! end's own format (chat on the OpenAI transport, Messages on the
-//! Anthropic one: the client's body goes on as it is) and dropped with a
-//! word everywhere else: never lost in silence. A member nested deeper
+//! a chat message's, content part's or `tool_choice`'s, a Messages
+//! content block's, client tool's, `thinking`'s, `tool_choice`'s or
+//! `metadata`'s, a Responses input item's, `reasoning`'s or `text`'s) is
+//! carried where the transport speaks the front end's own format (chat on
+//! the OpenAI
+//! transport, Messages on the Anthropic one: the client's body goes on as
+//! it is, unless its plan writes the member anew) and dropped with a word
+//! everywhere else: never lost in silence. A member nested deeper
 //! shares the fate of a row ([`member_row`]). `docs/translation.md` is [`markdown`]'s output
 //! (`tests/translation_doc.rs` holds it to the tables).
 //!
@@ -217,7 +220,7 @@ table! {
         UserThinking => "thinking blocks in a user turn", Block, Dropped("a chat user message holds no reasoning"), Carried;
         RedactedThinking => "redacted_thinking blocks", Block, Dropped("encrypted reasoning only Anthropic reads"), Carried;
         ServerToolBlocks => "server tool blocks (server_tool_use and *_tool_result)", Block, Dropped("a tool Anthropic ran; the model's own text says what it learnt"), Carried;
-        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Carried;
+        ToolReference => "tool_reference blocks", Block, Dropped("chat has no tool references; the tools are offered whole"), Planned("Kimi Coding, whose endpoint refuses them: each is sent as a text block saying whether the tool it names is offered (`Tool read is available.`); other Anthropic-format providers get them as sent");
         OtherInToolResult => "other blocks in a tool_result", Block, Dropped("no chat form"), Carried;
         OtherBlock => "other blocks", Block, Refused("send text, image, tool_use, tool_result or thinking blocks"), Refused("send text, image, tool_use, tool_result or thinking blocks");
         ClientTool => "tools with input_schema", Tool, Translated("function tools, `strict` kept"), Carried;
@@ -311,7 +314,8 @@ const CHAT_MEMBERS: Members = members!(ChatRow {
     "messages[*].role" => Messages,
     "messages[*].name" => MessageName,
     "messages[system|developer].content[*].cache_control.*" => PartCacheControl,
-    "messages[system|developer].content.*" => SystemMessage,
+    "messages[system|developer].content" => SystemMessage,
+    "messages[system|developer].content[text].type|text" => SystemMessage,
     "messages[tool].tool_call_id" => ToolMessage,
     "messages[tool].content" => ToolMessage,
     "messages[assistant].reasoning_content" => ReasoningContent,
@@ -332,7 +336,7 @@ const CHAT_MEMBERS: Members = members!(ChatRow {
     "tools[custom].*" => CustomTool,
     "tool_choice.type" => ToolChoice,
     "tool_choice.function.name" => ToolChoice,
-    "tool_choice.allowed_tools.*" => AllowedTools,
+    "tool_choice.allowed_tools.mode|tools.*" => AllowedTools,
     "tool_choice.custom.*" => CustomTool,
 });
 
@@ -599,6 +603,9 @@ pub fn chat(request: &ChatRequest) -> Seen {
     if holds.image_detail {
         ChatRow::ImageDetail.mark(&mut seen);
     }
+    for name in &holds.unknown {
+        seen.unknown_member(name);
+    }
     chat_tools(request, &mut seen);
     seen
 }
@@ -631,11 +638,31 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
     {
         ChatRow::FunctionStrict.mark(seen);
     }
-    let choice = request.value("tool_choice");
-    match choice.as_ref().and_then(|c| c.get("type")?.as_str()) {
-        Some("allowed_tools") => ChatRow::AllowedTools.mark(seen),
-        Some("custom") => ChatRow::CustomTool.mark(seen),
-        _ => {}
+    let Some(serde_json::Value::Object(choice)) = request.value("tool_choice") else {
+        return;
+    };
+    // The members of the object each kind of choice holds, as the API
+    // defines them; a choice naming a custom tool goes whole.
+    let (kind, inner): (&str, &[&str]) = match choice.get("type").and_then(|t| t.as_str()) {
+        Some("allowed_tools") => {
+            ChatRow::AllowedTools.mark(seen);
+            ("allowed_tools", &["mode", "tools"])
+        }
+        Some("custom") => return ChatRow::CustomTool.mark(seen),
+        Some("function") => ("function", &["name"]),
+        _ => return,
+    };
+    for (key, value) in &choice {
+        if key != "type" && key != kind && !value.is_null() {
+            seen.unknown_member(&format!("tool_choice.{key}"));
+        }
+    }
+    if let Some(serde_json::Value::Object(object)) = choice.get(kind) {
+        for (key, value) in object {
+            if !inner.contains(&key.as_str()) && !value.is_null() {
+                seen.unknown_member(&format!("tool_choice.{kind}.{key}"));
+            }
+        }
     }
 }
 
@@ -652,11 +679,13 @@ pub fn refusal(seen: &Seen) -> Option<String> {
 }
 
 /// What a target of transport `api` did not get of a request that holds
-/// `seen`: the rows dropped there, and the planned rows its plan
-/// `withheld`, then the unknown members when the transport does not speak
-/// the front end's format.
-pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = table(seen.front)
+/// `seen`, as the answer's `x-clawgate-dropped` and `clawgate explain`
+/// name it: the rows dropped there, and the planned rows its plan
+/// `withheld` (server tools by their types, `web_search_20250305`), then
+/// the unknown members when the transport does not speak the front end's
+/// format, then what the rules removed ([`Withheld::Removed`]).
+pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = table(seen.front)
         .iter()
         .enumerate()
         .filter(|(index, row)| {
@@ -671,10 +700,37 @@ pub fn dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> Vec<&'static str
         })
         .map(|(_, row)| row.name)
         .collect();
-    if same_format(seen.front) != Some(api) && !seen.unknown().is_empty() {
+    let server_tools = MESSAGES[MessagesRow::ServerTool as usize].name;
+    if let Some(at) = names.iter().position(|name| *name == server_tools)
+        && !seen.server_tool_types().is_empty()
+    {
+        let types = seen.server_tool_types().iter().map(|kind| &**kind);
+        names.splice(at..=at, types);
+    }
+    if unknown_dropped(seen, api, withheld) {
         names.push(UNKNOWN);
     }
+    names.extend(withheld.iter().filter_map(Withheld::removed));
     names
+}
+
+/// Whether a target of transport `api` does not get some unknown member
+/// of a request that holds `seen`: any, where the transport does not
+/// speak the front end's format; else those of a member its plan
+/// `withheld` by writing it anew (`thinking.display`).
+fn unknown_dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> bool {
+    if same_format(seen.front) != Some(api) {
+        return !seen.unknown().is_empty();
+    }
+    withheld.iter().any(|what| {
+        let Withheld::WrittenAnew(member) = what else {
+            return false;
+        };
+        (seen.unknown().iter()).any(|name| {
+            name.strip_prefix(member)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    })
 }
 
 /// The row of `front`'s table that names what a plan withheld: a planned
@@ -698,7 +754,8 @@ pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
         Withheld::OutputConfig => (None, Some(MessagesRow::OutputConfig as usize), None),
         Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
         Withheld::DeferredTools => (None, Some(MessagesRow::DeferLoading as usize), None),
-        Withheld::Removed(_) => (None, None, None),
+        Withheld::ToolReferences => (None, Some(MessagesRow::ToolReference as usize), None),
+        Withheld::WrittenAnew(_) | Withheld::Removed(_) => (None, None, None),
     };
     match front {
         Front::Chat => chat,
@@ -740,13 +797,21 @@ pub fn markdown() -> String {
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
          A top-level member no table names, or a member none names of a\n\
-         chat message, of a Messages content block or client tool, or of a\n\
-         Responses input item (`messages[].partial`,\n\
-         `tools[].eager_input_streaming`), is carried where the transport\n\
+         chat message, of its text or image parts or of a chat\n\
+         `tool_choice`, of a Messages content\n\
+         block, client tool, `thinking`, `tool_choice` or `metadata`, or of\n\
+         a Responses input item, `reasoning` or `text`\n\
+         (`messages[].partial`, `tools[].eager_input_streaming`), and a\n\
+         part or block other than text in a system prompt (a chat system or\n\
+         developer message, Messages' `system` or a system message) or in a\n\
+         chat assistant message, are carried where the transport\n\
          speaks the API's own format (the chat API on the OpenAI transport,\n\
          Messages on the Anthropic transport: the client's body goes on as it\n\
          came) and dropped everywhere else, named `unknown members` in the\n\
-         header and by name in the log line.\n\n\
+         header and by name in the log line. A Messages `thinking` or\n\
+         `tool_choice` that the target's rules write anew (a switch the\n\
+         model needs, a choice it cannot take) loses its unknown members\n\
+         on the Anthropic transport too, and they are named the same way.\n\n\
          A member nested in a block, part, tool or item has the fate of the\n\
          row that names it (`name on messages`, `citations on text blocks`,\n\
          ...), or of the block, part, tool or item that holds it, which goes\n\
@@ -846,6 +911,7 @@ mod tests {
                     Withheld::OutputConfig,
                     Withheld::ServerTools,
                     Withheld::DeferredTools,
+                    Withheld::ToolReferences,
                 ]
                 .into_iter()
                 .any(|what| planned_row(front, &what) == Some(index));
@@ -930,6 +996,49 @@ mod tests {
             json!([{"type": "function", "function": {"name": "custom", "description": "\"custom\""}}]),
         );
         assert!(dropped(&quoted, Api::AnthropicMessages, &[]).is_empty());
+    }
+
+    /// A member the API does not give a chat `tool_choice` or the object
+    /// it names its tool or tools in is unknown: carried by the chat
+    /// transport, named on the Anthropic one, which writes the choice
+    /// anew.
+    #[test]
+    fn a_chat_tool_choices_unknown_members_are_named_where_it_is_written_anew() {
+        use serde_json::json;
+        let seen = |choice: serde_json::Value| {
+            let body = json!({"messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": choice});
+            chat(&ChatRequest::parse(body.to_string()).unwrap())
+        };
+        let function = seen(
+            json!({"type": "function", "function": {"name": "f", "colour": 1},
+                                   "shade": 2, "custom": null}),
+        );
+        assert_eq!(
+            function.unknown(),
+            [
+                "tool_choice.shade".into(),
+                "tool_choice.function.colour".into()
+            ]
+        );
+        assert_eq!(dropped(&function, Api::AnthropicMessages, &[]), [UNKNOWN]);
+        assert!(dropped(&function, Api::OpenAiCompletions, &[]).is_empty());
+        let allowed = seen(
+            json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto",
+            "tools": [{"type": "function", "function": {"name": "f"}}], "colour": 1}}),
+        );
+        assert_eq!(
+            allowed.unknown(),
+            ["tool_choice.allowed_tools.colour".into()]
+        );
+        for plain in [
+            json!("auto"),
+            json!({"type": "function", "function": {"name": "f"}}),
+            json!({"type": "custom", "custom": {"name": "patch", "colour": 1}}),
+        ] {
+            assert!(seen(plain.clone()).unknown().is_empty(), "{plain}");
+        }
     }
 
     #[test]

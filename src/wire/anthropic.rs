@@ -88,9 +88,9 @@ pub struct MessagesRequest {
     #[serde(default)]
     pub tools: Option<Vec<Tool>>,
     #[serde(default)]
-    pub tool_choice: Option<ToolChoice>,
+    pub tool_choice: Option<Noted<ToolChoice>>,
     #[serde(default)]
-    pub thinking: Option<ThinkingConfig>,
+    pub thinking: Option<Noted<ThinkingConfig>>,
     #[serde(default)]
     pub output_config: Option<OutputConfig>,
     #[serde(default)]
@@ -102,7 +102,7 @@ pub struct MessagesRequest {
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<Noted<Metadata>>,
     /// Refused (`translate::fields`): only their presence is read.
     #[serde(default)]
     pub container: Option<serde::de::IgnoredAny>,
@@ -112,10 +112,101 @@ pub struct MessagesRequest {
 
 /// `metadata`: Claude Code's `user_id` (a JSON text of device, account and
 /// session ids), the one member the API defines.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Metadata {
-    #[serde(default)]
     pub user_id: Option<String>,
+}
+
+/// A small object of a Messages request (`thinking`, `tool_choice`,
+/// `metadata`) read member by member, with the names of the members the
+/// API does not give it (not `null`), which a body written anew has no
+/// place for: none, and no allocation, on nearly every request.
+#[derive(Debug, Clone)]
+pub struct Noted<T> {
+    pub value: T,
+    pub unknown: Vec<Box<str>>,
+}
+
+impl<T> std::ops::Deref for Noted<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// The members `thinking`, `tool_choice` and `metadata` are made of, as
+/// read; each object knows its own ([`Small::MEMBERS`]).
+#[derive(Default)]
+struct Members {
+    kind: Option<String>,
+    budget_tokens: Option<u64>,
+    name: Option<String>,
+    disable_parallel_tool_use: Option<bool>,
+    user_id: Option<String>,
+}
+
+/// An object read as [`Noted`]: its members, and itself made of them
+/// (serde's words for what is missing or unknown).
+trait Small: Sized {
+    const MEMBERS: &'static [&'static str];
+    fn of<E: serde::de::Error>(members: Members) -> Result<Self, E>;
+
+    /// The `type` that names the variant, `missing` without one.
+    fn kind<E: serde::de::Error>(members: &Members) -> Result<&str, E> {
+        members
+            .kind
+            .as_deref()
+            .ok_or_else(|| E::missing_field("type"))
+    }
+}
+
+impl<'de, T: Small> Deserialize<'de> for Noted<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Small> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Noted<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Noted<T>, A::Error> {
+                let mut read = Members::default();
+                let mut unknown = Vec::new();
+                read_members(&mut map, T::MEMBERS, &mut unknown, |at, map| {
+                    match T::MEMBERS[at] {
+                        "type" => read.kind = map.next_value()?,
+                        "budget_tokens" => read.budget_tokens = map.next_value()?,
+                        "name" => read.name = map.next_value()?,
+                        "disable_parallel_tool_use" => {
+                            read.disable_parallel_tool_use = map.next_value()?;
+                        }
+                        _ => read.user_id = map.next_value()?,
+                    }
+                    Ok(())
+                })?;
+                Ok(Noted {
+                    value: T::of(read)?,
+                    unknown: unknown.into_iter().map(|key| key.into()).collect(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
+impl Small for Metadata {
+    const MEMBERS: &'static [&'static str] = &["user_id"];
+
+    fn of<E: serde::de::Error>(members: Members) -> Result<Self, E> {
+        Ok(Metadata {
+            user_id: members.user_id,
+        })
+    }
 }
 
 /// Why a request body was refused; the message names the field.
@@ -347,6 +438,21 @@ impl Other {
 }
 
 impl Block {
+    /// Its `type`, as the API spells it (`other` for a block of no
+    /// variant here).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Block::Text { .. } => "text",
+            Block::Image { .. } => "image",
+            Block::ToolUse { .. } => "tool_use",
+            Block::ToolResult { .. } => "tool_result",
+            Block::Thinking { .. } => "thinking",
+            Block::RedactedThinking {} => "redacted_thinking",
+            Block::Document { .. } => "document",
+            Block::Unsupported(_) => "other",
+        }
+    }
+
     /// The block whose JSON text is `raw`, read by its `type` into its
     /// variant's fields; on failure, the type (for the message) and why.
     fn read(raw: &str) -> Result<Block, (String, serde_json::Error)> {
@@ -741,23 +847,41 @@ pub struct Tool {
     pub input_examples: Option<serde::de::IgnoredAny>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum ToolChoice {
     Auto {
-        #[serde(default)]
         disable_parallel_tool_use: Option<bool>,
     },
     Any {
-        #[serde(default)]
         disable_parallel_tool_use: Option<bool>,
     },
     Tool {
         name: String,
-        #[serde(default)]
         disable_parallel_tool_use: Option<bool>,
     },
     None {},
+}
+
+impl Small for ToolChoice {
+    const MEMBERS: &'static [&'static str] = &["type", "name", "disable_parallel_tool_use"];
+
+    fn of<E: serde::de::Error>(members: Members) -> Result<Self, E> {
+        let disable_parallel_tool_use = members.disable_parallel_tool_use;
+        Ok(match Self::kind(&members)? {
+            "auto" => ToolChoice::Auto {
+                disable_parallel_tool_use,
+            },
+            "any" => ToolChoice::Any {
+                disable_parallel_tool_use,
+            },
+            "tool" => ToolChoice::Tool {
+                name: members.name.ok_or_else(|| E::missing_field("name"))?,
+                disable_parallel_tool_use,
+            },
+            "none" => ToolChoice::None {},
+            other => return Err(E::unknown_variant(other, &["auto", "any", "tool", "none"])),
+        })
+    }
 }
 
 impl ToolChoice {
@@ -778,16 +902,34 @@ impl ToolChoice {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum ThinkingConfig {
     Enabled {
-        #[serde(default)]
         budget_tokens: Option<u64>,
     },
     Disabled {},
     /// The model decides how much to think.
     Adaptive {},
+}
+
+impl Small for ThinkingConfig {
+    const MEMBERS: &'static [&'static str] = &["type", "budget_tokens"];
+
+    fn of<E: serde::de::Error>(members: Members) -> Result<Self, E> {
+        Ok(match Self::kind(&members)? {
+            "enabled" => ThinkingConfig::Enabled {
+                budget_tokens: members.budget_tokens,
+            },
+            "disabled" => ThinkingConfig::Disabled {},
+            "adaptive" => ThinkingConfig::Adaptive {},
+            other => {
+                return Err(E::unknown_variant(
+                    other,
+                    &["enabled", "disabled", "adaptive"],
+                ));
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1027,6 +1169,63 @@ mod tests {
                 .contains("tools[0].description: invalid type: integer `5`, expected a string"),
             "{err}"
         );
+    }
+
+    /// `thinking`, `tool_choice` and `metadata` are read member by member:
+    /// serde's words for what is wrong, and the members the API does not
+    /// give them kept by name.
+    #[test]
+    fn the_small_objects_name_what_is_wrong_and_keep_their_unknown_members() {
+        for (member, expected) in [
+            (
+                r#""thinking": {"budget_tokens": 5}"#,
+                "thinking: missing field `type`",
+            ),
+            (
+                r#""thinking": {"type": "on"}"#,
+                "thinking: unknown variant `on`, expected one of `enabled`, `disabled`, `adaptive`",
+            ),
+            (
+                r#""tool_choice": {"type": "tool"}"#,
+                "tool_choice: missing field `name`",
+            ),
+            (
+                r#""tool_choice": {"type": "auto", "type": "any"}"#,
+                "tool_choice: duplicate field `type`",
+            ),
+            (
+                r#""metadata": {"user_id": 5}"#,
+                "metadata.user_id: invalid type: integer `5`",
+            ),
+            (
+                r#""metadata": []"#,
+                "metadata: invalid type: sequence, expected an object",
+            ),
+        ] {
+            let body = format!(r#"{{"messages": [], {member}}}"#);
+            let err = MessagesRequest::parse(body.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let read = MessagesRequest::parse(
+            br#"{"messages": [],
+                "thinking": {"type": "enabled", "budget_tokens": 2048, "display": "omitted"},
+                "tool_choice": {"type": "tool", "name": "f", "x": null},
+                "metadata": {"user_id": "u", "session": "s"}}"#,
+        )
+        .unwrap();
+        let thinking = read.thinking.unwrap();
+        assert!(matches!(
+            thinking.value,
+            ThinkingConfig::Enabled {
+                budget_tokens: Some(2048)
+            }
+        ));
+        assert_eq!(thinking.unknown, ["display".into()]);
+        // A member that is `null` is absent.
+        assert!(read.tool_choice.unwrap().unknown.is_empty());
+        let metadata = read.metadata.unwrap();
+        assert_eq!(metadata.user_id.as_deref(), Some("u"));
+        assert_eq!(metadata.unknown, ["session".into()]);
     }
 
     #[test]

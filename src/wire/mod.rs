@@ -363,6 +363,13 @@ pub enum Withheld {
     ServerTools,
     /// Messages tools' `defer_loading`: the deferred tools sent loaded.
     DeferredTools,
+    /// Messages' `tool_reference` blocks in tool results: each sent as a
+    /// text block naming its tool.
+    ToolReferences,
+    /// A member of a Messages client's body that the target is sent
+    /// written anew (`thinking`, `tool_choice`): the members the API does
+    /// not give it, which the client's held, are not sent.
+    WrittenAnew(&'static str),
     /// What a rule removed, by the name the header and the log give it (a
     /// member a model fixes, `temperature`; the tools a choice narrowed
     /// away; a `params` member the body has no place for).
@@ -422,9 +429,13 @@ pub struct Seen {
     /// Bit `i` set: row `i` of the front end's table is present.
     rows: u128,
     /// Members no row names, as the client spelt them: top-level ones, a
-    /// chat message's (`messages[].key`), a Messages content block's
-    /// (`messages[].content[text].key`) and client tool's (`tools[].key`),
-    /// a Responses input item's (`input[message].key`).
+    /// chat message's (`messages[].key`) and content part's
+    /// (`messages[].content[text].key`), a Messages content block's
+    /// (`messages[].content[text].key`), client tool's (`tools[].key`)
+    /// and `thinking`'s, `tool_choice`'s or `metadata`'s
+    /// (`thinking.key`), a Responses input item's (`input[message].key`);
+    /// and a system prompt's part or block that is not text
+    /// (`messages[system].content[image_url]`, `system[image]`).
     unknown: Vec<Box<str>>,
     /// The types of the server tools (Messages' `web_search_20250305`, ...),
     /// as the client spelt them: what the answer names when they go.

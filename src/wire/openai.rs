@@ -53,6 +53,9 @@ pub struct Native {
     pub unplaced_marks: bool,
     /// The thinking budget (Messages' `thinking.budget_tokens`).
     pub thinking_budget: Option<u64>,
+    /// Whether the client's own `thinking` (Messages') is on (enabled or
+    /// adaptive) or off; `None` without one.
+    pub thinking_on: Option<bool>,
 }
 
 /// What the rules need to know of one message; its content is not read.
@@ -164,23 +167,50 @@ fn has_image_part(content: &[u8]) -> bool {
 
 /// What a request's content parts hold besides their types
 /// ([`ChatRequest::part_kinds`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartsHold {
     /// A part's `cache_control` (not `null`).
     pub cache_control: bool,
     /// An `image_url` part's `detail` (not `null`).
     pub image_detail: bool,
+    /// What a transport that writes the parts anew has no place for, each
+    /// once, the first [`super::MAX_UNKNOWN`]: a member of a text or
+    /// `image_url` part that the API does not define
+    /// (`messages[].content[text].key`, `...[image_url].image_url.key`),
+    /// and a part other than text in a system, developer or assistant
+    /// message, whose content the API takes as text
+    /// (`messages[system].content[image_url]`).
+    pub unknown: Vec<Box<str>>,
 }
 
-/// Whether an `image_url` object (scanned, so well-formed) says its
-/// `detail`; only one whose bytes mention it is read.
-fn has_detail(image_url: &str) -> bool {
-    image_url.starts_with('{')
-        && memchr::memmem::find(image_url.as_bytes(), b"\"detail\"").is_some()
-        && body::members(image_url.as_bytes()).is_ok_and(|members| {
-            Member::last(&members, "detail")
-                .is_some_and(|m| &image_url.as_bytes()[m.value.clone()] != b"null")
-        })
+impl PartsHold {
+    fn unknown(&mut self, name: std::fmt::Arguments) {
+        if self.unknown.len() < super::MAX_UNKNOWN {
+            let name = name.to_string();
+            if !self.unknown.iter().any(|known| **known == *name) {
+                self.unknown.push(name.into());
+            }
+        }
+    }
+}
+
+/// The members of a text part and of an `image_url` part, and of the
+/// latter's `image_url` object, as the API defines them.
+const TEXT_PART: &[&str] = &["type", "text", "cache_control"];
+const IMAGE_PART: &[&str] = &["type", "image_url", "cache_control"];
+const IMAGE_URL: &[&str] = &["url", "detail"];
+
+/// The members of `object` (its bytes; scanned, so well-formed) that are
+/// not `known` nor `null`.
+fn others<'o>(
+    object: &'o [u8],
+    members: &'o [Member],
+    known: &'o [&str],
+) -> impl Iterator<Item = &'o str> {
+    members
+        .iter()
+        .filter(|m| !known.contains(&&*m.key) && &object[m.value.clone()] != b"null")
+        .map(|m| &*m.key)
 }
 
 /// The objects of a content array (scanned, so well-formed): where each
@@ -481,7 +511,7 @@ impl ChatRequest {
         // The types met, found in a set: a body may hold many thousand.
         let mut met: HashSet<&str> = HashSet::new();
         let mut holds = PartsHold::default();
-        for item in self.message_items.iter() {
+        for (item, message) in self.message_items.iter().zip(&self.messages) {
             let Some(content) = item.members().and_then(|m| Member::last(m, "content")) else {
                 continue;
             };
@@ -492,23 +522,61 @@ impl ChatRequest {
             let Ok(parts) = crate::format::scan::element_ranges(bytes) else {
                 continue;
             };
+            // Whose content the API takes as text parts alone.
+            let text_only = matches!(&*message.role, "system" | "developer" | "assistant");
             for part in parts {
-                let Ok(members) = body::members(&bytes[part.clone()]) else {
+                let part = &bytes[part];
+                let Ok(members) = body::members(part) else {
                     continue;
                 };
-                let value = |m: &Member| {
-                    let at = part.start + m.value.start..part.start + m.value.end;
-                    std::str::from_utf8(&bytes[at]).unwrap_or_default()
-                };
+                let value =
+                    |m: &Member| std::str::from_utf8(&part[m.value.clone()]).unwrap_or_default();
                 holds.cache_control |=
                     Member::last(&members, "cache_control").is_some_and(|m| value(m) != "null");
-                holds.image_detail |=
-                    Member::last(&members, "image_url").is_some_and(|m| has_detail(value(m)));
-                if let Some(kind) = Member::last(&members, "type").map(value) {
-                    let kind = kind.trim_matches('"');
-                    if met.insert(kind) {
-                        kinds.push(kind);
+                let Some(kind) = Member::last(&members, "type").map(value) else {
+                    continue;
+                };
+                let kind = kind.trim_matches('"');
+                if met.insert(kind) {
+                    kinds.push(kind);
+                }
+                match kind {
+                    "text" => {
+                        for key in others(part, &members, TEXT_PART) {
+                            holds.unknown(format_args!("messages[].content[text].{key}"));
+                        }
                     }
+                    "image_url" => {
+                        if text_only {
+                            holds.unknown(format_args!(
+                                "messages[{}].content[image_url]",
+                                message.role
+                            ));
+                        }
+                        for key in others(part, &members, IMAGE_PART) {
+                            holds.unknown(format_args!("messages[].content[image_url].{key}"));
+                        }
+                        let Some(image_url) = Member::last(&members, "image_url") else {
+                            continue;
+                        };
+                        let image_url = &part[image_url.value.clone()];
+                        // One read of the object, which holds the image's
+                        // data: its detail and any member it should not.
+                        let Some(inner) = (image_url.first() == Some(&b'{'))
+                            .then(|| body::members(image_url).ok())
+                            .flatten()
+                        else {
+                            continue;
+                        };
+                        holds.image_detail |= Member::last(&inner, "detail")
+                            .is_some_and(|m| &image_url[m.value.clone()] != b"null");
+                        for key in others(image_url, &inner, IMAGE_URL) {
+                            holds.unknown(format_args!(
+                                "messages[].content[image_url].image_url.{key}"
+                            ));
+                        }
+                    }
+                    _ => {}
                 }
             }
         }

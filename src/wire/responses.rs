@@ -415,22 +415,94 @@ pub struct AllowedTool<'a> {
     pub name: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `reasoning`, read member by member: the names of the members the API
+/// does not give it are kept, as a block's are.
+#[derive(Debug)]
 pub struct Reasoning {
-    #[serde(default)]
     pub effort: Option<String>,
     /// Only whether it asks for one is read.
-    #[serde(default)]
     pub summary: Option<String>,
+    pub unknown: Vec<Box<str>>,
 }
 
-#[derive(Debug, Deserialize)]
+impl<'de> Deserialize<'de> for Reasoning {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Reasoning;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("struct Reasoning")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Reasoning, A::Error> {
+                let (mut effort, mut summary, mut unknown) = (None, None, Vec::new());
+                super::read_members(&mut map, &["effort", "summary"], &mut unknown, |at, map| {
+                    match at {
+                        0 => effort = map.next_value()?,
+                        _ => summary = map.next_value()?,
+                    }
+                    Ok(())
+                })?;
+                Ok(Reasoning {
+                    effort,
+                    summary,
+                    unknown: unknown.into_iter().map(Into::into).collect(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// `text`, read member by member as [`Reasoning`] is.
+#[derive(Debug)]
 pub struct TextConfig<'a> {
-    #[serde(default, borrow)]
     pub format: Option<TextFormat<'a>>,
     /// Only its presence is read.
-    #[serde(default)]
     pub verbosity: Option<serde::de::IgnoredAny>,
+    pub unknown: Vec<Box<str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TextConfig<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = TextConfig<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("struct TextConfig")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TextConfig<'a>, A::Error> {
+                let (mut format, mut verbosity, mut unknown) = (None, None, Vec::new());
+                super::read_members(
+                    &mut map,
+                    &["format", "verbosity"],
+                    &mut unknown,
+                    |at, map| {
+                        match at {
+                            0 => format = map.next_value()?,
+                            _ => verbosity = map.next_value()?,
+                        }
+                        Ok(())
+                    },
+                )?;
+                Ok(TextConfig {
+                    format,
+                    verbosity,
+                    unknown: unknown.into_iter().map(Into::into).collect(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// `text.format`: `text`, `json_object`, or `json_schema`.

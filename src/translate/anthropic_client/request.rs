@@ -288,6 +288,7 @@ fn translated_system(system: &Content) -> System {
             mark = Some(Arc::from(cache_control.clone()));
         }
         unknown.extend((blocks.unknown.iter()).map(|(_, name)| format!("system{name}").into()));
+        unknown.extend(not_text(blocks, "system"));
     }
     System {
         text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
@@ -295,6 +296,23 @@ fn translated_system(system: &Content) -> System {
         rows,
         unknown: unknown.into(),
     }
+}
+
+/// The blocks of a system prompt (`at`: `system`, or a system message's
+/// `messages[system].content`) that are not text, which the chat system
+/// message, text alone, has no place for: each kind once, as
+/// `at[kind]`.
+fn not_text(blocks: &Blocks, at: &str) -> Vec<Box<str>> {
+    let mut kinds: Vec<&str> = Vec::new();
+    for block in blocks {
+        if !matches!(block, Block::Text { .. }) && !kinds.contains(&block.kind()) {
+            kinds.push(block.kind());
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| format!("{at}[{kind}]").into())
+        .collect()
 }
 
 /// The most server-tool types a request's answer names (each compared
@@ -460,19 +478,25 @@ fn write(
             }
         }
     }
-    if let Some(ToolChoice::Tool { name, .. }) = &request.tool_choice
+    if let Some(ToolChoice::Tool { name, .. }) = request.tool_choice.as_deref()
         && tools.server.iter().any(|server| **server == **name)
     {
         Row::ServerToolChoice.mark(seen);
     }
     if let Some(ThinkingConfig::Enabled {
         budget_tokens: Some(budget),
-    }) = request.thinking
+    }) = request.thinking.as_deref()
     {
+        let budget = *budget;
         Row::ThinkingBudget.mark(seen);
         native.thinking_budget = Some(budget);
     }
+    native.thinking_on = request
+        .thinking
+        .as_deref()
+        .map(|thinking| !matches!(thinking, ThinkingConfig::Disabled {}));
     let user = request.metadata.as_ref().and_then(|m| m.user_id.as_deref());
+    small_objects_unknown(request, seen);
     if user.is_some() {
         Row::MetadataUserId.mark(seen);
     }
@@ -484,7 +508,7 @@ fn write(
         &stop[..stop.len().min(MAX_STOP_SEQUENCES)]
     });
     let tools = tools_json;
-    let choice = request.tool_choice.as_ref().filter(|_| tools.is_some());
+    let choice = request.tool_choice.as_deref().filter(|_| tools.is_some());
     let body = chat_body::Body {
         max_tokens: request.max_tokens,
         stream: (request.stream == Some(true)).then_some(true),
@@ -514,6 +538,25 @@ fn write(
     Ok(out)
 }
 
+/// Notes the members of `thinking`, `tool_choice` and `metadata` that the
+/// API does not give them (`thinking.display`): the chat form has no place
+/// for them, nor a Messages body whose plan writes the object anew.
+fn small_objects_unknown(request: &MessagesRequest, seen: &mut Seen) {
+    let objects = [
+        ("thinking", request.thinking.as_ref().map(|t| &t.unknown)),
+        (
+            "tool_choice",
+            request.tool_choice.as_ref().map(|t| &t.unknown),
+        ),
+        ("metadata", request.metadata.as_ref().map(|m| &m.unknown)),
+    ];
+    for (at, unknown) in objects {
+        for key in unknown.into_iter().flatten() {
+            seen.unknown_member(&format!("{at}.{key}"));
+        }
+    }
+}
+
 /// `thinking` and `output_config.effort` as an OpenAI `reasoning_effort`,
 /// which the provider rules turn into each target's own switch. Nothing
 /// asked (or adaptive thinking without an effort) leaves the provider's
@@ -529,7 +572,7 @@ fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
             "high" | "xhigh" | "max" => Some("high"),
             _ => None,
         });
-    match &request.thinking {
+    match request.thinking.as_deref() {
         Some(ThinkingConfig::Disabled {}) => Some("none"),
         Some(ThinkingConfig::Enabled { budget_tokens }) => effort.or(Some(match budget_tokens {
             Some(budget) if *budget < 4_096 => "low",
@@ -614,6 +657,11 @@ fn translate_message<'a>(
     match message.role.as_str() {
         "system" => {
             Row::SystemRole.mark(seen);
+            if let Content::Blocks(blocks) = &message.content {
+                for name in not_text(blocks, "messages[system].content") {
+                    seen.unknown_member(&name);
+                }
+            }
             out.push(Out::text("system", system_text(&message.content)));
             Ok(())
         }

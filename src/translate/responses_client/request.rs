@@ -311,6 +311,9 @@ fn write(
         if reasoning.summary.as_deref().is_some_and(|s| s != "none") {
             Row::ReasoningSummary.mark(seen);
         }
+        for key in &reasoning.unknown {
+            seen.unknown_member(&format!("reasoning.{key}"));
+        }
     }
     if let Some(text) = &request.text {
         if text.format.is_some() {
@@ -318,6 +321,9 @@ fn write(
         }
         if text.verbosity.is_some() {
             Row::TextVerbosity.mark(seen);
+        }
+        for key in &text.unknown {
+            seen.unknown_member(&format!("text.{key}"));
         }
     }
     if request.truncation.as_deref() == Some("auto") {
