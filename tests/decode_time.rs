@@ -75,11 +75,18 @@ fn an_openclaw_turn_is_read_and_planned_in() {
     let config = serde_json::json!({
         "models": {"providers": {"moonshot": {"baseUrl": "http://127.0.0.1:9/v1", "apiKey": "sk-x"}}},
         "agents": {"defaults": {"model": "moonshot/kimi-k2.6"}}});
-    let loaded = config::load_str(&config.to_string(), &Environment::default(), Secrets::Required)
-        .unwrap_or_else(|errors| panic!("refused:\n{errors}"));
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap_or_else(|errors| panic!("refused:\n{errors}"));
     let target = loaded.config.chain(None).unwrap().remove(0);
     let bodies = vec![bodies::openclaw_turn(true)];
-    let rounds = 2000;
+    let rounds: u32 = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2000);
     let memos = Memos::default();
     let parse = |body: &[u8]| {
         ChatRequest::parse_with(bytes::Bytes::copy_from_slice(body), &memos.requests).unwrap()

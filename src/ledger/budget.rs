@@ -215,10 +215,54 @@ fn states_with(
     day: i64,
     reserved: Option<&super::Totals>,
 ) -> Vec<State> {
+    standings(ledger, budgets.limits.iter(), day, reserved)
+        .into_iter()
+        .map(|(budget, standing)| standing.state(budget, day))
+        .collect()
+}
+
+/// Where one budget stands: what it counted and what is reserved against
+/// it; a [`State`] is written from it only where one is shown.
+struct Standing {
+    total: DayTotal,
+    held: f64,
+}
+
+impl Standing {
+    fn exceeded(&self, budget: &Budget) -> bool {
+        self.total.cost_usd + self.held.max(0.0) >= budget.usd
+    }
+
+    fn state(&self, budget: &Budget, day: i64) -> State {
+        // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
+        let (spent, held) = (self.total.cost_usd + 0.0, self.held.max(0.0));
+        State {
+            budget: budget.clone(),
+            client: budget.client.as_deref().map(str::to_string),
+            scope: budget.describe(),
+            period: budget.period.label(),
+            limit_usd: budget.usd,
+            spent_usd: spent,
+            reserved_usd: held,
+            uncosted: self.total.uncosted,
+            warning: spent >= budget.usd * WARN_AT,
+            exceeded: self.exceeded(budget),
+            period_start: period_start(budget.period, day),
+            resets_at: midnight_rfc3339(next_period_start(budget.period, day)),
+            resets_day: next_period_start(budget.period, day),
+        }
+    }
+}
+
+/// Where each of `budgets` stands on `day`, under one read of the spend.
+fn standings<'b>(
+    ledger: &Ledger,
+    budgets: impl Iterator<Item = &'b Budget>,
+    day: i64,
+    reserved: Option<&super::Totals>,
+) -> Vec<(&'b Budget, Standing)> {
     ledger.with_spend(reserved, |totals, reserved| {
         budgets
-            .limits
-            .iter()
             .map(|budget| {
                 let start = period_start(budget.period, day);
                 let covers = |model: &str| budget.scope.covers_ref(model);
@@ -227,24 +271,7 @@ fn states_with(
                     .iter()
                     .map(|r| r.since(budget.client.as_deref(), start, covers).cost_usd)
                     .sum::<f64>();
-                // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
-                let (spent, uncosted) = (total.cost_usd + 0.0, total.uncosted);
-                let held = held.max(0.0);
-                State {
-                    budget: budget.clone(),
-                    client: budget.client.as_deref().map(str::to_string),
-                    scope: budget.describe(),
-                    period: budget.period.label(),
-                    limit_usd: budget.usd,
-                    spent_usd: spent,
-                    reserved_usd: held,
-                    uncosted,
-                    warning: spent >= budget.usd * WARN_AT,
-                    exceeded: spent + held >= budget.usd,
-                    period_start: start,
-                    resets_at: midnight_rfc3339(next_period_start(budget.period, day)),
-                    resets_day: next_period_start(budget.period, day),
-                }
+                (budget, Standing { total, held })
             })
             .collect()
     })
@@ -291,13 +318,13 @@ fn check_with(
         });
     }
     let day = day_of(ledger.now());
-    let spent = states_with(ledger, budgets, day, reserved)
+    let spent = standings(ledger, covering.into_iter(), day, reserved)
         .into_iter()
-        .filter(|state| state.exceeded && state.budget.scope.covers(model_ref))
+        .filter(|(budget, standing)| standing.exceeded(budget))
         // The one that resets last says when the target is back.
-        .max_by(|a, b| a.resets_at.cmp(&b.resets_at));
+        .max_by_key(|(budget, _)| next_period_start(budget.period, day));
     match spent {
-        Some(state) => Err(Refusal::Spent(Box::new(state))),
+        Some((budget, standing)) => Err(Refusal::Spent(Box::new(standing.state(budget, day)))),
         None => Ok(()),
     }
 }
