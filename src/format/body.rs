@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
+use smallvec::SmallVec;
 
 pub use super::scan::{ElementRef, Items, Member, ScanError, Scanned, members, members_into};
 
@@ -23,8 +24,11 @@ pub use super::scan::{ElementRef, Items, Member, ScanError, Scanned, members, me
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectEdits {
     changes: Vec<(Cow<'static, str>, Option<Value>)>,
-    /// Members set to JSON text built from the source's own bytes.
-    raw: Vec<(Cow<'static, str>, Bytes)>,
+    /// Members set to JSON text built from the source's own bytes: most
+    /// often one per message (Kimi's renamed tool-call ids), held inline,
+    /// as a history's every message may take one (an allocation each was
+    /// a third of the plan of OpenClaw's 66 KB turn).
+    raw: SmallVec<[(Cow<'static, str>, Bytes); 1]>,
 }
 
 impl ObjectEdits {

@@ -6,7 +6,9 @@
 //! on its Anthropic endpoint, a client's own Messages body also gets Kimi
 //! Coding's rewrites ([`MESSAGES_REWRITES`]), which no other provider gets.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde_json::{Map, Value, json};
 
 use super::{Draft, Thinking, Withheld, moonshot};
@@ -56,20 +58,24 @@ pub const MESSAGES_REWRITES: [Rewrite; 3] = [
 /// Whether `json` holds `name` as a string (a text that quotes it has it
 /// escaped and does not count), or a letter written as an escape, which
 /// could spell it.
-fn holds(json: &[u8], name: &[u8]) -> bool {
-    memmem::find(json, name).is_some() || escapes_a_letter(json)
+/// Each name's searcher is built once: every turn to Kimi Coding asks.
+fn holds(json: &[u8], name: &LazyLock<Finder<'static>>) -> bool {
+    name.find(json).is_some() || escapes_a_letter(json)
 }
 
 fn names_the_system_role(messages: &[u8]) -> bool {
-    holds(messages, b"\"system\"")
+    static SYSTEM: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"system\""));
+    holds(messages, &SYSTEM)
 }
 
 fn holds_a_tool_reference(messages: &[u8]) -> bool {
-    holds(messages, b"\"tool_reference\"")
+    static TOOL_REFERENCE: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"tool_reference\""));
+    holds(messages, &TOOL_REFERENCE)
 }
 
 fn defers_loading(tools: &[u8]) -> bool {
-    holds(tools, b"\"defer_loading\"")
+    static DEFER_LOADING: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"defer_loading\""));
+    holds(tools, &DEFER_LOADING)
 }
 
 /// Moves the `role: "system"` messages of Claude Code's mid-conversation

@@ -92,13 +92,17 @@ impl Conversation {
             .iter()
             .take_while(|m| matches!(&*m.role, "system" | "developer"))
             .count();
-        let piece = |index: usize| {
-            hash(
+        // Only an assistant turn carries reasoning, which its hash leaves
+        // out: its members are hashed one by one. Any other message is
+        // hashed as it was written, in one piece.
+        let piece = |index: usize| match &*infos[index].role {
+            "assistant" => hash(
                 request
                     .message_entries(index)
                     .filter(|(key, _)| !matches!(*key, "reasoning_content" | "reasoning"))
                     .flat_map(|(key, value)| [key.as_bytes(), value.as_bytes()]),
-            )
+            ),
+            _ => hash([request.message_bytes(index)]),
         };
         let system = (0..leading).map(piece).collect();
         let messages = infos[leading..]

@@ -334,6 +334,13 @@ impl ChatRequest {
         Some(self.text(member))
     }
 
+    /// Message `index` as its JSON text, as the client wrote it.
+    pub fn message_bytes(&self, index: usize) -> &[u8] {
+        self.message_items
+            .get(index)
+            .map_or(&[], |item| &self.body[item.range()])
+    }
+
     /// The members of message `index`, in order: each key and its value's
     /// JSON text.
     pub fn message_entries(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {

@@ -185,7 +185,9 @@ fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
 /// no JSON encoder writes but which would hide a name from a search of the
 /// bytes (`"syst\u0065m"`).
 pub fn escapes_a_letter(json: &[u8]) -> bool {
-    memmem::find_iter(json, b"\\u00").any(|at| {
+    static ESCAPE: std::sync::LazyLock<memmem::Finder> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"\\u00"));
+    ESCAPE.find_iter(json).any(|at| {
         let hex = json
             .get(at + 4..at + 6)
             .and_then(|hex| std::str::from_utf8(hex).ok());
