@@ -134,10 +134,6 @@ struct Scenario {
     /// (which is one of the turns: its size, the rate and allocation runs).
     conversations: Vec<Vec<Vec<u8>>>,
     answer: Answer,
-    /// A goal for clawgate's CPU per request, in times nginx's: only
-    /// Claude Code's next turns have one (4x, issue 38); the others are
-    /// guarded against the build before a change, not against nginx.
-    target: Option<f64>,
     /// Requests per round whatever REQUESTS says, for a scenario whose
     /// answers take long (a quarter of it to warm up).
     requests: Option<usize>,
@@ -155,13 +151,12 @@ impl Scenario {
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let scenario = |name, path, body: Vec<u8>, answer, target| Scenario {
+    let scenario = |name, path, body: Vec<u8>, answer| Scenario {
         name,
         path,
         body: Arc::new(body),
         conversations: Vec::new(),
         answer,
-        target,
         requests: None,
     };
     // Eight conversations (one per client at the default concurrency),
@@ -201,7 +196,6 @@ fn scenarios() -> Vec<Scenario> {
             "/v1/messages",
             Vec::new(),
             Answer::MessagesStream,
-            None,
         )
     };
     let claude_code_turns = Scenario {
@@ -212,7 +206,6 @@ fn scenarios() -> Vec<Scenario> {
             "/v1/messages",
             Vec::new(),
             Answer::MessagesStream,
-            Some(4.0),
         )
     };
     let next_turns = Scenario {
@@ -223,7 +216,6 @@ fn scenarios() -> Vec<Scenario> {
             "/v1/chat/completions",
             Vec::new(),
             Answer::ChatStream,
-            None,
         )
     };
     vec![
@@ -232,14 +224,12 @@ fn scenarios() -> Vec<Scenario> {
             "/v1/chat/completions",
             bodies::openclaw_turn(true),
             Answer::ChatStream,
-            None,
         ),
         scenario(
             "66 KB OpenClaw turn, not streamed",
             "/v1/chat/completions",
             bodies::openclaw_turn(false),
             Answer::ChatJson,
-            None,
         ),
         next_turns,
         scenario(
@@ -247,21 +237,18 @@ fn scenarios() -> Vec<Scenario> {
             "/v1/chat/completions",
             bodies::small_request(true),
             Answer::ChatStream,
-            None,
         ),
         scenario(
             "2 KB request, not streamed",
             "/v1/chat/completions",
             bodies::small_request(false),
             Answer::ChatJson,
-            None,
         ),
         scenario(
             "/v1/messages, Claude Code's request, streamed",
             "/v1/messages",
             bodies::claude_code_request(),
             Answer::MessagesStream,
-            None,
         ),
         claude_code_turns,
         anthropic_turns,
@@ -270,7 +257,6 @@ fn scenarios() -> Vec<Scenario> {
             "/v1/responses",
             bodies::responses_request(),
             Answer::ResponsesStream,
-            None,
         ),
         // What a user's long answers cost: the events come one at a time,
         // so its CPU per request is that of 200-odd events (each a read
@@ -283,7 +269,6 @@ fn scenarios() -> Vec<Scenario> {
                 "/v1/chat/completions",
                 bodies::long_answer_request(),
                 Answer::ChatStream,
-                None,
             )
         },
     ]
@@ -1228,9 +1213,9 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
         println!("**clawgate runs without: {list}** (not the configuration users run)\n");
     }
     println!(
-        "| scenario | body | nginx µs/req | clawgate µs/req | ratio | target | forwarder µs/req (ratio) | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
+        "| scenario | body | nginx µs/req | clawgate µs/req | ratio | forwarder µs/req (ratio) | nginx req/s | clawgate req/s | clawgate allocs/req (KB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     // CLAWGATE_BENCH_ONLY=text runs only the scenarios whose name holds it
     // (to profile one: `perf record -p` on the clawgate it starts), and the
     // added latency only when LATENCY holds it too (`latency`).
@@ -1239,7 +1224,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
         let probe = format!("{}{}", clawgate.base, scenario.path);
         if let Err(error) = send(&client, &probe, &scenario, &scenario.body).await {
             println!(
-                "| {} | {:.1} KB | | | | | | | | not run: clawgate answers {:.60} |",
+                "| {} | {:.1} KB | | | | | | | not run: clawgate answers {:.60} |",
                 scenario.name,
                 scenario.body.len() as f64 / 1024.0,
                 error.replace('\n', " ")
@@ -1280,18 +1265,13 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
         let before = medians.next();
         let (allocs, kb) = counted.per_request(&client, &scenario).await;
         let ratio = ours.cpu_us / base.cpu_us;
-        let target = match scenario.target {
-            Some(target) if ratio <= target => format!("≤ {target}x met"),
-            Some(target) => format!("≤ {target}x **missed**"),
-            None => "-".into(),
-        };
         let doubt = if base.doubtful || ours.doubtful || floor.doubtful {
             " (utime+stime disagrees)"
         } else {
             ""
         };
         println!(
-            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt}{ratios} | {target} | {:.1} ({:.2}x) | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            "| {} | {:.1} KB | {:.1} | {:.1} | {:.2}x{doubt}{ratios} | {:.1} ({:.2}x) | {:.0} | {:.0} | {:.0} ({:.0}) |",
             scenario.name,
             scenario.body.len() as f64 / 1024.0,
             base.cpu_us,
@@ -1307,7 +1287,7 @@ async fn run(nginx: &Path, requests: usize, concurrency: usize, seconds: u32, ro
         if let Some(before) = before {
             let ratios = ratio_range(&rounds_of[3], &rounds_of[0]);
             println!(
-                "| {}, the earlier build | | {:.1} | {:.1} | {:.2}x{ratios} | | | | {:.0} | |",
+                "| {}, the earlier build | | {:.1} | {:.1} | {:.2}x{ratios} | | | {:.0} | |",
                 scenario.name,
                 base.cpu_us,
                 before.cpu_us,
