@@ -267,9 +267,12 @@ fn standings<'b>(
                 let start = period_start(budget.period, day);
                 let covers = |model: &str| budget.scope.covers_ref(model);
                 let total = totals.since(budget.client.as_deref(), start, covers);
+                // Every request in flight, whatever day it began: its row
+                // lands when it ends, in this period (one held across
+                // midnight counts on the new day).
                 let held = reserved
                     .iter()
-                    .map(|r| r.since(budget.client.as_deref(), start, covers).cost_usd)
+                    .map(|r| r.since(budget.client.as_deref(), i64::MIN, covers).cost_usd)
                     .sum::<f64>();
                 (budget, Standing { total, held })
             })

@@ -271,6 +271,46 @@ fn budgets_refuse_spent_and_unpriced_targets() {
     );
 }
 
+/// A request in flight at midnight is still held against the new day's
+/// budget: its row lands when it ends, on the new day.
+#[test]
+fn a_reservation_in_flight_at_midnight_counts_on_the_new_day() {
+    let env = Environment::from_pairs([("K", "k")]);
+    let config = load_str(
+        r#"{
+          models: {mode: "replace", providers: {
+            paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1000000, output: 0}}]}}},
+          agents: {defaults: {model: "paid/m"}},
+          gateway: {budgets: {daily: 1}}
+        }"#,
+        &env,
+        Secrets::Required,
+    )
+    .unwrap()
+    .config;
+    let target = config.chain(None).unwrap().remove(0);
+    let (_dir, _path, now, ledger) = ledger_at("2026-11-26", 86_399);
+    // Two input tokens at $1 each: $2 held against a $1 budget's day.
+    let demand = budget::Demand {
+        client: Arc::from("alice"),
+        input_tokens: 2,
+        max_output: Some(1),
+    };
+    let budgets = [&config.budgets];
+    let held = budget::reserve(&ledger, &budgets, &target.model_ref, &target.model, &demand)
+        .unwrap()
+        .expect("the budget covers the target");
+    now.fetch_add(2_000, Ordering::SeqCst);
+    let check = || budget::check(&ledger, &config.budgets, &target.model_ref, &target.model);
+    assert!(
+        matches!(check(), Err(budget::Refusal::Spent(_))),
+        "{:?}",
+        check()
+    );
+    drop(held);
+    assert_eq!(check(), Ok(()));
+}
+
 #[test]
 fn bad_budget_and_ledger_settings_are_refused_with_their_paths() {
     let env = Environment::from_pairs([("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")]);
