@@ -396,7 +396,10 @@ fn ledger_table(body: &Value) -> String {
             store.to_string(),
             ledger["state"].as_str().unwrap_or("-").to_string(),
             count("rowsWritten"),
-            count("rowsDropped"),
+            match count("segmentsSetAside").as_str() {
+                "0" => count("rowsDropped"),
+                set_aside => format!("{} ({set_aside} segments set aside)", count("rowsDropped")),
+            },
             ledger["lastError"].as_str().unwrap_or("-").to_string(),
         ],
     ];
@@ -643,6 +646,13 @@ mod tests {
             ledger_table(&body),
             "\nLEDGER                       STATE    WRITTEN  DROPPED  LAST ERROR\n\
              /var/lib/clawgate/ledger.db  writing  7        0        -\n"
+        );
+        let body = json!({"ledger": {"state": "writing", "store": "s",
+            "rowsWritten": 7, "rowsDropped": 2, "segmentsSetAside": 1}});
+        assert!(
+            ledger_table(&body).contains("writing  7        2 (1 segments set aside)  -"),
+            "{}",
+            ledger_table(&body)
         );
         let body = json!({"ledger": {"state": "memory_only", "rowsWritten": 0, "rowsDropped": 0}});
         assert!(ledger_table(&body).contains("\n-       memory_only  0"));

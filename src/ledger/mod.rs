@@ -352,8 +352,16 @@ pub struct Health {
     pub store: Option<String>,
     pub rows_written: u64,
     pub rows_dropped: u64,
+    /// Spooled segments that could not be read (their rows neither written
+    /// nor counted as dropped), left on disk for someone to look at.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub segments_set_aside: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The ledger. Cheap to share; every method is safe to call from a
@@ -397,6 +405,8 @@ struct Shared {
     closing: AtomicBool,
     written: AtomicU64,
     dropped: AtomicU64,
+    /// Spooled segments that could not be read, left on disk.
+    set_aside: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// When a drop was last logged: one line a minute at most.
     last_drop_log: Mutex<Option<Instant>>,
@@ -871,6 +881,7 @@ impl Ledger {
             },
             rows_written: self.shared.written.load(Ordering::Relaxed),
             rows_dropped: self.shared.dropped.load(Ordering::Relaxed),
+            segments_set_aside: self.shared.set_aside.load(Ordering::Relaxed),
             last_error: locked(&self.shared.last_error).clone(),
         }
     }
@@ -1267,6 +1278,7 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
             Ok(segment) => segment,
             Err(err) => {
                 spool.set_aside_first();
+                shared.set_aside.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     set_aside = spool.set_aside(),
                     "ledger: a spooled segment cannot be read ({err}); it is left on disk and \

@@ -1439,5 +1439,10 @@ fn a_spooled_segment_that_cannot_be_read_is_left_on_disk_and_not_written_as_empt
     assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing written for it");
     assert!(unreadable.is_dir(), "left on disk");
     assert_eq!(spool.set_aside(), 1);
+    assert_eq!(
+        shared.set_aside.load(Ordering::Relaxed),
+        1,
+        "for the status"
+    );
     assert!(spool.is_empty() && batches.waiting.is_empty());
 }
