@@ -988,3 +988,33 @@ async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_
     assert_eq!(response.status(), 200);
     assert!(dropped(&response).is_empty());
 }
+
+/// A Messages request whose only tools are server tools loses them on a
+/// chat provider, and its `tool_choice` with them: both are named.
+#[tokio::test]
+async fn a_tool_choice_left_with_no_tool_of_the_clients_own_is_named() {
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let body = json!({"model": "p/m", "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+        "tool_choice": {"type": "auto"}});
+    let response = gw.messages(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), ["web_search_20250305", "tool_choice"]);
+    let _ = response.bytes().await;
+    let sent = &mock.requests()[0]["body"];
+    assert!(
+        sent.get("tools").is_none() && sent.get("tool_choice").is_none(),
+        "{sent}"
+    );
+
+    // With a tool of its own, the choice goes on.
+    let mut own = body;
+    own["tools"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "f", "input_schema": {"type": "object"}}));
+    let response = gw.messages(own).await;
+    assert_eq!(dropped(&response), ["web_search_20250305"]);
+}

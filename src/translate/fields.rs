@@ -701,11 +701,17 @@ pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'
         .map(|(_, row)| row.name)
         .collect();
     let server_tools = MESSAGES[MessagesRow::ServerTool as usize].name;
-    if let Some(at) = names.iter().position(|name| *name == server_tools)
-        && !seen.server_tool_types().is_empty()
-    {
-        let types = seen.server_tool_types().iter().map(|kind| &**kind);
-        names.splice(at..=at, types);
+    if let Some(at) = names.iter().position(|name| *name == server_tools) {
+        // With no tool of the client's own left, its `tool_choice` goes
+        // with the server tools.
+        let choice = MessagesRow::ToolChoice as usize;
+        if seen.has(choice) && !seen.has(MessagesRow::ClientTool as usize) {
+            names.push(MESSAGES[choice].name);
+        }
+        if !seen.server_tool_types().is_empty() {
+            let types = seen.server_tool_types().iter().map(|kind| &**kind);
+            names.splice(at..=at, types);
+        }
     }
     if unknown_dropped(seen, api, withheld) {
         names.push(UNKNOWN);
