@@ -307,10 +307,22 @@ impl<'de> serde::de::Visitor<'de> for ContentVisitor {
         let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let mut cache_control = None;
         let mut unknown = Vec::new();
-        // Each block borrowed from the body, not copied: bodies are always
-        // read from a slice.
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            let (block, mark) = Block::read_noting(raw.get(), |member| {
+        // Each block read member by member straight from the body, once:
+        // bodies are always read from a slice.
+        loop {
+            let mut kind = None;
+            let head = match seq.next_element_seed(HeadSeed { kind: &mut kind }) {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(err) => {
+                    let kind = kind.as_deref().unwrap_or("no type");
+                    let at = blocks.len();
+                    return Err(serde::de::Error::custom(format!(
+                        "block {at} ({kind}): {err}"
+                    )));
+                }
+            };
+            let (block, mark) = Block::from_head(head, |member| {
                 if unknown.len() < MAX_UNKNOWN {
                     unknown.push((blocks.len(), member));
                 }
@@ -469,17 +481,30 @@ impl Block {
     /// row names given to `unknown`, as `[type].key`.
     fn read_noting(
         raw: &str,
+        unknown: impl FnMut(Box<str>),
+    ) -> Result<Marked, (String, serde_json::Error)> {
+        use serde::de::DeserializeSeed;
+        let mut kind = None;
+        let mut reader = serde_json::Deserializer::from_str(raw);
+        let head = (HeadSeed { kind: &mut kind }.deserialize(&mut reader))
+            .and_then(|head| reader.end().map(|()| head));
+        match head {
+            Ok(head) => Self::from_head(head, unknown),
+            Err(err) => Err((kind.unwrap_or_else(|| "no type".into()), err)),
+        }
+    }
+
+    /// The block whose members `head` read, and its `cache_control` if it
+    /// has one; each member no row names given to `unknown`, as
+    /// `[type].key`. A block whose members are not plainly what its
+    /// variant holds is read again from those members, for serde's own
+    /// reading and error.
+    fn from_head(
+        mut head: Head<'_>,
         mut unknown: impl FnMut(Box<str>),
     ) -> Result<Marked, (String, serde_json::Error)> {
         use serde_json::from_str;
 
-        /// The type alone, to name a block the head does not read (a
-        /// repeated member).
-        #[derive(Deserialize)]
-        struct Kind<'a> {
-            #[serde(rename = "type", borrow, default)]
-            kind: Option<std::borrow::Cow<'a, str>>,
-        }
         #[derive(Deserialize)]
         struct Text {
             text: RawText,
@@ -518,15 +543,6 @@ impl Block {
             context: Option<serde::de::IgnoredAny>,
         }
 
-        let mut head = match from_str::<Head>(raw) {
-            Ok(head) => head,
-            // A repeated member: named by the block's type when it has one.
-            Err(err) => {
-                let kind = from_str::<Kind>(raw).ok().and_then(|head| head.kind);
-                let kind = kind.map_or("no type".into(), |kind| kind.chars().take(40).collect());
-                return Err((kind, err));
-            }
-        };
         let Some(kind) = head.kind.clone() else {
             return Err(("no type".into(), serde::de::Error::missing_field("type")));
         };
@@ -537,6 +553,7 @@ impl Block {
         if let Some(block) = head.block(&kind) {
             return Ok((block, mark));
         }
+        let raw = &head.written(&kind);
         let named = |err| (kind.chars().take(40).collect::<String>(), err);
         let block = match kind.as_ref() {
             "text" => {
@@ -595,7 +612,8 @@ const MAX_UNKNOWN: usize = 32;
 /// blocks' (text, thinking, a tool's use and its result) read from here,
 /// a block whose members are not plainly these read again into its
 /// variant, for serde's own reading and error. Every member a block type
-/// has is known here; any other is kept by name, to be named unknown.
+/// has is known here (as written, `null` too); any other is kept by name,
+/// to be named unknown.
 #[derive(Default)]
 struct Head<'a> {
     kind: Option<Cow<'a, str>>,
@@ -686,6 +704,22 @@ impl<'a> Head<'a> {
         ]
     }
 
+    /// The block as JSON text again, from its type and the members read
+    /// (a member the head does not know is not one its variant reads).
+    fn written(&mut self, kind: &str) -> String {
+        let mut text = format!(
+            "{{\"type\":{}",
+            serde_json::to_string(kind).expect("a string")
+        );
+        for (name, member) in HEAD_MEMBERS.iter().zip(self.slots()) {
+            if let Some(member) = member {
+                text.push_str(&format!(",\"{name}\":{}", member.get()));
+            }
+        }
+        text.push('}');
+        text
+    }
+
     /// Gives `unknown` each member a block of type `kind` does not have,
     /// as `[kind].key`.
     fn unknown_members(&mut self, kind: &str, unknown: &mut impl FnMut(Box<str>)) {
@@ -693,7 +727,7 @@ impl<'a> Head<'a> {
             return;
         };
         let present = (self.slots().iter().enumerate())
-            .filter(|(_, slot)| slot.is_some())
+            .filter(|(_, slot)| slot.is_some_and(|member| member.get() != "null"))
             .fold(0u16, |mask, (at, _)| mask | 1 << at);
         for (at, name) in HEAD_MEMBERS.iter().enumerate() {
             if present & !has & (1 << at) != 0 {
@@ -764,36 +798,48 @@ fn plain(member: Option<&RawValue>) -> Option<String> {
     (!text.contains('\\')).then(|| text.to_owned())
 }
 
-impl<'de> Deserialize<'de> for Head<'de> {
-    /// Member by member, each key borrowed (copied only when it holds an
-    /// escape), a repeated member refused as serde's derive refuses it.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Head<'de>;
+/// Reads a [`Head`] member by member, each key borrowed (copied only when
+/// it holds an escape), a repeated member refused as serde's derive
+/// refuses it; on failure, the block's type (when it was read before) is
+/// left in `kind`, to name the block.
+struct HeadSeed<'k> {
+    kind: &'k mut Option<String>,
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a content block")
-            }
+impl<'de> serde::de::DeserializeSeed<'de> for HeadSeed<'_> {
+    type Value = Head<'de>;
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Head<'de>, A::Error> {
-                let mut head = Head::default();
-                let mut others = Vec::new();
-                read_members(&mut map, &HEAD_READ, &mut others, |at, map| {
-                    match at {
-                        0 => head.kind = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind),
-                        at => *head.slots()[at - 1] = map.next_value()?,
-                    }
-                    Ok(())
-                })?;
-                head.others = others;
-                Ok(head)
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Head<'de>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HeadSeed<'_> {
+    type Value = Head<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a content block")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
+        let mut head = Head::default();
+        let mut others = Vec::new();
+        let read = read_members(&mut map, &HEAD_READ, &mut others, |at, map| {
+            match at {
+                0 => head.kind = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind),
+                at => *head.slots()[at - 1] = Some(map.next_value()?),
             }
+            Ok(())
+        });
+        if let Err(err) = read {
+            *self.kind = head.kind.map(|kind| kind.chars().take(40).collect());
+            return Err(err);
         }
-        deserializer.deserialize_map(Visitor)
+        head.others = others;
+        Ok(head)
     }
 }
 
