@@ -16,7 +16,6 @@ use crate::capabilities::{Api, ThinkingLevel};
 use crate::catalog;
 use crate::config::Target;
 use crate::translate::anthropic_provider::Rewrite;
-use crate::translate::anthropic_provider::passthrough::escapes_a_letter;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     moonshot::apply(draft, target, thinking);
@@ -56,11 +55,11 @@ pub const MESSAGES_REWRITES: [Rewrite; 3] = [
 ];
 
 /// Whether `json` holds `name` as a string (a text that quotes it has it
-/// escaped and does not count), or a letter written as an escape, which
-/// could spell it.
+/// escaped and does not count; a letter written as an escape, which could
+/// spell it, the passthrough takes as a yes).
 /// Each name's searcher is built once: every turn to Kimi Coding asks.
 fn holds(json: &[u8], name: &LazyLock<Finder<'static>>) -> bool {
-    name.find(json).is_some() || escapes_a_letter(json)
+    name.find(json).is_some()
 }
 
 fn names_the_system_role(messages: &[u8]) -> bool {

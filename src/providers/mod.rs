@@ -65,9 +65,10 @@ fn rules(
 ) -> Ruled {
     let mut draft = Draft::new(request);
     draft.kimi_tools = kimi_tools;
-    for (index, id) in repairs {
-        draft.set_in_message(index, "tool_call_id", json!(id));
+    for (index, id) in &repairs {
+        draft.set_in_message(*index, "tool_call_id", json!(id));
     }
+    draft.paired_again = repairs;
     let thinking = requested_thinking(request, target);
     fill_params(&mut draft, target);
     draft.limit = output_limit(&mut draft, target);
@@ -265,6 +266,9 @@ pub struct Draft<'r> {
     pub messages: MessagesPlan,
     /// The output limit sent, once decided ([`output_limit`]), if any.
     limit: Option<u64>,
+    /// The tool results whose empty id was paired again with its call
+    /// ([`tool_results::repairs`]), as `(message index, call id)`.
+    paired_again: Vec<(usize, String)>,
 }
 
 impl<'r> Draft<'r> {
@@ -276,6 +280,7 @@ impl<'r> Draft<'r> {
             withheld: Vec::new(),
             messages: MessagesPlan::default(),
             limit: None,
+            paired_again: Vec::new(),
         }
     }
 

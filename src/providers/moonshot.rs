@@ -185,8 +185,7 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     }
     // Results whose empty id was paired again (see `tool_results`); in
     // the common case none, and nothing is allocated.
-    let paired_again: Vec<(usize, String)> =
-        super::tool_results::repairs(request.messages()).unwrap_or_default();
+    let paired_again = draft.paired_again.clone();
     // Ids are looked up a few times each: a fast hash (foldhash, seeded per
     // process), the maps sized once. Kept ids are borrowed from the
     // request and made ones held inline ([`NewId`]): nothing is copied.

@@ -74,7 +74,9 @@ pub struct Rewrite {
     /// The members it reads or changes, read into a tree when it applies.
     pub members: &'static [&'static str],
     /// Whether it may have something to do, read on the bytes of its first
-    /// member as the client wrote them (erring towards yes).
+    /// member as the client wrote them (erring towards yes); a member with
+    /// a letter written as an escape takes it whatever this says
+    /// ([`passthrough::escapes_a_letter`]).
     pub applies: fn(&[u8]) -> bool,
     /// The rewrite, on a tree holding its members.
     pub apply: fn(&mut Map<String, Value>),

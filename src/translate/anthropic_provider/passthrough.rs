@@ -85,15 +85,28 @@ pub fn passthrough_bytes(
     edit: impl FnOnce(&mut Map<String, Value>),
 ) -> Option<Vec<u8>> {
     let (text, members) = original.members()?;
-    // The members the rewrites that apply work on.
+    // The members the rewrites that apply work on. A member with a letter
+    // written as an escape, which could spell what a rewrite looks for,
+    // takes every rewrite of it; each member is looked at for one once.
     let mut rewritten: Vec<&str> = Vec::new();
+    let mut escaping: Vec<(&str, bool)> = Vec::new();
     for rewrite in plan.rewrites {
         let first = rewrite.members.first().copied().unwrap_or_default();
-        let bytes = members
-            .iter()
+        let Some(bytes) = (members.iter())
             .find(|member| &*member.key == first)
-            .map(|member| text[member.value.clone()].as_bytes());
-        if bytes.is_some_and(rewrite.applies) {
+            .map(|member| text[member.value.clone()].as_bytes())
+        else {
+            continue;
+        };
+        let mut escapes = || match escaping.iter().find(|(key, _)| *key == first) {
+            Some(&(_, escapes)) => escapes,
+            None => {
+                let escapes = escapes_a_letter(bytes);
+                escaping.push((first, escapes));
+                escapes
+            }
+        };
+        if (rewrite.applies)(bytes) || escapes() {
             rewritten.extend(rewrite.members);
         }
     }
