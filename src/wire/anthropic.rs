@@ -65,13 +65,12 @@ impl Original {
         &self.bytes
     }
 
-    /// The body as text, and where its members lie; `None` when it was not
-    /// read member by member.
-    pub fn members(&self) -> Option<(&str, &[Member])> {
+    /// The body, and where its members lie; `None` when it was not read
+    /// member by member (the reading checked it was UTF-8 then).
+    pub fn members(&self) -> Option<(&[u8], &[Member])> {
         let members = self.members.as_deref()?;
-        let text = std::str::from_utf8(&self.bytes).ok()?;
-        let fits = members.iter().all(|m| text.get(m.value.clone()).is_some());
-        fits.then_some((text, members))
+        let fits = (members.iter()).all(|m| self.bytes.get(m.value.clone()).is_some());
+        fits.then_some((&self.bytes[..], members))
     }
 }
 

@@ -26,6 +26,7 @@
 //! are valid Anthropic ids, and a call and its result carry the same one.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use serde_json::{Map, Value, json};
@@ -94,7 +95,7 @@ pub fn passthrough_bytes(
         let first = rewrite.members.first().copied().unwrap_or_default();
         let Some(bytes) = (members.iter())
             .find(|member| &*member.key == first)
-            .map(|member| text[member.value.clone()].as_bytes())
+            .map(|member| &text[member.value.clone()])
         else {
             continue;
         };
@@ -111,7 +112,7 @@ pub fn passthrough_bytes(
         }
     }
     let mut body = Map::new();
-    let mut as_written: Vec<(&str, Cow<str>)> = Vec::new();
+    let mut as_written: Vec<(&str, Cow<[u8]>)> = Vec::new();
     for member in members {
         let (key, raw) = (&*member.key, &text[member.value.clone()]);
         if body.contains_key(key) {
@@ -132,7 +133,7 @@ pub fn passthrough_bytes(
                 as_written.push((key, text));
                 Value::Null
             }
-            None => serde_json::from_str(raw).ok()?,
+            None => serde_json::from_slice(raw).ok()?,
         };
         body.insert(key.into(), value);
     }
@@ -151,7 +152,7 @@ pub fn passthrough_bytes(
         out.push(b':');
         let written = as_written.iter().find(|(k, _)| k == key);
         match (value, written) {
-            (Value::Null, Some((_, text))) => out.extend_from_slice(text.as_bytes()),
+            (Value::Null, Some((_, text))) => out.extend_from_slice(text),
             _ => serde_json::to_writer(&mut out, value).expect("JSON values serialize"),
         }
     }
@@ -168,22 +169,22 @@ const SYSTEM: &str = "system";
 /// string with the header, a block with more text after it, blocks that
 /// are all headers, or a letter written as an escape, which could spell
 /// the header).
-fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
-    let header = memmem::Finder::new(BILLING_HEADER);
-    if escapes_a_letter(system.as_bytes()) {
+fn system_as_written(system: &[u8]) -> Option<Cow<'_, [u8]>> {
+    static HEADER: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(BILLING_HEADER));
+    if escapes_a_letter(system) {
         return None;
     }
-    if header.find(system.as_bytes()).is_none() {
+    if HEADER.find(system).is_none() {
         return Some(Cow::Borrowed(system));
     }
-    let mut kept: Vec<&str> = Vec::new();
-    for block in scan::element_ranges(system.as_bytes()).ok()? {
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for block in scan::element_ranges(system).ok()? {
         let block = &system[block];
-        if header.find(block.as_bytes()).is_none() {
+        if HEADER.find(block).is_none() {
             kept.push(block);
             continue;
         }
-        let read: Value = serde_json::from_str(block).ok()?;
+        let read: Value = serde_json::from_slice(block).ok()?;
         match after_billing_header(&read) {
             None => kept.push(block),
             Some("") => {}
@@ -191,15 +192,14 @@ fn system_as_written(system: &str) -> Option<Cow<'_, str>> {
             Some(_) => return None,
         }
     }
-    (!kept.is_empty()).then(|| Cow::Owned(format!("[{}]", kept.join(","))))
+    (!kept.is_empty()).then(|| Cow::Owned([&b"["[..], &kept.join(&b","[..]), b"]"].concat()))
 }
 
 /// Whether `json` holds an ASCII letter written as a `\u` escape, which
 /// no JSON encoder writes but which would hide a name from a search of the
 /// bytes (`"syst\u0065m"`).
 pub fn escapes_a_letter(json: &[u8]) -> bool {
-    static ESCAPE: std::sync::LazyLock<memmem::Finder> =
-        std::sync::LazyLock::new(|| memmem::Finder::new(b"\\u00"));
+    static ESCAPE: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(b"\\u00"));
     ESCAPE.find_iter(json).any(|at| {
         let hex = json
             .get(at + 4..at + 6)
