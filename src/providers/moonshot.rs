@@ -311,13 +311,18 @@ fn openai_style_id<'r>(id: &str, occurrence: usize, used: &HashSet<NewId>) -> Ne
 /// `call_` and the first 24 hex digits of sha256("<id>:<occurrence>:<attempt>").
 fn made_id(id: &str, occurrence: usize, attempt: usize) -> [u8; MADE_LEN] {
     let (mut occurrence_digits, mut attempt_digits) = ([0u8; 20], [0u8; 20]);
-    let digest = Sha256::new()
-        .chain_update(id)
-        .chain_update(":")
-        .chain_update(decimal(occurrence, &mut occurrence_digits))
-        .chain_update(":")
-        .chain_update(decimal(attempt, &mut attempt_digits))
-        .finalize();
+    // Updated in place: the hasher's state is not moved at each piece.
+    let mut hasher = Sha256::new();
+    for piece in [
+        id.as_bytes(),
+        b":",
+        decimal(occurrence, &mut occurrence_digits),
+        b":",
+        decimal(attempt, &mut attempt_digits),
+    ] {
+        hasher.update(piece);
+    }
+    let digest = hasher.finalize();
     let mut out = [0u8; MADE_LEN];
     out[..5].copy_from_slice(b"call_");
     for (pair, byte) in out[5..].chunks_exact_mut(2).zip(&digest[..12]) {
