@@ -955,13 +955,16 @@ async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_
         "{sent}"
     );
 
-    // A Responses item's, its reasoning's or text's: no transport speaks
-    // Responses.
+    // A Responses item's, its reasoning's, text's or tool choice's: no
+    // transport speaks Responses.
     let bodies = [
         json!({"model": "p/m", "input": [
             {"type": "message", "role": "user", "content": "hi", "phase": "final"}]}),
         json!({"model": "p/m", "input": "hi", "reasoning": {"effort": "low", "colour": "blue"}}),
         json!({"model": "p/m", "input": "hi", "text": {"format": {"type": "text"}, "colour": "blue"}}),
+        json!({"model": "p/m", "input": "hi", "tools": [{"type": "function", "name": "f",
+            "parameters": {"type": "object"}}],
+            "tool_choice": {"type": "function", "name": "f", "colour": "blue"}}),
     ];
     for (body, api) in bodies
         .iter()
@@ -984,6 +987,13 @@ async fn a_member_no_row_names_in_a_messages_block_or_a_responses_item_is_named_
         {"type": "message", "role": "user", "content": "Again."}]});
     let mock = healthy_mock().await;
     let gw = single(&mock, OPENAI).await;
+    let response = gw.responses(body).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    // A tool choice with only its own members, or another written `null`.
+    let body = json!({"model": "p/m", "input": "hi", "tools": [{"type": "function", "name": "f",
+        "parameters": {"type": "object"}}],
+        "tool_choice": {"type": "function", "name": "f", "colour": null}});
     let response = gw.responses(body).await;
     assert_eq!(response.status(), 200);
     assert!(dropped(&response).is_empty());

@@ -404,6 +404,18 @@ pub struct ToolChoiceObject<'a> {
     /// `allowed_tools`: the tools the model may call (`{type, name}`).
     #[serde(default, borrow)]
     pub tools: Option<Vec<AllowedTool<'a>>>,
+    /// Any other member, by name (`null` for one written as `null`).
+    #[serde(flatten)]
+    pub others: std::collections::BTreeMap<String, Option<serde::de::IgnoredAny>>,
+}
+
+impl ToolChoiceObject<'_> {
+    /// The names of its members the API does not give it, not `null`.
+    pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
+        (self.others.iter())
+            .filter(|(_, value)| value.is_some())
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// A tool `allowed_tools` lets the model call.

@@ -329,6 +329,11 @@ fn write(
     if request.truncation.as_deref() == Some("auto") {
         Row::Truncation.mark(seen);
     }
+    if let Some(ToolChoice::Object(choice)) = &request.tool_choice {
+        for key in choice.unknown_members() {
+            seen.unknown_member(&format!("tool_choice.{key}"));
+        }
+    }
     let stream = request.stream == Some(true);
     // `allowed_tools` narrows what is offered: the model is never offered
     // a tool the client did not allow.
