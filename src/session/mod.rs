@@ -27,7 +27,7 @@ pub mod conversation;
 pub mod key;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -118,7 +118,9 @@ type Thread = (Arc<str>, Arc<str>);
 
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<Thread, Entry>,
+    /// Looked up a few times a turn: a fast hash, seeded per process (the
+    /// map is bounded, [`Limits`]).
+    sessions: foldhash::HashMap<Thread, Entry>,
     /// Sessions in the order they were last seen, each with its stamp
     /// then; an older stamp than its entry's is stale, and skipped.
     order: VecDeque<(Thread, u64)>,
