@@ -190,8 +190,8 @@ pub struct Loaded {
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
 /// The deepest nesting of objects and arrays a config may have. Configs
-/// are about six levels deep; the bound is checked before the recursive
-/// parse, so no file can exhaust the stack.
+/// are about six levels deep; the parse stops at the first level beyond,
+/// so no file can exhaust the stack.
 pub const MAX_CONFIG_DEPTH: usize = 64;
 
 /// Reads and validates the config from `source`.
@@ -253,15 +253,12 @@ pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loade
 
 /// Parses config text (JSON5) within the size and depth bounds. Plain JSON,
 /// what Nix writes, is read by the faster JSON parser; the JSON5 parser is
-/// for the rest. Errors never quote a value.
+/// for the rest, and its error is the one shown. Errors never quote a value.
 pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(too_large("the config"));
     }
-    if let Some(message) = syntax::too_deep(text, MAX_CONFIG_DEPTH) {
-        return Err(ConfigErrors::single("", message));
-    }
-    if let Ok(document) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+    if let Ok(Json5Value(document)) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
         return Ok(document);
     }
     json5::from_str(text)
@@ -274,20 +271,45 @@ pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
 /// silently take its default). Validation reports each by its path.
 pub(crate) const NON_FINITE_PREFIX: &str = "\u{0}clawgate-non-finite:";
 
-/// A JSON value read from JSON5, keeping non-finite numbers as
-/// [`NON_FINITE_PREFIX`] strings. Recursive: only read after the depth
-/// check.
+/// A JSON value read from JSON or JSON5, keeping non-finite numbers as
+/// [`NON_FINITE_PREFIX`] strings, and at most [`MAX_CONFIG_DEPTH`] levels
+/// of objects and arrays deep: the parse stops at the first level beyond,
+/// so no file can exhaust the stack, and the parser places the error.
 struct Json5Value(Value);
 
 impl<'de> serde::Deserialize<'de> for Json5Value {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(Json5Visitor).map(Json5Value)
+        use serde::de::DeserializeSeed;
+        Nested(MAX_CONFIG_DEPTH)
+            .deserialize(deserializer)
+            .map(Json5Value)
     }
 }
 
-struct Json5Visitor;
+/// A value that may hold this many more levels of objects and arrays.
+#[derive(Clone, Copy)]
+struct Nested(usize);
 
-impl<'de> serde::de::Visitor<'de> for Json5Visitor {
+impl<'de> serde::de::DeserializeSeed<'de> for Nested {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Nested {
+    /// The level inside an object or array here, or the error when it is
+    /// one too many.
+    fn inner<E: serde::de::Error>(self) -> Result<Self, E> {
+        match self.0 {
+            0 => Err(E::custom(syntax::too_deep(MAX_CONFIG_DEPTH))),
+            left => Ok(Self(left - 1)),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Nested {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -339,17 +361,19 @@ impl<'de> serde::de::Visitor<'de> for Json5Visitor {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut items = Vec::new();
-        while let Some(Json5Value(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Value::Array(items))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut members = Map::new();
-        while let Some((key, Json5Value(value))) = map.next_entry::<String, Json5Value>()? {
-            members.insert(key, value);
+        while let Some(key) = map.next_key::<String>()? {
+            members.insert(key, map.next_value_seed(inner)?);
         }
         Ok(Value::Object(members))
     }
