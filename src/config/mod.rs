@@ -623,14 +623,8 @@ impl Config {
     /// own address (checked again once `--port`/`--bind` apply).
     pub fn self_loops(&self) -> Vec<String> {
         let (bind, port) = (self.gateway.bind, self.gateway.port);
-        self.providers
-            .values()
-            .filter(|p| validate::calls_itself(p, bind, port))
-            .map(|p| {
-                let message = validate::self_loop_message(p, bind, port);
-                format!("models.providers.{}.baseUrl: {message}", p.id)
-            })
-            .collect()
+        let loops = validate::self_loops(&self.providers, bind, port);
+        loops.iter().map(ConfigError::to_string).collect()
     }
 }
 
@@ -957,13 +951,21 @@ impl Config {
 
     /// Every model as `(ref, provider, model)`, in provider then config order.
     pub fn models(&self) -> impl Iterator<Item = (ModelRef, &Arc<Provider>, &Arc<Model>)> {
-        self.providers.values().flat_map(|provider| {
-            provider
-                .models
-                .iter()
-                .map(move |model| (ModelRef::new(&provider.id, &model.id), provider, model))
-        })
+        models_of(&self.providers)
     }
+}
+
+/// Every model of `providers` as `(ref, provider, model)`, in provider then
+/// config order.
+fn models_of(
+    providers: &BTreeMap<String, Arc<Provider>>,
+) -> impl Iterator<Item = (ModelRef, &Arc<Provider>, &Arc<Model>)> {
+    providers.values().flat_map(|provider| {
+        provider
+            .models
+            .iter()
+            .map(move |model| (ModelRef::new(&provider.id, &model.id), provider, model))
+    })
 }
 
 /// One problem in a config, located by its JSON path.

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use self::gateway::gateway_settings;
 use self::providers::provider;
-pub use self::providers::{PLACEHOLDER, calls_itself, placeholder, self_loop_message};
+pub use self::providers::{PLACEHOLDER, placeholder, self_loops};
 use self::routing::{check_keys_of_chain, referenced_providers, routing};
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{
@@ -171,18 +171,26 @@ fn without_value(message: &str) -> String {
 /// Reports each JSON5 `NaN`, `Infinity` and `-Infinity` by its path (with
 /// the range a number of seconds takes there), and leaves `null` in its
 /// place so that nothing else reports it again.
-fn non_finite_numbers(value: &mut Value, path: String, v: &mut Validator) {
+fn non_finite_numbers(user: &mut Value, v: &mut Validator) {
+    each_leaf(user, String::new(), &mut |path, value| {
+        let Value::String(text) = value else { return };
+        let Some(number) = text.strip_prefix(super::NON_FINITE_PREFIX) else {
+            return;
+        };
+        let message = if path.ends_with("Seconds") {
+            format!("expected {}, found {number}", gateway::SECONDS_RANGE)
+        } else {
+            format!("expected a finite number, found {number}")
+        };
+        v.error(path, message);
+        *value = Value::Null;
+    });
+}
+
+/// Calls `f` with each value under `value` that is neither an object nor
+/// an array, and its path (`path` for `value` itself).
+fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
     match value {
-        Value::String(text) if text.starts_with(super::NON_FINITE_PREFIX) => {
-            let number = &text[super::NON_FINITE_PREFIX.len()..];
-            let message = if path.ends_with("Seconds") {
-                format!("expected {}, found {number}", gateway::SECONDS_RANGE)
-            } else {
-                format!("expected a finite number, found {number}")
-            };
-            v.error(path, message);
-            *value = Value::Null;
-        }
         Value::Object(members) => {
             for (key, member) in members {
                 let path = if path.is_empty() {
@@ -190,15 +198,15 @@ fn non_finite_numbers(value: &mut Value, path: String, v: &mut Validator) {
                 } else {
                     format!("{path}.{key}")
                 };
-                non_finite_numbers(member, path, v);
+                each_leaf(member, path, f);
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                non_finite_numbers(item, format!("{path}[{index}]"), v);
+                each_leaf(item, format!("{path}[{index}]"), f);
             }
         }
-        _ => {}
+        leaf => f(path, leaf),
     }
 }
 
@@ -239,7 +247,7 @@ pub(super) fn validate(
         ));
     }
     let mut user = user;
-    non_finite_numbers(&mut user, String::new(), &mut v);
+    non_finite_numbers(&mut user, &mut v);
     let report = keys::check(&user);
     for (path, message) in report.errors {
         v.error(path, message);
@@ -387,12 +395,8 @@ pub(super) fn validate(
         v.error("models.providers", "expected an object of providers by id");
     }
 
-    for (id, provider) in &providers {
-        if calls_itself(provider, gateway.bind, gateway.port) {
-            let message = self_loop_message(provider, gateway.bind, gateway.port);
-            v.error(format!("models.providers.{id}.baseUrl"), message);
-        }
-    }
+    v.errors
+        .extend(self_loops(&providers, gateway.bind, gateway.port));
     let routing = routing(raw_agents, &providers, &broken, &mut v);
     let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
     let budgets = ledger::budgets(
@@ -679,6 +683,8 @@ struct UsedVar {
     value: String,
 }
 
+/// Substitutes the `${VAR}`s of every string under `value` (at `path`),
+/// recording each variable used and each one unset.
 fn substitute_strings<'a>(
     value: &mut Value,
     path: String,
@@ -686,38 +692,29 @@ fn substitute_strings<'a>(
     missing: &mut Vec<MissingVar>,
     used: &mut Vec<UsedVar>,
 ) {
-    match value {
-        Value::String(text) if text.contains("${") => {
-            let recording = |name: &str| {
-                let value = lookup(name);
-                if let Some(value) = value {
-                    used.push(UsedVar {
-                        path: path.clone(),
-                        var: name.to_string(),
-                        value: value.to_string(),
-                    });
-                }
-                value
-            };
-            let (replaced, unknown) = substitute(text, recording);
-            *text = replaced;
-            missing.extend(unknown.into_iter().map(|var| MissingVar {
-                path: path.clone(),
-                var,
-            }));
+    each_leaf(value, path, &mut |path, value| {
+        let Value::String(text) = value else { return };
+        if !text.contains("${") {
+            return;
         }
-        Value::Array(items) => {
-            for (index, item) in items.iter_mut().enumerate() {
-                substitute_strings(item, format!("{path}[{index}]"), lookup, missing, used);
+        let recording = |name: &str| {
+            let value = lookup(name);
+            if let Some(value) = value {
+                used.push(UsedVar {
+                    path: path.clone(),
+                    var: name.to_string(),
+                    value: value.to_string(),
+                });
             }
-        }
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                substitute_strings(item, format!("{path}.{key}"), lookup, missing, used);
-            }
-        }
-        _ => {}
-    }
+            value
+        };
+        let (replaced, unknown) = substitute(text, recording);
+        *text = replaced;
+        missing.extend(unknown.into_iter().map(|var| MissingVar {
+            path: path.clone(),
+            var,
+        }));
+    });
 }
 
 #[cfg(test)]

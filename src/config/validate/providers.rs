@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::super::raw::{
     CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait,
 };
-use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
+use super::super::{ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
@@ -422,7 +422,7 @@ pub fn placeholder(key: &str) -> Option<&'static str> {
 /// `localhost` when clawgate listens on loopback, or on any loopback
 /// address when it listens on every address. (A name that resolves here is
 /// caught at run time: `upstream::LOOP_HEADER`.)
-pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
+fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
     let url = &provider.base_url;
     if url.port_or_known_default() != Some(port) {
         return false;
@@ -439,13 +439,24 @@ pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
     host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
 }
 
-/// The error for a provider that [`calls_itself`].
-pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String {
-    format!(
-        "{} is this gateway's own address ({}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
-        provider.base_url,
-        std::net::SocketAddr::new(bind, port)
-    )
+/// An error at its `baseUrl` for each provider that [`calls_itself`].
+pub fn self_loops(
+    providers: &BTreeMap<String, Arc<Provider>>,
+    bind: IpAddr,
+    port: u16,
+) -> Vec<ConfigError> {
+    let listen = std::net::SocketAddr::new(bind, port);
+    providers
+        .values()
+        .filter(|provider| calls_itself(provider, bind, port))
+        .map(|provider| ConfigError {
+            path: format!("models.providers.{}.baseUrl", provider.id),
+            message: format!(
+                "{} is this gateway's own address ({listen}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
+                provider.base_url
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]
