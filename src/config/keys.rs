@@ -361,7 +361,8 @@ fn closeness(key: &str, candidate: &str) -> f64 {
     edits as f64
 }
 
-fn join(path: &str, key: &str) -> String {
+/// `key` under `path` (`path.key`, or `key` at the top).
+pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {

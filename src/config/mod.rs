@@ -210,28 +210,13 @@ pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Load
 /// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
 /// more than that is read.
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| {
-        ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
-        .take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() > MAX_CONFIG_BYTES {
-        return Err(too_large(&path.display().to_string()));
-    }
+    let cannot =
+        |why: String| ConfigErrors::single("", format!("cannot read {}: {why}", path.display()));
+    let bytes = env::read_at_most(path, MAX_CONFIG_BYTES).map_err(|e| cannot(e.to_string()))?;
+    let bytes = bytes.ok_or_else(|| too_large(&path.display().to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
-        ConfigErrors::single(
-            "",
-            format!(
-                "cannot read {}: not UTF-8 text (at byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        )
+        let at = e.utf8_error().valid_up_to();
+        cannot(format!("not UTF-8 text (at byte {at})"))
     })
 }
 

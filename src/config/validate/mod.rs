@@ -193,12 +193,7 @@ fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Va
     match value {
         Value::Object(members) => {
             for (key, member) in members {
-                let path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                each_leaf(member, path, f);
+                each_leaf(member, keys::join(&path, key), f);
             }
         }
         Value::Array(items) => {
