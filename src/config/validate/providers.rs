@@ -236,22 +236,15 @@ fn retired(dialect: Dialect, model_id: &str) -> Option<catalog::Retired> {
 /// anyway (the OpenAI-style URL a built-in provider switched to
 /// `anthropic-messages` keeps) means the same endpoint, not `/v1/v1`.
 fn request_url(base: &reqwest::Url, api: Api) -> reqwest::Url {
-    match api {
-        Api::OpenAiCompletions => join_url(base, "chat/completions"),
+    let path = base.path().trim_end_matches('/');
+    let path = match api {
+        Api::OpenAiCompletions => format!("{path}/chat/completions"),
         Api::AnthropicMessages => {
-            let path = base.path().trim_end_matches('/');
             let root = path.strip_suffix("/v1").unwrap_or(path);
-            let mut url = base.clone();
-            url.set_path(&format!("{root}/v1/messages"));
-            url
+            format!("{root}/v1/messages")
         }
-    }
-}
-
-/// `base` + `/` + `tail`, whatever the trailing slash of `base`.
-fn join_url(base: &reqwest::Url, tail: &str) -> reqwest::Url {
+    };
     let mut url = base.clone();
-    let path = format!("{}/{tail}", base.path().trim_end_matches('/'));
     url.set_path(&path);
     url
 }
