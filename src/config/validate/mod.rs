@@ -524,16 +524,13 @@ fn literal_secret_paths(
         for (id, provider) in providers {
             if literal(provider.get("apiKey")) {
                 let written = provider.get("apiKey").and_then(Value::as_str);
-                let mut defined: Vec<&String> = env_block
+                let defined = env_block
                     .iter()
                     .filter(|(_, value)| Some(value.as_str()) == written)
-                    .map(|(name, _)| name)
-                    .collect();
-                defined.sort();
+                    .map(|(name, _)| name.clone())
+                    .min();
                 let canonical = catalog::provider_alias(id).unwrap_or(id);
                 let var = defined
-                    .first()
-                    .map(|name| name.to_string())
                     .or_else(|| {
                         catalog::defaults()
                             .pointer(&format!("/models/providers/{canonical}/apiKey"))
@@ -542,16 +539,9 @@ fn literal_secret_paths(
                             .map(str::to_string)
                     })
                     .unwrap_or_else(|| {
-                        let id: String = id
-                            .chars()
-                            .map(|c| {
-                                if c.is_ascii_alphanumeric() {
-                                    c.to_ascii_uppercase()
-                                } else {
-                                    '_'
-                                }
-                            })
-                            .collect();
+                        let id = id
+                            .to_ascii_uppercase()
+                            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
                         format!("{id}_API_KEY")
                     });
                 found.push((format!("models.providers.{id}.apiKey"), var));
