@@ -555,55 +555,39 @@ fn literal_secret_paths(
 }
 
 /// Values written literally where a secret belongs: provider `apiKey`s,
-/// `gateway.auth.token`, and headers named like credentials.
+/// `gateway.auth.token`, clients' keys (but digests), and headers named
+/// like credentials.
 fn literal_secrets(document: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut push = |value: Option<&Value>| {
-        // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
-        // scrubbing it would hide the variable from the messages naming it.
-        let unresolved = |text: &str| {
-            text.strip_prefix("${")
-                .and_then(|rest| rest.strip_suffix('}'))
-                .is_some_and(|name| !name.contains(['$', '{', '}']))
-        };
-        if let Some(Value::String(text)) = value.filter(|v| !v.as_str().is_some_and(unresolved)) {
-            found.push(text.clone());
-        }
+    // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
+    // scrubbing it would hide the variable from the messages naming it.
+    let unresolved = |text: &str| {
+        text.strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .is_some_and(|name| !name.contains(['$', '{', '}']))
     };
-    push(document.pointer("/gateway/auth/token"));
-    if let Some(Value::Object(clients)) = document.pointer("/gateway/clients") {
-        for client in clients.values() {
-            push(
-                client
-                    .get("key")
-                    .filter(|key| !key.as_str().is_some_and(|text| text.starts_with("sha256:"))),
-            );
-        }
-    }
-    let headers_of = |entry: &Value| -> Vec<Value> {
-        match entry.get("headers") {
-            Some(Value::Object(headers)) => headers
-                .iter()
-                .filter(|(name, _)| is_sensitive_header(name))
-                .map(|(_, value)| value.clone())
-                .collect(),
-            _ => Vec::new(),
-        }
+    let members = |pointer: &str| {
+        let map = document.pointer(pointer).and_then(Value::as_object);
+        map.into_iter().flat_map(|map| map.values())
     };
-    if let Some(Value::Object(providers)) = document.pointer("/models/providers") {
-        for provider in providers.values() {
-            push(provider.get("apiKey"));
-            for value in headers_of(provider) {
-                push(Some(&value));
-            }
-            if let Some(Value::Array(models)) = provider.get("models") {
-                for value in models.iter().flat_map(headers_of) {
-                    push(Some(&value));
-                }
-            }
-        }
-    }
-    found
+    let providers = members("/models/providers");
+    let models = providers
+        .clone()
+        .filter_map(|p| p.get("models")?.as_array());
+    let headers = (providers.clone().chain(models.flatten()))
+        .filter_map(|entry| entry.get("headers")?.as_object())
+        .flatten()
+        .filter(|(name, _)| is_sensitive_header(name));
+    let client_keys = members("/gateway/clients")
+        .filter_map(|client| client.get("key")?.as_str())
+        .filter(|key| !key.starts_with("sha256:"));
+    (document.pointer("/gateway/auth/token").into_iter())
+        .chain(providers.filter_map(|provider| provider.get("apiKey")))
+        .chain(headers.map(|(_, value)| value))
+        .filter_map(Value::as_str)
+        .chain(client_keys)
+        .filter(|text| !unresolved(text))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The config's own `env` block: string values at its top level and in
@@ -704,7 +688,30 @@ fn substitute_strings<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decoded;
+    use serde_json::json;
+
+    use super::{literal_secrets, percent_decoded};
+
+    #[test]
+    fn every_place_a_secret_is_written_is_scrubbed() {
+        let document = json!({
+            "gateway": {
+                "auth": {"token": "t-token"},
+                "clients": {
+                    "ci": {"key": "c-key"},
+                    "ops": {"key": "sha256:00ff"},
+                },
+            },
+            "models": {"providers": {"p": {
+                "apiKey": "p-key",
+                "headers": {"X-Api-Key": "p-header", "User-Agent": "shown"},
+                "models": [{"id": "m", "headers": {"Authorization": "m-header"}}],
+            }, "q": {"apiKey": "${UNSET}"}}},
+        });
+        let mut found = literal_secrets(&document);
+        found.sort();
+        assert_eq!(found, ["c-key", "m-header", "p-header", "p-key", "t-token"]);
+    }
 
     #[test]
     fn percent_escapes_are_decoded_and_a_malformed_one_is_kept() {
