@@ -593,21 +593,12 @@ fn literal_secrets(document: &Value) -> Vec<String> {
 /// The config's own `env` block: string values at its top level and in
 /// `env.vars`. They feed `${VAR}` substitution after the process environment.
 fn env_block(user: &Value) -> HashMap<String, String> {
-    let mut vars = HashMap::new();
-    let Some(Value::Object(env)) = user.get("env") else {
-        return vars;
-    };
-    let nested = env
-        .get("vars")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten();
-    for (name, value) in env.iter().chain(nested) {
-        if let Value::String(value) = value {
-            vars.insert(name.clone(), value.clone());
-        }
-    }
-    vars
+    let env = user.get("env").and_then(Value::as_object);
+    let nested = env.and_then(|env| env.get("vars")?.as_object());
+    (env.into_iter().flatten())
+        .chain(nested.into_iter().flatten())
+        .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
+        .collect()
 }
 
 /// Where the config's `env` block defines `name`: at its top level, else in
