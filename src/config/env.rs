@@ -84,24 +84,31 @@ pub const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
 
 /// The file's text; at most [`MAX_ENV_FILE_BYTES`] are read.
 fn read_bounded(path: &Path) -> Result<String, EnvFileError> {
-    use std::io::Read;
     let error = |source| EnvFileError::Read {
         path: path.display().to_string(),
         source,
     };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(error)?
-        .take(MAX_ENV_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(error)?;
-    if text.len() as u64 > MAX_ENV_FILE_BYTES {
-        return Err(error(std::io::Error::other(format!(
-            "larger than {} KiB; is it the right file?",
-            MAX_ENV_FILE_BYTES / 1024
-        ))));
-    }
-    Ok(text)
+    let too_large = || {
+        let kib = MAX_ENV_FILE_BYTES / 1024;
+        error(std::io::Error::other(format!(
+            "larger than {kib} KiB; is it the right file?"
+        )))
+    };
+    let bytes = read_at_most(path, MAX_ENV_FILE_BYTES as usize).map_err(error)?;
+    let bytes = bytes.ok_or_else(too_large)?;
+    String::from_utf8(bytes).map_err(|e| error(std::io::Error::other(e)))
+}
+
+/// The bytes of `path`, or `None` when it holds more than `max`: never more
+/// than `max` and one are read, so a wrong path (a log, a disk image) is
+/// not read whole.
+pub(super) fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() <= max).then_some(bytes))
 }
 
 #[derive(Debug, thiserror::Error)]

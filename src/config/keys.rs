@@ -296,28 +296,26 @@ fn unknown_in_section(key: &str, value: &Value, path: &str, pattern: &str, docs:
     section_keys(pattern, "", &mut candidates);
     // One edit in a short key, about one in four in a longer one.
     let near_enough = (key.chars().count() / 4).max(1) as f64;
+    // The candidate `distance` finds nearest, if near enough.
+    let nearest_by = |distance: &dyn Fn(&str) -> Option<f64>| {
+        candidates
+            .iter()
+            .filter_map(|candidate| Some((distance(candidate)?, candidate)))
+            .filter(|(distance, _)| *distance <= near_enough)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| join(path, candidate))
+    };
     // A misspelt section whose keys are right (`timeout: {firstByteSeconds}`)
     // means the key of that name in the nearest section.
     let inner = value.as_object().and_then(|map| map.keys().next());
     let by_inner = inner.and_then(|inner| {
-        candidates
-            .iter()
-            .filter_map(|candidate| {
-                let (head, last) = candidate.rsplit_once('.')?;
-                let distance = closeness(key, head);
-                (last == inner && distance <= near_enough).then_some((distance, candidate))
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, candidate)| join(path, candidate))
+        nearest_by(&|candidate| {
+            let (head, last) = candidate.rsplit_once('.')?;
+            (last == inner).then(|| closeness(key, head))
+        })
     });
-    let nearest = said_otherwise.or(by_inner).or_else(|| {
-        candidates
-            .iter()
-            .map(|candidate| (closeness(key, candidate), candidate))
-            .filter(|(distance, _)| *distance <= near_enough)
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, candidate)| join(path, candidate))
-    });
+    let nearest = (said_otherwise.or(by_inner))
+        .or_else(|| nearest_by(&|candidate| Some(closeness(key, candidate))));
     let docs = format!("{DOCS}#{docs}");
     match nearest {
         Some(nearest) => format!(
@@ -361,7 +359,8 @@ fn closeness(key: &str, candidate: &str) -> f64 {
     edits as f64
 }
 
-fn join(path: &str, key: &str) -> String {
+/// `key` under `path` (`path.key`, or `key` at the top).
+pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {

@@ -190,8 +190,8 @@ pub struct Loaded {
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
 /// The deepest nesting of objects and arrays a config may have. Configs
-/// are about six levels deep; the bound is checked before the recursive
-/// parse, so no file can exhaust the stack.
+/// are about six levels deep; the parse stops at the first level beyond,
+/// so no file can exhaust the stack.
 pub const MAX_CONFIG_DEPTH: usize = 64;
 
 /// Reads and validates the config from `source`.
@@ -210,28 +210,13 @@ pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Load
 /// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
 /// more than that is read.
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| {
-        ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
-        .take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() > MAX_CONFIG_BYTES {
-        return Err(too_large(&path.display().to_string()));
-    }
+    let cannot =
+        |why: String| ConfigErrors::single("", format!("cannot read {}: {why}", path.display()));
+    let bytes = env::read_at_most(path, MAX_CONFIG_BYTES).map_err(|e| cannot(e.to_string()))?;
+    let bytes = bytes.ok_or_else(|| too_large(&path.display().to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
-        ConfigErrors::single(
-            "",
-            format!(
-                "cannot read {}: not UTF-8 text (at byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        )
+        let at = e.utf8_error().valid_up_to();
+        cannot(format!("not UTF-8 text (at byte {at})"))
     })
 }
 
@@ -253,15 +238,12 @@ pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loade
 
 /// Parses config text (JSON5) within the size and depth bounds. Plain JSON,
 /// what Nix writes, is read by the faster JSON parser; the JSON5 parser is
-/// for the rest. Errors never quote a value.
+/// for the rest, and its error is the one shown. Errors never quote a value.
 pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(too_large("the config"));
     }
-    if let Some(message) = syntax::too_deep(text, MAX_CONFIG_DEPTH) {
-        return Err(ConfigErrors::single("", message));
-    }
-    if let Ok(document) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+    if let Ok(Json5Value(document)) = serde_json::from_str(text.trim_start_matches('\u{feff}')) {
         return Ok(document);
     }
     json5::from_str(text)
@@ -274,20 +256,45 @@ pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
 /// silently take its default). Validation reports each by its path.
 pub(crate) const NON_FINITE_PREFIX: &str = "\u{0}clawgate-non-finite:";
 
-/// A JSON value read from JSON5, keeping non-finite numbers as
-/// [`NON_FINITE_PREFIX`] strings. Recursive: only read after the depth
-/// check.
+/// A JSON value read from JSON or JSON5, keeping non-finite numbers as
+/// [`NON_FINITE_PREFIX`] strings, and at most [`MAX_CONFIG_DEPTH`] levels
+/// of objects and arrays deep: the parse stops at the first level beyond,
+/// so no file can exhaust the stack, and the parser places the error.
 struct Json5Value(Value);
 
 impl<'de> serde::Deserialize<'de> for Json5Value {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(Json5Visitor).map(Json5Value)
+        use serde::de::DeserializeSeed;
+        Nested(MAX_CONFIG_DEPTH)
+            .deserialize(deserializer)
+            .map(Json5Value)
     }
 }
 
-struct Json5Visitor;
+/// A value that may hold this many more levels of objects and arrays.
+#[derive(Clone, Copy)]
+struct Nested(usize);
 
-impl<'de> serde::de::Visitor<'de> for Json5Visitor {
+impl<'de> serde::de::DeserializeSeed<'de> for Nested {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Nested {
+    /// The level inside an object or array here, or the error when it is
+    /// one too many.
+    fn inner<E: serde::de::Error>(self) -> Result<Self, E> {
+        match self.0 {
+            0 => Err(E::custom(syntax::too_deep(MAX_CONFIG_DEPTH))),
+            left => Ok(Self(left - 1)),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Nested {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -322,34 +329,24 @@ impl<'de> serde::de::Visitor<'de> for Json5Visitor {
         Ok(Value::String(value.to_string()))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
-    }
-
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut items = Vec::new();
-        while let Some(Json5Value(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Value::Array(items))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut members = Map::new();
-        while let Some((key, Json5Value(value))) = map.next_entry::<String, Json5Value>()? {
-            members.insert(key, value);
+        while let Some(key) = map.next_key::<String>()? {
+            members.insert(key, map.next_value_seed(inner)?);
         }
         Ok(Value::Object(members))
     }
@@ -599,14 +596,8 @@ impl Config {
     /// own address (checked again once `--port`/`--bind` apply).
     pub fn self_loops(&self) -> Vec<String> {
         let (bind, port) = (self.gateway.bind, self.gateway.port);
-        self.providers
-            .values()
-            .filter(|p| validate::calls_itself(p, bind, port))
-            .map(|p| {
-                let message = validate::self_loop_message(p, bind, port);
-                format!("models.providers.{}.baseUrl: {message}", p.id)
-            })
-            .collect()
+        let loops = validate::self_loops(&self.providers, bind, port);
+        loops.iter().map(ConfigError::to_string).collect()
     }
 }
 
@@ -933,13 +924,21 @@ impl Config {
 
     /// Every model as `(ref, provider, model)`, in provider then config order.
     pub fn models(&self) -> impl Iterator<Item = (ModelRef, &Arc<Provider>, &Arc<Model>)> {
-        self.providers.values().flat_map(|provider| {
-            provider
-                .models
-                .iter()
-                .map(move |model| (ModelRef::new(&provider.id, &model.id), provider, model))
-        })
+        models_of(&self.providers)
     }
+}
+
+/// Every model of `providers` as `(ref, provider, model)`, in provider then
+/// config order.
+fn models_of(
+    providers: &BTreeMap<String, Arc<Provider>>,
+) -> impl Iterator<Item = (ModelRef, &Arc<Provider>, &Arc<Model>)> {
+    providers.values().flat_map(|provider| {
+        provider
+            .models
+            .iter()
+            .map(move |model| (ModelRef::new(&provider.id, &model.id), provider, model))
+    })
 }
 
 /// One problem in a config, located by its JSON path.

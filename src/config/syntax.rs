@@ -9,10 +9,12 @@
 //! comments, bare words other than keys, literals and short numbers become
 //! `…`): a config may hold literal keys, and an error must never print one.
 //!
-//! [`too_deep`] is the bound checked before any recursive parse: a linear
-//! scan for nesting deeper than the limit.
+//! [`too_deep`] is the one error of clawgate's own the parser carries: the
+//! nesting bound, placed by the parser where it is crossed.
 
 use json5::ErrorCode;
+
+use super::MAX_CONFIG_DEPTH;
 
 /// The message for a config that `json5` refused with `error`.
 pub fn explain(text: &str, error: &json5::Error) -> String {
@@ -117,6 +119,9 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
         (Some(ErrorCode::TrailingCharacters), _) => {
             (at, "unexpected text after the end of the config".into())
         }
+        (None, _) if error.to_string().starts_with(&too_deep(MAX_CONFIG_DEPTH)) => {
+            (at, too_deep(MAX_CONFIG_DEPTH))
+        }
         _ => (at, parser_words(error)),
     };
     let before = &text[..at];
@@ -155,80 +160,12 @@ fn is_member(rest: &str) -> bool {
     after_key.is_some_and(|after| after.trim_start().starts_with(':'))
 }
 
-/// The message for the first place where `text` nests objects and arrays
-/// deeper than `max`, if there is one. A linear scan that skips strings
-/// and comments, so it runs before any recursive parse.
-pub fn too_deep(text: &str, max: usize) -> Option<String> {
-    let bytes = text.as_bytes();
-    let (mut i, mut line, mut line_start) = (0, 1, 0);
-    let mut depth = 0usize;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => {
-                line += 1;
-                line_start = i + 1;
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    let column = text[line_start..i].chars().count() + 1;
-                    let message = format!(
-                        "nested more than {max} levels deep; clawgate reads configs up to {max} levels of objects and arrays"
-                    );
-                    return Some(render(text, line, column, &message));
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            quote @ (b'"' | b'\'') => {
-                // To the closing quote, or to the line's end, where JSON5
-                // ends the string with an error.
-                // A backslash escapes whatever follows it, a line break
-                // included (JSON5's line continuation: the string goes on).
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
-                        // `\r\n` is one line break.
-                        let skip = if bytes[i + 1..].starts_with(b"\r\n") {
-                            3
-                        } else {
-                            2
-                        };
-                        if bytes.get(i + skip - 1) == Some(&b'\n') {
-                            line += 1;
-                            line_start = i + skip;
-                        }
-                        i += skip;
-                    } else {
-                        i += 1;
-                    }
-                }
-                if bytes.get(i) == Some(&quote) {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !bytes[i..].starts_with(b"*/") {
-                    if bytes[i] == b'\n' {
-                        line += 1;
-                        line_start = i + 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+/// The error for a config nested deeper than `max` levels, raised where
+/// the parse reaches the first level beyond (`config::Nested`).
+pub fn too_deep(max: usize) -> String {
+    format!(
+        "nested more than {max} levels deep; clawgate reads configs up to {max} levels of objects and arrays"
+    )
 }
 
 /// The most characters of a line shown on either side of the caret.
@@ -675,45 +612,55 @@ mod tests {
         assert_eq!(caret.chars().position(|c| c == '^'), bracket, "{message}");
     }
 
+    /// The message `parse_document` gives for `text`.
+    fn parsed(text: &str) -> Result<serde_json::Value, String> {
+        crate::config::parse_document(text).map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn nesting_is_bounded_before_parsing() {
-        assert_eq!(too_deep("{a: [[{b: 1}]]}", 4), None);
-        assert_eq!(
-            too_deep("{a: [[{b: [1]}]]}", 4).as_deref(),
-            Some(
-                "invalid JSON5 at line 1, column 11: nested more than 4 levels deep; clawgate reads configs up to 4 levels of objects and arrays\n  |\n1 | {a: [[{b: [1]}]]}\n  |           ^"
+    fn nesting_is_bounded_where_the_parser_crosses_it() {
+        let nested = |levels: usize| {
+            format!(
+                "{{a: {}1{}}}",
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
             )
+        };
+        assert!(parsed(&nested(MAX_CONFIG_DEPTH)).is_ok());
+        let deeper = parsed(&nested(MAX_CONFIG_DEPTH + 1)).unwrap_err();
+        assert!(
+            deeper.starts_with(
+                "invalid JSON5 at line 1, column 68: nested more than 64 levels deep; clawgate reads configs up to 64 levels of objects and arrays\n"
+            ),
+            "{deeper}"
+        );
+        // Plain JSON is bounded as JSON5 is.
+        let json = format!("{{\"a\": {}1{}}}", "[".repeat(64), "]".repeat(64));
+        assert!(
+            parsed(&json)
+                .unwrap_err()
+                .contains("column 70: nested more than 64")
         );
         // Brackets in strings and comments do not count.
-        assert_eq!(
-            too_deep(
-                "{a: '[[[[[', b: \"{{{{\\\"[[[[\", // [[[[[\n /* {{{{{\n[[[[ */ c: [1]}",
-                2
-            ),
-            None
+        let brackets = "[".repeat(100);
+        assert!(
+            parsed(&format!(
+                "{{a: '{brackets}', b: \"{{{{\\\"{brackets}\", // {brackets}\n /* {brackets}\n{brackets} */ c: [1]}}"
+            ))
+            .is_ok()
         );
-        // A string ends at the line's end (as JSON5 ends it, with an error).
-        assert!(too_deep("{a: \"open\n[[[[[[", 4).is_some());
         // A backslash before the line break continues the string (JSON5's
-        // line continuation, LF or CRLF): what follows is still counted,
-        // and json5 itself parses it.
-        for (continued, line) in [
-            ("{k: \"a\\\nb\", x: [[[[[1]]]]]}", 2),
-            ("{k: 'a\\\r\nb', x: [[[[[1]]]]]}", 2),
-        ] {
+        // line continuation, LF or CRLF): what follows is still counted.
+        for continued in ["{k: \"a\\\nb\", x: ", "{k: 'a\\\r\nb', x: "] {
+            let text = format!("{continued}{}1{}}}", "[".repeat(64), "]".repeat(64));
+            let message = parsed(&text).unwrap_err();
             assert!(
-                json5::from_str::<serde_json::Value>(continued).is_ok(),
-                "{continued}"
-            );
-            let message = too_deep(continued, 4).expect("counted after the continuation");
-            assert!(
-                message.starts_with(&format!("invalid JSON5 at line {line}, column ")),
+                message.starts_with("invalid JSON5 at line 2, column "),
                 "{message}"
             );
         }
         // A million levels: found at once, without recursion.
-        let deep = "[".repeat(1_000_000);
-        let message = too_deep(&deep, 64).unwrap();
+        let message = parsed(&"[".repeat(1_000_000)).unwrap_err();
         assert!(
             message.starts_with("invalid JSON5 at line 1, column 65: nested more than 64"),
             "{message}"

@@ -111,6 +111,9 @@ pub(super) fn gateway_settings(
         DEFAULT_MAX_BODY_BYTES,
     );
     let (t, l) = (&raw.timeouts, &raw.limits);
+    let timeout = |v: &mut Validator, key: &str, value, default| {
+        seconds(v, &format!("timeouts.{key}"), value, default)
+    };
     let mut count = |key: &str, n, default| {
         v.count_or(format!("gateway.limits.{key}"), n, default, 1_000_000) as usize
     };
@@ -121,13 +124,8 @@ pub(super) fn gateway_settings(
             l.max_concurrent_requests,
             DEFAULT_MAX_CONCURRENT_REQUESTS,
         ),
-        header_timeout: seconds(
-            v,
-            "timeouts.clientHeaderSeconds",
-            t.client_header_seconds,
-            30.0,
-        ),
-        body_timeout: seconds(v, "timeouts.clientBodySeconds", t.client_body_seconds, 60.0),
+        header_timeout: timeout(v, "clientHeaderSeconds", t.client_header_seconds, 30.0),
+        body_timeout: timeout(v, "clientBodySeconds", t.client_body_seconds, 60.0),
     };
     // Compared with the Host header's name: no port; IPv6 in brackets.
     let mut allowed_hosts = Vec::new();
@@ -160,25 +158,15 @@ pub(super) fn gateway_settings(
         }
     }
     let timeouts = Timeouts {
-        connect: seconds(v, "timeouts.connectSeconds", t.connect_seconds, 10.0),
-        first_byte: seconds(
+        connect: timeout(v, "connectSeconds", t.connect_seconds, 10.0),
+        first_byte: timeout(
             v,
-            "timeouts.firstByteSeconds",
+            "firstByteSeconds",
             t.first_byte_seconds,
             DEFAULT_FIRST_BYTE_SECONDS,
         ),
-        idle: seconds(
-            v,
-            "timeouts.idleSeconds",
-            t.idle_seconds,
-            DEFAULT_IDLE_SECONDS,
-        ),
-        chain: seconds(
-            v,
-            "timeouts.chainSeconds",
-            t.chain_seconds,
-            DEFAULT_CHAIN_SECONDS,
-        ),
+        idle: timeout(v, "idleSeconds", t.idle_seconds, DEFAULT_IDLE_SECONDS),
+        chain: timeout(v, "chainSeconds", t.chain_seconds, DEFAULT_CHAIN_SECONDS),
     };
     // OpenClaw gives up on a model after 120 s without an event: a chain
     // that may wait that long never lets its fallback answer in time.
@@ -304,13 +292,11 @@ fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
             1
         }
     };
-    let backoff_base = seconds(
-        v,
-        "retries.backoffBaseSeconds",
-        raw.backoff_base_seconds,
-        0.25,
-    );
-    let backoff_max = seconds(v, "retries.backoffMaxSeconds", raw.backoff_max_seconds, 2.0);
+    let delay = |v: &mut Validator, key: &str, value, default| {
+        seconds(v, &format!("retries.{key}"), value, default)
+    };
+    let backoff_base = delay(v, "backoffBaseSeconds", raw.backoff_base_seconds, 0.25);
+    let backoff_max = delay(v, "backoffMaxSeconds", raw.backoff_max_seconds, 2.0);
     if backoff_max < backoff_base {
         v.error(
             "gateway.retries.backoffMaxSeconds",
@@ -324,12 +310,7 @@ fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
         per_target,
         backoff_base,
         backoff_max: backoff_max.max(backoff_base),
-        max_retry_after: seconds(
-            v,
-            "retries.maxRetryAfterSeconds",
-            raw.max_retry_after_seconds,
-            10.0,
-        ),
+        max_retry_after: delay(v, "maxRetryAfterSeconds", raw.max_retry_after_seconds, 10.0),
     }
 }
 

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use self::gateway::gateway_settings;
 use self::providers::provider;
-pub use self::providers::{PLACEHOLDER, calls_itself, placeholder, self_loop_message};
+pub use self::providers::{PLACEHOLDER, placeholder, self_loops};
 use self::routing::{check_keys_of_chain, referenced_providers, routing};
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{
@@ -171,34 +171,37 @@ fn without_value(message: &str) -> String {
 /// Reports each JSON5 `NaN`, `Infinity` and `-Infinity` by its path (with
 /// the range a number of seconds takes there), and leaves `null` in its
 /// place so that nothing else reports it again.
-fn non_finite_numbers(value: &mut Value, path: String, v: &mut Validator) {
+fn non_finite_numbers(user: &mut Value, v: &mut Validator) {
+    each_leaf(user, String::new(), &mut |path, value| {
+        let Value::String(text) = value else { return };
+        let Some(number) = text.strip_prefix(super::NON_FINITE_PREFIX) else {
+            return;
+        };
+        let message = if path.ends_with("Seconds") {
+            format!("expected {}, found {number}", gateway::SECONDS_RANGE)
+        } else {
+            format!("expected a finite number, found {number}")
+        };
+        v.error(path, message);
+        *value = Value::Null;
+    });
+}
+
+/// Calls `f` with each value under `value` that is neither an object nor
+/// an array, and its path (`path` for `value` itself).
+fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
     match value {
-        Value::String(text) if text.starts_with(super::NON_FINITE_PREFIX) => {
-            let number = &text[super::NON_FINITE_PREFIX.len()..];
-            let message = if path.ends_with("Seconds") {
-                format!("expected {}, found {number}", gateway::SECONDS_RANGE)
-            } else {
-                format!("expected a finite number, found {number}")
-            };
-            v.error(path, message);
-            *value = Value::Null;
-        }
         Value::Object(members) => {
             for (key, member) in members {
-                let path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                non_finite_numbers(member, path, v);
+                each_leaf(member, keys::join(&path, key), f);
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                non_finite_numbers(item, format!("{path}[{index}]"), v);
+                each_leaf(item, format!("{path}[{index}]"), f);
             }
         }
-        _ => {}
+        leaf => f(path, leaf),
     }
 }
 
@@ -239,7 +242,7 @@ pub(super) fn validate(
         ));
     }
     let mut user = user;
-    non_finite_numbers(&mut user, String::new(), &mut v);
+    non_finite_numbers(&mut user, &mut v);
     let report = keys::check(&user);
     for (path, message) in report.errors {
         v.error(path, message);
@@ -387,12 +390,8 @@ pub(super) fn validate(
         v.error("models.providers", "expected an object of providers by id");
     }
 
-    for (id, provider) in &providers {
-        if calls_itself(provider, gateway.bind, gateway.port) {
-            let message = self_loop_message(provider, gateway.bind, gateway.port);
-            v.error(format!("models.providers.{id}.baseUrl"), message);
-        }
-    }
+    v.errors
+        .extend(self_loops(&providers, gateway.bind, gateway.port));
     let routing = routing(raw_agents, &providers, &broken, &mut v);
     let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
     let budgets = ledger::budgets(
@@ -525,16 +524,13 @@ fn literal_secret_paths(
         for (id, provider) in providers {
             if literal(provider.get("apiKey")) {
                 let written = provider.get("apiKey").and_then(Value::as_str);
-                let mut defined: Vec<&String> = env_block
+                let defined = env_block
                     .iter()
                     .filter(|(_, value)| Some(value.as_str()) == written)
-                    .map(|(name, _)| name)
-                    .collect();
-                defined.sort();
+                    .map(|(name, _)| name.clone())
+                    .min();
                 let canonical = catalog::provider_alias(id).unwrap_or(id);
                 let var = defined
-                    .first()
-                    .map(|name| name.to_string())
                     .or_else(|| {
                         catalog::defaults()
                             .pointer(&format!("/models/providers/{canonical}/apiKey"))
@@ -543,16 +539,9 @@ fn literal_secret_paths(
                             .map(str::to_string)
                     })
                     .unwrap_or_else(|| {
-                        let id: String = id
-                            .chars()
-                            .map(|c| {
-                                if c.is_ascii_alphanumeric() {
-                                    c.to_ascii_uppercase()
-                                } else {
-                                    '_'
-                                }
-                            })
-                            .collect();
+                        let id = id
+                            .to_ascii_uppercase()
+                            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
                         format!("{id}_API_KEY")
                     });
                 found.push((format!("models.providers.{id}.apiKey"), var));
@@ -566,75 +555,50 @@ fn literal_secret_paths(
 }
 
 /// Values written literally where a secret belongs: provider `apiKey`s,
-/// `gateway.auth.token`, and headers named like credentials.
+/// `gateway.auth.token`, clients' keys (but digests), and headers named
+/// like credentials.
 fn literal_secrets(document: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut push = |value: Option<&Value>| {
-        // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
-        // scrubbing it would hide the variable from the messages naming it.
-        let unresolved = |text: &str| {
-            text.strip_prefix("${")
-                .and_then(|rest| rest.strip_suffix('}'))
-                .is_some_and(|name| !name.contains(['$', '{', '}']))
-        };
-        if let Some(Value::String(text)) = value.filter(|v| !v.as_str().is_some_and(unresolved)) {
-            found.push(text.clone());
-        }
+    // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
+    // scrubbing it would hide the variable from the messages naming it.
+    let unresolved = |text: &str| {
+        text.strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .is_some_and(|name| !name.contains(['$', '{', '}']))
     };
-    push(document.pointer("/gateway/auth/token"));
-    if let Some(Value::Object(clients)) = document.pointer("/gateway/clients") {
-        for client in clients.values() {
-            push(
-                client
-                    .get("key")
-                    .filter(|key| !key.as_str().is_some_and(|text| text.starts_with("sha256:"))),
-            );
-        }
-    }
-    let headers_of = |entry: &Value| -> Vec<Value> {
-        match entry.get("headers") {
-            Some(Value::Object(headers)) => headers
-                .iter()
-                .filter(|(name, _)| is_sensitive_header(name))
-                .map(|(_, value)| value.clone())
-                .collect(),
-            _ => Vec::new(),
-        }
+    let members = |pointer: &str| {
+        let map = document.pointer(pointer).and_then(Value::as_object);
+        map.into_iter().flat_map(|map| map.values())
     };
-    if let Some(Value::Object(providers)) = document.pointer("/models/providers") {
-        for provider in providers.values() {
-            push(provider.get("apiKey"));
-            for value in headers_of(provider) {
-                push(Some(&value));
-            }
-            if let Some(Value::Array(models)) = provider.get("models") {
-                for value in models.iter().flat_map(headers_of) {
-                    push(Some(&value));
-                }
-            }
-        }
-    }
-    found
+    let providers = members("/models/providers");
+    let models = providers
+        .clone()
+        .filter_map(|p| p.get("models")?.as_array());
+    let headers = (providers.clone().chain(models.flatten()))
+        .filter_map(|entry| entry.get("headers")?.as_object())
+        .flatten()
+        .filter(|(name, _)| is_sensitive_header(name));
+    let client_keys = members("/gateway/clients")
+        .filter_map(|client| client.get("key")?.as_str())
+        .filter(|key| !key.starts_with("sha256:"));
+    (document.pointer("/gateway/auth/token").into_iter())
+        .chain(providers.filter_map(|provider| provider.get("apiKey")))
+        .chain(headers.map(|(_, value)| value))
+        .filter_map(Value::as_str)
+        .chain(client_keys)
+        .filter(|text| !unresolved(text))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The config's own `env` block: string values at its top level and in
 /// `env.vars`. They feed `${VAR}` substitution after the process environment.
 fn env_block(user: &Value) -> HashMap<String, String> {
-    let mut vars = HashMap::new();
-    let Some(Value::Object(env)) = user.get("env") else {
-        return vars;
-    };
-    let nested = env
-        .get("vars")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten();
-    for (name, value) in env.iter().chain(nested) {
-        if let Value::String(value) = value {
-            vars.insert(name.clone(), value.clone());
-        }
-    }
-    vars
+    let env = user.get("env").and_then(Value::as_object);
+    let nested = env.and_then(|env| env.get("vars")?.as_object());
+    (env.into_iter().flatten())
+        .chain(nested.into_iter().flatten())
+        .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
+        .collect()
 }
 
 /// Where the config's `env` block defines `name`: at its top level, else in
@@ -679,6 +643,8 @@ struct UsedVar {
     value: String,
 }
 
+/// Substitutes the `${VAR}`s of every string under `value` (at `path`),
+/// recording each variable used and each one unset.
 fn substitute_strings<'a>(
     value: &mut Value,
     path: String,
@@ -686,43 +652,57 @@ fn substitute_strings<'a>(
     missing: &mut Vec<MissingVar>,
     used: &mut Vec<UsedVar>,
 ) {
-    match value {
-        Value::String(text) if text.contains("${") => {
-            let recording = |name: &str| {
-                let value = lookup(name);
-                if let Some(value) = value {
-                    used.push(UsedVar {
-                        path: path.clone(),
-                        var: name.to_string(),
-                        value: value.to_string(),
-                    });
-                }
-                value
-            };
-            let (replaced, unknown) = substitute(text, recording);
-            *text = replaced;
-            missing.extend(unknown.into_iter().map(|var| MissingVar {
-                path: path.clone(),
-                var,
-            }));
+    each_leaf(value, path, &mut |path, value| {
+        let Value::String(text) = value else { return };
+        if !text.contains("${") {
+            return;
         }
-        Value::Array(items) => {
-            for (index, item) in items.iter_mut().enumerate() {
-                substitute_strings(item, format!("{path}[{index}]"), lookup, missing, used);
+        let recording = |name: &str| {
+            let value = lookup(name);
+            if let Some(value) = value {
+                used.push(UsedVar {
+                    path: path.clone(),
+                    var: name.to_string(),
+                    value: value.to_string(),
+                });
             }
-        }
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                substitute_strings(item, format!("{path}.{key}"), lookup, missing, used);
-            }
-        }
-        _ => {}
-    }
+            value
+        };
+        let (replaced, unknown) = substitute(text, recording);
+        *text = replaced;
+        missing.extend(unknown.into_iter().map(|var| MissingVar {
+            path: path.clone(),
+            var,
+        }));
+    });
 }
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decoded;
+    use serde_json::json;
+
+    use super::{literal_secrets, percent_decoded};
+
+    #[test]
+    fn every_place_a_secret_is_written_is_scrubbed() {
+        let document = json!({
+            "gateway": {
+                "auth": {"token": "t-token"},
+                "clients": {
+                    "ci": {"key": "c-key"},
+                    "ops": {"key": "sha256:00ff"},
+                },
+            },
+            "models": {"providers": {"p": {
+                "apiKey": "p-key",
+                "headers": {"X-Api-Key": "p-header", "User-Agent": "shown"},
+                "models": [{"id": "m", "headers": {"Authorization": "m-header"}}],
+            }, "q": {"apiKey": "${UNSET}"}}},
+        });
+        let mut found = literal_secrets(&document);
+        found.sort();
+        assert_eq!(found, ["c-key", "m-header", "p-header", "p-key", "t-token"]);
+    }
 
     #[test]
     fn percent_escapes_are_decoded_and_a_malformed_one_is_kept() {

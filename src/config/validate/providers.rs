@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::super::raw::{
     CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait,
 };
-use super::super::{ApiKey, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
+use super::super::{ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{
@@ -236,22 +236,15 @@ fn retired(dialect: Dialect, model_id: &str) -> Option<catalog::Retired> {
 /// anyway (the OpenAI-style URL a built-in provider switched to
 /// `anthropic-messages` keeps) means the same endpoint, not `/v1/v1`.
 fn request_url(base: &reqwest::Url, api: Api) -> reqwest::Url {
-    match api {
-        Api::OpenAiCompletions => join_url(base, "chat/completions"),
+    let path = base.path().trim_end_matches('/');
+    let path = match api {
+        Api::OpenAiCompletions => format!("{path}/chat/completions"),
         Api::AnthropicMessages => {
-            let path = base.path().trim_end_matches('/');
             let root = path.strip_suffix("/v1").unwrap_or(path);
-            let mut url = base.clone();
-            url.set_path(&format!("{root}/v1/messages"));
-            url
+            format!("{root}/v1/messages")
         }
-    }
-}
-
-/// `base` + `/` + `tail`, whatever the trailing slash of `base`.
-fn join_url(base: &reqwest::Url, tail: &str) -> reqwest::Url {
+    };
     let mut url = base.clone();
-    let path = format!("{}/{tail}", base.path().trim_end_matches('/'));
     url.set_path(&path);
     url
 }
@@ -422,7 +415,7 @@ pub fn placeholder(key: &str) -> Option<&'static str> {
 /// `localhost` when clawgate listens on loopback, or on any loopback
 /// address when it listens on every address. (A name that resolves here is
 /// caught at run time: `upstream::LOOP_HEADER`.)
-pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
+fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
     let url = &provider.base_url;
     if url.port_or_known_default() != Some(port) {
         return false;
@@ -439,13 +432,24 @@ pub fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
     host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
 }
 
-/// The error for a provider that [`calls_itself`].
-pub fn self_loop_message(provider: &Provider, bind: IpAddr, port: u16) -> String {
-    format!(
-        "{} is this gateway's own address ({}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
-        provider.base_url,
-        std::net::SocketAddr::new(bind, port)
-    )
+/// An error at its `baseUrl` for each provider that [`calls_itself`].
+pub fn self_loops(
+    providers: &BTreeMap<String, Arc<Provider>>,
+    bind: IpAddr,
+    port: u16,
+) -> Vec<ConfigError> {
+    let listen = std::net::SocketAddr::new(bind, port);
+    providers
+        .values()
+        .filter(|provider| calls_itself(provider, bind, port))
+        .map(|provider| ConfigError {
+            path: format!("models.providers.{}.baseUrl", provider.id),
+            message: format!(
+                "{} is this gateway's own address ({listen}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
+                provider.base_url
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]

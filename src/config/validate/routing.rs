@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::super::raw::{RawAgentDefaults, RawChain, RawModelChoice, RawPlace};
 use super::super::{
-    ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, normalize_ref, suggest,
+    ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
 };
 use super::{MissingVar, Validator};
 use crate::capabilities::ThinkingLevel;
@@ -53,13 +53,10 @@ fn known_ref(
         return Some(target.clone());
     }
     let hint = || {
-        let refs: Vec<String> = providers
-            .values()
-            .flat_map(|p| p.models.iter().map(|m| format!("{}/{}", p.id, m.id)))
-            .collect();
+        let refs: Vec<ModelRef> = models_of(providers).map(|(r, ..)| r).collect();
         let candidates = refs
             .iter()
-            .map(String::as_str)
+            .map(ModelRef::as_str)
             .chain(aliases.keys().map(String::as_str));
         suggest::did_you_mean(&suggest::nearest(text, candidates))
             .map(|hint| format!("; {hint}"))
@@ -117,14 +114,7 @@ fn fallback_to_suggest(
     primary: &ModelRef,
     providers: &BTreeMap<String, Arc<Provider>>,
 ) -> Option<ModelRef> {
-    let configured = || {
-        providers.values().flat_map(|provider| {
-            provider
-                .models
-                .iter()
-                .map(|model| ModelRef::new(&provider.id, &model.id))
-        })
-    };
+    let configured = || models_of(providers).map(|(model_ref, ..)| model_ref);
     let usual = ModelRef::new("openrouter", "moonshotai/kimi-k2.6");
     configured()
         .find(|other| *other == usual && other != primary)
