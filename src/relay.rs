@@ -411,25 +411,45 @@ impl HeldText {
         }
     }
 
-    /// Typed parts, their text and reasoning passed through the hold;
-    /// what is held goes with a finish, before it. A tool call's arguments
-    /// need none: the encoders that read parts send each call whole.
+    /// Typed parts, their text, reasoning and tool calls' arguments passed
+    /// through the hold; a call's held arguments go before another call's
+    /// first text, and what is held goes with a finish, before it.
     fn parts(&mut self, parts: &mut Vec<Part>) {
         if self.scrubber.is_empty() {
             return;
         }
         let finish = parts.iter().position(|p| matches!(p, Part::Finish(_)));
         let last = finish.is_some();
-        for part in parts.iter_mut() {
+        if self.holds() {
+            let mut strings: Vec<(Strand, &mut String)> = (parts.iter_mut())
+                .filter_map(|part| match part {
+                    Part::Reasoning(text) => Some((Strand::Reasoning, text)),
+                    Part::Text(text) => Some((Strand::Text, text)),
+                    Part::ToolCall {
+                        index, arguments, ..
+                    } => Some((Strand::Call(*index), arguments)),
+                    _ => None,
+                })
+                .collect();
+            self.across(&mut strings);
+        }
+        let mut released = Vec::new();
+        for (at, part) in parts.iter_mut().enumerate() {
             match part {
                 Part::Text(text) => Self::pass(&self.scrubber, &mut self.text, text, last),
                 Part::Reasoning(text) => {
                     Self::pass(&self.scrubber, &mut self.reasoning, text, last);
                 }
+                Part::ToolCall {
+                    index, arguments, ..
+                } => released.extend(self.pass_call(*index, arguments, last).map(|c| (at, c))),
                 _ => {}
             }
         }
-        if let Some(at) = finish
+        for (at, call) in released.into_iter().rev() {
+            parts.insert(at, call_part(call));
+        }
+        if let Some(at) = parts.iter().position(|p| matches!(p, Part::Finish(_)))
             && let Some(Item::Parts(rest)) = self.rest(true, "null")
         {
             parts.splice(at..at, rest);
@@ -558,19 +578,10 @@ impl HeldText {
         let mut passed = Vec::with_capacity(calls.len() + 1);
         for mut call in calls.drain(..) {
             let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
-                if !arguments.is_empty()
-                    && let Some(other) = self.call.take_if(|(held, _)| *held != index)
-                {
-                    passed.push(call_entry(other));
-                }
-                if self.call.as_ref().is_none_or(|(held, _)| *held == index) {
-                    let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
-                    Self::pass(&self.scrubber, &mut held, arguments, last);
-                    if !held.is_empty() {
-                        self.call = Some((index, held));
-                    }
-                }
+            if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments")
+                && let Some(other) = self.pass_call(index, arguments, last)
+            {
+                passed.push(call_entry(other));
             }
             passed.push(call);
         }
@@ -578,6 +589,28 @@ impl HeldText {
             passed.push(call_entry(held));
         }
         *calls = passed;
+    }
+
+    /// The `arguments` of the call at `index` passed through the hold,
+    /// their tail that could start a key held; when they have text, the
+    /// arguments another call held, which go out before them.
+    fn pass_call(
+        &mut self,
+        index: u64,
+        arguments: &mut String,
+        last: bool,
+    ) -> Option<(u64, String)> {
+        let other = (!arguments.is_empty())
+            .then(|| self.call.take_if(|(held, _)| *held != index))
+            .flatten();
+        if self.call.as_ref().is_none_or(|(held, _)| *held == index) {
+            let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
+            Self::pass(&self.scrubber, &mut held, arguments, last);
+            if !held.is_empty() {
+                self.call = Some((index, held));
+            }
+        }
+        other
     }
 
     /// `delta`'s member `key` (its text read as `text`) passed through
@@ -710,14 +743,15 @@ impl HeldText {
             std::mem::take(&mut self.text),
             std::mem::take(&mut self.reasoning),
         );
+        let call = self.call.take();
         if parts {
             let rest: Vec<Part> = [Part::Reasoning(reasoning), Part::Text(text)]
                 .into_iter()
                 .filter(|part| !matches!(part, Part::Reasoning(t) | Part::Text(t) if t.is_empty()))
+                .chain(call.map(call_part))
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
         }
-        let call = self.call.take();
         if text.is_empty() && reasoning.is_empty() && call.is_none() {
             return None;
         }
@@ -737,6 +771,16 @@ impl HeldText {
         Some(Item::Chunk(Chunk {
             frame: frame(&chunk),
         }))
+    }
+}
+
+/// Held arguments of the call at `index`, as a part of their own.
+fn call_part((index, arguments): (u64, String)) -> Part {
+    Part::ToolCall {
+        index,
+        id: None,
+        name: None,
+        arguments,
     }
 }
 
@@ -1586,6 +1630,35 @@ mod tests {
         held.parts(&mut last);
         let config = Part::Text("config".into());
         assert_eq!(last, [config, Part::Finish("stop".into())]);
+    }
+
+    #[test]
+    fn parts_of_a_key_running_from_one_call_into_the_next_are_masked_in_both() {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let call = |index: u64, arguments: &str| Part::ToolCall {
+            index,
+            id: None,
+            name: None,
+            arguments: arguments.into(),
+        };
+        let mut first = vec![call(0, "is configured-k")];
+        held.parts(&mut first);
+        assert_eq!(first, [call(0, "is ")]);
+        // A header without text: the held arguments wait.
+        let mut header = vec![call(1, "")];
+        held.parts(&mut header);
+        assert_eq!(header, [call(1, "")]);
+        let mut next = vec![call(1, "ey-123 ok")];
+        held.parts(&mut next);
+        assert_eq!(next, [call(0, "[redacted]"), call(1, "[redacted] ok")]);
+        // From the text into a call; the text's tail goes with the finish.
+        let mut text = vec![Part::Text("is configured-k".into())];
+        held.parts(&mut text);
+        let mut last = vec![call(2, "ey-123"), Part::Finish("tool_calls".into())];
+        held.parts(&mut last);
+        let redacted = Part::Text("[redacted]".into());
+        let finish = Part::Finish("tool_calls".into());
+        assert_eq!(last, [call(2, "[redacted]"), redacted, finish]);
     }
 
     #[test]

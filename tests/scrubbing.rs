@@ -420,13 +420,25 @@ async fn a_key_split_across_two_deltas_reaches_no_responses_client() {
     }
 }
 
+/// The text and arguments a client puts together from a streamed `body`,
+/// checked, with the body, to hold neither part of a key split across
+/// two strings (`sk-split-01…`, `…456789abcdef`).
+fn without_split_key(what: &str, body: &str) -> (String, String) {
+    let (text, arguments) = (text_put_together(body), arguments_put_together(body));
+    for seen in [body, &text, &arguments] {
+        assert!(!seen.contains("sk-split-01"), "{what}: {seen}");
+        assert!(!seen.contains("456789abcdef"), "{what}: {seen}");
+    }
+    (text, arguments)
+}
+
 /// Issue 54 item 7: a key whose start ends one string of a stream and
 /// whose rest starts the next (the reasoning, then a tool call's
 /// arguments; one call's arguments, then the next call's), reaches no
-/// chat client: the held tail and the next string's start are masked
+/// streaming client: the held tail and the next string's start are masked
 /// together.
 #[tokio::test]
-async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_chat_client() {
+async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client() {
     let mock = mock(MockOptions {
         reasoning: "I recall sk-split-0123".into(),
         delta_break: Some("|".into()),
@@ -444,24 +456,40 @@ async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_chat_cli
     });
     let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
     let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
-    let response = gw
-        .chat(
-            json!({"messages": [{"role": "user", "content": "hi"}], "stream": true,
-            "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let body = response.text().await.unwrap();
-    let (text, arguments) = (text_put_together(&body), arguments_put_together(&body));
-    for seen in [&body, &text, &arguments] {
-        assert!(!seen.contains("sk-split-0123"), "{seen}");
-        assert!(!seen.contains("456789abcdef"), "{seen}");
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let asks = [
+        (
+            "/v1/chat/completions",
+            json!({"messages": user, "stream": true,
+                "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "split/m", "max_tokens": 10, "messages": user, "stream": true,
+                "tools": [{"name": "read", "input_schema": schema}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "split/m", "input": "hi", "stream": true,
+                "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
+        ),
+    ];
+    for (path, ask) in asks {
+        let response = match path {
+            "/v1/messages" => gw.messages(ask).await,
+            _ => gw.post(path, ask).await,
+        };
+        assert_eq!(response.status(), 200, "{path}");
+        let body = response.text().await.unwrap();
+        let (text, arguments) = without_split_key(path, &body);
+        assert_eq!(text, "I recall [redacted]", "{path}: {body}");
+        // A Messages client gets arguments that are no JSON as `{}`.
+        let expected = match path {
+            "/v1/messages" => "{}{}",
+            _ => r#"[redacted], {"path":"x[redacted][redacted]"}"#,
+        };
+        assert_eq!(arguments, expected, "{path}: {body}");
     }
-    assert_eq!(text, "I recall [redacted]", "{body}");
-    assert_eq!(
-        arguments, r#"[redacted], {"path":"x[redacted][redacted]"}"#,
-        "{body}"
-    );
 }
 
 /// A provider of Anthropic's format whose answer spells the key out
@@ -535,11 +563,7 @@ async fn a_key_split_across_two_blocks_reaches_no_client() {
     for (what, response) in [("messages", messages), ("chat", chat)] {
         assert_eq!(response.status(), 200, "{what}");
         let body = response.text().await.unwrap();
-        let (text, arguments) = (text_put_together(&body), arguments_put_together(&body));
-        for seen in [&body, &text, &arguments] {
-            assert!(!seen.contains("sk-split-01"), "{what}: {seen}");
-            assert!(!seen.contains("456789abcdef"), "{what}: {seen}");
-        }
+        let (text, arguments) = without_split_key(what, &body);
         // Chat's text is one string: the key is whole in it.
         let first = if what == "chat" { "" } else { "[redacted]" };
         assert_eq!(
