@@ -483,43 +483,38 @@ fn old_rows_expire_and_their_rollups_stay() {
 
 #[test]
 fn cache_reads_and_writes_are_priced_at_their_rates_zero_is_free_and_unknown_is_none() {
-    let price = Cost {
-        input: 0.95,
-        output: 4.0,
-        cache_read: 0.16,
-        cache_write: 0.0,
+    let cost = |input, output, cache_read, cache_write| Cost {
+        input,
+        output,
+        cache_read,
+        cache_write,
     };
-    let usd = price_usd(Some(&price), 1_000_000, 400_000, 0, 100_000).unwrap();
-    assert!((usd - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{usd}");
-    // Cache writes at their own price (Anthropic's: 1.25x input), else at
-    // the input price; never more of them than the uncached input.
-    let anthropic = Cost {
-        input: 3.0,
-        output: 15.0,
-        cache_read: 0.3,
-        cache_write: 3.75,
-    };
-    let usd = price_usd(Some(&anthropic), 1_000_000, 200_000, 500_000, 0).unwrap();
-    assert!((usd - (0.9 + 0.06 + 1.875)).abs() < 1e-9, "{usd}");
-    let usd = price_usd(Some(&price), 1_000_000, 400_000, 500_000, 0).unwrap();
-    assert!((usd - (0.57 + 0.064)).abs() < 1e-9, "{usd}");
-    let usd = price_usd(Some(&anthropic), 10, 5, 50, 0).unwrap();
-    assert!(
-        (usd - (5.0 * 0.3 + 5.0 * 3.75) / 1e6).abs() < 1e-12,
-        "{usd}"
-    );
+    let (price, anthropic) = (cost(0.95, 4.0, 0.16, 0.0), cost(3.0, 15.0, 0.3, 3.75));
+    // (price, input, cached, written, output tokens; dollars)
+    let cases = [
+        (&price, 1_000_000, 400_000, 0, 100_000, 0.57 + 0.064 + 0.4),
+        // Cache writes at their own price (Anthropic's: 1.25x input), else
+        // at the input price; never more of them than the uncached input.
+        (
+            &anthropic,
+            1_000_000,
+            200_000,
+            500_000,
+            0,
+            0.9 + 0.06 + 1.875,
+        ),
+        (&price, 1_000_000, 400_000, 500_000, 0, 0.57 + 0.064),
+        (&anthropic, 10, 5, 50, 0, (5.0 * 0.3 + 5.0 * 3.75) / 1e6),
+        // Never more cache reads than the input.
+        (&cost(1.0, 1.0, 0.0, 0.0), 10, 50, 0, 0, 10.0 / 1e6),
+    ];
+    for (price, input, cached, written, output, expected) in cases {
+        let usd = price_usd(Some(price), input, cached, written, output).unwrap();
+        assert!((usd - expected).abs() < 1e-12, "{usd} for {expected}");
+    }
     // No price is unknown; a price of zero is free.
     assert_eq!(price_usd(None, 10, 0, 0, 10), None);
     assert_eq!(price_usd(Some(&Cost::default()), 10, 0, 0, 10), Some(0.0));
-    let no_cache_price = Cost {
-        input: 1.0,
-        output: 1.0,
-        ..Cost::default()
-    };
-    assert_eq!(
-        price_usd(Some(&no_cache_price), 10, 50, 0, 0),
-        Some(10.0 / 1e6)
-    );
 }
 
 #[test]
@@ -911,6 +906,18 @@ fn a_ledger_from_a_newer_clawgate_is_refused() {
     );
 }
 
+/// A test store's calls for what it keeps: nothing to expire, no spend.
+macro_rules! keeps_nothing {
+    () => {
+        fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+            Ok(0)
+        }
+        fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
+            Ok(Vec::new())
+        }
+    };
+}
+
 /// A shared store whose rate syncs answer as told, recording what each
 /// was sent.
 struct RateStore {
@@ -925,12 +932,7 @@ impl Storage for RateStore {
     fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
         Ok(())
     }
-    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
-        Ok(Vec::new())
-    }
+    keeps_nothing!();
     fn shared(&self) -> bool {
         true
     }
@@ -1071,12 +1073,7 @@ impl Storage for Refusing {
         written.extend(rows.iter().map(|r| r.request_id.clone().unwrap()));
         Ok(())
     }
-    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
-        Ok(Vec::new())
-    }
+    keeps_nothing!();
     fn shared(&self) -> bool {
         self.shared
     }

@@ -685,6 +685,16 @@ mod passthrough_tests {
 
     #[test]
     fn claude_codes_body_passes_with_the_least_change() {
+        // Its messages, cache marks and all, pass as they are.
+        let messages = json!([
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "t", "signature": "s"},
+                {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
+                "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
+        ]);
         check(
             KIMI,
             json!({
@@ -693,15 +703,7 @@ mod passthrough_tests {
                     {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1; cch=1a2b;"},
                     {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
                 ],
-                "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
-                    {"role": "assistant", "content": [
-                        {"type": "thinking", "thinking": "t", "signature": "s"},
-                        {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
-                    ]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
-                        "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
-                ],
+                "messages": messages,
                 "tools": [
                     {"name": "Bash", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}},
                     {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
@@ -715,15 +717,7 @@ mod passthrough_tests {
                 "model": "kimi-for-coding", "max_tokens": 4096,
                 // Cache marks stay: the Anthropic transport honours them.
                 "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
-                "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
-                    {"role": "assistant", "content": [
-                        {"type": "thinking", "thinking": "t", "signature": "s"},
-                        {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
-                    ]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
-                        "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
-                ],
+                "messages": messages,
                 "tools": [{"name": "Bash", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
                 // The choice as sent: relaxing it is the plan's, rendered by the
                 // transport.
