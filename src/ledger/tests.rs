@@ -214,10 +214,15 @@ fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     );
 }
 
+/// The config `text`, whose providers' key is `${K}`.
+fn load_with_key(text: &str) -> crate::config::Loaded {
+    let env = Environment::from_pairs([("K", "k")]);
+    load_str(text, &env, Secrets::Required).unwrap()
+}
+
 #[test]
 fn budgets_refuse_spent_and_unpriced_targets() {
-    let env = Environment::from_pairs([("K", "k")]);
-    let config = load_str(
+    let config = load_with_key(
         r#"{
           models: {mode: "replace", providers: {
             paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1, output: 2}}]},
@@ -225,10 +230,7 @@ fn budgets_refuse_spent_and_unpriced_targets() {
           agents: {defaults: {model: {primary: "paid/m", fallbacks: ["unpriced/m"]}}},
           gateway: {budgets: {providers: {paid: {daily: 1}}, daily: 10}}
         }"#,
-        &env,
-        Secrets::Required,
-    )
-    .unwrap();
+    );
     let warned = config
         .warnings
         .iter()
@@ -275,18 +277,14 @@ fn budgets_refuse_spent_and_unpriced_targets() {
 /// budget: its row lands when it ends, on the new day.
 #[test]
 fn a_reservation_in_flight_at_midnight_counts_on_the_new_day() {
-    let env = Environment::from_pairs([("K", "k")]);
-    let config = load_str(
+    let config = load_with_key(
         r#"{
           models: {mode: "replace", providers: {
             paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1000000, output: 0}}]}}},
           agents: {defaults: {model: "paid/m"}},
           gateway: {budgets: {daily: 1}}
         }"#,
-        &env,
-        Secrets::Required,
     )
-    .unwrap()
     .config;
     let target = config.chain(None).unwrap().remove(0);
     let (_dir, _path, now, ledger) = ledger_at("2026-11-26", 86_399);
@@ -402,8 +400,7 @@ fn a_database_that_cannot_be_opened_leaves_a_memory_only_ledger() {
         1,
         "the row is counted as dropped"
     );
-    let spent = ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true));
-    assert_eq!(spent, 1.0, "budgets still count in memory");
+    assert_eq!(spent_today(&ledger), 1.0, "budgets still count in memory");
 }
 
 #[test]
@@ -595,6 +592,11 @@ fn a_budget_warns_once_per_period_at_80_percent() {
     assert_eq!(ledger.warned.lock().unwrap().len(), 2);
 }
 
+/// What `ledger`'s budgets count as spent today, by every client.
+fn spent_today(ledger: &Ledger) -> f64 {
+    ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true))
+}
+
 #[test]
 fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     // A client that leaves before the usage chunk: the row's cost stays
@@ -604,13 +606,12 @@ fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     let mut left = row(millis(SystemTime::now()), Some("p/m"), None);
     left.budget_estimate_usd = Some(0.25);
     ledger.record(left, &[&budgets]);
-    let today = day_of(SystemTime::now());
-    assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.25);
+    assert_eq!(spent_today(&ledger), 0.25);
     // A known cost wins over an estimate.
     let mut known = row(millis(SystemTime::now()), Some("p/m"), Some(0.1));
     known.budget_estimate_usd = Some(9.0);
     ledger.record(known, &[&budgets]);
-    assert!((ledger.with_totals(|t| t.spent(today, |_| true)) - 0.35).abs() < 1e-9);
+    assert!((spent_today(&ledger) - 0.35).abs() < 1e-9);
 }
 
 #[test]
@@ -640,8 +641,7 @@ fn an_estimate_is_written_into_the_rollups_and_counted_after_a_restart() {
         "an estimate is no cost"
     );
     let again = Ledger::open(&path, &settings(), system_clock());
-    let today = day_of(SystemTime::now());
-    assert_eq!(again.with_totals(|t| t.spent(today, |_| true)), 0.375);
+    assert_eq!(spent_today(&again), 0.375);
 }
 
 #[test]
@@ -662,8 +662,7 @@ fn a_version_2_ledger_counts_its_costs_for_budgets_once_migrated() {
         .unwrap();
     }
     let ledger = Ledger::open(&path, &settings(), system_clock());
-    let today = day_of(SystemTime::now());
-    assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.5);
+    assert_eq!(spent_today(&ledger), 0.5);
 }
 
 /// A flush that waits for room in a full queue (the writer stuck on a
