@@ -87,17 +87,16 @@ fn requests_are_translated() {
 
 #[test]
 fn tool_turns_are_translated_with_reasoning_and_paired_ids() {
+    let call = |id: &str, arguments: &str| {
+        json!({"id": id, "type": "function",
+               "function": {"name": "get_weather", "arguments": arguments}})
+    };
     check(
         json!({"max_tokens": 10, "messages": [
             {"role": "user", "content": "weather?"},
             {"role": "assistant", "content": "", "reasoning_content": "I should look",
-             "tool_calls": [
-                {"id": "functions.get_weather:0", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                {"id": "call_2", "type": "function",
-                 "function": {"name": "get_weather", "arguments": ""}},
-                {"id": "call_3", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "not json"}}]},
+             "tool_calls": [call("functions.get_weather:0", "{\"city\":\"Paris\"}"),
+                            call("call_2", ""), call("call_3", "not json")]},
             {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "sunny"},
             {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "rain"}]},
             {"role": "user", "content": "and?"},
