@@ -169,15 +169,7 @@ fn quota_table(body: &Value) -> String {
     let Some(quotas) = body["quotas"].as_object().filter(|q| !q.is_empty()) else {
         return String::new();
     };
-    let mut rows = headed(&[
-        "QUOTA",
-        "WINDOW",
-        "USED",
-        "LIMIT",
-        "USED%",
-        "RESETS IN",
-        "STATE",
-    ]);
+    let mut rows = headed("QUOTA|WINDOW|USED|LIMIT|USED%|RESETS IN|STATE");
     let number = |value: &Value| value.as_f64().map_or("-".to_string(), amount);
     for (provider, quota) in quotas {
         let state = match (quota["exhausted"].as_bool(), quota["problem"].as_str()) {
@@ -234,15 +226,7 @@ fn concurrency_table(body: &Value) -> String {
     let Some(queues) = body["concurrency"].as_object().filter(|q| !q.is_empty()) else {
         return String::new();
     };
-    let mut rows = headed(&[
-        "CONCURRENCY",
-        "IN FLIGHT",
-        "MAX",
-        "WAIT",
-        "WAITING",
-        "WAITED",
-        "SKIPPED",
-    ]);
+    let mut rows = headed("CONCURRENCY|IN FLIGHT|MAX|WAIT|WAITING|WAITED|SKIPPED");
     let number = |value: &Value| value.as_u64().map_or("-".to_string(), |n| n.to_string());
     for (provider, queue) in queues {
         rows.push(vec![
@@ -269,7 +253,7 @@ fn cache_breaks_table(body: &Value) -> String {
     else {
         return String::new();
     };
-    let mut rows = headed(&["CACHE BREAK", "SESSION", "WHAT CHANGED", "TARGET", "AGO"]);
+    let mut rows = headed("CACHE BREAK|SESSION|WHAT CHANGED|TARGET|AGO");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -295,9 +279,7 @@ fn budget_table(body: &Value) -> String {
     let Some(budgets) = body["budgets"].as_array().filter(|b| !b.is_empty()) else {
         return String::new();
     };
-    let mut rows = headed(&[
-        "BUDGET", "PERIOD", "SPENT", "LIMIT", "USED%", "UNCOSTED", "RESETS", "STATE",
-    ]);
+    let mut rows = headed("BUDGET|PERIOD|SPENT|LIMIT|USED%|UNCOSTED|RESETS|STATE");
     for budget in budgets {
         // A client's key reads no figure of the gateway's own budgets.
         let (spent, limit) = (budget["spentUsd"].as_f64(), budget["limitUsd"].as_f64());
@@ -342,7 +324,7 @@ fn last_hour(body: &Value) -> String {
             .as_u64()
             .map_or("-".to_string(), |v| format!("{v} ms"))
     };
-    let mut rows = headed(&["LAST HOUR", "PER MIN", "FALLBACKS", "FAILED", "P50", "P99"]);
+    let mut rows = headed("LAST HOUR|PER MIN|FALLBACKS|FAILED|P50|P99");
     rows.push(vec![
         match (
             hour["requestsLastHour"].as_u64().unwrap_or_default(),
@@ -377,7 +359,7 @@ fn ledger_table(body: &Value) -> String {
         .or(ledger["path"].as_str())
         .unwrap_or("-");
     let count = |key: &str| ledger[key].as_u64().unwrap_or_default().to_string();
-    let mut rows = headed(&["LEDGER", "STATE", "WRITTEN", "DROPPED", "LAST ERROR"]);
+    let mut rows = headed("LEDGER|STATE|WRITTEN|DROPPED|LAST ERROR");
     rows.push(vec![
         store.to_string(),
         ledger["state"].as_str().unwrap_or("-").to_string(),
@@ -395,13 +377,7 @@ fn ledger_table(body: &Value) -> String {
 /// quotas.
 fn client_table(body: &Value) -> String {
     let clients = body["clients"].as_array().into_iter().flatten();
-    let mut rows = headed(&[
-        "CLIENT",
-        "SPENT TODAY",
-        "REQUESTS TODAY",
-        "LIMITS",
-        "BUDGETS",
-    ]);
+    let mut rows = headed("CLIENT|SPENT TODAY|REQUESTS TODAY|LIMITS|BUDGETS");
     for client in clients {
         let name = client["name"].as_str().unwrap_or("-");
         let limits = &client["limits"];
@@ -453,15 +429,7 @@ fn client_table(body: &Value) -> String {
 
 /// The status as aligned columns, one target a row.
 fn table(body: &Value) -> String {
-    let mut rows = headed(&[
-        "TARGET",
-        "CHAIN",
-        "STATE",
-        "COOLDOWN",
-        "FAILURES",
-        "LAST ERROR",
-        "LAST SUCCESS",
-    ]);
+    let mut rows = headed("TARGET|CHAIN|STATE|COOLDOWN|FAILURES|LAST ERROR|LAST SUCCESS");
     for target in body["targets"].as_array().into_iter().flatten() {
         let text = |key: &str| target[key].as_str().unwrap_or("-").to_string();
         let failures = target["failures"]
@@ -528,9 +496,9 @@ fn cell(text: &str) -> String {
     shown
 }
 
-/// A table's rows, so far its header of `names`.
-fn headed(names: &[&str]) -> Vec<Vec<String>> {
-    vec![names.iter().map(|name| name.to_string()).collect()]
+/// A table's rows, so far its header: `names`, split at each `|`.
+fn headed(names: &str) -> Vec<Vec<String>> {
+    vec![names.split('|').map(str::to_string).collect()]
 }
 
 /// Rows as columns padded to their widest cell.
