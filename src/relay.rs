@@ -3,7 +3,9 @@
 //! `http::front`).
 //!
 //! The relay maps the upstream stream; it spawns nothing and buffers at most
-//! one event, so dropping the client's response drops the upstream request.
+//! one event (or, after an Anthropic block's tail that could start a key,
+//! the few events up to the next block's text: [`HeldText`]), so dropping
+//! the client's response drops the upstream request.
 //! Each chunk is relabelled with the ref that answered; for an encoder that
 //! reads parts (the Anthropic and Responses ones), each chunk is read once,
 //! here, into [`Item::Parts`] instead. The stream ends in
