@@ -3,7 +3,9 @@
 //! `http::front`).
 //!
 //! The relay maps the upstream stream; it spawns nothing and buffers at most
-//! one event, so dropping the client's response drops the upstream request.
+//! one event (or, after an Anthropic block's tail that could start a key,
+//! the few events up to the next block's text: [`HeldText`]), so dropping
+//! the client's response drops the upstream request.
 //! Each chunk is relabelled with the ref that answered; for an encoder that
 //! reads parts (the Anthropic and Responses ones), each chunk is read once,
 //! here, into [`Item::Parts`] instead. The stream ends in
@@ -27,10 +29,17 @@
 //! (`http::stream::Outgoing`) could not see it: the text of each delta that
 //! could be the start of a key is held back ([`HeldText`]) and given to the
 //! next, or sent at the end, so the key reaches the scrubber whole. So are
-//! a chunk's `delta.content` and reasoning, and the `text_delta` and
-//! `thinking_delta` of a provider's own Anthropic events.
+//! a chunk's `delta.content`, reasoning and tool calls' arguments, and the
+//! `text_delta`, `thinking_delta` and `input_json_delta` of a provider's
+//! own Anthropic events. A key whose start ends one string and whose rest
+//! starts the next (the text, then a tool call's arguments; one call's
+//! arguments, then another's; one Anthropic block, then the next) cannot be
+//! joined: the held tail waits for the next string's first text, and where
+//! the two spell a key, or could still, both parts are masked
+//! (`Scrubber::mask_across`).
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::time::Duration;
@@ -38,6 +47,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
+use smallvec::{SmallVec, smallvec};
 
 use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
@@ -46,6 +56,7 @@ use crate::format::body::{self, Member};
 use crate::format::sse::{self, Event, ReadError, SseError};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
+use crate::ops::scrub::REDACTED;
 use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::chunk::ChunkView;
@@ -208,7 +219,7 @@ pub fn relay(
                         continue;
                     }
                     Ok(sse::Item::Native(event)) => {
-                        for event in held.native(event).into_iter().flatten() {
+                        for event in held.native(event) {
                             yield Item::Native(event);
                         }
                         continue;
@@ -270,8 +281,10 @@ pub fn relay(
 }
 
 /// The text a stream's deltas hold back: a tail of one that could be the
-/// start of a key, given to the next delta, or sent at the end. Holding
-/// nothing, a delta passes as it came, its text looked at and not copied.
+/// start of a key, given to the next delta of its string, masked with the
+/// start of another string where the two spell a key, or sent at the end.
+/// Holding nothing, a delta passes as it came, its text looked at and not
+/// copied.
 struct HeldText {
     scrubber: crate::ops::scrub::Scrubber,
     text: String,
@@ -288,12 +301,30 @@ struct HeldText {
     native: Option<HeldNative>,
 }
 
-/// The tail of an Anthropic `text_delta` or `thinking_delta` held back,
-/// and the block it goes to.
+/// The tail of an Anthropic `text_delta`, `thinking_delta` or
+/// `input_json_delta` held back, the block it goes to, and the events
+/// held after it.
 struct HeldNative {
     index: Value,
     delta: NativeDelta,
     text: String,
+    /// The events since the block's last delta (its end, the next block's
+    /// start), held until the next text says whether a key runs on from
+    /// the tail into it.
+    after: VecDeque<Event>,
+}
+
+/// The most events held after a block's tail: a block's end, the next
+/// one's start and a `ping` or two come between two texts.
+const MAX_HELD_EVENTS: usize = 8;
+
+/// Which of an answer's strings a text belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strand {
+    Reasoning,
+    Text,
+    /// The arguments of the tool call at this index.
+    Call(u64),
 }
 
 /// A JSON member's key as it is written before its value, `"name":`.
@@ -382,25 +413,45 @@ impl HeldText {
         }
     }
 
-    /// Typed parts, their text and reasoning passed through the hold;
-    /// what is held goes with a finish, before it. A tool call's arguments
-    /// need none: the encoders that read parts send each call whole.
+    /// Typed parts, their text, reasoning and tool calls' arguments passed
+    /// through the hold; a call's held arguments go before another call's
+    /// first text, and what is held goes with a finish, before it.
     fn parts(&mut self, parts: &mut Vec<Part>) {
         if self.scrubber.is_empty() {
             return;
         }
         let finish = parts.iter().position(|p| matches!(p, Part::Finish(_)));
         let last = finish.is_some();
-        for part in parts.iter_mut() {
+        if self.holds() {
+            let mut strings: Vec<(Strand, &mut String)> = (parts.iter_mut())
+                .filter_map(|part| match part {
+                    Part::Reasoning(text) => Some((Strand::Reasoning, text)),
+                    Part::Text(text) => Some((Strand::Text, text)),
+                    Part::ToolCall {
+                        index, arguments, ..
+                    } => Some((Strand::Call(*index), arguments)),
+                    _ => None,
+                })
+                .collect();
+            self.across(&mut strings);
+        }
+        let mut released = Vec::new();
+        for (at, part) in parts.iter_mut().enumerate() {
             match part {
                 Part::Text(text) => Self::pass(&self.scrubber, &mut self.text, text, last),
                 Part::Reasoning(text) => {
                     Self::pass(&self.scrubber, &mut self.reasoning, text, last);
                 }
+                Part::ToolCall {
+                    index, arguments, ..
+                } => released.extend(self.pass_call(*index, arguments, last).map(|c| (at, c))),
                 _ => {}
             }
         }
-        if let Some(at) = finish
+        for (at, call) in released.into_iter().rev() {
+            parts.insert(at, call_part(call));
+        }
+        if let Some(at) = parts.iter().position(|p| matches!(p, Part::Finish(_)))
             && let Some(Item::Parts(rest)) = self.rest(true, "null")
         {
             parts.splice(at..at, rest);
@@ -429,9 +480,7 @@ impl HeldText {
         if !keeps(content.as_deref())
             && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
             && !keeps(arguments.as_deref())
-            && self.text.is_empty()
-            && self.reasoning.is_empty()
-            && self.call.is_none()
+            && !self.holds()
         {
             return chunk;
         }
@@ -453,12 +502,30 @@ impl HeldText {
         if let Some((key, _)) = reasoning {
             self.reasoning_key = key;
         }
-        let reasoning = reasoning.map(|(_, text)| text);
+        let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
+        let mut content = content.map(Cow::into_owned);
+        if self.holds() {
+            let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
+            let calls = calls.into_iter().flatten().filter_map(|call| {
+                let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                match call.pointer_mut("/function/arguments") {
+                    Some(Value::String(arguments)) => Some((Strand::Call(index), arguments)),
+                    _ => None,
+                }
+            });
+            let mut strings: Vec<(Strand, &mut String)> = (reasoning.as_mut())
+                .map(|text| (Strand::Reasoning, text))
+                .into_iter()
+                .chain(content.as_mut().map(|text| (Strand::Text, text)))
+                .chain(calls)
+                .collect();
+            self.across(&mut strings);
+        }
         let (scrubber, key) = (&self.scrubber, self.reasoning_key);
         Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
         Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
         self.pass_calls(delta, last);
-        if !self.text.is_empty() || !self.reasoning.is_empty() || self.call.is_some() {
+        if self.holds() {
             self.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
         Chunk {
@@ -466,8 +533,42 @@ impl HeldText {
         }
     }
 
+    /// Whether any text, reasoning or arguments are held.
+    fn holds(&self) -> bool {
+        !self.text.is_empty() || !self.reasoning.is_empty() || self.call.is_some()
+    }
+
+    /// The tail held of each string that `strings` (one delta's texts, in
+    /// order) do not go on with, against the first text there of another
+    /// string: a key that runs from the tail into it is masked in both
+    /// (`Scrubber::mask_across`), so that the tail, held until its own
+    /// string goes on, another call's text comes or the answer ends, can
+    /// never join what follows it into a key. Nothing is released here.
+    fn across(&mut self, strings: &mut [(Strand, &mut String)]) {
+        let call = self
+            .call
+            .as_mut()
+            .map(|(index, text)| (Strand::Call(*index), text));
+        let held = [
+            (Strand::Reasoning, &mut self.reasoning),
+            (Strand::Text, &mut self.text),
+        ];
+        for (strand, tail) in held.into_iter().chain(call) {
+            let goes_on = |(s, text): &(Strand, &mut String)| *s == strand && !text.is_empty();
+            if tail.is_empty() || strings.iter().any(goes_on) {
+                continue;
+            }
+            if let Some((_, next)) =
+                (strings.iter_mut()).find(|(s, text)| *s != strand && !text.is_empty())
+            {
+                self.scrubber.mask_across(tail, next);
+            }
+        }
+    }
+
     /// `delta`'s `tool_calls` passed through the hold, each call's
-    /// arguments; a call's held arguments go before another call's, or
+    /// arguments; a call's held arguments go before another call's first
+    /// text (masked where a key runs on into it: [`Self::across`]), or
     /// with the `last` delta.
     fn pass_calls(&mut self, delta: &mut Map<String, Value>, last: bool) {
         let Some(Value::Array(calls)) = delta.get_mut("tool_calls") else {
@@ -479,15 +580,10 @@ impl HeldText {
         let mut passed = Vec::with_capacity(calls.len() + 1);
         for mut call in calls.drain(..) {
             let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            if let Some(other) = self.call.take_if(|(held, _)| *held != index) {
+            if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments")
+                && let Some(other) = self.pass_call(index, arguments, last)
+            {
                 passed.push(call_entry(other));
-            }
-            if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
-                let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
-                Self::pass(&self.scrubber, &mut held, arguments, last);
-                if !held.is_empty() {
-                    self.call = Some((index, held));
-                }
             }
             passed.push(call);
         }
@@ -497,6 +593,28 @@ impl HeldText {
         *calls = passed;
     }
 
+    /// The `arguments` of the call at `index` passed through the hold,
+    /// their tail that could start a key held; when they have text, the
+    /// arguments another call held, which go out before them.
+    fn pass_call(
+        &mut self,
+        index: u64,
+        arguments: &mut String,
+        last: bool,
+    ) -> Option<(u64, String)> {
+        let other = (!arguments.is_empty())
+            .then(|| self.call.take_if(|(held, _)| *held != index))
+            .flatten();
+        if self.call.as_ref().is_none_or(|(held, _)| *held == index) {
+            let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
+            Self::pass(&self.scrubber, &mut held, arguments, last);
+            if !held.is_empty() {
+                self.call = Some((index, held));
+            }
+        }
+        other
+    }
+
     /// `delta`'s member `key` (its text read as `text`) passed through
     /// `held`: left out when it has none and none is held.
     fn pass_member(
@@ -504,24 +622,28 @@ impl HeldText {
         held: &mut String,
         delta: &mut Map<String, Value>,
         key: Key,
-        text: Option<Cow<'_, str>>,
+        text: Option<String>,
         last: bool,
     ) {
         if text.is_none() && held.is_empty() {
             return;
         }
-        let mut text = text.map(Cow::into_owned).unwrap_or_default();
+        let mut text = text.unwrap_or_default();
         Self::pass(scrubber, held, &mut text, last);
         delta.insert(key.name().into(), Value::String(text));
     }
 
-    /// A provider's own Anthropic event: a `text_delta` or
-    /// `thinking_delta` passed through the hold, written again only when
-    /// something is or was held; before any other event, what is held
-    /// goes out as a delta of its own block (the first of the two).
-    fn native(&mut self, event: Event) -> [Option<Event>; 2] {
+    /// A provider's own Anthropic event: a `text_delta`, `thinking_delta`
+    /// or `input_json_delta` passed through the hold, written again only
+    /// when something is or was held. A block's held tail waits, with the
+    /// events after it (its block's end, the next one's start), for the
+    /// next block's first text: a key running on into it is masked in
+    /// both (`Scrubber::mask_across`), then the tail goes out as a delta
+    /// of its own block, the events after it, and the text. What comes
+    /// out, in order: as a rule the event alone.
+    fn native(&mut self, event: Event) -> SmallVec<[Event; 2]> {
         if self.scrubber.is_empty() {
-            return [None, Some(event)];
+            return smallvec![event];
         }
         let delta = native_delta(&event);
         let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
@@ -529,52 +651,87 @@ impl HeldText {
             .as_deref()
             .is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
         if !keep && self.native.is_none() {
-            return [None, Some(event)];
+            return smallvec![event];
         }
-        let Some(Value::Object(mut tree)) = text
+        // An empty text (a tool's first `input_json_delta`) says nothing.
+        let read = (text.as_deref())
+            .filter(|text| !text.is_empty())
             .and(delta)
-            .and_then(|_| serde_json::from_str::<Value>(&event.data).ok())
-        else {
-            return [self.native_rest(), Some(event)];
+            .and_then(|_| serde_json::from_str::<Value>(&event.data).ok());
+        let Some((Value::Object(mut tree), delta)) = read.zip(delta) else {
+            return self.held_after(event);
         };
         let index = tree.get("index").cloned().unwrap_or(Value::Null);
-        let delta = delta.expect("a text was read");
-        let before = match &self.native {
-            Some(held) if held.index != index || held.delta != delta => self.native_rest(),
-            _ => None,
-        };
-        let mut held = self
-            .native
-            .take()
-            .map_or_else(String::new, |held| held.text);
         let Some(Value::String(text)) = tree
             .get_mut("delta")
             .and_then(|d| d.get_mut(delta.member.name()))
         else {
-            return [before, Some(event)];
+            return self.held_after(event);
         };
+        let mut out = SmallVec::new();
+        let mut held = String::new();
+        match self.native.take() {
+            Some(same) if same.index == index && same.delta == delta => {
+                out.extend(same.after);
+                held = same.text;
+            }
+            Some(mut other) => {
+                self.scrubber.mask_across(&mut other.text, text);
+                self.native = Some(other);
+                out.extend(std::iter::from_fn(|| self.native_rest()));
+            }
+            None => {}
+        }
         Self::pass(&self.scrubber, &mut held, text, false);
         if !held.is_empty() {
             self.native = Some(HeldNative {
                 index,
                 delta,
                 text: held,
+                after: VecDeque::new(),
             });
         }
         let data = Value::Object(tree).to_string();
-        [before, Some(Event { data, ..event })]
+        out.push(Event { data, ..event });
+        out
     }
 
-    /// What a provider's own events hold, as a delta of its own.
+    /// An event that carries no text, after a block's held tail: held
+    /// with it, up to [`MAX_HELD_EVENTS`]; past them, the tail goes out
+    /// masked whole (what follows it is not known), and the events after
+    /// it.
+    fn held_after(&mut self, event: Event) -> SmallVec<[Event; 2]> {
+        let Some(held) = self.native.as_mut() else {
+            return smallvec![event];
+        };
+        held.after.push_back(event);
+        if held.after.len() <= MAX_HELD_EVENTS {
+            return SmallVec::new();
+        }
+        held.text = REDACTED.into();
+        std::iter::from_fn(|| self.native_rest()).collect()
+    }
+
+    /// What a provider's own events hold, one at a time: the held text as
+    /// a delta of its own block, then the events after it.
     fn native_rest(&mut self) -> Option<Event> {
-        let HeldNative { index, delta, text } = self.native.take()?;
-        let data = json!({"type": "content_block_delta", "index": index,
-            "delta": {"type": delta.kind(), delta.member.name(): text}});
-        Some(Event {
-            event: Some("content_block_delta".into()),
-            data: data.to_string(),
-            id: None,
-        })
+        let held = self.native.as_mut()?;
+        let event = if held.text.is_empty() {
+            held.after.pop_front()
+        } else {
+            let text = std::mem::take(&mut held.text);
+            let data = json!({"type": "content_block_delta", "index": held.index,
+                "delta": {"type": held.delta.kind(), held.delta.member.name(): text}});
+            Some(Event {
+                event: Some("content_block_delta".into()),
+                data: data.to_string(),
+                id: None,
+            })
+        };
+        if held.text.is_empty() && held.after.is_empty() {
+            self.native = None;
+        }
+        event
     }
 
     /// What is still held at the end of the stream, as one more item: a
@@ -588,14 +745,15 @@ impl HeldText {
             std::mem::take(&mut self.text),
             std::mem::take(&mut self.reasoning),
         );
+        let call = self.call.take();
         if parts {
             let rest: Vec<Part> = [Part::Reasoning(reasoning), Part::Text(text)]
                 .into_iter()
                 .filter(|part| !matches!(part, Part::Reasoning(t) | Part::Text(t) if t.is_empty()))
+                .chain(call.map(call_part))
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
         }
-        let call = self.call.take();
         if text.is_empty() && reasoning.is_empty() && call.is_none() {
             return None;
         }
@@ -615,6 +773,16 @@ impl HeldText {
         Some(Item::Chunk(Chunk {
             frame: frame(&chunk),
         }))
+    }
+}
+
+/// Held arguments of the call at `index`, as a part of their own.
+fn call_part((index, arguments): (u64, String)) -> Part {
+    Part::ToolCall {
+        index,
+        id: None,
+        name: None,
+        arguments,
     }
 }
 
@@ -1333,7 +1501,7 @@ mod tests {
                 data: (*data).into(),
                 id: None,
             };
-            out.extend(held.native(event).into_iter().flatten());
+            out.extend(held.native(event));
         }
         while let Some(item) = held.rest(true, "null") {
             match item {
@@ -1464,5 +1632,153 @@ mod tests {
         held.parts(&mut last);
         let config = Part::Text("config".into());
         assert_eq!(last, [config, Part::Finish("stop".into())]);
+    }
+
+    #[test]
+    fn parts_of_a_key_running_from_one_call_into_the_next_are_masked_in_both() {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let call = |index: u64, arguments: &str| Part::ToolCall {
+            index,
+            id: None,
+            name: None,
+            arguments: arguments.into(),
+        };
+        let mut first = vec![call(0, "is configured-k")];
+        held.parts(&mut first);
+        assert_eq!(first, [call(0, "is ")]);
+        // A header without text: the held arguments wait.
+        let mut header = vec![call(1, "")];
+        held.parts(&mut header);
+        assert_eq!(header, [call(1, "")]);
+        let mut next = vec![call(1, "ey-123 ok")];
+        held.parts(&mut next);
+        assert_eq!(next, [call(0, "[redacted]"), call(1, "[redacted] ok")]);
+        // From the text into a call; the text's tail goes with the finish.
+        let mut text = vec![Part::Text("is configured-k".into())];
+        held.parts(&mut text);
+        let mut last = vec![call(2, "ey-123"), Part::Finish("tool_calls".into())];
+        held.parts(&mut last);
+        let redacted = Part::Text("[redacted]".into());
+        let finish = Part::Finish("tool_calls".into());
+        assert_eq!(last, [call(2, "[redacted]"), redacted, finish]);
+    }
+
+    #[test]
+    fn a_key_running_from_one_call_or_the_text_into_the_next_call_is_masked_in_both() {
+        let call = |index: u8, arguments: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index},"function":{{"arguments":"{arguments}"}}}}]}}}}]}}"#
+            )
+        };
+        let text = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"is configured-k"}}]}"#;
+        let calls = |got: &[String]| -> Vec<Value> {
+            (got.iter())
+                .map(|chunk| serde_json::from_str::<Value>(chunk).unwrap())
+                .flat_map(|chunk| {
+                    let calls = chunk["choices"][0]["delta"]["tool_calls"].clone();
+                    calls.as_array().cloned().unwrap_or_default()
+                })
+                .collect()
+        };
+        // The next call's first text, after a header without any: the
+        // held arguments wait for it, and both parts are masked.
+        let got = held_chunks(&[
+            &call(0, "is configured-k"),
+            &call(1, ""),
+            &call(1, "ey-123 ok"),
+        ]);
+        let got = calls(&got);
+        let arguments: Vec<_> = got
+            .iter()
+            .map(|c| (c["index"].clone(), c["function"]["arguments"].clone()))
+            .collect();
+        assert_eq!(
+            arguments,
+            [
+                (json!(0), json!("is ")),
+                (json!(1), json!("")),
+                (json!(0), json!("[redacted]")),
+                (json!(1), json!("[redacted] ok")),
+            ]
+        );
+        // No key across them: each as it was.
+        let got = calls(&held_chunks(&[&call(0, "is configured-k"), &call(1, "x")]));
+        assert_eq!(got[1]["function"]["arguments"], "configured-k");
+        assert_eq!(got[2]["function"]["arguments"], "x");
+        // From the text into a call: the text's tail masked where it goes.
+        let got = held_chunks(&[text, &call(0, "ey-123 ok")]);
+        let second: Value = serde_json::from_str(&got[1]).unwrap();
+        let delta = &second["choices"][0]["delta"];
+        assert_eq!(delta["content"], "[redacted]", "{got:?}");
+        assert_eq!(
+            delta["tool_calls"][0]["function"]["arguments"],
+            "[redacted] ok"
+        );
+    }
+
+    #[test]
+    fn a_key_running_from_one_native_block_into_the_next_is_masked_in_both() {
+        let delta = |index: u8, kind: &str, member: &str, text: &str| {
+            (
+                "content_block_delta",
+                format!(
+                    r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"{kind}","{member}":"{text}"}}}}"#
+                ),
+            )
+        };
+        let stop = (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#.to_string(),
+        );
+        let start = |kind: &str| {
+            (
+                "content_block_start",
+                format!(
+                    r#"{{"type":"content_block_start","index":1,"content_block":{{"type":"{kind}"}}}}"#
+                ),
+            )
+        };
+        let first = delta(0, "text_delta", "text", "is configured-k");
+        for (next_start, next, rest) in [
+            (
+                start("text"),
+                delta(1, "text_delta", "text", "ey-123 ok"),
+                "[redacted] ok",
+            ),
+            (
+                start("tool_use"),
+                delta(1, "input_json_delta", "partial_json", "ey-123\\\"}"),
+                "[redacted]\\\"}",
+            ),
+        ] {
+            let empty = delta(1, "input_json_delta", "partial_json", "");
+            let events = [first.clone(), stop.clone(), next_start.clone(), empty, next];
+            let events: Vec<(&str, &str)> = events.iter().map(|(n, d)| (*n, d.as_str())).collect();
+            let got = held_native(&events);
+            // In order: the tail in its block, before the block's end.
+            assert_eq!(got.len(), 6, "{got:?}");
+            assert!(got[0].contains(r#""text":"is ""#), "{got:?}");
+            assert!(
+                got[1].contains(r#""index":0"#) && got[1].contains(r#""text":"[redacted]""#),
+                "{got:?}"
+            );
+            assert!(
+                got[2].starts_with("content_block_stop")
+                    && got[3].starts_with("content_block_start")
+            );
+            assert!(got[5].contains(rest), "{rest} in {got:?}");
+        }
+        // Nothing after it: the tail as it was, then what came.
+        let got = held_native(&[(first.0, &first.1), (stop.0, &stop.1)]);
+        assert!(
+            got[1].contains(r#""text":"configured-k""#) && got[2].starts_with("content_block_stop")
+        );
+        // Too much between: the tail masked whole, what follows unknown.
+        let ping = ("ping", r#"{"type":"ping"}"#);
+        let mut events = vec![(first.0, first.1.as_str())];
+        events.extend([ping; MAX_HELD_EVENTS + 1]);
+        let got = held_native(&events);
+        assert_eq!(got.len(), MAX_HELD_EVENTS + 3, "{got:?}");
+        assert!(got[1].contains(r#""text":"[redacted]""#), "{got:?}");
     }
 }

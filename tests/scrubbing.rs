@@ -419,3 +419,161 @@ async fn a_key_split_across_two_deltas_reaches_no_responses_client() {
         );
     }
 }
+
+/// The text and arguments a client puts together from a streamed `body`,
+/// checked, with the body, to hold neither part of a key split across
+/// two strings (`sk-split-01…`, `…456789abcdef`).
+fn without_split_key(what: &str, body: &str) -> (String, String) {
+    let (text, arguments) = (text_put_together(body), arguments_put_together(body));
+    for seen in [body, &text, &arguments] {
+        assert!(!seen.contains("sk-split-01"), "{what}: {seen}");
+        assert!(!seen.contains("456789abcdef"), "{what}: {seen}");
+    }
+    (text, arguments)
+}
+
+/// Issue 54 item 7: a key whose start ends one string of a stream and
+/// whose rest starts the next (the reasoning, then a tool call's
+/// arguments; one call's arguments, then the next call's), reaches no
+/// streaming client: the held tail and the next string's start are masked
+/// together.
+#[tokio::test]
+async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client() {
+    let mock = mock(MockOptions {
+        reasoning: "I recall sk-split-0123".into(),
+        delta_break: Some("|".into()),
+        tool_calls: vec![
+            r#"read=456789abcdef, {"path":"x|sk-split-0123"#.into(),
+            r#"read=456789abcdef"}|"#.into(),
+        ],
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"split": {"baseUrl": mock.base_url(),
+            "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "split/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let asks = [
+        (
+            "/v1/chat/completions",
+            json!({"messages": user, "stream": true,
+                "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "split/m", "max_tokens": 10, "messages": user, "stream": true,
+                "tools": [{"name": "read", "input_schema": schema}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "split/m", "input": "hi", "stream": true,
+                "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
+        ),
+    ];
+    for (path, ask) in asks {
+        let response = match path {
+            "/v1/messages" => gw.messages(ask).await,
+            _ => gw.post(path, ask).await,
+        };
+        assert_eq!(response.status(), 200, "{path}");
+        let body = response.text().await.unwrap();
+        let (text, arguments) = without_split_key(path, &body);
+        assert_eq!(text, "I recall [redacted]", "{path}: {body}");
+        // A Messages client gets arguments that are no JSON as `{}`.
+        let expected = match path {
+            "/v1/messages" => "{}{}",
+            _ => r#"[redacted], {"path":"x[redacted][redacted]"}"#,
+        };
+        assert_eq!(arguments, expected, "{path}: {body}");
+    }
+}
+
+/// A provider of Anthropic's format whose answer spells the key out
+/// across two text blocks (`…sk-split-0123` ending the first,
+/// `456789abcdef…` starting the second), then from the second text block
+/// into a `tool_use` block's input, with a block's end and the next one's
+/// start (and an empty first `input_json_delta`) between the parts.
+async fn block_splitting_provider() -> String {
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        post(|| async {
+            let events = [
+                json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+                    "role": "assistant", "model": "m", "content": [], "stop_reason": null,
+                    "usage": {"input_tokens": 3, "output_tokens": 0}}}),
+                json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}}),
+                json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": "the key is sk-split-0123"}}),
+                json!({"type": "content_block_stop", "index": 0}),
+                json!({"type": "content_block_start", "index": 1,
+                    "content_block": {"type": "text", "text": ""}}),
+                json!({"type": "content_block_delta", "index": 1,
+                    "delta": {"type": "text_delta", "text": "456789abcdef, said once; then sk-split-01"}}),
+                json!({"type": "content_block_stop", "index": 1}),
+                json!({"type": "content_block_start", "index": 2, "content_block":
+                    {"type": "tool_use", "id": "toolu_1", "name": "read", "input": {}}}),
+                json!({"type": "content_block_delta", "index": 2,
+                    "delta": {"type": "input_json_delta", "partial_json": ""}}),
+                json!({"type": "content_block_delta", "index": 2,
+                    "delta": {"type": "input_json_delta", "partial_json": "23456789abcdef\"}"}}),
+                json!({"type": "content_block_stop", "index": 2}),
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                    "usage": {"output_tokens": 9}}),
+                json!({"type": "message_stop"}),
+            ];
+            let body: String = (events.iter())
+                .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
+                .collect();
+            ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+        }),
+    );
+    provider_app(app).await
+}
+
+/// Before a provider of Anthropic's format: its own events to a Messages
+/// client (each block's held tail waits, with the events after it, for
+/// the next block's text), and its answer as chat chunks.
+#[tokio::test]
+async fn a_key_split_across_two_blocks_reaches_no_client() {
+    let base = block_splitting_provider().await;
+    let base = base.strip_suffix("v1").unwrap();
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"split": {"baseUrl": base,
+            "api": "anthropic-messages", "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "split/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let messages = gw
+        .messages(
+            json!({"model": "split/m", "max_tokens": 10, "stream": true, "messages": user,
+            "tools": [{"name": "read", "input_schema": schema}]}),
+        )
+        .await;
+    let chat = gw
+        .chat(json!({"messages": user, "stream": true,
+            "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}))
+        .await;
+    for (what, response) in [("messages", messages), ("chat", chat)] {
+        assert_eq!(response.status(), 200, "{what}");
+        let body = response.text().await.unwrap();
+        let (text, arguments) = without_split_key(what, &body);
+        // Chat's text is one string: the key is whole in it.
+        let first = if what == "chat" { "" } else { "[redacted]" };
+        assert_eq!(
+            text,
+            format!("the key is {first}[redacted], said once; then [redacted]"),
+            "{what}: {body}"
+        );
+        assert_eq!(arguments, "[redacted]\"}", "{what}: {body}");
+        if what == "messages" {
+            check_deltas_in_their_blocks(&body);
+        }
+    }
+}

@@ -169,16 +169,7 @@ fn quota_table(body: &Value) -> String {
     let Some(quotas) = body["quotas"].as_object().filter(|q| !q.is_empty()) else {
         return String::new();
     };
-    let header = [
-        "QUOTA",
-        "WINDOW",
-        "USED",
-        "LIMIT",
-        "USED%",
-        "RESETS IN",
-        "STATE",
-    ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let mut rows = headed("QUOTA|WINDOW|USED|LIMIT|USED%|RESETS IN|STATE");
     let number = |value: &Value| value.as_f64().map_or("-".to_string(), amount);
     for (provider, quota) in quotas {
         let state = match (quota["exhausted"].as_bool(), quota["problem"].as_str()) {
@@ -235,16 +226,7 @@ fn concurrency_table(body: &Value) -> String {
     let Some(queues) = body["concurrency"].as_object().filter(|q| !q.is_empty()) else {
         return String::new();
     };
-    let header = [
-        "CONCURRENCY",
-        "IN FLIGHT",
-        "MAX",
-        "WAIT",
-        "WAITING",
-        "WAITED",
-        "SKIPPED",
-    ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let mut rows = headed("CONCURRENCY|IN FLIGHT|MAX|WAIT|WAITING|WAITED|SKIPPED");
     let number = |value: &Value| value.as_u64().map_or("-".to_string(), |n| n.to_string());
     for (provider, queue) in queues {
         rows.push(vec![
@@ -271,11 +253,7 @@ fn cache_breaks_table(body: &Value) -> String {
     else {
         return String::new();
     };
-    let mut rows = vec![
-        ["CACHE BREAK", "SESSION", "WHAT CHANGED", "TARGET", "AGO"]
-            .map(str::to_string)
-            .to_vec(),
-    ];
+    let mut rows = headed("CACHE BREAK|SESSION|WHAT CHANGED|TARGET|AGO");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -301,10 +279,7 @@ fn budget_table(body: &Value) -> String {
     let Some(budgets) = body["budgets"].as_array().filter(|b| !b.is_empty()) else {
         return String::new();
     };
-    let header = [
-        "BUDGET", "PERIOD", "SPENT", "LIMIT", "USED%", "UNCOSTED", "RESETS", "STATE",
-    ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let mut rows = headed("BUDGET|PERIOD|SPENT|LIMIT|USED%|UNCOSTED|RESETS|STATE");
     for budget in budgets {
         // A client's key reads no figure of the gateway's own budgets.
         let (spent, limit) = (budget["spentUsd"].as_f64(), budget["limitUsd"].as_f64());
@@ -349,30 +324,26 @@ fn last_hour(body: &Value) -> String {
             .as_u64()
             .map_or("-".to_string(), |v| format!("{v} ms"))
     };
-    let rows = vec![
-        ["LAST HOUR", "PER MIN", "FALLBACKS", "FAILED", "P50", "P99"]
-            .map(str::to_string)
-            .to_vec(),
-        vec![
-            match (
-                hour["requestsLastHour"].as_u64().unwrap_or_default(),
-                hour["floor"] == true,
-            ) {
-                // More came than the gateway keeps: at least these.
-                (n, true) => format!("{n}+ requests"),
-                (1, false) => "1 request".to_string(),
-                (n, false) => format!("{n} requests"),
-            },
-            format!(
-                "{:.2}",
-                hour["requestsPerMinute"].as_f64().unwrap_or_default()
-            ),
-            count("fallbacksLastHour"),
-            count("failuresLastHour"),
-            ms("p50Ms"),
-            ms("p99Ms"),
-        ],
-    ];
+    let mut rows = headed("LAST HOUR|PER MIN|FALLBACKS|FAILED|P50|P99");
+    rows.push(vec![
+        match (
+            hour["requestsLastHour"].as_u64().unwrap_or_default(),
+            hour["floor"] == true,
+        ) {
+            // More came than the gateway keeps: at least these.
+            (n, true) => format!("{n}+ requests"),
+            (1, false) => "1 request".to_string(),
+            (n, false) => format!("{n} requests"),
+        },
+        format!(
+            "{:.2}",
+            hour["requestsPerMinute"].as_f64().unwrap_or_default()
+        ),
+        count("fallbacksLastHour"),
+        count("failuresLastHour"),
+        ms("p50Ms"),
+        ms("p99Ms"),
+    ]);
     format!("\n{}", aligned(rows))
 }
 
@@ -388,21 +359,17 @@ fn ledger_table(body: &Value) -> String {
         .or(ledger["path"].as_str())
         .unwrap_or("-");
     let count = |key: &str| ledger[key].as_u64().unwrap_or_default().to_string();
-    let rows = vec![
-        ["LEDGER", "STATE", "WRITTEN", "DROPPED", "LAST ERROR"]
-            .map(str::to_string)
-            .to_vec(),
-        vec![
-            store.to_string(),
-            ledger["state"].as_str().unwrap_or("-").to_string(),
-            count("rowsWritten"),
-            match count("segmentsSetAside").as_str() {
-                "0" => count("rowsDropped"),
-                set_aside => format!("{} ({set_aside} segments set aside)", count("rowsDropped")),
-            },
-            ledger["lastError"].as_str().unwrap_or("-").to_string(),
-        ],
-    ];
+    let mut rows = headed("LEDGER|STATE|WRITTEN|DROPPED|LAST ERROR");
+    rows.push(vec![
+        store.to_string(),
+        ledger["state"].as_str().unwrap_or("-").to_string(),
+        count("rowsWritten"),
+        match count("segmentsSetAside").as_str() {
+            "0" => count("rowsDropped"),
+            set_aside => format!("{} ({set_aside} segments set aside)", count("rowsDropped")),
+        },
+        ledger["lastError"].as_str().unwrap_or("-").to_string(),
+    ]);
     format!("\n{}", aligned(rows))
 }
 
@@ -410,14 +377,7 @@ fn ledger_table(body: &Value) -> String {
 /// quotas.
 fn client_table(body: &Value) -> String {
     let clients = body["clients"].as_array().into_iter().flatten();
-    let header = [
-        "CLIENT",
-        "SPENT TODAY",
-        "REQUESTS TODAY",
-        "LIMITS",
-        "BUDGETS",
-    ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let mut rows = headed("CLIENT|SPENT TODAY|REQUESTS TODAY|LIMITS|BUDGETS");
     for client in clients {
         let name = client["name"].as_str().unwrap_or("-");
         let limits = &client["limits"];
@@ -469,16 +429,7 @@ fn client_table(body: &Value) -> String {
 
 /// The status as aligned columns, one target a row.
 fn table(body: &Value) -> String {
-    let header = [
-        "TARGET",
-        "CHAIN",
-        "STATE",
-        "COOLDOWN",
-        "FAILURES",
-        "LAST ERROR",
-        "LAST SUCCESS",
-    ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let mut rows = headed("TARGET|CHAIN|STATE|COOLDOWN|FAILURES|LAST ERROR|LAST SUCCESS");
     for target in body["targets"].as_array().into_iter().flatten() {
         let text = |key: &str| target[key].as_str().unwrap_or("-").to_string();
         let failures = target["failures"]
@@ -543,6 +494,11 @@ fn cell(text: &str) -> String {
         shown.push('…');
     }
     shown
+}
+
+/// A table's rows, so far its header: `names`, split at each `|`.
+fn headed(names: &str) -> Vec<Vec<String>> {
+    vec![names.split('|').map(str::to_string).collect()]
 }
 
 /// Rows as columns padded to their widest cell.

@@ -16,25 +16,20 @@ use crate::config::{Config, Environment, Secrets, Target, load_str};
 use crate::gateway::Memos;
 use crate::wire::Front;
 
+/// The catalog's providers with a key each; with `anthropic`, each spoken
+/// to over its Anthropic endpoint instead.
 fn config(anthropic: bool) -> Config {
-    let mut document = json!({});
-    if anthropic {
-        // The catalog's providers, each spoken to over its Anthropic
-        // endpoint instead.
-        document = json!({"models": {"providers": {
+    let document = match anthropic {
+        true => json!({"models": {"providers": {
             "moonshot": {"api": "anthropic-messages", "baseUrl": "https://api.moonshot.ai/anthropic"},
             "kimi": {"api": "anthropic-messages", "baseUrl": "https://api.kimi.com/coding"},
             "openrouter": {"api": "anthropic-messages", "baseUrl": "https://openrouter.ai/api"},
-        }}});
-    }
-    let mut base = json!({});
-    crate::catalog::merge(&mut base, document);
-    let env = Environment::from_pairs([
-        ("MOONSHOT_API_KEY", "k1"),
-        ("KIMI_API_KEY", "k2"),
-        ("OPENROUTER_API_KEY", "k3"),
-    ]);
-    load_str(&base.to_string(), &env, Secrets::Required)
+        }}}),
+        false => json!({}),
+    };
+    let keys = ["MOONSHOT_API_KEY", "KIMI_API_KEY", "OPENROUTER_API_KEY"];
+    let env = Environment::from_pairs(keys.map(|key| (key, "k")));
+    load_str(&document.to_string(), &env, Secrets::Required)
         .unwrap_or_else(|e| panic!("{e}"))
         .config
 }

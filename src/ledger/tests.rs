@@ -214,10 +214,15 @@ fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     );
 }
 
+/// The config `text`, whose providers' key is `${K}`.
+fn load_with_key(text: &str) -> crate::config::Loaded {
+    let env = Environment::from_pairs([("K", "k")]);
+    load_str(text, &env, Secrets::Required).unwrap()
+}
+
 #[test]
 fn budgets_refuse_spent_and_unpriced_targets() {
-    let env = Environment::from_pairs([("K", "k")]);
-    let config = load_str(
+    let config = load_with_key(
         r#"{
           models: {mode: "replace", providers: {
             paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1, output: 2}}]},
@@ -225,10 +230,7 @@ fn budgets_refuse_spent_and_unpriced_targets() {
           agents: {defaults: {model: {primary: "paid/m", fallbacks: ["unpriced/m"]}}},
           gateway: {budgets: {providers: {paid: {daily: 1}}, daily: 10}}
         }"#,
-        &env,
-        Secrets::Required,
-    )
-    .unwrap();
+    );
     let warned = config
         .warnings
         .iter()
@@ -275,18 +277,14 @@ fn budgets_refuse_spent_and_unpriced_targets() {
 /// budget: its row lands when it ends, on the new day.
 #[test]
 fn a_reservation_in_flight_at_midnight_counts_on_the_new_day() {
-    let env = Environment::from_pairs([("K", "k")]);
-    let config = load_str(
+    let config = load_with_key(
         r#"{
           models: {mode: "replace", providers: {
             paid: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m", cost: {input: 1000000, output: 0}}]}}},
           agents: {defaults: {model: "paid/m"}},
           gateway: {budgets: {daily: 1}}
         }"#,
-        &env,
-        Secrets::Required,
     )
-    .unwrap()
     .config;
     let target = config.chain(None).unwrap().remove(0);
     let (_dir, _path, now, ledger) = ledger_at("2026-11-26", 86_399);
@@ -402,8 +400,7 @@ fn a_database_that_cannot_be_opened_leaves_a_memory_only_ledger() {
         1,
         "the row is counted as dropped"
     );
-    let spent = ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true));
-    assert_eq!(spent, 1.0, "budgets still count in memory");
+    assert_eq!(spent_today(&ledger), 1.0, "budgets still count in memory");
 }
 
 #[test]
@@ -483,43 +480,38 @@ fn old_rows_expire_and_their_rollups_stay() {
 
 #[test]
 fn cache_reads_and_writes_are_priced_at_their_rates_zero_is_free_and_unknown_is_none() {
-    let price = Cost {
-        input: 0.95,
-        output: 4.0,
-        cache_read: 0.16,
-        cache_write: 0.0,
+    let cost = |input, output, cache_read, cache_write| Cost {
+        input,
+        output,
+        cache_read,
+        cache_write,
     };
-    let usd = price_usd(Some(&price), 1_000_000, 400_000, 0, 100_000).unwrap();
-    assert!((usd - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{usd}");
-    // Cache writes at their own price (Anthropic's: 1.25x input), else at
-    // the input price; never more of them than the uncached input.
-    let anthropic = Cost {
-        input: 3.0,
-        output: 15.0,
-        cache_read: 0.3,
-        cache_write: 3.75,
-    };
-    let usd = price_usd(Some(&anthropic), 1_000_000, 200_000, 500_000, 0).unwrap();
-    assert!((usd - (0.9 + 0.06 + 1.875)).abs() < 1e-9, "{usd}");
-    let usd = price_usd(Some(&price), 1_000_000, 400_000, 500_000, 0).unwrap();
-    assert!((usd - (0.57 + 0.064)).abs() < 1e-9, "{usd}");
-    let usd = price_usd(Some(&anthropic), 10, 5, 50, 0).unwrap();
-    assert!(
-        (usd - (5.0 * 0.3 + 5.0 * 3.75) / 1e6).abs() < 1e-12,
-        "{usd}"
-    );
+    let (price, anthropic) = (cost(0.95, 4.0, 0.16, 0.0), cost(3.0, 15.0, 0.3, 3.75));
+    // (price, input, cached, written, output tokens; dollars)
+    let cases = [
+        (&price, 1_000_000, 400_000, 0, 100_000, 0.57 + 0.064 + 0.4),
+        // Cache writes at their own price (Anthropic's: 1.25x input), else
+        // at the input price; never more of them than the uncached input.
+        (
+            &anthropic,
+            1_000_000,
+            200_000,
+            500_000,
+            0,
+            0.9 + 0.06 + 1.875,
+        ),
+        (&price, 1_000_000, 400_000, 500_000, 0, 0.57 + 0.064),
+        (&anthropic, 10, 5, 50, 0, (5.0 * 0.3 + 5.0 * 3.75) / 1e6),
+        // Never more cache reads than the input.
+        (&cost(1.0, 1.0, 0.0, 0.0), 10, 50, 0, 0, 10.0 / 1e6),
+    ];
+    for (price, input, cached, written, output, expected) in cases {
+        let usd = price_usd(Some(price), input, cached, written, output).unwrap();
+        assert!((usd - expected).abs() < 1e-12, "{usd} for {expected}");
+    }
     // No price is unknown; a price of zero is free.
     assert_eq!(price_usd(None, 10, 0, 0, 10), None);
     assert_eq!(price_usd(Some(&Cost::default()), 10, 0, 0, 10), Some(0.0));
-    let no_cache_price = Cost {
-        input: 1.0,
-        output: 1.0,
-        ..Cost::default()
-    };
-    assert_eq!(
-        price_usd(Some(&no_cache_price), 10, 50, 0, 0),
-        Some(10.0 / 1e6)
-    );
 }
 
 #[test]
@@ -600,6 +592,11 @@ fn a_budget_warns_once_per_period_at_80_percent() {
     assert_eq!(ledger.warned.lock().unwrap().len(), 2);
 }
 
+/// What `ledger`'s budgets count as spent today, by every client.
+fn spent_today(ledger: &Ledger) -> f64 {
+    ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true))
+}
+
 #[test]
 fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     // A client that leaves before the usage chunk: the row's cost stays
@@ -609,13 +606,12 @@ fn a_priced_answer_without_usage_counts_its_estimate_against_budgets() {
     let mut left = row(millis(SystemTime::now()), Some("p/m"), None);
     left.budget_estimate_usd = Some(0.25);
     ledger.record(left, &[&budgets]);
-    let today = day_of(SystemTime::now());
-    assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.25);
+    assert_eq!(spent_today(&ledger), 0.25);
     // A known cost wins over an estimate.
     let mut known = row(millis(SystemTime::now()), Some("p/m"), Some(0.1));
     known.budget_estimate_usd = Some(9.0);
     ledger.record(known, &[&budgets]);
-    assert!((ledger.with_totals(|t| t.spent(today, |_| true)) - 0.35).abs() < 1e-9);
+    assert!((spent_today(&ledger) - 0.35).abs() < 1e-9);
 }
 
 #[test]
@@ -645,8 +641,7 @@ fn an_estimate_is_written_into_the_rollups_and_counted_after_a_restart() {
         "an estimate is no cost"
     );
     let again = Ledger::open(&path, &settings(), system_clock());
-    let today = day_of(SystemTime::now());
-    assert_eq!(again.with_totals(|t| t.spent(today, |_| true)), 0.375);
+    assert_eq!(spent_today(&again), 0.375);
 }
 
 #[test]
@@ -667,8 +662,7 @@ fn a_version_2_ledger_counts_its_costs_for_budgets_once_migrated() {
         .unwrap();
     }
     let ledger = Ledger::open(&path, &settings(), system_clock());
-    let today = day_of(SystemTime::now());
-    assert_eq!(ledger.with_totals(|t| t.spent(today, |_| true)), 0.5);
+    assert_eq!(spent_today(&ledger), 0.5);
 }
 
 /// A flush that waits for room in a full queue (the writer stuck on a
@@ -911,6 +905,18 @@ fn a_ledger_from_a_newer_clawgate_is_refused() {
     );
 }
 
+/// A test store's calls for what it keeps: nothing to expire, no spend.
+macro_rules! keeps_nothing {
+    () => {
+        fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+            Ok(0)
+        }
+        fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
+            Ok(Vec::new())
+        }
+    };
+}
+
 /// A shared store whose rate syncs answer as told, recording what each
 /// was sent.
 struct RateStore {
@@ -925,12 +931,7 @@ impl Storage for RateStore {
     fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
         Ok(())
     }
-    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
-        Ok(Vec::new())
-    }
+    keeps_nothing!();
     fn shared(&self) -> bool {
         true
     }
@@ -1071,12 +1072,7 @@ impl Storage for Refusing {
         written.extend(rows.iter().map(|r| r.request_id.clone().unwrap()));
         Ok(())
     }
-    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
-        Ok(Vec::new())
-    }
+    keeps_nothing!();
     fn shared(&self) -> bool {
         self.shared
     }

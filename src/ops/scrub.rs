@@ -155,6 +155,38 @@ impl Scrubber {
             .map_or(0, |start| bytes.len() - start)
     }
 
+    /// `tail` (the end of one string, held back because it could start a
+    /// key) and `next` (the start of the string after it on a stream),
+    /// with a key that runs from one into the other replaced in both:
+    /// `tail` from where the key starts, `next` up to where it ends. Fail
+    /// closed: where `tail` and the whole of `next` are still only the
+    /// start of a key, both are replaced so, as what is left of it may
+    /// follow. Whether anything was replaced; never with `next` empty.
+    pub fn mask_across(&self, tail: &mut String, next: &mut String) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        if tail.is_empty() || next.is_empty() {
+            return false;
+        }
+        let joined = [tail.as_bytes(), next.as_bytes()].concat();
+        let cut = tail.len();
+        let found = inner.find(&joined);
+        let (start, end) = match found.iter().find(|key| key.start < cut && cut < key.end) {
+            Some(key) => (key.start, key.end - cut),
+            None => match inner.hold_from(&joined, &found) {
+                start if start < cut => (start, next.len()),
+                _ => return false,
+            },
+        };
+        // Out to whole characters, should a match end inside one.
+        let start = (0..=start).rev().find(|&at| tail.is_char_boundary(at));
+        let end = (end..=next.len()).find(|&at| next.is_char_boundary(at));
+        tail.replace_range(start.unwrap_or(0).., REDACTED);
+        next.replace_range(..end.unwrap_or(next.len()), REDACTED);
+        true
+    }
+
     /// The state for scrubbing one stream, chunk by chunk.
     pub fn stream(&self) -> StreamScrub {
         StreamScrub {

@@ -43,6 +43,21 @@ fn check(model_ref: &str, input: Value, expected: Value) {
     check_with(json!({}), model_ref, input, expected);
 }
 
+/// `input`, with a user message, to `model_ref` becomes `expected`, with
+/// one too.
+fn check_body(model_ref: &str, input: Value, expected: Value) {
+    check(model_ref, with_messages(input), with_messages(expected));
+}
+
+/// `messages` in a request to `model_ref` become `expected`.
+fn check_messages(model_ref: &str, messages: &Value, expected: &Value) {
+    check(
+        model_ref,
+        json!({"messages": messages}),
+        json!({"messages": expected}),
+    );
+}
+
 fn user(text: &str) -> Value {
     json!({"role": "user", "content": text})
 }
@@ -74,11 +89,7 @@ fn developer_becomes_system_where_unsupported() {
             json!({"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi", "name": "developer"}]}),
         );
     }
-    check(
-        "openrouter/moonshotai/kimi-k2.6",
-        json!({"messages": messages}),
-        json!({"messages": messages}),
-    );
+    check_messages("openrouter/moonshotai/kimi-k2.6", &messages, &messages);
 }
 
 #[test]
@@ -134,10 +145,10 @@ fn thinking_keep_reaches_only_k2_6_with_thinking_on() {
         with_messages(keep.clone()),
         with_messages(json!({"thinking": {"type": "enabled"}})),
     );
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(json!({"thinking": {"type": "disabled", "keep": "all"}})),
-        with_messages(json!({"thinking": {"type": "disabled"}})),
+        json!({"thinking": {"type": "disabled", "keep": "all"}}),
+        json!({"thinking": {"type": "disabled"}}),
     );
 }
 
@@ -152,10 +163,10 @@ fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice
         })),
         with_messages(json!({"max_tokens": 100, "tool_choice": "auto"})),
     );
-    check(
+    check_body(
         "moonshot/kimi-k2.7-code",
-        with_messages(json!({"tool_choice": {"type": "function", "function": {"name": "read"}}})),
-        with_messages(json!({"tool_choice": "auto"})),
+        json!({"tool_choice": {"type": "function", "function": {"name": "read"}}}),
+        json!({"tool_choice": "auto"}),
     );
     // An allow-list that forces a call keeps its list, its mode relaxed.
     let allowed = |mode: &str| {
@@ -292,29 +303,29 @@ fn the_output_limit_goes_in_the_field_each_endpoint_takes() {
     // Moonshot takes max_tokens (pi-ai's max_completion_tokens broke it,
     // oh-my-pi #2289); Kimi Coding gets max_completion_tokens, as
     // OpenClaw 2026.9.6 sends it there. Both ways.
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(json!({"max_completion_tokens": 1000, "reasoning_effort": "none"})),
-        with_messages(json!({"max_tokens": 1000, "thinking": {"type": "disabled"}})),
+        json!({"max_completion_tokens": 1000, "reasoning_effort": "none"}),
+        json!({"max_tokens": 1000, "thinking": {"type": "disabled"}}),
     );
-    check(
+    check_body(
         "kimi/kimi-for-coding",
-        with_messages(json!({"max_tokens": 1000})),
-        with_messages(json!({"max_completion_tokens": 1000})),
+        json!({"max_tokens": 1000}),
+        json!({"max_completion_tokens": 1000}),
     );
-    check(
+    check_body(
         "kimi/kimi-for-coding",
-        with_messages(json!({"max_completion_tokens": 1000})),
-        with_messages(json!({"max_completion_tokens": 1000})),
+        json!({"max_completion_tokens": 1000}),
+        json!({"max_completion_tokens": 1000}),
     );
 }
 
 #[test]
 fn under_thinking_required_becomes_auto_and_a_pinned_function_turns_thinking_off() {
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(json!({"reasoning_effort": "high", "tool_choice": "required"})),
-        with_messages(json!({"thinking": {"type": "enabled"}, "tool_choice": "auto"})),
+        json!({"reasoning_effort": "high", "tool_choice": "required"}),
+        json!({"thinking": {"type": "enabled"}, "tool_choice": "auto"}),
     );
     let pinned = json!({"type": "function", "function": {"name": "read"}});
     check(
@@ -340,10 +351,10 @@ fn under_thinking_required_becomes_auto_and_a_pinned_function_turns_thinking_off
 
 #[test]
 fn k2_6_drops_temperature_while_thinking() {
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(json!({"reasoning_effort": "low", "temperature": 0.7})),
-        with_messages(json!({"thinking": {"type": "enabled"}})),
+        json!({"reasoning_effort": "low", "temperature": 0.7}),
+        json!({"thinking": {"type": "enabled"}}),
     );
 }
 
@@ -504,11 +515,7 @@ fn duplicate_tool_call_ids_are_rewritten_as_openclaw_does() {
         tool_turn(&["call_cb629c3ab1cdd19559c02863"], Some("r")),
         tool_result("call_cb629c3ab1cdd19559c02863"),
     ]);
-    check(
-        "kimi/kimi-for-coding",
-        json!({"messages": history}),
-        json!({"messages": expected}),
-    );
+    check_messages("kimi/kimi-for-coding", &history, &expected);
 }
 
 #[test]
@@ -529,28 +536,20 @@ fn a_tool_result_without_its_id_is_paired_again_before_ids_are_made_unique() {
         tool_turn(&["call_48530e21d1a951803b2f0bee"], Some("r")),
         tool_result("call_48530e21d1a951803b2f0bee"),
     ]);
-    check(
-        "kimi/kimi-for-coding",
-        json!({"messages": history}),
-        json!({"messages": expected}),
-    );
+    check_messages("kimi/kimi-for-coding", &history, &expected);
     // Any provider: the id is given back.
     let plain = json!([user("a"), tool_turn(&["c1"], None), tool_result("")]);
     let repaired = json!([user("a"), tool_turn(&["c1"], None), tool_result("c1")]);
-    check(
-        "local/plain",
-        json!({"messages": plain}),
-        json!({"messages": repaired}),
-    );
+    check_messages("local/plain", &plain, &repaired);
 }
 
 #[test]
 fn output_limits_move_to_the_models_field_and_are_clamped() {
     // Kimi For Coding's maximum output is 32768.
-    check(
+    check_body(
         "kimi/kimi-for-coding",
-        with_messages(json!({"max_tokens": 242097})),
-        with_messages(json!({"max_completion_tokens": 32768})),
+        json!({"max_tokens": 242097}),
+        json!({"max_completion_tokens": 32768}),
     );
     check_with(
         json!({"models": {"providers": {"local": {"models": [
@@ -595,15 +594,15 @@ fn typed_any_of_schemas_are_rewritten_for_moonshot_models() {
     }
     // A branch with a $ref, or another type, is not plain: left alone.
     let not_plain = json!({"type": "string", "anyOf": [{"$ref": "#/x"}]});
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(json!({"tools": tools_with(not_plain.clone())})),
-        with_messages(json!({"tools": tools_with(not_plain)})),
+        json!({"tools": tools_with(not_plain.clone())}),
+        json!({"tools": tools_with(not_plain)}),
     );
-    check(
+    check_body(
         "local/plain",
-        with_messages(json!({"tools": tools_with(mixed.clone())})),
-        with_messages(json!({"tools": tools_with(mixed)})),
+        json!({"tools": tools_with(mixed.clone())}),
+        json!({"tools": tools_with(mixed)}),
     );
 }
 
@@ -662,10 +661,10 @@ fn openrouter_gets_its_reasoning_object() {
 
 #[test]
 fn generic_endpoints_get_the_clients_signal_and_a_default_only_for_models_that_reason() {
-    check(
+    check_body(
         "local/plain",
-        with_messages(json!({"reasoning_effort": "low"})),
-        with_messages(json!({"reasoning_effort": "low"})),
+        json!({"reasoning_effort": "low"}),
+        json!({"reasoning_effort": "low"}),
     );
     let default_high = json!({"agents": {"defaults": {"thinkingDefault": "high"}}});
     check_with(
@@ -727,10 +726,10 @@ fn a_provider_named_like_kimi_behind_any_url_gets_kimis_rules() {
 
 #[test]
 fn streams_ask_for_usage_where_the_provider_can_send_it() {
-    check(
+    check_body(
         "moonshot/kimi-k2.5",
-        with_messages(json!({"stream": true})),
-        with_messages(json!({"stream": true, "stream_options": {"include_usage": true}})),
+        json!({"stream": true}),
+        json!({"stream": true, "stream_options": {"include_usage": true}}),
     );
     check(
         "local/plain",
@@ -740,11 +739,7 @@ fn streams_ask_for_usage_where_the_provider_can_send_it() {
         ),
     );
     // Not for answers that are not streamed.
-    check(
-        "moonshot/kimi-k2.5",
-        with_messages(json!({})),
-        with_messages(json!({})),
-    );
+    check_body("moonshot/kimi-k2.5", json!({}), json!({}));
 }
 
 #[test]

@@ -273,3 +273,53 @@ fn a_text_ending_in_the_start_of_a_key_says_how_much_to_hold_back() {
     }
     assert_eq!(Scrubber::default().key_start_at_end("sk-li"), 0);
 }
+
+#[test]
+fn a_key_running_from_one_string_into_the_next_is_replaced_in_both() {
+    let scrubber = scrubber();
+    for (tail, next, masked) in [
+        // Across the two: each part replaced.
+        (
+            "sk-live-0123",
+            "456789abcdef and on",
+            Some(("[redacted]", "[redacted] and on")),
+        ),
+        (
+            "s",
+            "k-live-0123456789abcdef",
+            Some(("[redacted]", "[redacted]")),
+        ),
+        // Escaped in the next, as JSON text may hold it.
+        (
+            "sk-live-",
+            "\\u0030123456789abcdef.",
+            Some(("[redacted]", "[redacted].")),
+        ),
+        // Still only the start of a key with all of the next: fail closed.
+        ("sk-live-0", "12345", Some(("[redacted]", "[redacted]"))),
+        // No key across them.
+        ("sk-live-0", "12x", None),
+        ("s", "{\"path\":\"x\"}", None),
+        ("sk-li", "", None),
+        ("", "sk-live-0123456789abcdef", None),
+    ] {
+        let (mut t, mut n) = (tail.to_string(), next.to_string());
+        let replaced = scrubber.mask_across(&mut t, &mut n);
+        match masked {
+            Some((t_out, n_out)) => {
+                assert!(replaced, "{tail:?} {next:?}");
+                assert_eq!(
+                    (t.as_str(), n.as_str()),
+                    (t_out, n_out),
+                    "{tail:?} {next:?}"
+                );
+            }
+            None => {
+                assert!(!replaced, "{tail:?} {next:?}");
+                assert_eq!((t.as_str(), n.as_str()), (tail, next));
+            }
+        }
+    }
+    let (mut t, mut n) = ("sk-li".to_string(), "ve-0123456789abcdef".to_string());
+    assert!(!Scrubber::default().mask_across(&mut t, &mut n));
+}

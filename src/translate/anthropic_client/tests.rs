@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::translate::held_calls::MAX_HELD_CALLS;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, StreamEvent};
 
@@ -1159,13 +1160,17 @@ fn held_tool_calls_are_bounded_by_their_ids_and_names_and_their_number() {
         None
     };
     let megabyte = "n".repeat(1024 * 1024);
-    let (at, message) = ending(&megabyte, 40).expect("ended by the bytes held");
-    // The 32nd name, with the ids, passes 32 MiB.
-    assert_eq!(at + 1, stream::MAX_HELD_CALL_BYTES / megabyte.len());
-    assert!(message.contains("larger than"), "{message}");
-    let (at, message) = ending("run", 200).expect("ended by the number of calls");
-    assert_eq!(at, crate::translate::held_calls::MAX_HELD_CALLS);
-    assert!(message.contains("more than 128 tool calls"), "{message}");
+    // (a name, how many calls; the call that ends the stream, and why)
+    let cases = [
+        // The 32nd name, with the ids, passes 32 MiB.
+        (megabyte.as_str(), 40, 31, "larger than"),
+        ("run", 200, MAX_HELD_CALLS, "more than 128 tool calls"),
+    ];
+    assert_eq!(stream::MAX_HELD_CALL_BYTES / megabyte.len(), 32);
+    for (name, calls, ended_at, why) in cases {
+        let (at, message) = ending(name, calls).expect("ended by the bound");
+        assert_eq!((at, message.contains(why)), (ended_at, true), "{message}");
+    }
 }
 
 /// A provider's own events, written for the client: what the gateway owns

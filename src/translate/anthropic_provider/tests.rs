@@ -87,17 +87,16 @@ fn requests_are_translated() {
 
 #[test]
 fn tool_turns_are_translated_with_reasoning_and_paired_ids() {
+    let call = |id: &str, arguments: &str| {
+        json!({"id": id, "type": "function",
+               "function": {"name": "get_weather", "arguments": arguments}})
+    };
     check(
         json!({"max_tokens": 10, "messages": [
             {"role": "user", "content": "weather?"},
             {"role": "assistant", "content": "", "reasoning_content": "I should look",
-             "tool_calls": [
-                {"id": "functions.get_weather:0", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                {"id": "call_2", "type": "function",
-                 "function": {"name": "get_weather", "arguments": ""}},
-                {"id": "call_3", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "not json"}}]},
+             "tool_calls": [call("functions.get_weather:0", "{\"city\":\"Paris\"}"),
+                            call("call_2", ""), call("call_3", "not json")]},
             {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "sunny"},
             {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "rain"}]},
             {"role": "user", "content": "and?"},
@@ -685,6 +684,16 @@ mod passthrough_tests {
 
     #[test]
     fn claude_codes_body_passes_with_the_least_change() {
+        // Its messages, cache marks and all, pass as they are.
+        let messages = json!([
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "t", "signature": "s"},
+                {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
+                "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
+        ]);
         check(
             KIMI,
             json!({
@@ -693,15 +702,7 @@ mod passthrough_tests {
                     {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1; cch=1a2b;"},
                     {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
                 ],
-                "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
-                    {"role": "assistant", "content": [
-                        {"type": "thinking", "thinking": "t", "signature": "s"},
-                        {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
-                    ]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
-                        "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
-                ],
+                "messages": messages,
                 "tools": [
                     {"name": "Bash", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}},
                     {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
@@ -715,15 +716,7 @@ mod passthrough_tests {
                 "model": "kimi-for-coding", "max_tokens": 4096,
                 // Cache marks stay: the Anthropic transport honours them.
                 "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
-                "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
-                    {"role": "assistant", "content": [
-                        {"type": "thinking", "thinking": "t", "signature": "s"},
-                        {"type": "tool_use", "id": "cgid_0000abcd_6162", "name": "Bash", "input": {"command": "ls"}},
-                    ]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "cgid_0000abcd_6162",
-                        "content": [{"type": "text", "text": "a.txt", "cache_control": {"type": "ephemeral"}}]}]},
-                ],
+                "messages": messages,
                 "tools": [{"name": "Bash", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
                 // The choice as sent: relaxing it is the plan's, rendered by the
                 // transport.

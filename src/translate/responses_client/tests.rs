@@ -99,6 +99,18 @@ fn check_refused(responses: Value, expected: &str) {
     assert!(err.contains(expected), "{err}");
 }
 
+/// The Responses answer `answer` (a completion) makes, as JSON.
+fn answered(answer: &Map<String, Value>, model: &str, names: &ToolNames) -> Value {
+    serde_json::to_value(response(
+        answer,
+        model,
+        &identity(),
+        names,
+        &Echo::default(),
+    ))
+    .unwrap()
+}
+
 fn identity() -> Identity {
     Identity {
         response_id: "resp_1".into(),
@@ -422,14 +434,7 @@ fn a_whole_answer_becomes_a_response_with_items_in_order() {
                    {"type": "function", "function": {"name": "multi_agent_v1__wait_agent", "arguments": ""}}]}),
         "tool_calls",
     );
-    let out = serde_json::to_value(response(
-        &answer,
-        "kimi/k2",
-        &identity(),
-        &names,
-        &Echo::default(),
-    ))
-    .unwrap();
+    let out = answered(&answer, "kimi/k2", &names);
     assert_eq!(
         out,
         json!({
@@ -742,14 +747,7 @@ fn custom_tools_travel_as_a_function_of_one_string() {
             {"id": "functions.note:1", "type": "function", "function": {"name": "note", "arguments": "bare text"}}]}),
         "tool_calls",
     );
-    let out = serde_json::to_value(response(
-        &answer,
-        "m",
-        &identity(),
-        &tool_names,
-        &Echo::default(),
-    ))
-    .unwrap();
+    let out = answered(&answer, "m", &tool_names);
     assert_eq!(
         out["output"],
         json!([
@@ -767,16 +765,10 @@ fn custom_tools_travel_as_a_function_of_one_string() {
          "function": {"name": "apply_patch", "arguments": "{\"input\": \"x\"}"}}]}}]})]));
     events.extend(encoder.frame(b"data: [DONE]\n\n"));
     assert_eq!(
-        names(&events),
-        [
-            "response.created",
-            "response.in_progress",
-            "response.output_item.added",
-            "response.custom_tool_call_input.delta",
-            "response.custom_tool_call_input.done",
-            "response.output_item.done",
-            "response.completed",
-        ]
+        names(&events).join(" "),
+        "response.created response.in_progress response.output_item.added \
+         response.custom_tool_call_input.delta response.custom_tool_call_input.done \
+         response.output_item.done response.completed"
     );
     assert_eq!(
         serde_json::to_value(&events[5]).unwrap()["item"]["input"],
