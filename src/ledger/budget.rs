@@ -207,6 +207,17 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
     states_with(ledger, budgets, day, None)
 }
 
+/// The state of each budget whose spend on `day` has reached the warning
+/// line (what [`State::warning`] says): written only for those, as a row
+/// of every priced request asks.
+pub fn warned(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
+    standings(ledger, budgets.limits.iter(), day, None)
+        .into_iter()
+        .filter(|(budget, standing)| standing.warns(budget))
+        .map(|(budget, standing)| standing.state(budget, day))
+        .collect()
+}
+
 /// [`states`], this gateway's reservations read from `reserved` when the
 /// caller holds their lock.
 fn states_with(
@@ -233,6 +244,11 @@ impl Standing {
         self.total.cost_usd + self.held.max(0.0) >= budget.usd
     }
 
+    /// Whether what it counted has reached the warning line.
+    fn warns(&self, budget: &Budget) -> bool {
+        self.total.cost_usd >= budget.usd * WARN_AT
+    }
+
     fn state(&self, budget: &Budget, day: i64) -> State {
         // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
         let (spent, held) = (self.total.cost_usd + 0.0, self.held.max(0.0));
@@ -245,7 +261,7 @@ impl Standing {
             spent_usd: spent,
             reserved_usd: held,
             uncosted: self.total.uncosted,
-            warning: spent >= budget.usd * WARN_AT,
+            warning: self.warns(budget),
             exceeded: self.exceeded(budget),
             period_start: period_start(budget.period, day),
             resets_at: midnight_rfc3339(next_period_start(budget.period, day)),

@@ -924,10 +924,7 @@ impl Ledger {
 
     /// Logs once per budget and period when its spend passes 80%.
     fn warn_near_budgets(&self, budgets: &Budgets, day: i64) {
-        for state in budget::states(self, budgets, day) {
-            if !state.warning {
-                continue;
-            }
+        for state in budget::warned(self, budgets, day) {
             let key = (
                 format!(
                     "{:?}{:?}{:?}",
