@@ -211,6 +211,9 @@ pub fn states(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
 /// line (what [`State::warning`] says): written only for those, as a row
 /// of every priced request asks.
 pub fn warned(ledger: &Ledger, budgets: &Budgets, day: i64) -> Vec<State> {
+    if budgets.limits.is_empty() {
+        return Vec::new();
+    }
     standings(ledger, budgets.limits.iter(), day, None)
         .into_iter()
         .filter(|(budget, standing)| standing.warns(budget))
