@@ -742,7 +742,7 @@ impl<'a> Head<'a> {
 impl Head<'_> {
     /// The block of type `kind` from the members read, when they
     /// are plainly what it holds (strings, a boolean, content as a
-    /// string or blocks); `None` for a second reading.
+    /// string or blocks, a source); `None` for a second reading.
     fn block(&self, kind: &str) -> Option<Block> {
         Some(match kind {
             "text" => Block::Text {
@@ -759,6 +759,17 @@ impl Head<'_> {
                     || RawValue::from_string("null".into()).expect("null is JSON"),
                     ToOwned::to_owned,
                 ),
+            },
+            // An image's or a document's source read from its member
+            // alone: its data is not copied into a block written again.
+            "image" => Block::Image {
+                source: serde_json::from_str(self.source?.get()).ok()?,
+            },
+            "document" => Block::Document {
+                source: serde_json::from_str(self.source?.get()).ok()?,
+                titled: [self.title, self.context]
+                    .iter()
+                    .any(|member| member.is_some_and(|m| m.get() != "null")),
             },
             "tool_result" => Block::ToolResult {
                 tool_use_id: plain(self.tool_use_id)?,
