@@ -255,6 +255,7 @@ impl Standing {
     fn state(&self, budget: &Budget, day: i64) -> State {
         // `+ 0.0`: an empty sum is -0.0, shown as "$-0.00".
         let (spent, held) = (self.total.cost_usd + 0.0, self.held.max(0.0));
+        let next = next_period_start(budget.period, day);
         State {
             budget: budget.clone(),
             client: budget.client.as_deref().map(str::to_string),
@@ -267,8 +268,8 @@ impl Standing {
             warning: self.warns(budget),
             exceeded: self.exceeded(budget),
             period_start: period_start(budget.period, day),
-            resets_at: midnight_rfc3339(next_period_start(budget.period, day)),
-            resets_day: next_period_start(budget.period, day),
+            resets_at: midnight_rfc3339(next),
+            resets_day: next,
         }
     }
 }

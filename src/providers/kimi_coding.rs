@@ -54,27 +54,24 @@ pub const MESSAGES_REWRITES: [Rewrite; 3] = [
     },
 ];
 
-/// Whether `json` holds `name` as a string (a text that quotes it has it
-/// escaped and does not count; a letter written as an escape, which could
-/// spell it, the passthrough takes as a yes).
-/// Each name's searcher is built once: every turn to Kimi Coding asks.
-fn holds(json: &[u8], name: &LazyLock<Finder<'static>>) -> bool {
-    name.find(json).is_some()
-}
+// Each looks for a name as a string (a text that quotes it has it escaped
+// and does not count; a letter written as an escape, which could spell it,
+// the passthrough takes as a yes), with a searcher built once: every turn
+// to Kimi Coding asks.
 
 fn names_the_system_role(messages: &[u8]) -> bool {
     static SYSTEM: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"system\""));
-    holds(messages, &SYSTEM)
+    SYSTEM.find(messages).is_some()
 }
 
 fn holds_a_tool_reference(messages: &[u8]) -> bool {
     static TOOL_REFERENCE: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"tool_reference\""));
-    holds(messages, &TOOL_REFERENCE)
+    TOOL_REFERENCE.find(messages).is_some()
 }
 
 fn defers_loading(tools: &[u8]) -> bool {
     static DEFER_LOADING: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"defer_loading\""));
-    holds(tools, &DEFER_LOADING)
+    DEFER_LOADING.find(tools).is_some()
 }
 
 /// Moves the `role: "system"` messages of Claude Code's mid-conversation
