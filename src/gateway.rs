@@ -24,7 +24,7 @@ use crate::providers;
 use crate::quota::Quotas;
 use crate::reasoning_cache::ReasoningCache;
 use crate::session::Sessions;
-use crate::translate::{anthropic_client, responses_client};
+use crate::translate::{anthropic_client, fields, responses_client};
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
 
@@ -70,6 +70,8 @@ pub struct Gateway {
 pub struct Memos {
     /// Large member values of chat requests, stepped over unread.
     pub requests: KnownValues,
+    /// What chat requests' tools hold that the fields' rows name.
+    pub chat_tools: fields::ToolsMemo,
     /// The Messages front end's translated system prompts and tools.
     pub messages: anthropic_client::Memo,
     /// The Responses front end's translated instructions and tools.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use clawgate::gateway::Memos;
 use clawgate::translate::anthropic_client::Read;
+use clawgate::translate::fields;
 use clawgate::wire::openai::ChatRequest;
 
 /// The mean time of `run` over `rounds` rounds of every body, after one
@@ -95,6 +96,13 @@ fn an_openclaw_turn_is_read_and_planned_in() {
         std::hint::black_box(parse(body));
     });
     let request = parse(&bodies[0]);
+    // The fields the tools hold: remembered, and read anew each time.
+    let noted = mean(&bodies, rounds, |_| {
+        std::hint::black_box(fields::chat(&request, &memos.chat_tools));
+    });
+    let noted_anew = mean(&bodies, rounds, |_| {
+        std::hint::black_box(fields::chat(&request, &fields::ToolsMemo::default()));
+    });
     let fingerprint = mean(&bodies, rounds, |_| {
         std::hint::black_box(Conversation::of(&request));
     });
@@ -107,7 +115,8 @@ fn an_openclaw_turn_is_read_and_planned_in() {
         std::hint::black_box(request.write(&plan.edits));
     });
     eprintln!(
-        "OpenClaw's turn ({} bytes): read {read:?}, fingerprinted {fingerprint:?}, \
+        "OpenClaw's turn ({} bytes): read {read:?}, fields noted {noted:?} \
+         ({noted_anew:?} with its tools read anew), fingerprinted {fingerprint:?}, \
          planned {planned:?}, planned and written {written:?}",
         bodies[0].len()
     );

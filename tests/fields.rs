@@ -770,6 +770,39 @@ async fn a_chat_parts_member_no_row_names_goes_to_a_chat_provider_and_is_named_o
     }
 }
 
+/// A chat tool's member the API does not define, at either level, and a
+/// tool of another type: the chat transport carries them, the Anthropic
+/// transport names them.
+#[tokio::test]
+async fn a_chat_tools_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
+ {
+    let body = json!({"model": "p/m", "messages": [{"role": "user", "content": "hi"}],
+        "tools": [
+            {"type": "function", "defer_loading": true,
+             "function": {"name": "f", "parameters": {"type": "object"}, "examples": [{"q": 1}]}},
+            {"type": "web_search_preview"}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(mock.requests()[0]["body"]["tools"], body["tools"]);
+
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    // Twice: the second request's tools are the memo's.
+    for _ in 0..2 {
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"]);
+    }
+    let sent = mock.requests()[1]["body"]["tools"].to_string();
+    assert!(sent.contains(r#""name":"f""#), "{sent}");
+    for lost in ["defer_loading", "examples", "web_search_preview"] {
+        assert!(!sent.contains(lost), "{sent}");
+    }
+}
+
 #[tokio::test]
 async fn a_messages_tools_member_no_row_names_goes_to_an_anthropic_provider_and_is_named_on_the_chat_transport()
  {

@@ -61,6 +61,17 @@ impl<V: Clone> Recent<V> {
             .find_map(|entry| found(entry.0.as_bytes(), &entry.1))
     }
 
+    /// The value kept under `text`, else `work`'s, kept. Two readers of a
+    /// new text at once both work it out, to the same value.
+    pub fn remembered(&self, text: &str, work: impl FnOnce() -> V) -> V {
+        if let Some(known) = self.get(text.as_bytes()) {
+            return known;
+        }
+        let value = work();
+        self.insert(text, value.clone());
+        value
+    }
+
     /// Keeps `value` under `text` (replacing what an equal text had), the
     /// oldest text going when there are too many; a text too long is not
     /// kept.

@@ -33,7 +33,7 @@ impl FrontEnd for Chat {
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(request.model());
-        let seen = fields::chat(&request);
+        let seen = fields::chat(&request, &memos.chat_tools);
         Ok((request.with_seen(seen), ()))
     }
 

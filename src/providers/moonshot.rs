@@ -444,13 +444,7 @@ impl KimiTools {
     /// [`spliced_tools`], remembered: a repeated turn costs one comparison
     /// of bytes.
     pub(super) fn read(&self, tools: &str) -> ToolsRead {
-        if let Some(known) = self.0.get(tools.as_bytes()) {
-            return known;
-        }
-        // Two requests racing both compute the same answer.
-        let outcome = spliced_tools(tools);
-        self.0.insert(tools, outcome.clone());
-        outcome
+        self.0.remembered(tools, || spliced_tools(tools))
     }
 }
 

@@ -10,7 +10,7 @@
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
 //! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's, content part's or `tool_choice`'s, a Messages
+//! a chat message's, content part's, tool's or `tool_choice`'s, a Messages
 //! content block's, client tool's, `thinking`'s, `tool_choice`'s or
 //! `metadata`'s, a Responses input item's, `reasoning`'s or `text`'s) is
 //! carried where the transport speaks the front end's own format (chat on
@@ -24,12 +24,15 @@
 //! A refusal is the same on both transports: it is decided before a
 //! target is chosen.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 #[cfg(any(test, feature = "test-support"))]
 use std::fmt::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::value::RawValue;
 
 use crate::capabilities::Api;
+use crate::format::recent::Recent;
 use crate::wire::openai::ChatRequest;
 use crate::wire::{Front, Seen, Withheld};
 
@@ -558,7 +561,7 @@ pub fn members<'k>(front: Front, members: impl IntoIterator<Item = (&'k str, &'k
 /// The rows of the chat table a chat request holds: its members, its
 /// messages' roles (already read), and its content parts' types (read
 /// from the messages whose content is an array).
-pub fn chat(request: &ChatRequest) -> Seen {
+pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
     let mut seen = members(Front::Chat, request.entries());
     for (index, message) in request.messages().iter().enumerate() {
         for (key, value) in request.message_entries(index) {
@@ -606,37 +609,27 @@ pub fn chat(request: &ChatRequest) -> Seen {
     for name in &holds.unknown {
         seen.unknown_member(name);
     }
-    chat_tools(request, &mut seen);
+    chat_tools(request, memo, &mut seen);
     seen
 }
 
 /// The rows a chat request's `tools` and `tool_choice` hold beyond
-/// function tools. The tools' types are read only when their bytes hold
-/// `"custom"`: tools run to tens of kilobytes, and nearly every request's
-/// are functions alone. A choice naming a custom tool is one row with the
-/// tools: it goes where they go.
-fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
-    #[derive(serde::Deserialize)]
-    struct Typed<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: Option<std::borrow::Cow<'a, str>>,
-    }
-
-    let custom = request
-        .raw("tools")
-        .filter(|tools| memchr::memmem::find(tools.as_bytes(), br#""custom""#).is_some())
-        .and_then(|tools| serde_json::from_str::<Vec<Typed>>(tools).ok())
-        .is_some_and(|tools| tools.iter().any(|t| t.kind.as_deref() == Some("custom")));
-    if custom {
-        ChatRow::CustomTool.mark(seen);
-    }
-    // Translated on both transports: the mark decides nothing, so the
-    // bytes' mention is enough (a schema's own `strict` marks it too).
-    if request
-        .raw("tools")
-        .is_some_and(|tools| memchr::memmem::find(tools.as_bytes(), br#""strict""#).is_some())
-    {
-        ChatRow::FunctionStrict.mark(seen);
+/// function tools, and the members of either the API does not define. The
+/// tools are read once per text ([`ToolsMemo`]): they run to tens of
+/// kilobytes, and a client sends the same every turn. A choice naming a
+/// custom tool is one row with the tools: it goes where they go.
+fn chat_tools(request: &ChatRequest, memo: &ToolsMemo, seen: &mut Seen) {
+    if let Some(tools) = request.raw("tools") {
+        let held = memo.0.remembered(tools, || tools_held(tools));
+        if held.custom {
+            ChatRow::CustomTool.mark(seen);
+        }
+        if held.strict {
+            ChatRow::FunctionStrict.mark(seen);
+        }
+        for name in held.unknown.iter() {
+            seen.unknown_member(name);
+        }
     }
     let Some(serde_json::Value::Object(choice)) = request.value("tool_choice") else {
         return;
@@ -664,6 +657,73 @@ fn chat_tools(request: &ChatRequest, seen: &mut Seen) {
             }
         }
     }
+}
+
+/// What a chat `tools` text holds that the rows name: a custom tool, a
+/// function's `strict`, and the members the API does not define
+/// (`tools[].{key}`, `tools[].function.{key}`, a tool of another type),
+/// which only the chat transport carries.
+#[derive(Debug, Clone, Default)]
+struct ToolsHeld {
+    custom: bool,
+    strict: bool,
+    unknown: Arc<[Box<str>]>,
+}
+
+/// [`ToolsHeld`] of the last few chat `tools` texts, none longer than
+/// 512 KB: a repeated turn costs one comparison of bytes.
+pub struct ToolsMemo(Recent<ToolsHeld>);
+
+impl Default for ToolsMemo {
+    fn default() -> Self {
+        Self(Recent::new(8, 512 * 1024))
+    }
+}
+
+/// Reads a chat `tools` text: each tool's members, and a function tool's
+/// function's (its schema stepped over). A text that is not an array of
+/// objects holds nothing here; the provider judges it.
+fn tools_held(tools: &str) -> ToolsHeld {
+    type Members<'a> = BTreeMap<String, &'a RawValue>;
+    /// The members not `known`, named at `at`.
+    fn others<'m>(
+        members: &'m Members,
+        known: &'m [&str],
+        at: &'m str,
+    ) -> impl Iterator<Item = String> + 'm {
+        (members.iter())
+            .filter(|(key, value)| !known.contains(&key.as_str()) && value.get() != "null")
+            .map(move |(key, _)| format!("{at}.{key}"))
+    }
+    let mut held = ToolsHeld::default();
+    let Ok(read) = serde_json::from_str::<Vec<Members>>(tools) else {
+        return held;
+    };
+    let mut unknown: Vec<String> = Vec::new();
+    for tool in &read {
+        let kind =
+            (tool.get("type")).and_then(|kind| serde_json::from_str::<String>(kind.get()).ok());
+        match kind.as_deref() {
+            Some("function") => {
+                unknown.extend(others(tool, &["type", "function"], "tools[]"));
+                let function = (tool.get("function"))
+                    .and_then(|function| serde_json::from_str::<Members>(function.get()).ok());
+                if let Some(function) = function {
+                    held.strict |= function.get("strict").is_some_and(|s| s.get() != "null");
+                    let known = ["name", "description", "parameters", "strict"];
+                    unknown.extend(others(&function, &known, "tools[].function"));
+                }
+            }
+            // A custom tool is a row of its own, whatever it holds.
+            Some("custom") => held.custom = true,
+            Some(other) => unknown.push(format!("a tool of type {other:?}")),
+            None => unknown.push("a tool without a type".into()),
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    held.unknown = unknown.into_iter().map(String::into_boxed_str).collect();
+    held
 }
 
 /// The 400's message for the first refused row `seen` holds, naming it and
@@ -977,7 +1037,10 @@ mod tests {
         let seen = |choice: serde_json::Value, tools: serde_json::Value| {
             let body = json!({"messages": [{"role": "user", "content": "hi"}],
                 "tools": tools, "tool_choice": choice});
-            chat(&ChatRequest::parse(body.to_string()).unwrap())
+            chat(
+                &ChatRequest::parse(body.to_string()).unwrap(),
+                &ToolsMemo::default(),
+            )
         };
         let custom_choice = seen(
             json!({"type": "custom", "custom": {"name": "patch"}}),
@@ -1015,7 +1078,10 @@ mod tests {
             let body = json!({"messages": [{"role": "user", "content": "hi"}],
                 "tools": [{"type": "function", "function": {"name": "f"}}],
                 "tool_choice": choice});
-            chat(&ChatRequest::parse(body.to_string()).unwrap())
+            chat(
+                &ChatRequest::parse(body.to_string()).unwrap(),
+                &ToolsMemo::default(),
+            )
         };
         let function = seen(
             json!({"type": "function", "function": {"name": "f", "colour": 1},
@@ -1045,6 +1111,52 @@ mod tests {
         ] {
             assert!(seen(plain.clone()).unknown().is_empty(), "{plain}");
         }
+    }
+
+    /// A chat tool's members the API does not define, at either level,
+    /// and a tool of another type, are named where the tools are
+    /// translated (the Anthropic transport) and carried on the chat one;
+    /// `strict` and a custom tool mark their rows; a repeated text is
+    /// read from the memo, to the same rows.
+    #[test]
+    fn a_chat_tools_unknown_members_are_named_where_they_are_translated() {
+        use serde_json::json;
+        let memo = ToolsMemo::default();
+        let seen = |tools: serde_json::Value| {
+            let body = json!({"messages": [{"role": "user", "content": "hi"}], "tools": tools});
+            chat(&ChatRequest::parse(body.to_string()).unwrap(), &memo)
+        };
+        let tools = json!([
+            {"type": "function", "defer": true, "cache_control": null,
+             "function": {"name": "f", "parameters": {"type": "object", "properties":
+                 {"colour": {"type": "string"}}}, "strict": true, "examples": [{}]}},
+            {"type": "function", "function": {"name": "g", "examples": []}},
+            {"type": "web_search"},
+            {"function": {"name": "h"}},
+            {"type": "custom", "custom": {"name": "patch", "format": {"type": "text"}}}]);
+        for _ in 0..2 {
+            let held = seen(tools.clone());
+            assert_eq!(
+                held.unknown(),
+                [
+                    "a tool of type \"web_search\"".into(),
+                    "a tool without a type".into(),
+                    "tools[].defer".into(),
+                    "tools[].function.examples".into(),
+                ]
+            );
+            assert!(held.has(ChatRow::FunctionStrict as usize));
+            assert!(held.has(ChatRow::CustomTool as usize));
+            assert!(dropped(&held, Api::AnthropicMessages, &[]).contains(&UNKNOWN));
+            assert!(!dropped(&held, Api::OpenAiCompletions, &[]).contains(&UNKNOWN));
+        }
+        let plain = seen(json!([{"type": "function", "function": {"name": "f",
+            "description": "d", "parameters": {"type": "object", "strict": true}}}]));
+        assert!(plain.unknown().is_empty());
+        // A schema's own `strict` is the schema's, not the function's.
+        assert!(!plain.has(ChatRow::FunctionStrict as usize));
+        // Not an array of objects: the provider judges it.
+        assert!(seen(json!("tools")).unknown().is_empty());
     }
 
     #[test]
