@@ -14,7 +14,7 @@ use bytes::Bytes;
 use clawgate::translate::fields::{self, Fate};
 use clawgate::wire::Front;
 use clawgate_mock::MockServer;
-use common::{KEY, TestGateway, gateway, healthy_mock};
+use common::{KEY, TestGateway, gateway, header, healthy_mock};
 use serde_json::{Map, Value, json};
 
 /// Each front end with the name of its fixtures.
@@ -243,86 +243,78 @@ fn objects(value: &Value, path: &str, pointer: &str, out: &mut Vec<(String, Stri
     }
 }
 
-/// A member no row names, put in each chat content part (and image),
-/// each Messages content block (a tool result's included), its
-/// `thinking`, `tool_choice` and `metadata`, and each Responses
-/// `reasoning` and `text` and each
-/// Responses input item and message part of the rich requests in turn, is
-/// named by the reader: the answer of the transport that does not speak
-/// the front end's format says `unknown members` (the other carries the
-/// client's body as sent). A member a row names whole (a server tool's
-/// block, an audio part) has its row's fate instead.
+/// A member no row names, put in each object of each front end's rich
+/// request in turn (the body, each message, block, part, item, tool, call,
+/// source, schema and choice, at any depth), has a fate: sent through the
+/// gateway to a plain target over each transport, it reaches the
+/// provider, or the answer names it (`x-clawgate-dropped: unknown
+/// members`), or the request is refused with a 400 naming it. Where a row
+/// names what the member would hold (inside a schema, an audio part, a
+/// server tool's block), it shares that row's fate, which
+/// `tests/field_rows.rs` checks.
 #[tokio::test]
-async fn a_member_no_row_names_inside_a_block_or_an_item_is_named() {
-    use clawgate::capabilities::Api;
-    let mock = healthy_mock().await;
-    let gw = catalog(&mock, "openai-completions").await;
-    let config = gw.gateway.config();
-    let unknown = |front: Front, body: &Value| {
-        let request = clawgate::http::decode(front, &config, Bytes::from(body.to_string()))
-            .unwrap_or_else(|e| panic!("{front:?}: {e:?}"));
-        let seen = request.seen();
-        let api = match front {
-            Front::Chat => Api::AnthropicMessages,
-            _ => Api::OpenAiCompletions,
-        };
-        fields::dropped(seen, api, &[]).contains(&fields::UNKNOWN)
-    };
-    let mut named = 0;
-    for (front, name, inside) in [
-        (Front::Chat, "chat", "messages["),
-        (Front::Messages, "messages", "messages[" as &str),
-        (Front::Responses, "responses", "input["),
-    ] {
-        let body = request(name);
-        assert!(
-            !unknown(front, &body),
-            "{name}: unknown before any is added"
-        );
-        let mut places = Vec::new();
-        objects(&body, "", "", &mut places);
-        for (path, pointer) in places {
-            // Parts and their images (messages[..].content[..]), blocks
-            // (messages[..].content[..]), items (input[..]) and their
-            // parts (input[..].content[..]).
-            let place = match front {
-                Front::Chat => {
-                    path.contains(".content[")
-                        && (path.ends_with(']') || path.ends_with("].image_url"))
-                }
-                Front::Messages => {
-                    path.contains(".content[") && path.ends_with(']')
-                        || ["thinking", "tool_choice", "metadata"].contains(&path.as_str())
-                }
-                Front::Responses => {
-                    path.ends_with(']')
-                        && (!path.contains('.')
-                            || path.matches('.').count() == 1 && path.contains(".content["))
-                        || ["reasoning", "text"].contains(&path.as_str())
-                }
+async fn a_member_no_row_names_at_any_depth_reaches_the_provider_or_is_named() {
+    let mut silent = Vec::new();
+    let mut checked = 0;
+    for api in ["openai-completions", "anthropic-messages"] {
+        let mock = healthy_mock().await;
+        let gw = catalog(&mock, api).await;
+        let send = |front: Front, body: Value| {
+            let path = match front {
+                Front::Chat => "/v1/chat/completions",
+                Front::Messages => "/v1/messages",
+                Front::Responses => "/v1/responses",
             };
-            let top = !path.contains(['.', '[']);
-            if !(path.starts_with(inside) || top) || !place {
-                continue;
-            }
-            let member = format!("{path}.colour");
-            if fields::member_row(front, &member).is_some() {
-                continue;
-            }
-            let mut with = body.clone();
-            with.pointer_mut(&pointer).unwrap()["colour"] = json!("blue");
+            gw.post(path, body)
+        };
+        for (front, name) in fronts() {
+            let mut body = request(name);
+            body["model"] = json!("plain/m");
+            let response = send(front, body.clone()).await;
+            assert_eq!(response.status(), 200, "{name} over {api}");
+            let before = header(&response, "x-clawgate-dropped");
             assert!(
-                unknown(front, &with),
-                "{name}: {member} is lost without a word"
+                !before.contains(fields::UNKNOWN),
+                "{name} over {api} holds a member no row names: {before}"
             );
-            named += 1;
+            let mut places = Vec::new();
+            objects(&body, "", "", &mut places);
+            for (n, (path, pointer)) in places.into_iter().enumerate() {
+                let key = format!("colour_{n}");
+                let member = match path.as_str() {
+                    "" => key.clone(),
+                    _ => format!("{path}.{key}"),
+                };
+                if fields::member_row(front, &member).is_some() {
+                    continue;
+                }
+                let mark = format!("blue-{n}-sent");
+                let mut with = body.clone();
+                with.pointer_mut(&pointer).unwrap()[&key] = json!(mark);
+                let response = send(front, with).await;
+                let status = response.status();
+                let named = header(&response, "x-clawgate-dropped").to_string();
+                let text = response.text().await.unwrap_or_default();
+                let sent = mock.requests().last().map(|r| r["body"].to_string());
+                let fate = if status == 400 {
+                    text.contains(&key)
+                } else {
+                    assert_eq!(status, 200, "{name} over {api}, {member}: {text}");
+                    named.contains(fields::UNKNOWN) || sent.is_some_and(|s| s.contains(&mark))
+                };
+                if !fate {
+                    silent.push(format!("{name} over {api}: {member}"));
+                }
+                checked += 1;
+            }
         }
     }
-    // Text and image parts, an image's object, a system part; text,
-    // image, document, thinking, tool use and result blocks, a result's
-    // text, thinking, tool_choice and metadata; messages, calls and their
-    // outputs, message parts, reasoning and text.
-    assert!(named >= 25, "only {named} places checked");
+    assert!(
+        silent.is_empty(),
+        "members lost without a word:\n{}",
+        silent.join("\n")
+    );
+    assert!(checked >= 100, "only {checked} places checked");
 }
 
 #[test]

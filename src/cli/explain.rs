@@ -176,11 +176,9 @@ pub fn explanation(
                         None => entry["decision"] = json!("send"),
                     }
                     entry["edits"] = json!(edits);
-                    entry["dropped"] = json!(fields::dropped(
-                        request.seen(),
-                        provider.api,
-                        &plan.withheld
-                    ));
+                    let mut seen = request.seen().clone();
+                    fields::before_transports(&request, [provider.api], &mut seen);
+                    entry["dropped"] = json!(fields::dropped(&seen, provider.api, &plan.withheld));
                     entry["body"] = sent;
                 }
                 Err(Declined::Skip(why)) => {

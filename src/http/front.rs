@@ -311,6 +311,9 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     };
     options.client = Some(client);
     let mut seen = request.seen().clone();
+    if let Ok(chain) = &chain {
+        fields::before_transports(&request, chain.iter().map(|t| t.provider.api), &mut seen);
+    }
     if options.betas.is_some() {
         fields::MessagesRow::AnthropicBeta.mark(&mut seen);
     }

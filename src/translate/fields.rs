@@ -9,17 +9,19 @@
 //! request holds ([`Seen`], marked by the rows' ids, [`top_level`] for the
 //! body's members) while it reads the body it reads anyway, refuses what a
 //! row refuses ([`refusal`]), and the answer names what the answering
-//! target did not get ([`dropped`]). A top-level member no row names (or
-//! a chat message's, content part's, tool's or `tool_choice`'s, a Messages
-//! content block's, client tool's, `thinking`'s, `tool_choice`'s or
-//! `metadata`'s, a Responses input item's, `reasoning`'s or `text`'s) is
-//! carried where the transport speaks the front end's own format (chat on
-//! the OpenAI
-//! transport, Messages on the Anthropic one: the client's body goes on as
-//! it is, unless its plan writes the member anew) and dropped with a word
-//! everywhere else: never lost in silence. A member nested deeper
-//! shares the fate of a row ([`member_row`]). `docs/translation.md` is [`markdown`]'s output
-//! (`tests/translation_doc.rs` holds it to the tables).
+//! target did not get ([`dropped`]). A member no row names, at any depth
+//! (the body's, a message's, a part's or block's and an image's or a
+//! document's source, a tool's and its function's or format's, a tool
+//! call's and its function's, a choice's, `thinking`'s, `metadata`'s, a
+//! Responses item's, `reasoning`'s, `text`'s and its format's) is carried
+//! where the transport speaks the front end's own format (chat on the
+//! OpenAI transport, Messages on the Anthropic one: the client's body goes
+//! on as it is, unless its plan writes the member anew) and dropped with a
+//! word everywhere else: never lost in silence. A member inside one a row
+//! names shares that row's fate ([`member_row`]; `tests/golden.rs` puts
+//! one in every object of each front end's rich request).
+//! `docs/translation.md` is [`markdown`]'s output (`tests/translation_doc.rs`
+//! holds it to the tables).
 //!
 //! A refusal is the same on both transports: it is decided before a
 //! target is chosen.
@@ -611,6 +613,54 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
     }
     chat_tools(request, memo, &mut seen);
     seen
+}
+
+/// Notes what a request holds that only a transport of another format
+/// than its front end's loses, and that costs a reading of its own: the
+/// members of a chat request's tool calls, and of their functions, that
+/// the API does not define (a function is read again for them, its
+/// arguments with it). Called once the chain is known, with its targets'
+/// transports: a chain that speaks the front end's format pays nothing.
+pub fn before_transports(
+    request: &ChatRequest,
+    apis: impl IntoIterator<Item = Api>,
+    seen: &mut Seen,
+) {
+    let own = same_format(seen.front);
+    if seen.front != Front::Chat || apis.into_iter().all(|api| Some(api) == own) {
+        return;
+    }
+    let assistant =
+        (request.messages().iter().enumerate()).filter(|(_, message)| message.role == "assistant");
+    for (index, _) in assistant {
+        tool_calls_unknown(request, index, seen);
+    }
+}
+
+/// Names the members of message `index`'s tool calls, and of their
+/// functions, that the API does not define.
+fn tool_calls_unknown(request: &ChatRequest, index: usize, seen: &mut Seen) {
+    for (key, value) in request.tool_call_entries(index) {
+        match key {
+            _ if value == "null" => {}
+            "id" | "type" => {}
+            "function" => {
+                let Ok(members) = crate::format::scan::members(value.as_bytes()) else {
+                    continue;
+                };
+                for member in members {
+                    let inner = &value[member.value.clone()];
+                    if !matches!(&*member.key, "name" | "arguments") && inner != "null" {
+                        seen.unknown_member(&format!(
+                            "messages[].tool_calls[].function.{}",
+                            member.key
+                        ));
+                    }
+                }
+            }
+            other => seen.unknown_member(&format!("messages[].tool_calls[].{other}")),
+        }
+    }
 }
 
 /// The rows a chat request's `tools` and `tool_choice` hold beyond

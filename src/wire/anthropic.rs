@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Key, RawText, read_members};
+use serde::de::MapAccess;
+
+use super::{ByMembers, Key, RawText, by_members, read_members};
 use crate::format::scan::Member;
 
 /// A client's Messages body as the front end read it: its bytes, where
@@ -220,12 +222,38 @@ impl MessagesRequest {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Message {
     /// `user`, `assistant`, or `system` (Claude Code's mid-conversation
     /// system beta).
     pub role: String,
     pub content: Content,
+    /// The other members, not `null`, by name (named unknown).
+    pub unknown: Vec<Box<str>>,
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        by_members(deserializer)
+    }
+}
+
+impl<'de> ByMembers<'de> for Message {
+    const EXPECTING: &'static str = "struct Message";
+    const MEMBERS: &'static [&'static str] = &["role", "content"];
+    const REQUIRED: u32 = 0b11;
+
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        match at {
+            0 => self.role = map.next_value()?,
+            _ => self.content = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.unknown = others.into_iter().map(Into::into).collect();
+    }
 }
 
 /// Message or system content: a string, or blocks.
@@ -233,6 +261,13 @@ pub struct Message {
 pub enum Content {
     Text(RawText),
     Blocks(Blocks),
+}
+
+impl Default for Content {
+    /// No blocks.
+    fn default() -> Self {
+        Content::Blocks(Blocks::default())
+    }
 }
 
 /// Content blocks, and the `cache_control` of the last block that has one
@@ -546,6 +581,9 @@ impl Block {
             return Err(("no type".into(), serde::de::Error::missing_field("type")));
         };
         head.unknown_members(&kind, &mut unknown);
+        if let Some(source) = head.source {
+            source_unknown(&kind, source, &mut unknown);
+        }
         let mark = (head.cache_control)
             .filter(|m| m.get() != "null")
             .map(ToOwned::to_owned);
@@ -601,6 +639,45 @@ impl Block {
             other => Block::Unsupported(Other::of(other)),
         };
         Ok((block, mark))
+    }
+}
+
+/// Gives `unknown` each member of an image's or a document's `source`
+/// that its type of source does not have, as `[kind].source.key`: one
+/// more reading of the source, its data stepped over (a source of another
+/// type goes whole, or is refused).
+fn source_unknown(kind: &str, source: &RawValue, unknown: &mut impl FnMut(Box<str>)) {
+    /// A source's type, and the names of its other members.
+    #[derive(Default)]
+    struct Members<'a>(Option<Cow<'a, str>>, Vec<Cow<'a, str>>);
+    impl<'de> Deserialize<'de> for Members<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            by_members(deserializer)
+        }
+    }
+    impl<'de> ByMembers<'de> for Members<'de> {
+        const EXPECTING: &'static str = "a source";
+        const MEMBERS: &'static [&'static str] = &["type"];
+
+        fn read<A: MapAccess<'de>>(&mut self, _: usize, map: &mut A) -> Result<(), A::Error> {
+            self.0 = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind);
+            Ok(())
+        }
+
+        fn others(&mut self, others: Vec<Cow<'de, str>>) {
+            self.1 = others;
+        }
+    }
+    let Ok(Members(Some(source_kind), others)) = serde_json::from_str(source.get()) else {
+        return;
+    };
+    let has: &[&str] = match (kind, &*source_kind) {
+        ("image", "base64") | ("document", "text") => &["media_type", "data"],
+        ("image", "url") => &["url"],
+        _ => return,
+    };
+    for name in others.iter().filter(|name| !has.contains(&&***name)) {
+        unknown(format!("[{kind}].source.{name}").into());
     }
 }
 

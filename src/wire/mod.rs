@@ -179,12 +179,13 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 /// index in `members`, and the map to read its value from), and the name
 /// of each other member that is not `null` into `others`: what the
 /// readers of blocks, items and parts name as unknown.
+/// The members read, as a mask (bit `i`: `members[i]`).
 pub fn read_members<'de, A: serde::de::MapAccess<'de>>(
     map: &mut A,
     members: &'static [&'static str],
     others: &mut Vec<Cow<'de, str>>,
     mut read: impl FnMut(usize, &mut A) -> Result<(), A::Error>,
-) -> Result<(), A::Error> {
+) -> Result<u32, A::Error> {
     let mut done = 0u32;
     while let Some(Key(key)) = map.next_key()? {
         let Some(at) = members.iter().position(|known| *known == key) else {
@@ -200,7 +201,58 @@ pub fn read_members<'de, A: serde::de::MapAccess<'de>>(
         done |= 1 << at;
         read(at, map)?;
     }
-    Ok(())
+    Ok(done)
+}
+
+/// An object read member by member ([`read_members`]) by one visitor
+/// ([`by_members`]): the members it knows, each read into it in turn, and
+/// the names of the others, which its readers name as unknown.
+pub trait ByMembers<'de>: Default {
+    /// What serde's error says was expected.
+    const EXPECTING: &'static str;
+    /// The members it knows; [`ByMembers::read`] is given each one's index.
+    const MEMBERS: &'static [&'static str];
+    /// The members it cannot do without, as a mask of [`Self::MEMBERS`].
+    const REQUIRED: u32 = 0;
+
+    /// Reads member `at` of [`Self::MEMBERS`] from `map`.
+    fn read<A: serde::de::MapAccess<'de>>(
+        &mut self,
+        at: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+
+    /// Keeps the names of the members it does not know (not `null`).
+    fn others(&mut self, others: Vec<Cow<'de, str>>);
+}
+
+/// A [`ByMembers`] object from `deserializer`: serde's own words for a
+/// repeated or a missing member.
+pub fn by_members<'de, T: ByMembers<'de>, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: ByMembers<'de>> serde::de::Visitor<'de> for Visitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+            let mut object = T::default();
+            let mut others = Vec::new();
+            let read = read_members(&mut map, T::MEMBERS, &mut others, |at, map| {
+                object.read(at, map)
+            })?;
+            if let Some(at) = (0..T::MEMBERS.len()).find(|at| T::REQUIRED & !read & 1 << at != 0) {
+                return Err(serde::de::Error::missing_field(T::MEMBERS[at]));
+            }
+            object.others(others);
+            Ok(object)
+        }
+    }
+    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
 }
 
 impl<'de> serde::Deserialize<'de> for RawText {

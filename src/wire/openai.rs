@@ -354,6 +354,15 @@ impl ChatRequest {
             .map(|member| (&*member.key, self.text(member)))
     }
 
+    /// The members of message `index`'s tool calls, call after call: each
+    /// key and its value's JSON text.
+    pub fn tool_call_entries(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {
+        let calls = (self.message_items.get(index)).and_then(|item| tool_calls(&self.body, item));
+        (calls.into_iter().flatten())
+            .flat_map(|call| call.members().unwrap_or_default())
+            .map(|member| (&*member.key, self.text(member)))
+    }
+
     /// Notes what the client's request held, as its front end read it.
     pub fn with_seen(mut self, seen: super::Seen) -> Self {
         self.seen = seen;

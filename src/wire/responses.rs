@@ -16,7 +16,9 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Key, read_members};
+use serde::de::MapAccess;
+
+use super::{ByMembers, Key, by_members};
 
 /// A Responses request, borrowing from the client's body.
 #[derive(Debug, Deserialize)]
@@ -202,56 +204,45 @@ impl Item<'_> {
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
-    /// Member by member, as serde's derive would read it (a repeated
-    /// member refused), keeping the names of the members it does not know.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-            type Value = Item<'a>;
+        by_members(deserializer)
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an input item")
-            }
+impl<'de: 'a, 'a> ByMembers<'de> for Item<'a> {
+    const EXPECTING: &'static str = "an input item";
+    const MEMBERS: &'static [&'static str] = &[
+        "type",
+        "role",
+        "content",
+        "summary",
+        "call_id",
+        "name",
+        "namespace",
+        "arguments",
+        "output",
+        "input",
+    ];
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Item<'a>, A::Error> {
-                const MEMBERS: [&str; 10] = [
-                    "type",
-                    "role",
-                    "content",
-                    "summary",
-                    "call_id",
-                    "name",
-                    "namespace",
-                    "arguments",
-                    "output",
-                    "input",
-                ];
-                let text = |text: Option<Key<'de>>| text.map(|Key(text)| text);
-                let mut item = Item::default();
-                let mut others = Vec::new();
-                read_members(&mut map, &MEMBERS, &mut others, |at, map| {
-                    match at {
-                        0 => item.kind = text(map.next_value()?),
-                        1 => item.role = text(map.next_value()?),
-                        2 => item.content = map.next_value()?,
-                        3 => item.summary = map.next_value()?,
-                        4 => item.call_id = text(map.next_value()?),
-                        5 => item.name = text(map.next_value()?),
-                        6 => item.namespace = text(map.next_value()?),
-                        7 => item.arguments = text(map.next_value()?),
-                        8 => item.output = map.next_value()?,
-                        _ => item.input = text(map.next_value()?),
-                    }
-                    Ok(())
-                })?;
-                item.others = others;
-                Ok(item)
-            }
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        let text = |text: Option<Key<'de>>| text.map(|Key(text)| text);
+        match at {
+            0 => self.kind = text(map.next_value()?),
+            1 => self.role = text(map.next_value()?),
+            2 => self.content = map.next_value()?,
+            3 => self.summary = map.next_value()?,
+            4 => self.call_id = text(map.next_value()?),
+            5 => self.name = text(map.next_value()?),
+            6 => self.namespace = text(map.next_value()?),
+            7 => self.arguments = text(map.next_value()?),
+            8 => self.output = map.next_value()?,
+            _ => self.input = text(map.next_value()?),
         }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.others = others;
     }
 }
 
@@ -308,78 +299,123 @@ impl Part<'_> {
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Part<'a> {
-    /// Member by member, as serde's derive would read it (a repeated
-    /// member refused), keeping the names of the members it does not know.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-            type Value = Part<'a>;
+        by_members(deserializer)
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a content part")
-            }
+impl<'de: 'a, 'a> ByMembers<'de> for Part<'a> {
+    const EXPECTING: &'static str = "a content part";
+    const MEMBERS: &'static [&'static str] =
+        &["type", "text", "refusal", "image_url", "detail", "file_id"];
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Part<'a>, A::Error> {
-                const MEMBERS: [&str; 6] =
-                    ["type", "text", "refusal", "image_url", "detail", "file_id"];
-                let mut part = Part::default();
-                let mut others = Vec::new();
-                read_members(&mut map, &MEMBERS, &mut others, |at, map| {
-                    let text = map.next_value::<Option<Key>>()?.map(|Key(text)| text);
-                    *[
-                        &mut part.kind,
-                        &mut part.text,
-                        &mut part.refusal,
-                        &mut part.image_url,
-                        &mut part.detail,
-                        &mut part.file_id,
-                    ][at] = text;
-                    Ok(())
-                })?;
-                part.others = others;
-                Ok(part)
-            }
-        }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        let text = map.next_value::<Option<Key>>()?.map(|Key(text)| text);
+        *[
+            &mut self.kind,
+            &mut self.text,
+            &mut self.refusal,
+            &mut self.image_url,
+            &mut self.detail,
+            &mut self.file_id,
+        ][at] = text;
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.others = others;
     }
 }
 
 /// A tool offered to the model. `function` tools (also inside a
 /// `namespace`) and `custom` (free-form input) tools reach the provider;
 /// the other types are refused or dropped by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Tool<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
-    #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
     /// As the client wrote it: passed on without unescaping it.
-    #[serde(default)]
     pub description: Option<super::RawText>,
-    #[serde(default, borrow)]
     pub parameters: Option<&'a RawValue>,
-    #[serde(default)]
     pub strict: Option<bool>,
     /// A namespace's own tools.
-    #[serde(default, borrow)]
     pub tools: Option<Vec<Tool<'a>>>,
     /// A custom tool's input format: `text`, or a `grammar`.
-    #[serde(default, borrow)]
     pub format: Option<CustomFormat<'a>>,
+    /// The other members, not `null`, by name.
+    pub others: Vec<Cow<'a, str>>,
 }
 
-#[derive(Debug, Deserialize)]
+impl<'de: 'a, 'a> Deserialize<'de> for Tool<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        by_members(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a> ByMembers<'de> for Tool<'a> {
+    const EXPECTING: &'static str = "struct Tool";
+    const MEMBERS: &'static [&'static str] = &[
+        "type",
+        "name",
+        "description",
+        "parameters",
+        "strict",
+        "tools",
+        "format",
+    ];
+    const REQUIRED: u32 = 1;
+
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        match at {
+            0 => self.kind = map.next_value::<Key>()?.0,
+            1 => self.name = map.next_value::<Option<Key>>()?.map(|Key(name)| name),
+            2 => self.description = map.next_value()?,
+            3 => self.parameters = map.next_value()?,
+            4 => self.strict = map.next_value()?,
+            5 => self.tools = map.next_value()?,
+            _ => self.format = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.others = others;
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct CustomFormat<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
     /// `lark` or `regex`.
-    #[serde(default, borrow)]
     pub syntax: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub definition: Option<Cow<'a, str>>,
+    /// The other members, not `null`, by name.
+    pub others: Vec<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for CustomFormat<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        by_members(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a> ByMembers<'de> for CustomFormat<'a> {
+    const EXPECTING: &'static str = "struct CustomFormat";
+    const MEMBERS: &'static [&'static str] = &["type", "syntax", "definition"];
+    const REQUIRED: u32 = 1;
+
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        match at {
+            0 => self.kind = map.next_value::<Key>()?.0,
+            1 => self.syntax = map.next_value::<Option<Key>>()?.map(|Key(text)| text),
+            _ => self.definition = map.next_value::<Option<Key>>()?.map(|Key(text)| text),
+        }
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.others = others;
+    }
 }
 
 /// `tool_choice`: a mode, or an object naming a tool or the allowed tools.
@@ -429,7 +465,7 @@ pub struct AllowedTool<'a> {
 
 /// `reasoning`, read member by member: the names of the members the API
 /// does not give it are kept, as a block's are.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Reasoning {
     pub effort: Option<String>,
     /// Only whether it asks for one is read.
@@ -439,39 +475,29 @@ pub struct Reasoning {
 
 impl<'de> Deserialize<'de> for Reasoning {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Reasoning;
+        by_members(deserializer)
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("struct Reasoning")
-            }
+impl<'de> ByMembers<'de> for Reasoning {
+    const EXPECTING: &'static str = "struct Reasoning";
+    const MEMBERS: &'static [&'static str] = &["effort", "summary"];
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Reasoning, A::Error> {
-                let (mut effort, mut summary, mut unknown) = (None, None, Vec::new());
-                super::read_members(&mut map, &["effort", "summary"], &mut unknown, |at, map| {
-                    match at {
-                        0 => effort = map.next_value()?,
-                        _ => summary = map.next_value()?,
-                    }
-                    Ok(())
-                })?;
-                Ok(Reasoning {
-                    effort,
-                    summary,
-                    unknown: unknown.into_iter().map(Into::into).collect(),
-                })
-            }
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        match at {
+            0 => self.effort = map.next_value()?,
+            _ => self.summary = map.next_value()?,
         }
-        deserializer.deserialize_map(Visitor)
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.unknown = others.into_iter().map(Into::into).collect();
     }
 }
 
 /// `text`, read member by member as [`Reasoning`] is.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TextConfig<'a> {
     pub format: Option<TextFormat<'a>>,
     /// Only its presence is read.
@@ -481,55 +507,65 @@ pub struct TextConfig<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for TextConfig<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-            type Value = TextConfig<'a>;
+        by_members(deserializer)
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("struct TextConfig")
-            }
+impl<'de: 'a, 'a> ByMembers<'de> for TextConfig<'a> {
+    const EXPECTING: &'static str = "struct TextConfig";
+    const MEMBERS: &'static [&'static str] = &["format", "verbosity"];
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<TextConfig<'a>, A::Error> {
-                let (mut format, mut verbosity, mut unknown) = (None, None, Vec::new());
-                super::read_members(
-                    &mut map,
-                    &["format", "verbosity"],
-                    &mut unknown,
-                    |at, map| {
-                        match at {
-                            0 => format = map.next_value()?,
-                            _ => verbosity = map.next_value()?,
-                        }
-                        Ok(())
-                    },
-                )?;
-                Ok(TextConfig {
-                    format,
-                    verbosity,
-                    unknown: unknown.into_iter().map(Into::into).collect(),
-                })
-            }
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        match at {
+            0 => self.format = map.next_value()?,
+            _ => self.verbosity = map.next_value()?,
         }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.unknown = others.into_iter().map(Into::into).collect();
     }
 }
 
 /// `text.format`: `text`, `json_object`, or `json_schema`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct TextFormat<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
-    #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub description: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub schema: Option<&'a RawValue>,
-    #[serde(default)]
     pub strict: Option<bool>,
+    /// The other members, not `null`, by name.
+    pub others: Vec<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TextFormat<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        by_members(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a> ByMembers<'de> for TextFormat<'a> {
+    const EXPECTING: &'static str = "struct TextFormat";
+    const MEMBERS: &'static [&'static str] = &["type", "name", "description", "schema", "strict"];
+    const REQUIRED: u32 = 1;
+
+    fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        let text = |text: Option<Key<'de>>| text.map(|Key(text)| text);
+        match at {
+            0 => self.kind = map.next_value::<Key>()?.0,
+            1 => self.name = text(map.next_value()?),
+            2 => self.description = text(map.next_value()?),
+            3 => self.schema = map.next_value()?,
+            _ => self.strict = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn others(&mut self, others: Vec<Cow<'de, str>>) {
+        self.others = others;
+    }
 }
 
 /// The response object: the non-streamed answer, and what

@@ -640,6 +640,9 @@ fn translate_message<'a>(
     seen: &mut Seen,
     native: &mut Native,
 ) -> Result<(), TranslateError> {
+    for name in &message.unknown {
+        seen.unknown_member(&format!("messages[].{name}"));
+    }
     if let Content::Blocks(blocks) = &message.content {
         if blocks.cache_control.is_some() {
             Row::CacheControl.mark(seen);

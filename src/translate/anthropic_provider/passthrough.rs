@@ -241,11 +241,19 @@ fn strip_billing_header(body: &mut Map<String, Value>) {
 
 /// The text of a system block that starts with the billing header, less
 /// the header's line (empty when the block is the header alone); `None`
-/// for any other block.
+/// for any other block, and for a block of the line alone that holds
+/// more than a text block's members (it goes on as written: what else it
+/// holds is not lost). A cache breakpoint on the line alone, whose hash
+/// changes every turn, marks nothing a cache could keep.
 fn after_billing_header(block: &Value) -> Option<&str> {
     let text = block["text"].as_str()?;
-    text.starts_with(BILLING_HEADER)
-        .then(|| without_billing_header(text))
+    let rest = text
+        .starts_with(BILLING_HEADER)
+        .then(|| without_billing_header(text))?;
+    let holds_more = (block.as_object().into_iter().flatten()).any(|(key, value)| {
+        !matches!(key.as_str(), "type" | "text" | "cache_control") && !value.is_null()
+    });
+    (!rest.is_empty() || !holds_more).then_some(rest)
 }
 
 /// Keeps the client's own tools: server tools (web search, code execution,

@@ -808,12 +808,18 @@ mod passthrough_tests {
             {"type": "text", "text": "x-anthropic-billing-header: cch=1;\nAnswer only in French.",
              "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": "x-anthropic-billing-header: cch=2;"},
+            {"type": "text", "text": "x-anthropic-billing-header: cch=3;",
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "x-anthropic-billing-header: cch=4;", "colour": "blue"},
             {"type": "text", "text": "Be brief."},
         ]);
         let body = json!({"max_tokens": 100, "messages": [{"role": "user", "content": "hi"}],
             "system": system});
+        // A block of the line alone that holds more than a text block's
+        // members goes on as written: what else it holds is not lost.
         let expected = json!([
             {"type": "text", "text": "Answer only in French.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "x-anthropic-billing-header: cch=4;", "colour": "blue"},
             {"type": "text", "text": "Be brief."},
         ]);
         let tree = passthrough(object(body.clone()), KIMI);

@@ -121,6 +121,8 @@ struct Tools {
     names: ToolNames,
     /// The rows of the Responses table they hold.
     rows: u128,
+    /// Their members no row names.
+    unknown: Vec<Box<str>>,
     /// As the client sent them, for the answer's echo.
     sent: Option<Raw>,
 }
@@ -135,6 +137,7 @@ impl Tools {
             json,
             names,
             rows: seen.rows(),
+            unknown: seen.unknown().to_vec(),
             sent: sent.map(Raw::of),
         })
     }
@@ -304,6 +307,9 @@ fn write(
         return Err(TranslateError::EmptyInput);
     }
     seen.mark_all(tools.rows);
+    for name in &tools.unknown {
+        seen.unknown_member(name);
+    }
     if let Some(reasoning) = &request.reasoning {
         if reasoning.effort.is_some() {
             Row::ReasoningEffort.mark(seen);
@@ -316,8 +322,9 @@ fn write(
         }
     }
     if let Some(text) = &request.text {
-        if text.format.is_some() {
+        if let Some(format) = &text.format {
             Row::TextFormat.mark(seen);
+            format_unknown(format, seen);
         }
         if text.verbosity.is_some() {
             Row::TextVerbosity.mark(seen);
@@ -455,6 +462,7 @@ fn tools<'r>(
     let mut names = ToolNames::default();
     for (index, tool) in offered.iter().enumerate() {
         let at = format!("tools[{index}]");
+        tool_unknown(tool, "tools[]", seen);
         match &*tool.kind {
             "function" => {
                 Row::FunctionTool.mark(seen);
@@ -468,6 +476,7 @@ fn tools<'r>(
                 })?;
                 for (inner, nested) in tool.tools.iter().flatten().enumerate() {
                     let at = format!("{at}.tools[{inner}]");
+                    tool_unknown(nested, "tools[].tools[]", seen);
                     if nested.kind != "function" {
                         return Err(unsupported(at, format!("a tool of type {:?}", nested.kind)));
                     }
@@ -495,6 +504,63 @@ fn tools<'r>(
         }
     }
     Ok((out, names))
+}
+
+/// Names the members of `tool` (at `at`) that its type does not have, for
+/// the types whose members the translation reads one by one (a function,
+/// a namespace, a custom tool; the others go whole, or are refused).
+fn tool_unknown(tool: &Tool, at: &str, seen: &mut Seen) {
+    let has: &[&str] = match &*tool.kind {
+        "function" => &["parameters", "strict"],
+        "namespace" => &["tools"],
+        "custom" => &["format"],
+        _ => return,
+    };
+    let read = [
+        ("parameters", tool.parameters.is_some()),
+        ("strict", tool.strict.is_some()),
+        ("tools", tool.tools.is_some()),
+        ("format", tool.format.is_some()),
+    ];
+    let read = read.iter().filter(|(name, is)| *is && !has.contains(name));
+    for name in read
+        .map(|(name, _)| *name)
+        .chain(tool.others.iter().map(|o| &**o))
+    {
+        seen.unknown_member(&format!("{at}.{name}"));
+    }
+    if let Some(format) = tool.format.as_ref().filter(|_| tool.kind == "custom") {
+        let grammar = [
+            ("syntax", format.syntax.is_some()),
+            ("definition", format.definition.is_some()),
+        ];
+        let misplaced = (grammar.iter())
+            .filter(|(_, is)| *is && format.kind != "grammar")
+            .map(|(name, _)| *name);
+        for name in misplaced.chain(format.others.iter().map(|o| &**o)) {
+            seen.unknown_member(&format!("{at}.format.{name}"));
+        }
+    }
+}
+
+/// Names the members of `text.format` its type does not have: a schema's
+/// own for `json_schema`, none for `text` and `json_object`.
+fn format_unknown(format: &TextFormat, seen: &mut Seen) {
+    let schema_members = [
+        ("name", format.name.is_some()),
+        ("description", format.description.is_some()),
+        ("schema", format.schema.is_some()),
+        ("strict", format.strict.is_some()),
+    ];
+    let misplaced = schema_members
+        .iter()
+        .filter(|(_, is)| *is && format.kind != "json_schema");
+    for name in misplaced
+        .map(|(name, _)| *name)
+        .chain(format.others.iter().map(|o| &**o))
+    {
+        seen.unknown_member(&format!("text.format.{name}"));
+    }
 }
 
 fn function<'r>(
