@@ -533,7 +533,6 @@ pub struct Provider {
         serialize_with = "show::whole_seconds"
     )]
     pub cache_lifetime: Duration,
-    #[serde(serialize_with = "show::each")]
     pub models: Vec<Arc<Model>>,
     /// Where the account's quota or balance is read, if it is.
     #[serde(skip)]

@@ -10,7 +10,6 @@
 //! named like a credential, a `baseUrl` query).
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -228,11 +227,6 @@ pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok,
         };
         (name.as_str(), shown)
     }))
-}
-
-/// Each of a list held in `Arc`s.
-pub(super) fn each<T: Serialize, S: Serializer>(items: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(items.iter().map(|item| &**item))
 }
 
 fn scrub_strings(value: &mut Value, redactor: &Redactor) {
