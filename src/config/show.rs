@@ -10,6 +10,7 @@
 //! named like a credential, a `baseUrl` query).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -32,12 +33,10 @@ impl Config {
 
     /// The config as serialised, before the `${VAR}` values are scrubbed.
     fn shown(&self) -> Value {
-        let providers: Vec<(&String, &super::Provider)> =
-            self.providers.iter().map(|(id, p)| (id, &**p)).collect();
         let places = self.routing.places();
         serde_json::json!({
             "gateway": Gateway::of(&self.gateway),
-            "models": {"providers": Map(providers)},
+            "models": {"providers": &self.providers},
             "ledger": &self.ledger,
             "agents": {"defaults": {
                 "model": {"primary": Place(places[0]), "fallbacks": places[1..].iter().map(|p| Place(p)).collect::<Vec<_>>()},
@@ -55,7 +54,7 @@ struct Gateway<'a> {
     port: u16,
     bind: std::net::IpAddr,
     auth: Auth<'a>,
-    clients: Map<&'a str, &'a super::clients::Client>,
+    clients: BTreeMap<&'a str, &'a super::clients::Client>,
     allowed_hosts: &'a [String],
     allowed_origins: &'a [String],
     limits: Limits<'a>,
@@ -105,12 +104,10 @@ impl<'a> Gateway<'a> {
                 open_metrics: g.open_metrics,
             },
             // The token's holder is `auth.token`.
-            clients: Map(g
-                .clients
-                .iter()
+            clients: (g.clients.iter())
                 .filter(|c| &*c.name != TOKEN_CLIENT)
                 .map(|c| (&*c.name, &**c))
-                .collect()),
+                .collect(),
             allowed_hosts: &g.allowed_hosts,
             allowed_origins: &g.allowed_origins,
             limits: Limits {
@@ -165,15 +162,6 @@ impl<'a> Telemetry<'a> {
             metrics_interval_seconds: t.metrics_interval,
             headers: &t.headers,
         }
-    }
-}
-
-/// Pairs serialised as a map, in their order.
-struct Map<K, V>(Vec<(K, V)>);
-
-impl<K: Serialize, V: Serialize> Serialize for Map<K, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
     }
 }
 
