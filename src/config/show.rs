@@ -134,15 +134,14 @@ impl<'a> Gateway<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Telemetry<'a> {
-    #[serde(serialize_with = "url")]
-    traces_url: &'a reqwest::Url,
+    /// With its query as `…`, as [`url`] shows a `baseUrl` (and `metrics_url`).
+    traces_url: String,
     service_name: &'a str,
     sample_ratio: f64,
     parent_based: bool,
     queue_spans: usize,
     capture_content: bool,
-    #[serde(serialize_with = "optional_url")]
-    metrics_url: Option<&'a reqwest::Url>,
+    metrics_url: Option<String>,
     #[serde(serialize_with = "seconds")]
     metrics_interval_seconds: Duration,
     #[serde(serialize_with = "names_masked")]
@@ -152,13 +151,13 @@ struct Telemetry<'a> {
 impl<'a> Telemetry<'a> {
     fn of(t: &'a crate::ops::telemetry::Settings) -> Self {
         Telemetry {
-            traces_url: &t.traces_url,
+            traces_url: Redactor::default().url(&t.traces_url),
             service_name: &t.service_name,
             sample_ratio: t.sample_ratio,
             parent_based: t.parent_based,
             queue_spans: t.queue_spans,
             capture_content: t.capture_content,
-            metrics_url: t.metrics_url.as_ref(),
+            metrics_url: t.metrics_url.as_ref().map(|u| Redactor::default().url(u)),
             metrics_interval_seconds: t.metrics_interval,
             headers: &t.headers,
         }
@@ -196,13 +195,6 @@ pub(super) fn whole_seconds<S: Serializer>(duration: &Duration, s: S) -> Result<
 /// A URL with its query, which may hold a key under any name, as `…`.
 pub(super) fn url<S: Serializer>(url: &reqwest::Url, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&Redactor::default().url(url))
-}
-
-fn optional_url<S: Serializer>(url: &Option<&reqwest::Url>, s: S) -> Result<S::Ok, S::Error> {
-    match url {
-        Some(shown) => self::url(shown, s),
-        None => s.serialize_none(),
-    }
 }
 
 /// Headers by name, a credential's value as [`REDACTED`].
