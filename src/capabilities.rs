@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -146,7 +146,7 @@ impl Dialect {
 }
 
 /// Whether a model thinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reasoning {
     None,
@@ -157,7 +157,7 @@ pub enum Reasoning {
 }
 
 /// How the provider is told about thinking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ThinkingControl {
     /// `thinking: {type: enabled | disabled}`.
@@ -174,7 +174,7 @@ pub enum ThinkingControl {
 
 /// What happens to a `tool_choice` Kimi cannot take while thinking
 /// (`required`, or a pinned function).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForcedToolChoice {
     /// `required` becomes `auto`; a pinned function turns thinking off where
@@ -311,7 +311,7 @@ impl FromStr for ThinkingLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaxTokensField {
     MaxTokens,

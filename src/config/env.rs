@@ -197,13 +197,13 @@ fn invalid_name(name: &str) -> String {
 }
 
 fn unquote(value: &str) -> String {
-    let bytes = value.as_bytes();
-    if bytes.len() >= 2 && bytes[0] == b'\'' && bytes[bytes.len() - 1] == b'\'' {
-        return value[1..value.len() - 1].to_string();
+    let inside = |quote| value.strip_prefix(quote)?.strip_suffix(quote);
+    if let Some(single) = inside('\'') {
+        return single.to_string();
     }
-    if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+    if let Some(double) = inside('"') {
         let mut out = String::with_capacity(value.len());
-        let mut chars = value[1..value.len() - 1].chars();
+        let mut chars = double.chars();
         while let Some(c) = chars.next() {
             match (c, chars.clone().next()) {
                 ('\\', Some(next @ ('"' | '\\' | '$' | '`'))) => {

@@ -93,19 +93,13 @@ impl PartialEq for StoreUrl {
     }
 }
 
-/// A budget period, in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A budget period, in UTC; shown by its [label](Period::label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Period {
     Day,
     Week,
     Month,
-}
-
-/// Shown by its [label](Period::label).
-impl Serialize for Period {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.label())
-    }
 }
 
 impl Period {

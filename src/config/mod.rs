@@ -533,7 +533,6 @@ pub struct Provider {
         serialize_with = "show::whole_seconds"
     )]
     pub cache_lifetime: Duration,
-    #[serde(serialize_with = "show::each")]
     pub models: Vec<Arc<Model>>,
     /// Where the account's quota or balance is read, if it is.
     #[serde(skip)]
@@ -971,15 +970,11 @@ impl ConfigErrors {
     }
 }
 
+/// One error a line.
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, error) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
+        let lines: Vec<String> = self.0.iter().map(ConfigError::to_string).collect();
+        f.write_str(&lines.join("\n"))
     }
 }
 

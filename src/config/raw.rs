@@ -99,8 +99,8 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Toggle<T> {
     }
 }
 
-/// The keys serde reads into `T`, a struct: the fields its derived
-/// `Deserialize` asks for.
+/// The keys serde reads into `T`, a struct, or the words it takes, an
+/// enum: the fields or variants its derived `Deserialize` asks for.
 pub fn fields<T: DeserializeOwned>() -> &'static [&'static str] {
     struct Probe<'a>(&'a Cell<&'static [&'static str]>);
     impl<'de> Deserializer<'de> for Probe<'_> {
@@ -117,9 +117,17 @@ pub fn fields<T: DeserializeOwned>() -> &'static [&'static str] {
             self.0.set(fields);
             Err(de::Error::custom("fields read"))
         }
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.deserialize_struct(name, variants, visitor)
+        }
         serde::forward_to_deserialize_any! {
             bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            option unit unit_struct newtype_struct seq tuple tuple_struct map
             identifier ignored_any
         }
     }

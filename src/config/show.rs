@@ -10,7 +10,7 @@
 //! named like a credential, a `baseUrl` query).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -33,12 +33,10 @@ impl Config {
 
     /// The config as serialised, before the `${VAR}` values are scrubbed.
     fn shown(&self) -> Value {
-        let providers: Vec<(&String, &super::Provider)> =
-            self.providers.iter().map(|(id, p)| (id, &**p)).collect();
         let places = self.routing.places();
         serde_json::json!({
             "gateway": Gateway::of(&self.gateway),
-            "models": {"providers": Map(providers)},
+            "models": {"providers": &self.providers},
             "ledger": &self.ledger,
             "agents": {"defaults": {
                 "model": {"primary": Place(places[0]), "fallbacks": places[1..].iter().map(|p| Place(p)).collect::<Vec<_>>()},
@@ -56,7 +54,7 @@ struct Gateway<'a> {
     port: u16,
     bind: std::net::IpAddr,
     auth: Auth<'a>,
-    clients: Map<&'a str, &'a super::clients::Client>,
+    clients: BTreeMap<&'a str, &'a super::clients::Client>,
     allowed_hosts: &'a [String],
     allowed_origins: &'a [String],
     limits: Limits<'a>,
@@ -106,12 +104,10 @@ impl<'a> Gateway<'a> {
                 open_metrics: g.open_metrics,
             },
             // The token's holder is `auth.token`.
-            clients: Map(g
-                .clients
-                .iter()
+            clients: (g.clients.iter())
                 .filter(|c| &*c.name != TOKEN_CLIENT)
                 .map(|c| (&*c.name, &**c))
-                .collect()),
+                .collect(),
             allowed_hosts: &g.allowed_hosts,
             allowed_origins: &g.allowed_origins,
             limits: Limits {
@@ -138,15 +134,14 @@ impl<'a> Gateway<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Telemetry<'a> {
-    #[serde(serialize_with = "url")]
-    traces_url: &'a reqwest::Url,
+    /// With its query as `…`, as [`url`] shows a `baseUrl` (and `metrics_url`).
+    traces_url: String,
     service_name: &'a str,
     sample_ratio: f64,
     parent_based: bool,
     queue_spans: usize,
     capture_content: bool,
-    #[serde(serialize_with = "optional_url")]
-    metrics_url: Option<&'a reqwest::Url>,
+    metrics_url: Option<String>,
     #[serde(serialize_with = "seconds")]
     metrics_interval_seconds: Duration,
     #[serde(serialize_with = "names_masked")]
@@ -156,25 +151,16 @@ struct Telemetry<'a> {
 impl<'a> Telemetry<'a> {
     fn of(t: &'a crate::ops::telemetry::Settings) -> Self {
         Telemetry {
-            traces_url: &t.traces_url,
+            traces_url: Redactor::default().url(&t.traces_url),
             service_name: &t.service_name,
             sample_ratio: t.sample_ratio,
             parent_based: t.parent_based,
             queue_spans: t.queue_spans,
             capture_content: t.capture_content,
-            metrics_url: t.metrics_url.as_ref(),
+            metrics_url: t.metrics_url.as_ref().map(|u| Redactor::default().url(u)),
             metrics_interval_seconds: t.metrics_interval,
             headers: &t.headers,
         }
-    }
-}
-
-/// Pairs serialised as a map, in their order.
-struct Map<K, V>(Vec<(K, V)>);
-
-impl<K: Serialize, V: Serialize> Serialize for Map<K, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
     }
 }
 
@@ -211,13 +197,6 @@ pub(super) fn url<S: Serializer>(url: &reqwest::Url, s: S) -> Result<S::Ok, S::E
     s.serialize_str(&Redactor::default().url(url))
 }
 
-fn optional_url<S: Serializer>(url: &Option<&reqwest::Url>, s: S) -> Result<S::Ok, S::Error> {
-    match url {
-        Some(shown) => self::url(shown, s),
-        None => s.serialize_none(),
-    }
-}
-
 /// Headers by name, a credential's value as [`REDACTED`].
 pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(headers.iter().map(|(name, value)| {
@@ -228,11 +207,6 @@ pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok,
         };
         (name.as_str(), shown)
     }))
-}
-
-/// Each of a list held in `Arc`s.
-pub(super) fn each<T: Serialize, S: Serializer>(items: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(items.iter().map(|item| &**item))
 }
 
 fn scrub_strings(value: &mut Value, redactor: &Redactor) {

@@ -24,3 +24,45 @@ pub mod held_calls;
 pub mod ids;
 pub mod responses_client;
 pub mod token_estimate;
+
+/// One event's data of OpenAI-shaped SSE text, as the stream encoders'
+/// tests hand it over (the gateway's encoders get typed items instead):
+/// the end (`[DONE]`), an error object (`{"error": {"message", "code"}}`),
+/// or a chunk's parts. Text that is no JSON object (scrubbed provider
+/// text) is a chunk of no parts.
+#[cfg(test)]
+pub(crate) enum TestData {
+    Done,
+    Error { code: String, message: String },
+    Parts(Vec<crate::wire::openai::Part>),
+}
+
+#[cfg(test)]
+impl TestData {
+    /// Each event's data of `frame` (whole events), read by the one
+    /// event-stream parser.
+    pub(crate) fn frame(frame: &[u8]) -> Vec<Self> {
+        let data = crate::format::sse::data_of(frame);
+        data.iter().map(|data| Self::read(data)).collect()
+    }
+
+    pub(crate) fn read(data: &str) -> Self {
+        use serde_json::Value;
+        let data = data.trim();
+        if data == "[DONE]" {
+            return Self::Done;
+        }
+        let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(data) else {
+            return Self::Parts(Vec::new());
+        };
+        match chunk.get("error").filter(|e| !e.is_null()) {
+            Some(error) => Self::Error {
+                code: error["code"].as_str().unwrap_or_default().to_string(),
+                message: (error["message"].as_str())
+                    .unwrap_or("the upstream stream failed")
+                    .to_string(),
+            },
+            None => Self::Parts(crate::wire::openai::Part::read_json(data.as_bytes())),
+        }
+    }
+}

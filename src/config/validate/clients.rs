@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
+use super::super::Config;
 use super::super::clients::{
     ANONYMOUS, AllowedModels, Client, Clients, KeyDigest, RateLimits, TOKEN_CLIENT, digest,
 };
 use super::super::raw::{RawClient, RawClientLimits};
-use super::super::{Config, ModelRef};
 use super::{Validator, ledger};
 
 /// A key taken from the environment shorter than this is refused.
@@ -209,6 +209,8 @@ fn allowed_models(
     v: &mut Validator,
 ) -> AllowedModels {
     let mut refs = BTreeSet::new();
+    // Every target the entries' chains reach, their fallbacks included.
+    let mut reached = Vec::new();
     if written.is_empty() {
         v.error(
             format!("{path}.models"),
@@ -218,19 +220,17 @@ fn allowed_models(
     for (index, name) in written.iter().enumerate() {
         match config.chain(Some(name)) {
             Ok(chain) => {
-                let first: Option<&ModelRef> = chain.first().map(|t| &t.model_ref);
-                refs.extend(first.cloned());
+                refs.extend(chain.first().map(|t| t.model_ref.clone()));
+                reached.extend(chain.into_iter().map(|t| t.model_ref));
             }
             Err(unknown) => v.error(format!("{path}.models[{index}]"), unknown.to_string()),
         }
     }
     // Said at load: a client's requests fail where the owner's fall over.
-    let left_out: BTreeSet<String> = written
-        .iter()
-        .filter_map(|name| config.chain(Some(name)).ok())
-        .flatten()
-        .filter(|target| !refs.contains(&target.model_ref))
-        .map(|target| target.model_ref.to_string())
+    let left_out: BTreeSet<String> = reached
+        .into_iter()
+        .filter(|model_ref| !refs.contains(model_ref))
+        .map(|model_ref| model_ref.to_string())
         .collect();
     if !refs.is_empty() && !left_out.is_empty() {
         let left_out: Vec<String> = left_out.into_iter().collect();

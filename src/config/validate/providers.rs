@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use serde::de::DeserializeOwned;
+use serde::de::value::StrDeserializer;
+
 use super::super::raw::{
-    CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait,
+    CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait, fields,
 };
 use super::super::{ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
 use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
-use crate::capabilities::{
-    Api, CapabilitySettings, Dialect, ForcedToolChoice, MaxTokensField, Reasoning, ThinkingControl,
-};
+use crate::capabilities::{Api, CapabilitySettings, Dialect};
 use crate::catalog;
 use crate::ops::redact::Redactor;
 
@@ -315,75 +316,37 @@ fn model(
 
 /// A model's `compat`, each value checked against the words it may take.
 fn capability_settings(raw: &RawCompat, path: &str, v: &mut Validator) -> CapabilitySettings {
-    fn word<T>(
-        v: &mut Validator,
-        path: String,
-        value: Option<&str>,
-        choices: &[(&str, T)],
-    ) -> Option<T>
-    where
-        T: Copy,
-    {
-        let value = value?;
-        match choices.iter().find(|(name, _)| *name == value) {
-            Some((_, parsed)) => Some(*parsed),
-            None => {
-                let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
-                v.error(
-                    path,
-                    format!("expected one of {}, found {value:?}", names.join(", ")),
-                );
-                None
-            }
-        }
-    }
     CapabilitySettings {
-        reasoning: word(
-            v,
-            format!("{path}.thinking"),
-            raw.thinking.as_deref(),
-            &[
-                ("none", Reasoning::None),
-                ("optional", Reasoning::Optional),
-                ("always", Reasoning::Always),
-            ],
-        ),
-        thinking_control: word(
-            v,
-            format!("{path}.thinkingControl"),
-            raw.thinking_control.as_deref(),
-            &[
-                ("switch", ThinkingControl::Switch),
-                ("omit", ThinkingControl::Omit),
-                ("effort-max", ThinkingControl::EffortMax),
-                ("effort", ThinkingControl::Effort),
-            ],
-        ),
+        reasoning: word(v, path, "thinking", &raw.thinking),
+        thinking_control: word(v, path, "thinkingControl", &raw.thinking_control),
         thinking_keep: raw.thinking_keep,
         fixed_sampling: raw.fixed_sampling.clone(),
         fixed_sampling_when_thinking: raw.fixed_sampling_when_thinking.clone(),
-        forced_tool_choice: word(
-            v,
-            format!("{path}.forcedToolChoice"),
-            raw.forced_tool_choice.as_deref(),
-            &[
-                ("relax", ForcedToolChoice::Relax),
-                ("keep", ForcedToolChoice::Keep),
-                ("narrow", ForcedToolChoice::Narrow),
-            ],
-        ),
+        forced_tool_choice: word(v, path, "forcedToolChoice", &raw.forced_tool_choice),
         developer_role: raw.supports_developer_role,
-        max_tokens_field: word(
-            v,
-            format!("{path}.maxTokensField"),
-            raw.max_tokens_field.as_deref(),
-            &[
-                ("max_tokens", MaxTokensField::MaxTokens),
-                ("max_completion_tokens", MaxTokensField::MaxCompletionTokens),
-            ],
-        ),
+        max_tokens_field: word(v, path, "maxTokensField", &raw.max_tokens_field),
         streamed_usage: raw.supports_usage_in_streaming,
     }
+}
+
+/// `value`, when written, as one of the words `T` takes (its serde
+/// names), else an error at `path.key` listing them.
+fn word<T: DeserializeOwned>(
+    v: &mut Validator,
+    path: &str,
+    key: &str,
+    value: &Option<String>,
+) -> Option<T> {
+    let value = value.as_deref()?;
+    let parsed = T::deserialize(StrDeserializer::<serde::de::value::Error>::new(value)).ok();
+    if parsed.is_none() {
+        let names: Vec<String> = fields::<T>().iter().map(|n| format!("{n:?}")).collect();
+        v.error(
+            format!("{path}.{key}"),
+            format!("expected one of {}, found {value:?}", names.join(", ")),
+        );
+    }
+    parsed
 }
 
 /// How a placeholder key is described, wherever it is reported.

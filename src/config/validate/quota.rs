@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::super::raw::{RawQuota, Toggle};
 use super::super::{QuotaKind, QuotaSettings};
 use super::Validator;
-use crate::capabilities::Dialect;
+use crate::capabilities::{Dialect, DialectSource};
 
 /// Windows used this far (in percent) are skipped.
 const DEFAULT_THRESHOLD_PERCENT: f64 = 100.0;
@@ -25,15 +25,14 @@ pub(super) fn settings(
     completions_url: &reqwest::Url,
     v: &mut Validator,
 ) -> Option<QuotaSettings> {
-    let host = completions_url.host_str().unwrap_or_default();
-    let (kind, own_host) = match dialect {
-        Dialect::KimiCoding => (Some(QuotaKind::Usages), host == "api.kimi.com"),
-        Dialect::Moonshot => (
-            Some(QuotaKind::Balance),
-            matches!(host, "api.moonshot.ai" | "api.moonshot.cn"),
-        ),
-        Dialect::OpenRouter | Dialect::Generic => (None, false),
+    let kind = match dialect {
+        Dialect::KimiCoding => Some(QuotaKind::Usages),
+        Dialect::Moonshot => Some(QuotaKind::Balance),
+        Dialect::OpenRouter | Dialect::Generic => None,
     };
+    // The host the dialect is known by, where the quota is read.
+    let by_host = Dialect::resolve(None, Some(completions_url), "");
+    let own_host = kind.is_some() && by_host == (dialect, DialectSource::Host);
     let (enabled, set) = match raw {
         None => (None, &RawQuota::default()),
         Some(Toggle::On(on)) => (Some(*on), &RawQuota::default()),

@@ -290,16 +290,6 @@ impl Chain {
     }
 }
 
-/// A chain target whose provider lacks its key cannot answer. When no
-/// target of the default chain has its key, each missing one is an error
-/// (unless offline); when some have, the others are warnings: clawgate
-/// starts and serves from the targets it can (a target without its key
-/// fails as `config` and the chain falls over), as LiteLLM does with
-/// a deployment whose key is unset. Either way the message names the
-/// targets that need the variable and the ways to provide it. Any other
-/// provider the user configured without its key is a warning; built-in
-/// providers the user never mentioned stay quiet (`clawgate models list`
-/// shows their key status).
 /// A variable that is set and looks like the key `var` names, under
 /// another name: `KIMICODE_API_KEY` (the seeds' name) for `KIMI_API_KEY`.
 /// Its name ends in `KEY` and holds the provider's id, one of OpenClaw's
@@ -320,6 +310,16 @@ fn key_under_another_name<'a>(provider: &str, var: &str, set: &[&'a str]) -> Opt
     found.first().copied()
 }
 
+/// A chain target whose provider lacks its key cannot answer. When no
+/// target of the default chain has its key, each missing one is an error
+/// (unless offline); when some have, the others are warnings: clawgate
+/// starts and serves from the targets it can (a target without its key
+/// fails as `config` and the chain falls over), as LiteLLM does with
+/// a deployment whose key is unset. Either way the message names the
+/// targets that need the variable and the ways to provide it. Any other
+/// provider the user configured without its key is a warning; built-in
+/// providers the user never mentioned stay quiet (`clawgate models list`
+/// shows their key status).
 pub(super) fn check_keys_of_chain(
     routing: &Routing,
     providers: &BTreeMap<String, Arc<Provider>>,

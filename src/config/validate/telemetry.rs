@@ -233,22 +233,17 @@ fn headers(var: &str, text: &str, v: &mut Validator) -> Vec<(String, SecretStrin
         };
         let name = name.trim();
         let (value, well_formed) = percent_decoded(value.trim());
-        let value = well_formed.then_some(value);
-        let valid_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
-        let valid_value = value
-            .as_deref()
-            .is_some_and(|value| reqwest::header::HeaderValue::from_str(value).is_ok());
-        if !valid_name || !valid_value {
+        let valid = well_formed
+            && reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && reqwest::header::HeaderValue::from_str(&value).is_ok();
+        if !valid {
             v.error(
                 var,
                 format!("the header {name:?} is not a valid header name and value"),
             );
             continue;
         }
-        headers.push((
-            name.to_string(),
-            SecretString::from(value.unwrap_or_default()),
-        ));
+        headers.push((name.to_string(), SecretString::from(value)));
     }
     headers
 }

@@ -1,10 +1,10 @@
 //! The relay's typed items in, Anthropic's stream events out.
 
-#[cfg(test)]
-use serde_json::Value;
 use serde_json::json;
 
 use super::{message_id, stop_reason, tool_input, usage_out};
+#[cfg(test)]
+use crate::translate::TestData;
 use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{
@@ -79,39 +79,26 @@ impl StreamTranslator {
         self.state == State::Finished
     }
 
-    /// The events for a piece of OpenAI-shaped SSE text (whole events),
-    /// read by the one event-stream parser. For tests; the gateway's
-    /// encoder hands over typed items.
+    /// The events for a piece of OpenAI-shaped SSE text (whole events).
+    /// For tests; the gateway's encoder hands over typed items.
     #[cfg(test)]
     pub(super) fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
-        crate::format::sse::data_of(frame)
-            .iter()
-            .flat_map(|data| self.data(data))
-            .collect()
+        let data = TestData::frame(frame);
+        data.into_iter().flat_map(|data| self.read(data)).collect()
     }
 
-    /// The events for one event's data: a chunk, `[DONE]`, or an error
-    /// object (`{"error": {"message", "code"}}`). For tests.
+    /// The events for one event's data. For tests.
     #[cfg(test)]
     pub(super) fn data(&mut self, data: &str) -> Vec<StreamEvent> {
-        let data = data.trim();
-        if data == "[DONE]" {
-            return self.done();
-        }
-        // What is not a JSON object (scrubbed provider text) is no chunk.
-        let chunk = match serde_json::from_str::<Value>(data) {
-            Ok(Value::Object(chunk)) => chunk,
-            _ => return self.parts(&[]),
-        };
-        match chunk.get("error").filter(|e| !e.is_null()) {
-            Some(error) => {
-                let kind = error_kind(error["code"].as_str().unwrap_or_default());
-                let message = error["message"]
-                    .as_str()
-                    .unwrap_or("the upstream stream failed");
-                self.failed(kind, message)
-            }
-            None => self.parts(&Part::read_json(data.as_bytes())),
+        self.read(TestData::read(data))
+    }
+
+    #[cfg(test)]
+    fn read(&mut self, data: TestData) -> Vec<StreamEvent> {
+        match data {
+            TestData::Done => self.done(),
+            TestData::Error { code, message } => self.failed(error_kind(&code), &message),
+            TestData::Parts(parts) => self.parts(&parts),
         }
     }
 

@@ -5,10 +5,9 @@
 //! [`ResponseEncoder::frame`] reads them from OpenAI-shaped SSE text, for
 //! tests and tools.
 
-#[cfg(test)]
-use serde_json::Value;
-
 use super::{Call, Identity, ToolNames, status, usage_out};
+#[cfg(test)]
+use crate::translate::TestData;
 use crate::translate::anthropic_client::context_overflow;
 use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids;
@@ -422,42 +421,22 @@ impl ResponseEncoder {
         events
     }
 
-    /// The events for a piece of OpenAI-shaped SSE text (whole events),
-    /// read by the one event-stream parser: chunks, `[DONE]`, or an error
-    /// (`{"error": {"message", "code"}}`). For tests; the gateway's encoder
-    /// hands over typed items.
+    /// The events for a piece of OpenAI-shaped SSE text (whole events):
+    /// chunks, `[DONE]`, or an error (its code left to the message). For
+    /// tests; the gateway's encoder hands over typed items.
     #[cfg(test)]
     pub(super) fn frame(&mut self, frame: &[u8]) -> Vec<StreamEvent> {
-        crate::format::sse::data_of(frame)
-            .iter()
-            .flat_map(|data| self.data(data))
-            .collect()
-    }
-
-    #[cfg(test)]
-    fn data(&mut self, data: &str) -> Vec<StreamEvent> {
-        let data = data.trim();
-        if data == "[DONE]" {
-            let mut events = Vec::new();
-            self.done(&mut events);
-            return events;
-        }
-        let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(data) else {
-            // Scrubbed provider text that is no chunk says nothing here.
-            return self.parts(&[]);
-        };
-        match chunk.get("error").filter(|e| !e.is_null()) {
-            Some(error) => {
-                let message = error["message"]
-                    .as_str()
-                    .unwrap_or("the upstream stream failed")
-                    .to_string();
-                let mut events = Vec::new();
-                self.fail(failure_code(None, &message), message, &mut events);
-                events
+        let mut events = Vec::new();
+        for data in TestData::frame(frame) {
+            match data {
+                TestData::Done => self.done(&mut events),
+                TestData::Error { message, .. } => {
+                    self.fail(failure_code(None, &message), message, &mut events)
+                }
+                TestData::Parts(parts) => events.extend(self.parts(&parts)),
             }
-            None => self.parts(&Part::read_json(data.as_bytes())),
         }
+        events
     }
 
     /// The events for a stream that ended without a word.
