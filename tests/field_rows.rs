@@ -578,6 +578,14 @@ fn messages() -> Vec<Sample> {
             json!({"title": "title-1", "context": "context-1"}),
         ),
         both(
+            "citations on document blocks",
+            user(
+                json!([{"type": "document", "citations": {"enabled": true, "colour": "cited-1"},
+                "source": {"type": "text", "media_type": "text/plain", "data": "doc-1"}}]),
+            ),
+            json!({"colour": "cited-1"}),
+        ),
+        both(
             "thinking blocks in a user turn",
             user(
                 json!([{"type": "thinking", "thinking": "uwhy-1", "signature": "sig-1"},

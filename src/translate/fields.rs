@@ -218,6 +218,7 @@ table! {
         Image => "image blocks", Block, Translated("`image_url` parts (a data URL for base64)"), Carried;
         TextDocument => "document blocks with a text source", Block, Translated("their text"), Carried;
         DocumentContext => "title and context of document blocks", Block, Dropped("a chat part has no title or context: put them in the text"), Carried;
+        DocumentCitations => "citations on document blocks", Block, Dropped("a chat answer has no citations"), Carried;
         Document => "document blocks (PDF or file)", Block, Refused("send the document's text as a text block"), Refused("send the document's text as a text block");
         ToolUse => "tool_use blocks", Block, Translated("assistant `tool_calls`"), Carried;
         ToolResult => "tool_result blocks", Block, Translated("`tool` messages (`is_error` as an `Error: ` prefix, images after them in a user message)"), Carried;
@@ -358,6 +359,7 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
     "messages[*].content[image].type|source.*" => Image,
     "messages[*].content[document].type|source.*" => TextDocument,
     "messages[*].content[document].title|context" => DocumentContext,
+    "messages[*].content[document].citations.*" => DocumentCitations,
     "messages[user].content[thinking].*" => UserThinking,
     "messages[*].content[thinking].type|thinking|signature" => ThinkingBlock,
     "messages[*].content[redacted_thinking].*" => RedactedThinking,

@@ -455,6 +455,8 @@ pub enum Block {
         source: DocumentSource,
         /// Whether it carries a `title` or a `context` (not `null`).
         titled: bool,
+        /// Whether it asks for `citations` (not `null`).
+        cited: bool,
     },
     /// Any other block, by what it is.
     Unsupported(Other),
@@ -575,6 +577,8 @@ impl Block {
             title: Option<serde::de::IgnoredAny>,
             #[serde(default)]
             context: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            citations: Option<serde::de::IgnoredAny>,
         }
 
         let Some(kind) = head.kind.clone() else {
@@ -630,10 +634,12 @@ impl Block {
                     source,
                     title,
                     context,
+                    citations,
                 } = from_str(raw).map_err(named)?;
                 Block::Document {
                     source,
                     titled: title.is_some() || context.is_some(),
+                    cited: citations.is_some(),
                 }
             }
             other => Block::Unsupported(Other::of(other)),
@@ -754,7 +760,7 @@ fn block_members(kind: &str) -> Option<u16> {
         "tool_use" => mask(&["id", "name", "input", "cache_control"]),
         "tool_result" => mask(&["tool_use_id", "content", "is_error", "cache_control"]),
         "image" => mask(&["source", "cache_control"]),
-        "document" => mask(&["source", "title", "context", "cache_control"]),
+        "document" => mask(&["source", "title", "context", "citations", "cache_control"]),
         _ => return None,
     })
 }
@@ -847,6 +853,7 @@ impl Head<'_> {
                 titled: [self.title, self.context]
                     .iter()
                     .any(|member| member.is_some_and(|m| m.get() != "null")),
+                cited: self.citations.is_some_and(|m| m.get() != "null"),
             },
             "tool_result" => Block::ToolResult {
                 tool_use_id: plain(self.tool_use_id)?,

@@ -821,10 +821,14 @@ fn part<'b>(
         Block::Document {
             source: DocumentSource::Text { data },
             titled,
+            cited,
         } => {
             Row::TextDocument.mark(seen);
             if *titled {
                 Row::DocumentContext.mark(seen);
+            }
+            if *cited {
+                Row::DocumentCitations.mark(seen);
             }
             PartOut::Text {
                 text: Cow::Owned(RawText::from_text(data).into_json()),
