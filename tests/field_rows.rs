@@ -872,6 +872,12 @@ fn responses() -> Vec<Sample> {
             json!({"function": {"name": "ns__f"}}),
             json!({"name": "ns__f"}),
         ),
+        both(
+            "description on namespace tools",
+            json!({"tools": [{"type": "namespace", "name": "ns", "description": "nsdesc-1",
+                "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}]}),
+            json!("nsdesc-1"),
+        ),
         each(
             "custom tools",
             json!({"tools": [{"type": "custom", "name": "patch", "description": "d"}]}),

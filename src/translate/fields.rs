@@ -26,7 +26,7 @@
 //! A refusal is the same on both transports: it is decided before a
 //! target is chosen.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 #[cfg(any(test, feature = "test-support"))]
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
@@ -36,7 +36,7 @@ use serde_json::value::RawValue;
 use crate::capabilities::Api;
 use crate::format::recent::Recent;
 use crate::wire::openai::ChatRequest;
-use crate::wire::{Front, Seen, Withheld};
+use crate::wire::{Front, MAX_UNKNOWN, Seen, Withheld};
 
 /// What a row names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,6 +287,7 @@ table! {
         OtherPart => "other content parts (input_file ...)", Block, Refused("send text, or images by URL"), Refused("send text, or images by URL");
         FunctionTool => "function tools", Tool, Translated("function tools"), Translated("tools with `input_schema`");
         NamespaceTool => "namespace tools", Tool, Translated("their functions, named `<namespace>__<name>`"), Translated("their functions, named `<namespace>__<name>`");
+        NamespaceDescription => "description on namespace tools", Tool, Dropped("a chat function has no namespace: each keeps its own description"), Dropped("a Messages tool has no namespace: each keeps its own description");
         CustomTool => "custom tools", Tool, Translated("a function taking its free-form input as `input` (a grammar told in the description)"), Translated("a tool taking its free-form input as `input`");
         WebSearchTool => "web_search tools", Tool, Dropped("a search OpenAI runs"), Dropped("a search OpenAI runs");
         ToolSearchTool => "tool_search tools", Tool, Dropped("a search over deferred tools only OpenAI's models call"), Dropped("a search over deferred tools only OpenAI's models call");
@@ -396,6 +397,7 @@ const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
     "input[custom_tool_call|custom_tool_call_output].*" => CustomToolCall,
     "input[web_search_call].*" => WebSearchCall,
     "tools[function].*" => FunctionTool,
+    "tools[namespace].description" => NamespaceDescription,
     "tools[namespace].*" => NamespaceTool,
     "tools[custom].*" => CustomTool,
     "tools[web_search|web_search_preview].*" => WebSearchTool,
@@ -643,9 +645,14 @@ pub fn before_transports(
 /// functions, that the API does not define.
 fn tool_calls_unknown(request: &ChatRequest, index: usize, seen: &mut Seen) {
     for (key, value) in request.tool_call_entries(index) {
+        if seen.unknown().len() >= MAX_UNKNOWN {
+            return;
+        }
         match key {
             _ if value == "null" => {}
-            "id" | "type" => {}
+            // `index` is a streamed call's place among its deltas, which
+            // clients replay as they assembled it: it means nothing here.
+            "id" | "type" | "index" => {}
             "function" => {
                 let Ok(members) = crate::format::scan::members(value.as_bytes()) else {
                     continue;
@@ -748,33 +755,46 @@ fn tools_held(tools: &str) -> ToolsHeld {
             .map(move |(key, _)| format!("{at}.{key}"))
     }
     let mut held = ToolsHeld::default();
-    let Ok(read) = serde_json::from_str::<Vec<Members>>(tools) else {
+    let Ok(read) = serde_json::from_str::<Vec<&RawValue>>(tools) else {
         return held;
     };
-    let mut unknown: Vec<String> = Vec::new();
-    for tool in &read {
+    // As many names as a request keeps (`Seen`), whatever the tools hold.
+    let mut unknown: BTreeSet<String> = BTreeSet::new();
+    for tool in read {
+        if unknown.len() >= MAX_UNKNOWN {
+            break;
+        }
+        let Ok(tool) = serde_json::from_str::<Members>(tool.get()) else {
+            unknown.insert("a tool that is not an object".into());
+            continue;
+        };
         let kind =
             (tool.get("type")).and_then(|kind| serde_json::from_str::<String>(kind.get()).ok());
         match kind.as_deref() {
             Some("function") => {
-                unknown.extend(others(tool, &["type", "function"], "tools[]"));
+                unknown.extend(others(&tool, &["type", "function"], "tools[]"));
                 let function = (tool.get("function"))
                     .and_then(|function| serde_json::from_str::<Members>(function.get()).ok());
-                if let Some(function) = function {
-                    held.strict |= function.get("strict").is_some_and(|s| s.get() != "null");
-                    let known = ["name", "description", "parameters", "strict"];
-                    unknown.extend(others(&function, &known, "tools[].function"));
-                }
+                let Some(function) = function.filter(|f| f.contains_key("name")) else {
+                    unknown.insert("a function tool without a name".into());
+                    continue;
+                };
+                held.strict |= function.get("strict").is_some_and(|s| s.get() != "null");
+                let known = ["name", "description", "parameters", "strict"];
+                unknown.extend(others(&function, &known, "tools[].function"));
             }
             // A custom tool is a row of its own, whatever it holds.
             Some("custom") => held.custom = true,
-            Some(other) => unknown.push(format!("a tool of type {other:?}")),
-            None => unknown.push("a tool without a type".into()),
+            Some(other) => {
+                unknown.insert(format!("a tool of type {other:?}"));
+            }
+            None => {
+                unknown.insert("a tool without a type".into());
+            }
         }
     }
-    unknown.sort();
-    unknown.dedup();
-    held.unknown = unknown.into_iter().map(String::into_boxed_str).collect();
+    let unknown = unknown.into_iter().take(MAX_UNKNOWN);
+    held.unknown = unknown.map(String::into_boxed_str).collect();
     held
 }
 
@@ -1185,13 +1205,17 @@ mod tests {
             {"type": "function", "function": {"name": "g", "examples": []}},
             {"type": "web_search"},
             {"function": {"name": "h"}},
+            {"type": "function", "function": {"description": "nameless"}},
+            1,
             {"type": "custom", "custom": {"name": "patch", "format": {"type": "text"}}}]);
         for _ in 0..2 {
             let held = seen(tools.clone());
             assert_eq!(
                 held.unknown(),
                 [
+                    "a function tool without a name".into(),
                     "a tool of type \"web_search\"".into(),
+                    "a tool that is not an object".into(),
                     "a tool without a type".into(),
                     "tools[].defer".into(),
                     "tools[].function.examples".into(),

@@ -455,7 +455,8 @@ pub enum Block {
         source: DocumentSource,
         /// Whether it carries a `title` or a `context` (not `null`).
         titled: bool,
-        /// Whether it asks for `citations` (not `null`).
+        /// Whether it asks for `citations` (not `null`, nor
+        /// `{"enabled": false}`).
         cited: bool,
     },
     /// Any other block, by what it is.
@@ -545,7 +546,7 @@ impl Block {
         struct Text {
             text: RawText,
             #[serde(default)]
-            citations: Option<serde::de::IgnoredAny>,
+            citations: Option<Box<RawValue>>,
         }
         #[derive(Deserialize)]
         struct Image {
@@ -601,7 +602,7 @@ impl Block {
                 let Text { text, citations } = from_str(raw).map_err(named)?;
                 Block::Text {
                     text,
-                    cited: citations.is_some(),
+                    cited: citations.as_deref().is_some_and(asks_citations),
                 }
             }
             "image" => Block::Image {
@@ -649,42 +650,34 @@ impl Block {
 }
 
 /// Gives `unknown` each member of an image's or a document's `source`
-/// that its type of source does not have, as `[kind].source.key`: one
-/// more reading of the source, its data stepped over (a source of another
-/// type goes whole, or is refused).
+/// that its type of source does not have, as `[kind].source.key`: its
+/// members found by the scanner, its data stepped over, not copied (a
+/// source of another type goes whole, or is refused).
 fn source_unknown(kind: &str, source: &RawValue, unknown: &mut impl FnMut(Box<str>)) {
-    /// A source's type, and the names of its other members.
-    #[derive(Default)]
-    struct Members<'a>(Option<Cow<'a, str>>, Vec<Cow<'a, str>>);
-    impl<'de> Deserialize<'de> for Members<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            by_members(deserializer)
-        }
-    }
-    impl<'de> ByMembers<'de> for Members<'de> {
-        const EXPECTING: &'static str = "a source";
-        const MEMBERS: &'static [&'static str] = &["type"];
-
-        fn read<A: MapAccess<'de>>(&mut self, _: usize, map: &mut A) -> Result<(), A::Error> {
-            self.0 = map.next_value::<Option<Key>>()?.map(|Key(kind)| kind);
-            Ok(())
-        }
-
-        fn others(&mut self, others: Vec<Cow<'de, str>>) {
-            self.1 = others;
-        }
-    }
-    let Ok(Members(Some(source_kind), others)) = serde_json::from_str(source.get()) else {
+    let text = source.get();
+    let Ok(members) = crate::format::scan::members(text.as_bytes()) else {
         return;
     };
-    let has: &[&str] = match (kind, &*source_kind) {
-        ("image", "base64") | ("document", "text") => &["media_type", "data"],
-        ("image", "url") => &["url"],
+    let source_kind = Member::last(&members, "type").map(|member| &text[member.value.clone()]);
+    let has: &[&str] = match (kind, source_kind) {
+        ("image", Some(r#""base64""#)) | ("document", Some(r#""text""#)) => &["media_type", "data"],
+        ("image", Some(r#""url""#)) => &["url"],
         _ => return,
     };
-    for name in others.iter().filter(|name| !has.contains(&&***name)) {
-        unknown(format!("[{kind}].source.{name}").into());
+    for member in &members {
+        let key = &*member.key;
+        if key != "type" && !has.contains(&key) && &text[member.value.clone()] != "null" {
+            unknown(format!("[{kind}].source.{key}").into());
+        }
     }
+}
+
+/// Whether a document's `citations` ask for any: not `null`, nor
+/// `{"enabled": false}`.
+fn asks_citations(citations: &RawValue) -> bool {
+    citations.get() != "null"
+        && serde_json::from_str::<Value>(citations.get())
+            .map_or(true, |value| value != serde_json::json!({"enabled": false}))
 }
 
 /// The most unknown members of a content array kept to be named.
@@ -853,7 +846,7 @@ impl Head<'_> {
                 titled: [self.title, self.context]
                     .iter()
                     .any(|member| member.is_some_and(|m| m.get() != "null")),
-                cited: self.citations.is_some_and(|m| m.get() != "null"),
+                cited: self.citations.is_some_and(asks_citations),
             },
             "tool_result" => Block::ToolResult {
                 tool_use_id: plain(self.tool_use_id)?,
@@ -1309,6 +1302,32 @@ mod tests {
                 .contains("tools[0].description: invalid type: integer `5`, expected a string"),
             "{err}"
         );
+    }
+
+    /// A document's `citations` ask for some unless they are `null` or
+    /// `{"enabled": false}`.
+    #[test]
+    fn a_documents_citations_ask_for_some_unless_switched_off() {
+        for (citations, asked) in [
+            (r#"{"enabled": true}"#, true),
+            (r#"{"enabled": false}"#, false),
+            ("null", false),
+            ("7", true),
+        ] {
+            let body = format!(
+                r#"{{"messages": [{{"role": "user", "content": [{{"type": "document",
+                "source": {{"type": "text", "media_type": "text/plain", "data": "d"}},
+                "citations": {citations}}}]}}]}}"#
+            );
+            let request = MessagesRequest::parse(body.as_bytes()).unwrap();
+            let Content::Blocks(blocks) = &request.messages[0].content else {
+                panic!("blocks")
+            };
+            let Some(Block::Document { cited, .. }) = blocks.list.first() else {
+                panic!("a document")
+            };
+            assert_eq!(*cited, asked, "{citations}");
+        }
     }
 
     /// `thinking`, `tool_choice` and `metadata` are read member by member:

@@ -179,13 +179,16 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 /// index in `members`, and the map to read its value from), and the name
 /// of each other member that is not `null` into `others`: what the
 /// readers of blocks, items and parts name as unknown.
-/// The members read, as a mask (bit `i`: `members[i]`).
+///
+/// Returns the members read, as a mask (bit `i`: `members[i]`; at most
+/// 32 members).
 pub fn read_members<'de, A: serde::de::MapAccess<'de>>(
     map: &mut A,
     members: &'static [&'static str],
     others: &mut Vec<Cow<'de, str>>,
     mut read: impl FnMut(usize, &mut A) -> Result<(), A::Error>,
 ) -> Result<u32, A::Error> {
+    debug_assert!(members.len() <= 32, "a mask of 32 members");
     let mut done = 0u32;
     while let Some(Key(key)) = map.next_key()? {
         let Some(at) = members.iter().position(|known| *known == key) else {
@@ -468,7 +471,7 @@ impl Front {
 /// The most unknown members a request keeps, to name in the log: enough to
 /// show what a client sends, and each key is compared only with those, so
 /// a body of many thousand distinct keys is read in linear time.
-const MAX_UNKNOWN: usize = 32;
+pub const MAX_UNKNOWN: usize = 32;
 
 /// The documented fields, blocks and tool types a client's request holds,
 /// as rows of its front end's table (`translate::fields`), and the

@@ -8,7 +8,8 @@
 //! - `max_tokens`, and thinking (on, off, not sent, or the body's own; a
 //!   budget sent is the plan's);
 //! - that Claude Code's billing-header line goes from `system` (a block that
-//!   is the line alone goes whole);
+//!   is the line alone goes whole, unless it holds more than a text block's
+//!   members: it then goes on as written);
 //! - members the target is not sent, and that server tools (those without
 //!   an `input_schema`) go;
 //! - the reasoning effort, as `output_config.effort` where the body keeps
@@ -211,7 +212,9 @@ pub fn escapes_a_letter(json: &[u8]) -> bool {
 
 /// `system` without Claude Code's billing-header line, as the translated
 /// path leaves it (`wire::anthropic::without_billing_header`): a block that
-/// is the line alone goes, one that says more keeps the more.
+/// is the line alone goes, one that says more keeps the more, and one that
+/// holds more than a text block's members goes on as written (the
+/// translated path names those members instead).
 fn strip_billing_header(body: &mut Map<String, Value>) {
     let empty = match body.get_mut("system") {
         Some(Value::Array(blocks)) => {

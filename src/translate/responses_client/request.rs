@@ -470,6 +470,9 @@ fn tools<'r>(
             }
             "namespace" => {
                 Row::NamespaceTool.mark(seen);
+                if tool.description.is_some() {
+                    Row::NamespaceDescription.mark(seen);
+                }
                 let namespace = tool.name.as_deref().ok_or(TranslateError::Invalid {
                     at: at.clone(),
                     what: "a namespace needs a `name`",
