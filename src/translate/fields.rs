@@ -740,8 +740,10 @@ impl Default for ToolsMemo {
 }
 
 /// Reads a chat `tools` text: each tool's members, and a function tool's
-/// function's (its schema stepped over). A text that is not an array of
-/// objects holds nothing here; the provider judges it.
+/// function's (its schema stepped over); a tool that is not an object, or
+/// a function without a name, is named too. A text that is not an array
+/// holds nothing here: the provider judges it. At most [`MAX_UNKNOWN`]
+/// names are kept, as a request keeps.
 fn tools_held(tools: &str) -> ToolsHeld {
     type Members<'a> = BTreeMap<String, &'a RawValue>;
     /// The members not `known`, named at `at`.
@@ -758,7 +760,6 @@ fn tools_held(tools: &str) -> ToolsHeld {
     let Ok(read) = serde_json::from_str::<Vec<&RawValue>>(tools) else {
         return held;
     };
-    // As many names as a request keeps (`Seen`), whatever the tools hold.
     let mut unknown: BTreeSet<String> = BTreeSet::new();
     for tool in read {
         if unknown.len() >= MAX_UNKNOWN {
