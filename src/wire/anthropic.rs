@@ -546,7 +546,7 @@ impl Block {
         struct Text {
             text: RawText,
             #[serde(default)]
-            citations: Option<Box<RawValue>>,
+            citations: Option<serde::de::IgnoredAny>,
         }
         #[derive(Deserialize)]
         struct Image {
@@ -579,7 +579,7 @@ impl Block {
             #[serde(default)]
             context: Option<serde::de::IgnoredAny>,
             #[serde(default)]
-            citations: Option<serde::de::IgnoredAny>,
+            citations: Option<Box<RawValue>>,
         }
 
         let Some(kind) = head.kind.clone() else {
@@ -602,7 +602,7 @@ impl Block {
                 let Text { text, citations } = from_str(raw).map_err(named)?;
                 Block::Text {
                     text,
-                    cited: citations.as_deref().is_some_and(asks_citations),
+                    cited: citations.is_some(),
                 }
             }
             "image" => Block::Image {
@@ -640,7 +640,7 @@ impl Block {
                 Block::Document {
                     source,
                     titled: title.is_some() || context.is_some(),
-                    cited: citations.is_some(),
+                    cited: citations.as_deref().is_some_and(asks_citations),
                 }
             }
             other => Block::Unsupported(Other::of(other)),
