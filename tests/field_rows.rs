@@ -873,6 +873,12 @@ fn responses() -> Vec<Sample> {
             json!({"name": "ns__f"}),
         ),
         both(
+            "defer_loading on tools",
+            json!({"tools": [{"type": "function", "name": "f", "parameters": {"type": "object"},
+                "defer_loading": true, "description": "deferred-1"}]}),
+            json!({"defer_loading": true}),
+        ),
+        both(
             "description on namespace tools",
             json!({"tools": [{"type": "namespace", "name": "ns", "description": "nsdesc-1",
                 "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}]}),

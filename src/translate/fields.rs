@@ -291,6 +291,7 @@ table! {
         CustomTool => "custom tools", Tool, Translated("a function taking its free-form input as `input` (a grammar told in the description)"), Translated("a tool taking its free-form input as `input`");
         WebSearchTool => "web_search tools", Tool, Dropped("a search OpenAI runs"), Dropped("a search OpenAI runs");
         ToolSearchTool => "tool_search tools", Tool, Dropped("a search over deferred tools only OpenAI's models call"), Dropped("a search over deferred tools only OpenAI's models call");
+        DeferLoading => "defer_loading on tools", Tool, Dropped("every tool is offered whole: none is loaded later"), Dropped("every tool is offered whole: none is loaded later");
         OtherTool => "other tools (file_search or mcp or code_interpreter ...)", Tool, Refused("offer function, namespace or custom tools"), Refused("offer function, namespace or custom tools");
     }
 }
@@ -396,6 +397,8 @@ const RESPONSES_MEMBERS: Members = members!(ResponsesRow {
     "input[function_call_output].output[*].*" => FunctionCallOutput,
     "input[custom_tool_call|custom_tool_call_output].*" => CustomToolCall,
     "input[web_search_call].*" => WebSearchCall,
+    "tools[function|namespace].defer_loading" => DeferLoading,
+    "tools[namespace].tools[function].defer_loading" => DeferLoading,
     "tools[function].*" => FunctionTool,
     "tools[namespace].description" => NamespaceDescription,
     "tools[namespace].*" => NamespaceTool,

@@ -342,6 +342,8 @@ pub struct Tool<'a> {
     pub tools: Option<Vec<Tool<'a>>>,
     /// A custom tool's input format: `text`, or a `grammar`.
     pub format: Option<CustomFormat<'a>>,
+    /// Tool search's deferred loading: only its presence is read.
+    pub defer_loading: Option<serde::de::IgnoredAny>,
     /// The other members, not `null`, by name.
     pub others: Vec<Cow<'a, str>>,
 }
@@ -362,6 +364,7 @@ impl<'de: 'a, 'a> ByMembers<'de> for Tool<'a> {
         "strict",
         "tools",
         "format",
+        "defer_loading",
     ];
     const REQUIRED: u32 = 1;
 
@@ -373,7 +376,8 @@ impl<'de: 'a, 'a> ByMembers<'de> for Tool<'a> {
             3 => self.parameters = map.next_value()?,
             4 => self.strict = map.next_value()?,
             5 => self.tools = map.next_value()?,
-            _ => self.format = map.next_value()?,
+            6 => self.format = map.next_value()?,
+            _ => self.defer_loading = map.next_value()?,
         }
         Ok(())
     }

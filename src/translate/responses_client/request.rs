@@ -511,19 +511,24 @@ fn tools<'r>(
 
 /// Names the members of `tool` (at `at`) that its type does not have, for
 /// the types whose members the translation reads one by one (a function,
-/// a namespace, a custom tool; the others go whole, or are refused).
+/// a namespace, a custom tool; the others go whole, or are refused), and
+/// marks its deferred loading.
 fn tool_unknown(tool: &Tool, at: &str, seen: &mut Seen) {
     let has: &[&str] = match &*tool.kind {
-        "function" => &["parameters", "strict"],
-        "namespace" => &["tools"],
+        "function" => &["parameters", "strict", "defer_loading"],
+        "namespace" => &["tools", "defer_loading"],
         "custom" => &["format"],
         _ => return,
     };
+    if tool.defer_loading.is_some() && has.contains(&"defer_loading") {
+        Row::DeferLoading.mark(seen);
+    }
     let read = [
         ("parameters", tool.parameters.is_some()),
         ("strict", tool.strict.is_some()),
         ("tools", tool.tools.is_some()),
         ("format", tool.format.is_some()),
+        ("defer_loading", tool.defer_loading.is_some()),
     ];
     let read = read.iter().filter(|(name, is)| *is && !has.contains(name));
     for name in read
