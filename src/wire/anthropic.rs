@@ -25,14 +25,15 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use serde::de::MapAccess;
-
-use super::{ByMembers, Key, RawText, by_members, read_members};
+use super::{ByMembers, Key, RawText, deserialize_by_members, read_members};
 use crate::format::scan::Member;
+
+deserialize_by_members!(Message);
 
 /// A client's Messages body as the front end read it: its bytes, where
 /// each of its top-level members lies when it was read member by member,
@@ -230,12 +231,6 @@ pub struct Message {
     pub content: Content,
     /// The other members, not `null`, by name (named unknown).
     pub unknown: Vec<Box<str>>,
-}
-
-impl<'de> Deserialize<'de> for Message {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
 }
 
 impl<'de> ByMembers<'de> for Message {

@@ -229,6 +229,30 @@ pub trait ByMembers<'de>: Default {
     fn others(&mut self, others: Vec<Cow<'de, str>>);
 }
 
+/// `Deserialize` for each [`ByMembers`] type named, through [`by_members`]:
+/// `Message` for a type that owns what it holds, `Tool<'a>` for one that
+/// borrows from the body.
+macro_rules! deserialize_by_members {
+    ($($ty:ident $(<$a:lifetime>)?),+ $(,)?) => {
+        $(deserialize_by_members!(@one $ty $(<$a>)?);)+
+    };
+    (@one $ty:ident <$a:lifetime>) => {
+        impl<'de: $a, $a> serde::Deserialize<'de> for $ty<$a> {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::wire::by_members(deserializer)
+            }
+        }
+    };
+    (@one $ty:ident) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::wire::by_members(deserializer)
+            }
+        }
+    };
+}
+pub(crate) use deserialize_by_members;
+
 /// A [`ByMembers`] object from `deserializer`: serde's own words for a
 /// repeated or a missing member.
 pub fn by_members<'de, T: ByMembers<'de>, D: serde::Deserializer<'de>>(

@@ -13,12 +13,21 @@
 
 use std::borrow::Cow;
 
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use serde::de::MapAccess;
+use super::{ByMembers, Key, deserialize_by_members};
 
-use super::{ByMembers, Key, by_members};
+deserialize_by_members!(
+    Item<'a>,
+    Part<'a>,
+    Tool<'a>,
+    CustomFormat<'a>,
+    Reasoning,
+    TextConfig<'a>,
+    TextFormat<'a>,
+);
 
 /// A Responses request, borrowing from the client's body.
 #[derive(Debug, Deserialize)]
@@ -203,12 +212,6 @@ impl Item<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
-}
-
 impl<'de: 'a, 'a> ByMembers<'de> for Item<'a> {
     const EXPECTING: &'static str = "an input item";
     const MEMBERS: &'static [&'static str] = &[
@@ -298,12 +301,6 @@ impl Part<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Part<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
-}
-
 impl<'de: 'a, 'a> ByMembers<'de> for Part<'a> {
     const EXPECTING: &'static str = "a content part";
     const MEMBERS: &'static [&'static str] =
@@ -348,12 +345,6 @@ pub struct Tool<'a> {
     pub others: Vec<Cow<'a, str>>,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Tool<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
-}
-
 impl<'de: 'a, 'a> ByMembers<'de> for Tool<'a> {
     const EXPECTING: &'static str = "struct Tool";
     const MEMBERS: &'static [&'static str] = &[
@@ -395,12 +386,6 @@ pub struct CustomFormat<'a> {
     pub definition: Option<Cow<'a, str>>,
     /// The other members, not `null`, by name.
     pub others: Vec<Cow<'a, str>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for CustomFormat<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
 }
 
 impl<'de: 'a, 'a> ByMembers<'de> for CustomFormat<'a> {
@@ -477,12 +462,6 @@ pub struct Reasoning {
     pub unknown: Vec<Box<str>>,
 }
 
-impl<'de> Deserialize<'de> for Reasoning {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
-}
-
 impl<'de> ByMembers<'de> for Reasoning {
     const EXPECTING: &'static str = "struct Reasoning";
     const MEMBERS: &'static [&'static str] = &["effort", "summary"];
@@ -507,12 +486,6 @@ pub struct TextConfig<'a> {
     /// Only its presence is read.
     pub verbosity: Option<serde::de::IgnoredAny>,
     pub unknown: Vec<Box<str>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for TextConfig<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
 }
 
 impl<'de: 'a, 'a> ByMembers<'de> for TextConfig<'a> {
@@ -542,12 +515,6 @@ pub struct TextFormat<'a> {
     pub strict: Option<bool>,
     /// The other members, not `null`, by name.
     pub others: Vec<Cow<'a, str>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for TextFormat<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        by_members(deserializer)
-    }
 }
 
 impl<'de: 'a, 'a> ByMembers<'de> for TextFormat<'a> {
