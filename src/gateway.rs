@@ -26,7 +26,7 @@ use crate::reasoning_cache::ReasoningCache;
 use crate::session::Sessions;
 use crate::translate::{anthropic_client, fields, responses_client};
 use crate::upstream::Upstream;
-use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 pub struct Gateway {
     config: ArcSwap<Config>,
@@ -358,7 +358,7 @@ impl Gateway {
     pub async fn complete(
         &self,
         config: &Config,
-        request: ChatRequest,
+        request: impl Into<ClientRequest>,
     ) -> Result<Answer, CompletionError> {
         self.complete_with(config, request, RequestOptions::default())
             .await
@@ -368,10 +368,11 @@ impl Gateway {
     pub async fn complete_with(
         &self,
         config: &Config,
-        request: ChatRequest,
+        request: impl Into<ClientRequest>,
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
-        let mut chain = config.chain(request.model())?;
+        let request = request.into();
+        let mut chain = config.chain(request.chat.model())?;
         self.run_chain(config, &mut chain, request, options).await
     }
 
@@ -382,7 +383,7 @@ impl Gateway {
         &self,
         config: &Config,
         chain: &mut [Target],
-        request: ChatRequest,
+        request: ClientRequest,
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
         let session = options.session.as_ref();

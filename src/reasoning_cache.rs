@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::config::clients::Client;
 use crate::session::conversation;
 use crate::wire::openai::{ChatRequest, Part};
+use crate::wire::request::ClientRequest;
 
 /// The bounds (`gateway.reasoningCache`), a setting of the config.
 pub use crate::config::ReasoningCacheLimits as Limits;
@@ -301,7 +302,8 @@ impl ReasoningCache {
 
 /// `request` with the reasoning kept for each replayed assistant turn that
 /// made tool calls and arrives without `reasoning_content`.
-pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> ChatRequest {
+pub fn restore(cache: &ReasoningCache, scope: Scope, client: ClientRequest) -> ClientRequest {
+    let request = &client.chat;
     // One pass: the scope of the user message a turn answers is made (its
     // text hashed) once, when a turn first needs it, and serves every
     // turn after it until the next user message.
@@ -339,13 +341,13 @@ pub fn restore(cache: &ReasoningCache, scope: Scope, request: ChatRequest) -> Ch
         }
     }
     if found.is_empty() {
-        return request;
+        return client;
     }
     tracing::debug!(
         turns = found.len(),
         "reasoning restored into replayed tool-call turns"
     );
-    request.with_restored_reasoning(found)
+    client.with_restored_reasoning(found)
 }
 
 /// Gathers one streamed answer's reasoning and tool calls from its
@@ -543,7 +545,7 @@ mod tests {
                 .to_string(),
             )
             .unwrap();
-            let restored = restore(&cache, token, replay);
+            let restored = restore(&cache, token, replay.into());
             assert_eq!(
                 restored.restored_reasoning(2),
                 Some(reasoning),
@@ -559,7 +561,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            restore(&cache, scope("other"), replay).restored_reasoning(1),
+            restore(&cache, scope("other"), replay.into()).restored_reasoning(1),
             None
         );
     }
@@ -582,7 +584,7 @@ mod tests {
             ChatRequest::parse(serde_json::json!({"model": "m", "messages": messages}).to_string())
                 .unwrap();
         let started = Instant::now();
-        let restored = restore(&cache, token, replay);
+        let restored = restore(&cache, token, replay.into());
         assert_eq!(restored.restored_reasoning(1), None);
         assert!(
             started.elapsed() < std::time::Duration::from_secs(3),

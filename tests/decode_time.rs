@@ -16,6 +16,7 @@ use clawgate::gateway::Memos;
 use clawgate::translate::anthropic_client::Read;
 use clawgate::translate::fields;
 use clawgate::wire::openai::ChatRequest;
+use clawgate::wire::request::ClientRequest;
 
 /// The mean time of `run` over `rounds` rounds of every body, after one
 /// round that fills the memos.
@@ -107,11 +108,12 @@ fn an_openclaw_turn_is_read_and_planned_in() {
         std::hint::black_box(Conversation::of(&request));
     });
     let memo = Memo::default();
+    let client = ClientRequest::from(request.clone());
     let planned = mean(&bodies, rounds, |_| {
-        std::hint::black_box(plan(&request, &target, &memo).unwrap());
+        std::hint::black_box(plan(&client, &target, &memo).unwrap());
     });
     let written = mean(&bodies, rounds, |_| {
-        let plan = plan(&request, &target, &memo).unwrap();
+        let plan = plan(&client, &target, &memo).unwrap();
         std::hint::black_box(request.write(&plan.edits));
     });
     eprintln!(

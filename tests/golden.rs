@@ -146,7 +146,7 @@ fn check_covers(gw: &TestGateway, front: Front, name: &str, body: &Value) {
     let config = gw.gateway.config();
     let request = clawgate::http::decode(front, &config, Bytes::from(body.to_string()))
         .unwrap_or_else(|e| panic!("requests/{name}.json: {e:?}"));
-    let seen = request.seen();
+    let seen = &request.seen;
     let missing: Vec<&str> = fields::table(front)
         .iter()
         .enumerate()

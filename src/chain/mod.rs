@@ -32,7 +32,7 @@ use crate::ops::telemetry::{self, Trace};
 use crate::providers::{self, Declined, Plan, Refusal, Skip};
 use crate::upstream::transport_of;
 use crate::upstream::{AttemptError, Call, Reply, Upstream};
-use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 /// Why a target ended without an answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -209,7 +209,7 @@ pub struct Settings<'a> {
 pub async fn run(
     upstream: &Upstream,
     chain: &[Target],
-    request: ChatRequest,
+    request: ClientRequest,
     settings: &Settings<'_>,
 ) -> Result<Answer, Vec<Failure>> {
     let deadline = Instant::now() + settings.timeouts.chain;
@@ -245,9 +245,10 @@ pub async fn run(
             continue;
         }
         if let Some(window) = target.model.context_window
-            && policy::most_tokens(request.bytes()) > window
+            && policy::most_tokens(request.chat.bytes()) > window
         {
-            let least = *least_tokens.get_or_insert_with(|| policy::least_tokens(request.bytes()));
+            let least =
+                *least_tokens.get_or_insert_with(|| policy::least_tokens(request.chat.bytes()));
             if least > window {
                 failures.push(skip(
                     Cause::RequestTooLong { least, window },
@@ -600,7 +601,7 @@ async fn try_target(
 /// A request and its plan for one target: what an attempt sends.
 #[derive(Clone, Copy)]
 struct Sent<'a> {
-    request: &'a ChatRequest,
+    request: &'a ClientRequest,
     plan: &'a Plan,
     /// No target follows: a failure's line says `next="none"`.
     last: bool,
@@ -639,7 +640,7 @@ async fn attempt(
         )
         .await?;
     match reply {
-        Reply::Stream { first, rest, .. } if !sent.request.stream => assemble::collect(
+        Reply::Stream { first, rest, .. } if !sent.request.chat.stream => assemble::collect(
             first,
             rest,
             settings.timeouts.idle,
@@ -648,7 +649,7 @@ async fn attempt(
         )
         .await
         .map(|(completion, native)| Reply::Complete { completion, native }),
-        Reply::Complete { completion, .. } if sent.request.stream => {
+        Reply::Complete { completion, .. } if sent.request.chat.stream => {
             Ok(assemble::replay(completion))
         }
         reply => Ok(reply),
@@ -660,7 +661,7 @@ async fn attempt(
 /// transport; or why it is not sent.
 #[cfg(test)]
 pub(crate) fn body(
-    request: &ChatRequest,
+    request: &ClientRequest,
     target: &Target,
     memo: &providers::Memo,
 ) -> Result<crate::format::body::Chunks, Declined> {
@@ -674,7 +675,7 @@ pub(crate) fn body(
 pub async fn probe(
     upstream: &Upstream,
     target: &Target,
-    request: &ChatRequest,
+    request: &ClientRequest,
     settings: &Settings<'_>,
 ) -> Result<Reply, AttemptError> {
     let deadline = Instant::now() + settings.timeouts.first_byte;

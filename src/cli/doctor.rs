@@ -18,6 +18,7 @@ use crate::chain::policy::{self, Outcome};
 use crate::config::{self, ApiKey, Config, Environment, Secrets, Source, Timeouts};
 use crate::upstream::Upstream;
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -350,7 +351,8 @@ async fn probe(config: &Config, report: &mut Report) {
     };
     let body =
         r#"{"messages":[{"role":"user","content":"Reply with one word: ok"}],"max_tokens":16}"#;
-    let request = ChatRequest::parse(body).expect("the probe request is valid");
+    let request =
+        ClientRequest::from(ChatRequest::parse(body).expect("the probe request is valid"));
     let (cooldowns, quotas) = Default::default();
     // A probe is not traffic: no ledger row, no budget.
     let ledger = crate::ledger::Ledger::in_memory();

@@ -104,7 +104,7 @@ pub fn explanation(
 ) -> Result<Value, String> {
     let request = http::decode(front, config, body).map_err(|err| err.to_string())?;
     let chain = config
-        .chain(request.model())
+        .chain(request.chat.model())
         .map_err(|err| err.to_string())?;
     let allowed = match client {
         None => None,
@@ -122,7 +122,7 @@ pub fn explanation(
     {
         return Err(format!(
             "client {name} may not use model {:?} (403 model_not_allowed); it may use {} (gateway.clients.{name}.models)",
-            request.model().unwrap_or("default"),
+            request.chat.model().unwrap_or("default"),
             models.written.join(", ")
         ));
     }
@@ -167,7 +167,7 @@ pub fn explanation(
                     }
                     // A member removed that the request never held is no
                     // edit the reader needs to hear of.
-                    edits.retain(|edit| !edit["value"].is_null() || held(&request, &edit["member"]));
+                    edits.retain(|edit| !edit["value"].is_null() || held(&request.chat, &edit["member"]));
                     match skipped {
                         Some(reason) => {
                             entry["decision"] = json!("skip");
@@ -176,8 +176,8 @@ pub fn explanation(
                         None => entry["decision"] = json!("send"),
                     }
                     entry["edits"] = json!(edits);
-                    let mut seen = request.seen().clone();
-                    fields::before_transports(&request, [provider.api], &mut seen);
+                    let mut seen = request.seen.clone();
+                    fields::before_transports(&request.chat, [provider.api], &mut seen);
                     entry["dropped"] = json!(fields::dropped(&seen, provider.api, &plan.withheld));
                     entry["body"] = sent;
                 }
@@ -195,7 +195,7 @@ pub fn explanation(
         .collect();
     Ok(json!({
         "api": front.path(),
-        "model": request.model(),
+        "model": request.chat.model(),
         "client": client,
         "notKnown": NOT_KNOWN,
         "pools": pools(&chain),

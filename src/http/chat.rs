@@ -15,6 +15,7 @@ use crate::relay::{self, Item};
 use crate::translate::fields;
 use crate::wire::Front;
 use crate::wire::openai::{ChatRequest, label_model};
+use crate::wire::request::ClientRequest;
 
 /// The OpenAI chat-completions front end.
 pub struct Chat;
@@ -29,12 +30,12 @@ impl FrontEnd for Chat {
         memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
-    ) -> Result<(ChatRequest, ()), ApiError> {
+    ) -> Result<(ClientRequest, ()), ApiError> {
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(request.model());
         let seen = fields::chat(&request, &memos.chat_tools);
-        Ok((request.with_seen(seen), ()))
+        Ok((ClientRequest::new(request, seen), ()))
     }
 
     fn wants_usage(request: &ChatRequest) -> bool {

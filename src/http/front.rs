@@ -53,6 +53,7 @@ use crate::session::{self, Conversation};
 use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 use crate::wire::{Front, Seen};
 
 /// One API the gateway serves (the OpenAI chat API, Anthropic's Messages
@@ -77,7 +78,7 @@ pub trait FrontEnd: Send + Sync + 'static {
         memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
-    ) -> Result<(ChatRequest, Self::Context), ApiError>;
+    ) -> Result<(ClientRequest, Self::Context), ApiError>;
 
     /// What the body says of its conversation, as this front end's reader
     /// found it: OpenAI's `prompt_cache_key` (the chat API's and the
@@ -252,23 +253,23 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let found = named.map(|named| {
-        let conversation = Conversation::of(&request);
+        let conversation = Conversation::of(&request.chat);
         let ignored = |from| ignored_session(from, gateway.log_throttle());
-        let hint = F::session_hint(&request);
+        let hint = F::session_hint(&request.chat);
         let key = session::name(&client.name, named.as_deref(), hint, &conversation, ignored);
         (key, conversation)
     });
-    let wants_usage = F::wants_usage(&request);
-    let mut chain = config.chain(request.model());
-    let left_out = allowed_chain(&client, request.model(), &mut chain)?;
-    options.demand = reserve(gateway, &config, &client, &request, &chain, &record)?;
+    let wants_usage = F::wants_usage(&request.chat);
+    let mut chain = config.chain(request.chat.model());
+    let left_out = allowed_chain(&client, request.chat.model(), &mut chain)?;
+    options.demand = reserve(gateway, &config, &client, &request.chat, &chain, &record)?;
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {
         options.trace = record.trace();
     }
     if options.trace.is_some() {
-        record.traced_request(&request, chain.as_deref().unwrap_or_default());
+        record.traced_request(&request.chat, chain.as_deref().unwrap_or_default());
     }
     let reasoning = gateway.reasoning_cache().filter(|_| {
         chain
@@ -281,7 +282,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         Some(cache) => {
             let scope = Scope::of_client(&client);
             let request = reasoning_cache::restore(cache, scope, request);
-            let answer_scope = reasoning_cache::answer_scope(scope, &request);
+            let answer_scope = reasoning_cache::answer_scope(scope, &request.chat);
             (request, answer_scope)
         }
         None => (request, Scope::of_client(&client)),
@@ -292,13 +293,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         let whose = session::Whose {
             session: key.clone(),
             client: &client.name,
-            model: request.model().unwrap_or_default(),
+            model: request.chat.model().unwrap_or_default(),
         };
         let turn = sessions.turn(
             whose,
             conversation,
             |index| request.restored_reasoning(system + index).is_some(),
-            || Conversation::tool_list(&request),
+            || Conversation::tool_list(&request.chat),
             std::time::Instant::now(),
         );
         record.session(key.clone());
@@ -310,9 +311,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         left_out: (!left_out.is_empty()).then(|| (client.name.clone(), left_out)),
     };
     options.client = Some(client);
-    let mut seen = request.seen().clone();
+    let mut seen = request.seen.clone();
     if let Ok(chain) = &chain {
-        fields::before_transports(&request, chain.iter().map(|t| t.provider.api), &mut seen);
+        fields::before_transports(
+            &request.chat,
+            chain.iter().map(|t| t.provider.api),
+            &mut seen,
+        );
     }
     if options.betas.is_some() {
         fields::MessagesRow::AnthropicBeta.mark(&mut seen);
@@ -557,7 +562,7 @@ async fn run_chain(
     gateway: &Gateway,
     config: &Config,
     chain: Result<Vec<Target>, UnknownModel>,
-    request: ChatRequest,
+    request: ClientRequest,
     options: RequestOptions,
     record: &AccessRecord,
 ) -> Result<Answer, ApiError> {

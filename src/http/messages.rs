@@ -43,6 +43,7 @@ use crate::translate::token_estimate;
 use crate::wire::Front;
 use crate::wire::anthropic::{self, ErrorBody, MessagesRequest, StreamEvent};
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 /// How long a stream may be silent before the client gets a `ping`.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
@@ -63,7 +64,7 @@ impl FrontEnd for Messages {
         memos: &Memos,
         original: Bytes,
         record: &AccessRecord,
-    ) -> Result<(ChatRequest, ()), ApiError> {
+    ) -> Result<(ClientRequest, ()), ApiError> {
         let mut read = anthropic_client::Read::parse_with(&original, &memos.messages)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let asked = read.request.model.as_deref();
@@ -73,14 +74,10 @@ impl FrontEnd for Messages {
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let original = read.original(original);
-        Ok((
-            request
-                .with_anthropic_original(original)
-                .with_seen(seen)
-                .with_native(native),
-            (),
-        ))
+        let mut request = ClientRequest::new(request, seen);
+        request.messages_body = Some(read.original(original));
+        request.native = native;
+        Ok((request, ()))
     }
 
     /// Claude Code's session, from the session part of its

@@ -259,7 +259,7 @@ pub fn decode(
     front: Front,
     config: &crate::config::Config,
     body: bytes::Bytes,
-) -> Result<crate::wire::openai::ChatRequest, ApiError> {
+) -> Result<crate::wire::request::ClientRequest, ApiError> {
     use self::front::FrontEnd;
     let record = AccessRecord::default();
     let memos = &crate::gateway::Memos::default();

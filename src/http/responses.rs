@@ -27,6 +27,7 @@ use crate::translate::responses_client::{
 };
 use crate::wire::Front;
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 use crate::wire::responses::{Echo, StreamEvent};
 
 /// How long a stream may be silent before the client gets a comment.
@@ -55,7 +56,7 @@ impl FrontEnd for Responses {
         memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
-    ) -> Result<(ChatRequest, Context), ApiError> {
+    ) -> Result<(ClientRequest, Context), ApiError> {
         let bad = |err: &dyn std::fmt::Display| ApiError::BadRequest(err.to_string());
         let read =
             responses_client::Read::parse_with(&body, &memos.responses).map_err(|e| bad(&e))?;
@@ -68,7 +69,7 @@ impl FrontEnd for Responses {
             names,
             echo: read.echo().clone(),
         };
-        Ok((request.with_seen(seen), context))
+        Ok((ClientRequest::new(request, seen), context))
     }
 
     /// `response.completed` carries the usage.

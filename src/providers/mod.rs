@@ -28,6 +28,7 @@ use crate::config::Target;
 use crate::format::body::Edits;
 use crate::translate::anthropic_provider::{self, MessagesPlan};
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::{ClientRequest, Native};
 
 /// The output limit a Messages body gets when neither the client nor the
 /// model's catalog entry gives one (Anthropic requires `max_tokens`).
@@ -42,7 +43,8 @@ const MIN_THINKING_BUDGET: u64 = 1024;
 pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
     // A result that cannot be paired is refused by the plan.
     let repairs = tool_results::repairs(request.messages()).unwrap_or_default();
-    rules(request, target, repairs, None).edits
+    let request = ClientRequest::from(request.clone());
+    rules(&request, target, repairs, None).edits
 }
 
 pub use crate::wire::Withheld;
@@ -58,7 +60,7 @@ struct Ruled {
 /// The rules' decisions, given the tool results paired again and, for
 /// Kimi, what was read of the tools.
 fn rules(
-    request: &ChatRequest,
+    request: &ClientRequest,
     target: &Target,
     repairs: Vec<(usize, String)>,
     kimi_tools: Option<moonshot::ToolsRead>,
@@ -69,7 +71,7 @@ fn rules(
         draft.set_in_message(*index, "tool_call_id", json!(id));
     }
     draft.paired_again = repairs;
-    let thinking = requested_thinking(request, target);
+    let thinking = requested_thinking(&request.chat, target);
     fill_params(&mut draft, target);
     draft.limit = output_limit(&mut draft, target);
     match target.provider.dialect {
@@ -110,7 +112,7 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         .limit
         .or(target.model.max_tokens)
         .unwrap_or(FALLBACK_MAX_TOKENS);
-    let asked = draft.request().native().thinking_budget;
+    let asked = draft.native().thinking_budget;
     let thinking = switch(
         draft.get("thinking").as_ref(),
         draft.get("reasoning").as_ref(),
@@ -119,7 +121,7 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     // The client's own `thinking` goes as sent, or on where it is on
     // already; else it is written anew, and so is a choice the rules
     // changed: what else the client's held is not sent.
-    let on = draft.request().native().thinking_on;
+    let on = draft.native().thinking_on;
     let as_sent = match thinking {
         ThinkingSwitch::AsSent => true,
         ThinkingSwitch::On => on == Some(true),
@@ -172,7 +174,7 @@ fn no_place_for_native(draft: &mut Draft, target: &Target) {
     if target.provider.api != Api::OpenAiCompletions {
         return;
     }
-    let native = draft.request().native();
+    let native = draft.native();
     if !native.cache_marks.is_empty() || native.unplaced_marks {
         draft.withhold(Withheld::CacheMarks);
     }
@@ -255,7 +257,7 @@ pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
 
 /// A request with the edits made to it so far; what the rules work on.
 pub struct Draft<'r> {
-    request: &'r ChatRequest,
+    request: &'r ClientRequest,
     pub edits: Edits,
     /// The request's `tools` as Moonshot's rules read them, when the plan
     /// has read them already.
@@ -272,7 +274,7 @@ pub struct Draft<'r> {
 }
 
 impl<'r> Draft<'r> {
-    fn new(request: &'r ChatRequest) -> Self {
+    fn new(request: &'r ClientRequest) -> Self {
         Self {
             request,
             edits: Edits::default(),
@@ -291,8 +293,20 @@ impl<'r> Draft<'r> {
         }
     }
 
+    /// The request's chat form, as the client's body reads in it.
     pub fn request(&self) -> &'r ChatRequest {
-        self.request
+        &self.request.chat
+    }
+
+    /// What the client's own body said that the chat form does not.
+    pub fn native(&self) -> &'r Native {
+        &self.request.native
+    }
+
+    /// The reasoning the gateway kept for chat message `index`, if the
+    /// client left it out.
+    pub fn restored_reasoning(&self, index: usize) -> Option<&'r str> {
+        self.request.restored_reasoning(index)
     }
 
     /// The output limit the target is sent, if any (decided before the
@@ -305,14 +319,14 @@ impl<'r> Draft<'r> {
     pub fn get(&self, key: &str) -> Option<Value> {
         match self.edits.top.get(key) {
             Some(edited) => edited.cloned(),
-            None => self.request.value(key),
+            None => self.request.chat.value(key),
         }
     }
 
     pub fn has(&self, key: &str) -> bool {
         match self.edits.top.get(key) {
             Some(edited) => edited.is_some(),
-            None => self.request.contains(key),
+            None => self.request.chat.contains(key),
         }
     }
 
@@ -334,7 +348,7 @@ impl<'r> Draft<'r> {
     /// Removes `key`, and names it in the answer when the client sent it
     /// (a rule took it from what the client asked).
     pub fn remove_named(&mut self, key: &str) {
-        if self.request.contains(key) {
+        if self.request.chat.contains(key) {
             self.withhold(Withheld::Removed(key.to_owned().into()));
         }
         self.remove(key);

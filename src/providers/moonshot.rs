@@ -158,7 +158,7 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
             continue;
         }
         if on && !message.tool_call_ids.is_empty() && !message.has_reasoning_content {
-            let kept = request.restored_reasoning(index).unwrap_or_default();
+            let kept = draft.restored_reasoning(index).unwrap_or_default();
             draft.set_in_message(index, "reasoning_content", json!(kept));
         } else if !on && message.has_reasoning_content {
             draft.remove_in_message(index, "reasoning_content");
@@ -554,6 +554,7 @@ mod tests {
 
     use super::{Draft, plain_any_of_schemas, plain_any_of_schemas_in_tree};
     use crate::wire::openai::ChatRequest;
+    use crate::wire::request::ClientRequest;
 
     thread_local! {
         /// Tools parsed into a tree on this thread.
@@ -568,10 +569,10 @@ mod tests {
 
     /// The request `text` after `rule`, read back as a value.
     fn run(text: &str, rule: fn(&mut Draft)) -> Value {
-        let request = ChatRequest::parse(text.to_string()).unwrap();
+        let request = ClientRequest::from(ChatRequest::parse(text.to_string()).unwrap());
         let mut draft = Draft::new(&request);
         rule(&mut draft);
-        serde_json::from_slice(&request.write(&draft.edits).to_vec()).unwrap()
+        serde_json::from_slice(&request.chat.write(&draft.edits).to_vec()).unwrap()
     }
 
     fn request(tools: &Value) -> String {
@@ -714,10 +715,10 @@ mod tests {
         // Written by hand: spaces, an escaped key, a non-ASCII escape.
         let text = r#"{"messages":[{"role":"user","content":"hi"}], "tools" : [ {"type": "function", "function": {"name": "keep", "parameters": {"type": "object", "description": "caf\u00e9"}}} ,
             {"type":"function","function":{"name":"fix","parameters":{"type":"string","\u0061nyOf":[{"enum":["a"]}]}}} ]}"#;
-        let request = ChatRequest::parse(text.to_string()).unwrap();
+        let request = ClientRequest::from(ChatRequest::parse(text.to_string()).unwrap());
         let mut draft = Draft::new(&request);
         plain_any_of_schemas(&mut draft);
-        let out = String::from_utf8(request.write(&draft.edits).to_vec()).unwrap();
+        let out = String::from_utf8(request.chat.write(&draft.edits).to_vec()).unwrap();
         // `\u0061nyOf` is anyOf to Moonshot's validator: a tool with an
         // escape is read as a tree. The first tool, which needs no change,
         // goes out exactly as written.
@@ -757,11 +758,11 @@ mod tests {
         // As the plan reads Kimi's tools: through the gateway's memo.
         let memo = super::KimiTools::default();
         let planned = |text: &str| {
-            let request = ChatRequest::parse(text.to_string()).unwrap();
+            let request = ClientRequest::from(ChatRequest::parse(text.to_string()).unwrap());
             let mut draft = Draft::new(&request);
-            draft.kimi_tools = Some(memo.read(request.raw("tools").unwrap()));
+            draft.kimi_tools = Some(memo.read(request.chat.raw("tools").unwrap()));
             plain_any_of_schemas(&mut draft);
-            serde_json::from_slice::<Value>(&request.write(&draft.edits).to_vec()).unwrap()
+            serde_json::from_slice::<Value>(&request.chat.write(&draft.edits).to_vec()).unwrap()
         };
         let before = trees();
         let first = planned(&text);

@@ -18,7 +18,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     // carried over as `reasoning` (over the Anthropic transport, rendered
     // as thinking again).
     draft.omit("thinking");
-    let budget = draft.request().native().thinking_budget;
+    let budget = draft.native().thinking_budget;
     let mut budget_sent = false;
     if target.model.capabilities.reasoning == Reasoning::None {
         draft.remove("reasoning");
@@ -67,8 +67,7 @@ fn takes_cache_marks(model: &str) -> bool {
 /// turn; a chat client's, as it wrote them); withheld for one that does
 /// not, the chat client's parts written without them.
 fn cache_marks(draft: &mut Draft, target: &Target) {
-    let request = draft.request();
-    let native = request.native();
+    let (request, native) = (draft.request(), draft.native());
     if !takes_cache_marks(&target.model.id) {
         if !native.cache_marks.is_empty() || native.unplaced_marks {
             draft.withhold(Withheld::CacheMarks);

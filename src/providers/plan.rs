@@ -13,6 +13,7 @@ use crate::config::Target;
 use crate::format::body::Edits;
 use crate::translate::anthropic_provider::MessagesPlan;
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 /// The most tools Kimi accepts in one request, on either API.
 pub const KIMI_MAX_TOOLS: usize = 128;
@@ -83,7 +84,8 @@ pub struct Memo {
 }
 
 /// What `target` is to be sent for `request`, or why it is not.
-pub fn plan(request: &ChatRequest, target: &Target, memo: &Memo) -> Result<Plan, Declined> {
+pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan, Declined> {
+    let request = &client.chat;
     // A tool result that cannot be paired with its call (see
     // `tool_results`; the others are repaired by the rules).
     let repairs = super::tool_results::repairs(request.messages()).map_err(|unpaired| {
@@ -111,7 +113,7 @@ pub fn plan(request: &ChatRequest, target: &Target, memo: &Memo) -> Result<Plan,
     {
         return Err(Declined::Skip(Skip::Image { message }));
     }
-    let mut ruled = super::rules(request, target, repairs, kimi_tools);
+    let mut ruled = super::rules(client, target, repairs, kimi_tools);
     streaming(&mut ruled.edits, request, target);
     Ok(Plan {
         edits: ruled.edits,

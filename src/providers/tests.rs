@@ -828,7 +828,7 @@ fn the_plan_skips_targets_that_cannot_take_the_request() {
     for (model_ref, body, expected) in cases {
         let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
         let request = ChatRequest::parse(with_messages(body.clone()).to_string()).unwrap();
-        let got = plan(&request, &target, &super::Memo::default()).err();
+        let got = plan(&request.into(), &target, &super::Memo::default()).err();
         assert_eq!(got, expected, "{model_ref}: {body}");
     }
 }
@@ -859,7 +859,7 @@ fn the_plan_asks_for_a_stream_whatever_the_client_asked() {
     for (model_ref, body, expected) in cases {
         let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
         let request = ChatRequest::parse(with_messages(body.clone()).to_string()).unwrap();
-        let plan = super::plan(&request, &target, &super::Memo::default()).unwrap();
+        let plan = super::plan(&request.clone().into(), &target, &super::Memo::default()).unwrap();
         let out: Value = serde_json::from_slice(&request.write(&plan.edits).to_vec()).unwrap();
         for (key, value) in expected.as_object().unwrap() {
             assert_eq!(&out[key], value, "{model_ref}: {body}: {key}");
@@ -874,7 +874,7 @@ fn plan_with(extra: Value, model_ref: &str, input: Value) -> super::Plan {
         .target(&ModelRef::parse(model_ref).unwrap())
         .unwrap_or_else(|| panic!("no target {model_ref}"));
     let request = ChatRequest::parse(input.to_string()).unwrap();
-    super::plan(&request, &target, &super::Memo::default()).expect("planned")
+    super::plan(&request.into(), &target, &super::Memo::default()).expect("planned")
 }
 
 /// The catalog's providers over their Anthropic endpoints, and Anthropic.

@@ -29,18 +29,20 @@ use crate::translate::anthropic_provider::passthrough;
 use crate::translate::anthropic_provider::{self, MessagesPlan, StreamTranslator};
 use crate::translate::ids;
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 pub struct Anthropic;
 
 impl Transport for Anthropic {
     fn body(
         &self,
-        request: &ChatRequest,
+        request: &ClientRequest,
         _target: &Target,
         edits: &Edits,
         plan: &MessagesPlan,
     ) -> Chunks {
-        if let Some(original) = request.anthropic_original() {
+        let (original, request) = (request.messages_body.as_ref(), &request.chat);
+        if let Some(original) = original {
             let edited = passthrough::Edited {
                 messages: (edits.items.values())
                     .any(|edit| edit.get("reasoning_content").is_some()),
@@ -53,7 +55,7 @@ impl Transport for Anthropic {
                 return Chunks::from(Bytes::from(body));
             }
         }
-        let original = request.anthropic_original().and_then(|original| {
+        let original = original.and_then(|original| {
             serde_json::from_slice::<Map<String, Value>>(original.bytes()).ok()
         });
         let body = match original {
@@ -95,8 +97,8 @@ impl Transport for Anthropic {
         Some(headers)
     }
 
-    fn speaks_natively(&self, request: &ChatRequest) -> bool {
-        request.anthropic_original().is_some()
+    fn speaks_natively(&self, request: &ClientRequest) -> bool {
+        request.messages_body.is_some()
     }
 
     fn events(&self, events: EventStream, native: bool) -> EventStream {
@@ -439,9 +441,8 @@ mod tests {
         .to_string();
         let mut read = Read::parse(body.as_bytes()).unwrap();
         let (translated, _, _) = read.translate(None).unwrap();
-        let request = ChatRequest::parse(translated)
-            .unwrap()
-            .with_anthropic_original(read.original(Bytes::from(body.clone())));
+        let mut request = ClientRequest::from(ChatRequest::parse(translated).unwrap());
+        request.messages_body = Some(read.original(Bytes::from(body.clone())));
         let render = |mut out: Value, reasoning: Option<&str>| {
             let mut edits = Edits::default();
             let edit = edits.items.entry(1).or_default();
@@ -449,7 +450,7 @@ mod tests {
                 Some(text) => edit.set("reasoning_content", json!(text)),
                 None => edit.remove("reasoning_content"),
             }
-            plan_edits(out.as_object_mut().unwrap(), &request, &edits);
+            plan_edits(out.as_object_mut().unwrap(), &request.chat, &edits);
             out
         };
         let body: Value = serde_json::from_str(&body).unwrap();

@@ -12,7 +12,7 @@ use super::transport::Transport;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
 use crate::translate::anthropic_provider::MessagesPlan;
-use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 pub struct OpenAi;
 
@@ -21,11 +21,12 @@ impl Transport for OpenAi {
     /// fixes as `reasoning_effort`.
     fn body(
         &self,
-        request: &ChatRequest,
+        request: &ClientRequest,
         _target: &Target,
         edits: &Edits,
         plan: &MessagesPlan,
     ) -> Chunks {
+        let request = &request.chat;
         match plan.effort {
             None => request.write(edits),
             Some(effort) => {

@@ -13,7 +13,7 @@ use super::EventStream;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
 use crate::translate::anthropic_provider::MessagesPlan;
-use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 
 /// How one provider protocol is spoken. Every body asks for a stream.
 pub trait Transport: Sync {
@@ -22,7 +22,7 @@ pub trait Transport: Sync {
     /// Messages body takes the plan's typed decisions, `messages`.
     fn body(
         &self,
-        request: &ChatRequest,
+        request: &ClientRequest,
         target: &Target,
         edits: &Edits,
         messages: &MessagesPlan,
@@ -43,7 +43,7 @@ pub trait Transport: Sync {
     /// events can then go to the client as they come ([`Item::Native`]).
     ///
     /// [`Item::Native`]: crate::format::sse::Item::Native
-    fn speaks_natively(&self, _request: &ChatRequest) -> bool {
+    fn speaks_natively(&self, _request: &ClientRequest) -> bool {
         false
     }
 

@@ -17,8 +17,8 @@
 //! string literals ([`RawText`]): nearly every text a client like Claude
 //! Code sends holds escapes (`\n`), and unescaping them only to escape them
 //! again in the translated body cost more than the rest of the
-//! translation. The client's bytes themselves are kept whole on the
-//! translated request ([`crate::wire::openai::ChatRequest::anthropic_original`]),
+//! translation. The client's bytes themselves are kept whole beside the
+//! translated request ([`crate::wire::request::ClientRequest::messages_body`]),
 //! for a target that speaks Messages. The rules it follows are summed up
 //! in `docs/claude-code.md`.
 

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod chunk;
 pub mod openai;
+pub mod request;
 pub mod responses;
 pub mod usage;
 

@@ -25,37 +25,6 @@ pub struct ChatRequest {
     messages: Vec<MessageInfo>,
     model: Option<String>,
     pub stream: bool,
-    /// The Anthropic Messages body this request was translated from
-    /// (`POST /v1/messages`), for a target that speaks Anthropic itself.
-    anthropic_original: Option<super::anthropic::Original>,
-    /// The documented fields the client's request held, as its front
-    /// end's reader noted them (`translate::fields`).
-    seen: super::Seen,
-    /// Reasoning the gateway kept for replayed assistant tool-call turns
-    /// that arrived without it, by message index (`crate::reasoning_cache`).
-    restored_reasoning: Vec<(usize, std::sync::Arc<str>)>,
-    /// What the client's own body said that this chat form of it does not.
-    native: Native,
-}
-
-/// What a request translated from another API said that its chat form
-/// does not hold, as that front end's reader found it, for the plan: a
-/// target may take it in its own terms (OpenRouter's `cache_control` on
-/// text parts, its `reasoning.max_tokens`), or the answer says it was
-/// dropped.
-#[derive(Debug, Clone, Default)]
-pub struct Native {
-    /// The client's cache breakpoints (`cache_control`), each with the
-    /// chat message that ends the turn or system prompt that held it.
-    pub cache_marks: Vec<(usize, std::sync::Arc<RawValue>)>,
-    /// Whether a breakpoint had no chat message to stand on (one on a
-    /// tool).
-    pub unplaced_marks: bool,
-    /// The thinking budget (Messages' `thinking.budget_tokens`).
-    pub thinking_budget: Option<u64>,
-    /// Whether the client's own `thinking` (Messages') is on (enabled or
-    /// adaptive) or off; `None` without one.
-    pub thinking_on: Option<bool>,
 }
 
 /// What the rules need to know of one message; its content is not read.
@@ -304,26 +273,7 @@ impl ChatRequest {
             messages,
             model,
             stream,
-            anthropic_original: None,
-            seen: super::Seen::default(),
-            restored_reasoning: Vec::new(),
-            native: Native::default(),
         })
-    }
-
-    /// Gives replayed tool-call turns the reasoning the model produced for
-    /// them: `(message index, text)`.
-    pub fn with_restored_reasoning(mut self, found: Vec<(usize, std::sync::Arc<str>)>) -> Self {
-        self.restored_reasoning = found;
-        self
-    }
-
-    /// The reasoning kept for message `index`, if the client left it out.
-    pub fn restored_reasoning(&self, index: usize) -> Option<&str> {
-        self.restored_reasoning
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, text)| &**text)
     }
 
     /// The JSON text of member `key` of message `index`, as the client
@@ -361,41 +311,6 @@ impl ChatRequest {
         (calls.into_iter().flatten())
             .flat_map(|call| call.members().unwrap_or_default())
             .map(|member| (&*member.key, self.text(member)))
-    }
-
-    /// Notes what the client's request held, as its front end read it.
-    pub fn with_seen(mut self, seen: super::Seen) -> Self {
-        self.seen = seen;
-        self
-    }
-
-    /// The documented fields the client's request held (see
-    /// `translate::fields`).
-    pub fn seen(&self) -> &super::Seen {
-        &self.seen
-    }
-
-    /// Notes what the client's own body said that this chat form does not.
-    pub fn with_native(mut self, native: Native) -> Self {
-        self.native = native;
-        self
-    }
-
-    /// What the client's own body said that this chat form does not.
-    pub fn native(&self) -> &Native {
-        &self.native
-    }
-
-    /// Marks the request as translated from the Anthropic Messages `body`.
-    pub fn with_anthropic_original(mut self, body: super::anthropic::Original) -> Self {
-        self.anthropic_original = Some(body);
-        self
-    }
-
-    /// The Anthropic Messages body this request was translated from, if
-    /// any: a target speaking Anthropic can send it with minimal change.
-    pub fn anthropic_original(&self) -> Option<&super::anthropic::Original> {
-        self.anthropic_original.as_ref()
     }
 
     /// Whether a streaming client asked for the usage chunk

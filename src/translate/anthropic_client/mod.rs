@@ -21,7 +21,7 @@
 //! naming a server tool) with a 400 naming it. What the chat form cannot
 //! hold is not faked: the cache breakpoints (by the chat message that ends
 //! the marked turn) and the thinking budget are noted beside it
-//! (`wire::openai::Native`) for the plan, which sends them to a target that
+//! (`wire::request::Native`) for the plan, which sends them to a target that
 //! takes them (OpenRouter) and otherwise withholds them; `top_k`,
 //! `context_management`, `service_tier`, server tools and their blocks,
 //! redacted thinking, thinking signatures and stop sequences beyond four

@@ -21,7 +21,7 @@ use crate::wire::anthropic::{
     RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
-use crate::wire::openai::Native;
+use crate::wire::request::Native;
 use crate::wire::{Front, RawText, Seen, empty, is_empty};
 
 /// The most stop sequences the chat transport's providers take (OpenAI's

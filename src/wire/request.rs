@@ -1,0 +1,92 @@
+//! A client's request as every stage after its front end sees it: its chat
+//! form ([`ChatRequest`]: the client's bytes for a chat client, a
+//! translation for the others), and beside it what that form does not
+//! hold: the client's own Messages body, what that body said in its own
+//! terms, the documented fields the client's body held, and the reasoning
+//! the gateway gave back to replayed turns. The chat form carries no other
+//! API's body.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+use super::Seen;
+use super::anthropic::Original;
+use super::openai::ChatRequest;
+
+/// One client request, read once by its front end.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// The request in chat form: what the rules read, and what the chat
+    /// transport writes.
+    pub chat: ChatRequest,
+    /// The client's own Messages body (`POST /v1/messages`), for a target
+    /// that speaks Messages itself.
+    pub messages_body: Option<Original>,
+    /// What the client's own body said that the chat form does not.
+    pub native: Native,
+    /// The documented fields the client's body held, as its front end's
+    /// reader noted them (`translate::fields`).
+    pub seen: Seen,
+    /// Reasoning the gateway kept for replayed assistant tool-call turns
+    /// that arrived without it, by chat message index
+    /// (`crate::reasoning_cache`).
+    restored_reasoning: Vec<(usize, Arc<str>)>,
+}
+
+/// What a request translated from another API said that its chat form
+/// does not hold, as that front end's reader found it, for the plan: a
+/// target may take it in its own terms (OpenRouter's `cache_control` on
+/// text parts, its `reasoning.max_tokens`), or the answer says it was
+/// dropped.
+#[derive(Debug, Clone, Default)]
+pub struct Native {
+    /// The client's cache breakpoints (`cache_control`), each with the
+    /// chat message that ends the turn or system prompt that held it.
+    pub cache_marks: Vec<(usize, Arc<RawValue>)>,
+    /// Whether a breakpoint had no chat message to stand on (one on a
+    /// tool).
+    pub unplaced_marks: bool,
+    /// The thinking budget (Messages' `thinking.budget_tokens`).
+    pub thinking_budget: Option<u64>,
+    /// Whether the client's own `thinking` (Messages') is on (enabled or
+    /// adaptive) or off; `None` without one.
+    pub thinking_on: Option<bool>,
+}
+
+/// A chat client's request, with nothing beside its chat form.
+impl From<ChatRequest> for ClientRequest {
+    fn from(chat: ChatRequest) -> Self {
+        Self::new(chat, Seen::default())
+    }
+}
+
+impl ClientRequest {
+    /// A request whose chat form is all there is, with what its reader
+    /// `seen`.
+    pub fn new(chat: ChatRequest, seen: Seen) -> Self {
+        Self {
+            chat,
+            messages_body: None,
+            native: Native::default(),
+            seen,
+            restored_reasoning: Vec::new(),
+        }
+    }
+
+    /// Gives replayed tool-call turns the reasoning the model produced for
+    /// them: `(chat message index, text)`.
+    pub fn with_restored_reasoning(mut self, found: Vec<(usize, Arc<str>)>) -> Self {
+        self.restored_reasoning = found;
+        self
+    }
+
+    /// The reasoning kept for chat message `index`, if the client left it
+    /// out.
+    pub fn restored_reasoning(&self, index: usize) -> Option<&str> {
+        self.restored_reasoning
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, text)| &**text)
+    }
+}
