@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingSwitch};
 use crate::config::Target;
 use crate::format::body::Edits;
-use crate::translate::anthropic_provider::{self, MessagesPlan};
+use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::{ClientRequest, Native};
 
@@ -106,7 +106,8 @@ fn rules(
 /// limit it requires, thinking as the rules wrote it, with its budget,
 /// and Claude Code's billing-header line taken from `system` (as the
 /// translation takes it): its hash changes on every request and defeats
-/// the provider's cache.
+/// the provider's cache. A Messages client's own body takes, besides, the
+/// rules' edits that mean the same in Messages ([`Carried`]).
 fn messages_body(draft: &mut Draft, target: &Target) {
     let max_tokens = draft
         .limit
@@ -132,6 +133,9 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     }
     if draft.edits.top.get("tool_choice").is_some() {
         draft.withhold(Withheld::WrittenAnew("tool_choice"));
+    }
+    if draft.request.messages_body.is_some() {
+        draft.messages.carried = Carried::of(&draft.edits, draft.request());
     }
     let plan = &mut draft.messages;
     plan.max_tokens = max_tokens;

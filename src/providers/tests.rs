@@ -1034,23 +1034,26 @@ fn only_kimi_coding_gets_its_rewrites_of_a_messages_body() {
 /// writes them, from the tree of the whole and from the bytes.
 mod kimi_coding_rewrites {
     use bytes::Bytes;
-    use serde_json::{Map, Value, json};
+    use serde_json::{Value, json};
 
     use super::super::kimi_coding::MESSAGES_REWRITES;
     use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::MessagesPlan;
-    use crate::translate::anthropic_provider::passthrough::{self, Edited};
+    use crate::translate::anthropic_provider::passthrough;
 
-    const PLAN: MessagesPlan = MessagesPlan {
-        max_tokens: 100,
-        thinking: crate::capabilities::ThinkingSwitch::AsSent,
-        budget: 99,
-        without_billing_header: true,
-        removed: &[],
-        without_server_tools: true,
-        rewrites: &MESSAGES_REWRITES,
-        effort: None,
-    };
+    fn plan() -> MessagesPlan {
+        MessagesPlan {
+            max_tokens: 100,
+            thinking: crate::capabilities::ThinkingSwitch::AsSent,
+            budget: 99,
+            without_billing_header: true,
+            removed: &[],
+            without_server_tools: true,
+            rewrites: &MESSAGES_REWRITES,
+            effort: None,
+            carried: Default::default(),
+        }
+    }
 
     /// The body written for `body`: the same from its tree and, where the
     /// bytes serve, from them.
@@ -1058,7 +1061,7 @@ mod kimi_coding_rewrites {
         let Value::Object(tree) = body.clone() else {
             panic!("not an object: {body}")
         };
-        let from_tree = Value::Object(passthrough::passthrough(tree, &PLAN));
+        let from_tree = Value::Object(passthrough::passthrough(tree, &plan()));
         if let Some(bytes) = from_bytes(&body.to_string()) {
             let bytes: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(bytes, from_tree, "{body}: from its bytes");
@@ -1069,7 +1072,7 @@ mod kimi_coding_rewrites {
     fn from_bytes(body: &str) -> Option<Vec<u8>> {
         let mut read = Read::parse(body.as_bytes()).ok()?;
         let original = read.original(Bytes::copy_from_slice(body.as_bytes()));
-        passthrough::passthrough_bytes(&original, &PLAN, Edited::default(), |_: &mut Map<_, _>| {})
+        passthrough::passthrough_bytes(&original, &plan())
     }
 
     /// Claude Code's tool search (kimi-cli #1449, cc-switch #2941); the

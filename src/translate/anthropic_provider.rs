@@ -27,7 +27,10 @@
 //! - An `allowed_tools` choice offers only the tools it lists, its mode as
 //!   the choice.
 
+mod carried;
 pub mod passthrough;
+
+pub use carried::Carried;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -43,7 +46,7 @@ use crate::wire::chunk;
 /// `providers::plan` decides each, once; the Anthropic transport writes
 /// them, onto a translated body ([`request`]) or the client's own
 /// ([`passthrough`]), and decides nothing.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct MessagesPlan {
     /// `max_tokens` (which Anthropic requires).
     pub max_tokens: u64,
@@ -64,6 +67,10 @@ pub struct MessagesPlan {
     /// transport's `reasoning_effort`, `output_config.effort` of a
     /// Messages body that keeps its `output_config`).
     pub effort: Option<ThinkingLevel>,
+    /// The rules' decisions that a client's own Messages body takes too
+    /// (made for a Messages client only: a translated body takes them as
+    /// the request model's edits).
+    pub carried: Carried,
 }
 
 /// A rewrite of a client's Messages body that a dialect's rules ask for

@@ -15,12 +15,12 @@
 //! - the reasoning effort, as `output_config.effort` where the body keeps
 //!   its `output_config`;
 //! - the target's own rewrites of the body ([`super::Rewrite`]), each on the
-//!   members it names, read into a tree only when it applies.
+//!   members it names, read into a tree only when it applies;
+//! - what the rules decided that means the same in Messages (the model id,
+//!   sampling, the tool choice, the tools' schemas, reasoning given back:
+//!   [`super::Carried`]), on the tree of the members this module reads.
 //!
-//! The plan's edits of the request model that mean the same in Messages
-//! (the model id, sampling, the tool choice, the tools' schemas, reasoning
-//! given back) are written by the transport, on the tree of the members
-//! this module reads. `stream` is always asked for.
+//! `stream` is always asked for.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
 //! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
@@ -58,34 +58,24 @@ pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<Stri
         config.insert("effort".into(), json!(effort.as_effort()));
     }
     out.insert("stream".into(), json!(true));
+    plan.carried.write(&mut out);
     out
-}
-
-/// Which members of the client's body the plan's edits change.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Edited {
-    pub messages: bool,
-    pub tools: bool,
 }
 
 /// The body to send for the client's Messages body `original` (as the
 /// front end read it), written with its `messages`, `tools` and `system`
 /// (most of a conversation's bytes) as the client wrote them, or for
-/// `system`, with its billing-header blocks left out: [`passthrough`] and
-/// then `edit` (the plan's edits) work on a tree of the other members,
-/// where those stand as `null`. A member that takes an edit of its own is
-/// read into the tree: `tools` the plan edits, or that hold server tools
-/// the plan removes, `system` where [`system_as_written`] says so, and the
-/// members of a rewrite that applies. `None` when the messages take one
-/// (`edited.messages`, or a rewrite of them that applies), or when the
-/// body was not read member by member: the caller then edits a tree of the
-/// whole body.
-pub fn passthrough_bytes(
-    original: &Original,
-    plan: &MessagesPlan,
-    edited: Edited,
-    edit: impl FnOnce(&mut Map<String, Value>),
-) -> Option<Vec<u8>> {
+/// `system`, with its billing-header blocks left out: [`passthrough`]
+/// works on a tree of the other members, where those stand as `null`. A
+/// member that takes an edit of its own is read into the tree: `tools`
+/// the plan edits, or that hold server tools the plan removes, `system`
+/// where [`system_as_written`] says so, and the members of a rewrite that
+/// applies. `None` when the messages take one (reasoning given back or
+/// taken, or a rewrite of them that applies), or when the body was not
+/// read member by member: the caller then writes a tree of the whole
+/// body.
+pub fn passthrough_bytes(original: &Original, plan: &MessagesPlan) -> Option<Vec<u8>> {
+    let carried = &plan.carried;
     let (text, members) = original.members()?;
     // The members the rewrites that apply work on. A member with a letter
     // written as an escape, which could spell what a rewrite looks for,
@@ -120,10 +110,15 @@ pub fn passthrough_bytes(
             return None;
         }
         let text = match key {
-            MESSAGES if edited.messages || rewritten.contains(&key) => return None,
+            MESSAGES if carried.edits_messages() || rewritten.contains(&key) => return None,
             MESSAGES => Some(Cow::Borrowed(raw)),
             _ if rewritten.contains(&key) => None,
-            TOOLS if edited.tools || plan.without_server_tools && !original.client_tools() => None,
+            TOOLS
+                if carried.edits_tools()
+                    || plan.without_server_tools && !original.client_tools() =>
+            {
+                None
+            }
             TOOLS => Some(Cow::Borrowed(raw)),
             SYSTEM if plan.without_billing_header => system_as_written(raw),
             SYSTEM => Some(Cow::Borrowed(raw)),
@@ -141,8 +136,7 @@ pub fn passthrough_bytes(
     if !body.contains_key(MESSAGES) {
         return None;
     }
-    let mut body = passthrough(body, plan);
-    edit(&mut body);
+    let body = passthrough(body, plan);
     let mut out = Vec::with_capacity(text.len() + 64);
     out.push(b'{');
     for (index, (key, value)) in body.iter().enumerate() {

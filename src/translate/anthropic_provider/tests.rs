@@ -515,6 +515,7 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
         without_server_tools: true,
         rewrites: &[],
         effort: None,
+        carried: Default::default(),
     }
 }
 
@@ -537,27 +538,39 @@ mod passthrough_tests {
 
     use super::Facts;
     use crate::capabilities::Api;
+    use crate::format::body::Edits;
     use crate::translate::anthropic_client::Read;
-    use crate::translate::anthropic_provider::passthrough::{self as rendered, Edited};
+    use crate::translate::anthropic_provider::Carried;
+    use crate::translate::anthropic_provider::passthrough as rendered;
     use crate::translate::fields;
+    use crate::wire::openai::ChatRequest;
 
     /// [`passthrough::passthrough_bytes`] of `body`, read by the Messages
-    /// front end, with the plan the rules make of it for `facts`, and the
-    /// model id the transport writes; `None` too when the front end
-    /// refuses it.
-    fn passthrough_bytes(
+    /// front end, with the plan the rules make of it for `facts`, which
+    /// carries `edits` (the model id set, as the rules set it); `None` too
+    /// when the front end refuses it.
+    fn passthrough_bytes(body: &[u8], facts: Facts, edits: Edits) -> Option<Vec<u8>> {
+        passthrough_bytes_of(
+            body,
+            facts,
+            edits,
+            r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+    }
+
+    /// [`passthrough_bytes`], `edits` made of the request model `chat`.
+    fn passthrough_bytes_of(
         body: &[u8],
         facts: Facts,
-        edited: Edited,
-        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+        mut edits: Edits,
+        chat: &str,
     ) -> Option<Vec<u8>> {
         let mut read = Read::parse(body).ok()?;
         let original = read.original(Bytes::copy_from_slice(body));
-        let plan = super::plan(facts, &serde_json::from_slice(body).ok()?);
-        rendered::passthrough_bytes(&original, &plan, edited, |body| {
-            body.insert("model".into(), json!(facts.model));
-            edit(body);
-        })
+        let mut plan = super::plan(facts, &serde_json::from_slice(body).ok()?);
+        edits.top.set("model", json!(facts.model));
+        plan.carried = Carried::of(&edits, &ChatRequest::parse(chat.to_string()).unwrap());
+        rendered::passthrough_bytes(&original, &plan)
     }
 
     const KIMI: Facts = Facts {
@@ -575,7 +588,7 @@ mod passthrough_tests {
         let got = Value::Object(passthrough(object(body.clone()), facts));
         assert_eq!(got, expected, "body {body}");
         let bytes = serde_json::to_vec(&body).unwrap();
-        if let Some(written) = passthrough_bytes(&bytes, facts, Edited::default(), |_| {}) {
+        if let Some(written) = passthrough_bytes(&bytes, facts, Edits::default()) {
             let written: Value = serde_json::from_slice(&written).unwrap();
             assert_eq!(written, expected, "body {body}, from its bytes");
         }
@@ -586,36 +599,48 @@ mod passthrough_tests {
         let body = r#"{"model":"claude-opus-4-7","max_tokens":32000,
             "messages": [ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],
             "output_config":{"effort":"high"},"stream":true}"#;
-        let written = passthrough_bytes(body.as_bytes(), KIMI, Edited::default(), |body| {
-            body.insert("temperature".into(), json!(0.6));
-        })
-        .unwrap();
+        let mut edits = Edits::default();
+        edits.top.set("temperature", json!(0.6));
+        let written = passthrough_bytes(body.as_bytes(), KIMI, edits).unwrap();
         assert_eq!(
             String::from_utf8(written).unwrap(),
             r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"stream":true,"temperature":0.6}"#
         );
         // What edits the messages needs the tree of the whole body (a
         // target's own rewrites too: `providers::tests`).
-        for (body, edited) in [
-            (r#"{"messages":[],"max_tokens":1,"max_tokens":2}"#, false),
-            (r#"{"messages":[],"messages":[]}"#, false),
-            (r#"{"max_tokens":1}"#, false),
-            (r#"{"messages":[]}"#, true),
+        for body in [
+            r#"{"messages":[],"max_tokens":1,"max_tokens":2}"#,
+            r#"{"messages":[],"messages":[]}"#,
+            r#"{"max_tokens":1}"#,
         ] {
             assert_eq!(
-                passthrough_bytes(
-                    body.as_bytes(),
-                    KIMI,
-                    Edited {
-                        messages: edited,
-                        tools: false
-                    },
-                    |_| {}
-                ),
+                passthrough_bytes(body.as_bytes(), KIMI, Edits::default()),
                 None,
                 "{body}"
             );
         }
+        // Reasoning given back to a replayed turn.
+        let turn = r#"{"messages":[{"role":"user","content":"go"},{"role":"assistant","content":[{"type":"tool_use","id":"c1","name":"f","input":{}}]}]}"#;
+        let chat = r#"{"messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}]}"#;
+        let mut edits = Edits::default();
+        edits
+            .items
+            .entry(1)
+            .or_default()
+            .set("reasoning_content", json!("kept"));
+        assert_eq!(
+            passthrough_bytes_of(turn.as_bytes(), KIMI, edits.clone(), chat),
+            None
+        );
+        // Given back nowhere (the request model's turn is not a replayed
+        // tool-call turn): the messages go as written.
+        edits.items.clear();
+        edits
+            .items
+            .entry(0)
+            .or_default()
+            .set("reasoning_content", json!("kept"));
+        assert!(passthrough_bytes_of(turn.as_bytes(), KIMI, edits, chat).is_some());
     }
 
     #[test]
@@ -626,20 +651,19 @@ mod passthrough_tests {
         let body =
             format!(r#"{{"max_tokens":10,"system":{system},"messages":[],"tools":{tools}}}"#);
         let written = |edited| {
-            let out = passthrough_bytes(body.as_bytes(), KIMI, edited, |_| {}).unwrap();
+            let out = passthrough_bytes(body.as_bytes(), KIMI, edited).unwrap();
             String::from_utf8(out).unwrap()
         };
         assert_eq!(
-            written(Edited::default()),
+            written(Edits::default()),
             format!(
                 r#"{{"max_tokens":10,"system":[{{"type":"text", "text":"Be brief.","cache_control":{{"type":"ephemeral"}}}}],"messages":[],"tools":{tools},"stream":true,"model":"kimi-for-coding"}}"#
             )
         );
         // Tools the plan edits are read into the tree.
-        let edited = written(Edited {
-            messages: false,
-            tools: true,
-        });
+        let mut tools_edited = Edits::default();
+        tools_edited.top.set_raw("tools", "[]");
+        let edited = written(tools_edited);
         assert!(
             edited.contains(r#""tools":[{"name":"Read","description":"café","#),
             "{edited}"
@@ -667,7 +691,7 @@ mod passthrough_tests {
         ] {
             let body = json!({"max_tokens": 10, "system": system, "messages": [], "tools": tools});
             let bytes = serde_json::to_vec(&body).unwrap();
-            let written = passthrough_bytes(&bytes, KIMI, Edited::default(), |_| {}).unwrap();
+            let written = passthrough_bytes(&bytes, KIMI, Edits::default()).unwrap();
             let written: Value = serde_json::from_slice(&written).unwrap();
             assert_eq!(
                 written,
@@ -677,7 +701,7 @@ mod passthrough_tests {
         }
         // A billing header written with escapes is still seen.
         let escaped = r#"{"system":[{"type":"text","text":"\u0078-anthropic-billing-header: c;"},{"type":"text","text":"B"}],"messages":[]}"#;
-        let out = passthrough_bytes(escaped.as_bytes(), KIMI, Edited::default(), |_| {}).unwrap();
+        let out = passthrough_bytes(escaped.as_bytes(), KIMI, Edits::default()).unwrap();
         let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["system"], json!([{"type": "text", "text": "B"}]));
     }
@@ -825,7 +849,7 @@ mod passthrough_tests {
         let tree = passthrough(object(body.clone()), KIMI);
         assert_eq!(tree["system"], expected);
         let bytes = serde_json::to_vec(&body).unwrap();
-        let written = passthrough_bytes(&bytes, KIMI, Edited::default(), |_| {}).unwrap();
+        let written = passthrough_bytes(&bytes, KIMI, Edits::default()).unwrap();
         let written: Value = serde_json::from_slice(&written).unwrap();
         assert_eq!(written["system"], expected);
     }

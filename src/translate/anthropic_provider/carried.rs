@@ -1,0 +1,422 @@
+//! The rules' decisions that a client's own Messages body takes too, in
+//! Messages' terms ([`Carried`]): made from the plan's edits of the request
+//! model once, when the plan is made (`providers`), and written onto the
+//! body by [`super::passthrough`], which decides nothing.
+//!
+//! What is carried: the members that mean the same in both APIs
+//! ([`SHARED`]: the model id; `fixedSampling` removes sampling, `params`
+//! sets it); the tools' schemas in the form the rules gave them (a tool's
+//! `parameters` as its `input_schema`, by name); the tool choice and the
+//! tools it was narrowed to; and the reasoning given back to a replayed
+//! tool-call turn (a `thinking` block, as a translated request gets) or
+//! taken from it (thinking off).
+
+use serde_json::{Map, Value};
+
+use crate::format::body::Edits;
+use crate::translate::ids;
+use crate::wire::openai::ChatRequest;
+
+/// The members the rules may set or remove that mean the same in both
+/// APIs.
+const SHARED: [&str; 4] = ["model", "temperature", "top_p", "top_k"];
+
+/// The plan's decisions for a client's own Messages body.
+#[derive(Debug, Clone, Default)]
+pub struct Carried {
+    /// [`SHARED`] members the rules set (`Some`) or removed (`None`).
+    shared: Vec<(&'static str, Option<Value>)>,
+    /// Each tool's schema as the rules left it, by name, when the rules
+    /// wrote the tools anew.
+    schemas: Option<Vec<(String, Value)>>,
+    /// The tool choice the rules set (a forced one relaxed while
+    /// thinking, K3's named tool as `required`), in Messages' shape.
+    tool_choice: Option<Value>,
+    /// The names of the tools the rules narrowed the offer to.
+    offered: Option<Vec<String>>,
+    /// The reasoning given back to (or taken from) replayed tool-call
+    /// turns, in the order of the turns.
+    reasoning: Vec<TurnReasoning>,
+}
+
+/// The reasoning the plan gives one replayed assistant turn with tool
+/// calls: the n-th such turn of the request model is the n-th of the
+/// client's body, whose first call has the same id (the body's decoded,
+/// as the model holds it). Ids alone do not say which turn is which:
+/// Kimi's repeat across turns (`functions.read:0` in every one).
+#[derive(Debug, Clone, PartialEq)]
+struct TurnReasoning {
+    /// Its place among the turns with tool calls.
+    turn: usize,
+    first_call: String,
+    /// Given back, or (`None`) taken away.
+    text: Option<String>,
+}
+
+impl Carried {
+    /// What the plan's `edits` of `request` (the client's chat form) say
+    /// of a Messages body.
+    pub fn of(edits: &Edits, request: &ChatRequest) -> Self {
+        let shared = SHARED
+            .into_iter()
+            .filter_map(|key| Some((key, edits.top.get(key)?.cloned())))
+            .collect();
+        let tool_choice = edits
+            .top
+            .get("tool_choice")
+            .flatten()
+            .and_then(super::tool_choice);
+        let name = |tool: &Value| {
+            tool.pointer("/function/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let planned: Option<Vec<Value>> = match edits.top.get("tools") {
+            Some(Some(Value::Array(tools))) => Some(tools.clone()),
+            Some(_) => None,
+            None => edits
+                .top
+                .raw("tools")
+                .and_then(|json| serde_json::from_slice(json).ok()),
+        };
+        let offered = match edits.top.get("tools") {
+            Some(Some(Value::Array(tools))) => Some(tools.iter().filter_map(name).collect()),
+            _ => None,
+        };
+        let schemas = planned.map(|tools| {
+            (tools.iter())
+                .filter_map(|tool| {
+                    Some((name(tool)?, tool.pointer("/function/parameters")?.clone()))
+                })
+                .collect()
+        });
+        Self {
+            shared,
+            schemas,
+            tool_choice,
+            offered,
+            reasoning: reasoning(edits, request),
+        }
+    }
+
+    /// Whether the client's `messages` take an edit.
+    pub fn edits_messages(&self) -> bool {
+        !self.reasoning.is_empty()
+    }
+
+    /// Whether the client's `tools` take an edit.
+    pub fn edits_tools(&self) -> bool {
+        self.schemas.is_some() || self.offered.is_some()
+    }
+
+    /// Written onto `body`, the client's Messages body (what it holds of
+    /// the members it edits read into the tree).
+    pub fn write(&self, body: &mut Map<String, Value>) {
+        for (key, value) in &self.shared {
+            match value {
+                Some(value) => body.insert(key.to_string(), value.clone()),
+                None => body.remove(*key),
+            };
+        }
+        if let (Some(schemas), Some(Value::Array(tools))) = (&self.schemas, body.get_mut("tools")) {
+            for tool in tools.iter_mut() {
+                let name = tool.get("name").and_then(Value::as_str);
+                let planned = schemas.iter().find(|(n, _)| Some(n.as_str()) == name);
+                if let (Some((_, schema)), Some(tool)) = (planned, tool.as_object_mut())
+                    && tool.contains_key("input_schema")
+                {
+                    tool.insert("input_schema".into(), schema.clone());
+                }
+            }
+        }
+        if let Some(choice) = &self.tool_choice {
+            super::passthrough::replace_tool_choice(body, choice.clone());
+        }
+        if let (Some(offered), Some(Value::Array(tools))) = (&self.offered, body.get_mut("tools")) {
+            tools.retain(|tool| {
+                (tool.get("name").and_then(Value::as_str))
+                    .is_some_and(|n| offered.iter().any(|o| o == n))
+            });
+        }
+        self.give_reasoning(body);
+    }
+
+    /// The reasoning of each turn, on the body's turn of the same place
+    /// and first call.
+    fn give_reasoning(&self, body: &mut Map<String, Value>) {
+        if self.reasoning.is_empty() {
+            return;
+        }
+        let Some(Value::Array(messages)) = body.get_mut("messages") else {
+            return;
+        };
+        let turns = messages.iter_mut().filter_map(|message| {
+            let id = (message["role"] == "assistant")
+                .then(|| first_call(message))
+                .flatten()?
+                .to_string();
+            Some((id, message))
+        });
+        let mut given = self.reasoning.iter().peekable();
+        for (turn, (id, message)) in turns.enumerate() {
+            let Some(reasoning) = given.next_if(|given| given.turn == turn) else {
+                continue;
+            };
+            if ids::decode(&id) == reasoning.first_call.as_str() {
+                super::passthrough::give_reasoning(message, reasoning.text.as_deref());
+            }
+        }
+    }
+}
+
+/// The reasoning the `edits` give back to (or take from) the request
+/// model's replayed tool-call turns, by the turn's place among them.
+fn reasoning(edits: &Edits, request: &ChatRequest) -> Vec<TurnReasoning> {
+    let mut given = Vec::new();
+    let turns = (request.messages().iter().enumerate())
+        .filter_map(|(index, message)| Some((index, message.tool_call_ids.first()?)));
+    for (turn, (index, first_call)) in turns.enumerate() {
+        let Some(edit) = edits
+            .items
+            .get(&index)
+            .and_then(|e| e.get("reasoning_content"))
+        else {
+            continue;
+        };
+        given.push(TurnReasoning {
+            turn,
+            first_call: first_call.clone(),
+            text: edit.and_then(Value::as_str).map(str::to_string),
+        });
+    }
+    given
+}
+
+/// The id of the first `tool_use` of an assistant `message`.
+fn first_call(message: &Value) -> Option<&str> {
+    message["content"]
+        .as_array()?
+        .iter()
+        .find(|block| block["type"] == "tool_use")?["id"]
+        .as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::wire::request::ClientRequest;
+
+    /// The plan's edits rendered on a passed-through body: sampling, the
+    /// tools' schemas by name, reasoning given to (or taken from) the
+    /// replayed turn whose first call has the id the request model gives.
+    #[test]
+    fn a_passed_through_body_takes_the_plans_edits() {
+        use serde_json::json;
+        let request = ChatRequest::parse(
+            json!({"messages": [
+                {"role": "user", "content": "read"},
+                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "read", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "A"},
+                {"role": "assistant", "tool_calls": [{"id": "call_2", "type": "function",
+                    "function": {"name": "read", "arguments": "{}"}}]}]})
+            .to_string(),
+        )
+        .unwrap();
+        let turn = |id: &str, thinking: bool| {
+            let mut blocks =
+                vec![json!({"type": "tool_use", "id": id, "name": "read", "input": {}})];
+            if thinking {
+                blocks.insert(
+                    0,
+                    json!({"type": "thinking", "thinking": "mine", "signature": "s"}),
+                );
+            }
+            json!({"role": "assistant", "content": blocks})
+        };
+        let body = |first: bool, second: bool| {
+            json!({"temperature": 0.5, "messages": [
+                {"role": "user", "content": "read"}, turn("call_1", first),
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "A"}]},
+                turn("call_2", second)],
+                "tools": [{"name": "read", "input_schema": {"type": "string", "anyOf": [{"enum": ["a"]}]}},
+                          {"name": "other", "input_schema": {"type": "object"}}]})
+        };
+        let mut edits = Edits::default();
+        edits.top.remove("temperature");
+        edits.top.set_raw(
+            "tools",
+            json!([{"type": "function", "function": {"name": "read",
+                "parameters": {"anyOf": [{"enum": ["a"], "type": "string"}]}}}])
+            .to_string(),
+        );
+        edits
+            .items
+            .entry(1)
+            .or_default()
+            .set("reasoning_content", json!("kept"));
+        edits
+            .items
+            .entry(3)
+            .or_default()
+            .remove("reasoning_content");
+        let render = |body: Value| {
+            let Value::Object(mut body) = body else {
+                unreachable!()
+            };
+            Carried::of(&edits, &request).write(&mut body);
+            Value::Object(body)
+        };
+
+        let out = render(body(false, true));
+        assert_eq!(out.get("temperature"), None);
+        assert_eq!(
+            out["tools"][0]["input_schema"],
+            json!({"anyOf": [{"enum": ["a"], "type": "string"}]})
+        );
+        assert_eq!(out["tools"][1]["input_schema"], json!({"type": "object"}));
+        // Given back where the turn has none, taken where thinking is off.
+        assert_eq!(
+            out["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": "kept", "signature": ""})
+        );
+        assert_eq!(out["messages"][3], turn("call_2", false));
+        // A turn that has its own thinking keeps it.
+        let out = render(body(true, false));
+        assert_eq!(out["messages"][1], turn("call_1", true));
+        // Bad input: turns the request model does not know, or whose
+        // content is not blocks, are left alone.
+        let mut odd = body(false, false);
+        odd["messages"][1] = json!({"role": "assistant", "content": "text"});
+        odd["messages"][3] = turn("call_9", true);
+        let out = render(odd.clone());
+        assert_eq!(out["messages"], odd["messages"]);
+    }
+
+    /// An Anthropic client replays the tool-use ids clawgate handed it
+    /// (`cgid_…`), which the request model holds decoded: the turn is
+    /// still found, and takes the reasoning the plan gives it.
+    #[test]
+    fn a_turn_replayed_with_clawgates_ids_takes_the_plans_reasoning() {
+        use crate::translate::anthropic_client::Read;
+        use crate::translate::ids::Nonce;
+        use serde_json::json;
+        let id = ids::encode(Some("functions.Bash:0"), 0, Nonce(7));
+        let turn = json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": id, "name": "Bash", "input": {}}]});
+        let body = json!({"max_tokens": 100, "messages": [
+            {"role": "user", "content": "run"}, turn,
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "ok"}]}],
+            "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]})
+        .to_string();
+        let mut read = Read::parse(body.as_bytes()).unwrap();
+        let (translated, _, _) = read.translate(None).unwrap();
+        let mut request = ClientRequest::from(ChatRequest::parse(translated).unwrap());
+        request.messages_body = Some(read.original(Bytes::from(body.clone())));
+        let render = |mut out: Value, reasoning: Option<&str>| {
+            let mut edits = Edits::default();
+            let edit = edits.items.entry(1).or_default();
+            match reasoning {
+                Some(text) => edit.set("reasoning_content", json!(text)),
+                None => edit.remove("reasoning_content"),
+            }
+            Carried::of(&edits, &request.chat).write(out.as_object_mut().unwrap());
+            out
+        };
+        let body: Value = serde_json::from_str(&body).unwrap();
+
+        let out = render(body.clone(), Some("kept"));
+        assert_eq!(
+            out["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": "kept", "signature": ""})
+        );
+        // Thinking off: the turn's own thinking is taken away.
+        let mut thinking = body;
+        thinking["messages"][1]["content"]
+            .as_array_mut()
+            .unwrap()
+            .insert(
+                0,
+                json!({"type": "thinking", "thinking": "mine", "signature": "s"}),
+            );
+        let out = render(thinking, None);
+        assert_eq!(out["messages"][1], turn);
+    }
+
+    /// The plan's tool choice in Messages form, keeping the client's
+    /// `disable_parallel_tool_use`; the tools it narrowed to; nothing where
+    /// the plan or the body has no choice.
+    #[test]
+    fn a_passed_through_body_takes_the_plans_tool_choice() {
+        use serde_json::json;
+        let request =
+            ChatRequest::parse(r#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
+        let forced = json!({"tools": [tool("Bash"), tool("Read")],
+            "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
+        let function = |name: &str| json!({"type": "function", "function": {"name": name}});
+        let cases = [
+            // Relaxed while thinking.
+            (
+                Some(json!("auto")),
+                None,
+                forced.clone(),
+                json!({"type": "auto", "disable_parallel_tool_use": true}),
+                vec!["Bash", "Read"],
+            ),
+            // K3: the named tool as `any`, over that tool alone.
+            (
+                Some(json!("required")),
+                Some(json!([function("Read")])),
+                forced.clone(),
+                json!({"type": "any", "disable_parallel_tool_use": true}),
+                vec!["Read"],
+            ),
+            // The plan leaves it: as sent.
+            (
+                None,
+                None,
+                forced.clone(),
+                forced["tool_choice"].clone(),
+                vec!["Bash", "Read"],
+            ),
+            // A choice the plan cannot say in Messages: as sent.
+            (
+                Some(json!("sometimes")),
+                None,
+                forced.clone(),
+                forced["tool_choice"].clone(),
+                vec!["Bash", "Read"],
+            ),
+        ];
+        for (choice, tools, body, expected, offered) in cases {
+            let mut edits = Edits::default();
+            if let Some(choice) = &choice {
+                edits.top.set("tool_choice", choice.clone());
+            }
+            if let Some(tools) = &tools {
+                edits.top.set("tools", tools.clone());
+            }
+            let Value::Object(mut out) = body else {
+                unreachable!()
+            };
+            Carried::of(&edits, &request).write(&mut out);
+            assert_eq!(out["tool_choice"], expected, "{choice:?}");
+            let names: Vec<&str> = out["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, offered, "{choice:?}");
+        }
+        // No choice in the body: none is added.
+        let mut edits = Edits::default();
+        edits.top.set("tool_choice", json!("auto"));
+        let mut out = Map::new();
+        Carried::of(&edits, &request).write(&mut out);
+        assert!(out.get("tool_choice").is_none());
+    }
+}
