@@ -44,7 +44,7 @@ pub struct Carried {
 /// client's body, whose first call has the same id (the body's decoded,
 /// as the model holds it). Ids alone do not say which turn is which:
 /// Kimi's repeat across turns (`functions.read:0` in every one).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 struct TurnReasoning {
     /// Its place among the turns with tool calls.
     turn: usize,
@@ -173,6 +173,9 @@ impl Carried {
 /// model's replayed tool-call turns, by the turn's place among them.
 fn reasoning(edits: &Edits, request: &ChatRequest) -> Vec<TurnReasoning> {
     let mut given = Vec::new();
+    if edits.items.is_empty() {
+        return given;
+    }
     let turns = (request.messages().iter().enumerate())
         .filter_map(|(index, message)| Some((index, message.tool_call_ids.first()?)));
     for (turn, (index, first_call)) in turns.enumerate() {
