@@ -6,9 +6,6 @@
 //! on its Anthropic endpoint, a client's own Messages body also gets Kimi
 //! Coding's rewrites ([`MESSAGES_REWRITES`]), which no other provider gets.
 
-use std::sync::LazyLock;
-
-use memchr::memmem::Finder;
 use serde_json::{Map, Value, json};
 
 use super::{Draft, Thinking, Withheld, moonshot};
@@ -16,6 +13,7 @@ use crate::capabilities::{Api, ThinkingLevel};
 use crate::catalog;
 use crate::config::Target;
 use crate::translate::anthropic_provider::Rewrite;
+use crate::translate::fields::MessagesRow;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     moonshot::apply(draft, target, thinking);
@@ -24,55 +22,47 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 }
 
 /// A client's own Messages body, sent to Kimi Coding's Anthropic endpoint,
-/// is rewritten where the endpoint refuses what Claude Code sends; the
-/// deferred tools it sends loaded and the tool references it sends as
-/// text are named (where the client sent any).
+/// is rewritten where the endpoint refuses what Claude Code sends, as the
+/// front end read it in the body; the deferred tools it sends loaded and
+/// the tool references it sends as text are named (where the client sent
+/// any).
 fn messages_rewrites(draft: &mut Draft, target: &Target) {
     if target.provider.api == Api::AnthropicMessages {
-        draft.messages.rewrites = &MESSAGES_REWRITES;
+        let seen = draft.seen();
+        draft.messages.rewrites = (MESSAGES_REWRITES.iter())
+            .filter(|(row, _)| row.is_in(seen))
+            .map(|(_, rewrite)| *rewrite)
+            .collect();
         draft.withhold(Withheld::DeferredTools);
         draft.withhold(Withheld::ToolReferences);
     }
 }
 
-/// Kimi Coding's rewrites of a client's Messages body, in order.
-pub const MESSAGES_REWRITES: [Rewrite; 3] = [
-    Rewrite {
-        members: &["messages", "system"],
-        applies: names_the_system_role,
-        apply: system_messages_to_system,
-    },
-    Rewrite {
-        members: &["messages", "tools"],
-        applies: holds_a_tool_reference,
-        apply: tool_references,
-    },
-    Rewrite {
-        members: &["tools"],
-        applies: defers_loading,
-        apply: load_every_tool,
-    },
+/// Kimi Coding's rewrites of a client's Messages body, in order, each with
+/// the row of what calls for it.
+pub const MESSAGES_REWRITES: [(MessagesRow, Rewrite); 3] = [
+    (
+        MessagesRow::SystemRole,
+        Rewrite {
+            members: &["messages", "system"],
+            apply: system_messages_to_system,
+        },
+    ),
+    (
+        MessagesRow::ToolReference,
+        Rewrite {
+            members: &["messages", "tools"],
+            apply: tool_references,
+        },
+    ),
+    (
+        MessagesRow::DeferLoading,
+        Rewrite {
+            members: &["tools"],
+            apply: load_every_tool,
+        },
+    ),
 ];
-
-// Each looks for a name as a string (a text that quotes it has it escaped
-// and does not count; a letter written as an escape, which could spell it,
-// the passthrough takes as a yes), with a searcher built once: every turn
-// to Kimi Coding asks.
-
-fn names_the_system_role(messages: &[u8]) -> bool {
-    static SYSTEM: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"system\""));
-    SYSTEM.find(messages).is_some()
-}
-
-fn holds_a_tool_reference(messages: &[u8]) -> bool {
-    static TOOL_REFERENCE: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"tool_reference\""));
-    TOOL_REFERENCE.find(messages).is_some()
-}
-
-fn defers_loading(tools: &[u8]) -> bool {
-    static DEFER_LOADING: LazyLock<Finder> = LazyLock::new(|| Finder::new(b"\"defer_loading\""));
-    DEFER_LOADING.find(tools).is_some()
-}
 
 /// Moves the `role: "system"` messages of Claude Code's mid-conversation
 /// system beta, which Kimi Coding refuses, to the end of `system`, in

@@ -307,6 +307,12 @@ impl<'r> Draft<'r> {
         &self.request.native
     }
 
+    /// The documented fields the client's body held, as its front end's
+    /// reader noted them.
+    pub fn seen(&self) -> &'r crate::wire::Seen {
+        &self.request.seen
+    }
+
     /// The reasoning the gateway kept for chat message `index`, if the
     /// client left it out.
     pub fn restored_reasoning(&self, index: usize) -> Option<&'r str> {

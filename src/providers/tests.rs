@@ -1005,6 +1005,32 @@ fn kimi_for_codings_effort_cap_is_the_plans_typed_effort() {
     }
 }
 
+/// The plan for `model_ref` under `extra` config, of the Messages
+/// `body`, as the Messages reader reads it.
+fn messages_plan(extra: Value, model_ref: &str, body: Value) -> super::Plan {
+    use crate::translate::anthropic_client::Read;
+    use crate::wire::request::ClientRequest;
+    let config = config(extra);
+    let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+    let text = body.to_string();
+    let mut read = Read::parse(text.as_bytes()).unwrap();
+    let (chat, seen, native) = read.translate(None).unwrap();
+    let mut request = ClientRequest::new(ChatRequest::parse(chat).unwrap(), seen);
+    request.messages_body = Some(read.original(bytes::Bytes::from(text)));
+    request.native = native;
+    super::plan(&request, &target, &super::Memo::default()).expect("planned")
+}
+
+/// A Messages body holding what each of Kimi Coding's rewrites is for: a
+/// system message, a tool reference, a deferred tool.
+fn kimi_coding_fodder() -> Value {
+    json!({"max_tokens": 10, "messages": [
+        {"role": "system", "content": "x"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
+            "content": [{"type": "tool_reference", "tool_name": "A"}]}]}],
+        "tools": [{"name": "A", "input_schema": {"type": "object"}, "defer_loading": true}]})
+}
+
 /// Kimi Coding's rewrites of a Messages body are its own: Moonshot's and
 /// OpenRouter's Anthropic endpoints and Anthropic do not get them; only
 /// Anthropic (a provider of no dialect) gets what only it serves.
@@ -1017,7 +1043,7 @@ fn only_kimi_coding_gets_its_rewrites_of_a_messages_body() {
         ("claude/opus", 0, false),
     ];
     for (model_ref, rewrites, kimi) in cases {
-        let plan = plan_with(over_anthropic(), model_ref, with_messages(json!({})));
+        let plan = messages_plan(over_anthropic(), model_ref, kimi_coding_fodder());
         let messages = &plan.messages;
         assert_eq!(messages.rewrites.len(), rewrites, "{model_ref}");
         assert_eq!(messages.without_server_tools, kimi, "{model_ref}");
@@ -1025,9 +1051,54 @@ fn only_kimi_coding_gets_its_rewrites_of_a_messages_body() {
         assert!(messages.without_billing_header, "{model_ref}");
     }
     // Over the chat transport, no Messages body is planned.
-    let plan = plan_with(json!({}), "kimi/kimi-for-coding", with_messages(json!({})));
+    let plan = messages_plan(json!({}), "kimi/kimi-for-coding", kimi_coding_fodder());
     assert_eq!(plan.messages.rewrites.len(), 0);
     assert_eq!(plan.messages.max_tokens, 0);
+}
+
+/// Each of Kimi Coding's rewrites is planned where the Messages front end
+/// read what it is for, a name spelt with escapes too, and only there: a
+/// text that quotes the name, or a chat client's body, calls for none.
+#[test]
+fn a_rewrite_is_planned_where_the_body_holds_what_it_is_for() {
+    let rewrites = |body: &str| -> Vec<&'static [&'static str]> {
+        let body: Value = serde_json::from_str(body).unwrap();
+        let plan = messages_plan(over_anthropic(), "kimi/kimi-for-coding", body);
+        plan.messages.rewrites.iter().map(|r| r.members).collect()
+    };
+    let system: &[&str] = &["messages", "system"];
+    let reference: &[&str] = &["messages", "tools"];
+    let deferred: &[&str] = &["tools"];
+    for (body, expected) in [
+        (
+            r#"{"max_tokens":1,"messages":[{"role":"system","content":"x"}]}"#,
+            vec![system],
+        ),
+        (
+            r#"{"max_tokens":1,"messages":[{"role":"syst\u0065m","content":"x"}]}"#,
+            vec![system],
+        ),
+        (
+            r#"{"max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"tool_r\u0065ference","tool_name":"A"}]}]}]}"#,
+            vec![reference],
+        ),
+        (
+            r#"{"max_tokens":1,"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"A","input_schema":{},"defer_loading":true}]}"#,
+            vec![deferred],
+        ),
+        (
+            r#"{"max_tokens":1,"messages":[{"role":"user","content":"a \"system\" word"}]}"#,
+            vec![],
+        ),
+    ] {
+        assert_eq!(rewrites(body), expected, "{body}");
+    }
+    let chat = plan_with(
+        over_anthropic(),
+        "kimi/kimi-for-coding",
+        with_messages(json!({})),
+    );
+    assert!(chat.messages.rewrites.is_empty());
 }
 
 /// Kimi Coding's rewrites of a client's Messages body, as the passthrough
@@ -1049,7 +1120,10 @@ mod kimi_coding_rewrites {
             without_billing_header: true,
             removed: &[],
             without_server_tools: true,
-            rewrites: &MESSAGES_REWRITES,
+            rewrites: MESSAGES_REWRITES
+                .iter()
+                .map(|(_, rewrite)| *rewrite)
+                .collect(),
             effort: None,
             carried: Default::default(),
         }
@@ -1144,26 +1218,6 @@ mod kimi_coding_rewrites {
         let body = json!({"max_tokens": 10, "messages": [
             {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
         assert_eq!(written(&body)["messages"], body["messages"]);
-    }
-
-    /// What a rewrite may apply to is read into the tree, a name spelt
-    /// with escapes too; the messages go as written otherwise.
-    #[test]
-    fn the_messages_are_read_into_a_tree_only_where_a_rewrite_applies() {
-        for body in [
-            r#"{"messages":[{"role":"system","content":"x"}]}"#,
-            r#"{"messages":[{"role":"syst\u0065m","content":"x"}]}"#,
-            r#"{"messages":[{"role":"user","content":[{"type":"tool_r\u0065ference","tool_name":"A"}]}]}"#,
-            r#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"tool_reference","tool_name":"A"}]}]}]}"#,
-        ] {
-            assert_eq!(from_bytes(body), None, "{body}");
-        }
-        let body = r#"{"messages":[ {"role":"user","content":"a \"system\" word"} ]}"#;
-        let written = String::from_utf8(from_bytes(body).unwrap()).unwrap();
-        assert!(
-            written.contains(r#"[ {"role":"user","content":"a \"system\" word"} ]"#),
-            "{written}"
-        );
     }
 }
 

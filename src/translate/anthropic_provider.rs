@@ -60,8 +60,9 @@ pub struct MessagesPlan {
     pub removed: &'static [&'static str],
     /// Whether server tools (a `type` and no `input_schema`) go.
     pub without_server_tools: bool,
-    /// The target's own rewrites of the client's body, in order.
-    pub rewrites: &'static [Rewrite],
+    /// The target's own rewrites of the client's body, in order: those
+    /// what the body holds calls for.
+    pub rewrites: Vec<Rewrite>,
     /// The reasoning effort the rules fix for the target, over the
     /// client's: written by each transport in its own words (the chat
     /// transport's `reasoning_effort`, `output_config.effort` of a
@@ -74,17 +75,13 @@ pub struct MessagesPlan {
 }
 
 /// A rewrite of a client's Messages body that a dialect's rules ask for
-/// (`providers`): [`passthrough`] applies it, knowing only which members
-/// it works on.
+/// (`providers`, where what the front end read of the body calls for
+/// it): [`passthrough`] applies it, knowing only which members it works
+/// on.
 #[derive(Debug, Clone, Copy)]
 pub struct Rewrite {
-    /// The members it reads or changes, read into a tree when it applies.
+    /// The members it reads or changes, read into a tree.
     pub members: &'static [&'static str],
-    /// Whether it may have something to do, read on the bytes of its first
-    /// member as the client wrote them (erring towards yes); a member with
-    /// a letter written as an escape takes it whatever this says
-    /// ([`passthrough::escapes_a_letter`]).
-    pub applies: fn(&[u8]) -> bool,
     /// The rewrite, on a tree holding its members.
     pub apply: fn(&mut Map<String, Value>),
 }

@@ -92,7 +92,7 @@ impl Row {
 /// A front end's table: its rows' ids (an enum, in table order) and the
 /// rows.
 macro_rules! table {
-    ($(#[$doc:meta])* $table:ident, $ids:ident {
+    ($(#[$doc:meta])* $table:ident, $ids:ident, $front:ident {
         $($id:ident => $name:literal, $kind:ident, $openai:expr, $anthropic:expr;)*
     }) => {
         $(#[$doc])*
@@ -114,6 +114,12 @@ macro_rules! table {
                 seen.mark(self as u8);
             }
 
+            /// Whether `seen`, a request's, is of this table's front end
+            /// and holds this row.
+            pub fn is_in(self, seen: &Seen) -> bool {
+                seen.front == Front::$front && seen.has(self as usize)
+            }
+
             /// This row's bit, as [`Seen::rows`] holds it.
             pub const fn bit(self) -> u128 {
                 1 << self as u8
@@ -132,7 +138,7 @@ const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI a
 
 table! {
     /// `POST /v1/chat/completions`: the OpenAI chat API.
-    CHAT, ChatRow {
+    CHAT, ChatRow, Chat {
         Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
         Messages => "messages", Field, SAME, Translated("`system` blocks and `messages` (see the rows below)");
         MaxTokens => "max_tokens", Field, Translated("as the model's output-limit field, clamped to its limit"), Translated("`max_tokens`; when absent, the model's `maxTokens`, else 4,096");
@@ -189,7 +195,7 @@ table! {
 
 table! {
     /// `POST /v1/messages`: Anthropic's Messages API.
-    MESSAGES, MessagesRow {
+    MESSAGES, MessagesRow, Messages {
         Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
         MaxTokens => "max_tokens", Field, Translated("`max_tokens`, as the model's output-limit field"), Translated("clamped to the model's `maxTokens`");
         Messages => "messages", Field, Translated("chat messages (see the rows below)"), SAME;
@@ -239,7 +245,7 @@ table! {
 
 table! {
     /// `POST /v1/responses`: OpenAI's Responses API.
-    RESPONSES, ResponsesRow {
+    RESPONSES, ResponsesRow, Responses {
         Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
         Instructions => "instructions", Field, Translated("a system message"), Translated("`system`");
         Input => "input", Field, Translated("chat messages (see the rows below)"), Translated("messages");

@@ -14,8 +14,9 @@
 //!   an `input_schema`) go;
 //! - the reasoning effort, as `output_config.effort` where the body keeps
 //!   its `output_config`;
-//! - the target's own rewrites of the body ([`super::Rewrite`]), each on the
-//!   members it names, read into a tree only when it applies;
+//! - the target's own rewrites of the body ([`super::Rewrite`]), those
+//!   what the body holds calls for, each on the members it names, read
+//!   into a tree;
 //! - what the rules decided that means the same in Messages (the model id,
 //!   sampling, the tool choice, the tools' schemas, reasoning given back:
 //!   [`super::Carried`]), on the tree of the members this module reads.
@@ -49,7 +50,7 @@ pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<Stri
     if plan.without_server_tools {
         keep_client_tools(&mut out);
     }
-    for rewrite in plan.rewrites {
+    for rewrite in &plan.rewrites {
         (rewrite.apply)(&mut out);
     }
     thinking(&mut out, plan);
@@ -69,39 +70,18 @@ pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<Stri
 /// works on a tree of the other members, where those stand as `null`. A
 /// member that takes an edit of its own is read into the tree: `tools`
 /// the plan edits, or that hold server tools the plan removes, `system`
-/// where [`system_as_written`] says so, and the members of a rewrite that
-/// applies. `None` when the messages take one (reasoning given back or
-/// taken, or a rewrite of them that applies), or when the body was not
+/// where [`system_as_written`] says so, and the members of the plan's
+/// rewrites. `None` when the messages take one (reasoning given back or
+/// taken, or a rewrite of them), or when the body was not
 /// read member by member: the caller then writes a tree of the whole
 /// body.
 pub fn passthrough_bytes(original: &Original, plan: &MessagesPlan) -> Option<Vec<u8>> {
     let carried = &plan.carried;
     let (text, members) = original.members()?;
-    // The members the rewrites that apply work on. A member with a letter
-    // written as an escape, which could spell what a rewrite looks for,
-    // takes every rewrite of it; each member is looked at for one once.
-    let mut rewritten: Vec<&str> = Vec::new();
-    let mut escaping: Vec<(&str, bool)> = Vec::new();
-    for rewrite in plan.rewrites {
-        let first = rewrite.members.first().copied().unwrap_or_default();
-        let Some(bytes) = (members.iter())
-            .find(|member| &*member.key == first)
-            .map(|member| &text[member.value.clone()])
-        else {
-            continue;
-        };
-        let mut escapes = || match escaping.iter().find(|(key, _)| *key == first) {
-            Some(&(_, escapes)) => escapes,
-            None => {
-                let escapes = escapes_a_letter(bytes);
-                escaping.push((first, escapes));
-                escapes
-            }
-        };
-        if (rewrite.applies)(bytes) || escapes() {
-            rewritten.extend(rewrite.members);
-        }
-    }
+    // The members the plan's rewrites work on.
+    let rewritten: Vec<&str> = (plan.rewrites.iter())
+        .flat_map(|rewrite| rewrite.members.iter().copied())
+        .collect();
     let mut body = Map::new();
     let mut as_written: Vec<(&str, Cow<[u8]>)> = Vec::new();
     for member in members {

@@ -513,7 +513,7 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
         without_billing_header: true,
         removed: &["context_management", "output_config"],
         without_server_tools: true,
-        rewrites: &[],
+        rewrites: Vec::new(),
         effort: None,
         carried: Default::default(),
     }
