@@ -437,20 +437,35 @@ impl Usage {
     /// In OpenAI's terms: `prompt_tokens` counts cached input too. The
     /// figures are the provider's: sums stop at the largest count rather
     /// than overflow.
-    fn openai(self) -> Value {
+    fn openai(self) -> OpenAiUsage {
         let prompt = (self.input)
             .saturating_add(self.cache_read)
             .saturating_add(self.cache_creation);
-        json!({
-            "prompt_tokens": prompt,
-            "completion_tokens": self.output,
-            "total_tokens": prompt.saturating_add(self.output),
-            "prompt_tokens_details": {
-                "cached_tokens": self.cache_read,
-                "cache_write_tokens": self.cache_creation,
+        OpenAiUsage {
+            prompt_tokens: prompt,
+            completion_tokens: self.output,
+            total_tokens: prompt.saturating_add(self.output),
+            prompt_tokens_details: CacheDetails {
+                cached_tokens: self.cache_read,
+                cache_write_tokens: self.cache_creation,
             },
-        })
+        }
     }
+}
+
+/// Usage in OpenAI's terms, written in the order OpenAI writes it.
+#[derive(Serialize)]
+struct OpenAiUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: CacheDetails,
+}
+
+#[derive(Serialize)]
+struct CacheDetails {
+    cached_tokens: u64,
+    cache_write_tokens: u64,
 }
 
 /// An Anthropic message as an OpenAI `chat.completion`, or `None` when the
@@ -505,7 +520,7 @@ pub fn answer(message: &Map<String, Value>, created: u64) -> Option<Map<String, 
             "choices",
             json!([{"index": 0, "message": reply, "finish_reason": finish}]),
         ),
-        ("usage", usage.openai()),
+        ("usage", json!(usage.openai())),
     ];
     Some(
         fields
@@ -558,12 +573,14 @@ impl StreamTranslator {
             .unwrap_or_default()
         {
             "message_start" => {
-                let message = tree(data.message);
-                if let Some(id) = message.get("id").and_then(Value::as_str) {
-                    self.id = id.to_string();
+                let message: MessageData = (data.message)
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                    .unwrap_or_default();
+                if let Some(id) = chunk::text(message.id) {
+                    self.id = id.into_owned();
                 }
-                self.model = message.get("model").cloned().unwrap_or(Value::Null);
-                self.usage.update(message.get("usage"));
+                self.model = tree(message.model);
+                self.usage.update(Some(&tree(message.usage)));
                 let delta = json!({"role": "assistant", "content": ""});
                 vec![self.chunk(&delta, None)]
             }
@@ -577,13 +594,17 @@ impl StreamTranslator {
                 self.usage.update(Some(&tree(data.usage)));
                 let stop_reason = chunk::text(data.delta().stop_reason);
                 let finish = finish_reason(stop_reason.as_deref(), self.tool_calls > 0);
-                let usage = json!({
-                    "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                    "model": self.model, "choices": [], "usage": self.usage.openai(),
-                });
+                let usage = UsageChunkOut {
+                    id: &self.id,
+                    object: "chat.completion.chunk",
+                    created: self.created,
+                    model: &self.model,
+                    choices: [],
+                    usage: self.usage.openai(),
+                };
                 vec![
                     self.chunk(&json!({}), Some(finish)),
-                    data_item(usage.to_string()),
+                    data_item(serde_json::to_string(&usage).expect("a chunk serializes")),
                 ]
             }
             "message_stop" => vec![data_item("[DONE]".to_string())],
@@ -674,6 +695,18 @@ impl StreamTranslator {
     }
 }
 
+/// What the translator reads of `message_start`'s message: its id, model
+/// and usage, the rest stepped over.
+#[derive(Deserialize, Default)]
+struct MessageData<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+}
+
 /// What the translator reads of an Anthropic event, each member kept as
 /// written until the event's type needs it (most events are deltas).
 #[derive(Deserialize)]
@@ -723,6 +756,17 @@ struct DeltaData<'a> {
 fn tree(raw: Option<&RawValue>) -> Value {
     raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
         .unwrap_or(Value::Null)
+}
+
+/// The chunk that carries an answer's usage, its choices empty.
+#[derive(Serialize)]
+struct UsageChunkOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a Value,
+    choices: [(); 0],
+    usage: OpenAiUsage,
 }
 
 /// An OpenAI chunk, written in the order OpenAI writes its members.
