@@ -261,9 +261,9 @@ pub enum ThinkingSwitch {
     /// Left as the client's body has it: the rules said nothing.
     #[default]
     AsSent,
-    /// On: the client's own switch when it is on (`enabled` with its
-    /// budget, or `adaptive`), else on with half the output limit (as a
-    /// translated request gets).
+    /// On, written anew: `enabled` with the plan's budget (half the
+    /// output limit unless the client gave one). A client's own switch
+    /// that is on already (`enabled`, `adaptive`) is left as sent.
     On,
     Off,
     /// Not sent: the model cannot be told.

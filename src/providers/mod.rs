@@ -141,7 +141,12 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     plan.max_tokens = max_tokens;
     plan.budget = thinking_budget(asked, Some(max_tokens)).unwrap_or(MIN_THINKING_BUDGET);
     plan.without_billing_header = true;
-    plan.thinking = thinking;
+    // On, where the client's own switch is on already, is that switch.
+    plan.thinking = if as_sent {
+        ThinkingSwitch::AsSent
+    } else {
+        thinking
+    };
 }
 
 /// The thinking the rules wrote in the target's own words (a `thinking`

@@ -966,6 +966,33 @@ fn a_messages_body_gets_the_switch_and_budget_the_rules_decide() {
     assert_eq!(plan.messages.thinking, ThinkingSwitch::Omitted);
 }
 
+/// A Messages client's own switch that is on where the rules say on is
+/// sent as the client wrote it (`adaptive` stays adaptive, a budget the
+/// client gave stays its own, below the output limit), and not named as
+/// written anew; one that is off the plan writes anew.
+#[test]
+fn a_messages_clients_own_switch_that_is_on_goes_as_sent() {
+    use crate::capabilities::ThinkingSwitch;
+    let body = |thinking: Value| {
+        json!({"max_tokens": 10_000, "thinking": thinking, "output_config": {"effort": "high"},
+            "messages": [{"role": "user", "content": "hi"}]})
+    };
+    for (thinking, expected) in [
+        (json!({"type": "adaptive"}), ThinkingSwitch::AsSent),
+        (
+            json!({"type": "enabled", "budget_tokens": 2048}),
+            ThinkingSwitch::AsSent,
+        ),
+        (json!({"type": "disabled"}), ThinkingSwitch::Off),
+    ] {
+        let plan = messages_plan(over_anthropic(), "claude/opus", body(thinking.clone()));
+        assert_eq!(plan.messages.thinking, expected, "{thinking}");
+        let anew = super::Withheld::WrittenAnew("thinking");
+        let as_sent = expected == ThinkingSwitch::AsSent;
+        assert_eq!(plan.withheld.contains(&anew), !as_sent, "{thinking}");
+    }
+}
+
 /// kimi-for-coding's cap on `max` effort is a decision of the typed plan
 /// (no edit of the chat body): each transport writes it in its own words.
 #[test]

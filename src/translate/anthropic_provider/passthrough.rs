@@ -270,8 +270,7 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
     }
 }
 
-/// Thinking as the plan decided it: on is the body's own switch when it
-/// is on, else on with the plan's budget; a budget sent is the plan's.
+/// Thinking as the plan decided it; a budget sent is the plan's.
 fn thinking(body: &mut Map<String, Value>, plan: &MessagesPlan) {
     match plan.thinking {
         ThinkingSwitch::AsSent => {}
@@ -282,15 +281,10 @@ fn thinking(body: &mut Map<String, Value>, plan: &MessagesPlan) {
             body.insert("thinking".into(), json!({"type": "disabled"}));
         }
         ThinkingSwitch::On => {
-            let on = body.get("thinking").is_some_and(|thinking| {
-                matches!(thinking["type"].as_str(), Some("enabled" | "adaptive"))
-            });
-            if !on {
-                body.insert(
-                    "thinking".into(),
-                    json!({"type": "enabled", "budget_tokens": plan.budget}),
-                );
-            }
+            body.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": plan.budget}),
+            );
         }
     }
     if let Some(budget) = body

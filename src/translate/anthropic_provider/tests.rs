@@ -495,8 +495,9 @@ struct Facts {
 }
 
 /// The plan the rules make of a Messages `body` for `facts`' Kimi Coding
-/// model: its limit clamped to the model's, its budget below it, and
-/// Moonshot's and Kimi Coding's rules for a Messages body.
+/// model: its limit clamped to the model's, its budget below it, the
+/// body's own switch where it is on and the rules say on, and Moonshot's
+/// and Kimi Coding's rules for a Messages body.
 fn plan(facts: Facts, body: &Value) -> MessagesPlan {
     let asked = body["max_tokens"].as_u64();
     let max_tokens = match (asked, facts.max_output) {
@@ -506,9 +507,17 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
     let budget = body
         .pointer("/thinking/budget_tokens")
         .and_then(Value::as_u64);
+    let on = matches!(
+        body.pointer("/thinking/type").and_then(Value::as_str),
+        Some("enabled" | "adaptive")
+    );
+    let thinking = match facts.thinking {
+        ThinkingSwitch::On if on => ThinkingSwitch::AsSent,
+        decided => decided,
+    };
     MessagesPlan {
         max_tokens,
-        thinking: facts.thinking,
+        thinking,
         budget: budget_below(budget, max_tokens),
         without_billing_header: true,
         removed: &["context_management", "output_config"],
