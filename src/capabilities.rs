@@ -262,9 +262,12 @@ pub enum ThinkingSwitch {
     #[default]
     AsSent,
     /// On, written anew: `enabled` with the plan's budget (half the
-    /// output limit unless the client gave one). A client's own switch
-    /// that is on already (`enabled`, `adaptive`) is left as sent.
+    /// output limit unless the client gave one).
     On,
+    /// On, and so is the client's own switch in its Messages body
+    /// (`enabled`, `adaptive`): that body keeps it as sent; a body written
+    /// anew is written `On`.
+    OwnOn,
     Off,
     /// Not sent: the model cannot be told.
     Omitted,

@@ -4,7 +4,7 @@
 //! record, then the answer or the stream in the front end's own format.
 //!
 //! A front end is one module implementing [`FrontEnd`]: how its body is
-//! decoded into the request model ([`ChatRequest`]), how a whole answer is
+//! decoded into the request model ([`ClientRequest`]), how a whole answer is
 //! written, an [`Encoder`] that writes a stream from the relay's typed
 //! [`Item`]s (driven by `http::stream`), and the shape of its error
 //! bodies. Its route is one line in `http::mod`'s table, served by

@@ -14,6 +14,7 @@ use crate::catalog;
 use crate::config::Target;
 use crate::translate::anthropic_provider::Rewrite;
 use crate::translate::fields::MessagesRow;
+use crate::wire::Seen;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     moonshot::apply(draft, target, thinking);
@@ -28,19 +29,24 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 /// any).
 fn messages_rewrites(draft: &mut Draft, target: &Target) {
     if target.provider.api == Api::AnthropicMessages {
-        let seen = draft.seen();
-        draft.messages.rewrites = (MESSAGES_REWRITES.iter())
-            .filter(|(row, _)| row.is_in(seen))
-            .map(|(_, rewrite)| *rewrite)
-            .collect();
+        draft.messages.rewrites = rewrites_for(draft.seen());
         draft.withhold(Withheld::DeferredTools);
         draft.withhold(Withheld::ToolReferences);
     }
 }
 
+/// The rewrites of [`MESSAGES_REWRITES`] for a request whose reader noted
+/// `seen`, in order.
+pub fn rewrites_for(seen: &Seen) -> Vec<Rewrite> {
+    (MESSAGES_REWRITES.iter())
+        .filter(|(row, _)| row.is_in(seen))
+        .map(|(_, rewrite)| *rewrite)
+        .collect()
+}
+
 /// Kimi Coding's rewrites of a client's Messages body, in order, each with
-/// the row of what calls for it.
-pub const MESSAGES_REWRITES: [(MessagesRow, Rewrite); 3] = [
+/// the row of what it is for.
+const MESSAGES_REWRITES: [(MessagesRow, Rewrite); 3] = [
     (
         MessagesRow::SystemRole,
         Rewrite {
@@ -118,7 +124,9 @@ fn content_blocks(content: &Value) -> Vec<Value> {
 /// block naming the tool: available when the body offers it (the tool
 /// itself is in `tools`, sent whole: [`load_every_tool`]), not available
 /// otherwise (a server tool, which goes): the model learns what the
-/// search found either way, and nothing is left out.
+/// search found either way, and nothing is left out. A reference is
+/// looked for where the Messages reader notes one: in a tool result, or a
+/// block of its own.
 fn tool_references(body: &mut Map<String, Value>) {
     let offered: Vec<String> = match body.get("tools") {
         Some(Value::Array(tools)) => tools
@@ -132,25 +140,29 @@ fn tool_references(body: &mut Map<String, Value>) {
     let Some(Value::Array(messages)) = body.get_mut("messages") else {
         return;
     };
+    let as_text = |block: &mut Value| {
+        if block["type"] != "tool_reference" {
+            return;
+        }
+        let name = block["tool_name"].as_str().unwrap_or_default();
+        let text = if offered.iter().any(|o| o == name) {
+            format!("Tool {name} is available.")
+        } else {
+            format!("Tool {name} is not available.")
+        };
+        *block = json!({"type": "text", "text": text});
+    };
     for message in messages.iter_mut() {
         let Some(Value::Array(blocks)) = message.get_mut("content") else {
             continue;
         };
         for block in blocks.iter_mut() {
-            let Some(Value::Array(content)) = block.get_mut("content") else {
-                continue;
-            };
-            for inner in content.iter_mut() {
-                if inner["type"] != "tool_reference" {
-                    continue;
-                }
-                let name = inner["tool_name"].as_str().unwrap_or_default();
-                let text = if offered.iter().any(|o| o == name) {
-                    format!("Tool {name} is available.")
-                } else {
-                    format!("Tool {name} is not available.")
-                };
-                *inner = json!({"type": "text", "text": text});
+            if block["type"] == "tool_result"
+                && let Some(Value::Array(content)) = block.get_mut("content")
+            {
+                content.iter_mut().for_each(as_text);
+            } else {
+                as_text(block);
             }
         }
     }

@@ -125,7 +125,7 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     let on = draft.native().thinking_on;
     let as_sent = match thinking {
         ThinkingSwitch::AsSent => true,
-        ThinkingSwitch::On => on == Some(true),
+        ThinkingSwitch::On | ThinkingSwitch::OwnOn => on == Some(true),
         ThinkingSwitch::Off | ThinkingSwitch::Omitted => false,
     };
     if on.is_some() && !as_sent {
@@ -141,11 +141,9 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     plan.max_tokens = max_tokens;
     plan.budget = thinking_budget(asked, Some(max_tokens)).unwrap_or(MIN_THINKING_BUDGET);
     plan.without_billing_header = true;
-    // On, where the client's own switch is on already, is that switch.
-    plan.thinking = if as_sent {
-        ThinkingSwitch::AsSent
-    } else {
-        thinking
+    plan.thinking = match thinking {
+        ThinkingSwitch::On if as_sent => ThinkingSwitch::OwnOn,
+        decided => decided,
     };
 }
 

@@ -978,17 +978,17 @@ fn a_messages_clients_own_switch_that_is_on_goes_as_sent() {
             "messages": [{"role": "user", "content": "hi"}]})
     };
     for (thinking, expected) in [
-        (json!({"type": "adaptive"}), ThinkingSwitch::AsSent),
+        (json!({"type": "adaptive"}), ThinkingSwitch::OwnOn),
         (
             json!({"type": "enabled", "budget_tokens": 2048}),
-            ThinkingSwitch::AsSent,
+            ThinkingSwitch::OwnOn,
         ),
         (json!({"type": "disabled"}), ThinkingSwitch::Off),
     ] {
         let plan = messages_plan(over_anthropic(), "claude/opus", body(thinking.clone()));
         assert_eq!(plan.messages.thinking, expected, "{thinking}");
         let anew = super::Withheld::WrittenAnew("thinking");
-        let as_sent = expected == ThinkingSwitch::AsSent;
+        let as_sent = expected == ThinkingSwitch::OwnOn;
         assert_eq!(plan.withheld.contains(&anew), !as_sent, "{thinking}");
     }
 }
@@ -1134,12 +1134,15 @@ mod kimi_coding_rewrites {
     use bytes::Bytes;
     use serde_json::{Value, json};
 
-    use super::super::kimi_coding::MESSAGES_REWRITES;
+    use super::super::kimi_coding::rewrites_for;
     use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::MessagesPlan;
     use crate::translate::anthropic_provider::passthrough;
 
-    fn plan() -> MessagesPlan {
+    /// The plan for `body`: the rewrites its reading holds something for.
+    fn plan(body: &str) -> MessagesPlan {
+        let read = Read::parse(body.as_bytes()).unwrap();
+        let (_, seen, _) = read.translate(None).unwrap();
         MessagesPlan {
             max_tokens: 100,
             thinking: crate::capabilities::ThinkingSwitch::AsSent,
@@ -1147,10 +1150,7 @@ mod kimi_coding_rewrites {
             without_billing_header: true,
             removed: &[],
             without_server_tools: true,
-            rewrites: MESSAGES_REWRITES
-                .iter()
-                .map(|(_, rewrite)| *rewrite)
-                .collect(),
+            rewrites: rewrites_for(&seen),
             effort: None,
             carried: Default::default(),
         }
@@ -1162,7 +1162,8 @@ mod kimi_coding_rewrites {
         let Value::Object(tree) = body.clone() else {
             panic!("not an object: {body}")
         };
-        let from_tree = Value::Object(passthrough::passthrough(tree, &plan()));
+        let plan = plan(&body.to_string());
+        let from_tree = Value::Object(passthrough::passthrough(tree, &plan));
         if let Some(bytes) = from_bytes(&body.to_string()) {
             let bytes: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(bytes, from_tree, "{body}: from its bytes");
@@ -1173,7 +1174,7 @@ mod kimi_coding_rewrites {
     fn from_bytes(body: &str) -> Option<Vec<u8>> {
         let mut read = Read::parse(body.as_bytes()).ok()?;
         let original = read.original(Bytes::copy_from_slice(body.as_bytes()));
-        passthrough::passthrough_bytes(&original, &plan())
+        passthrough::passthrough_bytes(&original, &plan(body))
     }
 
     /// Claude Code's tool search (kimi-cli #1449, cc-switch #2941); the
@@ -1245,6 +1246,42 @@ mod kimi_coding_rewrites {
         let body = json!({"max_tokens": 10, "messages": [
             {"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]});
         assert_eq!(written(&body)["messages"], body["messages"]);
+    }
+    /// A reference in a block of its own is sent as text too, and a
+    /// deferred tool whose `defer_loading` is `null` is sent without it:
+    /// where the reader notes one, the rewrite finds it.
+    #[test]
+    fn a_reference_on_its_own_and_a_null_deferral_are_rewritten() {
+        let body = json!({"max_tokens": 10, "messages": [
+            {"role": "user", "content": [{"type": "tool_reference", "tool_name": "A"}]}],
+            "tools": [{"name": "A", "input_schema": {"type": "object"}, "defer_loading": null}]});
+        let out = written(&body);
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([{"type": "text", "text": "Tool A is available."}])
+        );
+        assert_eq!(
+            out["tools"],
+            json!([{"name": "A", "input_schema": {"type": "object"}}])
+        );
+    }
+
+    /// A body that holds none of what the rewrites are for goes as the
+    /// client wrote it, a text that quotes a name and escapes included.
+    #[test]
+    fn a_body_without_what_a_rewrite_is_for_goes_as_written() {
+        let body = r#"{"max_tokens":10,"messages":[ {"role":"user","content":"a \"system\" word, caf\u00e9"} ],"tools":[ {"name":"A","input_schema":{}} ]}"#;
+        let written = String::from_utf8(from_bytes(body).unwrap()).unwrap();
+        assert!(
+            written.contains(
+                r#""messages":[ {"role":"user","content":"a \"system\" word, caf\u00e9"} ]"#
+            ),
+            "{written}"
+        );
+        assert!(
+            written.contains(r#""tools":[ {"name":"A","input_schema":{}} ]"#),
+            "{written}"
+        );
     }
 }
 

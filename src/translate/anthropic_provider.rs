@@ -60,8 +60,8 @@ pub struct MessagesPlan {
     pub removed: &'static [&'static str],
     /// Whether server tools (a `type` and no `input_schema`) go.
     pub without_server_tools: bool,
-    /// The target's own rewrites of the client's body, in order: those
-    /// what the body holds calls for.
+    /// The target's own rewrites of the client's body, in order: the ones
+    /// the body holds something for.
     pub rewrites: Vec<Rewrite>,
     /// The reasoning effort the rules fix for the target, over the
     /// client's: written by each transport in its own words (the chat
@@ -137,7 +137,7 @@ pub fn request(openai: &Map<String, Value>, plan: &MessagesPlan) -> Map<String, 
         }
     }
     match plan.thinking {
-        ThinkingSwitch::On => {
+        ThinkingSwitch::On | ThinkingSwitch::OwnOn => {
             out.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": plan.budget}),
@@ -573,14 +573,12 @@ impl StreamTranslator {
             .unwrap_or_default()
         {
             "message_start" => {
-                let message: MessageData = (data.message)
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
-                    .unwrap_or_default();
-                if let Some(id) = chunk::text(message.id) {
-                    self.id = id.into_owned();
+                let message = tree(data.message);
+                if let Some(id) = message.get("id").and_then(Value::as_str) {
+                    self.id = id.to_string();
                 }
-                self.model = tree(message.model);
-                self.usage.update(Some(&tree(message.usage)));
+                self.model = message.get("model").cloned().unwrap_or(Value::Null);
+                self.usage.update(message.get("usage"));
                 let delta = json!({"role": "assistant", "content": ""});
                 vec![self.chunk(&delta, None)]
             }
@@ -693,18 +691,6 @@ impl StreamTranslator {
         };
         data_item(serde_json::to_string(&chunk).expect("a chunk serializes"))
     }
-}
-
-/// What the translator reads of `message_start`'s message: its id, model
-/// and usage, the rest stepped over.
-#[derive(Deserialize, Default)]
-struct MessageData<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    usage: Option<&'a RawValue>,
 }
 
 /// What the translator reads of an Anthropic event, each member kept as

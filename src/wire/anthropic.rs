@@ -964,15 +964,22 @@ pub struct Tool {
     /// A cache breakpoint after the tools: only its presence is read.
     #[serde(default)]
     pub cache_control: Option<serde::de::IgnoredAny>,
-    /// Tool search's deferred loading: only its presence is read.
-    #[serde(default)]
-    pub defer_loading: Option<serde::de::IgnoredAny>,
+    /// Tool search's deferred loading: only its presence is read, `null`
+    /// too (a target that refuses the member is not sent it).
+    #[serde(default, deserialize_with = "present")]
+    pub defer_loading: bool,
     /// Whether the input must follow the schema exactly.
     #[serde(default)]
     pub strict: Option<bool>,
     /// Examples of its input: only their presence is read.
     #[serde(default)]
     pub input_examples: Option<serde::de::IgnoredAny>,
+}
+
+/// That a member is there, whatever its value (`null` too): serde reaches
+/// only a member that is.
+fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(member).map(|_| true)
 }
 
 #[derive(Debug, Clone)]

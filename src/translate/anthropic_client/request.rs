@@ -332,7 +332,7 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
         if tool.input_examples.is_some() {
             rows |= Row::InputExamples.bit();
         }
-        if tool.defer_loading.is_some() {
+        if tool.defer_loading {
             rows |= Row::DeferLoading.bit();
         }
         if tool.input_schema.is_some() {
@@ -353,7 +353,7 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
         rows,
         client_only: !tools.is_empty()
             && server.is_empty()
-            && tools.iter().all(|tool| tool.defer_loading.is_none()),
+            && tools.iter().all(|tool| !tool.defer_loading),
         server: server.into(),
         unknown: unknown_tool_members(text).into(),
         server_types: server_types.into(),

@@ -71,25 +71,32 @@ impl Carried {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        let planned: Option<Vec<Value>> = match edits.top.get("tools") {
-            Some(Some(Value::Array(tools))) => Some(tools.clone()),
-            Some(_) => None,
-            None => edits
-                .top
-                .raw("tools")
-                .and_then(|json| serde_json::from_slice(json).ok()),
+        // The tools the rules set (narrowed), or wrote anew as text (their
+        // schemas rewritten), whose schemas are then taken, not copied.
+        let (schemas, offered) = match edits.top.get("tools") {
+            Some(Some(Value::Array(tools))) => {
+                let schemas = (tools.iter())
+                    .filter_map(|tool| {
+                        Some((name(tool)?, tool.pointer("/function/parameters")?.clone()))
+                    })
+                    .collect();
+                (Some(schemas), Some(tools.iter().filter_map(name).collect()))
+            }
+            Some(_) => (None, None),
+            None => {
+                let written = (edits.top.raw("tools"))
+                    .and_then(|json| serde_json::from_slice::<Vec<Value>>(json).ok());
+                let schemas = written.map(|mut tools| {
+                    (tools.iter_mut())
+                        .filter_map(|tool| {
+                            let schema = tool.pointer_mut("/function/parameters")?.take();
+                            Some((name(tool)?, schema))
+                        })
+                        .collect()
+                });
+                (schemas, None)
+            }
         };
-        let offered = match edits.top.get("tools") {
-            Some(Some(Value::Array(tools))) => Some(tools.iter().filter_map(name).collect()),
-            _ => None,
-        };
-        let schemas = planned.map(|tools| {
-            (tools.iter())
-                .filter_map(|tool| {
-                    Some((name(tool)?, tool.pointer("/function/parameters")?.clone()))
-                })
-                .collect()
-        });
         Self {
             shared,
             schemas,
@@ -206,10 +213,8 @@ fn first_call(message: &Value) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
 
     use super::*;
-    use crate::wire::request::ClientRequest;
 
     /// The plan's edits rendered on a passed-through body: sampling, the
     /// tools' schemas by name, reasoning given to (or taken from) the
@@ -314,10 +319,9 @@ mod tests {
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "ok"}]}],
             "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]})
         .to_string();
-        let mut read = Read::parse(body.as_bytes()).unwrap();
+        let read = Read::parse(body.as_bytes()).unwrap();
         let (translated, _, _) = read.translate(None).unwrap();
-        let mut request = ClientRequest::from(ChatRequest::parse(translated).unwrap());
-        request.messages_body = Some(read.original(Bytes::from(body.clone())));
+        let request = ChatRequest::parse(translated).unwrap();
         let render = |mut out: Value, reasoning: Option<&str>| {
             let mut edits = Edits::default();
             let edit = edits.items.entry(1).or_default();
@@ -325,7 +329,7 @@ mod tests {
                 Some(text) => edit.set("reasoning_content", json!(text)),
                 None => edit.remove("reasoning_content"),
             }
-            Carried::of(&edits, &request.chat).write(out.as_object_mut().unwrap());
+            Carried::of(&edits, &request).write(out.as_object_mut().unwrap());
             out
         };
         let body: Value = serde_json::from_str(&body).unwrap();

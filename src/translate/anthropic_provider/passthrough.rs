@@ -14,8 +14,8 @@
 //!   an `input_schema`) go;
 //! - the reasoning effort, as `output_config.effort` where the body keeps
 //!   its `output_config`;
-//! - the target's own rewrites of the body ([`super::Rewrite`]), those
-//!   what the body holds calls for, each on the members it names, read
+//! - the target's own rewrites of the body ([`super::Rewrite`]), the ones
+//!   the body holds something for, each on the members it names, read
 //!   into a tree;
 //! - what the rules decided that means the same in Messages (the model id,
 //!   sampling, the tool choice, the tools' schemas, reasoning given back:
@@ -173,7 +173,7 @@ fn system_as_written(system: &[u8]) -> Option<Cow<'_, [u8]>> {
 /// Whether `json` holds an ASCII letter written as a `\u` escape, which
 /// no JSON encoder writes but which would hide a name from a search of the
 /// bytes (`"syst\u0065m"`).
-pub fn escapes_a_letter(json: &[u8]) -> bool {
+fn escapes_a_letter(json: &[u8]) -> bool {
     static ESCAPE: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(b"\\u00"));
     ESCAPE.find_iter(json).any(|at| {
         let hex = json
@@ -273,7 +273,7 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
 /// Thinking as the plan decided it; a budget sent is the plan's.
 fn thinking(body: &mut Map<String, Value>, plan: &MessagesPlan) {
     match plan.thinking {
-        ThinkingSwitch::AsSent => {}
+        ThinkingSwitch::AsSent | ThinkingSwitch::OwnOn => {}
         ThinkingSwitch::Omitted => {
             body.remove("thinking");
         }

@@ -234,6 +234,27 @@ fn the_thinking_switch_gets_a_budget_below_max_tokens() {
     }
 }
 
+/// A translated body writes thinking on anew whether or not a Messages
+/// client's own switch was on (which only its own body keeps as sent).
+#[test]
+fn a_translated_body_writes_the_clients_own_switch_on_anew() {
+    let openai = object(json!({"max_tokens": 4000, "messages": []}));
+    for switch in [ThinkingSwitch::On, ThinkingSwitch::OwnOn] {
+        let plan = MessagesPlan {
+            max_tokens: 4000,
+            thinking: switch,
+            budget: 2000,
+            ..MessagesPlan::default()
+        };
+        let body = super::request(&openai, &plan);
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2000}),
+            "{switch:?}"
+        );
+    }
+}
+
 #[test]
 fn answers_are_translated() {
     let message = json!({
@@ -495,9 +516,8 @@ struct Facts {
 }
 
 /// The plan the rules make of a Messages `body` for `facts`' Kimi Coding
-/// model: its limit clamped to the model's, its budget below it, the
-/// body's own switch where it is on and the rules say on, and Moonshot's
-/// and Kimi Coding's rules for a Messages body.
+/// model: its limit clamped to the model's, its budget below it, and
+/// Moonshot's and Kimi Coding's rules for a Messages body.
 fn plan(facts: Facts, body: &Value) -> MessagesPlan {
     let asked = body["max_tokens"].as_u64();
     let max_tokens = match (asked, facts.max_output) {
@@ -507,17 +527,9 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
     let budget = body
         .pointer("/thinking/budget_tokens")
         .and_then(Value::as_u64);
-    let on = matches!(
-        body.pointer("/thinking/type").and_then(Value::as_str),
-        Some("enabled" | "adaptive")
-    );
-    let thinking = match facts.thinking {
-        ThinkingSwitch::On if on => ThinkingSwitch::AsSent,
-        decided => decided,
-    };
     MessagesPlan {
         max_tokens,
-        thinking,
+        thinking: facts.thinking,
         budget: budget_below(budget, max_tokens),
         without_billing_header: true,
         removed: &["context_management", "output_config"],
@@ -872,9 +884,10 @@ mod passthrough_tests {
                    "tool_choice": {"type": "any"}}),
             json!({"model": "kimi-for-coding", "max_tokens": 10, "messages": []}),
         );
-        // Thinking is what the plan decided: on (the body's own switch when
-        // it is on, its budget below the output limit; else half that
-        // limit), off, not sent, or the body's own.
+        // Thinking is what the plan decided: on (written anew, with half
+        // the output limit, or the client's budget below it), the body's
+        // own switch that is on (its budget below the output limit), off,
+        // not sent, or the body's own.
         let with = |thinking: ThinkingSwitch| Facts { thinking, ..KIMI };
         let cases = [
             (
@@ -883,9 +896,14 @@ mod passthrough_tests {
                 json!({"type": "enabled", "budget_tokens": 2000}),
             ),
             (
-                ThinkingSwitch::On,
+                ThinkingSwitch::OwnOn,
                 json!({"type": "adaptive"}),
                 json!({"type": "adaptive"}),
+            ),
+            (
+                ThinkingSwitch::OwnOn,
+                json!({"type": "enabled", "budget_tokens": 9000}),
+                json!({"type": "enabled", "budget_tokens": 3999}),
             ),
             (
                 ThinkingSwitch::On,
