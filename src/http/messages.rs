@@ -65,18 +65,16 @@ impl FrontEnd for Messages {
         original: Bytes,
         record: &AccessRecord,
     ) -> Result<(ClientRequest, ()), ApiError> {
-        let mut read = anthropic_client::Read::parse_with(&original, &memos.messages)
+        let read = anthropic_client::Read::parse_with(&original, &memos.messages)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let asked = read.request.model.as_deref();
-        record.model_asked(asked.map(shown));
-        let (body, seen, native) = read
-            .translate(chain_model(config, asked))
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let request = ChatRequest::parse_with(body, &memos.requests)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let mut request = ClientRequest::new(request, seen);
-        request.messages_body = Some(read.original(original));
-        request.native = native;
+        record.model_asked(read.request.model.as_deref().map(shown));
+        let request = read
+            .into_request(
+                |asked| chain_model(config, asked),
+                original,
+                &memos.requests,
+            )
+            .map_err(ApiError::BadRequest)?;
         Ok((request, ()))
     }
 

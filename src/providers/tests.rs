@@ -1035,16 +1035,13 @@ fn kimi_for_codings_effort_cap_is_the_plans_typed_effort() {
 /// The plan for `model_ref` under `extra` config, of the Messages
 /// `body`, as the Messages reader reads it.
 fn messages_plan(extra: Value, model_ref: &str, body: Value) -> super::Plan {
+    use crate::format::scan::KnownValues;
     use crate::translate::anthropic_client::Read;
-    use crate::wire::request::ClientRequest;
     let config = config(extra);
     let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
     let text = body.to_string();
-    let mut read = Read::parse(text.as_bytes()).unwrap();
-    let (chat, seen, native) = read.translate(None).unwrap();
-    let mut request = ClientRequest::new(ChatRequest::parse(chat).unwrap(), seen);
-    request.messages_body = Some(read.original(bytes::Bytes::from(text)));
-    request.native = native;
+    let read = Read::parse(text.as_bytes()).unwrap();
+    let request = (read.into_request(|_| None, text.into(), &KnownValues::default())).unwrap();
     super::plan(&request, &target, &super::Memo::default()).expect("planned")
 }
 

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::format::members::{Aside, Members};
 use crate::format::recent::Recent;
+use crate::format::scan::KnownValues;
 use crate::format::scan::Member;
 use crate::translate::chat_body;
 use crate::translate::fields::{self, MessagesRow as Row};
@@ -21,7 +22,8 @@ use crate::wire::anthropic::{
     RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
-use crate::wire::request::Native;
+use crate::wire::openai::ChatRequest;
+use crate::wire::request::{ClientRequest, Native};
 use crate::wire::{Front, RawText, Seen, empty, is_empty};
 
 /// The most stop sequences the chat transport's providers take (OpenAI's
@@ -273,6 +275,27 @@ impl Read {
         )?;
         refuse(&seen)?;
         Ok((body, seen, native))
+    }
+
+    /// The client's request, read from `bytes` (the body this was read
+    /// from): its chat form asking for the model `model` makes of the one
+    /// the client asked for ([`Read::translate`]; read with what `known`
+    /// holds stepped over), and beside it the client's own body and what
+    /// it said that the chat form does not. The error names what is wrong
+    /// with the body.
+    pub fn into_request(
+        mut self,
+        model: impl for<'m> FnOnce(Option<&'m str>) -> Option<&'m str>,
+        bytes: Bytes,
+        known: &KnownValues,
+    ) -> Result<ClientRequest, String> {
+        let model = model(self.request.model.as_deref());
+        let (chat, seen, native) = self.translate(model).map_err(|e| e.to_string())?;
+        let chat = ChatRequest::parse_with(chat, known).map_err(|e| e.to_string())?;
+        let mut request = ClientRequest::new(chat, seen);
+        request.messages_body = Some(self.original(bytes));
+        request.native = native;
+        Ok(request)
     }
 }
 
