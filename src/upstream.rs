@@ -60,9 +60,10 @@ use crate::wire::chunk::ChunkView;
 /// What one attempt sends besides the target's own headers.
 pub struct Call<'a> {
     pub body: Chunks,
-    /// The provider's events go to the client as they come too
+    /// How much of the provider's stream is read, and whether its events
+    /// go to the client as they come too
     /// ([`Transport::speaks_natively`](transport::Transport::speaks_natively)).
-    pub native: bool,
+    pub reading: transport::Reading,
     /// The attempt's span, when the request is traced.
     pub traceparent: Option<HeaderValue>,
     /// The client's `anthropic-beta`, for a transport that takes it.
@@ -361,7 +362,7 @@ impl Upstream {
         {
             let body = Box::pin(response.bytes_stream());
             let events = Box::pin(sse::items(body, limits.max_event_bytes));
-            let mut events = transport.events(events, call.native);
+            let mut events = transport.events(events, call.reading);
             // Events before the first meaningful one (a role-only chunk) are
             // held, so that failover stays possible until the answer starts;
             // so are the native events among them, in order.
@@ -442,7 +443,7 @@ impl Upstream {
             Ok(Reply::Stream {
                 first,
                 rest,
-                native: call.native,
+                native: call.reading.native(),
             })
         }
     }

@@ -330,6 +330,56 @@ async fn content_when_asked_for_follows_the_conventions_and_passes_the_key_scrub
     }
 }
 
+/// A Messages client streaming from an Anthropic-format provider gets the
+/// provider's own events, and the gateway reads only the answer's start
+/// and end, unless the trace keeps the content: then every delta is read.
+#[tokio::test]
+async fn an_anthropic_providers_own_stream_is_traced_whole_when_content_is_kept() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let mock = healthy_mock().await;
+    let mut provider = common::provider(&mock);
+    provider["api"] = json!("anthropic-messages");
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"claude-like": provider}},
+        "agents": {"defaults": {"model": "claude-like/m"}},
+    });
+    for capture in [true, false] {
+        let mut config = traced(config.clone(), &endpoint);
+        config["gateway"]["telemetry"]["captureContent"] = json!(capture);
+        let gw = gateway(config).await;
+        received.spans.lock().unwrap().clear();
+        let response = gw
+            .messages(
+                json!({"model": "claude-like/m", "max_tokens": 64, "stream": true,
+                "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let events = response.text().await.unwrap();
+        assert_eq!(events.matches("text_delta").count(), 3, "{events}");
+        let spans = received.wait_for(2).await;
+        let request = spans
+            .iter()
+            .find(|s| s.kind == SpanKind::Server as i32)
+            .expect("a server span");
+        assert_eq!(texts(request, "gen_ai.response.finish_reasons"), ["stop"]);
+        assert!(!text(request, "gen_ai.response.id").is_empty());
+        assert!(int(request, "gen_ai.usage.output_tokens") > 0);
+        let output = attribute(request, "gen_ai.output.messages");
+        if capture {
+            let output: Value =
+                serde_json::from_str(text(request, "gen_ai.output.messages")).unwrap();
+            let parts = output[0]["parts"].as_array().unwrap();
+            assert!(
+                parts.contains(&json!({"type": "text", "content": "Hello from clawgate-mock."})),
+                "{output}"
+            );
+        } else {
+            assert!(output.is_none());
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_gen_ai_histograms_go_over_otlp_when_asked_for_and_at_shutdown() {
     let (endpoint, received) = collector(Collector::Takes).await;

@@ -30,6 +30,7 @@ use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::{self, Trace};
 use crate::providers::{self, Declined, Plan, Refusal, Skip};
+use crate::upstream::transport::Reading;
 use crate::upstream::transport_of;
 use crate::upstream::{AttemptError, Call, Reply, Upstream};
 use crate::wire::request::ClientRequest;
@@ -623,13 +624,13 @@ async fn attempt(
     let transport = transport_of(target.provider.api);
     let plan = sent.plan;
     let body = transport.body(sent.request, target, &plan.edits, &plan.messages);
-    let native = transport.speaks_natively(sent.request);
+    let reading = reading(transport.speaks_natively(sent.request), sent, settings);
     let reply = upstream
         .attempt(
             target,
             Call {
                 body,
-                native,
+                reading,
                 traceparent,
                 betas: settings.betas,
             },
@@ -653,6 +654,19 @@ async fn attempt(
             Ok(assemble::replay(completion))
         }
         reply => Ok(reply),
+    }
+}
+
+/// How much of the provider's stream the gateway reads: a client of the
+/// provider's format (`native`) that streams gets its events as they came,
+/// and only the answer's start and end are read, unless the trace keeps
+/// the answer's content; an answer assembled here is read whole.
+fn reading(native: bool, sent: Sent<'_>, settings: &Settings<'_>) -> Reading {
+    let captured = settings.trace.is_some_and(Trace::captures_content);
+    match native {
+        false => Reading::Chunks,
+        true if sent.request.chat.stream && !captured => Reading::NativeEnds,
+        true => Reading::NativeWhole,
     }
 }
 

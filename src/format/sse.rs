@@ -51,7 +51,8 @@ pub enum Item {
     Comment(String),
     /// An event in the provider's own format, for a client that speaks
     /// that format too, beside the same event read as OpenAI chunks
-    /// ([`Item::Event`]s, which the gateway itself reads). Never made by
+    /// ([`Item::Event`]s, which the gateway itself reads) as far as the
+    /// gateway reads it (`upstream::transport::Reading`). Never made by
     /// the parser: a transport adds it (`upstream::anthropic`).
     Native(Event),
 }

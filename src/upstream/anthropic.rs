@@ -20,7 +20,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use super::transport::{Transport, whole};
+use super::transport::{Reading, Transport, whole};
 use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
@@ -87,8 +87,8 @@ impl Transport for Anthropic {
         request.messages_body.is_some()
     }
 
-    fn events(&self, events: EventStream, native: bool) -> EventStream {
-        openai_events(events, native)
+    fn events(&self, events: EventStream, reading: Reading) -> EventStream {
+        openai_events(events, reading)
     }
 
     fn completion(&self, answer: Map<String, Value>) -> Option<Map<String, Value>> {
@@ -123,20 +123,29 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 }
 
 /// The provider's event stream read as OpenAI chunk events, mapped one
-/// event at a time (no task, no buffer beyond one event's items). With
-/// `native`, each event goes on as it came too, before its reading, except
-/// an `error` event: its reading ends the stream, and the client's encoder
-/// says it in the class the gateway gives it.
-fn openai_events(events: EventStream, native: bool) -> EventStream {
-    let translator = StreamTranslator::new(now());
+/// event at a time (no task, no buffer beyond one event's items). For a
+/// client of the provider's format, each event goes on as it came too,
+/// before its reading, except an `error` event: its reading ends the
+/// stream, and the client's encoder says it in the class the gateway gives
+/// it. With [`Reading::NativeEnds`], a block's delta once the answer has
+/// started goes on unread.
+fn openai_events(events: EventStream, reading: Reading) -> EventStream {
+    let mut translator = StreamTranslator::new(now());
+    let mut started = false;
     let translated = events
-        .scan(translator, move |translator, item| {
+        .map(move |item| {
             let items: Vec<_> = match item {
-                Ok(Item::Event(event)) if native && !is_error(&event) => {
-                    let read = translator.translate(&event);
-                    std::iter::once(Ok(Item::Native(event)))
-                        .chain(read.into_iter().map(Ok))
-                        .collect()
+                Ok(Item::Event(event)) if reading.native() && !is_error(&event) => {
+                    let delta = event.event.as_deref() == Some("content_block_delta");
+                    if delta && started && reading == Reading::NativeEnds {
+                        vec![Ok(Item::Native(event))]
+                    } else {
+                        let read = translator.translate(&event);
+                        started |= delta && !read.is_empty();
+                        std::iter::once(Ok(Item::Native(event)))
+                            .chain(read.into_iter().map(Ok))
+                            .collect()
+                    }
                 }
                 Ok(Item::Event(event)) => {
                     let items: Vec<_> = translator.translate(&event).into_iter().map(Ok).collect();
@@ -151,7 +160,7 @@ fn openai_events(events: EventStream, native: bool) -> EventStream {
                 }
                 other => vec![other],
             };
-            futures_util::future::ready(Some(futures_util::stream::iter(items)))
+            futures_util::stream::iter(items)
         })
         .flatten();
     Box::pin(translated)
@@ -178,6 +187,8 @@ fn now() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -196,5 +207,89 @@ mod tests {
             assert!(got_value.is_sensitive());
         }
         assert!(auth_header(Dialect::KimiCoding, "bad\nkey").is_none());
+    }
+
+    /// Each event's reading: `N` for the event as it came, then the chunk
+    /// data the gateway reads of it.
+    async fn readings(reading: Reading) -> Vec<String> {
+        let event = |name: &str, data: Value| {
+            Ok(Item::Event(Event {
+                event: Some(name.into()),
+                data: data.to_string(),
+                id: None,
+            }))
+        };
+        let text = |text: &str| {
+            json!({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": text}})
+        };
+        let stream = futures_util::stream::iter([
+            event(
+                "message_start",
+                json!({"type": "message_start",
+                "message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
+            ),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+            ),
+            event("content_block_delta", text("")),
+            event("content_block_delta", text("Hello ")),
+            event("content_block_delta", text("world")),
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            event(
+                "message_delta",
+                json!({"type": "message_delta",
+                "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+            ),
+            event("message_stop", json!({"type": "message_stop"})),
+        ]);
+        let items: Vec<_> = openai_events(Box::pin(stream), reading).collect().await;
+        (items.into_iter())
+            .map(|item| match item.unwrap() {
+                Item::Native(_) => "N".to_string(),
+                Item::Event(event) => event.data,
+                Item::Comment(text) => format!(": {text}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_streaming_clients_own_events_are_read_to_the_answers_start_and_for_its_end() {
+        let whole = readings(Reading::NativeWhole).await;
+        let ends = readings(Reading::NativeEnds).await;
+        let natives = |readings: &[String]| readings.iter().filter(|r| *r == "N").count();
+        assert_eq!((natives(&whole), natives(&ends)), (8, 8));
+        let said = |readings: &[String], text: &str| {
+            readings
+                .iter()
+                .any(|r| r.contains(&format!(r#""content":"{text}""#)))
+        };
+        // The first text that says something starts the answer; the gateway
+        // reads no delta after it, but reads the end: usage and `[DONE]`.
+        assert!(said(&whole, "Hello ") && said(&whole, "world"));
+        assert!(said(&ends, "Hello ") && !said(&ends, "world"));
+        for readings in [&whole, &ends] {
+            assert!(
+                readings
+                    .iter()
+                    .any(|r| r.contains(r#""finish_reason":"stop""#))
+            );
+            assert!(
+                readings
+                    .iter()
+                    .any(|r| r.contains(r#""completion_tokens":2"#))
+            );
+            assert_eq!(readings.last().map(String::as_str), Some("[DONE]"));
+        }
+        // Without a client of its format, every event is read, and no
+        // event goes on as it came.
+        let chunks = readings(Reading::Chunks).await;
+        assert_eq!(natives(&chunks), 0);
+        assert!(said(&chunks, "world"));
     }
 }

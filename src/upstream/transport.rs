@@ -47,13 +47,35 @@ pub trait Transport: Sync {
         false
     }
 
-    /// The provider's event stream, read as OpenAI chunk events; with
-    /// `native`, each event also as it came, before its reading.
-    fn events(&self, events: EventStream, native: bool) -> EventStream;
+    /// The provider's event stream, read as OpenAI chunk events as far as
+    /// `reading` asks; for a client of the provider's format, each event
+    /// also as it came, before its reading.
+    fn events(&self, events: EventStream, reading: Reading) -> EventStream;
 
     /// A whole JSON answer as a chat completion; `None` when it is not an
     /// answer of this protocol.
     fn completion(&self, answer: Map<String, Value>) -> Option<Map<String, Value>>;
+}
+
+/// How much of a provider's stream the gateway reads as OpenAI chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// All of it: the client does not speak the provider's format.
+    Chunks,
+    /// All of it, and each event goes to the client as it came too: an
+    /// answer the gateway assembles, or a trace that keeps its content.
+    NativeWhole,
+    /// Each event goes to the client as it came; the gateway reads the
+    /// stream until the answer starts and for its end (usage, how it
+    /// finished, an error), not the deltas between, which no one reads.
+    NativeEnds,
+}
+
+impl Reading {
+    /// Whether the client gets the provider's own events.
+    pub fn native(self) -> bool {
+        self != Reading::Chunks
+    }
 }
 
 /// A whole body, as one buffer.
