@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use super::ModelRef;
 
 /// Raw rows are kept this many days by default; daily rollups for ever.
-pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+const DEFAULT_RETENTION_DAYS: u32 = 90;
 
 /// `ledger.*`: where usage is recorded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
