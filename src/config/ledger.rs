@@ -122,13 +122,11 @@ impl Period {
         }
     }
 
+    /// A period by its label or its config key.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "day" | "daily" => Some(Period::Day),
-            "week" | "weekly" => Some(Period::Week),
-            "month" | "monthly" => Some(Period::Month),
-            _ => None,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|p| p.label() == text || p.key() == text)
     }
 }
 
