@@ -27,7 +27,13 @@ impl Config {
     /// saying whether it is set. For `clawgate config show`.
     pub fn redacted(&self) -> Value {
         let mut shown = self.shown();
-        scrub_strings(&mut shown, &self.redactor);
+        super::validate::each_leaf(&mut shown, String::new(), &mut |_, leaf| {
+            if let Value::String(text) = leaf
+                && let Cow::Owned(scrubbed) = self.redactor.scrub(text)
+            {
+                *text = scrubbed;
+            }
+        });
         shown
     }
 
@@ -207,19 +213,6 @@ pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok,
         };
         (name.as_str(), shown)
     }))
-}
-
-fn scrub_strings(value: &mut Value, redactor: &Redactor) {
-    match value {
-        Value::String(text) => {
-            if let Cow::Owned(scrubbed) = redactor.scrub(text) {
-                *text = scrubbed;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, redactor)),
-        Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, redactor)),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ fn non_finite_numbers(user: &mut Value, v: &mut Validator) {
 
 /// Calls `f` with each value under `value` that is neither an object nor
 /// an array, and its path (`path` for `value` itself).
-fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
+pub(super) fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
     match value {
         Value::Object(members) => {
             for (key, member) in members {
