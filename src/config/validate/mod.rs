@@ -32,6 +32,7 @@ use super::{
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header};
 
+#[derive(Default)]
 struct Validator {
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
@@ -233,10 +234,7 @@ pub(super) fn validate(
     env: &Environment,
     secrets: Secrets,
 ) -> Result<Loaded, ConfigErrors> {
-    let mut v = Validator {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut v = Validator::default();
     if !user.is_object() {
         return Err(ConfigErrors::single(
             "",

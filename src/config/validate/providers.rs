@@ -40,36 +40,30 @@ pub(super) fn provider(
         v.ok(format!("{path}.api"), Api::parse(text).ok_or_else(message))
     });
     let api = api.unwrap_or(Api::OpenAiCompletions);
-    let base_url = match raw.base_url.as_deref() {
-        None => {
-            v.error(format!("{path}.baseUrl"), "required");
-            None
-        }
-        Some(text) => match reqwest::Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                let mut usable = true;
-                for problem in base_url::check(api, &url) {
-                    match problem {
-                        Problem::Error(message) => {
-                            usable = false;
-                            v.error(format!("{path}.baseUrl"), message);
-                        }
-                        Problem::Warning(message) => {
-                            v.warnings.push(format!("{path}.baseUrl: {message}"));
-                        }
-                    }
+    let url_path = format!("{path}.baseUrl");
+    let base_url = raw
+        .base_url
+        .as_deref()
+        .ok_or("required".into())
+        .and_then(|text| {
+            let url = reqwest::Url::parse(text).ok();
+            let url =
+                url.filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+            url.ok_or_else(|| format!("expected an http(s) URL, found {text:?}"))
+        });
+    let base_url = v.ok(&url_path, base_url).filter(|url| {
+        let mut usable = true;
+        for problem in base_url::check(api, url) {
+            match problem {
+                Problem::Error(message) => {
+                    usable = false;
+                    v.error(&url_path, message);
                 }
-                usable.then_some(url)
+                Problem::Warning(message) => v.warnings.push(format!("{url_path}: {message}")),
             }
-            _ => {
-                v.error(
-                    format!("{path}.baseUrl"),
-                    format!("expected an http(s) URL, found {text:?}"),
-                );
-                None
-            }
-        },
-    };
+        }
+        usable
+    });
     let key_path = format!("{path}.apiKey");
     let api_key = match (raw.api_key, missing.iter().find(|m| m.path == key_path)) {
         (_, Some(unset)) => ApiKey::Missing {
