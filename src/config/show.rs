@@ -39,13 +39,18 @@ impl Config {
 
     /// The config as serialised, before the `${VAR}` values are scrubbed.
     fn shown(&self) -> Value {
-        let places = self.routing.places();
+        // A place of the chain as written: a ref, or a pool's list.
+        let place = |place: &[ModelRef]| match place {
+            [one] => serde_json::json!(one),
+            pool => serde_json::json!(pool),
+        };
+        let places: Vec<Value> = self.routing.places().into_iter().map(place).collect();
         serde_json::json!({
             "gateway": Gateway::of(&self.gateway),
             "models": {"providers": &self.providers},
             "ledger": &self.ledger,
             "agents": {"defaults": {
-                "model": {"primary": Place(places[0]), "fallbacks": places[1..].iter().map(|p| Place(p)).collect::<Vec<_>>()},
+                "model": {"primary": places[0], "fallbacks": places[1..]},
                 "aliases": &self.routing.aliases,
                 "thinkingDefault": self.routing.thinking_default,
             }},
@@ -166,18 +171,6 @@ impl<'a> Telemetry<'a> {
             metrics_url: t.metrics_url.as_ref().map(|u| Redactor::default().url(u)),
             metrics_interval_seconds: t.metrics_interval,
             headers: &t.headers,
-        }
-    }
-}
-
-/// A place of the chain as written: a ref, or a pool's list.
-struct Place<'a>(&'a [ModelRef]);
-
-impl Serialize for Place<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            [one] => one.serialize(s),
-            pool => pool.serialize(s),
         }
     }
 }
