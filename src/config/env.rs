@@ -71,7 +71,7 @@ impl Environment {
     /// they do when a user exports a variable before a manual run.
     pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
         let text = read_bounded(path)?;
-        for (name, value) in parse_env_file(&text).map_err(|e| e.with_path(path))? {
+        for (name, value) in parse_env_file(&text, path)? {
             self.vars.entry(name).or_insert(value);
         }
         Ok(())
@@ -126,23 +126,11 @@ pub enum EnvFileError {
     },
 }
 
-impl EnvFileError {
-    fn with_path(self, path: &Path) -> Self {
-        match self {
-            EnvFileError::Syntax { line, message, .. } => EnvFileError::Syntax {
-                path: path.display().to_string(),
-                line,
-                message,
-            },
-            other => other,
-        }
-    }
-}
-
 /// Parses the subset of systemd's `EnvironmentFile=` syntax that people
 /// write: `NAME=value` lines, `#` and `;` comments, blank lines, single- or
 /// double-quoted values and lines continued with a trailing backslash.
-pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError> {
+/// Errors name `path` and the line.
+fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvFileError> {
     let mut pairs = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((index, first)) = lines.next() {
@@ -159,7 +147,7 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError>
             continue;
         }
         let syntax = |message: String| EnvFileError::Syntax {
-            path: String::new(),
+            path: path.display().to_string(),
             line: index + 1,
             message,
         };
@@ -308,7 +296,7 @@ mod tests {
     }
 
     fn check_file(text: &str, expected: &[(&str, &str)]) {
-        let got = parse_env_file(text).unwrap();
+        let got = parse_env_file(text, Path::new("")).unwrap();
         let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(got, expected, "text {text:?}");
     }
@@ -326,9 +314,9 @@ mod tests {
 
     #[test]
     fn env_file_errors_name_the_line() {
-        let err = parse_env_file("A=1\nnot a pair\n").unwrap_err();
+        let err = parse_env_file("A=1\nnot a pair\n", Path::new("")).unwrap_err();
         assert!(err.to_string().contains(":2: expected NAME=value"), "{err}");
-        let err = parse_env_file("1A=2").unwrap_err();
+        let err = parse_env_file("1A=2", Path::new("")).unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
     }
 
@@ -356,7 +344,7 @@ mod tests {
                 ":1: invalid variable name before `=`; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
             ),
         ] {
-            let err = parse_env_file(line).unwrap_err().to_string();
+            let err = parse_env_file(line, Path::new("")).unwrap_err().to_string();
             assert_eq!(err, expected, "{line}");
             assert!(!err.contains("0123456789"), "{err}");
         }

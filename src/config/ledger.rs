@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use super::ModelRef;
 
 /// Raw rows are kept this many days by default; daily rollups for ever.
-pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+const DEFAULT_RETENTION_DAYS: u32 = 90;
 
 /// `ledger.*`: where usage is recorded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,13 +122,11 @@ impl Period {
         }
     }
 
+    /// A period by its label or its config key.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "day" | "daily" => Some(Period::Day),
-            "week" | "weekly" => Some(Period::Week),
-            "month" | "monthly" => Some(Period::Month),
-            _ => None,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|p| p.label() == text || p.key() == text)
     }
 }
 

@@ -29,7 +29,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use env::{EnvFileError, Environment, parse_env_file, substitute};
+pub use env::{EnvFileError, Environment, substitute};
 pub use secret::Secret;
 pub use validate::{PLACEHOLDER, placeholder as placeholder_key};
 

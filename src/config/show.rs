@@ -27,19 +27,30 @@ impl Config {
     /// saying whether it is set. For `clawgate config show`.
     pub fn redacted(&self) -> Value {
         let mut shown = self.shown();
-        scrub_strings(&mut shown, &self.redactor);
+        super::validate::each_leaf(&mut shown, String::new(), &mut |_, leaf| {
+            if let Value::String(text) = leaf
+                && let Cow::Owned(scrubbed) = self.redactor.scrub(text)
+            {
+                *text = scrubbed;
+            }
+        });
         shown
     }
 
     /// The config as serialised, before the `${VAR}` values are scrubbed.
     fn shown(&self) -> Value {
-        let places = self.routing.places();
+        // A place of the chain as written: a ref, or a pool's list.
+        let place = |place: &[ModelRef]| match place {
+            [one] => serde_json::json!(one),
+            pool => serde_json::json!(pool),
+        };
+        let places: Vec<Value> = self.routing.places().into_iter().map(place).collect();
         serde_json::json!({
             "gateway": Gateway::of(&self.gateway),
             "models": {"providers": &self.providers},
             "ledger": &self.ledger,
             "agents": {"defaults": {
-                "model": {"primary": Place(places[0]), "fallbacks": places[1..].iter().map(|p| Place(p)).collect::<Vec<_>>()},
+                "model": {"primary": places[0], "fallbacks": places[1..]},
                 "aliases": &self.routing.aliases,
                 "thinkingDefault": self.routing.thinking_default,
             }},
@@ -164,18 +175,6 @@ impl<'a> Telemetry<'a> {
     }
 }
 
-/// A place of the chain as written: a ref, or a pool's list.
-struct Place<'a>(&'a [ModelRef]);
-
-impl Serialize for Place<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            [one] => one.serialize(s),
-            pool => pool.serialize(s),
-        }
-    }
-}
-
 /// Pairs by name, every value as [`REDACTED`] (the telemetry export's
 /// headers).
 fn names_masked<S: Serializer>(pairs: &&[(String, SecretString)], s: S) -> Result<S::Ok, S::Error> {
@@ -207,19 +206,6 @@ pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok,
         };
         (name.as_str(), shown)
     }))
-}
-
-fn scrub_strings(value: &mut Value, redactor: &Redactor) {
-    match value {
-        Value::String(text) => {
-            if let Cow::Owned(scrubbed) = redactor.scrub(text) {
-                *text = scrubbed;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, redactor)),
-        Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, redactor)),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

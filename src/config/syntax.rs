@@ -386,17 +386,7 @@ fn is_delimiter(c: char) -> bool {
 /// Quotes a word processor or a blog writes for `"` and `'`: shown as
 /// themselves in an excerpt, they are what the error is about.
 fn is_typographic_quote(c: char) -> bool {
-    matches!(
-        c,
-        '\u{201c}'
-            | '\u{201d}'
-            | '\u{201e}'
-            | '\u{201f}'
-            | '\u{2018}'
-            | '\u{2019}'
-            | '\u{00ab}'
-            | '\u{00bb}'
-    )
+    "\u{201c}\u{201d}\u{201e}\u{201f}\u{2018}\u{2019}\u{00ab}\u{00bb}".contains(c)
 }
 
 /// The message for Nix's `=` or `;` where JSON5 wants `:` or `,`.

@@ -116,61 +116,44 @@ fn key_digest(
     if sources.unresolved.contains(&path) {
         return None;
     }
-    let Some(key) = key else {
-        v.error(
-            path,
-            "missing: set it to \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex",
-        );
-        return None;
-    };
-    if sources.substituted.contains(&path) {
-        let chars = key.chars().count();
-        if chars < MIN_KEY_CHARS {
-            v.error(
-                path,
-                format!(
+    let digest = match key {
+        None => Err("missing: set it to \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex".into()),
+        Some(key) if sources.substituted.contains(&path) => {
+            let chars = key.chars().count();
+            if chars < MIN_KEY_CHARS {
+                Err(format!(
                     "the key from the environment is {chars} characters; a client key needs at least {MIN_KEY_CHARS} (`openssl rand -hex 32` makes one)"
-                ),
-            );
-            return None;
-        }
-        return Some(digest(key.as_bytes()));
-    }
-    let Some(hex) = key.strip_prefix("sha256:") else {
-        v.error(
-            path,
-            "expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex (`printf %s \"$KEY\" | sha256sum`); a key written in the config file would end up in the Nix store and in backups",
-        );
-        return None;
-    };
-    match parse_hex_digest(hex) {
-        Some(digest) => match known_key(&digest) {
-            None => Some(digest),
-            Some(known) => {
-                v.error(
-                    path,
-                    format!(
-                        "this is the SHA-256 of {known}, a key anyone can send; make a key with `openssl rand -hex 32`, give it to the client and write the SHA-256 of that key here"
-                    ),
-                );
-                None
+                ))
+            } else {
+                Ok(digest(key.as_bytes()))
             }
-        },
-        None => {
-            v.error(
-                path,
-                format!(
-                    "expected 64 hex digits after \"sha256:\", found {} characters{}",
-                    hex.chars().count(),
-                    if hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                        ""
-                    } else {
-                        ", not all hex digits"
-                    }
-                ),
-            );
-            None
         }
+        Some(key) => match key.strip_prefix("sha256:") {
+            None => Err("expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex (`printf %s \"$KEY\" | sha256sum`); a key written in the config file would end up in the Nix store and in backups".into()),
+            Some(hex) => hex_digest(hex),
+        },
+    };
+    v.ok(path, digest)
+}
+
+/// The digest written as 64 hex digits, unless it is a [`known_key`]'s.
+fn hex_digest(hex: &str) -> Result<KeyDigest, String> {
+    let digest = parse_hex_digest(hex).ok_or_else(|| {
+        format!(
+            "expected 64 hex digits after \"sha256:\", found {} characters{}",
+            hex.chars().count(),
+            if hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                ""
+            } else {
+                ", not all hex digits"
+            }
+        )
+    })?;
+    match known_key(&digest) {
+        None => Ok(digest),
+        Some(known) => Err(format!(
+            "this is the SHA-256 of {known}, a key anyone can send; make a key with `openssl rand -hex 32`, give it to the client and write the SHA-256 of that key here"
+        )),
     }
 }
 

@@ -22,9 +22,9 @@ const DEFAULT_CHAIN_SECONDS: f64 = 90.0;
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 /// Open client connections; each holds a file descriptor, and the units set
 /// `LimitNOFILE` well above this.
-pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
 /// Requests in flight; each also holds an upstream connection.
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
+const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
 
 /// What every `*Seconds` key takes. Below a millisecond a timeout is a
 /// typo (or `1e-300`), not a setting: every wait would end at once.
@@ -46,13 +46,9 @@ fn seconds(v: &mut Validator, key: &str, value: Option<f64>, default: f64) -> Du
 /// `gateway.<key>`, a number of bytes from 1 KiB, or `default`.
 fn bytes(v: &mut Validator, key: &str, value: Option<u64>, default: u64) -> usize {
     let value = value.unwrap_or(default);
-    if value < 1024 {
-        v.error(
-            format!("gateway.{key}"),
-            format!("must be at least 1024, found {value}"),
-        );
-    }
-    let value = if value < 1024 { default } else { value };
+    let checked = (value >= 1024).then_some(value);
+    let checked = checked.ok_or_else(|| format!("must be at least 1024, found {value}"));
+    let value = v.ok(format!("gateway.{key}"), checked).unwrap_or(default);
     usize::try_from(value).unwrap_or(usize::MAX)
 }
 
@@ -77,13 +73,8 @@ pub(super) fn gateway_settings(
             ),
         );
     }
-    let bind = match raw.bind.as_deref() {
-        None => IpAddr::from([127, 0, 0, 1]),
-        Some(text) => parse_bind(text).unwrap_or_else(|message| {
-            v.error("gateway.bind", message);
-            IpAddr::from([127, 0, 0, 1])
-        }),
-    };
+    let bind = (raw.bind.as_deref()).and_then(|text| v.ok("gateway.bind", parse_bind(text)));
+    let bind = bind.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let token_unresolved = missing.iter().any(|m| m.path == "gateway.auth.token");
     let auth_token = match raw.auth.token {
         // Reported with the other unset variables.

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::super::ledger::{
-    Budget, Budgets, DEFAULT_RETENTION_DAYS, LedgerSettings, Period, Scope, StoreUrl, Unpriced,
-};
+use super::super::ledger::{Budget, Budgets, LedgerSettings, Period, Scope, StoreUrl, Unpriced};
 use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
 use super::super::{ModelRef, Provider, normalize_ref};
 use super::{Validator, percent_decoded};
@@ -56,20 +54,15 @@ pub(super) fn ledger_settings(
     if let Some(text) = raw.store {
         settings.store = match source {
             StoreSource::Unset(var) => Some(StoreUrl::Unresolved { var }),
-            source => match store_url(&text) {
-                Ok(url) => {
-                    if matches!(source, StoreSource::Literal) && has_password(&text) {
-                        v.warnings.push(
-                            "ledger.store: a password written in the config file; put the URL in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_LEDGER_URL}\" here, or use peer authentication over the Unix socket".into(),
-                        );
-                    }
-                    Some(url)
+            source => {
+                let url = v.ok("ledger.store", store_url(&text));
+                if url.is_some() && matches!(source, StoreSource::Literal) && has_password(&text) {
+                    v.warnings.push(
+                        "ledger.store: a password written in the config file; put the URL in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_LEDGER_URL}\" here, or use peer authentication over the Unix socket".into(),
+                    );
                 }
-                Err(message) => {
-                    v.error("ledger.store", message);
-                    None
-                }
-            },
+                url
+            }
         };
         if settings.store.is_some() && raw.path.is_some() {
             v.error(
@@ -95,15 +88,16 @@ pub(super) fn ledger_settings(
             );
         }
     }
-    match raw.retention_days {
-        None => settings.retention_days = DEFAULT_RETENTION_DAYS,
-        Some(days) if (1..=MAX_RETENTION_DAYS).contains(&days) => {
-            settings.retention_days = days as u32
-        }
-        Some(days) => v.error(
-            "ledger.retentionDays",
-            format!("expected a number of days between 1 and {MAX_RETENTION_DAYS}, found {days}"),
-        ),
+    if let Some(days) = raw.retention_days {
+        let message = || {
+            format!("expected a number of days between 1 and {MAX_RETENTION_DAYS}, found {days}")
+        };
+        let days = (1..=MAX_RETENTION_DAYS)
+            .contains(&days)
+            .then_some(days as u32);
+        settings.retention_days = v
+            .ok("ledger.retentionDays", days.ok_or_else(message))
+            .unwrap_or(settings.retention_days);
     }
     settings
 }

@@ -32,6 +32,7 @@ use super::{
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header};
 
+#[derive(Default)]
 struct Validator {
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
@@ -43,6 +44,15 @@ impl Validator {
             path: path.into(),
             message: message.into(),
         });
+    }
+
+    /// `result`'s value, or `None` with its error reported at `path`.
+    fn ok<T, E: Into<String>>(
+        &mut self,
+        path: impl Into<String>,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        result.map_err(|message| self.error(path, message)).ok()
     }
 
     /// `n` when written and from 1 to `max` (else an error at `path`), or
@@ -59,30 +69,23 @@ impl Validator {
         path: impl Into<String>,
         n: Option<f64>,
         default: f64,
-        (low, high): (f64, f64),
+        range: (f64, f64),
     ) -> f64 {
-        match n {
+        let (low, high) = range;
+        let checked = match n {
             Some(n) if !(low..=high).contains(&n) => {
-                self.error(
-                    path,
-                    format!("expected a number from {low} to {high}, found {n}"),
-                );
-                default
+                Err(format!("expected a number from {low} to {high}, found {n}"))
             }
-            n => n.unwrap_or(default),
-        }
+            n => Ok(n.unwrap_or(default)),
+        };
+        self.ok(path, checked).unwrap_or(default)
     }
 
     /// `n` if it is a whole number from 1 to `max`, else an error at `path`.
     fn count(&mut self, path: impl Into<String>, n: u64, max: u64) -> Option<u64> {
-        if (1..=max).contains(&n) {
-            return Some(n);
-        }
-        self.error(
-            path,
-            format!("expected a whole number from 1 to {max}, found {n}"),
-        );
-        None
+        let checked = (1..=max).contains(&n).then_some(n);
+        let message = || format!("expected a whole number from 1 to {max}, found {n}");
+        self.ok(path, checked.ok_or_else(message))
     }
 
     /// Deserializes `value`, reporting a failure at `path` plus the path
@@ -189,7 +192,7 @@ fn non_finite_numbers(user: &mut Value, v: &mut Validator) {
 
 /// Calls `f` with each value under `value` that is neither an object nor
 /// an array, and its path (`path` for `value` itself).
-fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
+pub(super) fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
     match value {
         Value::Object(members) => {
             for (key, member) in members {
@@ -231,10 +234,7 @@ pub(super) fn validate(
     env: &Environment,
     secrets: Secrets,
 ) -> Result<Loaded, ConfigErrors> {
-    let mut v = Validator {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut v = Validator::default();
     if !user.is_object() {
         return Err(ConfigErrors::single(
             "",

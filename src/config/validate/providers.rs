@@ -34,48 +34,36 @@ pub(super) fn provider(
             "a provider id must be non-empty, without `/` or spaces",
         );
     }
-    let api = match raw.api.as_deref() {
-        None => Api::OpenAiCompletions,
-        Some(text) => Api::parse(text).unwrap_or_else(|| {
-            v.error(
-                format!("{path}.api"),
-                format!(
-                    "expected \"openai-completions\" or \"anthropic-messages\", found {text:?}"
-                ),
-            );
-            Api::OpenAiCompletions
-        }),
-    };
-    let base_url = match raw.base_url.as_deref() {
-        None => {
-            v.error(format!("{path}.baseUrl"), "required");
-            None
-        }
-        Some(text) => match reqwest::Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                let mut usable = true;
-                for problem in base_url::check(api, &url) {
-                    match problem {
-                        Problem::Error(message) => {
-                            usable = false;
-                            v.error(format!("{path}.baseUrl"), message);
-                        }
-                        Problem::Warning(message) => {
-                            v.warnings.push(format!("{path}.baseUrl: {message}"));
-                        }
-                    }
+    let api = raw.api.as_deref().and_then(|text| {
+        let message =
+            || format!("expected \"openai-completions\" or \"anthropic-messages\", found {text:?}");
+        v.ok(format!("{path}.api"), Api::parse(text).ok_or_else(message))
+    });
+    let api = api.unwrap_or(Api::OpenAiCompletions);
+    let url_path = format!("{path}.baseUrl");
+    let base_url = raw
+        .base_url
+        .as_deref()
+        .ok_or("required".into())
+        .and_then(|text| {
+            let url = reqwest::Url::parse(text).ok();
+            let url =
+                url.filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+            url.ok_or_else(|| format!("expected an http(s) URL, found {text:?}"))
+        });
+    let base_url = v.ok(&url_path, base_url).filter(|url| {
+        let mut usable = true;
+        for problem in base_url::check(api, url) {
+            match problem {
+                Problem::Error(message) => {
+                    usable = false;
+                    v.error(&url_path, message);
                 }
-                usable.then_some(url)
+                Problem::Warning(message) => v.warnings.push(format!("{url_path}: {message}")),
             }
-            _ => {
-                v.error(
-                    format!("{path}.baseUrl"),
-                    format!("expected an http(s) URL, found {text:?}"),
-                );
-                None
-            }
-        },
-    };
+        }
+        usable
+    });
     let key_path = format!("{path}.apiKey");
     let api_key = match (raw.api_key, missing.iter().find(|m| m.path == key_path)) {
         (_, Some(unset)) => ApiKey::Missing {
@@ -92,14 +80,8 @@ pub(super) fn provider(
         _ => ApiKey::None,
     };
     let explicit = raw.dialect.as_deref().and_then(|text| {
-        let parsed = Dialect::parse(text);
-        if parsed.is_none() {
-            v.error(
-                format!("{path}.dialect"),
-                format!("expected \"moonshot\", \"kimi-coding\", \"openrouter\" or \"openai\", found {text:?}"),
-            );
-        }
-        parsed
+        let message = || format!("expected \"moonshot\", \"kimi-coding\", \"openrouter\" or \"openai\", found {text:?}");
+        v.ok(format!("{path}.dialect"), Dialect::parse(text).ok_or_else(message))
     });
     let (dialect, dialect_source) = Dialect::resolve(explicit, base_url.as_ref(), id);
     let mut provider_headers = HeaderMap::new();
@@ -338,15 +320,10 @@ fn word<T: DeserializeOwned>(
     value: &Option<String>,
 ) -> Option<T> {
     let value = value.as_deref()?;
-    let parsed = T::deserialize(StrDeserializer::<serde::de::value::Error>::new(value)).ok();
-    if parsed.is_none() {
-        let names: Vec<String> = fields::<T>().iter().map(|n| format!("{n:?}")).collect();
-        v.error(
-            format!("{path}.{key}"),
-            format!("expected one of {}, found {value:?}", names.join(", ")),
-        );
-    }
-    parsed
+    let parsed = T::deserialize(StrDeserializer::<serde::de::value::Error>::new(value));
+    let names: Vec<String> = fields::<T>().iter().map(|n| format!("{n:?}")).collect();
+    let message = |_| format!("expected one of {}, found {value:?}", names.join(", "));
+    v.ok(format!("{path}.{key}"), parsed.map_err(message))
 }
 
 /// How a placeholder key is described, wherever it is reported.

@@ -193,12 +193,11 @@ pub(super) fn routing(
             "agents.defaults.model: the chain is {primary} alone; when it fails, every request fails: {add}"
         ));
     }
-    let thinking_default = raw.thinking_default.as_deref().and_then(|level| {
-        let parsed = level.parse::<ThinkingLevel>();
-        if let Err(message) = &parsed {
-            v.error("agents.defaults.thinkingDefault", message.clone());
-        }
-        parsed.ok()
+    let thinking_default = (raw.thinking_default.as_deref()).and_then(|level| {
+        v.ok(
+            "agents.defaults.thinkingDefault",
+            level.parse::<ThinkingLevel>(),
+        )
     });
     Some(Routing {
         primary: primary?,

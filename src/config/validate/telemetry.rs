@@ -41,23 +41,13 @@ pub(super) fn settings(
         }
         return None;
     };
-    let traces_url = match traces_url {
-        (_, Ok(url)) => url,
-        (path, Err(message)) => {
-            v.error(path, message);
-            return None;
-        }
-    };
+    let traces_url = v.ok(traces_url.0, traces_url.1)?;
     let wants_metrics = raw
         .metrics
         .unwrap_or_else(|| var("OTEL_METRICS_EXPORTER") == Some("otlp"));
     let metrics_url = match wants_metrics.then(|| signal_url(raw, &var, "metrics")) {
         None => None,
-        Some(Some((_, Ok(url)))) => Some(url),
-        Some(Some((path, Err(message)))) => {
-            v.error(path, message);
-            None
-        }
+        Some(Some((path, url))) => v.ok(path, url),
         Some(None) => {
             v.error(
                 format!("{PATH}.metrics"),
@@ -66,19 +56,15 @@ pub(super) fn settings(
             None
         }
     };
-    let metrics_interval = match var("OTEL_METRIC_EXPORT_INTERVAL") {
-        None => DEFAULT_METRICS_INTERVAL,
-        Some(text) => match text.parse::<u64>() {
-            Ok(ms @ 1..=86_400_000) => Duration::from_millis(ms),
-            _ => {
-                v.error(
-                    "OTEL_METRIC_EXPORT_INTERVAL",
-                    format!("expected milliseconds from 1 to 86400000, found {text:?}"),
-                );
-                DEFAULT_METRICS_INTERVAL
-            }
-        },
-    };
+    let metrics_interval = var("OTEL_METRIC_EXPORT_INTERVAL").and_then(|text| {
+        let ms = text
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=86_400_000).contains(ms));
+        let message = || format!("expected milliseconds from 1 to 86400000, found {text:?}");
+        v.ok("OTEL_METRIC_EXPORT_INTERVAL", ms.ok_or_else(message))
+    });
+    let metrics_interval = metrics_interval.map_or(DEFAULT_METRICS_INTERVAL, Duration::from_millis);
     for name in [
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -189,26 +175,22 @@ fn sampling<'e>(
     if let Some(value) = raw.sample_ratio {
         return (ratio(value, &format!("{PATH}.sampleRatio"), v), true);
     }
-    let arg = |v: &mut Validator| match var("OTEL_TRACES_SAMPLER_ARG") {
-        None => 1.0,
-        Some(text) => match text.parse::<f64>() {
-            Ok(value) => ratio(value, "OTEL_TRACES_SAMPLER_ARG", v),
-            Err(_) => {
-                v.error(
-                    "OTEL_TRACES_SAMPLER_ARG",
-                    format!("expected a number from 0 to 1, found {text:?}"),
-                );
-                1.0
-            }
-        },
+    let arg = |v: &mut Validator| {
+        let text = var("OTEL_TRACES_SAMPLER_ARG")?;
+        let message = || format!("expected a number from 0 to 1, found {text:?}");
+        let value = v.ok(
+            "OTEL_TRACES_SAMPLER_ARG",
+            text.parse().map_err(|_| message()),
+        )?;
+        Some(ratio(value, "OTEL_TRACES_SAMPLER_ARG", v))
     };
     match var("OTEL_TRACES_SAMPLER") {
         None | Some("parentbased_always_on") => (1.0, true),
         Some("always_on") => (1.0, false),
         Some("always_off") => (0.0, false),
         Some("parentbased_always_off") => (0.0, true),
-        Some("traceidratio") => (arg(v), false),
-        Some("parentbased_traceidratio") => (arg(v), true),
+        Some("traceidratio") => (arg(v).unwrap_or(1.0), false),
+        Some("parentbased_traceidratio") => (arg(v).unwrap_or(1.0), true),
         Some(other) => {
             v.error(
                 "OTEL_TRACES_SAMPLER",
