@@ -155,39 +155,38 @@ async fn one_clients_reasoning_is_never_given_to_another() {
     assert_eq!(replay(&gw, Some(alice), &mock, calls).await, REASONING);
 }
 
-/// The same through the Anthropic front end, whose encoder reads the
-/// relay's parts (`Item::Parts`): the reasoning of a streamed first turn
-/// is kept from those parts, and a Claude Code-style replay of that turn
-/// (its `tool_use` block, no thinking block) gets it sent to Kimi.
-#[tokio::test]
-async fn an_anthropic_clients_streamed_turn_is_kept_and_given_back() {
-    let mock = kimi_mock().await;
-    let gw = gateway(config(&mock, None)).await;
+/// An Anthropic client's round trip on `model`: a first turn, streamed,
+/// in which the model reasons and calls `read`; then a Claude Code-style
+/// replay of that turn (its `tool_use` block, no thinking block). The body
+/// the provider received for the replay.
+async fn anthropic_round_trip(gw: &TestGateway, mock: &MockServer, model: &str) -> Value {
     let tools = json!([{"name": "read", "input_schema": {
         "type": "object", "properties": {"path": {"type": "string"}}}}]);
     let thinking = json!({"type": "enabled", "budget_tokens": 2048});
+    let ask = json!({"role": "user", "content": "what is in a.txt?"});
     let response = gw
-        .messages(
-            json!({"model": "moonshot/kimi-k2.6", "max_tokens": 4096, "stream": true,
-            "thinking": thinking, "tools": tools,
-            "messages": [{"role": "user", "content": "what is in a.txt?"}]}),
-        )
+        .messages(json!({"model": model, "max_tokens": 4096, "stream": true,
+            "thinking": thinking, "tools": tools, "messages": [ask]}))
         .await;
     assert_eq!(response.status(), 200);
     let events = sse_events(&response.text().await.unwrap());
-    let tool_use = events
-        .iter()
-        .find_map(|(_, event)| {
-            (event["content_block"]["type"] == "tool_use").then(|| event["content_block"].clone())
+    let block = |kind: &str| {
+        (events.iter()).find_map(|(_, e)| {
+            (e["content_block"]["type"] == kind).then(|| e["content_block"].clone())
         })
-        .unwrap_or_else(|| panic!("a tool_use block in {events:?}"));
+    };
+    assert!(
+        block("thinking").is_some(),
+        "a thinking block in {events:?}"
+    );
+    let tool_use = block("tool_use").unwrap_or_else(|| panic!("a tool_use block in {events:?}"));
     let id = tool_use["id"].as_str().unwrap().to_string();
 
     let response = gw
-        .messages(json!({"model": "moonshot/kimi-k2.6", "max_tokens": 4096,
+        .messages(json!({"model": model, "max_tokens": 4096,
         "thinking": thinking, "tools": tools,
         "messages": [
-            {"role": "user", "content": "what is in a.txt?"},
+            ask,
             {"role": "assistant", "content": [
                 {"type": "tool_use", "id": id, "name": "read", "input": {"path": "a.txt"}}]},
             {"role": "user", "content": [
@@ -195,10 +194,43 @@ async fn an_anthropic_clients_streamed_turn_is_kept_and_given_back() {
         ]}))
         .await;
     assert_eq!(response.status(), 200);
-    let sent = mock.requests().last().unwrap()["body"].clone();
+    mock.requests().last().unwrap()["body"].clone()
+}
+
+/// The Anthropic front end encodes the stream from the relay's parts: the
+/// reasoning is kept from those parts, and a replay of that turn gets it
+/// sent to Kimi.
+#[tokio::test]
+async fn an_anthropic_clients_streamed_turn_is_kept_and_given_back() {
+    let mock = kimi_mock().await;
+    let gw = gateway(config(&mock, None)).await;
+    let sent = anthropic_round_trip(&gw, &mock, "moonshot/kimi-k2.6").await;
     assert_eq!(sent["thinking"], json!({"type": "enabled"}), "{sent}");
     assert_eq!(
         sent["messages"][1]["reasoning_content"], REASONING,
+        "{sent}"
+    );
+}
+
+/// The same over Kimi Coding's Anthropic endpoint, where the client's own
+/// body goes on and the provider's own events come back as they came: the
+/// streamed turn's reasoning is kept from those events, and the replayed
+/// `tool_use` turn is sent with it as its first `thinking` block.
+#[tokio::test]
+async fn an_anthropic_clients_turn_from_an_anthropic_provider_is_kept_and_given_back() {
+    let mock = kimi_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"kimi": {
+            "baseUrl": format!("http://{}/", mock.addr), "apiKey": KEY,
+            "api": "anthropic-messages", "dialect": "kimi-coding",
+            "models": [{"id": "kimi-for-coding", "reasoning": true}]}}},
+        "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding"}}},
+    }))
+    .await;
+    let sent = anthropic_round_trip(&gw, &mock, "kimi/kimi-for-coding").await;
+    assert_eq!(
+        sent["messages"][1]["content"][0],
+        json!({"type": "thinking", "thinking": REASONING, "signature": ""}),
         "{sent}"
     );
 }

@@ -39,7 +39,7 @@ use crate::admission::Refused;
 use crate::chain::Answer;
 use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
-use crate::format::sse::Event;
+use crate::format::sse::{self, Event};
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ledger::budget::{Demand, UNKNOWN_MAX_OUTPUT};
 use crate::ops::metrics;
@@ -50,7 +50,7 @@ use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
 use crate::session::key::Invalid;
 use crate::session::{self, Conversation};
-use crate::translate::{fields, token_estimate};
+use crate::translate::{anthropic_provider, fields, token_estimate};
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::ClientRequest;
@@ -393,28 +393,35 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
 
 /// The relay's items as they are, the stream's reasoning and tool calls
 /// kept in the reasoning cache when it completes (a mapping, nothing
-/// spawned).
+/// spawned). A provider's own Anthropic events, which the relay passes on
+/// unread, are read here for it.
 fn remember_reasoning(
     items: impl Stream<Item = Item> + Send,
     cache: Option<Arc<ReasoningCache>>,
     scope: Scope,
 ) -> impl Stream<Item = Item> + Send {
-    let mut collector = cache.map(|cache| (cache, Collector::default()));
+    let mut collector = cache.map(|cache| {
+        let events = anthropic_provider::StreamTranslator::new(0);
+        (cache, Collector::default(), events)
+    });
     items.map(move |item| {
+        if item == Item::Done {
+            if let Some((cache, kept, _)) = collector.take() {
+                kept.finish(&cache, scope);
+            }
+            return item;
+        }
+        let Some((_, kept, events)) = &mut collector else {
+            return item;
+        };
         match &item {
-            Item::Chunk(chunk) => {
-                if let Some((_, collector)) = &mut collector {
-                    collector.feed(chunk.data());
-                }
-            }
-            Item::Parts(parts) => {
-                if let Some((_, collector)) = &mut collector {
-                    collector.feed_parts(parts);
-                }
-            }
-            Item::Done => {
-                if let Some((cache, collector)) = collector.take() {
-                    collector.finish(&cache, scope);
+            Item::Chunk(chunk) => kept.feed(chunk.data()),
+            Item::Parts(parts) => kept.feed_parts(parts),
+            Item::Native(event) => {
+                for read in events.translate(event) {
+                    if let sse::Item::Event(chunk) = read {
+                        kept.feed(chunk.data.as_bytes());
+                    }
                 }
             }
             _ => {}
