@@ -63,7 +63,7 @@ pub struct Call<'a> {
     /// How much of the provider's stream is read, and whether its events
     /// go to the client as they come too
     /// ([`Transport::speaks_natively`](transport::Transport::speaks_natively)).
-    pub reading: transport::Reading,
+    pub reading: transport::EventReading,
     /// The attempt's span, when the request is traced.
     pub traceparent: Option<HeaderValue>,
     /// The client's `anthropic-beta`, for a transport that takes it.

@@ -30,7 +30,7 @@ use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::{self, Trace};
 use crate::providers::{self, Declined, Plan, Refusal, Skip};
-use crate::upstream::transport::Reading;
+use crate::upstream::transport::EventReading;
 use crate::upstream::transport_of;
 use crate::upstream::{AttemptError, Call, Reply, Upstream};
 use crate::wire::request::ClientRequest;
@@ -661,12 +661,12 @@ async fn attempt(
 /// provider's format (`native`) that streams gets its events as they came,
 /// and only the answer's start and end are read, unless the trace keeps
 /// the answer's content; an answer assembled here is read whole.
-fn reading(native: bool, sent: Sent<'_>, settings: &Settings<'_>) -> Reading {
+fn reading(native: bool, sent: Sent<'_>, settings: &Settings<'_>) -> EventReading {
     let captured = settings.trace.is_some_and(Trace::captures_content);
     match native {
-        false => Reading::Chunks,
-        true if sent.request.chat.stream && !captured => Reading::NativeEnds,
-        true => Reading::NativeWhole,
+        false => EventReading::Chunks,
+        true if sent.request.chat.stream && !captured => EventReading::NativeEnds,
+        true => EventReading::NativeWhole,
     }
 }
 

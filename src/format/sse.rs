@@ -52,7 +52,7 @@ pub enum Item {
     /// An event in the provider's own format, for a client that speaks
     /// that format too, beside the same event read as OpenAI chunks
     /// ([`Item::Event`]s, which the gateway itself reads) as far as the
-    /// gateway reads it (`upstream::transport::Reading`). Never made by
+    /// gateway reads it (`upstream::transport::EventReading`). Never made by
     /// the parser: a transport adds it (`upstream::anthropic`).
     Native(Event),
 }

@@ -20,7 +20,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::EventStream;
-use super::transport::{Reading, Transport, whole};
+use super::transport::{EventReading, Transport, whole};
 use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
@@ -87,7 +87,7 @@ impl Transport for Anthropic {
         request.messages_body.is_some()
     }
 
-    fn events(&self, events: EventStream, reading: Reading) -> EventStream {
+    fn events(&self, events: EventStream, reading: EventReading) -> EventStream {
         openai_events(events, reading)
     }
 
@@ -127,9 +127,10 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 /// client of the provider's format, each event goes on as it came too,
 /// before its reading, except an `error` event: its reading ends the
 /// stream, and the client's encoder says it in the class the gateway gives
-/// it. With [`Reading::NativeEnds`], a block's delta once the answer has
+/// it. With [`EventReading::NativeEnds`], a block's delta (an event named
+/// `content_block_delta`; one without a name is read) once the answer has
 /// started goes on unread.
-fn openai_events(events: EventStream, reading: Reading) -> EventStream {
+fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     let mut translator = StreamTranslator::new(now());
     let mut started = false;
     let translated = events
@@ -137,7 +138,7 @@ fn openai_events(events: EventStream, reading: Reading) -> EventStream {
             let items: Vec<_> = match item {
                 Ok(Item::Event(event)) if reading.native() && !is_error(&event) => {
                     let delta = event.event.as_deref() == Some("content_block_delta");
-                    if delta && started && reading == Reading::NativeEnds {
+                    if delta && started && reading == EventReading::NativeEnds {
                         vec![Ok(Item::Native(event))]
                     } else {
                         let read = translator.translate(&event);
@@ -211,7 +212,7 @@ mod tests {
 
     /// Each event's reading: `N` for the event as it came, then the chunk
     /// data the gateway reads of it.
-    async fn readings(reading: Reading) -> Vec<String> {
+    async fn readings(reading: EventReading) -> Vec<String> {
         let event = |name: &str, data: Value| {
             Ok(Item::Event(Event {
                 event: Some(name.into()),
@@ -260,8 +261,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_streaming_clients_own_events_are_read_to_the_answers_start_and_for_its_end() {
-        let whole = readings(Reading::NativeWhole).await;
-        let ends = readings(Reading::NativeEnds).await;
+        let whole = readings(EventReading::NativeWhole).await;
+        let ends = readings(EventReading::NativeEnds).await;
         let natives = |readings: &[String]| readings.iter().filter(|r| *r == "N").count();
         assert_eq!((natives(&whole), natives(&ends)), (8, 8));
         let said = |readings: &[String], text: &str| {
@@ -288,7 +289,7 @@ mod tests {
         }
         // Without a client of its format, every event is read, and no
         // event goes on as it came.
-        let chunks = readings(Reading::Chunks).await;
+        let chunks = readings(EventReading::Chunks).await;
         assert_eq!(natives(&chunks), 0);
         assert!(said(&chunks, "world"));
     }

@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use super::EventStream;
-use super::transport::{Reading, Transport};
+use super::transport::{EventReading, Transport};
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
 use crate::translate::anthropic_provider::MessagesPlan;
@@ -53,7 +53,7 @@ impl Transport for OpenAi {
         Some(headers)
     }
 
-    fn events(&self, events: EventStream, _reading: Reading) -> EventStream {
+    fn events(&self, events: EventStream, _reading: EventReading) -> EventStream {
         events
     }
 

@@ -50,7 +50,7 @@ pub trait Transport: Sync {
     /// The provider's event stream, read as OpenAI chunk events as far as
     /// `reading` asks; for a client of the provider's format, each event
     /// also as it came, before its reading.
-    fn events(&self, events: EventStream, reading: Reading) -> EventStream;
+    fn events(&self, events: EventStream, reading: EventReading) -> EventStream;
 
     /// A whole JSON answer as a chat completion; `None` when it is not an
     /// answer of this protocol.
@@ -59,7 +59,7 @@ pub trait Transport: Sync {
 
 /// How much of a provider's stream the gateway reads as OpenAI chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reading {
+pub enum EventReading {
     /// All of it: the client does not speak the provider's format.
     Chunks,
     /// All of it, and each event goes to the client as it came too: an
@@ -71,10 +71,10 @@ pub enum Reading {
     NativeEnds,
 }
 
-impl Reading {
+impl EventReading {
     /// Whether the client gets the provider's own events.
     pub fn native(self) -> bool {
-        self != Reading::Chunks
+        self != EventReading::Chunks
     }
 }
 
