@@ -417,6 +417,8 @@ fn remember_reasoning(
         match &item {
             Item::Chunk(chunk) => kept.feed(chunk.data()),
             Item::Parts(parts) => kept.feed_parts(parts),
+            // An answer's text is nothing the cache keeps.
+            Item::Native(event) if is_text_delta(event) => {}
             Item::Native(event) => {
                 for read in events.translate(event) {
                     if let sse::Item::Event(chunk) = read {
@@ -428,6 +430,14 @@ fn remember_reasoning(
         }
         item
     })
+}
+
+/// Whether `event`, a provider's own Anthropic event, is a `text_delta`
+/// (the type's name as a JSON string, which no text in it can spell: its
+/// quotes would be escaped).
+fn is_text_delta(event: &Event) -> bool {
+    event.event.as_deref() == Some("content_block_delta")
+        && memchr::memmem::find(event.data.as_bytes(), br#""text_delta""#).is_some()
 }
 
 /// The session the headers name, as its own text (`crate::session::key`);
