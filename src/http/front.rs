@@ -660,3 +660,34 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_text_delta_is_passed_over_for_the_reasoning_cache() {
+        let event = |name: &str, data: &str| Event {
+            event: Some(name.into()),
+            data: data.into(),
+            id: None,
+        };
+        let delta = |delta: &str| {
+            event(
+                "content_block_delta",
+                &format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#),
+            )
+        };
+        assert!(is_text_delta(&delta(
+            r#"{"type":"text_delta","text":"hi"}"#
+        )));
+        // A thinking or a tool's input that spells the name holds it escaped.
+        let spelled = r#"{"type":"thinking_delta","thinking":"a \"text_delta\" event"}"#;
+        assert!(!is_text_delta(&delta(spelled)));
+        let input = r#"{"type":"input_json_delta","partial_json":"{\"k\": \"text_delta\"}"}"#;
+        assert!(!is_text_delta(&delta(input)));
+        let start =
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text_delta"}}"#;
+        assert!(!is_text_delta(&event("content_block_start", start)));
+    }
+}
