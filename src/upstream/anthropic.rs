@@ -24,7 +24,7 @@ use super::transport::{EventReading, Transport, whole};
 use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
-use crate::format::sse::{Event, Item};
+use crate::format::sse::Item;
 use crate::translate::anthropic_provider::passthrough;
 use crate::translate::anthropic_provider::{self, MessagesPlan, StreamTranslator};
 use crate::wire::request::ClientRequest;
@@ -125,9 +125,9 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 /// The provider's event stream read as OpenAI chunk events, mapped one
 /// event at a time (no task, no buffer beyond one event's items). For a
 /// client of the provider's format, each event goes on as it came too,
-/// before its reading, except an `error` event: its reading ends the
-/// stream, and the client's encoder says it in the class the gateway gives
-/// it. With [`EventReading::NativeEnds`], a block's delta (an event named
+/// before its reading, except an error: its reading ends the stream, and
+/// the client's encoder says it in the class the gateway gives it. With
+/// [`EventReading::NativeEnds`], a block's delta (an event named
 /// `content_block_delta`; one without a name is read) once the answer has
 /// started goes on unread.
 fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
@@ -135,31 +135,27 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     let mut started = false;
     let translated = events
         .map(move |item| {
-            let items: Vec<_> = match item {
-                Ok(Item::Event(event)) if reading.native() && !is_error(&event) => {
-                    let delta = event.event.as_deref() == Some("content_block_delta");
-                    if delta && started && reading == EventReading::NativeEnds {
-                        vec![Ok(Item::Native(event))]
-                    } else {
-                        let read = translator.translate(&event);
-                        started |= delta && !read.is_empty();
-                        std::iter::once(Ok(Item::Native(event)))
-                            .chain(read.into_iter().map(Ok))
-                            .collect()
-                    }
-                }
-                Ok(Item::Event(event)) => {
-                    let items: Vec<_> = translator.translate(&event).into_iter().map(Ok).collect();
-                    if items.is_empty() {
-                        // An event with no OpenAI counterpart (a block's
-                        // end, a signature) is still a sign of life for
-                        // the idle timer, as a comment is.
-                        vec![Ok(Item::Comment(String::new()))]
-                    } else {
-                        items
-                    }
-                }
-                other => vec![other],
+            let event = match item {
+                Ok(Item::Event(event)) => event,
+                other => return futures_util::stream::iter(vec![other]),
+            };
+            let delta = event.event.as_deref() == Some("content_block_delta");
+            if delta && started && reading == EventReading::NativeEnds {
+                return futures_util::stream::iter(vec![Ok(Item::Native(event))]);
+            }
+            let read = translator.translate(&event);
+            started |= delta && !read.is_empty();
+            let native = reading.native() && !read.iter().any(reports_error);
+            let items: Vec<_> = match native {
+                true => std::iter::once(Item::Native(event))
+                    .chain(read)
+                    .map(Ok)
+                    .collect(),
+                // An event with no OpenAI counterpart (a block's end, a
+                // signature) is still a sign of life for the idle timer,
+                // as a comment is.
+                false if read.is_empty() => vec![Ok(Item::Comment(String::new()))],
+                false => read.into_iter().map(Ok).collect(),
             };
             futures_util::stream::iter(items)
         })
@@ -167,17 +163,10 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     Box::pin(translated)
 }
 
-/// Whether `event` is an `error` event (named so, or typed so when it has
-/// no name).
-fn is_error(event: &Event) -> bool {
-    match &event.event {
-        Some(name) => name == "error",
-        None => event
-            .data
-            .trim_start()
-            .strip_prefix('{')
-            .is_some_and(|rest| rest.trim_start().starts_with(r#""type":"error""#)),
-    }
+/// Whether a reading is the error chunk the translator writes for an
+/// `error` event (known by its type, or by its name without one).
+fn reports_error(item: &Item) -> bool {
+    matches!(item, Item::Event(chunk) if chunk.data.starts_with(r#"{"error":"#))
 }
 
 fn now() -> u64 {
@@ -191,6 +180,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::format::sse::Event;
 
     #[test]
     fn keys_go_in_the_header_each_endpoint_reads() {
@@ -257,6 +247,55 @@ mod tests {
                 Item::Comment(text) => format!(": {text}"),
             })
             .collect()
+    }
+
+    /// What a client of the provider's format gets of a stream that fails:
+    /// `N` for an event as it came, else the reading's data.
+    async fn failing(error: Event) -> Vec<String> {
+        let start = Event {
+            event: Some("message_start".into()),
+            data: json!({"type": "message_start", "message": {"id": "msg_1"}}).to_string(),
+            id: None,
+        };
+        let stream = futures_util::stream::iter([Ok(Item::Event(start)), Ok(Item::Event(error))]);
+        let items: Vec<_> = openai_events(Box::pin(stream), EventReading::NativeEnds)
+            .collect()
+            .await;
+        (items.into_iter())
+            .map(|item| match item.unwrap() {
+                Item::Native(_) => "N".to_string(),
+                Item::Event(event) => event.data,
+                Item::Comment(text) => format!(": {text}"),
+            })
+            .collect()
+    }
+
+    /// A provider's error ends the stream once, in the gateway's words: its
+    /// own event does not go on beside it, whether it is named or only
+    /// typed, and however its JSON is spaced.
+    #[tokio::test]
+    async fn a_providers_error_event_is_read_and_not_passed_on() {
+        let error =
+            r#"{ "type": "error", "error": {"type": "overloaded_error", "message": "busy"}}"#;
+        for name in [Some("error"), None] {
+            let event = Event {
+                event: name.map(str::to_string),
+                data: error.to_string(),
+                id: None,
+            };
+            let got = failing(event).await;
+            assert_eq!(got[0], "N", "{name:?}");
+            assert_eq!(
+                got.iter().filter(|r| *r == "N").count(),
+                1,
+                "{name:?}: {got:?}"
+            );
+            let last = got.last().unwrap();
+            assert!(
+                last.starts_with(r#"{"error":{"#) && last.contains("overloaded_error"),
+                "{last}"
+            );
+        }
     }
 
     #[tokio::test]
