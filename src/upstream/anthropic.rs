@@ -200,45 +200,19 @@ mod tests {
         assert!(auth_header(Dialect::KimiCoding, "bad\nkey").is_none());
     }
 
-    /// Each event's reading: `N` for the event as it came, then the chunk
-    /// data the gateway reads of it.
-    async fn readings(reading: EventReading) -> Vec<String> {
-        let event = |name: &str, data: Value| {
-            Ok(Item::Event(Event {
-                event: Some(name.into()),
-                data: data.to_string(),
-                id: None,
-            }))
-        };
-        let text = |text: &str| {
-            json!({"type": "content_block_delta", "index": 0,
-                   "delta": {"type": "text_delta", "text": text}})
-        };
-        let stream = futures_util::stream::iter([
-            event(
-                "message_start",
-                json!({"type": "message_start",
-                "message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
-            ),
-            event(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "text", "text": ""}}),
-            ),
-            event("content_block_delta", text("")),
-            event("content_block_delta", text("Hello ")),
-            event("content_block_delta", text("world")),
-            event(
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": 0}),
-            ),
-            event(
-                "message_delta",
-                json!({"type": "message_delta",
-                "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
-            ),
-            event("message_stop", json!({"type": "message_stop"})),
-        ]);
+    /// An event named `name` (none with `None`) holding `data`.
+    fn event(name: Option<&str>, data: &str) -> Event {
+        Event {
+            event: name.map(str::to_string),
+            data: data.to_string(),
+            id: None,
+        }
+    }
+
+    /// What `events` are read as: `N` for an event as it came, else the
+    /// reading's data.
+    async fn read(events: Vec<Event>, reading: EventReading) -> Vec<String> {
+        let stream = futures_util::stream::iter(events.into_iter().map(|e| Ok(Item::Event(e))));
         let items: Vec<_> = openai_events(Box::pin(stream), reading).collect().await;
         (items.into_iter())
             .map(|item| match item.unwrap() {
@@ -249,25 +223,42 @@ mod tests {
             .collect()
     }
 
-    /// What a client of the provider's format gets of a stream that fails:
-    /// `N` for an event as it came, else the reading's data.
-    async fn failing(error: Event) -> Vec<String> {
-        let start = Event {
-            event: Some("message_start".into()),
-            data: json!({"type": "message_start", "message": {"id": "msg_1"}}).to_string(),
-            id: None,
+    /// A short answer's stream, as `reading` reads it.
+    async fn readings(reading: EventReading) -> Vec<String> {
+        let named = |name: &str, data: Value| event(Some(name), &data.to_string());
+        let text = |text: &str| {
+            named(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "text_delta", "text": text}}),
+            )
         };
-        let stream = futures_util::stream::iter([Ok(Item::Event(start)), Ok(Item::Event(error))]);
-        let items: Vec<_> = openai_events(Box::pin(stream), EventReading::NativeEnds)
-            .collect()
-            .await;
-        (items.into_iter())
-            .map(|item| match item.unwrap() {
-                Item::Native(_) => "N".to_string(),
-                Item::Event(event) => event.data,
-                Item::Comment(text) => format!(": {text}"),
-            })
-            .collect()
+        let events = vec![
+            named(
+                "message_start",
+                json!({"type": "message_start",
+                "message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
+            ),
+            named(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+            ),
+            text(""),
+            text("Hello "),
+            text("world"),
+            named(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            named(
+                "message_delta",
+                json!({"type": "message_delta",
+                "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+            ),
+            named("message_stop", json!({"type": "message_stop"})),
+        ];
+        read(events, reading).await
     }
 
     /// A provider's error ends the stream once, in the gateway's words: its
@@ -277,13 +268,10 @@ mod tests {
     async fn a_providers_error_event_is_read_and_not_passed_on() {
         let error =
             r#"{ "type": "error", "error": {"type": "overloaded_error", "message": "busy"}}"#;
+        let start = r#"{"type":"message_start","message":{"id":"msg_1"}}"#;
         for name in [Some("error"), None] {
-            let event = Event {
-                event: name.map(str::to_string),
-                data: error.to_string(),
-                id: None,
-            };
-            let got = failing(event).await;
+            let events = vec![event(Some("message_start"), start), event(name, error)];
+            let got = read(events, EventReading::NativeEnds).await;
             assert_eq!(got[0], "N", "{name:?}");
             assert_eq!(
                 got.iter().filter(|r| *r == "N").count(),
