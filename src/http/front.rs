@@ -400,12 +400,10 @@ fn remember_reasoning(
     cache: Option<Arc<ReasoningCache>>,
     scope: Scope,
 ) -> impl Stream<Item = Item> + Send {
-    let mut collector = cache.map(|cache| {
-        let events = anthropic_provider::StreamTranslator::new(0);
-        (cache, Collector::default(), events)
-    });
+    // The provider's own events' reader, made for the first of them.
+    let mut collector = cache.map(|cache| (cache, Collector::default(), None));
     items.map(move |item| {
-        if item == Item::Done {
+        if matches!(item, Item::Done) {
             if let Some((cache, kept, _)) = collector.take() {
                 kept.finish(&cache, scope);
             }
@@ -420,6 +418,8 @@ fn remember_reasoning(
             // An answer's text is nothing the cache keeps.
             Item::Native(event) if is_text_delta(event) => {}
             Item::Native(event) => {
+                let events =
+                    events.get_or_insert_with(|| anthropic_provider::StreamTranslator::new(0));
                 for read in events.translate(event) {
                     if let sse::Item::Event(chunk) = read {
                         kept.feed(chunk.data.as_bytes());
