@@ -335,9 +335,11 @@ async fn record(client: &reqwest::Client, url: &str, body: serde_json::Value) ->
 impl Upstream {
     /// The mock's answers, recorded once.
     async fn record() -> Self {
+        let defaults = MockOptions::default();
         let mock = MockServer::start(MockOptions {
             reasoning: "Let me think.".into(),
-            ..MockOptions::default()
+            reply: reply_words().unwrap_or(defaults.reply.clone()),
+            ..defaults
         })
         .await
         .unwrap();
@@ -680,6 +682,22 @@ fn with_model(body: &[u8], model: &str) -> Vec<u8> {
 /// default, as for users.
 fn without(feature: &str) -> bool {
     std::env::var("CLAWGATE_BENCH_WITHOUT").is_ok_and(|list| list.split(',').any(|f| f == feature))
+}
+
+/// `CLAWGATE_BENCH_REPLY_WORDS=N`: every recorded answer says N words
+/// (`word0 word1 ...`, each a text event of its own) instead of the mock's
+/// short reply: what a longer answer costs each path.
+fn reply_words() -> Option<String> {
+    let words: usize = std::env::var("CLAWGATE_BENCH_REPLY_WORDS")
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(
+        (0..words)
+            .map(|i| format!("word{i}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// `CLAWGATE_BENCH_TELEMETRY=1`: this build's clawgate traces every
