@@ -164,9 +164,11 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
 }
 
 /// Whether a reading is the error chunk the translator writes for an
-/// `error` event (known by its type, or by its name without one).
+/// `error` event (known by its type, or by its name without one), and not
+/// data that is not JSON, which the translator passes on as it came.
 fn reports_error(item: &Item) -> bool {
-    matches!(item, Item::Event(chunk) if chunk.data.starts_with(r#"{"error":"#))
+    matches!(item, Item::Event(chunk) if chunk.data.starts_with(r#"{"error":"#)
+        && serde_json::from_str::<serde::de::IgnoredAny>(&chunk.data).is_ok())
 }
 
 fn now() -> u64 {
@@ -263,7 +265,8 @@ mod tests {
 
     /// A provider's error ends the stream once, in the gateway's words: its
     /// own event does not go on beside it, whether it is named or only
-    /// typed, and however its JSON is spaced.
+    /// typed, and however its JSON is spaced. Data that only looks like one
+    /// (not JSON) goes on as it came, for the readers to refuse.
     #[tokio::test]
     async fn a_providers_error_event_is_read_and_not_passed_on() {
         let error =
@@ -284,6 +287,10 @@ mod tests {
                 "{last}"
             );
         }
+        let broken = r#"{"error": {"type": "overloaded_error""#;
+        let events = vec![event(Some("message_start"), start), event(None, broken)];
+        let got = read(events, EventReading::NativeEnds).await;
+        assert_eq!(got[2..], ["N", broken], "{got:?}");
     }
 
     #[tokio::test]
