@@ -122,8 +122,13 @@ impl Key {
     }
 }
 
-/// JSON arguments with sorted keys and no spaces; anything else as it is.
+/// JSON arguments with sorted keys and no spaces, none (`""`, a call
+/// whose input an Anthropic stream left empty) as `{}`, which a replay of
+/// it carries; anything else as it is.
 fn canonical(arguments: &str) -> String {
+    if arguments.trim().is_empty() {
+        return "{}".to_string();
+    }
     fn sorted(value: Value) -> Value {
         match value {
             Value::Object(map) => {
@@ -625,9 +630,22 @@ mod tests {
         cache.remember_completion(scope, completion.as_object().unwrap());
         let grep = calls_of(&completion["choices"][0]["message"]["tool_calls"]);
         assert_eq!(cache.recall(scope, &grep).as_deref(), Some("Then grep."));
+        // A call with no arguments, as an Anthropic stream leaves it, is
+        // the `{}` its replay carries.
+        let mut collector = Collector::default();
+        for chunk in [
+            r#"{"choices":[{"delta":{"reasoning_content":"Now the time."}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"toolu_1","type":"function","function":{"name":"now","arguments":""}}]}}]}"#,
+        ] {
+            collector.feed(chunk.as_bytes());
+        }
+        collector.finish(&cache, scope);
+        let now = calls_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
+            "function": {"name": "now", "arguments": "{}"}}]));
+        assert_eq!(cache.recall(scope, &now).as_deref(), Some("Now the time."));
         let plain = serde_json::json!({"choices": [{"message": {"reasoning_content": "x", "content": "hi"}}]});
         cache.remember_completion(scope, plain.as_object().unwrap());
-        assert_eq!(cache.usage().0, 2);
+        assert_eq!(cache.usage().0, 3);
     }
 
     /// Reasoning waits unread until a call comes, and past
