@@ -432,12 +432,19 @@ fn remember_reasoning(
     })
 }
 
-/// Whether `event`, a provider's own Anthropic event, is a `text_delta`
-/// (the type's name as a JSON string, which no text in it can spell: its
-/// quotes would be escaped).
+/// Whether `event`, a provider's own Anthropic event, is a `text_delta`:
+/// a `"type"` member whose value is `"text_delta"`, which no string in it
+/// can spell (the quotes inside a string are escaped; a thinking or a
+/// tool's input that is the word alone follows another key).
 fn is_text_delta(event: &Event) -> bool {
+    let data = event.data.as_bytes();
     event.event.as_deref() == Some("content_block_delta")
-        && memchr::memmem::find(event.data.as_bytes(), br#""text_delta""#).is_some()
+        && memchr::memmem::find_iter(data, br#""text_delta""#).any(|at| {
+            let before = data[..at].trim_ascii_end();
+            before
+                .strip_suffix(b":")
+                .is_some_and(|key| key.trim_ascii_end().ends_with(br#""type""#))
+        })
 }
 
 /// The session the headers name, as its own text (`crate::session::key`);
@@ -686,6 +693,14 @@ mod tests {
         assert!(!is_text_delta(&delta(spelled)));
         let input = r#"{"type":"input_json_delta","partial_json":"{\"k\": \"text_delta\"}"}"#;
         assert!(!is_text_delta(&delta(input)));
+        // Nor one that is the word alone.
+        let alone = r#"{"type":"thinking_delta","thinking":"text_delta"}"#;
+        assert!(!is_text_delta(&delta(alone)));
+        let piece = r#"{"type":"input_json_delta","partial_json":"text_delta"}"#;
+        assert!(!is_text_delta(&delta(piece)));
+        assert!(is_text_delta(&delta(
+            r#"{"type" : "text_delta","text":"x"}"#
+        )));
         let start =
             r#"{"type":"content_block_start","index":0,"content_block":{"type":"text_delta"}}"#;
         assert!(!is_text_delta(&event("content_block_start", start)));
