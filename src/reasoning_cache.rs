@@ -25,7 +25,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::clients::Client;
+use crate::format::sse::{self, Event};
 use crate::session::conversation;
+use crate::translate::anthropic_provider::StreamTranslator;
+use crate::wire::anthropic::DeltaKind;
 use crate::wire::openai::{ChatRequest, Part};
 use crate::wire::request::ClientRequest;
 
@@ -355,16 +358,19 @@ pub fn restore(cache: &ReasoningCache, scope: Scope, client: ClientRequest) -> C
     client.with_restored_reasoning(found)
 }
 
-/// Gathers one streamed answer's reasoning and tool calls from its
-/// chunks, to keep them when the stream completes. Only chunks that can
-/// carry either are parsed, and reasoning only once the answer makes a
-/// call: most answers make none, and their reasoning is never kept, so
-/// its chunks wait as text (up to [`UNREAD_BYTES`]) instead of being read.
-/// What it holds is bounded like an entry.
+/// Gathers one answer's reasoning and tool calls from its chunks, or
+/// from a provider's own Anthropic events, to keep them when the answer
+/// completes. Only chunks that can carry either are parsed, and reasoning
+/// only once the answer makes a call: most answers make none, and their
+/// reasoning is never kept, so its chunks wait as text (up to
+/// [`UNREAD_BYTES`]) instead of being read. What it holds is bounded like
+/// an entry.
 #[derive(Debug, Default)]
 pub struct Collector {
     reasoning: String,
     calls: Vec<OwnedCall>,
+    /// The reader of a provider's own events, made for the first of them.
+    events: Option<StreamTranslator>,
     /// Chunks with reasoning not read yet, one per line (a chunk's JSON
     /// text is on one line).
     unread: Vec<u8>,
@@ -401,6 +407,21 @@ impl Collector {
         }
         self.read_unread();
         self.read(data);
+    }
+
+    /// One of a provider's own Anthropic events (the answer of an
+    /// Anthropic client's own body: `Item::Native`), read as chunks; its
+    /// text deltas are passed over, as nothing the cache keeps.
+    pub fn feed_native(&mut self, event: &Event) {
+        if self.given_up || DeltaKind::of(event) == Some(DeltaKind::Text) {
+            return;
+        }
+        let events = self.events.get_or_insert_with(|| StreamTranslator::new(0));
+        for read in events.translate(event) {
+            if let sse::Item::Event(chunk) = read {
+                self.feed(chunk.data.as_bytes());
+            }
+        }
     }
 
     /// The chunks that waited, read in their order.

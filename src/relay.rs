@@ -59,6 +59,7 @@ use crate::ops::redact::Redactor;
 use crate::ops::scrub::REDACTED;
 use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
+use crate::wire::anthropic::DeltaKind;
 use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
 
@@ -348,34 +349,13 @@ const ARGUMENTS: Key = Key("\"arguments\":");
 /// The chunk members that carry reasoning, as providers name them.
 const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\":"), Key("\"reasoning\":")];
 
-/// An Anthropic content delta that carries text: its `delta.type`, quoted,
-/// and the member of `delta` holding the text.
+/// An Anthropic content delta that carries text: its kind, and the
+/// member of `delta` holding the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct NativeDelta {
-    kind: &'static str,
+    kind: DeltaKind,
     member: Key,
 }
-
-impl NativeDelta {
-    fn kind(self) -> &'static str {
-        &self.kind[1..self.kind.len() - 1]
-    }
-}
-
-const NATIVE_DELTAS: [NativeDelta; 3] = [
-    NativeDelta {
-        kind: "\"text_delta\"",
-        member: Key("\"text\":"),
-    },
-    NativeDelta {
-        kind: "\"thinking_delta\"",
-        member: Key("\"thinking\":"),
-    },
-    NativeDelta {
-        kind: "\"input_json_delta\"",
-        member: Key("\"partial_json\":"),
-    },
-];
 
 impl HeldText {
     fn new(redactor: &Redactor) -> Self {
@@ -721,7 +701,7 @@ impl HeldText {
         } else {
             let text = std::mem::take(&mut held.text);
             let data = json!({"type": "content_block_delta", "index": held.index,
-                "delta": {"type": held.delta.kind(), held.delta.member.name(): text}});
+                "delta": {"type": held.delta.kind.name(), held.delta.member.name(): text}});
             Some(Event {
                 event: Some("content_block_delta".into()),
                 data: data.to_string(),
@@ -791,18 +771,17 @@ fn call_entry((index, arguments): (u64, String)) -> Value {
     json!({"index": index, "function": {"arguments": arguments}})
 }
 
-/// The text-carrying delta `event` is, when it is one: a
-/// `content_block_delta` (named so, or typed so without a name) whose
-/// data names `text_delta` or `thinking_delta`.
+/// The text-carrying delta `event` is, when it is one
+/// ([`DeltaKind::of`]).
 fn native_delta(event: &Event) -> Option<NativeDelta> {
-    let data = event.data.as_bytes();
-    match event.event.as_deref() {
-        Some("content_block_delta") => {}
-        None if memchr::memmem::find(data, b"\"content_block_delta\"").is_some() => {}
-        _ => return None,
-    }
-    (NATIVE_DELTAS.into_iter())
-        .find(|delta| memchr::memmem::find(data, delta.kind.as_bytes()).is_some())
+    let kind = DeltaKind::of(event)?;
+    let member = match kind {
+        DeltaKind::Text => Key("\"text\":"),
+        DeltaKind::Thinking => Key("\"thinking\":"),
+        DeltaKind::InputJson => Key("\"partial_json\":"),
+        DeltaKind::Other => return None,
+    };
+    Some(NativeDelta { kind, member })
 }
 
 /// The text of a JSON object's member `key` (the last `"key":` in `data`:

@@ -39,7 +39,7 @@ use crate::admission::Refused;
 use crate::chain::Answer;
 use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
-use crate::format::sse::{self, Event};
+use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ledger::budget::{Demand, UNKNOWN_MAX_OUTPUT};
 use crate::ops::metrics;
@@ -50,7 +50,7 @@ use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
 use crate::session::key::Invalid;
 use crate::session::{self, Conversation};
-use crate::translate::{anthropic_provider, fields, token_estimate};
+use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::ClientRequest;
@@ -339,7 +339,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             shape_completion(&mut completion, answer.target.model.cost.as_ref());
             record.usage_of(&completion);
             if let Some(cache) = &reasoning {
-                cache.remember_completion(scope, &completion);
+                remember_answer(cache, scope, &completion, &native);
             }
             let body = F::native_answer(&native, &model_ref, &context)
                 .unwrap_or_else(|| F::answer(completion, &model_ref, &context));
@@ -400,51 +400,44 @@ fn remember_reasoning(
     cache: Option<Arc<ReasoningCache>>,
     scope: Scope,
 ) -> impl Stream<Item = Item> + Send {
-    // The provider's own events' reader, made for the first of them.
-    let mut collector = cache.map(|cache| (cache, Collector::default(), None));
+    let mut collector = cache.map(|cache| (cache, Collector::default()));
     items.map(move |item| {
         if matches!(item, Item::Done) {
-            if let Some((cache, kept, _)) = collector.take() {
+            if let Some((cache, kept)) = collector.take() {
                 kept.finish(&cache, scope);
             }
             return item;
         }
-        let Some((_, kept, events)) = &mut collector else {
+        let Some((_, kept)) = &mut collector else {
             return item;
         };
         match &item {
             Item::Chunk(chunk) => kept.feed(chunk.data()),
             Item::Parts(parts) => kept.feed_parts(parts),
-            // An answer's text is nothing the cache keeps.
-            Item::Native(event) if is_text_delta(event) => {}
-            Item::Native(event) => {
-                let events =
-                    events.get_or_insert_with(|| anthropic_provider::StreamTranslator::new(0));
-                for read in events.translate(event) {
-                    if let sse::Item::Event(chunk) = read {
-                        kept.feed(chunk.data.as_bytes());
-                    }
-                }
-            }
+            Item::Native(event) => kept.feed_native(event),
             _ => {}
         }
         item
     })
 }
 
-/// Whether `event`, a provider's own Anthropic event, is a `text_delta`:
-/// a `"type"` member whose value is `"text_delta"`, which no string in it
-/// can spell (the quotes inside a string are escaped; a thinking or a
-/// tool's input that is the word alone follows another key).
-fn is_text_delta(event: &Event) -> bool {
-    let data = event.data.as_bytes();
-    event.event.as_deref() == Some("content_block_delta")
-        && memchr::memmem::find_iter(data, br#""text_delta""#).any(|at| {
-            let before = data[..at].trim_ascii_end();
-            before
-                .strip_suffix(b":")
-                .is_some_and(|key| key.trim_ascii_end().ends_with(br#""type""#))
-        })
+/// A whole answer's reasoning and tool calls, kept in the reasoning
+/// cache: from the provider's own events when they came (the completion
+/// then holds only the answer's ends), else from the completion.
+fn remember_answer(
+    cache: &ReasoningCache,
+    scope: Scope,
+    completion: &Map<String, Value>,
+    native: &[Event],
+) {
+    if native.is_empty() {
+        return cache.remember_completion(scope, completion);
+    }
+    let mut kept = Collector::default();
+    for event in native {
+        kept.feed_native(event);
+    }
+    kept.finish(cache, scope);
 }
 
 /// The session the headers name, as its own text (`crate::session::key`);
@@ -665,44 +658,5 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::
         Err(err) => Err(ApiError::BadRequest(format!(
             "could not read the request body: {err}"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_text_delta_is_passed_over_for_the_reasoning_cache() {
-        let event = |name: &str, data: &str| Event {
-            event: Some(name.into()),
-            data: data.into(),
-            id: None,
-        };
-        let delta = |delta: &str| {
-            event(
-                "content_block_delta",
-                &format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#),
-            )
-        };
-        assert!(is_text_delta(&delta(
-            r#"{"type":"text_delta","text":"hi"}"#
-        )));
-        // A thinking or a tool's input that spells the name holds it escaped.
-        let spelled = r#"{"type":"thinking_delta","thinking":"a \"text_delta\" event"}"#;
-        assert!(!is_text_delta(&delta(spelled)));
-        let input = r#"{"type":"input_json_delta","partial_json":"{\"k\": \"text_delta\"}"}"#;
-        assert!(!is_text_delta(&delta(input)));
-        // Nor one that is the word alone.
-        let alone = r#"{"type":"thinking_delta","thinking":"text_delta"}"#;
-        assert!(!is_text_delta(&delta(alone)));
-        let piece = r#"{"type":"input_json_delta","partial_json":"text_delta"}"#;
-        assert!(!is_text_delta(&delta(piece)));
-        assert!(is_text_delta(&delta(
-            r#"{"type" : "text_delta","text":"x"}"#
-        )));
-        let start =
-            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text_delta"}}"#;
-        assert!(!is_text_delta(&event("content_block_start", start)));
     }
 }

@@ -27,6 +27,7 @@ use crate::format::body::{Chunks, Edits};
 use crate::format::sse::Item;
 use crate::translate::anthropic_provider::passthrough;
 use crate::translate::anthropic_provider::{self, MessagesPlan, StreamTranslator};
+use crate::wire::anthropic::DeltaKind;
 use crate::wire::request::ClientRequest;
 
 pub struct Anthropic;
@@ -127,9 +128,8 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 /// client of the provider's format, each event goes on as it came too,
 /// before its reading, except an error: its reading ends the stream, and
 /// the client's encoder says it in the class the gateway gives it. With
-/// [`EventReading::NativeEnds`], a block's delta (an event named
-/// `content_block_delta`; one without a name is read) once the answer has
-/// started goes on unread.
+/// [`EventReading::NativeEnds`], a block's delta ([`DeltaKind::of`]) once
+/// the answer has started goes on unread.
 fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     let mut translator = StreamTranslator::new(now());
     let mut started = false;
@@ -139,7 +139,7 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
                 Ok(Item::Event(event)) => event,
                 other => return futures_util::stream::iter(vec![other]),
             };
-            let delta = event.event.as_deref() == Some("content_block_delta");
+            let delta = DeltaKind::of(&event).is_some();
             if delta && started && reading == EventReading::NativeEnds {
                 return futures_util::stream::iter(vec![Ok(Item::Native(event))]);
             }

@@ -1140,6 +1140,60 @@ pub enum Delta {
     InputJsonDelta { partial_json: String },
 }
 
+/// The kind of delta a provider's own stream event carries, known from
+/// its bytes without reading them: the event is a `content_block_delta`
+/// (named so, or, without a name, typed so) and its delta's `type` is
+/// the kind. The one reading of it that the transport, the relay's key
+/// hold and the reasoning cache share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaKind {
+    Text,
+    Thinking,
+    InputJson,
+    /// A delta of any other type (a signature, a citation).
+    Other,
+}
+
+impl DeltaKind {
+    const TEXT_CARRYING: [(&'static str, DeltaKind); 3] = [
+        ("\"text_delta\"", DeltaKind::Text),
+        ("\"thinking_delta\"", DeltaKind::Thinking),
+        ("\"input_json_delta\"", DeltaKind::InputJson),
+    ];
+
+    /// The kind of delta `event` is; `None` when it is not a block's delta.
+    pub fn of(event: &crate::format::sse::Event) -> Option<Self> {
+        let data = event.data.as_bytes();
+        match event.event.as_deref() {
+            Some("content_block_delta") => {}
+            None if typed(data, "\"content_block_delta\"") => {}
+            _ => return None,
+        }
+        Some(
+            (Self::TEXT_CARRYING.into_iter())
+                .find(|(kind, _)| typed(data, kind))
+                .map_or(DeltaKind::Other, |(_, kind)| kind),
+        )
+    }
+
+    /// Its `type`, as the delta names it; `None` for another kind.
+    pub fn name(self) -> Option<&'static str> {
+        let (quoted, _) = Self::TEXT_CARRYING.iter().find(|(_, kind)| *kind == self)?;
+        Some(&quoted[1..quoted.len() - 1])
+    }
+}
+
+/// Whether `data`, one JSON object's text, has a `"type"` member whose
+/// value is `quoted` (a JSON string as written, without escapes): no
+/// string in it can spell one (its quotes are escaped), and a string
+/// that is the word alone follows another key.
+fn typed(data: &[u8], quoted: &str) -> bool {
+    memchr::memmem::find_iter(data, quoted.as_bytes()).any(|at| {
+        (data[..at].trim_ascii_end().strip_suffix(b":"))
+            .is_some_and(|key| key.trim_ascii_end().ends_with(br#""type""#))
+    })
+}
+
 /// One stream event; its `type` is also the SSE event name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -1524,5 +1578,64 @@ mod tests {
             StreamEvent::Ping.to_sse(),
             "event: ping\ndata: {\"type\":\"ping\"}\n\n"
         );
+    }
+
+    #[test]
+    fn a_delta_is_known_by_its_type_members() {
+        use crate::format::sse::Event;
+        let event = |name: Option<&str>, data: &str| Event {
+            event: name.map(str::to_string),
+            data: data.into(),
+            id: None,
+        };
+        let delta = |delta: &str| {
+            let data = format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#);
+            DeltaKind::of(&event(Some("content_block_delta"), &data))
+        };
+        use DeltaKind::{InputJson, Other, Text, Thinking};
+        assert_eq!(delta(r#"{"type":"text_delta","text":"hi"}"#), Some(Text));
+        assert_eq!(delta(r#"{"type" : "text_delta","text":"x"}"#), Some(Text));
+        // A thinking or a tool's input that spells another kind holds it
+        // escaped, or follows its own key when it is the word alone.
+        let cases = [
+            (
+                r#"{"type":"thinking_delta","thinking":"a \"text_delta\" event"}"#,
+                Thinking,
+            ),
+            (
+                r#"{"type":"thinking_delta","thinking":"text_delta"}"#,
+                Thinking,
+            ),
+            (
+                r#"{"type":"input_json_delta","partial_json":"{\"k\": \"text_delta\"}"}"#,
+                InputJson,
+            ),
+            (
+                r#"{"type":"input_json_delta","partial_json":"text_delta"}"#,
+                InputJson,
+            ),
+            (r#"{"type":"text_delta","text":"thinking_delta"}"#, Text),
+            (
+                r#"{"type":"signature_delta","signature":"text_delta"}"#,
+                Other,
+            ),
+        ];
+        for (data, kind) in cases {
+            assert_eq!(delta(data), Some(kind), "{data}");
+        }
+        // Without a name, the event's own type says it is a delta.
+        let unnamed = r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"t"}}"#;
+        assert_eq!(DeltaKind::of(&event(None, unnamed)), Some(Thinking));
+        let start =
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text_delta"}}"#;
+        assert_eq!(
+            DeltaKind::of(&event(Some("content_block_start"), start)),
+            None
+        );
+        assert_eq!(DeltaKind::of(&event(None, start)), None);
+        let spelled = r#"{"type":"ping","note":"content_block_delta"}"#;
+        assert_eq!(DeltaKind::of(&event(None, spelled)), None);
+        assert_eq!(Thinking.name(), Some("thinking_delta"));
+        assert_eq!(Other.name(), None);
     }
 }
