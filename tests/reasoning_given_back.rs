@@ -155,31 +155,38 @@ async fn one_clients_reasoning_is_never_given_to_another() {
     assert_eq!(replay(&gw, Some(alice), &mock, calls).await, REASONING);
 }
 
-/// An Anthropic client's round trip on `model`: a first turn, streamed,
-/// in which the model reasons and calls `read`; then a Claude Code-style
-/// replay of that turn (its `tool_use` block, no thinking block). The body
-/// the provider received for the replay.
-async fn anthropic_round_trip(gw: &TestGateway, mock: &MockServer, model: &str) -> Value {
+/// An Anthropic client's round trip on `model`: a first turn, streamed
+/// or not, in which the model reasons and calls `read`; then a Claude
+/// Code-style replay of that turn (its `tool_use` block, no thinking
+/// block). The body the provider received for the replay.
+async fn anthropic_round_trip(
+    gw: &TestGateway,
+    mock: &MockServer,
+    model: &str,
+    stream: bool,
+) -> Value {
     let tools = json!([{"name": "read", "input_schema": {
         "type": "object", "properties": {"path": {"type": "string"}}}}]);
     let thinking = json!({"type": "enabled", "budget_tokens": 2048});
     let ask = json!({"role": "user", "content": "what is in a.txt?"});
     let response = gw
-        .messages(json!({"model": model, "max_tokens": 4096, "stream": true,
+        .messages(json!({"model": model, "max_tokens": 4096, "stream": stream,
             "thinking": thinking, "tools": tools, "messages": [ask]}))
         .await;
     assert_eq!(response.status(), 200);
-    let events = sse_events(&response.text().await.unwrap());
-    let block = |kind: &str| {
-        (events.iter()).find_map(|(_, e)| {
-            (e["content_block"]["type"] == kind).then(|| e["content_block"].clone())
-        })
+    let text = response.text().await.unwrap();
+    let blocks: Vec<Value> = match stream {
+        true => (sse_events(&text).into_iter())
+            .filter_map(|(_, e)| e.get("content_block").cloned())
+            .collect(),
+        false => serde_json::from_str::<Value>(&text).unwrap()["content"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
     };
-    assert!(
-        block("thinking").is_some(),
-        "a thinking block in {events:?}"
-    );
-    let tool_use = block("tool_use").unwrap_or_else(|| panic!("a tool_use block in {events:?}"));
+    let block = |kind: &str| blocks.iter().find(|b| b["type"] == kind).cloned();
+    assert!(block("thinking").is_some(), "a thinking block in {text}");
+    let tool_use = block("tool_use").unwrap_or_else(|| panic!("a tool_use block in {text}"));
     let id = tool_use["id"].as_str().unwrap().to_string();
 
     let response = gw
@@ -204,7 +211,7 @@ async fn anthropic_round_trip(gw: &TestGateway, mock: &MockServer, model: &str) 
 async fn an_anthropic_clients_streamed_turn_is_kept_and_given_back() {
     let mock = kimi_mock().await;
     let gw = gateway(config(&mock, None)).await;
-    let sent = anthropic_round_trip(&gw, &mock, "moonshot/kimi-k2.6").await;
+    let sent = anthropic_round_trip(&gw, &mock, "moonshot/kimi-k2.6", true).await;
     assert_eq!(sent["thinking"], json!({"type": "enabled"}), "{sent}");
     assert_eq!(
         sent["messages"][1]["reasoning_content"], REASONING,
@@ -213,24 +220,27 @@ async fn an_anthropic_clients_streamed_turn_is_kept_and_given_back() {
 }
 
 /// The same over Kimi Coding's Anthropic endpoint, where the client's own
-/// body goes on and the provider's own events come back as they came: the
-/// streamed turn's reasoning is kept from those events, and the replayed
-/// `tool_use` turn is sent with it as its first `thinking` block.
+/// body goes on and the provider's own events come back as they came (or
+/// make the whole answer): the turn's reasoning is kept from those
+/// events, streamed or not, and the replayed `tool_use` turn is sent with
+/// it as its first `thinking` block.
 #[tokio::test]
 async fn an_anthropic_clients_turn_from_an_anthropic_provider_is_kept_and_given_back() {
-    let mock = kimi_mock().await;
-    let gw = gateway(json!({
-        "models": {"mode": "replace", "providers": {"kimi": {
-            "baseUrl": format!("http://{}/", mock.addr), "apiKey": KEY,
-            "api": "anthropic-messages", "dialect": "kimi-coding",
-            "models": [{"id": "kimi-for-coding", "reasoning": true}]}}},
-        "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding"}}},
-    }))
-    .await;
-    let sent = anthropic_round_trip(&gw, &mock, "kimi/kimi-for-coding").await;
-    assert_eq!(
-        sent["messages"][1]["content"][0],
-        json!({"type": "thinking", "thinking": REASONING, "signature": ""}),
-        "{sent}"
-    );
+    for stream in [true, false] {
+        let mock = kimi_mock().await;
+        let gw = gateway(json!({
+            "models": {"mode": "replace", "providers": {"kimi": {
+                "baseUrl": format!("http://{}/", mock.addr), "apiKey": KEY,
+                "api": "anthropic-messages", "dialect": "kimi-coding",
+                "models": [{"id": "kimi-for-coding", "reasoning": true}]}}},
+            "agents": {"defaults": {"model": {"primary": "kimi/kimi-for-coding"}}},
+        }))
+        .await;
+        let sent = anthropic_round_trip(&gw, &mock, "kimi/kimi-for-coding", stream).await;
+        assert_eq!(
+            sent["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": REASONING, "signature": ""}),
+            "stream {stream}: {sent}"
+        );
+    }
 }

@@ -624,7 +624,7 @@ async fn attempt(
     let transport = transport_of(target.provider.api);
     let plan = sent.plan;
     let body = transport.body(sent.request, target, &plan.edits, &plan.messages);
-    let reading = reading(transport.speaks_natively(sent.request), sent, settings);
+    let reading = reading(transport.speaks_natively(sent.request), settings);
     let reply = upstream
         .attempt(
             target,
@@ -658,14 +658,14 @@ async fn attempt(
 }
 
 /// How much of the provider's stream the gateway reads: a client of the
-/// provider's format (`native`) that streams gets its events as they came,
-/// and only the answer's start and end are read, unless the trace keeps
-/// the answer's content; an answer assembled here is read whole.
-fn reading(native: bool, sent: Sent<'_>, settings: &Settings<'_>) -> EventReading {
+/// provider's format (`native`) gets its events as they came, or the
+/// answer they spell, and only the answer's start and end are read,
+/// unless the trace keeps the answer's content.
+fn reading(native: bool, settings: &Settings<'_>) -> EventReading {
     let captured = settings.trace.is_some_and(Trace::captures_content);
     match native {
         false => EventReading::Chunks,
-        true if sent.request.chat.stream && !captured => EventReading::NativeEnds,
+        true if !captured => EventReading::NativeEnds,
         true => EventReading::NativeWhole,
     }
 }

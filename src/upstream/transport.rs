@@ -62,12 +62,14 @@ pub trait Transport: Sync {
 pub enum EventReading {
     /// All of it: the client does not speak the provider's format.
     Chunks,
-    /// All of it, and each event goes to the client as it came too: an
-    /// answer the gateway assembles, or a trace that keeps its content.
+    /// All of it, and each event goes to the client as it came too: a
+    /// trace keeps the answer's content.
     NativeWhole,
-    /// Each event goes to the client as it came; the gateway reads the
+    /// Each event goes to the client as it came (a streaming client's,
+    /// or the events a whole answer is made of); the gateway reads the
     /// stream until the answer starts and for its end (usage, how it
-    /// finished, an error), not the deltas between, which no one reads.
+    /// finished, an error), not the deltas between: the reasoning cache
+    /// reads those it keeps itself.
     NativeEnds,
 }
 

@@ -63,12 +63,23 @@ impl Native {
     }
 
     /// The message a whole answer's `events` spell (the provider's stream,
-    /// read to its end), or `None` when they do not start one. Blocks are
-    /// built from their deltas: text, thinking and its signature, a tool's
-    /// input from its JSON pieces, citations; `message_delta` gives the
-    /// stop reason, the stop sequence and the final usage.
+    /// read to its end), or `None` when none came. Blocks are built from
+    /// their deltas: text, thinking and its signature, a tool's input from
+    /// its JSON pieces, citations; `message_delta` gives the stop reason,
+    /// the stop sequence and the final usage. A stream that does not start
+    /// with `message_start` spells a message all the same, under an id of
+    /// the gateway's: it is the only reading of the answer.
     pub fn message(mut self, events: &[Event]) -> Option<Map<String, Value>> {
-        let mut message: Option<Map<String, Value>> = None;
+        if events.is_empty() {
+            return None;
+        }
+        let Value::Object(mut message) = json!({"id": super::message_id(None, self.nonce),
+            "type": "message", "role": "assistant", "model": self.model,
+            "stop_reason": null, "stop_sequence": null})
+        else {
+            unreachable!("an object literal")
+        };
+        counts(&mut message, &USAGE_COUNTS);
         let mut blocks: Vec<Value> = Vec::new();
         // Each block's tool input, as its pieces arrive.
         let mut inputs: Vec<String> = Vec::new();
@@ -82,7 +93,7 @@ impl Native {
             match kind.as_str() {
                 "message_start" => {
                     if let Some(Value::Object(start)) = data.remove("message") {
-                        message = Some(start);
+                        message = start;
                     }
                 }
                 "content_block_start" => {
@@ -138,9 +149,6 @@ impl Native {
                     }
                 }
                 "message_delta" => {
-                    let Some(message) = message.as_mut() else {
-                        continue;
-                    };
                     if let Some(Value::Object(delta)) = data.remove("delta") {
                         message.extend(delta);
                     }
@@ -153,7 +161,6 @@ impl Native {
                 _ => {}
             }
         }
-        let mut message = message?;
         message.insert("content".into(), Value::Array(blocks));
         Some(message)
     }

@@ -1232,7 +1232,7 @@ fn a_whole_answer_is_the_message_its_own_events_spell() {
         .message(&native_events())
         .unwrap();
     assert_eq!(
-        Value::Object(message),
+        Value::Object(message.clone()),
         json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "kimi/k2",
             "content": [
                 {"type": "thinking", "thinking": "Let me look.", "signature": "sig-1"},
@@ -1242,11 +1242,24 @@ fn a_whole_answer_is_the_message_its_own_events_spell() {
             "usage": {"input_tokens": 5, "cache_read_input_tokens": 0,
                 "cache_creation_input_tokens": 7, "output_tokens": 0}})
     );
-    // Bad input: no message_start, or a delta for a block never started.
-    assert!(
-        Native::new("m", NONCE)
-            .message(&native_events()[1..])
-            .is_none()
+    // Bad input: no events; no message_start (the message its blocks
+    // spell, under the gateway's id and the ref that answered); a delta
+    // for a block never started.
+    assert!(Native::new("m", NONCE).message(&[]).is_none());
+    let unstarted = Native::new("m", NONCE)
+        .message(&native_events()[1..])
+        .unwrap();
+    assert_eq!(unstarted["id"], json!(format!("msg_clawgate_{NONCE}")));
+    assert_eq!(
+        (&unstarted["type"], &unstarted["role"], &unstarted["model"]),
+        (&json!("message"), &json!("assistant"), &json!("m"))
+    );
+    assert_eq!(unstarted["content"], message["content"]);
+    assert_eq!(unstarted["stop_reason"], json!("tool_use"));
+    assert_eq!(
+        unstarted["usage"],
+        json!({"input_tokens": 0, "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0, "output_tokens": 0})
     );
     let stray = [
         native_events()[0].clone(),
