@@ -128,7 +128,7 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 /// client of the provider's format, each event goes on as it came too,
 /// before its reading, except an error: its reading ends the stream, and
 /// the client's encoder says it in the class the gateway gives it. With
-/// [`EventReading::NativeEnds`], a block's delta ([`DeltaKind::of`]) once
+/// [`EventReading::NativeEnds`], a block's delta ([`DeltaKind::is_delta`]) once
 /// the answer has started goes on unread.
 fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     let mut translator = StreamTranslator::new(now());
@@ -139,7 +139,7 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
                 Ok(Item::Event(event)) => event,
                 other => return futures_util::stream::iter(vec![other]),
             };
-            let delta = DeltaKind::of(&event).is_some();
+            let delta = DeltaKind::is_delta(&event);
             if delta && started && reading == EventReading::NativeEnds {
                 return futures_util::stream::iter(vec![Ok(Item::Native(event))]);
             }

@@ -1163,17 +1163,19 @@ impl DeltaKind {
 
     /// The kind of delta `event` is; `None` when it is not a block's delta.
     pub fn of(event: &crate::format::sse::Event) -> Option<Self> {
-        let data = event.data.as_bytes();
-        match event.event.as_deref() {
-            Some("content_block_delta") => {}
-            None if typed(data, "\"content_block_delta\"") => {}
-            _ => return None,
-        }
-        Some(
+        Self::is_delta(event).then(|| {
             (Self::TEXT_CARRYING.into_iter())
-                .find(|(kind, _)| typed(data, kind))
-                .map_or(DeltaKind::Other, |(_, kind)| kind),
-        )
+                .find(|(kind, _)| typed(event.data.as_bytes(), kind))
+                .map_or(DeltaKind::Other, |(_, kind)| kind)
+        })
+    }
+
+    /// Whether `event` is a block's delta, of whatever kind.
+    pub fn is_delta(event: &crate::format::sse::Event) -> bool {
+        match event.event.as_deref() {
+            Some(name) => name == "content_block_delta",
+            None => typed(event.data.as_bytes(), "\"content_block_delta\""),
+        }
     }
 
     /// Its `type`, as the delta names it; `None` for another kind.
