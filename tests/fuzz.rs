@@ -73,7 +73,7 @@ fn responses_body(data: &[u8]) {
         let read = responses_client::Read::parse(data);
         assert_eq!(read.is_ok(), whole.is_ok(), "read: {:?}", read.err());
         if let (Ok(read), Ok(whole)) = (&read, &whole) {
-            let translated = read.translate(None).map(|(chat, names, _)| (chat, names));
+            let translated = read.translate(None).map(|t| (t.body, t.names));
             assert_eq!(translated, responses_client::request(whole, None));
             if let Ok((chat, _)) = translated {
                 let _ = ChatRequest::parse(chat);

@@ -244,6 +244,60 @@ async fn an_image_skips_a_text_only_model_to_one_that_sees() {
     assert_eq!(text.requests().len(), 4);
 }
 
+/// The image is named where the client's own body holds it, after a
+/// system prompt (which the chat form makes a message of) and a first
+/// turn: `messages[2]` in a Messages body, `input[1]` in a Responses one.
+#[tokio::test]
+async fn an_image_is_named_where_the_clients_own_body_holds_it() {
+    let (_captured, _guard) = Captured::start();
+    let text = healthy_mock().await;
+    let other = healthy_mock().await;
+    let gw = text_first(&text, &other, "plain/m").await;
+    for (front, place) in [
+        (Front::Chat, "messages[2].content"),
+        (Front::Messages, "messages[2].content"),
+        (Front::Responses, "input[1].content"),
+    ] {
+        let mut body = front.request("text/m", 0, true);
+        let (turns, before) = match front {
+            Front::Chat => (
+                "messages",
+                vec![
+                    json!({"role": "system", "content": "be brief"}),
+                    json!({"role": "user", "content": "hello"}),
+                ],
+            ),
+            Front::Messages => {
+                body["system"] = json!("be brief");
+                (
+                    "messages",
+                    vec![
+                        json!({"role": "user", "content": "hello"}),
+                        json!({"role": "assistant", "content": "hi"}),
+                    ],
+                )
+            }
+            Front::Responses => {
+                body["instructions"] = json!("be brief");
+                ("input", vec![json!({"role": "user", "content": "hello"})])
+            }
+        };
+        let turns = body[turns].as_array_mut().unwrap();
+        turns.splice(0..0, before);
+        let response = front.send(&gw, body).await;
+        assert_eq!(response.status(), 400, "{front:?}");
+        let body: Value = response.json().await.unwrap();
+        let (_, message) = front.error(&body);
+        assert!(
+            message.contains(&format!(
+                "not tried: `{place}` holds an image and the model takes text only"
+            )),
+            "{front:?}: {message}"
+        );
+    }
+    assert!(text.requests().is_empty());
+}
+
 #[tokio::test]
 async fn when_no_target_takes_the_request_the_client_is_told_which_field_and_which_targets() {
     let (_captured, _guard) = Captured::start();
@@ -265,10 +319,14 @@ async fn when_no_target_takes_the_request_the_client_is_told_which_field_and_whi
         for target in ["text/m", "plain/m"] {
             assert!(message.contains(target), "{front:?}: {message}");
         }
+        let place = match front {
+            Front::Responses => "input[0].content",
+            Front::Chat | Front::Messages => "messages[0].content",
+        };
         assert!(
-            message.contains(
-                "not tried: `messages[0].content` holds an image and the model takes text only"
-            ),
+            message.contains(&format!(
+                "not tried: `{place}` holds an image and the model takes text only"
+            )),
             "{front:?}: {message}"
         );
     }

@@ -63,13 +63,16 @@ impl FrontEnd for Responses {
         let parsed = &read.request;
         let model = parsed.model.as_deref().filter(|m| !m.is_empty());
         record.model_asked(model);
-        let (chat, names, seen) = read.translate(model).map_err(|e| bad(&e))?;
-        let request = ChatRequest::parse_with(chat, &memos.requests).map_err(|e| bad(&e))?;
+        let translated = read.translate(model).map_err(|e| bad(&e))?;
+        let request =
+            ChatRequest::parse_with(translated.body, &memos.requests).map_err(|e| bad(&e))?;
         let context = Context {
-            names,
+            names: translated.names,
             echo: read.echo().clone(),
         };
-        Ok((ClientRequest::new(request, seen), context))
+        let mut request = ClientRequest::new(request, translated.seen);
+        request.native.first_image = translated.first_image;
+        Ok((request, context))
     }
 
     /// `response.completed` carries the usage.

@@ -46,11 +46,12 @@ pub enum Skip {
     #[error("`tools` holds {count} tools and Kimi accepts at most {max}")]
     TooManyTools { count: usize, max: usize },
     #[error(
-        "`messages[{message}].content` holds an image and the model takes text only (its `input` has no \"image\")"
+        "`{place}` holds an image and the model takes text only (its `input` has no \"image\")"
     )]
     Image {
-        /// The first message with an image.
-        message: usize,
+        /// Where the client's body first holds an image, in its own terms
+        /// (`messages[2].content`, `input[1].output`).
+        place: String,
     },
 }
 
@@ -109,9 +110,11 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
         }));
     }
     if !target.model.input.iter().any(|kind| kind == "image")
-        && let Some(message) = request.first_image()
+        && let Some(place) = client.first_image()
     {
-        return Err(Declined::Skip(Skip::Image { message }));
+        return Err(Declined::Skip(Skip::Image {
+            place: place.into_owned(),
+        }));
     }
     let mut ruled = super::rules(client, target, repairs, kimi_tools);
     streaming(&mut ruled.edits, request, target);

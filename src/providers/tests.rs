@@ -802,7 +802,9 @@ fn the_plan_skips_targets_that_cannot_take_the_request() {
         (
             "moonshot/kimi-k2-turbo",
             json!({"messages": image_turn()}),
-            Some(Declined::Skip(Skip::Image { message: 1 })),
+            Some(Declined::Skip(Skip::Image {
+                place: "messages[1].content".into(),
+            })),
         ),
         (
             "moonshot/kimi-k2.6",
@@ -812,7 +814,9 @@ fn the_plan_skips_targets_that_cannot_take_the_request() {
         (
             "local/plain",
             json!({"messages": image_turn()}),
-            Some(Declined::Skip(Skip::Image { message: 1 })),
+            Some(Declined::Skip(Skip::Image {
+                place: "messages[1].content".into(),
+            })),
         ),
         ("moonshot/kimi-k2-turbo", json!({}), None),
         // A result that cannot be paired is refused, for every target.

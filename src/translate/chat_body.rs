@@ -143,6 +143,12 @@ impl<'a, T> Message<'a, T> {
     pub fn text(role: &'static str, text: T) -> Self {
         Self::new(role, Content::Text(text))
     }
+
+    /// Whether its content holds an image.
+    pub fn holds_image(&self) -> bool {
+        matches!(&self.content, Content::Parts(parts)
+            if parts.iter().any(|part| matches!(part, Part::ImageUrl { .. })))
+    }
 }
 
 /// A message's `content`: a text, a string the client wrote (kept as its

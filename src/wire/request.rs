@@ -6,6 +6,7 @@
 //! the gateway gave back to replayed turns. The chat form carries no other
 //! API's body.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -52,6 +53,10 @@ pub struct Native {
     /// Whether the client's own `thinking` (Messages') is on (enabled or
     /// adaptive) or off; `None` without one.
     pub thinking_on: Option<bool>,
+    /// Where the client's own body first holds an image, in its own terms
+    /// (`messages[2].content`, `input[1].output`): the chat form's message
+    /// numbers are not the client's.
+    pub first_image: Option<String>,
 }
 
 /// A chat client's request, with nothing beside its chat form.
@@ -79,6 +84,16 @@ impl ClientRequest {
     pub fn with_restored_reasoning(mut self, found: Vec<(usize, Arc<str>)>) -> Self {
         self.restored_reasoning = found;
         self
+    }
+
+    /// Where the client's body first holds an image, in its own terms;
+    /// `None` without one.
+    pub fn first_image(&self) -> Option<Cow<'_, str>> {
+        match &self.native.first_image {
+            Some(place) => Some(Cow::Borrowed(place)),
+            None => (self.chat.first_image())
+                .map(|index| Cow::Owned(format!("messages[{index}].content"))),
+        }
     }
 
     /// The reasoning kept for chat message `index`, if the client left it

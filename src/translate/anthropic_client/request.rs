@@ -488,6 +488,9 @@ fn write(
     for (index, message) in request.messages.iter().enumerate() {
         let before = messages.len();
         translate_message(index, message, &mut messages, seen, native)?;
+        if native.first_image.is_none() && messages[before..].iter().any(Out::holds_image) {
+            native.first_image = Some(format!("messages[{index}].content"));
+        }
         if let Content::Blocks(Blocks {
             cache_control: Some(mark),
             ..

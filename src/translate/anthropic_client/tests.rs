@@ -1328,3 +1328,33 @@ fn native_events() -> Vec<crate::format::sse::Event> {
         event(Some("message_stop"), r#"{"type":"message_stop"}"#),
     ]
 }
+
+/// Where the body first holds an image is named by its own message, an
+/// image in a tool result too; the chat form's messages (the system
+/// prompt first, a tool result a message of its own) are numbered
+/// otherwise.
+#[test]
+fn the_first_image_is_named_by_its_own_message() {
+    let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}});
+    let place = |messages: Value| {
+        let body =
+            json!({"model": "m", "max_tokens": 10, "system": "be brief", "messages": messages});
+        let read = Read::parse(body.to_string().as_bytes()).unwrap();
+        read.translate(None).unwrap().2.first_image
+    };
+    let hello = json!({"role": "user", "content": "hello"});
+    let call = json!({"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "look", "input": {}}]});
+    assert_eq!(place(json!([hello])), None);
+    let result = json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [image]}]});
+    let later = json!({"role": "user", "content": [{"type": "text", "text": "and"}, image]});
+    assert_eq!(
+        place(json!([hello, call, result, {"role": "assistant", "content": "ok"}, later])),
+        Some("messages[2].content".to_string())
+    );
+    assert_eq!(
+        place(json!([hello, {"role": "assistant", "content": "ok"}, later])),
+        Some("messages[2].content".to_string())
+    );
+}

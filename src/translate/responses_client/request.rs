@@ -66,7 +66,7 @@ pub fn request<'r>(
         Row::Prompt.mark(&mut seen);
     }
     // The body's length unknown: room for the input.
-    write(request, None, model, 4096, &mut seen)
+    write(request, None, model, 4096, &mut seen, &mut None)
 }
 
 /// A Responses request body read for translation.
@@ -227,21 +227,26 @@ impl<'a> Read<'a> {
 
     /// The chat-completions body, asking for `model` (`None` for the
     /// default chain), the names under which namespaced tools reach the
-    /// provider, and the rows of the Responses table the request holds.
-    /// Tool schemas pass as the client's bytes.
-    pub fn translate(
-        &self,
-        model: Option<&str>,
-    ) -> Result<(Vec<u8>, ToolNames, Seen), TranslateError> {
+    /// provider, the rows of the Responses table the request holds, and
+    /// where it first holds an image (`input[1].content`). Tool schemas
+    /// pass as the client's bytes.
+    pub fn translate(&self, model: Option<&str>) -> Result<Translated, TranslateError> {
         let mut seen = self.members.clone();
+        let mut first_image = None;
         let (body, names) = write(
             &self.request,
             self.taken.as_ref(),
             model,
             self.body_len,
             &mut seen,
+            &mut first_image,
         )?;
-        Ok((body, names, seen))
+        Ok(Translated {
+            body,
+            names,
+            seen,
+            first_image,
+        })
     }
 
     /// What the answer says back of the request.
@@ -250,14 +255,24 @@ impl<'a> Read<'a> {
     }
 }
 
+/// A Responses request in chat form ([`Read::translate`]).
+pub struct Translated {
+    pub body: Vec<u8>,
+    pub names: ToolNames,
+    pub seen: Seen,
+    pub first_image: Option<String>,
+}
+
 /// The chat-completions body for `request`, with its instructions and
-/// tools translated already when they were taken aside.
+/// tools translated already when they were taken aside; where its input
+/// first holds an image goes in `first_image`.
 fn write(
     request: &ResponsesRequest,
     taken: Option<&Taken>,
     model: Option<&str>,
     body_len: usize,
     seen: &mut Seen,
+    first_image: &mut Option<String>,
 ) -> Result<(Vec<u8>, ToolNames), TranslateError> {
     if request.previous_response_id.is_some() {
         return Err(TranslateError::PreviousResponse);
@@ -298,7 +313,17 @@ fn write(
         Some(Input::Items(items)) => {
             let mut turn = Turn::default();
             for (index, item) in items.iter().enumerate() {
+                let before = messages.len();
                 item_messages(index, item, &mut turn, &mut messages, seen)?;
+                if first_image.is_none() && messages[before..].iter().any(ChatMessage::holds_image)
+                {
+                    let member = if item.kind() == "message" {
+                        "content"
+                    } else {
+                        "output"
+                    };
+                    *first_image = Some(format!("input[{index}].{member}"));
+                }
             }
             turn.flush(&mut messages);
         }

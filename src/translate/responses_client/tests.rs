@@ -16,7 +16,7 @@ fn translate(body: &Value) -> Result<(Value, ToolNames), TranslateError> {
     let whole = request(&parsed, Some("kimi/k2"));
     for _ in 0..2 {
         let read = Read::parse(bytes.as_bytes()).unwrap();
-        let read = read.translate(Some("kimi/k2")).map(|(b, n, _)| (b, n));
+        let read = read.translate(Some("kimi/k2")).map(|t| (t.body, t.names));
         assert_eq!(read, whole, "\nfrom {body:#}");
     }
     let (chat, names) = whole?;
@@ -773,5 +773,36 @@ fn custom_tools_travel_as_a_function_of_one_string() {
     assert_eq!(
         serde_json::to_value(&events[5]).unwrap()["item"]["input"],
         "x"
+    );
+}
+
+/// Where the input first holds an image is named in the client's own
+/// terms: the item, and its `content` or a tool output's `output`; the
+/// chat form's messages (the instructions first) are numbered otherwise.
+#[test]
+fn the_first_image_is_named_by_its_input_item() {
+    let image = json!({"type": "input_image", "image_url": "data:image/png;base64,AA=="});
+    let place = |input: Value| {
+        let body = json!({"instructions": "be brief", "input": input}).to_string();
+        let read = Read::parse(body.as_bytes()).unwrap();
+        read.translate(None).unwrap().first_image
+    };
+    let user = |content: Value| json!({"role": "user", "content": content});
+    assert_eq!(place(json!([user(json!("hello"))])), None);
+    assert_eq!(
+        place(json!([user(json!("hello")), user(json!([image, image]))])),
+        Some("input[1].content".to_string())
+    );
+    let call = json!({"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"});
+    let output = json!({"type": "function_call_output", "call_id": "c1", "output": [
+        {"type": "input_text", "text": "a chart"}, image]});
+    assert_eq!(
+        place(json!([
+            user(json!("hello")),
+            call,
+            output,
+            user(json!([image]))
+        ])),
+        Some("input[2].output".to_string())
     );
 }
