@@ -530,6 +530,13 @@ pub fn answer(message: &Map<String, Value>, created: u64) -> Option<Map<String, 
     )
 }
 
+/// One Anthropic event as [`StreamTranslator::read`] reads it.
+pub struct Reading {
+    pub items: Vec<Item>,
+    /// The event is the provider's error (its item is the error chunk).
+    pub error: bool,
+}
+
 /// Rewrites an Anthropic event stream as OpenAI chunk events, one event at
 /// a time. Its state is a few fields whatever the stream's length: the
 /// message's id and model, the open tool call, the tool-call count and
@@ -563,15 +570,28 @@ impl StreamTranslator {
     /// error event, or a comment for a `ping`. Data that is not JSON is
     /// passed on as it is, for the reader to reject.
     pub fn translate(&mut self, event: &Event) -> Vec<Item> {
+        self.read(event).items
+    }
+
+    /// [`Self::translate`], saying whether the event is the provider's
+    /// error (known by its type, or by its name without one).
+    pub fn read(&mut self, event: &Event) -> Reading {
         let Ok(data) = serde_json::from_str::<EventData>(&event.data) else {
-            return vec![data_item(event.data.clone())];
+            return Reading {
+                items: vec![data_item(event.data.clone())],
+                error: false,
+            };
         };
         let kind = chunk::text(data.kind);
-        match kind
-            .as_deref()
-            .or(event.event.as_deref())
-            .unwrap_or_default()
-        {
+        let kind = kind.as_deref().or(event.event.as_deref());
+        Reading {
+            error: kind == Some("error"),
+            items: self.items(kind.unwrap_or_default(), data),
+        }
+    }
+
+    fn items(&mut self, kind: &str, data: EventData) -> Vec<Item> {
+        match kind {
             "message_start" => {
                 let message = tree(data.message);
                 if let Some(id) = message.get("id").and_then(Value::as_str) {

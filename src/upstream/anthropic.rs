@@ -26,7 +26,7 @@ use crate::config::Target;
 use crate::format::body::{Chunks, Edits};
 use crate::format::sse::Item;
 use crate::translate::anthropic_provider::passthrough;
-use crate::translate::anthropic_provider::{self, MessagesPlan, StreamTranslator};
+use crate::translate::anthropic_provider::{self, MessagesPlan, Reading, StreamTranslator};
 use crate::wire::anthropic::DeltaKind;
 use crate::wire::request::ClientRequest;
 
@@ -143,9 +143,9 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
             if delta && started && reading == EventReading::NativeEnds {
                 return futures_util::stream::iter(vec![Ok(Item::Native(event))]);
             }
-            let read = translator.translate(&event);
+            let Reading { items: read, error } = translator.read(&event);
             started |= delta && !read.is_empty();
-            let native = reading.native() && !read.iter().any(reports_error);
+            let native = reading.native() && !error;
             let items: Vec<_> = match native {
                 true => std::iter::once(Item::Native(event))
                     .chain(read)
@@ -161,14 +161,6 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
         })
         .flatten();
     Box::pin(translated)
-}
-
-/// Whether a reading is the error chunk the translator writes for an
-/// `error` event (known by its type, or by its name without one), and not
-/// data that is not JSON, which the translator passes on as it came.
-fn reports_error(item: &Item) -> bool {
-    matches!(item, Item::Event(chunk) if chunk.data.starts_with(r#"{"error":"#)
-        && serde_json::from_str::<serde::de::IgnoredAny>(&chunk.data).is_ok())
 }
 
 fn now() -> u64 {
