@@ -1155,18 +1155,17 @@ pub enum DeltaKind {
 }
 
 impl DeltaKind {
-    const TEXT_CARRYING: [(&'static str, DeltaKind); 3] = [
-        ("\"text_delta\"", DeltaKind::Text),
-        ("\"thinking_delta\"", DeltaKind::Thinking),
-        ("\"input_json_delta\"", DeltaKind::InputJson),
-    ];
-
     /// The kind of delta `event` is; `None` when it is not a block's delta.
     pub fn of(event: &crate::format::sse::Event) -> Option<Self> {
         Self::is_delta(event).then(|| {
-            (Self::TEXT_CARRYING.into_iter())
-                .find(|(kind, _)| typed(event.data.as_bytes(), kind))
-                .map_or(DeltaKind::Other, |(_, kind)| kind)
+            types(event.data.as_bytes())
+                .find_map(|kind| match kind {
+                    b"text_delta" => Some(DeltaKind::Text),
+                    b"thinking_delta" => Some(DeltaKind::Thinking),
+                    b"input_json_delta" => Some(DeltaKind::InputJson),
+                    _ => None,
+                })
+                .unwrap_or(DeltaKind::Other)
         })
     }
 
@@ -1174,25 +1173,40 @@ impl DeltaKind {
     pub fn is_delta(event: &crate::format::sse::Event) -> bool {
         match event.event.as_deref() {
             Some(name) => name == "content_block_delta",
-            None => typed(event.data.as_bytes(), "\"content_block_delta\""),
+            None => has_type(&event.data, "content_block_delta"),
         }
     }
 
     /// Its `type`, as the delta names it; `None` for another kind.
     pub fn name(self) -> Option<&'static str> {
-        let (quoted, _) = Self::TEXT_CARRYING.iter().find(|(_, kind)| *kind == self)?;
-        Some(&quoted[1..quoted.len() - 1])
+        match self {
+            DeltaKind::Text => Some("text_delta"),
+            DeltaKind::Thinking => Some("thinking_delta"),
+            DeltaKind::InputJson => Some("input_json_delta"),
+            DeltaKind::Other => None,
+        }
     }
 }
 
-/// Whether `data`, one JSON object's text, has a `"type"` member whose
-/// value is `quoted` (a JSON string as written, without escapes): no
-/// string in it can spell one (its quotes are escaped), and a string
-/// that is the word alone follows another key.
-fn typed(data: &[u8], quoted: &str) -> bool {
-    memchr::memmem::find_iter(data, quoted.as_bytes()).any(|at| {
-        (data[..at].trim_ascii_end().strip_suffix(b":"))
-            .is_some_and(|key| key.trim_ascii_end().ends_with(br#""type""#))
+/// Whether `data`, one JSON object's text, has a `"type"` member (at any
+/// depth) whose value is `kind` ([`types`]).
+pub fn has_type(data: &str, kind: &str) -> bool {
+    types(data.as_bytes()).any(|value| value == kind.as_bytes())
+}
+
+/// The values of the `"type"` members of `data`, one JSON object's text,
+/// in order, as written between their quotes (one with an escape is
+/// passed over: no kind has one). No string in the text can spell one: its quotes are
+/// escaped, and a string that is the word alone is not followed by `:`.
+fn types(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    static TYPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""type""#));
+    TYPE.find_iter(data).filter_map(|at| {
+        let rest = data[at + br#""type""#.len()..].trim_ascii_start();
+        let rest = rest.strip_prefix(b":")?.trim_ascii_start();
+        let value = rest.strip_prefix(b"\"")?;
+        let end = memchr::memchr2(b'"', b'\\', value)?;
+        (value[end] == b'"').then(|| &value[..end])
     })
 }
 
@@ -1621,6 +1635,8 @@ mod tests {
                 r#"{"type":"signature_delta","signature":"text_delta"}"#,
                 Other,
             ),
+            // A type written with an escape is no kind the gateway knows.
+            (r#"{"type":"text_delta\u0041","text":"x"}"#, Other),
         ];
         for (data, kind) in cases {
             assert_eq!(delta(data), Some(kind), "{data}");

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::format::sse::Event;
 use crate::translate::ids::{self, Nonce};
+use crate::wire::anthropic::has_type;
 
 /// One answer's own events, as the client gets them.
 #[derive(Debug)]
@@ -46,10 +47,12 @@ impl Native {
     /// `type`, and data that is not a JSON object goes on as it came.
     pub fn write(&mut self, event: &Event, out: &mut Vec<u8>) {
         let name = event.event.as_deref();
-        let owned = matches!(
-            name,
-            None | Some("message_start" | "content_block_start" | "message_delta")
-        );
+        // A block's start is the gateway's only when it starts a tool call.
+        let owned = match name {
+            None | Some("message_start" | "message_delta") => true,
+            Some("content_block_start") => has_type(&event.data, "tool_use"),
+            Some(_) => false,
+        };
         if !owned {
             write_event(name, &event.data, out);
             return;

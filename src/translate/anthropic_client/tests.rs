@@ -1221,6 +1221,23 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
     let mut out = Vec::new();
     Native::new("kimi/k2", NONCE).write(&event(Some("vendor"), "one\ntwo"), &mut out);
     assert_eq!(out, b"event: vendor\ndata: one\ndata: two\n\n");
+    // A named block start is the gateway's only when it starts a tool
+    // call, however its type is spaced.
+    let start = |block: &str| {
+        let data =
+            format!(r#"{{"type": "content_block_start", "index": 0, "content_block": {block}}}"#);
+        let mut out = Vec::new();
+        Native::new("kimi/k2", NONCE).write(&event(Some("content_block_start"), &data), &mut out);
+        (data, String::from_utf8(out).unwrap())
+    };
+    let (data, out) = start(r#"{"type": "thinking", "thinking": "", "signature": ""}"#);
+    assert_eq!(out, format!("event: content_block_start\ndata: {data}\n\n"));
+    let (_, out) =
+        start(r#"{"type" : "tool_use", "id": "functions.Bash:0", "name": "Bash", "input": {}}"#);
+    assert!(
+        out.contains(&ids::encode(Some("functions.Bash:0"), 0, NONCE)),
+        "{out}"
+    );
 }
 
 /// A whole answer is the message its own events spell, with the same
