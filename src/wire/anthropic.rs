@@ -1159,10 +1159,10 @@ impl DeltaKind {
     pub fn of(event: &crate::format::sse::Event) -> Option<Self> {
         Self::is_delta(event).then(|| {
             types(event.data.as_bytes())
-                .find_map(|kind| match kind {
-                    b"text_delta" => Some(DeltaKind::Text),
-                    b"thinking_delta" => Some(DeltaKind::Thinking),
-                    b"input_json_delta" => Some(DeltaKind::InputJson),
+                .find_map(|(depth, kind)| match (depth, kind) {
+                    (2, b"text_delta") => Some(DeltaKind::Text),
+                    (2, b"thinking_delta") => Some(DeltaKind::Thinking),
+                    (2, b"input_json_delta") => Some(DeltaKind::InputJson),
                     _ => None,
                 })
                 .unwrap_or(DeltaKind::Other)
@@ -1173,7 +1173,7 @@ impl DeltaKind {
     pub fn is_delta(event: &crate::format::sse::Event) -> bool {
         match event.event.as_deref() {
             Some(name) => name == "content_block_delta",
-            None => has_type(&event.data, "content_block_delta"),
+            None => has_type(&event.data, 1, "content_block_delta"),
         }
     }
 
@@ -1188,26 +1188,82 @@ impl DeltaKind {
     }
 }
 
-/// Whether `data`, one JSON object's text, has a `"type"` member (at any
-/// depth) whose value is `kind` ([`types`]).
-pub fn has_type(data: &str, kind: &str) -> bool {
-    types(data.as_bytes()).any(|value| value == kind.as_bytes())
+/// Whether `data`, a stream event's JSON object, has a `"type"` member
+/// `depth` objects deep (1: the event's own; 2: its block's, its delta's
+/// or its message's) whose value is `kind` ([`types`]).
+pub fn has_type(data: &str, depth: usize, kind: &str) -> bool {
+    types(data.as_bytes()).any(|(at, value)| at == depth && value == kind.as_bytes())
 }
 
 /// The values of the `"type"` members of `data`, one JSON object's text,
-/// in order, as written between their quotes (one with an escape is
-/// passed over: no kind has one). No string in the text can spell one: its quotes are
-/// escaped, and a string that is the word alone is not followed by `:`.
-fn types(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    static TYPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""type""#));
-    TYPE.find_iter(data).filter_map(|at| {
-        let rest = data[at + br#""type""#.len()..].trim_ascii_start();
-        let rest = rest.strip_prefix(b":")?.trim_ascii_start();
-        let value = rest.strip_prefix(b"\"")?;
-        let end = memchr::memchr2(b'"', b'\\', value)?;
-        (value[end] == b'"').then(|| &value[..end])
+/// in order, each with how many objects deep it lies, read from the text
+/// without a tree: strings are stepped over whole, so none can spell a
+/// member, and a value is as written between its quotes (one with an
+/// escape is passed over: no kind has one).
+fn types(data: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut at = 0;
+    let mut depth: usize = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let found = at + memchr::memchr3(b'"', b'{', b'}', &data[at..])?;
+            at = found + 1;
+            match data[found] {
+                b'{' => depth += 1,
+                b'}' => depth = depth.saturating_sub(1),
+                _ => {
+                    let key = string(data, found)?;
+                    at = key.end + 1;
+                    if key.text != b"type" {
+                        continue;
+                    }
+                    let rest = data[at..].trim_ascii_start();
+                    let Some(rest) = rest.strip_prefix(b":") else {
+                        continue;
+                    };
+                    let rest = rest.trim_ascii_start();
+                    if rest.first() != Some(&b'"') {
+                        continue;
+                    }
+                    let value = string(data, data.len() - rest.len())?;
+                    at = value.end + 1;
+                    if !value.escaped {
+                        return Some((depth, value.text));
+                    }
+                }
+            }
+        }
     })
+}
+
+/// A JSON string's text between its quotes, as written.
+struct Written<'a> {
+    text: &'a [u8],
+    /// It holds an escape.
+    escaped: bool,
+    /// Where its closing quote is.
+    end: usize,
+}
+
+/// The string whose opening quote is at `open` in `data`; `None` when it
+/// does not close.
+fn string(data: &[u8], open: usize) -> Option<Written<'_>> {
+    let mut at = open + 1;
+    let mut escaped = false;
+    loop {
+        let found = at + memchr::memchr2(b'"', b'\\', &data[at..])?;
+        if data[found] == b'"' {
+            return Some(Written {
+                text: &data[open + 1..found],
+                escaped,
+                end: found,
+            });
+        }
+        escaped = true;
+        at = found + 2;
+        if at > data.len() {
+            return None;
+        }
+    }
 }
 
 /// One stream event; its `type` is also the SSE event name.
@@ -1653,6 +1709,20 @@ mod tests {
         assert_eq!(DeltaKind::of(&event(None, start)), None);
         let spelled = r#"{"type":"ping","note":"content_block_delta"}"#;
         assert_eq!(DeltaKind::of(&event(None, spelled)), None);
+        // Only the event's own type says what it is, and only its delta's
+        // the kind: a tool's input may hold members called `type`.
+        let nested = r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"x","name":"emit","input":{"type":"content_block_delta"}}}"#;
+        assert_eq!(DeltaKind::of(&event(None, nested)), None);
+        assert!(has_type(nested, 2, "tool_use") && !has_type(nested, 1, "tool_use"));
+        let deep = r#"{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{"type":"text_delta"}}}"#;
+        assert_eq!(DeltaKind::of(&event(None, deep)), Some(Other));
+        // Text that is not one object reads without harm: a brace too many
+        // is no depth below the event's own.
+        for odd in [r#""type"#, r#"{"type":"te\"#, r#"{"a":"\"#] {
+            assert_eq!(DeltaKind::of(&event(None, odd)), None, "{odd}");
+        }
+        let unbalanced = r#"}}{"type":"content_block_delta","delta":{"type":"text_delta"}}"#;
+        assert_eq!(DeltaKind::of(&event(None, unbalanced)), Some(Text));
         assert_eq!(Thinking.name(), Some("thinking_delta"));
         assert_eq!(Other.name(), None);
     }

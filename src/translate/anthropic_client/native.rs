@@ -50,7 +50,7 @@ impl Native {
         // A block's start is the gateway's only when it starts a tool call.
         let owned = match name {
             None | Some("message_start" | "message_delta") => true,
-            Some("content_block_start") => has_type(&event.data, "tool_use"),
+            Some("content_block_start") => has_type(&event.data, 2, "tool_use"),
             Some(_) => false,
         };
         if !owned {
