@@ -98,8 +98,9 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<Item, ReadError<reqwest:
 /// A successful upstream response.
 pub enum Reply {
     /// A whole answer, as a chat completion; and, for a client that speaks
-    /// the provider's format, the provider's own events it was read from
-    /// (empty otherwise).
+    /// the provider's format, the provider's own events (empty otherwise),
+    /// which are then the answer: the completion, read from the stream's
+    /// start and end, holds its id, usage and finish reason.
     Complete {
         completion: Map<String, Value>,
         native: Vec<Event>,

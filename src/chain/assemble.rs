@@ -4,7 +4,10 @@
 //! client asked for: content, reasoning (under the field the provider used),
 //! tool calls with their arguments concatenated per index, finish reason,
 //! usage (top-level or Moonshot's per choice; the last one wins, so a
-//! repeated usage chunk is not counted twice).
+//! repeated usage chunk is not counted twice). When the provider's own
+//! events come too (a client of its format), they are kept whole, for the
+//! client's answer, and the chunks, read then only for the answer's start
+//! and end, give the completion its id, usage and finish reason alone.
 //!
 //! Nothing has reached the client while a stream is assembled, so a stream
 //! that breaks, falls silent or reports an error midway fails its attempt
@@ -140,6 +143,13 @@ pub async fn collect(
                     read += event.size();
                     if read > max_bytes {
                         return Err(too_large());
+                    }
+                    // Most go unread as chunks (`EventReading::NativeEnds`):
+                    // one that is not JSON breaks the answer here.
+                    if serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_err() {
+                        return Err(AttemptError::InvalidResponse(
+                            "a stream event is not JSON".into(),
+                        ));
                     }
                     native.push(event);
                 }
@@ -457,5 +467,43 @@ mod tests {
             "{:?}",
             result.map(|(_, native)| native.len())
         );
+    }
+
+    /// A provider's own event that is not JSON (a delta cut short, read by
+    /// no chunk) fails the attempt, so the chain can fall over, rather
+    /// than leaving the answer without it.
+    #[tokio::test]
+    async fn a_providers_own_event_that_is_not_json_fails_the_answer() {
+        let event = |name: Option<&str>, data: &str| Event {
+            event: name.map(str::to_string),
+            data: data.into(),
+            id: None,
+        };
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": "Hello "}}]}).to_string();
+        let redactor = Redactor::default();
+        let collected = |delta: &str| {
+            let rest = vec![
+                Ok(Item::Native(event(Some("content_block_delta"), delta))),
+                Ok(Item::Event(event(None, "[DONE]"))),
+            ];
+            collect(
+                event(None, &chunk),
+                Box::pin(futures_util::stream::iter(rest)),
+                Duration::from_secs(5),
+                10_000,
+                &redactor,
+            )
+        };
+        let cut =
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"wor"#;
+        let result = collected(cut).await;
+        assert!(
+            matches!(&result, Err(AttemptError::InvalidResponse(why)) if why.contains("not JSON")),
+            "{:?}",
+            result.map(|(_, native)| native.len())
+        );
+        let whole = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"world"}}"#;
+        let (_, native) = collected(whole).await.unwrap();
+        assert_eq!(native.len(), 1);
     }
 }

@@ -106,8 +106,10 @@ pub trait FrontEnd: Send + Sync + 'static {
     ) -> Bytes;
 
     /// The body of a whole answer read from the provider's own events
-    /// (`native`: the client speaks the provider's format), when this API
-    /// can say it from them; else [`Self::answer`] says it.
+    /// (`native`: the client speaks the provider's format), `None` when
+    /// none came and [`Self::answer`] says it. A front end whose clients
+    /// speak a provider's format must say it from those events: the
+    /// completion beside them then holds only the answer's ends.
     fn native_answer(
         _native: &[Event],
         _model_ref: &ModelRef,
@@ -422,8 +424,8 @@ fn remember_reasoning(
 }
 
 /// A whole answer's reasoning and tool calls, kept in the reasoning
-/// cache: from the provider's own events when they came (the completion
-/// then holds only the answer's ends), else from the completion.
+/// cache: from the provider's own events when they came (they are the
+/// answer), else from the completion.
 fn remember_answer(
     cache: &ReasoningCache,
     scope: Scope,

@@ -286,7 +286,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_streaming_clients_own_events_are_read_to_the_answers_start_and_for_its_end() {
+    async fn a_native_clients_own_events_are_read_to_the_answers_start_and_for_its_end() {
         let whole = readings(EventReading::NativeWhole).await;
         let ends = readings(EventReading::NativeEnds).await;
         let natives = |readings: &[String]| readings.iter().filter(|r| *r == "N").count();
