@@ -669,6 +669,87 @@ mod tests {
         assert_eq!(cache.usage().0, 3);
     }
 
+    /// A provider's own Anthropic events are read for the cache as its
+    /// chunks are: the thinking, named or not, and the call with its input
+    /// pieces; the text deltas, passed over, add nothing.
+    #[test]
+    fn a_providers_own_events_are_kept_under_the_calls_a_replay_carries() {
+        let cache = ReasoningCache::new(Limits::default());
+        let scope = scope("t");
+        let event = |name: Option<&str>, data: &str| Event {
+            event: name.map(str::to_string),
+            data: data.into(),
+            id: None,
+        };
+        let delta = Some("content_block_delta");
+        let mut collector = Collector::default();
+        for (name, data) in [
+            (
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":3}}}"#,
+            ),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            ),
+            (
+                delta,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"I need "}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"the file."}}"#,
+            ),
+            (
+                Some("content_block_stop"),
+                r#"{"type":"content_block_stop","index":0}"#,
+            ),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            ),
+            (
+                delta,
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Reading it."}}"#,
+            ),
+            (
+                Some("content_block_stop"),
+                r#"{"type":"content_block_stop","index":1}"#,
+            ),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"read","input":{}}}"#,
+            ),
+            (
+                delta,
+                r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"path\": "}}"#,
+            ),
+            (
+                delta,
+                r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"\"a\"}"}}"#,
+            ),
+            (
+                Some("content_block_stop"),
+                r#"{"type":"content_block_stop","index":2}"#,
+            ),
+            (
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+            ),
+            (Some("message_stop"), r#"{"type":"message_stop"}"#),
+        ] {
+            collector.feed_native(&event(name, data));
+        }
+        collector.finish(&cache, scope);
+        let replayed = calls_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
+            "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]));
+        assert_eq!(
+            cache.recall(scope, &replayed).as_deref(),
+            Some("I need the file.")
+        );
+        assert_eq!(cache.usage().0, 1);
+    }
+
     /// Reasoning waits unread until a call comes, and past
     /// `UNREAD_BYTES` is read as it comes: either way all of it is kept,
     /// in order, also reasoning that comes between calls.
