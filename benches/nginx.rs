@@ -337,8 +337,8 @@ impl Upstream {
     async fn record() -> Self {
         let defaults = MockOptions::default();
         let mock = MockServer::start(MockOptions {
-            reasoning: "Let me think.".into(),
-            reply: reply_words().unwrap_or(defaults.reply.clone()),
+            reasoning: words("CLAWGATE_BENCH_THINKING_WORDS").unwrap_or("Let me think.".into()),
+            reply: words("CLAWGATE_BENCH_REPLY_WORDS").unwrap_or(defaults.reply.clone()),
             ..defaults
         })
         .await
@@ -686,12 +686,10 @@ fn without(feature: &str) -> bool {
 
 /// `CLAWGATE_BENCH_REPLY_WORDS=N`: every recorded answer says N words
 /// (`word0 word1 ...`, each a text event of its own) instead of the mock's
-/// short reply: what a longer answer costs each path.
-fn reply_words() -> Option<String> {
-    let words: usize = std::env::var("CLAWGATE_BENCH_REPLY_WORDS")
-        .ok()?
-        .parse()
-        .ok()?;
+/// short reply; `CLAWGATE_BENCH_THINKING_WORDS=N`, its reasoning likewise:
+/// what a longer answer costs each path.
+fn words(var: &str) -> Option<String> {
+    let words: usize = std::env::var(var).ok()?.parse().ok()?;
     Some(
         (0..words)
             .map(|i| format!("word{i}"))

@@ -28,7 +28,7 @@ use crate::config::clients::Client;
 use crate::format::sse::{self, Event};
 use crate::session::conversation;
 use crate::translate::anthropic_provider::StreamTranslator;
-use crate::wire::anthropic::DeltaKind;
+use crate::wire::anthropic::{DeltaKind, has_type};
 use crate::wire::openai::{ChatRequest, Part};
 use crate::wire::request::ClientRequest;
 
@@ -369,8 +369,13 @@ pub fn restore(cache: &ReasoningCache, scope: Scope, client: ClientRequest) -> C
 pub struct Collector {
     reasoning: String,
     calls: Vec<OwnedCall>,
-    /// The reader of a provider's own events, made for the first of them.
+    /// The reader of a provider's own events, made when the answer makes
+    /// a call (or its events waiting unread grow past [`UNREAD_BYTES`]).
     events: Option<StreamTranslator>,
+    /// A provider's own events not read yet, and their bytes: until the
+    /// answer makes a call, its reasoning may never be kept.
+    waiting: Vec<Event>,
+    waiting_bytes: usize,
     /// Chunks with reasoning not read yet, one per line (a chunk's JSON
     /// text is on one line).
     unread: Vec<u8>,
@@ -411,12 +416,33 @@ impl Collector {
 
     /// One of a provider's own Anthropic events (the answer of an
     /// Anthropic client's own body: `Item::Native`), read as chunks; its
-    /// text deltas are passed over, as nothing the cache keeps.
+    /// text deltas are passed over, as nothing the cache keeps. As with
+    /// chunks, nothing is read until the answer makes a call (a block
+    /// starts a `tool_use`): the events before wait as they came, up to
+    /// [`UNREAD_BYTES`], and are then read in their order.
     pub fn feed_native(&mut self, event: &Event) {
         if self.given_up || DeltaKind::of(event) == Some(DeltaKind::Text) {
             return;
         }
-        let events = self.events.get_or_insert_with(|| StreamTranslator::new(0));
+        if self.events.is_none() {
+            let calls = has_type(&event.data, 2, "tool_use");
+            if !calls && self.waiting_bytes + event.data.len() < UNREAD_BYTES {
+                self.waiting_bytes += event.data.len();
+                self.waiting.push(event.clone());
+                return;
+            }
+            self.events = Some(StreamTranslator::new(0));
+            for waiting in std::mem::take(&mut self.waiting) {
+                self.read_native(&waiting);
+            }
+        }
+        self.read_native(event);
+    }
+
+    fn read_native(&mut self, event: &Event) {
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
         for read in events.translate(event) {
             if let sse::Item::Event(chunk) = read {
                 self.feed(chunk.data.as_bytes());
@@ -748,6 +774,47 @@ mod tests {
             Some("I need the file.")
         );
         assert_eq!(cache.usage().0, 1);
+    }
+
+    /// A provider's own events wait unread until the answer makes a call,
+    /// and past `UNREAD_BYTES` are read as they come: either way all the
+    /// thinking is kept, in order; an answer that makes none reads none.
+    #[test]
+    fn own_events_read_late_or_early_keep_the_thinking_whole() {
+        let event = |data: serde_json::Value| Event {
+            event: Some(data["type"].as_str().unwrap().to_string()),
+            data: data.to_string(),
+            id: None,
+        };
+        let thinking = |text: &str| {
+            event(
+                serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": text}}),
+            )
+        };
+        let call = event(
+            serde_json::json!({"type": "content_block_start", "index": 1,
+            "content_block": {"type": "tool_use", "id": "toolu_1", "name": "read", "input": {}}}),
+        );
+        let replayed = calls_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
+            "function": {"name": "read", "arguments": "{}"}}]));
+        for pieces in [3, 100] {
+            let cache = ReasoningCache::new(Limits::default());
+            let piece = "t".repeat(1000);
+            let mut collector = Collector::default();
+            for n in 0..pieces {
+                collector.feed_native(&thinking(&format!("{n}:{piece}")));
+            }
+            assert_eq!(collector.events.is_some(), pieces == 100, "{pieces}");
+            collector.feed_native(&call);
+            collector.finish(&cache, scope("t"));
+            let kept = cache.recall(scope("t"), &replayed).unwrap();
+            let whole: String = (0..pieces).map(|n| format!("{n}:{piece}")).collect();
+            assert!(*kept == *whole, "{pieces} pieces kept in order");
+        }
+        let mut collector = Collector::default();
+        collector.feed_native(&thinking("no call"));
+        assert!(collector.events.is_none() && collector.calls.is_empty());
     }
 
     /// Reasoning waits unread until a call comes, and past
