@@ -421,11 +421,13 @@ impl Collector {
     /// starts a `tool_use`): the events before wait as they came, up to
     /// [`UNREAD_BYTES`], and are then read in their order.
     pub fn feed_native(&mut self, event: &Event) {
-        if self.given_up || DeltaKind::of(event) == Some(DeltaKind::Text) {
+        let delta = DeltaKind::of(event);
+        if self.given_up || delta == Some(DeltaKind::Text) {
             return;
         }
         if self.events.is_none() {
-            let calls = has_type(&event.data, 2, "tool_use");
+            // A call starts a block; a delta starts none.
+            let calls = delta.is_none() && has_type(&event.data, 2, "tool_use");
             if !calls && self.waiting_bytes + event.data.len() < UNREAD_BYTES {
                 self.waiting_bytes += event.data.len();
                 self.waiting.push(event.clone());
