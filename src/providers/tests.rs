@@ -1130,7 +1130,8 @@ fn a_rewrite_is_planned_where_the_body_holds_what_it_is_for() {
 }
 
 /// Kimi Coding's rewrites of a client's Messages body, as the passthrough
-/// writes them, from the tree of the whole and from the bytes.
+/// writes them, with every member it may edit read and as the front end
+/// reads the body.
 mod kimi_coding_rewrites {
     use bytes::Bytes;
     use serde_json::{Value, json};
@@ -1139,6 +1140,7 @@ mod kimi_coding_rewrites {
     use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::MessagesPlan;
     use crate::translate::anthropic_provider::passthrough;
+    use crate::wire::anthropic::Original;
 
     /// The plan for `body`: the rewrites its reading holds something for.
     fn plan(body: &str) -> MessagesPlan {
@@ -1157,25 +1159,27 @@ mod kimi_coding_rewrites {
         }
     }
 
-    /// The body written for `body`: the same from its tree and, where the
-    /// bytes serve, from them.
+    /// The body written for `body`: the same with every member the plan
+    /// may edit read, and as the front end reads it (its messages, and
+    /// client tools, as written).
     fn written(body: &Value) -> Value {
-        let Value::Object(tree) = body.clone() else {
-            panic!("not an object: {body}")
-        };
-        let plan = plan(&body.to_string());
-        let from_tree = Value::Object(passthrough::passthrough(tree, &plan));
-        if let Some(bytes) = from_bytes(&body.to_string()) {
-            let bytes: Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(bytes, from_tree, "{body}: from its bytes");
-        }
-        from_tree
+        let bytes = Bytes::from(body.to_string());
+        let members = crate::format::scan::members(&bytes).unwrap();
+        let original = Original::new(bytes, members, false);
+        let every_member_read = passthrough::passthrough(&original, &plan(&body.to_string()));
+        let every_member_read: Value = serde_json::from_slice(&every_member_read.to_vec()).unwrap();
+        let read: Value = serde_json::from_slice(&from_bytes(&body.to_string())).unwrap();
+        assert_eq!(read, every_member_read, "{body}: as the front end reads it");
+        read
     }
 
-    fn from_bytes(body: &str) -> Option<Vec<u8>> {
-        let mut read = Read::parse(body.as_bytes()).ok()?;
-        let original = read.original(Bytes::copy_from_slice(body.as_bytes()));
-        passthrough::passthrough_bytes(&original, &plan(body))
+    /// The body written for `body` as the front end reads it.
+    fn from_bytes(body: &str) -> Vec<u8> {
+        let mut read = Read::parse(body.as_bytes()).unwrap();
+        let original = read
+            .original(Bytes::copy_from_slice(body.as_bytes()))
+            .unwrap();
+        passthrough::passthrough(&original, &plan(body)).to_vec()
     }
 
     /// Claude Code's tool search (kimi-cli #1449, cc-switch #2941); the
@@ -1272,7 +1276,7 @@ mod kimi_coding_rewrites {
     #[test]
     fn a_body_without_what_a_rewrite_is_for_goes_as_written() {
         let body = r#"{"max_tokens":10,"messages":[ {"role":"user","content":"a \"system\" word, caf\u00e9"} ],"tools":[ {"name":"A","input_schema":{}} ]}"#;
-        let written = String::from_utf8(from_bytes(body).unwrap()).unwrap();
+        let written = String::from_utf8(from_bytes(body)).unwrap();
         assert!(
             written.contains(
                 r#""messages":[ {"role":"user","content":"a \"system\" word, caf\u00e9"} ]"#

@@ -14,7 +14,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
@@ -40,27 +39,15 @@ impl Transport for Anthropic {
         edits: &Edits,
         plan: &MessagesPlan,
     ) -> Chunks {
-        let (original, request) = (request.messages_body.as_ref(), &request.chat);
-        if let Some(body) =
-            original.and_then(|original| passthrough::passthrough_bytes(original, plan))
-        {
-            return Chunks::from(Bytes::from(body));
+        if let Some(original) = &request.messages_body {
+            return passthrough::passthrough(original, plan);
         }
-        let original = original.and_then(|original| {
-            serde_json::from_slice::<Map<String, Value>>(original.bytes()).ok()
-        });
-        let body = match original {
-            Some(original) => passthrough::passthrough(original, plan),
-            None => {
-                // The written body is a JSON object by construction: the
-                // request parsed as one and the edits write JSON values.
-                let openai: Map<String, Value> =
-                    serde_json::from_slice(&request.write(edits).to_vec()).unwrap_or_default();
-                let mut body = anthropic_provider::request(&openai, plan);
-                body.insert("stream".into(), Value::Bool(true));
-                body
-            }
-        };
+        // The written body is a JSON object by construction: the request
+        // parsed as one and the edits write JSON values.
+        let openai: Map<String, Value> =
+            serde_json::from_slice(&request.chat.write(edits).to_vec()).unwrap_or_default();
+        let mut body = anthropic_provider::request(&openai, plan);
+        body.insert("stream".into(), Value::Bool(true));
         whole(&body)
     }
 

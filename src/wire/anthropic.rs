@@ -36,21 +36,20 @@ use crate::format::scan::Member;
 deserialize_by_members!(Message);
 
 /// A client's Messages body as the front end read it: its bytes, where
-/// each of its top-level members lies when it was read member by member,
-/// and what the reading found of its tools, so that a target speaking
+/// each of its top-level members lies, and what the reading found of its tools, so that a target speaking
 /// Messages sends it on without reading it again.
 #[derive(Debug, Clone)]
 pub struct Original {
     bytes: Bytes,
-    members: Option<Vec<Member>>,
+    members: Vec<Member>,
     client_tools: bool,
 }
 
 impl Original {
-    /// `members`, when given, must be where the members of `bytes` lie;
+    /// `members` must be where the members of `bytes` lie;
     /// `client_tools`, whether its `tools` are client tools only (each with
     /// an `input_schema`), at least one, none with `defer_loading`.
-    pub fn new(bytes: Bytes, members: Option<Vec<Member>>, client_tools: bool) -> Self {
+    pub fn new(bytes: Bytes, members: Vec<Member>, client_tools: bool) -> Self {
         Self {
             bytes,
             members,
@@ -68,12 +67,9 @@ impl Original {
         &self.bytes
     }
 
-    /// The body, and where its members lie; `None` when it was not read
-    /// member by member (the reading checked it was UTF-8 then).
-    pub fn members(&self) -> Option<(&[u8], &[Member])> {
-        let members = self.members.as_deref()?;
-        let fits = (members.iter()).all(|m| self.bytes.get(m.value.clone()).is_some());
-        fits.then_some((&self.bytes[..], members))
+    /// Where its members lie.
+    pub fn members(&self) -> &[Member] {
+        &self.members
     }
 }
 

@@ -116,7 +116,8 @@ pub struct Read {
     members: Seen,
     /// The length of the body read (see [`write`]).
     body_len: usize,
-    /// Where the body's members lie, when it was read member by member.
+    /// Where the body's members lie; `None` when they cannot be located
+    /// (nested past the scanner's depth inside a member serde steps over).
     layout: Option<Vec<Member>>,
 }
 
@@ -209,7 +210,7 @@ impl Read {
             members,
             request,
             body_len: body.len(),
-            layout: None,
+            layout: scanned.as_ref().map(Members::layout),
         })
     }
 
@@ -245,9 +246,11 @@ impl Read {
     }
 
     /// The body `bytes` this was read from, with what the reading found
-    /// (for a target that speaks Messages).
-    pub fn original(&mut self, bytes: Bytes) -> Original {
-        Original::new(bytes, self.layout.take(), self.tools.client_only)
+    /// (for a target that speaks Messages); `None` when its members could
+    /// not be located: it then goes translated, as a chat client's would.
+    pub fn original(&mut self, bytes: Bytes) -> Option<Original> {
+        let layout = self.layout.take()?;
+        Some(Original::new(bytes, layout, self.tools.client_only))
     }
 
     /// The chat-completions request, asking for `model` (the name the
@@ -293,7 +296,7 @@ impl Read {
         let (chat, seen, native) = self.translate(model).map_err(|e| e.to_string())?;
         let chat = ChatRequest::parse_with(chat, known).map_err(|e| e.to_string())?;
         let mut request = ClientRequest::new(chat, seen);
-        request.messages_body = Some(self.original(bytes));
+        request.messages_body = self.original(bytes);
         request.native = native;
         Ok(request)
     }

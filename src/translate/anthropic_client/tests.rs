@@ -56,8 +56,13 @@ fn nesting_is_read_alike_by_both_readers() {
             "{levels}"
         );
     }
-    let read = Read::parse(body(1000).as_bytes()).unwrap();
+    let mut read = Read::parse(body(1000).as_bytes()).unwrap();
+    // Its members cannot be located: the body goes translated, even to a
+    // target that speaks Messages (there is no byte of it to send on).
+    assert!(read.original(body(1000).into()).is_none());
     assert_eq!(read.request.tool_choice.unwrap().unknown, ["x".into()]);
+    let mut read = Read::parse(body(120).as_bytes()).unwrap();
+    assert!(read.original(body(120).into()).is_some());
 }
 
 /// Claude Code's system prompt and tools, long enough to be remembered:

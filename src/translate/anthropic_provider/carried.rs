@@ -116,8 +116,9 @@ impl Carried {
         self.schemas.is_some() || self.offered.is_some()
     }
 
-    /// Written onto `body`, the client's Messages body (what it holds of
-    /// the members it edits read into the tree).
+    /// Written onto `body`, the tree of the client's Messages body's
+    /// members it edits (`messages` only when a target's rewrite read them
+    /// into it: see [`Self::give_reasoning`]).
     pub fn write(&self, body: &mut Map<String, Value>) {
         for (key, value) in &self.shared {
             match value {
@@ -145,34 +146,53 @@ impl Carried {
                     .is_some_and(|n| offered.iter().any(|o| o == n))
             });
         }
-        self.give_reasoning(body);
+        self.give_reasoning_in(body);
     }
 
-    /// The reasoning of each turn, on the body's turn of the same place
-    /// and first call.
-    fn give_reasoning(&self, body: &mut Map<String, Value>) {
+    /// The reasoning of each turn, on the turn of the same place and first
+    /// call of the body's `messages`, when the tree holds them (a
+    /// target's rewrite read them); else the passthrough gives it turn by
+    /// turn.
+    fn give_reasoning_in(&self, body: &mut Map<String, Value>) {
         if self.reasoning.is_empty() {
             return;
         }
         let Some(Value::Array(messages)) = body.get_mut("messages") else {
             return;
         };
-        let turns = messages.iter_mut().filter_map(|message| {
-            let id = (message["role"] == "assistant")
-                .then(|| first_call(message))
-                .flatten()?
-                .to_string();
-            Some((id, message))
+        let mut turns: Vec<(usize, Value)> = (messages.iter_mut().enumerate())
+            .filter(|(_, message)| message["role"] == "assistant")
+            .map(|(index, message)| (index, message.take()))
+            .collect();
+        self.give_reasoning(&mut turns);
+        for (index, message) in turns {
+            messages[index] = message;
+        }
+    }
+
+    /// The reasoning of each turn, on the turn of the same place and first
+    /// call among `messages` (each with its index: the assistant messages,
+    /// in order); the places in `messages` of the turns it changed.
+    pub fn give_reasoning(&self, messages: &mut [(usize, Value)]) -> Vec<usize> {
+        let mut changed = Vec::new();
+        let turns = (messages.iter_mut().enumerate()).filter_map(|(at, (_, message))| {
+            let id = first_call(message)?.to_string();
+            Some((at, id, message))
         });
         let mut given = self.reasoning.iter().peekable();
-        for (turn, (id, message)) in turns.enumerate() {
+        for (turn, (at, id, message)) in turns.enumerate() {
+            if given.peek().is_none() {
+                break;
+            }
             let Some(reasoning) = given.next_if(|given| given.turn == turn) else {
                 continue;
             };
             if ids::decode(&id) == reasoning.first_call.as_str() {
                 super::passthrough::give_reasoning(message, reasoning.text.as_deref());
+                changed.push(at);
             }
         }
+        changed
     }
 }
 

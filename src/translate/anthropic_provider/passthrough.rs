@@ -15,13 +15,19 @@
 //! - the reasoning effort, as `output_config.effort` where the body keeps
 //!   its `output_config`;
 //! - the target's own rewrites of the body ([`super::Rewrite`]), the ones
-//!   the body holds something for, each on the members it names, read
-//!   into a tree;
+//!   the body holds something for, each on the members it names;
 //! - what the rules decided that means the same in Messages (the model id,
 //!   sampling, the tool choice, the tools' schemas, reasoning given back:
-//!   [`super::Carried`]), on the tree of the members this module reads.
+//!   [`super::Carried`]).
 //!
 //! `stream` is always asked for.
+//!
+//! The decisions are written onto the client's bytes as member edits, by
+//! the writer the chat transport uses too ([`body::write`]). `messages`,
+//! `tools` and `system` (most of a conversation's bytes) go as the client
+//! wrote them, sliced from its buffer, unless the plan edits them; the
+//! other members, and those, are read into a tree ([`decide`]) and written
+//! again. A replayed turn that takes reasoning is read alone.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
 //! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
@@ -30,16 +36,141 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use bytes::Bytes;
 use memchr::memmem;
 use serde_json::{Map, Value, json};
 
 use super::MessagesPlan;
 use crate::capabilities::ThinkingSwitch;
-use crate::format::scan;
+use crate::format::body::{self, Chunks, Edits};
+use crate::format::scan::{self, Items, Member};
 use crate::wire::anthropic::{BILLING_HEADER, Original, without_billing_header};
 
-/// The body to send for the client's Messages `body`.
-pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value> {
+/// The body to send for the client's Messages body `original` (as the
+/// front end read it): its bytes with what the plan decided (module
+/// header).
+pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
+    let carried = &plan.carried;
+    let (source, members) = (original.bytes(), original.members());
+    // The members the plan's rewrites work on.
+    let rewritten: Vec<&str> = (plan.rewrites.iter())
+        .flat_map(|rewrite| rewrite.members.iter().copied())
+        .collect();
+    // The tree of the members the plan works on; a member that goes as
+    // written stands in it as `null`, with its text (the client's own,
+    // `None`, or `system` less its billing header) in `as_written`.
+    let mut tree = Map::new();
+    let mut as_written: Vec<(&str, Option<Bytes>)> = Vec::new();
+    for member in members {
+        let (key, raw) = (&*member.key, &source[member.value.clone()]);
+        let written = match key {
+            _ if rewritten.contains(&key) => None,
+            MESSAGES => Some(None),
+            TOOLS
+                if carried.edits_tools()
+                    || plan.without_server_tools && !original.client_tools() =>
+            {
+                None
+            }
+            TOOLS => Some(None),
+            SYSTEM if plan.without_billing_header => {
+                system_as_written(raw).map(|text| match text {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(text) => Some(Bytes::from(text)),
+                })
+            }
+            SYSTEM => Some(None),
+            _ => None,
+        };
+        // The front end read every member as JSON: one that did not read
+        // again would go as written.
+        let read = match written {
+            None => serde_json::from_slice(raw).ok(),
+            Some(_) => None,
+        };
+        let value = read.unwrap_or_else(|| {
+            as_written.push((key, written.flatten()));
+            Value::Null
+        });
+        tree.insert(key.into(), value);
+    }
+    let mut tree = decide(tree, plan);
+    let mut edits = Edits::default();
+    // A repeated member takes the one decision.
+    let mut decided: Vec<&str> = Vec::with_capacity(members.len());
+    for member in members {
+        let key = &*member.key;
+        if decided.contains(&key) {
+            continue;
+        }
+        decided.push(key);
+        let written = as_written.iter().find(|(k, _)| *k == key);
+        match (tree.shift_remove(key), written) {
+            (None, _) => edits.top.remove(key.to_owned()),
+            (Some(Value::Null), Some((_, None))) => {}
+            (Some(Value::Null), Some((_, Some(text)))) => {
+                edits.top.set_raw(key.to_owned(), text.clone());
+            }
+            (Some(value), _) => edits.top.set(key.to_owned(), value),
+        }
+    }
+    // What the plan adds.
+    for (key, value) in tree {
+        edits.top.set(key, value);
+    }
+    let items = match as_written.iter().any(|(key, _)| *key == MESSAGES) {
+        true => turns_given_reasoning(source, plan, &mut edits),
+        false => None,
+    };
+    match &items {
+        Some((members, items)) => body::write(source, members, &edits, MESSAGES, items),
+        None => body::write(source, members, &edits, MESSAGES, &Items::default()),
+    }
+}
+
+/// The plan's reasoning given to (or taken from) the replayed turns of
+/// the messages as written, each turn read alone: an edit of its
+/// `content` in `edits`. With the body's members and messages, scanned
+/// again, when the plan gives or takes any.
+fn turns_given_reasoning(
+    source: &Bytes,
+    plan: &MessagesPlan,
+    edits: &mut Edits,
+) -> Option<(Vec<Member>, Items)> {
+    if !plan.carried.edits_messages() {
+        return None;
+    }
+    let scanned = scan::object(source, Some(MESSAGES)).ok()?;
+    let items = scanned.items?;
+    let is_assistant = |members: &[Member]| {
+        (members.iter().rev().find(|m| m.key == "role"))
+            .and_then(|role| serde_json::from_slice::<Cow<str>>(&source[role.value.clone()]).ok())
+            .is_some_and(|role| role == "assistant")
+    };
+    let mut turns: Vec<(usize, Value)> = (items.iter().enumerate())
+        .filter(|(_, message)| message.members().is_some_and(is_assistant))
+        .filter_map(|(index, message)| {
+            Some((
+                index,
+                serde_json::from_slice(&source[message.range()]).ok()?,
+            ))
+        })
+        .collect();
+    for at in plan.carried.give_reasoning(&mut turns) {
+        let (index, turn) = &mut turns[at];
+        let content = turn["content"].take();
+        edits
+            .items
+            .entry(*index)
+            .or_default()
+            .set("content", content);
+    }
+    Some((scanned.members, items))
+}
+
+/// The plan on `out`, the tree of the members it works on (module
+/// header).
+fn decide(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value> {
     out.insert("max_tokens".into(), json!(plan.max_tokens));
     for key in plan.removed {
         out.remove(*key);
@@ -61,78 +192,6 @@ pub fn passthrough(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<Stri
     out.insert("stream".into(), json!(true));
     plan.carried.write(&mut out);
     out
-}
-
-/// The body to send for the client's Messages body `original` (as the
-/// front end read it), written with its `messages`, `tools` and `system`
-/// (most of a conversation's bytes) as the client wrote them, or for
-/// `system`, with its billing-header blocks left out: [`passthrough`]
-/// works on a tree of the other members, where those stand as `null`. A
-/// member that takes an edit of its own is read into the tree: `tools`
-/// the plan edits, or that hold server tools the plan removes, `system`
-/// where [`system_as_written`] says so, and the members of the plan's
-/// rewrites. `None` when the messages take one (reasoning given back or
-/// taken, or a rewrite of them), or when the body was not
-/// read member by member: the caller then writes a tree of the whole
-/// body.
-pub fn passthrough_bytes(original: &Original, plan: &MessagesPlan) -> Option<Vec<u8>> {
-    let carried = &plan.carried;
-    let (text, members) = original.members()?;
-    // The members the plan's rewrites work on.
-    let rewritten: Vec<&str> = (plan.rewrites.iter())
-        .flat_map(|rewrite| rewrite.members.iter().copied())
-        .collect();
-    let mut body = Map::new();
-    let mut as_written: Vec<(&str, Cow<[u8]>)> = Vec::new();
-    for member in members {
-        let (key, raw) = (&*member.key, &text[member.value.clone()]);
-        if body.contains_key(key) {
-            return None;
-        }
-        let text = match key {
-            MESSAGES if carried.edits_messages() || rewritten.contains(&key) => return None,
-            MESSAGES => Some(Cow::Borrowed(raw)),
-            _ if rewritten.contains(&key) => None,
-            TOOLS
-                if carried.edits_tools()
-                    || plan.without_server_tools && !original.client_tools() =>
-            {
-                None
-            }
-            TOOLS => Some(Cow::Borrowed(raw)),
-            SYSTEM if plan.without_billing_header => system_as_written(raw),
-            SYSTEM => Some(Cow::Borrowed(raw)),
-            _ => None,
-        };
-        let value = match text {
-            Some(text) => {
-                as_written.push((key, text));
-                Value::Null
-            }
-            None => serde_json::from_slice(raw).ok()?,
-        };
-        body.insert(key.into(), value);
-    }
-    if !body.contains_key(MESSAGES) {
-        return None;
-    }
-    let body = passthrough(body, plan);
-    let mut out = Vec::with_capacity(text.len() + 64);
-    out.push(b'{');
-    for (index, (key, value)) in body.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, key).expect("a key serializes");
-        out.push(b':');
-        let written = as_written.iter().find(|(k, _)| k == key);
-        match (value, written) {
-            (Value::Null, Some((_, text))) => out.extend_from_slice(text),
-            _ => serde_json::to_writer(&mut out, value).expect("JSON values serialize"),
-        }
-    }
-    out.push(b'}');
-    Some(out)
 }
 
 const MESSAGES: &str = "messages";

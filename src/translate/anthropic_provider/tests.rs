@@ -1,9 +1,11 @@
 //! Table tests: OpenAI request in, Anthropic request out; Anthropic answer
 //! and events in, OpenAI completion and chunks out.
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::wire::anthropic::Original;
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -541,10 +543,15 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
 }
 
 /// [`passthrough::passthrough`] of `body` with the plan for `facts`, and
-/// the model id the transport writes.
+/// the model id the transport writes: every member the plan may edit read
+/// (the body's tools not known to be client tools only), whatever the
+/// front end would make of the body.
 fn passthrough_tree(body: Map<String, Value>, facts: Facts) -> Map<String, Value> {
     let plan = plan(facts, &Value::Object(body.clone()));
-    let mut out = passthrough::passthrough(body, &plan);
+    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap());
+    let members = crate::format::scan::members(&bytes).unwrap();
+    let written = passthrough::passthrough(&Original::new(bytes, members, false), &plan);
+    let mut out: Map<String, Value> = serde_json::from_slice(&written.to_vec()).unwrap();
     out.insert("model".into(), json!(facts.model));
     out
 }
@@ -566,10 +573,10 @@ mod passthrough_tests {
     use crate::translate::fields;
     use crate::wire::openai::ChatRequest;
 
-    /// [`passthrough::passthrough_bytes`] of `body`, read by the Messages
-    /// front end, with the plan the rules make of it for `facts`, which
-    /// carries `edits` (the model id set, as the rules set it); `None` too
-    /// when the front end refuses it.
+    /// [`rendered::passthrough`] of `body`, read by the Messages front end,
+    /// with the plan the rules make of it for `facts`, which carries
+    /// `edits` (the model id set, as the rules set it); `None` when the
+    /// front end refuses it.
     fn passthrough_bytes(body: &[u8], facts: Facts, edits: Edits) -> Option<Vec<u8>> {
         passthrough_bytes_of(
             body,
@@ -587,11 +594,11 @@ mod passthrough_tests {
         chat: &str,
     ) -> Option<Vec<u8>> {
         let mut read = Read::parse(body).ok()?;
-        let original = read.original(Bytes::copy_from_slice(body));
+        let original = read.original(Bytes::copy_from_slice(body)).unwrap();
         let mut plan = super::plan(facts, &serde_json::from_slice(body).ok()?);
         edits.top.set("model", json!(facts.model));
         plan.carried = Carried::of(&edits, &ChatRequest::parse(chat.to_string()).unwrap());
-        rendered::passthrough_bytes(&original, &plan)
+        Some(rendered::passthrough(&original, &plan).to_vec())
     }
 
     const KIMI: Facts = Facts {
@@ -601,9 +608,9 @@ mod passthrough_tests {
         thinking: ThinkingSwitch::AsSent,
     };
 
-    /// The same body from the tree of the whole and, where it applies,
-    /// from the bytes with the messages kept as written; every body asks
-    /// for a stream.
+    /// The same body with every member the plan may edit read and, where
+    /// the front end takes the body, as it reads it (its messages, and
+    /// client tools, as written); every body asks for a stream.
     fn check(facts: Facts, body: Value, mut expected: Value) {
         expected["stream"] = json!(true);
         let got = Value::Object(passthrough(object(body.clone()), facts));
@@ -627,8 +634,15 @@ mod passthrough_tests {
             String::from_utf8(written).unwrap(),
             r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"stream":true,"temperature":0.6}"#
         );
-        // What edits the messages needs the tree of the whole body (a
-        // target's own rewrites too: `providers::tests`).
+        // A member the body repeats takes one value, the last, as a JSON
+        // reader takes it; the front end refuses a repeated member it reads.
+        let repeated = r#"{"messages":[],"x":1,"x":2}"#;
+        let written = passthrough_bytes(repeated.as_bytes(), KIMI, Edits::default()).unwrap();
+        let written = String::from_utf8(written).unwrap();
+        assert!(
+            written.starts_with(r#"{"messages":[],"x":2,"x":2,"#),
+            "{written}"
+        );
         for body in [
             r#"{"messages":[],"max_tokens":1,"max_tokens":2}"#,
             r#"{"messages":[],"messages":[]}"#,
@@ -640,28 +654,49 @@ mod passthrough_tests {
                 "{body}"
             );
         }
-        // Reasoning given back to a replayed turn.
-        let turn = r#"{"messages":[{"role":"user","content":"go"},{"role":"assistant","content":[{"type":"tool_use","id":"c1","name":"f","input":{}}]}]}"#;
-        let chat = r#"{"messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}]}"#;
-        let mut edits = Edits::default();
-        edits
-            .items
-            .entry(1)
-            .or_default()
-            .set("reasoning_content", json!("kept"));
-        assert_eq!(
-            passthrough_bytes_of(turn.as_bytes(), KIMI, edits.clone(), chat),
-            None
-        );
-        // Given back nowhere (the request model's turn is not a replayed
-        // tool-call turn): the messages go as written.
-        edits.items.clear();
-        edits
-            .items
-            .entry(0)
-            .or_default()
-            .set("reasoning_content", json!("kept"));
-        assert!(passthrough_bytes_of(turn.as_bytes(), KIMI, edits, chat).is_some());
+        // Reasoning given back to a replayed turn: that turn is read and
+        // written again, the others go as written. A role written with an
+        // escape is still the assistant's, as the request model reads it.
+        let first = r#"{"role":"user","content":"caf\u00e9" }"#;
+        for role in ["assistant", "assist\\u0061nt"] {
+            let turn = format!(
+                r#"{{"messages":[{first},{{"role":"{role}","content":[{{"type":"tool_use","id":"c1","name":"f","input":{{}}}}]}}]}}"#
+            );
+            let chat = r#"{"messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}]}"#;
+            let mut edits = Edits::default();
+            let given = |edits: &mut Edits, index: usize| {
+                edits.items.clear();
+                edits
+                    .items
+                    .entry(index)
+                    .or_default()
+                    .set("reasoning_content", json!("kept"));
+            };
+            given(&mut edits, 1);
+            let written = passthrough_bytes_of(turn.as_bytes(), KIMI, edits.clone(), chat).unwrap();
+            let text = String::from_utf8(written.clone()).unwrap();
+            assert!(
+                text.starts_with(&format!(r#"{{"messages":[{first},"#)),
+                "{text}"
+            );
+            let written: Value = serde_json::from_slice(&written).unwrap();
+            assert_eq!(
+                written["messages"][1]["content"],
+                json!([{"type": "thinking", "thinking": "kept", "signature": ""},
+                    {"type": "tool_use", "id": "c1", "name": "f", "input": {}}]),
+                "{text}"
+            );
+            // Given back nowhere (the request model's turn is not a
+            // replayed tool-call turn): the messages go as written.
+            given(&mut edits, 0);
+            let written = passthrough_bytes_of(turn.as_bytes(), KIMI, edits, chat).unwrap();
+            let text = String::from_utf8(written).unwrap();
+            let messages = &turn[r#"{"messages":"#.len()..turn.len() - 1];
+            assert!(
+                text.starts_with(&format!(r#"{{"messages":{messages},"#)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
