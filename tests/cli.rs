@@ -1486,6 +1486,13 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
         json!({"type": "enabled", "budget_tokens": 500})
     );
     assert_eq!(sent["messages"][0]["content"][1]["type"], "image");
+    // Its edits in the body's own terms, not the chat form's
+    // (`max_completion_tokens`, `reasoning_effort`, `stream_options`).
+    assert_eq!(
+        targets[0]["edits"],
+        json!([{"member": "stream", "value": true},
+            {"member": "model", "value": "kimi-for-coding"}])
+    );
     assert_eq!(targets[1]["ref"], "moonshot/kimi-k2-turbo");
     assert_eq!(targets[1]["decision"], "skip");
 

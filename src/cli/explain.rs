@@ -3,8 +3,9 @@
 //! for, the chain resolved from its `model`, and for each target the plan
 //! made (`providers::plan`: its edits of the request model, or why the
 //! target is skipped or the request refused) and rendered by the target's
-//! transport, exactly as a request would be, with what the target would
-//! not get (`translate::fields::dropped`, as the answer's
+//! transport, exactly as a request would be; its edits said in the terms
+//! of the body the target gets (what changed of the client's own, for a
+//! target of its format), with what the target would not get (`translate::fields::dropped`, as the answer's
 //! `x-clawgate-dropped` names it). No network, no key needed.
 //!
 //! What it knows of the gateway's decisions, it applies as the gateway
@@ -20,11 +21,12 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{CliError, SourceArgs, print_json, report};
 use crate::chain::placement;
 use crate::config::{ApiKey, Config, Secrets};
+use crate::format::body::Edits;
 use crate::http::{self, Front};
 use crate::ops::redact::escape_controls;
 use crate::providers::{self, Declined};
@@ -154,20 +156,15 @@ pub fn explanation(
                     let transport = transport_of(provider.api);
                     let sent = transport.body(&request, target, &plan.edits, &plan.messages);
                     let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
-                    let mut edits: Vec<Value> = plan
-                        .edits
-                        .top
-                        .each()
-                        .map(|(key, value)| json!({"member": key, "value": value}))
-                        .collect();
-                    for (index, message) in &plan.edits.items {
-                        edits.extend(message.each().map(|(key, value)| {
-                            json!({"member": format!("messages[{index}].{key}"), "value": value})
-                        }));
-                    }
-                    // A member removed that the request never held is no
-                    // edit the reader needs to hear of.
-                    edits.retain(|edit| !edit["value"].is_null() || held(&request.chat, &edit["member"]));
+                    // A target that takes the client's own body: what it
+                    // is sent of it, in the body's own terms.
+                    let own = (request.messages_body.as_ref())
+                        .filter(|_| transport.speaks_natively(&request))
+                        .and_then(|own| serde_json::from_slice::<Value>(own.bytes()).ok());
+                    let edits = match own {
+                        Some(own) => changes(&own, &sent),
+                        None => plan_edits(&request.chat, &plan.edits),
+                    };
                     match skipped {
                         Some(reason) => {
                             entry["decision"] = json!("skip");
@@ -233,6 +230,67 @@ fn pools(chain: &[crate::config::Target]) -> Vec<Value> {
         pools.push(json!({"how": placement::HOW, "members": members}));
     }
     pools
+}
+
+/// The plan's `edits` of the request model `chat`, each a member
+/// (`key`, or `messages[i].key`) and its value (`null`: removed).
+fn plan_edits(chat: &crate::wire::openai::ChatRequest, edits: &Edits) -> Vec<Value> {
+    let mut shown: Vec<Value> = (edits.top.each())
+        .map(|(key, value)| json!({"member": key, "value": value}))
+        .collect();
+    for (index, message) in &edits.items {
+        shown.extend(message.each().map(
+            |(key, value)| json!({"member": format!("messages[{index}].{key}"), "value": value}),
+        ));
+    }
+    // A member removed that the request never held is no edit the reader
+    // needs to hear of.
+    shown.retain(|edit| !edit["value"].is_null() || held(chat, &edit["member"]));
+    shown
+}
+
+/// What `sent` changes of the client's own body `own`, in its terms: each
+/// member set, added or removed (`null`), and, where the messages are as
+/// many, each member of a message changed (`messages[i].key`).
+fn changes(own: &Value, sent: &Value) -> Vec<Value> {
+    let (Some(own), Some(sent)) = (own.as_object(), sent.as_object()) else {
+        return Vec::new();
+    };
+    let mut shown = Vec::new();
+    let mut changed = |member: String, from: Option<&Value>, to: Option<&Value>| {
+        if from != to {
+            shown.push(json!({"member": member, "value": to}));
+        }
+    };
+    let keys = |a: &'_ Map<String, Value>, b: &'_ Map<String, Value>| -> Vec<String> {
+        let mut keys: Vec<String> = a.keys().cloned().collect();
+        keys.extend(b.keys().filter(|key| !a.contains_key(*key)).cloned());
+        keys
+    };
+    for key in keys(own, sent) {
+        match (own.get(&key), sent.get(&key)) {
+            (Some(Value::Array(before)), Some(Value::Array(after)))
+                if key == "messages" && before.len() == after.len() =>
+            {
+                for (index, (before, after)) in before.iter().zip(after).enumerate() {
+                    let (Some(before), Some(after)) = (before.as_object(), after.as_object())
+                    else {
+                        changed(format!("messages[{index}]"), Some(before), Some(after));
+                        continue;
+                    };
+                    for member in keys(before, after) {
+                        changed(
+                            format!("messages[{index}].{member}"),
+                            before.get(&member),
+                            after.get(&member),
+                        );
+                    }
+                }
+            }
+            (from, to) => changed(key, from, to),
+        }
+    }
+    shown
 }
 
 /// Whether the request model holds `member` (`key`, or
@@ -432,6 +490,41 @@ mod tests {
 
     fn text_of(explained: &Value) -> String {
         text(explained)
+    }
+
+    /// A body sent in the client's own format is explained by what changed
+    /// of it: members set, added and removed, a message's members where the
+    /// messages are as many, the messages whole where they are not.
+    #[test]
+    fn the_own_bodys_changes_are_said_in_its_terms() {
+        let own = json!({"max_tokens": 10, "temperature": 0.5, "stream": true, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "text", "text": "a"}]}, "odd"]});
+        let mut sent = own.clone();
+        sent["max_tokens"] = json!(4);
+        sent.as_object_mut().unwrap().remove("temperature");
+        sent["model"] = json!("k");
+        sent["messages"][1]["content"] = json!([]);
+        sent["messages"][1]["name"] = json!("x");
+        sent["messages"][2] = json!("even");
+        let member = |member: &str, value: Value| json!({"member": member, "value": value});
+        assert_eq!(
+            changes(&own, &sent),
+            [
+                member("max_tokens", json!(4)),
+                member("temperature", Value::Null),
+                member("messages[1].content", json!([])),
+                member("messages[1].name", json!("x")),
+                member("messages[2]", json!("even")),
+                member("model", json!("k")),
+            ]
+        );
+        sent["messages"] = json!([{"role": "user", "content": "hi"}]);
+        assert_eq!(
+            changes(&own, &sent)[2],
+            member("messages", sent["messages"].clone())
+        );
+        assert_eq!(changes(&own, &own), Vec::<Value>::new());
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! the writer the chat transport uses too ([`body::write`]). `messages`,
 //! `tools` and `system` (most of a conversation's bytes) go as the client
 //! wrote them, sliced from its buffer, unless the plan edits them; the
-//! other members, and those, are read into a tree ([`decide`]) and written
+//! other members, and those, are read into a tree ([`apply`]) and written
 //! again. A replayed turn that takes reasoning is read alone.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
@@ -94,7 +94,7 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         });
         tree.insert(key.into(), value);
     }
-    let mut tree = decide(tree, plan);
+    let mut tree = apply(tree, plan);
     let mut edits = Edits::default();
     // A repeated member takes the one decision.
     let mut decided: Vec<&str> = Vec::with_capacity(members.len());
@@ -170,7 +170,7 @@ fn turns_given_reasoning(
 
 /// The plan on `out`, the tree of the members it works on (module
 /// header).
-fn decide(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value> {
+fn apply(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value> {
     out.insert("max_tokens".into(), json!(plan.max_tokens));
     for key in plan.removed {
         out.remove(*key);
