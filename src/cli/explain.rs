@@ -5,8 +5,9 @@
 //! target is skipped or the request refused) and rendered by the target's
 //! transport, exactly as a request would be; its edits said in the terms
 //! of the body the target gets (what changed of the client's own, for a
-//! target of its format), with what the target would not get (`translate::fields::dropped`, as the answer's
-//! `x-clawgate-dropped` names it). No network, no key needed.
+//! target of its format), with what the target would not get
+//! (`translate::fields::dropped`, as the answer's `x-clawgate-dropped`
+//! names it). No network, no key needed.
 //!
 //! What it knows of the gateway's decisions, it applies as the gateway
 //! would: a target whose key variable is unset is skipped, and `--client`

@@ -1130,8 +1130,7 @@ fn a_rewrite_is_planned_where_the_body_holds_what_it_is_for() {
 }
 
 /// Kimi Coding's rewrites of a client's Messages body, as the passthrough
-/// writes them, with every member it may edit read and as the front end
-/// reads the body.
+/// writes them, from the tree of the whole and from the bytes.
 mod kimi_coding_rewrites {
     use bytes::Bytes;
     use serde_json::{Value, json};
@@ -1140,7 +1139,6 @@ mod kimi_coding_rewrites {
     use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::MessagesPlan;
     use crate::translate::anthropic_provider::passthrough;
-    use crate::wire::anthropic::Original;
 
     /// The plan for `body`: the rewrites its reading holds something for.
     fn plan(body: &str) -> MessagesPlan {
@@ -1159,18 +1157,19 @@ mod kimi_coding_rewrites {
         }
     }
 
-    /// The body written for `body`: the same with every member the plan
-    /// may edit read, and as the front end reads it (its messages, and
-    /// client tools, as written).
+    /// The body written for `body`: the same from the tree of the whole
+    /// and from its bytes, as the front end reads it.
     fn written(body: &Value) -> Value {
-        let bytes = Bytes::from(body.to_string());
-        let members = crate::format::scan::members(&bytes).unwrap();
-        let original = Original::new(bytes, members, false);
-        let every_member_read = passthrough::passthrough(&original, &plan(&body.to_string()));
-        let every_member_read: Value = serde_json::from_slice(&every_member_read.to_vec()).unwrap();
-        let read: Value = serde_json::from_slice(&from_bytes(&body.to_string())).unwrap();
-        assert_eq!(read, every_member_read, "{body}: as the front end reads it");
-        read
+        let Value::Object(tree) = body.clone() else {
+            panic!("not an object: {body}")
+        };
+        let from_tree = Value::Object(passthrough::on_the_whole_tree(
+            tree,
+            &plan(&body.to_string()),
+        ));
+        let from_bytes: Value = serde_json::from_slice(&from_bytes(&body.to_string())).unwrap();
+        assert_eq!(from_bytes, from_tree, "{body}: from its bytes");
+        from_tree
     }
 
     /// The body written for `body` as the front end reads it.

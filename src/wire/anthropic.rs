@@ -36,8 +36,9 @@ use crate::format::scan::Member;
 deserialize_by_members!(Message);
 
 /// A client's Messages body as the front end read it: its bytes, where
-/// each of its top-level members lies, and what the reading found of its tools, so that a target speaking
-/// Messages sends it on without reading it again.
+/// each of its top-level members lies, and what the reading found of its
+/// tools, so that a target speaking Messages sends it on without locating
+/// them again.
 #[derive(Debug, Clone)]
 pub struct Original {
     bytes: Bytes,

@@ -22,9 +22,7 @@ pub struct ClientRequest {
     /// transport writes.
     pub chat: ChatRequest,
     /// The client's own Messages body (`POST /v1/messages`), for a target
-    /// that speaks Messages itself; `None` too for one whose members could
-    /// not be located (nested past the scanner's depth inside a member
-    /// serde steps over), which goes translated, as a chat client's.
+    /// that speaks Messages itself.
     pub messages_body: Option<Original>,
     /// What the client's own body said that the chat form does not.
     pub native: Native,

@@ -12,8 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::format::members::{Aside, Members};
 use crate::format::recent::Recent;
-use crate::format::scan::KnownValues;
-use crate::format::scan::Member;
+use crate::format::scan::{self, KnownValues, Member};
 use crate::translate::chat_body;
 use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
@@ -246,11 +245,23 @@ impl Read {
     }
 
     /// The body `bytes` this was read from, with what the reading found
-    /// (for a target that speaks Messages); `None` when its members could
-    /// not be located: it then goes translated, as a chat client's would.
-    pub fn original(&mut self, bytes: Bytes) -> Option<Original> {
-        let layout = self.layout.take()?;
-        Some(Original::new(bytes, layout, self.tools.client_only))
+    /// (for a target that speaks Messages); its members are located again
+    /// where the reading did not (a member serde stepped over, nested past
+    /// the scanner's depth) or where they do not lie within `bytes`. The
+    /// error says why they cannot be.
+    pub fn original(&mut self, bytes: Bytes) -> Result<Original, String> {
+        let within = |layout: &Vec<Member>| {
+            (layout.iter()).all(|member| {
+                bytes.get(member.raw_key.clone()).is_some()
+                    && bytes.get(member.value.clone()).is_some()
+            })
+        };
+        let layout = match self.layout.take().filter(within) {
+            Some(layout) => layout,
+            None => scan::members(&bytes)
+                .map_err(|error| format!("the body cannot be read member by member: {error}"))?,
+        };
+        Ok(Original::new(bytes, layout, self.tools.client_only))
     }
 
     /// The chat-completions request, asking for `model` (the name the
@@ -292,11 +303,14 @@ impl Read {
         bytes: Bytes,
         known: &KnownValues,
     ) -> Result<ClientRequest, String> {
+        let original = self
+            .original(bytes)
+            .map_err(|error| format!("invalid Messages request: {error}"))?;
         let model = model(self.request.model.as_deref());
         let (chat, seen, native) = self.translate(model).map_err(|e| e.to_string())?;
         let chat = ChatRequest::parse_with(chat, known).map_err(|e| e.to_string())?;
         let mut request = ClientRequest::new(chat, seen);
-        request.messages_body = self.original(bytes);
+        request.messages_body = Some(original);
         request.native = native;
         Ok(request)
     }

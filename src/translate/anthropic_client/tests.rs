@@ -1,9 +1,11 @@
 //! Table tests: Anthropic request in, OpenAI request out; OpenAI answer in,
 //! Anthropic message or events out.
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::format::scan::KnownValues;
 use crate::translate::held_calls::MAX_HELD_CALLS;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, StreamEvent};
@@ -56,13 +58,27 @@ fn nesting_is_read_alike_by_both_readers() {
             "{levels}"
         );
     }
-    let mut read = Read::parse(body(1000).as_bytes()).unwrap();
-    // Its members cannot be located: the body goes translated, even to a
-    // target that speaks Messages (there is no byte of it to send on).
-    assert!(read.original(body(1000).into()).is_none());
+    let read = Read::parse(body(1000).as_bytes()).unwrap();
     assert_eq!(read.request.tool_choice.unwrap().unknown, ["x".into()]);
+    // Where its members lie cannot be found, so it could not go on to a
+    // target that speaks Messages: the request is refused, saying why.
+    let request = |levels: usize| {
+        let read = Read::parse(body(levels).as_bytes()).unwrap();
+        read.into_request(|_| None, body(levels).into(), &KnownValues::default())
+    };
+    let refused = request(1000).unwrap_err();
+    assert!(
+        refused.starts_with(
+            "invalid Messages request: the body cannot be read member by member: nested too deeply at byte"
+        ),
+        "{refused}"
+    );
+    assert!(request(120).unwrap().messages_body.is_some());
+    // Bytes its reading's layout does not fit are read again.
     let mut read = Read::parse(body(120).as_bytes()).unwrap();
-    assert!(read.original(body(120).into()).is_some());
+    let short = Bytes::from(r#"{"messages":[]}"#);
+    let original = read.original(short.clone()).unwrap();
+    assert_eq!(original.members().len(), 1);
 }
 
 /// Claude Code's system prompt and tools, long enough to be remembered:

@@ -11,6 +11,8 @@
 //! tool-call turn (a `thinking` block, as a translated request gets) or
 //! taken from it (thinking off).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::format::body::Edits;
@@ -118,7 +120,7 @@ impl Carried {
 
     /// Written onto `body`, the tree of the client's Messages body's
     /// members it edits (`messages` only when a target's rewrite read them
-    /// into it: see [`Self::give_reasoning`]).
+    /// into it: see [`Self::reasoning_for`]).
     pub fn write(&self, body: &mut Map<String, Value>) {
         for (key, value) in &self.shared {
             match value {
@@ -152,7 +154,7 @@ impl Carried {
     /// The reasoning of each turn, on the turn of the same place and first
     /// call of the body's `messages`, when the tree holds them (a
     /// target's rewrite read them); else the passthrough gives it turn by
-    /// turn.
+    /// turn ([`Self::reasoning_for`]).
     fn give_reasoning_in(&self, body: &mut Map<String, Value>) {
         if self.reasoning.is_empty() {
             return;
@@ -160,27 +162,27 @@ impl Carried {
         let Some(Value::Array(messages)) = body.get_mut("messages") else {
             return;
         };
-        let mut turns: Vec<(usize, Value)> = (messages.iter_mut().enumerate())
+        let turns = (messages.iter().enumerate())
             .filter(|(_, message)| message["role"] == "assistant")
-            .map(|(index, message)| (index, message.take()))
-            .collect();
-        self.give_reasoning(&mut turns);
-        for (index, message) in turns {
-            messages[index] = message;
+            .map(|(index, message)| (index, first_call(message).map(Cow::Borrowed)));
+        for (index, text) in self.reasoning_for(turns) {
+            super::passthrough::give_reasoning(&mut messages[index], text);
         }
     }
 
-    /// The reasoning of each turn, on the turn of the same place and first
-    /// call among `messages` (each with its index: the assistant messages,
-    /// in order); the places in `messages` of the turns it changed.
-    pub fn give_reasoning(&self, messages: &mut [(usize, Value)]) -> Vec<usize> {
-        let mut changed = Vec::new();
-        let turns = (messages.iter_mut().enumerate()).filter_map(|(at, (_, message))| {
-            let id = first_call(message)?.to_string();
-            Some((at, id, message))
-        });
+    /// The reasoning the plan gives the replayed tool-call turns among
+    /// `turns` (each assistant message's index, with the id of its first
+    /// `tool_use` when it has one, in order): the turns of the same place
+    /// and first call, each with the text it is given (`None`: its
+    /// thinking taken away).
+    pub fn reasoning_for<'t>(
+        &self,
+        turns: impl Iterator<Item = (usize, Option<Cow<'t, str>>)>,
+    ) -> Vec<(usize, Option<&str>)> {
+        let mut taken = Vec::new();
+        let calls = turns.filter_map(|(index, first)| Some((index, first?)));
         let mut given = self.reasoning.iter().peekable();
-        for (turn, (at, id, message)) in turns.enumerate() {
+        for (turn, (index, id)) in calls.enumerate() {
             if given.peek().is_none() {
                 break;
             }
@@ -188,11 +190,10 @@ impl Carried {
                 continue;
             };
             if ids::decode(&id) == reasoning.first_call.as_str() {
-                super::passthrough::give_reasoning(message, reasoning.text.as_deref());
-                changed.push(at);
+                taken.push((index, reasoning.text.as_deref()));
             }
         }
-        changed
+        taken
     }
 }
 

@@ -27,7 +27,9 @@
 //! `tools` and `system` (most of a conversation's bytes) go as the client
 //! wrote them, sliced from its buffer, unless the plan edits them; the
 //! other members, and those, are read into a tree ([`apply`]) and written
-//! again. A replayed turn that takes reasoning is read alone.
+//! again where the plan changed them. When the plan gives a replayed turn
+//! reasoning (or takes it), the messages are scanned with their blocks and
+//! only the turns that take it are read.
 //!
 //! Tool-use ids are left as the client sent them: the ids clawgate hands an
 //! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
@@ -40,10 +42,10 @@ use bytes::Bytes;
 use memchr::memmem;
 use serde_json::{Map, Value, json};
 
-use super::MessagesPlan;
+use super::{Carried, MessagesPlan};
 use crate::capabilities::ThinkingSwitch;
 use crate::format::body::{self, Chunks, Edits};
-use crate::format::scan::{self, Items, Member};
+use crate::format::scan::{self, Items, Member, Scanned};
 use crate::wire::anthropic::{BILLING_HEADER, Original, without_billing_header};
 
 /// The body to send for the client's Messages body `original` (as the
@@ -56,6 +58,13 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
     let rewritten: Vec<&str> = (plan.rewrites.iter())
         .flat_map(|rewrite| rewrite.members.iter().copied())
         .collect();
+    // The messages, each with its blocks, when the plan gives a replayed
+    // turn reasoning or takes it, and no rewrite reads them whole: else
+    // they are read into the tree.
+    let scanned = (carried.edits_messages() && !rewritten.contains(&MESSAGES))
+        .then(|| scan::object_nested(source, Some(MESSAGES), Some("content")).ok())
+        .flatten()
+        .filter(|scanned| scanned.items.is_some());
     // The tree of the members the plan works on; a member that goes as
     // written stands in it as `null`, with its text (the client's own,
     // `None`, or `system` less its billing header) in `as_written`.
@@ -65,6 +74,7 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         let (key, raw) = (&*member.key, &source[member.value.clone()]);
         let written = match key {
             _ if rewritten.contains(&key) => None,
+            MESSAGES if carried.edits_messages() && scanned.is_none() => None,
             MESSAGES => Some(None),
             TOOLS
                 if carried.edits_tools()
@@ -94,6 +104,12 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         });
         tree.insert(key.into(), value);
     }
+    // The small members as read, to tell those the plan leaves alone (the
+    // large ones are read only to be edited).
+    let read: Map<String, Value> = (tree.iter())
+        .filter(|(key, _)| ![MESSAGES, TOOLS, SYSTEM].contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
     let mut tree = apply(tree, plan);
     let mut edits = Edits::default();
     // A repeated member takes the one decision.
@@ -111,6 +127,8 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
             (Some(Value::Null), Some((_, Some(text)))) => {
                 edits.top.set_raw(key.to_owned(), text.clone());
             }
+            // Untouched: as the client wrote it.
+            (Some(value), _) if read.get(key) == Some(&value) => {}
             (Some(value), _) => edits.top.set(key.to_owned(), value),
         }
     }
@@ -118,54 +136,61 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
     for (key, value) in tree {
         edits.top.set(key, value);
     }
-    let items = match as_written.iter().any(|(key, _)| *key == MESSAGES) {
-        true => turns_given_reasoning(source, plan, &mut edits),
-        false => None,
-    };
-    match &items {
-        Some((members, items)) => body::write(source, members, &edits, MESSAGES, items),
-        None => body::write(source, members, &edits, MESSAGES, &Items::default()),
+    match scanned {
+        Some(Scanned {
+            members,
+            items: Some(items),
+        }) => {
+            turns_given_reasoning(source, &items, carried, &mut edits);
+            body::write(source, &members, &edits, MESSAGES, &items)
+        }
+        _ => body::write(source, members, &edits, MESSAGES, &Items::default()),
     }
 }
 
-/// The plan's reasoning given to (or taken from) the replayed turns of
-/// the messages as written, each turn read alone: an edit of its
-/// `content` in `edits`. With the body's members and messages, scanned
-/// again, when the plan gives or takes any.
-fn turns_given_reasoning(
-    source: &Bytes,
-    plan: &MessagesPlan,
-    edits: &mut Edits,
-) -> Option<(Vec<Member>, Items)> {
-    if !plan.carried.edits_messages() {
-        return None;
-    }
-    let scanned = scan::object(source, Some(MESSAGES)).ok()?;
-    let items = scanned.items?;
-    let is_assistant = |members: &[Member]| {
-        (members.iter().rev().find(|m| m.key == "role"))
-            .and_then(|role| serde_json::from_slice::<Cow<str>>(&source[role.value.clone()]).ok())
-            .is_some_and(|role| role == "assistant")
+/// The plan's reasoning given to (or taken from) the replayed turns among
+/// the messages as written (`messages`, scanned with their blocks): each
+/// turn that takes it read alone, an edit of its `content` in `edits`.
+fn turns_given_reasoning(source: &Bytes, messages: &Items, carried: &Carried, edits: &mut Edits) {
+    let text = |members: &[Member], key: &str| {
+        let member = members.iter().rev().find(|member| member.key == key)?;
+        serde_json::from_slice::<Cow<str>>(&source[member.value.clone()]).ok()
     };
-    let mut turns: Vec<(usize, Value)> = (items.iter().enumerate())
-        .filter(|(_, message)| message.members().is_some_and(is_assistant))
-        .filter_map(|(index, message)| {
-            Some((
-                index,
-                serde_json::from_slice(&source[message.range()]).ok()?,
-            ))
-        })
-        .collect();
-    for at in plan.carried.give_reasoning(&mut turns) {
-        let (index, turn) = &mut turns[at];
-        let content = turn["content"].take();
-        edits
-            .items
-            .entry(*index)
-            .or_default()
-            .set("content", content);
+    let turns = (messages.iter().enumerate()).filter_map(|(index, message)| {
+        (text(message.members()?, "role")? == "assistant").then_some(())?;
+        let first_call = (message.nested().into_iter().flatten()).find_map(|block| {
+            let block = block.members()?;
+            (text(block, "type")? == "tool_use").then(|| text(block, "id"))?
+        });
+        Some((index, first_call))
+    });
+    for (index, reasoning) in carried.reasoning_for(turns) {
+        let Some(message) = messages.get(index) else {
+            continue;
+        };
+        let Ok(mut turn) = serde_json::from_slice::<Value>(&source[message.range()]) else {
+            continue;
+        };
+        if give_reasoning(&mut turn, reasoning) {
+            let content = turn["content"].take();
+            edits
+                .items
+                .entry(index)
+                .or_default()
+                .set("content", content);
+        }
     }
-    Some((scanned.members, items))
+}
+
+/// The plan on the tree of the whole body: what [`passthrough`] writes,
+/// for the tests to hold it to (a rewrite that reads a member it does not
+/// name is found out by the difference).
+#[cfg(test)]
+pub(crate) fn on_the_whole_tree(
+    body: Map<String, Value>,
+    plan: &MessagesPlan,
+) -> Map<String, Value> {
+    apply(body, plan)
 }
 
 /// The plan on `out`, the tree of the members it works on (module
@@ -308,10 +333,11 @@ fn keep_client_tools(body: &mut Map<String, Value>) {
 
 /// A replayed assistant `turn` given `reasoning` as a `thinking` block
 /// first (signature empty, as on the translated path) when it has none,
-/// or, with `None`, its thinking blocks taken away.
-pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
+/// or, with `None`, its thinking blocks taken away; whether that changed
+/// it.
+pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) -> bool {
     let Some(blocks) = turn.get_mut("content").and_then(Value::as_array_mut) else {
-        return;
+        return false;
     };
     let is_thinking = |block: &Value| {
         matches!(
@@ -319,6 +345,7 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
             Some("thinking" | "redacted_thinking")
         )
     };
+    let before = blocks.len();
     match reasoning {
         Some(_) if blocks.iter().any(is_thinking) => {}
         Some(text) => blocks.insert(
@@ -327,6 +354,7 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) {
         ),
         None => blocks.retain(|block| !is_thinking(block)),
     }
+    blocks.len() != before
 }
 
 /// Thinking as the plan decided it; a budget sent is the plan's.

@@ -1,11 +1,9 @@
 //! Table tests: OpenAI request in, Anthropic request out; Anthropic answer
 //! and events in, OpenAI completion and chunks out.
 
-use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::wire::anthropic::Original;
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -542,16 +540,12 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
     }
 }
 
-/// [`passthrough::passthrough`] of `body` with the plan for `facts`, and
-/// the model id the transport writes: every member the plan may edit read
-/// (the body's tools not known to be client tools only), whatever the
-/// front end would make of the body.
+/// The body written for `body` with the plan for `facts`, from the tree
+/// of the whole ([`passthrough::on_the_whole_tree`]), and the model id the
+/// transport writes.
 fn passthrough_tree(body: Map<String, Value>, facts: Facts) -> Map<String, Value> {
     let plan = plan(facts, &Value::Object(body.clone()));
-    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap());
-    let members = crate::format::scan::members(&bytes).unwrap();
-    let written = passthrough::passthrough(&Original::new(bytes, members, false), &plan);
-    let mut out: Map<String, Value> = serde_json::from_slice(&written.to_vec()).unwrap();
+    let mut out = passthrough::on_the_whole_tree(body, &plan);
     out.insert("model".into(), json!(facts.model));
     out
 }
@@ -608,9 +602,8 @@ mod passthrough_tests {
         thinking: ThinkingSwitch::AsSent,
     };
 
-    /// The same body with every member the plan may edit read and, where
-    /// the front end takes the body, as it reads it (its messages, and
-    /// client tools, as written); every body asks for a stream.
+    /// The same body from the tree of the whole and, where the front end
+    /// takes it, from its bytes; every body asks for a stream.
     fn check(facts: Facts, body: Value, mut expected: Value) {
         expected["stream"] = json!(true);
         let got = Value::Object(passthrough(object(body.clone()), facts));
@@ -634,15 +627,23 @@ mod passthrough_tests {
             String::from_utf8(written).unwrap(),
             r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"stream":true,"temperature":0.6}"#
         );
-        // A member the body repeats takes one value, the last, as a JSON
-        // reader takes it; the front end refuses a repeated member it reads.
-        let repeated = r#"{"messages":[],"x":1,"x":2}"#;
-        let written = passthrough_bytes(repeated.as_bytes(), KIMI, Edits::default()).unwrap();
-        let written = String::from_utf8(written).unwrap();
-        assert!(
-            written.starts_with(r#"{"messages":[],"x":2,"x":2,"#),
-            "{written}"
-        );
+        // A member the body repeats and the plan leaves alone goes as
+        // written; one the plan removes goes from each place. The front end
+        // refuses a repeated member it reads.
+        for (body, sent) in [
+            (
+                r#"{"messages":[],"x":1,"x":2}"#,
+                r#"{"messages":[],"x":1,"x":2,"#,
+            ),
+            (
+                r#"{"messages":[],"context_management":{},"context_management":{"a":1},"y":1}"#,
+                r#"{"messages":[],"y":1,"#,
+            ),
+        ] {
+            let written = passthrough_bytes(body.as_bytes(), KIMI, Edits::default()).unwrap();
+            let written = String::from_utf8(written).unwrap();
+            assert!(written.starts_with(sent), "{written}");
+        }
         for body in [
             r#"{"messages":[],"max_tokens":1,"max_tokens":2}"#,
             r#"{"messages":[],"messages":[]}"#,
@@ -697,6 +698,91 @@ mod passthrough_tests {
                 "{text}"
             );
         }
+    }
+
+    /// Several replayed turns, with an assistant turn of text between
+    /// them: each takes the reasoning the plan gives its place, is left
+    /// alone where it has its own, or has its own taken away; every other
+    /// message goes as written.
+    #[test]
+    fn each_replayed_turn_takes_its_own_reasoning() {
+        let thinking = r#"{"type":"thinking","thinking":"mine","signature":"s"}"#;
+        let call =
+            |id: &str| format!(r#"{{"type":"tool_use","id":"{id}","name":"f","input":{{}}}}"#);
+        let result = |id: &str| {
+            format!(
+                r#"{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"{id}","content":"ok"}}]}}"#
+            )
+        };
+        let messages = [
+            r#"{"role":"user","content":"go"}"#.to_string(),
+            r#"{"role":"assistant","content":[{"type":"text","text":"sure"}]}"#.to_string(),
+            r#"{"role":"user","content":"then"}"#.to_string(),
+            format!(
+                r#"{{"role":"assistant","content":[{thinking},{}]}}"#,
+                call("c1")
+            ),
+            result("c1"),
+            format!(r#"{{"role":"assistant","content":[{}]}}"#, call("c2")),
+            result("c2"),
+            format!(
+                r#"{{"role":"assistant","content":[{thinking},{}]}}"#,
+                call("c3")
+            ),
+            result("c3"),
+        ];
+        let body = format!(
+            r#"{{"max_tokens":100,"messages":[{}]}}"#,
+            messages.join(",")
+        );
+        let chat_call = |id: &str| {
+            json!({"role": "assistant", "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "f", "arguments": "{}"}}]})
+        };
+        let chat_result = |id: &str| json!({"role": "tool", "tool_call_id": id, "content": "ok"});
+        // The chat form: the same turns, at indexes of its own.
+        let chat = json!({"messages": [
+            {"role": "user", "content": "go"}, {"role": "assistant", "content": "sure"},
+            {"role": "user", "content": "then"}, chat_call("c1"), chat_result("c1"),
+            chat_call("c2"), chat_result("c2"), chat_call("c3"), chat_result("c3")]})
+        .to_string();
+        let written = |reasoning: &[(usize, Option<&str>)]| {
+            let mut edits = Edits::default();
+            for (index, text) in reasoning {
+                let edit = edits.items.entry(*index).or_default();
+                match text {
+                    Some(text) => edit.set("reasoning_content", json!(text)),
+                    None => edit.remove("reasoning_content"),
+                }
+            }
+            let out = passthrough_bytes_of(body.as_bytes(), KIMI, edits, &chat).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let as_written = |out: &str, at: &[usize]| {
+            for index in at {
+                assert!(out.contains(&messages[*index]), "{index}: {out}");
+            }
+        };
+        // Given back: the turn without its own takes it; one with its own
+        // keeps that.
+        let out = written(&[(3, Some("one")), (5, Some("two"))]);
+        let read: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            read["messages"][5]["content"][0],
+            json!({"type": "thinking", "thinking": "two", "signature": ""})
+        );
+        as_written(&out, &[0, 1, 2, 3, 4, 6, 7, 8]);
+        // Taken away (thinking off): from the turns that have their own.
+        let out = written(&[(3, None), (5, None), (7, None)]);
+        let read: Value = serde_json::from_str(&out).unwrap();
+        for index in [3, 7] {
+            assert_eq!(
+                read["messages"][index]["content"].as_array().unwrap().len(),
+                1
+            );
+            assert_eq!(read["messages"][index]["content"][0]["type"], "tool_use");
+        }
+        as_written(&out, &[0, 1, 2, 4, 5, 6, 8]);
     }
 
     #[test]
