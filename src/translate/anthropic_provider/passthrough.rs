@@ -25,9 +25,9 @@
 //! The decisions are written onto the client's bytes as member edits, by
 //! the writer the chat transport uses too ([`body::write`]). `messages`,
 //! `tools` and `system` (most of a conversation's bytes) go as the client
-//! wrote them, sliced from its buffer, unless the plan edits them; the
-//! other members, and those, are read into a tree ([`apply`]) and written
-//! again where the plan changed them. When the plan gives a replayed turn
+//! wrote them, sliced from its buffer, unless the plan edits them; so does
+//! any member the plan neither reads nor sets. Those it reads are read into
+//! a tree ([`apply`]) and written again. When the plan gives a replayed turn
 //! reasoning (or takes it), the messages are scanned with their blocks and
 //! only the turns that take it are read.
 //!
@@ -65,9 +65,10 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         .then(|| scan::object_nested(source, Some(MESSAGES), Some("content")).ok())
         .flatten()
         .filter(|scanned| scanned.items.is_some());
-    // The tree of the members the plan works on; a member that goes as
-    // written stands in it as `null`, with its text (the client's own,
-    // `None`, or `system` less its billing header) in `as_written`.
+    // The tree of the members the plan reads; a member that goes as
+    // written unless the plan sets or removes it stands in it as `null`,
+    // with its text (the client's own, `None`, or `system` less its billing
+    // header) in `as_written`.
     let mut tree = Map::new();
     let mut as_written: Vec<(&str, Option<Bytes>)> = Vec::new();
     for member in members {
@@ -90,7 +91,9 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
                 })
             }
             SYSTEM => Some(None),
-            _ => None,
+            _ if READ_BY_THE_PLAN.contains(&key) => None,
+            // Set or removed whole, if at all.
+            _ => Some(None),
         };
         // The front end read every member as JSON: one that did not read
         // again would go as written.
@@ -104,12 +107,6 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         });
         tree.insert(key.into(), value);
     }
-    // The small members as read, to tell those the plan leaves alone (the
-    // large ones are read only to be edited).
-    let read: Map<String, Value> = (tree.iter())
-        .filter(|(key, _)| ![MESSAGES, TOOLS, SYSTEM].contains(&key.as_str()))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
     let mut tree = apply(tree, plan);
     let mut edits = Edits::default();
     // A repeated member takes the one decision.
@@ -127,8 +124,6 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
             (Some(Value::Null), Some((_, Some(text)))) => {
                 edits.top.set_raw(key.to_owned(), text.clone());
             }
-            // Untouched: as the client wrote it.
-            (Some(value), _) if read.get(key) == Some(&value) => {}
             (Some(value), _) => edits.top.set(key.to_owned(), value),
         }
     }
@@ -192,6 +187,12 @@ pub(crate) fn on_the_whole_tree(
 ) -> Map<String, Value> {
     apply(body, plan)
 }
+
+/// The members [`apply`] reads what they hold of, besides `messages`,
+/// `tools`, `system` and the rewrites' (read where the plan edits them):
+/// any other it sets or removes whole, and one it does not goes as the
+/// client wrote it.
+const READ_BY_THE_PLAN: [&str; 3] = ["thinking", "output_config", "tool_choice"];
 
 /// The plan on `out`, the tree of the members it works on (module
 /// header).

@@ -627,6 +627,17 @@ mod passthrough_tests {
             String::from_utf8(written).unwrap(),
             r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"stream":true,"temperature":0.6}"#
         );
+        // A member the plan neither reads nor sets goes as written, even
+        // what a reader would write otherwise.
+        let body = r#"{"messages":[],"metadata":{"user_id":"u","n":123456789012345678901234567890},"x":1.10 ,"top_k":5}"#;
+        let written = passthrough_bytes(body.as_bytes(), KIMI, Edits::default()).unwrap();
+        let written = String::from_utf8(written).unwrap();
+        assert!(
+            written.starts_with(
+                r#"{"messages":[],"metadata":{"user_id":"u","n":123456789012345678901234567890},"x":1.10,"top_k":5,"#
+            ),
+            "{written}"
+        );
         // A member the body repeats and the plan leaves alone goes as
         // written; one the plan removes goes from each place. The front end
         // refuses a repeated member it reads.
