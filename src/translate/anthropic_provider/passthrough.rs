@@ -153,10 +153,10 @@ fn turns_given_reasoning(source: &Bytes, messages: &Items, carried: &Carried, ed
     };
     let turns = (messages.iter().enumerate()).filter_map(|(index, message)| {
         (text(message.members()?, "role")? == "assistant").then_some(())?;
-        let first_call = (message.nested().into_iter().flatten()).find_map(|block| {
-            let block = block.members()?;
-            (text(block, "type")? == "tool_use").then(|| text(block, "id"))?
-        });
+        let first_call = (message.nested().into_iter().flatten())
+            .filter_map(|block| block.members())
+            .find(|block| text(block, "type").is_some_and(|kind| kind == "tool_use"))
+            .and_then(|block| text(block, "id"));
         Some((index, first_call))
     });
     for (index, reasoning) in carried.reasoning_for(turns) {
