@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{CliError, SourceArgs, print_json, report};
 use crate::chain::placement;
@@ -251,47 +251,39 @@ fn plan_edits(chat: &crate::wire::openai::ChatRequest, edits: &Edits) -> Vec<Val
 }
 
 /// What `sent` changes of the client's own body `own`, in its terms: each
-/// member set, added or removed (`null`), and, where the messages are as
-/// many, each member of a message changed (`messages[i].key`).
+/// member set, added or removed (`null`), named by its place at any depth
+/// (`system[0].text`, `messages[3].content[1].type`) where the objects and
+/// arrays around it are alike, else the nearest whole that differs
+/// (`messages`, when a message was moved).
 fn changes(own: &Value, sent: &Value) -> Vec<Value> {
-    let (Some(own), Some(sent)) = (own.as_object(), sent.as_object()) else {
-        return Vec::new();
-    };
     let mut shown = Vec::new();
-    let mut changed = |member: String, from: Option<&Value>, to: Option<&Value>| {
-        if from != to {
-            shown.push(json!({"member": member, "value": to}));
-        }
-    };
-    let keys = |a: &'_ Map<String, Value>, b: &'_ Map<String, Value>| -> Vec<String> {
-        let mut keys: Vec<String> = a.keys().cloned().collect();
-        keys.extend(b.keys().filter(|key| !a.contains_key(*key)).cloned());
-        keys
-    };
-    for key in keys(own, sent) {
-        match (own.get(&key), sent.get(&key)) {
-            (Some(Value::Array(before)), Some(Value::Array(after)))
-                if key == "messages" && before.len() == after.len() =>
-            {
-                for (index, (before, after)) in before.iter().zip(after).enumerate() {
-                    let (Some(before), Some(after)) = (before.as_object(), after.as_object())
-                    else {
-                        changed(format!("messages[{index}]"), Some(before), Some(after));
-                        continue;
-                    };
-                    for member in keys(before, after) {
-                        changed(
-                            format!("messages[{index}].{member}"),
-                            before.get(&member),
-                            after.get(&member),
-                        );
-                    }
-                }
-            }
-            (from, to) => changed(key, from, to),
-        }
-    }
+    changed_within(String::new(), Some(own), Some(sent), &mut shown);
     shown
+}
+
+/// [`changes`] at `place`: `from` and `to` compared member by member
+/// while both are objects, or arrays of one length.
+fn changed_within(place: String, from: Option<&Value>, to: Option<&Value>, shown: &mut Vec<Value>) {
+    match (from, to) {
+        (Some(Value::Object(from)), Some(Value::Object(to))) => {
+            let added = to.keys().filter(|key| !from.contains_key(*key));
+            for key in from.keys().chain(added) {
+                let inner = if place.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{place}.{key}")
+                };
+                changed_within(inner, from.get(key), to.get(key), shown);
+            }
+        }
+        (Some(Value::Array(from)), Some(Value::Array(to))) if from.len() == to.len() => {
+            for (index, (from, to)) in from.iter().zip(to).enumerate() {
+                changed_within(format!("{place}[{index}]"), Some(from), Some(to), shown);
+            }
+        }
+        (from, to) if from != to => shown.push(json!({"member": place, "value": to})),
+        _ => {}
+    }
 }
 
 /// Whether the request model holds `member` (`key`, or
@@ -526,6 +518,26 @@ mod tests {
             member("messages", sent["messages"].clone())
         );
         assert_eq!(changes(&own, &own), Vec::<Value>::new());
+
+        // Deeper changes are named where they are: a billing line taken
+        // out of the system prompt's first block is that block's text, not
+        // the whole prompt.
+        let own = json!({"system": [{"type": "text", "text": "x-anthropic-billing-header: 1\nBe brief."},
+            {"type": "text", "text": "Tools follow."}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"},
+                {"type": "tool_reference", "tool_name": "t"}]}]});
+        let mut sent = own.clone();
+        sent["system"][0]["text"] = json!("Be brief.");
+        sent["messages"][0]["content"][1] = json!({"type": "text", "text": "t"});
+        assert_eq!(
+            changes(&own, &sent),
+            [
+                member("system[0].text", json!("Be brief.")),
+                member("messages[0].content[1].type", json!("text")),
+                member("messages[0].content[1].tool_name", Value::Null),
+                member("messages[0].content[1].text", json!("t")),
+            ]
+        );
     }
 
     #[test]
