@@ -25,9 +25,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::clients::Client;
-use crate::format::sse::{self, Event};
+use crate::format::sse::Event;
 use crate::session::conversation;
-use crate::translate::anthropic_provider::StreamTranslator;
+use crate::translate::anthropic_provider::{Said, StreamTranslator};
 use crate::wire::anthropic::{DeltaKind, has_type};
 use crate::wire::openai::{ChatRequest, Part};
 use crate::wire::request::ClientRequest;
@@ -415,7 +415,8 @@ impl Collector {
     }
 
     /// One of a provider's own Anthropic events (the answer of an
-    /// Anthropic client's own body: `Item::Native`), read as chunks; its
+    /// Anthropic client's own body: `Item::Native`), read once into what
+    /// it says (`anthropic_provider::Said`), no chunk written; its
     /// text deltas are passed over, as nothing the cache keeps. As with
     /// chunks, nothing is read until the answer makes a call (a block
     /// starts a `tool_use`): the events before wait as they came, up to
@@ -441,15 +442,33 @@ impl Collector {
         self.read_native(event);
     }
 
+    /// One event, read once into what the cache keeps of it.
     fn read_native(&mut self, event: &Event) {
         let Some(events) = self.events.as_mut() else {
             return;
         };
-        for read in events.translate(event) {
-            if let sse::Item::Event(chunk) = read {
-                self.feed(chunk.data.as_bytes());
-            }
-        }
+        let part = match events.said(event) {
+            Said::Reasoning(text) => Part::Reasoning(text.into_owned()),
+            Said::Call {
+                index,
+                id,
+                name,
+                arguments,
+            } => Part::ToolCall {
+                index,
+                id: Some(id),
+                name: name.as_str().map(str::to_string),
+                arguments,
+            },
+            Said::Arguments { index, piece } => Part::ToolCall {
+                index,
+                id: None,
+                name: None,
+                arguments: piece.into_owned(),
+            },
+            _ => return,
+        };
+        self.take(&[part]);
     }
 
     /// The chunks that waited, read in their order.

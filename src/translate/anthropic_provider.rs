@@ -32,6 +32,8 @@ pub mod passthrough;
 
 pub use carried::Carried;
 
+use std::borrow::Cow;
+
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -537,6 +539,43 @@ pub struct Reading {
     pub error: bool,
 }
 
+/// What one Anthropic event says, read once ([`StreamTranslator::said`]):
+/// what its chunks are written from, and what the reasoning cache keeps of
+/// a provider's own events. Text is borrowed from the event where it has
+/// no escape.
+#[derive(Debug, PartialEq)]
+pub enum Said<'a> {
+    /// The message starts: its id, model and first usage are the
+    /// translator's now.
+    Start,
+    Text(Cow<'a, str>),
+    Reasoning(Cow<'a, str>),
+    /// A `tool_use` block starts the answer's call `index`; `arguments`,
+    /// when a provider sends the input whole here rather than in pieces.
+    Call {
+        index: u64,
+        id: String,
+        name: Value,
+        arguments: String,
+    },
+    /// A piece of the arguments of call `index`, the open block's.
+    Arguments {
+        index: u64,
+        piece: Cow<'a, str>,
+    },
+    /// The message ends, as the chat form says it; its usage is the
+    /// translator's now.
+    End(&'static str),
+    /// `message_stop`.
+    Done,
+    Ping,
+    /// The provider's error event's `error`.
+    Error(Value),
+    /// Nothing a chunk carries: a block's end, a signature, empty text, a
+    /// block with no OpenAI place (`redacted_thinking`), an event unknown.
+    Nothing,
+}
+
 /// Rewrites an Anthropic event stream as OpenAI chunk events, one event at
 /// a time. Its state is a few fields whatever the stream's length: the
 /// message's id and model, the open tool call, the tool-call count and
@@ -584,13 +623,26 @@ impl StreamTranslator {
         };
         let kind = chunk::text(data.kind);
         let kind = kind.as_deref().or(event.event.as_deref());
+        let error = kind == Some("error");
+        let said = self.said_in(kind.unwrap_or_default(), data);
         Reading {
-            error: kind == Some("error"),
-            items: self.items(kind.unwrap_or_default(), data),
+            error,
+            items: self.chunks(said),
         }
     }
 
-    fn items(&mut self, kind: &str, data: EventData) -> Vec<Item> {
+    /// What `event` says; [`Said::Nothing`] for data that is not JSON.
+    pub fn said<'a>(&mut self, event: &'a Event) -> Said<'a> {
+        let Ok(data) = serde_json::from_str::<EventData>(&event.data) else {
+            return Said::Nothing;
+        };
+        match chunk::text(data.kind) {
+            Some(kind) => self.said_in(&kind, data),
+            None => self.said_in(event.event.as_deref().unwrap_or_default(), data),
+        }
+    }
+
+    fn said_in<'a>(&mut self, kind: &str, data: EventData<'a>) -> Said<'a> {
         match kind {
             "message_start" => {
                 let message = tree(data.message);
@@ -599,48 +651,35 @@ impl StreamTranslator {
                 }
                 self.model = message.get("model").cloned().unwrap_or(Value::Null);
                 self.usage.update(message.get("usage"));
-                let delta = json!({"role": "assistant", "content": ""});
-                vec![self.chunk(&delta, None)]
+                Said::Start
             }
             "content_block_start" => self.block_start(&tree(data.content_block)),
             "content_block_delta" => self.block_delta(data.delta()),
             "content_block_stop" => {
                 self.open_tool = None;
-                Vec::new()
+                Said::Nothing
             }
             "message_delta" => {
                 self.usage.update(Some(&tree(data.usage)));
                 let stop_reason = chunk::text(data.delta().stop_reason);
-                let finish = finish_reason(stop_reason.as_deref(), self.tool_calls > 0);
-                let usage = UsageChunkOut {
-                    id: &self.id,
-                    object: "chat.completion.chunk",
-                    created: self.created,
-                    model: &self.model,
-                    choices: [],
-                    usage: self.usage.openai(),
-                };
-                vec![
-                    self.chunk(&json!({}), Some(finish)),
-                    data_item(serde_json::to_string(&usage).expect("a chunk serializes")),
-                ]
+                Said::End(finish_reason(stop_reason.as_deref(), self.tool_calls > 0))
             }
-            "message_stop" => vec![data_item("[DONE]".to_string())],
-            "ping" => vec![Item::Comment("ping".to_string())],
-            "error" => {
-                let error = data.error.map_or_else(|| json!({}), |raw| tree(Some(raw)));
-                vec![data_item(json!({"error": error}).to_string())]
-            }
-            _ => Vec::new(),
+            "message_stop" => Said::Done,
+            "ping" => Said::Ping,
+            "error" => Said::Error(data.error.map_or_else(|| json!({}), |raw| tree(Some(raw)))),
+            _ => Said::Nothing,
         }
     }
 
-    fn block_start(&mut self, block: &Value) -> Vec<Item> {
+    fn block_start<'a>(&mut self, block: &Value) -> Said<'a> {
         self.open_tool = None;
-        let text = |key: &str| block.get(key).and_then(Value::as_str);
+        let text = |key: &str| {
+            let text = block.get(key).and_then(Value::as_str).unwrap_or_default();
+            Cow::Owned(text.to_string())
+        };
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => self.text("content", text("text")),
-            Some("thinking") => self.text("reasoning_content", text("thinking")),
+            Some("text") => nonempty(text("text"), Said::Text),
+            Some("thinking") => nonempty(text("thinking"), Said::Reasoning),
             Some("tool_use") => {
                 let index = self.tool_calls;
                 self.tool_calls += 1;
@@ -653,48 +692,73 @@ impl StreamTranslator {
                     }
                     _ => String::new(),
                 };
-                let call = json!({
-                    "index": index,
-                    "id": ids::decode(block["id"].as_str().unwrap_or_default()),
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": arguments},
-                });
-                vec![self.chunk(&json!({"tool_calls": [call]}), None)]
+                Said::Call {
+                    index,
+                    id: ids::decode(block["id"].as_str().unwrap_or_default()).into_owned(),
+                    name: block["name"].clone(),
+                    arguments,
+                }
             }
             // `redacted_thinking` and blocks yet unknown have no OpenAI
             // place.
-            _ => Vec::new(),
+            _ => Said::Nothing,
         }
     }
 
-    fn block_delta(&mut self, delta: DeltaData) -> Vec<Item> {
+    fn block_delta<'a>(&mut self, delta: DeltaData<'a>) -> Said<'a> {
+        let text = |raw| chunk::text(raw).unwrap_or_default();
         match chunk::text(delta.kind).as_deref() {
-            Some("text_delta") => self.text("content", chunk::text(delta.text).as_deref()),
-            Some("thinking_delta") => {
-                self.text("reasoning_content", chunk::text(delta.thinking).as_deref())
-            }
-            Some("input_json_delta") => {
-                let Some(index) = self.open_tool else {
-                    return Vec::new();
-                };
-                match chunk::text(delta.partial_json).as_deref() {
-                    Some(piece) if !piece.is_empty() => {
-                        let call = json!({"index": index, "function": {"arguments": piece}});
-                        vec![self.chunk(&json!({"tool_calls": [call]}), None)]
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            _ => Vec::new(),
+            Some("text_delta") => nonempty(text(delta.text), Said::Text),
+            Some("thinking_delta") => nonempty(text(delta.thinking), Said::Reasoning),
+            Some("input_json_delta") => match self.open_tool {
+                Some(index) => nonempty(text(delta.partial_json), |piece| Said::Arguments {
+                    index,
+                    piece,
+                }),
+                None => Said::Nothing,
+            },
+            _ => Said::Nothing,
         }
     }
 
-    /// A chunk with `delta[field] = text`, or nothing for empty text.
-    fn text(&self, field: &'static str, text: Option<&str>) -> Vec<Item> {
-        match text {
-            Some(text) if !text.is_empty() => vec![self.chunk(&OneMember(field, text), None)],
-            _ => Vec::new(),
-        }
+    /// The OpenAI items `said` is written as.
+    fn chunks(&self, said: Said<'_>) -> Vec<Item> {
+        let item = match said {
+            Said::Start => self.chunk(&json!({"role": "assistant", "content": ""}), None),
+            Said::Text(text) => self.chunk(&OneMember("content", &text), None),
+            Said::Reasoning(text) => self.chunk(&OneMember("reasoning_content", &text), None),
+            Said::Call {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                let call = json!({"index": index, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": arguments}});
+                self.chunk(&json!({"tool_calls": [call]}), None)
+            }
+            Said::Arguments { index, piece } => {
+                let call = json!({"index": index, "function": {"arguments": piece}});
+                self.chunk(&json!({"tool_calls": [call]}), None)
+            }
+            Said::End(finish) => {
+                let usage = UsageChunkOut {
+                    id: &self.id,
+                    object: "chat.completion.chunk",
+                    created: self.created,
+                    model: &self.model,
+                    choices: [],
+                    usage: self.usage.openai(),
+                };
+                let usage = serde_json::to_string(&usage).expect("a chunk serializes");
+                return vec![self.chunk(&json!({}), Some(finish)), data_item(usage)];
+            }
+            Said::Done => data_item("[DONE]".to_string()),
+            Said::Ping => Item::Comment("ping".to_string()),
+            Said::Error(error) => data_item(json!({"error": error}).to_string()),
+            Said::Nothing => return Vec::new(),
+        };
+        vec![item]
     }
 
     fn chunk(&self, delta: &impl Serialize, finish: Option<&'static str>) -> Item {
@@ -755,6 +819,15 @@ struct DeltaData<'a> {
     partial_json: Option<&'a RawValue>,
     #[serde(borrow, default)]
     stop_reason: Option<&'a RawValue>,
+}
+
+/// `said` of `text`, or nothing for empty text.
+fn nonempty<'a>(text: Cow<'a, str>, said: impl FnOnce(Cow<'a, str>) -> Said<'a>) -> Said<'a> {
+    if text.is_empty() {
+        Said::Nothing
+    } else {
+        said(text)
+    }
 }
 
 /// A member's value as a tree (`null` when absent): for the events that

@@ -1089,3 +1089,91 @@ mod passthrough_tests {
         );
     }
 }
+
+/// Each event is read once into what it says, which the chunks are
+/// written from: a call's ids are the client's, its number counts the
+/// answer's calls, a piece of arguments goes to the open call only, and
+/// empty text, a signature or a block with no OpenAI place say nothing.
+#[test]
+fn each_event_says_one_thing() {
+    let mut translator = StreamTranslator::new(7);
+    let mut said = |data: Value| {
+        let event = Event {
+            event: None,
+            data: data.to_string(),
+            id: None,
+        };
+        format!("{:?}", translator.said(&event))
+    };
+    let delta = |delta: Value| json!({"type": "content_block_delta", "index": 0, "delta": delta});
+    let start =
+        |block: Value| json!({"type": "content_block_start", "index": 0, "content_block": block});
+    let cases = [
+        (
+            json!({"type": "message_start", "message": {"id": "msg_1", "model": "k"}}),
+            "Start",
+        ),
+        (
+            start(json!({"type": "thinking", "thinking": ""})),
+            "Nothing",
+        ),
+        (
+            delta(json!({"type": "thinking_delta", "thinking": "Hm\n"})),
+            r#"Reasoning("Hm\n")"#,
+        ),
+        (
+            delta(json!({"type": "signature_delta", "signature": "s"})),
+            "Nothing",
+        ),
+        (
+            start(json!({"type": "redacted_thinking", "data": "x"})),
+            "Nothing",
+        ),
+        (
+            delta(json!({"type": "input_json_delta", "partial_json": "{}"})),
+            "Nothing",
+        ),
+        (
+            start(json!({"type": "text", "text": "Hi"})),
+            r#"Text("Hi")"#,
+        ),
+        (delta(json!({"type": "text_delta", "text": ""})), "Nothing"),
+        (
+            start(json!({"type": "tool_use", "id": "toolu_1", "name": "read", "input": {"a": 1}})),
+            r#"Call { index: 0, id: "toolu_1", name: String("read"), arguments: "{\"a\":1}" }"#,
+        ),
+        (
+            delta(json!({"type": "input_json_delta", "partial_json": "{\"b\""})),
+            r#"Arguments { index: 0, piece: "{\"b\"" }"#,
+        ),
+        (json!({"type": "content_block_stop", "index": 0}), "Nothing"),
+        (
+            delta(json!({"type": "input_json_delta", "partial_json": ":2}"})),
+            "Nothing",
+        ),
+        (
+            start(json!({"type": "tool_use", "id": "toolu_2", "name": "write", "input": {}})),
+            r#"Call { index: 1, id: "toolu_2", name: String("write"), arguments: "" }"#,
+        ),
+        (
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}}),
+            r#"End("tool_calls")"#,
+        ),
+        (json!({"type": "message_stop"}), "Done"),
+        (json!({"type": "ping"}), "Ping"),
+        (
+            json!({"type": "error", "error": {"type": "overloaded_error"}}),
+            r#"Error(Object {"type": String("overloaded_error")})"#,
+        ),
+        (json!({"type": "something_new"}), "Nothing"),
+    ];
+    for (data, expected) in cases {
+        assert_eq!(said(data.clone()), expected, "{data}");
+    }
+    let not_json = Event {
+        event: Some("content_block_delta".into()),
+        data: "{not json".into(),
+        id: None,
+    };
+    assert_eq!(translator.said(&not_json), Said::Nothing);
+}
