@@ -174,9 +174,8 @@ const EXCERPT_REACH: usize = 60;
 /// The message at `line`, `column` (1-based, in characters): the place,
 /// the message, and the line masked with a caret under the place.
 fn render(text: &str, line: usize, column: usize, message: &str) -> String {
-    let (source, caret) = masked_line(text, line, column);
+    let (chars, caret) = masked_line(text, line, column);
     // A long line is shown around the caret.
-    let chars: Vec<char> = source.chars().collect();
     let from = caret.saturating_sub(EXCERPT_REACH);
     let to = (caret + EXCERPT_REACH).min(chars.len());
     let mut shown: String = chars[from.min(to)..to].iter().collect();
@@ -196,151 +195,128 @@ fn render(text: &str, line: usize, column: usize, message: &str) -> String {
     )
 }
 
-/// What the text is in at a character, for masking.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lexeme {
-    Code,
-    Str(char),
-    LineComment,
-    BlockComment,
-}
-
 /// What stands in for a masked value.
 const MASK: char = '…';
 
 /// Line `line` (1-based) of `text` with every value masked, and the
 /// 0-based character offset in it of `column` (1-based) of the original.
-/// Strings' and comments' contents, and bare words other than keys and
-/// [shown literals](is_shown_literal), become one [`MASK`]. The text is
-/// lexed from its start, so a line that begins inside a string or a
-/// comment is masked too.
-fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<char> = Vec::new();
-    let mut caret = None;
-    let (mut at_line, mut col) = (1, 1);
-    let mut state = Lexeme::Code;
-    // Whether the mask for the current string or comment is out already.
-    let mut masked = false;
-    let mut i = 0;
-    while i < chars.len() && at_line <= line {
-        let c = chars[i];
-        let here = at_line == line;
-        if c == '\n' {
-            if here && caret.is_none() && col <= column {
-                caret = Some(out.len());
-            }
-            at_line += 1;
-            col = 1;
-            i += 1;
-            if matches!(state, Lexeme::LineComment | Lexeme::Str(_)) {
-                state = Lexeme::Code;
-            }
-            masked = false;
-            continue;
-        }
-        // What this step writes, and how many characters it reads.
-        let mut written: Vec<char> = Vec::new();
-        let mut taken = 1;
-        let mask = |written: &mut Vec<char>, masked: &mut bool| {
-            if !*masked {
-                written.push(MASK);
-            }
-            *masked = true;
-        };
-        match state {
-            Lexeme::Str(quote) if c == quote => {
-                written.push(c);
-                state = Lexeme::Code;
-            }
-            Lexeme::Str(_) => {
-                mask(&mut written, &mut masked);
-                if c == '\\' && chars.get(i + 1).is_some_and(|next| *next != '\n') {
-                    taken = 2;
-                }
-            }
-            Lexeme::LineComment => mask(&mut written, &mut masked),
-            Lexeme::BlockComment if c == '*' && chars.get(i + 1) == Some(&'/') => {
-                written.extend(['*', '/']);
-                taken = 2;
-                state = Lexeme::Code;
-            }
-            Lexeme::BlockComment => mask(&mut written, &mut masked),
-            Lexeme::Code => {
-                masked = false;
-                if let Some(end) = (c == '"' || c == '\'')
-                    .then(|| quoted_key(&chars, i))
-                    .flatten()
-                {
-                    // A quoted key (a JSON file's are all quoted) is shown
-                    // as a bare one is.
-                    written.extend(&chars[i..end]);
-                    taken = end - i;
-                } else if c == '"' || c == '\'' {
-                    written.push(c);
-                    state = Lexeme::Str(c);
-                } else if c == '/' && matches!(chars.get(i + 1), Some('/' | '*')) {
-                    written.extend(['/', chars[i + 1]]);
-                    state = if chars[i + 1] == '/' {
-                        Lexeme::LineComment
-                    } else {
-                        Lexeme::BlockComment
-                    };
-                    taken = 2;
-                } else if is_delimiter(c) {
-                    written.push(if c.is_control() { ' ' } else { c });
-                } else {
-                    let end = (i..chars.len())
-                        .find(|&j| is_delimiter(chars[j]))
-                        .unwrap_or(chars.len());
-                    let word = &chars[i..end];
-                    let is_key =
-                        chars[end..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
-                    let text: String = word.iter().collect();
-                    if (is_key && is_shown_key(&text)) || is_shown_literal(&text) {
-                        if here && caret.is_none() && (col..col + word.len()).contains(&column) {
-                            caret = Some(out.len() + column - col);
-                        }
-                        written.extend(word);
-                    } else {
-                        mask(&mut written, &mut masked);
-                        masked = false;
-                    }
-                    taken = end - i;
-                }
-            }
-        }
-        if here {
-            // A caret inside what was read goes on the first character
-            // written for it.
-            if caret.is_none() && (col..col + taken).contains(&column) {
-                caret = Some(out.len());
-            }
-            out.extend(written);
-        }
-        i += taken;
-        col += taken;
+/// The lines before it are read for whether it starts inside a block
+/// comment, so that such a line is masked too.
+fn masked_line(text: &str, line: usize, column: usize) -> (Vec<char>, usize) {
+    let mut in_comment = false;
+    let mut lines = text.split('\n');
+    for before in lines.by_ref().take(line - 1) {
+        mask_line(before, &mut in_comment);
     }
-    let len = out.len();
-    (out.into_iter().collect(), caret.unwrap_or(len).min(len))
+    let masked = mask_line(lines.next().unwrap_or_default(), &mut in_comment);
+    let caret = masked.at.get(column - 1).copied();
+    let caret = caret.unwrap_or(masked.shown.len());
+    (masked.shown, caret)
 }
 
-/// The end (past its closing quote) of the string opening at `start` when
-/// it is a key: no escape in it, a colon after it, and its text one
-/// [`is_shown_key`] shows.
-fn quoted_key(chars: &[char], start: usize) -> Option<usize> {
-    let quote = chars[start];
-    let close = start
-        + 1
-        + chars[start + 1..]
-            .iter()
-            .position(|&c| c == quote || c == '\\' || c == '\n')?;
-    if chars[close] != quote {
-        return None;
+/// A line as shown, and for each of its characters the offset of the one
+/// shown for it.
+#[derive(Default)]
+struct Masked {
+    shown: Vec<char>,
+    at: Vec<usize>,
+}
+
+impl Masked {
+    /// Shows `piece` as written (a control character as a space), or as
+    /// one [`MASK`] for the whole of it, if it is not empty.
+    fn push(&mut self, piece: &str, show: bool) {
+        let start = self.shown.len();
+        for (i, c) in piece.chars().enumerate() {
+            if show {
+                self.at.push(start + i);
+                self.shown.push(if c.is_control() { ' ' } else { c });
+            } else {
+                self.at.push(start);
+            }
+        }
+        if !show && !piece.is_empty() {
+            self.shown.push(MASK);
+        }
     }
-    let text: String = chars[start + 1..close].iter().collect();
-    let colon = chars[close + 1..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
-    (colon && is_shown_key(&text)).then_some(close + 1)
+}
+
+/// `source`, one line, with every value masked: strings' and comments'
+/// contents, and bare words other than keys and
+/// [shown literals](is_shown_literal), become one [`MASK`] each.
+/// `in_comment` says whether the line starts inside a block comment, and
+/// is left saying whether it ends inside one.
+fn mask_line(source: &str, in_comment: &mut bool) -> Masked {
+    let mut masked = Masked::default();
+    let mut rest = source;
+    while let Some(c) = rest.chars().next() {
+        rest = if *in_comment {
+            let Some((body, after)) = rest.split_once("*/") else {
+                masked.push(rest, false);
+                break;
+            };
+            masked.push(body, false);
+            masked.push("*/", true);
+            *in_comment = false;
+            after
+        } else if let Some(comment) = rest.strip_prefix("//") {
+            masked.push("//", true);
+            masked.push(comment, false);
+            break;
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            masked.push("/*", true);
+            *in_comment = true;
+            after
+        } else if c == '"' || c == '\'' {
+            let quote = &rest[..1];
+            let body = &rest[1..];
+            let Some(close) = closing_quote(body, c) else {
+                masked.push(quote, true);
+                masked.push(body, false);
+                break;
+            };
+            let (inside, after) = (&body[..close], &body[close + 1..]);
+            // A quoted key (a JSON file's are all quoted) is shown as a
+            // bare one is.
+            if is_key(inside, after) {
+                masked.push(&rest[..close + 2], true);
+            } else {
+                masked.push(quote, true);
+                masked.push(inside, false);
+                masked.push(quote, true);
+            }
+            after
+        } else if is_delimiter(c) {
+            masked.push(&rest[..c.len_utf8()], true);
+            &rest[c.len_utf8()..]
+        } else {
+            let (word, after) = rest.split_at(rest.find(is_delimiter).unwrap_or(rest.len()));
+            masked.push(word, is_key(word, after) || is_shown_literal(word));
+            after
+        };
+    }
+    masked
+}
+
+/// The offset in `body` of the quote that closes a string opened with
+/// `quote` before it, escapes skipped.
+fn closing_quote(body: &str, quote: char) -> Option<usize> {
+    let mut chars = body.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c == quote {
+            return Some(at);
+        }
+        if c == '\\' {
+            chars.next();
+        }
+    }
+    None
+}
+
+/// Whether `word`, followed by `after` on its line, is a key shown: a
+/// colon after it, and a word [`is_shown_key`] shows.
+fn is_key(word: &str, after: &str) -> bool {
+    after.trim_start_matches([' ', '\t']).starts_with(':') && is_shown_key(word)
 }
 
 /// A bare word before a colon, shown as a key only if it could be one: a
