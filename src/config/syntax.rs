@@ -12,7 +12,7 @@
 //! [`too_deep`] is the one error of clawgate's own the parser carries: the
 //! nesting bound, placed by the parser where it is crossed.
 
-use json5::ErrorCode;
+use json5::ErrorCode::*;
 
 use super::MAX_CONFIG_DEPTH;
 
@@ -21,7 +21,7 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     // The byte offset of the parser's place (the text's end when it names
     // none: the text ended before a value), and the text from it to the
     // line's end.
-    let at = error.position().map_or(text.len(), |position| {
+    let mut at = error.position().map_or(text.len(), |position| {
         let line_start: usize = text
             .split('\n')
             .take(position.line)
@@ -39,34 +39,27 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     let nix_equals = rest
         .find(['=', ':', '"', '\'', ','])
         .filter(|&from| rest[from..].starts_with('='));
-    let (at, message) = match (error.code(), here) {
-        (_, Some(c)) if is_typographic_quote(c) => (
-            at,
-            format!(
-                "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
-            ),
+    // The message; where the mistake is elsewhere than the parser's place,
+    // `at` is moved to it.
+    let message = match (error.code(), here) {
+        (_, Some(c)) if is_typographic_quote(c) => format!(
+            "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
         ),
-        (Some(ErrorCode::ExpectedComma), Some(';')) => (at, looks_like_nix(';')),
-        (Some(ErrorCode::TrailingCharacters), Some(c @ ('=' | ';'))) => (at, looks_like_nix(c)),
-        (
-            Some(
-                ErrorCode::ExpectedColon
-                | ErrorCode::ExpectedComma
-                | ErrorCode::ExpectedValue
-                | ErrorCode::TrailingCharacters,
-            ),
-            _,
-        ) if nix_equals.is_some() => (at + nix_equals.unwrap_or(0), looks_like_nix('=')),
-        (Some(ErrorCode::ExpectedComma), Some(found @ ('}' | ']'))) => {
+        (Some(ExpectedComma), Some(';')) => looks_like_nix(';'),
+        (Some(TrailingCharacters), Some(c @ ('=' | ';'))) => looks_like_nix(c),
+        (Some(ExpectedColon | ExpectedComma | ExpectedValue | TrailingCharacters), _)
+            if nix_equals.is_some() =>
+        {
+            at += nix_equals.unwrap_or(0);
+            looks_like_nix('=')
+        }
+        (Some(ExpectedComma), Some(found @ ('}' | ']'))) => {
             let wanted = if found == '}' { ']' } else { '}' };
-            (
-                at,
-                format!(
-                    "expected `,` or `{wanted}`, found `{found}`: a bracket is probably closed by the wrong one"
-                ),
+            format!(
+                "expected `,` or `{wanted}`, found `{found}`: a bracket is probably closed by the wrong one"
             )
         }
-        (Some(ErrorCode::ExpectedComma), _) => {
+        (Some(ExpectedComma), _) => {
             let what = if is_member(rest) {
                 "members"
             } else {
@@ -74,81 +67,54 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
             };
             // The caret goes on the last character of the value before.
             let before = text[..at].trim_end();
-            let last = before.char_indices().last().map_or(0, |(last, _)| last);
-            (
-                last,
-                format!(
-                    "expected `,` after this value: a comma is probably missing between {what}"
-                ),
-            )
+            at = before.char_indices().last().map_or(0, |(last, _)| last);
+            format!("expected `,` after this value: a comma is probably missing between {what}")
         }
-        (Some(ErrorCode::ExpectedColon), _) => {
-            (at, "expected `:` after the key before this".into())
+        (Some(ExpectedColon), _) => "expected `:` after the key before this".into(),
+        (Some(ExpectedIdentifier | ExpectedValue), Some(',')) => {
+            "unexpected `,`: a value is missing before it".into()
         }
-        (Some(ErrorCode::ExpectedIdentifier | ErrorCode::ExpectedValue), Some(',')) => {
-            (at, "unexpected `,`: a value is missing before it".into())
-        }
-        (Some(ErrorCode::ExpectedIdentifier), _) => {
-            (at, "expected a key: a name, or a string in quotes".into())
-        }
+        (Some(ExpectedIdentifier), _) => "expected a key: a name, or a string in quotes".into(),
         // The parser stops inside the word (`tru`): the caret goes on its
         // start.
-        (Some(ErrorCode::ExpectedBool | ErrorCode::ExpectedNull), _) => (
-            text[..at].trim_end_matches(|c| !is_delimiter(c)).len(),
-            expected_value(),
-        ),
-        (Some(ErrorCode::ExpectedValue), _) => (at, expected_value()),
-        (Some(ErrorCode::EofParsingValue), None) => (
-            at,
-            "the text ends where a value should be: a config is an object, `{}` at least".into(),
-        ),
+        (Some(ExpectedBool | ExpectedNull), _) => {
+            at = text[..at].trim_end_matches(|c| !is_delimiter(c)).len();
+            EXPECTED_VALUE.into()
+        }
+        (Some(ExpectedValue), _) => EXPECTED_VALUE.into(),
+        (Some(EofParsingValue), None) => {
+            "the text ends where a value should be: a config is an object, `{}` at least".into()
+        }
         // Everything after an unclosed `/*` is comment: its last `/*` is in
         // it. The parser names the start of the value around it.
-        (Some(ErrorCode::EofParsingComment), _) => (
-            text.rfind("/*").unwrap_or(at),
-            "this comment is never closed: add `*/`".into(),
-        ),
-        (Some(ErrorCode::LineTerminatorInString | ErrorCode::EofParsingString), _) => (
-            at,
-            "this string is never closed: add its closing quote at the end".into(),
-        ),
+        (Some(EofParsingComment), _) => {
+            at = text.rfind("/*").unwrap_or(at);
+            "this comment is never closed: add `*/`".into()
+        }
+        (Some(LineTerminatorInString | EofParsingString), _) => {
+            "this string is never closed: add its closing quote at the end".into()
+        }
         (Some(_), Some(open @ ('{' | '['))) => {
             let wanted = if open == '{' { '}' } else { ']' };
-            (at, format!("this `{open}` is never closed: add `{wanted}`"))
+            format!("this `{open}` is never closed: add `{wanted}`")
         }
-        (Some(ErrorCode::TrailingCharacters), _) => {
-            (at, "unexpected text after the end of the config".into())
-        }
+        (Some(TrailingCharacters), _) => "unexpected text after the end of the config".into(),
         (None, _) if error.to_string().starts_with(&too_deep(MAX_CONFIG_DEPTH)) => {
-            (at, too_deep(MAX_CONFIG_DEPTH))
+            too_deep(MAX_CONFIG_DEPTH)
         }
-        _ => (at, parser_words(error)),
+        // The parser's own words, without its position; a message of
+        // serde's own (no code) may quote a value, so is not shown.
+        (Some(code), _) => code.to_string(),
+        (None, _) => "the parser could not read this value".into(),
     };
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let column = before[line_start..].chars().count() + 1;
     render(text, line, column, &message)
 }
 
-/// The parser's own words for an error, without its position. A message
-/// of serde's own (no code) may quote a value, so is not shown.
-fn parser_words(error: &json5::Error) -> String {
-    match error.code() {
-        Some(code) => code.to_string(),
-        None => "the parser could not read this value".into(),
-    }
-}
-
-fn expected_value() -> String {
-    "expected a value: a string in quotes, a number, an object, an array, `true`, `false` or `null`"
-        .into()
-}
+const EXPECTED_VALUE: &str = "expected a value: a string in quotes, a number, an object, an array, `true`, `false` or `null`";
 
 /// Whether the text at a missing `,` starts an object's member (a key and
 /// a `:`) rather than an array's element.
