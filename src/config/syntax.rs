@@ -170,11 +170,10 @@ const MASK: char = '…';
 /// comment, so that such a line is masked too.
 fn masked_line(text: &str, line: usize, column: usize) -> (Vec<char>, usize) {
     let mut in_comment = false;
-    let mut lines = text.split('\n');
-    for before in lines.by_ref().take(line - 1) {
-        mask_line(before, &mut in_comment);
-    }
-    let masked = mask_line(lines.next().unwrap_or_default(), &mut in_comment);
+    let mut lines = text
+        .split('\n')
+        .map(|source| mask_line(source, &mut in_comment));
+    let masked = lines.nth(line - 1).unwrap_or_default();
     let caret = masked.at.get(column - 1).copied();
     let caret = caret.unwrap_or(masked.shown.len());
     (masked.shown, caret)
