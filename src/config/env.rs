@@ -184,33 +184,31 @@ fn invalid_name(name: &str) -> String {
     }
 }
 
+/// A value without its quotes: single quotes keep everything as written;
+/// in double quotes, a backslash escapes `"`, `\`, `$` and `` ` ``, and
+/// `\n` is a line break.
 fn unquote(value: &str) -> String {
     let inside = |quote| value.strip_prefix(quote)?.strip_suffix(quote);
     if let Some(single) = inside('\'') {
         return single.to_string();
     }
-    if let Some(double) = inside('"') {
-        let mut out = String::with_capacity(value.len());
-        let mut chars = double.chars();
-        while let Some(c) = chars.next() {
-            match (c, chars.clone().next()) {
-                ('\\', Some(next @ ('"' | '\\' | '$' | '`'))) => {
-                    out.push(next);
-                    chars.next();
-                }
-                ('\\', Some('n')) => {
-                    out.push('\n');
-                    chars.next();
-                }
-                _ => out.push(c),
-            }
-        }
-        return out;
+    let Some(double) = inside('"') else {
+        return value.to_string();
+    };
+    let mut out = String::with_capacity(double.len());
+    let mut chars = double.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escaped = chars.next_if(|&next| c == '\\' && "\"\\$`n".contains(next));
+        out.push(match escaped {
+            Some('n') => '\n',
+            Some(escaped) => escaped,
+            None => c,
+        });
     }
-    value.to_string()
+    out
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`, or with `upper_only` the `[A-Z_][A-Z0-9_]*`
+/// `[A-Za-z_][A-Za-z0-9_]*`, or without `allow_lower` the `[A-Z_][A-Z0-9_]*`
 /// form that `${VAR}` substitution accepts.
 fn is_env_name(name: &str, allow_lower: bool) -> bool {
     let mut chars = name.chars();
@@ -233,35 +231,29 @@ pub fn substitute<'a>(
     let mut rest = input;
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
-        let after = &rest[start..];
-        if let Some(escaped) = after.strip_prefix("$${")
-            && let Some(end) = escaped
-                .find('}')
-                .filter(|&end| is_env_name(&escaped[..end], false))
-        {
-            out.push_str("${");
-            out.push_str(&escaped[..=end]);
-            rest = &escaped[end + 1..];
+        rest = &rest[start..];
+        let escaped = rest.starts_with("$$");
+        let name = rest[1 + usize::from(escaped)..]
+            .strip_prefix('{')
+            .and_then(|body| body.split_once('}'))
+            .map(|(name, _)| name)
+            .filter(|name| is_env_name(name, false));
+        let Some(name) = name else {
+            out.push('$');
+            rest = &rest[1..];
             continue;
+        };
+        // `${NAME}`, or `$${NAME}` when escaped.
+        let (written, after) = rest.split_at(name.len() + 3 + usize::from(escaped));
+        if escaped {
+            out.push_str(&written[1..]);
+        } else if let Some(value) = lookup(name) {
+            out.push_str(value);
+        } else {
+            out.push_str(written);
+            missing.push(name.to_string());
         }
-        if let Some(body) = after.strip_prefix("${")
-            && let Some(end) = body
-                .find('}')
-                .filter(|&end| is_env_name(&body[..end], false))
-        {
-            let name = &body[..end];
-            match lookup(name) {
-                Some(value) => out.push_str(value),
-                None => {
-                    out.push_str(&after[..end + 3]);
-                    missing.push(name.to_string());
-                }
-            }
-            rest = &body[end + 1..];
-            continue;
-        }
-        out.push('$');
-        rest = &after[1..];
+        rest = after;
     }
     out.push_str(rest);
     (out, missing)

@@ -181,72 +181,59 @@ fn place(pattern: &str) -> Option<&'static Place> {
 /// Checks the keys under `value`, at `path` in the document and `pattern`
 /// among the [`PLACES`].
 fn walk(value: &Value, pattern: &str, path: &str, report: &mut KeyReport) {
-    match value {
-        Value::Object(map) => {
-            let Some((_, read, section)) = place(pattern) else {
-                // A map of names the user chooses, or a value clawgate
-                // reads without looking at its keys.
-                let names = join(pattern, "*");
-                if PLACES.iter().any(|(at, ..)| at.starts_with(&names)) {
-                    for (key, child) in map {
-                        walk(child, &names, &join(path, key), report);
-                    }
-                }
-                return;
-            };
-            let read = read();
-            for (key, child) in map {
-                let child_path = join(path, key);
-                if read.contains(&key.as_str()) {
-                    walk(child, &join(pattern, key), &child_path, report);
-                } else if dotted(key, read.iter().copied()) {
-                    report.errors.push((child_path, dotted_message(key)));
-                } else if let Some((docs, openclaw)) = section {
-                    if openclaw.contains(&key.as_str()) {
-                        report.ignored.push(child_path);
-                    } else {
-                        let message = unknown_in_section(key, child, path, pattern, docs);
-                        report.errors.push((child_path, message));
-                    }
-                } else {
-                    match near_miss(key, read.iter().copied()) {
-                        Some(suggestion) => report.errors.push((
-                            child_path,
-                            format!("unknown key; did you mean `{suggestion}`?"),
-                        )),
-                        None => report.ignored.push(child_path),
-                    }
-                }
-            }
+    if let Value::Array(items) = value {
+        for (index, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{index}]");
+            walk(item, &format!("{pattern}[]"), &item_path, report);
         }
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                walk(
-                    item,
-                    &format!("{pattern}[]"),
-                    &format!("{path}[{index}]"),
-                    report,
-                );
-            }
-        }
-        _ => {}
     }
-}
-
-/// A quoted key written as a path (`"agents.defaults.model.primary"`), its
-/// first part a key read here: JSON5 takes it as one key of that name.
-fn dotted<'a>(key: &str, mut known: impl Iterator<Item = &'a str>) -> bool {
-    key.split_once('.')
-        .is_some_and(|(head, _)| known.any(|name| name == head))
+    let Value::Object(map) = value else {
+        return;
+    };
+    let Some((_, read, section)) = place(pattern) else {
+        // A map of names the user chooses, or a value clawgate reads
+        // without looking at its keys.
+        let names = join(pattern, "*");
+        if PLACES.iter().any(|(at, ..)| at.starts_with(&names)) {
+            for (key, child) in map {
+                walk(child, &names, &join(path, key), report);
+            }
+        }
+        return;
+    };
+    let read = read();
+    for (key, child) in map {
+        let child_path = join(path, key);
+        if read.contains(&key.as_str()) {
+            walk(child, &join(pattern, key), &child_path, report);
+            continue;
+        }
+        // A quoted key written as a path (`"agents.defaults.model.primary"`),
+        // its first part a key read here: JSON5 takes it as one key of that
+        // name.
+        let dotted = key
+            .split_once('.')
+            .is_some_and(|(head, _)| read.contains(&head));
+        // The error for a key not read here, or none for one ignored.
+        let error = match section {
+            _ if dotted => Some(dotted_message(key)),
+            Some((_, openclaw)) if openclaw.contains(&key.as_str()) => None,
+            Some((docs, _)) => Some(unknown_in_section(key, child, path, pattern, docs)),
+            None => near_miss(key, read).map(|near| format!("unknown key; did you mean `{near}`?")),
+        };
+        match error {
+            Some(message) => report.errors.push((child_path, message)),
+            None => report.ignored.push(child_path),
+        }
+    }
 }
 
 fn dotted_message(key: &str) -> String {
-    let parts: Vec<&str> = key.split('.').collect();
-    let (last, outer) = parts.split_last().expect("a dotted key has parts");
-    let mut nested = format!("{last}: ...");
-    for part in outer.iter().rev() {
-        nested = format!("{part}: {{ {nested} }}");
-    }
+    let mut parts = key.rsplit('.');
+    let last = parts.next().unwrap_or(key);
+    let nested = parts.fold(format!("{last}: ..."), |inner, part| {
+        format!("{part}: {{ {inner} }}")
+    });
     format!("a dotted key is one key with dots in its name, not a path; nest it: `{nested}`")
 }
 
@@ -371,10 +358,11 @@ pub(super) fn join(path: &str, key: &str) -> String {
 /// The known key `key` most likely misspells, if any: the same letters in
 /// another case, or a small edit away, a swap of neighbours counting as one (one edit for short keys, whose
 /// neighbours are mostly unrelated words, two otherwise).
-fn near_miss<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+fn near_miss<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = key.to_ascii_lowercase();
     known
-        .map(|name| {
+        .iter()
+        .map(|&name| {
             let distance = strsim::osa_distance(&lower, &name.to_ascii_lowercase());
             (distance, name)
         })

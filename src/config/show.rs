@@ -1,25 +1,25 @@
 //! The resolved config as `clawgate config show` prints it, serialised
-//! from the runtime types (their `Serialize`, and thin views where the
-//! file groups settings otherwise: `gateway`, its telemetry, the chain).
+//! from the runtime types (their `Serialize`, and where the file groups
+//! settings otherwise, `gateway`, its telemetry and the chain, their
+//! objects built here with `json!`).
 //!
-//! A secret is a [`Secret`], whose only serialisation is [`REDACTED`]; a
-//! key in any other secret type (`SecretString`) does not serialise at
-//! all, so a new secret cannot be shown by accident: a derive over it
-//! does not compile until it is masked. Whatever came from `${VAR}` is
-//! scrubbed from the whole besides, wherever it ended up (a header not
-//! named like a credential, a `baseUrl` query).
+//! A secret is a [`Secret`](super::Secret), whose only serialisation is
+//! [`REDACTED`]; a key in any other secret type (`SecretString`) does not
+//! serialise at all, so a new secret cannot be shown by accident: a derive
+//! or a `json!` over it does not compile until it is masked. Whatever came
+//! from `${VAR}` is scrubbed from the whole besides, wherever it ended up
+//! (a header not named like a credential, a `baseUrl` query).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use secrecy::SecretString;
-use serde::{Serialize, Serializer};
-use serde_json::Value;
+use serde::Serializer;
+use serde_json::{Map, Value, json};
 
 use super::clients::TOKEN_CLIENT;
-use super::{Config, GatewaySettings, ModelRef, Secret};
+use super::{Config, GatewaySettings, ModelRef};
 use crate::ops::redact::{REDACTED, Redactor, is_sensitive_header};
 
 impl Config {
@@ -41,12 +41,12 @@ impl Config {
     fn shown(&self) -> Value {
         // A place of the chain as written: a ref, or a pool's list.
         let place = |place: &[ModelRef]| match place {
-            [one] => serde_json::json!(one),
-            pool => serde_json::json!(pool),
+            [one] => json!(one),
+            pool => json!(pool),
         };
         let places: Vec<Value> = self.routing.places().into_iter().map(place).collect();
-        serde_json::json!({
-            "gateway": Gateway::of(&self.gateway),
+        json!({
+            "gateway": gateway(&self.gateway),
             "models": {"providers": &self.providers},
             "ledger": &self.ledger,
             "agents": {"defaults": {
@@ -59,126 +59,64 @@ impl Config {
 }
 
 /// `gateway` as the file groups it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Gateway<'a> {
-    port: u16,
-    bind: std::net::IpAddr,
-    auth: Auth<'a>,
-    clients: BTreeMap<&'a str, &'a super::clients::Client>,
-    allowed_hosts: &'a [String],
-    allowed_origins: &'a [String],
-    limits: Limits<'a>,
-    max_body_bytes: usize,
-    sessions: Option<super::SessionLimits>,
-    #[serde(serialize_with = "seconds")]
-    shutdown_grace_seconds: Duration,
-    retries: &'a super::Retries,
-    timeouts: Timeouts<'a>,
-    telemetry: Option<Telemetry<'a>>,
+fn gateway(g: &GatewaySettings) -> Value {
+    // The token's holder is `auth.token`.
+    let clients: BTreeMap<&str, &super::clients::Client> = (g.clients.iter())
+        .filter(|c| &*c.name != TOKEN_CLIENT)
+        .map(|c| (&*c.name, &**c))
+        .collect();
+    let limits = json!({
+        "maxConnections": g.client.max_connections,
+        "maxConcurrentRequests": g.client.max_concurrent_requests,
+    });
+    let client_timeouts = json!({
+        "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
+        "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
+    });
+    json!({
+        "port": g.port,
+        "bind": g.bind,
+        "auth": {"token": g.auth_token, "openMetrics": g.open_metrics},
+        "clients": clients,
+        "allowedHosts": g.allowed_hosts,
+        "allowedOrigins": g.allowed_origins,
+        "limits": joined(limits, json!(g.limits)),
+        "maxBodyBytes": g.max_body_bytes,
+        "sessions": g.sessions,
+        "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
+        "retries": g.retries,
+        "timeouts": joined(json!(g.timeouts), client_timeouts),
+        "telemetry": g.telemetry.as_ref().map(telemetry),
+    })
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Auth<'a> {
-    token: Option<&'a Secret>,
-    open_metrics: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Limits<'a> {
-    max_connections: usize,
-    max_concurrent_requests: usize,
-    #[serde(flatten)]
-    upstream: &'a super::Limits,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Timeouts<'a> {
-    #[serde(flatten)]
-    upstream: &'a super::Timeouts,
-    #[serde(serialize_with = "seconds")]
-    client_header_seconds: Duration,
-    #[serde(serialize_with = "seconds")]
-    client_body_seconds: Duration,
-}
-
-impl<'a> Gateway<'a> {
-    fn of(g: &'a GatewaySettings) -> Self {
-        Gateway {
-            port: g.port,
-            bind: g.bind,
-            auth: Auth {
-                token: g.auth_token.as_ref(),
-                open_metrics: g.open_metrics,
-            },
-            // The token's holder is `auth.token`.
-            clients: (g.clients.iter())
-                .filter(|c| &*c.name != TOKEN_CLIENT)
-                .map(|c| (&*c.name, &**c))
-                .collect(),
-            allowed_hosts: &g.allowed_hosts,
-            allowed_origins: &g.allowed_origins,
-            limits: Limits {
-                max_connections: g.client.max_connections,
-                max_concurrent_requests: g.client.max_concurrent_requests,
-                upstream: &g.limits,
-            },
-            max_body_bytes: g.max_body_bytes,
-            sessions: g.sessions,
-            shutdown_grace_seconds: g.shutdown_grace,
-            retries: &g.retries,
-            timeouts: Timeouts {
-                upstream: &g.timeouts,
-                client_header_seconds: g.client.header_timeout,
-                client_body_seconds: g.client.body_timeout,
-            },
-            telemetry: g.telemetry.as_ref().map(Telemetry::of),
-        }
+/// The members of `first`, then those of `then`: one object of the file
+/// held here as two.
+fn joined(mut first: Value, then: Value) -> Value {
+    if let (Some(first), Value::Object(then)) = (first.as_object_mut(), then) {
+        first.extend(then);
     }
+    first
 }
 
-/// `gateway.telemetry` with the `OTEL_*` variables, as resolved; the
-/// export headers by name.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Telemetry<'a> {
-    /// With its query as `…`, as [`url`] shows a `baseUrl` (and `metrics_url`).
-    traces_url: String,
-    service_name: &'a str,
-    sample_ratio: f64,
-    parent_based: bool,
-    queue_spans: usize,
-    capture_content: bool,
-    metrics_url: Option<String>,
-    #[serde(serialize_with = "seconds")]
-    metrics_interval_seconds: Duration,
-    #[serde(serialize_with = "names_masked")]
-    headers: &'a [(String, SecretString)],
-}
-
-impl<'a> Telemetry<'a> {
-    fn of(t: &'a crate::ops::telemetry::Settings) -> Self {
-        Telemetry {
-            traces_url: Redactor::default().url(&t.traces_url),
-            service_name: &t.service_name,
-            sample_ratio: t.sample_ratio,
-            parent_based: t.parent_based,
-            queue_spans: t.queue_spans,
-            capture_content: t.capture_content,
-            metrics_url: t.metrics_url.as_ref().map(|u| Redactor::default().url(u)),
-            metrics_interval_seconds: t.metrics_interval,
-            headers: &t.headers,
-        }
-    }
-}
-
-/// Pairs by name, every value as [`REDACTED`] (the telemetry export's
-/// headers).
-fn names_masked<S: Serializer>(pairs: &&[(String, SecretString)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(pairs.iter().map(|(name, _)| (name, REDACTED)))
+/// `gateway.telemetry` with the `OTEL_*` variables, as resolved: its URLs
+/// with their query as `…`, as [`url`] shows a `baseUrl`, and the export
+/// headers by name, every value as [`REDACTED`].
+fn telemetry(t: &crate::ops::telemetry::Settings) -> Value {
+    let headers: Map<String, Value> = (t.headers.iter())
+        .map(|(name, _)| (name.clone(), REDACTED.into()))
+        .collect();
+    json!({
+        "tracesUrl": Redactor::default().url(&t.traces_url),
+        "serviceName": t.service_name,
+        "sampleRatio": t.sample_ratio,
+        "parentBased": t.parent_based,
+        "queueSpans": t.queue_spans,
+        "captureContent": t.capture_content,
+        "metricsUrl": t.metrics_url.as_ref().map(|u| Redactor::default().url(u)),
+        "metricsIntervalSeconds": t.metrics_interval.as_secs_f64(),
+        "headers": headers,
+    })
 }
 
 /// A duration in seconds, fractions kept.

@@ -12,7 +12,7 @@
 //! [`too_deep`] is the one error of clawgate's own the parser carries: the
 //! nesting bound, placed by the parser where it is crossed.
 
-use json5::ErrorCode;
+use json5::ErrorCode::*;
 
 use super::MAX_CONFIG_DEPTH;
 
@@ -21,7 +21,7 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     // The byte offset of the parser's place (the text's end when it names
     // none: the text ended before a value), and the text from it to the
     // line's end.
-    let at = error.position().map_or(text.len(), |position| {
+    let mut at = error.position().map_or(text.len(), |position| {
         let line_start: usize = text
             .split('\n')
             .take(position.line)
@@ -39,34 +39,27 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     let nix_equals = rest
         .find(['=', ':', '"', '\'', ','])
         .filter(|&from| rest[from..].starts_with('='));
-    let (at, message) = match (error.code(), here) {
-        (_, Some(c)) if is_typographic_quote(c) => (
-            at,
-            format!(
-                "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
-            ),
+    // The message; where the mistake is elsewhere than the parser's place,
+    // `at` is moved to it.
+    let message = match (error.code(), here) {
+        (_, Some(c)) if is_typographic_quote(c) => format!(
+            "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
         ),
-        (Some(ErrorCode::ExpectedComma), Some(';')) => (at, looks_like_nix(';')),
-        (Some(ErrorCode::TrailingCharacters), Some(c @ ('=' | ';'))) => (at, looks_like_nix(c)),
-        (
-            Some(
-                ErrorCode::ExpectedColon
-                | ErrorCode::ExpectedComma
-                | ErrorCode::ExpectedValue
-                | ErrorCode::TrailingCharacters,
-            ),
-            _,
-        ) if nix_equals.is_some() => (at + nix_equals.unwrap_or(0), looks_like_nix('=')),
-        (Some(ErrorCode::ExpectedComma), Some(found @ ('}' | ']'))) => {
+        (Some(ExpectedComma), Some(';')) => looks_like_nix(';'),
+        (Some(TrailingCharacters), Some(c @ ('=' | ';'))) => looks_like_nix(c),
+        (Some(ExpectedColon | ExpectedComma | ExpectedValue | TrailingCharacters), _)
+            if nix_equals.is_some() =>
+        {
+            at += nix_equals.unwrap_or(0);
+            looks_like_nix('=')
+        }
+        (Some(ExpectedComma), Some(found @ ('}' | ']'))) => {
             let wanted = if found == '}' { ']' } else { '}' };
-            (
-                at,
-                format!(
-                    "expected `,` or `{wanted}`, found `{found}`: a bracket is probably closed by the wrong one"
-                ),
+            format!(
+                "expected `,` or `{wanted}`, found `{found}`: a bracket is probably closed by the wrong one"
             )
         }
-        (Some(ErrorCode::ExpectedComma), _) => {
+        (Some(ExpectedComma), _) => {
             let what = if is_member(rest) {
                 "members"
             } else {
@@ -74,81 +67,54 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
             };
             // The caret goes on the last character of the value before.
             let before = text[..at].trim_end();
-            let last = before.char_indices().last().map_or(0, |(last, _)| last);
-            (
-                last,
-                format!(
-                    "expected `,` after this value: a comma is probably missing between {what}"
-                ),
-            )
+            at = before.char_indices().last().map_or(0, |(last, _)| last);
+            format!("expected `,` after this value: a comma is probably missing between {what}")
         }
-        (Some(ErrorCode::ExpectedColon), _) => {
-            (at, "expected `:` after the key before this".into())
+        (Some(ExpectedColon), _) => "expected `:` after the key before this".into(),
+        (Some(ExpectedIdentifier | ExpectedValue), Some(',')) => {
+            "unexpected `,`: a value is missing before it".into()
         }
-        (Some(ErrorCode::ExpectedIdentifier | ErrorCode::ExpectedValue), Some(',')) => {
-            (at, "unexpected `,`: a value is missing before it".into())
-        }
-        (Some(ErrorCode::ExpectedIdentifier), _) => {
-            (at, "expected a key: a name, or a string in quotes".into())
-        }
+        (Some(ExpectedIdentifier), _) => "expected a key: a name, or a string in quotes".into(),
         // The parser stops inside the word (`tru`): the caret goes on its
         // start.
-        (Some(ErrorCode::ExpectedBool | ErrorCode::ExpectedNull), _) => (
-            text[..at].trim_end_matches(|c| !is_delimiter(c)).len(),
-            expected_value(),
-        ),
-        (Some(ErrorCode::ExpectedValue), _) => (at, expected_value()),
-        (Some(ErrorCode::EofParsingValue), None) => (
-            at,
-            "the text ends where a value should be: a config is an object, `{}` at least".into(),
-        ),
+        (Some(ExpectedBool | ExpectedNull), _) => {
+            at = text[..at].trim_end_matches(|c| !is_delimiter(c)).len();
+            EXPECTED_VALUE.into()
+        }
+        (Some(ExpectedValue), _) => EXPECTED_VALUE.into(),
+        (Some(EofParsingValue), None) => {
+            "the text ends where a value should be: a config is an object, `{}` at least".into()
+        }
         // Everything after an unclosed `/*` is comment: its last `/*` is in
         // it. The parser names the start of the value around it.
-        (Some(ErrorCode::EofParsingComment), _) => (
-            text.rfind("/*").unwrap_or(at),
-            "this comment is never closed: add `*/`".into(),
-        ),
-        (Some(ErrorCode::LineTerminatorInString | ErrorCode::EofParsingString), _) => (
-            at,
-            "this string is never closed: add its closing quote at the end".into(),
-        ),
+        (Some(EofParsingComment), _) => {
+            at = text.rfind("/*").unwrap_or(at);
+            "this comment is never closed: add `*/`".into()
+        }
+        (Some(LineTerminatorInString | EofParsingString), _) => {
+            "this string is never closed: add its closing quote at the end".into()
+        }
         (Some(_), Some(open @ ('{' | '['))) => {
             let wanted = if open == '{' { '}' } else { ']' };
-            (at, format!("this `{open}` is never closed: add `{wanted}`"))
+            format!("this `{open}` is never closed: add `{wanted}`")
         }
-        (Some(ErrorCode::TrailingCharacters), _) => {
-            (at, "unexpected text after the end of the config".into())
-        }
+        (Some(TrailingCharacters), _) => "unexpected text after the end of the config".into(),
         (None, _) if error.to_string().starts_with(&too_deep(MAX_CONFIG_DEPTH)) => {
-            (at, too_deep(MAX_CONFIG_DEPTH))
+            too_deep(MAX_CONFIG_DEPTH)
         }
-        _ => (at, parser_words(error)),
+        // The parser's own words, without its position; a message of
+        // serde's own (no code) may quote a value, so is not shown.
+        (Some(code), _) => code.to_string(),
+        (None, _) => "the parser could not read this value".into(),
     };
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let column = before[line_start..].chars().count() + 1;
     render(text, line, column, &message)
 }
 
-/// The parser's own words for an error, without its position. A message
-/// of serde's own (no code) may quote a value, so is not shown.
-fn parser_words(error: &json5::Error) -> String {
-    match error.code() {
-        Some(code) => code.to_string(),
-        None => "the parser could not read this value".into(),
-    }
-}
-
-fn expected_value() -> String {
-    "expected a value: a string in quotes, a number, an object, an array, `true`, `false` or `null`"
-        .into()
-}
+const EXPECTED_VALUE: &str = "expected a value: a string in quotes, a number, an object, an array, `true`, `false` or `null`";
 
 /// Whether the text at a missing `,` starts an object's member (a key and
 /// a `:`) rather than an array's element.
@@ -174,9 +140,8 @@ const EXCERPT_REACH: usize = 60;
 /// The message at `line`, `column` (1-based, in characters): the place,
 /// the message, and the line masked with a caret under the place.
 fn render(text: &str, line: usize, column: usize, message: &str) -> String {
-    let (source, caret) = masked_line(text, line, column);
+    let (chars, caret) = masked_line(text, line, column);
     // A long line is shown around the caret.
-    let chars: Vec<char> = source.chars().collect();
     let from = caret.saturating_sub(EXCERPT_REACH);
     let to = (caret + EXCERPT_REACH).min(chars.len());
     let mut shown: String = chars[from.min(to)..to].iter().collect();
@@ -196,151 +161,127 @@ fn render(text: &str, line: usize, column: usize, message: &str) -> String {
     )
 }
 
-/// What the text is in at a character, for masking.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lexeme {
-    Code,
-    Str(char),
-    LineComment,
-    BlockComment,
-}
-
 /// What stands in for a masked value.
 const MASK: char = '…';
 
 /// Line `line` (1-based) of `text` with every value masked, and the
 /// 0-based character offset in it of `column` (1-based) of the original.
-/// Strings' and comments' contents, and bare words other than keys and
-/// [shown literals](is_shown_literal), become one [`MASK`]. The text is
-/// lexed from its start, so a line that begins inside a string or a
-/// comment is masked too.
-fn masked_line(text: &str, line: usize, column: usize) -> (String, usize) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<char> = Vec::new();
-    let mut caret = None;
-    let (mut at_line, mut col) = (1, 1);
-    let mut state = Lexeme::Code;
-    // Whether the mask for the current string or comment is out already.
-    let mut masked = false;
-    let mut i = 0;
-    while i < chars.len() && at_line <= line {
-        let c = chars[i];
-        let here = at_line == line;
-        if c == '\n' {
-            if here && caret.is_none() && col <= column {
-                caret = Some(out.len());
-            }
-            at_line += 1;
-            col = 1;
-            i += 1;
-            if matches!(state, Lexeme::LineComment | Lexeme::Str(_)) {
-                state = Lexeme::Code;
-            }
-            masked = false;
-            continue;
-        }
-        // What this step writes, and how many characters it reads.
-        let mut written: Vec<char> = Vec::new();
-        let mut taken = 1;
-        let mask = |written: &mut Vec<char>, masked: &mut bool| {
-            if !*masked {
-                written.push(MASK);
-            }
-            *masked = true;
-        };
-        match state {
-            Lexeme::Str(quote) if c == quote => {
-                written.push(c);
-                state = Lexeme::Code;
-            }
-            Lexeme::Str(_) => {
-                mask(&mut written, &mut masked);
-                if c == '\\' && chars.get(i + 1).is_some_and(|next| *next != '\n') {
-                    taken = 2;
-                }
-            }
-            Lexeme::LineComment => mask(&mut written, &mut masked),
-            Lexeme::BlockComment if c == '*' && chars.get(i + 1) == Some(&'/') => {
-                written.extend(['*', '/']);
-                taken = 2;
-                state = Lexeme::Code;
-            }
-            Lexeme::BlockComment => mask(&mut written, &mut masked),
-            Lexeme::Code => {
-                masked = false;
-                if let Some(end) = (c == '"' || c == '\'')
-                    .then(|| quoted_key(&chars, i))
-                    .flatten()
-                {
-                    // A quoted key (a JSON file's are all quoted) is shown
-                    // as a bare one is.
-                    written.extend(&chars[i..end]);
-                    taken = end - i;
-                } else if c == '"' || c == '\'' {
-                    written.push(c);
-                    state = Lexeme::Str(c);
-                } else if c == '/' && matches!(chars.get(i + 1), Some('/' | '*')) {
-                    written.extend(['/', chars[i + 1]]);
-                    state = if chars[i + 1] == '/' {
-                        Lexeme::LineComment
-                    } else {
-                        Lexeme::BlockComment
-                    };
-                    taken = 2;
-                } else if is_delimiter(c) {
-                    written.push(if c.is_control() { ' ' } else { c });
-                } else {
-                    let end = (i..chars.len())
-                        .find(|&j| is_delimiter(chars[j]))
-                        .unwrap_or(chars.len());
-                    let word = &chars[i..end];
-                    let is_key =
-                        chars[end..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
-                    let text: String = word.iter().collect();
-                    if (is_key && is_shown_key(&text)) || is_shown_literal(&text) {
-                        if here && caret.is_none() && (col..col + word.len()).contains(&column) {
-                            caret = Some(out.len() + column - col);
-                        }
-                        written.extend(word);
-                    } else {
-                        mask(&mut written, &mut masked);
-                        masked = false;
-                    }
-                    taken = end - i;
-                }
-            }
-        }
-        if here {
-            // A caret inside what was read goes on the first character
-            // written for it.
-            if caret.is_none() && (col..col + taken).contains(&column) {
-                caret = Some(out.len());
-            }
-            out.extend(written);
-        }
-        i += taken;
-        col += taken;
-    }
-    let len = out.len();
-    (out.into_iter().collect(), caret.unwrap_or(len).min(len))
+/// The lines before it are read for whether it starts inside a block
+/// comment, so that such a line is masked too.
+fn masked_line(text: &str, line: usize, column: usize) -> (Vec<char>, usize) {
+    let mut in_comment = false;
+    let mut lines = text
+        .split('\n')
+        .map(|source| mask_line(source, &mut in_comment));
+    let masked = lines.nth(line - 1).unwrap_or_default();
+    let caret = masked.at.get(column - 1).copied();
+    let caret = caret.unwrap_or(masked.shown.len());
+    (masked.shown, caret)
 }
 
-/// The end (past its closing quote) of the string opening at `start` when
-/// it is a key: no escape in it, a colon after it, and its text one
-/// [`is_shown_key`] shows.
-fn quoted_key(chars: &[char], start: usize) -> Option<usize> {
-    let quote = chars[start];
-    let close = start
-        + 1
-        + chars[start + 1..]
-            .iter()
-            .position(|&c| c == quote || c == '\\' || c == '\n')?;
-    if chars[close] != quote {
-        return None;
+/// A line as shown, and for each of its characters the offset of the one
+/// shown for it.
+#[derive(Default)]
+struct Masked {
+    shown: Vec<char>,
+    at: Vec<usize>,
+}
+
+impl Masked {
+    /// Shows `piece` as written (a control character as a space), or as
+    /// one [`MASK`] for the whole of it, if it is not empty.
+    fn push(&mut self, piece: &str, show: bool) {
+        let start = self.shown.len();
+        for (i, c) in piece.chars().enumerate() {
+            if show {
+                self.at.push(start + i);
+                self.shown.push(if c.is_control() { ' ' } else { c });
+            } else {
+                self.at.push(start);
+            }
+        }
+        if !show && !piece.is_empty() {
+            self.shown.push(MASK);
+        }
     }
-    let text: String = chars[start + 1..close].iter().collect();
-    let colon = chars[close + 1..].iter().find(|c| !matches!(c, ' ' | '\t')) == Some(&':');
-    (colon && is_shown_key(&text)).then_some(close + 1)
+}
+
+/// `source`, one line, with every value masked: strings' and comments'
+/// contents, and bare words other than keys and
+/// [shown literals](is_shown_literal), become one [`MASK`] each.
+/// `in_comment` says whether the line starts inside a block comment, and
+/// is left saying whether it ends inside one.
+fn mask_line(source: &str, in_comment: &mut bool) -> Masked {
+    let mut masked = Masked::default();
+    let mut rest = source;
+    while let Some(c) = rest.chars().next() {
+        rest = if *in_comment {
+            let Some((body, after)) = rest.split_once("*/") else {
+                masked.push(rest, false);
+                break;
+            };
+            masked.push(body, false);
+            masked.push("*/", true);
+            *in_comment = false;
+            after
+        } else if let Some(comment) = rest.strip_prefix("//") {
+            masked.push("//", true);
+            masked.push(comment, false);
+            break;
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            masked.push("/*", true);
+            *in_comment = true;
+            after
+        } else if c == '"' || c == '\'' {
+            let quote = &rest[..1];
+            let body = &rest[1..];
+            let Some(close) = closing_quote(body, c) else {
+                masked.push(quote, true);
+                masked.push(body, false);
+                break;
+            };
+            let (inside, after) = (&body[..close], &body[close + 1..]);
+            // A quoted key (a JSON file's are all quoted) is shown as a
+            // bare one is.
+            if is_key(inside, after) {
+                masked.push(&rest[..close + 2], true);
+            } else {
+                masked.push(quote, true);
+                masked.push(inside, false);
+                masked.push(quote, true);
+            }
+            after
+        } else if is_delimiter(c) {
+            masked.push(&rest[..c.len_utf8()], true);
+            &rest[c.len_utf8()..]
+        } else {
+            let (word, after) = rest.split_at(rest.find(is_delimiter).unwrap_or(rest.len()));
+            masked.push(word, is_key(word, after) || is_shown_literal(word));
+            after
+        };
+    }
+    masked
+}
+
+/// The offset in `body` of the quote that closes a string opened with
+/// `quote` before it, escapes skipped.
+fn closing_quote(body: &str, quote: char) -> Option<usize> {
+    let mut chars = body.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c == quote {
+            return Some(at);
+        }
+        if c == '\\' {
+            chars.next();
+        }
+    }
+    None
+}
+
+/// Whether `word`, followed by `after` on its line, is a key shown: a
+/// colon after it, and a word [`is_shown_key`] shows.
+fn is_key(word: &str, after: &str) -> bool {
+    after.trim_start_matches([' ', '\t']).starts_with(':') && is_shown_key(word)
 }
 
 /// A bare word before a colon, shown as a key only if it could be one: a
