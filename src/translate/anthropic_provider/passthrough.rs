@@ -148,7 +148,7 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
 /// turn that takes it read alone, an edit of its `content` in `edits`.
 fn turns_given_reasoning(source: &Bytes, messages: &Items, carried: &Carried, edits: &mut Edits) {
     let text = |members: &[Member], key: &str| {
-        let member = members.iter().rev().find(|member| member.key == key)?;
+        let member = Member::last(members, key)?;
         serde_json::from_slice::<Cow<str>>(&source[member.value.clone()]).ok()
     };
     let turns = (messages.iter().enumerate()).filter_map(|(index, message)| {
