@@ -134,7 +134,7 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     if draft.edits.top.get("tool_choice").is_some() {
         draft.withhold(Withheld::WrittenAnew("tool_choice"));
     }
-    if draft.request.messages_body.is_some() {
+    if draft.is_messages_body() {
         draft.messages.carried = Carried::of(&draft.edits, draft.request());
     }
     let plan = &mut draft.messages;
@@ -303,6 +303,12 @@ impl<'r> Draft<'r> {
     /// The request's chat form, as the client's body reads in it.
     pub fn request(&self) -> &'r ChatRequest {
         &self.request.chat
+    }
+
+    /// Whether the body sent over the Anthropic transport is the client's
+    /// own Messages body (not one written from the request model).
+    pub fn is_messages_body(&self) -> bool {
+        self.request.messages_body.is_some()
     }
 
     /// What the client's own body said that the chat form does not.

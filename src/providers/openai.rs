@@ -2,7 +2,8 @@
 //! Only a level the client did not send itself (the model's `params`, or
 //! the `thinkingDefault`) is added, as OpenAI's `reasoning_effort`, and only
 //! for models that reason. Over the Anthropic transport, which has no
-//! effort, the client's `reasoning_effort` is the thinking switch.
+//! effort, a chat or Responses client's `reasoning_effort` is the thinking
+//! switch; a Messages client's own `thinking` goes as it sent it.
 
 use serde_json::{Value, json};
 
@@ -30,13 +31,14 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     }
 }
 
-/// The client's `reasoning_effort` (a Messages client's thinking, as the
-/// front end read it) as the switch the Anthropic transport renders
-/// (`none` off, any other level on), unless the client sent a switch of
-/// its own.
+/// The client's `reasoning_effort` as the switch the Anthropic transport
+/// renders (`none` off, any other level on), unless the client sent a
+/// switch of its own. A Messages client's own body keeps its own
+/// `thinking`, or its lack of one: its `output_config.effort` is no
+/// switch (on Anthropic, effort and thinking are separate settings).
 fn effort_as_switch(draft: &mut Draft) {
     let request = draft.request();
-    if request.contains("thinking") || request.contains("reasoning") {
+    if draft.is_messages_body() || request.contains("thinking") || request.contains("reasoning") {
         return;
     }
     if let Some(Value::String(effort)) = request.value("reasoning_effort") {

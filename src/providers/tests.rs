@@ -989,12 +989,57 @@ fn a_messages_clients_own_switch_that_is_on_goes_as_sent() {
         ),
         (json!({"type": "disabled"}), ThinkingSwitch::Off),
     ] {
-        let plan = messages_plan(over_anthropic(), "claude/opus", body(thinking.clone()));
+        let plan = messages_plan(
+            over_anthropic(),
+            "moonshot/kimi-k2.6",
+            body(thinking.clone()),
+        );
         assert_eq!(plan.messages.thinking, expected, "{thinking}");
         let anew = super::Withheld::WrittenAnew("thinking");
         let as_sent = expected == ThinkingSwitch::OwnOn;
         assert_eq!(plan.withheld.contains(&anew), !as_sent, "{thinking}");
     }
+}
+
+/// A provider of no dialect (Anthropic itself) is sent a Messages
+/// client's `thinking` as the client wrote it, or none where it wrote
+/// none: its `output_config.effort` is no switch (on Anthropic, effort and
+/// thinking are separate settings; thinking turned on with `temperature`
+/// set, or with a budget under 1,024, is refused there).
+#[test]
+fn a_messages_clients_effort_turns_no_thinking_on_for_a_provider_of_no_dialect() {
+    use crate::capabilities::ThinkingSwitch;
+    for thinking in [
+        None,
+        Some(json!({"type": "adaptive"})),
+        Some(json!({"type": "enabled", "budget_tokens": 2048})),
+        Some(json!({"type": "disabled"})),
+    ] {
+        let mut body = json!({"max_tokens": 1000, "temperature": 0.2,
+            "output_config": {"effort": "low"}, "messages": [{"role": "user", "content": "hi"}]});
+        if let Some(thinking) = &thinking {
+            body["thinking"] = thinking.clone();
+        }
+        let plan = messages_plan(over_anthropic(), "claude/opus", body);
+        assert_eq!(
+            plan.messages.thinking,
+            ThinkingSwitch::AsSent,
+            "{thinking:?}"
+        );
+        assert!(
+            !plan
+                .withheld
+                .contains(&super::Withheld::WrittenAnew("thinking")),
+            "{thinking:?}"
+        );
+    }
+    // A chat client's effort is the switch there: it has no other.
+    let plan = plan_with(
+        over_anthropic(),
+        "claude/opus",
+        with_messages(json!({"reasoning_effort": "low"})),
+    );
+    assert_eq!(plan.messages.thinking, ThinkingSwitch::On);
 }
 
 /// kimi-for-coding's cap on `max` effort is a decision of the typed plan
