@@ -568,7 +568,7 @@ fn write(
         parallel_tool_calls: choice
             .filter(|choice| choice.disables_parallel_calls())
             .map(|_| false),
-        reasoning_effort: reasoning_effort(request),
+        reasoning_effort: reasoning_effort(request)?,
         response_format: response_format(request, seen),
         stop,
         temperature: request.temperature,
@@ -603,19 +603,29 @@ fn small_objects_unknown(request: &MessagesRequest, seen: &mut Seen) {
 /// `thinking` and `output_config.effort` as an OpenAI `reasoning_effort`,
 /// which the provider rules turn into each target's own switch. Nothing
 /// asked (or adaptive thinking without an effort) leaves the provider's
-/// default and the config's `thinkingDefault` in charge.
-fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
-    let effort = request
+/// default and the config's `thinkingDefault` in charge. Each effort keeps
+/// its level: `xhigh` is chat's own word, and `max`, which chat has none
+/// for, is its highest, `xhigh` (each dialect's rules lower what its
+/// models do not take); an effort the API does not define is refused,
+/// named.
+fn reasoning_effort(request: &MessagesRequest) -> Result<Option<&'static str>, TranslateError> {
+    let effort = match request
         .output_config
         .as_ref()
         .and_then(|c| c.effort.as_deref())
-        .and_then(|effort| match effort {
-            "low" => Some("low"),
-            "medium" => Some("medium"),
-            "high" | "xhigh" | "max" => Some("high"),
-            _ => None,
-        });
-    match request.thinking.as_deref() {
+    {
+        None => None,
+        Some("low") => Some("low"),
+        Some("medium") => Some("medium"),
+        Some("high") => Some("high"),
+        Some("xhigh" | "max") => Some("xhigh"),
+        Some(_) => {
+            return Err(TranslateError::Refused(
+                "`output_config.effort` must be low, medium, high, xhigh or max".to_string(),
+            ));
+        }
+    };
+    Ok(match request.thinking.as_deref() {
         Some(ThinkingConfig::Disabled {}) => Some("none"),
         Some(ThinkingConfig::Enabled { budget_tokens }) => effort.or(Some(match budget_tokens {
             Some(budget) if *budget < 4_096 => "low",
@@ -623,7 +633,7 @@ fn reasoning_effort(request: &MessagesRequest) -> Option<&'static str> {
             _ => "medium",
         })),
         Some(ThinkingConfig::Adaptive {}) | None => effort,
-    }
+    })
 }
 
 /// `output_config.format` as the chat `response_format`: its JSON schema,

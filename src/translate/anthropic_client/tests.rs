@@ -311,8 +311,8 @@ fn tools_and_tool_choice_map_and_server_tools_are_dropped() {
 fn thinking_and_effort_become_reasoning_effort() {
     for (thinking, effort, expected) in [
         (json!({"type": "adaptive"}), Some("high"), Some("high")),
-        (json!({"type": "adaptive"}), Some("max"), Some("high")),
-        (json!({"type": "adaptive"}), Some("xhigh"), Some("high")),
+        (json!({"type": "adaptive"}), Some("max"), Some("xhigh")),
+        (json!({"type": "adaptive"}), Some("xhigh"), Some("xhigh")),
         (json!({"type": "adaptive"}), None, None),
         (json!({"type": "adaptive"}), Some("low"), Some("low")),
         (json!({"type": "disabled"}), Some("high"), Some("none")),
@@ -350,6 +350,21 @@ fn thinking_and_effort_become_reasoning_effort() {
             out["reasoning_effort"] = json!(expected);
         }
         check(body, out);
+    }
+}
+
+/// An effort the Messages API does not define is refused, named: it
+/// would reach no provider as asked.
+#[test]
+fn an_effort_the_api_does_not_define_is_refused() {
+    for effort in ["minimal", "none", "HIGH", ""] {
+        let body = json!({"messages": [{"role": "user", "content": "x"}],
+            "output_config": {"effort": effort}});
+        let err = translated(&body, None).unwrap_err().to_string();
+        assert!(
+            err.contains("`output_config.effort` must be"),
+            "{effort:?}: {err}"
+        );
     }
 }
 

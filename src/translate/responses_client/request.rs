@@ -708,15 +708,17 @@ fn requires_a_call(choice: &ToolChoice) -> bool {
     }
 }
 
-/// `reasoning.effort` as the chat API's `reasoning_effort`, which the
-/// provider rules turn into each target's own switch.
+/// `reasoning.effort` as the chat API's `reasoning_effort`, the same word,
+/// which the provider rules turn into each target's own switch (lowering
+/// what its models do not take).
 fn reasoning_effort(effort: &str) -> Result<&'static str, TranslateError> {
     Ok(match effort {
         "none" => "none",
         "minimal" => "minimal",
         "low" => "low",
         "medium" => "medium",
-        "high" | "xhigh" => "high",
+        "high" => "high",
+        "xhigh" => "xhigh",
         _ => {
             return Err(TranslateError::Invalid {
                 at: "reasoning.effort".into(),

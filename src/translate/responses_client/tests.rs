@@ -273,7 +273,7 @@ fn tool_choice_effort_and_text_format_take_their_chat_forms() {
         ),
         (
             json!({"reasoning": {"effort": "xhigh"}}),
-            json!({"reasoning_effort": "high"}),
+            json!({"reasoning_effort": "xhigh"}),
         ),
         (
             json!({"reasoning": {"effort": "none"}}),
