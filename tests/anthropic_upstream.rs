@@ -626,6 +626,50 @@ async fn openclaws_kimi_coding_entry_works_against_the_mock() {
     assert!(sent["body"].get("reasoning_effort").is_none());
 }
 
+/// K3 is told only by an effort, which a Messages body sent to Kimi
+/// Coding's Anthropic endpoint has no place for: what each client asked of
+/// thinking is sent nowhere in the body and named in `x-clawgate-dropped`,
+/// in the client's own terms.
+#[tokio::test]
+async fn k3_over_kimi_codings_anthropic_endpoint_names_the_effort_it_cannot_send() {
+    let upstream = mock(MockOptions::default()).await;
+    let config = json!({
+        "models": {"providers": {"kimi": {"baseUrl": format!("http://{}/", upstream.addr),
+            "api": "anthropic-messages", "apiKey": "${KIMI_API_KEY}"}}},
+        "agents": {"defaults": {"model": "kimi/k3"}},
+    });
+    let gw = common::gateway_with_env(config, &[("KIMI_API_KEY", "sk-kimi")]).await;
+    let chat = gw
+        .chat(json!({"messages": user_message(), "reasoning_effort": "low"}))
+        .await;
+    let messages = gw
+        .messages(json!({"max_tokens": 4096, "messages": user_message(),
+            "thinking": {"type": "enabled", "budget_tokens": 2000}}))
+        .await;
+    for (response, named) in [
+        (chat, &["reasoning_effort"][..]),
+        (messages, &["thinking", "thinking.budget_tokens"][..]),
+    ] {
+        assert_eq!(response.status(), 200);
+        let dropped = response.headers()["x-clawgate-dropped"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        for name in named {
+            assert!(
+                dropped.split(", ").any(|n| n == *name),
+                "{name}: {dropped:?}"
+            );
+        }
+    }
+    for sent in upstream.requests() {
+        assert_eq!(sent["body"]["model"], "k3");
+        for member in ["thinking", "reasoning_effort", "output_config"] {
+            assert!(sent["body"].get(member).is_none(), "{member}: {sent}");
+        }
+    }
+}
+
 #[test]
 fn config_show_and_models_list_name_the_transport() {
     let dir = tempfile::tempdir().unwrap();

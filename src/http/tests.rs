@@ -14,7 +14,9 @@ use crate::capabilities::Api;
 use crate::chain;
 use crate::config::{Config, Environment, Secrets, Target, load_str};
 use crate::gateway::Memos;
+use crate::translate::fields;
 use crate::wire::Front;
+use crate::wire::request::ClientRequest;
 
 /// The catalog's providers with a key each; with `anthropic`, each spoken
 /// to over its Anthropic endpoint instead.
@@ -62,18 +64,23 @@ fn bodies(model: &str) -> [(&'static str, Value); 3] {
     ]
 }
 
-/// What the provider gets, in the members the rules decide.
-fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Value {
+/// `body` as the front end `front_end` reads it.
+fn decoded(config: &Config, front_end: &str, body: &Value) -> ClientRequest {
     let bytes = Bytes::from(body.to_string());
     let record = AccessRecord::default();
     let memos = &Memos::default();
-    let request = match front_end {
+    match front_end {
         "openai" => Chat::decode(config, memos, bytes, &record).map(|(request, ())| request),
         "anthropic" => Messages::decode(config, memos, bytes, &record).map(|(request, ())| request),
         _ => Responses::decode(config, memos, bytes, &record).map(|(request, _)| request),
     }
-    .unwrap_or_else(|e| panic!("{front_end}: {e}"));
-    let out = chain::body(&request, target, &memos.plan).expect("sent");
+    .unwrap_or_else(|e| panic!("{front_end}: {e}"))
+}
+
+/// What the provider gets, in the members the rules decide.
+fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Value {
+    let request = decoded(config, front_end, body);
+    let out = chain::body(&request, target, &Memos::default().plan).expect("sent");
     let out: Value = serde_json::from_slice(&out.to_vec()).unwrap();
     let keys = [
         "model",
@@ -130,6 +137,102 @@ fn every_catalog_model_gets_the_same_request_from_either_front_end_over_either_t
         }
     }
     assert!(checked >= 40, "{checked} combinations");
+}
+
+/// One reasoning level through each front end reaches every catalog
+/// model alike over either transport: `xhigh` is each API's own word, not
+/// lowered before the rules (K3 takes it as `max`, as it does Messages'
+/// `max`). Where the model is told only by an effort and the transport has
+/// no place for one (K3 over Kimi's Anthropic endpoints), each client is
+/// told, in its own terms, that what it asked was not sent.
+#[test]
+fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
+    let openai = config(false);
+    let anthropic = config(true);
+    let hi = json!([{"role": "user", "content": "hi"}]);
+    for level in ["low", "medium", "high", "xhigh"] {
+        let fronts = [
+            (
+                "openai",
+                json!({"max_tokens": 1000, "messages": hi, "reasoning_effort": level}),
+                "reasoning_effort",
+            ),
+            (
+                "anthropic",
+                json!({"max_tokens": 1000, "messages": hi, "output_config": {"effort": level}}),
+                "output_config",
+            ),
+            (
+                "responses",
+                json!({"max_output_tokens": 1000, "input": "hi", "reasoning": {"effort": level}}),
+                "reasoning.effort",
+            ),
+        ];
+        for (model_ref, _, _) in openai.models() {
+            for config in [&openai, &anthropic] {
+                let target = config.target(&model_ref).expect("a catalog target");
+                let transport = format!("{:?}", target.provider.api);
+                let told_by_effort = target.model.capabilities.thinking_control
+                    == crate::capabilities::ThinkingControl::Effort;
+                let mut first = None;
+                for (front_end, mut body, asked) in fronts.clone() {
+                    body["model"] = json!(model_ref.as_str());
+                    let to = sent(config, front_end, &body, &target);
+                    let expected = first.get_or_insert_with(|| to.clone());
+                    assert_eq!(
+                        &to, expected,
+                        "{model_ref} over {transport}, {level}: {front_end}"
+                    );
+                    let request = decoded(config, front_end, &body);
+                    let plan = crate::providers::plan(&request, &target, &Default::default())
+                        .expect("planned");
+                    let dropped =
+                        fields::dropped(&request.seen, target.provider.api, &plan.withheld);
+                    let unsent = told_by_effort && target.provider.api == Api::AnthropicMessages;
+                    assert_eq!(
+                        dropped.contains(&asked),
+                        unsent
+                            || (front_end == "anthropic"
+                                && target.provider.api == Api::AnthropicMessages),
+                        "{model_ref} over {transport}, {level}: {front_end} dropped {dropped:?}"
+                    );
+                }
+                if told_by_effort && target.provider.api == Api::OpenAiCompletions {
+                    let k3 = match level {
+                        "low" => "low",
+                        "medium" | "high" => "high",
+                        _ => "max",
+                    };
+                    assert_eq!(first.unwrap()["reasoning_effort"], json!(k3), "{model_ref}");
+                }
+            }
+        }
+    }
+    // Messages' `max`, which chat has no word for, is chat's highest.
+    let target = openai
+        .target(&crate::config::ModelRef::parse("moonshot/kimi-k3").unwrap())
+        .unwrap();
+    let body = json!({"model": "moonshot/kimi-k3", "max_tokens": 1000, "messages": hi,
+        "output_config": {"effort": "max"}});
+    assert_eq!(
+        sent(&openai, "anthropic", &body, &target)["reasoning_effort"],
+        "max"
+    );
+    // A Messages client's own switch and budget: named where K3 cannot be
+    // told them; a model with a switch is told.
+    let body = json!({"max_tokens": 4096, "messages": hi,
+        "thinking": {"type": "enabled", "budget_tokens": 2000}});
+    for (model_ref, named) in [("kimi/k3", true), ("moonshot/kimi-k2.6", false)] {
+        let target = anthropic
+            .target(&crate::config::ModelRef::parse(model_ref).unwrap())
+            .unwrap();
+        let request = decoded(&anthropic, "anthropic", &body);
+        let plan = crate::providers::plan(&request, &target, &Default::default()).unwrap();
+        let dropped = fields::dropped(&request.seen, target.provider.api, &plan.withheld);
+        for member in ["thinking", "thinking.budget_tokens"] {
+            assert_eq!(dropped.contains(&member), named, "{model_ref}: {dropped:?}");
+        }
+    }
 }
 
 /// Issue 17's case: kimi-k2.7-code fixes temperature and top_p; an

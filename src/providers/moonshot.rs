@@ -15,9 +15,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Draft, Thinking, Withheld};
-use crate::capabilities::{ForcedToolChoice, Reasoning, ThinkingControl};
+use crate::capabilities::{Api, ForcedToolChoice, Reasoning, ThinkingControl};
 use crate::config::Target;
 use crate::format::recent::Recent;
+use crate::translate::fields;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
@@ -53,10 +54,12 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         (_, ThinkingControl::EffortMax) => {
             draft.omit("thinking");
             draft.set("reasoning_effort", json!("max"));
+            effort_has_no_place(draft, target);
         }
         (_, ThinkingControl::Effort) => {
             draft.omit("thinking");
             draft.set("reasoning_effort", json!(k3_effort(&thinking)));
+            effort_has_no_place(draft, target);
         }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {
             draft.remove("thinking");
@@ -98,6 +101,16 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     reasoning_content(draft, on);
     unique_tool_call_ids(draft);
     plain_any_of_schemas(draft);
+}
+
+/// A model told only by an effort (K3) is told nothing over the
+/// Anthropic transport: a Messages body has no effort but
+/// `output_config.effort`, which Kimi's endpoints do not take. What the
+/// client asked of thinking is then named, not lost.
+fn effort_has_no_place(draft: &mut Draft, target: &Target) {
+    if target.provider.api == Api::AnthropicMessages && fields::asks_thinking(draft.seen()) {
+        draft.withhold(Withheld::Thinking);
+    }
 }
 
 /// K3's effort (`low`, `high`, `max`) for the client's level: OpenAI's

@@ -836,7 +836,7 @@ pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'
                     Dropped(_) => true,
                     Planned(_) | Translated(_) => withheld
                         .iter()
-                        .any(|what| planned_row(seen.front, what) == Some(*index)),
+                        .any(|what| planned_rows(seen.front, what).contains(index)),
                     _ => false,
                 }
         })
@@ -881,35 +881,53 @@ fn unknown_dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> bool {
     })
 }
 
-/// The row of `front`'s table that names what a plan withheld: a planned
-/// row, or a translated one whose value the plan lowered.
-pub fn planned_row(front: Front, withheld: &Withheld) -> Option<usize> {
-    // Each front end's row, decided for every kind of withheld and every
+/// The rows of `front`'s table that name what a plan withheld: a planned
+/// row, or translated ones whose value the plan lowered or could not send.
+pub fn planned_rows(front: Front, withheld: &Withheld) -> &'static [usize] {
+    // Each front end's rows, decided for every kind of withheld and every
     // front end (no catch-all: a new one of either is decided here).
-    let (chat, messages, responses) = match withheld {
+    let (chat, messages, responses): (&[usize], &[usize], &[usize]) = match withheld {
         Withheld::CacheMarks => (
-            Some(ChatRow::PartCacheControl as usize),
-            Some(MessagesRow::CacheControl as usize),
-            None,
+            &[ChatRow::PartCacheControl as usize],
+            &[MessagesRow::CacheControl as usize],
+            &[],
         ),
-        Withheld::ThinkingBudget => (None, Some(MessagesRow::ThinkingBudget as usize), None),
+        Withheld::ThinkingBudget => (&[], &[MessagesRow::ThinkingBudget as usize], &[]),
         Withheld::MaxEffort => (
-            Some(ChatRow::ReasoningEffort as usize),
-            None,
-            Some(ResponsesRow::ReasoningEffort as usize),
+            &[ChatRow::ReasoningEffort as usize],
+            &[],
+            &[ResponsesRow::ReasoningEffort as usize],
         ),
-        Withheld::ContextManagement => (None, Some(MessagesRow::ContextManagement as usize), None),
-        Withheld::OutputConfig => (None, Some(MessagesRow::OutputConfig as usize), None),
-        Withheld::ServerTools => (None, Some(MessagesRow::ServerTool as usize), None),
-        Withheld::DeferredTools => (None, Some(MessagesRow::DeferLoading as usize), None),
-        Withheld::ToolReferences => (None, Some(MessagesRow::ToolReference as usize), None),
-        Withheld::WrittenAnew(_) | Withheld::Removed(_) => (None, None, None),
+        Withheld::Thinking => (
+            &[
+                ChatRow::ReasoningEffort as usize,
+                ChatRow::Thinking as usize,
+                ChatRow::Reasoning as usize,
+            ],
+            &[
+                MessagesRow::Thinking as usize,
+                MessagesRow::ThinkingBudget as usize,
+            ],
+            &[ResponsesRow::ReasoningEffort as usize],
+        ),
+        Withheld::ContextManagement => (&[], &[MessagesRow::ContextManagement as usize], &[]),
+        Withheld::OutputConfig => (&[], &[MessagesRow::OutputConfig as usize], &[]),
+        Withheld::ServerTools => (&[], &[MessagesRow::ServerTool as usize], &[]),
+        Withheld::DeferredTools => (&[], &[MessagesRow::DeferLoading as usize], &[]),
+        Withheld::ToolReferences => (&[], &[MessagesRow::ToolReference as usize], &[]),
+        Withheld::WrittenAnew(_) | Withheld::Removed(_) => (&[], &[], &[]),
     };
     match front {
         Front::Chat => chat,
         Front::Messages => messages,
         Front::Responses => responses,
     }
+}
+
+/// Whether the client asked something of thinking (a switch, an effort, a
+/// budget), as its reader noted it in `seen`.
+pub fn asks_thinking(seen: &Seen) -> bool {
+    (planned_rows(seen.front, &Withheld::Thinking).iter()).any(|row| seen.has(*row))
 }
 
 /// How the header and the log name a request's unknown members: their
@@ -1062,7 +1080,7 @@ mod tests {
                     Withheld::ToolReferences,
                 ]
                 .into_iter()
-                .any(|what| planned_row(front, &what) == Some(index));
+                .any(|what| planned_rows(front, &what).contains(&index));
                 assert_eq!(planned, named, "{front:?}: {}", row.name);
             }
         }

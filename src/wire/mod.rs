@@ -435,6 +435,10 @@ pub enum Withheld {
     ThinkingBudget,
     /// A `max` effort the model refuses, sent as the highest it takes.
     MaxEffort,
+    /// What the client asked of thinking (a switch, an effort, a budget),
+    /// which the target cannot be told: a model told only by an effort,
+    /// over a transport whose body has no place for one.
+    Thinking,
     /// Messages' `context_management` (Anthropic's beta).
     ContextManagement,
     /// Messages' `output_config`.
