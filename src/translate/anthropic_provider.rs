@@ -396,15 +396,15 @@ fn allowed_tools(choice: &Value) -> Option<Vec<&str>> {
 }
 
 /// An OpenAI `finish_reason` for an Anthropic `stop_reason`; `tool_calls`
-/// whenever the answer holds tool calls (Kimi may say `end_turn` then).
+/// for an answer that holds tool calls and ended on its own (Kimi may say
+/// `end_turn` then), never for one cut off (`length`: its last call's
+/// arguments may be cut too) or refused.
 fn finish_reason(stop_reason: Option<&str>, has_tool_calls: bool) -> &'static str {
-    if has_tool_calls {
-        return "tool_calls";
-    }
     match stop_reason {
         Some("max_tokens" | "model_context_window_exceeded") => "length",
-        Some("tool_use") => "tool_calls",
         Some("refusal") => "content_filter",
+        Some("tool_use") => "tool_calls",
+        _ if has_tool_calls => "tool_calls",
         _ => "stop",
     }
 }

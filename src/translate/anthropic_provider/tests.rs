@@ -1177,3 +1177,27 @@ fn each_event_says_one_thing() {
     };
     assert_eq!(translator.said(&not_json), Said::Nothing);
 }
+
+/// An answer that holds tool calls says so when it ended on its own,
+/// whatever the provider called that (Kimi says `end_turn`), never when
+/// it was cut off or refused: a call's arguments may be cut too.
+#[test]
+fn an_answer_cut_off_in_a_call_is_said_cut_off() {
+    for (stop_reason, calls, expected) in [
+        (Some("end_turn"), true, "tool_calls"),
+        (Some("tool_use"), true, "tool_calls"),
+        (Some("stop_sequence"), true, "tool_calls"),
+        (None, true, "tool_calls"),
+        (Some("max_tokens"), true, "length"),
+        (Some("model_context_window_exceeded"), true, "length"),
+        (Some("refusal"), true, "content_filter"),
+        (Some("end_turn"), false, "stop"),
+        (Some("max_tokens"), false, "length"),
+    ] {
+        assert_eq!(
+            finish_reason(stop_reason, calls),
+            expected,
+            "{stop_reason:?}, calls: {calls}"
+        );
+    }
+}
