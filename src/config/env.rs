@@ -165,7 +165,10 @@ fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvF
 
 /// Why `name` (what came before the first `=`) is no variable name, without
 /// quoting it: in a line like `NAME: sk-...=` that would print the key.
-/// Only a leading part that is a name is shown.
+/// Only a leading part that is a name is shown, and only one that reads
+/// as a name: a variable's (capitals, digits and `_`) before `:` or a
+/// space, or a few letters (`sk`); a pasted key cut at its `+` or `/`
+/// (`Zm9vYmFy…+/…==`) is not.
 fn invalid_name(name: &str) -> String {
     let rule = "a name is letters, digits and `_`, not starting with a digit";
     if name.starts_with("export ") {
@@ -175,11 +178,17 @@ fn invalid_name(name: &str) -> String {
         .char_indices()
         .find(|&(at, c)| !(c == '_' || c.is_ascii_alphabetic() || (at > 0 && c.is_ascii_digit())))
         .map_or(name.len(), |(at, _)| at);
+    let prefix = &name[..valid];
+    let reads_as_a_name = |after: char| {
+        let a_variable = !prefix.chars().any(|c| c.is_ascii_lowercase());
+        prefix.len() <= 3 || (a_variable && (after == ':' || after == ' '))
+    };
     match name[valid..].chars().next() {
-        Some(c) if valid > 0 && c.is_ascii_punctuation() || c == ' ' => format!(
-            "invalid variable name: {:?} is followed by {c:?}; expected NAME=value ({rule})",
-            &name[..valid]
-        ),
+        Some(c) if valid > 0 && (c.is_ascii_punctuation() || c == ' ') && reads_as_a_name(c) => {
+            format!(
+                "invalid variable name: {prefix:?} is followed by {c:?}; expected NAME=value ({rule})",
+            )
+        }
         _ => format!("invalid variable name before `=`; expected NAME=value ({rule})"),
     }
 }
@@ -333,6 +342,15 @@ mod tests {
             ),
             (
                 "0sk-live-0123456789=x",
+                ":1: invalid variable name before `=`; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+            ),
+            // A pasted base64 key, cut at its `+`: none of it is shown.
+            (
+                "Zm9vYmFy0123456789X2tleQ+/abc==",
+                ":1: invalid variable name before `=`; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
+            ),
+            (
+                "my_key0123456789: value=",
                 ":1: invalid variable name before `=`; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
             ),
         ] {
