@@ -89,15 +89,21 @@ impl Redactor {
     /// status): its query, which may hold a key under any name, as `…`,
     /// and the rest as [`Redactor::provider_text`] leaves it.
     pub fn url(&self, url: &reqwest::Url) -> String {
-        let mut shown = url.clone();
-        shown.set_query(None);
-        shown.set_fragment(None);
-        let mut shown = shown.to_string();
-        if url.query().is_some() {
-            shown.push_str("?…");
-        }
-        self.provider_text(&shown)
+        self.provider_text(&without_query(url))
     }
+}
+
+/// `url` without its query (shown as `?…`, which may hold a key under any
+/// name) and fragment.
+pub fn without_query(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let mut shown = shown.to_string();
+    if url.query().is_some() {
+        shown.push_str("?…");
+    }
+    shown
 }
 
 /// Control characters as Rust-style escapes; everything else as is.

@@ -10,6 +10,7 @@
 use reqwest::Url;
 
 use crate::capabilities::Api;
+use crate::ops::redact::without_query;
 
 /// A problem with a `baseUrl`: an error when the URL cannot work, a
 /// warning when it probably does not.
@@ -47,10 +48,12 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
     }
     let mut problems = Vec::new();
     let path = url.path().trim_end_matches('/');
+    // A URL suggested is shown without its query, which may hold a key.
+    let shown = |fixed: &Url| without_query(fixed);
     let trimmed = |tail: &str| {
         let mut fixed = url.clone();
         fixed.set_path(&path[..path.len() - tail.len()]);
-        fixed.to_string().trim_end_matches('/').to_string()
+        shown(&fixed).trim_end_matches('/').to_string()
     };
     let endpoint = match api {
         Api::AnthropicMessages => "/v1/messages",
@@ -82,7 +85,7 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
             api.as_str(),
             if expected.is_empty() { "/" } else { expected },
             if path.is_empty() { "/" } else { path },
-            fixed.to_string().trim_end_matches('/')
+            shown(&fixed).trim_end_matches('/')
         )));
     }
     let port = url.port();
@@ -99,7 +102,7 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
             problems.push(Problem::Warning(format!(
                 "https:// to a local server on port {}, which usually speaks plain HTTP; if requests fail with a TLS error, use {:?}",
                 port.unwrap_or_default(),
-                fixed.to_string().trim_end_matches('/')
+                shown(&fixed).trim_end_matches('/')
             )));
         }
         _ => {}
@@ -142,6 +145,34 @@ mod tests {
                 "{message}"
             );
             assert!(!message.contains("S3cretPass"), "{message}");
+        }
+    }
+
+    /// A base's query may hold a key under any name: the fix suggested
+    /// shows it as `?…`.
+    #[test]
+    fn a_fix_suggested_never_quotes_the_query() {
+        for (api, url) in [
+            (
+                "openai-completions",
+                "https://127.0.0.1:8000/v1?api-key=S3cretPass",
+            ),
+            (
+                "openai-completions",
+                "https://h.example/v1/chat/completions?sig=S3cretPass",
+            ),
+            (
+                "openai-completions",
+                "https://api.moonshot.ai/api/v1?code=S3cretPass",
+            ),
+        ] {
+            let problems = check_url(api, url);
+            assert!(!problems.is_empty(), "{url}");
+            for problem in problems {
+                let (Problem::Error(message) | Problem::Warning(message)) = problem;
+                assert!(!message.contains("S3cretPass"), "{message}");
+                assert!(message.contains("?…"), "{message}");
+            }
         }
     }
 

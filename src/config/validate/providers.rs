@@ -18,7 +18,7 @@ use super::base_url::{self, Problem};
 use super::{MissingVar, Validator};
 use crate::capabilities::{Api, CapabilitySettings, Dialect};
 use crate::catalog;
-use crate::ops::redact::Redactor;
+use crate::ops::redact::{Redactor, without_query};
 
 pub(super) fn provider(
     id: &str,
@@ -386,7 +386,7 @@ pub fn self_loops(
             path: format!("models.providers.{}.baseUrl", provider.id),
             message: format!(
                 "{} is this gateway's own address ({listen}): clawgate would send every request to itself; point the provider at its real endpoint (an OpenClaw config shared with clawgate must keep its `clawgate` provider out of clawgate's config)",
-                provider.base_url
+                without_query(&provider.base_url)
             ),
         })
         .collect()
@@ -421,6 +421,31 @@ mod tests {
             Ok(Some(MaxConcurrent { requests: 4, wait }))
         );
         assert_eq!(cap("null"), Ok(None), "no cap unless the dialect has one");
+    }
+
+    /// A provider found calling this gateway when it listens elsewhere
+    /// than its config says (`--port`, checked at start and on reload) is
+    /// named by its URL as shown: its query, which may hold a key under
+    /// any name, is not.
+    #[test]
+    fn a_self_call_is_named_without_the_urls_query() {
+        let text = "{models: {providers: {p: {baseUrl: 'http://127.0.0.1:4000/v1?sig=S3cretPass',
+            models: [{id: 'm'}]}}}, agents: {defaults: {model: 'p/m'}}}";
+        let config = load_str(text, &Environment::default(), Secrets::Offline)
+            .unwrap()
+            .config;
+        let loops = super::self_loops(&config.providers, [127, 0, 0, 1].into(), 4000);
+        assert_eq!(loops.len(), 1);
+        assert!(
+            !loops[0].message.contains("S3cretPass"),
+            "{}",
+            loops[0].message
+        );
+        assert!(
+            loops[0].message.contains("127.0.0.1:4000"),
+            "{}",
+            loops[0].message
+        );
     }
 
     #[test]
