@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::format::sse::{Event, Item, ReadError, SseError};
 use crate::ops::redact::Redactor;
+use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::chunk::{ChunkView, number, text as string};
 
@@ -120,7 +121,9 @@ pub async fn collect(
                     retry_after: None,
                 });
             }
-            Some(chunk) => completion.push(chunk),
+            Some(chunk) => completion
+                .push(chunk)
+                .map_err(|e| AttemptError::InvalidResponse(e.to_string()))?,
             None => {
                 return Err(AttemptError::InvalidResponse(
                     "a stream event is not a chat completion chunk".into(),
@@ -203,20 +206,15 @@ struct Choice {
     content: Option<String>,
     /// `reasoning_content`, or OpenRouter's `reasoning`, as sent.
     reasoning: BTreeMap<&'static str, String>,
-    tool_calls: BTreeMap<u64, ToolCall>,
+    /// Joined as a stream's are for an encoder that sends each call whole
+    /// ([`HeldCalls`]): by index, unless a new id starts another call, the
+    /// first name kept.
+    tool_calls: HeldCalls,
     finish_reason: Option<Value>,
 }
 
-#[derive(Debug, Default)]
-struct ToolCall {
-    id: Option<Value>,
-    kind: Option<Value>,
-    name: String,
-    arguments: String,
-}
-
 impl Completion {
-    fn push(&mut self, chunk: ChunkView) {
+    fn push(&mut self, chunk: ChunkView) -> Result<(), TooManyCalls> {
         let head = [
             ("id", chunk.id),
             ("created", chunk.created),
@@ -261,22 +259,20 @@ impl Completion {
                 }
             }
             for call in delta.tool_calls.into_iter().flatten() {
-                let index = number(call.index).unwrap_or(0);
-                let tool = entry.tool_calls.entry(index).or_default();
-                if let Some(id) = call.id {
-                    tool.id = Some(value(id));
-                }
-                if let Some(kind) = call.kind {
-                    tool.kind = Some(value(kind));
-                }
-                if let Some(function) = call.function {
-                    tool.name
-                        .push_str(&string(function.name).unwrap_or_default());
-                    tool.arguments
-                        .push_str(&string(function.arguments).unwrap_or_default());
-                }
+                let id = string(call.id);
+                let (name, arguments) = match call.function {
+                    Some(function) => (string(function.name), string(function.arguments)),
+                    None => (None, None),
+                };
+                entry.tool_calls.hold(
+                    number(call.index).unwrap_or(0),
+                    id.as_deref(),
+                    name.as_deref(),
+                    arguments.as_deref().unwrap_or_default(),
+                )?;
             }
         }
+        Ok(())
     }
 
     fn finished(&self) -> bool {
@@ -287,7 +283,7 @@ impl Completion {
         let choices: Vec<Value> = self
             .choices
             .into_iter()
-            .map(|(index, choice)| {
+            .map(|(index, mut choice)| {
                 let mut message = Map::new();
                 message.insert(
                     "role".into(),
@@ -300,18 +296,16 @@ impl Completion {
                 for (field, text) in choice.reasoning {
                     message.insert(field.into(), Value::String(text));
                 }
-                if !choice.tool_calls.is_empty() {
-                    let calls: Vec<Value> = choice
-                        .tool_calls
-                        .into_values()
-                        .map(|call| {
-                            json!({
-                                "id": call.id.unwrap_or(Value::Null),
-                                "type": call.kind.unwrap_or_else(|| json!("function")),
-                                "function": {"name": call.name, "arguments": call.arguments},
-                            })
+                let calls: Vec<Value> = (choice.tool_calls.take().into_iter())
+                    .map(|call| {
+                        json!({
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name.unwrap_or_default(), "arguments": call.arguments},
                         })
-                        .collect();
+                    })
+                    .collect();
+                if !calls.is_empty() {
                     message.insert("tool_calls".into(), Value::Array(calls));
                 }
                 json!({
@@ -334,14 +328,55 @@ impl Completion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::held_calls::MAX_HELD_CALLS;
 
     fn assemble(chunks: &[Value]) -> Value {
         let mut completion = Completion::default();
         let texts: Vec<String> = chunks.iter().map(Value::to_string).collect();
         for text in &texts {
-            completion.push(serde_json::from_str(text).unwrap());
+            completion
+                .push(serde_json::from_str(text).unwrap())
+                .unwrap();
         }
         Value::Object(completion.finish())
+    }
+
+    /// Calls are joined as a stream's are for a Messages or Responses
+    /// client: a new id at an index that has a call starts another (some
+    /// providers give every call index 0), and a name said again is not
+    /// added to the first.
+    #[test]
+    fn calls_join_as_a_streams_do() {
+        let calls =
+            |calls: Value| json!({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]});
+        let chunks = [
+            calls(
+                json!([{"index": 0, "id": "a", "function": {"name": "read", "arguments": "{\"p\":1}"}}]),
+            ),
+            calls(json!([{"index": 0, "id": "b", "function": {"name": "ls", "arguments": "{"}}])),
+            calls(json!([{"index": 0, "function": {"name": "ls", "arguments": "}"}}])),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        ];
+        let assembled = assemble(&chunks);
+        assert_eq!(
+            assembled["choices"][0]["message"]["tool_calls"],
+            json!([
+                {"id": "a", "type": "function", "function": {"name": "read", "arguments": "{\"p\":1}"}},
+                {"id": "b", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
+            ])
+        );
+        // As many calls as a stream holds, and no more.
+        let mut completion = Completion::default();
+        let over: Vec<String> = (0..=MAX_HELD_CALLS)
+            .map(|n| {
+                calls(json!([{"index": n, "id": n.to_string(), "function": {"name": "f"}}]))
+                    .to_string()
+            })
+            .collect();
+        let pushed: Result<Vec<()>, _> = (over.iter())
+            .map(|text| completion.push(serde_json::from_str(text).unwrap()))
+            .collect();
+        assert_eq!(pushed, Err(TooManyCalls));
     }
 
     #[test]

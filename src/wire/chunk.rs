@@ -109,8 +109,6 @@ pub(crate) struct CallView<'a> {
     pub(crate) index: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) id: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "type")]
-    pub(crate) kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) function: Option<FunctionView<'a>>,
 }
