@@ -204,6 +204,12 @@ struct Completion {
 struct Choice {
     role: Option<Value>,
     content: Option<String>,
+    /// The model's refusal (OpenAI's `refusal`), as its pieces came.
+    refusal: Option<String>,
+    /// Each chunk's `annotations` (OpenRouter's web citations), in order.
+    annotations: Vec<Value>,
+    /// Each chunk's `logprobs` arrays (`content`, `refusal`), joined.
+    logprobs: BTreeMap<String, Vec<Value>>,
     /// `reasoning_content`, or OpenRouter's `reasoning`, as sent.
     reasoning: BTreeMap<&'static str, String>,
     /// Joined as a stream's are for an encoder that sends each call whole
@@ -241,6 +247,13 @@ impl Completion {
             if let Some(reason) = choice.finish_reason {
                 entry.finish_reason = Some(value(reason));
             }
+            if let Some(Value::Object(logprobs)) = choice.logprobs.map(value) {
+                for (key, items) in logprobs {
+                    if let Value::Array(items) = items {
+                        entry.logprobs.entry(key).or_default().extend(items);
+                    }
+                }
+            }
             let Some(delta) = choice.delta else {
                 continue;
             };
@@ -249,6 +262,12 @@ impl Completion {
             }
             if let Some(text) = string(delta.content) {
                 entry.content.get_or_insert_default().push_str(&text);
+            }
+            if let Some(text) = string(delta.refusal) {
+                entry.refusal.get_or_insert_default().push_str(&text);
+            }
+            if let Some(Value::Array(annotations)) = delta.annotations.map(value) {
+                entry.annotations.extend(annotations);
             }
             for (field, raw) in [
                 ("reasoning_content", delta.reasoning_content),
@@ -293,6 +312,12 @@ impl Completion {
                     "content".into(),
                     choice.content.map_or(Value::Null, Value::String),
                 );
+                if let Some(refusal) = choice.refusal {
+                    message.insert("refusal".into(), Value::String(refusal));
+                }
+                if !choice.annotations.is_empty() {
+                    message.insert("annotations".into(), Value::Array(choice.annotations));
+                }
                 for (field, text) in choice.reasoning {
                     message.insert(field.into(), Value::String(text));
                 }
@@ -308,11 +333,15 @@ impl Completion {
                 if !calls.is_empty() {
                     message.insert("tool_calls".into(), Value::Array(calls));
                 }
-                json!({
+                let mut out = json!({
                     "index": index,
                     "message": message,
                     "finish_reason": choice.finish_reason.unwrap_or(Value::Null),
-                })
+                });
+                if !choice.logprobs.is_empty() {
+                    out["logprobs"] = json!(choice.logprobs);
+                }
+                out
             })
             .collect();
         let mut completion = self.head;
@@ -339,6 +368,43 @@ mod tests {
                 .unwrap();
         }
         Value::Object(completion.finish())
+    }
+
+    /// What a chat client's stream carries besides text, reasoning and
+    /// calls reaches a client that asked for a whole answer too: the
+    /// tokens' log probabilities, a refusal, the annotations.
+    #[test]
+    fn logprobs_a_refusal_and_annotations_are_assembled() {
+        let chunk = |delta: Value, logprobs: Value| json!({"choices": [{"index": 0, "delta": delta, "logprobs": logprobs}]});
+        let token =
+            |t: &str| json!({"token": t, "logprob": -0.5, "bytes": null, "top_logprobs": []});
+        let cite = json!({"type": "url_citation", "url_citation": {"url": "https://a.example"}});
+        let chunks = [
+            chunk(
+                json!({"role": "assistant", "content": "Hi"}),
+                json!({"content": [token("Hi")]}),
+            ),
+            chunk(
+                json!({"content": " there"}),
+                json!({"content": [token(" there")], "refusal": null}),
+            ),
+            chunk(json!({"annotations": [cite]}), Value::Null),
+            chunk(
+                json!({"refusal": "I can't "}),
+                json!({"refusal": [token("I")]}),
+            ),
+            chunk(json!({"refusal": "help."}), Value::Null),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        ];
+        let choice = &assemble(&chunks)["choices"][0];
+        assert_eq!(
+            choice["logprobs"],
+            json!({"content": [token("Hi"), token(" there")], "refusal": [token("I")]})
+        );
+        let message = &choice["message"];
+        assert_eq!(message["content"], "Hi there");
+        assert_eq!(message["refusal"], "I can't help.");
+        assert_eq!(message["annotations"], json!([cite]));
     }
 
     /// Calls are joined as a stream's are for a Messages or Responses

@@ -84,6 +84,8 @@ pub(crate) struct ChoiceView<'a> {
     #[serde(borrow, default)]
     pub(crate) finish_reason: Option<&'a RawValue>,
     #[serde(borrow, default)]
+    pub(crate) logprobs: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     pub(crate) delta: Option<DeltaView<'a>>,
 }
 
@@ -93,6 +95,10 @@ pub(crate) struct DeltaView<'a> {
     pub(crate) role: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) refusal: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) annotations: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) reasoning_content: Option<&'a RawValue>,
     #[serde(borrow, default)]
