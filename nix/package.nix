@@ -18,6 +18,20 @@ let
       (lib.fileset.fileFilter (file: file.hasExt "json5") ../examples)
     ];
   };
+  # What the tests and clippy's --all-targets read besides: the pages
+  # they hold the code to (include_str! of README.md and docs/*.md,
+  # ARCHITECTURE.md's layer order) and the golden requests. Kept out of
+  # the package's source, so that a change to a page rebuilds no binary.
+  testSrc = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      (lib.fileset.fromSource src)
+      ../README.md
+      ../ARCHITECTURE.md
+      ../docs
+      ../tests/golden
+    ];
+  };
   commonArgs = {
     inherit src;
     inherit (craneLib.crateNameFromCargoToml { cargoToml = ../Cargo.toml; }) pname version;
@@ -51,6 +65,7 @@ in
       commonArgs
       // {
         inherit cargoArtifacts;
+        src = testSrc;
         cargoClippyExtraArgs = "--all-targets -- --deny warnings";
       }
     );
@@ -59,6 +74,7 @@ in
       commonArgs
       // {
         inherit cargoArtifacts;
+        src = testSrc;
         partitions = 1;
         partitionType = "count";
       }

@@ -360,6 +360,37 @@ let
           ok = lib.hasInfix "../src/catalog/catalog.json\n" (builtins.readFile ../package.nix);
         }
     )
+    (
+      let
+        read = [
+          "README.md"
+          "ARCHITECTURE.md"
+          "docs/troubleshooting.md"
+          "tests/golden/requests"
+        ];
+        nextest = flake.checks.x86_64-linux.clawgate-nextest;
+        clippy = flake.checks.x86_64-linux.clawgate-clippy;
+      in
+      if builtins ? readFileType then
+        {
+          name = "flake: the source of the tests and clippy holds the pages and golden requests they read (include_str!, ARCHITECTURE.md)";
+          ok = builtins.all (
+            path: builtins.pathExists "${nextest.src}/${path}" && builtins.pathExists "${clippy.src}/${path}"
+          ) read;
+        }
+      else
+        {
+          name = "flake: nix/package.nix's test source names the pages and golden requests the tests read (text only: this Nix has no builtins.readFileType for lib.fileset)";
+          ok =
+            builtins.all (path: lib.hasInfix "../${path}\n" (builtins.readFile ../package.nix)) [
+              "README.md"
+              "ARCHITECTURE.md"
+              "docs"
+              "tests/golden"
+            ]
+            && lib.hasInfix "src = testSrc;" (builtins.readFile ../package.nix);
+        }
+    )
     {
       name = "flake: homeModules, with homeManagerModules kept as an alias; importing both declares the options once";
       ok =
