@@ -238,3 +238,35 @@ async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
     }
     assert!(served_again, "the unused reservation was given back");
 }
+
+/// A request that gives both output limits reserves the larger: the rules
+/// keep the field the model reads, so a small `max_tokens` beside a large
+/// `max_completion_tokens` must not reserve the small one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_output_limits_the_larger_is_reserved() {
+    let mock = mock(MockOptions {
+        latency_ms: 400,
+        ..MockOptions::default()
+    })
+    .await;
+    let served = start(config(
+        &mock.base_url(),
+        json!({"limits": {"tokensPerMinute": 1000}}),
+    ))
+    .await;
+    let client = served.test.client();
+    let both = client
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(
+            &json!({"model": "p/m", "max_tokens": 1, "max_completion_tokens": 2000,
+            "messages": user_message()}),
+        )
+        .send();
+    let (both, _) = tokio::join!(both, async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Its 2,000 tokens took the bucket into debt.
+        assert_eq!(at_once(&served.test.url, 1).await, [429]);
+    });
+    assert_eq!(both.unwrap().status(), 200);
+}

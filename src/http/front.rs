@@ -530,9 +530,12 @@ fn reserve(
     if !limited && config.budgets.is_empty() && client.budgets.is_empty() {
         return Ok(None);
     }
+    // The larger of the two: the rules keep the one the model reads, and
+    // a reservation must not be the other's.
     let max_output = ["max_tokens", "max_completion_tokens"]
         .into_iter()
-        .find_map(|key| request.raw(key)?.trim().parse::<u64>().ok());
+        .filter_map(|key| request.raw(key)?.trim().parse::<u64>().ok())
+        .max();
     let demand = Demand {
         client: client.name.clone(),
         input_tokens: token_estimate::body(request.bytes()),
