@@ -193,6 +193,48 @@ async fn a_model_that_streams_no_usage_is_charged_its_estimated_tokens() {
     );
 }
 
+/// A body sent in chunks declares no length: when no usage comes, its
+/// bytes are counted as read against the budgets (they used to count as
+/// none, the answer's alone charged).
+#[tokio::test]
+async fn a_chunked_body_that_streams_no_usage_is_charged_its_bytes() {
+    let base = streams_no_usage().await;
+    let served = start(config(&base, json!({"budgets": {"daily": 100.0}}))).await;
+    let body = json!({"model": "p/m", "max_tokens": 1, "stream": true,
+        "messages": [{"role": "user", "content": "x".repeat(4000)}]})
+    .to_string();
+    let body_usd = (body.len() / 4) as f64 * 0.001;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (body.as_bytes().chunks(512))
+        .map(|chunk| Ok(chunk.to_vec()))
+        .collect();
+    let response = served
+        .test
+        .client()
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Hello"));
+    let mut spent = 0.0;
+    for _ in 0..100 {
+        spent = spent_today(&served.ledger);
+        if spent > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        spent >= body_usd,
+        "spent ${spent}, the body alone ${body_usd}"
+    );
+}
+
 /// Requests at once reserve their tokens: with room for one request's
 /// reservation, the others are refused while it is in flight, and its
 /// unused reservation is given back when it ends.

@@ -79,6 +79,8 @@ pub(super) struct Entry {
     /// What the request holds against its client's limits and the
     /// budgets, settled when its row is counted.
     pub(super) reservation: Reservation,
+    /// The body's length as read: a chunked or HTTP/2 body declares none.
+    body_bytes: Option<u64>,
 }
 
 /// What a traced request's span says beyond the access line.
@@ -113,7 +115,8 @@ impl Entry {
 
     /// The ledger row `to` writes for the request this records, which
     /// ended with `status` and `end` after `first_byte` and `total`, its
-    /// body of `request_bytes` (as declared) answered with `sent` bytes
+    /// body of `request_bytes` (as read, else as declared) answered with
+    /// `sent` bytes
     /// (what a budget and the token limit count when no usage came); and
     /// the tokens it used, as reported or else as estimated from those
     /// bytes.
@@ -284,6 +287,11 @@ impl AccessRecord {
 
     /// The request's tokens reserved against its client's limit, held
     /// until its row is counted.
+    /// The request's body was read whole: `bytes` long.
+    pub fn body_read(&self, bytes: usize) {
+        self.update(|entry| entry.body_bytes = Some(bytes as u64));
+    }
+
     pub fn hold_tokens(&self, hold: TokenHold) {
         self.update(|entry| entry.reservation.tokens = Some(hold));
     }
@@ -589,7 +597,7 @@ impl Line {
                 &to,
                 (self.status, end),
                 (self.head_after, self.started.elapsed()),
-                (self.request_bytes, sent),
+                (entry.body_bytes.or(self.request_bytes), sent),
             );
             let reservation = std::mem::take(&mut entry.reservation);
             drop(entry);

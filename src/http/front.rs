@@ -249,6 +249,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         .as_ref()
         .map(|_| named_session(request.headers(), gateway.log_throttle()));
     let bytes = read_limited(request, &config).await?;
+    record.body_read(bytes.len());
     // Refused once the body is read: the connection can carry the next.
     let named = named
         .transpose()
