@@ -235,11 +235,9 @@ async fn a_chunked_body_that_streams_no_usage_is_charged_its_bytes() {
     );
 }
 
-/// Requests at once reserve their tokens: with room for one request's
-/// reservation, the others are refused while it is in flight, and its
-/// unused reservation is given back when it ends.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
+/// A provider slow enough that requests sent together are in flight
+/// together, and alice with 1,000 tokens a minute.
+async fn slow_with_a_token_limit() -> (clawgate_mock::MockServer, Ledgered) {
     let mock = mock(MockOptions {
         latency_ms: 400,
         ..MockOptions::default()
@@ -250,6 +248,15 @@ async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
         json!({"limits": {"tokensPerMinute": 1000}}),
     ))
     .await;
+    (mock, served)
+}
+
+/// Requests at once reserve their tokens: with room for one request's
+/// reservation, the others are refused while it is in flight, and its
+/// unused reservation is given back when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
+    let (_mock, served) = slow_with_a_token_limit().await;
     let statuses = at_once(&served.test.url, 10).await;
     // Each reserves its body and 20 tokens (under 50): all fit.
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -286,16 +293,7 @@ async fn requests_at_once_reserve_their_tokens_and_give_back_the_rest() {
 /// `max_completion_tokens` must not reserve the small one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_output_limits_the_larger_is_reserved() {
-    let mock = mock(MockOptions {
-        latency_ms: 400,
-        ..MockOptions::default()
-    })
-    .await;
-    let served = start(config(
-        &mock.base_url(),
-        json!({"limits": {"tokensPerMinute": 1000}}),
-    ))
-    .await;
+    let (_mock, served) = slow_with_a_token_limit().await;
     let client = served.test.client();
     let both = client
         .post(format!("{}/v1/chat/completions", served.test.url))
