@@ -25,7 +25,6 @@ let
       "localhost"
       "loopback"
       "::1"
-      "[::1]"
     ]
     || lib.hasPrefix "127." bind
     || lib.hasPrefix "::ffff:127." bind;

@@ -25,7 +25,8 @@ pub struct StatusArgs {
     #[arg(long)]
     json: bool,
     /// The gateway's base URL (`http://HOST:PORT`), when it does not listen
-    /// where the config says; the token still comes from the config.
+    /// where the config says; the key is still `$CLAWGATE_KEY` when set,
+    /// else the config's token.
     #[arg(long, value_name = "URL", conflicts_with = "port")]
     url: Option<String>,
     /// The gateway's port, when `serve --port` chose another than the config's.
