@@ -49,11 +49,11 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
     let mut problems = Vec::new();
     let path = url.path().trim_end_matches('/');
     // A URL suggested is shown without its query, which may hold a key.
-    let shown = |fixed: &Url| without_query(fixed);
+    let suggested = |fixed: &Url| without_query(fixed).trim_end_matches('/').to_string();
     let trimmed = |tail: &str| {
         let mut fixed = url.clone();
         fixed.set_path(&path[..path.len() - tail.len()]);
-        shown(&fixed).trim_end_matches('/').to_string()
+        suggested(&fixed)
     };
     let endpoint = match api {
         Api::AnthropicMessages => "/v1/messages",
@@ -85,7 +85,7 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
             api.as_str(),
             if expected.is_empty() { "/" } else { expected },
             if path.is_empty() { "/" } else { path },
-            shown(&fixed).trim_end_matches('/')
+            suggested(&fixed)
         )));
     }
     let port = url.port();
@@ -102,7 +102,7 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
             problems.push(Problem::Warning(format!(
                 "https:// to a local server on port {}, which usually speaks plain HTTP; if requests fail with a TLS error, use {:?}",
                 port.unwrap_or_default(),
-                shown(&fixed).trim_end_matches('/')
+                suggested(&fixed)
             )));
         }
         _ => {}
