@@ -97,6 +97,8 @@ pub struct RequestOptions {
     pub demand: Option<crate::ledger::budget::Demand>,
     /// The conversation the request belongs to, when one is named.
     pub session: Option<Arc<str>>,
+    /// Where the chain notes the target it is sending the request to.
+    pub in_flight: Option<crate::chain::InFlight>,
 }
 
 impl Default for RequestOptions {
@@ -108,6 +110,7 @@ impl Default for RequestOptions {
             betas: None,
             demand: None,
             session: None,
+            in_flight: None,
         }
     }
 }
@@ -415,6 +418,7 @@ impl Gateway {
             budgets: [&config.budgets, client_budgets],
             demand: options.demand.as_ref(),
             memo: &self.memos.plan,
+            in_flight: options.in_flight.as_ref(),
         };
         let answer = chain::run(&upstream, chain, request, &settings)
             .await

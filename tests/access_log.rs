@@ -150,6 +150,37 @@ async fn a_stream_is_logged_at_its_end_and_a_client_that_leaves_is_marked() {
     assert_eq!(field(&lines[1], "answered_by"), "slow/m");
 }
 
+/// A client that leaves before the response's head (a whole answer still
+/// being assembled) gets its line too: 499, `client_left`, the target it
+/// was being sent to named.
+#[tokio::test]
+async fn a_client_that_leaves_before_the_head_gets_a_line() {
+    let (captured, _guard) = Captured::start();
+    let slow = mock(MockOptions {
+        stall_after_chunks: Some(2),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"slow": provider(&slow)}},
+        "agents": {"defaults": {"model": {"primary": "slow/m"}}},
+    });
+    let gw = gateway(config).await;
+    let left = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({"messages": user_message()}))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(left.is_err_and(|e| e.is_timeout()), "no head came");
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
+    assert_eq!(field(&lines[0], "end"), "client_left");
+    assert_eq!(field(&lines[0], "answered_by"), "slow/m");
+    assert_eq!(field(&lines[0], "attempts"), "slow/m:client_left");
+}
+
 #[tokio::test]
 async fn a_target_skipped_while_cooling_down_says_so() {
     let (captured, _guard) = Captured::start();

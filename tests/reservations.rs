@@ -41,6 +41,31 @@ fn spent_today(ledger: &Ledger) -> f64 {
     ledger.with_totals(|t| t.since(Some("alice"), today, |_| true).cost_usd)
 }
 
+/// What alice has spent today once a row of hers is counted (rows are
+/// counted as their bodies are dropped; a second at most).
+async fn spent_once_counted(ledger: &Ledger) -> f64 {
+    for _ in 0..100 {
+        let spent = spent_today(ledger);
+        if spent > 0.0 {
+            return spent;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    0.0
+}
+
+/// A provider whose streams stop after `chunks` chunks, and alice with
+/// `alice` as her settings.
+async fn stalling(chunks: usize, alice: Value) -> (clawgate_mock::MockServer, Ledgered) {
+    let mock = mock(MockOptions {
+        stall_after_chunks: Some(chunks),
+        ..MockOptions::default()
+    })
+    .await;
+    let served = start(config(&mock.base_url(), alice)).await;
+    (mock, served)
+}
+
 /// A row of alice's that cost `usd`, as if she had spent it earlier today.
 fn spent_earlier(usd: f64) -> Row {
     Row {
@@ -105,18 +130,9 @@ async fn fifty_requests_at_once_against_a_nearly_spent_budget_end_within_the_bou
 /// `tokensPerMinute` (they used to count as none).
 #[tokio::test]
 async fn a_stream_left_before_its_usage_is_charged_its_estimated_tokens() {
-    let mock = mock(MockOptions {
-        stall_after_chunks: Some(3),
-        ..MockOptions::default()
-    })
-    .await;
     // More than the request's own reservation (its body and 20 tokens),
     // fewer than that and the tokens it is charged after.
-    let served = start(config(
-        &mock.base_url(),
-        json!({"limits": {"tokensPerMinute": 60}}),
-    ))
-    .await;
+    let (_mock, served) = stalling(3, json!({"limits": {"tokensPerMinute": 60}})).await;
     let mut response = stream_of_400_bytes(&served).await;
     assert_eq!(response.status(), 200);
     let mut seen = String::new();
@@ -221,17 +237,38 @@ async fn a_chunked_body_that_streams_no_usage_is_charged_its_bytes() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("Hello"));
-    let mut spent = 0.0;
-    for _ in 0..100 {
-        spent = spent_today(&served.ledger);
-        if spent > 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let spent = spent_once_counted(&served.ledger).await;
     assert!(
         spent >= body_usd,
         "spent ${spent}, the body alone ${body_usd}"
+    );
+}
+
+/// A whole answer the client leaves before it begins (the gateway still
+/// assembling it from the provider's stream) is counted at its worst: the
+/// provider had the request and may finish the answer. Such a request
+/// used to write no row at all, its reservation released and nothing
+/// counted, so leaving before the answer was a way round a budget.
+#[tokio::test]
+async fn a_whole_answer_left_before_it_begins_is_counted_at_its_worst() {
+    // Its first chunks come, then nothing: the answer is never whole.
+    let (_mock, served) = stalling(2, json!({"budgets": {"daily": 100.0}})).await;
+    let left = served
+        .test
+        .client()
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(&body())
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(left.is_err_and(|e| e.is_timeout()), "no answer began");
+    // Its body's bytes as tokens, and the 20 tokens of output it asked.
+    let worst = (body().to_string().len() / 4 + 20) as f64 * 0.001;
+    let spent = spent_once_counted(&served.ledger).await;
+    assert!(
+        (spent - worst).abs() < 1e-9,
+        "spent ${spent}, worst ${worst}"
     );
 }
 

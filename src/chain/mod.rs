@@ -15,7 +15,7 @@ pub mod cooldown;
 pub mod placement;
 pub mod policy;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
-use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
+use crate::config::{Cost, Limits, ModelRef, Retries, Target, Timeouts};
 use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -133,6 +133,35 @@ impl Answer {
     }
 }
 
+/// The target a request is being sent to, while it is: what the request's
+/// row counts when the client leaves before the answer begins (a whole
+/// answer still being assembled, a first token not yet come), since the
+/// provider had the request and may finish the answer. Shared by the
+/// chain, which sets it, and the request's access record, which reads it.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight(Arc<Mutex<Option<Sending>>>);
+
+/// A target a request was sent to, and what it may cost there.
+#[derive(Clone, Debug)]
+pub struct Sending {
+    pub model_ref: ModelRef,
+    pub price: Option<Cost>,
+    /// The most output the request may get there (what its budgets
+    /// reserved).
+    pub most_output: u64,
+}
+
+impl InFlight {
+    fn set(&self, sending: Option<Sending>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = sending;
+    }
+
+    /// The target the request was being sent to, if any.
+    pub fn take(&self) -> Option<Sending> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
 /// An attempt as reported to clients and by `clawgate agent --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptReport {
@@ -203,6 +232,8 @@ pub struct Settings<'a> {
     pub demand: Option<&'a budget::Demand>,
     /// What the plan remembers from request to request.
     pub memo: &'a providers::Memo,
+    /// Where the target being tried is noted, for the request's row.
+    pub in_flight: Option<&'a InFlight>,
 }
 
 /// Tries `chain` in order. `Err` holds every failure, the last of which
@@ -484,6 +515,16 @@ async fn try_target(
     url: &str,
 ) -> Result<Reply, Failure> {
     let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
+    let note = |sending| settings.in_flight.inspect(|slot| slot.set(sending));
+    note(Some(Sending {
+        model_ref: target.model_ref.clone(),
+        price: target.model.cost,
+        most_output: settings
+            .demand
+            .map_or(budget::UNKNOWN_MAX_OUTPUT, |demand| {
+                demand.output_for(&target.model)
+            }),
+    }));
     let retries = settings.retries;
     let mut tries = 0;
     let mut backoff = retries.backoff_base;
@@ -585,6 +626,7 @@ async fn try_target(
                         class.label()
                     );
                 }
+                note(None);
                 return Err(Failure {
                     model_ref: target.model_ref.clone(),
                     url: url.to_string(),

@@ -372,6 +372,7 @@ async fn probe(config: &Config, report: &mut Report) {
         budgets: [&budgets, &budgets],
         demand: None,
         memo: &crate::providers::Memo::default(),
+        in_flight: None,
     };
     for target in config.chain(None).unwrap_or_default() {
         let started = Instant::now();

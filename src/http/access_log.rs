@@ -5,7 +5,8 @@
 //!
 //! The middleware wraps the response body and writes the line when the body
 //! is dropped, so a stream's line comes at its end, and a client that
-//! leaves mid-stream still gets one, marked `end="client_left"`. Handlers
+//! leaves mid-stream still gets one, marked `end="client_left"`; so does
+//! one that leaves before the response's head, with status 499. Handlers
 //! add what only they know through the [`AccessRecord`] found in the
 //! request's extensions. `/healthz` and `/metrics`, which probes and
 //! scrapers poll, are logged at debug.
@@ -35,7 +36,7 @@ use serde_json::{Map, Value};
 
 use super::spend::Spend;
 use crate::admission::{Reservation, TokenHold};
-use crate::chain::{Answer, Cause, Failure};
+use crate::chain::{Answer, Cause, Failure, InFlight};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
@@ -81,6 +82,11 @@ pub(super) struct Entry {
     pub(super) reservation: Reservation,
     /// The body's length as read: a chunked or HTTP/2 body declares none.
     body_bytes: Option<u64>,
+    /// The target the chain is sending the request to, while it is.
+    in_flight: InFlight,
+    /// The most output a request the client left before its answer began
+    /// could have had (its budgets count that much).
+    most_output: Option<u64>,
 }
 
 /// What a traced request's span says beyond the access line.
@@ -111,6 +117,22 @@ const BYTES_PER_TOKEN: u64 = 4;
 impl Entry {
     fn note(&mut self, usage: Usage) {
         self.usage = Some(usage);
+    }
+
+    /// A request the client left before its answer began: the target it
+    /// was being sent to had it, and may finish the answer; it is counted
+    /// as that target's, at its most output.
+    fn left_before_the_answer(&mut self) {
+        if self.answered_by.is_some() {
+            return;
+        }
+        if let Some(sending) = self.in_flight.take() {
+            self.attempts
+                .push(format!("{}:client_left", sending.model_ref));
+            self.answered_by = Some(sending.model_ref.to_string());
+            self.price = sending.price;
+            self.most_output = Some(sending.most_output);
+        }
     }
 
     /// The ledger row `to` writes for the request this records, which
@@ -189,7 +211,7 @@ impl Entry {
         }
         Some((
             request_bytes.unwrap_or(0) / BYTES_PER_TOKEN,
-            sent / BYTES_PER_TOKEN,
+            (sent / BYTES_PER_TOKEN).max(self.most_output.unwrap_or(0)),
         ))
     }
 
@@ -285,15 +307,24 @@ impl AccessRecord {
         result
     }
 
-    /// The request's tokens reserved against its client's limit, held
-    /// until its row is counted.
     /// The request's body was read whole: `bytes` long.
     pub fn body_read(&self, bytes: usize) {
         self.update(|entry| entry.body_bytes = Some(bytes as u64));
     }
 
+    /// The request's tokens reserved against its client's limit, held
+    /// until its row is counted.
     pub fn hold_tokens(&self, hold: TokenHold) {
         self.update(|entry| entry.reservation.tokens = Some(hold));
+    }
+
+    /// Where the chain notes the target it is sending the request to.
+    pub fn in_flight(&self) -> InFlight {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .in_flight
+            .clone()
     }
 
     /// The request's trace, when it is traced.
@@ -476,20 +507,25 @@ where
         record.update(|entry| entry.trace = trace);
     }
     request.extensions_mut().insert(record.clone());
-    let response = next(request).await;
-    let refused = response.extensions().get::<Refused>().map(|r| r.0);
-    let line = Line {
+    // Written as it is if the client leaves before the response's head
+    // (this future is then dropped); else completed with the response.
+    let mut unanswered = Unanswered(Some(Line {
         span: tracing::Span::current(),
         method,
         path,
-        status: response.status(),
-        refused,
+        status: CLIENT_CLOSED_REQUEST,
+        refused: None,
         record,
         started,
-        head_after: started.elapsed(),
+        head_after: Duration::ZERO,
         ledger,
         request_bytes,
-    };
+    }));
+    let response = next(request).await;
+    let mut line = unanswered.0.take().expect("taken only here");
+    line.status = response.status();
+    line.refused = response.extensions().get::<Refused>().map(|r| r.0);
+    line.head_after = started.elapsed();
     response.map(|body| {
         Body::new(Logged {
             inner: body,
@@ -498,6 +534,27 @@ where
             sent: 0,
         })
     })
+}
+
+/// The status of a request the client left before its response's head
+/// (nginx's): no response was sent.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => panic!("499 is a status code"),
+};
+
+/// The line of a request whose response has no head yet.
+struct Unanswered(Option<Line>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        // A panic is not the client leaving.
+        if let Some(mut line) = self.0.take().filter(|_| !std::thread::panicking()) {
+            line.head_after = line.started.elapsed();
+            line.record.update(Entry::left_before_the_answer);
+            line.write("client_left", 0);
+        }
+    }
 }
 
 /// The code of the error a response answers with (`model_not_allowed`,

@@ -266,6 +266,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let mut chain = config.chain(request.chat.model());
     let left_out = allowed_chain(&client, request.chat.model(), &mut chain)?;
     options.demand = reserve(gateway, &config, &client, &request.chat, &chain, &record)?;
+    options.in_flight = Some(record.in_flight());
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {

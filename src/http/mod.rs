@@ -70,6 +70,8 @@ pub fn request_options(front: Front, headers: &axum::http::HeaderMap) -> Request
         demand: None,
         // Found by `http::front` once the body is read (`crate::session`).
         session: None,
+        // The request's access record's (`http::front`).
+        in_flight: None,
     }
 }
 
