@@ -11,7 +11,9 @@
 //!
 //! Nothing has reached the client while a stream is assembled, so a stream
 //! that breaks, falls silent or reports an error midway fails its attempt
-//! and the chain can still fall over.
+//! and the chain can still fall over; comments are no sign of life here,
+//! so a provider that sends only those cannot hold the request past
+//! `idleSeconds`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -130,8 +132,11 @@ pub async fn collect(
                 ));
             }
         }
+        // The client sees nothing while its answer is assembled, so a
+        // comment is no sign of life here: only an event ends the silence.
+        let mut silent_until = tokio::time::Instant::now() + idle;
         event = loop {
-            match tokio::time::timeout(idle, rest.next()).await {
+            match tokio::time::timeout_at(silent_until, rest.next()).await {
                 Err(_) => {
                     return Err(AttemptError::Timeout {
                         waiting_for: "the rest of the stream",
@@ -155,6 +160,7 @@ pub async fn collect(
                         ));
                     }
                     native.push(event);
+                    silent_until = tokio::time::Instant::now() + idle;
                 }
                 Ok(Some(Err(ReadError::Body(err)))) => {
                     return Err(AttemptError::Connect(scrub(describe(&err))));
@@ -570,16 +576,74 @@ mod tests {
         );
     }
 
+    /// An event named `name`, without an id.
+    fn event(name: Option<&str>, data: &str) -> Event {
+        Event {
+            event: name.map(str::to_string),
+            data: data.into(),
+            id: None,
+        }
+    }
+
+    /// Comments are no sign of life while an answer is assembled (its
+    /// client sees none): a provider that sends only comments after its
+    /// first chunk times out after `idle`, where it used to hold the
+    /// request without end. Its own events do count.
+    #[tokio::test(start_paused = true)]
+    async fn only_events_end_a_silence_while_an_answer_is_assembled() {
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}).to_string();
+        let every_second = |item: fn() -> Item| {
+            futures_util::stream::unfold((), move |()| async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some((Ok(item()), ()))
+            })
+        };
+        let redactor = Redactor::default();
+        let started = tokio::time::Instant::now();
+        let comments = every_second(|| Item::Comment("keep-alive".into()));
+        let collected = collect(
+            event(None, &chunk),
+            Box::pin(comments),
+            Duration::from_secs(5),
+            10_000_000,
+            &redactor,
+        );
+        let result = tokio::time::timeout(Duration::from_secs(60), collected).await;
+        assert!(
+            matches!(result, Ok(Err(AttemptError::Timeout { .. }))),
+            "{:?}",
+            result.map(|r| r.map(|(_, native)| native.len()))
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        // The provider's own events, a second apart, for a minute: alive.
+        let natives = every_second(|| {
+            Item::Native(Event {
+                event: Some("ping".into()),
+                data: "{}".into(),
+                id: None,
+            })
+        })
+        .take(60)
+        .chain(futures_util::stream::iter([Ok(Item::Event(event(
+            None, "[DONE]",
+        )))]));
+        let (_, native) = collect(
+            event(None, &chunk),
+            Box::pin(natives),
+            Duration::from_secs(5),
+            10_000_000,
+            &redactor,
+        )
+        .await
+        .unwrap();
+        assert_eq!(native.len(), 60);
+    }
+
     /// A provider's own event that is not JSON (a delta cut short, read by
     /// no chunk) fails the attempt, so the chain can fall over, rather
     /// than leaving the answer without it.
     #[tokio::test]
     async fn a_providers_own_event_that_is_not_json_fails_the_answer() {
-        let event = |name: Option<&str>, data: &str| Event {
-            event: name.map(str::to_string),
-            data: data.into(),
-            id: None,
-        };
         let chunk = json!({"choices": [{"index": 0, "delta": {"content": "Hello "}}]}).to_string();
         let redactor = Redactor::default();
         let collected = |delta: &str| {
