@@ -469,9 +469,7 @@ fn reserve(
 ) -> Result<Option<budget::Reserved>, budget::Refusal> {
     let (model_ref, model) = (&target.model_ref, &target.model);
     match settings.demand {
-        Some(demand) => {
-            budget::reserve(settings.ledger, &settings.budgets, model_ref, model, demand)
-        }
+        Some(demand) => budget::reserve(settings.ledger, &settings.budgets, target, demand),
         None => settings
             .budgets
             .iter()
@@ -522,7 +520,7 @@ async fn try_target(
         most_output: settings
             .demand
             .map_or(budget::UNKNOWN_MAX_OUTPUT, |demand| {
-                demand.output_for(&target.model)
+                demand.output_for(target)
             }),
     }));
     let retries = settings.retries;

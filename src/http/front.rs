@@ -41,7 +41,7 @@ use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
-use crate::ledger::budget::{Demand, UNKNOWN_MAX_OUTPUT};
+use crate::ledger::budget::{Demand, OUTPUT_LIMITS, UNKNOWN_MAX_OUTPUT};
 use crate::ops::metrics;
 use crate::ops::redact::escape_controls;
 use crate::ops::throttle::Throttle;
@@ -532,21 +532,17 @@ fn reserve(
     if !limited && config.budgets.is_empty() && client.budgets.is_empty() {
         return Ok(None);
     }
-    // The larger of the two: the rules keep the one the model reads, and
-    // a reservation must not be the other's.
-    let max_output = ["max_tokens", "max_completion_tokens"]
-        .into_iter()
-        .filter_map(|key| request.raw(key)?.trim().parse::<u64>().ok())
-        .max();
+    // Both: the rules keep the one the model reads, and a reservation must
+    // not be the other's.
     let demand = Demand {
         client: client.name.clone(),
         input_tokens: token_estimate::body(request.bytes()),
-        max_output,
+        output_limits: OUTPUT_LIMITS.map(|key| request.raw(key)?.trim().parse::<u64>().ok()),
     };
     if limited {
         let output = match chain.as_deref() {
-            Ok([first, ..]) => demand.output_for(&first.model),
-            _ => max_output.unwrap_or(UNKNOWN_MAX_OUTPUT),
+            Ok([first, ..]) => demand.output_for(first),
+            _ => (demand.output_limits.into_iter().flatten().max()).unwrap_or(UNKNOWN_MAX_OUTPUT),
         };
         let tokens = demand.input_tokens.saturating_add(output);
         if let Some(hold) = gateway

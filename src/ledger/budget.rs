@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
 use super::{DayTotal, Ledger, Shared, price_usd};
 use crate::config::ledger::{Budget, Budgets, Unpriced};
-use crate::config::{Model, ModelRef};
+use crate::config::{Model, ModelRef, Target};
 
 /// Spend at which a budget warns.
 pub const WARN_AT: f64 = 0.8;
@@ -133,29 +133,38 @@ pub struct Demand {
     /// The client whose request it is.
     pub client: Arc<str>,
     pub input_tokens: u64,
-    /// `max_tokens` (or `max_completion_tokens`), when the request says.
-    pub max_output: Option<u64>,
+    /// The request's `max_tokens` and `max_completion_tokens`
+    /// ([`OUTPUT_LIMITS`]), where it names them.
+    pub output_limits: [Option<u64>; 2],
 }
 
+/// The two output limits a request may name.
+pub const OUTPUT_LIMITS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
+
 impl Demand {
-    /// The most output `model` may give: the request's `max_tokens`, at
-    /// most the model's `maxTokens`; else [`UNKNOWN_MAX_OUTPUT`].
-    pub fn output_for(&self, model: &Model) -> u64 {
-        match (self.max_output, model.max_tokens) {
+    /// The most output `target` may give: the larger of the two output
+    /// limits it is sent (each the request's, else its model's `params`'),
+    /// at most the model's `maxTokens`; else [`UNKNOWN_MAX_OUTPUT`].
+    pub fn output_for(&self, target: &Target) -> u64 {
+        let params = target.params.as_deref();
+        let asked = (OUTPUT_LIMITS.into_iter().zip(self.output_limits))
+            .filter_map(|(field, asked)| asked.or_else(|| params?.get(field)?.as_u64()))
+            .max();
+        match (asked, target.model.max_tokens) {
             (Some(asked), Some(most)) => asked.min(most),
             (asked, most) => asked.or(most).unwrap_or(UNKNOWN_MAX_OUTPUT),
         }
     }
 
-    /// The request's worst cost on `model`: its input and most output at
+    /// The request's worst cost on `target`: its input and most output at
     /// the model's prices (0 without a price: such a call is counted apart).
-    pub fn worst_usd(&self, model: &Model) -> f64 {
+    pub fn worst_usd(&self, target: &Target) -> f64 {
         price_usd(
-            model.cost.as_ref(),
+            target.model.cost.as_ref(),
             self.input_tokens,
             0,
             0,
-            self.output_for(model),
+            self.output_for(target),
         )
         .unwrap_or(0.0)
     }
@@ -359,10 +368,10 @@ fn check_with(
 pub fn reserve(
     ledger: &Ledger,
     budgets: &[&Budgets],
-    model_ref: &ModelRef,
-    model: &Model,
+    target: &Target,
     demand: &Demand,
 ) -> Result<Option<Reserved>, Refusal> {
+    let (model_ref, model) = (&target.model_ref, &*target.model);
     if budgets
         .iter()
         .all(|b| b.covering(model_ref).next().is_none())
@@ -382,7 +391,7 @@ pub fn reserve(
         day: day_of(ledger.now()),
         client: demand.client.clone(),
         model: model_ref.as_str().to_string(),
-        usd: demand.worst_usd(model),
+        usd: demand.worst_usd(target),
     };
     reserved.add(held.day, &held.client, &held.model, held.total());
     Ok(Some(held))
