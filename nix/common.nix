@@ -130,7 +130,7 @@ let
     limits = mkOption {
       type = section {
         requestsPerMinute = nullOr types.ints.positive "Requests per minute; beyond it 429 with Retry-After.";
-        tokensPerMinute = nullOr types.ints.positive "Input and output tokens per minute: its estimated input and max_tokens are reserved when the body is read (429 while the client is in debt), and what it used takes their place when it ends.";
+        tokensPerMinute = nullOr types.ints.positive "Input and output tokens per minute: its estimated input and output limit are reserved when the body is read (429 while the client is in debt), and what it used takes their place when it ends.";
         concurrentRequests = nullOr types.ints.positive "Requests answered at once for this client.";
       };
       default = { };
