@@ -290,6 +290,9 @@ struct HeldText {
     scrubber: crate::ops::scrub::Scrubber,
     text: String,
     reasoning: String,
+    /// A refusal's tail (typed parts only: a chunk's bytes carry theirs
+    /// as they came, scrubbed whole by `http::stream::Outgoing`).
+    refusal: String,
     /// The chunk member the held reasoning came in: `reasoning_content`
     /// (Moonshot's) or `reasoning` (OpenRouter's).
     reasoning_key: Key,
@@ -324,6 +327,7 @@ const MAX_HELD_EVENTS: usize = 8;
 enum Strand {
     Reasoning,
     Text,
+    Refusal,
     /// The arguments of the tool call at this index.
     Call(u64),
 }
@@ -363,6 +367,7 @@ impl HeldText {
             scrubber: redactor.scrubber().clone(),
             text: String::new(),
             reasoning: String::new(),
+            refusal: String::new(),
             reasoning_key: REASONING_KEYS[0],
             id: Value::Null,
             call: None,
@@ -407,6 +412,7 @@ impl HeldText {
                 .filter_map(|part| match part {
                     Part::Reasoning(text) => Some((Strand::Reasoning, text)),
                     Part::Text(text) => Some((Strand::Text, text)),
+                    Part::Refusal(text) => Some((Strand::Refusal, text)),
                     Part::ToolCall {
                         index, arguments, ..
                     } => Some((Strand::Call(*index), arguments)),
@@ -419,6 +425,7 @@ impl HeldText {
         for (at, part) in parts.iter_mut().enumerate() {
             match part {
                 Part::Text(text) => Self::pass(&self.scrubber, &mut self.text, text, last),
+                Part::Refusal(text) => Self::pass(&self.scrubber, &mut self.refusal, text, last),
                 Part::Reasoning(text) => {
                     Self::pass(&self.scrubber, &mut self.reasoning, text, last);
                 }
@@ -515,7 +522,10 @@ impl HeldText {
 
     /// Whether any text, reasoning or arguments are held.
     fn holds(&self) -> bool {
-        !self.text.is_empty() || !self.reasoning.is_empty() || self.call.is_some()
+        !self.text.is_empty()
+            || !self.reasoning.is_empty()
+            || !self.refusal.is_empty()
+            || self.call.is_some()
     }
 
     /// The tail held of each string that `strings` (one delta's texts, in
@@ -532,6 +542,7 @@ impl HeldText {
         let held = [
             (Strand::Reasoning, &mut self.reasoning),
             (Strand::Text, &mut self.text),
+            (Strand::Refusal, &mut self.refusal),
         ];
         for (strand, tail) in held.into_iter().chain(call) {
             let goes_on = |(s, text): &(Strand, &mut String)| *s == strand && !text.is_empty();
@@ -721,15 +732,22 @@ impl HeldText {
         if let Some(event) = self.native_rest() {
             return Some(Item::Native(event));
         }
-        let (text, reasoning) = (
+        let (text, reasoning, refusal) = (
             std::mem::take(&mut self.text),
             std::mem::take(&mut self.reasoning),
+            std::mem::take(&mut self.refusal),
         );
         let call = self.call.take();
         if parts {
-            let rest: Vec<Part> = [Part::Reasoning(reasoning), Part::Text(text)]
-                .into_iter()
-                .filter(|part| !matches!(part, Part::Reasoning(t) | Part::Text(t) if t.is_empty()))
+            let rest: Vec<Part> = [
+                Part::Reasoning(reasoning),
+                Part::Text(text),
+                Part::Refusal(refusal),
+            ]
+            .into_iter()
+            .filter(|part| {
+                !matches!(part, Part::Reasoning(t) | Part::Text(t) | Part::Refusal(t) if t.is_empty())
+            })
                 .chain(call.map(call_part))
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
@@ -1611,6 +1629,35 @@ mod tests {
         held.parts(&mut last);
         let config = Part::Text("config".into());
         assert_eq!(last, [config, Part::Finish("stop".into())]);
+    }
+
+    /// A refusal is held as text is, on a strand of its own: a key split
+    /// across its deltas is joined (and so scrubbed whole), and a tail of
+    /// the text does not run into it.
+    #[test]
+    fn a_refusal_holds_the_start_of_a_key_on_its_own_strand() {
+        let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
+        let mut first = vec![Part::Text("ok".into()), Part::Refusal("no config".into())];
+        held.parts(&mut first);
+        assert_eq!(
+            first,
+            [Part::Text("ok".into()), Part::Refusal("no ".into())]
+        );
+        let mut next = vec![Part::Refusal("ured-key-123".into())];
+        held.parts(&mut next);
+        assert_eq!(next, [Part::Refusal("configured-key-123".into())]);
+        let mut last = vec![
+            Part::Refusal("x config".into()),
+            Part::Finish("stop".into()),
+        ];
+        held.parts(&mut last);
+        assert_eq!(
+            last,
+            [
+                Part::Refusal("x config".into()),
+                Part::Finish("stop".into())
+            ]
+        );
     }
 
     #[test]

@@ -627,6 +627,9 @@ pub enum Part {
     Id(String),
     Reasoning(String),
     Text(String),
+    /// The model's refusal (OpenAI's `delta.refusal`), in its place of the
+    /// text.
+    Refusal(String),
     /// One `delta.tool_calls[]` entry: a call starts with its id and name,
     /// then its arguments arrive in pieces under the same index.
     ToolCall {
@@ -689,6 +692,9 @@ impl Part {
             }
             if let Some(content) = nonempty(delta.content) {
                 parts.push(Part::Text(content));
+            }
+            if let Some(refusal) = nonempty(delta.refusal) {
+                parts.push(Part::Refusal(refusal));
             }
             let calls = delta.tool_calls.into_iter().flatten();
             for (position, call) in calls.enumerate() {

@@ -670,11 +670,13 @@ pub enum OutputItem {
     },
 }
 
-/// `output_text` (with its empty `annotations`) or `summary_text`.
+/// `output_text` (with its empty `annotations`), a message's `refusal`,
+/// or `summary_text`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TextPart {
     OutputText { text: String, annotations: [(); 0] },
+    Refusal { refusal: String },
     SummaryText { text: String },
 }
 
@@ -726,6 +728,20 @@ pub enum StreamEvent {
         content_index: usize,
         text: String,
         logprobs: [(); 0],
+    },
+    #[serde(rename = "response.refusal.delta")]
+    RefusalDelta {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.refusal.done")]
+    RefusalDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        refusal: String,
     },
     #[serde(rename = "response.reasoning_summary_part.added")]
     ReasoningSummaryPartAdded {
@@ -799,6 +815,8 @@ impl StreamEvent {
             StreamEvent::ContentPartDone { .. } => "response.content_part.done",
             StreamEvent::OutputTextDelta { .. } => "response.output_text.delta",
             StreamEvent::OutputTextDone { .. } => "response.output_text.done",
+            StreamEvent::RefusalDelta { .. } => "response.refusal.delta",
+            StreamEvent::RefusalDone { .. } => "response.refusal.done",
             StreamEvent::ReasoningSummaryPartAdded { .. } => {
                 "response.reasoning_summary_part.added"
             }

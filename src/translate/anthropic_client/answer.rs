@@ -24,6 +24,12 @@ pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> Me
     if !answer.is_empty() {
         content.push(BlockOut::Text { text: answer });
     }
+    // OpenAI's refusal: the Messages API says it as text, and why it ended.
+    let refusal = first.text("refusal");
+    let refused = !refusal.is_empty();
+    if refused {
+        content.push(BlockOut::Text { text: refusal });
+    }
     for (position, call) in first.tool_calls().iter().enumerate() {
         let function = &call["function"];
         let arguments = function["arguments"].as_str().unwrap_or_default();
@@ -43,7 +49,7 @@ pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> Me
         role: "assistant",
         model: model.to_string(),
         content,
-        stop_reason: Some(stop_reason(finish, has_tool_use)),
+        stop_reason: Some(stop_reason(finish, has_tool_use, refused)),
         stop_sequence: None,
         usage: Usage::of(completion)
             .map(|u| usage_out(&u))

@@ -59,14 +59,16 @@ fn usage_out(usage: &Usage) -> UsageOut {
     }
 }
 
-/// An Anthropic `stop_reason` for an OpenAI `finish_reason`; `tool_use`
-/// for an answer that holds tool calls and ended on its own (Kimi
-/// sometimes says `stop` then), never for one cut off (`max_tokens`: its
-/// last call's input may be cut too) or filtered.
-fn stop_reason(finish_reason: Option<&str>, has_tool_use: bool) -> &'static str {
+/// An Anthropic `stop_reason` for an OpenAI `finish_reason`: `refusal`
+/// for an answer filtered or `refused` (that held OpenAI's `refusal`, sent
+/// as its text); `tool_use` for an answer that holds tool calls and ended
+/// on its own (Kimi sometimes says `stop` then), never for one cut off
+/// (`max_tokens`: its last call's input may be cut too) or refused.
+fn stop_reason(finish_reason: Option<&str>, has_tool_use: bool, refused: bool) -> &'static str {
     match finish_reason {
         Some("length") => "max_tokens",
         Some("content_filter") => "refusal",
+        _ if refused => "refusal",
         _ if has_tool_use => "tool_use",
         _ => "end_turn",
     }

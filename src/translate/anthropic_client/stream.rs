@@ -49,6 +49,8 @@ pub struct StreamTranslator {
     open: Option<(usize, Open)>,
     calls: HeldCalls,
     finish_reason: Option<String>,
+    /// Whether the model refused (OpenAI's `refusal`, sent as text).
+    refused: bool,
     usage: UsageOut,
 }
 
@@ -70,6 +72,7 @@ impl StreamTranslator {
             open: None,
             calls: HeldCalls::default(),
             finish_reason: None,
+            refused: false,
             usage: UsageOut::default(),
         }
     }
@@ -128,7 +131,8 @@ impl StreamTranslator {
                         },
                     });
                 }
-                Part::Text(text) => {
+                Part::Text(text) | Part::Refusal(text) => {
+                    self.refused |= matches!(part, Part::Refusal(_));
                     let index = self.ensure_open(Open::Text, &mut events);
                     events.push(StreamEvent::ContentBlockDelta {
                         index,
@@ -275,7 +279,11 @@ impl StreamTranslator {
         }
         events.push(StreamEvent::MessageDelta {
             delta: MessageDeltaBody {
-                stop_reason: Some(stop_reason(self.finish_reason.as_deref(), has_tool_use)),
+                stop_reason: Some(stop_reason(
+                    self.finish_reason.as_deref(),
+                    has_tool_use,
+                    self.refused,
+                )),
                 stop_sequence: None,
             },
             usage: self.usage,

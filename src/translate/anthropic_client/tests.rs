@@ -691,6 +691,48 @@ fn a_stream_becomes_the_exact_event_sequence() {
     );
 }
 
+/// OpenAI's refusal reaches a Messages client as text, and the answer
+/// ends as a refusal, streamed or whole (it used to reach it as nothing,
+/// an empty answer that ended its turn).
+#[test]
+fn a_refusal_is_text_that_ends_the_answer_as_a_refusal() {
+    let got = events(&[
+        chunk(
+            json!({"role": "assistant", "refusal": "I can't "}),
+            Value::Null,
+        ),
+        chunk(json!({"refusal": "help with that."}), json!("stop")),
+        json!("[DONE]"),
+    ]);
+    let texts: Vec<&Value> = (got.iter())
+        .filter(|event| event["type"] == "content_block_delta")
+        .map(|event| &event["delta"])
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            &json!({"type": "text_delta", "text": "I can't "}),
+            &json!({"type": "text_delta", "text": "help with that."})
+        ]
+    );
+    let end = got.iter().find(|e| e["type"] == "message_delta").unwrap();
+    assert_eq!(end["delta"]["stop_reason"], "refusal");
+    let whole = message(
+        &completion(
+            json!({"role": "assistant", "content": null, "refusal": "No."}),
+            "stop",
+        ),
+        "m",
+        NONCE,
+    );
+    assert_eq!(whole.stop_reason, Some("refusal"));
+    assert!(
+        matches!(&whole.content[..], [BlockOut::Text { text }] if text == "No."),
+        "{:?}",
+        whole.content
+    );
+}
+
 #[test]
 fn a_stream_without_a_chunk_id_gets_a_message_id_of_its_own() {
     let id_of = |nonce| {

@@ -27,16 +27,24 @@ pub fn response(
         });
     }
     let calls = first.tool_calls();
-    let answer = first.text("content");
-    if !answer.is_empty() || calls.is_empty() {
+    let (answer, refusal) = (first.text("content"), first.text("refusal"));
+    let mut content = Vec::new();
+    if !answer.is_empty() || (calls.is_empty() && refusal.is_empty()) {
+        content.push(TextPart::OutputText {
+            text: answer,
+            annotations: [],
+        });
+    }
+    // OpenAI's refusal: a part of its own.
+    if !refusal.is_empty() {
+        content.push(TextPart::Refusal { refusal });
+    }
+    if !content.is_empty() {
         output.push(OutputItem::Message {
             id: identity.item_id("msg", output.len()),
             status: "completed",
             role: "assistant",
-            content: vec![TextPart::OutputText {
-                text: answer,
-                annotations: [],
-            }],
+            content,
         });
     }
     for (position, call) in calls.iter().enumerate() {

@@ -39,6 +39,8 @@ enum State {
 enum Kind {
     Reasoning,
     Text,
+    /// The model's refusal: a message of its own, its part a `refusal`.
+    Refusal,
 }
 
 /// The reasoning or message item being streamed.
@@ -138,6 +140,10 @@ impl ResponseEncoder {
         self.delta(Kind::Text, text, events);
     }
 
+    pub fn refusal(&mut self, text: &str, events: &mut Vec<StreamEvent>) {
+        self.delta(Kind::Refusal, text, events);
+    }
+
     fn delta(&mut self, kind: Kind, text: &str, events: &mut Vec<StreamEvent>) {
         if text.is_empty() || self.state == State::Finished {
             return;
@@ -165,6 +171,12 @@ impl ResponseEncoder {
                 delta: text.to_string(),
                 logprobs: [],
             },
+            Kind::Refusal => StreamEvent::RefusalDelta {
+                item_id,
+                output_index,
+                content_index: 0,
+                delta: text.to_string(),
+            },
         });
         self.check_held(events);
     }
@@ -173,7 +185,7 @@ impl ResponseEncoder {
         let output_index = self.done.len();
         let prefix = match kind {
             Kind::Reasoning => "rs",
-            Kind::Text => "msg",
+            Kind::Text | Kind::Refusal => "msg",
         };
         let id = self.identity.item_id(prefix, output_index);
         match kind {
@@ -192,7 +204,7 @@ impl ResponseEncoder {
                     part: summary(String::new()),
                 });
             }
-            Kind::Text => {
+            Kind::Text | Kind::Refusal => {
                 events.push(StreamEvent::OutputItemAdded {
                     output_index,
                     item: message(id.clone(), "in_progress", Vec::new()),
@@ -201,7 +213,7 @@ impl ResponseEncoder {
                     item_id: id.clone(),
                     output_index,
                     content_index: 0,
-                    part: output_text(String::new()),
+                    part: content_part(kind, String::new()),
                 });
             }
         }
@@ -244,21 +256,29 @@ impl ResponseEncoder {
                     summary: vec![summary(text)],
                 }
             }
-            Kind::Text => {
-                events.push(StreamEvent::OutputTextDone {
-                    item_id: id.clone(),
-                    output_index,
-                    content_index: 0,
-                    text: text.clone(),
-                    logprobs: [],
+            Kind::Text | Kind::Refusal => {
+                events.push(match kind {
+                    Kind::Refusal => StreamEvent::RefusalDone {
+                        item_id: id.clone(),
+                        output_index,
+                        content_index: 0,
+                        refusal: text.clone(),
+                    },
+                    _ => StreamEvent::OutputTextDone {
+                        item_id: id.clone(),
+                        output_index,
+                        content_index: 0,
+                        text: text.clone(),
+                        logprobs: [],
+                    },
                 });
                 events.push(StreamEvent::ContentPartDone {
                     item_id: id.clone(),
                     output_index,
                     content_index: 0,
-                    part: output_text(text.clone()),
+                    part: content_part(kind, text.clone()),
                 });
-                message(id, "completed", vec![output_text(text)])
+                message(id, "completed", vec![content_part(kind, text)])
             }
         };
         events.push(StreamEvent::OutputItemDone {
@@ -403,6 +423,7 @@ impl ResponseEncoder {
                 Part::Usage(usage) => self.usage(usage_out(usage)),
                 Part::Reasoning(text) => self.reasoning(text, &mut events),
                 Part::Text(text) => self.text(text, &mut events),
+                Part::Refusal(text) => self.refusal(text, &mut events),
                 Part::ToolCall {
                     index,
                     id,
@@ -476,10 +497,14 @@ fn summary(text: String) -> TextPart {
     TextPart::SummaryText { text }
 }
 
-fn output_text(text: String) -> TextPart {
-    TextPart::OutputText {
-        text,
-        annotations: [],
+/// A message's part of `kind`: `output_text`, or `refusal`.
+fn content_part(kind: Kind, text: String) -> TextPart {
+    match kind {
+        Kind::Refusal => TextPart::Refusal { refusal: text },
+        _ => TextPart::OutputText {
+            text,
+            annotations: [],
+        },
     }
 }
 

@@ -482,6 +482,51 @@ fn a_cut_answer_is_incomplete_and_an_empty_one_has_an_empty_message() {
     assert_eq!(out["output"][0]["content"][0]["text"], "");
 }
 
+/// OpenAI's refusal reaches a Responses client as the message's
+/// `refusal` part, streamed (`response.refusal.delta` and `.done`) or
+/// whole (it used to reach it as nothing: an empty answer).
+#[test]
+fn a_refusal_is_a_refusal_part() {
+    let mut encoder = encoder();
+    let mut events = encoder.frame(&sse(&[
+        json!({"id": "c", "choices": [{"delta": {"role": "assistant", "refusal": "I can't "}}]}),
+        json!({"choices": [{"delta": {"refusal": "help."}, "finish_reason": "stop"}]}),
+    ]));
+    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    assert_eq!(
+        names(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.refusal.delta",
+            "response.refusal.delta",
+            "response.refusal.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    let refusal = json!({"type": "refusal", "refusal": "I can't help."});
+    let done = serde_json::to_value(&events[6]).unwrap();
+    assert_eq!(done["refusal"], "I can't help.");
+    let completed = serde_json::to_value(&events[9]).unwrap();
+    assert_eq!(
+        completed["response"]["output"][0]["content"],
+        json!([refusal])
+    );
+    let whole = response(
+        &completion(json!({"content": null, "refusal": "I can't help."}), "stop"),
+        "m",
+        &identity(),
+        &ToolNames::default(),
+        &Echo::default(),
+    );
+    let whole = serde_json::to_value(whole).unwrap();
+    assert_eq!(whole["output"][0]["content"], json!([refusal]));
+}
+
 fn sse(chunks: &[Value]) -> Vec<u8> {
     let mut out = String::new();
     for chunk in chunks {
