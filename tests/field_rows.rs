@@ -398,6 +398,12 @@ fn messages() -> Vec<Sample> {
             json!({"output_config": {"effort": "low"}}),
         ),
         each(
+            "output_config.effort",
+            json!({"output_config": {"effort": "low"}}),
+            json!({"reasoning_effort": "low"}),
+            json!({"output_config": {"effort": "low"}}),
+        ),
+        each(
             "stop_sequences",
             json!({"stop_sequences": ["zz"]}),
             json!({"stop": ["zz"]}),

@@ -10,7 +10,7 @@ use super::chat::Chat;
 use super::front::FrontEnd;
 use super::messages::Messages;
 use super::responses::Responses;
-use crate::capabilities::Api;
+use crate::capabilities::{Api, Reasoning, ThinkingControl};
 use crate::chain;
 use crate::config::{Config, Environment, Secrets, Target, load_str};
 use crate::gateway::Memos;
@@ -139,12 +139,121 @@ fn every_catalog_model_gets_the_same_request_from_either_front_end_over_either_t
     assert!(checked >= 40, "{checked} combinations");
 }
 
+/// A model that is never told of thinking (one that always thinks, one
+/// that never does) names what the client asked that it does not do on
+/// its own, in the client's terms, on either transport: off for K2
+/// Thinking, a level or a budget; on for K2 Turbo. An ask it does anyway
+/// is not named. (It used to be lost without a word.)
+#[test]
+fn a_model_never_told_of_thinking_names_what_it_does_not_do() {
+    let hi = json!([{"role": "user", "content": "hi"}]);
+    let cases = [
+        (
+            "moonshot/kimi-k2-thinking",
+            "openai",
+            json!({"reasoning_effort": "none"}),
+            Some("reasoning_effort"),
+        ),
+        (
+            "moonshot/kimi-k2-thinking",
+            "openai",
+            json!({"reasoning_effort": "high"}),
+            Some("reasoning_effort"),
+        ),
+        (
+            "moonshot/kimi-k2-thinking",
+            "openai",
+            json!({"thinking": {"type": "enabled"}}),
+            None,
+        ),
+        (
+            "moonshot/kimi-k2-thinking",
+            "anthropic",
+            json!({"thinking": {"type": "disabled"}}),
+            Some("thinking"),
+        ),
+        (
+            "moonshot/kimi-k2-thinking",
+            "anthropic",
+            json!({"thinking": {"type": "enabled", "budget_tokens": 2000}}),
+            Some("thinking.budget_tokens"),
+        ),
+        (
+            "moonshot/kimi-k2-thinking",
+            "anthropic",
+            json!({"thinking": {"type": "adaptive"}}),
+            None,
+        ),
+        (
+            "moonshot/kimi-k2-turbo",
+            "openai",
+            json!({"reasoning_effort": "high"}),
+            Some("reasoning_effort"),
+        ),
+        (
+            "moonshot/kimi-k2-turbo",
+            "openai",
+            json!({"reasoning_effort": "none"}),
+            None,
+        ),
+        (
+            "moonshot/kimi-k2-turbo",
+            "anthropic",
+            json!({"output_config": {"effort": "low"}}),
+            Some("output_config.effort"),
+        ),
+        (
+            "moonshot/kimi-k2-turbo",
+            "responses",
+            json!({"reasoning": {"effort": "low"}}),
+            Some("reasoning.effort"),
+        ),
+    ];
+    for anthropic in [false, true] {
+        let config = config(anthropic);
+        for (model_ref, front_end, ask, named) in &cases {
+            let target = (config.target(&crate::config::ModelRef::parse(model_ref).unwrap()))
+                .expect("a catalog target");
+            let mut body = match *front_end {
+                "responses" => json!({"input": "hi"}),
+                _ => json!({"max_tokens": 4096, "messages": hi}),
+            };
+            body["model"] = json!(model_ref);
+            for (key, value) in ask.as_object().unwrap() {
+                body[key] = value.clone();
+            }
+            let request = decoded(&config, front_end, &body);
+            let plan = crate::providers::plan(&request, &target, &Default::default()).unwrap();
+            let dropped = fields::dropped(&request.seen, target.provider.api, &plan.withheld);
+            let thinking = [
+                "reasoning_effort",
+                "thinking",
+                "thinking.budget_tokens",
+                "output_config.effort",
+                "reasoning.effort",
+            ];
+            let said: Vec<_> = dropped.iter().filter(|d| thinking.contains(d)).collect();
+            match named {
+                Some(name) => assert!(
+                    said.contains(&name),
+                    "{model_ref} {ask} (anthropic: {anthropic}): {dropped:?}"
+                ),
+                None => assert!(
+                    said.is_empty(),
+                    "{model_ref} {ask} (anthropic: {anthropic}): {dropped:?}"
+                ),
+            }
+        }
+    }
+}
+
 /// One reasoning level through each front end reaches every catalog
 /// model alike over either transport: `xhigh` is each API's own word, not
 /// lowered before the rules (K3 takes it as `max`, as it does Messages'
 /// `max`). Where the model is told only by an effort and the transport has
-/// no place for one (K3 over Kimi's Anthropic endpoints), each client is
-/// told, in its own terms, that what it asked was not sent.
+/// no place for one (K3 over Kimi's Anthropic endpoints), or is never told
+/// (K2.7 Code, a model that does not think), each client is told, in its
+/// own terms, that what it asked was not sent.
 #[test]
 fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
     let openai = config(false);
@@ -160,7 +269,7 @@ fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
             (
                 "anthropic",
                 json!({"max_tokens": 1000, "messages": hi, "output_config": {"effort": level}}),
-                "output_config",
+                "output_config.effort",
             ),
             (
                 "responses",
@@ -172,8 +281,10 @@ fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
             for config in [&openai, &anthropic] {
                 let target = config.target(&model_ref).expect("a catalog target");
                 let transport = format!("{:?}", target.provider.api);
-                let told_by_effort = target.model.capabilities.thinking_control
-                    == crate::capabilities::ThinkingControl::Effort;
+                let caps = &target.model.capabilities;
+                let told_by_effort = caps.thinking_control == ThinkingControl::Effort;
+                let never_told = caps.reasoning == Reasoning::None
+                    || caps.thinking_control == ThinkingControl::Omit;
                 let mut first = None;
                 for (front_end, mut body, asked) in fronts.clone() {
                     body["model"] = json!(model_ref.as_str());
@@ -188,12 +299,17 @@ fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
                         .expect("planned");
                     let dropped =
                         fields::dropped(&request.seen, target.provider.api, &plan.withheld);
-                    let unsent = told_by_effort && target.provider.api == Api::AnthropicMessages;
+                    let unsent = never_told
+                        || (told_by_effort && target.provider.api == Api::AnthropicMessages);
                     assert_eq!(
                         dropped.contains(&asked),
-                        unsent
-                            || (front_end == "anthropic"
-                                && target.provider.api == Api::AnthropicMessages),
+                        unsent,
+                        "{model_ref} over {transport}, {level}: {front_end} dropped {dropped:?}"
+                    );
+                    // Kimi's Anthropic endpoints take no `output_config`.
+                    assert_eq!(
+                        dropped.contains(&"output_config"),
+                        front_end == "anthropic" && target.provider.api == Api::AnthropicMessages,
                         "{model_ref} over {transport}, {level}: {front_end} dropped {dropped:?}"
                     );
                 }

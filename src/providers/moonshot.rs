@@ -49,8 +49,23 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     draft.remove("reasoning_effort");
     draft.remove("reasoning");
     match (caps.reasoning, caps.thinking_control) {
-        // No switch is sent, whichever API the client used.
-        (Reasoning::None, _) | (_, ThinkingControl::Omit) => draft.omit("thinking"),
+        // No switch is sent, whichever API the client used: what the
+        // client asked of thinking that the model does not do on its own
+        // (off for one that always thinks, a level, on for one that never
+        // does) is named, not lost.
+        (Reasoning::None, _) | (_, ThinkingControl::Omit) => {
+            draft.omit("thinking");
+            let own = match caps.reasoning {
+                Reasoning::None => Thinking::Off,
+                Reasoning::Always => Thinking::On(None),
+                Reasoning::Optional => Thinking::Unspecified,
+            };
+            if ![Thinking::Unspecified, own].contains(&thinking)
+                && fields::asks_thinking(draft.seen())
+            {
+                draft.withhold(Withheld::Thinking);
+            }
+        }
         (_, ThinkingControl::EffortMax) => {
             draft.omit("thinking");
             draft.set("reasoning_effort", json!("max"));
@@ -106,7 +121,8 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 /// A model told only by an effort (K3) is told nothing over the
 /// Anthropic transport: a Messages body has no effort but
 /// `output_config.effort`, which Kimi's endpoints do not take. What the
-/// client asked of thinking is then named, not lost.
+/// client asked of thinking is then named, not lost, as it is for a
+/// model that is never told.
 fn effort_has_no_place(draft: &mut Draft, target: &Target) {
     if target.provider.api == Api::AnthropicMessages && fields::asks_thinking(draft.seen()) {
         draft.withhold(Withheld::Thinking);

@@ -205,6 +205,7 @@ table! {
         Thinking => "thinking", Field, Translated("`reasoning_effort`: disabled as `none`; enabled by its budget (below 4,096 `low`, from 16,384 `high`, else `medium`); adaptive leaves it to `output_config.effort`"), Translated("what the target's plan decides: the client's own switch when on");
         ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); the other chat providers have no budget: it chooses `reasoning_effort` (see `thinking`)"), Translated("kept below `max_tokens`");
         OutputConfig => "output_config", Field, Translated("`effort` as `reasoning_effort` (`max` as `xhigh`, chat's highest; one the API does not define is refused); `format`'s JSON schema as `response_format: {type: json_schema}`, named `output`, strict (a format of another type: an unknown member)"), Planned("the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take it: its effort decides the plan's thinking, and its `format` has no place (ask for JSON in the prompt); other Anthropic-format providers get it as sent");
+        OutputConfigEffort => "output_config.effort", Field, Translated("`reasoning_effort`, as the plan decides it"), Translated("as the plan decides it (the known dialects' endpoints take no `output_config`: see that row)");
         StopSequences => "stop_sequences", Field, Translated("`stop`"), SAME;
         StopSequencesBeyond => "stop_sequences[4..]", Field, Dropped("chat providers take at most 4 stop sequences (OpenAI's limit)"), SAME;
         Temperature => "temperature", Field, Carried, Carried;
@@ -907,6 +908,7 @@ pub fn planned_rows(front: Front, withheld: &Withheld) -> &'static [usize] {
             &[
                 MessagesRow::Thinking as usize,
                 MessagesRow::ThinkingBudget as usize,
+                MessagesRow::OutputConfigEffort as usize,
             ],
             &[ResponsesRow::ReasoningEffort as usize],
         ),

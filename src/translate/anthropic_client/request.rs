@@ -534,6 +534,9 @@ fn write(
         Row::ThinkingBudget.mark(seen);
         native.thinking_budget = Some(budget);
     }
+    if (request.output_config.as_ref()).is_some_and(|config| config.effort.is_some()) {
+        Row::OutputConfigEffort.mark(seen);
+    }
     native.thinking_on = request
         .thinking
         .as_deref()
