@@ -11,9 +11,9 @@
 //!
 //! Nothing has reached the client while a stream is assembled, so a stream
 //! that breaks, falls silent or reports an error midway fails its attempt
-//! and the chain can still fall over; comments are no sign of life here,
-//! so a provider that sends only those cannot hold the request past
-//! `idleSeconds`.
+//! and the chain can still fall over; keep-alives (comments, Anthropic's
+//! `ping`) are no sign of life here, so a provider that sends only those
+//! cannot hold the request past `idleSeconds`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -133,7 +133,9 @@ pub async fn collect(
             }
         }
         // The client sees nothing while its answer is assembled, so a
-        // comment is no sign of life here: only an event ends the silence.
+        // keep-alive (a comment, Anthropic's `ping`, an event the
+        // transport read nothing from) is no sign of life here: only a
+        // chunk or the provider's own event of the answer ends the silence.
         let mut silent_until = tokio::time::Instant::now() + idle;
         event = loop {
             match tokio::time::timeout_at(silent_until, rest.next()).await {
@@ -159,8 +161,10 @@ pub async fn collect(
                             "a stream event is not JSON".into(),
                         ));
                     }
+                    if event.event.as_deref() != Some("ping") {
+                        silent_until = tokio::time::Instant::now() + idle;
+                    }
                     native.push(event);
-                    silent_until = tokio::time::Instant::now() + idle;
                 }
                 Ok(Some(Err(ReadError::Body(err)))) => {
                     return Err(AttemptError::Connect(scrub(describe(&err))));
@@ -585,10 +589,11 @@ mod tests {
         }
     }
 
-    /// Comments are no sign of life while an answer is assembled (its
-    /// client sees none): a provider that sends only comments after its
-    /// first chunk times out after `idle`, where it used to hold the
-    /// request without end. Its own events do count.
+    /// Keep-alives are no sign of life while an answer is assembled (its
+    /// client sees none): a provider that sends only comments, or only
+    /// Anthropic's `ping` events, after its first chunk times out after
+    /// `idle`, where it used to hold the request without end. Its own
+    /// events of the answer do count.
     #[tokio::test(start_paused = true)]
     async fn only_events_end_a_silence_while_an_answer_is_assembled() {
         let chunk = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}).to_string();
@@ -599,34 +604,33 @@ mod tests {
             })
         };
         let redactor = Redactor::default();
-        let started = tokio::time::Instant::now();
-        let comments = every_second(|| Item::Comment("keep-alive".into()));
-        let collected = collect(
-            event(None, &chunk),
-            Box::pin(comments),
-            Duration::from_secs(5),
-            10_000_000,
-            &redactor,
-        );
-        let result = tokio::time::timeout(Duration::from_secs(60), collected).await;
-        assert!(
-            matches!(result, Ok(Err(AttemptError::Timeout { .. }))),
-            "{:?}",
-            result.map(|r| r.map(|(_, native)| native.len()))
-        );
-        assert_eq!(started.elapsed(), Duration::from_secs(5));
-        // The provider's own events, a second apart, for a minute: alive.
-        let natives = every_second(|| {
-            Item::Native(Event {
-                event: Some("ping".into()),
-                data: "{}".into(),
-                id: None,
-            })
-        })
-        .take(60)
-        .chain(futures_util::stream::iter([Ok(Item::Event(event(
-            None, "[DONE]",
-        )))]));
+        let comment = || Item::Comment("keep-alive".into());
+        let ping = || Item::Native(event(Some("ping"), r#"{"type":"ping"}"#));
+        for keep_alive in [comment as fn() -> Item, ping] {
+            let started = tokio::time::Instant::now();
+            let collected = collect(
+                event(None, &chunk),
+                Box::pin(every_second(keep_alive)),
+                Duration::from_secs(5),
+                10_000_000,
+                &redactor,
+            );
+            let result = tokio::time::timeout(Duration::from_secs(60), collected).await;
+            assert!(
+                matches!(result, Ok(Err(AttemptError::Timeout { .. }))),
+                "{:?}",
+                result.map(|r| r.map(|(_, native)| native.len()))
+            );
+            assert_eq!(started.elapsed(), Duration::from_secs(5));
+        }
+        // The provider's own deltas, a second apart, for a minute: alive.
+        const DELTA: &str =
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#;
+        let natives = every_second(|| Item::Native(event(Some("content_block_delta"), DELTA)))
+            .take(60)
+            .chain(futures_util::stream::iter([Ok(Item::Event(event(
+                None, "[DONE]",
+            )))]));
         let (_, native) = collect(
             event(None, &chunk),
             Box::pin(natives),
