@@ -29,6 +29,11 @@ fn config(anthropic: bool) -> Config {
         }}}),
         false => json!({}),
     };
+    load(&document)
+}
+
+/// The config `document` with the built-in providers' keys set.
+fn load(document: &Value) -> Config {
     let keys = ["MOONSHOT_API_KEY", "KIMI_API_KEY", "OPENROUTER_API_KEY"];
     let env = Environment::from_pairs(keys.map(|key| (key, "k")));
     load_str(&document.to_string(), &env, Secrets::Required)
@@ -243,6 +248,31 @@ fn a_model_never_told_of_thinking_names_what_it_does_not_do() {
                     "{model_ref} {ask} (anthropic: {anthropic}): {dropped:?}"
                 ),
             }
+        }
+    }
+    // What the config fills in is not the client's ask: Claude Code's
+    // adaptive thinking (on, no level) is not named for a model that
+    // always thinks, and is for one that never does, whatever the
+    // `thinkingDefault`.
+    for default in ["low", "off"] {
+        let config = load(&json!({"agents": {"defaults": {"thinkingDefault": default}}}));
+        for (model_ref, named) in [
+            ("moonshot/kimi-k2-thinking", false),
+            ("moonshot/kimi-k2-turbo", true),
+        ] {
+            let target = config
+                .target(&crate::config::ModelRef::parse(model_ref).unwrap())
+                .unwrap();
+            let body = json!({"model": model_ref, "max_tokens": 4096, "messages": hi,
+                "thinking": {"type": "adaptive"}});
+            let request = decoded(&config, "anthropic", &body);
+            let plan = crate::providers::plan(&request, &target, &Default::default()).unwrap();
+            let dropped = fields::dropped(&request.seen, target.provider.api, &plan.withheld);
+            assert_eq!(
+                dropped.contains(&"thinking"),
+                named,
+                "{model_ref}, {default}: {dropped:?}"
+            );
         }
     }
 }

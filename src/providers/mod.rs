@@ -245,6 +245,18 @@ impl Thinking {
     }
 }
 
+/// What the client itself asked of thinking (not the model's `params` or
+/// the `thinkingDefault`): its signal, or a Messages client's own switch
+/// where that names no level (adaptive: on).
+fn clients_thinking(draft: &Draft) -> Thinking {
+    let asked = Thinking::read(|key| draft.request().value(key));
+    match (asked, draft.native().thinking_on) {
+        (Thinking::Unspecified, Some(true)) => Thinking::On(None),
+        (Thinking::Unspecified, Some(false)) => Thinking::Off,
+        (asked, _) => asked,
+    }
+}
+
 /// The request's signal, else the model's `params`, else `thinkingDefault`.
 pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
     let from_request = Thinking::read(|key| request.value(key));

@@ -60,9 +60,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
                 Reasoning::Always => Thinking::On(None),
                 Reasoning::Optional => Thinking::Unspecified,
             };
-            if ![Thinking::Unspecified, own].contains(&thinking)
-                && fields::asks_thinking(draft.seen())
-            {
+            if ![Thinking::Unspecified, own].contains(&super::clients_thinking(draft)) {
                 draft.withhold(Withheld::Thinking);
             }
         }
