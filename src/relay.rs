@@ -290,8 +290,7 @@ struct HeldText {
     scrubber: crate::ops::scrub::Scrubber,
     text: String,
     reasoning: String,
-    /// A refusal's tail (typed parts only: a chunk's bytes carry theirs
-    /// as they came, scrubbed whole by `http::stream::Outgoing`).
+    /// A refusal's tail (OpenAI's `refusal`).
     refusal: String,
     /// The chunk member the held reasoning came in: `reasoning_content`
     /// (Moonshot's) or `reasoning` (OpenRouter's).
@@ -347,6 +346,8 @@ impl Key {
 const DELTA: Key = Key("\"delta\":");
 
 const CONTENT: Key = Key("\"content\":");
+
+const REFUSAL: Key = Key("\"refusal\":");
 
 const ARGUMENTS: Key = Key("\"arguments\":");
 
@@ -454,9 +455,15 @@ impl HeldText {
             return chunk;
         }
         let data = chunk.data();
-        let [content, reasoning_content, reasoning, arguments] = delta_strings(
+        let [content, reasoning_content, reasoning, arguments, refusal] = delta_strings(
             data,
-            [CONTENT, REASONING_KEYS[0], REASONING_KEYS[1], ARGUMENTS],
+            [
+                CONTENT,
+                REASONING_KEYS[0],
+                REASONING_KEYS[1],
+                ARGUMENTS,
+                REFUSAL,
+            ],
         );
         let reasoning = match (reasoning_content, reasoning) {
             (Some(text), _) => Some((REASONING_KEYS[0], text)),
@@ -467,6 +474,7 @@ impl HeldText {
         if !keeps(content.as_deref())
             && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
             && !keeps(arguments.as_deref())
+            && !keeps(refusal.as_deref())
             && !self.holds()
         {
             return chunk;
@@ -491,6 +499,7 @@ impl HeldText {
         }
         let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
         let mut content = content.map(Cow::into_owned);
+        let mut refusal = refusal.map(Cow::into_owned);
         if self.holds() {
             let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
             let calls = calls.into_iter().flatten().filter_map(|call| {
@@ -504,6 +513,7 @@ impl HeldText {
                 .map(|text| (Strand::Reasoning, text))
                 .into_iter()
                 .chain(content.as_mut().map(|text| (Strand::Text, text)))
+                .chain(refusal.as_mut().map(|text| (Strand::Refusal, text)))
                 .chain(calls)
                 .collect();
             self.across(&mut strings);
@@ -511,6 +521,7 @@ impl HeldText {
         let (scrubber, key) = (&self.scrubber, self.reasoning_key);
         Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
         Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
+        Self::pass_member(scrubber, &mut self.refusal, delta, REFUSAL, refusal, last);
         self.pass_calls(delta, last);
         if self.holds() {
             self.id = tree.get("id").cloned().unwrap_or(Value::Null);
@@ -752,7 +763,7 @@ impl HeldText {
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
         }
-        if text.is_empty() && reasoning.is_empty() && call.is_none() {
+        if text.is_empty() && reasoning.is_empty() && refusal.is_empty() && call.is_none() {
             return None;
         }
         let mut delta = Map::new();
@@ -761,6 +772,9 @@ impl HeldText {
         }
         if !text.is_empty() {
             delta.insert("content".into(), Value::String(text));
+        }
+        if !refusal.is_empty() {
+            delta.insert("refusal".into(), Value::String(refusal));
         }
         if let Some(call) = call {
             delta.insert("tool_calls".into(), json!([call_entry(call)]));
@@ -1629,6 +1643,23 @@ mod tests {
         held.parts(&mut last);
         let config = Part::Text("config".into());
         assert_eq!(last, [config, Part::Finish("stop".into())]);
+    }
+
+    /// A chat client's refusal is held as its content is: a key split
+    /// across two `refusal` deltas is joined, so scrubbed whole.
+    #[test]
+    fn a_chunks_refusal_holds_the_start_of_a_key() {
+        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"no configured-k"}}]}"#;
+        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"ey-123 here"}}]}"#;
+        let got = held_chunks(&[start, end]);
+        assert!(got[0].contains(r#""refusal":"no ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""refusal":"configured-key-123 here""#),
+            "{got:?}"
+        );
+        // Held to the end, it goes out in a chunk of its own.
+        let got = held_chunks(&[start]);
+        assert!(got[1].contains(r#""refusal":"configured-k""#), "{got:?}");
     }
 
     /// A refusal is held as text is, on a strand of its own: a key split

@@ -650,6 +650,7 @@ fn first_event(data: &str) -> FirstEvent {
                         || nonempty(choice.usage)
                         || choice.delta.as_ref().is_some_and(|d| {
                             nonempty(d.content)
+                                || nonempty(d.refusal)
                                 || nonempty(d.reasoning_content)
                                 || nonempty(d.reasoning)
                                 || d.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty())
@@ -807,6 +808,10 @@ mod tests {
             ),
             (
                 r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"refusal":"I can't"}}]}"#,
                 started(true),
             ),
             (

@@ -42,6 +42,8 @@ pub fn input_messages(messages: &Value) -> String {
 pub struct Output {
     text: String,
     reasoning: String,
+    /// The model's refusal (OpenAI's `refusal`).
+    refusal: String,
     /// `(id, name, arguments)` by the call's index.
     calls: Vec<(String, String, String)>,
 }
@@ -58,6 +60,9 @@ impl Output {
         }
         if let Some(reasoning) = delta.get("reasoning_content").and_then(Value::as_str) {
             self.reasoning.push_str(reasoning);
+        }
+        if let Some(refusal) = delta.get("refusal").and_then(Value::as_str) {
+            self.refusal.push_str(refusal);
         }
         let calls = delta.get("tool_calls").and_then(Value::as_array);
         for (position, call) in calls.into_iter().flatten().enumerate() {
@@ -96,7 +101,7 @@ impl Output {
             .iter()
             .map(|(i, n, a)| i.len() + n.len() + a.len())
             .sum();
-        self.text.len() + self.reasoning.len() + calls
+        self.text.len() + self.reasoning.len() + self.refusal.len() + calls
     }
 
     fn parts(&self) -> Vec<Value> {
@@ -106,6 +111,10 @@ impl Output {
         }
         if !self.text.is_empty() {
             parts.push(json!({"type": "text", "content": self.text}));
+        }
+        // A part of the conventions' generic shape, of its own type.
+        if !self.refusal.is_empty() {
+            parts.push(json!({"type": "refusal", "content": self.refusal}));
         }
         for (id, name, arguments) in &self.calls {
             let arguments = serde_json::from_str::<Value>(arguments)
@@ -191,6 +200,21 @@ mod tests {
             ])
         );
         assert_eq!(input_messages(&json!("not a list")), "[]");
+    }
+
+    /// A refusal is kept, as a part of its own (it used to leave the
+    /// output with no part at all).
+    #[test]
+    fn a_refusal_is_a_part_of_its_own() {
+        let mut streamed = Output::default();
+        for delta in [json!({"refusal": "I can't "}), json!({"refusal": "help."})] {
+            streamed.add_choice(Some(&json!([{"delta": delta}])));
+        }
+        let written: Value = serde_json::from_str(&streamed.output_messages(Some("stop"))).unwrap();
+        assert_eq!(
+            written[0]["parts"],
+            json!([{"type": "refusal", "content": "I can't help."}])
+        );
     }
 
     #[test]

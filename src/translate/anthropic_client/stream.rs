@@ -17,6 +17,8 @@ use crate::wire::openai::Part;
 enum Open {
     Thinking,
     Text,
+    /// A text block of the model's refusal (OpenAI's `refusal`).
+    Refusal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,8 +134,12 @@ impl StreamTranslator {
                     });
                 }
                 Part::Text(text) | Part::Refusal(text) => {
-                    self.refused |= matches!(part, Part::Refusal(_));
-                    let index = self.ensure_open(Open::Text, &mut events);
+                    let kind = match part {
+                        Part::Refusal(_) => Open::Refusal,
+                        _ => Open::Text,
+                    };
+                    self.refused |= kind == Open::Refusal;
+                    let index = self.ensure_open(kind, &mut events);
                     events.push(StreamEvent::ContentBlockDelta {
                         index,
                         delta: Delta::TextDelta { text: text.clone() },
@@ -224,7 +230,7 @@ impl StreamTranslator {
                 thinking: String::new(),
                 signature: String::new(),
             },
-            Open::Text => BlockOut::Text {
+            Open::Text | Open::Refusal => BlockOut::Text {
                 text: String::new(),
             },
         };

@@ -698,28 +698,32 @@ fn a_stream_becomes_the_exact_event_sequence() {
 fn a_refusal_is_text_that_ends_the_answer_as_a_refusal() {
     let got = events(&[
         chunk(
-            json!({"role": "assistant", "refusal": "I can't "}),
+            json!({"role": "assistant", "content": "Well."}),
             Value::Null,
         ),
+        chunk(json!({"refusal": "I can't "}), Value::Null),
         chunk(json!({"refusal": "help with that."}), json!("stop")),
         json!("[DONE]"),
     ]);
-    let texts: Vec<&Value> = (got.iter())
+    // The text, then the refusal in a block of its own, as a whole answer
+    // has them.
+    let texts: Vec<(&Value, &Value)> = (got.iter())
         .filter(|event| event["type"] == "content_block_delta")
-        .map(|event| &event["delta"])
+        .map(|event| (&event["index"], &event["delta"]["text"]))
         .collect();
     assert_eq!(
         texts,
         [
-            &json!({"type": "text_delta", "text": "I can't "}),
-            &json!({"type": "text_delta", "text": "help with that."})
+            (&json!(0), &json!("Well.")),
+            (&json!(1), &json!("I can't ")),
+            (&json!(1), &json!("help with that.")),
         ]
     );
     let end = got.iter().find(|e| e["type"] == "message_delta").unwrap();
     assert_eq!(end["delta"]["stop_reason"], "refusal");
     let whole = message(
         &completion(
-            json!({"role": "assistant", "content": null, "refusal": "No."}),
+            json!({"role": "assistant", "content": "Well.", "refusal": "No."}),
             "stop",
         ),
         "m",
@@ -727,7 +731,8 @@ fn a_refusal_is_text_that_ends_the_answer_as_a_refusal() {
     );
     assert_eq!(whole.stop_reason, Some("refusal"));
     assert!(
-        matches!(&whole.content[..], [BlockOut::Text { text }] if text == "No."),
+        matches!(&whole.content[..], [BlockOut::Text { text: a }, BlockOut::Text { text: b }]
+            if a == "Well." && b == "No."),
         "{:?}",
         whole.content
     );

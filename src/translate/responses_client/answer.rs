@@ -28,24 +28,23 @@ pub fn response(
     }
     let calls = first.tool_calls();
     let (answer, refusal) = (first.text("content"), first.text("refusal"));
-    let mut content = Vec::new();
-    if !answer.is_empty() || (calls.is_empty() && refusal.is_empty()) {
-        content.push(TextPart::OutputText {
-            text: answer,
-            annotations: [],
-        });
-    }
-    // OpenAI's refusal: a part of its own.
-    if !refusal.is_empty() {
-        content.push(TextPart::Refusal { refusal });
-    }
-    if !content.is_empty() {
+    let mut message = |part| {
         output.push(OutputItem::Message {
             id: identity.item_id("msg", output.len()),
             status: "completed",
             role: "assistant",
-            content,
+            content: vec![part],
         });
+    };
+    if !answer.is_empty() || (calls.is_empty() && refusal.is_empty()) {
+        message(TextPart::OutputText {
+            text: answer,
+            annotations: [],
+        });
+    }
+    // OpenAI's refusal: a message of its own, as a stream gives it.
+    if !refusal.is_empty() {
+        message(TextPart::Refusal { refusal });
     }
     for (position, call) in calls.iter().enumerate() {
         let function = &call["function"];

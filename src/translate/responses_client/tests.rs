@@ -525,6 +525,21 @@ fn a_refusal_is_a_refusal_part() {
     );
     let whole = serde_json::to_value(whole).unwrap();
     assert_eq!(whole["output"][0]["content"], json!([refusal]));
+    // Beside text, a message of its own, as a stream gives it.
+    let both = response(
+        &completion(
+            json!({"content": "Well.", "refusal": "I can't help."}),
+            "stop",
+        ),
+        "m",
+        &identity(),
+        &ToolNames::default(),
+        &Echo::default(),
+    );
+    let both = serde_json::to_value(both).unwrap();
+    assert_eq!(both["output"][0]["content"][0]["text"], "Well.");
+    assert_eq!(both["output"][1]["content"], json!([refusal]));
+    assert_ne!(both["output"][0]["id"], both["output"][1]["id"]);
 }
 
 fn sse(chunks: &[Value]) -> Vec<u8> {
