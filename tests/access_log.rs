@@ -150,22 +150,8 @@ async fn a_stream_is_logged_at_its_end_and_a_client_that_leaves_is_marked() {
     assert_eq!(field(&lines[1], "answered_by"), "slow/m");
 }
 
-/// A client that leaves before the response's head (a whole answer still
-/// being assembled) gets its line too: 499, `client_left`, the target it
-/// was being sent to named.
-#[tokio::test]
-async fn a_client_that_leaves_before_the_head_gets_a_line() {
-    let (captured, _guard) = Captured::start();
-    let slow = mock(MockOptions {
-        stall_after_chunks: Some(2),
-        ..MockOptions::default()
-    })
-    .await;
-    let config = json!({
-        "models": {"mode": "replace", "providers": {"slow": provider(&slow)}},
-        "agents": {"defaults": {"model": {"primary": "slow/m"}}},
-    });
-    let gw = gateway(config).await;
+/// Sends a chat request to `gw` and leaves after 300 ms, before any head.
+async fn leave_before_the_head(gw: &TestGateway) {
     let left = gw
         .client()
         .post(format!("{}/v1/chat/completions", gw.url))
@@ -174,11 +160,57 @@ async fn a_client_that_leaves_before_the_head_gets_a_line() {
         .send()
         .await;
     assert!(left.is_err_and(|e| e.is_timeout()), "no head came");
+}
+
+/// A client that leaves before the response's head (a whole answer still
+/// being assembled, after the primary failed) gets its line too: 499,
+/// `client_left`, no first byte, every attempt, and the target it was
+/// being sent to named as answering.
+#[tokio::test]
+async fn a_client_that_leaves_before_the_head_gets_a_line() {
+    let (captured, _guard) = Captured::start();
+    let primary = failing_mock(503, "overloaded").await;
+    let slow = mock(MockOptions {
+        stall_after_chunks: Some(2),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = gateway(chain_config(&primary, &slow)).await;
+    leave_before_the_head(&gw).await;
     let lines = captured.wait_for(1).await;
     assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
     assert_eq!(field(&lines[0], "end"), "client_left");
-    assert_eq!(field(&lines[0], "answered_by"), "slow/m");
-    assert_eq!(field(&lines[0], "attempts"), "slow/m:client_left");
+    assert!(field(&lines[0], "first_byte_ms").is_null(), "{}", lines[0]);
+    assert_eq!(field(&lines[0], "answered_by"), "backup/m");
+    let attempts = field(&lines[0], "attempts").as_str().unwrap();
+    assert!(
+        attempts.starts_with("primary/m:") && attempts.ends_with(",backup/m:client_left"),
+        "{attempts}"
+    );
+}
+
+/// A client that leaves while the chain waits to try a target again (it
+/// asked to be retried after a while) is not counted as answered there:
+/// the provider refused the request and makes no answer.
+#[tokio::test]
+async fn a_client_that_leaves_between_two_tries_is_not_answered() {
+    let (captured, _guard) = Captured::start();
+    let busy = mock(MockOptions {
+        fail_status: Some(429),
+        retry_after: Some(2),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"busy": provider(&busy)}},
+        "agents": {"defaults": {"model": {"primary": "busy/m"}}},
+    });
+    let gw = gateway(config).await;
+    leave_before_the_head(&gw).await;
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
+    assert!(field(&lines[0], "answered_by").is_null(), "{}", lines[0]);
+    assert_eq!(field(&lines[0], "attempts"), "busy/m:client_left");
 }
 
 #[tokio::test]

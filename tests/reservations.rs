@@ -248,28 +248,32 @@ async fn a_chunked_body_that_streams_no_usage_is_charged_its_bytes() {
 /// assembling it from the provider's stream) is counted at its worst: the
 /// provider had the request and may finish the answer. Such a request
 /// used to write no row at all, its reservation released and nothing
-/// counted, so leaving before the answer was a way round a budget.
+/// counted, so leaving before the answer was a way round a budget. With
+/// no budget to reserve against, it is counted the same (its own
+/// `max_tokens`, not the 16,384 of a request that names none).
 #[tokio::test]
 async fn a_whole_answer_left_before_it_begins_is_counted_at_its_worst() {
-    // Its first chunks come, then nothing: the answer is never whole.
-    let (_mock, served) = stalling(2, json!({"budgets": {"daily": 100.0}})).await;
-    let left = served
-        .test
-        .client()
-        .post(format!("{}/v1/chat/completions", served.test.url))
-        .bearer_auth(ALICE)
-        .json(&body())
-        .timeout(Duration::from_millis(500))
-        .send()
-        .await;
-    assert!(left.is_err_and(|e| e.is_timeout()), "no answer began");
-    // Its body's bytes as tokens, and the 20 tokens of output it asked.
-    let worst = (body().to_string().len() / 4 + 20) as f64 * 0.001;
-    let spent = spent_once_counted(&served.ledger).await;
-    assert!(
-        (spent - worst).abs() < 1e-9,
-        "spent ${spent}, worst ${worst}"
-    );
+    for alice in [json!({"budgets": {"daily": 100.0}}), json!({})] {
+        // Its first chunks come, then nothing: the answer is never whole.
+        let (_mock, served) = stalling(2, alice.clone()).await;
+        let left = served
+            .test
+            .client()
+            .post(format!("{}/v1/chat/completions", served.test.url))
+            .bearer_auth(ALICE)
+            .json(&body())
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await;
+        assert!(left.is_err_and(|e| e.is_timeout()), "no answer began");
+        // Its body's bytes as tokens, and the 20 tokens of output it asked.
+        let worst = (body().to_string().len() / 4 + 20) as f64 * 0.001;
+        let spent = spent_once_counted(&served.ledger).await;
+        assert!(
+            (spent - worst).abs() < 1e-9,
+            "{alice}: spent ${spent}, worst ${worst}"
+        );
+    }
 }
 
 /// A provider slow enough that requests sent together are in flight

@@ -25,6 +25,7 @@ use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
 use crate::config::{Cost, Limits, ModelRef, Retries, Target, Timeouts};
+use crate::ledger::budget::OutputLimits;
 use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -108,6 +109,21 @@ impl Failure {
             _ => None,
         }
     }
+
+    /// `ref:outcome`, as the access line and the ledger name an attempt: a
+    /// target skipped because it was cooling down says so, not the
+    /// failure that started its cooldown; one that cannot take the
+    /// request or that the budgets refuse says why.
+    pub fn label(&self) -> String {
+        let skipped = match &self.cause {
+            Cause::CoolingDown { .. } => "cooling_down",
+            Cause::OverBudget(_) => "over_budget",
+            Cause::Busy(_) => "busy",
+            Cause::Unsuitable(why) => why.label(),
+            _ => return format!("{}:{}", self.model_ref, self.outcome()),
+        };
+        format!("{}:skipped({skipped})", self.model_ref)
+    }
 }
 
 /// The successful end of a chain.
@@ -133,32 +149,121 @@ impl Answer {
     }
 }
 
-/// The target a request is being sent to, while it is: what the request's
-/// row counts when the client leaves before the answer begins (a whole
-/// answer still being assembled, a first token not yet come), since the
-/// provider had the request and may finish the answer. Shared by the
-/// chain, which sets it, and the request's access record, which reads it.
+/// How far a request's chain has gone while it runs: the targets it gave
+/// up, and the one it is sending the request to, with its hold on the
+/// budgets. What the request's row counts when the client leaves before
+/// the answer begins (a whole answer still being assembled, a first token
+/// not yet come): the provider had the request and may finish the answer.
+/// Shared by the chain, which writes it, and the request's access record,
+/// which reads it then.
 #[derive(Clone, Debug, Default)]
-pub struct InFlight(Arc<Mutex<Option<Sending>>>);
+pub struct InFlight(Arc<Mutex<Progress>>);
 
-/// A target a request was sent to, and what it may cost there.
-#[derive(Clone, Debug)]
+/// What [`InFlight`] holds.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The request's own output limits.
+    limits: OutputLimits,
+    /// Each target given up or skipped so far, as the access line names
+    /// it ([`Failure::label`]).
+    pub before: Vec<String>,
+    pub sending: Option<Sending>,
+}
+
+/// The target a request is at, and what it may cost there.
+#[derive(Debug)]
 pub struct Sending {
     pub model_ref: ModelRef,
     pub price: Option<Cost>,
-    /// The most output the request may get there (what its budgets
-    /// reserved).
+    /// The most output the request may get there.
     pub most_output: u64,
+    /// Its worst cost there, held against the budgets; the row settles it.
+    pub reserved: Option<budget::Reserved>,
+    /// `false` between two tries (the provider refused the last one).
+    pub at_provider: bool,
 }
 
 impl InFlight {
-    fn set(&self, sending: Option<Sending>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = sending;
+    /// For a request whose output limits are `limits`.
+    pub fn new(limits: OutputLimits) -> Self {
+        Self(Arc::new(Mutex::new(Progress {
+            limits,
+            ..Progress::default()
+        })))
     }
 
-    /// The target the request was being sent to, if any.
-    pub fn take(&self) -> Option<Sending> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the chain did until now, taken.
+    pub fn take(&self) -> Progress {
+        let mut progress = self.progress();
+        Progress {
+            limits: progress.limits,
+            before: std::mem::take(&mut progress.before),
+            sending: progress.sending.take(),
+        }
+    }
+}
+
+/// A target's hold on its request's [`InFlight`] while it is tried: set
+/// when made, taken back by [`Holding::answered`] or [`Holding::failed`];
+/// a request dropped meanwhile (its client left) leaves it for the
+/// access record. Without an `InFlight` (a probe), the budget hold is
+/// kept here.
+struct Holding<'a> {
+    slot: Option<&'a InFlight>,
+    reserved: Option<budget::Reserved>,
+}
+
+impl<'a> Holding<'a> {
+    fn new(
+        slot: Option<&'a InFlight>,
+        target: &Target,
+        failures: &[Failure],
+        reserved: Option<budget::Reserved>,
+    ) -> Self {
+        let Some(slot) = slot else {
+            return Self { slot, reserved };
+        };
+        let mut progress = slot.progress();
+        progress.before = failures.iter().map(Failure::label).collect();
+        progress.sending = Some(Sending {
+            model_ref: target.model_ref.clone(),
+            price: target.model.cost,
+            most_output: progress.limits.output_for(target),
+            reserved,
+            at_provider: true,
+        });
+        Self {
+            slot: Some(slot),
+            reserved: None,
+        }
+    }
+
+    /// Whether the provider has the request: not between two tries.
+    fn at_provider(&self, at: bool) {
+        if let Some(slot) = self.slot
+            && let Some(sending) = slot.progress().sending.as_mut()
+        {
+            sending.at_provider = at;
+        }
+    }
+
+    /// The target answered: its budget hold goes with the answer.
+    fn answered(mut self) -> Option<budget::Reserved> {
+        match self.slot {
+            Some(slot) => slot.progress().sending.take().and_then(|s| s.reserved),
+            None => self.reserved.take(),
+        }
+    }
+
+    /// The target was given up: its hold is released.
+    fn failed(self) {
+        if let Some(slot) = self.slot {
+            slot.progress().sending = None;
+        }
     }
 }
 
@@ -383,12 +488,15 @@ pub async fn run(
             plan: &plan,
             last: chain.last().is_some_and(|last| std::ptr::eq(target, last)),
         };
-        match try_target(upstream, target, sent, settings, deadline, permit, url).await {
+        let holding = Holding::new(settings.in_flight, target, &failures, reserved);
+        match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
             Ok(reply) => {
                 let reply = concurrency::hold(place, reply);
+                let reserved = holding.answered();
                 return Ok(answer(target, &plan, failures, reply, settings, reserved));
             }
             Err(failure) => {
+                holding.failed();
                 let decision = failure.decision;
                 // The quota endpoint says when the spent window resets.
                 if failure.class == Class::Quota {
@@ -445,12 +553,17 @@ pub async fn run(
                 plan,
                 last: true,
             };
-            match try_target(upstream, target, sent, settings, deadline, permit, url).await {
+            let holding = Holding::new(settings.in_flight, target, &failures, reserved);
+            match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
                 Ok(reply) => {
                     let reply = concurrency::hold(place, reply);
+                    let reserved = holding.answered();
                     return Ok(answer(target, plan, failures, reply, settings, reserved));
                 }
-                Err(failure) => failures.push(failure),
+                Err(failure) => {
+                    holding.failed();
+                    failures.push(failure);
+                }
             }
         }
     }
@@ -510,19 +623,10 @@ async fn try_target(
     settings: &Settings<'_>,
     deadline: Instant,
     permit: Permit<'_>,
-    url: &str,
+    holding: &Holding<'_>,
 ) -> Result<Reply, Failure> {
     let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
-    let note = |sending| settings.in_flight.inspect(|slot| slot.set(sending));
-    note(Some(Sending {
-        model_ref: target.model_ref.clone(),
-        price: target.model.cost,
-        most_output: settings
-            .demand
-            .map_or(budget::UNKNOWN_MAX_OUTPUT, |demand| {
-                demand.output_for(target)
-            }),
-    }));
+    let url = &target.provider.shown_url;
     let retries = settings.retries;
     let mut tries = 0;
     let mut backoff = retries.backoff_base;
@@ -607,7 +711,9 @@ async fn try_target(
         match wait {
             Some(delay) => {
                 metrics::retry(provider, model, class.label());
+                holding.at_provider(false);
                 tokio::time::sleep(delay).await;
+                holding.at_provider(true);
                 backoff = (backoff * 2).min(retries.backoff_max);
             }
             None => {
@@ -624,7 +730,6 @@ async fn try_target(
                         class.label()
                     );
                 }
-                note(None);
                 return Err(Failure {
                     model_ref: target.model_ref.clone(),
                     url: url.to_string(),

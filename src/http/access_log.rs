@@ -36,10 +36,11 @@ use serde_json::{Map, Value};
 
 use super::spend::Spend;
 use crate::admission::{Reservation, TokenHold};
-use crate::chain::{Answer, Cause, Failure, InFlight};
+use crate::chain::{Answer, Failure, InFlight};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
+use crate::ledger::budget::OutputLimits;
 use crate::ledger::{self, Row, Tokens};
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
@@ -82,7 +83,7 @@ pub(super) struct Entry {
     pub(super) reservation: Reservation,
     /// The body's length as read: a chunked or HTTP/2 body declares none.
     body_bytes: Option<u64>,
-    /// The target the chain is sending the request to, while it is.
+    /// How far the chain has gone with the request, while it runs.
     in_flight: InFlight,
     /// The most output a request the client left before its answer began
     /// could have had (its budgets count that much).
@@ -119,16 +120,24 @@ impl Entry {
         self.usage = Some(usage);
     }
 
-    /// A request the client left before its answer began: the target it
-    /// was being sent to had it, and may finish the answer; it is counted
-    /// as that target's, at its most output.
+    /// A request the client left before its answer began: the targets the
+    /// chain gave up, and the one it was at, which had the request and
+    /// may finish the answer: it is counted as that target's, at its most
+    /// output, its budget hold settled by the row (unless the provider
+    /// had refused its last try and was not sent another).
     fn left_before_the_answer(&mut self) {
         if self.answered_by.is_some() {
             return;
         }
-        if let Some(sending) = self.in_flight.take() {
-            self.attempts
-                .push(format!("{}:client_left", sending.model_ref));
+        let progress = self.in_flight.take();
+        self.attempts = progress.before;
+        let Some(sending) = progress.sending else {
+            return;
+        };
+        self.attempts
+            .push(format!("{}:client_left", sending.model_ref));
+        self.reservation.budget = sending.reserved;
+        if sending.at_provider {
             self.answered_by = Some(sending.model_ref.to_string());
             self.price = sending.price;
             self.most_output = Some(sending.most_output);
@@ -290,7 +299,7 @@ impl AccessRecord {
         self.update(|entry| match &mut result {
             Ok(answer) => {
                 entry.reservation.budget = answer.reserved.take();
-                entry.attempts = answer.failures.iter().map(attempt_label).collect();
+                entry.attempts = answer.failures.iter().map(Failure::label).collect();
                 entry
                     .attempts
                     .push(format!("{}:ok", answer.target.model_ref));
@@ -299,7 +308,7 @@ impl AccessRecord {
                 entry.cache_lifetime = Some(answer.target.provider.cache_lifetime);
             }
             Err(CompletionError::Failed(failures)) => {
-                entry.attempts = failures.iter().map(attempt_label).collect();
+                entry.attempts = failures.iter().map(Failure::label).collect();
                 entry.traced.error_type = failures.last().map(|f| f.class.label());
             }
             Err(CompletionError::UnknownModel(_)) => {}
@@ -318,13 +327,12 @@ impl AccessRecord {
         self.update(|entry| entry.reservation.tokens = Some(hold));
     }
 
-    /// Where the chain notes the target it is sending the request to.
-    pub fn in_flight(&self) -> InFlight {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .in_flight
-            .clone()
+    /// Where the chain notes how far it has gone with the request, whose
+    /// output limits are `limits`.
+    pub fn in_flight(&self, limits: OutputLimits) -> InFlight {
+        let in_flight = InFlight::new(limits);
+        self.update(|entry| entry.in_flight = in_flight.clone());
+        in_flight
     }
 
     /// The request's trace, when it is traced.
@@ -536,9 +544,9 @@ where
     })
 }
 
-/// The status of a request the client left before its response's head
-/// (nginx's): no response was sent.
-const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+/// The status of a request the client left before its response's head.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(ledger::CLIENT_CLOSED_REQUEST)
+{
     Ok(status) => status,
     Err(_) => panic!("499 is a status code"),
 };
@@ -608,7 +616,8 @@ impl Line {
                     model = entry.model_asked.as_deref(),
                     answered_by = entry.answered_by.as_deref(),
                     attempts = attempts.as_deref(),
-                    first_byte_ms = self.head_after.as_millis() as u64,
+                    first_byte_ms = (self.status != CLIENT_CLOSED_REQUEST)
+                        .then_some(self.head_after.as_millis() as u64),
                     total_ms = self.started.elapsed().as_millis() as u64,
                     tokens_in = entry.usage.map(|u| u.input),
                     tokens_out = entry.usage.map(|u| u.output),
@@ -635,7 +644,7 @@ impl Line {
                 input_tokens: entry.usage.map(|u| u.input),
                 output_tokens: entry.usage.map(|u| u.output),
                 total: self.started.elapsed(),
-                first_byte: self.head_after,
+                first_byte: (self.status != CLIENT_CLOSED_REQUEST).then_some(self.head_after),
             });
         }
         if let (Some(trace), Some(to)) = (&entry.trace, &self.ledger) {
@@ -828,20 +837,6 @@ impl Drop for Logged {
             line.write(end, self.sent);
         }
     }
-}
-
-/// `ref:outcome` for the access line: a target skipped because it was
-/// cooling down says so, not the failure that started its cooldown; one
-/// that cannot take the request or that the budgets refuse says why.
-fn attempt_label(failure: &Failure) -> String {
-    let skipped = match &failure.cause {
-        Cause::CoolingDown { .. } => "cooling_down",
-        Cause::OverBudget(_) => "over_budget",
-        Cause::Busy(_) => "busy",
-        Cause::Unsuitable(why) => why.label(),
-        _ => return format!("{}:{}", failure.model_ref, failure.outcome()),
-    };
-    format!("{}:skipped({skipped})", failure.model_ref)
 }
 
 #[cfg(test)]

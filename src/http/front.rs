@@ -41,7 +41,7 @@ use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
-use crate::ledger::budget::{Demand, OUTPUT_LIMITS, UNKNOWN_MAX_OUTPUT};
+use crate::ledger::budget::{Demand, OutputLimits, UNKNOWN_MAX_OUTPUT};
 use crate::ops::metrics;
 use crate::ops::redact::escape_controls;
 use crate::ops::throttle::Throttle;
@@ -265,8 +265,19 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let wants_usage = F::wants_usage(&request.chat);
     let mut chain = config.chain(request.chat.model());
     let left_out = allowed_chain(&client, request.chat.model(), &mut chain)?;
-    options.demand = reserve(gateway, &config, &client, &request.chat, &chain, &record)?;
-    options.in_flight = Some(record.in_flight());
+    // Both: the rules keep the one the model reads, and a reservation must
+    // not be the other's.
+    let output = OutputLimits::of(|key| request.chat.raw(key));
+    options.demand = reserve(
+        gateway,
+        &config,
+        &client,
+        &request.chat,
+        output,
+        &chain,
+        &record,
+    )?;
+    options.in_flight = Some(record.in_flight(output));
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {
@@ -525,6 +536,7 @@ fn reserve(
     config: &Config,
     client: &Arc<Client>,
     request: &ChatRequest,
+    output: OutputLimits,
     chain: &Result<Vec<Target>, UnknownModel>,
     record: &AccessRecord,
 ) -> Result<Option<Demand>, ApiError> {
@@ -532,17 +544,15 @@ fn reserve(
     if !limited && config.budgets.is_empty() && client.budgets.is_empty() {
         return Ok(None);
     }
-    // Both: the rules keep the one the model reads, and a reservation must
-    // not be the other's.
     let demand = Demand {
         client: client.name.clone(),
         input_tokens: token_estimate::body(request.bytes()),
-        output_limits: OUTPUT_LIMITS.map(|key| request.raw(key)?.trim().parse::<u64>().ok()),
+        output,
     };
     if limited {
         let output = match chain.as_deref() {
             Ok([first, ..]) => demand.output_for(first),
-            _ => (demand.output_limits.into_iter().flatten().max()).unwrap_or(UNKNOWN_MAX_OUTPUT),
+            _ => output.largest().unwrap_or(UNKNOWN_MAX_OUTPUT),
         };
         let tokens = demand.input_tokens.saturating_add(output);
         if let Some(hold) = gateway

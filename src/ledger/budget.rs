@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
 use super::{DayTotal, Ledger, Shared, price_usd};
+use crate::capabilities::MaxTokensField;
 use crate::config::ledger::{Budget, Budgets, Unpriced};
 use crate::config::{Model, ModelRef, Target};
 
@@ -133,27 +134,57 @@ pub struct Demand {
     /// The client whose request it is.
     pub client: Arc<str>,
     pub input_tokens: u64,
-    /// The request's `max_tokens` and `max_completion_tokens`
-    /// ([`OUTPUT_LIMITS`]), where it names them.
-    pub output_limits: [Option<u64>; 2],
+    pub output: OutputLimits,
 }
 
-/// The two output limits a request may name.
-pub const OUTPUT_LIMITS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
+/// A request's `max_tokens` and `max_completion_tokens`, where it names
+/// them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimits(pub [Option<u64>; 2]);
 
-impl Demand {
-    /// The most output `target` may give: the larger of the two output
-    /// limits it is sent (each the request's, else its model's `params`'),
-    /// at most the model's `maxTokens`; else [`UNKNOWN_MAX_OUTPUT`].
+impl OutputLimits {
+    /// The two fields, in the order of [`OutputLimits`]' own.
+    const FIELDS: [MaxTokensField; 2] = [
+        MaxTokensField::MaxTokens,
+        MaxTokensField::MaxCompletionTokens,
+    ];
+
+    /// The limits a request's top-level `member` (its JSON text) names.
+    pub fn of<'r>(member: impl Fn(&str) -> Option<&'r str>) -> Self {
+        Self(Self::FIELDS.map(|field| member(field.name())?.trim().parse().ok()))
+    }
+
+    /// The larger of the two the request names.
+    pub fn largest(&self) -> Option<u64> {
+        self.0.into_iter().flatten().max()
+    }
+
+    /// The most output `target` may give, as the rules send it
+    /// (`providers::output_limit`): each field the request's, else its
+    /// model's `params`'; for a model that reads one field, that one (or
+    /// the other, moved to it), else the larger; at most the model's
+    /// `maxTokens`; [`UNKNOWN_MAX_OUTPUT`] with none of these.
     pub fn output_for(&self, target: &Target) -> u64 {
         let params = target.params.as_deref();
-        let asked = (OUTPUT_LIMITS.into_iter().zip(self.output_limits))
-            .filter_map(|(field, asked)| asked.or_else(|| params?.get(field)?.as_u64()))
-            .max();
-        match (asked, target.model.max_tokens) {
+        let filled =
+            |at: usize| self.0[at].or_else(|| params?.get(Self::FIELDS[at].name())?.as_u64());
+        let (max_tokens, max_completion_tokens) = (filled(0), filled(1));
+        let sent = match target.model.capabilities.max_tokens_field {
+            Some(MaxTokensField::MaxTokens) => max_tokens.or(max_completion_tokens),
+            Some(MaxTokensField::MaxCompletionTokens) => max_completion_tokens.or(max_tokens),
+            None => max_tokens.max(max_completion_tokens),
+        };
+        match (sent, target.model.max_tokens) {
             (Some(asked), Some(most)) => asked.min(most),
             (asked, most) => asked.or(most).unwrap_or(UNKNOWN_MAX_OUTPUT),
         }
+    }
+}
+
+impl Demand {
+    /// The most output `target` may give ([`OutputLimits::output_for`]).
+    pub fn output_for(&self, target: &Target) -> u64 {
+        self.output.output_for(target)
     }
 
     /// The request's worst cost on `target`: its input and most output at

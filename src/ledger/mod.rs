@@ -134,6 +134,9 @@ pub struct Row {
     pub status: u16,
     /// `complete`, `client_left`, `body_error`.
     pub end: &'static str,
+    /// The time to the response head; for a request the client left
+    /// before one was sent (status [`CLIENT_CLOSED_REQUEST`]), the time
+    /// it left.
     pub first_byte_ms: u64,
     pub total_ms: u64,
     pub tokens: Tokens,
@@ -158,7 +161,16 @@ pub struct Row {
     pub session: Option<Arc<str>>,
 }
 
+/// The status of a request the client left before its response's head
+/// (nginx's): no response was sent.
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 impl Row {
+    /// Whether a response head was sent.
+    pub fn head_sent(&self) -> bool {
+        self.status != CLIENT_CLOSED_REQUEST
+    }
+
     pub fn provider(&self) -> Option<&str> {
         self.answered_by
             .as_deref()
@@ -781,7 +793,7 @@ impl Ledger {
                 row.cost_usd,
                 metrics::Took {
                     total: Duration::from_millis(row.total_ms),
-                    first_byte: Duration::from_millis(row.first_byte_ms),
+                    first_byte: (row.head_sent()).then(|| Duration::from_millis(row.first_byte_ms)),
                 },
             );
             // `totals` before `pending`, as everywhere.

@@ -282,18 +282,20 @@ fn the_output_limit_a_models_params_add_is_reserved() {
     let config = load_with_key(
         r#"{
           models: {mode: "replace", providers: {
-            p: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}, {id: "capped", maxTokens: 40000}]}}},
-          agents: {defaults: {model: {primary: "p/m", fallbacks: ["p/capped"]},
+            p: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}, {id: "capped", maxTokens: 40000},
+                {id: "one-field", compat: {maxTokensField: "max_tokens"}}]}}},
+          agents: {defaults: {model: {primary: "p/m", fallbacks: ["p/capped", "p/one-field"]},
                    models: {"p/m": {params: {max_completion_tokens: 64000}},
-                            "p/capped": {params: {max_tokens: 64000}}}}}
+                            "p/capped": {params: {max_tokens: 64000}},
+                            "p/one-field": {params: {max_completion_tokens: 64000}}}}}
         }"#,
     )
     .config;
     let chain = config.chain(None).unwrap();
-    let demand = |output_limits| budget::Demand {
+    let demand = |limits| budget::Demand {
         client: Arc::from("alice"),
         input_tokens: 0,
-        output_limits,
+        output: budget::OutputLimits(limits),
     };
     let m = &chain[0];
     assert_eq!(demand([None, None]).output_for(m), 64_000);
@@ -305,6 +307,11 @@ fn the_output_limit_a_models_params_add_is_reserved() {
     assert_eq!(demand([None, Some(20)]).output_for(m), 20);
     // At most the model's `maxTokens`, as the rules send it.
     assert_eq!(demand([None, None]).output_for(&chain[1]), 40_000);
+    // A model that reads one field is sent that one: the request's own,
+    // else the other moved to it (here the params').
+    let one_field = &chain[2];
+    assert_eq!(demand([Some(20), None]).output_for(one_field), 20);
+    assert_eq!(demand([None, None]).output_for(one_field), 64_000);
 }
 
 /// A request in flight at midnight is still held against the new day's
@@ -326,7 +333,7 @@ fn a_reservation_in_flight_at_midnight_counts_on_the_new_day() {
     let demand = budget::Demand {
         client: Arc::from("alice"),
         input_tokens: 2,
-        output_limits: [Some(1), None],
+        output: budget::OutputLimits([Some(1), None]),
     };
     let budgets = [&config.budgets];
     let held = budget::reserve(&ledger, &budgets, &target, &demand)

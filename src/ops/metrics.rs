@@ -134,7 +134,8 @@ const GEN_AI_TOKENS: &str = "gen_ai_client_token_usage";
 #[derive(Debug, Clone, Copy)]
 pub struct Took {
     pub total: Duration,
-    pub first_byte: Duration,
+    /// `None` when no response head was sent (the client left first).
+    pub first_byte: Option<Duration>,
 }
 
 /// What one answered request used: tokens by kind (those the provider
@@ -151,7 +152,9 @@ pub fn usage(
     handle();
     let series = series(provider, model);
     series.duration.record(took.total.as_secs_f64());
-    series.first_token.record(took.first_byte.as_secs_f64());
+    if let Some(first_byte) = took.first_byte {
+        series.first_token.record(first_byte.as_secs_f64());
+    }
     for (kind, count) in tokens {
         let at = GEN_AI_TOKEN_TYPES.iter().position(|known| *known == kind);
         if let (Some(at), Some(count)) = (at, count) {
@@ -310,7 +313,7 @@ mod tests {
                 cost,
                 Took {
                     total: Duration::from_millis(300),
-                    first_byte: Duration::from_millis(80),
+                    first_byte: Some(Duration::from_millis(80)),
                 },
             );
             attempt(provider, model, "ok", Duration::from_millis(20));

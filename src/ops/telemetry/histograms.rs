@@ -69,7 +69,8 @@ pub struct Answered<'a> {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub total: Duration,
-    pub first_byte: Duration,
+    /// `None` when no response head was sent (the client left first).
+    pub first_byte: Option<Duration>,
 }
 
 impl Histograms {
@@ -107,7 +108,9 @@ impl Histograms {
             }
         }
         add(DURATION, None, answered.total.as_secs_f64());
-        add(FIRST_TOKEN, None, answered.first_byte.as_secs_f64());
+        if let Some(first_byte) = answered.first_byte {
+            add(FIRST_TOKEN, None, first_byte.as_secs_f64());
+        }
     }
 
     /// Everything recorded so far, as one export.
@@ -188,7 +191,7 @@ mod tests {
                 input_tokens: Some(input),
                 output_tokens: None,
                 total: Duration::from_millis(300),
-                first_byte: Duration::from_millis(80),
+                first_byte: Some(Duration::from_millis(80)),
             });
         }
         let request = histograms.request(&Resource::default()).unwrap();
