@@ -214,32 +214,34 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     // the common case none, and nothing is allocated.
     let paired_again = draft.paired_again.clone();
     // Ids are looked up a few times each: a fast hash (foldhash, seeded per
-    // process), the maps sized once. Kept ids are borrowed from the
-    // request and made ones held inline ([`NewId`]): nothing is copied.
+    // process), the maps sized once, each id's count and results waiting
+    // in one entry. Kept ids are borrowed from the request and made ones
+    // held inline ([`NewId`]), all compared as bytes: nothing is copied.
     let mut used: HashSet<NewId> = HashSet::with_capacity(calls);
-    let mut occurrences: HashMap<&str, usize> = HashMap::with_capacity(calls);
-    let mut pending: HashMap<&str, VecDeque<NewId>> = HashMap::with_capacity(calls);
+    let mut seen: HashMap<&str, (usize, VecDeque<NewId>)> = HashMap::with_capacity(calls);
     let mut renamed: Vec<NewId> = Vec::new();
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "assistant" && !message.tool_call_ids.is_empty() {
             renamed.clear();
             for id in &message.tool_call_ids {
-                let occurrence = occurrences.entry(id).or_default();
+                let (occurrence, pending) = seen.entry(id).or_default();
                 *occurrence += 1;
-                let new_id = if *occurrence == 1 && !used.contains(id.as_str()) {
+                let new_id = if *occurrence == 1 && !used.contains(id.as_bytes()) {
                     repaired(id)
                 } else {
                     openai_style_id(id, *occurrence, &used)
                 };
                 used.insert(new_id.clone());
-                pending.entry(id).or_default().push_back(new_id.clone());
+                pending.push_back(new_id.clone());
                 renamed.push(new_id);
             }
             let same = renamed
                 .iter()
-                .map(NewId::as_str)
-                .eq(message.tool_call_ids.iter().map(String::as_str));
-            if !same && let Some(json) = request.tool_calls_with_ids(index, &renamed) {
+                .map(NewId::as_bytes)
+                .eq(message.tool_call_ids.iter().map(String::as_bytes));
+            if !same
+                && let Some(json) = request.tool_calls_with_ids(index, &renamed, NewId::write_json)
+            {
                 draft.set_raw_in_message(index, "tool_calls", json);
             }
         } else if message.role == "tool" {
@@ -247,18 +249,24 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
             let Some(id) = again.map(|(_, id)| id).or(message.tool_call_id.as_ref()) else {
                 continue;
             };
-            let Some(new_id) = pending.get_mut(id.as_str()).and_then(VecDeque::pop_front) else {
+            let Some(new_id) = seen
+                .get_mut(id.as_str())
+                .and_then(|(_, pending)| pending.pop_front())
+            else {
                 continue;
             };
-            if new_id.as_str() != id || again.is_some() {
-                draft.set_raw_in_message(index, "tool_call_id", new_id.json());
+            if new_id.as_bytes() != id.as_bytes() || again.is_some() {
+                let mut json = Vec::with_capacity(MADE_LEN + 2);
+                new_id.write_json(&mut json);
+                draft.set_raw_in_message(index, "tool_call_id", json);
             }
         }
     }
 }
 
 /// A call's id as sent: the client's own, repaired, or made
-/// ([`openai_style_id`], held inline: `call_` and 24 hex digits).
+/// ([`openai_style_id`], held inline: `call_` and 24 hex digits). Compared
+/// and hashed as bytes: a made one is never read as text.
 #[derive(Debug, Clone)]
 enum NewId<'r> {
     Kept(&'r str),
@@ -269,53 +277,49 @@ enum NewId<'r> {
 const MADE_LEN: usize = "call_".len() + 24;
 
 impl NewId<'_> {
-    fn as_str(&self) -> &str {
+    fn as_bytes(&self) -> &[u8] {
         match self {
-            NewId::Kept(id) => id,
-            NewId::Repaired(id) => id,
-            NewId::Made(made) => made_str(made),
+            NewId::Kept(id) => id.as_bytes(),
+            NewId::Repaired(id) => id.as_bytes(),
+            NewId::Made(made) => made,
         }
     }
 
-    /// The id as a JSON string.
-    fn json(&self) -> Bytes {
-        match self {
-            NewId::Made(bytes) => {
-                let mut json = Vec::with_capacity(MADE_LEN + 2);
-                json.push(b'"');
-                json.extend_from_slice(bytes);
-                json.push(b'"');
-                Bytes::from(json)
+    /// Writes the id as a JSON string: a made one as it is (`call_` and
+    /// hex digits need no escape), the client's escaped.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let text = match self {
+            NewId::Made(made) => {
+                out.push(b'"');
+                out.extend_from_slice(made);
+                out.push(b'"');
+                return;
             }
-            other => Bytes::from(serde_json::to_vec(other.as_str()).unwrap_or_default()),
-        }
+            NewId::Kept(id) => *id,
+            NewId::Repaired(id) => id,
+        };
+        serde_json::to_writer(out, text).expect("a string always serializes");
     }
 }
 
-impl AsRef<str> for NewId<'_> {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::borrow::Borrow<str> for NewId<'_> {
-    fn borrow(&self) -> &str {
-        self.as_str()
+impl std::borrow::Borrow<[u8]> for NewId<'_> {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 
 impl PartialEq for NewId<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl Eq for NewId<'_> {}
 
-/// As the text's own hash, which `Borrow<str>` requires.
+/// As the bytes' own hash, which `Borrow<[u8]>` requires.
 impl std::hash::Hash for NewId<'_> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.as_bytes().hash(state);
     }
 }
 
@@ -330,7 +334,7 @@ fn repaired(id: &str) -> NewId<'_> {
 fn openai_style_id<'r>(id: &str, occurrence: usize, used: &HashSet<NewId>) -> NewId<'r> {
     (0..)
         .map(|attempt| made_id(id, occurrence, attempt))
-        .find(|candidate| !used.contains(made_str(candidate)))
+        .find(|candidate| !used.contains(&candidate[..]))
         .map(NewId::Made)
         .expect("an unused id exists")
 }
@@ -357,11 +361,6 @@ fn made_id(id: &str, occurrence: usize, attempt: usize) -> [u8; MADE_LEN] {
         pair[1] = HEX[usize::from(byte & 0xf)];
     }
     out
-}
-
-fn made_str(made: &[u8; MADE_LEN]) -> &str {
-    // Only ASCII is written into it.
-    std::str::from_utf8(made).unwrap_or_default()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -369,9 +369,15 @@ impl ChatRequest {
     }
 
     /// Message `index`'s `tool_calls` as the client wrote them, with the
-    /// `id` of each call that has one replaced, in order, by `ids`: the
-    /// JSON text, built from the client's bytes (nothing parsed into a tree).
-    pub fn tool_calls_with_ids(&self, index: usize, ids: &[impl AsRef<str>]) -> Option<Bytes> {
+    /// `id` of each call that has one replaced, in order, by `ids`, each
+    /// written as a JSON string by `write_id`: the JSON text, built from
+    /// the client's bytes (nothing parsed into a tree).
+    pub fn tool_calls_with_ids<T>(
+        &self,
+        index: usize,
+        ids: &[T],
+        write_id: impl Fn(&T, &mut Vec<u8>),
+    ) -> Option<Bytes> {
         let item = self.message_items.get(index)?;
         let members = item.members()?;
         let member = Member::last(members, "tool_calls")?;
@@ -392,11 +398,13 @@ impl ChatRequest {
             };
             let Some(new_id) = ids.next() else { break };
             out.extend_from_slice(&text[copied..id.value.start - base]);
-            serde_json::to_writer(&mut out, new_id.as_ref()).ok()?;
+            write_id(new_id, &mut out);
             copied = id.value.end - base;
         }
         out.extend_from_slice(&text[copied..]);
-        Some(Bytes::from(out))
+        // Exactly its length: a `Bytes` of a `Vec` with room to spare
+        // allocates a shared header besides.
+        Some(Bytes::from(out.into_boxed_slice()))
     }
 
     /// The body to send: the client's bytes with `edits` applied.
