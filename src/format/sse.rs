@@ -197,7 +197,7 @@ impl Parser {
             }
             match self.state {
                 State::Value(field) => {
-                    let end = input.iter().position(|&b| b == b'\n' || b == b'\r');
+                    let end = memchr::memchr2(b'\n', b'\r', input);
                     let text = &input[..end.unwrap_or(input.len())];
                     self.append(field, text)?;
                     *input = &input[text.len()..];
