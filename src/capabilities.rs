@@ -314,6 +314,10 @@ impl FromStr for ThinkingLevel {
     }
 }
 
+/// The output limit a Messages body gets when neither the client nor the
+/// model's catalog entry gives one (Anthropic requires `max_tokens`).
+pub const FALLBACK_MAX_TOKENS: u64 = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaxTokensField {

@@ -162,6 +162,19 @@ async fn leave_before_the_head(gw: &TestGateway) {
     assert!(left.is_err_and(|e| e.is_timeout()), "no head came");
 }
 
+/// A primary that fails (503) and a backup whose streams stall after their
+/// first chunks, chained: the mocks, kept alive, and the config.
+async fn failing_then_stalling() -> ([clawgate_mock::MockServer; 2], Value) {
+    let primary = failing_mock(503, "overloaded").await;
+    let slow = mock(MockOptions {
+        stall_after_chunks: Some(2),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = chain_config(&primary, &slow);
+    ([primary, slow], config)
+}
+
 /// A client that leaves before the response's head (a whole answer still
 /// being assembled, after the primary failed) gets its line too: 499,
 /// `client_left`, no first byte, every attempt, and the target it was
@@ -169,13 +182,8 @@ async fn leave_before_the_head(gw: &TestGateway) {
 #[tokio::test]
 async fn a_client_that_leaves_before_the_head_gets_a_line() {
     let (captured, _guard) = Captured::start();
-    let primary = failing_mock(503, "overloaded").await;
-    let slow = mock(MockOptions {
-        stall_after_chunks: Some(2),
-        ..MockOptions::default()
-    })
-    .await;
-    let gw = gateway(chain_config(&primary, &slow)).await;
+    let (_mocks, config) = failing_then_stalling().await;
+    let gw = gateway(config).await;
     leave_before_the_head(&gw).await;
     let lines = captured.wait_for(1).await;
     assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
@@ -187,6 +195,31 @@ async fn a_client_that_leaves_before_the_head_gets_a_line() {
         attempts.starts_with("primary/m:") && attempts.ends_with(",backup/m:client_left"),
         "{attempts}"
     );
+}
+
+/// A client that leaves while the chain waits for a provider's place
+/// (its `maxConcurrent` taken) gets a line naming what was tried before:
+/// the primary's failure. Nothing answered.
+#[tokio::test]
+async fn a_client_that_leaves_waiting_for_a_place_keeps_the_attempts_before() {
+    let (captured, _guard) = Captured::start();
+    let (_mocks, mut config) = failing_then_stalling().await;
+    config["models"]["providers"]["backup"]["maxConcurrent"] =
+        json!({"requests": 1, "waitSeconds": 5});
+    let gw = gateway(config).await;
+    // The backup's one place, held by a stream that stalls.
+    let holder = gw
+        .chat(json!({"model": "backup/m", "stream": true, "messages": user_message()}))
+        .await;
+    assert_eq!(holder.status(), 200);
+    leave_before_the_head(&gw).await;
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
+    assert!(field(&lines[0], "answered_by").is_null(), "{}", lines[0]);
+    let attempts = field(&lines[0], "attempts").as_str().unwrap();
+    assert!(attempts.starts_with("primary/m:"), "{attempts}");
+    assert!(!attempts.contains("backup"), "{attempts}");
+    drop(holder);
 }
 
 /// A client that leaves while the chain waits to try a target again (it

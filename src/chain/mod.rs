@@ -196,6 +196,12 @@ impl InFlight {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Notes the targets given up or skipped so far, before the chain
+    /// waits (for a provider's place, or on a target).
+    fn tried(&self, failures: &[Failure]) {
+        self.progress().before = failures.iter().map(Failure::label).collect();
+    }
+
     /// What the chain did until now, taken.
     pub fn take(&self) -> Progress {
         let mut progress = self.progress();
@@ -227,8 +233,8 @@ impl<'a> Holding<'a> {
         let Some(slot) = slot else {
             return Self { slot, reserved };
         };
+        slot.tried(failures);
         let mut progress = slot.progress();
-        progress.before = failures.iter().map(Failure::label).collect();
         progress.sending = Some(Sending {
             model_ref: target.model_ref.clone(),
             price: target.model.cost,
@@ -475,6 +481,9 @@ pub async fn run(
                 continue;
             }
         };
+        if let Some(slot) = settings.in_flight {
+            slot.tried(&failures);
+        }
         let place = match settings.queues.place(&target.provider, deadline).await {
             Ok(place) => place,
             Err(busy) => {
@@ -541,6 +550,9 @@ pub async fn run(
                     return Err(failures);
                 }
             };
+            if let Some(slot) = settings.in_flight {
+                slot.tried(&failures);
+            }
             let place = match settings.queues.place(&target.provider, deadline).await {
                 Ok(place) => place,
                 Err(busy) => {

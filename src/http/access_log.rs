@@ -130,7 +130,10 @@ impl Entry {
             return;
         }
         let progress = self.in_flight.take();
-        self.attempts = progress.before;
+        // A chain that failed whole has said every attempt already.
+        if self.attempts.is_empty() {
+            self.attempts = progress.before;
+        }
         let Some(sending) = progress.sending else {
             return;
         };

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
 use super::{DayTotal, Ledger, Shared, price_usd};
-use crate::capabilities::MaxTokensField;
+use crate::capabilities::{Api, FALLBACK_MAX_TOKENS, MaxTokensField};
 use crate::config::ledger::{Budget, Budgets, Unpriced};
 use crate::config::{Model, ModelRef, Target};
 
@@ -124,7 +124,7 @@ fn is_zero(amount: &f64) -> bool {
 }
 
 /// Output tokens reserved for a request that names no `max_tokens`, to a
-/// model without `maxTokens`.
+/// model without `maxTokens` over the chat transport.
 pub const UNKNOWN_MAX_OUTPUT: u64 = 16_384;
 
 /// What a request may use at most, for its reservations: its input tokens
@@ -162,8 +162,9 @@ impl OutputLimits {
     /// The most output `target` may give, as the rules send it
     /// (`providers::output_limit`): each field the request's, else its
     /// model's `params`'; for a model that reads one field, that one (or
-    /// the other, moved to it), else the larger; at most the model's
-    /// `maxTokens`; [`UNKNOWN_MAX_OUTPUT`] with none of these.
+    /// the other, moved to it), else the larger (a provider may read
+    /// either); at most the model's `maxTokens`; with none of these, the
+    /// `max_tokens` a Messages body is given, or [`UNKNOWN_MAX_OUTPUT`].
     pub fn output_for(&self, target: &Target) -> u64 {
         let params = target.params.as_deref();
         let filled =
@@ -174,9 +175,13 @@ impl OutputLimits {
             Some(MaxTokensField::MaxCompletionTokens) => max_completion_tokens.or(max_tokens),
             None => max_tokens.max(max_completion_tokens),
         };
+        let none = match target.provider.api {
+            Api::AnthropicMessages => FALLBACK_MAX_TOKENS,
+            Api::OpenAiCompletions => UNKNOWN_MAX_OUTPUT,
+        };
         match (sent, target.model.max_tokens) {
             (Some(asked), Some(most)) => asked.min(most),
-            (asked, most) => asked.or(most).unwrap_or(UNKNOWN_MAX_OUTPUT),
+            (asked, most) => asked.or(most).unwrap_or(none),
         }
     }
 }

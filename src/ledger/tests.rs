@@ -283,8 +283,9 @@ fn the_output_limit_a_models_params_add_is_reserved() {
         r#"{
           models: {mode: "replace", providers: {
             p: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}, {id: "capped", maxTokens: 40000},
-                {id: "one-field", compat: {maxTokensField: "max_tokens"}}]}}},
-          agents: {defaults: {model: {primary: "p/m", fallbacks: ["p/capped", "p/one-field"]},
+                {id: "one-field", compat: {maxTokensField: "max_tokens"}}]},
+            a: {api: "anthropic-messages", baseUrl: "http://127.0.0.1:9", apiKey: "${K}", models: [{id: "m"}]}}},
+          agents: {defaults: {model: {primary: "p/m", fallbacks: ["p/capped", "p/one-field", "a/m"]},
                    models: {"p/m": {params: {max_completion_tokens: 64000}},
                             "p/capped": {params: {max_tokens: 64000}},
                             "p/one-field": {params: {max_completion_tokens: 64000}}}}}
@@ -312,6 +313,9 @@ fn the_output_limit_a_models_params_add_is_reserved() {
     let one_field = &chain[2];
     assert_eq!(demand([Some(20), None]).output_for(one_field), 20);
     assert_eq!(demand([None, None]).output_for(one_field), 64_000);
+    // With none at all over the Anthropic transport: what a Messages body
+    // is given.
+    assert_eq!(demand([None, None]).output_for(&chain[3]), 4096);
 }
 
 /// A request in flight at midnight is still held against the new day's

@@ -30,9 +30,7 @@ use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::{ClientRequest, Native};
 
-/// The output limit a Messages body gets when neither the client nor the
-/// model's catalog entry gives one (Anthropic requires `max_tokens`).
-pub const FALLBACK_MAX_TOKENS: u64 = 4096;
+pub use crate::capabilities::FALLBACK_MAX_TOKENS;
 
 /// The smallest thinking budget Anthropic accepts.
 const MIN_THINKING_BUDGET: u64 = 1024;

@@ -139,8 +139,9 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
                     .map(Ok)
                     .collect(),
                 // An event with no OpenAI counterpart (a block's end, a
-                // signature) is still a sign of life for the idle timer,
-                // as a comment is.
+                // signature) is still a sign of life for a stream's idle
+                // timer, as a comment is (not while a whole answer is
+                // assembled: `chain::assemble`).
                 false if read.is_empty() => vec![Ok(Item::Comment(String::new()))],
                 false => read.into_iter().map(Ok).collect(),
             };
