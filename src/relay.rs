@@ -1577,19 +1577,30 @@ mod tests {
         );
     }
 
+    /// OpenRouter's `reasoning`, and a chat client's refusal, are held as
+    /// content is, under their own names: a key split across two deltas
+    /// is joined, so scrubbed whole; held to the end, it goes out in a
+    /// chunk of its own.
     #[test]
-    fn a_chunk_ending_in_the_start_of_a_key_in_its_reasoning_holds_it_under_its_name() {
-        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":"is configured-k"}}]}"#;
-        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":"ey-123 ok"}}]}"#;
-        let got = held_chunks(&[start, end]);
-        assert!(got[0].contains(r#""reasoning":"is ""#), "{got:?}");
-        assert!(!got[0].contains("content"), "{got:?}");
-        assert!(
-            got[1].contains(r#""reasoning":"configured-key-123 ok""#),
-            "{got:?}"
-        );
-        let got = held_chunks(&[start]);
-        assert!(got[1].contains(r#""reasoning":"configured-k""#), "{got:?}");
+    fn a_chunk_ending_in_the_start_of_a_key_in_its_reasoning_or_refusal_holds_it_under_its_name() {
+        for member in ["reasoning", "refusal"] {
+            let chunk = |text: &str| {
+                format!(r#"{{"id":"c","choices":[{{"index":0,"delta":{{"{member}":"{text}"}}}}]}}"#)
+            };
+            let (start, end) = (chunk("is configured-k"), chunk("ey-123 ok"));
+            let got = held_chunks(&[&start, &end]);
+            assert!(got[0].contains(&format!(r#""{member}":"is ""#)), "{got:?}");
+            assert!(!got[0].contains("content"), "{got:?}");
+            assert!(
+                got[1].contains(&format!(r#""{member}":"configured-key-123 ok""#)),
+                "{got:?}"
+            );
+            let got = held_chunks(&[&start]);
+            assert!(
+                got[1].contains(&format!(r#""{member}":"configured-k""#)),
+                "{got:?}"
+            );
+        }
     }
 
     #[test]
@@ -1643,23 +1654,6 @@ mod tests {
         held.parts(&mut last);
         let config = Part::Text("config".into());
         assert_eq!(last, [config, Part::Finish("stop".into())]);
-    }
-
-    /// A chat client's refusal is held as its content is: a key split
-    /// across two `refusal` deltas is joined, so scrubbed whole.
-    #[test]
-    fn a_chunks_refusal_holds_the_start_of_a_key() {
-        let start = r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"no configured-k"}}]}"#;
-        let end = r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"ey-123 here"}}]}"#;
-        let got = held_chunks(&[start, end]);
-        assert!(got[0].contains(r#""refusal":"no ""#), "{got:?}");
-        assert!(
-            got[1].contains(r#""refusal":"configured-key-123 here""#),
-            "{got:?}"
-        );
-        // Held to the end, it goes out in a chunk of its own.
-        let got = held_chunks(&[start]);
-        assert!(got[1].contains(r#""refusal":"configured-k""#), "{got:?}");
     }
 
     /// A refusal is held as text is, on a strand of its own: a key split

@@ -197,7 +197,7 @@ impl InFlight {
     }
 
     /// Notes the targets given up or skipped so far, before the chain
-    /// waits (for a provider's place, or on a target).
+    /// waits for a target's place (and then on the target).
     fn tried(&self, failures: &[Failure]) {
         self.progress().before = failures.iter().map(Failure::label).collect();
     }
@@ -224,16 +224,16 @@ struct Holding<'a> {
 }
 
 impl<'a> Holding<'a> {
+    /// The attempts before are noted already, before the wait for the
+    /// target's place ([`InFlight::tried`]).
     fn new(
         slot: Option<&'a InFlight>,
         target: &Target,
-        failures: &[Failure],
         reserved: Option<budget::Reserved>,
     ) -> Self {
         let Some(slot) = slot else {
             return Self { slot, reserved };
         };
-        slot.tried(failures);
         let mut progress = slot.progress();
         progress.sending = Some(Sending {
             model_ref: target.model_ref.clone(),
@@ -497,7 +497,7 @@ pub async fn run(
             plan: &plan,
             last: chain.last().is_some_and(|last| std::ptr::eq(target, last)),
         };
-        let holding = Holding::new(settings.in_flight, target, &failures, reserved);
+        let holding = Holding::new(settings.in_flight, target, reserved);
         match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
             Ok(reply) => {
                 let reply = concurrency::hold(place, reply);
@@ -565,7 +565,7 @@ pub async fn run(
                 plan,
                 last: true,
             };
-            let holding = Holding::new(settings.in_flight, target, &failures, reserved);
+            let holding = Holding::new(settings.in_flight, target, reserved);
             match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
                 Ok(reply) => {
                     let reply = concurrency::hold(place, reply);
