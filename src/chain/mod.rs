@@ -25,7 +25,6 @@ use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
 use crate::config::{Cost, Limits, ModelRef, Retries, Target, Timeouts};
-use crate::ledger::budget::OutputLimits;
 use crate::ledger::{Ledger, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -162,8 +161,6 @@ pub struct InFlight(Arc<Mutex<Progress>>);
 /// What [`InFlight`] holds.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// The request's own output limits.
-    limits: OutputLimits,
     /// Each target given up or skipped so far, as the access line names
     /// it ([`Failure::label`]).
     pub before: Vec<String>,
@@ -184,14 +181,6 @@ pub struct Sending {
 }
 
 impl InFlight {
-    /// For a request whose output limits are `limits`.
-    pub fn new(limits: OutputLimits) -> Self {
-        Self(Arc::new(Mutex::new(Progress {
-            limits,
-            ..Progress::default()
-        })))
-    }
-
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -206,7 +195,6 @@ impl InFlight {
     pub fn take(&self) -> Progress {
         let mut progress = self.progress();
         Progress {
-            limits: progress.limits,
             before: std::mem::take(&mut progress.before),
             sending: progress.sending.take(),
         }
@@ -229,6 +217,7 @@ impl<'a> Holding<'a> {
     fn new(
         slot: Option<&'a InFlight>,
         target: &Target,
+        plan: &Plan,
         reserved: Option<budget::Reserved>,
     ) -> Self {
         let Some(slot) = slot else {
@@ -238,7 +227,7 @@ impl<'a> Holding<'a> {
         progress.sending = Some(Sending {
             model_ref: target.model_ref.clone(),
             price: target.model.cost,
-            most_output: progress.limits.output_for(target),
+            most_output: plan.most_output,
             reserved,
             at_provider: true,
         });
@@ -429,7 +418,7 @@ pub async fn run(
             }
         };
         // A target whose budget is spent is skipped like a cooling one.
-        let reserved = match reserve(target, settings) {
+        let reserved = match reserve(target, &plan, settings) {
             Ok(reserved) => reserved,
             Err(refusal) => {
                 log_skipped(target, "over_budget", &refusal);
@@ -497,7 +486,7 @@ pub async fn run(
             plan: &plan,
             last: chain.last().is_some_and(|last| std::ptr::eq(target, last)),
         };
-        let holding = Holding::new(settings.in_flight, target, reserved);
+        let holding = Holding::new(settings.in_flight, target, &plan, reserved);
         match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
             Ok(reply) => {
                 let reply = concurrency::hold(place, reply);
@@ -534,7 +523,7 @@ pub async fn run(
             let permit = settings.cooldowns.force(&target.model_ref);
             // Reported once, as tried, not also as skipped.
             failures.retain(|f| f.model_ref != target.model_ref);
-            let reserved = match reserve(target, settings) {
+            let reserved = match reserve(target, plan, settings) {
                 Ok(reserved) => reserved,
                 Err(refusal) => {
                     log_skipped(target, "over_budget", &refusal);
@@ -565,7 +554,7 @@ pub async fn run(
                 plan,
                 last: true,
             };
-            let holding = Holding::new(settings.in_flight, target, reserved);
+            let holding = Holding::new(settings.in_flight, target, plan, reserved);
             match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
                 Ok(reply) => {
                     let reply = concurrency::hold(place, reply);
@@ -587,14 +576,22 @@ fn std_now() -> std::time::Instant {
 }
 
 /// Whether the budgets let `target` be called, its request's worst cost
-/// then reserved against them (only checked without a demand).
+/// under its `plan` then reserved against them (only checked without a
+/// demand).
 fn reserve(
     target: &Target,
+    plan: &Plan,
     settings: &Settings,
 ) -> Result<Option<budget::Reserved>, budget::Refusal> {
     let (model_ref, model) = (&target.model_ref, &target.model);
     match settings.demand {
-        Some(demand) => budget::reserve(settings.ledger, &settings.budgets, target, demand),
+        Some(demand) => budget::reserve(
+            settings.ledger,
+            &settings.budgets,
+            target,
+            demand,
+            plan.most_output,
+        ),
         None => settings
             .budgets
             .iter()
@@ -780,7 +777,7 @@ async fn attempt(
 ) -> Result<Reply, AttemptError> {
     let transport = transport_of(target.provider.api);
     let plan = sent.plan;
-    let body = transport.body(sent.request, target, &plan.edits, &plan.messages);
+    let body = transport.body(sent.request, target, &plan.decided, &plan.messages);
     let reading = reading(transport.speaks_natively(sent.request), settings);
     let reply = upstream
         .attempt(
@@ -838,7 +835,7 @@ pub(crate) fn body(
 ) -> Result<crate::format::body::Chunks, Declined> {
     let plan = providers::plan(request, target, memo)?;
     let transport = transport_of(target.provider.api);
-    Ok(transport.body(request, target, &plan.edits, &plan.messages))
+    Ok(transport.body(request, target, &plan.decided, &plan.messages))
 }
 
 /// One non-streaming attempt on `target` outside any chain (`clawgate

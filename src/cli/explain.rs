@@ -155,7 +155,7 @@ pub fn explanation(
                         _ => None,
                     };
                     let transport = transport_of(provider.api);
-                    let sent = transport.body(&request, target, &plan.edits, &plan.messages);
+                    let sent = transport.body(&request, target, &plan.decided, &plan.messages);
                     let sent: Value = serde_json::from_slice(&sent.to_vec()).unwrap_or(Value::Null);
                     // A target that takes the client's own body: what it
                     // is sent of it, in the body's own terms.
@@ -164,7 +164,7 @@ pub fn explanation(
                         .and_then(|own| serde_json::from_slice::<Value>(own.bytes()).ok());
                     let edits = match own {
                         Some(own) => changes(&own, &sent),
-                        None => plan_edits(&request.chat, &plan.edits),
+                        None => plan_edits(&request.chat, &plan.decided.chat_edits(&request.chat)),
                     };
                     match skipped {
                         Some(reason) => {
@@ -233,7 +233,7 @@ fn pools(chain: &[crate::config::Target]) -> Vec<Value> {
     pools
 }
 
-/// The plan's `edits` of the request model `chat`, each a member
+/// The plan's decisions as `edits` of the request model `chat`, each a member
 /// (`key`, or `messages[i].key`) and its value (`null`: removed).
 fn plan_edits(chat: &crate::wire::openai::ChatRequest, edits: &Edits) -> Vec<Value> {
     let mut shown: Vec<Value> = (edits.top.each())

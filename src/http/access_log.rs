@@ -40,7 +40,6 @@ use crate::chain::{Answer, Failure, InFlight};
 use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
-use crate::ledger::budget::OutputLimits;
 use crate::ledger::{self, Row, Tokens};
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
@@ -330,10 +329,9 @@ impl AccessRecord {
         self.update(|entry| entry.reservation.tokens = Some(hold));
     }
 
-    /// Where the chain notes how far it has gone with the request, whose
-    /// output limits are `limits`.
-    pub fn in_flight(&self, limits: OutputLimits) -> InFlight {
-        let in_flight = InFlight::new(limits);
+    /// Where the chain notes how far it has gone with the request.
+    pub fn in_flight(&self) -> InFlight {
+        let in_flight = InFlight::default();
         self.update(|entry| entry.in_flight = in_flight.clone());
         in_flight
     }

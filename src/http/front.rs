@@ -41,7 +41,7 @@ use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
-use crate::ledger::budget::{Demand, OutputLimits, UNKNOWN_MAX_OUTPUT};
+use crate::ledger::budget::Demand;
 use crate::ops::metrics;
 use crate::ops::redact::escape_controls;
 use crate::ops::throttle::Throttle;
@@ -265,19 +265,8 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let wants_usage = F::wants_usage(&request.chat);
     let mut chain = config.chain(request.chat.model());
     let left_out = allowed_chain(&client, request.chat.model(), &mut chain)?;
-    // Both: the rules keep the one the model reads, and a reservation must
-    // not be the other's.
-    let output = OutputLimits::of(|key| request.chat.raw(key));
-    options.demand = reserve(
-        gateway,
-        &config,
-        &client,
-        &request.chat,
-        output,
-        &chain,
-        &record,
-    )?;
-    options.in_flight = Some(record.in_flight(output));
+    options.demand = reserve(gateway, &config, &client, &request, &chain, &record)?;
+    options.in_flight = Some(record.in_flight());
     // The reasoning the model produced for replayed tool-call turns, for
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {
@@ -535,8 +524,7 @@ fn reserve(
     gateway: &Gateway,
     config: &Config,
     client: &Arc<Client>,
-    request: &ChatRequest,
-    output: OutputLimits,
+    request: &ClientRequest,
     chain: &Result<Vec<Target>, UnknownModel>,
     record: &AccessRecord,
 ) -> Result<Option<Demand>, ApiError> {
@@ -546,13 +534,14 @@ fn reserve(
     }
     let demand = Demand {
         client: client.name.clone(),
-        input_tokens: token_estimate::body(request.bytes()),
-        output,
+        input_tokens: token_estimate::body(request.chat.bytes()),
     };
     if limited {
+        // A model no chain knows is refused at once, its hold released
+        // with its row.
         let output = match chain.as_deref() {
-            Ok([first, ..]) => demand.output_for(first),
-            _ => output.largest().unwrap_or(UNKNOWN_MAX_OUTPUT),
+            Ok([first, ..]) => providers::most_output(request, first),
+            _ => providers::UNKNOWN_MAX_OUTPUT,
         };
         let tokens = demand.input_tokens.saturating_add(output);
         if let Some(hold) = gateway

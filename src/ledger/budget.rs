@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use super::calendar::{day_of, midnight_rfc3339, next_period_start, period_start};
 use super::{DayTotal, Ledger, Shared, price_usd};
-use crate::capabilities::{Api, FALLBACK_MAX_TOKENS, MaxTokensField};
 use crate::config::ledger::{Budget, Budgets, Unpriced};
 use crate::config::{Model, ModelRef, Target};
 
@@ -123,84 +122,27 @@ fn is_zero(amount: &f64) -> bool {
     *amount == 0.0
 }
 
-/// Output tokens reserved for a request that names no `max_tokens`, to a
-/// model without `maxTokens` over the chat transport.
-pub const UNKNOWN_MAX_OUTPUT: u64 = 16_384;
-
 /// What a request may use at most, for its reservations: its input tokens
-/// as `count_tokens` estimates them, and the output it asked for at most.
+/// as `count_tokens` estimates them (its most output depends on the
+/// target: `providers::most_output`).
 #[derive(Debug, Clone)]
 pub struct Demand {
     /// The client whose request it is.
     pub client: Arc<str>,
     pub input_tokens: u64,
-    pub output: OutputLimits,
-}
-
-/// A request's `max_tokens` and `max_completion_tokens`, where it names
-/// them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutputLimits(pub [Option<u64>; 2]);
-
-impl OutputLimits {
-    /// The two fields, in the order of [`OutputLimits`]' own.
-    const FIELDS: [MaxTokensField; 2] = [
-        MaxTokensField::MaxTokens,
-        MaxTokensField::MaxCompletionTokens,
-    ];
-
-    /// The limits a request's top-level `member` (its JSON text) names.
-    pub fn of<'r>(member: impl Fn(&str) -> Option<&'r str>) -> Self {
-        Self(Self::FIELDS.map(|field| member(field.name())?.trim().parse().ok()))
-    }
-
-    /// The larger of the two the request names.
-    pub fn largest(&self) -> Option<u64> {
-        self.0.into_iter().flatten().max()
-    }
-
-    /// The most output `target` may give, as the rules send it
-    /// (`providers::output_limit`): each field the request's, else its
-    /// model's `params`'; for a model that reads one field, that one (or
-    /// the other, moved to it), else the larger (a provider may read
-    /// either); at most the model's `maxTokens`; with none of these, the
-    /// `max_tokens` a Messages body is given, or [`UNKNOWN_MAX_OUTPUT`].
-    pub fn output_for(&self, target: &Target) -> u64 {
-        let params = target.params.as_deref();
-        let filled =
-            |at: usize| self.0[at].or_else(|| params?.get(Self::FIELDS[at].name())?.as_u64());
-        let (max_tokens, max_completion_tokens) = (filled(0), filled(1));
-        let sent = match target.model.capabilities.max_tokens_field {
-            Some(MaxTokensField::MaxTokens) => max_tokens.or(max_completion_tokens),
-            Some(MaxTokensField::MaxCompletionTokens) => max_completion_tokens.or(max_tokens),
-            None => max_tokens.max(max_completion_tokens),
-        };
-        let none = match target.provider.api {
-            Api::AnthropicMessages => FALLBACK_MAX_TOKENS,
-            Api::OpenAiCompletions => UNKNOWN_MAX_OUTPUT,
-        };
-        match (sent, target.model.max_tokens) {
-            (Some(asked), Some(most)) => asked.min(most),
-            (asked, most) => asked.or(most).unwrap_or(none),
-        }
-    }
 }
 
 impl Demand {
-    /// The most output `target` may give ([`OutputLimits::output_for`]).
-    pub fn output_for(&self, target: &Target) -> u64 {
-        self.output.output_for(target)
-    }
-
-    /// The request's worst cost on `target`: its input and most output at
-    /// the model's prices (0 without a price: such a call is counted apart).
-    pub fn worst_usd(&self, target: &Target) -> f64 {
+    /// The request's worst cost on `target`, where it may get
+    /// `most_output`: its input and most output at the model's prices (0
+    /// without a price: such a call is counted apart).
+    pub fn worst_usd(&self, target: &Target, most_output: u64) -> f64 {
         price_usd(
             target.model.cost.as_ref(),
             self.input_tokens,
             0,
             0,
-            self.output_for(target),
+            most_output,
         )
         .unwrap_or(0.0)
     }
@@ -406,6 +348,7 @@ pub fn reserve(
     budgets: &[&Budgets],
     target: &Target,
     demand: &Demand,
+    most_output: u64,
 ) -> Result<Option<Reserved>, Refusal> {
     let (model_ref, model) = (&target.model_ref, &*target.model);
     if budgets
@@ -427,7 +370,7 @@ pub fn reserve(
         day: day_of(ledger.now()),
         client: demand.client.clone(),
         model: model_ref.as_str().to_string(),
-        usd: demand.worst_usd(target),
+        usd: demand.worst_usd(target, most_output),
     };
     reserved.add(held.day, &held.client, &held.model, held.total());
     Ok(Some(held))

@@ -273,51 +273,6 @@ fn budgets_refuse_spent_and_unpriced_targets() {
     );
 }
 
-/// The output a model's `params` add is reserved: the rules send it when
-/// the request names no limit, or beside the request's own, where the
-/// larger may be the one the provider reads. It used to reserve the
-/// request's limit alone, or 16,384 tokens with none.
-#[test]
-fn the_output_limit_a_models_params_add_is_reserved() {
-    let config = load_with_key(
-        r#"{
-          models: {mode: "replace", providers: {
-            p: {baseUrl: "http://127.0.0.1:9/v1", apiKey: "${K}", models: [{id: "m"}, {id: "capped", maxTokens: 40000},
-                {id: "one-field", compat: {maxTokensField: "max_tokens"}}]},
-            a: {api: "anthropic-messages", baseUrl: "http://127.0.0.1:9", apiKey: "${K}", models: [{id: "m"}]}}},
-          agents: {defaults: {model: {primary: "p/m", fallbacks: ["p/capped", "p/one-field", "a/m"]},
-                   models: {"p/m": {params: {max_completion_tokens: 64000}},
-                            "p/capped": {params: {max_tokens: 64000}},
-                            "p/one-field": {params: {max_completion_tokens: 64000}}}}}
-        }"#,
-    )
-    .config;
-    let chain = config.chain(None).unwrap();
-    let demand = |limits| budget::Demand {
-        client: Arc::from("alice"),
-        input_tokens: 0,
-        output: budget::OutputLimits(limits),
-    };
-    let m = &chain[0];
-    assert_eq!(demand([None, None]).output_for(m), 64_000);
-    // `max_completion_tokens` from the params, beside the request's own
-    // `max_tokens`.
-    assert_eq!(demand([Some(20), None]).output_for(m), 64_000);
-    assert_eq!(demand([Some(100_000), None]).output_for(m), 100_000);
-    // The request's own takes the place of the params'.
-    assert_eq!(demand([None, Some(20)]).output_for(m), 20);
-    // At most the model's `maxTokens`, as the rules send it.
-    assert_eq!(demand([None, None]).output_for(&chain[1]), 40_000);
-    // A model that reads one field is sent that one: the request's own,
-    // else the other moved to it (here the params').
-    let one_field = &chain[2];
-    assert_eq!(demand([Some(20), None]).output_for(one_field), 20);
-    assert_eq!(demand([None, None]).output_for(one_field), 64_000);
-    // With none at all over the Anthropic transport: what a Messages body
-    // is given.
-    assert_eq!(demand([None, None]).output_for(&chain[3]), 4096);
-}
-
 /// A request in flight at midnight is still held against the new day's
 /// budget: its row lands when it ends, on the new day.
 #[test]
@@ -337,10 +292,9 @@ fn a_reservation_in_flight_at_midnight_counts_on_the_new_day() {
     let demand = budget::Demand {
         client: Arc::from("alice"),
         input_tokens: 2,
-        output: budget::OutputLimits([Some(1), None]),
     };
     let budgets = [&config.budgets];
-    let held = budget::reserve(&ledger, &budgets, &target, &demand)
+    let held = budget::reserve(&ledger, &budgets, &target, &demand, 1)
         .unwrap()
         .expect("the budget covers the target");
     now.fetch_add(2_000, Ordering::SeqCst);

@@ -184,11 +184,10 @@ fn load_every_tool(body: &mut Map<String, Value>) {
 /// client asked `max`.
 fn cap_effort(draft: &mut Draft, target: &Target) {
     let model = catalog::canonical_model("kimi", &target.model.id);
-    if !model.starts_with("kimi-for-coding") || draft.get("reasoning_effort") != Some(json!("max"))
-    {
+    if !model.starts_with("kimi-for-coding") || draft.decided.effort.as_deref() != Some("max") {
         return;
     }
-    draft.messages.effort = Some(ThinkingLevel::High);
+    draft.decided.effort = Some(ThinkingLevel::High.as_effort().into());
     let asked =
         |effort: Option<serde_json::Value>| effort.is_some_and(|e| e == "max" || e == "xhigh");
     let request = draft.request();

@@ -1,6 +1,6 @@
 //! The request rules: pure functions from a client's request and the target
-//! it is going to, to the [`Edits`] that make it right for that provider and
-//! model. No I/O, no clock, no config lookups beyond the [`Target`], so
+//! it is going to, to the [`Decisions`] that make it right for that
+//! provider and model, each field set by the one rule that decides it. No I/O, no clock, no config lookups beyond the [`Target`], so
 //! every rule is covered by "request in -> request out" table tests.
 //!
 //! One file per dialect ([`moonshot`] for Moonshot's rules, which
@@ -25,32 +25,54 @@ use serde_json::{Value, json};
 
 use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingSwitch};
 use crate::config::Target;
-use crate::format::body::Edits;
 use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
+use crate::translate::decisions::{
+    self, CallId, Decisions, Limit, Output, Reasoning, Switch, Turn, Usage,
+};
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::{ClientRequest, Native};
 
 pub use crate::capabilities::FALLBACK_MAX_TOKENS;
 
+/// The output a request may get from a model when neither the request,
+/// the model's `params` nor its `maxTokens` names a limit, over the chat
+/// transport (a Messages body is given [`FALLBACK_MAX_TOKENS`]): what a
+/// budget reserves for it.
+pub const UNKNOWN_MAX_OUTPUT: u64 = 16_384;
+
 /// The smallest thinking budget Anthropic accepts.
 const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// The edits that make `request` right for `target` (the rules alone,
-/// without the plan's skips and stream: for the rules' table tests).
+/// without the plan's skips and stream, rendered as the chat transport
+/// writes them: for the rules' table tests).
 #[cfg(any(test, feature = "test-support"))]
-pub fn edits(request: &ChatRequest, target: &Target) -> Edits {
+pub fn edits(request: &ChatRequest, target: &Target) -> crate::format::body::Edits {
     // A result that cannot be paired is refused by the plan.
     let repairs = tool_results::repairs(request.messages()).unwrap_or_default();
     let request = ClientRequest::from(request.clone());
-    rules(&request, target, repairs, None).edits
+    rules(&request, target, repairs, None)
+        .decided
+        .chat_edits(&request.chat)
 }
 
 pub use crate::wire::Withheld;
 
-/// What the rules decided for one target: the edits of the request model,
-/// what the target is not sent, and a Messages body's typed decisions.
+/// The most output `target` may give `request`, as its rules send the
+/// output limit ([`Draft::most_output`]): what the budgets and a client's
+/// `tokensPerMinute` reserve for it.
+pub fn most_output(request: &ClientRequest, target: &Target) -> u64 {
+    let mut draft = Draft::new(request);
+    fill_params(&mut draft, target);
+    output_limit(&mut draft, target);
+    draft.most_output(target)
+}
+
+/// What the rules decided for one target: the decisions, what the target
+/// is not sent, and a Messages body's own.
 struct Ruled {
-    edits: Edits,
+    decided: Decisions,
+    most_output: u64,
     withheld: Vec<Withheld>,
     messages: MessagesPlan,
 }
@@ -66,7 +88,7 @@ fn rules(
     let mut draft = Draft::new(request);
     draft.kimi_tools = kimi_tools;
     for (index, id) in &repairs {
-        draft.set_in_message(*index, "tool_call_id", json!(id));
+        draft.turn(*index).result_id = Some(CallId::Text(id.clone()));
     }
     draft.paired_again = repairs;
     let thinking = requested_thinking(&request.chat, target);
@@ -84,7 +106,7 @@ fn rules(
     only_anthropic_serves(&mut draft, target);
     developer_role(&mut draft, target);
     streamed_usage(&mut draft, target);
-    draft.set("model", json!(target.model.id));
+    draft.decided.model = target.model.id.clone();
     if target.provider.api == Api::AnthropicMessages {
         if !target.provider.dialect.is_kimi() {
             // Messages refuses a repeated `tool_use` id; Kimi's rules make
@@ -94,7 +116,8 @@ fn rules(
         messages_body(&mut draft, target);
     }
     Ruled {
-        edits: draft.edits,
+        most_output: draft.most_output(target),
+        decided: draft.decided,
         withheld: draft.withheld,
         messages: draft.messages,
     }
@@ -112,10 +135,17 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         .or(target.model.max_tokens)
         .unwrap_or(FALLBACK_MAX_TOKENS);
     let asked = draft.native().thinking_budget;
+    // The thinking signals as the target is sent them.
+    let decided = &draft.decided;
+    let sent = |key: &str, set: Option<Value>| match set {
+        Some(value) => Some(value),
+        None if decided.removes(key) => None,
+        None => draft.given(key),
+    };
     let thinking = switch(
-        draft.get("thinking").as_ref(),
-        draft.get("reasoning").as_ref(),
-        draft.edits.top.get("thinking") == Some(None),
+        sent("thinking", decided.thinking.as_ref().map(Switch::json)).as_ref(),
+        sent("reasoning", decided.reasoning.map(Reasoning::json)).as_ref(),
+        decided.thinking.is_none() && decided.removes("thinking"),
     );
     // The client's own `thinking` goes as sent, or on where it is on
     // already; else it is written anew, and so is a choice the rules
@@ -129,11 +159,11 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     if on.is_some() && !as_sent {
         draft.withhold(Withheld::WrittenAnew("thinking"));
     }
-    if draft.edits.top.get("tool_choice").is_some() {
+    if draft.decided.tool_choice.is_some() {
         draft.withhold(Withheld::WrittenAnew("tool_choice"));
     }
     if draft.is_messages_body() {
-        draft.messages.carried = Carried::of(&draft.edits, draft.request());
+        draft.messages.carried = Carried::of(&draft.decided, draft.request());
     }
     let plan = &mut draft.messages;
     plan.max_tokens = max_tokens;
@@ -272,10 +302,12 @@ pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
         .map_or(Thinking::Unspecified, Thinking::of_level)
 }
 
-/// A request with the edits made to it so far; what the rules work on.
+/// A request with the decisions made for it so far; what the rules work
+/// on.
 pub struct Draft<'r> {
     request: &'r ClientRequest,
-    pub edits: Edits,
+    /// The decisions so far, each field set by the rule that decides it.
+    pub decided: Decisions,
     /// The request's `tools` as Moonshot's rules read them, when the plan
     /// has read them already.
     kimi_tools: Option<moonshot::ToolsRead>,
@@ -294,7 +326,7 @@ impl<'r> Draft<'r> {
     fn new(request: &'r ClientRequest) -> Self {
         Self {
             request,
-            edits: Edits::default(),
+            decided: Decisions::default(),
             kimi_tools: None,
             withheld: Vec::new(),
             messages: MessagesPlan::default(),
@@ -344,74 +376,74 @@ impl<'r> Draft<'r> {
         self.limit
     }
 
-    /// A top-level member as it stands after the edits so far.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        match self.edits.top.get(key) {
-            Some(edited) => edited.cloned(),
-            None => self.request.chat.value(key),
-        }
+    /// A top-level member as the request, or the model's `params`, gives
+    /// it: what the rules read, before what they decide.
+    pub fn given(&self, key: &str) -> Option<Value> {
+        self.decided.given(&self.request.chat, key)
     }
 
+    /// Whether the request, or the model's `params`, sets `key`.
     pub fn has(&self, key: &str) -> bool {
-        match self.edits.top.get(key) {
-            Some(edited) => edited.is_some(),
-            None => self.request.chat.contains(key),
-        }
+        self.decided.has(&self.request.chat, key)
     }
 
-    /// Sets a top-level member; `key` is the rules' own literal, or owned
-    /// when it comes from the config.
-    pub fn set(&mut self, key: impl Into<std::borrow::Cow<'static, str>>, value: Value) {
-        self.edits.top.set(key, value);
-    }
-
-    /// Removes `key` if it is there. Its name is copied only then: the
-    /// fields a model fixes come from the catalog and the config, not from
-    /// the rules' literals.
-    pub fn remove(&mut self, key: &str) {
+    /// Takes `key` away if the request or the `params` set it.
+    pub fn remove(&mut self, key: &'static str) {
         if self.has(key) {
-            self.edits.top.remove(key.to_owned());
+            self.omit(key);
         }
     }
 
-    /// Removes `key`, and names it in the answer when the client sent it
-    /// (a rule took it from what the client asked).
+    /// Takes `key` away (a field a model fixes: the catalog's and the
+    /// config's names), and names it in the answer when the client sent
+    /// it (a rule took it from what the client asked).
     pub fn remove_named(&mut self, key: &str) {
         if self.request.chat.contains(key) {
             self.withhold(Withheld::Removed(key.to_owned().into()));
         }
-        self.remove(key);
+        if self.has(key) && !self.decided.removes(key) {
+            self.decided.removed.push(key.to_owned().into());
+        }
     }
 
-    /// Removes `key` whatever the request holds: a decision that a
+    /// Takes `key` away whatever the request holds: a decision that a
     /// transport renders on a body of its own too (an Anthropic client's
     /// `thinking`, which its request model carries as `reasoning_effort`).
     pub fn omit(&mut self, key: &'static str) {
-        self.edits.top.remove(key);
+        if !self.decided.removes(key) {
+            self.decided.removed.push(key.into());
+        }
     }
 
-    /// Message members are the rules' own keys (`&'static`): a long
-    /// history may have each of its messages edited, and no key is copied.
-    pub fn set_in_message(&mut self, index: usize, key: &'static str, value: Value) {
-        self.edits.items.entry(index).or_default().set(key, value);
+    /// What changes in message `index`.
+    pub fn turn(&mut self, index: usize) -> &mut Turn {
+        self.decided.turns.entry(index).or_default()
     }
 
-    /// Sets a member of message `index` to JSON text.
-    pub fn set_raw_in_message(
-        &mut self,
-        index: usize,
-        key: &'static str,
-        json: impl Into<bytes::Bytes>,
-    ) {
-        self.edits
-            .items
-            .entry(index)
-            .or_default()
-            .set_raw(key, json);
-    }
-
-    pub fn remove_in_message(&mut self, index: usize, key: &'static str) {
-        self.edits.items.entry(index).or_default().remove(key);
+    /// The most output `target` may give, once the output limit is
+    /// decided ([`output_limit`]): the larger of the two fields as sent (a
+    /// provider may read either), else the model's `maxTokens`, else the
+    /// `max_tokens` a Messages body is given, or [`UNKNOWN_MAX_OUTPUT`].
+    fn most_output(&self, target: &Target) -> u64 {
+        let sent = |field: MaxTokensField| match self.decided.output.get(field) {
+            Limit::Removed => None,
+            Limit::Moved => self.given(decisions::other(field).name())?.as_u64(),
+            Limit::AsGiven => self.given(field.name())?.as_u64(),
+            Limit::Clamped(most) => Some(most),
+        };
+        let none = match target.provider.api {
+            Api::AnthropicMessages => FALLBACK_MAX_TOKENS,
+            Api::OpenAiCompletions => UNKNOWN_MAX_OUTPUT,
+        };
+        [
+            MaxTokensField::MaxTokens,
+            MaxTokensField::MaxCompletionTokens,
+        ]
+        .into_iter()
+        .filter_map(sent)
+        .max()
+        .or(target.model.max_tokens)
+        .unwrap_or(none)
     }
 }
 
@@ -445,7 +477,7 @@ fn fill_params(draft: &mut Draft, target: &Target) {
             draft.withhold(Withheld::Removed(format!("params.{key}").into()));
             continue;
         }
-        draft.set(key.clone(), value.clone());
+        draft.decided.params.push((key.clone(), value.clone()));
     }
 }
 
@@ -484,7 +516,7 @@ fn developer_role(draft: &mut Draft, target: &Target) {
     let request = draft.request();
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "developer" {
-            draft.set_in_message(index, "role", json!("system"));
+            draft.turn(index).as_system = true;
         }
     }
 }
@@ -492,15 +524,13 @@ fn developer_role(draft: &mut Draft, target: &Target) {
 /// The output limit moves to the field the model expects and is clamped to
 /// the model's maximum output: the limit sent, if any.
 fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
+    let mut output = Output::default();
     if let Some(field) = target.model.capabilities.max_tokens_field {
-        let other = match field {
-            MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
-            MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
-        };
-        if let Some(limit) = draft.get(other.name()) {
-            draft.remove(other.name());
+        let other = decisions::other(field);
+        if draft.has(other.name()) {
+            *output.at(other) = Limit::Removed;
             if !draft.has(field.name()) {
-                draft.set(field.name(), limit);
+                *output.at(field) = Limit::Moved;
             }
         }
     }
@@ -509,18 +539,24 @@ fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
         MaxTokensField::MaxCompletionTokens,
         MaxTokensField::MaxTokens,
     ] {
-        let Some(asked) = draft.get(field.name()).and_then(|v| v.as_u64()) else {
+        let given = match output.at(field) {
+            Limit::Removed => None,
+            Limit::Moved => draft.given(decisions::other(field).name()),
+            _ => draft.given(field.name()),
+        };
+        let Some(asked) = given.and_then(|v| v.as_u64()) else {
             continue;
         };
         let limit = match target.model.max_tokens {
             Some(maximum) if asked > maximum => {
-                draft.set(field.name(), json!(maximum));
+                *output.at(field) = Limit::Clamped(maximum);
                 maximum
             }
             _ => asked,
         };
         sent = sent.or(Some(limit));
     }
+    draft.decided.output = output;
     sent
 }
 
@@ -529,27 +565,17 @@ fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
 /// are known for every stream (the client gets the usage chunk only if it
 /// asked: see [`ChatRequest::wants_usage`]).
 fn streamed_usage(draft: &mut Draft, target: &Target) {
+    let request = draft.request();
     if target.model.capabilities.streamed_usage {
-        if draft.request().stream && !draft.request().wants_usage() {
-            let mut options = match draft.get("stream_options") {
-                Some(Value::Object(options)) => options,
-                _ => serde_json::Map::new(),
-            };
-            options.insert("include_usage".into(), json!(true));
-            draft.set("stream_options", Value::Object(options));
+        if request.stream && !request.wants_usage() {
+            draft.decided.stream.usage = Some(Usage::Include);
         }
         return;
     }
-    let Some(Value::Object(mut options)) = draft.get("stream_options") else {
-        return;
-    };
-    if options.remove("include_usage").is_none() {
-        return;
-    }
-    if options.is_empty() {
-        draft.remove("stream_options");
-    } else {
-        draft.set("stream_options", Value::Object(options));
+    if let Some(Value::Object(options)) = draft.given("stream_options")
+        && options.contains_key("include_usage")
+    {
+        draft.decided.stream.usage = Some(Usage::Strip);
     }
 }
 

@@ -18,12 +18,13 @@ use super::{Draft, Thinking, Withheld};
 use crate::capabilities::{Api, ForcedToolChoice, Reasoning, ThinkingControl};
 use crate::config::Target;
 use crate::format::recent::Recent;
+use crate::translate::decisions::{CallId, MADE_ID_LEN, Switch, ToolChoice, Tools, TurnReasoning};
 use crate::translate::fields;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
-    let pinned = draft
-        .get("tool_choice")
+    let given_choice = draft.given("tool_choice");
+    let pinned = (given_choice.as_ref())
         .is_some_and(|choice| choice.get("type").is_some_and(|t| t == "function"));
     let relax = caps.forced_tool_choice == ForcedToolChoice::Relax;
     // Thinking is on unless the model cannot think, or it can be and was
@@ -41,7 +42,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     }
 
     let keep = draft
-        .get("thinking")
+        .given("thinking")
         .and_then(|t| t.get("keep").cloned())
         .filter(|k| !k.is_null());
     // The signals read into `thinking` (OpenRouter's `reasoning` object
@@ -66,23 +67,22 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         }
         (_, ThinkingControl::EffortMax) => {
             draft.omit("thinking");
-            draft.set("reasoning_effort", json!("max"));
+            draft.decided.effort = Some("max".into());
             effort_has_no_place(draft, target);
         }
         (_, ThinkingControl::Effort) => {
             draft.omit("thinking");
-            draft.set("reasoning_effort", json!(k3_effort(&thinking)));
+            draft.decided.effort = Some(k3_effort(&thinking).into());
             effort_has_no_place(draft, target);
         }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {
             draft.remove("thinking");
         }
         (_, ThinkingControl::Switch) => {
-            let mut switch = json!({"type": if on { "enabled" } else { "disabled" }});
-            if let (Some(keep), true, true) = (keep, on, caps.thinking_keep) {
-                switch["keep"] = keep;
-            }
-            draft.set("thinking", switch);
+            draft.decided.thinking = Some(Switch {
+                on,
+                keep: keep.filter(|_| on && caps.thinking_keep),
+            });
         }
     }
 
@@ -93,22 +93,21 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         for field in &caps.fixed_sampling_when_thinking {
             draft.remove_named(field);
         }
-        if relax && (pinned || draft.get("tool_choice") == Some(json!("required"))) {
-            draft.set("tool_choice", json!("auto"));
+        if relax && (pinned || given_choice == Some(json!("required"))) {
+            draft.decided.tool_choice = Some(ToolChoice::Auto);
         }
         // The same forced call within an allow-list: its list is kept.
-        if let Some(mut choice) = draft.get("tool_choice")
+        else if let Some(choice) = &given_choice
             && relax
             && choice["type"] == "allowed_tools"
             && choice["allowed_tools"]["mode"] == "required"
         {
-            choice["allowed_tools"]["mode"] = json!("auto");
-            draft.set("tool_choice", choice);
+            draft.decided.tool_choice = Some(ToolChoice::AllowedToolsAuto);
         }
     }
 
     if caps.forced_tool_choice == ForcedToolChoice::Narrow && pinned {
-        narrow_tool_choice(draft);
+        narrow_tool_choice(draft, given_choice);
     }
 
     reasoning_content(draft, on);
@@ -146,12 +145,10 @@ fn k3_effort(thinking: &Thinking) -> &'static str {
 /// A named function on a model that takes only `required` (K3): the
 /// choice becomes `required` with only that tool offered, which keeps its
 /// intent; when the tool is not offered at all, `auto`.
-fn narrow_tool_choice(draft: &mut Draft) {
-    let name = draft
-        .get("tool_choice")
-        .and_then(|choice| choice.pointer("/function/name").cloned());
-    let Some(Value::Array(tools)) = draft.get("tools") else {
-        draft.set("tool_choice", json!("auto"));
+fn narrow_tool_choice(draft: &mut Draft, choice: Option<Value>) {
+    let name = choice.and_then(|choice| choice.pointer("/function/name").cloned());
+    let Some(Value::Array(tools)) = draft.given("tools") else {
+        draft.decided.tool_choice = Some(ToolChoice::Auto);
         return;
     };
     let offered = tools.len();
@@ -160,13 +157,13 @@ fn narrow_tool_choice(draft: &mut Draft) {
         .filter(|tool| name.is_some() && tool.pointer("/function/name") == name.as_ref())
         .collect();
     if chosen.is_empty() {
-        draft.set("tool_choice", json!("auto"));
+        draft.decided.tool_choice = Some(ToolChoice::Auto);
     } else {
         if chosen.len() < offered {
             draft.withhold(Withheld::Removed(NARROWED.into()));
         }
-        draft.set("tools", Value::Array(chosen));
-        draft.set("tool_choice", json!("required"));
+        draft.decided.tools = Some(Tools::Offered(chosen));
+        draft.decided.tool_choice = Some(ToolChoice::Required);
     }
 }
 
@@ -186,9 +183,9 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
         }
         if on && !message.tool_call_ids.is_empty() && !message.has_reasoning_content {
             let kept = draft.restored_reasoning(index).unwrap_or_default();
-            draft.set_in_message(index, "reasoning_content", json!(kept));
+            draft.turn(index).reasoning = Some(TurnReasoning::Given(kept.to_string()));
         } else if !on && message.has_reasoning_content {
-            draft.remove_in_message(index, "reasoning_content");
+            draft.turn(index).reasoning = Some(TurnReasoning::Taken);
         }
     }
 }
@@ -223,11 +220,11 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "assistant" && !message.tool_call_ids.is_empty() {
             renamed.clear();
-            for id in &message.tool_call_ids {
+            for (call, id) in message.tool_call_ids.iter().enumerate() {
                 let (occurrence, pending) = seen.entry(id).or_default();
                 *occurrence += 1;
                 let new_id = if *occurrence == 1 && !used.contains(id.as_bytes()) {
-                    repaired(id)
+                    repaired(id, (index, call))
                 } else {
                     openai_style_id(id, *occurrence, &used)
                 };
@@ -239,10 +236,8 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
                 .iter()
                 .map(NewId::as_bytes)
                 .eq(message.tool_call_ids.iter().map(String::as_bytes));
-            if !same
-                && let Some(json) = request.tool_calls_with_ids(index, &renamed, NewId::write_json)
-            {
-                draft.set_raw_in_message(index, "tool_calls", json);
+            if !same {
+                draft.turn(index).call_ids = Some(renamed.iter().map(NewId::sent).collect());
             }
         } else if message.role == "tool" {
             let again = paired_again.iter().find(|(i, _)| *i == index);
@@ -256,49 +251,42 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
                 continue;
             };
             if new_id.as_bytes() != id.as_bytes() || again.is_some() {
-                let mut json = Vec::with_capacity(MADE_LEN + 2);
-                new_id.write_json(&mut json);
-                draft.set_raw_in_message(index, "tool_call_id", json);
+                draft.turn(index).result_id = Some(new_id.sent());
             }
         }
     }
 }
 
-/// A call's id as sent: the client's own, repaired, or made
-/// ([`openai_style_id`], held inline: `call_` and 24 hex digits). Compared
-/// and hashed as bytes: a made one is never read as text.
+/// A call's id as sent: the client's own (call `.1` of message `.0`),
+/// repaired, or made ([`openai_style_id`], held inline: `call_` and 24
+/// hex digits). Compared and hashed as bytes: a made one is never read as
+/// text.
 #[derive(Debug, Clone)]
 enum NewId<'r> {
-    Kept(&'r str),
+    Kept(&'r str, (usize, usize)),
     Repaired(String),
-    Made([u8; MADE_LEN]),
+    Made([u8; MADE_ID_LEN]),
 }
-
-const MADE_LEN: usize = "call_".len() + 24;
 
 impl NewId<'_> {
     fn as_bytes(&self) -> &[u8] {
         match self {
-            NewId::Kept(id) => id.as_bytes(),
+            NewId::Kept(id, _) => id.as_bytes(),
             NewId::Repaired(id) => id.as_bytes(),
             NewId::Made(made) => made,
         }
     }
 
-    /// Writes the id as a JSON string: a made one as it is (`call_` and
-    /// hex digits need no escape), the client's escaped.
-    fn write_json(&self, out: &mut Vec<u8>) {
-        let text = match self {
-            NewId::Made(made) => {
-                out.push(b'"');
-                out.extend_from_slice(made);
-                out.push(b'"');
-                return;
-            }
-            NewId::Kept(id) => *id,
-            NewId::Repaired(id) => id,
-        };
-        serde_json::to_writer(out, text).expect("a string always serializes");
+    /// The id as the plan holds it.
+    fn sent(&self) -> CallId {
+        match self {
+            NewId::Kept(_, (turn, call)) => CallId::Client {
+                turn: *turn,
+                call: *call,
+            },
+            NewId::Repaired(id) => CallId::Text(id.clone()),
+            NewId::Made(made) => CallId::Made(*made),
+        }
     }
 }
 
@@ -324,10 +312,10 @@ impl std::hash::Hash for NewId<'_> {
 }
 
 /// `functions read:0` (a space where a dot belongs) as `functions.read:0`.
-fn repaired(id: &str) -> NewId<'_> {
+fn repaired(id: &str, at: (usize, usize)) -> NewId<'_> {
     match id.strip_prefix("functions ") {
         Some(rest) if !rest.contains(' ') => NewId::Repaired(format!("functions.{rest}")),
-        _ => NewId::Kept(id),
+        _ => NewId::Kept(id, at),
     }
 }
 
@@ -340,7 +328,7 @@ fn openai_style_id<'r>(id: &str, occurrence: usize, used: &HashSet<NewId>) -> Ne
 }
 
 /// `call_` and the first 24 hex digits of sha256("<id>:<occurrence>:<attempt>").
-fn made_id(id: &str, occurrence: usize, attempt: usize) -> [u8; MADE_LEN] {
+fn made_id(id: &str, occurrence: usize, attempt: usize) -> [u8; MADE_ID_LEN] {
     let (mut occurrence_digits, mut attempt_digits) = ([0u8; 20], [0u8; 20]);
     // Updated in place: the hasher's state is not moved at each piece.
     let mut hasher = Sha256::new();
@@ -354,7 +342,7 @@ fn made_id(id: &str, occurrence: usize, attempt: usize) -> [u8; MADE_LEN] {
         hasher.update(piece);
     }
     let digest = hasher.finalize();
-    let mut out = [0u8; MADE_LEN];
+    let mut out = [0u8; MADE_ID_LEN];
     out[..5].copy_from_slice(b"call_");
     for (pair, byte) in out[5..].chunks_exact_mut(2).zip(&digest[..12]) {
         pair[0] = HEX[usize::from(byte >> 4)];
@@ -390,10 +378,12 @@ fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
 /// each element with `anyOf` is parsed and rewritten, and the outgoing
 /// `tools` is the client's text with the rewritten elements spliced in.
 pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
-    if draft.edits.top.get("tools").is_some() {
-        // An earlier edit replaced the tools (K3's narrowed choice): work
-        // on the tree it left.
-        return plain_any_of_schemas_in_tree(draft);
+    if let Some(Tools::Offered(tools)) = &mut draft.decided.tools {
+        // A choice narrowed the tools (K3's): work on the ones offered.
+        for tool in tools {
+            rewrite_tool(tool);
+        }
+        return;
     }
     let read = match draft.kimi_tools.take() {
         Some(read) => read,
@@ -403,7 +393,7 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
         },
     };
     if let Some(rewritten) = read.rewritten {
-        draft.edits.top.set_raw("tools", rewritten);
+        draft.decided.tools = Some(Tools::Rewritten(rewritten));
     }
 }
 
@@ -471,19 +461,6 @@ impl KimiTools {
     /// of bytes.
     pub(super) fn read(&self, tools: &str) -> ToolsRead {
         self.0.remembered(tools, || spliced_tools(tools))
-    }
-}
-
-fn plain_any_of_schemas_in_tree(draft: &mut Draft) {
-    let Some(Value::Array(mut tools)) = draft.get("tools") else {
-        return;
-    };
-    let mut changed = false;
-    for tool in &mut tools {
-        changed |= rewrite_tool(tool);
-    }
-    if changed {
-        draft.set("tools", Value::Array(tools));
     }
 }
 
@@ -578,9 +555,24 @@ mod tests {
 
     use serde_json::{Value, json};
 
-    use super::{Draft, plain_any_of_schemas, plain_any_of_schemas_in_tree};
+    use super::{Draft, Tools, plain_any_of_schemas, rewrite_tool};
     use crate::wire::openai::ChatRequest;
     use crate::wire::request::ClientRequest;
+
+    /// The rule as it was first written: the whole `tools` read into a
+    /// tree and each tool's schema rewritten there.
+    fn plain_any_of_schemas_in_tree(draft: &mut Draft) {
+        let Some(Value::Array(mut tools)) = draft.given("tools") else {
+            return;
+        };
+        let mut changed = false;
+        for tool in &mut tools {
+            changed |= rewrite_tool(tool);
+        }
+        if changed {
+            draft.decided.tools = Some(Tools::Offered(tools));
+        }
+    }
 
     thread_local! {
         /// Tools parsed into a tree on this thread.
@@ -598,7 +590,13 @@ mod tests {
         let request = ClientRequest::from(ChatRequest::parse(text.to_string()).unwrap());
         let mut draft = Draft::new(&request);
         rule(&mut draft);
-        serde_json::from_slice(&request.chat.write(&draft.edits).to_vec()).unwrap()
+        serde_json::from_slice(
+            &request
+                .chat
+                .write(&draft.decided.chat_edits(&request.chat))
+                .to_vec(),
+        )
+        .unwrap()
     }
 
     fn request(tools: &Value) -> String {
@@ -744,7 +742,13 @@ mod tests {
         let request = ClientRequest::from(ChatRequest::parse(text.to_string()).unwrap());
         let mut draft = Draft::new(&request);
         plain_any_of_schemas(&mut draft);
-        let out = String::from_utf8(request.chat.write(&draft.edits).to_vec()).unwrap();
+        let out = String::from_utf8(
+            request
+                .chat
+                .write(&draft.decided.chat_edits(&request.chat))
+                .to_vec(),
+        )
+        .unwrap();
         // `\u0061nyOf` is anyOf to Moonshot's validator: a tool with an
         // escape is read as a tree. The first tool, which needs no change,
         // goes out exactly as written.
@@ -788,7 +792,13 @@ mod tests {
             let mut draft = Draft::new(&request);
             draft.kimi_tools = Some(memo.read(request.chat.raw("tools").unwrap()));
             plain_any_of_schemas(&mut draft);
-            serde_json::from_slice::<Value>(&request.chat.write(&draft.edits).to_vec()).unwrap()
+            serde_json::from_slice::<Value>(
+                &request
+                    .chat
+                    .write(&draft.decided.chat_edits(&request.chat))
+                    .to_vec(),
+            )
+            .unwrap()
         };
         let before = trees();
         let first = planned(&text);

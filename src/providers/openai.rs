@@ -5,11 +5,12 @@
 //! effort, a chat or Responses client's `reasoning_effort` is the thinking
 //! switch; a Messages client's own `thinking` goes as it sent it.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Draft, Thinking};
 use crate::capabilities::{Api, Reasoning};
 use crate::config::Target;
+use crate::translate::decisions::Switch;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let from_client = ["reasoning_effort", "thinking", "reasoning"]
@@ -25,8 +26,8 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         return;
     }
     match thinking {
-        Thinking::Off => draft.set("reasoning_effort", json!("none")),
-        Thinking::On(Some(effort)) => draft.set("reasoning_effort", json!(effort)),
+        Thinking::Off => draft.decided.effort = Some("none".into()),
+        Thinking::On(Some(effort)) => draft.decided.effort = Some(effort.into()),
         Thinking::On(None) | Thinking::Unspecified => {}
     }
 }
@@ -42,11 +43,9 @@ fn effort_as_switch(draft: &mut Draft) {
         return;
     }
     if let Some(Value::String(effort)) = request.value("reasoning_effort") {
-        let kind = if effort == "none" {
-            "disabled"
-        } else {
-            "enabled"
-        };
-        draft.set("thinking", json!({"type": kind}));
+        draft.decided.thinking = Some(Switch {
+            on: effort != "none",
+            keep: None,
+        });
     }
 }

@@ -5,11 +5,10 @@
 //! tool-schema form. Attribution (`X-OpenRouter-Title`) comes from the
 //! dialect's default headers, overridable in `headers`.
 
-use serde_json::json;
-
 use super::{Draft, Thinking, Withheld, moonshot};
-use crate::capabilities::{Api, Reasoning};
+use crate::capabilities::{self, Api};
 use crate::config::Target;
+use crate::translate::decisions::{CacheMark, Reasoning};
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let client_reasoning = draft.request().contains("reasoning");
@@ -20,17 +19,17 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     draft.omit("thinking");
     let budget = draft.native().thinking_budget;
     let mut budget_sent = false;
-    if target.model.capabilities.reasoning == Reasoning::None {
+    if target.model.capabilities.reasoning == capabilities::Reasoning::None {
         draft.remove("reasoning");
     } else if !client_reasoning {
         match thinking {
             Thinking::Unspecified => {}
-            Thinking::Off => draft.set("reasoning", json!({"enabled": false})),
+            Thinking::Off => draft.decided.reasoning = Some(Reasoning::Off),
             // The client's own budget, where it gave one (Anthropic's
             // `thinking.budget_tokens`), below the output limit.
             Thinking::On(_) if budget.is_some() => {
                 let budget = super::thinking_budget(budget, draft.limit());
-                draft.set("reasoning", json!({"max_tokens": budget}));
+                draft.decided.reasoning = budget.map(Reasoning::Budget);
                 budget_sent = true;
             }
             Thinking::On(effort) => {
@@ -40,7 +39,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
                     Some("high" | "xhigh" | "max") => "high",
                     _ => "medium",
                 };
-                draft.set("reasoning", json!({"effort": effort}));
+                draft.decided.reasoning = Some(Reasoning::Effort(effort));
             }
         }
     }
@@ -73,10 +72,8 @@ fn cache_marks(draft: &mut Draft, target: &Target) {
             draft.withhold(Withheld::CacheMarks);
         }
         for index in request.marked_messages() {
-            if let Some(content) = request.content_without_cache_marks(index) {
-                draft.set_raw_in_message(index, "content", content);
-                draft.withhold(Withheld::CacheMarks);
-            }
+            draft.turn(index).cache_mark = Some(CacheMark::Strip);
+            draft.withhold(Withheld::CacheMarks);
         }
         return;
     }
@@ -89,9 +86,9 @@ fn cache_marks(draft: &mut Draft, target: &Target) {
             continue;
         }
         marked.push(*index);
-        match request.content_with_cache_mark(*index, mark) {
-            Some(content) => draft.set_raw_in_message(*index, "content", content),
-            None => draft.withhold(Withheld::CacheMarks),
+        match request.holds_cache_mark(*index) {
+            true => draft.turn(*index).cache_mark = Some(CacheMark::Place(mark.clone())),
+            false => draft.withhold(Withheld::CacheMarks),
         }
     }
 }

@@ -1,18 +1,15 @@
 //! The one decision per request and target: what the target is sent (the
-//! rules' [`Edits`], the stream asked for whatever the client asked), or
+//! rules' [`Decisions`], the stream asked for whatever the client asked), or
 //! why it is not sent at all: a [`Skip`] (the target cannot take this
 //! request; the chain moves on to the next) or a [`Refusal`] (no target
 //! could; the client gets a 400 naming the field). Pure, like every rule:
 //! the transports only render a plan onto their own bodies.
 
-use serde_json::json;
-
 use super::Withheld;
 use super::moonshot::KimiTools;
 use crate::config::Target;
-use crate::format::body::Edits;
 use crate::translate::anthropic_provider::MessagesPlan;
-use crate::wire::openai::ChatRequest;
+use crate::translate::decisions::{Decisions, Stream, Usage};
 use crate::wire::request::ClientRequest;
 
 /// The most tools Kimi accepts in one request, on either API.
@@ -21,8 +18,11 @@ pub const KIMI_MAX_TOOLS: usize = 128;
 /// What one target is sent for one request.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// The rules' edits of the request model, the stream asked for.
-    pub edits: Edits,
+    /// The rules' decisions, the stream asked for.
+    pub decided: Decisions,
+    /// The most output the target may give, as the output limit is sent
+    /// (`providers::most_output`): what the budgets reserve.
+    pub most_output: u64,
     /// What the client asked that this target is not sent (the answer
     /// names it as dropped).
     pub withheld: Vec<Withheld>,
@@ -117,9 +117,12 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
         }));
     }
     let mut ruled = super::rules(client, target, repairs, kimi_tools);
-    streaming(&mut ruled.edits, request, target);
+    if !request.stream {
+        ruled.decided.stream = streamed(target);
+    }
     Ok(Plan {
-        edits: ruled.edits,
+        decided: ruled.decided,
+        most_output: ruled.most_output,
         withheld: ruled.withheld,
         messages: ruled.messages,
     })
@@ -128,15 +131,12 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
 /// Every request is streamed upstream: one the client did not stream asks
 /// for a stream (with usage, where the provider can stream it), and is
 /// assembled for the client (`chain::assemble`).
-fn streaming(edits: &mut Edits, request: &ChatRequest, target: &Target) {
-    if !request.stream {
-        edits.top.set("stream", json!(true));
-        if target.model.capabilities.streamed_usage {
-            edits
-                .top
-                .set("stream_options", json!({"include_usage": true}));
-        } else {
-            edits.top.remove("stream_options");
-        }
+fn streamed(target: &Target) -> Stream {
+    Stream {
+        asked: true,
+        usage: Some(match target.model.capabilities.streamed_usage {
+            true => Usage::Only,
+            false => Usage::Remove,
+        }),
     }
 }

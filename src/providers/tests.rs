@@ -864,7 +864,9 @@ fn the_plan_asks_for_a_stream_whatever_the_client_asked() {
         let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
         let request = ChatRequest::parse(with_messages(body.clone()).to_string()).unwrap();
         let plan = super::plan(&request.clone().into(), &target, &super::Memo::default()).unwrap();
-        let out: Value = serde_json::from_slice(&request.write(&plan.edits).to_vec()).unwrap();
+        let out: Value =
+            serde_json::from_slice(&request.write(&plan.decided.chat_edits(&request)).to_vec())
+                .unwrap();
         for (key, value) in expected.as_object().unwrap() {
             assert_eq!(&out[key], value, "{model_ref}: {body}: {key}");
         }
@@ -1042,11 +1044,12 @@ fn a_messages_clients_effort_turns_no_thinking_on_for_a_provider_of_no_dialect()
     assert_eq!(plan.messages.thinking, ThinkingSwitch::On);
 }
 
-/// kimi-for-coding's cap on `max` effort is a decision of the typed plan
-/// (no edit of the chat body): each transport writes it in its own words.
+/// kimi-for-coding's cap on `max` effort is the plan's effort, which each
+/// transport writes in its own words: `reasoning_effort` on the chat
+/// transport; nothing over the Anthropic one, whose Kimi endpoints take no
+/// effort.
 #[test]
-fn kimi_for_codings_effort_cap_is_the_plans_typed_effort() {
-    use crate::capabilities::ThinkingLevel;
+fn kimi_for_codings_effort_cap_is_the_plans_effort() {
     // Told by `reasoning_effort`, on either endpoint.
     let told_by_effort = |api: &str| {
         json!({"models": {"providers": {"kc": {"dialect": "kimi-coding", "api": api,
@@ -1060,24 +1063,21 @@ fn kimi_for_codings_effort_cap_is_the_plans_typed_effort() {
             "kc/kimi-for-coding",
             with_messages(json!({"reasoning_effort": "max"})),
         );
-        assert_eq!(plan.messages.effort, Some(ThinkingLevel::High), "{api}");
-        // No edit of the chat body writes it: the transport does.
-        let high = json!("high");
-        assert_ne!(
-            plan.edits.top.get("reasoning_effort"),
-            Some(Some(&high)),
-            "{api}"
-        );
+        assert_eq!(plan.decided.effort.as_deref(), Some("high"), "{api}");
         assert!(plan.withheld.contains(&super::Withheld::MaxEffort));
     }
     // Asked another level, or on another model: nothing fixed.
-    for (model_ref, effort) in [("kc/kimi-for-coding", "low"), ("kc/k3", "max")] {
+    for (model_ref, effort, sent) in [
+        ("kc/kimi-for-coding", "low", "low"),
+        ("kc/k3", "max", "max"),
+    ] {
         let plan = plan_with(
             told_by_effort("openai-completions"),
             model_ref,
             with_messages(json!({"reasoning_effort": effort})),
         );
-        assert_eq!(plan.messages.effort, None, "{model_ref}");
+        assert_eq!(plan.decided.effort.as_deref(), Some(sent), "{model_ref}");
+        assert!(!plan.withheld.contains(&super::Withheld::MaxEffort));
     }
 }
 
@@ -1197,7 +1197,6 @@ mod kimi_coding_rewrites {
             removed: &[],
             without_server_tools: true,
             rewrites: rewrites_for(&seen),
-            effort: None,
             carried: Default::default(),
         }
     }
@@ -1403,6 +1402,65 @@ fn params_a_messages_body_cannot_take_are_named() {
     });
     let plan = plan_with(extra, "claude/opus", with_messages(json!({})));
     assert_eq!(removed(&plan), ["params.presence_penalty"]);
-    assert_eq!(plan.edits.top.get("temperature"), Some(Some(&json!(0.3))));
-    assert_eq!(plan.edits.top.get("presence_penalty"), None);
+    assert_eq!(
+        plan.decided.params,
+        [("temperature".to_string(), json!(0.3))]
+    );
+}
+
+/// The most output a target may give, as the rules send the output limit,
+/// is what a budget reserves: the output a model's `params` add, when the
+/// request names no limit or beside the request's own (where the larger
+/// may be the one the provider reads); at most the model's `maxTokens`; a
+/// model that reads one field that one; the 4,096 a Messages body is
+/// given with none at all.
+#[test]
+fn the_most_output_is_the_limit_the_rules_send() {
+    let config = config(json!({
+        "models": {"mode": "replace", "providers": {
+            "p": {"baseUrl": "http://127.0.0.1:9/v1", "apiKey": "k", "models": [{"id": "m"},
+                {"id": "capped", "maxTokens": 40000},
+                {"id": "one-field", "compat": {"maxTokensField": "max_tokens"}}]},
+            "a": {"api": "anthropic-messages", "baseUrl": "http://127.0.0.1:9", "apiKey": "k",
+                "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m", "fallbacks": ["p/capped", "p/one-field", "a/m"]},
+            "models": {"p/m": {"params": {"max_completion_tokens": 64000}},
+                "p/capped": {"params": {"max_tokens": 64000}},
+                "p/one-field": {"params": {"max_completion_tokens": 64000}}}}}
+    }));
+    let chain = config.chain(None).unwrap();
+    let most = |limits: Value, target: usize| {
+        let request = ChatRequest::parse(with_messages(limits).to_string()).unwrap();
+        let request = crate::wire::request::ClientRequest::from(request);
+        let most = super::most_output(&request, &chain[target]);
+        // The plan says the same.
+        let planned = super::plan(&request, &chain[target], &super::Memo::default()).unwrap();
+        assert_eq!(planned.most_output, most);
+        most
+    };
+    assert_eq!(most(json!({}), 0), 64_000);
+    // `max_completion_tokens` from the params, beside the request's own
+    // `max_tokens`.
+    assert_eq!(most(json!({"max_tokens": 20}), 0), 64_000);
+    assert_eq!(most(json!({"max_tokens": 100_000}), 0), 100_000);
+    // The request's own takes the place of the params'.
+    assert_eq!(most(json!({"max_completion_tokens": 20}), 0), 20);
+    // At most the model's `maxTokens`, as the rules send it.
+    assert_eq!(most(json!({}), 1), 40_000);
+    assert_eq!(most(json!({"max_completion_tokens": 90_000}), 1), 40_000);
+    // A model that reads one field is sent that one: the request's own,
+    // else the other moved to it (here the params').
+    assert_eq!(most(json!({"max_tokens": 20}), 2), 20);
+    assert_eq!(most(json!({}), 2), 64_000);
+    // With none at all over the Anthropic transport: what a Messages body
+    // is given; over the chat transport, 16,384.
+    assert_eq!(most(json!({}), 3), 4096);
+    let plain = config.chain(Some("local/plain")).unwrap();
+    let request = crate::wire::request::ClientRequest::from(
+        ChatRequest::parse(with_messages(json!({})).to_string()).unwrap(),
+    );
+    assert_eq!(
+        super::most_output(&request, &plain[0]),
+        super::UNKNOWN_MAX_OUTPUT
+    );
 }

@@ -40,7 +40,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::ids;
-use crate::capabilities::{ThinkingLevel, ThinkingSwitch};
+use crate::capabilities::ThinkingSwitch;
 use crate::format::sse::{Event, Item};
 use crate::wire::chunk;
 
@@ -65,11 +65,6 @@ pub struct MessagesPlan {
     /// The target's own rewrites of the client's body, in order: the ones
     /// the body holds something for.
     pub rewrites: Vec<Rewrite>,
-    /// The reasoning effort the rules fix for the target, over the
-    /// client's: written by each transport in its own words (the chat
-    /// transport's `reasoning_effort`, `output_config.effort` of a
-    /// Messages body that keeps its `output_config`).
-    pub effort: Option<ThinkingLevel>,
     /// The rules' decisions that a client's own Messages body takes too
     /// (made for a Messages client only: a translated body takes them as
     /// the request model's edits).

@@ -11,6 +11,8 @@
 //!   (`POST /v1/responses`, Codex) from the chat-completions chain.
 //! - [`completion`]: a whole chat completion's first choice, as both
 //!   answer translations read it.
+//! - [`decisions`]: the rules' decisions for a target, typed, and their
+//!   rendering as edits of the request model.
 //! - [`held_calls`]: streamed tool calls held until they are whole.
 //! - [`ids`]: the reversible mapping of tool-call ids between the two APIs.
 //! - [`token_estimate`]: `count_tokens` without a provider.
@@ -19,6 +21,7 @@ pub mod anthropic_client;
 pub mod anthropic_provider;
 pub mod chat_body;
 pub mod completion;
+pub mod decisions;
 pub mod fields;
 pub mod held_calls;
 pub mod ids;

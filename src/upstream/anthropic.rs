@@ -22,10 +22,11 @@ use super::EventStream;
 use super::transport::{EventReading, Transport, whole};
 use crate::capabilities::Dialect;
 use crate::config::Target;
-use crate::format::body::{Chunks, Edits};
+use crate::format::body::Chunks;
 use crate::format::sse::Item;
 use crate::translate::anthropic_provider::passthrough;
 use crate::translate::anthropic_provider::{self, MessagesPlan, Reading, StreamTranslator};
+use crate::translate::decisions::Decisions;
 use crate::wire::anthropic::DeltaKind;
 use crate::wire::request::ClientRequest;
 
@@ -36,7 +37,7 @@ impl Transport for Anthropic {
         &self,
         request: &ClientRequest,
         _target: &Target,
-        edits: &Edits,
+        decided: &Decisions,
         plan: &MessagesPlan,
     ) -> Chunks {
         if let Some(original) = &request.messages_body {
@@ -44,8 +45,13 @@ impl Transport for Anthropic {
         }
         // The written body is a JSON object by construction: the request
         // parsed as one and the edits write JSON values.
-        let openai: Map<String, Value> =
-            serde_json::from_slice(&request.chat.write(edits).to_vec()).unwrap_or_default();
+        let openai: Map<String, Value> = serde_json::from_slice(
+            &request
+                .chat
+                .write(&decided.chat_edits(&request.chat))
+                .to_vec(),
+        )
+        .unwrap_or_default();
         let mut body = anthropic_provider::request(&openai, plan);
         body.insert("stream".into(), Value::Bool(true));
         whole(&body)

@@ -5,36 +5,29 @@
 //! the pipeline reads.
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::EventStream;
 use super::transport::{EventReading, Transport};
 use crate::config::Target;
-use crate::format::body::{Chunks, Edits};
+use crate::format::body::Chunks;
 use crate::translate::anthropic_provider::MessagesPlan;
+use crate::translate::decisions::Decisions;
 use crate::wire::request::ClientRequest;
 
 pub struct OpenAi;
 
 impl Transport for OpenAi {
-    /// The client's bytes with the plan's edits, and the effort the plan
-    /// fixes as `reasoning_effort`.
+    /// The client's bytes with the plan's decisions as member edits.
     fn body(
         &self,
         request: &ClientRequest,
         _target: &Target,
-        edits: &Edits,
-        plan: &MessagesPlan,
+        decided: &Decisions,
+        _plan: &MessagesPlan,
     ) -> Chunks {
         let request = &request.chat;
-        match plan.effort {
-            None => request.write(edits),
-            Some(effort) => {
-                let mut edits = edits.clone();
-                edits.top.set("reasoning_effort", json!(effort.as_effort()));
-                request.write(&edits)
-            }
-        }
+        request.write(&decided.chat_edits(request))
     }
 
     /// The chat API has no betas (`translate::fields` names them dropped).

@@ -11,20 +11,21 @@ use serde_json::{Map, Value};
 
 use super::EventStream;
 use crate::config::Target;
-use crate::format::body::{Chunks, Edits};
+use crate::format::body::Chunks;
 use crate::translate::anthropic_provider::MessagesPlan;
+use crate::translate::decisions::Decisions;
 use crate::wire::request::ClientRequest;
 
 /// How one provider protocol is spoken. Every body asks for a stream.
 pub trait Transport: Sync {
-    /// The body for `target`: the request model with `edits` (the
-    /// target's plan, made once on the model), in this protocol; a
-    /// Messages body takes the plan's typed decisions, `messages`.
+    /// The body for `target`, with the target's plan (made once on the
+    /// request model) rendered in this protocol: the rules' `decided`,
+    /// and what a Messages body takes besides, `messages`.
     fn body(
         &self,
         request: &ClientRequest,
         target: &Target,
-        edits: &Edits,
+        decided: &Decisions,
         messages: &MessagesPlan,
     ) -> Chunks;
 

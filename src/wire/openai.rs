@@ -578,23 +578,43 @@ impl ChatRequest {
         Some(Bytes::from(out))
     }
 
+    /// Whether message `index`'s content has text to hold a cache
+    /// breakpoint ([`Self::content_with_cache_mark`]).
+    pub fn holds_cache_mark(&self, index: usize) -> bool {
+        self.cache_mark_place(index).is_some()
+    }
+
     /// Message `index`'s content with the cache breakpoint `mark` on its
     /// last text: a string as one text part holding it, an array with it
     /// added to its last text part; `None` when there is no text to hold
     /// it (an empty or absent content, no text part).
     pub fn content_with_cache_mark(&self, index: usize, mark: &RawValue) -> Option<Bytes> {
+        let (content, place) = self.cache_mark_place(index)?;
+        let (bytes, mark) = (content.as_bytes(), mark.get().as_bytes());
+        let mut out = Vec::with_capacity(bytes.len() + mark.len() + 48);
+        match place {
+            MarkPlace::Text => {
+                out.extend_from_slice(br#"[{"type":"text","text":"#);
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(br#","cache_control":"#);
+                out.extend_from_slice(mark);
+                out.extend_from_slice(b"}]");
+            }
+            MarkPlace::PartEndingAt(end) => {
+                out.extend_from_slice(&bytes[..end]);
+                out.extend_from_slice(br#","cache_control":"#);
+                out.extend_from_slice(mark);
+                out.extend_from_slice(&bytes[end..]);
+            }
+        }
+        Some(Bytes::from(out))
+    }
+
+    /// Message `index`'s content and where a cache breakpoint goes in it.
+    fn cache_mark_place(&self, index: usize) -> Option<(&str, MarkPlace)> {
         let content = self.message_member(index, "content")?;
         if content.starts_with('"') {
-            if content == "\"\"" {
-                return None;
-            }
-            let mut out = Vec::with_capacity(content.len() + mark.get().len() + 48);
-            out.extend_from_slice(br#"[{"type":"text","text":"#);
-            out.extend_from_slice(content.as_bytes());
-            out.extend_from_slice(br#","cache_control":"#);
-            out.extend_from_slice(mark.get().as_bytes());
-            out.extend_from_slice(b"}]");
-            return Some(Bytes::from(out));
+            return (content != "\"\"").then_some((content, MarkPlace::Text));
         }
         if !content.starts_with('[') {
             return None;
@@ -611,13 +631,7 @@ impl ChatRequest {
             .last()?;
         // Before the part's closing brace (a translation's parts hold no
         // mark of their own).
-        let end = part.end - 1;
-        let mut out = Vec::with_capacity(bytes.len() + mark.get().len() + 20);
-        out.extend_from_slice(&bytes[..end]);
-        out.extend_from_slice(br#","cache_control":"#);
-        out.extend_from_slice(mark.get().as_bytes());
-        out.extend_from_slice(&bytes[end..]);
-        Some(Bytes::from(out))
+        Some((content, MarkPlace::PartEndingAt(part.end - 1)))
     }
 
     /// The client's bytes.
@@ -723,6 +737,14 @@ impl Part {
         }
         parts
     }
+}
+
+/// Where a cache breakpoint goes in a message's content.
+enum MarkPlace {
+    /// The content is one text: it becomes a text part holding the mark.
+    Text,
+    /// In the last text part, before its closing brace at this offset.
+    PartEndingAt(usize),
 }
 
 /// Makes an upstream response name the ref that answered, not the

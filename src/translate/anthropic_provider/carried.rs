@@ -1,7 +1,7 @@
 //! The rules' decisions that a client's own Messages body takes too, in
-//! Messages' terms ([`Carried`]): made from the plan's edits of the request
-//! model once, when the plan is made (`providers`), and written onto the
-//! body by [`super::passthrough`], which decides nothing.
+//! Messages' terms ([`Carried`]): made from the plan's [`Decisions`]
+//! once, when the plan is made (`providers`), and written onto the body by
+//! [`super::passthrough`], which decides nothing.
 //!
 //! What is carried: the members that mean the same in both APIs
 //! ([`SHARED`]: the model id; `fixedSampling` removes sampling, `params`
@@ -13,20 +13,21 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::format::body::Edits;
+use crate::translate::decisions::{Decisions, ToolChoice, Tools, TurnReasoning};
 use crate::translate::ids;
 use crate::wire::openai::ChatRequest;
 
-/// The members the rules may set or remove that mean the same in both
-/// APIs.
-const SHARED: [&str; 4] = ["model", "temperature", "top_p", "top_k"];
+/// The sampling members the rules may set or remove that mean the same in
+/// both APIs (the model id is always set).
+const SHARED: [&str; 3] = ["temperature", "top_p", "top_k"];
 
 /// The plan's decisions for a client's own Messages body.
 #[derive(Debug, Clone, Default)]
 pub struct Carried {
-    /// [`SHARED`] members the rules set (`Some`) or removed (`None`).
+    /// The model id, and the [`SHARED`] members the rules set (`Some`) or
+    /// removed (`None`).
     shared: Vec<(&'static str, Option<Value>)>,
     /// Each tool's schema as the rules left it, by name, when the rules
     /// wrote the tools anew.
@@ -38,7 +39,7 @@ pub struct Carried {
     offered: Option<Vec<String>>,
     /// The reasoning given back to (or taken from) replayed tool-call
     /// turns, in the order of the turns.
-    reasoning: Vec<TurnReasoning>,
+    reasoning: Vec<GivenReasoning>,
 }
 
 /// The reasoning the plan gives one replayed assistant turn with tool
@@ -47,7 +48,7 @@ pub struct Carried {
 /// as the model holds it). Ids alone do not say which turn is which:
 /// Kimi's repeat across turns (`functions.read:0` in every one).
 #[derive(Debug, Clone)]
-struct TurnReasoning {
+struct GivenReasoning {
     /// Its place among the turns with tool calls.
     turn: usize,
     first_call: String,
@@ -56,27 +57,30 @@ struct TurnReasoning {
 }
 
 impl Carried {
-    /// What the plan's `edits` of `request` (the client's chat form) say
-    /// of a Messages body.
-    pub fn of(edits: &Edits, request: &ChatRequest) -> Self {
-        let shared = SHARED
-            .into_iter()
-            .filter_map(|key| Some((key, edits.top.get(key)?.cloned())))
-            .collect();
-        let tool_choice = edits
-            .top
-            .get("tool_choice")
-            .flatten()
-            .and_then(super::tool_choice);
+    /// What the plan's `decided` for `request` (the client's chat form)
+    /// say of a Messages body.
+    pub fn of(decided: &Decisions, request: &ChatRequest) -> Self {
+        let mut shared = vec![("model", Some(json!(decided.model)))];
+        for key in SHARED {
+            if decided.removes(key) {
+                shared.push((key, None));
+            } else if let Some((_, value)) = decided.params.iter().find(|(k, _)| k == key) {
+                shared.push((key, Some(value.clone())));
+            }
+        }
+        let tool_choice = decided.tool_choice.map(|choice| match choice {
+            ToolChoice::Auto | ToolChoice::AllowedToolsAuto => json!({"type": "auto"}),
+            ToolChoice::Required => json!({"type": "any"}),
+        });
         let name = |tool: &Value| {
             tool.pointer("/function/name")
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        // The tools the rules set (narrowed), or wrote anew as text (their
+        // The tools the rules narrowed, or wrote anew as text (their
         // schemas rewritten), whose schemas are then taken, not copied.
-        let (schemas, offered) = match edits.top.get("tools") {
-            Some(Some(Value::Array(tools))) => {
+        let (schemas, offered) = match &decided.tools {
+            Some(Tools::Offered(tools)) => {
                 let schemas = (tools.iter())
                     .filter_map(|tool| {
                         Some((name(tool)?, tool.pointer("/function/parameters")?.clone()))
@@ -84,10 +88,8 @@ impl Carried {
                     .collect();
                 (Some(schemas), Some(tools.iter().filter_map(name).collect()))
             }
-            Some(_) => (None, None),
-            None => {
-                let written = (edits.top.raw("tools"))
-                    .and_then(|json| serde_json::from_slice::<Vec<Value>>(json).ok());
+            Some(Tools::Rewritten(json)) => {
+                let written = serde_json::from_slice::<Vec<Value>>(json).ok();
                 let schemas = written.map(|mut tools| {
                     (tools.iter_mut())
                         .filter_map(|tool| {
@@ -98,13 +100,14 @@ impl Carried {
                 });
                 (schemas, None)
             }
+            None => (None, None),
         };
         Self {
             shared,
             schemas,
             tool_choice,
             offered,
-            reasoning: reasoning(edits, request),
+            reasoning: reasoning(decided, request),
         }
     }
 
@@ -197,27 +200,26 @@ impl Carried {
     }
 }
 
-/// The reasoning the `edits` give back to (or take from) the request
+/// The reasoning the plan gives back to (or takes from) the request
 /// model's replayed tool-call turns, by the turn's place among them.
-fn reasoning(edits: &Edits, request: &ChatRequest) -> Vec<TurnReasoning> {
+fn reasoning(decided: &Decisions, request: &ChatRequest) -> Vec<GivenReasoning> {
     let mut given = Vec::new();
-    if edits.items.is_empty() {
+    if decided.turns.is_empty() {
         return given;
     }
     let turns = (request.messages().iter().enumerate())
         .filter_map(|(index, message)| Some((index, message.tool_call_ids.first()?)));
     for (turn, (index, first_call)) in turns.enumerate() {
-        let Some(edit) = edits
-            .items
-            .get(&index)
-            .and_then(|e| e.get("reasoning_content"))
-        else {
+        let Some(reasoning) = decided.turns.get(&index).and_then(|t| t.reasoning.as_ref()) else {
             continue;
         };
-        given.push(TurnReasoning {
+        given.push(GivenReasoning {
             turn,
             first_call: first_call.clone(),
-            text: edit.and_then(Value::as_str).map(str::to_string),
+            text: match reasoning {
+                TurnReasoning::Given(text) => Some(text.clone()),
+                TurnReasoning::Taken => None,
+            },
         });
     }
     given
@@ -273,29 +275,23 @@ mod tests {
                 "tools": [{"name": "read", "input_schema": {"type": "string", "anyOf": [{"enum": ["a"]}]}},
                           {"name": "other", "input_schema": {"type": "object"}}]})
         };
-        let mut edits = Edits::default();
-        edits.top.remove("temperature");
-        edits.top.set_raw(
-            "tools",
-            json!([{"type": "function", "function": {"name": "read",
-                "parameters": {"anyOf": [{"enum": ["a"], "type": "string"}]}}}])
-            .to_string(),
-        );
-        edits
-            .items
-            .entry(1)
-            .or_default()
-            .set("reasoning_content", json!("kept"));
-        edits
-            .items
-            .entry(3)
-            .or_default()
-            .remove("reasoning_content");
+        let mut decided = Decisions {
+            removed: vec!["temperature".into()],
+            tools: Some(Tools::Rewritten(
+                json!([{"type": "function", "function": {"name": "read",
+                    "parameters": {"anyOf": [{"enum": ["a"], "type": "string"}]}}}])
+                .to_string()
+                .into(),
+            )),
+            ..Decisions::default()
+        };
+        decided.turns.entry(1).or_default().reasoning = Some(TurnReasoning::Given("kept".into()));
+        decided.turns.entry(3).or_default().reasoning = Some(TurnReasoning::Taken);
         let render = |body: Value| {
             let Value::Object(mut body) = body else {
                 unreachable!()
             };
-            Carried::of(&edits, &request).write(&mut body);
+            Carried::of(&decided, &request).write(&mut body);
             Value::Object(body)
         };
 
@@ -344,13 +340,12 @@ mod tests {
         let (translated, _, _) = read.translate(None).unwrap();
         let request = ChatRequest::parse(translated).unwrap();
         let render = |mut out: Value, reasoning: Option<&str>| {
-            let mut edits = Edits::default();
-            let edit = edits.items.entry(1).or_default();
-            match reasoning {
-                Some(text) => edit.set("reasoning_content", json!(text)),
-                None => edit.remove("reasoning_content"),
-            }
-            Carried::of(&edits, &request).write(out.as_object_mut().unwrap());
+            let mut decided = Decisions::default();
+            decided.turns.entry(1).or_default().reasoning = Some(match reasoning {
+                Some(text) => TurnReasoning::Given(text.into()),
+                None => TurnReasoning::Taken,
+            });
+            Carried::of(&decided, &request).write(out.as_object_mut().unwrap());
             out
         };
         let body: Value = serde_json::from_str(&body).unwrap();
@@ -388,17 +383,15 @@ mod tests {
         let cases = [
             // Relaxed while thinking.
             (
-                Some(json!("auto")),
+                Some(ToolChoice::Auto),
                 None,
-                forced.clone(),
                 json!({"type": "auto", "disable_parallel_tool_use": true}),
                 vec!["Bash", "Read"],
             ),
             // K3: the named tool as `any`, over that tool alone.
             (
-                Some(json!("required")),
-                Some(json!([function("Read")])),
-                forced.clone(),
+                Some(ToolChoice::Required),
+                Some(vec![function("Read")]),
                 json!({"type": "any", "disable_parallel_tool_use": true}),
                 vec!["Read"],
             ),
@@ -406,31 +399,20 @@ mod tests {
             (
                 None,
                 None,
-                forced.clone(),
-                forced["tool_choice"].clone(),
-                vec!["Bash", "Read"],
-            ),
-            // A choice the plan cannot say in Messages: as sent.
-            (
-                Some(json!("sometimes")),
-                None,
-                forced.clone(),
                 forced["tool_choice"].clone(),
                 vec!["Bash", "Read"],
             ),
         ];
-        for (choice, tools, body, expected, offered) in cases {
-            let mut edits = Edits::default();
-            if let Some(choice) = &choice {
-                edits.top.set("tool_choice", choice.clone());
-            }
-            if let Some(tools) = &tools {
-                edits.top.set("tools", tools.clone());
-            }
-            let Value::Object(mut out) = body else {
+        for (choice, tools, expected, offered) in cases {
+            let decided = Decisions {
+                tool_choice: choice,
+                tools: tools.map(Tools::Offered),
+                ..Decisions::default()
+            };
+            let Value::Object(mut out) = forced.clone() else {
                 unreachable!()
             };
-            Carried::of(&edits, &request).write(&mut out);
+            Carried::of(&decided, &request).write(&mut out);
             assert_eq!(out["tool_choice"], expected, "{choice:?}");
             let names: Vec<&str> = out["tools"]
                 .as_array()
@@ -441,10 +423,12 @@ mod tests {
             assert_eq!(names, offered, "{choice:?}");
         }
         // No choice in the body: none is added.
-        let mut edits = Edits::default();
-        edits.top.set("tool_choice", json!("auto"));
+        let decided = Decisions {
+            tool_choice: Some(ToolChoice::Auto),
+            ..Decisions::default()
+        };
         let mut out = Map::new();
-        Carried::of(&edits, &request).write(&mut out);
+        Carried::of(&decided, &request).write(&mut out);
         assert!(out.get("tool_choice").is_none());
     }
 }

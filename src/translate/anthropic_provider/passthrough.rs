@@ -12,8 +12,6 @@
 //!   members: it then goes on as written);
 //! - members the target is not sent, and that server tools (those without
 //!   an `input_schema`) go;
-//! - the reasoning effort, as `output_config.effort` where the body keeps
-//!   its `output_config`;
 //! - the target's own rewrites of the body ([`super::Rewrite`]), the ones
 //!   the body holds something for, each on the members it names;
 //! - what the rules decided that means the same in Messages (the model id,
@@ -211,10 +209,6 @@ fn apply(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value>
         (rewrite.apply)(&mut out);
     }
     thinking(&mut out, plan);
-    if let (Some(effort), Some(Value::Object(config))) = (plan.effort, out.get_mut("output_config"))
-    {
-        config.insert("effort".into(), json!(effort.as_effort()));
-    }
     out.insert("stream".into(), json!(true));
     plan.carried.write(&mut out);
     out

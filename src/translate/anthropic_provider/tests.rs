@@ -535,7 +535,6 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
         removed: &["context_management", "output_config"],
         without_server_tools: true,
         rewrites: Vec::new(),
-        effort: None,
         carried: Default::default(),
     }
 }
@@ -560,38 +559,38 @@ mod passthrough_tests {
 
     use super::Facts;
     use crate::capabilities::Api;
-    use crate::format::body::Edits;
     use crate::translate::anthropic_client::Read;
     use crate::translate::anthropic_provider::Carried;
     use crate::translate::anthropic_provider::passthrough as rendered;
+    use crate::translate::decisions::{Decisions, Tools, TurnReasoning};
     use crate::translate::fields;
     use crate::wire::openai::ChatRequest;
 
     /// [`rendered::passthrough`] of `body`, read by the Messages front end,
     /// with the plan the rules make of it for `facts`, which carries
-    /// `edits` (the model id set, as the rules set it); `None` when the
+    /// `decided` (the model id set, as the rules set it); `None` when the
     /// front end refuses it.
-    fn passthrough_bytes(body: &[u8], facts: Facts, edits: Edits) -> Option<Vec<u8>> {
+    fn passthrough_bytes(body: &[u8], facts: Facts, decided: Decisions) -> Option<Vec<u8>> {
         passthrough_bytes_of(
             body,
             facts,
-            edits,
+            decided,
             r#"{"messages":[{"role":"user","content":"hi"}]}"#,
         )
     }
 
-    /// [`passthrough_bytes`], `edits` made of the request model `chat`.
+    /// [`passthrough_bytes`], `decided` made of the request model `chat`.
     fn passthrough_bytes_of(
         body: &[u8],
         facts: Facts,
-        mut edits: Edits,
+        mut decided: Decisions,
         chat: &str,
     ) -> Option<Vec<u8>> {
         let mut read = Read::parse(body).ok()?;
         let original = read.original(Bytes::copy_from_slice(body)).unwrap();
         let mut plan = super::plan(facts, &serde_json::from_slice(body).ok()?);
-        edits.top.set("model", json!(facts.model));
-        plan.carried = Carried::of(&edits, &ChatRequest::parse(chat.to_string()).unwrap());
+        decided.model = facts.model.to_string();
+        plan.carried = Carried::of(&decided, &ChatRequest::parse(chat.to_string()).unwrap());
         Some(rendered::passthrough(&original, &plan).to_vec())
     }
 
@@ -609,7 +608,7 @@ mod passthrough_tests {
         let got = Value::Object(passthrough(object(body.clone()), facts));
         assert_eq!(got, expected, "body {body}");
         let bytes = serde_json::to_vec(&body).unwrap();
-        if let Some(written) = passthrough_bytes(&bytes, facts, Edits::default()) {
+        if let Some(written) = passthrough_bytes(&bytes, facts, Decisions::default()) {
             let written: Value = serde_json::from_slice(&written).unwrap();
             assert_eq!(written, expected, "body {body}, from its bytes");
         }
@@ -620,9 +619,11 @@ mod passthrough_tests {
         let body = r#"{"model":"claude-opus-4-7","max_tokens":32000,
             "messages": [ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],
             "output_config":{"effort":"high"},"stream":true}"#;
-        let mut edits = Edits::default();
-        edits.top.set("temperature", json!(0.6));
-        let written = passthrough_bytes(body.as_bytes(), KIMI, edits).unwrap();
+        let decided = Decisions {
+            params: vec![("temperature".into(), json!(0.6))],
+            ..Decisions::default()
+        };
+        let written = passthrough_bytes(body.as_bytes(), KIMI, decided).unwrap();
         assert_eq!(
             String::from_utf8(written).unwrap(),
             r#"{"model":"kimi-for-coding","max_tokens":4096,"messages":[ {"role":"user","content":"caf\u00e9 \"system\" \u001b[1m", "n": 1.0} ],"stream":true,"temperature":0.6}"#
@@ -630,7 +631,7 @@ mod passthrough_tests {
         // A member the plan neither reads nor sets goes as written, even
         // what a reader would write otherwise.
         let body = r#"{"messages":[],"metadata":{"user_id":"u","n":123456789012345678901234567890},"x":1.10 ,"top_k":5}"#;
-        let written = passthrough_bytes(body.as_bytes(), KIMI, Edits::default()).unwrap();
+        let written = passthrough_bytes(body.as_bytes(), KIMI, Decisions::default()).unwrap();
         let written = String::from_utf8(written).unwrap();
         assert!(
             written.starts_with(
@@ -651,7 +652,7 @@ mod passthrough_tests {
                 r#"{"messages":[],"y":1,"#,
             ),
         ] {
-            let written = passthrough_bytes(body.as_bytes(), KIMI, Edits::default()).unwrap();
+            let written = passthrough_bytes(body.as_bytes(), KIMI, Decisions::default()).unwrap();
             let written = String::from_utf8(written).unwrap();
             assert!(written.starts_with(sent), "{written}");
         }
@@ -661,7 +662,7 @@ mod passthrough_tests {
             r#"{"max_tokens":1}"#,
         ] {
             assert_eq!(
-                passthrough_bytes(body.as_bytes(), KIMI, Edits::default()),
+                passthrough_bytes(body.as_bytes(), KIMI, Decisions::default()),
                 None,
                 "{body}"
             );
@@ -675,17 +676,15 @@ mod passthrough_tests {
                 r#"{{"messages":[{first},{{"role":"{role}","content":[{{"type":"tool_use","id":"c1","name":"f","input":{{}}}}]}}]}}"#
             );
             let chat = r#"{"messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}]}"#;
-            let mut edits = Edits::default();
-            let given = |edits: &mut Edits, index: usize| {
-                edits.items.clear();
-                edits
-                    .items
-                    .entry(index)
-                    .or_default()
-                    .set("reasoning_content", json!("kept"));
+            let mut decided = Decisions::default();
+            let given = |decided: &mut Decisions, index: usize| {
+                decided.turns.clear();
+                decided.turns.entry(index).or_default().reasoning =
+                    Some(TurnReasoning::Given("kept".into()));
             };
-            given(&mut edits, 1);
-            let written = passthrough_bytes_of(turn.as_bytes(), KIMI, edits.clone(), chat).unwrap();
+            given(&mut decided, 1);
+            let written =
+                passthrough_bytes_of(turn.as_bytes(), KIMI, decided.clone(), chat).unwrap();
             let text = String::from_utf8(written.clone()).unwrap();
             assert!(
                 text.starts_with(&format!(r#"{{"messages":[{first},"#)),
@@ -700,8 +699,8 @@ mod passthrough_tests {
             );
             // Given back nowhere (the request model's turn is not a
             // replayed tool-call turn): the messages go as written.
-            given(&mut edits, 0);
-            let written = passthrough_bytes_of(turn.as_bytes(), KIMI, edits, chat).unwrap();
+            given(&mut decided, 0);
+            let written = passthrough_bytes_of(turn.as_bytes(), KIMI, decided, chat).unwrap();
             let text = String::from_utf8(written).unwrap();
             let messages = &turn[r#"{"messages":"#.len()..turn.len() - 1];
             assert!(
@@ -758,15 +757,14 @@ mod passthrough_tests {
             chat_call("c2"), chat_result("c2"), chat_call("c3"), chat_result("c3")]})
         .to_string();
         let written = |reasoning: &[(usize, Option<&str>)]| {
-            let mut edits = Edits::default();
+            let mut decided = Decisions::default();
             for (index, text) in reasoning {
-                let edit = edits.items.entry(*index).or_default();
-                match text {
-                    Some(text) => edit.set("reasoning_content", json!(text)),
-                    None => edit.remove("reasoning_content"),
-                }
+                decided.turns.entry(*index).or_default().reasoning = Some(match text {
+                    Some(text) => TurnReasoning::Given(text.to_string()),
+                    None => TurnReasoning::Taken,
+                });
             }
-            let out = passthrough_bytes_of(body.as_bytes(), KIMI, edits, &chat).unwrap();
+            let out = passthrough_bytes_of(body.as_bytes(), KIMI, decided, &chat).unwrap();
             String::from_utf8(out).unwrap()
         };
         let as_written = |out: &str, at: &[usize]| {
@@ -808,14 +806,16 @@ mod passthrough_tests {
             String::from_utf8(out).unwrap()
         };
         assert_eq!(
-            written(Edits::default()),
+            written(Decisions::default()),
             format!(
                 r#"{{"max_tokens":10,"system":[{{"type":"text", "text":"Be brief.","cache_control":{{"type":"ephemeral"}}}}],"messages":[],"tools":{tools},"stream":true,"model":"kimi-for-coding"}}"#
             )
         );
         // Tools the plan edits are read into the tree.
-        let mut tools_edited = Edits::default();
-        tools_edited.top.set_raw("tools", "[]");
+        let tools_edited = Decisions {
+            tools: Some(Tools::Rewritten("[]".into())),
+            ..Decisions::default()
+        };
         let edited = written(tools_edited);
         assert!(
             edited.contains(r#""tools":[{"name":"Read","description":"café","#),
@@ -844,7 +844,7 @@ mod passthrough_tests {
         ] {
             let body = json!({"max_tokens": 10, "system": system, "messages": [], "tools": tools});
             let bytes = serde_json::to_vec(&body).unwrap();
-            let written = passthrough_bytes(&bytes, KIMI, Edits::default()).unwrap();
+            let written = passthrough_bytes(&bytes, KIMI, Decisions::default()).unwrap();
             let written: Value = serde_json::from_slice(&written).unwrap();
             assert_eq!(
                 written,
@@ -854,7 +854,7 @@ mod passthrough_tests {
         }
         // A billing header written with escapes is still seen.
         let escaped = r#"{"system":[{"type":"text","text":"\u0078-anthropic-billing-header: c;"},{"type":"text","text":"B"}],"messages":[]}"#;
-        let out = passthrough_bytes(escaped.as_bytes(), KIMI, Edits::default()).unwrap();
+        let out = passthrough_bytes(escaped.as_bytes(), KIMI, Decisions::default()).unwrap();
         let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["system"], json!([{"type": "text", "text": "B"}]));
     }
@@ -1002,7 +1002,7 @@ mod passthrough_tests {
         let tree = passthrough(object(body.clone()), KIMI);
         assert_eq!(tree["system"], expected);
         let bytes = serde_json::to_vec(&body).unwrap();
-        let written = passthrough_bytes(&bytes, KIMI, Edits::default()).unwrap();
+        let written = passthrough_bytes(&bytes, KIMI, Decisions::default()).unwrap();
         let written: Value = serde_json::from_slice(&written).unwrap();
         assert_eq!(written["system"], expected);
     }

@@ -1,0 +1,413 @@
+//! What the rules decided for one request and target, one typed field per
+//! decision (`providers::plan` makes it, each field set by the one rule
+//! that decides it), and its rendering as member edits of the request
+//! model ([`Decisions::chat_edits`]): what the chat transport writes on the
+//! client's bytes, and what the Anthropic transport translates for a
+//! client of another API. A client's own Messages body takes the same
+//! decisions in Messages' terms (`anthropic_provider::Carried`). Nothing
+//! here decides, and nothing is read back out of JSON.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+
+use crate::capabilities::MaxTokensField;
+use crate::format::body::{Edits, ObjectEdits};
+use crate::wire::openai::ChatRequest;
+
+/// The rules' decisions for one target.
+#[derive(Debug, Clone, Default)]
+pub struct Decisions {
+    /// The model id the target is sent.
+    pub model: String,
+    /// The model's `params` the request does not set itself, in order.
+    pub params: Vec<(String, Value)>,
+    /// Top-level members taken away, each once: a sampling field the model
+    /// fixes, a thinking signal not in the target's words, what a target
+    /// is never told. A member set by a field below is set, not removed.
+    pub removed: Vec<Cow<'static, str>>,
+    /// The output limit's two fields.
+    pub output: Output,
+    /// The `thinking` switch sent (Moonshot's words; over the Anthropic
+    /// transport, the switch a chat client's effort becomes).
+    pub thinking: Option<Switch>,
+    /// The `reasoning_effort` sent.
+    pub effort: Option<Cow<'static, str>>,
+    /// OpenRouter's `reasoning` sent.
+    pub reasoning: Option<Reasoning>,
+    /// The tool choice sent, where the rules change it.
+    pub tool_choice: Option<ToolChoice>,
+    /// The tools sent, where the rules change them.
+    pub tools: Option<Tools>,
+    /// What changes in a message of the request model, by its index.
+    pub turns: BTreeMap<usize, Turn>,
+    /// The stream asked for, and its usage.
+    pub stream: Stream,
+}
+
+/// The output limit's fields, `max_tokens` and `max_completion_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Output {
+    pub max_tokens: Limit,
+    pub max_completion_tokens: Limit,
+}
+
+impl Output {
+    pub fn get(&self, field: MaxTokensField) -> Limit {
+        match field {
+            MaxTokensField::MaxTokens => self.max_tokens,
+            MaxTokensField::MaxCompletionTokens => self.max_completion_tokens,
+        }
+    }
+
+    pub fn at(&mut self, field: MaxTokensField) -> &mut Limit {
+        match field {
+            MaxTokensField::MaxTokens => &mut self.max_tokens,
+            MaxTokensField::MaxCompletionTokens => &mut self.max_completion_tokens,
+        }
+    }
+}
+
+/// One output-limit field as sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Limit {
+    /// As the request (or the model's `params`) has it, if at all.
+    #[default]
+    AsGiven,
+    Removed,
+    /// The other field's value, moved here as given.
+    Moved,
+    /// The model's most output, in place of more.
+    Clamped(u64),
+}
+
+/// A thinking switch: on or off, and Moonshot's `keep` (the value the
+/// client gave) where the model takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switch {
+    pub on: bool,
+    pub keep: Option<Value>,
+}
+
+impl Switch {
+    pub fn json(&self) -> Value {
+        let mut switch = json!({"type": if self.on { "enabled" } else { "disabled" }});
+        if let Some(keep) = &self.keep {
+            switch["keep"] = keep.clone();
+        }
+        switch
+    }
+}
+
+/// OpenRouter's `reasoning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reasoning {
+    Off,
+    /// A thinking budget, in tokens.
+    Budget(u64),
+    /// One of OpenRouter's efforts (`low`, `medium`, `high`).
+    Effort(&'static str),
+}
+
+impl Reasoning {
+    pub fn json(self) -> Value {
+        match self {
+            Reasoning::Off => json!({"enabled": false}),
+            Reasoning::Budget(tokens) => json!({"max_tokens": tokens}),
+            Reasoning::Effort(effort) => json!({"effort": effort}),
+        }
+    }
+}
+
+/// A tool choice the rules set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolChoice {
+    Auto,
+    Required,
+    /// The client's `allowed_tools` choice, its mode `auto`.
+    AllowedToolsAuto,
+}
+
+/// The tools the rules send in place of the request's, in the request
+/// model's form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tools {
+    /// The request's `tools` text with the target's schema form spliced in.
+    Rewritten(Bytes),
+    /// The tools offered, a choice having narrowed them.
+    Offered(Vec<Value>),
+}
+
+/// What changes in one message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Turn {
+    /// Its `reasoning_content`, given or taken.
+    pub reasoning: Option<TurnReasoning>,
+    /// The ids of an assistant turn's calls, in order, where one changes.
+    pub call_ids: Option<Vec<CallId>>,
+    /// A tool result's `tool_call_id`.
+    pub result_id: Option<CallId>,
+    /// A `developer` message sent as `system`.
+    pub as_system: bool,
+    /// Its content's cache breakpoints.
+    pub cache_mark: Option<CacheMark>,
+}
+
+/// The reasoning of a replayed assistant turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnReasoning {
+    /// Given: the text the model produced for it, kept, or empty.
+    Given(String),
+    Taken,
+}
+
+/// A tool call's id as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallId {
+    /// The client's own: call `call` of message `turn`.
+    Client { turn: usize, call: usize },
+    /// Another text (a repaired id, or a result's call's).
+    Text(String),
+    /// Made anew (`call_` and hex digits).
+    Made([u8; MADE_ID_LEN]),
+}
+
+/// The length of a made id: `call_` and 24 hex digits.
+pub const MADE_ID_LEN: usize = "call_".len() + 24;
+
+impl CallId {
+    /// The id's text, the client's read from `request`.
+    pub fn bytes<'a>(&'a self, request: &'a ChatRequest) -> &'a [u8] {
+        match self {
+            CallId::Client { turn, call } => request
+                .messages()
+                .get(*turn)
+                .and_then(|message| message.tool_call_ids.get(*call))
+                .map_or(&[], |id| id.as_bytes()),
+            CallId::Text(id) => id.as_bytes(),
+            CallId::Made(made) => made,
+        }
+    }
+
+    /// The id as a JSON string: a made one as it is (`call_` and hex
+    /// digits need no escape), any other escaped.
+    fn write_json(&self, request: &ChatRequest, out: &mut Vec<u8>) {
+        match self {
+            CallId::Made(made) => {
+                out.push(b'"');
+                out.extend_from_slice(made);
+                out.push(b'"');
+            }
+            other => {
+                let text = std::str::from_utf8(other.bytes(request)).unwrap_or_default();
+                serde_json::to_writer(out, text).expect("a string always serializes");
+            }
+        }
+    }
+}
+
+/// A message's cache breakpoints.
+#[derive(Debug, Clone)]
+pub enum CacheMark {
+    /// Taken off its content's parts.
+    Strip,
+    /// Placed on the text that ends it.
+    Place(Arc<RawValue>),
+}
+
+impl PartialEq for CacheMark {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CacheMark::Strip, CacheMark::Strip) => true,
+            (CacheMark::Place(a), CacheMark::Place(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
+}
+
+/// The stream asked for: every request is streamed upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stream {
+    /// `stream` set, the client having not asked for one.
+    pub asked: bool,
+    pub usage: Option<Usage>,
+}
+
+/// `stream_options`' `include_usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// Added to the client's options.
+    Include,
+    /// Taken from the client's options (the member goes when nothing is
+    /// left).
+    Strip,
+    /// The options are that alone.
+    Only,
+    /// No options.
+    Remove,
+}
+
+impl Decisions {
+    /// A top-level member as the request (or the model's `params`) gives
+    /// it, before the decisions.
+    pub fn given(&self, request: &ChatRequest, key: &str) -> Option<Value> {
+        match self.params.iter().find(|(k, _)| k == key) {
+            Some((_, value)) => Some(value.clone()),
+            None => request.value(key),
+        }
+    }
+
+    /// Whether `key` is set by the request or the model's `params`.
+    pub fn has(&self, request: &ChatRequest, key: &str) -> bool {
+        self.params.iter().any(|(k, _)| k == key) || request.contains(key)
+    }
+
+    /// Whether the rules take `key` away (and set nothing in its place).
+    pub fn removes(&self, key: &str) -> bool {
+        self.removed.iter().any(|k| k == key)
+    }
+
+    /// The decisions as member edits of `request`, the request model.
+    pub fn chat_edits(&self, request: &ChatRequest) -> Edits {
+        let mut edits = Edits::default();
+        let top = &mut edits.top;
+        for (key, value) in &self.params {
+            top.set(key.clone(), value.clone());
+        }
+        for key in &self.removed {
+            top.remove(key.clone());
+        }
+        for (field, limit) in [
+            (MaxTokensField::MaxTokens, self.output.max_tokens),
+            (
+                MaxTokensField::MaxCompletionTokens,
+                self.output.max_completion_tokens,
+            ),
+        ] {
+            match limit {
+                Limit::AsGiven => {}
+                Limit::Removed => top.remove(field.name()),
+                Limit::Moved => {
+                    if let Some(value) = self.given(request, other(field).name()) {
+                        top.set(field.name(), value);
+                    }
+                }
+                Limit::Clamped(most) => top.set(field.name(), json!(most)),
+            }
+        }
+        if let Some(switch) = &self.thinking {
+            top.set("thinking", switch.json());
+        }
+        if let Some(effort) = &self.effort {
+            top.set("reasoning_effort", json!(effort));
+        }
+        if let Some(reasoning) = self.reasoning {
+            top.set("reasoning", reasoning.json());
+        }
+        if let Some(choice) = self.tool_choice {
+            let value = match choice {
+                ToolChoice::Auto => Some(json!("auto")),
+                ToolChoice::Required => Some(json!("required")),
+                ToolChoice::AllowedToolsAuto => {
+                    self.given(request, "tool_choice").map(|mut choice| {
+                        choice["allowed_tools"]["mode"] = json!("auto");
+                        choice
+                    })
+                }
+            };
+            if let Some(value) = value {
+                top.set("tool_choice", value);
+            }
+        }
+        match &self.tools {
+            Some(Tools::Rewritten(text)) => top.set_raw("tools", text.clone()),
+            Some(Tools::Offered(tools)) => top.set("tools", Value::Array(tools.clone())),
+            None => {}
+        }
+        self.stream_options(request, top);
+        top.set("model", json!(self.model));
+        if self.stream.asked {
+            top.set("stream", json!(true));
+        }
+        for (&index, turn) in &self.turns {
+            let mut item = ObjectEdits::default();
+            turn.write(request, index, &mut item);
+            if item != ObjectEdits::default() {
+                edits.items.insert(index, item);
+            }
+        }
+        edits
+    }
+
+    fn stream_options(&self, request: &ChatRequest, top: &mut ObjectEdits) {
+        let Some(usage) = self.stream.usage else {
+            return;
+        };
+        let given = || match request.value("stream_options") {
+            Some(Value::Object(options)) => options,
+            _ => Map::new(),
+        };
+        match usage {
+            Usage::Include => {
+                let mut options = given();
+                options.insert("include_usage".into(), json!(true));
+                top.set("stream_options", Value::Object(options));
+            }
+            Usage::Strip => {
+                let mut options = given();
+                if options.remove("include_usage").is_none() {
+                    return;
+                }
+                match options.is_empty() {
+                    true => top.remove("stream_options"),
+                    false => top.set("stream_options", Value::Object(options)),
+                }
+            }
+            Usage::Only => top.set("stream_options", json!({"include_usage": true})),
+            Usage::Remove => top.remove("stream_options"),
+        }
+    }
+}
+
+impl Turn {
+    fn write(&self, request: &ChatRequest, index: usize, item: &mut ObjectEdits) {
+        if self.as_system {
+            item.set("role", json!("system"));
+        }
+        match &self.reasoning {
+            Some(TurnReasoning::Given(text)) => item.set("reasoning_content", json!(text)),
+            Some(TurnReasoning::Taken) => item.remove("reasoning_content"),
+            None => {}
+        }
+        if let Some(json) = self.call_ids.as_ref().and_then(|ids| {
+            request.tool_calls_with_ids(index, ids, |id, out| id.write_json(request, out))
+        }) {
+            item.set_raw("tool_calls", json);
+        }
+        if let Some(id) = &self.result_id {
+            let mut json = Vec::with_capacity(MADE_ID_LEN + 2);
+            id.write_json(request, &mut json);
+            item.set_raw("tool_call_id", json);
+        }
+        let content = match &self.cache_mark {
+            Some(CacheMark::Strip) => request.content_without_cache_marks(index),
+            Some(CacheMark::Place(mark)) => request.content_with_cache_mark(index, mark),
+            None => None,
+        };
+        if let Some(content) = content {
+            item.set_raw("content", content);
+        }
+    }
+}
+
+/// The output-limit field that is not `field`.
+pub fn other(field: MaxTokensField) -> MaxTokensField {
+    match field {
+        MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
+        MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
+    }
+}
