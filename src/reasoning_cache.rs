@@ -620,7 +620,7 @@ mod tests {
             .unwrap();
             let restored = restore(&cache, token, replay.into());
             assert_eq!(
-                restored.restored_reasoning(2),
+                restored.restored_reasoning(2).map(|kept| &**kept),
                 Some(reasoning),
                 "{question}"
             );

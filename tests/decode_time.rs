@@ -114,7 +114,7 @@ fn an_openclaw_turn_is_read_and_planned_in() {
     });
     let written = mean(&bodies, rounds, |_| {
         let plan = plan(&client, &target, &memo).unwrap();
-        std::hint::black_box(request.write(&plan.decided.chat_edits(&request)));
+        std::hint::black_box(plan.decided.write(&request));
     });
     eprintln!(
         "OpenClaw's turn ({} bytes): read {read:?}, fields noted {noted:?} \

@@ -203,12 +203,32 @@ pub fn write(
     items_key: &str,
     items: &Items,
 ) -> Chunks {
+    let edited =
+        (!edits.items.is_empty()).then_some(|index| edits.items.get(&index).map(Cow::Borrowed));
+    write_with(source, members, &edits.top, items_key, items, edited)
+}
+
+/// [`write`], the edits of each element of `items_key` made as the
+/// element is reached by `item` (`None`: no element is edited), rather
+/// than gathered first.
+pub fn write_with<'e>(
+    source: &Bytes,
+    members: &[Member],
+    top: &ObjectEdits,
+    items_key: &str,
+    items: &Items,
+    item: Option<impl FnMut(usize) -> Option<Cow<'e, ObjectEdits>>>,
+) -> Chunks {
     let mut out = Chunks::default();
-    write_object(&mut out, source, members, &edits.top, |out, member| {
-        if member.key != items_key || edits.items.is_empty() || items.is_empty() {
+    let mut item = item;
+    write_object(&mut out, source, members, top, |out, member| {
+        let Some(item) = item
+            .as_mut()
+            .filter(|_| member.key == items_key && !items.is_empty())
+        else {
             return false;
-        }
-        write_items(out, source, items, &edits.items);
+        };
+        write_items(out, source, items, item);
         true
     });
     out.finish()
@@ -278,16 +298,18 @@ fn write_object(
 /// The array of `elements`, with the objects at the edited indexes
 /// rewritten; each run of untouched elements goes out as one piece of the
 /// source, the separators between them included.
-fn write_items(
+fn write_items<'e>(
     out: &mut Chunks,
     source: &Bytes,
     elements: &Items,
-    items: &BTreeMap<usize, ObjectEdits>,
+    mut item: impl FnMut(usize) -> Option<Cow<'e, ObjectEdits>>,
 ) {
     out.copy(b"[");
     let mut run: Option<Range<usize>> = None;
     for (index, element) in elements.iter().enumerate() {
-        let edited = items.get(&index).zip(element.members());
+        let edited = element
+            .members()
+            .and_then(|inner| Some((item(index)?, inner)));
         let Some((edits, inner)) = edited else {
             run = Some(match run {
                 Some(run) => run.start..element.range().end,
@@ -306,7 +328,7 @@ fn write_items(
         if index > 0 {
             out.copy(b",");
         }
-        write_object(out, source, inner, edits, |_, _| false);
+        write_object(out, source, inner, &edits, |_, _| false);
     }
     if let Some(run) = run {
         out.source(source, run);

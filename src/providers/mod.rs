@@ -88,7 +88,7 @@ fn rules(
     let mut draft = Draft::new(request);
     draft.kimi_tools = kimi_tools;
     for (index, id) in &repairs {
-        draft.turn(*index).result_id = Some(CallId::Text(id.clone()));
+        draft.answer_call(*index, CallId::Text(id.clone()));
     }
     draft.paired_again = repairs;
     let thinking = requested_thinking(&request.chat, target);
@@ -366,7 +366,7 @@ impl<'r> Draft<'r> {
 
     /// The reasoning the gateway kept for chat message `index`, if the
     /// client left it out.
-    pub fn restored_reasoning(&self, index: usize) -> Option<&'r str> {
+    pub fn restored_reasoning(&self, index: usize) -> Option<&'r std::sync::Arc<str>> {
         self.request.restored_reasoning(index)
     }
 
@@ -418,6 +418,21 @@ impl<'r> Draft<'r> {
     /// What changes in message `index`.
     pub fn turn(&mut self, index: usize) -> &mut Turn {
         self.decided.turns.entry(index).or_default()
+    }
+
+    /// Message `index`'s calls are sent `ids`, in order.
+    pub fn rename_calls(&mut self, index: usize, ids: impl IntoIterator<Item = CallId>) {
+        let start = self.decided.ids.len() as u32;
+        self.decided.ids.extend(ids);
+        let end = self.decided.ids.len() as u32;
+        self.turn(index).call_ids = Some(start..end);
+    }
+
+    /// Tool result `index` is sent as the answer to the call `id`.
+    pub fn answer_call(&mut self, index: usize, id: CallId) {
+        let at = self.decided.ids.len() as u32;
+        self.decided.ids.push(id);
+        self.turn(index).result_id = Some(at);
     }
 
     /// The most output `target` may give, once the output limit is

@@ -182,8 +182,8 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
             continue;
         }
         if on && !message.tool_call_ids.is_empty() && !message.has_reasoning_content {
-            let kept = draft.restored_reasoning(index).unwrap_or_default();
-            draft.turn(index).reasoning = Some(TurnReasoning::Given(kept.to_string()));
+            let kept = draft.restored_reasoning(index).cloned();
+            draft.turn(index).reasoning = Some(TurnReasoning::Given(kept));
         } else if !on && message.has_reasoning_content {
             draft.turn(index).reasoning = Some(TurnReasoning::Taken);
         }
@@ -210,6 +210,8 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     // Results whose empty id was paired again (see `tool_results`); in
     // the common case none, and nothing is allocated.
     let paired_again = draft.paired_again.clone();
+    // Every call and result may take a new id.
+    draft.decided.ids.reserve(2 * calls);
     // Ids are looked up a few times each: a fast hash (foldhash, seeded per
     // process), the maps sized once, each id's count and results waiting
     // in one entry. Kept ids are borrowed from the request and made ones
@@ -237,7 +239,7 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
                 .map(NewId::as_bytes)
                 .eq(message.tool_call_ids.iter().map(String::as_bytes));
             if !same {
-                draft.turn(index).call_ids = Some(renamed.iter().map(NewId::sent).collect());
+                draft.rename_calls(index, renamed.iter().map(NewId::sent));
             }
         } else if message.role == "tool" {
             let again = paired_again.iter().find(|(i, _)| *i == index);
@@ -251,7 +253,7 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
                 continue;
             };
             if new_id.as_bytes() != id.as_bytes() || again.is_some() {
-                draft.turn(index).result_id = Some(new_id.sent());
+                draft.answer_call(index, new_id.sent());
             }
         }
     }

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::capabilities::MaxTokensField;
-use crate::format::body::{Edits, ObjectEdits};
+use crate::format::body::{Chunks, Edits, ObjectEdits};
 use crate::wire::openai::ChatRequest;
 
 /// The rules' decisions for one target.
@@ -45,6 +46,10 @@ pub struct Decisions {
     pub tools: Option<Tools>,
     /// What changes in a message of the request model, by its index.
     pub turns: BTreeMap<usize, Turn>,
+    /// The tool-call ids the turns send, where they change
+    /// ([`Turn::call_ids`], [`Turn::result_id`]): one list for the whole
+    /// history, which may have each of its turns' ids changed.
+    pub ids: Vec<CallId>,
     /// The stream asked for, and its usage.
     pub stream: Stream,
 }
@@ -147,10 +152,11 @@ pub enum Tools {
 pub struct Turn {
     /// Its `reasoning_content`, given or taken.
     pub reasoning: Option<TurnReasoning>,
-    /// The ids of an assistant turn's calls, in order, where one changes.
-    pub call_ids: Option<Vec<CallId>>,
-    /// A tool result's `tool_call_id`.
-    pub result_id: Option<CallId>,
+    /// The ids of an assistant turn's calls, in order, where one changes:
+    /// these of [`Decisions::ids`].
+    pub call_ids: Option<Range<u32>>,
+    /// A tool result's `tool_call_id`: this one of [`Decisions::ids`].
+    pub result_id: Option<u32>,
     /// A `developer` message sent as `system`.
     pub as_system: bool,
     /// Its content's cache breakpoints.
@@ -160,9 +166,19 @@ pub struct Turn {
 /// The reasoning of a replayed assistant turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnReasoning {
-    /// Given: the text the model produced for it, kept, or empty.
-    Given(String),
+    /// Given: the text the model produced for it, kept, or (`None`) empty.
+    Given(Option<Arc<str>>),
     Taken,
+}
+
+impl TurnReasoning {
+    /// The text given, `None` when taken.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            TurnReasoning::Given(kept) => Some(kept.as_deref().unwrap_or_default()),
+            TurnReasoning::Taken => None,
+        }
+    }
 }
 
 /// A tool call's id as sent.
@@ -273,8 +289,25 @@ impl Decisions {
 
     /// The decisions as member edits of `request`, the request model.
     pub fn chat_edits(&self, request: &ChatRequest) -> Edits {
-        let mut edits = Edits::default();
-        let top = &mut edits.top;
+        Edits {
+            top: self.top_edits(request),
+            items: (self.turns.keys())
+                .filter_map(|&index| Some((index, self.turn_edits(request, index)?)))
+                .collect(),
+        }
+    }
+
+    /// The body to send: `request`'s bytes with the decisions written on
+    /// them ([`Self::chat_edits`], each message's made as it is reached).
+    pub fn write(&self, request: &ChatRequest) -> Chunks {
+        let turns = (!self.turns.is_empty())
+            .then_some(|index| self.turn_edits(request, index).map(Cow::Owned));
+        request.write_with(&self.top_edits(request), turns)
+    }
+
+    /// The top-level members' edits.
+    fn top_edits(&self, request: &ChatRequest) -> ObjectEdits {
+        let mut top = ObjectEdits::default();
         for (key, value) in &self.params {
             top.set(key.clone(), value.clone());
         }
@@ -328,19 +361,20 @@ impl Decisions {
             Some(Tools::Offered(tools)) => top.set("tools", Value::Array(tools.clone())),
             None => {}
         }
-        self.stream_options(request, top);
+        self.stream_options(request, &mut top);
         top.set("model", json!(self.model));
         if self.stream.asked {
             top.set("stream", json!(true));
         }
-        for (&index, turn) in &self.turns {
-            let mut item = ObjectEdits::default();
-            turn.write(request, index, &mut item);
-            if item != ObjectEdits::default() {
-                edits.items.insert(index, item);
-            }
-        }
-        edits
+        top
+    }
+
+    /// Message `index`'s edits, if it takes any.
+    fn turn_edits(&self, request: &ChatRequest, index: usize) -> Option<ObjectEdits> {
+        let turn = self.turns.get(&index)?;
+        let mut item = ObjectEdits::default();
+        turn.write(request, index, &self.ids, &mut item);
+        (item != ObjectEdits::default()).then_some(item)
     }
 
     fn stream_options(&self, request: &ChatRequest, top: &mut ObjectEdits) {
@@ -374,24 +408,27 @@ impl Decisions {
 }
 
 impl Turn {
-    fn write(&self, request: &ChatRequest, index: usize, item: &mut ObjectEdits) {
+    fn write(&self, request: &ChatRequest, index: usize, ids: &[CallId], item: &mut ObjectEdits) {
         if self.as_system {
             item.set("role", json!("system"));
         }
-        match &self.reasoning {
-            Some(TurnReasoning::Given(text)) => item.set("reasoning_content", json!(text)),
-            Some(TurnReasoning::Taken) => item.remove("reasoning_content"),
+        match self.reasoning.as_ref().map(TurnReasoning::text) {
+            // Most often empty (nothing kept): no text to write.
+            Some(Some("")) => item.set_raw("reasoning_content", Bytes::from_static(b"\"\"")),
+            Some(Some(text)) => item.set("reasoning_content", json!(text)),
+            Some(None) => item.remove("reasoning_content"),
             None => {}
         }
-        if let Some(json) = self.call_ids.as_ref().and_then(|ids| {
-            request.tool_calls_with_ids(index, ids, |id, out| id.write_json(request, out))
+        let named = |at: &Range<u32>| ids.get(at.start as usize..at.end as usize);
+        if let Some(json) = (self.call_ids.as_ref().and_then(named)).and_then(|calls| {
+            request.tool_calls_with_ids(index, calls, |id, out| id.write_json(request, out))
         }) {
             item.set_raw("tool_calls", json);
         }
-        if let Some(id) = &self.result_id {
+        if let Some(id) = self.result_id.and_then(|at| ids.get(at as usize)) {
             let mut json = Vec::with_capacity(MADE_ID_LEN + 2);
             id.write_json(request, &mut json);
-            item.set_raw("tool_call_id", json);
+            item.set_raw("tool_call_id", json.into_boxed_slice());
         }
         let content = match &self.cache_mark {
             Some(CacheMark::Strip) => request.content_without_cache_marks(index),
@@ -409,5 +446,91 @@ pub fn other(field: MaxTokensField) -> MaxTokensField {
     match field {
         MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
         MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The body written with each message's edits made as it is reached is
+    /// the body written from the decisions' edits gathered first (what
+    /// `clawgate explain` and the rules' tests read).
+    #[test]
+    fn the_body_written_is_the_edits_written() {
+        let request = ChatRequest::parse(
+            json!({"model": "m", "stream": true, "stream_options": {"x": 1}, "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "assistant", "tool_calls": [
+                    {"id": "functions.read:0", "type": "function", "function": {"name": "read", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "functions.read:0", "content": "A"},
+                {"role": "assistant", "reasoning_content": "mine", "content": "done"}],
+                "max_tokens": 100, "temperature": 0.5})
+            .to_string(),
+        )
+        .unwrap();
+        let mut decided = Decisions {
+            model: "kimi".into(),
+            params: vec![("top_p".into(), json!(0.9))],
+            removed: vec!["temperature".into()],
+            output: Output {
+                max_tokens: Limit::Removed,
+                max_completion_tokens: Limit::Moved,
+            },
+            thinking: Some(Switch {
+                on: true,
+                keep: None,
+            }),
+            stream: Stream {
+                asked: false,
+                usage: Some(Usage::Include),
+            },
+            ids: vec![CallId::Made(*b"call_0123456789abcdef01234567")],
+            ..Decisions::default()
+        };
+        fn turn(decided: &mut Decisions, index: usize) -> &mut Turn {
+            decided.turns.entry(index).or_default()
+        }
+        turn(&mut decided, 0).as_system = true;
+        turn(&mut decided, 1).cache_mark = Some(CacheMark::Strip);
+        turn(&mut decided, 2).call_ids = Some(0..1);
+        turn(&mut decided, 2).reasoning = Some(TurnReasoning::Given(None));
+        turn(&mut decided, 3).result_id = Some(0);
+        turn(&mut decided, 4).reasoning = Some(TurnReasoning::Taken);
+        let edits = decided.chat_edits(&request);
+        assert_eq!(edits.items.len(), 5);
+        let written = decided.write(&request).to_vec();
+        assert_eq!(written, request.write(&edits).to_vec());
+        let sent: Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(sent["messages"][0]["role"], "system");
+        assert_eq!(
+            sent["messages"][1]["content"],
+            json!([{"type": "text", "text": "hi"}])
+        );
+        let made = "call_0123456789abcdef01234567";
+        assert_eq!(sent["messages"][2]["tool_calls"][0]["id"], made);
+        assert_eq!(sent["messages"][2]["reasoning_content"], "");
+        assert_eq!(sent["messages"][3]["tool_call_id"], made);
+        assert_eq!(sent["messages"][4].get("reasoning_content"), None);
+        assert_eq!(sent["max_completion_tokens"], 100);
+        assert_eq!(sent.get("max_tokens"), None);
+        assert_eq!(sent.get("temperature"), None);
+        assert_eq!(sent["top_p"], 0.9);
+        assert_eq!(sent["thinking"], json!({"type": "enabled"}));
+        assert_eq!(
+            sent["stream_options"],
+            json!({"x": 1, "include_usage": true})
+        );
+        assert_eq!(sent["model"], "kimi");
+        // No message edited: the messages go as written.
+        decided.turns.clear();
+        let written = decided.write(&request).to_vec();
+        assert_eq!(
+            written,
+            request.write(&decided.chat_edits(&request)).to_vec()
+        );
     }
 }

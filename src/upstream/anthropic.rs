@@ -45,13 +45,8 @@ impl Transport for Anthropic {
         }
         // The written body is a JSON object by construction: the request
         // parsed as one and the edits write JSON values.
-        let openai: Map<String, Value> = serde_json::from_slice(
-            &request
-                .chat
-                .write(&decided.chat_edits(&request.chat))
-                .to_vec(),
-        )
-        .unwrap_or_default();
+        let openai: Map<String, Value> =
+            serde_json::from_slice(&decided.write(&request.chat).to_vec()).unwrap_or_default();
         let mut body = anthropic_provider::request(&openai, plan);
         body.insert("stream".into(), Value::Bool(true));
         whole(&body)

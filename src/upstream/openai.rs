@@ -26,8 +26,7 @@ impl Transport for OpenAi {
         decided: &Decisions,
         _plan: &MessagesPlan,
     ) -> Chunks {
-        let request = &request.chat;
-        request.write(&decided.chat_edits(request))
+        decided.write(&request.chat)
     }
 
     /// The chat API has no betas (`translate::fields` names them dropped).

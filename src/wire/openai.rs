@@ -11,7 +11,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::usage::Usage;
-use crate::format::body::{self, Chunks, Edits, ElementRef, Items, Member, ScanError, Scanned};
+use crate::format::body::{
+    self, Chunks, Edits, ElementRef, Items, Member, ObjectEdits, ScanError, Scanned,
+};
 use crate::format::scan::KnownValues;
 
 /// A client's request, read once. Members the gateway does not know stay in
@@ -415,6 +417,23 @@ impl ChatRequest {
             edits,
             "messages",
             &self.message_items,
+        )
+    }
+
+    /// [`Self::write`], each message's edits made by `message` as the
+    /// message is reached (`None`: no message is edited).
+    pub fn write_with<'e>(
+        &self,
+        top: &ObjectEdits,
+        message: Option<impl FnMut(usize) -> Option<Cow<'e, ObjectEdits>>>,
+    ) -> Chunks {
+        body::write_with(
+            &self.body,
+            &self.members,
+            top,
+            "messages",
+            &self.message_items,
+            message,
         )
     }
 

@@ -98,10 +98,10 @@ impl ClientRequest {
 
     /// The reasoning kept for chat message `index`, if the client left it
     /// out.
-    pub fn restored_reasoning(&self, index: usize) -> Option<&str> {
+    pub fn restored_reasoning(&self, index: usize) -> Option<&Arc<str>> {
         self.restored_reasoning
             .iter()
             .find(|(i, _)| *i == index)
-            .map(|(_, text)| &**text)
+            .map(|(_, text)| text)
     }
 }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
-use crate::translate::decisions::{Decisions, ToolChoice, Tools, TurnReasoning};
+use crate::translate::decisions::{Decisions, ToolChoice, Tools};
 use crate::translate::ids;
 use crate::wire::openai::ChatRequest;
 
@@ -216,10 +216,7 @@ fn reasoning(decided: &Decisions, request: &ChatRequest) -> Vec<GivenReasoning> 
         given.push(GivenReasoning {
             turn,
             first_call: first_call.clone(),
-            text: match reasoning {
-                TurnReasoning::Given(text) => Some(text.clone()),
-                TurnReasoning::Taken => None,
-            },
+            text: reasoning.text().map(str::to_string),
         });
     }
     given
@@ -238,6 +235,7 @@ fn first_call(message: &Value) -> Option<&str> {
 mod tests {
 
     use super::*;
+    use crate::translate::decisions::TurnReasoning;
 
     /// The plan's edits rendered on a passed-through body: sampling, the
     /// tools' schemas by name, reasoning given to (or taken from) the
@@ -285,7 +283,8 @@ mod tests {
             )),
             ..Decisions::default()
         };
-        decided.turns.entry(1).or_default().reasoning = Some(TurnReasoning::Given("kept".into()));
+        decided.turns.entry(1).or_default().reasoning =
+            Some(TurnReasoning::Given(Some("kept".into())));
         decided.turns.entry(3).or_default().reasoning = Some(TurnReasoning::Taken);
         let render = |body: Value| {
             let Value::Object(mut body) = body else {
@@ -342,7 +341,7 @@ mod tests {
         let render = |mut out: Value, reasoning: Option<&str>| {
             let mut decided = Decisions::default();
             decided.turns.entry(1).or_default().reasoning = Some(match reasoning {
-                Some(text) => TurnReasoning::Given(text.into()),
+                Some(text) => TurnReasoning::Given(Some(text.into())),
                 None => TurnReasoning::Taken,
             });
             Carried::of(&decided, &request).write(out.as_object_mut().unwrap());

@@ -680,7 +680,7 @@ mod passthrough_tests {
             let given = |decided: &mut Decisions, index: usize| {
                 decided.turns.clear();
                 decided.turns.entry(index).or_default().reasoning =
-                    Some(TurnReasoning::Given("kept".into()));
+                    Some(TurnReasoning::Given(Some("kept".into())));
             };
             given(&mut decided, 1);
             let written =
@@ -760,7 +760,7 @@ mod passthrough_tests {
             let mut decided = Decisions::default();
             for (index, text) in reasoning {
                 decided.turns.entry(*index).or_default().reasoning = Some(match text {
-                    Some(text) => TurnReasoning::Given(text.to_string()),
+                    Some(text) => TurnReasoning::Given(Some((*text).into())),
                     None => TurnReasoning::Taken,
                 });
             }
