@@ -394,18 +394,18 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
             None => return,
         },
     };
-    if let Some(rewritten) = read.rewritten {
-        draft.decided.tools = Some(Tools::Rewritten(rewritten));
+    if read.rewritten.is_some() {
+        draft.decided.tools = read.rewritten;
     }
 }
 
-/// What the rules read of a `tools` text: how many tools it holds, and the
-/// text with each tool that needs Moonshot's schema form rewritten (`None`
-/// when none does).
+/// What the rules read of a `tools` text: how many tools it holds, and
+/// each tool that needs Moonshot's schema form rewritten
+/// ([`Tools::Rewritten`]; `None` when none does).
 #[derive(Debug, Clone, Default)]
 pub(super) struct ToolsRead {
     pub count: usize,
-    pub rewritten: Option<Bytes>,
+    pub rewritten: Option<Tools>,
 }
 
 /// [`ToolsRead`] of a `tools` text (not an array: none).
@@ -418,6 +418,7 @@ fn spliced_tools(tools: &str) -> ToolsRead {
     let count = elements.len();
     let any_of = memchr::memmem::Finder::new(b"anyOf");
     let mut spliced = String::new();
+    let mut schemas = Vec::new();
     let mut copied = 0;
     for range in elements {
         let tool = &tools[range.clone()];
@@ -427,11 +428,12 @@ fn spliced_tools(tools: &str) -> ToolsRead {
         if any_of.find(bytes).is_none() && memchr::memmem::find(bytes, b"\\u").is_none() {
             continue;
         }
-        let Some(rewritten) = rewrite_tool_text(tool) else {
+        let Some((rewritten, schema)) = rewrite_tool_text(tool) else {
             continue;
         };
         spliced.push_str(&tools[copied..range.start]);
         spliced.push_str(&rewritten);
+        schemas.extend(schema);
         copied = range.end;
     }
     if copied == 0 {
@@ -443,7 +445,10 @@ fn spliced_tools(tools: &str) -> ToolsRead {
     spliced.push_str(&tools[copied..]);
     ToolsRead {
         count,
-        rewritten: Some(Bytes::from(spliced)),
+        rewritten: Some(Tools::Rewritten {
+            schemas: schemas.into(),
+            text: Bytes::from(spliced),
+        }),
     }
 }
 
@@ -471,14 +476,21 @@ fn rewrite_tool(tool: &mut Value) -> bool {
         .is_some_and(rewrite_schema)
 }
 
-/// One tool's JSON text rewritten, or `None` when it needs no change (or is
-/// not JSON, which the provider will judge): the only place a tool is
-/// parsed into a tree.
-fn rewrite_tool_text(tool: &str) -> Option<String> {
+/// One tool's JSON text rewritten, with its name and schema as rewritten
+/// (where it has a name), or `None` when it needs no change (or is not
+/// JSON, which the provider will judge): the only place a tool is parsed
+/// into a tree.
+fn rewrite_tool_text(tool: &str) -> Option<(String, Option<(String, Value)>)> {
     #[cfg(test)]
     tests::TREES.with(|trees| trees.set(trees.get() + 1));
     let mut tree: Value = serde_json::from_str(tool).ok()?;
-    rewrite_tool(&mut tree).then(|| tree.to_string())
+    if !rewrite_tool(&mut tree) {
+        return None;
+    }
+    let name = tree.pointer("/function/name").and_then(Value::as_str);
+    let schema = tree.pointer("/function/parameters");
+    let named = name.zip(schema).map(|(n, s)| (n.to_string(), s.clone()));
+    Some((tree.to_string(), named))
 }
 
 /// Keywords whose values are schemas, or maps or lists of schemas.
@@ -734,6 +746,26 @@ mod tests {
         for (tools, expected) in cases {
             check(tools, expected);
         }
+    }
+
+    /// Each tool rewritten is named with its schema as rewritten: what a
+    /// Messages body's `input_schema` takes, without the text read again.
+    #[test]
+    fn a_rewritten_tools_schema_is_named() {
+        let tools = json!([
+            tool("plain", json!({"type": "object"})),
+            tool("m", json!({"type": "string", "anyOf": [{"enum": ["a"]}]}))
+        ]);
+        let read = super::spliced_tools(&tools.to_string());
+        assert_eq!(read.count, 2);
+        let Some(Tools::Rewritten { schemas, text }) = read.rewritten else {
+            panic!("rewritten")
+        };
+        let lifted = json!({"anyOf": [{"enum": ["a"], "type": "string"}]});
+        assert_eq!(&*schemas, [("m".to_string(), lifted.clone())]);
+        let text: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(text[1]["function"]["parameters"], lifted);
+        assert_eq!(text[0], tools[0]);
     }
 
     #[test]

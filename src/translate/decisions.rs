@@ -141,8 +141,13 @@ pub enum ToolChoice {
 /// model's form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tools {
-    /// The request's `tools` text with the target's schema form spliced in.
-    Rewritten(Bytes),
+    /// Tools whose schemas take the target's form: each one's name and
+    /// schema as rewritten, and the request's `tools` text with them
+    /// spliced in (worked out once per `tools` text, and remembered).
+    Rewritten {
+        schemas: Arc<[(String, Value)]>,
+        text: Bytes,
+    },
     /// The tools offered, a choice having narrowed them.
     Offered(Vec<Value>),
 }
@@ -357,7 +362,7 @@ impl Decisions {
             }
         }
         match &self.tools {
-            Some(Tools::Rewritten(text)) => top.set_raw("tools", text.clone()),
+            Some(Tools::Rewritten { text, .. }) => top.set_raw("tools", text.clone()),
             Some(Tools::Offered(tools)) => top.set("tools", Value::Array(tools.clone())),
             None => {}
         }

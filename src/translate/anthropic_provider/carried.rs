@@ -77,8 +77,8 @@ impl Carried {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        // The tools the rules narrowed, or wrote anew as text (their
-        // schemas rewritten), whose schemas are then taken, not copied.
+        // The tools the rules narrowed, or those whose schemas they
+        // rewrote.
         let (schemas, offered) = match &decided.tools {
             Some(Tools::Offered(tools)) => {
                 let schemas = (tools.iter())
@@ -88,18 +88,7 @@ impl Carried {
                     .collect();
                 (Some(schemas), Some(tools.iter().filter_map(name).collect()))
             }
-            Some(Tools::Rewritten(json)) => {
-                let written = serde_json::from_slice::<Vec<Value>>(json).ok();
-                let schemas = written.map(|mut tools| {
-                    (tools.iter_mut())
-                        .filter_map(|tool| {
-                            let schema = tool.pointer_mut("/function/parameters")?.take();
-                            Some((name(tool)?, schema))
-                        })
-                        .collect()
-                });
-                (schemas, None)
-            }
+            Some(Tools::Rewritten { schemas, .. }) => (Some(schemas.to_vec()), None),
             None => (None, None),
         };
         Self {
@@ -275,12 +264,14 @@ mod tests {
         };
         let mut decided = Decisions {
             removed: vec!["temperature".into()],
-            tools: Some(Tools::Rewritten(
-                json!([{"type": "function", "function": {"name": "read",
-                    "parameters": {"anyOf": [{"enum": ["a"], "type": "string"}]}}}])
-                .to_string()
+            tools: Some(Tools::Rewritten {
+                schemas: vec![(
+                    "read".into(),
+                    json!({"anyOf": [{"enum": ["a"], "type": "string"}]}),
+                )]
                 .into(),
-            )),
+                text: bytes::Bytes::new(),
+            }),
             ..Decisions::default()
         };
         decided.turns.entry(1).or_default().reasoning =

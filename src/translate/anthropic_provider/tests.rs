@@ -813,7 +813,10 @@ mod passthrough_tests {
         );
         // Tools the plan edits are read into the tree.
         let tools_edited = Decisions {
-            tools: Some(Tools::Rewritten("[]".into())),
+            tools: Some(Tools::Rewritten {
+                schemas: Vec::new().into(),
+                text: "[]".into(),
+            }),
             ..Decisions::default()
         };
         let edited = written(tools_edited);
