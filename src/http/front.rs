@@ -537,11 +537,11 @@ fn reserve(
         input_tokens: token_estimate::body(request.chat.bytes()),
     };
     if limited {
-        // A model no chain knows is refused at once, its hold released
-        // with its row.
+        // A model no chain knows is refused at once, no output to come:
+        // its input is held, until its row is counted.
         let output = match chain.as_deref() {
             Ok([first, ..]) => providers::most_output(request, first),
-            _ => providers::UNKNOWN_MAX_OUTPUT,
+            _ => 0,
         };
         let tokens = demand.input_tokens.saturating_add(output);
         if let Some(hold) = gateway

@@ -159,7 +159,7 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     if on.is_some() && !as_sent {
         draft.withhold(Withheld::WrittenAnew("thinking"));
     }
-    if draft.decided.tool_choice.is_some() {
+    if draft.decided.tool_choice.is_some() || draft.decided.removes("tool_choice") {
         draft.withhold(Withheld::WrittenAnew("tool_choice"));
     }
     if draft.is_messages_body() {
@@ -397,11 +397,14 @@ impl<'r> Draft<'r> {
     /// Takes `key` away (a field a model fixes: the catalog's and the
     /// config's names), and names it in the answer when the client sent
     /// it (a rule took it from what the client asked).
+    /// Whatever an earlier rule decided for it goes too: a field the model
+    /// fixes is never sent.
     pub fn remove_named(&mut self, key: &str) {
         if self.request.chat.contains(key) {
             self.withhold(Withheld::Removed(key.to_owned().into()));
         }
-        if self.has(key) && !self.decided.removes(key) {
+        let decided = self.decided.take_back(key);
+        if (decided || self.has(key)) && !self.decided.removes(key) {
             self.decided.removed.push(key.to_owned().into());
         }
     }

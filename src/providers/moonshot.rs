@@ -387,6 +387,15 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
         }
         return;
     }
+    // Tools the model's `params` give a request without any.
+    if let Some((_, Value::Array(tools))) =
+        (draft.decided.params.iter_mut()).find(|(key, _)| key == "tools")
+    {
+        for tool in tools {
+            rewrite_tool(tool);
+        }
+        return;
+    }
     let read = match draft.kimi_tools.take() {
         Some(read) => read,
         None => match draft.request().raw("tools") {

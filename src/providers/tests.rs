@@ -1065,6 +1065,12 @@ fn kimi_for_codings_effort_cap_is_the_plans_effort() {
         );
         assert_eq!(plan.decided.effort.as_deref(), Some("high"), "{api}");
         assert!(plan.withheld.contains(&super::Withheld::MaxEffort));
+        // Written by the chat transport as `reasoning_effort`.
+        let request =
+            ChatRequest::parse(with_messages(json!({"reasoning_effort": "max"})).to_string())
+                .unwrap();
+        let sent = plan.decided.chat_edits(&request);
+        assert_eq!(sent.top.get("reasoning_effort"), Some(Some(&json!("high"))));
     }
     // Asked another level, or on another model: nothing fixed.
     for (model_ref, effort, sent) in [
@@ -1462,5 +1468,75 @@ fn the_most_output_is_the_limit_the_rules_send() {
     assert_eq!(
         super::most_output(&request, &plain[0]),
         super::UNKNOWN_MAX_OUTPUT
+    );
+}
+
+/// A field the model fixes is never sent, whatever an earlier rule made of
+/// it: the output limit clamped or moved to it, the effort or the switch
+/// the thinking rules write, a tool choice relaxed.
+#[test]
+fn a_fixed_field_is_never_sent_whatever_a_rule_made_of_it() {
+    let extra = json!({"models": {"providers": {"moonshot": {"models": [
+        {"id": "capped", "maxTokens": 8000, "reasoning": true,
+            "compat": {"fixedSampling": ["max_tokens", "thinking", "tool_choice"]}},
+        {"id": "moved", "compat": {"maxTokensField": "max_completion_tokens",
+            "fixedSampling": ["max_completion_tokens"]}},
+        {"id": "effort", "reasoning": true,
+            "compat": {"thinkingControl": "effort", "fixedSampling": ["reasoning_effort"]}}]}}}});
+    let pinned = json!({"type": "function", "function": {"name": "f"}});
+    let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
+    for (model_ref, input, gone) in [
+        (
+            "moonshot/capped",
+            json!({"max_tokens": 32000, "reasoning_effort": "high", "tool_choice": pinned,
+                "tools": tools}),
+            &["max_tokens", "thinking", "tool_choice"][..],
+        ),
+        (
+            "moonshot/moved",
+            json!({"max_tokens": 100}),
+            &["max_tokens", "max_completion_tokens"],
+        ),
+        (
+            "moonshot/effort",
+            json!({"reasoning_effort": "low"}),
+            &["reasoning_effort"],
+        ),
+    ] {
+        let config = config(extra.clone());
+        let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+        let request = ChatRequest::parse(with_messages(input.clone()).to_string()).unwrap();
+        let sent: Value =
+            serde_json::from_slice(&request.write(&edits(&request, &target)).to_vec()).unwrap();
+        for key in gone {
+            assert_eq!(sent.get(*key), None, "{model_ref}: {key} in {sent}");
+        }
+    }
+    // Named where the client sent it.
+    let plan = plan_with(
+        extra,
+        "moonshot/capped",
+        with_messages(json!({"max_tokens": 32000})),
+    );
+    assert_eq!(removed(&plan), ["max_tokens"]);
+}
+
+/// Tools a model's `params` give a request without any take Moonshot's
+/// schema form, as the request's own do.
+#[test]
+fn tools_from_params_take_moonshots_schema_form() {
+    let tool = |parameters: Value| json!([{"type": "function", "function": {"name": "f", "parameters": parameters}}]);
+    let extra = json!({"agents": {"defaults": {"models": {"moonshot/kimi-k2.6": {"params": {
+        "tools": tool(json!({"type": "string", "anyOf": [{"enum": ["a"]}]}))}}}}}});
+    let config = config(extra);
+    let target = config
+        .target(&ModelRef::parse("moonshot/kimi-k2.6").unwrap())
+        .unwrap();
+    let request = ChatRequest::parse(with_messages(json!({})).to_string()).unwrap();
+    let sent: Value =
+        serde_json::from_slice(&request.write(&edits(&request, &target)).to_vec()).unwrap();
+    assert_eq!(
+        sent["tools"],
+        tool(json!({"anyOf": [{"enum": ["a"], "type": "string"}]}))
     );
 }

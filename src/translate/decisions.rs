@@ -292,6 +292,29 @@ impl Decisions {
         self.removed.iter().any(|k| k == key)
     }
 
+    /// Undoes what the decisions set `key` to, if they set it: whether
+    /// they did.
+    pub fn take_back(&mut self, key: &str) -> bool {
+        let limit = |limit: &mut Limit| {
+            let set = matches!(limit, Limit::Moved | Limit::Clamped(_));
+            if set {
+                *limit = Limit::Removed;
+            }
+            set
+        };
+        match key {
+            "max_tokens" => limit(&mut self.output.max_tokens),
+            "max_completion_tokens" => limit(&mut self.output.max_completion_tokens),
+            "thinking" => self.thinking.take().is_some(),
+            "reasoning_effort" => self.effort.take().is_some(),
+            "reasoning" => self.reasoning.take().is_some(),
+            "tool_choice" => self.tool_choice.take().is_some(),
+            "tools" => self.tools.take().is_some(),
+            "stream_options" => self.stream.usage.take().is_some(),
+            _ => false,
+        }
+    }
+
     /// The decisions as member edits of `request`, the request model.
     pub fn chat_edits(&self, request: &ChatRequest) -> Edits {
         Edits {
@@ -366,11 +389,11 @@ impl Decisions {
             Some(Tools::Offered(tools)) => top.set("tools", Value::Array(tools.clone())),
             None => {}
         }
-        self.stream_options(request, &mut top);
         top.set("model", json!(self.model));
         if self.stream.asked {
             top.set("stream", json!(true));
         }
+        self.stream_options(request, &mut top);
         top
     }
 
