@@ -128,7 +128,7 @@ fn rules(
 /// and Claude Code's billing-header line taken from `system` (as the
 /// translation takes it): its hash changes on every request and defeats
 /// the provider's cache. A Messages client's own body takes, besides, the
-/// rules' edits that mean the same in Messages ([`Carried`]).
+/// rules' decisions that mean the same in Messages ([`Carried`]).
 fn messages_body(draft: &mut Draft, target: &Target) {
     let max_tokens = draft
         .limit
