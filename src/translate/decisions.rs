@@ -1,9 +1,10 @@
 //! What the rules decided for one request and target, one typed field per
 //! decision (`providers::plan` makes it, each field set by the one rule
 //! that decides it), and its rendering as member edits of the request
-//! model ([`Decisions::chat_edits`]): what the chat transport writes on the
-//! client's bytes, and what the Anthropic transport translates for a
-//! client of another API. A client's own Messages body takes the same
+//! model ([`Decisions::write`], each message's edits made as the writer
+//! reaches it; [`Decisions::chat_edits`], the same gathered): what the
+//! chat transport writes on the client's bytes, and what the Anthropic
+//! transport translates for a client of another API. A client's own Messages body takes the same
 //! decisions in Messages' terms (`anthropic_provider::Carried`). Nothing
 //! here decides, and nothing is read back out of JSON.
 
