@@ -1,7 +1,8 @@
 //! The request rules: pure functions from a client's request and the target
 //! it is going to, to the [`Decisions`] that make it right for that
-//! provider and model, each field set by the one rule that decides it. No I/O, no clock, no config lookups beyond the [`Target`], so
-//! every rule is covered by "request in -> request out" table tests.
+//! provider and model, each field set by the one rule that decides it. No
+//! I/O, no clock, no config lookups beyond the [`Target`], so every rule is
+//! covered by "request in -> request out" table tests.
 //!
 //! One file per dialect ([`moonshot`] for Moonshot's rules, which
 //! [`kimi_coding`] shares; [`openrouter`]; [`openai`] for any other
@@ -395,10 +396,9 @@ impl<'r> Draft<'r> {
     }
 
     /// Takes `key` away (a field a model fixes: the catalog's and the
-    /// config's names), and names it in the answer when the client sent
-    /// it (a rule took it from what the client asked).
-    /// Whatever an earlier rule decided for it goes too: a field the model
-    /// fixes is never sent.
+    /// config's names), and whatever an earlier rule decided for it (a
+    /// field the model fixes is never sent); names it in the answer when
+    /// the client sent it (a rule took it from what the client asked).
     pub fn remove_named(&mut self, key: &str) {
         if self.request.chat.contains(key) {
             self.withhold(Withheld::Removed(key.to_owned().into()));
