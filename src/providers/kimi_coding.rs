@@ -178,9 +178,9 @@ fn load_every_tool(body: &mut Map<String, Value>) {
 }
 
 /// kimi-for-coding answered 429 to every request with `max` effort
-/// (kimi-code #1252): the plan sends it `high`, the highest it takes
-/// (`MessagesPlan::effort`, which each transport writes in its own
-/// words), and the answer names `reasoning_effort` as changed when the
+/// (kimi-code #1252): the plan sends it `high`, the highest it takes (the
+/// chat transport's `reasoning_effort`; a Messages body to Kimi has no
+/// effort), and the answer names `reasoning_effort` as changed when the
 /// client asked `max`.
 fn cap_effort(draft: &mut Draft, target: &Target) {
     let model = catalog::canonical_model("kimi", &target.model.id);
