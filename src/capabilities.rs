@@ -326,6 +326,14 @@ pub enum MaxTokensField {
 }
 
 impl MaxTokensField {
+    /// The field that is not this one.
+    pub fn other(self) -> Self {
+        match self {
+            MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
+            MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             MaxTokensField::MaxTokens => "max_tokens",

@@ -27,9 +27,7 @@ use serde_json::{Value, json};
 use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingSwitch};
 use crate::config::Target;
 use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
-use crate::translate::decisions::{
-    self, CallId, Decisions, Limit, Output, Reasoning, Switch, Turn, Usage,
-};
+use crate::translate::decisions::{CallId, Decisions, Limit, Reasoning, Switch, Turn, Usage};
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::{ClientRequest, Native};
 
@@ -443,12 +441,8 @@ impl<'r> Draft<'r> {
     /// provider may read either), else the model's `maxTokens`, else the
     /// `max_tokens` a Messages body is given, or [`UNKNOWN_MAX_OUTPUT`].
     fn most_output(&self, target: &Target) -> u64 {
-        let sent = |field: MaxTokensField| match self.decided.output.get(field) {
-            Limit::Removed => None,
-            Limit::Moved => self.given(decisions::other(field).name())?.as_u64(),
-            Limit::AsGiven => self.given(field.name())?.as_u64(),
-            Limit::Clamped(most) => Some(most),
-        };
+        let request = &self.request.chat;
+        let sent = |field| self.decided.limit_sent(request, field)?.as_u64();
         let none = match target.provider.api {
             Api::AnthropicMessages => FALLBACK_MAX_TOKENS,
             Api::OpenAiCompletions => UNKNOWN_MAX_OUTPUT,
@@ -542,14 +536,12 @@ fn developer_role(draft: &mut Draft, target: &Target) {
 /// The output limit moves to the field the model expects and is clamped to
 /// the model's maximum output: the limit sent, if any.
 fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
-    let mut output = Output::default();
-    if let Some(field) = target.model.capabilities.max_tokens_field {
-        let other = decisions::other(field);
-        if draft.has(other.name()) {
-            *output.at(other) = Limit::Removed;
-            if !draft.has(field.name()) {
-                *output.at(field) = Limit::Moved;
-            }
+    if let Some(field) = target.model.capabilities.max_tokens_field
+        && draft.has(field.other().name())
+    {
+        *draft.decided.output.at(field.other()) = Limit::Removed;
+        if !draft.has(field.name()) {
+            *draft.decided.output.at(field) = Limit::Moved;
         }
     }
     let mut sent = None;
@@ -557,24 +549,19 @@ fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
         MaxTokensField::MaxCompletionTokens,
         MaxTokensField::MaxTokens,
     ] {
-        let given = match output.at(field) {
-            Limit::Removed => None,
-            Limit::Moved => draft.given(decisions::other(field).name()),
-            _ => draft.given(field.name()),
-        };
+        let given = draft.decided.limit_sent(&draft.request.chat, field);
         let Some(asked) = given.and_then(|v| v.as_u64()) else {
             continue;
         };
         let limit = match target.model.max_tokens {
             Some(maximum) if asked > maximum => {
-                *output.at(field) = Limit::Clamped(maximum);
+                *draft.decided.output.at(field) = Limit::Clamped(maximum);
                 maximum
             }
             _ => asked,
         };
         sent = sent.or(Some(limit));
     }
-    draft.decided.output = output;
     sent
 }
 

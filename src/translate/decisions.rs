@@ -288,6 +288,17 @@ impl Decisions {
         self.params.iter().any(|(k, _)| k == key) || request.contains(key)
     }
 
+    /// Output-limit `field` as sent: its value as given, moved or clamped;
+    /// `None` when it is not sent.
+    pub fn limit_sent(&self, request: &ChatRequest, field: MaxTokensField) -> Option<Value> {
+        match self.output.get(field) {
+            Limit::AsGiven => self.given(request, field.name()),
+            Limit::Removed => None,
+            Limit::Moved => self.given(request, field.other().name()),
+            Limit::Clamped(most) => Some(json!(most)),
+        }
+    }
+
     /// Whether the rules take `key` away (and set nothing in its place).
     pub fn removes(&self, key: &str) -> bool {
         self.removed.iter().any(|k| k == key)
@@ -353,12 +364,11 @@ impl Decisions {
             match limit {
                 Limit::AsGiven => {}
                 Limit::Removed => top.remove(field.name()),
-                Limit::Moved => {
-                    if let Some(value) = self.given(request, other(field).name()) {
+                Limit::Moved | Limit::Clamped(_) => {
+                    if let Some(value) = self.limit_sent(request, field) {
                         top.set(field.name(), value);
                     }
                 }
-                Limit::Clamped(most) => top.set(field.name(), json!(most)),
             }
         }
         if let Some(switch) = &self.thinking {
@@ -467,14 +477,6 @@ impl Turn {
         if let Some(content) = content {
             item.set_raw("content", content);
         }
-    }
-}
-
-/// The output-limit field that is not `field`.
-pub fn other(field: MaxTokensField) -> MaxTokensField {
-    match field {
-        MaxTokensField::MaxTokens => MaxTokensField::MaxCompletionTokens,
-        MaxTokensField::MaxCompletionTokens => MaxTokensField::MaxTokens,
     }
 }
 
