@@ -69,7 +69,7 @@ pub struct Gateway {
 #[derive(Default)]
 pub struct Memos {
     /// Large member values of chat requests, stepped over unread.
-    pub requests: KnownValues,
+    pub requests: Arc<KnownValues>,
     /// What chat requests' tools hold that the fields' rows name.
     pub chat_tools: fields::ToolsMemo,
     /// The Messages front end's translated system prompts and tools.
@@ -375,7 +375,7 @@ impl Gateway {
         options: RequestOptions,
     ) -> Result<Answer, CompletionError> {
         let request = request.into();
-        let mut chain = config.chain(request.chat.model())?;
+        let mut chain = config.chain(request.facts().model())?;
         self.run_chain(config, &mut chain, request, options).await
     }
 

@@ -26,10 +26,11 @@ use sha2::{Digest, Sha256};
 
 use crate::config::clients::Client;
 use crate::format::sse::Event;
-use crate::session::conversation;
 use crate::translate::anthropic_provider::{Said, StreamTranslator};
 use crate::wire::anthropic::{DeltaKind, has_type};
-use crate::wire::openai::{ChatRequest, Part};
+pub use crate::wire::facts::Call as OwnedCall;
+use crate::wire::facts::Facts;
+use crate::wire::openai::Part;
 use crate::wire::request::ClientRequest;
 
 /// The bounds (`gateway.reasoningCache`), a setting of the config.
@@ -64,38 +65,39 @@ impl Scope {
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }
 
-    /// This scope narrowed to one conversation: the text of the user
-    /// message the turn answers (the last `user` message before it). Kimi's
-    /// tool-call ids repeat in every conversation (`functions.exec:0`), so
-    /// without it the same call with the same arguments in two
-    /// conversations of one token would share an entry. The text is
-    /// fingerprinted as a session's messages are (its length and ends):
-    /// the scope is already the client's, so two of its own conversations
-    /// alike in those would at most share the reasoning of an identical
-    /// call, and a 60 KB message no longer costs a SHA-256 pass per turn.
-    pub fn within(self, user_message: Option<&str>) -> Self {
+    /// This scope narrowed to one conversation: the user message the turn
+    /// answers (the last `user` message before it), by its content's
+    /// fingerprint ([`Facts::content_hash`]). Kimi's tool-call ids repeat
+    /// in every conversation (`functions.exec:0`), so without it the same
+    /// call with the same arguments in two conversations of one token
+    /// would share an entry. The fingerprint is a session's (a text's
+    /// length and ends): the scope is already the client's, so two of its
+    /// own conversations alike in those would at most share the reasoning
+    /// of an identical call, and a 60 KB message no longer costs a SHA-256
+    /// pass per turn.
+    pub fn within(self, user_message: Option<u64>) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(self.0);
-        if let Some(text) = user_message {
-            hasher.update(conversation::hash([text.as_bytes()]).to_le_bytes());
+        if let Some(fingerprint) = user_message {
+            hasher.update(fingerprint.to_le_bytes());
         }
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }
 }
 
-/// The content, as its JSON text, of the last `user` message among the
-/// first `before` messages of `request`.
-pub fn user_message_before(request: &ChatRequest, before: usize) -> Option<&str> {
+/// The content's fingerprint of the last `user` message among the first
+/// `before` messages of `request`.
+pub fn user_message_before(request: &dyn Facts, before: usize) -> Option<u64> {
     let messages = request.messages();
     (0..before.min(messages.len()))
         .rev()
         .find(|&index| messages[index].role == "user")
-        .and_then(|index| request.message_member(index, "content"))
+        .and_then(|index| request.content_hash(index))
 }
 
 /// The scope of the answer to `request`: its token's, narrowed to the
 /// conversation by the request's last user message.
-pub fn answer_scope(scope: Scope, request: &ChatRequest) -> Scope {
+pub fn answer_scope(scope: Scope, request: &dyn Facts) -> Scope {
     scope.within(user_message_before(request, request.messages().len()))
 }
 
@@ -246,43 +248,19 @@ impl ReasoningCache {
     }
 }
 
-/// A tool call as the cache keeps its key's parts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnedCall {
-    pub id: String,
-    pub name: String,
-    pub arguments: String,
-}
-
-impl OwnedCall {
-    fn borrowed(&self) -> Call<'_> {
+impl<'a> From<&'a OwnedCall> for Call<'a> {
+    fn from(call: &'a OwnedCall) -> Self {
         Call {
-            id: &self.id,
-            name: &self.name,
-            arguments: &self.arguments,
+            id: &call.id,
+            name: &call.name,
+            arguments: &call.arguments,
         }
     }
 }
 
 /// The calls of a `tool_calls` array as the client or provider wrote it.
 pub fn calls_of(tool_calls: &Value) -> Vec<OwnedCall> {
-    tool_calls
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|call| {
-            let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
-            OwnedCall {
-                id: text(&call["id"]),
-                name: text(&call["function"]["name"]),
-                arguments: match &call["function"]["arguments"] {
-                    Value::String(text) => text.clone(),
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                },
-            }
-        })
-        .collect()
+    OwnedCall::all_of(tool_calls)
 }
 
 impl ReasoningCache {
@@ -296,14 +274,14 @@ impl ReasoningCache {
         let calls = calls_of(&message["tool_calls"]);
         if let (Some(reasoning), false) = (message["reasoning_content"].as_str(), calls.is_empty())
         {
-            let calls: Vec<Call> = calls.iter().map(OwnedCall::borrowed).collect();
+            let calls: Vec<Call> = calls.iter().map(Call::from).collect();
             self.insert(Key::new(scope, &calls), reasoning, Instant::now());
         }
     }
 
     /// The reasoning kept for a replayed assistant turn with these calls.
     pub fn recall(&self, scope: Scope, calls: &[OwnedCall]) -> Option<Arc<str>> {
-        let calls: Vec<Call> = calls.iter().map(OwnedCall::borrowed).collect();
+        let calls: Vec<Call> = calls.iter().map(Call::from).collect();
         self.get(&Key::new(scope, &calls), Instant::now())
     }
 }
@@ -311,7 +289,7 @@ impl ReasoningCache {
 /// `request` with the reasoning kept for each replayed assistant turn that
 /// made tool calls and arrives without `reasoning_content`.
 pub fn restore(cache: &ReasoningCache, scope: Scope, client: ClientRequest) -> ClientRequest {
-    let request = &client.chat;
+    let request = client.facts();
     // One pass: the scope of the user message a turn answers is made (its
     // text hashed) once, when a turn first needs it, and serves every
     // turn after it until the next user message.
@@ -329,22 +307,20 @@ pub fn restore(cache: &ReasoningCache, scope: Scope, client: ClientRequest) -> C
         {
             continue;
         }
-        let Some(raw) = request.message_member(index, "tool_calls") else {
+        let calls = request.calls(index);
+        if calls.is_empty() {
             continue;
-        };
-        let Ok(value) = serde_json::from_str(raw) else {
-            continue;
-        };
+        }
         let turn_scope = match made {
             Some((user, scope)) if user == last_user => scope,
             _ => {
-                let text = last_user.and_then(|user| request.message_member(user, "content"));
-                let made_now = scope.within(text);
+                let content = last_user.and_then(|user| request.content_hash(user));
+                let made_now = scope.within(content);
                 made = Some((last_user, made_now));
                 made_now
             }
         };
-        if let Some(reasoning) = cache.recall(turn_scope, &calls_of(&value)) {
+        if let Some(reasoning) = cache.recall(turn_scope, &calls) {
             found.push((index, reasoning));
         }
     }
@@ -551,13 +527,14 @@ impl Collector {
         if self.given_up || self.calls.is_empty() {
             return;
         }
-        let calls: Vec<Call> = self.calls.iter().map(OwnedCall::borrowed).collect();
+        let calls: Vec<Call> = self.calls.iter().map(Call::from).collect();
         cache.insert(Key::new(scope, &calls), &self.reasoning, Instant::now());
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::wire::openai::ChatRequest;
     use std::time::Duration;
 
     use super::*;

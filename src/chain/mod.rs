@@ -377,10 +377,10 @@ pub async fn run(
             continue;
         }
         if let Some(window) = target.model.context_window
-            && policy::most_tokens(request.chat.bytes()) > window
+            && policy::most_tokens(request.facts().bytes()) > window
         {
             let least =
-                *least_tokens.get_or_insert_with(|| policy::least_tokens(request.chat.bytes()));
+                *least_tokens.get_or_insert_with(|| policy::least_tokens(request.facts().bytes()));
             if least > window {
                 failures.push(skip(
                     Cause::RequestTooLong { least, window },
@@ -795,7 +795,7 @@ async fn attempt(
         )
         .await?;
     match reply {
-        Reply::Stream { first, rest, .. } if !sent.request.chat.stream => assemble::collect(
+        Reply::Stream { first, rest, .. } if !sent.request.facts().stream() => assemble::collect(
             first,
             rest,
             settings.timeouts.idle,
@@ -804,7 +804,7 @@ async fn attempt(
         )
         .await
         .map(|(completion, native)| Reply::Complete { completion, native }),
-        Reply::Complete { completion, .. } if sent.request.chat.stream => {
+        Reply::Complete { completion, .. } if sent.request.facts().stream() => {
             Ok(assemble::replay(completion))
         }
         reply => Ok(reply),

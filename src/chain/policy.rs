@@ -476,20 +476,51 @@ pub fn most_tokens(body: &[u8]) -> u64 {
 }
 
 /// A lower bound of the tokens in a request body: its bytes, less inline
-/// `data:` URLs (images are counted by the provider in their own way),
-/// over [`MAX_BYTES_PER_TOKEN`].
+/// images (images are counted by the provider in their own way): `data:`
+/// URLs (chat, Responses) and the strings of members named `data`
+/// (Messages' base64 sources), over [`MAX_BYTES_PER_TOKEN`]. A text left
+/// out is only a lower bound lowered.
 pub fn least_tokens(body: &[u8]) -> u64 {
-    let finder = memchr::memmem::Finder::new(b"\"data:");
+    let finder = memchr::memmem::Finder::new(b"\"data");
     let mut inline = 0usize;
     let mut at = 0usize;
     while let Some(found) = finder.find(&body[at..]) {
-        let start = at + found + 1;
-        // A JSON string ends at the next quote (a data URL holds none).
+        let after = at + found + b"\"data".len();
+        let start = match body[after..].first() {
+            // A data URL: the string is the image.
+            Some(b':') => at + found + 1,
+            // A member `data`: its string, if it holds one.
+            Some(b'"') => match string_after_colon(body, after + 1) {
+                Some(start) => start,
+                None => {
+                    at = after;
+                    continue;
+                }
+            },
+            _ => {
+                at = after;
+                continue;
+            }
+        };
+        // A JSON string ends at the next quote (base64 and a data URL hold
+        // none).
         let end = memchr::memchr(b'"', &body[start..]).map_or(body.len(), |n| start + n);
         inline += end - start;
         at = end;
     }
     (body.len() - inline) as u64 / MAX_BYTES_PER_TOKEN
+}
+
+/// Where the string that follows a member's key starts (past its colon,
+/// whitespace and opening quote), when its value is a string.
+fn string_after_colon(body: &[u8], at: usize) -> Option<usize> {
+    let blank = |b: &&u8| b.is_ascii_whitespace();
+    let rest = &body[at..];
+    let colon = rest.len() - rest.iter().skip_while(blank).count();
+    (rest.get(colon) == Some(&b':')).then_some(())?;
+    let rest = &rest[colon + 1..];
+    let quote = rest.len() - rest.iter().skip_while(blank).count();
+    (rest.get(quote) == Some(&b'"')).then_some(at + colon + 1 + quote + 1)
 }
 
 /// What no `Retry-After` and no cooldown says, when all were rate limited.
@@ -1000,6 +1031,18 @@ mod tests {
             "A".repeat(1_000_000)
         );
         assert!(least_tokens(image.as_bytes()) < 20, "an image is not text");
+        // A Messages image: its base64 source's `data`, however spaced.
+        for colon in [":", " : "] {
+            let image = format!(
+                r#"{{"messages":[{{"role":"user","content":[{{"type":"image","source":{{"type":"base64","media_type":"image/png","data"{colon}"{}"}}}}]}}]}}"#,
+                "A".repeat(1_000_000)
+            );
+            assert!(least_tokens(image.as_bytes()) < 20, "an image is not text");
+        }
+        // A member `data` that holds no string, and a key that only starts
+        // so, are text.
+        let other = format!(r#"{{"data":[1],"database":"{}"}}"#, "a".repeat(8000));
+        assert_eq!(least_tokens(other.as_bytes()), other.len() as u64 / 8);
         // A quote-less tail (not JSON) still ends the scan.
         assert_eq!(least_tokens(br#""data:abc"#), 0);
         assert_eq!(least_tokens(b""), 0);

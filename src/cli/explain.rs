@@ -107,7 +107,7 @@ pub fn explanation(
 ) -> Result<Value, String> {
     let request = http::decode(front, config, body).map_err(|err| err.to_string())?;
     let chain = config
-        .chain(request.chat.model())
+        .chain(request.facts().model())
         .map_err(|err| err.to_string())?;
     let allowed = match client {
         None => None,
@@ -125,7 +125,7 @@ pub fn explanation(
     {
         return Err(format!(
             "client {name} may not use model {:?} (403 model_not_allowed); it may use {} (gateway.clients.{name}.models)",
-            request.chat.model().unwrap_or("default"),
+            request.facts().model().unwrap_or("default"),
             models.written.join(", ")
         ));
     }
@@ -164,7 +164,7 @@ pub fn explanation(
                         .and_then(|own| serde_json::from_slice::<Value>(own.bytes()).ok());
                     let edits = match own {
                         Some(own) => changes(&own, &sent),
-                        None => plan_edits(&request.chat, &plan.decided.chat_edits(&request.chat)),
+                        None => plan_edits(request.chat(), &plan.decided.chat_edits(request.chat())),
                     };
                     match skipped {
                         Some(reason) => {
@@ -175,7 +175,7 @@ pub fn explanation(
                     }
                     entry["edits"] = json!(edits);
                     let mut seen = request.seen.clone();
-                    fields::before_transports(&request.chat, [provider.api], &mut seen);
+                    fields::before_transports(&request, [provider.api], &mut seen);
                     entry["dropped"] = json!(fields::dropped(&seen, provider.api, &plan.withheld));
                     entry["body"] = sent;
                 }
@@ -193,7 +193,7 @@ pub fn explanation(
         .collect();
     Ok(json!({
         "api": front.path(),
-        "model": request.chat.model(),
+        "model": request.facts().model(),
         "client": client,
         "notKnown": NOT_KNOWN,
         "pools": pools(&chain),

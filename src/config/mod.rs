@@ -828,10 +828,7 @@ impl Config {
     /// its chain: the model itself (or the pool it is in, each member
     /// marked with it), then the configured fallbacks, each once.
     pub fn chain(&self, requested: Option<&str>) -> Result<Vec<Target>, UnknownModel> {
-        let first = match requested {
-            None | Some("" | "default") => self.routing.primary.clone(),
-            Some(name) => self.resolve(name).ok_or_else(|| self.unknown(name))?,
-        };
+        let first = self.first_ref(requested)?;
         let mut chain: Vec<Target> = Vec::new();
         let mut add = |model_ref: &ModelRef| {
             if chain.iter().all(|t| t.model_ref != *model_ref) {
@@ -845,6 +842,28 @@ impl Config {
         }
         self.routing.fallbacks.iter().for_each(add);
         Ok(chain)
+    }
+
+    /// The ref `requested` names first: the primary's for none or
+    /// `default`, else the model or alias it resolves to (a pool's, when
+    /// it names one).
+    fn first_ref(&self, requested: Option<&str>) -> Result<ModelRef, UnknownModel> {
+        match requested {
+            None | Some("" | "default") => Ok(self.routing.primary.clone()),
+            Some(name) => self.resolve(name).ok_or_else(|| self.unknown(name)),
+        }
+    }
+
+    /// The API of the first target [`Config::chain`] gives `requested` (a
+    /// pool's first member as written), without making the chain; `None`
+    /// when it names no model.
+    pub fn first_api(&self, requested: Option<&str>) -> Option<Api> {
+        let first = self.first_ref(requested).ok()?;
+        let first = match self.routing.pool_of(&first) {
+            Some(pool) => self.routing.pools[pool].members.first()?,
+            None => &first,
+        };
+        Some(self.providers.get(first.provider())?.api)
     }
 
     /// Why `name`, which [`Config::resolve`] did not resolve, names no model.

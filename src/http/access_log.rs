@@ -47,7 +47,7 @@ use crate::ops::telemetry::{self, Trace};
 use crate::session::{Sessions, Turn};
 use crate::upstream::EventStream;
 use crate::wire::chunk::{self, ChunkView};
-use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 use crate::wire::usage::Usage;
 
 /// What a handler knows about its request, for the access line. Cheap to
@@ -346,8 +346,10 @@ impl AccessRecord {
     }
 
     /// What a traced request's span says of the request: its sampling
-    /// settings and its chain.
-    pub fn traced_request(&self, request: &ChatRequest, chain: &[Target]) {
+    /// settings and its chain (and, when the trace keeps content, its
+    /// messages, from its chat form).
+    pub fn traced_request(&self, client: &ClientRequest, chain: &[Target]) {
+        let request = client.facts();
         let number = |key: &str| {
             request
                 .raw(key)
@@ -362,7 +364,7 @@ impl AccessRecord {
             traced.top_p = number("top_p");
             traced.chain = chain.iter().map(|t| t.model_ref.to_string()).collect();
             if entry.trace.as_ref().is_some_and(|t| t.captures_content()) {
-                let messages = request.value("messages").unwrap_or_default();
+                let messages = client.chat().value("messages").unwrap_or_default();
                 traced.input = Some(content::input_messages(&messages));
                 traced.output = Some(Output::default());
             }

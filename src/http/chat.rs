@@ -14,6 +14,7 @@ use crate::gateway::Memos;
 use crate::relay::{self, Item};
 use crate::translate::fields;
 use crate::wire::Front;
+use crate::wire::facts::Facts;
 use crate::wire::openai::{ChatRequest, label_model};
 use crate::wire::request::ClientRequest;
 
@@ -38,7 +39,7 @@ impl FrontEnd for Chat {
         Ok((ClientRequest::new(request, seen), ()))
     }
 
-    fn wants_usage(request: &ChatRequest) -> bool {
+    fn wants_usage(request: &dyn Facts) -> bool {
         request.wants_usage()
     }
 

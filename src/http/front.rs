@@ -52,7 +52,7 @@ use crate::session::key::Invalid;
 use crate::session::{self, Conversation};
 use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
-use crate::wire::openai::ChatRequest;
+use crate::wire::facts::Facts;
 use crate::wire::request::ClientRequest;
 use crate::wire::{Front, Seen};
 
@@ -84,7 +84,7 @@ pub trait FrontEnd: Send + Sync + 'static {
     /// found it: OpenAI's `prompt_cache_key` (the chat API's and the
     /// Responses API's, carried into the model as it is) unless the front
     /// end knows better.
-    fn session_hint(request: &ChatRequest) -> Option<session::Hint<'_>> {
+    fn session_hint(request: &dyn Facts) -> Option<session::Hint<'_>> {
         let id = session::json_string(request.raw("prompt_cache_key")?)?;
         Some(session::Hint {
             id,
@@ -95,7 +95,7 @@ pub trait FrontEnd: Send + Sync + 'static {
     /// Whether the stream should carry the usage chunk (the OpenAI API's
     /// `stream_options.include_usage`; an encoder that needs usage itself
     /// says `true`).
-    fn wants_usage(request: &ChatRequest) -> bool;
+    fn wants_usage(request: &dyn Facts) -> bool;
 
     /// The body of a whole answer: `completion` (a chat completion, usage
     /// priced) in this API's format, naming `model_ref`.
@@ -256,15 +256,15 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let found = named.map(|named| {
-        let conversation = Conversation::of(&request.chat);
+        let conversation = Conversation::of(request.facts());
         let ignored = |from| ignored_session(from, gateway.log_throttle());
-        let hint = F::session_hint(&request.chat);
+        let hint = F::session_hint(request.facts());
         let key = session::name(&client.name, named.as_deref(), hint, &conversation, ignored);
         (key, conversation)
     });
-    let wants_usage = F::wants_usage(&request.chat);
-    let mut chain = config.chain(request.chat.model());
-    let left_out = allowed_chain(&client, request.chat.model(), &mut chain)?;
+    let wants_usage = F::wants_usage(request.facts());
+    let mut chain = config.chain(request.facts().model());
+    let left_out = allowed_chain(&client, request.facts().model(), &mut chain)?;
     options.demand = reserve(gateway, &config, &client, &request, &chain, &record)?;
     options.in_flight = Some(record.in_flight());
     // The reasoning the model produced for replayed tool-call turns, for
@@ -273,7 +273,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         options.trace = record.trace();
     }
     if options.trace.is_some() {
-        record.traced_request(&request.chat, chain.as_deref().unwrap_or_default());
+        record.traced_request(&request, chain.as_deref().unwrap_or_default());
     }
     let reasoning = gateway.reasoning_cache().filter(|_| {
         chain
@@ -286,7 +286,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         Some(cache) => {
             let scope = Scope::of_client(&client);
             let request = reasoning_cache::restore(cache, scope, request);
-            let answer_scope = reasoning_cache::answer_scope(scope, &request.chat);
+            let answer_scope = reasoning_cache::answer_scope(scope, request.facts());
             (request, answer_scope)
         }
         None => (request, Scope::of_client(&client)),
@@ -297,13 +297,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         let whose = session::Whose {
             session: key.clone(),
             client: &client.name,
-            model: request.chat.model().unwrap_or_default(),
+            model: request.facts().model().unwrap_or_default(),
         };
         let turn = sessions.turn(
             whose,
             conversation,
             |index| request.restored_reasoning(system + index).is_some(),
-            || Conversation::tool_list(&request.chat),
+            || Conversation::tool_list(request.facts()),
             std::time::Instant::now(),
         );
         record.session(key.clone());
@@ -317,11 +317,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     options.client = Some(client);
     let mut seen = request.seen.clone();
     if let Ok(chain) = &chain {
-        fields::before_transports(
-            &request.chat,
-            chain.iter().map(|t| t.provider.api),
-            &mut seen,
-        );
+        fields::before_transports(&request, chain.iter().map(|t| t.provider.api), &mut seen);
     }
     if options.betas.is_some() {
         fields::MessagesRow::AnthropicBeta.mark(&mut seen);
@@ -534,7 +530,7 @@ fn reserve(
     }
     let demand = Demand {
         client: client.name.clone(),
-        input_tokens: token_estimate::body(request.chat.bytes()),
+        input_tokens: token_estimate::body(request.facts().bytes()),
     };
     if limited {
         // A model no chain knows is refused at once, no output to come:

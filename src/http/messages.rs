@@ -2,8 +2,9 @@
 //! `POST /v1/messages` and `POST /v1/messages/count_tokens`, for Claude Code
 //! and the Anthropic SDKs.
 //!
-//! A request is translated into a chat-completions request
-//! ([`crate::translate::anthropic_client`]), resolved and run exactly as
+//! A request is read into the request model
+//! ([`crate::translate::anthropic_client`]: its facts, and its chat form
+//! when a target that speaks chat needs it), resolved and run exactly as
 //! `POST /v1/chat/completions` is (same refs, aliases, `default`, chain and
 //! provider rules, same `x-clawgate-*` headers), and the answer translated
 //! back: a message, or the relay's stream mapped event by event into
@@ -31,18 +32,19 @@ use super::error::ErrorReport;
 use super::front::{FrontEnd, admit, read_limited};
 use super::stream::Encoder;
 use super::{AccessRecord, ApiError};
+use crate::capabilities::Api;
 use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos};
 use crate::relay::Item;
 use crate::session;
-use crate::translate::anthropic_client::{self, Native, StreamTranslator, error_kind};
+use crate::translate::anthropic_client::{self, ChatForm, Native, StreamTranslator, error_kind};
 use crate::translate::ids::Nonce;
 use crate::translate::token_estimate;
 use crate::wire::Front;
 use crate::wire::anthropic::{self, ErrorBody, MessagesRequest, StreamEvent};
-use crate::wire::openai::ChatRequest;
+use crate::wire::facts::Facts;
 use crate::wire::request::ClientRequest;
 
 /// How long a stream may be silent before the client gets a `ping`.
@@ -56,9 +58,10 @@ impl FrontEnd for Messages {
     type Encoder = AnthropicEncoder;
     type Context = ();
 
-    /// The body is read into Anthropic's shapes and translated into the
-    /// request model; the client's bytes go with it, for a target that
-    /// speaks Anthropic itself. The parsed and translated copies end here.
+    /// The body is read into Anthropic's shapes and into the request
+    /// model: its chat form written at once when the first target speaks
+    /// chat, else when a target that speaks chat asks for it; the client's
+    /// bytes go with it, for a target that speaks Anthropic itself.
     fn decode(
         config: &Config,
         memos: &Memos,
@@ -68,12 +71,13 @@ impl FrontEnd for Messages {
         let read = anthropic_client::Read::parse_with(&original, &memos.messages)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         record.model_asked(read.request.model.as_deref().map(shown));
+        let model = chain_model(config, read.request.model.as_deref()).map(str::to_owned);
+        let when = match config.first_api(model.as_deref()) {
+            Some(Api::OpenAiCompletions) => ChatForm::Now,
+            Some(Api::AnthropicMessages) | None => ChatForm::WhenAsked,
+        };
         let request = read
-            .into_request(
-                |asked| chain_model(config, asked),
-                original,
-                &memos.requests,
-            )
+            .into_request(model, original, memos.requests.clone(), when)
             .map_err(ApiError::BadRequest)?;
         Ok((request, ()))
     }
@@ -81,7 +85,7 @@ impl FrontEnd for Messages {
     /// Claude Code's session, from the session part of its
     /// `metadata.user_id` (carried into the model as `user`, the only
     /// thing the model's `user` is taken from here).
-    fn session_hint(request: &ChatRequest) -> Option<session::Hint<'_>> {
+    fn session_hint(request: &dyn Facts) -> Option<session::Hint<'_>> {
         let user_id = session::json_string(request.raw("user")?)?;
         let id = session::key::claude_code_user_id(&user_id)?.to_string();
         Some(session::Hint {
@@ -91,7 +95,7 @@ impl FrontEnd for Messages {
     }
 
     /// `message_delta` needs the usage chunk.
-    fn wants_usage(_request: &ChatRequest) -> bool {
+    fn wants_usage(_request: &dyn Facts) -> bool {
         true
     }
 

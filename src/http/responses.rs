@@ -26,6 +26,7 @@ use crate::translate::responses_client::{
     self, Identity, ResponseEncoder, ToolNames, failure_code,
 };
 use crate::wire::Front;
+use crate::wire::facts::Facts;
 use crate::wire::openai::ChatRequest;
 use crate::wire::request::ClientRequest;
 use crate::wire::responses::{Echo, StreamEvent};
@@ -76,7 +77,7 @@ impl FrontEnd for Responses {
     }
 
     /// `response.completed` carries the usage.
-    fn wants_usage(_request: &ChatRequest) -> bool {
+    fn wants_usage(_request: &dyn Facts) -> bool {
         true
     }
 

@@ -86,6 +86,12 @@ fn decoded(config: &Config, front_end: &str, body: &Value) -> ClientRequest {
 fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Value {
     let request = decoded(config, front_end, body);
     let out = chain::body(&request, target, &Memos::default().plan).expect("sent");
+    // A Messages body's chat form is written for a target that speaks
+    // chat, and only for one.
+    if front_end == "anthropic" {
+        let chat = target.provider.api == Api::OpenAiCompletions;
+        assert_eq!(request.chat_written(), chat, "{}", target.model_ref);
+    }
     let out: Value = serde_json::from_slice(&out.to_vec()).unwrap();
     let keys = [
         "model",

@@ -28,7 +28,7 @@ use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingS
 use crate::config::Target;
 use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
 use crate::translate::decisions::{CallId, Decisions, Limit, Reasoning, Switch, Turn, Usage};
-use crate::wire::openai::ChatRequest;
+use crate::wire::facts::Facts;
 use crate::wire::request::{ClientRequest, Native};
 
 pub use crate::capabilities::FALLBACK_MAX_TOKENS;
@@ -46,13 +46,16 @@ const MIN_THINKING_BUDGET: u64 = 1024;
 /// without the plan's skips and stream, rendered as the chat transport
 /// writes them: for the rules' table tests).
 #[cfg(any(test, feature = "test-support"))]
-pub fn edits(request: &ChatRequest, target: &Target) -> crate::format::body::Edits {
+pub fn edits(
+    request: &crate::wire::openai::ChatRequest,
+    target: &Target,
+) -> crate::format::body::Edits {
     // A result that cannot be paired is refused by the plan.
     let repairs = tool_results::repairs(request.messages()).unwrap_or_default();
     let request = ClientRequest::from(request.clone());
     rules(&request, target, repairs, None)
         .decided
-        .chat_edits(&request.chat)
+        .chat_edits(request.chat())
 }
 
 pub use crate::wire::Withheld;
@@ -90,7 +93,7 @@ fn rules(
         draft.answer_call(*index, CallId::Text(id.clone()));
     }
     draft.paired_again = repairs;
-    let thinking = requested_thinking(&request.chat, target);
+    let thinking = requested_thinking(request.facts(), target);
     fill_params(&mut draft, target);
     draft.limit = output_limit(&mut draft, target);
     match target.provider.dialect {
@@ -285,7 +288,7 @@ fn clients_thinking(draft: &Draft) -> Thinking {
 }
 
 /// The request's signal, else the model's `params`, else `thinkingDefault`.
-pub fn requested_thinking(request: &ChatRequest, target: &Target) -> Thinking {
+pub fn requested_thinking(request: &dyn Facts, target: &Target) -> Thinking {
     let from_request = Thinking::read(|key| request.value(key));
     if from_request != Thinking::Unspecified {
         return from_request;
@@ -341,9 +344,10 @@ impl<'r> Draft<'r> {
         }
     }
 
-    /// The request's chat form, as the client's body reads in it.
-    pub fn request(&self) -> &'r ChatRequest {
-        &self.request.chat
+    /// The request's facts, as the client's body reads in the request
+    /// model.
+    pub fn request(&self) -> &'r dyn Facts {
+        self.request.facts()
     }
 
     /// Whether the body sent over the Anthropic transport is the client's
@@ -378,12 +382,12 @@ impl<'r> Draft<'r> {
     /// A top-level member as the request, or the model's `params`, gives
     /// it: what the rules read, before what they decide.
     pub fn given(&self, key: &str) -> Option<Value> {
-        self.decided.given(&self.request.chat, key)
+        self.decided.given(self.request(), key)
     }
 
     /// Whether the request, or the model's `params`, sets `key`.
     pub fn has(&self, key: &str) -> bool {
-        self.decided.has(&self.request.chat, key)
+        self.decided.has(self.request(), key)
     }
 
     /// Takes `key` away if the request or the `params` set it.
@@ -398,7 +402,7 @@ impl<'r> Draft<'r> {
     /// field the model fixes is never sent); names it in the answer when
     /// the client sent it (a rule took it from what the client asked).
     pub fn remove_named(&mut self, key: &str) {
-        if self.request.chat.contains(key) {
+        if self.request().contains(key) {
             self.withhold(Withheld::Removed(key.to_owned().into()));
         }
         let decided = self.decided.take_back(key);
@@ -441,8 +445,7 @@ impl<'r> Draft<'r> {
     /// provider may read either), else the model's `maxTokens`, else the
     /// `max_tokens` a Messages body is given, or [`UNKNOWN_MAX_OUTPUT`].
     fn most_output(&self, target: &Target) -> u64 {
-        let request = &self.request.chat;
-        let sent = |field| self.decided.limit_sent(request, field)?.as_u64();
+        let sent = |field| self.decided.limit_sent(self.request(), field)?.as_u64();
         let none = match target.provider.api {
             Api::AnthropicMessages => FALLBACK_MAX_TOKENS,
             Api::OpenAiCompletions => UNKNOWN_MAX_OUTPUT,
@@ -549,7 +552,7 @@ fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
         MaxTokensField::MaxCompletionTokens,
         MaxTokensField::MaxTokens,
     ] {
-        let given = draft.decided.limit_sent(&draft.request.chat, field);
+        let given = draft.decided.limit_sent(draft.request(), field);
         let Some(asked) = given.and_then(|v| v.as_u64()) else {
             continue;
         };
@@ -568,11 +571,11 @@ fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
 /// Providers that cannot stream usage are not asked to.
 /// Providers that can stream usage are asked to, so that usage and cost
 /// are known for every stream (the client gets the usage chunk only if it
-/// asked: see [`ChatRequest::wants_usage`]).
+/// asked: see [`Facts::wants_usage`]).
 fn streamed_usage(draft: &mut Draft, target: &Target) {
     let request = draft.request();
     if target.model.capabilities.streamed_usage {
-        if request.stream && !request.wants_usage() {
+        if request.stream() && !request.wants_usage() {
             draft.decided.stream.usage = Some(Usage::Include);
         }
         return;

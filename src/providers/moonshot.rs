@@ -615,8 +615,8 @@ mod tests {
         rule(&mut draft);
         serde_json::from_slice(
             &request
-                .chat
-                .write(&draft.decided.chat_edits(&request.chat))
+                .chat()
+                .write(&draft.decided.chat_edits(request.chat()))
                 .to_vec(),
         )
         .unwrap()
@@ -787,8 +787,8 @@ mod tests {
         plain_any_of_schemas(&mut draft);
         let out = String::from_utf8(
             request
-                .chat
-                .write(&draft.decided.chat_edits(&request.chat))
+                .chat()
+                .write(&draft.decided.chat_edits(request.chat()))
                 .to_vec(),
         )
         .unwrap();
@@ -833,12 +833,12 @@ mod tests {
         let planned = |text: &str| {
             let request = ClientRequest::from(ChatRequest::parse(text.to_string()).unwrap());
             let mut draft = Draft::new(&request);
-            draft.kimi_tools = Some(memo.read(request.chat.raw("tools").unwrap()));
+            draft.kimi_tools = Some(memo.read(request.chat().raw("tools").unwrap()));
             plain_any_of_schemas(&mut draft);
             serde_json::from_slice::<Value>(
                 &request
-                    .chat
-                    .write(&draft.decided.chat_edits(&request.chat))
+                    .chat()
+                    .write(&draft.decided.chat_edits(request.chat()))
                     .to_vec(),
             )
             .unwrap()

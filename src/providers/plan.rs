@@ -86,7 +86,7 @@ pub struct Memo {
 
 /// What `target` is to be sent for `request`, or why it is not.
 pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan, Declined> {
-    let request = &client.chat;
+    let request = client.facts();
     // A tool result that cannot be paired with its call (see
     // `tool_results`; the others are repaired by the rules).
     let repairs = super::tool_results::repairs(request.messages()).map_err(|unpaired| {
@@ -117,7 +117,7 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
         }));
     }
     let mut ruled = super::rules(client, target, repairs, kimi_tools);
-    if !request.stream {
+    if !request.stream() {
         ruled.decided.stream = streamed(target);
     }
     Ok(Plan {

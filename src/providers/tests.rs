@@ -1090,13 +1090,13 @@ fn kimi_for_codings_effort_cap_is_the_plans_effort() {
 /// The plan for `model_ref` under `extra` config, of the Messages
 /// `body`, as the Messages reader reads it.
 fn messages_plan(extra: Value, model_ref: &str, body: Value) -> super::Plan {
-    use crate::format::scan::KnownValues;
-    use crate::translate::anthropic_client::Read;
+    use crate::translate::anthropic_client::{ChatForm, Read};
     let config = config(extra);
     let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
     let text = body.to_string();
     let read = Read::parse(text.as_bytes()).unwrap();
-    let request = (read.into_request(|_| None, text.into(), &KnownValues::default())).unwrap();
+    let request =
+        (read.into_request(None, text.into(), Default::default(), ChatForm::WhenAsked)).unwrap();
     super::plan(&request, &target, &super::Memo::default()).expect("planned")
 }
 

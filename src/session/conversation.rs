@@ -1,46 +1,19 @@
 //! A conversation's fingerprint, as facts in no API's shape: a hash of
 //! each piece of its system prompt, of each tool (with its name), and of
 //! each message in order (its role, and for an assistant turn whether it
-//! carried its reasoning). Hashed from the byte ranges the front end's
-//! reader already holds, never re-serialised; foldhash, seeded alike in
-//! every process, so a hash means the same bytes from turn to turn. A
-//! long value (a tool's result, a long prompt) is known by its length and
-//! its first and last [`EDGE`] bytes, so a turn costs the same whatever
-//! its size: what a client changes in a message (a compaction, a dropped
-//! block) changes its length or its ends.
+//! carried its reasoning), as the request's facts give them
+//! ([`Facts::message_hash`]: from the byte ranges a chat client's reader
+//! holds, or noted as a Messages body was read, never re-serialised;
+//! [`crate::format::fingerprint`]).
 //!
 //! [`first_change`] compares two turns of one conversation: `None` when
 //! the later extends the earlier (the provider's prefix cache holds), else
 //! what changed first ([`Break`]).
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-use crate::wire::openai::ChatRequest;
-
-/// The seed every hash starts from: fixed, so that a conversation hashes
-/// the same in every process (a restart, another instance).
-const SEED: u64 = 0x636c_6177_6761_7465;
-
-/// How many bytes of each end of a long value are hashed.
-const EDGE: usize = 256;
-
-/// The 64-bit hash of `pieces`, each with its length (so `["ab", "c"]` is
-/// not `["a", "bc"]`), a long one by its ends ([`EDGE`]).
-pub fn hash<'p>(pieces: impl IntoIterator<Item = &'p [u8]>) -> u64 {
-    let mut hasher = foldhash::fast::FixedState::with_seed(SEED).build_hasher();
-    for piece in pieces {
-        hasher.write_usize(piece.len());
-        match piece.len() > 2 * EDGE {
-            true => {
-                hasher.write(&piece[..EDGE]);
-                hasher.write(&piece[piece.len() - EDGE..]);
-            }
-            false => hasher.write(piece),
-        }
-    }
-    hasher.finish()
-}
+use crate::format::fingerprint::{Fingerprint, hash};
+use crate::wire::facts::Facts;
 
 /// One tool: its name and a hash of its whole definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,27 +57,17 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// The fingerprint of `request`, from the ranges its reader holds; the
-    /// tool list is hashed whole, not split ([`Self::tool_list`]).
-    pub fn of(request: &ChatRequest) -> Self {
+    /// The fingerprint of `request`, from its facts; the tool list is
+    /// hashed whole, not split ([`Self::tool_list`]).
+    pub fn of(request: &dyn Facts) -> Self {
         let infos = request.messages();
         let leading = infos
             .iter()
             .take_while(|m| matches!(&*m.role, "system" | "developer"))
             .count();
-        // Only an assistant turn carries reasoning, which its hash leaves
-        // out: its members are hashed one by one. Any other message is
-        // hashed as it was written, in one piece.
-        let piece = |index: usize| match &*infos[index].role {
-            "assistant" => hash(
-                request
-                    .message_entries(index)
-                    .filter(|(key, _)| !matches!(*key, "reasoning_content" | "reasoning"))
-                    .flat_map(|(key, value)| [key.as_bytes(), value.as_bytes()]),
-            ),
-            _ => hash([request.message_bytes(index)]),
-        };
-        let system = (0..leading).map(piece).collect();
+        let system = (0..leading)
+            .map(|index| request.message_hash(index))
+            .collect();
         let messages = infos[leading..]
             .iter()
             .enumerate()
@@ -115,7 +78,7 @@ impl Conversation {
                     "tool" => Role::Tool,
                     _ => Role::Other,
                 },
-                hash: piece(leading + at),
+                hash: request.message_hash(leading + at),
                 reasoning: info.has_reasoning_content,
             })
             .collect();
@@ -136,21 +99,16 @@ impl Conversation {
             .iter()
             .find(|m| m.role == Role::User)
             .map_or(0, |m| m.hash);
-        let numbers = self
-            .system
-            .iter()
-            .chain([&self.tools, &first_user])
-            .map(|n| n.to_le_bytes());
-        let mut hasher = foldhash::fast::FixedState::with_seed(SEED).build_hasher();
-        for bytes in numbers {
-            hasher.write(&bytes);
+        let mut hasher = Fingerprint::default();
+        for number in self.system.iter().chain([&self.tools, &first_user]) {
+            hasher.number(*number);
         }
         hasher.finish()
     }
 
     /// Each tool of `request`, split from its `tools` (read only when the
     /// list changed, or for a new conversation).
-    pub fn tool_list(request: &ChatRequest) -> Arc<[Tool]> {
+    pub fn tool_list(request: &dyn Facts) -> Arc<[Tool]> {
         let Some(raw) = request.raw("tools") else {
             return Arc::from([]);
         };
@@ -326,6 +284,7 @@ fn tool_change(before: Option<&[Tool]>, after: Option<&[Tool]>) -> ToolChange {
 
 #[cfg(test)]
 mod tests {
+    use crate::wire::openai::ChatRequest;
     use serde_json::{Value, json};
 
     use super::*;

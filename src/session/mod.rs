@@ -86,7 +86,7 @@ pub fn name(
         Some(id) => Arc::from(format!("{client}/{id}")),
         None => {
             let start = conversation.start().to_le_bytes();
-            let derived = conversation::hash([client.as_bytes(), &start[..]]);
+            let derived = crate::format::fingerprint::hash([client.as_bytes(), &start[..]]);
             Arc::from(format!("{client}/~{derived:016x}"))
         }
     }

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::capabilities::MaxTokensField;
 use crate::format::body::{Chunks, Edits, ObjectEdits};
+use crate::wire::facts::Facts;
 use crate::wire::openai::ChatRequest;
 
 /// The rules' decisions for one target.
@@ -276,7 +277,7 @@ pub enum Usage {
 impl Decisions {
     /// A top-level member as the request (or the model's `params`) gives
     /// it, before the decisions.
-    pub fn given(&self, request: &ChatRequest, key: &str) -> Option<Value> {
+    pub fn given(&self, request: &dyn Facts, key: &str) -> Option<Value> {
         match self.params.iter().find(|(k, _)| k == key) {
             Some((_, value)) => Some(value.clone()),
             None => request.value(key),
@@ -284,13 +285,13 @@ impl Decisions {
     }
 
     /// Whether `key` is set by the request or the model's `params`.
-    pub fn has(&self, request: &ChatRequest, key: &str) -> bool {
+    pub fn has(&self, request: &dyn Facts, key: &str) -> bool {
         self.params.iter().any(|(k, _)| k == key) || request.contains(key)
     }
 
     /// Output-limit `field` as sent: its value as given, moved or clamped;
     /// `None` when it is not sent.
-    pub fn limit_sent(&self, request: &ChatRequest, field: MaxTokensField) -> Option<Value> {
+    pub fn limit_sent(&self, request: &dyn Facts, field: MaxTokensField) -> Option<Value> {
         match self.output.get(field) {
             Limit::AsGiven => self.given(request, field.name()),
             Limit::Removed => None,

@@ -36,6 +36,7 @@ use serde_json::value::RawValue;
 use crate::capabilities::Api;
 use crate::format::recent::Recent;
 use crate::wire::openai::ChatRequest;
+use crate::wire::request::ClientRequest;
 use crate::wire::{Front, MAX_UNKNOWN, Seen, Withheld};
 
 /// What a row names.
@@ -636,7 +637,7 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
 /// arguments with it). Called once the chain is known, with its targets'
 /// transports: a chain that speaks the front end's format pays nothing.
 pub fn before_transports(
-    request: &ChatRequest,
+    request: &ClientRequest,
     apis: impl IntoIterator<Item = Api>,
     seen: &mut Seen,
 ) {
@@ -644,6 +645,7 @@ pub fn before_transports(
     if seen.front != Front::Chat || apis.into_iter().all(|api| Some(api) == own) {
         return;
     }
+    let request = request.chat();
     let assistant =
         (request.messages().iter().enumerate()).filter(|(_, message)| message.role == "assistant");
     for (index, _) in assistant {

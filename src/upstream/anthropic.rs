@@ -46,7 +46,7 @@ impl Transport for Anthropic {
         // The written body is a JSON object by construction: the request
         // parsed as one and the edits write JSON values.
         let openai: Map<String, Value> =
-            serde_json::from_slice(&decided.write(&request.chat).to_vec()).unwrap_or_default();
+            serde_json::from_slice(&decided.write(request.chat()).to_vec()).unwrap_or_default();
         let mut body = anthropic_provider::request(&openai, plan);
         body.insert("stream".into(), Value::Bool(true));
         whole(&body)

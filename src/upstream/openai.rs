@@ -26,7 +26,7 @@ impl Transport for OpenAi {
         decided: &Decisions,
         _plan: &MessagesPlan,
     ) -> Chunks {
-        decided.write(&request.chat)
+        decided.write(request.chat())
     }
 
     /// The chat API has no betas (`translate::fields` names them dropped).

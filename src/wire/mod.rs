@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod chunk;
+pub mod facts;
 pub mod openai;
 pub mod request;
 pub mod responses;

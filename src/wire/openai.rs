@@ -209,16 +209,29 @@ pub enum RequestError {
 impl ChatRequest {
     /// Reads `body`, every member of it.
     pub fn parse(body: impl Into<Bytes>) -> Result<Self, RequestError> {
-        Self::read(body.into(), None)
+        Self::read(body.into(), None, true)
+    }
+
+    /// The settings of a request alone (its top-level members, with
+    /// `messages` empty), as a body of another format's facts hold them
+    /// (`wire::facts::Noted`).
+    pub fn of_settings(body: impl Into<Bytes>) -> Result<Self, RequestError> {
+        Self::read(body.into(), None, false)
     }
 
     /// [`ChatRequest::parse`], a large member value that `known` holds
     /// (one an earlier request sent byte for byte) stepped over unread.
     pub fn parse_with(body: impl Into<Bytes>, known: &KnownValues) -> Result<Self, RequestError> {
-        Self::read(body.into(), Some(known))
+        Self::read(body.into(), Some(known), true)
     }
 
-    fn read(body: Bytes, known: Option<&KnownValues>) -> Result<Self, RequestError> {
+    /// The request in `body`; one without a message is refused when
+    /// `a_message` is asked for.
+    fn read(
+        body: Bytes,
+        known: Option<&KnownValues>,
+        a_message: bool,
+    ) -> Result<Self, RequestError> {
         let invalid = |message: &str| Err(RequestError::Invalid(message.to_string()));
         let scanned = crate::format::scan::request(&body, "messages", "tool_calls", known);
         let Scanned { members, items } = match scanned {
@@ -241,7 +254,7 @@ impl ChatRequest {
         let message_items = match (raw("messages"), items) {
             (None, _) => return invalid("`messages` is required"),
             (Some(_), None) => return invalid("`messages` must be an array"),
-            (Some(_), Some(items)) if items.is_empty() => {
+            (Some(_), Some(items)) if items.is_empty() && a_message => {
                 return invalid("`messages` must contain at least one message");
             }
             (Some(_), Some(items)) => items,

@@ -1,26 +1,32 @@
-//! A client's request as every stage after its front end sees it: its chat
-//! form ([`ChatRequest`]: the client's bytes for a chat client, a
-//! translation for the others), and beside it what that form does not
-//! hold: the client's own Messages body, what that body said in its own
-//! terms, the documented fields the client's body held, and the reasoning
-//! the gateway gave back to replayed turns. The chat form carries no other
-//! API's body.
+//! A client's request as every stage after its front end sees it: its
+//! facts ([`Facts`]: what the rules, sessions, budgets and the reasoning
+//! cache read), its chat form ([`ChatRequest`]: the client's bytes for a
+//! chat client, a translation for the others, a Messages client's written
+//! only when a target that speaks chat needs it), and beside them what
+//! that form does not hold: the client's own Messages body, what that body
+//! said in its own terms, the documented fields the client's body held,
+//! and the reasoning the gateway gave back to replayed turns. The chat
+//! form carries no other API's body.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
 
 use super::Seen;
 use super::anthropic::Original;
+use super::facts::{Facts, Noted};
 use super::openai::ChatRequest;
 
 /// One client request, read once by its front end.
 #[derive(Debug, Clone)]
 pub struct ClientRequest {
-    /// The request in chat form: what the rules read, and what the chat
-    /// transport writes.
-    pub chat: ChatRequest,
+    /// The request in chat form, once written: what the chat transport
+    /// writes on.
+    chat: OnceLock<ChatRequest>,
+    /// A Messages client's facts, noted as its body was read, and how its
+    /// chat form is written.
+    translated: Option<Arc<Translated>>,
     /// The client's own Messages body (`POST /v1/messages`), for a target
     /// that speaks Messages itself.
     pub messages_body: Option<Original>,
@@ -59,6 +65,21 @@ pub struct Native {
     pub first_image: Option<String>,
 }
 
+/// A body of another format: its facts, and how its chat form is written
+/// (by the front end's translation, the same each time).
+pub struct Translated {
+    pub facts: Noted,
+    pub write: Box<dyn Fn() -> ChatRequest + Send + Sync>,
+}
+
+impl std::fmt::Debug for Translated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Translated")
+            .field("facts", &self.facts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A chat client's request, with nothing beside its chat form.
 impl From<ChatRequest> for ClientRequest {
     fn from(chat: ChatRequest) -> Self {
@@ -71,12 +92,48 @@ impl ClientRequest {
     /// `seen`.
     pub fn new(chat: ChatRequest, seen: Seen) -> Self {
         Self {
-            chat,
+            chat: OnceLock::from(chat),
+            translated: None,
             messages_body: None,
             native: Native::default(),
             seen,
             restored_reasoning: Vec::new(),
         }
+    }
+
+    /// A request of another format, by its facts: its chat form is written
+    /// when first asked for.
+    pub fn translated(translated: Translated, seen: Seen) -> Self {
+        Self {
+            chat: OnceLock::new(),
+            translated: Some(Arc::new(translated)),
+            messages_body: None,
+            native: Native::default(),
+            seen,
+            restored_reasoning: Vec::new(),
+        }
+    }
+
+    /// What the rules, sessions, budgets and the reasoning cache read.
+    pub fn facts(&self) -> &dyn Facts {
+        match &self.translated {
+            Some(translated) => &translated.facts,
+            None => self.chat(),
+        }
+    }
+
+    /// The request in chat form, written now if it was not yet.
+    pub fn chat(&self) -> &ChatRequest {
+        self.chat.get_or_init(|| match &self.translated {
+            Some(translated) => (translated.write)(),
+            None => unreachable!("a request is made with its chat form or a way to write it"),
+        })
+    }
+
+    /// Whether the chat form has been written.
+    #[cfg(test)]
+    pub fn chat_written(&self) -> bool {
+        self.chat.get().is_some()
     }
 
     /// Gives replayed tool-call turns the reasoning the model produced for
@@ -89,9 +146,10 @@ impl ClientRequest {
     /// Where the client's body first holds an image, in its own terms;
     /// `None` without one.
     pub fn first_image(&self) -> Option<Cow<'_, str>> {
-        match &self.native.first_image {
-            Some(place) => Some(Cow::Borrowed(place)),
-            None => (self.chat.first_image())
+        match (&self.native.first_image, &self.translated) {
+            (Some(place), _) => Some(Cow::Borrowed(place)),
+            (None, Some(_)) => None,
+            (None, None) => (self.chat().first_image())
                 .map(|index| Cow::Owned(format!("messages[{index}].content"))),
         }
     }

@@ -41,7 +41,7 @@ pub use native::Native;
 pub use overflow::context_overflow;
 #[cfg(any(test, feature = "test-support"))]
 pub use request::request;
-pub use request::{Memo, Read, TranslateError};
+pub use request::{ChatForm, Memo, Read, TranslateError};
 pub use stream::{StreamTranslator, error_kind};
 
 use crate::translate::ids::Nonce;

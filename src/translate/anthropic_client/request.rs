@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
+use crate::format::fingerprint::Fingerprint;
 use crate::format::members::{Aside, Members};
 use crate::format::recent::Recent;
 use crate::format::scan::{self, KnownValues, Member};
@@ -21,8 +22,9 @@ use crate::wire::anthropic::{
     RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
     literal_without_billing_header,
 };
-use crate::wire::openai::ChatRequest;
-use crate::wire::request::{ClientRequest, Native};
+use crate::wire::facts::{Call, Noted, Turn};
+use crate::wire::openai::{ChatRequest, MessageInfo};
+use crate::wire::request::{ClientRequest, Native, Translated};
 use crate::wire::{Front, RawText, Seen, empty, is_empty};
 
 /// The most stop sequences the chat transport's providers take (OpenAI's
@@ -35,6 +37,7 @@ type Text<'a> = Cow<'a, RawValue>;
 
 /// The chat body's types, holding texts as [`Text`].
 type Out<'a> = chat_body::Message<'a, Text<'a>>;
+type ChatBody<'a> = chat_body::Body<'a, Text<'a>>;
 type Body<'a> = chat_body::Content<'a, Text<'a>>;
 type PartOut<'a> = chat_body::Part<'a, Text<'a>>;
 
@@ -77,19 +80,10 @@ pub fn request(request: &MessagesRequest, model: Option<&str>) -> Result<Vec<u8>
     if request.mcp_servers.is_some() {
         Row::McpServers.mark(&mut seen);
     }
-    // The body's length unknown: room for the messages.
     let mut native = Native::default();
-    let body = write(
-        request,
-        &system,
-        &tools,
-        model,
-        4096,
-        &mut seen,
-        &mut native,
-    )?;
+    let body = write(request, &system, &tools, model, &mut seen, &mut native)?;
     refuse(&seen)?;
-    Ok(body)
+    Ok(serde_json::to_vec(&body).expect("a translated request always serializes"))
 }
 
 /// A refusal of the Messages table for what `seen` holds.
@@ -278,41 +272,182 @@ impl Read {
     ) -> Result<(Vec<u8>, Seen, Native), TranslateError> {
         let mut seen = self.members.clone();
         let mut native = Native::default();
-        let body = write(
+        let body = self.chat_body(model, &mut seen, &mut native)?;
+        refuse(&seen)?;
+        Ok((self.written(&body), seen, native))
+    }
+
+    /// The chat body [`write`] makes of this request, not yet written.
+    fn chat_body<'a>(
+        &'a self,
+        model: Option<&'a str>,
+        seen: &mut Seen,
+        native: &mut Native,
+    ) -> Result<ChatBody<'a>, TranslateError> {
+        write(
             &self.request,
             &self.system,
             &self.tools,
             model,
-            self.body_len,
-            &mut seen,
-            &mut native,
-        )?;
-        refuse(&seen)?;
-        Ok((body, seen, native))
+            seen,
+            native,
+        )
+    }
+
+    /// `body` as the bytes of its JSON.
+    fn written(&self, body: &ChatBody<'_>) -> Vec<u8> {
+        // The body's length and the translations': a bound on what is
+        // written, so the buffer is not grown (and copied) as it fills.
+        let capacity = self.body_len
+            + [self.system.text.as_deref(), self.tools.json.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(|text| text.get().len())
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut out, body).expect("a translated request always serializes");
+        out
     }
 
     /// The client's request, read from `bytes` (the body this was read
-    /// from): its chat form asking for the model `model` makes of the one
-    /// the client asked for ([`Read::translate`]; read with what `known`
-    /// holds stepped over), and beside it the client's own body and what
-    /// it said that the chat form does not. The error names what is wrong
-    /// with the body.
+    /// from), asking for `model` (the name the gateway resolves): its chat
+    /// form, written now or when a target that speaks chat first asks for
+    /// it (`when`; read with what `known` holds stepped over); until then
+    /// its facts are noted from the chat body not yet written. Beside them,
+    /// the client's own body and what it said that the chat form does not.
+    /// The error names what is wrong with the body.
     pub fn into_request(
         mut self,
-        model: impl for<'m> FnOnce(Option<&'m str>) -> Option<&'m str>,
+        model: Option<String>,
         bytes: Bytes,
-        known: &KnownValues,
+        known: Arc<KnownValues>,
+        when: ChatForm,
     ) -> Result<ClientRequest, String> {
         let original = self
-            .original(bytes)
+            .original(bytes.clone())
             .map_err(|error| format!("invalid Messages request: {error}"))?;
-        let model = model(self.request.model.as_deref());
-        let (chat, seen, native) = self.translate(model).map_err(|e| e.to_string())?;
-        let chat = ChatRequest::parse_with(chat, known).map_err(|e| e.to_string())?;
-        let mut request = ClientRequest::new(chat, seen);
+        let mut seen = self.members.clone();
+        let mut native = Native::default();
+        let body = (self.chat_body(model.as_deref(), &mut seen, &mut native))
+            .map_err(|e| e.to_string())?;
+        refuse(&seen).map_err(|e| e.to_string())?;
+        let mut request = match when {
+            ChatForm::Now => {
+                let chat = ChatRequest::parse_with(self.written(&body), &known);
+                ClientRequest::new(chat.map_err(|e| e.to_string())?, seen)
+            }
+            ChatForm::WhenAsked => {
+                let facts = noted(body, self.tools.json.clone(), bytes);
+                let write = move || {
+                    let (chat, _, _) = (self.translate(model.as_deref()))
+                        .expect("a body translated once translates again");
+                    ChatRequest::parse_with(chat, &known).expect("a translated body reads back")
+                };
+                let write = Box::new(write);
+                ClientRequest::translated(Translated { facts, write }, seen)
+            }
+        };
         request.messages_body = Some(original);
         request.native = native;
         Ok(request)
+    }
+}
+
+/// When a Messages body's chat form is written: at once when the first
+/// target speaks chat (its facts are then that form's: writing it later
+/// would read the body twice), else when a target that speaks chat asks
+/// for it, if one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatForm {
+    Now,
+    WhenAsked,
+}
+
+/// The facts of the chat body `chat` (the translation, not written): the
+/// settings written alone and read back, the tools' chat form `tools`, and
+/// each message noted (the client's own `bytes` beside them).
+fn noted(mut chat: ChatBody<'_>, tools: Option<Arc<RawValue>>, bytes: Bytes) -> Noted {
+    let messages = std::mem::take(&mut chat.messages);
+    chat.tools = None;
+    let settings = serde_json::to_vec(&chat).expect("a translated request always serializes");
+    let settings = ChatRequest::of_settings(settings).expect("the settings written read back");
+    let infos = (messages.iter())
+        .map(|message| MessageInfo {
+            role: Cow::Borrowed(message.role),
+            tool_call_ids: (message.tool_calls.iter())
+                .map(|call| call.id.to_string())
+                .collect(),
+            tool_call_id: message.tool_call_id.as_deref().map(str::to_owned),
+            has_reasoning_content: message.reasoning_content.is_some(),
+        })
+        .collect();
+    Noted {
+        settings,
+        tools,
+        messages: infos,
+        turns: messages.iter().map(turn).collect(),
+        bytes,
+    }
+}
+
+/// What is noted of one chat message besides what the rules read.
+fn turn(message: &Out<'_>) -> Turn {
+    let mut whole = Fingerprint::default();
+    whole.piece(message.role.as_bytes());
+    whole.piece(
+        message
+            .tool_call_id
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    let mut content = Fingerprint::default();
+    let mut holds_text = false;
+    let mut piece = |text: &[u8]| {
+        whole.piece(text);
+        content.piece(text);
+    };
+    match &message.content {
+        chat_body::Content::Text(text) => {
+            piece(text.get().as_bytes());
+            holds_text = !is_empty(text);
+        }
+        chat_body::Content::Raw(text) => {
+            piece(text.get().as_bytes());
+            holds_text = text.get().starts_with('"') && !is_empty(text);
+        }
+        chat_body::Content::Parts(parts) => {
+            for part in parts {
+                match part {
+                    PartOut::Text { text } => {
+                        piece(text.get().as_bytes());
+                        holds_text = true;
+                    }
+                    PartOut::ImageUrl { image_url } => piece(image_url.url.as_bytes()),
+                }
+            }
+        }
+    }
+    for call in &message.tool_calls {
+        for text in [&call.id, &call.function.name, &call.function.arguments] {
+            whole.piece(text.as_bytes());
+        }
+    }
+    let calls = match message.reasoning_content {
+        Some(_) => Vec::new(),
+        None => (message.tool_calls.iter())
+            .map(|call| Call {
+                id: call.id.to_string(),
+                name: call.function.name.to_string(),
+                arguments: call.function.arguments.to_string(),
+            })
+            .collect(),
+    };
+    Turn {
+        hash: whole.finish(),
+        content_hash: Some(content.finish()),
+        holds_text,
+        calls,
     }
 }
 
@@ -467,18 +602,17 @@ fn tools_json(tools: &[AnthropicTool]) -> Option<Arc<RawValue>> {
     Some(Arc::from(text))
 }
 
-/// The chat-completions request for `request` with its system prompt and
-/// tools already translated; what the chat form does not hold is noted
-/// on `native`.
-fn write(
-    request: &MessagesRequest,
-    system: &System,
-    tools: &Tools,
-    model: Option<&str>,
-    body_len: usize,
+/// The chat-completions body for `request` with its system prompt and
+/// tools already translated, not yet written; what the chat form does not
+/// hold is noted on `native`.
+fn write<'a>(
+    request: &'a MessagesRequest,
+    system: &'a System,
+    tools: &'a Tools,
+    model: Option<&'a str>,
     seen: &mut Seen,
     native: &mut Native,
-) -> Result<Vec<u8>, TranslateError> {
+) -> Result<ChatBody<'a>, TranslateError> {
     seen.mark_all(system.rows | tools.rows);
     for name in tools.unknown.iter().chain(system.unknown.iter()) {
         seen.unknown_member(name);
@@ -490,14 +624,6 @@ fn write(
         native.cache_marks.push((0, mark.clone()));
     }
     let (system, tools_json) = (system.text.as_deref(), tools.json.as_deref());
-    // The body's length and the translations': a bound on what is written,
-    // so the buffer is not grown (and copied) as it fills.
-    let capacity = body_len
-        + [system, tools_json]
-            .into_iter()
-            .flatten()
-            .map(|text| text.get().len())
-            .sum::<usize>();
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = system {
         messages.push(Out::text("system", Cow::Borrowed(system)));
@@ -555,7 +681,7 @@ fn write(
     });
     let tools = tools_json;
     let choice = request.tool_choice.as_deref().filter(|_| tools.is_some());
-    let body = chat_body::Body {
+    Ok(chat_body::Body {
         max_tokens: request.max_tokens,
         stream: (request.stream == Some(true)).then_some(true),
         stream_options: (request.stream == Some(true)).then_some(chat_body::StreamOptions {
@@ -578,10 +704,7 @@ fn write(
         top_p: request.top_p,
         user,
         ..chat_body::Body::new(model, messages)
-    };
-    let mut out = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut out, &body).expect("a translated request always serializes");
-    Ok(out)
+    })
 }
 
 /// Notes the members of `thinking`, `tool_choice` and `metadata` that the

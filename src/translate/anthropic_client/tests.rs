@@ -5,10 +5,10 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::format::scan::KnownValues;
 use crate::translate::held_calls::MAX_HELD_CALLS;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, StreamEvent};
+use crate::wire::facts::Facts;
 
 const NONCE: Nonce = Nonce(0x0badcafe);
 
@@ -35,6 +35,78 @@ fn check(anthropic: Value, expected: Value) {
 fn check_refused(anthropic: Value, expected: &str) {
     let err = translated(&anthropic, None).unwrap_err();
     assert!(err.to_string().contains(expected), "{err}");
+}
+
+/// A Messages body's facts, noted as it is read, are those its chat form
+/// gives once written: the settings, each turn, where a cache mark can
+/// stand and a replayed turn's calls; and the chat form is written only
+/// when asked for.
+#[test]
+fn a_messages_bodys_facts_are_its_chat_forms() {
+    let golden = include_str!("../../../tests/golden/requests/messages.json");
+    let mut golden: Value = serde_json::from_str(golden).unwrap();
+    // What its rows refuse, which no request reaches a target with.
+    let object = golden.as_object_mut().unwrap();
+    for refused in ["container", "mcp_servers"] {
+        object.remove(refused);
+    }
+    let turns = json!([
+        {"role": "user", "content": [{"type": "text", "text": "read both"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "read", "input": {"path": "a"}},
+            {"type": "tool_use", "id": "toolu_2", "name": "read", "input": null}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "A"},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "content": "", "is_error": true},
+            {"type": "text", "text": "", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "again", "signature": "s"},
+            {"type": "tool_use", "id": "toolu_3", "name": "read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_3",
+            "content": [{"type": "text", "text": "B"}]}]}
+    ]);
+    let bodies = [
+        golden,
+        json!({"model": "m", "max_tokens": 100, "messages": turns, "temperature": 0.2,
+            "tools": [{"name": "read", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"}, "metadata": {"user_id": "u"},
+            "thinking": {"type": "enabled", "budget_tokens": 2048}}),
+        json!({"max_tokens": 1, "stream": false, "system": "be brief",
+            "messages": [{"role": "user", "content": "hi"}]}),
+    ];
+    for body in bodies {
+        let bytes = Bytes::from(serde_json::to_vec(&body).unwrap());
+        let read = Read::parse(&bytes).unwrap();
+        let model = read.request.model.clone();
+        let when = ChatForm::WhenAsked;
+        let request = (read.into_request(model, bytes.clone(), Default::default(), when)).unwrap();
+        let facts = request.facts();
+        assert!(!request.chat_written(), "read without its chat form");
+        let chat = request.chat();
+        assert_eq!(facts.model(), chat.model());
+        assert_eq!(facts.stream(), chat.stream);
+        assert_eq!(facts.wants_usage(), chat.wants_usage());
+        assert_eq!(facts.messages(), chat.messages());
+        assert_eq!(facts.bytes(), &bytes[..], "the client's own bytes");
+        let keys: Vec<&str> = chat.entries().map(|(key, _)| key).collect();
+        for (key, raw) in chat.entries().filter(|(key, _)| *key != "messages") {
+            assert_eq!(facts.raw(key), Some(raw), "{key}");
+        }
+        for key in ["tools", "tool_choice", "reasoning_effort", "stop", "user"] {
+            assert_eq!(facts.contains(key), keys.contains(&key), "{key}");
+        }
+        for index in 0..chat.messages().len() {
+            assert_eq!(
+                facts.holds_cache_mark(index),
+                chat.holds_cache_mark(index),
+                "{index}"
+            );
+            if !chat.messages()[index].has_reasoning_content {
+                assert_eq!(facts.calls(index), Facts::calls(chat, index), "{index}");
+            }
+        }
+    }
 }
 
 /// The member-by-member reader takes what the whole body's reader takes
@@ -64,7 +136,7 @@ fn nesting_is_read_alike_by_both_readers() {
     // target that speaks Messages: the request is refused, saying why.
     let request = |levels: usize| {
         let read = Read::parse(body(levels).as_bytes()).unwrap();
-        read.into_request(|_| None, body(levels).into(), &KnownValues::default())
+        read.into_request(None, body(levels).into(), Default::default(), ChatForm::Now)
     };
     let refused = request(1000).unwrap_err();
     assert!(

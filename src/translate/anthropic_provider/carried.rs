@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::translate::decisions::{Decisions, ToolChoice, Tools};
 use crate::translate::ids;
-use crate::wire::openai::ChatRequest;
+use crate::wire::facts::Facts;
 
 /// The sampling members the rules may set or remove that mean the same in
 /// both APIs (the model id is always set).
@@ -59,7 +59,7 @@ struct GivenReasoning {
 impl Carried {
     /// What the plan's `decided` for `request` (the client's chat form)
     /// say of a Messages body.
-    pub fn of(decided: &Decisions, request: &ChatRequest) -> Self {
+    pub fn of(decided: &Decisions, request: &dyn Facts) -> Self {
         let mut shared = vec![("model", Some(json!(decided.model)))];
         for key in SHARED {
             if decided.removes(key) {
@@ -191,7 +191,7 @@ impl Carried {
 
 /// The reasoning the plan gives back to (or takes from) the request
 /// model's replayed tool-call turns, by the turn's place among them.
-fn reasoning(decided: &Decisions, request: &ChatRequest) -> Vec<GivenReasoning> {
+fn reasoning(decided: &Decisions, request: &dyn Facts) -> Vec<GivenReasoning> {
     let mut given = Vec::new();
     if decided.turns.is_empty() {
         return given;
@@ -222,6 +222,7 @@ fn first_call(message: &Value) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use crate::wire::openai::ChatRequest;
 
     use super::*;
     use crate::translate::decisions::TurnReasoning;

@@ -1,0 +1,239 @@
+//! What the rules, sessions, budgets and the reasoning cache read of a
+//! client's request ([`Facts`]), read once by its front end: a chat
+//! client's are its chat form's ([`ChatRequest`], ranges of its own
+//! bytes); a Messages client's are noted as its body is read ([`Noted`]),
+//! and its chat form is written only for a target that speaks chat
+//! (`wire::request::ClientRequest::chat`).
+//!
+//! The turns are the request model's: one per chat message the body
+//! makes (each tool result of a Messages user turn is a turn), so that a
+//! decision about turn `n` means the same for a chat form written later
+//! and for the client's own body. The settings are named as the rules and
+//! `params` name them (OpenAI's names).
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+use super::openai::{ChatRequest, MessageInfo};
+use crate::format::fingerprint::hash;
+
+/// What the gateway reads of a request before, and besides, writing it
+/// for a target.
+pub trait Facts: std::fmt::Debug + Send + Sync {
+    /// The model the client asked for, if any.
+    fn model(&self) -> Option<&str>;
+
+    /// Whether the client asked for a stream.
+    fn stream(&self) -> bool;
+
+    /// Whether a streaming client asked for the usage chunk.
+    fn wants_usage(&self) -> bool;
+
+    /// What the rules need of each turn; its content is not read.
+    fn messages(&self) -> &[MessageInfo];
+
+    /// A setting (a top-level member of the request model) as JSON text.
+    fn raw(&self, key: &str) -> Option<&str>;
+
+    /// A setting as a JSON value; for the small ones the rules read.
+    fn value(&self, key: &str) -> Option<Value> {
+        serde_json::from_str(self.raw(key)?).ok()
+    }
+
+    /// Whether the request holds the setting `key`.
+    fn contains(&self, key: &str) -> bool {
+        self.raw(key).is_some()
+    }
+
+    /// The turns whose content carries a chat client's own cache marks.
+    fn marked_messages(&self) -> Vec<usize>;
+
+    /// Whether turn `index` has text to hold a cache breakpoint.
+    fn holds_cache_mark(&self, index: usize) -> bool;
+
+    /// Turn `index` as a provider's prefix cache sees it, its reasoning
+    /// left out ([`crate::format::fingerprint`]).
+    fn message_hash(&self, index: usize) -> u64;
+
+    /// Turn `index`'s content alone, fingerprinted; `None` without one.
+    fn content_hash(&self, index: usize) -> Option<u64>;
+
+    /// The tool calls of assistant turn `index`, in order.
+    fn calls(&self, index: usize) -> Vec<Call>;
+
+    /// The client's bytes: what its tokens are estimated from.
+    fn bytes(&self) -> &[u8];
+}
+
+/// A tool call of a replayed turn, as the reasoning cache knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Call {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text.
+    pub arguments: String,
+}
+
+impl Call {
+    /// The calls of a `tool_calls` array as a client or provider wrote it.
+    pub fn all_of(tool_calls: &Value) -> Vec<Call> {
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+        (tool_calls.as_array().into_iter().flatten())
+            .map(|call| Call {
+                id: text(&call["id"]),
+                name: text(&call["function"]["name"]),
+                arguments: match &call["function"]["arguments"] {
+                    Value::String(text) => text.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                },
+            })
+            .collect()
+    }
+}
+
+impl Facts for ChatRequest {
+    fn model(&self) -> Option<&str> {
+        ChatRequest::model(self)
+    }
+
+    fn stream(&self) -> bool {
+        self.stream
+    }
+
+    fn wants_usage(&self) -> bool {
+        ChatRequest::wants_usage(self)
+    }
+
+    fn messages(&self) -> &[MessageInfo] {
+        ChatRequest::messages(self)
+    }
+
+    fn raw(&self, key: &str) -> Option<&str> {
+        ChatRequest::raw(self, key)
+    }
+
+    fn marked_messages(&self) -> Vec<usize> {
+        ChatRequest::marked_messages(self)
+    }
+
+    fn holds_cache_mark(&self, index: usize) -> bool {
+        ChatRequest::holds_cache_mark(self, index)
+    }
+
+    /// An assistant turn, which alone carries reasoning, hashed member by
+    /// member without it; any other as it was written, in one piece.
+    fn message_hash(&self, index: usize) -> u64 {
+        match &*self.messages()[index].role {
+            "assistant" => hash(
+                self.message_entries(index)
+                    .filter(|(key, _)| !matches!(*key, "reasoning_content" | "reasoning"))
+                    .flat_map(|(key, value)| [key.as_bytes(), value.as_bytes()]),
+            ),
+            _ => hash([self.message_bytes(index)]),
+        }
+    }
+
+    fn content_hash(&self, index: usize) -> Option<u64> {
+        let content = self.message_member(index, "content")?;
+        Some(hash([content.as_bytes()]))
+    }
+
+    fn calls(&self, index: usize) -> Vec<Call> {
+        let calls = self.message_member(index, "tool_calls");
+        match calls.and_then(|raw| serde_json::from_str(raw).ok()) {
+            Some(calls) => Call::all_of(&calls),
+            None => Vec::new(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        ChatRequest::bytes(self)
+    }
+}
+
+/// The facts of a body in another API's format, noted by its front end's
+/// reader as it read the body: the settings in the request model's words
+/// (a chat body of the settings alone, without messages or tools), the
+/// tools' chat form, and each turn.
+#[derive(Debug)]
+pub struct Noted {
+    /// The settings, as a chat body without `messages` and `tools`.
+    pub settings: ChatRequest,
+    /// The tools' chat form, as JSON text.
+    pub tools: Option<Arc<RawValue>>,
+    /// What the rules need of each turn.
+    pub messages: Vec<MessageInfo>,
+    /// Each turn's own notes, in the same order.
+    pub turns: Vec<Turn>,
+    /// The client's own bytes.
+    pub bytes: bytes::Bytes,
+}
+
+/// What is noted of one turn besides its [`MessageInfo`].
+#[derive(Debug, Clone, Default)]
+pub struct Turn {
+    /// The turn, its reasoning left out, fingerprinted.
+    pub hash: u64,
+    /// Its content alone, fingerprinted.
+    pub content_hash: Option<u64>,
+    /// Whether it has text to hold a cache breakpoint.
+    pub holds_text: bool,
+    /// An assistant turn's calls, when it carries no reasoning: the turns
+    /// the reasoning cache may give reasoning back to.
+    pub calls: Vec<Call>,
+}
+
+impl Facts for Noted {
+    fn model(&self) -> Option<&str> {
+        self.settings.model()
+    }
+
+    fn stream(&self) -> bool {
+        self.settings.stream
+    }
+
+    fn wants_usage(&self) -> bool {
+        self.settings.wants_usage()
+    }
+
+    fn messages(&self) -> &[MessageInfo] {
+        &self.messages
+    }
+
+    fn raw(&self, key: &str) -> Option<&str> {
+        match key {
+            "tools" => self.tools.as_deref().map(RawValue::get),
+            key => self.settings.raw(key),
+        }
+    }
+
+    fn marked_messages(&self) -> Vec<usize> {
+        // The request model's parts carry no marks of a translated body:
+        // its marks are noted beside it (`wire::request::Native`).
+        Vec::new()
+    }
+
+    fn holds_cache_mark(&self, index: usize) -> bool {
+        self.turns.get(index).is_some_and(|turn| turn.holds_text)
+    }
+
+    fn message_hash(&self, index: usize) -> u64 {
+        self.turns.get(index).map_or(0, |turn| turn.hash)
+    }
+
+    fn content_hash(&self, index: usize) -> Option<u64> {
+        self.turns.get(index)?.content_hash
+    }
+
+    fn calls(&self, index: usize) -> Vec<Call> {
+        self.turns
+            .get(index)
+            .map_or_else(Vec::new, |turn| turn.calls.clone())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
