@@ -395,8 +395,10 @@ impl Collector {
     /// it says (`anthropic_provider::Said`), no chunk written; its
     /// text deltas are passed over, as nothing the cache keeps. As with
     /// chunks, nothing is read until the answer makes a call (a block
-    /// starts a `tool_use`): the events before wait as they came, up to
-    /// [`UNREAD_BYTES`], and are then read in their order.
+    /// starts a `tool_use`): the events before that can say reasoning (a
+    /// thinking delta, a block's start) wait as they came, up to
+    /// [`UNREAD_BYTES`], and are then read in their order; the others say
+    /// nothing the cache keeps of an answer's first call.
     pub fn feed_native(&mut self, event: &Event) {
         let delta = DeltaKind::of(event);
         if self.given_up || delta == Some(DeltaKind::Text) {
@@ -404,7 +406,15 @@ impl Collector {
         }
         if self.events.is_none() {
             // A call starts a block; a delta starts none.
-            let calls = delta.is_none() && has_type(&event.data, 2, "tool_use");
+            let starts = delta.is_none()
+                && match event.event.as_deref() {
+                    Some(name) => name == "content_block_start",
+                    None => has_type(&event.data, 1, "content_block_start"),
+                };
+            let calls = starts && has_type(&event.data, 2, "tool_use");
+            if !calls && !starts && delta != Some(DeltaKind::Thinking) {
+                return;
+            }
             if !calls && self.waiting_bytes + event.data.len() < UNREAD_BYTES {
                 self.waiting_bytes += event.data.len();
                 self.waiting.push(event.clone());

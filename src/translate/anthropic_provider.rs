@@ -640,15 +640,15 @@ impl StreamTranslator {
     fn said_in<'a>(&mut self, kind: &str, data: EventData<'a>) -> Said<'a> {
         match kind {
             "message_start" => {
-                let message = tree(data.message);
-                if let Some(id) = message.get("id").and_then(Value::as_str) {
-                    self.id = id.to_string();
+                let message: MessageHead = read(data.message);
+                if let Some(id) = chunk::text(message.id) {
+                    self.id = id.into_owned();
                 }
-                self.model = message.get("model").cloned().unwrap_or(Value::Null);
-                self.usage.update(message.get("usage"));
+                self.model = tree(message.model);
+                self.usage.update(Some(&tree(message.usage)));
                 Said::Start
             }
-            "content_block_start" => self.block_start(&tree(data.content_block)),
+            "content_block_start" => self.block_start(read(data.content_block)),
             "content_block_delta" => self.block_delta(data.delta()),
             "content_block_stop" => {
                 self.open_tool = None;
@@ -666,31 +666,26 @@ impl StreamTranslator {
         }
     }
 
-    fn block_start<'a>(&mut self, block: &Value) -> Said<'a> {
+    fn block_start<'a>(&mut self, block: BlockHead<'_>) -> Said<'a> {
         self.open_tool = None;
-        let text = |key: &str| {
-            let text = block.get(key).and_then(Value::as_str).unwrap_or_default();
-            Cow::Owned(text.to_string())
-        };
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => nonempty(text("text"), Said::Text),
-            Some("thinking") => nonempty(text("thinking"), Said::Reasoning),
+        let text = |raw| Cow::Owned(chunk::text(raw).unwrap_or_default().into_owned());
+        match chunk::text(block.kind).as_deref() {
+            Some("text") => nonempty(text(block.text), Said::Text),
+            Some("thinking") => nonempty(text(block.thinking), Said::Reasoning),
             Some("tool_use") => {
                 let index = self.tool_calls;
                 self.tool_calls += 1;
                 self.open_tool = Some(index);
                 // Anthropic starts a call with `input: {}` and streams the
                 // input; a provider that sends it whole here is honoured.
-                let arguments = match block.get("input") {
-                    Some(Value::Object(input)) if !input.is_empty() => {
-                        Value::Object(input.clone()).to_string()
-                    }
+                let arguments = match tree(block.input) {
+                    Value::Object(input) if !input.is_empty() => Value::Object(input).to_string(),
                     _ => String::new(),
                 };
                 Said::Call {
                     index,
-                    id: ids::decode(block["id"].as_str().unwrap_or_default()).into_owned(),
-                    name: block["name"].clone(),
+                    id: ids::decode(&chunk::text(block.id).unwrap_or_default()).into_owned(),
+                    name: tree(block.name),
                     arguments,
                 }
             }
@@ -793,10 +788,43 @@ struct EventData<'a> {
 impl<'a> EventData<'a> {
     /// Its `delta`, read (empty when it has none or is not an object).
     fn delta(&self) -> DeltaData<'a> {
-        self.delta
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
-            .unwrap_or_default()
+        read(self.delta)
     }
+}
+
+/// What the translator reads of a `message_start`'s message.
+#[derive(Deserialize, Default)]
+struct MessageHead<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+}
+
+/// What the translator reads of a block's start, each member read with
+/// [`chunk::text`] or as a [`tree`].
+#[derive(Deserialize, Default)]
+struct BlockHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    thinking: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+}
+
+/// A member read into `T` (its default when absent or of another shape).
+fn read<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
+    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default()
 }
 
 /// An event's `delta`: a block's text, thinking or tool input, or the

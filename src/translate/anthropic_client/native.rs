@@ -17,8 +17,11 @@
 //! A stream's events are written one by one ([`Native::write`]); a whole
 //! answer is the message its events spell ([`Native::message`]).
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use crate::format::body::{self, Edits, Items, Member, ObjectEdits};
+use crate::format::scan;
 use crate::format::sse::Event;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::has_type;
@@ -53,16 +56,10 @@ impl Native {
             Some("content_block_start") => has_type(&event.data, 2, "tool_use"),
             Some(_) => false,
         };
-        if !owned {
-            write_event(name, &event.data, out);
-            return;
+        match owned.then(|| self.rewritten(event)).flatten() {
+            Some((kind, data)) => write_event(Some(&kind), &data, out),
+            None => write_event(name, &event.data, out),
         }
-        let Some((kind, mut data)) = read(event) else {
-            write_event(name, &event.data, out);
-            return;
-        };
-        self.own(&kind, &mut data);
-        write_event(Some(&kind), &Value::Object(data).to_string(), out);
     }
 
     /// The message a whole answer's `events` spell (the provider's stream,
@@ -82,15 +79,17 @@ impl Native {
         else {
             unreachable!("an object literal")
         };
-        counts(&mut message, &USAGE_COUNTS);
+        message.insert("usage".into(), filled(None, &USAGE_COUNTS));
         let mut blocks: Vec<Value> = Vec::new();
         // Each block's tool input, as its pieces arrive.
         let mut inputs: Vec<String> = Vec::new();
         for event in events {
-            let Some((kind, mut data)) = read(event) else {
+            let Some((kind, data)) = self.rewritten(event) else {
                 continue;
             };
-            self.own(&kind, &mut data);
+            let Ok(mut data) = serde_json::from_str::<Map<String, Value>>(&data) else {
+                continue;
+            };
             let index = data.get("index").and_then(Value::as_u64);
             let at = index.and_then(|i| usize::try_from(i).ok());
             match kind.as_str() {
@@ -168,54 +167,109 @@ impl Native {
         Some(message)
     }
 
-    /// What the gateway owns in an event of `kind` (module header),
-    /// rewritten in `data`.
-    fn own(&mut self, kind: &str, data: &mut Map<String, Value>) {
-        match kind {
+    /// `event`'s kind (its name, else its data's `type`) and its data with
+    /// what the gateway owns in it rewritten (module header), its other
+    /// members as they came: `None` when the data is no JSON object or
+    /// names no kind.
+    fn rewritten(&mut self, event: &Event) -> Option<(String, String)> {
+        let data = Bytes::copy_from_slice(event.data.as_bytes());
+        let members = scan::members(&data).ok()?;
+        let kind = match &event.event {
+            Some(name) => name.clone(),
+            None => text(&data, &members, "type")?,
+        };
+        let mut edits = Edits::default();
+        match kind.as_str() {
             "message_start" => {
-                if let Some(Value::Object(message)) = data.get_mut("message") {
-                    message.insert("model".into(), json!(self.model));
-                    counts(message, &USAGE_COUNTS);
+                let message = edited(&data, &members, "message", |message, members, edits| {
+                    edits.set("model", json!(self.model));
+                    edits.set("usage", counted(message, members, &USAGE_COUNTS));
+                });
+                if let Some(message) = message {
+                    edits.top.set_raw("message", message);
                 }
             }
             "content_block_start" => {
-                if let Some(Value::Object(block)) = data.get_mut("content_block")
-                    && block.get("type").and_then(Value::as_str) == Some("tool_use")
-                {
-                    let id = block.get("id").and_then(Value::as_str);
-                    let id = ids::encode(id, self.calls, self.nonce);
-                    block.insert("id".into(), json!(id));
-                    self.calls += 1;
+                let (calls, nonce) = (&mut self.calls, self.nonce);
+                let block = edited(&data, &members, "content_block", |block, members, edits| {
+                    if text(block, members, "type").as_deref() == Some("tool_use") {
+                        let id = text(block, members, "id");
+                        edits.set("id", json!(ids::encode(id.as_deref(), *calls, nonce)));
+                        *calls += 1;
+                    }
+                });
+                if let Some(block) = block {
+                    edits.top.set_raw("content_block", block);
                 }
             }
             "message_delta" => {
-                if self.calls > 0 {
-                    let delta = data.get_mut("delta");
-                    if let Some(reason) = delta.and_then(|d| d.get_mut("stop_reason"))
-                        && reason == "end_turn"
-                    {
-                        *reason = json!("tool_use");
+                let calls = self.calls;
+                let delta = edited(&data, &members, "delta", |delta, members, edits| {
+                    let reason = text(delta, members, "stop_reason");
+                    if calls > 0 && reason.as_deref() == Some("end_turn") {
+                        edits.set("stop_reason", json!("tool_use"));
                     }
+                });
+                if let Some(delta) = delta {
+                    edits.top.set_raw("delta", delta);
                 }
-                counts(data, &["output_tokens"]);
+                let usage = counted(&data, &members, &["output_tokens"]);
+                edits.top.set("usage", usage);
             }
-            _ => {}
+            _ => return Some((kind, event.data.clone())),
         }
+        let written = body::write(&data, &members, &edits, "", &Items::default()).to_vec();
+        let written = String::from_utf8(written).expect("JSON text written from JSON text");
+        Some((kind, written))
     }
 }
 
-/// `event`'s kind (its name, else its data's `type`) and its data, when
-/// that is a JSON object.
-fn read(event: &Event) -> Option<(String, Map<String, Value>)> {
-    let Ok(Value::Object(data)) = serde_json::from_str::<Value>(&event.data) else {
-        return None;
+/// Member `key` of `object` (whose members are `members`) as a string;
+/// `None` when it is absent or not one.
+fn text(object: &[u8], members: &[Member], key: &str) -> Option<String> {
+    let member = Member::last(members, key)?;
+    serde_json::from_slice(&object[member.value.clone()]).ok()
+}
+
+/// Member `key` of `object`, an object, with `edit` made to it (given its
+/// text and its members): its JSON text, its other members as they came;
+/// `None` when it is absent or not an object.
+fn edited(
+    object: &Bytes,
+    members: &[Member],
+    key: &str,
+    edit: impl FnOnce(&Bytes, &[Member], &mut ObjectEdits),
+) -> Option<Bytes> {
+    let member = Member::last(members, key)?;
+    let inner = object.slice(member.value.clone());
+    let inner_members = scan::members(&inner).ok()?;
+    let mut edits = Edits::default();
+    edit(&inner, &inner_members, &mut edits.top);
+    let written = body::write(&inner, &inner_members, &edits, "", &Items::default());
+    Some(written.to_vec().into())
+}
+
+/// The `usage` of `holder` (whose members are `members`) with each of
+/// `names` an integer ([`filled`]).
+fn counted(holder: &[u8], members: &[Member], names: &[&str]) -> Value {
+    let usage = Member::last(members, "usage")
+        .and_then(|usage| serde_json::from_slice(&holder[usage.value.clone()]).ok());
+    filled(usage, names)
+}
+
+/// `usage` (none: an empty one) with each of `names` an integer: 0 where
+/// it is missing or not one.
+fn filled(usage: Option<Value>, names: &[&str]) -> Value {
+    let mut usage = match usage {
+        Some(Value::Object(usage)) => usage,
+        _ => Map::new(),
     };
-    let kind = match (&event.event, data.get("type")) {
-        (Some(name), _) => name.clone(),
-        (None, Some(Value::String(kind))) => kind.clone(),
-        (None, _) => return None,
-    };
-    Some((kind, data))
+    for name in names {
+        if !usage.get(*name).is_some_and(Value::is_u64) {
+            usage.insert((*name).to_string(), json!(0));
+        }
+    }
+    Value::Object(usage)
 }
 
 /// `piece` appended to `block`'s text member `key`.
@@ -238,21 +292,6 @@ const USAGE_COUNTS: [&str; 4] = [
     "cache_read_input_tokens",
     "output_tokens",
 ];
-
-/// `holder`'s `usage` with each of `names` an integer: 0 where it is
-/// missing or not one.
-fn counts(holder: &mut Map<String, Value>, names: &[&str]) {
-    let usage = holder
-        .entry("usage")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(usage) = usage {
-        for name in names {
-            if !usage.get(*name).is_some_and(Value::is_u64) {
-                usage.insert((*name).to_string(), json!(0));
-            }
-        }
-    }
-}
 
 /// One event in the stream format: its name, when it has one, and each
 /// line of `data` on a `data:` line.
