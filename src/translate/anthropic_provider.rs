@@ -640,7 +640,7 @@ impl StreamTranslator {
     fn said_in<'a>(&mut self, kind: &str, data: EventData<'a>) -> Said<'a> {
         match kind {
             "message_start" => {
-                let message: MessageHead = read(data.message);
+                let message: Inner = read(data.message);
                 if let Some(id) = chunk::text(message.id) {
                     self.id = id.into_owned();
                 }
@@ -666,7 +666,7 @@ impl StreamTranslator {
         }
     }
 
-    fn block_start<'a>(&mut self, block: BlockHead<'_>) -> Said<'a> {
+    fn block_start<'a>(&mut self, block: Inner<'_>) -> Said<'a> {
         self.open_tool = None;
         let text = |raw| Cow::Owned(chunk::text(raw).unwrap_or_default().into_owned());
         match chunk::text(block.kind).as_deref() {
@@ -695,7 +695,7 @@ impl StreamTranslator {
         }
     }
 
-    fn block_delta<'a>(&mut self, delta: DeltaData<'a>) -> Said<'a> {
+    fn block_delta<'a>(&mut self, delta: Inner<'a>) -> Said<'a> {
         let text = |raw| chunk::text(raw).unwrap_or_default();
         match chunk::text(delta.kind).as_deref() {
             Some("text_delta") => nonempty(text(delta.text), Said::Text),
@@ -787,38 +787,9 @@ struct EventData<'a> {
 
 impl<'a> EventData<'a> {
     /// Its `delta`, read (empty when it has none or is not an object).
-    fn delta(&self) -> DeltaData<'a> {
+    fn delta(&self) -> Inner<'a> {
         read(self.delta)
     }
-}
-
-/// What the translator reads of a `message_start`'s message.
-#[derive(Deserialize, Default)]
-struct MessageHead<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    usage: Option<&'a RawValue>,
-}
-
-/// What the translator reads of a block's start, each member read with
-/// [`chunk::text`] or as a [`tree`].
-#[derive(Deserialize, Default)]
-struct BlockHead<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    text: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    thinking: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    input: Option<&'a RawValue>,
 }
 
 /// A member read into `T` (its default when absent or of another shape).
@@ -827,13 +798,24 @@ fn read<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
         .unwrap_or_default()
 }
 
-/// An event's `delta`: a block's text, thinking or tool input, or the
-/// message's stop reason, each read with [`chunk::text`] (a member of
-/// another shape is as good as absent).
+/// An object an event holds (its message, a block's start, a delta):
+/// the members the translator reads of any of them, each with
+/// [`chunk::text`] or as a [`tree`] (a member of another shape is as good
+/// as absent).
 #[derive(Deserialize, Default)]
-struct DeltaData<'a> {
+struct Inner<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
     #[serde(borrow, default)]
     text: Option<&'a RawValue>,
     #[serde(borrow, default)]
