@@ -407,10 +407,8 @@ impl Collector {
         if self.events.is_none() {
             // A call starts a block; a delta starts none.
             let starts = delta.is_none()
-                && match event.event.as_deref() {
-                    Some(name) => name == "content_block_start",
-                    None => has_type(&event.data, 1, "content_block_start"),
-                };
+                && (event.event.as_deref() == Some("content_block_start")
+                    || has_type(&event.data, 1, "content_block_start"));
             let calls = starts && has_type(&event.data, 2, "tool_use");
             if !calls && !starts && delta != Some(DeltaKind::Thinking) {
                 return;

@@ -164,7 +164,10 @@ pub fn explanation(
                         .and_then(|own| serde_json::from_slice::<Value>(own.bytes()).ok());
                     let edits = match own {
                         Some(own) => changes(&own, &sent),
-                        None => plan_edits(request.chat(), &plan.decided.chat_edits(request.chat())),
+                        None => match request.chat_form() {
+                            Ok(chat) => plan_edits(chat, &plan.decided.chat_edits(chat)),
+                            Err(_) => Vec::new(),
+                        },
                     };
                     match skipped {
                         Some(reason) => {

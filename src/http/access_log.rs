@@ -347,7 +347,8 @@ impl AccessRecord {
 
     /// What a traced request's span says of the request: its sampling
     /// settings and its chain (and, when the trace keeps content, its
-    /// messages, from its chat form).
+    /// messages, from its chat form: a Messages client's is written for
+    /// it).
     pub fn traced_request(&self, client: &ClientRequest, chain: &[Target]) {
         let request = client.facts();
         let number = |key: &str| {
@@ -364,7 +365,10 @@ impl AccessRecord {
             traced.top_p = number("top_p");
             traced.chain = chain.iter().map(|t| t.model_ref.to_string()).collect();
             if entry.trace.as_ref().is_some_and(|t| t.captures_content()) {
-                let messages = client.chat().value("messages").unwrap_or_default();
+                // The chat form's, written for it if it was not yet.
+                let chat = client.chat_form().ok();
+                let messages = chat.and_then(|chat| chat.value("messages"));
+                let messages = messages.unwrap_or_default();
                 traced.input = Some(content::input_messages(&messages));
                 traced.output = Some(Output::default());
             }

@@ -87,8 +87,9 @@ fn sent(config: &Config, front_end: &str, body: &Value, target: &Target) -> Valu
     let request = decoded(config, front_end, body);
     let out = chain::body(&request, target, &Memos::default().plan).expect("sent");
     // A Messages body's chat form is written for a target that speaks
-    // chat, and only for one.
-    if front_end == "anthropic" {
+    // chat, and for no other when its first target speaks Messages.
+    let first = config.first_api(body["model"].as_str());
+    if front_end == "anthropic" && first == Some(Api::AnthropicMessages) {
         let chat = target.provider.api == Api::OpenAiCompletions;
         assert_eq!(request.chat_written(), chat, "{}", target.model_ref);
     }

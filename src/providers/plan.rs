@@ -7,6 +7,7 @@
 
 use super::Withheld;
 use super::moonshot::KimiTools;
+use crate::capabilities::Api;
 use crate::config::Target;
 use crate::translate::anthropic_provider::MessagesPlan;
 use crate::translate::decisions::{Decisions, Stream, Usage};
@@ -53,6 +54,10 @@ pub enum Skip {
         /// (`messages[2].content`, `input[1].output`).
         place: String,
     },
+    /// The body has no chat form for a target that speaks chat (one the
+    /// client's own format takes and chat does not).
+    #[error("the request cannot be written for a chat target: {why}")]
+    NoChatForm { why: String },
 }
 
 impl Skip {
@@ -61,6 +66,7 @@ impl Skip {
         match self {
             Skip::TooManyTools { .. } => "too_many_tools",
             Skip::Image { .. } => "image_input",
+            Skip::NoChatForm { .. } => "no_chat_form",
         }
     }
 }
@@ -86,6 +92,13 @@ pub struct Memo {
 
 /// What `target` is to be sent for `request`, or why it is not.
 pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan, Declined> {
+    if target.provider.api == Api::OpenAiCompletions
+        && let Err(why) = client.chat_form()
+    {
+        return Err(Declined::Skip(Skip::NoChatForm {
+            why: why.to_string(),
+        }));
+    }
     let request = client.facts();
     // A tool result that cannot be paired with its call (see
     // `tool_results`; the others are repaired by the rules).

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::edits;
+use super::{Declined, Skip};
 use crate::config::{Config, Environment, ModelRef, Secrets, load_str};
 use crate::wire::openai::ChatRequest;
 
@@ -770,7 +771,7 @@ fn image_turn() -> Value {
 
 #[test]
 fn the_plan_skips_targets_that_cannot_take_the_request() {
-    use super::{Declined, Refusal, Skip, plan};
+    use super::{Refusal, plan};
     let config = config(json!({}));
     let too_many = Skip::TooManyTools {
         count: 129,
@@ -1084,6 +1085,66 @@ fn kimi_for_codings_effort_cap_is_the_plans_effort() {
         );
         assert_eq!(plan.decided.effort.as_deref(), Some(sent), "{model_ref}");
         assert!(!plan.withheld.contains(&super::Withheld::MaxEffort));
+    }
+}
+
+/// A Messages body that chat cannot hold (a tool schema nested to the
+/// scanner's depth, one level deeper in chat's `function.parameters`)
+/// goes on to a target that speaks Messages; a target that speaks chat is
+/// skipped, naming why, rather than failing the request; and when the
+/// first target speaks chat, the body is refused at once, as before.
+#[test]
+fn a_body_chat_cannot_hold_skips_only_the_chat_targets() {
+    use crate::translate::anthropic_client::{ChatForm, Read};
+    let config = config(json!({}));
+    let chat = config
+        .target(&ModelRef::parse("local/plain").unwrap())
+        .unwrap();
+    let body = |levels: usize| {
+        let schema = format!("{}{{}}{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+        format!(
+            r#"{{"max_tokens":5,"messages":[{{"role":"user","content":"hi"}}],"tools":[{{"name":"t","input_schema":{schema}}}]}}"#
+        )
+    };
+    let request = |text: &str, when| {
+        let read = Read::parse(text.as_bytes()).ok()?;
+        read.into_request(None, text.to_string().into(), Default::default(), when)
+            .ok()
+    };
+    // The deepest schema the Messages reader takes.
+    let deepest = (100..200)
+        .take_while(|levels| request(&body(*levels), ChatForm::WhenAsked).is_some())
+        .last()
+        .expect("a schema the reader takes");
+    let text = body(deepest);
+    let request = request(&text, ChatForm::WhenAsked).unwrap();
+    let why = request.chat_form().expect_err("too deep for chat");
+    match super::plan(&request, &chat, &super::Memo::default()) {
+        Err(Declined::Skip(skip @ Skip::NoChatForm { .. })) => {
+            assert_eq!(skip.label(), "no_chat_form");
+            assert!(skip.to_string().ends_with(why), "{skip}");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let read = Read::parse(text.as_bytes()).unwrap();
+    let now = read.into_request(None, text.clone().into(), Default::default(), ChatForm::Now);
+    assert!(now.is_err());
+}
+
+/// A Messages body with no message chat can hold is refused as it is read,
+/// whenever its chat form is to be written.
+#[test]
+fn a_messages_body_without_a_message_is_refused_as_it_is_read() {
+    use crate::translate::anthropic_client::{ChatForm, Read};
+    for messages in [r#"[]"#, r#"[{"role":"user","content":[]}]"#] {
+        let text = format!(r#"{{"max_tokens":5,"messages":{messages}}}"#);
+        for when in [ChatForm::Now, ChatForm::WhenAsked] {
+            let read = Read::parse(text.as_bytes()).unwrap();
+            let refused = read
+                .into_request(None, text.clone().into(), Default::default(), when)
+                .unwrap_err();
+            assert_eq!(refused, "`messages` must contain at least one message");
+        }
     }
 }
 

@@ -59,7 +59,9 @@ pub trait Facts: std::fmt::Debug + Send + Sync {
     /// Turn `index`'s content alone, fingerprinted; `None` without one.
     fn content_hash(&self, index: usize) -> Option<u64>;
 
-    /// The tool calls of assistant turn `index`, in order.
+    /// The tool calls of assistant turn `index`, in order, when it carries
+    /// no reasoning (the turns the reasoning cache gives reasoning back
+    /// to; what another holds is not asked).
     fn calls(&self, index: usize) -> Vec<Call>;
 
     /// The client's bytes: what its tokens are estimated from.
@@ -154,12 +156,14 @@ impl Facts for ChatRequest {
 }
 
 /// The facts of a body in another API's format, noted by its front end's
-/// reader as it read the body: the settings in the request model's words
-/// (a chat body of the settings alone, without messages or tools), the
-/// tools' chat form, and each turn.
+/// reader as it made the body's chat form: the settings in the request
+/// model's words, the tools' chat form, and each turn, alike whether that
+/// form is written at once or later (a conversation is fingerprinted the
+/// same whichever target it goes to first).
 #[derive(Debug)]
 pub struct Noted {
-    /// The settings, as a chat body without `messages` and `tools`.
+    /// The settings: a chat body of them alone (without `messages` and
+    /// `tools`), or the whole chat form when it is written at once.
     pub settings: ChatRequest,
     /// The tools' chat form, as JSON text.
     pub tools: Option<Arc<RawValue>>,
@@ -205,6 +209,8 @@ impl Facts for Noted {
     fn raw(&self, key: &str) -> Option<&str> {
         match key {
             "tools" => self.tools.as_deref().map(RawValue::get),
+            // The turns are read as turns (`messages`).
+            "messages" => None,
             key => self.settings.raw(key),
         }
     }

@@ -204,6 +204,9 @@ pub enum RequestError {
     Json(String),
     #[error("{0}")]
     Invalid(String),
+    /// A request with no message: chat requires one.
+    #[error("`messages` must contain at least one message")]
+    NoMessage,
 }
 
 impl ChatRequest {
@@ -255,7 +258,7 @@ impl ChatRequest {
             (None, _) => return invalid("`messages` is required"),
             (Some(_), None) => return invalid("`messages` must be an array"),
             (Some(_), Some(items)) if items.is_empty() && a_message => {
-                return invalid("`messages` must contain at least one message");
+                return Err(RequestError::NoMessage);
             }
             (Some(_), Some(items)) => items,
         };

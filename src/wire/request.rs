@@ -21,9 +21,9 @@ use super::openai::ChatRequest;
 /// One client request, read once by its front end.
 #[derive(Debug, Clone)]
 pub struct ClientRequest {
-    /// The request in chat form, once written: what the chat transport
-    /// writes on.
-    chat: OnceLock<ChatRequest>,
+    /// The request in chat form, once written (or why it cannot be):
+    /// what the chat transport writes on.
+    chat: OnceLock<Result<ChatRequest, String>>,
     /// A Messages client's facts, noted as its body was read, and how its
     /// chat form is written.
     translated: Option<Arc<Translated>>,
@@ -66,11 +66,16 @@ pub struct Native {
 }
 
 /// A body of another format: its facts, and how its chat form is written
-/// (by the front end's translation, the same each time).
+/// (by the front end's translation, the same each time) when a target
+/// that speaks chat first asks for it; `None` when it was written at once,
+/// the facts' settings being then the whole chat form.
 pub struct Translated {
     pub facts: Noted,
-    pub write: Box<dyn Fn() -> ChatRequest + Send + Sync>,
+    pub write: Option<ChatWriter>,
 }
+
+/// How a request's chat form is written, or why it cannot be.
+pub type ChatWriter = Box<dyn Fn() -> Result<ChatRequest, String> + Send + Sync>;
 
 impl std::fmt::Debug for Translated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,7 +97,7 @@ impl ClientRequest {
     /// `seen`.
     pub fn new(chat: ChatRequest, seen: Seen) -> Self {
         Self {
-            chat: OnceLock::from(chat),
+            chat: OnceLock::from(Ok(chat)),
             translated: None,
             messages_body: None,
             native: Native::default(),
@@ -101,8 +106,7 @@ impl ClientRequest {
         }
     }
 
-    /// A request of another format, by its facts: its chat form is written
-    /// when first asked for.
+    /// A request of another format, by its facts.
     pub fn translated(translated: Translated, seen: Seen) -> Self {
         Self {
             chat: OnceLock::new(),
@@ -122,18 +126,39 @@ impl ClientRequest {
         }
     }
 
-    /// The request in chat form, written now if it was not yet.
+    /// The request in chat form, written now if it was not yet; the error
+    /// says why it cannot be (a body another format takes that chat does
+    /// not: `providers::plan` skips a chat target for it).
+    pub fn chat_form(&self) -> Result<&ChatRequest, &str> {
+        let written = match self.translated.as_deref() {
+            Some(Translated {
+                write: None, facts, ..
+            }) => return Ok(&facts.settings),
+            Some(Translated {
+                write: Some(write), ..
+            }) => self.chat.get_or_init(write),
+            None => (self.chat.get())
+                .expect("a request without facts of its own is made with its chat form"),
+        };
+        written.as_ref().map_err(String::as_str)
+    }
+
+    /// The request in chat form, for a target that speaks chat: the plan
+    /// of such a target skips it when it cannot be written
+    /// ([`Self::chat_form`]).
     pub fn chat(&self) -> &ChatRequest {
-        self.chat.get_or_init(|| match &self.translated {
-            Some(translated) => (translated.write)(),
-            None => unreachable!("a request is made with its chat form or a way to write it"),
-        })
+        self.chat_form()
+            .expect("a chat target is planned only for a request with a chat form")
     }
 
     /// Whether the chat form has been written.
     #[cfg(test)]
     pub fn chat_written(&self) -> bool {
-        self.chat.get().is_some()
+        let at_once = matches!(
+            self.translated.as_deref(),
+            Some(Translated { write: None, .. })
+        );
+        at_once || self.chat.get().is_some()
     }
 
     /// Gives replayed tool-call turns the reasoning the model produced for

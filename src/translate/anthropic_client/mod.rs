@@ -1,8 +1,10 @@
 //! Serving an Anthropic Messages client from the gateway's OpenAI-shaped
-//! pipeline: the request becomes a chat-completions request (which the
-//! provider rules then plan for each target like any other; a target that
-//! speaks Messages is sent the client's own body with the plan's edits,
-//! `anthropic_provider::passthrough`), and the answer, whole or streamed,
+//! pipeline: the request is read into the request model, its facts noted
+//! as its chat-completions form is made (which the provider rules then
+//! plan for each target like any other; that form is written only for a
+//! target that speaks chat; one that speaks Messages is sent the client's
+//! own body with the plan's edits, `anthropic_provider::passthrough`), and
+//! the answer, whole or streamed,
 //! becomes an Anthropic message or the exact Anthropic event sequence. The
 //! wire rules it follows are summed up in `docs/claude-code.md`.
 //!

@@ -23,8 +23,8 @@ use crate::wire::anthropic::{
     literal_without_billing_header,
 };
 use crate::wire::facts::{Call, Noted, Turn};
-use crate::wire::openai::{ChatRequest, MessageInfo};
-use crate::wire::request::{ClientRequest, Native, Translated};
+use crate::wire::openai::{ChatRequest, MessageInfo, RequestError as ChatError};
+use crate::wire::request::{ChatWriter, ClientRequest, Native, Translated};
 use crate::wire::{Front, RawText, Seen, empty, is_empty};
 
 /// The most stop sequences the chat transport's providers take (OpenAI's
@@ -310,12 +310,12 @@ impl Read {
     }
 
     /// The client's request, read from `bytes` (the body this was read
-    /// from), asking for `model` (the name the gateway resolves): its chat
-    /// form, written now or when a target that speaks chat first asks for
-    /// it (`when`; read with what `known` holds stepped over); until then
-    /// its facts are noted from the chat body not yet written. Beside them,
-    /// the client's own body and what it said that the chat form does not.
-    /// The error names what is wrong with the body.
+    /// from), asking for `model` (the name the gateway resolves): its facts,
+    /// noted from its chat form as it is made; that form written now or
+    /// when a target that speaks chat first asks for it (`when`; read with
+    /// what `known` holds stepped over); and beside them the client's own
+    /// body and what it said that the chat form does not. The error names
+    /// what is wrong with the body.
     pub fn into_request(
         mut self,
         model: Option<String>,
@@ -328,25 +328,32 @@ impl Read {
             .map_err(|error| format!("invalid Messages request: {error}"))?;
         let mut seen = self.members.clone();
         let mut native = Native::default();
-        let body = (self.chat_body(model.as_deref(), &mut seen, &mut native))
+        let mut body = (self.chat_body(model.as_deref(), &mut seen, &mut native))
             .map_err(|e| e.to_string())?;
         refuse(&seen).map_err(|e| e.to_string())?;
-        let mut request = match when {
-            ChatForm::Now => {
-                let chat = ChatRequest::parse_with(self.written(&body), &known);
-                ClientRequest::new(chat.map_err(|e| e.to_string())?, seen)
-            }
-            ChatForm::WhenAsked => {
-                let facts = noted(body, self.tools.json.clone(), bytes);
-                let write = move || {
-                    let (chat, _, _) = (self.translate(model.as_deref()))
-                        .expect("a body translated once translates again");
-                    ChatRequest::parse_with(chat, &known).expect("a translated body reads back")
-                };
-                let write = Box::new(write);
-                ClientRequest::translated(Translated { facts, write }, seen)
-            }
+        if body.messages.is_empty() {
+            return Err(ChatError::NoMessage.to_string());
+        }
+        let settings = match when {
+            ChatForm::Now => ChatRequest::parse_with(self.written(&body), &known),
+            ChatForm::WhenAsked => settings(&mut body),
         };
+        let facts = noted(&body, settings.map_err(|e| e.to_string())?);
+        let facts = Noted {
+            tools: self.tools.json.clone(),
+            bytes,
+            ..facts
+        };
+        let write = (when == ChatForm::WhenAsked).then(|| {
+            let write = move || {
+                let (chat, _, _) = self
+                    .translate(model.as_deref())
+                    .map_err(|e| e.to_string())?;
+                ChatRequest::parse_with(chat, &known).map_err(|e| e.to_string())
+            };
+            Box::new(write) as ChatWriter
+        });
+        let mut request = ClientRequest::translated(Translated { facts, write }, seen);
         request.messages_body = Some(original);
         request.native = native;
         Ok(request)
@@ -354,24 +361,30 @@ impl Read {
 }
 
 /// When a Messages body's chat form is written: at once when the first
-/// target speaks chat (its facts are then that form's: writing it later
-/// would read the body twice), else when a target that speaks chat asks
-/// for it, if one does.
+/// target speaks chat (writing it later would walk the body twice), else
+/// when a target that speaks chat asks for it, if one does. The facts are
+/// noted alike either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatForm {
     Now,
     WhenAsked,
 }
 
-/// The facts of the chat body `chat` (the translation, not written): the
-/// settings written alone and read back, the tools' chat form `tools`, and
-/// each message noted (the client's own `bytes` beside them).
-fn noted(mut chat: ChatBody<'_>, tools: Option<Arc<RawValue>>, bytes: Bytes) -> Noted {
+/// The settings of the chat body `chat` alone, written and read back
+/// without its messages and tools.
+fn settings(chat: &mut ChatBody<'_>) -> Result<ChatRequest, ChatError> {
     let messages = std::mem::take(&mut chat.messages);
-    chat.tools = None;
-    let settings = serde_json::to_vec(&chat).expect("a translated request always serializes");
-    let settings = ChatRequest::of_settings(settings).expect("the settings written read back");
-    let infos = (messages.iter())
+    let tools = chat.tools.take();
+    let settings = serde_json::to_vec(&*chat).expect("a translated request always serializes");
+    (chat.messages, chat.tools) = (messages, tools);
+    ChatRequest::of_settings(settings)
+}
+
+/// The facts of the chat body `chat` (the translation, written or not),
+/// its `settings` read: each message noted (the tools' chat form and the
+/// client's bytes left for the caller to give).
+fn noted(chat: &ChatBody<'_>, settings: ChatRequest) -> Noted {
+    let infos = (chat.messages.iter())
         .map(|message| MessageInfo {
             role: Cow::Borrowed(message.role),
             tool_call_ids: (message.tool_calls.iter())
@@ -383,10 +396,10 @@ fn noted(mut chat: ChatBody<'_>, tools: Option<Arc<RawValue>>, bytes: Bytes) -> 
         .collect();
     Noted {
         settings,
-        tools,
+        tools: None,
         messages: infos,
-        turns: messages.iter().map(turn).collect(),
-        bytes,
+        turns: chat.messages.iter().map(turn).collect(),
+        bytes: Bytes::new(),
     }
 }
 

@@ -57,8 +57,8 @@ struct GivenReasoning {
 }
 
 impl Carried {
-    /// What the plan's `decided` for `request` (the client's chat form)
-    /// say of a Messages body.
+    /// What the plan's `decided` for `request` (its facts, turns counted
+    /// as in its chat form) say of a Messages body.
     pub fn of(decided: &Decisions, request: &dyn Facts) -> Self {
         let mut shared = vec![("model", Some(json!(decided.model)))];
         for key in SHARED {
