@@ -167,7 +167,8 @@ pub struct Noted {
     pub settings: ChatRequest,
     /// The tools' chat form, as JSON text.
     pub tools: Option<Arc<RawValue>>,
-    /// What the rules need of each turn.
+    /// What the rules need of each turn, when the settings are not the
+    /// whole chat form (whose own they are then).
     pub messages: Vec<MessageInfo>,
     /// Each turn's own notes, in the same order.
     pub turns: Vec<Turn>,
@@ -203,7 +204,11 @@ impl Facts for Noted {
     }
 
     fn messages(&self) -> &[MessageInfo] {
-        &self.messages
+        // A chat form holds a message at least; the settings alone, none.
+        match self.settings.messages() {
+            [] => &self.messages,
+            whole => whole,
+        }
     }
 
     fn raw(&self, key: &str) -> Option<&str> {

@@ -381,19 +381,23 @@ fn settings(chat: &mut ChatBody<'_>) -> Result<ChatRequest, ChatError> {
 }
 
 /// The facts of the chat body `chat` (the translation, written or not),
-/// its `settings` read: each message noted (the tools' chat form and the
-/// client's bytes left for the caller to give).
+/// its `settings` read: each message noted, with what the rules read of
+/// it unless the settings are the whole chat form, which holds that (the
+/// tools' chat form and the client's bytes left for the caller to give).
 fn noted(chat: &ChatBody<'_>, settings: ChatRequest) -> Noted {
-    let infos = (chat.messages.iter())
-        .map(|message| MessageInfo {
-            role: Cow::Borrowed(message.role),
-            tool_call_ids: (message.tool_calls.iter())
-                .map(|call| call.id.to_string())
-                .collect(),
-            tool_call_id: message.tool_call_id.as_deref().map(str::to_owned),
-            has_reasoning_content: message.reasoning_content.is_some(),
-        })
-        .collect();
+    let infos = match settings.messages() {
+        [] => (chat.messages.iter())
+            .map(|message| MessageInfo {
+                role: Cow::Borrowed(message.role),
+                tool_call_ids: (message.tool_calls.iter())
+                    .map(|call| call.id.to_string())
+                    .collect(),
+                tool_call_id: message.tool_call_id.as_deref().map(str::to_owned),
+                has_reasoning_content: message.reasoning_content.is_some(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     Noted {
         settings,
         tools: None,

@@ -39,8 +39,8 @@ fn check_refused(anthropic: Value, expected: &str) {
 
 /// A Messages body's facts, noted as it is read, are those its chat form
 /// gives once written: the settings, each turn, where a cache mark can
-/// stand and a replayed turn's calls; and the chat form is written only
-/// when asked for.
+/// stand and a replayed turn's calls; they are the same whether that form
+/// is written at once or later, and it is written only when asked for.
 #[test]
 fn a_messages_bodys_facts_are_its_chat_forms() {
     let golden = include_str!("../../../tests/golden/requests/messages.json");
@@ -77,12 +77,23 @@ fn a_messages_bodys_facts_are_its_chat_forms() {
     ];
     for body in bodies {
         let bytes = Bytes::from(serde_json::to_vec(&body).unwrap());
-        let read = Read::parse(&bytes).unwrap();
-        let model = read.request.model.clone();
-        let when = ChatForm::WhenAsked;
-        let request = (read.into_request(model, bytes.clone(), Default::default(), when)).unwrap();
+        let request = |when| {
+            let read = Read::parse(&bytes).unwrap();
+            let model = read.request.model.clone();
+            (read.into_request(model, bytes.clone(), Default::default(), when)).unwrap()
+        };
+        let (request, at_once) = (request(ChatForm::WhenAsked), request(ChatForm::Now));
         let facts = request.facts();
         assert!(!request.chat_written(), "read without its chat form");
+        // Noted alike whenever the chat form is written.
+        let noted = at_once.facts();
+        assert_eq!(noted.messages(), facts.messages());
+        for index in 0..facts.messages().len() {
+            assert_eq!(noted.message_hash(index), facts.message_hash(index));
+            assert_eq!(noted.content_hash(index), facts.content_hash(index));
+            assert_eq!(noted.calls(index), facts.calls(index));
+        }
+        assert_eq!(noted.bytes(), facts.bytes());
         let chat = request.chat();
         assert_eq!(facts.model(), chat.model());
         assert_eq!(facts.stream(), chat.stream);
