@@ -258,11 +258,6 @@ impl<'a> From<&'a OwnedCall> for Call<'a> {
     }
 }
 
-/// The calls of a `tool_calls` array as the client or provider wrote it.
-pub fn calls_of(tool_calls: &Value) -> Vec<OwnedCall> {
-    OwnedCall::all_of(tool_calls)
-}
-
 impl ReasoningCache {
     /// Keeps the reasoning of a whole answer (a chat completion) that
     /// made tool calls.
@@ -271,7 +266,7 @@ impl ReasoningCache {
             .get("choices")
             .and_then(|c| c.get(0))
             .map_or(&Value::Null, |choice| &choice["message"]);
-        let calls = calls_of(&message["tool_calls"]);
+        let calls = OwnedCall::all_of(&message["tool_calls"]);
         if let (Some(reasoning), false) = (message["reasoning_content"].as_str(), calls.is_empty())
         {
             let calls: Vec<Call> = calls.iter().map(Call::from).collect();
@@ -667,7 +662,7 @@ mod tests {
             collector.feed(chunk.as_bytes());
         }
         collector.finish(&cache, scope);
-        let replayed = calls_of(
+        let replayed = OwnedCall::all_of(
             &serde_json::json!([{"id": "functions.read:0", "type": "function",
             "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]),
         );
@@ -681,7 +676,7 @@ mod tests {
             "reasoning_content": "Then grep.", "tool_calls": [{"id": "functions.grep:1",
             "type": "function", "function": {"name": "grep", "arguments": "{}"}}]}}]});
         cache.remember_completion(scope, completion.as_object().unwrap());
-        let grep = calls_of(&completion["choices"][0]["message"]["tool_calls"]);
+        let grep = OwnedCall::all_of(&completion["choices"][0]["message"]["tool_calls"]);
         assert_eq!(cache.recall(scope, &grep).as_deref(), Some("Then grep."));
         // A call with no arguments, as an Anthropic stream leaves it, is
         // the `{}` its replay carries.
@@ -693,7 +688,7 @@ mod tests {
             collector.feed(chunk.as_bytes());
         }
         collector.finish(&cache, scope);
-        let now = calls_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
+        let now = OwnedCall::all_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
             "function": {"name": "now", "arguments": "{}"}}]));
         assert_eq!(cache.recall(scope, &now).as_deref(), Some("Now the time."));
         let plain = serde_json::json!({"choices": [{"message": {"reasoning_content": "x", "content": "hi"}}]});
@@ -773,7 +768,7 @@ mod tests {
             collector.feed_native(&event(name, data));
         }
         collector.finish(&cache, scope);
-        let replayed = calls_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
+        let replayed = OwnedCall::all_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
             "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]));
         assert_eq!(
             cache.recall(scope, &replayed).as_deref(),
@@ -802,7 +797,7 @@ mod tests {
             serde_json::json!({"type": "content_block_start", "index": 1,
             "content_block": {"type": "tool_use", "id": "toolu_1", "name": "read", "input": {}}}),
         );
-        let replayed = calls_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
+        let replayed = OwnedCall::all_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
             "function": {"name": "read", "arguments": "{}"}}]));
         for pieces in [3, 100] {
             let cache = ReasoningCache::new(Limits::default());
@@ -857,7 +852,7 @@ mod tests {
             }
             collector.feed(call("22").as_bytes());
             collector.finish(&cache, scope);
-            let calls = calls_of(&serde_json::json!([
+            let calls = OwnedCall::all_of(&serde_json::json!([
                 {"id": "1", "type": "function", "function": {"name": "read", "arguments": "{}"}},
                 {"id": "22", "type": "function", "function": {"name": "read", "arguments": "{}"}}]));
             let expected: String = before.iter().chain(&after).map(String::as_str).collect();

@@ -1,9 +1,10 @@
 //! What the rules, sessions, budgets and the reasoning cache read of a
 //! client's request ([`Facts`]), read once by its front end: a chat
 //! client's are its chat form's ([`ChatRequest`], ranges of its own
-//! bytes); a Messages client's are noted as its body is read ([`Noted`]),
-//! and its chat form is written only for a target that speaks chat
-//! (`wire::request::ClientRequest::chat`).
+//! bytes); a Messages client's are noted as its chat form is made
+//! ([`Noted`]), a form written at once when its first target speaks chat,
+//! else only when a target that speaks chat asks for it
+//! (`wire::request::ClientRequest::chat_form`).
 //!
 //! The turns are the request model's: one per chat message the body
 //! makes (each tool result of a Messages user turn is a turn), so that a

@@ -338,12 +338,8 @@ impl Read {
             ChatForm::Now => ChatRequest::parse_with(self.written(&body), &known),
             ChatForm::WhenAsked => settings(&mut body),
         };
-        let facts = noted(&body, settings.map_err(|e| e.to_string())?);
-        let facts = Noted {
-            tools: self.tools.json.clone(),
-            bytes,
-            ..facts
-        };
+        let settings = settings.map_err(|e| e.to_string())?;
+        let facts = noted(&body, settings, self.tools.json.clone(), bytes);
         let write = (when == ChatForm::WhenAsked).then(|| {
             let write = move || {
                 let (chat, _, _) = self
@@ -381,10 +377,15 @@ fn settings(chat: &mut ChatBody<'_>) -> Result<ChatRequest, ChatError> {
 }
 
 /// The facts of the chat body `chat` (the translation, written or not),
-/// its `settings` read: each message noted, with what the rules read of
-/// it unless the settings are the whole chat form, which holds that (the
-/// tools' chat form and the client's bytes left for the caller to give).
-fn noted(chat: &ChatBody<'_>, settings: ChatRequest) -> Noted {
+/// its `settings` read, its `tools`' chat form, of the client's `bytes`:
+/// each message noted, with what the rules read of it unless the settings
+/// are the whole chat form, which holds that.
+fn noted(
+    chat: &ChatBody<'_>,
+    settings: ChatRequest,
+    tools: Option<Arc<RawValue>>,
+    bytes: Bytes,
+) -> Noted {
     let infos = match settings.messages() {
         [] => (chat.messages.iter())
             .map(|message| MessageInfo {
@@ -400,10 +401,10 @@ fn noted(chat: &ChatBody<'_>, settings: ChatRequest) -> Noted {
     };
     Noted {
         settings,
-        tools: None,
+        tools,
         messages: infos,
         turns: chat.messages.iter().map(turn).collect(),
-        bytes: Bytes::new(),
+        bytes,
     }
 }
 
