@@ -470,31 +470,19 @@ pub async fn run(
                 continue;
             }
         };
-        if let Some(slot) = settings.in_flight {
-            slot.tried(&failures);
-        }
-        let place = match settings.queues.place(&target.provider, deadline).await {
-            Ok(place) => place,
-            Err(busy) => {
-                failures.push(busy_skip(target, busy));
-                continue;
-            }
-        };
-        tried_any = true;
         let sent = Sent {
             request: &request,
             plan: &plan,
             last: chain.last().is_some_and(|last| std::ptr::eq(target, last)),
+            before: &failures,
         };
-        let holding = Holding::new(settings.in_flight, target, &plan, reserved);
-        match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
-            Ok(reply) => {
-                let reply = concurrency::hold(place, reply);
-                let reserved = holding.answered();
+        let called = try_target(upstream, target, sent, settings, deadline, permit, reserved);
+        match called.await {
+            Ok((reply, reserved)) => {
                 return Ok(answer(target, &plan, failures, reply, settings, reserved));
             }
-            Err(failure) => {
-                holding.failed();
+            Err((failure, placed)) => {
+                tried_any |= placed;
                 let decision = failure.decision;
                 // The quota endpoint says when the spent window resets.
                 if failure.class == Class::Quota {
@@ -539,32 +527,18 @@ pub async fn run(
                     return Err(failures);
                 }
             };
-            if let Some(slot) = settings.in_flight {
-                slot.tried(&failures);
-            }
-            let place = match settings.queues.place(&target.provider, deadline).await {
-                Ok(place) => place,
-                Err(busy) => {
-                    failures.push(busy_skip(target, busy));
-                    return Err(failures);
-                }
-            };
             let sent = Sent {
                 request: &request,
                 plan,
                 last: true,
+                before: &failures,
             };
-            let holding = Holding::new(settings.in_flight, target, plan, reserved);
-            match try_target(upstream, target, sent, settings, deadline, permit, &holding).await {
-                Ok(reply) => {
-                    let reply = concurrency::hold(place, reply);
-                    let reserved = holding.answered();
+            let called = try_target(upstream, target, sent, settings, deadline, permit, reserved);
+            match called.await {
+                Ok((reply, reserved)) => {
                     return Ok(answer(target, plan, failures, reply, settings, reserved));
                 }
-                Err(failure) => {
-                    holding.failed();
-                    failures.push(failure);
-                }
+                Err((failure, _)) => failures.push(failure),
             }
         }
     }
@@ -623,8 +597,10 @@ fn answer(
     }
 }
 
-/// Attempts `target`, retrying transient failures within its budget and the
-/// chain's deadline.
+/// Attempts `target` once its provider gives it a place (the attempts
+/// before it noted first), retrying transient failures within its budget
+/// and the chain's deadline: the reply and what stays reserved, or the
+/// failure and whether a place was taken.
 async fn try_target(
     upstream: &Upstream,
     target: &Target,
@@ -632,8 +608,16 @@ async fn try_target(
     settings: &Settings<'_>,
     deadline: Instant,
     permit: Permit<'_>,
-    holding: &Holding<'_>,
-) -> Result<Reply, Failure> {
+    reserved: Option<budget::Reserved>,
+) -> Result<(Reply, Option<budget::Reserved>), (Failure, bool)> {
+    if let Some(slot) = settings.in_flight {
+        slot.tried(sent.before);
+    }
+    let place = match settings.queues.place(&target.provider, deadline).await {
+        Ok(place) => place,
+        Err(busy) => return Err((busy_skip(target, busy), false)),
+    };
+    let holding = Holding::new(settings.in_flight, target, sent.plan, reserved);
     let (provider, model) = (target.model_ref.provider(), target.model_ref.as_str());
     let url = &target.provider.shown_url;
     let retries = settings.retries;
@@ -670,7 +654,7 @@ async fn try_target(
                     latency_ms = latency.as_millis() as u64,
                     "attempt answered"
                 );
-                return Ok(reply);
+                return Ok((concurrency::hold(place, reply), holding.answered()));
             }
             Err(error) => error,
         };
@@ -739,7 +723,8 @@ async fn try_target(
                         class.label()
                     );
                 }
-                return Err(Failure {
+                holding.failed();
+                let failure = Failure {
                     model_ref: target.model_ref.clone(),
                     url: url.to_string(),
                     cause: Cause::Attempt(with_successor(target, class, error)),
@@ -747,7 +732,8 @@ async fn try_target(
                     decision,
                     wait: retry_after,
                     tries,
-                });
+                };
+                return Err((failure, true));
             }
         }
     }
@@ -760,6 +746,8 @@ struct Sent<'a> {
     plan: &'a Plan,
     /// No target follows: a failure's line says `next="none"`.
     last: bool,
+    /// The targets given up or skipped before this one.
+    before: &'a [Failure],
 }
 
 /// One attempt on `target`: the request model with the target's plan
@@ -852,6 +840,7 @@ pub async fn probe(
         request,
         plan: &plan,
         last: true,
+        before: &[],
     };
     attempt(upstream, target, sent, settings, deadline, None).await
 }
