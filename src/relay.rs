@@ -300,6 +300,10 @@ struct HeldText {
     id: Value,
     /// The tail of a tool call's arguments, and the call's index.
     call: Option<(u64, String)>,
+    /// The `logprobs` of the chunks whose text is held, joined: they go
+    /// with it, or with a key it joins into (they spell it out token by
+    /// token, where the bytes' scrub finds no key).
+    logprobs: Map<String, Value>,
     /// What a provider's own Anthropic events hold ([`Item::Native`]).
     native: Option<HeldNative>,
 }
@@ -372,6 +376,7 @@ impl HeldText {
             reasoning_key: REASONING_KEYS[0],
             id: Value::Null,
             call: None,
+            logprobs: Map::new(),
             native: None,
         }
     }
@@ -485,15 +490,17 @@ impl HeldText {
         let last = (tree.get("choices"))
             .and_then(|choices| choices.get(0))
             .is_some_and(|choice| !choice["finish_reason"].is_null());
-        let Some(delta) = tree
-            .get_mut("choices")
+        let choice = (tree.get_mut("choices"))
             .and_then(|choices| choices.get_mut(0))
-            .and_then(|choice| choice.get_mut("delta"))
-            .and_then(Value::as_object_mut)
+            .and_then(Value::as_object_mut);
+        let Some(choice) =
+            choice.filter(|choice| choice.get("delta").is_some_and(Value::is_object))
         else {
             // No delta to carry it (a usage chunk): held on.
             return chunk;
         };
+        let logprobs = choice.shift_remove("logprobs");
+        let delta = choice["delta"].as_object_mut().expect("an object");
         if let Some((key, _)) = reasoning {
             self.reasoning_key = key;
         }
@@ -523,6 +530,21 @@ impl HeldText {
         Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
         Self::pass_member(scrubber, &mut self.refusal, delta, REFUSAL, refusal, last);
         self.pass_calls(delta, last);
+        let spells_key = [CONTENT, REFUSAL].iter().any(|key| {
+            let text = delta.get(key.name()).and_then(Value::as_str).unwrap_or("");
+            matches!(self.scrubber.scrub(text.as_bytes()), Cow::Owned(_))
+        });
+        if let Some(Value::Object(logprobs)) = logprobs {
+            join_logprobs(&mut self.logprobs, logprobs);
+        }
+        if !self.holds() && !self.logprobs.is_empty() {
+            let logprobs = std::mem::take(&mut self.logprobs);
+            if spells_key {
+                tracing::warn!("a chunk's text held a key: its logprobs are dropped with it");
+            } else {
+                choice.insert("logprobs".into(), Value::Object(logprobs));
+            }
+        }
         if self.holds() {
             self.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
@@ -780,11 +802,27 @@ impl HeldText {
             delta.insert("tool_calls".into(), json!([call_entry(call)]));
         }
         let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
-        let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
+        let mut chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
+        // The tail of the text a key could have started, and what it says.
+        if !self.logprobs.is_empty() {
+            chunk["choices"][0]["logprobs"] = Value::Object(std::mem::take(&mut self.logprobs));
+        }
         Some(Item::Chunk(Chunk {
             frame: frame(&chunk),
         }))
+    }
+}
+
+/// `more` (a chunk's `logprobs`) after `held`: each list (`content`,
+/// `refusal`) goes on, and anything else is the first seen.
+fn join_logprobs(held: &mut Map<String, Value>, more: Map<String, Value>) {
+    for (key, value) in more {
+        match (held.get_mut(&key), value) {
+            (Some(Value::Array(items)), Value::Array(more)) => items.extend(more),
+            (Some(Value::Null) | None, value) => drop(held.insert(key, value)),
+            _ => {}
+        }
     }
 }
 
@@ -827,14 +865,20 @@ fn delta_string(data: &[u8], key: Key) -> Option<Cow<'_, str>> {
 /// The text of each of `keys`, as [`delta_string`] reads one, found in
 /// one pass from the last quote back to the `delta` that holds them all: a
 /// chunk is short, and this builds no searcher per call, as a substring
-/// search would.
+/// search would. A key whose value is a list or an object is another's
+/// (`logprobs`, after the delta, has `content` and `refusal` lists).
 fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_, str>>; N] {
     let mut found = [None; N];
     let mut left = N;
     for at in memchr::memrchr_iter(b'"', data) {
         let rest = &data[at..];
         for (key, found) in keys.iter().zip(&mut found) {
-            if found.is_none() && rest.starts_with(key.0.as_bytes()) {
+            if found.is_none()
+                && rest.starts_with(key.0.as_bytes())
+                && !(rest[key.0.len()..].iter())
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|b| matches!(b, b'[' | b'{'))
+            {
                 *found = Some(at + key.0.len());
                 left -= 1;
             }
@@ -1499,6 +1543,38 @@ mod tests {
         let got = held_chunks(&[start]);
         assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
         assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
+    }
+
+    /// A choice's `logprobs` come after its `delta` and hold `content`
+    /// and `refusal` members of their own (lists): the delta's are read.
+    #[test]
+    fn a_key_split_across_chunks_with_logprobs_is_held_too() {
+        let chunk = |text: &str| {
+            let logprobs =
+                r#"{"content":[{"token":"k","logprob":-0.1,"top_logprobs":[]}],"refusal":null}"#;
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{text}"}},"logprobs":{logprobs},"finish_reason":null}}]}}"#
+            )
+        };
+        let (start, end) = (chunk("is configured-k"), chunk("ey-123 ok"));
+        assert_eq!(
+            delta_string(start.as_bytes(), CONTENT).as_deref(),
+            Some("is configured-k")
+        );
+        let got = held_chunks(&[&start, &end]);
+        assert!(got[0].contains(r#""content":"is ""#), "{got:?}");
+        assert!(
+            got[1].contains(r#""content":"configured-key-123 ok""#),
+            "{got:?}"
+        );
+        // The held text's log probabilities are held with it, and go with
+        // the key it joins into; with a text that only looked like one,
+        // they go on with it.
+        assert!(!got.concat().contains("logprobs"), "{got:?}");
+        let got = held_chunks(&[&start, &chunk("ay ok")]);
+        assert!(!got[0].contains("logprobs"), "{got:?}");
+        let tokens = r#""content":[{"token":"k","logprob":-0.1,"top_logprobs":[]},{"token":"k","#;
+        assert!(got[1].contains(tokens), "{got:?}");
     }
 
     /// The events a hold for `configured-key-123` lets through for

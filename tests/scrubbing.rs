@@ -177,12 +177,12 @@ const SPLIT_KEY: &str = "sk-split-0123456789abcdef";
 
 /// A gateway before a mock whose key is `SPLIT_KEY` and whose answer
 /// spells it out across two deltas of its text (`…sk-split-01234`,
-/// `56789abcdef…`) and two of its reasoning (`…sk-split-0123`,
+/// `56789abcdef…`, after a delta of its own) and two of its reasoning (`…sk-split-0123`,
 /// `456789abcdef…`), spoken in `style` (the mock's) or, `anthropic`, in
 /// Anthropic's format.
 async fn split_key_gateway(style: &str) -> (MockServer, TestGateway) {
     let mock = mock(MockOptions {
-        reply: "the key is sk-split-01234|56789abcdef, said once".into(),
+        reply: "so |the key is sk-split-01234|56789abcdef, said once".into(),
         reasoning: "I recall sk-split-0123|456789abcdef, noted".into(),
         delta_break: Some("|".into()),
         tool_calls: vec![r#"read={"path":"sk-split-0123456|789abcdef"}"#.into()],
@@ -348,14 +348,31 @@ async fn a_key_split_across_two_deltas_reaches_no_chat_client() {
     // Reasoning as `reasoning_content`, then as OpenRouter's `reasoning`.
     for style in ["openai", "openrouter"] {
         let (_mock, gw) = split_key_gateway(style).await;
-        for stream in [false, true] {
+        // With `logprobs`, each chunk holds `content` and `refusal` lists
+        // of its own after the delta.
+        for (stream, logprobs) in [(false, false), (false, true), (true, false), (true, true)] {
             let response = gw
-                .chat(json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream}))
+                .chat(
+                    json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream,
+                    "logprobs": logprobs}),
+                )
                 .await;
             assert_eq!(response.status(), 200);
+            let body = response.text().await.unwrap();
+            // Streamed, the tokens of the text before the key go with it;
+            // those that spell out the key go with the key, and in a whole
+            // answer so do all its tokens.
+            let tokens: String = (body.split("\"token\":\"").skip(1))
+                .map(|rest| rest.split('"').next().unwrap())
+                .collect();
+            assert_eq!(
+                tokens,
+                if logprobs && stream { "so " } else { "" },
+                "{body}"
+            );
             check_split_key(
-                &format!("chat {style} stream={stream}"),
-                &response.text().await.unwrap(),
+                &format!("chat {style} stream={stream} logprobs={logprobs}"),
+                &body,
             );
         }
     }

@@ -744,6 +744,7 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
+        let logprobs = request.get("logprobs").and_then(Value::as_bool) == Some(true);
         return stream(
             state.clone(),
             options.clone(),
@@ -751,6 +752,7 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
             reply,
             calls,
             include_usage.then_some(usage),
+            logprobs,
         );
     }
     let large = options.reply_bytes.is_some();
@@ -870,6 +872,7 @@ fn stream(
     reply: String,
     calls: Vec<(String, String, String)>,
     usage: Option<Value>,
+    logprobs: bool,
 ) -> Response {
     let chunk = |delta: Value, finish: Value| {
         json!({
@@ -892,10 +895,16 @@ fn stream(
         };
         chunk(json!({ field: w }), Value::Null)
     }));
-    events.extend(
-        (options.reply_pieces(&reply).into_iter())
-            .map(|w| chunk(json!({"content": w}), Value::Null)),
-    );
+    // Asked for, each piece of the text comes with its `logprobs`, after
+    // the delta, as OpenAI sends them: lists named `content` and `refusal`.
+    events.extend((options.reply_pieces(&reply).into_iter()).map(|w| {
+        let mut piece = chunk(json!({"content": w}), Value::Null);
+        if logprobs {
+            piece["choices"][0]["logprobs"] = json!({"content": [{"token": w,
+                "logprob": -0.5, "bytes": w.as_bytes(), "top_logprobs": []}], "refusal": null});
+        }
+        piece
+    }));
     let finish = json!(finish_reason(&calls));
     for (index, (id, name, arguments)) in calls.into_iter().enumerate() {
         let call = |value: Value| chunk(json!({"tool_calls": [value]}), Value::Null);

@@ -15,6 +15,7 @@
 //! `ping`) are no sign of life here, so a provider that sends only those
 //! cannot hold the request past `idleSeconds`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -107,7 +108,7 @@ pub async fn collect(
     loop {
         let data = event.data.trim();
         if data == "[DONE]" {
-            return Ok((completion.finish(), native));
+            return Ok((completion.finish(redactor), native));
         }
         read += data.len();
         if read > max_bytes {
@@ -178,7 +179,9 @@ pub async fn collect(
                 }
                 // A provider that ends without `[DONE]` after finishing
                 // every choice has still said everything.
-                Ok(None) if completion.finished() => return Ok((completion.finish(), native)),
+                Ok(None) if completion.finished() => {
+                    return Ok((completion.finish(redactor), native));
+                }
                 Ok(None) | Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => {
                     return Err(AttemptError::InvalidResponse(
                         "the stream ended before the answer did".into(),
@@ -308,11 +311,22 @@ impl Completion {
         !self.choices.is_empty() && self.choices.values().all(|c| c.finish_reason.is_some())
     }
 
-    fn finish(self) -> Map<String, Value> {
+    /// The whole answer. A choice's `logprobs` go with a key its text
+    /// held: they would spell it out token by token, where the answer's
+    /// scrub finds it only whole.
+    fn finish(self, redactor: &Redactor) -> Map<String, Value> {
         let choices: Vec<Value> = self
             .choices
             .into_iter()
             .map(|(index, mut choice)| {
+                let texts = [&choice.content, &choice.refusal];
+                let spells_key = texts.into_iter().flatten().any(|text| {
+                    matches!(redactor.scrubber().scrub(text.as_bytes()), Cow::Owned(_))
+                });
+                if spells_key && !choice.logprobs.is_empty() {
+                    tracing::warn!("an answer's text held a key: its logprobs are dropped with it");
+                    choice.logprobs.clear();
+                }
                 let mut message = Map::new();
                 message.insert(
                     "role".into(),
@@ -377,7 +391,7 @@ mod tests {
                 .push(serde_json::from_str(text).unwrap())
                 .unwrap();
         }
-        Value::Object(completion.finish())
+        Value::Object(completion.finish(&Redactor::default()))
     }
 
     /// What a chat client's stream carries besides text, reasoning and
