@@ -325,3 +325,47 @@ async fn a_thinking_budget_reaches_openrouter_from_either_front_end() {
         }
     }
 }
+
+/// A tool choice with no tool offered (and a word on parallel calls)
+/// reaches no provider, from any front end over either transport, forced
+/// or not, and the answer names it.
+#[tokio::test]
+async fn a_tool_choice_with_no_tools_reaches_no_provider_and_is_named() {
+    let user = json!([{"role": "user", "content": "hi"}]);
+    for api in ["openai-completions", "anthropic-messages"] {
+        let upstream = healthy_mock().await;
+        let gw = catalog(&upstream, api).await;
+        for model in ["moonshot/kimi-k2.6", "kimi/k3", "openrouter/auto"] {
+            let asked = [
+                ("auto", json!("auto"), json!({"type": "auto"})),
+                (
+                    "forced",
+                    json!("required"),
+                    json!({"type": "any", "disable_parallel_tool_use": true}),
+                ),
+            ];
+            for (how, chat_choice, messages_choice) in asked {
+                let chat = json!({"model": model, "messages": user,
+                    "tool_choice": chat_choice, "parallel_tool_calls": false});
+                let messages = json!({"model": model, "max_tokens": 100, "messages": user,
+                    "tool_choice": messages_choice, "tools": []});
+                let responses = json!({"model": model, "input": "hi",
+                    "tool_choice": chat_choice});
+                for (front, answered) in [
+                    ("chat", gw.chat(chat).await),
+                    ("messages", gw.messages(messages).await),
+                    ("responses", gw.responses(responses).await),
+                ] {
+                    let what = format!("{api} {model} {how} from {front}");
+                    assert_eq!(answered.status(), 200, "{what}");
+                    let dropped = answered.headers()["x-clawgate-dropped"].to_str().unwrap();
+                    assert!(dropped.contains("tool_choice"), "{what}: {dropped}");
+                    answered.bytes().await.unwrap();
+                    let sent = upstream.requests().last().unwrap()["body"].clone();
+                    assert_eq!(sent.get("tool_choice"), None, "{what}: {sent}");
+                    assert_eq!(sent.get("parallel_tool_calls"), None, "{what}: {sent}");
+                }
+            }
+        }
+    }
+}

@@ -106,6 +106,7 @@ fn rules(
         no_place_for_native(&mut draft, target);
     }
     only_anthropic_serves(&mut draft, target);
+    no_choice_without_tools(&mut draft);
     developer_role(&mut draft, target);
     streamed_usage(&mut draft, target);
     draft.decided.model = target.model.id.clone();
@@ -520,6 +521,22 @@ fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
         Withheld::ServerTools,
     ] {
         draft.withhold(what);
+    }
+}
+
+/// A tool choice, or a word on parallel calls, with no tool offered says
+/// nothing the model can act on (OpenAI's and Anthropic's APIs refuse
+/// them): taken away for every target, whichever front end and rule wrote
+/// them, and named.
+fn no_choice_without_tools(draft: &mut Draft) {
+    let offers = |tools: Value| tools.as_array().is_none_or(|tools| !tools.is_empty());
+    if draft.given("tools").is_some_and(offers) {
+        return;
+    }
+    for key in ["tool_choice", "parallel_tool_calls"] {
+        if draft.has(key) {
+            draft.remove_named(key);
+        }
     }
 }
 

@@ -155,23 +155,24 @@ fn thinking_keep_reaches_only_k2_6_with_thinking_on() {
 
 #[test]
 fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice() {
+    let tools = json!([{"type": "function", "function": {"name": "read", "parameters": {}}}]);
     check(
         "moonshot/kimi-k2.7-code",
         with_messages(json!({
             "reasoning_effort": "none", "thinking": {"type": "disabled"},
             "temperature": 0.2, "top_p": 0.9, "n": 1, "presence_penalty": 0.1, "frequency_penalty": 0.1,
-            "max_tokens": 100, "tool_choice": "required",
+            "max_tokens": 100, "tools": tools, "tool_choice": "required",
         })),
-        with_messages(json!({"max_tokens": 100, "tool_choice": "auto"})),
+        with_messages(json!({"max_tokens": 100, "tools": tools, "tool_choice": "auto"})),
     );
     check_body(
         "moonshot/kimi-k2.7-code",
-        json!({"tool_choice": {"type": "function", "function": {"name": "read"}}}),
-        json!({"tool_choice": "auto"}),
+        json!({"tools": tools, "tool_choice": {"type": "function", "function": {"name": "read"}}}),
+        json!({"tools": tools, "tool_choice": "auto"}),
     );
     // An allow-list that forces a call keeps its list, its mode relaxed.
     let allowed = |mode: &str| {
-        json!({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode,
+        json!({"tools": tools, "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode,
             "tools": [{"type": "function", "function": {"name": "read"}}]}}})
     };
     check(
@@ -323,31 +324,48 @@ fn the_output_limit_goes_in_the_field_each_endpoint_takes() {
 
 #[test]
 fn under_thinking_required_becomes_auto_and_a_pinned_function_turns_thinking_off() {
+    let tools = json!([{"type": "function", "function": {"name": "read", "parameters": {}}}]);
     check_body(
         "moonshot/kimi-k2.6",
-        json!({"reasoning_effort": "high", "tool_choice": "required"}),
-        json!({"thinking": {"type": "enabled"}, "tool_choice": "auto"}),
+        json!({"reasoning_effort": "high", "tools": tools, "tool_choice": "required"}),
+        json!({"thinking": {"type": "enabled"}, "tools": tools, "tool_choice": "auto"}),
     );
     let pinned = json!({"type": "function", "function": {"name": "read"}});
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(
-            json!({"reasoning_effort": "high", "tool_choice": pinned, "temperature": 0.7}),
-        ),
-        with_messages(
-            json!({"thinking": {"type": "disabled"}, "tool_choice": pinned, "temperature": 0.7}),
-        ),
+        json!({"reasoning_effort": "high", "tools": tools, "tool_choice": pinned, "temperature": 0.7}),
+        json!({"thinking": {"type": "disabled"}, "tools": tools, "tool_choice": pinned, "temperature": 0.7}),
     );
     // With thinking off nothing is changed.
-    check(
+    check_body(
         "moonshot/kimi-k2.6",
-        with_messages(
-            json!({"reasoning_effort": "none", "tool_choice": "required", "temperature": 0.7}),
-        ),
-        with_messages(
-            json!({"thinking": {"type": "disabled"}, "tool_choice": "required", "temperature": 0.7}),
-        ),
+        json!({"reasoning_effort": "none", "tools": tools, "tool_choice": "required", "temperature": 0.7}),
+        json!({"thinking": {"type": "disabled"}, "tools": tools, "tool_choice": "required", "temperature": 0.7}),
     );
+}
+
+#[test]
+fn a_tool_choice_with_no_tools_is_taken_away_and_named() {
+    for model_ref in [
+        "moonshot/kimi-k2.6",
+        "moonshot/kimi-k2.7-code",
+        "openrouter/auto",
+    ] {
+        for tools in [None, Some(json!([]))] {
+            let mut input = json!({"tool_choice": "required", "parallel_tool_calls": false});
+            let mut expected = json!({});
+            if let Some(tools) = tools {
+                input["tools"] = tools.clone();
+                expected["tools"] = tools;
+            }
+            check_body(model_ref, input.clone(), expected);
+            let plan = plan_with(json!({}), model_ref, with_messages(input));
+            let names: Vec<_> = (plan.withheld.iter())
+                .filter_map(super::Withheld::removed)
+                .collect();
+            assert_eq!(names, ["tool_choice", "parallel_tool_calls"], "{model_ref}");
+        }
+    }
 }
 
 #[test]

@@ -982,6 +982,13 @@ pub fn markdown() -> String {
          `tool_choice` that the target's rules write anew (a switch the\n\
          model needs, a choice it cannot take) loses its unknown members\n\
          on the Anthropic transport too, and they are named the same way.\n\n\
+         A `tool_choice` (and chat's `parallel_tool_calls`) with no tool\n\
+         offered says nothing the model can act on, and OpenAI's and\n\
+         Anthropic's APIs refuse it: the rules take it away for every target,\n\
+         from each front end over either transport, and the answer names it\n\
+         (`x-clawgate-dropped: tool_choice`). With tools offered that are all\n\
+         dropped (a Messages body's server tools for a chat target), the choice\n\
+         goes with them; a Responses choice that requires a call is refused.\n\n\
          A member nested in a block, part, tool or item has the fate of the\n\
          row that names it (`name on messages`, `citations on text blocks`,\n\
          ...), or of the block, part, tool or item that holds it, which goes\n\

@@ -641,6 +641,7 @@ fn write<'a>(
     if let (Some(_), Some(mark)) = (&system.text, &system.mark) {
         native.cache_marks.push((0, mark.clone()));
     }
+    let offers_none = tools.rows == 0;
     let (system, tools_json) = (system.text.as_deref(), tools.json.as_deref());
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = system {
@@ -698,7 +699,9 @@ fn write<'a>(
         &stop[..stop.len().min(MAX_STOP_SEQUENCES)]
     });
     let tools = tools_json;
-    let choice = request.tool_choice.as_deref().filter(|_| tools.is_some());
+    // With no tool of the client's own left, the choice goes with the
+    // server tools; with none at all, the rules take it away, and name it.
+    let choice = (request.tool_choice.as_deref()).filter(|_| tools.is_some() || offers_none);
     Ok(chat_body::Body {
         max_tokens: request.max_tokens,
         stream: (request.stream == Some(true)).then_some(true),
@@ -712,7 +715,7 @@ fn write<'a>(
             ToolChoice::None {} => chat_body::ToolChoice::Mode("none"),
             ToolChoice::Tool { name, .. } => chat_body::ToolChoice::function(name),
         }),
-        parallel_tool_calls: choice
+        parallel_tool_calls: (choice.filter(|_| tools.is_some()))
             .filter(|choice| choice.disables_parallel_calls())
             .map(|_| false),
         reasoning_effort: reasoning_effort(request)?,

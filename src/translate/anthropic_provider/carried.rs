@@ -27,7 +27,7 @@ const SHARED: [&str; 3] = ["temperature", "top_p", "top_k"];
 #[derive(Debug, Clone, Default)]
 pub struct Carried {
     /// The model id, and the [`SHARED`] members the rules set (`Some`) or
-    /// removed (`None`).
+    /// removed (`None`), and `tool_choice` if they removed it.
     shared: Vec<(&'static str, Option<Value>)>,
     /// Each tool's schema as the rules left it, by name, when the rules
     /// wrote the tools anew.
@@ -67,6 +67,10 @@ impl Carried {
             } else if let Some((_, value)) = decided.params.iter().find(|(k, _)| k == key) {
                 shared.push((key, Some(value.clone())));
             }
+        }
+        // A choice with no tool to choose from.
+        if decided.removes("tool_choice") {
+            shared.push(("tool_choice", None));
         }
         let tool_choice = decided.tool_choice.map(|choice| match choice {
             ToolChoice::Auto | ToolChoice::AllowedToolsAuto => json!({"type": "auto"}),

@@ -387,10 +387,12 @@ fn write(
         None => tools.json.as_deref(),
     };
     let tool_choice = match (&request.tool_choice, offered) {
-        (Some(choice), Some(_)) => Some(tool_choice(choice)?),
+        // With no tool offered at all, the rules take the choice away, and
+        // name it.
+        (Some(choice), _) if offered.is_some() || tools.rows == 0 => Some(tool_choice(choice)?),
         // A call is required, and of the tools offered none the model
-        // could call is left (with none offered, the choice says nothing).
-        (Some(choice), None) if requires_a_call(choice) && tools.rows != 0 => {
+        // could call is left.
+        (Some(choice), None) if requires_a_call(choice) => {
             Row::RequiredWithoutTools.mark(seen);
             let message = fields::refusal(seen).expect("a refused row");
             return Err(TranslateError::Refused(message));
