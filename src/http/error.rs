@@ -103,6 +103,10 @@ pub enum ApiError {
         "this request came from this clawgate itself (x-clawgate-via): a provider's baseUrl points back at the gateway; point it at the provider's real endpoint"
     )]
     LoopDetected,
+    #[error(
+        "clawgate failed while answering this request (a bug: its log says where); nothing more was sent"
+    )]
+    Internal,
 }
 
 impl From<CompletionError> for ApiError {
@@ -294,6 +298,11 @@ impl ApiError {
                 StatusCode::LOOP_DETECTED,
                 "invalid_request_error",
                 "loop_detected",
+            ),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal_error",
             ),
             ApiError::Upstream { failures, viewer } => return upstream_failure(failures, viewer),
         };

@@ -31,7 +31,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
+use futures_util::FutureExt;
 
 pub use access_log::AccessRecord;
 pub use error::{ATTEMPTS_HEADER, ApiError, ErrorReport, ErrorShape};
@@ -179,7 +181,12 @@ async fn way_in(
     guard::with_request_id(request, |request| {
         access_log::access_log(gateway, request, |request| {
             error_shapes(request, |request| async move {
-                guard::check_request(&checks, request, |request| next.run(request)).await
+                let checked = guard::check_request(&checks, request, |request| next.run(request));
+                // A bug that panics before the answer's head answers 500, in
+                // the front end's shape and with its access line, instead of
+                // closing the connection.
+                (std::panic::AssertUnwindSafe(checked).catch_unwind().await)
+                    .unwrap_or_else(|_| ApiError::Internal.into_response())
             })
         })
     })

@@ -429,3 +429,68 @@ fn each_api_is_found_by_its_path_for_the_ledger() {
         assert_eq!(Front::at(other), None, "{other}");
     }
 }
+
+/// What a test's log holds, as text.
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A bug that panics in a handler answers 500 in its front end's shape,
+/// and the request has its access line, as any other.
+#[tokio::test]
+async fn a_handler_that_panics_answers_500_with_its_access_line() {
+    let logged = Logged::default();
+    let writer = logged.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The test's runtime has one thread: the server's tasks log to it.
+    let _log = tracing::subscriber::set_default(subscriber);
+    let gateway = std::sync::Arc::new(crate::gateway::Gateway::new(load(&json!({}))).unwrap());
+    async fn panics() -> &'static str {
+        panic!("a bug")
+    }
+    let app = axum::Router::new()
+        .route("/v1/messages", axum::routing::post(panics))
+        .route("/v1/chat/completions", axum::routing::post(panics))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            super::way_in,
+        ))
+        .with_state(gateway);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    for (path, kind) in [
+        ("/v1/messages", "api_error"),
+        ("/v1/chat/completions", "server_error"),
+    ] {
+        let url = format!("http://{address}{path}");
+        let response = client.post(url).json(&json!({})).send().await.unwrap();
+        assert_eq!(response.status(), 500, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], kind, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("a bug: its log says where"),
+            "{body}"
+        );
+    }
+    let log = String::from_utf8(logged.0.lock().unwrap().clone()).unwrap();
+    for line in ["POST /v1/messages 500", "POST /v1/chat/completions 500"] {
+        assert!(log.contains(line), "{line} not in {log}");
+    }
+}
