@@ -529,8 +529,13 @@ fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
 /// them): taken away for every target, whichever front end and rule wrote
 /// them, and named.
 fn no_choice_without_tools(draft: &mut Draft) {
-    let offers = |tools: Value| tools.as_array().is_none_or(|tools| !tools.is_empty());
-    if draft.given("tools").is_some_and(offers) {
+    // Read as text: a list of tools can be long, and only whether it is
+    // empty matters.
+    let offers = |tools: &str| {
+        let list = tools.trim_start().strip_prefix('[');
+        list.is_some_and(|items| !items.trim_start().starts_with(']'))
+    };
+    if draft.request().raw("tools").is_some_and(offers) {
         return;
     }
     for key in ["tool_choice", "parallel_tool_calls"] {
