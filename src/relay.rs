@@ -304,6 +304,9 @@ struct HeldText {
     /// with it, or with a key it joins into (they spell it out token by
     /// token, where the bytes' scrub finds no key).
     logprobs: Map<String, Value>,
+    /// Whether the text those `logprobs` spell held a key, or the start of
+    /// one masked across strands: they go with it when it goes out.
+    logprobs_spell_key: bool,
     /// What a provider's own Anthropic events hold ([`Item::Native`]).
     native: Option<HeldNative>,
 }
@@ -377,6 +380,7 @@ impl HeldText {
             id: Value::Null,
             call: None,
             logprobs: Map::new(),
+            logprobs_spell_key: false,
             native: None,
         }
     }
@@ -476,11 +480,20 @@ impl HeldText {
         };
         let keeps =
             |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
-        if !keeps(content.as_deref())
-            && !keeps(reasoning.as_ref().map(|(_, text)| &**text))
-            && !keeps(arguments.as_deref())
-            && !keeps(refusal.as_deref())
-            && !self.holds()
+        // Log probabilities spell a text out token by token: with a key in
+        // their text, even a whole one, they go.
+        let spells = |text: &str| matches!(self.scrubber.scrub(text.as_bytes()), Cow::Owned(_));
+        let logprobs = memchr::memmem::find(data, b"\"logprobs\"").is_some();
+        let spelt = logprobs
+            && [&content, &refusal]
+                .iter()
+                .any(|t| t.as_deref().is_some_and(spells));
+        if !(keeps(content.as_deref())
+            || keeps(reasoning.as_ref().map(|(_, text)| &**text))
+            || keeps(arguments.as_deref())
+            || keeps(refusal.as_deref())
+            || self.holds()
+            || spelt)
         {
             return chunk;
         }
@@ -507,6 +520,19 @@ impl HeldText {
         let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
         let mut content = content.map(Cow::into_owned);
         let mut refusal = refusal.map(Cow::into_owned);
+        if logprobs.is_some() || !self.logprobs.is_empty() {
+            // What the joined log probabilities spell: what is held, then
+            // this chunk's text.
+            let spelt = |held: &str, text: &Option<String>| {
+                let text = text.as_deref().unwrap_or("");
+                matches!(
+                    self.scrubber.scrub([held, text].concat().as_bytes()),
+                    Cow::Owned(_)
+                )
+            };
+            self.logprobs_spell_key |=
+                spelt(&self.text, &content) || spelt(&self.refusal, &refusal);
+        }
         if self.holds() {
             let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
             let calls = calls.into_iter().flatten().filter_map(|call| {
@@ -523,27 +549,20 @@ impl HeldText {
                 .chain(refusal.as_mut().map(|text| (Strand::Refusal, text)))
                 .chain(calls)
                 .collect();
-            self.across(&mut strings);
+            self.logprobs_spell_key |= self.across(&mut strings);
         }
         let (scrubber, key) = (&self.scrubber, self.reasoning_key);
         Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
         Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
         Self::pass_member(scrubber, &mut self.refusal, delta, REFUSAL, refusal, last);
         self.pass_calls(delta, last);
-        let spells_key = [CONTENT, REFUSAL].iter().any(|key| {
-            let text = delta.get(key.name()).and_then(Value::as_str).unwrap_or("");
-            matches!(self.scrubber.scrub(text.as_bytes()), Cow::Owned(_))
-        });
         if let Some(Value::Object(logprobs)) = logprobs {
             join_logprobs(&mut self.logprobs, logprobs);
         }
-        if !self.holds() && !self.logprobs.is_empty() {
-            let logprobs = std::mem::take(&mut self.logprobs);
-            if spells_key {
-                tracing::warn!("a chunk's text held a key: its logprobs are dropped with it");
-            } else {
-                choice.insert("logprobs".into(), Value::Object(logprobs));
-            }
+        if !self.holds()
+            && let Some(logprobs) = self.logprobs_released()
+        {
+            choice.insert("logprobs".into(), Value::Object(logprobs));
         }
         if self.holds() {
             self.id = tree.get("id").cloned().unwrap_or(Value::Null);
@@ -551,6 +570,17 @@ impl HeldText {
         Chunk {
             frame: frame(&Value::Object(tree)),
         }
+    }
+
+    /// The `logprobs` held, taken as their text goes out: none where it
+    /// held a key.
+    fn logprobs_released(&mut self) -> Option<Map<String, Value>> {
+        let logprobs = std::mem::take(&mut self.logprobs);
+        let spell_key = std::mem::take(&mut self.logprobs_spell_key);
+        if spell_key && !logprobs.is_empty() {
+            tracing::warn!("a chunk's text held a key: its logprobs are dropped with it");
+        }
+        (!spell_key && !logprobs.is_empty()).then_some(logprobs)
     }
 
     /// Whether any text, reasoning or arguments are held.
@@ -567,7 +597,8 @@ impl HeldText {
     /// (`Scrubber::mask_across`), so that the tail, held until its own
     /// string goes on, another call's text comes or the answer ends, can
     /// never join what follows it into a key. Nothing is released here.
-    fn across(&mut self, strings: &mut [(Strand, &mut String)]) {
+    fn across(&mut self, strings: &mut [(Strand, &mut String)]) -> bool {
+        let mut masked = false;
         let call = self
             .call
             .as_mut()
@@ -585,9 +616,10 @@ impl HeldText {
             if let Some((_, next)) =
                 (strings.iter_mut()).find(|(s, text)| *s != strand && !text.is_empty())
             {
-                self.scrubber.mask_across(tail, next);
+                masked |= self.scrubber.mask_across(tail, next);
             }
         }
+        masked
     }
 
     /// `delta`'s `tool_calls` passed through the hold, each call's
@@ -805,8 +837,8 @@ impl HeldText {
         let mut chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
         // The tail of the text a key could have started, and what it says.
-        if !self.logprobs.is_empty() {
-            chunk["choices"][0]["logprobs"] = Value::Object(std::mem::take(&mut self.logprobs));
+        if let Some(logprobs) = self.logprobs_released() {
+            chunk["choices"][0]["logprobs"] = Value::Object(logprobs);
         }
         Some(Item::Chunk(Chunk {
             frame: frame(&chunk),
@@ -865,8 +897,9 @@ fn delta_string(data: &[u8], key: Key) -> Option<Cow<'_, str>> {
 /// The text of each of `keys`, as [`delta_string`] reads one, found in
 /// one pass from the last quote back to the `delta` that holds them all: a
 /// chunk is short, and this builds no searcher per call, as a substring
-/// search would. A key whose value is a list or an object is another's
-/// (`logprobs`, after the delta, has `content` and `refusal` lists).
+/// search would. A key whose value is not a string is another's, or says
+/// nothing (`logprobs`, after the delta, has `content` and `refusal`
+/// lists, or nulls).
 fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_, str>>; N] {
     let mut found = [None; N];
     let mut left = N;
@@ -875,9 +908,9 @@ fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_,
         for (key, found) in keys.iter().zip(&mut found) {
             if found.is_none()
                 && rest.starts_with(key.0.as_bytes())
-                && !(rest[key.0.len()..].iter())
+                && (rest[key.0.len()..].iter())
                     .find(|b| !b.is_ascii_whitespace())
-                    .is_some_and(|b| matches!(b, b'[' | b'{'))
+                    .is_some_and(|b| *b == b'"')
             {
                 *found = Some(at + key.0.len());
                 left -= 1;
@@ -1575,6 +1608,23 @@ mod tests {
         assert!(!got[0].contains("logprobs"), "{got:?}");
         let tokens = r#""content":[{"token":"k","logprob":-0.1,"top_logprobs":[]},{"token":"k","#;
         assert!(got[1].contains(tokens), "{got:?}");
+        // A key whole in one chunk (its tokens spell it), and one whose tail
+        // is held then goes with a text that is no key: the log
+        // probabilities go with the key all the same.
+        let whole = chunk("the key configured-key-123 said");
+        let got = held_chunks(&[&whole]);
+        assert_eq!(got.len(), 1);
+        assert!(!got[0].contains("logprobs"), "{got:?}");
+        let got = held_chunks(&[&chunk("configured-key-123 and configured-k"), &chunk("ay")]);
+        assert!(!got.concat().contains("logprobs"), "{got:?}");
+        let got = held_chunks(&[&chunk("configured-key-123 and configured-k")]);
+        assert!(!got.concat().contains("logprobs"), "{got:?}");
+        // A `null` member in `logprobs` is not the delta's.
+        let null = r#"{"choices":[{"delta":{"content":"a key sk"},"logprobs":{"content":null}}]}"#;
+        assert_eq!(
+            delta_string(null.as_bytes(), CONTENT).as_deref(),
+            Some("a key sk")
+        );
     }
 
     /// The events a hold for `configured-key-123` lets through for

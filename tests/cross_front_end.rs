@@ -344,13 +344,17 @@ async fn a_tool_choice_with_no_tools_reaches_no_provider_and_is_named() {
                     json!({"type": "any", "disable_parallel_tool_use": true}),
                 ),
             ];
-            for (how, chat_choice, messages_choice) in asked {
+            // Responses' own kinds too, which no chat choice translates.
+            let responses_choices = [json!("auto"), json!({"type": "web_search_preview"})];
+            for ((how, chat_choice, messages_choice), responses_choice) in
+                asked.into_iter().zip(responses_choices)
+            {
                 let chat = json!({"model": model, "messages": user,
                     "tool_choice": chat_choice, "parallel_tool_calls": false});
                 let messages = json!({"model": model, "max_tokens": 100, "messages": user,
                     "tool_choice": messages_choice, "tools": []});
                 let responses = json!({"model": model, "input": "hi",
-                    "tool_choice": chat_choice});
+                    "tool_choice": responses_choice});
                 for (front, answered) in [
                     ("chat", gw.chat(chat).await),
                     ("messages", gw.messages(messages).await),

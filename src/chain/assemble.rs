@@ -108,7 +108,7 @@ pub async fn collect(
     loop {
         let data = event.data.trim();
         if data == "[DONE]" {
-            return Ok((completion.finish(redactor), native));
+            return Ok((completion.finish(), native));
         }
         read += data.len();
         if read > max_bytes {
@@ -180,7 +180,7 @@ pub async fn collect(
                 // A provider that ends without `[DONE]` after finishing
                 // every choice has still said everything.
                 Ok(None) if completion.finished() => {
-                    return Ok((completion.finish(redactor), native));
+                    return Ok((completion.finish(), native));
                 }
                 Ok(None) | Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => {
                     return Err(AttemptError::InvalidResponse(
@@ -201,6 +201,30 @@ fn value(raw: &RawValue) -> Value {
 
 fn is_object(raw: &&RawValue) -> bool {
     raw.get().starts_with('{')
+}
+
+/// `completion`, a whole answer (assembled, or the provider's own), less
+/// the `logprobs` of each choice whose text or refusal held a key: they
+/// would spell it out token by token, where the answer's scrub finds it
+/// only whole.
+pub fn without_spelt_keys(completion: &mut Map<String, Value>, redactor: &Redactor) {
+    let spells = |text: Option<&Value>| {
+        let text = text.and_then(Value::as_str).unwrap_or("");
+        matches!(redactor.scrubber().scrub(text.as_bytes()), Cow::Owned(_))
+    };
+    let choices = completion.get_mut("choices").and_then(Value::as_array_mut);
+    for choice in choices
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+    {
+        let message = choice.get("message");
+        let held = spells(message.and_then(|m| m.get("content")))
+            || spells(message.and_then(|m| m.get("refusal")));
+        if held && choice.shift_remove("logprobs").is_some() {
+            tracing::warn!("an answer's text held a key: its logprobs are dropped with it");
+        }
+    }
 }
 
 /// A completion being assembled from chunks.
@@ -311,22 +335,11 @@ impl Completion {
         !self.choices.is_empty() && self.choices.values().all(|c| c.finish_reason.is_some())
     }
 
-    /// The whole answer. A choice's `logprobs` go with a key its text
-    /// held: they would spell it out token by token, where the answer's
-    /// scrub finds it only whole.
-    fn finish(self, redactor: &Redactor) -> Map<String, Value> {
+    fn finish(self) -> Map<String, Value> {
         let choices: Vec<Value> = self
             .choices
             .into_iter()
             .map(|(index, mut choice)| {
-                let texts = [&choice.content, &choice.refusal];
-                let spells_key = texts.into_iter().flatten().any(|text| {
-                    matches!(redactor.scrubber().scrub(text.as_bytes()), Cow::Owned(_))
-                });
-                if spells_key && !choice.logprobs.is_empty() {
-                    tracing::warn!("an answer's text held a key: its logprobs are dropped with it");
-                    choice.logprobs.clear();
-                }
                 let mut message = Map::new();
                 message.insert(
                     "role".into(),
@@ -391,7 +404,7 @@ mod tests {
                 .push(serde_json::from_str(text).unwrap())
                 .unwrap();
         }
-        Value::Object(completion.finish(&Redactor::default()))
+        Value::Object(completion.finish())
     }
 
     /// What a chat client's stream carries besides text, reasoning and
@@ -429,6 +442,28 @@ mod tests {
         assert_eq!(message["content"], "Hi there");
         assert_eq!(message["refusal"], "I can't help.");
         assert_eq!(message["annotations"], json!([cite]));
+    }
+
+    /// A whole answer, assembled or the provider's own, keeps its log
+    /// probabilities unless its text or refusal held a key.
+    #[test]
+    fn logprobs_go_with_a_key_in_a_whole_answer() {
+        let redactor = Redactor::new(["configured-key-123"]);
+        let logprobs = json!({"content": [{"token": "configured-k"}, {"token": "ey-123"}]});
+        for (member, text, kept) in [
+            ("content", "plain", true),
+            ("content", "it is configured-key-123", false),
+            ("refusal", "no: configured-key-123", false),
+        ] {
+            let answer = json!({"choices": [
+                {"index": 0, "message": {member: text}, "logprobs": logprobs}]});
+            let Value::Object(mut answer) = answer else {
+                unreachable!()
+            };
+            without_spelt_keys(&mut answer, &redactor);
+            let choice = &answer["choices"][0];
+            assert_eq!(choice.get("logprobs").is_some(), kept, "{text}");
+        }
     }
 
     /// Calls are joined as a stream's are for a Messages or Responses

@@ -782,8 +782,9 @@ async fn attempt(
             settings.redactor,
         )
         .await?;
-    match reply {
-        Reply::Stream { first, rest, .. } if !sent.request.facts().stream() => assemble::collect(
+    let stream = sent.request.facts().stream();
+    let reply = match reply {
+        Reply::Stream { first, rest, .. } if !stream => assemble::collect(
             first,
             rest,
             settings.timeouts.idle,
@@ -791,9 +792,19 @@ async fn attempt(
             settings.redactor,
         )
         .await
-        .map(|(completion, native)| Reply::Complete { completion, native }),
-        Reply::Complete { completion, .. } if sent.request.facts().stream() => {
-            Ok(assemble::replay(completion))
+        .map(|(completion, native)| Reply::Complete { completion, native })?,
+        reply => reply,
+    };
+    match reply {
+        Reply::Complete {
+            mut completion,
+            native,
+        } => {
+            assemble::without_spelt_keys(&mut completion, settings.redactor);
+            Ok(match stream {
+                true => assemble::replay(completion),
+                false => Reply::Complete { completion, native },
+            })
         }
         reply => Ok(reply),
     }

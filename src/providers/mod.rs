@@ -391,6 +391,16 @@ impl<'r> Draft<'r> {
         self.decided.has(self.request(), key)
     }
 
+    /// Whether the request offers a tool: a list of them that is not
+    /// empty, read as text (a list can be long, and only that matters).
+    pub fn offers_tools(&self) -> bool {
+        let offers = |tools: &str| {
+            let list = tools.trim_start().strip_prefix('[');
+            list.is_some_and(|items| !items.trim_start().starts_with(']'))
+        };
+        self.request().raw("tools").is_some_and(offers)
+    }
+
     /// Takes `key` away if the request or the `params` set it.
     pub fn remove(&mut self, key: &'static str) {
         if self.has(key) {
@@ -529,13 +539,7 @@ fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
 /// them): taken away for every target, whichever front end and rule wrote
 /// them, and named.
 fn no_choice_without_tools(draft: &mut Draft) {
-    // Read as text: a list of tools can be long, and only whether it is
-    // empty matters.
-    let offers = |tools: &str| {
-        let list = tools.trim_start().strip_prefix('[');
-        list.is_some_and(|items| !items.trim_start().starts_with(']'))
-    };
-    if draft.request().raw("tools").is_some_and(offers) {
+    if draft.offers_tools() {
         return;
     }
     for key in ["tool_choice", "parallel_tool_calls"] {

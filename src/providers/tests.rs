@@ -366,6 +366,13 @@ fn a_tool_choice_with_no_tools_is_taken_away_and_named() {
             assert_eq!(names, ["tool_choice", "parallel_tool_calls"], "{model_ref}");
         }
     }
+    // A pinned function with no tool forces nothing: thinking stays on.
+    let pinned = json!({"type": "function", "function": {"name": "read"}});
+    check_body(
+        "moonshot/kimi-k2.6",
+        json!({"reasoning_effort": "high", "tool_choice": pinned}),
+        json!({"thinking": {"type": "enabled"}}),
+    );
 }
 
 #[test]

@@ -387,9 +387,12 @@ fn write(
         None => tools.json.as_deref(),
     };
     let tool_choice = match (&request.tool_choice, offered) {
-        // With no tool offered at all, the rules take the choice away, and
-        // name it.
-        (Some(choice), _) if offered.is_some() || tools.rows == 0 => Some(tool_choice(choice)?),
+        (Some(choice), Some(_)) => Some(tool_choice(choice)?),
+        // With no tool offered at all, the rules take the choice away,
+        // whatever it asked, and name it.
+        (Some(choice), None) if tools.rows == 0 => {
+            Some(tool_choice(choice).unwrap_or(chat_body::ToolChoice::Mode("auto")))
+        }
         // A call is required, and of the tools offered none the model
         // could call is left.
         (Some(choice), None) if requires_a_call(choice) => {
