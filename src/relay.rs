@@ -288,6 +288,20 @@ pub fn relay(
 /// copied.
 struct HeldText {
     scrubber: crate::ops::scrub::Scrubber,
+    /// What the choice being read holds (a chat stream's first, or the
+    /// one whose chunk came last).
+    held: HeldChoice,
+    /// Its index.
+    index: u64,
+    /// What the other choices of a stream with `n` above 1 hold, by
+    /// index: each choice's text is held for that choice alone.
+    others: Vec<(u64, HeldChoice)>,
+    /// What a provider's own Anthropic events hold ([`Item::Native`]).
+    native: Option<HeldNative>,
+}
+
+/// What one choice of a chat stream holds back.
+struct HeldChoice {
     text: String,
     reasoning: String,
     /// A refusal's tail (OpenAI's `refusal`).
@@ -307,8 +321,31 @@ struct HeldText {
     /// Whether the text those `logprobs` spell held a key, or the start of
     /// one masked across strands: they go with it when it goes out.
     logprobs_spell_key: bool,
-    /// What a provider's own Anthropic events hold ([`Item::Native`]).
-    native: Option<HeldNative>,
+}
+
+impl Default for HeldChoice {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            reasoning: String::new(),
+            refusal: String::new(),
+            reasoning_key: REASONING_KEYS[0],
+            id: Value::Null,
+            call: None,
+            logprobs: Map::new(),
+            logprobs_spell_key: false,
+        }
+    }
+}
+
+impl HeldChoice {
+    /// Whether any text, reasoning or arguments are held.
+    fn holds(&self) -> bool {
+        !self.text.is_empty()
+            || !self.reasoning.is_empty()
+            || !self.refusal.is_empty()
+            || self.call.is_some()
+    }
 }
 
 /// The tail of an Anthropic `text_delta`, `thinking_delta` or
@@ -373,16 +410,26 @@ impl HeldText {
     fn new(redactor: &Redactor) -> Self {
         Self {
             scrubber: redactor.scrubber().clone(),
-            text: String::new(),
-            reasoning: String::new(),
-            refusal: String::new(),
-            reasoning_key: REASONING_KEYS[0],
-            id: Value::Null,
-            call: None,
-            logprobs: Map::new(),
-            logprobs_spell_key: false,
+            held: HeldChoice::default(),
+            index: 0,
+            others: Vec::new(),
             native: None,
         }
+    }
+
+    /// Reads choice `index` from now on: what it held, if anything, in
+    /// place of what the choice before holds (kept for it).
+    fn choose(&mut self, index: u64) {
+        if index == self.index {
+            return;
+        }
+        let at = self.others.iter().position(|(i, _)| *i == index);
+        let theirs = at.map_or_else(HeldChoice::default, |at| self.others.swap_remove(at).1);
+        let mine = std::mem::replace(&mut self.held, theirs);
+        if mine.holds() {
+            self.others.push((self.index, mine));
+        }
+        self.index = index;
     }
 
     /// `text` (a delta's) after what was held, less its tail that could
@@ -417,7 +464,7 @@ impl HeldText {
         }
         let finish = parts.iter().position(|p| matches!(p, Part::Finish(_)));
         let last = finish.is_some();
-        if self.holds() {
+        if self.held.holds() {
             let mut strings: Vec<(Strand, &mut String)> = (parts.iter_mut())
                 .filter_map(|part| match part {
                     Part::Reasoning(text) => Some((Strand::Reasoning, text)),
@@ -434,10 +481,12 @@ impl HeldText {
         let mut released = Vec::new();
         for (at, part) in parts.iter_mut().enumerate() {
             match part {
-                Part::Text(text) => Self::pass(&self.scrubber, &mut self.text, text, last),
-                Part::Refusal(text) => Self::pass(&self.scrubber, &mut self.refusal, text, last),
+                Part::Text(text) => Self::pass(&self.scrubber, &mut self.held.text, text, last),
+                Part::Refusal(text) => {
+                    Self::pass(&self.scrubber, &mut self.held.refusal, text, last)
+                }
                 Part::Reasoning(text) => {
-                    Self::pass(&self.scrubber, &mut self.reasoning, text, last);
+                    Self::pass(&self.scrubber, &mut self.held.reasoning, text, last);
                 }
                 Part::ToolCall {
                     index, arguments, ..
@@ -512,15 +561,16 @@ impl HeldText {
             // No delta to carry it (a usage chunk): held on.
             return chunk;
         };
+        self.choose(choice.get("index").and_then(Value::as_u64).unwrap_or(0));
         let logprobs = choice.shift_remove("logprobs");
         let delta = choice["delta"].as_object_mut().expect("an object");
         if let Some((key, _)) = reasoning {
-            self.reasoning_key = key;
+            self.held.reasoning_key = key;
         }
         let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
         let mut content = content.map(Cow::into_owned);
         let mut refusal = refusal.map(Cow::into_owned);
-        if logprobs.is_some() || !self.logprobs.is_empty() {
+        if logprobs.is_some() || !self.held.logprobs.is_empty() {
             // What the joined log probabilities spell: what is held, then
             // this chunk's text.
             let spelt = |held: &str, text: &Option<String>| {
@@ -530,10 +580,10 @@ impl HeldText {
                     Cow::Owned(_)
                 )
             };
-            self.logprobs_spell_key |=
-                spelt(&self.text, &content) || spelt(&self.refusal, &refusal);
+            self.held.logprobs_spell_key |=
+                spelt(&self.held.text, &content) || spelt(&self.held.refusal, &refusal);
         }
-        if self.holds() {
+        if self.held.holds() {
             let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
             let calls = calls.into_iter().flatten().filter_map(|call| {
                 let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
@@ -549,23 +599,37 @@ impl HeldText {
                 .chain(refusal.as_mut().map(|text| (Strand::Refusal, text)))
                 .chain(calls)
                 .collect();
-            self.logprobs_spell_key |= self.across(&mut strings);
+            self.held.logprobs_spell_key |= self.across(&mut strings);
         }
-        let (scrubber, key) = (&self.scrubber, self.reasoning_key);
-        Self::pass_member(scrubber, &mut self.reasoning, delta, key, reasoning, last);
-        Self::pass_member(scrubber, &mut self.text, delta, CONTENT, content, last);
-        Self::pass_member(scrubber, &mut self.refusal, delta, REFUSAL, refusal, last);
+        let (scrubber, key) = (&self.scrubber, self.held.reasoning_key);
+        Self::pass_member(
+            scrubber,
+            &mut self.held.reasoning,
+            delta,
+            key,
+            reasoning,
+            last,
+        );
+        Self::pass_member(scrubber, &mut self.held.text, delta, CONTENT, content, last);
+        Self::pass_member(
+            scrubber,
+            &mut self.held.refusal,
+            delta,
+            REFUSAL,
+            refusal,
+            last,
+        );
         self.pass_calls(delta, last);
         if let Some(Value::Object(logprobs)) = logprobs {
-            join_logprobs(&mut self.logprobs, logprobs);
+            join_logprobs(&mut self.held.logprobs, logprobs);
         }
-        if !self.holds()
+        if !self.held.holds()
             && let Some(logprobs) = self.logprobs_released()
         {
             choice.insert("logprobs".into(), Value::Object(logprobs));
         }
-        if self.holds() {
-            self.id = tree.get("id").cloned().unwrap_or(Value::Null);
+        if self.held.holds() {
+            self.held.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
         Chunk {
             frame: frame(&Value::Object(tree)),
@@ -575,20 +639,17 @@ impl HeldText {
     /// The `logprobs` held, taken as their text goes out: none where it
     /// held a key.
     fn logprobs_released(&mut self) -> Option<Map<String, Value>> {
-        let logprobs = std::mem::take(&mut self.logprobs);
-        let spell_key = std::mem::take(&mut self.logprobs_spell_key);
+        let logprobs = std::mem::take(&mut self.held.logprobs);
+        let spell_key = std::mem::take(&mut self.held.logprobs_spell_key);
         if spell_key && !logprobs.is_empty() {
             tracing::warn!("a chunk's text held a key: its logprobs are dropped with it");
         }
         (!spell_key && !logprobs.is_empty()).then_some(logprobs)
     }
 
-    /// Whether any text, reasoning or arguments are held.
+    /// Whether any choice holds text, reasoning or arguments.
     fn holds(&self) -> bool {
-        !self.text.is_empty()
-            || !self.reasoning.is_empty()
-            || !self.refusal.is_empty()
-            || self.call.is_some()
+        self.held.holds() || self.others.iter().any(|(_, held)| held.holds())
     }
 
     /// The tail held of each string that `strings` (one delta's texts, in
@@ -599,14 +660,11 @@ impl HeldText {
     /// never join what follows it into a key. Nothing is released here.
     fn across(&mut self, strings: &mut [(Strand, &mut String)]) -> bool {
         let mut masked = false;
-        let call = self
-            .call
-            .as_mut()
-            .map(|(index, text)| (Strand::Call(*index), text));
+        let call = (self.held.call.as_mut()).map(|(index, text)| (Strand::Call(*index), text));
         let held = [
-            (Strand::Reasoning, &mut self.reasoning),
-            (Strand::Text, &mut self.text),
-            (Strand::Refusal, &mut self.refusal),
+            (Strand::Reasoning, &mut self.held.reasoning),
+            (Strand::Text, &mut self.held.text),
+            (Strand::Refusal, &mut self.held.refusal),
         ];
         for (strand, tail) in held.into_iter().chain(call) {
             let goes_on = |(s, text): &(Strand, &mut String)| *s == strand && !text.is_empty();
@@ -628,7 +686,7 @@ impl HeldText {
     /// with the `last` delta.
     fn pass_calls(&mut self, delta: &mut Map<String, Value>, last: bool) {
         let Some(Value::Array(calls)) = delta.get_mut("tool_calls") else {
-            if last && let Some(held) = self.call.take() {
+            if last && let Some(held) = self.held.call.take() {
                 delta.insert("tool_calls".into(), json!([call_entry(held)]));
             }
             return;
@@ -643,7 +701,7 @@ impl HeldText {
             }
             passed.push(call);
         }
-        if last && let Some(held) = self.call.take() {
+        if last && let Some(held) = self.held.call.take() {
             passed.push(call_entry(held));
         }
         *calls = passed;
@@ -659,13 +717,23 @@ impl HeldText {
         last: bool,
     ) -> Option<(u64, String)> {
         let other = (!arguments.is_empty())
-            .then(|| self.call.take_if(|(held, _)| *held != index))
+            .then(|| self.held.call.take_if(|(held, _)| *held != index))
             .flatten();
-        if self.call.as_ref().is_none_or(|(held, _)| *held == index) {
-            let mut held = self.call.take().map(|(_, text)| text).unwrap_or_default();
+        if self
+            .held
+            .call
+            .as_ref()
+            .is_none_or(|(held, _)| *held == index)
+        {
+            let mut held = self
+                .held
+                .call
+                .take()
+                .map(|(_, text)| text)
+                .unwrap_or_default();
             Self::pass(&self.scrubber, &mut held, arguments, last);
             if !held.is_empty() {
-                self.call = Some((index, held));
+                self.held.call = Some((index, held));
             }
         }
         other
@@ -797,12 +865,17 @@ impl HeldText {
         if let Some(event) = self.native_rest() {
             return Some(Item::Native(event));
         }
+        if !self.held.holds()
+            && let Some(&(index, _)) = self.others.first()
+        {
+            self.choose(index);
+        }
         let (text, reasoning, refusal) = (
-            std::mem::take(&mut self.text),
-            std::mem::take(&mut self.reasoning),
-            std::mem::take(&mut self.refusal),
+            std::mem::take(&mut self.held.text),
+            std::mem::take(&mut self.held.reasoning),
+            std::mem::take(&mut self.held.refusal),
         );
-        let call = self.call.take();
+        let call = self.held.call.take();
         if parts {
             let rest: Vec<Part> = [
                 Part::Reasoning(reasoning),
@@ -822,7 +895,10 @@ impl HeldText {
         }
         let mut delta = Map::new();
         if !reasoning.is_empty() {
-            delta.insert(self.reasoning_key.name().into(), Value::String(reasoning));
+            delta.insert(
+                self.held.reasoning_key.name().into(),
+                Value::String(reasoning),
+            );
         }
         if !text.is_empty() {
             delta.insert("content".into(), Value::String(text));
@@ -834,8 +910,8 @@ impl HeldText {
             delta.insert("tool_calls".into(), json!([call_entry(call)]));
         }
         let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
-        let mut chunk = json!({"id": self.id, "object": "chat.completion.chunk", "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
+        let mut chunk = json!({"id": self.held.id, "object": "chat.completion.chunk", "model": model,
+            "choices": [{"index": self.index, "delta": delta, "finish_reason": null}]});
         // The tail of the text a key could have started, and what it says.
         if let Some(logprobs) = self.logprobs_released() {
             chunk["choices"][0]["logprobs"] = Value::Object(logprobs);
@@ -1625,6 +1701,40 @@ mod tests {
             delta_string(null.as_bytes(), CONTENT).as_deref(),
             Some("a key sk")
         );
+    }
+
+    /// A stream of several choices (`n` above 1) holds each one's text for
+    /// that choice alone: a tail held goes on with its own choice's next
+    /// text, or at the end under its own index.
+    #[test]
+    fn each_choice_of_a_stream_holds_its_own_text() {
+        let chunk = |index: u8, text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":{index},"delta":{{"content":"{text}"}}}}]}}"#
+            )
+        };
+        let got = held_chunks(&[
+            &chunk(0, "is configured-k"),
+            &chunk(1, "hello"),
+            &chunk(0, "ey-123 ok"),
+            &chunk(1, "is conf"),
+        ]);
+        let said = |at: usize, index: u8, text: &str| {
+            let (index, text) = (
+                format!(r#""index":{index}"#),
+                format!(r#""content":"{text}""#),
+            );
+            assert!(
+                got[at].contains(&index) && got[at].contains(&text),
+                "{got:#?}"
+            );
+        };
+        said(0, 0, "is ");
+        said(1, 1, "hello");
+        said(2, 0, "configured-key-123 ok");
+        said(3, 1, "is ");
+        said(4, 1, "conf");
+        assert_eq!(got.len(), 5, "{got:#?}");
     }
 
     /// The events a hold for `configured-key-123` lets through for
