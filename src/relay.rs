@@ -555,12 +555,17 @@ impl HeldText {
         let choice = (tree.get_mut("choices"))
             .and_then(|choices| choices.get_mut(0))
             .and_then(Value::as_object_mut);
-        let Some(choice) =
-            choice.filter(|choice| choice.get("delta").is_some_and(Value::is_object))
-        else {
-            // No delta to carry it (a usage chunk): held on.
+        let Some(choice) = choice else {
+            // No choice to carry it (a usage chunk): held on.
             return chunk;
         };
+        // A finish with no delta takes what its choice held.
+        if last && !choice.contains_key("delta") {
+            choice.insert("delta".into(), Value::Object(Map::new()));
+        }
+        if !choice.get("delta").is_some_and(Value::is_object) {
+            return chunk;
+        }
         self.choose(choice.get("index").and_then(Value::as_u64).unwrap_or(0));
         let logprobs = choice.shift_remove("logprobs");
         let delta = choice["delta"].as_object_mut().expect("an object");
@@ -1621,7 +1626,9 @@ mod tests {
             .iter()
             .map(|json| Item::Chunk(held.chunk(Chunk::of_json(json.as_bytes()).frame().clone())))
             .collect();
-        out.extend(held.rest(false, r#""p/m""#));
+        while let Some(rest) = held.rest(false, r#""p/m""#) {
+            out.push(rest);
+        }
         out.into_iter()
             .map(|item| match item {
                 Item::Chunk(chunk) => String::from_utf8(chunk.data().to_vec()).unwrap(),
@@ -1719,7 +1726,7 @@ mod tests {
             &chunk(0, "ey-123 ok"),
             &chunk(1, "is conf"),
         ]);
-        let said = |at: usize, index: u8, text: &str| {
+        let said = |got: &[String], at: usize, index: u8, text: &str| {
             let (index, text) = (
                 format!(r#""index":{index}"#),
                 format!(r#""content":"{text}""#),
@@ -1729,12 +1736,34 @@ mod tests {
                 "{got:#?}"
             );
         };
-        said(0, 0, "is ");
-        said(1, 1, "hello");
-        said(2, 0, "configured-key-123 ok");
-        said(3, 1, "is ");
-        said(4, 1, "conf");
+        said(&got, 0, 0, "is ");
+        said(&got, 1, 1, "hello");
+        said(&got, 2, 0, "configured-key-123 ok");
+        said(&got, 3, 1, "is ");
+        said(&got, 4, 1, "conf");
         assert_eq!(got.len(), 5, "{got:#?}");
+        // Both holding at the end: each tail goes out once, as its own.
+        let got = held_chunks(&[&chunk(0, "a conf"), &chunk(1, "b config")]);
+        said(&got, 0, 0, "a ");
+        said(&got, 1, 1, "b ");
+        let tails = [&got[2], &got[3]];
+        assert!(
+            tails
+                .iter()
+                .any(|t| t.contains(r#""index":0"#) && t.contains(r#""content":"conf""#))
+        );
+        assert!(
+            tails
+                .iter()
+                .any(|t| t.contains(r#""index":1"#) && t.contains(r#""content":"config""#))
+        );
+        assert_eq!(got.len(), 4, "{got:#?}");
+        // A finish with no delta takes what its choice held.
+        let finish = r#"{"id":"c","choices":[{"index":0,"finish_reason":"stop"}]}"#;
+        let got = held_chunks(&[&chunk(0, "a conf"), finish]);
+        assert!(got[1].contains(r#""content":"conf""#), "{got:#?}");
+        assert!(got[1].contains(r#""finish_reason":"stop""#), "{got:#?}");
+        assert_eq!(got.len(), 2, "{got:#?}");
     }
 
     /// The events a hold for `configured-key-123` lets through for

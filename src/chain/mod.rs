@@ -796,15 +796,14 @@ async fn attempt(
         reply => reply,
     };
     match reply {
+        // A replayed stream carries no log probabilities.
+        Reply::Complete { completion, .. } if stream => Ok(assemble::replay(completion)),
         Reply::Complete {
             mut completion,
             native,
         } => {
             assemble::without_spelt_keys(&mut completion, settings.redactor);
-            Ok(match stream {
-                true => assemble::replay(completion),
-                false => Reply::Complete { completion, native },
-            })
+            Ok(Reply::Complete { completion, native })
         }
         reply => Ok(reply),
     }
