@@ -532,11 +532,10 @@ impl HeldText {
         // Log probabilities spell a text out token by token: with a key in
         // their text, even a whole one, they go.
         let spells = |text: &str| matches!(self.scrubber.scrub(text.as_bytes()), Cow::Owned(_));
-        let logprobs = memchr::memmem::find(data, b"\"logprobs\"").is_some();
-        let spelt = logprobs
-            && [&content, &refusal]
-                .iter()
-                .any(|t| t.as_deref().is_some_and(spells));
+        let spelt = [&content, &refusal]
+            .iter()
+            .any(|t| t.as_deref().is_some_and(spells))
+            && memchr::memmem::find(data, b"\"logprobs\"").is_some();
         if !(keeps(content.as_deref())
             || keeps(reasoning.as_ref().map(|(_, text)| &**text))
             || keeps(arguments.as_deref())
