@@ -179,9 +179,7 @@ pub async fn collect(
                 }
                 // A provider that ends without `[DONE]` after finishing
                 // every choice has still said everything.
-                Ok(None) if completion.finished() => {
-                    return Ok((completion.finish(), native));
-                }
+                Ok(None) if completion.finished() => return Ok((completion.finish(), native)),
                 Ok(None) | Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => {
                     return Err(AttemptError::InvalidResponse(
                         "the stream ended before the answer did".into(),
