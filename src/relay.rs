@@ -531,7 +531,7 @@ impl HeldText {
             |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
         // Log probabilities spell a text out token by token: with a key in
         // their text, even a whole one, they go.
-        let spells = |text: &str| matches!(self.scrubber.scrub(text.as_bytes()), Cow::Owned(_));
+        let spells = |text: &str| self.scrubber.holds_key(text.as_bytes());
         let spelt = [&content, &refusal]
             .iter()
             .any(|t| t.as_deref().is_some_and(spells))
@@ -579,10 +579,7 @@ impl HeldText {
             // this chunk's text.
             let spelt = |held: &str, text: &Option<String>| {
                 let text = text.as_deref().unwrap_or("");
-                matches!(
-                    self.scrubber.scrub([held, text].concat().as_bytes()),
-                    Cow::Owned(_)
-                )
+                self.scrubber.holds_key([held, text].concat().as_bytes())
             };
             self.held.logprobs_spell_key |=
                 spelt(&self.held.text, &content) || spelt(&self.held.refusal, &refusal);

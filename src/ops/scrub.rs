@@ -117,6 +117,13 @@ impl Scrubber {
         self.inner.is_none()
     }
 
+    /// Whether `bytes` hold a key, as [`Self::scrub`] would find it.
+    pub fn holds_key(&self, bytes: &[u8]) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| !inner.find(bytes).is_empty())
+    }
+
     /// `bytes` with every key replaced; borrowed when there was none.
     pub fn scrub<'b>(&self, bytes: &'b [u8]) -> Cow<'b, [u8]> {
         let Some(inner) = &self.inner else {
