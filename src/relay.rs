@@ -249,7 +249,11 @@ pub fn relay(
                 on_usage(usage);
             }
             match frame {
-                Frame::Chunk(bytes) => yield Item::Chunk(held.chunk(bytes)),
+                Frame::Chunk(bytes) => {
+                    for chunk in held.chunk(bytes) {
+                        yield Item::Chunk(chunk);
+                    }
+                }
                 Frame::Parts(mut parts) => {
                     held.parts(&mut parts);
                     yield Item::Parts(parts);
@@ -504,14 +508,19 @@ impl HeldText {
         }
     }
 
-    /// A chunk's bytes, its first choice's `delta.content` and reasoning
-    /// passed through the hold: as they came unless something is or was
-    /// held, when the chunk is written again.
-    fn chunk(&mut self, bytes: Bytes) -> Chunk {
+    /// A chunk's bytes, its choice's `delta.content` and reasoning passed
+    /// through the hold: as they came unless something is or was held,
+    /// when the chunk is written again. A chunk that packs several choices
+    /// goes on as one chunk a choice, each through its own choice's hold.
+    fn chunk(&mut self, bytes: Bytes) -> SmallVec<[Chunk; 1]> {
         let chunk = Chunk { frame: bytes };
         if self.scrubber.is_empty() {
-            return chunk;
+            return smallvec![chunk];
         }
+        self.one_choice(chunk)
+    }
+
+    fn one_choice(&mut self, chunk: Chunk) -> SmallVec<[Chunk; 1]> {
         let data = chunk.data();
         let [content, reasoning_content, reasoning, arguments, refusal] = delta_strings(
             data,
@@ -541,13 +550,22 @@ impl HeldText {
             || keeps(arguments.as_deref())
             || keeps(refusal.as_deref())
             || self.holds()
-            || spelt)
+            || spelt
+            || memchr::memmem::find_iter(data, DELTA.0.as_bytes())
+                .nth(1)
+                .is_some())
         {
-            return chunk;
+            return smallvec![chunk];
         }
         let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(data) else {
-            return chunk;
+            return smallvec![chunk];
         };
+        if let Some(Value::Array(choices)) = tree.get_mut("choices")
+            && choices.len() > 1
+        {
+            let choices = std::mem::take(choices);
+            return self.each_choice(tree, choices);
+        }
         let last = (tree.get("choices"))
             .and_then(|choices| choices.get(0))
             .is_some_and(|choice| !choice["finish_reason"].is_null());
@@ -556,14 +574,14 @@ impl HeldText {
             .and_then(Value::as_object_mut);
         let Some(choice) = choice else {
             // No choice to carry it (a usage chunk): held on.
-            return chunk;
+            return smallvec![chunk];
         };
         // A finish with no delta takes what its choice held.
         if last && !choice.contains_key("delta") {
             choice.insert("delta".into(), Value::Object(Map::new()));
         }
         if !choice.get("delta").is_some_and(Value::is_object) {
-            return chunk;
+            return smallvec![chunk];
         }
         self.choose(choice.get("index").and_then(Value::as_u64).unwrap_or(0));
         let logprobs = choice.shift_remove("logprobs");
@@ -632,9 +650,32 @@ impl HeldText {
         if self.held.holds() {
             self.held.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
-        Chunk {
+        smallvec![Chunk {
             frame: frame(&Value::Object(tree)),
+        }]
+    }
+
+    /// A chunk packing several `choices` (the rest of it in `tree`), as one
+    /// chunk a choice, in order, each passed through its choice's hold; its
+    /// `usage`, if any, goes with the last.
+    fn each_choice(
+        &mut self,
+        tree: Map<String, Value>,
+        choices: Vec<Value>,
+    ) -> SmallVec<[Chunk; 1]> {
+        let last = choices.len() - 1;
+        let mut chunks = SmallVec::new();
+        for (at, choice) in choices.into_iter().enumerate() {
+            let mut one = tree.clone();
+            one["choices"] = Value::Array(vec![choice]);
+            if at != last {
+                one.shift_remove("usage");
+            }
+            chunks.extend(self.one_choice(Chunk {
+                frame: frame(&Value::Object(one)),
+            }));
         }
+        chunks
     }
 
     /// The `logprobs` held, taken as their text goes out: none where it
@@ -1620,7 +1661,8 @@ mod tests {
         let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
         let mut out: Vec<Item> = chunks
             .iter()
-            .map(|json| Item::Chunk(held.chunk(Chunk::of_json(json.as_bytes()).frame().clone())))
+            .flat_map(|json| held.chunk(Chunk::of_json(json.as_bytes()).frame().clone()))
+            .map(Item::Chunk)
             .collect();
         while let Some(rest) = held.rest(false, r#""p/m""#) {
             out.push(rest);
@@ -1760,6 +1802,50 @@ mod tests {
         assert!(got[1].contains(r#""content":"conf""#), "{got:#?}");
         assert!(got[1].contains(r#""finish_reason":"stop""#), "{got:#?}");
         assert_eq!(got.len(), 2, "{got:#?}");
+    }
+
+    /// A chunk that packs several choices goes on as one chunk a choice,
+    /// each choice's text through its own hold.
+    #[test]
+    fn a_chunk_packing_several_choices_holds_each_one_s_text() {
+        let packed = |first: &str, second: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{first}"}},"finish_reason":null}},{{"index":1,"delta":{{"content":"{second}"}},"finish_reason":null}}],"usage":null}}"#
+            )
+        };
+        let got = held_chunks(&[
+            &packed("plain", "is configured-k"),
+            &packed("a conf", "ey-123 ok"),
+            &packed("igured-key-123", "done"),
+        ]);
+        // Each key whole in one chunk, where the bytes' scrub masks it.
+        for chunk in &got {
+            assert_eq!(chunk.matches(r#""index":"#).count(), 1, "{got:#?}");
+            let text = delta_string(chunk.as_bytes(), CONTENT).unwrap_or_default();
+            assert_eq!(
+                text.matches("conf").count(),
+                text.matches("configured-key-123").count(),
+                "{got:#?}"
+            );
+        }
+        // Each choice's text in its order, under its own index.
+        let text = |index: u8| -> String {
+            (got.iter())
+                .filter(|c| c.contains(&format!(r#""index":{index}"#)))
+                .map(|c| {
+                    delta_string(c.as_bytes(), CONTENT)
+                        .unwrap_or_default()
+                        .into_owned()
+                })
+                .collect()
+        };
+        assert_eq!(text(0), "plaina configured-key-123", "{got:#?}");
+        assert_eq!(text(1), "is configured-key-123 okdone", "{got:#?}");
+        // The chunk's usage goes once, with its last choice.
+        assert_eq!(got.concat().matches(r#""usage""#).count(), 3, "{got:#?}");
+        // Nothing held, and one choice: the bytes as they came.
+        let one = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"plain"}}]}"#;
+        assert_eq!(held_chunks(&[one]), [one]);
     }
 
     /// The events a hold for `configured-key-123` lets through for
