@@ -313,6 +313,10 @@ struct HeldChoice {
     /// The chunk member the held reasoning came in: `reasoning_content`
     /// (Moonshot's) or `reasoning` (OpenRouter's).
     reasoning_key: Key,
+    /// OpenRouter's `reasoning_details` entry that spells the reasoning
+    /// again, less its text: the reasoning passed is given one of these
+    /// ([`mirror_details`]).
+    details: Option<Map<String, Value>>,
     /// The `id` of the chunk a held text was taken from, for the chunk
     /// that sends it at the end.
     id: Value,
@@ -334,6 +338,7 @@ impl Default for HeldChoice {
             reasoning: String::new(),
             refusal: String::new(),
             reasoning_key: REASONING_KEYS[0],
+            details: None,
             id: Value::Null,
             call: None,
             logprobs: Map::new(),
@@ -590,6 +595,9 @@ impl HeldText {
             self.held.reasoning_key = key;
         }
         let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
+        // OpenRouter's details spell the reasoning again: the chunk's own.
+        let said = (delta.contains_key("reasoning_details") || self.held.details.is_some())
+            .then(|| reasoning.clone().unwrap_or_default());
         let mut content = content.map(Cow::into_owned);
         let mut refusal = refusal.map(Cow::into_owned);
         if logprobs.is_some() || !self.held.logprobs.is_empty() {
@@ -629,6 +637,9 @@ impl HeldText {
             reasoning,
             last,
         );
+        if let Some(said) = said {
+            mirror_details(&mut self.held.details, delta, &said, key);
+        }
         Self::pass_member(scrubber, &mut self.held.text, delta, CONTENT, content, last);
         Self::pass_member(
             scrubber,
@@ -937,10 +948,9 @@ impl HeldText {
         }
         let mut delta = Map::new();
         if !reasoning.is_empty() {
-            delta.insert(
-                self.held.reasoning_key.name().into(),
-                Value::String(reasoning),
-            );
+            let key = self.held.reasoning_key;
+            delta.insert(key.name().into(), Value::String(reasoning));
+            mirror_details(&mut self.held.details, &mut delta, "", key);
         }
         if !text.is_empty() {
             delta.insert("content".into(), Value::String(text));
@@ -962,6 +972,60 @@ impl HeldText {
             frame: frame(&chunk),
         }))
     }
+}
+
+/// OpenRouter's `reasoning_details` in a delta whose reasoning (`key`) went
+/// through the hold, `said` what the chunk's reasoning was before it. Where
+/// their texts spell that reasoning, as OpenRouter sends them, they are
+/// made to spell what went on in its place (the tail held before, less the
+/// tail held now): a key's start held back in one never goes on in the
+/// other. A delta with none, given reasoning the hold passed, gets one
+/// spelling it, of the last entry's kind (`template`). Details that spell
+/// something else go on as they came.
+fn mirror_details(
+    template: &mut Option<Map<String, Value>>,
+    delta: &mut Map<String, Value>,
+    said: &str,
+    key: Key,
+) {
+    let passed = match delta.get(key.name()) {
+        Some(Value::String(text)) => text.clone(),
+        _ => String::new(),
+    };
+    let has_text =
+        |entry: &&mut Map<String, Value>| entry.get("text").is_some_and(Value::is_string);
+    let Some(Value::Array(details)) = delta.get_mut("reasoning_details") else {
+        if let Some(mut entry) = template
+            .clone()
+            .filter(|_| said.is_empty() && !passed.is_empty())
+        {
+            entry.insert("text".into(), Value::String(passed));
+            delta.insert("reasoning_details".into(), json!([entry]));
+        }
+        return;
+    };
+    let Some(mut kind) = (details.iter_mut().filter_map(Value::as_object_mut))
+        .find(has_text)
+        .map(|entry| entry.clone())
+    else {
+        return;
+    };
+    kind.remove("text");
+    let spelt: String = details
+        .iter()
+        .filter_map(|entry| entry.get("text").and_then(Value::as_str))
+        .collect();
+    if spelt != said {
+        return;
+    }
+    let mut passed = Some(passed);
+    for entry in (details.iter_mut().filter_map(Value::as_object_mut)).filter(has_text) {
+        entry.insert(
+            "text".into(),
+            Value::String(passed.take().unwrap_or_default()),
+        );
+    }
+    *template = Some(kind);
 }
 
 /// `more` (a chunk's `logprobs`) after `held`: each list (`content`,
@@ -1802,6 +1866,48 @@ mod tests {
         assert!(got[1].contains(r#""content":"conf""#), "{got:#?}");
         assert!(got[1].contains(r#""finish_reason":"stop""#), "{got:#?}");
         assert_eq!(got.len(), 2, "{got:#?}");
+    }
+
+    /// OpenRouter's `reasoning_details` spell the reasoning again: they
+    /// are held with it, and a key split across two deltas goes on in
+    /// neither.
+    #[test]
+    fn reasoning_details_are_held_with_the_reasoning_they_spell() {
+        let chunk = |text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"reasoning":"{text}","reasoning_details":[{{"type":"reasoning.text","text":"{text}","index":0,"format":"unknown"}}]}}}}]}}"#
+            )
+        };
+        let details = |got: &[String]| -> Vec<String> {
+            (got.iter())
+                .map(|c| serde_json::from_str::<Value>(c).unwrap())
+                .map(|c| c["choices"][0]["delta"]["reasoning_details"][0]["text"].clone())
+                .map(|text| text.as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let reasoning = |got: &[String]| -> Vec<String> {
+            (got.iter())
+                .map(|c| {
+                    delta_string(c.as_bytes(), REASONING_KEYS[1])
+                        .unwrap_or_default()
+                        .into_owned()
+                })
+                .collect()
+        };
+        let got = held_chunks(&[&chunk("I recall configured-k"), &chunk("ey-123, noted")]);
+        assert_eq!(details(&got), reasoning(&got), "{got:#?}");
+        assert_eq!(
+            details(&got),
+            ["I recall ", "configured-key-123, noted"],
+            "{got:#?}"
+        );
+        // A tail held to the end goes with details of its own.
+        let got = held_chunks(&[&chunk("held at the end: configured-k")]);
+        assert_eq!(details(&got), ["held at the end: ", "configured-k"]);
+        assert!(got[1].contains(r#""format":"unknown""#), "{got:#?}");
+        // Details that spell something else go on as they came.
+        let other = r#"{"choices":[{"index":0,"delta":{"reasoning":"a conf","reasoning_details":[{"type":"reasoning.text","text":"other"}]}}]}"#;
+        assert!(held_chunks(&[other])[0].contains(r#""text":"other""#));
     }
 
     /// A chunk that packs several choices goes on as one chunk a choice,
