@@ -139,7 +139,7 @@ async fn moonshot_gets_its_rules_and_the_client_gets_openai_usage_with_cost() {
 async fn openrouter_gets_its_reasoning_object_and_the_client_gets_reasoning_content() {
     let provider = mock(MockOptions {
         style: "openrouter".into(),
-        reasoning: "Hmm.".into(),
+        reasoning: "Hmm, let me see.".into(),
         ..MockOptions::default()
     })
     .await;
@@ -171,7 +171,7 @@ async fn openrouter_gets_its_reasoning_object_and_the_client_gets_reasoning_cont
         .iter()
         .filter_map(|e| e["choices"][0]["delta"]["reasoning_content"].as_str())
         .collect();
-    assert_eq!(reasoning, "Hmm.");
+    assert_eq!(reasoning, "Hmm, let me see.");
     assert!(
         events
             .iter()
@@ -188,8 +188,14 @@ async fn openrouter_gets_its_reasoning_object_and_the_client_gets_reasoning_cont
         provider.requests()[1]["body"]["reasoning"],
         json!({"enabled": false})
     );
-    assert_eq!(whole["choices"][0]["message"]["reasoning_content"], "Hmm.");
-    assert!(whole["choices"][0]["message"].get("reasoning").is_none());
+    let message = &whole["choices"][0]["message"];
+    assert_eq!(message["reasoning_content"], "Hmm, let me see.");
+    assert!(message.get("reasoning").is_none());
+    // OpenRouter's details, streamed in pieces, reach a whole answer joined.
+    assert_eq!(
+        message["reasoning_details"],
+        json!([{"type": "reasoning.text", "text": "Hmm, let me see.", "index": 0, "format": "unknown"}])
+    );
 }
 
 #[tokio::test]

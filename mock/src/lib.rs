@@ -759,6 +759,9 @@ async fn answer_chat(state: Arc<MockState>, headers: HeaderMap, body: Bytes) -> 
     let mut message = json!({"role": "assistant", "content": reply});
     if !options.reasoning.is_empty() {
         message[reasoning_field] = json!(options.reasoning_text());
+        if options.style == "openrouter" {
+            message["reasoning_details"] = json!([reasoning_detail(&options.reasoning_text())]);
+        }
     }
     if !calls.is_empty() {
         message["tool_calls"] = calls
@@ -865,6 +868,11 @@ fn chaos(options: &MockOptions) -> MockOptions {
     options
 }
 
+/// One of OpenRouter's `reasoning_details`: a text, or a piece of one.
+fn reasoning_detail(text: &str) -> Value {
+    json!({"type": "reasoning.text", "text": text, "index": 0, "format": "unknown"})
+}
+
 fn stream(
     state: Arc<MockState>,
     options: MockOptions,
@@ -888,12 +896,15 @@ fn stream(
         Value::Null,
     )];
     events.extend(options.pieces(&options.reasoning).into_iter().map(|w| {
-        let field = if options.style == "openrouter" {
-            "reasoning"
-        } else {
-            "reasoning_content"
-        };
-        chunk(json!({ field: w }), Value::Null)
+        if options.style == "openrouter" {
+            // OpenRouter's text comes twice: as `reasoning`, and as a piece of
+            // a detail.
+            return chunk(
+                json!({"reasoning": w, "reasoning_details": [reasoning_detail(w)]}),
+                Value::Null,
+            );
+        }
+        chunk(json!({ "reasoning_content": w }), Value::Null)
     }));
     // Asked for, each piece of the text comes with its `logprobs`, after
     // the delta, as OpenAI sends them: lists named `content` and `refusal`.

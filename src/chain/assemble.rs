@@ -246,6 +246,9 @@ struct Choice {
     logprobs: BTreeMap<String, Vec<Value>>,
     /// `reasoning_content`, or OpenRouter's `reasoning`, as sent.
     reasoning: BTreeMap<&'static str, String>,
+    /// OpenRouter's `reasoning_details`, their pieces joined
+    /// ([`join_details`]).
+    reasoning_details: Vec<Value>,
     /// Joined as a stream's are for an encoder that sends each call whole
     /// ([`HeldCalls`]): by index, unless a new id starts another call, the
     /// first name kept.
@@ -311,6 +314,9 @@ impl Completion {
                     entry.reasoning.entry(field).or_default().push_str(&text);
                 }
             }
+            if let Some(Value::Array(details)) = delta.reasoning_details.map(value) {
+                join_details(&mut entry.reasoning_details, details);
+            }
             for call in delta.tool_calls.into_iter().flatten() {
                 let id = string(call.id);
                 let (name, arguments) = match call.function {
@@ -355,6 +361,10 @@ impl Completion {
                 for (field, text) in choice.reasoning {
                     message.insert(field.into(), Value::String(text));
                 }
+                if !choice.reasoning_details.is_empty() {
+                    let details = Value::Array(choice.reasoning_details);
+                    message.insert("reasoning_details".into(), details);
+                }
                 let calls: Vec<Value> = (choice.tool_calls.take().into_iter())
                     .map(|call| {
                         json!({
@@ -385,6 +395,44 @@ impl Completion {
             completion.insert("usage".into(), value(&usage));
         }
         completion
+    }
+}
+
+/// A stream's `reasoning_details` pieces added to those before: a piece of
+/// the same `type` and `index` as the last one goes on with it (its
+/// `text`, `summary` or `data` appended, what else it says kept), any
+/// other is a detail of its own. Nothing a piece says is lost.
+fn join_details(details: &mut Vec<Value>, pieces: Vec<Value>) {
+    for piece in pieces {
+        let Value::Object(piece) = piece else {
+            details.push(piece);
+            continue;
+        };
+        let same = |last: &Map<String, Value>| {
+            ["type", "index"]
+                .iter()
+                .all(|key| piece.contains_key(*key) && last.get(*key) == piece.get(*key))
+        };
+        match details.last_mut() {
+            Some(Value::Object(last)) if same(last) => {
+                for (key, more) in piece {
+                    match (last.get_mut(&key), more) {
+                        (Some(Value::String(text)), Value::String(more))
+                            if matches!(key.as_str(), "text" | "summary" | "data") =>
+                        {
+                            text.push_str(&more);
+                        }
+                        (_, Value::Null) => {
+                            last.entry(key).or_insert(Value::Null);
+                        }
+                        (_, more) => {
+                            last.insert(key, more);
+                        }
+                    }
+                }
+            }
+            _ => details.push(Value::Object(piece)),
+        }
     }
 }
 
@@ -439,6 +487,33 @@ mod tests {
         assert_eq!(message["content"], "Hi there");
         assert_eq!(message["refusal"], "I can't help.");
         assert_eq!(message["annotations"], json!([cite]));
+    }
+
+    /// OpenRouter's `reasoning_details` reach a client that asked for a
+    /// whole answer: each detail's pieces joined, a signature kept.
+    #[test]
+    fn reasoning_details_are_joined() {
+        let chunk = |details: Value| json!({"choices": [{"index": 0, "delta": {"reasoning_details": details}}]});
+        let text = |text: &str, index: u64| json!({"type": "reasoning.text", "text": text, "index": index, "format": "anthropic-claude-v1"});
+        let chunks = [
+            chunk(json!([text("Think ", 0)])),
+            chunk(json!([text("hard.", 0)])),
+            chunk(json!([{"type": "reasoning.text", "text": "", "signature": "sig", "index": 0}])),
+            chunk(json!([{"type": "reasoning.encrypted", "data": "opaque", "index": 1}])),
+            chunk(json!([text("Again.", 2), "odd"])),
+            json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}),
+        ];
+        let message = &assemble(&chunks)["choices"][0]["message"];
+        assert_eq!(
+            message["reasoning_details"],
+            json!([
+                {"type": "reasoning.text", "text": "Think hard.", "index": 0, "format": "anthropic-claude-v1", "signature": "sig"},
+                {"type": "reasoning.encrypted", "data": "opaque", "index": 1},
+                text("Again.", 2),
+                "odd",
+            ])
+        );
+        assert_eq!(message["content"], "Hi");
     }
 
     /// A whole answer, assembled or the provider's own, keeps its log
