@@ -115,27 +115,13 @@ impl Validator {
 /// as written, and bytes that are not UTF-8 become U+FFFD; either makes it
 /// not well formed.
 pub(super) fn percent_decoded(text: &str) -> (String, bool) {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut well_formed = true;
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|b| (*b as char).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (byte, ..) => {
-                well_formed &= byte != b'%';
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    match String::from_utf8(out) {
-        Ok(decoded) => (decoded, well_formed),
-        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
+    let escapes_whole = text.split('%').skip(1).all(|after| {
+        (after.as_bytes().get(..2)).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    let decoded = percent_encoding::percent_decode_str(text);
+    match decoded.clone().decode_utf8() {
+        Ok(text) => (text.into_owned(), escapes_whole),
+        Err(_) => (decoded.decode_utf8_lossy().into_owned(), false),
     }
 }
 
