@@ -67,95 +67,36 @@ const PLACES: &[Place] = &[
 
 // OpenClaw's own gateway settings (its config schema, 2026): they
 // configure OpenClaw's gateway, not this one.
+#[rustfmt::skip]
 const GATEWAY: &[&str] = &[
-    "mode",
-    "customBindHost",
-    "controlUi",
-    "trustedProxies",
-    "allowRealIpFallback",
-    "tools",
-    "handshakeTimeoutMs",
-    "channelHealthCheckMinutes",
-    "channelStaleEventThresholdMinutes",
-    "channelMaxRestartsPerHour",
-    "tailscale",
-    "remote",
-    "reload",
-    "tls",
-    "http",
-    "push",
+    "mode", "customBindHost", "controlUi", "trustedProxies", "allowRealIpFallback", "tools",
+    "handshakeTimeoutMs", "channelHealthCheckMinutes", "channelStaleEventThresholdMinutes",
+    "channelMaxRestartsPerHour", "tailscale", "remote", "reload", "tls", "http", "push",
     "nodes",
 ];
 
+#[rustfmt::skip]
 const GATEWAY_AUTH: &[&str] = &[
-    "mode",
-    "password",
-    "allowTailscale",
-    "rateLimit",
-    "trustedProxy",
+    "mode", "password", "allowTailscale", "rateLimit", "trustedProxy",
 ];
 
 // OpenClaw's agent settings that are not about the model chain (its
 // config schema, 2026, and keys of earlier releases).
+#[rustfmt::skip]
 const AGENT_DEFAULTS: &[&str] = &[
-    "params",
-    "imageModel",
-    "imageGenerationModel",
-    "videoGenerationModel",
-    "musicGenerationModel",
-    "voiceModel",
-    "mediaGenerationAutoProviderFallback",
-    "pdfModel",
-    "pdfMaxBytesMb",
-    "pdfMaxPages",
-    "workspace",
-    "skills",
-    "silentReply",
-    "repoRoot",
-    "promptOverlays",
-    "systemPromptOverride",
-    "skipBootstrap",
-    "skipOptionalBootstrapFiles",
-    "contextInjection",
-    "bootstrapMaxChars",
-    "bootstrapTotalMaxChars",
-    "bootstrapPromptTruncationWarning",
-    "experimental",
-    "userTimezone",
-    "startupContext",
-    "contextLimits",
-    "timeFormat",
-    "envelopeTimezone",
-    "envelopeTimestamp",
-    "envelopeElapsed",
-    "contextTokens",
-    "cliBackends",
-    "memorySearch",
-    "contextPruning",
-    "compaction",
-    "runRetries",
-    "embeddedAgent",
-    "verboseDefault",
-    "toolProgressDetail",
-    "reasoningDefault",
-    "elevatedDefault",
-    "blockStreamingDefault",
-    "blockStreamingBreak",
-    "blockStreamingChunk",
-    "blockStreamingCoalesce",
-    "humanDelay",
-    "timeoutSeconds",
-    "mediaMaxMb",
-    "imageMaxDimensionPx",
-    "imageQuality",
-    "typingIntervalSeconds",
-    "typingMode",
-    "heartbeat",
-    "maxConcurrent",
-    "subagents",
-    "sandbox",
-    "tools",
-    "identity",
+    "params", "imageModel", "imageGenerationModel", "videoGenerationModel",
+    "musicGenerationModel", "voiceModel", "mediaGenerationAutoProviderFallback", "pdfModel",
+    "pdfMaxBytesMb", "pdfMaxPages", "workspace", "skills", "silentReply", "repoRoot",
+    "promptOverlays", "systemPromptOverride", "skipBootstrap", "skipOptionalBootstrapFiles",
+    "contextInjection", "bootstrapMaxChars", "bootstrapTotalMaxChars",
+    "bootstrapPromptTruncationWarning", "experimental", "userTimezone", "startupContext",
+    "contextLimits", "timeFormat", "envelopeTimezone", "envelopeTimestamp",
+    "envelopeElapsed", "contextTokens", "cliBackends", "memorySearch", "contextPruning",
+    "compaction", "runRetries", "embeddedAgent", "verboseDefault", "toolProgressDetail",
+    "reasoningDefault", "elevatedDefault", "blockStreamingDefault", "blockStreamingBreak",
+    "blockStreamingChunk", "blockStreamingCoalesce", "humanDelay", "timeoutSeconds",
+    "mediaMaxMb", "imageMaxDimensionPx", "imageQuality", "typingIntervalSeconds",
+    "typingMode", "heartbeat", "maxConcurrent", "subagents", "sandbox", "tools", "identity",
 ];
 
 /// The outcome of checking a config's keys.
@@ -239,33 +180,13 @@ fn dotted_message(key: &str) -> String {
 
 /// Words users write for a key clawgate reads under another name, by the
 /// section they write them in: no spelling is near, so only a table knows.
+#[rustfmt::skip]
 const SAID_OTHERWISE: &[(&str, &[&str], &str)] = &[
-    (
-        "gateway",
-        &[
-            "listen",
-            "listenaddress",
-            "listenaddr",
-            "host",
-            "hostname",
-            "address",
-            "addr",
-            "ip",
-            "interface",
-        ],
-        "bind",
-    ),
+    ("gateway", &["listen", "listenaddress", "listenaddr", "host", "hostname", "address",
+                  "addr", "ip", "interface"], "bind"),
     ("gateway", &["token", "apikey", "bearer"], "auth.token"),
-    (
-        "gateway",
-        &["otel", "otlp", "opentelemetry", "tracing", "traces"],
-        "telemetry",
-    ),
-    (
-        "gateway.auth",
-        &["apikey", "bearer", "key", "secret"],
-        "token",
-    ),
+    ("gateway", &["otel", "otlp", "opentelemetry", "tracing", "traces"], "telemetry"),
+    ("gateway.auth", &["apikey", "bearer", "key", "secret"], "token"),
 ];
 
 /// The error for `key`, unknown inside `section` at `path`: the key
