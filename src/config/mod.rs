@@ -29,11 +29,15 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use env::{EnvFileError, Environment, substitute};
+pub use env::substitute;
 pub use secret::Secret;
 pub use validate::{PLACEHOLDER, placeholder as placeholder_key};
 
+// What a config's `${VAR}` are read from, which `load` takes.
+pub use crate::ops::env::{EnvFileError, Environment};
+
 use crate::capabilities::{Api, Capabilities, Dialect, DialectSource, ThinkingLevel};
+use crate::ops::env::read_at_most;
 use crate::ops::redact::Redactor;
 
 pub const DEFAULT_PORT: u16 = 18700;
@@ -212,7 +216,7 @@ pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Load
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
     let cannot =
         |why: String| ConfigErrors::single("", format!("cannot read {}: {why}", path.display()));
-    let bytes = env::read_at_most(path, MAX_CONFIG_BYTES).map_err(|e| cannot(e.to_string()))?;
+    let bytes = read_at_most(path, MAX_CONFIG_BYTES).map_err(|e| cannot(e.to_string()))?;
     let bytes = bytes.ok_or_else(|| too_large(&path.display().to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

@@ -1,7 +1,8 @@
-//! Operations: what the service tells systemd, how it logs, the metrics it
-//! exports, the traces it sends, keeping secrets out of all of them, and
-//! giving memory back after a burst.
+//! Operations: the environment the service is given, what it tells
+//! systemd, how it logs, the metrics it exports, the traces it sends,
+//! keeping secrets out of all of them, and giving memory back after a burst.
 
+pub mod env;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
