@@ -135,7 +135,7 @@ impl Gateway {
             _ => None,
         };
         let admission = Arc::new(Admission::new(
-            config.gateway.client.max_concurrent_requests,
+            config.gateway.limits.max_concurrent_requests,
             &config.gateway.clients,
         ));
         let reasoning = config
@@ -257,21 +257,21 @@ impl Gateway {
             }
         }
         self.admission
-            .configure(new_g.client.max_concurrent_requests, &new_g.clients);
-        if old_g.client.max_concurrent_requests != new_g.client.max_concurrent_requests {
+            .configure(new_g.limits.max_concurrent_requests, &new_g.clients);
+        if old_g.limits.max_concurrent_requests != new_g.limits.max_concurrent_requests {
             notes.push(format!(
                 "gateway.limits.maxConcurrentRequests is now {}; requests in flight count against it",
-                new_g.client.max_concurrent_requests
+                new_g.limits.max_concurrent_requests
             ));
         }
         let restart_only = [
             (
                 "gateway.timeouts.clientHeaderSeconds",
-                old_g.client.header_timeout != new_g.client.header_timeout,
+                old_g.timeouts.client_header != new_g.timeouts.client_header,
             ),
             (
                 "gateway.limits.maxConnections",
-                old_g.client.max_connections != new_g.client.max_connections,
+                old_g.limits.max_connections != new_g.limits.max_connections,
             ),
             ("ledger", old.ledger != config.ledger),
             (

@@ -47,7 +47,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// File descriptors the configured limits may need: one per client
 /// connection, one per upstream connection, and a margin for the rest.
-pub fn descriptors_needed(limits: &crate::config::ClientLimits) -> u64 {
+pub fn descriptors_needed(limits: &crate::config::Limits) -> u64 {
     (limits.max_connections + limits.max_concurrent_requests + 256) as u64
 }
 
@@ -90,12 +90,13 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = http::app(gateway.clone());
     // Connection-level limits are fixed for the listener's lifetime.
-    let limits = gateway.config().gateway.client;
+    let limits = gateway.config().gateway.limits;
+    let header_timeout = gateway.config().gateway.timeouts.client_header;
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BUFFER)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();

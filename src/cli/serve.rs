@@ -85,7 +85,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     report(&source, &loaded);
     let (config, _) = effective(loaded.config, overrides, None).map_err(CliError::Other)?;
     if let Some(warning) =
-        server::raise_fd_limit(server::descriptors_needed(&config.gateway.client))
+        server::raise_fd_limit(server::descriptors_needed(&config.gateway.limits))
     {
         tracing::warn!("{warning}");
     }

@@ -386,7 +386,6 @@ pub struct GatewaySettings {
     pub allowed_hosts: Vec<String>,
     /// Browser origins (`scheme://host[:port]`) allowed to call the API.
     pub allowed_origins: Vec<String>,
-    pub client: ClientLimits,
     pub limits: Limits,
     /// `None` with `gateway.reasoningCache: false`.
     pub reasoning_cache: Option<ReasoningCacheLimits>,
@@ -442,10 +441,15 @@ impl Default for SessionLimits {
 /// otherwise: about five minutes, as Kimi's.
 pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(300);
 
-/// Bounds on what is read from a provider.
+/// Bounds on what clients may hold and on what is read from a provider.
+/// The connection-level ones (`max_connections`, and the client timeouts
+/// in [`Timeouts`]) are read when the server starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
+    pub max_connections: usize,
+    /// Requests being answered at once; more get 503.
+    pub max_concurrent_requests: usize,
     /// The most of a non-streamed answer that is read; a larger one fails
     /// its attempt.
     pub max_response_bytes: usize,
@@ -454,21 +458,7 @@ pub struct Limits {
     pub max_event_bytes: usize,
 }
 
-/// Bounds on what clients may hold. Connection-level ones (the timeouts
-/// and `max_connections`) are read when the server starts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClientLimits {
-    /// Until a request's headers have arrived, counted from the moment the
-    /// connection is ready for one (accepted, or idle after a response).
-    pub header_timeout: Duration,
-    /// To receive a request's body.
-    pub body_timeout: Duration,
-    pub max_connections: usize,
-    /// Requests being answered at once; more get 503.
-    pub max_concurrent_requests: usize,
-}
-
-/// Limits on one upstream attempt.
+/// Limits on one upstream attempt, and on a client's request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Timeouts {
     /// To establish the connection.
@@ -485,6 +475,13 @@ pub struct Timeouts {
     /// retry and backoff of its chain.
     #[serde(rename = "chainSeconds", serialize_with = "show::seconds")]
     pub chain: Duration,
+    /// Until a request's headers have arrived, counted from the moment the
+    /// connection is ready for one (accepted, or idle after a response).
+    #[serde(rename = "clientHeaderSeconds", serialize_with = "show::seconds")]
+    pub client_header: Duration,
+    /// To receive a request's body.
+    #[serde(rename = "clientBodySeconds", serialize_with = "show::seconds")]
+    pub client_body: Duration,
 }
 
 /// How a failing target is retried before the chain moves on.

@@ -65,14 +65,6 @@ fn gateway(g: &GatewaySettings) -> Value {
         .filter(|c| &*c.name != TOKEN_CLIENT)
         .map(|c| (&*c.name, &**c))
         .collect();
-    let limits = json!({
-        "maxConnections": g.client.max_connections,
-        "maxConcurrentRequests": g.client.max_concurrent_requests,
-    });
-    let client_timeouts = json!({
-        "clientHeaderSeconds": g.client.header_timeout.as_secs_f64(),
-        "clientBodySeconds": g.client.body_timeout.as_secs_f64(),
-    });
     json!({
         "port": g.port,
         "bind": g.bind,
@@ -80,23 +72,14 @@ fn gateway(g: &GatewaySettings) -> Value {
         "clients": clients,
         "allowedHosts": g.allowed_hosts,
         "allowedOrigins": g.allowed_origins,
-        "limits": joined(limits, json!(g.limits)),
+        "limits": g.limits,
         "maxBodyBytes": g.max_body_bytes,
         "sessions": g.sessions,
         "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
         "retries": g.retries,
-        "timeouts": joined(json!(g.timeouts), client_timeouts),
+        "timeouts": g.timeouts,
         "telemetry": g.telemetry.as_ref().map(telemetry),
     })
-}
-
-/// The members of `first`, then those of `then`: one object of the file
-/// held here as two.
-fn joined(mut first: Value, then: Value) -> Value {
-    if let (Some(first), Value::Object(then)) = (first.as_object_mut(), then) {
-        first.extend(then);
-    }
-    first
 }
 
 /// `gateway.telemetry` with the `OTEL_*` variables, as resolved: its URLs

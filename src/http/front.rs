@@ -566,7 +566,7 @@ pub async fn read_limited(request: Request, config: &Config) -> Result<Bytes, Ap
     read_body(
         request.into_body(),
         limit,
-        config.gateway.client.body_timeout,
+        config.gateway.timeouts.client_body,
     )
     .await
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::super::raw::{RawGateway, RawReasoningCache, RawRetries, RawSessions, Toggle};
 use super::super::{
-    ClientLimits, DEFAULT_PORT, GatewaySettings, Limits, ReasoningCacheLimits, Retries, Secret,
-    SessionLimits, Timeouts, is_loopback, parse_bind,
+    DEFAULT_PORT, GatewaySettings, Limits, ReasoningCacheLimits, Retries, Secret, SessionLimits,
+    Timeouts, is_loopback, parse_bind,
 };
 use super::{MissingVar, Validator};
 
@@ -108,16 +108,14 @@ pub(super) fn gateway_settings(
     let mut count = |key: &str, n, default| {
         v.count_or(format!("gateway.limits.{key}"), n, default, 1_000_000) as usize
     };
-    let client = ClientLimits {
-        max_connections: count("maxConnections", l.max_connections, DEFAULT_MAX_CONNECTIONS),
-        max_concurrent_requests: count(
-            "maxConcurrentRequests",
-            l.max_concurrent_requests,
-            DEFAULT_MAX_CONCURRENT_REQUESTS,
-        ),
-        header_timeout: timeout(v, "clientHeaderSeconds", t.client_header_seconds, 30.0),
-        body_timeout: timeout(v, "clientBodySeconds", t.client_body_seconds, 60.0),
-    };
+    let max_connections = count("maxConnections", l.max_connections, DEFAULT_MAX_CONNECTIONS);
+    let max_concurrent_requests = count(
+        "maxConcurrentRequests",
+        l.max_concurrent_requests,
+        DEFAULT_MAX_CONCURRENT_REQUESTS,
+    );
+    let client_header = timeout(v, "clientHeaderSeconds", t.client_header_seconds, 30.0);
+    let client_body = timeout(v, "clientBodySeconds", t.client_body_seconds, 60.0);
     // Compared with the Host header's name: no port; IPv6 in brackets.
     let mut allowed_hosts = Vec::new();
     for (index, host) in raw.allowed_hosts.iter().enumerate() {
@@ -158,6 +156,8 @@ pub(super) fn gateway_settings(
         ),
         idle: timeout(v, "idleSeconds", t.idle_seconds, DEFAULT_IDLE_SECONDS),
         chain: timeout(v, "chainSeconds", t.chain_seconds, DEFAULT_CHAIN_SECONDS),
+        client_header,
+        client_body,
     };
     // OpenClaw gives up on a model after 120 s without an event: a chain
     // that may wait that long never lets its fallback answer in time.
@@ -187,8 +187,9 @@ pub(super) fn gateway_settings(
         open_metrics: raw.auth.open_metrics.unwrap_or(false),
         allowed_hosts,
         allowed_origins,
-        client,
         limits: Limits {
+            max_connections,
+            max_concurrent_requests,
             max_response_bytes: bytes(
                 v,
                 "limits.maxResponseBytes",
