@@ -47,13 +47,7 @@ impl MessageInfo {
     /// members are read.
     fn read(body: &[u8], item: ElementRef) -> Option<Self> {
         let members = item.members()?;
-        let member = |key: &str| {
-            members
-                .iter()
-                .rev()
-                .find(|m| m.key == key)
-                .map(|m| &body[m.value.clone()])
-        };
+        let member = |key: &str| Member::last(members, key).map(|m| &body[m.value.clone()]);
         let role = match member("role")? {
             b"\"system\"" => Cow::Borrowed("system"),
             b"\"user\"" => Cow::Borrowed("user"),
@@ -244,13 +238,7 @@ impl ChatRequest {
             }
             Err(err) => return Err(RequestError::Json(err.to_string())),
         };
-        let raw = |key: &str| {
-            members
-                .iter()
-                .rev()
-                .find(|m| m.key == key)
-                .map(|m| &body[m.value.clone()])
-        };
+        let raw = |key: &str| Member::last(&members, key).map(|m| &body[m.value.clone()]);
         if members.iter().filter(|m| m.key == "messages").count() > 1 {
             return invalid("`messages` must appear once");
         }
@@ -340,10 +328,7 @@ impl ChatRequest {
         // lone surrogate escape) does not hide the client's `true`.
         self.raw("stream_options").is_some_and(|raw| {
             body::members(raw.as_bytes()).is_ok_and(|members| {
-                members
-                    .iter()
-                    .rev()
-                    .find(|m| m.key == "include_usage")
+                Member::last(&members, "include_usage")
                     .is_some_and(|m| &raw[m.value.clone()] == "true")
             })
         })
