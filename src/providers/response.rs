@@ -94,12 +94,7 @@ pub fn shape_chunk(
     cost: Option<&Cost>,
     state: &mut StreamShaping,
 ) -> bool {
-    for choice in choices(chunk) {
-        if let Some(Value::Object(delta)) = choice.get_mut("delta") {
-            reasoning_as_content(delta);
-        }
-        filter_ending(choice);
-    }
+    shape_choices(chunk, "delta");
     let nested = first_choice_usage(chunk);
     let usage = match (chunk.remove("usage"), nested) {
         (Some(Value::Object(usage)), _) | (_, Some(usage)) => Some(usage),
@@ -144,6 +139,18 @@ pub fn note_usage(data: &str, state: &mut StreamShaping) {
     state.count(usage);
 }
 
+/// Each choice's reasoning as `reasoning_content` in what it says (`said`:
+/// a chunk's `delta`, a whole completion's `message`), and its ending in
+/// OpenAI's words.
+fn shape_choices(body: &mut Map<String, Value>, said: &str) {
+    for choice in choices(body) {
+        if let Some(Value::Object(message)) = choice.get_mut(said) {
+            reasoning_as_content(message);
+        }
+        filter_ending(choice);
+    }
+}
+
 /// `finish_reason: "filtered"` as OpenAI's `content_filter`.
 fn filter_ending(choice: &mut Map<String, Value>) {
     if choice.get("finish_reason") == Some(&json!("filtered")) {
@@ -153,12 +160,7 @@ fn filter_ending(choice: &mut Map<String, Value>) {
 
 /// Shapes a whole (non-streamed) completion.
 pub fn shape_completion(body: &mut Map<String, Value>, cost: Option<&Cost>) {
-    for choice in choices(body) {
-        if let Some(Value::Object(message)) = choice.get_mut("message") {
-            reasoning_as_content(message);
-        }
-        filter_ending(choice);
-    }
+    shape_choices(body, "message");
     let nested = first_choice_usage(body);
     let usage = match (body.remove("usage"), nested) {
         (Some(Value::Object(usage)), _) | (_, Some(usage)) => Some(usage),
