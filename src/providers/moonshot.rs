@@ -647,9 +647,7 @@ mod tests {
         let lifted = json!({"anyOf": [{"enum": ["a"], "type": "string"}, {"type": "string"}]});
         let object = |x: Value| json!({"type": "object", "properties": {"x": x}});
         let plain = tool("plain", object(json!({"type": "string"})));
-        let cases = [
-            // No anyOf anywhere.
-            (json!([plain.clone()]), json!([plain.clone()])),
+        let rewritten = [
             // One tool among plain ones, nested under properties.
             (
                 json!([
@@ -701,61 +699,38 @@ mod tests {
                     tool("m", lifted.clone())
                 ]),
             ),
+        ];
+        for (tools, expected) in rewritten {
+            check(tools, expected);
+        }
+        let untouched = [
+            // No anyOf anywhere.
+            json!([plain.clone()]),
             // Not plain: a $ref, a nested anyOf, another type, no branches.
-            (
-                json!([tool(
-                    "r",
-                    json!({"type": "string", "anyOf": [{"$ref": "#/x"}]})
-                )]),
-                json!([tool(
-                    "r",
-                    json!({"type": "string", "anyOf": [{"$ref": "#/x"}]})
-                )]),
-            ),
-            (
-                json!([tool(
-                    "t",
-                    json!({"type": "string", "anyOf": [{"type": "number"}]})
-                )]),
-                json!([tool(
-                    "t",
-                    json!({"type": "string", "anyOf": [{"type": "number"}]})
-                )]),
-            ),
-            (
-                json!([tool("e", json!({"type": "string", "anyOf": []}))]),
-                json!([tool("e", json!({"type": "string", "anyOf": []}))]),
-            ),
-            (
-                json!([tool(
-                    "a",
-                    json!({"type": "string", "anyOf": [{"anyOf": [{}]}]})
-                )]),
-                json!([tool(
-                    "a",
-                    json!({"type": "string", "anyOf": [{"anyOf": [{}]}]})
-                )]),
-            ),
+            json!([tool(
+                "r",
+                json!({"type": "string", "anyOf": [{"$ref": "#/x"}]})
+            )]),
+            json!([tool(
+                "t",
+                json!({"type": "string", "anyOf": [{"type": "number"}]})
+            )]),
+            json!([tool("e", json!({"type": "string", "anyOf": []}))]),
+            json!([tool(
+                "a",
+                json!({"type": "string", "anyOf": [{"anyOf": [{}]}]})
+            )]),
             // anyOf only in a description, outside the parameters, or in
             // something that is not a tool.
-            (
-                json!([tool("s", json!({"type": "string", "description": "anyOf"}))]),
-                json!([tool("s", json!({"type": "string", "description": "anyOf"}))]),
-            ),
-            (
-                json!([{"type": "function", "anyOf": mixed.clone(), "function": {"name": "o"}}]),
-                json!([{"type": "function", "anyOf": mixed.clone(), "function": {"name": "o"}}]),
-            ),
-            (json!(["anyOf", 1, null]), json!(["anyOf", 1, null])),
-            (json!([]), json!([])),
+            json!([tool("s", json!({"type": "string", "description": "anyOf"}))]),
+            json!([{"type": "function", "anyOf": mixed.clone(), "function": {"name": "o"}}]),
+            json!(["anyOf", 1, null]),
+            json!([]),
             // Not an array at all.
-            (
-                json!({"anyOf": mixed.clone()}),
-                json!({"anyOf": mixed.clone()}),
-            ),
+            json!({"anyOf": mixed.clone()}),
         ];
-        for (tools, expected) in cases {
-            check(tools, expected);
+        for tools in untouched {
+            check(tools.clone(), tools);
         }
     }
 
