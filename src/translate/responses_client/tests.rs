@@ -489,12 +489,10 @@ fn a_cut_answer_is_incomplete_and_an_empty_one_has_an_empty_message() {
 /// whole (it used to reach it as nothing: an empty answer).
 #[test]
 fn a_refusal_is_a_refusal_part() {
-    let mut encoder = encoder();
-    let mut events = encoder.frame(&sse(&[
+    let events = streamed(&[
         json!({"id": "c", "choices": [{"delta": {"role": "assistant", "refusal": "I can't "}}]}),
         json!({"choices": [{"delta": {"refusal": "help."}, "finish_reason": "stop"}]}),
-    ]));
-    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    ]);
     assert_eq!(
         names(&events),
         [
@@ -558,6 +556,14 @@ fn names(events: &[StreamEvent]) -> Vec<&'static str> {
 
 fn encoder() -> ResponseEncoder {
     ResponseEncoder::new("kimi/k2", identity(), ToolNames::default(), Echo::default())
+}
+
+/// The events of a whole stream of `chunks`, ended by `[DONE]`.
+fn streamed(chunks: &[Value]) -> Vec<StreamEvent> {
+    let mut encoder = encoder();
+    let mut events = encoder.frame(&sse(chunks));
+    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    events
 }
 
 #[test]
@@ -742,11 +748,8 @@ fn absurd_token_counts_saturate_in_the_total() {
 
 #[test]
 fn a_stream_cut_at_the_output_limit_is_incomplete() {
-    let mut encoder = encoder();
-    let mut events = encoder.frame(&sse(&[
-        json!({"choices": [{"delta": {"content": "a"}, "finish_reason": "length"}]}),
-    ]));
-    events.extend(encoder.frame(b"data: [DONE]\n\n"));
+    let events =
+        streamed(&[json!({"choices": [{"delta": {"content": "a"}, "finish_reason": "length"}]})]);
     let last = serde_json::to_value(events.last().unwrap()).unwrap();
     assert_eq!(last["type"], "response.incomplete");
     assert_eq!(
