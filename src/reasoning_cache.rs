@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::config::clients::Client;
 use crate::format::sse::Event;
 use crate::translate::anthropic_provider::{Said, StreamTranslator};
+use crate::translate::held_calls::MAX_HELD_CALLS;
 use crate::wire::anthropic::{DeltaKind, has_type};
 pub use crate::wire::facts::Call as OwnedCall;
 use crate::wire::facts::Facts;
@@ -481,10 +482,10 @@ impl Collector {
     }
 
     fn take(&mut self, parts: &[Part]) {
-        if self.given_up {
-            return;
-        }
         for part in parts {
+            if self.given_up {
+                return;
+            }
             match part {
                 Part::Reasoning(text) => self.reasoning.push_str(text),
                 Part::ToolCall {
@@ -492,23 +493,7 @@ impl Collector {
                     id,
                     name,
                     arguments,
-                } => {
-                    let Some(index) = usize::try_from(*index).ok().filter(|i| *i < 128) else {
-                        self.given_up = true;
-                        return;
-                    };
-                    if self.calls.len() <= index {
-                        self.calls.resize_with(index + 1, OwnedCall::default);
-                    }
-                    let slot = &mut self.calls[index];
-                    if let Some(id) = id {
-                        slot.id.clone_from(id);
-                    }
-                    if let Some(name) = name {
-                        slot.name.clone_from(name);
-                    }
-                    slot.arguments.push_str(arguments);
-                }
+                } => self.take_call(*index, id.as_deref(), name.as_deref(), arguments),
                 _ => {}
             }
         }
@@ -523,6 +508,27 @@ impl Collector {
             self.reasoning = String::new();
             self.calls = Vec::new();
         }
+    }
+
+    /// One piece of a tool call, into the call of its index (each later
+    /// id and name replaces the one before; arguments add up). An index
+    /// past [`MAX_HELD_CALLS`] gives up.
+    fn take_call(&mut self, index: u64, id: Option<&str>, name: Option<&str>, arguments: &str) {
+        let Some(index) = usize::try_from(index).ok().filter(|i| *i < MAX_HELD_CALLS) else {
+            self.given_up = true;
+            return;
+        };
+        if self.calls.len() <= index {
+            self.calls.resize_with(index + 1, OwnedCall::default);
+        }
+        let call = &mut self.calls[index];
+        if let Some(id) = id {
+            call.id = id.to_string();
+        }
+        if let Some(name) = name {
+            call.name = name.to_string();
+        }
+        call.arguments.push_str(arguments);
     }
 
     /// The stream completed: keeps its reasoning if it made tool calls.
