@@ -769,8 +769,7 @@ impl Line {
             let scrubbed = |text: &str| content::bounded(redactor.scrub(text).into_owned());
             a.text("gen_ai.input.messages", &scrubbed(input));
             if let Some(output) = &traced.output {
-                let finish = traced.finish_reasons.first().map(String::as_str);
-                let output = output.output_messages(finish);
+                let output = output.output_messages();
                 a.text("gen_ai.output.messages", &scrubbed(&output));
             }
         }

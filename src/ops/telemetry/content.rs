@@ -26,7 +26,7 @@ pub fn input_messages(messages: &Value) -> String {
                     "response": text_of(message.get("content")),
                 }));
             } else {
-                let mut answer = Output::default();
+                let mut answer = Said::default();
                 answer.add(message);
                 parts = answer.parts();
             }
@@ -36,10 +36,26 @@ pub fn input_messages(messages: &Value) -> String {
     Value::Array(messages).to_string()
 }
 
-/// What an answer said so far, gathered from a whole message or from
-/// stream deltas (the same members either way).
+/// What an answer said so far, each choice's apart (a stream with `n`
+/// above 1 interleaves them), gathered from whole messages or from stream
+/// deltas (the same members either way).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Output {
+    /// In the order first seen, at most [`MAX_CHOICES`].
+    choices: Vec<Choice>,
+}
+
+/// One choice of an answer: its `index`, what it said, how it ended.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Choice {
+    index: u64,
+    said: Said,
+    finish_reason: Option<String>,
+}
+
+/// What one message says, or one choice so far.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Said {
     text: String,
     reasoning: String,
     /// The model's refusal (OpenAI's `refusal`).
@@ -48,13 +64,65 @@ pub struct Output {
     calls: Vec<(String, String, String)>,
 }
 
+/// The most choices an answer's content keeps.
+const MAX_CHOICES: usize = 16;
+
 impl Output {
-    /// Adds an OpenAI message or a chunk's `delta`. What is past
+    /// Adds each choice's `delta` (a chunk's `choices`) or `message` (a
+    /// whole answer's), and its `finish_reason`. What is past
     /// [`MAX_BYTES`] is not kept: a stream may be of any length.
-    pub fn add(&mut self, delta: &Value) {
-        if self.size() > MAX_BYTES {
-            return;
+    pub fn add_choice(&mut self, choices: Option<&Value>) {
+        let choices = choices.and_then(Value::as_array);
+        for (position, choice) in choices.into_iter().flatten().enumerate() {
+            if self.size() > MAX_BYTES {
+                return;
+            }
+            let index = (choice.get("index").and_then(Value::as_u64)).unwrap_or(position as u64);
+            let at = match self.choices.iter().position(|c| c.index == index) {
+                Some(at) => at,
+                None if self.choices.len() < MAX_CHOICES => {
+                    self.choices.push(Choice {
+                        index,
+                        ..Choice::default()
+                    });
+                    self.choices.len() - 1
+                }
+                None => continue,
+            };
+            let entry = &mut self.choices[at];
+            if let Some(said) = choice.get("delta").or_else(|| choice.get("message")) {
+                entry.said.add(said);
+            }
+            if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+                entry.finish_reason = Some(reason.to_string());
+            }
         }
+    }
+
+    /// The bytes kept so far.
+    fn size(&self) -> usize {
+        self.choices.iter().map(|choice| choice.said.size()).sum()
+    }
+
+    /// `gen_ai.output.messages`: the answer as one assistant message a
+    /// choice, each with its finish reason.
+    pub fn output_messages(&self) -> String {
+        let messages = self.choices.iter().map(|choice| {
+            let mut message = Map::new();
+            message.insert("role".into(), "assistant".into());
+            message.insert("parts".into(), choice.said.parts().into());
+            if let Some(reason) = &choice.finish_reason {
+                message.insert("finish_reason".into(), reason.as_str().into());
+            }
+            Value::Object(message)
+        });
+        Value::Array(messages.collect()).to_string()
+    }
+}
+
+impl Said {
+    /// Adds an OpenAI message or a chunk's `delta`.
+    fn add(&mut self, delta: &Value) {
         if let Some(text) = delta.get("content") {
             self.text.push_str(&text_of(Some(text)));
         }
@@ -85,16 +153,6 @@ impl Output {
         }
     }
 
-    /// Adds the first choice's `delta` (a chunk) or `message` (a whole
-    /// answer) of `choices`.
-    pub fn add_choice(&mut self, choices: Option<&Value>) {
-        let choice = choices.and_then(|c| c.get(0));
-        if let Some(delta) = choice.and_then(|c| c.get("delta").or_else(|| c.get("message"))) {
-            self.add(delta);
-        }
-    }
-
-    /// The bytes kept so far.
     fn size(&self) -> usize {
         let calls: usize = self
             .calls
@@ -123,17 +181,6 @@ impl Output {
                 .push(json!({"type": "tool_call", "id": id, "name": name, "arguments": arguments}));
         }
         parts
-    }
-
-    /// `gen_ai.output.messages`: the answer as one assistant message.
-    pub fn output_messages(&self, finish_reason: Option<&str>) -> String {
-        let mut message = Map::new();
-        message.insert("role".into(), "assistant".into());
-        message.insert("parts".into(), self.parts().into());
-        if let Some(reason) = finish_reason {
-            message.insert("finish_reason".into(), reason.into());
-        }
-        Value::Array(vec![Value::Object(message)]).to_string()
     }
 }
 
@@ -210,7 +257,8 @@ mod tests {
         for delta in [json!({"refusal": "I can't "}), json!({"refusal": "help."})] {
             streamed.add_choice(Some(&json!([{"delta": delta}])));
         }
-        let written: Value = serde_json::from_str(&streamed.output_messages(Some("stop"))).unwrap();
+        streamed.add_choice(Some(&json!([{"delta": {}, "finish_reason": "stop"}])));
+        let written: Value = serde_json::from_str(&streamed.output_messages()).unwrap();
         assert_eq!(
             written[0]["parts"],
             json!([{"type": "refusal", "content": "I can't help."}])
@@ -220,7 +268,8 @@ mod tests {
     #[test]
     fn a_streamed_answer_is_gathered_like_a_whole_one() {
         let whole = json!([{"message": {"role": "assistant", "content": "Hello",
-            "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]}}]);
+            "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]},
+            "finish_reason": "tool_calls"}]);
         let mut at_once = Output::default();
         at_once.add_choice(Some(&whole));
         let mut streamed = Output::default();
@@ -233,6 +282,7 @@ mod tests {
         ] {
             streamed.add_choice(Some(&json!([{"delta": delta}])));
         }
+        streamed.add_choice(Some(&json!([{"index": 0, "finish_reason": "tool_calls"}])));
         assert_eq!(streamed, at_once);
         // A long stream is kept up to the bound, not whole.
         let mut long = Output::default();
@@ -241,8 +291,7 @@ mod tests {
             long.add_choice(Some(&piece));
         }
         assert!((MAX_BYTES..MAX_BYTES + 1000).contains(&long.size()));
-        let written: Value =
-            serde_json::from_str(&streamed.output_messages(Some("tool_calls"))).unwrap();
+        let written: Value = serde_json::from_str(&streamed.output_messages()).unwrap();
         assert_eq!(
             written,
             json!([{"role": "assistant", "finish_reason": "tool_calls", "parts": [
@@ -250,5 +299,36 @@ mod tests {
                 {"type": "tool_call", "id": "c", "name": "f", "arguments": {}},
             ]}])
         );
+    }
+
+    /// A stream with `n` above 1 interleaves its choices: each is a
+    /// message of its own, with its own ending.
+    #[test]
+    fn each_choice_is_a_message_of_its_own() {
+        let mut streamed = Output::default();
+        for (index, delta, finish) in [
+            (0, json!({"content": "Hel"}), None),
+            (1, json!({"content": "Bon"}), None),
+            (0, json!({"content": "lo"}), Some("stop")),
+            (1, json!({"content": "jour"}), Some("length")),
+        ] {
+            let choice = json!([{"index": index, "delta": delta, "finish_reason": finish}]);
+            streamed.add_choice(Some(&choice));
+        }
+        let written: Value = serde_json::from_str(&streamed.output_messages()).unwrap();
+        assert_eq!(
+            written,
+            json!([
+                {"role": "assistant", "finish_reason": "stop", "parts": [{"type": "text", "content": "Hello"}]},
+                {"role": "assistant", "finish_reason": "length", "parts": [{"type": "text", "content": "Bonjour"}]},
+            ])
+        );
+        // A provider's choices are kept up to a bound.
+        let mut many = Output::default();
+        let choices: Vec<Value> = (0..100)
+            .map(|i| json!({"index": i, "delta": {"content": "x"}}))
+            .collect();
+        many.add_choice(Some(&Value::Array(choices)));
+        assert_eq!(many.choices.len(), MAX_CHOICES);
     }
 }
