@@ -910,7 +910,7 @@ impl Config {
             return Some(target.clone());
         }
         let as_ref = ModelRef::parse(name).map(|r| normalize_ref(&self.providers, r));
-        if let Some(model_ref) = as_ref.filter(|r| self.target(r).is_some()) {
+        if let Some(model_ref) = as_ref.filter(|r| self.model(r).is_some()) {
             return Some(model_ref);
         }
         match &suggest::refs_with_model_id(&self.providers, name)[..] {
@@ -919,9 +919,14 @@ impl Config {
         }
     }
 
-    pub fn target(&self, model_ref: &ModelRef) -> Option<Target> {
+    /// The provider and model `model_ref` names, if both are configured.
+    fn model(&self, model_ref: &ModelRef) -> Option<(&Arc<Provider>, &Arc<Model>)> {
         let provider = self.providers.get(model_ref.provider())?;
-        let model = provider.model(model_ref.model())?;
+        Some((provider, provider.model(model_ref.model())?))
+    }
+
+    pub fn target(&self, model_ref: &ModelRef) -> Option<Target> {
+        let (provider, model) = self.model(model_ref)?;
         Some(Target {
             model_ref: model_ref.clone(),
             provider: provider.clone(),
