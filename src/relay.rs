@@ -313,10 +313,10 @@ struct HeldChoice {
     /// The chunk member the held reasoning came in: `reasoning_content`
     /// (Moonshot's) or `reasoning` (OpenRouter's).
     reasoning_key: Key,
-    /// OpenRouter's `reasoning_details` entry that spells the reasoning
-    /// again, less its text: the reasoning passed is given one of these
-    /// ([`mirror_details`]).
-    details: Option<Map<String, Value>>,
+    /// The kind of OpenRouter's `reasoning_details` entry that spells the
+    /// reasoning again (its `type`, `index`, `format`): a held reasoning
+    /// sent on its own goes in one of these ([`mirror_details`]).
+    detail_kind: Option<Map<String, Value>>,
     /// The `id` of the chunk a held text was taken from, for the chunk
     /// that sends it at the end.
     id: Value,
@@ -338,7 +338,7 @@ impl Default for HeldChoice {
             reasoning: String::new(),
             refusal: String::new(),
             reasoning_key: REASONING_KEYS[0],
-            details: None,
+            detail_kind: None,
             id: Value::Null,
             call: None,
             logprobs: Map::new(),
@@ -525,6 +525,8 @@ impl HeldText {
         self.one_choice(chunk)
     }
 
+    /// [`Self::chunk`] for a chunk read as one choice's: the chunk as it
+    /// came, or written again, or, packing several, one a choice.
     fn one_choice(&mut self, chunk: Chunk) -> SmallVec<[Chunk; 1]> {
         let data = chunk.data();
         let [content, reasoning_content, reasoning, arguments, refusal] = delta_strings(
@@ -556,9 +558,7 @@ impl HeldText {
             || keeps(refusal.as_deref())
             || self.holds()
             || spelt
-            || memchr::memmem::find_iter(data, DELTA.0.as_bytes())
-                .nth(1)
-                .is_some())
+            || packs_choices(data))
         {
             return smallvec![chunk];
         }
@@ -581,8 +581,9 @@ impl HeldText {
             // No choice to carry it (a usage chunk): held on.
             return smallvec![chunk];
         };
-        // A finish with no delta takes what its choice held.
-        if last && !choice.contains_key("delta") {
+        // A finish with no delta (or a `null` one) takes what its choice
+        // held.
+        if last && !choice.get("delta").is_some_and(Value::is_object) {
             choice.insert("delta".into(), Value::Object(Map::new()));
         }
         if !choice.get("delta").is_some_and(Value::is_object) {
@@ -596,7 +597,7 @@ impl HeldText {
         }
         let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
         // OpenRouter's details spell the reasoning again: the chunk's own.
-        let said = (delta.contains_key("reasoning_details") || self.held.details.is_some())
+        let said = (delta.contains_key("reasoning_details") || self.held.detail_kind.is_some())
             .then(|| reasoning.clone().unwrap_or_default());
         let mut content = content.map(Cow::into_owned);
         let mut refusal = refusal.map(Cow::into_owned);
@@ -638,7 +639,7 @@ impl HeldText {
             last,
         );
         if let Some(said) = said {
-            mirror_details(&mut self.held.details, delta, &said, key);
+            mirror_details(&mut self.held.detail_kind, delta, &said, key);
         }
         Self::pass_member(scrubber, &mut self.held.text, delta, CONTENT, content, last);
         Self::pass_member(
@@ -676,7 +677,11 @@ impl HeldText {
     ) -> SmallVec<[Chunk; 1]> {
         let last = choices.len() - 1;
         let mut chunks = SmallVec::new();
-        for (at, choice) in choices.into_iter().enumerate() {
+        for (at, mut choice) in choices.into_iter().enumerate() {
+            // Each goes to its own hold, by its index.
+            if let Value::Object(choice) = &mut choice {
+                choice.entry("index").or_insert(json!(at));
+            }
             let mut one = tree.clone();
             one["choices"] = Value::Array(vec![choice]);
             if at != last {
@@ -950,7 +955,7 @@ impl HeldText {
         if !reasoning.is_empty() {
             let key = self.held.reasoning_key;
             delta.insert(key.name().into(), Value::String(reasoning));
-            mirror_details(&mut self.held.details, &mut delta, "", key);
+            mirror_details(&mut self.held.detail_kind, &mut delta, "", key);
         }
         if !text.is_empty() {
             delta.insert("content".into(), Value::String(text));
@@ -976,14 +981,15 @@ impl HeldText {
 
 /// OpenRouter's `reasoning_details` in a delta whose reasoning (`key`) went
 /// through the hold, `said` what the chunk's reasoning was before it. Where
-/// their texts spell that reasoning, as OpenRouter sends them, they are
-/// made to spell what went on in its place (the tail held before, less the
-/// tail held now): a key's start held back in one never goes on in the
-/// other. A delta with none, given reasoning the hold passed, gets one
-/// spelling it, of the last entry's kind (`template`). Details that spell
-/// something else go on as they came.
+/// their texts (`text`, or a summary's `summary`) spell that reasoning, as
+/// OpenRouter sends them, they are made to spell what went on in its place
+/// (the tail held before, less the tail held now), in the first: a key's
+/// start held back in one never goes on in the other. A delta with none,
+/// given reasoning the hold passed, gets one spelling it, of the last
+/// entry's kind (`kind`). Details that spell something else go on as
+/// they came.
 fn mirror_details(
-    template: &mut Option<Map<String, Value>>,
+    kind: &mut Option<Map<String, Value>>,
     delta: &mut Map<String, Value>,
     said: &str,
     key: Key,
@@ -992,40 +998,57 @@ fn mirror_details(
         Some(Value::String(text)) => text.clone(),
         _ => String::new(),
     };
-    let has_text =
-        |entry: &&mut Map<String, Value>| entry.get("text").is_some_and(Value::is_string);
     let Some(Value::Array(details)) = delta.get_mut("reasoning_details") else {
-        if let Some(mut entry) = template
+        if let Some(mut entry) = kind
             .clone()
             .filter(|_| said.is_empty() && !passed.is_empty())
         {
-            entry.insert("text".into(), Value::String(passed));
+            let member = detail_text(&entry).unwrap_or("text");
+            entry.insert(member.into(), Value::String(passed));
             delta.insert("reasoning_details".into(), json!([entry]));
         }
         return;
     };
-    let Some(mut kind) = (details.iter_mut().filter_map(Value::as_object_mut))
-        .find(has_text)
-        .map(|entry| entry.clone())
-    else {
-        return;
-    };
-    kind.remove("text");
-    let spelt: String = details
-        .iter()
-        .filter_map(|entry| entry.get("text").and_then(Value::as_str))
+    let spelt: String = (details.iter())
+        .filter_map(|entry| entry.as_object().and_then(|e| e[detail_text(e)?].as_str()))
         .collect();
     if spelt != said {
         return;
     }
     let mut passed = Some(passed);
-    for entry in (details.iter_mut().filter_map(Value::as_object_mut)).filter(has_text) {
-        entry.insert(
-            "text".into(),
-            Value::String(passed.take().unwrap_or_default()),
-        );
+    for entry in details.iter_mut().filter_map(Value::as_object_mut) {
+        let Some(member) = detail_text(entry) else {
+            continue;
+        };
+        if passed.is_some() {
+            // What a held text sent on its own is given: the entry's kind.
+            let mut entry_kind = Map::new();
+            for name in ["type", "index", "format", member] {
+                if let Some(value) = entry.get(name) {
+                    entry_kind.insert(name.into(), value.clone());
+                }
+            }
+            *kind = Some(entry_kind);
+        }
+        let text = Value::String(passed.take().unwrap_or_default());
+        entry.insert(member.into(), text);
     }
-    *template = Some(kind);
+}
+
+/// The member of a `reasoning_details` entry that holds its text: `text`,
+/// or a summary's `summary`.
+fn detail_text(entry: &Map<String, Value>) -> Option<&'static str> {
+    ["text", "summary"]
+        .into_iter()
+        .find(|member| entry.get(*member).is_some_and(Value::is_string))
+}
+
+/// Whether a chunk's bytes hold more than one `delta`: a chunk that packs
+/// several choices, which the fast path, reading one, cannot pass.
+fn packs_choices(data: &[u8]) -> bool {
+    memchr::memmem::find_iter(data, DELTA.0.as_bytes())
+        .nth(1)
+        .is_some()
 }
 
 /// `more` (a chunk's `logprobs`) after `held`: each list (`content`,
@@ -1860,12 +1883,17 @@ mod tests {
                 .any(|t| t.contains(r#""index":1"#) && t.contains(r#""content":"config""#))
         );
         assert_eq!(got.len(), 4, "{got:#?}");
-        // A finish with no delta takes what its choice held.
-        let finish = r#"{"id":"c","choices":[{"index":0,"finish_reason":"stop"}]}"#;
-        let got = held_chunks(&[&chunk(0, "a conf"), finish]);
-        assert!(got[1].contains(r#""content":"conf""#), "{got:#?}");
-        assert!(got[1].contains(r#""finish_reason":"stop""#), "{got:#?}");
-        assert_eq!(got.len(), 2, "{got:#?}");
+        // A finish with no delta, or a `null` one, takes what its choice
+        // held.
+        for finish in [
+            r#"{"id":"c","choices":[{"index":0,"finish_reason":"stop"}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":null,"finish_reason":"stop"}]}"#,
+        ] {
+            let got = held_chunks(&[&chunk(0, "a conf"), finish]);
+            assert!(got[1].contains(r#""content":"conf""#), "{got:#?}");
+            assert!(got[1].contains(r#""finish_reason":"stop""#), "{got:#?}");
+            assert_eq!(got.len(), 2, "{got:#?}");
+        }
     }
 
     /// OpenRouter's `reasoning_details` spell the reasoning again: they
@@ -1873,41 +1901,63 @@ mod tests {
     /// neither.
     #[test]
     fn reasoning_details_are_held_with_the_reasoning_they_spell() {
-        let chunk = |text: &str| {
-            format!(
-                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"reasoning":"{text}","reasoning_details":[{{"type":"reasoning.text","text":"{text}","index":0,"format":"unknown"}}]}}}}]}}"#
-            )
-        };
-        let details = |got: &[String]| -> Vec<String> {
-            (got.iter())
-                .map(|c| serde_json::from_str::<Value>(c).unwrap())
-                .map(|c| c["choices"][0]["delta"]["reasoning_details"][0]["text"].clone())
-                .map(|text| text.as_str().unwrap_or_default().to_owned())
-                .collect()
-        };
-        let reasoning = |got: &[String]| -> Vec<String> {
-            (got.iter())
-                .map(|c| {
-                    delta_string(c.as_bytes(), REASONING_KEYS[1])
-                        .unwrap_or_default()
-                        .into_owned()
-                })
-                .collect()
-        };
-        let got = held_chunks(&[&chunk("I recall configured-k"), &chunk("ey-123, noted")]);
-        assert_eq!(details(&got), reasoning(&got), "{got:#?}");
-        assert_eq!(
-            details(&got),
-            ["I recall ", "configured-key-123, noted"],
-            "{got:#?}"
-        );
-        // A tail held to the end goes with details of its own.
-        let got = held_chunks(&[&chunk("held at the end: configured-k")]);
-        assert_eq!(details(&got), ["held at the end: ", "configured-k"]);
-        assert!(got[1].contains(r#""format":"unknown""#), "{got:#?}");
+        // As the relay reads OpenRouter's chunks (`reasoning` shaped into
+        // `reasoning_content`) and as they come; a text's detail, and a
+        // summary's.
+        for (key, kind, member) in [
+            (REASONING_KEYS[0], "reasoning.text", "text"),
+            (REASONING_KEYS[1], "reasoning.text", "text"),
+            (REASONING_KEYS[0], "reasoning.summary", "summary"),
+        ] {
+            let chunk = |text: &str| {
+                let delta = json!({key.name(): text, "reasoning_details":
+                    [{"type": kind, member: text, "index": 0, "format": "unknown"}]});
+                json!({"id": "c", "choices": [{"index": 0, "delta": delta}]}).to_string()
+            };
+            let details = |got: &[String]| -> Vec<String> {
+                (got.iter())
+                    .map(|c| serde_json::from_str::<Value>(c).unwrap())
+                    .map(|c| c["choices"][0]["delta"]["reasoning_details"][0][member].clone())
+                    .map(|text| text.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            };
+            let reasoning = |got: &[String]| -> Vec<String> {
+                (got.iter())
+                    .map(|c| {
+                        delta_string(c.as_bytes(), key)
+                            .unwrap_or_default()
+                            .into_owned()
+                    })
+                    .collect()
+            };
+            let got = held_chunks(&[&chunk("I recall configured-k"), &chunk("ey-123, noted")]);
+            assert_eq!(details(&got), reasoning(&got), "{got:#?}");
+            assert_eq!(
+                details(&got),
+                ["I recall ", "configured-key-123, noted"],
+                "{got:#?}"
+            );
+            // A tail held to the end goes with a detail of its own kind.
+            let got = held_chunks(&[&chunk("held at the end: configured-k")]);
+            assert_eq!(details(&got), ["held at the end: ", "configured-k"]);
+            assert!(got[1].contains(r#""format":"unknown""#), "{got:#?}");
+            assert!(got[1].contains(kind), "{got:#?}");
+        }
         // Details that spell something else go on as they came.
         let other = r#"{"choices":[{"index":0,"delta":{"reasoning":"a conf","reasoning_details":[{"type":"reasoning.text","text":"other"}]}}]}"#;
         assert!(held_chunks(&[other])[0].contains(r#""text":"other""#));
+    }
+
+    /// The text of choice `index` in `chunks`, put together.
+    fn text_of_choice(chunks: &[String], index: u8) -> String {
+        (chunks.iter())
+            .filter(|c| c.contains(&format!(r#""index":{index}"#)))
+            .map(|c| {
+                delta_string(c.as_bytes(), CONTENT)
+                    .unwrap_or_default()
+                    .into_owned()
+            })
+            .collect()
     }
 
     /// A chunk that packs several choices goes on as one chunk a choice,
@@ -1935,20 +1985,24 @@ mod tests {
             );
         }
         // Each choice's text in its order, under its own index.
-        let text = |index: u8| -> String {
-            (got.iter())
-                .filter(|c| c.contains(&format!(r#""index":{index}"#)))
-                .map(|c| {
-                    delta_string(c.as_bytes(), CONTENT)
-                        .unwrap_or_default()
-                        .into_owned()
-                })
-                .collect()
-        };
+        let text = |index| text_of_choice(&got, index);
         assert_eq!(text(0), "plaina configured-key-123", "{got:#?}");
         assert_eq!(text(1), "is configured-key-123 okdone", "{got:#?}");
         // The chunk's usage goes once, with its last choice.
         assert_eq!(got.concat().matches(r#""usage""#).count(), 3, "{got:#?}");
+        // Choices packed without their index are held by their place.
+        let unnumbered = |first: &str, second: &str| {
+            format!(
+                r#"{{"choices":[{{"delta":{{"content":"{first}"}}}},{{"delta":{{"content":"{second}"}}}}]}}"#
+            )
+        };
+        let got = held_chunks(&[
+            &unnumbered("a conf", "b"),
+            &unnumbered("igured-key-123", "c"),
+        ]);
+        let text = |index| text_of_choice(&got, index);
+        assert_eq!(text(0), "a configured-key-123", "{got:#?}");
+        assert_eq!(text(1), "bc", "{got:#?}");
         // Nothing held, and one choice: the bytes as they came.
         let one = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"plain"}}]}"#;
         assert_eq!(held_chunks(&[one]), [one]);
