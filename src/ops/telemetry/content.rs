@@ -74,9 +74,6 @@ impl Output {
     pub fn add_choice(&mut self, choices: Option<&Value>) {
         let choices = choices.and_then(Value::as_array);
         for (position, choice) in choices.into_iter().flatten().enumerate() {
-            if self.size() > MAX_BYTES {
-                return;
-            }
             let index = (choice.get("index").and_then(Value::as_u64)).unwrap_or(position as u64);
             let at = match self.choices.iter().position(|c| c.index == index) {
                 Some(at) => at,
@@ -89,8 +86,11 @@ impl Output {
                 }
                 None => continue,
             };
+            let full = self.size() > MAX_BYTES;
             let entry = &mut self.choices[at];
-            if let Some(said) = choice.get("delta").or_else(|| choice.get("message")) {
+            if let Some(said) = choice.get("delta").or_else(|| choice.get("message"))
+                && !full
+            {
                 entry.said.add(said);
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
@@ -291,6 +291,10 @@ mod tests {
             long.add_choice(Some(&piece));
         }
         assert!((MAX_BYTES..MAX_BYTES + 1000).contains(&long.size()));
+        // Its ending is kept all the same.
+        long.add_choice(Some(&json!([{"delta": {}, "finish_reason": "length"}])));
+        let written: Value = serde_json::from_str(&long.output_messages()).unwrap();
+        assert_eq!(written[0]["finish_reason"], "length");
         let written: Value = serde_json::from_str(&streamed.output_messages()).unwrap();
         assert_eq!(
             written,
