@@ -399,9 +399,11 @@ impl Completion {
 }
 
 /// A stream's `reasoning_details` pieces added to those before: a piece of
-/// the same `type` and `index` as the last one goes on with it (its
-/// `text`, `summary` or `data` appended, what else it says kept), any
-/// other is a detail of its own. Nothing a piece says is lost.
+/// the same `type`, `index` and `id` as the last one (a member neither
+/// has is the same) goes on with it: its `text`, `summary` or `data`
+/// appended, what else it says kept, an empty string never in place of
+/// one said. Any other is a detail of its own. Nothing a piece says is
+/// lost.
 fn join_details(details: &mut Vec<Value>, pieces: Vec<Value>) {
     for piece in pieces {
         let Value::Object(piece) = piece else {
@@ -409,9 +411,9 @@ fn join_details(details: &mut Vec<Value>, pieces: Vec<Value>) {
             continue;
         };
         let same = |last: &Map<String, Value>| {
-            ["type", "index"]
+            ["type", "index", "id"]
                 .iter()
-                .all(|key| piece.contains_key(*key) && last.get(*key) == piece.get(*key))
+                .all(|key| last.get(*key) == piece.get(*key))
         };
         match details.last_mut() {
             Some(Value::Object(last)) if same(last) => {
@@ -422,6 +424,8 @@ fn join_details(details: &mut Vec<Value>, pieces: Vec<Value>) {
                         {
                             text.push_str(&more);
                         }
+                        (Some(Value::String(said)), Value::String(more))
+                            if more.is_empty() && !said.is_empty() => {}
                         (_, Value::Null) => {
                             last.entry(key).or_insert(Value::Null);
                         }
@@ -499,8 +503,11 @@ mod tests {
             chunk(json!([text("Think ", 0)])),
             chunk(json!([text("hard.", 0)])),
             chunk(json!([{"type": "reasoning.text", "text": "", "signature": "sig", "index": 0}])),
+            chunk(json!([{"type": "reasoning.text", "signature": "", "index": 0}])),
             chunk(json!([{"type": "reasoning.encrypted", "data": "opaque", "index": 1}])),
             chunk(json!([text("Again.", 2), "odd"])),
+            chunk(json!([{"type": "reasoning.summary", "summary": "In "}])),
+            chunk(json!([{"type": "reasoning.summary", "summary": "short."}])),
             json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}),
         ];
         let message = &assemble(&chunks)["choices"][0]["message"];
@@ -511,6 +518,7 @@ mod tests {
                 {"type": "reasoning.encrypted", "data": "opaque", "index": 1},
                 text("Again.", 2),
                 "odd",
+                {"type": "reasoning.summary", "summary": "In short."},
             ])
         );
         assert_eq!(message["content"], "Hi");
