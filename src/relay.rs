@@ -42,10 +42,12 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use memchr::memmem;
 use serde_json::{Map, Value, json};
 use smallvec::{SmallVec, smallvec};
 
@@ -551,7 +553,7 @@ impl HeldText {
         let spelt = [&content, &refusal]
             .iter()
             .any(|t| t.as_deref().is_some_and(spells))
-            && memchr::memmem::find(data, b"\"logprobs\"").is_some();
+            && memmem::find(data, b"\"logprobs\"").is_some();
         if !(keeps(content.as_deref())
             || keeps(reasoning.as_ref().map(|(_, text)| &**text))
             || keeps(arguments.as_deref())
@@ -1046,9 +1048,9 @@ fn detail_text(entry: &Map<String, Value>) -> Option<&'static str> {
 /// Whether a chunk's bytes hold more than one `delta`: a chunk that packs
 /// several choices, which the fast path, reading one, cannot pass.
 fn packs_choices(data: &[u8]) -> bool {
-    memchr::memmem::find_iter(data, DELTA.0.as_bytes())
-        .nth(1)
-        .is_some()
+    static DELTAS: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(DELTA.0.as_bytes()));
+    DELTAS.find_iter(data).nth(1).is_some()
 }
 
 /// `more` (a chunk's `logprobs`) after `held`: each list (`content`,
@@ -1330,7 +1332,9 @@ fn ending(data: &str, shaping: &mut StreamShaping) -> Frame {
         return Frame::Done;
     }
     note_usage(data, shaping);
-    if memchr::memmem::find(data.as_bytes(), b"\"error\"").is_none() {
+    static ERROR: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"error\""));
+    if ERROR.find(data.as_bytes()).is_none() {
         return Frame::Skip;
     }
     match ChunkView::read(data) {
