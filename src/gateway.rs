@@ -202,6 +202,11 @@ impl Gateway {
         self.abort.clone().cancelled_owned()
     }
 
+    /// Whether shutdown's grace is over: what ends now is ended by it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.abort.clone()
+    }
+
     /// The config in force now. A request takes one snapshot and keeps it,
     /// so a reload never changes a request midway.
     pub fn config(&self) -> Arc<Config> {

@@ -1,6 +1,8 @@
 //! Serving on an already-bound listener until a shutdown future resolves,
 //! then draining in-flight requests for at most the configured grace, after
-//! which they are ended (503, or an error event for streams).
+//! which they are ended (503, or an error event for streams); a second later,
+//! what still runs (a client still sending its body) is cut, its access line
+//! saying so (`end="shutdown"`).
 //!
 //! Everything a client can hold is bounded: the number of open connections
 //! (accepting pauses at the cap; the listen backlog holds a burst), the time
@@ -20,6 +22,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
 use crate::http;
@@ -100,6 +103,8 @@ pub async fn run(
         .max_buf_size(MAX_HEAD_BUFFER)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
+    // Cancelled a second after the grace: the connections still open close.
+    let cut = CancellationToken::new();
     let mut shutdown = pin!(shutdown);
 
     loop {
@@ -127,9 +132,13 @@ pub async fn run(
         }
         let service = TowerToHyperService::new(app.clone());
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        let cut = cut.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!("connection ended: {err}");
+            tokio::select! {
+                ended = connection => if let Err(err) = ended {
+                    tracing::debug!("connection ended: {err}");
+                },
+                () = cut.cancelled() => {}
             }
             drop(permit);
         });
@@ -143,11 +152,15 @@ pub async fn run(
         tracing::warn!("in-flight requests still running after {grace:?}; ending them");
         gateway.abort_in_flight();
         // Aborted requests end at once; give their last bytes a moment to leave.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            connections.acquire_many(limits.max_connections as u32),
-        )
-        .await;
+        let all = limits.max_connections as u32;
+        let closed = tokio::time::timeout(Duration::from_secs(1), connections.acquire_many(all));
+        if closed.await.is_err() {
+            // What is left is not in the chain (a body still being sent):
+            // its connection is closed, and each request's line written.
+            cut.cancel();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), connections.acquire_many(all)).await;
+        }
     }
     Ok(())
 }

@@ -357,3 +357,41 @@ async fn the_chains_last_target_names_no_next_one() {
     assert_eq!(next_of("primary/m"), "next");
     assert_eq!(next_of("backup/m"), "none");
 }
+
+/// A request still sending its body a second after the grace (not in the
+/// chain, so not ended by it) is cut: its connection closes, and its access
+/// line says shutdown cut it, not its client.
+#[tokio::test]
+async fn a_request_cut_by_shutdown_says_so_in_its_line() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (captured, _guard) = Captured::start();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"shutdownGraceSeconds": 0.2});
+    let mut gw = gateway(config).await;
+    let host = gw.url.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"mess"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    // The gateway has read the head and waits for the rest of the body.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let server = gw.shut_down();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the server stops a second after the grace")
+        .unwrap()
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tcp.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the connection is closed")
+    .unwrap();
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "end"), "shutdown", "{}", lines[0]);
+    assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
+}

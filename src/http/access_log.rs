@@ -6,7 +6,9 @@
 //! The middleware wraps the response body and writes the line when the body
 //! is dropped, so a stream's line comes at its end, and a client that
 //! leaves mid-stream still gets one, marked `end="client_left"`; so does
-//! one that leaves before the response's head, with status 499. Handlers
+//! one that leaves before the response's head, with status 499. One that
+//! shutdown cuts (its connection closed a second after the grace) says
+//! `end="shutdown"` instead. Handlers
 //! add what only they know through the [`AccessRecord`] found in the
 //! request's extensions. `/healthz` and `/metrics`, which probes and
 //! scrapers poll, are logged at debug.
@@ -33,6 +35,7 @@ use futures_util::StreamExt;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use memchr::memmem;
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::spend::Spend;
 use crate::admission::{Reservation, TokenHold};
@@ -124,7 +127,10 @@ impl Entry {
     /// may finish the answer: it is counted as that target's, at its most
     /// output, its budget hold settled by the row (unless the provider
     /// had refused its last try and was not sent another).
-    fn left_before_the_answer(&mut self) {
+    /// The request ended before its answer (`end`: the client left, or
+    /// shutdown cut it): the target it was being sent to, if any, is noted
+    /// as ended so, and as answering when the provider had the request.
+    fn left_before_the_answer(&mut self, end: &'static str) {
         if self.answered_by.is_some() {
             return;
         }
@@ -136,8 +142,7 @@ impl Entry {
         let Some(sending) = progress.sending else {
             return;
         };
-        self.attempts
-            .push(format!("{}:client_left", sending.model_ref));
+        self.attempts.push(format!("{}:{end}", sending.model_ref));
         self.reservation.budget = sending.reserved;
         if sending.at_provider {
             self.answered_by = Some(sending.model_ref.to_string());
@@ -516,6 +521,7 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let shutdown = gateway.shutdown_token();
     let ledger = Spend::of(gateway, &request);
     if let Some(telemetry) = ledger.as_ref().and_then(|to| to.gateway.telemetry()) {
         let trace = telemetry.trace(request.headers());
@@ -535,6 +541,7 @@ where
         head_after: Duration::ZERO,
         ledger,
         request_bytes,
+        shutdown,
     }));
     let response = next(request).await;
     let mut line = unanswered.0.take().expect("taken only here");
@@ -566,8 +573,10 @@ impl Drop for Unanswered {
         // A panic is not the client leaving.
         if let Some(mut line) = self.0.take().filter(|_| !std::thread::panicking()) {
             line.head_after = line.started.elapsed();
-            line.record.update(Entry::left_before_the_answer);
-            line.write("client_left", 0);
+            let end = line.unended();
+            line.record
+                .update(|entry| entry.left_before_the_answer(end));
+            line.write(end, 0);
         }
     }
 }
@@ -591,9 +600,22 @@ struct Line {
     ledger: Option<Spend>,
     /// The request body's declared length.
     request_bytes: Option<u64>,
+    /// Cancelled once shutdown's grace is over: a request that ends
+    /// unanswered then was cut by it, not left by its client.
+    shutdown: CancellationToken,
 }
 
 impl Line {
+    /// How a request that did not end ends: cut by shutdown, or left by
+    /// its client.
+    fn unended(&self) -> &'static str {
+        if self.shutdown.is_cancelled() {
+            "shutdown"
+        } else {
+            "client_left"
+        }
+    }
+
     /// `sent`: the bytes of the response body sent before it ended.
     fn write(self, end: &'static str, sent: u64) {
         let _in_request = self.span.enter();
@@ -838,7 +860,7 @@ impl Drop for Logged {
             let end = if self.ended || self.inner.is_end_stream() {
                 "complete"
             } else {
-                "client_left"
+                line.unended()
             };
             line.write(end, self.sent);
         }
