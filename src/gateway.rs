@@ -202,7 +202,8 @@ impl Gateway {
         self.abort.clone().cancelled_owned()
     }
 
-    /// Whether shutdown's grace is over: what ends now is ended by it.
+    /// The token [`Self::abort_in_flight`] cancels: once it is, shutdown's
+    /// grace is over, and what ends unanswered was ended by it.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.abort.clone()
     }

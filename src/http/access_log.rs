@@ -122,14 +122,12 @@ impl Entry {
         self.usage = Some(usage);
     }
 
-    /// A request the client left before its answer began: the targets the
-    /// chain gave up, and the one it was at, which had the request and
-    /// may finish the answer: it is counted as that target's, at its most
+    /// A request that ended before its answer began (`end`: its client
+    /// left, or shutdown cut it): the targets the chain gave up, and the
+    /// one it was at, noted as ended so, which had the request and may
+    /// finish the answer: it is counted as that target's, at its most
     /// output, its budget hold settled by the row (unless the provider
     /// had refused its last try and was not sent another).
-    /// The request ended before its answer (`end`: the client left, or
-    /// shutdown cut it): the target it was being sent to, if any, is noted
-    /// as ended so, and as answering when the provider had the request.
     fn left_before_the_answer(&mut self, end: &'static str) {
         if self.answered_by.is_some() {
             return;
