@@ -548,12 +548,15 @@ impl HeldText {
         let keeps =
             |text: Option<&str>| text.is_some_and(|t| self.scrubber.key_start_at_end(t) > 0);
         // Log probabilities spell a text out token by token: with a key in
-        // their text, even a whole one, they go.
+        // their text, even a whole one, they go. Most chunks have none, so
+        // their text is searched for a key only when they do.
+        static LOGPROBS: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"logprobs\""));
         let spells = |text: &str| self.scrubber.holds_key(text.as_bytes());
-        let spelt = [&content, &refusal]
-            .iter()
-            .any(|t| t.as_deref().is_some_and(spells))
-            && memmem::find(data, b"\"logprobs\"").is_some();
+        let spelt = LOGPROBS.find(data).is_some()
+            && [&content, &refusal]
+                .iter()
+                .any(|t| t.as_deref().is_some_and(spells));
         if !(keeps(content.as_deref())
             || keeps(reasoning.as_ref().map(|(_, text)| &**text))
             || keeps(arguments.as_deref())
