@@ -214,6 +214,7 @@ pub fn without_spelt_keys(completion: &mut Map<String, Value>, redactor: &Redact
         .into_iter()
         .flatten()
         .filter_map(Value::as_object_mut)
+        .filter(|choice| choice.contains_key("logprobs"))
     {
         let message = choice.get("message");
         let held = spells(message.and_then(|m| m.get("content")))
