@@ -167,13 +167,23 @@ pub struct Answering {
 }
 
 /// Records the request's outcome once the stream is over: as given when it
-/// completed, `stream_broken` when it ended with an error event, and
-/// `client_closed` when the client went away first.
+/// completed, `stream_broken` when it ended with an error event,
+/// `client_closed` when the client went away first, and `panic` when a bug
+/// in the gateway cut it.
 struct RequestOutcome(Option<&'static str>);
 
 impl Drop for RequestOutcome {
     fn drop(&mut self) {
-        metrics::request(self.0.unwrap_or("client_closed"));
+        metrics::request(self.0.unwrap_or_else(unfinished));
+    }
+}
+
+/// The outcome of a stream dropped before it finished.
+fn unfinished() -> &'static str {
+    if std::thread::panicking() {
+        "panic"
+    } else {
+        "client_closed"
     }
 }
 
@@ -1464,6 +1474,26 @@ pub fn error_frame(error: &StreamError) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream dropped unfinished was closed by its client, unless a
+    /// panic unwound it.
+    #[test]
+    fn an_unfinished_stream_is_counted_as_what_cut_it() {
+        assert_eq!(unfinished(), "client_closed");
+        struct Dropped(std::sync::mpsc::Sender<&'static str>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.send(unfinished()).unwrap();
+            }
+        }
+        let (said, outcome) = std::sync::mpsc::channel();
+        let unwound = std::panic::catch_unwind(|| {
+            let _dropped = Dropped(said);
+            panic!("a bug mid-stream");
+        });
+        assert!(unwound.is_err());
+        assert_eq!(outcome.recv().unwrap(), "panic");
+    }
 
     fn relabel(parts: bool) -> Relabel {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();

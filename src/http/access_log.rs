@@ -8,7 +8,8 @@
 //! leaves mid-stream still gets one, marked `end="client_left"`; so does
 //! one that leaves before the response's head, with status 499. One that
 //! shutdown cuts (its connection closed a second after the grace) says
-//! `end="shutdown"` instead. Handlers
+//! `end="shutdown"` instead, and one cut by a bug in the gateway (a panic,
+//! which unwinds its connection) `end="panic"`. Handlers
 //! add what only they know through the [`AccessRecord`] found in the
 //! request's extensions. `/healthz` and `/metrics`, which probes and
 //! scrapers poll, are logged at debug.
@@ -604,10 +605,12 @@ struct Line {
 }
 
 impl Line {
-    /// How a request that did not end ends: cut by shutdown, or left by
-    /// its client.
+    /// How a request that did not end ends: cut by a bug in the gateway (a
+    /// panic unwinding its response), by shutdown, or left by its client.
     fn unended(&self) -> &'static str {
-        if self.shutdown.is_cancelled() {
+        if std::thread::panicking() {
+            "panic"
+        } else if self.shutdown.is_cancelled() {
             "shutdown"
         } else {
             "client_left"
@@ -868,6 +871,45 @@ impl Drop for Logged {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a line says of how its request ended when it is dropped
+    /// unended: as the client left, once shutdown's grace is over, and
+    /// while a panic unwinds it.
+    #[test]
+    fn an_unended_line_says_what_cut_it() {
+        struct Dropped(Line, Arc<Mutex<Option<&'static str>>>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                *self.1.lock().unwrap() = Some(self.0.unended());
+            }
+        }
+        let line = |shutdown: &CancellationToken| Line {
+            span: tracing::Span::none(),
+            method: Method::POST,
+            path: "/v1/chat/completions".into(),
+            status: StatusCode::OK,
+            refused: None,
+            record: AccessRecord::default(),
+            started: Instant::now(),
+            head_after: Duration::ZERO,
+            ledger: None,
+            request_bytes: None,
+            shutdown: shutdown.clone(),
+        };
+        let said = Arc::new(Mutex::new(None));
+        let shutdown = CancellationToken::new();
+        drop(Dropped(line(&shutdown), said.clone()));
+        assert_eq!(*said.lock().unwrap(), Some("client_left"));
+        let unwound = std::panic::catch_unwind(|| {
+            let _dropped = Dropped(line(&shutdown), said.clone());
+            panic!("a bug mid-stream");
+        });
+        assert!(unwound.is_err());
+        assert_eq!(*said.lock().unwrap(), Some("panic"));
+        shutdown.cancel();
+        drop(Dropped(line(&shutdown), said.clone()));
+        assert_eq!(*said.lock().unwrap(), Some("shutdown"));
+    }
 
     #[test]
     fn a_priced_answer_without_usage_is_estimated_from_its_bytes() {

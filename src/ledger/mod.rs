@@ -132,7 +132,7 @@ pub struct Row {
     /// `ref:outcome` per target, in order (`ok` for the one that answered).
     pub attempts: Vec<String>,
     pub status: u16,
-    /// `complete`, `client_left`, `shutdown`, `body_error`.
+    /// `complete`, `client_left`, `shutdown`, `body_error`, `panic`.
     pub end: &'static str,
     /// The time to the response head; for a request the client left
     /// before one was sent (status [`CLIENT_CLOSED_REQUEST`]), the time
