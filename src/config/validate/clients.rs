@@ -12,25 +12,17 @@ use super::super::clients::{
     ANONYMOUS, AllowedModels, Client, Clients, KeyDigest, RateLimits, TOKEN_CLIENT, digest,
 };
 use super::super::raw::{RawClient, RawClientLimits};
-use super::{Validator, ledger};
+use super::{Validator, Vars, ledger};
 
 /// A key taken from the environment shorter than this is refused.
 const MIN_KEY_CHARS: usize = 16;
-
-/// How each client's `key` was written, from the substitution of `${VAR}`s.
-pub(super) struct KeySources<'a> {
-    /// Paths where a `${VAR}` was substituted.
-    pub substituted: &'a [&'a str],
-    /// Paths whose `${VAR}` is unset (reported with the other unset ones).
-    pub unresolved: &'a [&'a str],
-}
 
 /// The clients of `config` (whose providers and routing are validated):
 /// those under `gateway.clients` and the holder of `gateway.auth.token`.
 pub(super) fn clients(
     raw: BTreeMap<String, RawClient>,
     config: &Config,
-    sources: &KeySources<'_>,
+    vars: &Vars,
     v: &mut Validator,
 ) -> Clients {
     let mut all = Vec::new();
@@ -49,7 +41,7 @@ pub(super) fn clients(
         }
         let name: Arc<str> = name.into();
         let key_path = format!("{path}.key");
-        let digest = key_digest(raw.key.as_deref(), &key_path, sources, v);
+        let digest = key_digest(raw.key.as_deref(), &key_path, vars, v);
         if let Some(digest) = digest {
             if let Some(owner) = owners.get(&digest) {
                 v.error(
@@ -107,18 +99,14 @@ fn check_name(name: &str) -> Result<(), String> {
 /// The digest of the key at `path`: `"${VAR}"` (the key, from the
 /// environment) or `"sha256:"` and its 64 hex digits. Never a key written
 /// in the file: that would end up in the Nix store and in backups.
-fn key_digest(
-    key: Option<&str>,
-    path: &str,
-    sources: &KeySources<'_>,
-    v: &mut Validator,
-) -> Option<KeyDigest> {
-    if sources.unresolved.contains(&path) {
+fn key_digest(key: Option<&str>, path: &str, vars: &Vars, v: &mut Validator) -> Option<KeyDigest> {
+    // An unset variable is reported with the others.
+    if vars.unset(path).is_some() {
         return None;
     }
     let digest = match key {
         None => Err("missing: set it to \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex".into()),
-        Some(key) if sources.substituted.contains(&path) => {
+        Some(key) if vars.substituted(path) => {
             let chars = key.chars().count();
             if chars < MIN_KEY_CHARS {
                 Err(format!(

@@ -8,7 +8,7 @@ use super::super::{
     DEFAULT_PORT, GatewaySettings, Limits, ReasoningCacheLimits, Retries, Secret, SessionLimits,
     Timeouts, is_loopback, parse_bind,
 };
-use super::{MissingVar, Validator};
+use super::{Validator, Vars};
 
 /// Per attempt, until the response headers and the first meaningful event.
 /// With a hung primary the fallback starts after this: well inside the
@@ -60,7 +60,7 @@ pub(super) fn gateway_settings(
     raw: RawGateway,
     telemetry: Option<crate::ops::telemetry::Settings>,
     clients: bool,
-    missing: &[MissingVar],
+    vars: &Vars,
     v: &mut Validator,
 ) -> GatewaySettings {
     if let Some(port) = raw.port
@@ -75,7 +75,7 @@ pub(super) fn gateway_settings(
     }
     let bind = (raw.bind.as_deref()).and_then(|text| v.ok("gateway.bind", parse_bind(text)));
     let bind = bind.unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let token_unresolved = missing.iter().any(|m| m.path == "gateway.auth.token");
+    let token_unresolved = vars.unset("gateway.auth.token").is_some();
     let auth_token = match raw.auth.token {
         // Reported with the other unset variables.
         Some(_) if token_unresolved => None,

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use super::super::ledger::{Budget, Budgets, LedgerSettings, Period, Scope, StoreUrl, Unpriced};
 use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
 use super::super::{ModelRef, Provider, normalize_ref};
-use super::{Validator, percent_decoded};
+use super::{Validator, Vars, percent_decoded};
 
 /// Raw rows kept at most ten years: a longer retention is a typo.
 const MAX_RETENTION_DAYS: u64 = 3650;
@@ -35,28 +35,19 @@ const URL_PARAMETERS: &[&str] = &[
     "load_balance_hosts",
 ];
 
-/// How `ledger.store` was written.
-pub(super) enum StoreSource {
-    /// Literally in the file: a password in it is a secret in the file.
-    Literal,
-    /// From `${VAR}`, substituted.
-    Environment,
-    /// From `${VAR}`, not set (offline validation, or an error already).
-    Unset(String),
-}
-
-pub(super) fn ledger_settings(
-    raw: RawLedger,
-    source: StoreSource,
-    v: &mut Validator,
-) -> LedgerSettings {
+pub(super) fn ledger_settings(raw: RawLedger, vars: &Vars, v: &mut Validator) -> LedgerSettings {
     let mut settings = LedgerSettings::default();
     if let Some(text) = raw.store {
-        settings.store = match source {
-            StoreSource::Unset(var) => Some(StoreUrl::Unresolved { var }),
-            source => {
+        settings.store = match vars.unset("ledger.store") {
+            // Offline validation, or an error already.
+            Some(var) => Some(StoreUrl::Unresolved {
+                var: format!("${{{var}}}"),
+            }),
+            None => {
                 let url = v.ok("ledger.store", store_url(&text));
-                if url.is_some() && matches!(source, StoreSource::Literal) && has_password(&text) {
+                // Written in the file, not substituted from `${VAR}`.
+                let literal = !vars.substituted("ledger.store");
+                if url.is_some() && literal && has_password(&text) {
                     v.warnings.push(
                         "ledger.store: a password written in the config file; put the URL in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_LEDGER_URL}\" here, or use peer authentication over the Unix socket".into(),
                     );

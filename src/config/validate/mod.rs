@@ -209,12 +209,6 @@ fn found(value: &Value) -> String {
     }
 }
 
-/// A `${VAR}` that the environment does not define, and where it was used.
-pub(super) struct MissingVar {
-    path: String,
-    var: String,
-}
-
 pub(super) fn validate(
     user: Value,
     env: &Environment,
@@ -252,14 +246,13 @@ pub(super) fn validate(
         env.get(name)
             .or_else(|| env_block.get(name).map(String::as_str))
     };
-    let mut missing = Vec::new();
-    let mut used = Vec::new();
+    let mut vars = Vars::default();
     for section in ["gateway", "models", "agents", "ledger"] {
         if let Some(value) = document.get_mut(section) {
-            substitute_strings(value, section.to_string(), &lookup, &mut missing, &mut used);
+            vars.substitute(value, section.to_string(), &lookup);
         }
     }
-    for var in &used {
+    for var in &vars.used {
         if var.value.chars().any(char::is_control) {
             v.error(
                 &var.path,
@@ -273,7 +266,7 @@ pub(super) fn validate(
     // A secret whose value comes from the config's own `env` block is
     // written in the file as much as a literal `apiKey` is.
     let mut literal = literal;
-    for var in &used {
+    for var in &vars.used {
         let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
         let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
         let path = env_block_path(env_section.as_ref(), &var.var);
@@ -293,7 +286,7 @@ pub(super) fn validate(
         raw_gateway,
         telemetry,
         !raw_clients.is_empty(),
-        &missing,
+        &vars,
         &mut v,
     );
     // Every substituted value, every key, token and credential header
@@ -301,16 +294,8 @@ pub(super) fn validate(
     // wherever the config is shown. A ledger.store URL from `${VAR}` without
     // a password holds none: it is shown whole, to say which database is
     // written to (a password is a secret, below, and shown as `****`).
-    let store_source = match missing.iter().find(|m| m.path == "ledger.store") {
-        Some(m) => ledger::StoreSource::Unset(format!("${{{}}}", m.var)),
-        None if used.iter().any(|u| u.path == "ledger.store") => ledger::StoreSource::Environment,
-        None => ledger::StoreSource::Literal,
-    };
-    let ledger_settings = ledger::ledger_settings(
-        v.parse("ledger", document.get("ledger")),
-        store_source,
-        &mut v,
-    );
+    let ledger_settings =
+        ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &vars, &mut v);
     let export_headers = gateway.telemetry.iter().flat_map(|t| &t.headers);
     let open_store = ledger_settings
         .store
@@ -318,7 +303,7 @@ pub(super) fn validate(
         .and_then(|store| store.expose())
         .filter(|url| !ledger::has_password(url));
     let redactor = Redactor::new(
-        used.iter()
+        (vars.used.iter())
             .filter(|var| var.path != "ledger.store" || Some(var.value.as_str()) != open_store)
             .map(|var| var.value.clone())
             .chain(literal_secrets(&document))
@@ -356,15 +341,10 @@ pub(super) fn validate(
                     .push(format!("{path}: no baseUrl; the provider is skipped"));
                 continue;
             }
-            match provider(id, raw, &path, &missing, &redactor, &mut v) {
+            match provider(id, raw, &path, &vars, &redactor, &mut v) {
                 Some(mut provider) => {
-                    let key_path = format!("{path}.apiKey");
-                    provider.key_var = used
-                        .iter()
-                        .map(|u| (&u.path, &u.var))
-                        .chain(missing.iter().map(|m| (&m.path, &m.var)))
-                        .find(|(used_at, _)| **used_at == key_path)
-                        .map(|(_, var)| var.clone());
+                    let key_var = vars.named_at(&format!("{path}.apiKey"));
+                    provider.key_var = key_var.map(str::to_string);
                     providers.insert(id.clone(), Arc::new(provider));
                 }
                 None => {
@@ -398,17 +378,14 @@ pub(super) fn validate(
             routing,
             &providers,
             &user_providers,
-            &missing,
+            &vars,
             &set,
             secrets,
             &mut v,
         );
     }
     if secrets == Secrets::Required {
-        for var in missing
-            .iter()
-            .filter(|m| !m.path.starts_with("models.providers."))
-        {
+        for var in (vars.missing.iter()).filter(|m| !m.path.starts_with("models.providers.")) {
             v.error(
                 &var.path,
                 format!("environment variable {} is not set", var.var),
@@ -442,13 +419,7 @@ pub(super) fn validate(
         ledger: ledger_settings,
         budgets,
     };
-    let substituted: Vec<&str> = used.iter().map(|u| u.path.as_str()).collect();
-    let unresolved: Vec<&str> = missing.iter().map(|m| m.path.as_str()).collect();
-    let sources = clients::KeySources {
-        substituted: &substituted,
-        unresolved: &unresolved,
-    };
-    config.gateway.clients = clients::clients(raw_clients, &config, &sources, &mut v);
+    config.gateway.clients = clients::clients(raw_clients, &config, &vars, &mut v);
     if !v.errors.is_empty() {
         return Err(errors(v));
     }
@@ -622,45 +593,70 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
     base
 }
 
-/// A `${VAR}` that was substituted, with its value and where.
-struct UsedVar {
+/// A `${VAR}` found in a string, with the path of the string and the
+/// variable's value.
+struct Var {
     path: String,
     var: String,
     value: String,
 }
 
-/// Substitutes the `${VAR}`s of every string under `value` (at `path`),
-/// recording each variable used and each one unset.
-fn substitute_strings<'a>(
-    value: &mut Value,
-    path: String,
-    lookup: &impl Fn(&str) -> Option<&'a str>,
-    missing: &mut Vec<MissingVar>,
-    used: &mut Vec<UsedVar>,
-) {
-    each_leaf(value, path, &mut |path, value| {
-        let Value::String(text) = value else { return };
-        if !text.contains("${") {
-            return;
-        }
-        let recording = |name: &str| {
-            let value = lookup(name);
-            if let Some(value) = value {
-                used.push(UsedVar {
-                    path: path.clone(),
-                    var: name.to_string(),
-                    value: value.to_string(),
-                });
+/// What the `${VAR}` substitution did: the variables used, and those the
+/// environment does not define (their `value` empty), each by the path of
+/// its string.
+#[derive(Default)]
+pub(super) struct Vars {
+    used: Vec<Var>,
+    missing: Vec<Var>,
+}
+
+impl Vars {
+    /// Substitutes the `${VAR}`s of every string under `value` (at `path`),
+    /// recording each variable used and each one unset.
+    fn substitute<'a>(
+        &mut self,
+        value: &mut Value,
+        path: String,
+        lookup: &impl Fn(&str) -> Option<&'a str>,
+    ) {
+        each_leaf(value, path, &mut |path, value| {
+            let Value::String(text) = value else { return };
+            if !text.contains("${") {
+                return;
             }
-            value
-        };
-        let (replaced, unknown) = substitute(text, recording);
-        *text = replaced;
-        missing.extend(unknown.into_iter().map(|var| MissingVar {
-            path: path.clone(),
-            var,
-        }));
-    });
+            let var = |var: &str, value: &str| Var {
+                path: path.clone(),
+                var: var.to_string(),
+                value: value.to_string(),
+            };
+            let recording = |name: &str| {
+                let value = lookup(name);
+                self.used.extend(value.map(|value| var(name, value)));
+                value
+            };
+            let (replaced, unknown) = substitute(text, recording);
+            *text = replaced;
+            self.missing
+                .extend(unknown.iter().map(|name| var(name, "")));
+        });
+    }
+
+    /// The unset variable the string at `path` names, if any.
+    fn unset(&self, path: &str) -> Option<&str> {
+        let missing = self.missing.iter().find(|m| m.path == path);
+        missing.map(|m| m.var.as_str())
+    }
+
+    /// Whether a variable was substituted in the string at `path`.
+    fn substituted(&self, path: &str) -> bool {
+        self.used.iter().any(|u| u.path == path)
+    }
+
+    /// The variable the string at `path` names, set or not.
+    fn named_at(&self, path: &str) -> Option<&str> {
+        let used = self.used.iter().find(|u| u.path == path);
+        used.map(|u| u.var.as_str()).or_else(|| self.unset(path))
+    }
 }
 
 #[cfg(test)]

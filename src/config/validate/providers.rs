@@ -15,7 +15,7 @@ use super::super::raw::{
 };
 use super::super::{ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
 use super::base_url::{self, Problem};
-use super::{MissingVar, Validator};
+use super::{Validator, Vars};
 use crate::capabilities::{Api, CapabilitySettings, Dialect};
 use crate::catalog;
 use crate::ops::redact::{Redactor, without_query};
@@ -24,7 +24,7 @@ pub(super) fn provider(
     id: &str,
     raw: RawProvider,
     path: &str,
-    missing: &[MissingVar],
+    vars: &Vars,
     redactor: &Redactor,
     v: &mut Validator,
 ) -> Option<Provider> {
@@ -65,9 +65,9 @@ pub(super) fn provider(
         usable
     });
     let key_path = format!("{path}.apiKey");
-    let api_key = match (raw.api_key, missing.iter().find(|m| m.path == key_path)) {
-        (_, Some(unset)) => ApiKey::Missing {
-            var: unset.var.clone(),
+    let api_key = match (raw.api_key, vars.unset(&key_path)) {
+        (_, Some(var)) => ApiKey::Missing {
+            var: var.to_string(),
         },
         (Some(key), None) if !key.is_empty() => {
             if let Some(marker) = placeholder(&key) {

@@ -8,7 +8,7 @@ use super::super::raw::{RawAgentDefaults, RawChain, RawModelChoice, RawPlace};
 use super::super::{
     ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
 };
-use super::{MissingVar, Validator};
+use super::{Validator, Vars};
 use crate::capabilities::ThinkingLevel;
 use crate::catalog;
 
@@ -323,7 +323,7 @@ pub(super) fn check_keys_of_chain(
     routing: &Routing,
     providers: &BTreeMap<String, Arc<Provider>>,
     user_providers: &BTreeSet<String>,
-    missing: &[MissingVar],
+    vars: &Vars,
     set: &[&str],
     secrets: Secrets,
     v: &mut Validator,
@@ -338,10 +338,7 @@ pub(super) fn check_keys_of_chain(
         })
         .map(|r| r.as_str())
         .collect();
-    for var in missing
-        .iter()
-        .filter(|m| m.path.starts_with("models.providers."))
-    {
+    for var in (vars.missing.iter()).filter(|m| m.path.starts_with("models.providers.")) {
         let provider = var.path["models.providers.".len()..]
             .split('.')
             .next()
