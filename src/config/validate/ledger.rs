@@ -202,7 +202,6 @@ pub(super) fn budgets(
     v: &mut Validator,
 ) -> Budgets {
     let mut budgets = Budgets::default();
-    let place = Place { path, client };
     match raw.unpriced.as_deref() {
         None | Some("refuse") => {}
         Some("allow") => budgets.unpriced = Unpriced::Allow,
@@ -211,12 +210,35 @@ pub(super) fn budgets(
             format!("expected \"refuse\" or \"allow\", found {other:?}"),
         ),
     }
+    // The limits of `scope`, each period's.
+    let mut limits = |scope: Scope, raw: &RawBudgetLimits, v: &mut Validator| {
+        let periods = [
+            (Period::Day, raw.daily),
+            (Period::Week, raw.weekly),
+            (Period::Month, raw.monthly),
+        ];
+        for (period, usd) in periods {
+            match usd {
+                Some(usd) if usd.is_finite() && usd >= 0.0 => budgets.limits.push(Budget {
+                    scope: scope.clone(),
+                    period,
+                    usd,
+                    client: client.clone(),
+                }),
+                Some(usd) => v.error(
+                    scope.path(path, period),
+                    format!("expected an amount in USD, 0 or more, found {usd}"),
+                ),
+                None => {}
+            }
+        }
+    };
     let all = RawBudgetLimits {
         daily: raw.daily,
         weekly: raw.weekly,
         monthly: raw.monthly,
     };
-    limits(&place, Scope::All, &all, &mut budgets, v);
+    limits(Scope::All, &all, v);
     for (id, limits_of) in &raw.providers {
         if !providers.contains_key(id) {
             v.error(
@@ -225,13 +247,7 @@ pub(super) fn budgets(
             );
             continue;
         }
-        limits(
-            &place,
-            Scope::Provider(id.clone()),
-            limits_of,
-            &mut budgets,
-            v,
-        );
+        limits(Scope::Provider(id.clone()), limits_of, v);
     }
     for (name, limits_of) in &raw.models {
         let path = format!("{path}.models.{name}");
@@ -247,7 +263,7 @@ pub(super) fn budgets(
             v.error(path, format!("no model {model_ref} is configured"));
             continue;
         }
-        limits(&place, Scope::Model(model_ref), limits_of, &mut budgets, v);
+        limits(Scope::Model(model_ref), limits_of, v);
     }
     if budgets.unpriced == Unpriced::Refuse {
         let unpriced = |model_ref: &ModelRef| {
@@ -285,42 +301,6 @@ pub(super) fn budgets(
         }
     }
     budgets
-}
-
-/// Where a set of budgets is configured, and whose it is.
-struct Place<'a> {
-    path: &'a str,
-    client: Option<Arc<str>>,
-}
-
-fn limits(
-    place: &Place<'_>,
-    scope: Scope,
-    raw: &RawBudgetLimits,
-    budgets: &mut Budgets,
-    v: &mut Validator,
-) {
-    for period in Period::ALL {
-        let usd = match period {
-            Period::Day => raw.daily,
-            Period::Week => raw.weekly,
-            Period::Month => raw.monthly,
-        };
-        let Some(usd) = usd else { continue };
-        if usd.is_finite() && usd >= 0.0 {
-            budgets.limits.push(Budget {
-                scope: scope.clone(),
-                period,
-                usd,
-                client: place.client.clone(),
-            });
-        } else {
-            v.error(
-                scope.path(place.path, period),
-                format!("expected an amount in USD, 0 or more, found {usd}"),
-            );
-        }
-    }
 }
 
 #[cfg(test)]
