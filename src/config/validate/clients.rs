@@ -215,7 +215,7 @@ fn allowed_models(
 
 fn limits(raw: &RawClientLimits, path: &str, v: &mut Validator) -> RateLimits {
     let mut number = |key: &str, value: Option<u64>, max: u64| {
-        v.count(format!("{path}.limits.{key}"), value?, max)
+        v.count(format!("{path}.limits.{key}"), value, max)
     };
     RateLimits {
         requests_per_minute: number("requestsPerMinute", raw.requests_per_minute, 1_000_000)

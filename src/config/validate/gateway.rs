@@ -22,9 +22,9 @@ const DEFAULT_CHAIN_SECONDS: f64 = 90.0;
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 /// Open client connections; each holds a file descriptor, and the units set
 /// `LimitNOFILE` well above this.
-const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Requests in flight; each also holds an upstream connection.
-const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
 
 /// What every `*Seconds` key takes. Below a millisecond a timeout is a
 /// typo (or `1e-300`), not a setting: every wait would end at once.
@@ -106,7 +106,8 @@ pub(super) fn gateway_settings(
         seconds(v, &format!("timeouts.{key}"), value, default)
     };
     let mut count = |key: &str, n, default| {
-        v.count_or(format!("gateway.limits.{key}"), n, default, 1_000_000) as usize
+        v.count(format!("gateway.limits.{key}"), n, 1_000_000)
+            .map_or(default, |n| n as usize)
     };
     let max_connections = count("maxConnections", l.max_connections, DEFAULT_MAX_CONNECTIONS);
     let max_concurrent_requests = count(
@@ -218,23 +219,14 @@ fn reasoning_cache(
     v: &mut Validator,
 ) -> Option<ReasoningCacheLimits> {
     let (raw, default) = (raw?, ReasoningCacheLimits::default());
-    let mut count = |key: &str, n, default, max| {
-        v.count_or(format!("gateway.reasoningCache.{key}"), n, default, max)
-    };
+    let key = |key: &str| format!("gateway.reasoningCache.{key}");
+    let max_entries = v.count(key("maxEntries"), raw.max_entries, 10_000_000);
+    let max_bytes = v.count(key("maxBytes"), raw.max_bytes, 1 << 40);
+    let max_age = v.count(key("maxAgeSeconds"), raw.max_age_seconds, 30 * 86_400);
     Some(ReasoningCacheLimits {
-        max_entries: count(
-            "maxEntries",
-            raw.max_entries,
-            default.max_entries as u64,
-            10_000_000,
-        ) as usize,
-        max_bytes: count("maxBytes", raw.max_bytes, default.max_bytes as u64, 1 << 40) as usize,
-        max_age: Duration::from_secs(count(
-            "maxAgeSeconds",
-            raw.max_age_seconds,
-            default.max_age.as_secs(),
-            30 * 86_400,
-        )),
+        max_entries: max_entries.map_or(default.max_entries, |n| n as usize),
+        max_bytes: max_bytes.map_or(default.max_bytes, |n| n as usize),
+        max_age: max_age.map_or(default.max_age, Duration::from_secs),
     })
 }
 
@@ -243,21 +235,12 @@ fn reasoning_cache(
 /// `{maxSessions, idleSeconds}`.
 fn sessions(raw: Option<RawSessions>, v: &mut Validator) -> Option<SessionLimits> {
     let (raw, default) = (raw?, SessionLimits::default());
-    let mut count =
-        |key: &str, n, default, max| v.count_or(format!("gateway.sessions.{key}"), n, default, max);
+    let key = |key: &str| format!("gateway.sessions.{key}");
+    let max_sessions = v.count(key("maxSessions"), raw.max_sessions, 1_000_000);
+    let idle = v.count(key("idleSeconds"), raw.idle_seconds, 7 * 86_400);
     Some(SessionLimits {
-        max_sessions: count(
-            "maxSessions",
-            raw.max_sessions,
-            default.max_sessions as u64,
-            1_000_000,
-        ) as usize,
-        idle: Duration::from_secs(count(
-            "idleSeconds",
-            raw.idle_seconds,
-            default.idle.as_secs(),
-            7 * 86_400,
-        )),
+        max_sessions: max_sessions.map_or(default.max_sessions, |n| n as usize),
+        idle: idle.map_or(default.idle, Duration::from_secs),
     })
 }
 

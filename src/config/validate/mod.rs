@@ -55,11 +55,13 @@ impl Validator {
         result.map_err(|message| self.error(path, message)).ok()
     }
 
-    /// `n` when written and from 1 to `max` (else an error at `path`), or
-    /// `default`.
-    fn count_or(&mut self, path: impl Into<String>, n: Option<u64>, default: u64, max: u64) -> u64 {
-        n.map_or(Some(default), |n| self.count(path, n, max))
-            .unwrap_or(default)
+    /// `n` when written and a whole number from 1 to `max`; `None` when
+    /// left out, or with an error at `path` when not.
+    fn count(&mut self, path: impl Into<String>, n: Option<u64>, max: u64) -> Option<u64> {
+        let n = n?;
+        let checked = (1..=max).contains(&n).then_some(n);
+        let message = || format!("expected a whole number from 1 to {max}, found {n}");
+        self.ok(path, checked.ok_or_else(message))
     }
 
     /// `n` when written and within `low..=high` (else an error at `path`),
@@ -79,13 +81,6 @@ impl Validator {
             n => Ok(n.unwrap_or(default)),
         };
         self.ok(path, checked).unwrap_or(default)
-    }
-
-    /// `n` if it is a whole number from 1 to `max`, else an error at `path`.
-    fn count(&mut self, path: impl Into<String>, n: u64, max: u64) -> Option<u64> {
-        let checked = (1..=max).contains(&n).then_some(n);
-        let message = || format!("expected a whole number from 1 to {max}, found {n}");
-        self.ok(path, checked.ok_or_else(message))
     }
 
     /// Deserializes `value`, reporting a failure at `path` plus the path

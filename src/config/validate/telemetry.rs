@@ -13,7 +13,7 @@ use super::{Validator, percent_decoded};
 use crate::ops::telemetry::Settings;
 
 const PATH: &str = "gateway.telemetry";
-const DEFAULT_QUEUE_SPANS: u64 = 2048;
+const DEFAULT_QUEUE_SPANS: usize = 2048;
 /// `OTEL_METRIC_EXPORT_INTERVAL`'s default in the OTLP spec.
 const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -77,12 +77,7 @@ pub(super) fn settings(
         }
     }
     let (sample_ratio, parent_based) = sampling(raw, &var, v);
-    let queue_spans = v.count_or(
-        format!("{PATH}.queueSpans"),
-        raw.queue_spans,
-        DEFAULT_QUEUE_SPANS,
-        1_000_000,
-    ) as usize;
+    let queue_spans = v.count(format!("{PATH}.queueSpans"), raw.queue_spans, 1_000_000);
     let service_name = match raw.service_name.as_deref().map(str::trim) {
         Some("") => {
             v.error(format!("{PATH}.serviceName"), "must not be empty");
@@ -104,7 +99,7 @@ pub(super) fn settings(
         service_name,
         sample_ratio,
         parent_based,
-        queue_spans,
+        queue_spans: queue_spans.map_or(DEFAULT_QUEUE_SPANS, |n| n as usize),
         capture_content: raw.capture_content.unwrap_or(false),
         metrics_url,
         metrics_interval,
