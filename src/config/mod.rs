@@ -715,21 +715,21 @@ pub struct Pool {
 impl Routing {
     /// Every ref of the default chain, in order.
     pub fn refs(&self) -> impl Iterator<Item = &ModelRef> {
-        self.first_place().iter().chain(&self.fallbacks)
+        self.place_of(&self.primary).iter().chain(&self.fallbacks)
     }
 
-    /// The primary's place: its pool, or itself.
-    fn first_place(&self) -> &[ModelRef] {
-        match self.pool_of(&self.primary) {
+    /// The place of `model_ref`: its pool, or itself.
+    fn place_of<'a>(&'a self, model_ref: &'a ModelRef) -> &'a [ModelRef] {
+        match self.pool_of(model_ref) {
             Some(pool) => &self.pools[pool].members,
-            None => std::slice::from_ref(&self.primary),
+            None => std::slice::from_ref(model_ref),
         }
     }
 
     /// The default chain's places in order, as written: a pool's members
     /// together, any other ref alone.
     pub fn places(&self) -> Vec<&[ModelRef]> {
-        let mut places = vec![self.first_place()];
+        let mut places = vec![self.place_of(&self.primary)];
         let mut rest = &self.fallbacks[..];
         while let Some(first) = rest.first() {
             let pool = self.pool_of(first);
@@ -837,10 +837,7 @@ impl Config {
                 chain.extend(self.target(model_ref));
             }
         };
-        match self.routing.pool_of(&first) {
-            Some(pool) => self.routing.pools[pool].members.iter().for_each(&mut add),
-            None => add(&first),
-        }
+        self.routing.place_of(&first).iter().for_each(&mut add);
         self.routing.fallbacks.iter().for_each(add);
         Ok(chain)
     }
@@ -860,10 +857,7 @@ impl Config {
     /// when it names no model.
     pub fn first_api(&self, requested: Option<&str>) -> Option<Api> {
         let first = self.first_ref(requested).ok()?;
-        let first = match self.routing.pool_of(&first) {
-            Some(pool) => self.routing.pools[pool].members.first()?,
-            None => &first,
-        };
+        let first = self.routing.place_of(&first).first()?;
         Some(self.providers.get(first.provider())?.api)
     }
 
