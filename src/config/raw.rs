@@ -465,18 +465,29 @@ impl RawModel {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawAgentDefaults {
-    pub model: Option<RawModelChoice>,
+    #[serde(deserialize_with = "chain")]
+    pub model: Option<RawChain>,
     pub models: BTreeMap<String, RawModelEntry>,
     pub thinking_default: Option<String>,
 }
 
-/// `agents.defaults.model`: OpenClaw accepts a bare ref as well as
-/// `{primary, fallbacks}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawModelChoice {
-    Ref(String),
-    Chain(RawChain),
+/// `agents.defaults.model`: OpenClaw accepts a bare ref, a chain of it
+/// alone, as well as `{primary, fallbacks}`.
+fn chain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RawChain>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum RawModelChoice {
+        Ref(String),
+        Chain(RawChain),
+    }
+    let chain = Option::<RawModelChoice>::deserialize(deserializer)?;
+    Ok(chain.map(|chain| match chain {
+        RawModelChoice::Ref(primary) => RawChain {
+            primary: Some(RawPlace::Ref(primary)),
+            fallbacks: Vec::new(),
+        },
+        RawModelChoice::Chain(chain) => chain,
+    }))
 }
 
 /// The chain as written: each place a ref or a pool.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::super::raw::{RawAgentDefaults, RawChain, RawModelChoice, RawPlace};
+use super::super::raw::{RawAgentDefaults, RawChain, RawPlace};
 use super::super::{
     ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
 };
@@ -14,19 +14,9 @@ use crate::catalog;
 
 /// Provider ids named by the chain or by `agents.defaults.models`.
 pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
-    let chain: Vec<&str> = match &raw.model {
-        Some(RawModelChoice::Ref(primary)) => vec![primary.as_str()],
-        Some(RawModelChoice::Chain(RawChain { primary, fallbacks })) => primary
-            .iter()
-            .chain(fallbacks)
-            .flat_map(RawPlace::refs)
-            .map(String::as_str)
-            .collect(),
-        None => Vec::new(),
-    };
-    chain
-        .into_iter()
-        .chain(raw.models.keys().map(String::as_str))
+    let chain = (raw.model.iter()).flat_map(|chain| chain.primary.iter().chain(&chain.fallbacks));
+    (chain.flat_map(RawPlace::refs))
+        .chain(raw.models.keys())
         .filter_map(|text| {
             text.split_once('/')
                 .map(|(provider, _)| provider.to_string())
@@ -157,11 +147,7 @@ pub(super) fn routing(
         }
     }
 
-    let (primary, fallbacks) = match raw.model {
-        Some(RawModelChoice::Ref(primary)) => (Some(RawPlace::Ref(primary)), Vec::new()),
-        Some(RawModelChoice::Chain(RawChain { primary, fallbacks })) => (primary, fallbacks),
-        None => (None, Vec::new()),
-    };
+    let RawChain { primary, fallbacks } = raw.model.unwrap_or_default();
     let mut chain = Chain::default();
     let primary = match primary {
         Some(primary) => {
