@@ -64,23 +64,18 @@ impl Validator {
         self.ok(path, checked.ok_or_else(message))
     }
 
-    /// `n` when written and within `low..=high` (else an error at `path`),
-    /// or `default`.
-    fn number_or(
+    /// `n` when written and from `low` to `high`; `None` when left out, or
+    /// with an error at `path` when not.
+    fn number(
         &mut self,
         path: impl Into<String>,
         n: Option<f64>,
-        default: f64,
-        range: (f64, f64),
-    ) -> f64 {
-        let (low, high) = range;
-        let checked = match n {
-            Some(n) if !(low..=high).contains(&n) => {
-                Err(format!("expected a number from {low} to {high}, found {n}"))
-            }
-            n => Ok(n.unwrap_or(default)),
-        };
-        self.ok(path, checked).unwrap_or(default)
+        (low, high): (f64, f64),
+    ) -> Option<f64> {
+        let n = n?;
+        let checked = (low..=high).contains(&n).then_some(n);
+        let message = || format!("expected a number from {low} to {high}, found {n}");
+        self.ok(path, checked.ok_or_else(message))
     }
 
     /// Deserializes `value`, reporting a failure at `path` plus the path

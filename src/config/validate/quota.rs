@@ -39,16 +39,11 @@ pub(super) fn settings(
         // Writing the settings out means them on.
         Some(Toggle::Set(set)) => (Some(set.enabled.unwrap_or(true)), set),
     };
-    let threshold_percent = v.number_or(
-        format!("{path}.thresholdPercent"),
-        set.threshold_percent,
-        DEFAULT_THRESHOLD_PERCENT,
-        (1.0, 100.0),
-    );
-    let refresh = v.number_or(
-        format!("{path}.refreshSeconds"),
+    let key = |key: &str| format!("{path}.{key}");
+    let threshold_percent = v.number(key("thresholdPercent"), set.threshold_percent, (1.0, 100.0));
+    let refresh = v.number(
+        key("refreshSeconds"),
         set.refresh_seconds,
-        DEFAULT_REFRESH_SECONDS,
         (MIN_REFRESH_SECONDS, 86_400.0),
     );
     if !enabled.unwrap_or(own_host) {
@@ -65,8 +60,8 @@ pub(super) fn settings(
     Some(QuotaSettings {
         kind,
         url: quota_url(kind, completions_url),
-        threshold_percent,
-        refresh: Duration::from_secs_f64(refresh),
+        threshold_percent: threshold_percent.unwrap_or(DEFAULT_THRESHOLD_PERCENT),
+        refresh: Duration::from_secs_f64(refresh.unwrap_or(DEFAULT_REFRESH_SECONDS)),
     })
 }
 

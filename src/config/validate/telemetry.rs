@@ -166,7 +166,8 @@ fn sampling<'e>(
     var: &impl Fn(&str) -> Option<&'e str>,
     v: &mut Validator,
 ) -> (f64, bool) {
-    let ratio = |n, path: &str, v: &mut Validator| v.number_or(path, Some(n), 1.0, (0.0, 1.0));
+    let ratio =
+        |n, path: &str, v: &mut Validator| v.number(path, Some(n), (0.0, 1.0)).unwrap_or(1.0);
     if let Some(value) = raw.sample_ratio {
         return (ratio(value, &format!("{PATH}.sampleRatio"), v), true);
     }
