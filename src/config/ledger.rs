@@ -169,16 +169,6 @@ impl Scope {
             Scope::Model(model) => format!("model {model}"),
         }
     }
-
-    /// Where it is set in the config, under `budgets` (`gateway.budgets`
-    /// or a client's).
-    pub fn path(&self, budgets: &str, period: Period) -> String {
-        match self {
-            Scope::All => format!("{budgets}.{}", period.key()),
-            Scope::Provider(id) => format!("{budgets}.providers.{id}.{}", period.key()),
-            Scope::Model(model) => format!("{budgets}.models.{model}.{}", period.key()),
-        }
-    }
 }
 
 /// One limit: at most `usd` per `period` for `scope`, of one client's

@@ -210,8 +210,8 @@ pub(super) fn budgets(
             format!("expected \"refuse\" or \"allow\", found {other:?}"),
         ),
     }
-    // The limits of `scope`, each period's.
-    let mut limits = |scope: Scope, raw: &RawBudgetLimits, v: &mut Validator| {
+    // The limits of `scope`, each period's, written at `at`.
+    let mut limits = |scope: Scope, at: &str, raw: &RawBudgetLimits, v: &mut Validator| {
         let periods = [
             (Period::Day, raw.daily),
             (Period::Week, raw.weekly),
@@ -226,7 +226,7 @@ pub(super) fn budgets(
                     client: client.clone(),
                 }),
                 Some(usd) => v.error(
-                    scope.path(path, period),
+                    format!("{at}.{}", period.key()),
                     format!("expected an amount in USD, 0 or more, found {usd}"),
                 ),
                 None => {}
@@ -238,21 +238,19 @@ pub(super) fn budgets(
         weekly: raw.weekly,
         monthly: raw.monthly,
     };
-    limits(Scope::All, &all, v);
+    limits(Scope::All, path, &all, v);
     for (id, limits_of) in &raw.providers {
+        let at = format!("{path}.providers.{id}");
         if !providers.contains_key(id) {
-            v.error(
-                format!("{path}.providers.{id}"),
-                format!("no provider {id:?} is configured"),
-            );
+            v.error(at, format!("no provider {id:?} is configured"));
             continue;
         }
-        limits(Scope::Provider(id.clone()), limits_of, v);
+        limits(Scope::Provider(id.clone()), &at, limits_of, v);
     }
     for (name, limits_of) in &raw.models {
-        let path = format!("{path}.models.{name}");
+        let written = format!("{path}.models.{name}");
         let Some(model_ref) = ModelRef::parse(name) else {
-            v.error(path, "expected a model ref, provider/model-id");
+            v.error(written, "expected a model ref, provider/model-id");
             continue;
         };
         let model_ref = normalize_ref(providers, model_ref);
@@ -260,10 +258,11 @@ pub(super) fn budgets(
             .get(model_ref.provider())
             .is_some_and(|p| p.model(model_ref.model()).is_some());
         if !known {
-            v.error(path, format!("no model {model_ref} is configured"));
+            v.error(written, format!("no model {model_ref} is configured"));
             continue;
         }
-        limits(Scope::Model(model_ref), limits_of, v);
+        let at = format!("{path}.models.{model_ref}");
+        limits(Scope::Model(model_ref), &at, limits_of, v);
     }
     if budgets.unpriced == Unpriced::Refuse {
         let unpriced = |model_ref: &ModelRef| {
