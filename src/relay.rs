@@ -55,6 +55,7 @@ use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
 use crate::config::{Cost, ModelRef};
 use crate::format::body::{self, Member};
+use crate::format::scan;
 use crate::format::sse::{self, Event, ReadError, SseError};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
@@ -222,34 +223,45 @@ pub fn relay(
         // The answer's output tokens, once its usage is read: how fast the
         // target decoded, told with its end.
         let mut output = None;
+        // Why the stream is cut, found while reading an event: handled on
+        // the next turn, as a cut found reading the upstream is.
+        let mut cut = None;
         loop {
-            let event = match pending.take() {
-                Some(event) => event,
-                None => match next_event(&mut rest, idle, aborted.as_mut()).await {
-                    Ok(sse::Item::Event(event)) => event,
+            let next = match (cut.take(), pending.take()) {
+                (Some(cut), _) => Err(cut),
+                (None, Some(event)) => Ok(event),
+                (None, None) => match next_event(&mut rest, idle, aborted.as_mut()).await {
+                    Ok(sse::Item::Event(event)) => Ok(event),
                     Ok(sse::Item::Comment(text)) => {
                         yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
-                    Ok(sse::Item::Native(event)) => {
-                        for event in held.native(event) {
-                            yield Item::Native(event);
+                    Ok(sse::Item::Native(event)) => match held.native(event) {
+                        Ok(events) => {
+                            for event in events {
+                                yield Item::Native(event);
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    Err(cut) => {
-                        while let Some(rest) = held.rest(parts, &relabel.model_json) {
-                            yield rest;
-                        }
-                        recorded.0 = Some("stream_broken");
-                        let error = broken(&model_ref, &redactor, cut);
-                        if let Some(class) = error.class {
-                            health.report(class);
-                        }
-                        yield Item::Error(error);
-                        break;
-                    }
+                        Err(unreadable) => Err(Cut::from(unreadable)),
+                    },
+                    Err(cut) => Err(cut),
                 },
+            };
+            let event = match next {
+                Ok(event) => event,
+                Err(cut) => {
+                    while let Some(rest) = held.rest(parts, &relabel.model_json) {
+                        yield rest;
+                    }
+                    recorded.0 = Some("stream_broken");
+                    let error = broken(&model_ref, &redactor, cut);
+                    if let Some(class) = error.class {
+                        health.report(class);
+                    }
+                    yield Item::Error(error);
+                    break;
+                }
             };
             let frame = if native {
                 ending(&event.data, &mut relabel.shaping)
@@ -261,11 +273,14 @@ pub fn relay(
                 on_usage(usage);
             }
             match frame {
-                Frame::Chunk(bytes) => {
-                    for chunk in held.chunk(bytes) {
-                        yield Item::Chunk(chunk);
+                Frame::Chunk(bytes) => match held.chunk(bytes) {
+                    Ok(chunks) => {
+                        for chunk in chunks {
+                            yield Item::Chunk(chunk);
+                        }
                     }
-                }
+                    Err(unreadable) => cut = Some(Cut::from(unreadable)),
+                },
                 Frame::Parts(mut parts) => {
                     held.parts(&mut parts);
                     yield Item::Parts(parts);
@@ -280,18 +295,7 @@ pub fn relay(
                     yield Item::Done;
                     break;
                 }
-                Frame::Error(error) => {
-                    while let Some(rest) = held.rest(parts, &relabel.model_json) {
-                        yield rest;
-                    }
-                    recorded.0 = Some("stream_broken");
-                    let error = broken(&model_ref, &redactor, Cut::Reported(error));
-                    if let Some(class) = error.class {
-                        health.report(class);
-                    }
-                    yield Item::Error(error);
-                    break;
-                }
+                Frame::Error(error) => cut = Some(Cut::Reported(error)),
             }
         }
     }
@@ -396,28 +400,37 @@ enum Strand {
     Call(u64),
 }
 
-/// A JSON member's key as it is written before its value, `"name":`.
+/// A JSON member's key as it is written, `"name"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key(&'static str);
 
 impl Key {
     fn name(self) -> &'static str {
-        &self.0[1..self.0.len() - 2]
+        &self.0[1..self.0.len() - 1]
+    }
+
+    /// Where its value starts in `rest` (after white space), when `rest`
+    /// starts with it as a member's key: itself and a colon, white space
+    /// allowed before the colon as JSON allows it.
+    fn value_in(self, rest: &[u8]) -> Option<usize> {
+        let after = rest.strip_prefix(self.0.as_bytes())?;
+        let colon = after.iter().position(|b| !b.is_ascii_whitespace())?;
+        (after[colon] == b':').then_some(self.0.len() + colon + 1)
     }
 }
 
 /// The member that holds every key the hold reads (`choices[0].delta`,
 /// an Anthropic event's `delta`): nothing before it is looked at.
-const DELTA: Key = Key("\"delta\":");
+const DELTA: Key = Key("\"delta\"");
 
-const CONTENT: Key = Key("\"content\":");
+const CONTENT: Key = Key("\"content\"");
 
-const REFUSAL: Key = Key("\"refusal\":");
+const REFUSAL: Key = Key("\"refusal\"");
 
-const ARGUMENTS: Key = Key("\"arguments\":");
+const ARGUMENTS: Key = Key("\"arguments\"");
 
 /// The chunk members that carry reasoning, as providers name them.
-const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\":"), Key("\"reasoning\":")];
+const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\""), Key("\"reasoning\"")];
 
 /// An Anthropic content delta that carries text: its kind, and the
 /// member of `delta` holding the text.
@@ -529,17 +542,20 @@ impl HeldText {
     /// through the hold: as they came unless something is or was held,
     /// when the chunk is written again. A chunk that packs several choices
     /// goes on as one chunk a choice, each through its own choice's hold.
-    fn chunk(&mut self, bytes: Bytes) -> SmallVec<[Chunk; 1]> {
+    fn chunk(&mut self, bytes: Bytes) -> Result<SmallVec<[Chunk; 1]>, Unreadable> {
         let chunk = Chunk { frame: bytes };
         if self.scrubber.is_empty() {
-            return smallvec![chunk];
+            return Ok(smallvec![chunk]);
         }
         self.one_choice(chunk)
     }
 
     /// [`Self::chunk`] for a chunk read as one choice's: the chunk as it
-    /// came, or written again, or, packing several, one a choice.
-    fn one_choice(&mut self, chunk: Chunk) -> SmallVec<[Chunk; 1]> {
+    /// came, or written again, or, packing several, one a choice. Its text
+    /// is found in its bytes; a chunk whose bytes could hide a name from
+    /// that search (an escaped letter) is read whole, and one that must be
+    /// read whole but cannot be is [`Unreadable`].
+    fn one_choice(&mut self, chunk: Chunk) -> Result<SmallVec<[Chunk; 1]>, Unreadable> {
         let data = chunk.data();
         let [content, reasoning_content, reasoning, arguments, refusal] = delta_strings(
             data,
@@ -567,18 +583,25 @@ impl HeldText {
             && [&content, &refusal]
                 .iter()
                 .any(|t| t.as_deref().is_some_and(spells));
-        if !(keeps(content.as_deref())
+        // What this chunk says must be read whole.
+        let read = keeps(content.as_deref())
             || keeps(reasoning.as_ref().map(|(_, text)| &**text))
             || keeps(arguments.as_deref())
             || keeps(refusal.as_deref())
-            || self.holds()
             || spelt
-            || packs_choices(data))
-        {
-            return smallvec![chunk];
+            || packs_choices(data)
+            || scan::hides_a_name(data);
+        if !(read || self.holds()) {
+            return Ok(smallvec![chunk]);
         }
         let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(data) else {
-            return smallvec![chunk];
+            // One that carries nothing of its own (not a chunk) leaves
+            // what is held for the next.
+            return if read {
+                Err(Unreadable)
+            } else {
+                Ok(smallvec![chunk])
+            };
         };
         if let Some(Value::Array(choices)) = tree.get_mut("choices")
             && choices.len() > 1
@@ -594,7 +617,7 @@ impl HeldText {
             .and_then(Value::as_object_mut);
         let Some(choice) = choice else {
             // No choice to carry it (a usage chunk): held on.
-            return smallvec![chunk];
+            return Ok(smallvec![chunk]);
         };
         // A finish with no delta (or a `null` one) takes what its choice
         // held.
@@ -602,20 +625,23 @@ impl HeldText {
             choice.insert("delta".into(), Value::Object(Map::new()));
         }
         if !choice.get("delta").is_some_and(Value::is_object) {
-            return smallvec![chunk];
+            return Ok(smallvec![chunk]);
         }
         self.choose(choice.get("index").and_then(Value::as_u64).unwrap_or(0));
         let logprobs = choice.shift_remove("logprobs");
         let delta = choice["delta"].as_object_mut().expect("an object");
+        // The texts as the tree has them: the bytes' search found them
+        // only where the names were written plainly.
+        let text = |key: Key| Some(delta.get(key.name())?.as_str()?.to_owned());
+        let reasoning = (REASONING_KEYS.into_iter()).find_map(|key| Some((key, text(key)?)));
+        let (mut content, mut refusal) = (text(CONTENT), text(REFUSAL));
         if let Some((key, _)) = reasoning {
             self.held.reasoning_key = key;
         }
-        let mut reasoning = reasoning.map(|(_, text)| text.into_owned());
+        let mut reasoning = reasoning.map(|(_, text)| text);
         // OpenRouter's details spell the reasoning again: the chunk's own.
         let said = (delta.contains_key("reasoning_details") || self.held.detail_kind.is_some())
             .then(|| reasoning.clone().unwrap_or_default());
-        let mut content = content.map(Cow::into_owned);
-        let mut refusal = refusal.map(Cow::into_owned);
         if logprobs.is_some() || !self.held.logprobs.is_empty() {
             // What the joined log probabilities spell: what is held, then
             // this chunk's text.
@@ -677,9 +703,9 @@ impl HeldText {
         if self.held.holds() {
             self.held.id = tree.get("id").cloned().unwrap_or(Value::Null);
         }
-        smallvec![Chunk {
+        Ok(smallvec![Chunk {
             frame: frame(&Value::Object(tree)),
-        }]
+        }])
     }
 
     /// A chunk packing several `choices` (the rest of it in `tree`), as one
@@ -689,7 +715,7 @@ impl HeldText {
         &mut self,
         tree: Map<String, Value>,
         choices: Vec<Value>,
-    ) -> SmallVec<[Chunk; 1]> {
+    ) -> Result<SmallVec<[Chunk; 1]>, Unreadable> {
         let last = choices.len() - 1;
         let mut chunks = SmallVec::new();
         for (at, mut choice) in choices.into_iter().enumerate() {
@@ -704,9 +730,9 @@ impl HeldText {
             }
             chunks.extend(self.one_choice(Chunk {
                 frame: frame(&Value::Object(one)),
-            }));
+            })?);
         }
-        chunks
+        Ok(chunks)
     }
 
     /// The `logprobs` held, taken as their text goes out: none where it
@@ -837,33 +863,41 @@ impl HeldText {
     /// next block's first text: a key running on into it is masked in
     /// both (`Scrubber::mask_across`), then the tail goes out as a delta
     /// of its own block, the events after it, and the text. What comes
-    /// out, in order: as a rule the event alone.
-    fn native(&mut self, event: Event) -> SmallVec<[Event; 2]> {
+    /// out, in order: as a rule the event alone. Its text is found in its
+    /// bytes; an event whose bytes could hide a name from that search (an
+    /// escaped letter) is read whole, and one that must be read whole but
+    /// cannot be is [`Unreadable`].
+    fn native(&mut self, event: Event) -> Result<SmallVec<[Event; 2]>, Unreadable> {
         if self.scrubber.is_empty() {
-            return smallvec![event];
+            return Ok(smallvec![event]);
         }
         let delta = native_delta(&event);
-        let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
+        let bytes = event.data.as_bytes();
+        let text = delta.and_then(|delta| delta_string(bytes, delta.member));
         let keep = text
             .as_deref()
             .is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
-        if !keep && self.native.is_none() {
-            return smallvec![event];
+        let hidden = delta.is_some() && scan::hides_a_name(bytes);
+        if !keep && !hidden && self.native.is_none() {
+            return Ok(smallvec![event]);
         }
         // An empty text (a tool's first `input_json_delta`) says nothing.
-        let read = (text.as_deref())
-            .filter(|text| !text.is_empty())
-            .and(delta)
-            .and_then(|_| serde_json::from_str::<Value>(&event.data).ok());
-        let Some((Value::Object(mut tree), delta)) = read.zip(delta) else {
-            return self.held_after(event);
+        let Some(delta) = delta.filter(|_| hidden || text.is_some_and(|text| !text.is_empty()))
+        else {
+            return Ok(self.held_after(event));
+        };
+        let Ok(Value::Object(mut tree)) = serde_json::from_str::<Value>(&event.data) else {
+            return match keep || hidden {
+                true => Err(Unreadable),
+                false => Ok(self.held_after(event)),
+            };
         };
         let index = tree.get("index").cloned().unwrap_or(Value::Null);
-        let Some(Value::String(text)) = tree
-            .get_mut("delta")
+        let text = (tree.get_mut("delta"))
             .and_then(|d| d.get_mut(delta.member.name()))
-        else {
-            return self.held_after(event);
+            .filter(|text| text.as_str().is_some_and(|text| !text.is_empty()));
+        let Some(Value::String(text)) = text else {
+            return Ok(self.held_after(event));
         };
         let mut out = SmallVec::new();
         let mut held = String::new();
@@ -890,7 +924,7 @@ impl HeldText {
         }
         let data = Value::Object(tree).to_string();
         out.push(Event { data, ..event });
-        out
+        Ok(out)
     }
 
     /// An event that carries no text, after a block's held tail: held
@@ -1063,7 +1097,10 @@ fn detail_text(entry: &Map<String, Value>) -> Option<&'static str> {
 fn packs_choices(data: &[u8]) -> bool {
     static DELTAS: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(DELTA.0.as_bytes()));
-    DELTAS.find_iter(data).nth(1).is_some()
+    (DELTAS.find_iter(data))
+        .filter(|&at| DELTA.value_in(&data[at..]).is_some())
+        .nth(1)
+        .is_some()
 }
 
 /// `more` (a chunk's `logprobs`) after `held`: each list (`content`,
@@ -1098,9 +1135,9 @@ fn call_entry((index, arguments): (u64, String)) -> Value {
 fn native_delta(event: &Event) -> Option<NativeDelta> {
     let kind = DeltaKind::of(event)?;
     let member = match kind {
-        DeltaKind::Text => Key("\"text\":"),
-        DeltaKind::Thinking => Key("\"thinking\":"),
-        DeltaKind::InputJson => Key("\"partial_json\":"),
+        DeltaKind::Text => Key("\"text\""),
+        DeltaKind::Thinking => Key("\"thinking\""),
+        DeltaKind::InputJson => Key("\"partial_json\""),
         DeltaKind::Other => return None,
     };
     Some(NativeDelta { kind, member })
@@ -1126,24 +1163,30 @@ fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_,
     for at in memchr::memrchr_iter(b'"', data) {
         let rest = &data[at..];
         for (key, found) in keys.iter().zip(&mut found) {
-            if found.is_none()
-                && rest.starts_with(key.0.as_bytes())
-                && (rest[key.0.len()..].iter())
-                    .find(|b| !b.is_ascii_whitespace())
-                    .is_some_and(|b| *b == b'"')
+            if found.is_some() {
+                continue;
+            }
+            let Some(value) = key.value_in(rest) else {
+                continue;
+            };
+            if (rest[value..].iter())
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'"')
             {
-                *found = Some(at + key.0.len());
+                *found = Some(at + value);
                 left -= 1;
             }
         }
-        if left == 0 || rest.starts_with(DELTA.0.as_bytes()) {
+        if left == 0 || DELTA.value_in(rest).is_some() {
             break;
         }
     }
     found.map(|at| string_at(data, at?))
 }
 
-/// The JSON string that starts at `at` in `data` (after white space).
+/// The JSON string that starts at `at` in `data` (after white space),
+/// unescaped; one serde cannot unescape (a lone surrogate), as written:
+/// what it ends with is for the hold to judge all the same.
 fn string_at(data: &[u8], mut at: usize) -> Option<Cow<'_, str>> {
     while data.get(at).is_some_and(u8::is_ascii_whitespace) {
         at += 1;
@@ -1162,9 +1205,28 @@ fn string_at(data: &[u8], mut at: usize) -> Option<Cow<'_, str>> {
     if memchr::memchr(b'\\', raw).is_none() {
         return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
     }
-    serde_json::from_slice::<String>(&data[at..at + raw.len() + 2])
-        .ok()
-        .map(Cow::Owned)
+    let unescaped = serde_json::from_slice::<String>(&data[at..at + raw.len() + 2]);
+    Some(Cow::Owned(unescaped.unwrap_or_else(|_| {
+        String::from_utf8_lossy(raw).into_owned()
+    })))
+}
+
+/// A provider's event the key hold had to read whole (a key's start could
+/// be in it, or a name written with an escape could hide one) that serde
+/// cannot read: a number out of its range, a lone surrogate. It cannot be
+/// passed on unread, so the stream is cut.
+#[derive(Debug)]
+struct Unreadable;
+
+impl From<Unreadable> for Cut {
+    fn from(_: Unreadable) -> Self {
+        Cut::Upstream(
+            "stream_unreadable",
+            AttemptError::InvalidResponse(
+                "the provider sent an event clawgate cannot read for keys".into(),
+            ),
+        )
+    }
 }
 
 /// Why a started stream cannot go on.
@@ -1766,9 +1828,22 @@ mod tests {
             (r#"{"choices":[{"delta":{"reasoning_content":"x"}}]}"#, None),
             (r#"{"choices":[{"delta":{"content":null}}]}"#, None),
             (r#"{"choices":[{"delta":{"content":"cut"#, None),
+            // White space before a colon is JSON too.
+            (
+                r#"{"choices":[{"delta" : {"content" :"spaced"}}]}"#,
+                Some("spaced"),
+            ),
+            (
+                "{\"choices\":[{\"delta\":{\"content\"\n:\t\"new line\"}}]}",
+                Some("new line"),
+            ),
             // Only what `delta` holds is read.
             (
                 r#"{"message":{"content":"old"},"choices":[{"delta":{"role":"assistant"}}]}"#,
+                None,
+            ),
+            (
+                r#"{"message":{"content":"old"},"choices":[{"delta" :{"role":"assistant"}}]}"#,
                 None,
             ),
         ] {
@@ -1780,18 +1855,25 @@ mod tests {
     }
 
     /// The client's text of `chunks` passed through a hold for
-    /// `configured-key-123`, and what the end gives.
+    /// `configured-key-123`, and what the end gives; `UNREADABLE` where
+    /// the hold cuts the stream.
     fn held_chunks(chunks: &[&str]) -> Vec<String> {
         let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
-        let mut out: Vec<Item> = chunks
-            .iter()
-            .flat_map(|json| held.chunk(Chunk::of_json(json.as_bytes()).frame().clone()))
-            .map(Item::Chunk)
-            .collect();
+        let mut out = Vec::new();
+        for json in chunks {
+            match held.chunk(Chunk::of_json(json.as_bytes()).frame().clone()) {
+                Ok(chunks) => out.extend(chunks.into_iter().map(Item::Chunk)),
+                Err(Unreadable) => return [text_of(out), vec!["UNREADABLE".into()]].concat(),
+            }
+        }
         while let Some(rest) = held.rest(false, r#""p/m""#) {
             out.push(rest);
         }
-        out.into_iter()
+        text_of(out)
+    }
+
+    fn text_of(items: Vec<Item>) -> Vec<String> {
+        (items.into_iter())
             .map(|item| match item {
                 Item::Chunk(chunk) => String::from_utf8(chunk.data().to_vec()).unwrap(),
                 other => panic!("{other:?}"),
@@ -1821,6 +1903,49 @@ mod tests {
         let got = held_chunks(&[start]);
         assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
         assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
+    }
+
+    /// A provider's bytes may spell a member's name in ways a search of
+    /// them misses: white space before its colon, a letter of its name
+    /// escaped. Its text is held all the same; and a chunk the hold must
+    /// read whole but serde cannot read (a number out of range, a lone
+    /// surrogate) is not passed on: the stream is cut.
+    #[test]
+    fn a_key_start_in_a_name_spelt_unusually_is_held_and_an_unreadable_one_cuts() {
+        let chunk = |name: &str, text: &str| {
+            format!(r#"{{"id":"c","choices":[{{"index":0,"delta":{{{name}"{text}"}}}}]}}"#)
+        };
+        for name in [r#""content" :"#, "\"content\"\t:\t", r#""c\u006fntent":"#] {
+            let got = held_chunks(&[&chunk(name, "is configured-k"), &chunk(name, "ey-123 ok")]);
+            assert!(got[0].contains(r#""content":"is ""#), "{name}: {got:?}");
+            assert!(
+                got[1].contains(r#""content":"configured-key-123 ok""#),
+                "{name}: {got:?}"
+            );
+        }
+        // Packed choices spaced so are each held too.
+        let packed = r#"{"id":"c","choices":[{"index":0,"delta" :{"content":"a"}},{"index":1,"delta" :{"content":"is configured-k"}}]}"#;
+        let got = held_chunks(&[packed]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[1].contains(r#""content":"is ""#), "{got:?}");
+        for unreadable in [
+            r#"{"id":"c","n":1e999,"choices":[{"index":0,"delta":{"content":"is configured-k"}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"content":"\ud800 is configured-k"}}]}"#,
+        ] {
+            assert_eq!(held_chunks(&[unreadable]), ["UNREADABLE"]);
+        }
+        // One that needs no reading goes on as it came, and data that is
+        // no chunk leaves what is held for the next.
+        let plain = r#"{"id":"c","n":1e999,"choices":[{"index":0,"delta":{"content":"ok"}}]}"#;
+        assert_eq!(held_chunks(&[plain]), [plain]);
+        let content = r#""content":"#;
+        let got = held_chunks(&[
+            &chunk(content, "is configured-k"),
+            "keep-alive",
+            &chunk(content, "ey-123 ok"),
+        ]);
+        assert_eq!(got[1], "keep-alive", "{got:?}");
+        assert!(got[2].contains("configured-key-123 ok"), "{got:?}");
     }
 
     /// A choice's `logprobs` come after its `delta` and hold `content`
@@ -2046,7 +2171,8 @@ mod tests {
     }
 
     /// The events a hold for `configured-key-123` lets through for
-    /// `events` (name, data), and what the end gives, as `name data`.
+    /// `events` (name, data), and what the end gives, as `name data`;
+    /// ` UNREADABLE` where the hold cuts the stream.
     fn held_native(events: &[(&str, &str)]) -> Vec<String> {
         let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
         let mut out: Vec<Event> = Vec::new();
@@ -2056,7 +2182,17 @@ mod tests {
                 data: (*data).into(),
                 id: None,
             };
-            out.extend(held.native(event));
+            match held.native(event) {
+                Ok(events) => out.extend(events),
+                Err(Unreadable) => {
+                    out.push(Event {
+                        event: None,
+                        data: "UNREADABLE".into(),
+                        id: None,
+                    });
+                    break;
+                }
+            }
         }
         while let Some(item) = held.rest(true, "null") {
             match item {
@@ -2067,6 +2203,30 @@ mod tests {
         (out.into_iter())
             .map(|event| format!("{} {}", event.event.unwrap_or_default(), event.data))
             .collect()
+    }
+
+    /// A provider's own delta holds its text for the hold however its
+    /// bytes spell the member's name; one the hold must read whole but
+    /// cannot read cuts the stream.
+    #[test]
+    fn a_native_delta_spelt_unusually_is_held_and_an_unreadable_one_cuts() {
+        let text = |name: &str, text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta",{name}"{text}"}}}}"#
+            )
+        };
+        let delta = "content_block_delta";
+        for name in [r#""text" :"#, r#""t\u0065xt":"#] {
+            let (start, end) = (text(name, "is configured-k"), text(name, "ey-123 ok"));
+            let got = held_native(&[(delta, &start), (delta, &end)]);
+            assert!(got[0].contains(r#""text":"is ""#), "{name}: {got:?}");
+            assert!(
+                got[1].contains(r#""text":"configured-key-123 ok""#),
+                "{name}: {got:?}"
+            );
+        }
+        let unreadable = r#"{"type":"content_block_delta","index":0,"pad":1e999,"delta":{"type":"text_delta","text":"is configured-k"}}"#;
+        assert_eq!(held_native(&[(delta, unreadable)]), [" UNREADABLE"]);
     }
 
     #[test]

@@ -12,6 +12,9 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use memchr::memmem;
 
 use super::recent::Recent;
 
@@ -351,6 +354,20 @@ pub fn element_ranges(buffer: &[u8]) -> Result<Vec<Range<usize>>, ScanError> {
         return Err(scanner.error("trailing characters"));
     }
     Ok(ranges)
+}
+
+/// Whether `json` holds a letter, a digit or `_` written as a `\u` escape,
+/// which no JSON encoder writes but which would hide a member's name from
+/// a search of the bytes (`"syst\u0065m"`): such bytes must be read whole.
+pub fn hides_a_name(json: &[u8]) -> bool {
+    static ESCAPE: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(b"\\u00"));
+    ESCAPE.find_iter(json).any(|at| {
+        let hex = json
+            .get(at + 4..at + 6)
+            .and_then(|hex| std::str::from_utf8(hex).ok());
+        hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .is_some_and(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    })
 }
 
 /// The members of the object in `buffer` (its values checked, not built).

@@ -225,7 +225,7 @@ const SYSTEM: &str = "system";
 /// the header).
 fn system_as_written(system: &[u8]) -> Option<Cow<'_, [u8]>> {
     static HEADER: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(BILLING_HEADER));
-    if escapes_a_letter(system) {
+    if scan::hides_a_name(system) {
         return None;
     }
     if HEADER.find(system).is_none() {
@@ -247,20 +247,6 @@ fn system_as_written(system: &[u8]) -> Option<Cow<'_, [u8]>> {
         }
     }
     (!kept.is_empty()).then(|| Cow::Owned([&b"["[..], &kept.join(&b","[..]), b"]"].concat()))
-}
-
-/// Whether `json` holds an ASCII letter written as a `\u` escape, which
-/// no JSON encoder writes but which would hide a name from a search of the
-/// bytes (`"syst\u0065m"`).
-fn escapes_a_letter(json: &[u8]) -> bool {
-    static ESCAPE: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(b"\\u00"));
-    ESCAPE.find_iter(json).any(|at| {
-        let hex = json
-            .get(at + 4..at + 6)
-            .and_then(|hex| std::str::from_utf8(hex).ok());
-        hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .is_some_and(|byte| byte.is_ascii_alphabetic())
-    })
 }
 
 /// `system` without Claude Code's billing-header line, as the translated
