@@ -62,7 +62,7 @@ use crate::ops::redact::Redactor;
 use crate::ops::scrub::REDACTED;
 use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
-use crate::wire::anthropic::DeltaKind;
+use crate::wire::anthropic::{DeltaKind, has_type};
 use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
 
@@ -867,33 +867,42 @@ impl HeldText {
     /// bytes; an event whose bytes could hide a name from that search (an
     /// escaped letter) is read whole, and one that must be read whole but
     /// cannot be is [`Unreadable`].
-    fn native(&mut self, event: Event) -> Result<SmallVec<[Event; 2]>, Unreadable> {
+    fn native(&mut self, mut event: Event) -> Result<SmallVec<[Event; 2]>, Unreadable> {
         if self.scrubber.is_empty() {
             return Ok(smallvec![event]);
         }
-        let delta = native_delta(&event);
-        let bytes = event.data.as_bytes();
-        let text = delta.and_then(|delta| delta_string(bytes, delta.member));
+        // A name written with an escape would hide from the searches
+        // below: such an event goes on written again, its names plain.
+        if scan::hides_a_name(event.data.as_bytes()) {
+            let Ok(tree) = serde_json::from_str::<Value>(&event.data) else {
+                return Err(Unreadable);
+            };
+            event.data = tree.to_string();
+        }
+        // A block's text is in its deltas, and in its start too.
+        let (delta, holder) = match native_delta(&event) {
+            Some(delta) => (Some(delta), "delta"),
+            None => (native_start(&event), "content_block"),
+        };
+        let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
         let keep = text
             .as_deref()
             .is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
-        let hidden = delta.is_some() && scan::hides_a_name(bytes);
-        if !keep && !hidden && self.native.is_none() {
+        if !keep && self.native.is_none() {
             return Ok(smallvec![event]);
         }
         // An empty text (a tool's first `input_json_delta`) says nothing.
-        let Some(delta) = delta.filter(|_| hidden || text.is_some_and(|text| !text.is_empty()))
-        else {
+        let Some(delta) = delta.filter(|_| text.is_some_and(|text| !text.is_empty())) else {
             return Ok(self.held_after(event));
         };
         let Ok(Value::Object(mut tree)) = serde_json::from_str::<Value>(&event.data) else {
-            return match keep || hidden {
+            return match keep {
                 true => Err(Unreadable),
                 false => Ok(self.held_after(event)),
             };
         };
         let index = tree.get("index").cloned().unwrap_or(Value::Null);
-        let text = (tree.get_mut("delta"))
+        let text = (tree.get_mut(holder))
             .and_then(|d| d.get_mut(delta.member.name()))
             .filter(|text| text.as_str().is_some_and(|text| !text.is_empty()));
         let Some(Value::String(text)) = text else {
@@ -1139,6 +1148,21 @@ fn native_delta(event: &Event) -> Option<NativeDelta> {
         DeltaKind::Thinking => Key("\"thinking\""),
         DeltaKind::InputJson => Key("\"partial_json\""),
         DeltaKind::Other => return None,
+    };
+    Some(NativeDelta { kind, member })
+}
+
+/// The text-carrying block `event` starts, when it is one (a `text` or
+/// `thinking` block's start, whose text its deltas go on from).
+fn native_start(event: &Event) -> Option<NativeDelta> {
+    let starts = match event.event.as_deref() {
+        Some(name) => name == "content_block_start",
+        None => has_type(&event.data, 1, "content_block_start"),
+    };
+    let (kind, member) = match starts {
+        true if has_type(&event.data, 2, "text") => (DeltaKind::Text, Key("\"text\"")),
+        true if has_type(&event.data, 2, "thinking") => (DeltaKind::Thinking, Key("\"thinking\"")),
+        _ => return None,
     };
     Some(NativeDelta { kind, member })
 }
@@ -2225,8 +2249,49 @@ mod tests {
                 "{name}: {got:?}"
             );
         }
+        // Its kind's name escaped too.
+        let typed = |text: &str| {
+            format!(
+                r#"{{"t\u0079pe":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}"#
+            )
+        };
+        let got = held_native(&[
+            (delta, &typed("is configured-k")),
+            (delta, &typed("ey-123")),
+        ]);
+        assert!(got[1].contains(r#""text":"configured-key-123""#), "{got:?}");
         let unreadable = r#"{"type":"content_block_delta","index":0,"pad":1e999,"delta":{"type":"text_delta","text":"is configured-k"}}"#;
         assert_eq!(held_native(&[(delta, unreadable)]), [" UNREADABLE"]);
+    }
+
+    /// A block's start may carry text its deltas go on from: a key's start
+    /// at its end is held for the block's first delta, or goes as a delta
+    /// of its own before the block's end.
+    #[test]
+    fn a_block_start_ending_in_the_start_of_a_key_holds_it_for_its_delta() {
+        let (start, delta) = ("content_block_start", "content_block_delta");
+        for (kind, member) in [("text", "text"), ("thinking", "thinking")] {
+            let begins = format!(
+                r#"{{"type":"content_block_start","index":0,"content_block":{{"type":"{kind}","{member}":"is configured-k"}}}}"#
+            );
+            let goes_on = format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"{kind}_delta","{member}":"ey-123 ok"}}}}"#
+            );
+            let got = held_native(&[(start, &begins), (delta, &goes_on)]);
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert!(got[0].contains(&format!(r#""{member}":"is ""#)), "{got:?}");
+            assert!(
+                got[1].contains(&format!(r#""{member}":"configured-key-123 ok""#)),
+                "{got:?}"
+            );
+            let stop = r#"{"type":"content_block_stop","index":0}"#;
+            let got = held_native(&[(start, &begins), ("content_block_stop", stop)]);
+            assert_eq!(got.len(), 3, "{got:?}");
+            assert!(
+                got[1].starts_with(delta) && got[1].contains("configured-k"),
+                "{got:?}"
+            );
+        }
     }
 
     #[test]
