@@ -449,14 +449,11 @@ fn without_split_key(what: &str, body: &str) -> (String, String) {
     (text, arguments)
 }
 
-/// Issue 54 item 7: a key whose start ends one string of a stream and
-/// whose rest starts the next (the reasoning, then a tool call's
-/// arguments; one call's arguments, then the next call's), reaches no
-/// streaming client: the held tail and the next string's start are masked
-/// together.
-#[tokio::test]
-async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client() {
-    let mock = mock(MockOptions {
+/// A mock whose answer spells the key out from the end of its reasoning
+/// into the first call's arguments, and from the end of those into the
+/// second call's.
+async fn strings_splitting_mock() -> MockServer {
+    mock(MockOptions {
         reasoning: "I recall sk-split-0123".into(),
         delta_break: Some("|".into()),
         tool_calls: vec![
@@ -465,7 +462,17 @@ async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client()
         ],
         ..MockOptions::default()
     })
-    .await;
+    .await
+}
+
+/// A key whose start ends one string of a stream and
+/// whose rest starts the next (the reasoning, then a tool call's
+/// arguments; one call's arguments, then the next call's), reaches no
+/// streaming client: the held tail and the next string's start are masked
+/// together.
+#[tokio::test]
+async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client() {
+    let mock = strings_splitting_mock().await;
     let config = json!({
         "models": {"mode": "replace", "providers": {"split": {"baseUrl": mock.base_url(),
             "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
@@ -506,6 +513,59 @@ async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client()
             _ => r#"[redacted], {"path":"x[redacted][redacted]"}"#,
         };
         assert_eq!(arguments, expected, "{path}: {body}");
+    }
+}
+
+/// A whole answer (`stream: false`) whose strings spell the key out
+/// across their ends, as the two tests around this one stream it: the
+/// reasoning into a call's arguments and one call's into the next, from
+/// an OpenAI provider; one text block into the next and on into a tool's
+/// input, from a provider of Anthropic's format (its own events making a
+/// Messages client's answer). The key is replaced in both strings, as a
+/// stream's hold replaces it, on every front end.
+#[tokio::test]
+async fn a_key_split_across_the_strings_of_a_whole_answer_reaches_no_client() {
+    let mock = strings_splitting_mock().await;
+    let blocks = block_splitting_provider().await;
+    let blocks = blocks.strip_suffix("v1").unwrap();
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "split": {"baseUrl": mock.base_url(), "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]},
+            "blocks": {"baseUrl": blocks, "api": "anthropic-messages", "apiKey": "${SPLIT_KEY}",
+                "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "split/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let user = json!([{"role": "user", "content": "hi"}]);
+    for model in ["split/m", "blocks/m"] {
+        let asks = [
+            (
+                "/v1/chat/completions",
+                json!({"model": model, "messages": user,
+                    "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
+            ),
+            (
+                "/v1/messages",
+                json!({"model": model, "max_tokens": 10, "messages": user,
+                    "tools": [{"name": "read", "input_schema": schema}]}),
+            ),
+            (
+                "/v1/responses",
+                json!({"model": model, "input": "hi",
+                    "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
+            ),
+        ];
+        for (path, ask) in asks {
+            let response = match path {
+                "/v1/messages" => gw.messages(ask).await,
+                _ => gw.post(path, ask).await,
+            };
+            assert_eq!(response.status(), 200, "{model} {path}");
+            let body = response.text().await.unwrap();
+            without_split_key(&format!("{model} {path}"), &body);
+            assert!(body.contains("[redacted]"), "{model} {path}: {body}");
+        }
     }
 }
 

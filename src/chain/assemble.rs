@@ -225,6 +225,51 @@ pub fn without_spelt_keys(completion: &mut Map<String, Value>, redactor: &Redact
     }
 }
 
+/// `completion`, a whole answer (assembled, or the provider's own), with a
+/// key that runs from one of a choice's strings into the next (its
+/// reasoning, its text, its refusal, each call's arguments: a stream's
+/// order) replaced in both, as a stream's hold replaces it
+/// ([`crate::ops::scrub::Scrubber::mask_adjacent`]); the choice's
+/// `logprobs`, which would spell it token by token, go with it.
+pub fn masked_across_strings(completion: &mut Map<String, Value>, redactor: &Redactor) {
+    let choices = completion.get_mut("choices").and_then(Value::as_array_mut);
+    for choice in (choices.into_iter().flatten()).filter_map(Value::as_object_mut) {
+        let masked = (choice.get_mut("message").and_then(Value::as_object_mut))
+            .is_some_and(|message| masked_in(message, redactor));
+        if masked && choice.shift_remove("logprobs").is_some() {
+            tracing::warn!("an answer's text held a key: its logprobs are dropped with it");
+        }
+    }
+}
+
+/// [`masked_across_strings`] in one choice's `message`: whether a key was
+/// replaced.
+fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
+    let mut strings: Vec<(u8, &mut String)> = Vec::new();
+    let mut calls = None;
+    for (key, value) in message.iter_mut() {
+        match (key.as_str(), value) {
+            ("reasoning_content" | "reasoning", Value::String(text)) => strings.push((0, text)),
+            ("content", Value::String(text)) => strings.push((1, text)),
+            ("refusal", Value::String(text)) => strings.push((2, text)),
+            ("tool_calls", Value::Array(list)) => calls = Some(list),
+            _ => {}
+        }
+    }
+    strings.sort_by_key(|(place, _)| *place);
+    let arguments = (calls.into_iter().flatten()).filter_map(|call| {
+        match call.pointer_mut("/function/arguments") {
+            Some(Value::String(arguments)) => Some(arguments),
+            _ => None,
+        }
+    });
+    let mut strings: Vec<&mut String> = (strings.into_iter().map(|(_, text)| text))
+        .chain(arguments)
+        .filter(|text| !text.is_empty())
+        .collect();
+    redactor.scrubber().mask_adjacent(&mut strings)
+}
+
 /// A completion being assembled from chunks.
 #[derive(Debug, Default)]
 struct Completion {

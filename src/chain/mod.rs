@@ -803,6 +803,7 @@ async fn attempt(
             native,
         } => {
             assemble::without_spelt_keys(&mut completion, settings.redactor);
+            assemble::masked_across_strings(&mut completion, settings.redactor);
             Ok(Reply::Complete { completion, native })
         }
         reply => Ok(reply),

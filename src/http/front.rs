@@ -44,6 +44,7 @@ use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ledger::budget::Demand;
 use crate::ops::metrics;
 use crate::ops::redact::escape_controls;
+use crate::ops::scrub::Scrubber;
 use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
@@ -114,6 +115,7 @@ pub trait FrontEnd: Send + Sync + 'static {
         _native: &[Event],
         _model_ref: &ModelRef,
         _context: &Self::Context,
+        _scrubber: &Scrubber,
     ) -> Option<Bytes> {
         None
     }
@@ -341,7 +343,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             if let Some(cache) = &reasoning {
                 remember_answer(cache, scope, &completion, &native);
             }
-            let body = F::native_answer(&native, &model_ref, &context)
+            let body = F::native_answer(&native, &model_ref, &context, config.redactor.scrubber())
                 .unwrap_or_else(|| F::answer(completion, &model_ref, &context));
             let body = outgoing.pass(body);
             let body = match outgoing.finish() {

@@ -37,6 +37,7 @@ use crate::chain::policy::{self, Told};
 use crate::config::{Config, ModelRef};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos};
+use crate::ops::scrub::Scrubber;
 use crate::relay::Item;
 use crate::session;
 use crate::translate::anthropic_client::{self, ChatForm, Native, StreamTranslator, error_kind};
@@ -107,8 +108,13 @@ impl FrontEnd for Messages {
     }
 
     /// The provider's own message, as its events spell it ([`Native`]).
-    fn native_answer(native: &[Event], model_ref: &ModelRef, _: &()) -> Option<Bytes> {
-        let message = Native::new(model_ref.as_str(), Nonce::random()).message(native)?;
+    fn native_answer(
+        native: &[Event],
+        model_ref: &ModelRef,
+        _: &(),
+        scrubber: &Scrubber,
+    ) -> Option<Bytes> {
+        let message = Native::new(model_ref.as_str(), Nonce::random()).message(native, scrubber)?;
         Some(
             serde_json::to_vec(&message)
                 .expect("a message always serializes")

@@ -194,6 +194,26 @@ impl Scrubber {
         true
     }
 
+    /// `strings`, a whole answer's in the order a stream would give them,
+    /// with a key that runs from the end of one into the start of the
+    /// next replaced in both, as a stream's hold replaces it
+    /// ([`Self::mask_across`]): a scrub of the answer's bytes finds a key
+    /// only whole. Whether anything was replaced.
+    pub fn mask_adjacent(&self, strings: &mut [&mut String]) -> bool {
+        let mut masked = false;
+        for at in 1..strings.len() {
+            let (before, after) = strings.split_at_mut(at);
+            let (text, next) = (&mut before[at - 1], &mut after[0]);
+            let keep = self.key_start_at_end(text);
+            if keep > 0 {
+                let mut tail = text.split_off(text.len() - keep);
+                masked |= self.mask_across(&mut tail, next);
+                text.push_str(&tail);
+            }
+        }
+        masked
+    }
+
     /// The state for scrubbing one stream, chunk by chunk.
     pub fn stream(&self) -> StreamScrub {
         StreamScrub {

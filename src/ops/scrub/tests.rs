@@ -323,3 +323,31 @@ fn a_key_running_from_one_string_into_the_next_is_replaced_in_both() {
     let (mut t, mut n) = ("sk-li".to_string(), "ve-0123456789abcdef".to_string());
     assert!(!Scrubber::default().mask_across(&mut t, &mut n));
 }
+
+/// A whole answer's strings, in order: a key running from the end of one
+/// into the start of the next is replaced in both, the rest of each kept;
+/// strings that spell no key across their ends are left as they are.
+#[test]
+fn mask_adjacent_replaces_a_key_across_neighbouring_strings() {
+    let scrubber = scrubber();
+    let mut strings = [
+        "I recall sk-live-0123".to_string(),
+        "456789abcdef, then".to_string(),
+        "a plain sk-".to_string(),
+        "and more".to_string(),
+    ];
+    let mut refs: Vec<&mut String> = strings.iter_mut().collect();
+    assert!(scrubber.mask_adjacent(&mut refs));
+    assert_eq!(
+        strings,
+        [
+            "I recall [redacted]",
+            "[redacted], then",
+            "a plain sk-",
+            "and more"
+        ]
+    );
+    let mut plain = ["no key".to_string(), "here".to_string()];
+    let mut refs: Vec<&mut String> = plain.iter_mut().collect();
+    assert!(!scrubber.mask_adjacent(&mut refs));
+}

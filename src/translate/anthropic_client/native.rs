@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use crate::format::body::{self, Edits, Items, Member, ObjectEdits};
 use crate::format::scan;
 use crate::format::sse::Event;
+use crate::ops::scrub::Scrubber;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::has_type;
 
@@ -68,8 +69,10 @@ impl Native {
     /// its JSON pieces, citations; `message_delta` gives the stop reason,
     /// the stop sequence and the final usage. A stream that does not start
     /// with `message_start` spells a message all the same, under an id of
-    /// the gateway's: it is the only reading of the answer.
-    pub fn message(mut self, events: &[Event]) -> Option<Map<String, Value>> {
+    /// the gateway's: it is the only reading of the answer. A key that
+    /// `scrubber` finds running from one block into the next is replaced
+    /// in both.
+    pub fn message(mut self, events: &[Event], scrubber: &Scrubber) -> Option<Map<String, Value>> {
         if events.is_empty() {
             return None;
         }
@@ -141,15 +144,6 @@ impl Native {
                         _ => {}
                     }
                 }
-                "content_block_stop" => {
-                    if let (Some(block), Some(input)) = (
-                        at.and_then(|at| blocks.get_mut(at)),
-                        at.and_then(|at| inputs.get(at)),
-                    ) && !input.is_empty()
-                    {
-                        block["input"] = serde_json::from_str(input).unwrap_or(json!({}));
-                    }
-                }
                 "message_delta" => {
                     if let Some(Value::Object(delta)) = data.remove("delta") {
                         message.extend(delta);
@@ -161,6 +155,28 @@ impl Native {
                     }
                 }
                 _ => {}
+            }
+        }
+        // A key running from one block's text (or a tool's input, as its
+        // pieces spell it) into the next is replaced in both, as a
+        // stream's hold replaces it.
+        let mut texts: Vec<&mut String> = (blocks.iter_mut().zip(&mut inputs))
+            .filter_map(|(block, input)| match block {
+                _ if !input.is_empty() => Some(input),
+                Value::Object(block) => block.iter_mut().find_map(|(key, value)| match value {
+                    Value::String(text) if matches!(key.as_str(), "text" | "thinking") => {
+                        Some(text)
+                    }
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .filter(|text| !text.is_empty())
+            .collect();
+        scrubber.mask_adjacent(&mut texts);
+        for (block, input) in blocks.iter_mut().zip(&inputs) {
+            if !input.is_empty() {
+                block["input"] = serde_json::from_str(input).unwrap_or(json!({}));
             }
         }
         message.insert("content".into(), Value::Array(blocks));

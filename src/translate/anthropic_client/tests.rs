@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::ops::scrub::Scrubber;
 use crate::translate::held_calls::MAX_HELD_CALLS;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, StreamEvent};
@@ -1414,7 +1415,7 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
 #[test]
 fn a_whole_answer_is_the_message_its_own_events_spell() {
     let message = Native::new("kimi/k2", NONCE)
-        .message(&native_events())
+        .message(&native_events(), &Scrubber::default())
         .unwrap();
     assert_eq!(
         Value::Object(message.clone()),
@@ -1430,9 +1431,13 @@ fn a_whole_answer_is_the_message_its_own_events_spell() {
     // Bad input: no events; no message_start (the message its blocks
     // spell, under the gateway's id and the ref that answered); a delta
     // for a block never started.
-    assert!(Native::new("m", NONCE).message(&[]).is_none());
+    assert!(
+        Native::new("m", NONCE)
+            .message(&[], &Scrubber::default())
+            .is_none()
+    );
     let unstarted = Native::new("m", NONCE)
-        .message(&native_events()[1..])
+        .message(&native_events()[1..], &Scrubber::default())
         .unwrap();
     assert_eq!(unstarted["id"], json!(format!("msg_clawgate_{NONCE}")));
     assert_eq!(
@@ -1454,7 +1459,9 @@ fn a_whole_answer_is_the_message_its_own_events_spell() {
         ),
         event(Some("content_block_start"), "not json"),
     ];
-    let message = Native::new("m", NONCE).message(&stray).unwrap();
+    let message = (Native::new("m", NONCE))
+        .message(&stray, &Scrubber::default())
+        .unwrap();
     assert_eq!(message["content"], json!([]));
 }
 
