@@ -557,7 +557,7 @@ impl HeldText {
     /// read whole but cannot be is [`Unreadable`].
     fn one_choice(&mut self, chunk: Chunk) -> Result<SmallVec<[Chunk; 1]>, Unreadable> {
         let data = chunk.data();
-        let [content, reasoning_content, reasoning, arguments, refusal] = delta_strings(
+        let texts = delta_strings(
             data,
             [
                 CONTENT,
@@ -567,6 +567,12 @@ impl HeldText {
                 REFUSAL,
             ],
         );
+        let says = texts.iter().any(Option::is_some);
+        let unescapable = texts
+            .iter()
+            .any(|text| matches!(text, Some(Err(Unreadable))));
+        let [content, reasoning_content, reasoning, arguments, refusal] =
+            texts.map(|text| text.and_then(Result::ok));
         let reasoning = match (reasoning_content, reasoning) {
             (Some(text), _) => Some((REASONING_KEYS[0], text)),
             (None, text) => text.map(|text| (REASONING_KEYS[1], text)),
@@ -588,6 +594,7 @@ impl HeldText {
             || keeps(reasoning.as_ref().map(|(_, text)| &**text))
             || keeps(arguments.as_deref())
             || keeps(refusal.as_deref())
+            || unescapable
             || spelt
             || packs_choices(data)
             || scan::hides_a_name(data);
@@ -595,9 +602,9 @@ impl HeldText {
             return Ok(smallvec![chunk]);
         }
         let Ok(Value::Object(mut tree)) = serde_json::from_slice::<Value>(data) else {
-            // One that carries nothing of its own (not a chunk) leaves
-            // what is held for the next.
-            return if read {
+            // Data that says no text (no chunk at all) leaves what is held
+            // for the next; one with text cannot go on unread.
+            return if read || says {
                 Err(Unreadable)
             } else {
                 Ok(smallvec![chunk])
@@ -885,21 +892,21 @@ impl HeldText {
             None => (native_start(&event), "content_block"),
         };
         let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
-        let keep = text
-            .as_deref()
-            .is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
+        let unescapable = matches!(text, Some(Err(Unreadable)));
+        let text = text.and_then(Result::ok);
+        let keep = unescapable
+            || (text.as_deref()).is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
         if !keep && self.native.is_none() {
             return Ok(smallvec![event]);
         }
         // An empty text (a tool's first `input_json_delta`) says nothing.
-        let Some(delta) = delta.filter(|_| text.is_some_and(|text| !text.is_empty())) else {
+        let says = unescapable || text.is_some_and(|text| !text.is_empty());
+        let Some(delta) = delta.filter(|_| says) else {
             return Ok(self.held_after(event));
         };
+        // It says text: it cannot go on unread.
         let Ok(Value::Object(mut tree)) = serde_json::from_str::<Value>(&event.data) else {
-            return match keep {
-                true => Err(Unreadable),
-                false => Ok(self.held_after(event)),
-            };
+            return Err(Unreadable);
         };
         let index = tree.get("index").cloned().unwrap_or(Value::Null);
         let text = (tree.get_mut(holder))
@@ -1170,7 +1177,7 @@ fn native_start(event: &Event) -> Option<NativeDelta> {
 /// The text of a JSON object's member `key` (the last `"key":` in `data`:
 /// a chunk's `delta.content`, whose `reasoning_content` is another key),
 /// unescaped only when it has an escape.
-fn delta_string(data: &[u8], key: Key) -> Option<Cow<'_, str>> {
+fn delta_string(data: &[u8], key: Key) -> Option<Text<'_>> {
     let [text] = delta_strings(data, [key]);
     text
 }
@@ -1181,7 +1188,7 @@ fn delta_string(data: &[u8], key: Key) -> Option<Cow<'_, str>> {
 /// search would. A key whose value is not a string is another's, or says
 /// nothing (`logprobs`, after the delta, has `content` and `refusal`
 /// lists, or nulls).
-fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_, str>>; N] {
+fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Text<'_>>; N] {
     let mut found = [None; N];
     let mut left = N;
     for at in memchr::memrchr_iter(b'"', data) {
@@ -1208,10 +1215,12 @@ fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Cow<'_,
     found.map(|at| string_at(data, at?))
 }
 
-/// The JSON string that starts at `at` in `data` (after white space),
-/// unescaped; one serde cannot unescape (a lone surrogate), as written:
-/// what it ends with is for the hold to judge all the same.
-fn string_at(data: &[u8], mut at: usize) -> Option<Cow<'_, str>> {
+/// A string of a delta, unescaped, or [`Unreadable`] when serde cannot
+/// unescape it (a lone surrogate): what it says cannot be judged.
+type Text<'a> = Result<Cow<'a, str>, Unreadable>;
+
+/// The JSON string that starts at `at` in `data` (after white space).
+fn string_at(data: &[u8], mut at: usize) -> Option<Text<'_>> {
     while data.get(at).is_some_and(u8::is_ascii_whitespace) {
         at += 1;
     }
@@ -1227,12 +1236,12 @@ fn string_at(data: &[u8], mut at: usize) -> Option<Cow<'_, str>> {
     }
     let raw = &rest[..end];
     if memchr::memchr(b'\\', raw).is_none() {
-        return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+        return std::str::from_utf8(raw)
+            .ok()
+            .map(|text| Ok(Cow::Borrowed(text)));
     }
     let unescaped = serde_json::from_slice::<String>(&data[at..at + raw.len() + 2]);
-    Some(Cow::Owned(unescaped.unwrap_or_else(|_| {
-        String::from_utf8_lossy(raw).into_owned()
-    })))
+    Some(unescaped.map(Cow::Owned).map_err(|_| Unreadable))
 }
 
 /// A provider's event the key hold had to read whole (a key's start could
@@ -1871,7 +1880,7 @@ mod tests {
                 None,
             ),
         ] {
-            let read = delta_string(data.as_bytes(), CONTENT);
+            let read = delta_string(data.as_bytes(), CONTENT).and_then(Result::ok);
             assert_eq!(read.as_deref(), content, "{data}");
             let escaped = data.contains('\\');
             assert_eq!(matches!(read, Some(Cow::Owned(_))), escaped, "{data}");
@@ -1955,9 +1964,22 @@ mod tests {
         for unreadable in [
             r#"{"id":"c","n":1e999,"choices":[{"index":0,"delta":{"content":"is configured-k"}}]}"#,
             r#"{"id":"c","choices":[{"index":0,"delta":{"content":"\ud800 is configured-k"}}]}"#,
+            // A string serde cannot unescape is not judged by its bytes.
+            r#"{"id":"c","choices":[{"index":0,"delta":{"content":"\ud800 configured\u002d"}}]}"#,
         ] {
             assert_eq!(held_chunks(&[unreadable]), ["UNREADABLE"]);
         }
+        // Nor is one that follows a held tail with text of its own.
+        let start = chunk(r#""content":"#, "is configured-k");
+        let rest =
+            r#"{"id":"c","n":1e999,"choices":[{"index":0,"delta":{"content":"ey-123 ok"}}]}"#;
+        let got = held_chunks(&[&start, rest]);
+        assert_eq!(
+            got.last().map(String::as_str),
+            Some("UNREADABLE"),
+            "{got:?}"
+        );
+        assert!(!got.concat().contains("ey-123"), "{got:?}");
         // One that needs no reading goes on as it came, and data that is
         // no chunk leaves what is held for the next.
         let plain = r#"{"id":"c","n":1e999,"choices":[{"index":0,"delta":{"content":"ok"}}]}"#;
@@ -1985,7 +2007,9 @@ mod tests {
         };
         let (start, end) = (chunk("is configured-k"), chunk("ey-123 ok"));
         assert_eq!(
-            delta_string(start.as_bytes(), CONTENT).as_deref(),
+            delta_string(start.as_bytes(), CONTENT)
+                .and_then(Result::ok)
+                .as_deref(),
             Some("is configured-k")
         );
         let got = held_chunks(&[&start, &end]);
@@ -2016,7 +2040,9 @@ mod tests {
         // A `null` member in `logprobs` is not the delta's.
         let null = r#"{"choices":[{"delta":{"content":"a key sk"},"logprobs":{"content":null}}]}"#;
         assert_eq!(
-            delta_string(null.as_bytes(), CONTENT).as_deref(),
+            delta_string(null.as_bytes(), CONTENT)
+                .and_then(Result::ok)
+                .as_deref(),
             Some("a key sk")
         );
     }
@@ -2111,6 +2137,7 @@ mod tests {
                 (got.iter())
                     .map(|c| {
                         delta_string(c.as_bytes(), key)
+                            .and_then(Result::ok)
                             .unwrap_or_default()
                             .into_owned()
                     })
@@ -2140,6 +2167,7 @@ mod tests {
             .filter(|c| c.contains(&format!(r#""index":{index}"#)))
             .map(|c| {
                 delta_string(c.as_bytes(), CONTENT)
+                    .and_then(Result::ok)
                     .unwrap_or_default()
                     .into_owned()
             })
@@ -2163,7 +2191,9 @@ mod tests {
         // Each key whole in one chunk, where the bytes' scrub masks it.
         for chunk in &got {
             assert_eq!(chunk.matches(r#""index":"#).count(), 1, "{got:#?}");
-            let text = delta_string(chunk.as_bytes(), CONTENT).unwrap_or_default();
+            let text = delta_string(chunk.as_bytes(), CONTENT)
+                .and_then(Result::ok)
+                .unwrap_or_default();
             assert_eq!(
                 text.matches("conf").count(),
                 text.matches("configured-key-123").count(),
@@ -2195,14 +2225,15 @@ mod tests {
     }
 
     /// The events a hold for `configured-key-123` lets through for
-    /// `events` (name, data), and what the end gives, as `name data`;
+    /// `events` (name, or none when empty; data), and what the end gives,
+    /// as `name data`;
     /// ` UNREADABLE` where the hold cuts the stream.
     fn held_native(events: &[(&str, &str)]) -> Vec<String> {
         let mut held = HeldText::new(&Redactor::new(["configured-key-123"]));
         let mut out: Vec<Event> = Vec::new();
         for (name, data) in events {
             let event = Event {
-                event: Some((*name).into()),
+                event: (!name.is_empty()).then(|| (*name).into()),
                 data: (*data).into(),
                 id: None,
             };
@@ -2249,19 +2280,24 @@ mod tests {
                 "{name}: {got:?}"
             );
         }
-        // Its kind's name escaped too.
+        // Its kind's name escaped too, in an event that has no name.
         let typed = |text: &str| {
             format!(
                 r#"{{"t\u0079pe":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}"#
             )
         };
-        let got = held_native(&[
-            (delta, &typed("is configured-k")),
-            (delta, &typed("ey-123")),
-        ]);
+        let got = held_native(&[("", &typed("is configured-k")), ("", &typed("ey-123"))]);
         assert!(got[1].contains(r#""text":"configured-key-123""#), "{got:?}");
         let unreadable = r#"{"type":"content_block_delta","index":0,"pad":1e999,"delta":{"type":"text_delta","text":"is configured-k"}}"#;
         assert_eq!(held_native(&[(delta, unreadable)]), [" UNREADABLE"]);
+        // One that follows a held tail, with text of its own, cuts too.
+        let rest = r#"{"type":"content_block_delta","index":0,"pad":1e999,"delta":{"type":"text_delta","text":"ey-123 ok"}}"#;
+        let got = held_native(&[
+            (delta, &text(r#""text":"#, "is configured-k")),
+            (delta, rest),
+        ]);
+        assert_eq!(got[1], " UNREADABLE", "{got:?}");
+        assert!(!got.concat().contains("ey-123"), "{got:?}");
     }
 
     /// A block's start may carry text its deltas go on from: a key's start

@@ -451,9 +451,11 @@ fn without_split_key(what: &str, body: &str) -> (String, String) {
 
 /// A mock whose answer spells the key out from the end of its reasoning
 /// into the first call's arguments, and from the end of those into the
-/// second call's.
-async fn strings_splitting_mock() -> MockServer {
+/// second call's, in `style` (OpenRouter's spells the reasoning again in
+/// `reasoning_details`).
+async fn strings_splitting_mock(style: &str) -> MockServer {
     mock(MockOptions {
+        style: style.into(),
         reasoning: "I recall sk-split-0123".into(),
         delta_break: Some("|".into()),
         tool_calls: vec![
@@ -472,7 +474,7 @@ async fn strings_splitting_mock() -> MockServer {
 /// together.
 #[tokio::test]
 async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client() {
-    let mock = strings_splitting_mock().await;
+    let mock = strings_splitting_mock("openai").await;
     let config = json!({
         "models": {"mode": "replace", "providers": {"split": {"baseUrl": mock.base_url(),
             "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
@@ -519,18 +521,22 @@ async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client()
 /// A whole answer (`stream: false`) whose strings spell the key out
 /// across their ends, as the two tests around this one stream it: the
 /// reasoning into a call's arguments and one call's into the next, from
-/// an OpenAI provider; one text block into the next and on into a tool's
+/// an OpenAI provider and OpenRouter (whose `reasoning_details` spell the
+/// reasoning again); one text block into the next and on into a tool's
 /// input, from a provider of Anthropic's format (its own events making a
 /// Messages client's answer). The key is replaced in both strings, as a
 /// stream's hold replaces it, on every front end.
 #[tokio::test]
 async fn a_key_split_across_the_strings_of_a_whole_answer_reaches_no_client() {
-    let mock = strings_splitting_mock().await;
+    let mock = strings_splitting_mock("openai").await;
+    let openrouter = strings_splitting_mock("openrouter").await;
     let blocks = block_splitting_provider().await;
     let blocks = blocks.strip_suffix("v1").unwrap();
     let config = json!({
         "models": {"mode": "replace", "providers": {
             "split": {"baseUrl": mock.base_url(), "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]},
+            "router": {"baseUrl": openrouter.base_url(), "apiKey": "${SPLIT_KEY}",
+                "models": [{"id": "m"}]},
             "blocks": {"baseUrl": blocks, "api": "anthropic-messages", "apiKey": "${SPLIT_KEY}",
                 "models": [{"id": "m"}]}}},
         "agents": {"defaults": {"model": {"primary": "split/m"}}},
@@ -538,7 +544,7 @@ async fn a_key_split_across_the_strings_of_a_whole_answer_reaches_no_client() {
     let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
     let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
     let user = json!([{"role": "user", "content": "hi"}]);
-    for model in ["split/m", "blocks/m"] {
+    for model in ["split/m", "router/m", "blocks/m"] {
         let asks = [
             (
                 "/v1/chat/completions",

@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::format::sse::{Event, Item, ReadError, SseError};
 use crate::ops::redact::Redactor;
+use crate::ops::scrub::REDACTED;
 use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::chunk::{ChunkView, number, text as string};
@@ -245,15 +246,33 @@ pub fn masked_across_strings(completion: &mut Map<String, Value>, redactor: &Red
 /// [`masked_across_strings`] in one choice's `message`: whether a key was
 /// replaced.
 fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
+    // The reasoning as a stream holds it: `reasoning_content`, else
+    // OpenRouter's `reasoning`; the other, and `reasoning_details`, spell
+    // it again.
+    let reasoning = match message.get("reasoning_content") {
+        Some(Value::String(_)) => "reasoning_content",
+        _ => "reasoning",
+    };
+    let said = message
+        .get(reasoning)
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut strings: Vec<(u8, &mut String)> = Vec::new();
     let mut calls = None;
     for (key, value) in message.iter_mut() {
-        match (key.as_str(), value) {
-            ("reasoning_content" | "reasoning", Value::String(text)) => strings.push((0, text)),
-            ("content", Value::String(text)) => strings.push((1, text)),
-            ("refusal", Value::String(text)) => strings.push((2, text)),
-            ("tool_calls", Value::Array(list)) => calls = Some(list),
-            _ => {}
+        let place = match key.as_str() {
+            key if key == reasoning => 0,
+            "content" => 1,
+            "refusal" => 2,
+            _ => {
+                if let ("tool_calls", Value::Array(list)) = (key.as_str(), value) {
+                    calls = Some(list);
+                }
+                continue;
+            }
+        };
+        if let Value::String(text) = value {
+            strings.push((place, text));
         }
     }
     strings.sort_by_key(|(place, _)| *place);
@@ -267,7 +286,53 @@ fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
         .chain(arguments)
         .filter(|text| !text.is_empty())
         .collect();
-    redactor.scrubber().mask_adjacent(&mut strings)
+    let masked = redactor.scrubber().mask_adjacent(&mut strings);
+    if masked && let Some(said) = said {
+        mirror_reasoning(message, reasoning, &said, redactor);
+    }
+    masked
+}
+
+/// The strings of `message` that spell its `reasoning` (said `said` before
+/// a key was replaced in it) again: each the same as `said` now says what
+/// the reasoning says, and any other loses the tail that could start a key.
+fn mirror_reasoning(
+    message: &mut Map<String, Value>,
+    reasoning: &str,
+    said: &str,
+    redactor: &Redactor,
+) {
+    let now = message.get(reasoning).cloned().unwrap_or(Value::Null);
+    let scrubber = redactor.scrubber();
+    let mirror = |text: &mut Value| {
+        let Value::String(mirrored) = text else {
+            return;
+        };
+        if mirrored == said {
+            *text = now.clone();
+            return;
+        }
+        let keep = scrubber.key_start_at_end(mirrored);
+        if keep > 0 {
+            let at = mirrored.len() - keep;
+            mirrored.replace_range(at.., REDACTED);
+        }
+    };
+    for (key, value) in message.iter_mut() {
+        match (key.as_str(), value) {
+            ("reasoning" | "reasoning_content", value) if key != reasoning => mirror(value),
+            ("reasoning_details", Value::Array(details)) => {
+                for detail in details.iter_mut().filter_map(Value::as_object_mut) {
+                    for member in ["text", "summary"] {
+                        if let Some(text) = detail.get_mut(member) {
+                            mirror(text);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A completion being assembled from chunks.

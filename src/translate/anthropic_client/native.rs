@@ -160,19 +160,15 @@ impl Native {
         // A key running from one block's text (or a tool's input, as its
         // pieces spell it) into the next is replaced in both, as a
         // stream's hold replaces it.
-        let mut texts: Vec<&mut String> = (blocks.iter_mut().zip(&mut inputs))
-            .filter_map(|(block, input)| match block {
-                _ if !input.is_empty() => Some(input),
-                Value::Object(block) => block.iter_mut().find_map(|(key, value)| match value {
-                    Value::String(text) if matches!(key.as_str(), "text" | "thinking") => {
-                        Some(text)
-                    }
-                    _ => None,
-                }),
-                _ => None,
-            })
-            .filter(|text| !text.is_empty())
-            .collect();
+        let mut texts: Vec<&mut String> = Vec::new();
+        for (block, input) in blocks.iter_mut().zip(&mut inputs) {
+            let text = if input.is_empty() {
+                block_text(block)
+            } else {
+                Some(input)
+            };
+            texts.extend(text.filter(|text| !text.is_empty()));
+        }
         scrubber.mask_adjacent(&mut texts);
         for (block, input) in blocks.iter_mut().zip(&inputs) {
             if !input.is_empty() {
@@ -237,6 +233,19 @@ impl Native {
         let written = body::write(&data, &members, &edits, "", &Items::default()).to_vec();
         let written = String::from_utf8(written).expect("JSON text written from JSON text");
         Some((kind, written))
+    }
+}
+
+/// The text of a `text` block, or the thinking of a `thinking` one.
+fn block_text(block: &mut Value) -> Option<&mut String> {
+    let member = match block.get("type")?.as_str()? {
+        "text" => "text",
+        "thinking" => "thinking",
+        _ => return None,
+    };
+    match block.get_mut(member)? {
+        Value::String(text) => Some(text),
+        _ => None,
     }
 }
 
