@@ -449,6 +449,30 @@ fn without_split_key(what: &str, body: &str) -> (String, String) {
     (text, arguments)
 }
 
+/// A request offering a `read` tool to `model` through each front end
+/// (its path and body), streamed or not.
+fn read_tool_asks(model: &str, stream: bool) -> [(&'static str, Value); 3] {
+    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let user = json!([{"role": "user", "content": "hi"}]);
+    [
+        (
+            "/v1/chat/completions",
+            json!({"model": model, "messages": user, "stream": stream,
+                "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": model, "max_tokens": 10, "messages": user, "stream": stream,
+                "tools": [{"name": "read", "input_schema": schema}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": model, "input": "hi", "stream": stream,
+                "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
+        ),
+    ]
+}
+
 /// A mock whose answer spells the key out from the end of its reasoning
 /// into the first call's arguments, and from the end of those into the
 /// second call's, in `style` (OpenRouter's spells the reasoning again in
@@ -481,26 +505,7 @@ async fn a_key_split_across_the_reasoning_and_two_tool_calls_reaches_no_client()
         "agents": {"defaults": {"model": {"primary": "split/m"}}},
     });
     let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
-    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
-    let user = json!([{"role": "user", "content": "hi"}]);
-    let asks = [
-        (
-            "/v1/chat/completions",
-            json!({"messages": user, "stream": true,
-                "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
-        ),
-        (
-            "/v1/messages",
-            json!({"model": "split/m", "max_tokens": 10, "messages": user, "stream": true,
-                "tools": [{"name": "read", "input_schema": schema}]}),
-        ),
-        (
-            "/v1/responses",
-            json!({"model": "split/m", "input": "hi", "stream": true,
-                "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
-        ),
-    ];
-    for (path, ask) in asks {
+    for (path, ask) in read_tool_asks("split/m", true) {
         let response = match path {
             "/v1/messages" => gw.messages(ask).await,
             _ => gw.post(path, ask).await,
@@ -542,27 +547,8 @@ async fn a_key_split_across_the_strings_of_a_whole_answer_reaches_no_client() {
         "agents": {"defaults": {"model": {"primary": "split/m"}}},
     });
     let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
-    let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}});
-    let user = json!([{"role": "user", "content": "hi"}]);
     for model in ["split/m", "router/m", "blocks/m"] {
-        let asks = [
-            (
-                "/v1/chat/completions",
-                json!({"model": model, "messages": user,
-                    "tools": [{"type": "function", "function": {"name": "read", "parameters": schema}}]}),
-            ),
-            (
-                "/v1/messages",
-                json!({"model": model, "max_tokens": 10, "messages": user,
-                    "tools": [{"name": "read", "input_schema": schema}]}),
-            ),
-            (
-                "/v1/responses",
-                json!({"model": model, "input": "hi",
-                    "tools": [{"type": "function", "name": "read", "parameters": schema}]}),
-            ),
-        ];
-        for (path, ask) in asks {
+        for (path, ask) in read_tool_asks(model, false) {
             let response = match path {
                 "/v1/messages" => gw.messages(ask).await,
                 _ => gw.post(path, ask).await,
