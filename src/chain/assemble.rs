@@ -253,9 +253,11 @@ fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
         Some(Value::String(_)) => "reasoning_content",
         _ => "reasoning",
     };
-    let said = message
-        .get(reasoning)
-        .and_then(Value::as_str)
+    // What it said, kept only when something spells it again.
+    let mirrored = message.contains_key("reasoning_details")
+        || (message.contains_key("reasoning") && message.contains_key("reasoning_content"));
+    let said = (message.get(reasoning).and_then(Value::as_str))
+        .filter(|_| mirrored)
         .map(str::to_owned);
     let mut strings: Vec<(u8, &mut String)> = Vec::new();
     let mut calls = None;
