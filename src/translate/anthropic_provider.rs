@@ -610,7 +610,7 @@ impl StreamTranslator {
     /// [`Self::translate`], saying whether the event is the provider's
     /// error (known by its type, or by its name without one).
     pub fn read(&mut self, event: &Event) -> Reading {
-        let Ok(data) = serde_json::from_str::<EventData>(&event.data) else {
+        let Ok(data) = serde_json::from_str::<Members>(&event.data) else {
             return Reading {
                 items: vec![data_item(event.data.clone())],
                 error: false,
@@ -628,7 +628,7 @@ impl StreamTranslator {
 
     /// What `event` says; [`Said::Nothing`] for data that is not JSON.
     pub fn said<'a>(&mut self, event: &'a Event) -> Said<'a> {
-        let Ok(data) = serde_json::from_str::<EventData>(&event.data) else {
+        let Ok(data) = serde_json::from_str::<Members>(&event.data) else {
             return Said::Nothing;
         };
         match chunk::text(data.kind) {
@@ -637,10 +637,10 @@ impl StreamTranslator {
         }
     }
 
-    fn said_in<'a>(&mut self, kind: &str, data: EventData<'a>) -> Said<'a> {
+    fn said_in<'a>(&mut self, kind: &str, data: Members<'a>) -> Said<'a> {
         match kind {
             "message_start" => {
-                let message: Inner = read(data.message);
+                let message: Members = read(data.message);
                 if let Some(id) = chunk::text(message.id) {
                     self.id = id.into_owned();
                 }
@@ -666,7 +666,7 @@ impl StreamTranslator {
         }
     }
 
-    fn block_start<'a>(&mut self, block: Inner<'_>) -> Said<'a> {
+    fn block_start<'a>(&mut self, block: Members<'_>) -> Said<'a> {
         self.open_tool = None;
         let text = |raw| Cow::Owned(chunk::text(raw).unwrap_or_default().into_owned());
         match chunk::text(block.kind).as_deref() {
@@ -695,7 +695,7 @@ impl StreamTranslator {
         }
     }
 
-    fn block_delta<'a>(&mut self, delta: Inner<'a>) -> Said<'a> {
+    fn block_delta<'a>(&mut self, delta: Members<'a>) -> Said<'a> {
         let text = |raw| chunk::text(raw).unwrap_or_default();
         match chunk::text(delta.kind).as_deref() {
             Some("text_delta") => nonempty(text(delta.text), Said::Text),
@@ -767,28 +767,108 @@ impl StreamTranslator {
     }
 }
 
-/// What the translator reads of an Anthropic event, each member kept as
-/// written until the event's type needs it (most events are deltas).
-#[derive(Deserialize)]
-struct EventData<'a> {
-    #[serde(rename = "type", borrow, default)]
+/// What the translator reads of an Anthropic event (its `type`,
+/// `message`, `content_block`, `delta`, `usage`, `error`) and of an
+/// object it holds (a message, a block's start, a delta: their `type`,
+/// `id`, `model`, `usage`, `name`, `input`, `text`, `thinking`,
+/// `partial_json`, `stop_reason`), each member kept as written until the
+/// event's type needs it (most events are deltas), read with
+/// [`chunk::text`] or as a [`tree`] (a member of another shape is as good
+/// as absent). A member written twice is read as its last, as the clients'
+/// JSON readers and the key hold read it, never dropped with the rest.
+#[derive(Default)]
+struct Members<'a> {
     kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     message: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     content_block: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     delta: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     usage: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    model: Option<&'a RawValue>,
+    name: Option<&'a RawValue>,
+    input: Option<&'a RawValue>,
+    text: Option<&'a RawValue>,
+    thinking: Option<&'a RawValue>,
+    partial_json: Option<&'a RawValue>,
+    stop_reason: Option<&'a RawValue>,
 }
 
-impl<'a> EventData<'a> {
+impl<'a> Members<'a> {
     /// Its `delta`, read (empty when it has none or is not an object).
-    fn delta(&self) -> Inner<'a> {
+    fn delta(&self) -> Members<'a> {
         read(self.delta)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Object<'a> {
+            type Value = Members<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<M>(self, mut map: M) -> Result<Members<'a>, M::Error>
+            where
+                M: serde::de::MapAccess<'de>,
+            {
+                let mut members = Members::default();
+                while let Some(Name(place)) = map.next_key()? {
+                    match place {
+                        Some(place) => *place(&mut members) = Some(map.next_value()?),
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(members)
+            }
+        }
+        deserializer.deserialize_map(Object(std::marker::PhantomData))
+    }
+}
+
+/// A member's name, unescaped (`"t\u0065xt"` is `text`): its place in
+/// [`Members`], `None` for one not read.
+struct Name<'a>(Option<Place<'a>>);
+
+type Place<'a> = for<'m> fn(&'m mut Members<'a>) -> &'m mut Option<&'a RawValue>;
+
+impl<'de, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Identifier<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'a> serde::de::Visitor<'_> for Identifier<'a> {
+            type Value = Name<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member's name")
+            }
+
+            fn visit_str<E>(self, name: &str) -> Result<Name<'a>, E> {
+                let place: Place<'a> = match name {
+                    "type" => |m| &mut m.kind,
+                    "message" => |m| &mut m.message,
+                    "content_block" => |m| &mut m.content_block,
+                    "delta" => |m| &mut m.delta,
+                    "usage" => |m| &mut m.usage,
+                    "error" => |m| &mut m.error,
+                    "id" => |m| &mut m.id,
+                    "model" => |m| &mut m.model,
+                    "name" => |m| &mut m.name,
+                    "input" => |m| &mut m.input,
+                    "text" => |m| &mut m.text,
+                    "thinking" => |m| &mut m.thinking,
+                    "partial_json" => |m| &mut m.partial_json,
+                    "stop_reason" => |m| &mut m.stop_reason,
+                    _ => return Ok(Name(None)),
+                };
+                Ok(Name(Some(place)))
+            }
+        }
+        deserializer.deserialize_identifier(Identifier(std::marker::PhantomData))
     }
 }
 
@@ -796,34 +876,6 @@ impl<'a> EventData<'a> {
 fn read<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
     raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
         .unwrap_or_default()
-}
-
-/// An object an event holds (its message, a block's start, a delta):
-/// the members the translator reads of any of them, each with
-/// [`chunk::text`] or as a [`tree`] (a member of another shape is as good
-/// as absent).
-#[derive(Deserialize, Default)]
-struct Inner<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    input: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    text: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    thinking: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    partial_json: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    stop_reason: Option<&'a RawValue>,
 }
 
 /// `said` of `text`, or nothing for empty text.

@@ -505,6 +505,48 @@ fn stream_errors_and_odd_events_are_passed_on() {
     );
 }
 
+#[test]
+fn a_member_written_twice_is_read_as_its_last_as_clients_read_it() {
+    // serde's derived readers refuse a repeated member, and the delta's
+    // text was lost without a word; JSON.parse, Python's json and the key
+    // hold all take the last.
+    let mut translator = StreamTranslator::new(7);
+    let said = |translator: &mut StreamTranslator, data: &str| {
+        let event = Event {
+            event: None,
+            data: data.into(),
+            id: None,
+        };
+        (translator.translate(&event).into_iter())
+            .map(|item| match item {
+                Item::Event(event) => event.data,
+                other => panic!("not data: {other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let start = r#"{"type":"message_start","message":{"id":"msg_0","id":"msg_1","model":"k"}}"#;
+    assert_eq!(
+        said(&mut translator, start),
+        [chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null
+        )]
+    );
+    let cases = [
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"first","text":"last"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"first"},"delta":{"type":"text_delta","text":"last"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"first","t\u0065xt":"last"}}"#,
+        r#"{"type":"ping","type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"last"}}"#,
+    ];
+    for data in cases {
+        assert_eq!(
+            said(&mut translator, data),
+            [chunk(json!({"content": "last"}), Value::Null)],
+            "{data}"
+        );
+    }
+}
+
 /// A target, as the passthrough tests name it, and its plan
 /// (`providers::plan` makes it so for a Kimi Coding model).
 #[derive(Debug, Clone, Copy)]
