@@ -8,8 +8,8 @@
 //! speed: `docs/performance.md` says what it saves.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use bytes::Bytes;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -18,7 +18,9 @@ use super::{Draft, Thinking, Withheld};
 use crate::capabilities::{Api, ForcedToolChoice, Reasoning, ThinkingControl};
 use crate::config::Target;
 use crate::format::recent::Recent;
-use crate::translate::decisions::{CallId, MADE_ID_LEN, Switch, ToolChoice, Tools, TurnReasoning};
+use crate::translate::decisions::{
+    CallId, MADE_ID_LEN, Schema, Switch, ToolChoice, Tools, TurnReasoning,
+};
 use crate::translate::fields;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
@@ -148,24 +150,30 @@ fn k3_effort(thinking: &Thinking) -> &'static str {
 /// choice becomes `required` with only that tool offered, which keeps its
 /// intent; when the tool is not offered at all, `auto`.
 fn narrow_tool_choice(draft: &mut Draft, choice: Option<Value>) {
-    let name = choice.and_then(|choice| choice.pointer("/function/name").cloned());
+    let name = choice.and_then(|choice| {
+        let name = choice.pointer("/function/name")?.as_str()?;
+        Some(name.to_owned())
+    });
     let Some(Value::Array(tools)) = draft.given("tools") else {
         draft.decided.tool_choice = Some(ToolChoice::Auto);
         return;
     };
-    let offered = tools.len();
-    let chosen: Vec<Value> = tools
-        .into_iter()
-        .filter(|tool| name.is_some() && tool.pointer("/function/name") == name.as_ref())
-        .collect();
-    if chosen.is_empty() {
-        draft.decided.tool_choice = Some(ToolChoice::Auto);
-    } else {
-        if chosen.len() < offered {
-            draft.withhold(Withheld::Removed(NARROWED.into()));
+    let named = |tool: &&Value| {
+        name.is_some() && tool.pointer("/function/name").and_then(Value::as_str) == name.as_deref()
+    };
+    let chosen = tools.iter().filter(named).count();
+    match name {
+        Some(name) if chosen > 0 => {
+            if chosen < tools.len() {
+                draft.withhold(Withheld::Removed(NARROWED.into()));
+            }
+            draft.decided.tools = Some(Tools {
+                offered: Some(vec![name]),
+                schemas: Arc::new([]),
+            });
+            draft.decided.tool_choice = Some(ToolChoice::Required);
         }
-        draft.decided.tools = Some(Tools::Offered(chosen));
-        draft.decided.tool_choice = Some(ToolChoice::Required);
+        _ => draft.decided.tool_choice = Some(ToolChoice::Auto),
     }
 }
 
@@ -379,14 +387,21 @@ fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
 /// plan): a repeated turn costs one comparison of bytes. Otherwise only a tool whose bytes mention
 /// `anyOf` (or hold a `\u` escape) can need the rule, so the others are
 /// never parsed: the tools array is split into its elements by the scanner,
-/// each element with `anyOf` is parsed and rewritten, and the outgoing
-/// `tools` is the client's text with the rewritten elements spliced in.
+/// and each element with `anyOf` is parsed and its schema rewritten. The
+/// plan holds each schema rewritten, by the tool's name and where the
+/// schema lay ([`Tools`]); the chat transport writes it there, on the
+/// client's text, and a Messages body takes it by name.
 pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
-    if let Some(Tools::Offered(tools)) = &mut draft.decided.tools {
-        // A choice narrowed the tools (K3's): work on the ones offered.
-        for tool in tools {
-            rewrite_tool(tool);
-        }
+    if let Some(offered) = (draft.decided.tools.as_ref()).and_then(|tools| tools.offered.clone()) {
+        // A choice narrowed the tools (K3's): the ones offered.
+        let schemas = match draft.given("tools") {
+            Some(Value::Array(tools)) => rewritten_schemas(&tools, &offered),
+            _ => Vec::new(),
+        };
+        draft.decided.tools = Some(Tools {
+            offered: Some(offered),
+            schemas: schemas.into(),
+        });
         return;
     }
     // Tools the model's `params` give a request without any.
@@ -401,7 +416,7 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     let read = match draft.kimi_tools.take() {
         Some(read) => read,
         None => match draft.request().raw("tools") {
-            Some(tools) => spliced_tools(tools),
+            Some(tools) => rewritten_tools(tools),
             None => return,
         },
     };
@@ -410,9 +425,28 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
     }
 }
 
+/// The schemas of the `offered` among `tools` that take Moonshot's form,
+/// rewritten.
+fn rewritten_schemas(tools: &[Value], offered: &[String]) -> Vec<Schema> {
+    let name = |tool: &Value| tool.pointer("/function/name")?.as_str().map(str::to_owned);
+    (tools.iter())
+        .filter_map(|tool| {
+            let name = name(tool).filter(|name| offered.contains(name))?;
+            let mut tool = tool.clone();
+            rewrite_tool(&mut tool).then_some(())?;
+            let schema = tool.pointer("/function/parameters")?.clone();
+            Some(Schema {
+                name,
+                schema,
+                at: None,
+            })
+        })
+        .collect()
+}
+
 /// What the rules read of a `tools` text: how many tools it holds, and
-/// each tool that needs Moonshot's schema form rewritten
-/// ([`Tools::Rewritten`]; `None` when none does).
+/// each tool that needs Moonshot's schema form, its schema rewritten and
+/// where the schema lay ([`Tools`]; `None` when none does).
 #[derive(Debug, Clone, Default)]
 pub(super) struct ToolsRead {
     pub count: usize,
@@ -420,7 +454,7 @@ pub(super) struct ToolsRead {
 }
 
 /// [`ToolsRead`] of a `tools` text (not an array: none).
-fn spliced_tools(tools: &str) -> ToolsRead {
+fn rewritten_tools(tools: &str) -> ToolsRead {
     #[cfg(test)]
     tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
     let Ok(elements) = crate::format::scan::element_ranges(tools.as_bytes()) else {
@@ -428,9 +462,7 @@ fn spliced_tools(tools: &str) -> ToolsRead {
     };
     let count = elements.len();
     let any_of = memchr::memmem::Finder::new(b"anyOf");
-    let mut spliced = String::new();
     let mut schemas = Vec::new();
-    let mut copied = 0;
     for range in elements {
         let tool = &tools[range.clone()];
         // A key may be spelt with escapes (`\u0061nyOf`): such a tool is
@@ -439,31 +471,21 @@ fn spliced_tools(tools: &str) -> ToolsRead {
         if any_of.find(bytes).is_none() && memchr::memmem::find(bytes, b"\\u").is_none() {
             continue;
         }
-        let Some((rewritten, schema)) = rewrite_tool_text(tool) else {
-            continue;
-        };
-        spliced.push_str(&tools[copied..range.start]);
-        spliced.push_str(&rewritten);
-        schemas.extend(schema);
-        copied = range.end;
+        if let Some(mut schema) = rewritten_tool(tool) {
+            schema.at = (schema.at.take()).map(|at| range.start + at.start..range.start + at.end);
+            schemas.push(schema);
+        }
     }
-    if copied == 0 {
-        return ToolsRead {
-            count,
-            rewritten: None,
-        };
-    }
-    spliced.push_str(&tools[copied..]);
     ToolsRead {
         count,
-        rewritten: Some(Tools::Rewritten {
+        rewritten: (!schemas.is_empty()).then(|| Tools {
+            offered: None,
             schemas: schemas.into(),
-            text: Bytes::from(spliced),
         }),
     }
 }
 
-/// The outcome of [`spliced_tools`] for the last few `tools` texts seen
+/// The outcome of [`rewritten_tools`] for the last few `tools` texts seen
 /// (clients and agents with different tool sets), none longer than 512 KB:
 /// a larger `tools` is worked out every time.
 pub struct KimiTools(Recent<ToolsRead>);
@@ -475,10 +497,10 @@ impl Default for KimiTools {
 }
 
 impl KimiTools {
-    /// [`spliced_tools`], remembered: a repeated turn costs one comparison
-    /// of bytes.
+    /// [`rewritten_tools`], remembered: a repeated turn costs one
+    /// comparison of bytes.
     pub(super) fn read(&self, tools: &str) -> ToolsRead {
-        self.0.remembered(tools, || spliced_tools(tools))
+        self.0.remembered(tools, || rewritten_tools(tools))
     }
 }
 
@@ -487,21 +509,31 @@ fn rewrite_tool(tool: &mut Value) -> bool {
         .is_some_and(rewrite_schema)
 }
 
-/// One tool's JSON text rewritten, with its name and schema as rewritten
-/// (where it has a name), or `None` when it needs no change (or is not
-/// JSON, which the provider will judge): the only place a tool is parsed
-/// into a tree.
-fn rewrite_tool_text(tool: &str) -> Option<(String, Option<(String, Value)>)> {
+/// One tool's JSON text's schema as rewritten, with the tool's name and
+/// where in the text its schema lies (the last `function`'s last
+/// `parameters`, as serde reads them), or `None` when it needs no change
+/// (or is not JSON, which the provider will judge, or has no name): the
+/// only place a tool is parsed into a tree.
+fn rewritten_tool(tool: &str) -> Option<Schema> {
     #[cfg(test)]
     tests::TREES.with(|trees| trees.set(trees.get() + 1));
     let mut tree: Value = serde_json::from_str(tool).ok()?;
     if !rewrite_tool(&mut tree) {
         return None;
     }
-    let name = tree.pointer("/function/name").and_then(Value::as_str);
-    let schema = tree.pointer("/function/parameters");
-    let named = name.zip(schema).map(|(n, s)| (n.to_string(), s.clone()));
-    Some((tree.to_string(), named))
+    let name = tree.pointer("/function/name")?.as_str()?.to_owned();
+    let schema = tree.pointer("/function/parameters")?.clone();
+    let member = |json: &[u8], key: &str| {
+        let members = crate::format::scan::members(json).ok()?;
+        crate::format::scan::Member::last(&members, key).map(|member| member.value.clone())
+    };
+    let function = member(tool.as_bytes(), "function")?;
+    let parameters = member(&tool.as_bytes()[function.clone()], "parameters")?;
+    Some(Schema {
+        name,
+        schema,
+        at: Some(function.start + parameters.start..function.start + parameters.end),
+    })
 }
 
 /// Keywords whose values are schemas, or maps or lists of schemas.
@@ -580,7 +612,7 @@ mod tests {
 
     use serde_json::{Value, json};
 
-    use super::{Draft, Tools, plain_any_of_schemas, rewrite_tool};
+    use super::{Draft, Schema, Tools, plain_any_of_schemas, rewrite_tool};
     use crate::wire::openai::ChatRequest;
     use crate::wire::request::ClientRequest;
 
@@ -594,8 +626,13 @@ mod tests {
         for tool in &mut tools {
             changed |= rewrite_tool(tool);
         }
+        // The whole tree sent in place of the tools, as a model's
+        // `params` would send it.
         if changed {
-            draft.decided.tools = Some(Tools::Offered(tools));
+            draft
+                .decided
+                .params
+                .push(("tools".into(), Value::Array(tools)));
         }
     }
 
@@ -742,16 +779,27 @@ mod tests {
             tool("plain", json!({"type": "object"})),
             tool("m", json!({"type": "string", "anyOf": [{"enum": ["a"]}]}))
         ]);
-        let read = super::spliced_tools(&tools.to_string());
+        let text = tools.to_string();
+        let read = super::rewritten_tools(&text);
         assert_eq!(read.count, 2);
-        let Some(Tools::Rewritten { schemas, text }) = read.rewritten else {
+        let Some(Tools {
+            offered: None,
+            schemas,
+        }) = read.rewritten
+        else {
             panic!("rewritten")
         };
         let lifted = json!({"anyOf": [{"enum": ["a"], "type": "string"}]});
-        assert_eq!(&*schemas, [("m".to_string(), lifted.clone())]);
-        let text: Value = serde_json::from_slice(&text).unwrap();
-        assert_eq!(text[1]["function"]["parameters"], lifted);
-        assert_eq!(text[0], tools[0]);
+        let [Schema { name, schema, at }] = &*schemas else {
+            panic!("one schema: {schemas:?}")
+        };
+        assert_eq!((name.as_str(), schema), ("m", &lifted));
+        // Where the schema it replaces lies in the text.
+        let at = at.clone().unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text[at]).unwrap(),
+            tools[1]["function"]["parameters"]
+        );
     }
 
     #[test]

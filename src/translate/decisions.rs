@@ -139,19 +139,97 @@ pub enum ToolChoice {
     AllowedToolsAuto,
 }
 
-/// The tools the rules send in place of the request's, in the request
-/// model's form.
+/// The tools the rules change, in no API's form: which of the request's
+/// tools are offered, and the schemas rewritten into the target's form.
+/// Each transport renders them on its own body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tools {
+    /// Only the tools of these names, a choice having narrowed them;
+    /// `None`: every tool the request offers.
+    pub offered: Option<Vec<String>>,
+    /// Each tool whose schema the rules rewrote.
+    pub schemas: Arc<[Schema]>,
+}
+
+/// A tool's schema as the rules rewrote it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tools {
-    /// Tools whose schemas take the target's form: each one's name and
-    /// schema as rewritten, and the request's `tools` text with them
-    /// spliced in (worked out once per `tools` text, and remembered).
-    Rewritten {
-        schemas: Arc<[(String, Value)]>,
-        text: Bytes,
-    },
-    /// The tools offered, a choice having narrowed them.
-    Offered(Vec<Value>),
+pub struct Schema {
+    /// The tool's name.
+    pub name: String,
+    /// Its schema in the target's form.
+    pub schema: Value,
+    /// Where the schema it replaces lies in the request's `tools` text,
+    /// when the rules found it there (the model's `params` are not).
+    pub at: Option<Range<usize>>,
+}
+
+impl Tools {
+    /// The rewritten schema of the tool named `name`, if any.
+    pub fn schema(&self, name: &str) -> Option<&Value> {
+        (self.schemas.iter())
+            .find(|schema| schema.name == name)
+            .map(|schema| &schema.schema)
+    }
+
+    /// The `tools` of a chat body: the request's `tools` text with each
+    /// rewritten schema written where it lay, or (a choice having
+    /// narrowed them, or a schema found elsewhere) the tools offered,
+    /// read whole, with their schemas.
+    fn chat(&self, decisions: &Decisions, request: &ChatRequest) -> Option<Edit> {
+        if let (None, Some(text)) = (&self.offered, request.raw("tools"))
+            && let Some(spliced) = self.spliced(text)
+        {
+            return Some(Edit::Raw(Bytes::from(spliced)));
+        }
+        let Some(Value::Array(tools)) = decisions.given(request, "tools") else {
+            return None;
+        };
+        let name = |tool: &Value| {
+            tool.pointer("/function/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let tools = (tools.into_iter())
+            .filter(|tool| {
+                self.offered
+                    .as_ref()
+                    .is_none_or(|offered| name(tool).is_some_and(|name| offered.contains(&name)))
+            })
+            .map(|mut tool| {
+                let schema = name(&tool).and_then(|name| self.schema(&name).cloned());
+                if let (Some(schema), Some(parameters)) =
+                    (schema, tool.pointer_mut("/function/parameters"))
+                {
+                    *parameters = schema;
+                }
+                tool
+            });
+        Some(Edit::Value(Value::Array(tools.collect())))
+    }
+
+    /// `text` with each schema written where it lay, when every one of
+    /// them was found in it.
+    fn spliced(&self, text: &str) -> Option<String> {
+        let mut at: Vec<(&Range<usize>, &Value)> = (self.schemas.iter())
+            .map(|schema| Some((schema.at.as_ref()?, &schema.schema)))
+            .collect::<Option<_>>()?;
+        at.sort_by_key(|(range, _)| range.start);
+        let mut spliced = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (range, schema) in at {
+            spliced.push_str(text.get(copied..range.start)?);
+            spliced.push_str(&schema.to_string());
+            copied = range.end;
+        }
+        spliced.push_str(text.get(copied..)?);
+        Some(spliced)
+    }
+}
+
+/// A member's new value: JSON text, or a tree.
+enum Edit {
+    Raw(Bytes),
+    Value(Value),
 }
 
 /// What changes in one message.
@@ -396,9 +474,13 @@ impl Decisions {
                 top.set("tool_choice", value);
             }
         }
-        match &self.tools {
-            Some(Tools::Rewritten { text, .. }) => top.set_raw("tools", text.clone()),
-            Some(Tools::Offered(tools)) => top.set("tools", Value::Array(tools.clone())),
+        match self
+            .tools
+            .as_ref()
+            .and_then(|tools| tools.chat(self, request))
+        {
+            Some(Edit::Raw(text)) => top.set_raw("tools", text),
+            Some(Edit::Value(tools)) => top.set("tools", tools),
             None => {}
         }
         top.set("model", json!(self.model));

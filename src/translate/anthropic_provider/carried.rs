@@ -29,14 +29,12 @@ pub struct Carried {
     /// The model id, and the [`SHARED`] members the rules set (`Some`) or
     /// removed (`None`), and `tool_choice` if they removed it.
     shared: Vec<(&'static str, Option<Value>)>,
-    /// Each tool's schema as the rules left it, by name, when the rules
-    /// wrote the tools anew.
-    schemas: Option<Vec<(String, Value)>>,
+    /// The tools the rules changed: the schemas they rewrote (a tool's
+    /// `input_schema`, by name) and the tools they narrowed the offer to.
+    tools: Option<Tools>,
     /// The tool choice the rules set (a forced one relaxed while
     /// thinking, K3's named tool as `required`), in Messages' shape.
     tool_choice: Option<Value>,
-    /// The names of the tools the rules narrowed the offer to.
-    offered: Option<Vec<String>>,
     /// The reasoning given back to (or taken from) replayed tool-call
     /// turns, in the order of the turns.
     reasoning: Vec<GivenReasoning>,
@@ -76,30 +74,10 @@ impl Carried {
             ToolChoice::Auto | ToolChoice::AllowedToolsAuto => json!({"type": "auto"}),
             ToolChoice::Required => json!({"type": "any"}),
         });
-        let name = |tool: &Value| {
-            tool.pointer("/function/name")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        // The tools the rules narrowed, or those whose schemas they
-        // rewrote.
-        let (schemas, offered) = match &decided.tools {
-            Some(Tools::Offered(tools)) => {
-                let schemas = (tools.iter())
-                    .filter_map(|tool| {
-                        Some((name(tool)?, tool.pointer("/function/parameters")?.clone()))
-                    })
-                    .collect();
-                (Some(schemas), Some(tools.iter().filter_map(name).collect()))
-            }
-            Some(Tools::Rewritten { schemas, .. }) => (Some(schemas.to_vec()), None),
-            None => (None, None),
-        };
         Self {
             shared,
-            schemas,
+            tools: decided.tools.clone(),
             tool_choice,
-            offered,
             reasoning: reasoning(decided, request),
         }
     }
@@ -111,7 +89,7 @@ impl Carried {
 
     /// Whether the client's `tools` take an edit.
     pub fn edits_tools(&self) -> bool {
-        self.schemas.is_some() || self.offered.is_some()
+        self.tools.is_some()
     }
 
     /// Written onto `body`, the tree of the client's Messages body's
@@ -124,11 +102,11 @@ impl Carried {
                 None => body.remove(*key),
             };
         }
-        if let (Some(schemas), Some(Value::Array(tools))) = (&self.schemas, body.get_mut("tools")) {
+        if let (Some(planned), Some(Value::Array(tools))) = (&self.tools, body.get_mut("tools")) {
             for tool in tools.iter_mut() {
-                let name = tool.get("name").and_then(Value::as_str);
-                let planned = schemas.iter().find(|(n, _)| Some(n.as_str()) == name);
-                if let (Some((_, schema)), Some(tool)) = (planned, tool.as_object_mut())
+                let schema = (tool.get("name").and_then(Value::as_str))
+                    .and_then(|name| planned.schema(name));
+                if let (Some(schema), Some(tool)) = (schema, tool.as_object_mut())
                     && tool.contains_key("input_schema")
                 {
                     tool.insert("input_schema".into(), schema.clone());
@@ -138,7 +116,8 @@ impl Carried {
         if let Some(choice) = &self.tool_choice {
             super::passthrough::replace_tool_choice(body, choice.clone());
         }
-        if let (Some(offered), Some(Value::Array(tools))) = (&self.offered, body.get_mut("tools")) {
+        let offered = self.tools.as_ref().and_then(|tools| tools.offered.as_ref());
+        if let (Some(offered), Some(Value::Array(tools))) = (offered, body.get_mut("tools")) {
             tools.retain(|tool| {
                 (tool.get("name").and_then(Value::as_str))
                     .is_some_and(|n| offered.iter().any(|o| o == n))
@@ -228,8 +207,10 @@ fn first_call(message: &Value) -> Option<&str> {
 mod tests {
     use crate::wire::openai::ChatRequest;
 
+    use std::sync::Arc;
+
     use super::*;
-    use crate::translate::decisions::TurnReasoning;
+    use crate::translate::decisions::{Schema, TurnReasoning};
 
     /// The plan's edits rendered on a passed-through body: sampling, the
     /// tools' schemas by name, reasoning given to (or taken from) the
@@ -269,13 +250,14 @@ mod tests {
         };
         let mut decided = Decisions {
             removed: vec!["temperature".into()],
-            tools: Some(Tools::Rewritten {
-                schemas: vec![(
-                    "read".into(),
-                    json!({"anyOf": [{"enum": ["a"], "type": "string"}]}),
-                )]
+            tools: Some(Tools {
+                offered: None,
+                schemas: vec![Schema {
+                    name: "read".into(),
+                    schema: json!({"anyOf": [{"enum": ["a"], "type": "string"}]}),
+                    at: None,
+                }]
                 .into(),
-                text: bytes::Bytes::new(),
             }),
             ..Decisions::default()
         };
@@ -374,7 +356,6 @@ mod tests {
         let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
         let forced = json!({"tools": [tool("Bash"), tool("Read")],
             "tool_choice": {"type": "tool", "name": "Read", "disable_parallel_tool_use": true}});
-        let function = |name: &str| json!({"type": "function", "function": {"name": name}});
         let cases = [
             // Relaxed while thinking.
             (
@@ -386,7 +367,7 @@ mod tests {
             // K3: the named tool as `any`, over that tool alone.
             (
                 Some(ToolChoice::Required),
-                Some(vec![function("Read")]),
+                Some(vec!["Read".to_string()]),
                 json!({"type": "any", "disable_parallel_tool_use": true}),
                 vec!["Read"],
             ),
@@ -401,7 +382,10 @@ mod tests {
         for (choice, tools, expected, offered) in cases {
             let decided = Decisions {
                 tool_choice: choice,
-                tools: tools.map(Tools::Offered),
+                tools: tools.map(|offered| Tools {
+                    offered: Some(offered),
+                    schemas: Arc::new([]),
+                }),
                 ..Decisions::default()
             };
             let Value::Object(mut out) = forced.clone() else {

@@ -855,10 +855,7 @@ mod passthrough_tests {
         );
         // Tools the plan edits are read into the tree.
         let tools_edited = Decisions {
-            tools: Some(Tools::Rewritten {
-                schemas: Vec::new().into(),
-                text: "[]".into(),
-            }),
+            tools: Some(Tools::default()),
             ..Decisions::default()
         };
         let edited = written(tools_edited);
