@@ -28,8 +28,12 @@ pub struct ObjectEdits {
     /// often one per message (Kimi's renamed tool-call ids), held inline,
     /// as a history's every message may take one (an allocation each was
     /// a third of the plan of OpenClaw's 66 KB turn).
-    raw: SmallVec<[(Cow<'static, str>, Bytes); 1]>,
+    raw: SmallVec<[(Cow<'static, str>, Pieces); 1]>,
 }
+
+/// One JSON value's text in pieces, written one after another: parts of
+/// the source (shared, not copied) with new text between them.
+type Pieces = SmallVec<[Bytes; 1]>;
 
 impl ObjectEdits {
     /// Sets `key` to `json`, which must be one valid JSON value. Such a
@@ -38,7 +42,18 @@ impl ObjectEdits {
     /// `json` may be shared (a remembered rewrite): it is sent without a
     /// copy when large.
     pub fn set_raw(&mut self, key: impl Into<Cow<'static, str>>, json: impl Into<Bytes>) {
-        let (key, json) = (key.into(), json.into());
+        self.set_pieces(key, [json.into()]);
+    }
+
+    /// Sets `key` to the JSON text that `pieces` make one after another,
+    /// as [`Self::set_raw`] does: each piece sent without a copy when
+    /// large (a member's text with a part of it replaced).
+    pub fn set_pieces(
+        &mut self,
+        key: impl Into<Cow<'static, str>>,
+        pieces: impl IntoIterator<Item = Bytes>,
+    ) {
+        let (key, json) = (key.into(), pieces.into_iter().collect());
         self.changes.retain(|(k, _)| *k != key);
         match self.raw.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = json,
@@ -46,12 +61,13 @@ impl ObjectEdits {
         }
     }
 
-    /// The JSON text `key` is set to by [`Self::set_raw`], if it is.
-    pub fn raw(&self, key: &str) -> Option<&Bytes> {
+    /// The JSON text `key` is set to by [`Self::set_raw`], if it is, in
+    /// its pieces.
+    pub fn raw(&self, key: &str) -> Option<&[Bytes]> {
         self.raw
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, json)| json)
+            .map(|(_, json)| &json[..])
     }
 
     pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: Value) {
@@ -87,7 +103,7 @@ impl ObjectEdits {
         let spliced = self
             .raw
             .iter()
-            .map(|(k, json)| (&**k, serde_json::from_slice(json).ok()));
+            .map(|(k, json)| (&**k, serde_json::from_slice(&json.concat()).ok()));
         changed.chain(spliced)
     }
 }
@@ -253,7 +269,7 @@ fn write_object(
             separator(out);
             out.copy(&source[member.raw_key.clone()]);
             out.copy(b":");
-            out.shared(json);
+            json.iter().for_each(|piece| out.shared(piece));
             continue;
         }
         match edits.get(&member.key) {
@@ -290,7 +306,7 @@ fn write_object(
         separator(out);
         out.json(key);
         out.copy(b":");
-        out.shared(json);
+        json.iter().for_each(|piece| out.shared(piece));
     }
     out.copy(b"}");
 }
@@ -445,6 +461,41 @@ mod tests {
             "{}",
             out.written_bytes(&source)
         );
+    }
+
+    /// A member set in pieces is their text one after another, the
+    /// source's own parts sliced from it, not copied; read back whole.
+    #[test]
+    fn a_member_set_in_pieces_shares_the_sources_parts() {
+        let big = "x".repeat(10_000);
+        let input = json!({"model": "m", "tools": [big, {"a": 1}, big]}).to_string();
+        let source = Bytes::from(input);
+        let Scanned { members, .. } = crate::format::scan::object(&source, None).unwrap();
+        let tools = members.iter().find(|m| m.key == "tools").unwrap();
+        let text = source.slice(tools.value.clone());
+        let at = memchr::memmem::find(&text, br#"{"a":1}"#).unwrap();
+        let mut edits = Edits::default();
+        edits.top.set_pieces(
+            "tools",
+            [
+                text.slice(..at),
+                Bytes::from_static(br#"{"b":2}"#),
+                text.slice(at + 7..),
+            ],
+        );
+        let expected = json!([big, {"b": 2}, big]);
+        assert_eq!(
+            edits.top.each().collect::<Vec<_>>(),
+            [("tools", Some(expected.clone()))]
+        );
+        let out = write(&source, &members, &edits, "messages", &Items::default());
+        assert!(
+            out.written_bytes(&source) < 100,
+            "{}",
+            out.written_bytes(&source)
+        );
+        let out: Value = serde_json::from_slice(&out.to_vec()).unwrap();
+        assert_eq!(out, json!({"model": "m", "tools": expected}));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -472,7 +473,8 @@ fn rewritten_tools(tools: &str) -> ToolsRead {
             continue;
         }
         if let Some(mut schema) = rewritten_tool(tool) {
-            schema.at = (schema.at.take()).map(|at| range.start + at.start..range.start + at.end);
+            schema.at = (schema.at.take())
+                .map(|(at, text)| (range.start + at.start..range.start + at.end, text));
             schemas.push(schema);
         }
     }
@@ -529,10 +531,14 @@ fn rewritten_tool(tool: &str) -> Option<Schema> {
     };
     let function = member(tool.as_bytes(), "function")?;
     let parameters = member(&tool.as_bytes()[function.clone()], "parameters")?;
+    let text = Bytes::from(schema.to_string());
     Some(Schema {
         name,
         schema,
-        at: Some(function.start + parameters.start..function.start + parameters.end),
+        at: Some((
+            function.start + parameters.start..function.start + parameters.end,
+            text,
+        )),
     })
 }
 
@@ -794,12 +800,14 @@ mod tests {
             panic!("one schema: {schemas:?}")
         };
         assert_eq!((name.as_str(), schema), ("m", &lifted));
-        // Where the schema it replaces lies in the text.
-        let at = at.clone().unwrap();
+        // Where the schema it replaces lies in the text, and what is
+        // written there.
+        let (at, written) = at.clone().unwrap();
         assert_eq!(
             serde_json::from_str::<Value>(&text[at]).unwrap(),
             tools[1]["function"]["parameters"]
         );
+        assert_eq!(serde_json::from_slice::<Value>(&written).unwrap(), lifted);
     }
 
     #[test]

@@ -159,8 +159,10 @@ pub struct Schema {
     /// Its schema in the target's form.
     pub schema: Value,
     /// Where the schema it replaces lies in the request's `tools` text,
-    /// when the rules found it there (the model's `params` are not).
-    pub at: Option<Range<usize>>,
+    /// when the rules found it there (the model's `params` are not), and
+    /// its JSON text to write there (written once per `tools` text, as
+    /// the rules read it).
+    pub at: Option<(Range<usize>, Bytes)>,
 }
 
 impl Tools {
@@ -176,10 +178,10 @@ impl Tools {
     /// narrowed them, or a schema found elsewhere) the tools offered,
     /// read whole, with their schemas.
     fn chat(&self, decisions: &Decisions, request: &ChatRequest) -> Option<Edit> {
-        if let (None, Some(text)) = (&self.offered, request.raw("tools"))
-            && let Some(spliced) = self.spliced(text)
+        if let (None, Some(text)) = (&self.offered, request.raw_bytes("tools"))
+            && let Some(pieces) = self.spliced(&text)
         {
-            return Some(Edit::Raw(Bytes::from(spliced)));
+            return Some(Edit::Pieces(pieces));
         }
         let Some(Value::Array(tools)) = decisions.given(request, "tools") else {
             return None;
@@ -207,28 +209,31 @@ impl Tools {
         Some(Edit::Value(Value::Array(tools.collect())))
     }
 
-    /// `text` with each schema written where it lay, when every one of
-    /// them was found in it.
-    fn spliced(&self, text: &str) -> Option<String> {
-        let mut at: Vec<(&Range<usize>, &Value)> = (self.schemas.iter())
-            .map(|schema| Some((schema.at.as_ref()?, &schema.schema)))
+    /// `text` in pieces, each schema written where it lay, when every one
+    /// of them was found in it: the text between them shared, not copied.
+    fn spliced(&self, text: &Bytes) -> Option<Vec<Bytes>> {
+        let mut at: Vec<&(Range<usize>, Bytes)> = (self.schemas.iter())
+            .map(|schema| schema.at.as_ref())
             .collect::<Option<_>>()?;
         at.sort_by_key(|(range, _)| range.start);
-        let mut spliced = String::with_capacity(text.len());
+        let mut pieces = Vec::with_capacity(2 * at.len() + 1);
         let mut copied = 0;
         for (range, schema) in at {
-            spliced.push_str(text.get(copied..range.start)?);
-            spliced.push_str(&schema.to_string());
+            if range.start < copied || range.end < range.start || range.end > text.len() {
+                return None;
+            }
+            pieces.push(text.slice(copied..range.start));
+            pieces.push(schema.clone());
             copied = range.end;
         }
-        spliced.push_str(text.get(copied..)?);
-        Some(spliced)
+        pieces.push(text.slice(copied..));
+        Some(pieces)
     }
 }
 
-/// A member's new value: JSON text, or a tree.
+/// A member's new value: JSON text in pieces, or a tree.
 enum Edit {
-    Raw(Bytes),
+    Pieces(Vec<Bytes>),
     Value(Value),
 }
 
@@ -479,7 +484,7 @@ impl Decisions {
             .as_ref()
             .and_then(|tools| tools.chat(self, request))
         {
-            Some(Edit::Raw(text)) => top.set_raw("tools", text),
+            Some(Edit::Pieces(pieces)) => top.set_pieces("tools", pieces),
             Some(Edit::Value(tools)) => top.set("tools", tools),
             None => {}
         }
@@ -568,6 +573,57 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The tools the rules change, on a chat body: a schema written where
+    /// it lay; the tools a choice narrowed to, with their schemas; and a
+    /// place that is not in the text (or overlaps another) read whole by
+    /// name, never written at the wrong place.
+    #[test]
+    fn the_tools_the_plan_changes_are_written_on_a_chat_body() {
+        let tool = |name: &str, schema: Value| json!({"type": "function", "function": {"name": name, "parameters": schema}});
+        let tools = json!([
+            tool("a", json!({"type": "object"})),
+            tool("b", json!({"x": 1}))
+        ]);
+        let body =
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": tools})
+                .to_string();
+        let request = ChatRequest::parse(body).unwrap();
+        let text = request.raw("tools").unwrap();
+        let at = text.find(r#"{"x":1}"#).unwrap();
+        let new = json!({"y": 2});
+        let schema = |at: Option<Range<usize>>| Schema {
+            name: "b".into(),
+            schema: new.clone(),
+            at: at.map(|at| (at, Bytes::from(new.to_string()))),
+        };
+        let sent = |tools: Tools| {
+            let decided = Decisions {
+                tools: Some(tools),
+                ..Decisions::default()
+            };
+            let sent: Value = serde_json::from_slice(&decided.write(&request).to_vec()).unwrap();
+            sent["tools"].clone()
+        };
+        let rewritten = json!([tool("a", json!({"type": "object"})), tool("b", new.clone())]);
+        for at in [
+            Some(at..at + 7),
+            None,
+            Some(at..text.len() + 1),
+            Some(at + 2..at),
+        ] {
+            let tools = Tools {
+                offered: None,
+                schemas: vec![schema(at.clone())].into(),
+            };
+            assert_eq!(sent(tools), rewritten, "{at:?}");
+        }
+        let narrowed = Tools {
+            offered: Some(vec!["b".into()]),
+            schemas: vec![schema(Some(at..at + 7))].into(),
+        };
+        assert_eq!(sent(narrowed), json!([tool("b", new.clone())]));
+    }
 
     /// The body written with each message's edits made as it is reached is
     /// the body written from the decisions' edits gathered first (what

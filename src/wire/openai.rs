@@ -350,6 +350,12 @@ impl ChatRequest {
         Some(self.text(member))
     }
 
+    /// [`Self::raw`] as a part of the body, shared, not copied.
+    pub fn raw_bytes(&self, key: &str) -> Option<Bytes> {
+        let member = Member::last(&self.members, key)?;
+        Some(self.body.slice(member.value.clone()))
+    }
+
     /// A member's value as text, without checking it again: rules read
     /// `tools` (tens of kilobytes) several times per request.
     fn text(&self, member: &Member) -> &str {
