@@ -818,7 +818,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
                 let mut members = Members::default();
                 while let Some(Name(place)) = map.next_key()? {
                     match place {
-                        Some(place) => *place(&mut members) = Some(map.next_value()?),
+                        Some(place) => {
+                            // `null` is as good as absent, the last one too.
+                            let value: &RawValue = map.next_value()?;
+                            *place(&mut members) = (value.get() != "null").then_some(value);
+                        }
                         None => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }

@@ -219,7 +219,12 @@ impl Tools {
         let mut pieces = Vec::with_capacity(2 * at.len() + 1);
         let mut copied = 0;
         for (range, schema) in at {
-            if range.start < copied || range.end < range.start || range.end > text.len() {
+            // A place that is not an object's in the text (a text other
+            // than the one the rules read) is not written on.
+            let object = text.get(range.clone()).is_some_and(|schema| {
+                schema.first() == Some(&b'{') && schema.last() == Some(&b'}')
+            });
+            if range.start < copied || !object {
                 return None;
             }
             pieces.push(text.slice(copied..range.start));
@@ -576,8 +581,8 @@ mod tests {
 
     /// The tools the rules change, on a chat body: a schema written where
     /// it lay; the tools a choice narrowed to, with their schemas; and a
-    /// place that is not in the text (or overlaps another) read whole by
-    /// name, never written at the wrong place.
+    /// place that is not an object's in the text read whole by name,
+    /// never written at the wrong place.
     #[test]
     fn the_tools_the_plan_changes_are_written_on_a_chat_body() {
         let tool = |name: &str, schema: Value| json!({"type": "function", "function": {"name": name, "parameters": schema}});
@@ -611,6 +616,7 @@ mod tests {
             None,
             Some(at..text.len() + 1),
             Some(at + 2..at),
+            Some(at + 1..at + 6),
         ] {
             let tools = Tools {
                 offered: None,

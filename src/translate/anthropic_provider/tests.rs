@@ -537,6 +537,7 @@ fn a_member_written_twice_is_read_as_its_last_as_clients_read_it() {
         r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"first"},"delta":{"type":"text_delta","text":"last"}}"#,
         r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"first","t\u0065xt":"last"}}"#,
         r#"{"type":"ping","type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"last"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":null,"delta":{"type":"text_delta","text":"last"}}"#,
     ];
     for data in cases {
         assert_eq!(
@@ -544,6 +545,14 @@ fn a_member_written_twice_is_read_as_its_last_as_clients_read_it() {
             [chunk(json!({"content": "last"}), Value::Null)],
             "{data}"
         );
+    }
+    // A member that is `null` is absent, written last or not: an error
+    // without its object is still the provider's error.
+    for error in [
+        r#"{"type":"error","error":null}"#,
+        r#"{"type":"error","error":{"type":"overloaded_error"},"error":null}"#,
+    ] {
+        assert_eq!(said(&mut translator, error), [r#"{"error":{}}"#], "{error}");
     }
 }
 
