@@ -429,20 +429,26 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
 /// The schemas of the `offered` among `tools` that take Moonshot's form,
 /// rewritten.
 fn rewritten_schemas(tools: &[Value], offered: &[String]) -> Vec<Schema> {
-    let name = |tool: &Value| tool.pointer("/function/name")?.as_str().map(str::to_owned);
     (tools.iter())
-        .filter_map(|tool| {
-            let name = name(tool).filter(|name| offered.contains(name))?;
-            let mut tool = tool.clone();
-            rewrite_tool(&mut tool).then_some(())?;
-            let schema = tool.pointer("/function/parameters")?.clone();
-            Some(Schema {
-                name,
-                schema,
-                at: None,
-            })
+        .filter(|tool| {
+            let name = tool.pointer("/function/name").and_then(Value::as_str);
+            name.is_some_and(|name| offered.iter().any(|o| o == name))
         })
+        .filter_map(|tool| rewritten_schema(&mut tool.clone()))
         .collect()
+}
+
+/// A named tool's schema in Moonshot's form, `tool` rewritten, when the
+/// rule changes it (where it lay not known).
+fn rewritten_schema(tool: &mut Value) -> Option<Schema> {
+    if !rewrite_tool(tool) {
+        return None;
+    }
+    Some(Schema {
+        name: tool.pointer("/function/name")?.as_str()?.to_owned(),
+        schema: tool.pointer("/function/parameters")?.clone(),
+        at: None,
+    })
 }
 
 /// What the rules read of a `tools` text: how many tools it holds, and
@@ -519,27 +525,16 @@ fn rewrite_tool(tool: &mut Value) -> bool {
 fn rewritten_tool(tool: &str) -> Option<Schema> {
     #[cfg(test)]
     tests::TREES.with(|trees| trees.set(trees.get() + 1));
-    let mut tree: Value = serde_json::from_str(tool).ok()?;
-    if !rewrite_tool(&mut tree) {
-        return None;
-    }
-    let name = tree.pointer("/function/name")?.as_str()?.to_owned();
-    let schema = tree.pointer("/function/parameters")?.clone();
+    let mut schema = rewritten_schema(&mut serde_json::from_str(tool).ok()?)?;
     let member = |json: &[u8], key: &str| {
         let members = crate::format::scan::members(json).ok()?;
         crate::format::scan::Member::last(&members, key).map(|member| member.value.clone())
     };
     let function = member(tool.as_bytes(), "function")?;
     let parameters = member(&tool.as_bytes()[function.clone()], "parameters")?;
-    let text = Bytes::from(schema.to_string());
-    Some(Schema {
-        name,
-        schema,
-        at: Some((
-            function.start + parameters.start..function.start + parameters.end,
-            text,
-        )),
-    })
+    let at = function.start + parameters.start..function.start + parameters.end;
+    schema.at = Some((at, Bytes::from(schema.schema.to_string())));
+    Some(schema)
 }
 
 /// Keywords whose values are schemas, or maps or lists of schemas.
