@@ -1678,6 +1678,17 @@ mod tests {
             (1000, 10, Some(4))
         );
         assert!(usage.cost.is_some_and(|cost| cost > 0.0), "{usage:?}");
+        // A usage whose name is written with an escape is counted, and
+        // priced, as one written plainly: on both paths.
+        for parts in [false, true] {
+            let mut relay = relabel(parts);
+            let _ = relay.frame(events[11]);
+            let counted = relay.shaping.take_usage();
+            assert_eq!(counted.map(|u| u.input), Some(5), "parts: {parts}");
+            let mut plain = relabel(parts);
+            let _ = plain.frame(&events[11].replace(r"\u0075", "u"));
+            assert_eq!(plain.shaping.take_usage(), counted, "parts: {parts}");
+        }
     }
 
     #[test]

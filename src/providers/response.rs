@@ -21,6 +21,7 @@ use memchr::memmem::Finder;
 use serde_json::{Map, Value, json};
 
 use crate::config::Cost;
+use crate::format::scan;
 use crate::ledger::price_usd;
 use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
@@ -74,17 +75,22 @@ static WORDS: LazyLock<[Finder<'static>; 4]> = LazyLock::new(|| {
     ]
 });
 
-/// Whether a chunk's text may need shaping; the others pass as bytes.
+/// Whether a chunk's text may need shaping; the others pass as bytes. A
+/// name written with an escape (`"\u0075sage"`) could be any of the words,
+/// as a client's JSON reader reads it: such a chunk is shaped, so that a
+/// provider's usage is counted (and priced, and held to the budgets)
+/// however it spells it.
 pub fn may_need_shaping(data: &str) -> bool {
     WORDS
         .iter()
         .any(|word| word.find(data.as_bytes()).is_some())
+        || scan::hides_a_name(data.as_bytes())
 }
 
-/// Whether a chunk's text mentions the `usage` key ([`note_usage`] reads
-/// only those chunks).
+/// Whether a chunk's text may name the `usage` key, plainly or with an
+/// escape ([`note_usage`] reads only those chunks).
 fn mentions_usage(data: &str) -> bool {
-    WORDS[0].find(data.as_bytes()).is_some()
+    WORDS[0].find(data.as_bytes()).is_some() || scan::hides_a_name(data.as_bytes())
 }
 
 /// Shapes one streamed chunk; `false` when it is to be dropped (a repeated
@@ -399,6 +405,14 @@ mod tests {
             r#"{"usage_x":1,"reasoningx":"filtered_"}"#
         ));
         assert!(!may_need_shaping(r#"""#));
+        // A name written with an escape may be any of them.
+        assert!(may_need_shaping(r#"{"\u0075sage":{}}"#));
+        assert!(may_need_shaping(
+            r#"{"choices":[{"finish_reason":"\u0066iltered"}]}"#
+        ));
+        assert!(!may_need_shaping(
+            r#"{"choices":[{"delta":{"content":"\u00e9"}}]}"#
+        ));
     }
 
     proptest::proptest! {
@@ -529,6 +543,15 @@ mod tests {
             (
                 r#"{"usage":{"prompt_tokens":8,"completion_tokens":2},"x":"\ud800"}"#,
                 Some(8),
+            ),
+            // Its name written with an escape, as a client's reader reads it.
+            (
+                r#"{"choices":[],"\u0075sage":{"prompt_tokens":4,"completion_tokens":2}}"#,
+                Some(4),
+            ),
+            (
+                r#"{"choices":[{"delta":{},"\u0075sage":{"prompt_tokens":2,"completion_tokens":2}}]}"#,
+                Some(2),
             ),
         ];
         for (chunk, input) in chunks {
