@@ -52,7 +52,7 @@ pub trait Encoder: Send + 'static {
 /// model itself spells out across two deltas (`"sk-ab"` in one event,
 /// `"cd…"` in the next) is in no one event's bytes: the relay holds back
 /// a delta's text that could start a key until the next, so the key
-/// comes here whole (`relay::HeldText`).
+/// comes here whole (`relay::hold::HeldText`).
 pub struct Outgoing {
     scrub: StreamScrub,
 }
