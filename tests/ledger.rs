@@ -588,3 +588,56 @@ async fn without_a_database_usage_is_unavailable_and_a_ledger_change_needs_a_res
         ["ledger changed; it takes effect at the next restart"]
     );
 }
+
+/// A provider that writes `usage`'s name with an escape (`"\u0075sage"`,
+/// which every client's JSON reader reads as `usage`) still has its tokens
+/// counted and priced in the ledger, for a chat client, a Messages client
+/// (whose encoder reads the chunks into parts) and a whole answer alike:
+/// what the provider reports is never lost to the budgets.
+#[tokio::test]
+async fn a_usage_whose_name_is_escaped_is_counted_and_priced() {
+    use axum::routing::post;
+    let stream = [
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"hi"},"finish_reason":null}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"\u0075sage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#,
+        "[DONE]",
+    ]
+    .map(|data| format!("data: {data}\n\n"))
+    .concat();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let stream = stream.clone();
+            async move { ([("content-type", "text/event-stream")], stream) }
+        }),
+    );
+    let base = provider_app(app).await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m", "cost": {"input": 1000, "output": 2000}}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+    });
+    let gw = LedgerGateway::start(config).await;
+    for (path, body) in [
+        ("/v1/chat/completions", chat_body(true)),
+        ("/v1/chat/completions", chat_body(false)),
+        ("/v1/messages", messages_body(true)),
+    ] {
+        let response = gw.test.post(path, body).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("hi"), "{path}: {text}");
+    }
+    let rows = gw.rows(3).await;
+    // 7 tokens in at $1000 and 3 out at $2000 a million: $0.013.
+    for row in &rows {
+        assert_eq!(
+            (&row["tokens_in"], &row["tokens_out"]),
+            (&json!(7), &json!(3)),
+            "{row}"
+        );
+        let cost = row["cost_usd"].as_f64().unwrap_or_default();
+        assert!((cost - 0.013).abs() < 1e-9, "{row}");
+    }
+}
