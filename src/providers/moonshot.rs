@@ -23,6 +23,7 @@ use crate::translate::decisions::{
     CallId, MADE_ID_LEN, Schema, Switch, ToolChoice, Tools, TurnReasoning,
 };
 use crate::translate::fields;
+use crate::wire::openai::function_name;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
@@ -151,17 +152,12 @@ fn k3_effort(thinking: &Thinking) -> &'static str {
 /// choice becomes `required` with only that tool offered, which keeps its
 /// intent; when the tool is not offered at all, `auto`.
 fn narrow_tool_choice(draft: &mut Draft, choice: Option<Value>) {
-    let name = choice.and_then(|choice| {
-        let name = choice.pointer("/function/name")?.as_str()?;
-        Some(name.to_owned())
-    });
+    let name = choice.and_then(|choice| function_name(&choice).map(str::to_owned));
     let Some(Value::Array(tools)) = draft.given("tools") else {
         draft.decided.tool_choice = Some(ToolChoice::Auto);
         return;
     };
-    let named = |tool: &&Value| {
-        name.is_some() && tool.pointer("/function/name").and_then(Value::as_str) == name.as_deref()
-    };
+    let named = |tool: &&Value| name.is_some() && function_name(tool) == name.as_deref();
     let chosen = tools.iter().filter(named).count();
     match name {
         Some(name) if chosen > 0 => {
@@ -430,10 +426,7 @@ pub(super) fn plain_any_of_schemas(draft: &mut Draft) {
 /// rewritten.
 fn rewritten_schemas(tools: &[Value], offered: &[String]) -> Vec<Schema> {
     (tools.iter())
-        .filter(|tool| {
-            let name = tool.pointer("/function/name").and_then(Value::as_str);
-            name.is_some_and(|name| offered.iter().any(|o| o == name))
-        })
+        .filter(|tool| function_name(tool).is_some_and(|name| offered.iter().any(|o| o == name)))
         .filter_map(|tool| rewritten_schema(&mut tool.clone()))
         .collect()
 }
@@ -445,7 +438,7 @@ fn rewritten_schema(tool: &mut Value) -> Option<Schema> {
         return None;
     }
     Some(Schema {
-        name: tool.pointer("/function/name")?.as_str()?.to_owned(),
+        name: function_name(tool)?.to_owned(),
         schema: tool.pointer("/function/parameters")?.clone(),
         at: None,
     })

@@ -1273,14 +1273,7 @@ mod tests {
                     .collect()
             };
             let reasoning = |got: &[String]| -> Vec<String> {
-                (got.iter())
-                    .map(|c| {
-                        delta_string(c.as_bytes(), key)
-                            .and_then(Result::ok)
-                            .unwrap_or_default()
-                            .into_owned()
-                    })
-                    .collect()
+                got.iter().map(|c| delta_text(c, key)).collect()
             };
             let got = held_chunks(&[&chunk("I recall configured-k"), &chunk("ey-123, noted")]);
             assert_eq!(details(&got), reasoning(&got), "{got:#?}");
@@ -1304,13 +1297,16 @@ mod tests {
     fn text_of_choice(chunks: &[String], index: u8) -> String {
         (chunks.iter())
             .filter(|c| c.contains(&format!(r#""index":{index}"#)))
-            .map(|c| {
-                delta_string(c.as_bytes(), CONTENT)
-                    .and_then(Result::ok)
-                    .unwrap_or_default()
-                    .into_owned()
-            })
+            .map(|c| delta_text(c, CONTENT))
             .collect()
+    }
+
+    /// The string `key` of `chunk`'s delta, unescaped; empty without one.
+    fn delta_text(chunk: &str, key: Key) -> String {
+        delta_string(chunk.as_bytes(), key)
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_owned()
     }
 
     /// A chunk that packs several choices goes on as one chunk a choice,

@@ -43,6 +43,7 @@ use super::ids;
 use crate::capabilities::ThinkingSwitch;
 use crate::format::sse::{Event, Item};
 use crate::wire::chunk;
+use crate::wire::openai::function_name;
 
 /// What a target's plan decided of a Messages body, in typed fields:
 /// `providers::plan` decides each, once; the Anthropic transport writes
@@ -302,10 +303,7 @@ fn assistant_blocks(message: &Value) -> Vec<Value> {
         .flatten()
     {
         let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-        let name = call
-            .pointer("/function/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let name = function_name(call).unwrap_or_default();
         let arguments = call
             .pointer("/function/arguments")
             .and_then(Value::as_str)
@@ -368,7 +366,7 @@ pub fn tool_choice(choice: &Value) -> Option<Value> {
             tool_choice(choice.pointer("/allowed_tools/mode")?)
         }
         Value::Object(_) => {
-            let name = choice.pointer("/function/name").and_then(Value::as_str)?;
+            let name = function_name(choice)?;
             Some(json!({"type": "tool", "name": name}))
         }
         _ => None,
@@ -382,12 +380,7 @@ fn allowed_tools(choice: &Value) -> Option<Vec<&str>> {
         return None;
     }
     let tools = choice.pointer("/allowed_tools/tools")?.as_array()?;
-    Some(
-        tools
-            .iter()
-            .filter_map(|tool| tool.pointer("/function/name")?.as_str())
-            .collect(),
-    )
+    Some(tools.iter().filter_map(function_name).collect())
 }
 
 /// An OpenAI `finish_reason` for an Anthropic `stop_reason`; `tool_calls`

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::capabilities::MaxTokensField;
 use crate::format::body::{Chunks, Edits, ObjectEdits};
 use crate::wire::facts::Facts;
-use crate::wire::openai::ChatRequest;
+use crate::wire::openai::{ChatRequest, function_name};
 
 /// The rules' decisions for one target.
 #[derive(Debug, Clone, Default)]
@@ -186,11 +186,7 @@ impl Tools {
         let Some(Value::Array(tools)) = decisions.given(request, "tools") else {
             return None;
         };
-        let name = |tool: &Value| {
-            tool.pointer("/function/name")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        let name = |tool: &Value| function_name(tool).map(str::to_owned);
         let tools = (tools.into_iter())
             .filter(|tool| {
                 self.offered

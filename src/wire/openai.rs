@@ -773,6 +773,12 @@ enum MarkPlace {
     PartEndingAt(usize),
 }
 
+/// The function a chat tool, tool choice or tool call names
+/// (`function.name`), when it names one as a string.
+pub fn function_name(tool: &Value) -> Option<&str> {
+    tool.pointer("/function/name")?.as_str()
+}
+
 /// Makes an upstream response name the ref that answered, not the
 /// provider's own model id.
 pub fn label_model(response: &mut Map<String, Value>, model_ref: &str) {
