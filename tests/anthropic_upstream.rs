@@ -1674,3 +1674,65 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
     });
     assert_eq!(kimi.requests()[0]["body"], expected);
 }
+
+/// A body whose JSON the scanner would pass but serde_json could not read
+/// (a number past an `f64`'s range, a `\u` escape of half a surrogate
+/// pair) is refused with a 400 naming what and where, on each front end,
+/// before any target: never sent on to an Anthropic provider emptied of
+/// its messages, as a tree reading that failed once did.
+#[tokio::test]
+async fn what_a_tree_cannot_read_is_refused_not_sent_emptied() {
+    let claude = mock(MockOptions::default()).await;
+    let gw = single(&claude).await;
+    let bodies = [
+        (
+            "/v1/chat/completions",
+            r#"{"messages":[{"role":"user","content":"Summarise the contract"}],"temperature":1e400}"#,
+            "number out of range",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"messages":[{"role":"user","content":"hello \ud800 world"}],"stream":true}"#,
+            "lone surrogate",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","maximum":-2e308}}}]}"#,
+            "number out of range",
+        ),
+        (
+            "/v1/responses",
+            r#"{"input":"A","tools":[{"type":"function","name":"f","parameters":{"type":"object","maximum":1e400}}]}"#,
+            "number out of range",
+        ),
+    ];
+    for (path, body, named) in bodies {
+        let response = gw
+            .client()
+            .post(format!("{}{path}", gw.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{body}: {error}");
+        assert!(message.contains("at byte"), "{body}: {error}");
+    }
+    assert!(claude.requests().is_empty(), "{:?}", claude.requests());
+    // The same request with its number in range goes, whole.
+    let response = gw
+        .chat(
+            json!({"messages": [{"role": "user", "content": "Summarise the contract"}],
+                     "temperature": 1.0}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let sent = &claude.requests()[0]["body"];
+    assert_eq!(
+        sent["messages"][0]["content"][0]["text"], "Summarise the contract",
+        "{sent}"
+    );
+}

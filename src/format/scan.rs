@@ -1,7 +1,11 @@
 //! A one-pass JSON scanner: it checks a whole document against the JSON
 //! grammar (RFC 8259) and records where the members of the top-level object
 //! lie, the elements of one of its arrays, and the members of those
-//! elements, without building anything. Strings, the bulk of a chat
+//! elements, without building anything. It refuses what serde_json refuses
+//! where the grammar is silent (a number beyond an `f64`'s range, a `\u`
+//! escape of half a surrogate pair, nesting past [`MAX_DEPTH`]), so that a
+//! body it passes is one every tree reading of it takes: a transport that
+//! reads a body into a tree to translate it never finds one it cannot. Strings, the bulk of a chat
 //! request, are skipped with `memchr`; the cost is one fast pass over the
 //! bytes.
 //!
@@ -932,21 +936,34 @@ impl<'b> Scanner<'b> {
         }
     }
 
-    /// Steps over the escape at the backslash at `self.i`.
+    /// Steps over the escape at the backslash at `self.i`; a surrogate
+    /// pair's two `\u` escapes at once, as one character.
     fn escape(&mut self) -> Result<(), ScanError> {
         match self.b.get(self.i + 1) {
             Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
-            Some(b'u')
-                if self
-                    .b
-                    .get(self.i + 2..self.i + 6)
-                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
-            {
-                self.i += 6
-            }
+            Some(b'u') => match self.unit(self.i) {
+                Some(0xD800..=0xDBFF) => match self.unit(self.i + 6) {
+                    Some(0xDC00..=0xDFFF) => self.i += 12,
+                    _ => return Err(self.error("lone surrogate in a \\u escape")),
+                },
+                Some(0xDC00..=0xDFFF) => return Err(self.error("lone surrogate in a \\u escape")),
+                Some(_) => self.i += 6,
+                None => return Err(self.error("invalid escape")),
+            },
             _ => return Err(self.error("invalid escape")),
         }
         Ok(())
+    }
+
+    /// The UTF-16 unit of the `\uXXXX` escape at `at`, if there is one.
+    fn unit(&self, at: usize) -> Option<u16> {
+        let escape = self.b.get(at..at + 6)?.strip_prefix(b"\\u")?;
+        let hex = std::str::from_utf8(escape).ok()?;
+        // `from_str_radix` would take a sign.
+        hex.bytes()
+            .all(|b| b.is_ascii_hexdigit())
+            .then(|| u16::from_str_radix(hex, 16).ok())
+            .flatten()
     }
 
     /// Steps over the text beyond ASCII at `self.i`: the run up to the next
@@ -1053,6 +1070,7 @@ impl<'b> Scanner<'b> {
     }
 
     fn number(&mut self) -> Result<(), ScanError> {
+        let start = self.i;
         let digits = |s: &mut Self| {
             let start = s.i;
             while s.peek().is_some_and(|c| c.is_ascii_digit()) {
@@ -1076,7 +1094,8 @@ impl<'b> Scanner<'b> {
                 return Err(self.error("invalid number"));
             }
         }
-        if let Some(b'e' | b'E') = self.peek() {
+        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if exponent {
             self.i += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
@@ -1084,6 +1103,18 @@ impl<'b> Scanner<'b> {
             if !digits(self) {
                 return Err(self.error("invalid number"));
             }
+        }
+        // serde_json reads a number past an `f64`'s range as an error, not
+        // as infinity. Only one with an exponent, or more digits than a
+        // `u64` holds, can be.
+        let text = &self.b[start..self.i];
+        if (exponent || text.len() > 20)
+            && !(std::str::from_utf8(text).ok())
+                .and_then(|text| text.parse::<f64>().ok())
+                .is_some_and(f64::is_finite)
+        {
+            self.i = start;
+            return Err(self.error("number out of range"));
         }
         Ok(())
     }
@@ -1431,9 +1462,12 @@ mod tests {
             pieces in prop::collection::vec(prop::sample::select(vec![
                 &b"plain text "[..], b"x", b"\\n", b"\\\"", b"\\\\", b"\\/", b"\\t",
                 b"\\u00e9", b"\\u4E2d", b"\xc3\xa9", b"\xe4\xb8\xad", b"a long run of plain text, longer than a block of sixty-four bytes",
+                b"\\ud83d\\ude00", b"\\uD83D\\uDE00",
             ]), 1..60),
             fault in prop::option::of((0usize..60, prop::sample::select(vec![
                 &b"\""[..], b"\\x", b"\\u12g4", b"\x01", b"\x1f", b"\xff", b"\xc3", b"\\",
+                b"\\ud800", b"\\udc00", b"\\udbff\\u0041", b"\\ud800\\ud800", b"\\ud83d\\",
+                b"\\u+123", b"\\u-fff",
             ]))),
             offset in 0usize..70,
         ) {
@@ -1462,6 +1496,79 @@ mod tests {
             let scanned = object(&bytes, None).is_ok();
             let by_serde = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok();
             prop_assert_eq!(scanned, by_serde, "{:?}", String::from_utf8_lossy(&bytes));
+        }
+
+        /// Numbers near and past the ends of an `f64`'s range, and integers
+        /// past a `u64`'s: taken exactly when serde_json takes them.
+        #[test]
+        fn numbers_are_judged_as_serde_judges_them(
+            minus in any::<bool>(),
+            whole in "[1-9][0-9]{0,30}|0",
+            fraction in prop::option::of("[0-9]{1,20}"),
+            exponent in prop::option::of(("[eE]", "[+-]?", 0u32..700)),
+        ) {
+            let mut number = format!("{}{whole}", if minus { "-" } else { "" });
+            if let Some(fraction) = fraction {
+                number.push('.');
+                number.push_str(&fraction);
+            }
+            if let Some((e, sign, power)) = exponent {
+                number.push_str(&format!("{e}{sign}{power}"));
+            }
+            let text = format!("{{\"n\": [{number}], \"z\": 1}}");
+            let scanned = object(text.as_bytes(), None).is_ok();
+            let by_serde = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text).is_ok();
+            prop_assert_eq!(scanned, by_serde, "{}", text);
+        }
+    }
+
+    /// What serde_json refuses where JSON's grammar is silent is refused,
+    /// at the place it starts: a transport that reads the body into a tree
+    /// never finds one it cannot read.
+    #[test]
+    fn numbers_out_of_range_and_lone_surrogates_are_refused() {
+        let refused = [
+            (r#"{"t": 1e400}"#, "number out of range at byte 6"),
+            (r#"{"t": [-2E+308]}"#, "number out of range at byte 7"),
+            (
+                r#"{"t": "a\ud800"}"#,
+                "lone surrogate in a \\u escape at byte 8",
+            ),
+            (
+                r#"{"t": "\udc00b"}"#,
+                "lone surrogate in a \\u escape at byte 7",
+            ),
+            (
+                r#"{"t": "\ud800\u0041"}"#,
+                "lone surrogate in a \\u escape at byte 7",
+            ),
+            (
+                r#"{"t": "\ud800\ud800"}"#,
+                "lone surrogate in a \\u escape at byte 7",
+            ),
+        ];
+        for (text, error) in refused {
+            let scanned = object(text.as_bytes(), None).map(|s| s.members.len());
+            assert_eq!(scanned.unwrap_err().to_string(), error, "{text}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "{text}"
+            );
+        }
+        let long = format!(r#"{{"t": {}}}"#, "9".repeat(400));
+        assert!(object(long.as_bytes(), None).is_err());
+        let taken = [
+            r#"{"t": 1e308}"#,
+            r#"{"t": 1e-400}"#,
+            r#"{"t": 123456789012345678901234567890}"#,
+            r#"{"t": "\ud83d\ude00 \uD83D\uDE00"}"#,
+        ];
+        for text in taken {
+            assert!(object(text.as_bytes(), None).is_ok(), "{text}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                "{text}"
+            );
         }
     }
 }

@@ -43,10 +43,13 @@ impl Transport for Anthropic {
         if let Some(original) = &request.messages_body {
             return passthrough::passthrough(original, plan);
         }
-        // The written body is a JSON object by construction: the request
-        // parsed as one and the edits write JSON values.
+        // The written body reads as a JSON object by construction: the
+        // request passed `format::scan`, which refuses what serde_json
+        // cannot read, and the edits write JSON values. Were it not, no
+        // body goes: the handler answers 500, never an empty request.
         let openai: Map<String, Value> =
-            serde_json::from_slice(&decided.write(request.chat()).to_vec()).unwrap_or_default();
+            serde_json::from_slice(&decided.write(request.chat()).to_vec())
+                .expect("a chat form that format::scan passed reads as a JSON object");
         let mut body = anthropic_provider::request(&openai, plan);
         body.insert("stream".into(), Value::Bool(true));
         whole(&body)
