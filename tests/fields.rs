@@ -1061,3 +1061,57 @@ async fn a_tool_choice_left_with_no_tool_of_the_clients_own_is_named() {
     let response = gw.messages(own).await;
     assert_eq!(dropped(&response), ["web_search_20250305"]);
 }
+
+/// A reasoning item's and a custom tool call's (and its output's) member
+/// no row names is named on both transports, as a message's or a function
+/// call's is: `encrypted_content`, which clawgate neither reads nor
+/// returns, too. Their known members go on.
+#[tokio::test]
+async fn a_reasoning_items_or_custom_calls_member_no_row_names_is_named() {
+    let bodies = [
+        json!({"model": "p/m", "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "SUMM"}],
+             "extra_member": "IMPORTANT"},
+            {"role": "assistant", "content": "prev"},
+            {"role": "user", "content": "again"}]}),
+        json!({"model": "p/m", "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "summary": [], "encrypted_content": "gAAAA"},
+            {"role": "assistant", "content": "prev"},
+            {"role": "user", "content": "again"}]}),
+        json!({"model": "p/m", "tools": [{"type": "custom", "name": "apply_patch"}], "input": [
+            {"role": "user", "content": "patch it"},
+            {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** Begin",
+             "zz": "IMPORTANT"},
+            {"type": "custom_tool_call_output", "call_id": "c1", "output": "done", "yy": 2}]}),
+    ];
+    for api in [OPENAI, ANTHROPIC] {
+        for body in &bodies {
+            let mock = healthy_mock().await;
+            let gw = seeing(&mock, api).await;
+            let response = gw.responses(body.clone()).await;
+            assert_eq!(response.status(), 200, "{api}: {body}");
+            assert!(
+                dropped(&response).contains(&"unknown members".to_string()),
+                "{api}: {body}"
+            );
+            let sent = mock.requests()[0]["body"].to_string();
+            assert!(
+                !sent.contains("IMPORTANT") && !sent.contains("gAAAA"),
+                "{sent}"
+            );
+        }
+    }
+    // Without the unknown member, nothing is named.
+    let mock = healthy_mock().await;
+    let gw = seeing(&mock, OPENAI).await;
+    let mut plain = bodies[0].clone();
+    plain["input"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("extra_member");
+    let response = gw.responses(plain).await;
+    assert!(dropped(&response).is_empty(), "{:?}", dropped(&response));
+    assert!(mock.requests()[0]["body"].to_string().contains("SUMM"));
+}
