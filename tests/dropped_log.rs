@@ -86,3 +86,56 @@ async fn what_the_rules_remove_is_named_in_the_header_and_the_line() {
     });
     assert!(warned);
 }
+
+/// Two requests whose unknown members differ are each named by name in a
+/// line, though the header says `unknown members` for both; and
+/// `citations` on a system prompt's text block, or a system message's,
+/// are named as on a user's.
+#[tokio::test]
+async fn each_set_of_unknown_members_is_said_by_name_and_system_citations_are_named() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"named-each": {
+            "baseUrl": mock.base_url(), "apiKey": KEY, "api": "openai-completions",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "named-each/m"}},
+    }))
+    .await;
+    for odd in ["first_odd", "second_odd"] {
+        let body = json!({"model": "named-each/m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi", odd: 1}]}]});
+        let response = gw.messages(body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-clawgate-dropped"), "unknown members");
+        let _ = response.bytes().await;
+    }
+    let lines = captured.lines();
+    for odd in ["first_odd", "second_odd"] {
+        let said = lines.iter().any(|line| {
+            line["level"] == "WARN"
+                && line["fields"]["target"] == "named-each/m"
+                && (line["fields"]["unknown"].as_str()).is_some_and(|u| u.contains(odd))
+        });
+        assert!(said, "{odd}: {lines:?}");
+    }
+
+    let citation = json!([{"type": "char_location", "cited_text": "c", "document_index": 0,
+                           "start_char_index": 0, "end_char_index": 1}]);
+    let in_system = json!({"model": "named-each/m", "max_tokens": 10,
+        "system": [{"type": "text", "text": "S1", "citations": citation}],
+        "messages": [{"role": "user", "content": "hi"}]});
+    let in_a_system_message = json!({"model": "named-each/m", "max_tokens": 10, "messages": [
+        {"role": "system", "content": [{"type": "text", "text": "S1", "citations": citation}]},
+        {"role": "user", "content": "hi"}]});
+    for body in [in_system, in_a_system_message] {
+        let response = gw.messages(body.clone()).await;
+        assert_eq!(response.status(), 200, "{body}");
+        let dropped = header(&response, "x-clawgate-dropped");
+        assert!(
+            dropped.contains("citations on text blocks"),
+            "{body}: {dropped}"
+        );
+        let _ = response.bytes().await;
+    }
+}

@@ -626,14 +626,17 @@ fn name_dropped(
         return;
     }
     let named = dropped.join(", ");
-    let line = format!("{}: {named}", target.model_ref.as_str());
+    let unknown: Vec<&str> = seen.unknown().iter().map(|key| &**key).collect();
+    let unknown = unknown.join(", ");
+    // The unknown members by name too: the header's `unknown members`
+    // says the same for any of them.
+    let line = format!("{}: {named}; {unknown}", target.model_ref.as_str());
     if said.due(line, std::time::Instant::now()) {
-        let unknown: Vec<&str> = seen.unknown().iter().map(|key| &**key).collect();
         tracing::warn!(
             target = target.model_ref.as_str(),
             // Client text: control characters escaped, so no line is forged.
             dropped = %escape_controls(&named),
-            unknown = %escape_controls(&unknown.join(", ")),
+            unknown = %escape_controls(&unknown),
             "fields the target cannot take were dropped (said at most once a minute per target and set of fields; the answers name them in x-clawgate-dropped)"
         );
     }

@@ -482,6 +482,9 @@ fn translated_system(system: &Content) -> System {
         }
         unknown.extend((blocks.unknown.iter()).map(|(_, name)| format!("system{name}").into()));
         unknown.extend(not_text(blocks, "system"));
+        if cited(blocks) {
+            rows |= Row::Citations.bit();
+        }
     }
     System {
         text: (!is_empty(&text)).then(|| Arc::from(text.into_owned())),
@@ -506,6 +509,12 @@ fn not_text(blocks: &Blocks, at: &str) -> Vec<Box<str>> {
         .into_iter()
         .map(|kind| format!("{at}[{kind}]").into())
         .collect()
+}
+
+/// Whether a text block among `blocks` carries `citations`, which the
+/// chat system message, text alone, drops.
+fn cited(blocks: &Blocks) -> bool {
+    (blocks.into_iter()).any(|block| matches!(block, Block::Text { cited: true, .. }))
 }
 
 /// The most server-tool types a request's answer names (each compared
@@ -863,6 +872,9 @@ fn translate_message<'a>(
             if let Content::Blocks(blocks) = &message.content {
                 for name in not_text(blocks, "messages[system].content") {
                     seen.unknown_member(&name);
+                }
+                if cited(blocks) {
+                    Row::Citations.mark(seen);
                 }
             }
             out.push(Out::text("system", system_text(&message.content)));
