@@ -965,7 +965,7 @@ pub fn markdown() -> String {
          `x-clawgate-dropped` header (comma-separated; on a stream, with the\n\
          response's head), and the log says so in a warn line naming the\n\
          fields and the target (at most once a minute per target and set of\n\
-         fields);\n\
+         fields, the unknown members below counted by name);\n\
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
