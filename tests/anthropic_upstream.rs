@@ -1679,7 +1679,8 @@ async fn kimi_codings_rewrites_reach_kimi_coding_only() {
 /// (a number past an `f64`'s range, a `\u` escape of half a surrogate
 /// pair) is refused with a 400 naming what and where, on each front end,
 /// before any target: never sent on to an Anthropic provider emptied of
-/// its messages, as a tree reading that failed once did.
+/// its messages, as a tree reading that failed once did, nor sent on for
+/// the provider to read one way or another.
 #[tokio::test]
 async fn what_a_tree_cannot_read_is_refused_not_sent_emptied() {
     let claude = mock(MockOptions::default()).await;
@@ -1704,6 +1705,12 @@ async fn what_a_tree_cannot_read_is_refused_not_sent_emptied() {
             "/v1/responses",
             r#"{"input":"A","tools":[{"type":"function","name":"f","parameters":{"type":"object","maximum":1e400}}]}"#,
             "number out of range",
+        ),
+        // Its own format's body too, though it would go on whole.
+        (
+            "/v1/messages",
+            r#"{"max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"a \ud800 b"}]}]}"#,
+            "lone surrogate",
         ),
     ];
     for (path, body, named) in bodies {
