@@ -232,6 +232,39 @@ async fn env_files_provide_secrets_and_the_environment_wins() {
     assert_contains(&text(&output.stderr), "broken.env:1: expected NAME=value");
 }
 
+/// A provider whose answer spells a configured key, in its text or its
+/// reasoning: `agent` prints neither, as a served answer carries neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_prints_no_key_the_answer_spells() {
+    const LEAKED: &str = "sk-YcoBiUqs1EDf831H6KCZ7tWLH3Qg7Ge8vPeT3lxshGeweoIe";
+    let files = Files::new();
+    let provider = mock(MockOptions {
+        reply: format!("your key is {LEAKED} ok"),
+        reasoning: format!("think {LEAKED} done"),
+        ..MockOptions::default()
+    })
+    .await;
+    let mut config = chain_config(&provider, &provider);
+    config["models"]["providers"]["primary"]["apiKey"] = json!(LEAKED);
+    let config = files.config(&config);
+    for json in [false, true] {
+        let mut args = vec!["agent", "--config", s(&config), "--message", "hi"];
+        if json {
+            args.push("--json");
+        }
+        let output = run(&args, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        assert!(!stdout.contains(LEAKED) && !stderr.contains(LEAKED), "{stdout}{stderr}");
+        assert!(stdout.contains("your key is"), "{stdout}");
+        if json {
+            let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+            let reasoning = answer["reasoning"].as_str().unwrap();
+            assert!(reasoning.starts_with("think ") && reasoning.ends_with(" done"), "{answer}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_reports_text_reasoning_usage_and_attempts() {
     let files = Files::new();

@@ -62,7 +62,15 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
             };
             shape_completion(&mut response, answer.target.model.cost.as_ref());
             let response = &response;
+            // Scrubbed as a served answer's bytes are (`http::stream::Outgoing`):
+            // a key the model spells out whole is never printed.
+            let redactor = &gateway.config().redactor;
+            let scrubbed = |text: String| match redactor.scrubber().scrub(text.as_bytes()) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            };
             let (text, reasoning) = message_text(response);
+            let (text, reasoning) = (scrubbed(text), reasoning.map(scrubbed));
             if args.json {
                 let mut attempts: Vec<Value> = answer
                     .failures
