@@ -255,12 +255,18 @@ async fn agent_prints_no_key_the_answer_spells() {
         let output = run(&args, &[]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-        assert!(!stdout.contains(LEAKED) && !stderr.contains(LEAKED), "{stdout}{stderr}");
+        assert!(
+            !stdout.contains(LEAKED) && !stderr.contains(LEAKED),
+            "{stdout}{stderr}"
+        );
         assert!(stdout.contains("your key is"), "{stdout}");
         if json {
             let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
             let reasoning = answer["reasoning"].as_str().unwrap();
-            assert!(reasoning.starts_with("think ") && reasoning.ends_with(" done"), "{answer}");
+            assert!(
+                reasoning.starts_with("think ") && reasoning.ends_with(" done"),
+                "{answer}"
+            );
         }
     }
 }

@@ -173,6 +173,47 @@ async fn an_escaped_key_in_a_provider_refusal_reaches_neither_the_client_nor_the
     }
 }
 
+/// A provider's key a client pastes where a model or a path goes (a
+/// client's settings swapped) is echoed neither in the error that answers
+/// it nor in the access line, the ledger's model column or any log line.
+#[tokio::test]
+async fn a_key_pasted_as_a_model_or_a_path_is_not_echoed() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": mock.base_url(),
+            "apiKey": "${PASTED_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("PASTED_KEY", SECRET)]).await;
+    let as_model = gw
+        .chat(json!({"model": SECRET, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(as_model.status(), 404);
+    let as_path = gw
+        .client()
+        .get(format!("{}/{SECRET}", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_path.status(), 404);
+    let as_model_id = gw
+        .client()
+        .get(format!("{}/v1/models/{SECRET}", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_model_id.status(), 404);
+    for response in [as_model, as_path, as_model_id] {
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+    let log = serde_json::to_string(&captured.lines()).unwrap();
+    assert!(log.contains("[redacted]"), "{log}");
+    assert!(!log.contains(SECRET), "{log}");
+}
+
 const SPLIT_KEY: &str = "sk-split-0123456789abcdef";
 
 /// A gateway before a mock whose key is `SPLIT_KEY` and whose answer

@@ -864,7 +864,8 @@ impl Config {
     /// Why `name`, which [`Config::resolve`] did not resolve, names no model.
     pub fn unknown(&self, name: &str) -> UnknownModel {
         UnknownModel {
-            name: name.to_string(),
+            // A key pasted where a model goes is not echoed.
+            name: self.redactor.scrub(name).into_owned(),
             suggestions: self.suggest(name),
             ambiguous: suggest::refs_with_model_id(&self.providers, name),
         }

@@ -45,6 +45,7 @@ use crate::config::{Cost, Target};
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
 use crate::ledger::{self, Row, Tokens};
+use crate::ops::redact::Redactor;
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
 use crate::ops::telemetry::{self, Trace};
@@ -285,13 +286,14 @@ impl AccessRecord {
         self.update(|entry| entry.turn = Some((sessions, turn)));
     }
 
-    /// The model the client named (cut to 128 characters: it is the
-    /// client's text, of any length).
-    pub fn model_asked(&self, model: Option<&str>) {
-        let model = model.unwrap_or("default");
+    /// The model the client named, cut to 128 characters (it is the
+    /// client's text, of any length), without a key pasted where a model
+    /// goes.
+    pub fn model_asked(&self, model: Option<&str>, redactor: &Redactor) {
+        let model = redactor.scrub(model.unwrap_or("default"));
         let model = match model.char_indices().nth(128) {
             Some((end, _)) => &model[..end],
-            None => model,
+            None => &model,
         }
         .to_string();
         self.update(|entry| entry.model_asked = Some(model));
@@ -514,7 +516,10 @@ where
     let started = Instant::now();
     let record = AccessRecord::default();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // A key pasted where a path goes is not logged.
+    let path = (gateway.config().redactor)
+        .scrub(request.uri().path())
+        .into_owned();
     let request_bytes = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -27,14 +27,14 @@ impl FrontEnd for Chat {
     type Context = ();
 
     fn decode(
-        _config: &Config,
+        config: &Config,
         memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
     ) -> Result<(ClientRequest, ()), ApiError> {
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        record.model_asked(request.model());
+        record.model_asked(request.model(), &config.redactor);
         let seen = fields::chat(&request, &memos.chat_tools);
         Ok((ClientRequest::new(request, seen), ()))
     }

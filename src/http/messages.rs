@@ -71,7 +71,7 @@ impl FrontEnd for Messages {
     ) -> Result<(ClientRequest, ()), ApiError> {
         let read = anthropic_client::Read::parse_with(&original, &memos.messages)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        record.model_asked(read.request.model.as_deref().map(shown));
+        record.model_asked(read.request.model.as_deref().map(shown), &config.redactor);
         let model = chain_model(config, read.request.model.as_deref()).map(str::to_owned);
         let when = match config.first_api(model.as_deref()) {
             Some(Api::OpenAiCompletions) => ChatForm::Now,

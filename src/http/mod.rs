@@ -29,6 +29,7 @@ mod usage;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -213,13 +214,16 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .merge(guarded)
         .merge(open)
-        .fallback(|method: Method, uri: Uri| async move {
-            ApiError::NoRoute {
-                method: method.to_string(),
-                path: uri.path().to_string(),
-                routes: route_list(),
-            }
-        })
+        .fallback(
+            |State(gateway): State<Arc<Gateway>>, method: Method, uri: Uri| async move {
+                ApiError::NoRoute {
+                    method: method.to_string(),
+                    // A key pasted where a path goes is not echoed.
+                    path: gateway.config().redactor.scrub(uri.path()).into_owned(),
+                    routes: route_list(),
+                }
+            },
+        )
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(gateway.clone(), way_in))
         .with_state(gateway)

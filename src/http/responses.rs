@@ -53,7 +53,7 @@ impl FrontEnd for Responses {
     /// The body is read into the Responses shapes (borrowed) and translated
     /// into the request model; the parsed copy ends here.
     fn decode(
-        _config: &Config,
+        config: &Config,
         memos: &Memos,
         body: Bytes,
         record: &AccessRecord,
@@ -63,7 +63,7 @@ impl FrontEnd for Responses {
             responses_client::Read::parse_with(&body, &memos.responses).map_err(|e| bad(&e))?;
         let parsed = &read.request;
         let model = parsed.model.as_deref().filter(|m| !m.is_empty());
-        record.model_asked(model);
+        record.model_asked(model, &config.redactor);
         let translated = read.translate(model).map_err(|e| bad(&e))?;
         let request =
             ChatRequest::parse_with(translated.body, &memos.requests).map_err(|e| bad(&e))?;
