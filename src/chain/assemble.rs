@@ -12,8 +12,9 @@
 //! Nothing has reached the client while a stream is assembled, so a stream
 //! that breaks, falls silent or reports an error midway fails its attempt
 //! and the chain can still fall over; keep-alives (comments, Anthropic's
-//! `ping`) are no sign of life here, so a provider that sends only those
-//! cannot hold the request past `idleSeconds`.
+//! `ping`, chunks that add nothing to the answer) are no sign of life
+//! here, so a provider that sends only those cannot hold the request past
+//! `idleSeconds`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -105,6 +106,12 @@ pub async fn collect(
     let mut native = Vec::new();
     let mut read = 0usize;
     let mut event = first;
+    // The client sees nothing while its answer is assembled, so a
+    // keep-alive (a comment, Anthropic's `ping`, an event the transport
+    // read nothing from, a chunk that says nothing: an empty delta, no
+    // choice) is no sign of life here: only a chunk that adds to the
+    // answer or the provider's own event of the answer ends the silence.
+    let mut silent_until = tokio::time::Instant::now() + idle;
     loop {
         let data = event.data.trim();
         if data == "[DONE]" {
@@ -124,20 +131,20 @@ pub async fn collect(
                     retry_after: None,
                 });
             }
-            Some(chunk) => completion
-                .push(chunk)
-                .map_err(|e| AttemptError::InvalidResponse(e.to_string()))?,
+            Some(chunk) => {
+                if says_something(&chunk) {
+                    silent_until = tokio::time::Instant::now() + idle;
+                }
+                completion
+                    .push(chunk)
+                    .map_err(|e| AttemptError::InvalidResponse(e.to_string()))?;
+            }
             None => {
                 return Err(AttemptError::InvalidResponse(
                     "a stream event is not a chat completion chunk".into(),
                 ));
             }
         }
-        // The client sees nothing while its answer is assembled, so a
-        // keep-alive (a comment, Anthropic's `ping`, an event the
-        // transport read nothing from) is no sign of life here: only a
-        // chunk or the provider's own event of the answer ends the silence.
-        let mut silent_until = tokio::time::Instant::now() + idle;
         event = loop {
             match tokio::time::timeout_at(silent_until, rest.next()).await {
                 Err(_) => {
@@ -188,6 +195,37 @@ pub async fn collect(
             }
         };
     }
+}
+
+/// Whether `chunk` adds to the answer: its usage, or a choice's ending,
+/// log probabilities, or a delta with text, reasoning, annotations or a
+/// tool call's piece. An empty delta, or a chunk of no choice, says
+/// nothing: it keeps a connection alive, as a comment does.
+fn says_something(chunk: &ChunkView) -> bool {
+    let said =
+        |raw: Option<&RawValue>| raw.is_some_and(|raw| !matches!(raw.get(), "null" | "\"\""));
+    chunk.usage.is_some()
+        || (chunk.choices.iter().flatten()).any(|choice| {
+            said(choice.usage)
+                || said(choice.finish_reason)
+                || said(choice.logprobs)
+                || choice.delta.as_ref().is_some_and(|delta| {
+                    [
+                        delta.content,
+                        delta.refusal,
+                        delta.reasoning_content,
+                        delta.reasoning,
+                        delta.annotations,
+                        delta.reasoning_details,
+                    ]
+                    .into_iter()
+                    .any(said)
+                        || delta
+                            .tool_calls
+                            .as_ref()
+                            .is_some_and(|calls| !calls.is_empty())
+                })
+        })
 }
 
 /// A JSON string's text (borrowed when it has no escapes); `None` for any
@@ -832,10 +870,11 @@ mod tests {
     }
 
     /// Keep-alives are no sign of life while an answer is assembled (its
-    /// client sees none): a provider that sends only comments, or only
-    /// Anthropic's `ping` events, after its first chunk times out after
+    /// client sees none): a provider that sends only comments, only
+    /// Anthropic's `ping` events, or only chunks that add nothing (an
+    /// empty delta, no choice), after its first chunk times out after
     /// `idle`, where it used to hold the request without end. Its own
-    /// events of the answer do count.
+    /// events of the answer, and chunks that add to it, do count.
     #[tokio::test(start_paused = true)]
     async fn only_events_end_a_silence_while_an_answer_is_assembled() {
         let chunk = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}).to_string();
@@ -848,7 +887,12 @@ mod tests {
         let redactor = Redactor::default();
         let comment = || Item::Comment("keep-alive".into());
         let ping = || Item::Native(event(Some("ping"), r#"{"type":"ping"}"#));
-        for keep_alive in [comment as fn() -> Item, ping] {
+        let empty_delta = || {
+            let data = r#"{"choices":[{"index":0,"delta":{"content":""}}]}"#;
+            Item::Event(event(None, data))
+        };
+        let no_choice = || Item::Event(event(None, r#"{"choices":[]}"#));
+        for keep_alive in [comment as fn() -> Item, ping, empty_delta, no_choice] {
             let started = tokio::time::Instant::now();
             let collected = collect(
                 event(None, &chunk),
@@ -883,6 +927,28 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(native.len(), 60);
+        // A chunk of a character a second, for a minute: alive too.
+        let letters = every_second(|| {
+            let data = r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
+            Item::Event(event(None, data))
+        })
+        .take(60)
+        .chain(futures_util::stream::iter([Ok(Item::Event(event(
+            None, "[DONE]",
+        )))]));
+        let (completion, _) = collect(
+            event(None, &chunk),
+            Box::pin(letters),
+            Duration::from_secs(5),
+            10_000_000,
+            &redactor,
+        )
+        .await
+        .unwrap();
+        let text = completion["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap();
+        assert_eq!(text.len(), 2 + 60);
     }
 
     /// A provider's own event that is not JSON (a delta cut short, read by
