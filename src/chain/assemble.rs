@@ -204,7 +204,7 @@ pub async fn collect(
 fn says_something(chunk: &ChunkView) -> bool {
     let said =
         |raw: Option<&RawValue>| raw.is_some_and(|raw| !matches!(raw.get(), "null" | "\"\""));
-    chunk.usage.is_some()
+    said(chunk.usage)
         || (chunk.choices.iter().flatten()).any(|choice| {
             said(choice.usage)
                 || said(choice.finish_reason)
@@ -228,8 +228,6 @@ fn says_something(chunk: &ChunkView) -> bool {
         })
 }
 
-/// A JSON string's text (borrowed when it has no escapes); `None` for any
-/// other value.
 /// The value of `raw`, read once when it is kept.
 fn value(raw: &RawValue) -> Value {
     serde_json::from_str(raw.get()).unwrap_or(Value::Null)

@@ -5,9 +5,9 @@
 //! where the grammar is silent (a number beyond an `f64`'s range, a `\u`
 //! escape of half a surrogate pair, nesting past [`MAX_DEPTH`]), so that a
 //! body it passes is one every tree reading of it takes: a transport that
-//! reads a body into a tree to translate it never finds one it cannot. Strings, the bulk of a chat
-//! request, are skipped with `memchr`; the cost is one fast pass over the
-//! bytes.
+//! reads a body into a tree to translate it never finds one it cannot.
+//! Strings, the bulk of a chat request, are skipped with `memchr`; the
+//! cost is one fast pass over the bytes.
 //!
 //! [`KnownValues`], the values a request repeats from the one before, and
 //! the strings read sixteen and sixty-four bytes at a time (SSE2, with a

@@ -198,8 +198,8 @@ impl Item<'_> {
     /// Its members that no row of the Responses table names, for an item
     /// whose rows name its members one by one (a message, a reasoning
     /// item, a function or custom tool call and its output; the other
-    /// items are refused): an output item's `id` and `status` name what is
-    /// stored, and are read as such.
+    /// items go whole, or are refused): an output item's `id` and `status`
+    /// name what is stored, and are read as such.
     pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
         let by_member = matches!(
             self.kind(),
