@@ -12,9 +12,9 @@
 //! Nothing has reached the client while a stream is assembled, so a stream
 //! that breaks, falls silent or reports an error midway fails its attempt
 //! and the chain can still fall over; keep-alives (comments, Anthropic's
-//! `ping`, chunks that add nothing to the answer) are no sign of life
-//! here, so a provider that sends only those cannot hold the request past
-//! `idleSeconds`.
+//! `ping`, chunks or events that add nothing to the answer) are no sign
+//! of life here, so a provider that sends only those cannot hold the
+//! request past `idleSeconds`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +28,7 @@ use crate::ops::redact::Redactor;
 use crate::ops::scrub::REDACTED;
 use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
+use crate::wire::anthropic::DeltaKind;
 use crate::wire::chunk::{ChunkView, number, text as string};
 
 /// A whole answer given to a request for a stream (a provider that ignored
@@ -164,13 +165,14 @@ pub async fn collect(
                     }
                     // Most go unread as chunks (`EventReading::NativeEnds`):
                     // one that is not JSON breaks the answer here.
-                    if serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_err() {
-                        return Err(AttemptError::InvalidResponse(
-                            "a stream event is not JSON".into(),
-                        ));
-                    }
-                    if event.event.as_deref() != Some("ping") {
-                        silent_until = tokio::time::Instant::now() + idle;
+                    match adds_to_the_answer(&event) {
+                        None => {
+                            return Err(AttemptError::InvalidResponse(
+                                "a stream event is not JSON".into(),
+                            ));
+                        }
+                        Some(true) => silent_until = tokio::time::Instant::now() + idle,
+                        Some(false) => {}
                     }
                     native.push(event);
                 }
@@ -226,6 +228,24 @@ fn says_something(chunk: &ChunkView) -> bool {
                             .is_some_and(|calls| !calls.is_empty())
                 })
         })
+}
+
+/// Whether a provider's own event adds to the answer (`None`: it is not
+/// JSON): any but a `ping`, and a block's delta only with a piece (text,
+/// thinking, a tool's input, a signature, a citation) that is not empty.
+fn adds_to_the_answer(event: &Event) -> Option<bool> {
+    if !DeltaKind::is_delta(event) {
+        serde_json::from_str::<serde::de::IgnoredAny>(&event.data).ok()?;
+        return Some(event.event.as_deref() != Some("ping"));
+    }
+    let data: Value = serde_json::from_str(&event.data).ok()?;
+    let Some(Value::Object(delta)) = data.get("delta") else {
+        return Some(true);
+    };
+    let piece = |(key, value): (&String, &Value)| {
+        key != "type" && !value.is_null() && value.as_str() != Some("")
+    };
+    Some(delta.iter().any(piece))
 }
 
 /// The value of `raw`, read once when it is kept.
@@ -869,10 +889,11 @@ mod tests {
 
     /// Keep-alives are no sign of life while an answer is assembled (its
     /// client sees none): a provider that sends only comments, only
-    /// Anthropic's `ping` events, or only chunks that add nothing (an
-    /// empty delta, no choice), after its first chunk times out after
-    /// `idle`, where it used to hold the request without end. Its own
-    /// events of the answer, and chunks that add to it, do count.
+    /// Anthropic's `ping` events, or only chunks or events that add
+    /// nothing (an empty delta, its own or a chunk's; no choice), after
+    /// its first chunk times out after `idle`, where it used to hold the
+    /// request without end. Its own events of the answer, and chunks that
+    /// add to it, do count.
     #[tokio::test(start_paused = true)]
     async fn only_events_end_a_silence_while_an_answer_is_assembled() {
         let chunk = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}).to_string();
@@ -890,7 +911,18 @@ mod tests {
             Item::Event(event(None, data))
         };
         let no_choice = || Item::Event(event(None, r#"{"choices":[]}"#));
-        for keep_alive in [comment as fn() -> Item, ping, empty_delta, no_choice] {
+        let empty_native = || {
+            let data = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#;
+            Item::Native(event(Some("content_block_delta"), data))
+        };
+        let keep_alives = [
+            comment as fn() -> Item,
+            ping,
+            empty_delta,
+            no_choice,
+            empty_native,
+        ];
+        for keep_alive in keep_alives {
             let started = tokio::time::Instant::now();
             let collected = collect(
                 event(None, &chunk),
