@@ -1062,10 +1062,11 @@ async fn a_tool_choice_left_with_no_tool_of_the_clients_own_is_named() {
     assert_eq!(dropped(&response), ["web_search_20250305"]);
 }
 
-/// A reasoning item's and a custom tool call's (and its output's) member
-/// no row names is named on both transports, as a message's or a function
-/// call's is: `encrypted_content`, which clawgate neither reads nor
-/// returns, too. Their known members go on.
+/// A reasoning item's (or its summary's or text's) and a custom tool
+/// call's (and its output's) member no row names is named on both
+/// transports, as a message's or a function call's is: `encrypted_content`,
+/// which clawgate neither reads nor returns, too. Their known members go
+/// on.
 #[tokio::test]
 async fn a_reasoning_items_or_custom_calls_member_no_row_names_is_named() {
     let bodies = [
@@ -1073,6 +1074,12 @@ async fn a_reasoning_items_or_custom_calls_member_no_row_names_is_named() {
             {"role": "user", "content": "hi"},
             {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "SUMM"}],
              "extra_member": "IMPORTANT"},
+            {"role": "assistant", "content": "prev"},
+            {"role": "user", "content": "again"}]}),
+        json!({"model": "p/m", "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "SUMM", "extra": "IMPORTANT"}],
+             "content": [{"type": "reasoning_text", "text": "RAW", "extra": "IMPORTANT"}]},
             {"role": "assistant", "content": "prev"},
             {"role": "user", "content": "again"}]}),
         json!({"model": "p/m", "input": [

@@ -291,12 +291,16 @@ pub struct Part<'a> {
 
 impl Part<'_> {
     /// Its members that no row of the Responses table names, for a part
-    /// whose rows name its members one by one (texts and images; the
-    /// others go whole, or are refused): an output text's `annotations`
-    /// and `logprobs`, which clawgate's own answers carry, are its text's.
+    /// whose rows name its members one by one (texts, a reasoning item's
+    /// summaries and texts, and images; the others go whole, or are
+    /// refused): an output text's `annotations` and `logprobs`, which
+    /// clawgate's own answers carry, are its text's.
     pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
         let kind = self.kind.as_deref().unwrap_or("input_text");
-        let by_member = matches!(kind, "input_text" | "output_text" | "input_image");
+        let by_member = matches!(
+            kind,
+            "input_text" | "output_text" | "summary_text" | "reasoning_text" | "input_image"
+        );
         (self.others.iter())
             .filter(move |_| by_member)
             .map(|key| &**key)

@@ -815,6 +815,22 @@ fn item_messages<'r>(
     match item.kind() {
         "reasoning" => {
             Row::ReasoningItem.mark(seen);
+            let content = match &item.content {
+                Some(Content::Parts(parts)) => &parts[..],
+                _ => &[],
+            };
+            let parts = [
+                ("summary", item.summary.as_deref().unwrap_or_default()),
+                ("content", content),
+            ];
+            for (at, parts) in parts {
+                for part in parts {
+                    let kind = part.kind.as_deref().unwrap_or("input_text");
+                    for key in part.unknown_members() {
+                        seen.unknown_member(&format!("input[reasoning].{at}[{kind}].{key}"));
+                    }
+                }
+            }
             // A new answer's reasoning starts a new turn.
             if !turn.text.is_empty() || !turn.calls.is_empty() {
                 turn.flush(out);
