@@ -160,11 +160,11 @@ async fn a_request_the_provider_rejects_does_not_fall_over() {
 
 #[tokio::test]
 async fn unreachable_and_hanging_providers_fall_over() {
-    // A port that was bound and released: connections are refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Port 1, which nothing here listens on and no test binds:
+    // connections are refused. (A port bound and released could be given
+    // to the hanging mock started next, which then got both targets'
+    // requests.)
+    let closed = "127.0.0.1:1";
     let hanging = mock(MockOptions {
         hang: true,
         ..MockOptions::default()
