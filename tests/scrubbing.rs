@@ -189,22 +189,13 @@ async fn a_key_pasted_as_a_model_or_a_path_is_not_echoed() {
     let as_model = gw
         .chat(json!({"model": SECRET, "messages": [{"role": "user", "content": "hi"}]}))
         .await;
-    assert_eq!(as_model.status(), 404);
-    let as_path = gw
-        .client()
-        .get(format!("{}/{SECRET}", gw.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(as_path.status(), 404);
-    let as_model_id = gw
-        .client()
-        .get(format!("{}/v1/models/{SECRET}", gw.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(as_model_id.status(), 404);
-    for response in [as_model, as_path, as_model_id] {
+    let mut answers = vec![as_model];
+    for path in ["", "/v1/models"] {
+        let url = format!("{}{path}/{SECRET}", gw.url);
+        answers.push(gw.client().get(url).send().await.unwrap());
+    }
+    for response in answers {
+        assert_eq!(response.status(), 404);
         let text = response.text().await.unwrap();
         assert!(!text.contains(SECRET), "{text}");
         assert!(text.contains("[redacted]"), "{text}");

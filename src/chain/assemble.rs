@@ -939,40 +939,32 @@ mod tests {
             );
             assert_eq!(started.elapsed(), Duration::from_secs(5));
         }
-        // The provider's own deltas, a second apart, for a minute: alive.
-        const DELTA: &str =
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#;
-        let natives = every_second(|| Item::Native(event(Some("content_block_delta"), DELTA)))
-            .take(60)
-            .chain(futures_util::stream::iter([Ok(Item::Event(event(
-                None, "[DONE]",
-            )))]));
-        let (_, native) = collect(
-            event(None, &chunk),
-            Box::pin(natives),
-            Duration::from_secs(5),
-            10_000_000,
-            &redactor,
-        )
+        // What adds to the answer, a second apart for a minute, then the
+        // end: alive throughout.
+        let for_a_minute = |item: fn() -> Item| {
+            let rest = every_second(item).take(60);
+            let done = futures_util::stream::iter([Ok(Item::Event(event(None, "[DONE]")))]);
+            collect(
+                event(None, &chunk),
+                Box::pin(rest.chain(done)),
+                Duration::from_secs(5),
+                10_000_000,
+                &redactor,
+            )
+        };
+        // The provider's own deltas.
+        let (_, native) = for_a_minute(|| {
+            let data = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#;
+            Item::Native(event(Some("content_block_delta"), data))
+        })
         .await
         .unwrap();
         assert_eq!(native.len(), 60);
-        // A chunk of a character a second, for a minute: alive too.
-        let letters = every_second(|| {
+        // A chunk of a character each.
+        let (completion, _) = for_a_minute(|| {
             let data = r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
             Item::Event(event(None, data))
         })
-        .take(60)
-        .chain(futures_util::stream::iter([Ok(Item::Event(event(
-            None, "[DONE]",
-        )))]));
-        let (completion, _) = collect(
-            event(None, &chunk),
-            Box::pin(letters),
-            Duration::from_secs(5),
-            10_000_000,
-            &redactor,
-        )
         .await
         .unwrap();
         let text = completion["choices"][0]["message"]["content"]
