@@ -593,6 +593,110 @@ async fn a_key_split_across_the_strings_of_a_whole_answer_reaches_no_client() {
     }
 }
 
+/// A provider of Anthropic's format's stream: `blocks` (each block's
+/// events) between the message's start and its end with `stop_reason`.
+fn anthropic_stream(blocks: Vec<Value>, stop_reason: &str) -> axum::response::Response {
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+        "role": "assistant", "model": "m", "content": [], "stop_reason": null,
+        "usage": {"input_tokens": 3, "output_tokens": 0}}});
+    let end = [
+        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason},
+            "usage": {"output_tokens": 9}}),
+        json!({"type": "message_stop"}),
+    ];
+    let body: String = (std::iter::once(&start).chain(&blocks).chain(&end))
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
+        .collect();
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+}
+
+/// A provider whose answer gives its text before its reasoning, the key's
+/// start ending the text and its rest starting the reasoning: as a chat
+/// stream (`content`, then `reasoning_content`), as a chat answer whose
+/// JSON lists the text first, and as Anthropic events (a text block, then
+/// a thinking block).
+async fn text_then_reasoning_provider() -> String {
+    let (text, reasoning) = ("the key is sk-split-0123", "456789abcdef, it said");
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(move |body: axum::body::Bytes| async move {
+                let request: Value = serde_json::from_slice(&body).unwrap();
+                if request["stream"] != json!(true) {
+                    let answer = json!({"id": "c1", "object": "chat.completion", "model": "m",
+                        "choices": [{"index": 0, "finish_reason": "stop", "message":
+                            {"role": "assistant", "content": text, "reasoning_content": reasoning}}],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}});
+                    return axum::Json(answer).into_response();
+                }
+                let chunk = |delta: Value, finish: Value| {
+                    json!({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                };
+                let events = [
+                    chunk(json!({"role": "assistant", "content": text}), Value::Null),
+                    chunk(json!({"reasoning_content": reasoning}), Value::Null),
+                    chunk(json!({}), json!("stop")),
+                ];
+                let body: String = (events.iter().map(|e| format!("data: {e}\n\n")))
+                    .chain(["data: [DONE]\n\n".to_string()])
+                    .collect();
+                ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+            }),
+        )
+        .route(
+            "/v1/messages",
+            post(move || async move {
+                let blocks = vec![
+                    json!({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}}),
+                    json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": text}}),
+                    json!({"type": "content_block_stop", "index": 0}),
+                    json!({"type": "content_block_start", "index": 1,
+                        "content_block": {"type": "thinking", "thinking": ""}}),
+                    json!({"type": "content_block_delta", "index": 1,
+                        "delta": {"type": "thinking_delta", "thinking": reasoning}}),
+                    json!({"type": "content_block_stop", "index": 1}),
+                ];
+                anthropic_stream(blocks, "end_turn")
+            }),
+        );
+    provider_app(app).await
+}
+
+/// A key whose start ends an answer's text and whose rest starts its
+/// reasoning, given after the text, reaches no client, streamed or not,
+/// from a chat provider or one of Anthropic's format: a whole answer lists
+/// its reasoning first, and the two are still masked together.
+#[tokio::test]
+async fn a_key_split_from_the_text_into_the_reasoning_after_it_reaches_no_client() {
+    let base = text_then_reasoning_provider().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "chat": {"baseUrl": base, "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]},
+            "blocks": {"baseUrl": base.strip_suffix("v1").unwrap(), "api": "anthropic-messages",
+                "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "chat/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    for model in ["chat/m", "blocks/m"] {
+        for stream in [false, true] {
+            for (path, ask) in read_tool_asks(model, stream) {
+                let what = format!("{model} {path} stream {stream}");
+                let response = match path {
+                    "/v1/messages" => gw.messages(ask).await,
+                    _ => gw.post(path, ask).await,
+                };
+                assert_eq!(response.status(), 200, "{what}");
+                let body = response.text().await.unwrap();
+                without_split_key(&what, &body);
+                assert!(body.contains("[redacted]"), "{what}: {body}");
+            }
+        }
+    }
+}
+
 /// A provider of Anthropic's format whose answer spells the key out
 /// across two text blocks (`…sk-split-0123` ending the first,
 /// `456789abcdef…` starting the second), then from the second text block
@@ -602,10 +706,7 @@ async fn block_splitting_provider() -> String {
     let app = axum::Router::new().route(
         "/v1/messages",
         post(|| async {
-            let events = [
-                json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
-                    "role": "assistant", "model": "m", "content": [], "stop_reason": null,
-                    "usage": {"input_tokens": 3, "output_tokens": 0}}}),
+            let blocks = vec![
                 json!({"type": "content_block_start", "index": 0,
                     "content_block": {"type": "text", "text": ""}}),
                 json!({"type": "content_block_delta", "index": 0,
@@ -623,14 +724,8 @@ async fn block_splitting_provider() -> String {
                 json!({"type": "content_block_delta", "index": 2,
                     "delta": {"type": "input_json_delta", "partial_json": "23456789abcdef\"}"}}),
                 json!({"type": "content_block_stop", "index": 2}),
-                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"},
-                    "usage": {"output_tokens": 9}}),
-                json!({"type": "message_stop"}),
             ];
-            let body: String = (events.iter())
-                .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
-                .collect();
-            ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+            anthropic_stream(blocks, "tool_use")
         }),
     );
     provider_app(app).await

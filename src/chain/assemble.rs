@@ -283,11 +283,11 @@ pub fn without_spelt_keys(completion: &mut Map<String, Value>, redactor: &Redact
 }
 
 /// `completion`, a whole answer (assembled, or the provider's own), with a
-/// key that runs from one of a choice's strings into the next (its
-/// reasoning, its text, its refusal, each call's arguments: a stream's
-/// order) replaced in both, as a stream's hold replaces it
-/// ([`crate::ops::scrub::Scrubber::mask_adjacent`]); the choice's
-/// `logprobs`, which would spell it token by token, go with it.
+/// key that runs from one of a choice's strings into another (its
+/// reasoning, its text, its refusal, each call's arguments, in whichever
+/// order the stream gave them) replaced in both, as a stream's hold
+/// replaces it ([`crate::ops::scrub::Scrubber::mask_split_keys`]); the
+/// choice's `logprobs`, which would spell it token by token, go with it.
 pub fn masked_across_strings(completion: &mut Map<String, Value>, redactor: &Redactor) {
     let choices = completion.get_mut("choices").and_then(Value::as_array_mut);
     for choice in (choices.into_iter().flatten()).filter_map(Value::as_object_mut) {
@@ -315,36 +315,25 @@ fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
     let said = (message.get(reasoning).and_then(Value::as_str))
         .filter(|_| mirrored)
         .map(str::to_owned);
-    let mut strings: Vec<(u8, &mut String)> = Vec::new();
+    let mut strings: Vec<&mut String> = Vec::new();
     let mut calls = None;
     for (key, value) in message.iter_mut() {
-        let place = match key.as_str() {
-            key if key == reasoning => 0,
-            "content" => 1,
-            "refusal" => 2,
-            _ => {
-                if let ("tool_calls", Value::Array(list)) = (key.as_str(), value) {
-                    calls = Some(list);
-                }
-                continue;
-            }
-        };
-        if let Value::String(text) = value {
-            strings.push((place, text));
+        match (key.as_str(), value) {
+            ("content" | "refusal", Value::String(text)) => strings.push(text),
+            (key, Value::String(text)) if key == reasoning => strings.push(text),
+            ("tool_calls", Value::Array(list)) => calls = Some(list),
+            _ => {}
         }
     }
-    strings.sort_by_key(|(place, _)| *place);
     let arguments = (calls.into_iter().flatten()).filter_map(|call| {
         match call.pointer_mut("/function/arguments") {
             Some(Value::String(arguments)) => Some(arguments),
             _ => None,
         }
     });
-    let mut strings: Vec<&mut String> = (strings.into_iter().map(|(_, text)| text))
-        .chain(arguments)
-        .filter(|text| !text.is_empty())
-        .collect();
-    let masked = redactor.scrubber().mask_adjacent(&mut strings);
+    strings.extend(arguments);
+    strings.retain(|text| !text.is_empty());
+    let masked = redactor.scrubber().mask_split_keys(&mut strings);
     if masked && let Some(said) = said {
         mirror_reasoning(message, reasoning, &said, redactor);
     }

@@ -194,22 +194,26 @@ impl Scrubber {
         true
     }
 
-    /// `strings`, a whole answer's in the order a stream would give them,
-    /// with a key that runs from the end of one into the start of the
-    /// next replaced in both, as a stream's hold replaces it
-    /// ([`Self::mask_across`]): a scrub of the answer's bytes finds a key
-    /// only whole. Whether anything was replaced.
-    pub fn mask_adjacent(&self, strings: &mut [&mut String]) -> bool {
+    /// `strings`, a whole answer's, with a key that runs from the end of
+    /// one into the start of another replaced in both, as a stream's hold
+    /// replaces it ([`Self::mask_across`]): a scrub of the answer's bytes
+    /// finds a key only whole. Each string's end is tried against every
+    /// other's start, whatever their order: a whole answer does not say
+    /// in which order a stream gave its strings (the text may come before
+    /// the reasoning). Whether anything was replaced.
+    pub fn mask_split_keys(&self, strings: &mut [&mut String]) -> bool {
         let mut masked = false;
-        for at in 1..strings.len() {
-            let (before, after) = strings.split_at_mut(at);
-            let (text, next) = (&mut before[at - 1], &mut after[0]);
-            let keep = self.key_start_at_end(text);
-            if keep > 0 {
-                let mut tail = text.split_off(text.len() - keep);
-                masked |= self.mask_across(&mut tail, next);
-                text.push_str(&tail);
+        for at in 0..strings.len() {
+            let keep = self.key_start_at_end(strings[at]);
+            if keep == 0 {
+                continue;
             }
+            let text = &mut *strings[at];
+            let mut tail = text.split_off(text.len() - keep);
+            for other in (0..strings.len()).filter(|&other| other != at) {
+                masked |= self.mask_across(&mut tail, strings[other]);
+            }
+            strings[at].push_str(&tail);
         }
         masked
     }

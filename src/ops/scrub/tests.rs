@@ -324,11 +324,12 @@ fn a_key_running_from_one_string_into_the_next_is_replaced_in_both() {
     assert!(!Scrubber::default().mask_across(&mut t, &mut n));
 }
 
-/// A whole answer's strings, in order: a key running from the end of one
-/// into the start of the next is replaced in both, the rest of each kept;
-/// strings that spell no key across their ends are left as they are.
+/// A whole answer's strings: a key running from the end of one into the
+/// start of another, in either order, is replaced in both, the rest of
+/// each kept; strings that spell no key across their ends are left as
+/// they are.
 #[test]
-fn mask_adjacent_replaces_a_key_across_neighbouring_strings() {
+fn mask_split_keys_replaces_a_key_across_two_strings_in_either_order() {
     let scrubber = scrubber();
     let mut strings = [
         "I recall sk-live-0123".to_string(),
@@ -337,7 +338,7 @@ fn mask_adjacent_replaces_a_key_across_neighbouring_strings() {
         "and more".to_string(),
     ];
     let mut refs: Vec<&mut String> = strings.iter_mut().collect();
-    assert!(scrubber.mask_adjacent(&mut refs));
+    assert!(scrubber.mask_split_keys(&mut refs));
     assert_eq!(
         strings,
         [
@@ -347,7 +348,16 @@ fn mask_adjacent_replaces_a_key_across_neighbouring_strings() {
             "and more"
         ]
     );
+    // The key's rest before its start: the text came before the
+    // reasoning that ends it, and the answer lists the reasoning first.
+    let mut strings = [
+        "456789abcdef, the rest".to_string(),
+        "the key is sk-live-0123".to_string(),
+    ];
+    let mut refs: Vec<&mut String> = strings.iter_mut().collect();
+    assert!(scrubber.mask_split_keys(&mut refs));
+    assert_eq!(strings, ["[redacted], the rest", "the key is [redacted]"]);
     let mut plain = ["no key".to_string(), "here".to_string()];
     let mut refs: Vec<&mut String> = plain.iter_mut().collect();
-    assert!(!scrubber.mask_adjacent(&mut refs));
+    assert!(!scrubber.mask_split_keys(&mut refs));
 }

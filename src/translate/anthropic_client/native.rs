@@ -158,7 +158,7 @@ impl Native {
             }
         }
         // A key running from one block's text (or a tool's input, as its
-        // pieces spell it) into the next is replaced in both, as a
+        // pieces spell it) into another's is replaced in both, as a
         // stream's hold replaces it.
         let mut texts: Vec<&mut String> = Vec::new();
         for (block, input) in blocks.iter_mut().zip(&mut inputs) {
@@ -169,7 +169,7 @@ impl Native {
             };
             texts.extend(text.filter(|text| !text.is_empty()));
         }
-        scrubber.mask_adjacent(&mut texts);
+        scrubber.mask_split_keys(&mut texts);
         for (block, input) in blocks.iter_mut().zip(&inputs) {
             if !input.is_empty() {
                 block["input"] = serde_json::from_str(input).unwrap_or(json!({}));
