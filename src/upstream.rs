@@ -388,6 +388,9 @@ impl Upstream {
                             "the stream ended inside its first event".into(),
                         ));
                     }
+                    Ok(Some(Err(error @ ReadError::OutOfOrder(_)))) => {
+                        return Err(AttemptError::InvalidResponse(error.to_string()));
+                    }
                     // A comment is a sign of life, not the start of an answer.
                     Ok(Some(Ok(Item::Comment(_)))) => continue,
                     Ok(Some(Ok(native @ Item::Native(_)))) => {

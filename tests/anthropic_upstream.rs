@@ -836,6 +836,117 @@ async fn faults_after_the_first_event_end_the_stream_with_an_error_event() {
     }
 }
 
+/// A provider of Anthropic's format whose stream breaks the block order,
+/// by the model asked: `gap` starts its text at block 1 (nothing at 0),
+/// before the answer starts; `late` sends block 0's text, then a delta
+/// for block 3, which was never started.
+async fn out_of_order_provider() -> String {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(|body: axum::body::Bytes| async move {
+            let request: Value = serde_json::from_slice(&body).unwrap();
+            let text = |index: u64, text: &str| {
+                [
+                    json!({"type": "content_block_start", "index": index,
+                        "content_block": {"type": "text", "text": ""}}),
+                    json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "text_delta", "text": text}}),
+                    json!({"type": "content_block_stop", "index": index}),
+                ]
+            };
+            let mut events = vec![json!({"type": "message_start", "message": {"id": "msg_1",
+                "type": "message", "role": "assistant", "model": "m", "content": [],
+                "stop_reason": null, "usage": {"input_tokens": 3, "output_tokens": 0}}})];
+            match request["model"].as_str() {
+                Some("gap") => events.extend(text(1, "starts at one")),
+                _ => {
+                    events.extend(text(0, "well begun"));
+                    events.push(json!({"type": "content_block_delta", "index": 3,
+                        "delta": {"type": "text_delta", "text": "orphan"}}));
+                }
+            }
+            events.push(
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 5}}),
+            );
+            events.push(json!({"type": "message_stop"}));
+            let body: String = (events.iter())
+                .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
+                .collect();
+            ([("content-type", "text/event-stream")], body).into_response()
+        }),
+    );
+    common::provider_app(app).await
+}
+
+/// A Messages client gets a provider of its format's events as they came,
+/// and its SDK indexes blocks by their numbers: events out of that order
+/// are a faulty answer. Before the answer starts the chain falls over
+/// (streamed or not: a whole answer is never one with its text lost);
+/// after, the stream ends with an error event naming the fault.
+#[tokio::test]
+async fn an_anthropic_provider_s_events_out_of_block_order_are_a_faulty_answer() {
+    let base = out_of_order_provider().await;
+    let backup = common::healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "claude-like": {"baseUrl": base.strip_suffix("v1").unwrap(),
+                "api": "anthropic-messages", "apiKey": KEY,
+                "models": [{"id": "gap"}, {"id": "late"}]},
+            "backup": openai_provider(&backup)}},
+        "agents": {"defaults": {"model": {"primary": "claude-like/gap",
+            "fallbacks": ["backup/m"]}}},
+    }))
+    .await;
+    let ask = |model: &str, stream: bool| {
+        let messages = user_message();
+        json!({"model": model, "max_tokens": 50, "stream": stream, "messages": messages})
+    };
+    for stream in [false, true] {
+        let response = gw.messages(ask("claude-like/gap", stream)).await;
+        assert_eq!(response.status(), 200, "stream {stream}");
+        assert_eq!(
+            header(&response, "x-clawgate-provider"),
+            "backup",
+            "stream {stream}"
+        );
+        assert_eq!(
+            header(&response, "x-clawgate-attempts"),
+            "2",
+            "stream {stream}"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Hello"), "stream {stream}: {body}");
+        assert!(!body.contains("starts at one"), "stream {stream}: {body}");
+    }
+    let response = gw.messages(ask("claude-like/late", true)).await;
+    assert_eq!(header(&response, "x-clawgate-provider"), "claude-like");
+    let events = messages_events(response).await;
+    assert_eq!(streamed_text(&events), "well begun", "{events:?}");
+    let (name, last) = events.last().unwrap();
+    assert_eq!(name, "error", "{events:?}");
+    let message = last["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("a delta for block 3, which was not open"),
+        "{message}"
+    );
+    assert!(
+        !events.iter().any(|(name, _)| name == "message_stop"),
+        "{events:?}"
+    );
+    // A chat client's answer is rebuilt from the events: it needs no order.
+    let response = gw
+        .chat(json!({"model": "claude-like/late", "messages": user_message()}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "well begunorphan"
+    );
+}
+
 #[tokio::test]
 async fn a_client_leaving_cancels_the_anthropic_stream() {
     let slow = MockOptions {

@@ -186,6 +186,9 @@ pub async fn collect(
                         key: "maxEventBytes",
                     });
                 }
+                Ok(Some(Err(error @ ReadError::OutOfOrder(_)))) => {
+                    return Err(AttemptError::InvalidResponse(error.to_string()));
+                }
                 // A provider that ends without `[DONE]` after finishing
                 // every choice has still said everything.
                 Ok(None) if completion.finished() => return Ok((completion.finish(), native)),

@@ -360,6 +360,10 @@ pub enum ReadError<E> {
     /// The body itself failed.
     #[error("{0}")]
     Body(E),
+    /// The events broke their format's order (a transport's check, for a
+    /// client that gets them as they came).
+    #[error("the provider's events are out of order: {0}")]
+    OutOfOrder(String),
 }
 
 /// The data of each whole event in `text`, read by this parser (comments

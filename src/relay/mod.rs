@@ -337,6 +337,10 @@ async fn next_event(
                 key: "maxEventBytes",
             },
         ),
+        Ok(Some(Err(error @ ReadError::OutOfOrder(_)))) => (
+            "stream_out_of_order",
+            AttemptError::InvalidResponse(error.to_string()),
+        ),
         Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => (
             "stream_truncated",
             AttemptError::InvalidResponse("the upstream stream ended inside an event".into()),

@@ -23,11 +23,11 @@ use super::transport::{EventReading, Transport, whole};
 use crate::capabilities::Dialect;
 use crate::config::Target;
 use crate::format::body::Chunks;
-use crate::format::sse::Item;
+use crate::format::sse::{Item, ReadError};
 use crate::translate::anthropic_provider::passthrough;
 use crate::translate::anthropic_provider::{self, MessagesPlan, Reading, StreamTranslator};
 use crate::translate::decisions::Decisions;
-use crate::wire::anthropic::DeltaKind;
+use crate::wire::anthropic::{BlockOrder, DeltaKind};
 use crate::wire::request::ClientRequest;
 
 pub struct Anthropic;
@@ -124,12 +124,17 @@ fn auth_header(dialect: Dialect, key: &str) -> Option<(HeaderName, HeaderValue)>
 fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     let mut translator = StreamTranslator::new(now());
     let mut started = false;
+    let mut order = reading.native().then(BlockOrder::default);
     let translated = events
         .map(move |item| {
             let event = match item {
                 Ok(Item::Event(event)) => event,
                 other => return futures_util::stream::iter(vec![other]),
             };
+            // Events that go on as they came must come in their order.
+            if let Some(Err(why)) = order.as_mut().map(|order| order.take(&event)) {
+                return futures_util::stream::iter(vec![Err(ReadError::OutOfOrder(why))]);
+            }
             let delta = DeltaKind::is_delta(&event);
             if delta && started && reading == EventReading::NativeEnds {
                 return futures_util::stream::iter(vec![Ok(Item::Native(event))]);

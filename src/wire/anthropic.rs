@@ -1193,11 +1193,21 @@ pub fn has_type(data: &str, depth: usize, kind: &str) -> bool {
 }
 
 /// The values of the `"type"` members of `data`, one JSON object's text,
-/// in order, each with how many objects deep it lies, read from the text
-/// without a tree: strings are stepped over whole, so none can spell a
-/// member, and a value is as written between its quotes (one with an
-/// escape is passed over: no kind has one).
+/// in order, each with how many objects deep it lies ([`values_of`]); a
+/// value is as written between its quotes (one with an escape is passed
+/// over: no kind has one).
 fn types(data: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    values_of(data, b"type").filter_map(|(depth, value)| {
+        let value = string(value, 0).filter(|_| value.first() == Some(&b'"'))?;
+        (!value.escaped).then_some((depth, value.text))
+    })
+}
+
+/// Where each value of a member named `name` starts in `data`, one JSON
+/// object's text (the rest of the text from there), in order, each with
+/// how many objects deep it lies, read from the text without a tree:
+/// strings are stepped over whole, so none can spell a member.
+fn values_of<'a>(data: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = (usize, &'a [u8])> {
     let mut at = 0;
     let mut depth: usize = 0;
     std::iter::from_fn(move || {
@@ -1210,26 +1220,102 @@ fn types(data: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
                 _ => {
                     let key = string(data, found)?;
                     at = key.end + 1;
-                    if key.text != b"type" {
-                        continue;
-                    }
                     let rest = data[at..].trim_ascii_start();
                     let Some(rest) = rest.strip_prefix(b":") else {
+                        // A string value, stepped over.
                         continue;
                     };
                     let rest = rest.trim_ascii_start();
-                    if rest.first() != Some(&b'"') {
-                        continue;
+                    at = data.len() - rest.len();
+                    if rest.first() == Some(&b'"') {
+                        // The value is a string: the next key is after it.
+                        at = string(data, at)?.end + 1;
                     }
-                    let value = string(data, data.len() - rest.len())?;
-                    at = value.end + 1;
-                    if !value.escaped {
-                        return Some((depth, value.text));
+                    if key.text == name {
+                        return Some((depth, rest));
                     }
                 }
             }
         }
     })
+}
+
+/// A provider's stream event's own `index` (a block's), read from its
+/// bytes as [`has_type`] reads a type: `None` when it has none, or one
+/// that is not a whole number.
+pub fn block_index(data: &str) -> Option<u64> {
+    let (_, rest) = values_of(data.as_bytes(), b"index").find(|(depth, _)| *depth == 1)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let after = rest.get(digits).copied();
+    if digits == 0 || matches!(after, Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// The order a provider's own stream keeps, checked event by event for a
+/// client that gets its events as they came: one `message_start`, blocks
+/// started in turn from 0, one open at a time, each delta and end for the
+/// open block. A chat client's answer is rebuilt from the events and
+/// needs none of it; a Messages client's SDK indexes its blocks by these
+/// numbers. A stream without `message_start` is taken, as its reading
+/// takes it; events of a kind not known here pass.
+#[derive(Debug, Default)]
+pub struct BlockOrder {
+    started: bool,
+    open: Option<u64>,
+    next: u64,
+}
+
+impl BlockOrder {
+    /// Takes `event` in its turn, or says how it breaks the order.
+    pub fn take(&mut self, event: &crate::format::sse::Event) -> Result<(), String> {
+        let kind = match event.event.as_deref() {
+            Some(name) => name.as_bytes(),
+            None => types(event.data.as_bytes())
+                .find(|(depth, _)| *depth == 1)
+                .map_or(&b""[..], |(_, kind)| kind),
+        };
+        let index = || block_index(&event.data);
+        let open = |index: Option<u64>| index.is_some() && index == self.open;
+        let name =
+            |index: Option<u64>| index.map_or_else(|| "with no index".into(), |i| i.to_string());
+        match kind {
+            b"message_start" if self.started => Err("a second message_start".into()),
+            b"message_start" => {
+                self.started = true;
+                Ok(())
+            }
+            b"content_block_start" => match (index(), self.open) {
+                (_, Some(open)) => {
+                    Err(format!("a block started while block {open} was still open"))
+                }
+                (Some(index), None) if index == self.next => {
+                    self.open = Some(index);
+                    self.next += 1;
+                    Ok(())
+                }
+                (index, None) => Err(format!(
+                    "block {} started where block {} came next",
+                    name(index),
+                    self.next
+                )),
+            },
+            b"content_block_delta" if !open(index()) => Err(format!(
+                "a delta for block {}, which was not open",
+                name(index())
+            )),
+            b"content_block_stop" if !open(index()) => Err(format!(
+                "the end of block {}, which was not open",
+                name(index())
+            )),
+            b"content_block_stop" => {
+                self.open = None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A JSON string's text between its quotes, as written.
@@ -1649,14 +1735,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_delta_is_known_by_its_type_members() {
-        use crate::format::sse::Event;
-        let event = |name: Option<&str>, data: &str| Event {
+    /// A stream event named `name` (none with `None`) holding `data`.
+    fn event(name: Option<&str>, data: &str) -> crate::format::sse::Event {
+        crate::format::sse::Event {
             event: name.map(str::to_string),
             data: data.into(),
             id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_delta_is_known_by_its_type_members() {
         let delta = |delta: &str| {
             let data = format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#);
             DeltaKind::of(&event(Some("content_block_delta"), &data))
@@ -1722,5 +1811,85 @@ mod tests {
         assert_eq!(DeltaKind::of(&event(None, unbalanced)), Some(Text));
         assert_eq!(Thinking.name(), Some("thinking_delta"));
         assert_eq!(Other.name(), None);
+    }
+
+    #[test]
+    fn a_block_s_index_is_the_event_s_own_whole_number() {
+        let cases = [
+            (
+                r#"{"type":"content_block_delta","index":3,"delta":{}}"#,
+                Some(3),
+            ),
+            (r#"{"index" : 12 ,"type":"content_block_stop"}"#, Some(12)),
+            // A nested one, or one a string spells, is not the event's.
+            (r#"{"type":"x","delta":{"index":4}}"#, None),
+            (r#"{"type":"x","text":"\"index\":5"}"#, None),
+            (r#"{"index":"1"}"#, None),
+            (r#"{"index":1.5}"#, None),
+            (r#"{"index":-1}"#, None),
+            (r#"{"index":1e3}"#, None),
+            (r#"{"index":99999999999999999999999}"#, None),
+        ];
+        for (data, index) in cases {
+            assert_eq!(block_index(data), index, "{data}");
+        }
+    }
+
+    /// The order a Messages client's SDK relies on: each fault named.
+    #[test]
+    fn a_stream_out_of_block_order_is_named_where_it_breaks() {
+        let start = r#"{"type":"message_start","message":{}}"#;
+        let block = |kind: &str, index: u64| format!(r#"{{"type":"{kind}","index":{index}}}"#);
+        let well = [
+            start.to_string(),
+            block("content_block_start", 0),
+            block("content_block_delta", 0),
+            block("content_block_stop", 0),
+            r#"{"type":"ping"}"#.to_string(),
+            block("content_block_start", 1),
+            block("content_block_delta", 1),
+            block("content_block_stop", 1),
+            r#"{"type":"message_delta","delta":{}}"#.to_string(),
+            r#"{"type":"message_stop"}"#.to_string(),
+        ];
+        let mut order = BlockOrder::default();
+        for data in &well {
+            // Named as Anthropic names them, or only typed.
+            let name = data.split('"').nth(3).map(str::to_string);
+            assert_eq!(order.take(&event(name.as_deref(), data)), Ok(()), "{data}");
+        }
+        let broken: [(&[String], &str); 5] = [
+            (
+                &[start.into(), block("content_block_start", 1)],
+                "block 1 started where block 0 came next",
+            ),
+            (
+                &[start.into(), block("content_block_delta", 0)],
+                "a delta for block 0, which was not open",
+            ),
+            (
+                &[
+                    block("content_block_start", 0),
+                    block("content_block_stop", 7),
+                ],
+                "the end of block 7, which was not open",
+            ),
+            (
+                &[
+                    block("content_block_start", 0),
+                    block("content_block_start", 1),
+                ],
+                "a block started while block 0 was still open",
+            ),
+            (&[start.into(), start.into()], "a second message_start"),
+        ];
+        for (events, why) in broken {
+            let mut order = BlockOrder::default();
+            let (last, before) = events.split_last().unwrap();
+            for data in before {
+                assert_eq!(order.take(&event(None, data)), Ok(()), "{data}");
+            }
+            assert_eq!(order.take(&event(None, last)), Err(why.to_string()));
+        }
     }
 }
