@@ -351,3 +351,73 @@ async fn of_two_output_limits_the_larger_is_reserved() {
     });
     assert_eq!(both.unwrap().status(), 200);
 }
+
+/// An answer costs no more than was reserved: a request that sets no
+/// output limit is sent the one its reservation assumed (the model's
+/// `maxTokens`, in the field the model reads, else 16,384), through each
+/// front end that lets a client leave it out. A client whose requests
+/// reserve nothing is sent no limit it did not ask for.
+#[tokio::test]
+async fn a_request_that_sets_no_output_limit_is_sent_the_one_its_reservation_assumed() {
+    let mock = mock(MockOptions::default()).await;
+    let cost = json!({"input": 1, "output": 1});
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": mock.base_url(), "apiKey": KEY, "models": [
+                {"id": "m", "maxTokens": 20, "cost": cost},
+                {"id": "c", "maxTokens": 30, "cost": cost,
+                    "compat": {"maxTokensField": "max_completion_tokens"}},
+                {"id": "n", "cost": cost}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+        "gateway": {"clients": {
+            "alice": {"key": "${ALICE_KEY}", "budgets": {"daily": 100.0}},
+            "bob": {"key": "${BOB_KEY}"}}},
+    });
+    const BOB: &str = "bob-key-0123456789abcdef00";
+    let served = ledgered::start(config, &[("ALICE_KEY", ALICE), ("BOB_KEY", BOB)]).await;
+    let client = served.test.client();
+    let cases = [
+        (
+            ALICE,
+            "/v1/chat/completions",
+            "p/m",
+            ("max_tokens", Some(20)),
+        ),
+        (ALICE, "/v1/responses", "p/m", ("max_tokens", Some(20))),
+        (
+            ALICE,
+            "/v1/chat/completions",
+            "p/c",
+            ("max_completion_tokens", Some(30)),
+        ),
+        (
+            ALICE,
+            "/v1/chat/completions",
+            "p/n",
+            ("max_tokens", Some(16_384)),
+        ),
+        (BOB, "/v1/chat/completions", "p/m", ("max_tokens", None)),
+        (BOB, "/v1/responses", "p/m", ("max_tokens", None)),
+    ];
+    for (at, (key, path, model, (field, limit))) in cases.into_iter().enumerate() {
+        let body = match path {
+            "/v1/responses" => json!({"model": model, "input": "hi"}),
+            _ => json!({"model": model, "messages": user_message()}),
+        };
+        let response = (client.post(format!("{}{path}", served.test.url)))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path} {model}");
+        let sent = &mock.requests()[at]["body"];
+        assert_eq!(sent[field].as_u64(), limit, "{path} {model}: {sent}");
+        let other = ["max_tokens", "max_completion_tokens"].map(|f| &sent[f]);
+        assert_eq!(
+            other.iter().filter(|v| !v.is_null()).count(),
+            usize::from(limit.is_some()),
+            "{path} {model}: {sent}"
+        );
+    }
+}

@@ -405,6 +405,9 @@ pub async fn run(
             continue;
         }
         let plan = match providers::plan(&request, target, settings.memo) {
+            // A request whose worst cost is held is sent the output limit
+            // that cost assumed.
+            Ok(plan) if settings.demand.is_some() => plan.bounded(&request, target),
             Ok(plan) => plan,
             Err(Declined::Skip(why)) => {
                 log_skipped(target, why.label(), &why);

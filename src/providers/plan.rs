@@ -7,10 +7,10 @@
 
 use super::Withheld;
 use super::moonshot::KimiTools;
-use crate::capabilities::Api;
+use crate::capabilities::{Api, MaxTokensField};
 use crate::config::Target;
 use crate::translate::anthropic_provider::MessagesPlan;
-use crate::translate::decisions::{Decisions, Stream, Usage};
+use crate::translate::decisions::{Decisions, Limit, Stream, Usage};
 use crate::wire::request::ClientRequest;
 
 /// The most tools Kimi accepts in one request, on either API.
@@ -31,6 +31,29 @@ pub struct Plan {
     /// transport's: output limit, thinking and its budget, what goes,
     /// the target's own rewrites).
     pub messages: MessagesPlan,
+}
+
+impl Plan {
+    /// The plan under a reservation (a budget or a rate limit holds the
+    /// request's worst cost before the call): a chat target that would be
+    /// sent no output limit is sent the one the reservation assumed,
+    /// [`Plan::most_output`], in the field the model reads, so that no
+    /// answer costs more than was reserved. A Messages body always has
+    /// its limit.
+    pub fn bounded(mut self, client: &ClientRequest, target: &Target) -> Self {
+        let fields = [
+            MaxTokensField::MaxTokens,
+            MaxTokensField::MaxCompletionTokens,
+        ];
+        let sent = (fields.iter())
+            .any(|field| (self.decided).limit_sent(client.facts(), *field).is_some());
+        if target.provider.api == Api::OpenAiCompletions && !sent {
+            let field =
+                (target.model.capabilities.max_tokens_field).unwrap_or(MaxTokensField::MaxTokens);
+            *self.decided.output.at(field) = Limit::Bounded(self.most_output);
+        }
+        self
+    }
 }
 
 /// Why a target is not sent the request.

@@ -90,6 +90,10 @@ pub enum Limit {
     Moved,
     /// The model's most output, in place of more.
     Clamped(u64),
+    /// Where the request sets no limit: the output a budget's or a rate
+    /// limit's reservation assumed, so that no answer costs more than was
+    /// reserved.
+    Bounded(u64),
 }
 
 /// A thinking switch: on or off, and Moonshot's `keep` (the value the
@@ -380,7 +384,7 @@ impl Decisions {
             Limit::AsGiven => self.given(request, field.name()),
             Limit::Removed => None,
             Limit::Moved => self.given(request, field.other().name()),
-            Limit::Clamped(most) => Some(json!(most)),
+            Limit::Clamped(most) | Limit::Bounded(most) => Some(json!(most)),
         }
     }
 
@@ -393,7 +397,7 @@ impl Decisions {
     /// they did.
     pub fn take_back(&mut self, key: &str) -> bool {
         let limit = |limit: &mut Limit| {
-            let set = matches!(limit, Limit::Moved | Limit::Clamped(_));
+            let set = matches!(limit, Limit::Moved | Limit::Clamped(_) | Limit::Bounded(_));
             if set {
                 *limit = Limit::Removed;
             }
@@ -449,7 +453,7 @@ impl Decisions {
             match limit {
                 Limit::AsGiven => {}
                 Limit::Removed => top.remove(field.name()),
-                Limit::Moved | Limit::Clamped(_) => {
+                Limit::Moved | Limit::Clamped(_) | Limit::Bounded(_) => {
                     if let Some(value) = self.limit_sent(request, field) {
                         top.set(field.name(), value);
                     }
