@@ -177,7 +177,7 @@ async fn an_escaped_key_in_a_provider_refusal_reaches_neither_the_client_nor_the
 /// client's settings swapped) is echoed neither in the error that answers
 /// it nor in the access line, the ledger's model column or any log line.
 #[tokio::test]
-async fn a_key_pasted_as_a_model_or_a_path_is_not_echoed() {
+async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     let (captured, _guard) = Captured::start();
     let mock = healthy_mock().await;
     let config = json!({
@@ -200,9 +200,23 @@ async fn a_key_pasted_as_a_model_or_a_path_is_not_echoed() {
         assert!(!text.contains(SECRET), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
     }
+    // A session named by a key, in the header or as the body's hint: the
+    // access line (and the ledger's row, the sessions' memory, the usage
+    // by session, all from the same name) says `[redacted]`.
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let named = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+        .header("x-clawgate-session", SECRET)
+        .json(&json!({"model": "p/m", "messages": user}))
+        .send();
+    let hinted = gw.chat(json!({"model": "p/m", "messages": user, "prompt_cache_key": SECRET}));
+    for response in [named.await.unwrap(), hinted.await] {
+        assert_eq!(response.status(), 200);
+    }
     let log = serde_json::to_string(&captured.lines()).unwrap();
     assert!(log.contains("[redacted]"), "{log}");
     assert!(!log.contains(SECRET), "{log}");
+    let sessions = log.matches(r#"anonymous/[redacted]"#).count();
+    assert!(sessions >= 2, "{log}");
 }
 
 const SPLIT_KEY: &str = "sk-split-0123456789abcdef";

@@ -14,6 +14,7 @@
 //! through one place, [`Outgoing`] (`http::stream`): where the key
 //! scrubber is wired in.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,6 +263,12 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         let ignored = |from| ignored_session(from, gateway.log_throttle());
         let hint = F::session_hint(request.facts());
         let key = session::name(&client.name, named.as_deref(), hint, &conversation, ignored);
+        // A key pasted as a session's id is kept, logged and shown as
+        // `[redacted]`, as one pasted as a model is.
+        let key = match config.redactor.scrub(&key) {
+            Cow::Borrowed(_) => key,
+            Cow::Owned(scrubbed) => Arc::from(scrubbed),
+        };
         (key, conversation)
     });
     let wants_usage = F::wants_usage(request.facts());
