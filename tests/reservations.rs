@@ -421,3 +421,104 @@ async fn a_request_that_sets_no_output_limit_is_sent_the_one_its_reservation_ass
         );
     }
 }
+
+/// A provider whose chat stream reports more tokens than one call can use
+/// (2^42 each way), and whose Messages stream reports no usage at all.
+async fn miscounting_provider() -> String {
+    use axum::response::IntoResponse;
+    // Anthropic's events are named by their type.
+    let sse = |events: Vec<Value>| {
+        let body: String = (events.into_iter())
+            .map(|data| match data["type"].as_str() {
+                Some(name) => format!("event: {name}\ndata: {data}\n\n"),
+                None => format!("data: {data}\n\n"),
+            })
+            .collect();
+        ([("content-type", "text/event-stream")], body).into_response()
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(move || async move {
+                let huge = 1_u64 << 42;
+                let chunk = |delta: Value, finish: Value| {
+                    json!({"id": "c1", "choices": [{"index": 0, "delta": delta,
+                        "finish_reason": finish}]})
+                };
+                sse(vec![
+                    chunk(json!({"role": "assistant", "content": "hi"}), Value::Null),
+                    chunk(json!({}), json!("stop")),
+                    json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": huge,
+                        "completion_tokens": huge, "total_tokens": 2 * huge}}),
+                ])
+            }),
+        )
+        .route(
+            "/v1/messages",
+            axum::routing::post(move || async move {
+                sse(vec![
+                    json!({"type": "message_start", "message": {"id": "msg_1",
+                        "type": "message", "role": "assistant", "model": "m", "content": [],
+                        "stop_reason": null, "usage": {}}}),
+                    json!({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}}),
+                    json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": "hi"}}),
+                    json!({"type": "content_block_stop", "index": 0}),
+                    json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                        "usage": {}}),
+                    json!({"type": "message_stop"}),
+                ])
+            }),
+        );
+    provider_app(app).await
+}
+
+/// A provider's counts are not taken on trust. Counts more than one call
+/// can use are no usage, and one Anthropic-format answer that reports no
+/// usage is not free: each is counted as an answer of unknown usage is,
+/// from its bytes and its most output, and neither spends the budget.
+#[tokio::test]
+async fn a_provider_s_counts_past_one_call_or_missing_are_estimated_not_taken() {
+    let base = miscounting_provider().await;
+    let model = json!([{"id": "m", "maxTokens": 20, "contextWindow": 1000,
+        "cost": {"input": 1000, "output": 1000}}]);
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "chat": {"baseUrl": base, "apiKey": KEY, "models": model},
+            "blocks": {"baseUrl": base.strip_suffix("v1").unwrap(), "api": "anthropic-messages",
+                "apiKey": KEY, "models": model}}},
+        "agents": {"defaults": {"model": {"primary": "chat/m"}}},
+        "gateway": {"clients": {"alice": {"key": "${ALICE_KEY}", "budgets": {"daily": 1.0}}}},
+    });
+    let served = start(config).await;
+    let ask = |model: &str| {
+        (served.test.client())
+            .post(format!("{}/v1/chat/completions", served.test.url))
+            .bearer_auth(ALICE)
+            .json(&json!({"model": model, "messages": user_message()}))
+            .send()
+    };
+    let mut spent = 0.0;
+    for (rows, model) in [(1, "chat/m"), (2, "blocks/m"), (3, "chat/m")] {
+        let response = ask(model).await.unwrap();
+        assert_eq!(response.status(), 200, "{model}");
+        let answer: Value = response.json().await.unwrap();
+        served.rows(rows).await;
+        let now = spent_once_counted(&served.ledger).await;
+        assert!(
+            now > spent && now < 1.0,
+            "{model}: ${spent} then ${now}; {answer}"
+        );
+        spent = now;
+    }
+    let conn = clawgate::ledger::store::open_read_only(&served.path()).unwrap();
+    let unknown: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM requests WHERE tokens_in IS NULL AND cost_usd IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unknown, 3);
+}

@@ -66,10 +66,13 @@ pub(super) struct Entry {
     pub(super) answered_by: Option<String>,
     /// `ref:outcome`, in order.
     pub(super) attempts: Vec<String>,
-    /// The answer's usage, as its provider reported it.
+    /// The answer's usage, as its provider reported it (when it could be
+    /// so: [`Entry::note`]).
     pub(super) usage: Option<Usage>,
     /// The prices of the target that answered.
     price: Option<Cost>,
+    /// The context window of the model that answered, when known.
+    context_window: Option<u64>,
     /// The client whose key the request presented (`gateway.clients`).
     pub(super) client: Option<Arc<str>>,
     /// The conversation the request belongs to (`crate::session`).
@@ -119,8 +122,31 @@ struct Traced {
 /// bytes, so the estimate errs on the high side.
 const BYTES_PER_TOKEN: u64 = 4;
 
+/// The most tokens a call to a model of no known context window can
+/// have used; a model's own bound is twice its window.
+const MOST_TOKENS_OF_NO_KNOWN_WINDOW: u64 = 4_000_000;
+
 impl Entry {
+    /// The answer's usage, unless its counts are more than one call could
+    /// have used (over twice the model's context window, or
+    /// [`MOST_TOKENS_OF_NO_KNOWN_WINDOW`]): a faulty or hostile provider's
+    /// counts would be priced as given and spend every budget. Such usage
+    /// is no usage: the request's tokens are estimated from its bytes.
     fn note(&mut self, usage: Usage) {
+        let most = (self.context_window).map_or(MOST_TOKENS_OF_NO_KNOWN_WINDOW, |window| {
+            window.saturating_mul(2)
+        });
+        let counted = usage.input.saturating_add(usage.output);
+        if counted > most {
+            tracing::warn!(
+                model = self.answered_by.as_deref().unwrap_or_default(),
+                input = usage.input,
+                output = usage.output,
+                most,
+                "the provider reported more tokens than one call can use: its usage is not taken, the tokens are estimated from the bytes"
+            );
+            return;
+        }
         self.usage = Some(usage);
     }
 
@@ -313,6 +339,7 @@ impl AccessRecord {
                     .push(format!("{}:ok", answer.target.model_ref));
                 entry.answered_by = Some(answer.target.model_ref.to_string());
                 entry.price = answer.target.model.cost;
+                entry.context_window = answer.target.model.context_window;
                 entry.cache_lifetime = Some(answer.target.provider.cache_lifetime);
             }
             Err(CompletionError::Failed(failures)) => {

@@ -404,6 +404,9 @@ struct Usage {
     output: u64,
     cache_read: u64,
     cache_creation: u64,
+    /// Some figure came as a whole number: an answer that reports none
+    /// has its usage unknown (priced from its bytes), never zero.
+    reported: bool,
 }
 
 impl Usage {
@@ -420,8 +423,14 @@ impl Usage {
         for (key, slot) in fields {
             if let Some(value) = usage.get(key).and_then(Value::as_u64) {
                 *slot = value;
+                self.reported = true;
             }
         }
+    }
+
+    /// In OpenAI's terms ([`Self::openai`]), when any figure was reported.
+    fn reported(self) -> Option<OpenAiUsage> {
+        self.reported.then(|| self.openai())
     }
 
     /// In OpenAI's terms: `prompt_tokens` counts cached input too. The
@@ -510,11 +519,11 @@ pub fn answer(message: &Map<String, Value>, created: u64) -> Option<Map<String, 
             "choices",
             json!([{"index": 0, "message": reply, "finish_reason": finish}]),
         ),
-        ("usage", json!(usage.openai())),
+        ("usage", json!(usage.reported())),
     ];
     Some(
-        fields
-            .into_iter()
+        (fields.into_iter())
+            .filter(|(key, value)| !(*key == "usage" && value.is_null()))
             .map(|(key, value)| (key.to_string(), value))
             .collect(),
     )
@@ -725,16 +734,20 @@ impl StreamTranslator {
                 self.chunk(&json!({"tool_calls": [call]}), None)
             }
             Said::End(finish) => {
+                let end = self.chunk(&json!({}), Some(finish));
+                let Some(usage) = self.usage.reported() else {
+                    return vec![end];
+                };
                 let usage = UsageChunkOut {
                     id: &self.id,
                     object: "chat.completion.chunk",
                     created: self.created,
                     model: &self.model,
                     choices: [],
-                    usage: self.usage.openai(),
+                    usage,
                 };
                 let usage = serde_json::to_string(&usage).expect("a chunk serializes");
-                return vec![self.chunk(&json!({}), Some(finish)), data_item(usage)];
+                return vec![end, data_item(usage)];
             }
             Said::Done => data_item("[DONE]".to_string()),
             Said::Ping => Item::Comment("ping".to_string()),
