@@ -756,9 +756,33 @@ async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
     assert!(gateways.get("spentUsd").is_none() && gateways.get("limitUsd").is_none());
     assert!(gateways.get("reservedUsd").is_none(), "{seen}");
     assert_eq!(seen["clients"].as_array().unwrap().len(), 1, "{seen}");
-    // The queues count everyone's requests.
+    // The queues count everyone's requests; the providers' accounts and
+    // `/metrics` (everyone's spend by model) are the gateway's.
     assert!(seen["concurrency"].is_null(), "{seen}");
     assert!(!admin["concurrency"].is_null(), "{admin}");
+    assert!(seen["quotas"].is_null(), "{seen}");
+    assert!(admin["quotas"].is_object(), "{admin}");
+    let (status, refused) = served.get("/metrics", DANA).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (403, &json!("admin_only"))
+    );
+    let metrics = (served
+        .test
+        .client()
+        .get(format!("{}/metrics", served.test.url)))
+    .bearer_auth(ADMIN)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("clawgate_requests_total")
+    );
 
     // A model bob may not use is not there for him, by list or by name,
     // nor named in the 404's suggestions.

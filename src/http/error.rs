@@ -41,6 +41,14 @@ pub enum ApiError {
     )]
     NotYours { client: Arc<str>, asked: String },
     #[error(
+        "{what} is the gateway's own (everyone's traffic, spend and providers' accounts): it needs an admin key (gateway.auth.token, or a client with admin: true){also}"
+    )]
+    AdminOnly {
+        what: &'static str,
+        /// What else opens it, if anything.
+        also: &'static str,
+    },
+    #[error(
         "client {client} may not use model {model:?}; it may use {} (gateway.clients.{client}.models)",
         allowed.join(", ")
     )]
@@ -233,6 +241,7 @@ impl ApiError {
             ApiError::NotYours { .. } => {
                 (StatusCode::FORBIDDEN, "permission_error", "not_your_usage")
             }
+            ApiError::AdminOnly { .. } => (StatusCode::FORBIDDEN, "permission_error", "admin_only"),
             ApiError::ModelNotAllowed { .. } => (
                 StatusCode::FORBIDDEN,
                 "permission_error",
@@ -328,6 +337,7 @@ impl ApiError {
                 ApiError::Unauthorized { .. }
                     | ApiError::ModelNotAllowed { .. }
                     | ApiError::NotYours { .. }
+                    | ApiError::AdminOnly { .. }
             ),
         }
     }

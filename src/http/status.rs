@@ -15,6 +15,7 @@ use axum::extract::{Extension, State};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+use super::ApiError;
 use super::error::seen_by;
 use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
@@ -127,11 +128,13 @@ pub async fn status(
         "concurrency": gateway.queues().snapshot(&config),
         "sessions": sessions_status(&gateway, &caller),
     });
-    // Everyone's requests: the gateway's hour, its queues and its rows.
+    // Everyone's requests: the gateway's hour, its queues and its rows;
+    // and the providers' accounts, their balances and quotas.
     if !caller.admin {
         shown["lastHour"] = Value::Null;
         shown["concurrency"] = Value::Null;
         shown["ledger"] = Value::Null;
+        shown["quotas"] = Value::Null;
     }
     Json(shown)
 }
@@ -199,14 +202,25 @@ pub(super) fn standing<'a>(
         .map(Standing::OverBudget)
 }
 
-/// `/metrics`, with each target's cooldown state brought up to date first.
-pub async fn metrics_page(State(gateway): State<Arc<Gateway>>) -> String {
+/// `/metrics`, with each target's cooldown state brought up to date first:
+/// for an admin key (or anyone, with `gateway.auth.openMetrics`), as they
+/// are everyone's figures.
+pub async fn metrics_page(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Result<String, ApiError> {
+    if !caller.admin {
+        return Err(ApiError::AdminOnly {
+            what: "/metrics",
+            also: ", or gateway.auth.openMetrics for a scraper",
+        });
+    }
     for (model_ref, status) in gateway.cooldowns().snapshot(Instant::now()) {
         metrics::cooldown_state(model_ref.provider(), model_ref.as_str(), status.state);
     }
     gateway.quotas().record_metrics(&gateway.config());
     gateway.queues().record_metrics(&gateway.config());
-    metrics::render()
+    Ok(metrics::render())
 }
 
 /// Every budget's state: the gateway's, then each client's.
