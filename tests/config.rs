@@ -511,6 +511,16 @@ fn errors_never_echo_a_substituted_secret() {
         );
         assert!(errors.join("\n").contains(expected), "{text}: {errors:?}");
     }
+    // A key pasted literally where a URL or a ref goes: quoted as the
+    // typo it looks like, but a key's shape is scrubbed.
+    for text in [
+        "{models: {providers: {p: {baseUrl: 'sk-echo-me-not-0123456789', models: [{id: 'm'}]}}}}",
+        "{agents: {defaults: {model: {primary: 'sk-echo-me-not-0123456789'}}}}",
+    ] {
+        let errors = errors_of(text, &env).join("\n");
+        assert!(!errors.contains("echo-me-not"), "{text}: {errors}");
+        assert!(errors.contains("[redacted]"), "{text}: {errors}");
+    }
 }
 
 #[test]
