@@ -793,6 +793,19 @@ async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
     let (status, refused) = served.get("/v1/models/dear/mm", BOB).await;
     assert_eq!(status, 404);
     assert!(!refused.to_string().contains("`dear/m`"), "{refused}");
+    // Nor by a request naming a near miss.
+    for (key, suggested) in [(BOB, false), (ADMIN, true)] {
+        let near = (served.test.client())
+            .post(format!("{}/v1/chat/completions", served.test.url))
+            .bearer_auth(key)
+            .json(&json!({"model": "dear/mm", "messages": user_message()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(near.status(), 404);
+        let text = near.text().await.unwrap();
+        assert_eq!(text.contains("`dear/m`"), suggested, "{text}");
+    }
     let (status, _) = served.get("/v1/models/big", BOB).await;
     assert_eq!(status, 404);
     let (status, model) = served.get("/v1/models/cheap/m", BOB).await;

@@ -112,6 +112,14 @@ impl AllowedModels {
     }
 }
 
+impl Client {
+    /// Whether the client may ask for `model_ref` (every model, without
+    /// `models`).
+    pub fn may_use(&self, model_ref: &ModelRef) -> bool {
+        self.models.as_ref().is_none_or(|m| m.allows(model_ref))
+    }
+}
+
 /// Every client, by the digest of its key.
 pub struct Clients {
     by_digest: HashMap<KeyDigest, Arc<Client>>,

@@ -871,6 +871,23 @@ impl Config {
         }
     }
 
+    /// `unknown`, as `client` may see it: its suggestions and the refs it
+    /// finds ambiguous only among the models the client may use, so that
+    /// no error names one its `models` leaves out.
+    pub fn seen_by(&self, mut unknown: UnknownModel, client: &clients::Client) -> UnknownModel {
+        unknown.suggestions.retain(|suggested| {
+            let resolved = match suggested.as_str() {
+                "default" => Some(self.routing.primary.clone()),
+                other => self.resolve(other),
+            };
+            resolved.is_some_and(|model_ref| client.may_use(&model_ref))
+        });
+        unknown
+            .ambiguous
+            .retain(|model_ref| client.may_use(model_ref));
+        unknown
+    }
+
     /// The refs and aliases `name` most likely meant, nearest first.
     pub fn suggest(&self, name: &str) -> Vec<String> {
         let served = suggest::models_of_provider(&self.providers, name);

@@ -272,7 +272,8 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         (key, conversation)
     });
     let wants_usage = F::wants_usage(request.facts());
-    let mut chain = config.chain(request.facts().model());
+    let mut chain =
+        (config.chain(request.facts().model())).map_err(|unknown| config.seen_by(unknown, &client));
     let left_out = allowed_chain(&client, request.facts().model(), &mut chain)?;
     options.demand = reserve(gateway, &config, &client, &request, &chain, &record)?;
     options.in_flight = Some(record.in_flight());

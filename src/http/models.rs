@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::guard::Caller;
-use crate::config::clients::Client;
-use crate::config::{Config, ModelRef, UnknownModel};
+use crate::config::{Config, ModelRef};
 use crate::gateway::Gateway;
 
 /// The entry for `id`, a name that resolves to `model_ref` (itself, an
@@ -42,7 +41,7 @@ pub async fn list_models(
     Extension(Caller(client)): Extension<Caller>,
 ) -> Json<Value> {
     let config = gateway.config();
-    let allowed = |model_ref: &ModelRef| allows(&client, model_ref);
+    let allowed = |model_ref: &ModelRef| client.may_use(model_ref);
     let mut data: Vec<Value> = Some(&config.routing.primary)
         .filter(|primary| allowed(primary))
         .and_then(|primary| entry(&config, "default", primary))
@@ -55,11 +54,6 @@ pub async fn list_models(
         }
     }
     Json(json!({"object": "list", "data": data}))
-}
-
-/// Whether `client` may ask for `model_ref`.
-fn allows(client: &Client, model_ref: &ModelRef) -> bool {
-    client.models.as_ref().is_none_or(|m| m.allows(model_ref))
 }
 
 /// One model by any name a request may use: a ref, an alias, `default` or
@@ -76,25 +70,8 @@ pub async fn get_model(
         name => config.resolve(name),
     };
     resolved
-        .filter(|model_ref| allows(&client, model_ref))
+        .filter(|model_ref| client.may_use(model_ref))
         .and_then(|model_ref| entry(&config, &id, &model_ref))
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(unknown_to(&config, &client, &id).to_string()))
-}
-
-/// `config.unknown(name)`, suggesting only what `client` may use: a
-/// suggestion would otherwise name the models its `models` leaves out.
-fn unknown_to(config: &Config, client: &Client, name: &str) -> UnknownModel {
-    let mut unknown = config.unknown(name);
-    unknown.suggestions.retain(|suggested| {
-        let resolved = match suggested.as_str() {
-            "default" => Some(config.routing.primary.clone()),
-            other => config.resolve(other),
-        };
-        resolved.is_some_and(|model_ref| allows(client, &model_ref))
-    });
-    unknown
-        .ambiguous
-        .retain(|model_ref| allows(client, model_ref));
-    unknown
+        .ok_or_else(|| ApiError::NotFound(config.seen_by(config.unknown(&id), &client).to_string()))
 }
