@@ -36,13 +36,16 @@ pub async fn usage(
 ) -> Result<Response, ApiError> {
     let ledger = gateway.ledger();
     let today = calendar::day_of(ledger.now());
-    let mut question = question(&params, today).map_err(ApiError::BadRequest)?;
+    // The errors quote the query, which may hold a key pasted there.
+    let config = gateway.config();
+    let scrub = |text: &str| config.redactor.scrub(text).into_owned();
+    let mut question = question(&params, today).map_err(|e| ApiError::BadRequest(scrub(&e)))?;
     if !caller.admin {
         match &question.client {
             Some(asked) if **asked != *caller.name => {
                 return Err(ApiError::NotYours {
                     client: caller.name.clone(),
-                    asked: asked.clone(),
+                    asked: scrub(asked),
                 });
             }
             _ => question.client = Some(caller.name.to_string()),
