@@ -7,20 +7,26 @@
 //! Everything a client can hold is bounded: the number of open connections
 //! (accepting pauses at the cap; the listen backlog holds a burst), the time
 //! to send a request's headers, which also bounds how long a kept-alive
-//! connection may sit idle, and (in `http/`) the time to send the body.
+//! connection may sit idle, (in `http/`) the time to send the body, and
+//! the time a client may take nothing of what is written to it
+//! ([`WriteDeadline`]: one that stops reading a stream would hold its
+//! request's place, and its provider's, without end).
 //! HTTP/1.1 only: every client in this space speaks it, and its timeouts are
 //! the ones bounded here.
 
 use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +101,7 @@ pub async fn run(
     // Connection-level limits are fixed for the listener's lifetime.
     let limits = gateway.config().gateway.limits;
     let header_timeout = gateway.config().gateway.timeouts.client_header;
+    let write_timeout = gateway.config().gateway.timeouts.idle;
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -131,6 +138,7 @@ pub async fn run(
             tracing::debug!("cannot set TCP_NODELAY: {err}");
         }
         let service = TowerToHyperService::new(app.clone());
+        let tcp = WriteDeadline::new(tcp, write_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         let cut = cut.clone();
         tokio::spawn(async move {
@@ -163,6 +171,91 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// A client's connection whose writes fail once the client has taken
+/// nothing of them for `limit` (`gateway.timeouts.idleSeconds`): the
+/// connection then closes, and with it the request's answer and its
+/// provider's stream. A write that goes out, even in part, starts the
+/// limit again.
+struct WriteDeadline {
+    tcp: TcpStream,
+    limit: Duration,
+    /// Since when the client has taken nothing, while it takes nothing.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(tcp: TcpStream, limit: Duration) -> Self {
+        Self {
+            tcp,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `poll`'s outcome, a write that cannot go on turned into an error
+    /// once it has waited `limit`.
+    fn within<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let stalled = (self.stalled).get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(stalled.as_mut().poll(cx));
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the client read nothing for {limit:?} (gateway.timeouts.idleSeconds)"),
+        )))
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.within(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.within(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.tcp).poll_flush(cx);
+        self.within(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

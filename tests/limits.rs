@@ -122,3 +122,94 @@ async fn a_cap_lowered_then_raised_under_load_is_the_last_one() {
     let third = send_many(&gw, 8).await.unwrap();
     assert_eq!(count(&third, 200), 6, "{third:?}");
 }
+
+/// A provider whose stream never ends, a 4 KB chunk after another as fast
+/// as they are taken; `ended` is set once the gateway lets its stream go.
+async fn endless_provider(ended: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt as _;
+    struct Ended(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let ended = Ended(ended.clone());
+            async move {
+                let text = "x".repeat(4096);
+                let chunk = json!({"id": "c1", "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": text}}]});
+                let event = bytes::Bytes::from(format!("data: {chunk}\n\n"));
+                let events = futures_util::stream::repeat(event).map(move |event| {
+                    let _held = &ended;
+                    Ok::<_, std::convert::Infallible>(event)
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(events),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    provider_app(app).await
+}
+
+/// A client that stops reading a stream, its connection left open, holds
+/// its place (and its provider's stream) for `idleSeconds` at most: its
+/// connection is then closed, the provider's stream let go, and the next
+/// request has the place.
+#[tokio::test]
+async fn a_client_that_stops_reading_a_stream_is_let_go_after_idle_seconds() {
+    use futures_util::StreamExt as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let base = endless_provider(ended.clone()).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+        "gateway": {"limits": {"maxConcurrentRequests": 1}, "timeouts": {"idleSeconds": 1}},
+    }))
+    .await;
+    let body = json!({"model": "p/m", "stream": true, "messages": user_message()}).to_string();
+    let mut stalled = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(body.as_bytes()).await.unwrap();
+    let mut first = vec![0; 4096];
+    let read = stalled.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    // Then it reads nothing, and keeps the connection open.
+    let busy = gw
+        .chat(json!({"model": "p/m", "messages": user_message()}))
+        .await;
+    assert_eq!(busy.status(), 503, "the one place is taken");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the provider's stream is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The place is free again: a request whose provider never ends is
+    // answered as far as a first chunk, so it is streamed and let go.
+    let next = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+        .json(&json!({"model": "p/m", "stream": true, "messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 200);
+    let mut chunks = next.bytes_stream();
+    assert!(chunks.next().await.unwrap().is_ok());
+    drop(stalled);
+}
