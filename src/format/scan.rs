@@ -199,6 +199,21 @@ pub enum ScanError {
     NotObject,
 }
 
+/// What JSON's grammar admits but serde (and the gateway's readers, and
+/// some clients' parsers) cannot read: past a bound, not a typo.
+const NESTED_TOO_DEEPLY: &str = "nested too deeply";
+const OUT_OF_RANGE: &str = "number out of range";
+const LONE_SURROGATE: &str = "lone surrogate in a \\u escape";
+
+impl ScanError {
+    /// Whether the text is JSON past a bound ([`MAX_DEPTH`], an f64's
+    /// range, a whole UTF-16 character), not text that is no JSON.
+    pub fn past_a_bound(&self) -> bool {
+        matches!(self, ScanError::Syntax { what, .. }
+            if [NESTED_TOO_DEEPLY, OUT_OF_RANGE, LONE_SURROGATE].contains(what))
+    }
+}
+
 /// Nesting this deep is refused: serde_json reads at most 127 levels of
 /// arrays and objects, the top one included, and a body the scanner
 /// passes must read with serde alike (`format::members` reads a body's
@@ -853,7 +868,7 @@ impl<'b> Scanner<'b> {
         mut each: impl FnMut(&mut Self, usize) -> Result<(), ScanError>,
     ) -> Result<(), ScanError> {
         if depth >= MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
+            return Err(self.error(NESTED_TOO_DEEPLY));
         }
         self.i += 1;
         self.ws();
@@ -944,9 +959,9 @@ impl<'b> Scanner<'b> {
             Some(b'u') => match self.unit(self.i) {
                 Some(0xD800..=0xDBFF) => match self.unit(self.i + 6) {
                     Some(0xDC00..=0xDFFF) => self.i += 12,
-                    _ => return Err(self.error("lone surrogate in a \\u escape")),
+                    _ => return Err(self.error(LONE_SURROGATE)),
                 },
-                Some(0xDC00..=0xDFFF) => return Err(self.error("lone surrogate in a \\u escape")),
+                Some(0xDC00..=0xDFFF) => return Err(self.error(LONE_SURROGATE)),
                 Some(_) => self.i += 6,
                 None => return Err(self.error("invalid escape")),
             },
@@ -1114,7 +1129,7 @@ impl<'b> Scanner<'b> {
                 .is_some_and(f64::is_finite)
         {
             self.i = start;
-            return Err(self.error("number out of range"));
+            return Err(self.error(OUT_OF_RANGE));
         }
         Ok(())
     }

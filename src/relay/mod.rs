@@ -360,6 +360,18 @@ async fn next_event(
     Err(Cut::Upstream(code, error))
 }
 
+/// Whether `data` has the escape of half a surrogate pair (`\uD800` to
+/// `\uDFFF`, in either case): a string of it that no view can read (a half
+/// with no other) would be read as no text, so such an event is read
+/// through the scan, which refuses it.
+fn spells_a_surrogate(data: &str) -> bool {
+    static LOWER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(br"\ud"));
+    static UPPER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(br"\uD"));
+    LOWER.find(data.as_bytes()).is_some() || UPPER.find(data.as_bytes()).is_some()
+}
+
 /// An upstream comment as the client gets it: scrubbed, on one line.
 fn comment(redactor: &Redactor, text: &str) -> String {
     redactor.provider_text(text).replace(['\n', '\r'], " ")
@@ -399,7 +411,7 @@ impl Relabel {
             return Frame::Done;
         }
         let shape = may_need_shaping(data);
-        if self.parts && !shape {
+        if self.parts && !shape && !spells_a_surrogate(data) {
             // The common chunk, for an encoder that reads parts: read once,
             // straight from the provider's text (the model's name is the
             // encoder's to write).
@@ -432,6 +444,12 @@ impl Relabel {
                 Frame::Chunk(with_model(data, members, &self.model_json))
             }
             Ok(_) => self.through_tree(data),
+            // JSON past a bound (nested past serde's depth, a number out of
+            // an f64's range, half a surrogate pair): neither read nor
+            // passed on, as clients' parsers may fail on it too.
+            Err(error) if error.past_a_bound() => Frame::Error(AttemptError::InvalidResponse(
+                format!("the provider sent an event no reader takes: {error}"),
+            )),
             // Not a JSON object: nothing to read into parts.
             Err(_) if self.parts => Frame::Parts(Vec::new()),
             // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
@@ -657,6 +675,42 @@ mod tests {
             Frame::Error(message) => format!("ERROR {message}"),
         };
         assert_eq!(got, expected, "data {data:?}");
+    }
+
+    /// An event of JSON past a bound (nested past serde's depth, a number
+    /// out of an f64's range, half a surrogate pair) is not passed on as
+    /// text: the stream ends, named. Read into parts, it is read whole
+    /// (what it says kept, what is past the bound not carried) or it ends
+    /// the stream too, never read as nothing.
+    #[test]
+    fn an_event_past_a_bound_ends_the_stream() {
+        let deep = format!(
+            r#"{{"choices":[{{"delta":{{"content":"hi"}}}}],"z":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let events = [
+            (deep.as_str(), "nested too deeply"),
+            (
+                r#"{"choices":[{"delta":{"content":"hi"}}],"n":1e400}"#,
+                "number out of range",
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"hi \ud800"}}]}"#,
+                "lone surrogate",
+            ),
+        ];
+        for (data, why) in events {
+            match relabel(false).frame(data) {
+                Frame::Error(error) => assert!(error.to_string().contains(why), "{error}"),
+                _ => panic!("{why} passed"),
+            }
+            match relabel(true).frame(data) {
+                Frame::Error(error) => assert!(error.to_string().contains(why), "{error}"),
+                Frame::Parts(parts) => assert_eq!(parts, [Part::Text("hi".into())], "{why}"),
+                _ => panic!("{why}: neither read nor refused"),
+            }
+        }
     }
 
     /// What an encoder that reads parts gets for each event is what it
