@@ -306,3 +306,45 @@ fn config_show_writes_pools_as_lists() {
         .collect();
     assert_eq!(named, ["a/m", "b/m", "c/m"]);
 }
+
+/// A client's `models` naming one member of a pool allow that member
+/// alone: asking for the pool (`default`, or another member by name), its
+/// requests go to it and never to the members it may not use; `default`
+/// allows the whole primary pool. A model outside every allowed place is
+/// a 403.
+#[tokio::test]
+async fn a_client_allowed_one_member_of_a_pool_is_placed_on_that_member() {
+    let mocks = three_mocks().await;
+    let mut config = pool_config([&mocks[0], &mocks[1], &mocks[2]], [1.0, 1.0, 1.0], None);
+    config["agents"]["defaults"]["model"] = json!({"primary": ["a/m", "b/m"], "fallbacks": ["c/m"]});
+    config["gateway"]["clients"] = json!({
+        "bob": {"key": "${BOB_KEY}", "models": ["b/m"]},
+        "carol": {"key": "${CAROL_KEY}", "models": ["default"]},
+    });
+    const BOB: &str = "bob-key-0123456789abcdef00";
+    const CAROL: &str = "carol-key-0123456789abcdef0";
+    let gw = gateway_with_env(config, &[("BOB_KEY", BOB), ("CAROL_KEY", CAROL)]).await;
+    let ask = |key: &str, model: &str, session: String| {
+        (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+            .bearer_auth(key)
+            .header("x-clawgate-session", session)
+            .json(&json!({"model": model, "messages": user_message()}))
+            .send()
+    };
+    let mut carols = BTreeSet::new();
+    for turn in 0..12 {
+        for model in ["default", "a/m", "b/m"] {
+            let response = ask(BOB, model, format!("bob-{model}-{turn}")).await.unwrap();
+            assert_eq!(response.status(), 200, "bob {model}");
+            assert_eq!(header(&response, "x-clawgate-model"), "b/m", "bob {model}");
+        }
+        let response = ask(CAROL, "default", format!("carol-{turn}")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        carols.insert(header(&response, "x-clawgate-model").to_string());
+    }
+    assert!(carols.iter().all(|m| m == "a/m" || m == "b/m"), "{carols:?}");
+    let response = ask(BOB, "c/m", "bob-c".into()).await.unwrap();
+    assert_eq!(response.status(), 403);
+    let response = ask(CAROL, "c/m", "carol-c".into()).await.unwrap();
+    assert_eq!(response.status(), 403);
+}

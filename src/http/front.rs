@@ -480,9 +480,14 @@ fn allowed_chain(
     let (Some(allowed), Ok(targets)) = (&client.models, chain) else {
         return Ok(Vec::new());
     };
-    if !targets
-        .first()
-        .is_some_and(|t| allowed.allows(&t.model_ref))
+    // The model asked is its place in the chain: the first target, with
+    // the rest of its pool when it is in one. One of them must be allowed.
+    let first_pool = targets.first().and_then(|t| t.pool);
+    let asked_place = (targets.iter().enumerate())
+        .take_while(|(at, t)| *at == 0 || (first_pool.is_some() && t.pool == first_pool));
+    if !asked_place
+        .into_iter()
+        .any(|(_, t)| allowed.allows(&t.model_ref))
     {
         return Err(ApiError::ModelNotAllowed {
             client: client.name.clone(),

@@ -191,7 +191,20 @@ fn allowed_models(
     for (index, name) in written.iter().enumerate() {
         match config.chain(Some(name)) {
             Ok(chain) => {
-                refs.extend(chain.first().map(|t| t.model_ref.clone()));
+                // The model named (one member of a pool names that member
+                // alone); `default`, the primary's place (its whole pool).
+                match config.resolve(name) {
+                    Some(model_ref) if name != "default" => {
+                        refs.insert(model_ref);
+                    }
+                    _ => refs.extend(
+                        config
+                            .routing
+                            .place_of(&config.routing.primary)
+                            .iter()
+                            .cloned(),
+                    ),
+                }
                 reached.extend(chain.into_iter().map(|t| t.model_ref));
             }
             Err(unknown) => v.error(format!("{path}.models[{index}]"), unknown.to_string()),
