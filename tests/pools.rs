@@ -316,7 +316,8 @@ fn config_show_writes_pools_as_lists() {
 async fn a_client_allowed_one_member_of_a_pool_is_placed_on_that_member() {
     let mocks = three_mocks().await;
     let mut config = pool_config([&mocks[0], &mocks[1], &mocks[2]], [1.0, 1.0, 1.0], None);
-    config["agents"]["defaults"]["model"] = json!({"primary": ["a/m", "b/m"], "fallbacks": ["c/m"]});
+    config["agents"]["defaults"]["model"] =
+        json!({"primary": ["a/m", "b/m"], "fallbacks": ["c/m"]});
     config["gateway"]["clients"] = json!({
         "bob": {"key": "${BOB_KEY}", "models": ["b/m"]},
         "carol": {"key": "${CAROL_KEY}", "models": ["default"]},
@@ -334,15 +335,22 @@ async fn a_client_allowed_one_member_of_a_pool_is_placed_on_that_member() {
     let mut carols = BTreeSet::new();
     for turn in 0..12 {
         for model in ["default", "a/m", "b/m"] {
-            let response = ask(BOB, model, format!("bob-{model}-{turn}")).await.unwrap();
+            let response = ask(BOB, model, format!("bob-{model}-{turn}"))
+                .await
+                .unwrap();
             assert_eq!(response.status(), 200, "bob {model}");
             assert_eq!(header(&response, "x-clawgate-model"), "b/m", "bob {model}");
         }
-        let response = ask(CAROL, "default", format!("carol-{turn}")).await.unwrap();
+        let response = ask(CAROL, "default", format!("carol-{turn}"))
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         carols.insert(header(&response, "x-clawgate-model").to_string());
     }
-    assert!(carols.iter().all(|m| m == "a/m" || m == "b/m"), "{carols:?}");
+    assert!(
+        carols.iter().all(|m| m == "a/m" || m == "b/m"),
+        "{carols:?}"
+    );
     let response = ask(BOB, "c/m", "bob-c".into()).await.unwrap();
     assert_eq!(response.status(), 403);
     let response = ask(CAROL, "c/m", "carol-c".into()).await.unwrap();
