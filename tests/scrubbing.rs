@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -624,6 +626,20 @@ fn anthropic_stream(blocks: Vec<Value>, stop_reason: &str) -> axum::response::Re
     ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
+/// A chat provider's stream: a chunk of each `(delta, finish_reason)`,
+/// then `[DONE]`.
+fn chat_stream(deltas: Vec<(Value, Value)>) -> axum::response::Response {
+    let body: String = (deltas.into_iter())
+        .map(|(delta, finish)| {
+            json!({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        })
+        .map(|e| format!("data: {e}\n\n"))
+        .chain(["data: [DONE]\n\n".to_string()])
+        .collect();
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+}
+
 /// A provider whose answer gives its text before its reasoning, the key's
 /// start ending the text and its rest starting the reasoning: as a chat
 /// stream (`content`, then `reasoning_content`), as a chat answer whose
@@ -643,19 +659,11 @@ async fn text_then_reasoning_provider() -> String {
                         "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}});
                     return axum::Json(answer).into_response();
                 }
-                let chunk = |delta: Value, finish: Value| {
-                    json!({"id": "c1", "object": "chat.completion.chunk", "model": "m",
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-                };
-                let events = [
-                    chunk(json!({"role": "assistant", "content": text}), Value::Null),
-                    chunk(json!({"reasoning_content": reasoning}), Value::Null),
-                    chunk(json!({}), json!("stop")),
-                ];
-                let body: String = (events.iter().map(|e| format!("data: {e}\n\n")))
-                    .chain(["data: [DONE]\n\n".to_string()])
-                    .collect();
-                ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+                chat_stream(vec![
+                    (json!({"role": "assistant", "content": text}), Value::Null),
+                    (json!({"reasoning_content": reasoning}), Value::Null),
+                    (json!({}), json!("stop")),
+                ])
             }),
         )
         .route(
@@ -686,6 +694,16 @@ async fn text_then_reasoning_provider() -> String {
 #[tokio::test]
 async fn a_key_split_from_the_text_into_the_reasoning_after_it_reaches_no_client() {
     let base = text_then_reasoning_provider().await;
+    for (what, _, body) in answers_over_both_transports(&base).await {
+        without_split_key(&what, &body);
+        assert!(body.contains("[redacted]"), "{what}: {body}");
+    }
+}
+
+/// Each front end's answer, streamed and not, from the provider at `base`
+/// as a chat provider (`chat/m`) and as one of Anthropic's format
+/// (`blocks/m`), its key `SPLIT_KEY`: what was asked, the path, the body.
+async fn answers_over_both_transports(base: &str) -> Vec<(String, &'static str, String)> {
     let config = json!({
         "models": {"mode": "replace", "providers": {
             "chat": {"baseUrl": base, "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]},
@@ -694,6 +712,7 @@ async fn a_key_split_from_the_text_into_the_reasoning_after_it_reaches_no_client
         "agents": {"defaults": {"model": {"primary": "chat/m"}}},
     });
     let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    let mut answers = Vec::new();
     for model in ["chat/m", "blocks/m"] {
         for stream in [false, true] {
             for (path, ask) in read_tool_asks(model, stream) {
@@ -703,12 +722,11 @@ async fn a_key_split_from_the_text_into_the_reasoning_after_it_reaches_no_client
                     _ => gw.post(path, ask).await,
                 };
                 assert_eq!(response.status(), 200, "{what}");
-                let body = response.text().await.unwrap();
-                without_split_key(&what, &body);
-                assert!(body.contains("[redacted]"), "{what}: {body}");
+                answers.push((what, path, response.text().await.unwrap()));
             }
         }
     }
+    answers
 }
 
 /// A provider of Anthropic's format whose answer spells the key out
@@ -785,5 +803,67 @@ async fn a_key_split_across_two_blocks_reaches_no_client() {
         if what == "messages" {
             check_deltas_in_their_blocks(&body);
         }
+    }
+}
+
+/// A provider whose two tool calls both carry its key as their id: a chat
+/// stream, and Anthropic events (two `tool_use` blocks).
+async fn key_as_call_id_provider() -> String {
+    let calls = move || {
+        (0..2).map(|index| {
+            json!({"index": index, "id": SPLIT_KEY, "type": "function",
+                "function": {"name": "read", "arguments": "{}"}})
+        })
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(move || async move {
+                let calls: Vec<Value> = calls().collect();
+                chat_stream(vec![
+                    (
+                        json!({"role": "assistant", "tool_calls": calls}),
+                        Value::Null,
+                    ),
+                    (json!({}), json!("tool_calls")),
+                ])
+            }),
+        )
+        .route(
+            "/v1/messages",
+            post(move || async move {
+                let block = |index: u64| {
+                    [
+                        json!({"type": "content_block_start", "index": index, "content_block":
+                            {"type": "tool_use", "id": SPLIT_KEY, "name": "read", "input": {}}}),
+                        json!({"type": "content_block_stop", "index": index}),
+                    ]
+                };
+                anthropic_stream(block(0).into_iter().chain(block(1)).collect(), "tool_use")
+            }),
+        );
+    provider_app(app).await
+}
+
+/// A provider's key given as a tool call's id reaches no client, not even
+/// as the hex a gateway id spells a provider id in; and two calls of one
+/// answer with one provider id get two ids.
+#[tokio::test]
+async fn a_key_given_as_a_tool_call_id_reaches_no_client_even_in_hex() {
+    let base = key_as_call_id_provider().await;
+    let hex: String = SPLIT_KEY.bytes().map(|b| format!("{b:02x}")).collect();
+    for (what, path, body) in answers_over_both_transports(&base).await {
+        assert!(
+            !body.contains(SPLIT_KEY) && !body.contains(&hex),
+            "{what}: {body}"
+        );
+        if path == "/v1/chat/completions" {
+            continue;
+        }
+        let ids: BTreeSet<&str> = body
+            .match_indices("cgid_")
+            .map(|(at, _)| &body[at..at + body[at..].find('"').unwrap()])
+            .collect();
+        assert_eq!(ids.len(), 2, "{what}: {body}");
     }
 }

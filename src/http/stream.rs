@@ -8,6 +8,7 @@
 //! a write) is kept for speed: `docs/performance.md` says what it saves
 //! and what it costs an answer whose events come one by one.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::pin::pin;
 use std::time::Duration;
@@ -16,8 +17,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, Stream, StreamExt};
 
 use crate::ops::redact::Redactor;
-use crate::ops::scrub::StreamScrub;
+use crate::ops::scrub::{Scrubber, StreamScrub};
 use crate::relay::Item;
+use crate::translate::ids;
 
 /// Writes a stream in one API's format from the relay's typed items.
 pub trait Encoder: Send + 'static {
@@ -55,6 +57,7 @@ pub trait Encoder: Send + 'static {
 /// comes here whole (`relay::hold::HeldText`).
 pub struct Outgoing {
     scrub: StreamScrub,
+    scrubber: Scrubber,
 }
 
 impl Outgoing {
@@ -62,12 +65,23 @@ impl Outgoing {
     pub fn new(redactor: &Redactor) -> Self {
         Self {
             scrub: redactor.scrubber().stream(),
+            scrubber: redactor.scrubber().clone(),
         }
     }
 
     /// `bytes` as the client gets them (less a tail that could still be
-    /// the start of a key, held until the next buffer or [`Self::finish`]).
+    /// the start of a key, held until the next buffer or [`Self::finish`]),
+    /// a key in a provider's tool-call id scrubbed too, though the id goes
+    /// as hex ([`ids::scrubbed`]).
     pub fn pass(&mut self, bytes: Bytes) -> Bytes {
+        let scrub = |id: &str| match self.scrubber.scrub(id.as_bytes()) {
+            Cow::Owned(clean) => Some(String::from_utf8_lossy(&clean).into_owned()),
+            Cow::Borrowed(_) => None,
+        };
+        let bytes = match ids::scrubbed(&bytes, scrub) {
+            Cow::Borrowed(_) => bytes,
+            Cow::Owned(clean) => Bytes::from(clean),
+        };
         self.scrub.feed(bytes)
     }
 

@@ -5,8 +5,10 @@
 //! answer's [`Nonce`], and the mapping stays reversible without state, so a
 //! client replaying an id gets the provider's own id back:
 //!
-//! - an id becomes `cgid_` + the nonce (8 lowercase hex digits) + `_` + the
-//!   lowercase hex of its UTF-8 bytes;
+//! - an id becomes `cgid_` + the nonce (8 lowercase hex digits, the
+//!   answer's plus the call's position, so that two calls of one answer
+//!   never share an id, even when the provider gave both the same) + `_` +
+//!   the lowercase hex of its UTF-8 bytes;
 //! - a call that came without an id becomes `toolu_clawgate_` + the nonce +
 //!   `_` + its position, and is replayed as such;
 //! - decoding drops the nonce and reverses the hex (it also reads the
@@ -40,12 +42,61 @@ pub fn encode(id: Option<&str>, position: usize, nonce: Nonce) -> String {
     let Some(id) = id.filter(|id| !id.is_empty()) else {
         return format!("toolu_clawgate_{nonce}_{position}");
     };
+    let nonce = Nonce(nonce.0.wrapping_add(position as u32));
     let mut out = String::with_capacity(PREFIX.len() + 9 + 2 * id.len());
     write!(out, "{PREFIX}{nonce}_").expect("writing to a String cannot fail");
-    for byte in id.bytes() {
+    push_hex(&mut out, id.as_bytes());
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for byte in bytes {
         write!(out, "{byte:02x}").expect("writing to a String cannot fail");
     }
-    out
+}
+
+/// `bytes` (an answer as it is sent) with each id of the gateway's
+/// (`cgid_<nonce>_<hex>`) whose provider id `scrub` changes (one that
+/// holds a key) written again from the scrubbed id: the hex would
+/// otherwise hand a key to the client past every scrub of the bytes.
+pub fn scrubbed<'b>(bytes: &'b [u8], scrub: impl Fn(&str) -> Option<String>) -> Cow<'b, [u8]> {
+    static IDS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(PREFIX));
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for at in IDS.find_iter(bytes) {
+        let start = at + PREFIX.len();
+        let run = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
+            .count();
+        let Ok(rest) = std::str::from_utf8(&bytes[start..start + run]) else {
+            continue;
+        };
+        let id = &bytes[at..start + run];
+        let Ok(id) = std::str::from_utf8(id) else {
+            continue;
+        };
+        let (Cow::Owned(decoded), Some((nonce, _))) = (decode(id), rest.split_once('_')) else {
+            continue;
+        };
+        let Some(clean) = scrub(&decoded) else {
+            continue;
+        };
+        let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+        out.extend_from_slice(&bytes[copied..start]);
+        let mut written = format!("{nonce}_");
+        push_hex(&mut written, clean.as_bytes());
+        out.extend_from_slice(written.as_bytes());
+        copied = start + run;
+    }
+    match out {
+        None => Cow::Borrowed(bytes),
+        Some(mut out) => {
+            out.extend_from_slice(&bytes[copied..]);
+            Cow::Owned(out)
+        }
+    }
 }
 
 /// The Anthropic id of an OpenAI-side tool call sent TO an Anthropic
@@ -65,9 +116,7 @@ pub fn encode_stable(id: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(PREFIX.len() + 2 * id.len());
     out.push_str(PREFIX);
-    for byte in id.bytes() {
-        write!(out, "{byte:02x}").expect("writing to a String cannot fail");
-    }
+    push_hex(&mut out, id.as_bytes());
     Cow::Owned(out)
 }
 
@@ -81,7 +130,10 @@ pub fn decode(id: &str) -> Cow<'_, str> {
         Some(_) => return Cow::Borrowed(id),
         None => rest,
     };
-    if hex.len() % 2 != 0 || !is_lower_hex(hex) {
+    // An id with a nonce and no hex is no encoding of the gateway's (its
+    // ids have one per byte of a provider's id, which is never empty).
+    let nonced = rest.len() > hex.len();
+    if (nonced && hex.is_empty()) || hex.len() % 2 != 0 || !is_lower_hex(hex) {
         return Cow::Borrowed(id);
     }
     let bytes: Vec<u8> = hex
@@ -135,6 +187,45 @@ mod tests {
         assert_eq!(decode(&first), "functions.Bash:0");
     }
 
+    /// Two calls of one answer never share an id, even with the same
+    /// provider id (Kimi numbers its calls per turn); both decode to it.
+    #[test]
+    fn two_calls_of_one_answer_with_one_provider_id_get_two_ids() {
+        let first = encode(Some("functions.Bash:0"), 0, NONCE);
+        let second = encode(Some("functions.Bash:0"), 1, NONCE);
+        assert_ne!(first, second);
+        assert_eq!(
+            (decode(&first), decode(&second)),
+            (decode(&second), decode(&first))
+        );
+        assert_eq!(decode(&second), "functions.Bash:0");
+        // The position wraps the nonce round, never out of its 8 digits.
+        let last = encode(Some("x"), 1, Nonce(u32::MAX));
+        assert_eq!(last, "cgid_00000000_78");
+    }
+
+    /// A provider id holding a key (as `scrub` finds it) is written again
+    /// from the scrubbed id wherever an answer's bytes carry it; the rest
+    /// of the bytes, and ids that hold none, are left as they are.
+    #[test]
+    fn a_key_in_a_provider_id_is_scrubbed_from_its_hex() {
+        let scrub = |id: &str| {
+            id.contains("sk-secret")
+                .then(|| id.replace("sk-secret", "[redacted]"))
+        };
+        let leaked = encode(Some("call_sk-secret"), 0, NONCE);
+        let kept = encode(Some("functions.Bash:0"), 1, NONCE);
+        let bytes = format!(r#"{{"id":"{leaked}"}} {{"id":"{kept}"}} cgid_"#);
+        let clean = scrubbed(bytes.as_bytes(), scrub);
+        let clean = std::str::from_utf8(&clean).unwrap();
+        let fixed = encode(Some("call_[redacted]"), 0, NONCE);
+        assert_eq!(
+            clean,
+            format!(r#"{{"id":"{fixed}"}} {{"id":"{kept}"}} cgid_"#)
+        );
+        assert!(matches!(scrubbed(kept.as_bytes(), scrub), Cow::Borrowed(_)));
+    }
+
     #[test]
     fn calls_without_an_id_get_one_per_answer_and_position() {
         assert_eq!(encode(None, 1, NONCE), "toolu_clawgate_0badcafe_1");
@@ -164,6 +255,7 @@ mod tests {
             "cgid_0badcafe_abc",
             "cgid_0badcafX_abcd",
             "cgid_short_abcd",
+            "cgid_deadbeef_",
             "plain",
         ] {
             assert_eq!(decode(id), id);

@@ -539,7 +539,7 @@ fn answers_become_messages_thinking_then_text_then_tool_use() {
                    {"type": "thinking", "thinking": "Hmm.", "signature": ""},
                    {"type": "text", "text": "Let me look."},
                    {"type": "tool_use", "id": "cgid_0badcafe_66756e6374696f6e732e426173683a30", "name": "Bash", "input": {"command": "ls"}},
-                   {"type": "tool_use", "id": "cgid_0badcafe_63616c6c5f32", "name": "Read", "input": {}}],
+                   {"type": "tool_use", "id": "cgid_0badcaff_63616c6c5f32", "name": "Read", "input": {}}],
                "stop_reason": "tool_use", "stop_sequence": null,
                "usage": {"input_tokens": 60, "output_tokens": 7, "cache_creation_input_tokens": 0,
                          "cache_read_input_tokens": 40}})
@@ -895,7 +895,7 @@ fn tool_calls_are_held_and_sent_whole_so_no_argument_is_lost() {
         "Bash",
         r#"{"command":"ls"}"#,
     ));
-    expected.extend(tool_use(1, "cgid_0badcafe_63616c6c5f32", "Read", "{}"));
+    expected.extend(tool_use(1, "cgid_0badcaff_63616c6c5f32", "Read", "{}"));
     expected.extend(tool_use_end());
     assert_eq!(got, expected);
 }
@@ -925,7 +925,7 @@ fn interleaved_calls_and_text_after_a_call_keep_every_argument() {
         json!({"type": "content_block_stop", "index": 0}),
     ];
     expected.extend(tool_use(1, "cgid_0badcafe_61", "A", r#"{"x":1}"#));
-    expected.extend(tool_use(2, "cgid_0badcafe_62", "B", r#"{"y":2}"#));
+    expected.extend(tool_use(2, "cgid_0badcaff_62", "B", r#"{"y":2}"#));
     expected.extend(tool_use_end());
     assert_eq!(got, expected);
 }
@@ -944,7 +944,7 @@ fn calls_that_share_an_index_but_not_an_id_are_separate_blocks() {
     ]);
     let mut expected = Vec::new();
     expected.extend(tool_use(0, "cgid_0badcafe_61", "A", "{}"));
-    expected.extend(tool_use(1, "cgid_0badcafe_62", "B", "{}"));
+    expected.extend(tool_use(1, "cgid_0badcaff_62", "B", "{}"));
     expected.extend(tool_use_end());
     assert_eq!(got, expected);
 }
