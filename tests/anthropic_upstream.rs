@@ -1854,3 +1854,35 @@ async fn what_a_tree_cannot_read_is_refused_not_sent_emptied() {
         "{sent}"
     );
 }
+
+/// A chat client's custom tools have no Messages form: when they are all
+/// it offers, the choice it made goes with them, named, and is not sent
+/// alone (Anthropic's API refuses a `tool_choice` without `tools`); with a
+/// function tool beside them, it stays.
+#[tokio::test]
+async fn a_tool_choice_whose_only_tools_are_custom_ones_is_not_sent_to_messages() {
+    let mock = mock(MockOptions::default()).await;
+    let gw = single(&mock).await;
+    let custom = json!({"type": "custom", "custom": {"name": "apply_patch"}});
+    let cases = [
+        (json!([custom]), "required", None),
+        (json!([custom]), "auto", None),
+        (
+            json!([custom, weather_tool()[0]]),
+            "required",
+            Some(json!({"type": "any"})),
+        ),
+    ];
+    for (at, (tools, choice, sent)) in cases.into_iter().enumerate() {
+        let response = gw
+            .chat(json!({"model": "claude-like/m", "messages": user_message(),
+                "tools": tools, "tool_choice": choice}))
+            .await;
+        assert_eq!(response.status(), 200, "{choice}");
+        let dropped = header(&response, "x-clawgate-dropped").to_string();
+        let body = &mock.requests()[at]["body"];
+        assert_eq!(body.get("tool_choice"), sent.as_ref(), "{choice}: {body}");
+        let named = dropped.split(", ").any(|entry| entry == "tool_choice");
+        assert_eq!(named, sent.is_none(), "{dropped}");
+    }
+}

@@ -106,7 +106,7 @@ fn rules(
         no_place_for_native(&mut draft, target);
     }
     only_anthropic_serves(&mut draft, target);
-    no_choice_without_tools(&mut draft);
+    no_choice_without_tools(&mut draft, target);
     developer_role(&mut draft, target);
     streamed_usage(&mut draft, target);
     draft.decided.model = target.model.id.clone();
@@ -391,14 +391,32 @@ impl<'r> Draft<'r> {
         self.decided.has(self.request(), key)
     }
 
-    /// Whether the request offers a tool: a list of them that is not
-    /// empty, read as text (a list can be long, and only that matters).
-    pub fn offers_tools(&self) -> bool {
-        let offers = |tools: &str| {
-            let list = tools.trim_start().strip_prefix('[');
-            list.is_some_and(|items| !items.trim_start().starts_with(']'))
+    /// Whether the request offers `target` a tool: a list of them that is
+    /// not empty, read as text (a list can be long, and only that
+    /// matters); on Anthropic's format, a body written from the chat form
+    /// keeps only its function tools (a custom tool has no Messages form),
+    /// so one of them must be there.
+    pub fn offers_tools(&self, target: &Target) -> bool {
+        let Some(tools) = self.request().raw("tools") else {
+            return false;
         };
-        self.request().raw("tools").is_some_and(offers)
+        let list = tools.trim_start().strip_prefix('[');
+        if list.is_none_or(|items| items.trim_start().starts_with(']')) {
+            return false;
+        }
+        if target.provider.api == Api::OpenAiCompletions || self.is_messages_body() {
+            return true;
+        }
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        serde_json::from_str::<Vec<Kind>>(tools).is_ok_and(|tools| {
+            tools
+                .iter()
+                .any(|tool| tool.kind.as_deref() == Some("function"))
+        })
     }
 
     /// Takes `key` away if the request or the `params` set it.
@@ -538,8 +556,8 @@ fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
 /// nothing the model can act on (OpenAI's and Anthropic's APIs refuse
 /// them): taken away for every target, whichever front end and rule wrote
 /// them, and named.
-fn no_choice_without_tools(draft: &mut Draft) {
-    if draft.offers_tools() {
+fn no_choice_without_tools(draft: &mut Draft, target: &Target) {
+    if draft.offers_tools(target) {
         return;
     }
     for key in ["tool_choice", "parallel_tool_calls"] {

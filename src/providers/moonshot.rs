@@ -29,7 +29,9 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
     // With no tool offered, the choice goes (`no_choice_without_tools`):
     // it forces nothing.
-    let given_choice = draft.given("tool_choice").filter(|_| draft.offers_tools());
+    let given_choice = draft
+        .given("tool_choice")
+        .filter(|_| draft.offers_tools(target));
     let pinned = (given_choice.as_ref())
         .is_some_and(|choice| choice.get("type").is_some_and(|t| t == "function"));
     let relax = caps.forced_tool_choice == ForcedToolChoice::Relax;
