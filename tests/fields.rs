@@ -622,10 +622,14 @@ async fn a_responses_required_choice_with_no_tool_left_is_refused() {
     let mock = healthy_mock().await;
     for api in [OPENAI, ANTHROPIC] {
         let gw = single(&mock, api).await;
+        // Any choice that forces a call: `required`, a required
+        // `allowed_tools`, one naming a function or a hosted tool.
         for choice in [
             json!("required"),
             json!({"type": "allowed_tools", "mode": "required",
                    "tools": [{"type": "web_search"}]}),
+            json!({"type": "function", "name": "f"}),
+            json!({"type": "web_search"}),
         ] {
             let response = gw
                 .responses(json!({"model": "p/m", "input": "Search for it.",

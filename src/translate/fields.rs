@@ -992,7 +992,8 @@ pub fn markdown() -> String {
          from each front end over either transport, and the answer names it\n\
          (`x-clawgate-dropped: tool_choice`). With tools offered that are all\n\
          dropped (a Messages body's server tools for a chat target), the choice\n\
-         goes with them; a Responses choice that requires a call is refused.\n\n\
+         goes with them; a Responses choice that requires a call (`required`,\n\
+         or one naming a function or a hosted tool) is refused.\n\n\
          A member nested in a block, part, tool or item has the fate of the\n\
          row that names it (`name on messages`, `citations on text blocks`,\n\
          ...), or of the block, part, tool or item that holds it, which goes\n\

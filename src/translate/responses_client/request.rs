@@ -702,14 +702,16 @@ fn tool_choice<'r>(choice: &'r ToolChoice) -> Result<chat_body::ToolChoice<'r>, 
     }
 }
 
-/// Whether `choice` makes the model call a tool: `required`, or an
-/// `allowed_tools` choice whose mode is.
+/// Whether `choice` makes the model call a tool: `required`, an
+/// `allowed_tools` choice whose mode is, or a choice naming one tool (a
+/// function, a hosted tool's type), which forces its call.
 fn requires_a_call(choice: &ToolChoice) -> bool {
     match choice {
         ToolChoice::Mode(mode) => mode == "required",
-        ToolChoice::Object(object) => {
-            object.kind == "allowed_tools" && object.mode.as_deref() == Some("required")
+        ToolChoice::Object(object) if object.kind == "allowed_tools" => {
+            object.mode.as_deref() == Some("required")
         }
+        ToolChoice::Object(_) => true,
     }
 }
 
