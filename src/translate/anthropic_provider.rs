@@ -421,7 +421,7 @@ impl Usage {
             ("cache_creation_input_tokens", &mut self.cache_creation),
         ];
         for (key, slot) in fields {
-            if let Some(value) = usage.get(key).and_then(Value::as_u64) {
+            if let Some(value) = usage.get(key).and_then(crate::wire::usage::count) {
                 *slot = value;
                 self.reported = true;
             }

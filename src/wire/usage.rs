@@ -39,12 +39,23 @@ pub struct Usage {
     pub cost: Option<f64>,
 }
 
+/// A token count as a provider writes it: a whole number, also written
+/// as a float (`100.0`); `None` for anything else (negative, fractional,
+/// not a number, past 2^53 as a float).
+pub fn count(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let float = value.as_f64()?;
+        let whole = float >= 0.0 && float.fract() == 0.0 && float <= 9_007_199_254_740_992.0;
+        whole.then_some(float as u64)
+    })
+}
+
 impl Usage {
-    /// The usage object itself. A count that is not an unsigned integer
-    /// is not said.
+    /// The usage object itself. A count that is not a whole number
+    /// ([`count`]) is not said.
     pub fn read(usage: &Map<String, Value>) -> Option<Self> {
-        let count = |key: &str| usage.get(key).and_then(Value::as_u64);
-        let detail = |outer: &str, key: &str| usage.get(outer)?.get(key)?.as_u64();
+        let detail = |outer: &str, key: &str| count(usage.get(outer)?.get(key)?);
+        let count = |key: &str| usage.get(key).and_then(count);
         let (input, output) = (count("prompt_tokens")?, count("completion_tokens")?);
         Some(Self {
             input,
@@ -156,6 +167,34 @@ mod tests {
         ] {
             assert_eq!(read_both_ways(&chunk), None, "{chunk}");
         }
+    }
+
+    /// A count written as a whole float is that count (some providers
+    /// write `100.0`); one negative, fractional or past a float's whole
+    /// numbers is none.
+    #[test]
+    fn counts_are_whole_numbers_however_written() {
+        let cases = [
+            (json!(100), Some(100)),
+            (json!(100.0), Some(100)),
+            (json!(0.0), Some(0)),
+            (json!(1.5), None),
+            (json!(-1), None),
+            (json!(-1.0), None),
+            (json!(1e300), None),
+            (json!("100"), None),
+            (json!(null), None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(count(&value), expected, "{value}");
+        }
+        let usage = json!({"prompt_tokens": 50.0, "completion_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 10.0}});
+        let read = Usage::read(usage.as_object().unwrap()).unwrap();
+        assert_eq!(
+            (read.input, read.output, read.cache_read),
+            (50, 7, Some(10))
+        );
     }
 
     #[test]

@@ -282,17 +282,16 @@ fn counted(holder: &[u8], members: &[Member], names: &[&str]) -> Value {
     filled(usage, names)
 }
 
-/// `usage` (none: an empty one) with each of `names` an integer: 0 where
-/// it is missing or not one.
+/// `usage` (none: an empty one) with each of `names` an integer: the
+/// count it says (a whole float as its integer), else 0.
 fn filled(usage: Option<Value>, names: &[&str]) -> Value {
     let mut usage = match usage {
         Some(Value::Object(usage)) => usage,
         _ => Map::new(),
     };
     for name in names {
-        if !usage.get(*name).is_some_and(Value::is_u64) {
-            usage.insert((*name).to_string(), json!(0));
-        }
+        let count = usage.get(*name).and_then(crate::wire::usage::count);
+        usage.insert((*name).to_string(), json!(count.unwrap_or(0)));
     }
     Value::Object(usage)
 }

@@ -1479,7 +1479,7 @@ fn native_events() -> Vec<crate::format::sse::Event> {
     vec![
         event(
             Some("message_start"),
-            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"kimi-for-coding","usage":{"input_tokens":5,"cache_read_input_tokens":null,"cache_creation_input_tokens":7}}}"#,
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"kimi-for-coding","usage":{"input_tokens":5,"cache_read_input_tokens":null,"cache_creation_input_tokens":7.0}}}"#,
         ),
         event(
             None,

@@ -341,6 +341,19 @@ fn chunk(delta: Value, finish: Value) -> String {
     .to_string()
 }
 
+/// Counts written as whole floats are counts: the usage chunk says them.
+#[test]
+fn usage_written_as_whole_floats_is_counted() {
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": "k",
+        "usage": {"input_tokens": 100.0, "output_tokens": 1.0}}});
+    let ending = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+        "usage": {"output_tokens": 25.0}});
+    let out = run(&[("message_start", start), ("message_delta", ending)]);
+    let usage: Value = serde_json::from_str(out.last().unwrap()).unwrap();
+    assert_eq!(usage["usage"]["prompt_tokens"], 100, "{usage}");
+    assert_eq!(usage["usage"]["completion_tokens"], 25, "{usage}");
+}
+
 #[test]
 fn streams_are_translated_event_by_event() {
     let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": "k",
