@@ -97,7 +97,14 @@ pub fn parse_since(text: &str, today: i64) -> Result<i64, String> {
         return Ok(today);
     }
     if let Some(day) = parse_date(text) {
-        return Ok(day);
+        // A report from a day to come would be empty, and look like no
+        // spend at all.
+        return match day > today {
+            true => Err(format!(
+                "{text} is after today (UTC): the report would be empty"
+            )),
+            false => Ok(day),
+        };
     }
     let split = text
         .find(|c: char| !c.is_ascii_digit())
