@@ -592,3 +592,26 @@ async fn a_request_too_long_for_every_window_reads_as_claude_code_expects() {
     );
     assert!(primary.requests().is_empty() && backup.requests().is_empty());
 }
+
+/// Messages of the `system` role alone are no turn to answer: a 400
+/// naming `messages`, before any provider (Kimi Coding's rules, which
+/// move them into `system`, would send it none).
+#[tokio::test]
+async fn messages_of_the_system_role_alone_are_refused() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw
+        .messages(
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 100, "system": "BASE",
+            "messages": [{"role": "system", "content": "S"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`messages` holds only system messages"),
+        "{message}"
+    );
+    assert!(primary.requests().is_empty() && backup.requests().is_empty());
+}

@@ -334,6 +334,12 @@ impl Read {
         if body.messages.is_empty() {
             return Err(ChatError::NoMessage.to_string());
         }
+        // Role `system` messages (Claude Code's beta) are the system
+        // prompt's: with no other, there is no turn to answer (and a
+        // provider that moves them into `system` would be sent none).
+        if body.messages.iter().all(|message| message.role == "system") {
+            return Err("`messages` holds only system messages: send at least one user or assistant message".into());
+        }
         let settings = match when {
             ChatForm::Now => ChatRequest::parse_with(self.written(&body), &known),
             ChatForm::WhenAsked => settings(&mut body),
