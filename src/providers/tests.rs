@@ -1233,11 +1233,11 @@ fn a_rewrite_is_planned_where_the_body_holds_what_it_is_for() {
     let deferred: &[&str] = &["tools"];
     for (body, expected) in [
         (
-            r#"{"max_tokens":1,"messages":[{"role":"system","content":"x"}]}"#,
+            r#"{"max_tokens":1,"messages":[{"role":"user","content":"hi"},{"role":"system","content":"x"}]}"#,
             vec![system],
         ),
         (
-            r#"{"max_tokens":1,"messages":[{"role":"syst\u0065m","content":"x"}]}"#,
+            r#"{"max_tokens":1,"messages":[{"role":"user","content":"hi"},{"role":"syst\u0065m","content":"x"}]}"#,
             vec![system],
         ),
         (
