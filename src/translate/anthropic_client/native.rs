@@ -34,6 +34,8 @@ pub struct Native {
     nonce: Nonce,
     /// The `tool_use` blocks so far.
     calls: usize,
+    /// Whether `message_start` was written: nothing goes before it.
+    started: bool,
 }
 
 impl Native {
@@ -43,6 +45,7 @@ impl Native {
             model: model.to_string(),
             nonce,
             calls: 0,
+            started: false,
         }
     }
 
@@ -51,6 +54,20 @@ impl Native {
     /// `type`, and data that is not a JSON object goes on as it came.
     pub fn write(&mut self, event: &Event, out: &mut Vec<u8>) {
         let name = event.event.as_deref();
+        // A client reads `message_start` first (Claude Code's reader
+        // expects nothing before it): a provider's `ping` ahead of it is
+        // left out, as a keep-alive with nothing to keep.
+        let ping = match name {
+            Some(name) => name == "ping",
+            None => has_type(&event.data, 1, "ping"),
+        };
+        if ping && !self.started {
+            return;
+        }
+        self.started |= match name {
+            Some(name) => name == "message_start",
+            None => has_type(&event.data, 1, "message_start"),
+        };
         // A block's start is the gateway's only when it starts a tool call.
         let owned = match name {
             None | Some("message_start" | "message_delta") => true,

@@ -1342,6 +1342,28 @@ fn held_tool_calls_are_bounded_by_their_ids_and_names_and_their_number() {
     }
 }
 
+/// Nothing goes before `message_start`: a provider's `ping` ahead of it
+/// is left out; one after it goes on.
+#[test]
+fn a_ping_before_the_message_starts_is_left_out() {
+    let mut native = Native::new("kimi/k2", NONCE);
+    let mut out = Vec::new();
+    let start = &native_events()[0];
+    for event in [
+        event(Some("ping"), r#"{"type":"ping"}"#),
+        event(None, r#"{"type":"ping"}"#),
+        start.clone(),
+        event(Some("ping"), r#"{"type":"ping"}"#),
+    ] {
+        native.write(&event, &mut out);
+    }
+    let text = String::from_utf8(out).unwrap();
+    let names: Vec<&str> = (text.split_terminator("\n\n"))
+        .filter_map(|frame| frame.strip_prefix("event: ")?.split('\n').next())
+        .collect();
+    assert_eq!(names, ["message_start", "ping"], "{text}");
+}
+
 /// A provider's own events, written for the client: what the gateway owns
 /// is rewritten (model, tool-use ids, usage counts, Kimi's `end_turn` after
 /// tool calls), everything else goes byte for byte.
