@@ -66,17 +66,15 @@ pub fn scrubbed<'b>(bytes: &'b [u8], scrub: impl Fn(&str) -> Option<String>) -> 
     let mut copied = 0;
     for at in IDS.find_iter(bytes) {
         let start = at + PREFIX.len();
+        if at < copied {
+            continue;
+        }
         let run = bytes[start..]
             .iter()
             .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
             .count();
-        let Ok(rest) = std::str::from_utf8(&bytes[start..start + run]) else {
-            continue;
-        };
-        let id = &bytes[at..start + run];
-        let Ok(id) = std::str::from_utf8(id) else {
-            continue;
-        };
+        let id = std::str::from_utf8(&bytes[at..start + run]).expect("ASCII");
+        let rest = &id[PREFIX.len()..];
         let (Cow::Owned(decoded), Some((nonce, _))) = (decode(id), rest.split_once('_')) else {
             continue;
         };
