@@ -423,7 +423,8 @@ async fn a_request_that_sets_no_output_limit_is_sent_the_one_its_reservation_ass
 }
 
 /// A provider whose chat stream reports more tokens than one call can use
-/// (2^42 each way), and whose Messages stream reports no usage at all.
+/// (2^42 each way), or for model `c` a cost of $1e300 for 15 tokens, and
+/// whose Messages stream reports no usage at all.
 async fn miscounting_provider() -> String {
     use axum::response::IntoResponse;
     // Anthropic's events are named by their type.
@@ -439,8 +440,16 @@ async fn miscounting_provider() -> String {
     let app = axum::Router::new()
         .route(
             "/v1/chat/completions",
-            axum::routing::post(move || async move {
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let request: Value = serde_json::from_slice(&body).unwrap();
                 let huge = 1_u64 << 42;
+                let usage = match request["model"].as_str() {
+                    Some("c") => {
+                        json!({"prompt_tokens": 10, "completion_tokens": 5, "cost": 1e300})
+                    }
+                    _ => json!({"prompt_tokens": huge, "completion_tokens": huge,
+                        "total_tokens": 2 * huge}),
+                };
                 let chunk = |delta: Value, finish: Value| {
                     json!({"id": "c1", "choices": [{"index": 0, "delta": delta,
                         "finish_reason": finish}]})
@@ -448,8 +457,7 @@ async fn miscounting_provider() -> String {
                 sse(vec![
                     chunk(json!({"role": "assistant", "content": "hi"}), Value::Null),
                     chunk(json!({}), json!("stop")),
-                    json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": huge,
-                        "completion_tokens": huge, "total_tokens": 2 * huge}}),
+                    json!({"id": "c1", "choices": [], "usage": usage}),
                 ])
             }),
         )
@@ -477,12 +485,14 @@ async fn miscounting_provider() -> String {
 /// A provider's counts are not taken on trust. Counts more than one call
 /// can use are no usage, and one Anthropic-format answer that reports no
 /// usage is not free: each is counted as an answer of unknown usage is,
-/// from its bytes and its most output, and neither spends the budget.
+/// from its bytes and its most output, and neither spends the budget. Nor
+/// does a reported cost past what any model's tokens cost.
 #[tokio::test]
 async fn a_provider_s_counts_past_one_call_or_missing_are_estimated_not_taken() {
     let base = miscounting_provider().await;
-    let model = json!([{"id": "m", "maxTokens": 20, "contextWindow": 1000,
-        "cost": {"input": 1000, "output": 1000}}]);
+    let priced = json!({"input": 1000, "output": 1000});
+    let model = json!([{"id": "m", "maxTokens": 20, "contextWindow": 1000, "cost": priced},
+        {"id": "c", "maxTokens": 20, "cost": priced}]);
     let config = json!({
         "models": {"mode": "replace", "providers": {
             "chat": {"baseUrl": base, "apiKey": KEY, "models": model},
@@ -500,7 +510,7 @@ async fn a_provider_s_counts_past_one_call_or_missing_are_estimated_not_taken() 
             .send()
     };
     let mut spent = 0.0;
-    for (rows, model) in [(1, "chat/m"), (2, "blocks/m"), (3, "chat/m")] {
+    for (rows, model) in [(1, "chat/m"), (2, "blocks/m"), (3, "chat/m"), (4, "chat/c")] {
         let response = ask(model).await.unwrap();
         assert_eq!(response.status(), 200, "{model}");
         let answer: Value = response.json().await.unwrap();
@@ -521,4 +531,13 @@ async fn a_provider_s_counts_past_one_call_or_missing_are_estimated_not_taken() 
         )
         .unwrap();
     assert_eq!(unknown, 3);
+    // The $1e300 was not taken: the 15 tokens at the model's prices were.
+    let cost: f64 = conn
+        .query_row(
+            "SELECT cost_usd FROM requests WHERE tokens_in = 10",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!((cost - 0.015).abs() < 1e-9, "{cost}");
 }
