@@ -556,6 +556,23 @@ async fn serve_refuses_a_public_address_without_a_token() {
     );
 }
 
+/// `--port` on OpenClaw's ports is refused as the file's `gateway.port`
+/// is: the flag overrides the file, not its checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_openclaws_ports_from_the_flag_too() {
+    for port in ["18789", "18850"] {
+        let output = run(
+            &["serve", "--port", port],
+            &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+        );
+        assert_eq!(output.status.code(), Some(1), "{port}");
+        assert_contains(
+            &text(&output.stderr),
+            &format!("--port {port} is OpenClaw's (it listens on 18789-18793 and 18800-18899)"),
+        );
+    }
+}
+
 /// A running `clawgate serve` with its log lines collected.
 struct Served {
     child: Child,

@@ -482,6 +482,35 @@ fn loopback_binds_include_mapped_ipv6_and_localhost() {
     );
 }
 
+/// A provider's key must be a key: a `${...}` clawgate does not
+/// substitute (a name in lower case, with spaces, a shell default) is
+/// refused, not sent as the key; a variable set but empty is as missing
+/// as one unset. And a model's `input` takes the kinds the gateway reads.
+#[test]
+fn keys_left_unsubstituted_or_empty_and_unknown_input_kinds_are_refused() {
+    let env = [("my_key", "k"), ("EMPTYV", ""), ("OPENROUTER_API_KEY", "k")];
+    let provider = |key: &str| {
+        format!(
+            "{{models: {{mode: 'replace', providers: {{a: {{baseUrl: 'http://127.0.0.1:9/v1', apiKey: '{key}', models: [{{id: 'm'}}]}}}}}}, agents: {{defaults: {{model: {{primary: 'a/m'}}}}}}}}"
+        )
+    };
+    for key in ["${my_key}", "${ MY_KEY }", "${MY_KEY:-x}"] {
+        let errors = errors_of(&provider(key), &env).join("\n");
+        assert!(
+            errors.contains("holds a `${...}` that is not substituted"),
+            "{key}: {errors}"
+        );
+    }
+    let errors = errors_of(&provider("${EMPTYV}"), &env).join("\n");
+    assert!(
+        errors.contains("environment variable EMPTYV is set but empty"),
+        "{errors}"
+    );
+    let typo = "{models: {mode: 'replace', providers: {a: {baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', models: [{id: 'm', input: ['text', 'images']}]}}}, agents: {defaults: {model: {primary: 'a/m'}}}}";
+    let errors = errors_of(typo, &env).join("\n");
+    assert!(errors.contains("models.providers.a.models[0].input[1]: expected \"text\" or \"image\", found \"images\""), "{errors}");
+}
+
 #[test]
 fn errors_never_echo_a_substituted_secret() {
     let secret = "sk-echo-me-not-0123456789";

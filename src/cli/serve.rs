@@ -50,6 +50,11 @@ fn effective(
     listening: Option<SocketAddr>,
 ) -> Result<(Config, Vec<String>), String> {
     let mut notes = Vec::new();
+    if let Some(whose) = overrides.port.and_then(config::openclaws_port) {
+        return Err(format!(
+            "--port {whose}; choose a port outside those ranges"
+        ));
+    }
     config.gateway.port = overrides.port.unwrap_or(config.gateway.port);
     config.gateway.bind = overrides.bind.unwrap_or(config.gateway.bind);
     if let Some(addr) = listening {

@@ -55,6 +55,13 @@ fn bytes(v: &mut Validator, key: &str, value: Option<u64>, default: u64) -> usiz
 /// The ports OpenClaw's gateway and its companions listen on.
 const OPENCLAW_PORTS: [std::ops::RangeInclusive<u16>; 2] = [18789..=18793, 18800..=18899];
 
+/// Why `port` is not clawgate's to take, if it is OpenClaw's (the file's
+/// `gateway.port` and `serve --port` alike).
+pub fn openclaws_port(port: u16) -> Option<String> {
+    (OPENCLAW_PORTS.iter().any(|ports| ports.contains(&port)))
+        .then(|| format!("{port} is OpenClaw's (it listens on 18789-18793 and 18800-18899)"))
+}
+
 /// `clients`: whether `gateway.clients` has any (a key is required then).
 pub(super) fn gateway_settings(
     raw: RawGateway,
@@ -63,13 +70,11 @@ pub(super) fn gateway_settings(
     vars: &Vars,
     v: &mut Validator,
 ) -> GatewaySettings {
-    if let Some(port) = raw.port
-        && OPENCLAW_PORTS.iter().any(|ports| ports.contains(&port))
-    {
+    if let Some(whose) = raw.port.and_then(openclaws_port) {
         v.error(
             "gateway.port",
             format!(
-                "{port} is OpenClaw's (it listens on 18789-18793 and 18800-18899); leave gateway.port out for clawgate's {DEFAULT_PORT}, or choose a port outside those ranges"
+                "{whose}; leave gateway.port out for clawgate's {DEFAULT_PORT}, or choose a port outside those ranges"
             ),
         );
     }

@@ -7,6 +7,8 @@
 mod base_url;
 mod clients;
 mod gateway;
+
+pub use gateway::openclaws_port;
 mod ledger;
 mod providers;
 mod quota;
@@ -619,8 +621,11 @@ impl Vars {
                 var: var.to_string(),
                 value: value.to_string(),
             };
+            // A provider's key from a variable set but empty is as good
+            // as unset: the key is missing (said so where it is named).
+            let key = path.ends_with(".apiKey");
             let recording = |name: &str| {
-                let value = lookup(name);
+                let value = lookup(name).filter(|value| !(key && value.is_empty()));
                 self.used.extend(value.map(|value| var(name, value)));
                 value
             };

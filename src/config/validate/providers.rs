@@ -69,6 +69,16 @@ pub(super) fn provider(
         (_, Some(var)) => ApiKey::Missing {
             var: var.to_string(),
         },
+        // A `${...}` left as written (a name in lower case, with spaces,
+        // or a shell default) would go out as the key itself; `$${NAME}`
+        // is the one written on purpose.
+        (Some(key), None) if unsubstituted(&key) => {
+            v.error(
+                &key_path,
+                "holds a `${...}` that is not substituted: write ${NAME}, NAME in capitals, digits and `_` (no spaces, no default)",
+            );
+            ApiKey::None
+        }
         (Some(key), None) if !key.is_empty() => {
             if let Some(marker) = placeholder(&key) {
                 v.warnings.push(format!(
@@ -280,6 +290,16 @@ fn model(
     if written.iter().flatten().any(|c| !c.is_finite() || *c < 0.0) {
         v.error(format!("{path}.cost"), "costs must be non-negative numbers");
     }
+    // A word not among the kinds the gateway reads would make the model
+    // silently text-only (an image is skipped by `image`'s absence).
+    for (index, kind) in raw.input.iter().flatten().enumerate() {
+        if kind != "text" && kind != "image" {
+            v.error(
+                format!("{path}.input[{index}]"),
+                format!("expected \"text\" or \"image\", found {kind:?}"),
+            );
+        }
+    }
     let mut headers = provider_headers.clone();
     extend_headers(&mut headers, &raw.headers, &format!("{path}.headers"), v);
     Some(Model {
@@ -390,6 +410,17 @@ pub fn self_loops(
             ),
         })
         .collect()
+}
+
+/// Whether `text` holds a `${...}` that substitution leaves as written
+/// because it names no variable (`${my_key}`, `${ KEY }`, `${KEY:-x}`).
+fn unsubstituted(text: &str) -> bool {
+    text.match_indices("${").any(|(at, _)| {
+        let body = text[at + 2..]
+            .split_once('}')
+            .map_or(&text[at + 2..], |(name, _)| name);
+        !crate::ops::env::is_env_name(body, false)
+    })
 }
 
 #[cfg(test)]

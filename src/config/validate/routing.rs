@@ -332,7 +332,11 @@ pub(super) fn check_keys_of_chain(
         if !providers.contains_key(provider) {
             continue;
         }
-        let mut message = format!("environment variable {} is not set", var.var);
+        let state = match set.contains(&var.var.as_str()) {
+            true => "is set but empty",
+            false => "is not set",
+        };
+        let mut message = format!("environment variable {} {state}", var.var);
         if let Some(other) = key_under_another_name(provider, &var.var, set) {
             message.push_str(&format!(
                 " ({other} is: the {provider} provider reads {}; rename the variable, or write apiKey: \"${{{other}}}\" in models.providers.{provider})",
