@@ -214,11 +214,35 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     for response in [named.await.unwrap(), hinted.await] {
         assert_eq!(response.status(), 200);
     }
+    // A tool named with a key, added between two turns of a session: the
+    // cache break that names it says `[redacted]`.
+    let tool = |name: &str| json!({"type": "function", "function": {"name": name}});
+    let turns = [
+        (json!([{"role": "user", "content": "hi"}]), json!([tool("read")])),
+        (
+            json!([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"},
+                {"role": "user", "content": "more"}]),
+            json!([tool("read"), tool(SECRET)]),
+        ),
+    ];
+    for (messages, tools) in turns {
+        let response = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+            .header("x-clawgate-session", "tools-s")
+            .json(&json!({"model": "p/m", "messages": messages, "tools": tools}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap();
+    }
     let log = serde_json::to_string(&captured.lines()).unwrap();
     assert!(log.contains("[redacted]"), "{log}");
     assert!(!log.contains(SECRET), "{log}");
     let sessions = log.matches(r#"anonymous/[redacted]"#).count();
     assert!(sessions >= 2, "{log}");
+    assert!(log.contains("tools: added [redacted]"), "{log}");
+    let status = gw.status().await.to_string();
+    assert!(!status.contains(SECRET), "{status}");
 }
 
 const SPLIT_KEY: &str = "sk-split-0123456789abcdef";

@@ -44,7 +44,7 @@ use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
 use crate::ledger::budget::Demand;
 use crate::ops::metrics;
-use crate::ops::redact::escape_controls;
+use crate::ops::redact::{Redactor, escape_controls};
 use crate::ops::scrub::Scrubber;
 use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
@@ -265,10 +265,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         let key = session::name(&client.name, named.as_deref(), hint, &conversation, ignored);
         // A key pasted as a session's id is kept, logged and shown as
         // `[redacted]`, as one pasted as a model is.
-        let key = match config.redactor.scrub(&key) {
-            Cow::Borrowed(_) => key,
-            Cow::Owned(scrubbed) => Arc::from(scrubbed),
-        };
+        let key = scrubbed(&config.redactor, key);
         (key, conversation)
     });
     let wants_usage = F::wants_usage(request.facts());
@@ -313,7 +310,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             whose,
             conversation,
             |index| request.restored_reasoning(system + index).is_some(),
-            || Conversation::tool_list(request.facts()),
+            || Conversation::tool_list(request.facts(), |name| scrubbed(&config.redactor, name)),
             std::time::Instant::now(),
         );
         record.session(key.clone());
@@ -502,6 +499,15 @@ fn allowed_chain(
         .collect();
     targets.retain(|t| allowed.allows(&t.model_ref));
     Ok(left_out)
+}
+
+/// `text` (the client's: a session's id, a tool's name) as the gateway
+/// keeps and shows it: a key in it `[redacted]`.
+fn scrubbed(redactor: &Redactor, text: Arc<str>) -> Arc<str> {
+    match redactor.scrub(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(scrubbed) => Arc::from(scrubbed),
+    }
 }
 
 /// A place among the requests in flight (and among `client`'s), or 503

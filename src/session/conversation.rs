@@ -107,8 +107,10 @@ impl Conversation {
     }
 
     /// Each tool of `request`, split from its `tools` (read only when the
-    /// list changed, or for a new conversation).
-    pub fn tool_list(request: &dyn Facts) -> Arc<[Tool]> {
+    /// list changed, or for a new conversation), its name as `shown`
+    /// gives it (a break names it in logs and the status: a key pasted
+    /// into one is scrubbed there).
+    pub fn tool_list(request: &dyn Facts, shown: impl Fn(Arc<str>) -> Arc<str>) -> Arc<[Tool]> {
         let Some(raw) = request.raw("tools") else {
             return Arc::from([]);
         };
@@ -119,7 +121,7 @@ impl Conversation {
             .map(|range| {
                 let text = &raw[range];
                 Tool {
-                    name: tool_name(text).unwrap_or_else(|| Arc::from("?")),
+                    name: shown(tool_name(text).unwrap_or_else(|| Arc::from("?"))),
                     hash: hash([text.as_bytes()]),
                 }
             })
@@ -292,7 +294,7 @@ mod tests {
     fn turn(body: Value) -> Conversation {
         let request = ChatRequest::parse(serde_json::to_vec(&body).unwrap()).unwrap();
         let mut conversation = Conversation::of(&request);
-        conversation.tool_list = Some(Conversation::tool_list(&request));
+        conversation.tool_list = Some(Conversation::tool_list(&request, |name| name));
         conversation
     }
 
