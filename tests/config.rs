@@ -780,6 +780,29 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
     )
     .unwrap();
     assert!(overridden.literal_secrets.is_empty());
+
+    // A credential written in a header, the provider's or a model's.
+    let text = r#"{ models: { providers: { proxy: { baseUrl: "https://proxy.example.com/v1",
+        headers: { Authorization: "Bearer sk-literal-header-0123" },
+        models: [{ id: "m", headers: { "x-api-key": "literal-model-key-0123" } }] } } } }"#;
+    let loaded = load(text, &ALL_KEYS).unwrap();
+    assert_eq!(
+        loaded.literal_secrets,
+        [
+            "models.providers.proxy.headers.Authorization",
+            "models.providers.proxy.models[0].headers.x-api-key"
+        ]
+    );
+    // A client's key from the config's own env block is refused, as one
+    // written in place is.
+    let text = r#"{ env: { CI_KEY: "ci-client-key-0123456789abcdef" },
+        gateway: { clients: { ci: { key: "${CI_KEY}" } } } }"#;
+    let errors = errors_of(text, &ALL_KEYS).join("\n");
+    assert!(
+        errors.contains("gateway.clients.ci.key: its key comes from env.CI_KEY, in the config file, where a client's key is refused"),
+        "{errors}"
+    );
+    assert!(!errors.contains("ci-client-key"), "{errors}");
 }
 
 #[test]

@@ -218,7 +218,10 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     // cache break that names it says `[redacted]`.
     let tool = |name: &str| json!({"type": "function", "function": {"name": name}});
     let turns = [
-        (json!([{"role": "user", "content": "hi"}]), json!([tool("read")])),
+        (
+            json!([{"role": "user", "content": "hi"}]),
+            json!([tool("read")]),
+        ),
         (
             json!([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"},
                 {"role": "user", "content": "more"}]),

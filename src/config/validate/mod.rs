@@ -262,6 +262,16 @@ pub(super) fn validate(
         let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
         let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
         let path = env_block_path(env_section.as_ref(), &var.var);
+        // A client's key written in the file is refused, however it gets
+        // there.
+        let client_key = var.path.starts_with("gateway.clients.") && var.path.ends_with(".key");
+        if client_key && from_file {
+            v.error(
+                &var.path,
+                format!("its key comes from {path}, in the config file, where a client's key is refused: put {} in an env file (chmod 600, passed with --env-file)", var.var),
+            );
+            continue;
+        }
         if is_secret && from_file && !literal.iter().any(|(p, _)| *p == path) {
             v.warnings.push(format!(
                 "{path}: a secret written in the config file (used by {}); move it to an env file (chmod 600, passed with --env-file)",
@@ -494,6 +504,28 @@ fn literal_secret_paths(
                         format!("{id}_API_KEY")
                     });
                 found.push((format!("models.providers.{id}.apiKey"), var));
+            }
+            // A credential in a header (the provider's, or a model's) is
+            // as much a key in the file.
+            let var = |header: &str| {
+                format!("{id}_{header}")
+                    .to_ascii_uppercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            };
+            let models = provider.get("models").and_then(Value::as_array);
+            let holders = std::iter::once((format!("models.providers.{id}"), provider)).chain(
+                (models.into_iter().flatten().enumerate())
+                    .map(|(at, model)| (format!("models.providers.{id}.models[{at}]"), model)),
+            );
+            for (path, holder) in holders {
+                let Some(Value::Object(headers)) = holder.get("headers") else {
+                    continue;
+                };
+                for (name, value) in headers {
+                    if is_sensitive_header(name) && literal(Some(value)) {
+                        found.push((format!("{path}.headers.{name}"), var(name)));
+                    }
+                }
             }
         }
     }
