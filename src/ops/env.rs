@@ -68,10 +68,13 @@ impl Environment {
     }
 
     /// Adds the variables of an env file; variables already present win, as
-    /// they do when a user exports a variable before a manual run.
+    /// they do when a user exports a variable before a manual run. Within
+    /// the file, a name's last assignment wins, as under systemd's
+    /// `EnvironmentFile=`, which reads the same file for the service.
     pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
         let text = read_bounded(path)?;
-        for (name, value) in parse_env_file(&text, path)? {
+        let file: HashMap<String, String> = parse_env_file(&text, path)?.into_iter().collect();
+        for (name, value) in file {
             self.vars.entry(name).or_insert(value);
         }
         Ok(())
@@ -325,11 +328,13 @@ mod tests {
     fn env_file_does_not_override_existing_variables() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secrets.env");
-        std::fs::write(&path, "KEEP=file\nNEW=file\n").unwrap();
+        std::fs::write(&path, "KEEP=file\nNEW=file\nTWICE=first\nTWICE=last\n").unwrap();
         let mut env = Environment::from_pairs([("KEEP", "process")]);
         env.load_env_file(&path).unwrap();
         assert_eq!(env.get("KEEP"), Some("process"));
         assert_eq!(env.get("NEW"), Some("file"));
+        // The file's last assignment, as systemd reads it.
+        assert_eq!(env.get("TWICE"), Some("last"));
         let missing = env.load_env_file(&dir.path().join("absent")).unwrap_err();
         assert!(
             missing.to_string().starts_with("cannot read env file"),
