@@ -184,8 +184,25 @@ async fn a_client_that_leaves_before_the_head_gets_a_line() {
     let (captured, _guard) = Captured::start();
     let (_mocks, config) = failing_then_stalling().await;
     let gw = gateway(config).await;
+    // And it is counted, as a stream its client left is.
+    let closed = || async {
+        let text = (gw
+            .client()
+            .get(format!("{}/metrics", gw.url))
+            .send()
+            .await
+            .unwrap())
+        .text()
+        .await
+        .unwrap();
+        let series = r#"clawgate_requests_total{outcome="client_closed"} "#;
+        (text.lines().find_map(|line| line.strip_prefix(series)))
+            .map_or(0.0, |count| count.trim().parse::<f64>().unwrap())
+    };
+    let before = closed().await;
     leave_before_the_head(&gw).await;
     let lines = captured.wait_for(1).await;
+    assert!(closed().await > before, "counted as client_closed");
     assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
     assert_eq!(field(&lines[0], "end"), "client_left");
     assert!(field(&lines[0], "first_byte_ms").is_null(), "{}", lines[0]);

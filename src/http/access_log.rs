@@ -612,6 +612,11 @@ impl Drop for Unanswered {
         if let Some(mut line) = self.0.take().filter(|_| !std::thread::panicking()) {
             line.head_after = line.started.elapsed();
             let end = line.unended();
+            // Counted as a stream left before its end is.
+            crate::ops::metrics::request(match end {
+                "client_left" => "client_closed",
+                other => other,
+            });
             line.record
                 .update(|entry| entry.left_before_the_answer(end));
             line.write(end, 0);
