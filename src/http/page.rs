@@ -161,7 +161,7 @@ fn clients(page: &mut String, config: &Config, ledger: &Ledger, today: i64) {
             "<tr><td>{}</td><td data-usd=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&client.name),
             total.cost_usd,
-            usd(total.cost_usd),
+            escape(&usd(total.cost_usd)),
             total.requests,
             escape(&if limits.is_empty() {
                 "none".to_string()
@@ -199,9 +199,9 @@ fn sessions(page: &mut String, sessions: &[Session]) {
             s.tokens_out,
             s.hit_rate * 100.0,
             s.cost_usd,
-            usd(s.cost_usd),
+            escape(&usd(s.cost_usd)),
             s.saved_usd,
-            usd(s.saved_usd),
+            escape(&usd(s.saved_usd)),
         );
     }
     page.push_str("</table></section>");
@@ -456,8 +456,8 @@ fn render(gateway: &Gateway) -> String {
                 escape(&state.scope),
                 state.period,
                 state.spent_usd,
-                usd(state.spent_usd),
-                usd(state.limit_usd),
+                escape(&usd(state.spent_usd)),
+                escape(&usd(state.limit_usd)),
                 share * 100.0,
                 escape(&state.resets_at),
             );
@@ -816,6 +816,22 @@ mod tests {
         assert!(!html.contains("<img") && !html.contains("<b>"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("data-provider=\"a&lt;b&gt;&quot;\""));
+    }
+
+    /// A cost under the smallest shown is `<$0.0001`: its `<` is text,
+    /// escaped as every other text of the page is.
+    #[test]
+    fn a_cost_too_small_to_show_is_escaped() {
+        let session = Session {
+            session: "s".into(),
+            cost_usd: 0.000_014,
+            saved_usd: 0.000_001,
+            ..Session::default()
+        };
+        let mut page = String::new();
+        sessions(&mut page, &[session]);
+        assert!(page.contains(">&lt;$0.0001<"), "{page}");
+        assert!(!page.contains("><$"), "{page}");
     }
 
     #[test]
