@@ -485,9 +485,10 @@ fn loopback_binds_include_mapped_ipv6_and_localhost() {
 /// A provider's key must be a key: a `${...}` clawgate does not
 /// substitute (a name in lower case, with spaces, a shell default) is
 /// refused, not sent as the key; a variable set but empty is as missing
-/// as one unset. And a model's `input` takes the kinds the gateway reads.
+/// as one unset. A model's `input` takes the kinds the gateway reads, and
+/// an alias may not be `default`, which a request names the primary by.
 #[test]
-fn keys_left_unsubstituted_or_empty_and_unknown_input_kinds_are_refused() {
+fn keys_left_unsubstituted_or_empty_unknown_input_kinds_and_a_default_alias_are_refused() {
     let env = [("my_key", "k"), ("EMPTYV", ""), ("OPENROUTER_API_KEY", "k")];
     let provider = |key: &str| {
         format!(
@@ -501,6 +502,12 @@ fn keys_left_unsubstituted_or_empty_and_unknown_input_kinds_are_refused() {
             "{key}: {errors}"
         );
     }
+    let alias = "{agents: {defaults: {model: {primary: 'openrouter/auto'}, models: {'openrouter/auto': {alias: 'default'}}}}}";
+    let errors = errors_of(alias, &env).join("\n");
+    assert!(
+        errors.contains("agents.defaults.models.openrouter/auto.alias: \"default\" names the primary in a request"),
+        "{errors}"
+    );
     let errors = errors_of(&provider("${EMPTYV}"), &env).join("\n");
     assert!(
         errors.contains("environment variable EMPTYV is set but empty"),

@@ -130,6 +130,13 @@ pub(super) fn routing(
         if let Some(alias) = &entry.alias {
             if alias.trim().is_empty() {
                 v.error(format!("{path}.alias"), "must not be empty");
+            } else if alias == "default" {
+                // A request's `default` is the primary's: the alias could
+                // never be reached.
+                v.error(
+                    format!("{path}.alias"),
+                    "\"default\" names the primary in a request; choose another alias",
+                );
             } else if ModelRef::parse(alias).is_some_and(|r| providers.contains_key(r.provider())) {
                 v.error(
                     format!("{path}.alias"),
