@@ -214,6 +214,39 @@ async fn a_client_that_leaves_before_the_head_gets_a_line() {
     );
 }
 
+/// A request that shutdown's end of grace cuts while its chain waits on a
+/// provider keeps its attempts, as one its client leaves does: what was
+/// tried before, and the target it was sent to, noted `shutdown` and named
+/// as answering (it had the request, so it is counted at its most).
+#[tokio::test]
+async fn a_request_shutdown_cuts_keeps_its_attempts() {
+    let (captured, _guard) = Captured::start();
+    let (mocks, mut config) = failing_then_stalling().await;
+    config["gateway"] = json!({"shutdownGraceSeconds": 0.2});
+    let mut gw = gateway(config).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let request = tokio::spawn(async move {
+        let body = json!({"messages": user_message()});
+        reqwest::Client::new().post(&url).json(&body).send().await
+    });
+    // Shut down only once the backup is assembling the whole answer.
+    while mocks[1].requests().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let server = gw.shut_down();
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.status(), 503);
+    server.await.unwrap().unwrap();
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "status"), 503, "{}", lines[0]);
+    assert_eq!(field(&lines[0], "answered_by"), "backup/m", "{}", lines[0]);
+    let attempts = field(&lines[0], "attempts").as_str().unwrap();
+    assert!(
+        attempts.starts_with("primary/m:") && attempts.ends_with(",backup/m:shutdown"),
+        "{attempts}"
+    );
+}
+
 /// A client that leaves while the chain waits for a provider's place
 /// (its `maxConcurrent` taken) gets a line naming what was tried before:
 /// the primary's failure. Nothing answered.

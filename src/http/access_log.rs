@@ -332,6 +332,12 @@ impl AccessRecord {
         self.update(|entry| entry.model_asked = Some(model));
     }
 
+    /// A request shutdown cut before its answer began: its attempts are
+    /// kept as for a client that leaves then.
+    pub fn cut_by_shutdown(&self) {
+        self.update(|entry| entry.left_before_the_answer("shutdown"));
+    }
+
     /// Records the attempts of a chain's result and passes it on.
     pub fn chain(
         &self,

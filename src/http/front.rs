@@ -609,7 +609,10 @@ async fn run_chain(
     };
     tokio::select! {
         answer = answer => Ok(record.chain(answer)?),
-        () = gateway.aborted() => Err(ApiError::ShuttingDown),
+        () = gateway.aborted() => {
+            record.cut_by_shutdown();
+            Err(ApiError::ShuttingDown)
+        }
     }
 }
 
