@@ -24,7 +24,10 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use serde_json::{Value, json};
 
-use common::{chain_config, failing_mock, gateway, gateway_with_env, healthy_mock, user_message};
+use clawgate_mock::MockOptions;
+use common::{
+    chain_config, failing_mock, gateway, gateway_with_env, healthy_mock, mock, user_message,
+};
 
 /// How a fake collector answers.
 #[derive(Clone, Copy)]
@@ -290,6 +293,33 @@ async fn a_failed_chain_is_an_error_span_and_a_request_without_traceparent_start
     assert_eq!(text(request, "error.type"), "auth");
     assert_eq!(request.status.as_ref().map(|s| s.code), Some(2));
     assert!(attribute(request, "gen_ai.provider.name").is_none());
+}
+
+/// A stream its provider breaks after it began is a failed request in its
+/// trace, as in the metrics: the request span names the stream's error.
+#[tokio::test]
+async fn a_stream_its_provider_breaks_is_an_error_span() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let breaking = mock(MockOptions {
+        error_after_chunks: Some(2),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&breaking, &backup), &endpoint)).await;
+    let response = gw
+        .chat(json!({"messages": user_message(), "stream": true}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("upstream_error"), "{body}");
+    let spans = received.wait_for(2).await;
+    let request = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a server span");
+    assert_eq!(text(request, "error.type"), "upstream_error");
+    assert_eq!(request.status.as_ref().map(|s| s.code), Some(2));
 }
 
 #[tokio::test]

@@ -338,6 +338,12 @@ impl AccessRecord {
         self.update(|entry| entry.left_before_the_answer("shutdown"));
     }
 
+    /// A stream that ended with an error after it began (its `code`, as
+    /// the client got it): the request failed, as its trace says.
+    pub fn stream_broken(&self, code: &'static str) {
+        self.update(|entry| entry.traced.error_type = Some(code));
+    }
+
     /// Records the attempts of a chain's result and passes it on.
     pub fn chain(
         &self,

@@ -390,6 +390,12 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 config.redactor.clone(),
                 gateway.aborted(),
             );
+            let broken = record.clone();
+            let items = items.inspect(move |item| {
+                if let Item::Error(error) = item {
+                    broken.stream_broken(error.code);
+                }
+            });
             let items = remember_reasoning(items, reasoning, scope);
             let stream = encode(items, F::encoder(&model_ref, context), outgoing, slot);
             (headers, Body::from_stream(with_head(stream).await)).into_response()
