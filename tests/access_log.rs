@@ -247,6 +247,27 @@ async fn a_request_shutdown_cuts_keeps_its_attempts() {
     );
 }
 
+/// A client that leaves while it sends its body left: its line says 499
+/// `client_left`, not a 400 that no one read.
+#[tokio::test]
+async fn a_client_that_leaves_while_sending_its_body_left() {
+    use tokio::io::AsyncWriteExt;
+    let (captured, _guard) = Captured::start();
+    let backup = healthy_mock().await;
+    let gw = gateway(chain_config(&backup, &backup)).await;
+    let address = gw.url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n\
+                content-type: application/json\r\ncontent-length: 5000\r\n\r\n{\"messages\": [";
+    socket.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(socket);
+    let lines = captured.wait_for(1).await;
+    assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
+    assert_eq!(field(&lines[0], "end"), "client_left", "{}", lines[0]);
+    assert!(backup.requests().is_empty());
+}
+
 /// A client that leaves while the chain waits for a provider's place
 /// (its `maxConcurrent` taken) gets a line naming what was tried before:
 /// the primary's failure. Nothing answered.

@@ -594,6 +594,14 @@ where
         shutdown,
     }));
     let response = next(request).await;
+    if response.status() == CLIENT_CLOSED_REQUEST {
+        // The client left while it sent its body: the response was counted
+        // as it was made, and no one reads it.
+        if let Some(line) = unanswered.0.take() {
+            line.left("client_left");
+        }
+        return response;
+    }
     let mut line = unanswered.0.take().expect("taken only here");
     line.status = response.status();
     line.refused = response.extensions().get::<Refused>().map(|r| r.0);
@@ -609,11 +617,11 @@ where
 }
 
 /// The status of a request the client left before its response's head.
-const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(ledger::CLIENT_CLOSED_REQUEST)
-{
-    Ok(status) => status,
-    Err(_) => panic!("499 is a status code"),
-};
+pub const CLIENT_CLOSED_REQUEST: StatusCode =
+    match StatusCode::from_u16(ledger::CLIENT_CLOSED_REQUEST) {
+        Ok(status) => status,
+        Err(_) => panic!("499 is a status code"),
+    };
 
 /// The line of a request whose response has no head yet.
 struct Unanswered(Option<Line>);
@@ -629,9 +637,7 @@ impl Drop for Unanswered {
                 "client_left" => "client_closed",
                 other => other,
             });
-            line.record
-                .update(|entry| entry.left_before_the_answer(end));
-            line.write(end, 0);
+            line.left(end);
         }
     }
 }
@@ -671,6 +677,13 @@ impl Line {
         } else {
             "client_left"
         }
+    }
+
+    /// Written for a request that ended (`end`) before its response's head.
+    fn left(self, end: &'static str) {
+        self.record
+            .update(|entry| entry.left_before_the_answer(end));
+        self.write(end, 0);
     }
 
     /// `sent`: the bytes of the response body sent before it ended.

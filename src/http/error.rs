@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::access_log::Refused;
+use super::access_log::{CLIENT_CLOSED_REQUEST, Refused};
 use super::guard::request_id;
 use crate::admission::ClientLimit;
 use crate::chain::policy::{Told, final_status, refusal};
@@ -85,6 +85,9 @@ pub enum ApiError {
     },
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The client went away while it sent its body: no one reads this.
+    #[error("the client closed its connection before its request body was whole")]
+    ClientLeft,
     #[error(
         "the gateway is answering its limit of {0} requests at once (gateway.limits.maxConcurrentRequests); retry shortly"
     )]
@@ -269,6 +272,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "upstream_error",
                 "gateway_shutdown",
+            ),
+            ApiError::ClientLeft => (
+                CLIENT_CLOSED_REQUEST,
+                "invalid_request_error",
+                "client_closed",
             ),
             ApiError::Busy(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -677,6 +677,22 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+/// Whether `err`, reading a request's body, says its client closed the
+/// connection before the body was whole.
+fn closed_mid_body(err: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, UnexpectedEof};
+    std::iter::successors(Some(err), |err| err.source()).any(|err| {
+        err.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || (err.downcast_ref::<std::io::Error>()).is_some_and(|err| {
+                matches!(
+                    err.kind(),
+                    UnexpectedEof | ConnectionReset | ConnectionAborted
+                )
+            })
+    })
+}
+
 async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::Bytes, ApiError> {
     let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
         .await
@@ -686,6 +702,7 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<bytes::
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::PayloadTooLarge(limit))
         }
+        Err(err) if closed_mid_body(&*err) => Err(ApiError::ClientLeft),
         Err(err) => Err(ApiError::BadRequest(format!(
             "could not read the request body: {err}"
         ))),
