@@ -1594,7 +1594,7 @@ async fn an_anthropic_clients_stream_from_an_anthropic_provider_is_the_providers
     let ledger = gw.gateway.ledger().clone();
     let spent = tokio::task::spawn_blocking(move || {
         ledger.flush(std::time::Duration::from_secs(5));
-        ledger.with_totals(|totals| totals.spent(0, |_| true))
+        ledger.with_totals(|totals| totals.since(None, 0, |_| true).cost_usd)
     })
     .await
     .unwrap();

@@ -414,6 +414,9 @@ async fn an_unpriced_model_under_a_budget_is_refused_or_counted_apart() {
     let status = allowing.test.status().await;
     assert_eq!(status["budgets"][0]["uncosted"], 1, "{status}");
     assert_eq!(status["budgets"][0]["spentUsd"], 0.0);
+    // The page's spend today says an answer's cost was not known.
+    let html = allowing.test.page().await;
+    assert!(html.contains("spent today (UTC), 1 estimated"), "{html}");
 }
 
 #[tokio::test]

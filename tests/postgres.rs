@@ -883,7 +883,7 @@ fn an_estimate_outlives_the_refresh_of_the_running_totals() {
     left.budget_estimate_usd = Some(0.25);
     ledger.record(left, &[&Budgets::default()]);
     let today = calendar::day_of(std::time::SystemTime::now());
-    let spent = || ledger.with_totals(|t| t.spent(today, |_| true));
+    let spent = || ledger.with_totals(|t| t.since(None, today, |_| true).cost_usd);
     assert_eq!(spent(), 0.25);
     assert!(ledger.flush(Duration::from_secs(10)));
     std::thread::sleep(SPEND_REFRESH * 5 / 2);

@@ -255,7 +255,7 @@ fn live_status(gateway: &Gateway) -> String {
         .collect();
     let ledger = gateway.ledger();
     let today = ledger::calendar::day_of(ledger.now());
-    let spent = ledger.with_totals(|totals| totals.spent(today, |_| true));
+    let spent = ledger.with_totals(|totals| totals.since(None, today, |_| true));
     ledger::summary::line(&ledger.recent(), &cooling, spent)
 }
 

@@ -308,12 +308,17 @@ fn render(gateway: &Gateway) -> String {
         );
     };
     page.push_str("<div class=\"cards\">");
+    // As budgets count it: an answer of unknown cost at its estimate.
+    let estimated = match today_total.uncosted {
+        0 => String::new(),
+        n => format!(", {n} estimated"),
+    };
     card(
         &mut page,
         "spend-today",
         &usd(today_total.cost_usd),
         &format!("{}", today_total.cost_usd),
-        "spent today (UTC)",
+        &format!("spent today (UTC){estimated}"),
     );
     card(
         &mut page,

@@ -327,11 +327,6 @@ impl Totals {
         sum
     }
 
-    /// The spend of every model `covers` accepts, from `first_day` on.
-    pub fn spent(&self, first_day: i64, covers: impl Fn(&str) -> bool) -> f64 {
-        self.since(None, first_day, covers).cost_usd
-    }
-
     /// Each day's spend and requests from `first_day` on, all models.
     pub fn per_day(&self, first_day: i64) -> BTreeMap<i64, DayTotal> {
         let mut days: BTreeMap<i64, DayTotal> = BTreeMap::new();

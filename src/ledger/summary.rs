@@ -1,12 +1,15 @@
 //! The one-line summary systemd shows as the service's status (`STATUS=`):
 //! `47 req/h, 2 fallbacks, moonshot/kimi-k2.6 cooling 3m, $0.42 today`.
+//! Today's spend is as budgets count it: answers of unknown cost at their
+//! estimate, and how many there were said (`$0.42 today, 3 estimated`).
 //! Pure: the caller gathers the figures.
 
 use std::time::Duration;
 
+use super::DayTotal;
 use super::recent::Stats;
 
-pub fn line(stats: &Stats, cooling: &[(String, Duration)], spent_today: f64) -> String {
+pub fn line(stats: &Stats, cooling: &[(String, Duration)], today: DayTotal) -> String {
     let floor = if stats.floor { "+" } else { "" };
     let mut parts = vec![format!("{}{floor} req/h", stats.requests_last_hour)];
     match stats.fallbacks_last_hour {
@@ -23,7 +26,10 @@ pub fn line(stats: &Stats, cooling: &[(String, Duration)], spent_today: f64) -> 
     if cooling.len() > 3 {
         parts.push(format!("{} more cooling", cooling.len() - 3));
     }
-    parts.push(format!("${spent_today:.2} today"));
+    parts.push(format!("${:.2} today", today.cost_usd));
+    if today.uncosted > 0 {
+        parts.push(format!("{} estimated", today.uncosted));
+    }
     parts.join(", ")
 }
 
@@ -44,7 +50,10 @@ mod tests {
     #[test]
     fn lines() {
         let idle = Stats::default();
-        assert_eq!(line(&idle, &[], 0.0), "0 req/h, $0.00 today");
+        assert_eq!(
+            line(&idle, &[], DayTotal::default()),
+            "0 req/h, $0.00 today"
+        );
         let busy = Stats {
             requests_last_hour: 47,
             fallbacks_last_hour: 2,
@@ -52,9 +61,18 @@ mod tests {
             ..Stats::default()
         };
         let cooling = [("moonshot/kimi-k2.6".to_string(), Duration::from_secs(170))];
+        let today = |cost_usd, uncosted| DayTotal {
+            cost_usd,
+            uncosted,
+            ..DayTotal::default()
+        };
         assert_eq!(
-            line(&busy, &cooling, 0.4234),
+            line(&busy, &cooling, today(0.4234, 0)),
             "47 req/h, 2 fallbacks, 1 failed, moonshot/kimi-k2.6 cooling 3m, $0.42 today"
+        );
+        assert_eq!(
+            line(&busy, &[], today(0.0771, 2)),
+            "47 req/h, 2 fallbacks, 1 failed, $0.08 today, 2 estimated"
         );
     }
 }

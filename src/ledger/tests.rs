@@ -163,7 +163,7 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     // A restart rebuilds the running totals from the rollups: the same
     // spend, and the same answered requests (the status page's figure).
     let again = Ledger::open(&path, &settings(), clock_at(now));
-    let spent = again.with_totals(|t| t.spent(today, |_| true));
+    let spent = again.with_totals(|t| t.since(None, today, |_| true).cost_usd);
     assert!((spent - 0.75).abs() < 1e-12, "{spent}");
     assert_eq!(again.with_totals(|t| t.per_day(today)), days);
 }
@@ -596,7 +596,7 @@ fn a_budget_warns_once_per_period_at_80_percent() {
 
 /// What `ledger`'s budgets count as spent today, by every client.
 fn spent_today(ledger: &Ledger) -> f64 {
-    ledger.with_totals(|t| t.spent(day_of(SystemTime::now()), |_| true))
+    ledger.with_totals(|t| t.since(None, day_of(SystemTime::now()), |_| true).cost_usd)
 }
 
 #[test]
