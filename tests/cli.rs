@@ -457,13 +457,15 @@ async fn show_and_models_list_never_print_a_key() {
     );
 }
 
-#[test]
-fn serve_without_a_config_file_says_it_runs_on_built_in_defaults() {
-    let home = tempfile::tempdir().unwrap();
+/// The lines `clawgate serve` of the built-in defaults logs (as text) up
+/// to the one saying where it listens, with `HOME` at `home`, the two
+/// default providers' keys and `env` set.
+fn serve_log_to_listening(home: &std::path::Path, env: &[(&str, &std::path::Path)]) -> Vec<String> {
     let mut child = std::process::Command::new(BIN)
         .args(["serve", "--port", "0", "--log-format", "text"])
         .env_clear()
-        .env("HOME", home.path())
+        .env("HOME", home)
+        .envs(env.iter().copied())
         .env("MOONSHOT_API_KEY", "k")
         .env("OPENROUTER_API_KEY", "k")
         .stderr(Stdio::piped())
@@ -471,16 +473,45 @@ fn serve_without_a_config_file_says_it_runs_on_built_in_defaults() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
-        .map(Result::unwrap)
-        .find(|line| line.contains("listening on"))
-        .expect("serve logs its address");
+    let mut lines = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap();
+        let listening = line.contains("listening on");
+        lines.push(line);
+        if listening {
+            break;
+        }
+    }
     child.kill().unwrap();
     child.wait().unwrap();
+    assert!(
+        lines.last().is_some_and(|l| l.contains("listening on")),
+        "{lines:?}"
+    );
+    lines
+}
+
+#[test]
+fn serve_without_a_config_file_says_it_runs_on_built_in_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let lines = serve_log_to_listening(home.path(), &[]);
     assert_contains(
-        &line,
+        lines.last().unwrap(),
         "no config file, built-in defaults; chain moonshot/kimi-k2.6 -> openrouter/moonshotai/kimi-k2.6; listening on http://127.0.0.1:",
     );
+}
+
+/// A ledger that cannot be opened is said once, as an error: no line
+/// after it names its path as the ledger in use.
+#[test]
+fn serve_with_a_ledger_it_cannot_open_does_not_name_it_in_use() {
+    let home = tempfile::tempdir().unwrap();
+    let not_a_dir = home.path().join("state");
+    std::fs::write(&not_a_dir, "a file").unwrap();
+    let lines = serve_log_to_listening(home.path(), &[("CLAWGATE_STATE_DIR", &not_a_dir)]);
+    let lines = lines.join("\n");
+    assert_contains(&lines, "cannot open the ledger");
+    assert!(!lines.contains("usage ledger: "), "{lines}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,9 +222,7 @@ fn open_ledger(config: &Config, source: &SourceArgs) -> Result<Arc<Ledger>, CliE
     }
     let ledger = match path {
         Some(path) if config.ledger.enabled => {
-            let ledger = Ledger::open(&path, &config.ledger, ledger::system_clock());
-            tracing::info!("usage ledger: {}", path.display());
-            ledger
+            Ledger::open(&path, &config.ledger, ledger::system_clock())
         }
         Some(_) => Ledger::in_memory(),
         None => {

@@ -618,6 +618,7 @@ impl Ledger {
                 if let Some(note) = note {
                     tracing::error!("ledger: {note}");
                 }
+                tracing::info!("usage ledger: {}", path.display());
                 store
             }
             Err(err) => {
