@@ -109,17 +109,17 @@ pub fn explanation(
     let chain = config
         .chain(request.facts().model())
         .map_err(|err| err.to_string())?;
-    let allowed = match client {
-        None => None,
-        Some(name) => {
-            let Some(client) = config.gateway.clients.get(name) else {
-                return Err(format!(
-                    "--client {name:?}: no such client under gateway.clients"
-                ));
-            };
-            client.models.as_ref().map(|models| (name, models))
-        }
-    };
+    let caller =
+        match client {
+            None => config.gateway.clients.anonymous(),
+            Some(name) => config.gateway.clients.get(name).ok_or_else(|| {
+                format!("--client {name:?}: no such client under gateway.clients")
+            })?,
+        };
+    let allowed = client.zip(caller.models.as_ref());
+    // Its request holds its worst cost before the call: one that names no
+    // output limit is sent the limit that cost assumed.
+    let reserves = caller.reserves(&config.budgets);
     if let (Some((name, models)), Some(first)) = (allowed, chain.first())
         && !models.allows(&first.model_ref)
     {
@@ -141,7 +141,8 @@ pub fn explanation(
                 "api": provider.api,
                 "url": provider.shown_url,
             });
-            match providers::plan(&request, target, &memo) {
+            let plan = providers::plan(&request, target, &memo);
+            match plan.map(|plan| if reserves { plan.bounded(&request, target) } else { plan }) {
                 Ok(plan) => {
                     let skipped = match (&provider.api_key, allowed) {
                         (ApiKey::Missing { var }, _) => Some(format!(
@@ -648,6 +649,28 @@ mod tests {
         );
         assert!(shown.contains("     reasoning_effort: removed"), "{shown}");
         assert!(shown.contains("\"model\": \"kimi-k2.6\""), "{shown}");
+    }
+
+    /// Under a budget a request that names no output limit is sent the one
+    /// its reservation assumed, and explain shows it as the gateway sends it.
+    #[test]
+    fn a_budget_s_output_limit_is_shown() {
+        let mut text = json!({
+            "models": {"mode": "replace", "providers": {
+                "moonshot": {"baseUrl": "https://api.moonshot.ai/v1", "apiKey": "k",
+                    "models": [{"id": "kimi-k2-turbo", "maxTokens": 4096,
+                                "cost": {"input": 1.0, "output": 2.0}}]}}},
+            "agents": {"defaults": {"model": {"primary": "moonshot/kimi-k2-turbo"}}},
+        });
+        let sent = |text: &Value| {
+            let env = Environment::from_pairs([("K", "k")]);
+            let config = load_str(&text.to_string(), &env, Secrets::Offline).unwrap();
+            let explained = explanation(&config.config, Front::Chat, hello(), None).unwrap();
+            explained["targets"][0]["body"].clone()
+        };
+        assert!(sent(&text).get("max_tokens").is_none());
+        text["gateway"] = json!({"budgets": {"daily": 10}});
+        assert_eq!(sent(&text)["max_tokens"], 4096);
     }
 
     #[test]

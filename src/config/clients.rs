@@ -49,6 +49,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether this client's requests hold their worst cost before the
+    /// call: it has a token limit, or budgets apply (its own, or
+    /// `everyone`'s, `gateway.budgets`). Such a request that names no
+    /// output limit is sent the one its reservation assumed.
+    pub fn reserves(&self, everyone: &Budgets) -> bool {
+        self.limits.tokens_per_minute.is_some() || !everyone.is_empty() || !self.budgets.is_empty()
+    }
+
     /// The client that holds `gateway.auth.token`, or everyone when no key
     /// is required: it may do everything, limited only by the gateway's
     /// own settings.

@@ -551,10 +551,10 @@ fn reserve(
     chain: &Result<Vec<Target>, UnknownModel>,
     record: &AccessRecord,
 ) -> Result<Option<Demand>, ApiError> {
-    let limited = client.limits.tokens_per_minute.is_some();
-    if !limited && config.budgets.is_empty() && client.budgets.is_empty() {
+    if !client.reserves(&config.budgets) {
         return Ok(None);
     }
+    let limited = client.limits.tokens_per_minute.is_some();
     let demand = Demand {
         client: client.name.clone(),
         input_tokens: token_estimate::body(request.facts().bytes()),
