@@ -331,6 +331,42 @@ fn syntax_errors_and_non_objects_are_reported() {
 }
 
 #[test]
+fn a_key_written_twice_is_an_error_naming_its_path_and_the_second() {
+    let check =
+        |text: &str, expected: &str| assert_eq!(errors_of(text, &ALL_KEYS), [expected], "{text}");
+    let replaced = "; the second would replace the first whole: write it once, merging the two";
+    check(
+        "{ agents: { defaults: { model: { primary: 'openrouter/auto' } } },\n  gateway: { port: 19590 },\n  agents: { defaults: {} } }",
+        &format!("agents: written twice (again at line 3, column 3){replaced}"),
+    );
+    // As Nix writes it, at any depth, in a list's object too.
+    check(
+        r#"{ "gateway": { "port": 19501, "port": 19502 } }"#,
+        &format!("gateway.port: written twice (again at line 1, column 31){replaced}"),
+    );
+    check(
+        r#"{ "models": { "providers": { "x": { "models": [{ "id": "a" }, { "id": "b", "id": "c" }] } } } }"#,
+        &format!(
+            "models.providers.x.models[1].id: written twice (again at line 1, column 76){replaced}"
+        ),
+    );
+    // A key shaped like a credential is not shown.
+    check(
+        "{ env: { 'sk-0123456789abcdef': 'a', 'sk-0123456789abcdef': 'b' } }",
+        &format!("env.[redacted]: written twice (again at line 1, column 38){replaced}"),
+    );
+    // One name in two objects is two keys.
+    assert!(
+        load(
+            "{ gateway: { port: 19501 }, ledger: { port: 1 } }",
+            &ALL_KEYS
+        )
+        .is_err_and(|e| !e.join("").contains("twice"))
+    );
+    assert!(load("{ agents: { defaults: { models: { 'openrouter/auto': { alias: 'a' }, 'moonshot/kimi-k2.6': { alias: 'b' } } } } }", &ALL_KEYS).is_ok());
+}
+
+#[test]
 fn ignored_keys_are_listed_and_debug_output_holds_no_secret() {
     let text = r#"{ channels: { telegram: {} }, gateway: { mode: "local" },
         models: { providers: { moonshot: { apiKey: "sk-very-secret-value", auth: "api-key" } } },

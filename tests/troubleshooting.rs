@@ -122,6 +122,10 @@ fn config_errors_and_warnings_are_quoted() {
             &KEYS,
         ),
         ("{gateway: {port: 18789}}", &KEYS),
+        (
+            "{agents: {defaults: {model: 'moonshot/kimi-k2.6'}},\n  gateway: {},\n  agents: {}}",
+            &KEYS,
+        ),
         // Telemetry (issue 41).
         ("{gateway: {telemetry: {enabled: true}}}", &KEYS),
         (

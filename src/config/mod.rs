@@ -252,7 +252,10 @@ pub fn parse_document(text: &str) -> Result<Value, ConfigErrors> {
     }
     json5::from_str(text)
         .map(|Json5Value(document)| document)
-        .map_err(|e| ConfigErrors::single("", syntax::explain(text, &e)))
+        .map_err(|e| match syntax::written_twice(&e) {
+            Some((path, message)) => ConfigErrors::single(&path, message),
+            None => ConfigErrors::single("", syntax::explain(text, &e)),
+        })
 }
 
 /// Stands in for JSON5's `NaN`, `Infinity` and `-Infinity`, which a JSON
@@ -263,23 +266,65 @@ pub(crate) const NON_FINITE_PREFIX: &str = "\u{0}clawgate-non-finite:";
 /// A JSON value read from JSON or JSON5, keeping non-finite numbers as
 /// [`NON_FINITE_PREFIX`] strings, and at most [`MAX_CONFIG_DEPTH`] levels
 /// of objects and arrays deep: the parse stops at the first level beyond,
-/// so no file can exhaust the stack, and the parser places the error.
+/// so no file can exhaust the stack, and the parser places the error. A
+/// key written twice in one object is an error too, placed at the second
+/// (a map keeps the last, and the first would be lost unseen).
 struct Json5Value(Value);
 
 impl<'de> serde::Deserialize<'de> for Json5Value {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::DeserializeSeed;
-        Nested(MAX_CONFIG_DEPTH)
-            .deserialize(deserializer)
-            .map(Json5Value)
+        let top = Nested {
+            left: MAX_CONFIG_DEPTH,
+            at: None,
+        };
+        top.deserialize(deserializer).map(Json5Value)
     }
 }
 
-/// A value that may hold this many more levels of objects and arrays.
+/// A value that may hold `left` more levels of objects and arrays, at
+/// `at` in the document (`None`: the document).
 #[derive(Clone, Copy)]
-struct Nested(usize);
+struct Nested<'p> {
+    left: usize,
+    at: Option<&'p Place<'p>>,
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for Nested {
+/// A place in the document: a member's key or an element's index under
+/// its parent's place. Built on the stack as the parse goes down; spelt
+/// as a path only for an error.
+struct Place<'p> {
+    parent: Option<&'p Place<'p>>,
+    step: Step<'p>,
+}
+
+#[derive(Clone, Copy)]
+enum Step<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+/// The path of `at` as errors name it (`models.providers.x.models[0]`),
+/// scrubbed of credential shapes and with control characters escaped, as
+/// any text from outside.
+fn path_of(at: Option<&Place<'_>>) -> String {
+    let mut steps = Vec::new();
+    let mut at = at;
+    while let Some(place) = at {
+        steps.push(place.step);
+        at = place.parent;
+    }
+    let mut path = String::new();
+    for step in steps.into_iter().rev() {
+        match step {
+            Step::Key(key) => path = keys::join(&path, key),
+            Step::Index(index) => path.push_str(&format!("[{index}]")),
+        }
+    }
+    Redactor::default().provider_text(&path)
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Nested<'_> {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -287,18 +332,53 @@ impl<'de> serde::de::DeserializeSeed<'de> for Nested {
     }
 }
 
-impl Nested {
-    /// The level inside an object or array here, or the error when it is
-    /// one too many.
-    fn inner<E: serde::de::Error>(self) -> Result<Self, E> {
-        match self.0 {
+impl Nested<'_> {
+    /// How many levels a value inside an object or array here may hold,
+    /// or the error when it is one too many.
+    fn inner<E: serde::de::Error>(self) -> Result<usize, E> {
+        match self.left {
             0 => Err(E::custom(syntax::too_deep(MAX_CONFIG_DEPTH))),
-            left => Ok(Self(left - 1)),
+            left => Ok(left - 1),
         }
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Nested {
+/// A member's key, refused when the object already has a member of that
+/// name: the error is raised as the key is read, so the parser places it
+/// on the second.
+struct Key<'a, 'p> {
+    members: &'a Map<String, Value>,
+    at: Option<&'p Place<'p>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key<'_, '_> {
+    type Value = String;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key<'_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<String, E> {
+        if self.members.contains_key(key) {
+            let place = Place {
+                parent: self.at,
+                step: Step::Key(key),
+            };
+            return Err(E::custom(syntax::twice(&path_of(Some(&place)))));
+        }
+        Ok(key.to_string())
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Nested<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -338,19 +418,39 @@ impl<'de> serde::de::Visitor<'de> for Nested {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let inner = self.inner()?;
+        let left = self.inner()?;
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(inner)? {
+        loop {
+            let place = Place {
+                parent: self.at,
+                step: Step::Index(items.len()),
+            };
+            let at = Some(&place);
+            let Some(item) = seq.next_element_seed(Nested { left, at })? else {
+                break;
+            };
             items.push(item);
         }
         Ok(Value::Array(items))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let inner = self.inner()?;
+        let left = self.inner()?;
         let mut members = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            members.insert(key, map.next_value_seed(inner)?);
+        let at = self.at;
+        while let Some(key) = map.next_key_seed(Key {
+            members: &members,
+            at,
+        })? {
+            let place = Place {
+                parent: at,
+                step: Step::Key(&key),
+            };
+            let value = map.next_value_seed(Nested {
+                left,
+                at: Some(&place),
+            })?;
+            members.insert(key, value);
         }
         Ok(Value::Object(members))
     }

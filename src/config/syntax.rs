@@ -9,8 +9,10 @@
 //! comments, bare words other than keys, literals and short numbers become
 //! `…`): a config may hold literal keys, and an error must never print one.
 //!
-//! [`too_deep`] is the one error of clawgate's own the parser carries: the
-//! nesting bound, placed by the parser where it is crossed.
+//! Two errors of clawgate's own are carried by the parser, which places
+//! them: [`too_deep`], the nesting bound, where it is crossed, and
+//! [`twice`], a key written twice in one object, at the second, which
+//! [`written_twice`] words with the key's path.
 
 use json5::ErrorCode::*;
 
@@ -132,6 +134,32 @@ pub fn too_deep(max: usize) -> String {
     format!(
         "nested more than {max} levels deep; clawgate reads configs up to {max} levels of objects and arrays"
     )
+}
+
+/// What the parse raises for a key written twice in one object
+/// (`config::Nested`): a marker and the key's path, which
+/// [`written_twice`] reads back from the parser's error.
+pub fn twice(path: &str) -> String {
+    format!("{TWICE}{path}\u{0}")
+}
+
+const TWICE: &str = "\u{0}clawgate-twice:";
+
+/// The path and message for a config that `json5` refused with `error`,
+/// if it was refused for a key written twice in one object.
+pub fn written_twice(error: &json5::Error) -> Option<(String, String)> {
+    if error.code().is_some() {
+        return None;
+    }
+    let shown = error.to_string();
+    let (path, _) = shown.strip_prefix(TWICE)?.split_once('\u{0}')?;
+    let at = error.position().map_or_else(String::new, |at| {
+        format!(" (again at line {}, column {})", at.line + 1, at.column + 1)
+    });
+    let message = format!(
+        "written twice{at}; the second would replace the first whole: write it once, merging the two"
+    );
+    Some((path.to_string(), message))
 }
 
 /// The most characters of a line shown on either side of the caret.
