@@ -235,6 +235,40 @@ fn merge_extends_the_catalog_and_replace_discards_it() {
 }
 
 #[test]
+fn a_merged_models_error_names_the_entry_by_its_index_in_the_file() {
+    let env = [
+        ("MOONSHOT_API_KEY", "sk-moonshot"),
+        ("OPENROUTER_API_KEY", "sk-or"),
+        ("TAG", "a\rb"),
+    ];
+    let text = r#"{ models: { providers: { moonshot: { models: [
+        { id: "kimi-k2.6", contextWindow: -5 },
+    ] } } } }"#;
+    assert_eq!(
+        errors_of(text, &env),
+        [
+            "models.providers.moonshot.models[0].contextWindow: invalid value: integer `-5`, expected u64"
+        ]
+    );
+    // A built-in model, a new one and one without an id, each where the
+    // file has it.
+    let text = r#"{ models: { providers: { moonshot: { models: [
+        { id: "custom", headers: { "x-tag": "${TAG}" } },
+        { name: "no id" },
+        { id: "kimi-k2.6", input: ["txt"] },
+    ] } } } }"#;
+    assert_eq!(
+        errors_of(text, &env),
+        [
+            "models.providers.moonshot.models[0].headers.x-tag: environment variable TAG contains a control character (a \\r from a file edited on Windows?); remove it",
+            "models.providers.moonshot.models[2].input[0]: expected \"text\" or \"image\", found \"txt\"",
+            "models.providers.moonshot.models[0].headers.x-tag: invalid header value",
+            "models.providers.moonshot.models[1].id: required",
+        ]
+    );
+}
+
+#[test]
 fn every_error_is_reported_at_once_with_its_path() {
     let text = r#"{
         gateway: { port: "eighty", bind: "0.0.0.0" },

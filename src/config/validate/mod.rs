@@ -38,14 +38,38 @@ use crate::ops::redact::{Redactor, is_sensitive_header};
 struct Validator {
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+    /// For each provider whose `models` list the file gives, the file's
+    /// index of each entry of the list merged with the catalog's (`None`
+    /// for the catalog's own): set by [`merged_with_catalog`].
+    file_indices: BTreeMap<String, Vec<Option<usize>>>,
 }
 
 impl Validator {
+    /// An error at `path`, a path in the merged document: a provider's
+    /// model is named by its index in the file.
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = self.in_file(path.into());
         self.errors.push(ConfigError {
-            path: path.into(),
+            path,
             message: message.into(),
         });
+    }
+
+    /// `path` with the index of an entry of a merged `models` list
+    /// (`models.providers.moonshot.models[15].id`, the catalog's models
+    /// first) as the file's (`[0]`).
+    fn in_file(&self, path: String) -> String {
+        for (provider, indices) in &self.file_indices {
+            let prefix = format!("models.providers.{provider}.models[");
+            let Some((index, after)) = (path.strip_prefix(&prefix)).and_then(|r| r.split_once(']'))
+            else {
+                continue;
+            };
+            if let Some(Some(file)) = index.parse().ok().and_then(|i: usize| indices.get(i)) {
+                return format!("{prefix}{file}]{after}");
+            }
+        }
+        path
     }
 
     /// `result`'s value, or `None` with its error reported at `path`.
@@ -592,8 +616,18 @@ fn env_block_path(env_section: Option<&Value>, name: &str) -> String {
 }
 
 /// The built-in defaults with the user's config merged over them, per
-/// `models.mode`.
+/// `models.mode`; [`Validator::file_indices`] records where each entry of a
+/// merged `models` list is in the file.
 fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
+    let mut written = BTreeMap::new();
+    if let Some(Value::Object(providers)) = user.pointer("/models/providers") {
+        for (id, provider) in providers {
+            if let Some(Value::Array(models)) = provider.get("models") {
+                let ids: Vec<Option<Value>> = models.iter().map(|m| m.get("id").cloned()).collect();
+                written.insert(id.clone(), ids);
+            }
+        }
+    }
     let mut base = catalog::defaults();
     match user.pointer("/models/mode") {
         None => {}
@@ -614,7 +648,29 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
         defaults.remove("model");
     }
     catalog::merge(&mut base, user);
+    for (id, written) in written {
+        if let Some(models) = base["models"]["providers"][id.as_str()]["models"].as_array() {
+            v.file_indices.insert(id, file_indices(&written, models));
+        }
+    }
     base
+}
+
+/// For each entry of a merged `models` list, its index in `written` (the
+/// ids of the file's entries, in order): the k-th entry with an id (or
+/// with none) is the file's k-th with it, a catalog entry the file does
+/// not name is none of the file's.
+fn file_indices(written: &[Option<Value>], merged: &[Value]) -> Vec<Option<usize>> {
+    merged
+        .iter()
+        .enumerate()
+        .map(|(at, entry)| {
+            let id = entry.get("id");
+            let before = merged[..at].iter().filter(|e| e.get("id") == id).count();
+            let mut same = (written.iter().enumerate()).filter(|(_, w)| w.as_ref() == id);
+            same.nth(before).map(|(index, _)| index)
+        })
+        .collect()
 }
 
 /// A `${VAR}` found in a string, with the path of the string and the

@@ -94,10 +94,7 @@ mod tests {
         dialect: Dialect,
         url: &str,
     ) -> Result<Option<(QuotaKind, String, f64, u64)>, String> {
-        let mut v = Validator {
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let mut v = Validator::default();
         let url: reqwest::Url = url.parse().unwrap();
         let raw: Option<Toggle<RawQuota>> = v.parse("q", raw.as_ref());
         let got = settings(raw.as_ref(), "q", dialect, &url, &mut v);

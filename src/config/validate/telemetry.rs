@@ -233,10 +233,7 @@ mod tests {
     use super::*;
 
     fn check(raw: RawTelemetry, env: &[(&str, &str)]) -> Result<Option<Settings>, Vec<String>> {
-        let mut v = Validator {
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let mut v = Validator::default();
         let got = settings(
             &raw,
             &Environment::from_pairs(env.iter().copied()),
