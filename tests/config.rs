@@ -269,6 +269,28 @@ fn a_merged_models_error_names_the_entry_by_its_index_in_the_file() {
 }
 
 #[test]
+fn a_model_id_written_twice_in_one_list_is_refused_in_either_mode() {
+    for (mode, provider) in [
+        ("merge", "moonshot"),
+        ("replace", "moonshot"),
+        ("merge", "local"),
+    ] {
+        let text = format!(
+            r#"{{ models: {{ mode: "{mode}", providers: {{ {provider}: {{ baseUrl: "http://127.0.0.1:9/v1", models: [
+                {{ id: "kimi-k2.6", maxTokens: 100 }}, {{ id: "new" }}, {{ id: "kimi-k2.6", maxTokens: 200 }},
+            ] }} }} }}, agents: {{ defaults: {{ model: "{provider}/new" }} }} }}"#
+        );
+        assert_eq!(
+            errors_of(&text, &ALL_KEYS),
+            [format!(
+                "models.providers.{provider}.models[2].id: duplicate model id \"kimi-k2.6\""
+            )],
+            "{mode} {provider}"
+        );
+    }
+}
+
+#[test]
 fn every_error_is_reported_at_once_with_its_path() {
     let text = r#"{
         gateway: { port: "eighty", bind: "0.0.0.0" },

@@ -98,7 +98,8 @@ pub fn aliases_of_provider(provider: &str) -> impl Iterator<Item = &'static str>
 /// objects merge key by key with the user's values winning, and a provider's
 /// `models` list merges by `id`, so a user can override one field of a
 /// built-in model or add models to a built-in provider. Other arrays are
-/// replaced whole.
+/// replaced whole. An id the user's list gives twice is kept twice, for
+/// validation to refuse as it does in `replace` mode.
 pub fn merge(base: &mut Value, user: Value) {
     match (base, user) {
         (Value::Object(base), Value::Object(user)) => {
@@ -124,13 +125,17 @@ fn merge_models_by_id(base: &mut Value, user: Value) {
     let (Value::Array(base), Value::Array(user)) = (base, user) else {
         unreachable!("checked by the caller")
     };
+    // Each built-in entry takes the first of the user's entries with its id.
+    let mut built_in = vec![true; base.len()];
     for entry in user {
         let id = entry.get("id").cloned();
-        match base
-            .iter_mut()
-            .find(|b| id.is_some() && b.get("id") == id.as_ref())
-        {
-            Some(existing) => merge(existing, entry),
+        let same = (base.iter().zip(&built_in))
+            .position(|(b, &open)| open && id.is_some() && b.get("id") == id.as_ref());
+        match same {
+            Some(at) => {
+                built_in[at] = false;
+                merge(&mut base[at], entry);
+            }
             None => base.push(entry),
         }
     }
@@ -232,7 +237,8 @@ mod tests {
         ]}}, "list": [1, 2]});
         let user = json!({"providers": {"p": {"baseUrl": "b", "models": [
             {"id": "m1", "contextWindow": 20},
-            {"id": "m3"}
+            {"id": "m3"},
+            {"id": "m1", "contextWindow": 30}
         ]}, "q": {"baseUrl": "c"}}, "list": [3]});
         merge(&mut base, user);
         assert_eq!(
@@ -241,7 +247,8 @@ mod tests {
                 "p": {"baseUrl": "b", "models": [
                     {"id": "m1", "name": "One", "contextWindow": 20},
                     {"id": "m2"},
-                    {"id": "m3"}
+                    {"id": "m3"},
+                    {"id": "m1", "contextWindow": 30}
                 ]},
                 "q": {"baseUrl": "c"}
             }, "list": [3]})
