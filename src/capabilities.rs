@@ -36,6 +36,9 @@ pub enum Api {
 }
 
 impl Api {
+    /// Every transport: where a list of them is needed, it is this one.
+    pub const ALL: [Api; 2] = [Api::OpenAiCompletions, Api::AnthropicMessages];
+
     /// The `api` key's spelling.
     pub fn parse(text: &str) -> Option<Self> {
         match text {

@@ -33,6 +33,19 @@ const KNOWN_BASES: &[(&str, Api, &str)] = &[
     ("api.anthropic.com", Api::AnthropicMessages, ""),
 ];
 
+/// The endpoints of `api`, which clawgate appends to a base (the longer
+/// first where one ends another: requests go to `{base}/v1/messages`, or
+/// `{base}/messages` for a base ending in `/v1`).
+fn endpoints(api: Api) -> &'static [&'static str] {
+    match api {
+        Api::OpenAiCompletions => &["/chat/completions"],
+        Api::AnthropicMessages => &["/v1/messages", "/messages"],
+    }
+}
+
+/// OpenAI's Responses endpoint: no `api` reaches a provider by it.
+const RESPONSES_ENDPOINT: &str = "/responses";
+
 /// Ports local model servers answer in plain HTTP on (Ollama, LM Studio,
 /// vLLM, LiteLLM, llama.cpp, clawgate itself).
 const PLAIN_HTTP_PORTS: &[u16] = &[11434, 1234, 8000, 4000, 8080, 18700];
@@ -55,14 +68,34 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
         fixed.set_path(&path[..path.len() - tail.len()]);
         suggested(&fixed)
     };
-    let endpoint = match api {
-        Api::AnthropicMessages => "/v1/messages",
-        Api::OpenAiCompletions => "/chat/completions",
-    };
-    if path.ends_with(endpoint) {
+    // A base ends before the endpoint: its own api's is appended again,
+    // another's is followed by this api's.
+    let ending = |api: Api| endpoints(api).iter().find(|e| path.ends_with(**e));
+    let appended = endpoints(api)[0];
+    if let Some(endpoint) = ending(api) {
+        let known = if *endpoint == appended {
+            String::new()
+        } else {
+            format!(" (as {appended})")
+        };
         problems.push(Problem::Error(format!(
-            "ends in {endpoint}, which clawgate appends itself; use {:?}",
+            "ends in {endpoint}, which clawgate appends itself{known}; use {:?}",
             trimmed(endpoint)
+        )));
+    } else if let Some((other, endpoint)) = (Api::ALL.iter())
+        .filter(|other| **other != api)
+        .find_map(|&other| Some((other, ending(other)?)))
+    {
+        problems.push(Problem::Error(format!(
+            "ends in {endpoint}, the endpoint of the {other} API, but api is {api:?} (clawgate would append {appended} to it); for the {other} API use {:?} with api {other:?}, else the provider's {api} base",
+            trimmed(endpoint),
+            other = other.as_str(),
+            api = api.as_str(),
+        )));
+    } else if path.ends_with(RESPONSES_ENDPOINT) {
+        problems.push(Problem::Error(format!(
+            "ends in {RESPONSES_ENDPOINT}, the endpoint of OpenAI's Responses API, which clawgate does not reach providers by (it would append {appended} to it); use {:?} with api \"openai-completions\"",
+            trimmed(RESPONSES_ENDPOINT),
         )));
     }
     // OpenClaw writes an anthropic-messages base without `/v1`; one with it
@@ -224,6 +257,49 @@ mod tests {
             assert_eq!(
                 check_url(api, url),
                 [Problem::Error(message.into())],
+                "{api} {url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_base_ending_in_any_apis_endpoint_is_refused() {
+        let other = |endpoint: &str, other: &str, api: &str, appended: &str, fixed: &str| {
+            format!(
+                "ends in {endpoint}, the endpoint of the {other} API, but api is \"{api}\" (clawgate would append {appended} to it); for the {other} API use \"{fixed}\" with api \"{other}\", else the provider's {api} base"
+            )
+        };
+        let errors = [
+            (
+                "anthropic-messages",
+                "https://api.example.com/v1/chat/completions",
+                other("/chat/completions", "openai-completions", "anthropic-messages", "/v1/messages", "https://api.example.com/v1"),
+            ),
+            (
+                "openai-completions",
+                "https://api.example.com/v1/messages/",
+                other("/v1/messages", "anthropic-messages", "openai-completions", "/chat/completions", "https://api.example.com"),
+            ),
+            (
+                "openai-completions",
+                "https://api.example.com/anthropic/messages",
+                other("/messages", "anthropic-messages", "openai-completions", "/chat/completions", "https://api.example.com/anthropic"),
+            ),
+            (
+                "anthropic-messages",
+                "https://api.example.com/anthropic/messages",
+                "ends in /messages, which clawgate appends itself (as /v1/messages); use \"https://api.example.com/anthropic\"".into(),
+            ),
+            (
+                "openai-completions",
+                "https://api.example.com/v1/responses",
+                "ends in /responses, the endpoint of OpenAI's Responses API, which clawgate does not reach providers by (it would append /chat/completions to it); use \"https://api.example.com/v1\" with api \"openai-completions\"".into(),
+            ),
+        ];
+        for (api, url, message) in errors {
+            assert_eq!(
+                check_url(api, url),
+                [Problem::Error(message)],
                 "{api} {url}"
             );
         }
