@@ -132,8 +132,10 @@ pub enum EnvFileError {
 /// Parses the subset of systemd's `EnvironmentFile=` syntax that people
 /// write: `NAME=value` lines, `#` and `;` comments, blank lines, single- or
 /// double-quoted values and lines continued with a trailing backslash.
-/// Errors name `path` and the line.
+/// A byte-order mark at the start (Windows editors write one) is skipped,
+/// as the config reader skips it. Errors name `path` and the line.
 fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut pairs = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((index, first)) = lines.next() {
@@ -249,6 +251,17 @@ mod tests {
         check_file("A=one\\\ntwo\n", &[("A", "onetwo")]);
         check_file("A=x=y\nlower_case=1", &[("A", "x=y"), ("lower_case", "1")]);
         check_file("A=", &[("A", "")]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_skipped() {
+        check_file("\u{feff}A=1\r\nB=2\n", &[("A", "1"), ("B", "2")]);
+        // Only at the start: elsewhere it is no part of a name.
+        let err = parse_env_file("A=1\n\u{feff}B=2\n", Path::new("")).unwrap_err();
+        assert!(
+            err.to_string().contains(":2: invalid variable name"),
+            "{err}"
+        );
     }
 
     #[test]
