@@ -68,6 +68,18 @@ async fn send(gw: &TestGateway, stream: bool) -> Outcome {
     }
 }
 
+/// A chat request limited to the chain's first target
+/// (`x-clawgate-fallback: off`).
+async fn without_fallback(gw: &TestGateway) -> reqwest::Response {
+    (gw.client())
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-clawgate-fallback", "off")
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The answer is whole: a JSON completion, or a stream ending in `[DONE]`.
 fn assert_complete(outcome: &Outcome, stream: bool, row: &str) {
     if stream {
@@ -442,6 +454,39 @@ async fn exhausted_chains_answer_with_the_status_that_means_the_same() {
     }
 }
 
+/// A provider that is in fact this gateway (a name the config cannot tell
+/// is its own) is answered 508 by itself: the attempt fails at once, as
+/// configuration, not retried, and the chain falls over.
+#[tokio::test]
+async fn a_provider_leading_back_to_the_gateway_is_left_at_once() {
+    let backup = healthy_mock().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let itself = json!({
+        "baseUrl": format!("http://{}/v1", listener.local_addr().unwrap()),
+        "apiKey": KEY,
+        "models": [{"id": "m"}],
+    });
+    let config = fast(json!({
+        "models": {"mode": "replace", "providers": {"itself": itself, "backup": provider(&backup)}},
+        "agents": {"defaults": {"model": {"primary": "itself/m", "fallbacks": ["backup/m"]}}},
+    }));
+    let gw = serve_on(listener, built(config, &[]));
+    let body: Value = without_fallback(&gw).await.json().await.unwrap();
+    let attempt = &body["error"]["attempts"][0];
+    assert_eq!(
+        (&attempt["outcome"], &attempt["tries"]),
+        (&json!("config"), &json!(1)),
+        "{body}"
+    );
+    let outcome = send(&gw, false).await;
+    assert_eq!(
+        (outcome.status, outcome.provider.as_str()),
+        (200, "backup"),
+        "{}",
+        outcome.body
+    );
+}
+
 #[tokio::test]
 async fn with_every_target_hung_the_chain_deadline_holds() {
     let hang = || {
@@ -512,14 +557,7 @@ async fn a_failing_target_cools_down_and_is_skipped_and_status_shows_it() {
 
     // With fallback off, the cooling primary is still tried, as it is all
     // there is; the request's failure is its own.
-    let response = gw
-        .client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("x-clawgate-fallback", "off")
-        .json(&json!({"messages": user_message()}))
-        .send()
-        .await
-        .unwrap();
+    let response = without_fallback(&gw).await;
     assert_eq!(response.status(), 502);
     assert_eq!(primary.requests().len(), 3);
     assert_eq!(backup.requests().len(), 3);
@@ -551,14 +589,7 @@ async fn fallback_off_limits_the_chain_to_its_first_target() {
         healthy_mock().await,
     );
     let gw = gateway(fast(chain_config(&primary, &backup))).await;
-    let response = gw
-        .client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("x-clawgate-fallback", "off")
-        .json(&json!({"messages": user_message()}))
-        .send()
-        .await
-        .unwrap();
+    let response = without_fallback(&gw).await;
     assert_eq!(response.status(), 502);
     assert!(backup.requests().is_empty());
     assert_eq!(
@@ -683,14 +714,7 @@ async fn kimi_codings_user_agent_gate_is_reported_as_configuration() {
     .await;
     let backup = healthy_mock().await;
     let gw = gateway(fast(chain_config(&gated, &backup))).await;
-    let response = gw
-        .client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("x-clawgate-fallback", "off")
-        .json(&json!({"messages": user_message()}))
-        .send()
-        .await
-        .unwrap();
+    let response = without_fallback(&gw).await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
     let attempt = &body["error"]["attempts"][0];

@@ -177,6 +177,14 @@ pub fn hint(class: Class, outcome: Outcome<'_>) -> Option<&'static str> {
             Some("check the provider's baseUrl: redirects are not followed")
         }
         (Class::Config, Outcome::MissingKey) => Some("set the provider's API key variable"),
+        (
+            Class::Config,
+            Outcome::Refused {
+                status: Some(508), ..
+            },
+        ) => Some(
+            "the provider's baseUrl leads back to this gateway (or round a loop of proxies): point it at the provider's real endpoint",
+        ),
         (Class::Config, Outcome::NotTls) => Some(
             "the server at the provider's baseUrl speaks plain HTTP: write its baseUrl with http://",
         ),
@@ -300,6 +308,9 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
                 Some(403) => (Class::Auth, Next),
                 Some(404) => (Class::NotFound, Next),
                 Some(408 | 499 | 504 | 522 | 524) => (Class::Timeout, Next),
+                // Loop Detected: a baseUrl leading back to this gateway (or
+                // round another proxy); asking again only goes round again.
+                Some(508) => (Class::Config, Next),
                 Some(529) => (Class::Overloaded, Retry),
                 Some(400..=499) if context => (Class::ContextLength, NextLarger),
                 // Too large for this provider's limit; the next may take it.
@@ -676,6 +687,7 @@ mod tests {
             (504, "", "Gateway Timeout", Timeout, Next),
             (522, "", "", Timeout, Next),
             (524, "", "", Timeout, Next),
+            (508, "invalid_request_error", "this request came from this clawgate itself", Config, Next),
             (529, "", "overloaded", Overloaded, Retry),
             (500, "server_error", "boom", ProviderError, Retry),
             (502, "", "Bad Gateway", ProviderError, Retry),

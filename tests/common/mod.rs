@@ -328,11 +328,15 @@ pub async fn gateway(config: Value) -> TestGateway {
 }
 
 pub async fn gateway_with_env(config: Value, env: &[(&str, &str)]) -> TestGateway {
+    serve(built(config, env)).await
+}
+
+/// The gateway of `config`, not yet serving.
+pub fn built(config: Value, env: &[(&str, &str)]) -> Arc<Gateway> {
     let env = Environment::from_pairs(env.iter().copied());
     let loaded = config::load_str(&config.to_string(), &env, Secrets::Required)
         .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
-    let gateway = Arc::new(Gateway::new(loaded.config).expect("the HTTP client builds"));
-    serve(gateway).await
+    Arc::new(Gateway::new(loaded.config).expect("the HTTP client builds"))
 }
 
 /// Serves `gateway` on port 0.
@@ -340,6 +344,12 @@ pub async fn serve(gateway: Arc<Gateway>) -> TestGateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
+    serve_on(listener, gateway)
+}
+
+/// Serves `gateway` on `listener`, bound by the test (to know the
+/// gateway's address before its config).
+pub fn serve_on(listener: tokio::net::TcpListener, gateway: Arc<Gateway>) -> TestGateway {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(clawgate::server::run(listener, gateway.clone(), async {

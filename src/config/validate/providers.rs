@@ -1,7 +1,7 @@
 //! `models.providers.*`: endpoints, keys, headers and each provider's models.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -373,8 +373,10 @@ pub fn placeholder(key: &str) -> Option<&'static str> {
 /// Whether `provider` is reached at this gateway's own address, so that
 /// clawgate would call itself: the same port on the bind address, on
 /// `localhost` when clawgate listens on loopback, or on any loopback
-/// address when it listens on every address. (A name that resolves here is
-/// caught at run time: `upstream::LOOP_HEADER`.)
+/// address when it listens on every address. The wildcard address
+/// (`0.0.0.0`, `[::]`) is no address to connect to: a connection to it
+/// goes to the loopback one (`127.0.0.1`, `::1`). (A name that resolves
+/// here is caught at run time: `upstream::LOOP_HEADER`.)
 fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
     let url = &provider.base_url;
     if url.port_or_known_default() != Some(port) {
@@ -389,6 +391,11 @@ fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
         .trim_end_matches(']')
         .parse()
         .ok();
+    let host = host.map(|host| match host {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        host => host,
+    });
     host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
 }
 
@@ -477,6 +484,37 @@ mod tests {
             "{}",
             loops[0].message
         );
+    }
+
+    #[test]
+    fn a_self_call_through_the_wildcard_address_is_found() {
+        let calls = |base: &str, bind: &str| {
+            let text = format!(
+                "{{models: {{providers: {{p: {{baseUrl: '{base}', models: [{{id: 'm'}}]}}}}}}, agents: {{defaults: {{model: 'p/m'}}}}}}"
+            );
+            let config = load_str(&text, &Environment::default(), Secrets::Offline)
+                .unwrap()
+                .config;
+            let bind = bind.parse().unwrap();
+            !super::self_loops(&config.providers, bind, 4000).is_empty()
+        };
+        for (base, bind) in [
+            ("http://0.0.0.0:4000/v1", "127.0.0.1"),
+            ("http://0.0.0.0:4000/v1", "0.0.0.0"),
+            ("http://0.0.0.0:4000/v1", "::"),
+            ("http://[::]:4000/v1", "::1"),
+            ("http://[::]:4000/v1", "::"),
+        ] {
+            assert!(calls(base, bind), "{base} on {bind}");
+        }
+        // It reaches the loopback address only, of its own family.
+        for (base, bind) in [
+            ("http://0.0.0.0:4001/v1", "127.0.0.1"),
+            ("http://0.0.0.0:4000/v1", "192.168.1.5"),
+            ("http://[::]:4000/v1", "127.0.0.1"),
+        ] {
+            assert!(!calls(base, bind), "{base} on {bind}");
+        }
     }
 
     #[test]
