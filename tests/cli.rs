@@ -1539,6 +1539,52 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
 }
 
 #[test]
+fn usage_for_a_client_there_is_not_says_so_and_names_those_there_are() {
+    let files = Files::new();
+    let path = files.dir.path().join("ledger.db");
+    let (mut store, _) = clawgate::ledger::store::Store::open(&path).unwrap();
+    let ci = clawgate::ledger::Row {
+        client: "ci".into(),
+        ..common::rows::answered("p/m")
+    };
+    store.write(&[common::rows::answered("p/m"), ci]).unwrap();
+    drop(store);
+    let usage = |client: &str, source: &[&str], env: &[(&str, &str)]| {
+        let args = [
+            &["usage", "--since", "today", "--client", client][..],
+            source,
+        ]
+        .concat();
+        run(&args, env)
+    };
+    let ledger = ["--ledger", s(&path)];
+    let found = usage("ci", &ledger, &[]);
+    assert_eq!(found.status.code(), Some(0), "{}", text(&found.stderr));
+    let refused = usage("cj", &ledger, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        text(&refused.stderr),
+        "error: --client \"cj\": no such client in the ledger; did you mean `ci`? (the clients are alice, ci)\n"
+    );
+    // A configured client with no request yet has a report of zeros; the
+    // config's clients are named too.
+    let config = files.config(&json!({"gateway": {"clients": {"bob": {"key": "${BOB_KEY}"}}}}));
+    let config = ["--config", s(&config)];
+    let env = [
+        ("CLAWGATE_STATE_DIR", s(files.dir.path())),
+        ("BOB_KEY", "bob-key-0123456789abcdef"),
+    ];
+    let bob = usage("bob", &config, &env);
+    assert_eq!(bob.status.code(), Some(0), "{}", text(&bob.stderr));
+    let nobody = usage("nobody", &config, &env);
+    assert_eq!(nobody.status.code(), Some(1));
+    assert_eq!(
+        text(&nobody.stderr),
+        "error: --client \"nobody\": no such client under gateway.clients or in the ledger (the clients are alice, bob, ci)\n"
+    );
+}
+
+#[test]
 fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     let files = Files::new();
     // The catalog's Kimi Coding over Anthropic, then Moonshot; no key set.

@@ -13,10 +13,11 @@ use clap::Args;
 
 use super::{CliError, SourceArgs, print_json};
 use crate::config::ledger::Period;
-use crate::config::{self, Secrets};
+use crate::config::{self, Secrets, suggest};
 use crate::ledger::session::Session;
 use crate::ledger::storage::Location;
 use crate::ledger::{self, calendar, query};
+use crate::ops::redact::Redactor;
 
 #[derive(Debug, Args)]
 pub struct UsageArgs {
@@ -36,7 +37,7 @@ pub struct UsageArgs {
     /// With --by session: the most sessions listed (default 50, at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     limit: Option<u16>,
-    /// One client's usage only (its name under gateway.clients).
+    /// One client's usage only (its name under gateway.clients, token or anonymous).
     #[arg(long, value_name = "NAME")]
     client: Option<String>,
     /// Print JSON (the same as GET /v1/usage).
@@ -51,10 +52,18 @@ pub struct UsageArgs {
 }
 
 pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
+    // The clients the config names, when it is read (not with --ledger).
+    let mut configured = None;
     let location = match &args.ledger {
         Some(path) => Location::File(path.clone()),
         None => {
             let (_, loaded) = args.source.load(Secrets::Offline)?;
+            let clients = &loaded.config.gateway.clients;
+            let mut names: Vec<String> = clients.iter().map(|c| c.name.to_string()).collect();
+            if !clients.require_key() {
+                names.push(clients.anonymous().name.to_string());
+            }
+            configured = Some(names);
             match &loaded.config.ledger.store {
                 Some(url) => Location::Postgres(url.clone()),
                 None => {
@@ -92,6 +101,11 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         limit: query::session_limit(args.limit.map(usize::from)),
     };
     let report = ledger::report_at(&location, &question).map_err(CliError::Other)?;
+    if let Some(name) = &args.client
+        && report.total.requests == 0
+    {
+        known_client(name, configured, &location, today)?;
+    }
     if args.json {
         print_json(&report);
     } else if args.csv {
@@ -102,6 +116,53 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         out!("{}", table(&report));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Ok` when `name` is a client of the config (`configured`, when it was
+/// read) or of the ledger (a request of its, on any day): else the error
+/// naming the clients there are. A name no client has would give a report
+/// of zeros that reads as no spend.
+fn known_client(
+    name: &str,
+    configured: Option<Vec<String>>,
+    location: &Location,
+    today: i64,
+) -> Result<(), CliError> {
+    let every_day = query::Query {
+        since_day: 0,
+        until_day: today,
+        per: None,
+        by: Some(query::Dimension::Client),
+        client: None,
+        limit: query::session_limit(None),
+    };
+    let ledger = ledger::report_at(location, &every_day).map_err(CliError::Other)?;
+    let read_config = configured.is_some();
+    let mut known = configured.unwrap_or_default();
+    // A row without a client (from before clients, or refused before its
+    // key was read) is `(none)`, no name `--client` matches.
+    let keys = ledger.lines.into_iter().filter_map(|line| line.key);
+    known.extend(keys.filter(|key| key != "(none)"));
+    known.sort();
+    known.dedup();
+    if known.iter().any(|known| known == name) {
+        return Ok(());
+    }
+    let shown = Redactor::default().scrub(name);
+    let hint = suggest::did_you_mean(&suggest::nearest(name, known.iter().map(String::as_str)))
+        .map(|hint| format!("; {hint}"))
+        .unwrap_or_default();
+    let clients = match known.as_slice() {
+        [] => "no client has made a request yet".to_string(),
+        known => format!("the clients are {}", known.join(", ")),
+    };
+    let looked = match read_config {
+        true => "under gateway.clients or in the ledger",
+        false => "in the ledger",
+    };
+    Err(CliError::Other(format!(
+        "--client {shown:?}: no such client {looked}{hint} ({clients})"
+    )))
 }
 
 /// The report as an aligned table with a total line.
