@@ -106,12 +106,15 @@ proptest! {
         if config::parse_document(&text).is_err() {
             prop_assert_eq!(errors.0.len(), 1);
             let error = &errors.0[0];
+            // A syntax error shows its line; a key written twice names its
+            // path and where the second is.
             let (line, column) = syntax_place(&error.message)
+                .or_else(|| twice_place(&error.message))
                 .ok_or_else(|| TestCaseError::fail(format!("no place: {error}")))?;
             let lines: Vec<&str> = text.split('\n').collect();
             prop_assert!((1..=lines.len()).contains(&line), "{error}");
             prop_assert!((1..=lines[line - 1].chars().count() + 1).contains(&column), "{error}");
-            prop_assert!(error.message.ends_with('^'), "{error}");
+            prop_assert!(error.message.ends_with('^') || !error.path.is_empty(), "{error}");
         }
     }
 
@@ -208,6 +211,14 @@ proptest! {
 
 /// The line and column a syntax error names: `invalid JSON5 at line 1,
 /// column 7: ...`.
+/// Where a key written twice is written again, as its error says.
+fn twice_place(message: &str) -> Option<(usize, usize)> {
+    let rest = message.strip_prefix("written twice (again at line ")?;
+    let (line, rest) = rest.split_once(", column ")?;
+    let (column, _) = rest.split_once(')')?;
+    Some((line.parse().ok()?, column.parse().ok()?))
+}
+
 fn syntax_place(message: &str) -> Option<(usize, usize)> {
     let rest = message.strip_prefix("invalid JSON5 at line ")?;
     let (line, rest) = rest.split_once(", column ")?;
