@@ -649,6 +649,20 @@ fn errors_never_echo_a_substituted_secret() {
         assert!(!errors.contains("echo-me-not"), "{text}: {errors}");
         assert!(errors.contains("[redacted]"), "{text}: {errors}");
     }
+    // A key pasted as a key's name: in an error's path, and in the keys
+    // clawgate ignores.
+    let errors = errors_of(
+        "{gateway: {auth: {'sk-echo-me-not-0123456789': true}}}",
+        &env,
+    );
+    assert!(!errors.join("\n").contains("echo-me-not"), "{errors:?}");
+    let ignored = load(
+        "{models: {providers: {moonshot: {'k-moonshot': ''}}}}",
+        &env,
+    )
+    .unwrap()
+    .ignored;
+    assert_eq!(ignored, ["models.providers.moonshot.[redacted]"]);
 }
 
 #[test]
@@ -956,7 +970,7 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
         ("P_KEY", "sk-p"),
         ("TOKEN", "the-admin-token-0123456789"),
         ("ALICE_KEY", "alice-key-0123456789abcdef"),
-        ("SHORT_KEY", "short"),
+        ("SHORT_KEY", "k3y-5"),
     ];
     let good_digest = "a".repeat(64);
     let loaded = load(

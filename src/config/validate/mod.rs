@@ -419,15 +419,16 @@ pub(super) fn validate(
         }
     }
 
-    // Messages may quote values (serde's `invalid type: string "..."`).
+    // Messages may quote values (serde's `invalid type: string "..."`),
+    // and a path names keys as written: a key pasted as one, too.
     let scrub = |text: String| redactor.scrub(&text).into_owned();
     let errors = |v: Validator| {
         ConfigErrors(
             v.errors
                 .into_iter()
                 .map(|error| ConfigError {
+                    path: scrub(error.path),
                     message: scrub(error.message),
-                    ..error
                 })
                 .collect(),
         )
@@ -451,7 +452,7 @@ pub(super) fn validate(
     }
     Ok(Loaded {
         config,
-        ignored: report.ignored,
+        ignored: report.ignored.into_iter().map(scrub).collect(),
         warnings: v.warnings.into_iter().map(scrub).collect(),
         literal_secrets: literal.into_iter().map(|(path, _)| path).collect(),
     })
