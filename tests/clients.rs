@@ -421,6 +421,20 @@ async fn a_clients_key_reads_its_own_usage_and_an_admin_key_everyones() {
         );
         let (_, bob) = served.get("/v1/usage?client=bob", admin).await;
         assert_eq!(bob["total"]["requests"], 1, "{bob}");
+        // A client with no request yet is reported so; a name no client
+        // has is said to be none, with the nearest.
+        let (status, dana) = served.get("/v1/usage?client=dana", admin).await;
+        assert_eq!(
+            (status, &dana["total"]["requests"]),
+            (200, &json!(0)),
+            "{dana}"
+        );
+        let (status, nobody) = served.get("/v1/usage?client=bbo", admin).await;
+        assert_eq!(status, 400, "{nobody}");
+        assert!(
+            message(&nobody).starts_with("client \"bbo\": no such client under gateway.clients or in the ledger; did you mean `bob`?"),
+            "{nobody}"
+        );
     }
     // The status: each client's spend and limits, to an admin; its own to
     // a client.

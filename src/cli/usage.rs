@@ -13,11 +13,10 @@ use clap::Args;
 
 use super::{CliError, SourceArgs, print_json};
 use crate::config::ledger::Period;
-use crate::config::{self, Secrets, suggest};
+use crate::config::{self, Secrets};
 use crate::ledger::session::Session;
 use crate::ledger::storage::Location;
 use crate::ledger::{self, calendar, query};
-use crate::ops::redact::Redactor;
 
 #[derive(Debug, Args)]
 pub struct UsageArgs {
@@ -58,12 +57,7 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         Some(path) => Location::File(path.clone()),
         None => {
             let (_, loaded) = args.source.load(Secrets::Offline)?;
-            let clients = &loaded.config.gateway.clients;
-            let mut names: Vec<String> = clients.iter().map(|c| c.name.to_string()).collect();
-            if !clients.require_key() {
-                names.push(clients.anonymous().name.to_string());
-            }
-            configured = Some(names);
+            configured = Some(loaded.config.gateway.clients.names());
             match &loaded.config.ledger.store {
                 Some(url) => Location::Postgres(url.clone()),
                 None => {
@@ -104,7 +98,11 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     if let Some(name) = &args.client
         && report.total.requests == 0
     {
-        known_client(name, configured, &location, today)?;
+        let by_client = ledger::report_at(&location, &query::every_client(today));
+        let by_client = by_client.map_err(CliError::Other)?;
+        if let Some(why) = query::unknown_client(name, configured.as_deref(), by_client) {
+            return Err(CliError::Other(format!("--client {why}")));
+        }
     }
     if args.json {
         print_json(&report);
@@ -116,53 +114,6 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         out!("{}", table(&report));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `Ok` when `name` is a client of the config (`configured`, when it was
-/// read) or of the ledger (a request of its, on any day): else the error
-/// naming the clients there are. A name no client has would give a report
-/// of zeros that reads as no spend.
-fn known_client(
-    name: &str,
-    configured: Option<Vec<String>>,
-    location: &Location,
-    today: i64,
-) -> Result<(), CliError> {
-    let every_day = query::Query {
-        since_day: 0,
-        until_day: today,
-        per: None,
-        by: Some(query::Dimension::Client),
-        client: None,
-        limit: query::session_limit(None),
-    };
-    let ledger = ledger::report_at(location, &every_day).map_err(CliError::Other)?;
-    let read_config = configured.is_some();
-    let mut known = configured.unwrap_or_default();
-    // A row without a client (from before clients, or refused before its
-    // key was read) is `(none)`, no name `--client` matches.
-    let keys = ledger.lines.into_iter().filter_map(|line| line.key);
-    known.extend(keys.filter(|key| key != "(none)"));
-    known.sort();
-    known.dedup();
-    if known.iter().any(|known| known == name) {
-        return Ok(());
-    }
-    let shown = Redactor::default().scrub(name);
-    let hint = suggest::did_you_mean(&suggest::nearest(name, known.iter().map(String::as_str)))
-        .map(|hint| format!("; {hint}"))
-        .unwrap_or_default();
-    let clients = match known.as_slice() {
-        [] => "no client has made a request yet".to_string(),
-        known => format!("the clients are {}", known.join(", ")),
-    };
-    let looked = match read_config {
-        true => "under gateway.clients or in the ledger",
-        false => "in the ledger",
-    };
-    Err(CliError::Other(format!(
-        "--client {shown:?}: no such client {looked}{hint} ({clients})"
-    )))
 }
 
 /// The report as an aligned table with a total line.

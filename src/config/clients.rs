@@ -194,6 +194,16 @@ impl Clients {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
         self.all.iter()
     }
+
+    /// The name of every client a request may be counted to: each
+    /// configured one, and everyone when no key is required.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.all.iter().map(|c| c.name.to_string()).collect();
+        if !self.require_key() {
+            names.push(self.anonymous.name.to_string());
+        }
+        names
+    }
 }
 
 #[cfg(test)]

@@ -58,11 +58,24 @@ pub async fn usage(
         ));
     }
     let ledger = ledger.clone();
-    let report = tokio::task::spawn_blocking(move || ledger.report(&question))
-        .await
-        .unwrap_or_else(|e| Err(ReportError::Failed(e.to_string())));
+    let configured = config.gateway.clients.names();
+    let report = tokio::task::spawn_blocking(move || {
+        let report = ledger.report(&question)?;
+        // A client no one knows is named so, not reported as no spend.
+        let unknown = match &question.client {
+            Some(name) if report.total.requests == 0 => {
+                let by_client = ledger.report(&query::every_client(today))?;
+                query::unknown_client(name, Some(&configured), by_client)
+            }
+            _ => None,
+        };
+        Ok((report, unknown))
+    })
+    .await
+    .unwrap_or_else(|e| Err(ReportError::Failed(e.to_string())));
     match report {
-        Ok(report) => Ok(Json(report).into_response()),
+        Ok((_, Some(unknown))) => Err(ApiError::BadRequest(format!("client {unknown}"))),
+        Ok((report, None)) => Ok(Json(report).into_response()),
         Err(ReportError::Busy) => {
             let mut response = unavailable(ReportError::Busy.to_string());
             response

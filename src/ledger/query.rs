@@ -12,6 +12,8 @@ use serde::Serialize;
 use super::calendar::{date, parse_date, period_start, start_of_day};
 use super::session::{self, Session};
 use crate::config::ledger::Period;
+use crate::config::suggest;
+use crate::ops::redact::Redactor;
 
 /// What a report groups by besides time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,55 @@ pub fn session_limit(asked: Option<usize>) -> usize {
     asked
         .unwrap_or(session::DEFAULT_LIMIT)
         .clamp(1, session::MAX_LIMIT)
+}
+
+/// Every client's requests from the first day to `today`, a line each:
+/// the clients the ledger knows ([`unknown_client`]).
+pub fn every_client(today: i64) -> Query {
+    Query {
+        since_day: 0,
+        until_day: today,
+        per: None,
+        by: Some(Dimension::Client),
+        client: None,
+        limit: session_limit(None),
+    }
+}
+
+/// Why a report of `name`'s usage that found nothing names no client, if
+/// it does not: `name` is none of `configured` (when the config was read)
+/// and made no request on any day (`by_client`, the report of
+/// [`every_client`]). A report of zeros would read as no spend.
+pub fn unknown_client(
+    name: &str,
+    configured: Option<&[String]>,
+    by_client: Report,
+) -> Option<String> {
+    let mut known: Vec<String> = configured.unwrap_or_default().to_vec();
+    // A row without a client (from before clients, or refused before its
+    // key was read) is `(none)`, no name matches.
+    let keys = by_client.lines.into_iter().filter_map(|line| line.key);
+    known.extend(keys.filter(|key| key != "(none)"));
+    known.sort();
+    known.dedup();
+    if known.iter().any(|known| known == name) {
+        return None;
+    }
+    let shown = Redactor::default().scrub(name);
+    let hint = suggest::did_you_mean(&suggest::nearest(name, known.iter().map(String::as_str)))
+        .map(|hint| format!("; {hint}"))
+        .unwrap_or_default();
+    let clients = match known.as_slice() {
+        [] => "no client has made a request yet".to_string(),
+        known => format!("the clients are {}", known.join(", ")),
+    };
+    let looked = match configured {
+        Some(_) => "under gateway.clients or in the ledger",
+        None => "in the ledger",
+    };
+    Some(format!(
+        "{shown:?}: no such client {looked}{hint} ({clients})"
+    ))
 }
 
 /// `--since`: `30d` (the last 30 days, today included), `4w`, `3mo`,
