@@ -493,69 +493,104 @@ fn set_aside_openclaws_gateway(user: &mut Value, v: &mut Validator) -> Option<St
     }
 }
 
+/// A place a config writes a secret, and whose it is.
+enum Secret<'a> {
+    /// `gateway.auth.token`.
+    Token,
+    /// A provider's `apiKey`.
+    ApiKey { provider: &'a str },
+    /// A header named like a credential, the provider's or a model's.
+    Header { provider: &'a str, name: &'a str },
+    /// A client's `key`.
+    ClientKey,
+}
+
+/// Every place `document` writes a secret: its path, the value and whose
+/// it is. The one list [`literal_secret_paths`] and [`literal_secrets`]
+/// read.
+fn secret_places(document: &Value) -> Vec<(String, &Value, Secret<'_>)> {
+    let members = |pointer: &str| {
+        let map = document.pointer(pointer).and_then(Value::as_object);
+        map.into_iter().flatten()
+    };
+    let mut found = Vec::new();
+    for (id, provider) in members("/models/providers") {
+        let place = Secret::ApiKey { provider: id };
+        let key = provider.get("apiKey");
+        found.extend(key.map(|key| (format!("models.providers.{id}.apiKey"), key, place)));
+        let models = provider.get("models").and_then(Value::as_array);
+        let holders = std::iter::once((format!("models.providers.{id}"), provider)).chain(
+            (models.into_iter().flatten().enumerate())
+                .map(|(at, model)| (format!("models.providers.{id}.models[{at}]"), model)),
+        );
+        for (path, holder) in holders {
+            let headers = holder.get("headers").and_then(Value::as_object);
+            let sensitive = headers.into_iter().flatten();
+            for (name, value) in sensitive.filter(|(name, _)| is_sensitive_header(name)) {
+                let place = Secret::Header { provider: id, name };
+                found.push((format!("{path}.headers.{name}"), value, place));
+            }
+        }
+    }
+    let token = document.pointer("/gateway/auth/token");
+    found.extend(token.map(|token| ("gateway.auth.token".to_string(), token, Secret::Token)));
+    for (name, client) in members("/gateway/clients") {
+        let key = client.get("key");
+        found.extend(key.map(|key| {
+            (
+                format!("gateway.clients.{name}.key"),
+                key,
+                Secret::ClientKey,
+            )
+        }));
+    }
+    found
+}
+
 /// Where the user's own document writes a secret literally (a provider's
-/// `apiKey`, `gateway.auth.token`) instead of `${VAR}`, with the variable
-/// to use instead: one the config's `env` block already sets to that value,
-/// else the built-in provider's (OpenClaw's aliases such as `kimi-code`
-/// included), else `<ID>_API_KEY`.
+/// `apiKey` or credential header, `gateway.auth.token`) instead of
+/// `${VAR}`, with the variable to use instead: for a key, one the config's
+/// `env` block already sets to that value, else the built-in provider's
+/// (OpenClaw's aliases such as `kimi-code` included), else `<ID>_API_KEY`.
+/// A client's key written in place is refused, not warned about.
 fn literal_secret_paths(
     user: &Value,
     env_block: &HashMap<String, String>,
 ) -> Vec<(String, String)> {
-    let literal = |value: Option<&Value>| matches!(value, Some(Value::String(text)) if !text.is_empty() && !text.contains("${"));
+    let variable = |name: String| {
+        name.to_ascii_uppercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    };
     let mut found = Vec::new();
-    if let Some(Value::Object(providers)) = user.pointer("/models/providers") {
-        for (id, provider) in providers {
-            if literal(provider.get("apiKey")) {
-                let written = provider.get("apiKey").and_then(Value::as_str);
-                let defined = env_block
-                    .iter()
-                    .filter(|(_, value)| Some(value.as_str()) == written)
+    for (path, value, place) in secret_places(user) {
+        let Value::String(written) = value else {
+            continue;
+        };
+        if written.is_empty() || written.contains("${") {
+            continue;
+        }
+        let var = match place {
+            Secret::Token => "CLAWGATE_TOKEN".to_string(),
+            Secret::ClientKey => continue,
+            Secret::Header { provider, name } => variable(format!("{provider}_{name}")),
+            Secret::ApiKey { provider } => {
+                let defined = (env_block.iter())
+                    .filter(|(_, value)| *value == written)
                     .map(|(name, _)| name.clone())
                     .min();
-                let canonical = catalog::provider_alias(id).unwrap_or(id);
-                let var = defined
-                    .or_else(|| {
-                        catalog::defaults()
-                            .pointer(&format!("/models/providers/{canonical}/apiKey"))
-                            .and_then(Value::as_str)
-                            .and_then(|text| text.strip_prefix("${")?.strip_suffix('}'))
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_else(|| {
-                        let id = id
-                            .to_ascii_uppercase()
-                            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
-                        format!("{id}_API_KEY")
-                    });
-                found.push((format!("models.providers.{id}.apiKey"), var));
-            }
-            // A credential in a header (the provider's, or a model's) is
-            // as much a key in the file.
-            let var = |header: &str| {
-                format!("{id}_{header}")
-                    .to_ascii_uppercase()
-                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-            };
-            let models = provider.get("models").and_then(Value::as_array);
-            let holders = std::iter::once((format!("models.providers.{id}"), provider)).chain(
-                (models.into_iter().flatten().enumerate())
-                    .map(|(at, model)| (format!("models.providers.{id}.models[{at}]"), model)),
-            );
-            for (path, holder) in holders {
-                let Some(Value::Object(headers)) = holder.get("headers") else {
-                    continue;
+                let canonical = catalog::provider_alias(provider).unwrap_or(provider);
+                let built_in = || {
+                    catalog::defaults()
+                        .pointer(&format!("/models/providers/{canonical}/apiKey"))
+                        .and_then(Value::as_str)
+                        .and_then(|text| text.strip_prefix("${")?.strip_suffix('}'))
+                        .map(str::to_string)
                 };
-                for (name, value) in headers {
-                    if is_sensitive_header(name) && literal(Some(value)) {
-                        found.push((format!("{path}.headers.{name}"), var(name)));
-                    }
-                }
+                (defined.or_else(built_in))
+                    .unwrap_or_else(|| variable(format!("{provider}_API_KEY")))
             }
-        }
-    }
-    if literal(user.pointer("/gateway/auth/token")) {
-        found.push(("gateway.auth.token".into(), "CLAWGATE_TOKEN".into()));
+        };
+        found.push((path, var));
     }
     found
 }
@@ -571,28 +606,12 @@ fn literal_secrets(document: &Value) -> Vec<String> {
             .and_then(|rest| rest.strip_suffix('}'))
             .is_some_and(|name| !name.contains(['$', '{', '}']))
     };
-    let members = |pointer: &str| {
-        let map = document.pointer(pointer).and_then(Value::as_object);
-        map.into_iter().flat_map(|map| map.values())
-    };
-    let providers = members("/models/providers");
-    let models = providers
-        .clone()
-        .filter_map(|p| p.get("models")?.as_array());
-    let headers = (providers.clone().chain(models.flatten()))
-        .filter_map(|entry| entry.get("headers")?.as_object())
-        .flatten()
-        .filter(|(name, _)| is_sensitive_header(name));
-    let client_keys = members("/gateway/clients")
-        .filter_map(|client| client.get("key")?.as_str())
-        .filter(|key| !key.starts_with("sha256:"));
-    (document.pointer("/gateway/auth/token").into_iter())
-        .chain(providers.filter_map(|provider| provider.get("apiKey")))
-        .chain(headers.map(|(_, value)| value))
-        .filter_map(Value::as_str)
-        .chain(client_keys)
-        .filter(|text| !unresolved(text))
-        .map(str::to_string)
+    (secret_places(document).into_iter())
+        .filter_map(|(_, value, place)| {
+            let text = value.as_str()?;
+            let digest = matches!(place, Secret::ClientKey) && text.starts_with("sha256:");
+            (!digest && !unresolved(text)).then(|| text.to_string())
+        })
         .collect()
 }
 
