@@ -1,8 +1,9 @@
 //! Syntax errors a person can act on, worded from the `json5` parser's
 //! error code and position. A few codes are placed where the mistake is
 //! rather than where the parser noticed it (a missing `,` is shown after
-//! the value before it, an unclosed comment at its `/*`), and two pastes
-//! are named for what they are: typographic quotes and Nix's `key = value;`.
+//! the value before it, an unclosed comment at its `/*`, a string left
+//! open by a typographic closing quote at that quote), and two pastes are
+//! named for what they are: typographic quotes and Nix's `key = value;`.
 //! The message shows the line with a caret under the place, as rustc does.
 //!
 //! The line shown is an excerpt with every value masked (string literals,
@@ -44,9 +45,7 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     // The message; where the mistake is elsewhere than the parser's place,
     // `at` is moved to it.
     let message = match (error.code(), here) {
-        (_, Some(c)) if is_typographic_quote(c) => format!(
-            "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
-        ),
+        (_, Some(c)) if is_typographic_quote(c) => typographic(c),
         (Some(ExpectedComma), Some(';')) => looks_like_nix(';'),
         (Some(TrailingCharacters), Some(c @ ('=' | ';'))) => looks_like_nix(c),
         (Some(ExpectedColon | ExpectedComma | ExpectedValue | TrailingCharacters), _)
@@ -93,8 +92,21 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
             at = text.rfind("/*").unwrap_or(at);
             "this comment is never closed: add `*/`".into()
         }
-        (Some(LineTerminatorInString | EofParsingString), _) => {
-            "this string is never closed: add its closing quote at the end".into()
+        // The string runs from its quote to the end of the line where the
+        // parser stopped (the text's last when it ended in the string): a
+        // typographic quote of its kind in it was meant to close it.
+        (Some(code @ (LineTerminatorInString | EofParsingString)), _) => {
+            let line = match code {
+                LineTerminatorInString => text[..at].matches('\n').count() + 1,
+                _ => text.split('\n').count(),
+            };
+            match typographic_close(text, line) {
+                Some((close, c)) => {
+                    at = close;
+                    typographic(c)
+                }
+                None => "this string is never closed: add its closing quote at the end".into(),
+            }
         }
         (Some(_), Some(open @ ('{' | '['))) => {
             let wanted = if open == '{' { '}' } else { ']' };
@@ -194,17 +206,42 @@ const MASK: char = '…';
 
 /// Line `line` (1-based) of `text` with every value masked, and the
 /// 0-based character offset in it of `column` (1-based) of the original.
-/// The lines before it are read for whether it starts inside a block
-/// comment, so that such a line is masked too.
 fn masked_line(text: &str, line: usize, column: usize) -> (Vec<char>, usize) {
-    let mut in_comment = false;
-    let mut lines = text
-        .split('\n')
-        .map(|source| mask_line(source, &mut in_comment));
-    let masked = lines.nth(line - 1).unwrap_or_default();
+    let (_, masked) = read_line(text, line);
     let caret = masked.at.get(column - 1).copied();
     let caret = caret.unwrap_or(masked.shown.len());
     (masked.shown, caret)
+}
+
+/// Line `line` (1-based) of `text` as an excerpt reads it, and the byte
+/// offset in `text` where it starts. The lines before it are read for
+/// whether it starts inside a block comment, so that such a line is
+/// masked too.
+fn read_line(text: &str, line: usize) -> (usize, Masked) {
+    let mut in_comment = false;
+    let mut start = 0;
+    for (number, source) in (1..).zip(text.split('\n')) {
+        let masked = mask_line(source, &mut in_comment);
+        if number == line {
+            return (start, masked);
+        }
+        start += source.len() + 1;
+    }
+    (text.len(), Masked::default())
+}
+
+/// The first typographic quote in the string that line `line` (1-based)
+/// of `text` leaves open, of the kind of its opening quote (`”` for a
+/// `"`, `’` for a `'`), and its byte offset in `text`.
+fn typographic_close(text: &str, line: usize) -> Option<(usize, char)> {
+    let (start, masked) = read_line(text, line);
+    let open = start + masked.open?;
+    let quote = text[open..].chars().next()?;
+    let body = text[open + 1..].split('\n').next()?;
+    let (at, c) = body
+        .char_indices()
+        .find(|&(_, c)| typographic_quotes(quote).contains(c))?;
+    Some((open + 1 + at, c))
 }
 
 /// A line as shown, and for each of its characters the offset of the one
@@ -213,6 +250,9 @@ fn masked_line(text: &str, line: usize, column: usize) -> (Vec<char>, usize) {
 struct Masked {
     shown: Vec<char>,
     at: Vec<usize>,
+    /// The byte offset in the line of the quote opening a string that
+    /// the line does not close.
+    open: Option<usize>,
 }
 
 impl Masked {
@@ -264,7 +304,17 @@ fn mask_line(source: &str, in_comment: &mut bool) -> Masked {
             let quote = &rest[..1];
             let body = &rest[1..];
             let Some(close) = closing_quote(body, c) else {
+                // Typographic quotes in it are shown: one may be the
+                // closing quote meant.
+                masked.open = Some(source.len() - rest.len());
                 masked.push(quote, true);
+                let mut body = body;
+                while let Some(at) = body.find(is_typographic_quote) {
+                    let end = at + body[at..].chars().next().map_or(0, char::len_utf8);
+                    masked.push(&body[..at], false);
+                    masked.push(&body[at..end], true);
+                    body = &body[end..];
+                }
                 masked.push(body, false);
                 break;
             };
@@ -355,7 +405,22 @@ fn is_delimiter(c: char) -> bool {
 /// Quotes a word processor or a blog writes for `"` and `'`: shown as
 /// themselves in an excerpt, they are what the error is about.
 fn is_typographic_quote(c: char) -> bool {
-    "\u{201c}\u{201d}\u{201e}\u{201f}\u{2018}\u{2019}\u{00ab}\u{00bb}".contains(c)
+    typographic_quotes('"').contains(c) || typographic_quotes('\'').contains(c)
+}
+
+/// The typographic quotes written for `quote`, `"` or `'`.
+fn typographic_quotes(quote: char) -> &'static str {
+    match quote {
+        '"' => "\u{201c}\u{201d}\u{201e}\u{201f}\u{00ab}\u{00bb}",
+        _ => "\u{2018}\u{2019}",
+    }
+}
+
+/// The message for a typographic quote `c` where JSON5 wants a straight one.
+fn typographic(c: char) -> String {
+    format!(
+        "`{c}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`"
+    )
 }
 
 /// The message for Nix's `=` or `;` where JSON5 wants `:` or `,`.
@@ -456,6 +521,30 @@ mod tests {
         );
     }
 
+    /// A typographic quote closing a string opened with a straight one is
+    /// named, where it is, not the string as never closed; one of the
+    /// other kind (an apostrophe in a `"` string) is no closing quote.
+    #[test]
+    fn a_typographic_closing_quote_is_named_where_it_is() {
+        check(
+            "{\n  models: { mode: \"replace\u{201d} },\n  agents: {},\n}\n",
+            "invalid JSON5 at line 2, column 27: `\u{201d}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`\n  |\n2 |   models: { mode: \"\u{2026}\u{201d}\u{2026}\n  |                     ^",
+        );
+        check(
+            "{ a: 'x', b: 'primary\u{2019} }",
+            "invalid JSON5 at line 1, column 22: `\u{2019}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`\n  |\n1 | { a: '\u{2026}', b: '\u{2026}\u{2019}\u{2026}\n  |                ^",
+        );
+        // The text ends in the string: its last line holds it.
+        check(
+            "{ a: \"x\u{201d}, b: 'y' }",
+            "invalid JSON5 at line 1, column 8: `\u{201d}` is a typographic quote (pasted from a web page or a document?); JSON5 strings take straight quotes, `\"` or `'`\n  |\n1 | { a: \"\u{2026}\u{201d}\u{2026}\n  |        ^",
+        );
+        check(
+            "{\n  a: \"it\u{2019}s open,\n  b: 1\n}",
+            "invalid JSON5 at line 2, column 17: this string is never closed: add its closing quote at the end\n  |\n2 |   a: \"\u{2026}\u{2019}\u{2026}\n  |          ^",
+        );
+    }
+
     /// Nix pasted into the JSON5 file: `=` and `;` say so, wherever they
     /// stand.
     #[test]
@@ -512,6 +601,8 @@ mod tests {
             format!("{{ apiKey: {SECRET}, }}"),
             format!("{{ apiKey: {SECRET}\", }}"),
             format!("{{ apiKey: \"{SECRET}, }}"),
+            format!("{{ apiKey: \"{SECRET}\u{201d},\n}}"),
+            format!("{{ apiKey: \"{SECRET}\u{2019}{SECRET}\u{201d} }}"),
             // In a comment, on the line or around it.
             format!("{{ a: 1 // old key {SECRET}\n b: 2 c: 3 }}"),
             format!("{{ a: 1 /* old key\n {SECRET} */ b: 2 c: 3 }}"),
