@@ -108,11 +108,15 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
                 None => "this string is never closed: add its closing quote at the end".into(),
             }
         }
+        // A second object after the config: its `{` is closed.
+        (Some(TrailingCharacters), Some('{')) => {
+            "unexpected text after the end of the config: a config is one object, so merge this one into the one before".into()
+        }
+        (Some(TrailingCharacters), _) => "unexpected text after the end of the config".into(),
         (Some(_), Some(open @ ('{' | '['))) => {
             let wanted = if open == '{' { '}' } else { ']' };
             format!("this `{open}` is never closed: add `{wanted}`")
         }
-        (Some(TrailingCharacters), _) => "unexpected text after the end of the config".into(),
         (None, _) if error.to_string().starts_with(&too_deep(MAX_CONFIG_DEPTH)) => {
             too_deep(MAX_CONFIG_DEPTH)
         }
@@ -504,6 +508,20 @@ mod tests {
         check(
             "{ a: 1 } x",
             "invalid JSON5 at line 1, column 10: unexpected text after the end of the config\n  |\n1 | { a: 1 } …\n  |          ^",
+        );
+    }
+
+    /// A second object or array after the config is text after its end,
+    /// not a bracket never closed.
+    #[test]
+    fn a_second_value_is_text_after_the_end() {
+        check(
+            "{ gateway: { port: 19501 } }\n{ models: {} }\n",
+            "invalid JSON5 at line 2, column 1: unexpected text after the end of the config: a config is one object, so merge this one into the one before\n  |\n2 | { models: {} }\n  | ^",
+        );
+        check(
+            "{ a: 1 }\n[1]",
+            "invalid JSON5 at line 2, column 1: unexpected text after the end of the config\n  |\n2 | [1]\n  | ^",
         );
     }
 
