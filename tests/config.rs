@@ -337,6 +337,41 @@ fn every_error_is_reported_at_once_with_its_path() {
     );
 }
 
+/// A chain's value of the wrong shape is named at its path with what
+/// belongs there, and alone: the primary written beside it is not then
+/// called missing.
+#[test]
+fn a_chain_of_the_wrong_shape_is_named_at_its_path() {
+    let check = |model: &str, expected: &str| {
+        let text = format!("{{ agents: {{ defaults: {{ model: {model} }} }} }}");
+        assert_eq!(errors_of(&text, &ALL_KEYS), [expected], "{text}");
+    };
+    check(
+        r#"{ primary: "moonshot/kimi-k2.6", fallbacks: "openrouter/auto" }"#,
+        r#"agents.defaults.model.fallbacks: expected a list of refs, found a string: a single fallback is a list of one, ["provider/model"]"#,
+    );
+    check(
+        r#"{ primary: "moonshot/kimi-k2.6", fallbacks: 5 }"#,
+        "agents.defaults.model.fallbacks: invalid type: integer, expected a list of refs",
+    );
+    check(
+        r#"{ primary: 5, fallbacks: ["openrouter/auto"] }"#,
+        "agents.defaults.model.primary: invalid type: integer, expected a ref, or a list of equivalent refs (a pool)",
+    );
+    check(
+        r#"{ primary: "moonshot/kimi-k2.6", fallbacks: ["openrouter/auto", { ref: "x" }] }"#,
+        "agents.defaults.model.fallbacks[1]: invalid type: map, expected a ref, or a list of equivalent refs (a pool)",
+    );
+    check(
+        r#"{ primary: "moonshot/kimi-k2.6", fallbacks: [["openrouter/auto", true]] }"#,
+        "agents.defaults.model.fallbacks[0][1]: invalid type: boolean, expected a string",
+    );
+    check(
+        "true",
+        "agents.defaults.model: invalid type: boolean, expected a ref, or {primary, fallbacks}",
+    );
+}
+
 #[test]
 fn aliases_must_be_unique_and_must_not_shadow_refs() {
     let text = r#"{ agents: { defaults: { models: {

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Default, Deserialize)]
@@ -472,22 +472,30 @@ pub struct RawAgentDefaults {
 }
 
 /// `agents.defaults.model`: OpenClaw accepts a bare ref, a chain of it
-/// alone, as well as `{primary, fallbacks}`.
+/// alone, as well as `{primary, fallbacks}`. Its shapes, and a place's,
+/// are told apart by hand rather than by an untagged enum, which would
+/// say only that none matched: a mistake inside is reported at its path.
 fn chain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RawChain>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum RawModelChoice {
-        Ref(String),
-        Chain(RawChain),
+    struct Either;
+    impl<'de> Visitor<'de> for Either {
+        type Value = Option<RawChain>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a ref, or {primary, fallbacks}")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, primary: &str) -> Result<Self::Value, E> {
+            Ok(Some(RawChain {
+                primary: Some(RawPlace::Ref(primary.to_string())),
+                fallbacks: Vec::new(),
+            }))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            RawChain::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
     }
-    let chain = Option::<RawModelChoice>::deserialize(deserializer)?;
-    Ok(chain.map(|chain| match chain {
-        RawModelChoice::Ref(primary) => RawChain {
-            primary: Some(RawPlace::Ref(primary)),
-            fallbacks: Vec::new(),
-        },
-        RawModelChoice::Chain(chain) => chain,
-    }))
+    deserializer.deserialize_any(Either)
 }
 
 /// The chain as written: each place a ref or a pool.
@@ -495,15 +503,55 @@ fn chain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RawChain>,
 #[serde(default)]
 pub struct RawChain {
     pub primary: Option<RawPlace>,
+    #[serde(deserialize_with = "fallbacks")]
     pub fallbacks: Vec<RawPlace>,
 }
 
+/// `fallbacks`: a list of places; one ref written alone is refused, saying
+/// how to write it.
+fn fallbacks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<RawPlace>, D::Error> {
+    struct List;
+    impl<'de> Visitor<'de> for List {
+        type Value = Vec<RawPlace>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of refs")
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::custom(
+                "expected a list of refs, found a string: a single fallback is a list of one, [\"provider/model\"]",
+            ))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    deserializer.deserialize_any(List)
+}
+
 /// One place of the chain: a ref, or a pool of equivalent refs (a list).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawPlace {
     Ref(String),
     Pool(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawPlace {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = RawPlace;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a ref, or a list of equivalent refs (a pool)")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(RawPlace::Ref(text.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(RawPlace::Pool)
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 impl RawPlace {

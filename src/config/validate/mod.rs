@@ -343,8 +343,13 @@ pub(super) fn validate(
             ),
     );
 
+    let errors_before = v.errors.len();
     let raw_agents: RawAgentDefaults =
         v.parse("agents.defaults", document.pointer("/agents/defaults"));
+    // A section that could not be read is reported where it failed and
+    // not checked further: read as empty, its chain would lack a primary
+    // that is written.
+    let agents_read = v.errors.len() == errors_before;
     let referenced = referenced_providers(&raw_agents);
 
     let mut providers = BTreeMap::new();
@@ -384,7 +389,9 @@ pub(super) fn validate(
 
     v.errors
         .extend(self_loops(&providers, gateway.bind, gateway.port));
-    let routing = routing(raw_agents, &providers, &broken, &mut v);
+    let routing = agents_read
+        .then(|| routing(raw_agents, &providers, &broken, &mut v))
+        .flatten();
     let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
     let budgets = ledger::budgets(
         raw_budgets,
