@@ -205,7 +205,7 @@ rec {
             bind = mkOption {
               type = types.str;
               default = "127.0.0.1";
-              description = "Address to listen on; a non-loopback address needs gateway.auth.token or gateway.clients.";
+              description = "Address to listen on; a non-loopback address needs gateway.auth.token (at least 16 characters) or gateway.clients.";
             };
             clients = mkOption {
               type = types.attrsOf client;

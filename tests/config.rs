@@ -400,7 +400,7 @@ fn a_non_loopback_bind_needs_a_token() {
     );
     assert!(
         load(
-            r#"{ gateway: { bind: "0.0.0.0", auth: { token: "t0ken" } } }"#,
+            r#"{ gateway: { bind: "0.0.0.0", auth: { token: "t0ken-0123456789" } } }"#,
             &ALL_KEYS
         )
         .is_ok()
@@ -410,6 +410,41 @@ fn a_non_loopback_bind_needs_a_token() {
         errors,
         ["gateway.auth.token: environment variable TOKEN is not set"]
     );
+}
+
+/// Beyond this machine the token guards a network, as a client's key
+/// does, and needs a client key's length; on loopback any token will do.
+#[test]
+fn a_token_on_a_public_bind_is_as_long_as_a_client_key() {
+    let short = |bind: &str, length: &str| {
+        format!(
+            "gateway.auth.token: the token is {length}; a token that guards {bind}, not a loopback address, needs at least 16 (`openssl rand -hex 32` makes one)"
+        )
+    };
+    let errors = errors_of(
+        r#"{ gateway: { bind: "0.0.0.0", auth: { token: "changeme" } } }"#,
+        &ALL_KEYS,
+    );
+    assert_eq!(errors, [short("0.0.0.0", "8 characters")]);
+    let errors = errors_of(
+        r#"{ gateway: { bind: "0.0.0.0", auth: { token: "a" } } }"#,
+        &ALL_KEYS,
+    );
+    assert_eq!(errors, [short("0.0.0.0", "1 character")]);
+    // From the environment, with clients beside it: the same, and the
+    // token is never shown.
+    let env = [ALL_KEYS.as_slice(), &[("TOKEN", "s3cr3t-t0ken")]].concat();
+    let errors = errors_of(
+        r#"{ gateway: { bind: "192.168.1.5", auth: { token: "${TOKEN}" }, clients: { ci: { key: "sha256:0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a" } } } }"#,
+        &env,
+    );
+    assert_eq!(errors, [short("192.168.1.5", "12 characters")]);
+    for bind in ["127.0.0.1", "::1", "localhost"] {
+        let text = format!("{{ gateway: {{ bind: '{bind}', auth: {{ token: 't' }} }} }}");
+        assert!(load(&text, &ALL_KEYS).is_ok(), "{bind}");
+    }
+    let text = r#"{ gateway: { bind: "::", auth: { token: "0123456789abcdef" } } }"#;
+    assert!(load(text, &ALL_KEYS).is_ok());
 }
 
 #[test]

@@ -74,6 +74,10 @@ fn config_errors_and_warnings_are_quoted() {
         ("{agents: {defaults: {model: 'openruter/auto'}}}", &KEYS),
         ("{gateway: {bind: '0.0.0.0'}}", &KEYS),
         (
+            "{gateway: {bind: '0.0.0.0', auth: {token: 'changeme'}}}",
+            &KEYS,
+        ),
+        (
             "{gateway: {clients: {ci: {key: 'ci-key-written-in-the-file'}}}}",
             &KEYS,
         ),

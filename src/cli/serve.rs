@@ -78,6 +78,9 @@ fn effective(
             config.gateway.bind
         ));
     }
+    if let Some(weak) = config.gateway.weak_token() {
+        return Err(format!("refusing to listen: gateway.auth.token: {weak}"));
+    }
     Ok((config, notes))
 }
 
@@ -403,7 +406,15 @@ mod tests {
             refused.contains("refusing to listen on 0.0.0.0"),
             "{refused}"
         );
-        let (served, notes) = effective(config("{auth: {token: 't0ken'}}"), public, None).unwrap();
+        // A token the file's loopback address takes is too short for
+        // the command line's.
+        let refused = effective(config("{auth: {token: 't0ken'}}"), public, None).unwrap_err();
+        assert_eq!(
+            refused,
+            "refusing to listen: gateway.auth.token: the token is 5 characters; a token that guards 0.0.0.0, not a loopback address, needs at least 16 (`openssl rand -hex 32` makes one)"
+        );
+        let token = "{auth: {token: 't0ken-0123456789'}}";
+        let (served, notes) = effective(config(token), public, None).unwrap();
         assert_eq!(
             (served.gateway.bind, served.gateway.port, notes.len()),
             (IpAddr::from([0, 0, 0, 0]), 9, 0)
@@ -450,7 +461,7 @@ mod tests {
         );
 
         let (served, notes) = effective(
-            config("{bind: '127.0.0.1', port: 18701, auth: {token: 't0ken'}}"),
+            config("{bind: '127.0.0.1', port: 18701, auth: {token: 't0ken-0123456789'}}"),
             NONE,
             Some(bound),
         )

@@ -24,6 +24,28 @@ pub const ANONYMOUS: &str = "anonymous";
 /// The SHA-256 of a key.
 pub type KeyDigest = [u8; 32];
 
+/// The fewest characters in a key that guards the gateway beyond this
+/// machine: a client's, and `gateway.auth.token` on an address that is
+/// not loopback.
+pub const MIN_KEY_CHARS: usize = 16;
+
+/// Why `key` is too short to guard the gateway beyond this machine, if it
+/// is: its length (never the key), the least `what` needs, and how to
+/// make one.
+pub fn too_short(key: &str, what: &str) -> Option<String> {
+    let chars = key.chars().count();
+    let unit = if chars == 1 {
+        "character"
+    } else {
+        "characters"
+    };
+    (chars < MIN_KEY_CHARS).then(|| {
+        format!(
+            "{chars} {unit}; {what} needs at least {MIN_KEY_CHARS} (`openssl rand -hex 32` makes one)"
+        )
+    })
+}
+
 pub fn digest(key: &[u8]) -> KeyDigest {
     Sha256::digest(key).into()
 }

@@ -497,6 +497,21 @@ pub struct GatewaySettings {
     pub clients: clients::Clients,
 }
 
+impl GatewaySettings {
+    /// Why `auth_token` is too short to guard `bind`, if it is: on an
+    /// address that is not loopback it guards a network, as a client's key
+    /// does, and needs a client key's length; on loopback any token will do.
+    pub fn weak_token(&self) -> Option<String> {
+        use secrecy::ExposeSecret;
+        let token = self
+            .auth_token
+            .as_ref()
+            .filter(|_| !is_loopback(self.bind))?;
+        let what = format!("a token that guards {}, not a loopback address,", self.bind);
+        clients::too_short(token.expose_secret(), &what).map(|why| format!("the token is {why}"))
+    }
+}
+
 /// The reasoning cache's bounds (`gateway.reasoningCache`; see
 /// `crate::reasoning_cache`).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,12 +10,10 @@ use secrecy::ExposeSecret;
 use super::super::Config;
 use super::super::clients::{
     ANONYMOUS, AllowedModels, Client, Clients, KeyDigest, RateLimits, TOKEN_CLIENT, digest,
+    too_short,
 };
 use super::super::raw::{RawClient, RawClientLimits};
 use super::{Validator, Vars, ledger};
-
-/// A key taken from the environment shorter than this is refused.
-const MIN_KEY_CHARS: usize = 16;
 
 /// The clients of `config` (whose providers and routing are validated):
 /// those under `gateway.clients` and the holder of `gateway.auth.token`.
@@ -106,16 +104,10 @@ fn key_digest(key: Option<&str>, path: &str, vars: &Vars, v: &mut Validator) -> 
     }
     let digest = match key {
         None => Err("missing: set it to \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex".into()),
-        Some(key) if vars.substituted(path) => {
-            let chars = key.chars().count();
-            if chars < MIN_KEY_CHARS {
-                Err(format!(
-                    "the key from the environment is {chars} characters; a client key needs at least {MIN_KEY_CHARS} (`openssl rand -hex 32` makes one)"
-                ))
-            } else {
-                Ok(digest(key.as_bytes()))
-            }
-        }
+        Some(key) if vars.substituted(path) => match too_short(key, "a client key") {
+            Some(why) => Err(format!("the key from the environment is {why}")),
+            None => Ok(digest(key.as_bytes())),
+        },
         Some(key) => match key.strip_prefix("sha256:") {
             None => Err("expected \"${VAR}\" (the client's key in the environment file) or \"sha256:\" and the key's SHA-256 in hex (`printf %s \"$KEY\" | sha256sum`); a key written in the config file would end up in the Nix store and in backups".into()),
             Some(hex) => hex_digest(hex),

@@ -182,7 +182,7 @@ pub(super) fn gateway_settings(
             timeouts.chain.as_secs_f64()
         ));
     }
-    GatewaySettings {
+    let settings = GatewaySettings {
         port: raw.port.unwrap_or(DEFAULT_PORT),
         bind,
         auth_token,
@@ -214,7 +214,11 @@ pub(super) fn gateway_settings(
         telemetry,
         // Read once the models are (`validate/clients.rs`).
         clients: Default::default(),
+    };
+    if let Some(weak) = settings.weak_token() {
+        v.error("gateway.auth.token", weak);
     }
+    settings
 }
 
 /// `gateway.reasoningCache`: `true` (the default bounds), `false` (off),
