@@ -830,6 +830,41 @@ fn config_show_names_each_providers_dialect_and_where_it_came_from() {
     assert_eq!(k27["capabilities"]["thinkingControl"], "omit");
 }
 
+/// A key sent over plain HTTP beyond this machine would cross the network
+/// in clear: a warning at the provider's baseUrl (a proxy on a trusted
+/// network may be meant). To this machine, or without a key, none.
+#[test]
+fn a_key_over_plain_http_beyond_this_machine_is_a_warning() {
+    let env = [ALL_KEYS.as_slice(), &[("LAN_KEY", "sk-lan-0123456789")]].concat();
+    let loaded = load(
+        r#"{ models: { providers: {
+            lan: { baseUrl: "http://192.168.1.20:4000/v1", apiKey: "${LAN_KEY}", models: [{ id: "m" }] },
+            open: { baseUrl: "http://10.0.0.7/v1", models: [{ id: "m" }] },
+            here: { baseUrl: "http://127.0.0.1:8000/v1", apiKey: "${LAN_KEY}", models: [{ id: "m" }] },
+            moonshot: { baseUrl: "http://proxy.corp/v1" },
+        } } }"#,
+        &env,
+    )
+    .unwrap();
+    let clear: Vec<&str> = (loaded.warnings.iter())
+        .map(String::as_str)
+        .filter(|w| w.contains("unencrypted"))
+        .collect();
+    let warning = |id: &str, host: &str| {
+        format!(
+            "models.providers.{id}.baseUrl: plain http:// to {host}, which is not this machine: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust"
+        )
+    };
+    // The built-in moonshot's key comes from the catalog's apiKey.
+    assert_eq!(
+        clear,
+        [
+            warning("moonshot", "proxy.corp"),
+            warning("lan", "192.168.1.20"),
+        ]
+    );
+}
+
 #[test]
 fn allowed_hosts_are_names_without_ports() {
     let loaded = load(

@@ -64,6 +64,14 @@ fn config_errors_and_warnings_are_quoted() {
             "{models: {providers: {moonshot: {apiKey: 'sk-pasted-key'}}}}",
             &KEYS,
         ),
+        (
+            "{models: {providers: {lan: {baseUrl: 'http://192.168.1.20:4000/v1', apiKey: '${LAN_KEY}', models: [{id: 'm'}]}}}}",
+            &[
+                ("MOONSHOT_API_KEY", "k"),
+                ("OPENROUTER_API_KEY", "k"),
+                ("LAN_KEY", "k"),
+            ],
+        ),
         ("{}", &[]),
         ("{}", &[("OPENROUTER_API_KEY", "k")]),
         (

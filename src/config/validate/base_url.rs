@@ -1,5 +1,6 @@
 //! What can be known about a provider's `baseUrl` without calling it: the
-//! mistakes that otherwise surface as a bare 404 at the first request.
+//! mistakes that otherwise surface as a bare 404 at the first request, and
+//! a key it would carry in clear.
 //!
 //! The rules depend on the provider's `api`: an `openai-completions` base
 //! ends at the API version (`.../v1`, clawgate appends
@@ -8,7 +9,9 @@
 //! same endpoint).
 
 use reqwest::Url;
+use url::Host;
 
+use super::super::is_loopback;
 use crate::capabilities::Api;
 use crate::ops::redact::without_query;
 
@@ -50,8 +53,9 @@ const RESPONSES_ENDPOINT: &str = "/responses";
 /// vLLM, LiteLLM, llama.cpp, clawgate itself).
 const PLAIN_HTTP_PORTS: &[u16] = &[11434, 1234, 8000, 4000, 8080, 18700];
 
-/// Every problem with `url` as the base of `api`.
-pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
+/// Every problem with `url` as the base of `api`; `keyed`: whether
+/// requests to it carry the provider's key.
+pub(super) fn check(api: Api, url: &Url, keyed: bool) -> Vec<Problem> {
     // A URL is shown in errors, logs and `config show`: credentials in it
     // would be too (and every other message here quotes the URL).
     if !url.username().is_empty() || url.password().is_some() {
@@ -138,6 +142,12 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
                 suggested(&fixed)
             )));
         }
+        // A warning, not an error: a proxy on a network the user trusts
+        // may be meant.
+        "http" if keyed && !is_this_machine(url) => problems.push(Problem::Warning(format!(
+            "plain http:// to {}, which is not this machine: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust",
+            url.host_str().unwrap_or_default()
+        ))),
         _ => {}
     }
     problems
@@ -145,12 +155,16 @@ pub(super) fn check(api: Api, url: &Url) -> Vec<Problem> {
 
 /// This machine or a private network: where local model servers run.
 fn is_local(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or_default();
-    let ip = host.trim_start_matches('[').trim_end_matches(']').parse();
-    match ip {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
-        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
-        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    is_this_machine(url) || matches!(url.host(), Some(Host::Ipv4(ip)) if ip.is_private())
+}
+
+/// This machine: a loopback address (127.0.0.0/8, ::1) or `localhost`.
+fn is_this_machine(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => is_loopback(ip.into()),
+        Some(Host::Ipv6(ip)) => is_loopback(ip.into()),
+        Some(Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
+        None => false,
     }
 }
 
@@ -158,8 +172,10 @@ fn is_local(url: &Url) -> bool {
 mod tests {
     use super::*;
 
+    /// The problems of `url` as the base of `api` for a provider with a
+    /// key.
     fn check_url(api: &str, url: &str) -> Vec<Problem> {
-        check(Api::parse(api).unwrap(), &Url::parse(url).unwrap())
+        check(Api::parse(api).unwrap(), &Url::parse(url).unwrap(), true)
     }
 
     #[test]
@@ -313,6 +329,37 @@ mod tests {
                 "https:// to a local server on port 11434, which usually speaks plain HTTP; if requests fail with a TLS error, use \"http://localhost:11434/v1\"".into()
             )]
         );
+    }
+
+    /// Plain HTTP beyond this machine would carry the key in clear: a
+    /// warning (a proxy on a trusted network may be meant); to this
+    /// machine, or without a key, nothing.
+    #[test]
+    fn plain_http_beyond_this_machine_with_a_key_is_a_warning() {
+        let clear = |host: &str| {
+            Problem::Warning(format!(
+                "plain http:// to {host}, which is not this machine: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust"
+            ))
+        };
+        for (url, host) in [
+            ("http://api.example.com/v1", "api.example.com"),
+            ("http://203.0.113.7/v1", "203.0.113.7"),
+            ("http://192.168.1.20:8000/v1", "192.168.1.20"),
+            ("http://[fd00::1]:4000/v1?key=S3cretPass", "[fd00::1]"),
+        ] {
+            assert_eq!(check_url("openai-completions", url), [clear(host)], "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:9001/v1",
+            "http://127.8.9.10/v1",
+            "http://[::1]:8000/v1",
+            "http://localhost:11434/v1",
+            "http://llm.localhost/v1",
+        ] {
+            assert_eq!(check_url("openai-completions", url), [], "{url}");
+        }
+        let url = Url::parse("http://api.example.com/v1").unwrap();
+        assert_eq!(check(Api::OpenAiCompletions, &url, false), []);
     }
 
     #[test]

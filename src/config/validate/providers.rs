@@ -51,9 +51,13 @@ pub(super) fn provider(
                 url.filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
             url.ok_or_else(|| format!("expected an http(s) URL, found {text:?}"))
         });
+    let key_path = format!("{path}.apiKey");
+    // Whether requests carry a key: written, or from a variable set or not.
+    let keyed =
+        vars.unset(&key_path).is_some() || raw.api_key.as_ref().is_some_and(|k| !k.is_empty());
     let base_url = v.ok(&url_path, base_url).filter(|url| {
         let mut usable = true;
-        for problem in base_url::check(api, url) {
+        for problem in base_url::check(api, url, keyed) {
             match problem {
                 Problem::Error(message) => {
                     usable = false;
@@ -64,7 +68,6 @@ pub(super) fn provider(
         }
         usable
     });
-    let key_path = format!("{path}.apiKey");
     let api_key = match (raw.api_key, vars.unset(&key_path)) {
         (_, Some(var)) => ApiKey::Missing {
             var: var.to_string(),
