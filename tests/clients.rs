@@ -435,6 +435,10 @@ async fn a_clients_key_reads_its_own_usage_and_an_admin_key_everyones() {
             message(&nobody).starts_with("client \"bbo\": no such client under gateway.clients or in the ledger; did you mean `bob`?"),
             "{nobody}"
         );
+        // Nor does it quote back a key pasted there.
+        let (status, pasted) = served.get(&format!("/v1/usage?client={CI}"), admin).await;
+        assert_eq!(status, 400, "{pasted}");
+        assert!(!pasted.to_string().contains(CI), "{pasted}");
     }
     // The status: each client's spend and limits, to an admin; its own to
     // a client.

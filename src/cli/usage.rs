@@ -17,6 +17,7 @@ use crate::config::{self, Secrets};
 use crate::ledger::session::Session;
 use crate::ledger::storage::Location;
 use crate::ledger::{self, calendar, query};
+use crate::ops::redact::Redactor;
 
 #[derive(Debug, Args)]
 pub struct UsageArgs {
@@ -51,13 +52,16 @@ pub struct UsageArgs {
 }
 
 pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
-    // The clients the config names, when it is read (not with --ledger).
+    // The clients the config names, when it is read (not with --ledger),
+    // and its secrets, scrubbed from what is quoted.
     let mut configured = None;
+    let mut redactor = Redactor::default();
     let location = match &args.ledger {
         Some(path) => Location::File(path.clone()),
         None => {
             let (_, loaded) = args.source.load(Secrets::Offline)?;
             configured = Some(loaded.config.gateway.clients.names());
+            redactor = loaded.config.redactor.clone();
             match &loaded.config.ledger.store {
                 Some(url) => Location::Postgres(url.clone()),
                 None => {
@@ -100,7 +104,8 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     {
         let by_client = ledger::report_at(&location, &query::every_client(today));
         let by_client = by_client.map_err(CliError::Other)?;
-        if let Some(why) = query::unknown_client(name, configured.as_deref(), by_client) {
+        if let Some(why) = query::unknown_client(name, configured.as_deref(), by_client, &redactor)
+        {
             return Err(CliError::Other(format!("--client {why}")));
         }
     }

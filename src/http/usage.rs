@@ -59,13 +59,14 @@ pub async fn usage(
     }
     let ledger = ledger.clone();
     let configured = config.gateway.clients.names();
+    let redactor = config.redactor.clone();
     let report = tokio::task::spawn_blocking(move || {
         let report = ledger.report(&question)?;
         // A client no one knows is named so, not reported as no spend.
         let unknown = match &question.client {
             Some(name) if report.total.requests == 0 => {
                 let by_client = ledger.report(&query::every_client(today))?;
-                query::unknown_client(name, Some(&configured), by_client)
+                query::unknown_client(name, Some(&configured), by_client, &redactor)
             }
             _ => None,
         };

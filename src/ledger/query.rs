@@ -107,11 +107,13 @@ pub fn every_client(today: i64) -> Query {
 /// Why a report of `name`'s usage that found nothing names no client, if
 /// it does not: `name` is none of `configured` (when the config was read)
 /// and made no request on any day (`by_client`, the report of
-/// [`every_client`]). A report of zeros would read as no spend.
+/// [`every_client`]). A report of zeros would read as no spend. `name` is
+/// quoted through `redactor` (a key may be pasted there).
 pub fn unknown_client(
     name: &str,
     configured: Option<&[String]>,
     by_client: Report,
+    redactor: &Redactor,
 ) -> Option<String> {
     let mut known: Vec<String> = configured.unwrap_or_default().to_vec();
     // A row without a client (from before clients, or refused before its
@@ -123,7 +125,7 @@ pub fn unknown_client(
     if known.iter().any(|known| known == name) {
         return None;
     }
-    let shown = Redactor::default().scrub(name);
+    let shown = redactor.scrub(name);
     let hint = suggest::did_you_mean(&suggest::nearest(name, known.iter().map(String::as_str)))
         .map(|hint| format!("; {hint}"))
         .unwrap_or_default();
