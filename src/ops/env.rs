@@ -132,10 +132,17 @@ pub enum EnvFileError {
 /// Parses the subset of systemd's `EnvironmentFile=` syntax that people
 /// write: `NAME=value` lines, `#` and `;` comments, blank lines, single- or
 /// double-quoted values and lines continued with a trailing backslash.
-/// A byte-order mark at the start (Windows editors write one) is skipped,
-/// as the config reader skips it. Errors name `path` and the line.
+/// Errors name `path` and the line.
 fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvFileError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Windows editors write one; systemd reads it as part of the first
+    // name, which the service then does not get.
+    if text.starts_with('\u{feff}') {
+        return Err(EnvFileError::Syntax {
+            path: path.display().to_string(),
+            line: 1,
+            message: "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into(),
+        });
+    }
     let mut pairs = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((index, first)) = lines.next() {
@@ -254,9 +261,15 @@ mod tests {
     }
 
     #[test]
-    fn a_byte_order_mark_at_the_start_is_skipped() {
-        check_file("\u{feff}A=1\r\nB=2\n", &[("A", "1"), ("B", "2")]);
-        // Only at the start: elsewhere it is no part of a name.
+    fn a_byte_order_mark_is_named() {
+        // At the start, as systemd would not read the first name.
+        let err = parse_env_file("\u{feff}A=1\r\nB=2\n", Path::new("")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(":1: the file starts with a byte-order mark"),
+            "{err}"
+        );
+        // Elsewhere it is no part of a name.
         let err = parse_env_file("A=1\n\u{feff}B=2\n", Path::new("")).unwrap_err();
         assert!(
             err.to_string().contains(":2: invalid variable name"),
