@@ -416,7 +416,10 @@ async fn an_unpriced_model_under_a_budget_is_refused_or_counted_apart() {
     assert_eq!(status["budgets"][0]["spentUsd"], 0.0);
     // The page's spend today says an answer's cost was not known.
     let html = allowing.test.page().await;
-    assert!(html.contains("spent today (UTC), 1 estimated"), "{html}");
+    assert!(
+        html.contains("spent today (UTC), 1 of unknown cost"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -308,17 +308,18 @@ fn render(gateway: &Gateway) -> String {
         );
     };
     page.push_str("<div class=\"cards\">");
-    // As budgets count it: an answer of unknown cost at its estimate.
-    let estimated = match today_total.uncosted {
+    // As budgets count it: an answer of unknown cost at its estimate (an
+    // unpriced model's at none), so how many there were is said.
+    let unknown = match today_total.uncosted {
         0 => String::new(),
-        n => format!(", {n} estimated"),
+        n => format!(", {n} of unknown cost"),
     };
     card(
         &mut page,
         "spend-today",
         &usd(today_total.cost_usd),
         &format!("{}", today_total.cost_usd),
-        &format!("spent today (UTC){estimated}"),
+        &format!("spent today (UTC){unknown}"),
     );
     card(
         &mut page,

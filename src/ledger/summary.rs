@@ -1,7 +1,8 @@
 //! The one-line summary systemd shows as the service's status (`STATUS=`):
 //! `47 req/h, 2 fallbacks, moonshot/kimi-k2.6 cooling 3m, $0.42 today`.
-//! Today's spend is as budgets count it: answers of unknown cost at their
-//! estimate, and how many there were said (`$0.42 today, 3 estimated`).
+//! Today's spend is as budgets count it (an answer of unknown cost at its
+//! estimate, if any), and how many answers' cost was unknown is said
+//! (`$0.42 today, 3 of unknown cost`).
 //! Pure: the caller gathers the figures.
 
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub fn line(stats: &Stats, cooling: &[(String, Duration)], today: DayTotal) -> S
     }
     parts.push(format!("${:.2} today", today.cost_usd));
     if today.uncosted > 0 {
-        parts.push(format!("{} estimated", today.uncosted));
+        parts.push(format!("{} of unknown cost", today.uncosted));
     }
     parts.join(", ")
 }
@@ -72,7 +73,7 @@ mod tests {
         );
         assert_eq!(
             line(&busy, &[], today(0.0771, 2)),
-            "47 req/h, 2 fallbacks, 1 failed, $0.08 today, 2 estimated"
+            "47 req/h, 2 fallbacks, 1 failed, $0.08 today, 2 of unknown cost"
         );
     }
 }
