@@ -842,6 +842,7 @@ fn a_key_over_plain_http_beyond_this_machine_is_a_warning() {
             open: { baseUrl: "http://10.0.0.7/v1", models: [{ id: "m" }] },
             here: { baseUrl: "http://127.0.0.1:8000/v1", apiKey: "${LAN_KEY}", models: [{ id: "m" }] },
             moonshot: { baseUrl: "http://proxy.corp/v1" },
+            header: { baseUrl: "http://10.0.0.8/v1", models: [{ id: "m", headers: { Authorization: "Bearer ${LAN_KEY}" } }] },
         } } }"#,
         &env,
     )
@@ -861,6 +862,7 @@ fn a_key_over_plain_http_beyond_this_machine_is_a_warning() {
         [
             warning("moonshot", "proxy.corp"),
             warning("lan", "192.168.1.20"),
+            warning("header", "10.0.0.8"),
         ]
     );
 }

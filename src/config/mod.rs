@@ -59,6 +59,17 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
 }
 
+/// The address a connection to `ip` reaches: the wildcard address
+/// (`0.0.0.0`, `::`) is none to connect to, and a connection to it goes
+/// to this machine's loopback one.
+pub fn connected_to(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    }
+}
+
 /// Where the config comes from, in the documented order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

@@ -11,7 +11,7 @@
 use reqwest::Url;
 use url::Host;
 
-use super::super::is_loopback;
+use super::super::{connected_to, is_loopback};
 use crate::capabilities::Api;
 use crate::ops::redact::without_query;
 
@@ -158,11 +158,12 @@ fn is_local(url: &Url) -> bool {
     is_this_machine(url) || matches!(url.host(), Some(Host::Ipv4(ip)) if ip.is_private())
 }
 
-/// This machine: a loopback address (127.0.0.0/8, ::1) or `localhost`.
+/// This machine: a loopback address (127.0.0.0/8, ::1, or the wildcard
+/// one a connection to which reaches them) or `localhost`.
 fn is_this_machine(url: &Url) -> bool {
     match url.host() {
-        Some(Host::Ipv4(ip)) => is_loopback(ip.into()),
-        Some(Host::Ipv6(ip)) => is_loopback(ip.into()),
+        Some(Host::Ipv4(ip)) => is_loopback(connected_to(ip.into())),
+        Some(Host::Ipv6(ip)) => is_loopback(connected_to(ip.into())),
         Some(Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
         None => false,
     }
@@ -355,6 +356,9 @@ mod tests {
             "http://[::1]:8000/v1",
             "http://localhost:11434/v1",
             "http://llm.localhost/v1",
+            // A connection to the wildcard address stays on this machine.
+            "http://0.0.0.0:11434/v1",
+            "http://[::]:8000/v1",
         ] {
             assert_eq!(check_url("openai-completions", url), [], "{url}");
         }

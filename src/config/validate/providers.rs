@@ -1,7 +1,7 @@
 //! `models.providers.*`: endpoints, keys, headers and each provider's models.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,12 +13,14 @@ use serde::de::value::StrDeserializer;
 use super::super::raw::{
     CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait, fields,
 };
-use super::super::{ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, suggest};
+use super::super::{
+    ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, connected_to, suggest,
+};
 use super::base_url::{self, Problem};
 use super::{Validator, Vars};
 use crate::capabilities::{Api, CapabilitySettings, Dialect};
 use crate::catalog;
-use crate::ops::redact::{Redactor, without_query};
+use crate::ops::redact::{Redactor, is_sensitive_header, without_query};
 
 pub(super) fn provider(
     id: &str,
@@ -52,9 +54,15 @@ pub(super) fn provider(
             url.ok_or_else(|| format!("expected an http(s) URL, found {text:?}"))
         });
     let key_path = format!("{path}.apiKey");
-    // Whether requests carry a key: written, or from a variable set or not.
-    let keyed =
-        vars.unset(&key_path).is_some() || raw.api_key.as_ref().is_some_and(|k| !k.is_empty());
+    // Whether requests carry a key: written, or from a variable set or
+    // not; or a credential header, the provider's or a model's.
+    let credential = |headers: &BTreeMap<String, String>| {
+        (headers.iter()).any(|(name, value)| is_sensitive_header(name) && !value.is_empty())
+    };
+    let keyed = vars.unset(&key_path).is_some()
+        || raw.api_key.as_ref().is_some_and(|k| !k.is_empty())
+        || credential(&raw.headers)
+        || raw.models.iter().any(|model| credential(&model.headers));
     let base_url = v.ok(&url_path, base_url).filter(|url| {
         let mut usable = true;
         for problem in base_url::check(api, url, keyed) {
@@ -256,7 +264,7 @@ fn extend_headers(
         let parsed_value = HeaderValue::from_str(value);
         match (parsed_name, parsed_value) {
             (Ok(name), Ok(mut value)) => {
-                value.set_sensitive(crate::ops::redact::is_sensitive_header(name.as_str()));
+                value.set_sensitive(is_sensitive_header(name.as_str()));
                 headers.insert(name, value);
             }
             (Err(_), _) => v.error(format!("{path}.{name}"), "invalid header name"),
@@ -394,11 +402,7 @@ fn calls_itself(provider: &Provider, bind: IpAddr, port: u16) -> bool {
         .trim_end_matches(']')
         .parse()
         .ok();
-    let host = host.map(|host| match host {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        host => host,
-    });
+    let host = host.map(connected_to);
     host.is_some_and(|host| host == bind || (bind.is_unspecified() && host.is_loopback()))
 }
 
