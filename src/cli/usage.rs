@@ -102,10 +102,9 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     if let Some(name) = &args.client
         && report.total.requests == 0
     {
-        let by_client = ledger::report_at(&location, &query::every_client(today));
-        let by_client = by_client.map_err(CliError::Other)?;
-        if let Some(why) = query::unknown_client(name, configured.as_deref(), by_client, &redactor)
-        {
+        let by_client = || ledger::report_at(&location, &query::every_client(today));
+        let unknown = query::unknown_client(name, configured.as_deref(), by_client, &redactor);
+        if let Some(why) = unknown.map_err(CliError::Other)? {
             return Err(CliError::Other(format!("--client {why}")));
         }
     }

@@ -65,8 +65,8 @@ pub async fn usage(
         // A client no one knows is named so, not reported as no spend.
         let unknown = match &question.client {
             Some(name) if report.total.requests == 0 => {
-                let by_client = ledger.report(&query::every_client(today))?;
-                query::unknown_client(name, Some(&configured), by_client, &redactor)
+                let by_client = || ledger.report(&query::every_client(today));
+                query::unknown_client(name, Some(&configured), by_client, &redactor)?
             }
             _ => None,
         };

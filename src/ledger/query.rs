@@ -106,16 +106,21 @@ pub fn every_client(today: i64) -> Query {
 
 /// Why a report of `name`'s usage that found nothing names no client, if
 /// it does not: `name` is none of `configured` (when the config was read)
-/// and made no request on any day (`by_client`, the report of
-/// [`every_client`]). A report of zeros would read as no spend. `name` is
-/// quoted through `redactor` (a key may be pasted there).
-pub fn unknown_client(
+/// and made no request on any day (`by_client` reads the report of
+/// [`every_client`], only when `name` is not configured). A report of
+/// zeros would read as no spend. `name` is quoted through `redactor` (a
+/// key may be pasted there).
+pub fn unknown_client<E>(
     name: &str,
     configured: Option<&[String]>,
-    by_client: Report,
+    by_client: impl FnOnce() -> Result<Report, E>,
     redactor: &Redactor,
-) -> Option<String> {
+) -> Result<Option<String>, E> {
     let mut known: Vec<String> = configured.unwrap_or_default().to_vec();
+    if known.iter().any(|known| known == name) {
+        return Ok(None);
+    }
+    let by_client = by_client()?;
     // A row without a client (from before clients, or refused before its
     // key was read) is `(none)`, no name matches.
     let keys = by_client.lines.into_iter().filter_map(|line| line.key);
@@ -123,7 +128,7 @@ pub fn unknown_client(
     known.sort();
     known.dedup();
     if known.iter().any(|known| known == name) {
-        return None;
+        return Ok(None);
     }
     let shown = redactor.scrub(name);
     let hint = suggest::did_you_mean(&suggest::nearest(name, known.iter().map(String::as_str)))
@@ -137,9 +142,9 @@ pub fn unknown_client(
         Some(_) => "under gateway.clients or in the ledger",
         None => "in the ledger",
     };
-    Some(format!(
+    Ok(Some(format!(
         "{shown:?}: no such client {looked}{hint} ({clients})"
-    ))
+    )))
 }
 
 /// `--since`: `30d` (the last 30 days, today included), `4w`, `3mo`,
