@@ -310,7 +310,9 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
                 Some(408 | 499 | 504 | 522 | 524) => (Class::Timeout, Next),
                 // Loop Detected: a baseUrl leading back to this gateway (or
                 // round another proxy); asking again only goes round again.
-                Some(508) => (Class::Config, Next),
+                // (Some shared hosts send a 508 for "resource limit
+                // reached": a server's error like any other.)
+                Some(508) if says(&["loop", "clawgate"]) => (Class::Config, Next),
                 Some(529) => (Class::Overloaded, Retry),
                 Some(400..=499) if context => (Class::ContextLength, NextLarger),
                 // Too large for this provider's limit; the next may take it.
@@ -688,6 +690,8 @@ mod tests {
             (522, "", "", Timeout, Next),
             (524, "", "", Timeout, Next),
             (508, "invalid_request_error", "this request came from this clawgate itself", Config, Next),
+            (508, "", "Loop Detected", Config, Next),
+            (508, "", "Resource Limit Is Reached", ProviderError, Retry),
             (529, "", "overloaded", Overloaded, Retry),
             (500, "server_error", "boom", ProviderError, Retry),
             (502, "", "Bad Gateway", ProviderError, Retry),
