@@ -206,10 +206,16 @@ async fn a_client_that_leaves_before_the_head_gets_a_line() {
     assert_eq!(field(&lines[0], "status"), 499, "{}", lines[0]);
     assert_eq!(field(&lines[0], "end"), "client_left");
     assert!(field(&lines[0], "first_byte_ms").is_null(), "{}", lines[0]);
-    assert_eq!(field(&lines[0], "answered_by"), "backup/m");
-    let attempts = field(&lines[0], "attempts").as_str().unwrap();
+    cut_on_the_backup(&lines[0], "client_left");
+}
+
+/// That `line`'s request failed on the primary and was cut (`end`) on the
+/// backup, which is named as answering: it had the request.
+fn cut_on_the_backup(line: &Value, end: &str) {
+    assert_eq!(field(line, "answered_by"), "backup/m", "{line}");
+    let attempts = field(line, "attempts").as_str().unwrap();
     assert!(
-        attempts.starts_with("primary/m:") && attempts.ends_with(",backup/m:client_left"),
+        attempts.starts_with("primary/m:") && attempts.ends_with(&format!(",backup/m:{end}")),
         "{attempts}"
     );
 }
@@ -239,12 +245,7 @@ async fn a_request_shutdown_cuts_keeps_its_attempts() {
     server.await.unwrap().unwrap();
     let lines = captured.wait_for(1).await;
     assert_eq!(field(&lines[0], "status"), 503, "{}", lines[0]);
-    assert_eq!(field(&lines[0], "answered_by"), "backup/m", "{}", lines[0]);
-    let attempts = field(&lines[0], "attempts").as_str().unwrap();
-    assert!(
-        attempts.starts_with("primary/m:") && attempts.ends_with(",backup/m:shutdown"),
-        "{attempts}"
-    );
+    cut_on_the_backup(&lines[0], "shutdown");
 }
 
 /// A client that leaves while it sends its body left: its line says 499
