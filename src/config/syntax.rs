@@ -100,12 +100,17 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
                 LineTerminatorInString => text[..at].matches('\n').count() + 1,
                 _ => text.split('\n').count(),
             };
-            match typographic_close(text, line) {
+            let open = open_quote(text, line);
+            match open.and_then(|open| typographic_close(text, open)) {
                 Some((close, c)) => {
                     at = close;
                     typographic(c)
                 }
-                None => "this string is never closed: add its closing quote at the end".into(),
+                // The caret goes on the quote that opens it.
+                None => {
+                    at = open.unwrap_or(at);
+                    "this string is never closed: add its closing quote at the end".into()
+                }
             }
         }
         // A second object after the config: its `{` is closed.
@@ -234,12 +239,17 @@ fn read_line(text: &str, line: usize) -> (usize, Masked) {
     (text.len(), Masked::default())
 }
 
-/// The first typographic quote in the string that line `line` (1-based)
-/// of `text` leaves open, of the kind of its opening quote (`”` for a
-/// `"`, `’` for a `'`), and its byte offset in `text`.
-fn typographic_close(text: &str, line: usize) -> Option<(usize, char)> {
+/// The byte offset in `text` of the quote opening the string that line
+/// `line` (1-based) leaves open.
+fn open_quote(text: &str, line: usize) -> Option<usize> {
     let (start, masked) = read_line(text, line);
-    let open = start + masked.open?;
+    Some(start + masked.open?)
+}
+
+/// The first typographic quote in the string opened at byte `open` of
+/// `text` and left open on its line, of the kind of its opening quote
+/// (`”` for a `"`, `’` for a `'`), and its byte offset in `text`.
+fn typographic_close(text: &str, open: usize) -> Option<(usize, char)> {
     let quote = text[open..].chars().next()?;
     let body = text[open + 1..].split('\n').next()?;
     let (at, c) = body
@@ -460,7 +470,17 @@ mod tests {
         );
         check(
             "{\n  a: \"open,\n  b: 1\n}",
-            "invalid JSON5 at line 2, column 12: this string is never closed: add its closing quote at the end\n  |\n2 |   a: \"…\n  |        ^",
+            "invalid JSON5 at line 2, column 6: this string is never closed: add its closing quote at the end\n  |\n2 |   a: \"…\n  |      ^",
+        );
+        // The text ends in the string: the parser names the object around
+        // it, the caret goes on its quote, a key's or a value's.
+        check(
+            "{ gateway: { port: \"18700",
+            "invalid JSON5 at line 1, column 20: this string is never closed: add its closing quote at the end\n  |\n1 | { gateway: { port: \"…\n  |                    ^",
+        );
+        check(
+            "{\n  \"gateway",
+            "invalid JSON5 at line 2, column 3: this string is never closed: add its closing quote at the end\n  |\n2 |   \"…\n  |   ^",
         );
         check(
             "{\n  models: {\n    mode: \"merge\",\n}",
@@ -559,7 +579,7 @@ mod tests {
         );
         check(
             "{\n  a: \"it\u{2019}s open,\n  b: 1\n}",
-            "invalid JSON5 at line 2, column 17: this string is never closed: add its closing quote at the end\n  |\n2 |   a: \"\u{2026}\u{2019}\u{2026}\n  |          ^",
+            "invalid JSON5 at line 2, column 6: this string is never closed: add its closing quote at the end\n  |\n2 |   a: \"\u{2026}\u{2019}\u{2026}\n  |      ^",
         );
     }
 
