@@ -360,7 +360,7 @@ fn a_chain_of_the_wrong_shape_is_named_at_its_path() {
     );
     check(
         r#"{ primary: "moonshot/kimi-k2.6", fallbacks: ["openrouter/auto", { ref: "x" }] }"#,
-        "agents.defaults.model.fallbacks[1]: invalid type: map, expected a ref, or a list of equivalent refs (a pool)",
+        "agents.defaults.model.fallbacks[1]: invalid type: object, expected a ref, or a list of equivalent refs (a pool)",
     );
     check(
         r#"{ primary: "moonshot/kimi-k2.6", fallbacks: [["openrouter/auto", true]] }"#,
@@ -445,6 +445,38 @@ fn a_token_on_a_public_bind_is_as_long_as_a_client_key() {
     }
     let text = r#"{ gateway: { bind: "::", auth: { token: "0123456789abcdef" } } }"#;
     assert!(load(text, &ALL_KEYS).is_ok());
+}
+
+/// A section of the wrong type is named alone, in JSON's words: what
+/// reads through it (the chain's providers) is not then called unknown or
+/// missing, and `null` is a section left out.
+#[test]
+fn a_section_of_the_wrong_type_is_named_alone() {
+    let check =
+        |text: &str, expected: &str| assert_eq!(errors_of(text, &ALL_KEYS), [expected], "{text}");
+    check(
+        "{ models: 'x' }",
+        "models: expected an object (mode, providers), found a string",
+    );
+    check(
+        "{ models: { providers: [] } }",
+        "models.providers: expected an object of providers by id, found an array",
+    );
+    check(
+        "{ agents: 5 }",
+        "agents: expected an object (defaults), found a number",
+    );
+    check(
+        "{ gateway: 'x' }",
+        "gateway: invalid type: string, expected an object",
+    );
+    check(
+        "{ gateway: { clients: [] } }",
+        "gateway.clients: invalid type: array, expected an object",
+    );
+    let loaded = load("{ models: null, agents: null, ledger: null }", &ALL_KEYS)
+        .expect("null sections are left out");
+    assert_eq!(loaded.config.providers.len(), 3);
 }
 
 #[test]

@@ -105,9 +105,9 @@ impl Validator {
     }
 
     /// Deserializes `value`, reporting a failure at `path` plus the path
-    /// inside the value.
+    /// inside the value; `null` is a section left out.
     fn parse<T: DeserializeOwned + Default>(&mut self, path: &str, value: Option<&Value>) -> T {
-        let Some(value) = value else {
+        let Some(value) = value.filter(|value| !value.is_null()) else {
             return T::default();
         };
         match serde_path_to_error::deserialize::<_, T>(value) {
@@ -143,7 +143,7 @@ pub(super) fn percent_decoded(text: &str) -> (String, bool) {
 
 /// serde's message without the value it quotes, which may be a key written
 /// where another type belongs (`auth: "sk-..."`): `invalid type: string
-/// "...", expected a map` becomes `invalid type: string, expected a map`,
+/// "...", expected a map` becomes `invalid type: string, expected an object`,
 /// and `unknown variant `...`, expected one of ...` loses the variant. Only
 /// a number out of range where a number belongs is kept.
 fn without_value(message: &str) -> String {
@@ -157,6 +157,18 @@ fn without_value(message: &str) -> String {
         };
         let (found, expected) = rest.split_at(at);
         let kind = found.split(['`', '"']).next().unwrap_or_default().trim();
+        // In JSON's words, not serde's or a Rust type's.
+        let kind = match kind {
+            "map" => "object",
+            "sequence" => "array",
+            kind => kind,
+        };
+        let expected = match expected {
+            ", expected a map" => ", expected an object",
+            ", expected a sequence" => ", expected an array",
+            _ if expected.starts_with(", expected struct ") => ", expected an object",
+            expected => expected,
+        };
         // A number out of range in a number's place is no secret, and
         // worth seeing (`integer `-1`, expected u64`).
         if prefix == "invalid value: " && matches!(kind, "integer" | "floating point") {
@@ -217,13 +229,33 @@ fn found(value: &Value) -> String {
     match value {
         Value::String(text) if text.chars().count() <= 32 => format!("{text:?}"),
         Value::String(_) => "a long string".into(),
-        Value::Number(_) => "a number".into(),
-        Value::Bool(_) => "a boolean".into(),
-        Value::Null => "null".into(),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+        other => kind(other).into(),
     }
 }
+
+/// What kind of JSON value `value` is, never what it says.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The sections of objects that no serde type reads whole: their path,
+/// their JSON pointer and what they hold.
+const CONTAINERS: [(&str, &str, &str); 3] = [
+    ("models", "/models", "an object (mode, providers)"),
+    (
+        "models.providers",
+        "/models/providers",
+        "an object of providers by id",
+    ),
+    ("agents", "/agents", "an object (defaults)"),
+];
 
 pub(super) fn validate(
     user: Value,
@@ -242,6 +274,20 @@ pub(super) fn validate(
     let report = keys::check(&user);
     for (path, message) in report.errors {
         v.error(path, message);
+    }
+    // The sections no serde type reads whole: one that is no object is
+    // reported here, and nothing that reads through it is checked further
+    // (read as empty, the chain would name providers "unknown").
+    let mut unreadable = Vec::new();
+    for (path, pointer, what) in CONTAINERS {
+        // `null` is a section left out, as anywhere.
+        let value = user
+            .pointer(pointer)
+            .filter(|value| !value.is_object() && !value.is_null());
+        if let Some(value) = value {
+            v.error(path, format!("expected {what}, found {}", kind(value)));
+            unreadable.push(path);
+        }
     }
     let openclaws_token = set_aside_openclaws_gateway(&mut user, &mut v);
 
@@ -349,7 +395,8 @@ pub(super) fn validate(
     // A section that could not be read is reported where it failed and
     // not checked further: read as empty, its chain would lack a primary
     // that is written.
-    let agents_read = v.errors.len() == errors_before;
+    let agents_read = v.errors.len() == errors_before && !unreadable.contains(&"agents");
+    let providers_read = !unreadable.iter().any(|path| path.starts_with("models"));
     let referenced = referenced_providers(&raw_agents);
 
     let mut providers = BTreeMap::new();
@@ -383,13 +430,11 @@ pub(super) fn validate(
                 }
             }
         }
-    } else if document.pointer("/models/providers").is_some() {
-        v.error("models.providers", "expected an object of providers by id");
     }
 
     v.errors
         .extend(self_loops(&providers, gateway.bind, gateway.port));
-    let routing = agents_read
+    let routing = (agents_read && providers_read)
         .then(|| routing(raw_agents, &providers, &broken, &mut v))
         .flatten();
     let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
