@@ -449,7 +449,7 @@ fn a_token_on_a_public_bind_is_as_long_as_a_client_key() {
 
 /// A section of the wrong type is named alone, in JSON's words: what
 /// reads through it (the chain's providers) is not then called unknown or
-/// missing, and `null` is a section left out.
+/// missing; and a `null` is a value left out.
 #[test]
 fn a_section_of_the_wrong_type_is_named_alone() {
     let check =
@@ -474,9 +474,16 @@ fn a_section_of_the_wrong_type_is_named_alone() {
         "{ gateway: { clients: [] } }",
         "gateway.clients: invalid type: array, expected an object",
     );
-    let loaded = load("{ models: null, agents: null, ledger: null }", &ALL_KEYS)
-        .expect("null sections are left out");
-    assert_eq!(loaded.config.providers.len(), 3);
+    // At any depth: the built-in chain and catalog stay.
+    for text in [
+        "{ models: null, agents: null, ledger: null }",
+        "{ gateway: { port: null, clients: null, budgets: null }, agents: { defaults: { model: null } } }",
+        "{ agents: { defaults: { model: { primary: 'moonshot/kimi-k2.6', fallbacks: null } } } }",
+        "{ models: { providers: { moonshot: null, openrouter: { models: null } } } }",
+    ] {
+        let loaded = load(text, &ALL_KEYS).expect(text);
+        assert_eq!(loaded.config.providers.len(), 3, "{text}");
+    }
 }
 
 #[test]

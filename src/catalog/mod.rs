@@ -99,14 +99,12 @@ pub fn aliases_of_provider(provider: &str) -> impl Iterator<Item = &'static str>
 /// `models` list merges by `id`, so a user can override one field of a
 /// built-in model or add models to a built-in provider. Other arrays are
 /// replaced whole. An id the user's list gives twice is kept twice, for
-/// validation to refuse as it does in `replace` mode. A `null` is a value
-/// left out, as everywhere in a config: the built-in one stays.
+/// validation to refuse as it does in `replace` mode.
 pub fn merge(base: &mut Value, user: Value) {
     match (base, user) {
         (Value::Object(base), Value::Object(user)) => {
             for (key, value) in user {
                 match base.get_mut(&key) {
-                    Some(_) if value.is_null() => {}
                     Some(existing)
                         if key == "models" && existing.is_array() && value.is_array() =>
                     {

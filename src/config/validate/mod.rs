@@ -105,9 +105,9 @@ impl Validator {
     }
 
     /// Deserializes `value`, reporting a failure at `path` plus the path
-    /// inside the value; `null` is a section left out.
+    /// inside the value.
     fn parse<T: DeserializeOwned + Default>(&mut self, path: &str, value: Option<&Value>) -> T {
-        let Some(value) = value.filter(|value| !value.is_null()) else {
+        let Some(value) = value else {
             return T::default();
         };
         match serde_path_to_error::deserialize::<_, T>(value) {
@@ -204,6 +204,20 @@ fn non_finite_numbers(user: &mut Value, v: &mut Validator) {
     });
 }
 
+/// `value` without the members that are `null`, at any depth: a `null` is
+/// a value left out, so the default, or the built-in catalog's, stays (a
+/// list's `null` is an item, and stays to be refused).
+fn without_nulls(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            members.retain(|_, member| !member.is_null());
+            members.values_mut().for_each(without_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_nulls),
+        _ => {}
+    }
+}
+
 /// Calls `f` with each value under `value` that is neither an object nor
 /// an array, and its path (`path` for `value` itself).
 pub(super) fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(String, &mut Value)) {
@@ -271,6 +285,7 @@ pub(super) fn validate(
     }
     let mut user = user;
     non_finite_numbers(&mut user, &mut v);
+    without_nulls(&mut user);
     let report = keys::check(&user);
     for (path, message) in report.errors {
         v.error(path, message);
