@@ -12,6 +12,7 @@ use clawgate::config::ledger::Budgets;
 use clawgate::ledger::{Ledger, Row, Tokens, calendar};
 use clawgate_mock::MockOptions;
 use common::ledgered::{self, Ledgered};
+use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};
 
@@ -123,6 +124,44 @@ async fn fifty_requests_at_once_against_a_nearly_spent_budget_end_within_the_bou
     );
     // 0.05 from the limit, a reservation or two of about 0.04 reach it.
     assert!((1..=2).contains(&served_200), "{statuses:?}");
+}
+
+/// A budget spent by rows no check of this gateway's saw (the other
+/// gateways' spend read back from a shared store, rows counted with no
+/// budget) warns when a request finds it spent: a spent budget lets no
+/// priced row through to warn after it.
+#[tokio::test]
+async fn a_budget_found_spent_warns_once_though_no_row_of_its_own_passed_80_percent() {
+    let (captured, _guard) = Captured::start();
+    let served = start(config(
+        &healthy_mock().await.base_url(),
+        json!({"budgets": {"daily": 1.0}}),
+    ))
+    .await;
+    served
+        .ledger
+        .record(spent_earlier(1.2), &[&Budgets::default()]);
+    let warnings = || {
+        let lines = captured.lines();
+        let warned = lines.iter().filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("budget: 120% of the daily budget of $1.00"))
+        });
+        warned.count()
+    };
+    assert_eq!(warnings(), 0, "no check saw the row");
+    for _ in 0..2 {
+        let refused = (served.test.client())
+            .post(format!("{}/v1/chat/completions", served.test.url))
+            .bearer_auth(ALICE)
+            .json(&body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 402);
+    }
+    assert_eq!(warnings(), 1, "warned once: {:#?}", captured.lines());
 }
 
 /// A stream the client leaves after its content, before the usage chunk:

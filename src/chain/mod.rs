@@ -561,7 +561,7 @@ fn reserve(
     settings: &Settings,
 ) -> Result<Option<budget::Reserved>, budget::Refusal> {
     let (model_ref, model) = (&target.model_ref, &target.model);
-    match settings.demand {
+    let reserved = match settings.demand {
         Some(demand) => budget::reserve(
             settings.ledger,
             &settings.budgets,
@@ -574,7 +574,11 @@ fn reserve(
             .iter()
             .try_for_each(|budgets| budget::check(settings.ledger, budgets, model_ref, model))
             .map(|()| None),
+    };
+    if let Err(budget::Refusal::Spent(_)) = &reserved {
+        settings.ledger.refused_by(&settings.budgets);
     }
+    reserved
 }
 
 fn answer(

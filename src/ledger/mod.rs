@@ -930,6 +930,17 @@ impl Ledger {
         locked(&self.sessions).sessions()
     }
 
+    /// A request found a budget of `budgets` spent: its warning is logged
+    /// as a row's would be, once per period. The spend may have come from
+    /// the other gateways' rows, read back with no row of this one's to
+    /// check it, and a spent budget lets no row through.
+    pub fn refused_by(&self, budgets: &[&Budgets]) {
+        let day = day_of(self.now());
+        for budgets in budgets {
+            self.warn_near_budgets(budgets, day);
+        }
+    }
+
     /// Logs once per budget and period when its spend passes 80%.
     fn warn_near_budgets(&self, budgets: &Budgets, day: i64) {
         for state in budget::warned(self, budgets, day) {
