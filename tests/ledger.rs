@@ -333,6 +333,40 @@ async fn a_spent_provider_budget_is_skipped_like_a_cooling_target() {
     assert_eq!(budget["scope"], "provider primary");
 }
 
+/// Every target over a budget: the 402 names the budget that resets
+/// first, when the chain can answer again, not the first target's (a
+/// month's, here, ahead of a day's).
+#[tokio::test]
+async fn no_target_within_budget_names_the_budget_that_resets_first() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let budgets = json!({"budgets": {"providers": {
+        "primary": {"monthly": 0.01}, "backup": {"daily": 0.01}}}});
+    let gw = LedgerGateway::start(priced_chain(&primary, &backup, budgets)).await;
+    for model in ["primary/m", "backup/m"] {
+        let spent = ledger::Row {
+            cost_usd: Some(0.02),
+            ..common::rows::answered(model)
+        };
+        gw.ledger
+            .record(spent, &[&clawgate::config::ledger::Budgets::default()]);
+    }
+    let refused = gw.test.chat(chat_body(false)).await;
+    assert_eq!(refused.status(), 402);
+    let retry_after: u64 = header(&refused, "retry-after").parse().unwrap();
+    assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    // On a month's last day the two reset together, and the first is named.
+    let tomorrow = clawgate::ledger::calendar::midnight_rfc3339(
+        clawgate::ledger::calendar::day_of(std::time::SystemTime::now()) + 1,
+    );
+    assert!(
+        message.ends_with(&format!("it resets at {tomorrow}")),
+        "{message}"
+    );
+    assert_eq!(primary.requests().len() + backup.requests().len(), 0);
+}
+
 #[tokio::test]
 async fn no_target_within_budget_is_402_in_each_apis_shape_and_a_stream_that_passes_it_finishes() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);

@@ -390,14 +390,22 @@ fn whole_seconds(wait: Duration) -> u64 {
 
 /// The budget that left no target to try: when no target was tried and
 /// one was skipped for its budget (the others cooling, too long, ...).
+/// Of several spent, the one that resets first, when the chain can answer
+/// again; one refusing an unpriced model resets never, so comes last.
 fn over_budget(failures: &[Failure]) -> Option<Refusal> {
     if failures.iter().any(|f| f.tries > 0) {
         return None;
     }
-    failures.iter().find_map(|f| match &f.cause {
-        Cause::OverBudget(refusal) => Some(refusal.clone()),
+    let refusals = failures.iter().filter_map(|f| match &f.cause {
+        Cause::OverBudget(refusal) => Some(refusal),
         _ => None,
-    })
+    });
+    refusals
+        .min_by_key(|refusal| match refusal {
+            Refusal::Spent(state) => state.resets_day,
+            Refusal::Unpriced { .. } => i64::MAX,
+        })
+        .cloned()
 }
 
 /// 402 `budget_exceeded`, with the budget and when it resets (also as
