@@ -1608,6 +1608,9 @@ async fn two_gateways_put_a_session_on_the_same_pool_member() {
             serve_process_logged(&instance.config, &instance.env(&url)).await;
         log.wait_for(&["session placements: shared"], Duration::from_secs(20))
             .await;
+        // The second finds the table made: the database's notice that it
+        // exists is no line of the gateway's.
+        assert_eq!(log.lines(&["NOTICE"]), Vec::<String>::new(), "{name}");
         gateways.push((listening, child));
     }
     let turn = |url: String, session: String| async move {

@@ -33,8 +33,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CLEAN_EVERY: u64 = 1024;
 
 /// The table, made by the first gateway that connects; its rows are the
-/// placements' own, apart from the ledger's versioned schema.
+/// placements' own, apart from the ledger's versioned schema. Without the
+/// notice that it exists, logged at every start after the first.
 const SCHEMA: &str = "
+SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS clawgate_placements (
     session TEXT NOT NULL,
     pool TEXT NOT NULL,
