@@ -78,6 +78,10 @@ const TOTAL_DAYS: i64 = 40;
 /// A shared store's spend is read back this often: what the other
 /// gateways spent reaches this one's budgets within it.
 pub const SPEND_REFRESH: Duration = Duration::from_secs(1);
+/// What the budgets count is kept in the spool this often at most, when
+/// it changed: a gateway started while the shared store cannot be reached
+/// counts from it, missing at most this much of its own spend.
+const KEEP_SPEND_EVERY: Duration = Duration::from_secs(10);
 /// The clients' rate counters are exchanged through a shared store this
 /// often.
 pub const RATE_SYNC: Duration = Duration::from_millis(250);
@@ -295,6 +299,21 @@ impl Totals {
             .entry((client.to_string(), day, model.to_string()))
             .or_default()
             .add(total);
+    }
+
+    /// The totals as a store's spend reads ([`totals_of`] in reverse).
+    fn as_spend(&self) -> Vec<storage::DaySpend> {
+        (self.clients.iter())
+            .map(|((client, day, model), total)| storage::DaySpend {
+                day: *day,
+                client: client.clone(),
+                model: model.clone(),
+                requests: total.requests,
+                fallbacks: total.fallbacks,
+                cost_usd: total.cost_usd,
+                uncosted: total.uncosted,
+            })
+            .collect()
     }
 
     fn forget_before(&mut self, day: i64) {
@@ -707,6 +726,10 @@ impl Ledger {
                 Ok(days) => ledger.shared.replace_base(totals_of(days)),
                 Err(err) => tracing::error!("ledger: {err}; budgets count from now"),
             }
+        } else if let Some(kept) = spool.as_ref().and_then(Spool::kept_spend) {
+            // Until the store is read (the writer's first call, which may
+            // wait on the network), the spend last counted.
+            ledger.shared.replace_base(totals_of(kept));
         }
         let (sender, receiver) = mpsc::sync_channel(QUEUE_ROWS);
         let shared = ledger.shared.clone();
@@ -1087,6 +1110,7 @@ fn write_rows(
     let mut last_commit: Option<Instant> = None;
     let mut next_refresh = Instant::now();
     let mut next_rates = Instant::now();
+    let mut kept = KeptSpend::default();
     let mut rates = RateSync::default();
     loop {
         let today = day_of(clock());
@@ -1121,6 +1145,9 @@ fn write_rows(
                     Err(err) => shared.failed(&err),
                 }
                 next_refresh = now + SPEND_REFRESH;
+                if let Some(spool) = &spool {
+                    kept.keep(spool, &shared, now);
+                }
             }
             wait = next_rates
                 .min(next_refresh)
@@ -1212,6 +1239,40 @@ fn write_rows(
             for done in flushes.drain(..) {
                 let _ = done.send(());
             }
+        }
+    }
+}
+
+/// The spend last kept in the spool ([`Spool::keep_spend`]), and when.
+#[derive(Default)]
+struct KeptSpend {
+    spend: Vec<storage::DaySpend>,
+    at: Option<Instant>,
+    /// Whether the last try failed: said once until one succeeds.
+    failing: bool,
+}
+
+impl KeptSpend {
+    /// Keeps what the budgets count now, at most every
+    /// [`KEEP_SPEND_EVERY`], when it changed.
+    fn keep(&mut self, spool: &Spool, shared: &Shared, now: Instant) {
+        if self.at.is_some_and(|at| now < at + KEEP_SPEND_EVERY) {
+            return;
+        }
+        let spend = locked(&shared.totals).as_spend();
+        if spend == self.spend {
+            return;
+        }
+        self.at = Some(now);
+        match spool.keep_spend(&spend) {
+            Ok(()) => (self.spend, self.failing) = (spend, false),
+            Err(err) if !self.failing => {
+                self.failing = true;
+                tracing::warn!(
+                    "ledger: cannot keep the spend counted in the state directory ({err}); a restart while the database cannot be reached would count budgets from nothing"
+                );
+            }
+            Err(_) => {}
         }
     }
 }

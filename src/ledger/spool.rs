@@ -15,6 +15,10 @@
 //! line, so the rows after it start on a line of their own; a line that
 //! cannot be read back (cut short by a crash) costs that row alone. A
 //! segment that cannot be read at all is set aside, left on disk.
+//!
+//! Beside the segments, the spend the budgets last counted
+//! ([`Spool::keep_spend`]): a gateway started while the store cannot be
+//! reached counts from it, not from nothing.
 
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -23,6 +27,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::storage::DaySpend;
 use super::{Row, Tokens};
 
 /// Rows in one segment at most: one batch of the writer's.
@@ -30,6 +35,8 @@ pub const SEGMENT_ROWS: usize = 1024;
 /// Segments kept at most: 64 Ki rows, about 30 MB.
 pub const MAX_SEGMENTS: usize = 64;
 const PREFIX: &str = "ledger-spool-";
+/// The spend last counted, in the spool's directory.
+const SPEND: &str = "ledger-spend.json";
 
 /// The spool of one writer.
 pub struct Spool {
@@ -109,6 +116,22 @@ impl Spool {
             open: None,
             set_aside: 0,
         })
+    }
+
+    /// Keeps `spend`, what the budgets count now, as the spend last
+    /// known: written whole beside the one before, then moved over it.
+    pub fn keep_spend(&self, spend: &[DaySpend]) -> std::io::Result<()> {
+        let kept = self.dir.join(SPEND);
+        let written = self.dir.join(format!("{SPEND}.new"));
+        std::fs::write(&written, serde_json::to_vec(spend)?)?;
+        std::fs::rename(written, kept)
+    }
+
+    /// The spend [`Self::keep_spend`] kept last, when there is one that
+    /// reads.
+    pub fn kept_spend(&self) -> Option<Vec<DaySpend>> {
+        let text = std::fs::read(self.dir.join(SPEND)).ok()?;
+        serde_json::from_slice(&text).ok()
     }
 
     pub fn is_empty(&self) -> bool {

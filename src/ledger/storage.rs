@@ -204,7 +204,7 @@ pub trait RateShare: Send + Sync {
 
 /// What one day of one model cost one client, for the running totals:
 /// `cost_usd` is what budgets count (the rollups' `budget_cost_usd`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DaySpend {
     pub day: i64,
     pub client: String,

@@ -1444,3 +1444,67 @@ fn a_spooled_segment_that_cannot_be_read_is_left_on_disk_and_not_written_as_empt
     );
     assert!(spool.is_empty() && batches.waiting.is_empty());
 }
+
+/// A shared store that answers, its spend alice's `usd` today.
+struct SpentToday {
+    usd: f64,
+}
+
+impl Storage for SpentToday {
+    fn location(&self) -> Location {
+        Location::File("spent".into())
+    }
+    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
+        Ok(vec![storage::DaySpend {
+            day: day_of(SystemTime::now()),
+            client: "alice".into(),
+            model: "p/m".into(),
+            requests: 3,
+            fallbacks: 0,
+            cost_usd: self.usd,
+            uncosted: 0,
+        }])
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// A gateway started while its shared store cannot be reached counts its
+/// budgets from the spend it last kept in the state directory, not from
+/// nothing (every client's budget would start over with each restart).
+#[test]
+fn a_restart_while_the_shared_store_is_away_counts_from_the_spend_last_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = || Some(Spool::open(dir.path()).unwrap());
+    let ledger = Ledger::start_spooled(
+        SpentToday { usd: 1.5 },
+        &settings(),
+        system_clock(),
+        spool(),
+    );
+    let kept = dir.path().join("ledger-spend.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !kept.exists() {
+        assert!(std::time::Instant::now() < deadline, "the spend is kept");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(spend_of(&ledger.shared.totals, "alice"), 1.5);
+    ledger.close(Duration::from_secs(5));
+
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let again = Ledger::start_spooled(Flaky { down }, &settings(), system_clock(), spool());
+    assert_eq!(spend_of(&again.shared.totals, "alice"), 1.5);
+    // A kept file that does not read is no spend, and no failure.
+    again.close(Duration::from_secs(5));
+    std::fs::write(&kept, "{").unwrap();
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let third = Ledger::start_spooled(Flaky { down }, &settings(), system_clock(), spool());
+    assert_eq!(spend_of(&third.shared.totals, "alice"), 0.0);
+}
