@@ -443,6 +443,14 @@ fn messages() -> Vec<Sample> {
             json!({"mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]}),
             "`mcp_servers` is not supported",
         ),
+        // Claude Code's auto mode: a 400 naming the field, on which it
+        // sends neither it nor its beta again and checks locally.
+        refused(
+            "safeguards",
+            json!({"safeguards": [{"type": "dangerous_tool_use",
+                                   "classifier_context": {"home_dir": "/home/u", "live_cwd": "/home/u/p"}}]}),
+            "`safeguards` is not supported",
+        ),
         both(
             "service_tier",
             json!({"service_tier": "auto"}),

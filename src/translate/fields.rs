@@ -135,6 +135,9 @@ const SAME: Fate = Carried;
 
 /// `prompt_cache_key` on the chat transport, as the facts of 2026-11 have
 /// it: what each provider is known to do with it.
+/// Claude Code's auto mode asking Anthropic's API to check an action.
+const SAFEGUARDS: &str = "Claude Code's auto mode asks Anthropic's API to check its actions, which no provider of clawgate's runs, with their context (home and working directories, git state), which is not sent on: refused, Claude Code checks them itself";
+
 const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI and OpenRouter; not established on Moonshot's open platform; ignored by Kimi Coding, whose prefix cache is automatic";
 
 table! {
@@ -217,6 +220,7 @@ table! {
         ContextManagement => "context_management", Field, Dropped("Anthropic's beta, which clawgate does not ask for"), Planned("Anthropic's beta: the known dialects' endpoints (Moonshot's, Kimi Coding's, OpenRouter's) do not take it; other Anthropic-format providers get it as sent");
         Container => "container", Field, Refused("clawgate's providers run no code containers: run the code in your client"), Refused("clawgate's providers run no code containers: run the code in your client");
         McpServers => "mcp_servers", Field, Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools"), Refused("clawgate connects no MCP servers: connect them in your client (Claude Code: `claude mcp add`), whose tools are then offered as tools");
+        Safeguards => "safeguards", Field, Refused(SAFEGUARDS), Refused(SAFEGUARDS);
         ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
         AnthropicBeta => "anthropic-beta", Header, Dropped("chat providers take no betas"), Carried;
         CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;

@@ -245,5 +245,47 @@ if grep -q "sk-refused-key\|$token\|$ci_key" "$work/wrong-token.txt" "$work/refu
   echo "claude_code.sh: a key or the token leaked" >&2; exit 1
 fi
 
+# Auto mode (docs/claude-code.md): its server-side check (`safeguards`,
+# with the home and working directories) is refused with a 400 before any
+# provider sees it, and Claude Code then checks the action itself, with
+# requests of its own that the default chain answers. Without
+# CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, which turns that check off.
+start "$work/auto.log" "$bin/clawgate-mock" --record "$work/auto.jsonl" \
+  --reply "Done in auto mode." \
+  --tool-call 'Bash={"command":"echo clawgate-$((6*7))","description":"Print a marker"}'
+auto=$url
+cat >"$work/auto.json" <<JSON
+{"gateway": {"auth": {"token": "$token"}},
+ "models": {"mode": "replace", "providers": {
+   "kc": {"baseUrl": "$auto/", "api": "anthropic-messages", "apiKey": "sk-mock-anthropic",
+          "dialect": "kimi-coding", "models": [{"id": "k2a", "reasoning": true, "maxTokens": 8192}]}}},
+ "agents": {"defaults": {"model": {"primary": "kc/k2a"}}}}
+JSON
+start "$work/auto-gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/auto.json"
+auto_gateway=$url auto_pid=${pids[-1]}
+(cd "$work/project" && env -i PATH="$PATH" HOME="$work/home" ANTHROPIC_BASE_URL="$auto_gateway" \
+  ANTHROPIC_AUTH_TOKEN="$token" ANTHROPIC_MODEL=kc/k2a ANTHROPIC_DEFAULT_HAIKU_MODEL=kc/k2a \
+  timeout 180 "$claude" -p "Run the marker command" --permission-mode auto \
+  >"$work/auto.txt" 2>&1) || {
+  echo "claude_code.sh: Claude Code failed in auto mode:" >&2
+  cat "$work/auto.txt" "$work/auto-gateway.log" >&2
+  exit 1
+}
+stop_gateway "$auto_pid"
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+out, log = open(f"{work}/auto.txt").read(), open(f"{work}/auto-gateway.log").read()
+sent = open(f"{work}/auto.jsonl").read()
+def check(ok, what):
+    if not ok:
+        print(f"claude_code.sh: auto mode: {what}\n--- output\n{out}\n--- gateway log\n{log}", file=sys.stderr)
+        sys.exit(1)
+check("Done in auto mode." in out, "Claude Code did not finish")
+check("clawgate-42" in sent, "the command's output did not reach the provider: the action did not run")
+check("POST /v1/messages 400" in log, "the check was not refused")
+check("safeguards" not in sent and "classifier_context" not in sent, "the check's context reached the provider")
+PY
+
 version_line=$("$claude" --version)
-echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers), stream recovery, a wrong token, refused keys and a client's model refused passed in $(( $(date +%s) - started ))s"
+echo "claude-code $version_line: tool round trips (OpenAI and Anthropic providers), stream recovery, auto mode's check, a wrong token, refused keys and a client's model refused passed in $(( $(date +%s) - started ))s"
