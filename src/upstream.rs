@@ -467,7 +467,7 @@ async fn whole_answer(
         .map_err(|err| match err {
             BodyError::TooLarge => AttemptError::response_too_large(limits.max_response_bytes),
             BodyError::Silent => AttemptError::Timeout {
-                waiting_for: "the rest of the body",
+                waiting_for: "more of the body",
                 after: timeouts.idle,
             },
             BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),

@@ -150,7 +150,7 @@ pub async fn collect(
             match tokio::time::timeout_at(silent_until, rest.next()).await {
                 Err(_) => {
                     return Err(AttemptError::Timeout {
-                        waiting_for: "the rest of the stream",
+                        waiting_for: "more of the stream",
                         after: idle,
                     });
                 }

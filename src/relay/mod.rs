@@ -352,7 +352,7 @@ async fn next_event(
         Err(_) => (
             "stream_timeout",
             AttemptError::Timeout {
-                waiting_for: "the next stream event",
+                waiting_for: "next stream event",
                 after: idle,
             },
         ),
@@ -907,7 +907,7 @@ mod tests {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
         let redactor = Redactor::new(["configured-key-123"]);
         let timeout = AttemptError::Timeout {
-            waiting_for: "the next stream event",
+            waiting_for: "next stream event",
             after: Duration::from_secs(1),
         };
         let cases = [
