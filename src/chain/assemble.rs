@@ -709,8 +709,8 @@ mod tests {
 
     /// Calls are joined as a stream's are for a Messages or Responses
     /// client: a new id at an index that has a call starts another (some
-    /// providers give every call index 0), and a name said again is not
-    /// added to the first.
+    /// providers give every call index 0), a name said again is not added
+    /// to the first, and an empty id or name is none.
     #[test]
     fn calls_join_as_a_streams_do() {
         let calls =
@@ -721,6 +721,11 @@ mod tests {
             ),
             calls(json!([{"index": 0, "id": "b", "function": {"name": "ls", "arguments": "{"}}])),
             calls(json!([{"index": 0, "function": {"name": "ls", "arguments": "}"}}])),
+            // An empty id and name on a later delta are none.
+            calls(json!([{"index": 1, "id": "c", "function": {"name": "cd", "arguments": ""}}])),
+            calls(
+                json!([{"index": 1, "id": "", "function": {"name": "", "arguments": "{\"d\":2}"}}]),
+            ),
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
         ];
         let assembled = assemble(&chunks);
@@ -729,6 +734,7 @@ mod tests {
             json!([
                 {"id": "a", "type": "function", "function": {"name": "read", "arguments": "{\"p\":1}"}},
                 {"id": "b", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
+                {"id": "c", "type": "function", "function": {"name": "cd", "arguments": "{\"d\":2}"}},
             ])
         );
         // As many calls as a stream holds, and no more.

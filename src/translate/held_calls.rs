@@ -33,7 +33,9 @@ pub struct TooManyCalls;
 impl HeldCalls {
     /// Adds one `delta.tool_calls[]` entry to the call it belongs to: the
     /// latest with its index, unless a new id starts another (some
-    /// providers give every call index 0). The first id and name stay.
+    /// providers give every call index 0). The first id and name stay; an
+    /// empty one is none (some providers send `"id": ""` and `"name": ""`
+    /// on a call's later deltas).
     pub fn hold(
         &mut self,
         openai_index: u64,
@@ -41,6 +43,8 @@ impl HeldCalls {
         name: Option<&str>,
         arguments: &str,
     ) -> Result<(), TooManyCalls> {
+        let id = id.filter(|id| !id.is_empty());
+        let name = name.filter(|name| !name.is_empty());
         let calls = &mut self.calls;
         let existing = calls
             .iter()
