@@ -281,11 +281,26 @@ async fn web_pages_and_rebound_names_cannot_reach_a_loopback_gateway() {
     assert!(preflight.starts_with("HTTP/1.1 204"), "{preflight}");
     for header in [
         "access-control-allow-methods: GET, POST",
-        "access-control-allow-headers: authorization, content-type, x-request-id",
+        "access-control-allow-headers: authorization, content-type, x-request-id, x-clawgate-fallback, x-clawgate-session,",
         "access-control-max-age: 600",
         "access-control-allow-origin: http://localhost:3000",
+        "x-clawgate-dropped, retry-after",
     ] {
         assert!(preflight.contains(header), "{header} in {preflight}");
+    }
+    // The headers an SDK's preflight asks for are allowed; a list that is
+    // not one of header names is not echoed.
+    for (asked, allowed) in [
+        ("x-stainless-os, x-stainless-retry-count", true),
+        ("x-stainless-os, bad name", false),
+    ] {
+        let preflight = send_raw(
+            &gw,
+            &format!("OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:3000\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: {asked}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(preflight.starts_with("HTTP/1.1 204"), "{preflight}");
+        assert_eq!(preflight.contains("x-stainless-os"), allowed, "{preflight}");
     }
     // Only the allowed requests reached the provider.
     assert_eq!(primary.requests().len(), 5);

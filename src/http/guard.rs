@@ -110,19 +110,18 @@ where
     // A configured origin: answer the CORS preflight, and let the browser
     // read the answer.
     let mut response = if request.method() == Method::OPTIONS {
+        let allowed = allowed_headers(headers);
         let mut preflight = StatusCode::NO_CONTENT.into_response();
         let headers = preflight.headers_mut();
-        for (name, value) in [
-            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
-            (
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "authorization, content-type, x-request-id, x-clawgate-fallback, x-api-key, \
-                 anthropic-version, anthropic-beta",
-            ),
-            (header::ACCESS_CONTROL_MAX_AGE, "600"),
-        ] {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         preflight
     } else {
         next(request).await
@@ -132,11 +131,32 @@ where
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(
-            "x-request-id, x-clawgate-provider, x-clawgate-model, x-clawgate-attempts",
+            "x-request-id, x-clawgate-provider, x-clawgate-model, x-clawgate-attempts, \
+             x-clawgate-dropped, retry-after",
         ),
     );
     headers.append(header::VARY, HeaderValue::from_static("origin"));
     response
+}
+
+/// The request headers a configured origin's page may send: the ones the
+/// APIs and the gateway read, and whatever else its preflight asks for
+/// (the SDKs' own, `x-stainless-*`), each a well-formed header name. The
+/// key is checked all the same.
+fn allowed_headers(headers: &HeaderMap) -> HeaderValue {
+    const READ: &str = "authorization, content-type, x-request-id, x-clawgate-fallback, \
+        x-clawgate-session, x-api-key, anthropic-version, anthropic-beta";
+    let asked = (headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS))
+        .and_then(|asked| asked.to_str().ok())
+        .filter(|asked| {
+            (asked.split(',').map(str::trim))
+                .all(|name| header::HeaderName::from_bytes(name.as_bytes()).is_ok())
+        });
+    match asked {
+        Some(asked) => HeaderValue::from_str(&format!("{READ}, {asked}"))
+            .unwrap_or(HeaderValue::from_static(READ)),
+        None => HeaderValue::from_static(READ),
+    }
 }
 
 /// `Host` is one `name[:port]` on every bind: two `Host` headers are a 400
