@@ -1538,6 +1538,80 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
     );
 }
 
+/// By session, as by model: a cost none of whose answers had a price is
+/// unknown, never $0.0000; and `--csv` lists the sessions, a spreadsheet
+/// formula in a client's session id escaped.
+#[test]
+fn usage_by_session_says_a_cost_is_unknown_and_lists_sessions_as_csv() {
+    let files = Files::new();
+    let path = files.dir.path().join("ledger.db");
+    let (mut store, _) = clawgate::ledger::store::Store::open(&path).unwrap();
+    let in_session = |session: &str, cost: Option<f64>| clawgate::ledger::Row {
+        session: Some(session.into()),
+        uncached_cost_usd: cost,
+        ..answered("kimi/kimi-for-coding", cost)
+    };
+    store
+        .write(&[
+            in_session("unpriced", None),
+            in_session("=HYPERLINK(1)", Some(0.25)),
+            in_session("=HYPERLINK(1)", None),
+        ])
+        .unwrap();
+    drop(store);
+    let usage = |more: &[&str]| {
+        let args = [
+            &[
+                "usage",
+                "--since",
+                "today",
+                "--by",
+                "session",
+                "--ledger",
+                s(&path),
+            ][..],
+            more,
+        ]
+        .concat();
+        let output = run(&args, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let table = usage(&[]);
+    let line = |session: &str| {
+        (table.lines())
+            .find(|line| line.starts_with(session))
+            .unwrap_or_else(|| panic!("a line for {session}:\n{table}"))
+            .to_string()
+    };
+    let last_three: Vec<String> = (line("unpriced ").split_whitespace().rev().take(3))
+        .map(String::from)
+        .collect();
+    assert_eq!(last_three, ["unknown"; 3], "{table}");
+    assert!(
+        line("=HYPERLINK(1) ").contains("$0.2500 + unknown"),
+        "{table}"
+    );
+    assert!(!table.contains("$0.0000"), "{table}");
+    let csv = usage(&["--csv"]);
+    let mut lines = csv.lines();
+    assert!(
+        lines.next().unwrap().starts_with("session,client,"),
+        "{csv}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(
+        rows.iter()
+            .any(|row| row.starts_with("'=HYPERLINK(1),alice,")),
+        "{csv}"
+    );
+    assert!(
+        rows.iter().any(|row| row.starts_with("unpriced,alice,")),
+        "{csv}"
+    );
+}
+
 #[test]
 fn usage_for_a_client_there_is_not_says_so_and_names_those_there_are() {
     let files = Files::new();

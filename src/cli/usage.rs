@@ -147,7 +147,7 @@ fn table(report: &query::Report) -> String {
             line.tokens_in.to_string(),
             line.tokens_cached.to_string(),
             line.tokens_out.to_string(),
-            cost(line),
+            cost(line.cost_usd, line.uncosted),
             format!("${:.4}", line.fallback_cost_usd),
             line.uncosted.to_string(),
         ]
@@ -223,9 +223,9 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
             s.tokens_written.to_string(),
             s.tokens_out.to_string(),
             format!("{:.1}%", s.hit_rate * 100.0),
-            format!("${:.4}", s.cost_usd),
-            format!("${:.4}", s.uncached_cost_usd),
-            format!("${:.4}", s.saved_usd),
+            cost(s.cost_usd, s.uncosted),
+            cost(s.uncached_cost_usd, s.uncosted),
+            cost(s.saved_usd, s.uncosted),
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -260,14 +260,14 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
     out
 }
 
-/// What a line's answers cost: `unknown` when none had a known cost (a
-/// model without a price, or no usage sent), never the `$0.0000` of a
-/// model whose price is zero.
-fn cost(line: &query::Line) -> String {
-    let known = format!("${:.4}", line.cost_usd);
-    match line.uncosted {
+/// What answers cost, `usd` of those with a known cost, `uncosted` the
+/// others: `unknown` when none had a known cost (a model without a price,
+/// or no usage sent), never the `$0.0000` of a model whose price is zero.
+fn cost(usd: f64, uncosted: u64) -> String {
+    let known = format!("${usd:.4}");
+    match uncosted {
         0 => known,
-        _ if line.cost_usd == 0.0 => "unknown".to_string(),
+        _ if usd == 0.0 => "unknown".to_string(),
         _ => format!("{known} + unknown"),
     }
 }

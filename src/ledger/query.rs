@@ -448,6 +448,9 @@ pub(super) fn assemble(query: &Query, rows: Vec<(i64, String, Line)>) -> Report 
 
 /// The report as CSV, one header line then one line per row.
 pub fn csv(report: &Report) -> String {
+    if let Some(sessions) = &report.sessions {
+        return sessions_csv(sessions);
+    }
     let mut out = String::from(
         "period,key,requests,failures,fallbacks,primary_failures,fallback_cost_usd,tokens_in,tokens_cached,tokens_out,tokens_reasoning,cost_usd,uncosted\n",
     );
@@ -467,6 +470,34 @@ pub fn csv(report: &Report) -> String {
             line.tokens_reasoning,
             line.cost_usd,
             line.uncosted
+        ));
+    }
+    out
+}
+
+/// A report by session as CSV: a line per session, the last used first.
+fn sessions_csv(sessions: &[Session]) -> String {
+    let mut out = String::from(
+        "session,client,first_ms,last_ms,turns,failures,targets,tokens_in,tokens_cached,tokens_written,tokens_out,cost_usd,uncached_cost_usd,saved_usd,uncosted\n",
+    );
+    for s in sessions {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{}\n",
+            csv_field(&s.session),
+            csv_field(&s.client),
+            s.first_ms,
+            s.last_ms,
+            s.turns,
+            s.failures,
+            csv_field(&s.targets.join(" ")),
+            s.tokens_in,
+            s.tokens_cached,
+            s.tokens_written,
+            s.tokens_out,
+            s.cost_usd,
+            s.uncached_cost_usd,
+            s.saved_usd,
+            s.uncosted
         ));
     }
     out
