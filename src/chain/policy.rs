@@ -278,6 +278,12 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
             error_type,
             message,
         } => {
+            // An error inside a 200 whose code is an HTTP status
+            // (OpenRouter's `{"error": {"code": 429, ...}}`, read as its
+            // type) is that status's.
+            let status = status.or_else(|| {
+                (error_type?.parse::<u16>().ok()).filter(|code| (400..=599).contains(code))
+            });
             let error_type = error_type.unwrap_or_default().to_ascii_lowercase();
             let message = message.to_ascii_lowercase();
             let says = |words: &[&str]| words.iter().any(|w| message.contains(w));
@@ -753,6 +759,14 @@ mod tests {
             // Inside a stream: a quota in a rate-limit type is still quota.
             (0, "rate_limit_error", weekly, Quota, Next),
             (0, "rate_limit_error", tpm, RateLimited, Retry),
+            // OpenRouter's code inside a 200 is an HTTP status, read as
+            // the type: that status's class, whatever the text.
+            (0, "429", "Provider returned error", RateLimited, Retry),
+            (0, "402", "Provider returned error", Billing, Next),
+            (0, "400", "Provider returned error", BadRequest, Stop),
+            (0, "401", "Provider returned error", Auth, Next),
+            (0, "503", "Provider returned error", ProviderError, Retry),
+            (0, "42", "Provider returned error", ProviderError, Retry),
         ];
         check_refusals(refusals);
         assert_eq!(
