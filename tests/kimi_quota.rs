@@ -8,6 +8,7 @@
 mod common;
 
 use clawgate_mock::{MockOptions, MockServer, WEEKLY_QUOTA_MESSAGE};
+use common::log::Captured;
 use common::*;
 use serde_json::{Value, json};
 
@@ -153,6 +154,7 @@ async fn when_every_target_is_spent_the_client_is_told_it_is_quota_not_a_bad_key
 
 #[tokio::test]
 async fn a_window_over_the_threshold_is_skipped_before_the_provider_refuses() {
+    let (captured, _guard) = Captured::start();
     let primary = mock(MockOptions {
         weekly_quota: (95, 100),
         ..MockOptions::default()
@@ -185,6 +187,14 @@ async fn a_window_over_the_threshold_is_skipped_before_the_provider_refuses() {
     assert_eq!(
         body["choices"][0]["message"]["content"],
         "Hello from clawgate-mock."
+    );
+    // The access line says it was skipped, as a budget's or a cooldown's
+    // skip does: no call was made.
+    let lines = captured.wait_for(4).await;
+    let line = lines.last().unwrap();
+    assert_eq!(
+        line["fields"]["attempts"], "primary/m:skipped(quota),backup/m:ok",
+        "{lines:#?}"
     );
 }
 

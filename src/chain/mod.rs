@@ -112,12 +112,14 @@ impl Failure {
     /// `ref:outcome`, as the access line and the ledger name an attempt: a
     /// target skipped because it was cooling down says so, not the
     /// failure that started its cooldown; one that cannot take the
-    /// request or that the budgets refuse says why.
+    /// request, that the budgets refuse or whose quota reading says its
+    /// window is spent says why.
     pub fn label(&self) -> String {
         let skipped = match &self.cause {
             Cause::CoolingDown { .. } => "cooling_down",
             Cause::OverBudget(_) => "over_budget",
             Cause::Busy(_) => "busy",
+            Cause::QuotaExhausted { .. } => "quota",
             Cause::Unsuitable(why) => why.label(),
             _ => return format!("{}:{}", self.model_ref, self.outcome()),
         };
