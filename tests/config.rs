@@ -373,18 +373,23 @@ fn a_chain_of_the_wrong_shape_is_named_at_its_path() {
 }
 
 #[test]
-fn aliases_must_be_unique_and_must_not_shadow_refs() {
+fn aliases_must_be_unique_ignoring_case_and_must_not_look_like_refs() {
     let text = r#"{ agents: { defaults: { models: {
         "moonshot/kimi-k2.6": { alias: "k" },
         "moonshot/kimi-k2.5": { alias: "k" },
         "openrouter/auto": { alias: "moonshot/kimi-k2.5" },
+        "openrouter/moonshotai/kimi-k2.6": { alias: "a/b" },
+        "kimi/kimi-for-coding": { alias: "Fast" },
+        "moonshot/kimi-k3": { alias: "FAST" },
     } } } }"#;
     let errors = errors_of(text, &ALL_KEYS);
     assert_eq!(
         errors,
         [
             "agents.defaults.models.moonshot/kimi-k2.6.alias: \"k\" is already the alias of moonshot/kimi-k2.5",
+            "agents.defaults.models.moonshot/kimi-k3.alias: \"FAST\" differs from \"Fast\", the alias of kimi/kimi-for-coding, only in case, and a request's name is matched ignoring case",
             "agents.defaults.models.openrouter/auto.alias: \"moonshot/kimi-k2.5\" would shadow a provider/model ref",
+            "agents.defaults.models.openrouter/moonshotai/kimi-k2.6.alias: \"a/b\" looks like a provider/model ref: an alias is a name without `/`",
         ]
     );
 }

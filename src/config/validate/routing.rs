@@ -119,7 +119,7 @@ pub(super) fn routing(
     v: &mut Validator,
 ) -> Option<Routing> {
     let known = Known { providers, broken };
-    let mut aliases = BTreeMap::new();
+    let mut aliases: BTreeMap<String, ModelRef> = BTreeMap::new();
     let mut params = HashMap::new();
     let no_aliases = BTreeMap::new();
     for (key, entry) in &raw.models {
@@ -141,6 +141,22 @@ pub(super) fn routing(
                 v.error(
                     format!("{path}.alias"),
                     format!("{alias:?} would shadow a provider/model ref"),
+                );
+            } else if alias.contains('/') {
+                v.error(
+                    format!("{path}.alias"),
+                    format!(
+                        "{alias:?} looks like a provider/model ref: an alias is a name without `/`"
+                    ),
+                );
+            } else if let Some((other, previous)) = (aliases.iter())
+                .find(|(other, _)| *other != alias && other.eq_ignore_ascii_case(alias))
+            {
+                // A request's name is matched ignoring case when no alias
+                // matches it exactly: which of the two would it be?
+                v.error(
+                    format!("{path}.alias"),
+                    format!("{alias:?} differs from {other:?}, the alias of {previous}, only in case, and a request's name is matched ignoring case"),
                 );
             } else if let Some(previous) = aliases.insert(alias.clone(), model_ref.clone()) {
                 v.error(
