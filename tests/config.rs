@@ -394,6 +394,28 @@ fn aliases_must_be_unique_ignoring_case_and_must_not_look_like_refs() {
     );
 }
 
+/// A model's `params` naming what clawgate decides (`model`, `messages`,
+/// `stream`, `stream_options`) are warned about at load, not kept to be
+/// passed over without a word.
+#[test]
+fn params_clawgate_decides_are_warned_about_and_not_kept() {
+    let loaded = load(
+        r#"{ agents: { defaults: { models: { "moonshot/kimi-k2.6": { params: {
+            model: "x", stream: false, messages: [], stream_options: {}, temperature: 0.3 } } } } } }"#,
+        &ALL_KEYS,
+    )
+    .unwrap();
+    for key in ["model", "messages", "stream", "stream_options"] {
+        let warning = format!(
+            "agents.defaults.models.moonshot/kimi-k2.6.params.{key}: clawgate decides `{key}` itself; the param is not applied"
+        );
+        assert!(loaded.warnings.contains(&warning), "{:#?}", loaded.warnings);
+    }
+    let chain = loaded.config.chain(Some("moonshot/kimi-k2.6")).unwrap();
+    let params = chain[0].params.as_deref().unwrap();
+    assert_eq!(params.keys().collect::<Vec<_>>(), ["temperature"]);
+}
+
 #[test]
 fn a_non_loopback_bind_needs_a_token() {
     let errors = errors_of(r#"{ gateway: { bind: "0.0.0.0" } }"#, &ALL_KEYS);

@@ -491,9 +491,6 @@ impl<'r> Draft<'r> {
     }
 }
 
-/// Fields `params` may not set: the gateway itself decides them.
-const NOT_PARAMS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
-
 /// The `params` a Messages body has a place for: sampling it shares with
 /// chat, the output limit, and the thinking signal the rules read.
 const MESSAGES_PARAMS: [&str; 8] = [
@@ -514,7 +511,7 @@ fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
     let messages = target.provider.api == Api::AnthropicMessages;
     for (key, value) in params.iter() {
-        if NOT_PARAMS.contains(&key.as_str()) || draft.has(key) {
+        if draft.has(key) {
             continue;
         }
         if messages && !MESSAGES_PARAMS.contains(&key.as_str()) {

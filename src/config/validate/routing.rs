@@ -13,6 +13,9 @@ use crate::capabilities::ThinkingLevel;
 use crate::catalog;
 
 /// Provider ids named by the chain or by `agents.defaults.models`.
+/// Fields a model's `params` may not set: the gateway decides them.
+const NOT_PARAMS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
+
 pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
     let chain = (raw.model.iter()).flat_map(|chain| chain.primary.iter().chain(&chain.fallbacks));
     (chain.flat_map(RawPlace::refs))
@@ -166,7 +169,15 @@ pub(super) fn routing(
             }
         }
         if let Some(entry_params) = &entry.params {
-            params.insert(model_ref, Arc::new(entry_params.clone()));
+            let mut entry_params = entry_params.clone();
+            for key in NOT_PARAMS {
+                if entry_params.remove(key).is_some() {
+                    v.warnings.push(format!(
+                        "{path}.params.{key}: clawgate decides `{key}` itself; the param is not applied"
+                    ));
+                }
+            }
+            params.insert(model_ref, Arc::new(entry_params));
         }
     }
 
