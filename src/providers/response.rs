@@ -11,6 +11,9 @@
 //!
 //! - A content filter's ending is OpenAI's `content_filter`, also when the
 //!   provider says `filtered` (Kimi K3 mid-stream, kimi-code #1952).
+//! - An answer that made tool calls ends `tool_calls`, also when the
+//!   provider says `stop` (Kimi does, now and then): an OpenAI client
+//!   looks for the calls by that ending.
 //!
 //! Pure: no I/O; chunks that cannot need shaping are never parsed (see
 //! [`may_need_shaping`]).
@@ -37,6 +40,8 @@ pub struct StreamShaping {
     usage_counted: bool,
     /// That usage, until it is taken.
     usage: Option<Usage>,
+    /// A chunk of the stream made tool calls.
+    calls: bool,
 }
 
 impl StreamShaping {
@@ -46,7 +51,18 @@ impl StreamShaping {
             hide_usage: !client_wants_usage,
             usage_counted: false,
             usage: None,
+            calls: false,
         }
+    }
+
+    /// Notes whether chunk `data` makes tool calls; whether it must be
+    /// shaped for its ending: a `stop` ending a stream that made calls.
+    /// Two searches of its text, and no reading.
+    pub fn ends_calls_as_stop(&mut self, data: &str) -> bool {
+        static CALLS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"tool_calls\""));
+        static STOP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"stop\""));
+        self.calls = self.calls || CALLS.find(data.as_bytes()).is_some();
+        self.calls && STOP.find(data.as_bytes()).is_some()
     }
 
     /// The stream's usage, once: the first that a usage chunk says in
@@ -100,7 +116,7 @@ pub fn shape_chunk(
     cost: Option<&Cost>,
     state: &mut StreamShaping,
 ) -> bool {
-    shape_choices(chunk, "delta");
+    shape_choices(chunk, "delta", state.calls);
     let nested = first_choice_usage(chunk);
     let usage = match (chunk.remove("usage"), nested) {
         (Some(Value::Object(usage)), _) | (_, Some(usage)) => Some(usage),
@@ -147,26 +163,34 @@ pub fn note_usage(data: &str, state: &mut StreamShaping) {
 
 /// Each choice's reasoning as `reasoning_content` in what it says (`said`:
 /// a chunk's `delta`, a whole completion's `message`), and its ending in
-/// OpenAI's words.
-fn shape_choices(body: &mut Map<String, Value>, said: &str) {
+/// OpenAI's words; `made_calls`: the stream's earlier chunks made calls.
+fn shape_choices(body: &mut Map<String, Value>, said: &str, made_calls: bool) {
     for choice in choices(body) {
+        let mut calls = made_calls;
         if let Some(Value::Object(message)) = choice.get_mut(said) {
             reasoning_as_content(message);
+            calls |= (message.get("tool_calls"))
+                .and_then(Value::as_array)
+                .is_some_and(|calls| !calls.is_empty());
         }
-        filter_ending(choice);
+        ending(choice, calls);
     }
 }
 
-/// `finish_reason: "filtered"` as OpenAI's `content_filter`.
-fn filter_ending(choice: &mut Map<String, Value>) {
-    if choice.get("finish_reason") == Some(&json!("filtered")) {
-        choice.insert("finish_reason".into(), json!("content_filter"));
-    }
+/// A choice's ending in OpenAI's words: `filtered` as `content_filter`,
+/// and `stop` after tool calls as `tool_calls`.
+fn ending(choice: &mut Map<String, Value>, made_calls: bool) {
+    let said = match choice.get("finish_reason").and_then(Value::as_str) {
+        Some("filtered") => "content_filter",
+        Some("stop") if made_calls => "tool_calls",
+        _ => return,
+    };
+    choice.insert("finish_reason".into(), json!(said));
 }
 
 /// Shapes a whole (non-streamed) completion.
 pub fn shape_completion(body: &mut Map<String, Value>, cost: Option<&Cost>) {
-    shape_choices(body, "message");
+    shape_choices(body, "message", false);
     let nested = first_choice_usage(body);
     let usage = match (body.remove("usage"), nested) {
         (Some(Value::Object(usage)), _) | (_, Some(usage)) => Some(usage),
@@ -559,6 +583,31 @@ mod tests {
             note_usage(chunk, &mut state);
             let noted = state.take_usage().map(|u| u.input);
             assert_eq!(noted, input, "{chunk}");
+        }
+    }
+
+    /// A whole answer whose message made calls ends `tool_calls`, also
+    /// when its provider said `stop`; one without calls keeps `stop`.
+    #[test]
+    fn a_stop_after_tool_calls_ends_tool_calls_in_a_whole_answer() {
+        for (calls, ending) in [
+            (
+                json!([{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]),
+                "tool_calls",
+            ),
+            (json!([]), "stop"),
+            (Value::Null, "stop"),
+        ] {
+            let mut completion = json!({"choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": null, "tool_calls": calls}}]});
+            let Value::Object(body) = &mut completion else {
+                unreachable!()
+            };
+            shape_completion(body, None);
+            assert_eq!(
+                completion["choices"][0]["finish_reason"], ending,
+                "{completion}"
+            );
         }
     }
 }

@@ -410,7 +410,9 @@ impl Relabel {
         if data == "[DONE]" {
             return Frame::Done;
         }
-        let shape = may_need_shaping(data);
+        // An encoder of parts reads the calls' ending itself.
+        let shape =
+            may_need_shaping(data) || (!self.parts && self.shaping.ends_calls_as_stop(data));
         if self.parts && !shape && !spells_a_surrogate(data) {
             // The common chunk, for an encoder that reads parts: read once,
             // straight from the provider's text (the model's name is the
@@ -675,6 +677,27 @@ mod tests {
             Frame::Error(message) => format!("ERROR {message}"),
         };
         assert_eq!(got, expected, "data {data:?}");
+    }
+
+    /// A stream that made tool calls and says `stop` ends `tool_calls` for
+    /// a chat client (Kimi says `stop` now and then); one without calls
+    /// keeps its `stop`, and the chunks between pass as they came.
+    #[test]
+    fn a_stop_after_tool_calls_ends_tool_calls() {
+        let text = |frame: Frame| match frame {
+            Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            _ => panic!("a chunk"),
+        };
+        let mut relay = relabel(false);
+        let call = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}}]}"#;
+        assert!(text(relay.frame(call)).contains(r#""arguments":"{}""#));
+        let content = r#"{"choices":[{"index":0,"delta":{"content":"x"}}]}"#;
+        assert!(text(relay.frame(content)).contains(r#""content":"x""#));
+        let stop = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+        assert!(text(relay.frame(stop)).contains(r#""finish_reason":"tool_calls""#));
+        let mut plain = relabel(false);
+        assert!(text(plain.frame(content)).contains(r#""content":"x""#));
+        assert!(text(plain.frame(stop)).contains(r#""finish_reason":"stop""#));
     }
 
     /// An event of JSON past a bound (nested past serde's depth, a number
