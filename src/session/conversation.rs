@@ -229,6 +229,14 @@ impl std::fmt::Display for Break {
     }
 }
 
+/// Whether two turns of one session share nothing, neither the system
+/// prompt nor the first message: another conversation within the session
+/// (a side request, a title or a check), not a change of this one.
+pub fn unrelated(one: &Conversation, other: &Conversation) -> bool {
+    let first = |c: &Conversation| c.messages.first().map(|m| (m.role, m.hash));
+    one.system != other.system && (first(one).is_none() || first(one) != first(other))
+}
+
 /// What changed first from `before` to `after`, or `None` when `after`
 /// extends `before` (or repeats it). `restored` says whether the reasoning
 /// cache gave back the reasoning of message `index` of `after`.

@@ -104,6 +104,10 @@ pub fn id(key: &str) -> &str {
 struct Entry {
     client: Arc<str>,
     conversation: Conversation,
+    /// The last turn of another conversation within the session to the
+    /// same model (a side request: [`conversation::unrelated`]), compared
+    /// with its own next turn; the main one is kept for its next.
+    side: Option<Conversation>,
     /// The target that answered its last turn (`provider/model`).
     target: Option<Arc<str>>,
     seen: Instant,
@@ -229,16 +233,31 @@ impl Sessions {
         inner.next_stamp += 1;
         let turn = match inner.sessions.get_mut(&thread) {
             Some(entry) => {
-                let prefix_break =
-                    conversation::first_change(&entry.conversation, &conversation, restored);
+                let slot = match &entry.side {
+                    _ if !conversation::unrelated(&entry.conversation, &conversation) => {
+                        Some(&mut entry.conversation)
+                    }
+                    Some(side) if !conversation::unrelated(side, &conversation) => {
+                        entry.side.as_mut()
+                    }
+                    // A conversation new to the session: no turn before it.
+                    _ => None,
+                };
                 let turn = Turn {
                     session: thread.0.clone(),
                     model: thread.1.clone(),
-                    prefix_break,
-                    previous_target: entry.target.clone(),
-                    idle: Some(now.saturating_duration_since(entry.seen)),
+                    prefix_break: (slot.as_deref()).and_then(|before| {
+                        conversation::first_change(before, &conversation, restored)
+                    }),
+                    previous_target: slot.is_some().then(|| entry.target.clone()).flatten(),
+                    idle: slot
+                        .is_some()
+                        .then(|| now.saturating_duration_since(entry.seen)),
                 };
-                entry.conversation = conversation;
+                match slot {
+                    Some(slot) => *slot = conversation,
+                    None => entry.side = Some(conversation),
+                }
                 entry.seen = now;
                 entry.stamp = stamp;
                 turn
@@ -247,6 +266,7 @@ impl Sessions {
                 let entry = Entry {
                     client: client.clone(),
                     conversation,
+                    side: None,
                     target: None,
                     seen: now,
                     stamp,
@@ -536,6 +556,48 @@ mod tests {
             turn("small", &[6]).prefix_break,
             Some(Break::Messages { index: 0 })
         );
+    }
+
+    /// A side request to the same model (Claude Code's title or check,
+    /// with both its models set to one) is another conversation of the
+    /// session: neither it nor the main one's next turn is a break. A
+    /// system prompt changed under the same messages is one.
+    #[test]
+    fn a_side_request_to_the_same_model_breaks_nothing() {
+        let sessions = Sessions::new(Limits::default());
+        let client: Arc<str> = Arc::from("c");
+        let now = Instant::now();
+        let turn = |system: u64, messages: &[u64]| {
+            let mut conversation = conversation(messages);
+            conversation.system = vec![system];
+            let whose = Whose {
+                session: Arc::from("c/s"),
+                client: &client,
+                model: "m",
+            };
+            sessions.turn(whose, conversation, |_| false, || Arc::from([]), now)
+        };
+        let main = turn(1, &[1]);
+        assert!(main.prefix_break.is_none());
+        let side = turn(99, &[5]);
+        assert_eq!(
+            (side.prefix_break, side.idle),
+            (None, None),
+            "a side request"
+        );
+        assert!(
+            turn(1, &[1, 2]).prefix_break.is_none(),
+            "the main one's next"
+        );
+        assert!(
+            turn(99, &[5, 6]).prefix_break.is_none(),
+            "the side one's next"
+        );
+        assert_eq!(
+            turn(99, &[7]).prefix_break,
+            Some(Break::Messages { index: 0 })
+        );
+        assert_eq!(turn(2, &[1, 2, 3]).prefix_break, Some(Break::System));
     }
 
     #[test]
