@@ -139,3 +139,36 @@ async fn each_set_of_unknown_members_is_said_by_name_and_system_citations_are_na
         let _ = response.bytes().await;
     }
 }
+
+/// To a target of the client's own format, an unknown member goes as sent:
+/// a line about what else was dropped does not name it.
+#[tokio::test]
+async fn an_unknown_member_a_same_format_target_gets_is_not_said_dropped() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"carried-unknown": {
+            "baseUrl": format!("{}/", mock.base_url().trim_end_matches("/v1")), "apiKey": KEY,
+            "api": "anthropic-messages", "dialect": "kimi-coding",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "carried-unknown/m"}},
+    }))
+    .await;
+    let body = json!({"model": "carried-unknown/m", "max_tokens": 10, "future_member": 1,
+                      "context_management": {"edits": []},
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let response = gw.messages(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-clawgate-dropped"),
+        "context_management"
+    );
+    let _ = response.bytes().await;
+    let sent = &mock.requests()[0]["body"];
+    assert_eq!(sent["future_member"], 1, "carried: {sent}");
+    let lines = captured.lines();
+    let line = (lines.iter())
+        .find(|line| line["level"] == "WARN" && line["fields"]["target"] == "carried-unknown/m")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(line["fields"]["unknown"], "", "{line}");
+}

@@ -654,8 +654,7 @@ fn name_dropped(
         return;
     }
     let named = dropped.join(", ");
-    let unknown: Vec<&str> = seen.unknown().iter().map(|key| &**key).collect();
-    let unknown = unknown.join(", ");
+    let unknown = fields::unknown_dropped(seen, target.provider.api, withheld).join(", ");
     // The unknown members by name too: the header's `unknown members`
     // says the same for any of them.
     let line = format!("{}: {named}; {unknown}", target.model_ref.as_str());

@@ -866,30 +866,32 @@ pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'
             names.splice(at..=at, types);
         }
     }
-    if unknown_dropped(seen, api, withheld) {
+    if !unknown_dropped(seen, api, withheld).is_empty() {
         names.push(UNKNOWN);
     }
     names.extend(withheld.iter().filter_map(Withheld::removed));
     names
 }
 
-/// Whether a target of transport `api` does not get some unknown member
-/// of a request that holds `seen`: any, where the transport does not
-/// speak the front end's format; else those of a member its plan
-/// `withheld` by writing it anew (`thinking.display`).
-fn unknown_dropped(seen: &Seen, api: Api, withheld: &[Withheld]) -> bool {
-    if same_format(seen.front) != Some(api) {
-        return !seen.unknown().is_empty();
-    }
-    withheld.iter().any(|what| {
-        let Withheld::WrittenAnew(member) = what else {
-            return false;
-        };
-        (seen.unknown().iter()).any(|name| {
+/// The unknown members of a request that holds `seen` that a target of
+/// transport `api` does not get: all, where the transport does not speak
+/// the front end's format; else those of a member its plan `withheld` by
+/// writing it anew (`thinking.display`).
+pub fn unknown_dropped<'s>(seen: &'s Seen, api: Api, withheld: &[Withheld]) -> Vec<&'s str> {
+    let same = same_format(seen.front) == Some(api);
+    let written_anew = |name: &str| {
+        withheld.iter().any(|what| {
+            let Withheld::WrittenAnew(member) = what else {
+                return false;
+            };
             name.strip_prefix(member)
                 .is_some_and(|rest| rest.starts_with('.'))
         })
-    })
+    };
+    (seen.unknown().iter())
+        .map(|name| &**name)
+        .filter(|name| !same || written_anew(name))
+        .collect()
 }
 
 /// The rows of `front`'s table that name what a plan withheld: a planned
