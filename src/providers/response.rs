@@ -55,13 +55,16 @@ impl StreamShaping {
         }
     }
 
-    /// Notes whether chunk `data` makes tool calls; whether it must be
-    /// shaped for its ending: a `stop` ending a stream that made calls.
-    /// Two searches of its text, and no reading.
+    /// Notes whether chunk `data` makes tool calls (until one does); and
+    /// whether it must be shaped for its ending: a `stop` ending a stream
+    /// that made calls. A search of its text, and a reading of a chunk
+    /// that names `tool_calls` only until the stream has made a call.
     pub fn ends_calls_as_stop(&mut self, data: &str) -> bool {
         static CALLS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"tool_calls\""));
         static STOP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"stop\""));
-        self.calls = self.calls || CALLS.find(data.as_bytes()).is_some();
+        if !self.calls && CALLS.find(data.as_bytes()).is_some() {
+            self.calls = makes_calls(data);
+        }
         self.calls && STOP.find(data.as_bytes()).is_some()
     }
 
@@ -77,6 +80,19 @@ impl StreamShaping {
             self.usage = read;
         }
     }
+}
+
+/// Whether chunk `data` makes a tool call: a choice's delta with a list
+/// of calls that is not empty (read through borrowed views).
+fn makes_calls(data: &str) -> bool {
+    let Some(chunk) = ChunkView::read(data) else {
+        return false;
+    };
+    (chunk.choices.iter().flatten()).any(|choice| {
+        (choice.delta.as_ref())
+            .and_then(|delta| delta.tool_calls.as_ref())
+            .is_some_and(|calls| !calls.is_empty())
+    })
 }
 
 /// What [`may_need_shaping`] looks for, the usage key first; searchers

@@ -411,8 +411,8 @@ impl Relabel {
             return Frame::Done;
         }
         // An encoder of parts reads the calls' ending itself.
-        let shape =
-            may_need_shaping(data) || (!self.parts && self.shaping.ends_calls_as_stop(data));
+        let calls_end = !self.parts && self.shaping.ends_calls_as_stop(data);
+        let shape = may_need_shaping(data) || calls_end;
         if self.parts && !shape && !spells_a_surrogate(data) {
             // The common chunk, for an encoder that reads parts: read once,
             // straight from the provider's text (the model's name is the
@@ -698,6 +698,27 @@ mod tests {
         let mut plain = relabel(false);
         assert!(text(plain.frame(content)).contains(r#""content":"x""#));
         assert!(text(plain.frame(stop)).contains(r#""finish_reason":"stop""#));
+        // Every chunk shaped (OpenRouter's reasoning in each): the calls
+        // are seen all the same.
+        let mut shaped = relabel(false);
+        let reasoning = |delta: &str| {
+            format!(r#"{{"choices":[{{"index":0,"delta":{{"reasoning":"r",{delta}}}}}]}}"#)
+        };
+        let call = reasoning(
+            r#""tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]"#,
+        );
+        assert!(text(shaped.frame(&call)).contains(r#""arguments":"{}""#));
+        let stop = r#"{"choices":[{"index":0,"delta":{"reasoning":"r"},"finish_reason":"stop"}]}"#;
+        assert!(text(shaped.frame(stop)).contains(r#""finish_reason":"tool_calls""#));
+        // An empty or null list of calls is none.
+        for none in [r#""tool_calls":[]"#, r#""tool_calls":null"#] {
+            let mut empty = relabel(false);
+            let _ = text(empty.frame(&reasoning(none)));
+            assert!(
+                text(empty.frame(stop)).contains(r#""finish_reason":"stop""#),
+                "{none}"
+            );
+        }
     }
 
     /// An event of JSON past a bound (nested past serde's depth, a number
