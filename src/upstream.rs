@@ -356,7 +356,7 @@ impl Upstream {
             )
             .await
             {
-                Err(_) => Err(timed_out("the rest of the answer")),
+                Err(_) => Err(timed_out("more of the answer")),
                 Ok(reply) => reply,
             };
         }
@@ -789,6 +789,29 @@ mod tests {
 
     fn started(meaningful: bool) -> FirstEvent {
         FirstEvent::Chunk { meaningful }
+    }
+
+    /// A wait that ran out says what was waited for, in plain words: the
+    /// places that wait name it without an article.
+    #[test]
+    fn a_timeout_says_what_was_waited_for() {
+        let source = include_str!("upstream.rs").to_string()
+            + include_str!("relay/mod.rs")
+            + include_str!("chain/assemble.rs")
+            + include_str!("chain/policy.rs");
+        let waited: Vec<&str> = (source.split("waiting_for: \"").skip(1))
+            .chain(source.split("timed_out(\"").skip(1))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(waited.len() >= 8, "{waited:?}");
+        for what in waited {
+            assert!(!what.starts_with("the "), "no the {what}");
+        }
+        let error = AttemptError::Timeout {
+            waiting_for: "next stream event",
+            after: Duration::from_secs(2),
+        };
+        assert_eq!(error.to_string(), "no next stream event within 2.00s");
     }
 
     #[test]
