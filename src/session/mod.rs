@@ -103,16 +103,34 @@ pub fn id(key: &str) -> &str {
 #[derive(Debug)]
 struct Entry {
     client: Arc<str>,
-    conversation: Conversation,
-    /// The last turn of another conversation within the session to the
-    /// same model (a side request: [`conversation::unrelated`]), compared
-    /// with its own next turn; the main one is kept for its next.
-    side: Option<Conversation>,
-    /// The target that answered its last turn (`provider/model`).
-    target: Option<Arc<str>>,
+    main: Slot,
+    /// Another conversation within the session to the same model (a side
+    /// request: [`conversation::unrelated`]), with its own turn before;
+    /// the main one is kept for its next.
+    side: Option<Slot>,
+    /// Its last turn, of either conversation.
     seen: Instant,
     /// Its place in the idle order: the latest entry of `order` for it.
     stamp: u64,
+}
+
+/// One conversation's last turn.
+#[derive(Debug)]
+struct Slot {
+    conversation: Conversation,
+    /// The target that answered it (`provider/model`).
+    target: Option<Arc<str>>,
+    seen: Instant,
+}
+
+impl Slot {
+    fn new(conversation: Conversation, now: Instant) -> Self {
+        Self {
+            conversation,
+            target: None,
+            seen: now,
+        }
+    }
 }
 
 /// A session's turns to one model: the provider's cache is the model's,
@@ -174,6 +192,8 @@ pub struct Turn {
     pub previous_target: Option<Arc<str>>,
     /// How long the session was idle before this turn.
     pub idle: Option<Duration>,
+    /// A turn of a side conversation ([`Entry::side`]).
+    side: bool,
 }
 
 impl Sessions {
@@ -219,10 +239,12 @@ impl Sessions {
         let known = {
             let mut inner = self.lock();
             inner.forget_idle(now, self.limits.idle);
-            inner
-                .sessions
-                .get(&thread)
-                .map(|e| (e.conversation.tools, e.conversation.tool_list.clone()))
+            inner.sessions.get(&thread).map(|e| {
+                (
+                    e.main.conversation.tools,
+                    e.main.conversation.tool_list.clone(),
+                )
+            })
         };
         conversation.tool_list = match known {
             Some((hash, list)) if hash == conversation.tools => list,
@@ -233,31 +255,42 @@ impl Sessions {
         inner.next_stamp += 1;
         let turn = match inner.sessions.get_mut(&thread) {
             Some(entry) => {
-                let slot = match &entry.side {
-                    _ if !conversation::unrelated(&entry.conversation, &conversation) => {
-                        Some(&mut entry.conversation)
-                    }
-                    Some(side) if !conversation::unrelated(side, &conversation) => {
-                        entry.side.as_mut()
+                let on_main = !conversation::unrelated(&entry.main.conversation, &conversation);
+                let slot = match &mut entry.side {
+                    _ if on_main => Some(&mut entry.main),
+                    Some(slot) if !conversation::unrelated(&slot.conversation, &conversation) => {
+                        Some(slot)
                     }
                     // A conversation new to the session: no turn before it.
                     _ => None,
                 };
-                let turn = Turn {
-                    session: thread.0.clone(),
-                    model: thread.1.clone(),
-                    prefix_break: (slot.as_deref()).and_then(|before| {
-                        conversation::first_change(before, &conversation, restored)
-                    }),
-                    previous_target: slot.is_some().then(|| entry.target.clone()).flatten(),
-                    idle: slot
-                        .is_some()
-                        .then(|| now.saturating_duration_since(entry.seen)),
+                let turn = match slot {
+                    Some(slot) => {
+                        let prefix_break =
+                            conversation::first_change(&slot.conversation, &conversation, restored);
+                        let turn = Turn {
+                            session: thread.0.clone(),
+                            model: thread.1.clone(),
+                            prefix_break,
+                            previous_target: slot.target.clone(),
+                            idle: Some(now.saturating_duration_since(slot.seen)),
+                            side: !on_main,
+                        };
+                        (slot.conversation, slot.seen) = (conversation, now);
+                        turn
+                    }
+                    None => {
+                        entry.side = Some(Slot::new(conversation, now));
+                        Turn {
+                            session: thread.0.clone(),
+                            model: thread.1.clone(),
+                            prefix_break: None,
+                            previous_target: None,
+                            idle: None,
+                            side: true,
+                        }
+                    }
                 };
-                match slot {
-                    Some(slot) => *slot = conversation,
-                    None => entry.side = Some(conversation),
-                }
                 entry.seen = now;
                 entry.stamp = stamp;
                 turn
@@ -265,9 +298,8 @@ impl Sessions {
             None => {
                 let entry = Entry {
                     client: client.clone(),
-                    conversation,
+                    main: Slot::new(conversation, now),
                     side: None,
-                    target: None,
                     seen: now,
                     stamp,
                 };
@@ -278,6 +310,7 @@ impl Sessions {
                     prefix_break: None,
                     previous_target: None,
                     idle: None,
+                    side: false,
                 }
             }
         };
@@ -313,10 +346,14 @@ impl Sessions {
         let thread = (turn.session.clone(), turn.model);
         let client = match inner.sessions.get_mut(&thread) {
             Some(entry) => {
+                let slot = match &mut entry.side {
+                    Some(side) if turn.side => side,
+                    _ => &mut entry.main,
+                };
                 if let Some(target) = answered_by
-                    && entry.target.as_deref() != Some(target)
+                    && slot.target.as_deref() != Some(target)
                 {
-                    entry.target = Some(Arc::from(target));
+                    slot.target = Some(Arc::from(target));
                 }
                 entry.client.clone()
             }
@@ -579,20 +616,22 @@ mod tests {
         };
         let main = turn(1, &[1]);
         assert!(main.prefix_break.is_none());
+        sessions.settle(main, Some("a/m"), None, None);
         let side = turn(99, &[5]);
         assert_eq!(
-            (side.prefix_break, side.idle),
-            (None, None),
+            (&side.prefix_break, side.idle),
+            (&None, None),
             "a side request"
         );
-        assert!(
-            turn(1, &[1, 2]).prefix_break.is_none(),
-            "the main one's next"
-        );
-        assert!(
-            turn(99, &[5, 6]).prefix_break.is_none(),
-            "the side one's next"
-        );
+        sessions.settle(side, Some("b/m"), None, None);
+        // Each conversation's next turn: its turn before is its own,
+        // answered by its own target.
+        let next = turn(1, &[1, 2]);
+        assert!(next.prefix_break.is_none(), "the main one's next");
+        assert_eq!(next.previous_target.as_deref(), Some("a/m"));
+        let side = turn(99, &[5, 6]);
+        assert!(side.prefix_break.is_none(), "the side one's next");
+        assert_eq!(side.previous_target.as_deref(), Some("b/m"));
         assert_eq!(
             turn(99, &[7]).prefix_break,
             Some(Break::Messages { index: 0 })
