@@ -119,11 +119,21 @@ impl Spool {
     }
 
     /// Keeps `spend`, what the budgets count now, as the spend last
-    /// known: written whole beside the one before, then moved over it.
+    /// known: written whole (readable by its owner alone, on disk before
+    /// it counts) beside the one before, under this process's name, then
+    /// moved over it.
     pub fn keep_spend(&self, spend: &[DaySpend]) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let kept = self.dir.join(SPEND);
-        let written = self.dir.join(format!("{SPEND}.new"));
-        std::fs::write(&written, serde_json::to_vec(spend)?)?;
+        let written = self.dir.join(format!("{SPEND}.{:016x}", self.process));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&written)?;
+        file.write_all(&serde_json::to_vec(spend)?)?;
+        file.sync_data()?;
         std::fs::rename(written, kept)
     }
 

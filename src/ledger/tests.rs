@@ -1497,6 +1497,8 @@ fn a_restart_while_the_shared_store_is_away_counts_from_the_spend_last_kept() {
     }
     assert_eq!(spend_of(&ledger.shared.totals, "alice"), 1.5);
     ledger.close(Duration::from_secs(5));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&kept.metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "its owner's alone");
 
     let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let again = Ledger::start_spooled(Flaky { down }, &settings(), system_clock(), spool());
