@@ -147,7 +147,7 @@ fn table(report: &query::Report) -> String {
             line.tokens_in.to_string(),
             line.tokens_cached.to_string(),
             line.tokens_out.to_string(),
-            cost(line.cost_usd, line.uncosted),
+            cost(line.cost_usd, line.requests - line.failures, line.uncosted),
             format!("${:.4}", line.fallback_cost_usd),
             line.uncosted.to_string(),
         ]
@@ -223,9 +223,9 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
             s.tokens_written.to_string(),
             s.tokens_out.to_string(),
             format!("{:.1}%", s.hit_rate * 100.0),
-            cost(s.cost_usd, s.uncosted),
-            cost(s.uncached_cost_usd, s.uncosted),
-            cost(s.saved_usd, s.uncosted),
+            cost(s.cost_usd, s.turns - s.failures, s.uncosted),
+            cost(s.uncached_cost_usd, s.turns - s.failures, s.uncosted),
+            cost(s.saved_usd, s.turns - s.failures, s.uncosted),
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -260,14 +260,15 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
     out
 }
 
-/// What answers cost, `usd` of those with a known cost, `uncosted` the
-/// others: `unknown` when none had a known cost (a model without a price,
-/// or no usage sent), never the `$0.0000` of a model whose price is zero.
-fn cost(usd: f64, uncosted: u64) -> String {
+/// What `answered` answers cost, `usd` of those with a known cost,
+/// `uncosted` the others: `unknown` when none had a known cost (a model
+/// without a price, or no usage sent), never the `$0.0000` that a model
+/// whose price is zero costs.
+fn cost(usd: f64, answered: u64, uncosted: u64) -> String {
     let known = format!("${usd:.4}");
     match uncosted {
         0 => known,
-        _ if usd == 0.0 => "unknown".to_string(),
+        _ if uncosted >= answered => "unknown".to_string(),
         _ => format!("{known} + unknown"),
     }
 }
