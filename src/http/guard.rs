@@ -132,10 +132,13 @@ where
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(
             "x-request-id, x-clawgate-provider, x-clawgate-model, x-clawgate-attempts, \
-             x-clawgate-dropped, retry-after",
+             x-clawgate-dropped, retry-after, x-should-retry",
         ),
     );
-    headers.append(header::VARY, HeaderValue::from_static("origin"));
+    headers.append(
+        header::VARY,
+        HeaderValue::from_static("origin, access-control-request-headers"),
+    );
     response
 }
 
