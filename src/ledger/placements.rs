@@ -36,14 +36,16 @@ const CLEAN_EVERY: u64 = 1024;
 /// placements' own, apart from the ledger's versioned schema. Without the
 /// notice that it exists, logged at every start after the first.
 const SCHEMA: &str = "
-SET client_min_messages = warning;
+BEGIN;
+SET LOCAL client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS clawgate_placements (
     session TEXT NOT NULL,
     pool TEXT NOT NULL,
     target TEXT NOT NULL,
     warm_until_ms BIGINT NOT NULL,
     PRIMARY KEY (session, pool)
-)";
+);
+COMMIT";
 /// Proposes `$3` for session `$1` in pool `$2`, warm until `$4`: written
 /// when the session has no placement there or only a cold one (`$5`:
 /// now), and then returned.
