@@ -133,11 +133,11 @@ use Fate::{Carried, Dropped, Planned, Refused, Translated};
 
 const SAME: Fate = Carried;
 
-/// `prompt_cache_key` on the chat transport, as the facts of 2026-11 have
-/// it: what each provider is known to do with it.
 /// Claude Code's auto mode asking Anthropic's API to check an action.
 const SAFEGUARDS: &str = "Claude Code's auto mode asks Anthropic's API to check its actions, which no provider of clawgate's runs, with their context (home and working directories, git state), which is not sent on: refused, Claude Code checks them itself";
 
+/// `prompt_cache_key` on the chat transport, as the facts of 2026-11 have
+/// it: what each provider is known to do with it.
 const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI and OpenRouter; not established on Moonshot's open platform; ignored by Kimi Coding, whose prefix cache is automatic";
 
 table! {

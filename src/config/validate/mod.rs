@@ -295,11 +295,7 @@ pub(super) fn validate(
     // (read as empty, the chain would name providers "unknown").
     let mut unreadable = Vec::new();
     for (path, pointer, what) in CONTAINERS {
-        // `null` is a section left out, as anywhere.
-        let value = user
-            .pointer(pointer)
-            .filter(|value| !value.is_object() && !value.is_null());
-        if let Some(value) = value {
+        if let Some(value) = user.pointer(pointer).filter(|value| !value.is_object()) {
             v.error(path, format!("expected {what}, found {}", kind(value)));
             unreadable.push(path);
         }

@@ -12,10 +12,10 @@ use super::{Validator, Vars};
 use crate::capabilities::ThinkingLevel;
 use crate::catalog;
 
-/// Provider ids named by the chain or by `agents.defaults.models`.
 /// Fields a model's `params` may not set: the gateway decides them.
 const NOT_PARAMS: [&str; 4] = ["model", "messages", "stream", "stream_options"];
 
+/// Provider ids named by the chain or by `agents.defaults.models`.
 pub(super) fn referenced_providers(raw: &RawAgentDefaults) -> BTreeSet<String> {
     let chain = (raw.model.iter()).flat_map(|chain| chain.primary.iter().chain(&chain.fallbacks));
     (chain.flat_map(RawPlace::refs))
