@@ -1479,6 +1479,8 @@ fn spooled(state: &Path) -> usize {
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
+                // The segments, not the spend kept beside them.
+                .filter(|e| e.file_name().to_string_lossy().starts_with("ledger-spool-"))
                 .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
                 .map(|text| text.lines().count())
                 .sum()
