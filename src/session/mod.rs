@@ -196,6 +196,20 @@ pub struct Turn {
     side: bool,
 }
 
+impl Turn {
+    /// The first turn of a conversation of `thread`: none before it.
+    fn first(thread: &Thread, side: bool) -> Self {
+        Self {
+            session: thread.0.clone(),
+            model: thread.1.clone(),
+            prefix_break: None,
+            previous_target: None,
+            idle: None,
+            side,
+        }
+    }
+}
+
 impl Sessions {
     pub fn new(limits: Limits) -> Self {
         Self {
@@ -269,26 +283,17 @@ impl Sessions {
                         let prefix_break =
                             conversation::first_change(&slot.conversation, &conversation, restored);
                         let turn = Turn {
-                            session: thread.0.clone(),
-                            model: thread.1.clone(),
                             prefix_break,
                             previous_target: slot.target.clone(),
                             idle: Some(now.saturating_duration_since(slot.seen)),
-                            side: !on_main,
+                            ..Turn::first(&thread, !on_main)
                         };
                         (slot.conversation, slot.seen) = (conversation, now);
                         turn
                     }
                     None => {
                         entry.side = Some(Slot::new(conversation, now));
-                        Turn {
-                            session: thread.0.clone(),
-                            model: thread.1.clone(),
-                            prefix_break: None,
-                            previous_target: None,
-                            idle: None,
-                            side: true,
-                        }
+                        Turn::first(&thread, true)
                     }
                 };
                 entry.seen = now;
@@ -304,14 +309,7 @@ impl Sessions {
                     stamp,
                 };
                 inner.sessions.insert(thread.clone(), entry);
-                Turn {
-                    session: thread.0.clone(),
-                    model: thread.1.clone(),
-                    prefix_break: None,
-                    previous_target: None,
-                    idle: None,
-                    side: false,
-                }
+                Turn::first(&thread, false)
             }
         };
         inner.order.push_back((thread, stamp));
