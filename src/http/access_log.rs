@@ -257,34 +257,9 @@ impl Entry {
         ))
     }
 
-    /// The request's cost: from the answering model's configured prices and
-    /// the reported tokens, or as the provider reported it (`usage.cost`,
-    /// when no more than $1,000 per million of its tokens), whichever is
-    /// higher; `None` when neither is known. A provider's answer never
-    /// lowers what the user's prices say a call cost, so a reported
-    /// `cost: 0` cannot take a priced call past a budget.
+    /// What the call cost ([`ledger::call_cost`]).
     fn cost(&self) -> Option<f64> {
-        let usage = self.usage.as_ref();
-        // A reported cost past what any model's tokens cost (this many
-        // dollars a token) is no cost: priced as given, it would spend
-        // every budget, and stay in the day's totals.
-        const MOST_USD_PER_TOKEN: f64 = 0.001;
-        let most = |u: &Usage| u.input.saturating_add(u.output) as f64 * MOST_USD_PER_TOKEN;
-        let reported = (usage.and_then(|u| u.cost.filter(|c| *c <= most(u))))
-            .filter(|c| c.is_finite() && *c >= 0.0);
-        let priced = usage.and_then(|usage| {
-            ledger::price_usd(
-                self.price.as_ref(),
-                usage.input,
-                usage.cache_read.unwrap_or(0),
-                usage.cache_written.unwrap_or(0),
-                usage.output,
-            )
-        });
-        match (reported, priced) {
-            (Some(reported), Some(priced)) => Some(reported.max(priced)),
-            (reported, priced) => reported.or(priced),
-        }
+        ledger::call_cost(self.usage.as_ref(), self.price.as_ref())
     }
 }
 

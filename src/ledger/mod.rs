@@ -62,6 +62,7 @@ use self::store::Store;
 use crate::config::Cost;
 use crate::config::ledger::{Budgets, LedgerSettings, StoreUrl};
 use crate::ops::metrics;
+use crate::wire::usage::Usage;
 
 /// Rows waiting for the writer at most; more are dropped, not waited for.
 pub const QUEUE_ROWS: usize = 16_384;
@@ -1491,9 +1492,8 @@ impl RateSync {
 /// price of its own; `input` counts both, as OpenAI's `prompt_tokens`
 /// does) and output.
 /// `None` for a model without a price: unknown, not free (a price of
-/// zero is free: `Some(0.0)`). The same rule as the `cost` the gateway
-/// adds to a usage object, which is written with it
-/// (`providers::response`).
+/// zero is free: `Some(0.0)`). [`call_cost`] weighs it against a
+/// provider's own figure.
 pub fn price_usd(
     price: Option<&Cost>,
     input: u64,
@@ -1512,6 +1512,34 @@ pub fn price_usd(
             + output as f64 * price.output)
             / 1_000_000.0,
     )
+}
+
+/// What a call cost: from the answering model's configured `price` and
+/// the reported tokens, or as the provider reported it (`usage.cost`,
+/// when no more than $1,000 per million of its tokens), whichever is
+/// higher; `None` when neither is known. A provider's answer never lowers
+/// what the user's prices say a call cost, so a reported `cost: 0` cannot
+/// take a priced call past a budget. The ledger's row and the `cost` an
+/// answer's usage shows (`providers::response`) are both this.
+pub fn call_cost(usage: Option<&Usage>, price: Option<&Cost>) -> Option<f64> {
+    let usage = usage?;
+    // A reported cost past what any model's tokens cost (this many
+    // dollars a token) is no cost: priced as given, it would spend every
+    // budget, and stay in the day's totals.
+    const MOST_USD_PER_TOKEN: f64 = 0.001;
+    let most = usage.input.saturating_add(usage.output) as f64 * MOST_USD_PER_TOKEN;
+    let reported = (usage.cost).filter(|c| c.is_finite() && *c >= 0.0 && *c <= most);
+    let priced = price_usd(
+        price,
+        usage.input,
+        usage.cache_read.unwrap_or(0),
+        usage.cache_written.unwrap_or(0),
+        usage.output,
+    );
+    match (reported, priced) {
+        (Some(reported), Some(priced)) => Some(reported.max(priced)),
+        (reported, priced) => reported.or(priced),
+    }
 }
 
 /// `ledger.path`, else `ledger.db` in the state directory.

@@ -7,7 +7,8 @@
 //!   once (some models send it twice), with cache hits also in
 //!   `prompt_tokens_details.cached_tokens` (where OpenAI clients, OpenClaw
 //!   included, read them; Moonshot reports `cached_tokens`), and `cost` in
-//!   USD from the model's prices when they are known.
+//!   USD as the ledger records it ([`call_cost`]: the model's prices, or
+//!   the provider's own figure when it is higher).
 //!
 //! - A content filter's ending is OpenAI's `content_filter`, also when the
 //!   provider says `filtered` (Kimi K3 mid-stream, kimi-code #1952).
@@ -25,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Cost;
 use crate::format::scan;
-use crate::ledger::price_usd;
+use crate::ledger::call_cost;
 use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
 
@@ -291,15 +292,8 @@ fn normalize_usage(usage: &mut Map<String, Value>, read: &Usage, cost: Option<&C
             details.insert("cached_tokens".into(), json!(cached));
         }
     }
-    let (cached, written) = (read.cache_read, read.cache_written);
-    if let Some(usd) = price_usd(
-        cost,
-        read.input,
-        cached.unwrap_or(0),
-        written.unwrap_or(0),
-        read.output,
-    ) && !usage.contains_key("cost")
-    {
+    // What the ledger records: the client reads the same.
+    if let Some(usd) = call_cost(Some(read), cost) {
         usage.insert("cost".into(), json!(usd));
     }
 }
@@ -624,6 +618,24 @@ mod tests {
                 completion["choices"][0]["finish_reason"], ending,
                 "{completion}"
             );
+        }
+    }
+
+    /// The `cost` an answer shows is the ledger's: a provider's own figure
+    /// (OpenRouter's `usage.cost`) below what the prices say is raised to
+    /// them, one above is kept.
+    #[test]
+    fn an_answers_cost_is_the_ledgers() {
+        for (reported, shown) in [(1e-7, 0.00495), (0.5, 0.5)] {
+            let mut completion = json!({"choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "hi"}}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 1000, "cost": reported}});
+            let Value::Object(body) = &mut completion else {
+                unreachable!()
+            };
+            shape_completion(body, Some(&K2_6));
+            let cost = completion["usage"]["cost"].as_f64().unwrap();
+            assert!((cost - shown).abs() < 1e-12, "{reported}: {completion}");
         }
     }
 }
