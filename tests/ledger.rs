@@ -295,6 +295,39 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_row() {
 }
 
 #[tokio::test]
+async fn a_stream_broken_after_it_began_is_a_failed_row() {
+    // The mock drops the connection after its third chunk: the client
+    // gets a 200 whose stream ends with an error event.
+    let primary = mock(MockOptions {
+        drop_after_chunks: Some(3),
+        ..MockOptions::default()
+    })
+    .await;
+    let gw = LedgerGateway::start(json!({
+        "models": {"mode": "replace", "providers": {"primary": priced_provider(&primary)}},
+        "agents": {"defaults": {"model": {"primary": "primary/m"}}},
+    }))
+    .await;
+    let response = gw.test.chat(chat_body(true)).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("stream_interrupted"), "{body}");
+    let rows = gw.rows(1).await;
+    assert_eq!(rows[0]["end"], "stream_broken", "{rows:?}");
+    assert_eq!(rows[0]["answered_by"], "primary/m");
+    let report: Value = (gw.test.client())
+        .get(format!("{}/v1/usage?since=today", gw.test.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["total"]["requests"], 1, "{report}");
+    assert_eq!(report["total"]["failures"], 1, "{report}");
+}
+
+#[tokio::test]
 async fn a_spent_provider_budget_is_skipped_like_a_cooling_target() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let budgets = json!({"budgets": {"providers": {"primary": {"daily": 0.000001}}}});

@@ -95,6 +95,8 @@ pub(super) struct Entry {
     /// The most output a request the client left before its answer began
     /// could have had (its budgets count that much).
     most_output: Option<u64>,
+    /// Its stream ended with an error event after it began.
+    broken: bool,
 }
 
 /// What a traced request's span says beyond the access line.
@@ -316,7 +318,10 @@ impl AccessRecord {
     /// A stream that ended with an error after it began (its `code`, as
     /// the client got it): the request failed, as its trace says.
     pub fn stream_broken(&self, code: &'static str) {
-        self.update(|entry| entry.traced.error_type = Some(code));
+        self.update(|entry| {
+            entry.traced.error_type = Some(code);
+            entry.broken = true;
+        });
     }
 
     /// Records the attempts of a chain's result and passes it on.
@@ -665,6 +670,12 @@ impl Line {
     fn write(self, end: &'static str, sent: u64) {
         let _in_request = self.span.enter();
         let mut entry = self.record.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // A stream that ended with an error event went to its end, but
+        // did not complete: the row counts it failed, as its trace does.
+        let end = match end {
+            "complete" if entry.broken => "stream_broken",
+            end => end,
+        };
         let attempts = (!entry.attempts.is_empty()).then(|| entry.attempts.join(","));
         let cache_break = entry.turn.take().and_then(|(sessions, turn)| {
             let usage = entry.usage.map(|u| (u.input, u.cache_read));

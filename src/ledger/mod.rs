@@ -137,7 +137,8 @@ pub struct Row {
     /// `ref:outcome` per target, in order (`ok` for the one that answered).
     pub attempts: Vec<String>,
     pub status: u16,
-    /// `complete`, `client_left`, `shutdown`, `body_error`, `panic`.
+    /// `complete`, `stream_broken`, `client_left`, `shutdown`, `body_error`,
+    /// `panic`.
     pub end: &'static str,
     /// The time to the response head; for a request the client left
     /// before one was sent (status [`CLIENT_CLOSED_REQUEST`]), the time
@@ -184,7 +185,9 @@ impl Row {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.answered_by.is_some() && self.status < 400 && self.end != "body_error"
+        self.answered_by.is_some()
+            && self.status < 400
+            && !matches!(self.end, "body_error" | "stream_broken")
     }
 
     /// Answered by a target after an earlier one failed or was skipped.
