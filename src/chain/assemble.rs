@@ -3,8 +3,8 @@
 //! stream and assembles its chunks into the one `chat.completion` the
 //! client asked for: content, reasoning (under the field the provider used),
 //! tool calls with their arguments concatenated per index, finish reason,
-//! usage (top-level or Moonshot's per choice; the last one wins, so a
-//! repeated usage chunk is not counted twice). When the provider's own
+//! usage (top-level or Moonshot's per choice; the first that counts both
+//! sides, as a stream's, so a repeated usage chunk is not counted twice). When the provider's own
 //! events come too (a client of its format), they are kept whole, for the
 //! client's answer, and the chunks, read then only for the answer's start
 //! and end, give the completion its id, usage and finish reason alone.
@@ -30,6 +30,7 @@ use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::anthropic::DeltaKind;
 use crate::wire::chunk::{ChunkView, number, text as string};
+use crate::wire::usage::Usage;
 
 /// A whole answer given to a request for a stream (a provider that ignored
 /// `stream`), as the stream it spells: one chunk holding each choice's
@@ -391,8 +392,11 @@ struct Completion {
     /// `id`, `created`, `model`, `system_fingerprint`: the first seen.
     head: Map<String, Value>,
     choices: BTreeMap<u64, Choice>,
-    /// The last usage object, as its text.
+    /// The usage, as its text: the first that counts both sides, as a
+    /// stream's is counted, else the last one.
     usage: Option<Box<RawValue>>,
+    /// `usage` counts both sides: later ones are repeats.
+    usage_counted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -418,6 +422,21 @@ struct Choice {
 }
 
 impl Completion {
+    /// Keeps a usage object as a stream keeps its usage
+    /// (`providers::response`): the first that counts both sides, so a
+    /// provider that says it twice is counted once, as the ledger counts
+    /// it; until one does, the last.
+    fn usage(&mut self, usage: &RawValue) {
+        if self.usage_counted || !is_object(&usage) {
+            return;
+        }
+        self.usage_counted = matches!(
+            serde_json::from_str(usage.get()),
+            Ok(Value::Object(read)) if Usage::read(&read).is_some()
+        );
+        self.usage = Some(usage.to_owned());
+    }
+
     fn push(&mut self, chunk: ChunkView) -> Result<(), TooManyCalls> {
         let head = [
             ("id", chunk.id),
@@ -432,16 +451,16 @@ impl Completion {
                 self.head.insert(key.to_string(), value(raw));
             }
         }
-        if let Some(usage) = chunk.usage.filter(is_object) {
-            self.usage = Some(usage.to_owned());
+        if let Some(usage) = chunk.usage {
+            self.usage(usage);
         }
         for choice in chunk.choices.into_iter().flatten() {
+            // Moonshot sends usage inside the choice.
+            if let Some(usage) = choice.usage {
+                self.usage(usage);
+            }
             let index = number(choice.index).unwrap_or(0);
             let entry = self.choices.entry(index).or_default();
-            // Moonshot sends usage inside the choice.
-            if let Some(usage) = choice.usage.filter(is_object) {
-                self.usage = Some(usage.to_owned());
-            }
             if let Some(reason) = choice.finish_reason {
                 entry.finish_reason = Some(value(reason));
             }
@@ -838,6 +857,28 @@ mod tests {
         assert_eq!(completion["usage"], usage);
         assert_eq!(completion["choices"][0]["finish_reason"], "stop");
         assert_eq!(completion["choices"][0]["message"]["content"], "hi");
+    }
+
+    /// A usage said twice with other counts: the whole answer keeps the
+    /// first that counts both sides, as a stream counts it (and the
+    /// ledger with it); a partial one before it is not kept.
+    #[test]
+    fn a_usage_said_twice_keeps_the_first_that_counts_both_sides() {
+        let partial = json!({"prompt_tokens": 7});
+        let first = json!({"prompt_tokens": 7, "completion_tokens": 2});
+        let again = json!({"prompt_tokens": 9, "completion_tokens": 4});
+        let chunks = [
+            json!({"choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": partial}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": first}),
+            json!({"choices": [], "usage": again}),
+        ];
+        assert_eq!(assemble(&chunks)["usage"], first);
+        // With none that counts both sides, the last is kept.
+        let only_partial = [
+            json!({"choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": {"prompt_tokens": 1}}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": partial}),
+        ];
+        assert_eq!(assemble(&only_partial)["usage"], partial);
     }
 
     #[tokio::test]
