@@ -256,9 +256,10 @@ fn plan_edits(chat: &crate::wire::openai::ChatRequest, edits: &Edits) -> Vec<Val
 
 /// What `sent` changes of the client's own body `own`, in its terms: each
 /// member set, added or removed (`null`), named by its place at any depth
-/// (`system[0].text`, `messages[3].content[1].type`) where the objects and
-/// arrays around it are alike, else the nearest whole that differs
-/// (`messages`, when a message was moved).
+/// (`system[0].text`, `messages[3].content[1].type`); an element of an
+/// array taken out or put in is named whole (`system[0]`: removed), so a
+/// block moved is one taken out and one put in, not each after it
+/// changed.
 fn changes(own: &Value, sent: &Value) -> Vec<Value> {
     let mut shown = Vec::new();
     changed_within(String::new(), Some(own), Some(sent), &mut shown);
@@ -266,7 +267,8 @@ fn changes(own: &Value, sent: &Value) -> Vec<Value> {
 }
 
 /// [`changes`] at `place`: `from` and `to` compared member by member
-/// while both are objects, or arrays of one length.
+/// while both are objects, element by element ([`changed_elements`])
+/// while both are arrays.
 fn changed_within(place: String, from: Option<&Value>, to: Option<&Value>, shown: &mut Vec<Value>) {
     match (from, to) {
         (Some(Value::Object(from)), Some(Value::Object(to))) => {
@@ -280,14 +282,71 @@ fn changed_within(place: String, from: Option<&Value>, to: Option<&Value>, shown
                 changed_within(inner, from.get(key), to.get(key), shown);
             }
         }
-        (Some(Value::Array(from)), Some(Value::Array(to))) if from.len() == to.len() => {
-            for (index, (from, to)) in from.iter().zip(to).enumerate() {
-                changed_within(format!("{place}[{index}]"), Some(from), Some(to), shown);
-            }
+        (Some(Value::Array(from)), Some(Value::Array(to)))
+            if from.len().saturating_mul(to.len()) <= MOST_ALIGNED =>
+        {
+            changed_elements(&place, from, to, shown);
         }
         (from, to) if from != to => shown.push(json!({"member": place, "value": to})),
         _ => {}
     }
+}
+
+/// The most pairs of elements two arrays are aligned over; longer ones
+/// that differ are shown whole.
+const MOST_ALIGNED: usize = 1 << 20;
+
+/// [`changed_within`] for two arrays: the elements both hold, in order
+/// (the longest such run), are unchanged; between two of them, as many
+/// elements on each side are compared in place, else those of `from` are
+/// named removed (by their index in `from`) and those of `to` added (by
+/// theirs in `to`).
+fn changed_elements(place: &str, from: &[Value], to: &[Value], shown: &mut Vec<Value>) {
+    let (mut i, mut j) = (0, 0);
+    for (a, b) in common_elements(from, to)
+        .into_iter()
+        .chain([(from.len(), to.len())])
+    {
+        if a - i == b - j {
+            for (k, (from, to)) in from[i..a].iter().zip(&to[j..b]).enumerate() {
+                changed_within(format!("{place}[{}]", i + k), Some(from), Some(to), shown);
+            }
+        } else {
+            let removed = (i..a).map(|k| json!({"member": format!("{place}[{k}]"), "value": null}));
+            let added = (j..b).map(|k| json!({"member": format!("{place}[{k}]"), "value": to[k]}));
+            shown.extend(removed.chain(added));
+        }
+        (i, j) = (a + 1, b + 1);
+    }
+}
+
+/// The index pairs of the longest run of elements `from` and `to` both
+/// hold in the same order.
+fn common_elements(from: &[Value], to: &[Value]) -> Vec<(usize, usize)> {
+    // longest[a][b]: the longest common run of from[a..] and to[b..].
+    let width = to.len() + 1;
+    let mut longest = vec![0u32; (from.len() + 1) * width];
+    for a in (0..from.len()).rev() {
+        for b in (0..to.len()).rev() {
+            longest[a * width + b] = if from[a] == to[b] {
+                longest[(a + 1) * width + b + 1] + 1
+            } else {
+                longest[(a + 1) * width + b].max(longest[a * width + b + 1])
+            };
+        }
+    }
+    let (mut a, mut b, mut pairs) = (0, 0, Vec::new());
+    while a < from.len() && b < to.len() {
+        if from[a] == to[b] {
+            pairs.push((a, b));
+            (a, b) = (a + 1, b + 1);
+        } else if longest[(a + 1) * width + b] >= longest[a * width + b + 1] {
+            a += 1;
+        } else {
+            b += 1;
+        }
+    }
+    pairs
 }
 
 /// Whether the request model holds `member` (`key`, or
@@ -490,8 +549,8 @@ mod tests {
     }
 
     /// A body sent in the client's own format is explained by what changed
-    /// of it: members set, added and removed, a message's members where the
-    /// messages are as many, the messages whole where they are not.
+    /// of it: members set, added and removed at any depth, an element taken
+    /// out or put in whole.
     #[test]
     fn the_own_bodys_changes_are_said_in_its_terms() {
         let own = json!({"max_tokens": 10, "temperature": 0.5, "stream": true, "messages": [
@@ -510,7 +569,7 @@ mod tests {
             [
                 member("max_tokens", json!(4)),
                 member("temperature", Value::Null),
-                member("messages[1].content", json!([])),
+                member("messages[1].content[0]", Value::Null),
                 member("messages[1].name", json!("x")),
                 member("messages[2]", json!("even")),
                 member("model", json!("k")),
@@ -518,10 +577,31 @@ mod tests {
         );
         sent["messages"] = json!([{"role": "user", "content": "hi"}]);
         assert_eq!(
-            changes(&own, &sent)[2],
-            member("messages", sent["messages"].clone())
+            changes(&own, &sent)[2..4],
+            [
+                member("messages[1]", Value::Null),
+                member("messages[2]", Value::Null)
+            ]
         );
         assert_eq!(changes(&own, &own), Vec::<Value>::new());
+
+        // A block taken out and another put in at the end (Claude Code's
+        // billing line dropped, a `role: system` message moved into
+        // `system`, to Kimi Coding) are those two, not each block after.
+        let block = |text: &str| {
+            json!({"type": "text", "text": text,
+            "cache_control": {"type": "ephemeral"}})
+        };
+        let own = json!({"system": [{"type": "text", "text": "x-anthropic-billing-header: 1"},
+            block("A"), block("B")]});
+        let sent = json!({"system": [block("A"), block("B"), {"type": "text", "text": "moved"}]});
+        assert_eq!(
+            changes(&own, &sent),
+            [
+                member("system[0]", Value::Null),
+                member("system[2]", json!({"type": "text", "text": "moved"}))
+            ]
+        );
 
         // Deeper changes are named where they are: a billing line taken
         // out of the system prompt's first block is that block's text, not
