@@ -642,13 +642,14 @@ fn first_event(data: &str) -> FirstEvent {
             let (error_type, message) = error_details(data.as_bytes());
             FirstEvent::Error(error_type, message)
         }
-        Some(ChunkView {
-            choices: Some(choices),
-            usage,
-            ..
-        }) => {
-            let meaningful = nonempty(usage)
-                || choices.iter().any(|choice| {
+        Some(
+            chunk @ ChunkView {
+                choices: Some(_), ..
+            },
+        ) => {
+            let meaningful = nonempty(chunk.usage)
+                || chunk.makes_calls()
+                || chunk.choices.iter().flatten().any(|choice| {
                     nonempty(choice.finish_reason)
                         || nonempty(choice.usage)
                         || choice.delta.as_ref().is_some_and(|d| {
@@ -656,7 +657,6 @@ fn first_event(data: &str) -> FirstEvent {
                                 || nonempty(d.refusal)
                                 || nonempty(d.reasoning_content)
                                 || nonempty(d.reasoning)
-                                || d.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty())
                         })
                 });
             FirstEvent::Chunk { meaningful }

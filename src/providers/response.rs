@@ -64,7 +64,7 @@ impl StreamShaping {
         static CALLS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"tool_calls\""));
         static STOP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"stop\""));
         if !self.calls && CALLS.find(data.as_bytes()).is_some() {
-            self.calls = makes_calls(data);
+            self.calls = ChunkView::read(data).is_some_and(|chunk| chunk.makes_calls());
         }
         self.calls && STOP.find(data.as_bytes()).is_some()
     }
@@ -81,19 +81,6 @@ impl StreamShaping {
             self.usage = read;
         }
     }
-}
-
-/// Whether chunk `data` makes a tool call: a choice's delta with a list
-/// of calls that is not empty (read through borrowed views).
-fn makes_calls(data: &str) -> bool {
-    let Some(chunk) = ChunkView::read(data) else {
-        return false;
-    };
-    (chunk.choices.iter().flatten()).any(|choice| {
-        (choice.delta.as_ref())
-            .and_then(|delta| delta.tool_calls.as_ref())
-            .is_some_and(|calls| !calls.is_empty())
-    })
 }
 
 /// What [`may_need_shaping`] looks for, the usage key first; searchers

@@ -60,6 +60,16 @@ impl<'a> ChunkView<'a> {
                 .is_some_and(|choice| choice.usage.is_some())
     }
 
+    /// Whether a choice of the chunk makes a tool call: a delta with a
+    /// list of calls that is not empty.
+    pub(crate) fn makes_calls(&self) -> bool {
+        (self.choices.iter().flatten()).any(|choice| {
+            (choice.delta.as_ref())
+                .and_then(|delta| delta.tool_calls.as_ref())
+                .is_some_and(|calls| !calls.is_empty())
+        })
+    }
+
     /// Whether the chunk has nothing that shaping changes (usage, the
     /// reasoning aliases, a `filtered` ending), also where it is spelt with
     /// escapes that [`crate::providers::response::may_need_shaping`] does
