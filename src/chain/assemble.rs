@@ -418,6 +418,13 @@ struct Choice {
     /// ([`HeldCalls`]): by index, unless a new id starts another call, the
     /// first name kept.
     tool_calls: HeldCalls,
+    /// The ids of the calls among them that are custom tools' (their
+    /// `input` joined where a function's `arguments` are).
+    custom_calls: Vec<String>,
+    /// OpenAI's `audio`, its pieces joined ([`join_audio`]).
+    audio: Option<Map<String, Value>>,
+    /// OpenRouter's `images`, in order.
+    images: Vec<Value>,
     finish_reason: Option<Value>,
 }
 
@@ -497,11 +504,23 @@ impl Completion {
             if let Some(Value::Array(details)) = delta.reasoning_details.map(value) {
                 join_details(&mut entry.reasoning_details, details);
             }
+            if let Some(Value::Object(audio)) = delta.audio.map(value) {
+                join_audio(&mut entry.audio, audio);
+            }
+            if let Some(Value::Array(images)) = delta.images.map(value) {
+                entry.images.extend(images);
+            }
             for call in delta.tool_calls.into_iter().flatten() {
                 let id = string(call.id);
-                let (name, arguments) = match call.function {
-                    Some(function) => (string(function.name), string(function.arguments)),
-                    None => (None, None),
+                let (name, arguments) = match (call.function, call.custom) {
+                    (Some(function), _) => (string(function.name), string(function.arguments)),
+                    (None, Some(custom)) => {
+                        if let Some(id) = &id {
+                            entry.custom_calls.push(id.to_string());
+                        }
+                        (string(custom.name), string(custom.input))
+                    }
+                    (None, None) => (None, None),
                 };
                 entry.tool_calls.hold(
                     number(call.index).unwrap_or(0),
@@ -545,13 +564,28 @@ impl Completion {
                     let details = Value::Array(choice.reasoning_details);
                     message.insert("reasoning_details".into(), details);
                 }
+                if let Some(audio) = choice.audio {
+                    message.insert("audio".into(), Value::Object(audio));
+                }
+                if !choice.images.is_empty() {
+                    message.insert("images".into(), Value::Array(choice.images));
+                }
+                let custom = choice.custom_calls;
                 let calls: Vec<Value> = (choice.tool_calls.take().into_iter())
                     .map(|call| {
-                        json!({
-                            "id": call.id,
-                            "type": "function",
-                            "function": {"name": call.name.unwrap_or_default(), "arguments": call.arguments},
-                        })
+                        let name = call.name.unwrap_or_default();
+                        match &call.id {
+                            Some(id) if custom.contains(id) => json!({
+                                "id": call.id,
+                                "type": "custom",
+                                "custom": {"name": name, "input": call.arguments},
+                            }),
+                            _ => json!({
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": name, "arguments": call.arguments},
+                            }),
+                        }
                     })
                     .collect();
                 if !calls.is_empty() {
@@ -575,6 +609,26 @@ impl Completion {
             completion.insert("usage".into(), value(&usage));
         }
         completion
+    }
+}
+
+/// A stream's `audio` piece added to those before: its `data` and
+/// `transcript` appended, what else it says (`id`, `expires_at`) kept as
+/// first said.
+fn join_audio(audio: &mut Option<Map<String, Value>>, piece: Map<String, Value>) {
+    let audio = audio.get_or_insert_default();
+    for (key, more) in piece {
+        match (audio.get_mut(&key), more) {
+            (Some(Value::String(text)), Value::String(more))
+                if matches!(key.as_str(), "data" | "transcript") =>
+            {
+                text.push_str(&more);
+            }
+            (Some(said), more) if !said.is_null() || more.is_null() => {}
+            (_, more) => {
+                audio.insert(key, more);
+            }
+        }
     }
 }
 
@@ -857,6 +911,42 @@ mod tests {
         assert_eq!(completion["usage"], usage);
         assert_eq!(completion["choices"][0]["finish_reason"], "stop");
         assert_eq!(completion["choices"][0]["message"]["content"], "hi");
+    }
+
+    /// What a stream says beyond text and function calls is in the whole
+    /// answer too: a custom tool's call (its input joined), the spoken
+    /// answer (its data and transcript joined) and images made.
+    #[test]
+    fn custom_calls_audio_and_images_are_assembled() {
+        let image =
+            json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}});
+        let chunks = [
+            json!({"choices": [{"index": 0, "delta": {"role": "assistant",
+                "audio": {"id": "audio_1", "transcript": "hi", "data": "AA"}}}]}),
+            json!({"choices": [{"index": 0, "delta": {"audio": {"transcript": " there", "data": "BB"}}}]}),
+            json!({"choices": [{"index": 0, "delta": {"audio": {"expires_at": 123}, "images": [image]}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_c1",
+                "type": "custom", "custom": {"name": "apply_patch", "input": "*** Begin"}}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0,
+                "custom": {"input": " Patch"}}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 1, "id": "call_f",
+                "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        ];
+        let message = &assemble(&chunks)["choices"][0]["message"];
+        assert_eq!(
+            message["audio"],
+            json!({"id": "audio_1", "transcript": "hi there", "data": "AABB", "expires_at": 123})
+        );
+        assert_eq!(message["images"], json!([image]));
+        assert_eq!(
+            message["tool_calls"],
+            json!([
+                {"id": "call_c1", "type": "custom",
+                 "custom": {"name": "apply_patch", "input": "*** Begin Patch"}},
+                {"id": "call_f", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            ])
+        );
     }
 
     /// A usage said twice with other counts: the whole answer keeps the

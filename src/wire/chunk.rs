@@ -117,6 +117,12 @@ pub(crate) struct DeltaView<'a> {
     pub(crate) reasoning_details: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) tool_calls: Option<Vec<CallView<'a>>>,
+    /// OpenAI's spoken answer: `data` and `transcript` in pieces.
+    #[serde(borrow, default)]
+    pub(crate) audio: Option<&'a RawValue>,
+    /// OpenRouter's images made by the model, each whole.
+    #[serde(borrow, default)]
+    pub(crate) images: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +133,18 @@ pub(crate) struct CallView<'a> {
     pub(crate) id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) function: Option<FunctionView<'a>>,
+    /// A custom tool's call (OpenAI's free-form tools): its `name`, and
+    /// its `input` in pieces.
+    #[serde(borrow, default)]
+    pub(crate) custom: Option<CustomView<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CustomView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(crate) input: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
