@@ -284,8 +284,10 @@ pub struct Part<'a> {
     /// An image's detail level (`low`, `high`, `auto`).
     pub detail: Option<Cow<'a, str>>,
     pub file_id: Option<Cow<'a, str>>,
-    /// The other members, not `null`, by name (an output text's
-    /// `annotations` and `logprobs`, or one no row names).
+    /// An output text's `annotations` and `logprobs` that say something
+    /// (not `null` or `[]`: clawgate's own answers carry them empty).
+    pub said: Vec<&'static str>,
+    /// The other members, not `null`, by name (one no row names).
     pub others: Vec<Cow<'a, str>>,
 }
 
@@ -293,29 +295,43 @@ impl Part<'_> {
     /// Its members that no row of the Responses table names, for a part
     /// whose rows name its members one by one (texts, a reasoning item's
     /// summaries and texts, and images; the others go whole, or are
-    /// refused): an output text's `annotations` and `logprobs`, which
-    /// clawgate's own answers carry, are its text's.
+    /// refused): an output text's `annotations` and `logprobs` only when
+    /// they say something (clawgate's own answers carry them empty).
     pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
         let kind = self.kind.as_deref().unwrap_or("input_text");
         let by_member = matches!(
             kind,
             "input_text" | "output_text" | "summary_text" | "reasoning_text" | "input_image"
         );
-        (self.others.iter())
+        (self.said.iter().copied())
+            .chain(self.others.iter().map(|key| &**key))
             .filter(move |_| by_member)
-            .map(|key| &**key)
-            .filter(move |key| {
-                !(kind == "output_text" && matches!(*key, "annotations" | "logprobs"))
-            })
     }
 }
 
 impl<'de: 'a, 'a> ByMembers<'de> for Part<'a> {
     const EXPECTING: &'static str = "a content part";
-    const MEMBERS: &'static [&'static str] =
-        &["type", "text", "refusal", "image_url", "detail", "file_id"];
+    const MEMBERS: &'static [&'static str] = &[
+        "type",
+        "text",
+        "refusal",
+        "image_url",
+        "detail",
+        "file_id",
+        "annotations",
+        "logprobs",
+    ];
 
     fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
+        if at >= 6 {
+            let value: &RawValue = map.next_value()?;
+            let empty = (value.get().strip_prefix('['))
+                .is_some_and(|inner| inner.trim_start().starts_with(']'));
+            if !(value.get() == "null" || empty) {
+                self.said.push(Self::MEMBERS[at]);
+            }
+            return Ok(());
+        }
         let text = map.next_value::<Option<Key>>()?.map(|Key(text)| text);
         *[
             &mut self.kind,
