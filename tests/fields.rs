@@ -1126,3 +1126,69 @@ async fn a_reasoning_items_or_custom_calls_member_no_row_names_is_named() {
     assert!(dropped(&response).is_empty(), "{:?}", dropped(&response));
     assert!(mock.requests()[0]["body"].to_string().contains("SUMM"));
 }
+
+#[tokio::test]
+async fn a_replayed_output_texts_annotations_and_logprobs_are_named_when_they_say_something() {
+    let turn = |annotations: Value, logprobs: Value| {
+        json!({"model": "p/m", "input": [
+            {"role": "user", "content": "q"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text",
+                "text": "Paris is sunny [1].", "annotations": annotations, "logprobs": logprobs}]},
+            {"role": "user", "content": "source?"}]})
+    };
+    let citation = json!([{"type": "url_citation", "url": "https://weather.example/paris",
+        "title": "Paris weather", "start_index": 0, "end_index": 18}]);
+    let logprob = json!([{"token": "Paris", "logprob": -0.1, "bytes": [80], "top_logprobs": []}]);
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    for (body, named) in [
+        (turn(json!([]), json!([])), false),
+        (turn(Value::Null, json!([])), false),
+        (turn(citation.clone(), json!([])), true),
+        (turn(json!([]), logprob), true),
+    ] {
+        let response = gw.responses(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        let said: &[&str] = if named { &["unknown members"] } else { &[] };
+        assert_eq!(dropped(&response), said, "{body}");
+    }
+    assert!(
+        !mock.requests()[2]["body"]
+            .to_string()
+            .contains("weather.example")
+    );
+}
+
+#[tokio::test]
+async fn a_responses_choice_with_no_tool_left_is_named_with_parallel_tool_calls() {
+    let mock = healthy_mock().await;
+    for (api, kind) in [(OPENAI, "OpenAI"), (ANTHROPIC, "Anthropic")] {
+        let gw = single(&mock, api).await;
+        let response = gw
+            .responses(json!({"model": "p/m", "input": "hi", "parallel_tool_calls": false}))
+            .await;
+        assert_eq!(response.status(), 200, "{kind}");
+        assert_eq!(dropped(&response), ["parallel_tool_calls"], "{kind}");
+        let response = gw
+            .responses(
+                json!({"model": "p/m", "input": "hi", "tools": [{"type": "web_search"}],
+                "tool_choice": "none", "parallel_tool_calls": false}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{kind}");
+        let mut said = dropped(&response);
+        said.sort();
+        assert_eq!(
+            said,
+            ["parallel_tool_calls", "tool_choice", "web_search tools"],
+            "{kind}"
+        );
+    }
+    for request in mock.requests() {
+        let sent = request["body"].to_string();
+        assert!(
+            !sent.contains("tool_choice") && !sent.contains("parallel"),
+            "{sent}"
+        );
+    }
+}

@@ -388,19 +388,20 @@ fn write(
     };
     let tool_choice = match (&request.tool_choice, offered) {
         (Some(choice), Some(_)) => Some(tool_choice(choice)?),
-        // With no tool offered at all, the rules take the choice away,
-        // whatever it asked, and name it.
-        (Some(choice), None) if tools.rows == 0 => {
-            Some(tool_choice(choice).unwrap_or(chat_body::ToolChoice::Mode("auto")))
-        }
         // A call is required, and of the tools offered none the model
         // could call is left.
-        (Some(choice), None) if requires_a_call(choice) => {
+        (Some(choice), None) if tools.rows != 0 && requires_a_call(choice) => {
             Row::RequiredWithoutTools.mark(seen);
             let message = fields::refusal(seen).expect("a refused row");
             return Err(TranslateError::Refused(message));
         }
-        _ => None,
+        // With no tool offered (none sent, or none left), the rules take
+        // the choice away, whatever it asked, and name it; and
+        // `parallel_tool_calls` with it.
+        (Some(choice), None) => {
+            Some(tool_choice(choice).unwrap_or(chat_body::ToolChoice::Mode("auto")))
+        }
+        (None, _) => None,
     };
     let body = chat_body::Body {
         max_tokens: request.max_output_tokens,
@@ -408,7 +409,7 @@ fn write(
         stream_options: stream.then_some(chat_body::StreamOptions {
             include_usage: true,
         }),
-        parallel_tool_calls: request.parallel_tool_calls.filter(|_| offered.is_some()),
+        parallel_tool_calls: request.parallel_tool_calls,
         tools: offered,
         tool_choice,
         reasoning_effort: request
