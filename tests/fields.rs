@@ -1192,3 +1192,38 @@ async fn a_responses_choice_with_no_tool_left_is_named_with_parallel_tool_calls(
         );
     }
 }
+
+#[tokio::test]
+async fn a_stream_options_member_no_row_names_is_carried_or_named() {
+    let body = |stream: bool| {
+        json!({"model": "p/m", "messages": [{"role": "user", "content": "hi"}], "stream": stream,
+            "stream_options": {"include_usage": true, "include_obfuscation": false}})
+    };
+    // Streamed to a chat provider, the client's options go as sent.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.chat(body(true)).await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).is_empty());
+    assert_eq!(
+        mock.requests()[0]["body"]["stream_options"]["include_obfuscation"],
+        false
+    );
+    // Not streamed, the options are the gateway's own: the member is named.
+    let response = gw.chat(body(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), ["unknown members"]);
+    assert!(
+        !mock.requests()[1]["body"]
+            .to_string()
+            .contains("obfuscation")
+    );
+    // To an Anthropic provider, named either way.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    for stream in [true, false] {
+        let response = gw.chat(body(stream)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{stream}");
+    }
+}

@@ -155,6 +155,8 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
     let mut ruled = super::rules(client, target, repairs, kimi_tools);
     if !request.stream() {
         ruled.decided.stream = streamed(target);
+        // The options are the gateway's own: the client's are not sent.
+        ruled.withheld.push(Withheld::WrittenAnew("stream_options"));
     }
     Ok(Plan {
         decided: ruled.decided,

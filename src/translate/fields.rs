@@ -635,6 +635,15 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
         seen.unknown_member(name);
     }
     chat_tools(request, memo, &mut seen);
+    // `stream_options`' members besides `include_usage`
+    // (`include_obfuscation`): carried where the client's options are.
+    if let Some(serde_json::Value::Object(options)) = request.value("stream_options") {
+        for (key, value) in &options {
+            if key != "include_usage" && !value.is_null() {
+                seen.unknown_member(&format!("stream_options.{key}"));
+            }
+        }
+    }
     seen
 }
 
