@@ -313,12 +313,12 @@ fn tool_choice_effort_and_text_format_take_their_chat_forms() {
             .extend(expected_extra.as_object().unwrap().clone());
         assert_eq!(got, expected, "{extra}");
     }
-    // Without tools, tool_choice and parallel_tool_calls say nothing: the
-    // choice is left to the rules, which take it away and name it.
+    // Without tools, tool_choice and parallel_tool_calls say nothing:
+    // they are left to the rules, which take them away and name them.
     check(
         json!({"input": "hi", "tool_choice": "required", "parallel_tool_calls": false}),
         json!({"model": "kimi/k2", "messages": [{"role": "user", "content": "hi"}],
-            "tool_choice": "required"}),
+            "tool_choice": "required", "parallel_tool_calls": false}),
     );
 }
 
