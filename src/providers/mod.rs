@@ -580,15 +580,23 @@ fn developer_role(draft: &mut Draft, target: &Target) {
 /// The output limit moves to the field the model expects and is clamped to
 /// the model's maximum output: the limit sent, if any.
 fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
+    // Both fields given: the lower is the client's limit, on every target.
+    let given = |draft: &Draft, field: MaxTokensField| {
+        (draft.decided.given(draft.request(), field.name())).and_then(|v| v.as_u64())
+    };
     if let Some(field) = target.model.capabilities.max_tokens_field
         && draft.has(field.other().name())
     {
+        let lower = match (given(draft, field), given(draft, field.other())) {
+            (Some(own), Some(other)) => other < own,
+            (own, _) => own.is_none(),
+        };
         *draft.decided.output.at(field.other()) = Limit::Removed;
-        if !draft.has(field.name()) {
+        if !draft.has(field.name()) || lower {
             *draft.decided.output.at(field) = Limit::Moved;
         }
     }
-    let mut sent = None;
+    let mut sent: Option<u64> = None;
     for field in [
         MaxTokensField::MaxCompletionTokens,
         MaxTokensField::MaxTokens,
@@ -604,7 +612,7 @@ fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
             }
             _ => asked,
         };
-        sent = sent.or(Some(limit));
+        sent = Some(sent.map_or(limit, |lower| lower.min(limit)));
     }
     sent
 }

@@ -320,6 +320,22 @@ fn the_output_limit_goes_in_the_field_each_endpoint_takes() {
         json!({"max_completion_tokens": 1000}),
         json!({"max_completion_tokens": 1000}),
     );
+    // Both given: the lower, whichever field it came in and the target
+    // takes.
+    for (max_tokens, max_completion_tokens, lower) in [(10, 200, 10), (200, 10, 10)] {
+        let both =
+            json!({"max_tokens": max_tokens, "max_completion_tokens": max_completion_tokens});
+        check_body(
+            "moonshot/kimi-k2.6",
+            both.clone(),
+            json!({"max_tokens": lower}),
+        );
+        check_body(
+            "kimi/kimi-for-coding",
+            both,
+            json!({"max_completion_tokens": lower}),
+        );
+    }
 }
 
 #[test]

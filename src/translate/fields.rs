@@ -146,7 +146,7 @@ table! {
         Model => "model", Field, Translated("the target's model id"), Translated("the target's model id");
         Messages => "messages", Field, SAME, Translated("`system` blocks and `messages` (see the rows below)");
         MaxTokens => "max_tokens", Field, Translated("as the model's output-limit field, clamped to its limit"), Translated("`max_tokens`; when absent, the model's `maxTokens`, else 4,096");
-        MaxCompletionTokens => "max_completion_tokens", Field, Translated("as the model's output-limit field, clamped to its limit"), Translated("`max_tokens`");
+        MaxCompletionTokens => "max_completion_tokens", Field, Translated("as the model's output-limit field, clamped to its limit (with `max_tokens` too, the lower)"), Translated("`max_tokens` (with `max_tokens` too, the lower)");
         Temperature => "temperature", Field, Carried, Carried;
         TopP => "top_p", Field, Carried, Carried;
         TopK => "top_k", Field, Carried, Carried;
