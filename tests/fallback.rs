@@ -597,6 +597,29 @@ async fn fallback_off_limits_the_chain_to_its_first_target() {
         "backup",
         "without the header it falls over"
     );
+    // `on` is as without it; any other word, or the header twice, is
+    // refused before any target: "no fallback" said otherwise never
+    // reaches a fallback.
+    let asked = |values: &'static [&'static str]| {
+        let mut request = (gw.client())
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .json(&json!({"messages": user_message()}));
+        for value in values {
+            request = request.header("x-clawgate-fallback", *value);
+        }
+        request.send()
+    };
+    let response = asked(&[" On "]).await.unwrap();
+    assert_eq!(header(&response, "x-clawgate-provider"), "backup");
+    let (primary_asked, backup_asked) = (primary.requests().len(), backup.requests().len());
+    for values in [&["false"][..], &["0"], &["off;"], &["on", "off"]] {
+        let response = asked(values).await.unwrap();
+        assert_eq!(response.status(), 400, "{values:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("x-clawgate-fallback"), "{values:?}: {body}");
+    }
+    assert_eq!(primary.requests().len(), primary_asked);
+    assert_eq!(backup.requests().len(), backup_asked);
 }
 
 #[tokio::test]

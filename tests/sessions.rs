@@ -179,6 +179,14 @@ async fn each_conversation_gets_one_session_from_what_its_client_sends_or_its_st
             "{text}"
         );
     }
+    // Given twice, it names no one session: refused too.
+    let twice = [("x-clawgate-session", "one"), ("x-clawgate-session", "two")];
+    let (status, text) = send(&gw, "/v1/chat/completions", &twice, body.clone()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("`x-clawgate-session` is given more than once"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

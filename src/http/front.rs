@@ -34,7 +34,7 @@ use super::guard::Caller;
 use super::stream::{Encoder, Outgoing, encode, with_head};
 use super::{
     ATTEMPTS_HEADER, AccessRecord, ApiError, DROPPED_HEADER, MODEL_HEADER, PROVIDER_HEADER,
-    request_options,
+    SESSION_HEADER, request_options,
 };
 use crate::admission::Refused;
 use crate::chain::Answer;
@@ -50,7 +50,6 @@ use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
 use crate::relay::{self, Item};
-use crate::session::key::Invalid;
 use crate::session::{self, Conversation};
 use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
@@ -246,7 +245,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let record = AccessRecord::of(&request);
     let client = Caller::of(&request).unwrap_or_else(|| config.gateway.clients.anonymous().clone());
     let slot = admit(gateway, Some(&client))?;
-    let mut options = request_options(F::FRONT, request.headers());
+    let options = request_options(F::FRONT, request.headers());
     let sessions = gateway.sessions();
     let named = sessions
         .as_ref()
@@ -254,9 +253,8 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let bytes = read_limited(request, &config).await?;
     record.body_read(bytes.len());
     // Refused once the body is read: the connection can carry the next.
-    let named = named
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let named = named.transpose().map_err(ApiError::BadRequest)?;
+    let mut options = options.map_err(ApiError::BadRequest)?;
     let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
     let found = named.map(|named| {
         let conversation = Conversation::of(request.facts());
@@ -455,9 +453,15 @@ fn remember_answer(
 
 /// The session the headers name, as its own text (`crate::session::key`);
 /// a client's own header that cannot name one is passed over and logged.
-fn named_session(headers: &HeaderMap, said: &Throttle) -> Result<Option<String>, Invalid> {
+fn named_session(headers: &HeaderMap, said: &Throttle) -> Result<Option<String>, String> {
+    if headers.get_all(SESSION_HEADER).iter().nth(1).is_some() {
+        return Err(format!(
+            "`{SESSION_HEADER}` is given more than once: give the session once"
+        ));
+    }
     let header = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
-    let named = session::key::from_headers(header, |from| ignored_session(from, said))?;
+    let named = session::key::from_headers(header, |from| ignored_session(from, said))
+        .map_err(|invalid| invalid.to_string())?;
     Ok(named.map(|named| named.id.to_string()))
 }
 

@@ -58,13 +58,16 @@ pub const SESSION_HEADER: &str = crate::session::key::GATEWAY_HEADER;
 pub const BETA_HEADER: &str = "anthropic-beta";
 
 /// What a request's headers ask of its chain; every API front end reads
-/// them the same way, and a Messages client's betas are its own.
-pub fn request_options(front: Front, headers: &axum::http::HeaderMap) -> RequestOptions {
-    RequestOptions {
+/// them the same way, and a Messages client's betas are its own. A
+/// header it cannot read is refused, naming it: a client that asked for
+/// no fallback is never sent to one.
+pub fn request_options(
+    front: Front,
+    headers: &axum::http::HeaderMap,
+) -> Result<RequestOptions, String> {
+    Ok(RequestOptions {
         client: None,
-        fallback: !headers
-            .get(FALLBACK_HEADER)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"off")),
+        fallback: fallback(headers)?,
         trace: None,
         betas: match front {
             Front::Messages => headers.get(BETA_HEADER).cloned(),
@@ -75,6 +78,24 @@ pub fn request_options(front: Front, headers: &axum::http::HeaderMap) -> Request
         session: None,
         // The request's access record's (`http::front`).
         in_flight: None,
+    })
+}
+
+/// [`FALLBACK_HEADER`]: `on` (as without it) or `off`, once.
+fn fallback(headers: &axum::http::HeaderMap) -> Result<bool, String> {
+    let mut values = headers.get_all(FALLBACK_HEADER).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return match headers.contains_key(FALLBACK_HEADER) {
+            true => Err(format!(
+                "`{FALLBACK_HEADER}` is given more than once: give it once, `on` or `off`"
+            )),
+            false => Ok(true),
+        };
+    };
+    match value.as_bytes().trim_ascii() {
+        word if word.eq_ignore_ascii_case(b"off") => Ok(false),
+        word if word.eq_ignore_ascii_case(b"on") => Ok(true),
+        _ => Err(format!("`{FALLBACK_HEADER}` must be `on` or `off`")),
     }
 }
 
