@@ -653,7 +653,7 @@ async fn native_answer(mock: &MockServer) -> Value {
     let Value::Object(mut body) = response.json().await.unwrap() else {
         panic!("an object");
     };
-    clawgate::providers::response::shape_completion(&mut body, None);
+    clawgate::providers::response::shape_completion(&mut body, &Default::default());
     let model_ref = clawgate::config::ModelRef::new("primary", "m");
     clawgate::wire::openai::label_model(&mut body, model_ref.as_str());
     body.remove("id");

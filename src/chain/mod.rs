@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
-use crate::config::{Cost, Limits, ModelRef, Retries, Target, Timeouts};
-use crate::ledger::{Ledger, budget};
+use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
+use crate::ledger::{Ledger, Pricing, budget};
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::{self, Trace};
@@ -173,7 +173,7 @@ pub struct Progress {
 #[derive(Debug)]
 pub struct Sending {
     pub model_ref: ModelRef,
-    pub price: Option<Cost>,
+    pub pricing: Pricing,
     /// The most output the request may get there.
     pub most_output: u64,
     /// Its worst cost there, held against the budgets; the row settles it.
@@ -228,7 +228,7 @@ impl<'a> Holding<'a> {
         let mut progress = slot.progress();
         progress.sending = Some(Sending {
             model_ref: target.model_ref.clone(),
-            price: target.model.cost,
+            pricing: Pricing::of(&target.model),
             most_output: plan.most_output,
             reserved,
             at_provider: true,

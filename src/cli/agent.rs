@@ -10,6 +10,7 @@ use crate::capabilities::ThinkingLevel;
 use crate::chain::AttemptReport;
 use crate::config::Secrets;
 use crate::gateway::{CompletionError, Gateway};
+use crate::ledger::Pricing;
 use crate::providers::response::shape_completion;
 use crate::upstream::Reply;
 use crate::wire::openai::{ChatRequest, message_text};
@@ -60,7 +61,7 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
                     "the provider streamed an answer to a non-streaming request".into(),
                 ));
             };
-            shape_completion(&mut response, answer.target.model.cost.as_ref());
+            shape_completion(&mut response, &Pricing::of(&answer.target.model));
             let response = &response;
             // Scrubbed as a served answer's bytes are (`http::stream::Outgoing`):
             // a key the model spells out whole is never printed.

@@ -41,10 +41,10 @@ use tokio_util::sync::CancellationToken;
 use super::spend::Spend;
 use crate::admission::{Reservation, TokenHold};
 use crate::chain::{Answer, Failure, InFlight};
-use crate::config::{Cost, Target};
+use crate::config::Target;
 use crate::format::sse::{Event, Item};
 use crate::gateway::{CompletionError, Gateway};
-use crate::ledger::{self, Row, Tokens};
+use crate::ledger::{self, Pricing, Row, Tokens};
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
@@ -69,10 +69,9 @@ pub(super) struct Entry {
     /// The answer's usage, as its provider reported it (when it could be
     /// so: [`Entry::note`]).
     pub(super) usage: Option<Usage>,
-    /// The prices of the target that answered.
-    price: Option<Cost>,
-    /// The context window of the model that answered, when known.
-    context_window: Option<u64>,
+    /// How the model that answered is counted: its prices, and the most
+    /// tokens one call to it can use.
+    pricing: Pricing,
     /// The client whose key the request presented (`gateway.clients`).
     pub(super) client: Option<Arc<str>>,
     /// The conversation the request belongs to (`crate::session`).
@@ -124,27 +123,17 @@ struct Traced {
 /// bytes, so the estimate errs on the high side.
 const BYTES_PER_TOKEN: u64 = 4;
 
-/// The most tokens a call to a model of no known context window can
-/// have used; a model's own bound is twice its window.
-const MOST_TOKENS_OF_NO_KNOWN_WINDOW: u64 = 4_000_000;
-
 impl Entry {
     /// The answer's usage, unless its counts are more than one call could
-    /// have used (over twice the model's context window, or
-    /// [`MOST_TOKENS_OF_NO_KNOWN_WINDOW`]): a faulty or hostile provider's
-    /// counts would be priced as given and spend every budget. Such usage
-    /// is no usage: the request's tokens are estimated from its bytes.
+    /// have used ([`Pricing::takes`]). Such usage is no usage: the
+    /// request's tokens are estimated from its bytes.
     fn note(&mut self, usage: Usage) {
-        let most = (self.context_window).map_or(MOST_TOKENS_OF_NO_KNOWN_WINDOW, |window| {
-            window.saturating_mul(2)
-        });
-        let counted = usage.input.saturating_add(usage.output);
-        if counted > most {
+        if !self.pricing.takes(&usage) {
             tracing::warn!(
                 model = self.answered_by.as_deref().unwrap_or_default(),
                 input = usage.input,
                 output = usage.output,
-                most,
+                most = self.pricing.most_tokens(),
                 "the provider reported more tokens than one call can use: its usage is not taken, the tokens are estimated from the bytes"
             );
             return;
@@ -174,7 +163,7 @@ impl Entry {
         self.reservation.budget = sending.reserved;
         if sending.at_provider {
             self.answered_by = Some(sending.model_ref.to_string());
-            self.price = sending.price;
+            self.pricing = sending.pricing;
             self.most_output = Some(sending.most_output);
         }
     }
@@ -219,8 +208,9 @@ impl Entry {
                 reasoning: usage.and_then(|u| u.reasoning),
             },
             cost_usd: self.cost(),
-            uncached_cost_usd: usage
-                .and_then(|u| ledger::price_usd(self.price.as_ref(), u.input, 0, 0, u.output)),
+            uncached_cost_usd: usage.and_then(|u| {
+                ledger::price_usd(self.pricing.price.as_ref(), u.input, 0, 0, u.output)
+            }),
             budget_estimate_usd: self.estimate(request_bytes, sent),
             agent: to.agent,
             // No client for a request refused before its key was checked.
@@ -243,7 +233,7 @@ impl Entry {
             return None;
         }
         let (input, output) = self.estimated_tokens(request_bytes, sent)?;
-        ledger::price_usd(self.price.as_ref(), input, 0, 0, output)
+        ledger::price_usd(self.pricing.price.as_ref(), input, 0, 0, output)
     }
 
     /// The tokens of an answered request whose provider sent no usage,
@@ -261,7 +251,7 @@ impl Entry {
 
     /// What the call cost ([`ledger::call_cost`]).
     fn cost(&self) -> Option<f64> {
-        ledger::call_cost(self.usage.as_ref(), self.price.as_ref())
+        self.pricing.cost(self.usage.as_ref())
     }
 }
 
@@ -337,8 +327,7 @@ impl AccessRecord {
                     .attempts
                     .push(format!("{}:ok", answer.target.model_ref));
                 entry.answered_by = Some(answer.target.model_ref.to_string());
-                entry.price = answer.target.model.cost;
-                entry.context_window = answer.target.model.context_window;
+                entry.pricing = Pricing::of(&answer.target.model);
                 entry.cache_lifetime = Some(answer.target.provider.cache_lifetime);
             }
             Err(CompletionError::Failed(failures)) => {
@@ -926,6 +915,7 @@ impl Drop for Logged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Cost;
 
     /// What a line says of how its request ended when it is dropped
     /// unended: as the client left, once shutdown's grace is over, and
@@ -976,7 +966,10 @@ mod tests {
         };
         let answered = Entry {
             answered_by: Some("p/m".into()),
-            price: Some(price),
+            pricing: Pricing {
+                price: Some(price),
+                context_window: None,
+            },
             ..Entry::default()
         };
         // 4,000 bytes in, 400 out: 1,000 and 100 tokens at $1 and $2 per
@@ -991,7 +984,10 @@ mod tests {
             }),
             ..Entry {
                 answered_by: Some("p/m".into()),
-                price: Some(price),
+                pricing: Pricing {
+                    price: Some(price),
+                    context_window: None,
+                },
                 ..Entry::default()
             }
         };
@@ -1017,7 +1013,10 @@ mod tests {
         };
         let entry = |price: Option<Cost>, reported: Option<f64>| Entry {
             answered_by: Some("p/m".into()),
-            price,
+            pricing: Pricing {
+                price,
+                context_window: None,
+            },
             usage: Some(Usage {
                 input: 1_000_000,
                 output: 1_000_000,

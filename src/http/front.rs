@@ -42,6 +42,7 @@ use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
 use crate::format::sse::Event;
 use crate::gateway::{Gateway, Memos, RequestOptions, Slot};
+use crate::ledger::Pricing;
 use crate::ledger::budget::Demand;
 use crate::ops::metrics;
 use crate::ops::redact::{Redactor, escape_controls};
@@ -341,7 +342,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             native,
         } => {
             metrics::request(outcome);
-            shape_completion(&mut completion, answer.target.model.cost.as_ref());
+            shape_completion(&mut completion, &Pricing::of(&answer.target.model));
             record.usage_of(&completion);
             if let Some(cache) = &reasoning {
                 remember_answer(cache, scope, &completion, &native);
@@ -372,7 +373,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let answering = relay::Answering {
                 model_ref: model_ref.clone(),
-                cost: answer.target.model.cost,
+                pricing: Pricing::of(&answer.target.model),
                 client_wants_usage: wants_usage,
                 parts: <F::Encoder as Encoder>::PARTS,
                 native,

@@ -1517,6 +1517,47 @@ pub fn price_usd(
     )
 }
 
+/// What a call to a model is counted by: its prices, and the most tokens
+/// one call to it can use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pricing {
+    pub price: Option<Cost>,
+    pub context_window: Option<u64>,
+}
+
+/// The most tokens a call to a model of no known context window can
+/// have used; a model's own bound is twice its window.
+const MOST_TOKENS_OF_NO_KNOWN_WINDOW: u64 = 4_000_000;
+
+impl Pricing {
+    pub fn of(model: &crate::config::Model) -> Self {
+        Self {
+            price: model.cost,
+            context_window: model.context_window,
+        }
+    }
+
+    /// The most tokens one call can use: twice the context window, else
+    /// [`MOST_TOKENS_OF_NO_KNOWN_WINDOW`].
+    pub fn most_tokens(&self) -> u64 {
+        (self.context_window).map_or(MOST_TOKENS_OF_NO_KNOWN_WINDOW, |window| {
+            window.saturating_mul(2)
+        })
+    }
+
+    /// Whether `usage` is what one call could have used: a faulty or
+    /// hostile provider's counts would be priced as given and spend every
+    /// budget. Usage past it is no usage, in the ledger and in the answer.
+    pub fn takes(&self, usage: &Usage) -> bool {
+        usage.input.saturating_add(usage.output) <= self.most_tokens()
+    }
+
+    /// [`call_cost`] of `usage`, when it [`Self::takes`] it.
+    pub fn cost(&self, usage: Option<&Usage>) -> Option<f64> {
+        call_cost(usage.filter(|usage| self.takes(usage)), self.price.as_ref())
+    }
+}
+
 /// What a call cost: from the answering model's configured `price` and
 /// the reported tokens, or as the provider reported it (`usage.cost`,
 /// when no more than $1,000 per million of its tokens), whichever is

@@ -24,9 +24,8 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 use serde_json::{Map, Value, json};
 
-use crate::config::Cost;
 use crate::format::scan;
-use crate::ledger::call_cost;
+use crate::ledger::Pricing;
 use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
 
@@ -117,7 +116,7 @@ fn mentions_usage(data: &str) -> bool {
 /// usage chunk with nothing else in it).
 pub fn shape_chunk(
     chunk: &mut Map<String, Value>,
-    cost: Option<&Cost>,
+    pricing: &Pricing,
     state: &mut StreamShaping,
 ) -> bool {
     shape_choices(chunk, "delta", state.calls);
@@ -140,7 +139,7 @@ pub fn shape_chunk(
     }
     state.usage_sent = true;
     if let Some(read) = &read {
-        normalize_usage(&mut usage, read, cost);
+        normalize_usage(&mut usage, read, pricing);
     }
     chunk.insert("usage".into(), Value::Object(usage));
     true
@@ -193,7 +192,7 @@ fn ending(choice: &mut Map<String, Value>, made_calls: bool) {
 }
 
 /// Shapes a whole (non-streamed) completion.
-pub fn shape_completion(body: &mut Map<String, Value>, cost: Option<&Cost>) {
+pub fn shape_completion(body: &mut Map<String, Value>, pricing: &Pricing) {
     shape_choices(body, "message", false);
     let nested = first_choice_usage(body);
     let usage = match (body.remove("usage"), nested) {
@@ -206,7 +205,7 @@ pub fn shape_completion(body: &mut Map<String, Value>, cost: Option<&Cost>) {
     };
     if let Some(mut usage) = usage {
         if let Some(read) = Usage::read(&usage) {
-            normalize_usage(&mut usage, &read, cost);
+            normalize_usage(&mut usage, &read, pricing);
         }
         body.insert("usage".into(), Value::Object(usage));
     }
@@ -267,7 +266,7 @@ fn reasoning_as_content(message: &mut Map<String, Value>) {
 /// The usage rules: a total, the cache hits where OpenAI clients read
 /// them, and the cost at the model's prices unless the provider said it;
 /// `read` is what `usage` says.
-fn normalize_usage(usage: &mut Map<String, Value>, read: &Usage, cost: Option<&Cost>) {
+fn normalize_usage(usage: &mut Map<String, Value>, read: &Usage, pricing: &Pricing) {
     if !usage.get("total_tokens").is_some_and(Value::is_u64) {
         usage.insert("total_tokens".into(), json!(read.total));
     }
@@ -279,21 +278,32 @@ fn normalize_usage(usage: &mut Map<String, Value>, read: &Usage, cost: Option<&C
             details.insert("cached_tokens".into(), json!(cached));
         }
     }
-    // What the ledger records: the client reads the same.
-    if let Some(usd) = call_cost(Some(read), cost) {
-        usage.insert("cost".into(), json!(usd));
-    }
+    // What the ledger records: the client reads the same; for counts no
+    // call could have used, no cost.
+    match pricing.cost(Some(read)) {
+        Some(usd) => usage.insert("cost".into(), json!(usd)),
+        None => usage.remove("cost"),
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const K2_6: Cost = Cost {
-        input: 0.95,
-        output: 4.0,
-        cache_read: 0.16,
-        cache_write: 0.0,
+    use crate::config::Cost;
+
+    const K2_6: Pricing = Pricing {
+        price: Some(Cost {
+            input: 0.95,
+            output: 4.0,
+            cache_read: 0.16,
+            cache_write: 0.0,
+        }),
+        context_window: None,
+    };
+    const UNPRICED: Pricing = Pricing {
+        price: None,
+        context_window: None,
     };
 
     fn object(value: Value) -> Map<String, Value> {
@@ -310,7 +320,7 @@ mod tests {
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
             "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "total_tokens": 1_100_000, "cached_tokens": 400_000}}]}),
         );
-        assert!(shape_chunk(&mut chunk, Some(&K2_6), &mut state));
+        assert!(shape_chunk(&mut chunk, &K2_6, &mut state));
         let usage = &chunk["usage"];
         assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
         // 600k fresh at 0.95, 400k cached at 0.16, 100k out at 4.00.
@@ -321,20 +331,16 @@ mod tests {
         let mut repeat =
             object(json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}));
         assert!(
-            !shape_chunk(&mut repeat, Some(&K2_6), &mut state),
+            !shape_chunk(&mut repeat, &K2_6, &mut state),
             "a repeated usage chunk is dropped"
         );
         let mut nested_repeat =
             object(json!({"choices": [{"index": 0, "delta": {}, "usage": {"prompt_tokens": 1}}]}));
-        assert!(!shape_chunk(&mut nested_repeat, Some(&K2_6), &mut state));
+        assert!(!shape_chunk(&mut nested_repeat, &K2_6, &mut state));
         let mut content_and_repeat = object(
             json!({"choices": [{"delta": {"content": "x"}, "usage": {"prompt_tokens": 1}}]}),
         );
-        assert!(shape_chunk(
-            &mut content_and_repeat,
-            Some(&K2_6),
-            &mut state
-        ));
+        assert!(shape_chunk(&mut content_and_repeat, &K2_6, &mut state));
         assert!(content_and_repeat.get("usage").is_none());
         // The first usage is the one counted; the repeats are not.
         let counted = state.take_usage().expect("the first usage counted");
@@ -352,18 +358,18 @@ mod tests {
         for client_wants_usage in [true, false] {
             let mut state = StreamShaping::new(client_wants_usage);
             let mut partial = object(json!({"choices": [], "usage": {"prompt_tokens": 5}}));
-            shape_chunk(&mut partial, None, &mut state);
+            shape_chunk(&mut partial, &UNPRICED, &mut state);
             assert_eq!(state.take_usage(), None, "{client_wants_usage}");
             let mut full = object(
                 json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}),
             );
-            shape_chunk(&mut full, None, &mut state);
+            shape_chunk(&mut full, &UNPRICED, &mut state);
             let counted = state.take_usage().map(|u| (u.input, u.output));
             assert_eq!(counted, Some((5, 3)), "{client_wants_usage}");
             let mut again = object(
                 json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 9}}),
             );
-            shape_chunk(&mut again, None, &mut state);
+            shape_chunk(&mut again, &UNPRICED, &mut state);
             assert_eq!(state.take_usage(), None, "{client_wants_usage}");
         }
     }
@@ -372,11 +378,11 @@ mod tests {
     fn usage_the_client_did_not_ask_for_is_not_shown() {
         let mut state = StreamShaping::new(false);
         let mut usage_only = object(json!({"choices": [], "usage": {"prompt_tokens": 1}}));
-        assert!(!shape_chunk(&mut usage_only, Some(&K2_6), &mut state));
+        assert!(!shape_chunk(&mut usage_only, &K2_6, &mut state));
         let mut finish = object(
             json!({"choices": [{"delta": {}, "finish_reason": "stop", "usage": {"prompt_tokens": 1}}]}),
         );
-        assert!(shape_chunk(&mut finish, Some(&K2_6), &mut state));
+        assert!(shape_chunk(&mut finish, &K2_6, &mut state));
         assert!(finish.get("usage").is_none() && finish["choices"][0].get("usage").is_none());
     }
 
@@ -385,7 +391,7 @@ mod tests {
         let mut state = StreamShaping::default();
         let mut chunk =
             object(json!({"choices": [{"delta": {"reasoning": "think", "content": ""}}]}));
-        shape_chunk(&mut chunk, None, &mut state);
+        shape_chunk(&mut chunk, &UNPRICED, &mut state);
         assert_eq!(
             chunk["choices"][0]["delta"],
             json!({"reasoning_content": "think", "content": ""})
@@ -394,7 +400,7 @@ mod tests {
         let mut completion = object(json!({"choices": [{"message": {"content": "a",
             "reasoning_details": [{"type": "reasoning.text", "text": "one "}, {"text": "two"}]}}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 2}}));
-        shape_completion(&mut completion, None);
+        shape_completion(&mut completion, &UNPRICED);
         assert_eq!(
             completion["choices"][0]["message"]["reasoning_content"],
             "one two"
@@ -459,41 +465,41 @@ mod tests {
         let mut chunk = serde_json::from_str(data).unwrap();
         assert!(shape_chunk(
             &mut chunk,
-            Some(&K2_6),
+            &K2_6,
             &mut StreamShaping::new(true)
         ));
         assert_eq!(chunk["choices"][0]["finish_reason"], "content_filter");
         let mut completion = object(json!({"choices": [{"message": {"content": "a"},
             "finish_reason": "filtered"}]}));
-        shape_completion(&mut completion, None);
+        shape_completion(&mut completion, &UNPRICED);
         assert_eq!(completion["choices"][0]["finish_reason"], "content_filter");
         // The word in content is left alone.
         let mut text = object(json!({"choices": [{"delta": {"content": "filtered"}}]}));
-        shape_chunk(&mut text, Some(&K2_6), &mut StreamShaping::new(true));
+        shape_chunk(&mut text, &K2_6, &mut StreamShaping::new(true));
         assert_eq!(text["choices"][0]["delta"]["content"], "filtered");
     }
 
     /// The chunk a client gets for `data`, or `None` when it is dropped.
-    fn shaped(data: &str, cost: Option<&Cost>, state: &mut StreamShaping) -> Option<Value> {
+    fn shaped(data: &str, pricing: &Pricing, state: &mut StreamShaping) -> Option<Value> {
         let mut chunk = serde_json::from_str(data).unwrap();
-        shape_chunk(&mut chunk, cost, state).then_some(Value::Object(chunk))
+        shape_chunk(&mut chunk, pricing, state).then_some(Value::Object(chunk))
     }
 
     #[test]
     fn the_usage_chunk_that_ends_a_stream_is_priced_and_counted_once() {
         let openai = r#"{"id":"c","object":"chat.completion.chunk","created":0,"model":"m","choices":[],"usage":{"prompt_tokens":1000000,"completion_tokens":100000,"total_tokens":1100000,"prompt_tokens_details":{"cached_tokens":400000}}}"#;
         let mut state = StreamShaping::new(true);
-        let shaped = shaped(openai, Some(&K2_6), &mut state).expect("the usage is sent");
+        let shaped = shaped(openai, &K2_6, &mut state).expect("the usage is sent");
         let usage = &shaped["usage"];
         let cost = usage["cost"].as_f64().unwrap();
         assert!((cost - (0.57 + 0.064 + 0.4)).abs() < 1e-9, "{cost}");
         assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 400_000);
         // Counted once: a second usage chunk is dropped.
-        assert_eq!(self::shaped(openai, Some(&K2_6), &mut state), None);
+        assert_eq!(self::shaped(openai, &K2_6, &mut state), None);
         // Kimi's top-level cached_tokens, no total: both written; no price, no cost.
         let kimi = r#"{"choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4,"cached_tokens":2}}"#;
         assert_eq!(
-            self::shaped(kimi, None, &mut StreamShaping::new(true)),
+            self::shaped(kimi, &UNPRICED, &mut StreamShaping::new(true)),
             Some(
                 json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4,
                 "cached_tokens": 2, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 2}}})
@@ -502,12 +508,12 @@ mod tests {
         // A usage that does not count both sides is passed on as it came.
         let partial = r#"{"choices":[],"usage":{"prompt_tokens":1.5,"completion_tokens":2}}"#;
         assert_eq!(
-            self::shaped(partial, Some(&K2_6), &mut StreamShaping::new(true)),
+            self::shaped(partial, &K2_6, &mut StreamShaping::new(true)),
             Some(serde_json::from_str(partial).unwrap())
         );
         // A client that did not ask for usage does not get it.
         assert_eq!(
-            self::shaped(openai, Some(&K2_6), &mut StreamShaping::new(false)),
+            self::shaped(openai, &K2_6, &mut StreamShaping::new(false)),
             None
         );
     }
@@ -600,7 +606,7 @@ mod tests {
             let Value::Object(body) = &mut completion else {
                 unreachable!()
             };
-            shape_completion(body, None);
+            shape_completion(body, &UNPRICED);
             assert_eq!(
                 completion["choices"][0]["finish_reason"], ending,
                 "{completion}"
@@ -620,9 +626,31 @@ mod tests {
             let Value::Object(body) = &mut completion else {
                 unreachable!()
             };
-            shape_completion(body, Some(&K2_6));
+            shape_completion(body, &K2_6);
             let cost = completion["usage"]["cost"].as_f64().unwrap();
             assert!((cost - shown).abs() < 1e-12, "{reported}: {completion}");
+        }
+    }
+
+    /// Counts no one call could use (past twice the context window) are
+    /// no usage to the ledger: the answer shows no cost for them either,
+    /// not the prices' nor the provider's own; streamed or not.
+    #[test]
+    fn counts_no_call_could_use_get_no_cost() {
+        let pricing = Pricing {
+            context_window: Some(100_000),
+            ..K2_6
+        };
+        for (input, output, costed) in [(3_000_000, 900_000, false), (150_000, 50_000, true)] {
+            let usage =
+                json!({"prompt_tokens": input, "completion_tokens": output, "cost": 3900.0});
+            let mut completion = object(json!({"choices": [], "usage": usage}));
+            shape_completion(&mut completion, &pricing);
+            let mut chunk = object(json!({"choices": [], "usage": usage}));
+            shape_chunk(&mut chunk, &pricing, &mut StreamShaping::new(true));
+            for shaped in [&completion, &chunk] {
+                assert_eq!(shaped["usage"].get("cost").is_some(), costed, "{shaped:?}");
+            }
         }
     }
 }

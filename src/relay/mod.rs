@@ -50,9 +50,10 @@ use serde_json::{Value, json};
 
 use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
-use crate::config::{Cost, ModelRef};
+use crate::config::ModelRef;
 use crate::format::body::{self, Member};
 use crate::format::sse::{self, Event, ReadError, SseError};
+use crate::ledger::Pricing;
 use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
@@ -143,8 +144,8 @@ pub struct StreamError {
 /// Who answered, and what the shaping of their stream needs to know.
 pub struct Answering {
     pub model_ref: ModelRef,
-    /// The model's prices, for `usage.cost`.
-    pub cost: Option<Cost>,
+    /// How the model is counted, for `usage.cost`.
+    pub pricing: Pricing,
     /// The client asked for the usage chunk.
     pub client_wants_usage: bool,
     /// The encoder reads each chunk's parts ([`Item::Parts`]), not its
@@ -196,7 +197,7 @@ pub fn relay(
 ) -> impl Stream<Item = Item> + Send {
     let Answering {
         model_ref,
-        cost,
+        pricing,
         client_wants_usage,
         parts,
         native,
@@ -211,7 +212,7 @@ pub fn relay(
             model_json: serde_json::to_string(model_ref.as_str()).expect("a string serializes"),
             model_ref: model_ref.clone(),
             redactor: redactor.clone(),
-            cost,
+            pricing,
             shaping: StreamShaping::new(client_wants_usage),
             members: Vec::new(),
             parts,
@@ -395,7 +396,7 @@ struct Relabel {
     /// `model_ref` as a JSON string.
     model_json: String,
     redactor: Redactor,
-    cost: Option<Cost>,
+    pricing: Pricing,
     shaping: StreamShaping,
     /// Where each event's members are recorded (one vector for the whole
     /// stream).
@@ -474,7 +475,7 @@ impl Relabel {
     fn through_tree(&mut self, data: &str) -> Frame {
         match serde_json::from_str::<Value>(data) {
             Ok(Value::Object(mut chunk)) => {
-                if !shape_chunk(&mut chunk, self.cost.as_ref(), &mut self.shaping) {
+                if !shape_chunk(&mut chunk, &self.pricing, &mut self.shaping) {
                     return Frame::Skip;
                 }
                 if self.parts {
@@ -657,11 +658,14 @@ mod tests {
             model_json: serde_json::to_string(model_ref.as_str()).unwrap(),
             model_ref,
             redactor: Redactor::new(["configured-key-123"]),
-            cost: Some(Cost {
-                input: 1.0,
-                output: 2.0,
-                ..Cost::default()
-            }),
+            pricing: Pricing {
+                price: Some(crate::config::Cost {
+                    input: 1.0,
+                    output: 2.0,
+                    ..Default::default()
+                }),
+                context_window: None,
+            },
             shaping: StreamShaping::new(true),
             members: Vec::new(),
             parts,

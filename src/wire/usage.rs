@@ -57,14 +57,19 @@ impl Usage {
         let detail = |outer: &str, key: &str| count(usage.get(outer)?.get(key)?);
         let count = |key: &str| usage.get(key).and_then(count);
         let (input, output) = (count("prompt_tokens")?, count("completion_tokens")?);
+        // Cache reads and writes are part of the input, reasoning of the
+        // output: a count past its whole is taken as the whole.
         Some(Self {
             input,
             output,
-            cache_read: detail("prompt_tokens_details", "cached_tokens")
-                .or_else(|| count("cached_tokens")),
-            cache_written: detail("prompt_tokens_details", "cache_write_tokens"),
+            cache_read: (detail("prompt_tokens_details", "cached_tokens"))
+                .or_else(|| count("cached_tokens"))
+                .map(|cached| cached.min(input)),
+            cache_written: (detail("prompt_tokens_details", "cache_write_tokens"))
+                .map(|written| written.min(input)),
             total: count("total_tokens").unwrap_or(input.saturating_add(output)),
-            reasoning: detail("completion_tokens_details", "reasoning_tokens"),
+            reasoning: (detail("completion_tokens_details", "reasoning_tokens"))
+                .map(|reasoning| reasoning.min(output)),
             cost: usage.get("cost").and_then(Value::as_f64),
         })
     }
@@ -146,6 +151,15 @@ mod tests {
         let read = read_both_ways(&moonshot).unwrap();
         assert_eq!((read.input, read.cache_read, read.total), (5, Some(3), 8));
         assert_eq!(read.uncached_input(), 2);
+        // A part past its whole is taken as the whole.
+        let past = json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 500, "cache_write_tokens": 99},
+            "completion_tokens_details": {"reasoning_tokens": 50}, "cached_tokens": 999_999}});
+        let read = read_both_ways(&past).unwrap();
+        assert_eq!(
+            (read.cache_read, read.cache_written, read.reasoning),
+            (Some(10), Some(10), Some(5))
+        );
     }
 
     #[test]
