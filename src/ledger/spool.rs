@@ -261,8 +261,13 @@ impl Spool {
     }
 }
 
+/// A new segment, readable by its owner only, as the spend kept beside it
+/// (rows name clients, sessions and models).
 fn create(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create_new(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    (OpenOptions::new().create_new(true).append(true))
+        .mode(0o600)
+        .open(path)
 }
 
 /// Appends `rows` to `file` (a segment opened to append), a line each,
@@ -441,6 +446,12 @@ mod tests {
         let rows: Vec<Row> = (0..1500).map(row).collect();
         assert_eq!(spool.append(&rows[..1000], 1), 0);
         assert_eq!(spool.append(&rows[1000..], 2), 0);
+        // Each segment is its owner's alone.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = entry.unwrap().metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         // Killed mid-line: the open segment ends in half a row.
         let (open, _, _) = spool.open.as_ref().unwrap();
         let mut file = OpenOptions::new().append(true).open(open).unwrap();
