@@ -894,3 +894,71 @@ async fn a_key_given_as_a_tool_call_id_reaches_no_client_even_in_hex() {
         assert_eq!(ids.len(), 2, "{what}: {body}");
     }
 }
+
+/// An answer that ends on most of a key (all but its last characters),
+/// split across deltas or not: the start goes masked, streamed or not,
+/// through each front end and from a provider of either format; a short
+/// start a sentence may share with a key goes as written.
+#[tokio::test]
+async fn an_answer_ending_on_most_of_a_key_reaches_no_client() {
+    let most = &SPLIT_KEY[..SPLIT_KEY.len() - 1];
+    for (reply, masked) in [
+        (
+            format!("so |the key is {}|{}", &most[..10], &most[10..]),
+            true,
+        ),
+        (format!("the key is {most}"), true),
+        ("they say sk-split".to_string(), false),
+    ] {
+        for style in ["openai", "anthropic"] {
+            let mock = mock(MockOptions {
+                reply: reply.clone(),
+                delta_break: Some("|".into()),
+                style: "openai".into(),
+                ..MockOptions::default()
+            })
+            .await;
+            let provider = match style {
+                "anthropic" => json!({"baseUrl": format!("http://{}/", mock.addr),
+                    "api": "anthropic-messages", "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}),
+                _ => {
+                    json!({"baseUrl": mock.base_url(), "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]})
+                }
+            };
+            let config = json!({
+                "models": {"mode": "replace", "providers": {"split": provider}},
+                "agents": {"defaults": {"model": {"primary": "split/m"}}},
+            });
+            let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+            for stream in [false, true] {
+                let asked = [
+                    gw.chat(
+                        json!({"messages": [{"role": "user", "content": "hi"}], "stream": stream}),
+                    )
+                    .await,
+                    gw.messages(
+                        json!({"model": "split/m", "max_tokens": 10, "stream": stream,
+                        "messages": [{"role": "user", "content": "hi"}]}),
+                    )
+                    .await,
+                    gw.responses(json!({"model": "split/m", "input": "hi", "stream": stream}))
+                        .await,
+                ];
+                for response in asked {
+                    assert_eq!(response.status(), 200);
+                    let body = response.text().await.unwrap();
+                    let together = text_put_together(&body);
+                    let what = format!("{reply:?} {style} stream={stream}: {together} in {body}");
+                    if masked {
+                        for text in [&body, &together] {
+                            assert!(!text.contains(&most[..10]), "{what}");
+                        }
+                        assert!(together.contains("[redacted]"), "{what}");
+                    } else {
+                        assert!(together.contains("they say sk-split"), "{what}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -162,6 +162,34 @@ impl Scrubber {
             .map_or(0, |start| bytes.len() - start)
     }
 
+    /// `text`, which ends a stream's or an answer's string, with the start
+    /// of a key it ends on replaced, where that start is at least half
+    /// the key: a key cut short at the end is still most of a key (half,
+    /// or [`MIN_KEY_LEN`], is too much text for a sentence to share with
+    /// a key by chance). Whether anything was replaced.
+    pub fn mask_start_at_end(&self, text: &mut String) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        let bytes = text.as_bytes();
+        let longest = inner.longest_escaped / MAX_ESCAPED_PER_BYTE;
+        let from = bytes.len().saturating_sub(longest.saturating_sub(1));
+        let start = (from..bytes.len()).find(|&start| {
+            let tail = &bytes[start..];
+            inner.first[usize::from(tail[0])]
+                && text.is_char_boundary(start)
+                && tail.len() >= MIN_KEY_LEN
+                && (inner.keys.iter()).any(|key| {
+                    key.len() > tail.len() && key.starts_with(tail) && tail.len() * 2 >= key.len()
+                })
+        });
+        let Some(start) = start else {
+            return false;
+        };
+        text.replace_range(start.., REDACTED);
+        true
+    }
+
     /// `tail` (the end of one string, held back because it could start a
     /// key) and `next` (the start of the string after it on a stream),
     /// with a key that runs from one into the other replaced in both:
@@ -214,6 +242,9 @@ impl Scrubber {
                 masked |= self.mask_across(&mut tail, strings[other]);
             }
             strings[at].push_str(&tail);
+        }
+        for text in strings.iter_mut() {
+            masked |= self.mask_start_at_end(text);
         }
         masked
     }

@@ -200,6 +200,7 @@ impl HeldText {
             held.clear();
         }
         if last {
+            scrubber.mask_start_at_end(text);
             return;
         }
         let keep = scrubber.key_start_at_end(text);
@@ -686,7 +687,8 @@ impl HeldText {
         let event = if held.text.is_empty() {
             held.after.pop_front()
         } else {
-            let text = std::mem::take(&mut held.text);
+            let mut text = std::mem::take(&mut held.text);
+            self.scrubber.mask_start_at_end(&mut text);
             let data = json!({"type": "content_block_delta", "index": held.index,
                 "delta": {"type": held.delta.kind.name(), held.delta.member.name(): text}});
             Some(Event {
@@ -713,12 +715,20 @@ impl HeldText {
         {
             self.choose(index);
         }
-        let (text, reasoning, refusal) = (
+        let (mut text, mut reasoning, mut refusal) = (
             std::mem::take(&mut self.held.text),
             std::mem::take(&mut self.held.reasoning),
             std::mem::take(&mut self.held.refusal),
         );
-        let call = self.held.call.take();
+        let mut call = self.held.call.take();
+        // What a key could have started is released at the end: one that
+        // is most of a key goes masked.
+        for held in [&mut text, &mut reasoning, &mut refusal]
+            .into_iter()
+            .chain(call.as_mut().map(|(_, arguments)| arguments))
+        {
+            self.scrubber.mask_start_at_end(held);
+        }
         if parts {
             let rest: Vec<Part> = [
                 Part::Reasoning(reasoning),
@@ -1070,10 +1080,10 @@ mod tests {
         assert_eq!(got.len(), 2);
         // Given to a finishing chunk, or sent at the end.
         let got = held_chunks(&[start, finish]);
-        assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
+        assert!(got[1].contains(r#""content":"[redacted]""#), "{got:?}");
         assert_eq!(got.len(), 2);
         let got = held_chunks(&[start]);
-        assert!(got[1].contains(r#""content":"configured-k""#), "{got:?}");
+        assert!(got[1].contains(r#""content":"[redacted]""#), "{got:?}");
         assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
     }
 
@@ -1284,7 +1294,7 @@ mod tests {
             );
             // A tail held to the end goes with a detail of its own kind.
             let got = held_chunks(&[&chunk("held at the end: configured-k")]);
-            assert_eq!(details(&got), ["held at the end: ", "configured-k"]);
+            assert_eq!(details(&got), ["held at the end: ", "[redacted]"]);
             assert!(got[1].contains(r#""format":"unknown""#), "{got:#?}");
             assert!(got[1].contains(kind), "{got:#?}");
         }
@@ -1459,7 +1469,7 @@ mod tests {
             let got = held_native(&[(start, &begins), ("content_block_stop", stop)]);
             assert_eq!(got.len(), 3, "{got:?}");
             assert!(
-                got[1].starts_with(delta) && got[1].contains("configured-k"),
+                got[1].starts_with(delta) && got[1].contains("[redacted]"),
                 "{got:?}"
             );
         }
@@ -1501,18 +1511,18 @@ mod tests {
             };
             let got = held_native(&[(delta, &start), (name, &next)]);
             assert_eq!(got.len(), 3, "{got:?}");
-            assert!(got[1].contains(r#""index":0"#) && got[1].contains(r#""text":"configured-k""#));
+            assert!(got[1].contains(r#""index":0"#) && got[1].contains(r#""text":"[redacted]""#));
             assert_eq!(got[2], format!("{name} {next}"));
         }
         let got = held_native(&[(delta, &start)]);
-        assert!(got[1].starts_with(delta) && got[1].contains(r#""text":"configured-k""#));
+        assert!(got[1].starts_with(delta) && got[1].contains(r#""text":"[redacted]""#));
         // Thinking likewise, in its own member.
         let thinking = r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"so configured"}}"#;
         let got = held_native(&[(delta, thinking), (delta, thinking)]);
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(
             got[1].contains(r#""thinking":"configuredso ""#)
-                && got[2].contains(r#""thinking":"configured""#),
+                && got[2].contains(r#""thinking":"[redacted]""#),
             "{got:?}"
         );
     }
@@ -1537,7 +1547,7 @@ mod tests {
             );
             let got = held_chunks(&[&start]);
             assert!(
-                got[1].contains(&format!(r#""{member}":"configured-k""#)),
+                got[1].contains(&format!(r#""{member}":"[redacted]""#)),
                 "{got:?}"
             );
         }
@@ -1567,7 +1577,7 @@ mod tests {
         );
         assert_eq!(calls[1]["index"], 1);
         let got = held_chunks(&[&start]);
-        assert!(got[1].contains(r#""arguments":"configured-k""#), "{got:?}");
+        assert!(got[1].contains(r#""arguments":"[redacted]""#), "{got:?}");
     }
 
     #[test]
@@ -1762,7 +1772,7 @@ mod tests {
         // Nothing after it: the tail as it was, then what came.
         let got = held_native(&[(first.0, &first.1), (stop.0, &stop.1)]);
         assert!(
-            got[1].contains(r#""text":"configured-k""#) && got[2].starts_with("content_block_stop")
+            got[1].contains(r#""text":"[redacted]""#) && got[2].starts_with("content_block_stop")
         );
         // Too much between: the tail masked whole, what follows unknown.
         let ping = ("ping", r#"{"type":"ping"}"#);

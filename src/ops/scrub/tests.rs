@@ -361,3 +361,37 @@ fn mask_split_keys_replaces_a_key_across_two_strings_in_either_order() {
     let mut refs: Vec<&mut String> = plain.iter_mut().collect();
     assert!(!scrubber.mask_split_keys(&mut refs));
 }
+
+/// A string that ends on half a key or more goes masked from there; on
+/// less, or on a key's start in its middle, as written.
+#[test]
+fn a_string_ending_on_most_of_a_key_is_masked_from_there() {
+    let scrubber = scrubber();
+    for (text, expected) in [
+        (
+            format!("it is {}", &KEY[..KEY.len() - 1]),
+            "it is [redacted]".to_string(),
+        ),
+        (
+            format!("it is {}", &KEY[..KEY.len() / 2]),
+            "it is [redacted]".to_string(),
+        ),
+        (
+            format!("it is {}", &KEY[..KEY.len() / 2 - 1]),
+            format!("it is {}", &KEY[..KEY.len() / 2 - 1]),
+        ),
+        (
+            format!("{} and more", &KEY[..20]),
+            format!("{} and more", &KEY[..20]),
+        ),
+        ("it is sk-".to_string(), "it is sk-".to_string()),
+    ] {
+        let mut masked = text.clone();
+        assert_eq!(
+            scrubber.mask_start_at_end(&mut masked),
+            masked != text,
+            "{text}"
+        );
+        assert_eq!(masked, expected, "{text}");
+    }
+}
