@@ -656,6 +656,10 @@ pub struct UsageOut {
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct InputDetails {
     pub cached_tokens: u64,
+    /// Prompt-cache writes, where the provider reports them (an
+    /// Anthropic-format one does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]

@@ -189,6 +189,7 @@ fn usage_out(usage: &Usage) -> UsageOut {
         input_tokens: usage.input,
         input_tokens_details: InputDetails {
             cached_tokens: usage.cache_read.unwrap_or(0),
+            cache_write_tokens: usage.cache_written,
         },
         output_tokens: usage.output,
         output_tokens_details: OutputDetails {

@@ -581,7 +581,7 @@ fn a_stream_is_the_exact_event_sequence_codex_parses() {
             {"index": 0, "id": "functions.f:0", "function": {"name": "f", "arguments": "{\"a\""}}]}}]}),
         json!({"choices": [{"delta": {"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "g", "arguments": ""}}]}}]}),
         json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}, "finish_reason": "tool_calls"}]}),
-        json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 4}, "cost": 0.25}}),
+        json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 3}, "cost": 0.25}}),
     ])));
     events.extend(encoder.frame(b"data: [DONE]\n\n"));
     assert_eq!(
@@ -640,8 +640,9 @@ fn a_stream_is_the_exact_event_sequence_codex_parses() {
     );
     assert_eq!(
         completed["response"]["usage"],
-        json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 5,
-               "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15, "cost": 0.25})
+        json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 3},
+               "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15,
+               "cost": 0.25})
     );
     // Nothing after the end.
     assert!(encoder.frame(b"data: [DONE]\n\n").is_empty());
