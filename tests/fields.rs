@@ -1227,3 +1227,46 @@ async fn a_stream_options_member_no_row_names_is_carried_or_named() {
         assert_eq!(dropped(&response), ["unknown members"], "{stream}");
     }
 }
+
+#[tokio::test]
+async fn a_replayed_custom_call_and_a_function_message_go_named_over_the_anthropic_transport() {
+    let body = json!({"model": "p/m", "max_tokens": 20,
+        "tools": [{"type": "custom", "custom": {"name": "c"}}],
+        "messages": [{"role": "user", "content": "a"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "custom", "custom": {"name": "c", "input": "raw text"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+            {"role": "assistant", "content": null, "function_call": {"name": "f", "arguments": "{}"}},
+            {"role": "function", "name": "f", "content": "the function's answer"},
+            {"role": "user", "content": "b"}]});
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    let said = dropped(&response);
+    assert!(said.contains(&"unknown members".to_string()), "{said:?}");
+    assert!(
+        said.iter().any(|name| name.starts_with("custom tools")),
+        "{said:?}"
+    );
+    let sent = mock.requests()[0]["body"].clone();
+    let text = sent.to_string();
+    for lost in [
+        "tool_use",
+        "tool_result",
+        "the function's answer",
+        "raw text",
+    ] {
+        assert!(!text.contains(lost), "{lost} in {text}");
+    }
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])
+    );
+    // To a chat provider, all of it as sent.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
+}

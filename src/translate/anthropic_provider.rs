@@ -170,9 +170,20 @@ pub fn asks_thinking(thinking: Option<&Value>, reasoning: Option<&Value>) -> Opt
 /// `(system blocks, messages)`: consecutive messages of one role are merged,
 /// and a user message's tool results come before its other blocks.
 fn messages(messages: Option<&Value>) -> (Vec<Value>, Vec<Value>) {
+    let messages: &[Value] = messages
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    // A custom tool's call has no Messages form (its tool is dropped, and
+    // named): it goes, and its result with it.
+    let custom: Vec<&str> = (messages.iter())
+        .filter_map(|message| message.get("tool_calls")?.as_array())
+        .flatten()
+        .filter(|call| call.get("function").is_none())
+        .filter_map(|call| call.get("id")?.as_str())
+        .collect();
     let mut system = Vec::new();
     let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for message in messages.and_then(Value::as_array).into_iter().flatten() {
+    for message in messages {
         let content = message.get("content");
         let (role, blocks) = match message.get("role").and_then(Value::as_str) {
             Some("system" | "developer") => {
@@ -185,6 +196,9 @@ fn messages(messages: Option<&Value>) -> (Vec<Value>, Vec<Value>) {
                     .get("tool_call_id")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
+                if custom.contains(&id) {
+                    continue;
+                }
                 let result = json!({
                     "type": "tool_result",
                     "tool_use_id": ids::encode_stable(id),
@@ -192,6 +206,9 @@ fn messages(messages: Option<&Value>) -> (Vec<Value>, Vec<Value>) {
                 });
                 ("user", vec![result])
             }
+            // A legacy `function` message answers a `function_call`, which
+            // has no Messages form either (both named).
+            Some("function") => continue,
             _ => ("user", user_blocks(content)),
         };
         if blocks.is_empty() {
@@ -301,6 +318,7 @@ fn assistant_blocks(message: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .filter(|call| call.get("function").is_some())
     {
         let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
         let name = function_name(call).unwrap_or_default();

@@ -601,6 +601,9 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
         match &*message.role {
             "system" | "developer" => ChatRow::SystemMessage.mark(&mut seen),
             "tool" => ChatRow::ToolMessage.mark(&mut seen),
+            // The legacy answer to a `function_call`: carried where chat
+            // is, named where it is not.
+            "function" => seen.unknown_member("messages[function]"),
             _ => {}
         }
         if message.has_reasoning_content {
