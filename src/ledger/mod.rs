@@ -36,6 +36,7 @@
 pub mod budget;
 pub mod calendar;
 pub mod client;
+mod pg_io;
 pub mod placements;
 pub mod postgres;
 pub mod query;

@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
 
+use super::pg_io::{ConnectError, connect};
 use super::postgres::client_config;
 use super::storage::StorageError;
 use crate::config::ledger::StoreUrl;
@@ -199,8 +200,8 @@ impl SharedPlacements {
         });
     }
 
-    async fn connect(&self) -> Result<Connected, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(NoTls).await?;
+    async fn connect(&self) -> Result<Connected, ConnectError> {
+        let (client, connection) = connect(&self.config).await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

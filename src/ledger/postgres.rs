@@ -25,8 +25,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::Severity;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
+use super::pg_io::{ConnectError, connect};
 use super::query::{self, Query, Report, SUMS};
 use super::storage::{
     DaySpend, Location, RateCount, Reservations, Storage, StorageError, storable_rows, to_i64,
@@ -512,13 +513,15 @@ impl Postgres {
     fn connect(&mut self) -> Result<Client, String> {
         let redactor = self.redactor.clone();
         let config = self.config.clone();
-        let scrub = |e: tokio_postgres::Error| described(&e, &config, &redactor);
+        let scrub = |e: ConnectError| match e {
+            ConnectError::Postgres(e) => described(&e, &config, &redactor),
+            ConnectError::Io(e) => described_io(&e, &config),
+        };
         self.runtime.block_on(async {
-            let (mut client, connection) =
-                tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
-                    .await
-                    .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
-                    .map_err(scrub)?;
+            let (mut client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connect(&config))
+                .await
+                .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
+                .map_err(scrub)?;
             // The connection's I/O runs on this runtime while a call
             // blocks on it; it ends when the client is dropped.
             tokio::spawn(async move {
@@ -743,18 +746,30 @@ fn described(error: &tokio_postgres::Error, config: &Config, redactor: &Redactor
     }
 }
 
-/// What a failure to connect means, for the person who set `ledger.store`.
-fn in_words(error: &tokio_postgres::Error, config: &Config) -> Option<String> {
+/// [`described`] for a socket that could not be opened.
+fn described_io(error: &std::io::Error, config: &Config) -> String {
+    match io_in_words(error, config) {
+        Some(words) => format!("{words} ({error})"),
+        None => error.to_string(),
+    }
+}
+
+/// Where `config` connects first, as a person names it.
+fn place(config: &Config) -> String {
     use tokio_postgres::config::Host;
-    use tokio_postgres::error::SqlState;
-    let user = config.get_user().unwrap_or("(the system user)");
-    let database = config.get_dbname().unwrap_or(user);
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let place = match config.get_hosts().first() {
+    match config.get_hosts().first() {
         Some(Host::Tcp(host)) => format!("{host}:{port}"),
         Some(Host::Unix(dir)) => format!("{}/.s.PGSQL.{port}", dir.display()),
         None => format!("localhost:{port}"),
-    };
+    }
+}
+
+/// What a failure to connect means, for the person who set `ledger.store`.
+fn in_words(error: &tokio_postgres::Error, config: &Config) -> Option<String> {
+    use tokio_postgres::error::SqlState;
+    let user = config.get_user().unwrap_or("(the system user)");
+    let database = config.get_dbname().unwrap_or(user);
     if let Some(code) = error.code() {
         let words = if *code == SqlState::INVALID_PASSWORD {
             format!("authentication failed: the password for user \"{user}\" is wrong")
@@ -782,27 +797,32 @@ fn in_words(error: &tokio_postgres::Error, config: &Config) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            let text = io.to_string();
-            return Some(match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    format!(
-                        "connection refused at {place}: is PostgreSQL running and listening there?"
-                    )
-                }
-                std::io::ErrorKind::NotFound => {
-                    format!("no PostgreSQL socket at {place}: is PostgreSQL running?")
-                }
-                _ if text.contains("lookup") || text.contains("name resolution") => {
-                    format!(
-                        "unknown host: {place} cannot be resolved; correct the host in ledger.store"
-                    )
-                }
-                _ => return None,
-            });
+            return io_in_words(io, config);
         }
         source = cause.source();
     }
     None
+}
+
+/// What a socket's failure means, for the person who set `ledger.store`.
+fn io_in_words(io: &std::io::Error, config: &Config) -> Option<String> {
+    let place = place(config);
+    let text = io.to_string();
+    Some(match io.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused at {place}: is PostgreSQL running and listening there?")
+        }
+        std::io::ErrorKind::NotFound => {
+            format!("no PostgreSQL socket at {place}: is PostgreSQL running?")
+        }
+        _ if text.contains("lookup")
+            || text.contains("name resolution")
+            || text.contains("resolve") =>
+        {
+            format!("unknown host: {place} cannot be resolved; correct the host in ledger.store")
+        }
+        _ => return None,
+    })
 }
 
 /// A row of day, client, model, requests, fallbacks, dollars and uncosted
@@ -1202,6 +1222,45 @@ mod tests {
             store.config.get_options(),
             Some(format!("{ours} -c search_path=usage").as_str())
         );
+    }
+
+    /// A server that says a message of 2 GB is coming, then sends it as
+    /// fast as it can, is cut at the message's header: nothing of it is
+    /// buffered.
+    #[test]
+    fn a_server_that_sends_a_message_past_the_bound_is_cut_at_once() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut startup = [0; 1024];
+            let _ = socket.read(&mut startup);
+            let mut header = vec![b'R'];
+            header.extend(0x7fff_fff0_u32.to_be_bytes());
+            socket.write_all(&header).unwrap();
+            let zeros = vec![0; 64 * 1024];
+            let mut sent = 0;
+            while socket.write_all(&zeros).is_ok() && sent < 1 << 30 {
+                sent += zeros.len();
+            }
+            sent
+        });
+        let text = format!("postgresql://u:secret-pw@127.0.0.1:{port}/db");
+        let started = Instant::now();
+        let err = Postgres::new(&url(&text))
+            .unwrap()
+            .spend_since(0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than the 1048576 one may hold"), "{err}");
+        assert!(
+            started.elapsed() < CONNECT_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+        // The server could write little before the connection was closed.
+        assert!(sent.join().unwrap() < 64 << 20);
     }
 
     #[test]

@@ -1,0 +1,261 @@
+//! The connection to a shared store, bounded: `tokio-postgres` makes room
+//! for each message the server says is coming before it comes, so a
+//! server (or whatever answers at its address: the connection is not
+//! encrypted) that says a message of 2 GB is coming would have it buffered
+//! as fast as it sends. Here the socket is opened as `tokio-postgres`
+//! would open it, and each message's length is read as it passes: one past
+//! [`MOST_MESSAGE_BYTES`] ends the connection, as an I/O error.
+
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_postgres::config::Host;
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{Client, Config, Connection, NoTls};
+
+/// The most one message from the server may hold: a row of the ledger,
+/// a report's row, a notice or an error is a few KB.
+pub(super) const MOST_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Why a connection was not made.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ConnectError {
+    /// The socket could not be opened (no secret in it: an address and
+    /// the system's word).
+    #[error("{0}")]
+    Io(io::Error),
+    /// The server's, or the protocol's.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// The socket of a connection, TCP or a Unix socket.
+pub(super) trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Socket for S {}
+
+pub(super) type Bounded = BoundedMessages<Box<dyn Socket>>;
+
+/// Connects as `config.connect(NoTls)` does, each host in turn (at its
+/// `hostaddr` where one is given), over a socket whose messages are
+/// bounded.
+pub(super) async fn connect(
+    config: &Config,
+) -> Result<(Client, Connection<Bounded, NoTlsStream>), ConnectError> {
+    let (hosts, addresses, ports) = (
+        config.get_hosts(),
+        config.get_hostaddrs(),
+        config.get_ports(),
+    );
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no host to connect to");
+    for at in 0..hosts.len().max(addresses.len()) {
+        let port = ports.get(at).or(ports.first()).copied().unwrap_or(5432);
+        match open(hosts.get(at), addresses.get(at).copied(), port).await {
+            Ok(socket) => {
+                return Ok(config
+                    .connect_raw(BoundedMessages::new(socket), NoTls)
+                    .await?);
+            }
+            Err(error) => last = error,
+        }
+    }
+    Err(ConnectError::Io(last))
+}
+
+/// The socket to one host: TCP to its address, else to its name, or its
+/// Unix socket.
+async fn open(
+    host: Option<&Host>,
+    address: Option<IpAddr>,
+    port: u16,
+) -> io::Result<Box<dyn Socket>> {
+    let named = |place: String| {
+        move |error: io::Error| {
+            io::Error::new(error.kind(), format!("cannot reach {place}: {error}"))
+        }
+    };
+    let tcp = |stream: TcpStream| -> Box<dyn Socket> {
+        let _ = stream.set_nodelay(true);
+        Box::new(stream)
+    };
+    match (host, address) {
+        (_, Some(address)) => (TcpStream::connect((address, port)).await)
+            .map(tcp)
+            .map_err(named(format!("{address}:{port}"))),
+        (Some(Host::Tcp(name)), None) => (TcpStream::connect((name.as_str(), port)).await)
+            .map(tcp)
+            .map_err(named(format!("{name}:{port}"))),
+        (Some(Host::Unix(dir)), None) => {
+            let path = dir.join(format!(".s.PGSQL.{port}"));
+            let stream = tokio::net::UnixStream::connect(&path).await;
+            let stream = stream.map_err(named(path.display().to_string()))?;
+            Ok(Box::new(stream))
+        }
+        (None, None) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no host to connect to",
+        )),
+    }
+}
+
+/// `inner`, whose server messages (a type byte, a length that counts
+/// itself, the body) are read past as they come; the one-byte answer to
+/// an `SSLRequest` written to it is let through.
+pub(super) struct BoundedMessages<S> {
+    inner: S,
+    /// An `SSLRequest` was written: its one-byte answer comes first.
+    ssl_answer: bool,
+    /// The header of the message being read, and how much of it came.
+    header: [u8; 5],
+    have: usize,
+    /// The body bytes of the message being read still to come.
+    left: usize,
+}
+
+impl<S> BoundedMessages<S> {
+    pub(super) fn new(inner: S) -> Self {
+        Self {
+            inner,
+            ssl_answer: false,
+            header: [0; 5],
+            have: 0,
+            left: 0,
+        }
+    }
+
+    /// Reads past `bytes`, fresh from the server: an error for a
+    /// message longer than the bound.
+    fn pass(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            if self.ssl_answer {
+                self.ssl_answer = false;
+                bytes = &bytes[1..];
+            } else if self.left > 0 {
+                let body = self.left.min(bytes.len());
+                self.left -= body;
+                bytes = &bytes[body..];
+            } else {
+                let take = (self.header.len() - self.have).min(bytes.len());
+                self.header[self.have..self.have + take].copy_from_slice(&bytes[..take]);
+                self.have += take;
+                bytes = &bytes[take..];
+                if self.have == self.header.len() {
+                    self.have = 0;
+                    let length = u32::from_be_bytes(self.header[1..].try_into().expect("4 bytes"));
+                    let body = (length as usize).checked_sub(4);
+                    match body {
+                        Some(body) if body <= MOST_MESSAGE_BYTES => self.left = body,
+                        _ => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!(
+                                    "the server sent a message of {length} bytes, more than the {MOST_MESSAGE_BYTES} one may hold"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `SSLRequest` message: its length, then its code.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+impl<S: AsyncRead + Unpin> AsyncRead for BoundedMessages<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.pass(&buf.filled()[before..])?;
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for BoundedMessages<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n == SSL_REQUEST.len()) && buf == SSL_REQUEST {
+            this.ssl_answer = true;
+        }
+        polled
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages as a server sends them: a type byte, then a length that
+    /// counts itself and the body.
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend(((body.len() + 4) as u32).to_be_bytes());
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn messages_within_the_bound_pass_however_they_are_cut() {
+        let stream = [
+            message(b'R', &[0, 0, 0, 0]),
+            message(b'S', b"server_version\x0016\x00"),
+            message(b'D', &vec![7; MOST_MESSAGE_BYTES]),
+            message(b'Z', b"I"),
+        ]
+        .concat();
+        for cut in [1, 2, 3, 5, 7, 4096, stream.len()] {
+            let mut bounded = BoundedMessages::new(());
+            for piece in stream.chunks(cut) {
+                bounded.pass(piece).unwrap();
+            }
+            assert_eq!((bounded.have, bounded.left), (0, 0), "{cut}");
+        }
+    }
+
+    #[test]
+    fn a_message_past_the_bound_or_of_no_length_ends_the_connection() {
+        for length in [(MOST_MESSAGE_BYTES + 5) as u32, 0x7fff_fff0, 3] {
+            let mut header = vec![b'R'];
+            header.extend(length.to_be_bytes());
+            let mut bounded = BoundedMessages::new(());
+            bounded.pass(&message(b'Z', b"I")).unwrap();
+            let error = bounded.pass(&header).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{length}");
+        }
+    }
+
+    #[test]
+    fn the_answer_to_an_ssl_request_is_one_byte() {
+        let mut bounded = BoundedMessages::new(());
+        bounded.ssl_answer = true;
+        bounded
+            .pass(&[b"N".as_slice(), &message(b'R', &[0, 0, 0, 0])].concat())
+            .unwrap();
+        assert_eq!((bounded.have, bounded.left), (0, 0));
+    }
+}
