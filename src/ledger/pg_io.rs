@@ -13,9 +13,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_postgres::config::Host;
-use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{Client, Config, Connection, NoTls};
+use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
+use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 /// The most one message from the server may hold: a row of the ledger,
 /// a report's row, a notice or an error is a few KB.
@@ -37,37 +36,94 @@ pub(super) enum ConnectError {
 pub(super) trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Socket for S {}
 
-pub(super) type Bounded = BoundedMessages<Box<dyn Socket>>;
-
-/// Connects as `config.connect(NoTls)` does, each host in turn (at its
-/// `hostaddr` where one is given), over a socket whose messages are
-/// bounded.
-pub(super) async fn connect(
-    config: &Config,
-) -> Result<(Client, Connection<Bounded, NoTlsStream>), ConnectError> {
+/// Connects as `config.connect(NoTls)` does: each host in turn (at its
+/// `hostaddr` where one is given; in a random order with
+/// `load_balance_hosts=random`), each within `connect_timeout`, with TCP
+/// keepalives as the URL sets them, the next host tried on any failure and
+/// on a read-only server where `target_session_attrs=read-write` asks;
+/// over a socket whose messages are bounded. The connection's I/O runs on
+/// a task of the current runtime, and ends when the client is dropped.
+pub(super) async fn connect(config: &Config) -> Result<Client, ConnectError> {
     let (hosts, addresses, ports) = (
         config.get_hosts(),
         config.get_hostaddrs(),
         config.get_ports(),
     );
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no host to connect to");
-    for at in 0..hosts.len().max(addresses.len()) {
-        let port = ports.get(at).or(ports.first()).copied().unwrap_or(5432);
-        match open(hosts.get(at), addresses.get(at).copied(), port).await {
-            Ok(socket) => {
-                return Ok(config
-                    .connect_raw(BoundedMessages::new(socket), NoTls)
-                    .await?);
-            }
-            Err(error) => last = error,
-        }
+    let count = hosts.len().max(addresses.len());
+    let invalid = |what: &str| ConnectError::Io(io::Error::new(io::ErrorKind::InvalidInput, what));
+    if !hosts.is_empty() && !addresses.is_empty() && hosts.len() != addresses.len() {
+        return Err(invalid("as many hostaddr as host are needed"));
     }
-    Err(ConnectError::Io(last))
+    if ports.len() > 1 && ports.len() != count {
+        return Err(invalid("one port, or one per host, is needed"));
+    }
+    let mut order: Vec<usize> = (0..count).collect();
+    if config.get_load_balance_hosts() == LoadBalanceHosts::Random {
+        fastrand::shuffle(&mut order);
+    }
+    let mut last = invalid("no host to connect to");
+    for at in order {
+        let port = ports.get(at).or(ports.first()).copied().unwrap_or(5432);
+        let opened = open(config, hosts.get(at), addresses.get(at).copied(), port);
+        let socket = match config.get_connect_timeout() {
+            Some(limit) => (tokio::time::timeout(*limit, opened).await).unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {} s", limit.as_secs_f64()),
+                ))
+            }),
+            None => opened.await,
+        };
+        let socket = match socket {
+            Ok(socket) => socket,
+            Err(error) => {
+                last = ConnectError::Io(error);
+                continue;
+            }
+        };
+        let (client, connection) = match config
+            .connect_raw(BoundedMessages::new(socket), NoTls)
+            .await
+        {
+            Ok(connected) => connected,
+            Err(error) => {
+                last = ConnectError::Postgres(error);
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        if config.get_target_session_attrs() == TargetSessionAttrs::ReadWrite {
+            match read_only(&client).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    last = invalid("the server is read-only (target_session_attrs=read-write)");
+                    continue;
+                }
+                Err(error) => {
+                    last = ConnectError::Postgres(error);
+                    continue;
+                }
+            }
+        }
+        return Ok(client);
+    }
+    Err(last)
 }
 
-/// The socket to one host: TCP to its address, else to its name, or its
-/// Unix socket.
+/// Whether the server takes no writes.
+async fn read_only(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    let rows = client.simple_query("SHOW transaction_read_only").await?;
+    Ok(rows
+        .iter()
+        .any(|row| matches!(row, SimpleQueryMessage::Row(row) if row.get(0) == Some("on"))))
+}
+
+/// The socket to one host: TCP to its address, else to its name (with
+/// the URL's keepalives), or its Unix socket.
 async fn open(
+    config: &Config,
     host: Option<&Host>,
     address: Option<IpAddr>,
     port: u16,
@@ -77,17 +133,21 @@ async fn open(
             io::Error::new(error.kind(), format!("cannot reach {place}: {error}"))
         }
     };
-    let tcp = |stream: TcpStream| -> Box<dyn Socket> {
-        let _ = stream.set_nodelay(true);
-        Box::new(stream)
+    let tcp = |stream: TcpStream| -> io::Result<Box<dyn Socket>> {
+        stream.set_nodelay(true)?;
+        if config.get_keepalives() {
+            let keepalive = socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
+            socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+        }
+        Ok(Box::new(stream))
     };
     match (host, address) {
         (_, Some(address)) => (TcpStream::connect((address, port)).await)
-            .map(tcp)
-            .map_err(named(format!("{address}:{port}"))),
+            .map_err(named(format!("{address}:{port}")))
+            .and_then(tcp),
         (Some(Host::Tcp(name)), None) => (TcpStream::connect((name.as_str(), port)).await)
-            .map(tcp)
-            .map_err(named(format!("{name}:{port}"))),
+            .map_err(named(format!("{name}:{port}")))
+            .and_then(tcp),
         (Some(Host::Unix(dir)), None) => {
             let path = dir.join(format!(".s.PGSQL.{port}"));
             let stream = tokio::net::UnixStream::connect(&path).await;
@@ -102,12 +162,11 @@ async fn open(
 }
 
 /// `inner`, whose server messages (a type byte, a length that counts
-/// itself, the body) are read past as they come; the one-byte answer to
-/// an `SSLRequest` written to it is let through.
+/// itself, the body) are read past as they come. (No `SSLRequest` is
+/// written, whose answer is a byte alone: the connection has no TLS, and
+/// `sslmode` is `disable` or `prefer`.)
 pub(super) struct BoundedMessages<S> {
     inner: S,
-    /// An `SSLRequest` was written: its one-byte answer comes first.
-    ssl_answer: bool,
     /// The header of the message being read, and how much of it came.
     header: [u8; 5],
     have: usize,
@@ -119,7 +178,6 @@ impl<S> BoundedMessages<S> {
     pub(super) fn new(inner: S) -> Self {
         Self {
             inner,
-            ssl_answer: false,
             header: [0; 5],
             have: 0,
             left: 0,
@@ -130,10 +188,7 @@ impl<S> BoundedMessages<S> {
     /// message longer than the bound.
     fn pass(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
-            if self.ssl_answer {
-                self.ssl_answer = false;
-                bytes = &bytes[1..];
-            } else if self.left > 0 {
+            if self.left > 0 {
                 let body = self.left.min(bytes.len());
                 self.left -= body;
                 bytes = &bytes[body..];
@@ -164,9 +219,6 @@ impl<S> BoundedMessages<S> {
     }
 }
 
-/// The `SSLRequest` message: its length, then its code.
-const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
-
 impl<S: AsyncRead + Unpin> AsyncRead for BoundedMessages<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -189,12 +241,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for BoundedMessages<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n == SSL_REQUEST.len()) && buf == SSL_REQUEST {
-            this.ssl_answer = true;
-        }
-        polled
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -247,15 +294,5 @@ mod tests {
             let error = bounded.pass(&header).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{length}");
         }
-    }
-
-    #[test]
-    fn the_answer_to_an_ssl_request_is_one_byte() {
-        let mut bounded = BoundedMessages::new(());
-        bounded.ssl_answer = true;
-        bounded
-            .pass(&[b"N".as_slice(), &message(b'R', &[0, 0, 0, 0])].concat())
-            .unwrap();
-        assert_eq!((bounded.have, bounded.left), (0, 0));
     }
 }

@@ -201,10 +201,7 @@ impl SharedPlacements {
     }
 
     async fn connect(&self) -> Result<Connected, ConnectError> {
-        let (client, connection) = connect(&self.config).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let client = connect(&self.config).await?;
         client.batch_execute(SCHEMA).await?;
         let claim = client.prepare(CLAIM).await?;
         let read = client.prepare(READ).await?;

@@ -518,15 +518,12 @@ impl Postgres {
             ConnectError::Io(e) => described_io(&e, &config),
         };
         self.runtime.block_on(async {
-            let (mut client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connect(&config))
+            // The connection's I/O runs on this runtime while a call
+            // blocks on it; it ends when the client is dropped.
+            let mut client = tokio::time::timeout(CONNECT_TIMEOUT, connect(&config))
                 .await
                 .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
                 .map_err(scrub)?;
-            // The connection's I/O runs on this runtime while a call
-            // blocks on it; it ends when the client is dropped.
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
             tokio::time::timeout(MIGRATE_TIMEOUT, migrate(&mut client, &redactor))
                 .await
                 .map_err(|_| {
