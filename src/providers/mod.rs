@@ -580,41 +580,53 @@ fn developer_role(draft: &mut Draft, target: &Target) {
 /// The output limit moves to the field the model expects and is clamped to
 /// the model's maximum output: the limit sent, if any.
 fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
-    // Both fields given: the lower is the client's limit, on every target.
-    let given = |draft: &Draft, field: MaxTokensField| {
-        (draft.decided.given(draft.request(), field.name())).and_then(|v| v.as_u64())
+    // Both fields given by the client: the lower is its limit, on every
+    // target (a model's `params` fill a field it left out, never lower
+    // one it gave).
+    let asked = |field: MaxTokensField| {
+        let value = draft.request().value(field.name());
+        value.and_then(|value| value.as_u64())
+    };
+    let lower = match (
+        asked(MaxTokensField::MaxTokens),
+        asked(MaxTokensField::MaxCompletionTokens),
+    ) {
+        (Some(max_tokens), Some(max_completion_tokens)) if max_tokens < max_completion_tokens => {
+            Some(MaxTokensField::MaxTokens)
+        }
+        (Some(_), Some(_)) => Some(MaxTokensField::MaxCompletionTokens),
+        _ => None,
     };
     if let Some(field) = target.model.capabilities.max_tokens_field
         && draft.has(field.other().name())
     {
-        let lower = match (given(draft, field), given(draft, field.other())) {
-            (Some(own), Some(other)) => other < own,
-            (own, _) => own.is_none(),
-        };
         *draft.decided.output.at(field.other()) = Limit::Removed;
-        if !draft.has(field.name()) || lower {
+        if !draft.has(field.name()) || lower == Some(field.other()) {
             *draft.decided.output.at(field) = Limit::Moved;
         }
     }
-    let mut sent: Option<u64> = None;
-    for field in [
+    let fields = [
         MaxTokensField::MaxCompletionTokens,
         MaxTokensField::MaxTokens,
-    ] {
+    ];
+    let mut sent = [None; 2];
+    for (at, field) in fields.into_iter().enumerate() {
         let given = draft.decided.limit_sent(draft.request(), field);
         let Some(asked) = given.and_then(|v| v.as_u64()) else {
             continue;
         };
-        let limit = match target.model.max_tokens {
+        sent[at] = Some(match target.model.max_tokens {
             Some(maximum) if asked > maximum => {
                 *draft.decided.output.at(field) = Limit::Clamped(maximum);
                 maximum
             }
             _ => asked,
-        };
-        sent = Some(sent.map_or(limit, |lower| lower.min(limit)));
+        });
     }
-    sent
+    // Where both go (no field of the model's own), the lower the client
+    // gave; else the one that goes.
+    let lower = lower.and_then(|lower| sent[fields.iter().position(|f| *f == lower)?]);
+    lower.or(sent[0]).or(sent[1])
 }
 
 /// Providers that cannot stream usage are not asked to.

@@ -7,8 +7,9 @@
 //!   once (some models send it twice), with cache hits also in
 //!   `prompt_tokens_details.cached_tokens` (where OpenAI clients, OpenClaw
 //!   included, read them; Moonshot reports `cached_tokens`), and `cost` in
-//!   USD as the ledger records it ([`call_cost`]: the model's prices, or
-//!   the provider's own figure when it is higher).
+//!   USD as the ledger records it ([`Pricing::cost`]: the model's prices,
+//!   or the provider's own figure when it is higher; none for counts no
+//!   one call could use).
 //!
 //! - A content filter's ending is OpenAI's `content_filter`, also when the
 //!   provider says `filtered` (Kimi K3 mid-stream, kimi-code #1952).

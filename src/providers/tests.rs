@@ -336,6 +336,16 @@ fn the_output_limit_goes_in_the_field_each_endpoint_takes() {
             json!({"max_completion_tokens": lower}),
         );
     }
+    // A model's `params` fill the field the client left out, and never
+    // lower the one it gave.
+    let extra = json!({"agents": {"defaults": {"models": {"moonshot/kimi-k2.6": {
+        "params": {"max_completion_tokens": 4096}}}}}});
+    check_with(
+        extra,
+        "moonshot/kimi-k2.6",
+        with_messages(json!({"max_tokens": 32000})),
+        with_messages(json!({"max_tokens": 32000})),
+    );
 }
 
 #[test]
