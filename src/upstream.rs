@@ -613,8 +613,8 @@ pub fn error_details(body: &[u8]) -> (Option<String>, String) {
 #[derive(Debug, PartialEq)]
 enum FirstEvent {
     /// A chat completion chunk. `meaningful` when it carries content,
-    /// reasoning, a tool call, a finish reason or usage: the answer has
-    /// started and the stream can be relayed.
+    /// reasoning, audio, images, a tool call, a finish reason or usage:
+    /// the answer has started and the stream can be relayed.
     Chunk { meaningful: bool },
     /// `{"error": {...}}`: `(error.type, error.message)`, unscrubbed.
     Error(Option<String>, String),
@@ -657,6 +657,8 @@ fn first_event(data: &str) -> FirstEvent {
                                 || nonempty(d.refusal)
                                 || nonempty(d.reasoning_content)
                                 || nonempty(d.reasoning)
+                                || nonempty(d.audio)
+                                || nonempty(d.images)
                         })
                 });
             FirstEvent::Chunk { meaningful }

@@ -204,8 +204,8 @@ pub async fn collect(
 }
 
 /// Whether `chunk` adds to the answer: its usage, or a choice's ending,
-/// log probabilities, or a delta with text, reasoning, annotations or a
-/// tool call's piece. An empty delta, or a chunk of no choice, says
+/// log probabilities, or a delta with text, reasoning, annotations,
+/// audio, images or a tool call's piece. An empty delta, or a chunk of no choice, says
 /// nothing: it keeps a connection alive, as a comment does.
 fn says_something(chunk: &ChunkView) -> bool {
     let said =
@@ -223,15 +223,14 @@ fn says_something(chunk: &ChunkView) -> bool {
                         delta.reasoning,
                         delta.annotations,
                         delta.reasoning_details,
+                        delta.audio,
+                        delta.images,
                     ]
                     .into_iter()
                     .any(said)
-                        || delta
-                            .tool_calls
-                            .as_ref()
-                            .is_some_and(|calls| !calls.is_empty())
                 })
         })
+        || chunk.makes_calls()
 }
 
 /// Whether a provider's own event adds to the answer (`None`: it is not
@@ -329,8 +328,14 @@ fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
             _ => {}
         }
     }
+    // A function's arguments, or a custom tool's input.
     let arguments = (calls.into_iter().flatten()).filter_map(|call| {
-        match call.pointer_mut("/function/arguments") {
+        let object = call.as_object_mut()?;
+        let inner = match object.contains_key("custom") {
+            true => object.get_mut("custom")?.get_mut("input"),
+            false => object.get_mut("function")?.get_mut("arguments"),
+        };
+        match inner {
             Some(Value::String(arguments)) => Some(arguments),
             _ => None,
         }
