@@ -32,6 +32,9 @@ pub const REDACTED: &str = "[redacted]";
 /// `Redactor`: they would mangle ordinary words.
 pub const MIN_KEY_LEN: usize = 4;
 
+/// The shortest start of a key [`Scrubber::mask_start_at_end`] masks.
+const MOST_OF_A_KEY: usize = 12;
+
 /// The longest JSON escape of one key byte: `\u0041` for one ASCII byte
 /// (a character of 2 to 4 bytes takes at most 12 escaped bytes).
 const MAX_ESCAPED_PER_BYTE: usize = 6;
@@ -163,10 +166,11 @@ impl Scrubber {
     }
 
     /// `text`, which ends a stream's or an answer's string, with the start
-    /// of a key it ends on replaced, where that start is at least half
-    /// the key: a key cut short at the end is still most of a key (half,
-    /// or [`MIN_KEY_LEN`], is too much text for a sentence to share with
-    /// a key by chance). Whether anything was replaced.
+    /// of a key it ends on replaced, where that start is at least half the
+    /// key and at least [`MOST_OF_A_KEY`] bytes: a key cut short at the
+    /// end is still most of a key, and that much is more text than a
+    /// sentence shares with a key by chance (a short secret's start is
+    /// left). Whether anything was replaced.
     pub fn mask_start_at_end(&self, text: &mut String) -> bool {
         let Some(inner) = &self.inner else {
             return false;
@@ -178,7 +182,7 @@ impl Scrubber {
             let tail = &bytes[start..];
             inner.first[usize::from(tail[0])]
                 && text.is_char_boundary(start)
-                && tail.len() >= MIN_KEY_LEN
+                && tail.len() >= MOST_OF_A_KEY
                 && (inner.keys.iter()).any(|key| {
                     key.len() > tail.len() && key.starts_with(tail) && tail.len() * 2 >= key.len()
                 })

@@ -1522,7 +1522,7 @@ mod tests {
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(
             got[1].contains(r#""thinking":"configuredso ""#)
-                && got[2].contains(r#""thinking":"[redacted]""#),
+                && got[2].contains(r#""thinking":"configured""#),
             "{got:?}"
         );
     }

@@ -362,8 +362,9 @@ fn mask_split_keys_replaces_a_key_across_two_strings_in_either_order() {
     assert!(!scrubber.mask_split_keys(&mut refs));
 }
 
-/// A string that ends on half a key or more goes masked from there; on
-/// less, or on a key's start in its middle, as written.
+/// A string that ends on half a key or more (and 12 bytes or more) goes
+/// masked from there; on less, or on a key's start in its middle, as
+/// written.
 #[test]
 fn a_string_ending_on_most_of_a_key_is_masked_from_there() {
     let scrubber = scrubber();
