@@ -58,15 +58,17 @@ impl Usage {
         let count = |key: &str| usage.get(key).and_then(count);
         let (input, output) = (count("prompt_tokens")?, count("completion_tokens")?);
         // Cache reads and writes are part of the input, reasoning of the
-        // output: a count past its whole is taken as the whole.
+        // output: a count past what is left of its whole is taken as that.
+        let cache_read = (detail("prompt_tokens_details", "cached_tokens"))
+            .or_else(|| count("cached_tokens"))
+            .map(|cached| cached.min(input));
+        let unread = input - cache_read.unwrap_or(0);
         Some(Self {
             input,
             output,
-            cache_read: (detail("prompt_tokens_details", "cached_tokens"))
-                .or_else(|| count("cached_tokens"))
-                .map(|cached| cached.min(input)),
+            cache_read,
             cache_written: (detail("prompt_tokens_details", "cache_write_tokens"))
-                .map(|written| written.min(input)),
+                .map(|written| written.min(unread)),
             total: count("total_tokens").unwrap_or(input.saturating_add(output)),
             reasoning: (detail("completion_tokens_details", "reasoning_tokens"))
                 .map(|reasoning| reasoning.min(output)),
@@ -158,7 +160,7 @@ mod tests {
         let read = read_both_ways(&past).unwrap();
         assert_eq!(
             (read.cache_read, read.cache_written, read.reasoning),
-            (Some(10), Some(10), Some(5))
+            (Some(10), Some(0), Some(5))
         );
     }
 
