@@ -287,20 +287,26 @@ fn changed_within(place: String, from: Option<&Value>, to: Option<&Value>, shown
         {
             changed_elements(&place, from, to, shown);
         }
+        // Too long to align: compared in place where as many.
+        (Some(Value::Array(from)), Some(Value::Array(to))) if from.len() == to.len() => {
+            for (index, (from, to)) in from.iter().zip(to).enumerate() {
+                changed_within(format!("{place}[{index}]"), Some(from), Some(to), shown);
+            }
+        }
         (from, to) if from != to => shown.push(json!({"member": place, "value": to})),
         _ => {}
     }
 }
 
 /// The most pairs of elements two arrays are aligned over; longer ones
-/// that differ are shown whole.
+/// are compared in place, or shown whole where their lengths differ.
 const MOST_ALIGNED: usize = 1 << 20;
 
 /// [`changed_within`] for two arrays: the elements both hold, in order
 /// (the longest such run), are unchanged; between two of them, as many
-/// elements on each side are compared in place, else those of `from` are
-/// named removed (by their index in `from`) and those of `to` added (by
-/// theirs in `to`).
+/// elements on each side are compared in place (named by their index in
+/// `from`, the client's), else those of `from` are named removed (by
+/// their index in `from`) and those of `to` added (by theirs in `to`).
 fn changed_elements(place: &str, from: &[Value], to: &[Value], shown: &mut Vec<Value>) {
     let (mut i, mut j) = (0, 0);
     for (a, b) in common_elements(from, to)
