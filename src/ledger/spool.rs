@@ -108,6 +108,11 @@ impl Spool {
             .map(|path| (path, false))
             .collect();
         sealed.sort();
+        // Segments written before they were made their owner's alone.
+        for (path, _) in &sealed {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             process: fastrand::u64(..),
@@ -448,7 +453,6 @@ mod tests {
         assert_eq!(spool.append(&rows[1000..], 2), 0);
         // Each segment is its owner's alone.
         for entry in std::fs::read_dir(dir.path()).unwrap() {
-            use std::os::unix::fs::PermissionsExt;
             let mode = entry.unwrap().metadata().unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
@@ -456,8 +460,13 @@ mod tests {
         let (open, _, _) = spool.open.as_ref().unwrap();
         let mut file = OpenOptions::new().append(true).open(open).unwrap();
         file.write_all(br#"{"ts_ms":9,"req"#).unwrap();
+        // One from before segments were their owner's alone is made so.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o644)).unwrap();
 
         let mut again = Spool::open(dir.path()).unwrap();
+        let mode = std::fs::metadata(open).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         let first = again.first().unwrap().unwrap();
         assert!(first.id.ends_with("-s000001") && !first.ours, "{first:?}");
         assert_eq!((first.rows, first.torn), (rows[..SEGMENT_ROWS].to_vec(), 0));

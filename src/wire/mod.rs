@@ -451,9 +451,10 @@ pub enum Withheld {
     /// Messages' `tool_reference` blocks in tool results: each sent as a
     /// text block naming its tool.
     ToolReferences,
-    /// A member of a Messages client's body that the target is sent
-    /// written anew (`thinking`, `tool_choice`): the members the API does
-    /// not give it, which the client's held, are not sent.
+    /// A member of the client's body that the target is sent written anew
+    /// (a Messages client's `thinking` and `tool_choice`; the
+    /// `stream_options` of a request not streamed): the members the API
+    /// does not give it, which the client's held, are not sent.
     WrittenAnew(&'static str),
     /// What a rule removed, by the name the header and the log give it (a
     /// member a model fixes, `temperature`; the tools a choice narrowed

@@ -323,12 +323,12 @@ impl<'de: 'a, 'a> ByMembers<'de> for Part<'a> {
     ];
 
     fn read<A: MapAccess<'de>>(&mut self, at: usize, map: &mut A) -> Result<(), A::Error> {
-        if at >= 6 {
+        if let name @ ("annotations" | "logprobs") = Self::MEMBERS[at] {
             let value: &RawValue = map.next_value()?;
             let empty = (value.get().strip_prefix('['))
                 .is_some_and(|inner| inner.trim_start().starts_with(']'));
             if !(value.get() == "null" || empty) {
-                self.said.push(Self::MEMBERS[at]);
+                self.said.push(name);
             }
             return Ok(());
         }
