@@ -47,7 +47,7 @@ const BLANK_LINE: &str = r"\n\n";
 /// Why a request cannot be translated; the message names the block.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TranslateError {
-    #[error("messages[{index}]: {what} is not supported by clawgate's OpenAI-compatible providers")]
+    #[error("messages[{index}]: {what} is not supported: no provider clawgate speaks to takes it")]
     Unsupported { index: usize, what: &'static str },
     /// A row of the Messages table refuses it (`translate::fields`).
     #[error("{0}")]

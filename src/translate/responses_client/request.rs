@@ -44,7 +44,7 @@ pub enum TranslateError {
     NoInput,
     #[error("`input` holds nothing to answer: send at least one message or item")]
     EmptyInput,
-    #[error("{at}: {what} is not supported by clawgate's chat-completions providers")]
+    #[error("{at}: {what} is not supported: no provider clawgate speaks to takes it")]
     Unsupported { at: String, what: String },
     #[error("{at}: {what}")]
     Invalid { at: String, what: &'static str },

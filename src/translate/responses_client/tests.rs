@@ -372,7 +372,7 @@ fn what_the_chain_cannot_carry_is_refused_by_name() {
         ),
         (
             json!({"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}),
-            "input[0]: a content part of type \"input_file\"",
+            "input[0]: a content part of type \"input_file\" is not supported: no provider clawgate speaks to takes it",
         ),
         (
             json!({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}),
