@@ -175,23 +175,15 @@ impl Scrubber {
         let Some(inner) = &self.inner else {
             return false;
         };
-        let bytes = text.as_bytes();
-        let longest = inner.longest_escaped / MAX_ESCAPED_PER_BYTE;
-        let from = bytes.len().saturating_sub(longest.saturating_sub(1));
-        let start = (from..bytes.len()).find(|&start| {
-            let tail = &bytes[start..];
-            inner.first[usize::from(tail[0])]
-                && text.is_char_boundary(start)
-                && tail.len() >= MOST_OF_A_KEY
-                && (inner.keys.iter()).any(|key| {
-                    key.len() > tail.len() && key.starts_with(tail) && tail.len() * 2 >= key.len()
-                })
-        });
-        let Some(start) = start else {
-            return false;
-        };
-        text.replace_range(start.., REDACTED);
-        true
+        let held = self.key_start_at_end(text);
+        let start = text.len() - held;
+        let most = held >= MOST_OF_A_KEY
+            && (inner.keys.iter())
+                .any(|key| key.starts_with(&text.as_bytes()[start..]) && held * 2 >= key.len());
+        if most {
+            text.replace_range(start.., REDACTED);
+        }
+        most
     }
 
     /// `tail` (the end of one string, held back because it could start a
