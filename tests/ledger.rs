@@ -63,6 +63,17 @@ impl LedgerGateway {
         }
     }
 
+    /// One before a single priced mock of `options`, `primary/m`.
+    async fn before(options: MockOptions) -> (MockServer, Self) {
+        let primary = mock(options).await;
+        let gw = Self::start(json!({
+            "models": {"mode": "replace", "providers": {"primary": priced_provider(&primary)}},
+            "agents": {"defaults": {"model": {"primary": "primary/m"}}},
+        }))
+        .await;
+        (primary, gw)
+    }
+
     fn path(&self) -> std::path::PathBuf {
         self.ledger.path().unwrap().to_path_buf()
     }
@@ -215,14 +226,7 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
     );
 
     // /v1/usage reads the same numbers from the rollups.
-    let report: Value = client
-        .get(format!("{url}/v1/usage?since=today&by=front-end"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = gw.test.usage("since=today&by=front-end").await;
     assert_eq!(report["total"]["requests"], 6, "{report}");
     assert_eq!(report["total"]["failures"], 2);
     let sum: f64 = answered
@@ -267,15 +271,10 @@ async fn usage_refuses_unknown_parameters_and_values() {
 async fn a_client_that_leaves_mid_stream_still_gets_a_row() {
     // The mock falls silent after its third chunk; the client reads until
     // some content has come, then leaves.
-    let primary = mock(MockOptions {
+    let (_primary, gw) = LedgerGateway::before(MockOptions {
         stall_after_chunks: Some(3),
         ..MockOptions::default()
     })
-    .await;
-    let gw = LedgerGateway::start(json!({
-        "models": {"mode": "replace", "providers": {"primary": priced_provider(&primary)}},
-        "agents": {"defaults": {"model": {"primary": "primary/m"}}},
-    }))
     .await;
     let mut response = gw.test.chat(chat_body(true)).await;
     assert_eq!(response.status(), 200);
@@ -298,15 +297,10 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_row() {
 async fn a_stream_broken_after_it_began_is_a_failed_row() {
     // The mock drops the connection after its third chunk: the client
     // gets a 200 whose stream ends with an error event.
-    let primary = mock(MockOptions {
+    let (_primary, gw) = LedgerGateway::before(MockOptions {
         drop_after_chunks: Some(3),
         ..MockOptions::default()
     })
-    .await;
-    let gw = LedgerGateway::start(json!({
-        "models": {"mode": "replace", "providers": {"primary": priced_provider(&primary)}},
-        "agents": {"defaults": {"model": {"primary": "primary/m"}}},
-    }))
     .await;
     let response = gw.test.chat(chat_body(true)).await;
     assert_eq!(response.status(), 200);
@@ -315,14 +309,7 @@ async fn a_stream_broken_after_it_began_is_a_failed_row() {
     let rows = gw.rows(1).await;
     assert_eq!(rows[0]["end"], "stream_broken", "{rows:?}");
     assert_eq!(rows[0]["answered_by"], "primary/m");
-    let report: Value = (gw.test.client())
-        .get(format!("{}/v1/usage?since=today", gw.test.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = gw.test.usage("since=today").await;
     assert_eq!(report["total"]["requests"], 1, "{report}");
     assert_eq!(report["total"]["failures"], 1, "{report}");
 }

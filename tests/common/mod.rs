@@ -187,6 +187,18 @@ impl TestGateway {
             .expect("the status is JSON")
     }
 
+    /// `GET /v1/usage?{query}` without credentials, read as JSON.
+    pub async fn usage(&self, query: &str) -> Value {
+        self.client()
+            .get(format!("{}/v1/usage?{query}", self.url))
+            .send()
+            .await
+            .expect("the gateway answers")
+            .json()
+            .await
+            .expect("the report is JSON")
+    }
+
     /// The status page as a browser gets it (`GET /` asking for HTML).
     pub async fn page(&self) -> String {
         let response = self
