@@ -1370,6 +1370,63 @@ fn a_row_the_database_refuses_costs_that_row_alone() {
     ledger.close(Duration::from_secs(5));
 }
 
+#[test]
+fn rows_the_server_will_not_take_for_now_wait_and_are_written_when_it_does() {
+    use clawgate::config::ledger::LedgerSettings;
+    use clawgate::ledger::Ledger;
+    let Some(cluster) = Cluster::start("rows_the_server_will_not_take") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.spend_since(0).unwrap();
+    // A database that answers and takes no write, as one read-only during
+    // a failover, or with its disk full, does.
+    cluster.psql(
+        "CREATE FUNCTION read_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' \
+         USING ERRCODE = '25006'; END $$; \
+         CREATE TRIGGER read_only BEFORE INSERT ON clawgate_batches \
+         FOR EACH ROW EXECUTE FUNCTION read_only()",
+    );
+    let ledger = Ledger::start(
+        store,
+        &LedgerSettings::default(),
+        clawgate::ledger::system_clock(),
+    );
+    for i in 0..100 {
+        let mut row = row_with_tokens_in(i);
+        row.ts_ms = clawgate::ledger::calendar::millis(std::time::SystemTime::now());
+        ledger.record(row, &[]);
+    }
+    assert!(
+        !ledger.flush(Duration::from_secs(2)),
+        "nothing can be written"
+    );
+    let health = ledger.health();
+    assert_eq!(
+        (health.rows_written, health.rows_dropped),
+        (0, 0),
+        "{health:?}"
+    );
+    assert!(
+        health.last_error.as_deref().unwrap().contains("read-only"),
+        "{health:?}"
+    );
+    cluster.psql("DROP TRIGGER read_only ON clawgate_batches");
+    assert!(ledger.flush(Duration::from_secs(20)));
+    let health = ledger.health();
+    assert_eq!(
+        (health.rows_written, health.rows_dropped),
+        (100, 0),
+        "{health:?}"
+    );
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*) FROM clawgate_requests"),
+        "100"
+    );
+    ledger.close(Duration::from_secs(5));
+}
+
 /// A gateway on `url` whose store is broken: the log says what is wrong
 /// in `words` at once, `/v1/status` and `clawgate status` too, and
 /// `doctor --probe` fails with them.

@@ -431,11 +431,24 @@ impl Postgres {
     /// nothing: that is [`StorageError::Unreached`], and the same call can
     /// be made again. A call that is safe to make again whatever happened
     /// (a write, by its batch's number) never sets the flag. A statement
-    /// refused on a live connection is [`StorageError::Failed`], so a call
-    /// that cannot succeed is not made again and again.
+    /// refused on a live connection for its values is
+    /// [`StorageError::Refused`]; for anything else it is
+    /// [`StorageError::Failed`], so a call that cannot succeed is not made
+    /// again and again, but where [`Self::call_as`] says it is safe again.
     fn call<T>(
         &mut self,
         what: &str,
+        work: impl AsyncFnOnce(&mut Client, &Cell<bool>) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StorageError> {
+        self.call_as(what, Again::Refused, work)
+    }
+
+    /// [`Self::call`], where `again` says whether a statement refused for
+    /// anything but the values it was given is tried again.
+    fn call_as<T>(
+        &mut self,
+        what: &str,
+        again: Again,
         work: impl AsyncFnOnce(&mut Client, &Cell<bool>) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StorageError> {
         if let Some(at) = self.retry_at
@@ -487,12 +500,18 @@ impl Postgres {
                 } else {
                     self.client = Some(client);
                 }
+                if !lost && refused(&err) {
+                    return Err(StorageError::Refused(self.message(what, why)));
+                }
+                if !lost && again == Again::Refused {
+                    return Err(self.failure(what, why));
+                }
                 if !lost {
-                    return Err(if refused(&err) {
-                        StorageError::Refused(self.message(what, why))
-                    } else {
-                        self.failure(what, why)
-                    });
+                    // Refused for a state of the server's (a read-only
+                    // database during a failover, a full disk, a
+                    // privilege taken away): nothing took effect, and the
+                    // call waits as for a store that cannot be reached.
+                    self.back_off();
                 }
                 why
             }
@@ -686,6 +705,19 @@ fn server_options(set: Option<&str>) -> String {
         Some(set) => format!("{ours} {set}"),
         None => ours,
     }
+}
+
+/// Whether a call that the server refused for anything but the values
+/// it was given is made again ([`Postgres::call_as`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// It took no effect, and is safe to make again whatever happened (a
+    /// write, by its batch's number): it waits as for a store that cannot
+    /// be reached ([`StorageError::Unreached`]).
+    Safe,
+    /// It cannot succeed by being made again and again:
+    /// [`StorageError::Failed`].
+    Refused,
 }
 
 fn newer(version: usize) -> String {
@@ -925,7 +957,9 @@ impl Storage for Postgres {
         let d_total = sum(|r| r.total_ms);
         let d_budget_cost: Vec<f64> = rollups.iter().map(|(_, r)| r.budget_cost_usd).collect();
 
-        self.call("write rows to", async |db, _| {
+        // Its batch's number makes it safe to send again whatever the
+        // server said.
+        self.call_as("write rows to", Again::Safe, async |db, _| {
             let tx = db.transaction().await?;
             let new = tx
                 .execute(
