@@ -346,6 +346,31 @@ mod tests {
             Some(Break::System)
         );
 
+        // A date changed inside a long prompt, its length the same.
+        let dated = |date: &str| {
+            let mut body = body(tools(), vec![user("hi")]);
+            let prompt = format!("{}Today is {date}.{}", "a".repeat(600), "b".repeat(600));
+            body["messages"][0]["content"] = json!(prompt);
+            turn(body)
+        };
+        assert_eq!(
+            first_change(&dated("2026-11-29"), &dated("2026-11-30"), |_| false),
+            Some(Break::System)
+        );
+        // Two tools of a long list swapped in its middle.
+        let long = |order: [&str; 2]| {
+            let mut tools = vec![tool("first", &"f".repeat(400))];
+            tools.extend(order.map(|name| tool(name, "Same length.")));
+            tools.push(tool("last", &"l".repeat(400)));
+            turn(body(tools, vec![user("hi")]))
+        };
+        assert_eq!(
+            first_change(&long(["aa", "bb"]), &long(["bb", "aa"]), |_| false)
+                .unwrap()
+                .to_string(),
+            "tools: reordered"
+        );
+
         let cases = [
             (
                 vec![

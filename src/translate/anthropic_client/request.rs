@@ -427,10 +427,7 @@ fn turn(message: &Out<'_>) -> Turn {
     );
     let mut content = Fingerprint::default();
     let mut holds_text = false;
-    let mut piece = |text: &[u8]| {
-        whole.piece(text);
-        content.piece(text);
-    };
+    let mut piece = |text: &[u8]| content.piece(text);
     match &message.content {
         chat_body::Content::Text(text) => {
             piece(text.get().as_bytes());
@@ -452,6 +449,8 @@ fn turn(message: &Out<'_>) -> Turn {
             }
         }
     }
+    // The content once, by its own hash.
+    whole.number(content.finish());
     for call in &message.tool_calls {
         for text in [&call.id, &call.function.name, &call.function.arguments] {
             whole.piece(text.as_bytes());
