@@ -730,6 +730,22 @@ async fn the_ledgers_health_is_shown_to_an_admin_only() {
     assert_eq!(status, 200);
     assert!(seen["ledger"].is_null(), "everyone's rows: {seen}");
     assert!(!seen.to_string().contains("rowsWritten"), "{seen}");
+    // A ledger that cannot be read: where it is, an admin's to know.
+    let file = served._dir.path().join("ledger.db");
+    for end in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{end}", file.display()));
+    }
+    std::fs::create_dir(&file).unwrap();
+    let (status, admin) = served.get("/v1/usage", ADMIN).await;
+    assert_eq!(status, 503, "{admin}");
+    assert!(admin.to_string().contains("ledger.db"), "{admin}");
+    let (status, seen) = served.get("/v1/usage", DANA).await;
+    assert_eq!(status, 503, "{seen}");
+    assert!(
+        message(&seen).contains("cannot read the usage ledger now"),
+        "{seen}"
+    );
+    assert!(!seen.to_string().contains("ledger.db"), "{seen}");
 }
 
 #[tokio::test]

@@ -84,6 +84,18 @@ pub async fn usage(
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             Ok(response)
         }
+        // Where the ledger is, and what its server said, are for admins,
+        // as `/v1/status` keeps them; the log has them too.
+        Err(err) if !caller.admin => {
+            tracing::warn!(
+                "cannot read the usage ledger for client {}: {err}",
+                caller.name
+            );
+            Ok(unavailable(
+                "cannot read the usage ledger now; an admin finds why in /v1/status or the log"
+                    .into(),
+            ))
+        }
         Err(err) => Ok(unavailable(format!("cannot read the usage ledger: {err}"))),
     }
 }
