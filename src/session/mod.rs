@@ -194,6 +194,10 @@ pub struct Turn {
     pub idle: Option<Duration>,
     /// A turn of a side conversation ([`Entry::side`]).
     side: bool,
+    /// Its conversation and when it came, which take the place of the
+    /// turn before once a target answers it: a turn no target answered
+    /// is no turn the next is compared with.
+    next: Option<(Conversation, Instant)>,
 }
 
 impl Turn {
@@ -206,6 +210,7 @@ impl Turn {
             previous_target: None,
             idle: None,
             side,
+            next: None,
         }
     }
 }
@@ -282,14 +287,13 @@ impl Sessions {
                     Some(slot) => {
                         let prefix_break =
                             conversation::first_change(&slot.conversation, &conversation, restored);
-                        let turn = Turn {
+                        Turn {
                             prefix_break,
                             previous_target: slot.target.clone(),
                             idle: Some(now.saturating_duration_since(slot.seen)),
+                            next: Some((conversation, now)),
                             ..Turn::first(&thread, !on_main)
-                        };
-                        (slot.conversation, slot.seen) = (conversation, now);
-                        turn
+                        }
                     }
                     None => {
                         entry.side = Some(Slot::new(conversation, now));
@@ -318,17 +322,20 @@ impl Sessions {
     }
 
     /// Settles `turn` once its answer is known: `answered_by` (the target
-    /// that answered, if one did) is kept as the session's, and the break,
-    /// if any, counted and kept for the status: the prefix's, or one put
-    /// down to [`low_hit_cause`] from `usage` (input and cached tokens)
-    /// and `lifetime` (how long the answering provider keeps its cache).
+    /// that answered, if one did) is kept as the session's with the turn,
+    /// and the break, if any, counted and kept for the status: the
+    /// prefix's, or one put down to [`low_hit_cause`] from `usage` (input
+    /// and cached tokens) and `lifetime` (how long the answering provider
+    /// keeps its cache). A turn no target answered breaks nothing (no
+    /// provider read it) and leaves the turn before in place.
     pub fn settle(
         &self,
-        turn: Turn,
+        mut turn: Turn,
         answered_by: Option<&str>,
         usage: Option<(u64, Option<u64>)>,
         lifetime: Option<Duration>,
     ) -> Option<Break> {
+        answered_by?;
         let cause = turn.prefix_break.or_else(|| {
             let (input, cached) = usage?;
             low_hit_cause(
@@ -352,6 +359,9 @@ impl Sessions {
                     && slot.target.as_deref() != Some(target)
                 {
                     slot.target = Some(Arc::from(target));
+                }
+                if let Some((conversation, seen)) = turn.next.take() {
+                    (slot.conversation, slot.seen) = (conversation, seen);
                 }
                 entry.client.clone()
             }
@@ -558,6 +568,23 @@ mod tests {
         let causes: Vec<&str> = recent.iter().map(|n| n.cause).collect();
         assert_eq!(causes, ["moved", "messages"]);
         assert!(sessions.recent_breaks(Some("other")).is_empty());
+    }
+
+    #[test]
+    fn a_turn_no_target_answered_breaks_nothing_and_is_not_the_turn_before() {
+        let sessions = Sessions::new(Limits::default());
+        let now = Instant::now();
+        let first = turn(&sessions, "c/s", &[1], now);
+        sessions.settle(first, Some("a/m"), Some((100, Some(0))), None);
+        // A rewritten turn the provider refused: no break, nothing billed.
+        let refused = turn(&sessions, "c/s", &[9], now);
+        assert_eq!(refused.prefix_break, Some(Break::Messages { index: 0 }));
+        assert_eq!(sessions.settle(refused, None, None, None), None);
+        // The client's retry extends the turn answered before it.
+        let retry = turn(&sessions, "c/s", &[1, 2], now);
+        assert_eq!(retry.prefix_break, None);
+        assert_eq!(sessions.settle(retry, Some("a/m"), None, None), None);
+        assert!(sessions.recent_breaks(None).is_empty());
     }
 
     #[test]
