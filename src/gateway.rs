@@ -436,8 +436,9 @@ impl Gateway {
                 .find(|t| t.pool.is_some() && t.pool == answer.target.pool)
                 .map(|t| &t.model_ref);
             let now = std::time::Instant::now();
+            let pools = &config.routing.pools;
             self.placements
-                .answered(session, placed, &answer.target, now);
+                .answered(session, placed, &answer.target, pools, now);
         }
         Ok(answer)
     }

@@ -1640,11 +1640,69 @@ async fn two_gateways_put_a_session_on_the_same_pool_member() {
         healthy_mock().await,
     ];
     let dir = tempfile::tempdir().unwrap();
+    let gateways = pooled_pair(&cluster, dir.path(), &mocks, 300).await;
+    let (a, b) = (&gateways[0].0, &gateways[1].0);
+    let mut used = std::collections::BTreeSet::new();
+    for n in 0..12 {
+        // Odd sessions start on b.
+        let (first, second) = if n % 2 == 0 { (a, b) } else { (b, a) };
+        let session = format!("shared-{n}");
+        let placed = pooled_turn(first, &session).await;
+        let then = pooled_turn(second, &session).await;
+        assert_eq!(placed, then, "{session} moved between the gateways");
+        used.insert(placed);
+    }
+    assert!(used.len() >= 2, "{used:?}");
+    let rows = cluster.psql("SELECT count(*) FROM clawgate_placements");
+    assert_eq!(rows.trim(), "12", "{rows}");
+}
+
+#[tokio::test]
+async fn a_session_kept_on_one_gateway_past_its_cache_lifetime_is_found_placed_by_the_other() {
+    let test = "a_session_kept_on_one_gateway_past";
+    let Some(cluster) = Cluster::start(test) else {
+        return;
+    };
+    let mocks = [
+        healthy_mock().await,
+        healthy_mock().await,
+        healthy_mock().await,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    // Caches kept two seconds: a's turns come each second, so the
+    // session stays warm on a for four seconds.
+    let gateways = pooled_pair(&cluster, dir.path(), &mocks, 2).await;
+    let (a, b) = (&gateways[0].0, &gateways[1].0);
+    let sessions: Vec<String> = (0..8).map(|n| format!("kept-{n}")).collect();
+    let mut placed = Vec::new();
+    for session in &sessions {
+        placed.push(pooled_turn(a, session).await);
+    }
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for (session, placed) in sessions.iter().zip(&placed) {
+            assert_eq!(&pooled_turn(a, session).await, placed, "{session} on a");
+        }
+    }
+    for (session, placed) in sessions.iter().zip(&placed) {
+        assert_eq!(&pooled_turn(b, session).await, placed, "{session} on b");
+    }
+}
+
+/// Two gateways on `cluster` whose model is a pool of the three `mocks`,
+/// each keeping a prompt's cache `lifetime` seconds.
+async fn pooled_pair(
+    cluster: &Cluster,
+    dir: &Path,
+    mocks: &[MockServer; 3],
+    lifetime: u64,
+) -> Vec<(String, Child)> {
     let providers: serde_json::Map<String, Value> = ["x", "y", "z"]
         .iter()
-        .zip(&mocks)
+        .zip(mocks)
         .map(|(id, mock)| {
             let entry = json!({"baseUrl": mock.base_url(), "apiKey": "${MOCK_KEY}",
+                "cacheLifetimeSeconds": lifetime,
                 "models": [{"id": "m", "cost": {"input": 1, "output": 1}}]});
             (id.to_string(), entry)
         })
@@ -1657,8 +1715,8 @@ async fn two_gateways_put_a_session_on_the_same_pool_member() {
     let mut gateways = Vec::new();
     for name in ["a", "b"] {
         let instance = Instance {
-            config: dir.path().join(format!("{name}.json")),
-            state: dir.path().join(format!("{name}-state")),
+            config: dir.join(format!("{name}.json")),
+            state: dir.join(format!("{name}-state")),
             url: String::new(),
         };
         std::fs::write(&instance.config, config.to_string()).unwrap();
@@ -1672,29 +1730,19 @@ async fn two_gateways_put_a_session_on_the_same_pool_member() {
         assert_eq!(log.lines(&["NOTICE"]), Vec::<String>::new(), "{name}");
         gateways.push((listening, child));
     }
-    let turn = |url: String, session: String| async move {
-        let response = reqwest::Client::new()
-            .post(format!("{url}/v1/chat/completions"))
-            .header("x-clawgate-session", session)
-            .json(&json!({"messages": user_message()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        header(&response, "x-clawgate-provider").to_string()
-    };
-    let (a, b) = (&gateways[0].0, &gateways[1].0);
-    let mut used = std::collections::BTreeSet::new();
-    for n in 0..12 {
-        // Odd sessions start on b.
-        let (first, second) = if n % 2 == 0 { (a, b) } else { (b, a) };
-        let session = format!("shared-{n}");
-        let placed = turn(first.clone(), session.clone()).await;
-        let then = turn(second.clone(), session.clone()).await;
-        assert_eq!(placed, then, "{session} moved between the gateways");
-        used.insert(placed);
-    }
-    assert!(used.len() >= 2, "{used:?}");
-    let rows = cluster.psql("SELECT count(*) FROM clawgate_placements");
-    assert_eq!(rows.trim(), "12", "{rows}");
+    gateways
+}
+
+/// A turn of `session` through the gateway at `url`: the provider that
+/// answered it.
+async fn pooled_turn(url: &str, session: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .header("x-clawgate-session", session)
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    header(&response, "x-clawgate-provider").to_string()
 }

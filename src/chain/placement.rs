@@ -183,8 +183,9 @@ pub fn draw(weighed: &[Weighed], uniform: f64) -> usize {
 
 /// A pool member chosen for a request.
 enum Placing {
-    /// The session's, while its cache is warm.
-    Kept(usize),
+    /// The session's, while its cache is warm; `share`: its placement is
+    /// due to be held warm in the shared store again.
+    Kept { index: usize, share: bool },
     /// Drawn: a new session, or a request without one.
     New(usize),
 }
@@ -202,6 +203,9 @@ struct Placed {
     /// Past this, its target's prompt cache is cold: the session is
     /// placed afresh.
     warm_until: Instant,
+    /// Until when the shared store holds it warm, as this gateway last
+    /// wrote it there (with a shared store).
+    shared_until: Instant,
 }
 
 /// Each session's target in each pool, for the gateway's life.
@@ -271,15 +275,24 @@ impl Placements {
                 .count();
             let run = &mut chain[start..start + len];
             let chosen = match self.place(run, pool, session, readings, now) {
-                Placing::Kept(index) => index,
+                Placing::Kept { index, share } => {
+                    if let (true, Some(session)) = (share, session) {
+                        self.keep_shared(session, &run[index], readings.pools);
+                    }
+                    index
+                }
                 Placing::New(index) => match session {
                     Some(session) => {
-                        let index = self.agree(run, index, session, pool, readings).await;
+                        let (index, ours) = self.agree(run, index, session, readings).await;
                         let key = Key {
                             session: session.clone(),
                             pool,
                         };
-                        self.stick(key, &run[index], now);
+                        // Another gateway's placement is held warm in the
+                        // store as that gateway wrote it: this one writes
+                        // it at its next turn.
+                        let shared_until = if ours { None } else { Some(now) };
+                        self.stick(key, &run[index], now, shared_until);
                         index
                     }
                     None => index,
@@ -292,31 +305,48 @@ impl Placements {
 
     /// The member of `run` the gateways agree on for a new session, where
     /// this one drew `drawn`: the first gateway's, read from the shared
-    /// store within its deadline; else `drawn`.
+    /// store within its deadline; else `drawn`. And whether the store
+    /// holds `drawn` as this gateway wrote it.
     async fn agree(
         &self,
         run: &[Target],
         drawn: usize,
         session: &Arc<str>,
-        pool: usize,
         readings: &Readings<'_>,
-    ) -> usize {
-        let (Some(shared), Some(members)) = (&self.shared, readings.pools.get(pool)) else {
-            return drawn;
-        };
-        let pool_key: Vec<&str> = members.members.iter().map(ModelRef::as_str).collect();
+    ) -> (usize, bool) {
         let target = &run[drawn];
+        let (Some(shared), Some(pool_key)) = (&self.shared, pool_key(target, readings.pools))
+        else {
+            return (drawn, true);
+        };
         let agreed = shared
             .claim(
                 session,
-                &pool_key.join(" "),
+                &pool_key,
                 target.model_ref.as_str(),
                 target.provider.cache_lifetime,
             )
             .await;
-        agreed
-            .and_then(|agreed| run.iter().position(|t| t.model_ref.as_str() == agreed))
-            .unwrap_or(drawn)
+        match agreed.and_then(|agreed| run.iter().position(|t| t.model_ref.as_str() == agreed)) {
+            Some(index) => (index, index == drawn),
+            None => (drawn, false),
+        }
+    }
+
+    /// Holds `session`'s placement on `target` warm in the shared store,
+    /// in the background: a session that stays on one gateway longer
+    /// than its target keeps a cache is still found placed by the others
+    /// (and one the chain moved, on the member that answered).
+    fn keep_shared(&self, session: &Arc<str>, target: &Target, pools: &[Pool]) {
+        let (Some(shared), Some(pool_key)) = (&self.shared, pool_key(target, pools)) else {
+            return;
+        };
+        shared.keep(
+            session,
+            &pool_key,
+            target.model_ref.as_str(),
+            target.provider.cache_lifetime,
+        );
     }
 
     /// The index in `run` (the members of `pool` in a chain) of the one
@@ -334,14 +364,23 @@ impl Placements {
                 session: session.clone(),
                 pool,
             };
+            let shared = self.shared.is_some();
             let kept = self.with(|sticky| {
                 let placed = sticky.get_mut(&key).filter(|p| now < p.warm_until)?;
                 let index = run.iter().position(|t| t.model_ref == placed.target)?;
-                placed.warm_until = now + run[index].provider.cache_lifetime;
-                Some(index)
+                let lifetime = run[index].provider.cache_lifetime;
+                placed.warm_until = now + lifetime;
+                // The store's copy is written again once half its time
+                // has passed: twice a lifetime at most, off the request's
+                // path.
+                let share = shared && placed.shared_until <= now + lifetime / 2;
+                if share {
+                    placed.shared_until = now + lifetime;
+                }
+                Some((index, share))
             });
-            if let Some(index) = kept {
-                return Placing::Kept(index);
+            if let Some((index, share)) = kept {
+                return Placing::Kept { index, share };
             }
         }
         let run = &run[..run.len().min(MAX_POOL)];
@@ -366,12 +405,14 @@ impl Placements {
 
     /// The request of `session` was answered by `target`: when the chain
     /// moved it off the member it was placed on (`placed`), it stays on
-    /// the one that answered.
+    /// the one that answered, here and in the shared store (`pools`: the
+    /// config's).
     pub fn answered(
         &self,
         session: Option<&Arc<str>>,
         placed: Option<&ModelRef>,
         target: &Target,
+        pools: &[Pool],
         now: Instant,
     ) {
         let (Some(session), Some(pool)) = (session, target.pool) else {
@@ -384,13 +425,18 @@ impl Placements {
             session: session.clone(),
             pool,
         };
-        self.stick(key, target, now);
+        self.stick(key, target, now, None);
+        self.keep_shared(session, target, pools);
     }
 
-    fn stick(&self, key: Key, target: &Target, now: Instant) {
+    /// Remembers `session`'s placement on `target`, which the shared store
+    /// holds warm until `shared_until` (`None`: as long as it does here).
+    fn stick(&self, key: Key, target: &Target, now: Instant, shared_until: Option<Instant>) {
+        let warm_until = now + target.provider.cache_lifetime;
         let placed = Placed {
             target: target.model_ref.clone(),
-            warm_until: now + target.provider.cache_lifetime,
+            warm_until,
+            shared_until: shared_until.unwrap_or(warm_until),
         };
         let max = self.max;
         self.with(|sticky| {
@@ -409,6 +455,13 @@ impl Placements {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The name of `target`'s pool in the shared store: its members' refs.
+fn pool_key(target: &Target, pools: &[Pool]) -> Option<String> {
+    let pool = pools.get(target.pool?)?;
+    let members: Vec<&str> = pool.members.iter().map(ModelRef::as_str).collect();
+    Some(members.join(" "))
 }
 
 /// Forgets the sessions whose cache has gone cold and, if the map is still
@@ -547,7 +600,14 @@ mod tests {
         let add = |sticky: &mut HashMap<Key, Placed>, n: u64, warm_until| {
             let session = n.to_string().into();
             let target = ModelRef::new("p", "m");
-            sticky.insert(Key { session, pool: 0 }, Placed { target, warm_until });
+            sticky.insert(
+                Key { session, pool: 0 },
+                Placed {
+                    target,
+                    warm_until,
+                    shared_until: warm_until,
+                },
+            );
         };
         // Two are cold already; the rest go cold in order.
         for n in 0..16u64 {

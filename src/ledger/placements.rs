@@ -5,7 +5,10 @@
 //! A new session's placement is claimed in `clawgate_placements`: the
 //! first gateway's proposal is written (`INSERT ... ON CONFLICT`, which
 //! replaces only a placement whose cache has gone cold), and every other
-//! gateway reads it back. Unlike the ledger's calls, a claim is made on
+//! gateway reads it back. A gateway that keeps the session holds its
+//! placement warm there, and one whose chain moved it writes the member
+//! that answered ([`SharedPlacements::keep`], in the background). Unlike
+//! the ledger's calls, a claim is made on
 //! the request's path, so it has a short deadline ([`CLAIM_TIMEOUT`]):
 //! a store that is slow, down or not yet connected leaves the request
 //! placed locally, never held past it. The connection is made (and made
@@ -60,12 +63,21 @@ RETURNING target";
 /// The placement another gateway wrote first (read in a statement of its
 /// own, which sees what that gateway committed).
 const READ: &str = "SELECT target FROM clawgate_placements WHERE session = $1 AND pool = $2";
+/// Holds session `$1` on `$3` in pool `$2` until `$4` at least: the
+/// placement of a gateway that kept it, or that the chain moved.
+const KEEP: &str = "
+INSERT INTO clawgate_placements AS p (session, pool, target, warm_until_ms)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (session, pool) DO UPDATE
+    SET target = EXCLUDED.target,
+        warm_until_ms = GREATEST(p.warm_until_ms, EXCLUDED.warm_until_ms)";
 const CLEAN: &str = "DELETE FROM clawgate_placements WHERE warm_until_ms < $1";
 
 struct Connected {
     client: Client,
     claim: Statement,
     read: Statement,
+    keep: Statement,
 }
 
 /// The shared placements of one store.
@@ -163,6 +175,27 @@ impl SharedPlacements {
         }
     }
 
+    /// Holds `session` on `target` in `pool`, warm for `warm_for` from
+    /// now, in the background and within [`CLAIM_TIMEOUT`]: nothing waits
+    /// for it, and a store that is away leaves it undone (the others then
+    /// place the session afresh once it is cold there).
+    pub fn keep(self: &Arc<Self>, session: &str, pool: &str, target: &str, warm_for: Duration) {
+        let Some(connected) = self.connected.load_full() else {
+            self.connect_in_background();
+            return;
+        };
+        let warm_until = now_ms().saturating_add(warm_for.as_millis() as i64);
+        let (session, pool, target) = (session.to_owned(), pool.to_owned(), target.to_owned());
+        tokio::spawn(async move {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                [&session, &pool, &target, &warm_until];
+            let work = connected.client.execute(&connected.keep, &params);
+            if let Ok(Err(error)) = tokio::time::timeout(CLAIM_TIMEOUT, work).await {
+                tracing::debug!("session placements: a placement not kept in the store: {error}");
+            }
+        });
+    }
+
     /// Deletes placements cold for a day, in the background.
     fn clean(&self, connected: Arc<Connected>, now: i64) {
         let before = now - 86_400_000;
@@ -205,10 +238,12 @@ impl SharedPlacements {
         client.batch_execute(SCHEMA).await?;
         let claim = client.prepare(CLAIM).await?;
         let read = client.prepare(READ).await?;
+        let keep = client.prepare(KEEP).await?;
         Ok(Connected {
             client,
             claim,
             read,
+            keep,
         })
     }
 
