@@ -380,6 +380,7 @@ impl Postgres {
             .replace("{since}", "$1")
             .replace("{client}", "$2::text")
             .replace("{limit}", "$3")
+            .replace("{until}", "$4")
             // The sums back to integers and floats, as in `report`.
             .replace("SUM(cost_usd)", "SUM(cost_usd)::float8")
             .replace("SUM(uncached_cost_usd)", "SUM(uncached_cost_usd)::float8");
@@ -393,10 +394,10 @@ impl Postgres {
         .into_iter()
         .chain(["tokens_out", "uncosted"])
         .fold(sql, |sql, c| sql.replace(&format!("SUM({c})"), &sum(c)));
-        let (since, client) = (query::since_ms(query), query.client.clone());
+        let ((since, until), client) = (query::range_ms(query), query.client.clone());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let rows = self.call("read sessions from", async |db, _| {
-            db.query(&sql, &[&since, &client, &limit]).await
+            db.query(&sql, &[&since, &client, &limit, &until]).await
         })?;
         Ok(rows
             .iter()

@@ -285,16 +285,22 @@ pub fn run(conn: &Connection, query: &Query) -> rusqlite::Result<Report> {
 
 /// The sessions' query, the same text for both stores but for how the
 /// targets are joined (`{targets}`) and the parameters' spelling.
+/// A session used in the range (a target's turns from `{since}` to
+/// before `{until}`) is given whole: every target's turns, in the range
+/// or not (a session's figures are kept per session, not per day).
 pub(super) const SESSIONS: &str = "SELECT client, session, {targets}, MIN(first_ms), \
     MAX(last_ms), SUM(turns), SUM(failures), SUM(tokens_in), SUM(tokens_cached), \
     SUM(tokens_written), SUM(tokens_out), SUM(uncosted), SUM(cost_usd), \
-    SUM(uncached_cost_usd) FROM {table} WHERE last_ms >= {since} \
-    AND ({client} IS NULL OR client = {client}) GROUP BY client, session \
+    SUM(uncached_cost_usd) FROM {table} WHERE ({client} IS NULL OR client = {client}) \
+    AND (client, session) IN (SELECT client, session FROM {table} \
+    WHERE last_ms >= {since} AND first_ms < {until}) GROUP BY client, session \
     ORDER BY MAX(last_ms) DESC, client, session LIMIT {limit}";
 
-/// The first millisecond of the report's range: sessions used since.
-pub(super) fn since_ms(query: &Query) -> i64 {
-    super::calendar::millis(start_of_day(query.since_day))
+/// The first millisecond of the report's range, and the first after it:
+/// the sessions used between.
+pub(super) fn range_ms(query: &Query) -> (i64, i64) {
+    let ms = |day| super::calendar::millis(start_of_day(day));
+    (ms(query.since_day), ms(query.until_day.saturating_add(1)))
 }
 
 /// A session from its counts in [`SESSIONS`] order after the targets
@@ -328,10 +334,12 @@ fn sessions(conn: &Connection, query: &Query) -> rusqlite::Result<Vec<Session>> 
         .replace("{table}", "sessions")
         .replace("{since}", "?1")
         .replace("{client}", "?2")
-        .replace("{limit}", "?3");
+        .replace("{limit}", "?3")
+        .replace("{until}", "?4");
     let mut statement = conn.prepare(&sql)?;
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let parameters = rusqlite::params![since_ms(query), query.client, limit];
+    let (since, until) = range_ms(query);
+    let parameters = rusqlite::params![since, query.client, limit, until];
     let rows = statement.query_map(parameters, |r| {
         let count = |i| r.get::<_, i64>(i);
         Ok(session_of(

@@ -1268,13 +1268,17 @@ fn a_report_by_session_lists_the_last_used_first_within_its_limit() {
     ledger.record(turn("bob", "s1", "p/m", ts + 1), &[&budgets]);
     ledger.record(turn("alice", "s2", "p/m", ts - 5), &[&budgets]);
     ledger.record(row(ts, Some("p/m"), Some(0.25)), &[&budgets]);
+    // A session used five days ago on one target and today on another.
+    const DAY_MS: i64 = 86_400_000;
+    ledger.record(turn("carol", "s3", "p/m", ts - 5 * DAY_MS), &[&budgets]);
+    ledger.record(turn("carol", "s3", "q/m", ts - 3), &[&budgets]);
     assert!(ledger.flush(Duration::from_secs(10)));
     let today = parse_date("2026-11-23").unwrap();
-    let report = |client: Option<&str>, limit| {
+    let report_of = |(since_day, until_day), client: Option<&str>, limit| {
         let conn = store::open_read_only(&path).unwrap();
         let question = query::Query {
-            since_day: today,
-            until_day: today,
+            since_day,
+            until_day,
             per: None,
             by: Some(query::Dimension::Session),
             client: client.map(str::to_string),
@@ -1282,8 +1286,21 @@ fn a_report_by_session_lists_the_last_used_first_within_its_limit() {
         };
         query::run(&conn, &question).unwrap()
     };
+    let report = |client: Option<&str>, limit| report_of((today, today), client, limit);
+    // Each session used in the range is given whole, the range's end
+    // held to: that day, carol's alone, with both its turns.
+    let earlier = report_of((today - 5, today - 5), None, 10);
+    let earlier = earlier.sessions.unwrap();
+    let seen: Vec<_> = earlier
+        .iter()
+        .map(|s| (&*s.client, &*s.session, s.turns, s.targets.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("carol", "s3", 2, vec!["p/m".to_string(), "q/m".into()])]
+    );
     let all = report(None, 10);
-    assert_eq!(all.total.requests, 5, "the totals count every request");
+    assert_eq!(all.total.requests, 6, "the totals count every request");
     assert!(all.lines.iter().all(|l| l.key.is_none()));
     let sessions = all.sessions.unwrap();
     let seen: Vec<_> = sessions
@@ -1292,7 +1309,12 @@ fn a_report_by_session_lists_the_last_used_first_within_its_limit() {
         .collect();
     assert_eq!(
         seen,
-        [("alice", "s1", 2), ("bob", "s1", 1), ("alice", "s2", 1)]
+        [
+            ("alice", "s1", 2),
+            ("bob", "s1", 1),
+            ("carol", "s3", 2),
+            ("alice", "s2", 1)
+        ]
     );
     let first = &sessions[0];
     assert_eq!(first.targets, ["p/m", "q/m"]);
