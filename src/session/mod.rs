@@ -441,9 +441,11 @@ impl Inner {
 }
 
 /// Why a turn that extended the one before read under [`LOW_HIT_RATE`] of
-/// its `input` tokens from the cache (`cached`), where it is known:
-/// another target answered than the turn before (`moved`), or the session
-/// was idle longer than the provider keeps its cache (`expired`).
+/// its `input` tokens from the cache (`cached`), where it is known: the
+/// session was idle longer than the provider keeps its cache (`expired`:
+/// a session back from a pause is placed afresh, so it often moves too,
+/// but the cache it left was cold), or another target answered than the
+/// turn before (`moved`).
 pub fn low_hit_cause(
     previous_target: Option<&str>,
     answered_by: Option<&str>,
@@ -456,8 +458,8 @@ pub fn low_hit_cause(
         return None;
     }
     match (previous_target, answered_by) {
-        (Some(before), Some(now)) if before != now => Some(Break::Moved),
         _ if idle > lifetime => Some(Break::Expired),
+        (Some(before), Some(now)) if before != now => Some(Break::Moved),
         _ => None,
     }
 }
@@ -507,6 +509,11 @@ mod tests {
             low_hit_cause(before, now, idle, five, 1000, cached).map(|b| b.cause())
         };
         assert_eq!(cause(Some("a/m"), Some("b/m"), minute, 0), Some("moved"));
+        assert_eq!(
+            cause(Some("a/m"), Some("b/m"), 6 * minute, 0),
+            Some("expired"),
+            "back from a pause, placed afresh"
+        );
         assert_eq!(
             cause(Some("a/m"), Some("a/m"), 6 * minute, 100),
             Some("expired")
