@@ -233,6 +233,48 @@ async fn streams_no_usage() -> String {
     provider_app(app).await
 }
 
+/// Each of `n` choices may give the request's most output: `n` of them
+/// are reserved (one was, so `n` answers could pass a budget or a
+/// `tokensPerMinute` by many times one request's worst).
+#[tokio::test]
+async fn n_choices_reserve_n_times_the_most_output() {
+    // Slow enough that the first is in flight when the second comes.
+    let mock = mock(MockOptions {
+        latency_ms: 400,
+        ..MockOptions::default()
+    })
+    .await;
+    let with_n = |n: u64| {
+        let mut body = body();
+        body["n"] = json!(n);
+        body
+    };
+    // Room for one choice's 20 tokens and the input, not five choices'.
+    let input = with_n(5).to_string().len().div_ceil(4) as u64;
+    let limit = json!({"limits": {"tokensPerMinute": input + 60}});
+    let served = start(config(&mock.base_url(), limit)).await;
+    let ask = |body: Value| {
+        let client = served.test.client();
+        let url = format!("{}/v1/chat/completions", served.test.url);
+        async move {
+            client
+                .post(url)
+                .bearer_auth(ALICE)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Five choices of 20 tokens put alice 40 tokens in debt while the
+    // request is in flight; one choice would have left her 40 to spare.
+    let first = tokio::spawn(ask(with_n(5)));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = ask(with_n(1)).await;
+    assert_eq!(second.status(), 429, "{:?}", second.text().await);
+    assert_eq!(first.await.unwrap().status(), 200);
+}
+
 /// A model that streams no usage: its answers are charged the tokens
 /// estimated from the bytes each way (they used to be charged none).
 #[tokio::test]

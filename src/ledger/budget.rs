@@ -134,17 +134,16 @@ pub struct Demand {
 
 impl Demand {
     /// The request's worst cost on `target`, where it may get
-    /// `most_output`: its input and most output at the model's prices (0
-    /// without a price: such a call is counted apart).
+    /// `most_output`: its input (at the input price or, where writing it
+    /// to the cache costs more, at that) and most output at the model's
+    /// prices (0 without a price: such a call is counted apart).
     pub fn worst_usd(&self, target: &Target, most_output: u64) -> f64 {
-        price_usd(
-            target.model.cost.as_ref(),
-            self.input_tokens,
-            0,
-            0,
-            most_output,
-        )
-        .unwrap_or(0.0)
+        let input = self.input_tokens;
+        let priced = |written| {
+            let price = target.model.cost.as_ref();
+            price_usd(price, input, 0, written, most_output).unwrap_or(0.0)
+        };
+        priced(0).max(priced(input))
     }
 }
 

@@ -470,10 +470,18 @@ impl<'r> Draft<'r> {
     }
 
     /// The most output `target` may give, once the output limit is
-    /// decided ([`output_limit`]): the larger of the two fields as sent (a
-    /// provider may read either), else the model's `maxTokens`, else the
-    /// `max_tokens` a Messages body is given, or [`UNKNOWN_MAX_OUTPUT`].
+    /// decided ([`output_limit`]): each choice's ([`Self::choice_output`])
+    /// times the choices asked for ([`choices`]).
     fn most_output(&self, target: &Target) -> u64 {
+        let choices = choices(&self.decided, self.request(), target);
+        self.choice_output(target).saturating_mul(choices)
+    }
+
+    /// The most output one choice may give: the larger of the two fields
+    /// as sent (a provider may read either), else the model's
+    /// `maxTokens`, else the `max_tokens` a Messages body is given, or
+    /// [`UNKNOWN_MAX_OUTPUT`].
+    fn choice_output(&self, target: &Target) -> u64 {
         let sent = |field| self.decided.limit_sent(self.request(), field)?.as_u64();
         let none = match target.provider.api {
             Api::AnthropicMessages => FALLBACK_MAX_TOKENS,
@@ -489,6 +497,16 @@ impl<'r> Draft<'r> {
         .or(target.model.max_tokens)
         .unwrap_or(none)
     }
+}
+
+/// How many choices `target` is asked to answer with: the `n` sent (a
+/// Messages body asks for one), each given the output limit.
+fn choices(decided: &Decisions, request: &dyn Facts, target: &Target) -> u64 {
+    if target.provider.api == Api::AnthropicMessages || decided.removes("n") {
+        return 1;
+    }
+    let n = decided.given(request, "n").and_then(|n| n.as_u64());
+    n.unwrap_or(1).max(1)
 }
 
 /// The `params` a Messages body has a place for: sampling it shares with

@@ -36,10 +36,10 @@ pub struct Plan {
 impl Plan {
     /// The plan under a reservation (a budget or a rate limit holds the
     /// request's worst cost before the call): a chat target that would be
-    /// sent no output limit is sent the one the reservation assumed,
-    /// [`Plan::most_output`], in the field the model reads, so that no
-    /// answer costs more than was reserved. A Messages body always has
-    /// its limit.
+    /// sent no output limit is sent the one the reservation assumed for
+    /// each choice ([`Plan::most_output`] over the choices), in the field
+    /// the model reads, so that no answer costs more than was reserved. A
+    /// Messages body always has its limit.
     pub fn bounded(mut self, client: &ClientRequest, target: &Target) -> Self {
         let fields = [
             MaxTokensField::MaxTokens,
@@ -50,7 +50,8 @@ impl Plan {
         if target.provider.api == Api::OpenAiCompletions && !sent {
             let field =
                 (target.model.capabilities.max_tokens_field).unwrap_or(MaxTokensField::MaxTokens);
-            *self.decided.output.at(field) = Limit::Bounded(self.most_output);
+            let choices = super::choices(&self.decided, client.facts(), target);
+            *self.decided.output.at(field) = Limit::Bounded(self.most_output / choices);
         }
         self
     }

@@ -1570,6 +1570,9 @@ fn the_most_output_is_the_limit_the_rules_send() {
     // With none at all over the Anthropic transport: what a Messages body
     // is given; over the chat transport, 16,384.
     assert_eq!(most(json!({}), 3), 4096);
+    // Each of `n` choices may give as much; a Messages body asks for one.
+    assert_eq!(most(json!({"n": 5, "max_completion_tokens": 20}), 0), 100);
+    assert_eq!(most(json!({"n": 5, "max_tokens": 20}), 3), 20);
     let plain = config.chain(Some("local/plain")).unwrap();
     let request = crate::wire::request::ClientRequest::from(
         ChatRequest::parse(with_messages(json!({})).to_string()).unwrap(),
@@ -1578,6 +1581,27 @@ fn the_most_output_is_the_limit_the_rules_send() {
         super::most_output(&request, &plain[0]),
         super::UNKNOWN_MAX_OUTPUT
     );
+}
+
+/// A request's worst cost prices its input where writing it to the cache
+/// is dearer at that (Anthropic-style prices): the answer may cost it.
+#[test]
+fn the_worst_cost_prices_the_input_at_the_dearer_of_reading_and_writing_it() {
+    use crate::ledger::budget::Demand;
+    let config = config(json!({
+        "models": {"mode": "replace", "providers": {
+            "p": {"baseUrl": "http://127.0.0.1:9/v1", "apiKey": "k", "models": [
+                {"id": "plain", "cost": {"input": 3, "output": 15}},
+                {"id": "dear-write", "cost": {"input": 3, "output": 15, "cacheWrite": 3.75}}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/plain", "fallbacks": ["p/dear-write"]}}}
+    }));
+    let chain = config.chain(None).unwrap();
+    let demand = Demand {
+        client: "c".into(),
+        input_tokens: 1_000_000,
+    };
+    assert_eq!(demand.worst_usd(&chain[0], 1_000_000), 18.0);
+    assert_eq!(demand.worst_usd(&chain[1], 1_000_000), 18.75);
 }
 
 /// A field the model fixes is never sent, whatever an earlier rule made of
