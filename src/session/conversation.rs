@@ -79,7 +79,7 @@ impl Conversation {
                     _ => Role::Other,
                 },
                 hash: request.message_hash(leading + at),
-                reasoning: info.has_reasoning_content,
+                reasoning: request.carries_reasoning(leading + at),
             })
             .collect();
         Self {
@@ -420,6 +420,42 @@ mod tests {
                 index: 1,
                 restored: true
             })
+        );
+        // OpenRouter's spellings of reasoning, dropped, are reasoning too.
+        for key in ["reasoning", "reasoning_details"] {
+            let mut spelled = assistant("yes", None);
+            spelled[key] = json!("hmm");
+            let before = three(spelled);
+            let dropped = three(assistant("yes", None));
+            assert_eq!(
+                first_change(&before, &dropped, |_| false)
+                    .unwrap()
+                    .to_string(),
+                "reasoning: dropped at 1, not restored",
+                "{key}"
+            );
+        }
+        // A cache mark moved to the last message, the one it left written
+        // as a string again: the provider's cache reads no marks.
+        let marked = |text: &str| {
+            json!({"role": "user", "content": [
+                {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]})
+        };
+        let one = turn(body(tools(), vec![marked("hi")]));
+        let two = turn(body(
+            tools(),
+            vec![user("hi"), assistant("yo", None), marked("more")],
+        ));
+        assert_eq!(first_change(&one, &two, |_| false), None);
+        let parts = |texts: [&str; 2]| {
+            let parts = texts.map(|text| json!({"type": "text", "text": text}));
+            json!({"role": "user", "content": parts})
+        };
+        let edited = turn(body(tools(), vec![parts(["hi", "there"])]));
+        let other = turn(body(tools(), vec![parts(["hi", "here"])]));
+        assert_eq!(
+            first_change(&edited, &other, |_| false),
+            Some(Break::Messages { index: 0 })
         );
         // Cut short, as a compaction does: the first message it lost.
         let cut = turn(body(tools(), vec![user("hi")]));

@@ -17,7 +17,8 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 
 use super::openai::{ChatRequest, MessageInfo};
-use crate::format::fingerprint::hash;
+use crate::format::fingerprint::{Fingerprint, hash};
+use crate::format::scan;
 
 /// What the gateway reads of a request before, and besides, writing it
 /// for a target.
@@ -56,6 +57,13 @@ pub trait Facts: std::fmt::Debug + Send + Sync {
     /// Turn `index` as a provider's prefix cache sees it, its reasoning
     /// left out ([`crate::format::fingerprint`]).
     fn message_hash(&self, index: usize) -> u64;
+
+    /// Whether turn `index` carries reasoning, in any member a client
+    /// gives it back in (Moonshot's `reasoning_content`, OpenRouter's
+    /// `reasoning` and `reasoning_details`).
+    fn carries_reasoning(&self, index: usize) -> bool {
+        self.messages()[index].has_reasoning_content
+    }
 
     /// Turn `index`'s content alone, fingerprinted; `None` without one.
     fn content_hash(&self, index: usize) -> Option<u64>;
@@ -126,16 +134,36 @@ impl Facts for ChatRequest {
     }
 
     /// An assistant turn, which alone carries reasoning, hashed member by
-    /// member without it; any other as it was written, in one piece.
+    /// member without it; any other member by member without its cache
+    /// marks, which a client moves each turn and the provider's cache does
+    /// not read ([`content_pieces`]).
     fn message_hash(&self, index: usize) -> u64 {
-        match &*self.messages()[index].role {
-            "assistant" => hash(
-                self.message_entries(index)
-                    .filter(|(key, _)| !matches!(*key, "reasoning_content" | "reasoning"))
-                    .flat_map(|(key, value)| [key.as_bytes(), value.as_bytes()]),
-            ),
-            _ => hash([self.message_bytes(index)]),
+        let mut fingerprint = Fingerprint::default();
+        let assistant = &*self.messages()[index].role == "assistant";
+        for (key, value) in self.message_entries(index) {
+            match key {
+                "reasoning_content" | "reasoning" | "reasoning_details" if assistant => {}
+                "cache_control" => {}
+                "content" if !assistant => {
+                    fingerprint.piece(key.as_bytes());
+                    content_pieces(value, |piece| fingerprint.piece(piece));
+                }
+                _ => {
+                    fingerprint.piece(key.as_bytes());
+                    fingerprint.piece(value.as_bytes());
+                }
+            }
         }
+        fingerprint.finish()
+    }
+
+    fn carries_reasoning(&self, index: usize) -> bool {
+        ["reasoning_content", "reasoning", "reasoning_details"]
+            .iter()
+            .any(|key| {
+                self.message_member(index, key)
+                    .is_some_and(|raw| raw != "null")
+            })
     }
 
     fn content_hash(&self, index: usize) -> Option<u64> {
@@ -247,5 +275,43 @@ impl Facts for Noted {
 
     fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+/// The pieces of a chat message's `content` (`raw`, its JSON text) as a
+/// session compares them: a string whole; an array part by part, each
+/// member but its `cache_control`, a lone text part by its text alone, so
+/// that it reads as the same text written as a string.
+fn content_pieces(raw: &str, mut piece: impl FnMut(&[u8])) {
+    let bytes = raw.as_bytes();
+    let parts = match bytes.first() {
+        Some(b'[') => scan::element_ranges(bytes).ok(),
+        _ => None,
+    };
+    let Some(parts) = parts else {
+        return piece(bytes);
+    };
+    for part in &parts {
+        let part = &bytes[part.clone()];
+        let Ok(members) = scan::members(part) else {
+            piece(part);
+            continue;
+        };
+        let value = |member: &scan::Member| &part[member.value.clone()];
+        let text = scan::Member::last(&members, "text");
+        let only_text = parts.len() == 1
+            && text.is_some()
+            && members
+                .iter()
+                .all(|m| matches!(&*m.key, "type" | "text" | "cache_control"));
+        match text {
+            Some(text) if only_text => piece(value(text)),
+            _ => (members.iter())
+                .filter(|member| member.key != "cache_control")
+                .for_each(|member| {
+                    piece(member.key.as_bytes());
+                    piece(value(member));
+                }),
+        }
     }
 }
