@@ -1105,6 +1105,45 @@ fn a_batch_whose_commit_was_not_answered_is_written_again_once() {
     assert_eq!(cluster.psql("SELECT COUNT(*) FROM clawgate_batches"), "0");
 }
 
+#[test]
+fn old_rows_are_expired_a_slice_at_a_time() {
+    let Some(cluster) = Cluster::start("old_rows_are_expired_a_slice") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(1, &[row_with_tokens_in(1)]).unwrap();
+    cluster.psql(&insert_old_rows(45_000));
+    // Two slices of 20,000, the exchanges with the other gateways between.
+    assert_eq!(store.expire(1_000_000).unwrap(), 40_000);
+    assert!(!store.expired_all());
+    assert_eq!(store.expire(1_000_000).unwrap(), 5_000);
+    assert!(store.expired_all());
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*) FROM clawgate_requests"),
+        "1",
+        "the row of now is kept"
+    );
+    // The writer goes on slice after slice, its exchanges between.
+    cluster.psql(&insert_old_rows(45_000));
+    let ledger = Ledger::start(store, &LedgerSettings::default(), system_clock());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.psql("SELECT COUNT(*) FROM clawgate_requests") != "1" {
+        assert!(Instant::now() < deadline, "the old rows are expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ledger.close(Duration::from_secs(5));
+}
+
+/// `n` rows of long ago, as the statement that inserts them.
+fn insert_old_rows(n: u64) -> String {
+    format!(
+        "INSERT INTO clawgate_requests (ts_ms, front_end, fallback, primary_failed, status, \
+         end_state, first_byte_ms, total_ms, agent, client) \
+         SELECT 1000 + i, 'chat', false, false, 200, 'complete', 1, 1, '', '' \
+         FROM generate_series(1, {n}) AS i"
+    )
+}
+
 /// Runs `work` while another session holds a lock: `hold` takes it and
 /// sleeps, `held` counts it granted (1).
 fn while_held(cluster: &Cluster, hold: &str, held: &str, work: impl FnOnce()) {

@@ -1119,21 +1119,9 @@ fn write_rows(
     let mut rates = RateSync::default();
     loop {
         let today = day_of(clock());
-        if expired_on != Some(today) && storage.retry_at().is_none() {
-            expired_on = Some(today);
-            let before = millis(clock()) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-            match storage.expire(before) {
-                Ok(n) => {
-                    shared.reached();
-                    if n > 0 {
-                        tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays");
-                    }
-                }
-                // Tried again tomorrow; an outage is reported as such.
-                Err(err) => shared.failed(&err),
-            }
-        }
         let mut wait = Duration::from_secs(60);
+        // With a shared store, what the other gateways spent and reserve
+        // is read first (at start, before anything else is asked of it).
         if sharing {
             let now = Instant::now();
             if now >= next_rates {
@@ -1157,6 +1145,29 @@ fn write_rows(
             wait = next_rates
                 .min(next_refresh)
                 .saturating_duration_since(Instant::now());
+        }
+        if expired_on != Some(today) && storage.retry_at().is_none() {
+            let before = millis(clock()) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+            match storage.expire(before) {
+                Ok(n) => {
+                    shared.reached();
+                    if n > 0 {
+                        tracing::info!(rows = n, "ledger: expired rows past ledger.retentionDays");
+                    }
+                    // A shared store deletes a slice at a time: the rest
+                    // on the next turns, the exchanges between.
+                    if storage.expired_all() {
+                        expired_on = Some(today);
+                    } else {
+                        wait = Duration::ZERO;
+                    }
+                }
+                // Tried again tomorrow; an outage is reported as such.
+                Err(err) => {
+                    expired_on = Some(today);
+                    shared.failed(&err);
+                }
+            }
         }
         shared.still_unreached(batches.rows() + spool.as_ref().map_or(0, Spool::rows));
         if storage.retry_at().is_some() {

@@ -60,6 +60,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MIGRATION_LOCK: i64 = 0x636c_6177_6761_7465;
 /// What a call that could not connect failed to do, whatever it was for.
 const CONNECT: &str = "connect to";
+/// Old rows are deleted this many at a time, and at most
+/// [`EXPIRE_ROUNDS`] times a call: the writer exchanges reservations, rate
+/// counts and spend with the other gateways between its calls.
+const EXPIRE_ROWS: u64 = 20_000;
+const EXPIRE_ROUNDS: usize = 2;
 /// Rate counters older than this many minutes are deleted.
 const RATE_MINUTES_KEPT: i64 = 10;
 
@@ -290,6 +295,8 @@ pub struct Postgres {
     /// This gateway's name among those counting rates: random per process.
     instance: String,
     rates_cleaned: Option<Instant>,
+    /// Whether the last [`Storage::expire`] got to the end.
+    expired_all: bool,
 }
 
 impl Postgres {
@@ -318,6 +325,7 @@ impl Postgres {
             backoff: FIRST_BACKOFF,
             retry_at: None,
             unreached_why: None,
+            expired_all: true,
             instance: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             rates_cleaned: None,
         })
@@ -1054,12 +1062,18 @@ impl Storage for Postgres {
     /// `before_ms`, 20,000 at a time; counts the rows.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
         let mut rows = 0;
+        let mut rounds = 0;
+        self.expired_all = false;
         for table in ["clawgate_requests", "clawgate_batches"] {
             let delete = format!(
                 "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts_ms < $1 \
-                 LIMIT 20000)"
+                 LIMIT {EXPIRE_ROWS})"
             );
             loop {
+                if rounds == EXPIRE_ROUNDS {
+                    return Ok(rows);
+                }
+                rounds += 1;
                 let n = self.call("expire old rows in", async |db, committing| {
                     committing.set(true);
                     db.execute(&delete, &[&before_ms]).await
@@ -1067,7 +1081,7 @@ impl Storage for Postgres {
                 if table == "clawgate_requests" {
                     rows += n;
                 }
-                if n < 20000 {
+                if n < EXPIRE_ROWS {
                     break;
                 }
             }
@@ -1080,7 +1094,12 @@ impl Storage for Postgres {
             )
             .await
         })?;
+        self.expired_all = true;
         Ok(rows)
+    }
+
+    fn expired_all(&self) -> bool {
+        self.expired_all
     }
 
     fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError> {

@@ -147,8 +147,16 @@ pub trait Storage: Send {
         self.write(0, rows)
     }
 
-    /// Deletes raw rows older than `before_ms`; rollups stay.
+    /// Deletes raw rows older than `before_ms`; rollups stay. A store
+    /// other gateways share deletes a slice of them at a time, so that
+    /// the writer's exchanges with it go on between: [`Self::expired_all`]
+    /// says whether it got to the end.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError>;
+
+    /// Whether the last [`Self::expire`] deleted all it was asked to.
+    fn expired_all(&self) -> bool {
+        true
+    }
 
     /// Each client's and model's spend per day from `since_day` on.
     fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError>;
