@@ -1584,6 +1584,34 @@ fn spooled(state: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Two gateways given one state directory: the second keeps its rows for
+/// an unreachable store in memory, and says so, rather than write and
+/// delete the first one's spooled segments under it.
+#[tokio::test]
+async fn a_second_gateway_on_the_same_state_directory_spools_nothing_there() {
+    let Some(cluster) = Cluster::start("a_second_gateway_on_the_same_state") else {
+        return;
+    };
+    let mock = healthy_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_config(dir.path(), "a", &mock);
+    let mut b = write_config(dir.path(), "b", &mock);
+    b.state = a.state.clone();
+    let url = cluster.url();
+    let (_a, _, a_log) = serve_process_logged(&a.config, &a.env(&url)).await;
+    let (_b, _, b_log) = serve_process_logged(&b.config, &b.env(&url)).await;
+    b_log
+        .wait_for(
+            &["another clawgate process spools in this state directory"],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        a_log.lines(&["spools in this state directory"]),
+        Vec::<String>::new()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_answered_during_an_outage_survive_a_kill_and_are_written_once_after() {
     let Some(cluster) = Cluster::start("rows_answered_during_an_outage_survive_a_kill") else {

@@ -19,6 +19,10 @@
 //! Beside the segments, the spend the budgets last counted
 //! ([`Spool::keep_spend`]): a gateway started while the store cannot be
 //! reached counts from it, not from nothing.
+//!
+//! One process spools in a directory at a time ([`LOCK`]): a second
+//! gateway given the same state directory would write and delete the
+//! first one's open segment under it.
 
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -35,6 +39,8 @@ pub const SEGMENT_ROWS: usize = 1024;
 /// Segments kept at most: 64 Ki rows, about 30 MB.
 pub const MAX_SEGMENTS: usize = 64;
 const PREFIX: &str = "ledger-spool-";
+/// The file whose write lock a spooling process holds.
+const LOCK: &str = "ledger-spool.lock";
 /// The spend last counted, in the spool's directory.
 const SPEND: &str = "ledger-spend.json";
 
@@ -51,6 +57,38 @@ pub struct Spool {
     open: Option<(PathBuf, File, usize)>,
     /// Segments that could not be read, left on disk.
     set_aside: usize,
+    /// Held while the spool is: the directory is this process's.
+    _lock: File,
+}
+
+/// The file at `path`, its write lock taken for this process: a POSIX
+/// record lock, which another process is refused while this one lives
+/// and holds it (and this one may take again).
+fn lock_for_this_process(path: &Path) -> std::io::Result<File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    // SAFETY: an all-zero `flock` is a valid value of the plain C struct.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    // SAFETY: the descriptor is open, and `lock` outlives the call.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } == -1 {
+        let err = std::io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EACCES | libc::EAGAIN) => std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another clawgate process spools in this state directory; give each instance its own (CLAWGATE_STATE_DIR)",
+            ),
+            _ => err,
+        });
+    }
+    Ok(file)
 }
 
 /// The oldest sealed segment, as read back.
@@ -98,6 +136,7 @@ impl Spool {
     /// (sealed: nothing adds to them any more).
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         super::store::create_private_dir(dir)?;
+        let lock = lock_for_this_process(&dir.join(LOCK))?;
         let mut sealed: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| {
@@ -120,6 +159,7 @@ impl Spool {
             sealed: sealed.into(),
             open: None,
             set_aside: 0,
+            _lock: lock,
         })
     }
 
@@ -478,7 +518,9 @@ mod tests {
         );
         again.done_first();
         assert!(again.is_empty());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let left = std::fs::read_dir(dir.path()).unwrap();
+        let left: Vec<_> = left.map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [LOCK], "the segments are gone");
     }
 
     #[test]
