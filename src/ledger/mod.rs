@@ -1364,7 +1364,7 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
         };
         let Segment {
             id,
-            rows,
+            mut rows,
             ours,
             torn,
         } = match segment {
@@ -1389,8 +1389,17 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
                 shared.failed(&err);
                 return;
             }
-            // Split as any batch is, from memory.
-            Err(StorageError::Refused(_)) => batches.push_back(rows, ours),
+            // Split as any batch is, each half a segment of its own on
+            // disk before this one goes (in memory where the spool has no
+            // room): a kill meanwhile loses none of them.
+            Err(StorageError::Refused(_)) if rows.len() > 1 => {
+                let second = rows.split_off(rows.len() / 2);
+                for half in [rows, second] {
+                    if !spool.hold(&batches.id(), &half, ours) {
+                        batches.push_back(half, ours);
+                    }
+                }
+            }
             Err(err) => shared.dropped(rows.len() as u64, &err.to_string()),
         }
         spool.done_first();

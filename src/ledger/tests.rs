@@ -1080,6 +1080,55 @@ impl Storage for Refusing {
     }
 }
 
+/// A store that refuses its first batch for what a row holds, then
+/// cannot be reached.
+struct RefusesThenGoes {
+    calls: usize,
+}
+
+impl Storage for RefusesThenGoes {
+    fn location(&self) -> Location {
+        Location::File("refuses-then-goes".into())
+    }
+    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
+        self.calls += 1;
+        Err(match self.calls {
+            1 => StorageError::Refused("invalid byte sequence".into()),
+            _ => StorageError::Unreached("connection refused".into()),
+        })
+    }
+    keeps_nothing!();
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// A spooled segment the store refuses is halved on disk: its rows are
+/// there until written, whatever happens to the process meanwhile (they
+/// were moved to memory and the segment deleted).
+#[test]
+fn a_refused_spooled_segment_is_halved_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = millis(SystemTime::now());
+    let mut spool = Spool::open(dir.path()).unwrap();
+    assert_eq!(spool.append(&rows_of("alice", "a", 0.25, 4, now), now), 0);
+    spool.seal();
+    let shared = Shared::default();
+    let mut batches = Batches::new(spool.writer());
+    let mut store = RefusesThenGoes { calls: 0 };
+    replay(&mut spool, &mut store, &shared, &mut batches);
+    assert_eq!(store.calls, 2, "refused, then away");
+    assert_eq!(batches.rows(), 0, "none in memory alone");
+    // All four on disk, two segments of two.
+    let mut halves = 0;
+    while let Some(segment) = spool.first() {
+        assert_eq!(segment.unwrap().rows.len(), 2);
+        spool.done_first();
+        halves += 1;
+    }
+    assert_eq!(halves, 2);
+}
+
 #[test]
 fn a_batch_refused_for_one_row_is_split_until_only_that_row_is_lost() {
     let written = Arc::default();
