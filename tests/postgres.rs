@@ -1289,6 +1289,46 @@ async fn usage_reports_run_two_at_a_time_and_one_more_is_told_to_retry() {
     assert_eq!(told_to_retry, 1, "two ran; the third was refused at once");
     holder.await.unwrap();
     assert_eq!(get(&a.url, "/v1/usage").await.status(), 200);
+
+    // Clients' keys run one report at most: an admin keeps the other.
+    let holder = tokio::task::spawn_blocking({
+        let cluster = cluster.clone();
+        move || cluster.psql("LOCK TABLE clawgate_daily; SELECT pg_sleep(3)")
+    });
+    while cluster.psql(
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'clawgate_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    ) != "1"
+    {
+        assert!(!holder.is_finished(), "the lock is taken");
+    }
+    let bobs = || {
+        reqwest::Client::new()
+            .get(format!("{}/v1/usage", a.url))
+            .bearer_auth(BOB)
+            .send()
+    };
+    let (bob, bob_again) = (tokio::spawn(bobs()), tokio::spawn(bobs()));
+    // Both of bob's are in (waiting for the lock, or refused) before the
+    // admin's comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = get(&a.url, "/v1/usage").await;
+    let told = |answer: &reqwest::Response| answer.headers().contains_key("retry-after");
+    let (bob, bob_again) = (
+        bob.await.unwrap().unwrap(),
+        bob_again.await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        [told(&bob), told(&bob_again)]
+            .iter()
+            .filter(|t| **t)
+            .count(),
+        1,
+        "one of bob's ran, the other was told to retry"
+    );
+    assert_eq!(alice.status(), 503, "the admin's ran into the lock");
+    assert!(!told(&alice), "the admin's ran");
+    holder.await.unwrap();
 }
 
 /// Bodies whose texts PostgreSQL cannot hold as they are: a NUL, halves

@@ -60,12 +60,13 @@ pub async fn usage(
     let ledger = ledger.clone();
     let configured = config.gateway.clients.names();
     let redactor = config.redactor.clone();
+    let admin = caller.admin;
     let report = tokio::task::spawn_blocking(move || {
-        let report = ledger.report(&question)?;
+        let report = ledger.report(&question, admin)?;
         // A client no one knows is named so, not reported as no spend.
         let unknown = match &question.client {
             Some(name) if report.total.requests == 0 => {
-                let by_client = || ledger.report(&query::every_client(today));
+                let by_client = || ledger.report(&query::every_client(today), admin);
                 query::unknown_client(name, Some(&configured), by_client, &redactor)?
             }
             _ => None,
@@ -77,8 +78,8 @@ pub async fn usage(
     match report {
         Ok((_, Some(unknown))) => Err(ApiError::BadRequest(format!("client {unknown}"))),
         Ok((report, None)) => Ok(Json(report).into_response()),
-        Err(ReportError::Busy) => {
-            let mut response = unavailable(ReportError::Busy.to_string());
+        Err(busy @ (ReportError::Busy | ReportError::ClientsBusy)) => {
+            let mut response = unavailable(busy.to_string());
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -89,7 +89,8 @@ const KEEP_SPEND_EVERY: Duration = Duration::from_secs(10);
 pub const RATE_SYNC: Duration = Duration::from_millis(250);
 /// Usage reports running at once on PostgreSQL, each on a connection of
 /// its own: one more is refused ([`ReportError::Busy`]), not queued, so a
-/// burst of them cannot take the database's connections.
+/// burst of them cannot take the database's connections. Clients' keys
+/// (not admins') run one of them at most, so an admin always has one.
 pub const REPORTS_AT_ONCE: usize = 2;
 
 /// A usage report that could not be made.
@@ -97,6 +98,10 @@ pub const REPORTS_AT_ONCE: usize = 2;
 pub enum ReportError {
     #[error("{REPORTS_AT_ONCE} usage reports are running already; try again shortly")]
     Busy,
+    #[error(
+        "a usage report asked with a client's key is running already (admins keep the other place); try again shortly"
+    )]
+    ClientsBusy,
     #[error("{0}")]
     Failed(String),
 }
@@ -411,8 +416,10 @@ pub struct Ledger {
     clock: Clock,
     /// Budgets already warned about at 80%: (budget index text, period start).
     warned: Mutex<std::collections::HashSet<(String, i64)>>,
-    /// The usage reports running on PostgreSQL.
+    /// The usage reports running on PostgreSQL, and those of them asked
+    /// with a client's key (not an admin's).
     reports: tokio::sync::Semaphore,
+    clients_reports: tokio::sync::Semaphore,
 }
 
 /// What the writer thread and the request path both update.
@@ -626,6 +633,7 @@ impl Ledger {
             clock,
             warned: Mutex::default(),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
+            clients_reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE - 1),
         }
     }
 
@@ -769,16 +777,21 @@ impl Ledger {
         self.location.as_ref()
     }
 
-    /// Runs a usage report against the store (blocking: call it from a
-    /// blocking thread).
-    pub fn report(&self, query: &query::Query) -> Result<query::Report, ReportError> {
+    /// Runs a usage report against the store, asked with an admin's key
+    /// or a client's (blocking: call it from a blocking thread).
+    pub fn report(&self, query: &query::Query, admin: bool) -> Result<query::Report, ReportError> {
         let location = self
             .location
             .as_ref()
             .ok_or_else(|| ReportError::Failed("the usage ledger is off".into()))?;
+        let busy = |_| ReportError::Busy;
         let _running = match location {
             Location::Postgres(_) => {
-                Some(self.reports.try_acquire().map_err(|_| ReportError::Busy)?)
+                let client = (!admin)
+                    .then(|| self.clients_reports.try_acquire())
+                    .transpose()
+                    .map_err(|_| ReportError::ClientsBusy)?;
+                Some((self.reports.try_acquire().map_err(busy)?, client))
             }
             Location::File(_) => None,
         };
