@@ -40,8 +40,15 @@ pub enum Role {
     Other,
 }
 
+/// The most pieces a conversation's fingerprint keeps of each kind
+/// (system pieces, tools, messages): what a session holds is bounded
+/// whatever a body holds (16 bytes a message, 64 KB at most a
+/// conversation), and a change past them goes unseen, never a break named
+/// that was none.
+pub const MOST_PIECES: usize = 4096;
+
 /// A turn of a conversation: what the provider's prefix cache sees, in
-/// its order (system, tools, messages).
+/// its order (system, tools, messages), the first [`MOST_PIECES`] of each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conversation {
     /// Each piece of the system prompt (each leading system or developer
@@ -65,11 +72,12 @@ impl Conversation {
             .iter()
             .take_while(|m| matches!(&*m.role, "system" | "developer"))
             .count();
-        let system = (0..leading)
+        let system = (0..leading.min(MOST_PIECES))
             .map(|index| request.message_hash(index))
             .collect();
         let messages = infos[leading..]
             .iter()
+            .take(MOST_PIECES)
             .enumerate()
             .map(|(at, info)| Message {
                 role: match &*info.role {
@@ -118,6 +126,7 @@ impl Conversation {
         crate::format::scan::element_ranges(bytes)
             .unwrap_or_default()
             .into_iter()
+            .take(MOST_PIECES)
             .map(|range| {
                 let text = &raw[range];
                 Tool {
@@ -462,6 +471,22 @@ mod tests {
         assert_eq!(
             first_change(&before, &cut, |_| false),
             Some(Break::Messages { index: 1 })
+        );
+    }
+
+    #[test]
+    fn a_conversation_keeps_a_bounded_fingerprint_and_names_no_break_past_it() {
+        let many = |n: usize| (0..n).map(|i| user(&format!("m{i}"))).collect::<Vec<_>>();
+        let long = turn(body(vec![], many(MOST_PIECES + 100)));
+        assert_eq!(long.messages.len(), MOST_PIECES);
+        let longer = turn(body(vec![], many(MOST_PIECES + 200)));
+        assert_eq!(first_change(&long, &longer, |_| false), None);
+        let mut edited = many(MOST_PIECES + 100);
+        edited[10] = user("changed");
+        let edited = turn(body(vec![], edited));
+        assert_eq!(
+            first_change(&long, &edited, |_| false),
+            Some(Break::Messages { index: 10 })
         );
     }
 
