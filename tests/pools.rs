@@ -153,6 +153,36 @@ async fn when_one_target_fails_only_its_sessions_move() {
     }
 }
 
+/// A member that cools down has its sessions drawn again among the
+/// others, spread by their weights: not all moved to the next member in
+/// the chain, which would herd them there.
+#[tokio::test]
+async fn a_cooling_members_sessions_are_spread_over_the_others() {
+    let mocks = three_mocks().await;
+    let prices = [1.0, 1.0, 1.0];
+    let gw = gateway(pool_config([&mocks[0], &mocks[1], &mocks[2]], prices, None)).await;
+    let before = conversations(&gw, 60, 1).await;
+    let failing = failing_mock(500, "server_error").await;
+    let config = pool_config([&mocks[0], &failing, &mocks[2]], prices, None);
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap();
+    gw.gateway.replace_config(loaded.config);
+    let after = conversations(&gw, 60, 2).await;
+    let moved: BTreeSet<&str> = (before.iter())
+        .filter(|(_, providers)| providers[0] == "b")
+        .map(|(session, _)| after[session][1].as_str())
+        .collect();
+    assert_eq!(
+        moved,
+        BTreeSet::from(["a", "c"]),
+        "b's sessions spread: {after:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_cheapest_target_gets_the_most_new_sessions_and_none_gets_none() {
     let gw = pool_of_three([2.0, 0.5, 1.0], None).await;

@@ -10,8 +10,9 @@
 //! failures and 429s, and its account's quota pressure; drawn with
 //! chances falling with the square of that cost, with a floor, so that
 //! no target is starved or herded on. Price never moves a placed session:
-//! only the chain does, when its target fails, cools down or runs out of
-//! quota and another member answers ([`Placements::answered`]).
+//! the chain does, when its target fails or runs out of quota and another
+//! member answers ([`Placements::answered`]); a target cooling down has its
+//! sessions drawn again among the others ([`Placing::Away`]).
 //!
 //! The sticky map is bounded ([`MAX_SESSIONS`], and each entry's idle time)
 //! and its lock is a plain mutex held for one lookup or insert, never
@@ -188,6 +189,9 @@ enum Placing {
     Kept { index: usize, share: bool },
     /// Drawn: a new session, or a request without one.
     New(usize),
+    /// Drawn for a session whose member cools down: its sessions are
+    /// spread over the others, not all moved to the next in the chain.
+    Away(usize),
 }
 
 /// A session's place in one pool.
@@ -281,6 +285,17 @@ impl Placements {
                     }
                     index
                 }
+                Placing::Away(index) => {
+                    if let Some(session) = session {
+                        let key = Key {
+                            session: session.clone(),
+                            pool,
+                        };
+                        self.stick(key, &run[index], now, None);
+                        self.keep_shared(session, &run[index], readings.pools);
+                    }
+                    index
+                }
                 Placing::New(index) => match session {
                     Some(session) => {
                         let (index, ours) = self.agree(run, index, session, readings).await;
@@ -359,6 +374,7 @@ impl Placements {
         readings: &Readings<'_>,
         now: Instant,
     ) -> Placing {
+        let mut away = false;
         if let Some(session) = session {
             let key = Key {
                 session: session.clone(),
@@ -380,7 +396,13 @@ impl Placements {
                 Some((index, share))
             });
             if let Some((index, share)) = kept {
-                return Placing::Kept { index, share };
+                let mut cooling = false;
+                let kept_ref = std::iter::once(&run[index].model_ref);
+                (readings.cooldowns).recent(kept_ref, now, |recent| cooling = recent.cooling);
+                if !cooling {
+                    return Placing::Kept { index, share };
+                }
+                away = true;
             }
         }
         let run = &run[..run.len().min(MAX_POOL)];
@@ -400,7 +422,11 @@ impl Placements {
             member.quota = readings.quotas.pressure(&target.provider, wall);
         }
         weigh(&members[..run.len()], &mut weighed[..run.len()]);
-        Placing::New(draw(&weighed[..run.len()], fastrand::f64()))
+        let drawn = draw(&weighed[..run.len()], fastrand::f64());
+        match away {
+            true => Placing::Away(drawn),
+            false => Placing::New(drawn),
+        }
     }
 
     /// The request of `session` was answered by `target`: when the chain
