@@ -121,6 +121,9 @@ struct Slot {
     /// The target that answered it (`provider/model`).
     target: Option<Arc<str>>,
     seen: Instant,
+    /// Its input tokens, as the provider reported them: what the next
+    /// turn could read from the cache at most.
+    input: Option<u64>,
 }
 
 impl Slot {
@@ -129,6 +132,7 @@ impl Slot {
             conversation,
             target: None,
             seen: now,
+            input: None,
         }
     }
 }
@@ -188,8 +192,9 @@ pub struct Turn {
     model: Arc<str>,
     /// What changed first, when the turn did not extend the one before.
     pub prefix_break: Option<Break>,
-    /// The target that answered the turn before.
+    /// The target that answered the turn before, and its input tokens.
     pub previous_target: Option<Arc<str>>,
+    previous_input: Option<u64>,
     /// How long the session was idle before this turn.
     pub idle: Option<Duration>,
     /// A turn of a side conversation ([`Entry::side`]).
@@ -208,6 +213,7 @@ impl Turn {
             model: thread.1.clone(),
             prefix_break: None,
             previous_target: None,
+            previous_input: None,
             idle: None,
             side,
             next: None,
@@ -290,6 +296,7 @@ impl Sessions {
                         Turn {
                             prefix_break,
                             previous_target: slot.target.clone(),
+                            previous_input: slot.input,
                             idle: Some(now.saturating_duration_since(slot.seen)),
                             next: Some((conversation, now)),
                             ..Turn::first(&thread, !on_main)
@@ -338,12 +345,17 @@ impl Sessions {
         answered_by?;
         let cause = turn.prefix_break.or_else(|| {
             let (input, cached) = usage?;
+            // What the cache could have served: the turn before's input,
+            // where this one is longer.
+            let could = turn
+                .previous_input
+                .map_or(input, |before| before.min(input));
             low_hit_cause(
                 turn.previous_target.as_deref(),
                 answered_by,
                 turn.idle?,
                 lifetime?,
-                input,
+                could,
                 cached?,
             )
         });
@@ -362,6 +374,9 @@ impl Sessions {
                 }
                 if let Some((conversation, seen)) = turn.next.take() {
                     (slot.conversation, slot.seen) = (conversation, seen);
+                }
+                if let Some((input, _)) = usage {
+                    slot.input = Some(input);
                 }
                 entry.client.clone()
             }
@@ -441,7 +456,8 @@ impl Inner {
 }
 
 /// Why a turn that extended the one before read under [`LOW_HIT_RATE`] of
-/// its `input` tokens from the cache (`cached`), where it is known: the
+/// the `input` tokens the cache could serve (the turn before's, where this
+/// one is longer) from the cache (`cached`), where it is known: the
 /// session was idle longer than the provider keeps its cache (`expired`:
 /// a session back from a pause is placed afresh, so it often moves too,
 /// but the cache it left was cold), or another target answered than the
@@ -592,6 +608,30 @@ mod tests {
         assert_eq!(retry.prefix_break, None);
         assert_eq!(sessions.settle(retry, Some("a/m"), None, None), None);
         assert!(sessions.recent_breaks(None).is_empty());
+    }
+
+    #[test]
+    fn a_hit_is_weighed_against_what_the_turn_before_could_leave_in_the_cache() {
+        let sessions = Sessions::new(Limits::default());
+        let now = Instant::now();
+        let lifetime = Some(Duration::from_secs(300));
+        let first = turn(&sessions, "c/s", &[1], now);
+        sessions.settle(first, Some("a/m"), Some((1000, Some(0))), lifetime);
+        // After a pause, a turn three times as long: the whole of the turn
+        // before (900 of its 1,000 tokens) was read from the cache.
+        let later = now + Duration::from_secs(600);
+        let long = turn(&sessions, "c/s", &[1, 2], later);
+        let settled = sessions.settle(long, Some("a/m"), Some((3000, Some(900))), lifetime);
+        assert_eq!(settled, None);
+        // Little of it read: the cache had gone.
+        let again = turn(
+            &sessions,
+            "c/s",
+            &[1, 2, 3],
+            later + Duration::from_secs(600),
+        );
+        let settled = sessions.settle(again, Some("a/m"), Some((3100, Some(0))), lifetime);
+        assert_eq!(settled, Some(Break::Expired));
     }
 
     #[test]
