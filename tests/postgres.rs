@@ -1491,6 +1491,8 @@ fn rows_the_server_will_not_take_for_now_wait_and_are_written_when_it_does() {
         health.last_error.as_deref().unwrap().contains("read-only"),
         "{health:?}"
     );
+    // The store answers all the while: no outage comes and goes.
+    assert_eq!(health.state, "writing", "{health:?}");
     cluster.psql("DROP TRIGGER read_only ON clawgate_batches");
     assert!(ledger.flush(Duration::from_secs(20)));
     let health = ledger.health();
@@ -1503,6 +1505,19 @@ fn rows_the_server_will_not_take_for_now_wait_and_are_written_when_it_does() {
         cluster.psql("SELECT COUNT(*) FROM clawgate_requests"),
         "100"
     );
+    // A refusal no wait mends (an error of the database's own code) costs
+    // the batch, as before: it is not held for ever.
+    cluster.psql(
+        "CREATE OR REPLACE FUNCTION read_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         RAISE EXCEPTION 'no'; END $$; \
+         CREATE TRIGGER read_only BEFORE INSERT ON clawgate_batches \
+         FOR EACH ROW EXECUTE FUNCTION read_only()",
+    );
+    let mut row = row_with_tokens_in(1);
+    row.ts_ms = clawgate::ledger::calendar::millis(std::time::SystemTime::now());
+    ledger.record(row, &[]);
+    assert!(ledger.flush(Duration::from_secs(5)));
+    assert_eq!(ledger.health().rows_dropped, 1);
     ledger.close(Duration::from_secs(5));
 }
 

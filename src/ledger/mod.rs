@@ -1322,7 +1322,7 @@ fn write_waiting(
                 shared.wrote(&batch.rows, batch.ours && storage.shared());
                 batches.waiting.pop_front();
             }
-            Err(err @ StorageError::Unreached(_)) => {
+            Err(err @ (StorageError::Unreached(_) | StorageError::NotNow(_))) => {
                 shared.failed(&err);
                 if let Some(spool) = spool.as_deref_mut() {
                     hold_on_disk(spool, batches, shared);
@@ -1398,7 +1398,7 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
         }
         match storage.write_once(&id, &rows) {
             Ok(()) => shared.wrote(&rows, ours && storage.shared()),
-            Err(err @ StorageError::Unreached(_)) => {
+            Err(err @ (StorageError::Unreached(_) | StorageError::NotNow(_))) => {
                 shared.failed(&err);
                 return;
             }

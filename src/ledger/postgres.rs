@@ -297,6 +297,10 @@ pub struct Postgres {
     rates_cleaned: Option<Instant>,
     /// Whether the last [`Storage::expire`] got to the end.
     expired_all: bool,
+    /// While the server takes no write ([`StorageError::NotNow`]): when
+    /// one is tried again, and the wait after the next refusal.
+    write_retry_at: Option<Instant>,
+    write_backoff: Duration,
 }
 
 impl Postgres {
@@ -326,6 +330,8 @@ impl Postgres {
             retry_at: None,
             unreached_why: None,
             expired_all: true,
+            write_retry_at: None,
+            write_backoff: FIRST_BACKOFF,
             instance: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             rates_cleaned: None,
         })
@@ -509,18 +515,15 @@ impl Postgres {
                 } else {
                     self.client = Some(client);
                 }
-                if !lost && refused(&err) {
-                    return Err(StorageError::Refused(self.message(what, why)));
-                }
-                if !lost && again == Again::Refused {
-                    return Err(self.failure(what, why));
-                }
                 if !lost {
-                    // Refused for a state of the server's (a read-only
-                    // database during a failover, a full disk, a
-                    // privilege taken away): nothing took effect, and the
-                    // call waits as for a store that cannot be reached.
-                    self.back_off();
+                    return Err(if refused(&err) {
+                        StorageError::Refused(self.message(what, why))
+                    } else if again == Again::Safe && not_now(&err) {
+                        self.write_waits();
+                        StorageError::NotNow(self.message(what, why))
+                    } else {
+                        self.failure(what, why)
+                    });
                 }
                 why
             }
@@ -562,6 +565,14 @@ impl Postgres {
                 })??;
             Ok(client)
         })
+    }
+
+    /// Writes wait, the wait doubling from [`FIRST_BACKOFF`] to
+    /// [`MAX_BACKOFF`] until one is taken: the connection and every other
+    /// call go on.
+    fn write_waits(&mut self) {
+        self.write_retry_at = Some(Instant::now() + self.write_backoff);
+        self.write_backoff = (self.write_backoff * 2).min(MAX_BACKOFF);
     }
 
     fn back_off(&mut self) {
@@ -748,6 +759,17 @@ fn gave_up(err: &tokio_postgres::Error) -> bool {
             SqlState::T_R_SERIALIZATION_FAILURE,
         ]
         .contains(code)
+    })
+}
+
+/// Whether the server refused a statement for a state of its own that
+/// passes (a database read-only during a failover, resources such as its
+/// disk run out, an operator's intervention, an I/O error, a privilege
+/// taken away): a write refused so is made again later, not dropped.
+fn not_now(err: &tokio_postgres::Error) -> bool {
+    err.code().is_some_and(|code| {
+        let code = code.code();
+        code == "25006" || code == "42501" || ["53", "57", "58"].contains(&&code[..2])
     })
 }
 
@@ -968,7 +990,7 @@ impl Storage for Postgres {
 
         // Its batch's number makes it safe to send again whatever the
         // server said.
-        self.call_as("write rows to", Again::Safe, async |db, _| {
+        let written = self.call_as("write rows to", Again::Safe, async |db, _| {
             let tx = db.transaction().await?;
             let new = tx
                 .execute(
@@ -1055,7 +1077,11 @@ impl Storage for Postgres {
             )
             .await?;
             tx.commit().await
-        })
+        });
+        if written.is_ok() {
+            (self.write_retry_at, self.write_backoff) = (None, FIRST_BACKOFF);
+        }
+        written
     }
 
     /// Deletes the rows, then the batches' numbers, older than
@@ -1233,7 +1259,8 @@ impl Storage for Postgres {
     }
 
     fn retry_at(&self) -> Option<Instant> {
-        self.retry_at.filter(|at| Instant::now() < *at)
+        let later = self.retry_at.max(self.write_retry_at);
+        later.filter(|at| Instant::now() < *at)
     }
 }
 

@@ -34,6 +34,13 @@ pub enum StorageError {
     /// it is.
     #[error("{0}")]
     Unreached(String),
+    /// The store answers but takes no write for now (read-only during a
+    /// failover, a full disk, a privilege taken away), and nothing took
+    /// effect: the same call is made again once [`Storage::retry_at`]
+    /// has passed; meanwhile the rows wait, as for a store that cannot be
+    /// reached.
+    #[error("{0}")]
+    NotNow(String),
     /// The store refused what was sent (a value it cannot hold, a
     /// constraint), and nothing took effect: a part of the rows may still
     /// be taken, so the writer splits the batch until only the row
