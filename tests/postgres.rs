@@ -1811,6 +1811,39 @@ async fn a_session_kept_on_one_gateway_past_its_cache_lifetime_is_found_placed_b
     }
 }
 
+/// A kept placement is held warm only where it is the one in the store
+/// (or that one went cold): another gateway's, still warm, stays; a move
+/// takes its place whatever it was.
+#[tokio::test]
+async fn a_kept_placement_never_overwrites_a_warm_one_and_a_move_does() {
+    use clawgate::ledger::placements::SharedPlacements;
+    let Some(cluster) = Cluster::start("a_kept_placement_never_overwrites") else {
+        return;
+    };
+    let shared = SharedPlacements::new(&store_url(&cluster.url())).unwrap();
+    shared.start();
+    let minute = Duration::from_secs(60);
+    let mut claimed = None;
+    for _ in 0..100 {
+        claimed = shared.claim("s", "x/m y/m", "x/m", minute).await;
+        if claimed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(claimed.as_deref(), Some("x/m"));
+    let placed = || cluster.psql("SELECT target FROM clawgate_placements WHERE session = 's'");
+    shared.keep(("s", "x/m y/m", "y/m"), minute, false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(placed(), "x/m", "another's warm placement stays");
+    shared.keep(("s", "x/m y/m", "y/m"), minute, true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while placed() != "y/m" {
+        assert!(Instant::now() < deadline, "the move is written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Two gateways on `cluster` whose model is a pool of the three `mocks`,
 /// each keeping a prompt's cache `lifetime` seconds.
 async fn pooled_pair(

@@ -48,6 +48,10 @@ const SECONDS_TO_DOUBLE: f64 = 10.0;
 /// Failures and 429s count up to this share (a target failing at 90% is
 /// ten times as dear).
 const MOST_FAILING: f64 = 0.9;
+/// How many of its cache's lifetimes the shared store holds a kept
+/// session's placement warm: written once a lifetime at most, it never
+/// goes cold there before the cache does.
+const SHARED_LIFETIMES: u32 = 2;
 /// The most sessions remembered; the least recently placed go first.
 pub const MAX_SESSIONS: usize = 100_000;
 
@@ -281,7 +285,7 @@ impl Placements {
             let chosen = match self.place(run, pool, session, readings, now) {
                 Placing::Kept { index, share } => {
                     if let (true, Some(session)) = (share, session) {
-                        self.keep_shared(session, &run[index], readings.pools);
+                        self.keep_shared(session, &run[index], readings.pools, false);
                     }
                     index
                 }
@@ -292,7 +296,7 @@ impl Placements {
                             pool,
                         };
                         self.stick(key, &run[index], now, None);
-                        self.keep_shared(session, &run[index], readings.pools);
+                        self.keep_shared(session, &run[index], readings.pools, true);
                     }
                     index
                 }
@@ -348,20 +352,18 @@ impl Placements {
         }
     }
 
-    /// Holds `session`'s placement on `target` warm in the shared store,
-    /// in the background: a session that stays on one gateway longer
-    /// than its target keeps a cache is still found placed by the others
-    /// (and one the chain moved, on the member that answered).
-    fn keep_shared(&self, session: &Arc<str>, target: &Target, pools: &[Pool]) {
+    /// Holds `session`'s placement on `target` warm in the shared store
+    /// for [`SHARED_LIFETIMES`] of its cache, in the background: a session
+    /// that stays on one gateway longer than its target keeps a cache is
+    /// still found placed by the others; one `moved` (the chain moved it,
+    /// or its member cools down) is found on its new member.
+    fn keep_shared(&self, session: &Arc<str>, target: &Target, pools: &[Pool], moved: bool) {
         let (Some(shared), Some(pool_key)) = (&self.shared, pool_key(target, pools)) else {
             return;
         };
-        shared.keep(
-            session,
-            &pool_key,
-            target.model_ref.as_str(),
-            target.provider.cache_lifetime,
-        );
+        let warm_for = target.provider.cache_lifetime * SHARED_LIFETIMES;
+        let placed = (&**session, &*pool_key, target.model_ref.as_str());
+        shared.keep(placed, warm_for, moved);
     }
 
     /// The index in `run` (the members of `pool` in a chain) of the one
@@ -386,12 +388,12 @@ impl Placements {
                 let index = run.iter().position(|t| t.model_ref == placed.target)?;
                 let lifetime = run[index].provider.cache_lifetime;
                 placed.warm_until = now + lifetime;
-                // The store's copy is written again once half its time
-                // has passed: twice a lifetime at most, off the request's
-                // path.
-                let share = shared && placed.shared_until <= now + lifetime / 2;
+                // The store's copy is written again, off the request's
+                // path, where it would go cold before the cache does: once
+                // a lifetime at most.
+                let share = shared && placed.shared_until < now + lifetime;
                 if share {
-                    placed.shared_until = now + lifetime;
+                    placed.shared_until = now + lifetime * SHARED_LIFETIMES;
                 }
                 Some((index, share))
             });
@@ -452,7 +454,7 @@ impl Placements {
             pool,
         };
         self.stick(key, target, now, None);
-        self.keep_shared(session, target, pools);
+        self.keep_shared(session, target, pools, true);
     }
 
     /// Remembers `session`'s placement on `target`, which the shared store

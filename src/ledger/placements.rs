@@ -33,6 +33,9 @@ pub const CLAIM_TIMEOUT: Duration = Duration::from_millis(150);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Placements kept in the background at once at most: past them one is
+/// left undone (the next turn of its session tries again).
+const KEEPS_AT_ONCE: usize = 16;
 /// Every this many claims, placements cold for a day are deleted.
 const CLEAN_EVERY: u64 = 1024;
 
@@ -63,14 +66,23 @@ RETURNING target";
 /// The placement another gateway wrote first (read in a statement of its
 /// own, which sees what that gateway committed).
 const READ: &str = "SELECT target FROM clawgate_placements WHERE session = $1 AND pool = $2";
-/// Holds session `$1` on `$3` in pool `$2` until `$4` at least: the
-/// placement of a gateway that kept it, or that the chain moved.
+/// Holds session `$1` on `$3` in pool `$2` until `$4` at least, where it
+/// is placed there or its placement has gone cold (`$5`: now): a gateway
+/// that kept it. Another member's placement, still warm, stays.
 const KEEP: &str = "
 INSERT INTO clawgate_placements AS p (session, pool, target, warm_until_ms)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (session, pool) DO UPDATE
     SET target = EXCLUDED.target,
-        warm_until_ms = GREATEST(p.warm_until_ms, EXCLUDED.warm_until_ms)";
+        warm_until_ms = GREATEST(p.warm_until_ms, EXCLUDED.warm_until_ms)
+    WHERE p.target = EXCLUDED.target OR p.warm_until_ms < $5";
+/// Places session `$1` on `$3` in pool `$2` until `$4`, whatever it was
+/// placed on: a gateway that moved it (its member failed or cools down).
+const MOVE: &str = "
+INSERT INTO clawgate_placements AS p (session, pool, target, warm_until_ms)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (session, pool) DO UPDATE
+    SET target = EXCLUDED.target, warm_until_ms = EXCLUDED.warm_until_ms";
 const CLEAN: &str = "DELETE FROM clawgate_placements WHERE warm_until_ms < $1";
 
 struct Connected {
@@ -78,6 +90,7 @@ struct Connected {
     claim: Statement,
     read: Statement,
     keep: Statement,
+    moved: Statement,
 }
 
 /// The shared placements of one store.
@@ -90,6 +103,8 @@ pub struct SharedPlacements {
     retry_at_ms: AtomicU64,
     backoff_ms: AtomicU64,
     claims: AtomicU64,
+    /// The placements being kept ([`SharedPlacements::keep`]).
+    keeps: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for SharedPlacements {
@@ -111,6 +126,7 @@ impl SharedPlacements {
             retry_at_ms: AtomicU64::new(0),
             backoff_ms: AtomicU64::new(FIRST_BACKOFF.as_millis() as u64),
             claims: AtomicU64::new(0),
+            keeps: Arc::new(tokio::sync::Semaphore::new(KEEPS_AT_ONCE)),
         }))
     }
 
@@ -176,22 +192,43 @@ impl SharedPlacements {
     }
 
     /// Holds `session` on `target` in `pool`, warm for `warm_for` from
-    /// now, in the background and within [`CLAIM_TIMEOUT`]: nothing waits
-    /// for it, and a store that is away leaves it undone (the others then
-    /// place the session afresh once it is cold there).
-    pub fn keep(self: &Arc<Self>, session: &str, pool: &str, target: &str, warm_for: Duration) {
+    /// now (`moved`: whatever it was placed on; else only where it is
+    /// placed there or its placement has gone cold), in the background and
+    /// within [`CLAIM_TIMEOUT`]: nothing waits for it, at most
+    /// [`KEEPS_AT_ONCE`] run at once (one more is left undone), and a
+    /// store that is away leaves it undone (the others then place the
+    /// session afresh once it is cold there).
+    pub fn keep(
+        self: &Arc<Self>,
+        (session, pool, target): (&str, &str, &str),
+        warm_for: Duration,
+        moved: bool,
+    ) {
         let Some(connected) = self.connected.load_full() else {
             self.connect_in_background();
             return;
         };
-        let warm_until = now_ms().saturating_add(warm_for.as_millis() as i64);
+        let Ok(running) = self.keeps.clone().try_acquire_owned() else {
+            return;
+        };
+        let now = now_ms();
+        let warm_until = now.saturating_add(warm_for.as_millis() as i64);
         let (session, pool, target) = (session.to_owned(), pool.to_owned(), target.to_owned());
+        let this = self.clone();
         tokio::spawn(async move {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                [&session, &pool, &target, &warm_until];
-            let work = connected.client.execute(&connected.keep, &params);
+            let _running = running;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                [&session, &pool, &target, &warm_until, &now];
+            let work = match moved {
+                true => connected.client.execute(&connected.moved, &params[..4]),
+                false => connected.client.execute(&connected.keep, &params),
+            };
             if let Ok(Err(error)) = tokio::time::timeout(CLAIM_TIMEOUT, work).await {
                 tracing::debug!("session placements: a placement not kept in the store: {error}");
+                if connected.client.is_closed() {
+                    this.connected.store(None);
+                    this.failed();
+                }
             }
         });
     }
@@ -239,11 +276,13 @@ impl SharedPlacements {
         let claim = client.prepare(CLAIM).await?;
         let read = client.prepare(READ).await?;
         let keep = client.prepare(KEEP).await?;
+        let moved = client.prepare(MOVE).await?;
         Ok(Connected {
             client,
             claim,
             read,
             keep,
+            moved,
         })
     }
 
