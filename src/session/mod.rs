@@ -124,15 +124,19 @@ struct Slot {
     /// Its input tokens, as the provider reported them: what the next
     /// turn could read from the cache at most.
     input: Option<u64>,
+    /// The stamp of the turn it is: a turn answered after a later one
+    /// does not take its place.
+    stamp: u64,
 }
 
 impl Slot {
-    fn new(conversation: Conversation, now: Instant) -> Self {
+    fn new(conversation: Conversation, now: Instant, stamp: u64) -> Self {
         Self {
             conversation,
             target: None,
             seen: now,
             input: None,
+            stamp,
         }
     }
 }
@@ -202,7 +206,7 @@ pub struct Turn {
     /// Its conversation and when it came, which take the place of the
     /// turn before once a target answers it: a turn no target answered
     /// is no turn the next is compared with.
-    next: Option<(Conversation, Instant)>,
+    next: Option<(Conversation, Instant, u64)>,
 }
 
 impl Turn {
@@ -298,12 +302,12 @@ impl Sessions {
                             previous_target: slot.target.clone(),
                             previous_input: slot.input,
                             idle: Some(now.saturating_duration_since(slot.seen)),
-                            next: Some((conversation, now)),
+                            next: Some((conversation, now, stamp)),
                             ..Turn::first(&thread, !on_main)
                         }
                     }
                     None => {
-                        entry.side = Some(Slot::new(conversation, now));
+                        entry.side = Some(Slot::new(conversation, now, stamp));
                         Turn::first(&thread, true)
                     }
                 };
@@ -314,7 +318,7 @@ impl Sessions {
             None => {
                 let entry = Entry {
                     client: client.clone(),
-                    main: Slot::new(conversation, now),
+                    main: Slot::new(conversation, now, stamp),
                     side: None,
                     seen: now,
                     stamp,
@@ -372,8 +376,10 @@ impl Sessions {
                 {
                     slot.target = Some(Arc::from(target));
                 }
-                if let Some((conversation, seen)) = turn.next.take() {
-                    (slot.conversation, slot.seen) = (conversation, seen);
+                if let Some((conversation, seen, stamp)) = turn.next.take()
+                    && stamp > slot.stamp
+                {
+                    (slot.conversation, slot.seen, slot.stamp) = (conversation, seen, stamp);
                 }
                 if let Some((input, _)) = usage {
                     slot.input = Some(input);
@@ -608,6 +614,21 @@ mod tests {
         assert_eq!(retry.prefix_break, None);
         assert_eq!(sessions.settle(retry, Some("a/m"), None, None), None);
         assert!(sessions.recent_breaks(None).is_empty());
+    }
+
+    #[test]
+    fn a_turn_answered_after_a_later_one_does_not_take_its_place() {
+        let sessions = Sessions::new(Limits::default());
+        let now = Instant::now();
+        let first = turn(&sessions, "c/s", &[1], now);
+        sessions.settle(first, Some("a/m"), None, None);
+        // An earlier turn of another branch, answered last.
+        let slow = turn(&sessions, "c/s", &[1, 5], now);
+        let fast = turn(&sessions, "c/s", &[1, 2, 3], now);
+        sessions.settle(fast, Some("a/m"), None, None);
+        sessions.settle(slow, Some("a/m"), None, None);
+        let next = turn(&sessions, "c/s", &[1, 2, 3, 4], now);
+        assert_eq!(next.prefix_break, None);
     }
 
     #[test]
