@@ -71,11 +71,11 @@ impl Scope {
     /// fingerprint ([`Facts::content_hash`]). Kimi's tool-call ids repeat
     /// in every conversation (`functions.exec:0`), so without it the same
     /// call with the same arguments in two conversations of one token
-    /// would share an entry. The fingerprint is a session's (a text's
-    /// length and ends): the scope is already the client's, so two of its
-    /// own conversations alike in those would at most share the reasoning
-    /// of an identical call, and a 60 KB message no longer costs a SHA-256
-    /// pass per turn.
+    /// would share an entry. The fingerprint is a session's (64 bits of
+    /// XXH3 and foldhash over every byte, not a cryptographic hash): the
+    /// scope is already the client's, so two of its own conversations
+    /// alike in it would at most share the reasoning of an identical call,
+    /// and a 60 KB message costs no SHA-256 pass per turn.
     pub fn within(self, user_message: Option<u64>) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(self.0);

@@ -161,8 +161,9 @@ impl Facts for ChatRequest {
         ["reasoning_content", "reasoning", "reasoning_details"]
             .iter()
             .any(|key| {
-                self.message_member(index, key)
-                    .is_some_and(|raw| raw != "null")
+                // An empty one carries nothing.
+                let said = |raw: &str| !matches!(raw, "null" | "\"\"" | "[]");
+                self.message_member(index, key).is_some_and(said)
             })
     }
 
