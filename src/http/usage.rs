@@ -88,12 +88,16 @@ pub async fn usage(
         // Where the ledger is, and what its server said, are for admins,
         // as `/v1/status` keeps them; the log has them too.
         Err(err) if !caller.admin => {
-            tracing::warn!(
-                "cannot read the usage ledger for client {}: {err}",
-                caller.name
-            );
+            // Once a minute however often a client asks.
+            let line = format!("cannot read the usage ledger: {err}");
+            if gateway
+                .log_throttle()
+                .due(line.clone(), std::time::Instant::now())
+            {
+                tracing::warn!("{line}");
+            }
             Ok(unavailable(
-                "cannot read the usage ledger now; an admin finds why in /v1/status or the log"
+                "cannot read the usage ledger now; an admin's key is told why, and the log says it"
                     .into(),
             ))
         }
