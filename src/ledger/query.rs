@@ -293,7 +293,8 @@ pub(super) const SESSIONS: &str = "SELECT client, session, {targets}, MIN(first_
     SUM(tokens_written), SUM(tokens_out), SUM(uncosted), SUM(cost_usd), \
     SUM(uncached_cost_usd) FROM {table} WHERE ({client} IS NULL OR client = {client}) \
     AND (client, session) IN (SELECT client, session FROM {table} \
-    WHERE last_ms >= {since} AND first_ms < {until}) GROUP BY client, session \
+    WHERE last_ms >= {since} AND first_ms < {until} \
+    AND ({client} IS NULL OR client = {client})) GROUP BY client, session \
     ORDER BY MAX(last_ms) DESC, client, session LIMIT {limit}";
 
 /// The first millisecond of the report's range, and the first after it:
