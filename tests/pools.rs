@@ -80,6 +80,21 @@ async fn conversations(
     seen
 }
 
+/// `gw`'s pool of `mocks` at `prices` with its member b's account failing
+/// every request from now on; the failing mock.
+async fn fail_b(gw: &TestGateway, mocks: &[MockServer; 3], prices: [f64; 3]) -> MockServer {
+    let failing = failing_mock(500, "server_error").await;
+    let config = pool_config([&mocks[0], &failing, &mocks[2]], prices, None);
+    let loaded = config::load_str(
+        &config.to_string(),
+        &Environment::default(),
+        Secrets::Required,
+    )
+    .unwrap();
+    gw.gateway.replace_config(loaded.config);
+    failing
+}
+
 async fn three_mocks() -> [MockServer; 3] {
     [
         healthy_mock().await,
@@ -124,15 +139,7 @@ async fn when_one_target_fails_only_its_sessions_move() {
     assert!(on_b > 0 && on_b < 15, "{started:?}");
 
     // b's account now fails every request.
-    let failing = failing_mock(500, "server_error").await;
-    let config = pool_config([&mocks[0], &failing, &mocks[2]], prices, None);
-    let loaded = config::load_str(
-        &config.to_string(),
-        &Environment::default(),
-        Secrets::Required,
-    )
-    .unwrap();
-    gw.gateway.replace_config(loaded.config);
+    let _failing = fail_b(&gw, &mocks, prices).await;
 
     let after = conversations(&gw, 15, 4).await;
     for (session, providers) in &after {
@@ -162,15 +169,7 @@ async fn a_cooling_members_sessions_are_spread_over_the_others() {
     let prices = [1.0, 1.0, 1.0];
     let gw = gateway(pool_config([&mocks[0], &mocks[1], &mocks[2]], prices, None)).await;
     let before = conversations(&gw, 60, 1).await;
-    let failing = failing_mock(500, "server_error").await;
-    let config = pool_config([&mocks[0], &failing, &mocks[2]], prices, None);
-    let loaded = config::load_str(
-        &config.to_string(),
-        &Environment::default(),
-        Secrets::Required,
-    )
-    .unwrap();
-    gw.gateway.replace_config(loaded.config);
+    let _failing = fail_b(&gw, &mocks, prices).await;
     let after = conversations(&gw, 60, 2).await;
     let moved: BTreeSet<&str> = (before.iter())
         .filter(|(_, providers)| providers[0] == "b")

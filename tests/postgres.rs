@@ -1756,14 +1756,8 @@ async fn two_gateways_put_a_session_on_the_same_pool_member() {
     let Some(cluster) = Cluster::start(test) else {
         return;
     };
-    let mocks = [
-        healthy_mock().await,
-        healthy_mock().await,
-        healthy_mock().await,
-    ];
-    let dir = tempfile::tempdir().unwrap();
-    let gateways = pooled_pair(&cluster, dir.path(), &mocks, 300).await;
-    let (a, b) = (&gateways[0].0, &gateways[1].0);
+    let pair = pooled_pair(&cluster, 300).await;
+    let [a, b] = &pair.urls;
     let mut used = std::collections::BTreeSet::new();
     for n in 0..12 {
         // Odd sessions start on b.
@@ -1785,16 +1779,10 @@ async fn a_session_kept_on_one_gateway_past_its_cache_lifetime_is_found_placed_b
     let Some(cluster) = Cluster::start(test) else {
         return;
     };
-    let mocks = [
-        healthy_mock().await,
-        healthy_mock().await,
-        healthy_mock().await,
-    ];
-    let dir = tempfile::tempdir().unwrap();
     // Caches kept two seconds: a's turns come each second, so the
     // session stays warm on a for four seconds.
-    let gateways = pooled_pair(&cluster, dir.path(), &mocks, 2).await;
-    let (a, b) = (&gateways[0].0, &gateways[1].0);
+    let pair = pooled_pair(&cluster, 2).await;
+    let [a, b] = &pair.urls;
     let sessions: Vec<String> = (0..8).map(|n| format!("kept-{n}")).collect();
     let mut placed = Vec::new();
     for session in &sessions {
@@ -1844,17 +1832,26 @@ async fn a_kept_placement_never_overwrites_a_warm_one_and_a_move_does() {
     }
 }
 
-/// Two gateways on `cluster` whose model is a pool of the three `mocks`,
-/// each keeping a prompt's cache `lifetime` seconds.
-async fn pooled_pair(
-    cluster: &Cluster,
-    dir: &Path,
-    mocks: &[MockServer; 3],
-    lifetime: u64,
-) -> Vec<(String, Child)> {
+/// Two gateways on one store, and what they need while they run.
+struct Pooled {
+    urls: [String; 2],
+    _children: Vec<Child>,
+    _mocks: [MockServer; 3],
+    _dir: tempfile::TempDir,
+}
+
+/// Two gateways on `cluster` whose model is a pool of three mocks, each
+/// keeping a prompt's cache `lifetime` seconds.
+async fn pooled_pair(cluster: &Cluster, lifetime: u64) -> Pooled {
+    let mocks = [
+        healthy_mock().await,
+        healthy_mock().await,
+        healthy_mock().await,
+    ];
+    let dir = tempfile::tempdir().unwrap();
     let providers: serde_json::Map<String, Value> = ["x", "y", "z"]
         .iter()
-        .zip(mocks)
+        .zip(&mocks)
         .map(|(id, mock)| {
             let entry = json!({"baseUrl": mock.base_url(), "apiKey": "${MOCK_KEY}",
                 "cacheLifetimeSeconds": lifetime,
@@ -1867,11 +1864,11 @@ async fn pooled_pair(
         "agents": {"defaults": {"model": {"primary": ["x/m", "y/m", "z/m"]}}},
         "ledger": {"store": "${CLAWGATE_LEDGER_URL}"},
     });
-    let mut gateways = Vec::new();
+    let (mut urls, mut children) = (Vec::new(), Vec::new());
     for name in ["a", "b"] {
         let instance = Instance {
-            config: dir.join(format!("{name}.json")),
-            state: dir.join(format!("{name}-state")),
+            config: dir.path().join(format!("{name}.json")),
+            state: dir.path().join(format!("{name}-state")),
             url: String::new(),
         };
         std::fs::write(&instance.config, config.to_string()).unwrap();
@@ -1883,9 +1880,15 @@ async fn pooled_pair(
         // The second finds the table made: the database's notice that it
         // exists is no line of the gateway's.
         assert_eq!(log.lines(&["NOTICE"]), Vec::<String>::new(), "{name}");
-        gateways.push((listening, child));
+        urls.push(listening);
+        children.push(child);
     }
-    gateways
+    Pooled {
+        urls: urls.try_into().unwrap(),
+        _children: children,
+        _mocks: mocks,
+        _dir: dir,
+    }
 }
 
 /// A turn of `session` through the gateway at `url`: the provider that
