@@ -455,11 +455,11 @@ impl Postgres {
         what: &str,
         work: impl AsyncFnOnce(&mut Client, &Cell<bool>) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StorageError> {
-        self.call_as(what, Again::Refused, work)
+        self.call_as(what, Again::Never, work)
     }
 
-    /// [`Self::call`], where `again` says whether a statement refused for
-    /// anything but the values it was given is tried again.
+    /// [`Self::call`], where `again` says whether a statement the server
+    /// refused for a passing state of its own ([`not_now`]) is tried again.
     fn call_as<T>(
         &mut self,
         what: &str,
@@ -727,17 +727,15 @@ fn server_options(set: Option<&str>) -> String {
     }
 }
 
-/// Whether a call that the server refused for anything but the values
-/// it was given is made again ([`Postgres::call_as`]).
+/// Whether a call that the server refused for a passing state of its own
+/// ([`not_now`]) is made again ([`Postgres::call_as`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Again {
     /// It took no effect, and is safe to make again whatever happened (a
-    /// write, by its batch's number): it waits as for a store that cannot
-    /// be reached ([`StorageError::Unreached`]).
+    /// write, by its batch's number): it waits ([`StorageError::NotNow`]).
     Safe,
-    /// It cannot succeed by being made again and again:
-    /// [`StorageError::Failed`].
-    Refused,
+    /// It is not: [`StorageError::Failed`].
+    Never,
 }
 
 fn newer(version: usize) -> String {
