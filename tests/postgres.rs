@@ -1400,28 +1400,35 @@ async fn a_nul_broken_escapes_and_a_long_model_name_lose_no_other_clients_rows()
     );
 }
 
+/// A ledger writing to `cluster`'s store once `setup` has run there.
+fn ledger_on(cluster: &Cluster, setup: &str) -> Ledger {
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.spend_since(0).unwrap();
+    cluster.psql(setup);
+    Ledger::start(store, &LedgerSettings::default(), system_clock())
+}
+
+/// A row of now with `tokens` of input.
+fn row_of_now(tokens: u64) -> Row {
+    Row {
+        ts_ms: calendar::millis(std::time::SystemTime::now()),
+        ..row_with_tokens_in(tokens)
+    }
+}
+
 #[test]
 fn a_row_the_database_refuses_costs_that_row_alone() {
-    use clawgate::config::ledger::LedgerSettings;
-    use clawgate::ledger::Ledger;
     let Some(cluster) = Cluster::start("a_row_the_database_refuses") else {
         return;
     };
-    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
-    store.spend_since(0).unwrap();
     // A rule the database holds rows to, as one with a constraint of its
     // own would.
-    cluster.psql(
+    let ledger = ledger_on(
+        &cluster,
         "ALTER TABLE clawgate_requests ADD CONSTRAINT no_mallory CHECK (client <> 'mallory')",
     );
-    let ledger = Ledger::start(
-        store,
-        &LedgerSettings::default(),
-        clawgate::ledger::system_clock(),
-    );
     for i in 0..200 {
-        let mut row = row_with_tokens_in(i);
-        row.ts_ms = clawgate::ledger::calendar::millis(std::time::SystemTime::now());
+        let mut row = row_of_now(i);
         if i % 50 == 7 {
             row.client = "mallory".into();
         }
@@ -1451,31 +1458,21 @@ fn a_row_the_database_refuses_costs_that_row_alone() {
 
 #[test]
 fn rows_the_server_will_not_take_for_now_wait_and_are_written_when_it_does() {
-    use clawgate::config::ledger::LedgerSettings;
-    use clawgate::ledger::Ledger;
     let Some(cluster) = Cluster::start("rows_the_server_will_not_take") else {
         return;
     };
-    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
-    store.spend_since(0).unwrap();
     // A database that answers and takes no write, as one read-only during
     // a failover, or with its disk full, does.
-    cluster.psql(
+    let ledger = ledger_on(
+        &cluster,
         "CREATE FUNCTION read_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
          RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' \
          USING ERRCODE = '25006'; END $$; \
          CREATE TRIGGER read_only BEFORE INSERT ON clawgate_batches \
          FOR EACH ROW EXECUTE FUNCTION read_only()",
     );
-    let ledger = Ledger::start(
-        store,
-        &LedgerSettings::default(),
-        clawgate::ledger::system_clock(),
-    );
     for i in 0..100 {
-        let mut row = row_with_tokens_in(i);
-        row.ts_ms = clawgate::ledger::calendar::millis(std::time::SystemTime::now());
-        ledger.record(row, &[]);
+        ledger.record(row_of_now(i), &[]);
     }
     assert!(
         !ledger.flush(Duration::from_secs(2)),
@@ -1513,9 +1510,7 @@ fn rows_the_server_will_not_take_for_now_wait_and_are_written_when_it_does() {
          CREATE TRIGGER read_only BEFORE INSERT ON clawgate_batches \
          FOR EACH ROW EXECUTE FUNCTION read_only()",
     );
-    let mut row = row_with_tokens_in(1);
-    row.ts_ms = clawgate::ledger::calendar::millis(std::time::SystemTime::now());
-    ledger.record(row, &[]);
+    ledger.record(row_of_now(1), &[]);
     assert!(ledger.flush(Duration::from_secs(5)));
     assert_eq!(ledger.health().rows_dropped, 1);
     ledger.close(Duration::from_secs(5));
