@@ -205,13 +205,17 @@ pub struct Turn {
     side: bool,
     /// Its conversation and when it came, which take the place of the
     /// turn before once a target answers it: a turn no target answered
-    /// is no turn the next is compared with.
-    next: Option<(Conversation, Instant, u64)>,
+    /// is no turn the next is compared with. `None` for a first turn,
+    /// kept in its place already.
+    next: Option<(Conversation, Instant)>,
+    /// Its place in the order turns came: a turn answered after a later
+    /// one changes nothing the later one left.
+    stamp: u64,
 }
 
 impl Turn {
     /// The first turn of a conversation of `thread`: none before it.
-    fn first(thread: &Thread, side: bool) -> Self {
+    fn first(thread: &Thread, side: bool, stamp: u64) -> Self {
         Self {
             session: thread.0.clone(),
             model: thread.1.clone(),
@@ -221,6 +225,7 @@ impl Turn {
             idle: None,
             side,
             next: None,
+            stamp,
         }
     }
 }
@@ -294,6 +299,13 @@ impl Sessions {
                     _ => None,
                 };
                 let turn = match slot {
+                    // A turn no target answered yet is no turn before:
+                    // this one takes its place once answered.
+                    Some(slot) if slot.target.is_none() => Turn {
+                        idle: Some(now.saturating_duration_since(slot.seen)),
+                        next: Some((conversation, now)),
+                        ..Turn::first(&thread, !on_main, stamp)
+                    },
                     Some(slot) => {
                         let prefix_break =
                             conversation::first_change(&slot.conversation, &conversation, restored);
@@ -302,13 +314,13 @@ impl Sessions {
                             previous_target: slot.target.clone(),
                             previous_input: slot.input,
                             idle: Some(now.saturating_duration_since(slot.seen)),
-                            next: Some((conversation, now, stamp)),
-                            ..Turn::first(&thread, !on_main)
+                            next: Some((conversation, now)),
+                            ..Turn::first(&thread, !on_main, stamp)
                         }
                     }
                     None => {
                         entry.side = Some(Slot::new(conversation, now, stamp));
-                        Turn::first(&thread, true)
+                        Turn::first(&thread, true, stamp)
                     }
                 };
                 entry.seen = now;
@@ -324,7 +336,7 @@ impl Sessions {
                     stamp,
                 };
                 inner.sessions.insert(thread.clone(), entry);
-                Turn::first(&thread, false)
+                Turn::first(&thread, false, stamp)
             }
         };
         inner.order.push_back((thread, stamp));
@@ -371,18 +383,19 @@ impl Sessions {
                     Some(side) if turn.side => side,
                     _ => &mut entry.main,
                 };
-                if let Some(target) = answered_by
-                    && slot.target.as_deref() != Some(target)
-                {
-                    slot.target = Some(Arc::from(target));
-                }
-                if let Some((conversation, seen, stamp)) = turn.next.take()
-                    && stamp > slot.stamp
-                {
-                    (slot.conversation, slot.seen, slot.stamp) = (conversation, seen, stamp);
-                }
-                if let Some((input, _)) = usage {
-                    slot.input = Some(input);
+                // A turn older than the slot's (answered after a later
+                // one) leaves it as the later one left it.
+                if turn.stamp >= slot.stamp {
+                    if let Some(target) = answered_by
+                        && slot.target.as_deref() != Some(target)
+                    {
+                        slot.target = Some(Arc::from(target));
+                    }
+                    if let Some((conversation, seen)) = turn.next.take() {
+                        (slot.conversation, slot.seen) = (conversation, seen);
+                    }
+                    slot.stamp = turn.stamp;
+                    slot.input = usage.map(|(input, _)| input);
                 }
                 entry.client.clone()
             }
@@ -632,6 +645,39 @@ mod tests {
     }
 
     #[test]
+    fn a_first_turn_no_target_answered_is_not_the_turn_before() {
+        let sessions = Sessions::new(Limits::default());
+        let now = Instant::now();
+        // Refused by every target: the client rewrites it.
+        let refused = turn(&sessions, "c/s", &[9], now);
+        assert_eq!(sessions.settle(refused, None, None, None), None);
+        let rewritten = turn(&sessions, "c/s", &[1], now);
+        assert_eq!(rewritten.prefix_break, None, "nothing was cached to break");
+        sessions.settle(rewritten, Some("a/m"), None, None);
+        // The rewritten turn, answered, is the one the next extends.
+        let next = turn(&sessions, "c/s", &[1, 2], now);
+        assert_eq!(next.prefix_break, None);
+        assert_eq!(next.previous_target.as_deref(), Some("a/m"));
+    }
+
+    #[test]
+    fn a_turn_answered_after_a_later_one_leaves_its_target_and_input() {
+        let sessions = Sessions::new(Limits::default());
+        let now = Instant::now();
+        let lifetime = Some(Duration::from_secs(300));
+        let first = turn(&sessions, "c/s", &[1], now);
+        sessions.settle(first, Some("a/m"), Some((1000, Some(0))), lifetime);
+        let slow = turn(&sessions, "c/s", &[1, 2], now);
+        let fast = turn(&sessions, "c/s", &[1, 2, 3], now);
+        sessions.settle(fast, Some("a/m"), Some((3000, Some(900))), lifetime);
+        // The slower one, answered by another target with a small input.
+        sessions.settle(slow, Some("b/m"), Some((10, Some(0))), lifetime);
+        let next = turn(&sessions, "c/s", &[1, 2, 3, 4], now);
+        assert_eq!(next.previous_target.as_deref(), Some("a/m"));
+        assert_eq!(next.previous_input, Some(3000));
+    }
+
+    #[test]
     fn a_hit_is_weighed_against_what_the_turn_before_could_leave_in_the_cache() {
         let sessions = Sessions::new(Limits::default());
         let now = Instant::now();
@@ -671,21 +717,18 @@ mod tests {
                 client: &client,
                 model,
             };
-            sessions.turn(whose, conversation, |_| false, || Arc::from([]), now)
+            let turn = sessions.turn(whose, conversation, |_| false, || Arc::from([]), now);
+            let prefix_break = turn.prefix_break.clone();
+            sessions.settle(turn, Some("a/m"), None, None);
+            prefix_break
         };
-        assert!(turn("big", &[1]).prefix_break.is_none());
+        assert!(turn("big", &[1]).is_none());
+        assert!(turn("small", &[5]).is_none(), "another model's first turn");
         assert!(
-            turn("small", &[5]).prefix_break.is_none(),
-            "another model's first turn"
-        );
-        assert!(
-            turn("big", &[1, 2]).prefix_break.is_none(),
+            turn("big", &[1, 2]).is_none(),
             "the big model's turn before"
         );
-        assert_eq!(
-            turn("small", &[6]).prefix_break,
-            Some(Break::Messages { index: 0 })
-        );
+        assert_eq!(turn("small", &[6]), Some(Break::Messages { index: 0 }));
     }
 
     /// A side request to the same model (Claude Code's title or check,
