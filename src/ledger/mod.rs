@@ -1068,21 +1068,25 @@ impl Batches {
         self.waiting.push_back(Waiting { id, rows, ours });
     }
 
+    /// Adds `rows` as the batch `id`.
+    fn push_back_as(&mut self, id: String, rows: Vec<Row>, ours: bool) {
+        self.waiting.push_back(Waiting { id, rows, ours });
+    }
+
     /// The first batch, split in two halves that take its place (nothing
     /// of it was written: they are new batches, as much ours as it was).
     fn split_first(&mut self) {
         let Some(Waiting {
+            id,
             rows: mut first,
             ours,
-            ..
         }) = self.waiting.pop_front()
         else {
             return;
         };
         let second = first.split_off(first.len() / 2);
-        let (one, two) = (self.id(), self.id());
-        let halves = [(one, first), (two, second)];
-        for (id, rows) in halves.into_iter().rev() {
+        let halves = half_ids(&id).into_iter().zip([first, second]);
+        for (id, rows) in halves.rev() {
             self.waiting.push_front(Waiting { id, rows, ours });
         }
     }
@@ -1090,6 +1094,13 @@ impl Batches {
     fn rows(&self) -> usize {
         self.waiting.iter().map(|batch| batch.rows.len()).sum()
     }
+}
+
+/// The ids of the two halves of the batch `id` the store refused: the
+/// same whenever it is split, so a half written before a crash, its batch
+/// read again from the spool and split again, is not written twice.
+fn half_ids(id: &str) -> [String; 2] {
+    [format!("{id}.1"), format!("{id}.2")]
 }
 
 /// A batch waiting for the store. Only `ours` (rows this gateway
@@ -1407,9 +1418,9 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
             // room): a kill meanwhile loses none of them.
             Err(StorageError::Refused(_)) if rows.len() > 1 => {
                 let second = rows.split_off(rows.len() / 2);
-                for half in [rows, second] {
-                    if !spool.hold(&batches.id(), &half, ours) {
-                        batches.push_back(half, ours);
+                for (id, half) in half_ids(&id).into_iter().zip([rows, second]) {
+                    if !spool.hold(&id, &half, ours) {
+                        batches.push_back_as(id, half, ours);
                     }
                 }
             }

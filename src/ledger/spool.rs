@@ -227,17 +227,28 @@ impl Spool {
     /// Keeps `rows`, a batch the store was sent as `id` (its commit unheard
     /// of), as a sealed segment of that id, ahead of the open one, `ours`
     /// when this gateway recorded them; `false` when the spool is full or
-    /// the file cannot be written.
+    /// the file cannot be written. A segment of that id already on disk
+    /// (kept before a restart) holds those rows already.
     pub fn hold(&mut self, id: &str, rows: &[Row], ours: bool) -> bool {
         if self.sealed.len() + 1 > MAX_SEGMENTS {
             return false;
         }
         // Named before any segment this process opens next.
         let path = self.dir.join(format!("{PREFIX}{:013}-{id}.jsonl", 0));
-        let written = create(&path).and_then(|mut file| write_rows(&mut file, rows));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&path);
-            return false;
+        match create(&path) {
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !self.sealed.iter().any(|(held, _)| *held == path) {
+                    self.sealed.push_back((path, ours));
+                }
+                return true;
+            }
+            Err(_) => return false,
+            Ok(mut file) => {
+                if write_rows(&mut file, rows).is_err() {
+                    let _ = std::fs::remove_file(&path);
+                    return false;
+                }
+            }
         }
         self.sealed.push_back((path, ours));
         true

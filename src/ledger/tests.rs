@@ -1129,6 +1129,82 @@ fn a_refused_spooled_segment_is_halved_on_disk() {
     assert_eq!(halves, 2);
 }
 
+/// A store that writes a batch once by its id, as PostgreSQL's does, and
+/// refuses any batch holding `mallory`'s row.
+#[derive(Default)]
+struct OnceById {
+    ids: std::collections::HashSet<String>,
+    written: Vec<String>,
+}
+
+impl Storage for OnceById {
+    fn location(&self) -> Location {
+        Location::File("once-by-id".into())
+    }
+    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
+        unreachable!("the spool's segments are written by their ids")
+    }
+    fn write_once(&mut self, id: &str, rows: &[Row]) -> Result<(), StorageError> {
+        if rows.iter().any(|r| &*r.client == "mallory") {
+            return Err(StorageError::Refused("invalid byte sequence".into()));
+        }
+        if self.ids.insert(id.to_string()) {
+            (self.written).extend(rows.iter().map(|r| r.request_id.clone().unwrap()));
+        }
+        Ok(())
+    }
+    keeps_nothing!();
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// A gateway killed after a refused segment's halves are on disk and
+/// before the segment is deleted reads all three again at its restart:
+/// the segment, refused again, is halved under the same ids, which the
+/// store has written already.
+#[test]
+fn a_segment_halved_again_after_a_restart_writes_no_row_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = millis(SystemTime::now());
+    let mut rows = rows_of("alice", "a", 0.25, 4, now);
+    rows[3].client = "mallory".into();
+    let mut spool = Spool::open(dir.path()).unwrap();
+    assert_eq!(spool.append(&rows, now), 0);
+    spool.seal();
+    let segment = |dir: &std::path::Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        names.sort();
+        names
+    };
+    let [whole] = &segment(dir.path())[..] else {
+        panic!("one segment");
+    };
+    let kept = std::fs::read(whole).unwrap();
+    let (shared, mut batches) = (Shared::default(), Batches::new(spool.writer()));
+    replay(
+        &mut spool,
+        &mut RefusesThenGoes { calls: 0 },
+        &shared,
+        &mut batches,
+    );
+    assert_eq!(segment(dir.path()).len(), 2, "its halves, the segment gone");
+    // Killed before the segment went: it is back beside its halves.
+    std::fs::write(whole, kept).unwrap();
+    drop(spool);
+    let mut spool = Spool::open(dir.path()).unwrap();
+    let mut store = OnceById::default();
+    let (shared, mut batches) = (Shared::default(), Batches::new(spool.writer()));
+    replay(&mut spool, &mut store, &shared, &mut batches);
+    store.written.sort();
+    assert_eq!(store.written, ["a_0", "a_1", "a_2"]);
+    assert!(segment(dir.path()).is_empty());
+}
+
 #[test]
 fn a_batch_refused_for_one_row_is_split_until_only_that_row_is_lost() {
     let written = Arc::default();
