@@ -1123,6 +1123,17 @@ fn old_rows_are_expired_a_slice_at_a_time() {
         "1",
         "the row of now is kept"
     );
+    // Sessions' rollups likewise, once the rows are gone.
+    cluster.psql(&insert_old_sessions(45_000));
+    assert_eq!(store.expire(1_000_000).unwrap(), 0);
+    assert!(!store.expired_all());
+    assert_eq!(
+        cluster.psql("SELECT COUNT(*) FROM clawgate_sessions"),
+        "5000"
+    );
+    assert_eq!(store.expire(1_000_000).unwrap(), 0);
+    assert!(store.expired_all());
+    assert_eq!(cluster.psql("SELECT COUNT(*) FROM clawgate_sessions"), "0");
     // The writer goes on slice after slice, its exchanges between.
     cluster.psql(&insert_old_rows(45_000));
     let ledger = Ledger::start(store, &LedgerSettings::default(), system_clock());
@@ -1140,6 +1151,18 @@ fn insert_old_rows(n: u64) -> String {
         "INSERT INTO clawgate_requests (ts_ms, front_end, fallback, primary_failed, status, \
          end_state, first_byte_ms, total_ms, agent, client) \
          SELECT 1000 + i, 'chat', false, false, 200, 'complete', 1, 1, '', '' \
+         FROM generate_series(1, {n}) AS i"
+    )
+}
+
+/// `n` sessions' rollups last seen long ago, as the statement that
+/// inserts them.
+fn insert_old_sessions(n: u64) -> String {
+    format!(
+        "INSERT INTO clawgate_sessions (client, session, target, first_ms, last_ms, turns, \
+         failures, tokens_in, tokens_cached, tokens_written, tokens_out, uncosted, cost_usd, \
+         uncached_cost_usd) \
+         SELECT '', 's' || i, 'p/m', 1000, 1000 + i, 1, 0, 0, 0, 0, 0, 0, 0, 0 \
          FROM generate_series(1, {n}) AS i"
     )
 }

@@ -60,11 +60,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MIGRATION_LOCK: i64 = 0x636c_6177_6761_7465;
 /// What a call that could not connect failed to do, whatever it was for.
 const CONNECT: &str = "connect to";
-/// Old rows are deleted this many at a time, and at most
-/// [`EXPIRE_ROUNDS`] times a call: the writer exchanges reservations, rate
-/// counts and spend with the other gateways between its calls.
+/// Old rows are deleted this many at a time, and a call ends once it has
+/// deleted [`EXPIRE_ROUNDS`] times as many: the writer exchanges
+/// reservations, rate counts and spend with the other gateways between its
+/// calls.
 const EXPIRE_ROWS: u64 = 20_000;
-const EXPIRE_ROUNDS: usize = 2;
+const EXPIRE_ROUNDS: u64 = 2;
 /// Rate counters older than this many minutes are deleted.
 const RATE_MINUTES_KEPT: i64 = 10;
 
@@ -1082,26 +1083,32 @@ impl Storage for Postgres {
         written
     }
 
-    /// Deletes the rows, then the batches' numbers, older than
-    /// `before_ms`, 20,000 at a time; counts the rows.
+    /// Deletes the rows, the batches' numbers, then the sessions' rollups
+    /// older than `before_ms`, 20,000 at a time; counts the rows.
     fn expire(&mut self, before_ms: i64) -> Result<u64, StorageError> {
         let mut rows = 0;
-        let mut rounds = 0;
+        let mut deleted = 0;
         self.expired_all = false;
-        for table in ["clawgate_requests", "clawgate_batches"] {
+        // Each table, the column a row is found again by, and its time.
+        let tables = [
+            ("clawgate_requests", "id", "ts_ms"),
+            ("clawgate_batches", "id", "ts_ms"),
+            ("clawgate_sessions", "ctid", "last_ms"),
+        ];
+        for (table, key, time) in tables {
             let delete = format!(
-                "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts_ms < $1 \
-                 LIMIT {EXPIRE_ROWS})"
+                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
+                 WHERE {time} < $1 LIMIT {EXPIRE_ROWS})"
             );
             loop {
-                if rounds == EXPIRE_ROUNDS {
+                if deleted >= EXPIRE_ROWS * EXPIRE_ROUNDS {
                     return Ok(rows);
                 }
-                rounds += 1;
                 let n = self.call("expire old rows in", async |db, committing| {
                     committing.set(true);
                     db.execute(&delete, &[&before_ms]).await
                 })?;
+                deleted += n;
                 if table == "clawgate_requests" {
                     rows += n;
                 }
@@ -1110,14 +1117,6 @@ impl Storage for Postgres {
                 }
             }
         }
-        self.call("expire old sessions in", async |db, committing| {
-            committing.set(true);
-            db.execute(
-                "DELETE FROM clawgate_sessions WHERE last_ms < $1",
-                &[&before_ms],
-            )
-            .await
-        })?;
         self.expired_all = true;
         Ok(rows)
     }
