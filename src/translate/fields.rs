@@ -256,7 +256,7 @@ table! {
         Instructions => "instructions", Field, Translated("a system message"), Translated("`system`");
         Input => "input", Field, Translated("chat messages (see the rows below)"), Translated("messages");
         Tools => "tools", Field, Translated("function tools (see the rows below)"), Translated("tools with `input_schema`");
-        ToolChoice => "tool_choice", Field, Translated("`auto`, `none`, `required` or a named function"), Translated("`auto`, `none`, `any` or a named tool");
+        ToolChoice => "tool_choice", Field, Translated("`auto`, `none`, `required` or a named function or custom tool"), Translated("`auto`, `none`, `any` or a named tool");
         AllowedTools => "tool_choice: allowed_tools", Tool, Translated("only the listed tools are offered; its mode as `tool_choice`"), Translated("only the listed tools are offered; its mode as `tool_choice`");
         RequiredWithoutTools => "tool_choice: required with no tool left to offer", Tool, Refused("every tool it could call is one clawgate drops: offer a function, namespace or custom tool, or let the model choose (`auto`)"), Refused("every tool it could call is one clawgate drops: offer a function, namespace or custom tool, or let the model choose (`auto`)");
         ParallelToolCalls => "parallel_tool_calls", Field, Translated("`parallel_tool_calls`"), Translated("`disable_parallel_tool_use`");
@@ -535,8 +535,14 @@ pub fn same_format(front: Front) -> Option<Api> {
 /// row only partly covers (`thinking`, `metadata`) is marked by the reader,
 /// which knows what it holds.
 fn top_level(seen: &mut Seen, key: &str, value: &str) {
-    // A member whose value is `null` is read as absent.
-    if value == "null" {
+    // A member whose value is `null` is read as absent, and an empty
+    // list (Codex's `include: []`) asks for nothing a target could lose.
+    let empty_list = || {
+        (value.strip_prefix('['))
+            .and_then(|inner| inner.strip_suffix(']'))
+            .is_some_and(|inner| inner.trim().is_empty())
+    };
+    if value == "null" || empty_list() {
         return;
     }
     match index(seen.front).get(key) {

@@ -83,6 +83,13 @@ pub struct ResponsesRequest<'a> {
 #[error("invalid Responses request: {0}")]
 pub struct RequestError(String);
 
+impl RequestError {
+    /// A body that is no valid JSON, for `why`.
+    pub fn not_json(why: impl std::fmt::Display) -> Self {
+        Self(format!("the request body is not valid JSON: {why}"))
+    }
+}
+
 impl<'a> ResponsesRequest<'a> {
     /// Reads a request body; errors name the path of the offending field.
     pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {

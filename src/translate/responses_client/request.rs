@@ -4,6 +4,7 @@
 //! turns, is kept for speed: `docs/performance.md` says what it saves.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
 use serde_json::json;
@@ -17,6 +18,7 @@ type ChatContent<'r> = chat_body::Content<'r, Cow<'r, str>>;
 type ChatPart<'r> = chat_body::Part<'r, Cow<'r, str>>;
 use crate::format::members::{Aside, Members};
 use crate::format::recent::Recent;
+use crate::format::scan;
 use crate::translate::chat_body;
 use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
@@ -177,11 +179,16 @@ impl<'a> Read<'a> {
             return Ok(read);
         }
         let request = ResponsesRequest::parse(body)?;
-        let scanned = Members::scan(body, &mut []);
-        let (members, echo) = match &scanned {
-            Some(scanned) => members(scanned, scanned.raw("tools").map(Raw::of)),
-            None => (Seen::new(Front::Responses), Echo::default()),
+        // What serde steps over unchecked (a lone surrogate, a number past
+        // f64) the scanner refuses: without its members the body's fields
+        // have no fate, and it is refused as chat and Messages refuse it.
+        let Some(scanned) = Members::scan(body, &mut []) else {
+            return Err(match scan::members(body) {
+                Err(error) => RequestError::not_json(error),
+                Ok(_) => RequestError::not_json("it cannot be read member by member"),
+            });
         };
+        let (members, echo) = members(&scanned, scanned.raw("tools").map(Raw::of));
         Ok(Read {
             request,
             taken: None,
@@ -313,10 +320,14 @@ fn write(
         Some(Input::Items(items)) => {
             let mut turn = Turn::default();
             for (index, item) in items.iter().enumerate() {
-                let before = messages.len();
+                if !is_output(item) {
+                    turn.images_out(&mut messages);
+                }
+                let (before, held) = (messages.len(), turn.images.len());
                 item_messages(index, item, &mut turn, &mut messages, seen)?;
-                if first_image.is_none() && messages[before..].iter().any(ChatMessage::holds_image)
-                {
+                let image = turn.images.len() > held
+                    || messages[before..].iter().any(ChatMessage::holds_image);
+                if first_image.is_none() && image {
                     let member = if item.kind() == "message" {
                         "content"
                     } else {
@@ -325,6 +336,7 @@ fn write(
                     *first_image = Some(format!("input[{index}].{member}"));
                 }
             }
+            turn.images_out(&mut messages);
             turn.flush(&mut messages);
         }
     }
@@ -348,7 +360,10 @@ fn write(
     }
     if let Some(text) = &request.text {
         if let Some(format) = &text.format {
-            Row::TextFormat.mark(seen);
+            // Plain text, the default, asks nothing a transport could lose.
+            if format.kind != "text" {
+                Row::TextFormat.mark(seen);
+            }
             format_unknown(format, seen);
         }
         if text.verbosity.is_some() {
@@ -372,7 +387,7 @@ fn write(
     let allowed = match &request.tool_choice {
         Some(ToolChoice::Object(object)) if object.kind == "allowed_tools" => {
             Row::AllowedTools.mark(seen);
-            let names: Vec<&str> = object
+            let names: HashSet<&str> = object
                 .tools
                 .iter()
                 .flatten()
@@ -438,7 +453,7 @@ fn write(
 
 /// The chat `tools` array `offered` with only the functions named in
 /// `allowed` (by the name the provider sees); `None` when none is left.
-fn allowed_tools(offered: Option<&RawValue>, allowed: &[&str]) -> Option<Box<RawValue>> {
+fn allowed_tools(offered: Option<&RawValue>, allowed: &HashSet<&str>) -> Option<Box<RawValue>> {
     #[derive(serde::Deserialize)]
     struct Named<'a> {
         #[serde(borrow)]
@@ -454,7 +469,7 @@ fn allowed_tools(offered: Option<&RawValue>, allowed: &[&str]) -> Option<Box<Raw
         .into_iter()
         .filter(|tool| {
             serde_json::from_str::<Named>(tool.get())
-                .is_ok_and(|named| allowed.contains(&&*named.function.name))
+                .is_ok_and(|named| allowed.contains(&*named.function.name))
         })
         .collect();
     if kept.is_empty() {
@@ -686,10 +701,11 @@ fn tool_choice<'r>(choice: &'r ToolChoice) -> Result<chat_body::ToolChoice<'r>, 
             other => Err(unsupported(at(), format!("the mode {other:?}"))),
         },
         ToolChoice::Object(object) => match &*object.kind {
-            "function" => {
+            // A custom tool is offered as a function of its name.
+            "function" | "custom" => {
                 let name = object.name.as_deref().ok_or(TranslateError::Invalid {
                     at: at(),
-                    what: "a function choice needs a `name`",
+                    what: "a function or custom choice needs a `name`",
                 })?;
                 Ok(chat_body::ToolChoice::function(name))
             }
@@ -768,9 +784,29 @@ struct Turn<'r> {
     reasoning: Vec<Cow<'r, str>>,
     text: Vec<Cow<'r, str>>,
     calls: Vec<chat_body::ToolCall<'r>>,
+    /// The images of the tool outputs since the calls: a tool message
+    /// carries text only, and no other message may come between the
+    /// results of one turn's calls, so they follow the last as the user's.
+    images: Vec<ChatPart<'r>>,
+}
+
+/// Whether `item` is a tool's output.
+fn is_output(item: &Item<'_>) -> bool {
+    matches!(
+        item.kind(),
+        "function_call_output" | "custom_tool_call_output"
+    )
 }
 
 impl<'r> Turn<'r> {
+    /// The images held for after the tool outputs, as a user message.
+    fn images_out(&mut self, out: &mut Vec<ChatMessage<'r>>) {
+        if !self.images.is_empty() {
+            let images = std::mem::take(&mut self.images);
+            out.push(ChatMessage::new("user", ChatContent::Parts(images)));
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.reasoning.is_empty() && self.text.is_empty() && self.calls.is_empty()
     }
@@ -779,11 +815,11 @@ impl<'r> Turn<'r> {
         if self.is_empty() {
             return;
         }
-        let Turn {
-            reasoning,
-            text,
-            calls,
-        } = std::mem::take(self);
+        let (reasoning, text, calls) = (
+            std::mem::take(&mut self.reasoning),
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.calls),
+        );
         let mut message = ChatMessage::text("assistant", joined(text));
         let reasoning = joined(reasoning);
         if !reasoning.is_empty() {
@@ -924,11 +960,7 @@ fn item_messages<'r>(
             let mut message = ChatMessage::text("tool", text);
             message.tool_call_id = Some(ids::decode(call_id));
             out.push(message);
-            // A tool message carries text only: its images follow as the
-            // user's.
-            if !images.is_empty() {
-                out.push(ChatMessage::new("user", ChatContent::Parts(images)));
-            }
+            turn.images.extend(images);
         }
         "message" => {
             Row::MessageItem.mark(seen);

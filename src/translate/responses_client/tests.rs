@@ -4,6 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::capabilities::Api;
+use crate::translate::fields;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::responses::Echo;
 use crate::wire::responses::{ResponsesRequest, StreamEvent};
@@ -227,6 +229,121 @@ fn raw_reasoning_text_wins_over_the_summary_and_each_answer_is_its_own_turn() {
             {"role": "system", "content": "mid"},
         ]}),
     );
+}
+
+/// Parallel calls' results come one after another, nothing between them
+/// (chat refuses an assistant's calls answered out of turn): the images of
+/// any of them follow the last, in one user message.
+#[test]
+fn the_images_of_parallel_tool_outputs_follow_the_last_of_them() {
+    let call =
+        |id: &str| json!({"type": "function_call", "call_id": id, "name": "f", "arguments": "{}"});
+    let image = |url: &str| json!({"type": "input_image", "image_url": url});
+    let chat_image = |url: &str| json!({"type": "image_url", "image_url": {"url": url}});
+    check(
+        json!({"input": [
+            {"role": "user", "content": "look"},
+            call("c1"), call("c2"), call("c3"),
+            {"type": "function_call_output", "call_id": "c1",
+             "output": [{"type": "input_text", "text": "one:"}, image("https://x/1.png")]},
+            {"type": "function_call_output", "call_id": "c2", "output": "two"},
+            {"type": "function_call_output", "call_id": "c3", "output": [image("https://x/3.png")]},
+            {"role": "user", "content": "and?"},
+        ]}),
+        json!({"model": "kimi/k2", "messages": [
+            {"role": "user", "content": "look"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "c3", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "one:"},
+            {"role": "tool", "tool_call_id": "c2", "content": "two"},
+            {"role": "tool", "tool_call_id": "c3", "content": ""},
+            {"role": "user", "content": [chat_image("https://x/1.png"), chat_image("https://x/3.png")]},
+            {"role": "user", "content": "and?"},
+        ]}),
+    );
+    // Named by the output that holds the first of them.
+    let body = json!({"input": [call("c1"), call("c2"),
+        {"type": "function_call_output", "call_id": "c1", "output": "one"},
+        {"type": "function_call_output", "call_id": "c2", "output": [image("https://x/2.png")]}]});
+    let bytes = body.to_string();
+    let read = Read::parse(bytes.as_bytes()).unwrap();
+    let translated = read.translate(None).unwrap();
+    assert_eq!(translated.first_image.as_deref(), Some("input[3].output"));
+}
+
+/// Narrowing the tools offered to those `allowed_tools` names takes time
+/// in proportion to the two lists, not to their product: four times the
+/// tools and names take about four times as long, not sixteen (a client's
+/// 3 MB body of 40,000 of each held a worker for seconds).
+#[test]
+fn allowed_tools_are_narrowed_in_linear_time() {
+    let body = |n: usize| {
+        let tools: Vec<Value> = (0..n)
+            .map(|i| json!({"type": "function", "name": format!("tool_{i}")}))
+            .collect();
+        let allowed: Vec<Value> = (0..n)
+            .map(|i| json!({"type": "function", "name": format!("other_{i}")}))
+            .chain([json!({"type": "function", "name": "tool_7"})])
+            .collect();
+        json!({"input": "hi", "tools": tools,
+               "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": allowed}})
+        .to_string()
+    };
+    let fastest = |body: &str| {
+        (0..3)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let read = Read::parse(body.as_bytes()).unwrap();
+                let translated = read.translate(None).unwrap();
+                std::hint::black_box(translated);
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let (small, large) = (body(4_000), body(16_000));
+    let ratio = fastest(&large).as_secs_f64() / fastest(&small).as_secs_f64();
+    assert!(ratio < 8.0, "4x the tools took {ratio:.1}x as long");
+    let read = Read::parse(small.as_bytes()).unwrap();
+    let chat: Value = serde_json::from_slice(&read.translate(None).unwrap().body).unwrap();
+    assert_eq!(chat["tools"].as_array().unwrap().len(), 1, "tool_7 alone");
+}
+
+/// Members whose value asks for nothing are not named as dropped where
+/// their row is: Codex's `include: []`, a plain text format.
+#[test]
+fn members_that_ask_for_nothing_are_not_named_as_dropped() {
+    let dropped = |body: Value| {
+        let bytes = body.to_string();
+        let read = Read::parse(bytes.as_bytes()).unwrap();
+        let translated = read.translate(None).unwrap();
+        let names: Vec<String> = fields::dropped(&translated.seen, Api::AnthropicMessages, &[])
+            .into_iter()
+            .map(String::from)
+            .collect();
+        names
+    };
+    let nothing = json!({"input": "hi", "include": [], "text": {"format": {"type": "text"}}});
+    assert_eq!(dropped(nothing), Vec::<String>::new());
+    let something = json!({"input": "hi", "include": ["reasoning.encrypted_content"],
+                           "text": {"format": {"type": "json_object"}}});
+    assert_eq!(dropped(something), ["text.format", "include"]);
+}
+
+/// A body serde reads but with a value the scanner refuses, where serde
+/// steps over it unchecked, is refused as chat and Messages refuse it:
+/// read with no fate for its members, `prompt` went through and dropped
+/// members went unnamed.
+#[test]
+fn a_value_serde_steps_over_unchecked_is_refused() {
+    for odd in [r#""\ud800""#, "1e400"] {
+        let body = format!(r#"{{"input":"hi","prompt":{{"id":"p"}},"metadata":{{"k":{odd}}}}}"#);
+        assert!(ResponsesRequest::parse(body.as_bytes()).is_ok(), "{body}");
+        let error = Read::parse(body.as_bytes()).err().expect(&body).to_string();
+        assert!(error.contains("not valid JSON"), "{error}");
+    }
 }
 
 #[test]
@@ -839,6 +956,15 @@ fn custom_tools_travel_as_a_function_of_one_string() {
     assert_eq!(
         serde_json::to_value(&events[5]).unwrap()["item"]["input"],
         "x"
+    );
+    // A choice naming a custom tool names the function it is offered as.
+    let (got, _) = translate(&json!({"input": "patch it",
+        "tools": [{"type": "custom", "name": "apply_patch"}],
+        "tool_choice": {"type": "custom", "name": "apply_patch"}}))
+    .unwrap();
+    assert_eq!(
+        got["tool_choice"],
+        json!({"type": "function", "function": {"name": "apply_patch"}})
     );
 }
 
