@@ -617,6 +617,13 @@ impl Served {
     }
 
     async fn start_with(config: &Path, env_file: &Path, notify: &Path, extra: &[&str]) -> Self {
+        let args = [&["--config", s(config)], extra].concat();
+        Self::spawn(&args, &[], env_file, notify).await
+    }
+
+    /// `clawgate serve` on a port of its own with `env_file` and `args`,
+    /// in an environment of `vars` alone, telling systemd at `notify`.
+    async fn spawn(args: &[&str], vars: &[(&str, &Path)], env_file: &Path, notify: &Path) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -624,13 +631,12 @@ impl Served {
                 "0",
                 "--log-format",
                 "text",
-                "--config",
-                s(config),
                 "--env-file",
                 s(env_file),
             ])
-            .args(extra)
+            .args(args)
             .env_clear()
+            .envs(vars.iter().copied())
             .env("NOTIFY_SOCKET", notify)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -841,6 +847,56 @@ async fn a_reload_never_weakens_what_startup_enforced() {
     assert!(!logs.contains("takes a restart"), "{logs}");
     assert_contains(&logs, "gateway.timeouts.connectSeconds is now 3s");
     assert!(!logs.contains("gateway-token-77"), "{logs}");
+}
+
+/// A gateway started from the config at the default location reads that
+/// file on a reload and no other: while it is gone (moved aside, written
+/// anew by an editor), the built-in defaults, with no key, never serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_while_the_config_is_away_keeps_the_one_serving() {
+    let files = Files::new();
+    let backup = healthy_mock().await;
+    let mut config = env_keyed_config(&backup, &backup);
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    let home = files.dir.path().join("xdg");
+    let config_path = home.join("clawgate/config.json");
+    std::fs::create_dir_all(config_path.parent().unwrap()).unwrap();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    // The built-in providers' keys are set too: the defaults would load.
+    let env_file = files.write(
+        "secrets.env",
+        &format!(
+            "MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-77\n\
+             MOONSHOT_API_KEY=sk-moonshot-1\nOPENROUTER_API_KEY=sk-or-1\n"
+        ),
+        0o600,
+    );
+    let (notify_path, socket) = notify_socket(&files);
+    let vars = [("XDG_CONFIG_HOME", home.as_path())];
+    let mut served = Served::spawn(&[], &vars, &env_file, &notify_path).await;
+    assert_contains(&notification(&socket).await, "READY=1");
+    assert_eq!(served.chat().await.status(), 401);
+
+    let away = config_path.with_extension("json.away");
+    std::fs::rename(&config_path, &away).unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert_contains(&notification(&socket).await, "last reload refused");
+    assert_eq!(served.chat().await.status(), 401, "the API stays closed");
+
+    // Back in place, the file is read again.
+    std::fs::rename(&away, &config_path).unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert_contains(&notification(&socket).await, "READY=1");
+    assert_eq!(served.chat().await.status(), 401);
+    let answered = served.chat_with_token(Some("gateway-token-77")).await;
+    assert_eq!(answered.status(), 200);
+    served.signal("TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(20), served.child.wait()).await;
+    let logs = served.logs();
+    assert_contains(&logs, "a reload reads that file and no other");
+    assert!(!logs.contains("built-in defaults chain"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

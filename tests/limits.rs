@@ -158,24 +158,12 @@ async fn endless_provider(ended: std::sync::Arc<std::sync::atomic::AtomicBool>) 
     provider_app(app).await
 }
 
-/// A client that stops reading a stream, its connection left open, holds
-/// its place (and its provider's stream) for `idleSeconds` at most: its
-/// connection is then closed, the provider's stream let go, and the next
-/// request has the place.
-#[tokio::test]
-async fn a_client_that_stops_reading_a_stream_is_let_go_after_idle_seconds() {
-    use futures_util::StreamExt as _;
+/// `body` sent on a connection of its own, the answer's first bytes read
+/// (how many are returned), and then nothing more: the connection is left
+/// open.
+async fn stalled(gw: &TestGateway, body: Value) -> (tokio::net::TcpStream, usize) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let base = endless_provider(ended.clone()).await;
-    let gw = gateway(json!({
-        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
-            "models": [{"id": "m"}]}}},
-        "agents": {"defaults": {"model": {"primary": "p/m"}}},
-        "gateway": {"limits": {"maxConcurrentRequests": 1}, "timeouts": {"idleSeconds": 1}},
-    }))
-    .await;
-    let body = json!({"model": "p/m", "stream": true, "messages": user_message()}).to_string();
+    let body = body.to_string();
     let mut stalled = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -187,8 +175,59 @@ async fn a_client_that_stops_reading_a_stream_is_let_go_after_idle_seconds() {
     stalled.write_all(body.as_bytes()).await.unwrap();
     let mut first = vec![0; 4096];
     let read = stalled.read(&mut first).await.unwrap();
-    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
-    // Then it reads nothing, and keeps the connection open.
+    let head = String::from_utf8_lossy(&first[..read]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (stalled, read)
+}
+
+/// `idleSeconds` lowered by a reload holds for the next request's client
+/// too: one that stops reading a whole answer (12 MB, more than the
+/// sockets hold) has its connection closed after the new timeout.
+#[tokio::test]
+async fn a_reloaded_idle_timeout_closes_a_client_that_stops_reading() {
+    use tokio::io::AsyncReadExt;
+    let big = mock(MockOptions {
+        reply_bytes: Some(12 << 20),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = |idle: u64| {
+        let mut config = chain_config(&big, &big);
+        config["gateway"] = json!({"timeouts": {"idleSeconds": idle}});
+        config
+    };
+    let gw = gateway(config(300)).await;
+    reload(&gw, &config(1));
+    let (mut stalled, read) = stalled(&gw, json!({"messages": user_message()})).await;
+    // It reads nothing for three seconds, then all there is.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stalled.read_to_end(&mut rest)).await;
+    assert!(
+        read + rest.len() < 12 << 20,
+        "the whole answer came: {} bytes",
+        read + rest.len()
+    );
+}
+
+/// A client that stops reading a stream, its connection left open, holds
+/// its place (and its provider's stream) for `idleSeconds` at most: its
+/// connection is then closed, the provider's stream let go, and the next
+/// request has the place.
+#[tokio::test]
+async fn a_client_that_stops_reading_a_stream_is_let_go_after_idle_seconds() {
+    use futures_util::StreamExt as _;
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let base = endless_provider(ended.clone()).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+        "gateway": {"limits": {"maxConcurrentRequests": 1}, "timeouts": {"idleSeconds": 1}},
+    }))
+    .await;
+    let streamed = json!({"model": "p/m", "stream": true, "messages": user_message()});
+    let (stalled, _) = stalled(&gw, streamed).await;
     let busy = gw
         .chat(json!({"model": "p/m", "messages": user_message()}))
         .await;

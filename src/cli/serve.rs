@@ -138,7 +138,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     tokio::spawn(reload_on_sighup(
         hangups,
         gateway.clone(),
-        args.source,
+        (args.source, source.clone()),
         overrides,
         addr,
         refused.clone(),
@@ -266,20 +266,37 @@ type RefusedReload = Arc<std::sync::Mutex<Option<String>>>;
 /// SIGHUP re-reads the env files and the config and applies them exactly as
 /// startup would. A config startup would refuse is logged, shown in the
 /// systemd status (`refused` keeps it there), and the old one keeps
-/// serving.
+/// serving. A gateway started from a file reads that file and no other
+/// (`started`): one gone for a moment (moved aside, written anew by an
+/// editor) must not make the built-in defaults, with no key, serve.
 async fn reload_on_sighup(
     mut hangups: tokio::signal::unix::Signal,
     gateway: Arc<Gateway>,
-    source: SourceArgs,
+    (source, started): (SourceArgs, Source),
     overrides: Overrides,
     addr: SocketAddr,
     refused: RefusedReload,
 ) {
     let source = Arc::new(source);
     while hangups.recv().await.is_some() {
-        let source = source.clone();
+        let (source, started) = (source.clone(), started.clone());
         let reason = reload(&gateway, addr, move || {
+            let elsewhere = |now: &dyn std::fmt::Display| {
+                format!(
+                    "the gateway started from the config {started}, and a reload reads that \
+                     file and no other; {now}: put it back, or restart to start from what \
+                     is there now"
+                )
+            };
+            if let Source::File(file) = &started
+                && !file.exists()
+            {
+                return Err(elsewhere(&"it is gone"));
+            }
             let (path, loaded) = source.load(Secrets::Required).map_err(|e| e.to_string())?;
+            if matches!(started, Source::File(_)) && path != started {
+                return Err(elsewhere(&format_args!("now it would read {path}")));
+            }
             report(&path, &loaded);
             let (config, notes) = effective(loaded.config, overrides, Some(addr))?;
             Ok((path, config, notes))
