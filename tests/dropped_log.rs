@@ -172,3 +172,38 @@ async fn an_unknown_member_a_same_format_target_gets_is_not_said_dropped() {
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(line["fields"]["unknown"], "", "{line}");
 }
+
+/// Names the client writes (a member's, a server tool's type) are kept to
+/// 128 characters in the line and the header, and a key pasted in one is
+/// not repeated: a client's 1 MB name held that much for a minute a line,
+/// and was written whole to the log and into the header.
+#[tokio::test]
+async fn the_names_a_client_writes_are_cut_short_and_scrubbed() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"long-names": {
+            "baseUrl": mock.base_url(), "apiKey": KEY, "api": "openai-completions",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "long-names/m"}},
+    }))
+    .await;
+    let long = format!("{KEY}{}", "n".repeat(1 << 20));
+    let body = json!({"model": "long-names/m", "max_tokens": 10, &long: 1,
+        "tools": [{"name": "web_search", "type": format!("web_search_{long}")}],
+        "messages": [{"role": "user", "content": "hi"}]});
+    let response = gw.messages(body).await;
+    assert_eq!(response.status(), 200);
+    let named = header(&response, "x-clawgate-dropped").to_string();
+    let _ = response.bytes().await;
+    assert!(named.len() < 1024, "{} bytes", named.len());
+    assert!(!named.contains(KEY), "{named}");
+    let lines = captured.lines();
+    let line = (lines.iter())
+        .find(|line| line["level"] == "WARN" && line["fields"]["target"] == "long-names/m")
+        .expect("the line is said");
+    let said = line.to_string();
+    assert!(said.len() < 2048, "{} bytes", said.len());
+    assert!(!said.contains(KEY), "{said}");
+    assert!(said.contains('…'), "{said}");
+}

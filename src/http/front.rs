@@ -333,7 +333,15 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         .map_err(|error| error.seen_by(viewer))?;
     let (mut headers, outcome) = answered(&answer);
     let said = gateway.log_throttle();
-    name_dropped(&seen, &answer.target, &answer.withheld, said, &mut headers);
+    let (target, withheld) = (&answer.target, &answer.withheld);
+    name_dropped(
+        &seen,
+        target,
+        withheld,
+        &config.redactor,
+        said,
+        &mut headers,
+    );
     let model_ref = answer.target.model_ref.clone();
     let mut outgoing = Outgoing::new(&config.redactor);
     let response = match answer.reply {
@@ -651,6 +659,7 @@ fn name_dropped(
     seen: &Seen,
     target: &Target,
     withheld: &[providers::Withheld],
+    redactor: &Redactor,
     said: &Throttle,
     headers: &mut HeaderMap,
 ) {
@@ -658,8 +667,11 @@ fn name_dropped(
     if dropped.is_empty() {
         return;
     }
-    let named = dropped.join(", ");
+    // Names the client wrote (a server tool's type, a member's): without
+    // a key pasted there.
+    let named = redactor.scrub(&dropped.join(", ")).into_owned();
     let unknown = fields::unknown_dropped(seen, target.provider.api, withheld).join(", ");
+    let unknown = redactor.scrub(&unknown);
     // The unknown members by name too: the header's `unknown members`
     // says the same for any of them.
     let line = format!("{}: {named}; {unknown}", target.model_ref.as_str());

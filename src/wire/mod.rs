@@ -504,6 +504,17 @@ impl Front {
 /// a body of many thousand distinct keys is read in linear time.
 pub const MAX_UNKNOWN: usize = 32;
 
+/// A name of the client's (a member's, a tool type's) as kept to name in
+/// the log and `x-clawgate-dropped`: its first 128 characters, an ellipsis
+/// for the rest, so what a request holds of them is bounded whatever the
+/// body says.
+pub fn client_name(name: &str) -> Box<str> {
+    match name.char_indices().nth(128) {
+        Some((end, _)) => format!("{}…", &name[..end]).into(),
+        None => name.into(),
+    }
+}
+
 /// The documented fields, blocks and tool types a client's request holds,
 /// as rows of its front end's table (`translate::fields`), and the
 /// top-level members that table does not know: noted while the request
@@ -567,8 +578,11 @@ impl Seen {
     /// Notes a member no row names (once each, the first
     /// [`MAX_UNKNOWN`]).
     pub fn unknown_member(&mut self, key: &str) {
-        if self.unknown.len() < MAX_UNKNOWN && !self.unknown.iter().any(|k| &**k == key) {
-            self.unknown.push(key.into());
+        if self.unknown.len() < MAX_UNKNOWN {
+            let key = client_name(key);
+            if !self.unknown.contains(&key) {
+                self.unknown.push(key);
+            }
         }
     }
 

@@ -547,11 +547,9 @@ fn translated_tools(tools: &[AnthropicTool], text: &str) -> Tools {
         } else {
             rows |= Row::ServerTool.bit();
             server.push(tool.name.clone().into_boxed_str());
-            let kind = tool.kind.as_deref().unwrap_or(&tool.name);
-            if server_types.len() < MAX_SERVER_TYPES
-                && !server_types.iter().any(|known| **known == *kind)
-            {
-                server_types.push(kind.into());
+            let kind = crate::wire::client_name(tool.kind.as_deref().unwrap_or(&tool.name));
+            if server_types.len() < MAX_SERVER_TYPES && !server_types.contains(&kind) {
+                server_types.push(kind);
             }
         }
     }
