@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::clients::TOKEN_CLIENT;
 use super::{Config, GatewaySettings, ModelRef};
-use crate::ops::redact::{REDACTED, Redactor, is_sensitive_header};
+use crate::ops::redact::{REDACTED, Redactor};
 
 impl Config {
     /// The resolved config as JSON, with every secret replaced by a marker
@@ -117,13 +117,30 @@ pub(super) fn url<S: Serializer>(url: &reqwest::Url, s: S) -> Result<S::Ok, S::E
     s.serialize_str(&Redactor::default().url(url))
 }
 
-/// Headers by name, a credential's value as [`REDACTED`].
+/// Headers that name the caller or the API's version, never a credential.
+const PLAIN_HEADERS: &[&str] = &[
+    "accept",
+    "anthropic-beta",
+    "anthropic-version",
+    "http-referer",
+    "openai-organization",
+    "openai-project",
+    "referer",
+    "user-agent",
+    "x-openrouter-title",
+    "x-title",
+];
+
+/// Headers by name, each value as [`REDACTED`] but those of
+/// [`PLAIN_HEADERS`]: a credential may go under any name
+/// (`x-goog-credential`).
 pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(headers.iter().map(|(name, value)| {
-        let shown = if is_sensitive_header(name.as_str()) || value.is_sensitive() {
-            REDACTED
-        } else {
-            value.to_str().unwrap_or("<binary>")
+        let plain = PLAIN_HEADERS.contains(&name.as_str()) && !value.is_sensitive();
+        let shown = match value.to_str() {
+            Ok(text) if plain => text,
+            Ok(_) => REDACTED,
+            Err(_) => "<binary>",
         };
         (name.as_str(), shown)
     }))

@@ -21,9 +21,17 @@ pub fn is_sensitive_header(name: &str) -> bool {
     name == "authorization"
         || name == "proxy-authorization"
         || name == "cookie"
-        || ["key", "token", "secret", "auth", "password"]
-            .iter()
-            .any(|word| name.contains(word))
+        || [
+            "key",
+            "token",
+            "secret",
+            "auth",
+            "password",
+            "credential",
+            "signature",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// The secrets of one config, and the scrubbing every outside text goes
