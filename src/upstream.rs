@@ -472,6 +472,11 @@ async fn whole_answer(
             },
             BodyError::Transport(err) => AttemptError::Connect(scrub(describe(&err))),
         })?;
+    if containers(&bytes) > MAX_ANSWER_CONTAINERS {
+        return Err(AttemptError::InvalidResponse(format!(
+            "the body holds more than {MAX_ANSWER_CONTAINERS} objects and arrays"
+        )));
+    }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) if map.get("error").is_some_and(|e| !e.is_null()) => {
             let (error_type, message) = error_details(&bytes);
@@ -495,6 +500,27 @@ async fn whole_answer(
             "the body is not a chat completion".into(),
         )),
     }
+}
+
+/// The most objects and arrays a whole answer is read with: a tree costs
+/// some hundred bytes a node, so 32 MB of `{}` took 1.3 GB; an answer with
+/// every token's log probabilities holds some ten thousand.
+const MAX_ANSWER_CONTAINERS: usize = 200_000;
+
+/// How many objects and arrays the JSON text `bytes` opens, strings
+/// stepped over.
+fn containers(bytes: &[u8]) -> usize {
+    let (mut count, mut in_string, mut escaped) = (0, false, false);
+    for &byte in bytes {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (_, b'"') => in_string = !in_string,
+            (false, b'{' | b'[') => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Why a body could not be read whole.
@@ -717,6 +743,13 @@ fn delay_seconds(text: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn containers_are_counted_outside_strings() {
+        let text = br#"{"a": [1, {"b": "{[\"}"}], "c": "\\"}"#;
+        assert_eq!(super::containers(text), 3);
+        assert_eq!(super::containers(b"[{},{},{}]"), 4);
+    }
+
     use super::*;
 
     #[test]

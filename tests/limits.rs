@@ -123,6 +123,41 @@ async fn a_cap_lowered_then_raised_under_load_is_the_last_one() {
     assert_eq!(count(&third, 200), 6, "{third:?}");
 }
 
+/// A provider's whole answer of more objects and arrays than a tree of it
+/// is made of (300,000 `{}` beside a valid message, 0.6 MB: a tree some
+/// hundred bytes a node) is refused as the attempt's failure, not read.
+#[tokio::test]
+async fn an_answer_of_too_many_objects_is_refused_unread() {
+    let padded = json!({"id": "c1", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                     "finish_reason": "stop"}],
+        "pad": vec![json!({}); 300_000]})
+    .to_string();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let padded = padded.clone();
+            async move { ([("content-type", "application/json")], padded) }
+        }),
+    );
+    let base = provider_app(app).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+    }))
+    .await;
+    let answer = gw
+        .chat(json!({"model": "p/m", "messages": user_message()}))
+        .await;
+    assert_eq!(answer.status(), 502);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains("more than 200000 objects and arrays"),
+        "{text}"
+    );
+}
+
 /// A provider whose stream never ends, a 4 KB chunk after another as fast
 /// as they are taken; `ended` is set once the gateway lets its stream go.
 async fn endless_provider(ended: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {

@@ -32,6 +32,20 @@ use crate::wire::anthropic::DeltaKind;
 use crate::wire::chunk::{ChunkView, number, text as string};
 use crate::wire::usage::Usage;
 
+/// The most choices an answer is assembled of (the most `n` OpenAI
+/// takes): each is a message of its own, and a provider's stream naming
+/// more is refused, not held.
+const MAX_CHOICES: u64 = 128;
+
+/// Why a stream cannot be assembled into one answer.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum Unassembled {
+    #[error(transparent)]
+    Calls(#[from] TooManyCalls),
+    #[error("the answer holds more than {MAX_CHOICES} choices")]
+    Choices,
+}
+
 /// A whole answer given to a request for a stream (a provider that ignored
 /// `stream`), as the stream it spells: one chunk holding each choice's
 /// message as its delta, a usage chunk when there is usage, `[DONE]`.
@@ -449,7 +463,7 @@ impl Completion {
         self.usage = Some(usage.to_owned());
     }
 
-    fn push(&mut self, chunk: ChunkView) -> Result<(), TooManyCalls> {
+    fn push(&mut self, chunk: ChunkView) -> Result<(), Unassembled> {
         let head = [
             ("id", chunk.id),
             ("created", chunk.created),
@@ -472,6 +486,9 @@ impl Completion {
                 self.usage(usage);
             }
             let index = number(choice.index).unwrap_or(0);
+            if index >= MAX_CHOICES {
+                return Err(Unassembled::Choices);
+            }
             let entry = self.choices.entry(index).or_default();
             if let Some(reason) = choice.finish_reason {
                 entry.finish_reason = Some(value(reason));
@@ -826,7 +843,20 @@ mod tests {
         let pushed: Result<Vec<()>, _> = (over.iter())
             .map(|text| completion.push(serde_json::from_str(text).unwrap()))
             .collect();
-        assert_eq!(pushed, Err(TooManyCalls));
+        assert_eq!(pushed, Err(Unassembled::Calls(TooManyCalls)));
+    }
+
+    /// As many choices as `n` may ask for, and no more: each is a message
+    /// held until the end (a provider's 20 MB of tiny choices took 1.2 GB).
+    #[test]
+    fn choices_are_bounded() {
+        let choice = |index: u64| {
+            let chunk = json!({"choices": [{"index": index, "delta": {"content": "x"}}]});
+            Completion::default().push(serde_json::from_str(&chunk.to_string()).unwrap())
+        };
+        assert_eq!(choice(MAX_CHOICES - 1), Ok(()));
+        assert_eq!(choice(MAX_CHOICES), Err(Unassembled::Choices));
+        assert_eq!(choice(u64::MAX), Err(Unassembled::Choices));
     }
 
     #[test]
