@@ -625,6 +625,44 @@ mod tests {
         );
     }
 
+    /// The user message a turn answers is found again without the cache
+    /// mark its client moves on to the next message (OpenClaw marks the
+    /// last user message for a provider that caches by marks).
+    #[test]
+    fn a_turn_is_found_again_after_its_cache_mark_moved_on() {
+        let cache = ReasoningCache::new(Limits::default());
+        let token = scope("t");
+        let calls = serde_json::json!([{"id": "functions.read:0", "type": "function",
+            "function": {"name": "read", "arguments": "{}"}}]);
+        let question = |marked: bool| {
+            let mut part = serde_json::json!({"type": "text", "text": "what is in a?"});
+            if marked {
+                part["cache_control"] = serde_json::json!({"type": "ephemeral"});
+            }
+            serde_json::json!({"role": "user", "content": [part]})
+        };
+        let asked = ChatRequest::parse(
+            serde_json::json!({"model": "m", "messages": [question(true)]}).to_string(),
+        )
+        .unwrap();
+        let answer = serde_json::json!({"choices": [{"message": {"role": "assistant",
+            "reasoning_content": "Read it.", "tool_calls": calls}}]});
+        cache.remember_completion(answer_scope(token, &asked), answer.as_object().unwrap());
+        let replay = ChatRequest::parse(
+            serde_json::json!({"model": "m", "messages": [
+                question(false),
+                {"role": "assistant", "content": null, "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "functions.read:0", "content": "hello"}]})
+            .to_string(),
+        )
+        .unwrap();
+        let restored = restore(&cache, token, replay.into());
+        assert_eq!(
+            restored.restored_reasoning(1).map(|kept| &**kept),
+            Some("Read it.")
+        );
+    }
+
     /// A long user message before thousands of tool-call turns is hashed
     /// once, not once a turn: the replay is read in about the time its
     /// bytes take (hashed once a turn, this one would hash 4 GB).

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 
 use super::openai::{ChatRequest, MessageInfo};
-use crate::format::fingerprint::{Fingerprint, hash};
+use crate::format::fingerprint::Fingerprint;
 use crate::format::scan;
 
 /// What the gateway reads of a request before, and besides, writing it
@@ -169,7 +169,10 @@ impl Facts for ChatRequest {
 
     fn content_hash(&self, index: usize) -> Option<u64> {
         let content = self.message_member(index, "content")?;
-        Some(hash([content.as_bytes()]))
+        // Without its cache marks: a client moves them turn by turn.
+        let mut fingerprint = Fingerprint::default();
+        content_pieces(content, |piece| fingerprint.piece(piece));
+        Some(fingerprint.finish())
     }
 
     fn calls(&self, index: usize) -> Vec<Call> {
