@@ -265,10 +265,16 @@ async fn assembling_an_answer_costs_no_more_than_reading_its_chunks_for_a_stream
     let first = event(&chunks[0]);
     let rest: clawgate::upstream::EventStream = Box::pin(futures_util::stream::iter(events));
     let before = ALLOCATIONS.with(Cell::get);
-    let (completion, native) =
-        assemble::collect(first, rest, Duration::from_secs(5), 1 << 20, &redactor)
-            .await
-            .unwrap();
+    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+    let (completion, native) = assemble::collect(
+        first,
+        rest,
+        (Duration::from_secs(5), far),
+        1 << 20,
+        &redactor,
+    )
+    .await
+    .unwrap();
     assert!(native.is_empty());
     let assembled = ALLOCATIONS.with(Cell::get) - before;
 

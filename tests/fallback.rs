@@ -487,6 +487,59 @@ async fn a_provider_leading_back_to_the_gateway_is_left_at_once() {
     );
 }
 
+/// A `Retry-After` is waited for only with time left after it for the
+/// next target's first byte: waiting 7 s of an 8 s chain left a healthy
+/// fallback one second, too little, and the request failed.
+#[tokio::test]
+async fn a_retry_wait_leaves_the_next_target_its_first_byte() {
+    let primary = mock(MockOptions {
+        retry_after: Some(7),
+        ..fail(429, "rate_limit_reached_error", "slow down")
+    })
+    .await;
+    let backup = mock(MockOptions {
+        latency_ms: 1500,
+        ..MockOptions::default()
+    })
+    .await;
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({
+        "timeouts": {"firstByteSeconds": 3, "chainSeconds": 8},
+        "retries": {"maxRetryAfterSeconds": 10},
+    });
+    let gw = gateway(config).await;
+    let outcome = send(&gw, false).await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+    assert_eq!(outcome.provider, "backup");
+    assert_eq!(primary.requests().len(), 1, "not waited for");
+}
+
+/// A target whose attempt the chain's deadline cut short showed nothing
+/// wrong: it is not counted against, nor cooled down, however often.
+#[tokio::test]
+async fn an_attempt_the_chain_deadline_cuts_is_not_the_targets_failure() {
+    let slow = mock(MockOptions {
+        latency_ms: 2000,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let mut config = chain_config(&slow, &backup);
+    config["gateway"] = json!({
+        "timeouts": {"firstByteSeconds": 5, "chainSeconds": 0.5},
+        "retries": {"perTarget": 0},
+    });
+    let gw = gateway(config).await;
+    for _ in 0..3 {
+        let outcome = send(&gw, false).await;
+        assert_eq!(outcome.status, 504, "{}", outcome.body);
+    }
+    assert_eq!(slow.requests().len(), 3, "tried each time");
+    let status = gw.status().await;
+    let primary_status = target(&status, "primary/m");
+    assert_eq!(primary_status["state"], "healthy", "{status}");
+}
+
 #[tokio::test]
 async fn with_every_target_hung_the_chain_deadline_holds() {
     let hang = || {

@@ -104,11 +104,12 @@ pub fn replay(completion: Map<String, Value>) -> Reply {
 /// Reads the rest of a stream whose first meaningful event is `first` and
 /// returns the completion it spells, and the provider's own events when
 /// they came too ([`Item::Native`], for the client to read its answer
-/// from), or why it could not. Both count against `max_bytes`.
+/// from), or why it could not. Both count against `max_bytes`; the whole
+/// is read by the chain's `deadline`, each wait within `idle`.
 pub async fn collect(
     first: Event,
     mut rest: EventStream,
-    idle: Duration,
+    (idle, deadline): (Duration, tokio::time::Instant),
     max_bytes: usize,
     redactor: &Redactor,
 ) -> Result<(Map<String, Value>, Vec<Event>), AttemptError> {
@@ -118,6 +119,7 @@ pub async fn collect(
         limit: max_bytes,
         key: "maxResponseBytes",
     };
+    let started = tokio::time::Instant::now();
     let mut completion = Completion::default();
     let mut native = Vec::new();
     let mut read = 0usize;
@@ -127,7 +129,7 @@ pub async fn collect(
     // read nothing from, a chunk that says nothing: an empty delta, no
     // choice) is no sign of life here: only a chunk that adds to the
     // answer or the provider's own event of the answer ends the silence.
-    let mut silent_until = tokio::time::Instant::now() + idle;
+    let mut silent_until = (tokio::time::Instant::now() + idle).min(deadline);
     loop {
         let data = event.data.trim();
         if data == "[DONE]" {
@@ -149,7 +151,7 @@ pub async fn collect(
             }
             Some(chunk) => {
                 if says_something(&chunk) {
-                    silent_until = tokio::time::Instant::now() + idle;
+                    silent_until = (tokio::time::Instant::now() + idle).min(deadline);
                 }
                 completion
                     .push(chunk)
@@ -163,6 +165,12 @@ pub async fn collect(
         }
         event = loop {
             match tokio::time::timeout_at(silent_until, rest.next()).await {
+                Err(_) if silent_until == deadline => {
+                    return Err(AttemptError::Timeout {
+                        waiting_for: "rest of the answer by the chain's deadline",
+                        after: started.elapsed(),
+                    });
+                }
                 Err(_) => {
                     return Err(AttemptError::Timeout {
                         waiting_for: "more of the stream",
@@ -186,7 +194,9 @@ pub async fn collect(
                                 "a stream event is not JSON".into(),
                             ));
                         }
-                        Some(true) => silent_until = tokio::time::Instant::now() + idle,
+                        Some(true) => {
+                            silent_until = (tokio::time::Instant::now() + idle).min(deadline)
+                        }
                         Some(false) => {}
                     }
                     native.push(event);
@@ -1024,7 +1034,7 @@ mod tests {
         let result = collect(
             event(&chunk, None),
             Box::pin(futures_util::stream::iter(rest)),
-            Duration::from_secs(5),
+            (Duration::from_secs(5), far()),
             10_000,
             &Redactor::default(),
         )
@@ -1086,12 +1096,13 @@ mod tests {
             no_choice,
             empty_native,
         ];
-        for keep_alive in keep_alives {
+        // How long `rest` takes to time out, by `deadline`.
+        let times_out = async |rest, deadline| {
             let started = tokio::time::Instant::now();
             let collected = collect(
                 event(None, &chunk),
-                Box::pin(every_second(keep_alive)),
-                Duration::from_secs(5),
+                Box::pin(rest),
+                (Duration::from_secs(5), deadline),
                 10_000_000,
                 &redactor,
             );
@@ -1101,7 +1112,11 @@ mod tests {
                 "{:?}",
                 result.map(|r| r.map(|(_, native)| native.len()))
             );
-            assert_eq!(started.elapsed(), Duration::from_secs(5));
+            started.elapsed()
+        };
+        for keep_alive in keep_alives {
+            let waited = times_out(every_second(keep_alive), far()).await;
+            assert_eq!(waited, Duration::from_secs(5));
         }
         // What adds to the answer, a second apart for a minute, then the
         // end: alive throughout.
@@ -1111,7 +1126,7 @@ mod tests {
             collect(
                 event(None, &chunk),
                 Box::pin(rest.chain(done)),
-                Duration::from_secs(5),
+                (Duration::from_secs(5), far()),
                 10_000_000,
                 &redactor,
             )
@@ -1135,6 +1150,21 @@ mod tests {
             .as_str()
             .unwrap();
         assert_eq!(text.len(), 2 + 60);
+        // Alive throughout, but past the chain's deadline: the attempt
+        // fails then, so the request is answered by its deadline.
+        let alive = every_second(|| {
+            Item::Event(event(
+                None,
+                r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#,
+            ))
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        assert_eq!(times_out(alive, deadline).await, Duration::from_secs(8));
+    }
+
+    /// A deadline no test reaches.
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(86_400)
     }
 
     /// A provider's own event that is not JSON (a delta cut short, read by
@@ -1152,7 +1182,7 @@ mod tests {
             collect(
                 event(None, &chunk),
                 Box::pin(futures_util::stream::iter(rest)),
-                Duration::from_secs(5),
+                (Duration::from_secs(5), far()),
                 10_000,
                 &redactor,
             )

@@ -669,7 +669,17 @@ async fn try_target(
         };
         let (class, mut decision) = classify(Outcome::of(&error));
         let retry_after = error.retry_after();
-        // A retry happens only if its wait fits the budget and the deadline.
+        // The chain's deadline, not the target, ended the attempt: nothing
+        // wrong was seen of the target, whose health stays as it was.
+        let cut_by_deadline =
+            matches!(error, AttemptError::Timeout { .. }) && Instant::now() >= deadline;
+        // A retry happens only if its wait fits the budget and the deadline,
+        // with time left after it for the next target's first byte.
+        let room = if sent.last {
+            Duration::ZERO
+        } else {
+            settings.timeouts.first_byte
+        };
         let mut wait = None;
         if decision == Decision::Retry {
             let delay = match retry_after {
@@ -677,8 +687,9 @@ async fn try_target(
                 Some(asked) => Some(asked),
                 None => Some(jitter(backoff)),
             };
-            let fits = delay
-                .filter(|delay| tries <= retries.per_target && Instant::now() + *delay < deadline);
+            let fits = delay.filter(|delay| {
+                tries <= retries.per_target && Instant::now() + *delay + room < deadline
+            });
             match fits {
                 Some(delay) => wait = Some(delay),
                 None => decision = Decision::Next,
@@ -721,7 +732,11 @@ async fn try_target(
             None => {
                 // Only the target's last try counts towards its health.
                 let said = error.to_string();
-                let cooldown = permit.failed(class, Some(&said), retry_after, std_now());
+                let cooldown = if cut_by_deadline {
+                    None
+                } else {
+                    permit.failed(class, Some(&said), retry_after, std_now())
+                };
                 if let Some(cooldown) = cooldown {
                     tracing::warn!(
                         provider,
@@ -796,7 +811,7 @@ async fn attempt(
         Reply::Stream { first, rest, .. } if !stream => assemble::collect(
             first,
             rest,
-            settings.timeouts.idle,
+            (settings.timeouts.idle, deadline),
             settings.limits.max_response_bytes,
             settings.redactor,
         )
