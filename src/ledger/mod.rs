@@ -206,9 +206,10 @@ impl Row {
         self.attempts.first().is_some_and(|a| !a.ends_with(":ok"))
     }
 
-    /// Answered, but with no cost known.
+    /// Answered, but with no cost known. A request no answer reached (its
+    /// client left first, its stream broke) is a failure, not this.
     pub fn uncosted(&self) -> bool {
-        self.answered_by.is_some() && self.cost_usd.is_none()
+        self.succeeded() && self.cost_usd.is_none()
     }
 
     /// What the budgets count: the cost, else the estimate.
@@ -818,21 +819,26 @@ impl Ledger {
         let day = day_of_millis(row.ts_ms);
         if let Some((day, client, model, total)) = row_total(&row) {
             let provider = row.provider().unwrap_or_default();
-            metrics::usage(
-                provider,
-                model,
-                [
-                    ("input", row.tokens.input),
-                    ("cached", row.tokens.cached),
-                    ("output", row.tokens.output),
-                    ("reasoning", row.tokens.reasoning),
-                ],
-                row.cost_usd,
-                metrics::Took {
-                    total: Duration::from_millis(row.total_ms),
-                    first_byte: (row.head_sent()).then(|| Duration::from_millis(row.first_byte_ms)),
-                },
-            );
+            // The answers' series: a request its client left, or whose
+            // stream broke, is counted by its attempts, not here.
+            if row.succeeded() {
+                metrics::usage(
+                    provider,
+                    model,
+                    [
+                        ("input", row.tokens.input),
+                        ("cached", row.tokens.cached),
+                        ("output", row.tokens.output),
+                        ("reasoning", row.tokens.reasoning),
+                    ],
+                    row.cost_usd,
+                    metrics::Took {
+                        total: Duration::from_millis(row.total_ms),
+                        first_byte: (row.head_sent())
+                            .then(|| Duration::from_millis(row.first_byte_ms)),
+                    },
+                );
+            }
             // `totals` before `pending`, as everywhere.
             let kept = [
                 Some(&self.shared.totals),

@@ -168,6 +168,33 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     assert_eq!(again.with_totals(|t| t.per_day(today)), days);
 }
 
+/// A request no answer reached (its client left first, its stream broke)
+/// is a failure, not an answer of unknown cost: a report of the same
+/// client's answers shows their known cost, not `unknown`.
+#[test]
+fn a_request_no_answer_reached_is_no_uncosted_answer() {
+    let (_dir, path) = new_file();
+    let ledger = Ledger::open(&path, &settings(), system_clock());
+    let now = millis(SystemTime::now());
+    ledger.record(row(now, Some("p/m"), Some(0.25)), &[]);
+    let mut left = row(now, Some("p/m"), None);
+    (left.status, left.end) = (499, "client_closed");
+    ledger.record(left, &[]);
+    let mut broken = row(now, Some("p/m"), None);
+    broken.end = "stream_broken";
+    ledger.record(broken, &[]);
+    let mut unpriced = row(now, Some("p/m"), None);
+    unpriced.end = "client_closed";
+    ledger.record(unpriced, &[]);
+    assert!(ledger.flush(Duration::from_secs(10)));
+    assert_eq!(
+        count(&path, "SELECT SUM(uncosted) FROM daily"),
+        1,
+        "the last alone"
+    );
+    assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 4);
+}
+
 #[test]
 fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     // Tuesday 2026-11-24, one second before midnight.
