@@ -428,7 +428,11 @@ pub(super) fn assemble(query: &Query, rows: Vec<(i64, String, Line)>) -> Report 
     let by = query.by.filter(|by| *by != Dimension::Session);
     for (day, key, line) in rows {
         total.add(&line);
-        let bucket = query.per.map_or(query.since_day, |p| period_start(p, day));
+        // A period the range starts inside is named by the range's first
+        // day: a week of `--since` a Wednesday is no whole week.
+        let bucket = query.per.map_or(query.since_day, |p| {
+            period_start(p, day).max(query.since_day)
+        });
         let key = match (by, key.is_empty()) {
             (Some(_), true) => "(none)".to_string(),
             _ => key,

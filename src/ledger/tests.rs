@@ -195,6 +195,43 @@ fn a_request_no_answer_reached_is_no_uncosted_answer() {
     assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 4);
 }
 
+/// A report per week or month from a day inside one names its first
+/// line by that day, not the period's start it does not hold.
+#[test]
+fn a_period_the_range_starts_inside_is_named_by_its_first_day() {
+    let (wednesday, monday) = (
+        parse_date("2026-11-25").unwrap(),
+        parse_date("2026-11-30").unwrap(),
+    );
+    let line = query::Line {
+        requests: 1,
+        ..query::Line::default()
+    };
+    let rows = vec![
+        (wednesday, String::new(), line.clone()),
+        (monday, String::new(), line),
+    ];
+    for per in [Period::Week, Period::Month] {
+        let query = query::Query {
+            since_day: wednesday,
+            until_day: monday,
+            per: Some(per),
+            by: None,
+            client: None,
+            limit: query::session_limit(None),
+        };
+        let report = query::assemble(&query, rows.clone());
+        let periods: Vec<_> = (report.lines.iter())
+            .map(|line| line.period.clone().unwrap())
+            .collect();
+        let expected: &[&str] = match per {
+            Period::Week => &["2026-11-25", "2026-11-30"],
+            _ => &["2026-11-25"],
+        };
+        assert_eq!(periods, expected, "{per:?}");
+    }
+}
+
 #[test]
 fn a_day_ends_at_midnight_utc_for_rollups_and_budgets() {
     // Tuesday 2026-11-24, one second before midnight.
