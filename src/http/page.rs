@@ -30,7 +30,7 @@ use crate::config::clients::TOKEN_CLIENT;
 use crate::gateway::Gateway;
 use crate::http::status::{Standing, standing};
 use crate::ledger::Ledger;
-use crate::ledger::budget::usd;
+use crate::ledger::budget::{usd, usd_of_answers};
 use crate::ledger::calendar::{date, day_of};
 use crate::ledger::session::Session;
 use crate::quota::{QuotaStatus, amount, duration};
@@ -184,6 +184,7 @@ fn sessions(page: &mut String, sessions: &[Session]) {
     }
     page.push_str("<table id=\"sessions\"><tr><th>Session</th><th>Client</th><th>Turns</th><th>Targets</th><th>Input</th><th>Cached</th><th>Written</th><th>Output</th><th>Hit rate</th><th>Cost</th><th>Saved</th></tr>");
     for s in sessions {
+        let answered = s.turns.saturating_sub(s.failures);
         let _ = write!(
             page,
             "<tr data-session=\"{}\" data-turns=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td data-usd=\"{}\">{}</td><td data-usd=\"{}\">{}</td></tr>",
@@ -199,9 +200,9 @@ fn sessions(page: &mut String, sessions: &[Session]) {
             s.tokens_out,
             s.hit_rate * 100.0,
             s.cost_usd,
-            escape(&usd(s.cost_usd)),
+            escape(&usd_of_answers(s.cost_usd, answered, s.uncosted)),
             s.saved_usd,
-            escape(&usd(s.saved_usd)),
+            escape(&usd_of_answers(s.saved_usd, answered, s.uncosted)),
         );
     }
     page.push_str("</table></section>");

@@ -118,6 +118,17 @@ pub fn usd(amount: f64) -> String {
     }
 }
 
+/// [`usd`] of what `answered` answers cost, `uncosted` of them without a
+/// known cost: `unknown` when none had one, `+ unknown` when some had not,
+/// never a part shown as the whole.
+pub fn usd_of_answers(amount: f64, answered: u64, uncosted: u64) -> String {
+    match uncosted {
+        0 => usd(amount),
+        _ if uncosted >= answered => "unknown".to_string(),
+        _ => format!("{} + unknown", usd(amount)),
+    }
+}
+
 fn is_zero(amount: &f64) -> bool {
     *amount == 0.0
 }
