@@ -4,6 +4,7 @@
 //! fixed [`crate::chain::policy::Class`] labels. Never a message.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -173,10 +174,25 @@ pub fn usage(
     }
     match cost {
         Some(usd) if usd.is_finite() && usd >= 0.0 => {
-            series.cost.increment((usd * 1e6).round() as u64);
+            series.cost.increment(whole_micros(&series.cost_picos, usd));
         }
         _ => series.uncosted.increment(1),
     }
+}
+
+/// The whole millionths of a dollar `usd` completes, with what `left` holds
+/// of the costs before (in millionths of those): the counter counts whole
+/// units, and a cost rounded on its own would drift from the ledger by up
+/// to half a unit a request, a request under half a unit never counted.
+fn whole_micros(left: &AtomicU64, usd: f64) -> u64 {
+    let picos = (usd * 1e12).round() as u64;
+    let mut whole = 0;
+    let _ = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+        let total = left.saturating_add(picos);
+        whole = total / 1_000_000;
+        Some(total % 1_000_000)
+    });
+    whole
 }
 
 /// The kinds of `clawgate_tokens_total` a target's [`Series`] holds.
@@ -192,6 +208,9 @@ const GEN_AI_TOKEN_TYPES: [&str; 2] = ["input", "output"];
 struct Series {
     tokens: [Counter; 4],
     cost: Counter,
+    /// What the costs counted hold below a whole unit of `cost`, in
+    /// millionths of it.
+    cost_picos: AtomicU64,
     uncosted: Counter,
     /// `clawgate_attempts_total` and the latency, outcome `ok`.
     answered: Counter,
@@ -229,6 +248,7 @@ impl Series {
                 )
             }),
             cost: metrics::counter!("clawgate_cost_microdollars_total", target()),
+            cost_picos: AtomicU64::new(0),
             uncosted: metrics::counter!("clawgate_uncosted_requests_total", target()),
             answered: metrics::counter!(
                 "clawgate_attempts_total",
@@ -287,6 +307,22 @@ pub fn ledger_rows(result: &'static str, rows: u64) {
 
 #[cfg(test)]
 mod tests {
+    /// Costs are counted whole: twenty of a quarter of a unit make five,
+    /// and 806.4 five times 4,032, not 4,030.
+    #[test]
+    fn costs_add_up_to_whole_units() {
+        let left = super::AtomicU64::new(0);
+        let quarters: u64 = (0..20)
+            .map(|_| super::whole_micros(&left, 0.000_000_25))
+            .sum();
+        assert_eq!(quarters, 5);
+        let left = super::AtomicU64::new(0);
+        let counted: u64 = (0..5)
+            .map(|_| super::whole_micros(&left, 0.000_806_4))
+            .sum();
+        assert_eq!(counted, 4032);
+    }
+
     use super::*;
 
     /// The line of `text` that starts with `series`' name and labels.
