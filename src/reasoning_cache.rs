@@ -560,6 +560,12 @@ mod tests {
         Scope::of_seed(token.as_bytes())
     }
 
+    /// One call of `read` with `arguments`, by Kimi's id, as `tool_calls`.
+    fn read_call(arguments: &str) -> serde_json::Value {
+        serde_json::json!([{"id": "functions.read:0", "type": "function",
+            "function": {"name": "read", "arguments": arguments}}])
+    }
+
     /// Two conversations of one token make the same call with the same
     /// arguments (Kimi's ids repeat: `functions.read:0`): each replay gets
     /// its own conversation's reasoning back, told apart by the user
@@ -568,8 +574,7 @@ mod tests {
     fn the_same_call_in_two_conversations_keeps_two_reasonings() {
         let cache = ReasoningCache::new(Limits::default());
         let token = scope("t");
-        let calls = serde_json::json!([{"id": "functions.read:0", "type": "function",
-            "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]);
+        let calls = read_call("{\"path\":\"a\"}");
         let asked = |question: &str| {
             ChatRequest::parse(
                 serde_json::json!({"model": "m", "messages": [
@@ -632,8 +637,7 @@ mod tests {
     fn a_turn_is_found_again_after_its_cache_mark_moved_on() {
         let cache = ReasoningCache::new(Limits::default());
         let token = scope("t");
-        let calls = serde_json::json!([{"id": "functions.read:0", "type": "function",
-            "function": {"name": "read", "arguments": "{}"}}]);
+        let calls = read_call("{}");
         let question = |marked: bool| {
             let mut part = serde_json::json!({"type": "text", "text": "what is in a?"});
             if marked {

@@ -635,13 +635,16 @@ mod tests {
         let now = Instant::now();
         let first = turn(&sessions, "c/s", &[1], now);
         sessions.settle(first, Some("a/m"), None, None);
-        // An earlier turn of another branch, answered last.
+        // An earlier turn of another branch, answered last, by another
+        // target with a small input: neither is the turn before's.
         let slow = turn(&sessions, "c/s", &[1, 5], now);
         let fast = turn(&sessions, "c/s", &[1, 2, 3], now);
-        sessions.settle(fast, Some("a/m"), None, None);
-        sessions.settle(slow, Some("a/m"), None, None);
+        sessions.settle(fast, Some("a/m"), Some((3000, Some(900))), None);
+        sessions.settle(slow, Some("b/m"), Some((10, Some(0))), None);
         let next = turn(&sessions, "c/s", &[1, 2, 3, 4], now);
         assert_eq!(next.prefix_break, None);
+        assert_eq!(next.previous_target.as_deref(), Some("a/m"));
+        assert_eq!(next.previous_input, Some(3000));
     }
 
     #[test]
@@ -658,23 +661,6 @@ mod tests {
         let next = turn(&sessions, "c/s", &[1, 2], now);
         assert_eq!(next.prefix_break, None);
         assert_eq!(next.previous_target.as_deref(), Some("a/m"));
-    }
-
-    #[test]
-    fn a_turn_answered_after_a_later_one_leaves_its_target_and_input() {
-        let sessions = Sessions::new(Limits::default());
-        let now = Instant::now();
-        let lifetime = Some(Duration::from_secs(300));
-        let first = turn(&sessions, "c/s", &[1], now);
-        sessions.settle(first, Some("a/m"), Some((1000, Some(0))), lifetime);
-        let slow = turn(&sessions, "c/s", &[1, 2], now);
-        let fast = turn(&sessions, "c/s", &[1, 2, 3], now);
-        sessions.settle(fast, Some("a/m"), Some((3000, Some(900))), lifetime);
-        // The slower one, answered by another target with a small input.
-        sessions.settle(slow, Some("b/m"), Some((10, Some(0))), lifetime);
-        let next = turn(&sessions, "c/s", &[1, 2, 3, 4], now);
-        assert_eq!(next.previous_target.as_deref(), Some("a/m"));
-        assert_eq!(next.previous_input, Some(3000));
     }
 
     #[test]
