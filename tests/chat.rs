@@ -133,6 +133,30 @@ async fn provider_failures_fall_over_to_the_backup() {
     }
 }
 
+/// A request the rules refuse before anything is sent (a tool result
+/// that names no call) is a 400 naming the field, said as clawgate's, with
+/// no target counted as tried.
+#[tokio::test]
+async fn a_request_the_rules_refuse_is_said_as_clawgates_with_no_target_tried() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let response = gw
+        .chat(json!({"messages": [{"role": "user", "content": "hi"},
+                                  {"role": "tool", "content": "result"}]}))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(header(&response, "x-clawgate-attempts"), "0");
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("clawgate refused the request for primary/m: ")
+            && message.contains("tool_call_id"),
+        "{message}"
+    );
+    assert_eq!(body["error"]["attempts"][0]["tries"], 0, "{body}");
+    assert!(primary.requests().is_empty() && backup.requests().is_empty());
+}
+
 #[tokio::test]
 async fn a_request_the_provider_rejects_does_not_fall_over() {
     let primary = mock(MockOptions {

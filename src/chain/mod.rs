@@ -928,8 +928,9 @@ impl From<Declined> for AttemptError {
     }
 }
 
-/// A refused request as the one attempt it takes the place of: the
-/// client gets it as it would a provider's 400, naming the field.
+/// A refused request in the place of the attempt it saves: the client
+/// gets it as it would a provider's 400, naming the field, but counted as
+/// no target tried (nothing was sent) and said as clawgate's.
 fn refused(target: &Target, url: &str, refusal: Refusal) -> Failure {
     let error = AttemptError::from(Declined::Refuse(refusal));
     let (class, decision) = classify(Outcome::of(&error));
@@ -948,7 +949,7 @@ fn refused(target: &Target, url: &str, refusal: Refusal) -> Failure {
         class,
         decision,
         wait: None,
-        tries: 1,
+        tries: 0,
     }
 }
 

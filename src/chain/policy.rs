@@ -464,10 +464,11 @@ pub fn told(class: Class) -> Option<Told> {
 
 /// The failure whose verdict on the request is passed on as is, if the
 /// chain ended because the request itself was refused: the last attempt,
-/// when it said stop or was a context-length failure no later target could
-/// take (later targets all skipped for a window too small).
+/// or the rules' refusal in its place (no try, but a stop), when it said
+/// stop or was a context-length failure no later target could take (later
+/// targets all skipped for a window too small).
 pub fn refusal(failures: &[Failure]) -> Option<&Failure> {
-    let last = failures.iter().rev().find(|f| f.tries > 0)?;
+    let last = (failures.iter().rev()).find(|f| f.tries > 0 || f.decision == Decision::Stop)?;
     let after_it_only_smaller_windows = failures
         .iter()
         .skip_while(|f| !std::ptr::eq(*f, last))

@@ -533,7 +533,14 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
                 last.error_type()
                     .unwrap_or("invalid_request_error")
                     .to_string(),
-                format!("{} rejected the request: {}", last.model_ref, last.cause),
+                match last.tries {
+                    // Refused by the rules before anything was sent.
+                    0 => format!(
+                        "clawgate refused the request for {}: {}",
+                        last.model_ref, last.cause
+                    ),
+                    _ => format!("{} rejected the request: {}", last.model_ref, last.cause),
+                },
             )
         }
         "context_length_exceeded" => {
