@@ -456,6 +456,20 @@ mod tests {
             vec![user("hi"), assistant("yo", None), marked("more")],
         ));
         assert_eq!(first_change(&one, &two, |_| false), None);
+        // And moved off an assistant turn.
+        let answered = |marked: bool| {
+            let mut part = json!({"type": "text", "text": "yo"});
+            if marked {
+                part["cache_control"] = json!({"type": "ephemeral"});
+            }
+            json!({"role": "assistant", "content": [part]})
+        };
+        let three = turn(body(tools(), vec![user("hi"), answered(true)]));
+        let four = turn(body(
+            tools(),
+            vec![user("hi"), answered(false), marked("more")],
+        ));
+        assert_eq!(first_change(&three, &four, |_| false), None);
         let parts = |texts: [&str; 2]| {
             let parts = texts.map(|text| json!({"type": "text", "text": text}));
             json!({"role": "user", "content": parts})

@@ -133,10 +133,10 @@ impl Facts for ChatRequest {
         ChatRequest::holds_cache_mark(self, index)
     }
 
-    /// An assistant turn, which alone carries reasoning, hashed member by
-    /// member without it; any other member by member without its cache
-    /// marks, which a client moves each turn and the provider's cache does
-    /// not read ([`content_pieces`]).
+    /// A turn member by member, without its cache marks, which a client
+    /// moves each turn and the provider's cache does not read
+    /// ([`content_pieces`]); an assistant turn, which alone carries
+    /// reasoning, without it too.
     fn message_hash(&self, index: usize) -> u64 {
         let mut fingerprint = Fingerprint::default();
         let assistant = &*self.messages()[index].role == "assistant";
@@ -144,7 +144,7 @@ impl Facts for ChatRequest {
             match key {
                 "reasoning_content" | "reasoning" | "reasoning_details" if assistant => {}
                 "cache_control" => {}
-                "content" if !assistant => {
+                "content" => {
                     fingerprint.piece(key.as_bytes());
                     content_pieces(value, |piece| fingerprint.piece(piece));
                 }
