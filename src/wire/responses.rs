@@ -92,8 +92,13 @@ impl RequestError {
 
 impl<'a> ResponsesRequest<'a> {
     /// Reads a request body; errors name the path of the offending field.
+    /// What serde steps over unchecked (a lone surrogate, a number past
+    /// f64, a body that is no object) the scanner refuses: so is the body,
+    /// as chat and Messages refuse it, whose members' fates it must read.
     pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
-        super::read_request(body).map_err(RequestError)
+        let request = super::read_request(body).map_err(RequestError)?;
+        crate::format::scan::members(body).map_err(RequestError::not_json)?;
+        Ok(request)
     }
 }
 

@@ -18,7 +18,6 @@ type ChatContent<'r> = chat_body::Content<'r, Cow<'r, str>>;
 type ChatPart<'r> = chat_body::Part<'r, Cow<'r, str>>;
 use crate::format::members::{Aside, Members};
 use crate::format::recent::Recent;
-use crate::format::scan;
 use crate::translate::chat_body;
 use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
@@ -178,16 +177,10 @@ impl<'a> Read<'a> {
         if let Some(read) = Read::by_members(body, memo) {
             return Ok(read);
         }
+        // Refused where the scanner refuses it: its members have fates.
         let request = ResponsesRequest::parse(body)?;
-        // What serde steps over unchecked (a lone surrogate, a number past
-        // f64) the scanner refuses: without its members the body's fields
-        // have no fate, and it is refused as chat and Messages refuse it.
-        let Some(scanned) = Members::scan(body, &mut []) else {
-            return Err(match scan::members(body) {
-                Err(error) => RequestError::not_json(error),
-                Ok(_) => RequestError::not_json("it cannot be read member by member"),
-            });
-        };
+        let scanned = Members::scan(body, &mut [])
+            .ok_or_else(|| RequestError::not_json("it cannot be read member by member"))?;
         let (members, echo) = members(&scanned, scanned.raw("tools").map(Raw::of));
         Ok(Read {
             request,
