@@ -1155,6 +1155,33 @@ fn insert_old_rows(n: u64) -> String {
     )
 }
 
+/// Rows another instance is deleting (its locks held) are left to it:
+/// an expiry goes on with the others instead of waiting for them until the
+/// server's lock timeout ends it, as every instance expires at midnight.
+#[test]
+fn rows_another_instance_is_expiring_are_left_to_it() {
+    let Some(cluster) = Cluster::start("rows_another_instance_is_expiring") else {
+        return;
+    };
+    let mut store = Postgres::new(&store_url(&cluster.url())).unwrap();
+    store.write(1, &[row_with_tokens_in(1)]).unwrap();
+    cluster.psql(&insert_old_rows(1000));
+    let hold = "SELECT COUNT(*) FROM (SELECT id FROM clawgate_requests WHERE ts_ms < 1101 \
+                FOR UPDATE) AS locked; SELECT pg_sleep(2)";
+    let held = "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' \
+                AND query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()";
+    while_held(&cluster, hold, held, || {
+        let started = Instant::now();
+        assert_eq!(store.expire(1_000_000).unwrap(), 900);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+    assert_eq!(store.expire(1_000_000).unwrap(), 100, "once let go");
+}
+
 /// `n` sessions' rollups last seen long ago, as the statement that
 /// inserts them.
 fn insert_old_sessions(n: u64) -> String {

@@ -1090,6 +1090,8 @@ impl Storage for Postgres {
         let mut deleted = 0;
         self.expired_all = false;
         // Each table, the column a row is found again by, and its time.
+        // Rows another instance is deleting now (at midnight, all of them
+        // do) are left to it, not waited for.
         let tables = [
             ("clawgate_requests", "id", "ts_ms"),
             ("clawgate_batches", "id", "ts_ms"),
@@ -1098,7 +1100,7 @@ impl Storage for Postgres {
         for (table, key, time) in tables {
             let delete = format!(
                 "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
-                 WHERE {time} < $1 LIMIT {EXPIRE_ROWS})"
+                 WHERE {time} < $1 LIMIT {EXPIRE_ROWS} FOR UPDATE SKIP LOCKED)"
             );
             loop {
                 if deleted >= EXPIRE_ROWS * EXPIRE_ROUNDS {
