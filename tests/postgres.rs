@@ -1194,6 +1194,23 @@ fn insert_old_sessions(n: u64) -> String {
     )
 }
 
+/// `clawgate_daily` locked whole by another session for three seconds:
+/// the task holding it, once the lock is granted.
+fn daily_locked_for_3s(cluster: &Arc<Cluster>) -> tokio::task::JoinHandle<String> {
+    let holder = tokio::task::spawn_blocking({
+        let cluster = cluster.clone();
+        move || cluster.psql("LOCK TABLE clawgate_daily; SELECT pg_sleep(3)")
+    });
+    while cluster.psql(
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'clawgate_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    ) != "1"
+    {
+        assert!(!holder.is_finished(), "the lock is taken");
+    }
+    holder
+}
+
 /// Runs `work` while another session holds a lock: `hold` takes it and
 /// sleeps, `held` counts it granted (1).
 fn while_held(cluster: &Cluster, hold: &str, held: &str, work: impl FnOnce()) {
@@ -1304,17 +1321,7 @@ async fn usage_reports_run_two_at_a_time_and_one_more_is_told_to_retry() {
 
     // Reports wait for this lock (until the server's lock_timeout): two of
     // them hold both places meanwhile.
-    let holder = tokio::task::spawn_blocking({
-        let cluster = cluster.clone();
-        move || cluster.psql("LOCK TABLE clawgate_daily; SELECT pg_sleep(3)")
-    });
-    while cluster.psql(
-        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-         WHERE c.relname = 'clawgate_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted",
-    ) != "1"
-    {
-        assert!(!holder.is_finished(), "the lock is taken");
-    }
+    let holder = daily_locked_for_3s(&cluster);
     let (one, two, three) = tokio::join!(
         get(&a.url, "/v1/usage"),
         get(&a.url, "/v1/usage"),
@@ -1341,17 +1348,7 @@ async fn usage_reports_run_two_at_a_time_and_one_more_is_told_to_retry() {
     assert_eq!(get(&a.url, "/v1/usage").await.status(), 200);
 
     // Clients' keys run one report at most: an admin keeps the other.
-    let holder = tokio::task::spawn_blocking({
-        let cluster = cluster.clone();
-        move || cluster.psql("LOCK TABLE clawgate_daily; SELECT pg_sleep(3)")
-    });
-    while cluster.psql(
-        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-         WHERE c.relname = 'clawgate_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted",
-    ) != "1"
-    {
-        assert!(!holder.is_finished(), "the lock is taken");
-    }
+    let holder = daily_locked_for_3s(&cluster);
     let bobs = || {
         reqwest::Client::new()
             .get(format!("{}/v1/usage", a.url))

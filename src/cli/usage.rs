@@ -16,7 +16,7 @@ use crate::config::ledger::Period;
 use crate::config::{self, Secrets};
 use crate::ledger::session::Session;
 use crate::ledger::storage::Location;
-use crate::ledger::{self, calendar, query};
+use crate::ledger::{self, budget, calendar, query};
 use crate::ops::redact::Redactor;
 
 #[derive(Debug, Args)]
@@ -261,16 +261,9 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
 }
 
 /// What `answered` answers cost, `usd` of those with a known cost,
-/// `uncosted` the others: `unknown` when none had a known cost (a model
-/// without a price, or no usage sent), never the `$0.0000` that a model
-/// whose price is zero costs.
+/// `uncosted` the others ([`budget::of_answers`]), to four decimals.
 fn cost(usd: f64, answered: u64, uncosted: u64) -> String {
-    let known = format!("${usd:.4}");
-    match uncosted {
-        0 => known,
-        _ if uncosted >= answered => "unknown".to_string(),
-        _ => format!("{known} + unknown"),
-    }
+    budget::of_answers(format!("${usd:.4}"), answered, uncosted)
 }
 
 /// Under a table with answers of unknown cost.

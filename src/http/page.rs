@@ -30,7 +30,7 @@ use crate::config::clients::TOKEN_CLIENT;
 use crate::gateway::Gateway;
 use crate::http::status::{Standing, standing};
 use crate::ledger::Ledger;
-use crate::ledger::budget::{usd, usd_of_answers};
+use crate::ledger::budget::{of_answers, usd};
 use crate::ledger::calendar::{date, day_of};
 use crate::ledger::session::Session;
 use crate::quota::{QuotaStatus, amount, duration};
@@ -200,9 +200,9 @@ fn sessions(page: &mut String, sessions: &[Session]) {
             s.tokens_out,
             s.hit_rate * 100.0,
             s.cost_usd,
-            escape(&usd_of_answers(s.cost_usd, answered, s.uncosted)),
+            escape(&of_answers(usd(s.cost_usd), answered, s.uncosted)),
             s.saved_usd,
-            escape(&usd_of_answers(s.saved_usd, answered, s.uncosted)),
+            escape(&of_answers(usd(s.saved_usd), answered, s.uncosted)),
         );
     }
     page.push_str("</table></section>");

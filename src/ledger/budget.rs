@@ -118,14 +118,15 @@ pub fn usd(amount: f64) -> String {
     }
 }
 
-/// [`usd`] of what `answered` answers cost, `uncosted` of them without a
-/// known cost: `unknown` when none had one, `+ unknown` when some had not,
-/// never a part shown as the whole.
-pub fn usd_of_answers(amount: f64, answered: u64, uncosted: u64) -> String {
+/// `known`, the cost of `answered` answers but `uncosted` of them, as the
+/// whole is said: `unknown` when none had a known cost, `+ unknown` when
+/// some had not, never a part shown as the whole (nor `$0.0000`, what a
+/// model priced at zero costs).
+pub fn of_answers(known: String, answered: u64, uncosted: u64) -> String {
     match uncosted {
-        0 => usd(amount),
+        0 => known,
         _ if uncosted >= answered => "unknown".to_string(),
-        _ => format!("{} + unknown", usd(amount)),
+        _ => format!("{known} + unknown"),
     }
 }
 

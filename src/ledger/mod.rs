@@ -1071,7 +1071,7 @@ impl Batches {
     /// Adds `rows`, this gateway's when `ours`, as a new batch.
     fn push_back(&mut self, rows: Vec<Row>, ours: bool) {
         let id = self.id();
-        self.waiting.push_back(Waiting { id, rows, ours });
+        self.push_back_as(id, rows, ours);
     }
 
     /// Adds `rows` as the batch `id`.

@@ -237,10 +237,9 @@ impl Spool {
         let path = self.dir.join(format!("{PREFIX}{:013}-{id}.jsonl", 0));
         match create(&path) {
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                if !self.sealed.iter().any(|(held, _)| *held == path) {
-                    self.sealed.push_back((path, ours));
+                if self.sealed.iter().any(|(held, _)| *held == path) {
+                    return true;
                 }
-                return true;
             }
             Err(_) => return false,
             Ok(mut file) => {

@@ -872,9 +872,11 @@ fn amounts_never_read_zero_when_they_are_not() {
     }
     // Answers of unknown cost are never a part shown as the whole (the
     // status page's sessions, as `clawgate usage` says them).
-    assert_eq!(budget::usd_of_answers(0.0008, 2, 0), "$0.0008");
-    assert_eq!(budget::usd_of_answers(0.0008, 2, 1), "$0.0008 + unknown");
-    assert_eq!(budget::usd_of_answers(0.0, 2, 2), "unknown");
+    let of_answers =
+        |amount, answered, uncosted| budget::of_answers(budget::usd(amount), answered, uncosted);
+    assert_eq!(of_answers(0.0008, 2, 0), "$0.0008");
+    assert_eq!(of_answers(0.0008, 2, 1), "$0.0008 + unknown");
+    assert_eq!(of_answers(0.0, 2, 2), "unknown");
 }
 
 /// A ledger written by the schema before clients (version 1, no
