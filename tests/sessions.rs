@@ -341,6 +341,41 @@ async fn a_compaction_that_rewrites_message_3_is_a_messages_break() {
 }
 
 #[tokio::test]
+async fn a_messages_break_is_named_by_the_messages_clients_own_index() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = one_target(&mock, json!({})).await;
+    let named = [("x-clawgate-session", "messages-index-1")];
+    let text = |role: &str, text: &str| json!({"role": role, "content": text});
+    let calls = json!({"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "read", "input": {}},
+        {"type": "tool_use", "id": "t2", "name": "read", "input": {}},
+    ]});
+    // Two tool results and a text in one user turn: three chat turns, one
+    // Messages message (index 2).
+    let results = json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "one"},
+        {"type": "tool_result", "tool_use_id": "t2", "content": "two"},
+        {"type": "text", "text": "and now?"},
+    ]});
+    let body = |answer: &str| {
+        json!({
+            "model": "p/m",
+            "max_tokens": 64,
+            "tools": [{"name": "read", "input_schema": {"type": "object"}}],
+            "messages": [
+                text("user", "read both"), calls, results,
+                text("assistant", answer), text("user", "thanks"),
+            ],
+        })
+    };
+    send(&gw, "/v1/messages", &named, body("first")).await;
+    send(&gw, "/v1/messages", &named, body("rewritten")).await;
+    let (_, cause) = line(&captured, 2).await;
+    assert_eq!(cause.as_deref(), Some("messages: rewritten at 3"));
+}
+
+#[tokio::test]
 async fn a_turn_answered_by_another_target_with_a_cold_cache_has_moved() {
     let (captured, _guard) = Captured::start();
     // The primary fails the first request only; its cache reports nothing.

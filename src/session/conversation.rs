@@ -22,13 +22,16 @@ pub struct Tool {
     pub hash: u64,
 }
 
-/// One message: its role, a hash of its bytes without its reasoning, and
-/// whether it carried reasoning (an assistant turn's thinking).
+/// One message: its role, a hash of its bytes without its reasoning,
+/// whether it carried reasoning (an assistant turn's thinking), and its
+/// index as the client numbers its messages after the system prompt (what
+/// a break names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message {
     pub role: Role,
     pub hash: u64,
     pub reasoning: bool,
+    pub at: u32,
 }
 
 /// A message's role, as the comparison needs it.
@@ -88,6 +91,7 @@ impl Conversation {
                 },
                 hash: request.message_hash(leading + at),
                 reasoning: request.carries_reasoning(leading + at),
+                at: u32::try_from(request.origin(leading + at).unwrap_or(at)).unwrap_or(u32::MAX),
             })
             .collect();
         Self {
@@ -167,11 +171,13 @@ pub enum Break {
     /// The tool list: a tool added, removed or changed (by name), or the
     /// order.
     Tools(ToolChange),
-    /// Message `index` (after the system prompt) rewritten, or the
-    /// conversation cut before it (a compaction).
+    /// Message `index` (as the client numbers its messages: Messages'
+    /// `messages`, a chat body's after its system prompt) rewritten, or
+    /// the conversation cut before it (a compaction).
     Messages { index: usize },
-    /// Message `index`, an assistant turn, replayed without the reasoning
-    /// it carried; `restored` when the reasoning cache gave it back.
+    /// Message `index` (numbered so too), an assistant turn, replayed
+    /// without the reasoning it carried; `restored` when the reasoning
+    /// cache gave it back.
     Reasoning { index: usize, restored: bool },
     /// The prefix was extended, but the provider read little of it from
     /// its cache: another target answered than the last turn's.
@@ -264,15 +270,18 @@ pub fn first_change(
         )));
     }
     for (index, old) in before.messages.iter().enumerate() {
+        // Named as the client numbers its messages: the later turn's, or
+        // for a cut, the earlier's.
+        let named = |message: &Message| message.at as usize;
         let Some(new) = after.messages.get(index) else {
-            return Some(Break::Messages { index });
+            return Some(Break::Messages { index: named(old) });
         };
         if old.role != new.role || old.hash != new.hash {
-            return Some(Break::Messages { index });
+            return Some(Break::Messages { index: named(new) });
         }
         if old.reasoning && !new.reasoning {
             return Some(Break::Reasoning {
-                index,
+                index: named(new),
                 restored: restored(index),
             });
         }

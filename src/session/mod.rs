@@ -511,10 +511,12 @@ mod tests {
             tool_list: None,
             messages: messages
                 .iter()
-                .map(|&hash| Message {
+                .zip(0..)
+                .map(|(&hash, at)| Message {
                     role: Role::User,
                     hash,
                     reasoning: false,
+                    at,
                 })
                 .collect(),
         }

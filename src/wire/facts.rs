@@ -68,6 +68,12 @@ pub trait Facts: std::fmt::Debug + Send + Sync {
     /// Turn `index`'s content alone, fingerprinted; `None` without one.
     fn content_hash(&self, index: usize) -> Option<u64>;
 
+    /// Turn `index`'s message as the client numbers its messages, where
+    /// that is not the turn's own index (a Messages body's).
+    fn origin(&self, _index: usize) -> Option<usize> {
+        None
+    }
+
     /// The tool calls of assistant turn `index`, in order, when it carries
     /// no reasoning (the turns the reasoning cache gives reasoning back
     /// to; what another holds is not asked).
@@ -221,6 +227,10 @@ pub struct Turn {
     /// An assistant turn's calls, when it carries no reasoning: the turns
     /// the reasoning cache may give reasoning back to.
     pub calls: Vec<Call>,
+    /// Its message's index in the client's own body, where the client
+    /// numbers its messages otherwise (a Messages user turn's tool results
+    /// are a turn each).
+    pub origin: Option<u32>,
 }
 
 impl Facts for Noted {
@@ -269,6 +279,10 @@ impl Facts for Noted {
 
     fn content_hash(&self, index: usize) -> Option<u64> {
         self.turns.get(index)?.content_hash
+    }
+
+    fn origin(&self, index: usize) -> Option<usize> {
+        Some(self.turns.get(index)?.origin? as usize)
     }
 
     fn calls(&self, index: usize) -> Vec<Call> {

@@ -63,6 +63,9 @@ pub struct Native {
     /// (`messages[2].content`, `input[1].output`): the chat form's message
     /// numbers are not the client's.
     pub first_image: Option<String>,
+    /// Each chat message's index in the client's own `messages`, in the
+    /// chat form's order; `None` for the system prompt made of `system`.
+    pub message_origins: Vec<Option<u32>>,
 }
 
 /// A body of another format: its facts, and how its chat form is written

@@ -345,7 +345,13 @@ impl Read {
             ChatForm::WhenAsked => settings(&mut body),
         };
         let settings = settings.map_err(|e| e.to_string())?;
-        let facts = noted(&body, settings, self.tools.json.clone(), bytes);
+        let facts = noted(
+            &body,
+            settings,
+            self.tools.json.clone(),
+            bytes,
+            &native.message_origins,
+        );
         let write = (when == ChatForm::WhenAsked).then(|| {
             let write = move || {
                 let (chat, _, _) = self
@@ -385,12 +391,14 @@ fn settings(chat: &mut ChatBody<'_>) -> Result<ChatRequest, ChatError> {
 /// The facts of the chat body `chat` (the translation, written or not),
 /// its `settings` read, its `tools`' chat form, of the client's `bytes`:
 /// each message noted, with what the rules read of it unless the settings
-/// are the whole chat form, which holds that.
+/// are the whole chat form, which holds that; each turn numbered as the
+/// client numbers its messages (`origins`).
 fn noted(
     chat: &ChatBody<'_>,
     settings: ChatRequest,
     tools: Option<Arc<RawValue>>,
     bytes: Bytes,
+    origins: &[Option<u32>],
 ) -> Noted {
     let infos = match settings.messages() {
         [] => (chat.messages.iter())
@@ -409,7 +417,12 @@ fn noted(
         settings,
         tools,
         messages: infos,
-        turns: chat.messages.iter().map(turn).collect(),
+        turns: (chat.messages.iter().zip(origins))
+            .map(|(message, &origin)| Turn {
+                origin,
+                ..turn(message)
+            })
+            .collect(),
         bytes,
     }
 }
@@ -471,6 +484,7 @@ fn turn(message: &Out<'_>) -> Turn {
         content_hash: Some(content.finish()),
         holds_text,
         calls,
+        origin: None,
     }
 }
 
@@ -659,9 +673,12 @@ fn write<'a>(
     if let Some(system) = system {
         messages.push(Out::text("system", Cow::Borrowed(system)));
     }
+    native.message_origins = vec![None; messages.len()];
     for (index, message) in request.messages.iter().enumerate() {
         let before = messages.len();
         translate_message(index, message, &mut messages, seen, native)?;
+        let origin = u32::try_from(index).ok();
+        (native.message_origins).resize(messages.len(), origin);
         if native.first_image.is_none() && messages[before..].iter().any(Out::holds_image) {
             native.first_image = Some(format!("messages[{index}].content"));
         }
