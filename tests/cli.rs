@@ -1965,3 +1965,33 @@ fn explain_names_what_each_target_would_not_get() {
         "   not sent (x-clawgate-dropped): context_management, web_search_20250305\n",
     );
 }
+
+/// A log level misspelt would be read as a module's name and turn every
+/// line off: refused, naming the levels. `RUST_LOG` spelt so is said so
+/// and the flag's level used.
+#[test]
+fn a_misspelt_log_level_is_refused_not_a_silent_gateway() {
+    let refused = run(&["--log-level", "warning", "config", "show"], &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_contains(
+        &text(&refused.stderr),
+        "\"warning\" is not a log level: write error, warn, info, debug or trace",
+    );
+    // A literal key in the config: `explain` logs a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, body) = (dir.path().join("config.json"), dir.path().join("body.json"));
+    let config = serde_json::json!({"models": {"providers": {"moonshot": {"apiKey": SECRET}}}});
+    std::fs::write(&path, config.to_string()).unwrap();
+    std::fs::write(
+        &body,
+        r#"{"messages": [{"role": "user", "content": "hi"}]}"#,
+    )
+    .unwrap();
+    let explain = ["--log-format", "text", "explain", "--config"];
+    let args: Vec<&str> = explain.into_iter().chain([s(&path), s(&body)]).collect();
+    let from_env = run(&args, &[("RUST_LOG", "verbose")]);
+    let stderr = text(&from_env.stderr);
+    assert_contains(&stderr, "warning: RUST_LOG: \"verbose\" is not a log level");
+    // The flag's level is used: the warning is logged, not filtered out.
+    assert_contains(&stderr, "a secret written in the config file");
+}

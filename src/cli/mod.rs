@@ -63,8 +63,8 @@ pub struct Cli {
     /// Log output format: auto (journald under systemd, else text), text, json or journald.
     #[arg(long, global = true, default_value = "auto", value_name = "FORMAT")]
     log_format: LogFormat,
-    /// Log level or tracing filter (RUST_LOG overrides it).
-    #[arg(long, global = true, default_value = "info")]
+    /// Log level (error, warn, info, debug, trace) or tracing filter (warn,clawgate=debug); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info", value_parser = logging::filter)]
     log_level: String,
 }
 

@@ -46,10 +46,42 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the global subscriber. `level` is an `EnvFilter` directive;
-/// `RUST_LOG` overrides it.
+/// A `--log-level` value: a level, or a tracing filter whose every
+/// directive names one (`warn,clawgate=debug`). A bare word that is no
+/// level (`warning`, `verbose`) would be read as a module's name, every
+/// other line turned off: it is refused, naming the levels.
+pub fn filter(text: &str) -> Result<String, String> {
+    let level = |word: &str| {
+        word.trim()
+            .parse::<tracing::level_filters::LevelFilter>()
+            .is_ok()
+    };
+    let bare = |directive: &str| !directive.contains(['=', '[']);
+    match (text.split(',')).find(|d| !d.trim().is_empty() && bare(d) && !level(d)) {
+        Some(word) => Err(format!(
+            "{:?} is not a log level: write error, warn, info, debug or trace, or a tracing filter whose every part names one (warn,clawgate=debug)",
+            word.trim()
+        )),
+        None => Ok(text.to_string()),
+    }
+}
+
+/// Installs the global subscriber. `level` is an `EnvFilter` directive
+/// ([`filter`]); `RUST_LOG` overrides it, unless it holds a word that is
+/// no level, which would turn every line off: then it is said so on
+/// stderr and `level` is used.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let from_env = std::env::var(EnvFilter::DEFAULT_ENV).ok();
+    let from_env = from_env.filter(|text| match filter(text) {
+        Ok(_) => true,
+        Err(why) => {
+            eprintln!("warning: RUST_LOG: {why}; logging at --log-level {level} instead");
+            false
+        }
+    });
+    let filter = (from_env.as_deref())
+        .and_then(|text| EnvFilter::try_new(text).ok())
+        .unwrap_or_else(|| EnvFilter::new(level));
     let format = match format {
         LogFormat::Auto if stderr_is_journal() => LogFormat::Journald,
         LogFormat::Auto => LogFormat::Text,
@@ -297,6 +329,24 @@ fn stderr_is_journal() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_level_that_is_no_level_is_refused_not_read_as_a_module() {
+        for good in [
+            "info",
+            "WARN",
+            "trace",
+            "off",
+            "warn,clawgate=debug",
+            "clawgate::cli=info",
+        ] {
+            assert_eq!(filter(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["warning", "verbose", "info,verbose"] {
+            let error = filter(bad).unwrap_err();
+            assert!(error.contains("is not a log level"), "{bad}: {error}");
+        }
+    }
 
     /// What a sink was given, one entry per write.
     #[derive(Clone, Default)]
