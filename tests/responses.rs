@@ -223,6 +223,44 @@ async fn a_stream_is_the_exact_event_sequence_with_usage_and_cost_at_the_end() {
     );
 }
 
+/// A client that pretty-prints its body (`JSON.stringify(x, null, 2)`):
+/// its `tools` and `tool_choice`, echoed in the response object, keep every
+/// event's data on its one `data:` line.
+#[tokio::test]
+async fn a_pretty_printed_request_gets_each_events_data_on_one_line() {
+    let (_captured, _guard) = Captured::start();
+    let primary = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"primary": provider(&primary)}},
+        "agents": {"defaults": {"model": {"primary": "primary/m"}}},
+    }))
+    .await;
+    let mut body = codex_request(true);
+    body["tool_choice"] = json!({"type": "function", "name": "exec_command"});
+    let pretty = serde_json::to_string_pretty(&body).unwrap();
+    let response = gw
+        .client()
+        .post(format!("{}/v1/responses", gw.url))
+        .header("content-type", "application/json")
+        .body(pretty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in text.lines() {
+        assert!(
+            line.is_empty() || line.starts_with("event: ") || line.starts_with("data: "),
+            "a line of no field: {line:?}"
+        );
+    }
+    let events = sse_events(&text);
+    let (name, completed) = events.last().unwrap();
+    assert_eq!(name, "response.completed");
+    assert_eq!(completed["response"]["tools"][0]["name"], "exec_command");
+    assert_eq!(completed["response"]["tool_choice"]["name"], "exec_command");
+}
+
 #[tokio::test]
 async fn a_tool_call_round_trips_with_the_providers_own_id() {
     let (_captured, _guard) = Captured::start();

@@ -896,7 +896,16 @@ impl StreamEvent {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(self.name().as_bytes());
         out.extend_from_slice(b"\ndata: ");
+        let from = out.len();
         serde_json::to_writer(&mut *out, self).expect("stream events always serialize");
+        // The data is one line: a client's own JSON echoed (its `tools`,
+        // written over several lines) has its line breaks between tokens,
+        // where a space means the same (a string holds none unescaped).
+        for byte in &mut out[from..] {
+            if matches!(byte, b'\n' | b'\r') {
+                *byte = b' ';
+            }
+        }
         // Every event is an object with at least its `type`.
         debug_assert!(out.ends_with(b"}") && !out.ends_with(b"{}"));
         out.pop();
