@@ -388,7 +388,7 @@ impl Upstream {
                             "the stream ended inside its first event".into(),
                         ));
                     }
-                    Ok(Some(Err(error @ ReadError::OutOfOrder(_)))) => {
+                    Ok(Some(Err(error @ (ReadError::OutOfOrder(_) | ReadError::NotJson)))) => {
                         return Err(AttemptError::InvalidResponse(error.to_string()));
                     }
                     // A comment is a sign of life, not the start of an answer.

@@ -947,6 +947,112 @@ async fn an_anthropic_provider_s_events_out_of_block_order_are_a_faulty_answer()
     );
 }
 
+/// A provider of Anthropic's format whose stream sends, after the answer
+/// started, a delta cut off (not JSON) and then goes on.
+async fn cut_event_provider() -> String {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(|| async move {
+            let delta = |text: &str| {
+                json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": text}})
+                .to_string()
+            };
+            let events = [
+                json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+                    "role": "assistant", "model": "m", "content": [], "stop_reason": null,
+                    "usage": {"input_tokens": 3, "output_tokens": 0}}})
+                .to_string(),
+                json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}})
+                .to_string(),
+                delta("Hello "),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"LOST""#
+                    .to_string(),
+                delta("world."),
+                json!({"type": "content_block_stop", "index": 0}).to_string(),
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 5}})
+                .to_string(),
+                json!({"type": "message_stop"}).to_string(),
+            ];
+            let body: String = (events.iter())
+                .map(|data| {
+                    let name = serde_json::from_str::<Value>(data)
+                        .map_or("content_block_delta".into(), |e| e["type"].as_str().unwrap().to_string());
+                    format!("event: {name}\ndata: {data}\n\n")
+                })
+                .collect();
+            ([("content-type", "text/event-stream")], body).into_response()
+        }),
+    );
+    common::provider_app(app).await
+}
+
+/// An event that is not JSON after the answer started ends the stream with
+/// an error event in the client's own format, for each front end: it is
+/// neither passed on (an SDK fails on it) nor left out without a word,
+/// and the answer is counted as broken, not complete.
+#[tokio::test]
+async fn an_event_that_is_not_json_mid_stream_ends_it_with_an_error() {
+    let (captured, _guard) = common::log::Captured::start();
+    let base = cut_event_provider().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {
+            "cut": {"baseUrl": base.strip_suffix("v1").unwrap(),
+                "api": "anthropic-messages", "apiKey": KEY, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "cut/m"}}},
+    }))
+    .await;
+    let messages = user_message();
+    let chat = gw
+        .chat(json!({"model": "cut/m", "stream": true, "messages": messages}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let messages = gw
+        .messages(json!({"model": "cut/m", "max_tokens": 50, "stream": true, "messages": messages}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let responses = gw
+        .client()
+        .post(format!("{}/v1/responses", gw.url))
+        .json(&json!({"model": "cut/m", "stream": true, "input": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let not_json = "the provider sent an event that is not JSON";
+    for (front, body, ended) in [
+        ("chat", &chat, "data: {\"error\""),
+        ("messages", &messages, "event: error"),
+        ("responses", &responses, "event: response.failed"),
+    ] {
+        assert!(
+            body.contains(ended) && body.contains(not_json),
+            "{front}: {body}"
+        );
+        assert!(
+            !body.contains("LOST") && !body.contains("world."),
+            "{front}: {body}"
+        );
+        assert!(
+            !body.contains("[DONE]") && !body.contains("message_stop"),
+            "{front}: {body}"
+        );
+    }
+    let lines = captured.wait_for(3).await;
+    for line in &lines[..3] {
+        assert_eq!(line["fields"]["end"], "stream_broken", "{line}");
+    }
+}
+
 #[tokio::test]
 async fn a_client_leaving_cancels_the_anthropic_stream() {
     let slow = MockOptions {

@@ -211,7 +211,7 @@ pub async fn collect(
                         key: "maxEventBytes",
                     });
                 }
-                Ok(Some(Err(error @ ReadError::OutOfOrder(_)))) => {
+                Ok(Some(Err(error @ (ReadError::OutOfOrder(_) | ReadError::NotJson)))) => {
                     return Err(AttemptError::InvalidResponse(error.to_string()));
                 }
                 // A provider that ends without `[DONE]` after finishing

@@ -364,6 +364,10 @@ pub enum ReadError<E> {
     /// client that gets them as they came).
     #[error("the provider's events are out of order: {0}")]
     OutOfOrder(String),
+    /// An event's data is not JSON (a transport's check, for a stream it
+    /// reads event by event).
+    #[error("the provider sent an event that is not JSON")]
+    NotJson,
 }
 
 /// The data of each whole event in `text`, read by this parser (comments

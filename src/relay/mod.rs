@@ -20,9 +20,10 @@
 //! Upstream comments (`: keep-alive`, `: OPENROUTER PROCESSING`) restart
 //! the idle timeout and are relayed, so the client sees the stream is
 //! alive. The request's outcome metric is recorded when the stream ends,
-//! not when it starts. Every text of the provider's that the relay passes on outside a
-//! chunk (an error message, data that is not JSON) and every message it
-//! logs goes through the config's [`Redactor`].
+//! not when it starts. An event whose data is not a JSON object cuts the
+//! stream as an unreadable answer does. Every text of the provider's that
+//! the relay passes on outside a chunk (an error message) and every
+//! message it logs goes through the config's [`Redactor`].
 //!
 //! A key the model spells out across two deltas (`"sk-ab"`, then
 //! `"cd…"`) is in no one event's bytes, so the scrubber of every byte sent
@@ -88,8 +89,7 @@ pub enum Item {
 
 /// One chunk as an OpenAI client gets it, `data: <json>\n\n`: the OpenAI
 /// encoder sends these bytes as they are, other encoders read
-/// [`Chunk::parts`]. Data from the provider that is not JSON (passed on
-/// scrubbed) is a chunk whose parts are empty.
+/// [`Chunk::parts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     frame: Bytes,
@@ -211,7 +211,6 @@ pub fn relay(
         let mut relabel = Relabel {
             model_json: serde_json::to_string(model_ref.as_str()).expect("a string serializes"),
             model_ref: model_ref.clone(),
-            redactor: redactor.clone(),
             pricing,
             shaping: StreamShaping::new(client_wants_usage),
             members: Vec::new(),
@@ -342,6 +341,10 @@ async fn next_event(
             "stream_out_of_order",
             AttemptError::InvalidResponse(error.to_string()),
         ),
+        Ok(Some(Err(error @ ReadError::NotJson))) => (
+            "stream_unreadable",
+            AttemptError::InvalidResponse(error.to_string()),
+        ),
         Ok(Some(Err(ReadError::Sse(SseError::Incomplete)))) => (
             "stream_truncated",
             AttemptError::InvalidResponse("the upstream stream ended inside an event".into()),
@@ -395,7 +398,6 @@ struct Relabel {
     model_ref: ModelRef,
     /// `model_ref` as a JSON string.
     model_json: String,
-    redactor: Redactor,
     pricing: Pricing,
     shaping: StreamShaping,
     /// Where each event's members are recorded (one vector for the whole
@@ -453,20 +455,12 @@ impl Relabel {
             Err(error) if error.past_a_bound() => Frame::Error(AttemptError::InvalidResponse(
                 format!("the provider sent an event no reader takes: {error}"),
             )),
-            // Not a JSON object: nothing to read into parts.
-            Err(_) if self.parts => Frame::Parts(Vec::new()),
-            // Not a JSON object: pass it on, scrubbed, one `data:` line per line.
-            _ => {
-                let data = self.redactor.scrub(data);
-                let mut out = String::with_capacity(data.len() + 16);
-                for line in data.split('\n') {
-                    out.push_str("data: ");
-                    out.push_str(line);
-                    out.push('\n');
-                }
-                out.push('\n');
-                Frame::Chunk(Bytes::from(out))
-            }
+            // Not a JSON object: no client's reader takes it (an SDK fails
+            // on it, or reads nothing), so the stream is cut, not passed
+            // on or left out without a word.
+            Err(_) => Frame::Error(AttemptError::InvalidResponse(
+                "the provider sent an event that is not a JSON object".into(),
+            )),
         }
     }
 
@@ -657,7 +651,6 @@ mod tests {
         Relabel {
             model_json: serde_json::to_string(model_ref.as_str()).unwrap(),
             model_ref,
-            redactor: Redactor::new(["configured-key-123"]),
             pricing: Pricing {
                 price: Some(crate::config::Cost {
                     input: 1.0,
@@ -876,12 +869,20 @@ mod tests {
             "{\"model\": \"x\",\r\"choices\": []}",
             "data: {\"model\":\"kimi/kimi-for-coding\",\"choices\":[]}\n\n",
         );
-        check("keep-alive", "data: keep-alive\n\n");
-        check("two\nlines", "data: two\ndata: lines\n\n");
-        check(
-            "not json configured-key-123 Bearer sk-abcdefghijkl",
-            "data: not json [redacted] Bearer [redacted]\n\n",
-        );
+        // Data that is not a JSON object cuts the stream: no client's
+        // reader takes it, whether it is read into parts or sent on.
+        let not_json =
+            "ERROR invalid response: the provider sent an event that is not a JSON object";
+        for data in [
+            "keep-alive",
+            "two\nlines",
+            r#"{"choices":[{"delta":{"content":"x""#,
+            "[1]",
+        ] {
+            check(data, not_json);
+            let parts = relabel(true).frame(data);
+            assert!(matches!(parts, Frame::Error(_)), "{data}");
+        }
     }
 
     #[test]

@@ -552,6 +552,9 @@ pub struct Reading {
     pub items: Vec<Item>,
     /// The event is the provider's error (its item is the error chunk).
     pub error: bool,
+    /// The event's data is not JSON: nothing can be read of it, and a
+    /// stream that sends it cannot go on.
+    pub unreadable: bool,
 }
 
 /// What one Anthropic event says, read once ([`StreamTranslator::said`]):
@@ -622,7 +625,7 @@ impl StreamTranslator {
 
     /// The OpenAI items for one Anthropic event: chunks, a `[DONE]`, an
     /// error event, or a comment for a `ping`. Data that is not JSON is
-    /// passed on as it is, for the reader to reject.
+    /// passed on as it is, for the reader to refuse ([`Reading::unreadable`]).
     pub fn translate(&mut self, event: &Event) -> Vec<Item> {
         self.read(event).items
     }
@@ -634,6 +637,7 @@ impl StreamTranslator {
             return Reading {
                 items: vec![data_item(event.data.clone())],
                 error: false,
+                unreadable: true,
             };
         };
         let kind = chunk::text(data.kind);
@@ -643,6 +647,7 @@ impl StreamTranslator {
         Reading {
             error,
             items: self.chunks(said),
+            unreadable: false,
         }
     }
 

@@ -136,10 +136,20 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
                 return futures_util::stream::iter(vec![Err(ReadError::OutOfOrder(why))]);
             }
             let delta = DeltaKind::is_delta(&event);
-            if delta && started && reading == EventReading::NativeEnds {
+            // A delta after the answer's start goes on unread, unless it
+            // is not even framed as an object (cut off): then it is read,
+            // and refused below.
+            if delta && started && reading == EventReading::NativeEnds && framed(&event.data) {
                 return futures_util::stream::iter(vec![Ok(Item::Native(event))]);
             }
-            let Reading { items: read, error } = translator.read(&event);
+            let Reading {
+                items: read,
+                error,
+                unreadable,
+            } = translator.read(&event);
+            if unreadable {
+                return futures_util::stream::iter(vec![Err(ReadError::NotJson)]);
+            }
             started |= delta && !read.is_empty();
             let native = reading.native() && !error;
             let items: Vec<_> = match native {
@@ -158,6 +168,12 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
         })
         .flatten();
     Box::pin(translated)
+}
+
+/// Whether `data` is framed as a JSON object: `{` to `}`, spaces aside.
+fn framed(data: &str) -> bool {
+    let data = data.trim_ascii();
+    data.starts_with('{') && data.ends_with('}')
 }
 
 fn now() -> u64 {
@@ -206,10 +222,11 @@ mod tests {
         let stream = futures_util::stream::iter(events.into_iter().map(|e| Ok(Item::Event(e))));
         let items: Vec<_> = openai_events(Box::pin(stream), reading).collect().await;
         (items.into_iter())
-            .map(|item| match item.unwrap() {
-                Item::Native(_) => "N".to_string(),
-                Item::Event(event) => event.data,
-                Item::Comment(text) => format!(": {text}"),
+            .map(|item| match item {
+                Ok(Item::Native(_)) => "N".to_string(),
+                Ok(Item::Event(event)) => event.data,
+                Ok(Item::Comment(text)) => format!(": {text}"),
+                Err(error) => format!("ERROR {error}"),
             })
             .collect()
     }
@@ -255,7 +272,7 @@ mod tests {
     /// A provider's error ends the stream once, in the gateway's words: its
     /// own event does not go on beside it, whether it is named or only
     /// typed, and however its JSON is spaced. Data that only looks like one
-    /// (not JSON) goes on as it came, for the readers to refuse.
+    /// (not JSON) ends the stream as unreadable, and does not go on.
     #[tokio::test]
     async fn a_providers_error_event_is_read_and_not_passed_on() {
         let error =
@@ -279,7 +296,43 @@ mod tests {
         let broken = r#"{"error": {"type": "overloaded_error""#;
         let events = vec![event(Some("message_start"), start), event(None, broken)];
         let got = read(events, EventReading::NativeEnds).await;
-        assert_eq!(got[2..], ["N", broken], "{got:?}");
+        let not_json = "ERROR the provider sent an event that is not JSON";
+        assert_eq!(got[2..], [not_json], "{got:?}");
+    }
+
+    /// A delta cut off mid-stream (not framed as an object), which goes on
+    /// unread once the answer started if whole, is read and refused, for a
+    /// client of any format: it never reaches the client.
+    #[tokio::test]
+    async fn a_delta_that_is_not_json_ends_the_stream_and_does_not_go_on() {
+        let start = r#"{"type":"message_start","message":{"id":"msg_1"}}"#;
+        let block =
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#;
+        let delta = |text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}"#
+            )
+        };
+        let cut =
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x""#;
+        for reading in [
+            EventReading::NativeEnds,
+            EventReading::NativeWhole,
+            EventReading::Chunks,
+        ] {
+            let events = vec![
+                event(Some("message_start"), start),
+                event(Some("content_block_start"), block),
+                event(Some("content_block_delta"), &delta("Hello ")),
+                event(Some("content_block_delta"), cut),
+                event(Some("content_block_delta"), &delta("world")),
+            ];
+            let got = read(events, reading).await;
+            let at = got.iter().position(|r| r.starts_with("ERROR"));
+            let at = at.unwrap_or_else(|| panic!("{reading:?}: {got:?}"));
+            assert_eq!(got[at], "ERROR the provider sent an event that is not JSON");
+            assert!(!got[..at].iter().any(|r| r.contains("\"x")), "{got:?}");
+        }
     }
 
     #[tokio::test]
