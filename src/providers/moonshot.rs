@@ -205,7 +205,8 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
 /// occurrence of an id is kept; a later one becomes `call_` + the first 24
 /// hex digits of sha256("<id>:<occurrence>:<attempt>") (attempt counting
 /// up past collisions); tool results take their call's new id first-in,
-/// first-out. A `functions <name>:<n>` with a space is repaired too.
+/// first-out. A `functions <name>:<n>` with a space is repaired too (and
+/// made anew when an earlier call holds the repaired id).
 pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
     let request = draft.request();
     let calls: usize = request
@@ -234,11 +235,12 @@ pub(super) fn unique_tool_call_ids(draft: &mut Draft) {
             for (call, id) in message.tool_call_ids.iter().enumerate() {
                 let (occurrence, pending) = seen.entry(id).or_default();
                 *occurrence += 1;
-                let new_id = if *occurrence == 1 && !used.contains(id.as_bytes()) {
-                    repaired(id, (index, call))
-                } else {
-                    openai_style_id(id, *occurrence, &used)
-                };
+                // The first occurrence is kept (repaired), unless an earlier
+                // call already has that id: a repaired one may.
+                let kept = (*occurrence == 1)
+                    .then(|| repaired(id, (index, call)))
+                    .filter(|kept| !used.contains(kept.as_bytes()));
+                let new_id = kept.unwrap_or_else(|| openai_style_id(id, *occurrence, &used));
                 used.insert(new_id.clone());
                 pending.push_back(new_id.clone());
                 renamed.push(new_id);

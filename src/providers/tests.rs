@@ -571,6 +571,29 @@ fn duplicate_tool_call_ids_are_rewritten_as_openclaw_does() {
 }
 
 #[test]
+fn an_id_repaired_to_one_already_sent_is_made_unique_too() {
+    // `functions read:0` repaired is `functions.read:0`, which the first
+    // turn holds: it is a later occurrence, made anew, not sent twice.
+    let history = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&["functions read:0"], Some("r")),
+        tool_result("functions read:0"),
+    ]);
+    // call_ + sha256("functions read:0:1:0"), its first occurrence's.
+    let made = "call_267a56f75b603619bdc547ce";
+    let expected = json!([
+        user("a"),
+        tool_turn(&["functions.read:0"], Some("r")),
+        tool_result("functions.read:0"),
+        tool_turn(&[made], Some("r")),
+        tool_result(made),
+    ]);
+    check_messages("kimi/kimi-for-coding", &history, &expected);
+}
+
+#[test]
 fn a_tool_result_without_its_id_is_paired_again_before_ids_are_made_unique() {
     // The second turn repeats Kimi's id; its result lost the id. It is
     // paired with its own call, then follows that call's new id.
