@@ -65,6 +65,35 @@ async fn k3_on_kimi_coding_gets_its_effort_no_sampling_and_a_narrowed_tool_choic
     assert_eq!(sent["thinking"], json!({"type": "enabled"}));
 }
 
+/// K3 fixes its sampling, and the Anthropic transport has no `n` or
+/// penalties: what both remove is named once.
+#[tokio::test]
+async fn what_the_rules_and_the_transport_both_drop_is_named_once() {
+    let provider = healthy_mock().await;
+    let gw = gateway(kimi_coding(&provider, "anthropic-messages")).await;
+    let response = gw
+        .chat(
+            json!({"model": "kimi-coding/k3", "messages": user_message(),
+            "temperature": 0.5, "top_p": 0.5, "n": 2,
+            "presence_penalty": 0.1, "frequency_penalty": 0.1}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let dropped: Vec<&str> = header(&response, "x-clawgate-dropped")
+        .split(", ")
+        .collect();
+    for name in [
+        "temperature",
+        "top_p",
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+    ] {
+        let times = dropped.iter().filter(|d| **d == name).count();
+        assert_eq!(times, 1, "{name}: {dropped:?}");
+    }
+}
+
 #[tokio::test]
 async fn moonshot_gets_max_tokens_whatever_field_the_client_used() {
     let provider = healthy_mock().await;

@@ -887,7 +887,14 @@ pub fn dropped<'a>(seen: &'a Seen, api: Api, withheld: &'a [Withheld]) -> Vec<&'
     if !unknown_dropped(seen, api, withheld).is_empty() {
         names.push(UNKNOWN);
     }
-    names.extend(withheld.iter().filter_map(Withheld::removed));
+    // What the plan removed may be what the transport drops too (`n` on
+    // the Anthropic transport, where the model also fixes sampling):
+    // each is named once.
+    for removed in withheld.iter().filter_map(Withheld::removed) {
+        if !names.contains(&removed) {
+            names.push(removed);
+        }
+    }
     names
 }
 
