@@ -422,6 +422,18 @@ async fn exhausted_chains_answer_with_the_status_that_means_the_same() {
             502,
             None,
         ),
+        (
+            fail(404, "resource_not_found_error", "Not found the model m"),
+            fail(404, "not_found_error", "model: m"),
+            404,
+            None,
+        ),
+        (
+            fail(404, "resource_not_found_error", "Not found the model m"),
+            fail(500, "server_error", "boom"),
+            502,
+            None,
+        ),
     ];
     for (primary, backup, status, retry_after) in cases {
         let (primary, backup) = (mock(primary).await, mock(backup).await);
@@ -451,6 +463,49 @@ async fn exhausted_chains_answer_with_the_status_that_means_the_same() {
                 }
             }
         }
+    }
+}
+
+/// When no provider knows the model (Kimi's 404 `resource_not_found_error`),
+/// the client is told so: 404, in its own API's words (Anthropic's
+/// `not_found_error`, which Claude Code reads as a wrong model), not to be
+/// retried, where a 502 has Claude Code retry for 40 seconds in silence.
+#[tokio::test]
+async fn a_model_no_provider_knows_is_a_404_not_to_retry_on_each_api() {
+    let fail = |kind: &str| {
+        mock(MockOptions {
+            fail_status: Some(404),
+            fail_type: kind.into(),
+            fail_message: "Not found the model m".into(),
+            ..MockOptions::default()
+        })
+    };
+    let (primary, backup) = (
+        fail("resource_not_found_error").await,
+        fail("not_found_error").await,
+    );
+    let gw = gateway(fast(chain_config(&primary, &backup))).await;
+    let chat = gw.chat(json!({"messages": user_message()})).await;
+    let messages = gw
+        .messages(json!({"model": "primary/m", "max_tokens": 10, "messages": user_message()}))
+        .await;
+    let responses = gw
+        .responses(json!({"model": "primary/m", "input": "hi"}))
+        .await;
+    for (front, response, kind) in [
+        ("chat", chat, "invalid_request_error"),
+        ("messages", messages, "not_found_error"),
+        ("responses", responses, "invalid_request_error"),
+    ] {
+        assert_eq!(response.status(), 404, "{front}");
+        assert_eq!(header(&response, "x-should-retry"), "false", "{front}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], kind, "{front}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("every provider answered not found"),
+            "{front}: {body}"
+        );
     }
 }
 

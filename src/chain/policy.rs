@@ -549,7 +549,8 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The status that means to the client what happened upstream: the
 /// provider's own when it refused the request itself; 429 with
 /// `Retry-After` when every target was rate limited or overloaded; 504 when
-/// all timed out; 402 when all were out of money; else 502 (also when all
+/// all timed out; 402 when all were out of money; 404 when none knew the
+/// model (Kimi's `resource_not_found_error`); else 502 (also when all
 /// refused the key, with its own code).
 pub fn final_status(failures: &[Failure]) -> FinalStatus {
     // A target left untried because the deadline had passed says nothing
@@ -629,6 +630,9 @@ pub fn final_status(failures: &[Failure]) -> FinalStatus {
     }
     if all(|c| matches!(c, Class::Billing | Class::Quota)) {
         return told(Told::OutOfCredit);
+    }
+    if all(|c| c == Class::NotFound) {
+        return status(404, "upstream_model_not_found");
     }
     status(502, "all_providers_failed")
 }

@@ -586,6 +586,12 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
             Told::OutOfCredit.kind().to_string(),
             format!("every provider is out of credit or quota: {summary}"),
         ),
+        "upstream_model_not_found" => (
+            "invalid_request_error".to_string(),
+            format!(
+                "every provider answered not found: the model id is not one it serves, or its baseUrl is not its API's (check models.providers; `clawgate models list` shows the ids): {summary}"
+            ),
+        ),
         _ => (
             "upstream_error".to_string(),
             format!("all {} attempts failed: {summary}", failures.len()),
@@ -612,6 +618,8 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
         retry_after: verdict.retry_after.map(whole_seconds),
         budget: None,
         told: verdict.told,
-        final_refusal: false,
+        // The same request finds no model again: a client is told not to
+        // retry it in silence (Claude Code says the model is wrong).
+        final_refusal: verdict.code == "upstream_model_not_found",
     }
 }
