@@ -89,9 +89,6 @@ pub struct RequestOptions {
     pub trace: Option<Arc<Trace>>,
     /// Whose request it is: its budgets are checked with the gateway's.
     pub client: Option<Arc<Client>>,
-    /// A Messages client's `anthropic-beta`, for the Anthropic transport
-    /// to pass on.
-    pub betas: Option<reqwest::header::HeaderValue>,
     /// What the request may use at most: each target's worst cost is
     /// reserved against the budgets ([`crate::ledger::budget::reserve`]).
     pub demand: Option<crate::ledger::budget::Demand>,
@@ -107,7 +104,6 @@ impl Default for RequestOptions {
             fallback: true,
             trace: None,
             client: None,
-            betas: None,
             demand: None,
             session: None,
             in_flight: None,
@@ -419,7 +415,6 @@ impl Gateway {
             quotas: &self.quotas,
             fallback: options.fallback,
             trace: options.trace.as_deref(),
-            betas: options.betas.as_ref(),
             ledger: &self.ledger,
             budgets: [&config.budgets, client_budgets],
             demand: options.demand.as_ref(),

@@ -66,7 +66,7 @@ pub struct Call<'a> {
     pub reading: transport::EventReading,
     /// The attempt's span, when the request is traced.
     pub traceparent: Option<HeaderValue>,
-    /// The client's `anthropic-beta`, for a transport that takes it.
+    /// The `anthropic-beta` the plan sends, for a transport that takes it.
     pub betas: Option<&'a HeaderValue>,
 }
 

@@ -711,6 +711,65 @@ async fn a_messages_clients_betas_go_on_to_an_anthropic_provider_and_are_named_o
     );
 }
 
+/// Kimi Coding's Anthropic endpoint is not sent `context_management`
+/// and `output_config`, nor their betas (a strict endpoint refuses a beta
+/// it does not know): each is named; the other betas go on.
+#[tokio::test]
+async fn the_betas_of_what_a_known_dialect_is_not_sent_go_with_it_named() {
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": base_url(&mock, ANTHROPIC), "apiKey": KEY, "api": ANTHROPIC,
+            "dialect": "kimi-coding", "models": [{"id": "m", "maxTokens": 2048}]}}},
+        "agents": {"defaults": {"model": "p/m"}},
+    }))
+    .await;
+    let betas = "claude-code-20250219, context-management-2025-06-27,effort-2025-11-24";
+    let body = json!({"model": "p/m", "max_tokens": 10,
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "messages": [{"role": "user", "content": "hi"}]});
+    let response = gw
+        .client()
+        .post(format!("{}/v1/messages?beta=true", gw.url))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", betas)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let named = dropped(&response);
+    for name in [
+        "context_management",
+        "anthropic-beta context-management-2025-06-27",
+        "anthropic-beta effort-2025-11-24",
+    ] {
+        assert!(named.iter().any(|n| n == name), "{name}: {named:?}");
+    }
+    let received = &mock.requests()[0];
+    assert_eq!(
+        received["headers"]["anthropic-beta"],
+        "claude-code-20250219"
+    );
+    assert!(received["body"].get("context_management").is_none());
+    // Only betas of what it is not sent: nothing left, no header.
+    let response = gw
+        .client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "effort-2025-11-24")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        mock.requests()[1]["headers"]
+            .get("anthropic-beta")
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
  {

@@ -322,8 +322,6 @@ pub struct Settings<'a> {
     pub fallback: bool,
     /// The request's trace, when it is traced: each attempt gets a span.
     pub trace: Option<&'a Trace>,
-    /// A Messages client's `anthropic-beta`, for the Anthropic transport.
-    pub betas: Option<&'a reqwest::header::HeaderValue>,
     /// Spending so far, and the budgets each target is checked against:
     /// the gateway's and the client's.
     pub ledger: &'a Ledger,
@@ -798,7 +796,7 @@ async fn attempt(
                 body,
                 reading,
                 traceparent,
-                betas: settings.betas,
+                betas: plan.messages.betas.as_ref(),
             },
             settings.timeouts,
             deadline,

@@ -367,7 +367,6 @@ async fn probe(config: &Config, report: &mut Report) {
         quotas: &quotas,
         fallback: false,
         trace: None,
-        betas: None,
         ledger: &ledger,
         budgets: [&budgets, &budgets],
         demand: None,

@@ -33,8 +33,8 @@ use super::error::{ErrorReport, ErrorShape, Viewer};
 use super::guard::Caller;
 use super::stream::{Encoder, Outgoing, encode, with_head};
 use super::{
-    ATTEMPTS_HEADER, AccessRecord, ApiError, DROPPED_HEADER, MODEL_HEADER, PROVIDER_HEADER,
-    SESSION_HEADER, request_options,
+    ATTEMPTS_HEADER, AccessRecord, ApiError, BETA_HEADER, DROPPED_HEADER, MODEL_HEADER,
+    PROVIDER_HEADER, SESSION_HEADER, request_options,
 };
 use crate::admission::Refused;
 use crate::chain::Answer;
@@ -246,7 +246,12 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     let record = AccessRecord::of(&request);
     let client = Caller::of(&request).unwrap_or_else(|| config.gateway.clients.anonymous().clone());
     let slot = admit(gateway, Some(&client))?;
-    let options = request_options(F::FRONT, request.headers());
+    let options = request_options(request.headers());
+    // A Messages client's feature flags, its own: the rules decide which
+    // each target is sent.
+    let betas = (F::FRONT == Front::Messages)
+        .then(|| request.headers().get(BETA_HEADER).cloned())
+        .flatten();
     let sessions = gateway.sessions();
     let named = sessions
         .as_ref()
@@ -256,7 +261,8 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     // Refused once the body is read: the connection can carry the next.
     let named = named.transpose().map_err(ApiError::BadRequest)?;
     let mut options = options.map_err(ApiError::BadRequest)?;
-    let (request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
+    let (mut request, context) = F::decode(&config, gateway.memos(), bytes, &record)?;
+    request.native.betas = betas;
     let found = named.map(|named| {
         let conversation = Conversation::of(request.facts());
         let ignored = |from| ignored_session(from, gateway.log_throttle());
@@ -325,7 +331,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     if let Ok(chain) = &chain {
         fields::before_transports(&request, chain.iter().map(|t| t.provider.api), &mut seen);
     }
-    if options.betas.is_some() {
+    if request.native.betas.is_some() {
         fields::MessagesRow::AnthropicBeta.mark(&mut seen);
     }
     let answer = run_chain(gateway, &config, chain, request, options, &record)

@@ -58,21 +58,13 @@ pub const SESSION_HEADER: &str = crate::session::key::GATEWAY_HEADER;
 pub const BETA_HEADER: &str = "anthropic-beta";
 
 /// What a request's headers ask of its chain; every API front end reads
-/// them the same way, and a Messages client's betas are its own. A
-/// header it cannot read is refused, naming it: a client that asked for
-/// no fallback is never sent to one.
-pub fn request_options(
-    front: Front,
-    headers: &axum::http::HeaderMap,
-) -> Result<RequestOptions, String> {
+/// them the same way. A header it cannot read is refused, naming it: a
+/// client that asked for no fallback is never sent to one.
+pub fn request_options(headers: &axum::http::HeaderMap) -> Result<RequestOptions, String> {
     Ok(RequestOptions {
         client: None,
         fallback: fallback(headers)?,
         trace: None,
-        betas: match front {
-            Front::Messages => headers.get(BETA_HEADER).cloned(),
-            Front::Chat | Front::Responses => None,
-        },
         demand: None,
         // Found by `http::front` once the body is read (`crate::session`).
         session: None,

@@ -22,6 +22,7 @@ pub mod tool_results;
 
 pub use plan::{Declined, KIMI_MAX_TOOLS, Memo, Plan, Refusal, Skip, plan};
 
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingSwitch};
@@ -546,14 +547,24 @@ fn fill_params(draft: &mut Draft, target: &Target) {
 /// (`container` and `mcp_servers` are refused before any target.)
 const ANTHROPIC_ONLY: [&str; 2] = ["context_management", "output_config"];
 
+/// The betas of [`ANTHROPIC_ONLY`]'s members (`context-management-2025-06-27`,
+/// `effort-2025-11-24`), by the start of their names: a strict endpoint
+/// refuses a beta it does not know, and these say nothing without their
+/// members.
+const ANTHROPIC_ONLY_BETAS: [&str; 2] = ["context-management-", "effort-"];
+
 /// A client's own Messages body goes to the Anthropic endpoint of a
 /// dialect clawgate knows without what only Anthropic serves: its beta
-/// members, and server tools (web search, code execution, ...), which run
-/// at Anthropic. A provider of no dialect (Anthropic itself) gets them.
-/// The answer names them dropped (where the client sent them).
+/// members with their betas, and server tools (web search, code
+/// execution, ...), which run at Anthropic. A provider of no dialect
+/// (Anthropic itself) gets them. The answer names them dropped (where the
+/// client sent them).
 fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
-    if target.provider.api != Api::AnthropicMessages || target.provider.dialect == Dialect::Generic
-    {
+    if target.provider.api != Api::AnthropicMessages {
+        return;
+    }
+    draft.messages.betas = draft.native().betas.clone();
+    if target.provider.dialect == Dialect::Generic {
         return;
     }
     draft.messages.removed = &ANTHROPIC_ONLY;
@@ -565,6 +576,35 @@ fn only_anthropic_serves(draft: &mut Draft, target: &Target) {
     ] {
         draft.withhold(what);
     }
+    // Their betas go with them, each named.
+    let Some(given) = draft.messages.betas.take() else {
+        return;
+    };
+    let Ok(list) = given.to_str() else {
+        // Not text: nothing in it can be told apart, so it goes whole.
+        draft.withhold(Withheld::Removed("anthropic-beta".into()));
+        return;
+    };
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for beta in list
+        .split(',')
+        .map(str::trim)
+        .filter(|beta| !beta.is_empty())
+    {
+        match ANTHROPIC_ONLY_BETAS
+            .iter()
+            .any(|start| beta.starts_with(start))
+        {
+            true => dropped.push(beta),
+            false => kept.push(beta),
+        }
+    }
+    for beta in dropped {
+        draft.withhold(Withheld::Removed(format!("anthropic-beta {beta}").into()));
+    }
+    draft.messages.betas = (!kept.is_empty())
+        .then(|| HeaderValue::from_str(&kept.join(", ")).ok())
+        .flatten();
 }
 
 /// A tool choice, or a word on parallel calls, with no tool offered says

@@ -1336,6 +1336,7 @@ mod kimi_coding_rewrites {
             without_server_tools: true,
             rewrites: rewrites_for(&seen),
             carried: Default::default(),
+            betas: None,
         }
     }
 

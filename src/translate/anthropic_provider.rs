@@ -34,6 +34,7 @@ pub use carried::Carried;
 
 use std::borrow::Cow;
 
+use reqwest::header::HeaderValue;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -63,6 +64,9 @@ pub struct MessagesPlan {
     pub removed: &'static [&'static str],
     /// Whether server tools (a `type` and no `input_schema`) go.
     pub without_server_tools: bool,
+    /// The `anthropic-beta` header sent: a Messages client's, less the
+    /// betas of what the target is not sent.
+    pub betas: Option<HeaderValue>,
     /// The target's own rewrites of the client's body, in order: the ones
     /// the body holds something for.
     pub rewrites: Vec<Rewrite>,

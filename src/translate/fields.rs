@@ -1030,9 +1030,14 @@ pub fn markdown() -> String {
          ...), or of the block, part, tool or item that holds it, which goes\n\
          whole; `tests/golden.rs` fails on a member of the rich requests\n\
          that no row gives a fate.\n\n\
-         The `anthropic-beta` header of a Messages request goes on as it came\n\
-         to an Anthropic-format provider: no beta is known that one of them\n\
-         refuses. A chat provider gets none.\n",
+         The `anthropic-beta` header of a Messages request goes on to an\n\
+         Anthropic-format provider; the known dialects' endpoints (Moonshot's,\n\
+         Kimi Coding's, OpenRouter's), which are not sent `context_management`\n\
+         and `output_config`, are not sent their betas either\n\
+         (`context-management-…`, `effort-…`: a strict endpoint refuses a beta\n\
+         it does not know), and the answer names each\n\
+         (`x-clawgate-dropped: anthropic-beta context-management-2025-06-27`).\n\
+         A chat provider gets none.\n",
     );
     for front in Front::ALL {
         let title = match front {

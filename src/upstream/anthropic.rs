@@ -55,8 +55,8 @@ impl Transport for Anthropic {
         whole(&body)
     }
 
-    /// The client's betas go on whole: no provider's refusal of a beta is
-    /// known (`docs/translation.md`).
+    /// The betas the plan sends (`providers`: the client's, less those of
+    /// what the target's dialect is not sent).
     fn headers(
         &self,
         target: &Target,

@@ -66,6 +66,8 @@ pub struct Native {
     /// Each chat message's index in the client's own `messages`, in the
     /// chat form's order; `None` for the system prompt made of `system`.
     pub message_origins: Vec<Option<u32>>,
+    /// The client's `anthropic-beta` header (Messages'), as it came.
+    pub betas: Option<reqwest::header::HeaderValue>,
 }
 
 /// A body of another format: its facts, and how its chat form is written

@@ -597,6 +597,7 @@ fn plan(facts: Facts, body: &Value) -> MessagesPlan {
         without_server_tools: true,
         rewrites: Vec::new(),
         carried: Default::default(),
+        betas: None,
     }
 }
 
