@@ -435,7 +435,9 @@ fn a_non_loopback_bind_needs_a_token() {
     let errors = errors_of(r#"{ gateway: { auth: { token: "${TOKEN}" } } }"#, &ALL_KEYS);
     assert_eq!(
         errors,
-        ["gateway.auth.token: environment variable TOKEN is not set"]
+        [
+            "gateway.auth.token: environment variable TOKEN is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
+        ]
     );
 }
 

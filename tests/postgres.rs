@@ -743,12 +743,12 @@ async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
     assert!(!output.status.success(), "{text}");
     assert!(
         text.contains(
-            "FAIL ledger.store: environment variable CLAWGATE_LEDGER_URL is not set; serve would count usage in memory only"
+            "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
         ),
         "{text}"
     );
     assert!(TROUBLESHOOTING.contains(
-        "FAIL ledger.store: environment variable CLAWGATE_LEDGER_URL is not set; serve would count usage in memory only"
+        "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
     ));
     assert!(!text.contains("hunter2"), "{text}");
 }

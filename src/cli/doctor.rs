@@ -143,8 +143,10 @@ fn environment(source: &SourceArgs, report: &mut Report) -> Environment {
     env
 }
 
-/// The config file and the config: valid or every error; each warning; a
-/// file holding secrets must be private.
+/// The config file and the config: valid or every error, and the
+/// variables `serve` cannot start without (the ledger's store, the
+/// gateway's token, a client's key: a provider's key is [`check_keys`]'s);
+/// each warning; a file holding secrets must be private.
 fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Option<Config> {
     match config::load(source, env, Secrets::Offline) {
         Ok(loaded) => {
@@ -155,6 +157,11 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
                     chain_text(&loaded.config)
                 ),
             );
+            if let Err(unset) = config::load(source, env, Secrets::Required) {
+                for error in unset.0 {
+                    report.check(Mark::Fail, format!("serve refuses to start: {error}"));
+                }
+            }
             if let (Source::File(path), false) = (source, loaded.literal_secrets.is_empty()) {
                 let (mark, text) = private_file_check("config", path);
                 let mark = if mark == Mark::Ok {
@@ -238,9 +245,9 @@ fn check_keys(config: &Config, report: &mut Report) {
     }
 }
 
-/// Where usage is recorded: a `ledger.store` whose variable is unset or
-/// whose URL the client cannot read fails (`serve` would count usage in
-/// memory only); `--probe` connects to it.
+/// Where usage is recorded: a `ledger.store` whose URL the client cannot
+/// read fails (`serve` would count usage in memory only; one whose
+/// variable is unset, [`check_config`] fails); `--probe` connects to it.
 fn check_ledger(config: &Config, env: &Environment, report: &mut Report) {
     let settings = &config.ledger;
     if !settings.enabled {
@@ -248,6 +255,9 @@ fn check_ledger(config: &Config, env: &Environment, report: &mut Report) {
         return;
     }
     if let Some(url) = &settings.store {
+        if url.expose().is_none() {
+            return;
+        }
         match crate::ledger::postgres::client_config(url) {
             Ok(_) => report.check(
                 Mark::Ok,

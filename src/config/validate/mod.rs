@@ -477,7 +477,10 @@ pub(super) fn validate(
         for var in (vars.missing.iter()).filter(|m| !m.path.starts_with("models.providers.")) {
             v.error(
                 &var.path,
-                format!("environment variable {} is not set", var.var),
+                format!(
+                    "environment variable {} is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
+                    var.var
+                ),
             );
         }
     }
