@@ -32,17 +32,26 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// How many edits separate `name` (lowercase) from `candidate`, when few
 /// enough: a third of the longer one, at least two. A ref whose model part
-/// is `name`'s (a bare id, or the id under another provider) counts as one.
+/// is `name`'s (a bare id, or the id under another provider) counts as one;
+/// a bare id is also measured against a ref's model part (`kimi-k2.66`
+/// near `moonshot/kimi-k2.6`), one edit more.
 fn distance(name: &str, candidate: &str) -> Option<usize> {
     let lower = candidate.to_ascii_lowercase();
     let whole = strsim::osa_distance(name, &lower);
     let asked_model = name.split_once('/').map_or(name, |(_, model)| model);
     let same_model = lower.ends_with(&format!("/{asked_model}"));
-    let allowed = (name.len().max(lower.len()) / 3).max(2);
+    let allowed = |a: &str, b: &str| (a.len().max(b.len()) / 3).max(2);
+    let bare_near = match (name.contains('/'), lower.split_once('/')) {
+        (false, Some((_, model))) => {
+            let d = strsim::osa_distance(name, model);
+            (d <= allowed(name, model)).then_some(d + 1)
+        }
+        _ => None,
+    };
     match (same_model, whole) {
         (true, _) => Some(1.min(whole)),
-        (false, d) if d <= allowed => Some(d),
-        _ => None,
+        (false, d) if d <= allowed(name, &lower) => Some(bare_near.map_or(d, |near| near.min(d))),
+        _ => bare_near,
     }
 }
 
@@ -124,6 +133,9 @@ mod tests {
             ("openruter/auto", &["openrouter/auto"]),
             ("kimmi", &["kimi"]),
             ("auto", &["openrouter/auto"]),
+            // A bare id misspelt: the ref whose model part it is near.
+            ("kimi-k2.66", &["moonshot/kimi-k2.6"]),
+            ("kimi-for-codng", &["kimi/kimi-for-coding"]),
             ("gpt-4o", &[]),
             ("anthropic/claude-sonnet-4", &[]),
         ];
