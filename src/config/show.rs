@@ -15,12 +15,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+use secrecy::ExposeSecret;
 use serde::Serializer;
 use serde_json::{Map, Value, json};
 
 use super::clients::TOKEN_CLIENT;
 use super::{Config, GatewaySettings, ModelRef};
-use crate::ops::redact::{REDACTED, Redactor};
+use crate::ops::redact::{REDACTED, Redactor, is_plain_header};
 
 impl Config {
     /// The resolved config as JSON, with every secret replaced by a marker
@@ -84,10 +85,16 @@ fn gateway(g: &GatewaySettings) -> Value {
 
 /// `gateway.telemetry` with the `OTEL_*` variables, as resolved: its URLs
 /// with their query as `…`, as [`url`] shows a `baseUrl`, and the export
-/// headers by name, every value as [`REDACTED`].
+/// headers by name, each value as [`REDACTED`] but [`is_plain_header`]'s.
 fn telemetry(t: &crate::ops::telemetry::Settings) -> Value {
     let headers: Map<String, Value> = (t.headers.iter())
-        .map(|(name, _)| (name.clone(), REDACTED.into()))
+        .map(|(name, value)| {
+            let shown = match is_plain_header(name) {
+                true => value.expose_secret(),
+                false => REDACTED,
+            };
+            (name.clone(), shown.into())
+        })
         .collect();
     json!({
         "tracesUrl": Redactor::default().url(&t.traces_url),
@@ -117,26 +124,12 @@ pub(super) fn url<S: Serializer>(url: &reqwest::Url, s: S) -> Result<S::Ok, S::E
     s.serialize_str(&Redactor::default().url(url))
 }
 
-/// Headers that name the caller or the API's version, never a credential.
-const PLAIN_HEADERS: &[&str] = &[
-    "accept",
-    "anthropic-beta",
-    "anthropic-version",
-    "http-referer",
-    "openai-organization",
-    "openai-project",
-    "referer",
-    "user-agent",
-    "x-openrouter-title",
-    "x-title",
-];
-
 /// Headers by name, each value as [`REDACTED`] but those of
-/// [`PLAIN_HEADERS`]: a credential may go under any name
+/// [`is_plain_header`]'s: a credential may go under any name
 /// (`x-goog-credential`).
 pub(super) fn headers<S: Serializer>(headers: &HeaderMap, s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(headers.iter().map(|(name, value)| {
-        let plain = PLAIN_HEADERS.contains(&name.as_str()) && !value.is_sensitive();
+        let plain = is_plain_header(name.as_str()) && !value.is_sensitive();
         let shown = match value.to_str() {
             Ok(text) if plain => text,
             Ok(_) => REDACTED,
@@ -188,5 +181,32 @@ mod tests {
         }
         assert_eq!(config.shown()["gateway"]["auth"]["token"], REDACTED);
         assert_eq!(config.shown()["gateway"]["clients"]["ci"]["key"], REDACTED);
+    }
+
+    /// Phoenix's project header (docs/observability.md) names a project,
+    /// not a credential: shown, and not scrubbed from what clawgate says
+    /// (`clawgate` in every message); the key beside it is a secret.
+    #[test]
+    fn a_project_named_in_the_export_headers_is_no_secret() {
+        let text = r#"{ gateway: { telemetry: { endpoint: "http://127.0.0.1:6006" } },
+            models: { mode: "replace", providers: { p: { baseUrl: "http://127.0.0.1:9/v1",
+                apiKey: "${P_KEY}", models: [{ id: "m" }] } } },
+            agents: { defaults: { model: "p/m" } } }"#;
+        let env = Environment::from_pairs([
+            ("P_KEY", "sk-provider-key-0123".to_string()),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-project-name=clawgate,authorization=Bearer%20phoenix-key-0123".to_string(),
+            ),
+        ]);
+        let config = load_str(text, &env, Secrets::Required).unwrap().config;
+        let shown = config.shown();
+        let headers = &shown["gateway"]["telemetry"]["headers"];
+        assert_eq!(headers["x-project-name"], "clawgate");
+        assert_eq!(headers["authorization"], REDACTED);
+        assert_eq!(shown["gateway"]["telemetry"]["serviceName"], "clawgate");
+        let said = "clawgate sends OTLP as http/protobuf only";
+        assert_eq!(config.redactor.scrub(said), said);
+        assert!(!shown.to_string().contains("phoenix-key-0123"), "{shown}");
     }
 }

@@ -34,6 +34,28 @@ pub fn is_sensitive_header(name: &str) -> bool {
         .any(|word| name.contains(word))
 }
 
+/// Whether a header's value names the caller, its project or the API's
+/// version, never a credential: shown where the config is, and not a
+/// secret (a project named `clawgate` would otherwise be scrubbed from
+/// every message). Any other header may carry one under any name
+/// (`x-goog-credential`).
+pub fn is_plain_header(name: &str) -> bool {
+    const PLAIN: &[&str] = &[
+        "accept",
+        "anthropic-beta",
+        "anthropic-version",
+        "http-referer",
+        "openai-organization",
+        "openai-project",
+        "referer",
+        "user-agent",
+        "x-openrouter-title",
+        "x-project-name",
+        "x-title",
+    ];
+    PLAIN.contains(&name.to_ascii_lowercase().as_str())
+}
+
 /// The secrets of one config, and the scrubbing every outside text goes
 /// through. Cheap to clone; its `Debug` shows only how many it holds.
 #[derive(Clone, Default)]

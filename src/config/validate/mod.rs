@@ -32,7 +32,7 @@ use super::{
     Secrets, keys, substitute,
 };
 use crate::catalog;
-use crate::ops::redact::{Redactor, is_sensitive_header};
+use crate::ops::redact::{Redactor, is_plain_header, is_sensitive_header};
 
 #[derive(Default)]
 struct Validator {
@@ -390,7 +390,10 @@ pub(super) fn validate(
             .filter(|var| var.path != "ledger.store" || Some(var.value.as_str()) != open_store)
             .map(|var| var.value.clone())
             .chain(literal_secrets(&document))
-            .chain(export_headers.map(|(_, value)| value.expose_secret().to_string()))
+            .chain(
+                (export_headers.filter(|(name, _)| !is_plain_header(name)))
+                    .map(|(_, value)| value.expose_secret().to_string()),
+            )
             .chain(openclaws_token)
             .chain(
                 ledger_settings
