@@ -1995,3 +1995,31 @@ fn a_misspelt_log_level_is_refused_not_a_silent_gateway() {
     // The flag's level is used: the warning is logged, not filtered out.
     assert_contains(&stderr, "a secret written in the config file");
 }
+
+/// `status` against a gateway that wants a key: one refused is told from
+/// none sent; and `--url` takes the base URL clients are given (`/v1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tells_a_refused_key_from_none_and_takes_a_clients_base_url() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"clients": {"ops": {"key": "${OPS_KEY}", "admin": true}}});
+    let gw = gateway_with_env(config.clone(), &[("OPS_KEY", "ops-key-0123456789")]).await;
+    let path = files.config(&json!({}));
+    let status = |key: Option<&str>, url: String| {
+        let mut command = clawgate(&["status", "--config", s(&path), "--url", &url]);
+        if let Some(key) = key {
+            command.env("CLAWGATE_KEY", key);
+        }
+        command.output().unwrap()
+    };
+    let none = status(None, gw.url.clone());
+    assert_eq!(none.status.code(), Some(1));
+    assert_contains(&text(&none.stderr), "it wants a key; set CLAWGATE_KEY");
+    let wrong = status(Some("not-the-key-0123"), gw.url.clone());
+    assert_eq!(wrong.status.code(), Some(1));
+    assert_contains(&text(&wrong.stderr), "it refused the key in CLAWGATE_KEY");
+    let right = status(Some("ops-key-0123456789"), format!("{}/v1", gw.url));
+    assert_eq!(right.status.code(), Some(0), "{}", text(&right.stderr));
+    assert_contains(&text(&right.stdout), "primary/m");
+}

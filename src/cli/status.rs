@@ -65,15 +65,24 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let mut request = client.get(&url);
     // A client's own key (an admin's sees every client) before the token.
     let key = std::env::var("CLAWGATE_KEY").ok().filter(|k| !k.is_empty());
+    let mut sent = None;
     if let Some(key) = &key {
         request = request.bearer_auth(key);
+        sent = Some("CLAWGATE_KEY");
     } else if let Some(token) = &gateway.auth_token {
         request = request.bearer_auth(token.expose_secret());
+        sent = Some("the config's gateway.auth.token");
     }
     let response = request.send().await.map_err(unreachable)?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        let what = match sent {
+            None => "it wants a key; set CLAWGATE_KEY to a client's key (an admin key shows every client), or gateway.auth.token in the config".to_string(),
+            Some(from) => format!(
+                "it refused the key in {from}; set CLAWGATE_KEY to a key of one of its clients (an admin key shows every client), or its gateway.auth.token"
+            ),
+        };
         return Err(CliError::Other(format!(
-            "the gateway at {url} answered {}: it wants a key; set CLAWGATE_KEY to a client's key (an admin key shows every client), or gateway.auth.token in the config",
+            "the gateway at {url} answered {}: {what}",
             response.status()
         )));
     }
@@ -141,7 +150,10 @@ fn base_url(text: &str) -> Result<String, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(problem("no host"));
     }
-    Ok(text.trim_end_matches('/').to_string())
+    // The base URL clients are given (`http://HOST:PORT/v1`) names the
+    // gateway too.
+    let base = text.trim_end_matches('/');
+    Ok(base.strip_suffix("/v1").unwrap_or(base).to_string())
 }
 
 /// What to do about each target's last failure, one line each.
@@ -678,6 +690,10 @@ mod tests {
             base_url("http://127.0.0.1:18700/").unwrap(),
             "http://127.0.0.1:18700"
         );
+        // The base URL a client is given names the gateway too.
+        for given in ["http://127.0.0.1:18700/v1", "http://127.0.0.1:18700/v1/"] {
+            assert_eq!(base_url(given).unwrap(), "http://127.0.0.1:18700");
+        }
         let error = base_url("127.0.0.1:18700").unwrap_err();
         assert!(
             error.contains("no scheme; write it as http://127.0.0.1:18700"),
