@@ -1766,6 +1766,17 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     );
     assert_eq!(targets[1]["ref"], "moonshot/kimi-k2-turbo");
     assert_eq!(targets[1]["decision"], "skip");
+    // A body file that is not there is named.
+    let missing = files.dir.path().join("no-such-body.json");
+    let output = explain(&[s(&missing)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_contains(
+        &text(&output.stderr),
+        &format!(
+            "cannot read the request body from {}: No such file",
+            missing.display()
+        ),
+    );
 
     // The same from stdin, as text.
     let mut child = clawgate(&["explain", "--config", s(&config), "--api", "messages"])

@@ -82,11 +82,17 @@ pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
 
 fn read_body(file: Option<&PathBuf>) -> Result<Bytes, CliError> {
     let mut body = Vec::new();
-    let read = match file.filter(|path| path.as_os_str() != "-") {
+    let file = file.filter(|path| path.as_os_str() != "-");
+    let read = match file {
         Some(path) => std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut body)),
         None => std::io::stdin().read_to_end(&mut body),
     };
-    read.map_err(|err| CliError::Other(format!("cannot read the request body: {err}")))?;
+    read.map_err(|err| {
+        let from = file.map_or_else(|| "stdin".into(), |path| path.display().to_string());
+        CliError::Other(escape_controls(&format!(
+            "cannot read the request body from {from}: {err}"
+        )))
+    })?;
     Ok(Bytes::from(body))
 }
 
