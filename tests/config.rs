@@ -96,6 +96,32 @@ fn env_block_values_feed_substitution_after_the_process_environment() {
     assert_eq!(key("d"), "${LITERAL}");
 }
 
+/// configuration.md's pool, its second account's key unset: the member is
+/// named as the pool's, not as a fallback, and the first account's
+/// variable is not offered as this one's.
+#[test]
+fn a_pool_member_without_its_key_is_named_as_the_pools() {
+    let text = r#"{
+      models: { providers: {
+        "moonshot-b": { baseUrl: "https://api.moonshot.ai/v1", apiKey: "${MOONSHOT_B_API_KEY}",
+                        models: [{ id: "kimi-k2.6" }] } } },
+      agents: { defaults: { model: {
+        primary: ["moonshot/kimi-k2.6", "moonshot-b/kimi-k2.6", "openrouter/moonshotai/kimi-k2.6"],
+        fallbacks: ["kimi/kimi-for-coding"] } } } }"#;
+    let keys = [
+        ("MOONSHOT_API_KEY", "k"),
+        ("OPENROUTER_API_KEY", "k"),
+        ("KIMI_API_KEY", "k"),
+    ];
+    let loaded = load(text, &keys).unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "models.providers.moonshot-b.apiKey: environment variable MOONSHOT_B_API_KEY is not set; moonshot-b/kimi-k2.6, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot-b/kimi-k2.6 out of agents.defaults.model"
+        ]
+    );
+}
+
 #[test]
 fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     let text = r#"{ agents: { defaults: { model: { primary: "moonshot/kimi-k2.6", fallbacks: ["openrouter/auto"] } } } }"#;

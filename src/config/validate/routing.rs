@@ -313,7 +313,12 @@ impl Chain {
 /// another name: `KIMICODE_API_KEY` (the seeds' name) for `KIMI_API_KEY`.
 /// Its name ends in `KEY` and holds the provider's id, one of OpenClaw's
 /// aliases for it, or the first word of `var`, spelled without `_`/`-`.
-fn key_under_another_name<'a>(provider: &str, var: &str, set: &[&'a str]) -> Option<&'a str> {
+fn key_under_another_name<'a>(
+    provider: &str,
+    var: &str,
+    set: &[&'a str],
+    taken: &[&str],
+) -> Option<&'a str> {
     let flat = |text: &str| text.replace(['_', '-'], "").to_ascii_lowercase();
     let mut stems = vec![flat(provider)];
     stems.extend(catalog::aliases_of_provider(provider).map(flat));
@@ -323,6 +328,8 @@ fn key_under_another_name<'a>(provider: &str, var: &str, set: &[&'a str]) -> Opt
         .iter()
         .copied()
         .filter(|name| *name != var && name.to_ascii_uppercase().ends_with("KEY"))
+        // Another provider's own (a second account's): not this one's.
+        .filter(|name| !taken.contains(name))
         .filter(|name| stems.iter().any(|stem| flat(name).contains(stem.as_str())))
         .collect();
     found.sort_unstable();
@@ -358,6 +365,11 @@ pub(super) fn check_keys_of_chain(
         })
         .map(|r| r.as_str())
         .collect();
+    // The variables other providers' keys are read from.
+    let taken: Vec<&str> = (vars.used.iter())
+        .filter(|used| used.path.starts_with("models.providers."))
+        .map(|used| used.var.as_str())
+        .collect();
     for var in (vars.missing.iter()).filter(|m| m.path.starts_with("models.providers.")) {
         let provider = var.path["models.providers.".len()..]
             .split('.')
@@ -371,7 +383,7 @@ pub(super) fn check_keys_of_chain(
             false => "is not set",
         };
         let mut message = format!("environment variable {} {state}", var.var);
-        if let Some(other) = key_under_another_name(provider, &var.var, set) {
+        if let Some(other) = key_under_another_name(provider, &var.var, set, &taken) {
             message.push_str(&format!(
                 " ({other} is: the {provider} provider reads {}; rename the variable, or write apiKey: \"${{{other}}}\" in models.providers.{provider})",
                 var.var
@@ -408,6 +420,15 @@ pub(super) fn check_keys_of_chain(
                 "{}: {message}; chain target {targets} is skipped (its requests fall over to {}) until it is set: {how}",
                 var.path,
                 servable.join(", ")
+            ));
+        } else if (routing.pool_of(&routing.primary)).is_some_and(|pool| {
+            chain
+                .iter()
+                .any(|r| r.provider() == provider && routing.pool_of(r) == Some(pool))
+        }) {
+            v.warnings.push(format!(
+                "{}: {message}; {targets}, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: {how}",
+                var.path
             ));
         } else {
             // A fallback: what falls over to it goes on past it.
