@@ -164,7 +164,17 @@ fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvF
             message,
         };
         let Some((name, value)) = trimmed.split_once('=') else {
-            return Err(syntax("expected NAME=value".into()));
+            // `NAME: value`, `NAME value`: its name, if it reads as a
+            // variable's.
+            let named = named_prefix(trimmed)
+                .filter(|(prefix, _)| !prefix.chars().any(|c| c.is_ascii_lowercase()));
+            let said = match named {
+                Some((prefix, after)) => {
+                    format!("expected NAME=value; {prefix:?} is followed by {after:?}, not `=`")
+                }
+                None => "expected NAME=value".into(),
+            };
+            return Err(syntax(said));
         };
         let name = name.trim();
         if !is_env_name(name, true) {
@@ -186,22 +196,32 @@ fn invalid_name(name: &str) -> String {
     if name.starts_with("export ") {
         return "invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it".into();
     }
-    let valid = name
+    match named_prefix(name) {
+        Some((prefix, c)) => format!(
+            "invalid variable name: {prefix:?} is followed by {c:?}; expected NAME=value ({rule})",
+        ),
+        None => format!("invalid variable name before `=`; expected NAME=value ({rule})"),
+    }
+}
+
+/// The leading part of `text` that is a name and reads as one (see
+/// [`invalid_name`]), and the character after it; `None` when no part
+/// may be shown.
+fn named_prefix(text: &str) -> Option<(&str, char)> {
+    let valid = text
         .char_indices()
         .find(|&(at, c)| !(c == '_' || c.is_ascii_alphabetic() || (at > 0 && c.is_ascii_digit())))
-        .map_or(name.len(), |(at, _)| at);
-    let prefix = &name[..valid];
+        .map_or(text.len(), |(at, _)| at);
+    let prefix = &text[..valid];
     let reads_as_a_name = |after: char| {
         let a_variable = !prefix.chars().any(|c| c.is_ascii_lowercase());
         prefix.len() <= 3 || (a_variable && (after == ':' || after == ' '))
     };
-    match name[valid..].chars().next() {
+    match text[valid..].chars().next() {
         Some(c) if valid > 0 && (c.is_ascii_punctuation() || c == ' ') && reads_as_a_name(c) => {
-            format!(
-                "invalid variable name: {prefix:?} is followed by {c:?}; expected NAME=value ({rule})",
-            )
+            Some((prefix, c))
         }
-        _ => format!("invalid variable name before `=`; expected NAME=value ({rule})"),
+        _ => None,
     }
 }
 
@@ -280,7 +300,17 @@ mod tests {
     #[test]
     fn env_file_errors_name_the_line() {
         let err = parse_env_file("A=1\nnot a pair\n", Path::new("")).unwrap_err();
-        assert!(err.to_string().contains(":2: expected NAME=value"), "{err}");
+        assert!(
+            err.to_string().ends_with(":2: expected NAME=value"),
+            "{err}"
+        );
+        // A YAML-like line is named by its name, its value never shown.
+        let err = parse_env_file("MY_KEY: sk-live-0123456789", Path::new("")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(":1: expected NAME=value; \"MY_KEY\" is followed by ':', not `=`"),
+            "{err}"
+        );
         let err = parse_env_file("1A=2", Path::new("")).unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
     }
