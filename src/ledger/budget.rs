@@ -50,17 +50,17 @@ impl std::fmt::Display for Refusal {
             Refusal::Spent(state) => {
                 write!(
                     f,
-                    "the {} budget of {} for {} is spent (${:.4}",
+                    "the {} budget of {} for {} is spent ({}",
                     state.budget.period.key(),
                     usd(state.budget.usd),
                     state.budget.describe(),
-                    state.spent_usd,
+                    spent(state.spent_usd),
                 )?;
                 if state.reserved_usd > 0.0 {
                     write!(
                         f,
-                        ", and ${:.4} reserved by requests in flight",
-                        state.reserved_usd
+                        ", and {} reserved by requests in flight",
+                        spent(state.reserved_usd)
                     )?;
                 }
                 write!(f, "); it resets at {}", state.resets_at)
@@ -115,6 +115,15 @@ pub fn usd(amount: f64) -> String {
         small if small < 0.000_05 => "<$0.0001".to_string(),
         small if small < 0.01 => format!("${amount:.4}"),
         _ => format!("${amount:.2}"),
+    }
+}
+
+/// An amount spent, to four decimals, and never `$0.0000` for one that is
+/// not zero (a budget of `<$0.0001` is spent by `<$0.0001`).
+pub fn spent(amount: f64) -> String {
+    match amount.abs() {
+        small if small > 0.0 && small < 0.000_05 => "<$0.0001".to_string(),
+        _ => format!("${amount:.4}"),
     }
 }
 

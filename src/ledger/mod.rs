@@ -1005,12 +1005,12 @@ impl Ledger {
                     period = state.budget.period.label(),
                     spent_usd = state.spent_usd,
                     limit_usd = state.budget.usd,
-                    "budget: {} of the {} budget of ${:.2} for {} is spent (${:.4}); it resets at {}",
+                    "budget: {} of the {} budget of {} for {} is spent ({}); it resets at {}",
                     percent(state.spent_usd, state.budget.usd),
                     state.budget.period.key(),
-                    state.budget.usd,
+                    budget::usd(state.budget.usd),
                     state.budget.describe(),
-                    state.spent_usd,
+                    budget::spent(state.spent_usd),
                     state.resets_at
                 );
             }

@@ -870,6 +870,15 @@ fn amounts_never_read_zero_when_they_are_not() {
     ] {
         assert_eq!(budget::usd(amount), text);
     }
+    // What a budget says is spent, to four decimals.
+    for (amount, text) in [
+        (0.0, "$0.0000"),
+        (0.000_037_2, "<$0.0001"),
+        (0.0031, "$0.0031"),
+        (1.2, "$1.2000"),
+    ] {
+        assert_eq!(budget::spent(amount), text);
+    }
     // Answers of unknown cost are never a part shown as the whole (the
     // status page's sessions, as `clawgate usage` says them).
     let of_answers =
