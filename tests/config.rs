@@ -273,7 +273,7 @@ fn a_merged_models_error_names_the_entry_by_its_index_in_the_file() {
     assert_eq!(
         errors_of(text, &env),
         [
-            "models.providers.moonshot.models[0].contextWindow: invalid value: integer `-5`, expected u64"
+            "models.providers.moonshot.models[0].contextWindow: invalid value: integer `-5`, expected a whole number, 0 or more"
         ]
     );
     // A built-in model, a new one and one without an id, each where the
@@ -336,7 +336,7 @@ fn every_error_is_reported_at_once_with_its_path() {
         "models.providers.broken.models[0].contextwindow: unknown key; did you mean `contextWindow`?",
         "agents.defaults.model.fallback: unknown key; clawgate does not read it here; did you mean `agents.defaults.model.fallbacks`? (see docs/configuration.md#agentsdefaults)",
         "models.mode: expected \"merge\" or \"replace\", found \"mix\"",
-        "gateway.port: invalid type: string, expected u16",
+        "gateway.port: invalid type: string, expected a whole number from 0 to 65535",
         "models.providers.broken.api: expected \"openai-completions\" or \"anthropic-messages\", found \"anthropic-chat\"",
         "models.providers.broken.baseUrl: required",
         "models.providers.broken.models[1].id: required",

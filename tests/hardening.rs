@@ -665,7 +665,7 @@ fn no_field_of_the_wrong_type_makes_an_error_print_a_secret() {
                 let output = printed(&text);
                 assert_eq!(leaked(&output), None, "{pointer} = {value}:\n{output}");
                 // A number is shown only where a number belongs (`port:
-                // invalid value: integer `...`, expected u16`).
+                // invalid value: integer `...`, expected a whole number from 0 to 65535`).
                 if !output.contains("invalid value: integer") {
                     assert!(!output.contains("12345678901234567"), "{pointer}: {output}");
                 }

@@ -473,7 +473,9 @@ mod tests {
         );
         check(
             "{ maxEventBytes: -1 }",
-            Err("gateway.limits.maxEventBytes: invalid value: integer `-1`, expected u64"),
+            Err(
+                "gateway.limits.maxEventBytes: invalid value: integer `-1`, expected a whole number, 0 or more",
+            ),
         );
         check(
             "{ maxConnections: 0 }",

@@ -167,12 +167,19 @@ fn without_value(message: &str) -> String {
             ", expected a map" => ", expected an object",
             ", expected a sequence" => ", expected an array",
             _ if expected.starts_with(", expected struct ") => ", expected an object",
+            ", expected u8" => ", expected a whole number from 0 to 255",
+            ", expected u16" => ", expected a whole number from 0 to 65535",
+            ", expected u32" => ", expected a whole number from 0 to 4294967295",
+            ", expected u64" | ", expected usize" => ", expected a whole number, 0 or more",
+            ", expected i64" | ", expected i32" => ", expected a whole number",
+            ", expected f64" | ", expected f32" => ", expected a number",
             expected => expected,
         };
         // A number out of range in a number's place is no secret, and
-        // worth seeing (`integer `-1`, expected u64`).
+        // worth seeing (`integer `-1`, expected a whole number, 0 or more`).
         if prefix == "invalid value: " && matches!(kind, "integer" | "floating point") {
-            return message.to_string();
+            let found = &rest[..at];
+            return format!("{prefix}{found}{expected}");
         }
         return format!("{prefix}{kind}{expected}");
     }
