@@ -289,8 +289,9 @@ fn a_model_never_told_of_thinking_names_what_it_does_not_do() {
 /// lowered before the rules (K3 takes it as `max`, as it does Messages'
 /// `max`). Where the model is told only by an effort and the transport has
 /// no place for one (K3 over Kimi's Anthropic endpoints), or is never told
-/// (K2.7 Code, a model that does not think), each client is told, in its
-/// own terms, that what it asked was not sent.
+/// (K2.7 Code, a model that does not think), or is told less (OpenRouter's
+/// highest effort is `high`), each client is told, in its own terms, that
+/// what it asked was not sent.
 #[test]
 fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
     let openai = config(false);
@@ -338,9 +339,13 @@ fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
                         fields::dropped(&request.seen, target.provider.api, &plan.withheld);
                     let unsent = never_told
                         || (told_by_effort && target.provider.api == Api::AnthropicMessages);
+                    // OpenRouter's highest effort is `high`: `xhigh` is
+                    // lowered, and named.
+                    let lowered = level == "xhigh"
+                        && target.provider.dialect == crate::capabilities::Dialect::OpenRouter;
                     assert_eq!(
                         dropped.contains(&asked),
-                        unsent,
+                        unsent || lowered,
                         "{model_ref} over {transport}, {level}: {front_end} dropped {dropped:?}"
                     );
                     // Kimi's Anthropic endpoints take no `output_config`.
@@ -493,4 +498,46 @@ async fn a_handler_that_panics_answers_500_with_its_access_line() {
     for line in ["POST /v1/messages 500", "POST /v1/chat/completions 500"] {
         assert!(log.contains(line), "{line} not in {log}");
     }
+}
+
+/// What the rules change of what a client asked, not only what they
+/// remove, is named: a `thinking.keep` the model does not take, a forced
+/// call relaxed while Kimi thinks, a replayed turn's reasoning taken while
+/// it does not, and an effort for a model told nothing of thinking over a
+/// transport with no place for one.
+#[test]
+fn what_the_rules_change_of_what_was_asked_is_named() {
+    let config = load(&json!({"models": {"providers": {"plain": {
+        "baseUrl": "http://127.0.0.1:9/", "api": "anthropic-messages", "apiKey": "k",
+        "models": [{"id": "m"}]}}}}));
+    let named = |model_ref: &str, body: Value| {
+        let target = config
+            .target(&crate::config::ModelRef::parse(model_ref).unwrap())
+            .unwrap();
+        let request = decoded(&config, "openai", &body);
+        let plan = crate::providers::plan(&request, &target, &Default::default()).unwrap();
+        fields::dropped(&request.seen, target.provider.api, &plan.withheld)
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let hi = json!({"role": "user", "content": "hi"});
+    let tools = json!([{"type": "function", "function": {"name": "read", "parameters": {}}}]);
+    let keep = json!({"messages": [hi], "thinking": {"type": "enabled", "keep": "all"}});
+    assert!(named("moonshot/kimi-k2.5", keep.clone()).contains(&"thinking.keep".into()));
+    assert!(!named("moonshot/kimi-k2.6", keep).contains(&"thinking.keep".into()));
+    let forced = json!({"messages": [hi], "reasoning_effort": "high", "tools": tools,
+        "tool_choice": "required"});
+    let relaxed = "tool_choice forcing a call".to_string();
+    assert!(named("moonshot/kimi-k2.6", forced).contains(&relaxed));
+    let replayed = json!({"reasoning_effort": "none", "messages": [hi,
+        {"role": "assistant", "content": "ok", "reasoning_content": "I thought."},
+        {"role": "user", "content": "more"}]});
+    let names = named("moonshot/kimi-k2.6", replayed);
+    assert!(
+        names.contains(&"assistant reasoning_content".into()),
+        "{names:?}"
+    );
+    let effort = json!({"messages": [hi], "reasoning_effort": "high"});
+    assert!(named("plain/m", effort).contains(&"reasoning_effort".into()));
 }

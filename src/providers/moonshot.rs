@@ -87,10 +87,11 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             draft.remove("thinking");
         }
         (_, ThinkingControl::Switch) => {
-            draft.decided.thinking = Some(Switch {
-                on,
-                keep: keep.filter(|_| on && caps.thinking_keep),
-            });
+            let kept = keep.clone().filter(|_| on && caps.thinking_keep);
+            if keep.is_some() && kept.is_none() {
+                draft.withhold(Withheld::Removed("thinking.keep".into()));
+            }
+            draft.decided.thinking = Some(Switch { on, keep: kept });
         }
     }
 
@@ -103,6 +104,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         }
         if relax && (pinned || given_choice == Some(json!("required"))) {
             draft.decided.tool_choice = Some(ToolChoice::Auto);
+            draft.withhold(Withheld::Removed(RELAXED.into()));
         }
         // The same forced call within an allow-list: its list is kept.
         else if let Some(choice) = &given_choice
@@ -111,6 +113,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             && choice["allowed_tools"]["mode"] == "required"
         {
             draft.decided.tool_choice = Some(ToolChoice::AllowedToolsAuto);
+            draft.withhold(Withheld::Removed(RELAXED.into()));
         }
     }
 
@@ -172,12 +175,19 @@ fn narrow_tool_choice(draft: &mut Draft, choice: Option<Value>) {
             });
             draft.decided.tool_choice = Some(ToolChoice::Required);
         }
-        _ => draft.decided.tool_choice = Some(ToolChoice::Auto),
+        _ => {
+            draft.decided.tool_choice = Some(ToolChoice::Auto);
+            draft.withhold(Withheld::Removed(RELAXED.into()));
+        }
     }
 }
 
 /// How the answer names the tools a named choice narrowed away.
-pub const NARROWED: &str = "tools other than the one tool_choice names";
+pub(super) const NARROWED: &str = "tools other than the one tool_choice names";
+
+/// How the answer names a forced call sent as `auto` (Kimi refuses one
+/// while thinking; K3 has no tool of the name).
+pub(super) const RELAXED: &str = "tool_choice forcing a call";
 
 /// With thinking on, every replayed assistant turn that made tool calls
 /// carries `reasoning_content` (Kimi answers 400 otherwise): the reasoning
@@ -195,6 +205,8 @@ fn reasoning_content(draft: &mut Draft, on: bool) {
             draft.turn(index).reasoning = Some(TurnReasoning::Given(kept));
         } else if !on && message.has_reasoning_content {
             draft.turn(index).reasoning = Some(TurnReasoning::Taken);
+            let named = fields::replayed_reasoning(draft.seen().front);
+            draft.withhold(Withheld::Removed(named.into()));
         }
     }
 }

@@ -7,16 +7,27 @@
 
 use serde_json::Value;
 
-use super::{Draft, Thinking};
+use super::{Draft, Thinking, Withheld};
 use crate::capabilities::{Api, Reasoning};
 use crate::config::Target;
 use crate::translate::decisions::Switch;
+use crate::translate::fields;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let from_client = ["reasoning_effort", "thinking", "reasoning"]
         .iter()
         .any(|key| draft.request().contains(key));
     if target.model.capabilities.reasoning == Reasoning::None {
+        // A model that does not reason is told nothing: over the Anthropic
+        // transport, which has no effort, a chat or Responses client's
+        // `reasoning_effort` is then named, not lost (a Messages client's
+        // own `thinking` goes as it sent it).
+        if target.provider.api == Api::AnthropicMessages
+            && !draft.is_messages_body()
+            && fields::asks_thinking(draft.seen())
+        {
+            draft.withhold(Withheld::Thinking);
+        }
         return;
     }
     if target.provider.api == Api::AnthropicMessages {

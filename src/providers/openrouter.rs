@@ -9,6 +9,7 @@ use super::{Draft, Thinking, Withheld, moonshot};
 use crate::capabilities::{self, Api};
 use crate::config::Target;
 use crate::translate::decisions::{CacheMark, Reasoning};
+use crate::translate::fields;
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let client_reasoning = draft.request().contains("reasoning");
@@ -21,6 +22,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let mut budget_sent = false;
     if target.model.capabilities.reasoning == capabilities::Reasoning::None {
         draft.remove("reasoning");
+        // The model does not reason: what the client asked of it is named.
+        if fields::asks_thinking(draft.seen()) {
+            draft.withhold(Withheld::Thinking);
+        }
     } else if !client_reasoning {
         match thinking {
             Thinking::Unspecified => {}
@@ -36,7 +41,11 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
                 // OpenRouter's efforts are low, medium and high.
                 let effort = match effort.as_deref() {
                     Some("minimal" | "low") => "low",
-                    Some("high" | "xhigh" | "max") => "high",
+                    Some("high") => "high",
+                    Some("xhigh" | "max") => {
+                        draft.withhold(Withheld::MaxEffort);
+                        "high"
+                    }
                     _ => "medium",
                 };
                 draft.decided.reasoning = Some(Reasoning::Effort(effort));

@@ -933,7 +933,7 @@ pub fn planned_rows(front: Front, withheld: &Withheld) -> &'static [usize] {
         Withheld::ThinkingBudget => (&[], &[MessagesRow::ThinkingBudget as usize], &[]),
         Withheld::MaxEffort => (
             &[ChatRow::ReasoningEffort as usize],
-            &[],
+            &[MessagesRow::OutputConfigEffort as usize],
             &[ResponsesRow::ReasoningEffort as usize],
         ),
         Withheld::Thinking => (
@@ -960,6 +960,17 @@ pub fn planned_rows(front: Front, withheld: &Withheld) -> &'static [usize] {
         Front::Chat => chat,
         Front::Messages => messages,
         Front::Responses => responses,
+    }
+}
+
+/// How `front`'s table names a replayed turn's reasoning (a chat turn's
+/// `reasoning_content`, Messages' thinking blocks, Responses' reasoning
+/// items): what the answer names when the rules take it.
+pub fn replayed_reasoning(front: Front) -> &'static str {
+    match front {
+        Front::Chat => CHAT[ChatRow::ReasoningContent as usize].name,
+        Front::Messages => MESSAGES[MessagesRow::ThinkingBlock as usize].name,
+        Front::Responses => RESPONSES[ResponsesRow::ReasoningItem as usize].name,
     }
 }
 
