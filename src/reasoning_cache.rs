@@ -76,12 +76,18 @@ impl Scope {
     /// scope is already the client's, so two of its own conversations
     /// alike in it would at most share the reasoning of an identical call,
     /// and a 60 KB message costs no SHA-256 pass per turn.
-    pub fn within(self, user_message: Option<u64>) -> Self {
+    ///
+    /// And to the turn's place after that message (`after`: the assistant
+    /// turns between them): an agent that makes the same call twice in
+    /// one loop (the same Kimi id, name and arguments) gets each turn's
+    /// own reasoning back, not the last one's.
+    pub fn within(self, user_message: Option<u64>, after: usize) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(self.0);
         if let Some(fingerprint) = user_message {
             hasher.update(fingerprint.to_le_bytes());
         }
+        hasher.update((after as u64).to_le_bytes());
         Self(hasher.finalize()[..16].try_into().expect("16 bytes"))
     }
 }
@@ -97,9 +103,15 @@ pub fn user_message_before(request: &dyn Facts, before: usize) -> Option<u64> {
 }
 
 /// The scope of the answer to `request`: its token's, narrowed to the
-/// conversation by the request's last user message.
+/// conversation by the request's last user message, and to its place after
+/// it (the assistant turns since).
 pub fn answer_scope(scope: Scope, request: &dyn Facts) -> Scope {
-    scope.within(user_message_before(request, request.messages().len()))
+    let messages = request.messages();
+    let after = (messages.iter().rev())
+        .take_while(|message| message.role != "user")
+        .filter(|message| message.role == "assistant")
+        .count();
+    scope.within(user_message_before(request, messages.len()), after)
 }
 
 /// One assistant turn's tool calls, for a scope.
@@ -286,36 +298,41 @@ impl ReasoningCache {
 /// made tool calls and arrives without `reasoning_content`.
 pub fn restore(cache: &ReasoningCache, scope: Scope, client: ClientRequest) -> ClientRequest {
     let request = client.facts();
-    // One pass: the scope of the user message a turn answers is made (its
-    // text hashed) once, when a turn first needs it, and serves every
-    // turn after it until the next user message.
+    // One pass: the fingerprint of the user message a turn answers is made
+    // (its text hashed) once, when a turn first needs it, and serves every
+    // turn after it until the next user message; each turn's scope adds
+    // its place after it.
     let mut found: Vec<(usize, Arc<str>)> = Vec::new();
     let mut last_user: Option<usize> = None;
-    let mut made: Option<(Option<usize>, Scope)> = None;
+    let mut made: Option<(Option<usize>, Option<u64>)> = None;
+    // The assistant turns since the last user message.
+    let mut after = 0;
     for (index, message) in request.messages().iter().enumerate() {
         if message.role == "user" {
             last_user = Some(index);
+            after = 0;
             continue;
         }
-        if message.role != "assistant"
-            || message.tool_call_ids.is_empty()
-            || message.has_reasoning_content
-        {
+        if message.role != "assistant" {
+            continue;
+        }
+        after += 1;
+        if message.tool_call_ids.is_empty() || message.has_reasoning_content {
             continue;
         }
         let calls = request.calls(index);
         if calls.is_empty() {
             continue;
         }
-        let turn_scope = match made {
-            Some((user, scope)) if user == last_user => scope,
+        let content = match made {
+            Some((user, content)) if user == last_user => content,
             _ => {
                 let content = last_user.and_then(|user| request.content_hash(user));
-                let made_now = scope.within(content);
-                made = Some((last_user, made_now));
-                made_now
+                made = Some((last_user, content));
+                content
             }
         };
+        let turn_scope = scope.within(content, after - 1);
         if let Some(reasoning) = cache.recall(turn_scope, &calls) {
             found.push((index, reasoning));
         }
@@ -627,6 +644,45 @@ mod tests {
         assert_eq!(
             restore(&cache, scope("other"), replay.into()).restored_reasoning(1),
             None
+        );
+    }
+
+    /// An agent loop that makes the same call twice after one user message
+    /// (Kimi's id, name and arguments alike): each turn gets its own
+    /// reasoning back, not the later one's.
+    #[test]
+    fn the_same_call_twice_in_one_loop_keeps_each_turns_reasoning() {
+        let cache = ReasoningCache::new(Limits::default());
+        let token = scope("t");
+        let calls = read_call("{\"path\":\"a\"}");
+        let user = serde_json::json!({"role": "user", "content": "read a until it changes"});
+        let call = serde_json::json!({"role": "assistant", "content": null, "tool_calls": calls});
+        let result = serde_json::json!({"role": "tool", "tool_call_id": "functions.read:0", "content": "same"});
+        let request = |messages: Vec<serde_json::Value>| {
+            ChatRequest::parse(serde_json::json!({"model": "m", "messages": messages}).to_string())
+                .unwrap()
+        };
+        for (asked, reasoning) in [
+            (vec![user.clone()], "R-ONE"),
+            (vec![user.clone(), call.clone(), result.clone()], "R-TWO"),
+        ] {
+            let answer = serde_json::json!({"choices": [{"message": {"role": "assistant",
+                "reasoning_content": reasoning, "tool_calls": calls}}]});
+            cache.remember_completion(
+                answer_scope(token, &request(asked)),
+                answer.as_object().unwrap(),
+            );
+        }
+        let replay = request(vec![user, call.clone(), result.clone(), call, result]);
+        let restored = restore(&cache, token, replay.into());
+        let kept = |index| {
+            restored
+                .restored_reasoning(index)
+                .map(|kept| kept.to_string())
+        };
+        assert_eq!(
+            (kept(1), kept(3)),
+            (Some("R-ONE".into()), Some("R-TWO".into()))
         );
     }
 
