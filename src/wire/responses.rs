@@ -901,10 +901,9 @@ impl StreamEvent {
         // The data is one line: a client's own JSON echoed (its `tools`,
         // written over several lines) has its line breaks between tokens,
         // where a space means the same (a string holds none unescaped).
-        for byte in &mut out[from..] {
-            if matches!(byte, b'\n' | b'\r') {
-                *byte = b' ';
-            }
+        let breaks: Vec<usize> = memchr::memchr2_iter(b'\n', b'\r', &out[from..]).collect();
+        for at in breaks {
+            out[from + at] = b' ';
         }
         // Every event is an object with at least its `type`.
         debug_assert!(out.ends_with(b"}") && !out.ends_with(b"{}"));
