@@ -137,9 +137,9 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
             }
             let delta = DeltaKind::is_delta(&event);
             // A delta after the answer's start goes on unread, unless it
-            // is not even framed as an object (cut off): then it is read,
-            // and refused below.
-            if delta && started && reading == EventReading::NativeEnds && framed(&event.data) {
+            // is not a whole object (cut off): then it is read, and refused
+            // below.
+            if delta && started && reading == EventReading::NativeEnds && one_object(&event.data) {
                 return futures_util::stream::iter(vec![Ok(Item::Native(event))]);
             }
             let Reading {
@@ -170,10 +170,39 @@ fn openai_events(events: EventStream, reading: EventReading) -> EventStream {
     Box::pin(translated)
 }
 
-/// Whether `data` is framed as a JSON object: `{` to `}`, spaces aside.
-fn framed(data: &str) -> bool {
-    let data = data.trim_ascii();
-    data.starts_with('{') && data.ends_with('}')
+/// Whether `data` is one whole JSON object by its brackets: `{` to the
+/// `}` that closes it, spaces aside, each bracket outside a string closed
+/// in turn and every string closed. One pass over the bytes, no parse: a
+/// delta cut off anywhere (even just before its last `}`) is not whole.
+fn one_object(data: &str) -> bool {
+    let bytes = data.trim_ascii().as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return at + 1 == bytes.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 fn now() -> u64 {
@@ -300,9 +329,10 @@ mod tests {
         assert_eq!(got[2..], [not_json], "{got:?}");
     }
 
-    /// A delta cut off mid-stream (not framed as an object), which goes on
-    /// unread once the answer started if whole, is read and refused, for a
-    /// client of any format: it never reaches the client.
+    /// A delta cut off mid-stream (inside a string, or just before its
+    /// last brace), which goes on unread once the answer started if whole,
+    /// is read and refused, for a client of any format: it never reaches
+    /// the client.
     #[tokio::test]
     async fn a_delta_that_is_not_json_ends_the_stream_and_does_not_go_on() {
         let start = r#"{"type":"message_start","message":{"id":"msg_1"}}"#;
@@ -313,13 +343,16 @@ mod tests {
                 r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}"#
             )
         };
-        let cut =
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x""#;
-        for reading in [
+        let cuts = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x""#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}"#,
+        ];
+        let readings = [
             EventReading::NativeEnds,
             EventReading::NativeWhole,
             EventReading::Chunks,
-        ] {
+        ];
+        for (cut, reading) in cuts.into_iter().flat_map(|cut| readings.map(|r| (cut, r))) {
             let events = vec![
                 event(Some("message_start"), start),
                 event(Some("content_block_start"), block),
@@ -332,6 +365,37 @@ mod tests {
             let at = at.unwrap_or_else(|| panic!("{reading:?}: {got:?}"));
             assert_eq!(got[at], "ERROR the provider sent an event that is not JSON");
             assert!(!got[..at].iter().any(|r| r.contains("\"x")), "{got:?}");
+            // Only the three events before it went on as they came.
+            let natives = got[..at].iter().filter(|r| *r == "N").count();
+            let expected = if reading == EventReading::Chunks {
+                0
+            } else {
+                3
+            };
+            assert_eq!(natives, expected, "{reading:?} {cut}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_whole_object_is_told_from_one_cut_off() {
+        for data in [
+            r#"{}"#,
+            r#" {"a":"}{\"","b":[1,{"c":2}]} "#,
+            r#"{"t":"\\"}"#,
+        ] {
+            assert!(one_object(data), "{data}");
+        }
+        for data in [
+            "",
+            "{",
+            r#"{"a":"}"#,
+            r#"{"a":{"b":1}"#,
+            r#"{"a":1}}"#,
+            r#"{"a":1} x"#,
+            "[1]",
+            r#"{"t":"\"}"#,
+        ] {
+            assert!(!one_object(data), "{data}");
         }
     }
 
