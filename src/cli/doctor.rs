@@ -158,7 +158,9 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
                 ),
             );
             if let Err(unset) = config::load(source, env, Secrets::Required) {
-                for error in unset.0 {
+                let keys =
+                    |error: &config::ConfigError| error.path.starts_with("models.providers.");
+                for error in unset.0.into_iter().filter(|error| !keys(error)) {
                     report.check(Mark::Fail, format!("serve refuses to start: {error}"));
                 }
             }

@@ -540,4 +540,17 @@ fn what_the_rules_change_of_what_was_asked_is_named() {
     );
     let effort = json!({"messages": [hi], "reasoning_effort": "high"});
     assert!(named("plain/m", effort).contains(&"reasoning_effort".into()));
+    // A `keep` of the model's own `params`, which the client never sent,
+    // is not named to it.
+    let config = load(
+        &json!({"agents": {"defaults": {"models": {"moonshot/kimi-k2.5": {
+        "params": {"thinking": {"type": "enabled", "keep": "all"}}}}}}}),
+    );
+    let target = config
+        .target(&crate::config::ModelRef::parse("moonshot/kimi-k2.5").unwrap())
+        .unwrap();
+    let request = decoded(&config, "openai", &json!({"messages": [hi]}));
+    let plan = crate::providers::plan(&request, &target, &Default::default()).unwrap();
+    let dropped = fields::dropped(&request.seen, target.provider.api, &plan.withheld);
+    assert!(!dropped.contains(&"thinking.keep"), "{dropped:?}");
 }

@@ -88,7 +88,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         }
         (_, ThinkingControl::Switch) => {
             let kept = keep.clone().filter(|_| on && caps.thinking_keep);
-            if keep.is_some() && kept.is_none() {
+            // Named where the client asked it (not a model's `params`).
+            let asked = (draft.request().value("thinking"))
+                .is_some_and(|thinking| thinking.get("keep").is_some_and(|k| !k.is_null()));
+            if asked && kept.is_none() {
                 draft.withhold(Withheld::Removed("thinking.keep".into()));
             }
             draft.decided.thinking = Some(Switch { on, keep: kept });

@@ -417,9 +417,9 @@ fn noted(
         settings,
         tools,
         messages: infos,
-        turns: (chat.messages.iter().zip(origins))
-            .map(|(message, &origin)| Turn {
-                origin,
+        turns: (chat.messages.iter().enumerate())
+            .map(|(at, message)| Turn {
+                origin: origins.get(at).copied().flatten(),
                 ..turn(message)
             })
             .collect(),
