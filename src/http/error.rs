@@ -618,8 +618,12 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
         retry_after: verdict.retry_after.map(whole_seconds),
         budget: None,
         told: verdict.told,
-        // The same request finds no model again: a client is told not to
-        // retry it in silence (Claude Code says the model is wrong).
-        final_refusal: verdict.code == "upstream_model_not_found",
+        // The same request finds no model, or has its key refused, again:
+        // a client is told not to retry it in silence (Claude Code says
+        // the model is wrong, or prints the message naming the keys).
+        final_refusal: matches!(
+            verdict.code,
+            "upstream_model_not_found" | "upstream_auth_failed"
+        ),
     }
 }

@@ -143,11 +143,7 @@ pub trait FrontEnd: Send + Sync + 'static {
             return report.response(Self::error_body);
         }
         report.message = refused_keys(&report, config);
-        let mut response = report.response(Self::error_body);
-        response
-            .headers_mut()
-            .insert("x-should-retry", HeaderValue::from_static("false"));
-        response
+        report.response(Self::error_body)
     }
 }
 

@@ -46,23 +46,45 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// A `--log-level` value: a level, or a tracing filter whose every
-/// directive names one (`warn,clawgate=debug`). A bare word that is no
-/// level (`warning`, `verbose`) would be read as a module's name, every
-/// other line turned off: it is refused, naming the levels.
+/// A `--log-level` value: a level, or a tracing filter (`warn,clawgate=debug`,
+/// `clawgate::chain`). A word that is no level where one belongs (`warning`,
+/// `verbose`, `clawgate=verbose`) would turn every line off, or that
+/// target's: it is refused, naming the levels.
 pub fn filter(text: &str) -> Result<String, String> {
-    let level = |word: &str| {
-        word.trim()
-            .parse::<tracing::level_filters::LevelFilter>()
-            .is_ok()
-    };
-    let bare = |directive: &str| !directive.contains(['=', '[']);
-    match (text.split(',')).find(|d| !d.trim().is_empty() && bare(d) && !level(d)) {
+    let directives = text.split(',').filter(|d| !d.trim().is_empty());
+    match directives.filter_map(not_a_level).next() {
         Some(word) => Err(format!(
-            "{:?} is not a log level: write error, warn, info, debug or trace, or a tracing filter whose every part names one (warn,clawgate=debug)",
-            word.trim()
+            "{word:?} is not a log level: write error, warn, info, debug or trace, or a tracing filter whose every part names one (warn,clawgate=debug)"
         )),
         None => Ok(text.to_string()),
+    }
+}
+
+/// The word of one filter directive that should be a level and is not. A
+/// bare word is a target only when it is a path (`clawgate::chain`) or a
+/// crate clawgate logs from (`clawgate`, `hyper`).
+fn not_a_level(directive: &str) -> Option<&str> {
+    const CRATES: &[&str] = &[
+        "axum",
+        "clawgate",
+        "h2",
+        "hyper",
+        "hyper_util",
+        "reqwest",
+        "rustls",
+        "tokio",
+        "tokio_postgres",
+        "tower",
+        "tower_http",
+    ];
+    let level = |word: &str| word.parse::<tracing::level_filters::LevelFilter>().is_ok();
+    let directive = directive.trim();
+    match directive.rsplit_once('=') {
+        // A span's field filter (`[span{f=v}]`) is tracing's to read.
+        _ if directive.contains('[') => None,
+        Some((_, after)) => (!level(after.trim())).then(|| after.trim()),
+        None if level(directive) || directive.contains("::") => None,
+        None => (!CRATES.contains(&directive)).then_some(directive),
     }
 }
 
@@ -339,10 +361,13 @@ mod tests {
             "off",
             "warn,clawgate=debug",
             "clawgate::cli=info",
+            "clawgate",
+            "warn,hyper",
+            "clawgate::chain",
         ] {
             assert_eq!(filter(good).as_deref(), Ok(good), "{good}");
         }
-        for bad in ["warning", "verbose", "info,verbose"] {
+        for bad in ["warning", "verbose", "info,verbose", "clawgate=verbose"] {
             let error = filter(bad).unwrap_err();
             assert!(error.contains("is not a log level"), "{bad}: {error}");
         }
