@@ -299,18 +299,13 @@ mod tests {
 
     #[test]
     fn env_file_errors_name_the_line() {
-        let err = parse_env_file("A=1\nnot a pair\n", Path::new("")).unwrap_err();
-        assert!(
-            err.to_string().ends_with(":2: expected NAME=value"),
-            "{err}"
-        );
+        let error_of = |text| parse_env_file(text, Path::new("")).unwrap_err().to_string();
+        let plain = error_of("A=1\nnot a pair\n");
+        assert!(plain.ends_with(":2: expected NAME=value"), "{plain}");
         // A YAML-like line is named by its name, its value never shown.
-        let err = parse_env_file("MY_KEY: sk-live-0123456789", Path::new("")).unwrap_err();
-        assert!(
-            err.to_string()
-                .ends_with(":1: expected NAME=value; \"MY_KEY\" is followed by ':', not `=`"),
-            "{err}"
-        );
+        let yaml = error_of("MY_KEY: sk-live-0123456789");
+        let named = ":1: expected NAME=value; \"MY_KEY\" is followed by ':', not `=`";
+        assert!(yaml.ends_with(named), "{yaml}");
         let err = parse_env_file("1A=2", Path::new("")).unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
     }

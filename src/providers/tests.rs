@@ -574,23 +574,18 @@ fn duplicate_tool_call_ids_are_rewritten_as_openclaw_does() {
 fn an_id_repaired_to_one_already_sent_is_made_unique_too() {
     // `functions read:0` repaired is `functions.read:0`, which the first
     // turn holds: it is a later occurrence, made anew, not sent twice.
-    let history = json!([
-        user("a"),
-        tool_turn(&["functions.read:0"], Some("r")),
-        tool_result("functions.read:0"),
-        tool_turn(&["functions read:0"], Some("r")),
-        tool_result("functions read:0"),
-    ]);
+    let turns = |ids: [&str; 2]| {
+        let turn = |id| [tool_turn(&[id], Some("r")), tool_result(id)];
+        let [first, second] = ids.map(turn);
+        Value::from_iter([user("a")].into_iter().chain(first).chain(second))
+    };
     // call_ + sha256("functions read:0:1:0"), its first occurrence's.
     let made = "call_267a56f75b603619bdc547ce";
-    let expected = json!([
-        user("a"),
-        tool_turn(&["functions.read:0"], Some("r")),
-        tool_result("functions.read:0"),
-        tool_turn(&[made], Some("r")),
-        tool_result(made),
-    ]);
-    check_messages("kimi/kimi-for-coding", &history, &expected);
+    check_messages(
+        "kimi/kimi-for-coding",
+        &turns(["functions.read:0", "functions read:0"]),
+        &turns(["functions.read:0", made]),
+    );
 }
 
 #[test]
