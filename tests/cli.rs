@@ -1766,6 +1766,15 @@ fn explain_says_what_each_target_would_get_without_a_network_or_a_key() {
     );
     assert_eq!(targets[1]["ref"], "moonshot/kimi-k2-turbo");
     assert_eq!(targets[1]["decision"], "skip");
+    // A body the gateway refuses before any target: with `--json`, why,
+    // as JSON, and the same exit status.
+    let refused = files.write("refused.json", r#"{"messages": []}"#, 0o644);
+    let output = explain(&["--json", s(&refused)]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let said: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(said["api"], "/v1/messages");
+    let refusal = said["refused"].as_str().unwrap();
+    assert!(refusal.contains("at least one message"), "{said}");
     // A body file that is not there is named.
     let missing = files.dir.path().join("no-such-body.json");
     let output = explain(&[s(&missing)]);

@@ -71,11 +71,17 @@ pub fn explain(args: &ExplainArgs) -> Result<ExitCode, CliError> {
     // The body's text (an unknown model's name) is escaped: no terminal
     // control sequence or forged line reaches the reader.
     let explained = explanation(&loaded.config, args.api, body, args.client.as_deref())
-        .map_err(|err| CliError::Other(escape_controls(&err)))?;
-    if args.json {
-        print_json(&explained);
-    } else {
-        out!("{}", text(&explained));
+        .map_err(|err| escape_controls(&err));
+    match (explained, args.json) {
+        (Ok(explained), true) => print_json(&explained),
+        (Ok(explained), false) => out!("{}", text(&explained)),
+        // A script reading `--json` gets why the gateway would refuse the
+        // body before any target as JSON too, with the same exit status.
+        (Err(refused), true) => {
+            print_json(&json!({"api": args.api.path(), "refused": refused}));
+            return Ok(ExitCode::FAILURE);
+        }
+        (Err(refused), false) => return Err(CliError::Other(refused)),
     }
     Ok(ExitCode::SUCCESS)
 }
