@@ -121,29 +121,28 @@ pub enum EnvFileError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: {message}")]
+    /// Each line that cannot be read, by its number: every one at once.
+    #[error("{}", lines.iter().map(|(line, message)| format!("{path}:{line}: {message}")).collect::<Vec<_>>().join("\n"))]
     Syntax {
         path: String,
-        line: usize,
-        message: String,
+        lines: Vec<(usize, String)>,
     },
 }
 
 /// Parses the subset of systemd's `EnvironmentFile=` syntax that people
 /// write: `NAME=value` lines, `#` and `;` comments, blank lines, single- or
 /// double-quoted values and lines continued with a trailing backslash.
-/// Errors name `path` and the line.
+/// Errors name `path` and each line that cannot be read.
 fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvFileError> {
     // Windows editors write one; systemd reads it as part of the first
     // name, which the service then does not get.
     if text.starts_with('\u{feff}') {
         return Err(EnvFileError::Syntax {
             path: path.display().to_string(),
-            line: 1,
-            message: "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into(),
+            lines: vec![(1, "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into())],
         });
     }
-    let mut pairs = Vec::new();
+    let (mut pairs, mut bad) = (Vec::new(), Vec::new());
     let mut lines = text.lines().enumerate();
     while let Some((index, first)) = lines.next() {
         let mut line = first.to_string();
@@ -158,11 +157,6 @@ fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvF
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        let syntax = |message: String| EnvFileError::Syntax {
-            path: path.display().to_string(),
-            line: index + 1,
-            message,
-        };
         let Some((name, value)) = trimmed.split_once('=') else {
             // `NAME: value`, `NAME value`: its name, if it reads as a
             // variable's.
@@ -174,15 +168,23 @@ fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvF
                 }
                 None => "expected NAME=value".into(),
             };
-            return Err(syntax(said));
+            bad.push((index + 1, said));
+            continue;
         };
         let name = name.trim();
         if !is_env_name(name, true) {
-            return Err(syntax(invalid_name(name)));
+            bad.push((index + 1, invalid_name(name)));
+            continue;
         }
         pairs.push((name.to_string(), unquote(value.trim())));
     }
-    Ok(pairs)
+    match bad.is_empty() {
+        true => Ok(pairs),
+        false => Err(EnvFileError::Syntax {
+            path: path.display().to_string(),
+            lines: bad,
+        }),
+    }
 }
 
 /// Why `name` (what came before the first `=`) is no variable name, without
@@ -306,6 +308,12 @@ mod tests {
         let yaml = error_of("MY_KEY: sk-live-0123456789");
         let named = ":1: expected NAME=value; \"MY_KEY\" is followed by ':', not `=`";
         assert!(yaml.ends_with(named), "{yaml}");
+        // Every bad line at once, each on its own line.
+        let both = error_of("A: 1\nB=2\nnot a pair\n");
+        let lines: Vec<&str> = both.lines().collect();
+        assert_eq!(lines.len(), 2, "{both}");
+        assert!(lines[0].ends_with(":1: expected NAME=value; \"A\" is followed by ':', not `=`"));
+        assert!(lines[1].ends_with(":3: expected NAME=value"), "{both}");
         let err = parse_env_file("1A=2", Path::new("")).unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
     }
