@@ -122,11 +122,19 @@ pub enum EnvFileError {
         source: std::io::Error,
     },
     /// Each line that cannot be read, by its number: every one at once.
-    #[error("{}", lines.iter().map(|(line, message)| format!("{path}:{line}: {message}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{}", each_line(path, lines))]
     Syntax {
         path: String,
         lines: Vec<(usize, String)>,
     },
+}
+
+/// `path:line: message` for each of `lines`, one a line.
+fn each_line(path: &str, lines: &[(usize, String)]) -> String {
+    let said: Vec<String> = (lines.iter())
+        .map(|(line, message)| format!("{path}:{line}: {message}"))
+        .collect();
+    said.join("\n")
 }
 
 /// Parses the subset of systemd's `EnvironmentFile=` syntax that people
