@@ -1019,12 +1019,8 @@ async fn an_event_that_is_not_json_mid_stream_ends_it_with_an_error() {
         .await
         .unwrap();
     let responses = gw
-        .client()
-        .post(format!("{}/v1/responses", gw.url))
-        .json(&json!({"model": "cut/m", "stream": true, "input": "hi"}))
-        .send()
+        .responses(json!({"model": "cut/m", "stream": true, "input": "hi"}))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

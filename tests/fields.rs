@@ -661,6 +661,19 @@ async fn a_responses_required_choice_with_no_tool_left_is_refused() {
 
 const BETAS: &str = "claude-code-20250219,context-management-2025-06-27";
 
+/// `body` posted to `/v1/messages?beta=true` with `anthropic-beta: betas`,
+/// as Claude Code sends it.
+async fn with_betas(gw: &TestGateway, betas: &str, body: &Value) -> reqwest::Response {
+    gw.client()
+        .post(format!("{}/v1/messages?beta=true", gw.url))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", betas)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_messages_clients_betas_go_on_to_an_anthropic_provider_and_are_named_on_the_chat_transport()
  {
@@ -669,15 +682,7 @@ async fn a_messages_clients_betas_go_on_to_an_anthropic_provider_and_are_named_o
     for api in [ANTHROPIC, OPENAI] {
         let mock = healthy_mock().await;
         let gw = single(&mock, api).await;
-        let response = gw
-            .client()
-            .post(format!("{}/v1/messages?beta=true", gw.url))
-            .header("anthropic-version", "2023-06-01")
-            .header("anthropic-beta", BETAS)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = with_betas(&gw, BETAS, &body).await;
         assert_eq!(response.status(), 200);
         let received = &mock.requests()[0]["headers"];
         match api {
@@ -728,15 +733,7 @@ async fn the_betas_of_what_a_known_dialect_is_not_sent_go_with_it_named() {
     let body = json!({"model": "p/m", "max_tokens": 10,
         "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
         "messages": [{"role": "user", "content": "hi"}]});
-    let response = gw
-        .client()
-        .post(format!("{}/v1/messages?beta=true", gw.url))
-        .header("anthropic-version", "2023-06-01")
-        .header("anthropic-beta", betas)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = with_betas(&gw, betas, &body).await;
     assert_eq!(response.status(), 200);
     let named = dropped(&response);
     for name in [
@@ -753,15 +750,7 @@ async fn the_betas_of_what_a_known_dialect_is_not_sent_go_with_it_named() {
     );
     assert!(received["body"].get("context_management").is_none());
     // Only betas of what it is not sent: nothing left, no header.
-    let response = gw
-        .client()
-        .post(format!("{}/v1/messages", gw.url))
-        .header("anthropic-version", "2023-06-01")
-        .header("anthropic-beta", "effort-2025-11-24")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = with_betas(&gw, "effort-2025-11-24", &body).await;
     assert_eq!(response.status(), 200);
     assert!(
         mock.requests()[1]["headers"]
