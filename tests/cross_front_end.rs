@@ -266,6 +266,94 @@ async fn every_front_end_sends_every_catalog_model_the_same_body_over_anthropic(
     }
 }
 
+/// A history resumed from Kimi itself reaches every catalog model over
+/// the Anthropic transport from an Anthropic client as from a chat one:
+/// the ids Kimi repeats across turns (`functions.read:0`, not as clawgate
+/// hands them out) made unique by the rules on its own body too, each
+/// result naming its call's id.
+#[tokio::test]
+async fn kimis_own_repeated_ids_in_a_messages_history_are_sent_unique() {
+    let upstream = healthy_mock().await;
+    let gw = catalog(&upstream, "anthropic-messages").await;
+    let refs: Vec<String> = (gw.gateway.config().models())
+        .map(|(model_ref, _, _)| model_ref.to_string())
+        .collect();
+    let mut unique_somewhere = false;
+    for model in &refs {
+        let (chat, messages, _) = turn(model, "anthropic-messages");
+        let mut messages = messages.to_string();
+        for nonce in [1, 2] {
+            messages = messages.replace(&handed_out(nonce), KIMI_ID);
+        }
+        let messages: Value = serde_json::from_str(&messages).unwrap();
+        for answered in [gw.chat(chat).await, gw.messages(messages).await] {
+            assert_eq!(answered.status(), 200, "{model}");
+            answered.bytes().await.unwrap();
+        }
+        let requests = upstream.requests();
+        let [.., from_chat, from_messages] = &requests[..] else {
+            panic!("two requests");
+        };
+        let sent = &from_messages["body"];
+        assert_eq!(
+            one_spelling(sent.clone()),
+            one_spelling(from_chat["body"].clone()),
+            "{model}"
+        );
+        let calls = calls_and_results(sent, model);
+        if calls[1] != calls[2] {
+            unique_somewhere = true;
+            assert_eq!(calls[1], KIMI_ID, "{model}: the first is kept");
+        }
+    }
+    // Kimi's dialect makes them unique: not a test that passes for want of
+    // a rule.
+    assert!(unique_somewhere, "no model was sent unique ids");
+
+    // With a `role: system` message, which Kimi Coding's rewrite moves
+    // into `system` (the messages read whole): the same ids.
+    let model = "kimi/kimi-for-coding";
+    let (_, messages, _) = turn(model, "anthropic-messages");
+    let mut messages = messages.to_string();
+    for nonce in [1, 2] {
+        messages = messages.replace(&handed_out(nonce), KIMI_ID);
+    }
+    let mut messages: Value = serde_json::from_str(&messages).unwrap();
+    let turns = messages["messages"].as_array_mut().unwrap();
+    turns.insert(1, json!({"role": "system", "content": "mid-conversation"}));
+    gw.messages(messages).await.bytes().await.unwrap();
+    let sent = upstream.requests().last().unwrap()["body"].clone();
+    assert!(
+        sent["system"].to_string().contains("mid-conversation"),
+        "{sent}"
+    );
+    let calls = calls_and_results(&sent, model);
+    assert_eq!(calls[1], KIMI_ID, "{sent}");
+    assert_ne!(calls[1], calls[2], "{sent}");
+}
+
+/// The three tool calls' ids `sent` (a Messages body) holds, each checked
+/// to be its result's.
+fn calls_and_results(sent: &Value, model: &str) -> Vec<String> {
+    let blocks = (sent["messages"].as_array().unwrap().iter())
+        .flat_map(|message| message["content"].as_array().cloned().unwrap_or_default());
+    let ids: Vec<String> = blocks
+        .filter_map(|block| match block["type"].as_str() {
+            Some("tool_use") => block["id"].as_str().map(str::to_string),
+            Some("tool_result") => block["tool_use_id"].as_str().map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 6, "{model}: {ids:?}");
+    for pair in ids.chunks(2) {
+        assert_eq!(
+            pair[0], pair[1],
+            "{model}: a result names its call: {ids:?}"
+        );
+    }
+    ids.into_iter().step_by(2).collect()
+}
+
 /// A thinking budget reaches OpenRouter from an Anthropic client, as a
 /// chat client's effort does: as `reasoning` over the chat transport (its
 /// `max_tokens`, the effort's level), as the thinking switch with that

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::capabilities::MaxTokensField;
 use crate::format::body::{Chunks, Edits, ObjectEdits};
 use crate::wire::facts::Facts;
-use crate::wire::openai::{ChatRequest, function_name};
+use crate::wire::openai::{ChatRequest, MessageInfo, function_name};
 
 /// The rules' decisions for one target.
 #[derive(Debug, Clone, Default)]
@@ -291,11 +291,10 @@ pub enum CallId {
 pub const MADE_ID_LEN: usize = "call_".len() + 24;
 
 impl CallId {
-    /// The id's text, the client's read from `request`.
-    pub fn bytes<'a>(&'a self, request: &'a ChatRequest) -> &'a [u8] {
+    /// The id's text, the client's read from its request's `messages`.
+    pub fn bytes<'a>(&'a self, messages: &'a [MessageInfo]) -> &'a [u8] {
         match self {
-            CallId::Client { turn, call } => request
-                .messages()
+            CallId::Client { turn, call } => messages
                 .get(*turn)
                 .and_then(|message| message.tool_call_ids.get(*call))
                 .map_or(&[], |id| id.as_bytes()),
@@ -314,7 +313,7 @@ impl CallId {
                 out.push(b'"');
             }
             other => {
-                let text = std::str::from_utf8(other.bytes(request)).unwrap_or_default();
+                let text = std::str::from_utf8(other.bytes(request.messages())).unwrap_or_default();
                 serde_json::to_writer(out, text).expect("a string always serializes");
             }
         }

@@ -7,15 +7,17 @@
 //! ([`SHARED`]: the model id; `fixedSampling` removes sampling, `params`
 //! sets it); the tools' schemas in the form the rules gave them (a tool's
 //! `parameters` as its `input_schema`, by name); the tool choice and the
-//! tools it was narrowed to; and the reasoning given back to a replayed
+//! tools it was narrowed to; the reasoning given back to a replayed
 //! tool-call turn (a `thinking` block, as a translated request gets) or
-//! taken from it (thinking off).
+//! taken from it (thinking off); and the tool-call ids the rules send in
+//! place of the client's (Kimi's, repeated across turns), on its
+//! `tool_use` and `tool_result` blocks.
 
 use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
-use crate::translate::decisions::{Decisions, ToolChoice, Tools};
+use crate::translate::decisions::{CallId, Decisions, ToolChoice, Tools};
 use crate::translate::ids;
 use crate::wire::facts::Facts;
 
@@ -38,6 +40,24 @@ pub struct Carried {
     /// The reasoning given back to (or taken from) replayed tool-call
     /// turns, in the order of the turns.
     reasoning: Vec<GivenReasoning>,
+    /// Every tool-call id of the body as the rules send it, when they
+    /// change one: all of them, so that each result still names its
+    /// call's (an id clawgate handed out goes as the provider's own, as
+    /// a translated request sends it).
+    ids: Vec<BlockId>,
+}
+
+/// The id one `tool_use` block (its `id`) or `tool_result` block (its
+/// `tool_use_id`) of the body is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BlockId {
+    /// The body's message (its index in `messages`).
+    message: usize,
+    /// `tool_use` or `tool_result`.
+    kind: &'static str,
+    /// The block's place among the message's blocks of that kind.
+    nth: usize,
+    id: String,
 }
 
 /// The reasoning the plan gives one replayed assistant turn with tool
@@ -79,12 +99,44 @@ impl Carried {
             tools: decided.tools.clone(),
             tool_choice,
             reasoning: reasoning(decided, request),
+            ids: block_ids(decided, request),
         }
     }
 
     /// Whether the client's `messages` take an edit.
     pub fn edits_messages(&self) -> bool {
-        !self.reasoning.is_empty()
+        !self.reasoning.is_empty() || !self.ids.is_empty()
+    }
+
+    /// The body's messages whose tool-call ids change.
+    pub fn renamed_messages(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ids.iter().map(|id| id.message)
+    }
+
+    /// Message `index` of the body (`message`) with its blocks' tool-call
+    /// ids as the rules send them; whether one changed.
+    pub fn rename_in(&self, index: usize, message: &mut Value) -> bool {
+        let Some(Value::Array(blocks)) = message.get_mut("content") else {
+            return false;
+        };
+        let mut changed = false;
+        for id in self.ids.iter().filter(|id| id.message == index) {
+            let member = if id.kind == "tool_use" {
+                "id"
+            } else {
+                "tool_use_id"
+            };
+            let block = (blocks.iter_mut())
+                .filter(|block| block["type"] == id.kind)
+                .nth(id.nth);
+            if let Some(Value::Object(block)) = block
+                && block.get(member).and_then(Value::as_str) != Some(&id.id)
+            {
+                block.insert(member.into(), Value::String(id.id.clone()));
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Whether the client's `tools` take an edit.
@@ -93,8 +145,7 @@ impl Carried {
     }
 
     /// Written onto `body`, the tree of the client's Messages body's
-    /// members it edits (`messages` only when a target's rewrite read them
-    /// into it: see [`Self::reasoning_for`]).
+    /// members it edits, but for `messages` ([`Self::write_messages`]).
     pub fn write(&self, body: &mut Map<String, Value>) {
         for (key, value) in &self.shared {
             match value {
@@ -123,7 +174,19 @@ impl Carried {
                     .is_some_and(|n| offered.iter().any(|o| o == n))
             });
         }
+    }
+
+    /// Its edits of the messages, written onto `body` when a target's
+    /// rewrite read them into the tree (else the passthrough edits them
+    /// turn by turn: see [`Self::reasoning_for`]), before any rewrite: the
+    /// messages are still the client's, as the request model counts them.
+    pub fn write_messages(&self, body: &mut Map<String, Value>) {
         self.give_reasoning_in(body);
+        if let Some(Value::Array(messages)) = body.get_mut("messages") {
+            for (index, message) in messages.iter_mut().enumerate() {
+                self.rename_in(index, message);
+            }
+        }
     }
 
     /// The reasoning of each turn, on the turn of the same place and first
@@ -192,6 +255,63 @@ fn reasoning(decided: &Decisions, request: &dyn Facts) -> Vec<GivenReasoning> {
         });
     }
     given
+}
+
+/// Each tool-call id of the body's blocks as the rules send it, when they
+/// change one (else none): a call's as decided or its own, a result's as
+/// decided or its call's own. The request model's turns are placed in the
+/// body by their origin; a user message's results are its tool turns, in
+/// order.
+fn block_ids(decided: &Decisions, request: &dyn Facts) -> Vec<BlockId> {
+    let renames =
+        (decided.turns.values()).any(|turn| turn.call_ids.is_some() || turn.result_id.is_some());
+    if !renames {
+        return Vec::new();
+    }
+    let messages = request.messages();
+    let text = |id: &CallId| String::from_utf8_lossy(id.bytes(messages)).into_owned();
+    let mut ids = Vec::new();
+    // The body's message the last tool turn came from, and how many had.
+    let mut results = (None, 0);
+    for (index, message) in messages.iter().enumerate() {
+        let Some(origin) = request.origin(index) else {
+            continue;
+        };
+        let turn = decided.turns.get(&index);
+        if message.role == "assistant" {
+            let decided_ids = turn.and_then(|turn| turn.call_ids.clone());
+            for (nth, own) in message.tool_call_ids.iter().enumerate() {
+                let id = match &decided_ids {
+                    Some(range) => (decided.ids.get(range.start as usize + nth)).map(text),
+                    None => Some(own.clone()),
+                };
+                ids.extend(id.map(|id| BlockId {
+                    message: origin,
+                    kind: "tool_use",
+                    nth,
+                    id,
+                }));
+            }
+        } else if message.role == "tool" {
+            let nth = match results {
+                (Some(from), n) if from == origin => n,
+                _ => 0,
+            };
+            results = (Some(origin), nth + 1);
+            let decided_id = turn.and_then(|turn| turn.result_id);
+            let id = match decided_id {
+                Some(at) => decided.ids.get(at as usize).map(text),
+                None => message.tool_call_id.clone(),
+            };
+            ids.extend(id.map(|id| BlockId {
+                message: origin,
+                kind: "tool_result",
+                nth,
+                id,
+            }));
+        }
+    }
+    ids
 }
 
 /// The id of the first `tool_use` of an assistant `message`.
@@ -268,7 +388,9 @@ mod tests {
             let Value::Object(mut body) = body else {
                 unreachable!()
             };
-            Carried::of(&decided, &request).write(&mut body);
+            let carried = Carried::of(&decided, &request);
+            carried.write_messages(&mut body);
+            carried.write(&mut body);
             Value::Object(body)
         };
 
@@ -322,7 +444,7 @@ mod tests {
                 Some(text) => TurnReasoning::Given(Some(text.into())),
                 None => TurnReasoning::Taken,
             });
-            Carried::of(&decided, &request).write(out.as_object_mut().unwrap());
+            Carried::of(&decided, &request).write_messages(out.as_object_mut().unwrap());
             out
         };
         let body: Value = serde_json::from_str(&body).unwrap();

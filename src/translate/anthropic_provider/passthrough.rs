@@ -29,9 +29,12 @@
 //! reasoning (or takes it), the messages are scanned with their blocks and
 //! only the turns that take it are read.
 //!
-//! Tool-use ids are left as the client sent them: the ids clawgate hands an
-//! Anthropic client (`cgid_<nonce>_<hex>`, see [`crate::translate::ids`])
-//! are valid Anthropic ids, and a call and its result carry the same one.
+//! Tool-use ids are left as the client sent them (the ids clawgate hands an
+//! Anthropic client, `cgid_<nonce>_<hex>` as [`crate::translate::ids`]
+//! makes them, are valid Anthropic ids, and a call and its result carry
+//! the same one), unless the rules change one: Kimi's repeat across turns
+//! in a history that did not come through clawgate. Every call and result
+//! then takes the id a translated request would send.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -134,7 +137,7 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
             members,
             items: Some(items),
         }) => {
-            turns_given_reasoning(source, &items, carried, &mut edits);
+            edit_turns(source, &items, carried, &mut edits);
             body::write(source, &members, &edits, MESSAGES, &items)
         }
         _ => body::write(source, members, &edits, MESSAGES, &Items::default()),
@@ -142,9 +145,10 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
 }
 
 /// The plan's reasoning given to (or taken from) the replayed turns among
-/// the messages as written (`messages`, scanned with their blocks): each
-/// turn that takes it read alone, an edit of its `content` in `edits`.
-fn turns_given_reasoning(source: &Bytes, messages: &Items, carried: &Carried, edits: &mut Edits) {
+/// the messages as written (`messages`, scanned with their blocks), and
+/// the tool-call ids it changes: each turn that takes either read alone,
+/// an edit of its `content` in `edits`.
+fn edit_turns(source: &Bytes, messages: &Items, carried: &Carried, edits: &mut Edits) {
     let text = |members: &[Member], key: &str| {
         let member = Member::last(members, key)?;
         serde_json::from_slice::<Cow<str>>(&source[member.value.clone()]).ok()
@@ -157,14 +161,22 @@ fn turns_given_reasoning(source: &Bytes, messages: &Items, carried: &Carried, ed
             .and_then(|block| text(block, "id"));
         Some((index, first_call))
     });
-    for (index, reasoning) in carried.reasoning_for(turns) {
+    let given = carried.reasoning_for(turns);
+    let mut edited: Vec<usize> = (given.iter().map(|(index, _)| *index))
+        .chain(carried.renamed_messages())
+        .collect();
+    edited.sort_unstable();
+    edited.dedup();
+    for index in edited {
         let Some(message) = messages.get(index) else {
             continue;
         };
         let Ok(mut turn) = serde_json::from_slice::<Value>(&source[message.range()]) else {
             continue;
         };
-        if give_reasoning(&mut turn, reasoning) {
+        let reasoning = given.iter().find(|(given, _)| *given == index);
+        let gave = reasoning.is_some_and(|(_, reasoning)| give_reasoning(&mut turn, *reasoning));
+        if carried.rename_in(index, &mut turn) || gave {
             let content = turn["content"].take();
             edits
                 .items
@@ -205,6 +217,7 @@ fn apply(mut out: Map<String, Value>, plan: &MessagesPlan) -> Map<String, Value>
     if plan.without_server_tools {
         keep_client_tools(&mut out);
     }
+    plan.carried.write_messages(&mut out);
     for rewrite in &plan.rewrites {
         (rewrite.apply)(&mut out);
     }
