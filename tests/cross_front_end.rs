@@ -330,6 +330,14 @@ async fn kimis_own_repeated_ids_in_a_messages_history_are_sent_unique() {
     let calls = calls_and_results(&sent, model);
     assert_eq!(calls[1], KIMI_ID, "{sent}");
     assert_ne!(calls[1], calls[2], "{sent}");
+
+    // The ids clawgate handed out never repeat as written: they go as
+    // they are, though the provider's own under them do.
+    let (_, messages, _) = turn(model, "anthropic-messages");
+    gw.messages(messages).await.bytes().await.unwrap();
+    let sent = upstream.requests().last().unwrap()["body"].clone();
+    let calls = calls_and_results(&sent, model);
+    assert_eq!(calls, ["call_1", &handed_out(1), &handed_out(2)], "{sent}");
 }
 
 /// The three tool calls' ids `sent` (a Messages body) holds, each checked

@@ -68,6 +68,11 @@ pub struct Native {
     pub message_origins: Vec<Option<u32>>,
     /// The client's `anthropic-beta` header (Messages'), as it came.
     pub betas: Option<reqwest::header::HeaderValue>,
+    /// Whether a `tool_use` id repeats in the client's own Messages body
+    /// as written (clawgate's, `cgid_…`, never do; Kimi's own do, in a
+    /// history resumed from it): its body then takes the ids the rules
+    /// make unique.
+    pub written_ids_repeat: bool,
 }
 
 /// A body of another format: its facts, and how its chat form is written

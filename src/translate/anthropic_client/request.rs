@@ -695,6 +695,7 @@ fn write<'a>(
             }
         }
     }
+    native.written_ids_repeat = written_ids_repeat(&request.messages);
     if let Some(ToolChoice::Tool { name, .. }) = request.tool_choice.as_deref()
         && tools.server.iter().any(|server| **server == **name)
     {
@@ -910,6 +911,21 @@ fn translate_message<'a>(
             role: role.to_string(),
         }),
     }
+}
+
+/// Whether a `tool_use` id repeats among `messages`, as written.
+fn written_ids_repeat(messages: &[Message]) -> bool {
+    let mut written = std::collections::HashSet::new();
+    let blocks = messages.iter().flat_map(|message| match &message.content {
+        Content::Blocks(blocks) => &blocks[..],
+        Content::Text(_) => &[],
+    });
+    blocks
+        .filter_map(|block| match block {
+            Block::ToolUse { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .any(|id| !written.insert(id))
 }
 
 /// A user turn: its tool results first, as `tool` messages, then whatever

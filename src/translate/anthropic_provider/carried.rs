@@ -76,8 +76,10 @@ struct GivenReasoning {
 
 impl Carried {
     /// What the plan's `decided` for `request` (its facts, turns counted
-    /// as in its chat form) say of a Messages body.
-    pub fn of(decided: &Decisions, request: &dyn Facts) -> Self {
+    /// as in its chat form) say of a Messages body; its tool-call ids only
+    /// when the body's own ids repeat (`renames`): else they are unique
+    /// as written, and go so.
+    pub fn of(decided: &Decisions, request: &dyn Facts, renames: bool) -> Self {
         let mut shared = vec![("model", Some(json!(decided.model)))];
         for key in SHARED {
             if decided.removes(key) {
@@ -99,7 +101,10 @@ impl Carried {
             tools: decided.tools.clone(),
             tool_choice,
             reasoning: reasoning(decided, request),
-            ids: block_ids(decided, request),
+            ids: match renames {
+                true => block_ids(decided, request),
+                false => Vec::new(),
+            },
         }
     }
 
@@ -388,7 +393,7 @@ mod tests {
             let Value::Object(mut body) = body else {
                 unreachable!()
             };
-            let carried = Carried::of(&decided, &request);
+            let carried = Carried::of(&decided, &request, false);
             carried.write_messages(&mut body);
             carried.write(&mut body);
             Value::Object(body)
@@ -444,7 +449,7 @@ mod tests {
                 Some(text) => TurnReasoning::Given(Some(text.into())),
                 None => TurnReasoning::Taken,
             });
-            Carried::of(&decided, &request).write_messages(out.as_object_mut().unwrap());
+            Carried::of(&decided, &request, false).write_messages(out.as_object_mut().unwrap());
             out
         };
         let body: Value = serde_json::from_str(&body).unwrap();
@@ -513,7 +518,7 @@ mod tests {
             let Value::Object(mut out) = forced.clone() else {
                 unreachable!()
             };
-            Carried::of(&decided, &request).write(&mut out);
+            Carried::of(&decided, &request, false).write(&mut out);
             assert_eq!(out["tool_choice"], expected, "{choice:?}");
             let names: Vec<&str> = out["tools"]
                 .as_array()
@@ -529,7 +534,7 @@ mod tests {
             ..Decisions::default()
         };
         let mut out = Map::new();
-        Carried::of(&decided, &request).write(&mut out);
+        Carried::of(&decided, &request, false).write(&mut out);
         assert!(out.get("tool_choice").is_none());
     }
 }

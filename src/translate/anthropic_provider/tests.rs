@@ -652,7 +652,11 @@ mod passthrough_tests {
         let original = read.original(Bytes::copy_from_slice(body)).unwrap();
         let mut plan = super::plan(facts, &serde_json::from_slice(body).ok()?);
         decided.model = facts.model.to_string();
-        plan.carried = Carried::of(&decided, &ChatRequest::parse(chat.to_string()).unwrap());
+        plan.carried = Carried::of(
+            &decided,
+            &ChatRequest::parse(chat.to_string()).unwrap(),
+            false,
+        );
         Some(rendered::passthrough(&original, &plan).to_vec())
     }
 
