@@ -303,7 +303,11 @@ async fn kimis_own_repeated_ids_in_a_messages_history_are_sent_unique() {
         let calls = calls_and_results(sent, model);
         if calls[1] != calls[2] {
             unique_somewhere = true;
-            assert_eq!(calls[1], KIMI_ID, "{model}: the first is kept");
+            let first = ids::encode_stable(KIMI_ID);
+            assert_eq!(
+                calls[1], first,
+                "{model}: the first is kept, as an Anthropic id"
+            );
         }
     }
     // Kimi's dialect makes them unique: not a test that passes for want of
@@ -328,8 +332,52 @@ async fn kimis_own_repeated_ids_in_a_messages_history_are_sent_unique() {
         "{sent}"
     );
     let calls = calls_and_results(&sent, model);
-    assert_eq!(calls[1], KIMI_ID, "{sent}");
+    assert_eq!(calls[1], ids::encode_stable(KIMI_ID), "{sent}");
     assert_ne!(calls[1], calls[2], "{sent}");
+
+    // Parallel calls, their results in another order and before text:
+    // each result still names its own call, and no id repeats.
+    let call =
+        |id: &str, name: &str| json!({"type": "tool_use", "id": id, "name": name, "input": {}});
+    let result =
+        |id: &str, text: &str| json!({"type": "tool_result", "tool_use_id": id, "content": text});
+    let (read, write) = ("functions.read:0", "functions.write:1");
+    let calls = json!([call(read, "read"), call(write, "write")]);
+    let results =
+        json!([result(write, "write"), result(read, "read"), {"type": "text", "text": "go on"}]);
+    let parallel = json!({"model": model, "max_tokens": 100, "messages": [
+        {"role": "user", "content": "start"},
+        {"role": "assistant", "content": calls}, {"role": "user", "content": results},
+        {"role": "assistant", "content": calls}, {"role": "user", "content": results}],
+        "tools": [{"name": "read", "input_schema": {"type": "object"}},
+                  {"name": "write", "input_schema": {"type": "object"}}]});
+    gw.messages(parallel).await.bytes().await.unwrap();
+    let sent = upstream.requests().last().unwrap()["body"].clone();
+    let blocks: Vec<Value> = (sent["messages"].as_array().unwrap().iter())
+        .flat_map(|message| message["content"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let calls: Vec<(&str, &str)> = (blocks.iter())
+        .filter(|block| block["type"] == "tool_use")
+        .map(|block| {
+            (
+                block["id"].as_str().unwrap(),
+                block["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(calls.len(), 4, "{sent}");
+    for (at, (id, _)) in calls.iter().enumerate() {
+        assert!(!calls[..at].iter().any(|(other, _)| other == id), "{sent}");
+    }
+    let results = blocks.iter().filter(|block| block["type"] == "tool_result");
+    for block in results {
+        let id = block["tool_use_id"].as_str().unwrap();
+        let named = calls
+            .iter()
+            .find(|(call, _)| *call == id)
+            .map(|(_, name)| *name);
+        assert_eq!(named, block["content"].as_str(), "{sent}");
+    }
 
     // The ids clawgate handed out never repeat as written: they go as
     // they are, though the provider's own under them do.

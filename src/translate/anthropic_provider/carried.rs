@@ -274,7 +274,10 @@ fn block_ids(decided: &Decisions, request: &dyn Facts) -> Vec<BlockId> {
         return Vec::new();
     }
     let messages = request.messages();
-    let text = |id: &CallId| String::from_utf8_lossy(id.bytes(messages)).into_owned();
+    // As a translated request sends it ([`ids::encode_stable`]): Kimi's
+    // `functions.f:0` is no Anthropic id.
+    let sent = |id: &str| ids::encode_stable(id).into_owned();
+    let text = |id: &CallId| sent(&String::from_utf8_lossy(id.bytes(messages)));
     let mut ids = Vec::new();
     // The body's message the last tool turn came from, and how many had.
     let mut results = (None, 0);
@@ -288,7 +291,7 @@ fn block_ids(decided: &Decisions, request: &dyn Facts) -> Vec<BlockId> {
             for (nth, own) in message.tool_call_ids.iter().enumerate() {
                 let id = match &decided_ids {
                     Some(range) => (decided.ids.get(range.start as usize + nth)).map(text),
-                    None => Some(own.clone()),
+                    None => Some(sent(own)),
                 };
                 ids.extend(id.map(|id| BlockId {
                     message: origin,
@@ -306,7 +309,7 @@ fn block_ids(decided: &Decisions, request: &dyn Facts) -> Vec<BlockId> {
             let decided_id = turn.and_then(|turn| turn.result_id);
             let id = match decided_id {
                 Some(at) => decided.ids.get(at as usize).map(text),
-                None => message.tool_call_id.clone(),
+                None => message.tool_call_id.as_deref().map(sent),
             };
             ids.extend(id.map(|id| BlockId {
                 message: origin,

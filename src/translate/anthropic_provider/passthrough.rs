@@ -26,8 +26,8 @@
 //! wrote them, sliced from its buffer, unless the plan edits them; so does
 //! any member the plan neither reads nor sets. Those it reads are read into
 //! a tree ([`apply`]) and written again. When the plan gives a replayed turn
-//! reasoning (or takes it), the messages are scanned with their blocks and
-//! only the turns that take it are read.
+//! reasoning (or takes it), or changes tool-call ids, the messages are
+//! scanned with their blocks and only the turns that take it are read.
 //!
 //! Tool-use ids are left as the client sent them (the ids clawgate hands an
 //! Anthropic client, `cgid_<nonce>_<hex>` as [`crate::translate::ids`]
@@ -60,8 +60,8 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         .flat_map(|rewrite| rewrite.members.iter().copied())
         .collect();
     // The messages, each with its blocks, when the plan gives a replayed
-    // turn reasoning or takes it, and no rewrite reads them whole: else
-    // they are read into the tree.
+    // turn reasoning or takes it, or changes tool-call ids, and no rewrite
+    // reads them whole: else they are read into the tree.
     let scanned = (carried.edits_messages() && !rewritten.contains(&MESSAGES))
         .then(|| scan::object_nested(source, Some(MESSAGES), Some("content")).ok())
         .flatten()
