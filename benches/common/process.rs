@@ -46,14 +46,19 @@ pub fn serve_binary(
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let mut command = match cpu {
-        Some(cpu) => {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", &cpu.to_string()]).arg(clawgate);
-            taskset
-        }
-        None => Command::new(clawgate),
-    };
+    // Pinned with `taskset`, and run under the program
+    // `CLAWGATE_BENCH_UNDER` names with its arguments, if any (`valgrind
+    // --tool=callgrind ...`, to count what a request costs: see
+    // docs/performance.md).
+    let mut words: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cpu) = cpu {
+        words.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
+    }
+    let under = std::env::var("CLAWGATE_BENCH_UNDER").unwrap_or_default();
+    words.extend(under.split_whitespace().map(Into::into));
+    words.push(clawgate.into());
+    let mut command = Command::new(&words[0]);
+    command.args(&words[1..]);
     // A fixed, small environment, so that what the bench was started from
     // (`cargo bench` adds some thirty variables) does not move the figures:
     // the size of a process's environment shifts its stack, which moved
