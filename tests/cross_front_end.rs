@@ -379,6 +379,29 @@ async fn kimis_own_repeated_ids_in_a_messages_history_are_sent_unique() {
         assert_eq!(named, block["content"].as_str(), "{sent}");
     }
 
+    // An id Kimi wrote with a space, which the rules repair: no repeat,
+    // but no Anthropic id either, so the call and its result take the
+    // repaired one.
+    let spaced = "functions read:0";
+    let once = json!({"model": model, "max_tokens": 100, "messages": [
+        {"role": "user", "content": "start"},
+        {"role": "assistant", "content": [call(spaced, "read")]},
+        {"role": "user", "content": [result(spaced, "read")]}],
+        "tools": [{"name": "read", "input_schema": {"type": "object"}}]});
+    gw.messages(once).await.bytes().await.unwrap();
+    let sent = upstream.requests().last().unwrap()["body"].clone();
+    let repaired = ids::encode_stable("functions.read:0");
+    let block = |message: usize, kind: &str| {
+        let blocks = sent["messages"][message]["content"].as_array().unwrap();
+        blocks
+            .iter()
+            .find(|block| block["type"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(block(1, "tool_use")["id"], *repaired, "{sent}");
+    assert_eq!(block(2, "tool_result")["tool_use_id"], *repaired, "{sent}");
+
     // The ids clawgate handed out never repeat as written: they go as
     // they are, though the provider's own under them do.
     let (_, messages, _) = turn(model, "anthropic-messages");

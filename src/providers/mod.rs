@@ -167,8 +167,8 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         draft.withhold(Withheld::WrittenAnew("tool_choice"));
     }
     if draft.is_messages_body() {
-        let renames = draft.native().written_ids_repeat;
-        draft.messages.carried = Carried::of(&draft.decided, draft.request(), renames);
+        let ids_unfit = draft.native().ids_unfit;
+        draft.messages.carried = Carried::of(&draft.decided, draft.request(), ids_unfit);
     }
     let plan = &mut draft.messages;
     plan.max_tokens = max_tokens;

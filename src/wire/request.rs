@@ -68,11 +68,12 @@ pub struct Native {
     pub message_origins: Vec<Option<u32>>,
     /// The client's `anthropic-beta` header (Messages'), as it came.
     pub betas: Option<reqwest::header::HeaderValue>,
-    /// Whether a `tool_use` id repeats in the client's own Messages body
-    /// as written (clawgate's, `cgid_…`, never do; Kimi's own do, in a
-    /// history resumed from it): its body then takes the ids the rules
-    /// make unique.
-    pub written_ids_repeat: bool,
+    /// Whether the tool-use ids of the client's own Messages body cannot
+    /// all go as written: a call's id repeats (clawgate's, `cgid_…`,
+    /// never do; Kimi's own do, in a history resumed from it), or a call's
+    /// or a result's is no Anthropic id (empty, or Kimi's `functions
+    /// f:0`). Its body then takes the ids the rules decide.
+    pub ids_unfit: bool,
 }
 
 /// A body of another format: its facts, and how its chat form is written

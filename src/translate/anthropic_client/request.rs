@@ -695,7 +695,7 @@ fn write<'a>(
             }
         }
     }
-    native.written_ids_repeat = written_ids_repeat(&request.messages);
+    native.ids_unfit = ids_unfit(&request.messages);
     if let Some(ToolChoice::Tool { name, .. }) = request.tool_choice.as_deref()
         && tools.server.iter().any(|server| **server == **name)
     {
@@ -913,19 +913,22 @@ fn translate_message<'a>(
     }
 }
 
-/// Whether a `tool_use` id repeats among `messages`, as written.
-fn written_ids_repeat(messages: &[Message]) -> bool {
-    let mut written = std::collections::HashSet::new();
-    let blocks = messages.iter().flat_map(|message| match &message.content {
+/// Whether the tool-use ids among `messages`, as written, cannot all go
+/// on ([`Native::ids_unfit`]).
+fn ids_unfit(messages: &[Message]) -> bool {
+    let anthropic = |id: &str| {
+        !id.is_empty() && (id.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let mut calls = std::collections::HashSet::new();
+    let mut blocks = messages.iter().flat_map(|message| match &message.content {
         Content::Blocks(blocks) => &blocks[..],
         Content::Text(_) => &[],
     });
-    blocks
-        .filter_map(|block| match block {
-            Block::ToolUse { id, .. } => Some(id.as_str()),
-            _ => None,
-        })
-        .any(|id| !written.insert(id))
+    blocks.any(|block| match block {
+        Block::ToolUse { id, .. } => !anthropic(id) || !calls.insert(id.as_str()),
+        Block::ToolResult { tool_use_id, .. } => !anthropic(tool_use_id),
+        _ => false,
+    })
 }
 
 /// A user turn: its tool results first, as `tool` messages, then whatever

@@ -42,8 +42,8 @@ pub struct Carried {
     reasoning: Vec<GivenReasoning>,
     /// Every tool-call id of the body as the rules send it, when they
     /// change one: all of them, so that each result still names its
-    /// call's (an id clawgate handed out goes as the provider's own, as
-    /// a translated request sends it).
+    /// call's (an id clawgate handed out goes as the provider's own, in
+    /// the valid Anthropic form a translated request sends it in).
     ids: Vec<BlockId>,
 }
 
@@ -77,9 +77,9 @@ struct GivenReasoning {
 impl Carried {
     /// What the plan's `decided` for `request` (its facts, turns counted
     /// as in its chat form) say of a Messages body; its tool-call ids only
-    /// when the body's own ids repeat (`renames`): else they are unique
-    /// as written, and go so.
-    pub fn of(decided: &Decisions, request: &dyn Facts, renames: bool) -> Self {
+    /// when the body's own cannot all go as written (`ids_unfit`: one
+    /// repeats, or is no Anthropic id): else they go so.
+    pub fn of(decided: &Decisions, request: &dyn Facts, ids_unfit: bool) -> Self {
         let mut shared = vec![("model", Some(json!(decided.model)))];
         for key in SHARED {
             if decided.removes(key) {
@@ -101,7 +101,7 @@ impl Carried {
             tools: decided.tools.clone(),
             tool_choice,
             reasoning: reasoning(decided, request),
-            ids: match renames {
+            ids: match ids_unfit {
                 true => block_ids(decided, request),
                 false => Vec::new(),
             },

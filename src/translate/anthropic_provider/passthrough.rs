@@ -32,9 +32,10 @@
 //! Tool-use ids are left as the client sent them (the ids clawgate hands an
 //! Anthropic client, `cgid_<nonce>_<hex>` as [`crate::translate::ids`]
 //! makes them, are valid Anthropic ids, and a call and its result carry
-//! the same one), unless they repeat as written (Kimi's own, in a history
-//! resumed from it) and the rules change one: every call and result then
-//! takes the id a translated request would send.
+//! the same one), unless they cannot all go as written (Kimi's own, in a
+//! history resumed from it, repeat and are no Anthropic ids) and the rules
+//! change one: every call and result then takes the id a translated
+//! request would send.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
