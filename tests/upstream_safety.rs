@@ -27,6 +27,7 @@ impl Logs {
     /// Captures the text log (the `serve` format without colours) until the
     /// guard is dropped.
     fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        common::log::keep_callsites_live();
         let logs = Logs::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()

@@ -21,8 +21,23 @@ impl Write for Captured {
     }
 }
 
+/// Keeps every log callsite live for a capture on one thread. `tracing`
+/// caches each callsite's interest for the whole process, worked out on
+/// the thread that first reaches it: a sibling test's thread with no
+/// subscriber would cache "never", and a capture would then see nothing.
+/// A global subscriber that takes every event (and writes none) keeps
+/// them live; a thread's own default still gets its events.
+pub fn keep_callsites_live() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Another global default, set first, keeps them live too.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 impl Captured {
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        keep_callsites_live();
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
