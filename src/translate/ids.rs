@@ -97,6 +97,14 @@ pub fn scrubbed<'b>(bytes: &'b [u8], scrub: impl Fn(&str) -> Option<String>) -> 
     }
 }
 
+/// Whether `id` is a valid Anthropic tool-use id (`[A-Za-z0-9_-]+`).
+pub fn is_anthropic(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The Anthropic id of an OpenAI-side tool call sent TO an Anthropic
 /// provider: the same on every request (so the provider's prompt cache
 /// keeps working), which is safe there because the provider rules have
@@ -104,12 +112,7 @@ pub fn scrubbed<'b>(bytes: &'b [u8], scrub: impl Fn(&str) -> Option<String>) -> 
 /// does not start with `cgid_` passes unchanged; any other becomes `cgid_`
 /// and the hex of its bytes, which [`decode`] reverses.
 pub fn encode_stable(id: &str) -> Cow<'_, str> {
-    let plain = !id.is_empty()
-        && !id.starts_with(PREFIX)
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
+    if is_anthropic(id) && !id.starts_with(PREFIX) {
         return Cow::Borrowed(id);
     }
     let mut out = String::with_capacity(PREFIX.len() + 2 * id.len());

@@ -901,9 +901,10 @@ impl StreamEvent {
         // The data is one line: a client's own JSON echoed (its `tools`,
         // written over several lines) has its line breaks between tokens,
         // where a space means the same (a string holds none unescaped).
-        let breaks: Vec<usize> = memchr::memchr2_iter(b'\n', b'\r', &out[from..]).collect();
-        for at in breaks {
-            out[from + at] = b' ';
+        let mut at = from;
+        while let Some(found) = memchr::memchr2(b'\n', b'\r', &out[at..]) {
+            out[at + found] = b' ';
+            at += found + 1;
         }
         // Every event is an object with at least its `type`.
         debug_assert!(out.ends_with(b"}") && !out.ends_with(b"{}"));

@@ -916,9 +916,7 @@ fn translate_message<'a>(
 /// Whether the tool-use ids among `messages`, as written, cannot all go
 /// on ([`Native::ids_unfit`]).
 fn ids_unfit(messages: &[Message]) -> bool {
-    let anthropic = |id: &str| {
-        !id.is_empty() && (id.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
+    let anthropic = ids::is_anthropic;
     let mut calls = std::collections::HashSet::new();
     let mut blocks = messages.iter().flat_map(|message| match &message.content {
         Content::Blocks(blocks) => &blocks[..],

@@ -43,7 +43,8 @@ pub struct Carried {
     /// Every tool-call id of the body as the rules send it, when they
     /// change one: all of them, so that each result still names its
     /// call's (an id clawgate handed out goes as the provider's own, in
-    /// the valid Anthropic form a translated request sends it in).
+    /// the valid Anthropic form a translated request sends it in), in the
+    /// order of the body's messages.
     ids: Vec<BlockId>,
 }
 
@@ -125,7 +126,9 @@ impl Carried {
             return false;
         };
         let mut changed = false;
-        for id in self.ids.iter().filter(|id| id.message == index) {
+        // The ids are in the order of the messages.
+        let from = self.ids.partition_point(|id| id.message < index);
+        for id in self.ids[from..].iter().take_while(|id| id.message == index) {
             let member = if id.kind == "tool_use" {
                 "id"
             } else {
