@@ -6,15 +6,15 @@
 # the scenario is run with 400 and with 2,000 requests, and the
 # difference of the two runs' counts over 1,600 is one request's.
 #
-#   benches/count.sh EARLIER_CLAWGATE "SCENARIO NAME OR ITS START" [OUT_DIR]
+#   benches/count.sh EARLIER_CLAWGATE "SCENARIO NAME OR A PART OF IT" [OUT_DIR]
 #
-# Needs valgrind, nginx-light and the release build (`cargo build
-# --release`); builds the benchmark itself. The second level is 512 KB,
-# 8 ways, unless CLAWGATE_COUNT_L2 says otherwise (`SIZE,WAYS,LINE`).
+# Needs valgrind and nginx-light; builds the benchmark (and this build's
+# clawgate with it). The second level is 512 KB, 8 ways, unless
+# CLAWGATE_COUNT_L2 says otherwise (`SIZE,WAYS,LINE`).
 set -euo pipefail
 
 earlier=${1:?the earlier build\'s clawgate binary}
-scenario=${2:?a scenario\'s name, or its start}
+scenario=${2:?a scenario\'s name, or a part of it}
 out=${3:-$(mktemp -d)}
 l2=${CLAWGATE_COUNT_L2:-524288,8,64}
 earlier=$(realpath "$earlier")
@@ -28,7 +28,13 @@ for requests in 400 2000; do
     rm -f "$out/$requests"/cg.*
     CLAWGATE_BENCH_UNDER="valgrind --tool=callgrind --cache-sim=yes --LL=$l2 --callgrind-out-file=$out/$requests/cg.%p" \
         CLAWGATE_BENCH_AGAINST="$earlier" CLAWGATE_BENCH_ONLY="$scenario" \
-        "$bench" "$requests" 8 1 1 >"$out/$requests/log" 2>&1
+        "$bench" "$requests" 8 1 1 >"$out/$requests/log" 2>&1 || true
+    # The earlier build's row is there only when a scenario ran whole.
+    if ! grep -q ', the earlier build |' "$out/$requests/log"; then
+        echo "count.sh: no scenario named with \"$scenario\" ran; the benchmark said:" >&2
+        tail -5 "$out/$requests/log" >&2
+        exit 1
+    fi
 done
 
 # One line a build: its counts in the 2,000-request run less those in the
