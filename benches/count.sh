@@ -42,7 +42,7 @@ done
 awk -v earlier="$earlier" '
     FNR == 1 { build = "" }
     /^cmd:/ { build = (index($0, earlier) ? "earlier" : "this") }
-    /^events:/ { for (i = 2; i <= NF; i++) name[i - 1] = $i; events = NF - 1 }
+    /^events:/ { for (i = 2; i <= NF; i++) name[i - 1] = $i }
     /^summary:/ {
         sign = (FILENAME ~ /\/2000\//) ? 1 : -1
         for (i = 2; i <= NF; i++) count[build, name[i - 1]] += sign * $i
