@@ -34,14 +34,10 @@ pub const MIN_KEY_CHARS: usize = 16;
 /// make one.
 pub fn too_short(key: &str, what: &str) -> Option<String> {
     let chars = key.chars().count();
-    let unit = if chars == 1 {
-        "character"
-    } else {
-        "characters"
-    };
+    let s = if chars == 1 { "" } else { "s" };
     (chars < MIN_KEY_CHARS).then(|| {
         format!(
-            "{chars} {unit}; {what} needs at least {MIN_KEY_CHARS} (`openssl rand -hex 32` makes one)"
+            "{chars} character{s}; {what} needs at least {MIN_KEY_CHARS} (`openssl rand -hex 32` makes one)"
         )
     })
 }
@@ -71,6 +67,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether the client may ask for `model_ref` (every model, without
+    /// `models`).
+    pub fn may_use(&self, model_ref: &ModelRef) -> bool {
+        self.models.as_ref().is_none_or(|m| m.allows(model_ref))
+    }
+
     /// Whether this client's requests hold their worst cost before the
     /// call: it has a token limit, or budgets apply (its own, or
     /// `everyone`'s, `gateway.budgets`). Such a request that names no
@@ -96,10 +98,8 @@ impl Client {
     /// A digest that tells this client's conversations from any other's
     /// (the reasoning cache's scope): its name and key.
     pub fn scope_seed(&self) -> Vec<u8> {
-        let mut seed = self.name.as_bytes().to_vec();
-        seed.push(0);
-        seed.extend_from_slice(self.digest.as_ref().map_or(&[][..], |d| &d[..]));
-        seed
+        let digest = self.digest.as_ref().map_or(&[][..], |d| &d[..]);
+        [self.name.as_bytes(), &[0], digest].concat()
     }
 }
 
@@ -139,14 +139,6 @@ pub struct AllowedModels {
 impl AllowedModels {
     pub fn allows(&self, model_ref: &ModelRef) -> bool {
         self.refs.contains(model_ref)
-    }
-}
-
-impl Client {
-    /// Whether the client may ask for `model_ref` (every model, without
-    /// `models`).
-    pub fn may_use(&self, model_ref: &ModelRef) -> bool {
-        self.models.as_ref().is_none_or(|m| m.allows(model_ref))
     }
 }
 

@@ -281,16 +281,10 @@ pub(super) fn join(path: &str, key: &str) -> String {
 /// neighbours are mostly unrelated words, two otherwise).
 fn near_miss<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = key.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|&name| {
-            let distance = strsim::osa_distance(&lower, &name.to_ascii_lowercase());
-            (distance, name)
-        })
-        .filter(|&(distance, name)| {
-            let allowed = if name.len() <= 4 { 1 } else { 2 };
-            distance <= allowed
-        })
+    let distance = |name: &str| strsim::osa_distance(&lower, &name.to_ascii_lowercase());
+    let allowed = |name: &str| if name.len() <= 4 { 1 } else { 2 };
+    (known.iter().map(|&name| (distance(name), name)))
+        .filter(|&(distance, name)| distance <= allowed(name))
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, name)| name)
 }

@@ -92,11 +92,9 @@ impl fmt::Display for Source {
 /// built-in defaults. Both existing is an error: silently reading one
 /// would hide what the user wrote in the other.
 pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, AmbiguousConfig> {
-    if let Some(path) = flag {
-        return Ok(Source::File(path.to_path_buf()));
-    }
-    if let Some(path) = env.get("CLAWGATE_CONFIG").filter(|p| !p.is_empty()) {
-        return Ok(Source::File(PathBuf::from(path)));
+    let named = flag.map(Path::to_path_buf);
+    if let Some(path) = named.or_else(|| set_path(env, "CLAWGATE_CONFIG")) {
+        return Ok(Source::File(path));
     }
     let Some(dir) = config_dir(env) else {
         return Ok(Source::Defaults);
@@ -118,11 +116,14 @@ pub fn config_dir(env: &Environment) -> Option<PathBuf> {
 
 /// `$<var>/clawgate`, else `~/<in_home>/clawgate`.
 fn xdg_dir(env: &Environment, var: &str, in_home: &str) -> Option<PathBuf> {
-    env.get(var)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
+    set_path(env, var)
         .or_else(|| env.get("HOME").map(|home| Path::new(home).join(in_home)))
         .map(|dir| dir.join("clawgate"))
+}
+
+/// The path in `var`, unless unset or empty.
+fn set_path(env: &Environment, var: &str) -> Option<PathBuf> {
+    env.get(var).filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 /// For a config read from no file: the files in [`config_dir`] that look
@@ -142,10 +143,7 @@ fn misnamed_configs(env: &Environment) -> Option<String> {
         })
         .collect();
     names.sort();
-    if names.is_empty() {
-        return None;
-    }
-    Some(format!(
+    (!names.is_empty()).then(|| format!(
         "no config file: clawgate reads config.json or config.json5 in {} (or the file named by --config or $CLAWGATE_CONFIG), and does not read {} there; serving the built-in defaults until it is named config.json5 (or config.json)",
         dir.display(),
         names.join(", "),
@@ -173,10 +171,7 @@ pub fn default_env_file(env: &Environment) -> Option<PathBuf> {
 
 /// `$CLAWGATE_STATE_DIR` > `$XDG_STATE_HOME/clawgate` > `~/.local/state/clawgate`.
 pub fn state_dir(env: &Environment) -> Option<PathBuf> {
-    if let Some(dir) = env.get("CLAWGATE_STATE_DIR").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    xdg_dir(env, "XDG_STATE_HOME", ".local/state")
+    set_path(env, "CLAWGATE_STATE_DIR").or_else(|| xdg_dir(env, "XDG_STATE_HOME", ".local/state"))
 }
 
 /// Whether validation requires the referenced environment variables to be
@@ -287,52 +282,36 @@ impl<'de> serde::Deserialize<'de> for Json5Value {
         use serde::de::DeserializeSeed;
         let top = Nested {
             left: MAX_CONFIG_DEPTH,
-            at: None,
+            at: &Place::Top,
         };
         top.deserialize(deserializer).map(Json5Value)
     }
 }
 
 /// A value that may hold `left` more levels of objects and arrays, at
-/// `at` in the document (`None`: the document).
+/// `at` in the document.
 #[derive(Clone, Copy)]
 struct Nested<'p> {
     left: usize,
-    at: Option<&'p Place<'p>>,
+    at: &'p Place<'p>,
 }
 
-/// A place in the document: a member's key or an element's index under
-/// its parent's place. Built on the stack as the parse goes down; spelt
-/// as a path only for an error.
-struct Place<'p> {
-    parent: Option<&'p Place<'p>>,
-    step: Step<'p>,
+/// A place in the document: the document itself, or a member's key or an
+/// element's index under its parent's place. Built on the stack as the
+/// parse goes down; spelt as a path only for an error.
+enum Place<'p> {
+    Top,
+    Key(&'p Place<'p>, &'p str),
+    Index(&'p Place<'p>, usize),
 }
 
-#[derive(Clone, Copy)]
-enum Step<'p> {
-    Key(&'p str),
-    Index(usize),
-}
-
-/// The path of `at` as errors name it (`models.providers.x.models[0]`),
-/// scrubbed of credential shapes and with control characters escaped, as
-/// any text from outside.
-fn path_of(at: Option<&Place<'_>>) -> String {
-    let mut steps = Vec::new();
-    let mut at = at;
-    while let Some(place) = at {
-        steps.push(place.step);
-        at = place.parent;
+/// The path of `at` as errors name it (`models.providers.x.models[0]`).
+fn path_of(at: &Place<'_>) -> String {
+    match at {
+        Place::Top => String::new(),
+        Place::Key(parent, key) => keys::join(&path_of(parent), key),
+        Place::Index(parent, index) => format!("{}[{index}]", path_of(parent)),
     }
-    let mut path = String::new();
-    for step in steps.into_iter().rev() {
-        match step {
-            Step::Key(key) => path = keys::join(&path, key),
-            Step::Index(index) => path.push_str(&format!("[{index}]")),
-        }
-    }
-    Redactor::default().provider_text(&path)
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Nested<'_> {
@@ -347,20 +326,14 @@ impl Nested<'_> {
     /// How many levels a value inside an object or array here may hold,
     /// or the error when it is one too many.
     fn inner<E: serde::de::Error>(self) -> Result<usize, E> {
-        match self.left {
-            0 => Err(E::custom(syntax::too_deep(MAX_CONFIG_DEPTH))),
-            left => Ok(left - 1),
-        }
+        (self.left.checked_sub(1)).ok_or_else(|| E::custom(syntax::too_deep(MAX_CONFIG_DEPTH)))
     }
 }
 
-/// A member's key, refused when the object already has a member of that
-/// name: the error is raised as the key is read, so the parser places it
-/// on the second.
-struct Key<'a, 'p> {
-    members: &'a Map<String, Value>,
-    at: Option<&'p Place<'p>>,
-}
+/// A member's key, refused when the object (its members so far, at a
+/// place) already has a member of that name: the error is raised as the
+/// key is read, so the parser places it on the second.
+struct Key<'a, 'p>(&'a Map<String, Value>, &'p Place<'p>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Key<'_, '_> {
     type Value = String;
@@ -378,12 +351,11 @@ impl<'de> serde::de::Visitor<'de> for Key<'_, '_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<String, E> {
-        if self.members.contains_key(key) {
-            let place = Place {
-                parent: self.at,
-                step: Step::Key(key),
-            };
-            return Err(E::custom(syntax::twice(&path_of(Some(&place)))));
+        if self.0.contains_key(key) {
+            // Scrubbed of credential shapes and with control characters
+            // escaped, as any text from outside.
+            let path = Redactor::default().provider_text(&path_of(&Place::Key(self.1, key)));
+            return Err(E::custom(syntax::twice(&path)));
         }
         Ok(key.to_string())
     }
@@ -432,11 +404,7 @@ impl<'de> serde::de::Visitor<'de> for Nested<'_> {
         let left = self.inner()?;
         let mut items = Vec::new();
         loop {
-            let place = Place {
-                parent: self.at,
-                step: Step::Index(items.len()),
-            };
-            let at = Some(&place);
+            let at = &Place::Index(self.at, items.len());
             let Some(item) = seq.next_element_seed(Nested { left, at })? else {
                 break;
             };
@@ -448,19 +416,9 @@ impl<'de> serde::de::Visitor<'de> for Nested<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let left = self.inner()?;
         let mut members = Map::new();
-        let at = self.at;
-        while let Some(key) = map.next_key_seed(Key {
-            members: &members,
-            at,
-        })? {
-            let place = Place {
-                parent: at,
-                step: Step::Key(&key),
-            };
-            let value = map.next_value_seed(Nested {
-                left,
-                at: Some(&place),
-            })?;
+        while let Some(key) = map.next_key_seed(Key(&members, self.at))? {
+            let at = &Place::Key(self.at, &key);
+            let value = map.next_value_seed(Nested { left, at })?;
             members.insert(key, value);
         }
         Ok(Value::Object(members))
@@ -717,16 +675,6 @@ impl Provider {
     }
 }
 
-impl Config {
-    /// A `baseUrl`-naming error for each provider reached at this gateway's
-    /// own address (checked again once `--port`/`--bind` apply).
-    pub fn self_loops(&self) -> Vec<String> {
-        let (bind, port) = (self.gateway.bind, self.gateway.port);
-        let loops = validate::self_loops(&self.providers, bind, port);
-        loops.iter().map(ConfigError::to_string).collect()
-    }
-}
-
 /// A provider's key as far as the config could resolve it; serialised as
 /// [`ApiKey::describe`] says it.
 #[derive(Debug)]
@@ -855,19 +803,13 @@ impl Routing {
     /// The default chain's places in order, as written: a pool's members
     /// together, any other ref alone.
     pub fn places(&self) -> Vec<&[ModelRef]> {
-        let mut places = vec![self.place_of(&self.primary)];
-        let mut rest = &self.fallbacks[..];
-        while let Some(first) = rest.first() {
-            let pool = self.pool_of(first);
-            let len = match pool {
-                Some(_) => rest.iter().take_while(|r| self.pool_of(r) == pool).count(),
-                None => 1,
-            };
-            let (place, tail) = rest.split_at(len);
-            places.push(place);
-            rest = tail;
-        }
-        places
+        let pooled = |a: &ModelRef, b: &ModelRef| {
+            let pool = self.pool_of(a);
+            pool.is_some() && self.pool_of(b) == pool
+        };
+        let rest = self.fallbacks.chunk_by(pooled);
+        let first = self.place_of(&self.primary);
+        std::iter::once(first).chain(rest).collect()
     }
 
     /// The index of the pool `model_ref` is in, if any.
@@ -890,12 +832,9 @@ pub fn normalize_ref(providers: &BTreeMap<String, Arc<Provider>>, model_ref: Mod
             _ => return model_ref,
         }
     }
-    let model = model_ref.model();
-    let known = providers[provider].model(model).is_some();
-    let model = if known {
-        model
-    } else {
-        crate::catalog::canonical_model(provider, model)
+    let model = match providers[provider].model(model_ref.model()) {
+        Some(_) => model_ref.model(),
+        None => crate::catalog::canonical_model(provider, model_ref.model()),
     };
     ModelRef::new(provider, model)
 }
@@ -1036,15 +975,9 @@ impl Config {
     /// model id that exactly one provider has (`kimi-for-coding`, or
     /// `moonshotai/kimi-k2.6` for OpenRouter's).
     pub fn resolve(&self, name: &str) -> Option<ModelRef> {
-        if let Some(target) = self.routing.aliases.get(name) {
-            return Some(target.clone());
-        }
-        let by_case = self
-            .routing
-            .aliases
-            .iter()
-            .find(|(alias, _)| alias.eq_ignore_ascii_case(name));
-        if let Some((_, target)) = by_case {
+        let aliases = &self.routing.aliases;
+        let by_case = || (aliases.iter()).find(|(a, _)| a.eq_ignore_ascii_case(name));
+        if let Some((_, target)) = aliases.get_key_value(name).or_else(by_case) {
             return Some(target.clone());
         }
         let as_ref = ModelRef::parse(name).map(|r| normalize_ref(&self.providers, r));
@@ -1087,6 +1020,14 @@ impl Config {
     /// Every model as `(ref, provider, model)`, in provider then config order.
     pub fn models(&self) -> impl Iterator<Item = (ModelRef, &Arc<Provider>, &Arc<Model>)> {
         models_of(&self.providers)
+    }
+
+    /// A `baseUrl`-naming error for each provider reached at this gateway's
+    /// own address (checked again once `--port`/`--bind` apply).
+    pub fn self_loops(&self) -> Vec<String> {
+        let (bind, port) = (self.gateway.bind, self.gateway.port);
+        let loops = validate::self_loops(&self.providers, bind, port);
+        loops.iter().map(ConfigError::to_string).collect()
     }
 }
 

@@ -339,41 +339,32 @@ impl<'de> Deserialize<'de> for Requests {
     }
 }
 
-/// A wait longer than this is no longer a short queue.
-const LONGEST_WAIT_SECONDS: f64 = 60.0;
-
-/// How long a request waits for a place: seconds from 0 to a minute.
+/// Seconds from 0 to `MOST`, a whole number of them if `WHOLE`.
 #[derive(Debug, Clone, Copy)]
-pub struct Wait(pub Duration);
+pub struct Seconds<const MOST: u64, const WHOLE: bool>(pub Duration);
 
-impl<'de> Deserialize<'de> for Wait {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let expected = format_args!("expected seconds from 0 to {LONGEST_WAIT_SECONDS}");
-        checked(Value::deserialize(deserializer)?, expected, |value| {
-            let seconds = value.as_f64()?;
-            (0.0..=LONGEST_WAIT_SECONDS)
-                .contains(&seconds)
-                .then(|| Self(Duration::from_secs_f64(seconds)))
-        })
-    }
-}
-
-/// The longest cache lifetime taken: a day (no provider keeps one longer).
-const LONGEST_CACHE_LIFETIME_SECONDS: u64 = 86_400;
+/// How long a request waits for a place: seconds from 0 to a minute (a
+/// longer wait is no longer a short queue).
+pub type Wait = Seconds<60, false>;
 
 /// `cacheLifetimeSeconds`: how long the provider keeps a prompt's cache,
-/// a whole number of seconds from 0 (it keeps none) to a day.
-#[derive(Debug, Clone, Copy)]
-pub struct CacheLifetime(pub Duration);
+/// a whole number of seconds from 0 (it keeps none) to a day (no provider
+/// keeps one longer).
+pub type CacheLifetime = Seconds<86_400, true>;
 
-impl<'de> Deserialize<'de> for CacheLifetime {
+impl<'de, const MOST: u64, const WHOLE: bool> Deserialize<'de> for Seconds<MOST, WHOLE> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let expected = format_args!(
-            "expected a whole number of seconds from 0 to {LONGEST_CACHE_LIFETIME_SECONDS}"
-        );
+        let whole = if WHOLE { "a whole number of " } else { "" };
+        let expected = format_args!("expected {whole}seconds from 0 to {MOST}");
         checked(Value::deserialize(deserializer)?, expected, |value| {
-            let seconds = value.as_u64()?;
-            (seconds <= LONGEST_CACHE_LIFETIME_SECONDS).then(|| Self(Duration::from_secs(seconds)))
+            let seconds = if WHOLE {
+                value.as_u64()? as f64
+            } else {
+                value.as_f64()?
+            };
+            (0.0..=MOST as f64)
+                .contains(&seconds)
+                .then(|| Self(Duration::from_secs_f64(seconds)))
         })
     }
 }
@@ -432,30 +423,20 @@ impl RawModel {
     /// entry for the same model): the user's entry wins field by field.
     pub fn fill_from(&mut self, base: RawModel) {
         macro_rules! fill {
-            ($($field:ident).+) => {
+            ($($($field:ident).+),+) => {$(
                 if self.$($field).+.is_none() {
                     self.$($field).+ = base.$($field).+;
                 }
-            };
+            )+};
         }
-        fill!(name);
-        fill!(reasoning);
-        fill!(input);
-        fill!(context_window);
-        fill!(max_tokens);
-        fill!(cost.input);
-        fill!(cost.output);
-        fill!(cost.cache_read);
-        fill!(cost.cache_write);
-        fill!(compat.supports_developer_role);
-        fill!(compat.supports_usage_in_streaming);
-        fill!(compat.max_tokens_field);
-        fill!(compat.thinking);
-        fill!(compat.thinking_control);
-        fill!(compat.thinking_keep);
-        fill!(compat.fixed_sampling);
-        fill!(compat.fixed_sampling_when_thinking);
-        fill!(compat.forced_tool_choice);
+        fill! {
+            name, reasoning, input, context_window, max_tokens,
+            cost.input, cost.output, cost.cache_read, cost.cache_write,
+            compat.supports_developer_role, compat.supports_usage_in_streaming,
+            compat.max_tokens_field, compat.thinking, compat.thinking_control,
+            compat.thinking_keep, compat.fixed_sampling, compat.fixed_sampling_when_thinking,
+            compat.forced_tool_choice
+        }
         for (name, value) in base.headers {
             self.headers.entry(name).or_insert(value);
         }
@@ -481,9 +462,6 @@ fn chain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RawChain>,
         type Value = Option<RawChain>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a ref, or {primary, fallbacks}")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
         }
         fn visit_str<E>(self, primary: &str) -> Result<Self::Value, E> {
             Ok(Some(RawChain {

@@ -11,8 +11,9 @@ use crate::ops::redact::REDACTED;
 /// A secret of the config (the gateway's token, a provider's key): its
 /// `Debug` and its serialisation show only [`REDACTED`]; the secret itself
 /// only through [`ExposeSecret`].
-#[derive(Clone)]
-pub struct Secret(SecretString);
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct Secret(#[serde(serialize_with = "masked")] SecretString);
 
 impl From<String> for Secret {
     fn from(secret: String) -> Self {
@@ -29,12 +30,6 @@ impl ExposeSecret<str> for Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        masked(self, s)
     }
 }
 

@@ -25,16 +25,9 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
     // none: the text ended before a value), and the text from it to the
     // line's end.
     let mut at = error.position().map_or(text.len(), |position| {
-        let line_start: usize = text
-            .split('\n')
-            .take(position.line)
-            .map(|l| l.len() + 1)
-            .sum();
-        let line_start = line_start.min(text.len());
-        text[line_start..]
-            .char_indices()
-            .nth(position.column)
-            .map_or(text.len(), |(at, _)| line_start + at)
+        let (start, _) = read_line(text, position.line + 1);
+        let at = text[start..].char_indices().nth(position.column);
+        at.map_or(text.len(), |(at, _)| start + at)
     });
     let rest = text[at..].split('\n').next().unwrap_or_default();
     let here = rest.chars().next();
@@ -100,7 +93,8 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
                 LineTerminatorInString => text[..at].matches('\n').count() + 1,
                 _ => text.split('\n').count(),
             };
-            let open = open_quote(text, line);
+            let (start, masked) = read_line(text, line);
+            let open = masked.open.map(|open| start + open);
             match open.and_then(|open| typographic_close(text, open)) {
                 Some((close, c)) => {
                     at = close;
@@ -189,7 +183,9 @@ const EXCERPT_REACH: usize = 60;
 /// The message at `line`, `column` (1-based, in characters): the place,
 /// the message, and the line masked with a caret under the place.
 fn render(text: &str, line: usize, column: usize, message: &str) -> String {
-    let (chars, caret) = masked_line(text, line, column);
+    let (_, masked) = read_line(text, line);
+    let chars = masked.shown;
+    let caret = masked.at.get(column - 1).copied().unwrap_or(chars.len());
     // A long line is shown around the caret.
     let from = caret.saturating_sub(EXCERPT_REACH);
     let to = (caret + EXCERPT_REACH).min(chars.len());
@@ -213,15 +209,6 @@ fn render(text: &str, line: usize, column: usize, message: &str) -> String {
 /// What stands in for a masked value.
 const MASK: char = '…';
 
-/// Line `line` (1-based) of `text` with every value masked, and the
-/// 0-based character offset in it of `column` (1-based) of the original.
-fn masked_line(text: &str, line: usize, column: usize) -> (Vec<char>, usize) {
-    let (_, masked) = read_line(text, line);
-    let caret = masked.at.get(column - 1).copied();
-    let caret = caret.unwrap_or(masked.shown.len());
-    (masked.shown, caret)
-}
-
 /// Line `line` (1-based) of `text` as an excerpt reads it, and the byte
 /// offset in `text` where it starts. The lines before it are read for
 /// whether it starts inside a block comment, so that such a line is
@@ -237,13 +224,6 @@ fn read_line(text: &str, line: usize) -> (usize, Masked) {
         start += source.len() + 1;
     }
     (text.len(), Masked::default())
-}
-
-/// The byte offset in `text` of the quote opening the string that line
-/// `line` (1-based) leaves open.
-fn open_quote(text: &str, line: usize) -> Option<usize> {
-    let (start, masked) = read_line(text, line);
-    Some(start + masked.open?)
 }
 
 /// The first typographic quote in the string opened at byte `open` of
@@ -371,19 +351,14 @@ fn closing_quote(body: &str, quote: char) -> Option<usize> {
 }
 
 /// Whether `word`, followed by `after` on its line, is a key shown: a
-/// colon after it, and a word [`is_shown_key`] shows.
+/// colon after it, and a word that could be a key: a JSON5 identifier
+/// (letters, digits, `_`, `$`) of a key's length. A misplaced quote can
+/// leave part of a secret bare before a colon (`hdr-secret-P0o9:8u7y…`
+/// once its opening quote has moved), and that is no key.
 fn is_key(word: &str, after: &str) -> bool {
-    after.trim_start_matches([' ', '\t']).starts_with(':') && is_shown_key(word)
-}
-
-/// A bare word before a colon, shown as a key only if it could be one: a
-/// JSON5 identifier (letters, digits, `_`, `$`) of a key's length. A
-/// misplaced quote can leave part of a secret bare before a colon
-/// (`hdr-secret-P0o9:8u7y…` once its opening quote has moved), and that
-/// is no key.
-fn is_shown_key(word: &str) -> bool {
     let mut chars = word.chars();
-    word.len() <= SHOWN_KEY_LEN
+    after.trim_start_matches([' ', '\t']).starts_with(':')
+        && word.len() <= SHOWN_KEY_LEN
         && chars
             .next()
             .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')

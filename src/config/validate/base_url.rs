@@ -77,13 +77,10 @@ pub(super) fn check(api: Api, url: &Url, keyed: bool) -> Vec<Problem> {
     let ending = |api: Api| endpoints(api).iter().find(|e| path.ends_with(**e));
     let appended = endpoints(api)[0];
     if let Some(endpoint) = ending(api) {
-        let known = if *endpoint == appended {
-            String::new()
-        } else {
-            format!(" (as {appended})")
-        };
+        let known = (*endpoint != appended).then(|| format!(" (as {appended})"));
         problems.push(Problem::Error(format!(
-            "ends in {endpoint}, which clawgate appends itself{known}; use {:?}",
+            "ends in {endpoint}, which clawgate appends itself{}; use {:?}",
+            known.unwrap_or_default(),
             trimmed(endpoint)
         )));
     } else if let Some((other, endpoint)) = (Api::ALL.iter())

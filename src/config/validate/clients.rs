@@ -81,17 +81,11 @@ fn check_name(name: &str) -> Result<(), String> {
             "the name {name:?} is reserved ({TOKEN_CLIENT:?} is gateway.auth.token's, {ANONYMOUS:?} is for requests when no key is required); choose another"
         ));
     }
-    let fits = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if fits {
-        Ok(())
-    } else {
-        Err(format!(
-            "a client's name is 1 to 64 letters, digits, '-', '_' or '.', found {name:?}"
-        ))
-    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let fits = (1..=64).contains(&name.len()) && name.bytes().all(allowed);
+    let message =
+        || format!("a client's name is 1 to 64 letters, digits, '-', '_' or '.', found {name:?}");
+    fits.then_some(()).ok_or_else(message)
 }
 
 /// The digest of the key at `path`: `"${VAR}"` (the key, from the
@@ -171,6 +165,7 @@ fn allowed_models(
     config: &Config,
     v: &mut Validator,
 ) -> AllowedModels {
+    let routing = &config.routing;
     let mut refs = BTreeSet::new();
     // Every target the entries' chains reach, their fallbacks included.
     let mut reached = Vec::new();
@@ -189,13 +184,7 @@ fn allowed_models(
                     Some(model_ref) if name != "default" => {
                         refs.insert(model_ref);
                     }
-                    _ => refs.extend(
-                        config
-                            .routing
-                            .place_of(&config.routing.primary)
-                            .iter()
-                            .cloned(),
-                    ),
+                    _ => refs.extend(routing.place_of(&routing.primary).iter().cloned()),
                 }
                 reached.extend(chain.into_iter().map(|t| t.model_ref));
             }

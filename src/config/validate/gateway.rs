@@ -10,22 +10,6 @@ use super::super::{
 };
 use super::{Validator, Vars};
 
-/// Per attempt, until the response headers and the first meaningful event.
-/// With a hung primary the fallback starts after this: well inside the
-/// minute a user waits, and far inside OpenClaw's 120 s.
-const DEFAULT_FIRST_BYTE_SECONDS: f64 = 20.0;
-/// Silence allowed inside a body; under OpenClaw's 120 s between events.
-const DEFAULT_IDLE_SECONDS: f64 = 90.0;
-/// A request's whole wait for its first event, every attempt included.
-const DEFAULT_CHAIN_SECONDS: f64 = 90.0;
-
-const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
-/// Open client connections; each holds a file descriptor, and the units set
-/// `LimitNOFILE` well above this.
-const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-/// Requests in flight; each also holds an upstream connection.
-const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
-
 /// What every `*Seconds` key takes. Below a millisecond a timeout is a
 /// typo (or `1e-300`), not a setting: every wait would end at once.
 pub(super) const SECONDS_RANGE: &str = "a number of seconds from 0.001 to 86400";
@@ -81,31 +65,22 @@ pub(super) fn gateway_settings(
     let bind = (raw.bind.as_deref()).and_then(|text| v.ok("gateway.bind", parse_bind(text)));
     let bind = bind.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let token_unresolved = vars.unset("gateway.auth.token").is_some();
-    let auth_token = match raw.auth.token {
-        // Reported with the other unset variables.
-        Some(_) if token_unresolved => None,
-        Some(token) if token.is_empty() => {
-            v.error(
-                "gateway.auth.token",
-                "must not be empty; remove it to disable authentication",
-            );
-            None
-        }
-        Some(token) => Some(Secret::from(token)),
-        None => None,
-    };
+    // An unset variable is reported with the others.
+    let token = raw.auth.token.filter(|_| !token_unresolved);
+    if token.as_deref() == Some("") {
+        v.error(
+            "gateway.auth.token",
+            "must not be empty; remove it to disable authentication",
+        );
+    }
+    let auth_token = token.filter(|token| !token.is_empty()).map(Secret::from);
     if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients {
         v.error(
             "gateway.bind",
             format!("{bind} is not a loopback address; set gateway.auth.token or gateway.clients to serve beyond this machine"),
         );
     }
-    let max_body_bytes = bytes(
-        v,
-        "maxBodyBytes",
-        raw.max_body_bytes,
-        DEFAULT_MAX_BODY_BYTES,
-    );
+    let max_body_bytes = bytes(v, "maxBodyBytes", raw.max_body_bytes, 32 << 20);
     let (t, l) = (&raw.timeouts, &raw.limits);
     let timeout = |v: &mut Validator, key: &str, value, default| {
         seconds(v, &format!("timeouts.{key}"), value, default)
@@ -114,12 +89,11 @@ pub(super) fn gateway_settings(
         v.count(format!("gateway.limits.{key}"), n, 1_000_000)
             .map_or(default, |n| n as usize)
     };
-    let max_connections = count("maxConnections", l.max_connections, DEFAULT_MAX_CONNECTIONS);
-    let max_concurrent_requests = count(
-        "maxConcurrentRequests",
-        l.max_concurrent_requests,
-        DEFAULT_MAX_CONCURRENT_REQUESTS,
-    );
+    // Open client connections; each holds a file descriptor, and the units
+    // set `LimitNOFILE` well above this.
+    let max_connections = count("maxConnections", l.max_connections, 4096);
+    // Requests in flight; each also holds an upstream connection.
+    let max_concurrent_requests = count("maxConcurrentRequests", l.max_concurrent_requests, 1024);
     let client_header = timeout(v, "clientHeaderSeconds", t.client_header_seconds, 30.0);
     let client_body = timeout(v, "clientBodySeconds", t.client_body_seconds, 60.0);
     // Compared with the Host header's name: no port; IPv6 in brackets.
@@ -154,14 +128,14 @@ pub(super) fn gateway_settings(
     }
     let timeouts = Timeouts {
         connect: timeout(v, "connectSeconds", t.connect_seconds, 10.0),
-        first_byte: timeout(
-            v,
-            "firstByteSeconds",
-            t.first_byte_seconds,
-            DEFAULT_FIRST_BYTE_SECONDS,
-        ),
-        idle: timeout(v, "idleSeconds", t.idle_seconds, DEFAULT_IDLE_SECONDS),
-        chain: timeout(v, "chainSeconds", t.chain_seconds, DEFAULT_CHAIN_SECONDS),
+        // Per attempt, until the response headers and the first meaningful
+        // event. With a hung primary the fallback starts after this: well
+        // inside the minute a user waits, and far inside OpenClaw's 120 s.
+        first_byte: timeout(v, "firstByteSeconds", t.first_byte_seconds, 20.0),
+        // Silence allowed inside a body; under OpenClaw's 120 s between events.
+        idle: timeout(v, "idleSeconds", t.idle_seconds, 90.0),
+        // A request's whole wait for its first event, every attempt included.
+        chain: timeout(v, "chainSeconds", t.chain_seconds, 90.0),
         client_header,
         client_body,
     };
@@ -193,21 +167,16 @@ pub(super) fn gateway_settings(
         open_metrics: raw.auth.open_metrics.unwrap_or(false),
         allowed_hosts,
         allowed_origins,
+        // A non-streamed answer is held whole (it is relabelled as JSON), so
+        // its bound is a memory bound per request; 32 MiB is far beyond any
+        // chat completion. One stream event is held while it arrives; 16 MiB
+        // leaves room for large tool-call arguments or images sent in one
+        // chunk.
         limits: Limits {
             max_connections,
             max_concurrent_requests,
-            max_response_bytes: bytes(
-                v,
-                "limits.maxResponseBytes",
-                l.max_response_bytes,
-                DEFAULT_MAX_RESPONSE_BYTES,
-            ),
-            max_event_bytes: bytes(
-                v,
-                "limits.maxEventBytes",
-                l.max_event_bytes,
-                DEFAULT_MAX_EVENT_BYTES,
-            ),
+            max_response_bytes: bytes(v, "limits.maxResponseBytes", l.max_response_bytes, 32 << 20),
+            max_event_bytes: bytes(v, "limits.maxEventBytes", l.max_event_bytes, 16 << 20),
         },
         reasoning_cache: reasoning_cache(Toggle::settings(raw.reasoning_cache), v),
         sessions: sessions(Toggle::settings(raw.sessions), v),
@@ -256,26 +225,13 @@ fn sessions(raw: Option<RawSessions>, v: &mut Validator) -> Option<SessionLimits
 /// How long OpenClaw waits for a model's first event, and between events.
 const OPENCLAW_PATIENCE: Duration = Duration::from_secs(120);
 
-/// A non-streamed answer is held whole (it is relabelled as JSON), so its
-/// bound is a memory bound per request; 32 MiB is far beyond any chat
-/// completion. One stream event is held while it arrives; 16 MiB leaves
-/// room for large tool-call arguments or images sent in one chunk.
-const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
-const DEFAULT_MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
-
 /// `gateway.retries`: how often and how patiently one target is retried.
 fn retries(raw: &RawRetries, v: &mut Validator) -> Retries {
-    let per_target = match raw.per_target {
-        None => 1,
-        Some(count @ 0..=5) => count as u32,
-        Some(count) => {
-            v.error(
-                "gateway.retries.perTarget",
-                format!("expected 0 to 5 retries, found {count}"),
-            );
-            1
-        }
-    };
+    let per_target = raw.per_target.map_or(Ok(1), |count| match count {
+        0..=5 => Ok(count as u32),
+        _ => Err(format!("expected 0 to 5 retries, found {count}")),
+    });
+    let per_target = v.ok("gateway.retries.perTarget", per_target).unwrap_or(1);
     let delay = |v: &mut Validator, key: &str, value, default| {
         seconds(v, &format!("retries.{key}"), value, default)
     };

@@ -266,31 +266,24 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// The sections of objects that no serde type reads whole: their path,
-/// their JSON pointer and what they hold.
-const CONTAINERS: [(&str, &str, &str); 3] = [
-    ("models", "/models", "an object (mode, providers)"),
-    (
-        "models.providers",
-        "/models/providers",
-        "an object of providers by id",
-    ),
-    ("agents", "/agents", "an object (defaults)"),
+/// The sections of objects that no serde type reads whole: their path
+/// and what they hold.
+const CONTAINERS: [(&str, &str); 3] = [
+    ("models", "an object (mode, providers)"),
+    ("models.providers", "an object of providers by id"),
+    ("agents", "an object (defaults)"),
 ];
 
 pub(super) fn validate(
-    user: Value,
+    mut user: Value,
     env: &Environment,
     secrets: Secrets,
 ) -> Result<Loaded, ConfigErrors> {
     let mut v = Validator::default();
     if !user.is_object() {
-        return Err(ConfigErrors::single(
-            "",
-            "the config must be a JSON object".into(),
-        ));
+        let message = "the config must be a JSON object".to_string();
+        return Err(ConfigErrors::single("", message));
     }
-    let mut user = user;
     non_finite_numbers(&mut user, &mut v);
     without_nulls(&mut user);
     let report = keys::check(&user);
@@ -301,8 +294,9 @@ pub(super) fn validate(
     // reported here, and nothing that reads through it is checked further
     // (read as empty, the chain would name providers "unknown").
     let mut unreadable = Vec::new();
-    for (path, pointer, what) in CONTAINERS {
-        if let Some(value) = user.pointer(pointer).filter(|value| !value.is_object()) {
+    for (path, what) in CONTAINERS {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        if let Some(value) = user.pointer(&pointer).filter(|value| !value.is_object()) {
             v.error(path, format!("expected {what}, found {}", kind(value)));
             unreadable.push(path);
         }
@@ -310,14 +304,14 @@ pub(super) fn validate(
     let openclaws_token = set_aside_openclaws_gateway(&mut user, &mut v);
 
     let env_block = env_block(&user);
-    let literal = literal_secret_paths(&user, &env_block);
+    let mut literal = literal_secret_paths(&user, &env_block);
     for (path, var) in &literal {
         v.warnings.push(format!(
             "{path}: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${{{var}}}\" here"
         ));
     }
     let env_section = user.get("env").cloned();
-    let user_providers: BTreeSet<String> = match user.pointer("/models/providers") {
+    let written: BTreeSet<String> = match user.pointer("/models/providers") {
         Some(Value::Object(providers)) => providers.keys().cloned().collect(),
         _ => BTreeSet::new(),
     };
@@ -332,20 +326,16 @@ pub(super) fn validate(
             vars.substitute(value, section.to_string(), &lookup);
         }
     }
-    for var in &vars.used {
-        if var.value.chars().any(char::is_control) {
+    for Var { path, var, value } in &vars.used {
+        if value.chars().any(char::is_control) {
             v.error(
-                &var.path,
-                format!(
-                    "environment variable {} contains a control character (a \\r from a file edited on Windows?); remove it",
-                    var.var
-                ),
+                path,
+                format!("environment variable {var} contains a control character (a \\r from a file edited on Windows?); remove it"),
             );
         }
     }
     // A secret whose value comes from the config's own `env` block is
     // written in the file as much as a literal `apiKey` is.
-    let mut literal = literal;
     for var in &vars.used {
         let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
         let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
@@ -368,17 +358,11 @@ pub(super) fn validate(
             literal.push((path, var.var.clone()));
         }
     }
-    let mut raw_gateway: RawGateway = v.parse("gateway", document.get("gateway"));
-    let raw_budgets = std::mem::take(&mut raw_gateway.budgets);
-    let raw_clients = std::mem::take(&mut raw_gateway.clients);
-    let telemetry = telemetry::settings(&raw_gateway.telemetry, env, secrets, &mut v);
-    let gateway = gateway_settings(
-        raw_gateway,
-        telemetry,
-        !raw_clients.is_empty(),
-        &vars,
-        &mut v,
-    );
+    let mut raw: RawGateway = v.parse("gateway", document.get("gateway"));
+    let budgets = std::mem::take(&mut raw.budgets);
+    let raw_clients = std::mem::take(&mut raw.clients);
+    let telemetry = telemetry::settings(&raw.telemetry, env, secrets, &mut v);
+    let gateway = gateway_settings(raw, telemetry, !raw_clients.is_empty(), &vars, &mut v);
     // Every substituted value, every key, token and credential header
     // written literally, and the telemetry export's headers are secrets
     // wherever the config is shown. A ledger.store URL from `${VAR}` without
@@ -387,11 +371,9 @@ pub(super) fn validate(
     let ledger_settings =
         ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &vars, &mut v);
     let export_headers = gateway.telemetry.iter().flat_map(|t| &t.headers);
-    let open_store = ledger_settings
-        .store
-        .as_ref()
-        .and_then(|store| store.expose())
-        .filter(|url| !ledger::has_password(url));
+    let store = ledger_settings.store.as_ref();
+    let open_store =
+        (store.and_then(|store| store.expose())).filter(|url| !ledger::has_password(url));
     let redactor = Redactor::new(
         (vars.used.iter())
             .filter(|var| var.path != "ledger.store" || Some(var.value.as_str()) != open_store)
@@ -402,12 +384,7 @@ pub(super) fn validate(
                     .map(|(_, value)| value.expose_secret().to_string()),
             )
             .chain(openclaws_token)
-            .chain(
-                ledger_settings
-                    .store
-                    .as_ref()
-                    .and_then(ledger::store_password),
-            ),
+            .chain(store.and_then(ledger::store_password)),
     );
 
     let errors_before = v.errors.len();
@@ -440,16 +417,11 @@ pub(super) fn validate(
                     .push(format!("{path}: no baseUrl; the provider is skipped"));
                 continue;
             }
-            match provider(id, raw, &path, &vars, &redactor, &mut v) {
-                Some(mut provider) => {
-                    let key_var = vars.named_at(&format!("{path}.apiKey"));
-                    provider.key_var = key_var.map(str::to_string);
-                    providers.insert(id.clone(), Arc::new(provider));
-                }
-                None => {
-                    broken.insert(id.clone());
-                }
-            }
+            let Some(provider) = provider(id, raw, &path, &vars, &redactor, &mut v) else {
+                broken.insert(id.clone());
+                continue;
+            };
+            providers.insert(id.clone(), Arc::new(provider));
         }
     }
 
@@ -459,38 +431,21 @@ pub(super) fn validate(
         .then(|| routing(raw_agents, &providers, &broken, &mut v))
         .flatten();
     let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
-    let budgets = ledger::budgets(
-        raw_budgets,
-        "gateway.budgets",
-        None,
-        &providers,
-        &chain,
-        &mut v,
-    );
+    let budgets = ledger::budgets(budgets, "gateway.budgets", None, &providers, &chain, &mut v);
 
     if let Some(routing) = &routing {
         let set: Vec<&str> = env
             .names()
             .chain(env_block.keys().map(String::as_str))
             .collect();
-        check_keys_of_chain(
-            routing,
-            &providers,
-            &user_providers,
-            &vars,
-            &set,
-            secrets,
-            &mut v,
-        );
+        check_keys_of_chain(routing, &providers, &written, &vars, &set, secrets, &mut v);
     }
     if secrets == Secrets::Required {
         for var in (vars.missing.iter()).filter(|m| !m.path.starts_with("models.providers.")) {
+            let name = &var.var;
             v.error(
                 &var.path,
-                format!(
-                    "environment variable {} is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
-                    var.var
-                ),
+                format!("environment variable {name} is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="),
             );
         }
     }
@@ -498,16 +453,12 @@ pub(super) fn validate(
     // Messages may quote values (serde's `invalid type: string "..."`),
     // and a path names keys as written: a key pasted as one, too.
     let scrub = |text: String| redactor.scrub(&text).into_owned();
-    let errors = |v: Validator| {
-        ConfigErrors(
-            v.errors
-                .into_iter()
-                .map(|error| ConfigError {
-                    path: scrub(error.path),
-                    message: scrub(error.message),
-                })
-                .collect(),
-        )
+    let errors = |mut v: Validator| {
+        for error in &mut v.errors {
+            error.path = scrub(std::mem::take(&mut error.path));
+            error.message = scrub(std::mem::take(&mut error.message));
+        }
+        ConfigErrors(v.errors)
     };
     // Clients name models as requests do, so they are read once the
     // chains are.
@@ -611,14 +562,8 @@ fn secret_places(document: &Value) -> Vec<(String, &Value, Secret<'_>)> {
     let token = document.pointer("/gateway/auth/token");
     found.extend(token.map(|token| ("gateway.auth.token".to_string(), token, Secret::Token)));
     for (name, client) in members("/gateway/clients") {
-        let key = client.get("key");
-        found.extend(key.map(|key| {
-            (
-                format!("gateway.clients.{name}.key"),
-                key,
-                Secret::ClientKey,
-            )
-        }));
+        let path = format!("gateway.clients.{name}.key");
+        found.extend(client.get("key").map(|key| (path, key, Secret::ClientKey)));
     }
     found
 }

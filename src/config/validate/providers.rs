@@ -10,14 +10,13 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::de::value::StrDeserializer;
 
-use super::super::raw::{
-    CacheLifetime, RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, Wait, fields,
-};
+use super::super::raw::{RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, fields};
 use super::super::{
-    ApiKey, ConfigError, Cost, MaxConcurrent, Model, Provider, Secret, connected_to, suggest,
+    ApiKey, ConfigError, Cost, DEFAULT_CACHE_LIFETIME, MaxConcurrent, Model, Provider, Secret,
+    connected_to, suggest,
 };
 use super::base_url::{self, Problem};
-use super::{Validator, Vars};
+use super::{Validator, Vars, quota};
 use crate::capabilities::{Api, CapabilitySettings, Dialect};
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header, without_query};
@@ -109,34 +108,23 @@ pub(super) fn provider(
     for (name, value) in dialect.default_headers(api) {
         provider_headers.insert(*name, HeaderValue::from_static(value));
     }
-    extend_headers(
-        &mut provider_headers,
-        &raw.headers,
-        &format!("{path}.headers"),
-        v,
-    );
+    extend_headers(&mut provider_headers, &raw.headers, path, v);
 
     let mut seen = BTreeSet::new();
     let mut models = Vec::new();
     for (index, mut raw_model) in raw.models.into_iter().enumerate() {
         let model_path = format!("{path}.models[{index}]");
-        if let Some(note) = raw_model
-            .id
-            .as_deref()
-            .and_then(|model_id| suggest::legacy_id_note(id, model_id))
-        {
+        if let Some(model_id) = raw_model.id.clone() {
             // The list is the catalog's and the file's together: its
             // index would not be the file's.
-            v.warnings.push(format!("{path}.models: {note}"));
-        }
-        // A model the catalog knows for this dialect brings its facts; the
-        // entry overrides them field by field.
-        if let Some(known) = raw_model
-            .id
-            .as_deref()
-            .and_then(|model_id| catalog_model(dialect, model_id))
-        {
-            raw_model.fill_from(known);
+            if let Some(note) = suggest::legacy_id_note(id, &model_id) {
+                v.warnings.push(format!("{path}.models: {note}"));
+            }
+            // A model the catalog knows for this dialect brings its facts;
+            // the entry overrides them field by field.
+            if let Some(known) = catalog_model(dialect, &model_id) {
+                raw_model.fill_from(known);
+            }
         }
         if let Some(model) = model(raw_model, &model_path, dialect, &provider_headers, v) {
             if !seen.insert(model.id.clone()) {
@@ -149,35 +137,22 @@ pub(super) fn provider(
         }
     }
     let base_url = base_url?;
-    let completions_url = request_url(&base_url, api);
-    let quota = super::quota::settings(
-        raw.quota.as_ref(),
-        &format!("{path}.quota"),
-        dialect,
-        &completions_url,
-        v,
-    );
+    let url = request_url(&base_url, api);
+    let quota = quota::settings(&raw.quota, &format!("{path}.quota"), dialect, &url, v);
     Some(Provider {
         id: id.to_string(),
         base_url,
         api,
-        shown_url: redactor.url(&completions_url),
-        completions_url,
+        shown_url: redactor.url(&url),
+        completions_url: url,
         api_key,
-        key_var: None,
+        key_var: vars.named_at(&key_path).map(str::to_string),
         dialect,
         dialect_source,
         models,
         quota,
-        max_concurrent: max_concurrent(
-            raw.max_concurrent,
-            &format!("{path}.maxConcurrent"),
-            dialect,
-            v,
-        ),
-        cache_lifetime: raw
-            .cache_lifetime_seconds
-            .map_or(crate::config::DEFAULT_CACHE_LIFETIME, |CacheLifetime(d)| d),
+        max_concurrent: max_concurrent(raw.max_concurrent, path, dialect, v),
+        cache_lifetime: (raw.cache_lifetime_seconds).map_or(DEFAULT_CACHE_LIFETIME, |c| c.0),
     })
 }
 
@@ -190,7 +165,8 @@ fn default_max_concurrent(dialect: Dialect) -> Option<u32> {
 /// A request waits this long for a place, unless `waitSeconds` says.
 const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 
-/// `maxConcurrent` with the dialect's defaults: `None` for no cap.
+/// The `maxConcurrent` of the provider at `path`, with the dialect's
+/// defaults: `None` for no cap.
 fn max_concurrent(
     raw: Option<RawMaxConcurrent>,
     path: &str,
@@ -204,7 +180,7 @@ fn max_concurrent(
         Some(RawMaxConcurrent::Queue { requests, wait }) => {
             if requests.is_none() && default_max_concurrent(dialect).is_none() {
                 v.error(
-                    format!("{path}.requests"),
+                    format!("{path}.maxConcurrent.requests"),
                     "required: this provider has no default cap",
                 );
             }
@@ -215,7 +191,7 @@ fn max_concurrent(
         requests: requests
             .map(|Requests(n)| n)
             .or_else(|| default_max_concurrent(dialect))?,
-        wait: wait.map_or(DEFAULT_WAIT, |Wait(wait)| wait),
+        wait: wait.map_or(DEFAULT_WAIT, |wait| wait.0),
     })
 }
 
@@ -253,6 +229,7 @@ fn request_url(base: &reqwest::Url, api: Api) -> reqwest::Url {
     url
 }
 
+/// `raw`, the `headers` of the provider or model at `path`, onto `headers`.
 fn extend_headers(
     headers: &mut HeaderMap,
     raw: &BTreeMap<String, String>,
@@ -267,8 +244,8 @@ fn extend_headers(
                 value.set_sensitive(is_sensitive_header(name.as_str()));
                 headers.insert(name, value);
             }
-            (Err(_), _) => v.error(format!("{path}.{name}"), "invalid header name"),
-            (_, Err(_)) => v.error(format!("{path}.{name}"), "invalid header value"),
+            (Err(_), _) => v.error(format!("{path}.headers.{name}"), "invalid header name"),
+            (_, Err(_)) => v.error(format!("{path}.headers.{name}"), "invalid header value"),
         }
     }
 }
@@ -280,12 +257,9 @@ fn model(
     provider_headers: &HeaderMap,
     v: &mut Validator,
 ) -> Option<Model> {
-    let id = match raw.id {
-        Some(id) if !id.trim().is_empty() => id,
-        _ => {
-            v.error(format!("{path}.id"), "required");
-            return None;
-        }
+    let Some(id) = raw.id.filter(|id| !id.trim().is_empty()) else {
+        v.error(format!("{path}.id"), "required");
+        return None;
     };
     let settings = capability_settings(&raw.compat, &format!("{path}.compat"), v);
     // A cost written (here or in the catalog's entry) is a price, zero
@@ -312,7 +286,7 @@ fn model(
         }
     }
     let mut headers = provider_headers.clone();
-    extend_headers(&mut headers, &raw.headers, &format!("{path}.headers"), v);
+    extend_headers(&mut headers, &raw.headers, path, v);
     Some(Model {
         retired: retired(dialect, &id),
         name: raw.name.unwrap_or_else(|| id.clone()),

@@ -19,7 +19,7 @@ const DEFAULT_REFRESH_SECONDS: f64 = 300.0;
 const MIN_REFRESH_SECONDS: f64 = 60.0;
 
 pub(super) fn settings(
-    raw: Option<&Toggle<RawQuota>>,
+    raw: &Option<Toggle<RawQuota>>,
     path: &str,
     dialect: Dialect,
     completions_url: &reqwest::Url,
@@ -97,7 +97,7 @@ mod tests {
         let mut v = Validator::default();
         let url: reqwest::Url = url.parse().unwrap();
         let raw: Option<Toggle<RawQuota>> = v.parse("q", raw.as_ref());
-        let got = settings(raw.as_ref(), "q", dialect, &url, &mut v);
+        let got = settings(&raw, "q", dialect, &url, &mut v);
         if !v.errors.is_empty() {
             return Err(v.errors.iter().map(|e| e.to_string()).collect());
         }

@@ -9,7 +9,6 @@ use super::super::{
     ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
 };
 use super::{Validator, Vars};
-use crate::capabilities::ThinkingLevel;
 use crate::catalog;
 
 /// Fields a model's `params` may not set: the gateway decides them.
@@ -131,41 +130,29 @@ pub(super) fn routing(
             continue;
         };
         if let Some(alias) = &entry.alias {
+            let mut refuse = |message: String| v.error(format!("{path}.alias"), message);
             if alias.trim().is_empty() {
-                v.error(format!("{path}.alias"), "must not be empty");
+                refuse("must not be empty".into());
             } else if alias == "default" {
                 // A request's `default` is the primary's: the alias could
                 // never be reached.
-                v.error(
-                    format!("{path}.alias"),
-                    "\"default\" names the primary in a request; choose another alias",
-                );
+                refuse("\"default\" names the primary in a request; choose another alias".into());
             } else if ModelRef::parse(alias).is_some_and(|r| providers.contains_key(r.provider())) {
-                v.error(
-                    format!("{path}.alias"),
-                    format!("{alias:?} would shadow a provider/model ref"),
-                );
+                refuse(format!("{alias:?} would shadow a provider/model ref"));
             } else if alias.contains('/') {
-                v.error(
-                    format!("{path}.alias"),
-                    format!(
-                        "{alias:?} looks like a provider/model ref: an alias is a name without `/`"
-                    ),
-                );
+                refuse(format!(
+                    "{alias:?} looks like a provider/model ref: an alias is a name without `/`"
+                ));
             } else if let Some((other, previous)) = (aliases.iter())
                 .find(|(other, _)| *other != alias && other.eq_ignore_ascii_case(alias))
             {
                 // A request's name is matched ignoring case when no alias
                 // matches it exactly: which of the two would it be?
-                v.error(
-                    format!("{path}.alias"),
-                    format!("{alias:?} differs from {other:?}, the alias of {previous}, only in case, and a request's name is matched ignoring case"),
-                );
+                refuse(format!(
+                    "{alias:?} differs from {other:?}, the alias of {previous}, only in case, and a request's name is matched ignoring case"
+                ));
             } else if let Some(previous) = aliases.insert(alias.clone(), model_ref.clone()) {
-                v.error(
-                    format!("{path}.alias"),
-                    format!("{alias:?} is already the alias of {previous}"),
-                );
+                refuse(format!("{alias:?} is already the alias of {previous}"));
             }
         }
         if let Some(entry_params) = &entry.params {
@@ -183,16 +170,11 @@ pub(super) fn routing(
 
     let RawChain { primary, fallbacks } = raw.model.unwrap_or_default();
     let mut chain = Chain::default();
+    let path = "agents.defaults.model.primary";
     let primary = match primary {
-        Some(primary) => {
-            let path = "agents.defaults.model.primary";
-            chain.place(&primary, path, &known, &aliases, v)
-        }
+        Some(primary) => chain.place(&primary, path, &known, &aliases, v),
         None => {
-            v.error(
-                "agents.defaults.model.primary",
-                "required: the model to answer requests",
-            );
+            v.error(path, "required: the model to answer requests");
             None
         }
     };
@@ -213,12 +195,8 @@ pub(super) fn routing(
             "agents.defaults.model: the chain is {primary} alone; when it fails, every request fails: {add}"
         ));
     }
-    let thinking_default = (raw.thinking_default.as_deref()).and_then(|level| {
-        v.ok(
-            "agents.defaults.thinkingDefault",
-            level.parse::<ThinkingLevel>(),
-        )
-    });
+    let thinking = raw.thinking_default.map(|level| level.parse());
+    let thinking_default = thinking.and_then(|t| v.ok("agents.defaults.thinkingDefault", t));
     Some(Routing {
         primary: primary?,
         fallbacks: resolved_fallbacks,
@@ -263,13 +241,11 @@ impl Chain {
             );
             return None;
         }
-        if written.len() > MAX_POOL {
+        let n = written.len();
+        if n > MAX_POOL {
             v.error(
                 path,
-                format!(
-                    "a pool holds at most {MAX_POOL} refs, found {}",
-                    written.len()
-                ),
+                format!("a pool holds at most {MAX_POOL} refs, found {n}"),
             );
             return None;
         }
@@ -441,16 +417,12 @@ pub(super) fn check_keys_of_chain(
                 .map(|r| r.as_str())
                 .filter(|r| servable.contains(r))
                 .collect();
-            let then = if after.is_empty() {
-                "a request whose earlier targets fail then fails".to_string()
-            } else {
-                format!(
-                    "a request whose earlier targets fail goes on to {}",
-                    after.join(", ")
-                )
+            let then = match after.as_slice() {
+                [] => "then fails".to_string(),
+                after => format!("goes on to {}", after.join(", ")),
             };
             v.warnings.push(format!(
-                "{}: {message}; fallback {targets} is skipped until it is set ({then}): {how}",
+                "{}: {message}; fallback {targets} is skipped until it is set (a request whose earlier targets fail {then}): {how}",
                 var.path
             ));
         }

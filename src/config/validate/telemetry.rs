@@ -57,10 +57,7 @@ pub(super) fn settings(
         }
     };
     let metrics_interval = var("OTEL_METRIC_EXPORT_INTERVAL").and_then(|text| {
-        let ms = text
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (1..=86_400_000).contains(ms));
+        let ms = text.parse().ok().filter(|n| (1..=86_400_000).contains(n));
         let message = || format!("expected milliseconds from 1 to 86400000, found {text:?}");
         v.ok("OTEL_METRIC_EXPORT_INTERVAL", ms.ok_or_else(message))
     });
@@ -173,11 +170,8 @@ fn sampling<'e>(
     }
     let arg = |v: &mut Validator| {
         let text = var("OTEL_TRACES_SAMPLER_ARG")?;
-        let message = || format!("expected a number from 0 to 1, found {text:?}");
-        let value = v.ok(
-            "OTEL_TRACES_SAMPLER_ARG",
-            text.parse().map_err(|_| message()),
-        )?;
+        let message = |_| format!("expected a number from 0 to 1, found {text:?}");
+        let value = v.ok("OTEL_TRACES_SAMPLER_ARG", text.parse().map_err(message))?;
         Some(ratio(value, "OTEL_TRACES_SAMPLER_ARG", v))
     };
     match var("OTEL_TRACES_SAMPLER") {
