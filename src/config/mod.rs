@@ -382,14 +382,12 @@ impl<'de> serde::de::Visitor<'de> for Nested<'_> {
 
     fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
         let name = match value {
-            value if value.is_nan() => "NaN",
-            value if value > 0.0 => "Infinity",
+            _ if value.is_finite() => return Ok(Value::from(value)),
+            _ if value.is_nan() => "NaN",
+            _ if value > 0.0 => "Infinity",
             _ => "-Infinity",
         };
-        Ok(serde_json::Number::from_f64(value).map_or_else(
-            || Value::String(format!("{NON_FINITE_PREFIX}{name}")),
-            Value::Number,
-        ))
+        Ok(Value::String(format!("{NON_FINITE_PREFIX}{name}")))
     }
 
     fn visit_str<E>(self, value: &str) -> Result<Value, E> {
@@ -403,11 +401,10 @@ impl<'de> serde::de::Visitor<'de> for Nested<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let left = self.inner()?;
         let mut items = Vec::new();
-        loop {
-            let at = &Place::Index(self.at, items.len());
-            let Some(item) = seq.next_element_seed(Nested { left, at })? else {
-                break;
-            };
+        while let Some(item) = seq.next_element_seed(Nested {
+            left,
+            at: &Place::Index(self.at, items.len()),
+        })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -896,14 +893,13 @@ impl Config {
     pub fn chain(&self, requested: Option<&str>) -> Result<Vec<Target>, UnknownModel> {
         let first = self.first_ref(requested)?;
         let mut chain: Vec<Target> = Vec::new();
-        let mut add = |model_ref: &ModelRef| {
+        let refs = self.routing.place_of(&first).iter();
+        for model_ref in refs.chain(&self.routing.fallbacks) {
             if chain.iter().all(|t| t.model_ref != *model_ref) {
                 // Every ref in routing was validated, so each resolves.
                 chain.extend(self.target(model_ref));
             }
-        };
-        self.routing.place_of(&first).iter().for_each(&mut add);
-        self.routing.fallbacks.iter().for_each(add);
+        }
         Ok(chain)
     }
 
@@ -941,11 +937,8 @@ impl Config {
     /// no error names one its `models` leaves out.
     pub fn seen_by(&self, mut unknown: UnknownModel, client: &clients::Client) -> UnknownModel {
         unknown.suggestions.retain(|suggested| {
-            let resolved = match suggested.as_str() {
-                "default" => Some(self.routing.primary.clone()),
-                other => self.resolve(other),
-            };
-            resolved.is_some_and(|model_ref| client.may_use(&model_ref))
+            let resolved = self.first_ref(Some(suggested));
+            resolved.is_ok_and(|model_ref| client.may_use(&model_ref))
         });
         unknown
             .ambiguous

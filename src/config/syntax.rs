@@ -254,15 +254,12 @@ impl Masked {
     /// one [`MASK`] for the whole of it, if it is not empty.
     fn push(&mut self, piece: &str, show: bool) {
         let start = self.shown.len();
-        for (i, c) in piece.chars().enumerate() {
-            if show {
-                self.at.push(start + i);
-                self.shown.push(if c.is_control() { ' ' } else { c });
-            } else {
-                self.at.push(start);
-            }
-        }
-        if !show && !piece.is_empty() {
+        if show {
+            self.at.extend(start..start + piece.chars().count());
+            self.shown
+                .extend(piece.chars().map(|c| if c.is_control() { ' ' } else { c }));
+        } else if !piece.is_empty() {
+            self.at.extend(piece.chars().map(|_| start));
             self.shown.push(MASK);
         }
     }
@@ -295,21 +292,19 @@ fn mask_line(source: &str, in_comment: &mut bool) -> Masked {
             *in_comment = true;
             after
         } else if c == '"' || c == '\'' {
-            let quote = &rest[..1];
-            let body = &rest[1..];
+            let (quote, body) = rest.split_at(1);
             let Some(close) = closing_quote(body, c) else {
                 // Typographic quotes in it are shown: one may be the
                 // closing quote meant.
                 masked.open = Some(source.len() - rest.len());
                 masked.push(quote, true);
-                let mut body = body;
-                while let Some(at) = body.find(is_typographic_quote) {
-                    let end = at + body[at..].chars().next().map_or(0, char::len_utf8);
-                    masked.push(&body[..at], false);
-                    masked.push(&body[at..end], true);
-                    body = &body[end..];
+                let mut pushed = 0;
+                for (at, typographic) in body.match_indices(is_typographic_quote) {
+                    masked.push(&body[pushed..at], false);
+                    masked.push(typographic, true);
+                    pushed = at + typographic.len();
                 }
-                masked.push(body, false);
+                masked.push(&body[pushed..], false);
                 break;
             };
             let (inside, after) = (&body[..close], &body[close + 1..]);

@@ -50,24 +50,20 @@ pub(super) fn clients(
                 owners.insert(digest, key_path.clone());
             }
         }
-        let models = raw
-            .models
-            .map(|written| allowed_models(written, &path, config, v));
-        let budgets = ledger::budgets(
-            raw.budgets,
-            &format!("{path}.budgets"),
-            Some(name.clone()),
-            &config.providers,
-            &[],
-            v,
-        );
         all.push(Arc::new(Client {
-            name,
             digest,
             admin: raw.admin.unwrap_or(false),
-            models,
-            budgets,
+            models: (raw.models).map(|written| allowed_models(written, &path, config, v)),
+            budgets: ledger::budgets(
+                raw.budgets,
+                &format!("{path}.budgets"),
+                Some(name.clone()),
+                &config.providers,
+                &[],
+                v,
+            ),
             limits: limits(&raw.limits, &path, v),
+            name,
         }));
     }
     Clients::new(all)
@@ -112,17 +108,19 @@ fn key_digest(key: Option<&str>, path: &str, vars: &Vars, v: &mut Validator) -> 
 
 /// The digest written as 64 hex digits, unless it is a [`known_key`]'s.
 fn hex_digest(hex: &str) -> Result<KeyDigest, String> {
-    let digest = parse_hex_digest(hex).ok_or_else(|| {
-        format!(
+    let all_hex = hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex.len() != 64 || !all_hex {
+        return Err(format!(
             "expected 64 hex digits after \"sha256:\", found {} characters{}",
             hex.chars().count(),
-            if hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                ""
-            } else {
-                ", not all hex digits"
-            }
-        )
-    })?;
+            if all_hex { "" } else { ", not all hex digits" }
+        ));
+    }
+    let mut digest = [0; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        // Two hex digits, checked above.
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or_default();
+    }
     match known_key(&digest) {
         None => Ok(digest),
         Some(known) => Err(format!(
@@ -144,17 +142,6 @@ fn known_key(hash: &KeyDigest) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(said, key)| (digest(key.as_bytes()) == *hash).then_some(said))
-}
-
-fn parse_hex_digest(hex: &str) -> Option<KeyDigest> {
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut digest = [0; 32];
-    for (i, byte) in digest.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(digest)
 }
 
 /// Each entry a ref, an alias or `default`, resolved as a request's model

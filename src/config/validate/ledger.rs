@@ -48,9 +48,7 @@ pub(super) fn ledger_settings(raw: RawLedger, vars: &Vars, v: &mut Validator) ->
             );
         }
     }
-    if let Some(enabled) = raw.enabled {
-        settings.enabled = enabled;
-    }
+    settings.enabled = raw.enabled.unwrap_or(settings.enabled);
     if let Some(path) = raw.path {
         let path = PathBuf::from(path);
         if path.is_absolute() {

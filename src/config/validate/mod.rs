@@ -59,17 +59,14 @@ impl Validator {
     /// (`models.providers.moonshot.models[15].id`, the catalog's models
     /// first) as the file's (`[0]`).
     fn in_file(&self, path: String) -> String {
-        for (provider, indices) in &self.file_indices {
+        let in_file = self.file_indices.iter().find_map(|(provider, indices)| {
             let prefix = format!("models.providers.{provider}.models[");
-            let Some((index, after)) = (path.strip_prefix(&prefix)).and_then(|r| r.split_once(']'))
-            else {
-                continue;
-            };
-            if let Some(Some(file)) = index.parse().ok().and_then(|i: usize| indices.get(i)) {
-                return format!("{prefix}{file}]{after}");
-            }
-        }
-        path
+            let (index, after) = path.strip_prefix(&prefix)?.split_once(']')?;
+            let at: usize = index.parse().ok()?;
+            let file = indices.get(at).copied().flatten()?;
+            Some(format!("{prefix}{file}]{after}"))
+        });
+        in_file.unwrap_or(path)
     }
 
     /// `result`'s value, or `None` with its error reported at `path`.
@@ -104,25 +101,26 @@ impl Validator {
         self.ok(path, checked.ok_or_else(message))
     }
 
-    /// Deserializes `value`, reporting a failure at `path` plus the path
-    /// inside the value.
-    fn parse<T: DeserializeOwned + Default>(&mut self, path: &str, value: Option<&Value>) -> T {
+    /// Deserializes `value` (the default when left out), or `None` with
+    /// the failure reported at `path` plus the path inside the value.
+    fn parse<T>(&mut self, path: &str, value: Option<&Value>) -> Option<T>
+    where
+        T: DeserializeOwned + Default,
+    {
         let Some(value) = value else {
-            return T::default();
+            return Some(T::default());
         };
-        match serde_path_to_error::deserialize::<_, T>(value) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                let inner = err.path().to_string();
-                let full = match inner.as_str() {
-                    "." | "" => path.to_string(),
-                    inner if inner.starts_with('[') => format!("{path}{inner}"),
-                    inner => format!("{path}.{inner}"),
-                };
-                self.error(full, without_value(&err.into_inner().to_string()));
-                T::default()
-            }
-        }
+        let err = match serde_path_to_error::deserialize(value) {
+            Ok(parsed) => return Some(parsed),
+            Err(err) => err,
+        };
+        let full = match err.path().to_string().as_str() {
+            "." | "" => path.to_string(),
+            inner if inner.starts_with('[') => format!("{path}{inner}"),
+            inner => format!("{path}.{inner}"),
+        };
+        self.error(full, without_value(&err.into_inner().to_string()));
+        None
     }
 }
 
@@ -243,6 +241,16 @@ pub(super) fn each_leaf(value: &mut Value, path: String, f: &mut impl FnMut(Stri
     }
 }
 
+/// The members of the object at `pointer` in `value`: none when there is
+/// no object there.
+fn members<'a>(value: &'a Value, pointer: &str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+}
+
 /// A value as an error shows it: a short string quoted (most likely a typo
 /// the user will recognise; known secrets are scrubbed from every message
 /// anyway), anything else by its type alone.
@@ -311,10 +319,9 @@ pub(super) fn validate(
         ));
     }
     let env_section = user.get("env").cloned();
-    let written: BTreeSet<String> = match user.pointer("/models/providers") {
-        Some(Value::Object(providers)) => providers.keys().cloned().collect(),
-        _ => BTreeSet::new(),
-    };
+    let written: BTreeSet<String> = (members(&user, "/models/providers"))
+        .map(|(id, _)| id.clone())
+        .collect();
     let mut document = merged_with_catalog(user, &mut v);
     let lookup = |name: &str| {
         env.get(name)
@@ -358,7 +365,7 @@ pub(super) fn validate(
             literal.push((path, var.var.clone()));
         }
     }
-    let mut raw: RawGateway = v.parse("gateway", document.get("gateway"));
+    let mut raw: RawGateway = (v.parse("gateway", document.get("gateway"))).unwrap_or_default();
     let budgets = std::mem::take(&mut raw.budgets);
     let raw_clients = std::mem::take(&mut raw.clients);
     let telemetry = telemetry::settings(&raw.telemetry, env, secrets, &mut v);
@@ -368,8 +375,8 @@ pub(super) fn validate(
     // wherever the config is shown. A ledger.store URL from `${VAR}` without
     // a password holds none: it is shown whole, to say which database is
     // written to (a password is a secret, below, and shown as `****`).
-    let ledger_settings =
-        ledger::ledger_settings(v.parse("ledger", document.get("ledger")), &vars, &mut v);
+    let raw_ledger = (v.parse("ledger", document.get("ledger"))).unwrap_or_default();
+    let ledger_settings = ledger::ledger_settings(raw_ledger, &vars, &mut v);
     let export_headers = gateway.telemetry.iter().flat_map(|t| &t.headers);
     let store = ledger_settings.store.as_ref();
     let open_store =
@@ -387,49 +394,43 @@ pub(super) fn validate(
             .chain(store.and_then(ledger::store_password)),
     );
 
-    let errors_before = v.errors.len();
-    let raw_agents: RawAgentDefaults =
-        v.parse("agents.defaults", document.pointer("/agents/defaults"));
     // A section that could not be read is reported where it failed and
     // not checked further: read as empty, its chain would lack a primary
     // that is written.
-    let agents_read = v.errors.len() == errors_before && !unreadable.contains(&"agents");
+    let agents = document.pointer("/agents/defaults");
+    let raw_agents: Option<RawAgentDefaults> = v.parse("agents.defaults", agents);
+    let raw_agents = raw_agents.filter(|_| !unreadable.contains(&"agents"));
     let providers_read = !unreadable.iter().any(|path| path.starts_with("models"));
-    let referenced = referenced_providers(&raw_agents);
+    let referenced = (raw_agents.as_ref()).map_or_else(BTreeSet::new, referenced_providers);
 
     let mut providers = BTreeMap::new();
     // Providers whose entry has errors: already reported where they are, so
     // a chain naming them does not add a misleading "unknown provider".
     let mut broken = BTreeSet::new();
-    if let Some(Value::Object(raw_providers)) = document.pointer("/models/providers") {
-        for (id, raw) in raw_providers {
-            let path = format!("models.providers.{id}");
-            let errors_before = v.errors.len();
-            let raw: RawProvider = v.parse(&path, Some(raw));
-            if v.errors.len() > errors_before {
-                broken.insert(id.clone());
-                continue;
-            }
-            if raw.base_url.is_none() && !referenced.contains(id.as_str()) {
-                // A fragment adding OpenClaw options to a provider defined
-                // elsewhere; nothing here routes to it.
-                v.warnings
-                    .push(format!("{path}: no baseUrl; the provider is skipped"));
-                continue;
-            }
-            let Some(provider) = provider(id, raw, &path, &vars, &redactor, &mut v) else {
-                broken.insert(id.clone());
-                continue;
-            };
-            providers.insert(id.clone(), Arc::new(provider));
+    for (id, raw) in members(&document, "/models/providers") {
+        let path = format!("models.providers.{id}");
+        let Some(raw) = v.parse::<RawProvider>(&path, Some(raw)) else {
+            broken.insert(id.clone());
+            continue;
+        };
+        if raw.base_url.is_none() && !referenced.contains(id.as_str()) {
+            // A fragment adding OpenClaw options to a provider defined
+            // elsewhere; nothing here routes to it.
+            v.warnings
+                .push(format!("{path}: no baseUrl; the provider is skipped"));
+            continue;
         }
+        let Some(provider) = provider(id, raw, &path, &vars, &redactor, &mut v) else {
+            broken.insert(id.clone());
+            continue;
+        };
+        providers.insert(id.clone(), Arc::new(provider));
     }
 
     v.errors
         .extend(self_loops(&providers, gateway.bind, gateway.port));
-    let routing = (agents_read && providers_read)
-        .then(|| routing(raw_agents, &providers, &broken, &mut v))
-        .flatten();
+    let routing = (raw_agents.filter(|_| providers_read))
+        .and_then(|raw| routing(raw, &providers, &broken, &mut v));
     let chain: Vec<&ModelRef> = routing.iter().flat_map(Routing::refs).collect();
     let budgets = ledger::budgets(budgets, "gateway.budgets", None, &providers, &chain, &mut v);
 
@@ -536,12 +537,8 @@ enum Secret<'a> {
 /// it is. The one list [`literal_secret_paths`] and [`literal_secrets`]
 /// read.
 fn secret_places(document: &Value) -> Vec<(String, &Value, Secret<'_>)> {
-    let members = |pointer: &str| {
-        let map = document.pointer(pointer).and_then(Value::as_object);
-        map.into_iter().flatten()
-    };
     let mut found = Vec::new();
-    for (id, provider) in members("/models/providers") {
+    for (id, provider) in members(document, "/models/providers") {
         let place = Secret::ApiKey { provider: id };
         let key = provider.get("apiKey");
         found.extend(key.map(|key| (format!("models.providers.{id}.apiKey"), key, place)));
@@ -551,9 +548,8 @@ fn secret_places(document: &Value) -> Vec<(String, &Value, Secret<'_>)> {
                 .map(|(at, model)| (format!("models.providers.{id}.models[{at}]"), model)),
         );
         for (path, holder) in holders {
-            let headers = holder.get("headers").and_then(Value::as_object);
-            let sensitive = headers.into_iter().flatten();
-            for (name, value) in sensitive.filter(|(name, _)| is_sensitive_header(name)) {
+            let headers = members(holder, "/headers");
+            for (name, value) in headers.filter(|(name, _)| is_sensitive_header(name)) {
                 let place = Secret::Header { provider: id, name };
                 found.push((format!("{path}.headers.{name}"), value, place));
             }
@@ -561,7 +557,7 @@ fn secret_places(document: &Value) -> Vec<(String, &Value, Secret<'_>)> {
     }
     let token = document.pointer("/gateway/auth/token");
     found.extend(token.map(|token| ("gateway.auth.token".to_string(), token, Secret::Token)));
-    for (name, client) in members("/gateway/clients") {
+    for (name, client) in members(document, "/gateway/clients") {
         let path = format!("gateway.clients.{name}.key");
         found.extend(client.get("key").map(|key| (path, key, Secret::ClientKey)));
     }
@@ -639,10 +635,7 @@ fn literal_secrets(document: &Value) -> Vec<String> {
 /// The config's own `env` block: string values at its top level and in
 /// `env.vars`. They feed `${VAR}` substitution after the process environment.
 fn env_block(user: &Value) -> HashMap<String, String> {
-    let env = user.get("env").and_then(Value::as_object);
-    let nested = env.and_then(|env| env.get("vars")?.as_object());
-    (env.into_iter().flatten())
-        .chain(nested.into_iter().flatten())
+    (members(user, "/env").chain(members(user, "/env/vars")))
         .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
         .collect()
 }
@@ -660,15 +653,15 @@ fn env_block_path(env_section: Option<&Value>, name: &str) -> String {
 /// `models.mode`; [`Validator::file_indices`] records where each entry of a
 /// merged `models` list is in the file.
 fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
-    let mut written = BTreeMap::new();
-    if let Some(Value::Object(providers)) = user.pointer("/models/providers") {
-        for (id, provider) in providers {
-            if let Some(Value::Array(models)) = provider.get("models") {
-                let ids: Vec<Option<Value>> = models.iter().map(|m| m.get("id").cloned()).collect();
-                written.insert(id.clone(), ids);
-            }
-        }
-    }
+    let written: BTreeMap<String, Vec<Option<Value>>> = (members(&user, "/models/providers"))
+        .filter_map(|(id, provider)| {
+            let models = provider.get("models")?.as_array()?;
+            Some((
+                id.clone(),
+                models.iter().map(|m| m.get("id").cloned()).collect(),
+            ))
+        })
+        .collect();
     let mut base = catalog::defaults();
     match user.pointer("/models/mode") {
         None => {}

@@ -96,7 +96,7 @@ mod tests {
     ) -> Result<Option<(QuotaKind, String, f64, u64)>, String> {
         let mut v = Validator::default();
         let url: reqwest::Url = url.parse().unwrap();
-        let raw: Option<Toggle<RawQuota>> = v.parse("q", raw.as_ref());
+        let raw: Option<Toggle<RawQuota>> = v.parse("q", raw.as_ref()).unwrap_or_default();
         let got = settings(&raw, "q", dialect, &url, &mut v);
         if !v.errors.is_empty() {
             return Err(v.errors.iter().map(|e| e.to_string()).collect());

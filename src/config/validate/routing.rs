@@ -124,9 +124,9 @@ pub(super) fn routing(
     let mut aliases: BTreeMap<String, ModelRef> = BTreeMap::new();
     let mut params = HashMap::new();
     let no_aliases = BTreeMap::new();
-    for (key, entry) in &raw.models {
+    for (key, entry) in raw.models {
         let path = format!("agents.defaults.models.{key}");
-        let Some(model_ref) = known_ref(key, &path, &known, &no_aliases, v) else {
+        let Some(model_ref) = known_ref(&key, &path, &known, &no_aliases, v) else {
             continue;
         };
         if let Some(alias) = &entry.alias {
@@ -155,8 +155,7 @@ pub(super) fn routing(
                 refuse(format!("{alias:?} is already the alias of {previous}"));
             }
         }
-        if let Some(entry_params) = &entry.params {
-            let mut entry_params = entry_params.clone();
+        if let Some(mut entry_params) = entry.params {
             for key in NOT_PARAMS {
                 if entry_params.remove(key).is_some() {
                     v.warnings.push(format!(

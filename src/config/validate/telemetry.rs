@@ -133,7 +133,7 @@ fn url(endpoint: &str, signal: Option<&str>) -> Result<reqwest::Url, String> {
                 .into(),
         );
     }
-    let url = reqwest::Url::parse(endpoint)
+    let mut url = reqwest::Url::parse(endpoint)
         .map_err(|e| format!("not a URL ({e}); expected say \"http://127.0.0.1:4318\""))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
@@ -149,7 +149,6 @@ fn url(endpoint: &str, signal: Option<&str>) -> Result<reqwest::Url, String> {
     let Some(signal) = signal.filter(|s| !url.path().ends_with(&format!("/v1/{s}"))) else {
         return Ok(url);
     };
-    let mut url = url;
     let path = format!("{}/v1/{signal}", url.path().trim_end_matches('/'));
     url.set_path(&path);
     Ok(url)
