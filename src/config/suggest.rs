@@ -58,14 +58,15 @@ fn distance(name: &str, candidate: &str) -> Option<usize> {
 /// When `name` is a provider's id (`kimi`, asked for as if it were a
 /// model), the refs of its first models: what it serves.
 pub fn models_of_provider(providers: &BTreeMap<String, Arc<Provider>>, name: &str) -> Vec<String> {
-    let Some(p) = providers.get(name) else {
+    let Some(provider) = providers.get(name) else {
         return Vec::new();
     };
-    let refs = p
+    provider
         .models
         .iter()
-        .map(|m| ModelRef::new(&p.id, &m.id).to_string());
-    refs.take(MAX).collect()
+        .take(MAX)
+        .map(|model| ModelRef::new(&provider.id, &model.id).to_string())
+        .collect()
 }
 
 /// The note for a model id a built-in provider once used (`kimi/kimi-k2p5`)
