@@ -1559,3 +1559,52 @@ fn a_legacy_model_id_written_as_a_model_of_its_own_gets_a_note() {
         loaded.warnings
     );
 }
+
+/// The checks of single values, each named at its path: an empty token, a
+/// retention out of bounds, a header name no HTTP request can carry, on a
+/// provider and on a model; a provider without `baseUrl` that nothing
+/// routes to is skipped with a warning.
+#[test]
+fn single_values_out_of_bounds_are_named_at_their_path() {
+    let text = r#"{
+        gateway: { auth: { token: "" } },
+        ledger: { retentionDays: 0 },
+        models: { providers: {
+            local: { baseUrl: "http://127.0.0.1:9/v1", headers: { "bad name": "x" },
+                     models: [{ id: "m", headers: { "x(y)": "z" } }] },
+            fragment: { headers: { "x-extra": "1" } },
+        } },
+        agents: { defaults: { model: { primary: "local/m" } } },
+    }"#;
+    let errors = errors_of(text, &[]);
+    let expected = [
+        "gateway.auth.token: must not be empty; remove it to disable authentication",
+        "ledger.retentionDays: expected a number of days between 1 and 3650, found 0",
+        "models.providers.local.headers.bad name: invalid header name",
+        "models.providers.local.models[0].headers.x(y): invalid header name",
+    ];
+    for line in expected {
+        assert!(
+            errors.contains(&line.to_string()),
+            "missing {line:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+
+    let without_errors = r#"{
+        models: { providers: {
+            local: { baseUrl: "http://127.0.0.1:9/v1", models: [{ id: "m" }] },
+            fragment: { headers: { "x-extra": "1" } },
+        } },
+        agents: { defaults: { model: { primary: "local/m" } } },
+    }"#;
+    let loaded = load(without_errors, &[]).unwrap();
+    assert!(
+        (loaded.warnings.iter())
+            .any(|w| w == "models.providers.fragment: no baseUrl; the provider is skipped"),
+        "{:#?}",
+        loaded.warnings
+    );
+    assert!(!loaded.config.providers.contains_key("fragment"));
+}
