@@ -916,15 +916,14 @@ fn translate_message<'a>(
 /// Whether the tool-use ids among `messages`, as written, cannot all go
 /// on ([`Native::ids_unfit`]).
 fn ids_unfit(messages: &[Message]) -> bool {
-    let anthropic = ids::is_anthropic;
     let mut calls = std::collections::HashSet::new();
     let mut blocks = messages.iter().flat_map(|message| match &message.content {
         Content::Blocks(blocks) => &blocks[..],
         Content::Text(_) => &[],
     });
     blocks.any(|block| match block {
-        Block::ToolUse { id, .. } => !anthropic(id) || !calls.insert(id.as_str()),
-        Block::ToolResult { tool_use_id, .. } => !anthropic(tool_use_id),
+        Block::ToolUse { id, .. } => !ids::is_anthropic(id) || !calls.insert(id.as_str()),
+        Block::ToolResult { tool_use_id, .. } => !ids::is_anthropic(tool_use_id),
         _ => false,
     })
 }
