@@ -1513,6 +1513,46 @@ async fn a_reader_that_leaves_early_ends_every_command_quietly() {
     }
 }
 
+/// A command's errors to a stderr nobody reads (`2>&1 | head -1`) are
+/// lost, and the command still ends with the status it reports them with.
+#[test]
+fn a_closed_stderr_keeps_the_exit_status() {
+    let files = Files::new();
+    let config = files.config(&json!({"gateway": {"prot": 1}, "ledger": {"retentionDays": 0}}));
+    for args in [
+        &["config", "validate", "--offline", "--config", s(&config)][..],
+        &["usage", "--limit", "5", "--ledger", "/nonexistent"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = clawgate(args).stderr(writer).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "clawgate {args:?}");
+    }
+}
+
+/// `--limit` is the most sessions listed: asked without `--by session`,
+/// it would be ignored, so it is refused.
+#[test]
+fn usage_refuses_a_limit_without_sessions() {
+    let output = run(
+        &[
+            "usage",
+            "--limit",
+            "5",
+            "--by",
+            "model",
+            "--ledger",
+            "/nonexistent",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        "error: --limit: only with --by session (it is the most sessions listed)\n"
+    );
+}
+
 #[test]
 fn serve_on_a_port_in_use_says_what_to_do() {
     let files = Files::new();
@@ -1559,6 +1599,7 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
             answered("local/free", Some(0.0)),
             answered("openrouter/k2", Some(0.5)),
             answered("openrouter/k2", None),
+            answered("openrouter/tiny", Some(0.00002)),
         ])
         .unwrap();
     drop(store);
@@ -1587,6 +1628,8 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
     assert_eq!(cost("kimi/kimi-for-coding"), "unknown", "{table}");
     assert_eq!(cost("local/free"), "$0.0000", "{table}");
     assert_eq!(cost("openrouter/k2"), "$0.5000 + unknown", "{table}");
+    // Spent, however little, is not what a free model costs.
+    assert_eq!(cost("openrouter/tiny"), "<$0.0001", "{table}");
     assert!(
         table.ends_with(
             "unknown cost: answers of a model without a price (set its cost in \

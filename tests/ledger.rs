@@ -252,6 +252,8 @@ async fn usage_refuses_unknown_parameters_and_values() {
         "per=year",
         "by=colour",
         "limit=0",
+        "limit=5",
+        "by=model&limit=5",
         "top=3",
     ] {
         let response = gw

@@ -102,11 +102,13 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
                     json!({"error": "every provider in the chain failed", "attempts": attempts});
                 print_json(&value);
             } else {
-                eprintln!("error: every provider in the chain failed:");
+                errln!("error: every provider in the chain failed:");
                 for failure in &failures {
-                    eprintln!(
+                    errln!(
                         "  {} ({}): {}",
-                        failure.model_ref, failure.url, failure.cause
+                        failure.model_ref,
+                        failure.url,
+                        failure.cause
                     );
                 }
             }

@@ -73,7 +73,7 @@ pub fn validate(source_args: &SourceArgs, offline: bool, json: bool) -> Result<E
     } else if valid {
         outln!("{text}");
     } else {
-        eprintln!("{text}");
+        errln!("{text}");
     }
     Ok(if valid {
         ExitCode::SUCCESS

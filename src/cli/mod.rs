@@ -5,8 +5,9 @@
 //! Everything a command prints to stdout goes through `outln!` and `out!`
 //! (`println!` and `print!` are refused by the lint below), that is through
 //! [`out`]: one place decides what happens when the reader has gone
-//! (`clawgate config show | head`).
-#![deny(clippy::print_stdout)]
+//! (`clawgate config show | head`). What it prints to stderr goes through
+//! `errln!` ([`err`]), which a closed stderr does not stop.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 /// `println!` for the commands: see [`out`].
 macro_rules! outln {
@@ -19,6 +20,13 @@ macro_rules! outln {
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::cli::out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` for the commands: see [`err`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::err(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -90,7 +98,7 @@ enum Command {
     Status(StatusArgs),
     /// What each target of a request's chain would be sent, or why not (no network).
     Explain(ExplainArgs),
-    /// Usage and cost from the ledger: by day, week or month, by model, provider, client or front end.
+    /// Usage and cost from the ledger: by day, week or month, by model, provider, client, agent, front end or session.
     Usage(UsageArgs),
     /// What OpenClaw needs to use this gateway.
     Openclaw {
@@ -152,7 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            errln!("error: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -195,7 +203,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             ExitCode::FAILURE
         }
     }
@@ -319,6 +327,15 @@ pub(crate) fn out(text: std::fmt::Arguments<'_>) {
 
 /// The exit status of a command whose reader closed its stdout early.
 const CLOSED_STDOUT: i32 = 141;
+
+/// Writes a command's problems to stderr. When nothing reads them any more
+/// (`clawgate config validate 2>&1 | head -1`), they are lost, and the
+/// command goes on to end with the status it was going to: `eprint!`
+/// would panic instead ("failed printing to stderr"), and end with 101.
+pub(crate) fn err(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_fmt(text);
+}
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,7 @@ pub fn provider(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
     let (source, loaded) = source_args.load(Secrets::Offline)?;
     let token = token_as_written(&source)?;
     if token.as_deref().is_some_and(|t| !is_reference(t)) {
-        eprintln!(
+        errln!(
             "warning: gateway.auth.token is written literally; the entry names it as ${{CLAWGATE_TOKEN}}: \
              put the token in OpenClaw's environment under that name"
         );

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{CliError, SourceArgs, print_json};
 use crate::config::Secrets;
-use crate::ledger::budget::usd;
+use crate::ledger::budget::{spent, usd};
 use crate::ops::redact::escape_controls;
 use crate::quota::{amount, duration};
 
@@ -425,7 +425,7 @@ fn client_table(body: &Value) -> String {
         };
         rows.push(vec![
             name.to_string(),
-            format!("${:.4}", client["today"]["costUsd"].as_f64().unwrap_or(0.0)),
+            spent(client["today"]["costUsd"].as_f64().unwrap_or(0.0)),
             client["today"]["requests"]
                 .as_u64()
                 .unwrap_or(0)

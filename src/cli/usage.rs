@@ -52,6 +52,11 @@ pub struct UsageArgs {
 }
 
 pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
+    if args.limit.is_some() && args.by.as_deref() != Some("session") {
+        return Err(CliError::Other(
+            "--limit: only with --by session (it is the most sessions listed)".into(),
+        ));
+    }
     // The clients the config names, when it is read (not with --ledger),
     // and its secrets, scrubbed from what is quoted.
     let mut configured = None;
@@ -148,7 +153,7 @@ fn table(report: &query::Report) -> String {
             line.tokens_cached.to_string(),
             line.tokens_out.to_string(),
             cost(line.cost_usd, line.requests - line.failures, line.uncosted),
-            format!("${:.4}", line.fallback_cost_usd),
+            budget::spent(line.fallback_cost_usd),
             line.uncosted.to_string(),
         ]
     };
@@ -261,9 +266,10 @@ fn sessions_table(report: &query::Report, sessions: &[Session]) -> String {
 }
 
 /// What `answered` answers cost, `usd` of those with a known cost,
-/// `uncosted` the others ([`budget::of_answers`]), to four decimals.
+/// `uncosted` the others ([`budget::of_answers`]), to four decimals
+/// ([`budget::spent`]).
 fn cost(usd: f64, answered: u64, uncosted: u64) -> String {
-    budget::of_answers(format!("${usd:.4}"), answered, uncosted)
+    budget::of_answers(budget::spent(usd), answered, uncosted)
 }
 
 /// Under a table with answers of unknown cost.

@@ -146,6 +146,9 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
             )
         })?),
     };
+    if limit.is_some() && by != Some(query::Dimension::Session) {
+        return Err("limit: only with by=session (it is the most sessions listed)".into());
+    }
     Ok(query::Query {
         since_day,
         until_day: today,

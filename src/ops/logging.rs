@@ -97,7 +97,11 @@ pub fn init(format: LogFormat, level: &str) {
     let from_env = from_env.filter(|text| match filter(text) {
         Ok(_) => true,
         Err(why) => {
-            eprintln!("warning: RUST_LOG: {why}; logging at --log-level {level} instead");
+            // Lost, not a panic, if nothing reads stderr.
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: RUST_LOG: {why}; logging at --log-level {level} instead"
+            );
             false
         }
     });
