@@ -1608,3 +1608,31 @@ fn single_values_out_of_bounds_are_named_at_their_path() {
     );
     assert!(!loaded.config.providers.contains_key("fragment"));
 }
+
+/// serde stops at a section's first wrong type; every other one in the
+/// section is listed too, at its path, in one pass (but after a list's
+/// element of the wrong type: it cannot be taken out without renumbering
+/// the elements after it).
+#[test]
+fn every_wrong_type_in_a_section_is_listed() {
+    let text = r#"{
+        gateway: { timeouts: { firstByteSeconds: "20" }, bind: 5, port: "x", maxBodyBytes: "big" },
+        models: { providers: { local: { baseUrl: "http://127.0.0.1:9/v1", api: 1,
+                                        models: [{ id: "m", contextWindow: "big", reasoning: "yes" }] } } },
+        agents: { defaults: { model: { primary: "local/m" } } },
+    }"#;
+    let mut errors = errors_of(text, &[]);
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "gateway.bind: invalid type: integer, expected a string",
+            "gateway.maxBodyBytes: invalid type: string, expected a whole number, 0 or more",
+            "gateway.port: invalid type: string, expected a whole number from 0 to 65535",
+            "gateway.timeouts.firstByteSeconds: invalid type: string, expected a number",
+            "models.providers.local.api: invalid type: integer, expected a string",
+            "models.providers.local.models[0].contextWindow: invalid type: string, expected a whole number, 0 or more",
+            "models.providers.local.models[0].reasoning: invalid type: string, expected a boolean",
+        ],
+    );
+}

@@ -15,6 +15,7 @@ mod quota;
 mod routing;
 mod telemetry;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -102,7 +103,11 @@ impl Validator {
     }
 
     /// Deserializes `value` (the default when left out), or `None` with
-    /// the failure reported at `path` plus the path inside the value.
+    /// each failure reported at `path` plus the path inside the value:
+    /// serde stops at the first, so the member it failed on is taken out
+    /// and the rest read again, until nothing fails or the failure is in
+    /// no member that can be taken out (a list's element, the value
+    /// itself).
     fn parse<T>(&mut self, path: &str, value: Option<&Value>) -> Option<T>
     where
         T: DeserializeOwned + Default,
@@ -110,18 +115,45 @@ impl Validator {
         let Some(value) = value else {
             return Some(T::default());
         };
-        let err = match serde_path_to_error::deserialize(value) {
-            Ok(parsed) => return Some(parsed),
-            Err(err) => err,
-        };
-        let full = match err.path().to_string().as_str() {
-            "." | "" => path.to_string(),
-            inner if inner.starts_with('[') => format!("{path}{inner}"),
-            inner => format!("{path}.{inner}"),
-        };
-        self.error(full, without_value(&err.into_inner().to_string()));
+        let mut rest = Cow::Borrowed(value);
+        for failures in 0.. {
+            let err = match serde_path_to_error::deserialize(&*rest) {
+                Ok(parsed) => return (failures == 0).then_some(parsed),
+                Err(err) => err,
+            };
+            let full = match err.path().to_string().as_str() {
+                "." | "" => path.to_string(),
+                inner if inner.starts_with('[') => format!("{path}{inner}"),
+                inner => format!("{path}.{inner}"),
+            };
+            let taken_out = without_member(rest.to_mut(), err.path());
+            self.error(full, without_value(&err.into_inner().to_string()));
+            if !taken_out {
+                break;
+            }
+        }
         None
     }
+}
+
+/// Takes out of `value` the object member at `path`; `false` when `path`
+/// names none (a list's element, `value` itself, an enum's variant).
+fn without_member(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((Segment::Map { key }, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut parent = Some(value);
+    for segment in parents {
+        parent = match (segment, parent) {
+            (Segment::Map { key }, Some(Value::Object(members))) => members.get_mut(key),
+            (Segment::Seq { index }, Some(Value::Array(items))) => items.get_mut(*index),
+            _ => None,
+        };
+    }
+    let members = parent.and_then(Value::as_object_mut);
+    members.is_some_and(|members| members.remove(key).is_some())
 }
 
 /// `text` with its percent escapes decoded (`+` stays a plus), and whether
