@@ -51,6 +51,24 @@ async fn malformed_and_mistyped_requests_are_400_in_the_openai_shape() {
             r#"{"messages": [{"role": "user"}], "model": ["a"]}"#,
             "`model` must be a string",
         ),
+        // A thinking signal no API defines would be read as "on" by the
+        // rules of every target that translates it.
+        (
+            r#"{"messages": [{"role": "user"}], "reasoning_effort": "bogus"}"#,
+            "`reasoning_effort` must be one of none, minimal, low, medium, high, xhigh, max",
+        ),
+        (
+            r#"{"messages": [{"role": "user"}], "reasoning_effort": 3}"#,
+            "`reasoning_effort` must be one of",
+        ),
+        (
+            r#"{"messages": [{"role": "user"}], "thinking": {"type": "adaptive"}}"#,
+            "`thinking.type` must be enabled or disabled",
+        ),
+        (
+            r#"{"messages": [{"role": "user"}], "thinking": {"budget_tokens": 5}}"#,
+            "`thinking.type` must be enabled or disabled",
+        ),
     ];
     for (body, expected) in cases {
         let (status, error) = post_raw(&gw, body).await;
@@ -65,6 +83,31 @@ async fn malformed_and_mistyped_requests_are_400_in_the_openai_shape() {
         );
     }
     assert!(primary.requests().is_empty());
+}
+
+/// The thinking signals a chat request may give, each read by the rules,
+/// are taken (and `null` is a signal left out).
+#[tokio::test]
+async fn defined_thinking_signals_are_taken() {
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let gw = gateway(chain_config(&primary, &backup)).await;
+    let signals = [
+        json!({"reasoning_effort": "max"}),
+        json!({"reasoning_effort": "off"}),
+        json!({"reasoning_effort": null}),
+        json!({"thinking": {"type": "enabled", "keep": "all"}}),
+        json!({"thinking": {"type": "disabled"}}),
+        json!({"thinking": null}),
+    ];
+    for signal in &signals {
+        let mut body = json!({"messages": [{"role": "user", "content": "hi"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(signal.as_object().unwrap().clone());
+        let (status, answer) = post_raw(&gw, body.to_string()).await;
+        assert_eq!(status, 200, "{signal}: {answer}");
+    }
+    assert_eq!(primary.requests().len(), signals.len());
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use crate::relay::{self, Item};
 use crate::translate::fields;
 use crate::wire::Front;
 use crate::wire::facts::Facts;
-use crate::wire::openai::{ChatRequest, label_model};
+use crate::wire::openai::{ChatRequest, EFFORTS, label_model};
 use crate::wire::request::ClientRequest;
 
 /// The OpenAI chat-completions front end.
@@ -34,6 +34,7 @@ impl FrontEnd for Chat {
     ) -> Result<(ClientRequest, ()), ApiError> {
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        undefined_thinking(&request).map_or(Ok(()), |why| Err(ApiError::BadRequest(why)))?;
         record.model_asked(request.model(), &config.redactor);
         let seen = fields::chat(&request, &memos.chat_tools);
         Ok((ClientRequest::new(request, seen), ()))
@@ -52,6 +53,31 @@ impl FrontEnd for Chat {
 
     fn encoder(_model_ref: &ModelRef, _: ()) -> OpenAiEncoder {
         OpenAiEncoder { finished: false }
+    }
+}
+
+/// Why the request's thinking signals mean nothing the rules could carry
+/// out, if they do not: a `reasoning_effort` no API defines, or a
+/// `thinking` switch (Moonshot's) neither on nor off. Either would be
+/// read as "on" by the rules of every target that translates it. (`off`
+/// is read as `none`, as the rules always have; `null` is left out.)
+fn undefined_thinking(request: &ChatRequest) -> Option<String> {
+    let given = |key: &str| request.value(key).filter(|value| !value.is_null());
+    if let Some(effort) = given("reasoning_effort")
+        && !effort
+            .as_str()
+            .is_some_and(|e| EFFORTS.contains(&e) || e == "off")
+    {
+        let levels = EFFORTS.join(", ");
+        return Some(format!("`reasoning_effort` must be one of {levels}"));
+    }
+    let thinking = given("thinking")?;
+    match thinking.get("type").and_then(Value::as_str) {
+        Some("enabled" | "disabled") => None,
+        _ => Some(
+            "`thinking.type` must be enabled or disabled (Moonshot's switch; `reasoning_effort` asks for a level)"
+                .into(),
+        ),
     }
 }
 

@@ -157,8 +157,8 @@ table! {
         ToolChoice => "tool_choice", Field, Carried, Translated("`auto`, `none`, `any`, `{type: tool, name}` (see the rows below)");
         ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use`");
         User => "user", Field, Carried, Translated("`metadata.user_id`");
-        ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules)"), Translated("`thinking`, as the plan decides");
-        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides"), Translated("`thinking` with a budget of half `max_tokens`");
+        ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules); a level the API does not define is refused (`max`, Moonshot's highest, is taken)"), Translated("`thinking`, as the plan decides (a level the API does not define is refused)");
+        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated("`thinking` with a budget of half `max_tokens` (a `type` other than `enabled` or `disabled` is refused)");
         Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated("`thinking` with a budget of half `max_tokens`");
         N => "n", Field, Carried, Dropped("Messages answers one choice");
         PresencePenalty => "presence_penalty", Field, Carried, Dropped("Messages has no penalties");

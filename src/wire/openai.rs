@@ -16,6 +16,10 @@ use crate::format::body::{
 };
 use crate::format::scan::KnownValues;
 
+/// The `reasoning_effort` levels a chat request may ask for, lowest first:
+/// OpenAI's, and `max`, Moonshot's highest (what OpenClaw sends K3).
+pub const EFFORTS: [&str; 7] = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+
 /// A client's request, read once. Members the gateway does not know stay in
 /// the client's bytes untouched and reach the provider as sent.
 #[derive(Debug, Clone)]
