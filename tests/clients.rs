@@ -453,10 +453,20 @@ async fn a_clients_key_reads_its_own_usage_and_an_admin_key_everyones() {
     let alice = &status["clients"][0];
     assert_eq!(alice["today"]["requests"], 2, "{status}");
     assert_eq!(alice["limits"]["requestsPerMinute"], 2, "{status}");
+    let refs = |status: &Value, list: &str| -> Vec<String> {
+        let items = status[list].as_array().unwrap().iter();
+        items
+            .map(|t| t.get("ref").unwrap_or(t).as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(refs(&status, "targets"), ["cheap/m", "dear/m"], "{status}");
     let (_, status) = served.get("/v1/status", BOB).await;
     let clients = status["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 1, "{status}");
     assert_eq!(clients[0]["name"], "bob");
+    // Bob may use cheap/m alone: the targets and the chain it sees.
+    assert_eq!(refs(&status, "targets"), ["cheap/m"], "{status}");
+    assert_eq!(refs(&status, "defaultChain"), ["cheap/m"], "{status}");
     let budgets = status["budgets"].as_array().unwrap();
     assert!(budgets.iter().all(|b| b["client"] == "bob"), "{status}");
     // The status page is for admin keys.

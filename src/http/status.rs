@@ -2,8 +2,9 @@
 //! cooldown state (`no_key` for a target whose key variable is unset), in
 //! the order of the default chain first; the budgets; and each client's
 //! spend and limits. An admin key sees everything; another key sees its
-//! own client, its own budgets' figures, and of what is everyone's (the
-//! targets, the gateway's budgets) no figure, no last error (it may quote
+//! own client, its own budgets' figures, the targets it may use, and of
+//! what is everyone's (those targets, the gateway's budgets) no figure, no
+//! last error (it may quote
 //! another client's request), not the last hour, the queues or the
 //! ledger's health (everyone's rows and the store's last error).
 
@@ -40,13 +41,23 @@ pub async fn status(
         .await;
     let quotas = gateway.quotas().snapshot(&config, SystemTime::now());
     let mut health = gateway.cooldowns().snapshot(Instant::now());
+    // A client restricted to some models sees those alone, as its
+    // `GET /v1/models` lists them.
+    let seen = |model_ref: &ModelRef| caller.admin || caller.may_use(model_ref);
     let chain: Vec<String> = config
         .chain(None)
-        .map(|targets| targets.iter().map(|t| t.model_ref.to_string()).collect())
+        .map(|targets| {
+            targets
+                .iter()
+                .filter(|t| seen(&t.model_ref))
+                .map(|t| t.model_ref.to_string())
+                .collect()
+        })
         .unwrap_or_default();
     let ledger = gateway.ledger();
     let targets: Vec<Value> = config
         .models()
+        .filter(|(model_ref, _, _)| seen(model_ref))
         .map(|(model_ref, provider, model)| {
             let status = health
                 .remove(&model_ref)
