@@ -34,7 +34,9 @@ impl FrontEnd for Chat {
     ) -> Result<(ClientRequest, ()), ApiError> {
         let request = ChatRequest::parse_with(body, &memos.requests)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        undefined_thinking(&request).map_or(Ok(()), |why| Err(ApiError::BadRequest(why)))?;
+        if let Some(why) = undefined_thinking(&request) {
+            return Err(ApiError::BadRequest(why));
+        }
         record.model_asked(request.model(), &config.redactor);
         let seen = fields::chat(&request, &memos.chat_tools);
         Ok((ClientRequest::new(request, seen), ()))

@@ -3,10 +3,10 @@
 //! the order of the default chain first; the budgets; and each client's
 //! spend and limits. An admin key sees everything; another key sees its
 //! own client, its own budgets' figures, the targets it may use, and of
-//! what is everyone's (those targets, the gateway's budgets) no figure, no
-//! last error (it may quote
-//! another client's request), not the last hour, the queues or the
-//! ledger's health (everyone's rows and the store's last error).
+//! what is everyone's (those targets, the gateway's budgets) no figure,
+//! no last error (it may quote another client's request), not the last
+//! hour, the queues or the ledger's health (everyone's rows and the
+//! store's last error).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
