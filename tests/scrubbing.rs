@@ -971,3 +971,56 @@ async fn an_answer_ending_on_most_of_a_key_reaches_no_client() {
         }
     }
 }
+
+/// A chat provider that sends a tool call's id and name, and an audio
+/// answer's transcript, each in three pieces that spell its key.
+async fn names_in_pieces_provider() -> String {
+    let pieces = ["sk-split-", "0123456", "789abcdef"];
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || async move {
+            let mut deltas = vec![(json!({"role": "assistant"}), Value::Null)];
+            for piece in pieces {
+                let call =
+                    json!({"index": 0, "id": piece, "function": {"name": piece, "arguments": ""}});
+                deltas.push((json!({"tool_calls": [call]}), Value::Null));
+                deltas.push((json!({"audio": {"transcript": piece}}), Value::Null));
+            }
+            deltas.push((json!({}), json!("tool_calls")));
+            chat_stream(deltas)
+        }),
+    );
+    provider_app(app).await
+}
+
+/// A chat client joins the pieces of a tool call's id and name, and of a
+/// transcript, as the OpenAI SDK does: a key the provider spells across
+/// them reaches it masked from the piece where half of it shows.
+#[tokio::test]
+async fn a_key_spelt_across_a_call_s_name_and_id_pieces_reaches_no_chat_client() {
+    let base = names_in_pieces_provider().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {
+            "chat": {"baseUrl": base, "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "chat/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    let ask = json!({"model": "chat/m", "stream": true,
+        "messages": [{"role": "user", "content": "read"}]});
+    let response = gw.post("/v1/chat/completions", ask).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let (mut id, mut name, mut transcript) = (String::new(), String::new(), String::new());
+    for chunk in stream_events(&body).unwrap() {
+        let delta = &chunk["choices"][0]["delta"];
+        if let Some(call) = delta["tool_calls"].get(0) {
+            id += call["id"].as_str().unwrap_or("");
+            name += call["function"]["name"].as_str().unwrap_or("");
+        }
+        transcript += delta["audio"]["transcript"].as_str().unwrap_or("");
+    }
+    for (what, joined) in [("id", &id), ("name", &name), ("transcript", &transcript)] {
+        assert!(!joined.contains(SPLIT_KEY), "{what}: {joined}\n{body}");
+        assert!(joined.ends_with("[redacted]"), "{what}: {joined}\n{body}");
+    }
+}

@@ -38,7 +38,29 @@ pub(super) struct HeldText {
     others: Vec<(u64, HeldChoice)>,
     /// What a provider's own Anthropic events hold ([`Item::Native`]).
     native: Option<HeldNative>,
+    /// The names no hold carries, joined as a client joins their pieces
+    /// ([`Self::mask_split_names`]).
+    names: SplitNames,
 }
+
+/// A stream's tool calls' ids and names and its audio's transcript, each
+/// as a client joins its pieces (its tail, at most [`MAX_JOINED`] bytes),
+/// by choice, call and member. Every provider seen sends each of these
+/// whole in one delta, so no hold carries them; one a provider sends in
+/// pieces is masked from the piece where a key, or most of one
+/// (`Scrubber::mask_start_at_end`), shows in what the pieces spell, to
+/// its last piece.
+#[derive(Default)]
+struct SplitNames {
+    joined: Vec<((u64, u64, &'static str), String)>,
+}
+
+/// The most of a joined name kept: more than any key is long.
+const MAX_JOINED: usize = 4096;
+
+/// The most names a stream's joins are kept for: the first ones past it
+/// push out the oldest.
+const MAX_NAMES: usize = 256;
 
 /// What one choice of a chat stream holds back.
 struct HeldChoice {
@@ -168,6 +190,7 @@ impl HeldText {
             index: 0,
             others: Vec::new(),
             native: None,
+            names: SplitNames::default(),
         }
     }
 
@@ -318,6 +341,7 @@ impl HeldText {
             || unescapable
             || spelt
             || packs_choices(data)
+            || names_a_call(data)
             || scan::hides_a_name(data);
         if !(read || self.holds()) {
             return Ok(smallvec![chunk]);
@@ -420,6 +444,7 @@ impl HeldText {
             last,
         );
         self.pass_calls(delta, last);
+        self.mask_split_names(delta);
         if let Some(Value::Object(logprobs)) = logprobs {
             join_logprobs(&mut self.held.logprobs, logprobs);
         }
@@ -582,6 +607,39 @@ impl HeldText {
         let mut text = text.unwrap_or_default();
         Self::pass(scrubber, held, &mut text, last);
         delta.insert(key.name().into(), Value::String(text));
+    }
+
+    /// `delta`'s tool-call ids and names and audio transcript, each piece
+    /// joined to the pieces before it of the same (choice, call, member):
+    /// a piece with which they spell a key, or most of one, goes as
+    /// `[redacted]`, and so does each after it (what came before it of a
+    /// key is less than half).
+    fn mask_split_names(&mut self, delta: &mut Map<String, Value>) {
+        let choice = self.index;
+        let mut pieces: Vec<((u64, u64, &'static str), &mut String)> = Vec::new();
+        for (member, value) in delta.iter_mut() {
+            match (member.as_str(), value) {
+                ("tool_calls", Value::Array(calls)) => {
+                    for call in calls.iter_mut().filter_map(Value::as_object_mut) {
+                        let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                        pieces.extend(
+                            call_names(call).map(|(member, text)| ((choice, index, member), text)),
+                        );
+                    }
+                }
+                ("audio", Value::Object(audio)) => {
+                    if let Some(Value::String(transcript)) = audio.get_mut("transcript") {
+                        pieces.push(((choice, u64::MAX, "transcript"), transcript));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (place, piece) in pieces {
+            if self.names.spells_key(&self.scrubber, place, piece) {
+                *piece = REDACTED.to_string();
+            }
+        }
     }
 
     /// A provider's own Anthropic event: a `text_delta`, `thinking_delta`
@@ -918,6 +976,72 @@ fn delta_string(data: &[u8], key: Key) -> Option<Text<'_>> {
 /// search would. A key whose value is not a string is another's, or says
 /// nothing (`logprobs`, after the delta, has `content` and `refusal`
 /// lists, or nulls).
+impl SplitNames {
+    /// Whether `piece`, joined to what came before it at `place`, spells a
+    /// key or most of one that it does not hold whole (or comes after).
+    fn spells_key(
+        &mut self,
+        scrubber: &crate::ops::scrub::Scrubber,
+        place: (u64, u64, &'static str),
+        piece: &str,
+    ) -> bool {
+        let at = match self.joined.iter().position(|(p, _)| *p == place) {
+            Some(at) => at,
+            None => {
+                if self.joined.len() == MAX_NAMES {
+                    self.joined.remove(0);
+                }
+                self.joined.push((place, String::new()));
+                self.joined.len() - 1
+            }
+        };
+        let joined = &mut self.joined[at].1;
+        if joined.len() > MAX_JOINED {
+            let mut cut = joined.len() - MAX_JOINED;
+            while !joined.is_char_boundary(cut) {
+                cut += 1;
+            }
+            joined.drain(..cut);
+        }
+        // As the provider spells it: once most of a key shows, every piece
+        // after is masked too, the rest of the key among them.
+        joined.push_str(piece);
+        let mut probe = joined.clone();
+        // A key whole in the piece is the bytes' scrub's to mask.
+        !scrubber.holds_key(piece.as_bytes())
+            && (scrubber.holds_key(joined.as_bytes()) || scrubber.mask_start_at_end(&mut probe))
+    }
+}
+
+/// A tool call's `id` and `function.name`, where they are strings.
+fn call_names(call: &mut Map<String, Value>) -> impl Iterator<Item = (&'static str, &mut String)> {
+    call.iter_mut()
+        .filter_map(|(member, value)| match (member.as_str(), value) {
+            ("id", Value::String(id)) => Some(("id", id)),
+            ("function", Value::Object(function)) => match function.get_mut("name") {
+                Some(Value::String(name)) => Some(("name", name)),
+                _ => None,
+            },
+            _ => None,
+        })
+}
+
+/// Whether a chunk may hold a piece of a tool call's id or name (an `id`
+/// or a `name` after its `tool_calls`), or of an audio transcript: such a
+/// chunk is read whole, for [`HeldText::mask_split_names`].
+fn names_a_call(data: &[u8]) -> bool {
+    static CALLS: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"tool_calls\""));
+    static ID: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"id\""));
+    static NAME: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"name\""));
+    static TRANSCRIPT: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"transcript\""));
+    let after_calls = CALLS.find(data).map(|at| &data[at..]);
+    after_calls.is_some_and(|calls| ID.find(calls).is_some() || NAME.find(calls).is_some())
+        || TRANSCRIPT.find(data).is_some()
+}
+
 fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Text<'_>>; N] {
     let mut found = [None; N];
     let mut left = N;
@@ -1085,6 +1209,54 @@ mod tests {
         let got = held_chunks(&[start]);
         assert!(got[1].contains(r#""content":"[redacted]""#), "{got:?}");
         assert!(got[1].contains(r#""id":"c""#) && got[1].contains(r#""model":"p/m""#));
+    }
+
+    /// A tool call's id and name, and an audio transcript, go whole as
+    /// they came; sent in pieces that a client joins into a key, the
+    /// piece with which half of it or more shows goes `[redacted]`, per
+    /// choice and call.
+    #[test]
+    fn a_key_spelt_across_a_call_s_name_or_id_pieces_is_masked() {
+        let call = |index: u64, member: &str| {
+            let (id, name) = match member.split_once('=') {
+                Some(("id", id)) => (format!(r#","id":"{id}""#), String::new()),
+                Some(("name", name)) => (String::new(), format!(r#""name":"{name}","#)),
+                _ => unreachable!(),
+            };
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index}{id},"function":{{{name}"arguments":""}}}}]}}}}]}}"#
+            )
+        };
+        let whole = call(0, "name=read_configured-key-123");
+        assert_eq!(
+            held_chunks(&[&whole]),
+            [whole],
+            "a whole name, which the bytes' scrub masks"
+        );
+        let plain = call(0, "name=list_files");
+        assert_eq!(held_chunks(&[&plain]), [plain]);
+        for member in ["name", "id"] {
+            let got = held_chunks(&[
+                &call(0, &format!("{member}=config")),
+                &call(1, &format!("{member}=configured-")),
+                &call(0, &format!("{member}=ured-")),
+                &call(0, &format!("{member}=key-123")),
+            ]);
+            // Six of the key's eighteen characters, then the rest masked.
+            assert!(got[0].contains(r#""config""#), "{got:?}");
+            assert!(got[2].contains(r#""ured-""#), "{got:?}");
+            assert!(got[3].contains(r#""[redacted]""#), "{got:?}");
+            assert!(!got.concat().contains("key-123"), "{got:?}");
+            // Another call's pieces are its own: not joined with these.
+            assert!(got[1].contains(r#""configured-""#), "{got:?}");
+        }
+        let audio = |text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"audio":{{"transcript":"{text}"}}}}}}]}}"#
+            )
+        };
+        let got = held_chunks(&[&audio("is configured"), &audio("-key-123")]);
+        assert!(got[1].contains(r#""[redacted]""#), "{got:?}");
     }
 
     /// A provider's bytes may spell a member's name in ways a search of
