@@ -1318,3 +1318,70 @@ async fn a_replayed_custom_call_and_a_function_message_go_named_over_the_anthrop
     assert_eq!(response.status(), 200);
     assert_eq!(mock.requests()[0]["body"]["messages"], body["messages"]);
 }
+
+/// A gateway whose default chain is one chat provider of `dialect` on
+/// `mock`, serving `model`.
+async fn of_dialect(mock: &MockServer, dialect: &str, model: &str) -> TestGateway {
+    gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": mock.base_url(), "apiKey": KEY, "dialect": dialect,
+            "models": [{"id": model, "reasoning": true}]}}},
+        "agents": {"defaults": {"model": format!("p/{model}")}},
+    }))
+    .await
+}
+
+/// Of a chat client's `thinking` (Moonshot's switch) and `reasoning`
+/// (OpenRouter's), the members the rules do not read go where the
+/// client's object goes as sent, and are named where a rule writes the
+/// object anew or takes it out, or the transport translates it.
+#[tokio::test]
+async fn a_thinking_or_reasoning_member_the_rules_do_not_read_is_carried_or_named() {
+    let with = |member: Value| {
+        let mut body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5000});
+        body.as_object_mut()
+            .unwrap()
+            .extend(member.as_object().unwrap().clone());
+        body
+    };
+    let thinking = with(json!({"thinking": {"type": "enabled", "budget_tokens": 3000, "foo": 1}}));
+    let reasoning = with(json!({"reasoning": {"effort": "high", "exclude": true}}));
+    // As sent to a provider of no known dialect.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, OPENAI).await;
+    for body in [&thinking, &reasoning] {
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(dropped(&response).is_empty(), "{body}");
+    }
+    let sent = mock.requests();
+    assert_eq!(sent[0]["body"]["thinking"]["budget_tokens"], 3000);
+    assert_eq!(sent[1]["body"]["reasoning"]["exclude"], true);
+    // Moonshot's rules write its switch anew: what else the client's
+    // objects held is named.
+    let mock = healthy_mock().await;
+    let gw = of_dialect(&mock, "moonshot", "kimi-k2.6").await;
+    for body in [&thinking, &reasoning] {
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(dropped(&response), ["unknown members"], "{body}");
+    }
+    for request in mock.requests() {
+        let sent = request["body"].to_string();
+        assert!(
+            !sent.contains("budget_tokens") && !sent.contains("exclude"),
+            "{sent}"
+        );
+    }
+    // The Anthropic transport translates both: named.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    for body in [&thinking, &reasoning] {
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200);
+        assert!(
+            dropped(&response).contains(&"unknown members".to_string()),
+            "{body}"
+        );
+    }
+}

@@ -106,6 +106,7 @@ fn rules(
     if target.provider.dialect != Dialect::OpenRouter {
         no_place_for_native(&mut draft, target);
     }
+    thinking_written_anew(&mut draft, target);
     only_anthropic_serves(&mut draft, target);
     no_choice_without_tools(&mut draft, target);
     developer_role(&mut draft, target);
@@ -203,6 +204,29 @@ pub fn thinking_budget(asked: Option<u64>, limit: Option<u64>) -> Option<u64> {
         (Some(asked), None) => Some(asked),
         (None, Some(limit)) => Some((limit / 2).max(MIN_THINKING_BUDGET).min(below(limit))),
         (None, None) => None,
+    }
+}
+
+/// A chat client's `thinking` or `reasoning` object that a chat target is
+/// sent written anew by its rules, or not at all: the members of it that
+/// the rules do not read are not sent (`fields::CHAT_OBJECTS_READ`).
+fn thinking_written_anew(draft: &mut Draft, target: &Target) {
+    if target.provider.api != Api::OpenAiCompletions {
+        return;
+    }
+    let decided = &draft.decided;
+    let anew = [
+        ("thinking", decided.thinking.is_some()),
+        ("reasoning", decided.reasoning.is_some()),
+    ];
+    for (member, written) in anew {
+        let given = draft
+            .request()
+            .raw(member)
+            .is_some_and(|raw| raw.trim_start().starts_with('{'));
+        if given && (written || draft.decided.removes(member)) {
+            draft.withhold(Withheld::WrittenAnew(member));
+        }
     }
 }
 

@@ -644,17 +644,31 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
         seen.unknown_member(name);
     }
     chat_tools(request, memo, &mut seen);
-    // `stream_options`' members besides `include_usage`
-    // (`include_obfuscation`): carried where the client's options are.
-    if let Some(serde_json::Value::Object(options)) = request.value("stream_options") {
-        for (key, value) in &options {
-            if key != "include_usage" && !value.is_null() {
-                seen.unknown_member(&format!("stream_options.{key}"));
+    // The members of `stream_options` besides `include_usage`
+    // (`include_obfuscation`), of Moonshot's `thinking` besides its switch
+    // and `keep`, and of OpenRouter's `reasoning` besides its switch and
+    // effort (`exclude`, `max_tokens`), which the rules read nowhere:
+    // carried where the client's object is, named where it is translated
+    // or written anew.
+    for (member, read) in CHAT_OBJECTS_READ {
+        if let Some(serde_json::Value::Object(members)) = request.value(member) {
+            for (key, value) in &members {
+                if !read.contains(&key.as_str()) && !value.is_null() {
+                    seen.unknown_member(&format!("{member}.{key}"));
+                }
             }
         }
     }
     seen
 }
+
+/// The chat members of the gateway's own reading that are objects, and
+/// the members of each it reads: [`chat`] notes the others.
+pub const CHAT_OBJECTS_READ: [(&str, &[&str]); 3] = [
+    ("stream_options", &["include_usage"]),
+    ("thinking", &["type", "keep"]),
+    ("reasoning", &["effort", "enabled"]),
+];
 
 /// Notes what a request holds that only a transport of another format
 /// than its front end's loses, and that costs a reading of its own: the
