@@ -1385,3 +1385,24 @@ async fn a_thinking_or_reasoning_member_the_rules_do_not_read_is_carried_or_name
         );
     }
 }
+
+/// A member no row names in a tool output's parts is named where it is
+/// dropped, as one in a message's parts is: on both transports, which
+/// neither speaks Responses.
+#[tokio::test]
+async fn a_tool_outputs_part_member_no_row_names_is_named() {
+    let body = json!({"model": "p/m", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "get", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_text", "text": "out", "cache_control": {"type": "ephemeral"}}]}],
+        "tools": [{"type": "function", "name": "get", "parameters": {"type": "object"}}]});
+    for api in [OPENAI, ANTHROPIC] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, api).await;
+        let response = gw.responses(body.clone()).await;
+        assert_eq!(response.status(), 200, "{api}");
+        assert_eq!(dropped(&response), ["unknown members"], "{api}");
+        let sent = mock.requests()[0]["body"].to_string();
+        assert!(!sent.contains("ephemeral"), "{api}: {sent}");
+    }
+}

@@ -288,16 +288,24 @@ fn user_blocks(content: Option<&Value>) -> Vec<Value> {
         .collect()
 }
 
-/// A data URL as a base64 source, anything else as a URL source.
+/// A base64 data URL as a base64 source, its media type without its
+/// parameters (`image/png;charset=utf-8` is `image/png`); anything else as
+/// a URL source, which the provider judges.
 fn image_source(url: &str) -> Value {
     let data = url
         .strip_prefix("data:")
-        .and_then(|rest| rest.split_once(";base64,"));
+        .and_then(|rest| rest.split_once(','));
     match data {
-        Some((media_type, data)) => {
+        Some((meta, data))
+            if meta
+                .split(';')
+                .skip(1)
+                .any(|p| p.eq_ignore_ascii_case("base64")) =>
+        {
+            let media_type = meta.split(';').next().unwrap_or_default();
             json!({"type": "base64", "media_type": media_type, "data": data})
         }
-        None => json!({"type": "url", "url": url}),
+        _ => json!({"type": "url", "url": url}),
     }
 }
 

@@ -286,7 +286,7 @@ table! {
         Prompt => "prompt", Field, Refused("clawgate stores no prompt templates: send `instructions` and `input`"), Refused("clawgate stores no prompt templates: send `instructions` and `input`");
         MessageItem => "message items", Block, Translated("chat messages (`developer` as `system`)"), Translated("messages");
         FunctionCall => "function_call items", Block, Translated("assistant `tool_calls`"), Translated("`tool_use` blocks");
-        FunctionCallOutput => "function_call_output items", Block, Translated("`tool` messages (images after them in a user message)"), Translated("`tool_result` blocks");
+        FunctionCallOutput => "function_call_output items", Block, Translated("`tool` messages (images after them in a user message)"), Translated("`tool_result` blocks, their text (images after them, in the same user turn)");
         CustomToolCall => "custom_tool_call and its output", Block, Translated("a function call whose one argument is `input`"), Translated("a `tool_use` whose one input is `input`");
         ReasoningItem => "reasoning items", Block, Translated("assistant `reasoning_content` (its text, else its summary)"), Translated("a `thinking` block");
         WebSearchCall => "web_search_call items", Block, Dropped("a search OpenAI ran; the assistant's text says what it found"), Dropped("a search OpenAI ran; the assistant's text says what it found");

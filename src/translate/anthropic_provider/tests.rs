@@ -1267,3 +1267,32 @@ fn an_answer_cut_off_in_a_call_is_said_cut_off() {
         );
     }
 }
+
+#[test]
+fn a_base64_data_url_is_a_base64_source_of_its_media_type_alone() {
+    for (url, source) in [
+        (
+            "data:image/png;base64,iVBO",
+            json!({"type": "base64", "media_type": "image/png", "data": "iVBO"}),
+        ),
+        (
+            "data:image/png;charset=utf-8;base64,iVBO",
+            json!({"type": "base64", "media_type": "image/png", "data": "iVBO"}),
+        ),
+        (
+            "data:image/jpeg;BASE64,/9j/",
+            json!({"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}),
+        ),
+        // Not base64: the provider judges the URL.
+        (
+            "data:image/svg+xml,%3Csvg%3E",
+            json!({"type": "url", "url": "data:image/svg+xml,%3Csvg%3E"}),
+        ),
+        (
+            "https://example.com/a.png",
+            json!({"type": "url", "url": "https://example.com/a.png"}),
+        ),
+    ] {
+        assert_eq!(image_source(url), source, "{url}");
+    }
+}

@@ -783,6 +783,17 @@ struct Turn<'r> {
     images: Vec<ChatPart<'r>>,
 }
 
+/// Notes the members of `parts` (content parts at `place`) that no row
+/// names, each by its place and its part's type.
+fn unknown_part_members(place: std::fmt::Arguments<'_>, parts: &[Part<'_>], seen: &mut Seen) {
+    for part in parts {
+        let kind = part.kind.as_deref().unwrap_or("input_text");
+        for key in part.unknown_members() {
+            seen.unknown_member(&format!("{place}[{kind}].{key}"));
+        }
+    }
+}
+
 /// Whether `item` is a tool's output.
 fn is_output(item: &Item<'_>) -> bool {
     matches!(
@@ -856,12 +867,7 @@ fn item_messages<'r>(
                 ("content", content),
             ];
             for (at, parts) in parts {
-                for part in parts {
-                    let kind = part.kind.as_deref().unwrap_or("input_text");
-                    for key in part.unknown_members() {
-                        seen.unknown_member(&format!("input[reasoning].{at}[{kind}].{key}"));
-                    }
-                }
+                unknown_part_members(format_args!("input[reasoning].{at}"), parts, seen);
             }
             // A new answer's reasoning starts a new turn.
             if !turn.text.is_empty() || !turn.calls.is_empty() {
@@ -941,6 +947,11 @@ fn item_messages<'r>(
                 Some(Content::Parts(parts)) => {
                     let mut texts = Vec::new();
                     let mut images = Vec::new();
+                    unknown_part_members(
+                        format_args!("input[{}].output", item.kind()),
+                        parts,
+                        seen,
+                    );
                     for part in parts {
                         match content_part(index, part, seen)? {
                             ChatPart::Text { text } => texts.push(text),
@@ -966,12 +977,7 @@ fn item_messages<'r>(
                 .as_ref()
                 .ok_or(invalid("a message needs `content`"))?;
             if let Content::Parts(parts) = content {
-                for part in parts {
-                    let kind = part.kind.as_deref().unwrap_or("input_text");
-                    for key in part.unknown_members() {
-                        seen.unknown_member(&format!("input[message].content[{kind}].{key}"));
-                    }
-                }
+                unknown_part_members(format_args!("input[message].content"), parts, seen);
             }
             match role {
                 "assistant" => {
