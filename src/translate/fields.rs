@@ -140,6 +140,14 @@ const SAFEGUARDS: &str = "Claude Code's auto mode asks Anthropic's API to check 
 /// it: what each provider is known to do with it.
 const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI and OpenRouter; not established on Moonshot's open platform; ignored by Kimi Coding, whose prefix cache is automatic";
 
+/// The thinking budget a chat client's switch is sent with on the
+/// Anthropic transport (`providers::thinking_budget`).
+macro_rules! half_budget {
+    () => {
+        "`thinking` with a budget of half `max_tokens`, at least 1,024, below `max_tokens` (with `max_tokens` of 1,024 or less, one less than it, which Anthropic's own API refuses)"
+    };
+}
+
 table! {
     /// `POST /v1/chat/completions`: the OpenAI chat API.
     CHAT, ChatRow, Chat {
@@ -158,8 +166,8 @@ table! {
         ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use`");
         User => "user", Field, Carried, Translated("`metadata.user_id`");
         ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules); a level the API does not define is refused (`max`, Moonshot's highest, is taken)"), Translated("`thinking`, as the plan decides (a level the API does not define is refused)");
-        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated("`thinking` with a budget of half `max_tokens` (a `type` other than `enabled` or `disabled` is refused)");
-        Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated("`thinking` with a budget of half `max_tokens`");
+        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated(concat!(half_budget!(), "; a `type` other than `enabled` or `disabled` is refused"));
+        Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated(half_budget!());
         N => "n", Field, Carried, Dropped("Messages answers one choice");
         PresencePenalty => "presence_penalty", Field, Carried, Dropped("Messages has no penalties");
         FrequencyPenalty => "frequency_penalty", Field, Carried, Dropped("Messages has no penalties");
