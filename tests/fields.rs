@@ -1406,3 +1406,22 @@ async fn a_tool_outputs_part_member_no_row_names_is_named() {
         assert!(!sent.contains("ephemeral"), "{api}: {sent}");
     }
 }
+
+/// A member no row names in one of `allowed_tools`' tools is named, as
+/// one of the choice itself is.
+#[tokio::test]
+async fn an_allowed_tools_member_no_row_names_is_named() {
+    let body = json!({"model": "p/m", "input": "hi",
+        "tools": [{"type": "function", "name": "get", "parameters": {"type": "object"}}],
+        "tool_choice": {"type": "allowed_tools", "mode": "auto",
+            "tools": [{"type": "function", "name": "get", "foo_at": 5}]}});
+    for api in [OPENAI, ANTHROPIC] {
+        let mock = healthy_mock().await;
+        let gw = single(&mock, api).await;
+        let response = gw.responses(body.clone()).await;
+        assert_eq!(response.status(), 200, "{api}");
+        assert_eq!(dropped(&response), ["unknown members"], "{api}");
+        let sent = mock.requests()[0]["body"].to_string();
+        assert!(!sent.contains("foo_at"), "{api}: {sent}");
+    }
+}

@@ -474,10 +474,18 @@ pub struct ToolChoiceObject<'a> {
 impl ToolChoiceObject<'_> {
     /// The names of its members the API does not give it, not `null`.
     pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
-        (self.others.iter())
-            .filter(|(_, value)| value.is_some())
-            .map(|(name, _)| name.as_str())
+        not_null(&self.others)
     }
+}
+
+/// The names of `others` (members serde gathered past the named ones) not
+/// written as `null`.
+fn not_null(
+    others: &std::collections::BTreeMap<String, Option<serde::de::IgnoredAny>>,
+) -> impl Iterator<Item = &str> {
+    (others.iter())
+        .filter(|(_, value)| value.is_some())
+        .map(|(name, _)| name.as_str())
 }
 
 /// A tool `allowed_tools` lets the model call.
@@ -487,6 +495,16 @@ pub struct AllowedTool<'a> {
     pub kind: Cow<'a, str>,
     #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
+    /// Any other member, by name (`null` for one written as `null`).
+    #[serde(flatten)]
+    pub others: std::collections::BTreeMap<String, Option<serde::de::IgnoredAny>>,
+}
+
+impl AllowedTool<'_> {
+    /// The names of its members the API does not give it, not `null`.
+    pub fn unknown_members(&self) -> impl Iterator<Item = &str> {
+        not_null(&self.others)
+    }
 }
 
 /// `reasoning`, read member by member: the names of the members the API

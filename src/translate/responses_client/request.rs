@@ -373,6 +373,11 @@ fn write(
         for key in choice.unknown_members() {
             seen.unknown_member(&format!("tool_choice.{key}"));
         }
+        for tool in choice.tools.iter().flatten() {
+            for key in tool.unknown_members() {
+                seen.unknown_member(&format!("tool_choice.tools[].{key}"));
+            }
+        }
     }
     let stream = request.stream == Some(true);
     // `allowed_tools` narrows what is offered: the model is never offered
