@@ -172,18 +172,39 @@ impl Scrubber {
     /// sentence shares with a key by chance (a short secret's start is
     /// left). Whether anything was replaced.
     pub fn mask_start_at_end(&self, text: &mut String) -> bool {
-        let Some(inner) = &self.inner else {
-            return false;
-        };
-        let held = self.key_start_at_end(text);
-        let start = text.len() - held;
-        let most = held >= MOST_OF_A_KEY
-            && (inner.keys.iter())
-                .any(|key| key.starts_with(&text.as_bytes()[start..]) && held * 2 >= key.len());
+        let held = self.half_a_key_at_end(text);
+        let most = held >= MOST_OF_A_KEY;
         if most {
-            text.replace_range(start.., REDACTED);
+            text.replace_range(text.len() - held.., REDACTED);
         }
         most
+    }
+
+    /// How many bytes at the end of `text` are the start of a key, half of
+    /// it or more (short of the whole); 0 when none are.
+    pub fn half_a_key_at_end(&self, text: &str) -> usize {
+        let Some(inner) = &self.inner else {
+            return 0;
+        };
+        let held = self.key_start_at_end(text);
+        let tail = &text.as_bytes()[text.len() - held..];
+        let half = held > 0
+            && (inner.keys.iter()).any(|key| key.starts_with(tail) && held * 2 >= key.len());
+        if half { held } else { 0 }
+    }
+
+    /// Where `bytes` hold a key, as [`Self::scrub`] finds it, in order.
+    pub fn key_ranges(&self, bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+        self.inner
+            .as_ref()
+            .map_or_else(Vec::new, |inner| inner.find(bytes))
+    }
+
+    /// The length of the longest key, in bytes.
+    pub fn longest_key(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |inner| inner.longest_escaped / MAX_ESCAPED_PER_BYTE)
     }
 
     /// `tail` (the end of one string, held back because it could start a

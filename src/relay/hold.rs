@@ -38,29 +38,82 @@ pub(super) struct HeldText {
     others: Vec<(u64, HeldChoice)>,
     /// What a provider's own Anthropic events hold ([`Item::Native`]).
     native: Option<HeldNative>,
-    /// The names no hold carries, joined as a client joins their pieces
+    /// The names no hold carries, as the provider spells their pieces
     /// ([`Self::mask_split_names`]).
     names: SplitNames,
 }
 
 /// A stream's tool calls' ids and names and its audio's transcript, each
-/// as a client joins its pieces (its tail, at most [`MAX_JOINED`] bytes),
-/// by choice, call and member. Every provider seen sends each of these
-/// whole in one delta, so no hold carries them; one a provider sends in
-/// pieces is masked from the piece where a key, or most of one
-/// (`Scrubber::mask_start_at_end`), shows in what the pieces spell, to
-/// its last piece.
+/// as the provider spells it across its pieces (its tail), by
+/// [`NamePlace`]. Every provider seen sends each of these whole in one
+/// delta, and clients differ in how they read one sent in pieces (some
+/// join them, some keep the first), so no hold carries them: a piece is
+/// masked where a key reaches into it from the pieces before, or where
+/// what they spell ends on half a key or more.
 #[derive(Default)]
 struct SplitNames {
-    joined: Vec<((u64, u64, &'static str), String)>,
+    joined: Vec<(NamePlace, String)>,
 }
 
-/// The most of a joined name kept: more than any key is long.
-const MAX_JOINED: usize = 4096;
+/// Which string a piece is of: a choice's tool call's `id` or `name`, or
+/// its audio's `transcript` (no call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NamePlace {
+    choice: u64,
+    call: Option<u64>,
+    member: &'static str,
+}
 
-/// The most names a stream's joins are kept for: the first ones past it
+/// The least of a joined name kept: more than a key is long, as a rule
+/// (at least twice the longest key is kept).
+const MIN_JOINED: usize = 4096;
+
+/// The most names a stream's pieces are kept for: the first ones past it
 /// push out the oldest.
 const MAX_NAMES: usize = 256;
+
+impl SplitNames {
+    /// Whether `piece`, at `place`, is to go as `[redacted]`: a key the
+    /// pieces spell reaches into it from before it (a key whole in it is
+    /// the bytes' scrub's), or they end in it on half a key or more.
+    fn spells_key(
+        &mut self,
+        scrubber: &crate::ops::scrub::Scrubber,
+        place: NamePlace,
+        piece: &str,
+    ) -> bool {
+        if piece.is_empty() {
+            return false;
+        }
+        let at = match self.joined.iter().position(|(p, _)| *p == place) {
+            Some(at) => at,
+            None => {
+                if self.joined.len() == MAX_NAMES {
+                    self.joined.remove(0);
+                }
+                self.joined.push((place, String::new()));
+                self.joined.len() - 1
+            }
+        };
+        let joined = &mut self.joined[at].1;
+        let start = joined.len();
+        joined.push_str(piece);
+        let reaches_in = (scrubber.key_ranges(joined.as_bytes()).iter())
+            .any(|key| key.start < start && key.end > start);
+        let spells = reaches_in || scrubber.half_a_key_at_end(joined) > 0;
+        // A key reaching into the next piece starts within the longest
+        // key's length before it.
+        let keep = MIN_JOINED.max(2 * scrubber.longest_key());
+        if joined.len() > keep {
+            let mut cut = joined.len() - keep;
+            while !joined.is_char_boundary(cut) {
+                cut += 1;
+            }
+            joined.drain(..cut);
+        }
+        spells
+    }
+}
 
 /// What one choice of a chat stream holds back.
 struct HeldChoice {
@@ -610,26 +663,38 @@ impl HeldText {
     }
 
     /// `delta`'s tool-call ids and names and audio transcript, each piece
-    /// joined to the pieces before it of the same (choice, call, member):
-    /// a piece with which they spell a key, or most of one, goes as
-    /// `[redacted]`, and so does each after it (what came before it of a
-    /// key is less than half).
+    /// as [`SplitNames::spells_key`] judges it against the pieces before
+    /// it of its [`NamePlace`]: `[redacted]` where a key reaches into it
+    /// or it ends on half of one.
     fn mask_split_names(&mut self, delta: &mut Map<String, Value>) {
         let choice = self.index;
-        let mut pieces: Vec<((u64, u64, &'static str), &mut String)> = Vec::new();
+        let mut pieces: Vec<(NamePlace, &mut String)> = Vec::new();
         for (member, value) in delta.iter_mut() {
             match (member.as_str(), value) {
                 ("tool_calls", Value::Array(calls)) => {
                     for call in calls.iter_mut().filter_map(Value::as_object_mut) {
                         let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-                        pieces.extend(
-                            call_names(call).map(|(member, text)| ((choice, index, member), text)),
-                        );
+                        pieces.extend(call_names(call).map(|(member, text)| {
+                            let call = Some(index);
+                            (
+                                NamePlace {
+                                    choice,
+                                    call,
+                                    member,
+                                },
+                                text,
+                            )
+                        }));
                     }
                 }
                 ("audio", Value::Object(audio)) => {
                     if let Some(Value::String(transcript)) = audio.get_mut("transcript") {
-                        pieces.push(((choice, u64::MAX, "transcript"), transcript));
+                        let place = NamePlace {
+                            choice,
+                            call: None,
+                            member: "transcript",
+                        };
+                        pieces.push((place, transcript));
                     }
                 }
                 _ => {}
@@ -970,49 +1035,6 @@ fn delta_string(data: &[u8], key: Key) -> Option<Text<'_>> {
     text
 }
 
-/// The text of each of `keys`, as [`delta_string`] reads one, found in
-/// one pass from the last quote back to the `delta` that holds them all: a
-/// chunk is short, and this builds no searcher per call, as a substring
-/// search would. A key whose value is not a string is another's, or says
-/// nothing (`logprobs`, after the delta, has `content` and `refusal`
-/// lists, or nulls).
-impl SplitNames {
-    /// Whether `piece`, joined to what came before it at `place`, spells a
-    /// key or most of one that it does not hold whole (or comes after).
-    fn spells_key(
-        &mut self,
-        scrubber: &crate::ops::scrub::Scrubber,
-        place: (u64, u64, &'static str),
-        piece: &str,
-    ) -> bool {
-        let at = match self.joined.iter().position(|(p, _)| *p == place) {
-            Some(at) => at,
-            None => {
-                if self.joined.len() == MAX_NAMES {
-                    self.joined.remove(0);
-                }
-                self.joined.push((place, String::new()));
-                self.joined.len() - 1
-            }
-        };
-        let joined = &mut self.joined[at].1;
-        if joined.len() > MAX_JOINED {
-            let mut cut = joined.len() - MAX_JOINED;
-            while !joined.is_char_boundary(cut) {
-                cut += 1;
-            }
-            joined.drain(..cut);
-        }
-        // As the provider spells it: once most of a key shows, every piece
-        // after is masked too, the rest of the key among them.
-        joined.push_str(piece);
-        let mut probe = joined.clone();
-        // A key whole in the piece is the bytes' scrub's to mask.
-        !scrubber.holds_key(piece.as_bytes())
-            && (scrubber.holds_key(joined.as_bytes()) || scrubber.mask_start_at_end(&mut probe))
-    }
-}
-
 /// A tool call's `id` and `function.name`, where they are strings.
 fn call_names(call: &mut Map<String, Value>) -> impl Iterator<Item = (&'static str, &mut String)> {
     call.iter_mut()
@@ -1042,6 +1064,12 @@ fn names_a_call(data: &[u8]) -> bool {
         || TRANSCRIPT.find(data).is_some()
 }
 
+/// The text of each of `keys`, as [`delta_string`] reads one, found in
+/// one pass from the last quote back to the `delta` that holds them all: a
+/// chunk is short, and this builds no searcher per call, as a substring
+/// search would. A key whose value is not a string is another's, or says
+/// nothing (`logprobs`, after the delta, has `content` and `refusal`
+/// lists, or nulls).
 fn delta_strings<const N: usize>(data: &[u8], keys: [Key; N]) -> [Option<Text<'_>>; N] {
     let mut found = [None; N];
     let mut left = N;
@@ -1212,9 +1240,9 @@ mod tests {
     }
 
     /// A tool call's id and name, and an audio transcript, go whole as
-    /// they came; sent in pieces that a client joins into a key, the
-    /// piece with which half of it or more shows goes `[redacted]`, per
-    /// choice and call.
+    /// they came; sent in pieces, a piece goes `[redacted]` where a key
+    /// the pieces spell reaches into it, or where they end on half a key
+    /// or more: per choice and call, and never more than that.
     #[test]
     fn a_key_spelt_across_a_call_s_name_or_id_pieces_is_masked() {
         let call = |index: u64, member: &str| {
@@ -1227,36 +1255,51 @@ mod tests {
                 r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index}{id},"function":{{{name}"arguments":""}}}}]}}}}]}}"#
             )
         };
-        let whole = call(0, "name=read_configured-key-123");
-        assert_eq!(
-            held_chunks(&[&whole]),
-            [whole],
-            "a whole name, which the bytes' scrub masks"
-        );
-        let plain = call(0, "name=list_files");
-        assert_eq!(held_chunks(&[&plain]), [plain]);
+        // Whole, as they came (a key whole in one is the bytes' scrub's).
+        for whole in [
+            "name=read_configured-key-123",
+            "name=list_files",
+            "id=call_1",
+        ] {
+            let chunk = call(0, whole);
+            assert_eq!(held_chunks(&[&chunk]), [chunk], "{whole}");
+        }
         for member in ["name", "id"] {
             let got = held_chunks(&[
                 &call(0, &format!("{member}=config")),
-                &call(1, &format!("{member}=configured-")),
+                &call(1, &format!("{member}=conf")),
                 &call(0, &format!("{member}=ured-")),
                 &call(0, &format!("{member}=key-123")),
+                &call(0, &format!("{member}=_read")),
             ]);
-            // Six of the key's eighteen characters, then the rest masked.
+            // Six of the key's eighteen characters; from half of it on,
+            // masked to its end; what follows it as it came.
             assert!(got[0].contains(r#""config""#), "{got:?}");
-            assert!(got[2].contains(r#""ured-""#), "{got:?}");
+            assert!(got[2].contains(r#""[redacted]""#), "{got:?}");
             assert!(got[3].contains(r#""[redacted]""#), "{got:?}");
-            assert!(!got.concat().contains("key-123"), "{got:?}");
+            assert!(got[4].contains(r#""_read""#), "{got:?}");
             // Another call's pieces are its own: not joined with these.
-            assert!(got[1].contains(r#""configured-""#), "{got:?}");
+            assert!(got[1].contains(r#""conf""#), "{got:?}");
         }
+        // A piece that ends a key begun before it and holds another whole.
+        let got = held_chunks(&[
+            &call(0, "name=configu"),
+            &call(0, "name=red-key-123configured-key-123"),
+        ]);
+        assert!(got[1].contains(r#""[redacted]""#), "{got:?}");
         let audio = |text: &str| {
             format!(
                 r#"{{"id":"c","choices":[{{"index":0,"delta":{{"audio":{{"transcript":"{text}"}}}}}}]}}"#
             )
         };
-        let got = held_chunks(&[&audio("is configured"), &audio("-key-123")]);
+        let got = held_chunks(&[
+            &audio("is config"),
+            &audio("ured-key-123"),
+            &audio(" and more"),
+        ]);
+        assert!(got[0].contains(r#""is config""#), "{got:?}");
         assert!(got[1].contains(r#""[redacted]""#), "{got:?}");
+        assert!(got[2].contains(r#"" and more""#), "{got:?}");
     }
 
     /// A provider's bytes may spell a member's name in ways a search of
