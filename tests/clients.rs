@@ -919,3 +919,30 @@ async fn an_early_429_on_a_kept_alive_connection_says_connection_close_and_close
     assert!(refused.contains("\r\nconnection: close\r\n"), "{refused}");
     assert!(ended, "the gateway closed the connection");
 }
+
+/// A client kept to some models sees, of everyone's budgets, those that
+/// cover one of its models: another's scope names a model it may not use.
+#[tokio::test]
+async fn a_kept_clients_status_names_no_budget_of_a_model_it_may_not_use() {
+    let (cheap, dear) = (healthy_mock().await, healthy_mock().await);
+    let mut config = config(&cheap, &dear, three_clients());
+    config["gateway"]["budgets"] =
+        json!({"daily": 100, "models": {"dear/m": {"daily": 50}, "cheap/m": {"daily": 50}}});
+    let served = start(config).await;
+    let scopes = |status: &Value| -> Vec<String> {
+        let budgets = status["budgets"].as_array().unwrap().iter();
+        let everyones = budgets.filter(|b| b.get("client").is_none());
+        everyones
+            .map(|b| b["scope"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, admin) = served.get("/v1/status", ADMIN).await;
+    assert!(
+        scopes(&admin).contains(&"model dear/m".to_string()),
+        "{admin}"
+    );
+    let (_, bob) = served.get("/v1/status", BOB).await;
+    let mut seen = scopes(&bob);
+    seen.sort();
+    assert_eq!(seen, ["all traffic", "model cheap/m"], "{bob}");
+}

@@ -21,6 +21,7 @@ use super::error::seen_by;
 use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
 use crate::config::clients::Client;
+use crate::config::ledger::Scope;
 use crate::config::{ApiKey, Config, Model, ModelRef, Provider, placeholder_key};
 use crate::gateway::Gateway;
 use crate::ledger::Ledger;
@@ -104,7 +105,17 @@ pub async fn status(
     let today = crate::ledger::calendar::day_of(ledger.now());
     let mut budgets = budget_states(ledger, &config, today);
     if !caller.admin {
-        budgets.retain(|b| b.client.as_deref().is_none_or(|c| *c == *caller.name));
+        // Its own, and everyone's that cover a model it may use (another's
+        // scope would name a model it may not).
+        let covers_one = |scope: &Scope| {
+            config
+                .models()
+                .any(|(r, _, _)| seen(&r) && scope.covers(&r))
+        };
+        budgets.retain(|b| match b.client.as_deref() {
+            Some(client) => *client == *caller.name,
+            None => covers_one(&b.budget.scope),
+        });
     }
     let budgets: Vec<Value> = budgets
         .iter()
