@@ -71,13 +71,15 @@ fn undefined_thinking(request: &ChatRequest) -> Option<String> {
             .is_some_and(|e| EFFORTS.contains(&e) || e == "off")
     {
         let levels = EFFORTS.join(", ");
-        return Some(format!("`reasoning_effort` must be one of {levels}"));
+        return Some(format!(
+            "`reasoning_effort` must be one of {levels} (or off)"
+        ));
     }
     let thinking = given("thinking")?;
     match thinking.get("type").and_then(Value::as_str) {
         Some("enabled" | "disabled") => None,
         _ => Some(
-            "`thinking.type` must be enabled or disabled (Moonshot's switch; `reasoning_effort` asks for a level)"
+            "`thinking.type` must be enabled or disabled (Moonshot's switch; `reasoning_effort` asks for a level, and /v1/messages takes Anthropic's adaptive thinking)"
                 .into(),
         ),
     }
