@@ -670,9 +670,9 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
     seen
 }
 
-/// The chat members of the gateway's own reading that are objects, and
-/// the members of each it reads: [`chat`] notes the others.
-pub const CHAT_OBJECTS_READ: [(&str, &[&str]); 3] = [
+/// A chat request's objects the gateway reads some members of, and those
+/// members: [`chat`] notes the others.
+const CHAT_OBJECTS_READ: [(&str, &[&str]); 3] = [
     ("stream_options", &["include_usage"]),
     ("thinking", &["type", "keep"]),
     ("reasoning", &["effort", "enabled"]),
