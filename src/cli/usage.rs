@@ -52,7 +52,9 @@ pub struct UsageArgs {
 }
 
 pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
-    if args.limit.is_some() && args.by.as_deref() != Some("session") {
+    let by = args.by.as_deref().and_then(query::Dimension::parse);
+    let limit = args.limit.map(usize::from);
+    if query::limit_without_sessions(limit, by) {
         return Err(CliError::Other(
             "--limit: only with --by session (it is the most sessions listed)".into(),
         ));
@@ -99,9 +101,9 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
         since_day,
         until_day: today,
         per: args.per.as_deref().and_then(Period::parse),
-        by: args.by.as_deref().and_then(query::Dimension::parse),
+        by,
         client: args.client.clone(),
-        limit: query::session_limit(args.limit.map(usize::from)),
+        limit: query::session_limit(limit),
     };
     let report = ledger::report_at(&location, &question).map_err(CliError::Other)?;
     if let Some(name) = &args.client

@@ -146,7 +146,7 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
             )
         })?),
     };
-    if limit.is_some() && by != Some(query::Dimension::Session) {
+    if query::limit_without_sessions(limit, by) {
         return Err("limit: only with by=session (it is the most sessions listed)".into());
     }
     Ok(query::Query {

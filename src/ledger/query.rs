@@ -91,6 +91,12 @@ pub fn session_limit(asked: Option<usize>) -> usize {
         .clamp(1, session::MAX_LIMIT)
 }
 
+/// Whether a limit was asked of a report not by session: it is the most
+/// sessions listed, so it would be ignored there, and it is refused.
+pub fn limit_without_sessions(asked: Option<usize>, by: Option<Dimension>) -> bool {
+    asked.is_some() && by != Some(Dimension::Session)
+}
+
 /// Every client's requests from the first day to `today`, a line each:
 /// the clients the ledger knows ([`unknown_client`]).
 pub fn every_client(today: i64) -> Query {
