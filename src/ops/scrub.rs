@@ -122,9 +122,7 @@ impl Scrubber {
 
     /// Whether `bytes` hold a key, as [`Self::scrub`] would find it.
     pub fn holds_key(&self, bytes: &[u8]) -> bool {
-        self.inner
-            .as_ref()
-            .is_some_and(|inner| !inner.find(bytes).is_empty())
+        !self.key_ranges(bytes).is_empty()
     }
 
     /// `bytes` with every key replaced; borrowed when there was none.
