@@ -188,6 +188,11 @@ fn chat() -> Vec<Sample> {
             json!({"thinking": {"type": "enabled"}}),
             json!({"thinking": {"type": "enabled"}}),
         ),
+        both(
+            "thinking.budget_tokens",
+            json!({"thinking": {"type": "enabled", "budget_tokens": 2000}}),
+            json!({"thinking": {"budget_tokens": 2000}}),
+        ),
         each(
             "reasoning",
             json!({"reasoning": {"effort": "high"}}),

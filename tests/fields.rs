@@ -1344,7 +1344,7 @@ async fn a_thinking_or_reasoning_member_the_rules_do_not_read_is_carried_or_name
             .extend(member.as_object().unwrap().clone());
         body
     };
-    let thinking = with(json!({"thinking": {"type": "enabled", "budget_tokens": 3000, "foo": 1}}));
+    let thinking = with(json!({"thinking": {"type": "enabled", "foo": 1}}));
     let reasoning = with(json!({"reasoning": {"effort": "high", "exclude": true}}));
     // As sent to a provider of no known dialect.
     let mock = healthy_mock().await;
@@ -1355,7 +1355,7 @@ async fn a_thinking_or_reasoning_member_the_rules_do_not_read_is_carried_or_name
         assert!(dropped(&response).is_empty(), "{body}");
     }
     let sent = mock.requests();
-    assert_eq!(sent[0]["body"]["thinking"]["budget_tokens"], 3000);
+    assert_eq!(sent[0]["body"]["thinking"]["foo"], 1);
     assert_eq!(sent[1]["body"]["reasoning"]["exclude"], true);
     // Moonshot's rules write its switch anew: what else the client's
     // objects held is named.
@@ -1368,10 +1368,7 @@ async fn a_thinking_or_reasoning_member_the_rules_do_not_read_is_carried_or_name
     }
     for request in mock.requests() {
         let sent = request["body"].to_string();
-        assert!(
-            !sent.contains("budget_tokens") && !sent.contains("exclude"),
-            "{sent}"
-        );
+        assert!(!sent.contains("foo") && !sent.contains("exclude"), "{sent}");
     }
     // The Anthropic transport translates both: named.
     let mock = healthy_mock().await;
@@ -1382,6 +1379,64 @@ async fn a_thinking_or_reasoning_member_the_rules_do_not_read_is_carried_or_name
         assert!(
             dropped(&response).contains(&"unknown members".to_string()),
             "{body}"
+        );
+    }
+}
+
+/// A chat client's `thinking.budget_tokens` (the shape Anthropic's and
+/// LiteLLM's clients send on the chat API) is the thinking budget where a
+/// target takes one, as a Messages client's is: Messages' own on the
+/// Anthropic transport, OpenRouter's `reasoning.max_tokens`, in `thinking`
+/// as sent to a provider of no known dialect; named where the rules write
+/// `thinking` anew without it (Moonshot's switch). One that is no number
+/// of tokens is refused.
+#[tokio::test]
+async fn a_chat_clients_thinking_budget_is_the_budget_where_a_target_takes_one() {
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1800,
+        "thinking": {"type": "enabled", "budget_tokens": 1500}});
+    let sent_by = |mock: &MockServer| mock.requests()[0]["body"].clone();
+    for (api, at) in [
+        (ANTHROPIC, "/thinking/budget_tokens"),
+        (OPENAI, "/thinking/budget_tokens"),
+    ] {
+        let mock = healthy_mock().await;
+        let gw = gateway(json!({
+            "models": {"mode": "replace", "providers": {"p": {
+                "baseUrl": base_url(&mock, api), "apiKey": KEY, "api": api,
+                "models": [{"id": "m", "reasoning": true}]}}},
+            "agents": {"defaults": {"model": "p/m"}},
+        }))
+        .await;
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200, "{api}");
+        assert!(
+            dropped(&response).is_empty(),
+            "{api}: {:?}",
+            dropped(&response)
+        );
+        assert_eq!(sent_by(&mock).pointer(at), Some(&json!(1500)), "{api}");
+    }
+    let mock = healthy_mock().await;
+    let gw = of_dialect(&mock, "openrouter", "anthropic/claude-sonnet-4.5").await;
+    let response = gw.chat(body.clone()).await;
+    assert!(dropped(&response).is_empty());
+    let sent = sent_by(&mock);
+    assert_eq!(sent["reasoning"], json!({"max_tokens": 1500}), "{sent}");
+    assert!(sent.get("thinking").is_none(), "{sent}");
+    let mock = healthy_mock().await;
+    let gw = of_dialect(&mock, "moonshot", "kimi-k2.6").await;
+    let response = gw.chat(body.clone()).await;
+    assert_eq!(dropped(&response), ["thinking.budget_tokens"]);
+    assert!(!sent_by(&mock).to_string().contains("budget_tokens"));
+    for budget in [json!("lots"), json!(-1), json!(1.5)] {
+        let mut body = body.clone();
+        body["thinking"]["budget_tokens"] = budget;
+        let response = gw.chat(body).await;
+        assert_eq!(response.status(), 400);
+        let error = response.text().await.unwrap();
+        assert!(
+            error.contains("`thinking.budget_tokens` must be a whole number"),
+            "{error}"
         );
     }
 }

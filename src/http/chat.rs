@@ -62,7 +62,8 @@ impl FrontEnd for Chat {
 /// out, if they do not: a `reasoning_effort` no API defines, or a
 /// `thinking` switch (Moonshot's) neither on nor off. Either would be
 /// read as "on" by the rules of every target that translates it. (`off`
-/// is read as `none`, as the rules always have; `null` is left out.)
+/// is read as `none`, as the rules always have; `null` is left out.) Or
+/// a budget that is no number of tokens, which the rules would pass over.
 fn undefined_thinking(request: &ChatRequest) -> Option<String> {
     let given = |key: &str| request.value(key).filter(|value| !value.is_null());
     if let Some(effort) = given("reasoning_effort")
@@ -76,13 +77,21 @@ fn undefined_thinking(request: &ChatRequest) -> Option<String> {
         ));
     }
     let thinking = given("thinking")?;
-    match thinking.get("type").and_then(Value::as_str) {
-        Some("enabled" | "disabled") => None,
-        _ => Some(
+    if !matches!(
+        thinking.get("type").and_then(Value::as_str),
+        Some("enabled" | "disabled")
+    ) {
+        return Some(
             "`thinking.type` must be enabled or disabled (Moonshot's switch; `reasoning_effort` asks for a level, and /v1/messages takes Anthropic's adaptive thinking)"
                 .into(),
-        ),
+        );
     }
+    let budget = thinking
+        .get("budget_tokens")
+        .filter(|budget| !budget.is_null());
+    budget
+        .filter(|budget| budget.as_u64().is_none())
+        .map(|_| "`thinking.budget_tokens` must be a whole number of tokens".into())
 }
 
 /// The relay's items as OpenAI's event stream: each chunk's bytes as they

@@ -139,7 +139,7 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         .limit
         .or(target.model.max_tokens)
         .unwrap_or(FALLBACK_MAX_TOKENS);
-    let asked = draft.native().thinking_budget;
+    let asked = draft.asked_budget();
     // The thinking signals as the target is sent them.
     let decided = &draft.decided;
     let sent = |key: &str, set: Option<Value>| match set {
@@ -194,7 +194,7 @@ fn switch(thinking: Option<&Value>, reasoning: Option<&Value>, omitted: bool) ->
 }
 
 /// The thinking budget, decided here only: the client's own (`asked`,
-/// Messages' `budget_tokens`), else half the output limit and at least
+/// [`Draft::asked_budget`]), else half the output limit and at least
 /// 1,024; below the limit where that is possible (Anthropic refuses a
 /// budget that is not). `None` with neither.
 pub fn thinking_budget(asked: Option<u64>, limit: Option<u64>) -> Option<u64> {
@@ -230,10 +230,10 @@ fn thinking_written_anew(draft: &mut Draft, target: &Target) {
     }
 }
 
-/// A translated request's cache breakpoints and thinking budget have no
-/// place in a chat body but OpenRouter's (`openrouter`): on the chat
-/// transport they are withheld, with a word. (The Anthropic transport
-/// sends the client's own.)
+/// A translated request's cache breakpoints, and a thinking budget, have
+/// no place in a chat body but OpenRouter's (`openrouter`) and a chat
+/// client's own `thinking` sent as it came: on the chat transport they
+/// are withheld, with a word. (The Anthropic transport sends them.)
 fn no_place_for_native(draft: &mut Draft, target: &Target) {
     if target.provider.api != Api::OpenAiCompletions {
         return;
@@ -242,7 +242,9 @@ fn no_place_for_native(draft: &mut Draft, target: &Target) {
     if !native.cache_marks.is_empty() || native.unplaced_marks {
         draft.withhold(Withheld::CacheMarks);
     }
-    if native.thinking_budget.is_some() {
+    let decided = &draft.decided;
+    let thinking_as_sent = decided.thinking.is_none() && !decided.removes("thinking");
+    if native.thinking_budget.is_some() || (draft.chat_budget().is_some() && !thinking_as_sent) {
         draft.withhold(Withheld::ThinkingBudget);
     }
 }
@@ -398,6 +400,22 @@ impl<'r> Draft<'r> {
     /// client left it out.
     pub fn restored_reasoning(&self, index: usize) -> Option<&'r std::sync::Arc<str>> {
         self.request.restored_reasoning(index)
+    }
+
+    /// The thinking budget the client asked for: Messages'
+    /// `thinking.budget_tokens`, or a chat client's own `thinking`'s (the
+    /// shape Anthropic's and LiteLLM's clients send on the chat API).
+    pub fn asked_budget(&self) -> Option<u64> {
+        self.native().thinking_budget.or_else(|| self.chat_budget())
+    }
+
+    /// A chat body's `thinking.budget_tokens` (a chat client's; the chat
+    /// form of another API's request has none).
+    fn chat_budget(&self) -> Option<u64> {
+        self.request()
+            .value("thinking")?
+            .get("budget_tokens")?
+            .as_u64()
     }
 
     /// The output limit the target is sent, if any (decided before the

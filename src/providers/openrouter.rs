@@ -18,7 +18,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     // carried over as `reasoning` (over the Anthropic transport, rendered
     // as thinking again).
     draft.omit("thinking");
-    let budget = draft.native().thinking_budget;
+    let budget = draft.asked_budget();
     let mut budget_sent = false;
     if target.model.capabilities.reasoning == capabilities::Reasoning::None {
         draft.remove("reasoning");
@@ -30,7 +30,7 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
         match thinking {
             Thinking::Unspecified => {}
             Thinking::Off => draft.decided.reasoning = Some(Reasoning::Off),
-            // The client's own budget, where it gave one (Anthropic's
+            // The client's own budget, where it gave one (a
             // `thinking.budget_tokens`), below the output limit.
             Thinking::On(_) if budget.is_some() => {
                 let budget = super::thinking_budget(budget, draft.limit());

@@ -141,10 +141,11 @@ const SAFEGUARDS: &str = "Claude Code's auto mode asks Anthropic's API to check 
 const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI and OpenRouter; not established on Moonshot's open platform; ignored by Kimi Coding, whose prefix cache is automatic";
 
 /// The thinking budget a chat client's switch is sent with on the
-/// Anthropic transport (`providers::thinking_budget`).
+/// Anthropic transport, where it gives none of its own
+/// (`providers::thinking_budget`).
 macro_rules! half_budget {
     () => {
-        "`thinking` with a budget of half `max_tokens`, at least 1,024, below `max_tokens` (with `max_tokens` of 1,024 or less, one less than it, which Anthropic's own API refuses)"
+        "a budget of half `max_tokens`, at least 1,024, below `max_tokens` (with `max_tokens` of 1,024 or less, one less than it, which Anthropic's own API refuses)"
     };
 }
 
@@ -166,8 +167,9 @@ table! {
         ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use`");
         User => "user", Field, Carried, Translated("`metadata.user_id`");
         ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules); a level the API does not define is refused (`max`, Moonshot's highest, is taken)"), Translated("`thinking`, as the plan decides (a level the API does not define is refused)");
-        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated(concat!(half_budget!(), "; a `type` other than `enabled` or `disabled` is refused"));
-        Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated(half_budget!());
+        Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated(concat!("`thinking` with the client's `budget_tokens`, else ", half_budget!(), "; a `type` other than `enabled` or `disabled` is refused"));
+        ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); sent in `thinking` where the rules send it as it came; Moonshot's switch and the other rules that write `thinking` anew have no budget: named"), Translated("the thinking budget, kept below `max_tokens` (not a whole number: refused)");
+        Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated(concat!("`thinking` with ", half_budget!()));
         N => "n", Field, Carried, Dropped("Messages answers one choice");
         PresencePenalty => "presence_penalty", Field, Carried, Dropped("Messages has no penalties");
         FrequencyPenalty => "frequency_penalty", Field, Carried, Dropped("Messages has no penalties");
@@ -366,6 +368,8 @@ const CHAT_MEMBERS: Members = members!(ChatRow {
     "tool_choice.function.name" => ToolChoice,
     "tool_choice.allowed_tools.mode|tools.*" => AllowedTools,
     "tool_choice.custom.*" => CustomTool,
+    "thinking.type|keep" => Thinking,
+    "thinking.budget_tokens" => ThinkingBudget,
 });
 
 #[cfg(any(test, feature = "test-support"))]
@@ -653,16 +657,18 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
     }
     chat_tools(request, memo, &mut seen);
     // The members of `stream_options` besides `include_usage`
-    // (`include_obfuscation`), of Moonshot's `thinking` besides its switch
-    // and `keep`, and of OpenRouter's `reasoning` besides its switch and
-    // effort (`exclude`, `max_tokens`), which the rules read nowhere:
+    // (`include_obfuscation`), of `thinking` besides its switch, `keep`
+    // and its budget, and of OpenRouter's `reasoning` besides its switch
+    // and effort (`exclude`, `max_tokens`), which the rules read nowhere:
     // carried where the client's object is, named where it is translated
     // or written anew.
     for (member, read) in CHAT_OBJECTS_READ {
         if let Some(serde_json::Value::Object(members)) = request.value(member) {
-            for (key, value) in &members {
-                if !read.contains(&key.as_str()) && !value.is_null() {
-                    seen.unknown_member(&format!("{member}.{key}"));
+            for (key, _) in members.iter().filter(|(_, value)| !value.is_null()) {
+                match read.iter().find(|(name, _)| name == key) {
+                    Some((_, Some(row))) => row.mark(&mut seen),
+                    Some((_, None)) => {}
+                    None => seen.unknown_member(&format!("{member}.{key}")),
                 }
             }
         }
@@ -670,12 +676,23 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
     seen
 }
 
+/// A member the gateway reads of one of a chat request's objects, with
+/// its row where it has one of its own.
+type MemberRead = (&'static str, Option<ChatRow>);
+
 /// A chat request's objects the gateway reads some members of, and those
 /// members: [`chat`] notes the others.
-const CHAT_OBJECTS_READ: [(&str, &[&str]); 3] = [
-    ("stream_options", &["include_usage"]),
-    ("thinking", &["type", "keep"]),
-    ("reasoning", &["effort", "enabled"]),
+const CHAT_OBJECTS_READ: [(&str, &[MemberRead]); 3] = [
+    ("stream_options", &[("include_usage", None)]),
+    (
+        "thinking",
+        &[
+            ("type", None),
+            ("keep", None),
+            ("budget_tokens", Some(ChatRow::ThinkingBudget)),
+        ],
+    ),
+    ("reasoning", &[("effort", None), ("enabled", None)]),
 ];
 
 /// Notes what a request holds that only a transport of another format
@@ -952,7 +969,11 @@ pub fn planned_rows(front: Front, withheld: &Withheld) -> &'static [usize] {
             &[MessagesRow::CacheControl as usize],
             &[],
         ),
-        Withheld::ThinkingBudget => (&[], &[MessagesRow::ThinkingBudget as usize], &[]),
+        Withheld::ThinkingBudget => (
+            &[ChatRow::ThinkingBudget as usize],
+            &[MessagesRow::ThinkingBudget as usize],
+            &[],
+        ),
         Withheld::MaxEffort => (
             &[ChatRow::ReasoningEffort as usize],
             &[MessagesRow::OutputConfigEffort as usize],
@@ -962,6 +983,7 @@ pub fn planned_rows(front: Front, withheld: &Withheld) -> &'static [usize] {
             &[
                 ChatRow::ReasoningEffort as usize,
                 ChatRow::Thinking as usize,
+                ChatRow::ThinkingBudget as usize,
                 ChatRow::Reasoning as usize,
             ],
             &[
