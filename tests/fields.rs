@@ -1441,6 +1441,68 @@ async fn a_chat_clients_thinking_budget_is_the_budget_where_a_target_takes_one()
     }
 }
 
+/// Thinking the gateway writes for Anthropic's API has a budget that API
+/// takes, at least 1,024 and below `max_tokens`: a smaller budget asked is
+/// raised to it, and where none fits thinking goes off, the ask named.
+/// Kimi Coding's endpoint, not known to hold the minimum, gets a budget
+/// below `max_tokens` as before.
+#[tokio::test]
+async fn thinking_written_for_anthropic_has_a_budget_its_api_takes() {
+    let ask = |max_tokens: u64, thinking: Value| {
+        json!({"messages": [{"role": "user", "content": "hi"}],
+               "max_tokens": max_tokens, "thinking": thinking})
+    };
+    let enabled = json!({"type": "enabled"});
+    // `openai`: no known dialect, Anthropic's API's rules.
+    let cases = [
+        (
+            "openai",
+            ask(4000, json!({"type": "enabled", "budget_tokens": 500})),
+            json!({"type": "enabled", "budget_tokens": 1024}),
+            vec![],
+        ),
+        (
+            "openai",
+            ask(800, enabled.clone()),
+            json!({"type": "disabled"}),
+            vec!["thinking"],
+        ),
+        (
+            "openai",
+            ask(1024, enabled.clone()),
+            json!({"type": "disabled"}),
+            vec!["thinking"],
+        ),
+        (
+            "openai",
+            ask(1025, enabled.clone()),
+            json!({"type": "enabled", "budget_tokens": 1024}),
+            vec![],
+        ),
+        (
+            "kimi-coding",
+            ask(800, enabled.clone()),
+            json!({"type": "enabled", "budget_tokens": 799}),
+            vec![],
+        ),
+    ];
+    for (dialect, body, sent, named) in cases {
+        let mock = healthy_mock().await;
+        let gw = gateway(json!({
+            "models": {"mode": "replace", "providers": {"p": {
+                "baseUrl": base_url(&mock, ANTHROPIC), "apiKey": KEY, "api": ANTHROPIC,
+                "dialect": dialect, "models": [{"id": "m", "reasoning": true}]}}},
+            "agents": {"defaults": {"model": "p/m"}},
+        }))
+        .await;
+        let response = gw.chat(body.clone()).await;
+        assert_eq!(response.status(), 200, "{dialect}: {body}");
+        assert_eq!(dropped(&response), named, "{dialect}: {body}");
+        let request = &mock.requests()[0]["body"];
+        assert_eq!(request["thinking"], sent, "{dialect}: {body}");
+    }
+}
+
 /// `body`, a Responses request, on either transport (neither speaks
 /// Responses): its member `member` is not sent, and the answer names
 /// unknown members.

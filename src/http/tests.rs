@@ -301,17 +301,17 @@ fn one_effort_through_each_front_end_reaches_every_catalog_model_alike() {
         let fronts = [
             (
                 "openai",
-                json!({"max_tokens": 1000, "messages": hi, "reasoning_effort": level}),
+                json!({"max_tokens": 4000, "messages": hi, "reasoning_effort": level}),
                 "reasoning_effort",
             ),
             (
                 "anthropic",
-                json!({"max_tokens": 1000, "messages": hi, "output_config": {"effort": level}}),
+                json!({"max_tokens": 4000, "messages": hi, "output_config": {"effort": level}}),
                 "output_config.effort",
             ),
             (
                 "responses",
-                json!({"max_output_tokens": 1000, "input": "hi", "reasoning": {"effort": level}}),
+                json!({"max_output_tokens": 4000, "input": "hi", "reasoning": {"effort": level}}),
                 "reasoning.effort",
             ),
         ];

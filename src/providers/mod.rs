@@ -171,14 +171,27 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         let ids_unfit = draft.native().ids_unfit;
         draft.messages.carried = Carried::of(&draft.decided, draft.request(), ids_unfit);
     }
-    let plan = &mut draft.messages;
-    plan.max_tokens = max_tokens;
-    plan.budget = thinking_budget(asked, Some(max_tokens)).unwrap_or(MIN_THINKING_BUDGET);
-    plan.without_billing_header = true;
-    plan.thinking = match thinking {
+    let mut budget = thinking_budget(asked, Some(max_tokens)).unwrap_or(MIN_THINKING_BUDGET);
+    let mut thinking = match thinking {
         ThinkingSwitch::On if as_sent => ThinkingSwitch::OwnOn,
         decided => decided,
     };
+    // Thinking the gateway writes takes a budget Anthropic's API accepts:
+    // at least 1,024 and below `max_tokens`; where none fits, it is
+    // written off, and the thinking asked for is named. (Kimi Coding's
+    // endpoint is not known to hold the minimum: its budget is as above.)
+    if thinking == ThinkingSwitch::On && !target.provider.dialect.is_kimi() {
+        budget = budget.max(MIN_THINKING_BUDGET);
+        if budget >= max_tokens {
+            thinking = ThinkingSwitch::Off;
+            draft.withhold(Withheld::Thinking);
+        }
+    }
+    let plan = &mut draft.messages;
+    plan.max_tokens = max_tokens;
+    plan.budget = budget;
+    plan.without_billing_header = true;
+    plan.thinking = thinking;
 }
 
 /// The thinking the rules wrote in the target's own words (a `thinking`

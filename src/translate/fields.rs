@@ -145,7 +145,7 @@ const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI a
 /// (`providers::thinking_budget`).
 macro_rules! half_budget {
     () => {
-        "a budget of half `max_tokens`, at least 1,024, below `max_tokens` (with `max_tokens` of 1,024 or less, one less than it, which Anthropic's own API refuses)"
+        "a budget of half `max_tokens`, at least 1,024, below `max_tokens`; where none fits (`max_tokens` of 1,024 or less), thinking off, named (on Kimi Coding, one less than `max_tokens`)"
     };
 }
 
@@ -168,7 +168,7 @@ table! {
         User => "user", Field, Carried, Translated("`metadata.user_id`");
         ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules); a level the API does not define is refused (`max`, Moonshot's highest, is taken)"), Translated("`thinking`, as the plan decides (a level the API does not define is refused)");
         Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated(concat!("`thinking` with the client's `budget_tokens`, else ", half_budget!(), "; a `type` other than `enabled` or `disabled` is refused"));
-        ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); sent in `thinking` where the rules send it as it came; Moonshot's switch and the other rules that write `thinking` anew have no budget: named"), Translated("the thinking budget, kept below `max_tokens` (not a whole number: refused)");
+        ThinkingBudget => "thinking.budget_tokens", Field, Planned("OpenRouter: `reasoning: {max_tokens}` (a reasoning model); sent in `thinking` where the rules send it as it came; Moonshot's switch and the other rules that write `thinking` anew have no budget: named"), Translated("the thinking budget, at least 1,024 and below `max_tokens`, else thinking off, named (on Kimi Coding, below `max_tokens`); not a whole number: refused");
         Reasoning => "reasoning", Field, Translated("OpenRouter's object, as the plan decides"), Translated(concat!("`thinking` with ", half_budget!()));
         N => "n", Field, Carried, Dropped("Messages answers one choice");
         PresencePenalty => "presence_penalty", Field, Carried, Dropped("Messages has no penalties");
