@@ -214,6 +214,21 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     for response in [named.await.unwrap(), hinted.await] {
         assert_eq!(response.status(), 200);
     }
+    // Ids that differ only in their keys stay apart; `key=…` is a key's
+    // shape after the client's name too.
+    for id in [
+        "sk-other0aaaaaaaaaaaa",
+        "sk-other1aaaaaaaaaaaa",
+        "key=hunter2topsecret",
+    ] {
+        let response = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+            .header("x-clawgate-session", id)
+            .json(&json!({"model": "p/m", "messages": user}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
     // A tool named with a key, added between two turns of a session: the
     // cache break that names it says `[redacted]`.
     let tool = |name: &str| json!({"type": "function", "function": {"name": name}});
@@ -251,7 +266,13 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     assert!(log.contains("[redacted]"), "{log}");
     assert!(!log.contains(SECRET), "{log}");
     let sessions = log.matches(r#"anonymous/[redacted]"#).count();
-    assert!(sessions >= 2, "{log}");
+    assert!(sessions >= 4, "{log}");
+    let apart: std::collections::HashSet<_> = (log.split("anonymous/[redacted]#").skip(1))
+        .map(|after| &after[..8])
+        .collect();
+    assert_eq!(apart.len(), 3, "{log}");
+    assert!(log.contains("anonymous/key=[redacted]#"), "{log}");
+    assert!(!log.contains("hunter2topsecret"), "{log}");
     assert!(log.contains("tools: added [redacted]"), "{log}");
     let status = gw.status().await.to_string();
     assert!(!status.contains(SECRET), "{status}");

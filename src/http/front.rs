@@ -266,7 +266,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         let key = session::name(&client.name, named.as_deref(), hint, &conversation, ignored);
         // A key pasted as a session's id is kept, logged and shown as
         // `[redacted]`, as one pasted as a model is.
-        let key = scrubbed(&config.redactor, key);
+        let key = session::kept(key, &config.redactor);
         (key, conversation)
     });
     let wants_usage = F::wants_usage(request.facts());

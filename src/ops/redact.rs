@@ -157,8 +157,9 @@ pub fn escape_controls(text: &str) -> String {
 /// - `Bearer <token>` (any case) keeps the scheme: `Bearer [redacted]`;
 /// - `sk-` followed by 8 or more key characters (OpenAI, Moonshot, Kimi and
 ///   OpenRouter keys all look like this);
-/// - the value of a `key=`, `api_key=`, `token=` or `access_token=` pair,
-///   as in a URL query.
+/// - the value of a `key=`, `api_key=`, `token=` or `access_token=` pair
+///   whose name starts a word, as in a URL query (`?key=`, `/token=`,
+///   `my_api_key=`; not `monkey=`).
 fn scrub_shapes(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
@@ -191,7 +192,7 @@ fn scrub_shapes(text: &str) -> Option<String> {
                 .iter()
                 .find(|shape| {
                     starts_with_ignore_case(&bytes[i..], shape.as_bytes())
-                        && (i == 0 || matches!(bytes[i - 1], b'?' | b'&' | b' ' | b'"' | b'\''))
+                        && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
                 })
                 .map(|shape| i + shape.len())
         };
@@ -321,6 +322,12 @@ mod tests {
                 ("the task-list is empty", "the task-list is empty"),
                 ("sk-short", "sk-short"),
                 ("monkey=1 and turkey", "monkey=1 and turkey"),
+                ("client/key=hunter2topsecret", "client/key=[redacted]"),
+                ("client/sk-other0aaaaaaaaaaaa", "client/[redacted]"),
+                (
+                    "my_api_key=abc123, token=x",
+                    "my_api_key=[redacted], token=[redacted]",
+                ),
                 ("plain text", "plain text"),
             ],
         );

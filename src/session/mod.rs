@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use conversation::{Break, Conversation, Tool};
 
 use crate::ops::metrics;
+use crate::ops::redact::Redactor;
 
 /// The bounds (`gateway.sessions`), a setting of the config.
 pub use crate::config::SessionLimits as Limits;
@@ -88,6 +89,23 @@ pub fn name(
             let start = conversation.start().to_le_bytes();
             let derived = crate::format::fingerprint::hash([client.as_bytes(), &start[..]]);
             Arc::from(format!("{client}/~{derived:016x}"))
+        }
+    }
+}
+
+/// `key` as it is kept, logged and shown: a key in it (a configured one,
+/// or a credential's shape, [`Redactor::scrub`]) as `[redacted]`, and
+/// then, so that two ids that differ only in their keys stay two
+/// sessions, `#` and a digest of the id as it came, keyed anew at each
+/// start: nothing kept can lead back to the key.
+pub fn kept(key: Arc<str>, redactor: &Redactor) -> Arc<str> {
+    static DIGEST: std::sync::LazyLock<std::hash::RandomState> =
+        std::sync::LazyLock::new(std::hash::RandomState::new);
+    match redactor.scrub(&key) {
+        Cow::Borrowed(_) => key,
+        Cow::Owned(scrubbed) => {
+            let digest = std::hash::BuildHasher::hash_one(&*DIGEST, &*key);
+            Arc::from(format!("{scrubbed}#{:08x}", digest as u32))
         }
     }
 }
