@@ -214,6 +214,14 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     for response in [named.await.unwrap(), hinted.await] {
         assert_eq!(response.status(), 200);
     }
+    // A key as the request's id: echoed, logged and kept, so not taken.
+    let response = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+        .header("x-request-id", SECRET)
+        .json(&json!({"model": "p/m", "messages": user}))
+        .send()
+        .await
+        .unwrap();
+    assert!(header(&response, "x-request-id").starts_with("req_"));
     // Ids that differ only in their keys stay apart; `key=…` is a key's
     // shape after the client's name too.
     for id in [

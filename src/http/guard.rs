@@ -4,6 +4,7 @@
 //! key (`Authorization: Bearer` or `x-api-key`).
 //! Each refusal is an [`ApiError`], so it has the OpenAI error shape.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use super::{AccessRecord, ApiError};
 use crate::config::clients::{Client, Clients};
 use crate::config::{Config, is_loopback};
 use crate::gateway::Gateway;
+use crate::ops::redact::Redactor;
 use crate::upstream::{LOOP_HEADER, loop_mark};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -35,8 +37,10 @@ pub fn request_id() -> Option<Arc<str>> {
 }
 
 /// The client's `x-request-id` when it is sane (1 to 128 characters of
-/// `[A-Za-z0-9._:-]`), else a new random one.
-fn choose_request_id(headers: &HeaderMap) -> Arc<str> {
+/// `[A-Za-z0-9._:-]`) and holds no key (`redactor`: a configured one, or
+/// a credential's shape: it is echoed, logged, traced and kept in the
+/// ledger), else a new random one.
+pub fn choose_request_id(headers: &HeaderMap, redactor: impl FnOnce() -> Redactor) -> Arc<str> {
     let sane = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -45,21 +49,26 @@ fn choose_request_id(headers: &HeaderMap) -> Arc<str> {
                 && id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-        });
+        })
+        .filter(|id| matches!(redactor().scrub(id), Cow::Borrowed(_)));
     match sane {
         Some(id) => id.into(),
         None => format!("req_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)).into(),
     }
 }
 
-/// Gives the request an id: returned as `x-request-id`, carried by every log
-/// line of the request (a tracing span) and by error bodies. `next` is what
-/// comes after (see `http::way_in`).
-pub async fn with_request_id<F>(request: Request, next: impl FnOnce(Request) -> F) -> Response
+/// Gives the request its id ([`choose_request_id`]): returned as
+/// `x-request-id`, carried by every log line of the request (a tracing
+/// span) and by error bodies. `next` is what comes after (see
+/// `http::way_in`).
+pub async fn with_request_id<F>(
+    id: Arc<str>,
+    request: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response
 where
     F: Future<Output = Response>,
 {
-    let id = choose_request_id(request.headers());
     let span = tracing::info_span!("request", id = %id);
     let mut response = REQUEST_ID
         .scope(id.clone(), next(request).instrument(span))
@@ -397,10 +406,18 @@ mod tests {
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(value).unwrap());
-            choose_request_id(&headers)
+            choose_request_id(&headers, || Redactor::new(["gw-token-0123456789"]))
         };
         assert_eq!(&*with("abc-123_x.y:z"), "abc-123_x.y:z");
-        for insane in ["", "has space", "new\tline", &"x".repeat(129)] {
+        let keys = [
+            "gw-token-0123456789",
+            "x-gw-token-0123456789",
+            "sk-0123456789abc",
+        ];
+        for insane in ["", "has space", "new\tline", &"x".repeat(129)]
+            .into_iter()
+            .chain(keys)
+        {
             let id = with(insane);
             assert!(
                 id.starts_with("req_") && id.len() == 36,

@@ -191,8 +191,9 @@ async fn way_in(
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
+    let id = guard::choose_request_id(request.headers(), || gateway.config().redactor.clone());
     let checks = gateway.clone();
-    guard::with_request_id(request, |request| {
+    guard::with_request_id(id, request, |request| {
         access_log::access_log(gateway, request, |request| {
             error_shapes(request, |request| async move {
                 let checked = guard::check_request(&checks, request, |request| next.run(request));
