@@ -324,12 +324,16 @@ impl ApiError {
             ApiError::Upstream { failures, viewer } => return upstream_failure(failures, viewer),
         };
         metrics::request(code);
-        tracing::debug!(status = status.as_u16(), code, "request refused: {self}");
+        let message = self.to_string();
+        // It may quote the client (a model's name): one line, whatever it
+        // holds.
+        let line = crate::ops::redact::escape_controls(&message);
+        tracing::debug!(status = status.as_u16(), code, "request refused: {line}");
         ErrorReport {
             status,
             kind: kind.to_string(),
             code,
-            message: self.to_string(),
+            message,
             request_id: request_id(),
             attempts: None,
             tried: None,

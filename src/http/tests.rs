@@ -554,3 +554,34 @@ fn what_the_rules_change_of_what_was_asked_is_named() {
     let dropped = fields::dropped(&request.seen, target.provider.api, &plan.withheld);
     assert!(!dropped.contains(&"thinking.keep"), "{dropped:?}");
 }
+
+/// A refusal's log line that quotes the client (an unknown model's name)
+/// stays one line in the text log: a client cannot forge a line.
+#[test]
+fn a_refusal_s_log_line_quoting_the_client_is_one_line() {
+    #[derive(Clone, Default)]
+    struct Written(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Written {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let written = Written::default();
+    let writer = written.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let forged = "p/m\n2026-11-30T00:00:00Z INFO clawgate::access: POST / 200";
+    tracing::subscriber::with_default(subscriber, || {
+        super::ApiError::NotFound(forged.into()).report();
+    });
+    let log = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("request refused"), "{log}");
+    assert_eq!(log.lines().count(), 1, "{log}");
+}
