@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{CliError, SourceArgs, print_json};
 use crate::config::Secrets;
 use crate::ledger::budget::{spent, usd};
-use crate::ops::redact::escape_controls;
+use crate::ops::redact::{Redactor, escape_controls};
 use crate::quota::{amount, duration};
 
 #[derive(Debug, Args)]
@@ -24,9 +24,10 @@ pub struct StatusArgs {
     /// Print the gateway's JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// The gateway's base URL (`http://HOST:PORT`), when it does not listen
-    /// where the config says; the key is still `$CLAWGATE_KEY` when set,
-    /// else the config's token.
+    /// The gateway's base URL (`http://HOST:PORT`, a path before `/v1`
+    /// kept), when it does not listen where the config says; no user,
+    /// password or query: the key is `$CLAWGATE_KEY` when set, else the
+    /// config's token.
     #[arg(long, value_name = "URL", conflicts_with = "port")]
     url: Option<String>,
     /// The gateway's port, when `serve --port` chose another than the config's.
@@ -48,11 +49,13 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         IpAddr::V6(bind) => format!("[{bind}]"),
         IpAddr::V4(bind) => bind.to_string(),
     };
-    let base = match &args.url {
-        Some(url) => base_url(url).map_err(CliError::Other)?,
-        None => format!("http://{host}:{}", args.port.unwrap_or(gateway.port)),
+    let url = match &args.url {
+        Some(url) => status_url(url, &loaded.config.redactor).map_err(CliError::Other)?,
+        None => format!(
+            "http://{host}:{}/v1/status",
+            args.port.unwrap_or(gateway.port)
+        ),
     };
-    let url = format!("{base}/v1/status");
     let unreachable = |err: reqwest::Error| {
         CliError::Other(format!(
             "the gateway at {url} did not answer ({err}); is `clawgate serve` running?"
@@ -134,26 +137,43 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Value, String> 
         .map_err(|err| format!("the answer of {url} is not the status's JSON: {err}"))
 }
 
-/// `--url` as a base URL, or what is wrong with it.
-fn base_url(text: &str) -> Result<String, String> {
-    let problem = |what: &str| format!("--url {text:?}: {what}");
+/// The status's URL on the gateway `--url` names, or what is wrong with
+/// it, quoted with any key in it `[redacted]` (`redactor`). It names no
+/// user, password, query or fragment: it is printed in every message, and
+/// a key goes in `CLAWGATE_KEY`.
+fn status_url(text: &str, redactor: &Redactor) -> Result<String, String> {
+    let problem = |what: &str| format!("--url {:?}: {what}", redactor.provider_text(text));
     if !text.contains("://") {
-        return Err(problem(&format!(
+        let host = text.trim_start_matches('/');
+        let hint = format!(
             "no scheme; write it as http://{}",
-            text.trim_start_matches('/')
-        )));
+            redactor.provider_text(host)
+        );
+        return Err(problem(&hint));
     }
-    let url = reqwest::Url::parse(text).map_err(|e| problem(&e.to_string()))?;
+    let mut url = reqwest::Url::parse(text).map_err(|e| problem(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(problem("expected an http:// or https:// URL"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(problem("no host"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(problem(
+            "a user or password in it; give the key in CLAWGATE_KEY",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(problem(
+            "a query or fragment in it; give the key in CLAWGATE_KEY",
+        ));
+    }
     // The base URL clients are given (`http://HOST:PORT/v1`) names the
-    // gateway too.
-    let base = text.trim_end_matches('/');
-    Ok(base.strip_suffix("/v1").unwrap_or(base).to_string())
+    // gateway too; a path before it (a proxy's) is kept.
+    let base = url.path().trim_end_matches('/');
+    let base = base.strip_suffix("/v1").unwrap_or(base);
+    url.set_path(&format!("{base}/v1/status"));
+    Ok(url.to_string())
 }
 
 /// What to do about each target's last failure, one line each.
@@ -550,8 +570,8 @@ mod tests {
     use serde_json::json;
 
     use super::{
-        base_url, budget_table, cache_breaks_table, client_table, concurrency_table, hints,
-        last_hour, ledger_table, quota_table, table,
+        Redactor, budget_table, cache_breaks_table, client_table, concurrency_table, hints,
+        last_hour, ledger_table, quota_table, status_url, table,
     };
 
     #[test]
@@ -686,21 +706,44 @@ mod tests {
 
     #[test]
     fn a_url_without_a_scheme_or_host_says_so() {
+        let token = "gw-token-0123456789abcdef";
+        let redactor = Redactor::new([token]);
+        let status_url = |text: &str| status_url(text, &redactor);
         assert_eq!(
-            base_url("http://127.0.0.1:18700/").unwrap(),
-            "http://127.0.0.1:18700"
+            status_url("http://127.0.0.1:18700/").unwrap(),
+            "http://127.0.0.1:18700/v1/status"
         );
-        // The base URL a client is given names the gateway too.
+        // The base URL a client is given names the gateway too; a proxy's
+        // path is kept.
         for given in ["http://127.0.0.1:18700/v1", "http://127.0.0.1:18700/v1/"] {
-            assert_eq!(base_url(given).unwrap(), "http://127.0.0.1:18700");
+            assert_eq!(
+                status_url(given).unwrap(),
+                "http://127.0.0.1:18700/v1/status"
+            );
         }
-        let error = base_url("127.0.0.1:18700").unwrap_err();
+        assert_eq!(
+            status_url("https://gw.example/clawgate/v1").unwrap(),
+            "https://gw.example/clawgate/v1/status"
+        );
+        let error = status_url("127.0.0.1:18700").unwrap_err();
         assert!(
             error.contains("no scheme; write it as http://127.0.0.1:18700"),
             "{error}"
         );
-        assert!(base_url("ftp://h/").unwrap_err().contains("http://"));
-        assert!(base_url("http://").is_err());
+        assert!(status_url("ftp://h/").unwrap_err().contains("http://"));
+        assert!(status_url("http://").is_err());
+        // A key in what was given is never printed, and the URL of a
+        // message names none.
+        for given in [
+            format!("not a url {token}"),
+            format!("http://u:{token}@127.0.0.1:18700/"),
+            format!("http://127.0.0.1:18700/?token={token}"),
+            format!("http://127.0.0.1:18700/#{token}"),
+        ] {
+            let error = status_url(&given).unwrap_err();
+            assert!(!error.contains(token), "{error}");
+            assert!(error.contains("[redacted]"), "{error}");
+        }
     }
 
     #[test]
