@@ -351,7 +351,9 @@ async fn next_event(
         ),
         Ok(None) => (
             "stream_truncated",
-            AttemptError::InvalidResponse("the upstream stream ended before [DONE]".into()),
+            AttemptError::InvalidResponse(
+                "the upstream stream ended before its last event (`[DONE]`, `message_stop`)".into(),
+            ),
         ),
         Err(_) => (
             "stream_timeout",
