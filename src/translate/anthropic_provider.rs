@@ -119,7 +119,10 @@ pub fn request(openai: &Map<String, Value>, plan: &MessagesPlan) -> Map<String, 
     let mut choice = openai.get("tool_choice").and_then(tool_choice);
     if openai.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
         let choice = choice.get_or_insert_with(|| json!({"type": "auto"}));
-        choice["disable_parallel_tool_use"] = Value::Bool(true);
+        // `none` calls no tool, and Anthropic's takes no other member.
+        if choice["type"] != "none" {
+            choice["disable_parallel_tool_use"] = Value::Bool(true);
+        }
     }
     if let Some(choice) = choice {
         out.insert("tool_choice".into(), choice);

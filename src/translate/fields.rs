@@ -164,7 +164,7 @@ table! {
         StreamOptions => "stream_options", Field, Translated("usage asked for where the model streams it"), Translated("Anthropic's stream always carries usage");
         Tools => "tools", Field, Carried, Translated("function tools as `{name, description, input_schema}` (see the rows below)");
         ToolChoice => "tool_choice", Field, Carried, Translated("`auto`, `none`, `any`, `{type: tool, name}` (see the rows below)");
-        ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use`");
+        ParallelToolCalls => "parallel_tool_calls", Field, Carried, Translated("`false` as `disable_parallel_tool_use` (with `tool_choice: none`, which calls no tool, nothing)");
         User => "user", Field, Carried, Translated("`metadata.user_id`");
         ReasoningEffort => "reasoning_effort", Field, Translated("the model's own switch (the provider rules); a level the API does not define is refused (`max`, Moonshot's highest, is taken)"), Translated("`thinking`, as the plan decides (a level the API does not define is refused)");
         Thinking => "thinking", Field, Translated("Moonshot's switch, as the plan decides (a `type` other than `enabled` or `disabled` is refused)"), Translated(concat!("`thinking` with the client's `budget_tokens`, else ", half_budget!(), "; a `type` other than `enabled` or `disabled` is refused"));

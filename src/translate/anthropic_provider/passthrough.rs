@@ -378,12 +378,15 @@ fn thinking(body: &mut Map<String, Value>, plan: &MessagesPlan) {
 }
 
 /// The body's `tool_choice`, if it has one, replaced by `choice`, keeping
-/// `disable_parallel_tool_use`.
+/// `disable_parallel_tool_use` (but on `none`, which takes no other
+/// member).
 pub fn replace_tool_choice(body: &mut Map<String, Value>, mut choice: Value) {
     let Some(old) = body.get_mut("tool_choice") else {
         return;
     };
-    if let Some(flag) = old.get("disable_parallel_tool_use") {
+    if let Some(flag) = old.get("disable_parallel_tool_use")
+        && choice["type"] != "none"
+    {
         choice["disable_parallel_tool_use"] = flag.clone();
     }
     *old = choice;

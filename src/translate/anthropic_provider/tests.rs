@@ -159,6 +159,8 @@ fn tools_and_tool_choice_are_translated() {
             Some(false),
             json!({"type": "auto", "disable_parallel_tool_use": true}),
         ),
+        // `none` calls no tool, and Anthropic's takes no other member.
+        (json!("none"), Some(false), json!({"type": "none"})),
     ];
     for (choice, parallel, expected) in cases {
         let mut openai = json!({"max_tokens": 5, "messages": [], "tools": tools});
