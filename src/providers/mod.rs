@@ -184,7 +184,10 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         budget = budget.max(MIN_THINKING_BUDGET);
         if budget >= max_tokens {
             thinking = ThinkingSwitch::Off;
-            draft.decided.thinking = Some(Switch { on: false, keep: None });
+            draft.decided.thinking = Some(Switch {
+                on: false,
+                keep: None,
+            });
             draft.withhold(Withheld::Thinking);
         }
     }
