@@ -670,6 +670,15 @@ fn the_config_file_is_found_in_the_documented_order() {
         config::state_dir(&env(&[("HOME", "/home/a")])),
         Some("/home/a/.local/state/clawgate".into())
     );
+    // A relative XDG directory is ignored, as the XDG spec says.
+    assert_eq!(
+        config::state_dir(&env(&[("HOME", "/home/a"), ("XDG_STATE_HOME", "st")])),
+        Some("/home/a/.local/state/clawgate".into())
+    );
+    assert_eq!(
+        config::config_dir(&env(&[("HOME", "/home/a"), ("XDG_CONFIG_HOME", "cfg")])),
+        Some("/home/a/.config/clawgate".into())
+    );
 
     let missing = config::load(
         &Source::File(dir.path().join("absent.json")),
@@ -678,6 +687,26 @@ fn the_config_file_is_found_in_the_documented_order() {
     )
     .unwrap_err();
     assert!(missing.to_string().starts_with("cannot read "), "{missing}");
+}
+
+/// A `config.json` that is a link to nothing (into a collected Nix store
+/// path) or to itself is read, and says why it cannot be: the built-in
+/// defaults would silently drop the user's chain.
+#[test]
+fn a_config_link_that_leads_nowhere_is_an_error_not_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Environment::from_pairs([("HOME", dir.path().to_str().unwrap())]);
+    let folder = dir.path().join(".config/clawgate");
+    std::fs::create_dir_all(&folder).unwrap();
+    let link = folder.join("config.json");
+    for target in [Path::new("/nix/store/gone-config.json"), &link] {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let found = config::locate(None, &env).unwrap();
+        assert_eq!(found, Source::File(link.clone()));
+        let error = config::load(&found, &env, Secrets::Offline).unwrap_err();
+        assert!(error.to_string().starts_with("cannot read "), "{error}");
+    }
 }
 
 #[test]

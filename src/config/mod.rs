@@ -100,7 +100,11 @@ pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, Ambiguou
         return Ok(Source::Defaults);
     };
     let (json, json5) = (dir.join("config.json"), dir.join("config.json5"));
-    match (json.exists(), json5.exists()) {
+    // A link counts even when it leads nowhere (into a collected Nix
+    // store path): reading it then says why, where the built-in defaults
+    // would silently drop the user's chain.
+    let there = |path: &Path| path.symlink_metadata().is_ok();
+    match (there(&json), there(&json5)) {
         (true, true) => Err(AmbiguousConfig { json, json5 }),
         (true, false) => Ok(Source::File(json)),
         (false, true) => Ok(Source::File(json5)),
@@ -114,9 +118,11 @@ pub fn config_dir(env: &Environment) -> Option<PathBuf> {
     xdg_dir(env, "XDG_CONFIG_HOME", ".config")
 }
 
-/// `$<var>/clawgate`, else `~/<in_home>/clawgate`.
+/// `$<var>/clawgate`, else `~/<in_home>/clawgate`. A relative `$<var>` is
+/// ignored, as the XDG spec says: what it names would move with the
+/// working directory.
 fn xdg_dir(env: &Environment, var: &str, in_home: &str) -> Option<PathBuf> {
-    set_path(env, var)
+    (set_path(env, var).filter(|dir| dir.is_absolute()))
         .or_else(|| env.get("HOME").map(|home| Path::new(home).join(in_home)))
         .map(|dir| dir.join("clawgate"))
 }
