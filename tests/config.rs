@@ -1665,3 +1665,32 @@ fn every_wrong_type_in_a_section_is_listed() {
         ],
     );
 }
+
+/// A `${VAR}` left unset in a provider's `baseUrl` is an error naming the
+/// variable, with the secrets or without: it would be sent as written
+/// (`http://${p_host}:9/v1`), where an unset key only leaves its target
+/// out.
+#[test]
+fn an_unset_variable_in_a_base_url_is_an_error_naming_it() {
+    let env = Environment::from_pairs([("P_KEY", "k-0123456789abcdef")]);
+    for (base_url, var) in [("http://${P_HOST}:9/v1", "P_HOST"), ("${P_URL}", "P_URL")] {
+        let text = json!({
+            "models": {"mode": "replace", "providers": {"p": {
+                "baseUrl": base_url, "apiKey": "${P_KEY}", "models": [{"id": "m"}]}}},
+            "agents": {"defaults": {"model": "p/m"}},
+        })
+        .to_string();
+        for secrets in [Secrets::Required, Secrets::Offline] {
+            let error = config::load_str(&text, &env, secrets)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!(
+                    "models.providers.p.baseUrl: environment variable {var} is not set"
+                )),
+                "{error}"
+            );
+            assert!(!error.contains("expected an http(s) URL"), "{error}");
+        }
+    }
+}

@@ -475,11 +475,7 @@ pub(super) fn validate(
     }
     if secrets == Secrets::Required {
         for var in (vars.missing.iter()).filter(|m| !m.path.starts_with("models.providers.")) {
-            let name = &var.var;
-            v.error(
-                &var.path,
-                format!("environment variable {name} is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="),
-            );
+            v.error(&var.path, not_set(&var.var));
         }
     }
 
@@ -737,6 +733,13 @@ fn file_indices(written: &[Option<Value>], merged: &[Value]) -> Vec<Option<usize
             same.nth(before).map(|(index, _)| index)
         })
         .collect()
+}
+
+/// What a `${name}` that the environment does not define is told.
+pub(super) fn not_set(name: &str) -> String {
+    format!(
+        "environment variable {name} is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
+    )
 }
 
 /// A `${VAR}` found in a string, with the path of the string and the

@@ -42,10 +42,14 @@ pub(super) fn provider(
     });
     let api = api.unwrap_or(Api::OpenAiCompletions);
     let url_path = format!("{path}.baseUrl");
-    let base_url = raw
-        .base_url
-        .as_deref()
-        .ok_or("required".into())
+    // A variable left unset before its query would be sent as written: a
+    // provider's key may be missing (in the query too), its place not.
+    let in_place = |text: &str| text.split('?').next().is_some_and(|at| at.contains("${"));
+    let unset = (vars.unset(&url_path))
+        .filter(|_| raw.base_url.as_deref().is_some_and(in_place))
+        .map(super::not_set);
+    let base_url = (unset.map_or(Ok(()), Err))
+        .and_then(|()| raw.base_url.as_deref().ok_or("required".into()))
         .and_then(|text| {
             let url = reqwest::Url::parse(text).ok();
             let url =
