@@ -554,6 +554,20 @@ async fn doctor_checks_config_keys_env_file_and_port() {
         "readable by group or others (mode 644)",
     );
 
+    // A ledger serve could not open: a folder in its place, or a file in
+    // its folder's.
+    let dir = files.dir.path();
+    let ledger_dir = dir.join("ledger-dir");
+    std::fs::create_dir_all(ledger_dir.join("ledger.db")).unwrap();
+    for state in [ledger_dir, dir.join("private.env")] {
+        let unusable = run(
+            &["doctor", "--config", s(&path), "--env-file", s(&private)],
+            &[("CLAWGATE_STATE_DIR", s(&state))],
+        );
+        assert_eq!(unusable.status.code(), Some(1), "{state:?}");
+        assert_contains(&text(&unusable.stdout), "FAIL ledger: ");
+    }
+
     let no_key = run(&["doctor", "--config", s(&path)], &[]);
     assert_eq!(no_key.status.code(), Some(1));
     assert_contains(

@@ -276,12 +276,30 @@ fn check_ledger(config: &Config, env: &Environment, report: &mut Report) {
         return;
     }
     match crate::ledger::default_path(settings, config::state_dir(env).as_deref()) {
-        Some(path) => report.check(Mark::Ok, format!("ledger: {}", path.display())),
+        Some(path) => match unusable(&path) {
+            None => report.check(Mark::Ok, format!("ledger: {}", path.display())),
+            Some(why) => report.check(
+                Mark::Fail,
+                format!("ledger: {why}; serve would count usage in memory only"),
+            ),
+        },
         None => report.check(
             Mark::Warn,
             "ledger: no state directory ($CLAWGATE_STATE_DIR, $XDG_STATE_HOME or $HOME) and no ledger.path; usage is counted in memory only",
         ),
     }
+}
+
+/// Why `serve` could not open a SQLite ledger at `path`, as far as can be
+/// told without writing: it is not a file, or the nearest folder above it
+/// that exists is not a folder.
+fn unusable(path: &std::path::Path) -> Option<String> {
+    let shown = path.display();
+    if let Ok(meta) = path.metadata() {
+        return (!meta.is_file()).then(|| format!("{shown} is not a file"));
+    }
+    let above = path.ancestors().skip(1).find(|dir| dir.exists())?;
+    (!above.is_dir()).then(|| format!("{shown}: {} is not a folder", above.display()))
 }
 
 /// Connects to `ledger.store`, as `serve`'s ledger writer would.
