@@ -1252,6 +1252,17 @@ async fn openclaw_provider_prints_the_snippet_and_never_a_literal_token() {
     assert!(!shown.contains(SECRET), "{shown}");
     assert_contains(&shown, "\"apiKey\": \"${CLAWGATE_TOKEN}\"");
     assert_contains(&shown, "gateway.auth.token is written literally");
+
+    // OpenClaw's own config (`gateway.mode`): its token is OpenClaw's,
+    // which clawgate does not take, so OpenClaw is not told to send it.
+    let openclaws = files.config(&json!({"gateway": {"mode": "local",
+        "auth": {"token": "${OPENCLAW_GATEWAY_TOKEN}"}}}));
+    let output = run(&["openclaw", "provider", "--config", s(&openclaws)], &[]);
+    let snippet: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        snippet["models"]["providers"]["clawgate"]["apiKey"],
+        "clawgate-local"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

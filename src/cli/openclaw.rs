@@ -57,7 +57,9 @@ pub fn snippet(config: &Config, token: Option<&str>) -> Value {
 
 /// `gateway.auth.token` as the file writes it: a `${VAR}` reference is
 /// kept (OpenClaw resolves it from its own environment); a literal token is
-/// never printed.
+/// never printed. None where `gateway.mode` marks the section as
+/// OpenClaw's own gateway: clawgate takes no token of it, and OpenClaw is
+/// not to send its own token on.
 fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
     let Source::File(path) = source else {
         return Ok(None);
@@ -65,6 +67,9 @@ fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
     let document: Value = crate::config::parse_document(&text).unwrap_or(Value::Null);
+    if document.pointer("/gateway/mode").is_some() {
+        return Ok(None);
+    }
     Ok(document
         .pointer("/gateway/auth/token")
         .and_then(Value::as_str)
